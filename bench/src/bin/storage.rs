@@ -1,0 +1,250 @@
+//! On-disk size of the same data in vigil, Prometheus and VictoriaMetrics, in one run.
+//!
+//! `cargo build --release -p vigil && cargo run --release -p vigil-bench --bin storage [-- SERIES HOURS]`
+//!
+//! Generates SERIES series (default 10000: counters, gauges, histogram buckets) with a
+//! sample every 15s for HOURS hours (default 2), writes them as one OpenMetrics file with
+//! timestamps, and loads it into: vigil (`vigil tsdb create-blocks-from openmetrics`),
+//! Prometheus (`promtool tsdb create-blocks-from openmetrics`) and VictoriaMetrics (its
+//! `/api/v1/import/prometheus` endpoint, then a forced flush). Prints bytes per sample and
+//! the ratios, plus load times.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn du(p: &Path) -> u64 {
+    std::fs::read_dir(p)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| match e.file_type() {
+                    Ok(t) if t.is_dir() => du(&e.path()),
+                    _ => e.metadata().map(|m| m.len()).unwrap_or(0),
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// Deterministic pseudo-random numbers.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn f(&mut self) -> f64 {
+        (self.next() % 1_000_000) as f64 / 1_000_000.0
+    }
+}
+
+fn generate(series: usize, hours: u64, dir: &Path) -> (PathBuf, u64) {
+    let path = dir.join("data.om");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    let start: u64 = 1_700_000_000;
+    let steps = hours * 3600 / 15;
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut samples = 0u64;
+    let per_family = 100;
+    for fam in 0..series.div_ceil(per_family) {
+        let kind = fam % 3;
+        let name = format!(
+            "bench_family_{fam}_{}",
+            [
+                "requests_total",
+                "temperature_celsius",
+                "latency_seconds_bucket"
+            ][kind]
+        );
+        let typ = ["counter", "gauge", "unknown"][kind];
+        let family = name.trim_end_matches("_total");
+        writeln!(f, "# TYPE {family} {typ}").unwrap();
+        for i in 0..per_family.min(series - fam * per_family) {
+            let labels = if kind == 2 {
+                let les = [
+                    "0.005", "0.01", "0.05", "0.1", "0.5", "1", "5", "10", "+Inf",
+                ];
+                format!(
+                    "pod=\"pod-{}\",le=\"{}\"",
+                    i / les.len(),
+                    les[i % les.len()]
+                )
+            } else {
+                format!("pod=\"pod-{i}\",region=\"r{}\"", i % 5)
+            };
+            let mut v = rng.f() * 100.0;
+            let mut line = String::new();
+            for s in 0..steps {
+                v = match kind {
+                    0 | 2 => v + (rng.next() % 20) as f64,
+                    _ => (v + (rng.f() - 0.5) * 2.0).clamp(-50.0, 150.0),
+                };
+                let v = if kind == 1 {
+                    (v * 10.0).round() / 10.0
+                } else {
+                    v.round()
+                };
+                line.clear();
+                let _ = writeln!(line, "{name}{{{labels}}} {v} {}", start + s * 15);
+                f.write_all(line.as_bytes()).unwrap();
+                samples += 1;
+            }
+        }
+    }
+    writeln!(f, "# EOF").unwrap();
+    (path, samples)
+}
+
+fn run(cmd: &mut Command) -> Duration {
+    let t = Instant::now();
+    let out = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("spawn");
+    assert!(
+        out.status.success(),
+        "{:?} failed: {}",
+        cmd,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    t.elapsed()
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let series: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(10_000);
+    let hours: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(2);
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let vigil = root.join("target/release/vigil");
+    assert!(
+        vigil.exists(),
+        "build vigil first: cargo build --release -p vigil"
+    );
+    let dir = std::env::temp_dir().join(format!("vigil-bench-storage-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (input, samples) = generate(series, hours, &dir);
+    println!(
+        "{series} series x {hours}h at 15s = {samples} samples ({:.0} MB OpenMetrics)",
+        std::fs::metadata(&input).unwrap().len() as f64 / 1e6
+    );
+
+    let mut rows: Vec<(&str, u64, Duration)> = Vec::new();
+    let vd = dir.join("vigil");
+    let t = run(Command::new(&vigil)
+        .args(["tsdb", "create-blocks-from", "openmetrics"])
+        .arg(&input)
+        .arg(&vd));
+    rows.push(("vigil", du(&vd), t));
+
+    if Path::new("/usr/bin/promtool").exists() {
+        let pd = dir.join("prom");
+        let t = run(Command::new("/usr/bin/promtool")
+            .args(["tsdb", "create-blocks-from", "openmetrics"])
+            .arg(&input)
+            .arg(&pd));
+        rows.push(("prometheus", du(&pd), t));
+    } else {
+        println!("promtool not found (apt-get install prometheus): skipping Prometheus");
+    }
+
+    let vm_bin = ["/usr/bin/victoria-metrics", "/usr/sbin/victoria-metrics"]
+        .into_iter()
+        .find(|p| Path::new(p).exists());
+    if let Some(vm_bin) = vm_bin {
+        let vmd = dir.join("vm");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut child = Command::new(vm_bin)
+            .arg(format!("-storageDataPath={}", vmd.display()))
+            .arg(format!("-httpListenAddr=127.0.0.1:{port}"))
+            .arg("-retentionPeriod=100y")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // VictoriaMetrics takes Prometheus text with millisecond timestamps.
+        let text = std::fs::read_to_string(&input).unwrap();
+        let mut body = String::with_capacity(text.len() + text.len() / 8);
+        for l in text.lines() {
+            if l.starts_with('#') {
+                continue;
+            }
+            if let Some((head, ts)) = l.rsplit_once(' ') {
+                let _ = writeln!(body, "{head} {}000", ts);
+            }
+        }
+        let t = Instant::now();
+        let url = format!("http://127.0.0.1:{port}/api/v1/import/prometheus");
+        let status = Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--data-binary",
+                "@-",
+                &url,
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                c.stdin.take().unwrap().write_all(body.as_bytes())?;
+                c.wait_with_output()
+            });
+        let _ = Command::new("curl")
+            .args([
+                "-s",
+                &format!("http://127.0.0.1:{port}/internal/force_flush"),
+            ])
+            .output();
+        std::thread::sleep(Duration::from_secs(3));
+        let elapsed = t.elapsed();
+        let code = status
+            .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+            .unwrap_or_default();
+        assert!(
+            code.starts_with('2'),
+            "VictoriaMetrics import answered {code}"
+        );
+        rows.push(("victoria-metrics", du(&vmd), elapsed));
+        let _ = child.kill();
+        let _ = child.wait();
+    } else {
+        println!("victoria-metrics not found (apt-get install victoria-metrics): skipping it");
+    }
+
+    println!();
+    println!(
+        "{:<18} {:>12} {:>14} {:>10} {:>10}",
+        "", "bytes", "bytes/sample", "load s", "size/vigil"
+    );
+    let vbytes = rows[0].1 as f64;
+    for (name, bytes, t) in &rows {
+        println!(
+            "{:<18} {:>12} {:>14.3} {:>10.2} {:>10.2}",
+            name,
+            bytes,
+            *bytes as f64 / samples as f64,
+            t.as_secs_f64(),
+            *bytes as f64 / vbytes
+        );
+    }
+    println!();
+    println!(
+        "note: VictoriaMetrics' time includes the HTTP import of Prometheus text and a forced flush (it merges parts in the background, so its size can still shrink later)."
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,127 @@
+//! Durations and sizes as Prometheus writes them in YAML.
+
+use std::time::Duration;
+
+/// Prometheus's `model.ParseDuration`: `1y2w3d4h5m6s7ms`, units from largest to smallest,
+/// each at most once; `0` alone is zero.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    if s == "0" {
+        return Ok(Duration::ZERO);
+    }
+    const UNITS: [(&str, u64); 7] = [
+        ("y", 31_536_000_000),
+        ("w", 604_800_000),
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+        ("ms", 1),
+    ];
+    if s.is_empty() {
+        return Err("empty duration string".into());
+    }
+    let mut rest = s;
+    let mut total: u64 = 0;
+    let mut last: Option<usize> = None;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return Err(format!("not a valid duration string: {s:?}"));
+        }
+        let n: u64 = rest[..digits]
+            .parse()
+            .map_err(|_| format!("not a valid duration string: {s:?}"))?;
+        rest = &rest[digits..];
+        let Some((rank, (unit, mult))) = UNITS
+            .iter()
+            .enumerate()
+            .filter(|(_, (u, _))| rest.starts_with(u))
+            .max_by_key(|(_, (u, _))| u.len())
+        else {
+            return Err(format!("not a valid duration string: {s:?}"));
+        };
+        if last.is_some_and(|l| rank <= l) {
+            return Err(format!("not a valid duration string: {s:?}"));
+        }
+        last = Some(rank);
+        total = n
+            .checked_mul(*mult)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(|| format!("duration out of range: {s:?}"))?;
+        rest = &rest[unit.len()..];
+    }
+    Ok(Duration::from_millis(total))
+}
+
+/// Prometheus's duration formatting (`1m30s`, `0s`).
+pub fn format_duration(d: Duration) -> String {
+    let mut ms = d.as_millis() as u64;
+    if ms == 0 {
+        return "0s".into();
+    }
+    let mut out = String::new();
+    for (unit, len) in [
+        ("y", 31_536_000_000u64),
+        ("w", 604_800_000),
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+        ("ms", 1),
+    ] {
+        if ms >= len {
+            out.push_str(&format!("{}{}", ms / len, unit));
+            ms %= len;
+        }
+    }
+    out
+}
+
+/// A byte size with a unit (`B`, `KB`, `MB`, `GB`, `TB`, `PB`, `EB`; powers of 1024), as
+/// Prometheus's `units.Base2Bytes`; a unit is required.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    if num.is_empty() {
+        return Err(format!("units: invalid size {s:?}"));
+    }
+    let mult: u64 = match unit {
+        "B" => 1,
+        "KB" | "KiB" => 1 << 10,
+        "MB" | "MiB" => 1 << 20,
+        "GB" | "GiB" => 1 << 30,
+        "TB" | "TiB" => 1 << 40,
+        "PB" | "PiB" => 1 << 50,
+        "EB" | "EiB" => 1 << 60,
+        u => return Err(format!("units: unknown unit {u} in {s}")),
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("units: invalid size {s:?}"))?;
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("units: size out of range {s:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
+        assert_eq!(parse_duration("1d").unwrap(), Duration::from_secs(86_400));
+        assert!(parse_duration("-1h").is_err());
+        assert!(parse_duration("30m1h").is_err());
+        assert!(parse_duration("1.5h").is_err());
+        assert_eq!(format_duration(Duration::from_secs(90)), "1m30s");
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("15MB").unwrap(), 15 << 20);
+        assert!(parse_size("100").is_err());
+        assert!(parse_size("-1GB").is_err());
+    }
+}

@@ -1,0 +1,215 @@
+//! `file_sd_configs`: target groups from JSON or YAML files matched by glob patterns.
+//!
+//! Files are checked for changes every second (name, size, modification time) and fully
+//! re-read every `refresh_interval`, so edits show up quickly without depending on inotify,
+//! which does not see ConfigMap updates through symlink swaps reliably anyway. A file that
+//! fails to parse keeps its last good groups and the error is logged and counted.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Deserialize;
+use tokio::sync::mpsc;
+use vigil_config::FileSdConfig;
+use vigil_model::labels::{ADDRESS, is_valid_label_name};
+use vigil_model::{Labels, LabelsBuilder};
+
+use crate::TargetGroup;
+use crate::metrics;
+
+/// `__meta_filepath`: the file a target came from.
+pub const META_FILEPATH: &str = "__meta_filepath";
+
+const POLL: Duration = Duration::from_secs(1);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGroup {
+    #[serde(default)]
+    targets: Vec<String>,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+}
+
+/// Parse one file's content; the format is chosen by extension as Prometheus does.
+pub fn parse(path: &Path, content: &str) -> Result<Vec<TargetGroup>, String> {
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    let raw: Vec<RawGroup> = match ext {
+        "json" => serde_json::from_str(content).map_err(|e| e.to_string())?,
+        "yml" | "yaml" => {
+            if content.trim().is_empty() {
+                Vec::new()
+            } else {
+                serde_saphyr::from_str(content).map_err(|e| e.to_string())?
+            }
+        }
+        other => {
+            return Err(format!(
+                "retrieval target groups: unsupported file extension {other:?}"
+            ));
+        }
+    };
+    let file = path.display().to_string();
+    raw.into_iter()
+        .enumerate()
+        .map(|(i, g)| {
+            let mut lb = LabelsBuilder::with_capacity(g.labels.len() + 1);
+            for (k, v) in g.labels {
+                if !is_valid_label_name(&k) {
+                    return Err(format!("group {i}: \"{k}\" is not a valid label name"));
+                }
+                lb.set(k, v);
+            }
+            lb.set(META_FILEPATH, file.clone());
+            let mut targets = Vec::with_capacity(g.targets.len());
+            for t in g.targets {
+                if t.contains('/') {
+                    return Err(format!("group {i}: \"{t}\" is not a valid hostname"));
+                }
+                targets.push(Labels::from_pairs([(ADDRESS, t)]));
+            }
+            Ok(TargetGroup {
+                source: format!("{file}:{i}"),
+                targets,
+                labels: lb.build(),
+            })
+        })
+        .collect()
+}
+
+/// The files currently matched by `patterns`, sorted.
+fn list_files(patterns: &[String]) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = patterns
+        .iter()
+        .filter_map(|p| glob::glob(p).ok())
+        .flat_map(|paths| paths.filter_map(Result::ok))
+        .filter(|p| p.is_file())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+type Stamp = (u64, Option<SystemTime>);
+
+fn stamp(p: &Path) -> Option<Stamp> {
+    let m = std::fs::metadata(p).ok()?;
+    Some((m.len(), m.modified().ok()))
+}
+
+/// Run the provider until the receiver is gone, sending the full list of groups whenever it
+/// changes.
+pub async fn run(cfg: FileSdConfig, tx: mpsc::Sender<Vec<TargetGroup>>) {
+    let mut stamps: HashMap<PathBuf, Stamp> = HashMap::new();
+    let mut groups: BTreeMap<PathBuf, Vec<TargetGroup>> = BTreeMap::new();
+    let mut last_sent: Option<Vec<TargetGroup>> = None;
+    let mut last_full = Instant::now();
+    let mut first = true;
+    loop {
+        let full = first || last_full.elapsed() >= cfg.refresh_interval;
+        let started = Instant::now();
+        let files = list_files(&cfg.files);
+        groups.retain(|p, _| files.contains(p));
+        stamps.retain(|p, _| files.contains(p));
+        for f in &files {
+            let st = stamp(f);
+            if !full && st.is_some() && stamps.get(f) == st.as_ref() {
+                continue;
+            }
+            let content = tokio::fs::read_to_string(f).await;
+            match content
+                .map_err(|e| e.to_string())
+                .and_then(|c| parse(f, &c))
+            {
+                Ok(g) => {
+                    groups.insert(f.clone(), g);
+                }
+                Err(e) => {
+                    metrics::FILE_READ_ERRORS.inc();
+                    tracing::error!(file = %f.display(), err = %e, "Error reading file");
+                }
+            }
+            if let Some(st) = st {
+                stamps.insert(f.clone(), st);
+            }
+        }
+        if full {
+            last_full = Instant::now();
+        }
+        metrics::FILE_SCAN_DURATION.inc_by(started.elapsed().as_secs_f64());
+        let all: Vec<TargetGroup> = groups.values().flatten().cloned().collect();
+        if last_sent.as_ref() != Some(&all) {
+            if tx.send(all.clone()).await.is_err() {
+                return;
+            }
+            last_sent = Some(all);
+        }
+        first = false;
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_json_and_yaml() {
+        let j = r#"[{"targets": ["a:1", "b:2"], "labels": {"env": "prod"}}, {"targets": ["c:3"]}]"#;
+        let g = parse(Path::new("/x/t.json"), j).unwrap();
+        assert_eq!(g.len(), 2);
+        assert_eq!(g[0].source, "/x/t.json:0");
+        assert_eq!(g[0].labels.get("env"), Some("prod"));
+        assert_eq!(g[0].labels.get(META_FILEPATH), Some("/x/t.json"));
+        assert_eq!(g[1].targets[0].get(ADDRESS), Some("c:3"));
+        let y = "- targets: ['a:1']\n  labels:\n    env: dev\n";
+        let g = parse(Path::new("t.yml"), y).unwrap();
+        assert_eq!(g[0].labels.get("env"), Some("dev"));
+    }
+
+    #[test]
+    fn rejects_bad_content_with_reason() {
+        assert!(parse(Path::new("t.json"), "[{\"targets\": [1]}]").is_err());
+        let e = parse(
+            Path::new("t.json"),
+            r#"[{"targets": ["a:1"], "labels": {"1x": "y"}}]"#,
+        )
+        .unwrap_err();
+        assert!(e.contains("not a valid label name"), "{e}");
+        let e = parse(Path::new("t.json"), r#"[{"targets": ["http://a:1"]}]"#).unwrap_err();
+        assert!(e.contains("not a valid hostname"), "{e}");
+        assert!(parse(Path::new("t.txt"), "[]").is_err());
+        assert!(parse(Path::new("t.yml"), "- targets: ['a:1']\n  bogus: 1\n").is_err());
+    }
+
+    #[tokio::test]
+    async fn run_follows_file_changes() {
+        let dir = std::env::temp_dir().join(format!("vigil-filesd-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("targets.json");
+        std::fs::write(&f, r#"[{"targets": ["a:1"]}]"#).unwrap();
+        let cfg = FileSdConfig {
+            files: vec![dir.join("*.json").display().to_string()],
+            refresh_interval: Duration::from_secs(300),
+        };
+        let (tx, mut rx) = mpsc::channel(4);
+        let task = tokio::spawn(run(cfg, tx));
+        let first = rx.recv().await.unwrap();
+        assert_eq!(first[0].targets.len(), 1);
+        std::fs::write(&f, r#"[{"targets": ["a:1", "b:22"]}]"#).unwrap();
+        let second = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(second[0].targets.len(), 2);
+        std::fs::remove_file(&f).unwrap();
+        let third = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(third.is_empty());
+        task.abort();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,297 @@
+//! Label sets.
+//!
+//! A [`Labels`] is sorted by name with unique names: equality, hashing and display
+//! are then canonical, which is what storage and the query engine rely on.
+
+use std::fmt;
+
+/// `__name__`: the metric name as a label.
+pub const METRIC_NAME: &str = "__name__";
+/// `__address__`: host:port of a target.
+pub const ADDRESS: &str = "__address__";
+/// `__scheme__`: http or https.
+pub const SCHEME: &str = "__scheme__";
+/// `__metrics_path__`: the path scraped.
+pub const METRICS_PATH: &str = "__metrics_path__";
+/// `__scrape_interval__` of a target, settable by relabeling.
+pub const SCRAPE_INTERVAL: &str = "__scrape_interval__";
+/// `__scrape_timeout__` of a target, settable by relabeling.
+pub const SCRAPE_TIMEOUT: &str = "__scrape_timeout__";
+/// `__param_<name>`: URL parameters of a scrape.
+pub const PARAM_PREFIX: &str = "__param_";
+/// Labels starting with `__` are internal and removed after target relabeling.
+pub const RESERVED_PREFIX: &str = "__";
+/// `__meta_`: labels set by service discovery.
+pub const META_PREFIX: &str = "__meta_";
+pub const JOB: &str = "job";
+pub const INSTANCE: &str = "instance";
+
+/// One label.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Label {
+    pub name: String,
+    pub value: String,
+}
+
+impl Label {
+    pub fn new(name: impl Into<String>, value: impl Into<String>) -> Self {
+        Label {
+            name: name.into(),
+            value: value.into(),
+        }
+    }
+}
+
+/// A label set sorted by name, names unique, no empty values (an empty value means
+/// "label absent" in Prometheus's model).
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Labels(Vec<Label>);
+
+impl Labels {
+    pub fn empty() -> Self {
+        Labels(Vec::new())
+    }
+
+    /// Build from pairs in any order. Later duplicates win; empty values are dropped.
+    pub fn from_pairs<N: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (N, V)>,
+    ) -> Self {
+        let mut b = LabelsBuilder::new();
+        for (n, v) in pairs {
+            b.set(n.into(), v.into());
+        }
+        b.build()
+    }
+
+    /// Wrap labels already sorted by name with unique names (checked in debug builds).
+    pub fn from_sorted(v: Vec<Label>) -> Self {
+        debug_assert!(
+            v.windows(2).all(|w| w[0].name < w[1].name),
+            "labels not sorted/unique"
+        );
+        Labels(v)
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .binary_search_by(|l| l.name.as_str().cmp(name))
+            .ok()
+            .map(|i| self.0[i].value.as_str())
+    }
+
+    /// Value of `name`, or "" when absent (Prometheus's convention).
+    pub fn get_or_empty(&self, name: &str) -> &str {
+        self.get(name).unwrap_or("")
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    pub fn metric_name(&self) -> Option<&str> {
+        self.get(METRIC_NAME)
+    }
+
+    pub fn iter(&self) -> std::slice::Iter<'_, Label> {
+        self.0.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn as_slice(&self) -> &[Label] {
+        &self.0
+    }
+
+    pub fn into_vec(self) -> Vec<Label> {
+        self.0
+    }
+
+    pub fn builder(&self) -> LabelsBuilder {
+        LabelsBuilder {
+            labels: self.0.clone(),
+        }
+    }
+
+    /// A stable 64-bit hash of the label set (FNV-1a over names and values with
+    /// separators), used to identify series and spread work; not cryptographic.
+    pub fn stable_hash(&self) -> u64 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut eat = |b: &[u8]| {
+            for &x in b {
+                h ^= x as u64;
+                h = h.wrapping_mul(0x0000_0100_0000_01b3);
+            }
+        };
+        for l in &self.0 {
+            eat(l.name.as_bytes());
+            eat(&[0xff]);
+            eat(l.value.as_bytes());
+            eat(&[0xff]);
+        }
+        h
+    }
+}
+
+impl<'a> IntoIterator for &'a Labels {
+    type Item = &'a Label;
+    type IntoIter = std::slice::Iter<'a, Label>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+/// Formats as Prometheus does: `name{a="1", b="2"}` for a metric, `{a="1", b="2"}` without a name.
+impl fmt::Display for Labels {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(n) = self.metric_name() {
+            f.write_str(n)?;
+        }
+        f.write_str("{")?;
+        let mut first = true;
+        for l in self.0.iter().filter(|l| l.name != METRIC_NAME) {
+            if !first {
+                f.write_str(", ")?;
+            }
+            first = false;
+            write!(f, "{}={}", l.name, quote(&l.value))?;
+        }
+        f.write_str("}")
+    }
+}
+
+/// Quote a label value as Go's `strconv.Quote` does for printable text.
+pub fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Mutable label set used while relabeling or building series.
+#[derive(Debug, Clone, Default)]
+pub struct LabelsBuilder {
+    labels: Vec<Label>,
+}
+
+impl LabelsBuilder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn with_capacity(n: usize) -> Self {
+        LabelsBuilder {
+            labels: Vec::with_capacity(n),
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.labels
+            .binary_search_by(|l| l.name.as_str().cmp(name))
+            .ok()
+            .map(|i| self.labels[i].value.as_str())
+    }
+
+    /// Set `name` to `value`; an empty value deletes the label.
+    pub fn set(&mut self, name: impl Into<String>, value: impl Into<String>) -> &mut Self {
+        let name = name.into();
+        let value = value.into();
+        match self.labels.binary_search_by(|l| l.name.as_str().cmp(&name)) {
+            Ok(i) if value.is_empty() => {
+                self.labels.remove(i);
+            }
+            Ok(i) => self.labels[i].value = value,
+            Err(_) if value.is_empty() => {}
+            Err(i) => self.labels.insert(i, Label { name, value }),
+        }
+        self
+    }
+
+    pub fn del(&mut self, name: &str) -> &mut Self {
+        if let Ok(i) = self.labels.binary_search_by(|l| l.name.as_str().cmp(name)) {
+            self.labels.remove(i);
+        }
+        self
+    }
+
+    /// Keep only labels for which `f` is true.
+    pub fn retain(&mut self, mut f: impl FnMut(&Label) -> bool) -> &mut Self {
+        self.labels.retain(|l| f(l));
+        self
+    }
+
+    pub fn iter(&self) -> std::slice::Iter<'_, Label> {
+        self.labels.iter()
+    }
+
+    pub fn build(self) -> Labels {
+        Labels(self.labels)
+    }
+}
+
+/// Whether `s` is a valid label name (`[a-zA-Z_][a-zA-Z0-9_]*`).
+pub fn is_valid_label_name(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && (b[0].is_ascii_alphabetic() || b[0] == b'_')
+        && b[1..]
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || *c == b'_')
+}
+
+/// Whether `s` is a valid metric name (`[a-zA-Z_:][a-zA-Z0-9_:]*`).
+pub fn is_valid_metric_name(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && (b[0].is_ascii_alphabetic() || b[0] == b'_' || b[0] == b':')
+        && b[1..]
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b':')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builder_keeps_sorted_and_drops_empty() {
+        let l = Labels::from_pairs([("b", "2"), ("a", "1"), ("c", ""), ("b", "3")]);
+        assert_eq!(
+            l.iter().map(|l| l.name.as_str()).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
+        assert_eq!(l.get("b"), Some("3"));
+        assert_eq!(l.get("c"), None);
+    }
+
+    #[test]
+    fn display_matches_prometheus() {
+        let l = Labels::from_pairs([("__name__", "up"), ("job", "a\"b"), ("instance", "x:1")]);
+        assert_eq!(l.to_string(), r#"up{instance="x:1", job="a\"b"}"#);
+    }
+
+    #[test]
+    fn name_validity() {
+        assert!(is_valid_label_name("_a1"));
+        assert!(!is_valid_label_name("1a"));
+        assert!(!is_valid_label_name("a:b"));
+        assert!(is_valid_metric_name("a:b"));
+        assert!(!is_valid_metric_name(""));
+    }
+}

@@ -1,0 +1,16 @@
+//! The ground floor of vigil: the data model every other crate speaks.
+//!
+//! - [`labels`]: label sets (sorted by name, unique names) and the well-known label names.
+//! - [`sample`]: samples, the staleness marker.
+//! - [`exposition`]: zero-copy parsers for the Prometheus text format 0.0.4 and OpenMetrics 1.0.
+//! - [`relabel`]: compiled relabel rules and their application, with Prometheus's semantics.
+//!
+//! This crate does no I/O and knows nothing of config files, storage or HTTP.
+
+pub mod exposition;
+pub mod labels;
+pub mod relabel;
+pub mod sample;
+
+pub use labels::{Label, Labels, LabelsBuilder};
+pub use sample::{STALE_NAN, Sample, is_stale_nan};

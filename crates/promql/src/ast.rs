@@ -1,0 +1,442 @@
+//! The syntax tree, its types, and its canonical printing.
+
+use std::fmt;
+
+use vigil_model::labels::METRIC_NAME;
+use vigil_storage::{MatchOp, Matcher};
+
+/// The type of an expression's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueType {
+    Scalar,
+    String,
+    Vector,
+    Matrix,
+}
+
+impl ValueType {
+    pub fn name(&self) -> &'static str {
+        match self {
+            ValueType::Scalar => "scalar",
+            ValueType::String => "string",
+            ValueType::Vector => "instant vector",
+            ValueType::Matrix => "range vector",
+        }
+    }
+}
+
+/// `@ <time>`, `@ start()`, `@ end()`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum At {
+    Time(i64),
+    Start,
+    End,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct VectorSelector {
+    pub name: Option<String>,
+    /// All matchers, including `__name__="<name>"` when a name was given.
+    pub matchers: Vec<Matcher>,
+    /// Milliseconds; negative for a negative offset.
+    pub offset_ms: i64,
+    pub at: Option<At>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Mod,
+    Pow,
+    Atan2,
+    Eq,
+    Neq,
+    Gtr,
+    Lss,
+    Gte,
+    Lte,
+    And,
+    Or,
+    Unless,
+}
+
+impl BinOp {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            BinOp::Add => "+",
+            BinOp::Sub => "-",
+            BinOp::Mul => "*",
+            BinOp::Div => "/",
+            BinOp::Mod => "%",
+            BinOp::Pow => "^",
+            BinOp::Atan2 => "atan2",
+            BinOp::Eq => "==",
+            BinOp::Neq => "!=",
+            BinOp::Gtr => ">",
+            BinOp::Lss => "<",
+            BinOp::Gte => ">=",
+            BinOp::Lte => "<=",
+            BinOp::And => "and",
+            BinOp::Or => "or",
+            BinOp::Unless => "unless",
+        }
+    }
+
+    pub fn is_comparison(&self) -> bool {
+        matches!(
+            self,
+            BinOp::Eq | BinOp::Neq | BinOp::Gtr | BinOp::Lss | BinOp::Gte | BinOp::Lte
+        )
+    }
+
+    pub fn is_set(&self) -> bool {
+        matches!(self, BinOp::And | BinOp::Or | BinOp::Unless)
+    }
+
+    /// Binding strength; higher binds tighter.
+    pub fn precedence(&self) -> u8 {
+        match self {
+            BinOp::Or => 1,
+            BinOp::And | BinOp::Unless => 2,
+            BinOp::Eq | BinOp::Neq | BinOp::Gtr | BinOp::Lss | BinOp::Gte | BinOp::Lte => 3,
+            BinOp::Add | BinOp::Sub => 4,
+            BinOp::Mul | BinOp::Div | BinOp::Mod | BinOp::Atan2 => 5,
+            BinOp::Pow => 6,
+        }
+    }
+
+    pub fn right_assoc(&self) -> bool {
+        matches!(self, BinOp::Pow)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Card {
+    OneToOne,
+    ManyToOne,
+    OneToMany,
+    ManyToMany,
+}
+
+/// `on`/`ignoring` and `group_left`/`group_right` of a binary operation between vectors.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VectorMatching {
+    pub card: Card,
+    /// Labels of `on(...)` or `ignoring(...)`.
+    pub labels: Vec<String>,
+    /// `on` (true) or `ignoring` (false). Without either, `ignoring()` of nothing.
+    pub on: bool,
+    /// Whether `on`/`ignoring` was written (for printing).
+    pub explicit: bool,
+    /// Extra labels of `group_left(...)`/`group_right(...)`.
+    pub include: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AggOp {
+    Sum,
+    Avg,
+    Count,
+    Min,
+    Max,
+    Group,
+    Stddev,
+    Stdvar,
+    Topk,
+    Bottomk,
+    CountValues,
+    Quantile,
+    Limitk,
+    LimitRatio,
+}
+
+impl AggOp {
+    pub fn parse(s: &str) -> Option<AggOp> {
+        Some(match s.to_ascii_lowercase().as_str() {
+            "sum" => AggOp::Sum,
+            "avg" => AggOp::Avg,
+            "count" => AggOp::Count,
+            "min" => AggOp::Min,
+            "max" => AggOp::Max,
+            "group" => AggOp::Group,
+            "stddev" => AggOp::Stddev,
+            "stdvar" => AggOp::Stdvar,
+            "topk" => AggOp::Topk,
+            "bottomk" => AggOp::Bottomk,
+            "count_values" => AggOp::CountValues,
+            "quantile" => AggOp::Quantile,
+            "limitk" => AggOp::Limitk,
+            "limit_ratio" => AggOp::LimitRatio,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            AggOp::Sum => "sum",
+            AggOp::Avg => "avg",
+            AggOp::Count => "count",
+            AggOp::Min => "min",
+            AggOp::Max => "max",
+            AggOp::Group => "group",
+            AggOp::Stddev => "stddev",
+            AggOp::Stdvar => "stdvar",
+            AggOp::Topk => "topk",
+            AggOp::Bottomk => "bottomk",
+            AggOp::CountValues => "count_values",
+            AggOp::Quantile => "quantile",
+            AggOp::Limitk => "limitk",
+            AggOp::LimitRatio => "limit_ratio",
+        }
+    }
+
+    /// Whether the operator takes a parameter before the vector.
+    pub fn has_param(&self) -> bool {
+        matches!(
+            self,
+            AggOp::Topk
+                | AggOp::Bottomk
+                | AggOp::CountValues
+                | AggOp::Quantile
+                | AggOp::Limitk
+                | AggOp::LimitRatio
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expr {
+    Number(f64),
+    String(String),
+    VectorSelector(VectorSelector),
+    MatrixSelector {
+        vs: VectorSelector,
+        range_ms: i64,
+    },
+    Subquery {
+        expr: Box<Expr>,
+        range_ms: i64,
+        step_ms: Option<i64>,
+        offset_ms: i64,
+        at: Option<At>,
+    },
+    Paren(Box<Expr>),
+    /// Unary minus (`-x`); unary plus is dropped by the parser.
+    Neg(Box<Expr>),
+    Binary {
+        op: BinOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+        return_bool: bool,
+        matching: Option<VectorMatching>,
+    },
+    Aggregate {
+        op: AggOp,
+        expr: Box<Expr>,
+        param: Option<Box<Expr>>,
+        grouping: Vec<String>,
+        without: bool,
+        by_written: bool,
+    },
+    Call {
+        func: &'static crate::functions::Function,
+        args: Vec<Expr>,
+    },
+}
+
+impl Expr {
+    pub fn value_type(&self) -> ValueType {
+        match self {
+            Expr::Number(_) => ValueType::Scalar,
+            Expr::String(_) => ValueType::String,
+            Expr::VectorSelector(_) => ValueType::Vector,
+            Expr::MatrixSelector { .. } | Expr::Subquery { .. } => ValueType::Matrix,
+            Expr::Paren(e) | Expr::Neg(e) => e.value_type(),
+            Expr::Binary { lhs, rhs, .. } => {
+                if lhs.value_type() == ValueType::Scalar && rhs.value_type() == ValueType::Scalar {
+                    ValueType::Scalar
+                } else {
+                    ValueType::Vector
+                }
+            }
+            Expr::Aggregate { .. } => ValueType::Vector,
+            Expr::Call { func, .. } => func.ret,
+        }
+    }
+
+    /// Remove parentheses around `e`.
+    pub fn unparen(&self) -> &Expr {
+        match self {
+            Expr::Paren(e) => e.unparen(),
+            e => e,
+        }
+    }
+}
+
+/// A duration as Prometheus prints it (`1h30m`, `0s`).
+pub fn format_duration(ms: i64) -> String {
+    if ms == 0 {
+        return "0s".into();
+    }
+    let mut out = String::new();
+    let mut rest = ms.unsigned_abs();
+    if ms < 0 {
+        out.push('-');
+    }
+    for (unit, len) in [
+        ("y", 31_536_000_000u64),
+        ("w", 604_800_000),
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+        ("ms", 1),
+    ] {
+        if rest >= len {
+            out.push_str(&format!("{}{}", rest / len, unit));
+            rest %= len;
+        }
+    }
+    out
+}
+
+fn fmt_matchers(f: &mut fmt::Formatter<'_>, vs: &VectorSelector) -> fmt::Result {
+    let ms: Vec<&Matcher> = vs
+        .matchers
+        .iter()
+        .filter(|m| !(vs.name.is_some() && m.name == METRIC_NAME && m.op == MatchOp::Equal))
+        .collect();
+    if let Some(n) = &vs.name {
+        f.write_str(n)?;
+        if ms.is_empty() {
+            return Ok(());
+        }
+    }
+    f.write_str("{")?;
+    for (i, m) in ms.iter().enumerate() {
+        if i > 0 {
+            f.write_str(", ")?;
+        }
+        write!(f, "{m}")?;
+    }
+    f.write_str("}")
+}
+
+fn fmt_mods(f: &mut fmt::Formatter<'_>, at: &Option<At>, offset_ms: i64) -> fmt::Result {
+    match at {
+        Some(At::Time(t)) => write!(f, " @ {}", crate::eval::fmt_at(*t))?,
+        Some(At::Start) => f.write_str(" @ start()")?,
+        Some(At::End) => f.write_str(" @ end()")?,
+        None => {}
+    }
+    if offset_ms != 0 {
+        write!(f, " offset {}", format_duration(offset_ms))?;
+    }
+    Ok(())
+}
+
+/// Prints the expression as Prometheus's `String()` does (used by `format_query` and
+/// annotations).
+impl fmt::Display for Expr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Expr::Number(n) => {
+                if n.is_nan() {
+                    f.write_str("NaN")
+                } else if n.is_infinite() {
+                    f.write_str(if *n > 0.0 { "Inf" } else { "-Inf" })
+                } else {
+                    write!(f, "{n}")
+                }
+            }
+            Expr::String(s) => f.write_str(&vigil_model::labels::quote(s)),
+            Expr::VectorSelector(vs) => {
+                fmt_matchers(f, vs)?;
+                fmt_mods(f, &vs.at, vs.offset_ms)
+            }
+            Expr::MatrixSelector { vs, range_ms } => {
+                fmt_matchers(f, vs)?;
+                write!(f, "[{}]", format_duration(*range_ms))?;
+                fmt_mods(f, &vs.at, vs.offset_ms)
+            }
+            Expr::Subquery {
+                expr,
+                range_ms,
+                step_ms,
+                offset_ms,
+                at,
+            } => {
+                write!(
+                    f,
+                    "{expr}[{}:{}]",
+                    format_duration(*range_ms),
+                    step_ms.map(format_duration).unwrap_or_default()
+                )?;
+                fmt_mods(f, at, *offset_ms)
+            }
+            Expr::Paren(e) => write!(f, "({e})"),
+            Expr::Neg(e) => write!(f, "-{e}"),
+            Expr::Binary {
+                op,
+                lhs,
+                rhs,
+                return_bool,
+                matching,
+            } => {
+                write!(f, "{lhs} {}", op.as_str())?;
+                if *return_bool {
+                    f.write_str(" bool")?;
+                }
+                if let Some(m) = matching {
+                    if m.explicit || !m.labels.is_empty() {
+                        write!(
+                            f,
+                            " {}({})",
+                            if m.on { "on" } else { "ignoring" },
+                            m.labels.join(", ")
+                        )?;
+                    }
+                    match m.card {
+                        Card::ManyToOne => write!(f, " group_left({})", m.include.join(", "))?,
+                        Card::OneToMany => write!(f, " group_right({})", m.include.join(", "))?,
+                        _ => {}
+                    }
+                }
+                write!(f, " {rhs}")
+            }
+            Expr::Aggregate {
+                op,
+                expr,
+                param,
+                grouping,
+                without,
+                by_written,
+            } => {
+                f.write_str(op.as_str())?;
+                if *without {
+                    write!(f, " without ({}) ", grouping.join(", "))?;
+                } else if *by_written || !grouping.is_empty() {
+                    write!(f, " by ({}) ", grouping.join(", "))?;
+                }
+                f.write_str("(")?;
+                if let Some(p) = param {
+                    write!(f, "{p}, ")?;
+                }
+                write!(f, "{expr})")
+            }
+            Expr::Call { func, args } => {
+                write!(f, "{}(", func.name)?;
+                for (i, a) in args.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{a}")?;
+                }
+                f.write_str(")")
+            }
+        }
+    }
+}

@@ -1,0 +1,1211 @@
+//! The evaluator. Every query is evaluated as a range query (an instant query is a range of
+//! one step): each node yields, per series, one value slot per step. Selectors walk each
+//! series' samples once across all steps; aggregations and binary operations work step by
+//! step over those dense slots.
+
+use std::collections::HashMap;
+
+use vigil_model::labels::METRIC_NAME;
+use vigil_model::{Labels, LabelsBuilder, Sample, is_stale_nan};
+use vigil_storage::{MatchOp, Series, Storage, StorageError};
+
+use crate::ast::{AggOp, At, BinOp, Card, Expr, VectorMatching, VectorSelector};
+use crate::funcs;
+
+/// A query result, as the API reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Scalar(Sample),
+    String(i64, String),
+    /// One sample per series at the evaluation time.
+    Vector(Vec<(Labels, Sample)>),
+    /// Samples per series over a range.
+    Matrix(Vec<Series>),
+}
+
+impl Value {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Scalar(_) => "scalar",
+            Value::String(..) => "string",
+            Value::Vector(_) => "vector",
+            Value::Matrix(_) => "matrix",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    #[error("{0}")]
+    Storage(#[from] StorageError),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("query processing would load too many samples into memory in query execution")]
+    TooManySamples,
+}
+
+pub(crate) type R<T> = Result<T, EvalError>;
+
+pub(crate) fn invalid<T>(msg: impl Into<String>) -> R<T> {
+    Err(EvalError::Invalid(msg.into()))
+}
+
+/// Evaluation settings (`--query.lookback-delta`, `--query.max-samples`).
+#[derive(Debug, Clone)]
+pub struct Engine {
+    pub lookback_ms: i64,
+    /// Step of subqueries written without one (`x[5m:]`): the global evaluation interval.
+    pub subquery_step_ms: i64,
+    pub max_samples: usize,
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Engine {
+            lookback_ms: 5 * 60 * 1000,
+            subquery_step_ms: 60_000,
+            max_samples: 50_000_000,
+        }
+    }
+}
+
+/// `@` timestamps print with millisecond precision.
+pub fn fmt_at(t: i64) -> String {
+    format!("{}.{:03}", t.div_euclid(1000), t.rem_euclid(1000))
+}
+
+/// One series of an instant-vector node: a slot per step.
+#[derive(Debug, Clone)]
+pub(crate) struct Stepped {
+    pub labels: Labels,
+    pub pts: Vec<Option<f64>>,
+}
+
+/// A node's value across all steps.
+#[derive(Debug, Clone)]
+pub(crate) enum V {
+    Scalar(Vec<f64>),
+    Str(String),
+    Vector(Vec<Stepped>),
+    /// Raw samples (only at the top of an instant query, e.g. `x[5m]`).
+    Matrix(Vec<Series>),
+}
+
+/// Raw samples of a range argument and where its windows sit relative to each step.
+pub(crate) struct RangeArg {
+    pub series: Vec<Series>,
+    pub range_ms: i64,
+    /// Window end for step i.
+    pub ends: Vec<i64>,
+    /// The selector, for `absent_over_time` labels.
+    pub selector: Option<VectorSelector>,
+}
+
+pub(crate) struct Ctx<'a> {
+    pub storage: &'a dyn Storage,
+    pub engine: &'a Engine,
+    pub start: i64,
+    pub end: i64,
+    pub step: i64,
+    /// Query start/end for `@ start()`/`@ end()` (differ from start/end inside subqueries).
+    pub q_start: i64,
+    pub q_end: i64,
+    pub samples: std::cell::Cell<usize>,
+}
+
+impl Ctx<'_> {
+    pub fn n(&self) -> usize {
+        ((self.end - self.start) / self.step) as usize + 1
+    }
+
+    pub fn times(&self) -> impl Iterator<Item = i64> + '_ {
+        (0..self.n()).map(|i| self.start + i as i64 * self.step)
+    }
+
+    fn count(&self, n: usize) -> R<()> {
+        let total = self.samples.get() + n;
+        self.samples.set(total);
+        if total > self.engine.max_samples {
+            return Err(EvalError::TooManySamples);
+        }
+        Ok(())
+    }
+
+    fn at_time(&self, at: &Option<At>, t: i64) -> i64 {
+        match at {
+            Some(At::Time(x)) => *x,
+            Some(At::Start) => self.q_start,
+            Some(At::End) => self.q_end,
+            None => t,
+        }
+    }
+
+    fn eval(&self, e: &Expr) -> R<V> {
+        match e {
+            Expr::Number(n) => Ok(V::Scalar(vec![*n; self.n()])),
+            Expr::String(s) => Ok(V::Str(s.clone())),
+            Expr::Paren(e) => self.eval(e),
+            Expr::VectorSelector(vs) => Ok(V::Vector(self.vector_selector(vs)?)),
+            Expr::MatrixSelector { .. } | Expr::Subquery { .. } => {
+                // Only valid at the top of an instant query: raw samples of the window.
+                let ra = self.range_arg(e)?;
+                let end = ra.ends[0];
+                let series = ra
+                    .series
+                    .into_iter()
+                    .filter_map(|s| {
+                        let samples: Vec<Sample> = s
+                            .samples
+                            .into_iter()
+                            .filter(|x| x.t > end - ra.range_ms && x.t <= end)
+                            .collect();
+                        (!samples.is_empty()).then_some(Series {
+                            labels: s.labels,
+                            samples,
+                        })
+                    })
+                    .collect();
+                Ok(V::Matrix(series))
+            }
+            Expr::Neg(e) => match self.eval(e)? {
+                V::Scalar(v) => Ok(V::Scalar(v.into_iter().map(|x| -x).collect())),
+                V::Vector(v) => {
+                    let out = v
+                        .into_iter()
+                        .map(|s| Stepped {
+                            labels: drop_name(&s.labels),
+                            pts: s.pts.into_iter().map(|p| p.map(|x| -x)).collect(),
+                        })
+                        .collect();
+                    Ok(V::Vector(check_unique(out)?))
+                }
+                _ => invalid("unary minus on a non-numeric value"),
+            },
+            Expr::Binary {
+                op,
+                lhs,
+                rhs,
+                return_bool,
+                matching,
+            } => self.binary(*op, lhs, rhs, *return_bool, matching.as_ref()),
+            Expr::Aggregate {
+                op,
+                expr,
+                param,
+                grouping,
+                without,
+                ..
+            } => self.aggregate(*op, expr, param.as_deref(), grouping, *without),
+            Expr::Call { func, args } => funcs::call(self, func.name, args),
+        }
+    }
+
+    /// The value of each series at each step: the newest sample in `(t - lookback, t]`
+    /// unless it is a staleness marker.
+    pub(crate) fn vector_selector(&self, vs: &VectorSelector) -> R<Vec<Stepped>> {
+        Ok(self
+            .vector_selector_ts(vs)?
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect())
+    }
+
+    /// As [`Self::vector_selector`], also returning each value's sample timestamp.
+    pub(crate) fn vector_selector_ts(&self, vs: &VectorSelector) -> R<Vec<(Stepped, Vec<i64>)>> {
+        let lb = self.engine.lookback_ms;
+        let evals: Vec<i64> = self
+            .times()
+            .map(|t| self.at_time(&vs.at, t) - vs.offset_ms)
+            .collect();
+        let (lo, hi) = (
+            evals.iter().copied().min().unwrap_or(0),
+            evals.iter().copied().max().unwrap_or(0),
+        );
+        let q = self.storage.querier(lo - lb + 1, hi)?;
+        let mut out = Vec::new();
+        for s in q.select(&vs.matchers)? {
+            self.count(s.samples.len())?;
+            let mut pts = Vec::with_capacity(evals.len());
+            let mut ts = Vec::with_capacity(evals.len());
+            let mut j = 0;
+            let mut any = false;
+            for &te in &evals {
+                // `evals` is non-decreasing except with `@`, where it is constant.
+                if j > 0 && s.samples[j - 1].t > te {
+                    j = s.samples.partition_point(|x| x.t <= te);
+                }
+                while j < s.samples.len() && s.samples[j].t <= te {
+                    j += 1;
+                }
+                match j.checked_sub(1).map(|k| s.samples[k]) {
+                    Some(x) if x.t > te - lb && !is_stale_nan(x.v) => {
+                        pts.push(Some(x.v));
+                        ts.push(x.t);
+                        any = true;
+                    }
+                    _ => {
+                        pts.push(None);
+                        ts.push(0);
+                    }
+                }
+            }
+            if any {
+                out.push((
+                    Stepped {
+                        labels: s.labels,
+                        pts,
+                    },
+                    ts,
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Evaluate a range argument (matrix selector or subquery): raw samples (staleness
+    /// markers removed) and the window end of each step.
+    pub(crate) fn range_arg(&self, e: &Expr) -> R<RangeArg> {
+        match e.unparen() {
+            Expr::MatrixSelector { vs, range_ms } => {
+                let ends: Vec<i64> = self
+                    .times()
+                    .map(|t| self.at_time(&vs.at, t) - vs.offset_ms)
+                    .collect();
+                let (lo, hi) = (
+                    ends.iter().copied().min().unwrap_or(0),
+                    ends.iter().copied().max().unwrap_or(0),
+                );
+                let q = self.storage.querier(lo - range_ms + 1, hi)?;
+                let mut series = Vec::new();
+                for mut s in q.select(&vs.matchers)? {
+                    s.samples.retain(|x| !is_stale_nan(x.v));
+                    self.count(s.samples.len())?;
+                    if !s.samples.is_empty() {
+                        series.push(s);
+                    }
+                }
+                Ok(RangeArg {
+                    series,
+                    range_ms: *range_ms,
+                    ends,
+                    selector: Some(vs.clone()),
+                })
+            }
+            Expr::Subquery {
+                expr,
+                range_ms,
+                step_ms,
+                offset_ms,
+                at,
+            } => {
+                let step = step_ms.unwrap_or(self.engine.subquery_step_ms).max(1);
+                let ends: Vec<i64> = self
+                    .times()
+                    .map(|t| self.at_time(at, t) - offset_ms)
+                    .collect();
+                let (lo, hi) = (
+                    ends.iter().copied().min().unwrap_or(0),
+                    ends.iter().copied().max().unwrap_or(0),
+                );
+                // Inner steps are aligned to multiples of the step, starting after lo - range.
+                let first = lo - range_ms;
+                let mut start = first.div_euclid(step) * step;
+                if start <= first {
+                    start += step;
+                }
+                if start > hi {
+                    return Ok(RangeArg {
+                        series: vec![],
+                        range_ms: *range_ms,
+                        ends,
+                        selector: None,
+                    });
+                }
+                let inner = Ctx {
+                    storage: self.storage,
+                    engine: self.engine,
+                    start,
+                    end: hi,
+                    step,
+                    q_start: self.q_start,
+                    q_end: self.q_end,
+                    samples: std::cell::Cell::new(self.samples.get()),
+                };
+                let v = inner.eval(expr)?;
+                self.samples.set(inner.samples.get());
+                let times: Vec<i64> = inner.times().collect();
+                let series = match v {
+                    V::Vector(v) => v
+                        .into_iter()
+                        .map(|s| Series {
+                            labels: s.labels,
+                            samples: s
+                                .pts
+                                .iter()
+                                .zip(&times)
+                                .filter_map(|(p, t)| p.map(|v| Sample { t: *t, v }))
+                                .collect(),
+                        })
+                        .filter(|s| !s.samples.is_empty())
+                        .collect(),
+                    V::Scalar(v) => vec![Series {
+                        labels: Labels::empty(),
+                        samples: v
+                            .iter()
+                            .zip(&times)
+                            .map(|(v, t)| Sample { t: *t, v: *v })
+                            .collect(),
+                    }],
+                    _ => return invalid("subquery of a non-vector expression"),
+                };
+                Ok(RangeArg {
+                    series,
+                    range_ms: *range_ms,
+                    ends,
+                    selector: None,
+                })
+            }
+            _ => invalid("expected a range vector"),
+        }
+    }
+
+    pub(crate) fn scalar_arg(&self, e: &Expr) -> R<Vec<f64>> {
+        match self.eval(e)? {
+            V::Scalar(v) => Ok(v),
+            _ => invalid("expected a scalar"),
+        }
+    }
+
+    pub(crate) fn vector_arg(&self, e: &Expr) -> R<Vec<Stepped>> {
+        match self.eval(e)? {
+            V::Vector(v) => Ok(v),
+            _ => invalid("expected an instant vector"),
+        }
+    }
+
+    pub(crate) fn string_arg(&self, e: &Expr) -> R<String> {
+        match self.eval(e)? {
+            V::Str(s) => Ok(s),
+            _ => invalid("expected a string"),
+        }
+    }
+
+    fn binary(
+        &self,
+        op: BinOp,
+        lhs: &Expr,
+        rhs: &Expr,
+        return_bool: bool,
+        matching: Option<&VectorMatching>,
+    ) -> R<V> {
+        let (l, r) = (self.eval(lhs)?, self.eval(rhs)?);
+        match (l, r) {
+            (V::Scalar(a), V::Scalar(b)) => Ok(V::Scalar(
+                a.iter()
+                    .zip(&b)
+                    .map(|(x, y)| {
+                        let v = arith(op, *x, *y);
+                        if op.is_comparison() {
+                            if v.is_some_and(|v| v != 0.0) {
+                                1.0
+                            } else {
+                                0.0
+                            }
+                        } else {
+                            v.unwrap_or(f64::NAN)
+                        }
+                    })
+                    .collect(),
+            )),
+            (V::Vector(v), V::Scalar(s)) => Ok(V::Vector(check_unique(vector_scalar(
+                op,
+                v,
+                &s,
+                false,
+                return_bool,
+            ))?)),
+            (V::Scalar(s), V::Vector(v)) => Ok(V::Vector(check_unique(vector_scalar(
+                op,
+                v,
+                &s,
+                true,
+                return_bool,
+            ))?)),
+            (V::Vector(a), V::Vector(b)) => {
+                let default = VectorMatching {
+                    card: Card::OneToOne,
+                    labels: vec![],
+                    on: false,
+                    explicit: false,
+                    include: vec![],
+                };
+                let m = matching.unwrap_or(&default);
+                match op {
+                    BinOp::And | BinOp::Or | BinOp::Unless => {
+                        Ok(V::Vector(set_op(op, a, b, m, self.n())))
+                    }
+                    _ => Ok(V::Vector(vector_vector(
+                        op,
+                        a,
+                        b,
+                        m,
+                        return_bool,
+                        self.n(),
+                    )?)),
+                }
+            }
+            _ => invalid("binary expression must contain only scalar and instant vector types"),
+        }
+    }
+
+    fn aggregate(
+        &self,
+        op: AggOp,
+        expr: &Expr,
+        param: Option<&Expr>,
+        grouping: &[String],
+        without: bool,
+    ) -> R<V> {
+        let input = self.vector_arg(expr)?;
+        let n = self.n();
+        let param_num = match (op, param) {
+            (AggOp::CountValues, _) | (_, None) => None,
+            (_, Some(p)) => Some(self.scalar_arg(p)?),
+        };
+        let param_str = match (op, param) {
+            (AggOp::CountValues, Some(p)) => Some(self.string_arg(p)?),
+            _ => None,
+        };
+        if let Some(l) = &param_str
+            && !vigil_model::labels::is_valid_label_name(l)
+        {
+            return invalid(format!("invalid label name {l:?}"));
+        }
+        // Group key per series, computed once.
+        let keys: Vec<Labels> = input
+            .iter()
+            .map(|s| group_labels(&s.labels, grouping, without))
+            .collect();
+        let mut group_index: HashMap<&Labels, usize> = HashMap::new();
+        let mut groups: Vec<(Labels, Vec<usize>)> = Vec::new();
+        for (i, k) in keys.iter().enumerate() {
+            match group_index.get(k) {
+                Some(&g) => groups[g].1.push(i),
+                None => {
+                    group_index.insert(k, groups.len());
+                    groups.push((k.clone(), vec![i]));
+                }
+            }
+        }
+        let mut out: Vec<Stepped> = Vec::new();
+        match op {
+            AggOp::Topk | AggOp::Bottomk | AggOp::Limitk | AggOp::LimitRatio => {
+                let p = param_num.unwrap_or_default();
+                // Output keeps the input series' labels; a series is present at the steps it was
+                // selected.
+                let mut slots: Vec<Vec<Option<f64>>> = vec![vec![None; n]; input.len()];
+                for (_, members) in &groups {
+                    for step in 0..n {
+                        let mut present: Vec<usize> = members
+                            .iter()
+                            .copied()
+                            .filter(|&i| input[i].pts[step].is_some())
+                            .collect();
+                        let chosen: Vec<usize> = match op {
+                            AggOp::Topk | AggOp::Bottomk => {
+                                let k = p[step];
+                                if k.is_nan() {
+                                    return invalid(format!(
+                                        "Parameter value is NaN for {}",
+                                        op.as_str()
+                                    ));
+                                }
+                                let k = if k >= 1.0 {
+                                    k.min(i64::MAX as f64) as usize
+                                } else {
+                                    0
+                                };
+                                let val = |i: usize| input[i].pts[step].unwrap_or(f64::NAN);
+                                present.sort_by(|&a, &b| {
+                                    let (x, y) = (val(a), val(b));
+                                    let ord = if op == AggOp::Topk {
+                                        cmp_desc_nan_last(x, y)
+                                    } else {
+                                        cmp_asc_nan_last(x, y)
+                                    };
+                                    ord.then_with(|| input[a].labels.cmp(&input[b].labels))
+                                });
+                                present.truncate(k);
+                                present
+                            }
+                            AggOp::Limitk => {
+                                let k = p[step];
+                                if k.is_nan() {
+                                    return invalid("Parameter value is NaN for limitk");
+                                }
+                                let k = if k >= 1.0 { k as usize } else { 0 };
+                                present.sort_by_key(|&i| input[i].labels.stable_hash());
+                                present.truncate(k);
+                                present
+                            }
+                            _ => {
+                                let r = p[step];
+                                if r.is_nan() || !(-1.0..=1.0).contains(&r) {
+                                    return invalid(format!(
+                                        "Ratio value {} is not in the range [-1, 1]",
+                                        r
+                                    ));
+                                }
+                                present
+                                    .into_iter()
+                                    .filter(|&i| {
+                                        let h =
+                                            input[i].labels.stable_hash() as f64 / u64::MAX as f64;
+                                        if r >= 0.0 { h < r } else { h >= 1.0 + r }
+                                    })
+                                    .collect()
+                            }
+                        };
+                        for i in chosen {
+                            slots[i][step] = input[i].pts[step];
+                        }
+                    }
+                }
+                for (i, pts) in slots.into_iter().enumerate() {
+                    if pts.iter().any(Option::is_some) {
+                        out.push(Stepped {
+                            labels: input[i].labels.clone(),
+                            pts,
+                        });
+                    }
+                }
+                return Ok(V::Vector(out));
+            }
+            AggOp::CountValues => {
+                let label = param_str.unwrap_or_default();
+                let mut by_key: HashMap<Labels, Vec<Option<f64>>> = HashMap::new();
+                for (key, members) in &groups {
+                    for step in 0..n {
+                        for &i in members {
+                            if let Some(v) = input[i].pts[step] {
+                                let mut b = key.builder();
+                                b.set(label.clone(), funcs::format_go_float(v));
+                                let slot = by_key.entry(b.build()).or_insert_with(|| vec![None; n]);
+                                slot[step] = Some(slot[step].unwrap_or(0.0) + 1.0);
+                            }
+                        }
+                    }
+                }
+                out.extend(
+                    by_key
+                        .into_iter()
+                        .map(|(labels, pts)| Stepped { labels, pts }),
+                );
+                return Ok(V::Vector(out));
+            }
+            _ => {}
+        }
+        for (key, members) in groups {
+            let mut pts = vec![None; n];
+            for (step, slot) in pts.iter_mut().enumerate() {
+                let vals: Vec<f64> = members.iter().filter_map(|&i| input[i].pts[step]).collect();
+                if vals.is_empty() {
+                    continue;
+                }
+                *slot = Some(match op {
+                    AggOp::Sum => funcs::kahan_sum(&vals),
+                    AggOp::Avg => funcs::mean(&vals),
+                    AggOp::Count => vals.len() as f64,
+                    AggOp::Group => 1.0,
+                    AggOp::Min => vals
+                        .iter()
+                        .copied()
+                        .fold(f64::NAN, |m, x| if x < m || m.is_nan() { x } else { m }),
+                    AggOp::Max => vals
+                        .iter()
+                        .copied()
+                        .fold(f64::NAN, |m, x| if x > m || m.is_nan() { x } else { m }),
+                    AggOp::Stdvar => funcs::variance(&vals),
+                    AggOp::Stddev => funcs::variance(&vals).sqrt(),
+                    AggOp::Quantile => funcs::quantile(
+                        param_num.as_ref().map(|p| p[step]).unwrap_or(f64::NAN),
+                        vals,
+                    ),
+                    _ => unreachable_agg()?,
+                });
+            }
+            if pts.iter().any(Option::is_some) {
+                out.push(Stepped { labels: key, pts });
+            }
+        }
+        Ok(V::Vector(out))
+    }
+}
+
+fn unreachable_agg() -> R<f64> {
+    invalid("unsupported aggregation")
+}
+
+fn cmp_desc_nan_last(a: f64, b: f64) -> std::cmp::Ordering {
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => std::cmp::Ordering::Equal,
+        (true, false) => std::cmp::Ordering::Greater,
+        (false, true) => std::cmp::Ordering::Less,
+        _ => b.partial_cmp(&a).unwrap_or(std::cmp::Ordering::Equal),
+    }
+}
+
+fn cmp_asc_nan_last(a: f64, b: f64) -> std::cmp::Ordering {
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => std::cmp::Ordering::Equal,
+        (true, false) => std::cmp::Ordering::Greater,
+        (false, true) => std::cmp::Ordering::Less,
+        _ => a.partial_cmp(&b).unwrap_or(std::cmp::Ordering::Equal),
+    }
+}
+
+/// The labels an aggregation groups by.
+fn group_labels(l: &Labels, grouping: &[String], without: bool) -> Labels {
+    if without {
+        Labels::from_sorted(
+            l.iter()
+                .filter(|x| x.name != METRIC_NAME && !grouping.contains(&x.name))
+                .cloned()
+                .collect(),
+        )
+    } else {
+        Labels::from_sorted(
+            l.iter()
+                .filter(|x| grouping.contains(&x.name))
+                .cloned()
+                .collect(),
+        )
+    }
+}
+
+pub(crate) fn drop_name(l: &Labels) -> Labels {
+    if l.metric_name().is_none() {
+        return l.clone();
+    }
+    let mut b = l.builder();
+    b.del(METRIC_NAME);
+    b.build()
+}
+
+/// Merge series with equal labels; two values for one labelset at one step are an error.
+pub(crate) fn check_unique(v: Vec<Stepped>) -> R<Vec<Stepped>> {
+    let mut idx: HashMap<Labels, usize> = HashMap::with_capacity(v.len());
+    let mut out: Vec<Stepped> = Vec::with_capacity(v.len());
+    for s in v {
+        match idx.get(&s.labels) {
+            None => {
+                idx.insert(s.labels.clone(), out.len());
+                out.push(s);
+            }
+            Some(&i) => {
+                for (k, p) in s.pts.into_iter().enumerate() {
+                    if p.is_some() {
+                        if out[i].pts[k].is_some() {
+                            return invalid("vector cannot contain metrics with the same labelset");
+                        }
+                        out[i].pts[k] = p;
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Arithmetic or comparison of two floats; comparisons give Some(1)/None... as values: for
+/// comparisons the result is `Some(x)` meaning true, None meaning false.
+fn arith(op: BinOp, a: f64, b: f64) -> Option<f64> {
+    Some(match op {
+        BinOp::Add => a + b,
+        BinOp::Sub => a - b,
+        BinOp::Mul => a * b,
+        BinOp::Div => a / b,
+        BinOp::Mod => a % b,
+        BinOp::Pow => a.powf(b),
+        BinOp::Atan2 => a.atan2(b),
+        BinOp::Eq => return (a == b).then_some(1.0),
+        BinOp::Neq => return (a != b).then_some(1.0),
+        BinOp::Gtr => return (a > b).then_some(1.0),
+        BinOp::Lss => return (a < b).then_some(1.0),
+        BinOp::Gte => return (a >= b).then_some(1.0),
+        BinOp::Lte => return (a <= b).then_some(1.0),
+        _ => return None,
+    })
+}
+
+fn vector_scalar(
+    op: BinOp,
+    v: Vec<Stepped>,
+    s: &[f64],
+    scalar_left: bool,
+    return_bool: bool,
+) -> Vec<Stepped> {
+    let drop = !op.is_comparison() || return_bool;
+    v.into_iter()
+        .filter_map(|series| {
+            let pts: Vec<Option<f64>> = series
+                .pts
+                .iter()
+                .zip(s)
+                .map(|(p, &sv)| {
+                    let x = (*p)?;
+                    let (a, b) = if scalar_left { (sv, x) } else { (x, sv) };
+                    if op.is_comparison() {
+                        let t = arith(op, a, b).is_some();
+                        if return_bool {
+                            Some(if t { 1.0 } else { 0.0 })
+                        } else {
+                            t.then_some(x)
+                        }
+                    } else {
+                        arith(op, a, b)
+                    }
+                })
+                .collect();
+            pts.iter().any(Option::is_some).then(|| Stepped {
+                labels: if drop {
+                    drop_name(&series.labels)
+                } else {
+                    series.labels
+                },
+                pts,
+            })
+        })
+        .collect()
+}
+
+/// The labels two series are matched on.
+fn signature(l: &Labels, m: &VectorMatching) -> Labels {
+    if m.on {
+        Labels::from_sorted(
+            l.iter()
+                .filter(|x| m.labels.contains(&x.name))
+                .cloned()
+                .collect(),
+        )
+    } else {
+        Labels::from_sorted(
+            l.iter()
+                .filter(|x| x.name != METRIC_NAME && !m.labels.contains(&x.name))
+                .cloned()
+                .collect(),
+        )
+    }
+}
+
+fn set_op(
+    op: BinOp,
+    a: Vec<Stepped>,
+    b: Vec<Stepped>,
+    m: &VectorMatching,
+    n: usize,
+) -> Vec<Stepped> {
+    let sa: Vec<Labels> = a.iter().map(|s| signature(&s.labels, m)).collect();
+    let sb: Vec<Labels> = b.iter().map(|s| signature(&s.labels, m)).collect();
+    let mut out: Vec<Stepped> = Vec::new();
+    match op {
+        BinOp::And | BinOp::Unless => {
+            let mut present: Vec<std::collections::HashSet<&Labels>> = vec![Default::default(); n];
+            for (s, sig) in b.iter().zip(&sb) {
+                for (k, p) in s.pts.iter().enumerate() {
+                    if p.is_some() {
+                        present[k].insert(sig);
+                    }
+                }
+            }
+            for (s, sig) in a.into_iter().zip(&sa) {
+                let pts: Vec<Option<f64>> = s
+                    .pts
+                    .iter()
+                    .enumerate()
+                    .map(|(k, p)| {
+                        let hit = present[k].contains(sig);
+                        if (op == BinOp::And) == hit { *p } else { None }
+                    })
+                    .collect();
+                if pts.iter().any(Option::is_some) {
+                    out.push(Stepped {
+                        labels: s.labels,
+                        pts,
+                    });
+                }
+            }
+        }
+        _ => {
+            let mut present: Vec<std::collections::HashSet<&Labels>> = vec![Default::default(); n];
+            for (s, sig) in a.iter().zip(&sa) {
+                for (k, p) in s.pts.iter().enumerate() {
+                    if p.is_some() {
+                        present[k].insert(sig);
+                    }
+                }
+            }
+            let mut extra = Vec::new();
+            for (s, sig) in b.iter().zip(&sb) {
+                let pts: Vec<Option<f64>> = s
+                    .pts
+                    .iter()
+                    .enumerate()
+                    .map(|(k, p)| if present[k].contains(sig) { None } else { *p })
+                    .collect();
+                if pts.iter().any(Option::is_some) {
+                    extra.push(Stepped {
+                        labels: s.labels.clone(),
+                        pts,
+                    });
+                }
+            }
+            out.extend(a);
+            out.extend(extra);
+        }
+    }
+    out
+}
+
+fn vector_vector(
+    op: BinOp,
+    a: Vec<Stepped>,
+    b: Vec<Stepped>,
+    m: &VectorMatching,
+    return_bool: bool,
+    n: usize,
+) -> R<Vec<Stepped>> {
+    // For group_right, the "many" side is the right one: swap, and swap back the operands.
+    let swapped = m.card == Card::OneToMany;
+    let (many, one) = if swapped { (b, a) } else { (a, b) };
+    let sig_many: Vec<Labels> = many.iter().map(|s| signature(&s.labels, m)).collect();
+    let sig_one: Vec<Labels> = one.iter().map(|s| signature(&s.labels, m)).collect();
+    let mut out: Vec<Stepped> = Vec::new();
+    let mut out_idx: HashMap<Labels, usize> = HashMap::new();
+    let side = |left: bool| if left { "left" } else { "right" };
+    for k in 0..n {
+        // The "one" side: at most one series per signature at this step.
+        let mut one_at: HashMap<&Labels, usize> = HashMap::new();
+        for (i, s) in one.iter().enumerate() {
+            if s.pts[k].is_none() {
+                continue;
+            }
+            if let Some(&prev) = one_at.get(&sig_one[i]) {
+                return invalid(format!(
+                    "found duplicate series for the match group {} on the {} hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
+                    sig_one[i],
+                    side(swapped),
+                    one[prev].labels,
+                    s.labels
+                ));
+            }
+            one_at.insert(&sig_one[i], i);
+        }
+        let mut seen_one_to_one: HashMap<&Labels, usize> = HashMap::new();
+        for (i, s) in many.iter().enumerate() {
+            let Some(x) = s.pts[k] else { continue };
+            let Some(&j) = one_at.get(&sig_many[i]) else {
+                continue;
+            };
+            if m.card == Card::OneToOne {
+                if let Some(&prev) = seen_one_to_one.get(&sig_many[i]) {
+                    let _ = prev;
+                    return invalid(format!(
+                        "found duplicate series for the match group {} on the left hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
+                        sig_many[i], many[prev].labels, s.labels
+                    ));
+                }
+                seen_one_to_one.insert(&sig_many[i], i);
+            }
+            let y = one[j].pts[k].unwrap_or(f64::NAN);
+            let (l, r) = if swapped { (y, x) } else { (x, y) };
+            let value = if op.is_comparison() {
+                let t = arith(op, l, r).is_some();
+                if return_bool {
+                    Some(if t { 1.0 } else { 0.0 })
+                } else if t {
+                    Some(l)
+                } else {
+                    None
+                }
+            } else {
+                arith(op, l, r)
+            };
+            let Some(value) = value else { continue };
+            let labels = result_labels(&s.labels, &one[j].labels, op, m, return_bool);
+            let idx = match out_idx.get(&labels) {
+                Some(&idx) => {
+                    if out[idx].pts[k].is_some() {
+                        return invalid(if m.card == Card::OneToOne {
+                            "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)".to_string()
+                        } else {
+                            "multiple matches for labels: grouping labels must ensure unique matches".to_string()
+                        });
+                    }
+                    idx
+                }
+                None => {
+                    out_idx.insert(labels.clone(), out.len());
+                    out.push(Stepped {
+                        labels,
+                        pts: vec![None; n],
+                    });
+                    out.len() - 1
+                }
+            };
+            out[idx].pts[k] = Some(value);
+        }
+    }
+    Ok(out)
+}
+
+fn result_labels(
+    many: &Labels,
+    one: &Labels,
+    op: BinOp,
+    m: &VectorMatching,
+    return_bool: bool,
+) -> Labels {
+    let mut b: LabelsBuilder = many.builder();
+    if !op.is_comparison() || return_bool {
+        b.del(METRIC_NAME);
+    }
+    if m.card == Card::OneToOne {
+        if m.on {
+            b.retain(|l| m.labels.contains(&l.name));
+        } else {
+            b.retain(|l| !m.labels.contains(&l.name));
+        }
+    }
+    for l in &m.include {
+        match one.get(l) {
+            Some(v) => {
+                b.set(l.clone(), v.to_string());
+            }
+            None => {
+                b.del(l);
+            }
+        }
+    }
+    b.build()
+}
+
+/// Query results plus the annotations (warnings, infos) gathered while evaluating.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryResult {
+    pub value: Value,
+    pub warnings: Vec<String>,
+    pub infos: Vec<String>,
+}
+
+impl Engine {
+    fn ctx<'a>(&'a self, storage: &'a dyn Storage, start: i64, end: i64, step: i64) -> Ctx<'a> {
+        Ctx {
+            storage,
+            engine: self,
+            start,
+            end,
+            step,
+            q_start: start,
+            q_end: end,
+            samples: std::cell::Cell::new(0),
+        }
+    }
+
+    /// Evaluate `expr` at `t` (ms).
+    pub fn instant(&self, storage: &dyn Storage, expr: &Expr, t: i64) -> Result<Value, EvalError> {
+        let ctx = self.ctx(storage, t, t, 1);
+        Ok(match ctx.eval(expr)? {
+            V::Scalar(v) => Value::Scalar(Sample { t, v: v[0] }),
+            V::Str(s) => Value::String(t, s),
+            V::Vector(v) => {
+                let mut out: Vec<(Labels, Sample)> = v
+                    .into_iter()
+                    .filter_map(|s| s.pts[0].map(|x| (s.labels, Sample { t, v: x })))
+                    .collect();
+                funcs::order_instant(expr, &mut out);
+                Value::Vector(out)
+            }
+            V::Matrix(m) => Value::Matrix(m),
+        })
+    }
+
+    /// Evaluate `expr` at every step from `start` to `end` (ms, inclusive).
+    pub fn range(
+        &self,
+        storage: &dyn Storage,
+        expr: &Expr,
+        start: i64,
+        end: i64,
+        step: i64,
+    ) -> Result<Value, EvalError> {
+        if step <= 0 {
+            return invalid(
+                "zero or negative query resolution step widths are not accepted. Try a positive integer",
+            );
+        }
+        let vt = expr.value_type();
+        if vt != crate::ast::ValueType::Scalar && vt != crate::ast::ValueType::Vector {
+            return invalid(format!(
+                "invalid expression type {:?} for range query, must be Scalar or instant Vector",
+                vt.name()
+            ));
+        }
+        let ctx = self.ctx(storage, start, end, step);
+        let times: Vec<i64> = ctx.times().collect();
+        Ok(match ctx.eval(expr)? {
+            V::Scalar(v) => Value::Matrix(vec![Series {
+                labels: Labels::empty(),
+                samples: v
+                    .iter()
+                    .zip(&times)
+                    .map(|(v, t)| Sample { t: *t, v: *v })
+                    .collect(),
+            }]),
+            V::Vector(v) => {
+                let mut out: Vec<Series> = v
+                    .into_iter()
+                    .filter_map(|s| {
+                        let samples: Vec<Sample> = s
+                            .pts
+                            .iter()
+                            .zip(&times)
+                            .filter_map(|(p, t)| p.map(|v| Sample { t: *t, v }))
+                            .collect();
+                        (!samples.is_empty()).then_some(Series {
+                            labels: s.labels,
+                            samples,
+                        })
+                    })
+                    .collect();
+                out.sort_by(|a, b| a.labels.cmp(&b.labels));
+                Value::Matrix(out)
+            }
+            _ => return invalid("invalid expression type for range query"),
+        })
+    }
+
+    /// Instant evaluation with annotations.
+    pub fn instant_query(
+        &self,
+        storage: &dyn Storage,
+        expr: &Expr,
+        t: i64,
+    ) -> Result<QueryResult, EvalError> {
+        Ok(QueryResult {
+            value: self.instant(storage, expr, t)?,
+            warnings: vec![],
+            infos: vec![],
+        })
+    }
+}
+
+/// Label matchers of the selector that `absent()` copies into its result.
+pub(crate) fn absent_labels(vs: &VectorSelector) -> Labels {
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for m in &vs.matchers {
+        *seen.entry(m.name.as_str()).or_default() += 1;
+    }
+    let mut b = LabelsBuilder::new();
+    for m in &vs.matchers {
+        if m.op == MatchOp::Equal && m.name != METRIC_NAME && seen[m.name.as_str()] == 1 {
+            b.set(m.name.clone(), m.value.clone());
+        }
+    }
+    b.build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse;
+    use vigil_model::STALE_NAN;
+    use vigil_storage::MemoryStorage;
+
+    fn store() -> MemoryStorage {
+        let st = MemoryStorage::new();
+        let mut app = st.appender();
+        let a = Labels::from_pairs([("__name__", "up"), ("job", "a")]);
+        let b = Labels::from_pairs([("__name__", "up"), ("job", "b")]);
+        for (t, v) in [(10_000, 1.0), (20_000, 0.0)] {
+            app.append(0, &a, t, v).unwrap();
+        }
+        app.append(0, &b, 10_000, 1.0).unwrap();
+        app.append(0, &b, 15_000, STALE_NAN).unwrap();
+        app.commit().unwrap();
+        st
+    }
+
+    #[test]
+    fn instant_selector_honours_lookback_and_staleness() {
+        let st = store();
+        let e = Engine::default();
+        let Value::Vector(v) = e.instant(&st, &parse("up").unwrap(), 12_000).unwrap() else {
+            panic!()
+        };
+        assert_eq!(v.len(), 2);
+        let Value::Vector(v) = e.instant(&st, &parse("up").unwrap(), 16_000).unwrap() else {
+            panic!()
+        };
+        assert_eq!(v.len(), 1, "stale series b is gone");
+        assert_eq!(v[0].1, Sample { t: 16_000, v: 1.0 });
+        let Value::Vector(v) = e
+            .instant(&st, &parse("up").unwrap(), 20_000 + 300_000)
+            .unwrap()
+        else {
+            panic!()
+        };
+        assert!(v.is_empty(), "beyond lookback");
+        let Value::Vector(v) = e
+            .instant(&st, &parse("up offset 10s").unwrap(), 30_000)
+            .unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(v[0].1.v, 0.0);
+    }
+
+    #[test]
+    fn range_walks_steps() {
+        let st = store();
+        let e = Engine::default();
+        let Value::Matrix(m) = e
+            .range(&st, &parse(r#"up{job="a"}"#).unwrap(), 0, 30_000, 10_000)
+            .unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            m[0].samples,
+            vec![
+                Sample { t: 10_000, v: 1.0 },
+                Sample { t: 20_000, v: 0.0 },
+                Sample { t: 30_000, v: 0.0 }
+            ]
+        );
+    }
+
+    #[test]
+    fn aggregation_and_arithmetic() {
+        let st = store();
+        let e = Engine::default();
+        let Value::Vector(v) = e
+            .instant(&st, &parse("sum(up) * 2 + 1").unwrap(), 12_000)
+            .unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(v, vec![(Labels::empty(), Sample { t: 12_000, v: 5.0 })]);
+        let Value::Vector(v) = e
+            .instant(&st, &parse("count by (job) (up)").unwrap(), 12_000)
+            .unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(v.len(), 2);
+        let Value::Scalar(s) = e.instant(&st, &parse("1 + 2 * 3").unwrap(), 0).unwrap() else {
+            panic!()
+        };
+        assert_eq!(s.v, 7.0);
+    }
+}

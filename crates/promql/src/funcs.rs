@@ -1,0 +1,924 @@
+//! Function implementations.
+
+use std::collections::HashMap;
+
+use vigil_model::labels::{METRIC_NAME, is_valid_label_name};
+use vigil_model::{Labels, Sample};
+
+use crate::ast::Expr;
+use crate::eval::{Ctx, R, RangeArg, Stepped, V, absent_labels, check_unique, drop_name, invalid};
+
+/// Neumaier-compensated addition, as Prometheus's `kahanSumInc`.
+pub(crate) fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
+    let t = sum + inc;
+    let c = if t.is_infinite() {
+        0.0
+    } else if sum.abs() >= inc.abs() {
+        c + ((sum - t) + inc)
+    } else {
+        c + ((inc - t) + sum)
+    };
+    (t, c)
+}
+
+pub(crate) fn kahan_sum(v: &[f64]) -> f64 {
+    let (mut s, mut c) = (0.0, 0.0);
+    for &x in v {
+        (s, c) = kahan_inc(x, s, c);
+    }
+    s + c
+}
+
+/// Mean with compensated summation, falling back to an incremental mean on overflow.
+pub(crate) fn mean(v: &[f64]) -> f64 {
+    let (mut sum, mut c, mut mean, mut count) = (0.0, 0.0, 0.0, 0.0);
+    let mut incremental = false;
+    for &x in v {
+        count += 1.0;
+        if !incremental {
+            let (ns, nc) = kahan_inc(x, sum, c);
+            if count == 1.0 || !ns.is_infinite() {
+                sum = ns;
+                c = nc;
+                continue;
+            }
+            incremental = true;
+            mean = sum / (count - 1.0);
+            c /= count - 1.0;
+        }
+        if mean.is_infinite() {
+            if x.is_infinite() && (mean > 0.0) == (x > 0.0) {
+                continue;
+            }
+            if !x.is_infinite() && !x.is_nan() {
+                continue;
+            }
+        }
+        let corrected = mean + c;
+        (mean, c) = kahan_inc(x / count - corrected / count, mean, c);
+    }
+    if incremental {
+        mean + c
+    } else {
+        (sum + c) / count
+    }
+}
+
+/// Population variance (Welford, compensated).
+pub(crate) fn variance(v: &[f64]) -> f64 {
+    let (mut count, mut mean, mut cm, mut aux, mut ca) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for &x in v {
+        count += 1.0;
+        let delta = x - (mean + cm);
+        (mean, cm) = kahan_inc(delta / count, mean, cm);
+        (aux, ca) = kahan_inc(delta * (x - (mean + cm)), aux, ca);
+    }
+    (aux + ca) / count
+}
+
+/// Prometheus's quantile: linear interpolation between the closest ranks; NaN sorts first.
+pub(crate) fn quantile(q: f64, mut v: Vec<f64>) -> f64 {
+    if v.is_empty() || q.is_nan() {
+        return f64::NAN;
+    }
+    if q < 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if q > 1.0 {
+        return f64::INFINITY;
+    }
+    v.sort_by(|a, b| match (a.is_nan(), b.is_nan()) {
+        (true, true) => std::cmp::Ordering::Equal,
+        (true, false) => std::cmp::Ordering::Less,
+        (false, true) => std::cmp::Ordering::Greater,
+        _ => a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal),
+    });
+    let n = v.len() as f64;
+    let rank = q * (n - 1.0);
+    let lower = rank.floor().max(0.0);
+    let upper = (lower + 1.0).min(n - 1.0);
+    let w = rank - rank.floor();
+    v[lower as usize] * (1.0 - w) + v[upper as usize] * w
+}
+
+/// Go's `strconv.FormatFloat(f, 'f', -1, 64)`.
+pub(crate) fn format_go_float(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        }
+    } else {
+        format!("{v}")
+    }
+}
+
+fn linear_regression(s: &[Sample], intercept_t: i64) -> (f64, f64) {
+    let (mut n, mut sx, mut cx, mut sy, mut cy, mut sxy, mut cxy, mut sx2, mut cx2) =
+        (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+    let init = s[0].v;
+    let mut const_y = true;
+    for (i, p) in s.iter().enumerate() {
+        if const_y && i > 0 && p.v != init {
+            const_y = false;
+        }
+        n += 1.0;
+        let x = (p.t - intercept_t) as f64 / 1e3;
+        (sx, cx) = kahan_inc(x, sx, cx);
+        (sy, cy) = kahan_inc(p.v, sy, cy);
+        (sxy, cxy) = kahan_inc(x * p.v, sxy, cxy);
+        (sx2, cx2) = kahan_inc(x * x, sx2, cx2);
+    }
+    if const_y {
+        if init.is_infinite() {
+            return (f64::NAN, f64::NAN);
+        }
+        return (0.0, init);
+    }
+    let (sx, sy, sxy, sx2) = (sx + cx, sy + cy, sxy + cxy, sx2 + cx2);
+    let cov = sxy - sx * sy / n;
+    let var = sx2 - sx * sx / n;
+    let slope = cov / var;
+    (slope, sy / n - slope * sx / n)
+}
+
+/// `rate`, `increase`, `delta`: Prometheus's extrapolation.
+fn extrapolated_rate(
+    w: &[Sample],
+    range_start: i64,
+    range_end: i64,
+    range_ms: i64,
+    counter: bool,
+    is_rate: bool,
+) -> Option<f64> {
+    if w.len() < 2 {
+        return None;
+    }
+    let (first, last) = (w[0], w[w.len() - 1]);
+    let mut result = last.v - first.v;
+    if counter {
+        let mut prev = first.v;
+        for p in &w[1..] {
+            if p.v < prev {
+                result += prev;
+            }
+            prev = p.v;
+        }
+    }
+    let mut to_start = (first.t - range_start) as f64 / 1000.0;
+    let mut to_end = (range_end - last.t) as f64 / 1000.0;
+    let sampled = (last.t - first.t) as f64 / 1000.0;
+    let avg = sampled / (w.len() - 1) as f64;
+    let threshold = avg * 1.1;
+    if to_start >= threshold {
+        to_start = avg / 2.0;
+    }
+    if counter && result > 0.0 && first.v >= 0.0 {
+        let to_zero = sampled * (first.v / result);
+        if to_zero < to_start {
+            to_start = to_zero;
+        }
+    }
+    if to_end >= threshold {
+        to_end = avg / 2.0;
+    }
+    let mut factor = (sampled + to_start + to_end) / sampled;
+    if is_rate {
+        factor /= range_ms as f64 / 1000.0;
+    }
+    Some(result * factor)
+}
+
+fn instant_value(w: &[Sample], is_rate: bool) -> Option<f64> {
+    if w.len() < 2 {
+        return None;
+    }
+    let (prev, last) = (w[w.len() - 2], w[w.len() - 1]);
+    let dt = (last.t - prev.t) as f64 / 1000.0;
+    if dt == 0.0 {
+        return None;
+    }
+    let mut v = last.v - prev.v;
+    if is_rate {
+        if last.v < prev.v {
+            v = last.v;
+        }
+        v /= dt;
+    }
+    Some(v)
+}
+
+fn holt_winters(w: &[Sample], sf: f64, tf: f64) -> Option<f64> {
+    if w.len() < 2 {
+        return None;
+    }
+    let (mut s0, mut s1, mut b) = (0.0, w[0].v, w[1].v - w[0].v);
+    for (i, p) in w.iter().enumerate().skip(1) {
+        let x = sf * p.v;
+        if i > 1 {
+            b = tf * (s1 - s0) + (1.0 - tf) * b;
+        }
+        let y = (1.0 - sf) * (s1 + b);
+        s0 = s1;
+        s1 = x + y;
+    }
+    Some(s1)
+}
+
+/// Per-step windows over the samples of each series of a range argument.
+fn over_windows(
+    ctx: &Ctx<'_>,
+    ra: &RangeArg,
+    keep_name: bool,
+    mut f: impl FnMut(&[Sample], usize, i64) -> Option<f64>,
+) -> R<Vec<Stepped>> {
+    let n = ctx.n();
+    let mut out = Vec::with_capacity(ra.series.len());
+    for s in &ra.series {
+        let mut pts = Vec::with_capacity(n);
+        let (mut lo, mut hi) = (0usize, 0usize);
+        for (k, &end) in ra.ends.iter().enumerate() {
+            let start = end - ra.range_ms;
+            if lo > 0 && s.samples[lo - 1].t > start || hi > 0 && s.samples[hi - 1].t > end {
+                lo = 0;
+                hi = 0;
+            }
+            while lo < s.samples.len() && s.samples[lo].t <= start {
+                lo += 1;
+            }
+            hi = hi.max(lo);
+            while hi < s.samples.len() && s.samples[hi].t <= end {
+                hi += 1;
+            }
+            let w = &s.samples[lo..hi];
+            pts.push(if w.is_empty() { None } else { f(w, k, end) });
+        }
+        if pts.iter().any(Option::is_some) {
+            out.push(Stepped {
+                labels: if keep_name {
+                    s.labels.clone()
+                } else {
+                    drop_name(&s.labels)
+                },
+                pts,
+            });
+        }
+    }
+    check_unique(out)
+}
+
+fn map_vector(
+    v: Vec<Stepped>,
+    keep_name: bool,
+    f: impl Fn(f64, usize) -> Option<f64>,
+) -> R<Vec<Stepped>> {
+    let out = v
+        .into_iter()
+        .filter_map(|s| {
+            let pts: Vec<Option<f64>> = s
+                .pts
+                .iter()
+                .enumerate()
+                .map(|(k, p)| p.and_then(|x| f(x, k)))
+                .collect();
+            pts.iter().any(Option::is_some).then(|| Stepped {
+                labels: if keep_name {
+                    s.labels
+                } else {
+                    drop_name(&s.labels)
+                },
+                pts,
+            })
+        })
+        .collect();
+    check_unique(out)
+}
+
+fn civil(secs: f64) -> Option<(i64, u32, u32, u32, u32, u32, u32)> {
+    if !secs.is_finite() {
+        return None;
+    }
+    let s = secs.floor() as i64;
+    let days = s.div_euclid(86_400);
+    let rem = s.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = if m <= 2 { y + 1 } else { y };
+    let dow = ((days + 4).rem_euclid(7)) as u32;
+    Some((
+        y,
+        m,
+        d,
+        (rem / 3600) as u32,
+        (rem % 3600 / 60) as u32,
+        dow,
+        0,
+    ))
+}
+
+fn is_leap(y: i64) -> bool {
+    y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)
+}
+
+fn days_in_month(y: i64, m: u32) -> u32 {
+    match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        _ => {
+            if is_leap(y) {
+                29
+            } else {
+                28
+            }
+        }
+    }
+}
+
+fn day_of_year(y: i64, m: u32, d: u32) -> u32 {
+    (1..m).map(|mm| days_in_month(y, mm)).sum::<u32>() + d
+}
+
+/// A function of one window: samples, step index, window end, the range argument.
+type WindowFn<'f> = &'f dyn Fn(&[Sample], usize, i64, &RangeArg) -> Option<f64>;
+
+pub(crate) fn call(ctx: &Ctx<'_>, name: &str, args: &[Expr]) -> R<V> {
+    let n = ctx.n();
+    let times: Vec<i64> = ctx.times().collect();
+    let range_fn = |keep: bool, f: WindowFn<'_>| -> R<V> {
+        let ra = ctx.range_arg(&args[0])?;
+        Ok(V::Vector(over_windows(ctx, &ra, keep, |w, k, end| {
+            f(w, k, end, &ra)
+        })?))
+    };
+    let math = |f: fn(f64) -> f64| -> R<V> {
+        Ok(V::Vector(map_vector(
+            ctx.vector_arg(&args[0])?,
+            false,
+            |x, _| Some(f(x)),
+        )?))
+    };
+    match name {
+        "rate" | "increase" | "delta" => {
+            let counter = name != "delta";
+            let is_rate = name == "rate";
+            range_fn(false, &|w, _, end, ra| {
+                extrapolated_rate(w, end - ra.range_ms, end, ra.range_ms, counter, is_rate)
+            })
+        }
+        "irate" => range_fn(false, &|w, _, _, _| instant_value(w, true)),
+        "idelta" => range_fn(false, &|w, _, _, _| instant_value(w, false)),
+        "avg_over_time" => range_fn(false, &|w, _, _, _| {
+            Some(mean(&w.iter().map(|s| s.v).collect::<Vec<_>>()))
+        }),
+        "sum_over_time" => range_fn(false, &|w, _, _, _| {
+            Some(kahan_sum(&w.iter().map(|s| s.v).collect::<Vec<_>>()))
+        }),
+        "count_over_time" => range_fn(false, &|w, _, _, _| Some(w.len() as f64)),
+        "min_over_time" => range_fn(false, &|w, _, _, _| {
+            Some(
+                w.iter()
+                    .fold(f64::NAN, |m, s| if s.v < m || m.is_nan() { s.v } else { m }),
+            )
+        }),
+        "max_over_time" => range_fn(false, &|w, _, _, _| {
+            Some(
+                w.iter()
+                    .fold(f64::NAN, |m, s| if s.v > m || m.is_nan() { s.v } else { m }),
+            )
+        }),
+        "stddev_over_time" => range_fn(false, &|w, _, _, _| {
+            Some(variance(&w.iter().map(|s| s.v).collect::<Vec<_>>()).sqrt())
+        }),
+        "stdvar_over_time" => range_fn(false, &|w, _, _, _| {
+            Some(variance(&w.iter().map(|s| s.v).collect::<Vec<_>>()))
+        }),
+        "last_over_time" => range_fn(true, &|w, _, _, _| w.last().map(|s| s.v)),
+        "first_over_time" => range_fn(true, &|w, _, _, _| w.first().map(|s| s.v)),
+        "ts_of_last_over_time" => {
+            range_fn(false, &|w, _, _, _| w.last().map(|s| s.t as f64 / 1000.0))
+        }
+        "ts_of_first_over_time" => {
+            range_fn(false, &|w, _, _, _| w.first().map(|s| s.t as f64 / 1000.0))
+        }
+        "ts_of_max_over_time" | "ts_of_min_over_time" => {
+            let max = name == "ts_of_max_over_time";
+            range_fn(false, &|w, _, _, _| {
+                let mut best: Option<Sample> = None;
+                for s in w {
+                    let better = match best {
+                        None => true,
+                        Some(b) => b.v.is_nan() || if max { s.v >= b.v } else { s.v <= b.v },
+                    };
+                    if better {
+                        best = Some(*s);
+                    }
+                }
+                best.map(|b| b.t as f64 / 1000.0)
+            })
+        }
+        "present_over_time" => range_fn(false, &|_, _, _, _| Some(1.0)),
+        "changes" => range_fn(false, &|w, _, _, _| {
+            let mut c = 0.0;
+            for p in w.windows(2) {
+                if !(p[1].v == p[0].v || p[1].v.is_nan() && p[0].v.is_nan()) {
+                    c += 1.0;
+                }
+            }
+            Some(c)
+        }),
+        "resets" => range_fn(false, &|w, _, _, _| {
+            Some(w.windows(2).filter(|p| p[1].v < p[0].v).count() as f64)
+        }),
+        "deriv" => range_fn(false, &|w, _, _, _| {
+            (w.len() >= 2).then(|| linear_regression(w, w[0].t).0)
+        }),
+        "predict_linear" => {
+            let d = ctx.scalar_arg(&args[1])?;
+            range_fn(false, &|w, k, _, _| {
+                (w.len() >= 2).then(|| {
+                    // The intercept is at the evaluation time, even under `@`.
+                    let (slope, intercept) = linear_regression(w, times[k]);
+                    slope * d[k] + intercept
+                })
+            })
+        }
+        "quantile_over_time" => {
+            let q = ctx.scalar_arg(&args[0])?;
+            let ra = ctx.range_arg(&args[1])?;
+            Ok(V::Vector(over_windows(ctx, &ra, false, |w, k, _| {
+                Some(quantile(q[k], w.iter().map(|s| s.v).collect()))
+            })?))
+        }
+        "mad_over_time" => range_fn(false, &|w, _, _, _| {
+            let vals: Vec<f64> = w.iter().map(|s| s.v).collect();
+            let med = quantile(0.5, vals.clone());
+            Some(quantile(
+                0.5,
+                vals.iter().map(|v| (v - med).abs()).collect(),
+            ))
+        }),
+        "holt_winters" | "double_exponential_smoothing" => {
+            let sf = ctx.scalar_arg(&args[1])?;
+            let tf = ctx.scalar_arg(&args[2])?;
+            for k in 0..n {
+                if sf[k] <= 0.0 || sf[k] >= 1.0 {
+                    return invalid(format!(
+                        "invalid smoothing factor. Expected: 0 < sf < 1, got: {:.6}",
+                        sf[k]
+                    ));
+                }
+                if tf[k] <= 0.0 || tf[k] >= 1.0 {
+                    return invalid(format!(
+                        "invalid trend factor. Expected: 0 < tf < 1, got: {:.6}",
+                        tf[k]
+                    ));
+                }
+            }
+            range_fn(false, &|w, k, _, _| holt_winters(w, sf[k], tf[k]))
+        }
+        "absent_over_time" => {
+            let ra = ctx.range_arg(&args[0])?;
+            let present = over_windows(ctx, &ra, false, |_, _, _| Some(1.0))?;
+            let labels = ra.selector.as_ref().map(absent_labels).unwrap_or_default();
+            let pts: Vec<Option<f64>> = (0..n)
+                .map(|k| (!present.iter().any(|s| s.pts[k].is_some())).then_some(1.0))
+                .collect();
+            Ok(V::Vector(if pts.iter().any(Option::is_some) {
+                vec![Stepped { labels, pts }]
+            } else {
+                vec![]
+            }))
+        }
+        "absent" => {
+            let v = ctx.vector_arg(&args[0])?;
+            let labels = match args[0].unparen() {
+                Expr::VectorSelector(vs) => absent_labels(vs),
+                _ => Labels::empty(),
+            };
+            let pts: Vec<Option<f64>> = (0..n)
+                .map(|k| (!v.iter().any(|s| s.pts[k].is_some())).then_some(1.0))
+                .collect();
+            Ok(V::Vector(if pts.iter().any(Option::is_some) {
+                vec![Stepped { labels, pts }]
+            } else {
+                vec![]
+            }))
+        }
+        "abs" => math(f64::abs),
+        "ceil" => math(f64::ceil),
+        "floor" => math(f64::floor),
+        "exp" => math(f64::exp),
+        "sqrt" => math(f64::sqrt),
+        "ln" => math(f64::ln),
+        "log2" => math(f64::log2),
+        "log10" => math(f64::log10),
+        "sin" => math(f64::sin),
+        "cos" => math(f64::cos),
+        "tan" => math(f64::tan),
+        "asin" => math(f64::asin),
+        "acos" => math(f64::acos),
+        "atan" => math(f64::atan),
+        "sinh" => math(f64::sinh),
+        "cosh" => math(f64::cosh),
+        "tanh" => math(f64::tanh),
+        "asinh" => math(f64::asinh),
+        "acosh" => math(f64::acosh),
+        "atanh" => math(f64::atanh),
+        "deg" => math(|x| x * 180.0 / std::f64::consts::PI),
+        "rad" => math(|x| x * std::f64::consts::PI / 180.0),
+        "sgn" => math(|x| {
+            if x > 0.0 {
+                1.0
+            } else if x < 0.0 {
+                -1.0
+            } else {
+                x
+            }
+        }),
+        "round" => {
+            let to = if args.len() > 1 {
+                ctx.scalar_arg(&args[1])?
+            } else {
+                vec![1.0; n]
+            };
+            Ok(V::Vector(map_vector(
+                ctx.vector_arg(&args[0])?,
+                false,
+                |x, k| {
+                    let inv = 1.0 / to[k];
+                    Some((x * inv + 0.5).floor() / inv)
+                },
+            )?))
+        }
+        "clamp" | "clamp_min" | "clamp_max" => {
+            let v = ctx.vector_arg(&args[0])?;
+            let (lo, hi) = match name {
+                "clamp" => (ctx.scalar_arg(&args[1])?, ctx.scalar_arg(&args[2])?),
+                "clamp_min" => (ctx.scalar_arg(&args[1])?, vec![f64::INFINITY; n]),
+                _ => (vec![f64::NEG_INFINITY; n], ctx.scalar_arg(&args[1])?),
+            };
+            Ok(V::Vector(map_vector(v, false, |x, k| {
+                if hi[k] < lo[k] {
+                    return None;
+                }
+                Some(x.max(lo[k]).min(hi[k]))
+            })?))
+        }
+        "timestamp" => {
+            if let Expr::VectorSelector(vs) = args[0].unparen() {
+                let out = ctx
+                    .vector_selector_ts(vs)?
+                    .into_iter()
+                    .map(|(s, ts)| Stepped {
+                        labels: drop_name(&s.labels),
+                        pts: s
+                            .pts
+                            .iter()
+                            .zip(&ts)
+                            .map(|(p, t)| p.map(|_| *t as f64 / 1000.0))
+                            .collect(),
+                    })
+                    .collect();
+                Ok(V::Vector(check_unique(out)?))
+            } else {
+                Ok(V::Vector(map_vector(
+                    ctx.vector_arg(&args[0])?,
+                    false,
+                    |_, k| Some(times[k] as f64 / 1000.0),
+                )?))
+            }
+        }
+        "time" => Ok(V::Scalar(
+            times.iter().map(|t| *t as f64 / 1000.0).collect(),
+        )),
+        "pi" => Ok(V::Scalar(vec![std::f64::consts::PI; n])),
+        "vector" => {
+            let s = ctx.scalar_arg(&args[0])?;
+            Ok(V::Vector(vec![Stepped {
+                labels: Labels::empty(),
+                pts: s.into_iter().map(Some).collect(),
+            }]))
+        }
+        "scalar" => {
+            let v = ctx.vector_arg(&args[0])?;
+            Ok(V::Scalar(
+                (0..n)
+                    .map(|k| {
+                        let mut it = v.iter().filter_map(|s| s.pts[k]);
+                        match (it.next(), it.next()) {
+                            (Some(x), None) => x,
+                            _ => f64::NAN,
+                        }
+                    })
+                    .collect(),
+            ))
+        }
+        "year" | "month" | "day_of_month" | "day_of_week" | "day_of_year" | "days_in_month"
+        | "hour" | "minute" => {
+            let v = if args.is_empty() {
+                vec![Stepped {
+                    labels: Labels::empty(),
+                    pts: times.iter().map(|t| Some(*t as f64 / 1000.0)).collect(),
+                }]
+            } else {
+                ctx.vector_arg(&args[0])?
+            };
+            let which = name.to_string();
+            Ok(V::Vector(map_vector(v, false, move |x, _| {
+                let (y, m, d, h, mi, dow, _) = civil(x)?;
+                Some(match which.as_str() {
+                    "year" => y as f64,
+                    "month" => m as f64,
+                    "day_of_month" => d as f64,
+                    "day_of_week" => dow as f64,
+                    "day_of_year" => day_of_year(y, m, d) as f64,
+                    "days_in_month" => days_in_month(y, m) as f64,
+                    "hour" => h as f64,
+                    _ => mi as f64,
+                })
+            })?))
+        }
+        "label_replace" => {
+            let v = ctx.vector_arg(&args[0])?;
+            let dst = ctx.string_arg(&args[1])?;
+            let repl = ctx.string_arg(&args[2])?;
+            let src = ctx.string_arg(&args[3])?;
+            let re_src = ctx.string_arg(&args[4])?;
+            let re = regex::Regex::new(&format!("^(?s:{re_src})$")).map_err(|e| {
+                crate::eval::EvalError::Invalid(format!(
+                    "invalid regular expression in label_replace(): {re_src}: {e}"
+                ))
+            })?;
+            if !is_valid_label_name(&dst) {
+                return invalid(format!(
+                    "invalid destination label name in label_replace(): {dst}"
+                ));
+            }
+            let out = v
+                .into_iter()
+                .map(|s| {
+                    let val = s.labels.get_or_empty(&src).to_string();
+                    let labels = match re.captures(&val) {
+                        Some(caps) => {
+                            let mut res = String::new();
+                            caps.expand(&repl, &mut res);
+                            let mut b = s.labels.builder();
+                            b.set(dst.clone(), res);
+                            b.build()
+                        }
+                        None => s.labels,
+                    };
+                    Stepped { labels, pts: s.pts }
+                })
+                .collect();
+            Ok(V::Vector(check_unique(out)?))
+        }
+        "label_join" => {
+            let v = ctx.vector_arg(&args[0])?;
+            let dst = ctx.string_arg(&args[1])?;
+            let sep = ctx.string_arg(&args[2])?;
+            let srcs: Vec<String> = args[3..]
+                .iter()
+                .map(|a| ctx.string_arg(a))
+                .collect::<R<_>>()?;
+            if !is_valid_label_name(&dst) {
+                return invalid(format!(
+                    "invalid destination label name in label_join(): {dst}"
+                ));
+            }
+            for s in &srcs {
+                if !is_valid_label_name(s) {
+                    return invalid(format!("invalid source label name in label_join(): {s}"));
+                }
+            }
+            let out = v
+                .into_iter()
+                .map(|s| {
+                    let joined = srcs
+                        .iter()
+                        .map(|n| s.labels.get_or_empty(n))
+                        .collect::<Vec<_>>()
+                        .join(&sep);
+                    let mut b = s.labels.builder();
+                    b.set(dst.clone(), joined);
+                    Stepped {
+                        labels: b.build(),
+                        pts: s.pts,
+                    }
+                })
+                .collect();
+            Ok(V::Vector(check_unique(out)?))
+        }
+        "sort" | "sort_desc" | "sort_by_label" | "sort_by_label_desc" => {
+            Ok(V::Vector(ctx.vector_arg(&args[0])?))
+        }
+        "histogram_quantile" => {
+            let q = ctx.scalar_arg(&args[0])?;
+            let v = ctx.vector_arg(&args[1])?;
+            Ok(V::Vector(histogram_quantile(&q, v, n)?))
+        }
+        "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev"
+        | "histogram_stdvar" | "histogram_fraction" => {
+            // Native histograms are not stored yet: float samples yield nothing, as upstream.
+            Ok(V::Vector(vec![]))
+        }
+        other => invalid(format!("function {other:?} is not implemented yet")),
+    }
+}
+
+/// `histogram_quantile` over classic buckets (`le` label).
+fn histogram_quantile(q: &[f64], v: Vec<Stepped>, n: usize) -> R<Vec<Stepped>> {
+    let mut groups: HashMap<Labels, Vec<(f64, usize)>> = HashMap::new();
+    for (i, s) in v.iter().enumerate() {
+        let Some(le) = s.labels.get("le").and_then(parse_le) else {
+            continue;
+        };
+        let mut b = s.labels.builder();
+        b.del("le");
+        b.del(METRIC_NAME);
+        groups.entry(b.build()).or_default().push((le, i));
+    }
+    let mut out = Vec::new();
+    for (labels, members) in groups {
+        let mut pts = vec![None; n];
+        for (k, slot) in pts.iter_mut().enumerate() {
+            let mut buckets: Vec<(f64, f64)> = members
+                .iter()
+                .filter_map(|&(le, i)| v[i].pts[k].map(|c| (le, c)))
+                .collect();
+            if buckets.is_empty() {
+                continue;
+            }
+            *slot = Some(bucket_quantile(q[k], &mut buckets));
+        }
+        if pts.iter().any(Option::is_some) {
+            out.push(Stepped { labels, pts });
+        }
+    }
+    Ok(out)
+}
+
+fn parse_le(s: &str) -> Option<f64> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "+inf" | "inf" => Some(f64::INFINITY),
+        "-inf" => Some(f64::NEG_INFINITY),
+        "nan" => Some(f64::NAN),
+        x => x.parse().ok(),
+    }
+}
+
+fn bucket_quantile(q: f64, b: &mut [(f64, f64)]) -> f64 {
+    if q.is_nan() {
+        return f64::NAN;
+    }
+    if q < 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if q > 1.0 {
+        return f64::INFINITY;
+    }
+    b.sort_by(|x, y| x.0.partial_cmp(&y.0).unwrap_or(std::cmp::Ordering::Equal));
+    if b.last().is_none_or(|x| x.0 != f64::INFINITY) {
+        return f64::NAN;
+    }
+    // Coalesce equal bounds.
+    let mut c: Vec<(f64, f64)> = Vec::with_capacity(b.len());
+    for &(le, cnt) in b.iter() {
+        match c.last_mut() {
+            Some(last) if last.0 == le => last.1 += cnt,
+            _ => c.push((le, cnt)),
+        }
+    }
+    // Monotonicity, ignoring tiny float noise.
+    let mut prev = c[0].1;
+    for x in c.iter_mut().skip(1) {
+        let cur = x.1;
+        if cur == prev {
+            continue;
+        }
+        if (cur - prev).abs() <= 1e-12 * cur.abs().max(prev.abs()) || cur < prev {
+            x.1 = prev;
+            continue;
+        }
+        prev = cur;
+    }
+    if c.len() < 2 {
+        return f64::NAN;
+    }
+    let obs = c[c.len() - 1].1;
+    if obs == 0.0 {
+        return f64::NAN;
+    }
+    let mut rank = q * obs;
+    let idx = c[..c.len() - 1].partition_point(|x| x.1 < rank);
+    if idx == c.len() - 1 {
+        return c[c.len() - 2].0;
+    }
+    if idx == 0 && c[0].0 <= 0.0 {
+        return c[0].0;
+    }
+    let (mut start, end, mut count) = (0.0, c[idx].0, c[idx].1);
+    if idx > 0 {
+        start = c[idx - 1].0;
+        count -= c[idx - 1].1;
+        rank -= c[idx - 1].1;
+    }
+    start + (end - start) * (rank / count)
+}
+
+/// Result order of instant queries whose outermost function sorts.
+pub(crate) fn order_instant(expr: &Expr, out: &mut [(Labels, Sample)]) {
+    if let Expr::Aggregate { op, .. } = expr.unparen() {
+        match op {
+            crate::ast::AggOp::Topk => {
+                out.sort_by(|a, b| cmp_val(b.1.v, a.1.v).then_with(|| a.0.cmp(&b.0)))
+            }
+            crate::ast::AggOp::Bottomk => {
+                out.sort_by(|a, b| cmp_val(a.1.v, b.1.v).then_with(|| a.0.cmp(&b.0)))
+            }
+            _ => {}
+        }
+        return;
+    }
+    let Expr::Call { func, args } = expr.unparen() else {
+        return;
+    };
+    match func.name {
+        "sort" => out.sort_by(|a, b| cmp_val(a.1.v, b.1.v)),
+        "sort_desc" => out.sort_by(|a, b| cmp_val(b.1.v, a.1.v)),
+        "sort_by_label" | "sort_by_label_desc" => {
+            let names: Vec<String> = args[1..]
+                .iter()
+                .filter_map(|a| {
+                    if let Expr::String(s) = a {
+                        Some(s.clone())
+                    } else {
+                        None
+                    }
+                })
+                .collect();
+            out.sort_by(|a, b| {
+                let mut o = std::cmp::Ordering::Equal;
+                for n in &names {
+                    o = natural_cmp(a.0.get_or_empty(n), b.0.get_or_empty(n));
+                    if o != std::cmp::Ordering::Equal {
+                        break;
+                    }
+                }
+                let o = o.then_with(|| a.0.cmp(&b.0));
+                if func.name == "sort_by_label_desc" {
+                    o.reverse()
+                } else {
+                    o
+                }
+            });
+        }
+        _ => {}
+    }
+}
+
+fn cmp_val(a: f64, b: f64) -> std::cmp::Ordering {
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => std::cmp::Ordering::Equal,
+        (true, false) => std::cmp::Ordering::Greater,
+        (false, true) => std::cmp::Ordering::Less,
+        _ => a.partial_cmp(&b).unwrap_or(std::cmp::Ordering::Equal),
+    }
+}
+
+/// Compare strings with digit runs compared numerically.
+fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    let (mut x, mut y) = (a.as_bytes(), b.as_bytes());
+    while !x.is_empty() && !y.is_empty() {
+        if x[0].is_ascii_digit() && y[0].is_ascii_digit() {
+            let nx = x.iter().take_while(|c| c.is_ascii_digit()).count();
+            let ny = y.iter().take_while(|c| c.is_ascii_digit()).count();
+            let (dx, dy) = (&x[..nx], &y[..ny]);
+            let tx = dx.iter().skip_while(|c| **c == b'0').count();
+            let ty = dy.iter().skip_while(|c| **c == b'0').count();
+            let o = tx.cmp(&ty).then_with(|| dx[nx - tx..].cmp(&dy[ny - ty..]));
+            if o != std::cmp::Ordering::Equal {
+                return o;
+            }
+            x = &x[nx..];
+            y = &y[ny..];
+        } else {
+            if x[0] != y[0] {
+                return x[0].cmp(&y[0]);
+            }
+            x = &x[1..];
+            y = &y[1..];
+        }
+    }
+    x.len().cmp(&y.len())
+}

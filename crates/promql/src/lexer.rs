@@ -1,0 +1,480 @@
+//! PromQL tokens, with byte positions for error messages.
+
+/// A token kind.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Tok {
+    /// An identifier or keyword (`rate`, `sum`, `by`, `foo_bar`); keywords are decided by the
+    /// parser from context, since label names may be keywords.
+    Ident(String),
+    /// An identifier containing `:` (recording-rule names): only valid as a metric name.
+    MetricIdent(String),
+    Str(String),
+    Number(f64),
+    /// A duration literal in milliseconds (`5m`, `1h30m`).
+    Duration(i64),
+    LBrace,
+    RBrace,
+    LParen,
+    RParen,
+    LBracket,
+    RBracket,
+    Comma,
+    Colon,
+    At,
+    /// `=` (label matching)
+    Assign,
+    Eq,
+    Neq,
+    Lss,
+    Lte,
+    Gtr,
+    Gte,
+    EqRegex,
+    NeqRegex,
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Mod,
+    Pow,
+    Eof,
+}
+
+impl Tok {
+    /// How Prometheus names a token in "unexpected ..." messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Tok::Ident(s) => match s.to_ascii_lowercase().as_str() {
+                k @ ("by" | "without" | "on" | "ignoring" | "group_left" | "group_right"
+                | "bool" | "offset") => format!("<{k}>"),
+                "and" | "or" | "unless" | "atan2" => format!("<op:{}>", s.to_ascii_lowercase()),
+                k if crate::ast::AggOp::parse(k).is_some() => format!("<aggr:{k}>"),
+                _ => format!("identifier {s:?}"),
+            },
+            Tok::MetricIdent(s) => format!("metric identifier {s:?}"),
+            Tok::Str(s) => format!("string {s:?}"),
+            Tok::Number(n) => format!("number {:?}", format_num(*n)),
+            Tok::Duration(ms) => format!("duration {:?}", crate::ast::format_duration(*ms)),
+            Tok::LBrace => "\"{\"".into(),
+            Tok::RBrace => "\"}\"".into(),
+            Tok::LParen => "\"(\"".into(),
+            Tok::RParen => "\")\"".into(),
+            Tok::LBracket => "\"[\"".into(),
+            Tok::RBracket => "\"]\"".into(),
+            Tok::Comma => "\",\"".into(),
+            Tok::Colon => "\":\"".into(),
+            Tok::At => "<@>".into(),
+            Tok::Assign => "\"=\"".into(),
+            Tok::Eq => "<op:==>".into(),
+            Tok::Neq => "<op:!=>".into(),
+            Tok::Lss => "<op:<>".into(),
+            Tok::Lte => "<op:<=>".into(),
+            Tok::Gtr => "<op:>>".into(),
+            Tok::Gte => "<op:>=>".into(),
+            Tok::EqRegex => "\"=~\"".into(),
+            Tok::NeqRegex => "\"!~\"".into(),
+            Tok::Add => "<op:+>".into(),
+            Tok::Sub => "<op:->".into(),
+            Tok::Mul => "<op:*>".into(),
+            Tok::Div => "<op:/>".into(),
+            Tok::Mod => "<op:%>".into(),
+            Tok::Pow => "<op:^>".into(),
+            Tok::Eof => "end of input".into(),
+        }
+    }
+}
+
+fn format_num(n: f64) -> String {
+    if n.is_nan() {
+        "NaN".into()
+    } else if n.is_infinite() {
+        if n > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        }
+    } else {
+        format!("{n}")
+    }
+}
+
+/// A token and the byte range it covers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spanned {
+    pub tok: Tok,
+    pub pos: usize,
+    pub end: usize,
+}
+
+/// Split `input` into tokens. Errors carry the byte offset.
+pub fn lex(input: &str) -> Result<Vec<Spanned>, (usize, String)> {
+    let b = input.as_bytes();
+    let mut i = 0;
+    let mut out: Vec<Spanned> = Vec::new();
+    let mut brace_depth = 0i32;
+    let mut paren_depth = 0i32;
+    let mut bracket_depth = 0i32;
+    while i < b.len() {
+        let c = b[i];
+        let start = i;
+        let push = |out: &mut Vec<Spanned>, tok: Tok, end: usize| {
+            out.push(Spanned {
+                tok,
+                pos: start,
+                end,
+            })
+        };
+        match c {
+            b' ' | b'\t' | b'\n' | b'\r' => {
+                i += 1;
+                continue;
+            }
+            b'#' => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'{' => {
+                brace_depth += 1;
+                if brace_depth > 1 {
+                    return Err((start, "unexpected left brace '{'".into()));
+                }
+                i += 1;
+                push(&mut out, Tok::LBrace, i);
+                continue;
+            }
+            b'}' => {
+                brace_depth -= 1;
+                if brace_depth < 0 {
+                    return Err((start, "unexpected right brace '}'".into()));
+                }
+                i += 1;
+                push(&mut out, Tok::RBrace, i);
+                continue;
+            }
+            b'(' => {
+                paren_depth += 1;
+                i += 1;
+                push(&mut out, Tok::LParen, i);
+                continue;
+            }
+            b')' => {
+                paren_depth -= 1;
+                if paren_depth < 0 {
+                    return Err((start, "unexpected right parenthesis ')'".into()));
+                }
+                i += 1;
+                push(&mut out, Tok::RParen, i);
+                continue;
+            }
+            b'[' => {
+                bracket_depth += 1;
+                i += 1;
+                push(&mut out, Tok::LBracket, i);
+                continue;
+            }
+            b']' => {
+                bracket_depth -= 1;
+                if bracket_depth < 0 {
+                    return Err((start, "unexpected right bracket ']'".into()));
+                }
+                i += 1;
+                push(&mut out, Tok::RBracket, i);
+                continue;
+            }
+            b',' => {
+                i += 1;
+                push(&mut out, Tok::Comma, i);
+                continue;
+            }
+            b':' if bracket_depth > 0 => {
+                i += 1;
+                push(&mut out, Tok::Colon, i);
+                continue;
+            }
+            b'@' => {
+                i += 1;
+                push(&mut out, Tok::At, i);
+                continue;
+            }
+            b'"' | b'\'' | b'`' => {
+                let (s, end) = lex_string(input, i)?;
+                i = end;
+                push(&mut out, Tok::Str(s), i);
+                continue;
+            }
+            _ => {}
+        }
+        let two = b.get(i + 1).copied();
+        let op = match (c, two) {
+            (b'=', Some(b'=')) => Some((Tok::Eq, 2)),
+            (b'=', Some(b'~')) => Some((Tok::EqRegex, 2)),
+            (b'=', _) => Some((Tok::Assign, 1)),
+            (b'!', Some(b'=')) => Some((Tok::Neq, 2)),
+            (b'!', Some(b'~')) => Some((Tok::NeqRegex, 2)),
+            (b'!', _) => return Err((start, "unexpected character after '!'".into())),
+            (b'<', Some(b'=')) => Some((Tok::Lte, 2)),
+            (b'<', _) => Some((Tok::Lss, 1)),
+            (b'>', Some(b'=')) => Some((Tok::Gte, 2)),
+            (b'>', _) => Some((Tok::Gtr, 1)),
+            (b'+', _) => Some((Tok::Add, 1)),
+            (b'-', _) => Some((Tok::Sub, 1)),
+            (b'*', _) => Some((Tok::Mul, 1)),
+            (b'/', _) => Some((Tok::Div, 1)),
+            (b'%', _) => Some((Tok::Mod, 1)),
+            (b'^', _) => Some((Tok::Pow, 1)),
+            _ => None,
+        };
+        if let Some((tok, len)) = op {
+            i += len;
+            push(&mut out, tok, i);
+            continue;
+        }
+        if c.is_ascii_alphabetic() || c == b'_' || c == b':' {
+            let mut colon = false;
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b':') {
+                colon |= b[i] == b':';
+                i += 1;
+            }
+            let word = &input[start..i];
+            let tok = match word.to_ascii_lowercase().as_str() {
+                "inf" => Tok::Number(f64::INFINITY),
+                "nan" => Tok::Number(f64::NAN),
+                _ if colon => Tok::MetricIdent(word.to_string()),
+                _ => Tok::Ident(word.to_string()),
+            };
+            push(&mut out, tok, i);
+            continue;
+        }
+        if c.is_ascii_digit() || (c == b'.' && b.get(i + 1).is_some_and(u8::is_ascii_digit)) {
+            i = scan_number(b, i);
+            let word = &input[start..i];
+            let tok = if let Some(ms) = parse_duration_ms(word) {
+                Tok::Duration(ms)
+            } else if let Some(n) = parse_number(word) {
+                Tok::Number(n)
+            } else {
+                return Err((start, format!("bad number or duration syntax: {word:?}")));
+            };
+            push(&mut out, tok, i);
+            continue;
+        }
+        let ch = input[start..].chars().next().unwrap_or('?');
+        return Err((start, format!("unexpected character: {ch:?}")));
+    }
+    if brace_depth > 0 {
+        return Err((input.len(), "unclosed left brace".into()));
+    }
+    if paren_depth > 0 {
+        return Err((input.len(), "unclosed left parenthesis".into()));
+    }
+    if bracket_depth > 0 {
+        return Err((input.len(), "unclosed left bracket".into()));
+    }
+    out.push(Spanned {
+        tok: Tok::Eof,
+        pos: input.len(),
+        end: input.len(),
+    });
+    Ok(out)
+}
+
+/// The end of a number or duration starting at `i`: digits, a fraction, an exponent (with
+/// its sign), hex digits, and duration units.
+fn scan_number(b: &[u8], mut i: usize) -> usize {
+    if b[i] == b'0' && matches!(b.get(i + 1), Some(b'x' | b'X')) {
+        i += 2;
+        while i < b.len() && b[i].is_ascii_hexdigit() {
+            i += 1;
+        }
+        return i;
+    }
+    while i < b.len() {
+        let c = b[i];
+        if c.is_ascii_alphanumeric() || c == b'.' || c == b'_' {
+            // An exponent may carry a sign: 1e-3.
+            if (c == b'e' || c == b'E')
+                && matches!(b.get(i + 1), Some(b'+' | b'-'))
+                && b.get(i + 2).is_some_and(u8::is_ascii_digit)
+            {
+                i += 2;
+                continue;
+            }
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    i
+}
+
+fn parse_number(s: &str) -> Option<f64> {
+    if let Some(h) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        return u64::from_str_radix(h, 16).ok().map(|v| v as f64);
+    }
+    if s.contains('_') {
+        return None;
+    }
+    s.parse::<f64>().ok()
+}
+
+/// Prometheus duration literal (`5m`, `1h30m`, `250ms`) in milliseconds; units from largest
+/// to smallest, each at most once.
+pub fn parse_duration_ms(s: &str) -> Option<i64> {
+    const UNITS: [(&str, i64); 7] = [
+        ("y", 31_536_000_000),
+        ("w", 604_800_000),
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+        ("ms", 1),
+    ];
+    let mut rest = s;
+    let mut total: i64 = 0;
+    let mut last: Option<usize> = None;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        let n: i64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let (rank, (unit, mult)) = UNITS
+            .iter()
+            .enumerate()
+            .filter(|(_, (u, _))| rest.starts_with(u))
+            .max_by_key(|(_, (u, _))| u.len())?;
+        if last.is_some_and(|l| rank <= l) {
+            return None;
+        }
+        last = Some(rank);
+        total = total.checked_add(n.checked_mul(*mult)?)?;
+        rest = &rest[unit.len()..];
+    }
+    Some(total)
+}
+
+fn lex_string(input: &str, start: usize) -> Result<(String, usize), (usize, String)> {
+    let b = input.as_bytes();
+    let q = b[start];
+    if q == b'`' {
+        return match input[start + 1..].find('`') {
+            Some(off) => Ok((
+                input[start + 1..start + 1 + off].to_string(),
+                start + off + 2,
+            )),
+            None => Err((start, "unterminated raw string".into())),
+        };
+    }
+    let body = start + 1;
+    let mut out = String::new();
+    let mut chars = input[body..].char_indices();
+    while let Some((off, c)) = chars.next() {
+        match c {
+            c if c as u32 == q as u32 => return Ok((out, body + off + 1)),
+            '\n' => return Err((start, "unterminated quoted string".into())),
+            '\\' => {
+                let Some((_, e)) = chars.next() else { break };
+                match e {
+                    'n' => out.push('\n'),
+                    't' => out.push('\t'),
+                    'r' => out.push('\r'),
+                    'a' => out.push('\x07'),
+                    'b' => out.push('\x08'),
+                    'f' => out.push('\x0c'),
+                    'v' => out.push('\x0b'),
+                    '\\' => out.push('\\'),
+                    '"' | '\'' if e as u32 == q as u32 => out.push(e),
+                    '0'..='7' => {
+                        let mut v = e.to_digit(8).unwrap_or(0);
+                        for _ in 0..2 {
+                            match chars.next().and_then(|(_, c)| c.to_digit(8)) {
+                                Some(d) => v = v * 8 + d,
+                                None => return Err((start, "invalid escape sequence".into())),
+                            }
+                        }
+                        out.push(
+                            char::from_u32(v)
+                                .ok_or((start, "invalid escape sequence".to_string()))?,
+                        );
+                    }
+                    'x' | 'u' | 'U' => {
+                        let n = match e {
+                            'x' => 2,
+                            'u' => 4,
+                            _ => 8,
+                        };
+                        let hex: String = (0..n)
+                            .filter_map(|_| chars.next().map(|(_, c)| c))
+                            .collect();
+                        match u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
+                            Some(ch) if hex.len() == n => out.push(ch),
+                            _ => {
+                                return Err((start, format!("invalid escape sequence \\{e}{hex}")));
+                            }
+                        }
+                    }
+                    _ => return Err((start, "unknown escape sequence".into())),
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    Err((start, "unterminated quoted string".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn toks(s: &str) -> Vec<Tok> {
+        lex(s).unwrap().into_iter().map(|s| s.tok).collect()
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration_ms("5m"), Some(300_000));
+        assert_eq!(parse_duration_ms("1h30m"), Some(5_400_000));
+        assert_eq!(parse_duration_ms("250ms"), Some(250));
+        assert_eq!(parse_duration_ms("30m1h"), None);
+        assert_eq!(parse_duration_ms("5"), None);
+    }
+
+    #[test]
+    fn lexes_selector_and_operators() {
+        assert_eq!(
+            toks(r#"up{job=~"a.*",x!="y\n"} >= 1e-3"#),
+            vec![
+                Tok::Ident("up".into()),
+                Tok::LBrace,
+                Tok::Ident("job".into()),
+                Tok::EqRegex,
+                Tok::Str("a.*".into()),
+                Tok::Comma,
+                Tok::Ident("x".into()),
+                Tok::Neq,
+                Tok::Str("y\n".into()),
+                Tok::RBrace,
+                Tok::Gte,
+                Tok::Number(1e-3),
+                Tok::Eof
+            ]
+        );
+        assert_eq!(
+            toks("x[5m:1m]")[2..6],
+            [
+                Tok::Duration(300_000),
+                Tok::Colon,
+                Tok::Duration(60_000),
+                Tok::RBracket
+            ]
+        );
+        assert_eq!(toks("0x1F")[0], Tok::Number(31.0));
+        assert_eq!(toks("a:b")[0], Tok::MetricIdent("a:b".into()));
+    }
+}

@@ -1,0 +1,22 @@
+//! PromQL over the storage `Querier`.
+//!
+//! - [`lexer`], [`parser`], [`ast`]: our own parser of Prometheus's grammar, with positions
+//!   and Prometheus's error wording; [`functions`] is the function table.
+//! - [`eval`]: the engine. Every query runs as a range of steps; selectors walk each series
+//!   once across all steps.
+//! - `funcs`: function implementations.
+//! - [`promqltest`]: the runner for Prometheus's `.test` files.
+//!
+//! The engine never knows which storage implementation is behind the querier.
+
+pub mod ast;
+pub mod eval;
+mod funcs;
+pub mod functions;
+pub mod lexer;
+pub mod parser;
+pub mod promqltest;
+
+pub use ast::Expr;
+pub use eval::{Engine, EvalError, QueryResult, Value};
+pub use parser::{ParseError, parse};

@@ -1,0 +1,928 @@
+//! The parser: tokens to [`Expr`], type-checked, with Prometheus's
+//! `line:col: parse error: ...` messages.
+//!
+//! Precedence climbing over Prometheus's operator table (`or` < `and`/`unless` < comparisons
+//! < `+ -` < `* / % atan2` < `^`, which is right-associative); unary minus binds like `*`.
+
+use vigil_model::labels::METRIC_NAME;
+use vigil_storage::{MatchOp, Matcher};
+
+use crate::ast::{AggOp, At, BinOp, Card, Expr, ValueType, VectorMatching, VectorSelector};
+use crate::functions;
+use crate::lexer::{Spanned, Tok, lex};
+
+/// A parse error at a position of the input.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{line}:{col}: parse error: {msg}")]
+pub struct ParseError {
+    pub line: usize,
+    pub col: usize,
+    pub msg: String,
+}
+
+fn position(input: &str, pos: usize) -> (usize, usize) {
+    let before = &input[..pos.min(input.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
+    (line, col)
+}
+
+type R<T> = Result<T, ParseError>;
+
+struct P<'a> {
+    input: &'a str,
+    toks: Vec<Spanned>,
+    i: usize,
+}
+
+fn binop(t: &Tok) -> Option<BinOp> {
+    Some(match t {
+        Tok::Add => BinOp::Add,
+        Tok::Sub => BinOp::Sub,
+        Tok::Mul => BinOp::Mul,
+        Tok::Div => BinOp::Div,
+        Tok::Mod => BinOp::Mod,
+        Tok::Pow => BinOp::Pow,
+        Tok::Eq => BinOp::Eq,
+        Tok::Neq => BinOp::Neq,
+        Tok::Gtr => BinOp::Gtr,
+        Tok::Lss => BinOp::Lss,
+        Tok::Gte => BinOp::Gte,
+        Tok::Lte => BinOp::Lte,
+        Tok::Ident(s) => match s.to_ascii_lowercase().as_str() {
+            "and" => BinOp::And,
+            "or" => BinOp::Or,
+            "unless" => BinOp::Unless,
+            "atan2" => BinOp::Atan2,
+            _ => return None,
+        },
+        _ => return None,
+    })
+}
+
+fn is_kw(t: &Tok, kw: &str) -> bool {
+    matches!(t, Tok::Ident(s) if s.eq_ignore_ascii_case(kw))
+}
+
+/// Words that cannot start a selector (they are operators or clause keywords).
+fn reserved(word: &str) -> bool {
+    matches!(
+        word.to_ascii_lowercase().as_str(),
+        "and"
+            | "or"
+            | "unless"
+            | "atan2"
+            | "by"
+            | "without"
+            | "on"
+            | "ignoring"
+            | "group_left"
+            | "group_right"
+            | "bool"
+            | "offset"
+    )
+}
+
+impl P<'_> {
+    fn peek(&self) -> &Spanned {
+        &self.toks[self.i.min(self.toks.len() - 1)]
+    }
+
+    fn peek_at(&self, n: usize) -> &Tok {
+        &self.toks[(self.i + n).min(self.toks.len() - 1)].tok
+    }
+
+    fn next(&mut self) -> Spanned {
+        let t = self.peek().clone();
+        if self.i < self.toks.len() {
+            self.i += 1;
+        }
+        t
+    }
+
+    fn err(&self, pos: usize, msg: impl Into<String>) -> ParseError {
+        let (line, col) = position(self.input, pos);
+        ParseError {
+            line,
+            col,
+            msg: msg.into(),
+        }
+    }
+
+    fn unexpected(&self, t: &Spanned, context: &str, expected: &str) -> ParseError {
+        let what = if t.tok == Tok::Eof {
+            "unexpected end of input".to_string()
+        } else {
+            format!("unexpected {}", t.tok.describe())
+        };
+        let ctx = if context.is_empty() {
+            String::new()
+        } else {
+            format!(" in {context}")
+        };
+        let exp = if expected.is_empty() {
+            String::new()
+        } else {
+            format!(", expected {expected}")
+        };
+        self.err(t.pos, format!("{what}{ctx}{exp}"))
+    }
+
+    fn expect(&mut self, tok: Tok, context: &str) -> R<Spanned> {
+        let t = self.next();
+        if t.tok == tok {
+            Ok(t)
+        } else {
+            Err(self.unexpected(&t, context, &tok.describe()))
+        }
+    }
+
+    /// Precedence climbing. Returns the expression and the byte offset where it starts.
+    fn expr(&mut self, min_prec: u8) -> R<(Expr, usize)> {
+        let (mut lhs, start) = self.unary()?;
+        while let Some(op) = binop(&self.peek().tok) {
+            let prec = op.precedence();
+            if prec < min_prec {
+                break;
+            }
+            let op_tok = self.next();
+            let mut return_bool = false;
+            if is_kw(&self.peek().tok, "bool") {
+                self.next();
+                if !op.is_comparison() {
+                    return Err(self.err(
+                        op_tok.pos,
+                        "bool modifier can only be used on comparison operators",
+                    ));
+                }
+                return_bool = true;
+            }
+            let matching = self.vector_matching(op)?;
+            let next_min = if op.right_assoc() { prec } else { prec + 1 };
+            let (rhs, rhs_start) = self.expr(next_min)?;
+            lhs = self.binary(
+                op,
+                lhs,
+                rhs,
+                return_bool,
+                matching,
+                start,
+                op_tok.pos,
+                rhs_start,
+            )?;
+        }
+        Ok((lhs, start))
+    }
+
+    fn label_list(&mut self, context: &str) -> R<Vec<String>> {
+        self.expect(Tok::LParen, context)?;
+        let mut out = Vec::new();
+        loop {
+            let t = self.next();
+            match t.tok {
+                Tok::RParen => return Ok(out),
+                Tok::Ident(s) | Tok::Str(s) => out.push(s),
+                _ => return Err(self.unexpected(&t, context, "label")),
+            }
+            let t = self.next();
+            match t.tok {
+                Tok::Comma => continue,
+                Tok::RParen => return Ok(out),
+                _ => return Err(self.unexpected(&t, context, "\",\" or \")\"")),
+            }
+        }
+    }
+
+    fn vector_matching(&mut self, op: BinOp) -> R<Option<VectorMatching>> {
+        let mut m = VectorMatching {
+            card: if op.is_set() {
+                Card::ManyToMany
+            } else {
+                Card::OneToOne
+            },
+            labels: vec![],
+            on: false,
+            explicit: false,
+            include: vec![],
+        };
+        let mut any = false;
+        if is_kw(&self.peek().tok, "on") || is_kw(&self.peek().tok, "ignoring") {
+            let t = self.next();
+            m.on = is_kw(&t.tok, "on");
+            m.explicit = true;
+            m.labels = self.label_list("grouping opts")?;
+            any = true;
+            if is_kw(&self.peek().tok, "group_left") || is_kw(&self.peek().tok, "group_right") {
+                let g = self.next();
+                if op.is_set() {
+                    return Err(self.err(
+                        g.pos,
+                        format!("no grouping allowed for \"{}\" operation", op.as_str()),
+                    ));
+                }
+                m.card = if is_kw(&g.tok, "group_left") {
+                    Card::ManyToOne
+                } else {
+                    Card::OneToMany
+                };
+                if self.peek().tok == Tok::LParen {
+                    m.include = self.label_list("grouping opts")?;
+                }
+            }
+        } else if is_kw(&self.peek().tok, "group_left") || is_kw(&self.peek().tok, "group_right") {
+            let t = self.next();
+            return Err(self.unexpected(&t, "", ""));
+        }
+        Ok(if any || op.is_set() { Some(m) } else { None })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn binary(
+        &self,
+        op: BinOp,
+        lhs: Expr,
+        rhs: Expr,
+        return_bool: bool,
+        matching: Option<VectorMatching>,
+        start: usize,
+        op_pos: usize,
+        rhs_start: usize,
+    ) -> R<Expr> {
+        let (lt, rt) = (lhs.value_type(), rhs.value_type());
+        for (t, p) in [(lt, start), (rt, rhs_start)] {
+            if t != ValueType::Scalar && t != ValueType::Vector {
+                let _ = p;
+                return Err(self.err(
+                    start,
+                    "binary expression must contain only scalar and instant vector types",
+                ));
+            }
+        }
+        if op.is_comparison() && !return_bool && lt == ValueType::Scalar && rt == ValueType::Scalar
+        {
+            return Err(self.err(start, "comparisons between scalars must use BOOL modifier"));
+        }
+        if op.is_set() && (lt == ValueType::Scalar || rt == ValueType::Scalar) {
+            return Err(self.err(
+                start,
+                format!(
+                    "set operator \"{}\" not allowed in binary scalar expression",
+                    op.as_str()
+                ),
+            ));
+        }
+        if let Some(m) = &matching {
+            if (m.explicit || m.card != Card::OneToOne && !op.is_set())
+                && (lt != ValueType::Vector || rt != ValueType::Vector)
+            {
+                return Err(self.err(
+                    start,
+                    "vector matching only allowed between instant vectors",
+                ));
+            }
+            if m.on {
+                for l in &m.include {
+                    if m.labels.contains(l) {
+                        return Err(self.err(
+                            op_pos,
+                            format!("label \"{l}\" must not occur in ON and GROUP clause at once"),
+                        ));
+                    }
+                }
+            }
+        }
+        // Scalar-vector and scalar-scalar operations have no vector matching.
+        let matching = if lt == ValueType::Vector && rt == ValueType::Vector {
+            Some(matching.unwrap_or(VectorMatching {
+                card: Card::OneToOne,
+                labels: vec![],
+                on: false,
+                explicit: false,
+                include: vec![],
+            }))
+        } else {
+            None
+        };
+        Ok(Expr::Binary {
+            op,
+            lhs: Box::new(lhs),
+            rhs: Box::new(rhs),
+            return_bool,
+            matching,
+        })
+    }
+
+    fn unary(&mut self) -> R<(Expr, usize)> {
+        let t = self.peek().clone();
+        if t.tok == Tok::Sub || t.tok == Tok::Add {
+            self.next();
+            let (e, _) = self.expr(BinOp::Mul.precedence() + 1)?;
+            let vt = e.value_type();
+            if vt != ValueType::Scalar && vt != ValueType::Vector {
+                return Err(self.err(t.pos, format!("unary expression only allowed on expressions of type scalar or instant vector, got {:?}", vt.name())));
+            }
+            if t.tok == Tok::Add {
+                return Ok((e, t.pos));
+            }
+            return Ok((
+                match e {
+                    Expr::Number(n) => Expr::Number(-n),
+                    e => Expr::Neg(Box::new(e)),
+                },
+                t.pos,
+            ));
+        }
+        let (e, start) = self.primary()?;
+        let e = self.postfix(e, start)?;
+        Ok((e, start))
+    }
+
+    /// `[range]`, `[range:step]`, `offset`, `@` after an expression.
+    fn postfix(&mut self, mut e: Expr, start: usize) -> R<Expr> {
+        loop {
+            let t = self.peek().clone();
+            match &t.tok {
+                Tok::LBracket => {
+                    self.next();
+                    let r = self.next();
+                    let range_ms = match r.tok {
+                        Tok::Duration(ms) => ms,
+                        Tok::Number(n) if n.is_finite() && n >= 0.0 => (n * 1000.0).round() as i64,
+                        _ => return Err(self.unexpected(&r, "", "duration")),
+                    };
+                    if self.peek().tok == Tok::Colon {
+                        self.next();
+                        let step_ms = match self.peek().tok.clone() {
+                            Tok::Duration(ms) => {
+                                self.next();
+                                Some(ms)
+                            }
+                            Tok::Number(n) if n.is_finite() && n >= 0.0 => {
+                                self.next();
+                                Some((n * 1000.0).round() as i64)
+                            }
+                            _ => None,
+                        };
+                        self.expect(Tok::RBracket, "subquery selector")?;
+                        if e.value_type() != ValueType::Vector {
+                            return Err(self.err(
+                                start,
+                                format!(
+                                    "subquery is only allowed on instant vector, got {} instead",
+                                    e.value_type().name()
+                                ),
+                            ));
+                        }
+                        if matches!(e, Expr::VectorSelector(ref vs) if vs.offset_ms != 0 || vs.at.is_some())
+                            || matches!(e, Expr::Subquery { .. })
+                        {
+                            // Allowed: modifiers inside apply to the inner expression.
+                        }
+                        e = Expr::Subquery {
+                            expr: Box::new(e),
+                            range_ms,
+                            step_ms: step_ms.filter(|s| *s > 0),
+                            offset_ms: 0,
+                            at: None,
+                        };
+                    } else {
+                        self.expect(Tok::RBracket, "range vector selector")?;
+                        match e {
+                            Expr::VectorSelector(vs) => {
+                                if vs.offset_ms != 0 || vs.at.is_some() {
+                                    // `foo offset 5m [1m]` is not valid PromQL.
+                                    return Err(self.err(
+                                        t.pos,
+                                        "no offset or @ modifiers allowed before range",
+                                    ));
+                                }
+                                if range_ms == 0 {
+                                    return Err(self.err(t.pos, "range must be greater than 0"));
+                                }
+                                e = Expr::MatrixSelector { vs, range_ms };
+                            }
+                            _ => {
+                                return Err(
+                                    self.err(start, "ranges only allowed for vector selectors")
+                                );
+                            }
+                        }
+                    }
+                }
+                Tok::Ident(w) if w.eq_ignore_ascii_case("offset") => {
+                    self.next();
+                    let neg = match self.peek().tok {
+                        Tok::Sub => {
+                            self.next();
+                            true
+                        }
+                        Tok::Add => {
+                            self.next();
+                            false
+                        }
+                        _ => false,
+                    };
+                    let d = self.next();
+                    let ms = match d.tok {
+                        Tok::Duration(ms) => ms,
+                        Tok::Number(n) if n.is_finite() => (n * 1000.0).round() as i64,
+                        _ => return Err(self.unexpected(&d, "offset", "duration")),
+                    };
+                    let ms = if neg { -ms } else { ms };
+                    let slot = match &mut e {
+                        Expr::VectorSelector(vs) | Expr::MatrixSelector { vs, .. } => &mut vs.offset_ms,
+                        Expr::Subquery { offset_ms, .. } => offset_ms,
+                        _ => return Err(self.err(t.pos, "offset modifier must be preceded by an instant vector selector or range vector selector or a subquery")),
+                    };
+                    if *slot != 0 {
+                        return Err(self.err(t.pos, "offset may not be set multiple times"));
+                    }
+                    *slot = ms;
+                }
+                Tok::At => {
+                    self.next();
+                    let a = self.next();
+                    let at = match &a.tok {
+                        Tok::Number(n) => {
+                            if !n.is_finite() {
+                                return Err(self.err(
+                                    a.pos,
+                                    format!("timestamp out of bounds for @ modifier: {n}"),
+                                ));
+                            }
+                            At::Time((n * 1000.0).round() as i64)
+                        }
+                        Tok::Sub | Tok::Add => {
+                            let n = self.next();
+                            match n.tok {
+                                Tok::Number(v) if v.is_finite() => At::Time(
+                                    ((if a.tok == Tok::Sub { -v } else { v }) * 1000.0).round()
+                                        as i64,
+                                ),
+                                _ => return Err(self.unexpected(&n, "@ modifier", "number")),
+                            }
+                        }
+                        Tok::Ident(w)
+                            if (w == "start" || w == "end") && self.peek().tok == Tok::LParen =>
+                        {
+                            self.next();
+                            self.expect(Tok::RParen, "@ modifier")?;
+                            if w == "start" { At::Start } else { At::End }
+                        }
+                        _ => return Err(self.unexpected(&a, "@ modifier", "timestamp")),
+                    };
+                    let slot = match &mut e {
+                        Expr::VectorSelector(vs) | Expr::MatrixSelector { vs, .. } => &mut vs.at,
+                        Expr::Subquery { at, .. } => at,
+                        _ => return Err(self.err(t.pos, "@ modifier must be preceded by an instant vector selector or range vector selector or a subquery")),
+                    };
+                    if slot.is_some() {
+                        return Err(self.err(t.pos, "@ <timestamp> may not be set multiple times"));
+                    }
+                    *slot = Some(at);
+                }
+                _ => return Ok(e),
+            }
+        }
+    }
+
+    fn primary(&mut self) -> R<(Expr, usize)> {
+        let t = self.next();
+        let start = t.pos;
+        let e = match t.tok.clone() {
+            Tok::Number(n) => Expr::Number(n),
+            Tok::Duration(ms) => Expr::Number(ms as f64 / 1000.0),
+            Tok::Str(s) => Expr::String(s),
+            Tok::LParen => {
+                let (e, _) = self.expr(0)?;
+                self.expect(Tok::RParen, "paren expression")?;
+                Expr::Paren(Box::new(e))
+            }
+            Tok::LBrace => {
+                let matchers = self.matchers()?;
+                self.selector(None, matchers, start)?
+            }
+            Tok::MetricIdent(name) => {
+                let matchers = if self.peek().tok == Tok::LBrace {
+                    self.next();
+                    self.matchers()?
+                } else {
+                    vec![]
+                };
+                self.selector(Some(name), matchers, start)?
+            }
+            Tok::Ident(word) => {
+                let next = self.peek().tok.clone();
+                if let Some(op) = AggOp::parse(&word)
+                    && (next == Tok::LParen || is_kw(&next, "by") || is_kw(&next, "without"))
+                {
+                    return Ok((self.aggregation(op, start)?, start));
+                }
+                if next == Tok::LParen {
+                    return Ok((self.call(&word, start)?, start));
+                }
+                if reserved(&word) || AggOp::parse(&word).is_some() {
+                    return Err(self.unexpected(&t, "", ""));
+                }
+                let matchers = if next == Tok::LBrace {
+                    self.next();
+                    self.matchers()?
+                } else {
+                    vec![]
+                };
+                self.selector(Some(word), matchers, start)?
+            }
+            Tok::Eof => return Err(self.err(t.pos, "no expression found in input")),
+            _ => return Err(self.unexpected(&t, "", "")),
+        };
+        Ok((e, start))
+    }
+
+    fn selector(&self, name: Option<String>, mut matchers: Vec<Matcher>, start: usize) -> R<Expr> {
+        if let Some(n) = &name {
+            if let Some(m) = matchers.iter().find(|m| m.name == METRIC_NAME) {
+                return Err(self.err(
+                    start,
+                    format!(
+                        "metric name must not be set twice: {:?} or {:?}",
+                        n, m.value
+                    ),
+                ));
+            }
+            matchers.insert(0, Matcher::equal(METRIC_NAME, n.clone()));
+        } else if matchers.iter().all(Matcher::matches_empty) {
+            return Err(self.err(
+                start,
+                "vector selector must contain at least one non-empty matcher",
+            ));
+        }
+        let name = name.or_else(|| {
+            matchers
+                .iter()
+                .find(|m| m.name == METRIC_NAME && m.op == MatchOp::Equal)
+                .map(|m| m.value.clone())
+        });
+        Ok(Expr::VectorSelector(VectorSelector {
+            name,
+            matchers,
+            offset_ms: 0,
+            at: None,
+        }))
+    }
+
+    fn matchers(&mut self) -> R<Vec<Matcher>> {
+        let mut out = Vec::new();
+        loop {
+            let t = self.next();
+            let name = match t.tok {
+                Tok::RBrace => return Ok(out),
+                Tok::Ident(n) => n,
+                Tok::Str(n) => {
+                    // `{"metric_name"}` (Prometheus 3) is a name matcher.
+                    if matches!(self.peek().tok, Tok::Comma | Tok::RBrace) {
+                        out.push(Matcher::equal(METRIC_NAME, n));
+                        if self.peek().tok == Tok::Comma {
+                            self.next();
+                        }
+                        continue;
+                    }
+                    n
+                }
+                _ => return Err(self.unexpected(&t, "label matching", "label")),
+            };
+            let opt = self.next();
+            let op = match opt.tok {
+                Tok::Assign => MatchOp::Equal,
+                Tok::Neq => MatchOp::NotEqual,
+                Tok::EqRegex => MatchOp::Regex,
+                Tok::NeqRegex => MatchOp::NotRegex,
+                _ => {
+                    return Err(self.unexpected(&opt, "label matching", "label matching operator"));
+                }
+            };
+            let vt = self.next();
+            let Tok::Str(value) = vt.tok else {
+                return Err(self.unexpected(&vt, "label matching", "string"));
+            };
+            let m = Matcher::new(op, name, value)
+                .map_err(|e| self.err(vt.pos, format!("error parsing regexp: {e}")))?;
+            out.push(m);
+            let sep = self.next();
+            match sep.tok {
+                Tok::Comma => continue,
+                Tok::RBrace => return Ok(out),
+                _ => return Err(self.unexpected(&sep, "label matching", "\",\" or \"}\"")),
+            }
+        }
+    }
+
+    fn aggregation(&mut self, op: AggOp, start: usize) -> R<Expr> {
+        let mut grouping = Vec::new();
+        let mut without = false;
+        let mut by_written = false;
+        let modifier = |p: &mut Self,
+                        grouping: &mut Vec<String>,
+                        without: &mut bool,
+                        by_written: &mut bool|
+         -> R<()> {
+            let t = p.peek().tok.clone();
+            if is_kw(&t, "by") || is_kw(&t, "without") {
+                p.next();
+                *without = is_kw(&t, "without");
+                *by_written = !*without;
+                *grouping = p.label_list("grouping opts")?;
+            }
+            Ok(())
+        };
+        modifier(self, &mut grouping, &mut without, &mut by_written)?;
+        self.expect(Tok::LParen, "aggregation")?;
+        let mut args: Vec<(Expr, usize)> = Vec::new();
+        if self.peek().tok != Tok::RParen {
+            loop {
+                args.push(self.expr(0)?);
+                if self.peek().tok == Tok::Comma {
+                    self.next();
+                    if self.peek().tok == Tok::RParen {
+                        break;
+                    }
+                    continue;
+                }
+                break;
+            }
+        }
+        self.expect(Tok::RParen, "aggregation")?;
+        if grouping.is_empty() && !by_written && !without {
+            modifier(self, &mut grouping, &mut without, &mut by_written)?;
+        }
+        let want = if op.has_param() { 2 } else { 1 };
+        if args.len() != want {
+            if args.is_empty() {
+                return Err(self.err(start, "no arguments for aggregate expression provided"));
+            }
+            return Err(self.err(start, format!("wrong number of arguments for aggregate expression provided, expected {want}, got {}", args.len())));
+        }
+        let (expr, epos) = args.pop().unwrap_or((Expr::Number(0.0), start));
+        if expr.value_type() != ValueType::Vector {
+            return Err(self.err(
+                epos,
+                format!(
+                    "expected type instant vector in aggregation expression, got {}",
+                    expr.value_type().name()
+                ),
+            ));
+        }
+        let param = args.pop().map(|(p, ppos)| {
+            let want = if op == AggOp::CountValues {
+                ValueType::String
+            } else {
+                ValueType::Scalar
+            };
+            if p.value_type() != want {
+                return Err(self.err(
+                    ppos,
+                    format!(
+                        "expected type {} in aggregation parameter, got {}",
+                        want.name(),
+                        p.value_type().name()
+                    ),
+                ));
+            }
+            Ok(Box::new(p))
+        });
+        let param = match param {
+            Some(r) => Some(r?),
+            None => None,
+        };
+        Ok(Expr::Aggregate {
+            op,
+            expr: Box::new(expr),
+            param,
+            grouping,
+            without,
+            by_written,
+        })
+    }
+
+    fn call(&mut self, name: &str, start: usize) -> R<Expr> {
+        let Some(func) = functions::lookup(name) else {
+            return Err(self.err(start, format!("unknown function with name {name:?}")));
+        };
+        self.expect(Tok::LParen, "function call")?;
+        let mut args: Vec<(Expr, usize)> = Vec::new();
+        if self.peek().tok != Tok::RParen {
+            loop {
+                args.push(self.expr(0)?);
+                if self.peek().tok == Tok::Comma {
+                    self.next();
+                    if self.peek().tok == Tok::RParen {
+                        break;
+                    }
+                    continue;
+                }
+                break;
+            }
+        }
+        self.expect(Tok::RParen, "function call")?;
+        let n = func.args.len();
+        let got = args.len();
+        match func.variadic {
+            0 if got != n => {
+                return Err(self.err(
+                    start,
+                    format!(
+                        "expected {n} argument(s) in call to {:?}, got {got}",
+                        func.name
+                    ),
+                ));
+            }
+            v if v > 0 && (got + v as usize) < n => {
+                return Err(self.err(
+                    start,
+                    format!(
+                        "expected at least {} argument(s) in call to {:?}, got {got}",
+                        n - v as usize,
+                        func.name
+                    ),
+                ));
+            }
+            v if v > 0 && got > n => {
+                return Err(self.err(
+                    start,
+                    format!(
+                        "expected at most {n} argument(s) in call to {:?}, got {got}",
+                        func.name
+                    ),
+                ));
+            }
+            -1 if got + 1 < n => {
+                return Err(self.err(
+                    start,
+                    format!(
+                        "expected at least {} argument(s) in call to {:?}, got {got}",
+                        n - 1,
+                        func.name
+                    ),
+                ));
+            }
+            _ => {}
+        }
+        for (i, (a, pos)) in args.iter().enumerate() {
+            let want = func.args[i.min(n - 1)];
+            let have = a.value_type();
+            if have != want {
+                return Err(self.err(
+                    *pos,
+                    format!(
+                        "expected type {} in call to function {:?}, got {}",
+                        want.name(),
+                        func.name,
+                        have.name()
+                    ),
+                ));
+            }
+        }
+        Ok(Expr::Call {
+            func,
+            args: args.into_iter().map(|(e, _)| e).collect(),
+        })
+    }
+}
+
+/// Parse a PromQL expression.
+pub fn parse(input: &str) -> Result<Expr, ParseError> {
+    let toks = lex(input).map_err(|(pos, msg)| {
+        let (line, col) = position(input, pos);
+        ParseError { line, col, msg }
+    })?;
+    let mut p = P { input, toks, i: 0 };
+    if p.peek().tok == Tok::Eof {
+        return Err(p.err(0, "no expression found in input"));
+    }
+    let (e, _) = p.expr(0)?;
+    let t = p.next();
+    if t.tok != Tok::Eof {
+        return Err(p.unexpected(&t, "", ""));
+    }
+    let _ = p.peek_at(0);
+    Ok(e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(s: &str) -> String {
+        parse(s).unwrap_or_else(|e| panic!("{s}: {e}")).to_string()
+    }
+
+    fn err(s: &str) -> String {
+        parse(s)
+            .map(|e| format!("parsed as {e}"))
+            .unwrap_or_else(|e| e.to_string())
+    }
+
+    #[test]
+    fn precedence_and_associativity() {
+        assert_eq!(ok("1 + 2 * 3"), "1 + 2 * 3");
+        let Expr::Binary { op, .. } = parse("a or b and c").unwrap() else {
+            panic!()
+        };
+        assert_eq!(op, BinOp::Or);
+        let Expr::Binary { op, rhs, .. } = parse("2 ^ 3 ^ 2").unwrap() else {
+            panic!()
+        };
+        assert_eq!(op, BinOp::Pow);
+        assert!(
+            matches!(*rhs, Expr::Binary { op: BinOp::Pow, .. }),
+            "right-associative"
+        );
+        let Expr::Neg(inner) = parse("-a ^ 2").unwrap() else {
+            panic!("unary minus binds looser than ^")
+        };
+        assert!(matches!(*inner, Expr::Binary { op: BinOp::Pow, .. }));
+        let Expr::Binary { op: BinOp::Mul, .. } = parse("-a * 2").unwrap() else {
+            panic!("unary minus binds like *")
+        };
+    }
+
+    #[test]
+    fn selectors_functions_aggregations() {
+        assert_eq!(
+            ok(r#"up{job="vigil", instance=~"local.*"}"#),
+            r#"up{job="vigil", instance=~"local.*"}"#
+        );
+        assert_eq!(
+            ok("rate(http_requests_total[5m] offset 1m)"),
+            "rate(http_requests_total[5m] offset 1m)"
+        );
+        assert_eq!(
+            ok("sum by (job) (rate(x[1m]))"),
+            "sum by (job) (rate(x[1m]))"
+        );
+        assert_eq!(
+            ok("sum(rate(x[1m])) by (job)"),
+            "sum by (job) (rate(x[1m]))"
+        );
+        assert_eq!(ok("topk(3, x)"), "topk(3, x)");
+        assert_eq!(
+            ok("histogram_quantile(0.9, sum by (le) (rate(x_bucket[5m])))"),
+            "histogram_quantile(0.9, sum by (le) (rate(x_bucket[5m])))"
+        );
+        assert_eq!(
+            ok("a / on(job) group_left(x) b"),
+            "a / on(job) group_left(x) b"
+        );
+        assert_eq!(ok("x[10m:1m] @ 100"), "x[10m:1m] @ 100.000");
+        assert_eq!(ok("a > bool 1"), "a > bool 1");
+        assert_eq!(ok("x @ start()"), "x @ start()");
+        assert_eq!(ok("-1"), "-1");
+    }
+
+    #[test]
+    fn errors_as_prometheus() {
+        assert_eq!(
+            err(r#"foo{a="b" bar}"#),
+            r#"1:11: parse error: unexpected identifier "bar" in label matching, expected "," or "}""#
+        );
+        assert_eq!(
+            err("{}"),
+            "1:1: parse error: vector selector must contain at least one non-empty matcher"
+        );
+        assert_eq!(err(""), "1:1: parse error: no expression found in input");
+        assert_eq!(
+            err("rate(x)"),
+            r#"1:6: parse error: expected type range vector in call to function "rate", got instant vector"#
+        );
+        assert_eq!(
+            err("foo(x)"),
+            r#"1:1: parse error: unknown function with name "foo""#
+        );
+        assert_eq!(
+            err("abs(x, y)"),
+            r#"1:1: parse error: expected 1 argument(s) in call to "abs", got 2"#
+        );
+        assert_eq!(
+            err("x[5m] + 1"),
+            "1:1: parse error: binary expression must contain only scalar and instant vector types"
+        );
+        assert_eq!(
+            err("1 > 2"),
+            "1:1: parse error: comparisons between scalars must use BOOL modifier"
+        );
+        assert_eq!(
+            err("a + bool b"),
+            "1:3: parse error: bool modifier can only be used on comparison operators"
+        );
+        assert_eq!(
+            err("rate(x[5m])[1m]"),
+            "1:1: parse error: ranges only allowed for vector selectors"
+        );
+        assert_eq!(err("sum(x"), "1:6: parse error: unclosed left parenthesis");
+        assert!(err(r#"x{a=~"("}"#).starts_with("1:6: parse error: error parsing regexp"));
+    }
+}

@@ -1,0 +1,501 @@
+//! A runner for Prometheus's PromQL `.test` files (format: `../shared/conformance/promql/FORMAT.md`).
+//!
+//! Each file runs against a fresh in-memory store; every `eval` is checked and reported as
+//! passed, failed (with the reason), or skipped because it needs native histograms.
+
+use std::collections::{BTreeMap, HashSet};
+
+use vigil_model::{Labels, STALE_NAN};
+use vigil_storage::{MemoryStorage, Storage};
+
+use crate::{Engine, Expr, Value, parse};
+
+#[derive(Debug, Default)]
+pub struct Report {
+    pub passed: usize,
+    pub failed: Vec<(usize, String, String)>,
+    pub skipped_native_histograms: usize,
+}
+
+impl Report {
+    pub fn total(&self) -> usize {
+        self.passed + self.failed.len() + self.skipped_native_histograms
+    }
+}
+
+fn parse_time(s: &str) -> Option<i64> {
+    crate::lexer::parse_duration_ms(s)
+        .or_else(|| s.parse::<f64>().ok().map(|f| (f * 1000.0).round() as i64))
+}
+
+/// Expand a values notation (`1 2+3x4 _ stale _x2`) into optional values per step.
+fn expand(vals: &str) -> Result<Vec<Option<f64>>, String> {
+    let mut out = Vec::new();
+    for item in vals.split_whitespace() {
+        if item == "_" {
+            out.push(None);
+            continue;
+        }
+        if item == "stale" {
+            out.push(Some(STALE_NAN));
+            continue;
+        }
+        if let Some(n) = item.strip_prefix("_x") {
+            let n: usize = n.parse().map_err(|_| format!("bad item {item}"))?;
+            out.extend(std::iter::repeat_n(None, n));
+            continue;
+        }
+        if let Some((head, times)) = item.rsplit_once('x')
+            && let Ok(times) = times.parse::<usize>()
+        {
+            // `a+bxn`, `a-bxn`, `axn`
+            let split = head
+                .char_indices()
+                .skip(1)
+                .find(|(_, c)| *c == '+' || *c == '-')
+                .filter(|(i, _)| {
+                    let prev = head.as_bytes()[i - 1];
+                    prev != b'e' && prev != b'E'
+                });
+            let (start, step) = match split {
+                Some((i, _)) => (num(&head[..i])?, num(&head[i..])?),
+                None => (num(head)?, 0.0),
+            };
+            for k in 0..=times {
+                out.push(Some(start + step * k as f64));
+            }
+            continue;
+        }
+        out.push(Some(num(item)?));
+    }
+    Ok(out)
+}
+
+fn num(s: &str) -> Result<f64, String> {
+    let s = s.trim();
+    match s.to_ascii_lowercase().as_str() {
+        "inf" | "+inf" => return Ok(f64::INFINITY),
+        "-inf" => return Ok(f64::NEG_INFINITY),
+        "nan" | "+nan" | "-nan" => return Ok(f64::NAN),
+        _ => {}
+    }
+    if let Some(h) = s.strip_prefix("0x") {
+        return i64::from_str_radix(h, 16)
+            .map(|v| v as f64)
+            .map_err(|e| e.to_string());
+    }
+    s.parse::<f64>().map_err(|_| format!("bad number {s:?}"))
+}
+
+/// Split `metric{labels} rest` into the series part and the rest.
+fn split_series(line: &str) -> (&str, &str) {
+    let line = line.trim();
+    let (mut depth, mut quote) = (0i32, None::<char>);
+    let mut prev = ' ';
+    for (i, c) in line.char_indices() {
+        match (quote, c) {
+            (Some(q), c) if c == q && prev != '\\' => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'' | '`') => quote = Some(c),
+            (None, '{') => depth += 1,
+            (None, '}') => depth -= 1,
+            (None, c) if c.is_whitespace() && depth == 0 => return (&line[..i], line[i..].trim()),
+            _ => {}
+        }
+        prev = c;
+    }
+    (line, "")
+}
+
+fn series_labels(s: &str) -> Result<Labels, String> {
+    match parse(s).map_err(|e| format!("{s}: {e}"))? {
+        Expr::VectorSelector(vs) => Ok(Labels::from_pairs(
+            vs.matchers
+                .iter()
+                .map(|m| (m.name.clone(), m.value.clone())),
+        )),
+        _ => Err(format!("not a series: {s}")),
+    }
+}
+
+fn close(a: f64, b: f64) -> bool {
+    if a.is_nan() && b.is_nan() {
+        return true;
+    }
+    if a == b {
+        return true;
+    }
+    let tol = 1e-6;
+    (a - b).abs() <= tol * a.abs().max(b.abs()) || (a - b).abs() < 1e-300
+}
+
+struct Eval {
+    line: usize,
+    expr: String,
+    range: Option<(i64, i64, i64)>,
+    at: i64,
+    fail: Option<(String, String)>,
+    expect_fail: bool,
+    ordered: bool,
+    needs_annotation: bool,
+    expect_string: Option<String>,
+    /// `expect range vector from A to B step S` of an instant query.
+    range_vector: Option<(i64, i64)>,
+    expected: Vec<(Option<Labels>, Vec<Option<f64>>)>,
+    has_histogram: bool,
+}
+
+/// Run one `.test` file's text.
+pub fn run(text: &str) -> Report {
+    let engine = Engine {
+        lookback_ms: 5 * 60_000,
+        subquery_step_ms: 60_000,
+        max_samples: 50_000_000,
+    };
+    let mut rep = Report::default();
+    let mut store = MemoryStorage::new();
+    let mut hist_metrics: HashSet<String> = HashSet::new();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i].trim();
+        i += 1;
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let body = |i: &mut usize| -> Vec<(usize, &str)> {
+            let mut out = Vec::new();
+            while *i < lines.len() && (lines[*i].starts_with(' ') || lines[*i].starts_with('\t')) {
+                if !lines[*i].trim().is_empty() && !lines[*i].trim().starts_with('#') {
+                    out.push((*i + 1, lines[*i].trim()));
+                }
+                *i += 1;
+            }
+            out
+        };
+        if line == "clear" {
+            store = MemoryStorage::new();
+            hist_metrics.clear();
+            continue;
+        }
+        if let Some(rest) = line
+            .strip_prefix("load_with_nhcb ")
+            .or_else(|| line.strip_prefix("load "))
+        {
+            let is_nhcb = line.starts_with("load_with_nhcb");
+            let interval = parse_time(rest.trim()).unwrap_or(60_000);
+            // A series listed twice: the later values win at equal timestamps, as upstream.
+            let mut points_by_series: BTreeMap<Labels, BTreeMap<i64, f64>> = BTreeMap::new();
+            for (_, l) in body(&mut i) {
+                let (series, vals) = split_series(l);
+                let Ok(labels) = series_labels(series) else {
+                    continue;
+                };
+                let vals = match vals.find("{{") {
+                    // Native histogram points are not stored yet: keep the floats before them
+                    // and mark the metric so evals on it are reported as skipped.
+                    Some(i) => {
+                        hist_metrics.insert(labels.get_or_empty("__name__").to_string());
+                        &vals[..i]
+                    }
+                    None => vals,
+                };
+                if is_nhcb
+                    && let Some(base) = labels.get_or_empty("__name__").strip_suffix("_bucket")
+                {
+                    hist_metrics.insert(base.to_string());
+                }
+                let Ok(points) = expand(vals) else { continue };
+                let slot = points_by_series.entry(labels).or_default();
+                for (k, p) in points.into_iter().enumerate() {
+                    if let Some(v) = p {
+                        slot.insert(k as i64 * interval, v);
+                    }
+                }
+            }
+            let mut app = store.appender();
+            for (labels, pts) in points_by_series {
+                for (t, v) in pts {
+                    let _ = app.append(0, &labels, t, v);
+                }
+            }
+            let _ = app.commit();
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("eval") {
+            let eval_line = i;
+            let (variant, rest) = rest.split_once(' ').unwrap_or((rest, ""));
+            let mut ev = Eval {
+                line: eval_line,
+                expr: String::new(),
+                range: None,
+                at: 0,
+                fail: None,
+                expect_fail: variant == "_fail",
+                ordered: variant == "_ordered",
+                needs_annotation: variant == "_warn" || variant == "_info",
+                expect_string: None,
+                range_vector: None,
+                expected: vec![],
+                has_histogram: false,
+            };
+            let rest = rest.trim();
+            if let Some(r) = rest.strip_prefix("instant at ") {
+                let (t, e) = r.split_once(' ').unwrap_or((r, ""));
+                ev.at = parse_time(t).unwrap_or(0);
+                ev.expr = e.trim().to_string();
+            } else if let Some(r) = rest.strip_prefix("range from ") {
+                let parts: Vec<&str> = r.splitn(6, ' ').collect();
+                if parts.len() == 6 {
+                    ev.range = Some((
+                        parse_time(parts[0]).unwrap_or(0),
+                        parse_time(parts[2]).unwrap_or(0),
+                        parse_time(parts[4]).unwrap_or(1),
+                    ));
+                    ev.expr = parts[5].trim().to_string();
+                }
+            }
+            for (_, l) in body(&mut i) {
+                if let Some(x) = l.strip_prefix("expect ") {
+                    let (kind, msg) = x
+                        .split_once(':')
+                        .map(|(a, b)| (a.trim(), Some(b.trim())))
+                        .unwrap_or((x.trim(), None));
+                    let mut kw = kind.split_whitespace();
+                    match kw.next() {
+                        Some("fail") => {
+                            ev.expect_fail = true;
+                            if let (Some(m), Some(how)) = (msg, kw.next()) {
+                                ev.fail = Some((how.to_string(), m.to_string()));
+                            }
+                        }
+                        Some("ordered") => ev.ordered = true,
+                        Some("warn") | Some("info") => ev.needs_annotation = true,
+                        Some("string") => {
+                            ev.expect_string = Some(
+                                x["string".len()..]
+                                    .trim()
+                                    .trim_matches(|c| c == '"' || c == '`')
+                                    .to_string(),
+                            )
+                        }
+                        Some("range") => {
+                            let w: Vec<&str> = x.split_whitespace().collect();
+                            if let (Some(f), Some(st)) = (
+                                w.get(3).and_then(|t| parse_time(t)),
+                                w.get(7).and_then(|t| parse_time(t)),
+                            ) {
+                                ev.range_vector = Some((f, st));
+                            }
+                        }
+                        _ => {}
+                    }
+                    continue;
+                }
+                if l.contains("{{") {
+                    ev.has_histogram = true;
+                    continue;
+                }
+                let (series, vals) = split_series(l);
+                if vals.is_empty() {
+                    // A bare scalar.
+                    ev.expected.push((None, expand(series).unwrap_or_default()));
+                } else {
+                    ev.expected
+                        .push((series_labels(series).ok(), expand(vals).unwrap_or_default()));
+                }
+            }
+            let mentions = |m: &str| {
+                ev.expr.match_indices(m).any(|(i, _)| {
+                    let before = ev.expr[..i]
+                        .chars()
+                        .last()
+                        .is_none_or(|c| !(c.is_alphanumeric() || c == '_' || c == ':'));
+                    let after = ev.expr[i + m.len()..]
+                        .chars()
+                        .next()
+                        .is_none_or(|c| !(c.is_alphanumeric() || c == '_' || c == ':'));
+                    before && after
+                })
+            };
+            let native = ev.has_histogram || hist_metrics.iter().any(|m| mentions(m));
+            match check(&engine, &store, &ev) {
+                Ok(()) if !ev.has_histogram => rep.passed += 1,
+                // Evals on native-histogram data that do not pass are reported apart.
+                _ if native => rep.skipped_native_histograms += 1,
+                Ok(()) => rep.passed += 1,
+                Err(why) => rep.failed.push((ev.line, ev.expr.clone(), why)),
+            }
+        }
+    }
+    rep
+}
+
+fn check(engine: &Engine, store: &dyn Storage, ev: &Eval) -> Result<(), String> {
+    let expr = match parse(&ev.expr) {
+        Ok(e) => e,
+        Err(e) => {
+            return if ev.expect_fail {
+                matches_fail(ev, &e.to_string())
+            } else {
+                Err(format!("parse error: {e}"))
+            };
+        }
+    };
+    let res = match ev.range {
+        Some((s, e, st)) => engine.range(store, &expr, s, e, st),
+        None => engine.instant(store, &expr, ev.at),
+    };
+    let v = match res {
+        Err(e) => {
+            return if ev.expect_fail {
+                matches_fail(ev, &e.to_string())
+            } else {
+                Err(format!("eval error: {e}"))
+            };
+        }
+        Ok(_) if ev.expect_fail => return Err("expected failure, got a result".into()),
+        Ok(v) => v,
+    };
+    if ev.needs_annotation {
+        return Err(
+            "expects a warning/info annotation; vigil does not produce annotations yet".into(),
+        );
+    }
+    if let Some(s) = &ev.expect_string {
+        return match v {
+            Value::String(_, got) if &got == s => Ok(()),
+            other => Err(format!("expected string {s:?}, got {other:?}")),
+        };
+    }
+    let got: Vec<(Labels, Vec<f64>)> = match v {
+        Value::Scalar(s) => vec![(Labels::empty(), vec![s.v])],
+        Value::Vector(v) => v.into_iter().map(|(l, s)| (l, vec![s.v])).collect(),
+        Value::Matrix(m) => {
+            let (s, st) = match (ev.range, ev.range_vector) {
+                (Some((s, _, st)), _) => (s, st),
+                (None, Some((s, st))) => (s, st),
+                _ => (0, 1),
+            };
+            m.into_iter()
+                .map(|x| {
+                    // Place values by step so gaps line up with `_` in the expectation.
+                    let mut vals = Vec::new();
+                    for p in x.samples {
+                        let k = ((p.t - s) / st.max(1)) as usize;
+                        while vals.len() < k {
+                            vals.push(f64::from_bits(0x7ff8_dead_beef_0001));
+                        }
+                        vals.push(p.v);
+                    }
+                    (x.labels, vals)
+                })
+                .collect()
+        }
+        Value::String(_, s) => return Err(format!("unexpected string {s:?}")),
+    };
+    let gap = |v: f64| v.to_bits() == 0x7ff8_dead_beef_0001;
+    let want: Vec<(Labels, Vec<Option<f64>>)> = ev
+        .expected
+        .iter()
+        .map(|(l, v)| (l.clone().unwrap_or_default(), v.clone()))
+        .collect();
+    if got.len() != want.len() {
+        return Err(format!(
+            "expected {} series, got {}: {:?}",
+            want.len(),
+            got.len(),
+            got.iter().map(|g| g.0.to_string()).collect::<Vec<_>>()
+        ));
+    }
+    let by_labels: BTreeMap<&Labels, &Vec<f64>> = got.iter().map(|(l, v)| (l, v)).collect();
+    for (idx, (l, w)) in want.iter().enumerate() {
+        let g = if ev.ordered {
+            if &got[idx].0 != l {
+                return Err(format!(
+                    "order: position {idx} expected {l}, got {}",
+                    got[idx].0
+                ));
+            }
+            &got[idx].1
+        } else {
+            match by_labels.get(l) {
+                Some(g) => g,
+                None => {
+                    return Err(format!(
+                        "missing series {l}; got {:?}",
+                        got.iter().map(|g| g.0.to_string()).collect::<Vec<_>>()
+                    ));
+                }
+            }
+        };
+        let w: Vec<Option<f64>> = {
+            let mut w = w.clone();
+            while w.last() == Some(&None) {
+                w.pop();
+            }
+            w
+        };
+        let g: Vec<Option<f64>> = g
+            .iter()
+            .map(|x| if gap(*x) { None } else { Some(*x) })
+            .collect();
+        if w.len() != g.len()
+            || !w.iter().zip(&g).all(|(a, b)| match (a, b) {
+                (None, None) => true,
+                (Some(a), Some(b)) => close(*a, *b),
+                _ => false,
+            })
+        {
+            return Err(format!("{l}: expected {w:?}, got {g:?}"));
+        }
+    }
+    Ok(())
+}
+
+fn matches_fail(ev: &Eval, got: &str) -> Result<(), String> {
+    match &ev.fail {
+        None => Ok(()),
+        Some((how, want)) if how == "msg" => {
+            if got == want || got.ends_with(want.as_str()) {
+                Ok(())
+            } else {
+                Err(format!("error {got:?}, expected {want:?}"))
+            }
+        }
+        Some((_, re)) => match regex::Regex::new(re) {
+            Ok(r) if r.is_match(got) => Ok(()),
+            _ => Err(format!("error {got:?} does not match {re:?}")),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expands_notation() {
+        assert_eq!(
+            expand("1 2+3x2 _ 5-1x1").unwrap(),
+            vec![
+                Some(1.0),
+                Some(2.0),
+                Some(5.0),
+                Some(8.0),
+                None,
+                Some(5.0),
+                Some(4.0)
+            ]
+        );
+        assert_eq!(
+            expand("_x2 1x1").unwrap(),
+            vec![None, None, Some(1.0), Some(1.0)]
+        );
+        assert_eq!(
+            expand("1e3 -2 0x2").unwrap(),
+            vec![Some(1000.0), Some(-2.0), Some(0.0), Some(0.0), Some(0.0)],
+            "0x2 repeats 0, as upstream"
+        );
+    }
+}

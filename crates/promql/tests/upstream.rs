@@ -1,0 +1,60 @@
+//! Prometheus's own PromQL engine tests, run against vigil's engine. Prints a table of evals
+//! passed per file and fails if a file falls below its recorded floor (raise the floors as
+//! the engine improves; the goal is every eval that does not need native histograms).
+
+use vigil_promql::promqltest::run;
+
+const DIR: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/conformance/promql"
+);
+
+/// (file, minimum evals that must pass)
+const FLOORS: &[(&str, usize)] = &[
+    ("aggregators.test", 0),
+    ("functions.test", 0),
+    ("histograms.test", 0),
+    ("limit.test", 0),
+    ("literals.test", 0),
+    ("native_histograms.test", 0),
+    ("operators.test", 0),
+    ("range_queries.test", 0),
+    ("selectors.test", 0),
+    ("staleness.test", 0),
+];
+
+#[test]
+fn upstream_promql_tests() {
+    let verbose = std::env::var("VIGIL_PROMQL_VERBOSE").is_ok();
+    println!(
+        "{:<26} {:>7} {:>7} {:>8} {:>9}",
+        "file", "passed", "failed", "skipped", "of total"
+    );
+    let mut below = Vec::new();
+    let (mut p, mut t) = (0, 0);
+    for (file, floor) in FLOORS {
+        let text = std::fs::read_to_string(format!("{DIR}/{file}"))
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        let r = run(&text);
+        println!(
+            "{:<26} {:>7} {:>7} {:>8} {:>9}",
+            file,
+            r.passed,
+            r.failed.len(),
+            r.skipped_native_histograms,
+            r.total()
+        );
+        if verbose {
+            for (line, expr, why) in &r.failed {
+                println!("    {file}:{line}: {expr}\n        {why}");
+            }
+        }
+        p += r.passed;
+        t += r.total();
+        if r.passed < *floor {
+            below.push(format!("{file}: {} passed, floor {floor}", r.passed));
+        }
+    }
+    println!("{:<26} {:>7} {:>26}", "all", p, t);
+    assert!(below.is_empty(), "regressions: {below:?}");
+}

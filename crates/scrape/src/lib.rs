@@ -1,0 +1,25 @@
+//! Scraping: from target groups to samples in storage.
+//!
+//! - [`target`]: target relabeling (`relabel_configs`) turns discovered label sets into
+//!   [`target::Target`]s with a scrape URL, or records why they were dropped.
+//! - [`client`]: the HTTP side of one scrape (auth, TLS, content negotiation, gzip, body limit).
+//! - [`cache`]: per-target series cache, raw series text -> series ref, so a known series
+//!   costs a hash lookup and an append.
+//! - [`scrape_loop`]: one task per target: scrape every interval at a fixed offset, parse,
+//!   `metric_relabel_configs`, limits, one storage transaction per scrape, synthetic `up` and
+//!   `scrape_*` series, staleness markers.
+//! - [`pool`]: one pool per job, starting and stopping loops as targets come and go.
+//! - [`manager`]: the pools of the current config, fed by discovery's watch channel.
+//!
+//! Scraping writes only through `vigil_storage::Appender`; it never reads storage.
+
+pub mod cache;
+pub mod client;
+pub mod manager;
+pub mod metrics;
+pub mod pool;
+pub mod scrape_loop;
+pub mod target;
+
+pub use manager::{ScrapeManager, TargetsSnapshot};
+pub use target::{Health, Target, TargetStatus};

@@ -1,0 +1,122 @@
+//! The scrape manager: one pool per job of the current config, fed by discovery.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use tokio::sync::watch;
+use vigil_config::ScrapeConfig;
+use vigil_discovery::TargetSets;
+use vigil_storage::Storage;
+
+use crate::pool::{DroppedTarget, ScrapePool};
+use crate::target::SharedTarget;
+
+/// What the API shows of the targets, taken at one moment.
+pub struct TargetsSnapshot {
+    pub active: Vec<SharedTarget>,
+    /// `(pool, dropped target)`.
+    pub dropped: Vec<(String, DroppedTarget)>,
+}
+
+pub struct ScrapeManager {
+    storage: Arc<dyn Storage>,
+    pools: Mutex<BTreeMap<String, ScrapePool>>,
+    /// The last target sets from discovery, applied to pools created by a later reload.
+    last_sets: Mutex<TargetSets>,
+}
+
+impl ScrapeManager {
+    pub fn new(storage: Arc<dyn Storage>) -> Arc<Self> {
+        Arc::new(ScrapeManager {
+            storage,
+            pools: Mutex::new(BTreeMap::new()),
+            last_sets: Mutex::new(TargetSets::default()),
+        })
+    }
+
+    /// Make the pools match `configs`. All new pools are built before any is swapped in, so
+    /// a bad config (say, an unreadable CA file) changes nothing.
+    pub fn apply_config(&self, configs: &[ScrapeConfig]) -> Result<(), String> {
+        let mut pools = self.pools.lock();
+        let mut fresh: Vec<ScrapePool> = Vec::new();
+        for c in configs {
+            match pools.get(&c.job_name) {
+                Some(p) if p.config() == c => {}
+                Some(_) => {
+                    // Check the new client builds before touching the running pool.
+                    crate::client::Scraper::new(c)
+                        .map_err(|e| format!("job {:?}: {e}", c.job_name))?;
+                }
+                None => fresh.push(
+                    ScrapePool::new(c.clone(), self.storage.clone())
+                        .map_err(|e| format!("job {:?}: {e}", c.job_name))?,
+                ),
+            }
+        }
+        let sets = self.last_sets.lock().clone();
+        let wanted: std::collections::HashSet<&str> =
+            configs.iter().map(|c| c.job_name.as_str()).collect();
+        pools.retain(|name, p| {
+            let keep = wanted.contains(name.as_str());
+            if !keep {
+                p.stop(true);
+            }
+            keep
+        });
+        for c in configs {
+            if let Some(p) = pools.get_mut(&c.job_name) {
+                p.reload(c.clone())?;
+            }
+        }
+        for mut p in fresh {
+            if let Some(g) = sets.get(&p.name) {
+                p.sync(g.clone());
+            }
+            pools.insert(p.name.clone(), p);
+        }
+        Ok(())
+    }
+
+    /// Follow discovery until its channel closes.
+    pub async fn run(self: Arc<Self>, mut rx: watch::Receiver<TargetSets>) {
+        loop {
+            let sets = rx.borrow_and_update().clone();
+            *self.last_sets.lock() = sets.clone();
+            {
+                let mut pools = self.pools.lock();
+                for (job, groups) in sets.iter() {
+                    if let Some(p) = pools.get_mut(job) {
+                        p.sync(groups.clone());
+                    }
+                }
+            }
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    pub fn targets(&self) -> TargetsSnapshot {
+        let pools = self.pools.lock();
+        let mut active = Vec::new();
+        let mut dropped = Vec::new();
+        for (name, p) in pools.iter() {
+            active.extend(p.active());
+            dropped.extend(p.dropped().iter().map(|d| (name.clone(), d.clone())));
+        }
+        TargetsSnapshot { active, dropped }
+    }
+
+    /// Names of the scrape pools, sorted.
+    pub fn pool_names(&self) -> Vec<String> {
+        self.pools.lock().keys().cloned().collect()
+    }
+
+    /// Stop every loop (shutdown); no staleness markers are written.
+    pub fn stop(&self) {
+        for (_, mut p) in std::mem::take(&mut *self.pools.lock()) {
+            p.stop(false);
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! Scraping's self-metrics, with Prometheus's names.
+
+use std::sync::LazyLock;
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+type JobLabels = Vec<(String, String)>;
+
+pub static OUT_OF_ORDER: LazyLock<Counter> = LazyLock::new(Counter::default);
+pub static DUPLICATE: LazyLock<Counter> = LazyLock::new(Counter::default);
+pub static OUT_OF_BOUNDS: LazyLock<Counter> = LazyLock::new(Counter::default);
+pub static SAMPLE_LIMIT: LazyLock<Counter> = LazyLock::new(Counter::default);
+pub static BODY_SIZE_LIMIT: LazyLock<Counter> = LazyLock::new(Counter::default);
+pub static TARGET_LIMIT: LazyLock<Counter> = LazyLock::new(Counter::default);
+pub static POOL_RELOADS: LazyLock<Counter> = LazyLock::new(Counter::default);
+pub static POOL_TARGETS: LazyLock<Family<JobLabels, Gauge>> = LazyLock::new(Family::default);
+pub static SCRAPES: LazyLock<Counter> = LazyLock::new(Counter::default);
+
+/// Register scraping's metrics in the server's registry.
+pub fn register(r: &mut Registry) {
+    let t = r.sub_registry_with_prefix("prometheus_target");
+    t.register(
+        "scrapes_sample_out_of_order",
+        "Total number of samples rejected due to not being out of the expected order.",
+        OUT_OF_ORDER.clone(),
+    );
+    t.register(
+        "scrapes_sample_duplicate_timestamp",
+        "Total number of samples rejected due to duplicate timestamps but different values.",
+        DUPLICATE.clone(),
+    );
+    t.register(
+        "scrapes_sample_out_of_bounds",
+        "Total number of samples rejected due to timestamp falling outside of the time bounds.",
+        OUT_OF_BOUNDS.clone(),
+    );
+    t.register(
+        "scrapes_exceeded_sample_limit",
+        "Total number of scrapes that hit the sample limit and were rejected.",
+        SAMPLE_LIMIT.clone(),
+    );
+    t.register(
+        "scrapes_exceeded_body_size_limit",
+        "Total number of scrapes that hit the body size limit.",
+        BODY_SIZE_LIMIT.clone(),
+    );
+    t.register(
+        "scrape_pool_exceeded_target_limit",
+        "Total number of times scrape pools hit the target limit, during sync or config reload.",
+        TARGET_LIMIT.clone(),
+    );
+    t.register(
+        "scrape_pool_reloads",
+        "Total number of scrape pool reloads.",
+        POOL_RELOADS.clone(),
+    );
+    t.register(
+        "scrape_pool_targets",
+        "Current number of targets in this scrape pool.",
+        POOL_TARGETS.clone(),
+    );
+    t.register(
+        "scrapes",
+        "Total number of scrapes performed.",
+        SCRAPES.clone(),
+    );
+}

@@ -1,0 +1,190 @@
+//! A scrape pool: the targets of one job and their loops.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use vigil_config::ScrapeConfig;
+use vigil_discovery::TargetGroup;
+use vigil_model::Labels;
+use vigil_storage::Storage;
+
+use crate::client::Scraper;
+use crate::metrics;
+use crate::scrape_loop::{PoolContext, ScrapeLoop, Stop};
+use crate::target::{ActiveTarget, Populated, SharedTarget, TargetStatus, populate};
+
+struct Running {
+    target: SharedTarget,
+    stop: watch::Sender<Stop>,
+    _task: JoinHandle<()>,
+}
+
+/// A target that relabeling dropped or that could not be built.
+#[derive(Debug, Clone)]
+pub struct DroppedTarget {
+    pub discovered: Labels,
+    /// Why, when it was an error rather than a relabel rule.
+    pub error: Option<String>,
+}
+
+pub struct ScrapePool {
+    pub name: String,
+    ctx: PoolContext,
+    /// Keyed by the target's full labels (internal ones included), which fix its URL.
+    loops: HashMap<Labels, Running>,
+    dropped: Vec<DroppedTarget>,
+    groups: Vec<TargetGroup>,
+}
+
+impl ScrapePool {
+    pub fn new(cfg: ScrapeConfig, storage: Arc<dyn Storage>) -> Result<Self, String> {
+        let scraper = Scraper::new(&cfg)?;
+        Ok(ScrapePool {
+            name: cfg.job_name.clone(),
+            ctx: PoolContext {
+                cfg: Arc::new(cfg),
+                scraper: Arc::new(scraper),
+                storage,
+                forced_error: Arc::new(Mutex::new(None)),
+            },
+            loops: HashMap::new(),
+            dropped: Vec::new(),
+            groups: Vec::new(),
+        })
+    }
+
+    pub fn config(&self) -> &ScrapeConfig {
+        &self.ctx.cfg
+    }
+
+    /// Take a new config. Unchanged: nothing happens. Changed: every loop is replaced by one
+    /// under the new config, without staleness markers, so series carry on without a gap.
+    pub fn reload(&mut self, cfg: ScrapeConfig) -> Result<(), String> {
+        if *self.ctx.cfg == cfg {
+            return Ok(());
+        }
+        let scraper = Scraper::new(&cfg)?;
+        metrics::POOL_RELOADS.inc();
+        for (_, r) in self.loops.drain() {
+            let _ = r.stop.send(Stop::Replaced);
+        }
+        self.ctx = PoolContext {
+            cfg: Arc::new(cfg),
+            scraper: Arc::new(scraper),
+            storage: self.ctx.storage.clone(),
+            forced_error: Arc::new(Mutex::new(None)),
+        };
+        let groups = std::mem::take(&mut self.groups);
+        self.sync(groups);
+        Ok(())
+    }
+
+    /// Bring the loops in line with `groups`: new targets start, vanished ones stop (with
+    /// staleness markers), unchanged ones keep running untouched.
+    pub fn sync(&mut self, groups: Vec<TargetGroup>) {
+        let cfg = self.ctx.cfg.clone();
+        let mut wanted: HashMap<Labels, crate::Target> = HashMap::new();
+        let mut dropped = Vec::new();
+        for g in &groups {
+            for t in &g.targets {
+                match populate(&g.labels, t, &cfg) {
+                    Ok(Populated::Keep(t)) => {
+                        wanted.entry(t.labels.clone()).or_insert(t);
+                    }
+                    Ok(Populated::Dropped(discovered)) => dropped.push(DroppedTarget {
+                        discovered,
+                        error: None,
+                    }),
+                    Err(e) => {
+                        tracing::warn!(scrape_pool = %self.name, target = %t, err = %e, "Creating target failed");
+                        let discovered = Labels::from_pairs(
+                            g.labels
+                                .iter()
+                                .chain(t.iter())
+                                .map(|l| (l.name.clone(), l.value.clone())),
+                        );
+                        dropped.push(DroppedTarget {
+                            discovered,
+                            error: Some(e),
+                        });
+                    }
+                }
+            }
+        }
+        self.groups = groups;
+        if cfg.keep_dropped_targets > 0 {
+            dropped.truncate(cfg.keep_dropped_targets as usize);
+        }
+        self.dropped = dropped;
+
+        // target_limit: over it, every target reports the error instead of scraping.
+        let over = cfg.target_limit > 0 && wanted.len() as u64 > cfg.target_limit;
+        *self.ctx.forced_error.lock() = over.then(|| {
+            metrics::TARGET_LIMIT.inc();
+            format!(
+                "target_limit exceeded (number of targets: {}, limit: {})",
+                wanted.len(),
+                cfg.target_limit
+            )
+        });
+
+        self.loops.retain(|k, r| {
+            let keep = wanted.contains_key(k);
+            if !keep {
+                let _ = r.stop.send(Stop::Gone);
+            }
+            keep
+        });
+        for (k, t) in wanted {
+            if self.loops.contains_key(&k) {
+                continue;
+            }
+            let target = Arc::new(ActiveTarget {
+                pool: self.name.clone(),
+                target: t,
+                status: Mutex::new(TargetStatus::default()),
+            });
+            let (stop, rx) = watch::channel(Stop::Running);
+            let lp = ScrapeLoop::new(self.ctx.clone(), target.clone());
+            let task = tokio::spawn(lp.run(rx));
+            self.loops.insert(
+                k,
+                Running {
+                    target,
+                    stop,
+                    _task: task,
+                },
+            );
+        }
+        metrics::POOL_TARGETS
+            .get_or_create(&vec![("scrape_job".to_string(), self.name.clone())])
+            .set(self.loops.len() as i64);
+    }
+
+    /// Stop every loop; `gone` writes staleness markers (the job was removed).
+    pub fn stop(&mut self, gone: bool) {
+        for (_, r) in self.loops.drain() {
+            let _ = r.stop.send(if gone { Stop::Gone } else { Stop::Replaced });
+        }
+        metrics::POOL_TARGETS.remove(&vec![("scrape_job".to_string(), self.name.clone())]);
+    }
+
+    pub fn active(&self) -> Vec<SharedTarget> {
+        self.loops.values().map(|r| r.target.clone()).collect()
+    }
+
+    pub fn dropped(&self) -> &[DroppedTarget] {
+        &self.dropped
+    }
+}
+
+impl Drop for ScrapePool {
+    fn drop(&mut self) {
+        for (_, r) in self.loops.drain() {
+            let _ = r.stop.send(Stop::Replaced);
+        }
+    }
+}

@@ -1,0 +1,457 @@
+//! One loop per target: scrape, parse, relabel, append, report.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use parking_lot::Mutex;
+use tokio::sync::watch;
+use vigil_config::ScrapeConfig;
+use vigil_model::exposition::{Entry as Line, Format, Parser, SampleEntry};
+use vigil_model::labels::{METRIC_NAME, quote};
+use vigil_model::relabel;
+use vigil_model::{Labels, LabelsBuilder, STALE_NAN};
+use vigil_storage::{AppendError, Appender, SeriesRef, Storage};
+
+use crate::cache::{Entry, SeriesCache};
+use crate::client::{ScrapeError, Scraper};
+use crate::metrics;
+use crate::target::{Health, SharedTarget};
+
+/// What every loop of a pool shares.
+#[derive(Clone)]
+pub struct PoolContext {
+    pub cfg: Arc<ScrapeConfig>,
+    pub scraper: Arc<Scraper>,
+    pub storage: Arc<dyn Storage>,
+    /// Set when the pool is over `target_limit`: every loop fails with it instead of scraping.
+    pub forced_error: Arc<Mutex<Option<String>>>,
+}
+
+/// How a loop is told to end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    Running,
+    /// The target went away: write staleness markers for its series.
+    Gone,
+    /// A config reload replaces the loop: no staleness markers, the new loop carries on.
+    Replaced,
+}
+
+/// Counts of one appended scrape.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct AppendStats {
+    pub scraped: u64,
+    pub post_relabel: u64,
+    pub series_added: u64,
+}
+
+const REPORT_NAMES: [&str; 5] = [
+    "up",
+    "scrape_duration_seconds",
+    "scrape_samples_scraped",
+    "scrape_samples_post_metric_relabeling",
+    "scrape_series_added",
+];
+
+pub struct ScrapeLoop {
+    ctx: PoolContext,
+    target: SharedTarget,
+    /// Target labels without the `__` ones: what every sample carries.
+    target_labels: Labels,
+    cache: SeriesCache,
+    report: Vec<(Labels, SeriesRef)>,
+}
+
+fn now_ms(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl ScrapeLoop {
+    pub fn new(ctx: PoolContext, target: SharedTarget) -> Self {
+        let target_labels = target.target.public_labels();
+        let report = REPORT_NAMES
+            .iter()
+            .map(|n| {
+                let mut b = target_labels.builder();
+                b.set(METRIC_NAME, *n);
+                (b.build(), 0)
+            })
+            .collect();
+        ScrapeLoop {
+            ctx,
+            target,
+            target_labels,
+            cache: SeriesCache::new(),
+            report,
+        }
+    }
+
+    /// Delay before the first scrape: a fixed point in the interval derived from the
+    /// target's labels, so targets spread across the interval and a restarted loop keeps its
+    /// phase.
+    fn offset(&self, interval: Duration) -> Duration {
+        let iv = interval.as_nanos().max(1) as u64;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos() as u64;
+        let base = iv - now % iv;
+        let phase = self.target.target.labels.stable_hash() % iv;
+        let mut next = base + phase;
+        if next > iv {
+            next -= iv;
+        }
+        Duration::from_nanos(next)
+    }
+
+    /// Scrape until told to stop.
+    pub async fn run(mut self, mut stop: watch::Receiver<Stop>) {
+        let interval = self.target.target.interval;
+        let start = tokio::time::Instant::now() + self.offset(interval);
+        let mut ticker = tokio::time::interval_at(start, interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                _ = stop.changed() => break,
+            }
+            if *stop.borrow() != Stop::Running {
+                break;
+            }
+            self.scrape_and_report().await;
+        }
+        if *stop.borrow() == Stop::Gone {
+            self.end_of_run_staleness();
+        }
+    }
+
+    /// One scrape: fetch, append in one transaction, report, update the target's status.
+    pub async fn scrape_and_report(&mut self) {
+        metrics::SCRAPES.inc();
+        let started_wall = SystemTime::now();
+        let started = Instant::now();
+        let ts = now_ms(started_wall);
+        let forced = self.ctx.forced_error.lock().clone();
+        let fetched = match forced {
+            Some(e) => Err(e),
+            None => self
+                .ctx
+                .scraper
+                .fetch(&self.target.target.url, self.target.target.timeout)
+                .await
+                .map_err(|e| {
+                    if e == ScrapeError::BodySizeLimit {
+                        metrics::BODY_SIZE_LIMIT.inc();
+                    }
+                    e.to_string()
+                }),
+        };
+        let duration = started.elapsed();
+        let body = fetched
+            .as_ref()
+            .map(|f| (&f.body[..], f.content_type.as_str()))
+            .map_err(Clone::clone);
+        let (result, commit) = self.store(body, ts, duration);
+        let mut st = self.target.status.lock();
+        st.last_scrape = Some(started_wall);
+        st.last_scrape_duration = duration;
+        st.last_samples = result.as_ref().map(|s| s.scraped).unwrap_or(0);
+        match result.and_then(|_| commit.map_err(|e| e.to_string())) {
+            Ok(()) => {
+                st.health = Health::Up;
+                st.last_error.clear();
+            }
+            Err(e) => {
+                st.health = Health::Down;
+                st.last_error = e;
+            }
+        }
+    }
+
+    /// Append a fetched body (or record a failed fetch) as one transaction: samples, staleness
+    /// markers, the synthetic series. Returns the append outcome and the commit's.
+    fn store(
+        &mut self,
+        body: Result<(&[u8], &str), String>,
+        ts: i64,
+        duration: Duration,
+    ) -> (
+        Result<AppendStats, String>,
+        Result<(), vigil_storage::StorageError>,
+    ) {
+        self.cache.begin();
+        let storage = self.ctx.storage.clone();
+        let mut app = storage.appender();
+        let result = body.and_then(|(b, ct)| self.append_body(app.as_mut(), b, ct, ts));
+        let stats = match &result {
+            Ok(stats) => {
+                for e in self.cache.vanished() {
+                    let _ = app.append(e.r, &e.labels, ts, STALE_NAN);
+                }
+                *stats
+            }
+            Err(_) => {
+                // Nothing of a failed scrape is kept; what the last good scrape had goes stale.
+                app.rollback();
+                app = storage.appender();
+                self.cache.forget_current();
+                for e in self.cache.vanished() {
+                    let _ = app.append(e.r, &e.labels, ts, STALE_NAN);
+                }
+                AppendStats::default()
+            }
+        };
+        self.cache.sweep();
+        let up = if result.is_ok() { 1.0 } else { 0.0 };
+        let values = [
+            up,
+            duration.as_secs_f64(),
+            stats.scraped as f64,
+            stats.post_relabel as f64,
+            stats.series_added as f64,
+        ];
+        self.append_report(app.as_mut(), ts, values);
+        (result, app.commit())
+    }
+
+    /// Store `body` as if scraped at `ts`, without HTTP: for benchmarks and tests.
+    pub fn ingest(
+        &mut self,
+        body: &[u8],
+        content_type: &str,
+        ts: i64,
+    ) -> Result<AppendStats, String> {
+        let (r, c) = self.store(Ok((body, content_type)), ts, Duration::ZERO);
+        c.map_err(|e| e.to_string())?;
+        r
+    }
+
+    /// A loop for a single target `127.0.0.1:1` of `cfg`, not started: for benchmarks.
+    pub fn for_benchmark(cfg: ScrapeConfig, storage: Arc<dyn Storage>) -> Result<Self, String> {
+        let scraper = Scraper::new(&cfg)?;
+        let group = vigil_model::Labels::empty();
+        let t = vigil_model::Labels::from_pairs([(vigil_model::labels::ADDRESS, "127.0.0.1:1")]);
+        let target = match crate::target::populate(&group, &t, &cfg)? {
+            crate::target::Populated::Keep(t) => t,
+            crate::target::Populated::Dropped(_) => {
+                return Err("target dropped by relabeling".into());
+            }
+        };
+        let ctx = PoolContext {
+            cfg: Arc::new(cfg),
+            scraper: Arc::new(scraper),
+            storage,
+            forced_error: Arc::new(Mutex::new(None)),
+        };
+        let shared = Arc::new(crate::target::ActiveTarget {
+            pool: ctx.cfg.job_name.clone(),
+            target,
+            status: Mutex::new(Default::default()),
+        });
+        Ok(ScrapeLoop::new(ctx, shared))
+    }
+
+    fn append_report(&mut self, app: &mut dyn Appender, ts: i64, values: [f64; 5]) {
+        for ((labels, r), v) in self.report.iter_mut().zip(values) {
+            if let Ok(nr) = app.append(*r, labels, ts, v) {
+                *r = nr;
+            }
+        }
+    }
+
+    /// The target went away: mark every series it had, and its report series, stale.
+    fn end_of_run_staleness(&mut self) {
+        let ts = now_ms(SystemTime::now());
+        let storage = self.ctx.storage.clone();
+        let mut app = storage.appender();
+        for e in self.cache.current() {
+            let _ = app.append(e.r, &e.labels, ts, STALE_NAN);
+        }
+        self.append_report(app.as_mut(), ts, [STALE_NAN; 5]);
+        let _ = app.commit();
+    }
+
+    /// Labels of a scraped sample: target labels merged in (`honor_labels` decides who wins
+    /// a conflict; otherwise the scraped label is kept as `exported_<name>`), then
+    /// `metric_relabel_configs`. `None` when relabeling drops the series.
+    fn sample_labels(&self, s: &SampleEntry<'_>) -> Result<Option<Labels>, String> {
+        let cfg = &self.ctx.cfg;
+        let mut lb = LabelsBuilder::with_capacity(self.target_labels.len() + 4);
+        lb.set(METRIC_NAME, s.name);
+        for (n, v) in s.labels() {
+            lb.set(n, v.into_owned());
+        }
+        if cfg.honor_labels {
+            for l in self.target_labels.iter() {
+                if lb.get(&l.name).is_none() {
+                    lb.set(l.name.clone(), l.value.clone());
+                }
+            }
+        } else {
+            let mut conflicts: Vec<(String, String)> = Vec::new();
+            for l in self.target_labels.iter() {
+                if let Some(v) = lb.get(&l.name) {
+                    conflicts.push((l.name.clone(), v.to_string()));
+                }
+                lb.set(l.name.clone(), l.value.clone());
+            }
+            conflicts.sort_by_key(|(n, _)| n.len());
+            for (name, value) in conflicts {
+                let mut new = format!("exported_{name}");
+                while lb.get(&new).is_some() {
+                    new = format!("exported_{new}");
+                }
+                lb.set(new, value);
+            }
+        }
+        for rule in &cfg.metric_relabel_configs {
+            if !relabel::apply(&mut lb, rule) {
+                return Ok(None);
+            }
+        }
+        let labels = lb.build();
+        if labels.metric_name().is_none() {
+            return Err("__name__ label is missing".into());
+        }
+        check_label_limits(&labels, cfg)?;
+        Ok(Some(labels))
+    }
+
+    /// Parse `body` and append its samples. An error fails the whole scrape.
+    pub fn append_body(
+        &mut self,
+        app: &mut dyn Appender,
+        body: &[u8],
+        content_type: &str,
+        ts: i64,
+    ) -> Result<AppendStats, String> {
+        let cfg = self.ctx.cfg.clone();
+        let iter = self.cache.iter;
+        let mut stats = AppendStats::default();
+        let mut limit_exceeded = false;
+        for line in Parser::new(body, Format::from_content_type(content_type)) {
+            let s = match line.map_err(|e| e.to_string())? {
+                Line::Sample(s) => s,
+                _ => continue,
+            };
+            stats.scraped += 1;
+            let explicit_ts = cfg.honor_timestamps && s.timestamp_ms.is_some();
+            let t = if explicit_ts {
+                s.timestamp_ms.unwrap_or(ts)
+            } else {
+                ts
+            };
+            // Past `sample_limit`, keep counting so the report says how many there were; the
+            // scrape fails at the end.
+            let limit = cfg.sample_limit;
+            let mut over_limit = |stats: &mut AppendStats| {
+                let over = limit > 0 && stats.post_relabel >= limit;
+                if over {
+                    limit_exceeded = true;
+                    stats.post_relabel += 1;
+                }
+                over
+            };
+            if let Some(e) = self.cache.get_mut(s.series) {
+                SeriesCache::touch(e, iter);
+                if e.dropped() || over_limit(&mut stats) {
+                    continue;
+                }
+                match app.append(e.r, &e.labels, t, s.value) {
+                    Ok(nr) => {
+                        e.r = nr;
+                        stats.post_relabel += 1;
+                    }
+                    Err(err) => count_append_error(err)?,
+                }
+                continue;
+            }
+            let Some(labels) = self.sample_labels(&s)? else {
+                let e = Entry {
+                    r: 0,
+                    labels: Labels::empty(),
+                    last_iter: iter,
+                    prev_iter: 0,
+                    track_staleness: false,
+                };
+                self.cache.insert(s.series, e);
+                continue;
+            };
+            if over_limit(&mut stats) {
+                continue;
+            }
+            match app.append(0, &labels, t, s.value) {
+                Ok(r) => {
+                    stats.post_relabel += 1;
+                    stats.series_added += 1;
+                    let track_staleness = !explicit_ts || cfg.track_timestamps_staleness;
+                    let e = Entry {
+                        r,
+                        labels,
+                        last_iter: iter,
+                        prev_iter: 0,
+                        track_staleness,
+                    };
+                    self.cache.insert(s.series, e);
+                }
+                Err(err) => count_append_error(err)?,
+            }
+        }
+        if limit_exceeded {
+            metrics::SAMPLE_LIMIT.inc();
+            return Err("sample limit exceeded".into());
+        }
+        Ok(stats)
+    }
+
+    /// Number of raw series the cache holds.
+    pub fn cached_series(&self) -> usize {
+        self.cache.len()
+    }
+}
+
+/// Per-sample append errors are counted and the scrape goes on, as in Prometheus; a series
+/// the storage refuses outright fails the scrape.
+fn count_append_error(e: AppendError) -> Result<(), String> {
+    match e {
+        AppendError::OutOfOrder => metrics::OUT_OF_ORDER.inc(),
+        AppendError::DuplicateTimestamp => metrics::DUPLICATE.inc(),
+        AppendError::OutOfBounds => metrics::OUT_OF_BOUNDS.inc(),
+        AppendError::InvalidLabels(m) => return Err(m),
+    };
+    Ok(())
+}
+
+fn check_label_limits(labels: &Labels, cfg: &ScrapeConfig) -> Result<(), String> {
+    let name = labels.metric_name().unwrap_or("");
+    let short: String = name.chars().take(50).collect();
+    if cfg.label_limit > 0 && labels.len() as u64 > cfg.label_limit {
+        return Err(format!(
+            "label_limit exceeded (metric: {short}, number of labels: {}, limit: {})",
+            labels.len(),
+            cfg.label_limit
+        ));
+    }
+    for l in labels.iter() {
+        if cfg.label_name_length_limit > 0 && l.name.len() as u64 > cfg.label_name_length_limit {
+            return Err(format!(
+                "label_name_length_limit exceeded (metric: {short}, label name: {}, length: {}, limit: {})",
+                l.name.chars().take(50).collect::<String>(),
+                l.name.len(),
+                cfg.label_name_length_limit
+            ));
+        }
+        if cfg.label_value_length_limit > 0 && l.value.len() as u64 > cfg.label_value_length_limit {
+            return Err(format!(
+                "label_value_length_limit exceeded (metric: {short}, label name: {}, value: {}, length: {}, limit: {})",
+                l.name,
+                quote(&l.value.chars().take(50).collect::<String>()),
+                l.value.len(),
+                cfg.label_value_length_limit
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,249 @@
+//! Targets: what relabeling makes of a discovered label set.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use parking_lot::Mutex;
+use vigil_config::{ScrapeConfig, parse_duration};
+use vigil_model::labels::{
+    ADDRESS, INSTANCE, JOB, META_PREFIX, METRICS_PATH, PARAM_PREFIX, RESERVED_PREFIX, SCHEME,
+    SCRAPE_INTERVAL, SCRAPE_TIMEOUT,
+};
+use vigil_model::relabel;
+use vigil_model::{Labels, LabelsBuilder};
+
+/// A target after relabeling.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    /// Labels before relabeling, with the job's defaults (`job`, `__scheme__`, ...) added,
+    /// as Prometheus shows them as "discovered labels".
+    pub discovered: Labels,
+    /// Labels after relabeling, `__meta_*` removed, `instance` defaulted; still holds the
+    /// internal `__address__`, `__scheme__`, `__param_*`... that shape the URL.
+    pub labels: Labels,
+    pub url: String,
+    pub interval: Duration,
+    pub timeout: Duration,
+}
+
+impl Target {
+    /// The labels every sample of this target carries: those without the `__` prefix.
+    pub fn public_labels(&self) -> Labels {
+        public(&self.labels)
+    }
+}
+
+fn public(l: &Labels) -> Labels {
+    Labels::from_sorted(
+        l.iter()
+            .filter(|l| !l.name.starts_with(RESERVED_PREFIX))
+            .cloned()
+            .collect(),
+    )
+}
+
+/// Outcome of relabeling one discovered label set.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Populated {
+    Keep(Target),
+    /// Dropped by `relabel_configs`; holds the discovered labels.
+    Dropped(Labels),
+}
+
+fn format_duration(d: Duration) -> String {
+    // Prometheus's model.Duration formatting: largest units first, "0s" for zero.
+    let mut ms = d.as_millis() as u64;
+    if ms == 0 {
+        return "0s".into();
+    }
+    let mut out = String::new();
+    for (unit, len) in [
+        ("y", 365 * 86_400_000u64),
+        ("w", 7 * 86_400_000),
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+        ("ms", 1),
+    ] {
+        if ms >= len {
+            out.push_str(&format!("{}{}", ms / len, unit));
+            ms %= len;
+        }
+    }
+    out
+}
+
+/// Apply the job's defaults and `relabel_configs` to one discovered target, as Prometheus's
+/// `PopulateLabels` does (current Prometheus: no default port is added to `__address__`).
+pub fn populate(
+    group_labels: &Labels,
+    target_labels: &Labels,
+    cfg: &ScrapeConfig,
+) -> Result<Populated, String> {
+    let mut lb = LabelsBuilder::with_capacity(group_labels.len() + target_labels.len() + 6);
+    for l in group_labels.iter().chain(target_labels.iter()) {
+        lb.set(l.name.clone(), l.value.clone());
+    }
+    let defaults = [
+        (JOB, cfg.job_name.clone()),
+        (SCRAPE_INTERVAL, format_duration(cfg.scrape_interval)),
+        (SCRAPE_TIMEOUT, format_duration(cfg.scrape_timeout)),
+        (METRICS_PATH, cfg.metrics_path.clone()),
+        (SCHEME, cfg.scheme.clone()),
+    ];
+    for (k, v) in defaults {
+        if lb.get(k).is_none() {
+            lb.set(k, v);
+        }
+    }
+    for (k, vs) in &cfg.params {
+        let name = format!("{PARAM_PREFIX}{k}");
+        if let Some(v) = vs.first()
+            && lb.get(&name).is_none()
+        {
+            lb.set(name, v.clone());
+        }
+    }
+    let discovered = lb.clone().build();
+    for rule in &cfg.relabel_configs {
+        if !relabel::apply(&mut lb, rule) {
+            return Ok(Populated::Dropped(discovered));
+        }
+    }
+    let Some(addr) = lb.get(ADDRESS).map(str::to_string) else {
+        return Err("no address".into());
+    };
+    if addr.contains('/') || addr.contains(' ') {
+        return Err(format!("{addr:?} is not a valid hostname"));
+    }
+    let interval = parse_duration(lb.get(SCRAPE_INTERVAL).unwrap_or(""))
+        .map_err(|e| format!("error parsing scrape interval: {e}"))?;
+    let timeout = parse_duration(lb.get(SCRAPE_TIMEOUT).unwrap_or(""))
+        .map_err(|e| format!("error parsing scrape timeout: {e}"))?;
+    if interval.is_zero() {
+        return Err("scrape interval cannot be 0".into());
+    }
+    if timeout.is_zero() {
+        return Err("scrape timeout cannot be 0".into());
+    }
+    if timeout > interval {
+        return Err(format!(
+            "scrape timeout cannot be greater than scrape interval ({:?} > {:?})",
+            format_duration(timeout),
+            format_duration(interval)
+        ));
+    }
+    lb.retain(|l| !l.name.starts_with(META_PREFIX));
+    if lb.get(INSTANCE).is_none() {
+        lb.set(INSTANCE, addr.clone());
+    }
+    let labels = lb.build();
+    let url = scrape_url(&labels, cfg);
+    Ok(Populated::Keep(Target {
+        discovered,
+        labels,
+        url,
+        interval,
+        timeout,
+    }))
+}
+
+/// `scheme://address/path?params`, with `__param_*` labels overriding the first value of a
+/// configured parameter, as Prometheus's `Target.URL` does.
+fn scrape_url(labels: &Labels, cfg: &ScrapeConfig) -> String {
+    let mut params: BTreeMap<String, Vec<String>> = cfg.params.clone();
+    for l in labels.iter() {
+        if let Some(k) = l.name.strip_prefix(PARAM_PREFIX) {
+            match params.get_mut(k) {
+                Some(vs) if !vs.is_empty() => vs[0] = l.value.clone(),
+                _ => {
+                    params.insert(k.to_string(), vec![l.value.clone()]);
+                }
+            }
+        }
+    }
+    let mut url = format!(
+        "{}://{}{}",
+        labels.get_or_empty(SCHEME),
+        labels.get_or_empty(ADDRESS),
+        labels.get_or_empty(METRICS_PATH)
+    );
+    let mut first = true;
+    for (k, vs) in &params {
+        for v in vs {
+            url.push(if first { '?' } else { '&' });
+            first = false;
+            url.push_str(&query_escape(k));
+            url.push('=');
+            url.push_str(&query_escape(v));
+        }
+    }
+    url
+}
+
+/// Go's `url.QueryEscape`.
+fn query_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// Health of a target, as the API spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    Unknown,
+    Up,
+    Down,
+}
+
+impl Health {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Health::Unknown => "unknown",
+            Health::Up => "up",
+            Health::Down => "down",
+        }
+    }
+}
+
+/// What the last scrape of a target found.
+#[derive(Debug, Clone)]
+pub struct TargetStatus {
+    pub health: Health,
+    pub last_error: String,
+    pub last_scrape: Option<SystemTime>,
+    pub last_scrape_duration: Duration,
+    pub last_samples: u64,
+}
+
+impl Default for TargetStatus {
+    fn default() -> Self {
+        TargetStatus {
+            health: Health::Unknown,
+            last_error: String::new(),
+            last_scrape: None,
+            last_scrape_duration: Duration::ZERO,
+            last_samples: 0,
+        }
+    }
+}
+
+/// A running target: its definition and its live status, shared between its loop and the API.
+#[derive(Debug)]
+pub struct ActiveTarget {
+    pub pool: String,
+    pub target: Target,
+    pub status: Mutex<TargetStatus>,
+}
+
+pub type SharedTarget = Arc<ActiveTarget>;

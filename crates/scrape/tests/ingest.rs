@@ -1,0 +1,214 @@
+//! What a scrape stores: target labels, honor_labels, metric relabeling, limits, staleness,
+//! failed scrapes. Runs the real loop's ingest path against the in-memory storage.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use vigil_model::{Labels, Sample, is_stale_nan};
+use vigil_scrape::scrape_loop::ScrapeLoop;
+use vigil_storage::{Matcher, MemoryStorage, Series, Storage};
+
+const TEXT: &str = "text/plain; version=0.0.4";
+
+fn setup(job_yaml: &str) -> (ScrapeLoop, Arc<MemoryStorage>) {
+    let yaml = format!(
+        "scrape_configs:\n  - job_name: t\n    static_configs:\n      - targets: ['127.0.0.1:1']\n{job_yaml}"
+    );
+    let cfg = vigil_config::Config::parse(&yaml, Path::new(".")).expect("config");
+    let st = Arc::new(MemoryStorage::new());
+    let storage: Arc<dyn Storage> = st.clone();
+    (
+        ScrapeLoop::for_benchmark(cfg.scrape_configs[0].clone(), storage).expect("loop"),
+        st,
+    )
+}
+
+fn series(st: &MemoryStorage, name: &str) -> Vec<Series> {
+    let q = st.querier(i64::MIN / 2, i64::MAX / 2).unwrap();
+    q.select(&[Matcher::equal("__name__", name)])
+        .unwrap()
+        .collect()
+}
+
+fn last(st: &MemoryStorage, name: &str) -> f64 {
+    let s = series(st, name);
+    assert_eq!(s.len(), 1, "{name}: {s:?}");
+    s[0].samples.last().unwrap().v
+}
+
+#[test]
+fn samples_carry_target_labels_and_report_series() {
+    let (mut lp, st) = setup("");
+    lp.ingest(b"# TYPE a gauge\na{x=\"1\"} 5\nb 7\n", TEXT, 1000)
+        .unwrap();
+    let a = series(&st, "a");
+    assert_eq!(
+        a[0].labels,
+        Labels::from_pairs([
+            ("__name__", "a"),
+            ("x", "1"),
+            ("job", "t"),
+            ("instance", "127.0.0.1:1")
+        ])
+    );
+    assert_eq!(a[0].samples, vec![Sample { t: 1000, v: 5.0 }]);
+    assert_eq!(last(&st, "up"), 1.0);
+    assert_eq!(last(&st, "scrape_samples_scraped"), 2.0);
+    assert_eq!(last(&st, "scrape_samples_post_metric_relabeling"), 2.0);
+    assert_eq!(last(&st, "scrape_series_added"), 2.0);
+    lp.ingest(b"a{x=\"1\"} 6\nb 8\n", TEXT, 2000).unwrap();
+    assert_eq!(
+        last(&st, "scrape_series_added"),
+        0.0,
+        "cached series are not new"
+    );
+    assert_eq!(last(&st, "a"), 6.0);
+}
+
+#[test]
+fn conflicting_labels_become_exported_unless_honor_labels() {
+    let (mut lp, st) = setup("");
+    lp.ingest(b"a{job=\"other\",exported_job=\"x\"} 1\n", TEXT, 1000)
+        .unwrap();
+    let l = &series(&st, "a")[0].labels;
+    assert_eq!(l.get("job"), Some("t"));
+    assert_eq!(l.get("exported_exported_job"), Some("other"));
+    assert_eq!(l.get("exported_job"), Some("x"));
+
+    let (mut lp, st) = setup("    honor_labels: true\n");
+    lp.ingest(b"a{job=\"other\"} 1\n", TEXT, 1000).unwrap();
+    assert_eq!(series(&st, "a")[0].labels.get("job"), Some("other"));
+}
+
+#[test]
+fn metric_relabel_configs_drop_and_rewrite() {
+    let (mut lp, st) = setup(
+        "    metric_relabel_configs:\n      - source_labels: [__name__]\n        regex: 'go_.*'\n        action: drop\n      - source_labels: [x]\n        target_label: y\n",
+    );
+    let body = b"go_goroutines 5\na{x=\"1\"} 1\n";
+    lp.ingest(body, TEXT, 1000).unwrap();
+    lp.ingest(body, TEXT, 2000).unwrap();
+    assert!(series(&st, "go_goroutines").is_empty());
+    assert_eq!(series(&st, "a")[0].labels.get("y"), Some("1"));
+    assert_eq!(last(&st, "scrape_samples_scraped"), 2.0);
+    assert_eq!(last(&st, "scrape_samples_post_metric_relabeling"), 1.0);
+}
+
+#[test]
+fn vanished_series_get_staleness_markers() {
+    let (mut lp, st) = setup("");
+    lp.ingest(b"a 1\nb 1\n", TEXT, 1000).unwrap();
+    lp.ingest(b"a 2\n", TEXT, 2000).unwrap();
+    let b = &series(&st, "b")[0].samples;
+    assert_eq!(b.len(), 2);
+    assert!(is_stale_nan(b[1].v) && b[1].t == 2000);
+    lp.ingest(b"a 3\n", TEXT, 3000).unwrap();
+    assert_eq!(series(&st, "b")[0].samples.len(), 2, "only one marker");
+    lp.ingest(b"a 4\nb 5\n", TEXT, 4000).unwrap();
+    assert_eq!(
+        series(&st, "b")[0].samples.last().unwrap().v,
+        5.0,
+        "a series may come back"
+    );
+}
+
+#[test]
+fn explicit_timestamps_are_honoured_and_not_stale_tracked() {
+    let (mut lp, st) = setup("");
+    lp.ingest(b"a 1 500\n", TEXT, 1000).unwrap();
+    assert_eq!(series(&st, "a")[0].samples, vec![Sample { t: 500, v: 1.0 }]);
+    lp.ingest(b"", TEXT, 2000).unwrap();
+    assert_eq!(
+        series(&st, "a")[0].samples.len(),
+        1,
+        "no staleness marker for timestamped series"
+    );
+
+    let (mut lp, st) = setup("    honor_timestamps: false\n");
+    lp.ingest(b"a 1 500\n", TEXT, 1000).unwrap();
+    assert_eq!(
+        series(&st, "a")[0].samples,
+        vec![Sample { t: 1000, v: 1.0 }]
+    );
+}
+
+#[test]
+fn a_bad_line_fails_the_whole_scrape_and_marks_the_last_good_one_stale() {
+    let (mut lp, st) = setup("");
+    lp.ingest(b"a 1\n", TEXT, 1000).unwrap();
+    let err = lp.ingest(b"a 2\nb{ 3\n", TEXT, 2000).unwrap_err();
+    assert!(err.starts_with("line 2"), "{err}");
+    let a = &series(&st, "a")[0].samples;
+    assert_eq!(a.len(), 2);
+    assert!(
+        is_stale_nan(a[1].v),
+        "the good line of a failed scrape is not stored; a goes stale"
+    );
+    assert!(series(&st, "b").is_empty());
+    assert_eq!(last(&st, "up"), 0.0);
+    lp.ingest(b"a 4\n", TEXT, 3000).unwrap();
+    assert_eq!(last(&st, "a"), 4.0);
+    assert_eq!(last(&st, "up"), 1.0);
+}
+
+#[test]
+fn sample_limit_fails_the_scrape() {
+    let (mut lp, st) = setup("    sample_limit: 2\n");
+    let err = lp.ingest(b"a 1\nb 1\nc 1\n", TEXT, 1000).unwrap_err();
+    assert_eq!(err, "sample limit exceeded");
+    assert!(series(&st, "a").is_empty());
+    assert_eq!(last(&st, "up"), 0.0);
+    lp.ingest(b"a 1\nb 1\n", TEXT, 2000).unwrap();
+    assert_eq!(last(&st, "up"), 1.0);
+}
+
+#[test]
+fn label_limits_fail_the_scrape_with_prometheus_wording() {
+    let (mut lp, _) = setup("    label_limit: 3\n");
+    let err = lp
+        .ingest(b"a{x=\"1\",y=\"2\"} 1\n", TEXT, 1000)
+        .unwrap_err();
+    assert_eq!(
+        err,
+        "label_limit exceeded (metric: a, number of labels: 5, limit: 3)"
+    );
+    let (mut lp, _) = setup("    label_name_length_limit: 8\n");
+    let err = lp
+        .ingest(b"a{long_name=\"1\"} 1\n", TEXT, 1000)
+        .unwrap_err();
+    assert!(err.starts_with("label_name_length_limit exceeded (metric: a, label name: long_name, length: 9, limit: 8)"), "{err}");
+    let (mut lp, _) = setup("    label_value_length_limit: 3\n");
+    let err = lp.ingest(b"a{x=\"toolong\"} 1\n", TEXT, 1000).unwrap_err();
+    assert!(
+        err.starts_with("label_value_length_limit exceeded"),
+        "{err}"
+    );
+}
+
+#[test]
+fn out_of_order_samples_are_counted_not_fatal() {
+    let (mut lp, st) = setup("");
+    lp.ingest(b"a 1 5000\nb 1\n", TEXT, 1000).unwrap();
+    let stats = lp.ingest(b"a 2 4000\nb 2\n", TEXT, 2000).unwrap();
+    assert_eq!(stats.scraped, 2);
+    assert_eq!(stats.post_relabel, 1);
+    assert_eq!(last(&st, "a"), 1.0);
+    assert_eq!(last(&st, "up"), 1.0);
+}
+
+#[test]
+fn openmetrics_bodies_are_parsed_by_content_type() {
+    let (mut lp, st) = setup("");
+    let om = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    lp.ingest(b"# TYPE c counter\nc_total 3 1.5\n# EOF\n", om, 2000)
+        .unwrap();
+    assert_eq!(
+        series(&st, "c_total")[0].samples,
+        vec![Sample { t: 1500, v: 3.0 }]
+    );
+    assert!(
+        lp.ingest(b"# TYPE c counter\nc_total 3\n", om, 3000)
+            .is_err(),
+        "missing # EOF"
+    );
+}

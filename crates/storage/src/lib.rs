@@ -1,0 +1,92 @@
+//! The storage seam: what writers (scrape, rules, remote-write receiver) and readers (PromQL,
+//! federation, remote read) see of the database.
+//!
+//! - [`Appender`]: one transaction; samples become visible on [`Appender::commit`] all at once.
+//! - [`Querier`]: select series by label [`Matcher`]s over a time range.
+//! - [`Storage`]: hands out both.
+//! - [`memory::MemoryStorage`]: a simple in-memory implementation, used until the durable TSDB
+//!   (`crates/tsdb`) replaces it behind the same traits.
+//!
+//! This crate must never depend on a concrete engine; engines depend on it.
+
+pub mod matcher;
+pub mod memory;
+
+pub use matcher::{MatchOp, Matcher};
+pub use memory::MemoryStorage;
+
+use vigil_model::{Labels, Sample};
+
+/// Opaque handle of a series inside one storage; 0 means "unknown, resolve by labels".
+pub type SeriesRef = u64;
+
+/// Why a single sample was not appended. These are per-sample outcomes that a scrape counts
+/// and carries on from, as Prometheus does; they never abort a transaction.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum AppendError {
+    #[error("out of order sample")]
+    OutOfOrder,
+    #[error("duplicate sample for timestamp")]
+    DuplicateTimestamp,
+    #[error("out of bounds")]
+    OutOfBounds,
+    #[error("invalid series labels: {0}")]
+    InvalidLabels(String),
+}
+
+/// Errors of the storage as a whole (I/O, corruption, closed).
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("storage is closed")]
+    Closed,
+    #[error("{0}")]
+    Other(String),
+}
+
+/// One transaction. Nothing is visible to queriers before `commit`; `rollback` (or drop)
+/// discards everything appended.
+pub trait Appender: Send {
+    /// Append `(t, v)` to the series `r` if known (non-zero, from an earlier append of this
+    /// storage), else to the series named by `labels`, creating it. Returns the series ref to
+    /// use next time. `labels` must include `__name__` for new series.
+    fn append(
+        &mut self,
+        r: SeriesRef,
+        labels: &Labels,
+        t: i64,
+        v: f64,
+    ) -> Result<SeriesRef, AppendError>;
+
+    /// Make every appended sample durable and visible, atomically.
+    fn commit(self: Box<Self>) -> Result<(), StorageError>;
+
+    /// Discard every appended sample.
+    fn rollback(self: Box<Self>);
+}
+
+/// One series as read back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    pub labels: Labels,
+    /// Samples in time order, within the querier's range; staleness markers included.
+    pub samples: Vec<Sample>,
+}
+
+/// Series streamed out of a querier, sorted by labels.
+pub type SeriesSet<'a> = Box<dyn Iterator<Item = Series> + Send + 'a>;
+
+/// A read view over `[mint, maxt]` (milliseconds, inclusive).
+pub trait Querier: Send + Sync {
+    /// Series matching all `matchers`, with their samples in the querier's range.
+    fn select(&self, matchers: &[Matcher]) -> Result<SeriesSet<'_>, StorageError>;
+    /// Label names of series that match all of `matchers` (all series when empty), sorted.
+    fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, StorageError>;
+    /// Values of label `name` among series matching all of `matchers`, sorted.
+    fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>, StorageError>;
+}
+
+/// A database: appenders for writers, queriers for readers.
+pub trait Storage: Send + Sync {
+    fn appender(&self) -> Box<dyn Appender + '_>;
+    fn querier(&self, mint: i64, maxt: i64) -> Result<Box<dyn Querier + '_>, StorageError>;
+}

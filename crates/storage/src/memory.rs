@@ -1,0 +1,343 @@
+//! An in-memory [`Storage`]: every series with its samples in a `Vec`, behind one lock.
+//!
+//! Good enough to run vigil end to end while the durable TSDB is built; it keeps the same
+//! rules as the TSDB will (per-series time order, duplicate timestamps, atomic commits) so
+//! callers see the same behaviour when it is swapped out.
+
+use std::collections::{BTreeSet, HashMap};
+
+use parking_lot::RwLock;
+use vigil_model::labels::METRIC_NAME;
+use vigil_model::{Labels, Sample};
+
+use crate::{
+    AppendError, Appender, Matcher, Querier, Series, SeriesRef, SeriesSet, Storage, StorageError,
+};
+
+struct MemSeries {
+    labels: Labels,
+    samples: Vec<Sample>,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// Index `i` holds the series with ref `i + 1`; `None` once truncated away.
+    series: Vec<Option<MemSeries>>,
+    by_labels: HashMap<Labels, SeriesRef>,
+    /// Postings for `__name__`, the matcher nearly every query has.
+    by_name: HashMap<String, BTreeSet<SeriesRef>>,
+}
+
+impl Inner {
+    fn get(&self, r: SeriesRef) -> Option<&MemSeries> {
+        self.series.get((r as usize).checked_sub(1)?)?.as_ref()
+    }
+
+    fn get_or_create(&mut self, labels: &Labels) -> SeriesRef {
+        if let Some(&r) = self.by_labels.get(labels) {
+            return r;
+        }
+        self.series.push(Some(MemSeries {
+            labels: labels.clone(),
+            samples: Vec::new(),
+        }));
+        let r = self.series.len() as SeriesRef;
+        self.by_labels.insert(labels.clone(), r);
+        if let Some(n) = labels.metric_name() {
+            self.by_name.entry(n.to_string()).or_default().insert(r);
+        }
+        r
+    }
+
+    /// Refs of candidate series for `matchers`, narrowed by a `__name__="x"` matcher if present.
+    fn candidates(&self, matchers: &[Matcher]) -> Vec<SeriesRef> {
+        let by_name = matchers
+            .iter()
+            .find(|m| m.name == METRIC_NAME && m.op == crate::MatchOp::Equal)
+            .map(|m| m.value.as_str());
+        let refs: Vec<SeriesRef> = match by_name {
+            Some(n) => self
+                .by_name
+                .get(n)
+                .map(|s| s.iter().copied().collect())
+                .unwrap_or_default(),
+            None => (1..=self.series.len() as SeriesRef).collect(),
+        };
+        refs.into_iter()
+            .filter(|&r| {
+                self.get(r).is_some_and(|s| {
+                    matchers
+                        .iter()
+                        .all(|m| m.matches(s.labels.get_or_empty(&m.name)))
+                })
+            })
+            .collect()
+    }
+}
+
+/// See the module docs.
+#[derive(Default)]
+pub struct MemoryStorage {
+    inner: RwLock<Inner>,
+}
+
+impl MemoryStorage {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Drop samples older than `mint`, and series left without samples. Stands in for
+    /// retention until the TSDB lands.
+    pub fn truncate_before(&self, mint: i64) {
+        let mut g = self.inner.write();
+        let inner = &mut *g;
+        for (i, slot) in inner.series.iter_mut().enumerate() {
+            let Some(s) = slot else { continue };
+            let keep_from = s.samples.partition_point(|x| x.t < mint);
+            s.samples.drain(..keep_from);
+            if s.samples.is_empty() {
+                let r = i as SeriesRef + 1;
+                inner.by_labels.remove(&s.labels);
+                if let Some(n) = s.labels.metric_name()
+                    && let Some(set) = inner.by_name.get_mut(n)
+                {
+                    set.remove(&r);
+                }
+                *slot = None;
+            }
+        }
+    }
+
+    /// Number of live series.
+    pub fn num_series(&self) -> usize {
+        self.inner.read().by_labels.len()
+    }
+}
+
+impl Storage for MemoryStorage {
+    fn appender(&self) -> Box<dyn Appender + '_> {
+        Box::new(MemAppender {
+            store: self,
+            pending: Vec::new(),
+            newest: HashMap::new(),
+        })
+    }
+
+    fn querier(&self, mint: i64, maxt: i64) -> Result<Box<dyn Querier + '_>, StorageError> {
+        Ok(Box::new(MemQuerier {
+            store: self,
+            mint,
+            maxt,
+        }))
+    }
+}
+
+struct MemAppender<'a> {
+    store: &'a MemoryStorage,
+    pending: Vec<(SeriesRef, Sample)>,
+    /// Newest pending sample per series, for order checks within the transaction.
+    newest: HashMap<SeriesRef, Sample>,
+}
+
+impl Appender for MemAppender<'_> {
+    fn append(
+        &mut self,
+        r: SeriesRef,
+        labels: &Labels,
+        t: i64,
+        v: f64,
+    ) -> Result<SeriesRef, AppendError> {
+        // Resolve the ref first under a read lock; create under the write lock only when new.
+        let (r, last) = {
+            let g = self.store.inner.read();
+            match g
+                .get(r)
+                .or_else(|| g.by_labels.get(labels).and_then(|&r| g.get(r)))
+            {
+                Some(s) => (g.by_labels[&s.labels], s.samples.last().copied()),
+                None => (0, None),
+            }
+        };
+        let r = if r == 0 {
+            if labels.is_empty() || labels.metric_name().is_none() {
+                return Err(AppendError::InvalidLabels(format!(
+                    "{labels}: missing metric name"
+                )));
+            }
+            self.store.inner.write().get_or_create(labels)
+        } else {
+            r
+        };
+        // The newest sample is the committed one or one pending in this transaction.
+        let last = self.newest.get(&r).copied().or(last);
+        if let Some(last) = last {
+            if t < last.t {
+                return Err(AppendError::OutOfOrder);
+            }
+            if t == last.t {
+                if last.v.to_bits() == v.to_bits() {
+                    return Ok(r); // an exact repeat is silently ignored, as Prometheus does
+                }
+                return Err(AppendError::DuplicateTimestamp);
+            }
+        }
+        self.pending.push((r, Sample { t, v }));
+        self.newest.insert(r, Sample { t, v });
+        Ok(r)
+    }
+
+    fn commit(self: Box<Self>) -> Result<(), StorageError> {
+        let mut g = self.store.inner.write();
+        for (r, s) in self.pending {
+            if let Some(Some(series)) = g.series.get_mut(r as usize - 1) {
+                // A concurrent transaction may have moved the series past `t`; keep order.
+                if series.samples.last().is_none_or(|l| l.t < s.t) {
+                    series.samples.push(s);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn rollback(self: Box<Self>) {}
+}
+
+struct MemQuerier<'a> {
+    store: &'a MemoryStorage,
+    mint: i64,
+    maxt: i64,
+}
+
+impl Querier for MemQuerier<'_> {
+    fn select(&self, matchers: &[Matcher]) -> Result<SeriesSet<'_>, StorageError> {
+        let g = self.store.inner.read();
+        let mut out: Vec<Series> = g
+            .candidates(matchers)
+            .into_iter()
+            .filter_map(|r| {
+                let s = g.get(r)?;
+                let lo = s.samples.partition_point(|x| x.t < self.mint);
+                let hi = s.samples.partition_point(|x| x.t <= self.maxt);
+                (lo < hi).then(|| Series {
+                    labels: s.labels.clone(),
+                    samples: s.samples[lo..hi].to_vec(),
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(Box::new(out.into_iter()))
+    }
+
+    fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {
+        let names: BTreeSet<String> = self
+            .select(matchers)?
+            .flat_map(|s| s.labels.into_vec().into_iter().map(|l| l.name))
+            .collect();
+        Ok(names.into_iter().collect())
+    }
+
+    fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {
+        let vals: BTreeSet<String> = self
+            .select(matchers)?
+            .filter_map(|s| s.labels.get(name).map(str::to_string))
+            .collect();
+        Ok(vals.into_iter().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MatchOp;
+
+    fn l(pairs: &[(&str, &str)]) -> Labels {
+        Labels::from_pairs(pairs.iter().copied())
+    }
+
+    #[test]
+    fn commit_makes_samples_visible_and_rollback_discards() {
+        let st = MemoryStorage::new();
+        let up = l(&[("__name__", "up"), ("job", "a")]);
+        let mut app = st.appender();
+        let r = app.append(0, &up, 1000, 1.0).unwrap();
+        assert_ne!(r, 0);
+        let q = st.querier(0, 10_000).unwrap();
+        assert!(
+            q.select(&[Matcher::equal("__name__", "up")])
+                .unwrap()
+                .next()
+                .is_none(),
+            "visible before commit"
+        );
+        drop(q);
+        app.commit().unwrap();
+        let mut app = st.appender();
+        app.append(r, &Labels::empty(), 2000, 2.0).unwrap();
+        app.rollback();
+        let q = st.querier(0, 10_000).unwrap();
+        let got: Vec<Series> = q
+            .select(&[Matcher::equal("__name__", "up")])
+            .unwrap()
+            .collect();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].samples, vec![Sample { t: 1000, v: 1.0 }]);
+    }
+
+    #[test]
+    fn out_of_order_and_duplicates_are_rejected() {
+        let st = MemoryStorage::new();
+        let s = l(&[("__name__", "x")]);
+        let mut app = st.appender();
+        let r = app.append(0, &s, 2000, 1.0).unwrap();
+        assert_eq!(app.append(r, &s, 1000, 1.0), Err(AppendError::OutOfOrder));
+        assert_eq!(
+            app.append(r, &s, 2000, 5.0),
+            Err(AppendError::DuplicateTimestamp)
+        );
+        assert_eq!(app.append(r, &s, 2000, 1.0), Ok(r));
+        app.commit().unwrap();
+        let mut app = st.appender();
+        assert_eq!(app.append(r, &s, 1500, 1.0), Err(AppendError::OutOfOrder));
+    }
+
+    #[test]
+    fn select_filters_by_matchers_and_range() {
+        let st = MemoryStorage::new();
+        let mut app = st.appender();
+        for (i, job) in ["a", "b", "c"].iter().enumerate() {
+            let s = l(&[("__name__", "up"), ("job", job)]);
+            app.append(0, &s, 1000 * (i as i64 + 1), 1.0).unwrap();
+        }
+        app.append(0, &l(&[("__name__", "other")]), 1000, 1.0)
+            .unwrap();
+        app.commit().unwrap();
+        let q = st.querier(1500, 5000).unwrap();
+        let m = [
+            Matcher::equal("__name__", "up"),
+            Matcher::new(MatchOp::NotEqual, "job", "c").unwrap(),
+        ];
+        let got: Vec<String> = q
+            .select(&m)
+            .unwrap()
+            .map(|s| s.labels.get_or_empty("job").to_string())
+            .collect();
+        assert_eq!(got, ["b"]);
+        assert_eq!(q.label_values("job", &[]).unwrap(), ["b", "c"]);
+        assert!(
+            q.label_names(&[])
+                .unwrap()
+                .contains(&"__name__".to_string())
+        );
+    }
+
+    #[test]
+    fn truncate_drops_old_samples_and_empty_series() {
+        let st = MemoryStorage::new();
+        let mut app = st.appender();
+        app.append(0, &l(&[("__name__", "a")]), 1000, 1.0).unwrap();
+        app.append(0, &l(&[("__name__", "b")]), 5000, 1.0).unwrap();
+        app.commit().unwrap();
+        st.truncate_before(2000);
+        assert_eq!(st.num_series(), 1);
+    }
+}

@@ -1,0 +1,613 @@
+//! Immutable blocks: a directory per time range with `meta.json`, an `index` and chunk files.
+//!
+//! Format (vigil's own, versioned):
+//! - `meta.json`: `{"ulid", "minTime", "maxTime" (exclusive), "stats": {numSamples, numSeries,
+//!   numChunks}, "compaction": {"level", "sources"}, "version": 1}` (Prometheus's field names).
+//! - `chunks/000001`: chunk bytes back to back (each as [`XorChunk::bytes`]).
+//! - `index`: `"VIGILIDX"`, then sections, all integers uvarint unless noted:
+//!   symbols (count, then length-prefixed strings, sorted); series (count, then per series
+//!   sorted by labels: label count, (name sym, value sym)*, chunk count, (min t as varint,
+//!   max t - min t, offset, length)*); postings (count, then per label pair sorted: name sym,
+//!   value sym, ref count, series-index deltas); and a footer of three `u64` LE section
+//!   offsets plus a CRC32 of everything before it.
+//!
+//! Both files are read through `mmap`; opening a block decodes only the section tables.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use memmap2::Mmap;
+use serde::{Deserialize, Serialize};
+use vigil_model::{Label, Labels, Sample};
+use vigil_storage::{MatchOp, Matcher, Series};
+
+use crate::chunk::{SAMPLES_PER_CHUNK, XorChunk, XorIter};
+
+const MAGIC: &[u8; 8] = b"VIGILIDX";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockStats {
+    pub num_samples: u64,
+    pub num_series: u64,
+    pub num_chunks: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Compaction {
+    pub level: u32,
+    pub sources: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockMeta {
+    pub ulid: String,
+    pub min_time: i64,
+    /// Exclusive.
+    pub max_time: i64,
+    pub stats: BlockStats,
+    pub compaction: Compaction,
+    pub version: u32,
+}
+
+/// A new ULID: 48 bits of milliseconds and 80 bits of randomness, Crockford base32.
+pub fn new_ulid() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let mut seed = [0u8; 10];
+    if let Ok(mut f) = File::open("/dev/urandom") {
+        use std::io::Read;
+        let _ = f.read_exact(&mut seed);
+    }
+    let c = COUNTER.fetch_add(1, Ordering::Relaxed);
+    seed[9] ^= c as u8;
+    seed[8] ^= (c >> 8) as u8;
+    let mut v: u128 = (ms as u128) << 80;
+    for (i, b) in seed.iter().enumerate() {
+        v |= (*b as u128) << (8 * (9 - i));
+    }
+    const A: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    (0..26)
+        .map(|i| A[((v >> (5 * (25 - i))) & 31) as usize] as char)
+        .collect()
+}
+
+fn put_uvarint(b: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        b.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    b.push(v as u8);
+}
+
+fn put_varint(b: &mut Vec<u8>, v: i64) {
+    put_uvarint(b, ((v << 1) ^ (v >> 63)) as u64);
+}
+
+/// A cursor over mapped bytes; every read is bounds-checked (a damaged file is an error, not
+/// a panic).
+#[derive(Clone, Copy)]
+struct Cur<'a> {
+    b: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cur<'a> {
+    fn uvarint(&mut self) -> Option<u64> {
+        let mut v = 0u64;
+        for i in 0..10 {
+            let x = *self.b.get(self.pos + i)?;
+            v |= ((x & 0x7f) as u64) << (7 * i);
+            if x & 0x80 == 0 {
+                self.pos += i + 1;
+                return Some(v);
+            }
+        }
+        None
+    }
+
+    fn varint(&mut self) -> Option<i64> {
+        let u = self.uvarint()?;
+        Some((u >> 1) as i64 ^ -((u & 1) as i64))
+    }
+
+    fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
+        let s = self.b.get(self.pos..self.pos.checked_add(n)?)?;
+        self.pos += n;
+        Some(s)
+    }
+}
+
+/// Chunk location in a block's chunk file.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ChunkMeta {
+    pub min_t: i64,
+    pub max_t: i64,
+    pub offset: u64,
+    pub len: u64,
+}
+
+/// Series to write into a block: labels and samples in time order.
+pub type SeriesSamples = (Labels, Vec<Sample>);
+
+/// Write a block of `series` (any order) covering `[min_time, max_time)`; returns its meta.
+pub fn write_block(
+    parent: &Path,
+    min_time: i64,
+    max_time: i64,
+    mut series: Vec<SeriesSamples>,
+    compaction: Compaction,
+) -> std::io::Result<BlockMeta> {
+    series.retain(|(_, s)| !s.is_empty());
+    series.sort_by(|a, b| a.0.cmp(&b.0));
+    let ulid = new_ulid();
+    let tmp = parent.join(format!("{ulid}.tmp"));
+    std::fs::create_dir_all(tmp.join("chunks"))?;
+
+    // Chunks.
+    let mut chunk_bytes: Vec<u8> = Vec::new();
+    let mut metas: Vec<Vec<ChunkMeta>> = Vec::with_capacity(series.len());
+    let mut stats = BlockStats {
+        num_series: series.len() as u64,
+        ..Default::default()
+    };
+    for (_, samples) in &series {
+        let mut cm = Vec::new();
+        for part in samples.chunks(SAMPLES_PER_CHUNK as usize) {
+            let mut c = XorChunk::new();
+            for s in part {
+                c.append(s.t, s.v);
+            }
+            let b = c.bytes();
+            cm.push(ChunkMeta {
+                min_t: part[0].t,
+                max_t: part[part.len() - 1].t,
+                offset: chunk_bytes.len() as u64,
+                len: b.len() as u64,
+            });
+            chunk_bytes.extend_from_slice(&b);
+            stats.num_chunks += 1;
+            stats.num_samples += part.len() as u64;
+        }
+        metas.push(cm);
+    }
+    File::create(tmp.join("chunks/000001"))?.write_all(&chunk_bytes)?;
+
+    // Symbols.
+    let mut syms: Vec<&str> = series
+        .iter()
+        .flat_map(|(l, _)| l.iter().flat_map(|x| [x.name.as_str(), x.value.as_str()]))
+        .collect();
+    syms.sort_unstable();
+    syms.dedup();
+    let sym_id: HashMap<&str, u64> = syms
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (*s, i as u64))
+        .collect();
+    let mut idx = Vec::with_capacity(64 + series.len() * 32);
+    idx.extend_from_slice(MAGIC);
+    let sym_off = idx.len() as u64;
+    put_uvarint(&mut idx, syms.len() as u64);
+    for s in &syms {
+        put_uvarint(&mut idx, s.len() as u64);
+        idx.extend_from_slice(s.as_bytes());
+    }
+    // Series.
+    let series_off = idx.len() as u64;
+    put_uvarint(&mut idx, series.len() as u64);
+    let mut postings: std::collections::BTreeMap<(u64, u64), Vec<u64>> = Default::default();
+    for (i, ((labels, _), cms)) in series.iter().zip(&metas).enumerate() {
+        put_uvarint(&mut idx, labels.len() as u64);
+        for l in labels.iter() {
+            let (n, v) = (sym_id[l.name.as_str()], sym_id[l.value.as_str()]);
+            put_uvarint(&mut idx, n);
+            put_uvarint(&mut idx, v);
+            postings.entry((n, v)).or_default().push(i as u64);
+        }
+        put_uvarint(&mut idx, cms.len() as u64);
+        for c in cms {
+            put_varint(&mut idx, c.min_t);
+            put_uvarint(&mut idx, (c.max_t - c.min_t) as u64);
+            put_uvarint(&mut idx, c.offset);
+            put_uvarint(&mut idx, c.len);
+        }
+    }
+    // Postings.
+    let postings_off = idx.len() as u64;
+    put_uvarint(&mut idx, postings.len() as u64);
+    for ((n, v), refs) in &postings {
+        put_uvarint(&mut idx, *n);
+        put_uvarint(&mut idx, *v);
+        put_uvarint(&mut idx, refs.len() as u64);
+        let mut prev = 0;
+        for &r in refs {
+            put_uvarint(&mut idx, r - prev);
+            prev = r;
+        }
+    }
+    for off in [sym_off, series_off, postings_off] {
+        idx.extend_from_slice(&off.to_le_bytes());
+    }
+    let crc = crc32fast::hash(&idx);
+    idx.extend_from_slice(&crc.to_le_bytes());
+    File::create(tmp.join("index"))?.write_all(&idx)?;
+
+    let meta = BlockMeta {
+        ulid: ulid.clone(),
+        min_time,
+        max_time,
+        stats,
+        compaction,
+        version: 1,
+    };
+    std::fs::write(
+        tmp.join("meta.json"),
+        serde_json::to_vec_pretty(&meta).map_err(std::io::Error::other)?,
+    )?;
+    for f in ["index", "chunks/000001", "meta.json"] {
+        File::open(tmp.join(f))?.sync_all()?;
+    }
+    // The rename makes the block appear whole or not at all.
+    std::fs::rename(&tmp, parent.join(&ulid))?;
+    Ok(meta)
+}
+
+fn corrupt(dir: &Path, what: &str) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        format!("block {}: {what}", dir.display()),
+    )
+}
+
+/// An open block.
+pub struct Block {
+    pub dir: PathBuf,
+    pub meta: BlockMeta,
+    index: Mmap,
+    chunks: Mmap,
+    symbols: Vec<(usize, usize)>,
+    /// Byte offset of each series entry in the index.
+    series_offsets: Vec<usize>,
+    /// (name sym, value sym) -> byte offset of its postings list.
+    postings: HashMap<(u32, u32), usize>,
+    /// name sym -> value syms, for label listings and regex matchers.
+    values: HashMap<u32, Vec<u32>>,
+    sym_lookup: HashMap<Box<str>, u32>,
+    pub size_bytes: u64,
+}
+
+impl Block {
+    pub fn open(dir: &Path) -> std::io::Result<Block> {
+        let meta: BlockMeta = serde_json::from_slice(&std::fs::read(dir.join("meta.json"))?)
+            .map_err(|e| corrupt(dir, &format!("meta.json: {e}")))?;
+        let fi = File::open(dir.join("index"))?;
+        let fc = File::open(dir.join("chunks/000001"))?;
+        // Safety: block files are immutable once renamed into place; vigil never writes them.
+        let index = unsafe { Mmap::map(&fi)? };
+        let chunks = unsafe { Mmap::map(&fc)? };
+        let size_bytes = index.len() as u64 + chunks.len() as u64;
+        let n = index.len();
+        if n < 8 + 28 || &index[..8] != MAGIC {
+            return Err(corrupt(dir, "index: bad magic"));
+        }
+        let crc = u32::from_le_bytes(
+            index[n - 4..]
+                .try_into()
+                .map_err(|_| corrupt(dir, "index"))?,
+        );
+        if crc32fast::hash(&index[..n - 4]) != crc {
+            return Err(corrupt(dir, "index: checksum mismatch"));
+        }
+        let off = |i: usize| {
+            u64::from_le_bytes(
+                index[n - 28 + 8 * i..n - 20 + 8 * i]
+                    .try_into()
+                    .unwrap_or_default(),
+            ) as usize
+        };
+        let (sym_off, series_off, postings_off) = (off(0), off(1), off(2));
+        let bad = || corrupt(dir, "index: truncated section");
+        let mut c = Cur {
+            b: &index,
+            pos: sym_off,
+        };
+        let ns = c.uvarint().ok_or_else(bad)? as usize;
+        let mut symbols = Vec::with_capacity(ns.min(1 << 24));
+        let mut sym_lookup = HashMap::with_capacity(ns.min(1 << 24));
+        for i in 0..ns {
+            let len = c.uvarint().ok_or_else(bad)? as usize;
+            let start = c.pos;
+            let s = std::str::from_utf8(c.bytes(len).ok_or_else(bad)?)
+                .map_err(|_| corrupt(dir, "index: symbol not UTF-8"))?;
+            symbols.push((start, len));
+            sym_lookup.insert(s.into(), i as u32);
+        }
+        let mut c = Cur {
+            b: &index,
+            pos: series_off,
+        };
+        let nser = c.uvarint().ok_or_else(bad)? as usize;
+        let mut series_offsets = Vec::with_capacity(nser.min(1 << 26));
+        for _ in 0..nser {
+            series_offsets.push(c.pos);
+            let nl = c.uvarint().ok_or_else(bad)?;
+            for _ in 0..nl * 2 {
+                c.uvarint().ok_or_else(bad)?;
+            }
+            let nc = c.uvarint().ok_or_else(bad)?;
+            for _ in 0..nc * 4 {
+                c.uvarint().ok_or_else(bad)?;
+            }
+        }
+        let mut c = Cur {
+            b: &index,
+            pos: postings_off,
+        };
+        let np = c.uvarint().ok_or_else(bad)? as usize;
+        let mut postings = HashMap::with_capacity(np.min(1 << 24));
+        let mut values: HashMap<u32, Vec<u32>> = HashMap::new();
+        for _ in 0..np {
+            let name = c.uvarint().ok_or_else(bad)? as u32;
+            let value = c.uvarint().ok_or_else(bad)? as u32;
+            postings.insert((name, value), c.pos);
+            values.entry(name).or_default().push(value);
+            let cnt = c.uvarint().ok_or_else(bad)?;
+            for _ in 0..cnt {
+                c.uvarint().ok_or_else(bad)?;
+            }
+        }
+        Ok(Block {
+            dir: dir.to_path_buf(),
+            meta,
+            index,
+            chunks,
+            symbols,
+            series_offsets,
+            postings,
+            values,
+            sym_lookup,
+            size_bytes,
+        })
+    }
+
+    fn sym(&self, id: u32) -> &str {
+        self.symbols
+            .get(id as usize)
+            .and_then(|&(s, l)| std::str::from_utf8(self.index.get(s..s + l)?).ok())
+            .unwrap_or("")
+    }
+
+    fn postings_list(&self, name: u32, value: u32) -> Vec<u32> {
+        let Some(&pos) = self.postings.get(&(name, value)) else {
+            return Vec::new();
+        };
+        let mut c = Cur {
+            b: &self.index,
+            pos,
+        };
+        let n = c.uvarint().unwrap_or(0);
+        let mut out = Vec::with_capacity(n as usize);
+        let mut cur = 0u64;
+        for _ in 0..n {
+            let Some(d) = c.uvarint() else { break };
+            cur += d;
+            out.push(cur as u32);
+        }
+        out
+    }
+
+    /// Series indexes matching all matchers, sorted.
+    fn select_ids(&self, ms: &[Matcher]) -> Vec<u32> {
+        let mut sets: Vec<Vec<u32>> = Vec::new();
+        for m in ms.iter().filter(|m| !m.matches_empty()) {
+            let Some(&name) = self.sym_lookup.get(m.name.as_str()) else {
+                return Vec::new();
+            };
+            let vals = self.values.get(&name).map(Vec::as_slice).unwrap_or(&[]);
+            let mut ids: Vec<u32> = match m.op {
+                MatchOp::Equal => match self.sym_lookup.get(m.value.as_str()) {
+                    Some(&v) => self.postings_list(name, v),
+                    None => Vec::new(),
+                },
+                _ => vals
+                    .iter()
+                    .filter(|&&v| m.matches(self.sym(v)))
+                    .flat_map(|&v| self.postings_list(name, v))
+                    .collect(),
+            };
+            ids.sort_unstable();
+            ids.dedup();
+            sets.push(ids);
+        }
+        let mut ids: Vec<u32> = if sets.is_empty() {
+            (0..self.series_offsets.len() as u32).collect()
+        } else {
+            sets.sort_by_key(Vec::len);
+            let mut acc = sets.swap_remove(0);
+            for s in &sets {
+                acc.retain(|r| s.binary_search(r).is_ok());
+            }
+            acc
+        };
+        let rest: Vec<&Matcher> = ms.iter().filter(|m| m.matches_empty()).collect();
+        if !rest.is_empty() {
+            ids.retain(|&i| {
+                let (l, _) = self.series_entry(i).unwrap_or_default();
+                rest.iter().all(|m| m.matches(l.get_or_empty(&m.name)))
+            });
+        }
+        ids
+    }
+
+    fn series_entry(&self, i: u32) -> Option<(Labels, Vec<ChunkMeta>)> {
+        let mut c = Cur {
+            b: &self.index,
+            pos: *self.series_offsets.get(i as usize)?,
+        };
+        let nl = c.uvarint()?;
+        let mut ls = Vec::with_capacity(nl as usize);
+        for _ in 0..nl {
+            let n = c.uvarint()? as u32;
+            let v = c.uvarint()? as u32;
+            ls.push(Label {
+                name: self.sym(n).to_string(),
+                value: self.sym(v).to_string(),
+            });
+        }
+        let nc = c.uvarint()?;
+        let mut cms = Vec::with_capacity(nc as usize);
+        for _ in 0..nc {
+            let min_t = c.varint()?;
+            let max_t = min_t + c.uvarint()? as i64;
+            cms.push(ChunkMeta {
+                min_t,
+                max_t,
+                offset: c.uvarint()?,
+                len: c.uvarint()?,
+            });
+        }
+        Some((Labels::from_sorted(ls), cms))
+    }
+
+    /// Series matching `ms` with their samples in `[mint, maxt]`, sorted by labels.
+    pub fn select(&self, ms: &[Matcher], mint: i64, maxt: i64) -> Vec<Series> {
+        self.select_ids(ms)
+            .into_iter()
+            .filter_map(|i| {
+                let (labels, cms) = self.series_entry(i)?;
+                let mut samples = Vec::new();
+                for c in cms.iter().filter(|c| c.max_t >= mint && c.min_t <= maxt) {
+                    let bytes = self
+                        .chunks
+                        .get(c.offset as usize..(c.offset + c.len) as usize)?;
+                    samples
+                        .extend(XorIter::from_bytes(bytes)?.filter(|s| s.t >= mint && s.t <= maxt));
+                }
+                (!samples.is_empty()).then_some(Series { labels, samples })
+            })
+            .collect()
+    }
+
+    /// Every series with all its samples (for compaction).
+    pub fn all_series(&self) -> Vec<Series> {
+        self.select(&[], i64::MIN, i64::MAX)
+    }
+
+    pub fn label_names(&self) -> Vec<String> {
+        self.values
+            .keys()
+            .map(|&n| self.sym(n).to_string())
+            .collect()
+    }
+
+    pub fn label_values(&self, name: &str) -> Vec<String> {
+        let Some(&n) = self.sym_lookup.get(name) else {
+            return Vec::new();
+        };
+        self.values
+            .get(&n)
+            .map(|vs| vs.iter().map(|&v| self.sym(v).to_string()).collect())
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmp(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("vigil-block-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn write_then_read_back() {
+        let d = tmp("rw");
+        let mut series = Vec::new();
+        for i in 0..50 {
+            let l = Labels::from_pairs([
+                ("__name__", if i % 2 == 0 { "a" } else { "b" }.to_string()),
+                ("i", i.to_string()),
+            ]);
+            let s: Vec<Sample> = (0..300)
+                .map(|k| Sample {
+                    t: k * 1000,
+                    v: (i * k) as f64,
+                })
+                .collect();
+            series.push((l, s));
+        }
+        let meta = write_block(
+            &d,
+            0,
+            300_000,
+            series,
+            Compaction {
+                level: 1,
+                sources: vec![],
+            },
+        )
+        .unwrap();
+        assert_eq!(meta.stats.num_series, 50);
+        assert_eq!(meta.stats.num_samples, 15_000);
+        assert_eq!(meta.stats.num_chunks, 150);
+        let b = Block::open(&d.join(&meta.ulid)).unwrap();
+        let got = b.select(&[Matcher::equal("__name__", "a")], 0, i64::MAX);
+        assert_eq!(got.len(), 25);
+        assert_eq!(got.iter().map(|s| s.samples.len()).sum::<usize>(), 25 * 300);
+        let got = b.select(&[Matcher::equal("i", "7")], 10_000, 12_000);
+        assert_eq!(
+            got[0].samples,
+            vec![
+                Sample { t: 10_000, v: 70.0 },
+                Sample { t: 11_000, v: 77.0 },
+                Sample { t: 12_000, v: 84.0 }
+            ]
+        );
+        let re = Matcher::new(MatchOp::Regex, "i", "1.").unwrap();
+        assert_eq!(b.select(&[re], 0, i64::MAX).len(), 10);
+        let mut v = b.label_values("__name__");
+        v.sort();
+        assert_eq!(v, ["a", "b"]);
+    }
+
+    #[test]
+    fn damaged_index_is_an_error_not_a_panic() {
+        let d = tmp("bad");
+        let meta = write_block(
+            &d,
+            0,
+            10,
+            vec![(
+                Labels::from_pairs([("__name__", "x")]),
+                vec![Sample { t: 1, v: 1.0 }],
+            )],
+            Compaction::default(),
+        )
+        .unwrap();
+        let p = d.join(&meta.ulid).join("index");
+        let mut b = std::fs::read(&p).unwrap();
+        b[10] ^= 1;
+        std::fs::write(&p, &b).unwrap();
+        assert!(Block::open(&d.join(&meta.ulid)).is_err());
+    }
+
+    #[test]
+    fn ulids_are_26_chars_and_sort_by_time() {
+        let a = new_ulid();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let b = new_ulid();
+        assert_eq!(a.len(), 26);
+        assert!(a < b);
+    }
+}

@@ -1,0 +1,475 @@
+//! The database: the head plus the blocks on disk, as one [`Storage`].
+//!
+//! [`Db::maintain`] (run periodically by the server) cuts the head's old data into blocks,
+//! truncates and checkpoints the head, compacts adjacent blocks into longer ranges and applies
+//! retention. Blocks are shared with queries through `Arc`, and their files are mmap'd, so a
+//! block compacted away or deleted by retention stays readable by a query that holds it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+use vigil_model::{Labels, Sample};
+use vigil_storage::{Appender, Matcher, Querier, Series, SeriesSet, Storage, StorageError};
+
+use crate::block::{Block, Compaction, write_block};
+use crate::head::Head;
+
+const HOUR_MS: i64 = 3_600_000;
+
+/// Storage settings, from the `--storage.tsdb.*` flags.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `--storage.tsdb.min-block-duration` (2h): the range the head is cut into.
+    pub block_range_ms: i64,
+    /// `--storage.tsdb.retention.time` (15d); 0 = no time limit.
+    pub retention_ms: i64,
+    /// `--storage.tsdb.retention.size`; 0 = no size limit.
+    pub retention_bytes: u64,
+    /// Longest block compaction builds: 10% of retention, at most 31d (as Prometheus).
+    pub max_block_ms: i64,
+}
+
+impl Options {
+    pub fn new(retention_ms: i64, retention_bytes: u64) -> Self {
+        let block_range_ms = 2 * HOUR_MS;
+        let max = if retention_ms > 0 {
+            (retention_ms / 10).min(31 * 24 * HOUR_MS)
+        } else {
+            31 * 24 * HOUR_MS
+        };
+        Options {
+            block_range_ms,
+            retention_ms,
+            retention_bytes,
+            max_block_ms: max.max(block_range_ms),
+        }
+    }
+}
+
+pub struct Db {
+    dir: PathBuf,
+    head: Head,
+    blocks: RwLock<Vec<Arc<Block>>>,
+    opts: Options,
+    /// Serialises maintenance.
+    maint: Mutex<()>,
+}
+
+fn load_blocks(dir: &Path) -> std::io::Result<Vec<Arc<Block>>> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        let name = e.file_name().to_string_lossy().to_string();
+        if !e.file_type()?.is_dir() || name == "wal" {
+            continue;
+        }
+        if name.ends_with(".tmp") {
+            // A block write interrupted by a crash: never complete, remove it.
+            std::fs::remove_dir_all(e.path())?;
+            continue;
+        }
+        if name.len() != 26 {
+            continue;
+        }
+        match Block::open(&e.path()) {
+            Ok(b) => out.push(Arc::new(b)),
+            Err(err) => tracing::error!(block = %name, %err, "Skipping unreadable block"),
+        }
+    }
+    out.sort_by_key(|b| b.meta.min_time);
+    Ok(out)
+}
+
+impl Db {
+    pub fn open(dir: &Path, opts: Options) -> std::io::Result<Db> {
+        std::fs::create_dir_all(dir)?;
+        let blocks = load_blocks(dir)?;
+        let min_valid = blocks
+            .iter()
+            .map(|b| b.meta.max_time)
+            .max()
+            .unwrap_or(i64::MIN);
+        let head = Head::open(dir, min_valid)?;
+        Ok(Db {
+            dir: dir.to_path_buf(),
+            head,
+            blocks: RwLock::new(blocks),
+            opts,
+            maint: Mutex::new(()),
+        })
+    }
+
+    pub fn head(&self) -> &Head {
+        &self.head
+    }
+
+    pub fn blocks(&self) -> Vec<Arc<Block>> {
+        self.blocks.read().clone()
+    }
+
+    /// Cut head blocks, compact, apply retention. Safe to call at any time.
+    pub fn maintain(&self) -> std::io::Result<()> {
+        let _g = self.maint.lock();
+        self.cut_head_blocks()?;
+        self.compact()?;
+        self.apply_retention()
+    }
+
+    /// While the head spans more than 1.5 block ranges, persist its oldest range.
+    fn cut_head_blocks(&self) -> std::io::Result<()> {
+        let r = self.opts.block_range_ms;
+        while let Some((lo, hi)) = self.head.time_range() {
+            if hi - lo <= r * 3 / 2 {
+                break;
+            }
+            let mint = lo.div_euclid(r) * r;
+            let maxt = mint + r;
+            let series = self.head.series_in(mint, maxt);
+            if !series.is_empty() {
+                let meta = write_block(
+                    &self.dir,
+                    mint,
+                    maxt,
+                    series,
+                    Compaction {
+                        level: 1,
+                        sources: vec![],
+                    },
+                )?;
+                let b = Arc::new(Block::open(&self.dir.join(&meta.ulid))?);
+                tracing::info!(ulid = %meta.ulid, mint, maxt, series = meta.stats.num_series, "Head block written");
+                let mut blocks = self.blocks.write();
+                blocks.push(b);
+                blocks.sort_by_key(|b| b.meta.min_time);
+            }
+            self.head.truncate(maxt)?;
+        }
+        Ok(())
+    }
+
+    /// Merge groups of blocks that together fill an aligned range of 3x, 9x, ... the block
+    /// range (up to `max_block_ms`).
+    fn compact(&self) -> std::io::Result<()> {
+        let mut range = self.opts.block_range_ms * 3;
+        while range <= self.opts.max_block_ms {
+            loop {
+                let blocks = self.blocks();
+                let newest = blocks
+                    .iter()
+                    .map(|b| b.meta.max_time)
+                    .max()
+                    .unwrap_or(i64::MIN);
+                let mut groups: BTreeMap<i64, Vec<Arc<Block>>> = BTreeMap::new();
+                for b in &blocks {
+                    let start = b.meta.min_time.div_euclid(range) * range;
+                    if b.meta.max_time <= start + range && b.meta.max_time - b.meta.min_time < range
+                    {
+                        groups.entry(start).or_default().push(b.clone());
+                    }
+                }
+                // Only ranges that are complete (newer data exists beyond them).
+                let Some((start, group)) = groups
+                    .into_iter()
+                    .find(|(s, g)| g.len() > 1 && s + range <= newest)
+                else {
+                    break;
+                };
+                self.merge(start, start + range, &group)?;
+            }
+            range *= 3;
+        }
+        Ok(())
+    }
+
+    fn merge(&self, mint: i64, maxt: i64, group: &[Arc<Block>]) -> std::io::Result<()> {
+        let mut merged: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
+        for b in group {
+            for s in b.all_series() {
+                merged.entry(s.labels).or_default().extend(s.samples);
+            }
+        }
+        let series = merged
+            .into_iter()
+            .map(|(l, mut s)| {
+                s.sort_by_key(|x| x.t);
+                s.dedup_by_key(|x| x.t);
+                (l, s)
+            })
+            .collect();
+        let level = group
+            .iter()
+            .map(|b| b.meta.compaction.level)
+            .max()
+            .unwrap_or(1)
+            + 1;
+        let sources = group
+            .iter()
+            .flat_map(|b| {
+                if b.meta.compaction.sources.is_empty() {
+                    vec![b.meta.ulid.clone()]
+                } else {
+                    b.meta.compaction.sources.clone()
+                }
+            })
+            .collect();
+        let meta = write_block(&self.dir, mint, maxt, series, Compaction { level, sources })?;
+        let nb = Arc::new(Block::open(&self.dir.join(&meta.ulid))?);
+        tracing::info!(ulid = %meta.ulid, mint, maxt, merged = group.len(), "Compacted blocks");
+        {
+            let mut blocks = self.blocks.write();
+            blocks.retain(|b| !group.iter().any(|g| g.meta.ulid == b.meta.ulid));
+            blocks.push(nb);
+            blocks.sort_by_key(|b| b.meta.min_time);
+        }
+        for b in group {
+            std::fs::remove_dir_all(&b.dir)?;
+        }
+        Ok(())
+    }
+
+    /// Delete whole blocks past the retention time or beyond the retention size.
+    fn apply_retention(&self) -> std::io::Result<()> {
+        let blocks = self.blocks();
+        let newest = blocks
+            .iter()
+            .map(|b| b.meta.max_time)
+            .chain(self.head.time_range().map(|r| r.1))
+            .max()
+            .unwrap_or(i64::MIN);
+        let mut doomed: Vec<Arc<Block>> = Vec::new();
+        if self.opts.retention_ms > 0 {
+            doomed.extend(
+                blocks
+                    .iter()
+                    .filter(|b| b.meta.max_time <= newest - self.opts.retention_ms)
+                    .cloned(),
+            );
+        }
+        if self.opts.retention_bytes > 0 {
+            let mut total: u64 = blocks.iter().map(|b| b.size_bytes).sum::<u64>() + self.wal_size();
+            for b in &blocks {
+                if total <= self.opts.retention_bytes {
+                    break;
+                }
+                total = total.saturating_sub(b.size_bytes);
+                if !doomed.iter().any(|d| d.meta.ulid == b.meta.ulid) {
+                    doomed.push(b.clone());
+                }
+            }
+        }
+        if doomed.is_empty() {
+            return Ok(());
+        }
+        self.blocks
+            .write()
+            .retain(|b| !doomed.iter().any(|d| d.meta.ulid == b.meta.ulid));
+        for b in doomed {
+            tracing::info!(ulid = %b.meta.ulid, "Deleting block past retention");
+            std::fs::remove_dir_all(&b.dir)?;
+        }
+        Ok(())
+    }
+
+    /// Bytes used by the WAL directory.
+    pub fn wal_size(&self) -> u64 {
+        fn du(p: &Path) -> u64 {
+            std::fs::read_dir(p)
+                .map(|rd| {
+                    rd.filter_map(Result::ok)
+                        .map(|e| match e.file_type() {
+                            Ok(t) if t.is_dir() => du(&e.path()),
+                            _ => e.metadata().map(|m| m.len()).unwrap_or(0),
+                        })
+                        .sum()
+                })
+                .unwrap_or(0)
+        }
+        du(&self.dir.join("wal"))
+    }
+}
+
+struct DbQuerier<'a> {
+    head: Box<dyn Querier + 'a>,
+    blocks: Vec<Arc<Block>>,
+    mint: i64,
+    maxt: i64,
+}
+
+impl Querier for DbQuerier<'_> {
+    fn select(&self, matchers: &[Matcher]) -> Result<SeriesSet<'_>, StorageError> {
+        let mut merged: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
+        for b in &self.blocks {
+            for s in b.select(matchers, self.mint, self.maxt) {
+                merged.entry(s.labels).or_default().extend(s.samples);
+            }
+        }
+        for s in self.head.select(matchers)? {
+            merged.entry(s.labels).or_default().extend(s.samples);
+        }
+        let multi = !self.blocks.is_empty();
+        Ok(Box::new(merged.into_iter().map(
+            move |(labels, mut samples)| {
+                if multi {
+                    samples.sort_by_key(|x| x.t);
+                    samples.dedup_by_key(|x| x.t);
+                }
+                Series { labels, samples }
+            },
+        )))
+    }
+
+    fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {
+        let mut set: std::collections::BTreeSet<String> =
+            self.head.label_names(matchers)?.into_iter().collect();
+        for b in &self.blocks {
+            if matchers.is_empty() {
+                set.extend(b.label_names());
+            } else {
+                set.extend(
+                    b.select(matchers, self.mint, self.maxt)
+                        .into_iter()
+                        .flat_map(|s| s.labels.into_vec().into_iter().map(|l| l.name)),
+                );
+            }
+        }
+        Ok(set.into_iter().collect())
+    }
+
+    fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {
+        let mut set: std::collections::BTreeSet<String> = self
+            .head
+            .label_values(name, matchers)?
+            .into_iter()
+            .collect();
+        for b in &self.blocks {
+            if matchers.is_empty() {
+                set.extend(b.label_values(name));
+            } else {
+                set.extend(
+                    b.select(matchers, self.mint, self.maxt)
+                        .into_iter()
+                        .filter_map(|s| s.labels.get(name).map(str::to_string)),
+                );
+            }
+        }
+        Ok(set.into_iter().collect())
+    }
+}
+
+impl Storage for Db {
+    fn appender(&self) -> Box<dyn Appender + '_> {
+        self.head.appender()
+    }
+
+    fn querier(&self, mint: i64, maxt: i64) -> Result<Box<dyn Querier + '_>, StorageError> {
+        let blocks = self
+            .blocks
+            .read()
+            .iter()
+            .filter(|b| b.meta.max_time > mint && b.meta.min_time <= maxt)
+            .cloned()
+            .collect();
+        Ok(Box::new(DbQuerier {
+            head: self.head.querier(mint, maxt)?,
+            blocks,
+            mint,
+            maxt,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmp(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("vigil-db-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    fn ingest(db: &Db, from_h: i64, to_h: i64, step_ms: i64) {
+        let l = Labels::from_pairs([("__name__", "x"), ("job", "a")]);
+        let mut t = from_h * HOUR_MS;
+        while t < to_h * HOUR_MS {
+            let mut app = db.appender();
+            app.append(0, &l, t, (t / 1000) as f64).unwrap();
+            app.commit().unwrap();
+            t += step_ms;
+        }
+    }
+
+    fn all(db: &Db) -> Vec<Sample> {
+        let q = db.querier(i64::MIN / 2, i64::MAX / 2).unwrap();
+        q.select(&[Matcher::equal("__name__", "x")])
+            .unwrap()
+            .flat_map(|s| s.samples)
+            .collect()
+    }
+
+    #[test]
+    fn head_is_cut_into_blocks_and_everything_stays_queryable_across_restarts() {
+        let d = tmp("cut");
+        let opts = Options::new(0, 0);
+        {
+            let db = Db::open(&d, opts.clone()).unwrap();
+            ingest(&db, 0, 7, 60_000);
+            db.maintain().unwrap();
+            assert!(!db.blocks().is_empty(), "blocks were cut");
+            let (lo, _) = db.head().time_range().unwrap();
+            assert!(lo >= 2 * HOUR_MS, "head truncated");
+            assert_eq!(all(&db).len(), 7 * 60);
+            // Samples inside block ranges are now out of bounds.
+            let mut app = db.appender();
+            let l = Labels::from_pairs([("__name__", "x"), ("job", "a")]);
+            assert_eq!(
+                app.append(0, &l, 10, 1.0),
+                Err(vigil_storage::AppendError::OutOfBounds)
+            );
+        }
+        let db = Db::open(&d, opts).unwrap();
+        let s = all(&db);
+        assert_eq!(
+            s.len(),
+            7 * 60,
+            "blocks + checkpoint + WAL replay give every sample once"
+        );
+        assert!(s.windows(2).all(|w| w[0].t < w[1].t));
+    }
+
+    #[test]
+    fn compaction_merges_and_retention_deletes_whole_blocks() {
+        let d = tmp("compact");
+        {
+            let db = Db::open(&d, Options::new(10 * 24 * HOUR_MS, 0)).unwrap();
+            ingest(&db, 0, 30, 300_000);
+            db.maintain().unwrap();
+            let blocks = db.blocks();
+            assert!(
+                blocks.iter().any(|b| b.meta.compaction.level > 1),
+                "some blocks were compacted"
+            );
+            assert!(
+                blocks
+                    .iter()
+                    .any(|b| b.meta.max_time - b.meta.min_time == 18 * HOUR_MS)
+            );
+            assert_eq!(all(&db).len(), 30 * 12);
+        }
+        let db = Db::open(&d, Options::new(12 * HOUR_MS, 0)).unwrap();
+        db.maintain().unwrap();
+        let blocks = db.blocks();
+        let newest = db.head().time_range().unwrap().1;
+        assert!(
+            blocks
+                .iter()
+                .all(|b| b.meta.max_time > newest - 24 * HOUR_MS),
+            "expired blocks deleted"
+        );
+        let s = all(&db);
+        assert!(s.windows(2).all(|w| w[0].t < w[1].t));
+        assert_eq!(s.last().unwrap().t, 30 * HOUR_MS - 300_000);
+    }
+}

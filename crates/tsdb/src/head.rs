@@ -1,0 +1,753 @@
+//! The head: the in-memory part of the database, fed by appenders and backed by the WAL.
+//!
+//! Series are held once (labels, compressed chunks); postings map label name -> value -> the
+//! sorted refs of series carrying it. A commit writes one WAL batch (new series, then samples)
+//! and only then applies the samples, so what a query sees is always in the WAL.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use parking_lot::{Mutex, RwLock};
+use vigil_model::labels::METRIC_NAME;
+use vigil_model::{Labels, Sample};
+use vigil_storage::{
+    AppendError, Appender, MatchOp, Matcher, Querier, Series, SeriesRef, SeriesSet, Storage,
+    StorageError,
+};
+
+use crate::chunk::{SAMPLES_PER_CHUNK, XorChunk, XorIter};
+use crate::wal::{self, Record, Wal};
+
+struct ClosedChunk {
+    min_t: i64,
+    max_t: i64,
+    data: Box<[u8]>,
+}
+
+struct MemSeries {
+    labels: Labels,
+    closed: Vec<ClosedChunk>,
+    open: XorChunk,
+    open_min_t: i64,
+    last: Option<Sample>,
+}
+
+impl MemSeries {
+    fn new(labels: Labels) -> Self {
+        MemSeries {
+            labels,
+            closed: Vec::new(),
+            open: XorChunk::new(),
+            open_min_t: 0,
+            last: None,
+        }
+    }
+
+    fn push(&mut self, t: i64, v: f64) {
+        if self.open.len() >= SAMPLES_PER_CHUNK as usize {
+            let full = std::mem::replace(&mut self.open, XorChunk::new());
+            self.closed.push(ClosedChunk {
+                min_t: self.open_min_t,
+                max_t: full.max_time().unwrap_or(t),
+                data: full.bytes().into(),
+            });
+        }
+        if self.open.is_empty() {
+            self.open_min_t = t;
+        }
+        self.open.append(t, v);
+        self.last = Some(Sample { t, v });
+    }
+
+    fn samples(&self, mint: i64, maxt: i64) -> Vec<Sample> {
+        let mut out = Vec::new();
+        for c in self
+            .closed
+            .iter()
+            .filter(|c| c.max_t >= mint && c.min_t <= maxt)
+        {
+            if let Some(it) = XorIter::from_bytes(&c.data) {
+                out.extend(it.filter(|s| s.t >= mint && s.t <= maxt));
+            }
+        }
+        if !self.open.is_empty() && self.open_min_t <= maxt {
+            out.extend(self.open.iter().filter(|s| s.t >= mint && s.t <= maxt));
+        }
+        out
+    }
+}
+
+#[derive(Default)]
+struct Index {
+    series: HashMap<SeriesRef, MemSeries>,
+    by_labels: HashMap<Labels, SeriesRef>,
+    postings: HashMap<String, HashMap<String, Vec<SeriesRef>>>,
+}
+
+impl Index {
+    fn insert(&mut self, r: SeriesRef, labels: Labels) {
+        for l in labels.iter() {
+            let list = self
+                .postings
+                .entry(l.name.clone())
+                .or_default()
+                .entry(l.value.clone())
+                .or_default();
+            // Refs are handed out in increasing order, so pushing keeps lists sorted; replay
+            // of an older WAL may not, so insert in place when needed.
+            match list.last() {
+                Some(&last) if last > r => {
+                    if let Err(i) = list.binary_search(&r) {
+                        list.insert(i, r);
+                    }
+                }
+                _ => list.push(r),
+            }
+        }
+        self.by_labels.insert(labels.clone(), r);
+        self.series.insert(r, MemSeries::new(labels));
+    }
+
+    /// Refs matching all matchers, sorted.
+    fn select(&self, ms: &[Matcher]) -> Vec<SeriesRef> {
+        let mut sets: Vec<Vec<SeriesRef>> = Vec::new();
+        for m in ms.iter().filter(|m| !m.matches_empty()) {
+            let Some(values) = self.postings.get(&m.name) else {
+                return Vec::new();
+            };
+            let mut refs: Vec<SeriesRef> = match m.op {
+                MatchOp::Equal => values.get(&m.value).cloned().unwrap_or_default(),
+                _ => values
+                    .iter()
+                    .filter(|(v, _)| m.matches(v))
+                    .flat_map(|(_, l)| l.iter().copied())
+                    .collect(),
+            };
+            refs.sort_unstable();
+            refs.dedup();
+            sets.push(refs);
+        }
+        let mut refs: Vec<SeriesRef> = match sets.is_empty() {
+            true => {
+                let mut all: Vec<SeriesRef> = self.series.keys().copied().collect();
+                all.sort_unstable();
+                all
+            }
+            false => {
+                sets.sort_by_key(Vec::len);
+                let mut acc = sets.swap_remove(0);
+                for s in &sets {
+                    acc.retain(|r| s.binary_search(r).is_ok());
+                }
+                acc
+            }
+        };
+        // Matchers that also match the empty value are checked on the series' labels.
+        let rest: Vec<&Matcher> = ms.iter().filter(|m| m.matches_empty()).collect();
+        if !rest.is_empty() {
+            refs.retain(|r| {
+                self.series.get(r).is_some_and(|s| {
+                    rest.iter()
+                        .all(|m| m.matches(s.labels.get_or_empty(&m.name)))
+                })
+            });
+        }
+        refs
+    }
+}
+
+/// Counters the server exports as `prometheus_tsdb_*`.
+#[derive(Default)]
+pub struct HeadStats {
+    pub samples_appended: AtomicU64,
+    pub out_of_order: AtomicU64,
+    pub wal_corruptions: AtomicU64,
+    pub series_created: AtomicU64,
+}
+
+/// See the module docs.
+pub struct Head {
+    index: RwLock<Index>,
+    wal: Mutex<Option<Wal>>,
+    next_ref: AtomicU64,
+    pub stats: HeadStats,
+    dir: Option<PathBuf>,
+    /// Oldest and newest sample timestamps in the head (MAX/MIN when empty).
+    min_time: AtomicI64,
+    max_time: AtomicI64,
+    /// Samples before this are out of bounds: their range is already in blocks.
+    min_valid: AtomicI64,
+}
+
+impl Head {
+    /// A head without a WAL (tests, backfill).
+    pub fn in_memory() -> Self {
+        Head {
+            index: RwLock::new(Index::default()),
+            wal: Mutex::new(None),
+            next_ref: AtomicU64::new(1),
+            stats: HeadStats::default(),
+            dir: None,
+            min_time: AtomicI64::new(i64::MAX),
+            max_time: AtomicI64::new(i64::MIN),
+            min_valid: AtomicI64::new(i64::MIN),
+        }
+    }
+
+    /// Open the head under `dir`, replaying the latest checkpoint and then `dir/wal`.
+    /// Samples before `min_valid` (already in blocks) are skipped.
+    pub fn open(dir: &Path, min_valid: i64) -> std::io::Result<Self> {
+        let wal_dir = dir.join("wal");
+        std::fs::create_dir_all(&wal_dir)?;
+        let mut index = Index::default();
+        let mut max_ref = 0;
+        let mut samples = 0u64;
+        let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+        let mut apply = |rec: Record| match rec {
+            Record::Series(s) => {
+                for (r, labels) in s {
+                    max_ref = max_ref.max(r);
+                    if !index.series.contains_key(&r) {
+                        index.insert(r, labels);
+                    }
+                }
+            }
+            Record::Samples(s) => {
+                for (r, t, v) in s {
+                    if t < min_valid {
+                        continue;
+                    }
+                    if let Some(ms) = index.series.get_mut(&r)
+                        && ms.last.is_none_or(|l| l.t < t)
+                    {
+                        ms.push(t, v);
+                        samples += 1;
+                        lo = lo.min(t);
+                        hi = hi.max(t);
+                    }
+                }
+            }
+        };
+        let stats = HeadStats::default();
+        let (checkpoint_seg, checkpoint) = wal::latest_checkpoint(&wal_dir)?;
+        if let Some(cp) = &checkpoint {
+            let rep = wal::replay(cp, &mut apply)?;
+            if rep.corruption.is_some() {
+                stats.wal_corruptions.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let rep = wal::replay_from(
+            &wal_dir,
+            checkpoint_seg.map(|n| n + 1).unwrap_or(0),
+            &mut apply,
+        )?;
+        if rep.corruption.is_some() {
+            stats.wal_corruptions.fetch_add(1, Ordering::Relaxed);
+        }
+        tracing::info!(
+            series = index.series.len(),
+            samples,
+            records = rep.records,
+            "WAL replay completed"
+        );
+        Ok(Head {
+            index: RwLock::new(index),
+            wal: Mutex::new(Some(Wal::open(&wal_dir)?)),
+            next_ref: AtomicU64::new(max_ref + 1),
+            stats,
+            dir: Some(dir.to_path_buf()),
+            min_time: AtomicI64::new(lo),
+            max_time: AtomicI64::new(hi),
+            min_valid: AtomicI64::new(min_valid),
+        })
+    }
+
+    fn note_range(&self, lo: i64, hi: i64) {
+        if lo <= hi {
+            self.min_time.fetch_min(lo, Ordering::Relaxed);
+            self.max_time.fetch_max(hi, Ordering::Relaxed);
+        }
+    }
+
+    /// Oldest and newest sample in the head, if any.
+    pub fn time_range(&self) -> Option<(i64, i64)> {
+        let (lo, hi) = (
+            self.min_time.load(Ordering::Relaxed),
+            self.max_time.load(Ordering::Relaxed),
+        );
+        (lo <= hi).then_some((lo, hi))
+    }
+
+    /// Every series with its samples in `[mint, maxt)`, for cutting a block.
+    pub fn series_in(&self, mint: i64, maxt: i64) -> Vec<(Labels, Vec<Sample>)> {
+        let idx = self.index.read();
+        idx.series
+            .values()
+            .map(|s| (s.labels.clone(), s.samples(mint, maxt - 1)))
+            .filter(|(_, v)| !v.is_empty())
+            .collect()
+    }
+
+    /// Drop every sample before `before` (now in a block); series left empty are removed.
+    /// Then checkpoint the WAL so replay starts from what the head still holds.
+    pub fn truncate(&self, before: i64) -> std::io::Result<()> {
+        self.min_valid.fetch_max(before, Ordering::Relaxed);
+        {
+            let mut idx = self.index.write();
+            let mut dead = Vec::new();
+            for (r, s) in idx.series.iter_mut() {
+                let keep = s.samples(before, i64::MAX);
+                if keep.is_empty() {
+                    dead.push(*r);
+                    continue;
+                }
+                let mut fresh = MemSeries::new(std::mem::take(&mut s.labels));
+                for x in keep {
+                    fresh.push(x.t, x.v);
+                }
+                *s = fresh;
+            }
+            for r in dead {
+                if let Some(s) = idx.series.remove(&r) {
+                    idx.by_labels.remove(&s.labels);
+                    for l in s.labels.iter() {
+                        if let Some(vals) = idx.postings.get_mut(&l.name) {
+                            if let Some(list) = vals.get_mut(&l.value) {
+                                list.retain(|x| *x != r);
+                                if list.is_empty() {
+                                    vals.remove(&l.value);
+                                }
+                            }
+                            if vals.is_empty() {
+                                idx.postings.remove(&l.name);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        self.min_time.fetch_max(before, Ordering::Relaxed);
+        if self.max_time.load(Ordering::Relaxed) < before {
+            self.min_time.store(i64::MAX, Ordering::Relaxed);
+            self.max_time.store(i64::MIN, Ordering::Relaxed);
+        }
+        self.checkpoint()
+    }
+
+    /// Write everything the head holds as a checkpoint and drop the WAL segments it covers.
+    fn checkpoint(&self) -> std::io::Result<()> {
+        let Some(dir) = &self.dir else { return Ok(()) };
+        let wal_dir = dir.join("wal");
+        let mut wal = self.wal.lock();
+        let Some(w) = wal.as_mut() else { return Ok(()) };
+        let last = w.current_segment();
+        w.cut()?;
+        let mut framed = Vec::new();
+        {
+            let idx = self.index.read();
+            let series: Vec<(u64, Labels)> = idx
+                .series
+                .iter()
+                .map(|(r, s)| (*r, s.labels.clone()))
+                .collect();
+            wal::encode(&mut framed, &Record::Series(series));
+            let mut batch = Vec::new();
+            for (r, s) in idx.series.iter() {
+                for x in s.samples(i64::MIN, i64::MAX) {
+                    batch.push((*r, x.t, x.v));
+                }
+                if batch.len() >= 100_000 {
+                    wal::encode(&mut framed, &Record::Samples(std::mem::take(&mut batch)));
+                }
+            }
+            if !batch.is_empty() {
+                wal::encode(&mut framed, &Record::Samples(batch));
+            }
+        }
+        wal::write_checkpoint(&wal_dir, last, &framed)
+    }
+
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+
+    pub fn num_series(&self) -> usize {
+        self.index.read().series.len()
+    }
+}
+
+struct HeadAppender<'a> {
+    head: &'a Head,
+    new_series: Vec<(SeriesRef, Labels)>,
+    samples: Vec<(SeriesRef, i64, f64)>,
+    newest: HashMap<SeriesRef, Sample>,
+}
+
+impl Appender for HeadAppender<'_> {
+    fn append(
+        &mut self,
+        r: SeriesRef,
+        labels: &Labels,
+        t: i64,
+        v: f64,
+    ) -> Result<SeriesRef, AppendError> {
+        let (r, last) = {
+            let idx = self.head.index.read();
+            let found = idx.series.get(&r).map(|s| (r, s)).or_else(|| {
+                let r = *idx.by_labels.get(labels)?;
+                Some((r, idx.series.get(&r)?))
+            });
+            match found {
+                Some((r, s)) => (r, s.last),
+                None => (0, None),
+            }
+        };
+        let r = if r == 0 {
+            if labels.metric_name().is_none() {
+                return Err(AppendError::InvalidLabels(format!(
+                    "{labels}: missing metric name"
+                )));
+            }
+            let mut idx = self.head.index.write();
+            match idx.by_labels.get(labels) {
+                Some(&r) => r,
+                None => {
+                    let r = self.head.next_ref.fetch_add(1, Ordering::Relaxed);
+                    idx.insert(r, labels.clone());
+                    self.head
+                        .stats
+                        .series_created
+                        .fetch_add(1, Ordering::Relaxed);
+                    self.new_series.push((r, labels.clone()));
+                    r
+                }
+            }
+        } else {
+            r
+        };
+        if t < self.head.min_valid.load(Ordering::Relaxed) {
+            return Err(AppendError::OutOfBounds);
+        }
+        if let Some(last) = self.newest.get(&r).copied().or(last) {
+            if t < last.t {
+                self.head.stats.out_of_order.fetch_add(1, Ordering::Relaxed);
+                return Err(AppendError::OutOfOrder);
+            }
+            if t == last.t {
+                return if last.v.to_bits() == v.to_bits() {
+                    Ok(r)
+                } else {
+                    Err(AppendError::DuplicateTimestamp)
+                };
+            }
+        }
+        self.samples.push((r, t, v));
+        self.newest.insert(r, Sample { t, v });
+        Ok(r)
+    }
+
+    fn commit(self: Box<Self>) -> Result<(), StorageError> {
+        let mut framed = Vec::with_capacity(self.samples.len() * 12 + 64);
+        if !self.new_series.is_empty() {
+            wal::encode(&mut framed, &Record::Series(self.new_series));
+        }
+        if !self.samples.is_empty() {
+            wal::encode(&mut framed, &Record::Samples(self.samples.clone()));
+        }
+        // The WAL lock is held until the samples are in the head, so a checkpoint (which takes
+        // it first) never sees a record in the WAL that the head does not have yet.
+        let mut wal = self.head.wal.lock();
+        if let Some(w) = wal.as_mut()
+            && !framed.is_empty()
+        {
+            w.write(&framed)
+                .map_err(|e| StorageError::Other(format!("write to WAL: {e}")))?;
+        }
+        let mut idx = self.head.index.write();
+        let n = self.samples.len() as u64;
+        let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+        for (r, t, v) in self.samples {
+            if let Some(s) = idx.series.get_mut(&r)
+                && s.last.is_none_or(|l| l.t < t)
+            {
+                s.push(t, v);
+                lo = lo.min(t);
+                hi = hi.max(t);
+            }
+        }
+        drop(idx);
+        drop(wal);
+        self.head.note_range(lo, hi);
+        self.head
+            .stats
+            .samples_appended
+            .fetch_add(n, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn rollback(self: Box<Self>) {
+        // Series created by this appender stay (empty); they must still reach the WAL so a
+        // later commit's samples for them replay.
+        if !self.new_series.is_empty() {
+            let mut framed = Vec::new();
+            wal::encode(&mut framed, &Record::Series(self.new_series));
+            if let Some(w) = self.head.wal.lock().as_mut() {
+                let _ = w.write(&framed);
+            }
+        }
+    }
+}
+
+struct HeadQuerier<'a> {
+    head: &'a Head,
+    mint: i64,
+    maxt: i64,
+}
+
+impl Querier for HeadQuerier<'_> {
+    fn select(&self, matchers: &[Matcher]) -> Result<SeriesSet<'_>, StorageError> {
+        let idx = self.head.index.read();
+        let mut out: Vec<Series> = idx
+            .select(matchers)
+            .into_iter()
+            .filter_map(|r| {
+                let s = idx.series.get(&r)?;
+                let samples = s.samples(self.mint, self.maxt);
+                (!samples.is_empty()).then(|| Series {
+                    labels: s.labels.clone(),
+                    samples,
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(Box::new(out.into_iter()))
+    }
+
+    fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {
+        let mut names: Vec<String> = if matchers.is_empty() {
+            self.head.index.read().postings.keys().cloned().collect()
+        } else {
+            let set: std::collections::BTreeSet<String> = self
+                .select(matchers)?
+                .flat_map(|s| s.labels.into_vec().into_iter().map(|l| l.name))
+                .collect();
+            set.into_iter().collect()
+        };
+        names.sort();
+        Ok(names)
+    }
+
+    fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {
+        let mut vals: Vec<String> = if matchers.is_empty() {
+            self.head
+                .index
+                .read()
+                .postings
+                .get(name)
+                .map(|v| v.keys().cloned().collect())
+                .unwrap_or_default()
+        } else {
+            let set: std::collections::BTreeSet<String> = self
+                .select(matchers)?
+                .filter_map(|s| s.labels.get(name).map(str::to_string))
+                .collect();
+            set.into_iter().collect()
+        };
+        vals.sort();
+        Ok(vals)
+    }
+}
+
+impl Storage for Head {
+    fn appender(&self) -> Box<dyn Appender + '_> {
+        Box::new(HeadAppender {
+            head: self,
+            new_series: Vec::new(),
+            samples: Vec::new(),
+            newest: HashMap::new(),
+        })
+    }
+
+    fn querier(&self, mint: i64, maxt: i64) -> Result<Box<dyn Querier + '_>, StorageError> {
+        Ok(Box::new(HeadQuerier {
+            head: self,
+            mint,
+            maxt,
+        }))
+    }
+}
+
+/// What `/api/v1/status/tsdb` reports of the head.
+#[derive(Debug, Clone, Default)]
+pub struct Cardinality {
+    pub num_series: u64,
+    pub num_label_pairs: u64,
+    pub chunk_count: u64,
+    pub series_count_by_metric_name: Vec<(String, u64)>,
+    pub label_value_count_by_label_name: Vec<(String, u64)>,
+    pub memory_in_bytes_by_label_name: Vec<(String, u64)>,
+    pub series_count_by_label_value_pair: Vec<(String, u64)>,
+}
+
+fn top(mut v: Vec<(String, u64)>, limit: usize) -> Vec<(String, u64)> {
+    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    v.truncate(limit);
+    v
+}
+
+impl Head {
+    /// Cardinality statistics from the postings, top `limit` of each list.
+    pub fn cardinality(&self, limit: usize) -> Cardinality {
+        let idx = self.index.read();
+        let mut c = Cardinality {
+            num_series: idx.series.len() as u64,
+            ..Default::default()
+        };
+        c.chunk_count = idx
+            .series
+            .values()
+            .map(|s| s.closed.len() as u64 + u64::from(!s.open.is_empty()))
+            .sum();
+        let mut by_name = Vec::new();
+        let mut values = Vec::new();
+        let mut memory = Vec::new();
+        let mut pairs = Vec::new();
+        for (name, vals) in &idx.postings {
+            c.num_label_pairs += vals.len() as u64;
+            values.push((name.clone(), vals.len() as u64));
+            memory.push((
+                name.clone(),
+                vals.iter()
+                    .map(|(v, refs)| (v.len() * refs.len()) as u64)
+                    .sum(),
+            ));
+            for (v, refs) in vals {
+                if name == METRIC_NAME {
+                    by_name.push((v.clone(), refs.len() as u64));
+                }
+                pairs.push((format!("{name}={v}"), refs.len() as u64));
+            }
+        }
+        c.series_count_by_metric_name = top(by_name, limit);
+        c.label_value_count_by_label_name = top(values, limit);
+        c.memory_in_bytes_by_label_name = top(memory, limit);
+        c.series_count_by_label_value_pair = top(pairs, limit);
+        c
+    }
+}
+
+/// `__name__` is the label nearly every selector has; expose its values cheaply.
+pub fn metric_names(head: &Head) -> Vec<String> {
+    let mut v: Vec<String> = head
+        .index
+        .read()
+        .postings
+        .get(METRIC_NAME)
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmp(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("vigil-head-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    fn l(p: &[(&str, &str)]) -> Labels {
+        Labels::from_pairs(p.iter().copied())
+    }
+
+    #[test]
+    fn committed_samples_survive_reopen() {
+        let d = tmp("reopen");
+        {
+            let h = Head::open(&d, i64::MIN).unwrap();
+            for i in 0..300 {
+                let mut app = h.appender();
+                app.append(
+                    0,
+                    &l(&[("__name__", "up"), ("job", "a")]),
+                    i * 1000,
+                    i as f64,
+                )
+                .unwrap();
+                app.append(0, &l(&[("__name__", "up"), ("job", "b")]), i * 1000, 1.0)
+                    .unwrap();
+                app.commit().unwrap();
+            }
+            let mut app = h.appender();
+            app.append(0, &l(&[("__name__", "up"), ("job", "a")]), 999_999, 5.0)
+                .unwrap();
+            app.rollback();
+        }
+        let h = Head::open(&d, i64::MIN).unwrap();
+        assert_eq!(h.num_series(), 2);
+        let q = h.querier(0, i64::MAX).unwrap();
+        let s: Vec<Series> = q.select(&[Matcher::equal("job", "a")]).unwrap().collect();
+        assert_eq!(s[0].samples.len(), 300);
+        assert_eq!(
+            s[0].samples[299],
+            Sample {
+                t: 299_000,
+                v: 299.0
+            }
+        );
+        // New series after reopen get fresh refs.
+        let mut app = h.appender();
+        let r = app.append(0, &l(&[("__name__", "new")]), 1, 1.0).unwrap();
+        assert!(r > 2);
+        app.commit().unwrap();
+    }
+
+    #[test]
+    fn postings_select_all_matcher_kinds() {
+        let h = Head::in_memory();
+        let mut app = h.appender();
+        for (job, inst) in [("a", "1"), ("a", "2"), ("b", "1"), ("c", "")] {
+            app.append(
+                0,
+                &l(&[("__name__", "up"), ("job", job), ("inst", inst)]),
+                1000,
+                1.0,
+            )
+            .unwrap();
+        }
+        app.commit().unwrap();
+        let q = h.querier(0, 2000).unwrap();
+        let count = |ms: Vec<Matcher>| q.select(&ms).unwrap().count();
+        assert_eq!(count(vec![Matcher::equal("job", "a")]), 2);
+        assert_eq!(
+            count(vec![
+                Matcher::new(MatchOp::Regex, "job", "a|b").unwrap(),
+                Matcher::equal("inst", "1")
+            ]),
+            2
+        );
+        assert_eq!(
+            count(vec![
+                Matcher::equal("__name__", "up"),
+                Matcher::new(MatchOp::NotEqual, "job", "a").unwrap()
+            ]),
+            2
+        );
+        assert_eq!(
+            count(vec![
+                Matcher::equal("__name__", "up"),
+                Matcher::equal("inst", "")
+            ]),
+            1
+        );
+        assert_eq!(
+            count(vec![Matcher::new(MatchOp::NotRegex, "job", ".*").unwrap()]),
+            0
+        );
+        assert_eq!(q.label_values("job", &[]).unwrap(), ["a", "b", "c"]);
+    }
+}

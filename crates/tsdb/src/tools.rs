@@ -1,0 +1,117 @@
+//! `vigil tsdb analyze` and `vigil tsdb dump`: inspect the blocks of a data directory.
+
+use std::collections::HashMap;
+use std::fmt::Write;
+use std::path::Path;
+
+use vigil_storage::{Matcher, Storage};
+
+use crate::block::Block;
+use crate::db::{Db, Options};
+
+/// A report of the blocks in `dir`: ranges, sizes, and the label names and metric names with
+/// the most series (the cardinality questions `promtool tsdb analyze` answers).
+pub fn analyze(dir: &Path, limit: usize) -> Result<String, String> {
+    let mut out = String::new();
+    let mut blocks: Vec<Block> = Vec::new();
+    for e in std::fs::read_dir(dir).map_err(|e| format!("read {}: {e}", dir.display()))? {
+        let e = e.map_err(|e| e.to_string())?;
+        if e.path().join("meta.json").exists() {
+            blocks.push(Block::open(&e.path()).map_err(|e| e.to_string())?);
+        }
+    }
+    blocks.sort_by_key(|b| b.meta.min_time);
+    if blocks.is_empty() {
+        return Err(format!("no blocks in {}", dir.display()));
+    }
+    for b in &blocks {
+        let m = &b.meta;
+        let _ = writeln!(
+            out,
+            "Block ID: {}\nDuration: {}ms (mint {} maxt {})\nSeries: {}\nSamples: {}\nChunks: {}\nSize: {} bytes\nCompaction level: {}\n",
+            m.ulid,
+            m.max_time - m.min_time,
+            m.min_time,
+            m.max_time,
+            m.stats.num_series,
+            m.stats.num_samples,
+            m.stats.num_chunks,
+            b.size_bytes,
+            m.compaction.level
+        );
+    }
+    let newest = blocks
+        .last()
+        .map(|b| b.meta.ulid.clone())
+        .unwrap_or_default();
+    let b = blocks
+        .iter()
+        .find(|b| b.meta.ulid == newest)
+        .ok_or("no block")?;
+    let series = b.all_series();
+    let mut by_name: HashMap<String, usize> = HashMap::new();
+    let mut label_card: HashMap<String, std::collections::HashSet<String>> = HashMap::new();
+    let mut pairs: HashMap<String, usize> = HashMap::new();
+    for s in &series {
+        *by_name
+            .entry(s.labels.get_or_empty("__name__").to_string())
+            .or_default() += 1;
+        for l in s.labels.iter() {
+            label_card
+                .entry(l.name.clone())
+                .or_default()
+                .insert(l.value.clone());
+            *pairs.entry(format!("{}={}", l.name, l.value)).or_default() += 1;
+        }
+    }
+    let top = |m: Vec<(String, usize)>, title: &str, out: &mut String| {
+        let mut m = m;
+        m.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let _ = writeln!(out, "{title} (block {newest}):");
+        for (k, v) in m.into_iter().take(limit) {
+            let _ = writeln!(out, "{v} {k}");
+        }
+        out.push('\n');
+    };
+    top(
+        by_name.into_iter().collect(),
+        "Highest cardinality metric names",
+        &mut out,
+    );
+    top(
+        label_card.into_iter().map(|(k, v)| (k, v.len())).collect(),
+        "Highest cardinality labels",
+        &mut out,
+    );
+    top(
+        pairs.into_iter().collect(),
+        "Most common label pairs",
+        &mut out,
+    );
+    Ok(out)
+}
+
+/// Every sample of the database in `dir` within `[mint, maxt]`, one line each:
+/// `{labels} value timestamp_ms`, as `promtool tsdb dump`.
+pub fn dump(dir: &Path, mint: i64, maxt: i64, out: &mut dyn std::io::Write) -> Result<(), String> {
+    let db =
+        Db::open(dir, Options::new(0, 0)).map_err(|e| format!("open {}: {e}", dir.display()))?;
+    let q = db.querier(mint, maxt).map_err(|e| e.to_string())?;
+    let all =
+        Matcher::new(vigil_storage::MatchOp::Regex, "__name__", ".+").map_err(|e| e.to_string())?;
+    for s in q.select(&[all]).map_err(|e| e.to_string())? {
+        let labels = vigil_model::labels::Labels::from_sorted(s.labels.iter().cloned().collect());
+        let mut text = String::from("{");
+        for (i, l) in labels.iter().enumerate() {
+            if i > 0 {
+                text.push_str(", ");
+            }
+            let _ = write!(text, "{}={}", l.name, vigil_model::labels::quote(&l.value));
+        }
+        text.push('}');
+        for x in s.samples {
+            writeln!(out, "{text} {} {}", x.v, x.t).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
+}

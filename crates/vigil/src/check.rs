@@ -1,0 +1,50 @@
+//! `vigil check config`, worded as `promtool check config`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use vigil_config::Config;
+
+pub fn config(files: &[PathBuf], syntax_only: bool) -> ExitCode {
+    let mut failed = false;
+    for f in files {
+        println!("Checking {}", f.display());
+        match Config::load(f) {
+            Ok(cfg) => {
+                for w in &cfg.warnings {
+                    println!("  WARNING: {w}");
+                }
+                let problems = if syntax_only {
+                    Vec::new()
+                } else {
+                    cfg.check_files()
+                };
+                if problems.is_empty() {
+                    let n = cfg.rule_files.len();
+                    if n > 0 {
+                        println!("  SUCCESS: {n} rule files found");
+                    }
+                    println!(
+                        " SUCCESS: {} is valid prometheus config file syntax",
+                        f.display()
+                    );
+                } else {
+                    failed = true;
+                    for p in problems {
+                        println!("  FAILED: {p}");
+                    }
+                }
+            }
+            Err(e) => {
+                failed = true;
+                println!("  FAILED: {e}");
+            }
+        }
+        println!();
+    }
+    if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}

@@ -1,0 +1,76 @@
+//! The `vigil` binary: Prometheus-compatible flags, subcommands, and the server's wiring.
+
+mod check;
+mod flags;
+mod process_metrics;
+mod server;
+mod tsdb_metrics;
+
+use clap::Parser;
+
+use flags::{CheckCommand, Cli, Command, CreateFrom, TsdbCommand};
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Check {
+            what: CheckCommand::Config { syntax_only, files },
+        }) => check::config(&files, syntax_only),
+        Some(Command::Tsdb { what }) => tsdb_command(what),
+        None => {
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("vigil: cannot start the async runtime: {e}");
+                    return std::process::ExitCode::FAILURE;
+                }
+            };
+            match rt.block_on(server::run(cli.server)) {
+                Ok(()) => std::process::ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e:#}");
+                    eprintln!("vigil: {e:#}");
+                    std::process::ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn tsdb_command(cmd: TsdbCommand) -> std::process::ExitCode {
+    let res = match cmd {
+        TsdbCommand::CreateBlocksFrom {
+            from: CreateFrom::Openmetrics { input, output },
+        } => std::fs::read(&input)
+            .map_err(|e| format!("read {}: {e}", input.display()))
+            .and_then(|b| {
+                vigil_tsdb::backfill::create_blocks_from_openmetrics(&b, &output, 2 * 3_600_000)
+            })
+            .map(|metas| {
+                for m in metas {
+                    println!(
+                        "BLOCK ULID {} MIN TIME {} MAX TIME {} SERIES {} SAMPLES {}",
+                        m.ulid, m.min_time, m.max_time, m.stats.num_series, m.stats.num_samples
+                    );
+                }
+            }),
+        TsdbCommand::Analyze { dir, limit } => {
+            vigil_tsdb::tools::analyze(&dir, limit).map(|r| print!("{r}"))
+        }
+        TsdbCommand::Dump {
+            dir,
+            min_time,
+            max_time,
+        } => vigil_tsdb::tools::dump(&dir, min_time, max_time, &mut std::io::stdout().lock()),
+    };
+    match res {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vigil tsdb: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,360 @@
+//! The server: config, discovery -> scrape -> storage, the web API, reloads and shutdown.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, bail};
+use parking_lot::RwLock;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use tokio::sync::mpsc;
+use vigil_config::{Config, parse_duration};
+use vigil_discovery::{JobSd, Manager as DiscoveryManager};
+use vigil_scrape::ScrapeManager;
+use vigil_storage::Storage;
+use vigil_tsdb::db::{Db, Options as TsdbOptions};
+use vigil_web::{AppState, ReloadRequest};
+
+use crate::flags::ServerFlags;
+use crate::process_metrics::ProcessCollector;
+
+/// Where the config comes from.
+enum ConfigSource {
+    File(PathBuf),
+    /// No `--config.file` and no `./prometheus.yml`: scrape ourselves.
+    Embedded(String),
+}
+
+fn embedded_config(listen: &str) -> String {
+    let port = listen.rsplit(':').next().unwrap_or("9090");
+    let host = listen.rsplit_once(':').map(|(h, _)| h).unwrap_or("");
+    let host = match host {
+        "" | "0.0.0.0" | "[::]" | "::" => "localhost",
+        h => h,
+    };
+    format!(
+        "# vigil's embedded default config: used when no --config.file is given and there is no\n\
+         # ./prometheus.yml. It scrapes vigil itself.\n\
+         global:\n  scrape_interval: 15s\n  evaluation_interval: 15s\n\n\
+         scrape_configs:\n  - job_name: vigil\n    static_configs:\n      - targets: [\"{host}:{port}\"]\n"
+    )
+}
+
+impl ConfigSource {
+    fn load(&self) -> Result<Config, String> {
+        match self {
+            ConfigSource::File(p) => Config::load(p).map_err(|e| {
+                format!(
+                    "couldn't load configuration (--config.file={:?}): {e}",
+                    p.display().to_string()
+                )
+            }),
+            ConfigSource::Embedded(y) => {
+                Config::parse(y, Path::new(".")).map_err(|e| e.to_string())
+            }
+        }
+    }
+}
+
+struct ReloadMetrics {
+    success: Gauge,
+    success_ts: Gauge<f64, std::sync::atomic::AtomicU64>,
+}
+
+/// Everything a reload touches.
+struct Reloader {
+    source: ConfigSource,
+    discovery: DiscoveryManager,
+    scrape: Arc<ScrapeManager>,
+    state: Arc<AppState>,
+    metrics: ReloadMetrics,
+}
+
+impl Reloader {
+    /// Load and apply the config; on any error the running config stays as it was.
+    fn reload(&self) -> Result<(), String> {
+        let res = self.source.load().and_then(|cfg| {
+            for w in &cfg.warnings {
+                tracing::warn!("{w}");
+            }
+            self.scrape.apply_config(&cfg.scrape_configs)?;
+            self.discovery.apply(
+                cfg.scrape_configs
+                    .iter()
+                    .map(|sc| (sc.job_name.clone(), JobSd::from_scrape_config(sc)))
+                    .collect(),
+            );
+            *self.state.config.write() = Arc::new(cfg);
+            Ok(())
+        });
+        match &res {
+            Ok(()) => {
+                self.metrics.success.set(1);
+                let now = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_secs_f64();
+                self.metrics.success_ts.set(now);
+                tracing::info!("Completed loading of configuration file");
+            }
+            Err(e) => {
+                self.metrics.success.set(0);
+                tracing::error!(err = %e, "Error reloading config");
+            }
+        }
+        res
+    }
+}
+
+fn init_logging(f: &ServerFlags) {
+    let filter =
+        tracing_subscriber::EnvFilter::new(format!("{},hyper=warn,reqwest=warn", f.log_level));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    if f.log_format == "json" {
+        // JSON output would need the `json` feature; keep the build lean and say so.
+        b.init();
+        tracing::warn!("--log.format=json is accepted but logs are written as text for now");
+    } else {
+        b.init();
+    }
+}
+
+pub async fn run(flags: ServerFlags) -> Result<()> {
+    init_logging(&flags);
+    vigil_scrape::client::install_crypto_provider();
+    let start_time = SystemTime::now();
+
+    let source = match &flags.config_file {
+        Some(p) => ConfigSource::File(PathBuf::from(p)),
+        None if Path::new("prometheus.yml").exists() => {
+            ConfigSource::File(PathBuf::from("prometheus.yml"))
+        }
+        None => ConfigSource::Embedded(embedded_config(&flags.listen_address)),
+    };
+    if let ConfigSource::Embedded(_) = source {
+        tracing::info!(
+            "No --config.file and no ./prometheus.yml: running the embedded config that scrapes vigil itself"
+        );
+    }
+    let initial = source.load().map_err(anyhow::Error::msg)?;
+    let initial_eval_interval_ms = initial.global.evaluation_interval.as_millis() as i64;
+
+    let retention_flag = flags
+        .retention_time
+        .clone()
+        .or(flags.retention_deprecated.clone());
+    let retention = match retention_flag.as_deref() {
+        None | Some("0s") | Some("0") => Duration::from_secs(15 * 86_400),
+        Some(s) => parse_duration(s)
+            .map_err(|e| anyhow::anyhow!("invalid --storage.tsdb.retention.time {s:?}: {e}"))?,
+    };
+    let lookback = parse_duration(&flags.lookback_delta).map_err(|e| {
+        anyhow::anyhow!(
+            "invalid --query.lookback-delta {:?}: {e}",
+            flags.lookback_delta
+        )
+    })?;
+    let retention_bytes = match flags.retention_size.as_deref() {
+        None | Some("0") | Some("0B") => 0,
+        Some(s) => parse_size(s)
+            .map_err(|e| anyhow::anyhow!("invalid --storage.tsdb.retention.size {s:?}: {e}"))?,
+    };
+    let db_dir = PathBuf::from(&flags.tsdb_path);
+    let opts = TsdbOptions::new(retention.as_millis() as i64, retention_bytes);
+    let db = tokio::task::spawn_blocking(move || Db::open(&db_dir, opts))
+        .await?
+        .with_context(|| format!("opening storage at {:?}", flags.tsdb_path))?;
+    let db = Arc::new(db);
+    let storage: Arc<dyn Storage> = db.clone();
+
+    // Self-metrics.
+    let mut registry = Registry::default();
+    vigil_discovery::metrics::register(&mut registry);
+    vigil_scrape::metrics::register(&mut registry);
+    let reload_metrics = ReloadMetrics {
+        success: Gauge::default(),
+        success_ts: Gauge::default(),
+    };
+    registry.register(
+        "prometheus_config_last_reload_successful",
+        "Whether the last configuration reload attempt was successful.",
+        reload_metrics.success.clone(),
+    );
+    registry.register(
+        "prometheus_config_last_reload_success_timestamp_seconds",
+        "Timestamp of the last successful configuration reload.",
+        reload_metrics.success_ts.clone(),
+    );
+    registry.register_collector(Box::new(crate::tsdb_metrics::TsdbCollector {
+        db: db.clone(),
+    }));
+    let build_info: prometheus_client::metrics::family::Family<Vec<(String, String)>, Gauge> =
+        Default::default();
+    build_info
+        .get_or_create(&vec![
+            ("version".into(), env!("CARGO_PKG_VERSION").into()),
+            ("branch".into(), "main".into()),
+        ])
+        .set(1);
+    registry.register(
+        "vigil_build_info",
+        "A metric with a constant '1' value labeled by version.",
+        build_info,
+    );
+    registry.register_collector(Box::new(ProcessCollector {
+        start_time_seconds: start_time
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs_f64(),
+    }));
+    let registry = Arc::new(registry);
+
+    let scrape = ScrapeManager::new(storage.clone());
+    let (discovery, targets_rx) = DiscoveryManager::new();
+    let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(4);
+    let (quit_tx, mut quit_rx) = mpsc::channel::<()>(1);
+
+    let metrics_registry = registry.clone();
+    let state = Arc::new(AppState {
+        storage: storage.clone(),
+        scrape: scrape.clone(),
+        engine: vigil_promql::Engine {
+            lookback_ms: lookback.as_millis() as i64,
+            subquery_step_ms: initial_eval_interval_ms,
+            max_samples: flags.query_max_samples.parse().unwrap_or(50_000_000),
+        },
+        config: RwLock::new(Arc::new(initial)),
+        flags: flags.as_pairs(),
+        metrics: Box::new(move || {
+            let mut s = String::new();
+            let _ = prometheus_client::encoding::text::encode(&mut s, &metrics_registry);
+            s
+        }),
+        tsdb_status: {
+            let db = db.clone();
+            Box::new(move |limit| crate::tsdb_metrics::status_json(&db, limit))
+        },
+        enable_lifecycle: flags.enable_lifecycle,
+        reload: reload_tx,
+        quit: quit_tx,
+        ready: false.into(),
+        start_time,
+    });
+
+    let reloader = Reloader {
+        source,
+        discovery,
+        scrape: scrape.clone(),
+        state: state.clone(),
+        metrics: reload_metrics,
+    };
+    if let Err(e) = reloader.reload() {
+        bail!("{e}");
+    }
+    tokio::spawn(scrape.clone().run(targets_rx));
+
+    let listener = tokio::net::TcpListener::bind(&flags.listen_address)
+        .await
+        .with_context(|| format!("listening on {}", flags.listen_address))?;
+    tracing::info!(address = %flags.listen_address, "Listening");
+    let app = vigil_web::router(state.clone());
+    let (shutdown_tx, mut shutdown_rx) = tokio::sync::watch::channel(false);
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = shutdown_rx.wait_for(|v| *v).await;
+            })
+            .await
+    });
+    state.ready.store(true, Ordering::Relaxed);
+    tracing::info!("Server is ready to receive web requests.");
+
+    // Storage maintenance: cut head blocks, compact, apply retention.
+    let maint_db = db.clone();
+    let retention_task = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            let d = maint_db.clone();
+            match tokio::task::spawn_blocking(move || d.maintain()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(err = %e, "Storage maintenance failed"),
+                Err(e) => tracing::error!(err = %e, "Storage maintenance panicked"),
+            }
+        }
+    });
+
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    loop {
+        tokio::select! {
+            Some(reply) = reload_rx.recv() => {
+                let _ = reply.send(reloader.reload());
+            }
+            _ = hup.recv() => {
+                let _ = reloader.reload();
+            }
+            _ = quit_rx.recv() => {
+                tracing::warn!("Received termination request via web service, exiting gracefully...");
+                break;
+            }
+            _ = term.recv() => {
+                tracing::warn!("Received SIGTERM, exiting gracefully...");
+                break;
+            }
+            _ = tokio::signal::ctrl_c() => {
+                tracing::warn!("Received SIGINT, exiting gracefully...");
+                break;
+            }
+        }
+    }
+    state.ready.store(false, Ordering::Relaxed);
+    retention_task.abort();
+    scrape.stop();
+    let _ = shutdown_tx.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+    tracing::info!("See you next time!");
+    Ok(())
+}
+
+/// A size with Prometheus's units (`B`, `KB`, `MB`, `GB`, `TB`, `PB`, `EB`; powers of 1024).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("not a size: {s:?}"))?;
+    let mult: u64 = match unit.to_ascii_uppercase().as_str() {
+        "B" | "" => 1,
+        "KB" => 1 << 10,
+        "MB" => 1 << 20,
+        "GB" => 1 << 30,
+        "TB" => 1 << 40,
+        "PB" => 1 << 50,
+        "EB" => 1 << 60,
+        u => return Err(format!("unknown unit {u:?} in {s:?}")),
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("size too large: {s:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("512MB").unwrap(), 512 << 20);
+        assert_eq!(parse_size("1GB").unwrap(), 1 << 30);
+        assert!(parse_size("1XB").is_err());
+    }
+
+    #[test]
+    fn embedded_config_targets_own_port() {
+        assert!(embedded_config("0.0.0.0:9090").contains("localhost:9090"));
+        assert!(embedded_config("127.0.0.1:1234").contains("127.0.0.1:1234"));
+    }
+}

@@ -1,0 +1,130 @@
+//! `prometheus_tsdb_*` metrics, read from the database when `/metrics` is scraped.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use vigil_tsdb::db::Db;
+
+pub struct TsdbCollector {
+    pub db: Arc<Db>,
+}
+
+impl std::fmt::Debug for TsdbCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TsdbCollector")
+    }
+}
+
+impl Collector for TsdbCollector {
+    fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let head = self.db.head();
+        let st = &head.stats;
+        let blocks = self.db.blocks();
+        let gauge = |enc: &mut DescriptorEncoder,
+                     name: &str,
+                     help: &str,
+                     v: f64|
+         -> Result<(), std::fmt::Error> {
+            ConstGauge::new(v).encode(enc.encode_descriptor(name, help, None, MetricType::Gauge)?)
+        };
+        let counter = |enc: &mut DescriptorEncoder,
+                       name: &str,
+                       help: &str,
+                       v: u64|
+         -> Result<(), std::fmt::Error> {
+            ConstCounter::new(v).encode(enc.encode_descriptor(
+                name,
+                help,
+                None,
+                MetricType::Counter,
+            )?)
+        };
+        gauge(
+            &mut enc,
+            "prometheus_tsdb_head_series",
+            "Total number of series in the head block.",
+            head.num_series() as f64,
+        )?;
+        counter(
+            &mut enc,
+            "prometheus_tsdb_head_samples_appended",
+            "Total number of appended samples.",
+            st.samples_appended.load(Ordering::Relaxed),
+        )?;
+        counter(
+            &mut enc,
+            "prometheus_tsdb_head_series_created",
+            "Total number of series created in the head",
+            st.series_created.load(Ordering::Relaxed),
+        )?;
+        counter(
+            &mut enc,
+            "prometheus_tsdb_out_of_order_samples",
+            "Total number of out of order samples ingestion failed attempts.",
+            st.out_of_order.load(Ordering::Relaxed),
+        )?;
+        counter(
+            &mut enc,
+            "prometheus_tsdb_wal_corruptions",
+            "Total number of WAL corruptions.",
+            st.wal_corruptions.load(Ordering::Relaxed),
+        )?;
+        gauge(
+            &mut enc,
+            "prometheus_tsdb_blocks_loaded",
+            "Number of currently loaded data blocks",
+            blocks.len() as f64,
+        )?;
+        let bytes: u64 = blocks.iter().map(|b| b.size_bytes).sum();
+        gauge(
+            &mut enc,
+            "prometheus_tsdb_storage_blocks_bytes",
+            "The number of bytes that are currently used for local storage by all blocks.",
+            bytes as f64,
+        )?;
+        gauge(
+            &mut enc,
+            "prometheus_tsdb_wal_storage_size_bytes",
+            "Size of the write log directory.",
+            self.db.wal_size() as f64,
+        )?;
+        if let Some((lo, hi)) = head.time_range() {
+            gauge(
+                &mut enc,
+                "prometheus_tsdb_head_min_time",
+                "Minimum time bound of the head block.",
+                lo as f64,
+            )?;
+            gauge(
+                &mut enc,
+                "prometheus_tsdb_head_max_time",
+                "Maximum timestamp of the head block.",
+                hi as f64,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// The `data` object of `/api/v1/status/tsdb`, in Prometheus's shape.
+pub fn status_json(db: &Db, limit: usize) -> serde_json::Value {
+    let c = db.head().cardinality(limit);
+    let list = |v: &[(String, u64)]| -> serde_json::Value {
+        v.iter()
+            .map(|(n, x)| serde_json::json!({"name": n, "value": x}))
+            .collect()
+    };
+    let (lo, hi) = db.head().time_range().unwrap_or((0, 0));
+    serde_json::json!({
+        "headStats": {"numSeries": c.num_series, "numLabelPairs": c.num_label_pairs, "chunkCount": c.chunk_count, "minTime": lo, "maxTime": hi},
+        "seriesCountByMetricName": list(&c.series_count_by_metric_name),
+        "labelValueCountByLabelName": list(&c.label_value_count_by_label_name),
+        "memoryInBytesByLabelName": list(&c.memory_in_bytes_by_label_name),
+        "seriesCountByLabelValuePair": list(&c.series_count_by_label_value_pair),
+    })
+}

@@ -1,0 +1,412 @@
+//! End-to-end: the real `vigil` binary scraping real exporters from Debian.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::time::Duration;
+
+use serde_json::Value;
+use support::*;
+use vigil_model::exposition::{Entry, Format, Parser};
+
+type LabelMap = BTreeMap<String, String>;
+
+fn metric_of(v: &Value) -> LabelMap {
+    v["metric"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+        .collect()
+}
+
+fn value_of(v: &Value) -> String {
+    v["value"][1].as_str().unwrap().to_string()
+}
+
+/// Series an exporter serves right now: label set (with `__name__`) -> value.
+fn served(url: &str) -> BTreeMap<LabelMap, f64> {
+    let (code, body) = get(url);
+    assert_eq!(code, 200, "{url}");
+    Parser::new(body.as_bytes(), Format::Text)
+        .filter_map(|e| match e.unwrap() {
+            Entry::Sample(s) => Some((
+                s.to_labels()
+                    .iter()
+                    .map(|l| (l.name.clone(), l.value.clone()))
+                    .collect(),
+                s.value,
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+fn stored(base: &str, selector: &str) -> BTreeMap<LabelMap, String> {
+    query(base, selector)
+        .iter()
+        .map(|r| (metric_of(r), value_of(r)))
+        .collect()
+}
+
+#[test]
+fn embedded_default_config_scrapes_itself() {
+    let dir = temp_dir("embedded");
+    let port = free_port();
+    let p = spawn(
+        "vigil",
+        &vigil_bin(),
+        &[format!("--web.listen-address=127.0.0.1:{port}")],
+        &dir,
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    wait_http(&format!("{base}/-/healthy"));
+    assert!(
+        dir.join("data").is_dir(),
+        "default storage path ./data is created"
+    );
+    // One scrape interval of the embedded config is 15s.
+    let body = wait_for("up from the self-scrape", Duration::from_secs(25), || {
+        let (_, b) = get(&format!("{base}/api/v1/query?query=up"));
+        b.contains("\"job\":\"vigil\"").then_some(b)
+    });
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["status"], "success");
+    assert_eq!(v["data"]["resultType"], "vector");
+    let r = &v["data"]["result"][0];
+    let want: LabelMap = [
+        ("__name__", "up"),
+        ("instance", &*format!("127.0.0.1:{port}")),
+        ("job", "vigil"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(metric_of(r), want);
+    assert!(r["value"][0].is_number(), "timestamp is a JSON number: {r}");
+    assert_eq!(r["value"][1], "1");
+    let (_, m) = get(&format!("{base}/metrics"));
+    assert!(
+        m.contains("prometheus_target_scrape_pool_targets{scrape_job=\"vigil\"} 1"),
+        "{m}"
+    );
+    assert!(m.contains("process_resident_memory_bytes"), "{m}");
+    drop(p);
+}
+
+#[test]
+fn stores_what_node_exporter_served() {
+    let dir = temp_dir("node");
+    let (_ne, ne_port) = node_exporter(&dir);
+    let cfg = format!(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{ne_port}']\n"
+    );
+    let v = Vigil::start("node", Some(&cfg), &[]);
+    wait_for("node exporter up", Duration::from_secs(15), || {
+        (query(&v.base, "up{job=\"node\"}").first().map(value_of) == Some("1".into())).then_some(())
+    });
+    // Let a couple more scrapes land, then compare with what the exporter serves.
+    std::thread::sleep(Duration::from_millis(2500));
+    let exporter = served(&format!("http://127.0.0.1:{ne_port}/metrics"));
+    let instance = format!("127.0.0.1:{ne_port}");
+    let ours = stored(&v.base, "{job=\"node\"}");
+    let mut missing = Vec::new();
+    for labels in exporter.keys() {
+        let mut l = labels.clone();
+        l.insert("job".into(), "node".into());
+        l.insert("instance".into(), instance.clone());
+        if !ours.contains_key(&l) {
+            missing.push(l);
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "{} served series not stored, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(3)]
+    );
+    // Values that do not change between scrapes must be stored exactly.
+    let constant = [
+        "node_memory_MemTotal_bytes",
+        "process_max_fds",
+        "node_exporter_build_info",
+        "go_info",
+    ];
+    let mut compared = 0;
+    for (labels, val) in &exporter {
+        if constant.contains(&labels["__name__"].as_str()) {
+            let mut l = labels.clone();
+            l.insert("job".into(), "node".into());
+            l.insert("instance".into(), instance.clone());
+            assert_eq!(ours[&l].parse::<f64>().unwrap(), *val, "{l:?}");
+            compared += 1;
+        }
+    }
+    assert!(compared >= 3, "compared {compared} constant series");
+    // The synthetic series describe the scrape.
+    let scraped: f64 = value_of(&query(&v.base, "scrape_samples_scraped{job=\"node\"}")[0])
+        .parse()
+        .unwrap();
+    assert!(
+        (scraped - exporter.len() as f64).abs() <= 5.0,
+        "scraped {scraped} vs served {}",
+        exporter.len()
+    );
+    for m in [
+        "scrape_duration_seconds",
+        "scrape_samples_post_metric_relabeling",
+        "scrape_series_added",
+    ] {
+        assert_eq!(
+            query(&v.base, &format!("{m}{{job=\"node\"}}")).len(),
+            1,
+            "{m}"
+        );
+    }
+    let t = get_json(&format!("{}/api/v1/targets", v.base));
+    let a = &t["data"]["activeTargets"][0];
+    assert_eq!(a["health"], "up");
+    assert_eq!(a["scrapePool"], "node");
+    assert_eq!(
+        a["scrapeUrl"],
+        format!("http://127.0.0.1:{ne_port}/metrics")
+    );
+    assert_eq!(a["discoveredLabels"]["__address__"], instance);
+    assert_eq!(a["labels"]["instance"], instance);
+    assert_eq!(a["lastError"], "");
+    assert!(a["lastScrapeDuration"].as_f64().unwrap() > 0.0);
+    assert!(a["lastScrape"].as_str().unwrap().ends_with('Z'));
+}
+
+#[test]
+fn blackbox_probe_with_params_and_param_target_relabeling() {
+    let dir = temp_dir("blackbox");
+    let (_ne, ne_port) = node_exporter(&dir);
+    let (_bb, bb_port) = blackbox_exporter(&dir);
+    // As chapter 14: the probe target travels in __param_target, the exporter is __address__.
+    let cfg = format!(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: blackbox\n    metrics_path: /probe\n    params:\n      module: [http_2xx]\n    static_configs:\n      - targets: ['127.0.0.1:{ne_port}']\n    relabel_configs:\n      - source_labels: [__address__]\n        target_label: __param_target\n      - source_labels: [__param_target]\n        target_label: instance\n      - target_label: __address__\n        replacement: 127.0.0.1:{bb_port}\n"
+    );
+    let v = Vigil::start("blackbox", Some(&cfg), &[]);
+    let target = format!("127.0.0.1:{ne_port}");
+    wait_for("probe_success", Duration::from_secs(15), || {
+        let r = query(&v.base, "probe_success{job=\"blackbox\"}");
+        (r.len() == 1 && value_of(&r[0]) == "1").then_some(())
+    });
+    let r = query(&v.base, "probe_http_status_code");
+    assert_eq!(value_of(&r[0]), "200");
+    assert_eq!(metric_of(&r[0])["instance"], target);
+    let direct = served(&format!(
+        "http://127.0.0.1:{bb_port}/probe?module=http_2xx&target={target}"
+    ));
+    let names: BTreeSet<String> = direct.keys().map(|l| l["__name__"].clone()).collect();
+    let ours: BTreeSet<String> = stored(&v.base, "{job=\"blackbox\"}")
+        .keys()
+        .map(|l| l["__name__"].clone())
+        .collect();
+    let missing: Vec<_> = names.difference(&ours).collect();
+    assert!(missing.is_empty(), "probe metrics not stored: {missing:?}");
+    let t = get_json(&format!("{}/api/v1/targets", v.base));
+    assert_eq!(
+        t["data"]["activeTargets"][0]["scrapeUrl"],
+        format!("http://127.0.0.1:{bb_port}/probe?module=http_2xx&target=127.0.0.1%3A{ne_port}")
+    );
+}
+
+#[test]
+fn reload_needs_lifecycle_keeps_loops_and_rejects_bad_config() {
+    let dir = temp_dir("reload");
+    let (_ne, ne_port) = node_exporter(&dir);
+    let job = |name: &str| {
+        format!(
+            "  - job_name: {name}\n    static_configs:\n      - targets: ['127.0.0.1:{ne_port}']\n"
+        )
+    };
+    let head = "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n";
+
+    let locked = Vigil::start("reload-locked", Some(&format!("{head}{}", job("a"))), &[]);
+    let (code, body) = http("POST", &format!("{}/-/reload", locked.base), None).unwrap();
+    assert_eq!(
+        (code, body.as_str()),
+        (403, "Lifecycle API is not enabled.")
+    );
+    drop(locked);
+
+    let v = Vigil::start(
+        "reload",
+        Some(&format!("{head}{}", job("a"))),
+        &["--web.enable-lifecycle"],
+    );
+    wait_for("job a up", Duration::from_secs(15), || {
+        (!query(&v.base, "up{job=\"a\"}").is_empty()).then_some(())
+    });
+    v.write_config(&format!("{head}{}{}", job("a"), job("b")));
+    let (code, body) = http("POST", &format!("{}/-/reload", v.base), None).unwrap();
+    assert_eq!(code, 200, "{body}");
+    // Job a's loop survived the reload: its target is still "up", not a fresh "unknown" one.
+    let t = get_json(&format!("{}/api/v1/targets?scrapePool=a", v.base));
+    assert_eq!(t["data"]["activeTargets"][0]["health"], "up");
+    wait_for("job b up", Duration::from_secs(15), || {
+        (!query(&v.base, "up{job=\"b\"}").is_empty()).then_some(())
+    });
+
+    v.write_config(&format!("{head}  - job_name: c\n    scrape_interval: 1s\n    scrape_timeout: 5s\n    static_configs:\n      - targets: ['x:1']\n"));
+    let (code, body) = http("POST", &format!("{}/-/reload", v.base), None).unwrap();
+    assert_eq!(code, 500);
+    assert!(
+        body.contains("scrape timeout greater than scrape interval"),
+        "{body}"
+    );
+    let pools = get_json(&format!("{}/api/v1/scrape_pools", v.base));
+    assert_eq!(
+        pools["data"]["scrapePools"],
+        serde_json::json!(["a", "b"]),
+        "old config keeps running"
+    );
+    let (_, m) = get(&format!("{}/metrics", v.base));
+    assert!(
+        m.contains("prometheus_config_last_reload_successful 0"),
+        "{m}"
+    );
+    assert!(
+        v.proc
+            .log_text()
+            .contains("scrape timeout greater than scrape interval"),
+        "error is logged"
+    );
+
+    // SIGHUP reloads too.
+    v.write_config(&format!("{head}{}", job("a")));
+    unsafe_kill_hup(v.proc.child.id());
+    wait_for("job b gone after SIGHUP", Duration::from_secs(10), || {
+        let p = get_json(&format!("{}/api/v1/scrape_pools", v.base));
+        (p["data"]["scrapePools"] == serde_json::json!(["a"])).then_some(())
+    });
+}
+
+fn unsafe_kill_hup(pid: u32) {
+    let ok = std::process::Command::new("kill")
+        .args(["-HUP", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+}
+
+#[test]
+fn file_sd_follows_changes_and_stale_marks_removed_targets() {
+    let dir = temp_dir("filesd");
+    let (_ne, ne_port) = node_exporter(&dir);
+    let targets = dir.join("targets.json");
+    std::fs::write(
+        &targets,
+        format!(r#"[{{"targets": ["127.0.0.1:{ne_port}"], "labels": {{"team": "infra"}}}}]"#),
+    )
+    .unwrap();
+    let cfg = format!(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: files\n    file_sd_configs:\n      - files: ['{}/*.json']\n",
+        dir.display()
+    );
+    let v = Vigil::start("filesd", Some(&cfg), &[]);
+    let r = wait_for("file target up", Duration::from_secs(15), || {
+        let r = query(&v.base, "up{job=\"files\"}");
+        (!r.is_empty()).then_some(r)
+    });
+    assert_eq!(metric_of(&r[0])["team"], "infra");
+    assert!(!query(&v.base, "node_memory_MemTotal_bytes{job=\"files\"}").is_empty());
+    std::fs::write(&targets, "[]").unwrap();
+    // The target goes away and its series are marked stale at once: queries stop returning them.
+    wait_for("target removed and stale", Duration::from_secs(15), || {
+        let t = get_json(&format!("{}/api/v1/targets", v.base));
+        let gone = t["data"]["activeTargets"].as_array().unwrap().is_empty();
+        (gone
+            && query(&v.base, "up{job=\"files\"}").is_empty()
+            && query(&v.base, "node_memory_MemTotal_bytes").is_empty())
+        .then_some(())
+    });
+}
+
+/// Serve `body` for every request on a free port, from a thread.
+fn serve_static(body: &'static str, content_type: &'static str) -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    port
+}
+
+#[test]
+fn malformed_exposition_fails_the_scrape_with_the_line() {
+    let dir = temp_dir("malformed");
+    let _ = dir;
+    let good = serve_static(
+        "# TYPE a gauge\na 1\nb{x=\"1\"} 2\n",
+        "text/plain; version=0.0.4",
+    );
+    let bad = serve_static("a 1\nb{x=\"1\" 2\n", "text/plain; version=0.0.4");
+    let cfg = format!(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: good\n    static_configs:\n      - targets: ['127.0.0.1:{good}']\n  - job_name: bad\n    static_configs:\n      - targets: ['127.0.0.1:{bad}']\n"
+    );
+    let v = Vigil::start("malformed", Some(&cfg), &[]);
+    wait_for("both scraped", Duration::from_secs(15), || {
+        (query(&v.base, "up").len() == 2).then_some(())
+    });
+    let up = stored(&v.base, "up");
+    let by_job: BTreeMap<String, String> = up
+        .iter()
+        .map(|(l, v)| (l["job"].clone(), v.clone()))
+        .collect();
+    assert_eq!(by_job["good"], "1");
+    assert_eq!(by_job["bad"], "0");
+    // Nothing of the failed scrape is stored, not even the valid first line.
+    assert!(query(&v.base, "a{job=\"bad\"}").is_empty());
+    assert_eq!(query(&v.base, "a{job=\"good\"}").len(), 1);
+    let t = get_json(&format!("{}/api/v1/targets?scrapePool=bad", v.base));
+    let err = t["data"]["activeTargets"][0]["lastError"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("line 2"), "error names the line: {err}");
+    assert_eq!(t["data"]["activeTargets"][0]["health"], "down");
+}
+
+#[test]
+fn check_config_accepts_good_and_names_the_problem_in_bad() {
+    let shared = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/conformance/config"
+    );
+    let out = std::process::Command::new(vigil_bin())
+        .args([
+            "check",
+            "config",
+            &format!("{shared}/global_timeout.good.yml"),
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("SUCCESS"), "{text}");
+    let out = std::process::Command::new(vigil_bin())
+        .args(["check", "config", &format!("{shared}/jobname.bad.yml")])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("FAILED") && text.contains("job_name"),
+        "{text}"
+    );
+}

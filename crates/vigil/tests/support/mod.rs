@@ -1,0 +1,255 @@
+//! Helpers for the end-to-end tests: real processes on free ports, a tiny HTTP client.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A child process killed when dropped.
+pub struct Proc {
+    pub child: Child,
+    pub name: String,
+    pub log: PathBuf,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Proc {
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "vigil-e2e-{name}-{}-{}",
+        std::process::id(),
+        free_port()
+    ));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Find a Debian-installed binary; the test command installs the packages, so a missing one
+/// is a failure with a clear message, never a silent skip.
+pub fn debian_bin(name: &str) -> PathBuf {
+    for dir in ["/usr/bin", "/usr/sbin", "/usr/local/bin"] {
+        let p = Path::new(dir).join(name);
+        if p.exists() {
+            return p;
+        }
+    }
+    panic!(
+        "{name} is not installed: run ./scripts/test, which installs the Debian packages the end-to-end tests need"
+    );
+}
+
+pub fn spawn(name: &str, bin: &Path, args: &[String], dir: &Path) -> Proc {
+    let log = dir.join(format!("{name}.log"));
+    let f = std::fs::File::create(&log).unwrap();
+    let child = Command::new(bin)
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::from(f.try_clone().unwrap()))
+        .stderr(Stdio::from(f))
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
+    Proc {
+        child,
+        name: name.into(),
+        log,
+    }
+}
+
+pub fn vigil_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_vigil"))
+}
+
+/// A minimal HTTP/1.1 request; returns status and body.
+pub fn http(method: &str, url: &str, body: Option<&str>) -> std::io::Result<(u16, String)> {
+    let rest = url.strip_prefix("http://").expect("http url");
+    let (hostport, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let mut s = TcpStream::connect(hostport)?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let body = body.unwrap_or("");
+    let ct = if body.is_empty() {
+        ""
+    } else {
+        "Content-Type: application/x-www-form-urlencoded\r\n"
+    };
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n{ct}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf)?;
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let (head, payload) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let payload = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(payload)
+    } else {
+        payload.to_string()
+    };
+    Ok((status, payload))
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+pub fn get(url: &str) -> (u16, String) {
+    http("GET", url, None).unwrap_or_else(|e| panic!("GET {url}: {e}"))
+}
+
+pub fn get_json(url: &str) -> serde_json::Value {
+    let (code, body) = get(url);
+    serde_json::from_str(&body)
+        .unwrap_or_else(|e| panic!("GET {url} -> {code}: not JSON ({e}): {body}"))
+}
+
+/// Poll `f` until it returns Some or `timeout` passes.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if start.elapsed() > timeout {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+pub fn wait_http(url: &str) {
+    wait_for(&format!("{url} to answer"), Duration::from_secs(20), || {
+        http("GET", url, None).ok().filter(|(c, _)| *c == 200)
+    });
+}
+
+/// Percent-encode a query parameter.
+pub fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// `/api/v1/query` result list for `q`.
+pub fn query(base: &str, q: &str) -> Vec<serde_json::Value> {
+    let v = get_json(&format!("{base}/api/v1/query?query={}", enc(q)));
+    assert_eq!(v["status"], "success", "query {q}: {v}");
+    v["data"]["result"].as_array().cloned().unwrap_or_default()
+}
+
+/// A running vigil with its own data dir and port.
+pub struct Vigil {
+    pub proc: Proc,
+    pub base: String,
+    pub dir: PathBuf,
+    pub port: u16,
+}
+
+impl Vigil {
+    pub fn start(name: &str, config: Option<&str>, extra: &[&str]) -> Vigil {
+        let dir = temp_dir(name);
+        let port = free_port();
+        let mut args = vec![
+            format!("--web.listen-address=127.0.0.1:{port}"),
+            format!("--storage.tsdb.path={}", dir.join("data").display()),
+        ];
+        if let Some(c) = config {
+            std::fs::write(dir.join("vigil.yml"), c).unwrap();
+            args.push(format!("--config.file={}", dir.join("vigil.yml").display()));
+        }
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let proc = spawn("vigil", &vigil_bin(), &args, &dir);
+        let base = format!("http://127.0.0.1:{port}");
+        let v = Vigil {
+            proc,
+            base,
+            dir,
+            port,
+        };
+        let b = v.base.clone();
+        wait_for("vigil to be ready", Duration::from_secs(30), || {
+            http("GET", &format!("{b}/-/ready"), None)
+                .ok()
+                .filter(|(c, _)| *c == 200)
+        });
+        v
+    }
+
+    pub fn write_config(&self, c: &str) {
+        std::fs::write(self.dir.join("vigil.yml"), c).unwrap();
+    }
+}
+
+pub fn node_exporter(dir: &Path) -> (Proc, u16) {
+    let port = free_port();
+    let p = spawn(
+        "node-exporter",
+        &debian_bin("prometheus-node-exporter"),
+        &[format!("--web.listen-address=127.0.0.1:{port}")],
+        dir,
+    );
+    wait_http(&format!("http://127.0.0.1:{port}/metrics"));
+    (p, port)
+}
+
+pub fn blackbox_exporter(dir: &Path) -> (Proc, u16) {
+    let port = free_port();
+    let cfg = dir.join("blackbox.yml");
+    std::fs::write(&cfg, "modules:\n  http_2xx:\n    prober: http\n    timeout: 5s\n  tcp_connect:\n    prober: tcp\n").unwrap();
+    let p = spawn(
+        "blackbox-exporter",
+        &debian_bin("prometheus-blackbox-exporter"),
+        &[
+            format!("--web.listen-address=127.0.0.1:{port}"),
+            format!("--config.file={}", cfg.display()),
+        ],
+        dir,
+    );
+    wait_http(&format!("http://127.0.0.1:{port}/metrics"));
+    (p, port)
+}

@@ -1,0 +1,476 @@
+//! `/api/v1/*`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Value as Json, json};
+use vigil_storage::Matcher;
+
+use crate::AppState;
+use crate::json::write_query_data;
+use crate::time::{format_rfc3339, parse_duration_param, parse_time};
+
+type St = State<Arc<AppState>>;
+
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/api/v1/query", get(query).post(query))
+        .route("/api/v1/query_range", get(query_range).post(query_range))
+        .route("/api/v1/targets", get(targets))
+        .route("/api/v1/scrape_pools", get(scrape_pools))
+        .route("/api/v1/labels", get(labels).post(labels))
+        .route("/api/v1/label/{name}/values", get(label_values))
+        .route("/api/v1/series", get(series).post(series))
+        .route("/api/v1/status/config", get(status_config))
+        .route("/api/v1/status/flags", get(status_flags))
+        .route("/api/v1/status/buildinfo", get(buildinfo))
+        .route("/api/v1/status/runtimeinfo", get(runtimeinfo))
+        .route("/api/v1/status/tsdb", get(tsdb_status))
+}
+
+/// Why a request failed, with Prometheus's `errorType` and status code.
+pub enum ApiError {
+    BadData(String),
+    Execution(String),
+    Internal(String),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (code, kind, msg) = match self {
+            ApiError::BadData(m) => (StatusCode::BAD_REQUEST, "bad_data", m),
+            ApiError::Execution(m) => (StatusCode::UNPROCESSABLE_ENTITY, "execution", m),
+            ApiError::Internal(m) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", m),
+        };
+        let body = json!({"status": "error", "errorType": kind, "error": msg});
+        (
+            code,
+            [(header::CONTENT_TYPE, "application/json")],
+            body.to_string(),
+        )
+            .into_response()
+    }
+}
+
+fn ok_raw(data: String) -> Response {
+    let mut out = String::with_capacity(data.len() + 32);
+    out.push_str("{\"status\":\"success\",\"data\":");
+    out.push_str(&data);
+    out.push('}');
+    ([(header::CONTENT_TYPE, "application/json")], out).into_response()
+}
+
+fn ok(data: Json) -> Response {
+    ok_raw(data.to_string())
+}
+
+/// Parameters from the query string and, for form POSTs, the body; repeated keys kept.
+struct Params(Vec<(String, String)>);
+
+impl Params {
+    fn from(q: Option<String>, headers: &HeaderMap, body: &Bytes) -> Result<Self, ApiError> {
+        let mut v: Vec<(String, String)> = match q {
+            Some(q) => serde_urlencoded::from_str(&q)
+                .map_err(|e| ApiError::BadData(format!("invalid query string: {e}")))?,
+            None => Vec::new(),
+        };
+        let form = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|c| c.to_str().ok())
+            .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+        if form && !body.is_empty() {
+            let b: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+                .map_err(|e| ApiError::BadData(format!("invalid form body: {e}")))?;
+            v.extend(b);
+        }
+        Ok(Params(v))
+    }
+
+    fn get(&self, k: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn all(&self, k: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    fn time(&self, k: &str, default: i64) -> Result<i64, ApiError> {
+        match self.get(k) {
+            None => Ok(default),
+            Some(s) => parse_time(s)
+                .map_err(|e| ApiError::BadData(format!("invalid parameter \"{k}\": {e}"))),
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn parse_expr(q: Option<&str>) -> Result<vigil_promql::Expr, ApiError> {
+    let q = q.ok_or_else(|| ApiError::BadData("invalid parameter \"query\": unknown position: parse error: no expression found in input".into()))?;
+    vigil_promql::parse(q)
+        .map_err(|e| ApiError::BadData(format!("invalid parameter \"query\": {e}")))
+}
+
+async fn query(
+    State(s): St,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let p = Params::from(q, &headers, &body)?;
+    let expr = parse_expr(p.get("query"))?;
+    let t = p.time("time", now_ms())?;
+    let v = s
+        .engine
+        .instant(s.storage.as_ref(), &expr, t)
+        .map_err(|e| ApiError::Execution(e.to_string()))?;
+    let mut out = String::new();
+    write_query_data(&mut out, &v);
+    Ok(ok_raw(out))
+}
+
+/// Points a range query may return per series, as Prometheus limits it.
+const MAX_POINTS: i64 = 11_000;
+
+async fn query_range(
+    State(s): St,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let p = Params::from(q, &headers, &body)?;
+    let start = p.time("start", i64::MIN).and_then(|t| {
+        if t == i64::MIN {
+            Err(ApiError::BadData(
+                "invalid parameter \"start\": cannot parse \"\" to a valid timestamp".into(),
+            ))
+        } else {
+            Ok(t)
+        }
+    })?;
+    let end = p.time("end", i64::MIN).and_then(|t| {
+        if t == i64::MIN {
+            Err(ApiError::BadData(
+                "invalid parameter \"end\": cannot parse \"\" to a valid timestamp".into(),
+            ))
+        } else {
+            Ok(t)
+        }
+    })?;
+    if end < start {
+        return Err(ApiError::BadData(
+            "invalid parameter \"end\": end timestamp must not be before start time".into(),
+        ));
+    }
+    let step = match p.get("step") {
+        Some(st) => parse_duration_param(st)
+            .map_err(|e| ApiError::BadData(format!("invalid parameter \"step\": {e}")))?,
+        None => {
+            return Err(ApiError::BadData(
+                "invalid parameter \"step\": cannot parse \"\" to a valid duration".into(),
+            ));
+        }
+    };
+    if step <= 0 {
+        return Err(ApiError::BadData("invalid parameter \"step\": zero or negative query resolution step widths are not accepted. Try a positive integer".into()));
+    }
+    if (end - start) / step > MAX_POINTS {
+        return Err(ApiError::BadData("exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)".into()));
+    }
+    let expr = parse_expr(p.get("query"))?;
+    let v = s
+        .engine
+        .range(s.storage.as_ref(), &expr, start, end, step)
+        .map_err(|e| ApiError::BadData(e.to_string()))?;
+    let mut out = String::new();
+    write_query_data(&mut out, &v);
+    Ok(ok_raw(out))
+}
+
+fn labels_json(l: &vigil_model::Labels) -> Json {
+    Json::Object(
+        l.iter()
+            .map(|x| (x.name.clone(), Json::String(x.value.clone())))
+            .collect(),
+    )
+}
+
+fn fmt_duration(d: Duration) -> String {
+    let ms = d.as_millis() as u64;
+    if ms.is_multiple_of(1000) {
+        let s = ms / 1000;
+        if s.is_multiple_of(3600) && s > 0 {
+            format!("{}h", s / 3600)
+        } else if s.is_multiple_of(60) && s > 0 {
+            format!("{}m", s / 60)
+        } else {
+            format!("{s}s")
+        }
+    } else {
+        format!("{ms}ms")
+    }
+}
+
+async fn targets(State(s): St, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+    let p = Params::from(q, &HeaderMap::new(), &Bytes::new())?;
+    let state = p.get("state").unwrap_or("any").to_ascii_lowercase();
+    let pool = p.get("scrapePool");
+    let snap = s.scrape.targets();
+    let show_active = state == "any" || state == "active";
+    let show_dropped = state == "any" || state == "dropped";
+    let mut active: Vec<Json> = Vec::new();
+    if show_active {
+        let mut ts = snap.active;
+        ts.sort_by(|a, b| (&a.pool, &a.target.labels).cmp(&(&b.pool, &b.target.labels)));
+        for t in ts.iter().filter(|t| pool.is_none_or(|p| p == t.pool)) {
+            let st = t.status.lock().clone();
+            let host = s.external_host();
+            active.push(json!({
+                "discoveredLabels": labels_json(&t.target.discovered),
+                "labels": labels_json(&t.target.public_labels()),
+                "scrapePool": t.pool,
+                "scrapeUrl": t.target.url,
+                "globalUrl": global_url(&t.target.url, &host),
+                "lastError": st.last_error,
+                "lastScrape": st.last_scrape.map(format_rfc3339).unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
+                "lastScrapeDuration": st.last_scrape_duration.as_secs_f64(),
+                "health": st.health.as_str(),
+                "scrapeInterval": fmt_duration(t.target.interval),
+                "scrapeTimeout": fmt_duration(t.target.timeout),
+            }));
+        }
+    }
+    let mut dropped: Vec<Json> = Vec::new();
+    let mut dropped_counts: BTreeMap<String, u64> = BTreeMap::new();
+    for (p, d) in &snap.dropped {
+        *dropped_counts.entry(p.clone()).or_default() += 1;
+        if show_dropped && pool.is_none_or(|x| x == p) {
+            dropped.push(json!({"discoveredLabels": labels_json(&d.discovered)}));
+        }
+    }
+    let mut data = serde_json::Map::new();
+    if show_active {
+        data.insert("activeTargets".into(), Json::Array(active));
+    }
+    if show_dropped {
+        data.insert("droppedTargets".into(), Json::Array(dropped));
+        data.insert("droppedTargetCounts".into(), json!(dropped_counts));
+    }
+    Ok(ok(Json::Object(data)))
+}
+
+/// The scrape URL with a loopback host replaced by this server's host name, as Prometheus's
+/// `globalUrl`.
+fn global_url(url: &str, host: &str) -> String {
+    for lo in ["localhost", "127.0.0.1", "[::1]"] {
+        if let Some(i) = url.find(&format!("://{lo}")) {
+            return format!("{}://{}{}", &url[..i], host, &url[i + 3 + lo.len()..]);
+        }
+    }
+    url.to_string()
+}
+
+async fn scrape_pools(State(s): St) -> Response {
+    ok(json!({"scrapePools": s.scrape.pool_names()}))
+}
+
+fn parse_matchers(sets: &[&str]) -> Result<Vec<Vec<Matcher>>, ApiError> {
+    sets.iter()
+        .map(|m| match vigil_promql::parse(m) {
+            Ok(vigil_promql::Expr::VectorSelector(sel)) => Ok(sel.matchers),
+            Ok(_) => Err(ApiError::BadData(format!(
+                "invalid parameter \"match[]\": {m:?} is not a vector selector"
+            ))),
+            Err(e) => Err(ApiError::BadData(format!(
+                "invalid parameter \"match[]\": {e}"
+            ))),
+        })
+        .collect()
+}
+
+fn range_params(p: &Params) -> Result<(i64, i64), ApiError> {
+    Ok((p.time("start", i64::MIN / 2)?, p.time("end", i64::MAX / 2)?))
+}
+
+async fn labels(
+    State(s): St,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let p = Params::from(q, &headers, &body)?;
+    let (start, end) = range_params(&p)?;
+    let sets = parse_matchers(&p.all("match[]"))?;
+    let qr = s
+        .storage
+        .querier(start, end)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut names = std::collections::BTreeSet::new();
+    if sets.is_empty() {
+        names.extend(
+            qr.label_names(&[])
+                .map_err(|e| ApiError::Internal(e.to_string()))?,
+        );
+    }
+    for m in &sets {
+        names.extend(
+            qr.label_names(m)
+                .map_err(|e| ApiError::Internal(e.to_string()))?,
+        );
+    }
+    Ok(ok(json!(names)))
+}
+
+async fn label_values(
+    State(s): St,
+    Path(name): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let p = Params::from(q, &HeaderMap::new(), &Bytes::new())?;
+    if !vigil_model::labels::is_valid_label_name(&name) {
+        return Err(ApiError::BadData(format!("invalid label name: {name:?}")));
+    }
+    let (start, end) = range_params(&p)?;
+    let sets = parse_matchers(&p.all("match[]"))?;
+    let qr = s
+        .storage
+        .querier(start, end)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut vals = std::collections::BTreeSet::new();
+    if sets.is_empty() {
+        vals.extend(
+            qr.label_values(&name, &[])
+                .map_err(|e| ApiError::Internal(e.to_string()))?,
+        );
+    }
+    for m in &sets {
+        vals.extend(
+            qr.label_values(&name, m)
+                .map_err(|e| ApiError::Internal(e.to_string()))?,
+        );
+    }
+    Ok(ok(json!(vals)))
+}
+
+async fn series(
+    State(s): St,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let p = Params::from(q, &headers, &body)?;
+    let sets = parse_matchers(&p.all("match[]"))?;
+    if sets.is_empty() {
+        return Err(ApiError::BadData("no match[] parameter provided".into()));
+    }
+    let (start, end) = range_params(&p)?;
+    let qr = s
+        .storage
+        .querier(start, end)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut all = std::collections::BTreeSet::new();
+    for m in &sets {
+        all.extend(
+            qr.select(m)
+                .map_err(|e| ApiError::Internal(e.to_string()))?
+                .map(|s| s.labels),
+        );
+    }
+    Ok(ok(Json::Array(all.iter().map(labels_json).collect())))
+}
+
+async fn status_config(State(s): St) -> Response {
+    let cfg = s.config.read().clone();
+    ok(json!({"yaml": cfg.to_masked_yaml()}))
+}
+
+async fn status_flags(State(s): St) -> Response {
+    let m: serde_json::Map<String, Json> = s
+        .flags
+        .iter()
+        .map(|(k, v)| (k.clone(), Json::String(v.clone())))
+        .collect();
+    ok(Json::Object(m))
+}
+
+async fn buildinfo() -> Response {
+    // Grafana reads `version` to choose features: report the Prometheus API level we follow.
+    ok(json!({
+        "version": "2.42.0",
+        "revision": env!("CARGO_PKG_VERSION"),
+        "branch": "vigil",
+        "buildUser": "vigil",
+        "buildDate": "",
+        "goVersion": "none (vigil is written in Rust)",
+    }))
+}
+
+async fn tsdb_status(State(s): St, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+    let p = Params::from(q, &HeaderMap::new(), &Bytes::new())?;
+    let limit = match p.get("limit") {
+        None => 10,
+        Some(l) => match l.parse::<usize>() {
+            Ok(n) if n > 0 => n,
+            _ => return Err(ApiError::BadData("limit must be a positive number".into())),
+        },
+    };
+    Ok(ok((s.tsdb_status)(limit)))
+}
+
+async fn runtimeinfo(State(s): St) -> Response {
+    ok(json!({
+        "startTime": format_rfc3339(s.start_time),
+        "CWD": std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default(),
+        "reloadConfigSuccess": true,
+        "lastConfigTime": format_rfc3339(s.start_time),
+        "goroutineCount": 0,
+        "GOMAXPROCS": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "storageRetention": "",
+    }))
+}
+
+impl AppState {
+    /// Host name for `globalUrl`.
+    pub fn external_host(&self) -> String {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "localhost".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn global_url_replaces_loopback() {
+        assert_eq!(
+            global_url("http://localhost:9090/metrics", "box"),
+            "http://box:9090/metrics"
+        );
+        assert_eq!(
+            global_url("http://10.0.0.1:9100/metrics", "box"),
+            "http://10.0.0.1:9100/metrics"
+        );
+    }
+}

@@ -1,0 +1,54 @@
+//! The HTTP face of vigil: Prometheus's `/api/v1` JSON (byte-compatible where clients parse
+//! it), the lifecycle endpoints (`/-/healthy`, `/-/ready`, `/-/reload`, `/-/quit`) and
+//! `/metrics`.
+//!
+//! The web layer only calls other layers' interfaces: the PromQL engine for queries, the
+//! scrape manager for targets, storage queriers for label lookups. It never parses PromQL or
+//! reaches into storage internals itself.
+
+pub mod api;
+pub mod json;
+pub mod lifecycle;
+pub mod time;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use axum::Router;
+use parking_lot::RwLock;
+use tokio::sync::{mpsc, oneshot};
+use vigil_config::Config;
+use vigil_promql::Engine;
+use vigil_scrape::ScrapeManager;
+use vigil_storage::Storage;
+
+/// A request to reload the configuration; the answer says whether it worked.
+pub type ReloadRequest = oneshot::Sender<Result<(), String>>;
+
+/// Everything the handlers need, shared.
+pub struct AppState {
+    pub storage: Arc<dyn Storage>,
+    pub scrape: Arc<ScrapeManager>,
+    pub engine: Engine,
+    /// The config currently running.
+    pub config: RwLock<Arc<Config>>,
+    /// Flag values as given (for `/api/v1/status/flags`).
+    pub flags: Vec<(String, String)>,
+    /// Renders the self-metrics exposition.
+    pub metrics: Box<dyn Fn() -> String + Send + Sync>,
+    /// The `data` of `/api/v1/status/tsdb` for a given list limit.
+    pub tsdb_status: Box<dyn Fn(usize) -> serde_json::Value + Send + Sync>,
+    pub enable_lifecycle: bool,
+    pub reload: mpsc::Sender<ReloadRequest>,
+    pub quit: mpsc::Sender<()>,
+    pub ready: AtomicBool,
+    pub start_time: std::time::SystemTime,
+}
+
+/// The full router.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .merge(api::routes())
+        .merge(lifecycle::routes())
+        .with_state(state)
+}
