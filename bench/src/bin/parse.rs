@@ -65,7 +65,7 @@ fn main() {
     }
 
     println!();
-    println!("one scrape through series cache + relabeling + appender (in-memory storage):");
+    println!("one scrape through series cache + relabeling + appender (TSDB head, no WAL):");
     let body = vigil_bench::exposition(series, false);
     let yaml = "scrape_configs:\n  - job_name: bench\n    static_configs:\n      - targets: ['127.0.0.1:1']\n";
     let cfg = vigil_config::Config::parse(yaml, std::path::Path::new(".")).expect("bench config");
@@ -74,7 +74,7 @@ fn main() {
         .build()
         .unwrap();
     let _guard = rt.enter();
-    let storage: Arc<dyn vigil_storage::Storage> = Arc::new(vigil_storage::MemoryStorage::new());
+    let storage: Arc<dyn vigil_storage::Storage> = Arc::new(vigil_tsdb::head::Head::in_memory());
     let mut lp = vigil_scrape::scrape_loop::ScrapeLoop::for_benchmark(
         cfg.scrape_configs[0].clone(),
         storage,

@@ -122,6 +122,19 @@ impl Scraper {
             USER_AGENT,
             HeaderValue::from_static(concat!("vigil/", env!("CARGO_PKG_VERSION"))),
         );
+        for (name, values) in &h.http_headers {
+            let n = reqwest::header::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| format!("invalid http_headers name {name:?}"))?;
+            for v in values {
+                headers.append(n.clone(), header(v)?);
+            }
+        }
+        if h.oauth2.is_some() {
+            // Refuse rather than scrape without the credentials the config asks for.
+            return Err(
+                "oauth2 is accepted in the config but not implemented for scraping yet".into(),
+            );
+        }
         b = b.default_headers(headers);
         if !cfg.enable_compression {
             b = b.no_gzip();
