@@ -307,7 +307,8 @@ fn parse_float(s: &str) -> Option<f64> {
 }
 
 /// Scan a label block starting after `{`; returns the index just past `}` or an error.
-fn scan_labels(line: &str, mut i: usize) -> Result<usize, String> {
+/// `named`: the line gave a metric name, so a `__name__` label would duplicate it.
+fn scan_labels(line: &str, mut i: usize, named: bool) -> Result<usize, String> {
     let b = line.as_bytes();
     let mut seen: [(usize, usize); 16] = [(0, 0); 16];
     let mut seen_n = 0usize;
@@ -331,9 +332,10 @@ fn scan_labels(line: &str, mut i: usize) -> Result<usize, String> {
         }
         let name = &line[ns..i];
         // Duplicate label names within a line make an invalid series.
-        let dup = seen[..seen_n.min(16)]
-            .iter()
-            .any(|&(s, e)| &line[s..e] == name)
+        let dup = (named && name == "__name__")
+            || seen[..seen_n.min(16)]
+                .iter()
+                .any(|&(s, e)| &line[s..e] == name)
             || more.contains(&name);
         if dup {
             return Err(format!("duplicate label name {name:?}"));
@@ -546,7 +548,7 @@ impl<'a> Parser<'a> {
         let name = &line[name_start..i];
         let mut labels_raw = "";
         if b.get(i) == Some(&b'{') {
-            let close = scan_labels(line, i + 1)?;
+            let close = scan_labels(line, i + 1, true)?;
             labels_raw = &line[i + 1..close - 1];
             i = close;
         }
@@ -613,7 +615,7 @@ impl<'a> Parser<'a> {
         if !e.starts_with('{') {
             return Err(format!("expected label set in exemplar, got {}", token(e)));
         }
-        let close = scan_labels(e, 1).map_err(|m| format!("exemplar: {m}"))?;
+        let close = scan_labels(e, 1, false).map_err(|m| format!("exemplar: {m}"))?;
         let labels_raw = &e[1..close - 1];
         let total: usize = LabelIter { s: labels_raw }
             .map(|(n, v)| n.chars().count() + v.chars().count())
@@ -718,6 +720,12 @@ mod tests {
             ("a{x=\"1\" 2\n", 1, "expected \",\" or \"}\""),
             ("a{x=1} 2\n", 1, "expected quoted label value"),
             ("a{x=\"1\",x=\"2\"} 2\n", 1, "duplicate label name \"x\""),
+            // Found by fuzzing: a __name__ label next to a metric name.
+            (
+                "#\na{__name__=\"\"} 1 1",
+                2,
+                "duplicate label name \"__name__\"",
+            ),
             ("a 1\n\n1a 2\n", 3, "is not a valid start token"),
             ("a abc\n", 1, "invalid value"),
             ("a 1 1.5\n", 1, "invalid timestamp"),
@@ -734,6 +742,17 @@ mod tests {
         let err = all("a 1\n\u{0}\u{ff}", Format::Text).unwrap_err();
         assert_eq!(err.line, 2);
         assert!(Parser::new(b"a 1\n\xff\xfe 2\n", Format::Text).any(|e| e.is_err()));
+    }
+
+    /// Found by fuzzing: a `__name__` label next to a metric name used to erase the name.
+    #[test]
+    fn name_label_beside_metric_name_is_a_duplicate() {
+        let err = all("#\na{__name__=\"\"} 1 1", Format::Text).unwrap_err();
+        assert_eq!(err.line, 2);
+        assert!(
+            err.message.contains("duplicate label name \"__name__\""),
+            "{err}"
+        );
     }
 
     #[test]

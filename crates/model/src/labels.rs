@@ -4,6 +4,7 @@
 //! are then canonical, which is what storage and the query engine rely on.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// `__name__`: the metric name as a label.
 pub const METRIC_NAME: &str = "__name__";
@@ -43,13 +44,20 @@ impl Label {
 }
 
 /// A label set sorted by name, names unique, no empty values (an empty value means
-/// "label absent" in Prometheus's model).
-#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Labels(Vec<Label>);
+/// "label absent" in Prometheus's model). Immutable and shared: cloning is a reference-count
+/// increment, so the scrape cache, the head's index and its series hold one copy.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Labels(Arc<[Label]>);
+
+impl Default for Labels {
+    fn default() -> Self {
+        Labels(Arc::from(Vec::new()))
+    }
+}
 
 impl Labels {
     pub fn empty() -> Self {
-        Labels(Vec::new())
+        Labels::default()
     }
 
     /// Build from pairs in any order. Later duplicates win; empty values are dropped.
@@ -69,7 +77,7 @@ impl Labels {
             v.windows(2).all(|w| w[0].name < w[1].name),
             "labels not sorted/unique"
         );
-        Labels(v)
+        Labels(Arc::from(v))
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
@@ -109,12 +117,12 @@ impl Labels {
     }
 
     pub fn into_vec(self) -> Vec<Label> {
-        self.0
+        self.0.to_vec()
     }
 
     pub fn builder(&self) -> LabelsBuilder {
         LabelsBuilder {
-            labels: self.0.clone(),
+            labels: self.0.to_vec(),
         }
     }
 
@@ -128,7 +136,7 @@ impl Labels {
                 h = h.wrapping_mul(0x0000_0100_0000_01b3);
             }
         };
-        for l in &self.0 {
+        for l in self.0.iter() {
             eat(l.name.as_bytes());
             eat(&[0xff]);
             eat(l.value.as_bytes());
@@ -241,7 +249,7 @@ impl LabelsBuilder {
     }
 
     pub fn build(self) -> Labels {
-        Labels(self.labels)
+        Labels(Arc::from(self.labels))
     }
 }
 

@@ -4,8 +4,6 @@
 //! series seen before costs one hash lookup: no label parsing, sorting or relabeling. It also
 //! remembers which series were seen in which scrape, for staleness markers.
 
-use std::collections::HashMap;
-
 use vigil_model::Labels;
 use vigil_storage::SeriesRef;
 
@@ -33,7 +31,8 @@ impl Entry {
 
 #[derive(Default)]
 pub struct SeriesCache {
-    entries: HashMap<Box<str>, Entry>,
+    /// foldhash: this is the per-sample lookup of every scrape.
+    entries: foldhash::HashMap<Box<str>, Entry>,
     /// Incremented at the start of every scrape.
     pub iter: u64,
 }

@@ -31,9 +31,19 @@ impl BitWriter {
         self.free -= 1;
     }
 
-    fn write_bits(&mut self, v: u64, n: u8) {
-        for i in (0..n).rev() {
-            self.write_bit((v >> i) & 1 == 1);
+    /// Write the low `n` bits of `v`, most significant first, a byte at a time.
+    fn write_bits(&mut self, v: u64, mut n: u8) {
+        while n > 0 {
+            if self.free == 0 {
+                self.bytes.push(0);
+                self.free = 8;
+            }
+            let take = n.min(self.free);
+            let bits = ((v >> (n - take)) & ((1u64 << take) - 1)) as u8;
+            let last = self.bytes.len() - 1;
+            self.bytes[last] |= bits << (self.free - take);
+            self.free -= take;
+            n -= take;
         }
     }
 
@@ -70,10 +80,18 @@ impl<'a> BitReader<'a> {
         Some(bit)
     }
 
-    fn read_bits(&mut self, n: u8) -> Option<u64> {
+    /// Read `n` bits, most significant first, a byte at a time.
+    fn read_bits(&mut self, mut n: u8) -> Option<u64> {
         let mut v = 0u64;
-        for _ in 0..n {
-            v = (v << 1) | self.read_bit()? as u64;
+        while n > 0 {
+            let byte = *self.bytes.get(self.pos / 8)?;
+            let used = (self.pos % 8) as u8;
+            let avail = 8 - used;
+            let take = n.min(avail);
+            let bits = (byte >> (avail - take)) & (((1u16 << take) - 1) as u8);
+            v = (v << take) | bits as u64;
+            self.pos += take as usize;
+            n -= take;
         }
         Some(v)
     }

@@ -4,7 +4,6 @@
 //! sorted refs of series carrying it. A commit writes one WAL batch (new series, then samples)
 //! and only then applies the samples, so what a query sees is always in the WAL.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
@@ -78,11 +77,14 @@ impl MemSeries {
     }
 }
 
+/// foldhash maps: these are on the append path of every sample.
+type FastMap<K, V> = foldhash::HashMap<K, V>;
+
 #[derive(Default)]
 struct Index {
-    series: HashMap<SeriesRef, MemSeries>,
-    by_labels: HashMap<Labels, SeriesRef>,
-    postings: HashMap<String, HashMap<String, Vec<SeriesRef>>>,
+    series: FastMap<SeriesRef, MemSeries>,
+    by_labels: FastMap<Labels, SeriesRef>,
+    postings: FastMap<String, FastMap<String, Vec<SeriesRef>>>,
 }
 
 impl Index {
@@ -381,7 +383,7 @@ struct HeadAppender<'a> {
     head: &'a Head,
     new_series: Vec<(SeriesRef, Labels)>,
     samples: Vec<(SeriesRef, i64, f64)>,
-    newest: HashMap<SeriesRef, Sample>,
+    newest: FastMap<SeriesRef, Sample>,
 }
 
 impl Appender for HeadAppender<'_> {
@@ -453,7 +455,7 @@ impl Appender for HeadAppender<'_> {
             wal::encode(&mut framed, &Record::Series(self.new_series));
         }
         if !self.samples.is_empty() {
-            wal::encode(&mut framed, &Record::Samples(self.samples.clone()));
+            wal::encode_samples(&mut framed, &self.samples);
         }
         // The WAL lock is held until the samples are in the head, so a checkpoint (which takes
         // it first) never sees a record in the WAL that the head does not have yet.
@@ -565,7 +567,7 @@ impl Storage for Head {
             head: self,
             new_series: Vec::new(),
             samples: Vec::new(),
-            newest: HashMap::new(),
+            newest: FastMap::default(),
         })
     }
 

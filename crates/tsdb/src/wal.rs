@@ -93,27 +93,43 @@ pub fn encode(out: &mut Vec<u8>, rec: &Record) {
             REC_SERIES
         }
         Record::Samples(s) => {
-            put_uvarint(&mut payload, s.len() as u64);
-            // Delta-encode refs and timestamps against the first sample: a scrape's samples
-            // share a timestamp and have nearby refs, so most deltas are one byte.
-            let (r0, t0) = s.first().map(|&(r, t, _)| (r, t)).unwrap_or((0, 0));
-            payload.extend_from_slice(&r0.to_le_bytes());
-            payload.extend_from_slice(&t0.to_le_bytes());
-            for &(r, t, v) in s {
-                put_uvarint(&mut payload, zigzag(r as i64 - r0 as i64));
-                put_uvarint(&mut payload, zigzag(t - t0));
-                payload.extend_from_slice(&v.to_bits().to_le_bytes());
-            }
+            samples_payload(&mut payload, s);
             REC_SAMPLES
         }
     };
+    frame(out, typ, &payload);
+}
+
+/// Encode a samples record without an owned `Record` (the commit path's batch is borrowed).
+pub fn encode_samples(out: &mut Vec<u8>, s: &[(u64, i64, f64)]) {
+    let mut payload = Vec::with_capacity(16 + s.len() * 11);
+    samples_payload(&mut payload, s);
+    frame(out, REC_SAMPLES, &payload);
+}
+
+fn samples_payload(payload: &mut Vec<u8>, s: &[(u64, i64, f64)]) {
+    put_uvarint(payload, s.len() as u64);
+    // Delta-encode refs and timestamps against the first sample: a scrape's samples share a
+    // timestamp and have nearby refs, so most deltas are one byte.
+    let (r0, t0) = s.first().map(|&(r, t, _)| (r, t)).unwrap_or((0, 0));
+    payload.extend_from_slice(&r0.to_le_bytes());
+    payload.extend_from_slice(&t0.to_le_bytes());
+    for &(r, t, v) in s {
+        put_uvarint(payload, zigzag(r as i64 - r0 as i64));
+        put_uvarint(payload, zigzag(t - t0));
+        payload.extend_from_slice(&v.to_bits().to_le_bytes());
+    }
+}
+
+/// Frame a payload: length, CRC32 of type and payload, type, payload.
+fn frame(out: &mut Vec<u8>, typ: u8, payload: &[u8]) {
     let mut h = crc32fast::Hasher::new();
     h.update(&[typ]);
-    h.update(&payload);
+    h.update(payload);
     out.extend_from_slice(&((payload.len() + 1) as u32).to_le_bytes());
     out.extend_from_slice(&h.finalize().to_le_bytes());
     out.push(typ);
-    out.extend_from_slice(&payload);
+    out.extend_from_slice(payload);
 }
 
 fn zigzag(v: i64) -> u64 {

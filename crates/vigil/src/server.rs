@@ -111,9 +111,12 @@ impl Reloader {
 fn init_logging(f: &ServerFlags) {
     let filter =
         tracing_subscriber::EnvFilter::new(format!("{},hyper=warn,reqwest=warn", f.log_level));
+    // Logs go to stderr, as Prometheus's do, with colours only on a terminal.
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false);
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     if f.log_format == "json" {
         // JSON output would need the `json` feature; keep the build lean and say so.
         b.init();

@@ -49,13 +49,12 @@ impl IntoResponse for ApiError {
             ApiError::Execution(m) => (StatusCode::UNPROCESSABLE_ENTITY, "execution", m),
             ApiError::Internal(m) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", m),
         };
-        let body = json!({"status": "error", "errorType": kind, "error": msg});
-        (
-            code,
-            [(header::CONTENT_TYPE, "application/json")],
-            body.to_string(),
-        )
-            .into_response()
+        // Field order as Prometheus writes it.
+        let body = format!(
+            "{{\"status\":\"error\",\"errorType\":\"{kind}\",\"error\":{}}}",
+            serde_json::to_string(&msg).unwrap_or_else(|_| "\"\"".into())
+        );
+        (code, [(header::CONTENT_TYPE, "application/json")], body).into_response()
     }
 }
 
