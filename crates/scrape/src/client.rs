@@ -107,6 +107,19 @@ impl Scraper {
                 .map_err(|e| format!("unable to use client certificate: {e}"))?;
             b = b.identity(id);
         }
+        let version = |v: &str| match v {
+            "TLS10" => Some(reqwest::tls::Version::TLS_1_0),
+            "TLS11" => Some(reqwest::tls::Version::TLS_1_1),
+            "TLS12" => Some(reqwest::tls::Version::TLS_1_2),
+            "TLS13" => Some(reqwest::tls::Version::TLS_1_3),
+            _ => None,
+        };
+        if let Some(v) = tls.min_version.as_deref().and_then(version) {
+            b = b.tls_version_min(v);
+        }
+        if let Some(v) = tls.max_version.as_deref().and_then(version) {
+            b = b.tls_version_max(v);
+        }
         if tls.insecure_skip_verify {
             b = b.tls_danger_accept_invalid_certs(true);
         }

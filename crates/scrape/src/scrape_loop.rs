@@ -230,9 +230,19 @@ impl ScrapeLoop {
 
     /// A loop for a single target `127.0.0.1:1` of `cfg`, not started: for benchmarks.
     pub fn for_benchmark(cfg: ScrapeConfig, storage: Arc<dyn Storage>) -> Result<Self, String> {
+        Self::for_target(cfg, storage, "127.0.0.1:1")
+    }
+
+    /// A loop for one target `address` of `cfg` (target relabeling applied), not started:
+    /// drive it with [`Self::scrape_and_report`]. For tests and tools.
+    pub fn for_target(
+        cfg: ScrapeConfig,
+        storage: Arc<dyn Storage>,
+        address: &str,
+    ) -> Result<Self, String> {
         let scraper = Scraper::new(&cfg)?;
         let group = vigil_model::Labels::empty();
-        let t = vigil_model::Labels::from_pairs([(vigil_model::labels::ADDRESS, "127.0.0.1:1")]);
+        let t = vigil_model::Labels::from_pairs([(vigil_model::labels::ADDRESS, address)]);
         let target = match crate::target::populate(&group, &t, &cfg)? {
             crate::target::Populated::Keep(t) => t,
             crate::target::Populated::Dropped(_) => {
@@ -251,6 +261,16 @@ impl ScrapeLoop {
             status: Mutex::new(Default::default()),
         });
         Ok(ScrapeLoop::new(ctx, shared))
+    }
+
+    /// The target's live status.
+    pub fn status(&self) -> crate::target::TargetStatus {
+        self.target.status.lock().clone()
+    }
+
+    /// The URL this loop scrapes.
+    pub fn url(&self) -> &str {
+        &self.target.target.url
     }
 
     fn append_report(&mut self, app: &mut dyn Appender, ts: i64, values: [f64; 5]) {

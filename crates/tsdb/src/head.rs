@@ -59,6 +59,23 @@ impl MemSeries {
         self.last = Some(Sample { t, v });
     }
 
+    /// Remove samples in `[lo, hi]` (re-encoding the chunks that held them).
+    fn delete_range(&mut self, lo: i64, hi: i64) {
+        let keep: Vec<Sample> = self
+            .samples(i64::MIN, i64::MAX)
+            .into_iter()
+            .filter(|s| s.t < lo || s.t > hi)
+            .collect();
+        let mut fresh = MemSeries::new(std::mem::take(&mut self.labels));
+        for x in keep {
+            fresh.push(x.t, x.v);
+        }
+        // Keep the order check against the newest sample ever appended, deleted or not.
+        let last = self.last;
+        *self = fresh;
+        self.last = last;
+    }
+
     fn samples(&self, mint: i64, maxt: i64) -> Vec<Sample> {
         let mut out = Vec::new();
         for c in self
@@ -207,6 +224,14 @@ impl Head {
         let mut samples = 0u64;
         let (mut lo, mut hi) = (i64::MAX, i64::MIN);
         let mut apply = |rec: Record| match rec {
+            // Deletions replay where they were logged: they remove what came before them.
+            Record::Tombstones(t) => {
+                for (r, lo, hi) in t {
+                    if let Some(ms) = index.series.get_mut(&r) {
+                        ms.delete_range(lo, hi);
+                    }
+                }
+            }
             Record::Series(s) => {
                 for (r, labels) in s {
                     max_ref = max_ref.max(r);
@@ -368,6 +393,33 @@ impl Head {
             }
         }
         wal::write_checkpoint(&wal_dir, last, &framed)
+    }
+
+    /// Delete the samples in `[mint, maxt]` of every series matching any of `sets`; logged in
+    /// the WAL so a restart does not bring them back. Returns how many series were touched.
+    pub fn delete(&self, sets: &[Vec<Matcher>], mint: i64, maxt: i64) -> std::io::Result<usize> {
+        let mut wal = self.wal.lock();
+        let mut idx = self.index.write();
+        let mut refs: Vec<SeriesRef> = sets.iter().flat_map(|ms| idx.select(ms)).collect();
+        refs.sort_unstable();
+        refs.dedup();
+        if refs.is_empty() {
+            return Ok(0);
+        }
+        if let Some(w) = wal.as_mut() {
+            let mut framed = Vec::new();
+            wal::encode(
+                &mut framed,
+                &Record::Tombstones(refs.iter().map(|&r| (r, mint, maxt)).collect()),
+            );
+            w.write(&framed)?;
+        }
+        for r in &refs {
+            if let Some(s) = idx.series.get_mut(r) {
+                s.delete_range(mint, maxt);
+            }
+        }
+        Ok(refs.len())
     }
 
     pub fn dir(&self) -> Option<&Path> {

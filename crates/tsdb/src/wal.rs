@@ -17,6 +17,7 @@ pub const SEGMENT_SIZE: u64 = 128 << 20;
 
 const REC_SERIES: u8 = 1;
 const REC_SAMPLES: u8 = 2;
+const REC_TOMBSTONES: u8 = 3;
 
 /// A decoded record.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +26,8 @@ pub enum Record {
     Series(Vec<(u64, Labels)>),
     /// Samples: series ref, timestamp ms, value.
     Samples(Vec<(u64, i64, f64)>),
+    /// Deletions: series ref and the inclusive time range deleted.
+    Tombstones(Vec<(u64, i64, i64)>),
 }
 
 fn put_uvarint(b: &mut Vec<u8>, mut v: u64) {
@@ -95,6 +98,15 @@ pub fn encode(out: &mut Vec<u8>, rec: &Record) {
         Record::Samples(s) => {
             samples_payload(&mut payload, s);
             REC_SAMPLES
+        }
+        Record::Tombstones(t) => {
+            put_uvarint(&mut payload, t.len() as u64);
+            for &(r, lo, hi) in t {
+                put_uvarint(&mut payload, r);
+                put_uvarint(&mut payload, zigzag(lo));
+                put_uvarint(&mut payload, zigzag(hi));
+            }
+            REC_TOMBSTONES
         }
     };
     frame(out, typ, &payload);
@@ -174,6 +186,14 @@ fn decode_payload(typ: u8, p: &[u8]) -> Option<Record> {
                 out.push((r, t, v));
             }
             Some(Record::Samples(out))
+        }
+        REC_TOMBSTONES => {
+            let n = d.uvarint()? as usize;
+            let mut out = Vec::with_capacity(n.min(1 << 20));
+            for _ in 0..n {
+                out.push((d.uvarint()?, unzigzag(d.uvarint()?), unzigzag(d.uvarint()?)));
+            }
+            Some(Record::Tombstones(out))
         }
         _ => None,
     }
@@ -395,6 +415,7 @@ mod tests {
             ]),
             Record::Samples(vec![(1, 1000, 1.0), (2, 1000, f64::NAN), (1, 2000, -3.5)]),
             Record::Samples(vec![]),
+            Record::Tombstones(vec![(1, -5, 1500)]),
         ]
     }
 
@@ -411,7 +432,8 @@ mod tests {
         let mut got = Vec::new();
         let rep = replay(&d, |r| got.push(r)).unwrap();
         assert!(rep.corruption.is_none());
-        assert_eq!(got.len(), 3);
+        assert_eq!(got.len(), 4);
+        assert_eq!(got[3], records()[3]);
         assert_eq!(got[0], records()[0]);
         let Record::Samples(s) = &got[1] else {
             panic!()

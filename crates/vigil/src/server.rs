@@ -242,6 +242,9 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
             Box::new(move |limit| crate::tsdb_metrics::status_json(&db, limit))
         },
         enable_lifecycle: flags.enable_lifecycle,
+        admin: flags
+            .enable_admin_api
+            .then(|| Arc::new(DbAdmin(db.clone())) as Arc<dyn vigil_web::Admin>),
         reload: reload_tx,
         quit: quit_tx,
         ready: false.into(),
@@ -322,6 +325,32 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
     let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
     tracing::info!("See you next time!");
     Ok(())
+}
+
+/// The admin API over the database.
+struct DbAdmin(Arc<Db>);
+
+impl vigil_web::Admin for DbAdmin {
+    fn delete_series(
+        &self,
+        sets: &[Vec<vigil_storage::Matcher>],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<(), String> {
+        self.0
+            .delete_series(sets, mint, maxt)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    fn clean_tombstones(&self) -> Result<(), String> {
+        // Deletes are applied to blocks when issued; nothing is left to clean.
+        Ok(())
+    }
+
+    fn snapshot(&self, skip_head: bool) -> Result<String, String> {
+        self.0.snapshot(skip_head).map_err(|e| e.to_string())
+    }
 }
 
 /// A size with Prometheus's units (`B`, `KB`, `MB`, `GB`, `TB`, `PB`, `EB`; powers of 1024).

@@ -119,7 +119,8 @@ pub fn status_json(db: &Db, limit: usize) -> serde_json::Value {
             .map(|(n, x)| serde_json::json!({"name": n, "value": x}))
             .collect()
     };
-    let (lo, hi) = db.head().time_range().unwrap_or((0, 0));
+    // An empty head reports the extremes, as Prometheus does.
+    let (lo, hi) = db.head().time_range().unwrap_or((i64::MAX, i64::MIN));
     serde_json::json!({
         "headStats": {"numSeries": c.num_series, "numLabelPairs": c.num_label_pairs, "chunkCount": c.chunk_count, "minTime": lo, "maxTime": hi},
         "seriesCountByMetricName": list(&c.series_count_by_metric_name),

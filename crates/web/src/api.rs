@@ -9,7 +9,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde_json::{Value as Json, json};
 use vigil_storage::Matcher;
 
@@ -33,11 +33,25 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/api/v1/status/buildinfo", get(buildinfo))
         .route("/api/v1/status/runtimeinfo", get(runtimeinfo))
         .route("/api/v1/status/tsdb", get(tsdb_status))
+        .route(
+            "/api/v1/admin/tsdb/delete_series",
+            post(admin_delete).put(admin_delete),
+        )
+        .route(
+            "/api/v1/admin/tsdb/clean_tombstones",
+            post(admin_clean).put(admin_clean),
+        )
+        .route(
+            "/api/v1/admin/tsdb/snapshot",
+            post(admin_snapshot).put(admin_snapshot),
+        )
 }
 
 /// Why a request failed, with Prometheus's `errorType` and status code.
 pub enum ApiError {
     BadData(String),
+    /// `unavailable` (Prometheus answers disabled admin APIs with it, HTTP 500).
+    Unavailable(String),
     Execution(String),
     Internal(String),
 }
@@ -46,6 +60,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (code, kind, msg) = match self {
             ApiError::BadData(m) => (StatusCode::BAD_REQUEST, "bad_data", m),
+            ApiError::Unavailable(m) => (StatusCode::INTERNAL_SERVER_ERROR, "unavailable", m),
             ApiError::Execution(m) => (StatusCode::UNPROCESSABLE_ENTITY, "execution", m),
             ApiError::Internal(m) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", m),
         };
@@ -434,6 +449,48 @@ async fn tsdb_status(State(s): St, RawQuery(q): RawQuery) -> Result<Response, Ap
         },
     };
     Ok(ok((s.tsdb_status)(limit)))
+}
+
+fn admin(s: &AppState) -> Result<std::sync::Arc<dyn crate::Admin>, ApiError> {
+    s.admin
+        .clone()
+        .ok_or_else(|| ApiError::Unavailable("admin APIs disabled".into()))
+}
+
+async fn admin_delete(
+    State(s): St,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let a = admin(&s)?;
+    let p = Params::from(q, &headers, &body)?;
+    let sets = parse_matchers(&p.all("match[]"))?;
+    if sets.is_empty() {
+        return Err(ApiError::BadData("no match[] parameter provided".into()));
+    }
+    let (start, end) = (p.time("start", i64::MIN / 2)?, p.time("end", i64::MAX / 2)?);
+    a.delete_series(&sets, start, end)
+        .map_err(ApiError::Internal)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn admin_clean(State(s): St) -> Result<Response, ApiError> {
+    admin(&s)?.clean_tombstones().map_err(ApiError::Internal)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn admin_snapshot(
+    State(s): St,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let a = admin(&s)?;
+    let p = Params::from(q, &headers, &body)?;
+    let skip_head = matches!(p.get("skip_head"), Some("true") | Some("1"));
+    let name = a.snapshot(skip_head).map_err(ApiError::Internal)?;
+    Ok(ok(json!({ "name": name })))
 }
 
 async fn runtimeinfo(State(s): St) -> Response {

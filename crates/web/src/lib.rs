@@ -22,6 +22,20 @@ use vigil_promql::Engine;
 use vigil_scrape::ScrapeManager;
 use vigil_storage::Storage;
 
+/// The TSDB admin actions behind `--web.enable-admin-api`.
+pub trait Admin: Send + Sync {
+    /// Delete samples in `[mint, maxt]` of series matching any matcher set.
+    fn delete_series(
+        &self,
+        sets: &[Vec<vigil_storage::Matcher>],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<(), String>;
+    fn clean_tombstones(&self) -> Result<(), String>;
+    /// Returns the snapshot's name.
+    fn snapshot(&self, skip_head: bool) -> Result<String, String>;
+}
+
 /// A request to reload the configuration; the answer says whether it worked.
 pub type ReloadRequest = oneshot::Sender<Result<(), String>>;
 
@@ -39,6 +53,8 @@ pub struct AppState {
     /// The `data` of `/api/v1/status/tsdb` for a given list limit.
     pub tsdb_status: Box<dyn Fn(usize) -> serde_json::Value + Send + Sync>,
     pub enable_lifecycle: bool,
+    /// `None` unless `--web.enable-admin-api`.
+    pub admin: Option<std::sync::Arc<dyn Admin>>,
     pub reload: mpsc::Sender<ReloadRequest>,
     pub quit: mpsc::Sender<()>,
     pub ready: AtomicBool,

@@ -1,0 +1,183 @@
+//! The HTTP side of scrapes against a real server on loopback: auth headers, params and
+//! path, content negotiation, gzip, body size limit, non-200 answers.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use vigil_scrape::Health;
+use vigil_scrape::scrape_loop::ScrapeLoop;
+use vigil_storage::{Matcher, MemoryStorage, Storage};
+
+/// What the server saw of the last request.
+type Seen = Arc<Mutex<Vec<String>>>;
+
+/// Serve `body` (gzip-compressed when `gzip`) with `status` to every request, recording
+/// request heads.
+fn server(body: &'static str, status: &'static str, gzip: bool) -> (u16, Seen) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let seen: Seen = Arc::default();
+    let s2 = seen.clone();
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            let Ok(mut c) = c else { continue };
+            let mut buf = vec![0u8; 8192];
+            let n = c.read(&mut buf).unwrap_or(0);
+            let head = String::from_utf8_lossy(&buf[..n]).to_string();
+            s2.lock().unwrap().push(head);
+            let (payload, enc) = if gzip {
+                let mut e =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+                e.write_all(body.as_bytes()).unwrap();
+                (e.finish().unwrap(), "Content-Encoding: gzip\r\n")
+            } else {
+                (body.as_bytes().to_vec(), "")
+            };
+            let _ = write!(
+                c,
+                "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\n{enc}Content-Length: {}\r\nConnection: close\r\n\r\n",
+                payload.len()
+            );
+            let _ = c.write_all(&payload);
+        }
+    });
+    (port, seen)
+}
+
+fn scrape_loop(job_yaml: &str, port: u16) -> (ScrapeLoop, Arc<MemoryStorage>) {
+    let yaml = format!("scrape_configs:\n  - job_name: t\n{job_yaml}");
+    let cfg = vigil_config::Config::parse(&yaml, Path::new("/tmp")).expect("config");
+    let st = Arc::new(MemoryStorage::new());
+    let storage: Arc<dyn Storage> = st.clone();
+    let lp = ScrapeLoop::for_target(
+        cfg.scrape_configs[0].clone(),
+        storage,
+        &format!("127.0.0.1:{port}"),
+    )
+    .expect("loop");
+    (lp, st)
+}
+
+fn up(st: &MemoryStorage) -> f64 {
+    let q = st.querier(0, i64::MAX / 2).unwrap();
+    q.select(&[Matcher::equal("__name__", "up")])
+        .unwrap()
+        .next()
+        .unwrap()
+        .samples
+        .last()
+        .unwrap()
+        .v
+}
+
+#[tokio::test]
+async fn basic_auth_params_path_and_negotiation() {
+    let (port, seen) = server("a 1\n", "200 OK", false);
+    let (mut lp, st) = scrape_loop(
+        "    metrics_path: /probe\n    params:\n      module: [http_2xx]\n    basic_auth:\n      username: user\n      password: pass\n",
+        port,
+    );
+    assert_eq!(
+        lp.url(),
+        format!("http://127.0.0.1:{port}/probe?module=http_2xx")
+    );
+    lp.scrape_and_report().await;
+    assert_eq!(lp.status().health, Health::Up, "{}", lp.status().last_error);
+    assert_eq!(up(&st), 1.0);
+    let head = seen
+        .lock()
+        .unwrap()
+        .last()
+        .cloned()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(
+        head.starts_with("get /probe?module=http_2xx http/1.1"),
+        "{head}"
+    );
+    assert!(head.contains("authorization: basic dxnlcjpwyxnz"), "{head}");
+    assert!(
+        head.contains("accept: application/openmetrics-text;version=1.0.0"),
+        "{head}"
+    );
+    assert!(
+        head.contains("x-prometheus-scrape-timeout-seconds: 10"),
+        "{head}"
+    );
+    assert!(head.contains("accept-encoding: gzip"), "{head}");
+}
+
+#[tokio::test]
+async fn bearer_token_file_is_read_at_scrape_time() {
+    let (port, seen) = server("a 1\n", "200 OK", false);
+    let dir = std::env::temp_dir().join(format!("vigil-token-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let tok = dir.join("token");
+    std::fs::write(&tok, "first\n").unwrap();
+    let (mut lp, _) = scrape_loop(&format!("    bearer_token_file: {}\n", tok.display()), port);
+    lp.scrape_and_report().await;
+    std::fs::write(&tok, "rotated\n").unwrap();
+    lp.scrape_and_report().await;
+    let heads = seen.lock().unwrap().clone();
+    assert!(
+        heads[0]
+            .to_ascii_lowercase()
+            .contains("authorization: bearer first"),
+        "{}",
+        heads[0]
+    );
+    assert!(
+        heads[1]
+            .to_ascii_lowercase()
+            .contains("authorization: bearer rotated"),
+        "{}",
+        heads[1]
+    );
+}
+
+#[tokio::test]
+async fn gzip_bodies_are_decompressed() {
+    let (port, _) = server("# TYPE a gauge\na{x=\"1\"} 42\n", "200 OK", true);
+    let (mut lp, st) = scrape_loop("", port);
+    lp.scrape_and_report().await;
+    assert_eq!(lp.status().health, Health::Up, "{}", lp.status().last_error);
+    let q = st.querier(0, i64::MAX / 2).unwrap();
+    let a: Vec<_> = q
+        .select(&[Matcher::equal("__name__", "a")])
+        .unwrap()
+        .collect();
+    assert_eq!(a[0].samples[0].v, 42.0);
+}
+
+#[tokio::test]
+async fn body_size_limit_and_http_errors_fail_the_scrape() {
+    let (port, _) = server("a_metric_with_a_long_name 1\n", "200 OK", false);
+    let (mut lp, st) = scrape_loop("    body_size_limit: 10B\n", port);
+    lp.scrape_and_report().await;
+    assert_eq!(lp.status().health, Health::Down);
+    assert_eq!(lp.status().last_error, "body size limit exceeded");
+    assert_eq!(up(&st), 0.0);
+
+    let (port, _) = server("nope", "404 Not Found", false);
+    let (mut lp, _) = scrape_loop("", port);
+    lp.scrape_and_report().await;
+    assert_eq!(
+        lp.status().last_error,
+        "server returned HTTP status 404 Not Found"
+    );
+
+    let dead = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (mut lp, _) = scrape_loop("", dead);
+    lp.scrape_and_report().await;
+    let e = lp.status().last_error;
+    assert!(
+        e.starts_with(&format!("Get \"http://127.0.0.1:{dead}/metrics\"")),
+        "{e}"
+    );
+}
