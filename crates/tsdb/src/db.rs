@@ -356,20 +356,18 @@ impl Db {
                     .or_else(|_| std::fs::copy(b.dir.join(f), to.join(f)).map(|_| ()))?;
             }
         }
-        if !skip_head {
-            if let Some((lo, hi)) = self.head.time_range() {
-                let series = self.head.series_in(lo, hi + 1);
-                write_block(
-                    &dest,
-                    lo,
-                    hi + 1,
-                    series,
-                    Compaction {
-                        level: 1,
-                        sources: vec![],
-                    },
-                )?;
-            }
+        if !skip_head && let Some((lo, hi)) = self.head.time_range() {
+            let series = self.head.series_in(lo, hi + 1);
+            write_block(
+                &dest,
+                lo,
+                hi + 1,
+                series,
+                Compaction {
+                    level: 1,
+                    sources: vec![],
+                },
+            )?;
         }
         Ok(name)
     }
