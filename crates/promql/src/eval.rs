@@ -472,6 +472,14 @@ impl Ctx<'_> {
             (AggOp::CountValues, _) | (_, None) => None,
             (_, Some(p)) => Some(self.scalar_arg(p)?),
         };
+        // A NaN k or ratio is an error even when there is nothing to select from.
+        if let (AggOp::Topk | AggOp::Bottomk | AggOp::Limitk | AggOp::LimitRatio, Some(p)) =
+            (op, &param_num)
+        {
+            if p.iter().any(|v| v.is_nan()) {
+                return invalid(format!("Parameter value is NaN for {}", op.as_str()));
+            }
+        }
         let param_str = match (op, param) {
             (AggOp::CountValues, Some(p)) => Some(self.string_arg(p)?),
             _ => None,
@@ -862,9 +870,26 @@ fn set_op(
             }
             out.extend(a);
             out.extend(extra);
+            // `-a or -b` can yield one labelset from both sides at different steps: one series.
+            return check_unique(out).unwrap_or_default();
         }
     }
     out
+}
+
+/// All labels in braces, as Go's `labels.Labels.String()` prints them in error messages.
+fn fmt_all(l: &Labels) -> String {
+    let parts: Vec<String> = l
+        .iter()
+        .map(|x| format!("{}={}", x.name, vigil_model::labels::quote(&x.value)))
+        .collect();
+    format!("{{{}}}", parts.join(", "))
+}
+
+/// The two series of a duplicate-match error, in a stable order.
+fn dup_pair(a: &Labels, b: &Labels) -> (String, String) {
+    let (x, y) = if a <= b { (a, b) } else { (b, a) };
+    (fmt_all(x), fmt_all(y))
 }
 
 fn vector_vector(
@@ -893,10 +918,10 @@ fn vector_vector(
             if let Some(&prev) = one_at.get(&sig_one[i]) {
                 return invalid(format!(
                     "found duplicate series for the match group {} on the {} hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
-                    sig_one[i],
+                    fmt_all(&sig_one[i]),
                     side(swapped),
-                    one[prev].labels,
-                    s.labels
+                    dup_pair(&one[prev].labels, &s.labels).0,
+                    dup_pair(&one[prev].labels, &s.labels).1
                 ));
             }
             one_at.insert(&sig_one[i], i);
@@ -912,7 +937,9 @@ fn vector_vector(
                     let _ = prev;
                     return invalid(format!(
                         "found duplicate series for the match group {} on the left hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
-                        sig_many[i], many[prev].labels, s.labels
+                        fmt_all(&sig_many[i]),
+                        dup_pair(&many[prev].labels, &s.labels).0,
+                        dup_pair(&many[prev].labels, &s.labels).1
                     ));
                 }
                 seen_one_to_one.insert(&sig_many[i], i);

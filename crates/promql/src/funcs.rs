@@ -727,8 +727,16 @@ pub(crate) fn call(ctx: &Ctx<'_>, name: &str, args: &[Expr]) -> R<V> {
             let v = ctx.vector_arg(&args[1])?;
             Ok(V::Vector(histogram_quantile(&q, v, n)?))
         }
+        "histogram_fraction" => {
+            let lo = ctx.scalar_arg(&args[0])?;
+            let hi = ctx.scalar_arg(&args[1])?;
+            let v = ctx.vector_arg(&args[2])?;
+            Ok(V::Vector(classic_buckets(v, n, |k, b| {
+                bucket_fraction(lo[k], hi[k], b)
+            })))
+        }
         "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev"
-        | "histogram_stdvar" | "histogram_fraction" => {
+        | "histogram_stdvar" => {
             // Native histograms are not stored yet: float samples yield nothing, as upstream.
             Ok(V::Vector(vec![]))
         }
@@ -738,6 +746,16 @@ pub(crate) fn call(ctx: &Ctx<'_>, name: &str, args: &[Expr]) -> R<V> {
 
 /// `histogram_quantile` over classic buckets (`le` label).
 fn histogram_quantile(q: &[f64], v: Vec<Stepped>, n: usize) -> R<Vec<Stepped>> {
+    Ok(classic_buckets(v, n, |k, b| bucket_quantile(q[k], b)))
+}
+
+/// Group classic bucket series (by their labels without `le` and `__name__`) and compute
+/// `f(step, buckets)` per group and step, buckets as `(upper bound, cumulative count)`.
+fn classic_buckets(
+    v: Vec<Stepped>,
+    n: usize,
+    f: impl Fn(usize, &mut [(f64, f64)]) -> f64,
+) -> Vec<Stepped> {
     let mut groups: HashMap<Labels, Vec<(f64, usize)>> = HashMap::new();
     for (i, s) in v.iter().enumerate() {
         let Some(le) = s.labels.get("le").and_then(parse_le) else {
@@ -759,13 +777,80 @@ fn histogram_quantile(q: &[f64], v: Vec<Stepped>, n: usize) -> R<Vec<Stepped>> {
             if buckets.is_empty() {
                 continue;
             }
-            *slot = Some(bucket_quantile(q[k], &mut buckets));
+            *slot = Some(f(k, &mut buckets));
         }
         if pts.iter().any(Option::is_some) {
             out.push(Stepped { labels, pts });
         }
     }
-    Ok(out)
+    out
+}
+
+/// Sort by bound and merge equal bounds; `None` without a `+Inf` bucket.
+fn sorted_buckets(b: &mut [(f64, f64)]) -> Option<Vec<(f64, f64)>> {
+    b.sort_by(|x, y| x.0.partial_cmp(&y.0).unwrap_or(std::cmp::Ordering::Equal));
+    if b.last().is_none_or(|x| x.0 != f64::INFINITY) {
+        return None;
+    }
+    let mut c: Vec<(f64, f64)> = Vec::with_capacity(b.len());
+    for &(le, cnt) in b.iter() {
+        match c.last_mut() {
+            Some(last) if last.0 == le => last.1 += cnt,
+            _ => c.push((le, cnt)),
+        }
+    }
+    Some(c)
+}
+
+/// The fraction of observations between `lower` and `upper`, interpolating linearly within
+/// buckets, as Prometheus's `BucketFraction`.
+fn bucket_fraction(lower: f64, upper: f64, b: &mut [(f64, f64)]) -> f64 {
+    let Some(c) = sorted_buckets(b) else {
+        return f64::NAN;
+    };
+    let count = c[c.len() - 1].1;
+    if count == 0.0 || lower.is_nan() || upper.is_nan() {
+        return f64::NAN;
+    }
+    if lower >= upper {
+        return 0.0;
+    }
+    let (mut rank, mut lower_rank, mut upper_rank) = (0.0, 0.0, 0.0);
+    let (mut lower_set, mut upper_set) = (false, false);
+    for (i, &(ub, cnt)) in c.iter().enumerate() {
+        let lb = if i > 0 { c[i - 1].0 } else { f64::NEG_INFINITY };
+        let interpolate = |v: f64| rank + (cnt - rank) * (v - lb) / (ub - lb);
+        if !lower_set && lb >= lower {
+            lower_rank = rank;
+            lower_set = true;
+        }
+        if !upper_set && lb >= upper {
+            upper_rank = rank;
+            upper_set = true;
+        }
+        if lower_set && upper_set {
+            break;
+        }
+        if !lower_set && lb < lower && ub > lower {
+            lower_rank = interpolate(lower);
+            lower_set = true;
+        }
+        if !upper_set && lb < upper && ub > upper {
+            upper_rank = interpolate(upper);
+            upper_set = true;
+        }
+        if lower_set && upper_set {
+            break;
+        }
+        rank = cnt;
+    }
+    if !lower_set || lower_rank > count {
+        lower_rank = count;
+    }
+    if !upper_set || upper_rank > count {
+        upper_rank = count;
+    }
+    (upper_rank - lower_rank) / count
 }
 
 fn parse_le(s: &str) -> Option<f64> {
@@ -787,18 +872,9 @@ fn bucket_quantile(q: f64, b: &mut [(f64, f64)]) -> f64 {
     if q > 1.0 {
         return f64::INFINITY;
     }
-    b.sort_by(|x, y| x.0.partial_cmp(&y.0).unwrap_or(std::cmp::Ordering::Equal));
-    if b.last().is_none_or(|x| x.0 != f64::INFINITY) {
+    let Some(mut c) = sorted_buckets(b) else {
         return f64::NAN;
-    }
-    // Coalesce equal bounds.
-    let mut c: Vec<(f64, f64)> = Vec::with_capacity(b.len());
-    for &(le, cnt) in b.iter() {
-        match c.last_mut() {
-            Some(last) if last.0 == le => last.1 += cnt,
-            _ => c.push((le, cnt)),
-        }
-    }
+    };
     // Monotonicity, ignoring tiny float noise.
     let mut prev = c[0].1;
     for x in c.iter_mut().skip(1) {
@@ -841,7 +917,7 @@ pub(crate) fn order_instant(expr: &Expr, out: &mut [(Labels, Sample)]) {
     if let Expr::Aggregate { op, .. } = expr.unparen() {
         match op {
             crate::ast::AggOp::Topk => {
-                out.sort_by(|a, b| cmp_val(b.1.v, a.1.v).then_with(|| a.0.cmp(&b.0)))
+                out.sort_by(|a, b| cmp_desc(a.1.v, b.1.v).then_with(|| a.0.cmp(&b.0)))
             }
             crate::ast::AggOp::Bottomk => {
                 out.sort_by(|a, b| cmp_val(a.1.v, b.1.v).then_with(|| a.0.cmp(&b.0)))
@@ -855,7 +931,7 @@ pub(crate) fn order_instant(expr: &Expr, out: &mut [(Labels, Sample)]) {
     };
     match func.name {
         "sort" => out.sort_by(|a, b| cmp_val(a.1.v, b.1.v)),
-        "sort_desc" => out.sort_by(|a, b| cmp_val(b.1.v, a.1.v)),
+        "sort_desc" => out.sort_by(|a, b| cmp_desc(a.1.v, b.1.v)),
         "sort_by_label" | "sort_by_label_desc" => {
             let names: Vec<String> = args[1..]
                 .iter()
@@ -893,6 +969,16 @@ fn cmp_val(a: f64, b: f64) -> std::cmp::Ordering {
         (true, false) => std::cmp::Ordering::Greater,
         (false, true) => std::cmp::Ordering::Less,
         _ => a.partial_cmp(&b).unwrap_or(std::cmp::Ordering::Equal),
+    }
+}
+
+/// Descending by value, NaN last (a total order, unlike reversing `cmp_val`).
+fn cmp_desc(a: f64, b: f64) -> std::cmp::Ordering {
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => std::cmp::Ordering::Equal,
+        (true, false) => std::cmp::Ordering::Greater,
+        (false, true) => std::cmp::Ordering::Less,
+        _ => b.partial_cmp(&a).unwrap_or(std::cmp::Ordering::Equal),
     }
 }
 
