@@ -475,10 +475,9 @@ impl Ctx<'_> {
         // A NaN k or ratio is an error even when there is nothing to select from.
         if let (AggOp::Topk | AggOp::Bottomk | AggOp::Limitk | AggOp::LimitRatio, Some(p)) =
             (op, &param_num)
+            && p.iter().any(|v| v.is_nan())
         {
-            if p.iter().any(|v| v.is_nan()) {
-                return invalid(format!("Parameter value is NaN for {}", op.as_str()));
-            }
+            return invalid(format!("Parameter value is NaN for {}", op.as_str()));
         }
         let param_str = match (op, param) {
             (AggOp::CountValues, Some(p)) => Some(self.string_arg(p)?),
