@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::de::{self, IgnoredAny, Visitor};
 use serde::{Deserialize, Deserializer};
+pub use serde_saphyr::Spanned;
 
 /// A scalar read as text, whether YAML wrote it as a string, number or bool (`bearer_token:
 /// 1234` is a valid secret).
@@ -51,20 +52,61 @@ impl<'de> Deserialize<'de> for Text {
     }
 }
 
+/// A list entry with its position in the file; `None` for a `-` (null) entry, which
+/// Prometheus rejects with a message naming the section.
+pub type Item<T> = Option<Spanned<T>>;
+
+std::thread_local! {
+    /// Byte ranges (offset, length) of the secrets read by the current parse, for masking.
+    static SECRET_SPANS: std::cell::RefCell<Vec<(usize, usize)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Start recording secret positions (clears what an earlier parse on this thread left).
+pub fn start_secret_spans() {
+    SECRET_SPANS.with(|s| s.borrow_mut().clear());
+}
+
+/// The byte ranges of the secrets read since [`start_secret_spans`].
+pub fn take_secret_spans() -> Vec<(usize, usize)> {
+    SECRET_SPANS.with(|s| std::mem::take(&mut *s.borrow_mut()))
+}
+
+/// A secret scalar (`password`, `credentials`, `bearer_token`, TLS `key`, ...): read like
+/// [`Text`], and its position in the source is recorded so the config can be shown masked.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SecretText(pub Text);
+
+impl<'de> Deserialize<'de> for SecretText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = Spanned::<Text>::deserialize(d)?;
+        // Both where it is used and, for an alias, where its anchor defines it.
+        for loc in [s.referenced, s.defined] {
+            let span = loc.span();
+            if let (Some(o), Some(l)) = (span.byte_offset(), span.byte_len())
+                && l > 0
+            {
+                SECRET_SPANS.with(|v| v.borrow_mut().push((o as usize, l as usize)));
+            }
+        }
+        Ok(SecretText(s.value))
+    }
+}
+
 /// The whole file.
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
-    pub global: Option<RawGlobal>,
+    pub global: Option<Spanned<RawGlobal>>,
     pub runtime: Option<IgnoredAny>,
     pub rule_files: Option<Vec<Option<String>>>,
     pub scrape_config_files: Option<Vec<Option<String>>>,
-    pub scrape_configs: Option<Vec<Option<RawScrapeConfig>>>,
+    pub scrape_configs: Option<Vec<Item<RawScrapeConfig>>>,
     pub storage: Option<RawStorage>,
     pub tracing: Option<IgnoredAny>,
     pub alerting: Option<RawAlerting>,
-    pub remote_write: Option<Vec<Option<RawRemoteWrite>>>,
-    pub remote_read: Option<Vec<Option<RawRemoteRead>>>,
+    pub remote_write: Option<Vec<Item<RawRemoteWrite>>>,
+    pub remote_read: Option<Vec<Item<RawRemoteRead>>>,
     pub otlp: Option<IgnoredAny>,
 }
 
@@ -72,7 +114,7 @@ pub struct RawConfig {
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct RawScrapeConfigFile {
-    pub scrape_configs: Option<Vec<Option<RawScrapeConfig>>>,
+    pub scrape_configs: Option<Vec<Item<RawScrapeConfig>>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -107,7 +149,7 @@ pub struct RawBasicAuth {
     pub username: Option<Text>,
     pub username_file: Option<String>,
     pub username_ref: Option<String>,
-    pub password: Option<Text>,
+    pub password: Option<SecretText>,
     pub password_file: Option<String>,
     pub password_ref: Option<String>,
 }
@@ -117,7 +159,7 @@ pub struct RawBasicAuth {
 pub struct RawAuthorization {
     #[serde(rename = "type")]
     pub kind: Option<String>,
-    pub credentials: Option<Text>,
+    pub credentials: Option<SecretText>,
     pub credentials_file: Option<String>,
     pub credentials_ref: Option<String>,
 }
@@ -131,7 +173,7 @@ pub struct RawTls {
     pub cert: Option<String>,
     pub cert_file: Option<String>,
     pub cert_ref: Option<String>,
-    pub key: Option<Text>,
+    pub key: Option<SecretText>,
     pub key_file: Option<String>,
     pub key_ref: Option<String>,
     pub server_name: Option<String>,
@@ -144,11 +186,11 @@ pub struct RawTls {
 #[serde(deny_unknown_fields)]
 pub struct RawOAuth2 {
     pub client_id: Option<Text>,
-    pub client_secret: Option<Text>,
+    pub client_secret: Option<SecretText>,
     pub client_secret_file: Option<String>,
     pub client_secret_ref: Option<String>,
     pub client_certificate_key_id: Option<String>,
-    pub client_certificate_key: Option<Text>,
+    pub client_certificate_key: Option<SecretText>,
     pub client_certificate_key_file: Option<String>,
     pub client_certificate_key_ref: Option<String>,
     pub grant_type: Option<String>,
@@ -171,7 +213,7 @@ pub struct RawOAuth2 {
 #[serde(deny_unknown_fields)]
 pub struct RawHttpHeader {
     pub values: Option<Vec<String>>,
-    pub secrets: Option<Vec<Text>>,
+    pub secrets: Option<Vec<SecretText>>,
     pub files: Option<Vec<String>>,
 }
 
@@ -218,7 +260,7 @@ macro_rules! http_client_fields {
             pub basic_auth: Option<RawBasicAuth>,
             pub authorization: Option<RawAuthorization>,
             pub oauth2: Option<RawOAuth2>,
-            pub bearer_token: Option<Text>,
+            pub bearer_token: Option<SecretText>,
             pub bearer_token_file: Option<String>,
             pub tls_config: Option<RawTls>,
             pub proxy_url: Option<String>,
@@ -241,7 +283,7 @@ http_client_fields! {
         pub api_server: Option<String>,
         pub kubeconfig_file: Option<String>,
         pub namespaces: Option<RawNamespaces>,
-        pub selectors: Option<Vec<RawSelector>>,
+        pub selectors: Option<Vec<Spanned<RawSelector>>>,
         pub attach_metadata: Option<RawAttachMetadata>,
     }
 }
@@ -280,11 +322,11 @@ http_client_fields! {
         pub keep_dropped_targets: Option<u64>,
         pub metric_name_validation_scheme: Option<String>,
         pub metric_name_escaping_scheme: Option<String>,
-        pub relabel_configs: Option<Vec<Option<RawRelabel>>>,
-        pub metric_relabel_configs: Option<Vec<Option<RawRelabel>>>,
-        pub static_configs: Option<Vec<Option<RawStaticConfig>>>,
-        pub file_sd_configs: Option<Vec<Option<RawFileSd>>>,
-        pub kubernetes_sd_configs: Option<Vec<Option<RawKubernetesSd>>>,
+        pub relabel_configs: Option<Vec<Item<RawRelabel>>>,
+        pub metric_relabel_configs: Option<Vec<Item<RawRelabel>>>,
+        pub static_configs: Option<Vec<Item<RawStaticConfig>>>,
+        pub file_sd_configs: Option<Vec<Item<RawFileSd>>>,
+        pub kubernetes_sd_configs: Option<Vec<Item<RawKubernetesSd>>>,
         pub azure_sd_configs: Opaque,
         pub consul_sd_configs: Opaque,
         pub digitalocean_sd_configs: Opaque,
@@ -295,7 +337,7 @@ http_client_fields! {
         pub eureka_sd_configs: Opaque,
         pub gce_sd_configs: Opaque,
         pub hetzner_sd_configs: Opaque,
-        pub http_sd_configs: Option<Vec<Option<RawHttpSd>>>,
+        pub http_sd_configs: Option<Vec<Item<RawHttpSd>>>,
         pub ionos_sd_configs: Opaque,
         pub kuma_sd_configs: Opaque,
         pub lightsail_sd_configs: Opaque,
@@ -348,8 +390,8 @@ fn double_option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct RawAlerting {
-    pub alert_relabel_configs: Option<Vec<Option<RawRelabel>>>,
-    pub alertmanagers: Option<Vec<Option<RawAlertmanager>>>,
+    pub alert_relabel_configs: Option<Vec<Item<RawRelabel>>>,
+    pub alertmanagers: Option<Vec<Item<RawAlertmanager>>>,
 }
 
 http_client_fields! {
@@ -360,11 +402,11 @@ http_client_fields! {
         pub path_prefix: Option<String>,
         pub timeout: Option<Text>,
         pub api_version: Option<String>,
-        pub relabel_configs: Option<Vec<Option<RawRelabel>>>,
-        pub alert_relabel_configs: Option<Vec<Option<RawRelabel>>>,
-        pub static_configs: Option<Vec<Option<RawStaticConfig>>>,
-        pub file_sd_configs: Option<Vec<Option<RawFileSd>>>,
-        pub kubernetes_sd_configs: Option<Vec<Option<RawKubernetesSd>>>,
+        pub relabel_configs: Option<Vec<Item<RawRelabel>>>,
+        pub alert_relabel_configs: Option<Vec<Item<RawRelabel>>>,
+        pub static_configs: Option<Vec<Item<RawStaticConfig>>>,
+        pub file_sd_configs: Option<Vec<Item<RawFileSd>>>,
+        pub kubernetes_sd_configs: Option<Vec<Item<RawKubernetesSd>>>,
         pub dns_sd_configs: Opaque,
         pub consul_sd_configs: Opaque,
         pub sigv4: Option<IgnoredAny>,
@@ -392,13 +434,13 @@ http_client_fields! {
         pub url: Option<String>,
         pub remote_timeout: Option<Text>,
         pub headers: Option<BTreeMap<String, String>>,
-        pub write_relabel_configs: Option<Vec<Option<RawRelabel>>>,
+        pub write_relabel_configs: Option<Vec<Item<RawRelabel>>>,
         pub name: Option<String>,
         pub send_exemplars: Option<bool>,
         pub send_native_histograms: Option<bool>,
         pub round_robin_dns: Option<bool>,
         pub protobuf_message: Option<String>,
-        pub queue_config: Option<RawQueueConfig>,
+        pub queue_config: Option<Spanned<RawQueueConfig>>,
         pub metadata_config: Option<IgnoredAny>,
         pub sigv4: Option<IgnoredAny>,
         pub azuread: Option<IgnoredAny>,
@@ -431,7 +473,7 @@ pub struct RawStorage {
 #[serde(deny_unknown_fields)]
 pub struct RawTsdb {
     pub out_of_order_time_window: Option<Text>,
-    pub retention: Option<RawRetention>,
+    pub retention: Option<Spanned<RawRetention>>,
     pub stale_series_compaction_threshold: Option<f64>,
 }
 

@@ -216,3 +216,127 @@ fn kiamol_chapter_14_config_relabels_pods_like_prometheus() {
     );
     assert!(process(&opt_out, rules).is_none());
 }
+
+/// The label sets Kubernetes pod discovery produces for chapter 14's apps (annotations from
+/// their manifests), through the chapter's relabel rules: what Prometheus would scrape.
+#[test]
+fn kiamol_chapter_14_annotated_apps() {
+    use vigil_model::Labels;
+    use vigil_model::relabel::process;
+
+    #[derive(serde::Deserialize)]
+    struct ConfigMap {
+        data: std::collections::BTreeMap<String, String>,
+        #[serde(flatten)]
+        _rest: std::collections::BTreeMap<String, serde::de::IgnoredAny>,
+    }
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/fixtures/kiamol-ch14/prometheus/prometheus-config.yaml"
+    ))
+    .unwrap();
+    let cm: ConfigMap = serde_saphyr::from_str(&text).unwrap();
+    let cfg = Config::parse(&cm.data["prometheus.yml"], Path::new(".")).unwrap();
+    let job = &cfg.scrape_configs[0];
+    assert_eq!(job.kubernetes_sd_configs.len(), 1);
+    let rules = &job.relabel_configs;
+
+    // What the pod role yields for a pod, plus what the scrape pool adds before relabeling.
+    let pod = |ns: &str, app: &str, name: &str, annotations: &[(&str, &str)]| {
+        let mut v: Vec<(String, String)> = vec![
+            ("__address__".into(), "10.1.0.5:80".into()),
+            ("__meta_kubernetes_namespace".into(), ns.into()),
+            ("__meta_kubernetes_pod_name".into(), name.into()),
+            ("__meta_kubernetes_pod_ip".into(), "10.1.0.5".into()),
+            (
+                "__meta_kubernetes_pod_labelpresent_app".into(),
+                "true".into(),
+            ),
+            ("__meta_kubernetes_pod_label_app".into(), app.into()),
+            ("__metrics_path__".into(), "/metrics".into()),
+            ("__scheme__".into(), "http".into()),
+            ("job".into(), "test-pods".into()),
+        ];
+        for (k, val) in annotations {
+            let k = k.replace(['.', '/'], "_");
+            v.push((
+                format!("__meta_kubernetes_pod_annotationpresent_{k}"),
+                "true".into(),
+            ));
+            v.push((
+                format!("__meta_kubernetes_pod_annotation_{k}"),
+                val.to_string(),
+            ));
+        }
+        Labels::from_pairs(v)
+    };
+
+    // The brief's probe pod: every annotation set.
+    let probe = pod(
+        "kiamol-ch14-test",
+        "apod-api",
+        "apod-api-7d5c9-abcde",
+        &[
+            ("prometheus.io/scrape", "true"),
+            ("prometheus.io/port", "9113"),
+            ("prometheus.io/path", "/probe"),
+            ("prometheus.io/target", "http://numbers-api/healthz"),
+        ],
+    );
+    let out = process(&probe, rules).expect("kept");
+    assert_eq!(out.get("__address__"), Some("10.1.0.5:9113"));
+    assert_eq!(out.get("__metrics_path__"), Some("/probe"));
+    assert_eq!(
+        out.get("__param_target"),
+        Some("http://numbers-api/healthz")
+    );
+    assert_eq!(out.get("job"), Some("apod-api"));
+    assert_eq!(out.get("instance"), Some("apod-api-7d5c9-abcde"));
+
+    // apod/api.yaml: only a path.
+    let out = process(
+        &pod(
+            "kiamol-ch14-test",
+            "apod-api",
+            "apod-api-1",
+            &[("prometheus.io/path", "/actuator/prometheus")],
+        ),
+        rules,
+    )
+    .unwrap();
+    assert_eq!(out.get("__address__"), Some("10.1.0.5:80"));
+    assert_eq!(out.get("__metrics_path__"), Some("/actuator/prometheus"));
+    assert_eq!(out.get("__param_target"), None);
+
+    // todo-list/update/proxy-with-exporter.yaml: an exporter sidecar port.
+    let out = process(
+        &pod(
+            "kiamol-ch14-test",
+            "todo-proxy",
+            "todo-proxy-1",
+            &[("prometheus.io/port", "9113")],
+        ),
+        rules,
+    )
+    .unwrap();
+    assert_eq!(out.get("__address__"), Some("10.1.0.5:9113"));
+    assert_eq!(out.get("__metrics_path__"), Some("/metrics"));
+    assert_eq!(out.get("job"), Some("todo-proxy"));
+
+    // todo-list/db.yaml and proxy.yaml opt out; other namespaces are not this job's.
+    let db = pod(
+        "kiamol-ch14-test",
+        "todo-db",
+        "todo-db-1",
+        &[("prometheus.io/scrape", "false")],
+    );
+    assert!(process(&db, rules).is_none());
+    assert!(process(&pod("kube-system", "apod-api", "x", &[]), rules).is_none());
+    let elsewhere = pod(
+        "kiamol-ch14-monitoring",
+        "apod-api",
+        "x",
+        &[("prometheus.io/scrape", "true")],
+    );
+    assert!(process(&elsewhere, rules).is_none());
+}
