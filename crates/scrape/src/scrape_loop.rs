@@ -184,7 +184,12 @@ impl ScrapeLoop {
         self.cache.begin();
         let storage = self.ctx.storage.clone();
         let mut app = storage.appender();
-        let result = body.and_then(|(b, ct)| self.append_body(app.as_mut(), b, ct, ts));
+        // Counts survive a failed append: the report says how many samples there were, as
+        // Prometheus's does.
+        let mut stats = AppendStats::default();
+        let result = body
+            .and_then(|(b, ct)| self.append_body(app.as_mut(), b, ct, ts, &mut stats))
+            .map(|()| stats);
         let stats = match &result {
             Ok(stats) => {
                 for e in self.cache.vanished() {
@@ -200,7 +205,7 @@ impl ScrapeLoop {
                 for e in self.cache.vanished() {
                     let _ = app.append(e.r, &e.labels, ts, STALE_NAN);
                 }
-                AppendStats::default()
+                stats
             }
         };
         self.cache.sweep();
@@ -339,17 +344,18 @@ impl ScrapeLoop {
         Ok(Some(labels))
     }
 
-    /// Parse `body` and append its samples. An error fails the whole scrape.
+    /// Parse `body` and append its samples, counting into `stats` (kept on error too). An
+    /// error fails the whole scrape.
     pub fn append_body(
         &mut self,
         app: &mut dyn Appender,
         body: &[u8],
         content_type: &str,
         ts: i64,
-    ) -> Result<AppendStats, String> {
+        stats: &mut AppendStats,
+    ) -> Result<(), String> {
         let cfg = self.ctx.cfg.clone();
         let iter = self.cache.iter;
-        let mut stats = AppendStats::default();
         let mut limit_exceeded = false;
         for line in Parser::new(body, Format::from_content_type(content_type)) {
             let s = match line.map_err(|e| e.to_string())? {
@@ -376,7 +382,7 @@ impl ScrapeLoop {
             };
             if let Some(e) = self.cache.get_mut(s.series) {
                 SeriesCache::touch(e, iter);
-                if e.dropped() || over_limit(&mut stats) {
+                if e.dropped() || over_limit(stats) {
                     continue;
                 }
                 match app.append(e.r, &e.labels, t, s.value) {
@@ -399,7 +405,7 @@ impl ScrapeLoop {
                 self.cache.insert(s.series, e);
                 continue;
             };
-            if over_limit(&mut stats) {
+            if over_limit(stats) {
                 continue;
             }
             match app.append(0, &labels, t, s.value) {
@@ -423,7 +429,7 @@ impl ScrapeLoop {
             metrics::SAMPLE_LIMIT.inc();
             return Err("sample limit exceeded".into());
         }
-        Ok(stats)
+        Ok(())
     }
 
     /// Number of raw series the cache holds.

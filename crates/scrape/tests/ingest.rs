@@ -158,6 +158,9 @@ fn sample_limit_fails_the_scrape() {
     assert_eq!(err, "sample limit exceeded");
     assert!(series(&st, "a").is_empty());
     assert_eq!(last(&st, "up"), 0.0);
+    // The report still says how many samples the failed scrape had, as Prometheus's does.
+    assert_eq!(last(&st, "scrape_samples_scraped"), 3.0);
+    assert_eq!(last(&st, "scrape_samples_post_metric_relabeling"), 3.0);
     lp.ingest(b"a 1\nb 1\n", TEXT, 2000).unwrap();
     assert_eq!(last(&st, "up"), 1.0);
 }

@@ -78,6 +78,35 @@ fn load_blocks(dir: &Path) -> std::io::Result<Vec<Arc<Block>>> {
             Err(err) => tracing::error!(block = %name, %err, "Skipping unreadable block"),
         }
     }
+    // A crash between writing a compacted block and deleting its sources leaves both: the
+    // sources are superseded, remove them.
+    let effective = |b: &Block| -> Vec<String> {
+        if b.meta.compaction.sources.is_empty() {
+            vec![b.meta.ulid.clone()]
+        } else {
+            b.meta.compaction.sources.clone()
+        }
+    };
+    let superseded: Vec<bool> = out
+        .iter()
+        .map(|b| {
+            let mine = effective(b);
+            out.iter().any(|a| {
+                a.meta.ulid != b.meta.ulid && a.meta.compaction.level > b.meta.compaction.level && {
+                    let theirs = effective(a);
+                    mine.iter().all(|u| theirs.contains(u))
+                }
+            })
+        })
+        .collect();
+    let (gone, kept): (Vec<_>, Vec<_>) = out.into_iter().zip(superseded).partition(|(_, s)| *s);
+    let gone: Vec<Arc<Block>> = gone.into_iter().map(|(b, _)| b).collect();
+    let kept: Vec<Arc<Block>> = kept.into_iter().map(|(b, _)| b).collect();
+    for b in gone {
+        tracing::warn!(ulid = %b.meta.ulid, "Removing block left behind by an interrupted compaction");
+        std::fs::remove_dir_all(&b.dir)?;
+    }
+    let mut out = kept;
     out.sort_by_key(|b| b.meta.min_time);
     Ok(out)
 }
@@ -126,6 +155,9 @@ impl Db {
             }
             let mint = lo.div_euclid(r) * r;
             let maxt = mint + r;
+            // From here on, appends below `maxt` are out of bounds: nothing can land in the
+            // range between reading it and truncating it.
+            self.head.raise_min_valid(maxt);
             let series = self.head.series_in(mint, maxt);
             if !series.is_empty() {
                 let meta = write_block(

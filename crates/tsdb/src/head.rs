@@ -128,6 +128,47 @@ impl Index {
         self.series.insert(r, MemSeries::new(labels));
     }
 
+    /// Remove one series.
+    fn remove(&mut self, r: SeriesRef) {
+        self.remove_many(&[r]);
+    }
+
+    /// Remove series and their postings, one pass per affected posting list.
+    fn remove_many(&mut self, dead: &[SeriesRef]) {
+        let mut per_pair: FastMap<(String, String), Vec<SeriesRef>> = FastMap::default();
+        for &r in dead {
+            let Some(s) = self.series.remove(&r) else {
+                continue;
+            };
+            // Only unmap the labels if they still point at this ref (a replay may have left
+            // two refs with one label set).
+            if self.by_labels.get(&s.labels) == Some(&r) {
+                self.by_labels.remove(&s.labels);
+            }
+            for l in s.labels.iter() {
+                per_pair
+                    .entry((l.name.clone(), l.value.clone()))
+                    .or_default()
+                    .push(r);
+            }
+        }
+        for ((name, value), mut refs) in per_pair {
+            refs.sort_unstable();
+            let Some(vals) = self.postings.get_mut(&name) else {
+                continue;
+            };
+            if let Some(list) = vals.get_mut(&value) {
+                list.retain(|x| refs.binary_search(x).is_err());
+                if list.is_empty() {
+                    vals.remove(&value);
+                }
+            }
+            if vals.is_empty() {
+                self.postings.remove(&name);
+            }
+        }
+    }
+
     /// Refs matching all matchers, sorted.
     fn select(&self, ms: &[Matcher]) -> Vec<SeriesRef> {
         let mut sets: Vec<Vec<SeriesRef>> = Vec::new();
@@ -290,6 +331,11 @@ impl Head {
         })
     }
 
+    /// Make samples before `t` out of bounds from now on.
+    pub fn raise_min_valid(&self, t: i64) {
+        self.min_valid.fetch_max(t, Ordering::Relaxed);
+    }
+
     fn note_range(&self, lo: i64, hi: i64) {
         if lo <= hi {
             self.min_time.fetch_min(lo, Ordering::Relaxed);
@@ -335,24 +381,7 @@ impl Head {
                 }
                 *s = fresh;
             }
-            for r in dead {
-                if let Some(s) = idx.series.remove(&r) {
-                    idx.by_labels.remove(&s.labels);
-                    for l in s.labels.iter() {
-                        if let Some(vals) = idx.postings.get_mut(&l.name) {
-                            if let Some(list) = vals.get_mut(&l.value) {
-                                list.retain(|x| *x != r);
-                                if list.is_empty() {
-                                    vals.remove(&l.value);
-                                }
-                            }
-                            if vals.is_empty() {
-                                idx.postings.remove(&l.name);
-                            }
-                        }
-                    }
-                }
-            }
+            idx.remove_many(&dead);
         }
         self.min_time.fetch_max(before, Ordering::Relaxed);
         if self.max_time.load(Ordering::Relaxed) < before {
@@ -373,11 +402,14 @@ impl Head {
         let mut framed = Vec::new();
         {
             let idx = self.index.read();
-            let series: Vec<(u64, Labels)> = idx
+            // Sorted by ref: replay then appends to posting lists instead of inserting into
+            // their middle (which is quadratic).
+            let mut series: Vec<(u64, Labels)> = idx
                 .series
                 .iter()
                 .map(|(r, s)| (*r, s.labels.clone()))
                 .collect();
+            series.sort_unstable_by_key(|(r, _)| *r);
             wal::encode(&mut framed, &Record::Series(series));
             let mut batch = Vec::new();
             for (r, s) in idx.series.iter() {
@@ -436,6 +468,9 @@ struct HeadAppender<'a> {
     new_series: Vec<(SeriesRef, Labels)>,
     samples: Vec<(SeriesRef, i64, f64)>,
     newest: FastMap<SeriesRef, Sample>,
+    /// Labels of every series this transaction appends to, so `commit` can bring back a
+    /// series a concurrent truncation removed (shared `Arc`s: cloning is cheap).
+    labels: FastMap<SeriesRef, Labels>,
 }
 
 impl Appender for HeadAppender<'_> {
@@ -446,15 +481,15 @@ impl Appender for HeadAppender<'_> {
         t: i64,
         v: f64,
     ) -> Result<SeriesRef, AppendError> {
-        let (r, last) = {
+        let (r, last, known) = {
             let idx = self.head.index.read();
             let found = idx.series.get(&r).map(|s| (r, s)).or_else(|| {
                 let r = *idx.by_labels.get(labels)?;
                 Some((r, idx.series.get(&r)?))
             });
             match found {
-                Some((r, s)) => (r, s.last),
-                None => (0, None),
+                Some((r, s)) => (r, s.last, Some(s.labels.clone())),
+                None => (0, None, None),
             }
         };
         let r = if r == 0 {
@@ -483,6 +518,9 @@ impl Appender for HeadAppender<'_> {
         if t < self.head.min_valid.load(Ordering::Relaxed) {
             return Err(AppendError::OutOfBounds);
         }
+        self.labels
+            .entry(r)
+            .or_insert_with(|| known.unwrap_or_else(|| labels.clone()));
         if let Some(last) = self.newest.get(&r).copied().or(last) {
             if t < last.t {
                 self.head.stats.out_of_order.fetch_add(1, Ordering::Relaxed);
@@ -502,26 +540,52 @@ impl Appender for HeadAppender<'_> {
     }
 
     fn commit(self: Box<Self>) -> Result<(), StorageError> {
-        let mut framed = Vec::with_capacity(self.samples.len() * 12 + 64);
-        if !self.new_series.is_empty() {
-            wal::encode(&mut framed, &Record::Series(self.new_series));
-        }
-        if !self.samples.is_empty() {
-            wal::encode_samples(&mut framed, &self.samples);
-        }
         // The WAL lock is held until the samples are in the head, so a checkpoint (which takes
         // it first) never sees a record in the WAL that the head does not have yet.
         let mut wal = self.head.wal.lock();
+        let mut idx = self.head.index.write();
+        // A truncation that ran while this transaction was open may have removed a series it
+        // appends to (new and still empty, or with only old samples): bring it back under its
+        // ref, and log it again.
+        let mut series_records = self.new_series;
+        for (r, labels) in &self.labels {
+            if !idx.series.contains_key(r) && !labels.is_empty() {
+                idx.insert(*r, labels.clone());
+                if !series_records.iter().any(|(x, _)| x == r) {
+                    series_records.push((*r, labels.clone()));
+                }
+            }
+        }
+        // Samples that fell behind a block cut since they were appended are out of bounds now.
+        let min_valid = self.head.min_valid.load(Ordering::Relaxed);
+        let samples: Vec<(SeriesRef, i64, f64)> = self
+            .samples
+            .into_iter()
+            .filter(|(_, t, _)| *t >= min_valid)
+            .collect();
+        let mut framed = Vec::with_capacity(samples.len() * 12 + 64);
+        if !series_records.is_empty() {
+            wal::encode(&mut framed, &Record::Series(series_records.clone()));
+        }
+        if !samples.is_empty() {
+            wal::encode_samples(&mut framed, &samples);
+        }
         if let Some(w) = wal.as_mut()
             && !framed.is_empty()
+            && let Err(e) = w.write(&framed)
         {
-            w.write(&framed)
-                .map_err(|e| StorageError::Other(format!("write to WAL: {e}")))?;
+            // Series whose record never reached the WAL must not stay in the head, or later
+            // samples for them would be logged without their series.
+            for (r, _) in &series_records {
+                if idx.series.get(r).is_some_and(|s| s.last.is_none()) {
+                    idx.remove(*r);
+                }
+            }
+            return Err(StorageError::Other(format!("write to WAL: {e}")));
         }
-        let mut idx = self.head.index.write();
-        let n = self.samples.len() as u64;
+        let n = samples.len() as u64;
         let (mut lo, mut hi) = (i64::MAX, i64::MIN);
-        for (r, t, v) in self.samples {
+        for (r, t, v) in samples {
             if let Some(s) = idx.series.get_mut(&r)
                 && s.last.is_none_or(|l| l.t < t)
             {
@@ -620,6 +684,7 @@ impl Storage for Head {
             new_series: Vec::new(),
             samples: Vec::new(),
             newest: FastMap::default(),
+            labels: FastMap::default(),
         })
     }
 
@@ -758,6 +823,41 @@ mod tests {
         let r = app.append(0, &l(&[("__name__", "new")]), 1, 1.0).unwrap();
         assert!(r > 2);
         app.commit().unwrap();
+    }
+
+    /// A truncation between an append and its commit removed the (still empty) new series;
+    /// the commit used to drop its samples silently.
+    #[test]
+    fn commit_survives_a_concurrent_truncation() {
+        let h = Head::in_memory();
+        let old = l(&[("__name__", "old")]);
+        let mut app = h.appender();
+        app.append(0, &old, 1_000, 1.0).unwrap();
+        app.commit().unwrap();
+        let mut app = h.appender();
+        let r = app
+            .append(0, &l(&[("__name__", "new")]), 10_000, 2.0)
+            .unwrap();
+        app.append(0, &old, 10_000, 3.0).unwrap();
+        h.truncate(5_000).unwrap(); // "new" is empty and "old" only has data before 5000
+        app.commit().unwrap();
+        let q = h.querier(0, i64::MAX).unwrap();
+        let got: Vec<Series> = q
+            .select(&[Matcher::new(MatchOp::Regex, "__name__", "new|old").unwrap()])
+            .unwrap()
+            .collect();
+        assert_eq!(got.len(), 2, "both series are back: {got:?}");
+        assert!(
+            got.iter()
+                .all(|s| s.samples.len() == 1 && s.samples[0].t == 10_000)
+        );
+        let mut app = h.appender();
+        assert_eq!(
+            app.append(0, &l(&[("__name__", "new")]), 11_000, 4.0)
+                .unwrap(),
+            r,
+            "same ref, no duplicate series"
+        );
     }
 
     #[test]

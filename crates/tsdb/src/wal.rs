@@ -371,7 +371,12 @@ impl Wal {
                 .open(segment_path(&self.dir, self.seg))?;
             self.size = 0;
         }
-        self.file.write_all(framed)?;
+        if let Err(e) = self.file.write_all(framed) {
+            // Cut off whatever part was written, so later records do not follow a torn one
+            // (replay would stop there and drop everything after it).
+            let _ = self.file.set_len(self.size);
+            return Err(e);
+        }
         self.size += framed.len() as u64;
         Ok(())
     }
