@@ -26,6 +26,9 @@ struct ClosedChunk {
 
 struct MemSeries {
     labels: Labels,
+    /// Found empty by the last truncation; removed by the next one if still empty. The grace
+    /// period lets a transaction that was open during a truncation commit into the series.
+    doomed: bool,
     closed: Vec<ClosedChunk>,
     open: XorChunk,
     open_min_t: i64,
@@ -36,6 +39,7 @@ impl MemSeries {
     fn new(labels: Labels) -> Self {
         MemSeries {
             labels,
+            doomed: false,
             closed: Vec::new(),
             open: XorChunk::new(),
             open_min_t: 0,
@@ -44,6 +48,7 @@ impl MemSeries {
     }
 
     fn push(&mut self, t: i64, v: f64) {
+        self.doomed = false;
         if self.open.len() >= SAMPLES_PER_CHUNK as usize {
             let full = std::mem::replace(&mut self.open, XorChunk::new());
             self.closed.push(ClosedChunk {
@@ -372,7 +377,17 @@ impl Head {
             for (r, s) in idx.series.iter_mut() {
                 let keep = s.samples(before, i64::MAX);
                 if keep.is_empty() {
-                    dead.push(*r);
+                    // Two-phase: a series found empty is removed at the next truncation if it
+                    // is still empty, so a transaction open right now can still commit to it.
+                    if s.doomed {
+                        dead.push(*r);
+                    } else {
+                        let labels = std::mem::take(&mut s.labels);
+                        let last = s.last;
+                        *s = MemSeries::new(labels);
+                        s.last = last;
+                        s.doomed = true;
+                    }
                     continue;
                 }
                 let mut fresh = MemSeries::new(std::mem::take(&mut s.labels));
@@ -468,9 +483,6 @@ struct HeadAppender<'a> {
     new_series: Vec<(SeriesRef, Labels)>,
     samples: Vec<(SeriesRef, i64, f64)>,
     newest: FastMap<SeriesRef, Sample>,
-    /// Labels of every series this transaction appends to, so `commit` can bring back a
-    /// series a concurrent truncation removed (shared `Arc`s: cloning is cheap).
-    labels: FastMap<SeriesRef, Labels>,
 }
 
 impl Appender for HeadAppender<'_> {
@@ -481,15 +493,15 @@ impl Appender for HeadAppender<'_> {
         t: i64,
         v: f64,
     ) -> Result<SeriesRef, AppendError> {
-        let (r, last, known) = {
+        let (r, last) = {
             let idx = self.head.index.read();
             let found = idx.series.get(&r).map(|s| (r, s)).or_else(|| {
                 let r = *idx.by_labels.get(labels)?;
                 Some((r, idx.series.get(&r)?))
             });
             match found {
-                Some((r, s)) => (r, s.last, Some(s.labels.clone())),
-                None => (0, None, None),
+                Some((r, s)) => (r, s.last),
+                None => (0, None),
             }
         };
         let r = if r == 0 {
@@ -518,9 +530,6 @@ impl Appender for HeadAppender<'_> {
         if t < self.head.min_valid.load(Ordering::Relaxed) {
             return Err(AppendError::OutOfBounds);
         }
-        self.labels
-            .entry(r)
-            .or_insert_with(|| known.unwrap_or_else(|| labels.clone()));
         if let Some(last) = self.newest.get(&r).copied().or(last) {
             if t < last.t {
                 self.head.stats.out_of_order.fetch_add(1, Ordering::Relaxed);
@@ -544,18 +553,7 @@ impl Appender for HeadAppender<'_> {
         // it first) never sees a record in the WAL that the head does not have yet.
         let mut wal = self.head.wal.lock();
         let mut idx = self.head.index.write();
-        // A truncation that ran while this transaction was open may have removed a series it
-        // appends to (new and still empty, or with only old samples): bring it back under its
-        // ref, and log it again.
-        let mut series_records = self.new_series;
-        for (r, labels) in &self.labels {
-            if !idx.series.contains_key(r) && !labels.is_empty() {
-                idx.insert(*r, labels.clone());
-                if !series_records.iter().any(|(x, _)| x == r) {
-                    series_records.push((*r, labels.clone()));
-                }
-            }
-        }
+        let series_records = self.new_series;
         // Samples that fell behind a block cut since they were appended are out of bounds now.
         let min_valid = self.head.min_valid.load(Ordering::Relaxed);
         let samples: Vec<(SeriesRef, i64, f64)> = self
@@ -684,7 +682,6 @@ impl Storage for Head {
             new_series: Vec::new(),
             samples: Vec::new(),
             newest: FastMap::default(),
-            labels: FastMap::default(),
         })
     }
 
