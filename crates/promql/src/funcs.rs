@@ -297,6 +297,7 @@ fn map_vector(
     check_unique(out)
 }
 
+/// Year, month, day, hour, minute and weekday (0 = Sunday) of Unix seconds, in UTC.
 fn civil(secs: f64) -> Option<(i64, u32, u32, u32, u32, u32, u32)> {
     if !secs.is_finite() {
         return None;
@@ -304,21 +305,12 @@ fn civil(secs: f64) -> Option<(i64, u32, u32, u32, u32, u32, u32)> {
     let s = secs.floor() as i64;
     let days = s.div_euclid(86_400);
     let rem = s.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = if m <= 2 { y + 1 } else { y };
-    let dow = ((days + 4).rem_euclid(7)) as u32;
+    let (y, m, d) = vigil_model::time::civil_from_days(days);
+    let dow = (days + 4).rem_euclid(7) as u32;
     Some((
         y,
-        m,
-        d,
+        m as u32,
+        d as u32,
         (rem / 3600) as u32,
         (rem % 3600 / 60) as u32,
         dow,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use parking_lot::Mutex;
-use vigil_config::{ScrapeConfig, parse_duration};
+use vigil_config::{ScrapeConfig, format_duration, parse_duration};
 use vigil_model::labels::{
     ADDRESS, INSTANCE, JOB, META_PREFIX, METRICS_PATH, PARAM_PREFIX, RESERVED_PREFIX, SCHEME,
     SCRAPE_INTERVAL, SCRAPE_TIMEOUT,
@@ -49,30 +49,6 @@ pub enum Populated {
     Keep(Target),
     /// Dropped by `relabel_configs`; holds the discovered labels.
     Dropped(Labels),
-}
-
-fn format_duration(d: Duration) -> String {
-    // Prometheus's model.Duration formatting: largest units first, "0s" for zero.
-    let mut ms = d.as_millis() as u64;
-    if ms == 0 {
-        return "0s".into();
-    }
-    let mut out = String::new();
-    for (unit, len) in [
-        ("y", 365 * 86_400_000u64),
-        ("w", 7 * 86_400_000),
-        ("d", 86_400_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1000),
-        ("ms", 1),
-    ] {
-        if ms >= len {
-            out.push_str(&format!("{}{}", ms / len, unit));
-            ms %= len;
-        }
-    }
-    out
 }
 
 /// Apply the job's defaults and `relabel_configs` to one discovered target, as Prometheus's

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -229,22 +229,6 @@ fn labels_json(l: &vigil_model::Labels) -> Json {
     )
 }
 
-fn fmt_duration(d: Duration) -> String {
-    let ms = d.as_millis() as u64;
-    if ms.is_multiple_of(1000) {
-        let s = ms / 1000;
-        if s.is_multiple_of(3600) && s > 0 {
-            format!("{}h", s / 3600)
-        } else if s.is_multiple_of(60) && s > 0 {
-            format!("{}m", s / 60)
-        } else {
-            format!("{s}s")
-        }
-    } else {
-        format!("{ms}ms")
-    }
-}
-
 async fn targets(State(s): St, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     let p = Params::from(q, &HeaderMap::new(), &Bytes::new())?;
     let state = p.get("state").unwrap_or("any").to_ascii_lowercase();
@@ -269,8 +253,8 @@ async fn targets(State(s): St, RawQuery(q): RawQuery) -> Result<Response, ApiErr
                 "lastScrape": st.last_scrape.map(format_rfc3339).unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
                 "lastScrapeDuration": st.last_scrape_duration.as_secs_f64(),
                 "health": st.health.as_str(),
-                "scrapeInterval": fmt_duration(t.target.interval),
-                "scrapeTimeout": fmt_duration(t.target.timeout),
+                "scrapeInterval": vigil_config::format_duration(t.target.interval),
+                "scrapeTimeout": vigil_config::format_duration(t.target.timeout),
             }));
         }
     }
