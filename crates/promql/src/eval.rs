@@ -536,9 +536,9 @@ impl Ctx<'_> {
                                 present.sort_by(|&a, &b| {
                                     let (x, y) = (val(a), val(b));
                                     let ord = if op == AggOp::Topk {
-                                        cmp_desc_nan_last(x, y)
+                                        funcs::cmp_desc(x, y)
                                     } else {
-                                        cmp_asc_nan_last(x, y)
+                                        funcs::cmp_val(x, y)
                                     };
                                     ord.then_with(|| input[a].labels.cmp(&input[b].labels))
                                 });
@@ -651,24 +651,6 @@ impl Ctx<'_> {
 
 fn unreachable_agg() -> R<f64> {
     invalid("unsupported aggregation")
-}
-
-fn cmp_desc_nan_last(a: f64, b: f64) -> std::cmp::Ordering {
-    match (a.is_nan(), b.is_nan()) {
-        (true, true) => std::cmp::Ordering::Equal,
-        (true, false) => std::cmp::Ordering::Greater,
-        (false, true) => std::cmp::Ordering::Less,
-        _ => b.partial_cmp(&a).unwrap_or(std::cmp::Ordering::Equal),
-    }
-}
-
-fn cmp_asc_nan_last(a: f64, b: f64) -> std::cmp::Ordering {
-    match (a.is_nan(), b.is_nan()) {
-        (true, true) => std::cmp::Ordering::Equal,
-        (true, false) => std::cmp::Ordering::Greater,
-        (false, true) => std::cmp::Ordering::Less,
-        _ => a.partial_cmp(&b).unwrap_or(std::cmp::Ordering::Equal),
-    }
 }
 
 /// The labels an aggregation groups by.

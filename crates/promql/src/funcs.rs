@@ -955,7 +955,8 @@ pub(crate) fn order_instant(expr: &Expr, out: &mut [(Labels, Sample)]) {
     }
 }
 
-fn cmp_val(a: f64, b: f64) -> std::cmp::Ordering {
+/// Ascending by value, NaN last.
+pub(crate) fn cmp_val(a: f64, b: f64) -> std::cmp::Ordering {
     match (a.is_nan(), b.is_nan()) {
         (true, true) => std::cmp::Ordering::Equal,
         (true, false) => std::cmp::Ordering::Greater,
@@ -965,7 +966,7 @@ fn cmp_val(a: f64, b: f64) -> std::cmp::Ordering {
 }
 
 /// Descending by value, NaN last (a total order, unlike reversing `cmp_val`).
-fn cmp_desc(a: f64, b: f64) -> std::cmp::Ordering {
+pub(crate) fn cmp_desc(a: f64, b: f64) -> std::cmp::Ordering {
     match (a.is_nan(), b.is_nan()) {
         (true, true) => std::cmp::Ordering::Equal,
         (true, false) => std::cmp::Ordering::Greater,
