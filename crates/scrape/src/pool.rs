@@ -19,7 +19,7 @@ use crate::target::{ActiveTarget, Populated, SharedTarget, TargetStatus, populat
 struct Running {
     target: SharedTarget,
     stop: watch::Sender<Stop>,
-    _task: JoinHandle<()>,
+    task: JoinHandle<()>,
 }
 
 /// A target that relabeling dropped or that could not be built.
@@ -35,6 +35,8 @@ pub struct ScrapePool {
     ctx: PoolContext,
     /// Keyed by the target's full labels (internal ones included), which fix its URL.
     loops: HashMap<Labels, Running>,
+    /// Loops stopped by a reload, awaited by their replacements.
+    retiring: HashMap<Labels, JoinHandle<()>>,
     dropped: Vec<DroppedTarget>,
     groups: Vec<TargetGroup>,
 }
@@ -51,6 +53,7 @@ impl ScrapePool {
                 forced_error: Arc::new(Mutex::new(None)),
             },
             loops: HashMap::new(),
+            retiring: HashMap::new(),
             dropped: Vec::new(),
             groups: Vec::new(),
         })
@@ -68,8 +71,9 @@ impl ScrapePool {
         }
         let scraper = Scraper::new(&cfg)?;
         metrics::POOL_RELOADS.inc();
-        for (_, r) in self.loops.drain() {
+        for (k, r) in self.loops.drain() {
             let _ = r.stop.send(Stop::Replaced);
+            self.retiring.insert(k, r.task);
         }
         self.ctx = PoolContext {
             cfg: Arc::new(cfg),
@@ -149,16 +153,12 @@ impl ScrapePool {
             });
             let (stop, rx) = watch::channel(Stop::Running);
             let lp = ScrapeLoop::new(self.ctx.clone(), target.clone());
-            let task = tokio::spawn(lp.run(rx));
-            self.loops.insert(
-                k,
-                Running {
-                    target,
-                    stop,
-                    _task: task,
-                },
-            );
+            let previous = self.retiring.remove(&k);
+            let task = tokio::spawn(lp.run(rx, previous));
+            self.loops.insert(k, Running { target, stop, task });
         }
+        // Retired loops without a successor finish their scrape on their own.
+        self.retiring.clear();
         metrics::POOL_TARGETS
             .get_or_create(&vec![("scrape_job".to_string(), self.name.clone())])
             .set(self.loops.len() as i64);

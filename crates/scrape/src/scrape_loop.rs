@@ -106,8 +106,16 @@ impl ScrapeLoop {
         Duration::from_nanos(next)
     }
 
-    /// Scrape until told to stop.
-    pub async fn run(mut self, mut stop: watch::Receiver<Stop>) {
+    /// Scrape until told to stop. `previous`: the loop this one replaces (config reload), which
+    /// finishes its scrape in flight before this one starts, so the two never overlap.
+    pub async fn run(
+        mut self,
+        mut stop: watch::Receiver<Stop>,
+        previous: Option<tokio::task::JoinHandle<()>>,
+    ) {
+        if let Some(p) = previous {
+            let _ = p.await;
+        }
         let interval = self.target.target.interval;
         let start = tokio::time::Instant::now() + self.offset(interval);
         let mut ticker = tokio::time::interval_at(start, interval);
@@ -123,6 +131,9 @@ impl ScrapeLoop {
             self.scrape_and_report().await;
         }
         if *stop.borrow() == Stop::Gone {
+            // As Prometheus: mark the series stale when the next scrape would have happened,
+            // so a target that only flickered out of discovery leaves no gap.
+            ticker.tick().await;
             self.end_of_run_staleness();
         }
     }
