@@ -234,6 +234,10 @@ fn publish(state: &State, tx: &watch::Sender<TargetSets>) {
             .get_or_create(&vec![("config".to_string(), job.clone())])
             .set(n as i64);
     }
+    // Jobs that were published before and are gone now lose their gauge.
+    for job in tx.borrow().keys().filter(|j| !sets.contains_key(*j)) {
+        metrics::DISCOVERED_TARGETS.remove(&vec![("config".to_string(), job.clone())]);
+    }
     metrics::UPDATES_SENT.inc();
     tx.send_replace(Arc::new(sets));
 }
