@@ -5,76 +5,18 @@ use std::time::Duration;
 /// Prometheus's `model.ParseDuration`: `1y2w3d4h5m6s7ms`, units from largest to smallest,
 /// each at most once; `0` alone is zero.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    if s == "0" {
-        return Ok(Duration::ZERO);
+    match s {
+        "0" => Ok(Duration::ZERO),
+        "" => Err("empty duration string".into()),
+        _ => vigil_model::time::parse_duration_ms(s)
+            .map(|ms| Duration::from_millis(ms as u64))
+            .ok_or_else(|| format!("not a valid duration string: {s:?}")),
     }
-    const UNITS: [(&str, u64); 7] = [
-        ("y", 31_536_000_000),
-        ("w", 604_800_000),
-        ("d", 86_400_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1000),
-        ("ms", 1),
-    ];
-    if s.is_empty() {
-        return Err("empty duration string".into());
-    }
-    let mut rest = s;
-    let mut total: u64 = 0;
-    let mut last: Option<usize> = None;
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return Err(format!("not a valid duration string: {s:?}"));
-        }
-        let n: u64 = rest[..digits]
-            .parse()
-            .map_err(|_| format!("not a valid duration string: {s:?}"))?;
-        rest = &rest[digits..];
-        let Some((rank, (unit, mult))) = UNITS
-            .iter()
-            .enumerate()
-            .filter(|(_, (u, _))| rest.starts_with(u))
-            .max_by_key(|(_, (u, _))| u.len())
-        else {
-            return Err(format!("not a valid duration string: {s:?}"));
-        };
-        if last.is_some_and(|l| rank <= l) {
-            return Err(format!("not a valid duration string: {s:?}"));
-        }
-        last = Some(rank);
-        total = n
-            .checked_mul(*mult)
-            .and_then(|v| total.checked_add(v))
-            .ok_or_else(|| format!("duration out of range: {s:?}"))?;
-        rest = &rest[unit.len()..];
-    }
-    Ok(Duration::from_millis(total))
 }
 
 /// Prometheus's duration formatting (`1m30s`, `0s`).
 pub fn format_duration(d: Duration) -> String {
-    let mut ms = d.as_millis() as u64;
-    if ms == 0 {
-        return "0s".into();
-    }
-    let mut out = String::new();
-    for (unit, len) in [
-        ("y", 31_536_000_000u64),
-        ("w", 604_800_000),
-        ("d", 86_400_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1000),
-        ("ms", 1),
-    ] {
-        if ms >= len {
-            out.push_str(&format!("{}{}", ms / len, unit));
-            ms %= len;
-        }
-    }
-    out
+    vigil_model::time::format_duration_ms(d.as_millis() as i64)
 }
 
 /// A byte size with a unit (`B`, `KB`, `MB`, `GB`, `TB`, `PB`, `EB`; powers of 1024), as

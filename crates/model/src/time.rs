@@ -1,5 +1,67 @@
-//! Calendar arithmetic on Unix days (proleptic Gregorian, UTC), shared by the API's RFC 3339
-//! handling, PromQL's date functions and snapshot names. Howard Hinnant's algorithms.
+//! Time arithmetic shared across vigil: Prometheus duration strings (`1h30m`), used by the
+//! config, PromQL and the API; and calendar arithmetic on Unix days (proleptic Gregorian, UTC)
+//! for RFC 3339, PromQL's date functions and snapshot names (Howard Hinnant's algorithms).
+
+const UNITS: [(&str, i64); 7] = [
+    ("y", 31_536_000_000),
+    ("w", 604_800_000),
+    ("d", 86_400_000),
+    ("h", 3_600_000),
+    ("m", 60_000),
+    ("s", 1000),
+    ("ms", 1),
+];
+
+/// A Prometheus duration (`5m`, `1h30m`, `250ms`) in milliseconds: units from largest to
+/// smallest, each at most once. `None` if malformed or out of range.
+pub fn parse_duration_ms(s: &str) -> Option<i64> {
+    if s.is_empty() {
+        return None;
+    }
+    let mut rest = s;
+    let mut total: i64 = 0;
+    let mut last: Option<usize> = None;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        let n: i64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let (rank, (unit, mult)) = UNITS
+            .iter()
+            .enumerate()
+            .filter(|(_, (u, _))| rest.starts_with(u))
+            .max_by_key(|(_, (u, _))| u.len())?;
+        if last.is_some_and(|l| rank <= l) {
+            return None;
+        }
+        last = Some(rank);
+        total = total.checked_add(n.checked_mul(*mult)?)?;
+        rest = &rest[unit.len()..];
+    }
+    Some(total)
+}
+
+/// Milliseconds as Prometheus prints a duration (`1h30m`, `0s`, `-5m`).
+pub fn format_duration_ms(ms: i64) -> String {
+    if ms == 0 {
+        return "0s".into();
+    }
+    let mut out = String::new();
+    if ms < 0 {
+        out.push('-');
+    }
+    let mut rest = ms.unsigned_abs();
+    for (unit, len) in UNITS {
+        let len = len as u64;
+        if rest >= len {
+            out.push_str(&format!("{}{}", rest / len, unit));
+            rest %= len;
+        }
+    }
+    out
+}
 
 /// Days since 1970-01-01 of a civil date.
 pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
@@ -28,6 +90,18 @@ pub fn civil_from_days(z: i64) -> (i64, i64, i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration_ms("5m"), Some(300_000));
+        assert_eq!(parse_duration_ms("1h30m"), Some(5_400_000));
+        assert_eq!(parse_duration_ms("250ms"), Some(250));
+        assert_eq!(parse_duration_ms("30m1h"), None);
+        assert_eq!(parse_duration_ms("5"), None);
+        assert_eq!(format_duration_ms(90_000), "1m30s");
+        assert_eq!(format_duration_ms(-300_000), "-5m");
+        assert_eq!(format_duration_ms(0), "0s");
+    }
 
     #[test]
     fn round_trips_and_known_dates() {

@@ -277,31 +277,7 @@ impl Expr {
 }
 
 /// A duration as Prometheus prints it (`1h30m`, `0s`).
-pub fn format_duration(ms: i64) -> String {
-    if ms == 0 {
-        return "0s".into();
-    }
-    let mut out = String::new();
-    let mut rest = ms.unsigned_abs();
-    if ms < 0 {
-        out.push('-');
-    }
-    for (unit, len) in [
-        ("y", 31_536_000_000u64),
-        ("w", 604_800_000),
-        ("d", 86_400_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1000),
-        ("ms", 1),
-    ] {
-        if rest >= len {
-            out.push_str(&format!("{}{}", rest / len, unit));
-            rest %= len;
-        }
-    }
-    out
-}
+pub use vigil_model::time::format_duration_ms as format_duration;
 
 fn fmt_matchers(f: &mut fmt::Formatter<'_>, vs: &VectorSelector) -> fmt::Result {
     let ms: Vec<&Matcher> = vs

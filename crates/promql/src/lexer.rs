@@ -319,45 +319,8 @@ fn parse_number(s: &str) -> Option<f64> {
     s.parse::<f64>().ok()
 }
 
-/// Prometheus duration literal (`5m`, `1h30m`, `250ms`) in milliseconds; units from largest
-/// to smallest, each at most once.
-pub fn parse_duration_ms(s: &str) -> Option<i64> {
-    const UNITS: [(&str, i64); 7] = [
-        ("y", 31_536_000_000),
-        ("w", 604_800_000),
-        ("d", 86_400_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1000),
-        ("ms", 1),
-    ];
-    let mut rest = s;
-    let mut total: i64 = 0;
-    let mut last: Option<usize> = None;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return None;
-        }
-        let n: i64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let (rank, (unit, mult)) = UNITS
-            .iter()
-            .enumerate()
-            .filter(|(_, (u, _))| rest.starts_with(u))
-            .max_by_key(|(_, (u, _))| u.len())?;
-        if last.is_some_and(|l| rank <= l) {
-            return None;
-        }
-        last = Some(rank);
-        total = total.checked_add(n.checked_mul(*mult)?)?;
-        rest = &rest[unit.len()..];
-    }
-    Some(total)
-}
+/// Prometheus duration literal (`5m`, `1h30m`, `250ms`) in milliseconds.
+pub use vigil_model::time::parse_duration_ms;
 
 fn lex_string(input: &str, start: usize) -> Result<(String, usize), (usize, String)> {
     let b = input.as_bytes();

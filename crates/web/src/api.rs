@@ -310,6 +310,27 @@ fn range_params(p: &Params) -> Result<(i64, i64), ApiError> {
     Ok((p.time("start", i64::MIN / 2)?, p.time("end", i64::MAX / 2)?))
 }
 
+impl From<vigil_storage::StorageError> for ApiError {
+    fn from(e: vigil_storage::StorageError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+/// The union of `f` over the `match[]` sets (all series when there are none), sorted.
+fn union_over(
+    sets: &[Vec<Matcher>],
+    f: impl Fn(&[Matcher]) -> Result<Vec<String>, vigil_storage::StorageError>,
+) -> Result<std::collections::BTreeSet<String>, ApiError> {
+    let mut out = std::collections::BTreeSet::new();
+    if sets.is_empty() {
+        out.extend(f(&[])?);
+    }
+    for m in sets {
+        out.extend(f(m)?);
+    }
+    Ok(out)
+}
+
 async fn labels(
     State(s): St,
     RawQuery(q): RawQuery,
@@ -319,24 +340,8 @@ async fn labels(
     let p = Params::from(q, &headers, &body)?;
     let (start, end) = range_params(&p)?;
     let sets = parse_matchers(&p.all("match[]"))?;
-    let qr = s
-        .storage
-        .querier(start, end)
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let mut names = std::collections::BTreeSet::new();
-    if sets.is_empty() {
-        names.extend(
-            qr.label_names(&[])
-                .map_err(|e| ApiError::Internal(e.to_string()))?,
-        );
-    }
-    for m in &sets {
-        names.extend(
-            qr.label_names(m)
-                .map_err(|e| ApiError::Internal(e.to_string()))?,
-        );
-    }
-    Ok(ok(json!(names)))
+    let qr = s.storage.querier(start, end)?;
+    Ok(ok(json!(union_over(&sets, |m| qr.label_names(m))?)))
 }
 
 async fn label_values(
@@ -350,24 +355,8 @@ async fn label_values(
     }
     let (start, end) = range_params(&p)?;
     let sets = parse_matchers(&p.all("match[]"))?;
-    let qr = s
-        .storage
-        .querier(start, end)
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let mut vals = std::collections::BTreeSet::new();
-    if sets.is_empty() {
-        vals.extend(
-            qr.label_values(&name, &[])
-                .map_err(|e| ApiError::Internal(e.to_string()))?,
-        );
-    }
-    for m in &sets {
-        vals.extend(
-            qr.label_values(&name, m)
-                .map_err(|e| ApiError::Internal(e.to_string()))?,
-        );
-    }
-    Ok(ok(json!(vals)))
+    let qr = s.storage.querier(start, end)?;
+    Ok(ok(json!(union_over(&sets, |m| qr.label_values(&name, m))?)))
 }
 
 async fn series(
@@ -382,17 +371,10 @@ async fn series(
         return Err(ApiError::BadData("no match[] parameter provided".into()));
     }
     let (start, end) = range_params(&p)?;
-    let qr = s
-        .storage
-        .querier(start, end)
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let qr = s.storage.querier(start, end)?;
     let mut all = std::collections::BTreeSet::new();
     for m in &sets {
-        all.extend(
-            qr.select(m)
-                .map_err(|e| ApiError::Internal(e.to_string()))?
-                .map(|s| s.labels),
-        );
+        all.extend(qr.select(m)?.map(|s| s.labels));
     }
     Ok(ok(Json::Array(all.iter().map(labels_json).collect())))
 }
@@ -453,7 +435,7 @@ async fn admin_delete(
     if sets.is_empty() {
         return Err(ApiError::BadData("no match[] parameter provided".into()));
     }
-    let (start, end) = (p.time("start", i64::MIN / 2)?, p.time("end", i64::MAX / 2)?);
+    let (start, end) = range_params(&p)?;
     a.delete_series(&sets, start, end)
         .map_err(ApiError::Internal)?;
     Ok(StatusCode::NO_CONTENT.into_response())
