@@ -2,7 +2,8 @@
 //!
 //! `cargo build --release -p vigil && cargo run --release -p vigil-bench --bin storage [-- SERIES HOURS]`
 //!
-//! Generates SERIES series (default 10000: counters, gauges, histogram buckets) with a
+//! Generates SERIES series (default 10000: integer counters, gauges with one decimal,
+//! histogram buckets, and counters of full-precision floats, a quarter each) with a
 //! sample every 15s for HOURS hours (default 2), writes them as one OpenMetrics file with
 //! timestamps, and loads it into: vigil (`vigil tsdb create-blocks-from openmetrics`),
 //! Prometheus (`promtool tsdb create-blocks-from openmetrics`) and VictoriaMetrics (its
@@ -42,7 +43,10 @@ impl Rng {
     }
 }
 
-fn generate(series: usize, hours: u64, dir: &Path) -> (PathBuf, u64) {
+/// The series whose values are read back from each store to check they are kept exactly.
+const PROBE_SERIES: &str = "bench_family_3_cpu_seconds_total";
+
+fn generate(series: usize, hours: u64, dir: &Path) -> (PathBuf, u64, Vec<f64>) {
     let path = dir.join("data.om");
     let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
     let start: u64 = 1_700_000_000;
@@ -50,17 +54,19 @@ fn generate(series: usize, hours: u64, dir: &Path) -> (PathBuf, u64) {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut samples = 0u64;
     let per_family = 100;
+    let mut probe = Vec::new();
     for fam in 0..series.div_ceil(per_family) {
-        let kind = fam % 3;
+        let kind = fam % 4;
         let name = format!(
             "bench_family_{fam}_{}",
             [
                 "requests_total",
                 "temperature_celsius",
-                "latency_seconds_bucket"
+                "latency_seconds_bucket",
+                "cpu_seconds_total"
             ][kind]
         );
-        let typ = ["counter", "gauge", "unknown"][kind];
+        let typ = ["counter", "gauge", "unknown", "counter"][kind];
         let family = name.trim_end_matches("_total");
         writeln!(f, "# TYPE {family} {typ}").unwrap();
         for i in 0..per_family.min(series - fam * per_family) {
@@ -81,13 +87,18 @@ fn generate(series: usize, hours: u64, dir: &Path) -> (PathBuf, u64) {
             for s in 0..steps {
                 v = match kind {
                     0 | 2 => v + (rng.next() % 20) as f64,
-                    _ => (v + (rng.f() - 0.5) * 2.0).clamp(-50.0, 150.0),
+                    1 => (v + (rng.f() - 0.5) * 2.0).clamp(-50.0, 150.0),
+                    // Full-precision floats (no short decimal form), as CPU seconds are.
+                    _ => v + rng.f() * 0.37,
                 };
-                let v = if kind == 1 {
-                    (v * 10.0).round() / 10.0
-                } else {
-                    v.round()
+                let v = match kind {
+                    1 => (v * 10.0).round() / 10.0,
+                    3 => v,
+                    _ => v.round(),
                 };
+                if fam == 3 && i == 0 {
+                    probe.push(v);
+                }
                 line.clear();
                 let _ = writeln!(line, "{name}{{{labels}}} {v} {}", start + s * 15);
                 f.write_all(line.as_bytes()).unwrap();
@@ -96,7 +107,17 @@ fn generate(series: usize, hours: u64, dir: &Path) -> (PathBuf, u64) {
         }
     }
     writeln!(f, "# EOF").unwrap();
-    (path, samples)
+    (path, samples, probe)
+}
+
+/// (values read back bit for bit equal, values written).
+fn exact_count(written: &[f64], back: &[f64]) -> (usize, usize) {
+    let same = written
+        .iter()
+        .zip(back)
+        .filter(|(a, b)| a.to_bits() == b.to_bits())
+        .count();
+    (same, written.len())
 }
 
 fn run(cmd: &mut Command) -> Duration {
@@ -127,7 +148,7 @@ fn main() {
     );
     let dir = std::env::temp_dir().join(format!("vigil-bench-storage-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let (input, samples) = generate(series, hours, &dir);
+    let (input, samples, probe) = generate(series, hours, &dir);
     println!(
         "{series} series x {hours}h at 15s = {samples} samples ({:.0} MB OpenMetrics)",
         std::fs::metadata(&input).unwrap().len() as f64 / 1e6
@@ -140,6 +161,19 @@ fn main() {
         .arg(&input)
         .arg(&vd));
     rows.push(("vigil", du(&vd), t));
+    // Read the probe series back through `vigil tsdb dump`.
+    let dump = Command::new(&vigil)
+        .args(["tsdb", "dump"])
+        .arg(&vd)
+        .output()
+        .expect("vigil tsdb dump");
+    let prefix = format!("{{__name__=\"{PROBE_SERIES}\", pod=\"pod-0\",");
+    let back: Vec<f64> = String::from_utf8_lossy(&dump.stdout)
+        .lines()
+        .filter(|l| l.starts_with(&prefix))
+        .filter_map(|l| l.rsplit(' ').nth(1)?.parse().ok())
+        .collect();
+    let mut exact = vec![("vigil", exact_count(&probe, &back))];
 
     if Path::new("/usr/bin/promtool").exists() {
         let pd = dir.join("prom");
@@ -220,6 +254,25 @@ fn main() {
             "VictoriaMetrics import answered {code}"
         );
         rows.push(("victoria-metrics", du(&vmd), elapsed));
+        let export = Command::new("curl")
+            .args([
+                "-s",
+                "-G",
+                "--data-urlencode",
+                &format!("match[]={{__name__=\"{PROBE_SERIES}\",pod=\"pod-0\"}}"),
+                "--data-urlencode",
+                "start=0",
+                &format!("http://127.0.0.1:{port}/api/v1/export"),
+            ])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+            .unwrap_or_default();
+        let back: Vec<f64> = export
+            .split_once("\"values\":[")
+            .and_then(|(_, r)| r.split_once(']'))
+            .map(|(vals, _)| vals.split(',').filter_map(|x| x.parse().ok()).collect())
+            .unwrap_or_default();
+        exact.push(("victoria-metrics", exact_count(&probe, &back)));
         let _ = child.kill();
         let _ = child.wait();
     } else {
@@ -243,6 +296,11 @@ fn main() {
         );
     }
     println!();
+    for (name, (same, total)) in &exact {
+        println!(
+            "{name}: {same} of {total} full-precision float samples of {PROBE_SERIES}{{pod=\"pod-0\"}} read back bit-exact"
+        );
+    }
     println!(
         "note: VictoriaMetrics' time includes the HTTP import of Prometheus text and a forced flush (it merges parts in the background, so its size can still shrink later)."
     );

@@ -2,8 +2,10 @@
 //!
 //! Format (vigil's own, versioned):
 //! - `meta.json`: `{"ulid", "minTime", "maxTime" (exclusive), "stats": {numSamples, numSeries,
-//!   numChunks}, "compaction": {"level", "sources"}, "version": 1}` (Prometheus's field names).
-//! - `chunks/000001`: chunk bytes back to back (each as [`XorChunk::bytes`]).
+//!   numChunks}, "compaction": {"level", "sources"}, "version": 2}` (Prometheus's field names).
+//! - `chunks/000001`: chunk bytes back to back: since version 2 each chunk is
+//!   [`packed::encode`]'s output (up to [`BLOCK_CHUNK_SAMPLES`] samples, the smaller of packed
+//!   integers and XOR); version 1 blocks hold plain [`crate::chunk::XorChunk::bytes`] and are still read.
 //! - `index`: `"VIGILIDX"`, then sections, all integers uvarint unless noted:
 //!   symbols (count, then length-prefixed strings, sorted); series (count, then per series
 //!   sorted by labels: label count, (name sym, value sym)*, chunk count, (min t as varint,
@@ -23,7 +25,13 @@ use serde::{Deserialize, Serialize};
 use vigil_model::{Label, Labels, Sample};
 use vigil_storage::{MatchOp, Matcher, Series};
 
-use crate::chunk::{SAMPLES_PER_CHUNK, XorChunk, XorIter};
+use crate::chunk::XorIter;
+use crate::packed;
+
+/// Samples per chunk in a block. Larger than the head's 120: a packed chunk's header is then
+/// spread over more samples, and a 2h block of a 15s series is one chunk.
+pub const BLOCK_CHUNK_SAMPLES: usize = 480;
+const VERSION: u32 = 2;
 
 const MAGIC: &[u8; 8] = b"VIGILIDX";
 
@@ -160,12 +168,8 @@ pub fn write_block(
     };
     for (_, samples) in &series {
         let mut cm = Vec::new();
-        for part in samples.chunks(SAMPLES_PER_CHUNK as usize) {
-            let mut c = XorChunk::new();
-            for s in part {
-                c.append(s.t, s.v);
-            }
-            let b = c.bytes();
+        for part in samples.chunks(BLOCK_CHUNK_SAMPLES) {
+            let b = packed::encode(part);
             cm.push(ChunkMeta {
                 min_t: part[0].t,
                 max_t: part[part.len() - 1].t,
@@ -246,7 +250,7 @@ pub fn write_block(
         max_time,
         stats,
         compaction,
-        version: 1,
+        version: VERSION,
     };
     std::fs::write(
         tmp.join("meta.json"),
@@ -288,6 +292,12 @@ impl Block {
     pub fn open(dir: &Path) -> std::io::Result<Block> {
         let meta: BlockMeta = serde_json::from_slice(&std::fs::read(dir.join("meta.json"))?)
             .map_err(|e| corrupt(dir, &format!("meta.json: {e}")))?;
+        if meta.version == 0 || meta.version > VERSION {
+            return Err(corrupt(
+                dir,
+                &format!("meta.json: unknown block version {}", meta.version),
+            ));
+        }
         let fi = File::open(dir.join("index"))?;
         let fc = File::open(dir.join("chunks/000001"))?;
         // Safety: block files are immutable once renamed into place; vigil never writes them.
@@ -488,8 +498,13 @@ impl Block {
                     let bytes = self
                         .chunks
                         .get(c.offset as usize..(c.offset + c.len) as usize)?;
-                    samples
-                        .extend(XorIter::from_bytes(bytes)?.filter(|s| s.t >= mint && s.t <= maxt));
+                    if self.meta.version >= 2 {
+                        packed::decode_into(bytes, mint, maxt, &mut samples)?;
+                    } else {
+                        samples.extend(
+                            XorIter::from_bytes(bytes)?.filter(|s| s.t >= mint && s.t <= maxt),
+                        );
+                    }
                 }
                 (!samples.is_empty()).then_some(Series { labels, samples })
             })
@@ -560,7 +575,7 @@ mod tests {
         .unwrap();
         assert_eq!(meta.stats.num_series, 50);
         assert_eq!(meta.stats.num_samples, 15_000);
-        assert_eq!(meta.stats.num_chunks, 150);
+        assert_eq!(meta.stats.num_chunks, 50);
         let b = Block::open(&d.join(&meta.ulid)).unwrap();
         let got = b.select(&[Matcher::equal("__name__", "a")], 0, i64::MAX);
         assert_eq!(got.len(), 25);

@@ -159,14 +159,14 @@ impl XorChunk {
                 self.bw.write_bits(vb, 64);
             }
             1 => {
-                let d = t - self.t;
+                let d = t.wrapping_sub(self.t);
                 self.bw.write_uvarint(d as u64);
                 self.write_value(vb);
                 self.t_delta = d;
             }
             _ => {
-                let d = t - self.t;
-                let dod = d - self.t_delta;
+                let d = t.wrapping_sub(self.t);
+                let dod = d.wrapping_sub(self.t_delta);
                 match dod {
                     0 => self.bw.write_bit(false),
                     -8191..=8192 => {
@@ -286,7 +286,8 @@ impl<'a> XorIter<'a> {
             if sig == 0 {
                 sig = 64;
             }
-            self.trailing = 64 - self.leading - sig;
+            // Damaged data can claim more than 64 bits.
+            self.trailing = 64u8.checked_sub(self.leading + sig)?;
         }
         let sig = 64 - self.leading - self.trailing;
         let bits = self.br.read_bits(sig)?;
@@ -302,7 +303,7 @@ impl<'a> XorIter<'a> {
             }
             1 => {
                 self.t_delta = self.br.read_uvarint()? as i64;
-                self.t += self.t_delta;
+                self.t = self.t.wrapping_add(self.t_delta);
                 self.read_value()?;
             }
             _ => {
@@ -320,8 +321,8 @@ impl<'a> XorIter<'a> {
                     3 => sign_extend(self.br.read_bits(20)?, 20),
                     _ => self.br.read_bits(64)? as i64,
                 };
-                self.t_delta += dod;
-                self.t += self.t_delta;
+                self.t_delta = self.t_delta.wrapping_add(dod);
+                self.t = self.t.wrapping_add(self.t_delta);
                 self.read_value()?;
             }
         }
@@ -333,9 +334,15 @@ impl<'a> XorIter<'a> {
     }
 }
 
+/// Decode a `bits`-wide delta-of-delta. The writer's ranges are `-(2^(bits-1) - 1) ..=
+/// 2^(bits-1)` (as Prometheus), so the all-high-bit pattern means +2^(bits-1), not its
+/// two's-complement negative.
 fn sign_extend(v: u64, bits: u32) -> i64 {
-    let shift = 64 - bits;
-    ((v << shift) as i64) >> shift
+    if v > 1 << (bits - 1) {
+        v as i64 - (1i64 << bits)
+    } else {
+        v as i64
+    }
 }
 
 impl Iterator for XorIter<'_> {
@@ -378,6 +385,22 @@ mod tests {
             );
             assert_eq!(a.t, b.t);
             assert_eq!(a.v.to_bits(), b.v.to_bits());
+        }
+    }
+
+    #[test]
+    fn delta_of_delta_at_each_range_edge() {
+        // dod values exactly at the top of each bit range (found by fuzzing the block codec).
+        for dod in [
+            8192i64, -8191, 65536, -65535, 524_288, -524_287, 524_289, -524_288,
+        ] {
+            let base = 1_000_000i64;
+            roundtrip(&[
+                (0, 1.0),
+                (base, 2.0),
+                (2 * base + dod, 3.0),
+                (3 * base + dod, 4.0),
+            ]);
         }
     }
 

@@ -11,5 +11,6 @@ pub mod block;
 pub mod chunk;
 pub mod db;
 pub mod head;
+pub mod packed;
 pub mod tools;
 pub mod wal;
