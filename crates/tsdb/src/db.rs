@@ -46,6 +46,20 @@ impl Options {
             max_block_ms: max.max(block_range_ms),
         }
     }
+
+    /// `--storage.tsdb.min-block-duration` and `--storage.tsdb.max-block-duration` (default:
+    /// 10% of retention, at most 31d, never below the min).
+    pub fn with_block_range(mut self, min_ms: i64, max_ms: Option<i64>) -> Self {
+        let min_ms = min_ms.max(1);
+        let default_max = if self.retention_ms > 0 {
+            (self.retention_ms / 10).min(31 * 24 * HOUR_MS)
+        } else {
+            31 * 24 * HOUR_MS
+        };
+        self.block_range_ms = min_ms;
+        self.max_block_ms = max_ms.unwrap_or(default_max).max(min_ms);
+        self
+    }
 }
 
 pub struct Db {
@@ -539,6 +553,25 @@ mod tests {
             .unwrap()
             .flat_map(|s| s.samples)
             .collect()
+    }
+
+    #[test]
+    fn min_block_duration_sets_the_cut_range() {
+        let d = tmp("minblock");
+        let opts = Options::new(0, 0).with_block_range(HOUR_MS / 2, Some(HOUR_MS / 2));
+        let db = Db::open(&d, opts).unwrap();
+        ingest(&db, 0, 3, 60_000);
+        db.maintain().unwrap();
+        let blocks = db.blocks();
+        assert!(blocks.len() >= 3, "{} blocks", blocks.len());
+        // max-block-duration equal to the min: nothing is compacted beyond 30m.
+        assert!(
+            blocks
+                .iter()
+                .all(|b| b.meta.max_time - b.meta.min_time == HOUR_MS / 2)
+        );
+        assert_eq!(all(&db).len(), 3 * 60);
+        let _ = std::fs::remove_dir_all(&d);
     }
 
     #[test]

@@ -64,6 +64,48 @@ impl MemSeries {
         self.last = Some(Sample { t, v });
     }
 
+    /// Drop every sample before `before`: whole chunks are dropped as they are, and only a
+    /// chunk straddling `before` is re-encoded, so truncation costs little per series.
+    /// Returns whether the series is now empty.
+    fn truncate_before(&mut self, before: i64) -> bool {
+        let gone = self.closed.iter().take_while(|c| c.max_t < before).count();
+        self.closed.drain(..gone);
+        if let Some(c) = self.closed.first_mut()
+            && c.min_t < before
+        {
+            let mut fresh = XorChunk::new();
+            let mut min_t = None;
+            if let Some(it) = XorIter::from_bytes(&c.data) {
+                for x in it.filter(|x| x.t >= before) {
+                    min_t.get_or_insert(x.t);
+                    fresh.append(x.t, x.v);
+                }
+            }
+            match min_t {
+                Some(m) => {
+                    c.min_t = m;
+                    c.data = fresh.bytes().into();
+                }
+                None => {
+                    self.closed.remove(0);
+                }
+            }
+        }
+        if self.closed.is_empty() && !self.open.is_empty() && self.open_min_t < before {
+            let mut fresh = XorChunk::new();
+            let mut min_t = 0;
+            for x in self.open.iter().filter(|x| x.t >= before) {
+                if fresh.is_empty() {
+                    min_t = x.t;
+                }
+                fresh.append(x.t, x.v);
+            }
+            self.open = fresh;
+            self.open_min_t = min_t;
+        }
+        self.closed.is_empty() && self.open.is_empty()
+    }
+
     /// Remove samples in `[lo, hi]` (re-encoding the chunks that held them).
     fn delete_range(&mut self, lo: i64, hi: i64) {
         let keep: Vec<Sample> = self
@@ -375,26 +417,17 @@ impl Head {
             let mut idx = self.index.write();
             let mut dead = Vec::new();
             for (r, s) in idx.series.iter_mut() {
-                let keep = s.samples(before, i64::MAX);
-                if keep.is_empty() {
+                if s.truncate_before(before) {
                     // Two-phase: a series found empty is removed at the next truncation if it
                     // is still empty, so a transaction open right now can still commit to it.
                     if s.doomed {
                         dead.push(*r);
                     } else {
-                        let labels = std::mem::take(&mut s.labels);
-                        let last = s.last;
-                        *s = MemSeries::new(labels);
-                        s.last = last;
                         s.doomed = true;
                     }
-                    continue;
+                } else {
+                    s.doomed = false;
                 }
-                let mut fresh = MemSeries::new(std::mem::take(&mut s.labels));
-                for x in keep {
-                    fresh.push(x.t, x.v);
-                }
-                *s = fresh;
             }
             idx.remove_many(&dead);
         }
@@ -407,39 +440,67 @@ impl Head {
     }
 
     /// Write everything the head holds as a checkpoint and drop the WAL segments it covers.
+    ///
+    /// Only the segment cut happens under the WAL lock. Commits hold that lock until their
+    /// samples are in the head, so everything logged in the covered segments is in the head
+    /// when it is read below. The head is then read a batch of series at a time under short
+    /// read locks and streamed to disk, so ingestion is never stalled for the whole dump and
+    /// the dump never sits in memory. Commits made meanwhile land in later segments and may
+    /// also be in the checkpoint; replay ignores such repeats (known refs, samples not newer
+    /// than a series' last).
     fn checkpoint(&self) -> std::io::Result<()> {
         let Some(dir) = &self.dir else { return Ok(()) };
         let wal_dir = dir.join("wal");
-        let mut wal = self.wal.lock();
-        let Some(w) = wal.as_mut() else { return Ok(()) };
-        let last = w.current_segment();
-        w.cut()?;
-        let mut framed = Vec::new();
-        {
+        let last = {
+            let mut wal = self.wal.lock();
+            let Some(w) = wal.as_mut() else { return Ok(()) };
+            let last = w.current_segment();
+            w.cut()?;
+            last
+        };
+        let mut cp = wal::CheckpointWriter::create(&wal_dir, last)?;
+        // Sorted by ref: replay then appends to posting lists instead of inserting into
+        // their middle (which is quadratic).
+        let mut series: Vec<(u64, Labels)> = {
             let idx = self.index.read();
-            // Sorted by ref: replay then appends to posting lists instead of inserting into
-            // their middle (which is quadratic).
-            let mut series: Vec<(u64, Labels)> = idx
-                .series
+            idx.series
                 .iter()
                 .map(|(r, s)| (*r, s.labels.clone()))
-                .collect();
-            series.sort_unstable_by_key(|(r, _)| *r);
-            wal::encode(&mut framed, &Record::Series(series));
-            let mut batch = Vec::new();
-            for (r, s) in idx.series.iter() {
-                for x in s.samples(i64::MIN, i64::MAX) {
-                    batch.push((*r, x.t, x.v));
-                }
-                if batch.len() >= 100_000 {
-                    wal::encode(&mut framed, &Record::Samples(std::mem::take(&mut batch)));
+                .collect()
+        };
+        series.sort_unstable_by_key(|(r, _)| *r);
+        let mut framed = Vec::new();
+        for batch in series.chunks(10_000) {
+            framed.clear();
+            wal::encode(&mut framed, &Record::Series(batch.to_vec()));
+            cp.write(&framed)?;
+        }
+        let mut samples = Vec::new();
+        for batch in series.chunks(1_000) {
+            {
+                let idx = self.index.read();
+                for (r, _) in batch {
+                    if let Some(s) = idx.series.get(r) {
+                        samples.extend(
+                            s.samples(i64::MIN, i64::MAX)
+                                .into_iter()
+                                .map(|x| (*r, x.t, x.v)),
+                        );
+                    }
                 }
             }
-            if !batch.is_empty() {
-                wal::encode(&mut framed, &Record::Samples(batch));
+            if samples.len() >= 100_000 {
+                framed.clear();
+                wal::encode(&mut framed, &Record::Samples(std::mem::take(&mut samples)));
+                cp.write(&framed)?;
             }
         }
-        wal::write_checkpoint(&wal_dir, last, &framed)
+        if !samples.is_empty() {
+            framed.clear();
+            wal::encode(&mut framed, &Record::Samples(samples));
+            cp.write(&framed)?;
+        }
+        cp.finish()
     }
 
     /// Delete the samples in `[mint, maxt]` of every series matching any of `sets`; logged in
@@ -778,6 +839,30 @@ mod tests {
 
     fn l(p: &[(&str, &str)]) -> Labels {
         Labels::from_pairs(p.iter().copied())
+    }
+
+    #[test]
+    fn truncation_keeps_exactly_the_samples_from_the_cut_on() {
+        for n in [0i64, 1, 119, 120, 121, 300] {
+            for cut in [0i64, 1, 60, 119, 120, 121, 130, 240, 299, 300, 400] {
+                let mut s = MemSeries::new(Labels::from_pairs([("__name__", "x")]));
+                for i in 0..n {
+                    s.push(i * 10, i as f64);
+                }
+                let empty = s.truncate_before(cut * 10);
+                let got = s.samples(i64::MIN, i64::MAX);
+                let want: Vec<i64> = (cut.min(n)..n).map(|i| i * 10).collect();
+                assert_eq!(
+                    got.iter().map(|x| x.t).collect::<Vec<_>>(),
+                    want,
+                    "n={n} cut={cut}"
+                );
+                assert_eq!(empty, want.is_empty());
+                // Appends continue after a truncation.
+                s.push(n * 10 + 5, -1.0);
+                assert_eq!(s.samples(i64::MIN, i64::MAX).len(), want.len() + 1);
+            }
+        }
     }
 
     #[test]

@@ -229,34 +229,65 @@ pub fn latest_checkpoint(dir: &Path) -> io::Result<(Option<u64>, Option<PathBuf>
     Ok((best, best.map(|n| dir.join(format!("checkpoint.{n:08}")))))
 }
 
-/// Write `framed` records as checkpoint `last` (covering segments up to and including it),
-/// atomically, then delete those segments and older checkpoints.
-pub fn write_checkpoint(dir: &Path, last: u64, framed: &[u8]) -> io::Result<()> {
-    let tmp = dir.join(format!("checkpoint.{last:08}.tmp"));
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp)?;
-    let mut f = File::create(segment_path(&tmp, 0))?;
-    f.write_all(framed)?;
-    f.sync_all()?;
-    let fin = dir.join(format!("checkpoint.{last:08}"));
-    let _ = std::fs::remove_dir_all(&fin);
-    std::fs::rename(&tmp, &fin)?;
-    for seg in segments(dir)?.into_iter().filter(|&s| s <= last) {
-        std::fs::remove_file(segment_path(dir, seg))?;
+/// A checkpoint being written: records are streamed into `checkpoint.<last>.tmp` and the
+/// directory appears under its final name only when [`CheckpointWriter::finish`] succeeds.
+pub struct CheckpointWriter {
+    dir: PathBuf,
+    last: u64,
+    tmp: PathBuf,
+    file: std::io::BufWriter<File>,
+}
+
+impl CheckpointWriter {
+    /// Start checkpoint `last` (covering segments up to and including it).
+    pub fn create(dir: &Path, last: u64) -> io::Result<Self> {
+        let tmp = dir.join(format!("checkpoint.{last:08}.tmp"));
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir_all(&tmp)?;
+        let file = std::io::BufWriter::with_capacity(1 << 20, File::create(segment_path(&tmp, 0))?);
+        Ok(CheckpointWriter {
+            dir: dir.to_path_buf(),
+            last,
+            tmp,
+            file,
+        })
     }
-    for e in std::fs::read_dir(dir)? {
-        let e = e?;
-        if let Some(n) = e
-            .file_name()
-            .to_str()
-            .and_then(|s| s.strip_prefix("checkpoint."))
-            .and_then(|s| s.parse::<u64>().ok())
-            && n < last
-        {
-            std::fs::remove_dir_all(e.path())?;
+
+    /// Append framed records.
+    pub fn write(&mut self, framed: &[u8]) -> io::Result<()> {
+        self.file.write_all(framed)
+    }
+
+    /// Sync and publish the checkpoint, then delete the segments it covers and older
+    /// checkpoints.
+    pub fn finish(self) -> io::Result<()> {
+        let CheckpointWriter {
+            dir,
+            last,
+            tmp,
+            file,
+        } = self;
+        file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        let fin = dir.join(format!("checkpoint.{last:08}"));
+        let _ = std::fs::remove_dir_all(&fin);
+        std::fs::rename(&tmp, &fin)?;
+        for seg in segments(&dir)?.into_iter().filter(|&s| s <= last) {
+            std::fs::remove_file(segment_path(&dir, seg))?;
         }
+        for e in std::fs::read_dir(&dir)? {
+            let e = e?;
+            if let Some(n) = e
+                .file_name()
+                .to_str()
+                .and_then(|s| s.strip_prefix("checkpoint."))
+                .and_then(|s| s.parse::<u64>().ok())
+                && n < last
+            {
+                std::fs::remove_dir_all(e.path())?;
+            }
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Replay the segments numbered `first` and up.

@@ -137,6 +137,7 @@ pub struct ServerFlags {
     /// Deprecated alias of --storage.tsdb.retention.time.
     #[arg(long = "storage.tsdb.retention", hide = true)]
     pub retention_deprecated: Option<String>,
+    /// Range of the blocks the head is cut into (Prometheus: hidden, for testing).
     #[arg(
         long = "storage.tsdb.min-block-duration",
         default_value = "2h",

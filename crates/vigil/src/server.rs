@@ -167,7 +167,25 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
             .map_err(|e| anyhow::anyhow!("invalid --storage.tsdb.retention.size {s:?}: {e}"))?,
     };
     let db_dir = PathBuf::from(&flags.tsdb_path);
-    let opts = TsdbOptions::new(retention.as_millis() as i64, retention_bytes);
+    let min_block = parse_duration(&flags.min_block_duration).map_err(|e| {
+        anyhow::anyhow!(
+            "invalid --storage.tsdb.min-block-duration {:?}: {e}",
+            flags.min_block_duration
+        )
+    })?;
+    let max_block = match flags.max_block_duration.as_deref() {
+        None => None,
+        Some(s) => Some(parse_duration(s).map_err(|e| {
+            anyhow::anyhow!("invalid --storage.tsdb.max-block-duration {s:?}: {e}")
+        })?),
+    };
+    if min_block.is_zero() {
+        anyhow::bail!("--storage.tsdb.min-block-duration must be greater than 0");
+    }
+    let opts = TsdbOptions::new(retention.as_millis() as i64, retention_bytes).with_block_range(
+        min_block.as_millis() as i64,
+        max_block.map(|d| d.as_millis() as i64),
+    );
     let db = tokio::task::spawn_blocking(move || Db::open(&db_dir, opts))
         .await?
         .with_context(|| format!("opening storage at {:?}", flags.tsdb_path))?;
