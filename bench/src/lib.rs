@@ -1,6 +1,15 @@
-//! Shared pieces of vigil's benchmarks: realistic exposition payloads, process CPU readings.
+//! Shared pieces of vigil's benchmarks: realistic exposition payloads, process CPU readings,
+//! a static target server and child processes.
 
-use std::fmt::Write;
+pub mod compare;
+pub mod dataset;
+pub mod querygen;
+pub mod servers;
+
+use std::fmt::Write as _;
+use std::io::{Read, Write as _};
+use std::net::TcpListener;
+use std::process::Child;
 
 /// A realistic exposition: `series` series spread over counters, gauges, histograms
 /// (10 buckets + sum + count) and summaries, with 3–6 labels each, like a busy service's
@@ -93,4 +102,71 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
 pub fn rss_bytes(pid: u32) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
     Some(s.split_whitespace().nth(1)?.parse::<u64>().ok()? * 4096)
+}
+
+/// A child process killed (and reaped) when dropped, so a failed benchmark leaves nothing behind.
+pub struct Killed(pub Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Serve `body` as a text-format `/metrics` on a loopback port (one thread per connection).
+pub fn serve(body: String) -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let body: &'static str = Box::leak(body.into_boxed_str());
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 8192];
+                let _ = s.read(&mut buf);
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = s.write_all(body.as_bytes());
+            });
+        }
+    });
+    port
+}
+
+/// Whether something listens on the loopback port.
+pub fn up(port: u16) -> bool {
+    std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+}
+
+/// GET `path` from a loopback port with a bare HTTP/1.0 request; the response body, if any.
+pub fn http_get(port: u16, path: &str) -> Option<String> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).ok()?;
+    let text = String::from_utf8_lossy(&buf);
+    text.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
+}
+
+/// The value of an unlabelled metric in a server's own `/metrics` (e.g.
+/// `prometheus_tsdb_head_series`), as both vigil and Prometheus expose them.
+pub fn self_metric(port: u16, name: &str) -> Option<f64> {
+    let body = http_get(port, "/metrics")?;
+    body.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
 }

@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use vigil_bench::dataset::Rng;
+
 fn du(p: &Path) -> u64 {
     std::fs::read_dir(p)
         .map(|rd| {
@@ -29,18 +31,9 @@ fn du(p: &Path) -> u64 {
         .unwrap_or(0)
 }
 
-/// Deterministic pseudo-random numbers.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn f(&mut self) -> f64 {
-        (self.next() % 1_000_000) as f64 / 1_000_000.0
-    }
+/// Uniform in [0, 1) in steps of 1e-6.
+fn unit6(rng: &mut Rng) -> f64 {
+    (rng.next_u64() % 1_000_000) as f64 / 1_000_000.0
 }
 
 /// The series whose values are read back from each store to check they are kept exactly.
@@ -82,14 +75,14 @@ fn generate(series: usize, hours: u64, dir: &Path) -> (PathBuf, u64, Vec<f64>) {
             } else {
                 format!("pod=\"pod-{i}\",region=\"r{}\"", i % 5)
             };
-            let mut v = rng.f() * 100.0;
+            let mut v = unit6(&mut rng) * 100.0;
             let mut line = String::new();
             for s in 0..steps {
                 v = match kind {
-                    0 | 2 => v + (rng.next() % 20) as f64,
-                    1 => (v + (rng.f() - 0.5) * 2.0).clamp(-50.0, 150.0),
+                    0 | 2 => v + (rng.next_u64() % 20) as f64,
+                    1 => (v + (unit6(&mut rng) - 0.5) * 2.0).clamp(-50.0, 150.0),
                     // Full-precision floats (no short decimal form), as CPU seconds are.
-                    _ => v + rng.f() * 0.37,
+                    _ => v + unit6(&mut rng) * 0.37,
                 };
                 let v = match kind {
                     1 => (v * 10.0).round() / 10.0,

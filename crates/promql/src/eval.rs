@@ -532,18 +532,11 @@ impl Ctx<'_> {
                                 } else {
                                     0
                                 };
-                                let val = |i: usize| input[i].pts[step].unwrap_or(f64::NAN);
-                                present.sort_by(|&a, &b| {
-                                    let (x, y) = (val(a), val(b));
-                                    let ord = if op == AggOp::Topk {
-                                        funcs::cmp_desc(x, y)
-                                    } else {
-                                        funcs::cmp_val(x, y)
-                                    };
-                                    ord.then_with(|| input[a].labels.cmp(&input[b].labels))
-                                });
-                                present.truncate(k);
-                                present
+                                let vals: Vec<(usize, f64)> = present
+                                    .iter()
+                                    .map(|&i| (i, input[i].pts[step].unwrap_or(f64::NAN)))
+                                    .collect();
+                                funcs::heap_select(&vals, k, op == AggOp::Topk)
                             }
                             AggOp::Limitk => {
                                 let k = p[step];

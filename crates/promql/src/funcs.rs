@@ -1001,3 +1001,62 @@ fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
     }
     x.len().cmp(&y.len())
 }
+
+/// The `k` series `topk` (or `bottomk`) keeps from `vals` (series index, value) in input order.
+///
+/// Which of several equal values survive is observable, so this follows Prometheus's algorithm
+/// rather than a sort: a binary min-heap (max-heap for `bottomk`) of at most `k` entries, where
+/// NaN orders below everything, a new value replaces the root only if strictly better, and the
+/// heap is restored by the textbook sift-down/sift-up.
+pub fn heap_select(vals: &[(usize, f64)], k: usize, top: bool) -> Vec<usize> {
+    // `less(a, b)`: a belongs nearer the root (is evicted first).
+    let less = |a: f64, b: f64| {
+        if a.is_nan() {
+            return true;
+        }
+        if top { a < b } else { a > b }
+    };
+    let mut h: Vec<(usize, f64)> = Vec::with_capacity(k.min(vals.len()));
+    let sift_down = |h: &mut Vec<(usize, f64)>, mut i: usize| {
+        let n = h.len();
+        loop {
+            let l = 2 * i + 1;
+            if l >= n {
+                break;
+            }
+            let mut c = l;
+            if l + 1 < n && less(h[l + 1].1, h[l].1) {
+                c = l + 1;
+            }
+            if !less(h[c].1, h[i].1) {
+                break;
+            }
+            h.swap(i, c);
+            i = c;
+        }
+    };
+    for &(i, v) in vals {
+        if h.len() < k {
+            h.push((i, v));
+            let mut j = h.len() - 1;
+            while j > 0 {
+                let p = (j - 1) / 2;
+                if !less(h[j].1, h[p].1) {
+                    break;
+                }
+                h.swap(p, j);
+                j = p;
+            }
+        } else if k > 0 {
+            let root = h[0].1;
+            let better = if top { root < v } else { root > v };
+            if better || (root.is_nan() && !v.is_nan()) {
+                h[0] = (i, v);
+                if k > 1 {
+                    sift_down(&mut h, 0);
+                }
+            }
+        }
+    }
+    h.into_iter().map(|(i, _)| i).collect()
+}
