@@ -151,6 +151,7 @@ pub fn start_victoria_metrics(bin: &str, om: &Path, data: &Path) -> Server {
             .arg(format!("-httpListenAddr=127.0.0.1:{port}"))
             .arg("-retentionPeriod=100y")
             .arg("-search.latencyOffset=0s")
+            .arg("-search.disableCache")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -42,6 +42,9 @@ pub enum EvalError {
     Invalid(String),
     #[error("query processing would load too many samples into memory in query execution")]
     TooManySamples,
+    /// Past the engine's deadline (`--query.timeout` or the request's `timeout`).
+    #[error("query timed out in expression evaluation")]
+    Timeout,
 }
 
 pub(crate) type R<T> = Result<T, EvalError>;
@@ -57,6 +60,9 @@ pub struct Engine {
     /// Step of subqueries written without one (`x[5m:]`): the global evaluation interval.
     pub subquery_step_ms: i64,
     pub max_samples: usize,
+    /// Evaluation stops with [`EvalError::Timeout`] once past this instant. Checked as each
+    /// node is evaluated and as samples are loaded; set per query on a copy of the engine.
+    pub deadline: Option<std::time::Instant>,
 }
 
 impl Default for Engine {
@@ -65,6 +71,17 @@ impl Default for Engine {
             lookback_ms: 5 * 60 * 1000,
             subquery_step_ms: 60_000,
             max_samples: 50_000_000,
+            deadline: None,
+        }
+    }
+}
+
+impl Engine {
+    /// This engine with a deadline `timeout` from now.
+    pub fn with_timeout(&self, timeout: std::time::Duration) -> Engine {
+        Engine {
+            deadline: Some(std::time::Instant::now() + timeout),
+            ..self.clone()
         }
     }
 }
@@ -128,7 +145,14 @@ impl Ctx<'_> {
         if total > self.engine.max_samples {
             return Err(EvalError::TooManySamples);
         }
-        Ok(())
+        self.check_deadline()
+    }
+
+    fn check_deadline(&self) -> R<()> {
+        match self.engine.deadline {
+            Some(d) if std::time::Instant::now() >= d => Err(EvalError::Timeout),
+            _ => Ok(()),
+        }
     }
 
     fn at_time(&self, at: &Option<At>, t: i64) -> i64 {
@@ -141,6 +165,7 @@ impl Ctx<'_> {
     }
 
     fn eval(&self, e: &Expr) -> R<V> {
+        self.check_deadline()?;
         match e {
             Expr::Number(n) => Ok(V::Scalar(vec![*n; self.n()])),
             Expr::String(s) => Ok(V::Str(s.clone())),

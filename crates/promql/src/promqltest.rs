@@ -147,11 +147,7 @@ struct Eval {
 
 /// Run one `.test` file's text.
 pub fn run(text: &str) -> Report {
-    let engine = Engine {
-        lookback_ms: 5 * 60_000,
-        subquery_step_ms: 60_000,
-        max_samples: 50_000_000,
-    };
+    let engine = Engine::default();
     let mut rep = Report::default();
     let mut store = MemoryStorage::new();
     let mut hist_metrics: HashSet<String> = HashSet::new();

@@ -16,6 +16,7 @@
 pub mod cache;
 pub mod client;
 pub mod manager;
+pub mod metadata;
 pub mod metrics;
 pub mod pool;
 pub mod scrape_loop;

@@ -60,6 +60,7 @@ pub struct ScrapeLoop {
     target_labels: Labels,
     cache: SeriesCache,
     report: Vec<(Labels, SeriesRef)>,
+    metadata: crate::metadata::MetadataTracker,
 }
 
 fn now_ms(t: SystemTime) -> i64 {
@@ -85,6 +86,7 @@ impl ScrapeLoop {
             target_labels,
             cache: SeriesCache::new(),
             report,
+            metadata: Default::default(),
         }
     }
 
@@ -173,6 +175,9 @@ impl ScrapeLoop {
             Ok(()) => {
                 st.health = Health::Up;
                 st.last_error.clear();
+                if let Some(m) = self.metadata.finish() {
+                    st.metadata = m;
+                }
             }
             Err(e) => {
                 st.health = Health::Down;
@@ -368,10 +373,22 @@ impl ScrapeLoop {
         let cfg = self.ctx.cfg.clone();
         let iter = self.cache.iter;
         let mut limit_exceeded = false;
+        self.metadata.begin();
         for line in Parser::new(body, Format::from_content_type(content_type)) {
             let s = match line.map_err(|e| e.to_string())? {
                 Line::Sample(s) => s,
-                _ => continue,
+                Line::Help { family, help } => {
+                    self.metadata.help(family, &help);
+                    continue;
+                }
+                Line::Type { family, kind } => {
+                    self.metadata.kind(family, kind);
+                    continue;
+                }
+                Line::Unit { family, unit } => {
+                    self.metadata.unit(family, unit);
+                    continue;
+                }
             };
             stats.scraped += 1;
             let explicit_ts = cfg.honor_timestamps && s.timestamp_ms.is_some();

@@ -200,6 +200,8 @@ pub struct TargetStatus {
     pub last_scrape: Option<SystemTime>,
     pub last_scrape_duration: Duration,
     pub last_samples: u64,
+    /// Metric metadata of the last successful scrape (kept while scrapes fail).
+    pub metadata: std::sync::Arc<Vec<crate::metadata::MetricMetadata>>,
 }
 
 impl Default for TargetStatus {
@@ -210,6 +212,7 @@ impl Default for TargetStatus {
             last_scrape: None,
             last_scrape_duration: Duration::ZERO,
             last_samples: 0,
+            metadata: Default::default(),
         }
     }
 }

@@ -177,12 +177,13 @@ pub struct ServerFlags {
     /// The maximum lookback duration for retrieving metrics during expression evaluations.
     #[arg(long = "query.lookback-delta", default_value = "5m")]
     pub lookback_delta: String,
-    /// Maximum time a query may take before being aborted (enforced with the full engine).
+    /// Maximum time a query may take before being aborted.
     #[arg(long = "query.timeout", default_value = "2m")]
     pub query_timeout: String,
+    /// Maximum number of queries evaluated at once; more wait for a slot.
     #[arg(long = "query.max-concurrency", default_value = "20")]
     pub query_max_concurrency: String,
-    /// Maximum number of samples a single query can load (enforced with the full engine).
+    /// Maximum number of samples a single query can load.
     #[arg(long = "query.max-samples", default_value = "50000000")]
     pub query_max_samples: String,
     /// Comma separated feature names to enable (accepted; none change behaviour yet).

@@ -166,6 +166,15 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
         Some(s) => parse_size(s)
             .map_err(|e| anyhow::anyhow!("invalid --storage.tsdb.retention.size {s:?}: {e}"))?,
     };
+    let query_timeout = parse_duration(&flags.query_timeout)
+        .map_err(|e| anyhow::anyhow!("invalid --query.timeout {:?}: {e}", flags.query_timeout))?;
+    let query_concurrency: usize = match flags.query_max_concurrency.parse() {
+        Ok(n) if n > 0 => n,
+        _ => anyhow::bail!(
+            "invalid --query.max-concurrency {:?}: a positive integer",
+            flags.query_max_concurrency
+        ),
+    };
     let db_dir = PathBuf::from(&flags.tsdb_path);
     let min_block = parse_duration(&flags.min_block_duration).map_err(|e| {
         anyhow::anyhow!(
@@ -247,7 +256,10 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
             lookback_ms: lookback.as_millis() as i64,
             subquery_step_ms: initial_eval_interval_ms,
             max_samples: flags.query_max_samples.parse().unwrap_or(50_000_000),
+            deadline: None,
         },
+        query_timeout,
+        query_gate: tokio::sync::Semaphore::new(query_concurrency),
         config: RwLock::new(Arc::new(initial)),
         flags: flags.as_pairs(),
         metrics: Box::new(move || {

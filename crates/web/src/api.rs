@@ -54,6 +54,8 @@ pub enum ApiError {
     Unavailable(String),
     Execution(String),
     Internal(String),
+    /// `timeout` (HTTP 503), as Prometheus answers a query past its deadline.
+    Timeout(String),
 }
 
 impl IntoResponse for ApiError {
@@ -63,6 +65,7 @@ impl IntoResponse for ApiError {
             ApiError::Unavailable(m) => (StatusCode::INTERNAL_SERVER_ERROR, "unavailable", m),
             ApiError::Execution(m) => (StatusCode::UNPROCESSABLE_ENTITY, "execution", m),
             ApiError::Internal(m) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", m),
+            ApiError::Timeout(m) => (StatusCode::SERVICE_UNAVAILABLE, "timeout", m),
         };
         // Field order as Prometheus writes it.
         let body = format!(
@@ -73,7 +76,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-fn ok_raw(data: String) -> Response {
+pub(crate) fn ok_raw(data: String) -> Response {
     let mut out = String::with_capacity(data.len() + 32);
     out.push_str("{\"status\":\"success\",\"data\":");
     out.push_str(&data);
@@ -81,15 +84,46 @@ fn ok_raw(data: String) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], out).into_response()
 }
 
-fn ok(data: Json) -> Response {
+pub(crate) fn ok(data: Json) -> Response {
     ok_raw(data.to_string())
 }
 
+/// Success with `warnings` (Prometheus puts them beside `data`).
+fn ok_warn(data: Json, warnings: &[&str]) -> Response {
+    if warnings.is_empty() {
+        return ok(data);
+    }
+    let body = json!({"status": "success", "data": data, "warnings": warnings}).to_string();
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// Apply a request's `limit` (0 or absent: none) to a result list; the warning Prometheus
+/// (and Grafana, which looks for it) uses when something was cut.
+fn apply_limit(p: &Params, v: &mut Vec<Json>) -> Result<Vec<&'static str>, ApiError> {
+    let limit = match p.get("limit") {
+        None => 0,
+        Some(l) => l.parse::<i64>().map_err(|_| {
+            ApiError::BadData(format!(
+                "invalid parameter \"limit\": {l:?} is not a number"
+            ))
+        })?,
+    };
+    if limit > 0 && v.len() > limit as usize {
+        v.truncate(limit as usize);
+        return Ok(vec!["results truncated due to limit"]);
+    }
+    Ok(vec![])
+}
+
 /// Parameters from the query string and, for form POSTs, the body; repeated keys kept.
-struct Params(Vec<(String, String)>);
+pub(crate) struct Params(Vec<(String, String)>);
 
 impl Params {
-    fn from(q: Option<String>, headers: &HeaderMap, body: &Bytes) -> Result<Self, ApiError> {
+    pub(crate) fn from(
+        q: Option<String>,
+        headers: &HeaderMap,
+        body: &Bytes,
+    ) -> Result<Self, ApiError> {
         let mut v: Vec<(String, String)> = match q {
             Some(q) => serde_urlencoded::from_str(&q)
                 .map_err(|e| ApiError::BadData(format!("invalid query string: {e}")))?,
@@ -107,7 +141,7 @@ impl Params {
         Ok(Params(v))
     }
 
-    fn get(&self, k: &str) -> Option<&str> {
+    pub(crate) fn get(&self, k: &str) -> Option<&str> {
         self.0
             .iter()
             .find(|(n, _)| n == k)
@@ -115,7 +149,7 @@ impl Params {
             .filter(|v| !v.is_empty())
     }
 
-    fn all(&self, k: &str) -> Vec<&str> {
+    pub(crate) fn all(&self, k: &str) -> Vec<&str> {
         self.0
             .iter()
             .filter(|(n, _)| n == k)
@@ -123,7 +157,7 @@ impl Params {
             .collect()
     }
 
-    fn time(&self, k: &str, default: i64) -> Result<i64, ApiError> {
+    pub(crate) fn time(&self, k: &str, default: i64) -> Result<i64, ApiError> {
         match self.get(k) {
             None => Ok(default),
             Some(s) => parse_time(s)
@@ -132,17 +166,51 @@ impl Params {
     }
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
 }
 
-fn parse_expr(q: Option<&str>) -> Result<vigil_promql::Expr, ApiError> {
+pub(crate) fn parse_expr(q: Option<&str>) -> Result<vigil_promql::Expr, ApiError> {
     let q = q.ok_or_else(|| ApiError::BadData("invalid parameter \"query\": unknown position: parse error: no expression found in input".into()))?;
     vigil_promql::parse(q)
         .map_err(|e| ApiError::BadData(format!("invalid parameter \"query\": {e}")))
+}
+
+/// Evaluate on a blocking thread under a `--query.max-concurrency` slot, with the deadline of
+/// `--query.timeout` or the request's shorter `timeout`.
+async fn evaluate(
+    s: &Arc<AppState>,
+    p: &Params,
+    run: impl FnOnce(
+        &vigil_promql::Engine,
+        &dyn vigil_storage::Storage,
+    ) -> Result<vigil_promql::Value, vigil_promql::EvalError>
+    + Send
+    + 'static,
+) -> Result<vigil_promql::Value, ApiError> {
+    let mut timeout = s.query_timeout;
+    if let Some(t) = p.get("timeout") {
+        let ms = parse_duration_param(t)
+            .map_err(|e| ApiError::BadData(format!("invalid parameter \"timeout\": {e}")))?;
+        timeout = timeout.min(std::time::Duration::from_millis(ms.max(0) as u64));
+    }
+    let _slot = s
+        .query_gate
+        .acquire()
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let engine = s.engine.with_timeout(timeout);
+    let storage = s.storage.clone();
+    tokio::task::spawn_blocking(move || run(&engine, storage.as_ref()))
+        .await
+        .map_err(|e| ApiError::Internal(format!("query evaluation panicked: {e}")))?
+        .map_err(|e| match e {
+            vigil_promql::EvalError::Timeout => ApiError::Timeout(e.to_string()),
+            other => ApiError::Execution(other.to_string()),
+        })
 }
 
 async fn query(
@@ -154,10 +222,7 @@ async fn query(
     let p = Params::from(q, &headers, &body)?;
     let expr = parse_expr(p.get("query"))?;
     let t = p.time("time", now_ms())?;
-    let v = s
-        .engine
-        .instant(s.storage.as_ref(), &expr, t)
-        .map_err(|e| ApiError::Execution(e.to_string()))?;
+    let v = evaluate(&s, &p, move |e, st| e.instant(st, &expr, t)).await?;
     let mut out = String::new();
     write_query_data(&mut out, &v);
     Ok(ok_raw(out))
@@ -212,16 +277,22 @@ async fn query_range(
         return Err(ApiError::BadData("exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)".into()));
     }
     let expr = parse_expr(p.get("query"))?;
-    let v = s
-        .engine
-        .range(s.storage.as_ref(), &expr, start, end, step)
-        .map_err(|e| ApiError::BadData(e.to_string()))?;
+    // Prometheus rejects a range query of a non-instant expression as bad data.
+    use vigil_promql::ast::ValueType;
+    let vt = expr.value_type();
+    if vt != ValueType::Scalar && vt != ValueType::Vector {
+        return Err(ApiError::BadData(format!(
+            "invalid expression type {:?} for range query, must be Scalar or instant Vector",
+            vt.name()
+        )));
+    }
+    let v = evaluate(&s, &p, move |e, st| e.range(st, &expr, start, end, step)).await?;
     let mut out = String::new();
     write_query_data(&mut out, &v);
     Ok(ok_raw(out))
 }
 
-fn labels_json(l: &vigil_model::Labels) -> Json {
+pub(crate) fn labels_json(l: &vigil_model::Labels) -> Json {
     Json::Object(
         l.iter()
             .map(|x| (x.name.clone(), Json::String(x.value.clone())))
@@ -292,7 +363,7 @@ async fn scrape_pools(State(s): St) -> Response {
     ok(json!({"scrapePools": s.scrape.pool_names()}))
 }
 
-fn parse_matchers(sets: &[&str]) -> Result<Vec<Vec<Matcher>>, ApiError> {
+pub(crate) fn parse_matchers(sets: &[&str]) -> Result<Vec<Vec<Matcher>>, ApiError> {
     sets.iter()
         .map(|m| match vigil_promql::parse(m) {
             Ok(vigil_promql::Expr::VectorSelector(sel)) => Ok(sel.matchers),
@@ -306,7 +377,7 @@ fn parse_matchers(sets: &[&str]) -> Result<Vec<Vec<Matcher>>, ApiError> {
         .collect()
 }
 
-fn range_params(p: &Params) -> Result<(i64, i64), ApiError> {
+pub(crate) fn range_params(p: &Params) -> Result<(i64, i64), ApiError> {
     Ok((p.time("start", i64::MIN / 2)?, p.time("end", i64::MAX / 2)?))
 }
 
@@ -341,7 +412,12 @@ async fn labels(
     let (start, end) = range_params(&p)?;
     let sets = parse_matchers(&p.all("match[]"))?;
     let qr = s.storage.querier(start, end)?;
-    Ok(ok(json!(union_over(&sets, |m| qr.label_names(m))?)))
+    let mut v: Vec<Json> = union_over(&sets, |m| qr.label_names(m))?
+        .into_iter()
+        .map(Json::String)
+        .collect();
+    let w = apply_limit(&p, &mut v)?;
+    Ok(ok_warn(Json::Array(v), &w))
 }
 
 async fn label_values(
@@ -356,7 +432,12 @@ async fn label_values(
     let (start, end) = range_params(&p)?;
     let sets = parse_matchers(&p.all("match[]"))?;
     let qr = s.storage.querier(start, end)?;
-    Ok(ok(json!(union_over(&sets, |m| qr.label_values(&name, m))?)))
+    let mut v: Vec<Json> = union_over(&sets, |m| qr.label_values(&name, m))?
+        .into_iter()
+        .map(Json::String)
+        .collect();
+    let w = apply_limit(&p, &mut v)?;
+    Ok(ok_warn(Json::Array(v), &w))
 }
 
 async fn series(
@@ -376,7 +457,9 @@ async fn series(
     for m in &sets {
         all.extend(qr.select(m)?.map(|s| s.labels));
     }
-    Ok(ok(Json::Array(all.iter().map(labels_json).collect())))
+    let mut v: Vec<Json> = all.iter().map(labels_json).collect();
+    let w = apply_limit(&p, &mut v)?;
+    Ok(ok_warn(Json::Array(v), &w))
 }
 
 async fn status_config(State(s): St) -> Response {

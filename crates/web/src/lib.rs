@@ -7,6 +7,8 @@
 //! reaches into storage internals itself.
 
 pub mod api;
+pub mod api_meta;
+pub mod ast_json;
 pub mod json;
 pub mod lifecycle;
 pub mod time;
@@ -44,6 +46,10 @@ pub struct AppState {
     pub storage: Arc<dyn Storage>,
     pub scrape: Arc<ScrapeManager>,
     pub engine: Engine,
+    /// `--query.timeout`: the longest a query may run (a request's `timeout` can lower it).
+    pub query_timeout: std::time::Duration,
+    /// `--query.max-concurrency` slots; queries beyond it wait.
+    pub query_gate: tokio::sync::Semaphore,
     /// The config currently running.
     pub config: RwLock<Arc<Config>>,
     /// Flag values as given (for `/api/v1/status/flags`).
@@ -65,6 +71,7 @@ pub struct AppState {
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .merge(api::routes())
+        .merge(api_meta::routes())
         .merge(lifecycle::routes())
         .with_state(state)
 }

@@ -1,0 +1,173 @@
+//! Query latency: vigil, Debian's Prometheus 2.42 and VictoriaMetrics answer the same PromQL over
+//! the same backfilled data, side by side in one run; prints median and p90 per query and the
+//! ratios, and checks vigil's answers equal Prometheus's.
+//!
+//! `cargo build --release -p vigil && cargo run --release -p vigil-bench --bin query [-- PODS HOURS INTERVAL_S]`
+//!
+//! Defaults: 500 pods (10,000 series: counters, gauges, a histogram; see `dataset.rs`) over 24h
+//! at 60s. Each instant query runs 20 times, each range query (the whole span, 60s step) 5 times,
+//! after one warm-up run. VictoriaMetrics runs with its result cache off
+//! (`-search.disableCache`), so repeated range queries are computed each time as in the others.
+//! `VIGIL_BENCH_KEEP=1` keeps the loaded data directories (for profiling).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use vigil_bench::compare::compare;
+use vigil_bench::dataset::{Dataset, START_S};
+use vigil_bench::servers::{
+    Server, backfill_prometheus, backfill_vigil, start_prometheus, start_victoria_metrics,
+    start_vigil, victoria_metrics,
+};
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let mut next = |d: i64| args.next().and_then(|s| s.parse().ok()).unwrap_or(d);
+    let ds = Dataset {
+        pods: next(500) as usize,
+        hours: next(24),
+        interval_s: next(60),
+    };
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let vigil = root.join("target/release/vigil");
+    assert!(
+        vigil.exists(),
+        "build vigil first: cargo build --release -p vigil"
+    );
+    let dir = std::env::temp_dir().join(format!("vigil-bench-query-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let om = dir.join("data.om");
+    let t = Instant::now();
+    let samples = ds.write(&om).unwrap();
+    println!(
+        "{} series x {}h at {}s = {samples} samples, written in {:.0}s; loading ...",
+        ds.series(),
+        ds.hours,
+        ds.interval_s,
+        t.elapsed().as_secs_f64()
+    );
+    backfill_vigil(&vigil, &om, &dir.join("vigil")).unwrap();
+    backfill_prometheus(&om, &dir.join("prom")).unwrap();
+    let mut servers: Vec<Server> = vec![
+        start_vigil(&vigil, &dir.join("vigil"), &[]),
+        start_prometheus(&dir.join("prom"), &[]),
+    ];
+    if let Some(vm) = victoria_metrics() {
+        servers.push(start_victoria_metrics(vm, &om, &dir.join("vm")));
+    } else {
+        println!("victoria-metrics not installed: comparing vigil and Prometheus only");
+    }
+    let _ = std::fs::remove_file(&om);
+
+    let (_, last_ms) = ds.time_range_ms();
+    let end = last_ms / 1000 + 1;
+    let start = START_S + 3600;
+    let end_s = end.to_string();
+    let start_s = start.to_string();
+    let instant = [
+        "sum(rate(dset_requests_total[5m]))",
+        "sum by (code) (rate(dset_requests_total[5m]))",
+        "histogram_quantile(0.9, sum by (le) (rate(dset_latency_seconds_bucket[5m])))",
+        "topk(10, dset_temperature_celsius)",
+        "count({__name__=~\".+\"})",
+    ];
+    // (label, path, parameters, runs)
+    type Case<'a> = (String, &'a str, Vec<(&'a str, &'a str)>, usize);
+    let mut cases: Vec<Case> = Vec::new();
+    for q in instant {
+        cases.push((
+            format!("instant {q}"),
+            "/api/v1/query",
+            vec![("query", q), ("time", end_s.as_str())],
+            20,
+        ));
+    }
+    for q in &instant[..3] {
+        cases.push((
+            format!("range {}h/60s {q}", ds.hours - 1),
+            "/api/v1/query_range",
+            vec![
+                ("query", q),
+                ("start", start_s.as_str()),
+                ("end", end_s.as_str()),
+                ("step", "60"),
+            ],
+            5,
+        ));
+    }
+
+    println!();
+    let names: Vec<&str> = servers.iter().map(|s| s.name).collect();
+    println!(
+        "{:<96} {}",
+        "median / p90 ms",
+        names.iter().map(|n| format!("{n:>22}")).collect::<String>()
+    );
+    let mut mismatches = 0;
+    for (label, path, params, runs) in &cases {
+        let mut cells = Vec::new();
+        let mut medians = Vec::new();
+        let mut answers = Vec::new();
+        for s in &servers {
+            answers.push(s.get(path, params)); // warm-up, and the answer compared below
+            let mut times = Vec::with_capacity(*runs);
+            for _ in 0..*runs {
+                let t = Instant::now();
+                let body = s.get(path, params);
+                times.push(t.elapsed());
+                assert!(
+                    body.contains("\"success\""),
+                    "{} failed: {body:.300}",
+                    s.name
+                );
+            }
+            times.sort();
+            let (m, p90) = (percentile(&times, 0.5), percentile(&times, 0.9));
+            medians.push(m);
+            cells.push(format!(
+                "{:>10.1} / {:>7.1}",
+                m.as_secs_f64() * 1e3,
+                p90.as_secs_f64() * 1e3
+            ));
+        }
+        // topk over equal values may keep different series; the rest must be identical.
+        let same = label.contains("topk") || compare(&answers[0], &answers[1], false).is_ok();
+        if !same {
+            mismatches += 1;
+        }
+        println!(
+            "{:<96} {}{}",
+            label,
+            cells.iter().map(|c| format!("{c:>22}")).collect::<String>(),
+            if same { "" } else { "  (vigil != prometheus!)" }
+        );
+        let ratios: Vec<String> = medians[1..]
+            .iter()
+            .zip(&names[1..])
+            .map(|(m, n)| {
+                format!(
+                    "{n}/vigil {:.2}",
+                    m.as_secs_f64() / medians[0].as_secs_f64().max(1e-9)
+                )
+            })
+            .collect();
+        println!("{:<96} {}", "", ratios.join("   "));
+    }
+    println!();
+    println!(
+        "vigil's answers equal Prometheus's on {} of {} queries (1e-9 relative; topk ties not compared).",
+        cases.len() - mismatches,
+        cases.len()
+    );
+    drop(servers);
+    // VIGIL_BENCH_KEEP=1 leaves the loaded data for profiling (vigil's TSDB in DIR/vigil).
+    if std::env::var_os("VIGIL_BENCH_KEEP").is_some() {
+        println!("data kept in {}", dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,147 @@
+//! Metadata and query-tooling endpoints: `/api/v1/metadata`, `/api/v1/targets/metadata`,
+//! `/api/v1/query_exemplars`, `/api/v1/parse_query`, `/api/v1/format_query`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::routing::get;
+use serde_json::{Value as Json, json};
+
+use crate::AppState;
+use crate::api::{ApiError, Params, labels_json, ok, parse_expr, parse_matchers};
+
+type St = State<Arc<AppState>>;
+
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/api/v1/metadata", get(metadata))
+        .route("/api/v1/targets/metadata", get(targets_metadata))
+        .route(
+            "/api/v1/query_exemplars",
+            get(query_exemplars).post(query_exemplars),
+        )
+        .route("/api/v1/parse_query", get(parse_query).post(parse_query))
+        .route("/api/v1/format_query", get(format_query).post(format_query))
+}
+
+/// A non-negative `limit`-style parameter; `None` when absent (no limit).
+fn limit(p: &Params, name: &str) -> Result<Option<usize>, ApiError> {
+    match p.get(name) {
+        None => Ok(None),
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) if n > 0 => Ok(Some(n as usize)),
+            // Prometheus treats 0 and negative limits as "no limit".
+            Ok(_) => Ok(None),
+            Err(_) => Err(ApiError::BadData(format!(
+                "invalid parameter \"{name}\": {v:?} is not a number"
+            ))),
+        },
+    }
+}
+
+/// `{metric: [{type, help, unit}]}`, each entry once, over every active target.
+async fn metadata(State(s): St, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+    let p = Params::from(q, &HeaderMap::new(), &Bytes::new())?;
+    let max_metrics = limit(&p, "limit")?;
+    let per_metric = limit(&p, "limit_per_metric")?;
+    let only = p.get("metric");
+    let mut out: BTreeMap<String, Vec<Json>> = BTreeMap::new();
+    for t in s.scrape.targets().active {
+        let md = t.status.lock().metadata.clone();
+        for m in md.iter().filter(|m| only.is_none_or(|o| o == m.family)) {
+            let entry = json!({"type": m.kind, "help": m.help, "unit": m.unit});
+            let list = out.entry(m.family.clone()).or_default();
+            if !list.contains(&entry) && per_metric.is_none_or(|n| list.len() < n) {
+                list.push(entry);
+            }
+        }
+    }
+    let data: serde_json::Map<String, Json> = out
+        .into_iter()
+        .take(max_metrics.unwrap_or(usize::MAX))
+        .map(|(k, v)| (k, Json::Array(v)))
+        .collect();
+    Ok(ok(Json::Object(data)))
+}
+
+/// `[{target, metric?, type, help, unit}]` for the targets `match_target` selects.
+async fn targets_metadata(State(s): St, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+    let p = Params::from(q, &HeaderMap::new(), &Bytes::new())?;
+    let max = limit(&p, "limit")?;
+    let metric = p.get("metric");
+    let matchers = match p.get("match_target") {
+        None => Vec::new(),
+        Some(m) => parse_matchers(&[m])
+            .map_err(|_| ApiError::BadData(format!("invalid parameter \"match_target\": {m:?}")))?
+            .remove(0),
+    };
+    let mut targets = s.scrape.targets().active;
+    targets.sort_by(|a, b| (&a.pool, &a.target.labels).cmp(&(&b.pool, &b.target.labels)));
+    let mut out = Vec::new();
+    for t in &targets {
+        let labels = t.target.public_labels();
+        if !matchers
+            .iter()
+            .all(|m| m.matches(labels.get_or_empty(&m.name)))
+        {
+            continue;
+        }
+        let md = t.status.lock().metadata.clone();
+        for m in md.iter().filter(|m| metric.is_none_or(|x| x == m.family)) {
+            if max.is_some_and(|n| out.len() >= n) {
+                break;
+            }
+            let mut e = json!({
+                "target": labels_json(&labels),
+                "type": m.kind,
+                "help": m.help,
+                "unit": m.unit,
+            });
+            // As Prometheus: the metric name is given only when not asked for one.
+            if metric.is_none() {
+                e["metric"] = json!(m.family);
+            }
+            out.push(e);
+        }
+    }
+    Ok(ok(Json::Array(out)))
+}
+
+/// vigil does not store exemplars: a valid query gets an empty list, as from a Prometheus
+/// without `--enable-feature=exemplar-storage`.
+async fn query_exemplars(
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let p = Params::from(q, &headers, &body)?;
+    parse_expr(p.get("query"))?;
+    Ok(ok(json!([])))
+}
+
+async fn parse_query(
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let p = Params::from(q, &headers, &body)?;
+    let e = parse_expr(p.get("query"))?;
+    Ok(ok(crate::ast_json::translate(&e)))
+}
+
+/// The query as vigil prints it: canonical spacing and quoting on one line. (Prometheus
+/// breaks expressions longer than 100 characters over several lines; vigil does not yet.)
+async fn format_query(
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let p = Params::from(q, &headers, &body)?;
+    let e = parse_expr(p.get("query"))?;
+    Ok(ok(json!(e.to_string())))
+}
