@@ -630,6 +630,50 @@ impl Ctx<'_> {
             }
             _ => {}
         }
+        if matches!(
+            op,
+            AggOp::Sum | AggOp::Count | AggOp::Group | AggOp::Min | AggOp::Max
+        ) {
+            // Series by series into per-step accumulators: memory is read in order instead of
+            // one slot of every series per step. Values meet in the same order as step-wise.
+            for (key, members) in groups {
+                let mut acc = vec![0.0f64; n];
+                let mut comp = vec![0.0f64; n];
+                let mut cnt = vec![0u32; n];
+                for &i in &members {
+                    for (step, p) in input[i].pts.iter().enumerate() {
+                        let Some(x) = *p else { continue };
+                        match op {
+                            AggOp::Sum => {
+                                (acc[step], comp[step]) = funcs::kahan_inc(x, acc[step], comp[step])
+                            }
+                            AggOp::Min if cnt[step] == 0 || x < acc[step] || acc[step].is_nan() => {
+                                acc[step] = x
+                            }
+                            AggOp::Max if cnt[step] == 0 || x > acc[step] || acc[step].is_nan() => {
+                                acc[step] = x
+                            }
+                            _ => {}
+                        }
+                        cnt[step] += 1;
+                    }
+                }
+                let pts: Vec<Option<f64>> = (0..n)
+                    .map(|k| {
+                        (cnt[k] > 0).then(|| match op {
+                            AggOp::Sum => acc[k] + comp[k],
+                            AggOp::Count => cnt[k] as f64,
+                            AggOp::Group => 1.0,
+                            _ => acc[k],
+                        })
+                    })
+                    .collect();
+                if pts.iter().any(Option::is_some) {
+                    out.push(Stepped { labels: key, pts });
+                }
+            }
+            return Ok(V::Vector(out));
+        }
         for (key, members) in groups {
             let mut pts = vec![None; n];
             for (step, slot) in pts.iter_mut().enumerate() {

@@ -233,42 +233,70 @@ fn over_windows(
     ctx: &Ctx<'_>,
     ra: &RangeArg,
     keep_name: bool,
-    mut f: impl FnMut(&[Sample], usize, i64) -> Option<f64>,
+    f: impl Fn(&[Sample], usize, i64) -> Option<f64> + Sync,
 ) -> R<Vec<Stepped>> {
     let n = ctx.n();
-    let mut out = Vec::with_capacity(ra.series.len());
-    for s in &ra.series {
-        let mut pts = Vec::with_capacity(n);
-        let (mut lo, mut hi) = (0usize, 0usize);
-        for (k, &end) in ra.ends.iter().enumerate() {
-            let start = end - ra.range_ms;
-            if lo > 0 && s.samples[lo - 1].t > start || hi > 0 && s.samples[hi - 1].t > end {
-                lo = 0;
-                hi = 0;
+    let one = |series: &[vigil_storage::Series]| -> Vec<Stepped> {
+        let mut out = Vec::with_capacity(series.len());
+        for s in series {
+            let mut pts = Vec::with_capacity(n);
+            let (mut lo, mut hi) = (0usize, 0usize);
+            for (k, &end) in ra.ends.iter().enumerate() {
+                let start = end - ra.range_ms;
+                if lo > 0 && s.samples[lo - 1].t > start || hi > 0 && s.samples[hi - 1].t > end {
+                    lo = 0;
+                    hi = 0;
+                }
+                while lo < s.samples.len() && s.samples[lo].t <= start {
+                    lo += 1;
+                }
+                hi = hi.max(lo);
+                while hi < s.samples.len() && s.samples[hi].t <= end {
+                    hi += 1;
+                }
+                let w = &s.samples[lo..hi];
+                pts.push(if w.is_empty() { None } else { f(w, k, end) });
             }
-            while lo < s.samples.len() && s.samples[lo].t <= start {
-                lo += 1;
+            if pts.iter().any(Option::is_some) {
+                out.push(Stepped {
+                    labels: if keep_name {
+                        s.labels.clone()
+                    } else {
+                        drop_name(&s.labels)
+                    },
+                    pts,
+                });
             }
-            hi = hi.max(lo);
-            while hi < s.samples.len() && s.samples[hi].t <= end {
-                hi += 1;
-            }
-            let w = &s.samples[lo..hi];
-            pts.push(if w.is_empty() { None } else { f(w, k, end) });
         }
-        if pts.iter().any(Option::is_some) {
-            out.push(Stepped {
-                labels: if keep_name {
-                    s.labels.clone()
-                } else {
-                    drop_name(&s.labels)
-                },
-                pts,
-            });
-        }
-    }
+        out
+    };
+    // Series are independent: large evaluations are split over the machine's cores.
+    let threads = if ra.series.len() * ra.ends.len() >= PARALLEL_WINDOWS {
+        std::thread::available_parallelism().map_or(1, |p| p.get().min(8))
+    } else {
+        1
+    };
+    let out = if threads <= 1 || ra.series.len() < 2 {
+        one(&ra.series)
+    } else {
+        let chunk = ra.series.len().div_ceil(threads);
+        std::thread::scope(|sc| {
+            let workers: Vec<_> = ra
+                .series
+                .chunks(chunk)
+                .map(|c| sc.spawn(|| one(c)))
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().expect("window worker panicked"))
+                .collect()
+        })
+    };
     check_unique(out)
 }
+
+/// Windows (series x steps) above which a range function runs on several threads.
+const PARALLEL_WINDOWS: usize = 100_000;
 
 fn map_vector(
     v: Vec<Stepped>,
@@ -341,7 +369,7 @@ fn day_of_year(y: i64, m: u32, d: u32) -> u32 {
 }
 
 /// A function of one window: samples, step index, window end, the range argument.
-type WindowFn<'f> = &'f dyn Fn(&[Sample], usize, i64, &RangeArg) -> Option<f64>;
+type WindowFn<'f> = &'f (dyn Fn(&[Sample], usize, i64, &RangeArg) -> Option<f64> + Sync);
 
 pub(crate) fn call(ctx: &Ctx<'_>, name: &str, args: &[Expr]) -> R<V> {
     let n = ctx.n();

@@ -285,6 +285,9 @@ pub struct Block {
     /// name sym -> value syms, for label listings and regex matchers.
     values: HashMap<u32, Vec<u32>>,
     sym_lookup: HashMap<Box<str>, u32>,
+    /// Each series' labels, built on first use and shared after: queries then clone an `Arc`
+    /// instead of allocating every name and value again.
+    labels: Vec<std::sync::OnceLock<Labels>>,
     pub size_bytes: u64,
 }
 
@@ -374,6 +377,7 @@ impl Block {
                 c.uvarint().ok_or_else(bad)?;
             }
         }
+        let series_offsets_len = series_offsets.len();
         Ok(Block {
             dir: dir.to_path_buf(),
             meta,
@@ -384,6 +388,9 @@ impl Block {
             postings,
             values,
             sym_lookup,
+            labels: (0..series_offsets_len)
+                .map(|_| std::sync::OnceLock::new())
+                .collect(),
             size_bytes,
         })
     }
@@ -463,15 +470,24 @@ impl Block {
             pos: *self.series_offsets.get(i as usize)?,
         };
         let nl = c.uvarint()?;
-        let mut ls = Vec::with_capacity(nl as usize);
+        let cached = self.labels.get(i as usize)?.get();
+        let mut ls = Vec::with_capacity(if cached.is_some() { 0 } else { nl as usize });
         for _ in 0..nl {
             let n = c.uvarint()? as u32;
             let v = c.uvarint()? as u32;
-            ls.push(Label {
-                name: self.sym(n).to_string(),
-                value: self.sym(v).to_string(),
-            });
+            if cached.is_none() {
+                ls.push(Label {
+                    name: self.sym(n).to_string(),
+                    value: self.sym(v).to_string(),
+                });
+            }
         }
+        let labels = match cached {
+            Some(l) => l.clone(),
+            None => self.labels[i as usize]
+                .get_or_init(|| Labels::from_sorted(ls))
+                .clone(),
+        };
         let nc = c.uvarint()?;
         let mut cms = Vec::with_capacity(nc as usize);
         for _ in 0..nc {
@@ -484,7 +500,7 @@ impl Block {
                 len: c.uvarint()?,
             });
         }
-        Some((Labels::from_sorted(ls), cms))
+        Some((labels, cms))
     }
 
     /// Series matching `ms` with their samples in `[mint, maxt]`, sorted by labels.

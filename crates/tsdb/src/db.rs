@@ -443,27 +443,130 @@ struct DbQuerier<'a> {
     maxt: i64,
 }
 
+/// A source's next series in the merge heap, ordered by (labels, source index) reversed so
+/// the max-heap pops the smallest first.
+struct Next {
+    labels: Labels,
+    src: usize,
+    samples: Vec<Sample>,
+}
+
+impl PartialEq for Next {
+    fn eq(&self, o: &Self) -> bool {
+        self.src == o.src && self.labels == o.labels
+    }
+}
+impl Eq for Next {}
+impl PartialOrd for Next {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Next {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (&o.labels, o.src).cmp(&(&self.labels, self.src))
+    }
+}
+
+/// A k-way merge of label-sorted series lists; equal label sets are joined, their samples in
+/// source (time) order.
+struct MergedSeries {
+    sources: Vec<std::vec::IntoIter<Series>>,
+    heap: std::collections::BinaryHeap<Next>,
+}
+
+impl MergedSeries {
+    fn new(sources: Vec<std::vec::IntoIter<Series>>) -> Self {
+        let mut m = MergedSeries {
+            heap: std::collections::BinaryHeap::with_capacity(sources.len()),
+            sources,
+        };
+        for i in 0..m.sources.len() {
+            m.refill(i);
+        }
+        m
+    }
+
+    fn refill(&mut self, src: usize) {
+        if let Some(s) = self.sources[src].next() {
+            self.heap.push(Next {
+                labels: s.labels,
+                src,
+                samples: s.samples,
+            });
+        }
+    }
+}
+
+impl Iterator for MergedSeries {
+    type Item = Series;
+    fn next(&mut self) -> Option<Series> {
+        let Next {
+            labels,
+            src,
+            mut samples,
+        } = self.heap.pop()?;
+        self.refill(src);
+        while self.heap.peek().is_some_and(|n| n.labels == labels) {
+            let more = self.heap.pop().expect("peeked");
+            samples.extend(more.samples);
+            self.refill(more.src);
+        }
+        // Blocks may overlap (backfill, out-of-order compaction): restore order if needed.
+        if !samples.windows(2).all(|w| w[0].t < w[1].t) {
+            samples.sort_by_key(|x| x.t);
+            samples.dedup_by_key(|x| x.t);
+        }
+        Some(Series { labels, samples })
+    }
+}
+
 impl Querier for DbQuerier<'_> {
     fn select(&self, matchers: &[Matcher]) -> Result<SeriesSet<'_>, StorageError> {
-        let mut merged: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
-        for b in &self.blocks {
-            for s in b.select(matchers, self.mint, self.maxt) {
-                merged.entry(s.labels).or_default().extend(s.samples);
-            }
+        // Each source (blocks in time order, then the head) yields series sorted by labels;
+        // they are merged lazily, a series' pieces appended in time order.
+        let per_block: Vec<Vec<Series>> = if self.blocks.len() < 2 {
+            self.blocks
+                .iter()
+                .map(|b| b.select(matchers, self.mint, self.maxt))
+                .collect()
+        } else {
+            // Blocks decode independently: spread them over the cores, keeping their order.
+            let threads = std::thread::available_parallelism()
+                .map_or(1, |p| p.get().min(8))
+                .min(self.blocks.len());
+            let chunk = self.blocks.len().div_ceil(threads);
+            std::thread::scope(|sc| {
+                let workers: Vec<_> = self
+                    .blocks
+                    .chunks(chunk)
+                    .map(|bs| {
+                        sc.spawn(move || {
+                            bs.iter()
+                                .map(|b| b.select(matchers, self.mint, self.maxt))
+                                .collect::<Vec<_>>()
+                        })
+                    })
+                    .collect();
+                workers
+                    .into_iter()
+                    .flat_map(|w| w.join().expect("block reader panicked"))
+                    .collect()
+            })
+        };
+        let mut sources: Vec<std::vec::IntoIter<Series>> = per_block
+            .into_iter()
+            .filter(|v| !v.is_empty())
+            .map(Vec::into_iter)
+            .collect();
+        let head: Vec<Series> = self.head.select(matchers)?.collect();
+        if !head.is_empty() {
+            sources.push(head.into_iter());
         }
-        for s in self.head.select(matchers)? {
-            merged.entry(s.labels).or_default().extend(s.samples);
+        if sources.len() == 1 {
+            return Ok(Box::new(sources.pop().expect("one source")));
         }
-        let multi = !self.blocks.is_empty();
-        Ok(Box::new(merged.into_iter().map(
-            move |(labels, mut samples)| {
-                if multi {
-                    samples.sort_by_key(|x| x.t);
-                    samples.dedup_by_key(|x| x.t);
-                }
-                Series { labels, samples }
-            },
-        )))
+        Ok(Box::new(MergedSeries::new(sources)))
     }
 
     fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {

@@ -74,16 +74,10 @@ pub fn decode_into(b: &[u8], mint: i64, maxt: i64, out: &mut Vec<Sample>) -> Opt
         }
         ENC_PACKED => {
             let start = out.len();
-            decode_packed(&b[1..], out)?;
-            // Keep only the requested window (the chunk was chosen because it overlaps it).
-            let mut w = start;
-            for r in start..out.len() {
-                if out[r].t >= mint && out[r].t <= maxt {
-                    out[w] = out[r];
-                    w += 1;
-                }
+            if decode_packed(&b[1..], mint, maxt, out).is_none() {
+                out.truncate(start);
+                return None;
             }
-            out.truncate(w);
             Some(())
         }
         _ => None,
@@ -307,9 +301,9 @@ impl Cur<'_> {
         self.uvarint().map(unzigzag)
     }
 
-    /// Read an int stream of `n` values.
-    fn int_stream(&mut self, n: usize) -> Option<Vec<u64>> {
-        let w = self.byte()? as usize;
+    /// Open an int stream of `n` values; the cursor moves past it.
+    fn int_stream(&mut self, n: usize) -> Option<IntStream<'_>> {
+        let w = self.byte()? as u32;
         if w > 64 {
             return None;
         }
@@ -317,41 +311,77 @@ impl Cur<'_> {
         if n_exc > n {
             return None;
         }
-        let mut exc = Vec::with_capacity(n_exc);
+        // Exceptions are rare: no allocation unless there are some.
+        let mut exc = Vec::new();
         let mut idx = 0usize;
         for _ in 0..n_exc {
             idx = idx.checked_add(self.uvarint()? as usize)?;
             exc.push((idx, self.uvarint()?));
         }
-        let mut vals = Vec::with_capacity(n);
-        if w == 0 {
-            vals.resize(n, 0);
-        } else {
-            let len = (n * w).div_ceil(8);
-            let data = self.b.get(self.pos..self.pos + len)?;
-            self.pos += len;
-            let mask = if w == 64 { u64::MAX } else { (1u64 << w) - 1 };
-            let mut acc: u128 = 0;
-            let mut nbits = 0usize;
-            let mut bytes = data.iter();
-            for _ in 0..n {
-                while nbits < w {
-                    acc |= (*bytes.next()? as u128) << nbits;
-                    nbits += 8;
-                }
-                vals.push(acc as u64 & mask);
-                acc >>= w;
-                nbits -= w;
-            }
-        }
-        for (i, v) in exc {
-            *vals.get_mut(i)? = v;
-        }
-        Some(vals)
+        let len = (n * w as usize).div_ceil(8);
+        let data = self.b.get(self.pos..self.pos + len)?;
+        self.pos += len;
+        let next_exc = exc.first().map_or(usize::MAX, |e| e.0);
+        Some(IntStream {
+            data,
+            w,
+            mask: if w == 64 { u64::MAX } else { (1u64 << w) - 1 },
+            bit: 0,
+            i: 0,
+            exc,
+            exc_at: 0,
+            next_exc,
+        })
     }
 }
 
-fn decode_packed(b: &[u8], out: &mut Vec<Sample>) -> Option<()> {
+/// Sequential reader of a bit-packed int stream.
+struct IntStream<'a> {
+    data: &'a [u8],
+    w: u32,
+    mask: u64,
+    bit: usize,
+    i: usize,
+    exc: Vec<(usize, u64)>,
+    exc_at: usize,
+    next_exc: usize,
+}
+
+impl IntStream<'_> {
+    /// The next value. The caller reads at most the stream's `n` values.
+    #[inline(always)]
+    fn next(&mut self) -> u64 {
+        let at = self.bit / 8;
+        let v = if self.w == 0 {
+            0
+        } else if at + 16 <= self.data.len() {
+            let word = u128::from_le_bytes(self.data[at..at + 16].try_into().unwrap_or([0; 16]));
+            (word >> (self.bit % 8)) as u64 & self.mask
+        } else {
+            let mut buf = [0u8; 16];
+            let avail = &self.data[at.min(self.data.len())..(at + 16).min(self.data.len())];
+            buf[..avail.len()].copy_from_slice(avail);
+            (u128::from_le_bytes(buf) >> (self.bit % 8)) as u64 & self.mask
+        };
+        self.bit += self.w as usize;
+        let i = self.i;
+        self.i += 1;
+        if i == self.next_exc {
+            let x = self.exc[self.exc_at].1;
+            self.exc_at += 1;
+            self.next_exc = self.exc.get(self.exc_at).map_or(usize::MAX, |e| e.0);
+            x
+        } else {
+            v
+        }
+    }
+}
+
+/// Decode the samples of a packed chunk that fall in `[mint, maxt]`. Only the part of the
+/// chunk up to the last wanted sample is unpacked, and only wanted samples are stored: an
+/// instant query reading the last minutes of a chunk pays for additions, not for a copy of the
+/// whole chunk.
+fn decode_packed(b: &[u8], mint: i64, maxt: i64, out: &mut Vec<Sample>) -> Option<()> {
     let mut c = Cur { b, pos: 0 };
     let n = c.uvarint()? as usize;
     // Width-0 streams make counts independent of the byte length; cap what damage can ask
@@ -359,18 +389,31 @@ fn decode_packed(b: &[u8], out: &mut Vec<Sample>) -> Option<()> {
     if n == 0 || n > MAX_SAMPLES {
         return None;
     }
-    let mut ts = Vec::with_capacity(n);
+    let start = out.len();
+    // Timestamps: `lo` is the first index at or after mint, `hi` one past the last <= maxt.
     let t0 = c.varint()?;
-    ts.push(t0);
+    let (mut lo, mut hi) = (usize::MAX, 0usize);
+    let mut keep = |i: usize, t: i64, out: &mut Vec<Sample>| {
+        if t >= mint && t <= maxt {
+            lo = lo.min(i);
+            hi = i + 1;
+            out.push(Sample { t, v: 0.0 });
+        }
+    };
+    keep(0, t0, out);
     if n >= 2 {
         let mut d = c.varint()?;
         let mut t = t0.wrapping_add(d);
-        ts.push(t);
+        keep(1, t, out);
         if n >= 3 {
-            for dod in c.int_stream(n - 2)? {
-                d = d.wrapping_add(unzigzag(dod));
+            let mut ts = c.int_stream(n - 2)?;
+            for i in 2..n {
+                if t > maxt {
+                    break; // the stream's end is known: the cursor is already past it
+                }
+                d = d.wrapping_add(unzigzag(ts.next()));
                 t = t.wrapping_add(d);
-                ts.push(t);
+                keep(i, t, out);
             }
         }
     }
@@ -379,45 +422,53 @@ fn decode_packed(b: &[u8], out: &mut Vec<Sample>) -> Option<()> {
     if (e > MAX_EXP && e != RAW_BITS as usize) || !(order == 1 || order == 2) {
         return None;
     }
-    let mut ints = Vec::with_capacity(n);
+    let raw = e == RAW_BITS as usize;
+    let scale = if raw { 1.0 } else { POW10[e] };
+    let conv = |i: i64| {
+        if raw {
+            f64::from_bits(i as u64)
+        } else {
+            i as f64 / scale
+        }
+    };
     let first = c.varint()?;
-    ints.push(first);
+    let vals = &mut out[start..];
+    let mut set = |i: usize, x: i64| {
+        if i >= lo && i < hi {
+            vals[i - lo].v = conv(x);
+        }
+    };
+    set(0, first);
+    let mut x = first;
     if order == 1 {
-        let mut x = first;
-        for d in c.int_stream(n - 1)? {
-            x = x.wrapping_add(unzigzag(d));
-            ints.push(x);
+        let mut ds = c.int_stream(n - 1)?;
+        for i in 1..hi.min(n) {
+            x = x.wrapping_add(unzigzag(ds.next()));
+            set(i, x);
         }
     } else if n >= 2 {
         let mut d = c.varint()?;
-        let mut x = first.wrapping_add(d);
-        ints.push(x);
-        for dod in c.int_stream(n - 2)? {
-            d = d.wrapping_add(unzigzag(dod));
+        x = x.wrapping_add(d);
+        set(1, x);
+        let mut ds = c.int_stream(n - 2)?;
+        for i in 2..hi.min(n) {
+            d = d.wrapping_add(unzigzag(ds.next()));
             x = x.wrapping_add(d);
-            ints.push(x);
+            set(i, x);
         }
-    }
-    let start = out.len();
-    if e == RAW_BITS as usize {
-        out.extend(ts.iter().zip(&ints).map(|(&t, &i)| Sample {
-            t,
-            v: f64::from_bits(i as u64),
-        }));
-    } else {
-        let scale = POW10[e];
-        out.extend(ts.iter().zip(&ints).map(|(&t, &i)| Sample {
-            t,
-            v: i as f64 / scale,
-        }));
     }
     let n_exc = c.uvarint()? as usize;
     let mut idx = 0usize;
     for _ in 0..n_exc {
         idx = idx.checked_add(c.uvarint()? as usize)?;
-        let raw = c.b.get(c.pos..c.pos + 8)?;
+        let bits = c.b.get(c.pos..c.pos + 8)?;
         c.pos += 8;
-        out.get_mut(start + idx)?.v = f64::from_bits(u64::from_le_bytes(raw.try_into().ok()?));
+        if idx >= n {
+            return None;
+        }
+        if idx >= lo && idx < hi {
+            vals[idx - lo].v = f64::from_bits(u64::from_le_bytes(bits.try_into().ok()?));
+        }
     }
     Some(())
 }
@@ -541,6 +592,51 @@ mod tests {
                 v: 3.0,
             },
         ]);
+    }
+
+    #[test]
+    fn every_window_decodes_what_the_full_chunk_holds() {
+        let mut v = 0.0;
+        let s: Vec<Sample> = (0..200i64)
+            .map(|i| {
+                v += (i * 7 % 13) as f64;
+                Sample {
+                    t: i * 1000 + (i % 3),
+                    v: match i % 50 {
+                        17 => f64::NAN,
+                        33 => 0.1 + v,
+                        _ => v,
+                    },
+                }
+            })
+            .collect();
+        for enc in [encode(&s), encode(&s[..2]), encode(&s[..1])] {
+            let mut all = Vec::new();
+            decode_into(&enc, i64::MIN, i64::MAX, &mut all).unwrap();
+            for (lo, hi) in [
+                (0, 0),
+                (-5, 3),
+                (5000, 17_000),
+                (33_000, 33_000),
+                (150_000, 1 << 40),
+            ] {
+                let mut got = vec![Sample { t: -1, v: -1.0 }]; // appends after what is there
+                decode_into(&enc, lo, hi, &mut got).unwrap();
+                let want: Vec<Sample> = all
+                    .iter()
+                    .copied()
+                    .filter(|x| x.t >= lo && x.t <= hi)
+                    .collect();
+                assert_eq!(got.len(), want.len() + 1);
+                for (a, b) in got[1..].iter().zip(&want) {
+                    assert_eq!(
+                        (a.t, a.v.to_bits()),
+                        (b.t, b.v.to_bits()),
+                        "window {lo}..={hi}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
