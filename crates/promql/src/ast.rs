@@ -207,6 +207,27 @@ impl AggOp {
     }
 }
 
+/// Where a node starts in the query text (1-based line and column), for the positions that
+/// end annotation messages (`... (1:25)`). Positions never take part in equality: the same
+/// query spelled with other spacing is the same tree.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Pos {
+    pub line: u32,
+    pub col: u32,
+}
+
+impl PartialEq for Pos {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Display for Pos {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.line, self.col)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expr {
     Number(f64),
@@ -240,10 +261,15 @@ pub enum Expr {
         grouping: Vec<String>,
         without: bool,
         by_written: bool,
+        /// Where the parameter starts (`topk(3, x)`: the `3`).
+        param_pos: Pos,
     },
     Call {
         func: &'static crate::functions::Function,
         args: Vec<Expr>,
+        /// Where the call and each argument start.
+        pos: Pos,
+        arg_pos: Vec<Pos>,
     },
 }
 
@@ -390,6 +416,7 @@ impl fmt::Display for Expr {
                 grouping,
                 without,
                 by_written,
+                ..
             } => {
                 f.write_str(op.as_str())?;
                 if *without {
@@ -403,7 +430,7 @@ impl fmt::Display for Expr {
                 }
                 write!(f, "{expr})")
             }
-            Expr::Call { func, args } => {
+            Expr::Call { func, args, .. } => {
                 write!(f, "{}(", func.name)?;
                 for (i, a) in args.iter().enumerate() {
                     if i > 0 {

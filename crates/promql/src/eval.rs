@@ -127,10 +127,39 @@ pub(crate) struct Ctx<'a> {
     /// Query start/end for `@ start()`/`@ end()` (differ from start/end inside subqueries).
     pub q_start: i64,
     pub q_end: i64,
+    /// The query's step (0 for an instant query), for `step()`.
+    pub q_step: i64,
+    /// Warnings and infos gathered while evaluating (shared with subquery contexts).
+    pub notes: &'a std::cell::RefCell<Notes>,
     pub samples: std::cell::Cell<usize>,
 }
 
+/// Annotations of one query, each message once, in the order first raised.
+#[derive(Debug, Default)]
+pub struct Notes {
+    pub warnings: Vec<String>,
+    pub infos: Vec<String>,
+}
+
 impl Ctx<'_> {
+    /// Raise a `PromQL warning: ...` annotation.
+    pub(crate) fn warn(&self, msg: String) {
+        let msg = format!("PromQL warning: {msg}");
+        let mut n = self.notes.borrow_mut();
+        if !n.warnings.contains(&msg) {
+            n.warnings.push(msg);
+        }
+    }
+
+    /// Raise a `PromQL info: ...` annotation.
+    pub(crate) fn info(&self, msg: String) {
+        let msg = format!("PromQL info: {msg}");
+        let mut n = self.notes.borrow_mut();
+        if !n.infos.contains(&msg) {
+            n.infos.push(msg);
+        }
+    }
+
     pub fn n(&self) -> usize {
         ((self.end - self.start) / self.step) as usize + 1
     }
@@ -219,9 +248,15 @@ impl Ctx<'_> {
                 param,
                 grouping,
                 without,
+                param_pos,
                 ..
-            } => self.aggregate(*op, expr, param.as_deref(), grouping, *without),
-            Expr::Call { func, args } => funcs::call(self, func.name, args),
+            } => self.aggregate(*op, expr, param.as_deref(), grouping, *without, *param_pos),
+            Expr::Call {
+                func,
+                args,
+                pos,
+                arg_pos,
+            } => funcs::call(self, func.name, args, *pos, arg_pos),
         }
     }
 
@@ -354,6 +389,8 @@ impl Ctx<'_> {
                     step,
                     q_start: self.q_start,
                     q_end: self.q_end,
+                    q_step: self.q_step,
+                    notes: self.notes,
                     samples: std::cell::Cell::new(self.samples.get()),
                 };
                 let v = inner.eval(expr)?;
@@ -490,6 +527,7 @@ impl Ctx<'_> {
         param: Option<&Expr>,
         grouping: &[String],
         without: bool,
+        param_pos: crate::ast::Pos,
     ) -> R<V> {
         let input = self.vector_arg(expr)?;
         let n = self.n();
@@ -497,12 +535,39 @@ impl Ctx<'_> {
             (AggOp::CountValues, _) | (_, None) => None,
             (_, Some(p)) => Some(self.scalar_arg(p)?),
         };
+        if let (AggOp::Quantile, Some(q)) = (op, &param_num) {
+            funcs::check_quantiles(self, q, param_pos);
+        }
+        // A ratio outside [-1, 1] is capped, with a warning (as Prometheus 3).
+        let param_num = match (op, param_num) {
+            (AggOp::LimitRatio, Some(p)) => Some(
+                p.into_iter()
+                    .map(|r| {
+                        if r.is_nan() || (-1.0..=1.0).contains(&r) {
+                            return r;
+                        }
+                        let capped = r.clamp(-1.0, 1.0);
+                        self.warn(format!(
+                            "ratio value should be between -1 and 1, got {}, capping to {} ({param_pos})",
+                            funcs::format_go_float(r),
+                            funcs::format_go_float(capped)
+                        ));
+                        capped
+                    })
+                    .collect(),
+            ),
+            (_, p) => p,
+        };
         // A NaN k or ratio is an error even when there is nothing to select from.
         if let (AggOp::Topk | AggOp::Bottomk | AggOp::Limitk | AggOp::LimitRatio, Some(p)) =
             (op, &param_num)
             && p.iter().any(|v| v.is_nan())
         {
-            return invalid(format!("Parameter value is NaN for {}", op.as_str()));
+            return invalid(if op == AggOp::LimitRatio {
+                "Ratio value is NaN"
+            } else {
+                "Parameter value is NaN"
+            });
         }
         let param_str = match (op, param) {
             (AggOp::CountValues, Some(p)) => Some(self.string_arg(p)?),
@@ -547,10 +612,7 @@ impl Ctx<'_> {
                             AggOp::Topk | AggOp::Bottomk => {
                                 let k = p[step];
                                 if k.is_nan() {
-                                    return invalid(format!(
-                                        "Parameter value is NaN for {}",
-                                        op.as_str()
-                                    ));
+                                    return invalid("Parameter value is NaN");
                                 }
                                 let k = if k >= 1.0 {
                                     k.min(i64::MAX as f64) as usize
@@ -566,7 +628,7 @@ impl Ctx<'_> {
                             AggOp::Limitk => {
                                 let k = p[step];
                                 if k.is_nan() {
-                                    return invalid("Parameter value is NaN for limitk");
+                                    return invalid("Parameter value is NaN");
                                 }
                                 let k = if k >= 1.0 { k as usize } else { 0 };
                                 present.sort_by_key(|&i| input[i].labels.stable_hash());
@@ -1069,7 +1131,14 @@ pub struct QueryResult {
 }
 
 impl Engine {
-    fn ctx<'a>(&'a self, storage: &'a dyn Storage, start: i64, end: i64, step: i64) -> Ctx<'a> {
+    fn ctx<'a>(
+        &'a self,
+        storage: &'a dyn Storage,
+        notes: &'a std::cell::RefCell<Notes>,
+        start: i64,
+        end: i64,
+        step: i64,
+    ) -> Ctx<'a> {
         Ctx {
             storage,
             engine: self,
@@ -1078,26 +1147,15 @@ impl Engine {
             step,
             q_start: start,
             q_end: end,
+            q_step: if start == end { 0 } else { step },
+            notes,
             samples: std::cell::Cell::new(0),
         }
     }
 
     /// Evaluate `expr` at `t` (ms).
     pub fn instant(&self, storage: &dyn Storage, expr: &Expr, t: i64) -> Result<Value, EvalError> {
-        let ctx = self.ctx(storage, t, t, 1);
-        Ok(match ctx.eval(expr)? {
-            V::Scalar(v) => Value::Scalar(Sample { t, v: v[0] }),
-            V::Str(s) => Value::String(t, s),
-            V::Vector(v) => {
-                let mut out: Vec<(Labels, Sample)> = v
-                    .into_iter()
-                    .filter_map(|s| s.pts[0].map(|x| (s.labels, Sample { t, v: x })))
-                    .collect();
-                funcs::order_instant(expr, &mut out);
-                Value::Vector(out)
-            }
-            V::Matrix(m) => Value::Matrix(m),
-        })
+        Ok(self.instant_query(storage, expr, t)?.value)
     }
 
     /// Evaluate `expr` at every step from `start` to `end` (ms, inclusive).
@@ -1109,6 +1167,48 @@ impl Engine {
         end: i64,
         step: i64,
     ) -> Result<Value, EvalError> {
+        Ok(self.range_query(storage, expr, start, end, step)?.value)
+    }
+
+    /// Instant evaluation with its annotations.
+    pub fn instant_query(
+        &self,
+        storage: &dyn Storage,
+        expr: &Expr,
+        t: i64,
+    ) -> Result<QueryResult, EvalError> {
+        let notes = std::cell::RefCell::new(Notes::default());
+        let ctx = self.ctx(storage, &notes, t, t, 1);
+        let value = match ctx.eval(expr)? {
+            V::Scalar(v) => Value::Scalar(Sample { t, v: v[0] }),
+            V::Str(s) => Value::String(t, s),
+            V::Vector(v) => {
+                let mut out: Vec<(Labels, Sample)> = v
+                    .into_iter()
+                    .filter_map(|s| s.pts[0].map(|x| (s.labels, Sample { t, v: x })))
+                    .collect();
+                funcs::order_instant(expr, &mut out);
+                Value::Vector(out)
+            }
+            V::Matrix(m) => Value::Matrix(m),
+        };
+        let n = notes.into_inner();
+        Ok(QueryResult {
+            value,
+            warnings: n.warnings,
+            infos: n.infos,
+        })
+    }
+
+    /// Range evaluation with its annotations.
+    pub fn range_query(
+        &self,
+        storage: &dyn Storage,
+        expr: &Expr,
+        start: i64,
+        end: i64,
+        step: i64,
+    ) -> Result<QueryResult, EvalError> {
         if step <= 0 {
             return invalid(
                 "zero or negative query resolution step widths are not accepted. Try a positive integer",
@@ -1121,9 +1221,10 @@ impl Engine {
                 vt.name()
             ));
         }
-        let ctx = self.ctx(storage, start, end, step);
+        let notes = std::cell::RefCell::new(Notes::default());
+        let ctx = self.ctx(storage, &notes, start, end, step);
         let times: Vec<i64> = ctx.times().collect();
-        Ok(match ctx.eval(expr)? {
+        let value = match ctx.eval(expr)? {
             V::Scalar(v) => Value::Matrix(vec![Series {
                 labels: Labels::empty(),
                 samples: v
@@ -1152,20 +1253,12 @@ impl Engine {
                 Value::Matrix(out)
             }
             _ => return invalid("invalid expression type for range query"),
-        })
-    }
-
-    /// Instant evaluation with annotations.
-    pub fn instant_query(
-        &self,
-        storage: &dyn Storage,
-        expr: &Expr,
-        t: i64,
-    ) -> Result<QueryResult, EvalError> {
+        };
+        let n = notes.into_inner();
         Ok(QueryResult {
-            value: self.instant(storage, expr, t)?,
-            warnings: vec![],
-            infos: vec![],
+            value,
+            warnings: n.warnings,
+            infos: n.infos,
         })
     }
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use vigil_model::labels::{METRIC_NAME, is_valid_label_name};
 use vigil_model::{Labels, Sample};
 
-use crate::ast::Expr;
+use crate::ast::{Expr, Pos};
 use crate::eval::{Ctx, R, RangeArg, Stepped, V, absent_labels, check_unique, drop_name, invalid};
 
 /// Neumaier-compensated addition, as Prometheus's `kahanSumInc`.
@@ -371,7 +371,23 @@ fn day_of_year(y: i64, m: u32, d: u32) -> u32 {
 /// A function of one window: samples, step index, window end, the range argument.
 type WindowFn<'f> = &'f (dyn Fn(&[Sample], usize, i64, &RangeArg) -> Option<f64> + Sync);
 
-pub(crate) fn call(ctx: &Ctx<'_>, name: &str, args: &[Expr]) -> R<V> {
+/// Warn about quantiles outside [0, 1] (each distinct value once), as Prometheus does even when
+/// there is no data.
+pub(crate) fn check_quantiles(ctx: &Ctx<'_>, q: &[f64], pos: Pos) {
+    let mut seen: Vec<u64> = Vec::new();
+    for &x in q {
+        if (x.is_nan() || !(0.0..=1.0).contains(&x)) && !seen.contains(&x.to_bits()) {
+            seen.push(x.to_bits());
+            ctx.warn(format!(
+                "quantile value should be between 0 and 1, got {} ({pos})",
+                format_go_float(x)
+            ));
+        }
+    }
+}
+
+pub(crate) fn call(ctx: &Ctx<'_>, name: &str, args: &[Expr], pos: Pos, arg_pos: &[Pos]) -> R<V> {
+    let apos = |i: usize| arg_pos.get(i).copied().unwrap_or(pos);
     let n = ctx.n();
     let times: Vec<i64> = ctx.times().collect();
     let range_fn = |keep: bool, f: WindowFn<'_>| -> R<V> {
@@ -474,6 +490,7 @@ pub(crate) fn call(ctx: &Ctx<'_>, name: &str, args: &[Expr]) -> R<V> {
         }
         "quantile_over_time" => {
             let q = ctx.scalar_arg(&args[0])?;
+            check_quantiles(ctx, &q, apos(0));
             let ra = ctx.range_arg(&args[1])?;
             Ok(V::Vector(over_windows(ctx, &ra, false, |w, k, _| {
                 Some(quantile(q[k], w.iter().map(|s| s.v).collect()))
@@ -481,6 +498,10 @@ pub(crate) fn call(ctx: &Ctx<'_>, name: &str, args: &[Expr]) -> R<V> {
         }
         "mad_over_time" => range_fn(false, &|w, _, _, _| {
             let vals: Vec<f64> = w.iter().map(|s| s.v).collect();
+            // A NaN sample makes the deviation NaN rather than being sorted away.
+            if vals.iter().any(|v| v.is_nan()) {
+                return Some(f64::NAN);
+            }
             let med = quantile(0.5, vals.clone());
             Some(quantile(
                 0.5,
@@ -622,6 +643,49 @@ pub(crate) fn call(ctx: &Ctx<'_>, name: &str, args: &[Expr]) -> R<V> {
             times.iter().map(|t| *t as f64 / 1000.0).collect(),
         )),
         "pi" => Ok(V::Scalar(vec![std::f64::consts::PI; n])),
+        // The query's own parameters, in seconds (experimental upstream).
+        "step" => Ok(V::Scalar(vec![ctx.q_step as f64 / 1000.0; n])),
+        "range" => Ok(V::Scalar(vec![
+            (ctx.q_end - ctx.q_start) as f64 / 1000.0;
+            n
+        ])),
+        "start" => Ok(V::Scalar(vec![ctx.q_start as f64 / 1000.0; n])),
+        "end" => Ok(V::Scalar(vec![ctx.q_end as f64 / 1000.0; n])),
+        "min_of" | "max_of" => {
+            let a = ctx.scalar_arg(&args[0])?;
+            let b = ctx.scalar_arg(&args[1])?;
+            let min = name == "min_of";
+            Ok(V::Scalar(
+                a.iter()
+                    .zip(&b)
+                    .map(|(&x, &y)| match () {
+                        _ if x.is_nan() || y.is_nan() => f64::NAN,
+                        _ if min => x.min(y),
+                        _ => x.max(y),
+                    })
+                    .collect(),
+            ))
+        }
+        "histogram_quantiles" => {
+            let v = ctx.vector_arg(&args[0])?;
+            let label = ctx.string_arg(&args[1])?;
+            if !vigil_model::labels::is_valid_label_name(&label) {
+                return invalid(format!("invalid label name {label:?}"));
+            }
+            let mut out = Vec::new();
+            for (i, a) in args.iter().enumerate().skip(2) {
+                let q = ctx.scalar_arg(a)?;
+                check_quantiles(ctx, &q, apos(i));
+                for mut s in histogram_quantile(ctx, &q, v.clone(), n, apos(0))? {
+                    // One quantile per call: its value names the series (e.g. q="0.5").
+                    let mut b = s.labels.builder();
+                    b.set(label.clone(), quantile_label(q[0]));
+                    s.labels = b.build();
+                    out.push(s);
+                }
+            }
+            Ok(V::Vector(check_unique(out)?))
+        }
         "vector" => {
             let s = ctx.scalar_arg(&args[0])?;
             Ok(V::Vector(vec![Stepped {
@@ -740,19 +804,25 @@ pub(crate) fn call(ctx: &Ctx<'_>, name: &str, args: &[Expr]) -> R<V> {
             Ok(V::Vector(check_unique(out)?))
         }
         "sort" | "sort_desc" | "sort_by_label" | "sort_by_label_desc" => {
+            if ctx.q_start != ctx.q_end {
+                ctx.warn(format!(
+                    "sort is ineffective for range queries since results are always ordered by labels ({pos})"
+                ));
+            }
             Ok(V::Vector(ctx.vector_arg(&args[0])?))
         }
         "histogram_quantile" => {
             let q = ctx.scalar_arg(&args[0])?;
+            check_quantiles(ctx, &q, apos(0));
             let v = ctx.vector_arg(&args[1])?;
-            Ok(V::Vector(histogram_quantile(&q, v, n)?))
+            Ok(V::Vector(histogram_quantile(ctx, &q, v, n, apos(1))?))
         }
         "histogram_fraction" => {
             let lo = ctx.scalar_arg(&args[0])?;
             let hi = ctx.scalar_arg(&args[1])?;
             let v = ctx.vector_arg(&args[2])?;
-            Ok(V::Vector(classic_buckets(v, n, |k, b| {
-                bucket_fraction(lo[k], hi[k], b)
+            Ok(V::Vector(classic_buckets(ctx, v, n, apos(2), |k, b| {
+                (bucket_fraction(lo[k], hi[k], b), false)
             })))
         }
         "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev"
@@ -764,31 +834,64 @@ pub(crate) fn call(ctx: &Ctx<'_>, name: &str, args: &[Expr]) -> R<V> {
     }
 }
 
-/// `histogram_quantile` over classic buckets (`le` label).
-fn histogram_quantile(q: &[f64], v: Vec<Stepped>, n: usize) -> R<Vec<Stepped>> {
-    Ok(classic_buckets(v, n, |k, b| bucket_quantile(q[k], b)))
+/// A quantile as the label value `histogram_quantiles` gives it: always with a decimal point
+/// (`0.0`, `0.25`, `1.0`).
+fn quantile_label(q: f64) -> String {
+    let s = format_go_float(q);
+    if q.is_finite() && !s.contains(['.', 'e']) {
+        format!("{s}.0")
+    } else {
+        s
+    }
+}
+
+/// `histogram_quantile` over classic buckets (`le` label); `pos` is the buckets argument's.
+fn histogram_quantile(
+    ctx: &Ctx<'_>,
+    q: &[f64],
+    v: Vec<Stepped>,
+    n: usize,
+    pos: Pos,
+) -> R<Vec<Stepped>> {
+    Ok(classic_buckets(ctx, v, n, pos, |k, b| {
+        bucket_quantile(q[k], b)
+    }))
 }
 
 /// Group classic bucket series (by their labels without `le` and `__name__`) and compute
 /// `f(step, buckets)` per group and step, buckets as `(upper bound, cumulative count)`.
 fn classic_buckets(
+    ctx: &Ctx<'_>,
     v: Vec<Stepped>,
     n: usize,
-    f: impl Fn(usize, &mut [(f64, f64)]) -> f64,
+    pos: Pos,
+    f: impl Fn(usize, &mut [(f64, f64)]) -> (f64, bool),
 ) -> Vec<Stepped> {
-    let mut groups: HashMap<Labels, Vec<(f64, usize)>> = HashMap::new();
+    // Group key -> (metric name of the buckets, (bound, series index) per bucket).
+    let mut groups: HashMap<Labels, (String, Vec<(f64, usize)>)> = HashMap::new();
     for (i, s) in v.iter().enumerate() {
+        let name = s.labels.metric_name().unwrap_or("").to_string();
         let Some(le) = s.labels.get("le").and_then(parse_le) else {
+            ctx.warn(format!(
+                "bucket label \"le\" is missing or has a malformed value of {:?} for metric name {:?} ({pos})",
+                s.labels.get("le").unwrap_or(""),
+                name
+            ));
             continue;
         };
         let mut b = s.labels.builder();
         b.del("le");
         b.del(METRIC_NAME);
-        groups.entry(b.build()).or_default().push((le, i));
+        groups
+            .entry(b.build())
+            .or_insert_with(|| (name, Vec::new()))
+            .1
+            .push((le, i));
     }
     let mut out = Vec::new();
-    for (labels, members) in groups {
+    for (labels, (name, members)) in groups {
         let mut pts = vec![None; n];
+        let mut forced = false;
         for (k, slot) in pts.iter_mut().enumerate() {
             let mut buckets: Vec<(f64, f64)> = members
                 .iter()
@@ -797,7 +900,14 @@ fn classic_buckets(
             if buckets.is_empty() {
                 continue;
             }
-            *slot = Some(f(k, &mut buckets));
+            let (value, fixed) = f(k, &mut buckets);
+            forced |= fixed;
+            *slot = Some(value);
+        }
+        if forced {
+            ctx.info(format!(
+                "input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name {name:?} ({pos})"
+            ));
         }
         if pts.iter().any(Option::is_some) {
             out.push(Stepped { labels, pts });
@@ -838,8 +948,24 @@ fn bucket_fraction(lower: f64, upper: f64, b: &mut [(f64, f64)]) -> f64 {
     let (mut rank, mut lower_rank, mut upper_rank) = (0.0, 0.0, 0.0);
     let (mut lower_set, mut upper_set) = (false, false);
     for (i, &(ub, cnt)) in c.iter().enumerate() {
-        let lb = if i > 0 { c[i - 1].0 } else { f64::NEG_INFINITY };
-        let interpolate = |v: f64| rank + (cnt - rank) * (v - lb) / (ub - lb);
+        // The first bucket starts at 0 when its bound is positive (as histogram_quantile
+        // assumes), else at -Inf.
+        let lb = match i {
+            0 if ub > 0.0 => 0.0,
+            0 => f64::NEG_INFINITY,
+            _ => c[i - 1].0,
+        };
+        // No interpolation within a bucket of infinite width: its observations all count as
+        // lying beyond any finite point inside it.
+        let interpolate = |v: f64| {
+            if lb == f64::NEG_INFINITY {
+                cnt
+            } else if ub == f64::INFINITY {
+                rank
+            } else {
+                rank + (cnt - rank) * (v - lb) / (ub - lb)
+            }
+        };
         if !lower_set && lb >= lower {
             lower_rank = rank;
             lower_set = true;
@@ -882,54 +1008,64 @@ fn parse_le(s: &str) -> Option<f64> {
     }
 }
 
-fn bucket_quantile(q: f64, b: &mut [(f64, f64)]) -> f64 {
-    if q.is_nan() {
-        return f64::NAN;
-    }
-    if q < 0.0 {
-        return f64::NEG_INFINITY;
-    }
-    if q > 1.0 {
-        return f64::INFINITY;
-    }
-    let Some(mut c) = sorted_buckets(b) else {
-        return f64::NAN;
-    };
-    // Monotonicity, ignoring tiny float noise.
-    let mut prev = c[0].1;
-    for x in c.iter_mut().skip(1) {
-        let cur = x.1;
-        if cur == prev {
-            continue;
+/// The quantile, and whether bucket counts had to be forced monotonic.
+fn bucket_quantile(q: f64, b: &mut [(f64, f64)]) -> (f64, bool) {
+    let mut forced = false;
+    let v = (|| {
+        if q.is_nan() {
+            return f64::NAN;
         }
-        if (cur - prev).abs() <= 1e-12 * cur.abs().max(prev.abs()) || cur < prev {
-            x.1 = prev;
-            continue;
+        if q < 0.0 {
+            return f64::NEG_INFINITY;
         }
-        prev = cur;
-    }
-    if c.len() < 2 {
-        return f64::NAN;
-    }
-    let obs = c[c.len() - 1].1;
-    if obs == 0.0 {
-        return f64::NAN;
-    }
-    let mut rank = q * obs;
-    let idx = c[..c.len() - 1].partition_point(|x| x.1 < rank);
-    if idx == c.len() - 1 {
-        return c[c.len() - 2].0;
-    }
-    if idx == 0 && c[0].0 <= 0.0 {
-        return c[0].0;
-    }
-    let (mut start, end, mut count) = (0.0, c[idx].0, c[idx].1);
-    if idx > 0 {
-        start = c[idx - 1].0;
-        count -= c[idx - 1].1;
-        rank -= c[idx - 1].1;
-    }
-    start + (end - start) * (rank / count)
+        if q > 1.0 {
+            return f64::INFINITY;
+        }
+        let Some(mut c) = sorted_buckets(b) else {
+            return f64::NAN;
+        };
+        // Monotonicity, ignoring tiny float noise.
+        let mut prev = c[0].1;
+        for x in c.iter_mut().skip(1) {
+            let cur = x.1;
+            if cur == prev {
+                continue;
+            }
+            if (cur - prev).abs() <= 1e-12 * cur.abs().max(prev.abs()) {
+                x.1 = prev;
+                continue;
+            }
+            if cur < prev {
+                x.1 = prev;
+                forced = true;
+                continue;
+            }
+            prev = cur;
+        }
+        if c.len() < 2 {
+            return f64::NAN;
+        }
+        let obs = c[c.len() - 1].1;
+        if obs == 0.0 {
+            return f64::NAN;
+        }
+        let mut rank = q * obs;
+        let idx = c[..c.len() - 1].partition_point(|x| x.1 < rank);
+        if idx == c.len() - 1 {
+            return c[c.len() - 2].0;
+        }
+        if idx == 0 && c[0].0 <= 0.0 {
+            return c[0].0;
+        }
+        let (mut start, end, mut count) = (0.0, c[idx].0, c[idx].1);
+        if idx > 0 {
+            start = c[idx - 1].0;
+            count -= c[idx - 1].1;
+            rank -= c[idx - 1].1;
+        }
+        start + (end - start) * (rank / count)
+    })();
+    (v, forced)
 }
 
 /// Result order of instant queries whose outermost function sorts.
@@ -946,7 +1082,7 @@ pub(crate) fn order_instant(expr: &Expr, out: &mut [(Labels, Sample)]) {
         }
         return;
     }
-    let Expr::Call { func, args } = expr.unparen() else {
+    let Expr::Call { func, args, .. } = expr.unparen() else {
         return;
     };
     match func.name {

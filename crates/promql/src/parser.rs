@@ -667,6 +667,7 @@ impl P<'_> {
             return Err(self.err(start, format!("wrong number of arguments for aggregate expression provided, expected {want}, got {}", args.len())));
         }
         let (expr, epos) = args.pop().unwrap_or((Expr::Number(0.0), start));
+        let param_pos = self.pos_of(args.last().map_or(start, |a| a.1));
         if expr.value_type() != ValueType::Vector {
             return Err(self.err(
                 epos,
@@ -705,7 +706,16 @@ impl P<'_> {
             grouping,
             without,
             by_written,
+            param_pos,
         })
+    }
+
+    fn pos_of(&self, offset: usize) -> crate::ast::Pos {
+        let (line, col) = position(self.input, offset);
+        crate::ast::Pos {
+            line: line as u32,
+            col: col as u32,
+        }
     }
 
     fn call(&mut self, name: &str, start: usize) -> R<Expr> {
@@ -786,9 +796,12 @@ impl P<'_> {
                 ));
             }
         }
+        let arg_pos = args.iter().map(|(_, p)| self.pos_of(*p)).collect();
         Ok(Expr::Call {
             func,
             args: args.into_iter().map(|(e, _)| e).collect(),
+            pos: self.pos_of(start),
+            arg_pos,
         })
     }
 }

@@ -129,6 +129,78 @@ fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= tol * a.abs().max(b.abs()) || (a - b).abs() < 1e-300
 }
 
+/// Whether any vector selector in `e` selects one of `series`.
+fn touches(e: &Expr, series: &[Labels]) -> bool {
+    let sel = |vs: &crate::ast::VectorSelector| {
+        series.iter().any(|l| {
+            vs.matchers
+                .iter()
+                .all(|m| m.matches(l.get_or_empty(&m.name)))
+        })
+    };
+    match e {
+        Expr::VectorSelector(vs) => sel(vs),
+        Expr::MatrixSelector { vs, .. } => sel(vs),
+        Expr::Subquery { expr, .. } | Expr::Paren(expr) | Expr::Neg(expr) => touches(expr, series),
+        Expr::Binary { lhs, rhs, .. } => touches(lhs, series) || touches(rhs, series),
+        Expr::Aggregate { expr, param, .. } => {
+            touches(expr, series) || param.as_ref().is_some_and(|p| touches(p, series))
+        }
+        Expr::Call { args, .. } => args.iter().any(|a| touches(a, series)),
+        Expr::Number(_) | Expr::String(_) => false,
+    }
+}
+
+/// An expected annotation's text.
+#[derive(Debug)]
+enum AnnotationExpect {
+    Msg(String),
+    Regex(regex::Regex),
+}
+
+impl AnnotationExpect {
+    fn matches(&self, got: &str) -> bool {
+        match self {
+            AnnotationExpect::Msg(m) => m == got,
+            AnnotationExpect::Regex(r) => r.is_match(got),
+        }
+    }
+}
+
+/// As the format says: with `expect <kind>` lines, at least one annotation of that kind must
+/// come back, each line with text must match one, and every one returned must match a line;
+/// with `no_<kind>`, none may come back.
+fn check_annotations(
+    kind: &str,
+    expect: &[Option<AnnotationExpect>],
+    none: bool,
+    got: &[String],
+) -> Result<(), String> {
+    if none && !got.is_empty() {
+        return Err(format!("expected no {kind}, got {got:?}"));
+    }
+    if expect.is_empty() {
+        return Ok(());
+    }
+    if got.is_empty() {
+        return Err(format!("expected a {kind} annotation, got none"));
+    }
+    for e in expect.iter().flatten() {
+        if !got.iter().any(|g| e.matches(g)) {
+            return Err(format!("expected {kind} {e:?}, got {got:?}"));
+        }
+    }
+    for g in got {
+        if !expect
+            .iter()
+            .any(|e| e.as_ref().is_none_or(|e| e.matches(g)))
+        {
+            return Err(format!("unexpected {kind} {g:?}"));
+        }
+    }
+    Ok(())
+}
+
 struct Eval {
     line: usize,
     expr: String,
@@ -137,7 +209,11 @@ struct Eval {
     fail: Option<(String, String)>,
     expect_fail: bool,
     ordered: bool,
-    needs_annotation: bool,
+    /// `expect warn|info [msg|regex]: text` lines; `None` text matches any annotation.
+    warn: Vec<Option<AnnotationExpect>>,
+    info: Vec<Option<AnnotationExpect>>,
+    no_warn: bool,
+    no_info: bool,
     expect_string: Option<String>,
     /// `expect range vector from A to B step S` of an instant query.
     range_vector: Option<(i64, i64)>,
@@ -151,6 +227,9 @@ pub fn run(text: &str) -> Report {
     let mut rep = Report::default();
     let mut store = MemoryStorage::new();
     let mut hist_metrics: HashSet<String> = HashSet::new();
+    // Series loaded with native-histogram points, for evals whose selectors reach them
+    // without naming them (`{job="x"}`).
+    let mut hist_series: Vec<Labels> = Vec::new();
     let lines: Vec<&str> = text.lines().collect();
     let mut i = 0;
     while i < lines.len() {
@@ -172,6 +251,7 @@ pub fn run(text: &str) -> Report {
         if line == "clear" {
             store = MemoryStorage::new();
             hist_metrics.clear();
+            hist_series.clear();
             continue;
         }
         if let Some(rest) = line
@@ -192,6 +272,7 @@ pub fn run(text: &str) -> Report {
                     // and mark the metric so evals on it are reported as skipped.
                     Some(i) => {
                         hist_metrics.insert(labels.get_or_empty("__name__").to_string());
+                        hist_series.push(labels.clone());
                         &vals[..i]
                     }
                     None => vals,
@@ -229,7 +310,18 @@ pub fn run(text: &str) -> Report {
                 fail: None,
                 expect_fail: variant == "_fail",
                 ordered: variant == "_ordered",
-                needs_annotation: variant == "_warn" || variant == "_info",
+                warn: if variant == "_warn" {
+                    vec![None]
+                } else {
+                    vec![]
+                },
+                info: if variant == "_info" {
+                    vec![None]
+                } else {
+                    vec![]
+                },
+                no_warn: false,
+                no_info: false,
                 expect_string: None,
                 range_vector: None,
                 expected: vec![],
@@ -266,7 +358,24 @@ pub fn run(text: &str) -> Report {
                             }
                         }
                         Some("ordered") => ev.ordered = true,
-                        Some("warn") | Some("info") => ev.needs_annotation = true,
+                        Some(k @ ("warn" | "info")) => {
+                            let e = match (kw.next(), msg) {
+                                (Some("msg"), Some(m)) => {
+                                    Some(AnnotationExpect::Msg(m.to_string()))
+                                }
+                                (Some("regex"), Some(m)) => {
+                                    regex::Regex::new(m).ok().map(AnnotationExpect::Regex)
+                                }
+                                _ => None,
+                            };
+                            if k == "warn" {
+                                ev.warn.push(e);
+                            } else {
+                                ev.info.push(e);
+                            }
+                        }
+                        Some("no_warn") => ev.no_warn = true,
+                        Some("no_info") => ev.no_info = true,
                         Some("string") => {
                             ev.expect_string = Some(
                                 x["string".len()..]
@@ -314,7 +423,9 @@ pub fn run(text: &str) -> Report {
                     before && after
                 })
             };
-            let native = ev.has_histogram || hist_metrics.iter().any(|m| mentions(m));
+            let native = ev.has_histogram
+                || hist_metrics.iter().any(|m| mentions(m))
+                || parse(&ev.expr).is_ok_and(|e| touches(&e, &hist_series));
             match check(&engine, &store, &ev) {
                 Ok(()) if !ev.has_histogram => rep.passed += 1,
                 // Evals on native-histogram data that do not pass are reported apart.
@@ -339,10 +450,10 @@ fn check(engine: &Engine, store: &dyn Storage, ev: &Eval) -> Result<(), String> 
         }
     };
     let res = match ev.range {
-        Some((s, e, st)) => engine.range(store, &expr, s, e, st),
-        None => engine.instant(store, &expr, ev.at),
+        Some((s, e, st)) => engine.range_query(store, &expr, s, e, st),
+        None => engine.instant_query(store, &expr, ev.at),
     };
-    let v = match res {
+    let res = match res {
         Err(e) => {
             return if ev.expect_fail {
                 matches_fail(ev, &e.to_string())
@@ -351,13 +462,11 @@ fn check(engine: &Engine, store: &dyn Storage, ev: &Eval) -> Result<(), String> 
             };
         }
         Ok(_) if ev.expect_fail => return Err("expected failure, got a result".into()),
-        Ok(v) => v,
+        Ok(r) => r,
     };
-    if ev.needs_annotation {
-        return Err(
-            "expects a warning/info annotation; vigil does not produce annotations yet".into(),
-        );
-    }
+    check_annotations("warning", &ev.warn, ev.no_warn, &res.warnings)?;
+    check_annotations("info", &ev.info, ev.no_info, &res.infos)?;
+    let v = res.value;
     if let Some(s) = &ev.expect_string {
         return match v {
             Value::String(_, got) if &got == s => Ok(()),

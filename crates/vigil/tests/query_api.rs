@@ -91,6 +91,46 @@ fn metadata_parse_format_limits_and_timeouts() {
     ));
     assert_eq!(s["data"].as_array().unwrap().len(), 2);
 
+    // Annotations come back beside the data, worded and positioned as Prometheus's.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let r = get_json(&format!(
+        "{b}/api/v1/query_range?query={}&start={}&end={now}&step=1",
+        enc("sort(node_cpu_seconds_total)"),
+        now - 5
+    ));
+    assert_eq!(r["status"], "success");
+    assert_eq!(
+        r["warnings"][0],
+        "PromQL warning: sort is ineffective for range queries since results are always ordered by labels (1:1)"
+    );
+    let r = get_json(&format!(
+        "{b}/api/v1/query?query={}",
+        enc("histogram_quantile(1.5, node_cpu_seconds_total)")
+    ));
+    let w: Vec<&str> = r["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|x| x.as_str())
+        .collect();
+    assert!(
+        w.contains(&"PromQL warning: quantile value should be between 0 and 1, got 1.5 (1:20)"),
+        "{w:?}"
+    );
+    assert!(
+        w.iter()
+            .any(|x| x.starts_with("PromQL warning: bucket label \"le\" is missing")),
+        "{w:?}"
+    );
+    assert!(
+        get_json(&format!("{b}/api/v1/query?query=up"))
+            .get("warnings")
+            .is_none()
+    );
+
     // A request `timeout` shorter than the evaluation: Prometheus's timeout error.
     let (code, body) = get(&format!(
         "{b}/api/v1/query?query={}&timeout=0.0001",

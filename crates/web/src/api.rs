@@ -187,10 +187,10 @@ async fn evaluate(
     run: impl FnOnce(
         &vigil_promql::Engine,
         &dyn vigil_storage::Storage,
-    ) -> Result<vigil_promql::Value, vigil_promql::EvalError>
+    ) -> Result<vigil_promql::QueryResult, vigil_promql::EvalError>
     + Send
     + 'static,
-) -> Result<vigil_promql::Value, ApiError> {
+) -> Result<vigil_promql::QueryResult, ApiError> {
     let mut timeout = s.query_timeout;
     if let Some(t) = p.get("timeout") {
         let ms = parse_duration_param(t)
@@ -213,6 +213,22 @@ async fn evaluate(
         })
 }
 
+/// A query's `data`, with `warnings` and `infos` beside it when the engine raised any (as
+/// Prometheus 3; Grafana shows both).
+fn query_response(r: &vigil_promql::QueryResult) -> Response {
+    let mut out = String::with_capacity(256);
+    out.push_str("{\"status\":\"success\",\"data\":");
+    write_query_data(&mut out, &r.value);
+    for (key, list) in [("warnings", &r.warnings), ("infos", &r.infos)] {
+        if !list.is_empty() {
+            out.push_str(&format!(",\"{key}\":"));
+            out.push_str(&serde_json::to_string(list).unwrap_or_else(|_| "[]".into()));
+        }
+    }
+    out.push('}');
+    ([(header::CONTENT_TYPE, "application/json")], out).into_response()
+}
+
 async fn query(
     State(s): St,
     RawQuery(q): RawQuery,
@@ -222,10 +238,8 @@ async fn query(
     let p = Params::from(q, &headers, &body)?;
     let expr = parse_expr(p.get("query"))?;
     let t = p.time("time", now_ms())?;
-    let v = evaluate(&s, &p, move |e, st| e.instant(st, &expr, t)).await?;
-    let mut out = String::new();
-    write_query_data(&mut out, &v);
-    Ok(ok_raw(out))
+    let r = evaluate(&s, &p, move |e, st| e.instant_query(st, &expr, t)).await?;
+    Ok(query_response(&r))
 }
 
 /// Points a range query may return per series, as Prometheus limits it.
@@ -286,10 +300,11 @@ async fn query_range(
             vt.name()
         )));
     }
-    let v = evaluate(&s, &p, move |e, st| e.range(st, &expr, start, end, step)).await?;
-    let mut out = String::new();
-    write_query_data(&mut out, &v);
-    Ok(ok_raw(out))
+    let r = evaluate(&s, &p, move |e, st| {
+        e.range_query(st, &expr, start, end, step)
+    })
+    .await?;
+    Ok(query_response(&r))
 }
 
 pub(crate) fn labels_json(l: &vigil_model::Labels) -> Json {

@@ -110,7 +110,7 @@ pub fn translate(e: &Expr) -> Json {
             "grouping": grouping,
             "without": without,
         }),
-        Expr::Call { func, args } => json!({
+        Expr::Call { func, args, .. } => json!({
             "type": "call",
             "func": {
                 "name": func.name,
