@@ -1299,7 +1299,7 @@ fn protocols(
 
 /// Whether the discovery crate runs `kubernetes_sd_configs` yet; while false, loading a config
 /// that uses it warns instead of silently discovering nothing. Flip when it lands.
-pub const KUBERNETES_SD_RUNS: bool = false;
+pub const KUBERNETES_SD_RUNS: bool = true;
 
 fn scrape_config(
     ctx: &Ctx<'_>,

@@ -2,13 +2,14 @@
 //! [`TargetGroup`]s and hands the scrape side one merged, debounced view of them.
 //!
 //! - [`TargetGroup`]: label sets for targets plus labels common to the group.
-//! - [`static_sd`] and [`file_sd`]: the providers implemented so far (Kubernetes has its own issue).
+//! - [`static_sd`], [`file_sd`] and [`kubernetes`]: the providers.
 //! - [`Manager`]: runs one provider task per SD config, merges their groups per job and
 //!   publishes them on a `watch` channel at most every [`DEBOUNCE`].
 //!
 //! Discovery never touches scraping or storage: its only output is the watch channel.
 
 pub mod file_sd;
+pub mod kubernetes;
 pub mod manager;
 pub mod metrics;
 pub mod static_sd;

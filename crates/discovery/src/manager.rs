@@ -9,9 +9,9 @@ use parking_lot::Mutex;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use vigil_config::{FileSdConfig, ScrapeConfig, StaticConfig};
+use vigil_config::{FileSdConfig, KubernetesSdConfig, ScrapeConfig, StaticConfig};
 
-use crate::{TargetGroup, file_sd, metrics, static_sd};
+use crate::{TargetGroup, file_sd, kubernetes, metrics, static_sd};
 
 /// Updates reach the scrape side at most this often (as Prometheus's `updatert`). The first
 /// change after a quiet period goes out at once, so a new job starts without waiting.
@@ -26,6 +26,7 @@ pub type TargetSets = Arc<BTreeMap<String, Vec<TargetGroup>>>;
 pub struct JobSd {
     pub static_configs: Vec<StaticConfig>,
     pub file_sd_configs: Vec<FileSdConfig>,
+    pub kubernetes_sd_configs: Vec<KubernetesSdConfig>,
 }
 
 impl JobSd {
@@ -33,6 +34,7 @@ impl JobSd {
         JobSd {
             static_configs: sc.static_configs.clone(),
             file_sd_configs: sc.file_sd_configs.clone(),
+            kubernetes_sd_configs: sc.kubernetes_sd_configs.clone(),
         }
     }
 }
@@ -52,6 +54,11 @@ enum Msg {
         provider: usize,
         groups: Vec<TargetGroup>,
     },
+}
+
+enum Provider {
+    File(FileSdConfig),
+    Kubernetes(Box<KubernetesSdConfig>),
 }
 
 struct RunningJob {
@@ -134,9 +141,21 @@ impl Manager {
                 });
                 provider += 1;
             }
-            for fc in &sd.file_sd_configs {
+            let providers = sd
+                .file_sd_configs
+                .iter()
+                .map(|fc| Provider::File(fc.clone()))
+                .chain(
+                    sd.kubernetes_sd_configs
+                        .iter()
+                        .map(|kc| Provider::Kubernetes(Box::new(kc.clone()))),
+                );
+            for p in providers {
                 let (tx, mut rx) = mpsc::channel(1);
-                tasks.push(tokio::spawn(file_sd::run(fc.clone(), tx)));
+                tasks.push(match p {
+                    Provider::File(fc) => tokio::spawn(file_sd::run(fc, tx)),
+                    Provider::Kubernetes(kc) => tokio::spawn(kubernetes::run(*kc, tx)),
+                });
                 let msgs = self.msgs.clone();
                 let job = name.clone();
                 tasks.push(tokio::spawn(async move {
@@ -254,6 +273,7 @@ mod tests {
                 labels: Labels::empty(),
             }],
             file_sd_configs: vec![],
+            kubernetes_sd_configs: vec![],
         }
     }
 

@@ -12,6 +12,9 @@ pub static FILE_SCAN_DURATION: LazyLock<Counter<f64>> = LazyLock::new(Counter::d
 pub static DISCOVERED_TARGETS: LazyLock<Family<Vec<(String, String)>, Gauge>> =
     LazyLock::new(Family::default);
 pub static UPDATES_SENT: LazyLock<Counter> = LazyLock::new(Counter::default);
+pub static KUBERNETES_EVENTS: LazyLock<Family<Vec<(String, String)>, Counter>> =
+    LazyLock::new(Family::default);
+pub static KUBERNETES_FAILURES: LazyLock<Counter> = LazyLock::new(Counter::default);
 
 /// Register discovery's metrics in the server's registry.
 pub fn register(r: &mut Registry) {
@@ -30,6 +33,16 @@ pub fn register(r: &mut Registry) {
         "discovered_targets",
         "Current number of discovered targets.",
         DISCOVERED_TARGETS.clone(),
+    );
+    p.register(
+        "kubernetes_events",
+        "The number of Kubernetes events handled.",
+        KUBERNETES_EVENTS.clone(),
+    );
+    p.register(
+        "kubernetes_failures",
+        "The number of failed WATCH/LIST requests (and client setups).",
+        KUBERNETES_FAILURES.clone(),
     );
     p.register(
         "updates_delivered",

@@ -1,0 +1,389 @@
+//! `kubernetes_sd_configs`: objects listed and watched through the kube crate's watcher (list,
+//! then watch; on a dropped watch it resumes, on `410 Gone` it relists, with backoff), kept in
+//! stores, and turned into one target group per object with the `__meta_kubernetes_*` labels
+//! of Prometheus (`docs/kubernetes-sd.md` is the specification followed, role by role).
+//!
+//! After each batch of events every group of the role is rebuilt from the stores; when any group
+//! changed or disappeared the current set goes to the manager. Rebuilding everything keeps joins
+//! (endpoints with their pods and service, pods with their node) current without per-edge
+//! bookkeeping; it costs a pass over the role's objects per batch of events.
+
+mod client;
+pub mod endpoints;
+pub mod ingress;
+pub mod meta;
+pub mod node;
+pub mod pod;
+pub mod service;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Debug;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use k8s_openapi::api::core::v1::{Endpoints, Node, Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::Ingress;
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Resource};
+use serde::de::DeserializeOwned;
+use tokio::sync::mpsc;
+use vigil_config::{KubernetesRole, KubernetesSdConfig};
+
+use crate::{TargetGroup, metrics};
+
+/// Objects of one kind, by `<namespace>/<name>`, with the watcher that reported each.
+pub struct Store<T> {
+    objects: HashMap<String, (usize, T)>,
+    /// Objects listed since a watcher's `Init`, swapped in at its `InitDone`.
+    pending: HashMap<usize, HashMap<String, T>>,
+}
+
+impl<T> Default for Store<T> {
+    fn default() -> Self {
+        Store {
+            objects: HashMap::new(),
+            pending: HashMap::new(),
+        }
+    }
+}
+
+impl<T: Resource> Store<T> {
+    pub fn get(&self, key: &str) -> Option<&T> {
+        self.objects.get(key).map(|(_, o)| o)
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &T> {
+        self.objects.values().map(|(_, o)| o)
+    }
+
+    /// Apply one watcher event.
+    pub fn apply(&mut self, watcher_id: usize, ev: watcher::Event<T>) {
+        let key_of = |o: &T| meta::key(o.meta());
+        match ev {
+            watcher::Event::Apply(o) => {
+                self.objects.insert(key_of(&o), (watcher_id, o));
+            }
+            watcher::Event::Delete(o) => {
+                self.objects.remove(&key_of(&o));
+            }
+            watcher::Event::Init => {
+                self.pending.insert(watcher_id, HashMap::new());
+            }
+            watcher::Event::InitApply(o) => {
+                self.pending
+                    .entry(watcher_id)
+                    .or_default()
+                    .insert(key_of(&o), o);
+            }
+            watcher::Event::InitDone => {
+                // A relist replaces everything this watcher reported: objects deleted while
+                // the watch was down disappear here.
+                let fresh = self.pending.remove(&watcher_id).unwrap_or_default();
+                self.objects.retain(|_, (w, _)| *w != watcher_id);
+                for (k, o) in fresh {
+                    self.objects.insert(k, (watcher_id, o));
+                }
+            }
+        }
+    }
+}
+
+/// Every store a role may join against.
+#[derive(Default)]
+pub struct Stores {
+    pub pods: Store<Pod>,
+    pub services: Store<Service>,
+    pub nodes: Store<Node>,
+    pub endpoints: Store<Endpoints>,
+    pub slices: Store<EndpointSlice>,
+    pub ingresses: Store<Ingress>,
+}
+
+/// A watcher's event, tagged with the watcher (objects are large: boxed).
+enum Ev {
+    Pod(usize, Box<watcher::Event<Pod>>),
+    Service(usize, Box<watcher::Event<Service>>),
+    Node(usize, Box<watcher::Event<Node>>),
+    Endpoints(usize, Box<watcher::Event<Endpoints>>),
+    Slice(usize, Box<watcher::Event<EndpointSlice>>),
+    Ingress(usize, Box<watcher::Event<Ingress>>),
+}
+
+/// The namespaces to watch; empty means all, through the cluster-wide paths.
+fn namespaces(cfg: &KubernetesSdConfig) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(ns) = &cfg.namespaces {
+        out.extend(ns.names.iter().cloned());
+        if ns.own_namespace {
+            match std::fs::read_to_string("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+            {
+                Ok(n) => out.push(n),
+                Err(e) => tracing::error!(error = %e, "kubernetes_sd: cannot read own namespace"),
+            }
+        }
+    }
+    out
+}
+
+/// The watcher configuration for objects of `role`: the config's selectors for it.
+fn watch_config(cfg: &KubernetesSdConfig, role: KubernetesRole) -> watcher::Config {
+    let mut w = watcher::Config::default();
+    for s in cfg.selectors.iter().filter(|s| s.role == role) {
+        if let Some(l) = &s.label {
+            w = w.labels(l);
+        }
+        if let Some(f) = &s.field {
+            w = w.fields(f);
+        }
+    }
+    w
+}
+
+/// Starts the watchers of one SD config, all feeding one channel.
+struct Spawner<'a> {
+    client: &'a kube::Client,
+    cfg: &'a KubernetesSdConfig,
+    tx: mpsc::Sender<Ev>,
+    next_id: usize,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Spawner<'_> {
+    /// Watch namespaced objects `K` (one watcher per configured namespace, or one
+    /// cluster-wide) with the config's selectors for `role`.
+    fn namespaced<K>(&mut self, role: KubernetesRole, wrap: fn(usize, Box<watcher::Event<K>>) -> Ev)
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + DeserializeOwned
+            + Debug
+            + Send
+            + Sync
+            + 'static,
+        K::DynamicType: Default,
+    {
+        let nss = namespaces(self.cfg);
+        let apis: Vec<Api<K>> = if nss.is_empty() {
+            vec![Api::all(self.client.clone())]
+        } else {
+            nss.iter()
+                .map(|n| Api::namespaced(self.client.clone(), n))
+                .collect()
+        };
+        for api in apis {
+            self.spawn(api, role, wrap);
+        }
+    }
+
+    /// Nodes are cluster-scoped: one watcher.
+    fn nodes(&mut self) {
+        let api: Api<Node> = Api::all(self.client.clone());
+        self.spawn(api, KubernetesRole::Node, Ev::Node);
+    }
+
+    fn spawn<K>(
+        &mut self,
+        api: Api<K>,
+        role: KubernetesRole,
+        wrap: fn(usize, Box<watcher::Event<K>>) -> Ev,
+    ) where
+        K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+        K::DynamicType: Default,
+    {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.tasks.push(tokio::spawn(forward(
+            watcher(api, watch_config(self.cfg, role)),
+            id,
+            role,
+            self.tx.clone(),
+            wrap,
+        )));
+    }
+}
+
+async fn forward<K, S>(
+    stream: S,
+    id: usize,
+    role: KubernetesRole,
+    tx: mpsc::Sender<Ev>,
+    wrap: fn(usize, Box<watcher::Event<K>>) -> Ev,
+) where
+    K: Clone + Send + 'static,
+    S: futures_util::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send,
+{
+    // Errors (API down, 410, decode failures) are retried with backoff; the last known
+    // objects stay in the stores meanwhile.
+    let mut stream = std::pin::pin!(stream.default_backoff());
+    while let Some(ev) = stream.next().await {
+        match ev {
+            Ok(ev) => {
+                metrics::KUBERNETES_EVENTS
+                    .get_or_create(&vec![
+                        ("role".to_string(), role.as_str().to_string()),
+                        ("event".to_string(), event_name(&ev).to_string()),
+                    ])
+                    .inc();
+                if tx.send(wrap(id, Box::new(ev))).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                metrics::KUBERNETES_FAILURES.inc();
+                tracing::warn!(role = role.as_str(), error = %e, "kubernetes_sd: watch failed; keeping the last known objects and retrying");
+            }
+        }
+    }
+}
+
+fn event_name<K>(ev: &watcher::Event<K>) -> &'static str {
+    match ev {
+        watcher::Event::Apply(_) | watcher::Event::InitApply(_) => "add",
+        watcher::Event::Delete(_) => "delete",
+        watcher::Event::Init | watcher::Event::InitDone => "relist",
+    }
+}
+
+/// Every group of the role from the current stores, by source. A node without addresses
+/// yields nothing (its earlier group, if any, is kept, as Prometheus).
+pub fn render(cfg: &KubernetesSdConfig, st: &Stores) -> Vec<TargetGroup> {
+    let attach = cfg.attach_metadata.node;
+    match cfg.role {
+        KubernetesRole::Pod => st
+            .pods
+            .values()
+            .map(|p| {
+                let node = attach
+                    .then(|| p.spec.as_ref().and_then(|s| s.node_name.as_deref()))
+                    .flatten()
+                    .and_then(|n| st.nodes.get(n));
+                pod::group(p, node)
+            })
+            .collect(),
+        KubernetesRole::Service => st.services.values().map(service::group).collect(),
+        KubernetesRole::Node => st.nodes.values().filter_map(node::group).collect(),
+        KubernetesRole::Ingress => st.ingresses.values().map(ingress::group).collect(),
+        KubernetesRole::Endpoints => st
+            .endpoints
+            .values()
+            .map(|e| endpoints::endpoints_group(e, st, attach))
+            .collect(),
+        KubernetesRole::EndpointSlice => st
+            .slices
+            .values()
+            .map(|e| endpoints::endpointslice_group(e, st, attach))
+            .collect(),
+    }
+}
+
+/// Run one `kubernetes_sd_config`, sending changed groups to `tx` until it is dropped.
+pub async fn run(cfg: KubernetesSdConfig, tx: mpsc::Sender<Vec<TargetGroup>>) {
+    let client = loop {
+        match client::build(&cfg).await {
+            Ok(c) => break c,
+            Err(e) => {
+                metrics::KUBERNETES_FAILURES.inc();
+                tracing::error!(error = %e, "kubernetes_sd: cannot create the client; retrying in 30s");
+                tokio::time::sleep(Duration::from_secs(30)).await;
+            }
+        }
+    };
+    let (etx, mut erx) = mpsc::channel::<Ev>(1024);
+    let attach = cfg.attach_metadata.node;
+    let mut sp = Spawner {
+        client: &client,
+        cfg: &cfg,
+        tx: etx,
+        next_id: 0,
+        tasks: Vec::new(),
+    };
+    use KubernetesRole as R;
+    match cfg.role {
+        R::Pod => sp.namespaced(R::Pod, Ev::Pod),
+        R::Service => sp.namespaced(R::Service, Ev::Service),
+        R::Node => sp.nodes(),
+        R::Ingress => sp.namespaced(R::Ingress, Ev::Ingress),
+        R::Endpoints | R::EndpointSlice => {
+            if cfg.role == R::Endpoints {
+                sp.namespaced(R::Endpoints, Ev::Endpoints);
+            } else {
+                sp.namespaced(R::EndpointSlice, Ev::Slice);
+            }
+            sp.namespaced(R::Service, Ev::Service);
+            sp.namespaced(R::Pod, Ev::Pod);
+        }
+    }
+    if attach && matches!(cfg.role, R::Pod | R::Endpoints | R::EndpointSlice) {
+        sp.nodes();
+    }
+    let tasks = std::mem::take(&mut sp.tasks);
+    drop(sp);
+    // Watchers stop when this task is aborted (the manager drops the job).
+    struct AbortAll(Vec<tokio::task::JoinHandle<()>>);
+    impl Drop for AbortAll {
+        fn drop(&mut self) {
+            for t in &self.0 {
+                t.abort();
+            }
+        }
+    }
+    let _guard = AbortAll(tasks);
+
+    let mut st = Stores::default();
+    let mut sent: BTreeMap<String, TargetGroup> = BTreeMap::new();
+    while let Some(first) = erx.recv().await {
+        apply(&mut st, first);
+        while let Ok(more) = erx.try_recv() {
+            apply(&mut st, more);
+        }
+        let now: BTreeMap<String, TargetGroup> = render(&cfg, &st)
+            .into_iter()
+            .map(|g| (g.source.clone(), g))
+            .collect();
+        let mut changed = Vec::new();
+        for (src, g) in &now {
+            if sent.get(src) != Some(g) {
+                changed.push(g.clone());
+            }
+        }
+        for src in sent.keys() {
+            if !now.contains_key(src) {
+                let keep_node =
+                    cfg.role == R::Node && st.nodes.get(src.trim_start_matches("node/")).is_some();
+                if !keep_node {
+                    changed.push(TargetGroup {
+                        source: src.clone(),
+                        ..Default::default()
+                    });
+                }
+            }
+        }
+        if changed.is_empty() {
+            continue;
+        }
+        for g in &changed {
+            if g.targets.is_empty() && g.labels.is_empty() {
+                sent.remove(&g.source);
+            } else {
+                sent.insert(g.source.clone(), g.clone());
+            }
+        }
+        // The manager takes a provider's whole list each time; the scrape side diffs targets,
+        // so only changed targets start or stop loops.
+        if tx.send(sent.values().cloned().collect()).await.is_err() {
+            return;
+        }
+    }
+}
+
+fn apply(st: &mut Stores, ev: Ev) {
+    match ev {
+        Ev::Pod(w, e) => st.pods.apply(w, *e),
+        Ev::Service(w, e) => st.services.apply(w, *e),
+        Ev::Node(w, e) => st.nodes.apply(w, *e),
+        Ev::Endpoints(w, e) => st.endpoints.apply(w, *e),
+        Ev::Slice(w, e) => st.slices.apply(w, *e),
+        Ev::Ingress(w, e) => st.ingresses.apply(w, *e),
+    }
+}

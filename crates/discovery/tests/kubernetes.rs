@@ -1,0 +1,508 @@
+//! Kubernetes discovery against the fake API server (real list/watch protocol, object JSON as a
+//! cluster stores it), seeded from the chapter 14 manifests: every role's groups and labels,
+//! scaling and deletion followed through the watch, resumption and relisting after `410`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use vigil_config::{Config, KubernetesSdConfig};
+use vigil_discovery::TargetGroup;
+use vigil_discovery::kubernetes;
+use vigil_kube_fake::manifests::{node, parse_docs, pod, service};
+use vigil_kube_fake::{FakeKube, Res};
+use vigil_model::Labels;
+
+const FIXTURES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/fixtures/kiamol-ch14"
+);
+
+fn docs(rel: &str) -> Vec<Value> {
+    parse_docs(&std::fs::read_to_string(format!("{FIXTURES}/{rel}")).unwrap())
+}
+
+/// The chapter 14 apps of phase A as a cluster holds them: one pod per Deployment on node
+/// `node-1`, services with endpoints and slices. Returns the pods by Deployment name.
+fn seed(k: &FakeKube) -> BTreeMap<String, Value> {
+    k.apply(node("node-1", "192.168.49.2"));
+    let mut pods = BTreeMap::new();
+    let mut services = Vec::new();
+    let files = [
+        "timecheck/timecheck.yaml",
+        "apod/api.yaml",
+        "apod/log.yaml",
+        "apod/web.yaml",
+        "todo-list/web.yaml",
+        "todo-list/db.yaml",
+        "todo-list/proxy.yaml",
+        "numbers/api.yaml",
+    ];
+    let mut ip = 10;
+    for f in files {
+        for d in docs(f) {
+            match d["kind"].as_str() {
+                Some("Deployment") => {
+                    let p = k.apply(pod(
+                        &d,
+                        0,
+                        &format!("10.244.0.{ip}"),
+                        "node-1",
+                        "192.168.49.2",
+                    ));
+                    ip += 1;
+                    pods.insert(d["metadata"]["name"].as_str().unwrap().to_string(), p);
+                }
+                Some("Service") => services.push(d),
+                _ => {}
+            }
+        }
+    }
+    let all: Vec<Value> = pods.values().cloned().collect();
+    for (i, s) in services.iter().enumerate() {
+        for o in service(s, &format!("10.96.0.{}", 10 + i), &all) {
+            k.apply(o);
+        }
+    }
+    pods
+}
+
+fn sd(k: &FakeKube, role: &str, extra: &str) -> KubernetesSdConfig {
+    let y = format!(
+        "scrape_configs:\n  - job_name: k\n    kubernetes_sd_configs:\n      - role: {role}\n        api_server: {}\n{extra}",
+        k.url()
+    );
+    let c = Config::parse(&y, Path::new("/")).expect("config");
+    c.scrape_configs[0].kubernetes_sd_configs[0].clone()
+}
+
+/// Runs discovery and hands out its updates.
+struct Discovery {
+    rx: mpsc::Receiver<Vec<TargetGroup>>,
+    last: Vec<TargetGroup>,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+impl Discovery {
+    fn start(cfg: KubernetesSdConfig) -> Discovery {
+        let (tx, rx) = mpsc::channel(16);
+        Discovery {
+            rx,
+            last: Vec::new(),
+            _task: tokio::spawn(kubernetes::run(cfg, tx)),
+        }
+    }
+
+    /// Wait (up to 20s) for an update satisfying `f`.
+    async fn until(&mut self, what: &str, f: impl Fn(&[TargetGroup]) -> bool) -> Vec<TargetGroup> {
+        if f(&self.last) {
+            return self.last.clone();
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                Ok(Some(g)) => {
+                    self.last = g;
+                    if f(&self.last) {
+                        return self.last.clone();
+                    }
+                }
+                _ => panic!("timed out waiting for {what}; last: {:#?}", self.last),
+            }
+        }
+    }
+}
+
+fn by_source<'a>(groups: &'a [TargetGroup], prefix: &str) -> Vec<&'a TargetGroup> {
+    groups
+        .iter()
+        .filter(|g| g.source.starts_with(prefix))
+        .collect()
+}
+
+/// A target's labels merged with its group's, as the scrape side sees them.
+fn merged(g: &TargetGroup, t: &Labels) -> BTreeMap<String, String> {
+    let mut m: BTreeMap<String, String> = g
+        .labels
+        .iter()
+        .map(|l| (l.name.clone(), l.value.clone()))
+        .collect();
+    for l in t.iter() {
+        m.insert(l.name.clone(), l.value.clone());
+    }
+    m
+}
+
+fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pod_role_labels_scaling_deletion_and_relisting() {
+    let k = FakeKube::start();
+    k.set_watch_cap(Duration::from_secs(2));
+    let pods = seed(&k);
+    let mut d = Discovery::start(sd(&k, "pod", ""));
+    // Every object decodes as the API types (as a real cluster's would).
+    for (n, p) in &pods {
+        if let Err(e) = serde_json::from_value::<k8s_openapi::api::core::v1::Pod>(p.clone()) {
+            panic!("pod of {n} does not decode: {e}");
+        }
+    }
+    let groups = d
+        .until("every pod", |g| by_source(g, "pod/").len() == pods.len())
+        .await;
+
+    // numbers-api, label for label (docs/kubernetes-sd.md §2).
+    let p = &pods["numbers-api"];
+    let name = p["metadata"]["name"].as_str().unwrap();
+    let g = groups
+        .iter()
+        .find(|g| g.source == format!("pod/kiamol-ch14-test/{name}"))
+        .expect("numbers-api group");
+    assert_eq!(g.targets.len(), 2, "one target per container port");
+    let rs = p["metadata"]["ownerReferences"][0]["name"]
+        .as_str()
+        .unwrap();
+    let hash = p["metadata"]["labels"]["pod-template-hash"]
+        .as_str()
+        .unwrap();
+    let uid = p["metadata"]["uid"].as_str().unwrap();
+    let exporter_id = p["status"]["containerStatuses"][1]["containerID"]
+        .as_str()
+        .unwrap();
+    let mut want = map(&[
+        ("__address__", "10.244.0.17:9115"),
+        ("__meta_kubernetes_namespace", "kiamol-ch14-test"),
+        ("__meta_kubernetes_pod_name", name),
+        ("__meta_kubernetes_pod_ip", "10.244.0.17"),
+        ("__meta_kubernetes_pod_ipv4", "10.244.0.17"),
+        ("__meta_kubernetes_pod_ready", "true"),
+        ("__meta_kubernetes_pod_phase", "Running"),
+        ("__meta_kubernetes_pod_node_name", "node-1"),
+        ("__meta_kubernetes_pod_host_ip", "192.168.49.2"),
+        ("__meta_kubernetes_pod_uid", uid),
+        ("__meta_kubernetes_pod_controller_kind", "ReplicaSet"),
+        ("__meta_kubernetes_pod_controller_name", rs),
+        ("__meta_kubernetes_pod_label_app", "numbers-api"),
+        ("__meta_kubernetes_pod_labelpresent_app", "true"),
+        ("__meta_kubernetes_pod_label_pod_template_hash", hash),
+        (
+            "__meta_kubernetes_pod_labelpresent_pod_template_hash",
+            "true",
+        ),
+        (
+            "__meta_kubernetes_pod_annotation_prometheus_io_port",
+            "9115",
+        ),
+        (
+            "__meta_kubernetes_pod_annotationpresent_prometheus_io_port",
+            "true",
+        ),
+        (
+            "__meta_kubernetes_pod_annotation_prometheus_io_path",
+            "/probe",
+        ),
+        (
+            "__meta_kubernetes_pod_annotationpresent_prometheus_io_path",
+            "true",
+        ),
+        (
+            "__meta_kubernetes_pod_annotation_prometheus_io_target",
+            "http://127.0.0.1/healthz",
+        ),
+        (
+            "__meta_kubernetes_pod_annotationpresent_prometheus_io_target",
+            "true",
+        ),
+        ("__meta_kubernetes_pod_container_name", "exporter"),
+        ("__meta_kubernetes_pod_container_id", exporter_id),
+        (
+            "__meta_kubernetes_pod_container_image",
+            "prom/blackbox-exporter:v0.17.0",
+        ),
+        ("__meta_kubernetes_pod_container_init", "false"),
+        ("__meta_kubernetes_pod_container_port_name", "metrics"),
+        ("__meta_kubernetes_pod_container_port_number", "9115"),
+        ("__meta_kubernetes_pod_container_port_protocol", "TCP"),
+    ]);
+    let exporter = g
+        .targets
+        .iter()
+        .map(|t| merged(g, t))
+        .find(|m| m["__meta_kubernetes_pod_container_name"] == "exporter")
+        .expect("exporter target");
+    assert_eq!(exporter, want);
+    // The other container's target differs only in its container fields.
+    let api = g
+        .targets
+        .iter()
+        .map(|t| merged(g, t))
+        .find(|m| m["__meta_kubernetes_pod_container_name"] == "api")
+        .unwrap();
+    want.insert("__address__".into(), "10.244.0.17:80".into());
+    for (k2, v) in [
+        ("container_name", "api"),
+        ("container_image", "kiamol/ch03-numbers-api"),
+        ("container_port_name", "api"),
+        ("container_port_number", "80"),
+        (
+            "container_id",
+            p["status"]["containerStatuses"][0]["containerID"]
+                .as_str()
+                .unwrap(),
+        ),
+    ] {
+        want.insert(format!("__meta_kubernetes_pod_{k2}"), v.into());
+    }
+    assert_eq!(api, want);
+
+    // A container without ports (todo-web) gives one port-less target.
+    let web = &pods["todo-web"];
+    let g = groups
+        .iter()
+        .find(|g| {
+            g.source
+                .ends_with(web["metadata"]["name"].as_str().unwrap())
+        })
+        .unwrap();
+    assert_eq!(g.targets.len(), 1);
+    assert_eq!(
+        g.targets[0].get("__address__"),
+        web["status"]["podIP"].as_str()
+    );
+    assert!(!g.targets[0].has("__meta_kubernetes_pod_container_port_number"));
+
+    // Scaling timecheck to two replicas: the new pod appears through the watch.
+    let tc = docs("timecheck/timecheck.yaml")
+        .into_iter()
+        .find(|d| d["kind"] == "Deployment")
+        .unwrap();
+    let second = k.apply(pod(&tc, 1, "10.244.0.99", "node-1", "192.168.49.2"));
+    let second_name = second["metadata"]["name"].as_str().unwrap().to_string();
+    let groups = d
+        .until("the new replica", |g| {
+            g.iter()
+                .any(|x| x.source.ends_with(&second_name) && !x.targets.is_empty())
+        })
+        .await;
+    assert_eq!(by_source(&groups, "pod/").len(), pods.len() + 1);
+
+    // A pod losing its IP (evicted) keeps no targets; deletion removes its group.
+    let mut evicted = second.clone();
+    evicted["status"] = json!({"phase": "Failed", "reason": "Evicted"});
+    k.apply(evicted);
+    d.until("evicted pod without targets", |g| {
+        !g.iter()
+            .any(|x| x.source.ends_with(&second_name) && !x.targets.is_empty())
+    })
+    .await;
+    k.delete(Res::Pods, &format!("kiamol-ch14-test/{second_name}"));
+    let tc_name = pods["timecheck"]["metadata"]["name"].as_str().unwrap();
+    k.delete(Res::Pods, &format!("kiamol-ch14-test/{tc_name}"));
+    let groups = d
+        .until("the deleted pods gone", |g| {
+            !g.iter().any(|x| x.source.ends_with(tc_name))
+        })
+        .await;
+    assert_eq!(by_source(&groups, "pod/").len(), pods.len() - 1);
+
+    // Watches end every 2s here and are resumed; after a compaction the resumed watch gets
+    // 410 Expired inside the stream and the watcher relists. Changes made meanwhile arrive.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Another kind's change moves the cluster's version past the pod watch's, then compaction.
+    k.apply(node("node-2", "192.168.49.3"));
+    k.compact();
+    let back = k.apply(pod(&tc, 2, "10.244.0.100", "node-1", "192.168.49.2"));
+    let back_name = back["metadata"]["name"].as_str().unwrap().to_string();
+    d.until("a pod added around a compaction", |g| {
+        g.iter().any(|x| x.source.ends_with(&back_name))
+    })
+    .await;
+    let reqs = k.requests();
+    assert!(
+        reqs.iter().filter(|r| *r == "list pods").count() >= 2,
+        "relisted after 410: {reqs:?}"
+    );
+    assert!(reqs.iter().filter(|r| *r == "watch pods").count() >= 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn selectors_and_namespaces_are_sent_to_the_server() {
+    let k = FakeKube::start();
+    let pods = seed(&k);
+    let extra = "        namespaces:\n          names: [kiamol-ch14-test]\n        selectors:\n          - role: pod\n            label: app in (apod-api, apod-web)\n            field: spec.nodeName=node-1\n";
+    let mut d = Discovery::start(sd(&k, "pod", extra));
+    let groups = d
+        .until("the selected pods", |g| by_source(g, "pod/").len() == 2)
+        .await;
+    for name in ["apod-api", "apod-web"] {
+        let n = pods[name]["metadata"]["name"].as_str().unwrap();
+        assert!(groups.iter().any(|g| g.source.ends_with(n)), "{name}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_endpoints_endpointslice_node_and_ingress_roles() {
+    let k = FakeKube::start();
+    let pods = seed(&k);
+    let api = &pods["numbers-api"];
+    let api_pod = api["metadata"]["name"].as_str().unwrap();
+
+    // service: one target per port, the DNS name and the service port.
+    let mut d = Discovery::start(sd(&k, "service", ""));
+    let g = d
+        .until("numbers-api service", |g| {
+            g.iter()
+                .any(|x| x.source == "svc/kiamol-ch14-test/numbers-api")
+        })
+        .await;
+    let g = g
+        .iter()
+        .find(|x| x.source == "svc/kiamol-ch14-test/numbers-api")
+        .unwrap();
+    let t = merged(g, &g.targets[0]);
+    assert_eq!(t["__address__"], "numbers-api.kiamol-ch14-test.svc:8016");
+    assert_eq!(t["__meta_kubernetes_service_type"], "LoadBalancer");
+    let stored = k
+        .get(Res::Services, "kiamol-ch14-test/numbers-api")
+        .unwrap();
+    assert_eq!(
+        t["__meta_kubernetes_service_cluster_ip"],
+        stored["spec"]["clusterIP"].as_str().unwrap()
+    );
+    assert_eq!(t["__meta_kubernetes_service_port_number"], "8016");
+    assert_eq!(t["__meta_kubernetes_service_port_protocol"], "TCP");
+    // Empty label values are absent in vigil's label sets (identical for relabeling).
+    assert!(!t.contains_key("__meta_kubernetes_service_loadbalancer_ip"));
+
+    // endpoints: the endpoint joined with its pod and container port, the pod's other port as
+    // an extra target, service labels on the group.
+    let mut d = Discovery::start(sd(&k, "endpoints", ""));
+    let g = d
+        .until("numbers-api endpoints joined", |g| {
+            g.iter().any(|x| {
+                x.source == "endpoints/kiamol-ch14-test/numbers-api" && x.targets.len() == 2
+            })
+        })
+        .await;
+    let g = g
+        .iter()
+        .find(|x| x.source == "endpoints/kiamol-ch14-test/numbers-api")
+        .unwrap();
+    let ts: Vec<_> = g.targets.iter().map(|t| merged(g, t)).collect();
+    let ep = ts
+        .iter()
+        .find(|t| t["__address__"] == "10.244.0.17:80")
+        .expect("endpoint target");
+    assert_eq!(ep["__meta_kubernetes_endpoint_ready"], "true");
+    assert!(!ep.contains_key("__meta_kubernetes_endpoint_port_name"));
+    assert_eq!(ep["__meta_kubernetes_endpoint_address_target_kind"], "Pod");
+    assert_eq!(
+        ep["__meta_kubernetes_endpoint_address_target_name"],
+        api_pod
+    );
+    assert_eq!(ep["__meta_kubernetes_endpoint_node_name"], "node-1");
+    assert_eq!(ep["__meta_kubernetes_pod_container_name"], "api");
+    assert_eq!(ep["__meta_kubernetes_pod_container_port_name"], "api");
+    assert_eq!(ep["__meta_kubernetes_service_name"], "numbers-api");
+    assert_eq!(ep["__meta_kubernetes_endpoints_name"], "numbers-api");
+    assert_eq!(ep["__meta_kubernetes_pod_name"], api_pod);
+    let extra = ts
+        .iter()
+        .find(|t| t["__address__"] == "10.244.0.17:9115")
+        .expect("extra target for the unlisted exporter port");
+    assert_eq!(extra["__meta_kubernetes_pod_container_name"], "exporter");
+    assert!(!extra.contains_key("__meta_kubernetes_endpoint_ready"));
+
+    // endpointslice: the same endpoint in slice vocabulary.
+    let mut d = Discovery::start(sd(&k, "endpointslice", ""));
+    let g = d
+        .until("numbers-api slice", |g| {
+            g.iter().any(|x| {
+                x.source
+                    .starts_with("endpointslice/kiamol-ch14-test/numbers-api")
+                    && x.targets.len() == 2
+            })
+        })
+        .await;
+    let g = g
+        .iter()
+        .find(|x| {
+            x.source
+                .starts_with("endpointslice/kiamol-ch14-test/numbers-api")
+        })
+        .unwrap();
+    let t = g
+        .targets
+        .iter()
+        .map(|t| merged(g, t))
+        .find(|t| t["__address__"] == "10.244.0.17:80")
+        .unwrap();
+    assert_eq!(t["__meta_kubernetes_endpointslice_address_type"], "IPv4");
+    assert_eq!(t["__meta_kubernetes_endpointslice_port"], "80");
+    assert_eq!(
+        t["__meta_kubernetes_endpointslice_endpoint_conditions_ready"],
+        "true"
+    );
+    assert_eq!(
+        t["__meta_kubernetes_endpointslice_address_target_name"],
+        api_pod
+    );
+    assert_eq!(t["__meta_kubernetes_service_name"], "numbers-api");
+    assert_eq!(t["__meta_kubernetes_pod_container_name"], "api");
+
+    // node: the kubelet on the internal IP, instance = node name.
+    let mut d = Discovery::start(sd(&k, "node", ""));
+    let g = d
+        .until("node-1", |g| g.iter().any(|x| x.source == "node/node-1"))
+        .await;
+    let t = merged(&g[0], &g[0].targets[0]);
+    assert_eq!(t["__address__"], "192.168.49.2:10250");
+    assert_eq!(t["instance"], "node-1");
+    assert_eq!(
+        t["__meta_kubernetes_node_address_InternalIP"],
+        "192.168.49.2"
+    );
+    assert_eq!(t["__meta_kubernetes_node_address_Hostname"], "node-1");
+    assert_eq!(t["__meta_kubernetes_node_provider_id"], "fake://node-1");
+    assert_eq!(
+        t["__meta_kubernetes_node_label_kubernetes_io_hostname"],
+        "node-1"
+    );
+
+    // ingress: one target per rule path, https where TLS covers the host (wildcards too).
+    k.apply(json!({
+        "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+        "metadata": {"name": "web", "namespace": "kiamol-ch14-test"},
+        "spec": {"ingressClassName": "nginx",
+                 "tls": [{"hosts": ["*.example.com"]}],
+                 "rules": [{"host": "todo.example.com", "http": {"paths": [
+                              {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "todo-web", "port": {"number": 80}}}},
+                              {"path": "/api", "pathType": "Prefix", "backend": {"service": {"name": "todo-web", "port": {"number": 80}}}}]}},
+                           {"host": "apod.local"}]}
+    }));
+    let mut d = Discovery::start(sd(&k, "ingress", ""));
+    let g = d
+        .until("ingress", |g| g.iter().any(|x| x.targets.len() == 3))
+        .await;
+    let ts: Vec<_> = g[0].targets.iter().map(|t| merged(&g[0], t)).collect();
+    let api_path = ts
+        .iter()
+        .find(|t| t["__meta_kubernetes_ingress_path"] == "/api")
+        .unwrap();
+    assert_eq!(api_path["__address__"], "todo.example.com");
+    assert_eq!(api_path["__meta_kubernetes_ingress_scheme"], "https");
+    assert_eq!(api_path["__meta_kubernetes_ingress_class_name"], "nginx");
+    let plain = ts
+        .iter()
+        .find(|t| t["__address__"] == "apod.local")
+        .unwrap();
+    assert_eq!(plain["__meta_kubernetes_ingress_path"], "/");
+    assert_eq!(plain["__meta_kubernetes_ingress_scheme"], "http");
+}

@@ -1,0 +1,503 @@
+//! A fake Kubernetes API server for vigil's tests. Kubernetes cannot run on the build machine,
+//! so discovery is tested against this: it speaks the real list/watch HTTP protocol (lists with
+//! `metadata.resourceVersion`, `?watch=true|1&resourceVersion=N` streams of newline-delimited
+//! `ADDED`/`MODIFIED`/`DELETED`/`BOOKMARK` events, `410 Expired` inside the stream when a version
+//! is too old, label and field selectors) with object JSON as a cluster stores it. The client
+//! code under test is the same that runs in a cluster.
+//!
+//! Objects are put in with [`FakeKube::apply`] / [`FakeKube::delete`]; [`manifests`] turns the
+//! chapter 14 Deployment and Service manifests into the Pods, Services, Endpoints and
+//! EndpointSlices a cluster would hold.
+
+pub mod manifests;
+mod selector;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use parking_lot::Mutex;
+use serde_json::{Value, json};
+use tokio::sync::{broadcast, mpsc};
+
+/// The resource kinds served, with their paths and list kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Res {
+    Pods,
+    Services,
+    Endpoints,
+    Nodes,
+    Namespaces,
+    EndpointSlices,
+    Ingresses,
+}
+
+impl Res {
+    fn from_path(group: &str, res: &str) -> Option<Res> {
+        Some(match (group, res) {
+            ("v1", "pods") => Res::Pods,
+            ("v1", "services") => Res::Services,
+            ("v1", "endpoints") => Res::Endpoints,
+            ("v1", "nodes") => Res::Nodes,
+            ("v1", "namespaces") => Res::Namespaces,
+            ("discovery.k8s.io/v1", "endpointslices") => Res::EndpointSlices,
+            ("networking.k8s.io/v1", "ingresses") => Res::Ingresses,
+            _ => return None,
+        })
+    }
+
+    /// `(apiVersion, kind)` of the objects.
+    pub fn type_meta(self) -> (&'static str, &'static str) {
+        match self {
+            Res::Pods => ("v1", "Pod"),
+            Res::Services => ("v1", "Service"),
+            Res::Endpoints => ("v1", "Endpoints"),
+            Res::Nodes => ("v1", "Node"),
+            Res::Namespaces => ("v1", "Namespace"),
+            Res::EndpointSlices => ("discovery.k8s.io/v1", "EndpointSlice"),
+            Res::Ingresses => ("networking.k8s.io/v1", "Ingress"),
+        }
+    }
+
+    /// The resource of an object, from its `kind`.
+    pub fn of(obj: &Value) -> Option<Res> {
+        Some(match obj["kind"].as_str()? {
+            "Pod" => Res::Pods,
+            "Service" => Res::Services,
+            "Endpoints" => Res::Endpoints,
+            "Node" => Res::Nodes,
+            "Namespace" => Res::Namespaces,
+            "EndpointSlice" => Res::EndpointSlices,
+            "Ingress" => Res::Ingresses,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Clone)]
+struct Event {
+    rv: u64,
+    res: Res,
+    kind: &'static str,
+    object: Value,
+}
+
+struct Inner {
+    rv: u64,
+    objects: BTreeMap<(Res, String), Value>,
+    log: Vec<Event>,
+    /// Events at or below this version have been compacted away: older watches get 410.
+    compacted: u64,
+    /// Longest a watch stays open (real servers: minutes; short here so re-watching is tested).
+    watch_cap: Duration,
+    /// Requests seen, e.g. `list pods`, `watch pods` (for assertions on client behaviour).
+    requests: Vec<String>,
+}
+
+type Shared = Arc<(Mutex<Inner>, broadcast::Sender<()>)>;
+
+/// A running fake API server on `127.0.0.1:port`, stopped when dropped.
+pub struct FakeKube {
+    pub port: u16,
+    shared: Shared,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for FakeKube {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+fn key_of(obj: &Value) -> String {
+    let m = &obj["metadata"];
+    match m["namespace"].as_str() {
+        Some(ns) if !ns.is_empty() => format!("{ns}/{}", m["name"].as_str().unwrap_or("")),
+        _ => m["name"].as_str().unwrap_or("").to_string(),
+    }
+}
+
+impl FakeKube {
+    /// Start on a free port, on its own runtime (usable from sync and async tests alike).
+    pub fn start() -> FakeKube {
+        let (tx, _) = broadcast::channel(1024);
+        let shared: Shared = Arc::new((
+            Mutex::new(Inner {
+                rv: 1,
+                objects: BTreeMap::new(),
+                log: Vec::new(),
+                compacted: 0,
+                watch_cap: Duration::from_secs(5),
+                requests: Vec::new(),
+            }),
+            tx,
+        ));
+        let app = Router::new()
+            .route("/version", get(version))
+            .route("/api/{v}/{res}", get(core_all))
+            .route("/api/{v}/namespaces/{ns}/{res}", get(core_ns))
+            .route("/apis/{g}/{v}/{res}", get(group_all))
+            .route("/apis/{g}/{v}/namespaces/{ns}/{res}", get(group_ns))
+            .fallback(|| async {
+                status(
+                    StatusCode::NOT_FOUND,
+                    "NotFound",
+                    "the server could not find the requested resource",
+                )
+            })
+            .with_state(shared.clone());
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let port = listener.local_addr().expect("addr").port();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        // Its own thread and runtime: usable from sync and async tests, and dropping it from
+        // inside another runtime is fine.
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+                let _ = axum::serve(listener, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = stopped.await;
+                    })
+                    .await;
+            });
+            rt.shutdown_background();
+        });
+        FakeKube {
+            port,
+            shared,
+            stop: Some(stop),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Create or update an object (its `kind` says which resource); returns it as stored, with
+    /// its new `resourceVersion` (and a `uid` if it had none).
+    pub fn apply(&self, mut obj: Value) -> Value {
+        let res = Res::of(&obj).unwrap_or_else(|| panic!("unknown kind in {obj}"));
+        let (lock, tx) = &*self.shared;
+        let mut s = lock.lock();
+        s.rv += 1;
+        let rv = s.rv;
+        let key = key_of(&obj);
+        let m = &mut obj["metadata"];
+        m["resourceVersion"] = json!(rv.to_string());
+        if m["uid"].is_null() {
+            m["uid"] = json!(format!("uid-{rv}"));
+        }
+        if m["creationTimestamp"].is_null() {
+            m["creationTimestamp"] = json!("2026-11-30T00:00:00Z");
+        }
+        let kind = if s.objects.contains_key(&(res, key.clone())) {
+            "MODIFIED"
+        } else {
+            "ADDED"
+        };
+        s.objects.insert((res, key), obj.clone());
+        s.log.push(Event {
+            rv,
+            res,
+            kind,
+            object: obj.clone(),
+        });
+        let _ = tx.send(());
+        obj
+    }
+
+    /// Delete an object; `key` is `<namespace>/<name>` (or `<name>` for nodes, namespaces).
+    pub fn delete(&self, res: Res, key: &str) -> bool {
+        let (lock, tx) = &*self.shared;
+        let mut s = lock.lock();
+        let Some(mut obj) = s.objects.remove(&(res, key.to_string())) else {
+            return false;
+        };
+        s.rv += 1;
+        let rv = s.rv;
+        obj["metadata"]["resourceVersion"] = json!(rv.to_string());
+        s.log.push(Event {
+            rv,
+            res,
+            kind: "DELETED",
+            object: obj,
+        });
+        let _ = tx.send(());
+        true
+    }
+
+    /// Forget the event log: watches resuming from an older version get `410 Expired` and
+    /// must relist (as after an etcd compaction).
+    pub fn compact(&self) {
+        let mut s = self.shared.0.lock();
+        s.compacted = s.rv;
+        s.log.clear();
+        // Open watches end so clients resume (and meet the 410).
+        drop(s);
+        let _ = self.shared.1.send(());
+    }
+
+    /// Cap on how long a watch stays open.
+    pub fn set_watch_cap(&self, d: Duration) {
+        self.shared.0.lock().watch_cap = d;
+    }
+
+    /// Requests served so far (`list pods`, `watch pods`, ...).
+    pub fn requests(&self) -> Vec<String> {
+        self.shared.0.lock().requests.clone()
+    }
+
+    pub fn get(&self, res: Res, key: &str) -> Option<Value> {
+        self.shared
+            .0
+            .lock()
+            .objects
+            .get(&(res, key.to_string()))
+            .cloned()
+    }
+}
+
+fn status(code: StatusCode, reason: &str, message: &str) -> Response {
+    (
+        code,
+        [(header::CONTENT_TYPE, "application/json")],
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+               "message": message, "reason": reason, "code": code.as_u16()})
+        .to_string(),
+    )
+        .into_response()
+}
+
+async fn version() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        json!({"major": "1", "minor": "33", "gitVersion": "v1.33.0", "platform": "linux/amd64"})
+            .to_string(),
+    )
+        .into_response()
+}
+
+async fn core_all(
+    State(s): State<Shared>,
+    Path((v, res)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    serve(s, &v, &res, None, q).await
+}
+
+async fn core_ns(
+    State(s): State<Shared>,
+    Path((v, ns, res)): Path<(String, String, String)>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    serve(s, &v, &res, Some(ns), q).await
+}
+
+async fn group_all(
+    State(s): State<Shared>,
+    Path((g, v, res)): Path<(String, String, String)>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    serve(s, &format!("{g}/{v}"), &res, None, q).await
+}
+
+async fn group_ns(
+    State(s): State<Shared>,
+    Path((g, v, ns, res)): Path<(String, String, String, String)>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    serve(s, &format!("{g}/{v}"), &res, Some(ns), q).await
+}
+
+/// Query parameters, percent-decoded.
+fn params(q: Option<String>) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for pair in q.unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        out.insert(decode(k), decode(v));
+    }
+    out
+}
+
+fn decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                let h = std::str::from_utf8(&b[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                match h {
+                    Some(x) => {
+                        out.push(x);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+async fn serve(
+    shared: Shared,
+    group: &str,
+    res: &str,
+    ns: Option<String>,
+    q: Option<String>,
+) -> Response {
+    let Some(r) = Res::from_path(group, res) else {
+        return status(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            &format!("the server could not find the requested resource ({group} {res})"),
+        );
+    };
+    let p = params(q);
+    let labels = match selector::Labels::parse(p.get("labelSelector").map_or("", |s| s)) {
+        Ok(l) => l,
+        Err(e) => return status(StatusCode::BAD_REQUEST, "BadRequest", &e),
+    };
+    let fields = match selector::Fields::parse(p.get("fieldSelector").map_or("", |s| s)) {
+        Ok(f) => f,
+        Err(e) => return status(StatusCode::BAD_REQUEST, "BadRequest", &e),
+    };
+    if p.get("sendInitialEvents").is_some_and(|v| v == "true") {
+        return status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Invalid",
+            "sendInitialEvents is not supported by this server",
+        );
+    }
+    let matches = {
+        let ns = ns.clone();
+        move |obj: &Value| {
+            ns.as_deref()
+                .is_none_or(|n| obj["metadata"]["namespace"].as_str() == Some(n))
+                && labels.matches(obj)
+                && fields.matches(obj)
+        }
+    };
+    let watch = p.get("watch").is_some_and(|w| w == "true" || w == "1");
+    let (api_version, kind) = r.type_meta();
+    if !watch {
+        let s = shared.0.lock();
+        let items: Vec<Value> = s
+            .objects
+            .iter()
+            .filter(|((res, _), o)| *res == r && matches(o))
+            .map(|(_, o)| o.clone())
+            .collect();
+        let rv = s.rv;
+        drop(s);
+        shared.0.lock().requests.push(format!("list {res}"));
+        return (
+            [(header::CONTENT_TYPE, "application/json")],
+            json!({"kind": format!("{kind}List"), "apiVersion": api_version,
+                   "metadata": {"resourceVersion": rv.to_string()}, "items": items})
+            .to_string(),
+        )
+            .into_response();
+    }
+    let from: u64 = p
+        .get("resourceVersion")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let timeout = p
+        .get("timeoutSeconds")
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let (cap, start, compacted) = {
+        let mut s = shared.0.lock();
+        s.requests.push(format!("watch {res}"));
+        (
+            s.watch_cap,
+            if from == 0 { s.rv } else { from },
+            s.compacted,
+        )
+    };
+    let open_for = timeout.map_or(cap, |t| t.min(cap));
+    let (tx, rx) = mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(64);
+    let line = |v: Value| Ok(bytes::Bytes::from(format!("{v}\n")));
+    tokio::spawn(async move {
+        if from != 0 && from < compacted {
+            let _ = tx
+                .send(line(
+                    json!({"type": "ERROR", "object": {"kind": "Status", "apiVersion": "v1",
+                    "metadata": {}, "status": "Failure", "reason": "Expired", "code": 410,
+                    "message": format!("too old resource version: {from} ({compacted})")}}),
+                ))
+                .await;
+            return;
+        }
+        let mut notified = shared.1.subscribe();
+        let deadline = tokio::time::Instant::now() + open_for;
+        let mut last = start;
+        let mut compacted_at_start = compacted;
+        loop {
+            let (events, now_compacted) = {
+                let s = shared.0.lock();
+                let ev: Vec<Event> = s
+                    .log
+                    .iter()
+                    .filter(|e| e.rv > last && e.res == r)
+                    .cloned()
+                    .collect();
+                (ev, s.compacted)
+            };
+            if now_compacted != compacted_at_start {
+                // The log was compacted under this watch: end it, the client resumes.
+                compacted_at_start = now_compacted;
+                let _ = compacted_at_start;
+                return;
+            }
+            for e in events {
+                last = e.rv;
+                if matches(&e.object)
+                    && tx
+                        .send(line(json!({"type": e.kind, "object": e.object})))
+                        .await
+                        .is_err()
+                {
+                    return;
+                }
+            }
+            tokio::select! {
+                _ = notified.recv() => continue,
+                _ = tokio::time::sleep_until(deadline) => {
+                    let _ = tx.send(line(json!({"type": "BOOKMARK", "object": {
+                        "kind": kind, "apiVersion": api_version,
+                        "metadata": {"resourceVersion": last.to_string()}}}))).await;
+                    return;
+                }
+            }
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    Response::builder()
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from_stream(stream))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
