@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use vigil_config::{Config, KubernetesSdConfig};
 use vigil_discovery::TargetGroup;
 use vigil_discovery::kubernetes;
-use vigil_kube_fake::manifests::{node, parse_docs, pod, service};
+use vigil_kube_fake::manifests::{chapter14, node, parse_docs, pod};
 use vigil_kube_fake::{FakeKube, Res};
 use vigil_model::Labels;
 
@@ -24,49 +24,12 @@ fn docs(rel: &str) -> Vec<Value> {
     parse_docs(&std::fs::read_to_string(format!("{FIXTURES}/{rel}")).unwrap())
 }
 
-/// The chapter 14 apps of phase A as a cluster holds them: one pod per Deployment on node
-/// `node-1`, services with endpoints and slices. Returns the pods by Deployment name.
+/// The chapter 14 apps of phase A as a cluster holds them; pods by Deployment name.
 fn seed(k: &FakeKube) -> BTreeMap<String, Value> {
-    k.apply(node("node-1", "192.168.49.2"));
-    let mut pods = BTreeMap::new();
-    let mut services = Vec::new();
-    let files = [
-        "timecheck/timecheck.yaml",
-        "apod/api.yaml",
-        "apod/log.yaml",
-        "apod/web.yaml",
-        "todo-list/web.yaml",
-        "todo-list/db.yaml",
-        "todo-list/proxy.yaml",
-        "numbers/api.yaml",
-    ];
-    let mut ip = 10;
-    for f in files {
-        for d in docs(f) {
-            match d["kind"].as_str() {
-                Some("Deployment") => {
-                    let p = k.apply(pod(
-                        &d,
-                        0,
-                        &format!("10.244.0.{ip}"),
-                        "node-1",
-                        "192.168.49.2",
-                    ));
-                    ip += 1;
-                    pods.insert(d["metadata"]["name"].as_str().unwrap().to_string(), p);
-                }
-                Some("Service") => services.push(d),
-                _ => {}
-            }
-        }
-    }
-    let all: Vec<Value> = pods.values().cloned().collect();
-    for (i, s) in services.iter().enumerate() {
-        for o in service(s, &format!("10.96.0.{}", 10 + i), &all) {
-            k.apply(o);
-        }
-    }
-    pods
+    chapter14(k, Path::new(FIXTURES), "10.244.0")
+        .into_iter()
+        .map(|(name, (_, pod))| (name, pod))
+        .collect()
 }
 
 fn sd(k: &FakeKube, role: &str, extra: &str) -> KubernetesSdConfig {

@@ -212,3 +212,58 @@ pub fn service(svc: &Value, cluster_ip: &str, pods: &[Value]) -> [Value; 3] {
     });
     [s, endpoints, slice]
 }
+
+/// The chapter 14 apps' manifests, phase A (before the exporter sidecars are added).
+pub const CHAPTER14_APPS: [&str; 8] = [
+    "timecheck/timecheck.yaml",
+    "apod/api.yaml",
+    "apod/log.yaml",
+    "apod/web.yaml",
+    "todo-list/web.yaml",
+    "todo-list/db.yaml",
+    "todo-list/proxy.yaml",
+    "numbers/api.yaml",
+];
+
+/// Load the chapter 14 apps into `k` as a one-node cluster holds them: one pod per Deployment
+/// (IPs `<ip_prefix>.<10, 11, ...>` in file order), Services with Endpoints and slices.
+/// Returns the Deployments and their pods by Deployment name.
+pub fn chapter14(
+    k: &crate::FakeKube,
+    fixtures: &std::path::Path,
+    ip_prefix: &str,
+) -> std::collections::BTreeMap<String, (Value, Value)> {
+    k.apply(node("node-1", "192.168.49.2"));
+    let mut out = std::collections::BTreeMap::new();
+    let mut services = Vec::new();
+    let mut ip = 10;
+    for f in CHAPTER14_APPS {
+        let text = std::fs::read_to_string(fixtures.join(f))
+            .unwrap_or_else(|e| panic!("{}: {e}", fixtures.join(f).display()));
+        for d in parse_docs(&text) {
+            match d["kind"].as_str() {
+                Some("Deployment") => {
+                    let p = k.apply(pod(
+                        &d,
+                        0,
+                        &format!("{ip_prefix}.{ip}"),
+                        "node-1",
+                        "192.168.49.2",
+                    ));
+                    ip += 1;
+                    let name = d["metadata"]["name"].as_str().unwrap_or("").to_string();
+                    out.insert(name, (d, p));
+                }
+                Some("Service") => services.push(d),
+                _ => {}
+            }
+        }
+    }
+    let pods: Vec<Value> = out.values().map(|(_, p)| p.clone()).collect();
+    for (i, s) in services.iter().enumerate() {
+        for o in service(s, &format!("10.96.0.{}", 10 + i), &pods) {
+            k.apply(o);
+        }
+    }
+    out
+}
