@@ -193,6 +193,32 @@ fn chapter14_pods_discovered_scraped_scaled_and_refereed_by_victoriametrics() {
         );
     }
     assert!(dropped_pods.contains("prometheus-7d9c-abcde"));
+    // Why was todo-db dropped? The relabel steps name the rule.
+    let todo_db = pod_name(&apps["todo-db"].1);
+    let discovered = dropped["data"]["droppedTargets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["discoveredLabels"]["__meta_kubernetes_pod_name"] == todo_db.as_str())
+        .unwrap()["discoveredLabels"]
+        .clone();
+    let steps = get_json(&format!(
+        "{b}/api/v1/targets/relabel_steps?scrapePool=test-pods&labels={}",
+        enc(&discovered.to_string())
+    ));
+    let steps = steps["data"]["steps"].as_array().unwrap().clone();
+    assert_eq!(
+        steps.len(),
+        2,
+        "kept by the namespace rule, dropped by the next: {steps:?}"
+    );
+    assert_eq!(steps[0]["keep"], true);
+    assert_eq!(steps[1]["keep"], false);
+    assert_eq!(steps[1]["rule"]["action"], "drop");
+    assert_eq!(
+        steps[1]["rule"]["source_labels"][1],
+        "__meta_kubernetes_pod_annotation_prometheus_io_scrape"
+    );
 
     // The referee: VictoriaMetrics with the same config and API server finds the same
     // targets (job, instance, scrape URL). VM 1.79 adds the default port to port-less

@@ -27,6 +27,57 @@ pub fn routes() -> Router<Arc<AppState>> {
         )
         .route("/api/v1/parse_query", get(parse_query).post(parse_query))
         .route("/api/v1/format_query", get(format_query).post(format_query))
+        .route("/api/v1/targets/relabel_steps", get(relabel_steps))
+}
+
+/// Why a target has the labels it has (or was dropped): `relabel_configs` of `scrapePool`
+/// applied one rule at a time to the discovered `labels` (a JSON object), as Prometheus 3's
+/// endpoint: `{"steps": [{"rule", "output", "keep"}]}`, stopping at the rule that drops it.
+async fn relabel_steps(State(s): St, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+    let p = Params::from(q, &HeaderMap::new(), &Bytes::new())?;
+    let pool = p
+        .get("scrapePool")
+        .ok_or_else(|| ApiError::BadData("no scrapePool parameter provided".into()))?;
+    let raw = p
+        .get("labels")
+        .ok_or_else(|| ApiError::BadData("no labels parameter provided".into()))?;
+    let given: BTreeMap<String, String> = serde_json::from_str(raw)
+        .map_err(|e| ApiError::BadData(format!("invalid parameter \"labels\": {e}")))?;
+    let cfg = s.config.read().clone();
+    let sc = cfg
+        .scrape_configs
+        .iter()
+        .find(|c| c.job_name == pool)
+        .ok_or_else(|| ApiError::BadData(format!("scrape pool {pool:?} not found")))?;
+    let mut lb = vigil_model::labels::LabelsBuilder::new();
+    for (k, v) in &given {
+        lb.set(k.clone(), v.clone());
+    }
+    let mut steps = Vec::new();
+    for rule in &sc.relabel_configs {
+        let keep = vigil_model::relabel::apply(&mut lb, rule);
+        let output: serde_json::Map<String, Json> = lb
+            .iter()
+            .map(|l| (l.name.clone(), Json::String(l.value.clone())))
+            .collect();
+        steps.push(json!({
+            "rule": {
+                "source_labels": rule.source_labels,
+                "separator": rule.separator,
+                "regex": rule.regex.as_str(),
+                "modulus": rule.modulus,
+                "target_label": rule.target_label,
+                "replacement": rule.replacement,
+                "action": rule.action.as_str(),
+            },
+            "output": if keep { Json::Object(output) } else { json!({}) },
+            "keep": keep,
+        }));
+        if !keep {
+            break;
+        }
+    }
+    Ok(ok(json!({ "steps": steps })))
 }
 
 /// A non-negative `limit`-style parameter; `None` when absent (no limit).
