@@ -1,0 +1,191 @@
+//! The deployment: `deploy/kubernetes/` manifests validated offline against the Kubernetes API
+//! types (every document decodes as its kind, API versions current, the RBAC grants what
+//! Kubernetes discovery lists and watches, the embedded config loads), and chapter 14's own
+//! Prometheus Deployment with only the image swapped: its arguments start vigil.
+
+mod support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+use serde_json::Value;
+use support::*;
+use vigil_kube_fake::manifests::parse_docs;
+
+const DEPLOY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/kubernetes");
+const FIXTURES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/fixtures/kiamol-ch14"
+);
+
+fn decode<T: serde::de::DeserializeOwned>(doc: &Value) -> T {
+    serde_json::from_value(doc.clone()).unwrap_or_else(|e| {
+        panic!(
+            "{} {} does not decode: {e}",
+            doc["kind"], doc["metadata"]["name"]
+        )
+    })
+}
+
+#[test]
+fn manifests_are_valid_kubernetes_objects() {
+    let mut kinds = Vec::new();
+    let mut files: Vec<_> = std::fs::read_dir(DEPLOY)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let mut config_yaml = None;
+    let mut statefulset = None;
+    let mut role = None;
+    for f in files {
+        for doc in parse_docs(&std::fs::read_to_string(&f).unwrap()) {
+            let kind = doc["kind"].as_str().unwrap().to_string();
+            let api = doc["apiVersion"].as_str().unwrap();
+            let want_api = match kind.as_str() {
+                "Namespace" | "ServiceAccount" | "ConfigMap" | "Service" => "v1",
+                "ClusterRole" | "ClusterRoleBinding" => "rbac.authorization.k8s.io/v1",
+                "StatefulSet" => "apps/v1",
+                other => panic!("unexpected kind {other} in {}", f.display()),
+            };
+            assert_eq!(api, want_api, "{kind} apiVersion");
+            match kind.as_str() {
+                "Namespace" => drop(decode::<Namespace>(&doc)),
+                "ServiceAccount" => drop(decode::<ServiceAccount>(&doc)),
+                "Service" => drop(decode::<Service>(&doc)),
+                "ClusterRoleBinding" => drop(decode::<ClusterRoleBinding>(&doc)),
+                "ClusterRole" => role = Some(decode::<ClusterRole>(&doc)),
+                "ConfigMap" => {
+                    let cm = decode::<ConfigMap>(&doc);
+                    config_yaml = cm.data.and_then(|d| d.get("prometheus.yml").cloned());
+                }
+                "StatefulSet" => statefulset = Some(decode::<StatefulSet>(&doc)),
+                _ => unreachable!(),
+            }
+            kinds.push(kind);
+        }
+    }
+    for k in [
+        "Namespace",
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "ConfigMap",
+        "StatefulSet",
+        "Service",
+    ] {
+        assert!(kinds.iter().any(|x| x == k), "missing {k}");
+    }
+
+    // The role lets Kubernetes discovery list and watch every role's objects.
+    let rules = role.unwrap().rules.unwrap_or_default();
+    let grants = |group: &str, res: &str| {
+        rules.iter().any(|r| {
+            r.api_groups
+                .as_ref()
+                .is_some_and(|g| g.iter().any(|x| x == group))
+                && r.resources
+                    .as_ref()
+                    .is_some_and(|rs| rs.iter().any(|x| x == res))
+                && ["list", "watch"]
+                    .iter()
+                    .all(|v| r.verbs.iter().any(|x| x == v))
+        })
+    };
+    for (g, r) in [
+        ("", "pods"),
+        ("", "services"),
+        ("", "endpoints"),
+        ("", "nodes"),
+        ("discovery.k8s.io", "endpointslices"),
+        ("networking.k8s.io", "ingresses"),
+    ] {
+        assert!(grants(g, r), "ClusterRole must allow list/watch on {g}/{r}");
+    }
+
+    // The embedded config loads, and the StatefulSet's probes and arguments are vigil's.
+    let dir = temp_dir("deploy-config");
+    let cfg = dir.join("prometheus.yml");
+    std::fs::write(&cfg, config_yaml.expect("prometheus.yml in the ConfigMap")).unwrap();
+    let out = std::process::Command::new(vigil_bin())
+        .args(["check", "config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "config rejected: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ss = statefulset.unwrap();
+    let c = &ss.spec.unwrap().template.spec.unwrap().containers[0];
+    let probe_path = |p: &Option<k8s_openapi::api::core::v1::Probe>| {
+        p.as_ref()
+            .and_then(|p| p.http_get.as_ref())
+            .and_then(|h| h.path.clone())
+    };
+    assert_eq!(probe_path(&c.readiness_probe).as_deref(), Some("/-/ready"));
+    assert_eq!(probe_path(&c.liveness_probe).as_deref(), Some("/-/healthy"));
+    let args = c.args.clone().unwrap();
+    assert!(args.contains(&"--web.enable-lifecycle".to_string()));
+}
+
+#[test]
+fn chapter14_prometheus_deployment_args_start_vigil() {
+    // The book's Deployment, image swapped: same args, config mounted at /config/.
+    let docs = parse_docs(
+        &std::fs::read_to_string(format!("{FIXTURES}/prometheus/prometheus.yaml")).unwrap(),
+    );
+    let d: Deployment = decode(docs.iter().find(|d| d["kind"] == "Deployment").unwrap());
+    let c = &d.spec.unwrap().template.spec.unwrap().containers[0];
+    let args = c.args.clone().unwrap();
+    assert_eq!(
+        args,
+        [
+            "--config.file=/config/prometheus.yml",
+            "--web.enable-lifecycle"
+        ]
+    );
+    let mount = c.volume_mounts.as_ref().unwrap()[0].mount_path.clone();
+    assert_eq!(mount, "/config/");
+
+    // Run vigil with exactly those arguments, the path remapped to a temp dir standing in for
+    // the mount, from a working directory standing in for the image's (data goes there).
+    let dir = temp_dir("ch14-args");
+    let config_dir = dir.join("config");
+    std::fs::create_dir_all(&config_dir).unwrap();
+    let cm = parse_docs(
+        &std::fs::read_to_string(format!("{FIXTURES}/prometheus/prometheus-config.yaml")).unwrap(),
+    );
+    std::fs::write(
+        config_dir.join("prometheus.yml"),
+        cm[0]["data"]["prometheus.yml"].as_str().unwrap(),
+    )
+    .unwrap();
+    let port = free_port();
+    let mut real_args: Vec<String> = args
+        .iter()
+        .map(|a| a.replace("/config/", &format!("{}/", config_dir.display())))
+        .collect();
+    real_args.push(format!("--web.listen-address=127.0.0.1:{port}"));
+    let _v = spawn("vigil", &vigil_bin(), &real_args, &dir);
+    let base = format!("http://127.0.0.1:{port}");
+    // Outside a cluster the in-cluster client cannot be built: vigil says so, keeps retrying,
+    // and serves meanwhile.
+    wait_for("vigil ready", Duration::from_secs(30), || {
+        http("GET", &format!("{base}/-/ready"), None)
+            .ok()
+            .filter(|(c, _)| *c == 200)
+    });
+    let (code, _) = http("POST", &format!("{base}/-/reload"), None).unwrap();
+    assert_eq!(code, 200, "--web.enable-lifecycle enables /-/reload");
+    assert!(
+        Path::new(&dir.join("data")).is_dir(),
+        "default storage path"
+    );
+    let flags = get_json(&format!("{base}/api/v1/status/flags"));
+    assert_eq!(flags["data"]["web.enable-lifecycle"], "true");
+}
