@@ -469,3 +469,64 @@ async fn service_endpoints_endpointslice_node_and_ingress_roles() {
     assert_eq!(plain["__meta_kubernetes_ingress_path"], "/");
     assert_eq!(plain["__meta_kubernetes_ingress_scheme"], "http");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bearer_token_kubeconfig_and_node_metadata() {
+    let k = FakeKube::start();
+    let pods = seed(&k);
+    k.require_bearer("s3cret");
+    let dir = std::env::temp_dir().join(format!("vigil-k8s-auth-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+
+    // Without credentials the API answers 401: nothing is discovered, and nothing breaks.
+    let mut d = Discovery::start(sd(&k, "node", ""));
+    assert!(
+        tokio::time::timeout(Duration::from_secs(2), d.rx.recv())
+            .await
+            .is_err(),
+        "no groups without credentials"
+    );
+
+    // authorization.credentials_file (a rotated service-account token would be re-read).
+    let token = dir.join("token");
+    std::fs::write(&token, "s3cret").unwrap();
+    let extra = format!(
+        "        authorization:\n          credentials_file: {}\n        attach_metadata:\n          node: true\n",
+        token.display()
+    );
+    let mut d = Discovery::start(sd(&k, "pod", &extra));
+    let groups = d
+        .until("pods with a token", |g| {
+            by_source(g, "pod/").len() == pods.len()
+        })
+        .await;
+    // attach_metadata.node: the pod's node labels on its group.
+    assert!(groups.iter().all(|g| {
+        g.labels.get("__meta_kubernetes_node_name") == Some("node-1")
+            && g.labels
+                .get("__meta_kubernetes_node_label_kubernetes_io_hostname")
+                == Some("node-1")
+    }));
+
+    // kubeconfig_file, as kubectl writes it.
+    let kc = dir.join("kubeconfig");
+    std::fs::write(
+        &kc,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: u\ncurrent-context: fake\nusers:\n- name: u\n  user:\n    token: s3cret\n",
+            k.url()
+        ),
+    )
+    .unwrap();
+    let y = format!(
+        "scrape_configs:\n  - job_name: k\n    kubernetes_sd_configs:\n      - role: node\n        kubeconfig_file: {}\n",
+        kc.display()
+    );
+    let c = Config::parse(&y, Path::new("/")).expect("config");
+    let mut d = Discovery::start(c.scrape_configs[0].kubernetes_sd_configs[0].clone());
+    d.until("nodes through a kubeconfig", |g| {
+        g.iter().any(|x| x.source == "node/node-1")
+    })
+    .await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -19,7 +19,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use parking_lot::Mutex;
@@ -98,6 +98,8 @@ struct Inner {
     watch_cap: Duration,
     /// Requests seen, e.g. `list pods`, `watch pods` (for assertions on client behaviour).
     requests: Vec<String>,
+    /// When set, requests without `Authorization: Bearer <token>` get 401.
+    bearer: Option<String>,
 }
 
 type Shared = Arc<(Mutex<Inner>, broadcast::Sender<()>)>;
@@ -137,6 +139,7 @@ impl FakeKube {
                 compacted: 0,
                 watch_cap: Duration::from_secs(5),
                 requests: Vec::new(),
+                bearer: None,
             }),
             tx,
         ));
@@ -256,6 +259,11 @@ impl FakeKube {
         self.shared.0.lock().watch_cap = d;
     }
 
+    /// Require `Authorization: Bearer <token>` from now on.
+    pub fn require_bearer(&self, token: &str) {
+        self.shared.0.lock().bearer = Some(token.to_string());
+    }
+
     /// Requests served so far (`list pods`, `watch pods`, ...).
     pub fn requests(&self) -> Vec<String> {
         self.shared.0.lock().requests.clone()
@@ -282,6 +290,16 @@ fn status(code: StatusCode, reason: &str, message: &str) -> Response {
         .into_response()
 }
 
+fn unauthorized(s: &Shared, headers: &HeaderMap) -> Option<Response> {
+    let want = s.0.lock().bearer.clone()?;
+    let got = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    (got != Some(want.as_str()))
+        .then(|| status(StatusCode::UNAUTHORIZED, "Unauthorized", "Unauthorized"))
+}
+
 async fn version() -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],
@@ -295,7 +313,11 @@ async fn core_all(
     State(s): State<Shared>,
     Path((v, res)): Path<(String, String)>,
     RawQuery(q): RawQuery,
+    headers: HeaderMap,
 ) -> Response {
+    if let Some(r) = unauthorized(&s, &headers) {
+        return r;
+    }
     serve(s, &v, &res, None, q).await
 }
 
@@ -303,7 +325,11 @@ async fn core_ns(
     State(s): State<Shared>,
     Path((v, ns, res)): Path<(String, String, String)>,
     RawQuery(q): RawQuery,
+    headers: HeaderMap,
 ) -> Response {
+    if let Some(r) = unauthorized(&s, &headers) {
+        return r;
+    }
     serve(s, &v, &res, Some(ns), q).await
 }
 
@@ -311,7 +337,11 @@ async fn group_all(
     State(s): State<Shared>,
     Path((g, v, res)): Path<(String, String, String)>,
     RawQuery(q): RawQuery,
+    headers: HeaderMap,
 ) -> Response {
+    if let Some(r) = unauthorized(&s, &headers) {
+        return r;
+    }
     serve(s, &format!("{g}/{v}"), &res, None, q).await
 }
 
@@ -319,7 +349,11 @@ async fn group_ns(
     State(s): State<Shared>,
     Path((g, v, ns, res)): Path<(String, String, String, String)>,
     RawQuery(q): RawQuery,
+    headers: HeaderMap,
 ) -> Response {
+    if let Some(r) = unauthorized(&s, &headers) {
+        return r;
+    }
     serve(s, &format!("{g}/{v}"), &res, Some(ns), q).await
 }
 
