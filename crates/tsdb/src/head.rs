@@ -277,6 +277,10 @@ pub struct HeadStats {
 pub struct Head {
     index: RwLock<Index>,
     wal: Mutex<Option<Wal>>,
+    /// Held by a checkpoint while it streams the head, and by deletions: a tombstone logged
+    /// after the checkpoint's cut must not meet, on replay, samples the checkpoint read after
+    /// that tombstone was applied (it would delete them again).
+    checkpointing: Mutex<()>,
     next_ref: AtomicU64,
     pub stats: HeadStats,
     dir: Option<PathBuf>,
@@ -293,6 +297,7 @@ impl Head {
         Head {
             index: RwLock::new(Index::default()),
             wal: Mutex::new(None),
+            checkpointing: Mutex::new(()),
             next_ref: AtomicU64::new(1),
             stats: HeadStats::default(),
             dir: None,
@@ -369,6 +374,7 @@ impl Head {
         Ok(Head {
             index: RwLock::new(index),
             wal: Mutex::new(Some(Wal::open(&wal_dir)?)),
+            checkpointing: Mutex::new(()),
             next_ref: AtomicU64::new(max_ref + 1),
             stats,
             dir: Some(dir.to_path_buf()),
@@ -451,6 +457,7 @@ impl Head {
     fn checkpoint(&self) -> std::io::Result<()> {
         let Some(dir) = &self.dir else { return Ok(()) };
         let wal_dir = dir.join("wal");
+        let _no_deletes = self.checkpointing.lock();
         let last = {
             let mut wal = self.wal.lock();
             let Some(w) = wal.as_mut() else { return Ok(()) };
@@ -506,6 +513,7 @@ impl Head {
     /// Delete the samples in `[mint, maxt]` of every series matching any of `sets`; logged in
     /// the WAL so a restart does not bring them back. Returns how many series were touched.
     pub fn delete(&self, sets: &[Vec<Matcher>], mint: i64, maxt: i64) -> std::io::Result<usize> {
+        let _no_checkpoint = self.checkpointing.lock();
         let mut wal = self.wal.lock();
         let mut idx = self.index.write();
         let mut refs: Vec<SeriesRef> = sets.iter().flat_map(|ms| idx.select(ms)).collect();

@@ -393,8 +393,14 @@ fn decode_packed(b: &[u8], mint: i64, maxt: i64, out: &mut Vec<Sample>) -> Optio
     // Timestamps: `lo` is the first index at or after mint, `hi` one past the last <= maxt.
     let t0 = c.varint()?;
     let (mut lo, mut hi) = (usize::MAX, 0usize);
+    // Kept samples must be one run of indexes (timestamps increase); damage that breaks this
+    // is reported rather than indexed past.
+    let mut damaged = false;
     let mut keep = |i: usize, t: i64, out: &mut Vec<Sample>| {
         if t >= mint && t <= maxt {
+            if hi != 0 && hi != i {
+                damaged = true;
+            }
             lo = lo.min(i);
             hi = i + 1;
             out.push(Sample { t, v: 0.0 });
@@ -416,6 +422,12 @@ fn decode_packed(b: &[u8], mint: i64, maxt: i64, out: &mut Vec<Sample>) -> Optio
                 keep(i, t, out);
             }
         }
+    }
+    if damaged || out.len() - start != hi.saturating_sub(lo.min(hi)) {
+        return None;
+    }
+    if hi == 0 {
+        return Some(()); // nothing in the window
     }
     let e = c.byte()? as usize;
     let order = c.byte()?;
@@ -637,6 +649,19 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn out_of_order_timestamps_in_a_window_are_damage_not_a_panic() {
+        // Kept (100), skipped (10 < mint), kept again (200): not one run of indexes.
+        let s: Vec<Sample> = [0, 100, 10, 200]
+            .into_iter()
+            .map(|t| Sample { t, v: t as f64 })
+            .collect();
+        let b = encode_packed(&s);
+        let mut out = Vec::new();
+        assert!(decode_into(&b, 50, 300, &mut out).is_none());
+        assert!(out.is_empty(), "nothing half-decoded is left behind");
     }
 
     #[test]

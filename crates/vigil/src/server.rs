@@ -259,7 +259,7 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
             deadline: None,
         },
         query_timeout,
-        query_gate: tokio::sync::Semaphore::new(query_concurrency),
+        query_gate: Arc::new(tokio::sync::Semaphore::new(query_concurrency)),
         config: RwLock::new(Arc::new(initial)),
         flags: flags.as_pairs(),
         metrics: Box::new(move || {

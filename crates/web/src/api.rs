@@ -197,20 +197,28 @@ async fn evaluate(
             .map_err(|e| ApiError::BadData(format!("invalid parameter \"timeout\": {e}")))?;
         timeout = timeout.min(std::time::Duration::from_millis(ms.max(0) as u64));
     }
-    let _slot = s
-        .query_gate
-        .acquire()
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    // The deadline counts from the request, queueing included (as Prometheus); the slot
+    // moves into the evaluation, so a client that goes away does not free it early.
     let engine = s.engine.with_timeout(timeout);
+    let deadline = tokio::time::Instant::now() + timeout;
+    let slot = match tokio::time::timeout_at(deadline, s.query_gate.clone().acquire_owned()).await {
+        Ok(Ok(p)) => p,
+        Ok(Err(e)) => return Err(ApiError::Internal(e.to_string())),
+        Err(_) => {
+            return Err(ApiError::Timeout("query timed out in query queue".into()));
+        }
+    };
     let storage = s.storage.clone();
-    tokio::task::spawn_blocking(move || run(&engine, storage.as_ref()))
-        .await
-        .map_err(|e| ApiError::Internal(format!("query evaluation panicked: {e}")))?
-        .map_err(|e| match e {
-            vigil_promql::EvalError::Timeout => ApiError::Timeout(e.to_string()),
-            other => ApiError::Execution(other.to_string()),
-        })
+    tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        run(&engine, storage.as_ref())
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("query evaluation panicked: {e}")))?
+    .map_err(|e| match e {
+        vigil_promql::EvalError::Timeout => ApiError::Timeout(e.to_string()),
+        other => ApiError::Execution(other.to_string()),
+    })
 }
 
 /// A query's `data`, with `warnings` and `infos` beside it when the engine raised any (as

@@ -12,6 +12,7 @@ pub mod ast_json;
 pub mod json;
 pub mod lifecycle;
 pub mod time;
+pub mod ui;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -49,7 +50,7 @@ pub struct AppState {
     /// `--query.timeout`: the longest a query may run (a request's `timeout` can lower it).
     pub query_timeout: std::time::Duration,
     /// `--query.max-concurrency` slots; queries beyond it wait.
-    pub query_gate: tokio::sync::Semaphore,
+    pub query_gate: Arc<tokio::sync::Semaphore>,
     /// The config currently running.
     pub config: RwLock<Arc<Config>>,
     /// Flag values as given (for `/api/v1/status/flags`).
@@ -72,6 +73,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .merge(api::routes())
         .merge(api_meta::routes())
+        .merge(ui::routes())
         .merge(lifecycle::routes())
         .with_state(state)
 }

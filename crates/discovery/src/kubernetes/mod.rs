@@ -318,6 +318,7 @@ pub async fn run(cfg: KubernetesSdConfig, tx: mpsc::Sender<Vec<TargetGroup>>) {
         sp.nodes();
     }
     let tasks = std::mem::take(&mut sp.tasks);
+    let watchers = sp.next_id;
     drop(sp);
     // Watchers stop when this task is aborted (the manager drops the job).
     struct AbortAll(Vec<tokio::task::JoinHandle<()>>);
@@ -332,13 +333,28 @@ pub async fn run(cfg: KubernetesSdConfig, tx: mpsc::Sender<Vec<TargetGroup>>) {
 
     let mut st = Stores::default();
     let mut sent: BTreeMap<String, TargetGroup> = BTreeMap::new();
+    // Nothing is rendered until every watcher has listed once, so joined labels (pods of
+    // endpoints, nodes of pods) are complete in the first groups sent (as Prometheus waits
+    // for its informers' caches to sync).
+    let mut synced: std::collections::HashSet<usize> = Default::default();
     while let Some(first) = erx.recv().await {
-        apply(&mut st, first);
+        let mut batch = vec![first];
         while let Ok(more) = erx.try_recv() {
-            apply(&mut st, more);
+            batch.push(more);
         }
+        for ev in batch {
+            if let Some(w) = ev.init_done() {
+                synced.insert(w);
+            }
+            apply(&mut st, ev);
+        }
+        if synced.len() < watchers {
+            continue;
+        }
+        // Empty groups (a pod without an IP) count as absent, so they are not re-sent.
         let now: BTreeMap<String, TargetGroup> = render(&cfg, &st)
             .into_iter()
+            .filter(|g| !(g.targets.is_empty() && g.labels.is_empty()))
             .map(|g| (g.source.clone(), g))
             .collect();
         let mut changed = Vec::new();
@@ -373,6 +389,21 @@ pub async fn run(cfg: KubernetesSdConfig, tx: mpsc::Sender<Vec<TargetGroup>>) {
         // so only changed targets start or stop loops.
         if tx.send(sent.values().cloned().collect()).await.is_err() {
             return;
+        }
+    }
+}
+
+impl Ev {
+    /// The watcher whose initial (re)list this event completes.
+    fn init_done(&self) -> Option<usize> {
+        let done = |w: usize, d: bool| d.then_some(w);
+        match self {
+            Ev::Pod(w, e) => done(*w, matches!(**e, watcher::Event::InitDone)),
+            Ev::Service(w, e) => done(*w, matches!(**e, watcher::Event::InitDone)),
+            Ev::Node(w, e) => done(*w, matches!(**e, watcher::Event::InitDone)),
+            Ev::Endpoints(w, e) => done(*w, matches!(**e, watcher::Event::InitDone)),
+            Ev::Slice(w, e) => done(*w, matches!(**e, watcher::Event::InitDone)),
+            Ev::Ingress(w, e) => done(*w, matches!(**e, watcher::Event::InitDone)),
         }
     }
 }

@@ -1,0 +1,48 @@
+//! The web UI in headless Chromium against vigil scraping a real node exporter: targets with
+//! health, a typed query drawing as many series as the API returns, completion, links that
+//! reproduce the view, the service-discovery page explaining a dropped target, every page
+//! rendering without console errors. Screenshots go to `target/ui-screenshots/`.
+
+mod support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use support::*;
+
+#[test]
+fn ui_pages_in_headless_chromium() {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        std::path::Path::new(&chromium).exists(),
+        "Debian's chromium is needed for the UI test (scripts/test installs it)"
+    );
+    let dir = temp_dir("ui");
+    let (_ne, ne_port) = node_exporter(&dir);
+    let cfg = format!(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{ne_port}']\n  - job_name: filtered\n    static_configs:\n      - targets: ['keep.example:9100', 'drop.example:9100']\n    relabel_configs:\n      - source_labels: [__address__]\n        regex: drop.*\n        action: drop\n"
+    );
+    let v = Vigil::start("ui", Some(&cfg), &[]);
+    wait_for("a few scrapes", Duration::from_secs(15), || {
+        (query(&v.base, "node_cpu_seconds_total").len() > 1).then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let ui = concat!(env!("CARGO_MANIFEST_DIR"), "/../../ui");
+    let shots = concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/ui-screenshots");
+    let out = Command::new("node")
+        .arg("tests/browser.mjs")
+        .arg(&v.base)
+        .arg(shots)
+        .current_dir(ui)
+        .env("CHROMIUM", &chromium)
+        .output()
+        .expect("node");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("{text}");
+    assert!(out.status.success(), "browser checks failed:\n{text}");
+    assert!(text.contains("all browser checks passed"));
+}

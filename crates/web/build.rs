@@ -1,0 +1,74 @@
+//! Builds the web UI (`ui/`, TypeScript bundled by esbuild) with the machine's Node.js when its
+//! output is missing or older than its sources, and embeds the result: `cargo build` on a fresh
+//! machine yields a binary with the UI inside, no manual step and no built assets committed.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::SystemTime;
+
+fn newest(p: &Path) -> SystemTime {
+    let mut t = SystemTime::UNIX_EPOCH;
+    if let Ok(m) = std::fs::metadata(p) {
+        if m.is_dir() {
+            for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
+                t = t.max(newest(&e.path()));
+            }
+        } else if let Ok(mt) = m.modified() {
+            t = mt;
+        }
+    }
+    t
+}
+
+fn run(cmd: &mut Command, what: &str) {
+    let status = cmd.status().unwrap_or_else(|e| {
+        panic!("building vigil's UI needs Node.js and npm ({what}: {e}); install them (Debian: apt-get install nodejs npm)")
+    });
+    assert!(status.success(), "building vigil's UI: {what} failed");
+}
+
+fn main() {
+    let ui = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("../../ui");
+    let sources = ["src", "build.mjs", "package.json", "package-lock.json"];
+    for s in sources {
+        println!("cargo:rerun-if-changed={}", ui.join(s).display());
+    }
+    let dist = ui.join("dist");
+    let built = std::fs::metadata(dist.join("app.js"))
+        .and_then(|m| m.modified())
+        .ok();
+    let src_time = sources.iter().map(|s| newest(&ui.join(s))).max().unwrap();
+    if built.is_none_or(|b| b < src_time) {
+        if !ui.join("node_modules/esbuild").exists() {
+            run(
+                Command::new("npm")
+                    .args(["ci", "--no-audit", "--no-fund"])
+                    .current_dir(&ui),
+                "npm ci",
+            );
+        }
+        run(
+            Command::new("node").arg("build.mjs").current_dir(&ui),
+            "node build.mjs",
+        );
+    }
+    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
+    let mut code = String::from(
+        "/// The UI's files: (name, content type, bytes).\npub static ASSETS: &[(&str, &str, &[u8])] = &[\n",
+    );
+    for (name, ctype) in [
+        ("index.html", "text/html; charset=utf-8"),
+        ("app.js", "text/javascript; charset=utf-8"),
+        ("app.css", "text/css; charset=utf-8"),
+    ] {
+        let dst = out.join(name);
+        std::fs::copy(dist.join(name), &dst)
+            .unwrap_or_else(|e| panic!("UI asset {name} missing after the build: {e}"));
+        code.push_str(&format!(
+            "    ({name:?}, {ctype:?}, include_bytes!({:?})),\n",
+            dst.display().to_string()
+        ));
+    }
+    code.push_str("];\n");
+    std::fs::write(out.join("assets.rs"), code).unwrap();
+}

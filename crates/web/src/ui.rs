@@ -1,0 +1,61 @@
+//! The web UI: the single-page app built from `ui/` (embedded at build time by `build.rs`),
+//! served for each page path, and its assets under `/assets/`.
+
+use axum::Router;
+use axum::extract::Path;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+include!(concat!(env!("OUT_DIR"), "/assets.rs"));
+
+/// The UI's pages; each serves the app, which renders the page its path names.
+pub const PAGES: [&str; 10] = [
+    "/graph",
+    "/query",
+    "/targets",
+    "/service-discovery",
+    "/config",
+    "/flags",
+    "/status",
+    "/tsdb-status",
+    "/alerts",
+    "/rules",
+];
+
+fn asset(name: &str) -> Option<(&'static str, &'static [u8])> {
+    ASSETS
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map(|(_, t, b)| (*t, *b))
+}
+
+async fn index() -> Response {
+    match asset("index.html") {
+        Some((t, b)) => ([(header::CONTENT_TYPE, t)], b).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+async fn file(Path(name): Path<String>) -> Response {
+    match asset(&name) {
+        Some((t, b)) => (
+            [
+                (header::CONTENT_TYPE, t),
+                // Names are stable across builds: revalidate rather than cache forever.
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            b,
+        )
+            .into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    let mut r = Router::new().route("/assets/{name}", get(file));
+    for p in PAGES {
+        r = r.route(p, get(index));
+    }
+    r
+}

@@ -1,0 +1,42 @@
+// Thin helpers over vigil's Prometheus-compatible HTTP API.
+
+export interface ApiResult<T> { data: T; warnings?: string[]; infos?: string[] }
+
+export async function api<T>(path: string, params: Record<string, string> = {}): Promise<ApiResult<T>> {
+  const q = new URLSearchParams(params).toString();
+  const res = await fetch(path + (q ? '?' + q : ''));
+  const body = await res.json().catch(() => ({ status: 'error', error: `HTTP ${res.status}` }));
+  if (body.status !== 'success') throw new Error(body.error || `HTTP ${res.status}`);
+  return body;
+}
+
+export function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, any> = {}, ...kids: (Node | string | null | undefined)[]): HTMLElementTagNameMap[K] {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith('on') && typeof v === 'function') e.addEventListener(k.slice(2), v);
+    else if (k === 'class') e.className = v;
+    else e.setAttribute(k, v === true ? '' : String(v));
+  }
+  for (const k of kids) if (k !== null && k !== undefined) e.append(k);
+  return e;
+}
+
+export function labelChips(labels: Record<string, string>): HTMLElement {
+  return el('div', { class: 'labels' }, ...Object.entries(labels).sort().map(([k, v]) => el('span', { class: 'label' }, `${k}="${v}"`)));
+}
+
+export function ago(iso: string): string {
+  const t = Date.parse(iso);
+  if (!t || t < 0 || iso.startsWith('0001')) return 'never';
+  const s = Math.max(0, (Date.now() - t) / 1000);
+  if (s < 60) return `${s.toFixed(1)}s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ${Math.floor(s % 60)}s ago`;
+  return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m ago`;
+}
+
+export function metricText(m: Record<string, string>): string {
+  const name = m.__name__ || '';
+  const rest = Object.entries(m).filter(([k]) => k !== '__name__').sort().map(([k, v]) => `${k}="${v}"`);
+  return rest.length ? `${name}{${rest.join(', ')}}` : (name || '{}');
+}

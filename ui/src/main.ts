@@ -1,0 +1,41 @@
+// The single-page app: a small router over the server-side paths, and the theme switch.
+import { targetsPage } from './targets';
+import { graphPage } from './graph';
+import { sdPage } from './sd';
+import { configPage, flagsPage, statusPage, tsdbPage, emptyRulesPage } from './status';
+import { el } from './api';
+
+const routes: Record<string, (root: HTMLElement) => Promise<void>> = {
+  '/targets': targetsPage,
+  '/graph': graphPage,
+  '/query': graphPage,
+  '/service-discovery': sdPage,
+  '/config': configPage,
+  '/flags': flagsPage,
+  '/status': statusPage,
+  '/tsdb-status': tsdbPage,
+  '/alerts': r => emptyRulesPage(r, 'Alerts'),
+  '/rules': r => emptyRulesPage(r, 'Rules'),
+};
+
+async function start() {
+  const root = document.getElementById('app')!;
+  const path = location.pathname.replace(/\/+$/, '') || '/graph';
+  document.querySelectorAll('#nav a').forEach(a => {
+    if ((a as HTMLAnchorElement).pathname === path) a.classList.add('active');
+  });
+  document.getElementById('theme')!.addEventListener('click', () => {
+    const t = document.documentElement.dataset.theme === 'dark' ? 'light' : 'dark';
+    document.documentElement.dataset.theme = t;
+    localStorage.setItem('vigil-theme', t);
+  });
+  const page = routes[path] || graphPage;
+  document.title = `vigil · ${path.slice(1) || 'graph'}`;
+  try {
+    await page(root);
+  } catch (e: any) {
+    root.append(el('div', { class: 'error', role: 'alert' }, `Could not load this page: ${e.message || e}`));
+  }
+}
+
+start();

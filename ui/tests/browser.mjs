@@ -1,0 +1,95 @@
+// Browser test of vigil's UI in headless Chromium (Debian's, driven by playwright-core).
+// Usage: node tests/browser.mjs <vigil base URL> <screenshot dir>
+// Checks: the targets page lists the targets with their health; a query typed into the graph
+// page draws a chart whose series count matches the API; completion offers a metric; the URL
+// reproduces the view; the service-discovery page explains a dropped target; no console errors.
+import { chromium } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
+
+const [base, shots] = process.argv.slice(2);
+mkdirSync(shots, { recursive: true });
+const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: ['--no-sandbox'] });
+const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+const errors = [];
+page.on('console', m => { if (m.type() === 'error') errors.push(m.text()); });
+page.on('pageerror', e => errors.push(String(e)));
+const check = (cond, what) => { if (!cond) throw new Error(`FAILED: ${what}`); console.log(`ok: ${what}`); };
+
+// Targets.
+await page.goto(`${base}/targets`);
+await page.waitForSelector('tr[data-health="up"]', { timeout: 20000 });
+const pools = await page.$$eval('details.pool summary h2', hs => hs.map(h => h.textContent));
+check(pools.includes('node'), `targets page lists the node pool (${pools})`);
+const nodeCount = await page.$$eval('details.pool summary', ss => ss.find(s => s.querySelector('h2').textContent === 'node').querySelector('.count').textContent);
+check(/1\/1 up/.test(nodeCount), `node pool counts 1/1 up (${nodeCount})`);
+await page.screenshot({ path: `${shots}/targets.png`, fullPage: true });
+await page.selectOption('select[aria-label=health]', 'down');
+const downRows = await page.$$('tr[data-health="up"]');
+check(downRows.length === 0, 'health filter hides up targets');
+
+// Graph: typing a query, completion, chart.
+await page.goto(`${base}/graph`);
+const ta = await page.waitForSelector('textarea[aria-label=expression]');
+await page.waitForTimeout(500);
+await ta.type('node_cpu_seconds_t');
+await page.waitForSelector('.complete div', { timeout: 5000 });
+const offered = await page.$$eval('.complete div', ds => ds.map(d => d.firstChild.textContent));
+check(offered.includes('node_cpu_seconds_total'), `completion offers node_cpu_seconds_total (${offered.slice(0, 5)})`);
+await page.keyboard.press('Tab');
+check((await ta.inputValue()) === 'node_cpu_seconds_total', 'completion inserts the metric');
+await page.click('.tabs button:has-text("Graph")');
+await page.waitForSelector('.chart[data-series]', { timeout: 20000 });
+const drawn = parseInt(await page.$eval('.chart', c => c.dataset.series), 10);
+const url = page.url();
+const u = new URL(url);
+check(u.searchParams.get('g0.expr') === 'node_cpu_seconds_total' && u.searchParams.get('g0.tab') === '0', `the URL holds the panel (${u.search})`);
+const now = Date.now() / 1000;
+const api = await (await fetch(`${base}/api/v1/query_range?` + new URLSearchParams({ query: 'node_cpu_seconds_total', start: String(now - 3600), end: String(now), step: '14' }))).json();
+check(drawn === api.data.result.length && drawn > 0, `chart draws ${drawn} series, the API returns ${api.data.result.length}`);
+check(await page.$('.chart canvas') !== null, 'uPlot canvas present');
+await page.screenshot({ path: `${shots}/graph.png`, fullPage: true });
+
+// The link reproduces the view.
+const page2 = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+await page2.goto(url);
+await page2.waitForSelector('.chart[data-series]', { timeout: 20000 });
+check((await page2.$eval('textarea[aria-label=expression]', t => t.value)) === 'node_cpu_seconds_total', 'link restores the expression');
+check(parseInt(await page2.$eval('.chart', c => c.dataset.series), 10) === drawn, 'link restores the chart');
+await page2.close();
+
+// Table view and an error shown clearly (the browser logs the deliberate 400 itself).
+check(errors.length === 0, `no console errors so far (${errors.join('; ')})`);
+await page.goto(`${base}/graph?g0.expr=${encodeURIComponent('sum(rate(')}&g0.tab=1`);
+await page.waitForSelector('[role=alert]', { timeout: 10000 });
+const err = await page.$eval('[role=alert]', e => e.textContent);
+check(/parse error/.test(err), `a bad query shows the parse error (${err})`);
+errors.splice(0, errors.length, ...errors.filter(e => !/status of 400/.test(e)));
+
+// Service discovery explains a dropped target.
+await page.goto(`${base}/service-discovery`);
+await page.waitForSelector('tr.dropped', { timeout: 10000 });
+await page.click('tr.dropped button');
+await page.waitForSelector('tr.dropped-by', { timeout: 10000 });
+const rule = await page.$eval('tr.dropped-by code', c => c.textContent);
+check(/action: drop/.test(rule), `the dropping rule is shown (${rule})`);
+await page.screenshot({ path: `${shots}/service-discovery.png`, fullPage: true });
+
+// The other pages render without errors; dark theme and phone width.
+for (const p of ['config', 'flags', 'status', 'tsdb-status', 'alerts', 'rules']) {
+  await page.goto(`${base}/${p}`);
+  await page.waitForSelector('main h1');
+  await page.waitForTimeout(200);
+  await page.screenshot({ path: `${shots}/${p}.png`, fullPage: true });
+}
+const config = await (await page.goto(`${base}/config`), page.waitForSelector('#config-yaml'));
+check((await config.textContent()).includes('job_name: node'), 'config page shows the loaded YAML');
+await page.click('#theme');
+check(await page.evaluate(() => document.documentElement.dataset.theme) !== undefined, 'theme toggles');
+await page.setViewportSize({ width: 390, height: 800 });
+await page.goto(`${base}/targets`);
+await page.waitForSelector('tr[data-health="up"]');
+await page.screenshot({ path: `${shots}/targets-phone.png`, fullPage: true });
+
+check(errors.length === 0, `no console errors (${errors.join('; ')})`);
+await browser.close();
+console.log('all browser checks passed');
