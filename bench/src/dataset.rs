@@ -70,12 +70,17 @@ impl Dataset {
         )
     }
 
-    /// Write the OpenMetrics file; returns the number of samples.
+    /// Write the OpenMetrics file from [`START_S`]; returns the number of samples.
     pub fn write(&self, path: &Path) -> std::io::Result<u64> {
+        self.write_from(path, START_S)
+    }
+
+    /// Write the OpenMetrics file with its first interval slot at `start_s` (Unix seconds).
+    pub fn write_from(&self, path: &Path, start_s: i64) -> std::io::Result<u64> {
         let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
         let steps = self.hours * 3600 / self.interval_s;
         let ts = |k: i64| {
-            let ms = START_S * 1000 + k * self.interval_s * 1000 + OFFSET_MS;
+            let ms = start_s * 1000 + k * self.interval_s * 1000 + OFFSET_MS;
             format!("{}.{:03}", ms / 1000, ms % 1000)
         };
         let mut n = 0u64;

@@ -1,0 +1,29 @@
+// Bench helper (run by `cargo run -p vigil-bench --bin ui_weight`): loads one query page per server in headless Chromium and reports the bytes transferred and
+// the time until the chart is drawn. Usage: node measure.mjs <name>=<url> ... (each URL the
+// full page URL with the query; the chart selector is chosen by name).
+import { chromium } from 'playwright-core';
+
+const selectors = { vigil: '.chart canvas', prometheus: '.graph_area svg path' };
+const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: ['--no-sandbox'] });
+const out = {};
+for (const arg of process.argv.slice(2)) {
+  const [name, url] = [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)];
+  const runs = [];
+  for (let i = 0; i < 5; i++) {
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await ctx.newPage();
+    let bytes = 0;
+    page.on('response', async r => { try { bytes += (await r.body()).length; } catch {} });
+    const t0 = Date.now();
+    await page.goto(url);
+    await page.waitForSelector(selectors[name], { timeout: 30000 });
+    const ms = Date.now() - t0;
+    await page.waitForLoadState('networkidle');
+    runs.push({ ms, bytes });
+    await ctx.close();
+  }
+  runs.sort((a, b) => a.ms - b.ms);
+  out[name] = { ms: runs[2].ms, bytes: runs[2].bytes };
+}
+console.log(JSON.stringify(out));
+await browser.close();
