@@ -4,7 +4,8 @@ export interface ApiResult<T> { data: T; warnings?: string[]; infos?: string[] }
 
 export async function api<T>(path: string, params: Record<string, string> = {}): Promise<ApiResult<T>> {
   const q = new URLSearchParams(params).toString();
-  const res = await fetch(path + (q ? '?' + q : ''));
+  // Relative to the page's <base>, so the UI works under --web.route-prefix.
+  const res = await fetch(path.replace(/^\//, '') + (q ? '?' + q : ''));
   const body = await res.json().catch(() => ({ status: 'error', error: `HTTP ${res.status}` }));
   if (body.status !== 'success') throw new Error(body.error || `HTTP ${res.status}`);
   return body;

@@ -20,9 +20,11 @@ const routes: Record<string, (root: HTMLElement) => Promise<void>> = {
 
 async function start() {
   const root = document.getElementById('app')!;
-  const path = location.pathname.replace(/\/+$/, '') || '/graph';
+  // The page's path below the route prefix (the <base> the server sets).
+  const base = new URL(document.baseURI).pathname.replace(/\/+$/, '');
+  const path = ('/' + location.pathname.slice(base.length).replace(/^\/+|\/+$/g, '')).replace(/^\/$/, '/graph');
   document.querySelectorAll('#nav a').forEach(a => {
-    if ((a as HTMLAnchorElement).pathname === path) a.classList.add('active');
+    if ((a as HTMLAnchorElement).pathname === location.pathname) a.classList.add('active');
   });
   document.getElementById('theme')!.addEventListener('click', () => {
     const t = document.documentElement.dataset.theme === 'dark' ? 'light' : 'dark';

@@ -6,7 +6,7 @@
 import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
 
-const [base, shots] = process.argv.slice(2);
+const [base, shots, prefixed] = process.argv.slice(2);
 mkdirSync(shots, { recursive: true });
 const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: ['--no-sandbox'] });
 const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
@@ -89,6 +89,21 @@ await page.setViewportSize({ width: 390, height: 800 });
 await page.goto(`${base}/targets`);
 await page.waitForSelector('tr[data-health="up"]');
 await page.screenshot({ path: `${shots}/targets-phone.png`, fullPage: true });
+
+// Under a route prefix (--web.external-url with a path): pages, assets and API calls all live
+// below it.
+if (prefixed) {
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await page.goto(`${prefixed}/targets`);
+  await page.waitForSelector('tr[data-health="up"]', { timeout: 20000 });
+  check(true, 'targets page works under the route prefix');
+  await page.goto(`${prefixed}/graph?g0.expr=up&g0.tab=1`);
+  await page.waitForSelector('table.series-table', { timeout: 10000 });
+  check((await page.$$('table.series-table tr')).length >= 1, 'queries work under the route prefix');
+  await page.click('#nav a[href="flags"]');
+  await page.waitForSelector('main h1');
+  check(page.url() === `${prefixed}/flags`, `nav links stay under the prefix (${page.url()})`);
+}
 
 check(errors.length === 0, `no console errors (${errors.join('; ')})`);
 await browser.close();

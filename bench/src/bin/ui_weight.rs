@@ -9,16 +9,25 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use vigil_bench::dataset::Dataset;
-use vigil_bench::servers::{backfill_prometheus, backfill_vigil, start_prometheus, start_vigil, urlencode};
+use vigil_bench::servers::{
+    backfill_prometheus, backfill_vigil, start_prometheus, start_vigil, urlencode,
+};
 
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let vigil = root.join("target/release/vigil");
-    assert!(vigil.exists(), "build vigil first: cargo build --release -p vigil");
+    assert!(
+        vigil.exists(),
+        "build vigil first: cargo build --release -p vigil"
+    );
     let dir = std::env::temp_dir().join(format!("vigil-bench-ui-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     // 10 pods: 90 counters + 10 gauges = the 100 series charted, ending now.
-    let ds = Dataset { pods: 10, hours: 2, interval_s: 15 };
+    let ds = Dataset {
+        pods: 10,
+        hours: 2,
+        interval_s: 15,
+    };
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -31,8 +40,14 @@ fn main() {
     let p = start_prometheus(&dir.join("prom"), &[]);
     let q = urlencode("{__name__=~\"dset_requests_total|dset_temperature_celsius\"}");
     let args = [
-        format!("vigil=http://127.0.0.1:{}/graph?g0.expr={q}&g0.tab=0&g0.range_input=1h", v.port),
-        format!("prometheus=http://127.0.0.1:{}/graph/?g0.expr={q}&g0.tab=0&g0.range_input=1h", p.port),
+        format!(
+            "vigil=http://127.0.0.1:{}/graph?g0.expr={q}&g0.tab=0&g0.range_input=1h",
+            v.port
+        ),
+        format!(
+            "prometheus=http://127.0.0.1:{}/graph/?g0.expr={q}&g0.tab=0&g0.range_input=1h",
+            p.port
+        ),
     ];
     let out = Command::new("node")
         .arg("tests/measure.mjs")
@@ -41,10 +56,18 @@ fn main() {
         .output()
         .expect("node");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}{}", text, String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text,
+        String::from_utf8_lossy(&out.stderr)
+    );
     let j: serde_json::Value = serde_json::from_str(text.trim()).expect("measurement JSON");
     println!("1h chart of 100 series, median of 5 cold loads:\n");
-    println!("{:<12} {:>14} {:>20}", "", "page weight KB", "time to chart ms");
+    println!(
+        "{:<12} {:>14} {:>20}",
+        "", "page weight KB", "time to chart ms"
+    );
     for name in ["vigil", "prometheus"] {
         println!(
             "{:<12} {:>14.0} {:>20.0}",

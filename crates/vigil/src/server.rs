@@ -260,6 +260,10 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
         },
         query_timeout,
         query_gate: Arc::new(tokio::sync::Semaphore::new(query_concurrency)),
+        route_prefix: vigil_web::route_prefix(
+            flags.route_prefix.as_deref(),
+            flags.external_url.as_deref(),
+        ),
         config: RwLock::new(Arc::new(initial)),
         flags: flags.as_pairs(),
         metrics: Box::new(move || {

@@ -23,6 +23,22 @@ fn ui_pages_in_headless_chromium() {
         "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{ne_port}']\n  - job_name: filtered\n    static_configs:\n      - targets: ['keep.example:9100', 'drop.example:9100']\n    relabel_configs:\n      - source_labels: [__address__]\n        regex: drop.*\n        action: drop\n"
     );
     let v = Vigil::start("ui", Some(&cfg), &[]);
+    // The same under a path prefix, as behind an ingress: the prefix comes from the external URL.
+    let vp = Vigil::start_under(
+        "ui-prefixed",
+        Some(&cfg),
+        &["--web.external-url=http://monitoring.example/vigil/"],
+        "/vigil",
+    );
+    let (code, _) = http(
+        "GET",
+        &format!("{}/vigil/api/v1/query?query=up", vp.base),
+        None,
+    )
+    .unwrap();
+    assert_eq!(code, 200, "API under the prefix");
+    let (code, _) = http("GET", &format!("{}/api/v1/query?query=up", vp.base), None).unwrap();
+    assert_eq!(code, 404, "nothing outside the prefix");
     wait_for("a few scrapes", Duration::from_secs(15), || {
         (query(&v.base, "node_cpu_seconds_total").len() > 1).then_some(())
     });
@@ -33,6 +49,7 @@ fn ui_pages_in_headless_chromium() {
         .arg("tests/browser.mjs")
         .arg(&v.base)
         .arg(shots)
+        .arg(format!("{}/vigil", vp.base))
         .current_dir(ui)
         .env("CHROMIUM", &chromium)
         .output()

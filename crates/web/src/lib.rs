@@ -51,6 +51,8 @@ pub struct AppState {
     pub query_timeout: std::time::Duration,
     /// `--query.max-concurrency` slots; queries beyond it wait.
     pub query_gate: Arc<tokio::sync::Semaphore>,
+    /// `""` or `/prefix`: where the API and UI are served (`--web.route-prefix`).
+    pub route_prefix: String,
     /// The config currently running.
     pub config: RwLock<Arc<Config>>,
     /// Flag values as given (for `/api/v1/status/flags`).
@@ -70,10 +72,39 @@ pub struct AppState {
 
 /// The full router.
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
+    let prefix = state.route_prefix.clone();
+    let app = Router::new()
         .merge(api::routes())
         .merge(api_meta::routes())
         .merge(ui::routes())
         .merge(lifecycle::routes())
-        .with_state(state)
+        .with_state(state);
+    if prefix.is_empty() {
+        return app;
+    }
+    // Everything under the prefix (as behind an ingress path); the bare root points there.
+    let home = format!("{prefix}/graph");
+    Router::new().nest(&prefix, app).route(
+        "/",
+        axum::routing::get(move || async move { axum::response::Redirect::to(&home) }),
+    )
+}
+
+/// `--web.route-prefix`, or the path of `--web.external-url` (Prometheus's rule), normalised to
+/// `""` or `/path` without a trailing slash.
+pub fn route_prefix(route_prefix: Option<&str>, external_url: Option<&str>) -> String {
+    let raw = match (route_prefix, external_url) {
+        (Some(p), _) => p.to_string(),
+        (None, Some(u)) => u
+            .split_once("://")
+            .map(|(_, rest)| rest.find('/').map_or("", |i| &rest[i..]).to_string())
+            .unwrap_or_default(),
+        (None, None) => String::new(),
+    };
+    let t = raw.trim_matches('/');
+    if t.is_empty() {
+        String::new()
+    } else {
+        format!("/{t}")
+    }
 }

@@ -21,7 +21,10 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/-/reload", post(reload).put(reload))
         .route("/-/quit", post(quit).put(quit))
         .route("/metrics", get(metrics))
-        .route("/", get(|| async { Redirect::to("/graph") }))
+        .route(
+            "/",
+            get(|State(s): St| async move { Redirect::to(&format!("{}/graph", s.route_prefix)) }),
+        )
 }
 
 async fn healthy() -> &'static str {

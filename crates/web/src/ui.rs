@@ -1,11 +1,15 @@
 //! The web UI: the single-page app built from `ui/` (embedded at build time by `build.rs`),
 //! served for each page path, and its assets under `/assets/`.
 
+use std::sync::Arc;
+
 use axum::Router;
-use axum::extract::Path;
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+
+use crate::AppState;
 
 include!(concat!(env!("OUT_DIR"), "/assets.rs"));
 
@@ -30,9 +34,18 @@ fn asset(name: &str) -> Option<(&'static str, &'static [u8])> {
         .map(|(_, t, b)| (*t, *b))
 }
 
-async fn index() -> Response {
+/// The app's HTML with a `<base>` for the route prefix: the app uses relative URLs only, so
+/// it works under any prefix.
+async fn index(State(s): State<Arc<AppState>>) -> Response {
     match asset("index.html") {
-        Some((t, b)) => ([(header::CONTENT_TYPE, t)], b).into_response(),
+        Some((t, b)) => {
+            let html = String::from_utf8_lossy(b).replacen(
+                "<head>",
+                &format!("<head>\n<base href=\"{}/\">", s.route_prefix),
+                1,
+            );
+            ([(header::CONTENT_TYPE, t)], html).into_response()
+        }
         None => StatusCode::NOT_FOUND.into_response(),
     }
 }
@@ -52,7 +65,7 @@ async fn file(Path(name): Path<String>) -> Response {
     }
 }
 
-pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
+pub fn routes() -> Router<Arc<AppState>> {
     let mut r = Router::new().route("/assets/{name}", get(file));
     for p in PAGES {
         r = r.route(p, get(index));

@@ -192,6 +192,11 @@ pub struct Vigil {
 
 impl Vigil {
     pub fn start(name: &str, config: Option<&str>, extra: &[&str]) -> Vigil {
+        Self::start_under(name, config, extra, "")
+    }
+
+    /// Start with the API and UI under `prefix` (e.g. `/vigil`, from `--web.external-url`).
+    pub fn start_under(name: &str, config: Option<&str>, extra: &[&str], prefix: &str) -> Vigil {
         let dir = temp_dir(name);
         let port = free_port();
         let mut args = vec![
@@ -213,7 +218,7 @@ impl Vigil {
         };
         let b = v.base.clone();
         wait_for("vigil to be ready", Duration::from_secs(30), || {
-            http("GET", &format!("{b}/-/ready"), None)
+            http("GET", &format!("{b}{prefix}/-/ready"), None)
                 .ok()
                 .filter(|(c, _)| *c == 200)
         });
