@@ -4,6 +4,8 @@
 # Like prom/prometheus, the working directory /prometheus is writable by the image's user, so
 # Prometheus's Deployments that pass only `--config.file` (chapter 14's) keep their data there.
 FROM rust:1-bookworm AS build
+# The UI is bundled by crates/web/build.rs with Node.js and npm.
+RUN apt-get update && apt-get install -y --no-install-recommends nodejs npm && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
 RUN cargo build --release -p vigil && strip target/release/vigil && mkdir -p /out/prometheus
