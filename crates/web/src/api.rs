@@ -443,12 +443,40 @@ async fn labels(
     Ok(ok_warn(Json::Array(v), &w))
 }
 
+/// Prometheus 3's `U__` escaping of label names in URL paths (Grafana uses it): `_XX_` is the
+/// code point XX in hex, `__` an underscore; other names pass unchanged.
+fn unescape_label_name(n: &str) -> String {
+    let Some(rest) = n.strip_prefix("U__") else {
+        return n.to_string();
+    };
+    let mut out = String::new();
+    let mut it = rest.chars().peekable();
+    while let Some(c) = it.next() {
+        if c != '_' {
+            out.push(c);
+            continue;
+        }
+        if it.peek() == Some(&'_') {
+            it.next();
+            out.push('_');
+            continue;
+        }
+        let hex: String = it.by_ref().take_while(|c| *c != '_').collect();
+        match u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
+            Some(ch) => out.push(ch),
+            None => return n.to_string(),
+        }
+    }
+    out
+}
+
 async fn label_values(
     State(s): St,
     Path(name): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     let p = Params::from(q, &HeaderMap::new(), &Bytes::new())?;
+    let name = unescape_label_name(&name);
     if !vigil_model::labels::is_valid_label_name(&name) {
         return Err(ApiError::BadData(format!("invalid label name: {name:?}")));
     }

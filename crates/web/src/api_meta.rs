@@ -28,6 +28,17 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/api/v1/parse_query", get(parse_query).post(parse_query))
         .route("/api/v1/format_query", get(format_query).post(format_query))
         .route("/api/v1/targets/relabel_steps", get(relabel_steps))
+        .route("/api/v1/rules", get(rules))
+        .route("/api/v1/alerts", get(alerts))
+}
+
+/// No rule groups yet (rules arrive with their own issue); the shape Grafana and the UI read.
+async fn rules() -> Response {
+    ok(json!({"groups": []}))
+}
+
+async fn alerts() -> Response {
+    ok(json!({"alerts": []}))
 }
 
 /// Why a target has the labels it has (or was dropped): `relabel_configs` of `scrapePool`
