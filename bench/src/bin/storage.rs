@@ -103,6 +103,55 @@ fn generate(series: usize, hours: u64, dir: &Path) -> (PathBuf, u64, Vec<f64>) {
     (path, samples, probe)
 }
 
+/// The "day" data set: 600 series (half counters with integer increments uniform in
+/// 0..19, half gauges random-walking by steps uniform in -1.00..=1.00 at 2 decimals) over 24h at
+/// 15s. Returns the file, the sample count, the probe series' values (a gauge) and the data's
+/// entropy in bytes per sample (timestamps are regular: 0 bits).
+fn generate_day(dir: &Path) -> (PathBuf, u64, Vec<f64>, f64) {
+    let path = dir.join("day.om");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    let start: u64 = 1_700_000_000;
+    let steps = 24 * 3600 / 15;
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut samples = 0u64;
+    let mut probe = Vec::new();
+    writeln!(f, "# TYPE bench_day_requests counter").unwrap();
+    for i in 0..300 {
+        let mut v = 0u64;
+        for s in 0..steps {
+            v += rng.next_u64() % 20;
+            writeln!(
+                f,
+                "bench_day_requests_total{{pod=\"pod-{i}\"}} {v} {}",
+                start + s * 15
+            )
+            .unwrap();
+            samples += 1;
+        }
+    }
+    writeln!(f, "# TYPE bench_day_temperature gauge").unwrap();
+    for i in 0..300 {
+        let mut c: i64 = 2000 + (rng.next_u64() % 1000) as i64; // hundredths
+        for s in 0..steps {
+            c = (c + (rng.next_u64() % 201) as i64 - 100).clamp(-5000, 15000);
+            let v = c as f64 / 100.0;
+            if i == 0 {
+                probe.push(v);
+            }
+            writeln!(
+                f,
+                "bench_day_temperature{{pod=\"pod-{i}\"}} {v} {}",
+                start + s * 15
+            )
+            .unwrap();
+            samples += 1;
+        }
+    }
+    writeln!(f, "# EOF").unwrap();
+    let entropy_bits = (20f64.log2() + 201f64.log2()) / 2.0;
+    (path, samples, probe, entropy_bits / 8.0)
+}
+
 /// (values read back bit for bit equal, values written).
 fn exact_count(written: &[f64], back: &[f64]) -> (usize, usize) {
     let same = written
@@ -130,9 +179,19 @@ fn run(cmd: &mut Command) -> Duration {
 }
 
 fn main() {
-    let mut args = std::env::args().skip(1);
+    let mut args = std::env::args().skip(1).peekable();
+    // `day`: the data set (600 series, 24h, 24h blocks) and its entropy.
+    let day = args.peek().is_some_and(|a| a == "day");
+    if day {
+        args.next();
+    }
     let series: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(10_000);
     let hours: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(2);
+    let block = if day {
+        "--max-block-duration=24h"
+    } else {
+        "--max-block-duration=2h"
+    };
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let vigil = root.join("target/release/vigil");
     assert!(
@@ -141,16 +200,24 @@ fn main() {
     );
     let dir = std::env::temp_dir().join(format!("vigil-bench-storage-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let (input, samples, probe) = generate(series, hours, &dir);
+    let (input, samples, probe, entropy, probe_name) = if day {
+        let (p, n, probe, e) = generate_day(&dir);
+        (p, n, probe, Some(e), "bench_day_temperature")
+    } else {
+        let (p, n, probe) = generate(series, hours, &dir);
+        (p, n, probe, None, PROBE_SERIES)
+    };
     println!(
-        "{series} series x {hours}h at 15s = {samples} samples ({:.0} MB OpenMetrics)",
+        "{} series x {}h at 15s = {samples} samples ({:.0} MB OpenMetrics)",
+        if day { 600 } else { series },
+        if day { 24 } else { hours },
         std::fs::metadata(&input).unwrap().len() as f64 / 1e6
     );
 
     let mut rows: Vec<(&str, u64, Duration)> = Vec::new();
     let vd = dir.join("vigil");
     let t = run(Command::new(&vigil)
-        .args(["tsdb", "create-blocks-from", "openmetrics"])
+        .args(["tsdb", "create-blocks-from", block, "openmetrics"])
         .arg(&input)
         .arg(&vd));
     rows.push(("vigil", du(&vd), t));
@@ -160,7 +227,7 @@ fn main() {
         .arg(&vd)
         .output()
         .expect("vigil tsdb dump");
-    let prefix = format!("{{__name__=\"{PROBE_SERIES}\", pod=\"pod-0\",");
+    let prefix = format!("{{__name__=\"{probe_name}\", pod=\"pod-0\"");
     let back: Vec<f64> = String::from_utf8_lossy(&dump.stdout)
         .lines()
         .filter(|l| l.starts_with(&prefix))
@@ -171,7 +238,7 @@ fn main() {
     if Path::new("/usr/bin/promtool").exists() {
         let pd = dir.join("prom");
         let t = run(Command::new("/usr/bin/promtool")
-            .args(["tsdb", "create-blocks-from", "openmetrics"])
+            .args(["tsdb", "create-blocks-from", block, "openmetrics"])
             .arg(&input)
             .arg(&pd));
         rows.push(("prometheus", du(&pd), t));
@@ -237,8 +304,40 @@ fn main() {
                 &format!("http://127.0.0.1:{port}/internal/force_flush"),
             ])
             .output();
-        std::thread::sleep(Duration::from_secs(3));
         let elapsed = t.elapsed();
+        // VictoriaMetrics writes in-memory parts to disk in the background: wait until its
+        // own data-size metric has stopped changing (3s unchanged, at most 60s), and use it.
+        let vm_size = || -> u64 {
+            Command::new("curl")
+                .args(["-s", &format!("http://127.0.0.1:{port}/metrics")])
+                .output()
+                .map(|o| {
+                    String::from_utf8_lossy(&o.stdout)
+                        .lines()
+                        .filter(|l| l.starts_with("vm_data_size_bytes"))
+                        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                        .sum::<f64>() as u64
+                })
+                .unwrap_or(0)
+        };
+        let (mut last, mut stable, waited) = (0u64, 0, Instant::now());
+        while stable < 3 && waited.elapsed() < Duration::from_secs(60) {
+            std::thread::sleep(Duration::from_secs(1));
+            let _ = Command::new("curl")
+                .args([
+                    "-s",
+                    &format!("http://127.0.0.1:{port}/internal/force_flush"),
+                ])
+                .output();
+            let now = vm_size();
+            stable = if now == last && now > 0 {
+                stable + 1
+            } else {
+                0
+            };
+            last = now;
+        }
+        let vm_bytes = last.max(du(&vmd));
         let code = status
             .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
             .unwrap_or_default();
@@ -246,13 +345,13 @@ fn main() {
             code.starts_with('2'),
             "VictoriaMetrics import answered {code}"
         );
-        rows.push(("victoria-metrics", du(&vmd), elapsed));
+        rows.push(("victoria-metrics", vm_bytes, elapsed));
         let export = Command::new("curl")
             .args([
                 "-s",
                 "-G",
                 "--data-urlencode",
-                &format!("match[]={{__name__=\"{PROBE_SERIES}\",pod=\"pod-0\"}}"),
+                &format!("match[]={{__name__=\"{probe_name}\",pod=\"pod-0\"}}"),
                 "--data-urlencode",
                 "start=0",
                 &format!("http://127.0.0.1:{port}/api/v1/export"),
@@ -288,10 +387,20 @@ fn main() {
             *bytes as f64 / vbytes
         );
     }
+    if let Some(e) = entropy {
+        println!();
+        println!("entropy of the generator's data: {e:.3} bytes/sample");
+        for (name, bytes, _) in &rows {
+            println!(
+                "{name}: {:.2}x the entropy",
+                *bytes as f64 / samples as f64 / e
+            );
+        }
+    }
     println!();
     for (name, (same, total)) in &exact {
         println!(
-            "{name}: {same} of {total} full-precision float samples of {PROBE_SERIES}{{pod=\"pod-0\"}} read back bit-exact"
+            "{name}: {same} of {total} samples of {probe_name}{{pod=\"pod-0\"}} read back bit-exact"
         );
     }
     println!(

@@ -21,7 +21,10 @@
 //!   zig-zag differences, then the value exceptions: count, and per exception the gap from the
 //!   previous exception's index (uvarint) and the value's 8 bytes, little-endian.
 //! - an int stream: width byte `w`, exception count, per exception (index gap uvarint, value
-//!   uvarint), then every value's low `w` bits back to back (exceptions as 0), byte-aligned.
+//!   uvarint), then every value's low `w` bits back to back (exceptions as 0), byte-aligned;
+//!   or `0xff`, `m` (uvarint) and the values as base-`m` digits, as many per group as fit 64
+//!   bits, each group in the bits its largest number needs (values uniform over a range that
+//!   is not a power of two then cost close to their entropy).
 
 use crate::chunk::{XorChunk, XorIter};
 use vigil_model::Sample;
@@ -182,23 +185,42 @@ fn values_section(scale: u8, ints: &[i64], exceptions: &[(usize, u64)]) -> Vec<u
     let deltas: Vec<i64> = std::iter::once(ints[0])
         .chain(ints.windows(2).map(|w| w[1].wrapping_sub(w[0])))
         .collect();
-    let delta_stream: Vec<u64> = deltas[1..].iter().map(|&d| zigzag(d)).collect();
-    let dod_stream: Vec<u64> = deltas
+    let dods: Vec<i64> = deltas
         .get(1..)
         .unwrap_or(&[])
         .windows(2)
-        .map(|w| zigzag(w[1].wrapping_sub(w[0])))
+        .map(|w| w[1].wrapping_sub(w[0]))
         .collect();
-    let use_dod = n >= 3 && stream_cost(&dod_stream) < stream_cost(&delta_stream);
-    out.push(scale);
-    out.push(if use_dod { 2 } else { 1 });
-    put_varint(&mut out, ints[0]);
-    if use_dod {
-        put_varint(&mut out, deltas[1]);
-        put_int_stream(&mut out, &dod_stream);
-    } else {
-        put_int_stream(&mut out, &delta_stream);
+    // Each difference stream either zig-zagged (small values of both signs, outliers such as
+    // counter resets kept aside) or offset by its minimum (values all on one side: counter
+    // increments 0..19 stay 0..19 instead of doubling). The cheapest of the four is written.
+    let zz = |v: &[i64]| -> Vec<u64> { v.iter().map(|&d| zigzag(d)).collect() };
+    let off = |v: &[i64]| -> (i64, Vec<u64>) {
+        let min = v.iter().copied().min().unwrap_or(0);
+        (min, v.iter().map(|&d| d.wrapping_sub(min) as u64).collect())
+    };
+    let (dmin, d_off) = off(&deltas[1..]);
+    let (ddmin, dd_off) = off(&dods);
+    let mut options: Vec<(u8, Option<i64>, Vec<u64>)> =
+        vec![(1, None, zz(&deltas[1..])), (3, Some(dmin), d_off)];
+    if n >= 3 {
+        options.push((2, None, zz(&dods)));
+        options.push((4, Some(ddmin), dd_off));
     }
+    let (order, base, stream) = options
+        .into_iter()
+        .min_by_key(|(_, b, v)| stream_cost(v) + if b.is_some() { 32 } else { 0 })
+        .expect("options");
+    out.push(scale);
+    out.push(order);
+    put_varint(&mut out, ints[0]);
+    if order == 2 || order == 4 {
+        put_varint(&mut out, deltas[1]);
+    }
+    if let Some(b) = base {
+        put_varint(&mut out, b);
+    }
+    put_int_stream(&mut out, &stream);
     put_uvarint(&mut out, exceptions.len() as u64);
     let mut last = 0;
     for &(i, bits) in exceptions {
@@ -233,12 +255,59 @@ fn best_width(vals: &[u64]) -> (usize, usize) {
     best
 }
 
+/// Width byte marking a mixed-radix stream (values packed as base-`m` digits).
+const RADIX: u8 = 0xff;
+
+/// Values per group for base `m` (as many digits as fit a `u64`) and the bits of a group of
+/// `k` digits.
+fn radix_group(m: u64) -> usize {
+    let mut g = 0;
+    let mut p: u128 = 1;
+    while p * m as u128 <= u64::MAX as u128 + 1 {
+        p *= m as u128;
+        g += 1;
+    }
+    g
+}
+
+fn radix_bits(m: u64, k: usize) -> usize {
+    let mut p: u128 = 1;
+    for _ in 0..k {
+        p *= m as u128;
+    }
+    bit_len((p - 1) as u64)
+}
+
+/// Bits of the stream packed in base `max + 1`: for values uniform over a range that is not a
+/// power of two (counter increments 0..19, steps of -1.00..1.00) this approaches their
+/// entropy, where a fixed bit width rounds every value up.
+fn radix_cost(vals: &[u64]) -> Option<(u64, usize)> {
+    let m = vals.iter().copied().max()?.checked_add(1)?;
+    if m < 3 || m.is_power_of_two() {
+        return None;
+    }
+    let g = radix_group(m);
+    if g < 2 {
+        return None;
+    }
+    let (full, rest) = (vals.len() / g, vals.len() % g);
+    let bits = full * radix_bits(m, g) + if rest > 0 { radix_bits(m, rest) } else { 0 };
+    Some((m, bits + 8 * uvarint_len(m) as usize))
+}
+
 fn stream_cost(vals: &[u64]) -> usize {
-    best_width(vals).1
+    let fixed = best_width(vals).1;
+    radix_cost(vals).map_or(fixed, |(_, c)| c.min(fixed))
 }
 
 fn put_int_stream(out: &mut Vec<u8>, vals: &[u64]) {
-    let (w, _) = best_width(vals);
+    let (w, fixed) = best_width(vals);
+    if let Some((m, cost)) = radix_cost(vals)
+        && cost + 8 < fixed
+    {
+        put_radix_stream(out, vals, m);
+        return;
+    }
     out.push(w as u8);
     let limit = if w == 64 { u64::MAX } else { (1u64 << w) - 1 };
     let exc: Vec<(usize, u64)> = vals
@@ -264,6 +333,33 @@ fn put_int_stream(out: &mut Vec<u8>, vals: &[u64]) {
         let v = if v > limit { 0 } else { v };
         acc |= (v as u128) << nbits;
         nbits += w;
+        while nbits >= 8 {
+            out.push(acc as u8);
+            acc >>= 8;
+            nbits -= 8;
+        }
+    }
+    if nbits > 0 {
+        out.push(acc as u8);
+    }
+}
+
+/// Marker, `m`, then groups of base-`m` digits (least significant first), each group's number
+/// in `radix_bits(m, len)` bits, little-endian bit packing.
+fn put_radix_stream(out: &mut Vec<u8>, vals: &[u64], m: u64) {
+    out.push(RADIX);
+    put_uvarint(out, m);
+    let g = radix_group(m);
+    let mut acc: u128 = 0;
+    let mut nbits = 0usize;
+    for group in vals.chunks(g) {
+        let mut n: u64 = 0;
+        for &v in group.iter().rev() {
+            n = n * m + v;
+        }
+        let bits = radix_bits(m, group.len());
+        acc |= (n as u128) << nbits;
+        nbits += bits;
         while nbits >= 8 {
             out.push(acc as u8);
             acc >>= 8;
@@ -303,7 +399,41 @@ impl Cur<'_> {
 
     /// Open an int stream of `n` values; the cursor moves past it.
     fn int_stream(&mut self, n: usize) -> Option<IntStream<'_>> {
-        let w = self.byte()? as u32;
+        let w = self.byte()?;
+        if w == RADIX {
+            let m = self.uvarint()?;
+            if m < 3 || m.is_power_of_two() {
+                return None;
+            }
+            let g = radix_group(m);
+            if g < 2 || g > 64 {
+                return None;
+            }
+            let (full, rest) = (n / g, n % g);
+            let bits = full * radix_bits(m, g) + if rest > 0 { radix_bits(m, rest) } else { 0 };
+            let len = bits.div_ceil(8);
+            let data = self.b.get(self.pos..self.pos + len)?;
+            self.pos += len;
+            return Some(IntStream {
+                data,
+                w: 0,
+                mask: 0,
+                bit: 0,
+                i: 0,
+                exc: Vec::new(),
+                exc_at: 0,
+                next_exc: usize::MAX,
+                radix: Some(Radix {
+                    m,
+                    g,
+                    n,
+                    digits: [0; 64],
+                    have: 0,
+                    at: 0,
+                }),
+            });
+        }
+        let w = w as u32;
         if w > 64 {
             return None;
         }
@@ -331,8 +461,19 @@ impl Cur<'_> {
             exc,
             exc_at: 0,
             next_exc,
+            radix: None,
         })
     }
+}
+
+/// Decoding state of a mixed-radix stream: the current group's digits.
+struct Radix {
+    m: u64,
+    g: usize,
+    n: usize,
+    digits: [u64; 64],
+    have: usize,
+    at: usize,
 }
 
 /// Sequential reader of a bit-packed int stream.
@@ -345,12 +486,32 @@ struct IntStream<'a> {
     exc: Vec<(usize, u64)>,
     exc_at: usize,
     next_exc: usize,
+    radix: Option<Radix>,
 }
 
 impl IntStream<'_> {
+    /// Bits at the current position (up to 64), little-endian.
+    fn take_bits(&mut self, bits: usize) -> u64 {
+        let at = self.bit / 8;
+        let mut buf = [0u8; 16];
+        let avail = &self.data[at.min(self.data.len())..(at + 16).min(self.data.len())];
+        buf[..avail.len()].copy_from_slice(avail);
+        let word = u128::from_le_bytes(buf) >> (self.bit % 8);
+        self.bit += bits;
+        let mask = if bits >= 64 {
+            u64::MAX
+        } else {
+            (1u64 << bits) - 1
+        };
+        word as u64 & mask
+    }
+
     /// The next value. The caller reads at most the stream's `n` values.
     #[inline(always)]
     fn next(&mut self) -> u64 {
+        if self.radix.is_some() {
+            return self.next_radix();
+        }
         let at = self.bit / 8;
         let v = if self.w == 0 {
             0
@@ -374,6 +535,29 @@ impl IntStream<'_> {
         } else {
             v
         }
+    }
+}
+
+impl IntStream<'_> {
+    fn next_radix(&mut self) -> u64 {
+        let r = self.radix.as_ref().expect("radix stream");
+        if r.at == r.have {
+            let (m, g, n, i) = (r.m, r.g, r.n, self.i);
+            let k = g.min(n.saturating_sub(i)).max(1);
+            let mut num = self.take_bits(radix_bits(m, k));
+            let r = self.radix.as_mut().expect("radix stream");
+            for d in r.digits.iter_mut().take(k) {
+                *d = num % m;
+                num /= m;
+            }
+            r.have = k;
+            r.at = 0;
+        }
+        self.i += 1;
+        let r = self.radix.as_mut().expect("radix stream");
+        let v = r.digits[r.at];
+        r.at += 1;
+        v
     }
 }
 
@@ -431,7 +615,7 @@ fn decode_packed(b: &[u8], mint: i64, maxt: i64, out: &mut Vec<Sample>) -> Optio
     }
     let e = c.byte()? as usize;
     let order = c.byte()?;
-    if (e > MAX_EXP && e != RAW_BITS as usize) || !(order == 1 || order == 2) {
+    if (e > MAX_EXP && e != RAW_BITS as usize) || !(1..=4).contains(&order) {
         return None;
     }
     let raw = e == RAW_BITS as usize;
@@ -444,6 +628,13 @@ fn decode_packed(b: &[u8], mint: i64, maxt: i64, out: &mut Vec<Sample>) -> Optio
         }
     };
     let first = c.varint()?;
+    let dod = order == 2 || order == 4;
+    let mut d = if dod && n >= 2 { c.varint()? } else { 0 };
+    let base = if order >= 3 { Some(c.varint()?) } else { None };
+    let un = |u: u64| match base {
+        Some(b) => b.wrapping_add(u as i64),
+        None => unzigzag(u),
+    };
     let vals = &mut out[start..];
     let mut set = |i: usize, x: i64| {
         if i >= lo && i < hi {
@@ -452,19 +643,18 @@ fn decode_packed(b: &[u8], mint: i64, maxt: i64, out: &mut Vec<Sample>) -> Optio
     };
     set(0, first);
     let mut x = first;
-    if order == 1 {
+    if !dod {
         let mut ds = c.int_stream(n - 1)?;
         for i in 1..hi.min(n) {
-            x = x.wrapping_add(unzigzag(ds.next()));
+            x = x.wrapping_add(un(ds.next()));
             set(i, x);
         }
     } else if n >= 2 {
-        let mut d = c.varint()?;
         x = x.wrapping_add(d);
         set(1, x);
         let mut ds = c.int_stream(n - 2)?;
         for i in 2..hi.min(n) {
-            d = d.wrapping_add(unzigzag(ds.next()));
+            d = d.wrapping_add(un(ds.next()));
             x = x.wrapping_add(d);
             set(i, x);
         }

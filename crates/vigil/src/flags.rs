@@ -37,6 +37,9 @@ pub enum Command {
 pub enum TsdbCommand {
     /// Create blocks from an input file (like `promtool tsdb create-blocks-from`).
     CreateBlocksFrom {
+        /// Longest block to write (promtool's flag): e.g. `24h` for day blocks.
+        #[arg(long = "max-block-duration", default_value = "2h", global = true)]
+        max_block_duration: String,
         #[command(subcommand)]
         from: CreateFrom,
     },

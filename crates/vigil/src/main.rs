@@ -43,11 +43,17 @@ fn main() -> std::process::ExitCode {
 fn tsdb_command(cmd: TsdbCommand) -> std::process::ExitCode {
     let res = match cmd {
         TsdbCommand::CreateBlocksFrom {
+            max_block_duration,
             from: CreateFrom::Openmetrics { input, output },
-        } => std::fs::read(&input)
-            .map_err(|e| format!("read {}: {e}", input.display()))
-            .and_then(|b| {
-                vigil_tsdb::backfill::create_blocks_from_openmetrics(&b, &output, 2 * 3_600_000)
+        } => vigil_model::time::parse_duration_ms(&max_block_duration)
+            .ok_or_else(|| format!("invalid --max-block-duration {max_block_duration:?}"))
+            .and_then(|range| {
+                std::fs::read(&input)
+                    .map_err(|e| format!("read {}: {e}", input.display()))
+                    .map(|b| (b, range))
+            })
+            .and_then(|(b, range)| {
+                vigil_tsdb::backfill::create_blocks_from_openmetrics(&b, &output, range.max(1))
             })
             .map(|metas| {
                 for m in metas {
