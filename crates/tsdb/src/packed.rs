@@ -406,7 +406,7 @@ impl Cur<'_> {
                 return None;
             }
             let g = radix_group(m);
-            if g < 2 || g > 64 {
+            if !(2..=64).contains(&g) {
                 return None;
             }
             let (full, rest) = (n / g, n % g);
