@@ -6,7 +6,9 @@
 //!
 //! The scrape interval is 15s (a million-series body is ~115 MB); SCRAPES (default 4) more
 //! scrapes are waited for after both heads are full, so the heads hold a few samples per series
-//! as they would in steady state. Neither cuts a block (that happens after 2h).
+//! as they would in steady state. Neither cuts a block (that happens after 2h). Then both are
+//! killed with SIGKILL and restarted on their data: the time to `/-/ready` is start-up with that
+//! WAL.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -120,6 +122,37 @@ fn main() {
     );
     println!();
     println!("ratios above 1 mean vigil holds the same series in less memory.");
+    // Start-up with that WAL: both killed (-9, so nothing is flushed on the way out), then the
+    // time from process start to `/-/ready` answering 200, one at a time.
     drop((v, p));
+    println!();
+    println!("restart on the WAL of this run (kill -9, then time to /-/ready):");
+    let mut times = Vec::new();
+    for (name, bin, data) in [
+        ("vigil", &vigil, "vigil"),
+        ("prometheus", &prometheus, "prom"),
+    ] {
+        let port = free_port();
+        let t0 = Instant::now();
+        let c = start(bin, port, data);
+        loop {
+            if vigil_bench::http_get_status(port, "/-/ready") == Some(200) {
+                break;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(600),
+                "{name} not ready in 10 minutes"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let t = t0.elapsed();
+        println!("{name:<12} {:>8.2} s", t.as_secs_f64());
+        times.push(t);
+        drop(c);
+    }
+    println!(
+        "ratio p/v    {:>8.2}",
+        times[1].as_secs_f64() / times[0].as_secs_f64().max(1e-9)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,0 +1,177 @@
+//! Property test: the TSDB (head, WAL replay after restarts, blocks cut and compacted, packed
+//! chunks) answers every query as a naive reference store does, over random appends (including
+//! NaN, stale markers and ±Inf) and random matchers of every kind over random time ranges.
+
+use std::path::PathBuf;
+
+use vigil_model::Labels;
+use vigil_model::sample::STALE_NAN;
+use vigil_storage::{MatchOp, Matcher, MemoryStorage, Series, Storage};
+use vigil_tsdb::db::{Db, Options};
+
+const HOUR: i64 = 3_600_000;
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+const JOBS: [&str; 3] = ["api", "db", "web"];
+const PODS: [&str; 4] = ["a-1", "a-2", "b-1", "c-10"];
+const NAMES: [&str; 3] = ["requests_total", "temperature", "up"];
+
+fn series_labels(r: &mut Rng) -> Labels {
+    let mut pairs = vec![
+        ("__name__", NAMES[r.below(3) as usize]),
+        ("job", JOBS[r.below(3) as usize]),
+    ];
+    if r.below(3) > 0 {
+        pairs.push(("pod", PODS[r.below(4) as usize]));
+    }
+    Labels::from_pairs(pairs)
+}
+
+fn value(r: &mut Rng, prev: f64) -> f64 {
+    match r.below(50) {
+        0 => f64::NAN,
+        1 => STALE_NAN,
+        2 => f64::INFINITY,
+        3 => -0.0,
+        4..=20 => (r.below(10_000) as f64) / 100.0,
+        _ => prev + r.below(20) as f64,
+    }
+}
+
+fn matcher(r: &mut Rng) -> Matcher {
+    let (name, vals): (&str, &[&str]) = match r.below(3) {
+        0 => ("__name__", &NAMES),
+        1 => ("job", &JOBS),
+        _ => ("pod", &PODS),
+    };
+    let v = vals[r.below(vals.len() as u64) as usize];
+    match r.below(6) {
+        0 => Matcher::equal(name, v),
+        1 => Matcher::new(MatchOp::NotEqual, name, v).unwrap(),
+        2 => Matcher::new(MatchOp::Regex, name, format!("{}.*", &v[..1])).unwrap(),
+        3 => Matcher::new(MatchOp::NotRegex, name, v).unwrap(),
+        4 => Matcher::new(MatchOp::Regex, name, format!("{v}|x")).unwrap(),
+        _ => Matcher::new(MatchOp::Regex, name, ".+").unwrap(),
+    }
+}
+
+fn same(a: &[Series], b: &[Series]) -> Result<(), String> {
+    if a.len() != b.len() {
+        return Err(format!("{} series vs {}", a.len(), b.len()));
+    }
+    for (x, y) in a.iter().zip(b) {
+        if x.labels != y.labels {
+            return Err(format!("labels {} vs {}", x.labels, y.labels));
+        }
+        let bits = |s: &Series| -> Vec<(i64, u64)> {
+            s.samples.iter().map(|p| (p.t, p.v.to_bits())).collect()
+        };
+        if bits(x) != bits(y) {
+            return Err(format!(
+                "{}: {} samples vs {} (first difference at {:?})",
+                x.labels,
+                x.samples.len(),
+                y.samples.len(),
+                bits(x).iter().zip(bits(y)).find(|(p, q)| *p != q)
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn tmp(seed: u64) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("vigil-ref-{}-{seed}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+#[test]
+fn tsdb_answers_as_the_reference_store() {
+    for seed in [1u64, 7, 42, 1234] {
+        let mut r = Rng(0x9e37_79b9_7f4a_7c15 ^ (seed * 0x1000_0001));
+        let dir = tmp(seed);
+        // 30-minute blocks, compacted up to 90 minutes: several cuts and merges in 6 hours.
+        let opts = Options::new(0, 0).with_block_range(HOUR / 2, Some(3 * HOUR / 2));
+        let mut db = Db::open(&dir, opts.clone()).unwrap();
+        let reference = MemoryStorage::new();
+        let mut series: Vec<Labels> = (0..25).map(|_| series_labels(&mut r)).collect();
+        series.sort();
+        series.dedup();
+        let mut last: Vec<(i64, f64)> = vec![(-1, 0.0); series.len()];
+        let mut t = 0i64;
+        while t < 6 * HOUR {
+            let mut app = db.appender();
+            let mut rapp = reference.appender();
+            for (i, l) in series.iter().enumerate() {
+                if r.below(5) == 0 {
+                    continue; // not every series every time
+                }
+                let ts = t + r.below(10_000) as i64;
+                if ts <= last[i].0 {
+                    continue;
+                }
+                let v = value(&mut r, last[i].1);
+                last[i] = (ts, if v.is_finite() { v } else { last[i].1 });
+                app.append(0, l, ts, v).unwrap();
+                rapp.append(0, l, ts, v).unwrap();
+            }
+            app.commit().unwrap();
+            rapp.commit().unwrap();
+            t += 15_000 + r.below(30_000) as i64;
+            if r.below(60) == 0 {
+                db.maintain().unwrap();
+            }
+            if r.below(200) == 0 {
+                // Restart: WAL (and checkpoint) replay plus the blocks on disk.
+                drop(db);
+                db = Db::open(&dir, opts.clone()).unwrap();
+            }
+        }
+        db.maintain().unwrap();
+        for round in 0..200 {
+            let ms: Vec<Matcher> = (0..=r.below(2)).map(|_| matcher(&mut r)).collect();
+            if ms.iter().all(|m| m.matches_empty()) {
+                continue;
+            }
+            let mint = r.below(7 * HOUR as u64) as i64 - HOUR;
+            let maxt = mint + r.below(4 * HOUR as u64) as i64;
+            let got: Vec<Series> = db
+                .querier(mint, maxt)
+                .unwrap()
+                .select(&ms)
+                .unwrap()
+                .collect();
+            let want: Vec<Series> = reference
+                .querier(mint, maxt)
+                .unwrap()
+                .select(&ms)
+                .unwrap()
+                .collect();
+            if let Err(e) = same(&got, &want) {
+                panic!("seed {seed} round {round} {ms:?} [{mint}, {maxt}]: {e}");
+            }
+            let q = db.querier(mint, maxt).unwrap();
+            let rq = reference.querier(mint, maxt).unwrap();
+            assert_eq!(q.label_names(&ms).unwrap(), rq.label_names(&ms).unwrap());
+            assert_eq!(
+                q.label_values("pod", &ms).unwrap(),
+                rq.label_values("pod", &ms).unwrap(),
+                "seed {seed} round {round}"
+            );
+        }
+        assert!(!db.blocks().is_empty(), "blocks were cut");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
