@@ -4,6 +4,7 @@ import { graphPage } from './graph';
 import { sdPage } from './sd';
 import { configPage, flagsPage, statusPage, tsdbPage, emptyRulesPage } from './status';
 import { el } from './api';
+import { dashboardsPage, dashboardPage } from './dashboard';
 
 const routes: Record<string, (root: HTMLElement) => Promise<void>> = {
   '/targets': targetsPage,
@@ -14,6 +15,7 @@ const routes: Record<string, (root: HTMLElement) => Promise<void>> = {
   '/flags': flagsPage,
   '/status': statusPage,
   '/tsdb-status': tsdbPage,
+  '/dashboards': dashboardsPage,
   '/alerts': r => emptyRulesPage(r, 'Alerts'),
   '/rules': r => emptyRulesPage(r, 'Rules'),
 };
@@ -31,7 +33,8 @@ async function start() {
     document.documentElement.dataset.theme = t;
     localStorage.setItem('vigil-theme', t);
   });
-  const page = routes[path] || graphPage;
+  const dash = /^\/d\/([^/]+)/.exec(path);
+  const page = dash ? (r: HTMLElement) => dashboardPage(r, decodeURIComponent(dash[1])) : routes[path] || graphPage;
   document.title = `vigil · ${path.slice(1) || 'graph'}`;
   try {
     await page(root);

@@ -149,6 +149,10 @@ pub struct ServerFlags {
     pub min_block_duration: String,
     #[arg(long = "storage.tsdb.max-block-duration", hide = true)]
     pub max_block_duration: Option<String>,
+    /// vigil: a directory of Grafana dashboards (JSON, or ConfigMap YAML wrapping JSON) to
+    /// render at /dashboards; re-read on every load.
+    #[arg(long = "dashboards.dir")]
+    pub dashboards_dir: Option<std::path::PathBuf>,
     #[arg(long = "storage.tsdb.no-lockfile")]
     pub no_lockfile: bool,
     #[arg(long = "storage.tsdb.wal-compression")]

@@ -56,6 +56,8 @@ pub enum ApiError {
     Internal(String),
     /// `timeout` (HTTP 503), as Prometheus answers a query past its deadline.
     Timeout(String),
+    /// `not_found` (HTTP 404).
+    NotFound(String),
 }
 
 impl IntoResponse for ApiError {
@@ -66,6 +68,7 @@ impl IntoResponse for ApiError {
             ApiError::Execution(m) => (StatusCode::UNPROCESSABLE_ENTITY, "execution", m),
             ApiError::Internal(m) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", m),
             ApiError::Timeout(m) => (StatusCode::SERVICE_UNAVAILABLE, "timeout", m),
+            ApiError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m),
         };
         // Field order as Prometheus writes it.
         let body = format!(

@@ -29,7 +29,31 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/api/v1/format_query", get(format_query).post(format_query))
         .route("/api/v1/targets/relabel_steps", get(relabel_steps))
         .route("/api/v1/rules", get(rules))
+        .route("/api/v1/dashboards", get(dashboards))
+        .route("/api/v1/dashboards/{uid}", get(dashboard))
         .route("/api/v1/alerts", get(alerts))
+}
+
+/// The dashboards vigil renders (built in, then `--dashboards.dir`, re-read on each request so
+/// an edited file shows on the next load), with any file that could not be read.
+async fn dashboards(State(s): St) -> Response {
+    let (ds, errors) = crate::dashboards::load(s.dashboards_dir.as_deref());
+    ok(json!({
+        "dashboards": ds.iter().map(|d| d.summary()).collect::<Vec<_>>(),
+        "errors": errors,
+    }))
+}
+
+async fn dashboard(
+    State(s): St,
+    axum::extract::Path(uid): axum::extract::Path<String>,
+) -> Result<Response, ApiError> {
+    let (ds, _) = crate::dashboards::load(s.dashboards_dir.as_deref());
+    let d = ds
+        .into_iter()
+        .find(|d| d.uid == uid)
+        .ok_or_else(|| ApiError::NotFound(format!("dashboard {uid:?} not found")))?;
+    Ok(ok(json!({"dashboard": d.json, "meta": d.summary()})))
 }
 
 /// No rule groups yet (rules arrive with their own issue); the shape Grafana and the UI read.

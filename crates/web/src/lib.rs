@@ -9,6 +9,7 @@
 pub mod api;
 pub mod api_meta;
 pub mod ast_json;
+pub mod dashboards;
 pub mod json;
 pub mod lifecycle;
 pub mod time;
@@ -53,6 +54,8 @@ pub struct AppState {
     pub query_gate: Arc<tokio::sync::Semaphore>,
     /// `""` or `/prefix`: where the API and UI are served (`--web.route-prefix`).
     pub route_prefix: String,
+    /// `--dashboards.dir`: Grafana dashboard JSON (or ConfigMaps of it) vigil renders.
+    pub dashboards_dir: Option<std::path::PathBuf>,
     /// The config currently running.
     pub config: RwLock<Arc<Config>>,
     /// Flag values as given (for `/api/v1/status/flags`).

@@ -14,7 +14,10 @@ use crate::AppState;
 include!(concat!(env!("OUT_DIR"), "/assets.rs"));
 
 /// The UI's pages; each serves the app, which renders the page its path names.
-pub const PAGES: [&str; 10] = [
+pub const PAGES: [&str; 13] = [
+    "/dashboards",
+    "/d/{uid}",
+    "/d/{uid}/{slug}",
     "/graph",
     "/query",
     "/targets",

@@ -195,10 +195,24 @@ impl Vigil {
         Self::start_under(name, config, extra, "")
     }
 
+    /// Start on a given port (for configs that scrape vigil itself).
+    pub fn start_on(name: &str, config: Option<&str>, extra: &[&str], port: u16) -> Vigil {
+        Self::start_full(name, config, extra, "", port)
+    }
+
     /// Start with the API and UI under `prefix` (e.g. `/vigil`, from `--web.external-url`).
     pub fn start_under(name: &str, config: Option<&str>, extra: &[&str], prefix: &str) -> Vigil {
+        Self::start_full(name, config, extra, prefix, free_port())
+    }
+
+    fn start_full(
+        name: &str,
+        config: Option<&str>,
+        extra: &[&str],
+        prefix: &str,
+        port: u16,
+    ) -> Vigil {
         let dir = temp_dir(name);
-        let port = free_port();
         let mut args = vec![
             format!("--web.listen-address=127.0.0.1:{port}"),
             format!("--storage.tsdb.path={}", dir.join("data").display()),

@@ -1,0 +1,101 @@
+//! vigil's own rendering of Grafana dashboards, in headless Chromium: every chapter 14 dashboard
+//! (JSON files and a ConfigMap, as the book provisions them) loads with all its panels and no
+//! errors; the built-in dashboards show what the API returns; a template variable re-queries.
+
+mod support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+use support::*;
+
+const FIXTURES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/fixtures/kiamol-ch14/grafana"
+);
+
+#[test]
+fn dashboards_render_in_headless_chromium() {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        std::path::Path::new(&chromium).exists(),
+        "Debian's chromium is needed (scripts/test installs it)"
+    );
+    let dir = temp_dir("dashboards");
+    let dash = dir.join("dashboards");
+    std::fs::create_dir_all(&dash).unwrap();
+    // APOD as the book's ConfigMap; the three TODO versions as JSON (they share a uid, so each
+    // gets its own here to load side by side).
+    std::fs::copy(
+        format!("{FIXTURES}/grafana-dashboard-apod.yaml"),
+        dash.join("apod.yaml"),
+    )
+    .unwrap();
+    let mut expect = vec!["kb5nhJAZk=13".to_string()];
+    for (f, suffix) in [
+        ("grafana-dashboard-todo-list.json", "v1"),
+        ("update/grafana-dashboard-todo-list-v2.json", "v2"),
+        ("update/grafana-dashboard-todo-list-v3.json", "v3"),
+    ] {
+        let mut d: Value =
+            serde_json::from_str(&std::fs::read_to_string(format!("{FIXTURES}/{f}")).unwrap())
+                .unwrap();
+        let uid = format!("{}-{suffix}", d["uid"].as_str().unwrap());
+        d["uid"] = uid.clone().into();
+        let panels = d["panels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["type"] != "row")
+            .count();
+        expect.push(format!("{uid}={panels}"));
+        std::fs::write(dash.join(format!("todo-{suffix}.json")), d.to_string()).unwrap();
+    }
+    let (_ne, ne_port) = node_exporter(&dir);
+    let port = free_port();
+    let cfg = format!(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{ne_port}']\n  - job_name: vigil\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
+    );
+    let dash_arg = format!("--dashboards.dir={}", dash.display());
+    let v = Vigil::start_on("dashboards", Some(&cfg), &[&dash_arg], port);
+    wait_for("both jobs scraped", Duration::from_secs(20), || {
+        (query(&v.base, "up").len() == 2
+            && !query(&v.base, "prometheus_tsdb_head_series").is_empty())
+        .then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let api = get_json(&format!("{}/api/v1/dashboards", v.base));
+    assert_eq!(api["data"]["errors"], serde_json::json!([]));
+    let ui = concat!(env!("CARGO_MANIFEST_DIR"), "/../../ui");
+    // The renderer's units, intervals and variable substitution, unit by unit.
+    let unit = Command::new("node")
+        .arg("tests/unit.mjs")
+        .current_dir(ui)
+        .output()
+        .expect("node");
+    assert!(
+        unit.status.success(),
+        "renderer unit checks failed: {}{}",
+        String::from_utf8_lossy(&unit.stdout),
+        String::from_utf8_lossy(&unit.stderr)
+    );
+    let shots = concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/ui-screenshots");
+    let out = Command::new("node")
+        .arg("tests/dashboards.mjs")
+        .arg(&v.base)
+        .arg(shots)
+        .args(&expect)
+        .current_dir(ui)
+        .env("CHROMIUM", &chromium)
+        .output()
+        .expect("node");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("{text}");
+    assert!(out.status.success(), "dashboard checks failed:\n{text}");
+    assert!(text.contains("all dashboard checks passed"));
+}
