@@ -4,6 +4,8 @@
 import { chromium } from 'playwright-core';
 
 const selectors = { vigil: '.chart canvas', prometheus: '.graph_area svg path' };
+// A dashboard is drawn when every panel is.
+const dashboardDrawn = () => { const ps = [...document.querySelectorAll('.dash-panel')]; return ps.length > 0 && ps.every(p => p.classList.contains('done')); };
 const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: ['--no-sandbox'] });
 const out = {};
 for (const arg of process.argv.slice(2)) {
@@ -13,12 +15,15 @@ for (const arg of process.argv.slice(2)) {
     const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     const page = await ctx.newPage();
     let bytes = 0;
-    page.on('response', async r => { try { bytes += (await r.body()).length; } catch {} });
+    const pending = [];
+    page.on('requestfinished', req => pending.push(req.sizes().then(z => { bytes += z.responseBodySize + z.responseHeadersSize; }).catch(() => {})));
     const t0 = Date.now();
     await page.goto(url);
-    await page.waitForSelector(selectors[name], { timeout: 30000 });
+    if (name.startsWith('dashboard')) await page.waitForFunction(dashboardDrawn, null, { timeout: 30000, polling: 10 });
+    else await page.waitForSelector(selectors[name], { timeout: 30000 });
     const ms = Date.now() - t0;
     await page.waitForLoadState('networkidle');
+    await Promise.all(pending);
     runs.push({ ms, bytes });
     await ctx.close();
   }

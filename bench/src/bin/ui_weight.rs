@@ -36,7 +36,40 @@ fn main() {
     ds.write_from(&om, now - 2 * 3600 + 30).unwrap();
     backfill_vigil(&vigil, &om, &dir.join("vigil")).unwrap();
     backfill_prometheus(&om, &dir.join("prom")).unwrap();
-    let v = start_vigil(&vigil, &dir.join("vigil"), &[]);
+    // A 10-panel dashboard over the same data for vigil's renderer.
+    let dash = dir.join("dashboards");
+    std::fs::create_dir_all(&dash).unwrap();
+    let exprs = [
+        "sum(rate(dset_requests_total[$__rate_interval]))",
+        "sum by (code) (rate(dset_requests_total[$__rate_interval]))",
+        "sum by (method) (rate(dset_requests_total[$__rate_interval]))",
+        "histogram_quantile(0.9, sum by (le) (rate(dset_latency_seconds_bucket[$__rate_interval])))",
+        "dset_temperature_celsius",
+        "avg(dset_temperature_celsius)",
+        "max by (region) (dset_temperature_celsius)",
+        "sum(rate(dset_latency_seconds_count[$__rate_interval]))",
+        "topk(5, rate(dset_requests_total[$__rate_interval]))",
+        "count(dset_requests_total)",
+    ];
+    let panels: Vec<serde_json::Value> = exprs
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            serde_json::json!({"type": if i == 9 { "stat" } else { "timeseries" }, "title": format!("panel {i}"),
+                "gridPos": {"x": (i % 2) * 12, "y": (i / 2) * 8, "w": 12, "h": 8},
+                "targets": [{"expr": e}]})
+        })
+        .collect();
+    std::fs::write(
+        dash.join("bench.json"),
+        serde_json::json!({"uid": "bench", "title": "bench", "time": {"from": "now-1h", "to": "now"}, "panels": panels}).to_string(),
+    )
+    .unwrap();
+    let v = start_vigil(
+        &vigil,
+        &dir.join("vigil"),
+        &[format!("--dashboards.dir={}", dash.display())],
+    );
     let p = start_prometheus(&dir.join("prom"), &[]);
     let q = urlencode("{__name__=~\"dset_requests_total|dset_temperature_celsius\"}");
     let args = [
@@ -47,6 +80,10 @@ fn main() {
         format!(
             "prometheus=http://127.0.0.1:{}/graph/?g0.expr={q}&g0.tab=0&g0.range_input=1h",
             p.port
+        ),
+        format!(
+            "dashboard=http://127.0.0.1:{}/d/bench/bench?from=now-1h&to=now",
+            v.port
         ),
     ];
     let out = Command::new("node")
@@ -63,12 +100,14 @@ fn main() {
         String::from_utf8_lossy(&out.stderr)
     );
     let j: serde_json::Value = serde_json::from_str(text.trim()).expect("measurement JSON");
-    println!("1h chart of 100 series, median of 5 cold loads:\n");
+    println!(
+        "1h chart of 100 series (vigil, prometheus), and vigil's 10-panel dashboard over 1h,\nmedian of 5 cold loads:\n"
+    );
     println!(
         "{:<12} {:>14} {:>20}",
         "", "page weight KB", "time to chart ms"
     );
-    for name in ["vigil", "prometheus"] {
+    for name in ["vigil", "prometheus", "dashboard"] {
         println!(
             "{:<12} {:>14.0} {:>20.0}",
             name,
