@@ -65,5 +65,14 @@ check(rows === 1, `the table shows only the node job (${rows} rows)`);
 await page.screenshot({ path: `${shots}/dashboard-targets.png`, fullPage: true });
 
 check(errors.length === 0, `no console errors (${errors.join('; ')})`);
+
+// A failing query shows its error in its panel, and the rest of the dashboard still draws.
+await page.goto(`${base}/d/broken`);
+await allDone();
+const failed = await page.$eval('.dash-panel.failed [role=alert]', e => e.textContent);
+check(/parse error/.test(failed), `the failing panel shows the error (${failed})`);
+check((await page.$eval('.dash-panel[data-title="good"] .stat-value', e => e.textContent)) === '2', 'the other panel still draws');
+errors.splice(0, errors.length, ...errors.filter(e => !/status of 400/.test(e)));
+check(errors.length === 0, `no other console errors (${errors.join('; ')})`);
 await browser.close();
 console.log('all dashboard checks passed');

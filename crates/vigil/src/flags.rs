@@ -153,6 +153,10 @@ pub struct ServerFlags {
     /// render at /dashboards; re-read on every load.
     #[arg(long = "dashboards.dir")]
     pub dashboards_dir: Option<std::path::PathBuf>,
+    /// vigil: a Grafana provisioning file (`providers.yaml`); its file providers' `path`s load
+    /// like `--dashboards.dir`.
+    #[arg(long = "dashboards.provisioning")]
+    pub dashboards_provisioning: Option<std::path::PathBuf>,
     #[arg(long = "storage.tsdb.no-lockfile")]
     pub no_lockfile: bool,
     #[arg(long = "storage.tsdb.wal-compression")]

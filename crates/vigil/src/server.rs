@@ -261,6 +261,7 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
         query_timeout,
         query_gate: Arc::new(tokio::sync::Semaphore::new(query_concurrency)),
         dashboards_dir: flags.dashboards_dir.clone(),
+        dashboards_provisioning: flags.dashboards_provisioning.clone(),
         route_prefix: vigil_web::route_prefix(
             flags.route_prefix.as_deref(),
             flags.external_url.as_deref(),

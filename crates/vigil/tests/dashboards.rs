@@ -52,13 +52,41 @@ fn dashboards_render_in_headless_chromium() {
         expect.push(format!("{uid}={panels}"));
         std::fs::write(dash.join(format!("todo-{suffix}.json")), d.to_string()).unwrap();
     }
+    // An old dashboard (schema 14: `rows` of panels with `span`s), provisioned the Grafana way.
+    let old = dir.join("provisioned");
+    std::fs::create_dir_all(&old).unwrap();
+    std::fs::write(
+        old.join("old.json"),
+        r#"{"schemaVersion": 14, "uid": "old-rows", "title": "Old rows", "rows": [
+            {"title": "Row", "height": "250px", "panels": [
+                {"type": "graph", "span": 6, "title": "up", "targets": [{"expr": "up", "legendFormat": "{{job}}"}]},
+                {"type": "singlestat", "span": 6, "title": "targets", "format": "short", "targets": [{"expr": "sum(up)"}]}]}]}"#,
+    )
+    .unwrap();
+    let providers = dir.join("providers.yaml");
+    std::fs::write(
+        &providers,
+        format!("apiVersion: 1\nproviders:\n  - name: default\n    type: file\n    options:\n      path: {}\n", old.display()),
+    )
+    .unwrap();
+    expect.push("old-rows=2".into());
+    // A panel whose query is broken shows its error; the other panel still draws.
+    std::fs::write(
+        dash.join("broken.json"),
+        r#"{"uid": "broken", "title": "Broken", "panels": [
+            {"type": "timeseries", "title": "bad", "gridPos": {"x": 0, "y": 0, "w": 12, "h": 6}, "targets": [{"expr": "sum(rate("}]},
+            {"type": "stat", "title": "good", "gridPos": {"x": 12, "y": 0, "w": 12, "h": 6}, "targets": [{"expr": "1+1"}]}]}"#,
+    )
+    .unwrap();
+    expect.push("vigil-kubernetes=8".into());
     let (_ne, ne_port) = node_exporter(&dir);
     let port = free_port();
     let cfg = format!(
         "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{ne_port}']\n  - job_name: vigil\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
     );
     let dash_arg = format!("--dashboards.dir={}", dash.display());
-    let v = Vigil::start_on("dashboards", Some(&cfg), &[&dash_arg], port);
+    let prov_arg = format!("--dashboards.provisioning={}", providers.display());
+    let v = Vigil::start_on("dashboards", Some(&cfg), &[&dash_arg, &prov_arg], port);
     wait_for("both jobs scraped", Duration::from_secs(20), || {
         (query(&v.base, "up").len() == 2
             && !query(&v.base, "prometheus_tsdb_head_series").is_empty())

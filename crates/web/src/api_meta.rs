@@ -37,7 +37,10 @@ pub fn routes() -> Router<Arc<AppState>> {
 /// The dashboards vigil renders (built in, then `--dashboards.dir`, re-read on each request so
 /// an edited file shows on the next load), with any file that could not be read.
 async fn dashboards(State(s): St) -> Response {
-    let (ds, errors) = crate::dashboards::load(s.dashboards_dir.as_deref());
+    let (ds, errors) = crate::dashboards::load_all(
+        s.dashboards_dir.as_deref(),
+        s.dashboards_provisioning.as_deref(),
+    );
     ok(json!({
         "dashboards": ds.iter().map(|d| d.summary()).collect::<Vec<_>>(),
         "errors": errors,
@@ -48,7 +51,10 @@ async fn dashboard(
     State(s): St,
     axum::extract::Path(uid): axum::extract::Path<String>,
 ) -> Result<Response, ApiError> {
-    let (ds, _) = crate::dashboards::load(s.dashboards_dir.as_deref());
+    let (ds, _) = crate::dashboards::load_all(
+        s.dashboards_dir.as_deref(),
+        s.dashboards_provisioning.as_deref(),
+    );
     let d = ds
         .into_iter()
         .find(|d| d.uid == uid)

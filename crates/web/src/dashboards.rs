@@ -7,10 +7,27 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 /// Dashboards shipped in the binary, shown even without `--dashboards.dir`.
-const BUILTIN: [&str; 2] = [
+const BUILTIN: [&str; 3] = [
     include_str!("../dashboards/vigil.json"),
     include_str!("../dashboards/targets.json"),
+    include_str!("../dashboards/kubernetes.json"),
 ];
+
+/// The directories a Grafana provisioning file (`providers.yaml`) points at: every provider of
+/// type `file` contributes its `options.path`.
+pub fn provisioned_dirs(providers_yaml: &Path) -> Result<Vec<std::path::PathBuf>, String> {
+    let text = std::fs::read_to_string(providers_yaml)
+        .map_err(|e| format!("{}: {e}", providers_yaml.display()))?;
+    let v: Value =
+        serde_saphyr::from_str(&text).map_err(|e| format!("{}: {e}", providers_yaml.display()))?;
+    Ok(v["providers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["type"].as_str().is_none_or(|t| t == "file"))
+        .filter_map(|p| p["options"]["path"].as_str().map(std::path::PathBuf::from))
+        .collect())
+}
 
 /// A dashboard's identity: `uid` (from the JSON, else the file name), title, slug.
 pub struct Dashboard {
@@ -98,6 +115,29 @@ fn from_file(path: &Path) -> Result<Vec<Dashboard>, String> {
         }
     }
     Ok(out)
+}
+
+/// The built-in dashboards, then those of `--dashboards.dir` and of the directories a
+/// `--dashboards.provisioning` file names. Files that cannot be read are reported, and the rest
+/// still load.
+pub fn load_all(dir: Option<&Path>, providers: Option<&Path>) -> (Vec<Dashboard>, Vec<String>) {
+    let (mut out, mut errors) = load(dir);
+    if let Some(p) = providers {
+        match provisioned_dirs(p) {
+            Ok(dirs) => {
+                for d in dirs {
+                    let (more, errs) = load(Some(&d));
+                    errors.extend(errs);
+                    for x in more.into_iter().filter(|x| x.source != "built in") {
+                        out.retain(|y| y.uid != x.uid);
+                        out.push(x);
+                    }
+                }
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    (out, errors)
 }
 
 /// The built-in dashboards, then those of `dir` (files sorted by name). Files that cannot be

@@ -56,6 +56,8 @@ pub struct AppState {
     pub route_prefix: String,
     /// `--dashboards.dir`: Grafana dashboard JSON (or ConfigMaps of it) vigil renders.
     pub dashboards_dir: Option<std::path::PathBuf>,
+    /// `--dashboards.provisioning`: a Grafana `providers.yaml` whose file providers' paths load.
+    pub dashboards_provisioning: Option<std::path::PathBuf>,
     /// The config currently running.
     pub config: RwLock<Arc<Config>>,
     /// Flag values as given (for `/api/v1/status/flags`).
