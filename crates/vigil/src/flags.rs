@@ -31,6 +31,15 @@ pub enum Command {
         #[command(subcommand)]
         what: TsdbCommand,
     },
+    /// A blackbox-exporter-compatible prober: `/probe?target=...&module=...` and `/metrics`.
+    Probe {
+        /// A blackbox exporter `blackbox.yml` (the `http_2xx` and `tcp_connect` modules exist
+        /// without one).
+        #[arg(long = "config.file")]
+        config_file: Option<std::path::PathBuf>,
+        #[arg(long = "web.listen-address", default_value = ":9115")]
+        listen_address: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
