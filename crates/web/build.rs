@@ -39,7 +39,12 @@ fn main() {
         .ok();
     let src_time = sources.iter().map(|s| newest(&ui.join(s))).max().unwrap();
     if built.is_none_or(|b| b < src_time) {
-        if !ui.join("node_modules/esbuild").exists() {
+        // npm records what it installed in node_modules/.package-lock.json: reinstall when the
+        // lock file is newer (a dependency changed) or nothing was installed.
+        let mtime = |p: PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+        let installed = mtime(ui.join("node_modules/.package-lock.json"));
+        let wanted = mtime(ui.join("package-lock.json"));
+        if !ui.join("node_modules/esbuild").exists() || installed < wanted {
             run(
                 Command::new("npm")
                     .args(["ci", "--no-audit", "--no-fund"])

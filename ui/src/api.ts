@@ -1,4 +1,5 @@
 // Thin helpers over vigil's Prometheus-compatible HTTP API.
+import { safeHref } from './format';
 
 export interface ApiResult<T> { data: T; warnings?: string[]; infos?: string[] }
 
@@ -17,11 +18,15 @@ export function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<
     if (v === undefined || v === null || v === false) continue;
     if (k.startsWith('on') && typeof v === 'function') e.addEventListener(k.slice(2), v);
     else if (k === 'class') e.className = v;
+    // Target URLs come from relabeling, which anyone with config access controls: never let one
+    // become a javascript: (or any non-web) link.
+    else if (k === 'href' && !safeHref(String(v))) continue;
     else e.setAttribute(k, v === true ? '' : String(v));
   }
   for (const k of kids) if (k !== null && k !== undefined) e.append(k);
   return e;
 }
+
 
 export function labelChips(labels: Record<string, string>): HTMLElement {
   return el('div', { class: 'labels' }, ...Object.entries(labels).sort().map(([k, v]) => el('span', { class: 'label' }, `${k}="${v}"`)));

@@ -5,14 +5,14 @@
 // refresh in the URL (?from=now-1h&to=now&refresh=10s).
 import uPlot from 'uplot';
 import { api, el, metricText } from './api';
-import { Vars, durationText, formatUnit, interpolate, roundInterval } from './format';
+import { Vars, durationText, formatUnit, interpolate, parseDuration, roundInterval } from './format';
 
 export async function dashboardsPage(root: HTMLElement) {
   const { data } = await api<any>('/api/v1/dashboards');
   root.append(el('h1', {}, 'Dashboards'));
   for (const e of data.errors || []) root.append(el('div', { class: 'error' }, e));
   const rows = data.dashboards.map((d: any) => el('tr', {},
-    el('td', {}, el('a', { href: `d/${encodeURIComponent(d.uid)}/${d.slug}` }, d.title)),
+    el('td', {}, el('a', { href: `d/${encodeURIComponent(d.uid)}${d.slug ? `/${d.slug}` : ""}` }, d.title)),
     el('td', {}, ...(d.tags || []).map((t: string) => el('span', { class: 'label' }, t))),
     el('td', { class: 'muted' }, d.source)));
   root.append(el('table', {}, el('thead', {}, el('tr', {}, el('th', {}, 'Title'), el('th', {}, 'Tags'), el('th', {}, 'From'))), el('tbody', {}, ...rows)));
@@ -32,8 +32,9 @@ function parseRel(s: string, now: number): number {
 // ---- variables ----
 
 
-async function variableOptions(v: any): Promise<string[]> {
-  const q = typeof v.query === 'string' ? v.query : (v.query?.query ?? '');
+async function variableOptions(v: any, vars: Vars): Promise<string[]> {
+  const raw = typeof v.query === 'string' ? v.query : (v.query?.query ?? '');
+  const q = v.type === 'query' ? interpolate(String(raw), vars, {}) : raw;
   switch (v.type) {
     case 'custom': return String(q).split(',').map((s: string) => s.trim()).filter(Boolean);
     case 'constant': return [String(q)];
@@ -160,7 +161,7 @@ async function renderPanel(p: Panel, ctx: Ctx, body: HTMLElement) {
       if (!vals.length) { body.append(el('div', { class: 'stat-value muted' }, 'No data')); return; }
       const shown = p.type === 'bargauge' ? vals : vals.slice(0, p.type === 'stat' ? 8 : 4);
       const min = p.fieldConfig?.defaults?.min ?? 0;
-      const max = p.fieldConfig?.defaults?.max ?? (p.type === 'gauge' || p.type === 'bargauge' ? Math.max(100, ...shown.map(v => v.value)) : undefined);
+      const max = p.fieldConfig?.defaults?.max ?? (p.type === 'gauge' || p.type === 'bargauge' ? Math.max(100, ...shown.map(v => v.value).filter(Number.isFinite)) : undefined);
       const wrap = el('div', { class: `stat-wrap ${p.type}` });
       for (const v of shown) {
         const c = thresholdColor(v.value, p);
@@ -168,7 +169,7 @@ async function renderPanel(p: Panel, ctx: Ctx, body: HTMLElement) {
           shown.length > 1 ? el('div', { class: 'stat-label muted' }, v.label) : null,
           el('div', { class: 'stat-value', style: `color:${c}` }, formatUnit(v.value, unit, decimals)));
         if ((p.type === 'gauge' || p.type === 'bargauge') && max !== undefined) {
-          const pct = Math.max(0, Math.min(100, ((v.value - min) / ((max - min) || 1)) * 100));
+          const pct = Number.isFinite(v.value) ? Math.max(0, Math.min(100, ((v.value - min) / ((max - min) || 1)) * 100)) : 0;
           cell.append(el('div', { class: 'bar' }, el('div', { style: `width:${pct}%;background:${c === 'inherit' ? '#56a64b' : c}` })));
         }
         wrap.append(cell);
@@ -247,29 +248,50 @@ export async function dashboardPage(root: HTMLElement, uid: string) {
     const u = new URL(location.href);
     u.searchParams.set('from', rangeSel.value); u.searchParams.set('to', toS);
     refreshSel.value ? u.searchParams.set('refresh', refreshSel.value) : u.searchParams.delete('refresh');
-    for (const [k, v] of Object.entries(vars)) { u.searchParams.delete(`var-${k}`); for (const x of v) u.searchParams.append(`var-${k}`, x); }
+    for (const [k, v] of Object.entries(chosenBy)) { u.searchParams.delete(`var-${k}`); for (const x of v) u.searchParams.append(`var-${k}`, x); }
     history.replaceState(null, '', u);
   };
   // Template variables: options from the API, values from the URL or the dashboard's current.
-  for (const v of d.templating?.list || []) {
-    if (v.type === 'datasource' || v.type === 'adhoc') continue;
+  // Each variable's query sees the variables before it (Grafana's chaining); changing one
+  // reloads the options of those after it, keeping their choice while it is still offered.
+  const defs = (d.templating?.list || []).filter((v: any) => v.type !== 'datasource' && v.type !== 'adhoc');
+  const chosenBy: Record<string, string[]> = {};
+  const shown: (HTMLElement | undefined)[] = [];
+  const setupVar = async (i: number, first: boolean) => {
+    const v = defs[i];
     let opts: string[] = [];
-    try { opts = await variableOptions(v); } catch { opts = []; }
+    try { opts = await variableOptions(v, vars); } catch { opts = []; }
     if (v.regex) { try { const re = new RegExp(v.regex.replace(/^\/(.*)\/\w*$/, '$1')); opts = opts.map(o => { const m = re.exec(o); return m ? (m[1] ?? m[0]) : null; }).filter((o): o is string => o !== null); } catch { /* keep */ } }
     opts = [...new Set(opts)];
-    const fromUrl = params.getAll(`var-${v.name}`);
-    const cur = v.current?.value;
-    let chosen: string[] = fromUrl.length ? fromUrl : Array.isArray(cur) ? cur : cur !== undefined ? [String(cur)] : opts.slice(0, 1);
+    const isAll = (c: string) => c === '$__all' || c === 'All';
+    let chosen: string[];
+    if (first) {
+      const fromUrl = params.getAll(`var-${v.name}`);
+      const cur = v.current?.value;
+      chosen = fromUrl.length ? fromUrl : Array.isArray(cur) ? cur : cur !== undefined ? [String(cur)] : opts.slice(0, 1);
+    } else {
+      const prev = chosenBy[v.name] || [];
+      chosen = prev.length && prev.every(c => isAll(c) || opts.includes(c)) ? prev : opts.slice(0, 1);
+    }
     const all = v.allValue || (opts.length ? opts.map(o => o.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|') : '.*');
-    const resolve = (c: string[]) => (c.includes('$__all') || c.includes('All') ? [all] : c);
+    const resolve = (c: string[]) => (c.some(isAll) ? [all] : c);
+    chosenBy[v.name] = chosen;
     vars[v.name] = resolve(chosen);
-    if (v.hide === 2) continue;
+    if (v.hide === 2) return;
     const sel = el('select', { 'aria-label': `variable ${v.name}`, multiple: !!v.multi, 'data-var': v.name },
       ...(v.includeAll ? [el('option', { value: '$__all' }, 'All')] : []), ...opts.map(o => el('option', { value: o }, o)));
-    for (const o of sel.options) o.selected = chosen.includes(o.value) || (o.value === '$__all' && (chosen.includes('All') || chosen.includes('$__all')));
-    sel.addEventListener('change', () => { chosen = [...sel.selectedOptions].map(o => o.value); vars[v.name] = resolve(chosen); setUrl(); draw(); });
-    varBar.append(el('label', {}, `${v.label || v.name} `, sel));
-  }
+    for (const o of sel.options) o.selected = chosen.includes(o.value) || (o.value === '$__all' && chosen.some(isAll));
+    sel.addEventListener('change', async () => {
+      chosenBy[v.name] = [...sel.selectedOptions].map(o => o.value);
+      vars[v.name] = resolve(chosenBy[v.name]);
+      for (let j = i + 1; j < defs.length; j++) await setupVar(j, false);
+      setUrl(); draw();
+    });
+    const label = el('label', {}, `${v.label || v.name} `, sel);
+    if (shown[i]) shown[i]!.replaceWith(label); else varBar.append(label);
+    shown[i] = label;
+  };
+  for (let i = 0; i < defs.length; i++) await setupVar(i, true);
   let timer: number | undefined;
   const draw = () => {
     const now = Date.now() / 1000;
@@ -294,7 +316,7 @@ export async function dashboardPage(root: HTMLElement, uid: string) {
       }));
     }
     clearInterval(timer);
-    const secs = refreshSel.value ? (parseInt(refreshSel.value, 10) * (refreshSel.value.endsWith('m') ? 60 : 1)) : 0;
+    const secs = refreshSel.value ? parseDuration(refreshSel.value) : 0;
     if (secs > 0) timer = window.setInterval(draw, secs * 1000);
   };
   rangeSel.addEventListener('change', () => { setUrl(); draw(); });

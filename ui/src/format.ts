@@ -75,3 +75,23 @@ export function interpolate(expr: string, vars: Vars, builtins: Record<string, s
     .replace(/\$(\w+)/g, (m, n) => val(n) ?? m);
 }
 
+
+/** A Prometheus duration (`1h30m`, `90s`, `500ms`) in seconds; NaN when it is not one. */
+export function parseDuration(s: string): number {
+  let total = 0;
+  const re = /(\d+(?:\.\d+)?)(ms|y|w|d|h|m|s)/g;
+  let m: RegExpExecArray | null;
+  let matched = '';
+  while ((m = re.exec(s))) {
+    matched += m[0];
+    const n = parseFloat(m[1]);
+    total += n * ({ ms: 0.001, s: 1, m: 60, h: 3600, d: 86400, w: 604800, y: 31536000 } as any)[m[2]];
+  }
+  return matched === s.trim() && total > 0 ? total : NaN;
+}
+
+/** Relative links, and absolute ones only over http(s). The URL parser decides, as the browser
+ *  would: it strips the tabs and newlines that could hide a scheme from a regular expression. */
+export function safeHref(h: string): boolean {
+  try { return /^https?:$/.test(new URL(h, 'http://base.invalid/').protocol); } catch { return false; }
+}

@@ -3,6 +3,7 @@
 // holds every panel's state, in Prometheus's `g0.expr=...&g0.tab=...&g0.range_input=...` form.
 import uPlot from 'uplot';
 import { api, el, metricText } from './api';
+import { parseDuration } from './format';
 
 const FUNCTIONS = ['abs', 'absent', 'absent_over_time', 'acos', 'acosh', 'asin', 'asinh', 'atan', 'atanh',
   'avg_over_time', 'ceil', 'changes', 'clamp', 'clamp_max', 'clamp_min', 'cos', 'cosh', 'count_over_time',
@@ -20,18 +21,6 @@ const KEYWORDS = ['by', 'without', 'on', 'ignoring', 'group_left', 'group_right'
 let metricNames: string[] = [];
 let labelNames: string[] = [];
 
-function parseDuration(s: string): number {
-  let total = 0;
-  const re = /(\d+(?:\.\d+)?)(ms|y|w|d|h|m|s)/g;
-  let m: RegExpExecArray | null;
-  let matched = '';
-  while ((m = re.exec(s))) {
-    matched += m[0];
-    const n = parseFloat(m[1]);
-    total += n * ({ ms: 0.001, s: 1, m: 60, h: 3600, d: 86400, w: 604800, y: 31536000 } as any)[m[2]];
-  }
-  return matched === s.trim() && total > 0 ? total : NaN;
-}
 
 function escapeHtml(s: string) {
   return s.replace(/[&<>]/g, c => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;' } as any)[c]);

@@ -66,6 +66,19 @@ await page.screenshot({ path: `${shots}/dashboard-targets.png`, fullPage: true }
 
 check(errors.length === 0, `no console errors (${errors.join('; ')})`);
 
+// Chained variables: the second variable's options follow the first's value.
+const instOpts = async () => page.$$eval('select[data-var="instance"] option', os => os.map(o => o.value));
+const upBy = async job => (await (await fetch(`${base}/api/v1/query?` + new URLSearchParams({ query: `up{job="${job}"}` }))).json()).data.result.map(s => s.metric.instance);
+await page.goto(`${base}/d/chained`);
+await allDone();
+const nodeInst = await upBy('node'), vigilInst = await upBy('vigil');
+check(JSON.stringify(await instOpts()) === JSON.stringify(nodeInst), `instance options for job=node are the node job's (${await instOpts()})`);
+await page.selectOption('select[data-var="job"]', ['vigil']);
+await page.waitForFunction(want => [...document.querySelectorAll('select[data-var="instance"] option')].map(o => o.value).join() === want, vigilInst.join(), { timeout: 10000 });
+await allDone();
+check(new URL(page.url()).searchParams.get('var-instance') === vigilInst[0], 'choosing another job re-chooses the instance, in the URL too');
+check((await page.$eval('.dash-panel[data-title="up"] .stat-value', e => e.textContent)).trim() === '1', 'the panel queries the new instance');
+
 // A failing query shows its error in its panel, and the rest of the dashboard still draws.
 await page.goto(`${base}/d/broken`);
 await allDone();

@@ -22,6 +22,9 @@ for (const arg of process.argv.slice(2)) {
     if (name.startsWith('dashboard')) await page.waitForFunction(dashboardDrawn, null, { timeout: 30000, polling: 10 });
     else await page.waitForSelector(selectors[name], { timeout: 30000 });
     const ms = Date.now() - t0;
+    // A panel that failed also counts as done: a time for an errored dashboard means nothing.
+    const failed = await page.$$eval('.dash-panel.failed', ps => ps.map(p => `${p.dataset.title}: ${p.textContent}`));
+    if (failed.length) throw new Error(`${name}: panels failed: ${failed.join('; ')}`);
     await page.waitForLoadState('networkidle');
     await Promise.all(pending);
     runs.push({ ms, bytes });

@@ -34,4 +34,15 @@ eq(f.interpolate('rate(x{job="$job"}[$__rate_interval])', vars, b), 'rate(x{job=
 eq(f.interpolate('x{job=~"${multi}"}[$__range]', vars, b), 'x{job=~"(a|b)"}[1h]', '${var} multi-value');
 eq(f.interpolate('x{job="[[job]]"}', vars, b), 'x{job="api"}', '[[var]]');
 eq(f.interpolate('x{a="$unknown"}', vars, b), 'x{a="$unknown"}', 'unknown variables stay');
+eq(f.parseDuration('1h'), 3600, 'duration 1h');
+eq(f.parseDuration('1d'), 86400, 'duration 1d (refresh=1d)');
+eq(f.parseDuration('1h30m'), 5400, 'duration 1h30m');
+eq(Number.isNaN(f.parseDuration('abc')), true, 'not a duration');
+eq(f.safeHref('http://10.0.0.1:9100/metrics'), true, 'http link');
+eq(f.safeHref('https://x/metrics?a=b'), true, 'https link');
+eq(f.safeHref('d/abc/slug'), true, 'relative link');
+eq(f.safeHref('javascript:alert(1)'), false, 'javascript: link refused');
+eq(f.safeHref('java\tscript:alert(1)'), false, 'javascript: hidden by a tab refused');
+eq(f.safeHref(' JAVASCRIPT:alert(1)'), false, 'upper-case javascript: refused');
+eq(f.safeHref('data:text/html,x'), false, 'data: link refused');
 console.log(`all ${n} unit checks passed`);

@@ -266,6 +266,11 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
             flags.route_prefix.as_deref(),
             flags.external_url.as_deref(),
         ),
+        // The external URL's path wins over the route prefix for links (Prometheus's rule).
+        external_path: match flags.external_url.as_deref() {
+            Some(u) => vigil_web::route_prefix(None, Some(u)),
+            None => vigil_web::route_prefix(flags.route_prefix.as_deref(), None),
+        },
         config: RwLock::new(Arc::new(initial)),
         flags: flags.as_pairs(),
         metrics: Box::new(move || {

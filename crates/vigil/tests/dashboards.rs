@@ -78,6 +78,16 @@ fn dashboards_render_in_headless_chromium() {
             {"type": "stat", "title": "good", "gridPos": {"x": 12, "y": 0, "w": 12, "h": 6}, "targets": [{"expr": "1+1"}]}]}"#,
     )
     .unwrap();
+    // Chained variables: `instance`'s options depend on the chosen `job`.
+    std::fs::write(
+        dash.join("chained.json"),
+        r#"{"uid": "chained", "title": "Chained", "templating": {"list": [
+            {"name": "job", "type": "query", "query": "label_values(up, job)", "current": {"value": "node"}},
+            {"name": "instance", "type": "query", "query": "label_values(up{job=\"$job\"}, instance)"}]},
+          "panels": [{"type": "stat", "title": "up", "gridPos": {"x": 0, "y": 0, "w": 12, "h": 6},
+            "targets": [{"expr": "up{instance=\"$instance\"}"}]}]}"#,
+    )
+    .unwrap();
     expect.push("vigil-kubernetes=8".into());
     let (_ne, ne_port) = node_exporter(&dir);
     let port = free_port();

@@ -39,6 +39,31 @@ fn ui_pages_in_headless_chromium() {
     assert_eq!(code, 200, "API under the prefix");
     let (code, _) = http("GET", &format!("{}/api/v1/query?query=up", vp.base), None).unwrap();
     assert_eq!(code, 404, "nothing outside the prefix");
+    for path in ["/vigil/", "/"] {
+        let head = response_head(&vp.base, path);
+        assert!(
+            head.starts_with("HTTP/1.1 303") && head.contains("location: /vigil/graph"),
+            "{path} redirects to the query page under the prefix: {head}"
+        );
+    }
+    // A proxy that strips its path: routes at the root, links under the external URL's path.
+    let vs = Vigil::start(
+        "ui-stripped",
+        Some(&cfg),
+        &[
+            "--web.external-url=http://proxy.example/outer/",
+            "--web.route-prefix=/",
+        ],
+    );
+    let (code, page) = http("GET", &format!("{}/graph", vs.base), None).unwrap();
+    assert_eq!(code, 200, "routes at the root with --web.route-prefix=/");
+    assert!(
+        page.contains("<base href=\"/outer/\">"),
+        "links follow the external URL's path: {}",
+        &page[..page.len().min(300)]
+    );
+    assert!(response_head(&vs.base, "/").contains("location: /outer/graph"));
+    drop(vs);
     wait_for("a few scrapes", Duration::from_secs(15), || {
         (query(&v.base, "node_cpu_seconds_total").len() > 1).then_some(())
     });
@@ -62,4 +87,19 @@ fn ui_pages_in_headless_chromium() {
     println!("{text}");
     assert!(out.status.success(), "browser checks failed:\n{text}");
     assert!(text.contains("all browser checks passed"));
+}
+
+/// The status line and headers of a GET, lower-cased header names (axum sends them so).
+fn response_head(base: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let hostport = base.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(hostport).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).unwrap();
+    buf.split("\r\n\r\n").next().unwrap_or("").to_string()
 }

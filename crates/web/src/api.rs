@@ -103,19 +103,28 @@ fn ok_warn(data: Json, warnings: &[&str]) -> Response {
 /// Apply a request's `limit` (0 or absent: none) to a result list; the warning Prometheus
 /// (and Grafana, which looks for it) uses when something was cut.
 fn apply_limit(p: &Params, v: &mut Vec<Json>) -> Result<Vec<&'static str>, ApiError> {
-    let limit = match p.get("limit") {
-        None => 0,
-        Some(l) => l.parse::<i64>().map_err(|_| {
-            ApiError::BadData(format!(
-                "invalid parameter \"limit\": {l:?} is not a number"
-            ))
-        })?,
-    };
-    if limit > 0 && v.len() > limit as usize {
-        v.truncate(limit as usize);
-        return Ok(vec!["results truncated due to limit"]);
+    match parse_limit(p, "limit")? {
+        Some(limit) if v.len() > limit => {
+            v.truncate(limit);
+            Ok(vec!["results truncated due to limit"])
+        }
+        _ => Ok(vec![]),
     }
-    Ok(vec![])
+}
+
+/// A `limit`-style parameter: a positive number, or `None` for absent, 0 or negative (Prometheus
+/// reads those as "no limit").
+pub(crate) fn parse_limit(p: &Params, name: &str) -> Result<Option<usize>, ApiError> {
+    match p.get(name) {
+        None => Ok(None),
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) if n > 0 => Ok(Some(n as usize)),
+            Ok(_) => Ok(None),
+            Err(_) => Err(ApiError::BadData(format!(
+                "invalid parameter \"{name}\": {v:?} is not a number"
+            ))),
+        },
+    }
 }
 
 /// Parameters from the query string and, for form POSTs, the body; repeated keys kept.
@@ -360,7 +369,8 @@ async fn targets(State(s): St, RawQuery(q): RawQuery) -> Result<Response, ApiErr
     for (p, d) in &snap.dropped {
         *dropped_counts.entry(p.clone()).or_default() += 1;
         if show_dropped && pool.is_none_or(|x| x == p) {
-            dropped.push(json!({"discoveredLabels": labels_json(&d.discovered)}));
+            // scrapePool as current Prometheus gives it (2.42 had only the labels).
+            dropped.push(json!({"discoveredLabels": labels_json(&d.discovered), "scrapePool": p}));
         }
     }
     let mut data = serde_json::Map::new();
@@ -464,10 +474,19 @@ fn unescape_label_name(n: &str) -> String {
             out.push('_');
             continue;
         }
-        let hex: String = it.by_ref().take_while(|c| *c != '_').collect();
+        // `_<hex>_`: a code point; without its closing `_` the name is not escaped at all.
+        let mut hex = String::new();
+        let mut closed = false;
+        for c in it.by_ref() {
+            if c == '_' {
+                closed = true;
+                break;
+            }
+            hex.push(c);
+        }
         match u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
-            Some(ch) => out.push(ch),
-            None => return n.to_string(),
+            Some(ch) if closed => out.push(ch),
+            _ => return n.to_string(),
         }
     }
     out
@@ -619,6 +638,18 @@ impl AppState {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn unescapes_grafana_label_names() {
+        use super::unescape_label_name as u;
+        assert_eq!(u("job"), "job");
+        assert_eq!(u("U__job"), "job");
+        assert_eq!(u("U__a__b"), "a_b");
+        assert_eq!(u("U__a_2e_b"), "a.b");
+        // Not a valid escape: the name stays as given.
+        assert_eq!(u("U__a_2e"), "U__a_2e");
+        assert_eq!(u("U__a_zz_"), "U__a_zz_");
+    }
+
     use super::*;
 
     #[test]

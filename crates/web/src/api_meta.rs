@@ -13,7 +13,7 @@ use axum::routing::get;
 use serde_json::{Value as Json, json};
 
 use crate::AppState;
-use crate::api::{ApiError, Params, labels_json, ok, parse_expr, parse_matchers};
+use crate::api::{ApiError, Params, labels_json, ok, parse_expr, parse_limit, parse_matchers};
 
 type St = State<Arc<AppState>>;
 
@@ -121,26 +121,11 @@ async fn relabel_steps(State(s): St, RawQuery(q): RawQuery) -> Result<Response, 
     Ok(ok(json!({ "steps": steps })))
 }
 
-/// A non-negative `limit`-style parameter; `None` when absent (no limit).
-fn limit(p: &Params, name: &str) -> Result<Option<usize>, ApiError> {
-    match p.get(name) {
-        None => Ok(None),
-        Some(v) => match v.parse::<i64>() {
-            Ok(n) if n > 0 => Ok(Some(n as usize)),
-            // Prometheus treats 0 and negative limits as "no limit".
-            Ok(_) => Ok(None),
-            Err(_) => Err(ApiError::BadData(format!(
-                "invalid parameter \"{name}\": {v:?} is not a number"
-            ))),
-        },
-    }
-}
-
 /// `{metric: [{type, help, unit}]}`, each entry once, over every active target.
 async fn metadata(State(s): St, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     let p = Params::from(q, &HeaderMap::new(), &Bytes::new())?;
-    let max_metrics = limit(&p, "limit")?;
-    let per_metric = limit(&p, "limit_per_metric")?;
+    let max_metrics = parse_limit(&p, "limit")?;
+    let per_metric = parse_limit(&p, "limit_per_metric")?;
     let only = p.get("metric");
     let mut out: BTreeMap<String, Vec<Json>> = BTreeMap::new();
     for t in s.scrape.targets().active {
@@ -164,7 +149,7 @@ async fn metadata(State(s): St, RawQuery(q): RawQuery) -> Result<Response, ApiEr
 /// `[{target, metric?, type, help, unit}]` for the targets `match_target` selects.
 async fn targets_metadata(State(s): St, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     let p = Params::from(q, &HeaderMap::new(), &Bytes::new())?;
-    let max = limit(&p, "limit")?;
+    let max = parse_limit(&p, "limit")?;
     let metric = p.get("metric");
     let matchers = match p.get("match_target") {
         None => Vec::new(),

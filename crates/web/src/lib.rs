@@ -54,6 +54,9 @@ pub struct AppState {
     pub query_gate: Arc<tokio::sync::Semaphore>,
     /// `""` or `/prefix`: where the API and UI are served (`--web.route-prefix`).
     pub route_prefix: String,
+    /// `""` or `/path`: where users reach vigil (the path of `--web.external-url`, else the route
+    /// prefix). Links and redirects use it, so a proxy that strips its path still works.
+    pub external_path: String,
     /// `--dashboards.dir`: Grafana dashboard JSON (or ConfigMaps of it) vigil renders.
     pub dashboards_dir: Option<std::path::PathBuf>,
     /// `--dashboards.provisioning`: a Grafana `providers.yaml` whose file providers' paths load.
@@ -78,6 +81,7 @@ pub struct AppState {
 /// The full router.
 pub fn router(state: Arc<AppState>) -> Router {
     let prefix = state.route_prefix.clone();
+    let home = format!("{}/graph", state.external_path);
     let app = Router::new()
         .merge(api::routes())
         .merge(api_meta::routes())
@@ -87,12 +91,16 @@ pub fn router(state: Arc<AppState>) -> Router {
     if prefix.is_empty() {
         return app;
     }
-    // Everything under the prefix (as behind an ingress path); the bare root points there.
-    let home = format!("{prefix}/graph");
-    Router::new().nest(&prefix, app).route(
-        "/",
-        axum::routing::get(move || async move { axum::response::Redirect::to(&home) }),
-    )
+    // Everything under the prefix (as behind an ingress path); the bare root and `{prefix}/`
+    // point to the query page.
+    let go_home = move || {
+        let home = home.clone();
+        async move { axum::response::Redirect::to(&home) }
+    };
+    Router::new()
+        .route(&format!("{prefix}/"), axum::routing::get(go_home.clone()))
+        .nest(&prefix, app)
+        .route("/", axum::routing::get(go_home))
 }
 
 /// `--web.route-prefix`, or the path of `--web.external-url` (Prometheus's rule), normalised to

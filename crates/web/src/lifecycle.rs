@@ -23,7 +23,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/metrics", get(metrics))
         .route(
             "/",
-            get(|State(s): St| async move { Redirect::to(&format!("{}/graph", s.route_prefix)) }),
+            get(|State(s): St| async move { Redirect::to(&format!("{}/graph", s.external_path)) }),
         )
 }
 

@@ -44,7 +44,7 @@ async fn index(State(s): State<Arc<AppState>>) -> Response {
         Some((t, b)) => {
             let html = String::from_utf8_lossy(b).replacen(
                 "<head>",
-                &format!("<head>\n<base href=\"{}/\">", s.route_prefix),
+                &format!("<head>\n<base href=\"{}/\">", s.external_path),
                 1,
             );
             ([(header::CONTENT_TYPE, t)], html).into_response()
