@@ -35,7 +35,98 @@ const MODULES: &str = "modules:
       query_response:
         - send: \"GET / HTTP/1.0\\n\"
         - expect: 'HTTP/1.[01] 200'
+  http_header_bad:
+    prober: http
+    http:
+      fail_if_header_matches:
+        - header: X-Thing
+          regexp: bad
+  http_header_required:
+    prober: http
+    http:
+      fail_if_header_not_matches:
+        - header: X-Missing
+          regexp: .*
+  http_host_port:
+    prober: http
+    http:
+      fail_if_body_not_matches_regexp: ['host=127\\.0\\.0\\.1:[0-9]+;']
+  http_fast:
+    prober: http
+    timeout: 1s
+  http_302:
+    prober: http
+    http:
+      no_follow_redirects: true
+      valid_status_codes: [302]
+  tcp_banner:
+    prober: tcp
+    tcp:
+      query_response:
+        - expect: '^220 (\\w+)$'
+          send: 'HELLO ${1}'
+        - expect: '^250 got HELLO second$'
 ";
+
+/// A scripted peer: HTTP on one port (`/redirect/N` redirects N times, `/slow` answers after
+/// 3 s, every answer carries `X-Thing: bad` and echoes the Host header), and a line protocol on
+/// another (a two-line banner, then `250 got <line>` for the line received).
+fn scripted_peer() -> (u16, u16) {
+    use std::io::{BufRead, BufReader, Write};
+    let http = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let http_port = http.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in http.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut r = BufReader::new(conn.try_clone().unwrap());
+                let mut w = conn;
+                let mut first = String::new();
+                r.read_line(&mut first).unwrap_or(0);
+                let mut host = String::new();
+                loop {
+                    let mut l = String::new();
+                    if r.read_line(&mut l).unwrap_or(0) == 0 || l.trim().is_empty() {
+                        break;
+                    }
+                    if let Some(h) = l.to_ascii_lowercase().strip_prefix("host:") {
+                        host = h.trim().to_string();
+                    }
+                }
+                let path = first.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let (status, extra) = match path.strip_prefix("/redirect/") {
+                    Some("0") | None => ("200 OK", String::new()),
+                    Some(n) => {
+                        let n: u32 = n.parse().unwrap_or(0);
+                        ("302 Found", format!("Location: /redirect/{}\r\n", n - 1))
+                    }
+                };
+                if path == "/slow" {
+                    std::thread::sleep(std::time::Duration::from_secs(3));
+                }
+                let body = format!("host={host};");
+                let _ = write!(
+                    w,
+                    "HTTP/1.1 {status}\r\n{extra}X-Thing: bad\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            });
+        }
+    });
+    let lines = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let line_port = lines.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in lines.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut w = conn.try_clone().unwrap();
+                let _ = w.write_all(b"220-first\r\n220 second\r\n");
+                let mut l = String::new();
+                let _ = BufReader::new(conn).read_line(&mut l);
+                let _ = write!(w, "250 got {}\r\n", l.trim_end());
+            });
+        }
+    });
+    (http_port, line_port)
+}
 
 /// (name{labels}) -> value of a probe's exposition.
 fn probe(port: u16, target: &str, module: &str) -> BTreeMap<String, f64> {
@@ -83,6 +174,8 @@ fn probes_answer_as_the_blackbox_exporter() {
     wait_http(&format!("http://127.0.0.1:{bb_port}/metrics"));
     wait_http(&format!("http://127.0.0.1:{vp_port}/metrics"));
     let closed = free_port();
+    let (peer, line_peer) = scripted_peer();
+    let peer = format!("127.0.0.1:{peer}");
     let ne = format!("127.0.0.1:{ne_port}");
     let cases = [
         (format!("http://{ne}/metrics"), "http_2xx", 1.0),
@@ -105,6 +198,14 @@ fn probes_answer_as_the_blackbox_exporter() {
         (ne.clone(), "tcp_connect", 1.0),
         (format!("127.0.0.1:{closed}"), "tcp_connect", 0.0),
         (ne.clone(), "tcp_http", 1.0),
+        (format!("http://{peer}/redirect/3"), "http_2xx", 1.0),
+        (format!("http://{peer}/redirect/12"), "http_2xx", 0.0),
+        (format!("http://{peer}/redirect/2"), "http_302", 1.0),
+        (format!("http://{peer}/"), "http_header_bad", 0.0),
+        (format!("http://{peer}/"), "http_header_required", 0.0),
+        (format!("http://{peer}/"), "http_host_port", 1.0),
+        (format!("http://{peer}/slow"), "http_fast", 0.0),
+        (format!("127.0.0.1:{line_peer}"), "tcp_banner", 1.0),
     ];
     for (target, module, success) in cases {
         let theirs = probe(bb_port, &target, module);
@@ -123,8 +224,18 @@ fn probes_answer_as_the_blackbox_exporter() {
             "probe_ip_addr_hash",
             "probe_http_redirects",
             "probe_http_ssl",
+            "probe_http_version",
         ] {
             assert_eq!(ours.get(k), theirs.get(k), "{k} for {module} {target}");
+        }
+        // The scripted peer's answers are fixed, so their lengths must agree too.
+        if target.contains(&peer) {
+            for k in [
+                "probe_http_content_length",
+                "probe_http_uncompressed_body_length",
+            ] {
+                assert_eq!(ours.get(k), theirs.get(k), "{k} for {module} {target}");
+            }
         }
         assert_eq!(ours["probe_success"], success, "{module} {target}");
     }
