@@ -36,6 +36,7 @@ pub enum Res {
     Namespaces,
     EndpointSlices,
     Ingresses,
+    Deployments,
 }
 
 impl Res {
@@ -48,6 +49,7 @@ impl Res {
             ("v1", "namespaces") => Res::Namespaces,
             ("discovery.k8s.io/v1", "endpointslices") => Res::EndpointSlices,
             ("networking.k8s.io/v1", "ingresses") => Res::Ingresses,
+            ("apps/v1", "deployments") => Res::Deployments,
             _ => return None,
         })
     }
@@ -62,6 +64,7 @@ impl Res {
             Res::Namespaces => ("v1", "Namespace"),
             Res::EndpointSlices => ("discovery.k8s.io/v1", "EndpointSlice"),
             Res::Ingresses => ("networking.k8s.io/v1", "Ingress"),
+            Res::Deployments => ("apps/v1", "Deployment"),
         }
     }
 
@@ -75,6 +78,7 @@ impl Res {
             "Namespace" => Res::Namespaces,
             "EndpointSlice" => Res::EndpointSlices,
             "Ingress" => Res::Ingresses,
+            "Deployment" => Res::Deployments,
             _ => return None,
         })
     }

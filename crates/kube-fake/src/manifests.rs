@@ -62,17 +62,56 @@ fn short_hash(s: &str, len: usize) -> String {
         .collect()
 }
 
-/// A node with an internal IP and the usual kubelet port.
+/// A node with an internal IP and the usual kubelet port, ready, with a kind-like node's
+/// capacity and node info.
 pub fn node(name: &str, ip: &str) -> Value {
     json!({
         "apiVersion": "v1", "kind": "Node",
         "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux"}},
-        "spec": {"providerID": format!("fake://{name}")},
+        "spec": {"providerID": format!("fake://{name}"), "podCIDR": "10.244.0.0/24"},
         "status": {
             "addresses": [{"type": "InternalIP", "address": ip}, {"type": "Hostname", "address": name}],
-            "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}}
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
+            "capacity": {"cpu": "4", "memory": "16318412Ki", "pods": "110", "ephemeral-storage": "102625208Ki"},
+            "allocatable": {"cpu": "3800m", "memory": "15806412Ki", "pods": "110", "ephemeral-storage": "94580335255"},
+            "conditions": [
+                {"type": "MemoryPressure", "status": "False"}, {"type": "DiskPressure", "status": "False"},
+                {"type": "PIDPressure", "status": "False"}, {"type": "Ready", "status": "True"}],
+            "nodeInfo": {"kernelVersion": "6.1.0-28-amd64", "osImage": "Debian GNU/Linux 12 (bookworm)",
+                         "containerRuntimeVersion": "containerd://1.7.18", "kubeletVersion": "v1.33.1",
+                         "kubeProxyVersion": "v1.33.1", "operatingSystem": "linux", "architecture": "amd64",
+                         "systemUUID": format!("uuid-{name}"), "machineID": format!("machine-{name}"),
+                         "bootID": format!("boot-{name}")}
         }
     })
+}
+
+/// A Deployment as stored: `replicas` defaulted to 1, and a status saying `available` of them
+/// are available (the rest unavailable).
+pub fn deployment(manifest: &Value, available: i64) -> Value {
+    let mut d = manifest.clone();
+    if d["spec"]["replicas"].is_null() {
+        d["spec"]["replicas"] = json!(1);
+    }
+    let replicas = d["spec"]["replicas"].as_i64().unwrap_or(1);
+    d["metadata"]["generation"] = json!(1);
+    if d["metadata"]["namespace"].is_null() {
+        d["metadata"]["namespace"] = json!("default");
+    }
+    d["status"] = json!({
+        "observedGeneration": 1, "replicas": replicas, "updatedReplicas": replicas,
+        "readyReplicas": available, "availableReplicas": available,
+        "unavailableReplicas": (replicas - available).max(0),
+        "conditions": [{"type": "Available", "status": if available > 0 { "True" } else { "False" }}]
+    });
+    d
+}
+
+/// A namespace, active.
+pub fn namespace(name: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "Namespace",
+           "metadata": {"name": name, "labels": {"kubernetes.io/metadata.name": name}},
+           "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}})
 }
 
 /// Pod number `index` of a Deployment, with IP `ip` on node `node` (whose IP is `host_ip`).
@@ -243,6 +282,9 @@ pub fn chapter14(
         for d in parse_docs(&text) {
             match d["kind"].as_str() {
                 Some("Deployment") => {
+                    let ns = d["metadata"]["namespace"].as_str().unwrap_or("default");
+                    k.apply(namespace(ns));
+                    k.apply(deployment(&d, 1));
                     let p = k.apply(pod(
                         &d,
                         0,
