@@ -40,6 +40,29 @@ pub enum Command {
         #[arg(long = "web.listen-address", default_value = ":9115")]
         listen_address: String,
     },
+    /// Kubernetes object state as kube-state-metrics exposes it (pods, deployments, nodes,
+    /// namespaces, services) on `/metrics`.
+    KubeState(KubeStateFlags),
+}
+
+#[derive(Args, Debug)]
+pub struct KubeStateFlags {
+    #[arg(long = "web.listen-address", default_value = ":8080")]
+    pub listen_address: String,
+    /// A kubeconfig file; without it (and without --apiserver) the in-cluster service account.
+    #[arg(long)]
+    pub kubeconfig: Option<std::path::PathBuf>,
+    /// The API server's URL (kube-state-metrics' flag).
+    #[arg(long)]
+    pub apiserver: Option<String>,
+    /// Which Kubernetes labels become `label_*` labels of `kube_<resource>_labels`, as
+    /// kube-state-metrics: `pods=[app,version],deployments=[*]` (none by default).
+    #[arg(long = "metric-labels-allowlist")]
+    pub metric_labels_allowlist: Option<String>,
+    /// Also write kube-state-metrics v1's resource families (`kube_node_status_allocatable_cpu_cores`,
+    /// `kube_pod_container_resource_requests_memory_bytes`, ...), which older dashboards query.
+    #[arg(long = "legacy-resource-metrics")]
+    pub legacy_resource_metrics: bool,
 }
 
 #[derive(Subcommand, Debug)]

@@ -1,6 +1,7 @@
 //! The `vigil` binary: Prometheus-compatible flags, subcommands, and the server's wiring.
 
 mod check;
+mod exporters;
 mod flags;
 mod process_metrics;
 mod server;
@@ -20,7 +21,8 @@ fn main() -> std::process::ExitCode {
         Some(Command::Probe {
             config_file,
             listen_address,
-        }) => probe_command(config_file.as_deref(), &listen_address),
+        }) => exporters::probe(config_file.as_deref(), &listen_address),
+        Some(Command::KubeState(f)) => exporters::kube_state(f),
         None => {
             let rt = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -40,59 +42,6 @@ fn main() -> std::process::ExitCode {
                     std::process::ExitCode::FAILURE
                 }
             }
-        }
-    }
-}
-
-/// `vigil probe`: serve the prober until killed.
-fn probe_command(config: Option<&std::path::Path>, listen: &str) -> std::process::ExitCode {
-    use vigil_exporters::probe;
-    let yaml = match config.map(std::fs::read_to_string).transpose() {
-        Ok(y) => y,
-        Err(e) => {
-            eprintln!("vigil probe: cannot read --config.file: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    let modules = match probe::load_modules(yaml.as_deref()) {
-        Ok(m) => m,
-        Err(e) => {
-            eprintln!("vigil probe: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    let addr = if listen.starts_with(':') {
-        format!("0.0.0.0{listen}")
-    } else {
-        listen.to_string()
-    };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("vigil probe: cannot start the async runtime: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    let state = std::sync::Arc::new(probe::ProbeState {
-        modules,
-        probes: Default::default(),
-    });
-    let res: Result<(), String> = rt.block_on(async move {
-        let l = tokio::net::TcpListener::bind(&addr)
-            .await
-            .map_err(|e| format!("listen on {addr}: {e}"))?;
-        axum::serve(l, probe::router(state))
-            .await
-            .map_err(|e| e.to_string())
-    });
-    match res {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("vigil probe: {e}");
-            std::process::ExitCode::FAILURE
         }
     }
 }

@@ -1,0 +1,814 @@
+//! kube-state-metrics' families for pods, deployments, nodes, namespaces and services: names,
+//! label sets and values as `docs/kube-state-metrics.md` specifies (kube-state-metrics v2,
+//! plus the v1 resource families behind `--legacy-resource-metrics`).
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Container, ContainerStatus, Namespace, Node, Pod, Service};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use super::text::{
+    Family, Rendered, ceil_whole, counter, gauge, label_name, milli, quantity, sanitize,
+};
+
+/// What the operator chose: which Kubernetes labels become `label_*` labels per resource
+/// (`--metric-labels-allowlist`), and whether the v1 families are written too.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Resource (`pods`, `deployments`, …) to allowed label keys; `*` allows all.
+    pub labels_allowlist: BTreeMap<String, Vec<String>>,
+    pub legacy_resource_metrics: bool,
+}
+
+impl Options {
+    /// `--metric-labels-allowlist=pods=[app,version],deployments=[*]`.
+    pub fn parse_allowlist(s: &str) -> Result<BTreeMap<String, Vec<String>>, String> {
+        let mut out = BTreeMap::new();
+        let mut rest = s.trim();
+        while !rest.is_empty() {
+            let (res, tail) = rest.split_once("=[").ok_or_else(|| {
+                format!("--metric-labels-allowlist: expected resource=[labels] at {rest:?}")
+            })?;
+            let (list, tail) = tail
+                .split_once(']')
+                .ok_or_else(|| format!("--metric-labels-allowlist: missing ] after {res:?}"))?;
+            let keys = list
+                .split(',')
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+                .map(str::to_string)
+                .collect();
+            out.insert(res.trim().to_string(), keys);
+            rest = tail.trim_start_matches(',').trim();
+        }
+        Ok(out)
+    }
+
+    /// The `label_*` pairs of an object's labels allowed for `resource`, sorted by key; `None`
+    /// when the resource has no allowlist (kube-state-metrics then writes no `*_labels` sample).
+    fn labels(&self, resource: &str, m: &ObjectMeta) -> Option<Vec<(String, String)>> {
+        let allowed = self
+            .labels_allowlist
+            .get(resource)
+            .or_else(|| self.labels_allowlist.get("*"))?;
+        let all = allowed.iter().any(|a| a == "*");
+        m.labels
+            .iter()
+            .flatten()
+            .filter(|(k, _)| all || allowed.contains(k))
+            .map(|(k, v)| (label_name("label_", k), v.clone()))
+            .collect::<Vec<_>>()
+            .into()
+    }
+}
+
+fn created(m: &ObjectMeta) -> Option<f64> {
+    m.creation_timestamp
+        .as_ref()
+        .map(|t| t.0.as_second() as f64)
+}
+
+fn s(o: &Option<String>) -> &str {
+    o.as_deref().unwrap_or("")
+}
+
+/// `cpu` → (`cpu`, `core`), `memory` → (`memory`, `byte`), other names sanitized, with the unit
+/// kube-state-metrics gives them.
+fn resource_unit(name: &str) -> (String, &'static str) {
+    let unit = match name {
+        "cpu" => "core",
+        "memory" | "ephemeral-storage" | "storage" => "byte",
+        n if n.starts_with("hugepages-") => "byte",
+        _ => "integer",
+    };
+    (sanitize(name), unit)
+}
+
+/// Where the quantities come from decides their rounding, as in kube-state-metrics.
+#[derive(Clone, Copy, PartialEq)]
+enum Rounding {
+    /// Containers: cpu to a thousandth of a core, everything else to whole units; no `pods`.
+    Container,
+    /// Nodes: every resource to a thousandth.
+    Node,
+}
+
+fn quantities(
+    q: &Option<BTreeMap<String, Quantity>>,
+    how: Rounding,
+) -> Vec<(String, &'static str, f64)> {
+    q.iter()
+        .flatten()
+        .filter(|(k, _)| !(how == Rounding::Container && *k == "pods"))
+        .filter_map(|(k, v)| {
+            let (r, u) = resource_unit(k);
+            let x = quantity(&v.0)?;
+            let x = if how == Rounding::Node || k == "cpu" {
+                milli(x)
+            } else {
+                ceil_whole(x)
+            };
+            Some((r, u, x))
+        })
+        .collect()
+}
+
+// ---- pods ----
+
+pub const POD: [Family; 22] = [
+    gauge("kube_pod_info", "[STABLE] Information about pod."),
+    gauge(
+        "kube_pod_labels",
+        "[STABLE] Kubernetes labels converted to Prometheus labels.",
+    ),
+    gauge("kube_pod_created", "[STABLE] Unix creation timestamp"),
+    gauge(
+        "kube_pod_owner",
+        "[STABLE] Information about the Pod's owner.",
+    ),
+    gauge(
+        "kube_pod_start_time",
+        "[STABLE] Start time in unix timestamp for a pod.",
+    ),
+    gauge("kube_pod_status_phase", "[STABLE] The pods current phase."),
+    gauge(
+        "kube_pod_status_ready",
+        "[STABLE] Describes whether the pod is ready to serve requests.",
+    ),
+    gauge(
+        "kube_pod_status_scheduled",
+        "[STABLE] Describes the status of the scheduling process for the pod.",
+    ),
+    gauge(
+        "kube_pod_container_info",
+        "[STABLE] Information about a container in a pod.",
+    ),
+    gauge(
+        "kube_pod_container_status_waiting",
+        "[STABLE] Describes whether the container is currently in waiting state.",
+    ),
+    gauge(
+        "kube_pod_container_status_waiting_reason",
+        "[STABLE] Describes the reason the container is currently in waiting state.",
+    ),
+    gauge(
+        "kube_pod_container_status_running",
+        "[STABLE] Describes whether the container is currently in running state.",
+    ),
+    gauge(
+        "kube_pod_container_status_terminated",
+        "[STABLE] Describes whether the container is currently in terminated state.",
+    ),
+    gauge(
+        "kube_pod_container_status_terminated_reason",
+        "Describes the reason the container is currently in terminated state.",
+    ),
+    gauge(
+        "kube_pod_container_status_last_terminated_reason",
+        "Describes the last reason the container was in terminated state.",
+    ),
+    gauge(
+        "kube_pod_container_status_ready",
+        "[STABLE] Describes whether the containers readiness check succeeded.",
+    ),
+    counter(
+        "kube_pod_container_status_restarts_total",
+        "[STABLE] The number of container restarts per container.",
+    ),
+    gauge(
+        "kube_pod_container_resource_requests",
+        "The number of requested request resource by a container. It is recommended to use the kube_pod_resource_requests metric exposed by kube-scheduler instead, as it is more precise.",
+    ),
+    gauge(
+        "kube_pod_container_resource_limits",
+        "The number of requested limit resource by a container. It is recommended to use the kube_pod_resource_limits metric exposed by kube-scheduler instead, as it is more precise.",
+    ),
+    gauge(
+        "kube_pod_container_resource_requests_cpu_cores",
+        "The number of requested cpu cores by a container.",
+    ),
+    gauge(
+        "kube_pod_container_resource_requests_memory_bytes",
+        "The number of requested memory bytes by a container.",
+    ),
+    gauge(
+        "kube_pod_container_resource_limits_cpu_cores",
+        "The limit on cpu cores to be used by a container.",
+    ),
+];
+/// The last v1 family (outside the array above to keep its index arithmetic simple).
+pub const POD_LEGACY_LIMIT_MEMORY: Family = gauge(
+    "kube_pod_container_resource_limits_memory_bytes",
+    "The limit on memory to be used by a container in bytes.",
+);
+
+pub fn pod_families() -> Vec<Family> {
+    let mut v = POD.to_vec();
+    v.push(POD_LEGACY_LIMIT_MEMORY);
+    v
+}
+
+fn condition_series(
+    r: &mut Rendered,
+    fams: &[Family],
+    i: usize,
+    base: &[(&str, &str)],
+    status: Option<&str>,
+) {
+    for (label, want) in [("true", "True"), ("false", "False"), ("unknown", "Unknown")] {
+        let mut l = base.to_vec();
+        l.push(("condition", label));
+        r.add(
+            &fams[i],
+            i,
+            &l,
+            if status == Some(want) { 1.0 } else { 0.0 },
+        );
+    }
+}
+
+pub fn render_pod(p: &Pod, o: &Options) -> Rendered {
+    let fams = pod_families();
+    let mut r = Rendered::new(fams.len());
+    let m = &p.metadata;
+    let (ns, name, uid) = (s(&m.namespace), s(&m.name), s(&m.uid));
+    let base = [("namespace", ns), ("pod", name), ("uid", uid)];
+    let spec = p.spec.as_ref();
+    let status = p.status.as_ref();
+    let node = spec.and_then(|s| s.node_name.as_deref()).unwrap_or("");
+    let owner = m
+        .owner_references
+        .iter()
+        .flatten()
+        .find(|o| o.controller == Some(true));
+    let (ck, cn) = owner.map_or(("", ""), |o| (o.kind.as_str(), o.name.as_str()));
+    let host_network = spec.and_then(|s| s.host_network).unwrap_or(false);
+    r.add(
+        &fams[0],
+        0,
+        &[
+            ("namespace", ns),
+            ("pod", name),
+            ("uid", uid),
+            ("host_ip", status.map_or("", |x| s(&x.host_ip))),
+            ("pod_ip", status.map_or("", |x| s(&x.pod_ip))),
+            ("node", node),
+            ("created_by_kind", ck),
+            ("created_by_name", cn),
+            (
+                "priority_class",
+                spec.map_or("", |x| s(&x.priority_class_name)),
+            ),
+            ("host_network", if host_network { "true" } else { "false" }),
+        ],
+        1.0,
+    );
+    if let Some(extra) = o.labels("pods", m) {
+        r.add_with(&fams[1], 1, &base, &extra, 1.0);
+    }
+    if let Some(c) = created(m) {
+        r.add(&fams[2], 2, &base, c);
+    }
+    let owners: Vec<_> = m.owner_references.iter().flatten().collect();
+    if owners.is_empty() {
+        let mut l = base.to_vec();
+        l.extend([
+            ("owner_kind", ""),
+            ("owner_name", ""),
+            ("owner_is_controller", ""),
+        ]);
+        r.add(&fams[3], 3, &l, 1.0);
+    }
+    for ow in owners {
+        let mut l = base.to_vec();
+        let ctl = if ow.controller == Some(true) {
+            "true"
+        } else {
+            "false"
+        };
+        l.extend([
+            ("owner_kind", ow.kind.as_str()),
+            ("owner_name", ow.name.as_str()),
+            ("owner_is_controller", ctl),
+        ]);
+        r.add(&fams[3], 3, &l, 1.0);
+    }
+    if let Some(t) = status.and_then(|s| s.start_time.as_ref()) {
+        r.add(&fams[4], 4, &base, t.0.as_second() as f64);
+    }
+    if let Some(phase) = status
+        .and_then(|s| s.phase.as_deref())
+        .filter(|p| !p.is_empty())
+    {
+        for ph in ["Pending", "Succeeded", "Failed", "Unknown", "Running"] {
+            let mut l = base.to_vec();
+            l.push(("phase", ph));
+            r.add(&fams[5], 5, &l, if phase == ph { 1.0 } else { 0.0 });
+        }
+    }
+    let cond = |t: &str| {
+        status
+            .and_then(|s| s.conditions.as_ref())
+            .and_then(|cs| cs.iter().find(|c| c.type_ == t))
+            .map(|c| c.status.as_str())
+    };
+    if let Some(st) = cond("Ready") {
+        condition_series(&mut r, &fams, 6, &base, Some(st));
+    }
+    if let Some(st) = cond("PodScheduled") {
+        condition_series(&mut r, &fams, 7, &base, Some(st));
+    }
+    let statuses: Vec<&ContainerStatus> = status
+        .and_then(|s| s.container_statuses.as_ref())
+        .into_iter()
+        .flatten()
+        .collect();
+    for cs in &statuses {
+        let c = cs.name.as_str();
+        let spec_image = spec
+            .and_then(|s| s.containers.iter().find(|x| x.name == cs.name))
+            .and_then(|x| x.image.as_deref())
+            .unwrap_or("");
+        let cb = [
+            ("namespace", ns),
+            ("pod", name),
+            ("uid", uid),
+            ("container", c),
+        ];
+        let mut l = cb.to_vec();
+        l.extend([
+            ("image_spec", spec_image),
+            ("image", cs.image.as_str()),
+            ("image_id", cs.image_id.as_str()),
+            ("container_id", s(&cs.container_id)),
+        ]);
+        r.add(&fams[8], 8, &l, 1.0);
+        let state = cs.state.as_ref();
+        let waiting = state.and_then(|s| s.waiting.as_ref());
+        let running = state.and_then(|s| s.running.as_ref());
+        let terminated = state.and_then(|s| s.terminated.as_ref());
+        r.add(&fams[9], 9, &cb, if waiting.is_some() { 1.0 } else { 0.0 });
+        if let Some(reason) = waiting
+            .and_then(|w| w.reason.as_deref())
+            .filter(|r| !r.is_empty())
+        {
+            let mut l = cb.to_vec();
+            l.push(("reason", reason));
+            r.add(&fams[10], 10, &l, 1.0);
+        }
+        r.add(
+            &fams[11],
+            11,
+            &cb,
+            if running.is_some() { 1.0 } else { 0.0 },
+        );
+        r.add(
+            &fams[12],
+            12,
+            &cb,
+            if terminated.is_some() { 1.0 } else { 0.0 },
+        );
+        if let Some(reason) = terminated
+            .and_then(|t| t.reason.as_deref())
+            .filter(|r| !r.is_empty())
+        {
+            let mut l = cb.to_vec();
+            l.push(("reason", reason));
+            r.add(&fams[13], 13, &l, 1.0);
+        }
+        if let Some(reason) = cs
+            .last_state
+            .as_ref()
+            .and_then(|s| s.terminated.as_ref())
+            .and_then(|t| t.reason.as_deref())
+            .filter(|r| !r.is_empty())
+        {
+            let mut l = cb.to_vec();
+            l.push(("reason", reason));
+            r.add(&fams[14], 14, &l, 1.0);
+        }
+        r.add(&fams[15], 15, &cb, if cs.ready { 1.0 } else { 0.0 });
+        r.add(&fams[16], 16, &cb, cs.restart_count as f64);
+    }
+    let containers: Vec<&Container> = spec
+        .map(|s| s.containers.iter().collect())
+        .unwrap_or_default();
+    for c in containers {
+        let res = c.resources.as_ref();
+        for (idx, q) in [
+            (17, res.and_then(|r| r.requests.clone())),
+            (18, res.and_then(|r| r.limits.clone())),
+        ] {
+            for (resource, unit, v) in quantities(&q, Rounding::Container) {
+                r.add(
+                    &fams[idx],
+                    idx,
+                    &[
+                        ("namespace", ns),
+                        ("pod", name),
+                        ("uid", uid),
+                        ("container", c.name.as_str()),
+                        ("node", node),
+                        ("resource", resource.as_str()),
+                        ("unit", unit),
+                    ],
+                    v,
+                );
+                if o.legacy_resource_metrics {
+                    let legacy = match (idx, resource.as_str()) {
+                        (17, "cpu") => Some(19),
+                        (17, "memory") => Some(20),
+                        (18, "cpu") => Some(21),
+                        (18, "memory") => Some(22),
+                        _ => None,
+                    };
+                    if let Some(li) = legacy {
+                        r.add(
+                            &fams[li],
+                            li,
+                            &[
+                                ("namespace", ns),
+                                ("pod", name),
+                                ("container", c.name.as_str()),
+                                ("node", node),
+                            ],
+                            v,
+                        );
+                    }
+                }
+            }
+        }
+    }
+    r
+}
+
+// ---- deployments ----
+
+pub const DEPLOYMENT: [Family; 13] = [
+    gauge(
+        "kube_deployment_created",
+        "[STABLE] Unix creation timestamp",
+    ),
+    gauge(
+        "kube_deployment_labels",
+        "[STABLE] Kubernetes labels converted to Prometheus labels.",
+    ),
+    gauge(
+        "kube_deployment_spec_replicas",
+        "[STABLE] Number of desired pods for a deployment.",
+    ),
+    gauge(
+        "kube_deployment_spec_paused",
+        "[STABLE] Whether the deployment is paused and will not be processed by the deployment controller.",
+    ),
+    gauge(
+        "kube_deployment_status_replicas",
+        "[STABLE] The number of replicas per deployment.",
+    ),
+    gauge(
+        "kube_deployment_status_replicas_ready",
+        "The number of ready replicas per deployment.",
+    ),
+    gauge(
+        "kube_deployment_status_replicas_available",
+        "[STABLE] The number of available replicas per deployment.",
+    ),
+    gauge(
+        "kube_deployment_status_replicas_unavailable",
+        "[STABLE] The number of unavailable replicas per deployment.",
+    ),
+    gauge(
+        "kube_deployment_status_replicas_updated",
+        "[STABLE] The number of updated replicas per deployment.",
+    ),
+    gauge(
+        "kube_deployment_status_observed_generation",
+        "[STABLE] The generation observed by the deployment controller.",
+    ),
+    gauge(
+        "kube_deployment_status_condition",
+        "[STABLE] The current status conditions of a deployment.",
+    ),
+    gauge(
+        "kube_deployment_metadata_generation",
+        "[STABLE] Sequence number representing a specific generation of the desired state.",
+    ),
+    gauge(
+        "kube_deployment_spec_strategy_rollingupdate_max_unavailable",
+        "Maximum number of unavailable replicas during a rolling update of a deployment.",
+    ),
+];
+
+pub fn render_deployment(d: &Deployment, o: &Options) -> Rendered {
+    let fams = &DEPLOYMENT;
+    let mut r = Rendered::new(fams.len());
+    let m = &d.metadata;
+    let base = [("namespace", s(&m.namespace)), ("deployment", s(&m.name))];
+    if let Some(c) = created(m) {
+        r.add(&fams[0], 0, &base, c);
+    }
+    if let Some(extra) = o.labels("deployments", m) {
+        r.add_with(&fams[1], 1, &base, &extra, 1.0);
+    }
+    let spec = d.spec.as_ref();
+    let replicas = spec.and_then(|s| s.replicas).unwrap_or(1);
+    r.add(&fams[2], 2, &base, replicas as f64);
+    r.add(
+        &fams[3],
+        3,
+        &base,
+        if spec.and_then(|s| s.paused).unwrap_or(false) {
+            1.0
+        } else {
+            0.0
+        },
+    );
+    let st = d.status.as_ref();
+    let n = |f: fn(&k8s_openapi::api::apps::v1::DeploymentStatus) -> Option<i32>| {
+        st.and_then(f).unwrap_or(0) as f64
+    };
+    r.add(&fams[4], 4, &base, n(|s| s.replicas));
+    r.add(&fams[5], 5, &base, n(|s| s.ready_replicas));
+    r.add(&fams[6], 6, &base, n(|s| s.available_replicas));
+    r.add(&fams[7], 7, &base, n(|s| s.unavailable_replicas));
+    r.add(&fams[8], 8, &base, n(|s| s.updated_replicas));
+    r.add(
+        &fams[9],
+        9,
+        &base,
+        st.and_then(|s| s.observed_generation).unwrap_or(0) as f64,
+    );
+    for c in st.and_then(|s| s.conditions.as_ref()).into_iter().flatten() {
+        for (label, want) in [("true", "True"), ("false", "False"), ("unknown", "Unknown")] {
+            let mut l = base.to_vec();
+            l.extend([("condition", c.type_.as_str()), ("status", label)]);
+            r.add(&fams[10], 10, &l, if c.status == want { 1.0 } else { 0.0 });
+        }
+    }
+    r.add(&fams[11], 11, &base, m.generation.unwrap_or(0) as f64);
+    if let Some(mu) = spec
+        .and_then(|s| s.strategy.as_ref())
+        .and_then(|s| s.rolling_update.as_ref())
+        .and_then(|ru| ru.max_unavailable.as_ref())
+    {
+        use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+        let v = match mu {
+            IntOrString::Int(i) => *i as f64,
+            // A percentage of the desired replicas, rounded down as the controller does.
+            IntOrString::String(p) => p
+                .trim_end_matches('%')
+                .parse::<f64>()
+                .map(|pct| (pct * replicas as f64 / 100.0).floor())
+                .unwrap_or(0.0),
+        };
+        r.add(&fams[12], 12, &base, v);
+    }
+    r
+}
+
+// ---- nodes ----
+
+pub const NODE: [Family; 12] = [
+    gauge(
+        "kube_node_info",
+        "[STABLE] Information about a cluster node.",
+    ),
+    gauge(
+        "kube_node_labels",
+        "[STABLE] Kubernetes labels converted to Prometheus labels.",
+    ),
+    gauge("kube_node_created", "[STABLE] Unix creation timestamp"),
+    gauge(
+        "kube_node_spec_unschedulable",
+        "[STABLE] Whether a node can schedule new pods.",
+    ),
+    gauge(
+        "kube_node_status_condition",
+        "[STABLE] The condition of a cluster node.",
+    ),
+    gauge(
+        "kube_node_status_allocatable",
+        "[STABLE] The allocatable for different resources of a node that are available for scheduling.",
+    ),
+    gauge(
+        "kube_node_status_capacity",
+        "[STABLE] The capacity for different resources of a node.",
+    ),
+    gauge(
+        "kube_node_status_allocatable_cpu_cores",
+        "The CPU resources of a node that are available for scheduling.",
+    ),
+    gauge(
+        "kube_node_status_allocatable_memory_bytes",
+        "The memory resources of a node that are available for scheduling.",
+    ),
+    gauge(
+        "kube_node_status_allocatable_pods",
+        "The pod resources of a node that are available for scheduling.",
+    ),
+    gauge(
+        "kube_node_status_capacity_cpu_cores",
+        "The total CPU resources of the node.",
+    ),
+    gauge(
+        "kube_node_status_capacity_memory_bytes",
+        "The total memory resources of the node.",
+    ),
+];
+
+pub fn render_node(n: &Node, o: &Options) -> Rendered {
+    let fams = &NODE;
+    let mut r = Rendered::new(fams.len());
+    let m = &n.metadata;
+    let name = s(&m.name);
+    let base = [("node", name)];
+    let st = n.status.as_ref();
+    let info = st.and_then(|s| s.node_info.as_ref());
+    let spec = n.spec.as_ref();
+    let internal_ip = st
+        .and_then(|s| s.addresses.as_ref())
+        .and_then(|a| a.iter().rfind(|a| a.type_ == "InternalIP"))
+        .map_or("", |a| a.address.as_str());
+    r.add(
+        &fams[0],
+        0,
+        &[
+            ("node", name),
+            (
+                "kernel_version",
+                info.map_or("", |i| i.kernel_version.as_str()),
+            ),
+            ("os_image", info.map_or("", |i| i.os_image.as_str())),
+            (
+                "container_runtime_version",
+                info.map_or("", |i| i.container_runtime_version.as_str()),
+            ),
+            (
+                "kubelet_version",
+                info.map_or("", |i| i.kubelet_version.as_str()),
+            ),
+            (
+                "kubeproxy_version",
+                info.map_or("", |i| i.kube_proxy_version.as_str()),
+            ),
+            ("provider_id", spec.map_or("", |x| s(&x.provider_id))),
+            ("pod_cidr", spec.map_or("", |x| s(&x.pod_cidr))),
+            ("system_uuid", info.map_or("", |i| i.system_uuid.as_str())),
+            ("internal_ip", internal_ip),
+        ],
+        1.0,
+    );
+    if let Some(extra) = o.labels("nodes", m) {
+        r.add_with(&fams[1], 1, &base, &extra, 1.0);
+    }
+    if let Some(c) = created(m) {
+        r.add(&fams[2], 2, &base, c);
+    }
+    r.add(
+        &fams[3],
+        3,
+        &base,
+        if spec.and_then(|s| s.unschedulable).unwrap_or(false) {
+            1.0
+        } else {
+            0.0
+        },
+    );
+    for c in st.and_then(|s| s.conditions.as_ref()).into_iter().flatten() {
+        for (label, want) in [("true", "True"), ("false", "False"), ("unknown", "Unknown")] {
+            r.add(
+                &fams[4],
+                4,
+                &[
+                    ("node", name),
+                    ("condition", c.type_.as_str()),
+                    ("status", label),
+                ],
+                if c.status == want { 1.0 } else { 0.0 },
+            );
+        }
+    }
+    for (idx, q) in [
+        (5, st.and_then(|s| s.allocatable.clone())),
+        (6, st.and_then(|s| s.capacity.clone())),
+    ] {
+        for (resource, unit, v) in quantities(&q, Rounding::Node) {
+            r.add(
+                &fams[idx],
+                idx,
+                &[
+                    ("node", name),
+                    ("resource", resource.as_str()),
+                    ("unit", unit),
+                ],
+                v,
+            );
+            if o.legacy_resource_metrics {
+                let legacy = match (idx, resource.as_str()) {
+                    (5, "cpu") => Some(7),
+                    (5, "memory") => Some(8),
+                    (5, "pods") => Some(9),
+                    (6, "cpu") => Some(10),
+                    (6, "memory") => Some(11),
+                    _ => None,
+                };
+                if let Some(li) = legacy {
+                    r.add(&fams[li], li, &base, v);
+                }
+            }
+        }
+    }
+    r
+}
+
+// ---- namespaces ----
+
+pub const NAMESPACE: [Family; 3] = [
+    gauge("kube_namespace_created", "[STABLE] Unix creation timestamp"),
+    gauge(
+        "kube_namespace_labels",
+        "[STABLE] Kubernetes labels converted to Prometheus labels.",
+    ),
+    gauge(
+        "kube_namespace_status_phase",
+        "[STABLE] kubernetes namespace status phase.",
+    ),
+];
+
+pub fn render_namespace(n: &Namespace, o: &Options) -> Rendered {
+    let fams = &NAMESPACE;
+    let mut r = Rendered::new(fams.len());
+    let m = &n.metadata;
+    let base = [("namespace", s(&m.name))];
+    if let Some(c) = created(m) {
+        r.add(&fams[0], 0, &base, c);
+    }
+    if let Some(extra) = o.labels("namespaces", m) {
+        r.add_with(&fams[1], 1, &base, &extra, 1.0);
+    }
+    let phase = n
+        .status
+        .as_ref()
+        .and_then(|s| s.phase.as_deref())
+        .unwrap_or("");
+    for ph in ["Active", "Terminating"] {
+        r.add(
+            &fams[2],
+            2,
+            &[("namespace", s(&m.name)), ("phase", ph)],
+            if phase == ph { 1.0 } else { 0.0 },
+        );
+    }
+    r
+}
+
+// ---- services ----
+
+pub const SERVICE: [Family; 4] = [
+    gauge("kube_service_info", "[STABLE] Information about service."),
+    gauge("kube_service_created", "[STABLE] Unix creation timestamp"),
+    gauge(
+        "kube_service_labels",
+        "[STABLE] Kubernetes labels converted to Prometheus labels.",
+    ),
+    gauge("kube_service_spec_type", "[STABLE] Type about service."),
+];
+
+pub fn render_service(svc: &Service, o: &Options) -> Rendered {
+    let fams = &SERVICE;
+    let mut r = Rendered::new(fams.len());
+    let m = &svc.metadata;
+    let base = [
+        ("namespace", s(&m.namespace)),
+        ("service", s(&m.name)),
+        ("uid", s(&m.uid)),
+    ];
+    let spec = svc.spec.as_ref();
+    let lb_ip = spec.map_or("", |x| s(&x.load_balancer_ip));
+    let mut l = base.to_vec();
+    l.extend([
+        ("cluster_ip", spec.map_or("", |x| s(&x.cluster_ip))),
+        ("external_name", spec.map_or("", |x| s(&x.external_name))),
+        ("load_balancer_ip", lb_ip),
+        (
+            "external_traffic_policy",
+            spec.map_or("", |x| s(&x.external_traffic_policy)),
+        ),
+    ]);
+    r.add(&fams[0], 0, &l, 1.0);
+    if let Some(c) = created(m) {
+        r.add(&fams[1], 1, &base, c);
+    }
+    if let Some(extra) = o.labels("services", m) {
+        r.add_with(&fams[2], 2, &base, &extra, 1.0);
+    }
+    let mut l = base.to_vec();
+    l.push((
+        "type",
+        spec.map_or("ClusterIP", |s| s.type_.as_deref().unwrap_or("ClusterIP")),
+    ));
+    r.add(&fams[3], 3, &l, 1.0);
+    r
+}

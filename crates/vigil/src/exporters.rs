@@ -1,0 +1,107 @@
+//! The exporter subcommands: each runs one exporter of `vigil-exporters` as its own process,
+//! so it can be a sidecar or a Deployment next to the apps it watches.
+
+use std::process::ExitCode;
+
+use crate::flags::KubeStateFlags;
+
+/// `:8080` means every interface, as in Go.
+fn listen_addr(listen: &str) -> String {
+    if listen.starts_with(':') {
+        format!("0.0.0.0{listen}")
+    } else {
+        listen.to_string()
+    }
+}
+
+fn runtime(what: &str) -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => Some(rt),
+        Err(e) => {
+            eprintln!("vigil {what}: cannot start the async runtime: {e}");
+            None
+        }
+    }
+}
+
+/// `vigil probe`: serve the prober until killed.
+pub fn probe(config: Option<&std::path::Path>, listen: &str) -> ExitCode {
+    use vigil_exporters::probe;
+    let yaml = match config.map(std::fs::read_to_string).transpose() {
+        Ok(y) => y,
+        Err(e) => {
+            eprintln!("vigil probe: cannot read --config.file: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let modules = match probe::load_modules(yaml.as_deref()) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("vigil probe: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let addr = listen_addr(listen);
+    let Some(rt) = runtime("probe") else {
+        return ExitCode::FAILURE;
+    };
+    let state = std::sync::Arc::new(probe::ProbeState {
+        modules,
+        probes: Default::default(),
+    });
+    let res: Result<(), String> = rt.block_on(async move {
+        let l = tokio::net::TcpListener::bind(&addr)
+            .await
+            .map_err(|e| format!("listen on {addr}: {e}"))?;
+        axum::serve(l, probe::router(state))
+            .await
+            .map_err(|e| e.to_string())
+    });
+    match res {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vigil probe: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `vigil kube-state`: watch the API and serve kube-state-metrics' families until killed.
+pub fn kube_state(f: KubeStateFlags) -> ExitCode {
+    use vigil_exporters::kube_state;
+    let allow = match f
+        .metric_labels_allowlist
+        .as_deref()
+        .map(kube_state::Options::parse_allowlist)
+    {
+        None => Default::default(),
+        Some(Ok(a)) => a,
+        Some(Err(e)) => {
+            eprintln!("vigil kube-state: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let opts = kube_state::Options {
+        labels_allowlist: allow,
+        legacy_resource_metrics: f.legacy_resource_metrics,
+    };
+    let Some(rt) = runtime("kube-state") else {
+        return ExitCode::FAILURE;
+    };
+    let addr = listen_addr(&f.listen_address);
+    let res: Result<(), String> = rt.block_on(async move {
+        let client = kube_state::client(f.apiserver.as_deref(), f.kubeconfig.as_deref()).await?;
+        let state = kube_state::KubeState::start(client, opts);
+        kube_state::serve(state, &addr).await
+    });
+    match res {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vigil kube-state: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

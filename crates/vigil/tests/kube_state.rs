@@ -1,0 +1,217 @@
+//! `vigil kube-state` against the fake API server seeded with chapter 14's apps plus a crashing
+//! pod with resources: the exact kube-state-metrics lines (names, label order, values as Go
+//! prints them), updates and deletions followed through the watch, and vigil scraping it so the
+//! built-in Kubernetes dashboard's queries have data.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::json;
+use support::*;
+use vigil_kube_fake::manifests::{chapter14, deployment};
+use vigil_kube_fake::{FakeKube, Res};
+
+const FIXTURES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/fixtures/kiamol-ch14"
+);
+
+/// `name{labels}` → value, labels in the order written.
+fn samples(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| {
+            let (k, v) = l.rsplit_once(' ')?;
+            Some((k.to_string(), v.to_string()))
+        })
+        .collect()
+}
+
+fn crashy() -> serde_json::Value {
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "crashy", "namespace": "kiamol-ch14-test", "uid": "uid-crashy",
+                     "labels": {"app": "crashy", "pod-template-hash": "abc"},
+                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "crashy-rs",
+                                          "uid": "uid-rs", "controller": true}]},
+        "spec": {"nodeName": "node-1", "containers": [{"name": "app", "image": "kiamol/crash:1",
+                 "resources": {"requests": {"cpu": "250m", "memory": "64Mi"}, "limits": {"cpu": "1", "memory": "128Mi"}}}]},
+        "status": {"phase": "Running", "hostIP": "192.168.49.2", "podIP": "127.0.1.50",
+                   "conditions": [{"type": "Ready", "status": "False"}, {"type": "PodScheduled", "status": "True"}],
+                   "containerStatuses": [{"name": "app", "image": "docker.io/kiamol/crash:1",
+                       "imageID": "docker.io/kiamol/crash@sha256:1", "containerID": "containerd://abc",
+                       "ready": false, "restartCount": 5,
+                       "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                       "lastState": {"terminated": {"reason": "Error", "exitCode": 1}}}]}
+    })
+}
+
+#[test]
+fn kube_state_metrics_from_the_fake_api() {
+    let dir = temp_dir("kube-state");
+    let k = FakeKube::start();
+    let apps = chapter14(&k, Path::new(FIXTURES), "127.0.1");
+    k.apply(crashy());
+    let port = free_port();
+    let _ks = spawn(
+        "vigil-kube-state",
+        &vigil_bin(),
+        &[
+            "kube-state".into(),
+            format!("--web.listen-address=127.0.0.1:{port}"),
+            format!("--apiserver={}", k.url()),
+            "--metric-labels-allowlist=pods=[app]".into(),
+            "--legacy-resource-metrics".into(),
+        ],
+        &dir,
+    );
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    wait_for("synced", Duration::from_secs(20), || {
+        http("GET", &format!("http://127.0.0.1:{port}/readyz"), None)
+            .ok()
+            .filter(|(c, _)| *c == 200)
+    });
+    let (code, text) = get(&url);
+    assert_eq!(code, 200);
+    let s = samples(&text);
+    let base = r#"namespace="kiamol-ch14-test",pod="crashy",uid="uid-crashy""#;
+    let want = [
+        (format!(r#"kube_pod_info{{{base},host_ip="192.168.49.2",pod_ip="127.0.1.50",node="node-1",created_by_kind="ReplicaSet",created_by_name="crashy-rs",priority_class="",host_network="false"}}"#), "1"),
+        (format!(r#"kube_pod_labels{{{base},label_app="crashy"}}"#), "1"),
+        (format!(r#"kube_pod_created{{{base}}}"#), "1.7959968e+09"),
+        (format!(r#"kube_pod_owner{{{base},owner_kind="ReplicaSet",owner_name="crashy-rs",owner_is_controller="true"}}"#), "1"),
+        (format!(r#"kube_pod_status_phase{{{base},phase="Running"}}"#), "1"),
+        (format!(r#"kube_pod_status_phase{{{base},phase="Pending"}}"#), "0"),
+        (format!(r#"kube_pod_status_ready{{{base},condition="false"}}"#), "1"),
+        (format!(r#"kube_pod_status_ready{{{base},condition="true"}}"#), "0"),
+        (format!(r#"kube_pod_container_info{{{base},container="app",image_spec="kiamol/crash:1",image="docker.io/kiamol/crash:1",image_id="docker.io/kiamol/crash@sha256:1",container_id="containerd://abc"}}"#), "1"),
+        (format!(r#"kube_pod_container_status_waiting{{{base},container="app"}}"#), "1"),
+        (format!(r#"kube_pod_container_status_waiting_reason{{{base},container="app",reason="CrashLoopBackOff"}}"#), "1"),
+        (format!(r#"kube_pod_container_status_running{{{base},container="app"}}"#), "0"),
+        (format!(r#"kube_pod_container_status_terminated{{{base},container="app"}}"#), "0"),
+        (format!(r#"kube_pod_container_status_last_terminated_reason{{{base},container="app",reason="Error"}}"#), "1"),
+        (format!(r#"kube_pod_container_status_restarts_total{{{base},container="app"}}"#), "5"),
+        (format!(r#"kube_pod_container_resource_requests{{{base},container="app",node="node-1",resource="cpu",unit="core"}}"#), "0.25"),
+        (format!(r#"kube_pod_container_resource_requests{{{base},container="app",node="node-1",resource="memory",unit="byte"}}"#), "6.7108864e+07"),
+        (format!(r#"kube_pod_container_resource_limits{{{base},container="app",node="node-1",resource="cpu",unit="core"}}"#), "1"),
+        (format!(r#"kube_pod_container_resource_limits{{{base},container="app",node="node-1",resource="memory",unit="byte"}}"#), "1.34217728e+08"),
+        (r#"kube_pod_container_resource_requests_cpu_cores{namespace="kiamol-ch14-test",pod="crashy",container="app",node="node-1"}"#.into(), "0.25"),
+        (r#"kube_pod_container_resource_limits_memory_bytes{namespace="kiamol-ch14-test",pod="crashy",container="app",node="node-1"}"#.into(), "1.34217728e+08"),
+        (r#"kube_node_info{node="node-1",kernel_version="6.1.0-28-amd64",os_image="Debian GNU/Linux 12 (bookworm)",container_runtime_version="containerd://1.7.18",kubelet_version="v1.33.1",kubeproxy_version="v1.33.1",provider_id="fake://node-1",pod_cidr="10.244.0.0/24",system_uuid="uuid-node-1",internal_ip="192.168.49.2"}"#.into(), "1"),
+        (r#"kube_node_status_condition{node="node-1",condition="Ready",status="true"}"#.into(), "1"),
+        (r#"kube_node_status_condition{node="node-1",condition="Ready",status="false"}"#.into(), "0"),
+        (r#"kube_node_status_allocatable{node="node-1",resource="cpu",unit="core"}"#.into(), "3.8"),
+        (r#"kube_node_status_allocatable{node="node-1",resource="memory",unit="byte"}"#.into(), "1.6185765888e+10"),
+        (r#"kube_node_status_allocatable{node="node-1",resource="pods",unit="integer"}"#.into(), "110"),
+        (r#"kube_node_status_capacity{node="node-1",resource="ephemeral_storage",unit="byte"}"#.into(), "1.05088212992e+11"),
+        (r#"kube_node_status_allocatable_cpu_cores{node="node-1"}"#.into(), "3.8"),
+        (r#"kube_node_status_allocatable_memory_bytes{node="node-1"}"#.into(), "1.6185765888e+10"),
+        (r#"kube_node_spec_unschedulable{node="node-1"}"#.into(), "0"),
+        (r#"kube_namespace_status_phase{namespace="kiamol-ch14-test",phase="Active"}"#.into(), "1"),
+        (r#"kube_namespace_status_phase{namespace="kiamol-ch14-test",phase="Terminating"}"#.into(), "0"),
+    ];
+    for (k, v) in &want {
+        assert_eq!(
+            s.get(k).map(String::as_str),
+            Some(*v),
+            "{k}\n--- exposition:\n{text}"
+        );
+    }
+    // Every chapter 14 Deployment, with its replicas; their pods' labels are not allowlisted
+    // beyond `app`, and deployment labels not at all (no sample, HELP and TYPE only).
+    for (name, (d, _)) in &apps {
+        let ns = d["metadata"]["namespace"].as_str().unwrap_or("default");
+        let key =
+            format!(r#"kube_deployment_spec_replicas{{namespace="{ns}",deployment="{name}"}}"#);
+        assert_eq!(s.get(&key).map(String::as_str), Some("1"), "{key}");
+        let key = format!(
+            r#"kube_deployment_status_replicas_available{{namespace="{ns}",deployment="{name}"}}"#
+        );
+        assert_eq!(s.get(&key).map(String::as_str), Some("1"), "{key}");
+    }
+    assert!(text.contains(
+        "# HELP kube_pod_info [STABLE] Information about pod.\n# TYPE kube_pod_info gauge\n"
+    ));
+    assert!(text.contains("# TYPE kube_pod_container_status_restarts_total counter\n"));
+    assert!(text.contains("# TYPE kube_deployment_labels gauge\n"));
+    assert!(!s.keys().any(|k| k.starts_with("kube_deployment_labels{")));
+    // Every service, with its cluster IP.
+    let services = s
+        .keys()
+        .filter(|k| k.starts_with("kube_service_info{"))
+        .count();
+    assert!(services >= 4, "services: {services}");
+    // The whole exposition parses as Prometheus text (vigil's own parser, strictly).
+    assert!(
+        s.len() > 100
+            && text
+                .lines()
+                .all(|l| l.starts_with('#') || l.rsplit_once(' ').is_some()),
+        "{text}"
+    );
+
+    // Changes arrive through the watch: the deployment loses its available replica, the
+    // crashing pod goes away.
+    let (d, _) = &apps["timecheck"];
+    let ns = d["metadata"]["namespace"]
+        .as_str()
+        .unwrap_or("default")
+        .to_string();
+    k.apply(deployment(d, 0));
+    assert!(k.delete(Res::Pods, "kiamol-ch14-test/crashy"));
+    let key = format!(
+        r#"kube_deployment_status_replicas_available{{namespace="{ns}",deployment="timecheck"}}"#
+    );
+    wait_for(
+        "the update and the deletion",
+        Duration::from_secs(10),
+        || {
+            let s = samples(&get(&url).1);
+            (s.get(&key).map(String::as_str) == Some("0")
+                && !s.keys().any(|k| k.contains(r#"pod="crashy""#)))
+            .then_some(())
+        },
+    );
+    let s = samples(&get(&url).1);
+    assert_eq!(
+        s.get(&format!(r#"kube_deployment_status_replicas_unavailable{{namespace="{ns}",deployment="timecheck"}}"#)).map(String::as_str),
+        Some("1")
+    );
+
+    // vigil scrapes it; the built-in Kubernetes dashboard's kube-state queries have data.
+    let cfg = format!(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: kube-state-metrics\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
+    );
+    let v = Vigil::start("kube-state-scraper", Some(&cfg), &[]);
+    wait_for("kube-state scraped", Duration::from_secs(20), || {
+        (!query(&v.base, "kube_node_info").is_empty()).then_some(())
+    });
+    let one = |q: &str| -> f64 {
+        let r = query(&v.base, q);
+        assert_eq!(r.len(), 1, "{q}: {r:?}");
+        r[0]["value"][1].as_str().unwrap().parse().unwrap()
+    };
+    assert_eq!(one("count(kube_node_info)"), 1.0);
+    assert_eq!(
+        one(r#"sum(kube_pod_status_phase{phase="Running"})"#),
+        apps.len() as f64
+    );
+    assert_eq!(
+        one(r#"sum(kube_pod_status_ready{condition="true"})"#),
+        apps.len() as f64
+    );
+    assert_eq!(
+        one("count(kube_deployment_status_replicas_available)"),
+        apps.len() as f64
+    );
+    assert_eq!(one("sum(kube_pod_container_status_restarts_total)"), 0.0);
+    assert_eq!(
+        one(
+            r#"kube_node_status_allocatable{resource="cpu"} - on (node) kube_node_status_allocatable_cpu_cores"#
+        ),
+        0.0
+    );
+}
