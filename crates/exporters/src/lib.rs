@@ -1,6 +1,9 @@
 //! Exporters built into vigil, each run as a subcommand so it can be a sidecar:
-//! [`probe`] (`vigil probe`, blackbox-exporter compatible) and [`kube_state`] (`vigil
-//! kube-state`, kube-state-metrics compatible).
+//! [`probe`] (`vigil probe`, blackbox-exporter compatible), [`kube_state`] (`vigil kube-state`,
+//! kube-state-metrics compatible) and [`container`] (`vigil container-metrics`, cAdvisor
+//! compatible).
 
+pub mod container;
+pub mod exposition;
 pub mod kube_state;
 pub mod probe;

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use crate::flags::KubeStateFlags;
+use crate::flags::{ContainerMetricsFlags, KubeStateFlags};
 
 /// `:8080` means every interface, as in Go.
 fn listen_addr(listen: &str) -> String {
@@ -101,6 +101,46 @@ pub fn kube_state(f: KubeStateFlags) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("vigil kube-state: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `vigil container-metrics`: serve cAdvisor's families for this node's cgroups until killed.
+pub fn container_metrics(f: ContainerMetricsFlags) -> ExitCode {
+    use vigil_exporters::container::{ContainerMetrics, Paths, router};
+    use vigil_exporters::kube_state;
+    let Some(rt) = runtime("container-metrics") else {
+        return ExitCode::FAILURE;
+    };
+    let addr = listen_addr(&f.listen_address);
+    let cm = ContainerMetrics::new(
+        Paths {
+            sysfs: f.sysfs,
+            procfs: f.procfs,
+            rootfs: f.rootfs,
+        },
+        f.all_cgroups,
+    );
+    let in_cluster = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
+    let res: Result<(), String> = rt.block_on(async move {
+        if f.kubeconfig.is_some() || f.apiserver.is_some() || in_cluster {
+            let client = kube_state::client(f.apiserver.as_deref(), f.kubeconfig.as_deref()).await?;
+            cm.watch_pods(client, f.node_name);
+        } else {
+            eprintln!("vigil container-metrics: no Kubernetes API given; pod, namespace, container and image labels stay empty");
+        }
+        let l = tokio::net::TcpListener::bind(&addr)
+            .await
+            .map_err(|e| format!("listen on {addr}: {e}"))?;
+        axum::serve(l, router(std::sync::Arc::new(cm)))
+            .await
+            .map_err(|e| e.to_string())
+    });
+    match res {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vigil container-metrics: {e}");
             ExitCode::FAILURE
         }
     }

@@ -43,6 +43,35 @@ pub enum Command {
     /// Kubernetes object state as kube-state-metrics exposes it (pods, deployments, nodes,
     /// namespaces, services) on `/metrics`.
     KubeState(KubeStateFlags),
+    /// Container metrics as cAdvisor exposes them, read from this node's cgroups, on `/metrics`.
+    ContainerMetrics(ContainerMetricsFlags),
+}
+
+#[derive(Args, Debug)]
+pub struct ContainerMetricsFlags {
+    #[arg(long = "web.listen-address", default_value = ":8080")]
+    pub listen_address: String,
+    /// Where sysfs is mounted (cgroups are read under `fs/cgroup`); a DaemonSet mounts the
+    /// host's.
+    #[arg(long = "path.sysfs", default_value = "/sys")]
+    pub sysfs: std::path::PathBuf,
+    #[arg(long = "path.procfs", default_value = "/proc")]
+    pub procfs: std::path::PathBuf,
+    /// The host's root (for `/etc/machine-id`).
+    #[arg(long = "path.rootfs", default_value = "/")]
+    pub rootfs: std::path::PathBuf,
+    /// Every cgroup, not only the node root and the pods' subtree (the kubelet's choice).
+    #[arg(long = "all-cgroups")]
+    pub all_cgroups: bool,
+    /// Name pods and containers through the API (kubeconfig file); in a cluster the service
+    /// account is used when neither this nor --apiserver is given.
+    #[arg(long)]
+    pub kubeconfig: Option<std::path::PathBuf>,
+    #[arg(long)]
+    pub apiserver: Option<String>,
+    /// Only this node's pods (as a DaemonSet passes `spec.nodeName`).
+    #[arg(long = "node-name", env = "NODE_NAME")]
+    pub node_name: Option<String>,
 }
 
 #[derive(Args, Debug)]

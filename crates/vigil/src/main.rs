@@ -23,6 +23,7 @@ fn main() -> std::process::ExitCode {
             listen_address,
         }) => exporters::probe(config_file.as_deref(), &listen_address),
         Some(Command::KubeState(f)) => exporters::kube_state(f),
+        Some(Command::ContainerMetrics(f)) => exporters::container_metrics(f),
         None => {
             let rt = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

@@ -8,7 +8,7 @@ mod support;
 use std::path::Path;
 use std::time::Duration;
 
-use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use serde_json::Value;
@@ -36,6 +36,7 @@ fn manifests_are_valid_kubernetes_objects() {
     let mut files: Vec<_> = std::fs::read_dir(DEPLOY)
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
         .collect();
     files.sort();
     let mut config_yaml = None;
@@ -188,4 +189,82 @@ fn chapter14_prometheus_deployment_args_start_vigil() {
     );
     let flags = get_json(&format!("{base}/api/v1/status/flags"));
     assert_eq!(flags["data"]["web.enable-lifecycle"], "true");
+}
+
+/// The exporter examples: every document decodes as its kind, every vigil container's
+/// arguments are accepted by the binary, and each exporter's role grants what it watches.
+#[test]
+fn exporter_examples_are_valid_and_their_args_parse() {
+    let dir = Path::new(DEPLOY).join("examples");
+    let mut seen = Vec::new();
+    let mut roles: Vec<ClusterRole> = Vec::new();
+    for name in [
+        "probe-sidecar.yaml",
+        "kube-state.yaml",
+        "container-metrics.yaml",
+    ] {
+        for doc in parse_docs(&std::fs::read_to_string(dir.join(name)).unwrap()) {
+            let kind = doc["kind"].as_str().unwrap().to_string();
+            let spec = match kind.as_str() {
+                "Deployment" => decode::<Deployment>(&doc).spec.unwrap().template.spec,
+                "DaemonSet" => decode::<DaemonSet>(&doc).spec.unwrap().template.spec,
+                "ServiceAccount" => {
+                    decode::<ServiceAccount>(&doc);
+                    None
+                }
+                "Service" => {
+                    decode::<Service>(&doc);
+                    None
+                }
+                "ClusterRoleBinding" => {
+                    decode::<ClusterRoleBinding>(&doc);
+                    None
+                }
+                "ClusterRole" => {
+                    roles.push(decode::<ClusterRole>(&doc));
+                    None
+                }
+                other => panic!("unexpected kind {other} in {name}"),
+            };
+            for c in spec.map(|s| s.containers).unwrap_or_default() {
+                if c.image.as_deref() != Some("vigil:latest") {
+                    continue;
+                }
+                let mut args = c.args.clone().unwrap_or_default();
+                seen.push(args[0].clone());
+                args.push("--help".into());
+                let out = std::process::Command::new(vigil_bin())
+                    .args(&args)
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "{name}: vigil {args:?}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        }
+    }
+    seen.sort();
+    assert_eq!(seen, ["container-metrics", "kube-state", "probe"]);
+    let grants = |group: &str, res: &str| {
+        roles.iter().any(|role| {
+            role.rules.iter().flatten().any(|r| {
+                r.api_groups.iter().flatten().any(|g| g == group)
+                    && r.resources.iter().flatten().any(|x| x == res)
+                    && ["list", "watch"]
+                        .iter()
+                        .all(|v| r.verbs.iter().any(|x| x == v))
+            })
+        })
+    };
+    for (g, r) in [
+        ("", "pods"),
+        ("", "nodes"),
+        ("", "namespaces"),
+        ("", "services"),
+        ("apps", "deployments"),
+    ] {
+        assert!(grants(g, r), "kube-state needs list/watch on {g}/{r}");
+    }
 }

@@ -1,0 +1,523 @@
+//! `vigil container-metrics`: cAdvisor's container families, read from this node's cgroups at
+//! scrape time, with the labels the kubelet gives Kubernetes containers. Pod UIDs and container
+//! IDs come from cgroup paths ([`identity`]); pod, namespace, container and image names from the
+//! Kubernetes API when a client is given (else those labels are empty, as for any non-pod
+//! cgroup). `docs/container-metrics.md` is the specification followed.
+
+pub mod cgroup;
+pub mod identity;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use parking_lot::RwLock;
+
+use crate::exposition::{Family, counter, fmt_value, gauge, push_labels};
+use cgroup::{Layout, Meminfo, Stats};
+use identity::PodInfo;
+
+/// Where to read from (all overridable, so tests can build a node in a directory).
+#[derive(Debug, Clone)]
+pub struct Paths {
+    pub sysfs: PathBuf,
+    pub procfs: PathBuf,
+    pub rootfs: PathBuf,
+}
+
+impl Default for Paths {
+    fn default() -> Self {
+        Paths {
+            sysfs: "/sys".into(),
+            procfs: "/proc".into(),
+            rootfs: "/".into(),
+        }
+    }
+}
+
+const FAMILIES: [Family; 31] = [
+    gauge(
+        "container_last_seen",
+        "Last time a container was seen by the exporter",
+    ),
+    counter(
+        "container_cpu_usage_seconds_total",
+        "Cumulative cpu time consumed in seconds.",
+    ),
+    counter(
+        "container_cpu_user_seconds_total",
+        "Cumulative user cpu time consumed in seconds.",
+    ),
+    counter(
+        "container_cpu_system_seconds_total",
+        "Cumulative system cpu time consumed in seconds.",
+    ),
+    counter(
+        "container_cpu_cfs_periods_total",
+        "Number of elapsed enforcement period intervals.",
+    ),
+    counter(
+        "container_cpu_cfs_throttled_periods_total",
+        "Number of throttled period intervals.",
+    ),
+    counter(
+        "container_cpu_cfs_throttled_seconds_total",
+        "Total time duration the container has been throttled.",
+    ),
+    gauge(
+        "container_memory_usage_bytes",
+        "Current memory usage in bytes, including all memory regardless of when it was accessed",
+    ),
+    gauge(
+        "container_memory_working_set_bytes",
+        "Current working set in bytes.",
+    ),
+    gauge("container_memory_rss", "Size of RSS in bytes."),
+    gauge(
+        "container_memory_cache",
+        "Number of bytes of page cache memory.",
+    ),
+    gauge("container_memory_swap", "Container swap usage in bytes."),
+    counter(
+        "container_memory_failcnt",
+        "Number of memory usage hits limits",
+    ),
+    gauge(
+        "container_memory_max_usage_bytes",
+        "Maximum memory usage recorded in bytes",
+    ),
+    gauge(
+        "container_spec_memory_limit_bytes",
+        "Memory limit for the container.",
+    ),
+    gauge("container_spec_cpu_quota", "CPU quota of the container."),
+    gauge("container_spec_cpu_period", "CPU period of the container."),
+    gauge("container_spec_cpu_shares", "CPU share of the container."),
+    gauge(
+        "container_start_time_seconds",
+        "Start time of the container since unix epoch in seconds.",
+    ),
+    counter(
+        "container_network_receive_bytes_total",
+        "Cumulative count of bytes received",
+    ),
+    counter(
+        "container_network_receive_packets_total",
+        "Cumulative count of packets received",
+    ),
+    counter(
+        "container_network_receive_errors_total",
+        "Cumulative count of errors encountered while receiving",
+    ),
+    counter(
+        "container_network_transmit_bytes_total",
+        "Cumulative count of bytes transmitted",
+    ),
+    counter(
+        "container_network_transmit_packets_total",
+        "Cumulative count of packets transmitted",
+    ),
+    counter(
+        "container_network_transmit_errors_total",
+        "Cumulative count of errors encountered while transmitting",
+    ),
+    counter(
+        "container_fs_reads_bytes_total",
+        "Cumulative count of bytes read",
+    ),
+    counter(
+        "container_fs_writes_bytes_total",
+        "Cumulative count of bytes written",
+    ),
+    counter(
+        "container_fs_reads_total",
+        "Cumulative count of reads completed",
+    ),
+    counter(
+        "container_fs_writes_total",
+        "Cumulative count of writes completed",
+    ),
+    gauge(
+        "container_processes",
+        "Number of processes running inside the container.",
+    ),
+    gauge("machine_cpu_cores", "Number of logical CPU cores."),
+];
+const MACHINE_MEMORY: Family = gauge(
+    "machine_memory_bytes",
+    "Amount of memory installed on the machine.",
+);
+
+/// Samples by family name, each with its labels sorted by name.
+type Samples = BTreeMap<&'static str, (Family, Vec<(Vec<(String, String)>, f64)>)>;
+
+fn push(
+    out: &mut Samples,
+    f: &Family,
+    labels: &identity::Labels,
+    extra: Option<(&str, &str)>,
+    v: f64,
+) {
+    let mut l: Vec<(String, String)> = vec![
+        ("container".into(), labels.container.clone()),
+        ("id".into(), labels.id.clone()),
+        ("image".into(), labels.image.clone()),
+        ("name".into(), labels.name.clone()),
+        ("namespace".into(), labels.namespace.clone()),
+        ("pod".into(), labels.pod.clone()),
+    ];
+    if let Some((k, val)) = extra {
+        l.push((k.into(), val.into()));
+        l.sort();
+    }
+    out.entry(f.name)
+        .or_insert_with(|| (*f, Vec::new()))
+        .1
+        .push((l, v));
+}
+
+fn fam(name: &str) -> &'static Family {
+    FAMILIES
+        .iter()
+        .find(|f| f.name == name)
+        .expect("known family")
+}
+
+/// The node's pods by UID, kept current by a watch when a client is given.
+#[derive(Default)]
+pub struct Pods(RwLock<HashMap<String, PodInfo>>);
+
+impl Pods {
+    pub fn snapshot(&self) -> HashMap<String, PodInfo> {
+        self.0.read().clone()
+    }
+}
+
+/// Everything the exporter serves.
+pub struct ContainerMetrics {
+    pub paths: Paths,
+    pub layout: Layout,
+    /// Every cgroup, not only the node root and the pods' (`--all-cgroups`).
+    pub all_cgroups: bool,
+    pub pods: Arc<Pods>,
+}
+
+impl ContainerMetrics {
+    pub fn new(paths: Paths, all_cgroups: bool) -> ContainerMetrics {
+        let layout = Layout::detect(&paths.sysfs.join("fs/cgroup"));
+        ContainerMetrics {
+            paths,
+            layout,
+            all_cgroups,
+            pods: Default::default(),
+        }
+    }
+
+    /// Read every cgroup now and write the exposition (families and series sorted, as the
+    /// Go client writes them; no sample timestamps: the values are read at scrape time).
+    pub fn collect(&self) -> String {
+        let meminfo = Meminfo::read(&self.paths.procfs);
+        let pods = self.pods.snapshot();
+        let devices: HashMap<String, String> = cgroup::block_devices(&self.paths.sysfs)
+            .into_iter()
+            .collect();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0) as f64;
+        let mut out: Samples = BTreeMap::new();
+        let ids = self.layout.cgroups(self.all_cgroups);
+        let mut read: Vec<(identity::Labels, bool, Stats)> = ids
+            .iter()
+            .map(|id| {
+                let (labels, sandbox) = identity::labels(id, &pods);
+                (labels, sandbox, self.layout.stats(id, &meminfo))
+            })
+            .collect();
+        // Without the API, a pod's network goes to its first-started container (the sandbox
+        // starts first), so a pod's traffic is counted once, as cAdvisor does.
+        let mut first_by_pod: HashMap<String, (f64, usize)> = HashMap::new();
+        for (i, (l, _, s)) in read.iter().enumerate() {
+            let ids = identity::parse(&l.id);
+            if let (Some(uid), Some(_)) = (ids.pod_uid, ids.container_id)
+                && !pods.contains_key(&uid)
+            {
+                let t = s.start_time.unwrap_or(f64::MAX);
+                let e = first_by_pod.entry(uid).or_insert((t, i));
+                if t < e.0 {
+                    *e = (t, i);
+                }
+            }
+        }
+        for (_, i) in first_by_pod.values() {
+            read[*i].1 = true;
+        }
+        for (l, net_holder, s) in &read {
+            push(&mut out, fam("container_last_seen"), l, None, now);
+            if let Some(v) = s.cpu_usage_seconds.filter(|v| *v > 0.0) {
+                push(
+                    &mut out,
+                    fam("container_cpu_usage_seconds_total"),
+                    l,
+                    Some(("cpu", "total")),
+                    v,
+                );
+            }
+            for (name, v) in [
+                ("container_cpu_user_seconds_total", s.cpu_user_seconds),
+                ("container_cpu_system_seconds_total", s.cpu_system_seconds),
+                ("container_memory_usage_bytes", s.memory_usage),
+                ("container_memory_working_set_bytes", s.memory_working_set),
+                ("container_memory_rss", s.memory_rss),
+                ("container_memory_cache", s.memory_cache),
+                ("container_memory_swap", s.memory_swap),
+                ("container_memory_failcnt", s.memory_failcnt),
+                ("container_memory_max_usage_bytes", s.memory_max_usage),
+                ("container_spec_memory_limit_bytes", s.memory_limit),
+                ("container_spec_cpu_quota", s.cpu_quota),
+                ("container_spec_cpu_period", s.cpu_period),
+                ("container_spec_cpu_shares", s.cpu_shares),
+                ("container_start_time_seconds", s.start_time),
+                ("container_processes", Some(s.procs.len() as f64)),
+            ] {
+                if let Some(v) = v {
+                    push(&mut out, fam(name), l, None, v);
+                }
+            }
+            if let Some((periods, throttled, secs)) = s.cfs {
+                push(
+                    &mut out,
+                    fam("container_cpu_cfs_periods_total"),
+                    l,
+                    None,
+                    periods,
+                );
+                push(
+                    &mut out,
+                    fam("container_cpu_cfs_throttled_periods_total"),
+                    l,
+                    None,
+                    throttled,
+                );
+                push(
+                    &mut out,
+                    fam("container_cpu_cfs_throttled_seconds_total"),
+                    l,
+                    None,
+                    secs,
+                );
+            }
+            for (dev, v) in &s.io {
+                let device = devices.get(dev).map(String::as_str).unwrap_or("");
+                for (i, name) in [
+                    "container_fs_reads_bytes_total",
+                    "container_fs_writes_bytes_total",
+                    "container_fs_reads_total",
+                    "container_fs_writes_total",
+                ]
+                .iter()
+                .enumerate()
+                {
+                    push(&mut out, fam(name), l, Some(("device", device)), v[i]);
+                }
+            }
+            // Network: the root reads pid 1 (the host's namespace); in a pod, the container
+            // holding the pod's network namespace.
+            let pid = if l.id == "/" {
+                Some(1)
+            } else if *net_holder {
+                s.procs.first().copied()
+            } else {
+                None
+            };
+            if let Some(pid) = pid {
+                for (iface, v) in cgroup::net_dev(&self.paths.procfs, pid) {
+                    for (i, name) in [
+                        "container_network_receive_bytes_total",
+                        "container_network_receive_packets_total",
+                        "container_network_receive_errors_total",
+                        "container_network_transmit_bytes_total",
+                        "container_network_transmit_packets_total",
+                        "container_network_transmit_errors_total",
+                    ]
+                    .iter()
+                    .enumerate()
+                    {
+                        push(&mut out, fam(name), l, Some(("interface", &iface)), v[i]);
+                    }
+                }
+            }
+        }
+        let mut text = String::new();
+        for (f, mut series) in out.into_values() {
+            series.sort_by(|a, b| a.0.cmp(&b.0));
+            text.push_str(&format!(
+                "# HELP {} {}\n# TYPE {} {}\n",
+                f.name, f.help, f.name, f.kind
+            ));
+            for (labels, v) in series {
+                text.push_str(f.name);
+                push_labels(
+                    &mut text,
+                    labels.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                );
+                text.push(' ');
+                text.push_str(&fmt_value(v));
+                text.push('\n');
+            }
+        }
+        text.push_str(&self.machine());
+        text
+    }
+
+    /// `machine_cpu_cores` and `machine_memory_bytes`, labelled with the machine's identity.
+    fn machine(&self) -> String {
+        let read = |p: PathBuf| {
+            std::fs::read_to_string(p)
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default()
+        };
+        let boot_id = read(self.paths.procfs.join("sys/kernel/random/boot_id"));
+        let machine_id = {
+            let m = read(self.paths.rootfs.join("etc/machine-id"));
+            if m.is_empty() {
+                read(self.paths.rootfs.join("var/lib/dbus/machine-id"))
+            } else {
+                m
+            }
+        };
+        let system_uuid = read(self.paths.sysfs.join("class/dmi/id/product_uuid"));
+        let labels = [
+            ("boot_id", boot_id.as_str()),
+            ("machine_id", machine_id.as_str()),
+            ("system_uuid", system_uuid.as_str()),
+        ];
+        let cores = std::fs::read_dir(self.paths.sysfs.join("devices/system/cpu"))
+            .map(|rd| {
+                rd.flatten()
+                    .filter(|e| {
+                        let n = e.file_name();
+                        let n = n.to_string_lossy();
+                        n.strip_prefix("cpu")
+                            .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+                    })
+                    .count()
+            })
+            .unwrap_or(0);
+        let mut s = String::new();
+        for (f, v) in [
+            (FAMILIES[30], Some(cores as f64)),
+            (MACHINE_MEMORY, Meminfo::read(&self.paths.procfs).mem_total),
+        ] {
+            let Some(v) = v else { continue };
+            s.push_str(&format!(
+                "# HELP {} {}\n# TYPE {} {}\n{}",
+                f.name, f.help, f.name, f.kind, f.name
+            ));
+            push_labels(&mut s, labels.iter().copied());
+            s.push_str(&format!(" {}\n", fmt_value(v)));
+        }
+        s
+    }
+
+    /// Follow the pods of `node` (all pods when `None`) so series get their names.
+    pub fn watch_pods(&self, client: kube::Client, node: Option<String>) {
+        use futures_util::StreamExt;
+        use k8s_openapi::api::core::v1::Pod;
+        use kube::runtime::{WatchStreamExt, watcher};
+        let pods = self.pods.clone();
+        let mut cfg = watcher::Config::default();
+        if let Some(n) = node {
+            cfg = cfg.fields(&format!("spec.nodeName={n}"));
+        }
+        let api = kube::Api::<Pod>::all(client);
+        tokio::spawn(async move {
+            let mut stream = watcher(api, cfg).default_backoff().boxed();
+            let mut pending: Option<HashMap<String, PodInfo>> = None;
+            while let Some(ev) = stream.next().await {
+                let info = |p: &Pod| -> Option<(String, PodInfo)> {
+                    let m = &p.metadata;
+                    let mut containers = HashMap::new();
+                    for cs in p
+                        .status
+                        .as_ref()
+                        .and_then(|s| s.container_statuses.as_ref())
+                        .into_iter()
+                        .flatten()
+                    {
+                        if let Some(id) = cs
+                            .container_id
+                            .as_deref()
+                            .and_then(|c| c.split_once("://"))
+                            .map(|(_, id)| id)
+                        {
+                            containers.insert(
+                                id.to_string(),
+                                (cs.name.clone(), cs.image.clone(), cs.restart_count),
+                            );
+                        }
+                    }
+                    Some((
+                        m.uid.clone()?,
+                        PodInfo {
+                            namespace: m.namespace.clone().unwrap_or_default(),
+                            name: m.name.clone().unwrap_or_default(),
+                            containers,
+                        },
+                    ))
+                };
+                match ev {
+                    Ok(watcher::Event::Init) => pending = Some(HashMap::new()),
+                    Ok(watcher::Event::InitApply(p)) => {
+                        if let Some((uid, i)) = info(&p) {
+                            pending.get_or_insert_with(HashMap::new).insert(uid, i);
+                        }
+                    }
+                    Ok(watcher::Event::InitDone) => {
+                        *pods.0.write() = pending.take().unwrap_or_default()
+                    }
+                    Ok(watcher::Event::Apply(p)) => {
+                        if let Some((uid, i)) = info(&p) {
+                            pods.0.write().insert(uid, i);
+                        }
+                    }
+                    Ok(watcher::Event::Delete(p)) => {
+                        if let Some(uid) = &p.metadata.uid {
+                            pods.0.write().remove(uid);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "container-metrics: pod watch failed; retrying")
+                    }
+                }
+            }
+        });
+    }
+}
+
+const TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+pub fn router(state: Arc<ContainerMetrics>) -> Router {
+    Router::new()
+        .route(
+            "/metrics",
+            get(|State(s): State<Arc<ContainerMetrics>>| async move {
+                // Reading a few hundred small files: off the async workers.
+                let text = tokio::task::spawn_blocking(move || s.collect()).await.unwrap_or_default();
+                ([(header::CONTENT_TYPE, TEXT)], text).into_response()
+            }),
+        )
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/",
+            get(|| async {
+                axum::response::Html("<h1>vigil container-metrics</h1><p>cAdvisor compatible: <a href=\"metrics\">/metrics</a></p>")
+            }),
+        )
+        .with_state(state)
+}

@@ -1,0 +1,134 @@
+//! Writing the text exposition as the Go exporters do: families declared once, lines with
+//! labels escaped, values formatted as Go's `strconv.FormatFloat(v, 'g', -1, 64)`.
+
+use std::fmt::Write;
+
+/// One metric family: name, `# TYPE`, `# HELP`.
+#[derive(Debug, Clone, Copy)]
+pub struct Family {
+    pub name: &'static str,
+    pub kind: &'static str,
+    /// As printed: stable families' text starts `[STABLE] `, as kube-state-metrics prints it.
+    pub help: &'static str,
+}
+
+pub const fn gauge(name: &'static str, help: &'static str) -> Family {
+    Family {
+        name,
+        kind: "gauge",
+        help,
+    }
+}
+
+pub const fn counter(name: &'static str, help: &'static str) -> Family {
+    Family {
+        name,
+        kind: "counter",
+        help,
+    }
+}
+
+/// An object's lines, one string per family of its resource.
+pub struct Rendered {
+    pub per_family: Vec<String>,
+}
+
+impl Rendered {
+    pub fn new(families: usize) -> Self {
+        Rendered {
+            per_family: vec![String::new(); families],
+        }
+    }
+
+    /// Add `name{labels} value` to family `fam`.
+    pub fn add(&mut self, fam: &Family, idx: usize, labels: &[(&str, &str)], v: f64) {
+        let out = &mut self.per_family[idx];
+        out.push_str(fam.name);
+        push_labels(out, labels.iter().map(|(k, v)| (*k, *v)));
+        let _ = writeln!(out, " {}", fmt_value(v));
+    }
+
+    /// As [`add`](Self::add), with extra label pairs owned by the caller (`label_*`).
+    pub fn add_with(
+        &mut self,
+        fam: &Family,
+        idx: usize,
+        labels: &[(&str, &str)],
+        extra: &[(String, String)],
+        v: f64,
+    ) {
+        let out = &mut self.per_family[idx];
+        out.push_str(fam.name);
+        push_labels(
+            out,
+            labels
+                .iter()
+                .map(|(k, v)| (*k, *v))
+                .chain(extra.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+        );
+        let _ = writeln!(out, " {}", fmt_value(v));
+    }
+}
+
+pub fn push_labels<'a>(out: &mut String, labels: impl Iterator<Item = (&'a str, &'a str)>) {
+    let mut first = true;
+    for (k, v) in labels {
+        out.push(if first { '{' } else { ',' });
+        first = false;
+        out.push_str(k);
+        out.push_str("=\"");
+        for c in v.chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '"' => out.push_str("\\\""),
+                '\n' => out.push_str("\\n"),
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+    }
+    if !first {
+        out.push('}');
+    }
+}
+
+/// Go's `strconv.FormatFloat(v, 'g', -1, 64)`, as kube-state-metrics writes values: shortest
+/// digits, exponent form when the decimal exponent is below -4 or at least 6 (`1.5e+09`).
+pub fn fmt_value(v: f64) -> String {
+    if v.is_nan() {
+        return "NaN".into();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 { "+Inf" } else { "-Inf" }.into();
+    }
+    let exp = if v == 0.0 {
+        0
+    } else {
+        v.abs().log10().floor() as i32
+    };
+    if !(-4..6).contains(&exp) {
+        // Shortest round-trip digits in exponent form, e.g. 1.6714514432e+10.
+        let s = format!("{v:e}");
+        let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
+        let e: i32 = e.parse().unwrap_or(0);
+        return format!("{m}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs());
+    }
+    format!("{v}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_print_as_go_does() {
+        assert_eq!(fmt_value(1.0), "1");
+        assert_eq!(fmt_value(0.1), "0.1");
+        assert_eq!(fmt_value(100000.0), "100000");
+        assert_eq!(fmt_value(1e6), "1e+06");
+        assert_eq!(fmt_value(16710053888.0), "1.6710053888e+10");
+        assert_eq!(fmt_value(1.5e9), "1.5e+09");
+        assert_eq!(fmt_value(0.0001), "0.0001");
+        assert_eq!(fmt_value(0.00001), "1e-05");
+    }
+}

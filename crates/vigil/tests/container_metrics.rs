@@ -1,0 +1,512 @@
+//! `vigil container-metrics` on cgroup trees built in a temporary directory with the files'
+//! real formats (cgroup v2 with the systemd driver, named through the fake API server; cgroup
+//! v1 with cgroupfs and no API), and on this machine's own cgroups.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::json;
+use support::*;
+use vigil_kube_fake::FakeKube;
+
+const APP: &str = "3f9a0b1c2d3e4f5061728394a5b6c7d8e9f00112233445566778899aabbccdde";
+const PAUSE: &str = "aa11bb22cc33dd44ee55ff6600112233445566778899aabbccddeeff00112233";
+const UID: &str = "6c3f0f4e-2b1a-4d7e-9c1e-8a4f1b2c3d4e";
+
+fn write(root: &Path, rel: &str, text: &str) {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
+}
+
+const MEMORY_STAT: &str = "anon 73400320\nfile 31457280\nkernel 2097152\nfile_mapped 8388608\ninactive_anon 72351744\nactive_anon 1048576\ninactive_file 20971520\nactive_file 10485760\npgfault 48213\npgmajfault 17\n";
+const CPU_STAT: &str = "usage_usec 183453210\nuser_usec 120345678\nsystem_usec 63107532\nnr_periods 51234\nnr_throttled 1203\nthrottled_usec 45678901\nnr_bursts 0\nburst_usec 0\n";
+const NET_DEV: &str = "Inter-|   Receive                                                |  Transmit\n face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n    lo:    4210      52    0    0    0     0          0         0     4210      52    0    0    0     0       0          0\n  eth0: 9876543    6543    1    2    0     0          0         0  1234567    4321    3    0    0     0       0          0\nveth12ab:  100  1 0 0 0 0 0 0  100 1 0 0 0 0 0 0\n";
+
+/// A cgroup v2 node: the root, the pods' tree, one burstable pod with its sandbox and an app
+/// container with a CPU limit, one guaranteed pod without a limit and with `inactive_file`
+/// above its usage.
+fn v2_node(root: &Path) {
+    let cg = "sys/fs/cgroup";
+    write(
+        root,
+        &format!("{cg}/cgroup.controllers"),
+        "cpuset cpu io memory pids\n",
+    );
+    write(
+        root,
+        &format!("{cg}/cpu.stat"),
+        "usage_usec 999000000\nuser_usec 600000000\nsystem_usec 399000000\n",
+    );
+    write(root, &format!("{cg}/memory.stat"), MEMORY_STAT);
+    write(
+        root,
+        &format!("{cg}/io.stat"),
+        "8:0 rbytes=1000 wbytes=2000 rios=3 wios=4 dbytes=0 dios=0\n",
+    );
+    write(root, &format!("{cg}/cgroup.procs"), "1\n");
+    let pod = format!(
+        "{cg}/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{}.slice",
+        UID.replace('-', "_")
+    );
+    for dir in [
+        format!("{cg}/kubepods.slice"),
+        format!("{cg}/kubepods.slice/kubepods-burstable.slice"),
+        pod.clone(),
+    ] {
+        write(root, &format!("{dir}/cpu.stat"), CPU_STAT);
+        write(root, &format!("{dir}/cpu.max"), "max 100000\n");
+        write(root, &format!("{dir}/cpu.weight"), "100\n");
+        write(root, &format!("{dir}/memory.current"), "107479040\n");
+        write(root, &format!("{dir}/memory.stat"), MEMORY_STAT);
+        write(root, &format!("{dir}/memory.max"), "max\n");
+        write(root, &format!("{dir}/cgroup.procs"), "");
+    }
+    let app = format!("{pod}/cri-containerd-{APP}.scope");
+    write(root, &format!("{app}/cpu.stat"), CPU_STAT);
+    write(root, &format!("{app}/cpu.max"), "200000 100000\n");
+    write(root, &format!("{app}/cpu.weight"), "39\n");
+    write(root, &format!("{app}/memory.current"), "107479040\n");
+    write(root, &format!("{app}/memory.stat"), MEMORY_STAT);
+    write(root, &format!("{app}/memory.max"), "268435456\n");
+    write(root, &format!("{app}/memory.peak"), "120000000\n");
+    write(root, &format!("{app}/memory.swap.current"), "4096\n");
+    write(
+        root,
+        &format!("{app}/io.stat"),
+        "8:0 rbytes=90430464 wbytes=299008000 rios=8950 wios=1252 dbytes=50331648 dios=3021\n259:0 rbytes=1459200 wbytes=314773504 rios=192 wios=353 dbytes=0 dios=0\n",
+    );
+    write(root, &format!("{app}/cgroup.procs"), "4243\n4244\n");
+    let pause = format!("{pod}/cri-containerd-{PAUSE}.scope");
+    write(
+        root,
+        &format!("{pause}/cpu.stat"),
+        "usage_usec 0\nuser_usec 0\nsystem_usec 0\n",
+    );
+    write(root, &format!("{pause}/cpu.max"), "max 100000\n");
+    write(root, &format!("{pause}/memory.current"), "1000000\n");
+    write(
+        root,
+        &format!("{pause}/memory.stat"),
+        "anon 500000\nfile 0\ninactive_file 2000000\n",
+    );
+    write(root, &format!("{pause}/memory.max"), "max\n");
+    write(root, &format!("{pause}/cgroup.procs"), "4242\n");
+    write(root, "proc/4242/net/dev", NET_DEV);
+    write(root, "proc/4243/net/dev", NET_DEV);
+    write(root, "proc/1/net/dev", NET_DEV);
+    write(
+        root,
+        "proc/meminfo",
+        "MemTotal:       16314452 kB\nMemFree:         1234567 kB\nSwapTotal:       2097148 kB\nSwapFree:        2000000 kB\n",
+    );
+    write(root, "proc/sys/kernel/random/boot_id", "boot-1\n");
+    write(root, "etc/machine-id", "machine-1\n");
+    write(root, "sys/class/dmi/id/product_uuid", "uuid-1\n");
+    write(root, "sys/block/sda/dev", "8:0\n");
+    for c in 0..4 {
+        std::fs::create_dir_all(root.join(format!("sys/devices/system/cpu/cpu{c}"))).unwrap();
+    }
+    std::fs::create_dir_all(root.join("sys/devices/system/cpu/cpufreq")).unwrap();
+}
+
+fn samples(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| {
+            let (k, v) = l.rsplit_once(' ')?;
+            Some((k.to_string(), v.to_string()))
+        })
+        .collect()
+}
+
+fn start(name: &str, dir: &Path, args: &[String]) -> (Proc, String) {
+    let port = free_port();
+    let mut a = vec![
+        "container-metrics".to_string(),
+        format!("--web.listen-address=127.0.0.1:{port}"),
+    ];
+    a.extend_from_slice(args);
+    let p = spawn(name, &vigil_bin(), &a, dir);
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    wait_http(&url);
+    (p, url)
+}
+
+#[test]
+fn cgroup_v2_node_named_through_the_api() {
+    let dir = temp_dir("cm-v2");
+    let root = dir.join("node");
+    v2_node(&root);
+    let k = FakeKube::start();
+    k.apply(json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "web-0", "namespace": "shop", "uid": UID},
+        "spec": {"nodeName": "node-1", "containers": [{"name": "web", "image": "nginx:1.25"}]},
+        "status": {"phase": "Running", "containerStatuses": [{"name": "web", "image": "docker.io/library/nginx:1.25",
+            "imageID": "", "containerID": format!("containerd://{APP}"), "ready": true, "restartCount": 2,
+            "state": {"running": {}}}]}
+    }));
+    let (_p, url) = start(
+        "cm-v2",
+        &dir,
+        &[
+            format!("--path.sysfs={}", root.join("sys").display()),
+            format!("--path.procfs={}", root.join("proc").display()),
+            format!("--path.rootfs={}", root.display()),
+            format!("--apiserver={}", k.url()),
+            "--node-name=node-1".into(),
+        ],
+    );
+    let pod_id = format!(
+        "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{}.slice",
+        UID.replace('-', "_")
+    );
+    let app = format!(
+        r#"container="web",id="{pod_id}/cri-containerd-{APP}.scope",image="docker.io/library/nginx:1.25",name="{APP}",namespace="shop",pod="web-0""#
+    );
+    let sandbox = format!(
+        r#"container="",id="{pod_id}/cri-containerd-{PAUSE}.scope",image="",name="{PAUSE}",namespace="shop",pod="web-0""#
+    );
+    let pod =
+        format!(r#"container="",id="{pod_id}",image="",name="",namespace="shop",pod="web-0""#);
+    let root_l = r#"container="",id="/",image="",name="",namespace="",pod="""#;
+    // The API's names arrive through the watch.
+    let s = wait_for("pod names from the API", Duration::from_secs(15), || {
+        let s = samples(&get(&url).1);
+        s.contains_key(&format!("container_memory_rss{{{app}}}"))
+            .then_some(s)
+    });
+    let app_cpu = format!(
+        r#"container="web",cpu="total",id="{pod_id}/cri-containerd-{APP}.scope",image="docker.io/library/nginx:1.25",name="{APP}",namespace="shop",pod="web-0""#
+    );
+    let want: Vec<(String, &str)> = vec![
+        (
+            format!("container_cpu_usage_seconds_total{{{app_cpu}}}"),
+            "183.45321",
+        ),
+        (
+            format!("container_cpu_user_seconds_total{{{app}}}"),
+            "120.345678",
+        ),
+        (
+            format!("container_cpu_system_seconds_total{{{app}}}"),
+            "63.107532",
+        ),
+        (format!("container_cpu_cfs_periods_total{{{app}}}"), "51234"),
+        (
+            format!("container_cpu_cfs_throttled_periods_total{{{app}}}"),
+            "1203",
+        ),
+        (
+            format!("container_cpu_cfs_throttled_seconds_total{{{app}}}"),
+            "45.678901",
+        ),
+        (
+            format!("container_memory_usage_bytes{{{app}}}"),
+            "1.0747904e+08",
+        ),
+        (
+            format!("container_memory_working_set_bytes{{{app}}}"),
+            "8.650752e+07",
+        ),
+        (format!("container_memory_rss{{{app}}}"), "7.340032e+07"),
+        (format!("container_memory_cache{{{app}}}"), "3.145728e+07"),
+        (format!("container_memory_swap{{{app}}}"), "4096"),
+        (format!("container_memory_failcnt{{{app}}}"), "0"),
+        (
+            format!("container_memory_max_usage_bytes{{{app}}}"),
+            "1.2e+08",
+        ),
+        (
+            format!("container_spec_memory_limit_bytes{{{app}}}"),
+            "2.68435456e+08",
+        ),
+        (format!("container_spec_cpu_quota{{{app}}}"), "200000"),
+        (format!("container_spec_cpu_period{{{app}}}"), "100000"),
+        (format!("container_spec_cpu_shares{{{app}}}"), "998"),
+        (format!("container_processes{{{app}}}"), "2"),
+        (
+            format!(
+                r#"container_fs_reads_bytes_total{{container="web",device="/dev/sda",id="{pod_id}/cri-containerd-{APP}.scope",image="docker.io/library/nginx:1.25",name="{APP}",namespace="shop",pod="web-0"}}"#
+            ),
+            "9.0430464e+07",
+        ),
+        (
+            format!(
+                r#"container_fs_writes_total{{container="web",device="",id="{pod_id}/cri-containerd-{APP}.scope",image="docker.io/library/nginx:1.25",name="{APP}",namespace="shop",pod="web-0"}}"#
+            ),
+            "353",
+        ),
+        // The pod's network is on its sandbox; veth and lo are not reported.
+        (
+            format!(
+                r#"container_network_receive_bytes_total{{container="",id="{pod_id}/cri-containerd-{PAUSE}.scope",image="",interface="eth0",name="{PAUSE}",namespace="shop",pod="web-0"}}"#
+            ),
+            "9.876543e+06",
+        ),
+        (
+            format!(
+                r#"container_network_transmit_errors_total{{container="",id="{pod_id}/cri-containerd-{PAUSE}.scope",image="",interface="eth0",name="{PAUSE}",namespace="shop",pod="web-0"}}"#
+            ),
+            "3",
+        ),
+        // inactive_file above usage: a working set of 0, not negative.
+        (
+            format!("container_memory_working_set_bytes{{{sandbox}}}"),
+            "0",
+        ),
+        (
+            format!("container_spec_memory_limit_bytes{{{sandbox}}}"),
+            "0",
+        ),
+        (
+            format!("container_memory_usage_bytes{{{pod}}}"),
+            "1.0747904e+08",
+        ),
+        // The root: usage from memory.stat's anon + file, swap from meminfo, limit = MemTotal.
+        (
+            format!("container_memory_usage_bytes{{{root_l}}}"),
+            "1.048576e+08",
+        ),
+        (
+            format!("container_memory_swap{{{root_l}}}"),
+            "9.9479552e+07",
+        ),
+        (
+            format!("container_spec_memory_limit_bytes{{{root_l}}}"),
+            "1.6705998848e+10",
+        ),
+        (
+            r#"machine_memory_bytes{boot_id="boot-1",machine_id="machine-1",system_uuid="uuid-1"}"#
+                .into(),
+            "1.6705998848e+10",
+        ),
+        (
+            r#"machine_cpu_cores{boot_id="boot-1",machine_id="machine-1",system_uuid="uuid-1"}"#
+                .into(),
+            "4",
+        ),
+    ];
+    for (k, v) in &want {
+        assert_eq!(s.get(k).map(String::as_str), Some(*v), "{k}");
+    }
+    // No limit: no quota and no CFS series; zero usage: no cpu series; only the sandbox and the
+    // root report network; the app container's network is not counted twice.
+    assert!(!s.contains_key(&format!("container_spec_cpu_quota{{{sandbox}}}")));
+    assert!(!s.contains_key(&format!("container_cpu_cfs_periods_total{{{pod}}}")));
+    assert!(
+        !s.keys()
+            .any(|k| k.starts_with("container_cpu_usage_seconds_total") && k.contains(PAUSE))
+    );
+    let net: Vec<&String> = s
+        .keys()
+        .filter(|k| k.starts_with("container_network_receive_bytes_total"))
+        .collect();
+    assert_eq!(net.len(), 2, "{net:?}");
+    assert!(
+        !s.keys()
+            .any(|k| k.contains("interface=\"lo\"") || k.contains("interface=\"veth"))
+    );
+    // The exposition is what vigil's scraper accepts.
+    let v = Vigil::start(
+        "cm-scraper",
+        Some(&format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: cadvisor\n    static_configs:\n      - targets: ['{}']\n",
+            url.trim_start_matches("http://")
+                .trim_end_matches("/metrics")
+        )),
+        &[],
+    );
+    wait_for("scraped", Duration::from_secs(20), || {
+        let r = query(
+            &v.base,
+            r#"sum by (namespace) (container_memory_working_set_bytes{container!=""})"#,
+        );
+        (r.len() == 1 && r[0]["metric"]["namespace"] == "shop").then_some(())
+    });
+    let up = query(&v.base, "up");
+    assert_eq!(up[0]["value"][1], "1");
+}
+
+#[test]
+fn cgroup_v1_node_without_the_api() {
+    let dir = temp_dir("cm-v1");
+    let root = dir.join("node");
+    let pod = format!("kubepods/besteffort/pod{UID}/{APP}");
+    for (ctl, files) in [
+        (
+            "cpuacct",
+            vec![
+                ("cpuacct.usage", "183453210000\n"),
+                ("cpuacct.stat", "user 12034\nsystem 6310\n"),
+                ("cgroup.procs", "77\n"),
+            ],
+        ),
+        (
+            "cpu",
+            vec![
+                ("cpu.shares", "2\n"),
+                ("cpu.cfs_quota_us", "-1\n"),
+                ("cpu.cfs_period_us", "100000\n"),
+            ],
+        ),
+        (
+            "memory",
+            vec![
+                ("memory.usage_in_bytes", "107479040\n"),
+                ("memory.max_usage_in_bytes", "120000000\n"),
+                ("memory.failcnt", "3\n"),
+                ("memory.limit_in_bytes", "9223372036854771712\n"),
+                (
+                    "memory.stat",
+                    "cache 1\nrss 2\ntotal_cache 31457280\ntotal_rss 73400320\ntotal_swap 0\ntotal_inactive_file 20971520\n",
+                ),
+            ],
+        ),
+        (
+            "blkio",
+            vec![
+                (
+                    "blkio.throttle.io_service_bytes",
+                    "8:0 Read 1282048\n8:0 Write 2195456\n8:0 Sync 2195456\n8:0 Total 3477504\nTotal 3477504\n",
+                ),
+                (
+                    "blkio.throttle.io_serviced",
+                    "8:0 Read 10\n8:0 Write 20\nTotal 30\n",
+                ),
+            ],
+        ),
+    ] {
+        for (f, text) in files {
+            write(&root, &format!("sys/fs/cgroup/{ctl}/{pod}/{f}"), text);
+        }
+        write(&root, &format!("sys/fs/cgroup/{ctl}/cgroup.procs"), "1\n");
+    }
+    write(&root, "sys/block/sda/dev", "8:0\n");
+    write(&root, "proc/meminfo", "MemTotal:       16314452 kB\n");
+    write(&root, "proc/77/net/dev", NET_DEV);
+    let (_p, url) = start(
+        "cm-v1",
+        &dir,
+        &[
+            format!("--path.sysfs={}", root.join("sys").display()),
+            format!("--path.procfs={}", root.join("proc").display()),
+            format!("--path.rootfs={}", root.display()),
+        ],
+    );
+    let s = samples(&get(&url).1);
+    // Without the API only the path's ids are known.
+    let l = format!(r#"container="",id="/{pod}",image="",name="{APP}",namespace="",pod="""#);
+    let cpu = format!(
+        r#"container="",cpu="total",id="/{pod}",image="",name="{APP}",namespace="",pod="""#
+    );
+    for (k, v) in [
+        (
+            format!("container_cpu_usage_seconds_total{{{cpu}}}"),
+            "183.45321",
+        ),
+        (format!("container_cpu_user_seconds_total{{{l}}}"), "120.34"),
+        (
+            format!("container_memory_working_set_bytes{{{l}}}"),
+            "8.650752e+07",
+        ),
+        (format!("container_memory_rss{{{l}}}"), "7.340032e+07"),
+        (format!("container_memory_failcnt{{{l}}}"), "3"),
+        (format!("container_spec_memory_limit_bytes{{{l}}}"), "0"),
+        (format!("container_spec_cpu_shares{{{l}}}"), "2"),
+        (
+            format!(
+                r#"container_fs_reads_bytes_total{{container="",device="/dev/sda",id="/{pod}",image="",name="{APP}",namespace="",pod=""}}"#
+            ),
+            "1.282048e+06",
+        ),
+        (
+            format!(
+                r#"container_fs_writes_total{{container="",device="/dev/sda",id="/{pod}",image="",name="{APP}",namespace="",pod=""}}"#
+            ),
+            "20",
+        ),
+        // The pod's only container holds its network.
+        (
+            format!(
+                r#"container_network_receive_packets_total{{container="",id="/{pod}",image="",interface="eth0",name="{APP}",namespace="",pod=""}}"#
+            ),
+            "6543",
+        ),
+    ] {
+        assert_eq!(s.get(&k).map(String::as_str), Some(v), "{k}");
+    }
+    assert!(!s.keys().any(|k| k.starts_with("container_spec_cpu_quota")));
+}
+
+#[test]
+fn this_machines_own_cgroups() {
+    let dir = temp_dir("cm-host");
+    let (_p, url) = start("cm-host", &dir, &["--all-cgroups".into()]);
+    let (code, text) = get(&url);
+    assert_eq!(code, 200);
+    let s = samples(&text);
+    let root_usage: f64 = s
+        .iter()
+        .find(|(k, _)| k.starts_with("container_memory_usage_bytes{") && k.contains(r#"id="/""#))
+        .map(|(_, v)| v.parse().unwrap())
+        .expect("the root cgroup's memory usage");
+    assert!(root_usage > 0.0);
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
+    let total_kb: f64 = meminfo
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let machine: f64 = s
+        .iter()
+        .find(|(k, _)| k.starts_with("machine_memory_bytes{"))
+        .map(|(_, v)| v.parse().unwrap())
+        .unwrap();
+    assert_eq!(machine, total_kb * 1024.0);
+    let cores: f64 = s
+        .iter()
+        .find(|(k, _)| k.starts_with("machine_cpu_cores{"))
+        .map(|(_, v)| v.parse().unwrap())
+        .unwrap();
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap();
+    let processors = cpuinfo
+        .lines()
+        .filter(|l| l.starts_with("processor"))
+        .count();
+    assert_eq!(cores, processors as f64);
+    // Every cgroup directory of the machine's cpu accounting tree is a series.
+    let tree = match std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        true => std::path::PathBuf::from("/sys/fs/cgroup"),
+        false => ["cpu,cpuacct", "cpuacct", "cpu"]
+            .iter()
+            .map(|c| std::path::Path::new("/sys/fs/cgroup").join(c))
+            .find(|p| p.is_dir())
+            .unwrap(),
+    };
+    let mut dirs = 1;
+    let mut stack = vec![tree];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            if e.file_type().unwrap().is_dir()
+                && !e.file_name().to_string_lossy().ends_with(".mount")
+            {
+                dirs += 1;
+                stack.push(e.path());
+            }
+        }
+    }
+    let series = s
+        .keys()
+        .filter(|k| k.starts_with("container_last_seen{"))
+        .count();
+    assert_eq!(series, dirs, "one series per cgroup");
+}
