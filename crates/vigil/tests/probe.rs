@@ -59,6 +59,32 @@ const MODULES: &str = "modules:
     http:
       no_follow_redirects: true
       valid_status_codes: [302]
+  https_verify:
+    prober: http
+    http:
+      tls_config:
+        ca_file: CERT
+  https_insecure:
+    prober: http
+    http:
+      tls_config:
+        insecure_skip_verify: true
+  https_fail_if_ssl:
+    prober: http
+    http:
+      fail_if_ssl: true
+      tls_config:
+        insecure_skip_verify: true
+  http_fail_if_not_ssl:
+    prober: http
+    http:
+      fail_if_not_ssl: true
+  tcp_tls:
+    prober: tcp
+    tcp:
+      tls: true
+      tls_config:
+        ca_file: CERT
   tcp_banner:
     prober: tcp
     tcp:
@@ -148,8 +174,56 @@ fn probe(port: u16, target: &str, module: &str) -> BTreeMap<String, f64> {
 fn probes_answer_as_the_blackbox_exporter() {
     let dir = temp_dir("probe");
     let (_ne, ne_port) = node_exporter(&dir);
+    // A TLS peer: OpenSSL's test server with a fresh self-signed certificate for 127.0.0.1.
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let out = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "30",
+        ])
+        .args([
+            "-subj",
+            "/CN=vigil probe test/O=vigil, the project",
+            "-addext",
+            "subjectAltName=DNS:localhost,DNS:probe.test,IP:127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl req: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tls_port = free_port();
+    let _tls = spawn(
+        "openssl-s-server",
+        std::path::Path::new("/usr/bin/openssl"),
+        &[
+            "s_server".into(),
+            "-quiet".into(),
+            "-www".into(),
+            "-accept".into(),
+            format!("127.0.0.1:{tls_port}"),
+            "-cert".into(),
+            cert.display().to_string(),
+            "-key".into(),
+            key.display().to_string(),
+        ],
+        &dir,
+    );
     let cfg = dir.join("blackbox.yml");
-    std::fs::write(&cfg, MODULES).unwrap();
+    std::fs::write(&cfg, MODULES.replace("CERT", &cert.display().to_string())).unwrap();
     let bb_port = free_port();
     let _bb = spawn(
         "blackbox-exporter",
@@ -172,6 +246,11 @@ fn probes_answer_as_the_blackbox_exporter() {
         &dir,
     );
     wait_http(&format!("http://127.0.0.1:{bb_port}/metrics"));
+    wait_for("the TLS peer", std::time::Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", tls_port))
+            .ok()
+            .map(|_| ())
+    });
     wait_http(&format!("http://127.0.0.1:{vp_port}/metrics"));
     let closed = free_port();
     let (peer, line_peer) = scripted_peer();
@@ -206,6 +285,24 @@ fn probes_answer_as_the_blackbox_exporter() {
         (format!("http://{peer}/"), "http_host_port", 1.0),
         (format!("http://{peer}/slow"), "http_fast", 0.0),
         (format!("127.0.0.1:{line_peer}"), "tcp_banner", 1.0),
+        (
+            format!("https://127.0.0.1:{tls_port}/"),
+            "https_verify",
+            1.0,
+        ),
+        (
+            format!("https://127.0.0.1:{tls_port}/"),
+            "https_insecure",
+            1.0,
+        ),
+        (format!("https://127.0.0.1:{tls_port}/"), "http_2xx", 0.0),
+        (
+            format!("https://127.0.0.1:{tls_port}/"),
+            "https_fail_if_ssl",
+            0.0,
+        ),
+        (format!("http://{peer}/"), "http_fail_if_not_ssl", 0.0),
+        (format!("127.0.0.1:{tls_port}"), "tcp_tls", 1.0),
     ];
     for (target, module, success) in cases {
         let theirs = probe(bb_port, &target, module);
@@ -225,6 +322,8 @@ fn probes_answer_as_the_blackbox_exporter() {
             "probe_http_redirects",
             "probe_http_ssl",
             "probe_http_version",
+            "probe_ssl_earliest_cert_expiry",
+            "probe_ssl_last_chain_expiry_timestamp_seconds",
         ] {
             assert_eq!(ours.get(k), theirs.get(k), "{k} for {module} {target}");
         }

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::tls::Tls;
+
 /// One module of `blackbox.yml`.
 #[derive(Debug, Clone)]
 pub struct Module {
@@ -44,7 +46,7 @@ pub struct HeaderMatch {
     pub allow_missing: bool,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct HttpOptions {
     pub valid_status_codes: Vec<u16>,
     pub valid_http_versions: Vec<String>,
@@ -59,18 +61,22 @@ pub struct HttpOptions {
     pub fail_if_body_not_matches_regexp: Vec<regex::Regex>,
     pub fail_if_header_matches: Vec<HeaderMatch>,
     pub fail_if_header_not_matches: Vec<HeaderMatch>,
+    pub tls: Tls,
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct TcpOptions {
     pub ip: IpPreference,
+    /// `tls: true`: the connection is wrapped in TLS (with `tls_config`).
+    pub tls: Option<Tls>,
     /// `query_response`: (expect regex, send line) steps.
     pub query_response: Vec<(Option<regex::Regex>, Option<String>)>,
 }
 
 const PROBERS: [&str; 5] = ["http", "tcp", "dns", "icmp", "grpc"];
 const MODULE_KEYS: [&str; 7] = ["prober", "timeout", "http", "tcp", "dns", "icmp", "grpc"];
-const HTTP_KEYS: [&str; 15] = [
+const HTTP_KEYS: [&str; 16] = [
+    "tls_config",
     "valid_status_codes",
     "valid_http_versions",
     "preferred_ip_protocol",
@@ -88,12 +94,11 @@ const HTTP_KEYS: [&str; 15] = [
     "fail_if_header_not_matches",
 ];
 /// Keys of the exporter's HTTP probe that vigil does not implement yet.
-const HTTP_UNSUPPORTED: [&str; 16] = [
+const HTTP_UNSUPPORTED: [&str; 15] = [
     "skip_resolve_phase_with_proxy",
     "compression",
     "body_size_limit",
     "body_file",
-    "tls_config",
     "basic_auth",
     "authorization",
     "bearer_token",
@@ -106,12 +111,14 @@ const HTTP_UNSUPPORTED: [&str; 16] = [
     "enable_http2",
     "http_headers",
 ];
-const TCP_KEYS: [&str; 3] = [
+const TCP_KEYS: [&str; 5] = [
     "preferred_ip_protocol",
     "ip_protocol_fallback",
     "query_response",
+    "tls",
+    "tls_config",
 ];
-const TCP_UNSUPPORTED: [&str; 3] = ["source_ip_address", "tls", "tls_config"];
+const TCP_UNSUPPORTED: [&str; 1] = ["source_ip_address"];
 
 /// Unknown keys are errors; known-but-unimplemented ones are collected.
 fn check_keys(
@@ -256,11 +263,16 @@ impl Module {
                 &h["fail_if_header_not_matches"],
                 "http.fail_if_header_not_matches",
             )?,
+            tls: Tls::from_json(&h["tls_config"], "http.tls_config")?,
         };
         let t = &v["tcp"];
         check_keys(t, "tcp", &TCP_KEYS, &TCP_UNSUPPORTED, &mut unsupported)?;
         let mut tcp = TcpOptions {
             ip: ip_preference(t, "tcp")?,
+            tls: match t["tls"].as_bool().unwrap_or(false) {
+                true => Some(Tls::from_json(&t["tls_config"], "tcp.tls_config")?),
+                false => None,
+            },
             query_response: Vec::new(),
         };
         for step in t["query_response"].as_array().into_iter().flatten() {
@@ -330,11 +342,19 @@ mod tests {
         assert!(e.contains("not a valid duration"), "{e}");
         // Known to the exporter but not implemented here: loads, and says what.
         let m = load_modules(Some(
-            "modules:\n  icmp:\n    prober: icmp\n  tls:\n    prober: http\n    http:\n      tls_config:\n        insecure_skip_verify: true\n",
+            "modules:\n  grpc:\n    prober: grpc\n  auth:\n    prober: http\n    http:\n      basic_auth:\n        username: u\n",
         ))
         .unwrap();
-        assert_eq!(m["icmp"].unsupported, ["prober icmp"]);
-        assert_eq!(m["tls"].unsupported, ["http.tls_config"]);
+        assert_eq!(m["grpc"].unsupported, ["prober grpc"]);
+        assert_eq!(m["auth"].unsupported, ["http.basic_auth"]);
+        let e = load_modules(Some(
+            "modules:\n  t:\n    prober: http\n    http:\n      tls_config:\n        ca_file: /nonexistent.pem\n",
+        ))
+        .unwrap_err();
+        assert!(
+            e.starts_with("module t: http.tls_config.ca_file \"/nonexistent.pem\""),
+            "{e}"
+        );
         assert!(m["http_2xx"].unsupported.is_empty());
         assert_eq!(m["http_2xx"].timeout, None);
         let m = load_modules(Some(

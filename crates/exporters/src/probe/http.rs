@@ -9,7 +9,11 @@ use http_body_util::{BodyExt, Full};
 use tokio::net::TcpStream;
 
 use super::config::{HeaderMatch, Module};
-use super::{Outcome, resolve};
+use super::{Outcome, resolve, tls};
+
+/// A connection hyper can speak HTTP/1 over: plain TCP or TLS.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
 
 fn status_ok(m: &Module, code: u16) -> bool {
     if m.http.valid_status_codes.is_empty() {
@@ -101,13 +105,16 @@ pub(super) async fn probe_http(m: &Module, target: &str, out: &mut Outcome) -> b
     let mut method = m.http.method.clone();
     let mut send_body = true;
     loop {
-        if url.scheme() != "http" {
-            out.log(format!(
-                "Scheme {:?} is not supported by vigil probe yet (only plain http)",
-                url.scheme()
-            ));
-            return false;
-        }
+        let https = match url.scheme() {
+            "http" => false,
+            "https" => true,
+            other => {
+                out.log(format!(
+                    "Scheme {other:?} is not supported (http and https are)"
+                ));
+                return false;
+            }
+        };
         let host = url.host_str().unwrap_or("").to_string();
         let port = url.port_or_known_default().unwrap_or(80);
         let t = Instant::now();
@@ -135,8 +142,30 @@ pub(super) async fn probe_http(m: &Module, target: &str, out: &mut Outcome) -> b
             }
         };
         phase(out, "connect", t.elapsed().as_secs_f64());
+        // The exporter's "tls" phase runs from the end of resolution to the handshake's end,
+        // so it includes the connect.
+        let (io, over_tls): (Box<dyn Io>, bool) = if https {
+            match m
+                .http
+                .tls
+                .connect(host.trim_matches(|c| c == '[' || c == ']'), stream)
+                .await
+            {
+                Ok(s) => {
+                    phase(out, "tls", t.elapsed().as_secs_f64());
+                    tls::report(out, s.get_ref().1, m.http.tls.verify);
+                    (Box::new(s), true)
+                }
+                Err(e) => {
+                    out.log(format!("Error for HTTP request: TLS handshake: {e}"));
+                    return false;
+                }
+            }
+        } else {
+            (Box::new(stream), false)
+        };
         let t = Instant::now();
-        let io = hyper_util::rt::TokioIo::new(stream);
+        let io = hyper_util::rt::TokioIo::new(io);
         let (mut sender, conn) = match hyper::client::conn::http1::handshake(io).await {
             Ok(x) => x,
             Err(e) => {
@@ -304,9 +333,20 @@ pub(super) async fn probe_http(m: &Module, target: &str, out: &mut Outcome) -> b
                 ok = false;
             }
         }
-        if m.http.fail_if_not_ssl {
-            out.log("Final request was not over SSL");
-            ok = false;
+        if over_tls {
+            out.set("probe_http_ssl", "", 1.0);
+            if m.http.fail_if_ssl {
+                out.log("Final request was over SSL");
+                ok = false;
+            }
+        } else {
+            // Certificate metrics of an earlier hop describe no final TLS connection.
+            out.metrics
+                .retain(|(n, _, _)| !n.starts_with("probe_ssl_") && n != "probe_tls_version_info");
+            if m.http.fail_if_not_ssl {
+                out.log("Final request was not over SSL");
+                ok = false;
+            }
         }
         return ok;
     }

@@ -2,9 +2,11 @@
 //! with its metric names, labels and semantics, for the `http` and `tcp` probers (modules from a
 //! `blackbox.yml`, or the default `http_2xx` and `tcp_connect`).
 
+mod cert;
 mod config;
 mod http;
 mod tcp;
+mod tls;
 
 pub use config::{Module, load_modules};
 

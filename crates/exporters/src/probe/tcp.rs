@@ -6,7 +6,10 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::config::Module;
-use super::{Outcome, resolve};
+use super::{Outcome, resolve, tls};
+
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
 
 /// Lines from a stream: `\n`-terminated, a trailing `\r` dropped, the last unterminated line
 /// returned at end of stream.
@@ -69,7 +72,20 @@ pub(super) async fn probe_tcp(m: &Module, target: &str, out: &mut Outcome) -> bo
         }
     };
     out.log("Successfully dialed");
-    let (rd, mut wr) = conn.into_split();
+    let stream: Box<dyn Io> = match &m.tcp.tls {
+        Some(t) => match t.connect(host, conn).await {
+            Ok(s) => {
+                tls::report(out, s.get_ref().1, t.verify);
+                Box::new(s)
+            }
+            Err(e) => {
+                out.log(format!("TLS Handshake (client) failed: {e}"));
+                return false;
+            }
+        },
+        None => Box::new(conn),
+    };
+    let (rd, mut wr) = tokio::io::split(stream);
     let mut lines = Lines::new(rd);
     for (expect, send) in &m.tcp.query_response {
         let mut send = send.clone().unwrap_or_default();

@@ -4,8 +4,8 @@
 //! `todo_tasks_created_total`, `process_cpu_seconds_total`, and `dotnet_total_memory_bytes`,
 //! which here reports the process's resident memory).
 //!
-//! `todo-app [LISTEN]` (default `127.0.0.1:8080`): `GET /` lists items, `POST /new` with a form
-//! field `item` adds one, `GET /metrics` serves the exposition.
+//! `cargo run -p vigil --example todo-app -- [LISTEN]` (default `127.0.0.1:8080`): `GET /` lists
+//! items, `POST /new` with a form field `item` adds one, `GET /metrics` serves the exposition.
 
 use std::sync::Arc;
 use std::time::Instant;

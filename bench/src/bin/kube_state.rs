@@ -1,0 +1,140 @@
+//! `vigil kube-state` at scale: the fake API server holds PODS pods (default 10,000) in
+//! Deployments of 20, with resource requests and limits, on 10 nodes; prints the time from start
+//! until every resource has listed, the exporter's resident memory, the exposition's size and
+//! the median time to serve `/metrics`.
+//!
+//! `cargo build --release -p vigil && cargo run --release -p vigil-bench --bin kube_state [-- PODS]`
+//!
+//! kube-state-metrics itself is not packaged by Debian (and no Go toolchain can be fetched
+//! here), so there is no side-by-side figure; the memory is set against the size of the objects'
+//! JSON, which a client that kept whole objects would hold at least once.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use vigil_bench::{Killed, free_port, http_get, http_get_status, rss_bytes};
+use vigil_kube_fake::FakeKube;
+use vigil_kube_fake::manifests::node;
+
+fn pod(i: usize) -> Value {
+    let d = i / 20;
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": format!("app-{d}-{i}"), "namespace": format!("ns-{}", d % 25),
+                     "labels": {"app": format!("app-{d}"), "pod-template-hash": "5d8f9c"},
+                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": format!("app-{d}-5d8f9c"),
+                                          "uid": format!("rs-{d}"), "controller": true}]},
+        "spec": {"nodeName": format!("node-{}", i % 10), "containers": [
+            {"name": "app", "image": "registry.example/app:1.2.3",
+             "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}}},
+            {"name": "sidecar", "image": "registry.example/sidecar:0.9",
+             "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}}}]},
+        "status": {"phase": "Running", "podIP": format!("10.{}.{}.{}", i >> 16 & 255, i >> 8 & 255, i & 255),
+                   "hostIP": format!("192.168.0.{}", i % 10), "startTime": "2026-11-30T00:00:00Z",
+                   "conditions": [{"type": "Ready", "status": "True"}, {"type": "PodScheduled", "status": "True"}],
+                   "containerStatuses": [
+                       {"name": "app", "image": "registry.example/app:1.2.3", "imageID": "registry.example/app@sha256:aa",
+                        "containerID": format!("containerd://{i:064x}"), "ready": true, "restartCount": i % 3,
+                        "state": {"running": {"startedAt": "2026-11-30T00:00:00Z"}}},
+                       {"name": "sidecar", "image": "registry.example/sidecar:0.9", "imageID": "registry.example/sidecar@sha256:bb",
+                        "containerID": format!("containerd://{:064x}", i + 1_000_000), "ready": true, "restartCount": 0,
+                        "state": {"running": {"startedAt": "2026-11-30T00:00:00Z"}}}]}
+    })
+}
+
+fn main() {
+    let pods: usize = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10_000);
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let vigil = root.join("target/release/vigil");
+    assert!(
+        vigil.exists(),
+        "build vigil first: cargo build --release -p vigil"
+    );
+    let k = FakeKube::start();
+    k.set_watch_cap(Duration::from_secs(300));
+    let mut json_bytes = 0usize;
+    for n in 0..10 {
+        json_bytes += k
+            .apply(node(&format!("node-{n}"), &format!("192.168.0.{n}")))
+            .to_string()
+            .len();
+    }
+    for i in 0..pods {
+        json_bytes += k.apply(pod(i)).to_string().len();
+    }
+    for d in 0..pods.div_ceil(20) {
+        let dep = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": format!("app-{d}"), "namespace": format!("ns-{}", d % 25)},
+            "spec": {"replicas": 20, "selector": {"matchLabels": {"app": format!("app-{d}")}},
+                     "template": {"metadata": {"labels": {"app": format!("app-{d}")}}, "spec": {"containers": []}}}});
+        json_bytes += k
+            .apply(vigil_kube_fake::manifests::deployment(&dep, 20))
+            .to_string()
+            .len();
+    }
+    println!(
+        "{pods} pods (2 containers each), {} deployments, 10 nodes in the fake API server ({:.1} MB of object JSON)",
+        pods.div_ceil(20),
+        json_bytes as f64 / 1e6
+    );
+    let port = free_port();
+    let t0 = Instant::now();
+    let ks = Killed(
+        Command::new(&vigil)
+            .args([
+                "kube-state",
+                &format!("--web.listen-address=127.0.0.1:{port}"),
+                &format!("--apiserver={}", k.url()),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    while http_get_status(port, "/readyz") != Some(200) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(300),
+            "not synced after 5 minutes"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let synced = t0.elapsed();
+    std::thread::sleep(Duration::from_secs(1));
+    let rss = rss_bytes(ks.0.id()).unwrap_or(0);
+    let mut times = Vec::new();
+    let mut size = 0;
+    let mut samples = 0;
+    for _ in 0..5 {
+        let t = Instant::now();
+        let body = http_get(port, "/metrics").expect("metrics");
+        times.push(t.elapsed().as_secs_f64());
+        size = body.len();
+        samples = body.lines().filter(|l| !l.starts_with('#')).count();
+    }
+    times.sort_by(|a, b| a.total_cmp(b));
+    let rss_after = rss_bytes(ks.0.id()).unwrap_or(0);
+    println!(
+        "start to all resources listed: {:.2} s",
+        synced.as_secs_f64()
+    );
+    println!(
+        "resident memory after sync: {:.1} MB ({:.0} bytes per pod); after 5 scrapes: {:.1} MB",
+        rss as f64 / 1e6,
+        rss as f64 / pods as f64,
+        rss_after as f64 / 1e6
+    );
+    println!(
+        "exposition: {samples} samples, {:.1} MB; median /metrics time {:.0} ms",
+        size as f64 / 1e6,
+        times[2] * 1000.0
+    );
+    println!(
+        "memory / object JSON size: {:.2}",
+        rss as f64 / json_bytes as f64
+    );
+}
