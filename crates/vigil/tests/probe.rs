@@ -85,6 +85,60 @@ const MODULES: &str = "modules:
       tls: true
       tls_config:
         ca_file: CERT
+  dns_a:
+    prober: dns
+    dns:
+      query_name: vigil.test
+      query_type: A
+      validate_answer_rrs:
+        fail_if_not_matches_regexp: ['^vigil\\.test\\.\\t300\\tIN\\tA\\t127\\.0\\.0\\.[12]$']
+      validate_authority_rrs:
+        fail_if_none_matches_regexp: ['\\tNS\\tns\\.vigil\\.test\\.$']
+      validate_additional_rrs:
+        fail_if_all_match_regexp: ['^ns\\.vigil\\.test\\.']
+  dns_a_bad:
+    prober: dns
+    dns:
+      query_name: vigil.test
+      query_type: A
+      validate_answer_rrs:
+        fail_if_matches_regexp: ['127\\.0\\.0\\.2']
+  dns_not_all:
+    prober: dns
+    dns:
+      query_name: vigil.test
+      query_type: A
+      validate_answer_rrs:
+        fail_if_all_match_regexp: ['127\\.0\\.0\\.1$']
+  dns_soa:
+    prober: dns
+    dns:
+      query_name: vigil.test
+      query_type: SOA
+  dns_nx:
+    prober: dns
+    dns:
+      query_name: missing.test
+      query_type: A
+  dns_nx_ok:
+    prober: dns
+    dns:
+      query_name: missing.test
+      query_type: A
+      valid_rcodes: [NXDOMAIN]
+  dns_tcp:
+    prober: dns
+    dns:
+      transport_protocol: tcp
+      query_name: vigil.test
+      query_type: A
+  dns_txt:
+    prober: dns
+    dns:
+      query_name: txt.vigil.test
+      query_type: TXT
+      validate_answer_rrs:
+        fail_if_none_matches_regexp: ['\"hello world\" \"second\"$']
   tcp_banner:
     prober: tcp
     tcp:
@@ -93,6 +147,113 @@ const MODULES: &str = "modules:
           send: 'HELLO ${1}'
         - expect: '^250 got HELLO second$'
 ";
+
+/// A scripted DNS server on UDP and TCP (same port): `vigil.test.` has two A records (with an
+/// NS in authority and its address in additional) and an SOA, `txt.vigil.test.` a TXT record,
+/// everything else is NXDOMAIN with the SOA in authority.
+fn dns_server() -> u16 {
+    fn name(n: &str) -> Vec<u8> {
+        let mut v = Vec::new();
+        for l in n.trim_end_matches('.').split('.') {
+            v.push(l.len() as u8);
+            v.extend_from_slice(l.as_bytes());
+        }
+        v.push(0);
+        v
+    }
+    fn rr(out: &mut Vec<u8>, owner: &[u8], rtype: u16, ttl: u32, data: &[u8]) {
+        out.extend_from_slice(owner);
+        out.extend_from_slice(&rtype.to_be_bytes());
+        out.extend_from_slice(&1u16.to_be_bytes());
+        out.extend_from_slice(&ttl.to_be_bytes());
+        out.extend_from_slice(&(data.len() as u16).to_be_bytes());
+        out.extend_from_slice(data);
+    }
+    fn answer(q: &[u8]) -> Option<Vec<u8>> {
+        let mut pos = 12;
+        let mut qname = String::new();
+        while *q.get(pos)? != 0 {
+            let l = q[pos] as usize;
+            qname.push_str(std::str::from_utf8(q.get(pos + 1..pos + 1 + l)?).ok()?);
+            qname.push('.');
+            pos += 1 + l;
+        }
+        let qtype = u16::from_be_bytes([*q.get(pos + 1)?, *q.get(pos + 2)?]);
+        let question = q.get(12..pos + 5)?;
+        let here = [0xc0u8, 12]; // the question's name
+        let zone = name("vigil.test");
+        let mut soa = name("ns.vigil.test");
+        soa.extend(name("hostmaster.vigil.test"));
+        for n in [2026113001u32, 7200, 3600, 1209600, 300] {
+            soa.extend_from_slice(&n.to_be_bytes());
+        }
+        let (mut an, mut ns, mut ar) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut counts, mut rcode) = ([0u16; 3], 0u16);
+        match (qname.as_str(), qtype) {
+            ("vigil.test.", 1) => {
+                rr(&mut an, &here, 1, 300, &[127, 0, 0, 1]);
+                rr(&mut an, &here, 1, 300, &[127, 0, 0, 2]);
+                rr(&mut ns, &here, 2, 3600, &name("ns.vigil.test"));
+                rr(&mut ar, &name("ns.vigil.test"), 1, 3600, &[127, 0, 0, 53]);
+                counts = [2, 1, 1];
+            }
+            ("vigil.test.", 6) => {
+                rr(&mut an, &here, 6, 3600, &soa);
+                counts = [1, 0, 0];
+            }
+            ("txt.vigil.test.", 16) => {
+                rr(&mut an, &here, 16, 60, b"\x0bhello world\x06second");
+                counts = [1, 0, 0];
+            }
+            _ => {
+                rr(&mut ns, &zone, 6, 3600, &soa);
+                counts = [0, 1, 0];
+                rcode = 3;
+            }
+        }
+        let mut r = Vec::new();
+        r.extend_from_slice(&q[..2]);
+        let rd = u16::from_be_bytes([q[2], q[3]]) & 0x0100;
+        r.extend_from_slice(&(0x8400 | rd | rcode).to_be_bytes());
+        r.extend_from_slice(&1u16.to_be_bytes());
+        for c in counts {
+            r.extend_from_slice(&c.to_be_bytes());
+        }
+        r.extend_from_slice(question);
+        r.extend(an);
+        r.extend(ns);
+        r.extend(ar);
+        Some(r)
+    }
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = udp.local_addr().unwrap().port();
+    let tcp = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        while let Ok((n, from)) = udp.recv_from(&mut buf) {
+            if let Some(r) = answer(&buf[..n]) {
+                let _ = udp.send_to(&r, from);
+            }
+        }
+    });
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for mut c in tcp.incoming().flatten() {
+            let mut len = [0u8; 2];
+            if c.read_exact(&mut len).is_err() {
+                continue;
+            }
+            let mut q = vec![0; u16::from_be_bytes(len) as usize];
+            if c.read_exact(&mut q).is_ok()
+                && let Some(r) = answer(&q)
+            {
+                let _ = c.write_all(&(r.len() as u16).to_be_bytes());
+                let _ = c.write_all(&r);
+            }
+        }
+    });
+    port
+}
 
 /// A scripted peer: HTTP on one port (`/redirect/N` redirects N times, `/slow` answers after
 /// 3 s, every answer carries `X-Thing: bad` and echoes the Host header), and a line protocol on
@@ -152,6 +313,15 @@ fn scripted_peer() -> (u16, u16) {
         }
     });
     (http_port, line_port)
+}
+
+/// The probe log and module as `debug=true` shows them (for failure messages).
+fn debug(port: u16, target: &str, module: &str) -> String {
+    get(&format!(
+        "http://127.0.0.1:{port}/probe?target={}&module={module}&debug=true",
+        enc(target)
+    ))
+    .1
 }
 
 /// (name{labels}) -> value of a probe's exposition.
@@ -255,6 +425,7 @@ fn probes_answer_as_the_blackbox_exporter() {
     let closed = free_port();
     let (peer, line_peer) = scripted_peer();
     let peer = format!("127.0.0.1:{peer}");
+    let dns = format!("127.0.0.1:{}", dns_server());
     let ne = format!("127.0.0.1:{ne_port}");
     let cases = [
         (format!("http://{ne}/metrics"), "http_2xx", 1.0),
@@ -303,6 +474,14 @@ fn probes_answer_as_the_blackbox_exporter() {
         ),
         (format!("http://{peer}/"), "http_fail_if_not_ssl", 0.0),
         (format!("127.0.0.1:{tls_port}"), "tcp_tls", 1.0),
+        (dns.clone(), "dns_a", 1.0),
+        (dns.clone(), "dns_a_bad", 0.0),
+        (dns.clone(), "dns_not_all", 0.0),
+        (dns.clone(), "dns_soa", 1.0),
+        (dns.clone(), "dns_nx", 0.0),
+        (dns.clone(), "dns_nx_ok", 1.0),
+        (dns.clone(), "dns_tcp", 1.0),
+        (dns.clone(), "dns_txt", 1.0),
     ];
     for (target, module, success) in cases {
         let theirs = probe(bb_port, &target, module);
@@ -325,7 +504,21 @@ fn probes_answer_as_the_blackbox_exporter() {
             "probe_ssl_earliest_cert_expiry",
             "probe_ssl_last_chain_expiry_timestamp_seconds",
         ] {
-            assert_eq!(ours.get(k), theirs.get(k), "{k} for {module} {target}");
+            assert_eq!(
+                ours.get(k),
+                theirs.get(k),
+                "{k} for {module} {target}\n--- blackbox:\n{}\n--- vigil:\n{}",
+                debug(bb_port, &target, module),
+                debug(vp_port, &target, module)
+            );
+        }
+        // Every DNS figure but the timings.
+        if module.starts_with("dns") {
+            for (k, v) in &theirs {
+                if !k.contains("duration") && !k.contains("lookup_time") {
+                    assert_eq!(ours.get(k), Some(v), "{k} for {module}");
+                }
+            }
         }
         // The scripted peer's answers are fixed, so their lengths must agree too.
         if target.contains(&peer) {

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::dns::{self, DnsOptions};
 use super::tls::Tls;
 
 /// One module of `blackbox.yml`.
@@ -18,6 +19,7 @@ pub struct Module {
     pub timeout: Option<Duration>,
     pub http: HttpOptions,
     pub tcp: TcpOptions,
+    pub dns: DnsOptions,
     /// Settings this module uses that vigil does not implement: probes fail and say so.
     pub unsupported: Vec<String>,
 }
@@ -209,7 +211,7 @@ impl Module {
         if !PROBERS.contains(&prober.as_str()) {
             return Err(format!("unknown prober {prober:?}"));
         }
-        if !matches!(prober.as_str(), "http" | "tcp") {
+        if !matches!(prober.as_str(), "http" | "tcp" | "dns") {
             unsupported.push(format!("prober {prober}"));
         }
         let h = &v["http"];
@@ -293,7 +295,11 @@ impl Module {
             tcp.query_response
                 .push((expect, step["send"].as_str().map(str::to_string)));
         }
+        let d = &v["dns"];
+        check_keys(d, "dns", &dns::KEYS, &dns::UNSUPPORTED, &mut unsupported)?;
+        let dns = DnsOptions::from_json(d, ip_preference(d, "dns")?, prober == "dns")?;
         Ok(Module {
+            dns,
             prober,
             timeout: duration(&v["timeout"], "timeout")?,
             http,

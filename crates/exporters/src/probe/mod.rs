@@ -4,6 +4,7 @@
 
 mod cert;
 mod config;
+mod dns;
 mod http;
 mod tcp;
 mod tls;
@@ -150,6 +151,7 @@ pub async fn probe(m: &Module, target: &str, timeout: Duration) -> Outcome {
             match m.prober.as_str() {
                 "http" => http::probe_http(m, target, &mut out).await,
                 "tcp" => tcp::probe_tcp(m, target, &mut out).await,
+                "dns" => dns::probe_dns(&m.dns, target, &mut out).await,
                 _ => false,
             }
         };
@@ -171,7 +173,7 @@ pub async fn probe(m: &Module, target: &str, timeout: Duration) -> Outcome {
     out
 }
 
-const HELP: [(&str, &str, &str); 16] = [
+const HELP: [(&str, &str, &str); 25] = [
     (
         "probe_dns_lookup_time_seconds",
         "gauge",
@@ -242,6 +244,51 @@ const HELP: [(&str, &str, &str); 16] = [
         "probe_ssl_earliest_cert_expiry",
         "gauge",
         "Returns earliest SSL cert expiry in unixtime",
+    ),
+    (
+        "probe_dns_duration_seconds",
+        "gauge",
+        "Duration of DNS request by phase",
+    ),
+    (
+        "probe_dns_answer_rrs",
+        "gauge",
+        "Returns number of entries in the answer resource record list",
+    ),
+    (
+        "probe_dns_authority_rrs",
+        "gauge",
+        "Returns number of entries in the authority resource record list",
+    ),
+    (
+        "probe_dns_additional_rrs",
+        "gauge",
+        "Returns number of entries in the additional resource record list",
+    ),
+    (
+        "probe_dns_query_succeeded",
+        "gauge",
+        "Displays whether or not the query was executed successfully",
+    ),
+    (
+        "probe_dns_serial",
+        "gauge",
+        "Returns the serial number of the zone",
+    ),
+    (
+        "probe_ssl_last_chain_expiry_timestamp_seconds",
+        "gauge",
+        "Returns last SSL chain expiry in timestamp",
+    ),
+    (
+        "probe_ssl_last_chain_info",
+        "gauge",
+        "Contains SSL leaf certificate information",
+    ),
+    (
+        "probe_icmp_duration_seconds",
+        "gauge",
+        "Duration of icmp request by phase",
     ),
     (
         "probe_tls_version_info",
