@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::dns::{self, DnsOptions};
+use super::icmp::{self, IcmpOptions};
 use super::tls::Tls;
 
 /// One module of `blackbox.yml`.
@@ -20,6 +21,7 @@ pub struct Module {
     pub http: HttpOptions,
     pub tcp: TcpOptions,
     pub dns: DnsOptions,
+    pub icmp: IcmpOptions,
     /// Settings this module uses that vigil does not implement: probes fail and say so.
     pub unsupported: Vec<String>,
 }
@@ -211,7 +213,7 @@ impl Module {
         if !PROBERS.contains(&prober.as_str()) {
             return Err(format!("unknown prober {prober:?}"));
         }
-        if !matches!(prober.as_str(), "http" | "tcp" | "dns") {
+        if !matches!(prober.as_str(), "http" | "tcp" | "dns" | "icmp") {
             unsupported.push(format!("prober {prober}"));
         }
         let h = &v["http"];
@@ -298,7 +300,11 @@ impl Module {
         let d = &v["dns"];
         check_keys(d, "dns", &dns::KEYS, &dns::UNSUPPORTED, &mut unsupported)?;
         let dns = DnsOptions::from_json(d, ip_preference(d, "dns")?, prober == "dns")?;
+        let i = &v["icmp"];
+        check_keys(i, "icmp", &icmp::KEYS, &icmp::UNSUPPORTED, &mut unsupported)?;
+        let icmp = IcmpOptions::from_json(i, ip_preference(i, "icmp")?)?;
         Ok(Module {
+            icmp,
             dns,
             prober,
             timeout: duration(&v["timeout"], "timeout")?,

@@ -127,7 +127,11 @@ impl DnsOptions {
         match v["transport_protocol"].as_str().unwrap_or("udp") {
             "udp" | "" => {}
             "tcp" => o.tcp = true,
-            other => return Err(format!("dns.transport_protocol: {other:?} is not udp or tcp")),
+            other => {
+                return Err(format!(
+                    "dns.transport_protocol: {other:?} is not udp or tcp"
+                ));
+            }
         }
         if let Some(c) = v["query_class"].as_str()
             && !c.eq_ignore_ascii_case("IN")
@@ -177,7 +181,11 @@ fn query(id: u16, name: &str, qtype: u16, rd: bool) -> Vec<u8> {
     q.extend_from_slice(&id.to_be_bytes());
     q.extend_from_slice(&(if rd { 0x0100u16 } else { 0 }).to_be_bytes());
     q.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0]);
-    for label in name.trim_end_matches('.').split('.').filter(|l| !l.is_empty()) {
+    for label in name
+        .trim_end_matches('.')
+        .split('.')
+        .filter(|l| !l.is_empty())
+    {
         q.push(label.len().min(63) as u8);
         q.extend_from_slice(&label.as_bytes()[..label.len().min(63)]);
     }
@@ -264,8 +272,13 @@ fn read_rr(msg: &[u8], pos: usize) -> Option<(String, Option<u32>, usize)> {
     let start = p + 10;
     let rd = msg.get(start..start + len)?;
     let mut serial = None;
-    let class_s = if class == 1 { "IN".to_string() } else { format!("CLASS{class}") };
-    let u16_at = |i: usize| -> Option<u16> { Some(u16::from_be_bytes([*rd.get(i)?, *rd.get(i + 1)?])) };
+    let class_s = if class == 1 {
+        "IN".to_string()
+    } else {
+        format!("CLASS{class}")
+    };
+    let u16_at =
+        |i: usize| -> Option<u16> { Some(u16::from_be_bytes([*rd.get(i)?, *rd.get(i + 1)?])) };
     let data = match rtype {
         1 if len == 4 => format!("{}.{}.{}.{}", rd[0], rd[1], rd[2], rd[3]),
         28 if len == 16 => {
@@ -290,7 +303,14 @@ fn read_rr(msg: &[u8], pos: usize) -> Option<(String, Option<u32>, usize)> {
                 Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
             };
             serial = n(0);
-            format!("{mname} {rname} {} {} {} {} {}", n(0)?, n(1)?, n(2)?, n(3)?, n(4)?)
+            format!(
+                "{mname} {rname} {} {} {} {} {}",
+                n(0)?,
+                n(1)?,
+                n(2)?,
+                n(3)?,
+                n(4)?
+            )
         }
         // RFC 3597's generic form, as miekg/dns prints types it does not know.
         _ => format!(
@@ -360,14 +380,20 @@ fn validate(rrs: &[String], v: &Validation, out: &mut Outcome) -> bool {
     let (mut all_match, mut any_match) = (true, false);
     for rr in rrs {
         if let Some(re) = v.fail_if_matches.iter().find(|re| re.is_match(rr)) {
-            out.log(format!("At least one RR matched regexp {:?}: {rr}", re.as_str()));
+            out.log(format!(
+                "At least one RR matched regexp {:?}: {rr}",
+                re.as_str()
+            ));
             return false;
         }
         if v.fail_if_all_match.iter().any(|re| !re.is_match(rr)) {
             all_match = false;
         }
         if let Some(re) = v.fail_if_not_matches.iter().find(|re| !re.is_match(rr)) {
-            out.log(format!("At least one RR did not match regexp {:?}: {rr}", re.as_str()));
+            out.log(format!(
+                "At least one RR did not match regexp {:?}: {rr}",
+                re.as_str()
+            ));
             return false;
         }
         if v.fail_if_none_matches.iter().any(|re| re.is_match(rr)) {
@@ -386,13 +412,24 @@ fn validate(rrs: &[String], v: &Validation, out: &mut Outcome) -> bool {
 }
 
 fn phase(out: &mut Outcome, name: &str, secs: f64) {
-    out.add("probe_dns_duration_seconds", &format!("phase=\"{name}\""), secs);
+    out.add(
+        "probe_dns_duration_seconds",
+        &format!("phase=\"{name}\""),
+        secs,
+    );
 }
 
-async fn exchange(addr: std::net::SocketAddr, tcp: bool, q: &[u8], out: &mut Outcome) -> Result<Vec<u8>, String> {
+async fn exchange(
+    addr: std::net::SocketAddr,
+    tcp: bool,
+    q: &[u8],
+    out: &mut Outcome,
+) -> Result<Vec<u8>, String> {
     let t = Instant::now();
     if tcp {
-        let mut s = tokio::net::TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+        let mut s = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|e| e.to_string())?;
         phase(out, "connect", t.elapsed().as_secs_f64());
         let t = Instant::now();
         let mut framed = (q.len() as u16).to_be_bytes().to_vec();
@@ -404,8 +441,14 @@ async fn exchange(addr: std::net::SocketAddr, tcp: bool, q: &[u8], out: &mut Out
         phase(out, "request", t.elapsed().as_secs_f64());
         Ok(buf)
     } else {
-        let bind = if addr.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
-        let s = tokio::net::UdpSocket::bind(bind).await.map_err(|e| e.to_string())?;
+        let bind = if addr.is_ipv4() {
+            "0.0.0.0:0"
+        } else {
+            "[::]:0"
+        };
+        let s = tokio::net::UdpSocket::bind(bind)
+            .await
+            .map_err(|e| e.to_string())?;
         s.connect(addr).await.map_err(|e| e.to_string())?;
         phase(out, "connect", t.elapsed().as_secs_f64());
         let t = Instant::now();
@@ -422,7 +465,12 @@ pub(super) async fn probe_dns(o: &DnsOptions, target: &str, out: &mut Outcome) -
     for p in ["resolve", "connect", "request"] {
         phase(out, p, 0.0);
     }
-    for n in ["probe_dns_answer_rrs", "probe_dns_authority_rrs", "probe_dns_additional_rrs", "probe_dns_query_succeeded"] {
+    for n in [
+        "probe_dns_answer_rrs",
+        "probe_dns_authority_rrs",
+        "probe_dns_additional_rrs",
+        "probe_dns_query_succeeded",
+    ] {
         out.set(n, "", 0.0);
     }
     // `host`, `host:port` or `[v6]:port`; port 53 by default.
@@ -447,7 +495,11 @@ pub(super) async fn probe_dns(o: &DnsOptions, target: &str, out: &mut Outcome) -
         .subsec_nanos()
         & 0xffff) as u16;
     let q = query(id, &o.query_name, o.query_type, o.recursion_desired);
-    out.log(format!("Making DNS query: target={addr} qname={} qtype={}", o.query_name, type_name(o.query_type)));
+    out.log(format!(
+        "Making DNS query: target={addr} qname={} qtype={}",
+        o.query_name,
+        type_name(o.query_type)
+    ));
     let msg = match exchange(addr, o.tcp, &q, out).await {
         Ok(m) => m,
         Err(e) => {
@@ -505,10 +557,18 @@ mod tests {
         m.extend_from_slice(&soa);
         let r = parse(&m, 7).unwrap();
         assert_eq!(r.rcode, 0);
-        assert_eq!(r.answer, ["example.test.\t3600\tIN\tA\t10.0.0.1", "example.test.\t3600\tIN\tA\t10.0.0.2"]);
+        assert_eq!(
+            r.answer,
+            [
+                "example.test.\t3600\tIN\tA\t10.0.0.1",
+                "example.test.\t3600\tIN\tA\t10.0.0.2"
+            ]
+        );
         assert_eq!(
             r.authority,
-            ["example.test.\t60\tIN\tSOA\tns.example.test. host.example.test. 2026113001 7200 3600 1209600 300"]
+            [
+                "example.test.\t60\tIN\tSOA\tns.example.test. host.example.test. 2026113001 7200 3600 1209600 300"
+            ]
         );
         assert!(parse(&m, 8).is_err());
         assert!(parse(&m[..20], 7).is_err());

@@ -6,6 +6,7 @@ mod cert;
 mod config;
 mod dns;
 mod http;
+mod icmp;
 mod tcp;
 mod tls;
 
@@ -152,6 +153,7 @@ pub async fn probe(m: &Module, target: &str, timeout: Duration) -> Outcome {
                 "http" => http::probe_http(m, target, &mut out).await,
                 "tcp" => tcp::probe_tcp(m, target, &mut out).await,
                 "dns" => dns::probe_dns(&m.dns, target, &mut out).await,
+                "icmp" => icmp::probe_icmp(&m.icmp, target, start + timeout, &mut out).await,
                 _ => false,
             }
         };
@@ -173,7 +175,7 @@ pub async fn probe(m: &Module, target: &str, timeout: Duration) -> Outcome {
     out
 }
 
-const HELP: [(&str, &str, &str); 25] = [
+const HELP: [(&str, &str, &str); 26] = [
     (
         "probe_dns_lookup_time_seconds",
         "gauge",
@@ -289,6 +291,11 @@ const HELP: [(&str, &str, &str); 25] = [
         "probe_icmp_duration_seconds",
         "gauge",
         "Duration of icmp request by phase",
+    ),
+    (
+        "probe_icmp_reply_hop_limit",
+        "gauge",
+        "Replied packet hop limit (TTL for ipv4)",
     ),
     (
         "probe_tls_version_info",
