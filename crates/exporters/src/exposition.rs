@@ -28,7 +28,7 @@ pub const fn counter(name: &'static str, help: &'static str) -> Family {
     }
 }
 
-/// An object's lines, one string per family of its resource.
+/// An object's lines as they are written, one string per family of its resource.
 pub struct Rendered {
     pub per_family: Vec<String>,
 }
@@ -67,6 +67,35 @@ impl Rendered {
                 .chain(extra.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
         );
         let _ = writeln!(out, " {}", fmt_value(v));
+    }
+}
+
+/// An object's lines kept between scrapes: one exact-size allocation and where each family's
+/// lines end (a `String` per family would cost its header and growth slack per object).
+pub struct Compact {
+    text: Box<str>,
+    ends: Box<[u32]>,
+}
+
+impl Compact {
+    pub fn family(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.text[start..self.ends[i] as usize]
+    }
+}
+
+impl From<Rendered> for Compact {
+    fn from(r: Rendered) -> Compact {
+        let mut text = String::with_capacity(r.per_family.iter().map(String::len).sum());
+        let mut ends = Vec::with_capacity(r.per_family.len());
+        for f in &r.per_family {
+            text.push_str(f);
+            ends.push(text.len() as u32);
+        }
+        Compact {
+            text: text.into_boxed_str(),
+            ends: ends.into_boxed_slice(),
+        }
     }
 }
 

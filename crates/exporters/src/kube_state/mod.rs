@@ -24,13 +24,14 @@ use kube::{Api, Resource};
 use parking_lot::RwLock;
 use serde::de::DeserializeOwned;
 
+use crate::exposition::Compact;
 pub use families::Options;
 use text::{Family, Rendered};
 
 /// The rendered objects of one resource, by `namespace/name`, and whether it has listed once.
 #[derive(Default)]
 struct Objects {
-    by_key: BTreeMap<String, Rendered>,
+    by_key: BTreeMap<String, Compact>,
     synced: bool,
 }
 
@@ -71,7 +72,7 @@ async fn watch<K>(
         .boxed();
     // A (re)list is collected aside and swapped in whole, so objects deleted while the watch
     // was down disappear.
-    let mut pending: Option<BTreeMap<String, Rendered>> = None;
+    let mut pending: Option<BTreeMap<String, Compact>> = None;
     while let Some(ev) = stream.next().await {
         res.events.fetch_add(1, Ordering::Relaxed);
         match ev {
@@ -79,15 +80,24 @@ async fn watch<K>(
             Ok(watcher::Event::InitApply(o)) => {
                 pending
                     .get_or_insert_with(BTreeMap::new)
-                    .insert(key(o.meta()), render(&o, &opts));
+                    .insert(key(o.meta()), render(&o, &opts).into());
             }
             Ok(watcher::Event::InitDone) => {
-                let mut objs = res.objects.write();
-                objs.by_key = pending.take().unwrap_or_default();
-                objs.synced = true;
+                {
+                    let mut objs = res.objects.write();
+                    objs.by_key = pending.take().unwrap_or_default();
+                    objs.synced = true;
+                }
+                // A (re)list parses every object at once; hand the freed pages back (glibc
+                // keeps them otherwise, and they would count against us for the process's life).
+                #[cfg(target_env = "gnu")]
+                // SAFETY: malloc_trim only releases free memory; it has no preconditions.
+                unsafe {
+                    libc::malloc_trim(0);
+                }
             }
             Ok(watcher::Event::Apply(o)) => {
-                let r = render(&o, &opts);
+                let r: Compact = render(&o, &opts).into();
                 res.objects.write().by_key.insert(key(o.meta()), r);
             }
             Ok(watcher::Event::Delete(o)) => {
@@ -157,9 +167,30 @@ impl KubeState {
     /// The state metrics: per resource with objects, per family its HELP and TYPE (even with
     /// no sample, as kube-state-metrics does) and every object's lines.
     pub fn exposition(&self) -> String {
-        let mut out = String::new();
-        for res in &self.resources {
-            let objs = res.objects.read();
+        // Held for the whole write so the size computed first is the size written; one
+        // exact allocation (large enough to be its own mapping, returned when freed) instead of
+        // a string doubling its way up.
+        let locked: Vec<_> = self
+            .resources
+            .iter()
+            .map(|r| (r, r.objects.read()))
+            .collect();
+        let mut size = 0;
+        for (res, objs) in &locked {
+            if objs.by_key.is_empty() {
+                continue;
+            }
+            for (i, f) in res.families.iter().enumerate() {
+                size += 18 + 2 * f.name.len() + f.help.len() + f.kind.len();
+                size += objs
+                    .by_key
+                    .values()
+                    .map(|r| r.family(i).len())
+                    .sum::<usize>();
+            }
+        }
+        let mut out = String::with_capacity(size);
+        for (res, objs) in &locked {
             if objs.by_key.is_empty() {
                 continue;
             }
@@ -169,7 +200,7 @@ impl KubeState {
                     f.name, f.help, f.name, f.kind
                 ));
                 for r in objs.by_key.values() {
-                    out.push_str(&r.per_family[i]);
+                    out.push_str(r.family(i));
                 }
             }
         }
