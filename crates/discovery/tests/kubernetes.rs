@@ -90,10 +90,10 @@ fn merged(g: &TargetGroup, t: &Labels) -> BTreeMap<String, String> {
     let mut m: BTreeMap<String, String> = g
         .labels
         .iter()
-        .map(|l| (l.name.clone(), l.value.clone()))
+        .map(|l| (l.name.to_string(), l.value.to_string()))
         .collect();
     for l in t.iter() {
-        m.insert(l.name.clone(), l.value.clone());
+        m.insert(l.name.to_string(), l.value.to_string());
     }
     m
 }

@@ -43,15 +43,110 @@ impl Label {
     }
 }
 
+/// A borrowed label of a [`Labels`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LabelRef<'a> {
+    pub name: &'a str,
+    pub value: &'a str,
+}
+
+impl LabelRef<'_> {
+    pub fn to_label(&self) -> Label {
+        Label::new(self.name, self.value)
+    }
+}
+
 /// A label set sorted by name, names unique, no empty values (an empty value means
 /// "label absent" in Prometheus's model). Immutable and shared: cloning is a reference-count
 /// increment, so the scrape cache, the head's index and its series hold one copy.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Labels(Arc<[Label]>);
+///
+/// The labels are packed into one allocation (each name and value as a varint length and its
+/// bytes), as Prometheus's `stringlabels`: a series costs its text plus a few bytes, not two
+/// `String`s (24 bytes and a heap block each) per label.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Labels(Arc<[u8]>);
+
+fn put_varint(out: &mut Vec<u8>, mut n: usize) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+fn pack<'a>(labels: impl Iterator<Item = (&'a str, &'a str)>) -> Arc<[u8]> {
+    let mut out = Vec::new();
+    for (n, v) in labels {
+        put_varint(&mut out, n.len());
+        out.extend_from_slice(n.as_bytes());
+        put_varint(&mut out, v.len());
+        out.extend_from_slice(v.as_bytes());
+    }
+    Arc::from(out)
+}
+
+/// The labels of a [`Labels`], in name order.
+#[derive(Clone)]
+pub struct LabelsIter<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> LabelsIter<'a> {
+    fn string(&mut self) -> &'a str {
+        let mut n = 0usize;
+        let mut shift = 0;
+        loop {
+            let b = self.rest[0];
+            self.rest = &self.rest[1..];
+            n |= ((b & 0x7f) as usize) << shift;
+            if b & 0x80 == 0 {
+                break;
+            }
+            shift += 7;
+        }
+        let (s, rest) = self.rest.split_at(n);
+        self.rest = rest;
+        // SAFETY: every byte string in a Labels was copied from a &str by `pack`, whole.
+        unsafe { std::str::from_utf8_unchecked(s) }
+    }
+}
+
+impl<'a> Iterator for LabelsIter<'a> {
+    type Item = LabelRef<'a>;
+    fn next(&mut self) -> Option<LabelRef<'a>> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let name = self.string();
+        let value = self.string();
+        Some(LabelRef { name, value })
+    }
+}
 
 impl Default for Labels {
     fn default() -> Self {
         Labels(Arc::from(Vec::new()))
+    }
+}
+
+impl PartialOrd for Labels {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// Label by label, name then value: the order of a sorted list of pairs.
+impl Ord for Labels {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.iter().cmp(other.iter())
+    }
+}
+
+impl fmt::Debug for Labels {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.iter().map(|l| (l.name, l.value)))
+            .finish()
     }
 }
 
@@ -77,14 +172,23 @@ impl Labels {
             v.windows(2).all(|w| w[0].name < w[1].name),
             "labels not sorted/unique"
         );
-        Labels(Arc::from(v))
+        Labels(pack(v.iter().map(|l| (l.name.as_str(), l.value.as_str()))))
+    }
+
+    /// As [`from_sorted`](Self::from_sorted), from borrowed pairs.
+    pub fn from_sorted_refs<'a>(v: impl IntoIterator<Item = LabelRef<'a>>) -> Self {
+        Labels(pack(v.into_iter().map(|l| (l.name, l.value))))
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .binary_search_by(|l| l.name.as_str().cmp(name))
-            .ok()
-            .map(|i| self.0[i].value.as_str())
+        for l in self.iter() {
+            match l.name.cmp(name) {
+                std::cmp::Ordering::Less => continue,
+                std::cmp::Ordering::Equal => return Some(l.value),
+                std::cmp::Ordering::Greater => return None,
+            }
+        }
+        None
     }
 
     /// Value of `name`, or "" when absent (Prometheus's convention).
@@ -100,30 +204,31 @@ impl Labels {
         self.get(METRIC_NAME)
     }
 
-    pub fn iter(&self) -> std::slice::Iter<'_, Label> {
-        self.0.iter()
+    pub fn iter(&self) -> LabelsIter<'_> {
+        LabelsIter { rest: &self.0 }
     }
 
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.iter().count()
     }
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
-    pub fn as_slice(&self) -> &[Label] {
-        &self.0
-    }
-
     pub fn into_vec(self) -> Vec<Label> {
-        self.0.to_vec()
+        self.iter().map(|l| l.to_label()).collect()
     }
 
     pub fn builder(&self) -> LabelsBuilder {
         LabelsBuilder {
-            labels: self.0.to_vec(),
+            labels: self.iter().map(|l| l.to_label()).collect(),
         }
+    }
+
+    /// Bytes held by this label set's allocation (its packed text and the reference counts).
+    pub fn heap_bytes(&self) -> usize {
+        self.0.len() + 16
     }
 
     /// A stable 64-bit hash of the label set (FNV-1a over names and values with
@@ -136,7 +241,7 @@ impl Labels {
                 h = h.wrapping_mul(0x0000_0100_0000_01b3);
             }
         };
-        for l in self.0.iter() {
+        for l in self.iter() {
             eat(l.name.as_bytes());
             eat(&[0xff]);
             eat(l.value.as_bytes());
@@ -147,10 +252,10 @@ impl Labels {
 }
 
 impl<'a> IntoIterator for &'a Labels {
-    type Item = &'a Label;
-    type IntoIter = std::slice::Iter<'a, Label>;
+    type Item = LabelRef<'a>;
+    type IntoIter = LabelsIter<'a>;
     fn into_iter(self) -> Self::IntoIter {
-        self.0.iter()
+        self.iter()
     }
 }
 
@@ -162,12 +267,12 @@ impl fmt::Display for Labels {
         }
         f.write_str("{")?;
         let mut first = true;
-        for l in self.0.iter().filter(|l| l.name != METRIC_NAME) {
+        for l in self.iter().filter(|l| l.name != METRIC_NAME) {
             if !first {
                 f.write_str(", ")?;
             }
             first = false;
-            write!(f, "{}={}", l.name, quote(&l.value))?;
+            write!(f, "{}={}", l.name, quote(l.value))?;
         }
         f.write_str("}")
     }
@@ -267,7 +372,7 @@ impl LabelsBuilder {
     }
 
     pub fn build(self) -> Labels {
-        Labels(Arc::from(self.labels))
+        Labels::from_sorted(self.labels)
     }
 }
 
@@ -298,12 +403,26 @@ mod tests {
     #[test]
     fn builder_keeps_sorted_and_drops_empty() {
         let l = Labels::from_pairs([("b", "2"), ("a", "1"), ("c", ""), ("b", "3")]);
-        assert_eq!(
-            l.iter().map(|l| l.name.as_str()).collect::<Vec<_>>(),
-            ["a", "b"]
-        );
+        assert_eq!(l.iter().map(|l| l.name).collect::<Vec<_>>(), ["a", "b"]);
         assert_eq!(l.get("b"), Some("3"));
         assert_eq!(l.get("c"), None);
+    }
+
+    #[test]
+    fn packed_labels_round_trip_and_order_as_pairs() {
+        let long = "v".repeat(300);
+        let l = Labels::from_pairs([("a", "1"), ("b", long.as_str()), ("é", "ü")]);
+        assert_eq!(l.len(), 3);
+        assert_eq!(l.get("b"), Some(long.as_str()));
+        assert_eq!(l.get("é"), Some("ü"));
+        assert_eq!(l.get("c"), None);
+        assert_eq!(Labels::from_sorted(l.clone().into_vec()), l);
+        // Order compares pairs, not bytes: ("a","1"),("b",..) < ("a","10").
+        let x = Labels::from_pairs([("a", "1"), ("b", "z")]);
+        let y = Labels::from_pairs([("a", "10")]);
+        assert!(x < y);
+        assert!(Labels::empty() < x);
+        assert_eq!(format!("{x:?}"), r#"{"a": "1", "b": "z"}"#);
     }
 
     #[test]

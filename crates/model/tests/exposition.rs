@@ -1099,7 +1099,7 @@ fn metric_type_spellings() {
 fn to_labels_is_sorted_and_complete() {
     let e = ok("m{z=\"1\",a=\"2\",m=\"3\"} 1\n", Format::Text);
     let l = sample(&e[0]).to_labels();
-    let names: Vec<_> = l.iter().map(|l| l.name.as_str()).collect();
+    let names: Vec<_> = l.iter().map(|l| l.name).collect();
     assert_eq!(names, ["__name__", "a", "m", "z"]);
     assert_eq!(l.to_string(), "m{a=\"2\", m=\"3\", z=\"1\"}");
 }

@@ -780,19 +780,12 @@ fn unreachable_agg() -> R<f64> {
 /// The labels an aggregation groups by.
 fn group_labels(l: &Labels, grouping: &[String], without: bool) -> Labels {
     if without {
-        Labels::from_sorted(
+        Labels::from_sorted_refs(
             l.iter()
-                .filter(|x| x.name != METRIC_NAME && !grouping.contains(&x.name))
-                .cloned()
-                .collect(),
+                .filter(|x| x.name != METRIC_NAME && !grouping.iter().any(|g| g == x.name)),
         )
     } else {
-        Labels::from_sorted(
-            l.iter()
-                .filter(|x| grouping.contains(&x.name))
-                .cloned()
-                .collect(),
-        )
+        Labels::from_sorted_refs(l.iter().filter(|x| grouping.iter().any(|g| g == x.name)))
     }
 }
 
@@ -895,18 +888,11 @@ fn vector_scalar(
 /// The labels two series are matched on.
 fn signature(l: &Labels, m: &VectorMatching) -> Labels {
     if m.on {
-        Labels::from_sorted(
-            l.iter()
-                .filter(|x| m.labels.contains(&x.name))
-                .cloned()
-                .collect(),
-        )
+        Labels::from_sorted_refs(l.iter().filter(|x| m.labels.iter().any(|g| g == x.name)))
     } else {
-        Labels::from_sorted(
+        Labels::from_sorted_refs(
             l.iter()
-                .filter(|x| x.name != METRIC_NAME && !m.labels.contains(&x.name))
-                .cloned()
-                .collect(),
+                .filter(|x| x.name != METRIC_NAME && !m.labels.iter().any(|g| g == x.name)),
         )
     }
 }
@@ -986,7 +972,7 @@ fn set_op(
 fn fmt_all(l: &Labels) -> String {
     let parts: Vec<String> = l
         .iter()
-        .map(|x| format!("{}={}", x.name, vigil_model::labels::quote(&x.value)))
+        .map(|x| format!("{}={}", x.name, vigil_model::labels::quote(x.value)))
         .collect();
     format!("{{{}}}", parts.join(", "))
 }

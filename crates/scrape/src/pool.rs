@@ -105,10 +105,7 @@ impl ScrapePool {
                     Err(e) => {
                         tracing::warn!(scrape_pool = %self.name, target = %t, err = %e, "Creating target failed");
                         let discovered = Labels::from_pairs(
-                            g.labels
-                                .iter()
-                                .chain(t.iter())
-                                .map(|l| (l.name.clone(), l.value.clone())),
+                            g.labels.iter().chain(t.iter()).map(|l| (l.name, l.value)),
                         );
                         dropped.push(DroppedTarget {
                             discovered,

@@ -326,17 +326,17 @@ impl ScrapeLoop {
         }
         if cfg.honor_labels {
             for l in self.target_labels.iter() {
-                if lb.get(&l.name).is_none() {
-                    lb.set(l.name.clone(), l.value.clone());
+                if lb.get(l.name).is_none() {
+                    lb.set(l.name, l.value);
                 }
             }
         } else {
             let mut conflicts: Vec<(String, String)> = Vec::new();
             for l in self.target_labels.iter() {
-                if let Some(v) = lb.get(&l.name) {
-                    conflicts.push((l.name.clone(), v.to_string()));
+                if let Some(v) = lb.get(l.name) {
+                    conflicts.push((l.name.to_string(), v.to_string()));
                 }
-                lb.set(l.name.clone(), l.value.clone());
+                lb.set(l.name, l.value);
             }
             conflicts.sort_by_key(|(n, _)| n.len());
             for (name, value) in conflicts {

@@ -35,12 +35,7 @@ impl Target {
 }
 
 fn public(l: &Labels) -> Labels {
-    Labels::from_sorted(
-        l.iter()
-            .filter(|l| !l.name.starts_with(RESERVED_PREFIX))
-            .cloned()
-            .collect(),
-    )
+    Labels::from_sorted_refs(l.iter().filter(|l| !l.name.starts_with(RESERVED_PREFIX)))
 }
 
 /// Outcome of relabeling one discovered label set.
@@ -60,7 +55,7 @@ pub fn populate(
 ) -> Result<Populated, String> {
     let mut lb = LabelsBuilder::with_capacity(group_labels.len() + target_labels.len() + 6);
     for l in group_labels.iter().chain(target_labels.iter()) {
-        lb.set(l.name.clone(), l.value.clone());
+        lb.set(l.name, l.value);
     }
     let defaults = [
         (JOB, cfg.job_name.clone()),
@@ -133,9 +128,9 @@ fn scrape_url(labels: &Labels, cfg: &ScrapeConfig) -> String {
     for l in labels.iter() {
         if let Some(k) = l.name.strip_prefix(PARAM_PREFIX) {
             match params.get_mut(k) {
-                Some(vs) if !vs.is_empty() => vs[0] = l.value.clone(),
+                Some(vs) if !vs.is_empty() => vs[0] = l.value.to_string(),
                 _ => {
-                    params.insert(k.to_string(), vec![l.value.clone()]);
+                    params.insert(k.to_string(), vec![l.value.to_string()]);
                 }
             }
         }

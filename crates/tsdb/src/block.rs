@@ -187,7 +187,7 @@ pub fn write_block(
     // Symbols.
     let mut syms: Vec<&str> = series
         .iter()
-        .flat_map(|(l, _)| l.iter().flat_map(|x| [x.name.as_str(), x.value.as_str()]))
+        .flat_map(|(l, _)| l.iter().flat_map(|x| [x.name, x.value]))
         .collect();
     syms.sort_unstable();
     syms.dedup();
@@ -211,7 +211,7 @@ pub fn write_block(
     for (i, ((labels, _), cms)) in series.iter().zip(&metas).enumerate() {
         put_uvarint(&mut idx, labels.len() as u64);
         for l in labels.iter() {
-            let (n, v) = (sym_id[l.name.as_str()], sym_id[l.value.as_str()]);
+            let (n, v) = (sym_id[l.name], sym_id[l.value]);
             put_uvarint(&mut idx, n);
             put_uvarint(&mut idx, v);
             postings.entry((n, v)).or_default().push(i as u64);

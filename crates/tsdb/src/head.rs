@@ -156,9 +156,9 @@ impl Index {
         for l in labels.iter() {
             let list = self
                 .postings
-                .entry(l.name.clone())
+                .entry(l.name.to_string())
                 .or_default()
-                .entry(l.value.clone())
+                .entry(l.value.to_string())
                 .or_default();
             // Refs are handed out in increasing order, so pushing keeps lists sorted; replay
             // of an older WAL may not, so insert in place when needed.
@@ -194,7 +194,7 @@ impl Index {
             }
             for l in s.labels.iter() {
                 per_pair
-                    .entry((l.name.clone(), l.value.clone()))
+                    .entry((l.name.to_string(), l.value.to_string()))
                     .or_default()
                     .push(r);
             }

@@ -58,9 +58,9 @@ pub fn analyze(dir: &Path, limit: usize) -> Result<String, String> {
             .or_default() += 1;
         for l in s.labels.iter() {
             label_card
-                .entry(l.name.clone())
+                .entry(l.name.to_string())
                 .or_default()
-                .insert(l.value.clone());
+                .insert(l.value.to_string());
             *pairs.entry(format!("{}={}", l.name, l.value)).or_default() += 1;
         }
     }
@@ -100,13 +100,13 @@ pub fn dump(dir: &Path, mint: i64, maxt: i64, out: &mut dyn std::io::Write) -> R
     let all =
         Matcher::new(vigil_storage::MatchOp::Regex, "__name__", ".+").map_err(|e| e.to_string())?;
     for s in q.select(&[all]).map_err(|e| e.to_string())? {
-        let labels = vigil_model::labels::Labels::from_sorted(s.labels.iter().cloned().collect());
+        let labels = s.labels.clone();
         let mut text = String::from("{");
         for (i, l) in labels.iter().enumerate() {
             if i > 0 {
                 text.push_str(", ");
             }
-            let _ = write!(text, "{}={}", l.name, vigil_model::labels::quote(&l.value));
+            let _ = write!(text, "{}={}", l.name, vigil_model::labels::quote(l.value));
         }
         text.push('}');
         for x in s.samples {

@@ -89,8 +89,8 @@ pub fn encode(out: &mut Vec<u8>, rec: &Record) {
                 put_uvarint(&mut payload, *r);
                 put_uvarint(&mut payload, labels.len() as u64);
                 for l in labels.iter() {
-                    put_str(&mut payload, &l.name);
-                    put_str(&mut payload, &l.value);
+                    put_str(&mut payload, l.name);
+                    put_str(&mut payload, l.value);
                 }
             }
             REC_SERIES

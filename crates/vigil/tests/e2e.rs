@@ -35,7 +35,7 @@ fn served(url: &str) -> BTreeMap<LabelMap, f64> {
             Entry::Sample(s) => Some((
                 s.to_labels()
                     .iter()
-                    .map(|l| (l.name.clone(), l.value.clone()))
+                    .map(|l| (l.name.to_string(), l.value.to_string()))
                     .collect(),
                 s.value,
             )),

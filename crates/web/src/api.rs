@@ -330,7 +330,7 @@ async fn query_range(
 pub(crate) fn labels_json(l: &vigil_model::Labels) -> Json {
     Json::Object(
         l.iter()
-            .map(|x| (x.name.clone(), Json::String(x.value.clone())))
+            .map(|x| (x.name.to_string(), Json::String(x.value.to_string())))
             .collect(),
     )
 }
