@@ -142,7 +142,7 @@ fn nginx(dir: &Path, port: u16, app: u16) -> Proc {
     std::fs::write(
         &conf,
         format!(
-            "worker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/nginx-error.log;\n{user}events {{ worker_connections 64; }}\nhttp {{\n  access_log off;\n  client_body_temp_path {d}/nginx-body;\n  proxy_temp_path {d}/nginx-proxy;\n  fastcgi_temp_path {d}/nginx-fastcgi;\n  uwsgi_temp_path {d}/nginx-uwsgi;\n  scgi_temp_path {d}/nginx-scgi;\n  server {{\n    listen 127.0.0.1:{port};\n    location = /stub_status {{ stub_status; }}\n    location / {{ proxy_pass http://127.0.0.1:{app}; }}\n  }}\n}}\n",
+            "worker_processes 1;\nmaster_process off;\npid {d}/nginx.pid;\nerror_log {d}/nginx-error.log;\n{user}events {{ worker_connections 64; }}\nhttp {{\n  access_log off;\n  client_body_temp_path {d}/nginx-body;\n  proxy_temp_path {d}/nginx-proxy;\n  fastcgi_temp_path {d}/nginx-fastcgi;\n  uwsgi_temp_path {d}/nginx-uwsgi;\n  scgi_temp_path {d}/nginx-scgi;\n  server {{\n    listen 127.0.0.1:{port};\n    location = /stub_status {{ stub_status; }}\n    location / {{ proxy_pass http://127.0.0.1:{app}; }}\n  }}\n}}\n",
             user = if is_root() { "user root;\n" } else { "" },
         ),
     )
@@ -162,12 +162,13 @@ fn nginx(dir: &Path, port: u16, app: u16) -> Proc {
     )
 }
 
-/// The to-do app's binary, built if this test runs alone.
+/// The to-do app: an example of this crate (`cargo test --all-targets` builds it; a run of this
+/// test alone builds it here).
 fn todo_app_bin() -> PathBuf {
-    let bin = vigil_bin().with_file_name("todo-app");
+    let bin = vigil_bin().with_file_name("examples").join("todo-app");
     if !bin.exists() {
         let st = Command::new(env!("CARGO"))
-            .args(["build", "-p", "todo-app"])
+            .args(["build", "-p", "vigil", "--example", "todo-app"])
             .status()
             .unwrap();
         assert!(st.success(), "building examples/todo-app");
