@@ -316,8 +316,10 @@ export async function dashboardPage(root: HTMLElement, uid: string) {
       }));
     }
     clearInterval(timer);
+    // A link sets the refresh: keep it between 5 s (no hammering the server) and 24 days
+    // (setInterval's limit, beyond which browsers fire at once).
     const secs = refreshSel.value ? parseDuration(refreshSel.value) : 0;
-    if (secs > 0) timer = window.setInterval(draw, secs * 1000);
+    if (secs > 0) timer = window.setInterval(draw, Math.min(Math.max(secs, 5), 24 * 86400) * 1000);
   };
   rangeSel.addEventListener('change', () => { setUrl(); draw(); });
   refreshSel.addEventListener('change', () => { setUrl(); draw(); });

@@ -99,6 +99,20 @@ impl From<Rendered> for Compact {
     }
 }
 
+/// A label value escaped for the text format (`\\`, `\"`, `\n`).
+pub fn escape_label_value(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 pub fn push_labels<'a>(out: &mut String, labels: impl Iterator<Item = (&'a str, &'a str)>) {
     let mut first = true;
     for (k, v) in labels {
@@ -130,17 +144,12 @@ pub fn fmt_value(v: f64) -> String {
     if v.is_infinite() {
         return if v > 0.0 { "+Inf" } else { "-Inf" }.into();
     }
-    let exp = if v == 0.0 {
-        0
-    } else {
-        v.abs().log10().floor() as i32
-    };
+    // The decimal exponent of the shortest representation, as Go decides with it.
+    let sci = format!("{v:e}");
+    let (m, e) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = e.parse().unwrap_or(0);
     if !(-4..6).contains(&exp) {
-        // Shortest round-trip digits in exponent form, e.g. 1.6714514432e+10.
-        let s = format!("{v:e}");
-        let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
-        let e: i32 = e.parse().unwrap_or(0);
-        return format!("{m}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs());
+        return format!("{m}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs());
     }
     format!("{v}")
 }
@@ -159,5 +168,8 @@ mod tests {
         assert_eq!(fmt_value(1.5e9), "1.5e+09");
         assert_eq!(fmt_value(0.0001), "0.0001");
         assert_eq!(fmt_value(0.00001), "1e-05");
+        assert_eq!(fmt_value(999999.9999999999), "999999.9999999999");
+        assert_eq!(fmt_value(0.0), "0");
+        assert_eq!(fmt_value(-2.5e-7), "-2.5e-07");
     }
 }

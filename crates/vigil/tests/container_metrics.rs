@@ -483,7 +483,9 @@ fn this_machines_own_cgroups() {
         .filter(|l| l.starts_with("processor"))
         .count();
     assert_eq!(cores, processors as f64);
-    // Every cgroup directory of the machine's cpu accounting tree is a series.
+    // Every cgroup directory of the machine's cpu accounting tree is a series. Cgroups come and
+    // go (other tests, transient units): those present both before and after the scrape must be
+    // there, and nothing else but what existed at one of those moments.
     let tree = match std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
         true => std::path::PathBuf::from("/sys/fs/cgroup"),
         false => ["cpu,cpuacct", "cpuacct", "cpu"]
@@ -492,21 +494,38 @@ fn this_machines_own_cgroups() {
             .find(|p| p.is_dir())
             .unwrap(),
     };
-    let mut dirs = 1;
-    let mut stack = vec![tree];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            if e.file_type().unwrap().is_dir()
-                && !e.file_name().to_string_lossy().ends_with(".mount")
-            {
-                dirs += 1;
-                stack.push(e.path());
+    let ids = |tree: &std::path::Path| -> std::collections::BTreeSet<String> {
+        let mut out = std::collections::BTreeSet::from(["/".to_string()]);
+        let mut stack = vec![tree.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let name = e.file_name().to_string_lossy().to_string();
+                if e.file_type().is_ok_and(|t| t.is_dir()) && !name.ends_with(".mount") {
+                    out.insert(format!(
+                        "/{}",
+                        e.path().strip_prefix(tree).unwrap().display()
+                    ));
+                    stack.push(e.path());
+                }
             }
         }
-    }
-    let series = s
+        out
+    };
+    let before = ids(&tree);
+    let (_, text) = get(&url);
+    let after = ids(&tree);
+    let seen: std::collections::BTreeSet<String> = samples(&text)
         .keys()
         .filter(|k| k.starts_with("container_last_seen{"))
-        .count();
-    assert_eq!(series, dirs, "one series per cgroup");
+        .filter_map(|k| Some(k.split("id=\"").nth(1)?.split('"').next()?.to_string()))
+        .collect();
+    for id in before.intersection(&after) {
+        assert!(seen.contains(id), "cgroup {id} has no series");
+    }
+    for id in &seen {
+        assert!(
+            before.contains(id) || after.contains(id),
+            "series for unknown cgroup {id}"
+        );
+    }
 }

@@ -26,7 +26,7 @@ pub struct Stats {
     /// Per `MAJ:MIN`: read bytes, written bytes, reads, writes.
     pub io: Vec<(String, [f64; 4])>,
     pub procs: Vec<u32>,
-    /// The cgroup directory's modification time, in Unix seconds.
+    /// When the cgroup was created, in Unix seconds (with a fraction, for ordering).
     pub start_time: Option<f64>,
 }
 
@@ -64,7 +64,17 @@ fn procs(p: &Path) -> Vec<u32> {
 
 fn mtime(p: &Path) -> Option<f64> {
     let t = std::fs::metadata(p).ok()?.modified().ok()?;
-    Some(t.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs() as f64)
+    Some(t.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs_f64())
+}
+
+/// When a cgroup was created, as cAdvisor judges it: the earliest modification time of its
+/// directory and of a file the kernel writes once at creation (the directory's own time moves
+/// whenever a child cgroup is made). Sub-second precision is kept for ordering.
+fn created(dir: &Path, marker: &str) -> Option<f64> {
+    match (mtime(dir), mtime(&dir.join(marker))) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 /// Which layout the machine mounts.
@@ -262,7 +272,7 @@ fn v2(root: &Path, id: &str, meminfo: &Meminfo) -> Stats {
         })
         .collect();
     s.procs = procs(&dir.join("cgroup.procs"));
-    s.start_time = mtime(&dir);
+    s.start_time = created(&dir, "cgroup.events");
     s
 }
 
@@ -343,7 +353,7 @@ fn v1(root: &Path, id: &str) -> Stats {
     }
     s.io = io;
     s.procs = procs(&cpuacct.join("cgroup.procs"));
-    s.start_time = mtime(&cpuacct);
+    s.start_time = created(&cpuacct, "cgroup.clone_children");
     s
 }
 

@@ -231,6 +231,11 @@ impl ContainerMetrics {
             .map(|d| d.as_secs())
             .unwrap_or(0) as f64;
         let mut out: Samples = BTreeMap::new();
+        // Nothing started before the machine did (cAdvisor raises earlier times to boot time).
+        let boot = std::fs::read_to_string(self.paths.procfs.join("uptime"))
+            .ok()
+            .and_then(|u| u.split_whitespace().next()?.parse::<f64>().ok())
+            .map(|up| now - up);
         let ids = self.layout.cgroups(self.all_cgroups);
         let mut read: Vec<(identity::Labels, bool, Stats)> = ids
             .iter()
@@ -282,7 +287,10 @@ impl ContainerMetrics {
                 ("container_spec_cpu_quota", s.cpu_quota),
                 ("container_spec_cpu_period", s.cpu_period),
                 ("container_spec_cpu_shares", s.cpu_shares),
-                ("container_start_time_seconds", s.start_time),
+                (
+                    "container_start_time_seconds",
+                    s.start_time.map(|t| boot.map_or(t, |b| t.max(b)).floor()),
+                ),
                 ("container_processes", Some(s.procs.len() as f64)),
             ] {
                 if let Some(v) = v {
@@ -397,18 +405,35 @@ impl ContainerMetrics {
             ("machine_id", machine_id.as_str()),
             ("system_uuid", system_uuid.as_str()),
         ];
-        let cores = std::fs::read_dir(self.paths.sysfs.join("devices/system/cpu"))
-            .map(|rd| {
-                rd.flatten()
-                    .filter(|e| {
-                        let n = e.file_name();
-                        let n = n.to_string_lossy();
-                        n.strip_prefix("cpu")
-                            .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+        // Logical CPUs online (`0-3,6`), else every `cpuN` directory.
+        let online = std::fs::read_to_string(self.paths.sysfs.join("devices/system/cpu/online"))
+            .ok()
+            .and_then(|t| {
+                t.trim()
+                    .split(',')
+                    .map(|r| match r.split_once('-') {
+                        Some((a, b)) => {
+                            Some(b.parse::<usize>().ok()? + 1 - a.parse::<usize>().ok()?)
+                        }
+                        None => r.parse::<usize>().ok().map(|_| 1),
                     })
-                    .count()
-            })
-            .unwrap_or(0);
+                    .sum::<Option<usize>>()
+            });
+        let cores = online.unwrap_or_else(|| {
+            std::fs::read_dir(self.paths.sysfs.join("devices/system/cpu"))
+                .map(|rd| {
+                    rd.flatten()
+                        .filter(|e| {
+                            let n = e.file_name();
+                            let n = n.to_string_lossy();
+                            n.strip_prefix("cpu").is_some_and(|d| {
+                                !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())
+                            })
+                        })
+                        .count()
+                })
+                .unwrap_or(0)
+        });
         let mut s = String::new();
         for (f, v) in [
             (FAMILIES[30], Some(cores as f64)),
@@ -443,13 +468,16 @@ impl ContainerMetrics {
                 let info = |p: &Pod| -> Option<(String, PodInfo)> {
                     let m = &p.metadata;
                     let mut containers = HashMap::new();
-                    for cs in p
-                        .status
-                        .as_ref()
+                    // Init, sidecar and ephemeral containers are containers too: only the pod's
+                    // sandbox has no status entry.
+                    let st = p.status.as_ref();
+                    let all = st
                         .and_then(|s| s.container_statuses.as_ref())
                         .into_iter()
-                        .flatten()
-                    {
+                        .chain(st.and_then(|s| s.init_container_statuses.as_ref()))
+                        .chain(st.and_then(|s| s.ephemeral_container_statuses.as_ref()))
+                        .flatten();
+                    for cs in all {
                         if let Some(id) = cs
                             .container_id
                             .as_deref()

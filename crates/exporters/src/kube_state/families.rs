@@ -9,9 +9,7 @@ use k8s_openapi::api::core::v1::{Container, ContainerStatus, Namespace, Node, Po
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use super::text::{
-    Family, Rendered, ceil_whole, counter, gauge, label_name, milli, quantity, sanitize,
-};
+use super::text::{Family, Rendered, counter, gauge, label_name, sanitize};
 
 /// What the operator chose: which Kubernetes labels become `label_*` labels per resource
 /// (`--metric-labels-allowlist`), and whether the v1 families are written too.
@@ -80,7 +78,7 @@ fn resource_unit(name: &str) -> (String, &'static str) {
     let unit = match name {
         "cpu" => "core",
         "memory" | "ephemeral-storage" | "storage" => "byte",
-        n if n.starts_with("hugepages-") => "byte",
+        n if n.starts_with("hugepages-") || n.starts_with("attachable-volumes-") => "byte",
         _ => "integer",
     };
     (sanitize(name), unit)
@@ -104,11 +102,11 @@ fn quantities(
         .filter(|(k, _)| !(how == Rounding::Container && *k == "pods"))
         .filter_map(|(k, v)| {
             let (r, u) = resource_unit(k);
-            let x = quantity(&v.0)?;
+            let q = super::text::Quantity::parse(&v.0)?;
             let x = if how == Rounding::Node || k == "cpu" {
-                milli(x)
+                q.milli()
             } else {
-                ceil_whole(x)
+                q.value()
             };
             Some((r, u, x))
         })

@@ -31,7 +31,8 @@ use text::{Family, Rendered};
 /// The rendered objects of one resource, by `namespace/name`, and whether it has listed once.
 #[derive(Default)]
 struct Objects {
-    by_key: BTreeMap<String, Compact>,
+    /// Shared so a scrape can take a snapshot and write it without holding the lock.
+    by_key: BTreeMap<String, Arc<Compact>>,
     synced: bool,
 }
 
@@ -72,7 +73,7 @@ async fn watch<K>(
         .boxed();
     // A (re)list is collected aside and swapped in whole, so objects deleted while the watch
     // was down disappear.
-    let mut pending: Option<BTreeMap<String, Compact>> = None;
+    let mut pending: Option<BTreeMap<String, Arc<Compact>>> = None;
     while let Some(ev) = stream.next().await {
         res.events.fetch_add(1, Ordering::Relaxed);
         match ev {
@@ -80,7 +81,7 @@ async fn watch<K>(
             Ok(watcher::Event::InitApply(o)) => {
                 pending
                     .get_or_insert_with(BTreeMap::new)
-                    .insert(key(o.meta()), render(&o, &opts).into());
+                    .insert(key(o.meta()), Arc::new(render(&o, &opts).into()));
             }
             Ok(watcher::Event::InitDone) => {
                 {
@@ -97,7 +98,7 @@ async fn watch<K>(
                 }
             }
             Ok(watcher::Event::Apply(o)) => {
-                let r: Compact = render(&o, &opts).into();
+                let r = Arc::new(Compact::from(render(&o, &opts)));
                 res.objects.write().by_key.insert(key(o.meta()), r);
             }
             Ok(watcher::Event::Delete(o)) => {
@@ -167,31 +168,33 @@ impl KubeState {
     /// The state metrics: per resource with objects, per family its HELP and TYPE (even with
     /// no sample, as kube-state-metrics does) and every object's lines.
     pub fn exposition(&self) -> String {
-        // Held for the whole write so the size computed first is the size written; one
-        // exact allocation (large enough to be its own mapping, returned when freed) instead of
-        // a string doubling its way up.
-        let locked: Vec<_> = self
+        // A snapshot of the objects' lines under each lock (reference counts only), written
+        // after the locks are released, so watch events are never held up by a scrape.
+        let snapshot: Vec<(&Watched, Vec<Arc<Compact>>)> = self
             .resources
             .iter()
-            .map(|r| (r, r.objects.read()))
+            .map(|r| {
+                (
+                    r.as_ref(),
+                    r.objects.read().by_key.values().cloned().collect(),
+                )
+            })
             .collect();
+        // One exact allocation (large enough to be its own mapping, returned when freed)
+        // instead of a string doubling its way up.
         let mut size = 0;
-        for (res, objs) in &locked {
-            if objs.by_key.is_empty() {
+        for (res, objs) in &snapshot {
+            if objs.is_empty() {
                 continue;
             }
             for (i, f) in res.families.iter().enumerate() {
                 size += 18 + 2 * f.name.len() + f.help.len() + f.kind.len();
-                size += objs
-                    .by_key
-                    .values()
-                    .map(|r| r.family(i).len())
-                    .sum::<usize>();
+                size += objs.iter().map(|r| r.family(i).len()).sum::<usize>();
             }
         }
         let mut out = String::with_capacity(size);
-        for (res, objs) in &locked {
-            if objs.by_key.is_empty() {
+        for (res, objs) in &snapshot {
+            if objs.is_empty() {
                 continue;
             }
             for (i, f) in res.families.iter().enumerate() {
@@ -199,7 +202,7 @@ impl KubeState {
                     "# HELP {} {}\n# TYPE {} {}\n",
                     f.name, f.help, f.name, f.kind
                 ));
-                for r in objs.by_key.values() {
+                for r in objs {
                     out.push_str(r.family(i));
                 }
             }
@@ -275,7 +278,11 @@ pub fn router(state: Arc<KubeState>) -> Router {
         .route(
             "/metrics",
             get(|State(s): State<Arc<KubeState>>| async move {
-                ([(header::CONTENT_TYPE, TEXT)], s.exposition()).into_response()
+                // Tens of megabytes at scale: written off the async workers.
+                let text = tokio::task::spawn_blocking(move || s.exposition())
+                    .await
+                    .unwrap_or_default();
+                ([(header::CONTENT_TYPE, TEXT)], text).into_response()
             }),
         )
         .route(

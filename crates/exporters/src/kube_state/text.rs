@@ -35,55 +35,91 @@ pub fn label_name(prefix: &str, key: &str) -> String {
     s
 }
 
-/// Round up to a whole number, as Kubernetes' `Quantity.Value()` does; a value within float
-/// noise of a whole number is that number (`0.1 * 1000` is 100, not 101).
-pub fn ceil_whole(x: f64) -> f64 {
-    if (x - x.round()).abs() <= 1e-9 * x.abs().max(1.0) {
-        x.round()
-    } else {
-        x.ceil()
+/// A Kubernetes quantity held exactly, as `num / den`: the decimal digits as written, times
+/// the suffix's power of two or ten, so rounding is Kubernetes' own and not float noise's.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Quantity {
+    num: i128,
+    den: i128,
+}
+
+impl Quantity {
+    /// `100m`, `128Mi`, `1.5Gi`, `2e3`, `1E` (exa), `1Ei`, `16318412Ki`.
+    pub fn parse(q: &str) -> Option<Quantity> {
+        let q = q.trim();
+        let (neg, body) = match q.strip_prefix('-') {
+            Some(r) => (true, r),
+            None => (false, q.strip_prefix('+').unwrap_or(q)),
+        };
+        let end = body
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(body.len());
+        let (digits, suffix) = body.split_at(end);
+        let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+        if int.is_empty() && frac.is_empty() || int.len() + frac.len() > 30 {
+            return None;
+        }
+        let mut num: i128 = format!("{int}{frac}").parse().ok()?;
+        let mut den: i128 = 10i128.checked_pow(frac.len() as u32)?;
+        let (base, exp): (i128, i32) = match suffix {
+            "" => (10, 0),
+            "n" => (10, -9),
+            "u" => (10, -6),
+            "m" => (10, -3),
+            "k" => (10, 3),
+            "M" => (10, 6),
+            "G" => (10, 9),
+            "T" => (10, 12),
+            "P" => (10, 15),
+            "E" => (10, 18),
+            "Ki" => (2, 10),
+            "Mi" => (2, 20),
+            "Gi" => (2, 30),
+            "Ti" => (2, 40),
+            "Pi" => (2, 50),
+            "Ei" => (2, 60),
+            s => {
+                let e = s.strip_prefix(['e', 'E'])?;
+                let e: i32 = e.parse().ok()?;
+                (10, e)
+            }
+        };
+        if base == 10 && exp.abs() > 30 {
+            return None;
+        }
+        let factor = base.checked_pow(exp.unsigned_abs())?;
+        if exp >= 0 {
+            num = num.checked_mul(factor)?;
+        } else {
+            den = den.checked_mul(factor)?;
+        }
+        Some(Quantity {
+            num: if neg { -num } else { num },
+            den,
+        })
     }
-}
 
-/// `Quantity.MilliValue() / 1000`: rounded up to a thousandth.
-pub fn milli(x: f64) -> f64 {
-    ceil_whole(x * 1000.0) / 1000.0
-}
+    /// `n / d` rounded away from zero.
+    fn ceil_div(n: i128, d: i128) -> i128 {
+        let q = n / d;
+        if n % d == 0 {
+            q
+        } else if n > 0 {
+            q + 1
+        } else {
+            q - 1
+        }
+    }
 
-/// A quantity (`100m`, `128Mi`, `1.5Gi`, `2e3`, `16318412Ki`) as a number of base units.
-pub fn quantity(q: &str) -> Option<f64> {
-    let q = q.trim();
-    let split = q
-        .find(|c: char| c.is_ascii_alphabetic() && c != 'e' && c != 'E')
-        .unwrap_or(q.len());
-    let (num, suffix) = q.split_at(split);
-    // An exponent (`2e3`) is part of the number; a lone trailing `E` is exa.
-    let (num, suffix) = if suffix.is_empty() && (num.ends_with('E') || num.ends_with('e')) {
-        (&num[..num.len() - 1], "E")
-    } else {
-        (num, suffix)
-    };
-    let n: f64 = num.parse().ok()?;
-    let mult = match suffix {
-        "" => 1.0,
-        "n" => 1e-9,
-        "u" => 1e-6,
-        "m" => 1e-3,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "P" => 1e15,
-        "E" => 1e18,
-        "Ki" => 1024.0,
-        "Mi" => 1024.0 * 1024.0,
-        "Gi" => 1024f64.powi(3),
-        "Ti" => 1024f64.powi(4),
-        "Pi" => 1024f64.powi(5),
-        "Ei" => 1024f64.powi(6),
-        _ => return None,
-    };
-    Some(n * mult)
+    /// `Quantity.Value()`: rounded up (away from zero) to a whole number.
+    pub fn value(&self) -> f64 {
+        Self::ceil_div(self.num, self.den) as f64
+    }
+
+    /// `Quantity.MilliValue() / 1000`: rounded up to a thousandth.
+    pub fn milli(&self) -> f64 {
+        Self::ceil_div(self.num.saturating_mul(1000), self.den) as f64 / 1000.0
+    }
 }
 
 #[cfg(test)]
@@ -92,14 +128,24 @@ mod tests {
 
     #[test]
     fn quantities() {
-        assert_eq!(quantity("100m"), Some(0.1));
-        assert_eq!(quantity("4"), Some(4.0));
-        assert_eq!(quantity("128Mi"), Some(134217728.0));
-        assert_eq!(quantity("16318412Ki"), Some(16710053888.0));
-        assert_eq!(quantity("1.5Gi"), Some(1610612736.0));
-        assert_eq!(quantity("2e3"), Some(2000.0));
-        assert_eq!(quantity("1E"), Some(1e18));
-        assert_eq!(quantity("12x"), None);
+        let v = |q: &str| Quantity::parse(q).map(|x| x.value());
+        let m = |q: &str| Quantity::parse(q).map(|x| x.milli());
+        assert_eq!(m("100m"), Some(0.1));
+        assert_eq!(m("250m"), Some(0.25));
+        assert_eq!(m("0.00025"), Some(0.001));
+        assert_eq!(v("4"), Some(4.0));
+        assert_eq!(v("128Mi"), Some(134217728.0));
+        assert_eq!(v("16318412Ki"), Some(16710053888.0));
+        assert_eq!(v("1.5Gi"), Some(1610612736.0));
+        // Rounded up exactly as Kubernetes does, where floats would round to nearest.
+        assert_eq!(v("0.3Gi"), Some(322122548.0));
+        assert_eq!(v("1.1Gi"), Some(1181116007.0));
+        assert_eq!(v("2e3"), Some(2000.0));
+        assert_eq!(v("1E"), Some(1e18));
+        assert_eq!(v("1Ei"), Some(1152921504606846976.0));
+        assert_eq!(v("-1.5"), Some(-2.0));
+        assert_eq!(Quantity::parse("12x"), None);
+        assert_eq!(Quantity::parse(""), None);
     }
 
     #[test]
@@ -112,8 +158,5 @@ mod tests {
         assert_eq!(label_name("label_", "HTTPPort"), "label_httpport");
         assert_eq!(label_name("label_", "team-A"), "label_team_a");
         assert_eq!(sanitize("nvidia.com/gpu"), "nvidia_com_gpu");
-        assert_eq!(milli(0.1), 0.1);
-        assert_eq!(milli(0.00025), 0.001);
-        assert_eq!(ceil_whole(1.5), 2.0);
     }
 }

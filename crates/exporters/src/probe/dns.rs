@@ -377,6 +377,15 @@ fn parse(msg: &[u8], id: u16) -> Result<Response, String> {
 /// unless every record matched every one of them, and `fail_if_none_matches_regexp` fails
 /// unless some record matched one of them (even when the section is empty).
 fn validate(rrs: &[String], v: &Validation, out: &mut Outcome) -> bool {
+    // A match that is required cannot happen in an empty section.
+    if rrs.is_empty() && !v.fail_if_not_matches.is_empty() {
+        out.log("fail_if_not_matches_regexp specified but no RRs returned");
+        return false;
+    }
+    if rrs.is_empty() && !v.fail_if_none_matches.is_empty() {
+        out.log("fail_if_none_matches_regexp specified but no RRs returned");
+        return false;
+    }
     let (mut all_match, mut any_match) = (true, false);
     for rr in rrs {
         if let Some(re) = v.fail_if_matches.iter().find(|re| re.is_match(rr)) {

@@ -192,15 +192,32 @@ pub(super) async fn probe_http(m: &Module, target: &str, out: &mut Outcome) -> b
         let mut req = axum::http::Request::builder()
             .method(method.as_str())
             .uri(path)
-            .header(header::HOST, host_header)
-            .header(header::USER_AGENT, "Blackbox Exporter/0.23.0");
-        for (k, v) in m
-            .http
-            .headers
-            .iter()
-            .filter(|(k, _)| !k.eq_ignore_ascii_case("host"))
-        {
-            req = req.header(k.as_str(), v.as_str());
+            .header(header::HOST, host_header);
+        // Configured headers replace the defaults (Go's `Header.Set`).
+        if let Some(h) = req.headers_mut() {
+            h.insert(
+                header::USER_AGENT,
+                axum::http::HeaderValue::from_static("Blackbox Exporter/0.23.0"),
+            );
+            for (k, v) in m
+                .http
+                .headers
+                .iter()
+                .filter(|(k, _)| !k.eq_ignore_ascii_case("host"))
+            {
+                match (
+                    axum::http::HeaderName::try_from(k.as_str()),
+                    axum::http::HeaderValue::try_from(v.as_str()),
+                ) {
+                    (Ok(k), Ok(v)) => {
+                        h.insert(k, v);
+                    }
+                    _ => {
+                        out.log(format!("Error creating request: invalid header {k:?}"));
+                        return false;
+                    }
+                }
+            }
         }
         let body = if send_body {
             m.http.body.clone()
@@ -238,12 +255,13 @@ pub(super) async fn probe_http(m: &Module, target: &str, out: &mut Outcome) -> b
             out.set("probe_http_redirects", "", redirects as f64);
             out.log(format!("Received redirect to {loc}"));
             if !m.http.no_follow_redirects && redirects <= 10 {
-                // 303, and 301/302 after a POST, continue as a GET without the body (as Go).
-                if status == 303 && method != "HEAD"
-                    || matches!(status, 301 | 302) && method == "POST"
-                {
-                    method = "GET".into();
+                // Go's client: after 301/302/303 the body is dropped and any method but GET
+                // and HEAD becomes GET; 307/308 repeat the request as it was.
+                if matches!(status, 301..=303) {
                     send_body = false;
+                    if method != "GET" && method != "HEAD" {
+                        method = "GET".into();
+                    }
                 }
                 url = loc;
                 continue;

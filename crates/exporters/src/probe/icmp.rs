@@ -3,8 +3,8 @@
 //! `net.ipv4.ping_group_range`), then a raw socket (root or `CAP_NET_RAW`); when neither may be
 //! opened the probe fails and says so.
 
-use std::mem::MaybeUninit;
 use std::net::{IpAddr, SocketAddr};
+use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -89,9 +89,81 @@ fn open(v6: bool, out: &mut Outcome) -> Result<(Socket, bool), String> {
         })
 }
 
-/// Send one echo and wait for its reply: (round trip, reply TTL when the raw IPv4 header
-/// shows it).
-fn ping(
+/// Ask for the TTL (IPv4) or hop limit (IPv6) of received packets as control messages.
+fn request_hop_limit(sock: &Socket, v6: bool) {
+    let (level, opt) = if v6 {
+        (libc::IPPROTO_IPV6, libc::IPV6_RECVHOPLIMIT)
+    } else {
+        (libc::IPPROTO_IP, libc::IP_RECVTTL)
+    };
+    let on: libc::c_int = 1;
+    // SAFETY: a plain setsockopt with a valid fd and an int option value of the right size.
+    unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            level,
+            opt,
+            &on as *const libc::c_int as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
+/// One datagram with its sender and, when the kernel attached it, its TTL / hop limit.
+fn recv_with_hop_limit(
+    fd: RawFd,
+    buf: &mut [u8],
+) -> std::io::Result<(usize, Option<IpAddr>, Option<u8>)> {
+    // SAFETY: every pointer handed to recvmsg points into a live local buffer of the length
+    // given; the control messages are walked with the libc macros within msg_controllen.
+    unsafe {
+        let mut from: libc::sockaddr_storage = std::mem::zeroed();
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr() as *mut libc::c_void,
+            iov_len: buf.len(),
+        };
+        let mut control = [0u64; 16];
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_name = &mut from as *mut libc::sockaddr_storage as *mut libc::c_void;
+        msg.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr() as *mut libc::c_void;
+        msg.msg_controllen = std::mem::size_of_val(&control) as _;
+        let n = libc::recvmsg(fd, &mut msg, 0);
+        if n < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let mut hop = None;
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            let (level, ty) = ((*c).cmsg_level, (*c).cmsg_type);
+            if (level == libc::IPPROTO_IP && ty == libc::IP_TTL)
+                || (level == libc::IPPROTO_IPV6 && ty == libc::IPV6_HOPLIMIT)
+            {
+                let v = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const libc::c_int);
+                hop = Some(v as u8);
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+        let addr = match from.ss_family as libc::c_int {
+            libc::AF_INET => {
+                let a = &*(&from as *const libc::sockaddr_storage as *const libc::sockaddr_in);
+                Some(IpAddr::from(u32::from_be(a.sin_addr.s_addr).to_be_bytes()))
+            }
+            libc::AF_INET6 => {
+                let a = &*(&from as *const libc::sockaddr_storage as *const libc::sockaddr_in6);
+                Some(IpAddr::from(a.sin6_addr.s6_addr))
+            }
+            _ => None,
+        };
+        Ok((n as usize, addr, hop))
+    }
+}
+
+/// Send one echo and wait (without holding a thread) for its reply: the round trip, and the
+/// reply's TTL / hop limit.
+async fn ping(
     addr: IpAddr,
     o: &IcmpOptions,
     deadline: Instant,
@@ -108,6 +180,8 @@ fn ping(
         };
         r.map_err(|e| format!("setting the TTL: {e}"))?;
     }
+    request_hop_limit(&sock, v6);
+    sock.set_nonblocking(true).map_err(|e| e.to_string())?;
     out.add(
         "probe_icmp_duration_seconds",
         "phase=\"setup\"",
@@ -126,46 +200,33 @@ fn ping(
     };
     let packet = echo(v6, id, seq, &payload);
     let to = SockAddr::from(SocketAddr::new(addr, 0));
+    // SAFETY: the AsyncFd owns the socket, whose fd stays open and unchanged until it drops.
+    let afd = unsafe { tokio::io::unix::AsyncFd::register(sock) }.map_err(|e| e.to_string())?;
     let sent = Instant::now();
-    sock.send_to(&packet, &to)
+    afd.get_ref()
+        .send_to(&packet, &to)
         .map_err(|e| format!("Error writing to socket: {e}"))?;
-    let mut buf = [MaybeUninit::<u8>::uninit(); 1500];
+    let mut buf = [0u8; 1500];
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
+        let ready = tokio::time::timeout_at(deadline.into(), afd.readable()).await;
+        let Ok(Ok(mut guard)) = ready else {
             return Err("Timeout reading from socket".into());
-        }
-        sock.set_read_timeout(Some(left))
-            .map_err(|e| e.to_string())?;
-        let (n, from) = match sock.recv_from(&mut buf) {
-            Ok(r) => r,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                return Err("Timeout reading from socket".into());
-            }
-            Err(e) => return Err(format!("Error reading from socket: {e}")),
         };
-        // SAFETY: recv_from initialised the first n bytes.
-        let data: Vec<u8> = buf[..n]
-            .iter()
-            .map(|b| unsafe { b.assume_init() })
-            .collect();
-        if from.as_socket().map(|s| s.ip()) != Some(addr) {
+        let (n, from, hop) =
+            match guard.try_io(|s| recv_with_hop_limit(s.get_ref().as_raw_fd(), &mut buf)) {
+                Ok(Ok(r)) => r,
+                Ok(Err(e)) => return Err(format!("Error reading from socket: {e}")),
+                Err(_would_block) => continue,
+            };
+        if from != Some(addr) {
             continue;
         }
-        // Raw IPv4 sockets hand over the IP header too.
-        let (icmp, ttl) = if raw && !v6 {
-            let ihl = (*data.first().unwrap_or(&0x45) & 0x0f) as usize * 4;
-            (
-                data.get(ihl..).unwrap_or(&[]).to_vec(),
-                data.get(8).copied(),
-            )
+        // Raw IPv4 sockets hand over the IP header too (its TTL byte is the reply's TTL).
+        let (icmp, header_ttl) = if raw && !v6 {
+            let ihl = (*buf.first().unwrap_or(&0x45) & 0x0f) as usize * 4;
+            (buf.get(ihl..n).unwrap_or(&[]), buf.get(8).copied())
         } else {
-            (data, None)
+            (&buf[..n], None)
         };
         let reply_type = if v6 { 129 } else { 0 };
         if icmp.len() < 8 || icmp[0] != reply_type {
@@ -177,7 +238,7 @@ fn ping(
         if rseq != seq || (raw && rid != id) || icmp[8..] != payload[..] {
             continue;
         }
-        return Ok((sent.elapsed(), ttl));
+        return Ok((sent.elapsed(), hop.or(header_ttl)));
     }
 }
 
@@ -204,33 +265,19 @@ pub(super) async fn probe_icmp(
         "phase=\"resolve\"",
         t.elapsed().as_secs_f64(),
     );
-    let opts = o.clone();
-    let mut sub = Outcome::default();
-    let res = tokio::task::spawn_blocking(move || {
-        let r = ping(addr.ip(), &opts, deadline, &mut sub);
-        (r, sub)
-    })
-    .await;
-    let (r, sub) = match res {
-        Ok(x) => x,
-        Err(e) => {
-            out.log(format!("ICMP probe task failed: {e}"));
-            return false;
-        }
-    };
-    for (n, l, v) in sub.metrics {
-        out.add(&n, &l, v);
-    }
-    out.log.extend(sub.log);
-    match r {
-        Ok((rtt, ttl)) => {
+    // A little before the probe's own limit, so the failure is this prober's, with its log.
+    let deadline = deadline
+        .checked_sub(Duration::from_millis(20))
+        .unwrap_or(deadline);
+    match ping(addr.ip(), o, deadline, out).await {
+        Ok((rtt, hop)) => {
             out.add(
                 "probe_icmp_duration_seconds",
                 "phase=\"rtt\"",
                 rtt.as_secs_f64(),
             );
-            if let Some(ttl) = ttl {
-                out.set("probe_icmp_reply_hop_limit", "", ttl as f64);
+            if let Some(hop) = hop {
+                out.set("probe_icmp_reply_hop_limit", "", hop as f64);
             }
             out.log("Found matching reply packet");
             true

@@ -117,13 +117,18 @@ async fn resolve(
 }
 
 /// How long a probe may run: the scrape's timeout (Prometheus sends it in
-/// `X-Prometheus-Scrape-Timeout-Seconds`) less the exporter's 0.5 s offset, 120 s without one,
+/// `X-Prometheus-Scrape-Timeout-Seconds`) less the exporter's 0.5 s offset (120 s less it
+/// without one),
 /// and no longer than the module's `timeout` when it sets one.
 pub fn effective_timeout(m: &Module, scrape_timeout: Option<f64>) -> Duration {
     let from_scrape = scrape_timeout
         .filter(|t| t.is_finite() && *t > 0.0)
-        .map(|t| if t > 0.5 { t - 0.5 } else { t })
         .unwrap_or(120.0);
+    let from_scrape = if from_scrape > 0.5 {
+        from_scrape - 0.5
+    } else {
+        from_scrape
+    };
     let t = Duration::from_secs_f64(from_scrape);
     match m.timeout {
         Some(mt) if !mt.is_zero() && mt < t => mt,
@@ -427,7 +432,10 @@ mod tests {
         ))
         .unwrap();
         let (plain, short) = (&mods["tcp_connect"], &mods["short"]);
-        assert_eq!(effective_timeout(plain, None), Duration::from_secs(120));
+        assert_eq!(
+            effective_timeout(plain, None),
+            Duration::from_secs_f64(119.5)
+        );
         assert_eq!(
             effective_timeout(plain, Some(10.0)),
             Duration::from_secs_f64(9.5)

@@ -41,6 +41,10 @@ impl<R: AsyncRead + Unpin> Lines<R> {
             if self.eof {
                 return Ok((!self.buf.is_empty()).then(|| std::mem::take(&mut self.buf)));
             }
+            // Go's line scanner gives up on a line longer than 64 KiB.
+            if self.buf.len() > 64 * 1024 {
+                return Err(std::io::Error::other("bufio.Scanner: token too long"));
+            }
             let mut chunk = [0u8; 4096];
             match self.inner.read(&mut chunk).await? {
                 0 => self.eof = true,

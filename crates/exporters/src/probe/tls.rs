@@ -245,12 +245,11 @@ impl Tls {
 }
 
 /// The exporter's certificate metrics after a handshake: earliest expiry over the presented
-/// certificates, the TLS version, and (when the chain was verified) the chain's expiry and the
-/// leaf's identity.
+/// certificates, the TLS version, and the leaf's identity with the expiry of its chain.
 pub fn report(out: &mut Outcome, conn: &rustls::ClientConnection, verified: bool) {
     let certs = conn.peer_certificates().unwrap_or(&[]);
-    let parsed: Vec<cert::CertInfo> = certs.iter().filter_map(|c| cert::parse(c)).collect();
-    if let Some(earliest) = parsed.iter().map(|c| c.not_after).min() {
+    let parsed: Vec<Option<cert::CertInfo>> = certs.iter().map(|c| cert::parse(c)).collect();
+    if let Some(earliest) = parsed.iter().flatten().map(|c| c.not_after).min() {
         out.set("probe_ssl_earliest_cert_expiry", "", earliest as f64);
     }
     let version = match conn.protocol_version() {
@@ -263,36 +262,54 @@ pub fn report(out: &mut Outcome, conn: &rustls::ClientConnection, verified: bool
         &format!("version=\"{version}\""),
         1.0,
     );
-    if let (Some(leaf), Some(der)) = (parsed.first(), certs.first()) {
-        // The verified chain is taken as the presented one (rustls does not hand back the
-        // path it built; they differ only when the root is not sent). Without verification
-        // there is no chain, and the exporter reports Go's zero time.
-        let chain_expiry = match verified {
-            true => parsed
+    let (Some(Some(leaf)), Some(der)) = (parsed.first(), certs.first()) else {
+        return;
+    };
+    // The chain: from the leaf, each certificate's issuer among those presented, until a
+    // self-signed one or a missing link (rustls does not hand back the path it built; this
+    // leaves out extra certificates a server sends, as Go's verified chains do, but lacks the
+    // root when the server does not send it). Without verification there is no chain, and the
+    // exporter reports Go's zero time.
+    let chain_expiry =
+        if verified {
+            let mut chain = vec![leaf];
+            let mut cur = leaf;
+            while cur.issuer != cur.subject && chain.len() < 10 {
+                match parsed.iter().flatten().find(|c| {
+                    c.subject == cur.issuer && !chain.iter().any(|x| std::ptr::eq(*x, *c))
+                }) {
+                    Some(next) => {
+                        chain.push(next);
+                        cur = next;
+                    }
+                    None => break,
+                }
+            }
+            chain
                 .iter()
                 .map(|c| c.not_after)
                 .min()
-                .unwrap_or(GO_ZERO_TIME),
-            false => GO_ZERO_TIME,
+                .unwrap_or(GO_ZERO_TIME)
+        } else {
+            GO_ZERO_TIME
         };
-        out.set(
-            "probe_ssl_last_chain_expiry_timestamp_seconds",
-            "",
-            chain_expiry as f64,
-        );
-        let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
-        out.set(
-            "probe_ssl_last_chain_info",
-            &format!(
-                "fingerprint_sha256=\"{}\",issuer=\"{}\",subject=\"{}\",subjectalternative=\"{}\"",
-                cert::fingerprint_sha256(der),
-                esc(&leaf.issuer),
-                esc(&leaf.subject),
-                esc(&leaf.dns_names.join(","))
-            ),
-            1.0,
-        );
-    }
+    out.set(
+        "probe_ssl_last_chain_expiry_timestamp_seconds",
+        "",
+        chain_expiry as f64,
+    );
+    let esc = crate::exposition::escape_label_value;
+    out.set(
+        "probe_ssl_last_chain_info",
+        &format!(
+            "fingerprint_sha256=\"{}\",issuer=\"{}\",subject=\"{}\",subjectalternative=\"{}\"",
+            cert::fingerprint_sha256(der),
+            esc(&leaf.issuer),
+            esc(&leaf.subject),
+            esc(&leaf.dns_names.join(","))
+        ),
+        1.0,
+    );
 }
 
 /// `time.Time{}.Unix()` in Go: January 1 of year 1.
