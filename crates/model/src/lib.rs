@@ -14,5 +14,5 @@ pub mod relabel;
 pub mod sample;
 pub mod time;
 
-pub use labels::{Label, Labels, LabelsBuilder};
+pub use labels::{Label, LabelRef, Labels, LabelsBuilder};
 pub use sample::{STALE_NAN, Sample, is_stale_nan};

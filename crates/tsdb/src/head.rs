@@ -154,12 +154,15 @@ struct Index {
 impl Index {
     fn insert(&mut self, r: SeriesRef, labels: Labels) {
         for l in labels.iter() {
-            let list = self
-                .postings
-                .entry(l.name.to_string())
-                .or_default()
-                .entry(l.value.to_string())
-                .or_default();
+            // Look up before allocating keys: almost every name and most values exist already.
+            if !self.postings.contains_key(l.name) {
+                self.postings.insert(l.name.to_string(), FastMap::default());
+            }
+            let values = self.postings.get_mut(l.name).expect("just inserted");
+            if !values.contains_key(l.value) {
+                values.insert(l.value.to_string(), Vec::new());
+            }
+            let list = values.get_mut(l.value).expect("just inserted");
             // Refs are handed out in increasing order, so pushing keeps lists sorted; replay
             // of an older WAL may not, so insert in place when needed.
             match list.last() {

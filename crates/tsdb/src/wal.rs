@@ -10,7 +10,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use vigil_model::{Label, Labels};
+use vigil_model::{LabelRef, Labels};
 
 /// Segments are cut at this size.
 pub const SEGMENT_SIZE: u64 = 128 << 20;
@@ -69,9 +69,10 @@ impl<'a> Dec<'a> {
         Some(h)
     }
 
-    fn str(&mut self) -> Option<String> {
+    /// A string borrowed from the record (no allocation: replay decodes millions of these).
+    fn str(&mut self) -> Option<&'a str> {
         let n = self.uvarint()? as usize;
-        String::from_utf8(self.bytes(n)?.to_vec()).ok()
+        std::str::from_utf8(self.bytes(n)?).ok()
     }
 
     fn u64(&mut self) -> Option<u64> {
@@ -163,14 +164,17 @@ fn decode_payload(typ: u8, p: &[u8]) -> Option<Record> {
                 let nl = d.uvarint()? as usize;
                 let mut ls = Vec::with_capacity(nl.min(64));
                 for _ in 0..nl {
-                    ls.push(Label {
+                    ls.push(LabelRef {
                         name: d.str()?,
                         value: d.str()?,
                     });
                 }
-                ls.sort();
-                ls.dedup_by(|a, b| a.name == b.name);
-                out.push((r, Labels::from_sorted(ls)));
+                // vigil writes them sorted; sort anything else once.
+                if !ls.windows(2).all(|w| w[0].name < w[1].name) {
+                    ls.sort();
+                    ls.dedup_by(|a, b| a.name == b.name);
+                }
+                out.push((r, Labels::from_sorted_refs(ls)));
             }
             Some(Record::Series(out))
         }
@@ -310,59 +314,78 @@ pub fn replay(dir: &Path, f: impl FnMut(Record)) -> io::Result<ReplayReport> {
 }
 
 fn replay_filtered(dir: &Path, first: u64, mut f: impl FnMut(Record)) -> io::Result<ReplayReport> {
-    let mut rep = ReplayReport::default();
     let segs: Vec<u64> = segments(dir)?.into_iter().filter(|&s| s >= first).collect();
+    // Reading, checking and decoding run on a second thread while this one applies records:
+    // restart time is replay time, and the two halves cost about the same.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Record>(64);
+    let scan = std::thread::scope(|sc| {
+        let reader = sc.spawn(|| read_segments(dir, &segs, tx));
+        let mut records = 0u64;
+        for rec in rx {
+            f(rec);
+            records += 1;
+        }
+        reader.join().map(|r| r.map(|bad| (records, bad)))
+    });
+    let (records, bad) = scan.map_err(|_| io::Error::other("WAL reader thread panicked"))??;
+    let mut rep = ReplayReport {
+        records,
+        ..Default::default()
+    };
+    // A torn or corrupt tail is cut only after every good record before it was applied.
+    if let Some((i, off)) = bad {
+        let seg = segs[i];
+        tracing::warn!(
+            segment = seg,
+            offset = off,
+            "WAL corruption: truncating the torn or corrupt tail"
+        );
+        OpenOptions::new()
+            .write(true)
+            .open(segment_path(dir, seg))?
+            .set_len(off as u64)?;
+        for &later in &segs[i + 1..] {
+            std::fs::remove_file(segment_path(dir, later))?;
+        }
+        rep.corruption = Some((seg, off as u64));
+    }
+    Ok(rep)
+}
+
+/// Send every good record of `segs` in order; where the first bad frame is, if any.
+fn read_segments(
+    dir: &Path,
+    segs: &[u64],
+    tx: std::sync::mpsc::SyncSender<Record>,
+) -> io::Result<Option<(usize, usize)>> {
     for (i, &seg) in segs.iter().enumerate() {
-        let path = segment_path(dir, seg);
         let mut buf = Vec::new();
-        File::open(&path)?.read_to_end(&mut buf)?;
+        File::open(segment_path(dir, seg))?.read_to_end(&mut buf)?;
         let mut off = 0usize;
-        let mut bad = false;
         while off < buf.len() {
             let Some(hdr) = buf.get(off..off + 9) else {
-                bad = true;
-                break;
+                return Ok(Some((i, off)));
             };
             let len = u32::from_le_bytes(hdr[0..4].try_into().unwrap_or_default()) as usize;
             let crc = u32::from_le_bytes(hdr[4..8].try_into().unwrap_or_default());
             let Some(body) = buf.get(off + 8..off + 8 + len).filter(|_| len > 0) else {
-                bad = true;
-                break;
+                return Ok(Some((i, off)));
             };
             if crc32fast::hash(body) != crc {
-                bad = true;
-                break;
+                return Ok(Some((i, off)));
             }
             match decode_payload(body[0], &body[1..]) {
                 Some(r) => {
-                    f(r);
-                    rep.records += 1;
+                    if tx.send(r).is_err() {
+                        return Ok(None);
+                    }
                 }
-                None => {
-                    bad = true;
-                    break;
-                }
+                None => return Ok(Some((i, off))),
             }
             off += 8 + len;
         }
-        if bad {
-            tracing::warn!(
-                segment = seg,
-                offset = off,
-                "WAL corruption: truncating the torn or corrupt tail"
-            );
-            OpenOptions::new()
-                .write(true)
-                .open(&path)?
-                .set_len(off as u64)?;
-            for &later in &segs[i + 1..] {
-                std::fs::remove_file(segment_path(dir, later))?;
-            }
-            rep.corruption = Some((seg, off as u64));
-            break;
-        }
     }
-    Ok(rep)
+    Ok(None)
 }
 
 /// Appends record batches to the newest segment.
