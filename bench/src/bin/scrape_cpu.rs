@@ -1,5 +1,6 @@
-//! vigil and Debian's `prometheus` scrape the same large target side by side; prints CPU
-//! seconds per scrape and resident memory of each, and the ratios.
+//! vigil, Debian's `prometheus` and (when installed) Debian's `victoria-metrics` scrape the
+//! same large target side by side; prints CPU seconds per scrape and resident memory of each,
+//! and the ratios to vigil.
 //!
 //! `cargo build --release -p vigil && cargo run --release -p vigil-bench --bin scrape_cpu [-- SERIES SECONDS]`
 //!
@@ -66,40 +67,55 @@ fn main() {
             .spawn()
             .unwrap(),
     );
-    while !(up(vp) && up(pp)) {
+    let mut servers: Vec<(&str, u16, Killed)> = vec![("vigil", vp, v), ("prometheus", pp, p)];
+    if let Some(vm) = vigil_bench::servers::victoria_metrics() {
+        let port = free_port();
+        let c = Command::new(vm)
+            .args([
+                format!("-promscrape.config={}", cfg.display()),
+                format!("-httpListenAddr=127.0.0.1:{port}"),
+                format!("-storageDataPath={}", dir.join("vm").display()),
+                "-loggerLevel=ERROR".into(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        servers.push(("victoria-metrics", port, Killed(c)));
+    }
+    while !servers.iter().all(|(_, port, _)| up(*port)) {
         std::thread::sleep(Duration::from_millis(200));
     }
     println!(
-        "{series} series per scrape, every 5s; warming up 15s (first scrapes create every series) ..."
+        "{series} series per scrape, every 5s, {} scrapers; warming up 15s (first scrapes create every series) ...",
+        servers.len()
     );
     std::thread::sleep(Duration::from_secs(15));
-    let (v0, p0) = (
-        cpu_seconds(v.0.id()).unwrap(),
-        cpu_seconds(p.0.id()).unwrap(),
-    );
+    let start: Vec<f64> = servers.iter().map(|(_, _, k)| cpu_seconds(k.0.id()).unwrap()).collect();
     println!("measuring {seconds}s ...");
     std::thread::sleep(Duration::from_secs(seconds));
-    let (v1, p1) = (
-        cpu_seconds(v.0.id()).unwrap(),
-        cpu_seconds(p.0.id()).unwrap(),
-    );
     let scrapes = seconds as f64 / 5.0;
-    let (vc, pc) = ((v1 - v0) / scrapes, (p1 - p0) / scrapes);
-    let (vr, pr) = (
-        rss_bytes(v.0.id()).unwrap_or(0) as f64 / 1e6,
-        rss_bytes(p.0.id()).unwrap_or(0) as f64 / 1e6,
-    );
+    let rows: Vec<(&str, f64, f64)> = servers
+        .iter()
+        .zip(&start)
+        .map(|((name, _, k), s0)| {
+            let cpu = (cpu_seconds(k.0.id()).unwrap() - s0) / scrapes;
+            let rss = rss_bytes(k.0.id()).unwrap_or(0) as f64 / 1e6;
+            (*name, cpu, rss)
+        })
+        .collect();
+    let (vc, vr) = (rows[0].1, rows[0].2);
     println!();
-    println!("{:<12} {:>16} {:>10}", "", "CPU s/scrape", "RSS MB");
-    println!("{:<12} {:>16.3} {:>10.0}", "vigil", vc, vr);
-    println!("{:<12} {:>16.3} {:>10.0}", "prometheus", pc, pr);
-    println!(
-        "{:<12} {:>16.2} {:>10.2}",
-        "ratio p/v",
-        pc / vc.max(1e-9),
-        pr / vr.max(1e-9)
-    );
+    println!("{:<18} {:>14} {:>8} {:>16} {:>14}", "", "CPU s/scrape", "RSS MB", "CPU / vigil's", "RSS / vigil's");
+    for (name, cpu, rss) in &rows {
+        println!(
+            "{name:<18} {cpu:>14.3} {rss:>8.0} {:>16.2} {:>14.2}",
+            cpu / vc.max(1e-9),
+            rss / vr.max(1e-9)
+        );
+    }
     println!();
-    println!("both append to their head and write their WAL; ratios above 1 mean vigil uses less.");
+    println!("each appends to its storage and writes its WAL or parts; ratios above 1 mean vigil uses less.");
+    drop(servers);
     let _ = std::fs::remove_dir_all(&dir);
 }
