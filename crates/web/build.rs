@@ -27,6 +27,36 @@ fn run(cmd: &mut Command, what: &str) {
     assert!(status.success(), "building vigil's UI: {what} failed");
 }
 
+/// A directory lock, removed when dropped; one left behind by a killed build for over ten
+/// minutes is taken over.
+struct Lock(PathBuf);
+
+impl Lock {
+    fn take(path: PathBuf) -> Lock {
+        let start = std::time::Instant::now();
+        loop {
+            if std::fs::create_dir(&path).is_ok() {
+                return Lock(path);
+            }
+            let stale = std::fs::metadata(&path)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > std::time::Duration::from_secs(600));
+            if stale || start.elapsed() > std::time::Duration::from_secs(900) {
+                let _ = std::fs::remove_dir(&path);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
 fn main() {
     let ui = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("../../ui");
     let sources = ["src", "build.mjs", "package.json", "package-lock.json"];
@@ -38,6 +68,12 @@ fn main() {
         .and_then(|m| m.modified())
         .ok();
     let src_time = sources.iter().map(|s| newest(&ui.join(s))).max().unwrap();
+    // Builds of several profiles may run this at once: one at a time installs and bundles
+    // (a directory is the lock: creating it is atomic), and each checks again once it holds it.
+    let _lock = (built.is_none_or(|b| b < src_time)).then(|| Lock::take(ui.join(".build-lock")));
+    let built = std::fs::metadata(dist.join("app.js"))
+        .and_then(|m| m.modified())
+        .ok();
     if built.is_none_or(|b| b < src_time) {
         // npm records what it installed in node_modules/.package-lock.json: reinstall when the
         // lock file is newer (a dependency changed) or nothing was installed.

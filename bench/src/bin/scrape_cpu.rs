@@ -91,7 +91,10 @@ fn main() {
         servers.len()
     );
     std::thread::sleep(Duration::from_secs(15));
-    let start: Vec<f64> = servers.iter().map(|(_, _, k)| cpu_seconds(k.0.id()).unwrap()).collect();
+    let start: Vec<f64> = servers
+        .iter()
+        .map(|(_, _, k)| cpu_seconds(k.0.id()).unwrap())
+        .collect();
     println!("measuring {seconds}s ...");
     std::thread::sleep(Duration::from_secs(seconds));
     let scrapes = seconds as f64 / 5.0;
@@ -106,7 +109,10 @@ fn main() {
         .collect();
     let (vc, vr) = (rows[0].1, rows[0].2);
     println!();
-    println!("{:<18} {:>14} {:>8} {:>16} {:>14}", "", "CPU s/scrape", "RSS MB", "CPU / vigil's", "RSS / vigil's");
+    println!(
+        "{:<18} {:>14} {:>8} {:>16} {:>14}",
+        "", "CPU s/scrape", "RSS MB", "CPU / vigil's", "RSS / vigil's"
+    );
     for (name, cpu, rss) in &rows {
         println!(
             "{name:<18} {cpu:>14.3} {rss:>8.0} {:>16.2} {:>14.2}",
@@ -115,7 +121,9 @@ fn main() {
         );
     }
     println!();
-    println!("each appends to its storage and writes its WAL or parts; ratios above 1 mean vigil uses less.");
+    println!(
+        "each appends to its storage and writes its WAL or parts; ratios above 1 mean vigil uses less."
+    );
     drop(servers);
     let _ = std::fs::remove_dir_all(&dir);
 }
