@@ -74,15 +74,25 @@ fn put_varint(out: &mut Vec<u8>, mut n: usize) {
     out.push(n as u8);
 }
 
-fn pack<'a>(labels: impl Iterator<Item = (&'a str, &'a str)>) -> Arc<[u8]> {
-    let mut out = Vec::new();
+fn varint_len(n: usize) -> usize {
+    (usize::BITS - (n | 1).leading_zeros()).div_ceil(7) as usize
+}
+
+/// Pack into one exact allocation: the length is summed first (the iterator is walked twice),
+/// so building a label set costs a single allocation; queries build many.
+fn pack<'a>(labels: impl Iterator<Item = (&'a str, &'a str)> + Clone) -> Arc<[u8]> {
+    let len: usize = labels
+        .clone()
+        .map(|(n, v)| varint_len(n.len()) + n.len() + varint_len(v.len()) + v.len())
+        .sum();
+    let mut buf = Vec::with_capacity(len);
     for (n, v) in labels {
-        put_varint(&mut out, n.len());
-        out.extend_from_slice(n.as_bytes());
-        put_varint(&mut out, v.len());
-        out.extend_from_slice(v.as_bytes());
+        put_varint(&mut buf, n.len());
+        buf.extend_from_slice(n.as_bytes());
+        put_varint(&mut buf, v.len());
+        buf.extend_from_slice(v.as_bytes());
     }
-    Arc::from(out)
+    Arc::from(buf)
 }
 
 /// The labels of a [`Labels`], in name order.
@@ -176,8 +186,20 @@ impl Labels {
     }
 
     /// As [`from_sorted`](Self::from_sorted), from borrowed pairs.
-    pub fn from_sorted_refs<'a>(v: impl IntoIterator<Item = LabelRef<'a>>) -> Self {
+    pub fn from_sorted_refs<'a, I>(v: I) -> Self
+    where
+        I: IntoIterator<Item = LabelRef<'a>>,
+        I::IntoIter: Clone,
+    {
         Labels(pack(v.into_iter().map(|l| (l.name, l.value))))
+    }
+
+    /// This label set without `name` (one allocation; the same set when it has no such label).
+    pub fn without(&self, name: &str) -> Labels {
+        if !self.has(name) {
+            return self.clone();
+        }
+        Labels::from_sorted_refs(self.iter().filter(|l| l.name != name))
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
@@ -406,6 +428,18 @@ mod tests {
         assert_eq!(l.iter().map(|l| l.name).collect::<Vec<_>>(), ["a", "b"]);
         assert_eq!(l.get("b"), Some("3"));
         assert_eq!(l.get("c"), None);
+    }
+
+    #[test]
+    fn varint_lengths() {
+        for n in [0usize, 1, 127, 128, 16383, 16384, 1 << 21] {
+            let mut b = Vec::new();
+            put_varint(&mut b, n);
+            assert_eq!(b.len(), varint_len(n), "{n}");
+        }
+        let l = Labels::from_pairs([("__name__", "up"), ("job", "a")]);
+        assert_eq!(l.without("__name__"), Labels::from_pairs([("job", "a")]));
+        assert_eq!(l.without("x"), l);
     }
 
     #[test]

@@ -790,12 +790,7 @@ fn group_labels(l: &Labels, grouping: &[String], without: bool) -> Labels {
 }
 
 pub(crate) fn drop_name(l: &Labels) -> Labels {
-    if l.metric_name().is_none() {
-        return l.clone();
-    }
-    let mut b = l.builder();
-    b.del(METRIC_NAME);
-    b.build()
+    l.without(METRIC_NAME)
 }
 
 /// Merge series with equal labels; two values for one labelset at one step are an error.

@@ -879,11 +879,13 @@ fn classic_buckets(
             ));
             continue;
         };
-        let mut b = s.labels.builder();
-        b.del("le");
-        b.del(METRIC_NAME);
+        let key = Labels::from_sorted_refs(
+            s.labels
+                .iter()
+                .filter(|l| l.name != "le" && l.name != METRIC_NAME),
+        );
         groups
-            .entry(b.build())
+            .entry(key)
             .or_insert_with(|| (name, Vec::new()))
             .1
             .push((le, i));
