@@ -425,6 +425,7 @@ impl Cur<'_> {
                 next_exc: usize::MAX,
                 radix: Some(Radix {
                     m,
+                    inv: u64::MAX / m.max(1),
                     g,
                     n,
                     digits: [0; 64],
@@ -469,6 +470,9 @@ impl Cur<'_> {
 /// Decoding state of a mixed-radix stream: the current group's digits.
 struct Radix {
     m: u64,
+    /// `u64::MAX / m`: digits are split off by multiplying with it (a hardware division per
+    /// digit made mixed-radix chunks the slowest to decode).
+    inv: u64,
     g: usize,
     n: usize,
     digits: [u64; 64],
@@ -538,17 +542,29 @@ impl IntStream<'_> {
     }
 }
 
+/// `(n / m, n % m)` from `inv = u64::MAX / m`: the estimate `n * inv >> 64` is at most two
+/// below the quotient, and the remainder check corrects it.
+#[inline(always)]
+fn divrem(n: u64, m: u64, inv: u64) -> (u64, u64) {
+    let mut q = ((n as u128 * inv as u128) >> 64) as u64;
+    let mut r = n - q * m;
+    while r >= m {
+        q += 1;
+        r -= m;
+    }
+    (q, r)
+}
+
 impl IntStream<'_> {
     fn next_radix(&mut self) -> u64 {
         let r = self.radix.as_ref().expect("radix stream");
         if r.at == r.have {
-            let (m, g, n, i) = (r.m, r.g, r.n, self.i);
+            let (m, inv, g, n, i) = (r.m, r.inv, r.g, r.n, self.i);
             let k = g.min(n.saturating_sub(i)).max(1);
             let mut num = self.take_bits(radix_bits(m, k));
             let r = self.radix.as_mut().expect("radix stream");
             for d in r.digits.iter_mut().take(k) {
-                *d = num % m;
-                num /= m;
+                (num, *d) = divrem(num, m, inv);
             }
             r.have = k;
             r.at = 0;
@@ -678,6 +694,36 @@ fn decode_packed(b: &[u8], mint: i64, maxt: i64, out: &mut Vec<Sample>) -> Optio
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fast_division_is_exact() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for m in [
+            1u64,
+            2,
+            3,
+            7,
+            10,
+            100,
+            201,
+            1000,
+            65_537,
+            1 << 31,
+            u32::MAX as u64 + 12_345,
+            u64::MAX / 3,
+            u64::MAX,
+        ] {
+            for n in [0u64, 1, m - 1, m, m.wrapping_add(1), u64::MAX, u64::MAX - 1] {
+                assert_eq!(divrem(n, m, u64::MAX / m), (n / m, n % m), "{n} / {m}");
+            }
+            for _ in 0..10_000 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                assert_eq!(divrem(x, m, u64::MAX / m), (x / m, x % m), "{x} / {m}");
+            }
+        }
+    }
     use vigil_model::sample::STALE_NAN;
 
     fn round_trip(samples: &[Sample]) -> usize {
