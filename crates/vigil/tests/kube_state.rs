@@ -153,6 +153,14 @@ fn kube_state_metrics_from_the_fake_api() {
         "{text}"
     );
 
+    // Its own metrics: what it holds, by resource.
+    let (_, tele) = get(&format!("http://127.0.0.1:{port}/telemetry"));
+    let pods_held: f64 = samples(&tele)[r#"vigil_kube_state_objects{resource="pods"}"#]
+        .parse()
+        .unwrap();
+    assert_eq!(pods_held, apps.len() as f64 + 1.0, "{tele}");
+    assert!(tele.contains("# TYPE vigil_kube_state_watch_events_total counter\n"));
+
     // Changes arrive through the watch: the deployment loses its available replica, the
     // crashing pod goes away.
     let (d, _) = &apps["timecheck"];

@@ -217,32 +217,31 @@ impl KubeState {
 
     /// The exporter's own metrics (kube-state-metrics serves these on its telemetry port).
     pub fn telemetry(&self) -> String {
-        let mut out = String::from(
-            "# HELP vigil_kube_state_watch_events_total Watch events received, by resource.\n# TYPE vigil_kube_state_watch_events_total counter\n",
+        let mut out = String::new();
+        let mut family = |name: &str, kind: &str, help: &str, value: &dyn Fn(&Watched) -> u64| {
+            out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
+            for r in &self.resources {
+                out.push_str(&format!("{name}{{resource=\"{}\"}} {}\n", r.name, value(r)));
+            }
+        };
+        family(
+            "vigil_kube_state_watch_events_total",
+            "counter",
+            "Watch events received, by resource.",
+            &|r| r.events.load(Ordering::Relaxed),
         );
-        for r in &self.resources {
-            out.push_str(&format!(
-                "vigil_kube_state_watch_events_total{{resource=\"{}\"}} {}\n",
-                r.name,
-                r.events.load(Ordering::Relaxed)
-            ));
-        }
-        out.push_str("# HELP vigil_kube_state_watch_errors_total List or watch failures, by resource.\n# TYPE vigil_kube_state_watch_errors_total counter\n");
-        for r in &self.resources {
-            out.push_str(&format!(
-                "vigil_kube_state_watch_errors_total{{resource=\"{}\"}} {}\n",
-                r.name,
-                r.errors.load(Ordering::Relaxed)
-            ));
-        }
-        out.push_str("# HELP vigil_kube_state_objects Objects held, by resource.\n# TYPE vigil_kube_state_objects gauge\n");
-        for r in &self.resources {
-            out.push_str(&format!(
-                "vigil_kube_state_objects{{resource=\"{}\"}} {}\n",
-                r.name,
-                r.objects.read().by_key.len()
-            ));
-        }
+        family(
+            "vigil_kube_state_watch_errors_total",
+            "counter",
+            "List or watch failures, by resource.",
+            &|r| r.errors.load(Ordering::Relaxed),
+        );
+        family(
+            "vigil_kube_state_objects",
+            "gauge",
+            "Objects held, by resource.",
+            &|r| r.objects.read().by_key.len() as u64,
+        );
         out
     }
 }
