@@ -271,6 +271,26 @@ impl Labels {
         }
         h
     }
+
+    /// Which of `of` shards this label set belongs to: a fast hash of the packed form, which
+    /// is the same for equal label sets wherever they come from (head, blocks, memory), so a
+    /// selection split by shard is split the same way in every source.
+    pub fn shard(&self, of: usize) -> usize {
+        if of <= 1 {
+            return 0;
+        }
+        let mut h: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut words = self.0.chunks_exact(8);
+        for w in &mut words {
+            let x = u64::from_le_bytes(w.try_into().expect("8 bytes"));
+            h = (h.rotate_left(23) ^ x).wrapping_mul(0xff51_afd7_ed55_8ccd);
+        }
+        let mut tail = [0u8; 8];
+        tail[..words.remainder().len()].copy_from_slice(words.remainder());
+        h = (h.rotate_left(23) ^ u64::from_le_bytes(tail)).wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^= h >> 29;
+        ((h as u128 * of as u128) >> 64) as usize
+    }
 }
 
 impl<'a> IntoIterator for &'a Labels {

@@ -4,6 +4,8 @@
 //! step over those dense slots.
 
 use std::collections::HashMap;
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::Ordering::Relaxed;
 
 use vigil_model::labels::METRIC_NAME;
 use vigil_model::{Labels, LabelsBuilder, Sample, is_stale_nan};
@@ -11,6 +13,7 @@ use vigil_storage::{MatchOp, Series, Storage, StorageError};
 
 use crate::ast::{AggOp, At, BinOp, Card, Expr, VectorMatching, VectorSelector};
 use crate::funcs;
+use crate::select::{Budget, for_shards, merge_sorted};
 
 /// A query result, as the API reports it.
 #[derive(Debug, Clone, PartialEq)]
@@ -114,8 +117,6 @@ pub(crate) struct RangeArg {
     pub range_ms: i64,
     /// Window end for step i.
     pub ends: Vec<i64>,
-    /// The selector, for `absent_over_time` labels.
-    pub selector: Option<VectorSelector>,
 }
 
 pub(crate) struct Ctx<'a> {
@@ -131,7 +132,8 @@ pub(crate) struct Ctx<'a> {
     pub q_step: i64,
     /// Warnings and infos gathered while evaluating (shared with subquery contexts).
     pub notes: &'a std::cell::RefCell<Notes>,
-    pub samples: std::cell::Cell<usize>,
+    /// Samples loaded so far (shared with shard threads through [`Ctx::budget`]).
+    pub samples: std::sync::atomic::AtomicUsize,
 }
 
 /// Annotations of one query, each message once, in the order first raised.
@@ -168,20 +170,21 @@ impl Ctx<'_> {
         (0..self.n()).map(|i| self.start + i as i64 * self.step)
     }
 
-    fn count(&self, n: usize) -> R<()> {
-        let total = self.samples.get() + n;
-        self.samples.set(total);
-        if total > self.engine.max_samples {
-            return Err(EvalError::TooManySamples);
+    /// The query's limits, for code that loads samples (possibly on other threads).
+    pub(crate) fn budget(&self) -> Budget<'_> {
+        Budget {
+            samples: &self.samples,
+            max_samples: self.engine.max_samples,
+            deadline: self.engine.deadline,
         }
-        self.check_deadline()
+    }
+
+    fn count(&self, n: usize) -> R<()> {
+        self.budget().count(n)
     }
 
     fn check_deadline(&self) -> R<()> {
-        match self.engine.deadline {
-            Some(d) if std::time::Instant::now() >= d => Err(EvalError::Timeout),
-            _ => Ok(()),
-        }
+        self.budget().check_deadline()
     }
 
     fn at_time(&self, at: &Option<At>, t: i64) -> i64 {
@@ -282,44 +285,69 @@ impl Ctx<'_> {
             evals.iter().copied().max().unwrap_or(0),
         );
         let q = self.storage.querier(lo - lb + 1, hi)?;
-        let mut out = Vec::new();
-        for s in q.select(&vs.matchers)? {
-            self.count(s.samples.len())?;
-            let mut pts = Vec::with_capacity(evals.len());
-            let mut ts = Vec::with_capacity(evals.len());
-            let mut j = 0;
-            let mut any = false;
-            for &te in &evals {
-                // `evals` is non-decreasing except with `@`, where it is constant.
-                if j > 0 && s.samples[j - 1].t > te {
-                    j = s.samples.partition_point(|x| x.t <= te);
-                }
-                while j < s.samples.len() && s.samples[j].t <= te {
-                    j += 1;
-                }
-                match j.checked_sub(1).map(|k| s.samples[k]) {
-                    Some(x) if x.t > te - lb && !is_stale_nan(x.v) => {
-                        pts.push(Some(x.v));
-                        ts.push(x.t);
-                        any = true;
+        let budget = self.budget();
+        let evals = &evals;
+        let parts = for_shards(&*q, &vs.matchers, |set| {
+            let mut out = Vec::new();
+            for s in set {
+                budget.count(s.samples.len())?;
+                let mut pts = Vec::with_capacity(evals.len());
+                let mut ts = Vec::with_capacity(evals.len());
+                let mut j = 0;
+                let mut any = false;
+                for &te in evals {
+                    // `evals` is non-decreasing except with `@`, where it is constant.
+                    if j > 0 && s.samples[j - 1].t > te {
+                        j = s.samples.partition_point(|x| x.t <= te);
                     }
-                    _ => {
-                        pts.push(None);
-                        ts.push(0);
+                    while j < s.samples.len() && s.samples[j].t <= te {
+                        j += 1;
                     }
+                    match j.checked_sub(1).map(|k| s.samples[k]) {
+                        Some(x) if x.t > te - lb && !is_stale_nan(x.v) => {
+                            pts.push(Some(x.v));
+                            ts.push(x.t);
+                            any = true;
+                        }
+                        _ => {
+                            pts.push(None);
+                            ts.push(0);
+                        }
+                    }
+                }
+                if any {
+                    out.push((
+                        Stepped {
+                            labels: s.labels,
+                            pts,
+                        },
+                        ts,
+                    ));
                 }
             }
-            if any {
-                out.push((
-                    Stepped {
-                        labels: s.labels,
-                        pts,
-                    },
-                    ts,
-                ));
-            }
-        }
-        Ok(out)
+            Ok(out)
+        })?;
+        Ok(merge_sorted(parts, |(s, _)| &s.labels))
+    }
+
+    /// The window end of each step for a matrix selector (its `@` and `offset` applied).
+    pub(crate) fn window_ends(&self, vs: &VectorSelector) -> Vec<i64> {
+        self.times()
+            .map(|t| self.at_time(&vs.at, t) - vs.offset_ms)
+            .collect()
+    }
+
+    /// A querier over every window of length `range_ms` ending at `ends` (left-open).
+    pub(crate) fn window_querier(
+        &self,
+        ends: &[i64],
+        range_ms: i64,
+    ) -> R<Box<dyn vigil_storage::Querier + '_>> {
+        let (lo, hi) = (
+            ends.iter().copied().min().unwrap_or(0),
+            ends.iter().copied().max().unwrap_or(0),
+        );
+        Ok(self.storage.querier(lo - range_ms + 1, hi)?)
     }
 
     /// Evaluate a range argument (matrix selector or subquery): raw samples (staleness
@@ -327,15 +355,8 @@ impl Ctx<'_> {
     pub(crate) fn range_arg(&self, e: &Expr) -> R<RangeArg> {
         match e.unparen() {
             Expr::MatrixSelector { vs, range_ms } => {
-                let ends: Vec<i64> = self
-                    .times()
-                    .map(|t| self.at_time(&vs.at, t) - vs.offset_ms)
-                    .collect();
-                let (lo, hi) = (
-                    ends.iter().copied().min().unwrap_or(0),
-                    ends.iter().copied().max().unwrap_or(0),
-                );
-                let q = self.storage.querier(lo - range_ms + 1, hi)?;
+                let ends = self.window_ends(vs);
+                let q = self.window_querier(&ends, *range_ms)?;
                 let mut series = Vec::new();
                 for mut s in q.select(&vs.matchers)? {
                     s.samples.retain(|x| !is_stale_nan(x.v));
@@ -348,7 +369,6 @@ impl Ctx<'_> {
                     series,
                     range_ms: *range_ms,
                     ends,
-                    selector: Some(vs.clone()),
                 })
             }
             Expr::Subquery {
@@ -378,7 +398,6 @@ impl Ctx<'_> {
                         series: vec![],
                         range_ms: *range_ms,
                         ends,
-                        selector: None,
                     });
                 }
                 let inner = Ctx {
@@ -391,10 +410,10 @@ impl Ctx<'_> {
                     q_end: self.q_end,
                     q_step: self.q_step,
                     notes: self.notes,
-                    samples: std::cell::Cell::new(self.samples.get()),
+                    samples: AtomicUsize::new(self.samples.load(Relaxed)),
                 };
                 let v = inner.eval(expr)?;
-                self.samples.set(inner.samples.get());
+                self.samples.store(inner.samples.load(Relaxed), Relaxed);
                 let times: Vec<i64> = inner.times().collect();
                 let series = match v {
                     V::Vector(v) => v
@@ -424,7 +443,6 @@ impl Ctx<'_> {
                     series,
                     range_ms: *range_ms,
                     ends,
-                    selector: None,
                 })
             }
             _ => invalid("expected a range vector"),
@@ -529,6 +547,11 @@ impl Ctx<'_> {
         without: bool,
         param_pos: crate::ast::Pos,
     ) -> R<V> {
+        if param.is_none()
+            && let Some(out) = funcs::aggregate_windows(self, op, expr, grouping, without)?
+        {
+            return Ok(V::Vector(out));
+        }
         let input = self.vector_arg(expr)?;
         let n = self.n();
         let param_num = match (op, param) {
@@ -1130,7 +1153,7 @@ impl Engine {
             q_end: end,
             q_step: if start == end { 0 } else { step },
             notes,
-            samples: std::cell::Cell::new(0),
+            samples: AtomicUsize::new(0),
         }
     }
 

@@ -5,8 +5,10 @@ use std::collections::HashMap;
 use vigil_model::labels::{METRIC_NAME, is_valid_label_name};
 use vigil_model::{Labels, Sample};
 
-use crate::ast::{Expr, Pos};
-use crate::eval::{Ctx, R, RangeArg, Stepped, V, absent_labels, check_unique, drop_name, invalid};
+use crate::ast::{AggOp, Expr, Pos};
+use crate::eval::{Ctx, R, Stepped, V, absent_labels, check_unique, drop_name, invalid};
+use crate::select::{for_shards, merge_sorted};
+use vigil_model::is_stale_nan;
 
 /// Neumaier-compensated addition, as Prometheus's `kahanSumInc`.
 pub(crate) fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
@@ -228,43 +230,88 @@ fn holt_winters(w: &[Sample], sf: f64, tf: f64) -> Option<f64> {
     Some(s1)
 }
 
-/// Per-step windows over the samples of each series of a range argument.
+/// `f` over each step's window of one series' samples (time order, no staleness markers)
+/// into `pts`, one slot per window end.
+pub(crate) fn windows_into(
+    samples: &[Sample],
+    ends: &[i64],
+    range_ms: i64,
+    f: &WindowFn<'_>,
+    pts: &mut Vec<Option<f64>>,
+) {
+    pts.clear();
+    let (mut lo, mut hi) = (0usize, 0usize);
+    for (k, &end) in ends.iter().enumerate() {
+        let start = end - range_ms;
+        // Ends only decrease under `@` (where they are constant): start over then.
+        if lo > 0 && samples[lo - 1].t > start || hi > 0 && samples[hi - 1].t > end {
+            lo = 0;
+            hi = 0;
+        }
+        while lo < samples.len() && samples[lo].t <= start {
+            lo += 1;
+        }
+        hi = hi.max(lo);
+        while hi < samples.len() && samples[hi].t <= end {
+            hi += 1;
+        }
+        let w = &samples[lo..hi];
+        pts.push(if w.is_empty() {
+            None
+        } else {
+            f(w, k, end, range_ms)
+        });
+    }
+}
+
+/// A function over the windows of a range argument, per series and step. A matrix selector's
+/// series are streamed from storage in shards (see `select`); a subquery's are evaluated first.
 fn over_windows(
     ctx: &Ctx<'_>,
-    ra: &RangeArg,
+    arg: &Expr,
     keep_name: bool,
-    f: impl Fn(&[Sample], usize, i64) -> Option<f64> + Sync,
+    f: &WindowFn<'_>,
 ) -> R<Vec<Stepped>> {
-    let n = ctx.n();
+    let name = |l: Labels| if keep_name { l } else { drop_name(&l) };
+    if let Expr::MatrixSelector { vs, range_ms } = arg.unparen() {
+        let ends = ctx.window_ends(vs);
+        let q = ctx.window_querier(&ends, *range_ms)?;
+        let budget = ctx.budget();
+        let parts = for_shards(&*q, &vs.matchers, |set| {
+            let mut out = Vec::new();
+            let mut pts = Vec::with_capacity(ends.len());
+            for mut s in set {
+                s.samples.retain(|x| !is_stale_nan(x.v));
+                budget.count(s.samples.len())?;
+                windows_into(&s.samples, &ends, *range_ms, f, &mut pts);
+                if pts.iter().any(Option::is_some) {
+                    out.push(Stepped {
+                        labels: s.labels,
+                        pts: pts.clone(),
+                    });
+                }
+            }
+            Ok(out)
+        })?;
+        let out = merge_sorted(parts, |s| &s.labels)
+            .into_iter()
+            .map(|s| Stepped {
+                labels: name(s.labels),
+                pts: s.pts,
+            })
+            .collect();
+        return check_unique(out);
+    }
+    let ra = ctx.range_arg(arg)?;
     let one = |series: &[vigil_storage::Series]| -> Vec<Stepped> {
         let mut out = Vec::with_capacity(series.len());
+        let mut pts = Vec::with_capacity(ra.ends.len());
         for s in series {
-            let mut pts = Vec::with_capacity(n);
-            let (mut lo, mut hi) = (0usize, 0usize);
-            for (k, &end) in ra.ends.iter().enumerate() {
-                let start = end - ra.range_ms;
-                if lo > 0 && s.samples[lo - 1].t > start || hi > 0 && s.samples[hi - 1].t > end {
-                    lo = 0;
-                    hi = 0;
-                }
-                while lo < s.samples.len() && s.samples[lo].t <= start {
-                    lo += 1;
-                }
-                hi = hi.max(lo);
-                while hi < s.samples.len() && s.samples[hi].t <= end {
-                    hi += 1;
-                }
-                let w = &s.samples[lo..hi];
-                pts.push(if w.is_empty() { None } else { f(w, k, end) });
-            }
+            windows_into(&s.samples, &ra.ends, ra.range_ms, f, &mut pts);
             if pts.iter().any(Option::is_some) {
                 out.push(Stepped {
-                    labels: if keep_name {
-                        s.labels.clone()
-                    } else {
-                        drop_name(&s.labels)
-                    },
-                    pts,
+                    labels: name(s.labels.clone()),
+                    pts: pts.clone(),
                 });
             }
         }
@@ -293,6 +340,181 @@ fn over_windows(
         })
     };
     check_unique(out)
+}
+
+/// Per-step accumulators of one aggregation group, filled series by series.
+struct GroupAcc {
+    key: Labels,
+    /// The smallest input labels that reached this group: groups are output in order of
+    /// first appearance in the label-sorted input, as Prometheus does.
+    first: Labels,
+    acc: Vec<f64>,
+    comp: Vec<f64>,
+    cnt: Vec<u32>,
+}
+
+impl GroupAcc {
+    fn add(&mut self, op: AggOp, k: usize, x: f64) {
+        let (acc, cnt) = (&mut self.acc[k], self.cnt[k]);
+        match op {
+            AggOp::Sum => (*acc, self.comp[k]) = kahan_inc(x, *acc, self.comp[k]),
+            AggOp::Min if cnt == 0 || x < *acc || acc.is_nan() => *acc = x,
+            AggOp::Max if cnt == 0 || x > *acc || acc.is_nan() => *acc = x,
+            _ => {}
+        }
+        self.cnt[k] += 1;
+    }
+
+    /// Fold another shard's accumulators for the same group into this one.
+    fn merge(&mut self, op: AggOp, o: GroupAcc) {
+        for k in 0..self.acc.len() {
+            if o.cnt[k] == 0 {
+                continue;
+            }
+            match op {
+                AggOp::Sum => {
+                    (self.acc[k], self.comp[k]) = kahan_inc(o.acc[k], self.acc[k], self.comp[k]);
+                    (self.acc[k], self.comp[k]) = kahan_inc(o.comp[k], self.acc[k], self.comp[k]);
+                    self.cnt[k] += o.cnt[k];
+                }
+                _ => {
+                    let c = o.cnt[k];
+                    self.add(op, k, o.acc[k]);
+                    self.cnt[k] += c - 1;
+                }
+            }
+        }
+        if o.first < self.first {
+            self.first = o.first;
+        }
+    }
+
+    fn finish(self, op: AggOp) -> Option<Stepped> {
+        let pts: Vec<Option<f64>> = (0..self.acc.len())
+            .map(|k| {
+                (self.cnt[k] > 0).then(|| match op {
+                    AggOp::Sum => self.acc[k] + self.comp[k],
+                    AggOp::Count => self.cnt[k] as f64,
+                    AggOp::Group => 1.0,
+                    _ => self.acc[k],
+                })
+            })
+            .collect();
+        pts.iter().any(Option::is_some).then_some(Stepped {
+            labels: self.key,
+            pts,
+        })
+    }
+}
+
+/// `sum`, `count`, `group`, `min` or `max` of a function over a matrix selector's windows
+/// (`sum by (code) (rate(x[5m]))`), evaluated in one pass: each series is decoded, its windows
+/// computed and folded into its group's accumulators, and dropped, on one thread per shard, so
+/// neither the raw samples nor the function's per-series results are ever all held at once.
+/// `None` when the expression has another shape, or when dropping the metric name could make
+/// two series equal (that error is detected on the unfused path).
+pub(crate) fn aggregate_windows(
+    ctx: &Ctx<'_>,
+    op: AggOp,
+    expr: &Expr,
+    grouping: &[String],
+    without: bool,
+) -> R<Option<Vec<Stepped>>> {
+    if !matches!(
+        op,
+        AggOp::Sum | AggOp::Count | AggOp::Group | AggOp::Min | AggOp::Max
+    ) {
+        return Ok(None);
+    }
+    let Expr::Call {
+        func,
+        args,
+        pos,
+        arg_pos,
+    } = expr.unparen()
+    else {
+        return Ok(None);
+    };
+    let Some((Expr::MatrixSelector { vs, range_ms }, keep_name)) =
+        window_arg(func.name, args).map(|(a, k)| (a.unparen(), k))
+    else {
+        return Ok(None);
+    };
+    let one_name = vs.matchers.iter().any(|m| {
+        m.name == METRIC_NAME && m.op == vigil_storage::MatchOp::Equal && !m.value.is_empty()
+    });
+    if !keep_name && !one_name {
+        return Ok(None);
+    }
+    let Some(w) = windowed(ctx, func.name, args, *pos, arg_pos)? else {
+        return Ok(None);
+    };
+    let f = &*w.f;
+    let n = ctx.n();
+    let ends = ctx.window_ends(vs);
+    let q = ctx.window_querier(&ends, *range_ms)?;
+    let budget = ctx.budget();
+    let key_of = |l: &Labels| {
+        Labels::from_sorted_refs(l.iter().filter(|x| {
+            let named = x.name == METRIC_NAME;
+            let listed = grouping.iter().any(|g| g == x.name);
+            if without {
+                !named && !listed
+            } else {
+                listed && (keep_name || !named)
+            }
+        }))
+    };
+    let parts = for_shards(&*q, &vs.matchers, |set| {
+        let mut index: HashMap<Labels, usize> = HashMap::new();
+        let mut groups: Vec<GroupAcc> = Vec::new();
+        let mut pts = Vec::with_capacity(n);
+        for mut s in set {
+            s.samples.retain(|x| !is_stale_nan(x.v));
+            budget.count(s.samples.len())?;
+            windows_into(&s.samples, &ends, *range_ms, f, &mut pts);
+            if !pts.iter().any(Option::is_some) {
+                continue;
+            }
+            let key = key_of(&s.labels);
+            let g = match index.get(&key) {
+                Some(&g) => g,
+                None => {
+                    index.insert(key.clone(), groups.len());
+                    groups.push(GroupAcc {
+                        key,
+                        first: s.labels.clone(),
+                        acc: vec![0.0; n],
+                        comp: vec![0.0; n],
+                        cnt: vec![0; n],
+                    });
+                    groups.len() - 1
+                }
+            };
+            let g = &mut groups[g];
+            for (k, p) in pts.iter().enumerate() {
+                if let Some(x) = *p {
+                    g.add(op, k, x);
+                }
+            }
+        }
+        Ok(groups)
+    })?;
+    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut groups: Vec<GroupAcc> = Vec::new();
+    for g in parts.into_iter().flatten() {
+        match index.get(&g.key) {
+            Some(&i) => groups[i].merge(op, g),
+            None => {
+                index.insert(g.key.clone(), groups.len());
+                groups.push(g);
+            }
+        }
+    }
+    groups.sort_by(|a, b| a.first.cmp(&b.first));
+    Ok(Some(
+        groups.into_iter().filter_map(|g| g.finish(op)).collect(),
+    ))
 }
 
 /// Windows (series x steps) above which a range function runs on several threads.
@@ -368,8 +590,14 @@ fn day_of_year(y: i64, m: u32, d: u32) -> u32 {
     (1..m).map(|mm| days_in_month(y, mm)).sum::<u32>() + d
 }
 
-/// A function of one window: samples, step index, window end, the range argument.
-type WindowFn<'f> = &'f (dyn Fn(&[Sample], usize, i64, &RangeArg) -> Option<f64> + Sync);
+/// A function of one window: its samples, the step index, the window's end and its length.
+type WindowFn<'e> = dyn Fn(&[Sample], usize, i64, i64) -> Option<f64> + Sync + 'e;
+type F<'e> = Box<WindowFn<'e>>;
+
+/// Box a window function (the signature here lets closures' argument types be inferred).
+fn wf<'e>(f: impl Fn(&[Sample], usize, i64, i64) -> Option<f64> + Sync + 'e) -> F<'e> {
+    Box::new(f)
+}
 
 /// Warn about quantiles outside [0, 1] (each distinct value once), as Prometheus does even when
 /// there is no data.
@@ -386,69 +614,102 @@ pub(crate) fn check_quantiles(ctx: &Ctx<'_>, q: &[f64], pos: Pos) {
     }
 }
 
-pub(crate) fn call(ctx: &Ctx<'_>, name: &str, args: &[Expr], pos: Pos, arg_pos: &[Pos]) -> R<V> {
+/// A function over the windows of a range argument: `f` gets a window's samples, the step
+/// index, the window's end and the range's length (ms).
+pub(crate) struct Windowed<'e> {
+    pub arg: &'e Expr,
+    pub keep_name: bool,
+    pub f: F<'e>,
+}
+
+/// The range argument of `name` if it is a function over windows (checked before anything
+/// is evaluated), and whether the function keeps the metric name.
+pub(crate) fn window_arg<'e>(name: &str, args: &'e [Expr]) -> Option<(&'e Expr, bool)> {
+    match name {
+        "rate"
+        | "increase"
+        | "delta"
+        | "irate"
+        | "idelta"
+        | "avg_over_time"
+        | "sum_over_time"
+        | "count_over_time"
+        | "min_over_time"
+        | "max_over_time"
+        | "stddev_over_time"
+        | "stdvar_over_time"
+        | "ts_of_last_over_time"
+        | "ts_of_first_over_time"
+        | "ts_of_max_over_time"
+        | "ts_of_min_over_time"
+        | "present_over_time"
+        | "changes"
+        | "resets"
+        | "deriv"
+        | "predict_linear"
+        | "mad_over_time"
+        | "holt_winters"
+        | "double_exponential_smoothing" => Some((args.first()?, false)),
+        "last_over_time" | "first_over_time" => Some((args.first()?, true)),
+        "quantile_over_time" => Some((args.get(1)?, false)),
+        _ => None,
+    }
+}
+
+/// The window function `name` applies, its scalar parameters evaluated (and checked, with
+/// Prometheus's errors and warnings); `None` if `name` is not a function over windows.
+pub(crate) fn windowed<'e>(
+    ctx: &Ctx<'_>,
+    name: &str,
+    args: &'e [Expr],
+    pos: Pos,
+    arg_pos: &[Pos],
+) -> R<Option<Windowed<'e>>> {
+    let Some((arg, keep_name)) = window_arg(name, args) else {
+        return Ok(None);
+    };
     let apos = |i: usize| arg_pos.get(i).copied().unwrap_or(pos);
     let n = ctx.n();
-    let times: Vec<i64> = ctx.times().collect();
-    let range_fn = |keep: bool, f: WindowFn<'_>| -> R<V> {
-        let ra = ctx.range_arg(&args[0])?;
-        Ok(V::Vector(over_windows(ctx, &ra, keep, |w, k, end| {
-            f(w, k, end, &ra)
-        })?))
-    };
-    let math = |f: fn(f64) -> f64| -> R<V> {
-        Ok(V::Vector(map_vector(
-            ctx.vector_arg(&args[0])?,
-            false,
-            |x, _| Some(f(x)),
-        )?))
-    };
-    match name {
+    let f = match name {
         "rate" | "increase" | "delta" => {
             let counter = name != "delta";
             let is_rate = name == "rate";
-            range_fn(false, &|w, _, end, ra| {
-                extrapolated_rate(w, end - ra.range_ms, end, ra.range_ms, counter, is_rate)
+            wf(move |w, _, end, range_ms| {
+                extrapolated_rate(w, end - range_ms, end, range_ms, counter, is_rate)
             })
         }
-        "irate" => range_fn(false, &|w, _, _, _| instant_value(w, true)),
-        "idelta" => range_fn(false, &|w, _, _, _| instant_value(w, false)),
-        "avg_over_time" => range_fn(false, &|w, _, _, _| {
-            Some(mean(&w.iter().map(|s| s.v).collect::<Vec<_>>()))
-        }),
-        "sum_over_time" => range_fn(false, &|w, _, _, _| {
-            Some(kahan_sum(&w.iter().map(|s| s.v).collect::<Vec<_>>()))
-        }),
-        "count_over_time" => range_fn(false, &|w, _, _, _| Some(w.len() as f64)),
-        "min_over_time" => range_fn(false, &|w, _, _, _| {
+        "irate" => wf(|w, _, _, _| instant_value(w, true)),
+        "idelta" => wf(|w, _, _, _| instant_value(w, false)),
+        "avg_over_time" => wf(|w, _, _, _| Some(mean(&w.iter().map(|s| s.v).collect::<Vec<_>>()))),
+        "sum_over_time" => {
+            wf(|w, _, _, _| Some(kahan_sum(&w.iter().map(|s| s.v).collect::<Vec<_>>())))
+        }
+        "count_over_time" => wf(|w, _, _, _| Some(w.len() as f64)),
+        "min_over_time" => wf(|w, _, _, _| {
             Some(
                 w.iter()
                     .fold(f64::NAN, |m, s| if s.v < m || m.is_nan() { s.v } else { m }),
             )
         }),
-        "max_over_time" => range_fn(false, &|w, _, _, _| {
+        "max_over_time" => wf(|w, _, _, _| {
             Some(
                 w.iter()
                     .fold(f64::NAN, |m, s| if s.v > m || m.is_nan() { s.v } else { m }),
             )
         }),
-        "stddev_over_time" => range_fn(false, &|w, _, _, _| {
-            Some(variance(&w.iter().map(|s| s.v).collect::<Vec<_>>()).sqrt())
-        }),
-        "stdvar_over_time" => range_fn(false, &|w, _, _, _| {
-            Some(variance(&w.iter().map(|s| s.v).collect::<Vec<_>>()))
-        }),
-        "last_over_time" => range_fn(true, &|w, _, _, _| w.last().map(|s| s.v)),
-        "first_over_time" => range_fn(true, &|w, _, _, _| w.first().map(|s| s.v)),
-        "ts_of_last_over_time" => {
-            range_fn(false, &|w, _, _, _| w.last().map(|s| s.t as f64 / 1000.0))
+        "stddev_over_time" => {
+            wf(|w, _, _, _| Some(variance(&w.iter().map(|s| s.v).collect::<Vec<_>>()).sqrt()))
         }
-        "ts_of_first_over_time" => {
-            range_fn(false, &|w, _, _, _| w.first().map(|s| s.t as f64 / 1000.0))
+        "stdvar_over_time" => {
+            wf(|w, _, _, _| Some(variance(&w.iter().map(|s| s.v).collect::<Vec<_>>())))
         }
+        "last_over_time" => wf(|w, _, _, _| w.last().map(|s| s.v)),
+        "first_over_time" => wf(|w, _, _, _| w.first().map(|s| s.v)),
+        "ts_of_last_over_time" => wf(|w, _, _, _| w.last().map(|s| s.t as f64 / 1000.0)),
+        "ts_of_first_over_time" => wf(|w, _, _, _| w.first().map(|s| s.t as f64 / 1000.0)),
         "ts_of_max_over_time" | "ts_of_min_over_time" => {
             let max = name == "ts_of_max_over_time";
-            range_fn(false, &|w, _, _, _| {
+            wf(move |w, _, _, _| {
                 let mut best: Option<Sample> = None;
                 for s in w {
                     let better = match best {
@@ -462,8 +723,8 @@ pub(crate) fn call(ctx: &Ctx<'_>, name: &str, args: &[Expr], pos: Pos, arg_pos: 
                 best.map(|b| b.t as f64 / 1000.0)
             })
         }
-        "present_over_time" => range_fn(false, &|_, _, _, _| Some(1.0)),
-        "changes" => range_fn(false, &|w, _, _, _| {
+        "present_over_time" => wf(|_, _, _, _| Some(1.0)),
+        "changes" => wf(|w, _, _, _| {
             let mut c = 0.0;
             for p in w.windows(2) {
                 if !(p[1].v == p[0].v || p[1].v.is_nan() && p[0].v.is_nan()) {
@@ -472,15 +733,12 @@ pub(crate) fn call(ctx: &Ctx<'_>, name: &str, args: &[Expr], pos: Pos, arg_pos: 
             }
             Some(c)
         }),
-        "resets" => range_fn(false, &|w, _, _, _| {
-            Some(w.windows(2).filter(|p| p[1].v < p[0].v).count() as f64)
-        }),
-        "deriv" => range_fn(false, &|w, _, _, _| {
-            (w.len() >= 2).then(|| linear_regression(w, w[0].t).0)
-        }),
+        "resets" => wf(|w, _, _, _| Some(w.windows(2).filter(|p| p[1].v < p[0].v).count() as f64)),
+        "deriv" => wf(|w, _, _, _| (w.len() >= 2).then(|| linear_regression(w, w[0].t).0)),
         "predict_linear" => {
             let d = ctx.scalar_arg(&args[1])?;
-            range_fn(false, &|w, k, _, _| {
+            let times: Vec<i64> = ctx.times().collect();
+            wf(move |w, k, _, _| {
                 (w.len() >= 2).then(|| {
                     // The intercept is at the evaluation time, even under `@`.
                     let (slope, intercept) = linear_regression(w, times[k]);
@@ -491,12 +749,9 @@ pub(crate) fn call(ctx: &Ctx<'_>, name: &str, args: &[Expr], pos: Pos, arg_pos: 
         "quantile_over_time" => {
             let q = ctx.scalar_arg(&args[0])?;
             check_quantiles(ctx, &q, apos(0));
-            let ra = ctx.range_arg(&args[1])?;
-            Ok(V::Vector(over_windows(ctx, &ra, false, |w, k, _| {
-                Some(quantile(q[k], w.iter().map(|s| s.v).collect()))
-            })?))
+            wf(move |w, k, _, _| Some(quantile(q[k], w.iter().map(|s| s.v).collect())))
         }
-        "mad_over_time" => range_fn(false, &|w, _, _, _| {
+        "mad_over_time" => wf(|w, _, _, _| {
             let vals: Vec<f64> = w.iter().map(|s| s.v).collect();
             // A NaN sample makes the deviation NaN rather than being sorted away.
             if vals.iter().any(|v| v.is_nan()) {
@@ -525,12 +780,34 @@ pub(crate) fn call(ctx: &Ctx<'_>, name: &str, args: &[Expr], pos: Pos, arg_pos: 
                     ));
                 }
             }
-            range_fn(false, &|w, k, _, _| holt_winters(w, sf[k], tf[k]))
+            wf(move |w, k, _, _| holt_winters(w, sf[k], tf[k]))
         }
+        _ => unreachable!("window_arg lists {name}"),
+    };
+    Ok(Some(Windowed { arg, keep_name, f }))
+}
+
+pub(crate) fn call(ctx: &Ctx<'_>, name: &str, args: &[Expr], pos: Pos, arg_pos: &[Pos]) -> R<V> {
+    if let Some(w) = windowed(ctx, name, args, pos, arg_pos)? {
+        return Ok(V::Vector(over_windows(ctx, w.arg, w.keep_name, &*w.f)?));
+    }
+    let apos = |i: usize| arg_pos.get(i).copied().unwrap_or(pos);
+    let n = ctx.n();
+    let times: Vec<i64> = ctx.times().collect();
+    let math = |f: fn(f64) -> f64| -> R<V> {
+        Ok(V::Vector(map_vector(
+            ctx.vector_arg(&args[0])?,
+            false,
+            |x, _| Some(f(x)),
+        )?))
+    };
+    match name {
         "absent_over_time" => {
-            let ra = ctx.range_arg(&args[0])?;
-            let present = over_windows(ctx, &ra, false, |_, _, _| Some(1.0))?;
-            let labels = ra.selector.as_ref().map(absent_labels).unwrap_or_default();
+            let present = over_windows(ctx, &args[0], false, &|_, _, _, _| Some(1.0))?;
+            let labels = match args[0].unparen() {
+                Expr::MatrixSelector { vs, .. } => absent_labels(vs),
+                _ => Labels::empty(),
+            };
             let pts: Vec<Option<f64>> = (0..n)
                 .map(|k| (!present.iter().any(|s| s.pts[k].is_some())).then_some(1.0))
                 .collect();

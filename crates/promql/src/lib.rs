@@ -5,6 +5,7 @@
 //! - [`eval`]: the engine. Every query runs as a range of steps; selectors walk each series
 //!   once across all steps.
 //! - `funcs`: function implementations.
+//! - `select`: reading a selector's series in shards on several threads, streamed.
 //! - [`promqltest`]: the runner for Prometheus's `.test` files.
 //!
 //! The engine never knows which storage implementation is behind the querier.
@@ -16,6 +17,7 @@ pub mod functions;
 pub mod lexer;
 pub mod parser;
 pub mod promqltest;
+mod select;
 
 pub use ast::Expr;
 pub use eval::{Engine, EvalError, QueryResult, Value};

@@ -223,9 +223,14 @@ struct Eval {
 
 /// Run one `.test` file's text.
 pub fn run(text: &str) -> Report {
+    run_sharded(text, 1)
+}
+
+/// As [`run`], with the store asking the engine to read selections in `shards` shards.
+pub fn run_sharded(text: &str, shards: usize) -> Report {
     let engine = Engine::default();
     let mut rep = Report::default();
-    let mut store = MemoryStorage::new();
+    let mut store = MemoryStorage::with_shards(shards);
     let mut hist_metrics: HashSet<String> = HashSet::new();
     // Series loaded with native-histogram points, for evals whose selectors reach them
     // without naming them (`{job="x"}`).
@@ -249,7 +254,7 @@ pub fn run(text: &str) -> Report {
             out
         };
         if line == "clear" {
-            store = MemoryStorage::new();
+            store = MemoryStorage::with_shards(shards);
             hist_metrics.clear();
             hist_series.clear();
             continue;

@@ -2,7 +2,7 @@
 //! passed per file and fails if a file falls below its recorded floor (raise the floors as
 //! the engine improves; the goal is every eval that does not need native histograms).
 
-use vigil_promql::promqltest::run;
+use vigil_promql::promqltest::{run, run_sharded};
 
 const DIR: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -57,4 +57,23 @@ fn upstream_promql_tests() {
     }
     println!("{:<26} {:>7} {:>26}", "all", p, t);
     assert!(below.is_empty(), "regressions: {below:?}");
+}
+
+/// The same files with every selection read in three shards on three threads (as the TSDB
+/// does on a multi-core machine): the same evals must pass as unsharded.
+#[test]
+fn upstream_promql_tests_sharded() {
+    for (file, _) in FLOORS {
+        let text = std::fs::read_to_string(format!("{DIR}/{file}"))
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        let (one, three) = (run(&text), run_sharded(&text, 3));
+        let failed = |r: &vigil_promql::promqltest::Report| -> Vec<usize> {
+            r.failed.iter().map(|f| f.0).collect()
+        };
+        assert_eq!(
+            (three.passed, failed(&three)),
+            (one.passed, failed(&one)),
+            "{file}: sharded reading changes which evals pass"
+        );
+    }
 }

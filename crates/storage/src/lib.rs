@@ -79,6 +79,27 @@ pub type SeriesSet<'a> = Box<dyn Iterator<Item = Series> + Send + 'a>;
 pub trait Querier: Send + Sync {
     /// Series matching all `matchers`, with their samples in the querier's range.
     fn select(&self, matchers: &[Matcher]) -> Result<SeriesSet<'_>, StorageError>;
+    /// As [`Querier::select`], only the series of shard `shard` of `of` (by
+    /// [`vigil_model::Labels::shard`]): readers split a large selection into shards read on
+    /// separate threads. Sources that can skip other shards' series before decoding their
+    /// samples override this filter.
+    fn select_shard(
+        &self,
+        matchers: &[Matcher],
+        shard: usize,
+        of: usize,
+    ) -> Result<SeriesSet<'_>, StorageError> {
+        let all = self.select(matchers)?;
+        if of <= 1 {
+            return Ok(all);
+        }
+        Ok(Box::new(all.filter(move |s| s.labels.shard(of) == shard)))
+    }
+    /// How many shards a reader should split a large selection into: 1 where splitting
+    /// gains nothing (the default).
+    fn shards(&self) -> usize {
+        1
+    }
     /// Label names of series that match all of `matchers` (all series when empty), sorted.
     fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, StorageError>;
     /// Values of label `name` among series matching all of `matchers`, sorted.

@@ -79,11 +79,22 @@ impl Inner {
 #[derive(Default)]
 pub struct MemoryStorage {
     inner: RwLock<Inner>,
+    /// What its queriers answer to [`Querier::shards`] (0 or 1: no sharding).
+    shards: usize,
 }
 
 impl MemoryStorage {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A store whose queriers ask readers to split selections into `shards` shards, so
+    /// tests run the evaluator's sharded reading on small data.
+    pub fn with_shards(shards: usize) -> Self {
+        MemoryStorage {
+            shards,
+            ..Self::default()
+        }
     }
 
     /// Drop samples older than `mint`, and series left without samples. Stands in for
@@ -209,6 +220,10 @@ struct MemQuerier<'a> {
 }
 
 impl Querier for MemQuerier<'_> {
+    fn shards(&self) -> usize {
+        self.store.shards.max(1)
+    }
+
     fn select(&self, matchers: &[Matcher]) -> Result<SeriesSet<'_>, StorageError> {
         let g = self.store.inner.read();
         let mut out: Vec<Series> = g

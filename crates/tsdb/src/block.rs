@@ -505,26 +505,38 @@ impl Block {
 
     /// Series matching `ms` with their samples in `[mint, maxt]`, sorted by labels.
     pub fn select(&self, ms: &[Matcher], mint: i64, maxt: i64) -> Vec<Series> {
-        self.select_ids(ms)
-            .into_iter()
-            .filter_map(|i| {
-                let (labels, cms) = self.series_entry(i)?;
-                let mut samples = Vec::new();
-                for c in cms.iter().filter(|c| c.max_t >= mint && c.min_t <= maxt) {
-                    let bytes = self
-                        .chunks
-                        .get(c.offset as usize..(c.offset + c.len) as usize)?;
-                    if self.meta.version >= 2 {
-                        packed::decode_into(bytes, mint, maxt, &mut samples)?;
-                    } else {
-                        samples.extend(
-                            XorIter::from_bytes(bytes)?.filter(|s| s.t >= mint && s.t <= maxt),
-                        );
-                    }
+        self.select_iter(ms, mint, maxt, 0, 1).collect()
+    }
+
+    /// The series of shard `shard` of `of` matching `ms`, in label order, each decoded only
+    /// when the iterator reaches it (a reader streaming a selection holds one series at a time).
+    pub fn select_iter<'a>(
+        &'a self,
+        ms: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        shard: usize,
+        of: usize,
+    ) -> impl Iterator<Item = Series> + Send + 'a {
+        self.select_ids(ms).into_iter().filter_map(move |i| {
+            let (labels, cms) = self.series_entry(i)?;
+            if of > 1 && labels.shard(of) != shard {
+                return None;
+            }
+            let mut samples = Vec::new();
+            for c in cms.iter().filter(|c| c.max_t >= mint && c.min_t <= maxt) {
+                let bytes = self
+                    .chunks
+                    .get(c.offset as usize..(c.offset + c.len) as usize)?;
+                if self.meta.version >= 2 {
+                    packed::decode_into(bytes, mint, maxt, &mut samples)?;
+                } else {
+                    samples
+                        .extend(XorIter::from_bytes(bytes)?.filter(|s| s.t >= mint && s.t <= maxt));
                 }
-                (!samples.is_empty()).then_some(Series { labels, samples })
-            })
-            .collect()
+            }
+            (!samples.is_empty()).then_some(Series { labels, samples })
+        })
     }
 
     /// Every series with all its samples (for compaction).

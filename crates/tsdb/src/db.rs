@@ -470,13 +470,13 @@ impl Ord for Next {
 
 /// A k-way merge of label-sorted series lists; equal label sets are joined, their samples in
 /// source (time) order.
-struct MergedSeries {
-    sources: Vec<std::vec::IntoIter<Series>>,
+struct MergedSeries<'a> {
+    sources: Vec<Box<dyn Iterator<Item = Series> + Send + 'a>>,
     heap: std::collections::BinaryHeap<Next>,
 }
 
-impl MergedSeries {
-    fn new(sources: Vec<std::vec::IntoIter<Series>>) -> Self {
+impl<'a> MergedSeries<'a> {
+    fn new(sources: Vec<Box<dyn Iterator<Item = Series> + Send + 'a>>) -> Self {
         let mut m = MergedSeries {
             heap: std::collections::BinaryHeap::with_capacity(sources.len()),
             sources,
@@ -498,7 +498,7 @@ impl MergedSeries {
     }
 }
 
-impl Iterator for MergedSeries {
+impl Iterator for MergedSeries<'_> {
     type Item = Series;
     fn next(&mut self) -> Option<Series> {
         let Next {
@@ -554,19 +554,40 @@ impl Querier for DbQuerier<'_> {
                     .collect()
             })
         };
-        let mut sources: Vec<std::vec::IntoIter<Series>> = per_block
+        let mut sources: Vec<Box<dyn Iterator<Item = Series> + Send + '_>> = per_block
             .into_iter()
             .filter(|v| !v.is_empty())
-            .map(Vec::into_iter)
+            .map(|v| Box::new(v.into_iter()) as _)
             .collect();
         let head: Vec<Series> = self.head.select(matchers)?.collect();
         if !head.is_empty() {
-            sources.push(head.into_iter());
+            sources.push(Box::new(head.into_iter()));
         }
         if sources.len() == 1 {
-            return Ok(Box::new(sources.pop().expect("one source")));
+            return Ok(sources.pop().expect("one source"));
         }
         Ok(Box::new(MergedSeries::new(sources)))
+    }
+
+    fn select_shard(
+        &self,
+        matchers: &[Matcher],
+        shard: usize,
+        of: usize,
+    ) -> Result<SeriesSet<'_>, StorageError> {
+        // Lazy: each block decodes a series when the merge reaches it, so a reader streaming
+        // the selection never holds more than one series per source.
+        let mut sources: Vec<Box<dyn Iterator<Item = Series> + Send + '_>> = self
+            .blocks
+            .iter()
+            .map(|b| Box::new(b.select_iter(matchers, self.mint, self.maxt, shard, of)) as _)
+            .collect();
+        sources.push(self.head.select_shard(matchers, shard, of)?);
+        Ok(Box::new(MergedSeries::new(sources)))
+    }
+
+    fn shards(&self) -> usize {
+        std::thread::available_parallelism().map_or(1, |p| p.get().min(8))
     }
 
     fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {

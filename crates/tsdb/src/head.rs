@@ -695,12 +695,24 @@ struct HeadQuerier<'a> {
 
 impl Querier for HeadQuerier<'_> {
     fn select(&self, matchers: &[Matcher]) -> Result<SeriesSet<'_>, StorageError> {
+        self.select_shard(matchers, 0, 1)
+    }
+
+    fn select_shard(
+        &self,
+        matchers: &[Matcher],
+        shard: usize,
+        of: usize,
+    ) -> Result<SeriesSet<'_>, StorageError> {
         let idx = self.head.index.read();
         let mut out: Vec<Series> = idx
             .select(matchers)
             .into_iter()
             .filter_map(|r| {
                 let s = idx.series.get(&r)?;
+                if of > 1 && s.labels.shard(of) != shard {
+                    return None;
+                }
                 let samples = s.samples(self.mint, self.maxt);
                 (!samples.is_empty()).then(|| Series {
                     labels: s.labels.clone(),

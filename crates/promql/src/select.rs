@@ -1,0 +1,103 @@
+//! Reading a selector's series for the evaluator: the selection is split into the shards the
+//! querier suggests, each read and turned into per-series results on its own thread as it is
+//! decoded, so a query uses every core and never holds all raw samples of a selector at once.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use vigil_model::Labels;
+use vigil_storage::{Matcher, Querier, SeriesSet};
+
+use crate::eval::{EvalError, R};
+
+/// The query's limits, shareable with shard threads.
+#[derive(Clone, Copy)]
+pub(crate) struct Budget<'a> {
+    pub samples: &'a AtomicUsize,
+    pub max_samples: usize,
+    pub deadline: Option<Instant>,
+}
+
+impl Budget<'_> {
+    /// Account for `n` samples loaded; fails past `--query.max-samples` or the deadline.
+    pub fn count(&self, n: usize) -> R<()> {
+        let total = self.samples.fetch_add(n, Ordering::Relaxed) + n;
+        if total > self.max_samples {
+            return Err(EvalError::TooManySamples);
+        }
+        self.check_deadline()
+    }
+
+    pub fn check_deadline(&self) -> R<()> {
+        match self.deadline {
+            Some(d) if Instant::now() >= d => Err(EvalError::Timeout),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Run `work` on each shard of the series matching `matchers`, shards on their own threads
+/// (one shard runs on this thread); results in shard order, the first error wins.
+pub(crate) fn for_shards<T: Send>(
+    q: &dyn Querier,
+    matchers: &[Matcher],
+    work: impl Fn(SeriesSet<'_>) -> R<T> + Sync,
+) -> R<Vec<T>> {
+    let of = q.shards();
+    if of <= 1 {
+        return Ok(vec![work(q.select(matchers)?)?]);
+    }
+    let work = &work;
+    std::thread::scope(|sc| {
+        let workers: Vec<_> = (0..of)
+            .map(|i| sc.spawn(move || work(q.select_shard(matchers, i, of)?)))
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("shard reader panicked"))
+            .collect()
+    })
+}
+
+/// Merge per-shard lists, each sorted by `key`, into one list in `key` order: the order one
+/// unsharded selection yields.
+pub(crate) fn merge_sorted<T>(parts: Vec<Vec<T>>, key: impl Fn(&T) -> &Labels) -> Vec<T> {
+    let total = parts.iter().map(Vec::len).sum();
+    let mut its: Vec<std::vec::IntoIter<T>> = parts.into_iter().map(Vec::into_iter).collect();
+    let mut heads: Vec<Option<T>> = its.iter_mut().map(Iterator::next).collect();
+    let mut out = Vec::with_capacity(total);
+    // Few shards: a linear scan for the smallest head beats a heap.
+    loop {
+        let mut best: Option<usize> = None;
+        for (i, h) in heads.iter().enumerate() {
+            let Some(x) = h else { continue };
+            if best.is_none_or(|b| heads[b].as_ref().is_some_and(|y| key(x) < key(y))) {
+                best = Some(i);
+            }
+        }
+        let Some(b) = best else { return out };
+        let next = its[b].next();
+        out.push(std::mem::replace(&mut heads[b], next).expect("a head"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_keeps_label_order() {
+        let l = |v: &str| Labels::from_pairs([("a", v.to_string())]);
+        let parts = vec![
+            vec![l("1"), l("4"), l("5")],
+            vec![l("2"), l("3")],
+            vec![],
+            vec![l("0"), l("6")],
+        ];
+        let got: Vec<String> = merge_sorted(parts, |x| x)
+            .iter()
+            .map(|x| x.get_or_empty("a").to_string())
+            .collect();
+        assert_eq!(got, ["0", "1", "2", "3", "4", "5", "6"]);
+    }
+}
