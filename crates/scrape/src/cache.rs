@@ -29,55 +29,185 @@ impl Entry {
     }
 }
 
-#[derive(Default)]
+/// No slot (end of a chain, or a freed slot's link).
+const NONE: u32 = u32::MAX;
+
+/// One slot of the cache: where its raw series text sits in the key arena, its entry, the
+/// slot that followed it in the last scrape, and the next slot whose text has the same hash.
+struct Slot {
+    at: u32,
+    len: u32,
+    entry: Entry,
+    next: u32,
+    same_hash: u32,
+}
+
+/// Entries live in a slab; their raw series texts are stored once, back to back in an arena,
+/// and found through a map from the text's hash to a slot (equal hashes chained). A target
+/// exposes its series in the same order every scrape, so the cache also remembers, per slot,
+/// which slot came next last time: a lookup first compares the expected slot's text and only
+/// hashes when the order changed. With a hash lookup per sample, most of 100k lookups missed
+/// the CPU cache; now the arena is read front to back, as the body is (it is rewritten in
+/// scrape order when a sweep has freed much of it).
 pub struct SeriesCache {
-    /// foldhash: this is the per-sample lookup of every scrape.
-    entries: foldhash::HashMap<Box<str>, Entry>,
+    slots: Vec<Option<Slot>>,
+    free: Vec<u32>,
+    keys: Vec<u8>,
+    /// Arena bytes of removed series, reclaimed by a rewrite once they outweigh the rest.
+    dead: usize,
+    index: foldhash::HashMap<u64, u32>,
+    hasher: foldhash::fast::RandomState,
+    /// All ones; tests narrow it to force equal hashes through the chains.
+    hash_mask: u64,
+    /// The slot matched first in the latest scrape: where the next scrape starts guessing.
+    head: u32,
+    /// The slot matched last in this scrape (NONE at its start).
+    prev: u32,
+    /// The slot expected next: the successor of `prev` in the previous scrape.
+    guess: u32,
     /// Incremented at the start of every scrape.
     pub iter: u64,
 }
 
+impl Default for SeriesCache {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl SeriesCache {
     pub fn new() -> Self {
-        Self::default()
+        SeriesCache {
+            slots: Vec::new(),
+            free: Vec::new(),
+            keys: Vec::new(),
+            dead: 0,
+            index: foldhash::HashMap::default(),
+            hasher: foldhash::fast::RandomState::default(),
+            hash_mask: u64::MAX,
+            head: NONE,
+            prev: NONE,
+            guess: NONE,
+            iter: 0,
+        }
     }
 
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.slots.len() - self.free.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len() == 0
     }
 
     /// Start a new scrape iteration.
     pub fn begin(&mut self) -> u64 {
         self.iter += 1;
+        self.prev = NONE;
         self.iter
     }
 
+    fn hash(&self, series: &str) -> u64 {
+        use std::hash::BuildHasher;
+        self.hasher.hash_one(series) & self.hash_mask
+    }
+
+    fn key(&self, s: &Slot) -> &[u8] {
+        &self.keys[s.at as usize..(s.at + s.len) as usize]
+    }
+
+    /// The slot holding `series`, if any.
+    fn find(&self, series: &str) -> Option<u32> {
+        let g = self.guess;
+        if let Some(Some(s)) = self.slots.get(g as usize)
+            && self.key(s) == series.as_bytes()
+        {
+            return Some(g);
+        }
+        let mut i = *self.index.get(&self.hash(series))?;
+        loop {
+            let s = self.slots[i as usize].as_ref()?;
+            if self.key(s) == series.as_bytes() {
+                return Some(i);
+            }
+            if s.same_hash == NONE {
+                return None;
+            }
+            i = s.same_hash;
+        }
+    }
+
+    /// Record that slot `i` was just matched: link it after the previous match, and expect
+    /// its old successor next.
+    fn matched(&mut self, i: u32) {
+        if self.prev == NONE {
+            self.head = i;
+        } else if let Some(Some(p)) = self.slots.get_mut(self.prev as usize) {
+            p.next = i;
+        }
+        self.prev = i;
+        self.guess = self.slots[i as usize].as_ref().map_or(NONE, |s| s.next);
+    }
+
     pub fn get_mut(&mut self, series: &str) -> Option<&mut Entry> {
-        self.entries.get_mut(series)
+        if self.prev == NONE {
+            self.guess = self.head;
+        }
+        let i = self.find(series)?;
+        self.matched(i);
+        self.slots[i as usize].as_mut().map(|s| &mut s.entry)
     }
 
     pub fn insert(&mut self, series: &str, e: Entry) {
-        self.entries.insert(series.into(), e);
+        if self.prev == NONE {
+            self.guess = self.head;
+        }
+        if let Some(i) = self.find(series) {
+            if let Some(s) = self.slots[i as usize].as_mut() {
+                s.entry = e;
+            }
+            self.matched(i);
+            return;
+        }
+        let h = self.hash(series);
+        let slot = Slot {
+            at: self.keys.len() as u32,
+            len: series.len() as u32,
+            entry: e,
+            next: NONE,
+            same_hash: self.index.get(&h).copied().unwrap_or(NONE),
+        };
+        self.keys.extend_from_slice(series.as_bytes());
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.slots[i as usize] = Some(slot);
+                i
+            }
+            None => {
+                self.slots.push(Some(slot));
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.index.insert(h, i);
+        self.matched(i);
+    }
+
+    fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.slots.iter().flatten().map(|s| &s.entry)
     }
 
     /// Series seen in the previous iteration but not this one, which get staleness markers.
     pub fn vanished(&self) -> impl Iterator<Item = &Entry> {
         // Iterations start at 1; 0 means "never seen".
         let prev = self.iter.saturating_sub(1);
-        self.entries
-            .values()
+        self.entries()
             .filter(move |e| prev > 0 && e.last_iter == prev && !e.dropped() && e.track_staleness)
     }
 
     /// Every series seen in the current iteration (for end-of-run staleness).
     pub fn current(&self) -> impl Iterator<Item = &Entry> {
         let cur = self.iter;
-        self.entries
-            .values()
+        self.entries()
             .filter(move |e| e.last_iter == cur && !e.dropped() && e.track_staleness)
     }
 
@@ -90,15 +220,84 @@ impl SeriesCache {
         }
     }
 
+    /// Remove the slots `gone` says to, keeping the others where they are.
+    fn remove_where(&mut self, gone: impl Fn(&Entry) -> bool) {
+        let doomed: Vec<u32> = (0..self.slots.len() as u32)
+            .filter(|&i| {
+                self.slots[i as usize]
+                    .as_ref()
+                    .is_some_and(|s| gone(&s.entry))
+            })
+            .collect();
+        for i in doomed {
+            let s = self.slots[i as usize].take().expect("checked");
+            // The arena holds text that was a valid `&str` when inserted.
+            let h = self.hash(std::str::from_utf8(self.key(&s)).expect("series text is UTF-8"));
+            // Unlink from its hash chain.
+            if self.index.get(&h) == Some(&i) {
+                if s.same_hash == NONE {
+                    self.index.remove(&h);
+                } else {
+                    self.index.insert(h, s.same_hash);
+                }
+            } else if let Some(&first) = self.index.get(&h) {
+                let mut j = first;
+                while let Some(Some(t)) = self.slots.get_mut(j as usize) {
+                    if t.same_hash == i {
+                        t.same_hash = s.same_hash;
+                        break;
+                    }
+                    j = t.same_hash;
+                }
+            }
+            self.dead += s.len as usize;
+            self.free.push(i);
+        }
+        if self.dead > 4096 && self.dead > self.keys.len() / 2 {
+            self.rewrite_keys();
+        }
+    }
+
+    /// Rewrite the arena without removed texts, in the order of the latest scrape.
+    fn rewrite_keys(&mut self) {
+        let mut keys = Vec::with_capacity(self.keys.len() - self.dead);
+        let mut moved = vec![false; self.slots.len()];
+        let mut put = |s: &mut Slot, keys: &mut Vec<u8>, old: &[u8]| {
+            let at = keys.len() as u32;
+            keys.extend_from_slice(&old[s.at as usize..(s.at + s.len) as usize]);
+            s.at = at;
+        };
+        let old = std::mem::take(&mut self.keys);
+        // The chain of the latest scrape first (it may be cut short by removed slots), then
+        // anything not on it.
+        let mut i = self.head;
+        while let Some(Some(s)) = self.slots.get_mut(i as usize) {
+            if moved[i as usize] {
+                break;
+            }
+            moved[i as usize] = true;
+            put(s, &mut keys, &old);
+            i = s.next;
+        }
+        for (i, slot) in self.slots.iter_mut().enumerate() {
+            if let Some(s) = slot
+                && !moved[i]
+            {
+                put(s, &mut keys, &old);
+            }
+        }
+        self.keys = keys;
+        self.dead = 0;
+    }
+
     /// Undo this iteration's sightings after a scrape failed and was rolled back.
     pub fn forget_current(&mut self) {
         let cur = self.iter;
         // Series first seen in the failed scrape were never stored: forget them.
-        self.entries
-            .retain(|_, e| !(e.last_iter == cur && e.prev_iter == 0));
-        for e in self.entries.values_mut() {
-            if e.last_iter == cur {
-                e.last_iter = e.prev_iter;
+        self.remove_where(|e| e.last_iter == cur && e.prev_iter == 0);
+        for s in self.slots.iter_mut().flatten() {
+            if s.entry.last_iter == cur {
+                s.entry.last_iter = s.entry.prev_iter;
             }
         }
     }
@@ -106,11 +305,109 @@ impl SeriesCache {
     /// Forget series not seen for two scrapes, so the cache tracks what the target exposes.
     pub fn sweep(&mut self) {
         let keep_from = self.iter.saturating_sub(1);
-        self.entries.retain(|_, e| e.last_iter >= keep_from);
+        self.remove_where(|e| e.last_iter < keep_from);
     }
 
     /// Forget everything (the metric relabel rules or target labels changed).
     pub fn clear(&mut self) {
-        self.entries.clear();
+        *self = Self {
+            iter: self.iter,
+            hash_mask: self.hash_mask,
+            ..Self::new()
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(r: SeriesRef, iter: u64) -> Entry {
+        Entry {
+            r,
+            labels: Labels::empty(),
+            last_iter: iter,
+            prev_iter: 0,
+            track_staleness: true,
+        }
+    }
+
+    /// Every lookup finds its own entry whatever the order of the scrape, across removals and
+    /// slot reuse (the order hint must never return another series' entry).
+    #[test]
+    fn lookups_follow_any_order_and_survive_removal() {
+        lookups_with_mask(u64::MAX);
+    }
+
+    /// The same with only four distinct hashes: every lookup that misses the order hint walks
+    /// a chain of equal hashes, and removals unlink from the middle of chains.
+    #[test]
+    fn lookups_through_equal_hashes() {
+        lookups_with_mask(3);
+    }
+
+    fn lookups_with_mask(mask: u64) {
+        let mut c = SeriesCache::new();
+        c.hash_mask = mask;
+        let names: Vec<String> = (0..50).map(|i| format!("m{{i=\"{i}\"}}")).collect();
+        let it = c.begin();
+        for (i, n) in names.iter().enumerate() {
+            assert!(c.get_mut(n).is_none());
+            c.insert(n, entry(i as u64 + 1, it));
+        }
+        let mut x: u64 = 7;
+        for round in 0..20 {
+            let it = c.begin();
+            // Mostly the same order, sometimes shuffled, sometimes a series missing.
+            let mut order: Vec<usize> = (0..names.len()).collect();
+            if round % 3 == 1 {
+                for i in (1..order.len()).rev() {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    order.swap(i, (x % (i as u64 + 1)) as usize);
+                }
+            }
+            for &i in &order {
+                if round >= 5 && i % 7 == 3 {
+                    continue; // stops being exposed: swept two scrapes later
+                }
+                match c.get_mut(&names[i]) {
+                    Some(e) => {
+                        assert_eq!(e.r, i as u64 + 1, "round {round}: {}", names[i]);
+                        SeriesCache::touch(e, it);
+                    }
+                    None => {
+                        assert!(round >= 7 && i % 7 == 3, "round {round}: lost {}", names[i]);
+                        c.insert(&names[i], entry(i as u64 + 1, it));
+                    }
+                }
+            }
+            c.sweep();
+        }
+        let gone = names.iter().enumerate().filter(|(i, _)| i % 7 == 3).count();
+        assert_eq!(c.len(), names.len() - gone);
+        // Rewriting the arena (as a sweep does once removed texts dominate) moves every text.
+        let before = c.keys.len();
+        c.rewrite_keys();
+        assert!(c.keys.len() < before && c.dead == 0);
+        c.begin();
+        for (i, n) in names.iter().enumerate().filter(|(i, _)| i % 7 != 3) {
+            assert_eq!(
+                c.get_mut(n).map(|e| e.r),
+                Some(i as u64 + 1),
+                "{n} after rewrite"
+            );
+        }
+        // New series reuse freed slots and are found; the old ones stay gone.
+        let it = c.begin();
+        for i in 0..10 {
+            c.insert(&format!("new{i}"), entry(1000 + i, it));
+        }
+        for i in 0..10 {
+            assert_eq!(c.get_mut(&format!("new{i}")).map(|e| e.r), Some(1000 + i));
+        }
+        assert!(c.get_mut(&names[3]).is_none());
+        assert_eq!(c.get_mut(&names[4]).map(|e| e.r), Some(5));
     }
 }
