@@ -262,7 +262,7 @@ impl SeriesCache {
     fn rewrite_keys(&mut self) {
         let mut keys = Vec::with_capacity(self.keys.len() - self.dead);
         let mut moved = vec![false; self.slots.len()];
-        let mut put = |s: &mut Slot, keys: &mut Vec<u8>, old: &[u8]| {
+        let put = |s: &mut Slot, keys: &mut Vec<u8>, old: &[u8]| {
             let at = keys.len() as u32;
             keys.extend_from_slice(&old[s.at as usize..(s.at + s.len) as usize]);
             s.at = at;
