@@ -1,13 +1,16 @@
 //! A runner for Prometheus's PromQL `.test` files (format: `../shared/conformance/promql/FORMAT.md`).
 //!
 //! Each file runs against a fresh in-memory store; every `eval` is checked and reported as
-//! passed, failed (with the reason), or skipped because it needs native histograms.
+//! passed, failed (with the reason), or skipped because it needs native histograms. As in
+//! Prometheus's runner, an instant query passes only if its `@`-pinned variant (every selector
+//! at the evaluation time) gives the same answer at other evaluation times too.
 
 use std::collections::{BTreeMap, HashSet};
 
 use vigil_model::{Labels, STALE_NAN};
 use vigil_storage::{MemoryStorage, Storage};
 
+use crate::ast::At;
 use crate::{Engine, Expr, Value, parse};
 
 #[derive(Debug, Default)]
@@ -443,20 +446,111 @@ pub fn run_sharded(text: &str, shards: usize) -> Report {
     rep
 }
 
+/// Functions whose result depends on the evaluation time even when their arguments do not:
+/// instant queries using them are not re-run with `@` (Prometheus's
+/// `AtModifierUnsafeFunctions`, plus the experimental functions of the query's own times).
+const AT_UNSAFE: &[&str] = &[
+    "days_in_month",
+    "day_of_month",
+    "day_of_week",
+    "day_of_year",
+    "hour",
+    "minute",
+    "month",
+    "year",
+    "predict_linear",
+    "time",
+    "timestamp",
+    "step",
+    "range",
+    "start",
+    "end",
+];
+
+/// Give every selector and subquery outside subqueries that has no `@` the modifier `@ t`, as
+/// Prometheus's runner does; false if the expression uses an [`AT_UNSAFE`] function.
+fn pin_at(e: &mut Expr, t: i64) -> bool {
+    match e {
+        Expr::Number(_) | Expr::String(_) => true,
+        Expr::VectorSelector(vs) | Expr::MatrixSelector { vs, .. } => {
+            vs.at.get_or_insert(At::Time(t));
+            true
+        }
+        // Its inner selectors keep their own times (the subquery's `@` moves them).
+        Expr::Subquery { at, .. } => {
+            at.get_or_insert(At::Time(t));
+            true
+        }
+        Expr::Paren(x) | Expr::Neg(x) => pin_at(x, t),
+        Expr::Binary { lhs, rhs, .. } => pin_at(lhs, t) & pin_at(rhs, t),
+        Expr::Aggregate { expr, param, .. } => {
+            pin_at(expr, t) & param.as_deref_mut().is_none_or(|p| pin_at(p, t))
+        }
+        Expr::Call { func, args, .. } => {
+            let mut safe = !AT_UNSAFE.contains(&func.name);
+            for a in args {
+                safe &= pin_at(a, t);
+            }
+            safe
+        }
+    }
+}
+
+/// The evaluation times at which the `@`-pinned variant of an instant query at `t` must give
+/// the same answer (Prometheus's runner's choice).
+fn at_variant_times(t: i64) -> Vec<i64> {
+    if t == 0 {
+        vec![-1000, 0, 1000]
+    } else {
+        vec![-10 * t, 0, t / 5, t, 10 * t]
+    }
+}
+
 fn check(engine: &Engine, store: &dyn Storage, ev: &Eval) -> Result<(), String> {
-    let expr = match parse(&ev.expr) {
-        Ok(e) => e,
-        Err(e) => {
-            return if ev.expect_fail {
-                matches_fail(ev, &e.to_string())
-            } else {
-                Err(format!("parse error: {e}"))
-            };
+    check_one(engine, store, ev, &ev.expr, None)?;
+    // Instant queries again with `@` pinned at the evaluation time, evaluated at other times.
+    if ev.range.is_none()
+        && !ev.expect_fail
+        && let Ok(mut pinned) = parse(&ev.expr)
+        && pin_at(&mut pinned, ev.at)
+    {
+        for t in at_variant_times(ev.at) {
+            check_one(engine, store, ev, &ev.expr, Some((&pinned, t)))
+                .map_err(|e| format!("with @ {} evaluated at {t}: {e}", ev.at))?;
+        }
+    }
+    Ok(())
+}
+
+/// Check one evaluation: `ev` as written, or (`variant`) an `@`-pinned expression evaluated at
+/// another time, whose annotations are not compared (their positions refer to other text).
+fn check_one(
+    engine: &Engine,
+    store: &dyn Storage,
+    ev: &Eval,
+    text: &str,
+    variant: Option<(&Expr, i64)>,
+) -> Result<(), String> {
+    let parsed;
+    let (expr, at) = match variant {
+        Some((e, t)) => (e, t),
+        None => {
+            parsed = parse(text);
+            match &parsed {
+                Ok(e) => (e, ev.at),
+                Err(e) => {
+                    return if ev.expect_fail {
+                        matches_fail(ev, &e.to_string())
+                    } else {
+                        Err(format!("parse error: {e}"))
+                    };
+                }
+            }
         }
     };
     let res = match ev.range {
         Some((s, e, st)) => engine.range_query(store, &expr, s, e, st),
-        None => engine.instant_query(store, &expr, ev.at),
+        None => engine.instant_query(store, &expr, at),
     };
     let res = match res {
         Err(e) => {
@@ -469,8 +563,10 @@ fn check(engine: &Engine, store: &dyn Storage, ev: &Eval) -> Result<(), String> 
         Ok(_) if ev.expect_fail => return Err("expected failure, got a result".into()),
         Ok(r) => r,
     };
-    check_annotations("warning", &ev.warn, ev.no_warn, &res.warnings)?;
-    check_annotations("info", &ev.info, ev.no_info, &res.infos)?;
+    if variant.is_none() {
+        check_annotations("warning", &ev.warn, ev.no_warn, &res.warnings)?;
+        check_annotations("info", &ev.info, ev.no_info, &res.infos)?;
+    }
     let v = res.value;
     if let Some(s) = &ev.expect_string {
         return match v {
@@ -583,6 +679,33 @@ fn matches_fail(ev: &Eval, got: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn at_pinning_follows_prometheus_runner() {
+        let pinned = |q: &str| {
+            let mut e = parse(q).unwrap();
+            let safe = pin_at(&mut e, 5000);
+            (safe, format!("{e:?}"))
+        };
+        let (safe, e) = pinned("sum(rate(x[5m])) + on() y offset 1m");
+        assert!(safe);
+        assert_eq!(e.matches("at: Some(Time(5000))").count(), 2, "{e}");
+        // A subquery gets the time; the selectors inside it keep theirs.
+        let (_, e) = pinned("max_over_time(x[5m:1m])");
+        assert_eq!(e.matches("at: Some(Time(5000))").count(), 1, "{e}");
+        assert_eq!(e.matches("at: None").count(), 1, "{e}");
+        // An existing `@` is left alone.
+        let (_, e) = pinned("x @ 100");
+        assert!(
+            e.contains("at: Some(Time(100000))") && !e.contains("5000"),
+            "{e}"
+        );
+        // Time-dependent functions make the variants meaningless.
+        assert!(!pinned("time() - x").0);
+        assert!(!pinned("sum(timestamp(x))").0);
+        assert_eq!(at_variant_times(0), [-1000, 0, 1000]);
+        assert_eq!(at_variant_times(100), [-1000, 0, 20, 100, 1000]);
+    }
 
     #[test]
     fn expands_notation() {
