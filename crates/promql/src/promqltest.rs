@@ -549,8 +549,8 @@ fn check_one(
         }
     };
     let res = match ev.range {
-        Some((s, e, st)) => engine.range_query(store, &expr, s, e, st),
-        None => engine.instant_query(store, &expr, at),
+        Some((s, e, st)) => engine.range_query(store, expr, s, e, st),
+        None => engine.instant_query(store, expr, at),
     };
     let res = match res {
         Err(e) => {
