@@ -340,6 +340,59 @@ fn fmt_mods(f: &mut fmt::Formatter<'_>, at: &Option<At>, offset_ms: i64) -> fmt:
     Ok(())
 }
 
+/// What follows a binary operator: ` bool`, ` on (a, b)` / ` ignoring (a)`, ` group_left (c)`,
+/// spaced as Prometheus prints them.
+pub(crate) fn binary_modifiers(return_bool: bool, matching: Option<&VectorMatching>) -> String {
+    let mut s = String::new();
+    if return_bool {
+        s.push_str(" bool");
+    }
+    if let Some(m) = matching {
+        if m.explicit || !m.labels.is_empty() {
+            let tag = if m.on { "on" } else { "ignoring" };
+            s.push_str(&format!(" {tag} ({})", m.labels.join(", ")));
+        }
+        match m.card {
+            Card::ManyToOne => s.push_str(&format!(" group_left ({})", m.include.join(", "))),
+            Card::OneToMany => s.push_str(&format!(" group_right ({})", m.include.join(", "))),
+            _ => {}
+        }
+    }
+    s
+}
+
+/// What follows a subquery's expression: `[range:step]` and its `@` and `offset`.
+pub(crate) fn subquery_suffix(
+    range_ms: i64,
+    step_ms: Option<i64>,
+    offset_ms: i64,
+    at: &Option<At>,
+) -> String {
+    struct Mods<'a>(&'a Option<At>, i64);
+    impl fmt::Display for Mods<'_> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            fmt_mods(f, self.0, self.1)
+        }
+    }
+    format!(
+        "[{}:{}]{}",
+        format_duration(range_ms),
+        step_ms.map(format_duration).unwrap_or_default(),
+        Mods(at, offset_ms)
+    )
+}
+
+/// An aggregation up to its opening parenthesis: `sum`, `sum by (a) `, `max without (b) `.
+pub(crate) fn aggregation_head(op: AggOp, grouping: &[String], without: bool, by: bool) -> String {
+    if without {
+        format!("{} without ({}) ", op.as_str(), grouping.join(", "))
+    } else if by || !grouping.is_empty() {
+        format!("{} by ({}) ", op.as_str(), grouping.join(", "))
+    } else {
+        op.as_str().to_string()
+    }
+}
+
 /// Prints the expression as Prometheus's `String()` does (used by `format_query` and
 /// annotations).
 impl fmt::Display for Expr {
@@ -370,15 +423,11 @@ impl fmt::Display for Expr {
                 step_ms,
                 offset_ms,
                 at,
-            } => {
-                write!(
-                    f,
-                    "{expr}[{}:{}]",
-                    format_duration(*range_ms),
-                    step_ms.map(format_duration).unwrap_or_default()
-                )?;
-                fmt_mods(f, at, *offset_ms)
-            }
+            } => write!(
+                f,
+                "{expr}{}",
+                subquery_suffix(*range_ms, *step_ms, *offset_ms, at)
+            ),
             Expr::Paren(e) => write!(f, "({e})"),
             Expr::Neg(e) => write!(f, "-{e}"),
             Expr::Binary {
@@ -388,26 +437,12 @@ impl fmt::Display for Expr {
                 return_bool,
                 matching,
             } => {
-                write!(f, "{lhs} {}", op.as_str())?;
-                if *return_bool {
-                    f.write_str(" bool")?;
-                }
-                if let Some(m) = matching {
-                    if m.explicit || !m.labels.is_empty() {
-                        write!(
-                            f,
-                            " {}({})",
-                            if m.on { "on" } else { "ignoring" },
-                            m.labels.join(", ")
-                        )?;
-                    }
-                    match m.card {
-                        Card::ManyToOne => write!(f, " group_left({})", m.include.join(", "))?,
-                        Card::OneToMany => write!(f, " group_right({})", m.include.join(", "))?,
-                        _ => {}
-                    }
-                }
-                write!(f, " {rhs}")
+                write!(
+                    f,
+                    "{lhs} {}{} {rhs}",
+                    op.as_str(),
+                    binary_modifiers(*return_bool, matching.as_ref())
+                )
             }
             Expr::Aggregate {
                 op,
@@ -418,12 +453,7 @@ impl fmt::Display for Expr {
                 by_written,
                 ..
             } => {
-                f.write_str(op.as_str())?;
-                if *without {
-                    write!(f, " without ({}) ", grouping.join(", "))?;
-                } else if *by_written || !grouping.is_empty() {
-                    write!(f, " by ({}) ", grouping.join(", "))?;
-                }
+                f.write_str(&aggregation_head(*op, grouping, *without, *by_written))?;
                 f.write_str("(")?;
                 if let Some(p) = param {
                     write!(f, "{p}, ")?;

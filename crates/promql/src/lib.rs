@@ -5,6 +5,7 @@
 //! - [`eval`]: the engine. Every query runs as a range of steps; selectors walk each series
 //!   once across all steps.
 //! - `funcs`: function implementations.
+//! - [`pretty`]: multi-line formatting as Prometheus's `format_query`.
 //! - `select`: reading a selector's series in shards on several threads, streamed.
 //! - [`promqltest`]: the runner for Prometheus's `.test` files.
 //!
@@ -16,6 +17,7 @@ mod funcs;
 pub mod functions;
 pub mod lexer;
 pub mod parser;
+pub mod pretty;
 pub mod promqltest;
 mod select;
 

@@ -886,9 +886,10 @@ mod tests {
             ok("histogram_quantile(0.9, sum by (le) (rate(x_bucket[5m])))"),
             "histogram_quantile(0.9, sum by (le) (rate(x_bucket[5m])))"
         );
+        // As Prometheus prints modifiers (checked against 2.42's `format_query`).
         assert_eq!(
             ok("a / on(job) group_left(x) b"),
-            "a / on(job) group_left(x) b"
+            "a / on (job) group_left (x) b"
         );
         assert_eq!(ok("x[10m:1m] @ 100"), "x[10m:1m] @ 100.000");
         assert_eq!(ok("a > bool 1"), "a > bool 1");

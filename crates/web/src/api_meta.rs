@@ -211,8 +211,8 @@ async fn parse_query(
     Ok(ok(crate::ast_json::translate(&e)))
 }
 
-/// The query as vigil prints it: canonical spacing and quoting on one line. (Prometheus
-/// breaks expressions longer than 100 characters over several lines; vigil does not yet.)
+/// The query in canonical form, split over lines as Prometheus splits it where a part is longer
+/// than 100 characters.
 async fn format_query(
     RawQuery(q): RawQuery,
     headers: HeaderMap,
@@ -220,5 +220,5 @@ async fn format_query(
 ) -> Result<Response, ApiError> {
     let p = Params::from(q, &headers, &body)?;
     let e = parse_expr(p.get("query"))?;
-    Ok(ok(json!(e.to_string())))
+    Ok(ok(json!(vigil_promql::pretty::pretty(&e))))
 }
