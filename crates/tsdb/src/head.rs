@@ -172,33 +172,47 @@ impl std::hash::Hasher for RefHash {
 struct Index {
     series: RefMap<MemSeries>,
     by_labels: FastMap<Labels, SeriesRef>,
-    postings: FastMap<String, FastMap<String, Vec<SeriesRef>>>,
+    postings: Postings,
+}
+
+type Postings = FastMap<String, FastMap<String, Vec<SeriesRef>>>;
+
+/// Add series `r` to the posting list of each of its label pairs.
+fn add_postings(postings: &mut Postings, r: SeriesRef, labels: &Labels) {
+    for l in labels.iter() {
+        // Look up before allocating keys: almost every name and most values exist already.
+        if !postings.contains_key(l.name) {
+            postings.insert(l.name.to_string(), FastMap::default());
+        }
+        let values = postings.get_mut(l.name).expect("just inserted");
+        if !values.contains_key(l.value) {
+            values.insert(l.value.to_string(), Vec::new());
+        }
+        let list = values.get_mut(l.value).expect("just inserted");
+        // Refs are handed out in increasing order, so pushing keeps lists sorted; replay
+        // of an older WAL may not, so insert in place when needed.
+        match list.last() {
+            Some(&last) if last > r => {
+                if let Err(i) = list.binary_search(&r) {
+                    list.insert(i, r);
+                }
+            }
+            _ => list.push(r),
+        }
+    }
 }
 
 impl Index {
     fn insert(&mut self, r: SeriesRef, labels: Labels) {
-        for l in labels.iter() {
-            // Look up before allocating keys: almost every name and most values exist already.
-            if !self.postings.contains_key(l.name) {
-                self.postings.insert(l.name.to_string(), FastMap::default());
-            }
-            let values = self.postings.get_mut(l.name).expect("just inserted");
-            if !values.contains_key(l.value) {
-                values.insert(l.value.to_string(), Vec::new());
-            }
-            let list = values.get_mut(l.value).expect("just inserted");
-            // Refs are handed out in increasing order, so pushing keeps lists sorted; replay
-            // of an older WAL may not, so insert in place when needed.
-            match list.last() {
-                Some(&last) if last > r => {
-                    if let Err(i) = list.binary_search(&r) {
-                        list.insert(i, r);
-                    }
-                }
-                _ => list.push(r),
-            }
-        }
+        add_postings(&mut self.postings, r, &labels);
         self.by_labels.insert(labels.clone(), r);
+        self.series.insert(r, MemSeries::new(labels));
+    }
+
+    /// As [`Index::insert`] without the label-set map, which WAL replay builds on its reading
+    /// thread.
+    fn insert_replayed(&mut self, r: SeriesRef, labels: Labels) {
+        add_postings(&mut self.postings, r, &labels);
         self.series.insert(r, MemSeries::new(labels));
     }
 
@@ -343,6 +357,19 @@ impl Head {
         let mut max_ref = 0;
         let mut samples = 0u64;
         let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+        // The label-set map is built on the WAL's reading thread (hashing whole label sets
+        // was a large part of the applying thread's work): the same first-time-seen rule.
+        let mut by_labels: FastMap<Labels, SeriesRef> = FastMap::default();
+        let mut seen: RefMap<()> = RefMap::default();
+        let mut pre = |rec: &Record| {
+            if let Record::Series(s) = rec {
+                for (r, labels) in s {
+                    if seen.insert(*r, ()).is_none() {
+                        by_labels.insert(labels.clone(), *r);
+                    }
+                }
+            }
+        };
         let mut apply = |rec: Record| match rec {
             // Deletions replay where they were logged: they remove what came before them.
             Record::Tombstones(t) => {
@@ -356,7 +383,7 @@ impl Head {
                 for (r, labels) in s {
                     max_ref = max_ref.max(r);
                     if !index.series.contains_key(&r) {
-                        index.insert(r, labels);
+                        index.insert_replayed(r, labels);
                     }
                 }
             }
@@ -379,16 +406,18 @@ impl Head {
         let stats = HeadStats::default();
         let (checkpoint_seg, checkpoint) = wal::latest_checkpoint(&wal_dir)?;
         if let Some(cp) = &checkpoint {
-            let rep = wal::replay(cp, &mut apply)?;
+            let rep = wal::replay_from_with(cp, 0, &mut pre, &mut apply)?;
             if rep.corruption.is_some() {
                 stats.wal_corruptions.fetch_add(1, Ordering::Relaxed);
             }
         }
-        let rep = wal::replay_from(
+        let rep = wal::replay_from_with(
             &wal_dir,
             checkpoint_seg.map(|n| n + 1).unwrap_or(0),
+            &mut pre,
             &mut apply,
         )?;
+        index.by_labels = by_labels;
         if rep.corruption.is_some() {
             stats.wal_corruptions.fetch_add(1, Ordering::Relaxed);
         }

@@ -296,7 +296,19 @@ impl CheckpointWriter {
 
 /// Replay the segments numbered `first` and up.
 pub fn replay_from(dir: &Path, first: u64, f: impl FnMut(Record)) -> io::Result<ReplayReport> {
-    replay_filtered(dir, first, f)
+    replay_filtered(dir, first, &mut |_: &Record| {}, f)
+}
+
+/// As [`replay_from`], also calling `pre` with each record on the reading thread, before `f`
+/// gets it on this one: work that needs only the records themselves moves off the applying
+/// thread. `pre` sees exactly the records `f` will get, in the same order.
+pub fn replay_from_with(
+    dir: &Path,
+    first: u64,
+    pre: &mut (dyn FnMut(&Record) + Send),
+    f: impl FnMut(Record),
+) -> io::Result<ReplayReport> {
+    replay_filtered(dir, first, pre, f)
 }
 
 /// What replay found.
@@ -310,16 +322,21 @@ pub struct ReplayReport {
 /// Read every record in `dir` in order, calling `f` for each. A bad record truncates its
 /// segment at that point and removes later segments.
 pub fn replay(dir: &Path, f: impl FnMut(Record)) -> io::Result<ReplayReport> {
-    replay_filtered(dir, 0, f)
+    replay_filtered(dir, 0, &mut |_: &Record| {}, f)
 }
 
-fn replay_filtered(dir: &Path, first: u64, mut f: impl FnMut(Record)) -> io::Result<ReplayReport> {
+fn replay_filtered(
+    dir: &Path,
+    first: u64,
+    pre: &mut (dyn FnMut(&Record) + Send),
+    mut f: impl FnMut(Record),
+) -> io::Result<ReplayReport> {
     let segs: Vec<u64> = segments(dir)?.into_iter().filter(|&s| s >= first).collect();
     // Reading, checking and decoding run on a second thread while this one applies records:
     // restart time is replay time, and the two halves cost about the same.
     let (tx, rx) = std::sync::mpsc::sync_channel::<Record>(64);
     let scan = std::thread::scope(|sc| {
-        let reader = sc.spawn(|| read_segments(dir, &segs, tx));
+        let reader = sc.spawn(|| read_segments(dir, &segs, pre, tx));
         let mut records = 0u64;
         for rec in rx {
             f(rec);
@@ -356,6 +373,7 @@ fn replay_filtered(dir: &Path, first: u64, mut f: impl FnMut(Record)) -> io::Res
 fn read_segments(
     dir: &Path,
     segs: &[u64],
+    pre: &mut (dyn FnMut(&Record) + Send),
     tx: std::sync::mpsc::SyncSender<Record>,
 ) -> io::Result<Option<(usize, usize)>> {
     for (i, &seg) in segs.iter().enumerate() {
@@ -376,6 +394,7 @@ fn read_segments(
             }
             match decode_payload(body[0], &body[1..]) {
                 Some(r) => {
+                    pre(&r);
                     if tx.send(r).is_err() {
                         return Ok(None);
                     }
