@@ -175,20 +175,20 @@ struct Index {
     postings: Postings,
 }
 
-type Postings = FastMap<String, FastMap<String, Vec<SeriesRef>>>;
+/// hashbrown's `entry_ref` finds or adds a key from a borrowed `&str` with one hash, where
+/// std's map needs a lookup and then an owned key.
+type Postings = hashbrown::HashMap<String, PostingValues, foldhash::fast::RandomState>;
+type PostingValues = hashbrown::HashMap<String, Vec<SeriesRef>, foldhash::fast::RandomState>;
 
 /// Add series `r` to the posting list of each of its label pairs.
 fn add_postings(postings: &mut Postings, r: SeriesRef, labels: &Labels) {
     for l in labels.iter() {
-        // Look up before allocating keys: almost every name and most values exist already.
-        if !postings.contains_key(l.name) {
-            postings.insert(l.name.to_string(), FastMap::default());
-        }
-        let values = postings.get_mut(l.name).expect("just inserted");
-        if !values.contains_key(l.value) {
-            values.insert(l.value.to_string(), Vec::new());
-        }
-        let list = values.get_mut(l.value).expect("just inserted");
+        // One hash per name and value; keys are allocated only when new.
+        let list = postings
+            .entry_ref(l.name)
+            .or_default()
+            .entry_ref(l.value)
+            .or_default();
         // Refs are handed out in increasing order, so pushing keeps lists sorted; replay
         // of an older WAL may not, so insert in place when needed.
         match list.last() {
