@@ -376,8 +376,10 @@ fn read_segments(
     pre: &mut (dyn FnMut(&Record) + Send),
     tx: std::sync::mpsc::SyncSender<Record>,
 ) -> io::Result<Option<(usize, usize)>> {
+    // One buffer for every segment: a fresh one per segment page-faulted in each time.
+    let mut buf = Vec::new();
     for (i, &seg) in segs.iter().enumerate() {
-        let mut buf = Vec::new();
+        buf.clear();
         File::open(segment_path(dir, seg))?.read_to_end(&mut buf)?;
         let mut off = 0usize;
         while off < buf.len() {
