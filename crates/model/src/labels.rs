@@ -62,9 +62,35 @@ impl LabelRef<'_> {
 ///
 /// The labels are packed into one allocation (each name and value as a varint length and its
 /// bytes), as Prometheus's `stringlabels`: a series costs its text plus a few bytes, not two
-/// `String`s (24 bytes and a heap block each) per label.
-#[derive(Clone, PartialEq, Eq, Hash)]
+/// `String`s (24 bytes and a heap block each) per label. The allocation starts with a hash of
+/// the packed text, computed once: hash maps keyed by label sets (the head's label-set map,
+/// aggregation groups) then hash 8 bytes, and unequal sets mostly differ in their first word.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Labels(Arc<[u8]>);
+
+/// Bytes of the cached hash before the packed labels.
+const HASH_LEN: usize = 8;
+
+/// The process's seed for label-set hashes (random per process, so crafted label values cannot
+/// be chosen to collide).
+fn hash_seed() -> u64 {
+    static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *SEED.get_or_init(|| {
+        use std::hash::BuildHasher;
+        std::collections::hash_map::RandomState::new().hash_one(0x5eed_u64)
+    })
+}
+
+fn hash_packed(packed: &[u8]) -> u64 {
+    use std::hash::BuildHasher;
+    foldhash::fast::FixedState::with_seed(hash_seed()).hash_one(packed)
+}
+
+impl std::hash::Hash for Labels {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.cached_hash());
+    }
+}
 
 fn put_varint(out: &mut Vec<u8>, mut n: usize) {
     while n >= 0x80 {
@@ -85,13 +111,16 @@ fn pack<'a>(labels: impl Iterator<Item = (&'a str, &'a str)> + Clone) -> Arc<[u8
         .clone()
         .map(|(n, v)| varint_len(n.len()) + n.len() + varint_len(v.len()) + v.len())
         .sum();
-    let mut buf = Vec::with_capacity(len);
+    let mut buf = Vec::with_capacity(HASH_LEN + len);
+    buf.extend_from_slice(&[0; HASH_LEN]);
     for (n, v) in labels {
         put_varint(&mut buf, n.len());
         buf.extend_from_slice(n.as_bytes());
         put_varint(&mut buf, v.len());
         buf.extend_from_slice(v.as_bytes());
     }
+    let h = hash_packed(&buf[HASH_LEN..]);
+    buf[..HASH_LEN].copy_from_slice(&h.to_le_bytes());
     Arc::from(buf)
 }
 
@@ -135,7 +164,7 @@ impl<'a> Iterator for LabelsIter<'a> {
 
 impl Default for Labels {
     fn default() -> Self {
-        Labels(Arc::from(Vec::new()))
+        Labels(pack(std::iter::empty()))
     }
 }
 
@@ -227,7 +256,14 @@ impl Labels {
     }
 
     pub fn iter(&self) -> LabelsIter<'_> {
-        LabelsIter { rest: &self.0 }
+        LabelsIter {
+            rest: &self.0[HASH_LEN..],
+        }
+    }
+
+    /// The hash computed when this label set was built (seeded per process).
+    pub fn cached_hash(&self) -> u64 {
+        u64::from_le_bytes(self.0[..HASH_LEN].try_into().expect("hash prefix"))
     }
 
     pub fn len(&self) -> usize {
@@ -235,7 +271,7 @@ impl Labels {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0.len() == HASH_LEN
     }
 
     pub fn into_vec(self) -> Vec<Label> {
@@ -272,24 +308,14 @@ impl Labels {
         h
     }
 
-    /// Which of `of` shards this label set belongs to: a fast hash of the packed form, which
-    /// is the same for equal label sets wherever they come from (head, blocks, memory), so a
-    /// selection split by shard is split the same way in every source.
+    /// Which of `of` shards this label set belongs to, from its cached hash: equal label sets
+    /// get the same shard wherever they come from (head, blocks, memory) within a process, so
+    /// a selection split by shard is split the same way in every source.
     pub fn shard(&self, of: usize) -> usize {
         if of <= 1 {
             return 0;
         }
-        let mut h: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut words = self.0.chunks_exact(8);
-        for w in &mut words {
-            let x = u64::from_le_bytes(w.try_into().expect("8 bytes"));
-            h = (h.rotate_left(23) ^ x).wrapping_mul(0xff51_afd7_ed55_8ccd);
-        }
-        let mut tail = [0u8; 8];
-        tail[..words.remainder().len()].copy_from_slice(words.remainder());
-        h = (h.rotate_left(23) ^ u64::from_le_bytes(tail)).wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-        h ^= h >> 29;
-        ((h as u128 * of as u128) >> 64) as usize
+        ((self.cached_hash() as u128 * of as u128) >> 64) as usize
     }
 }
 
