@@ -308,14 +308,26 @@ impl Labels {
         h
     }
 
-    /// Which of `of` shards this label set belongs to, from its cached hash: equal label sets
-    /// get the same shard wherever they come from (head, blocks, memory) within a process, so
-    /// a selection split by shard is split the same way in every source.
+    /// Which of `of` shards this label set belongs to. A fixed function of the label text (not
+    /// the per-process cached hash): equal label sets get the same shard wherever they come
+    /// from (head, blocks, memory), and a query's shards, hence the order in which a sharded
+    /// `sum` adds its partial sums, are the same from one run to the next.
     pub fn shard(&self, of: usize) -> usize {
         if of <= 1 {
             return 0;
         }
-        ((self.cached_hash() as u128 * of as u128) >> 64) as usize
+        let packed = &self.0[HASH_LEN..];
+        let mut h: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut words = packed.chunks_exact(8);
+        for w in &mut words {
+            let x = u64::from_le_bytes(w.try_into().expect("8 bytes"));
+            h = (h.rotate_left(23) ^ x).wrapping_mul(0xff51_afd7_ed55_8ccd);
+        }
+        let mut tail = [0u8; 8];
+        tail[..words.remainder().len()].copy_from_slice(words.remainder());
+        h = (h.rotate_left(23) ^ u64::from_le_bytes(tail)).wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^= h >> 29;
+        ((h as u128 * of as u128) >> 64) as usize
     }
 }
 

@@ -170,27 +170,48 @@ fn extrapolated_rate(
             prev = p.v;
         }
     }
-    // Prometheus's arithmetic, in milliseconds instead of seconds (the same ratios) and with
-    // the threshold comparisons multiplied out: one division per window instead of eight,
-    // which made this the most expensive step of a range query's `rate`.
+    // Prometheus's decisions, exactly; its arithmetic in milliseconds. Each decision is first
+    // made without dividing (multiplied out, in milliseconds); only when that lands within
+    // rounding distance of the boundary, or overflows, is it made again with Prometheus's own
+    // expression in seconds, so results never flip at an exact tie (a gap of exactly 1.1
+    // intervals is common with regular scrapes). Divisions were most of the cost of a range
+    // query's `rate`.
     let sampled = (last.t - first.t) as f64;
     let intervals = (w.len() - 1) as f64;
     let mut to_start = (first.t - range_start) as f64;
     let mut to_end = (range_end - last.t) as f64;
-    // `to >= 1.1 x the average interval`.
-    let threshold = sampled * 1.1;
-    if to_start * intervals >= threshold {
+    let secs = |ms: f64| ms / 1000.0;
+    // Prometheus: `to_s >= (sampled_s / intervals) * 1.1`.
+    let beyond_threshold = |to: f64| {
+        let (l, r) = (to * intervals, sampled * 1.1);
+        if (l - r).abs() > r * 1e-12 {
+            l > r
+        } else {
+            secs(to) >= (secs(sampled) / intervals) * 1.1
+        }
+    };
+    if beyond_threshold(to_start) {
         to_start = sampled / intervals / 2.0;
     }
-    // The counter's zero point (`sampled * first / result`) limits the extrapolation.
-    if counter && result > 0.0 && first.v >= 0.0 && sampled * first.v < to_start * result {
-        to_start = sampled * (first.v / result);
+    // The counter's zero point limits the extrapolation. Prometheus: `sampled_s * (first /
+    // result) < to_start_s`.
+    if counter && result > 0.0 && first.v >= 0.0 {
+        let (l, r) = (sampled * first.v, to_start * result);
+        let below = if l.is_finite() && r.is_finite() && (l - r).abs() > r.abs() * 1e-12 {
+            l < r
+        } else {
+            secs(sampled) * (first.v / result) < secs(to_start)
+        };
+        if below {
+            to_start = sampled * (first.v / result);
+        }
     }
-    if to_end * intervals >= threshold {
+    if beyond_threshold(to_end) {
         to_end = sampled / intervals / 2.0;
     }
     let span = sampled + to_start + to_end;
-    // The factor first, as Prometheus: `result * span` could overflow where it does not.
+    // The factor first, as Prometheus (`result * span` could overflow where it does not). It
+    // can differ from Prometheus's in the last bit (one division instead of five).
     Some(
         result
             * if is_rate {
@@ -1511,4 +1532,41 @@ pub fn heap_select(vals: &[(usize, f64)], k: usize, top: bool) -> Vec<usize> {
         }
     }
     h.into_iter().map(|(i, _)| i).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A gap of exactly 1.1 average intervals: Prometheus's arithmetic (in seconds) decides
+    /// the boundary, and vigil's faster form must decide it the same way.
+    #[test]
+    fn extrapolation_threshold_ties_decide_as_prometheus() {
+        let w: Vec<Sample> = (0..6)
+            .map(|i| Sample {
+                t: 11_000 + i * 10_000,
+                v: 100.0 + 10.0 * i as f64,
+            })
+            .collect();
+        // to_start 11s = 1.1 x 10s: shortened to 5s; to_end 9s kept; 50 * 64/50.
+        assert_eq!(
+            extrapolated_rate(&w, 0, 70_000, 70.0, false, false),
+            Some(64.0)
+        );
+        // Huge counter values: the zero-point comparison must not overflow into "no clamp".
+        let big = [
+            Sample {
+                t: 10_000,
+                v: 1e306,
+            },
+            Sample {
+                t: 70_000,
+                v: 1.01e308,
+            },
+        ];
+        let got = extrapolated_rate(&big, 5_000, 75_000, 70.0, true, false).unwrap();
+        // Prometheus: to_zero = 60 * (1e306 / 1e308) = 0.6s < to_start 5s: clamped.
+        let want = (1.01e308 - 1e306) * ((60.0 + 0.6 + 5.0) / 60.0);
+        assert!((got - want).abs() <= want.abs() * 1e-12, "{got} vs {want}");
+    }
 }

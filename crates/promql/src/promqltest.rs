@@ -472,13 +472,19 @@ const AT_UNSAFE: &[&str] = &[
 fn pin_at(e: &mut Expr, t: i64) -> bool {
     match e {
         Expr::Number(_) | Expr::String(_) => true,
+        // A numeric `@` stays; `@ start()`/`@ end()` become the evaluation time, as in
+        // Prometheus's runner (which only keeps timestamps already resolved).
         Expr::VectorSelector(vs) | Expr::MatrixSelector { vs, .. } => {
-            vs.at.get_or_insert(At::Time(t));
+            if !matches!(vs.at, Some(At::Time(_))) {
+                vs.at = Some(At::Time(t));
+            }
             true
         }
         // Its inner selectors keep their own times (the subquery's `@` moves them).
         Expr::Subquery { at, .. } => {
-            at.get_or_insert(At::Time(t));
+            if !matches!(at, Some(At::Time(_))) {
+                *at = Some(At::Time(t));
+            }
             true
         }
         Expr::Paren(x) | Expr::Neg(x) => pin_at(x, t),

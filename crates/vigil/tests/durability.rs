@@ -26,7 +26,28 @@ fn kill_9_loses_no_committed_sample() {
     let base = format!("http://127.0.0.1:{port}");
     let mut v = spawn("vigil", &vigil_bin(), &args, &dir);
     wait_http(&format!("{base}/-/ready"));
-    std::thread::sleep(Duration::from_secs(8));
+    // Scrapes start once discovery has delivered the target (up to its 5s update interval,
+    // longer on a loaded machine): wait for the first stored scrape, then for a window of
+    // later ones.
+    let t0 = std::time::Instant::now();
+    loop {
+        let up = get_json(&format!(
+            "{base}/api/v1/query?query={}",
+            enc("up{job=\"node\"}")
+        ));
+        if up["data"]["result"]
+            .as_array()
+            .is_some_and(|r| !r.is_empty())
+        {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "no scrape stored after 60s"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_secs(7));
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
