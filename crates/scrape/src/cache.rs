@@ -170,6 +170,10 @@ impl SeriesCache {
             return;
         }
         let h = self.hash(series);
+        // Offsets are u32: reclaim removed texts before the arena would pass 4 GiB.
+        if self.keys.len() + series.len() > u32::MAX as usize {
+            self.rewrite_keys();
+        }
         let slot = Slot {
             at: self.keys.len() as u32,
             len: series.len() as u32,
