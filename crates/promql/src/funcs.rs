@@ -259,12 +259,13 @@ fn holt_winters(w: &[Sample], sf: f64, tf: f64) -> Option<f64> {
 }
 
 /// `f` over each step's window of one series' samples (time order, no staleness markers)
-/// into `pts`, one slot per window end.
-pub(crate) fn windows_into(
+/// into `pts`, one slot per window end. Generic, so each window function is inlined into this
+/// loop (see [`wf`]): one indirect call per series rather than per window.
+fn windows_into<G: Fn(&[Sample], usize, i64, i64) -> Option<f64>>(
     samples: &[Sample],
     ends: &[i64],
     range_ms: i64,
-    f: &WindowFn<'_>,
+    f: &G,
     pts: &mut Vec<Option<f64>>,
 ) {
     pts.clear();
@@ -306,7 +307,7 @@ fn over_windows(ctx: &Ctx<'_>, arg: &Expr, keep_name: bool, f: &WindowFn<'_>) ->
             for mut s in set {
                 s.samples.retain(|x| !is_stale_nan(x.v));
                 budget.count(s.samples.len())?;
-                windows_into(&s.samples, &ends, *range_ms, f, &mut pts);
+                f(&s.samples, &ends, *range_ms, &mut pts);
                 if pts.iter().any(Option::is_some) {
                     out.push(Stepped {
                         labels: s.labels,
@@ -330,7 +331,7 @@ fn over_windows(ctx: &Ctx<'_>, arg: &Expr, keep_name: bool, f: &WindowFn<'_>) ->
         let mut out = Vec::with_capacity(series.len());
         let mut pts = Vec::with_capacity(ra.ends.len());
         for s in series {
-            windows_into(&s.samples, &ra.ends, ra.range_ms, f, &mut pts);
+            f(&s.samples, &ra.ends, ra.range_ms, &mut pts);
             if pts.iter().any(Option::is_some) {
                 out.push(Stepped {
                     labels: name(s.labels.clone()),
@@ -386,6 +387,24 @@ impl GroupAcc {
             _ => {}
         }
         self.cnt[k] += 1;
+    }
+
+    /// Add one series' per-step values (the loop chosen once per series, not per value).
+    fn fold(&mut self, op: AggOp, pts: &[Option<f64>]) {
+        if op == AggOp::Sum {
+            for (k, p) in pts.iter().enumerate() {
+                if let Some(x) = *p {
+                    (self.acc[k], self.comp[k]) = kahan_inc(x, self.acc[k], self.comp[k]);
+                    self.cnt[k] += 1;
+                }
+            }
+        } else {
+            for (k, p) in pts.iter().enumerate() {
+                if let Some(x) = *p {
+                    self.add(op, k, x);
+                }
+            }
+        }
     }
 
     /// Fold another shard's accumulators for the same group into this one.
@@ -495,7 +514,7 @@ pub(crate) fn aggregate_windows(
         for mut s in set {
             s.samples.retain(|x| !is_stale_nan(x.v));
             budget.count(s.samples.len())?;
-            windows_into(&s.samples, &ends, *range_ms, f, &mut pts);
+            f(&s.samples, &ends, *range_ms, &mut pts);
             if !pts.iter().any(Option::is_some) {
                 continue;
             }
@@ -514,12 +533,7 @@ pub(crate) fn aggregate_windows(
                     groups.len() - 1
                 }
             };
-            let g = &mut groups[g];
-            for (k, p) in pts.iter().enumerate() {
-                if let Some(x) = *p {
-                    g.add(op, k, x);
-                }
-            }
+            groups[g].fold(op, &pts);
         }
         Ok(groups)
     })?;
@@ -613,13 +627,15 @@ fn day_of_year(y: i64, m: u32, d: u32) -> u32 {
     (1..m).map(|mm| days_in_month(y, mm)).sum::<u32>() + d
 }
 
-/// A function of one window: its samples, the step index, the window's end and its length.
-type WindowFn<'e> = dyn Fn(&[Sample], usize, i64, i64) -> Option<f64> + Sync + 'e;
+/// A window function applied to every window of one series: its samples, the window ends, the
+/// range's length, and the per-step output.
+type WindowFn<'e> = dyn Fn(&[Sample], &[i64], i64, &mut Vec<Option<f64>>) + Sync + 'e;
 type F<'e> = Box<WindowFn<'e>>;
 
-/// Box a window function (the signature here lets closures' argument types be inferred).
+/// Box a function of one window (its samples, the step index, the window's end and its length)
+/// as a [`WindowFn`] over all of a series' windows, with the window function inlined there.
 fn wf<'e>(f: impl Fn(&[Sample], usize, i64, i64) -> Option<f64> + Sync + 'e) -> F<'e> {
-    Box::new(f)
+    Box::new(move |samples, ends, range_ms, pts| windows_into(samples, ends, range_ms, &f, pts))
 }
 
 /// Warn about quantiles outside [0, 1] (each distinct value once), as Prometheus does even when
@@ -833,7 +849,7 @@ pub(crate) fn call(ctx: &Ctx<'_>, name: &str, args: &[Expr], pos: Pos, arg_pos: 
     };
     match name {
         "absent_over_time" => {
-            let present = over_windows(ctx, &args[0], false, &|_, _, _, _| Some(1.0))?;
+            let present = over_windows(ctx, &args[0], false, &*wf(|_, _, _, _| Some(1.0)))?;
             let labels = match args[0].unparen() {
                 Expr::MatrixSelector { vs, .. } => absent_labels(vs),
                 _ => Labels::empty(),
