@@ -133,7 +133,7 @@ pub(crate) struct Ctx<'a> {
     /// Warnings and infos gathered while evaluating (shared with subquery contexts).
     pub notes: &'a std::cell::RefCell<Notes>,
     /// Samples loaded so far (shared with shard threads through [`Ctx::budget`]).
-    pub samples: std::sync::atomic::AtomicUsize,
+    pub samples: AtomicUsize,
 }
 
 /// Annotations of one query, each message once, in the order first raised.

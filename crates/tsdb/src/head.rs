@@ -204,9 +204,8 @@ fn add_postings(postings: &mut Postings, r: SeriesRef, labels: &Labels) {
 
 impl Index {
     fn insert(&mut self, r: SeriesRef, labels: Labels) {
-        add_postings(&mut self.postings, r, &labels);
         self.by_labels.insert(labels.clone(), r);
-        self.series.insert(r, MemSeries::new(labels));
+        self.insert_replayed(r, labels);
     }
 
     /// As [`Index::insert`] without the label-set map, which WAL replay builds on its reading
