@@ -340,3 +340,26 @@ fn kiamol_chapter_14_annotated_apps() {
     );
     assert!(process(&elsewhere, rules).is_none());
 }
+
+/// Hostile YAML: deep nesting and alias bombs end in an error naming where, not in a stack
+/// overflow or memory exhaustion (serde-saphyr's recursion limit and node budget).
+#[test]
+fn hostile_yaml_is_an_error() {
+    let n = 100_000;
+    for y in [
+        format!("tracing: {}{}", "[".repeat(n), "]".repeat(n)),
+        format!("otlp: {}{}", "[".repeat(n), "]".repeat(n)),
+        format!("global: {}{}", "[".repeat(n), "]".repeat(n)),
+        format!("scrape_configs: {}1{}", "{a: ".repeat(n), "}".repeat(n)),
+    ] {
+        let err = vigil_config::Config::parse(&y, std::path::Path::new("."))
+            .expect_err("refused")
+            .to_string();
+        assert!(err.contains("(line 1, column"), "{err}");
+    }
+    let bomb = "tracing:\n  endpoint: x\n  a0: &a0 [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n  a1: &a1 [*a0,*a0,*a0,*a0,*a0,*a0,*a0,*a0,*a0]\n  a2: &a2 [*a1,*a1,*a1,*a1,*a1,*a1,*a1,*a1,*a1]\n  a3: &a3 [*a2,*a2,*a2,*a2,*a2,*a2,*a2,*a2,*a2]\n  a4: &a4 [*a3,*a3,*a3,*a3,*a3,*a3,*a3,*a3,*a3]\n  a5: &a5 [*a4,*a4,*a4,*a4,*a4,*a4,*a4,*a4,*a4]\n  a6: &a6 [*a5,*a5,*a5,*a5,*a5,*a5,*a5,*a5,*a5]\n  a7: &a7 [*a6,*a6,*a6,*a6,*a6,*a6,*a6,*a6,*a6]\n  a8: &a8 [*a7,*a7,*a7,*a7,*a7,*a7,*a7,*a7,*a7]\n  a9: &a9 [*a8,*a8,*a8,*a8,*a8,*a8,*a8,*a8,*a8]\n";
+    let err = vigil_config::Config::parse(bomb, std::path::Path::new("."))
+        .expect_err("refused")
+        .to_string();
+    assert!(err.contains("budget breached"), "{err}");
+}

@@ -43,6 +43,44 @@ pub fn parse_duration_ms(s: &str) -> Option<i64> {
     Some(total)
 }
 
+/// Whether `s` is a well-formed duration too long for Go's `time.Duration` (int64
+/// nanoseconds, about 292 years), which Prometheus refuses as "duration out of range".
+pub fn duration_out_of_range(s: &str) -> bool {
+    const MAX_MS: i128 = (i64::MAX / 1_000_000) as i128;
+    let mut rest = s;
+    let mut total: i128 = 0;
+    let mut last: Option<usize> = None;
+    if s.is_empty() {
+        return false;
+    }
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return false;
+        }
+        // Saturate: anything with more than 30 digits is out of range anyway.
+        let n: i128 = rest[..digits.min(30)]
+            .parse()
+            .unwrap_or(i128::MAX / 1_000_000_000_000);
+        rest = &rest[digits..];
+        let Some((rank, (unit, mult))) = UNITS
+            .iter()
+            .enumerate()
+            .filter(|(_, (u, _))| rest.starts_with(u))
+            .max_by_key(|(_, (u, _))| u.len())
+        else {
+            return false;
+        };
+        if last.is_some_and(|l| rank <= l) {
+            return false;
+        }
+        last = Some(rank);
+        total = total.saturating_add(n.saturating_mul(*mult as i128));
+        rest = &rest[unit.len()..];
+    }
+    total > MAX_MS
+}
+
 /// Milliseconds as Prometheus prints a duration (`1h30m`, `0s`, `-5m`).
 pub fn format_duration_ms(ms: i64) -> String {
     if ms == 0 {

@@ -33,7 +33,7 @@ pub enum At {
     End,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct VectorSelector {
     pub name: Option<String>,
     /// All matchers, including `__name__="<name>"` when a name was given.
@@ -274,30 +274,121 @@ pub enum Expr {
 }
 
 impl Expr {
+    /// The type of the expression's value. Iterative: a binary expression is scalar only if
+    /// every operand under it is, and chains of any length are checked without recursion.
     pub fn value_type(&self) -> ValueType {
-        match self {
-            Expr::Number(_) => ValueType::Scalar,
-            Expr::String(_) => ValueType::String,
-            Expr::VectorSelector(_) => ValueType::Vector,
-            Expr::MatrixSelector { .. } | Expr::Subquery { .. } => ValueType::Matrix,
-            Expr::Paren(e) | Expr::Neg(e) => e.value_type(),
-            Expr::Binary { lhs, rhs, .. } => {
-                if lhs.value_type() == ValueType::Scalar && rhs.value_type() == ValueType::Scalar {
-                    ValueType::Scalar
-                } else {
-                    ValueType::Vector
-                }
+        let mut operands = vec![self];
+        let mut binary = false;
+        while let Some(mut e) = operands.pop() {
+            while let Expr::Paren(x) | Expr::Neg(x) = e {
+                e = x;
             }
-            Expr::Aggregate { .. } => ValueType::Vector,
-            Expr::Call { func, .. } => func.ret,
+            let t = match e {
+                Expr::Number(_) => ValueType::Scalar,
+                Expr::String(_) => ValueType::String,
+                Expr::VectorSelector(_) => ValueType::Vector,
+                Expr::MatrixSelector { .. } | Expr::Subquery { .. } => ValueType::Matrix,
+                Expr::Binary { lhs, rhs, .. } => {
+                    binary = true;
+                    operands.push(lhs);
+                    operands.push(rhs);
+                    continue;
+                }
+                Expr::Aggregate { .. } => ValueType::Vector,
+                Expr::Call { func, .. } => func.ret,
+                Expr::Paren(_) | Expr::Neg(_) => unreachable!("unwrapped above"),
+            };
+            if !binary {
+                return t;
+            }
+            if t != ValueType::Scalar {
+                return ValueType::Vector;
+            }
         }
+        ValueType::Scalar
     }
 
     /// Remove parentheses around `e`.
     pub fn unparen(&self) -> &Expr {
+        let mut e = self;
+        while let Expr::Paren(x) = e {
+            e = x;
+        }
+        e
+    }
+
+    /// The left spine of a chain of binary operators: `self` (if binary) and every binary
+    /// expression reached through left operands, outermost first, and the operand at the
+    /// bottom. `a + b - c` gives `[(a + b) - c, a + b]` and `a`. Walkers use it to follow
+    /// chains in a loop.
+    pub fn left_spine(&self) -> (Vec<&Expr>, &Expr) {
+        let mut spine = Vec::new();
+        let mut e = self;
+        while let Expr::Binary { lhs, .. } = e {
+            spine.push(e);
+            e = lhs;
+        }
+        (spine, e)
+    }
+
+    /// Move the direct children out (leaving cheap literals), for iterative dropping.
+    fn take_children(&mut self, out: &mut Vec<Expr>) {
+        let mut take = |b: &mut Box<Expr>| out.push(std::mem::replace(&mut **b, Expr::Number(0.0)));
         match self {
-            Expr::Paren(e) => e.unparen(),
-            e => e,
+            Expr::Subquery { expr, .. } | Expr::Paren(expr) | Expr::Neg(expr) => take(expr),
+            Expr::Binary { lhs, rhs, .. } => {
+                take(lhs);
+                take(rhs);
+            }
+            Expr::Aggregate { expr, param, .. } => {
+                take(expr);
+                if let Some(p) = param {
+                    take(p);
+                }
+            }
+            Expr::Call { args, .. } => out.append(args),
+            Expr::Number(_)
+            | Expr::String(_)
+            | Expr::VectorSelector(_)
+            | Expr::MatrixSelector { .. } => {}
+        }
+    }
+
+    /// Whether a child has children of its own (a tree deeper than two levels).
+    fn has_grandchildren(&self) -> bool {
+        let deep = |e: &Expr| {
+            !matches!(
+                e,
+                Expr::Number(_)
+                    | Expr::String(_)
+                    | Expr::VectorSelector(_)
+                    | Expr::MatrixSelector { .. }
+            )
+        };
+        match self {
+            Expr::Subquery { expr, .. } | Expr::Paren(expr) | Expr::Neg(expr) => deep(expr),
+            Expr::Binary { lhs, rhs, .. } => deep(lhs) || deep(rhs),
+            Expr::Aggregate { expr, param, .. } => deep(expr) || param.as_deref().is_some_and(deep),
+            Expr::Call { args, .. } => args.iter().any(deep),
+            Expr::Number(_)
+            | Expr::String(_)
+            | Expr::VectorSelector(_)
+            | Expr::MatrixSelector { .. } => false,
+        }
+    }
+}
+
+/// Dropping is iterative: a tree as deep as the parser allows (or a chain as long) would
+/// overflow the stack through the compiler's recursive drop glue.
+impl Drop for Expr {
+    fn drop(&mut self) {
+        if !self.has_grandchildren() {
+            return;
+        }
+        let mut pending = Vec::new();
+        self.take_children(&mut pending);
+        while let Some(mut e) = pending.pop() {
+            e.take_children(&mut pending);
         }
     }
 }
@@ -397,6 +488,12 @@ pub(crate) fn aggregation_head(op: AggOp, grouping: &[String], without: bool, by
 /// annotations).
 impl fmt::Display for Expr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        crate::limits::deep(|| self.fmt_node(f))
+    }
+}
+
+impl Expr {
+    fn fmt_node(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Expr::Number(n) => {
                 if n.is_nan() {
@@ -430,19 +527,27 @@ impl fmt::Display for Expr {
             ),
             Expr::Paren(e) => write!(f, "({e})"),
             Expr::Neg(e) => write!(f, "-{e}"),
-            Expr::Binary {
-                op,
-                lhs,
-                rhs,
-                return_bool,
-                matching,
-            } => {
-                write!(
-                    f,
-                    "{lhs} {}{} {rhs}",
-                    op.as_str(),
-                    binary_modifiers(*return_bool, matching.as_ref())
-                )
+            Expr::Binary { .. } => {
+                let (spine, bottom) = self.left_spine();
+                write!(f, "{bottom}")?;
+                for b in spine.iter().rev() {
+                    if let Expr::Binary {
+                        op,
+                        rhs,
+                        return_bool,
+                        matching,
+                        ..
+                    } = b
+                    {
+                        write!(
+                            f,
+                            " {}{} {rhs}",
+                            op.as_str(),
+                            binary_modifiers(*return_bool, matching.as_ref())
+                        )?;
+                    }
+                }
+                Ok(())
             }
             Expr::Aggregate {
                 op,

@@ -134,6 +134,9 @@ pub(crate) struct Ctx<'a> {
     pub notes: &'a std::cell::RefCell<Notes>,
     /// Samples loaded so far (shared with shard threads through [`Ctx::budget`]).
     pub samples: AtomicUsize,
+    /// Inside a subquery: each series' per-step slots count as samples too, so a tiny step
+    /// over a long range (`x[1y:1ms]`) fails as too many samples instead of allocating them.
+    pub count_steps: bool,
 }
 
 /// Annotations of one query, each message once, in the order first raised.
@@ -179,6 +182,11 @@ impl Ctx<'_> {
         }
     }
 
+    /// Slots per series to count as samples: the step count inside a subquery, else none.
+    pub(crate) fn step_slots(&self, steps: usize) -> usize {
+        if self.count_steps { steps } else { 0 }
+    }
+
     fn count(&self, n: usize) -> R<()> {
         self.budget().count(n)
     }
@@ -196,7 +204,13 @@ impl Ctx<'_> {
         }
     }
 
+    /// Evaluate a node (on a fresh stack segment when this thread's runs low: see
+    /// [`crate::limits`]).
     fn eval(&self, e: &Expr) -> R<V> {
+        crate::limits::deep(|| self.eval_node(e))
+    }
+
+    fn eval_node(&self, e: &Expr) -> R<V> {
         self.check_deadline()?;
         match e {
             Expr::Number(n) => Ok(V::Scalar(vec![*n; self.n()])),
@@ -238,13 +252,27 @@ impl Ctx<'_> {
                 }
                 _ => invalid("unary minus on a non-numeric value"),
             },
-            Expr::Binary {
-                op,
-                lhs,
-                rhs,
-                return_bool,
-                matching,
-            } => self.binary(*op, lhs, rhs, *return_bool, matching.as_ref()),
+            Expr::Binary { .. } => {
+                // A chain (`a + b + c ...`) is folded in a loop: its length is not bounded by
+                // the nesting limit.
+                let (spine, bottom) = e.left_spine();
+                let mut acc = self.eval(bottom)?;
+                for b in spine.iter().rev() {
+                    if let Expr::Binary {
+                        op,
+                        rhs,
+                        return_bool,
+                        matching,
+                        ..
+                    } = b
+                    {
+                        self.check_deadline()?;
+                        let r = self.eval(rhs)?;
+                        acc = self.binary(*op, acc, r, *return_bool, matching.as_ref())?;
+                    }
+                }
+                Ok(acc)
+            }
             Expr::Aggregate {
                 op,
                 expr,
@@ -287,10 +315,11 @@ impl Ctx<'_> {
         let q = self.storage.querier(lo - lb + 1, hi)?;
         let budget = self.budget();
         let evals = &evals;
+        let steps = self.step_slots(evals.len());
         let parts = for_shards(&*q, &vs.matchers, |set| {
             let mut out = Vec::new();
             for s in set {
-                budget.count(s.samples.len())?;
+                budget.count(s.samples.len() + steps)?;
                 let mut pts = Vec::with_capacity(evals.len());
                 let mut ts = Vec::with_capacity(evals.len());
                 let mut j = 0;
@@ -400,7 +429,14 @@ impl Ctx<'_> {
                         ends,
                     });
                 }
+                // Every inner step is a slot of every inner series: bound the count before any
+                // is allocated.
+                let steps = (hi - start) / step + 1;
+                if steps > self.engine.max_samples as i64 {
+                    return Err(EvalError::TooManySamples);
+                }
                 let inner = Ctx {
+                    count_steps: true,
                     storage: self.storage,
                     engine: self.engine,
                     start,
@@ -470,15 +506,15 @@ impl Ctx<'_> {
         }
     }
 
+    /// Combine evaluated operands.
     fn binary(
         &self,
         op: BinOp,
-        lhs: &Expr,
-        rhs: &Expr,
+        l: V,
+        r: V,
         return_bool: bool,
         matching: Option<&VectorMatching>,
     ) -> R<V> {
-        let (l, r) = (self.eval(lhs)?, self.eval(rhs)?);
         match (l, r) {
             (V::Scalar(a), V::Scalar(b)) => Ok(V::Scalar(
                 a.iter()
@@ -1154,6 +1190,7 @@ impl Engine {
             q_step: if start == end { 0 } else { step },
             notes,
             samples: AtomicUsize::new(0),
+            count_steps: false,
         }
     }
 

@@ -301,12 +301,13 @@ fn over_windows(ctx: &Ctx<'_>, arg: &Expr, keep_name: bool, f: &WindowFn<'_>) ->
         let ends = ctx.window_ends(vs);
         let q = ctx.window_querier(&ends, *range_ms)?;
         let budget = ctx.budget();
+        let steps = ctx.step_slots(ends.len());
         let parts = for_shards(&*q, &vs.matchers, |set| {
             let mut out = Vec::new();
             let mut pts = Vec::with_capacity(ends.len());
             for mut s in set {
                 s.samples.retain(|x| !is_stale_nan(x.v));
-                budget.count(s.samples.len())?;
+                budget.count(s.samples.len() + steps)?;
                 f(&s.samples, &ends, *range_ms, &mut pts);
                 if pts.iter().any(Option::is_some) {
                     out.push(Stepped {

@@ -115,6 +115,15 @@ pub fn lex(input: &str) -> Result<Vec<Spanned>, (usize, String)> {
     let mut paren_depth = 0i32;
     let mut bracket_depth = 0i32;
     while i < b.len() {
+        if out.len() >= crate::limits::MAX_TOKENS {
+            return Err((
+                i,
+                format!(
+                    "expression too long: more than {} tokens",
+                    crate::limits::MAX_TOKENS
+                ),
+            ));
+        }
         let c = b[i];
         let start = i;
         let push = |out: &mut Vec<Spanned>, tok: Tok, end: usize| {
@@ -250,6 +259,9 @@ pub fn lex(input: &str) -> Result<Vec<Spanned>, (usize, String)> {
         if c.is_ascii_digit() || (c == b'.' && b.get(i + 1).is_some_and(u8::is_ascii_digit)) {
             i = scan_number(b, i);
             let word = &input[start..i];
+            if vigil_model::time::duration_out_of_range(word) {
+                return Err((start, "duration out of range".to_string()));
+            }
             let tok = if let Some(ms) = parse_duration_ms(word) {
                 Tok::Duration(ms)
             } else if let Some(n) = parse_number(word) {

@@ -16,6 +16,7 @@ pub mod eval;
 mod funcs;
 pub mod functions;
 pub mod lexer;
+pub mod limits;
 pub mod parser;
 pub mod pretty;
 pub mod promqltest;

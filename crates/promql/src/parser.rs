@@ -10,6 +10,7 @@ use vigil_storage::{MatchOp, Matcher};
 use crate::ast::{AggOp, At, BinOp, Card, Expr, ValueType, VectorMatching, VectorSelector};
 use crate::functions;
 use crate::lexer::{Spanned, Tok, lex};
+use crate::limits::{self, MAX_NESTING, MAX_NODES};
 
 /// A parse error at a position of the input.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -20,24 +21,68 @@ pub struct ParseError {
     pub msg: String,
 }
 
-fn position(input: &str, pos: usize) -> (usize, usize) {
-    let before = &input[..pos.min(input.len())];
-    let line = before.matches('\n').count() + 1;
-    let col = before
-        .rsplit('\n')
-        .next()
-        .map(|l| l.chars().count())
-        .unwrap_or(0)
-        + 1;
-    (line, col)
-}
-
 type R<T> = Result<T, ParseError>;
+
+/// Prometheus's message for an `@` timestamp outside int64 seconds (Go's `%f`).
+fn at_out_of_bounds(v: f64) -> String {
+    let v = if v.is_nan() {
+        "NaN".to_string()
+    } else if v.is_infinite() {
+        if v > 0.0 { "+Inf" } else { "-Inf" }.to_string()
+    } else {
+        format!("{v:.6}")
+    };
+    format!("timestamp out of bounds for @ modifier: {v}")
+}
 
 struct P<'a> {
     input: &'a str,
+    /// Line starts, for turning byte offsets into `line:col` without rescanning the input.
+    lines: LineIndex,
     toks: Vec<Spanned>,
     i: usize,
+    /// Current nesting of [`P::expr`] calls, bounded by [`MAX_NESTING`].
+    nesting: usize,
+    /// Nodes built so far, bounded by [`MAX_NODES`].
+    nodes: usize,
+}
+
+/// A parsed sub-expression with its start offset and type, so the parser never walks a
+/// subtree again to learn its type (which made long chains quadratic).
+struct Node {
+    e: Expr,
+    start: usize,
+    ty: ValueType,
+}
+
+/// Byte offsets to 1-based line and column (in characters), in logarithmic time: positions
+/// are asked for every call and argument, and a 10 MB query must not rescan itself each time.
+struct LineIndex {
+    starts: Vec<usize>,
+    ascii: bool,
+}
+
+impl LineIndex {
+    fn new(input: &str) -> Self {
+        let mut starts = vec![0];
+        starts.extend(input.match_indices('\n').map(|(i, _)| i + 1));
+        LineIndex {
+            starts,
+            ascii: input.is_ascii(),
+        }
+    }
+
+    fn position(&self, input: &str, pos: usize) -> (usize, usize) {
+        let pos = pos.min(input.len());
+        let line = self.starts.partition_point(|&s| s <= pos);
+        let ls = self.starts[line - 1];
+        let col = if self.ascii {
+            pos - ls
+        } else {
+            input.get(ls..pos).map_or(pos - ls, |t| t.chars().count())
+        };
+        (line, col + 1)
+    }
 }
 
 fn binop(t: &Tok) -> Option<BinOp> {
@@ -93,10 +138,6 @@ impl P<'_> {
         &self.toks[self.i.min(self.toks.len() - 1)]
     }
 
-    fn peek_at(&self, n: usize) -> &Tok {
-        &self.toks[(self.i + n).min(self.toks.len() - 1)].tok
-    }
-
     fn next(&mut self) -> Spanned {
         let t = self.peek().clone();
         if self.i < self.toks.len() {
@@ -106,7 +147,7 @@ impl P<'_> {
     }
 
     fn err(&self, pos: usize, msg: impl Into<String>) -> ParseError {
-        let (line, col) = position(self.input, pos);
+        let (line, col) = self.lines.position(self.input, pos);
         ParseError {
             line,
             col,
@@ -142,9 +183,46 @@ impl P<'_> {
         }
     }
 
-    /// Precedence climbing. Returns the expression and the byte offset where it starts.
-    fn expr(&mut self, min_prec: u8) -> R<(Expr, usize)> {
-        let (mut lhs, start) = self.unary()?;
+    /// Precedence climbing, one nesting level deeper.
+    fn expr(&mut self, min_prec: u8) -> R<Node> {
+        self.nesting += 1;
+        if self.nesting > MAX_NESTING {
+            let pos = self.peek().pos;
+            return Err(self.err(
+                pos,
+                format!("expression nested too deeply: more than {MAX_NESTING} levels"),
+            ));
+        }
+        let r = limits::deep(|| self.chain(min_prec));
+        self.nesting -= 1;
+        r
+    }
+
+    /// A duration written as a number of seconds, in milliseconds, bounded as durations are.
+    fn seconds(&self, n: f64, pos: usize) -> R<i64> {
+        let ms = (n * 1000.0).round();
+        if ms.abs() > limits::MAX_DURATION_MS as f64 {
+            return Err(self.err(pos, "duration out of range"));
+        }
+        Ok(ms as i64)
+    }
+
+    /// One more node; fails past [`MAX_NODES`].
+    fn node(&mut self, pos: usize) -> R<()> {
+        self.nodes += 1;
+        if self.nodes > MAX_NODES {
+            return Err(self.err(
+                pos,
+                format!("expression too large: more than {MAX_NODES} operators and operands"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// An operand followed by any number of binary operators: left-associative chains grow
+    /// in this loop, not by recursion.
+    fn chain(&mut self, min_prec: u8) -> R<Node> {
+        let mut lhs = self.unary()?;
         while let Some(op) = binop(&self.peek().tok) {
             let prec = op.precedence();
             if prec < min_prec {
@@ -164,19 +242,11 @@ impl P<'_> {
             }
             let matching = self.vector_matching(op)?;
             let next_min = if op.right_assoc() { prec } else { prec + 1 };
-            let (rhs, rhs_start) = self.expr(next_min)?;
-            lhs = self.binary(
-                op,
-                lhs,
-                rhs,
-                return_bool,
-                matching,
-                start,
-                op_tok.pos,
-                rhs_start,
-            )?;
+            let rhs = self.expr(next_min)?;
+            self.node(op_tok.pos)?;
+            lhs = self.binary(op, lhs, rhs, return_bool, matching, op_tok.pos)?;
         }
-        Ok((lhs, start))
+        Ok(lhs)
     }
 
     fn label_list(&mut self, context: &str) -> R<Vec<String>> {
@@ -241,22 +311,19 @@ impl P<'_> {
         Ok(if any || op.is_set() { Some(m) } else { None })
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn binary(
         &self,
         op: BinOp,
-        lhs: Expr,
-        rhs: Expr,
+        lhs: Node,
+        rhs: Node,
         return_bool: bool,
         matching: Option<VectorMatching>,
-        start: usize,
         op_pos: usize,
-        rhs_start: usize,
-    ) -> R<Expr> {
-        let (lt, rt) = (lhs.value_type(), rhs.value_type());
-        for (t, p) in [(lt, start), (rt, rhs_start)] {
+    ) -> R<Node> {
+        let start = lhs.start;
+        let (lt, rt) = (lhs.ty, rhs.ty);
+        for t in [lt, rt] {
             if t != ValueType::Scalar && t != ValueType::Vector {
-                let _ = p;
                 return Err(self.err(
                     start,
                     "binary expression must contain only scalar and instant vector types",
@@ -308,42 +375,56 @@ impl P<'_> {
         } else {
             None
         };
-        Ok(Expr::Binary {
-            op,
-            lhs: Box::new(lhs),
-            rhs: Box::new(rhs),
-            return_bool,
-            matching,
+        Ok(Node {
+            e: Expr::Binary {
+                op,
+                lhs: Box::new(lhs.e),
+                rhs: Box::new(rhs.e),
+                return_bool,
+                matching,
+            },
+            start,
+            ty: if lt == ValueType::Scalar && rt == ValueType::Scalar {
+                ValueType::Scalar
+            } else {
+                ValueType::Vector
+            },
         })
     }
 
-    fn unary(&mut self) -> R<(Expr, usize)> {
+    fn unary(&mut self) -> R<Node> {
         let t = self.peek().clone();
         if t.tok == Tok::Sub || t.tok == Tok::Add {
             self.next();
-            let (e, _) = self.expr(BinOp::Mul.precedence() + 1)?;
-            let vt = e.value_type();
+            let n = self.expr(BinOp::Mul.precedence() + 1)?;
+            let vt = n.ty;
             if vt != ValueType::Scalar && vt != ValueType::Vector {
                 return Err(self.err(t.pos, format!("unary expression only allowed on expressions of type scalar or instant vector, got {:?}", vt.name())));
             }
             if t.tok == Tok::Add {
-                return Ok((e, t.pos));
+                return Ok(Node { start: t.pos, ..n });
             }
-            return Ok((
-                match e {
-                    Expr::Number(n) => Expr::Number(-n),
+            self.node(t.pos)?;
+            return Ok(Node {
+                e: match n.e {
+                    Expr::Number(v) => Expr::Number(-v),
                     e => Expr::Neg(Box::new(e)),
                 },
-                t.pos,
-            ));
+                start: t.pos,
+                ty: vt,
+            });
         }
-        let (e, start) = self.primary()?;
-        let e = self.postfix(e, start)?;
-        Ok((e, start))
+        let n = self.primary()?;
+        self.postfix(n)
     }
 
     /// `[range]`, `[range:step]`, `offset`, `@` after an expression.
-    fn postfix(&mut self, mut e: Expr, start: usize) -> R<Expr> {
+    fn postfix(&mut self, n: Node) -> R<Node> {
+        let Node {
+            mut e,
+            start,
+            mut ty,
+        } = n;
         loop {
             let t = self.peek().clone();
             match &t.tok {
@@ -352,7 +433,7 @@ impl P<'_> {
                     let r = self.next();
                     let range_ms = match r.tok {
                         Tok::Duration(ms) => ms,
-                        Tok::Number(n) if n.is_finite() && n >= 0.0 => (n * 1000.0).round() as i64,
+                        Tok::Number(n) if n.is_finite() && n >= 0.0 => self.seconds(n, r.pos)?,
                         _ => return Err(self.unexpected(&r, "", "duration")),
                     };
                     if self.peek().tok == Tok::Colon {
@@ -364,20 +445,21 @@ impl P<'_> {
                             }
                             Tok::Number(n) if n.is_finite() && n >= 0.0 => {
                                 self.next();
-                                Some((n * 1000.0).round() as i64)
+                                Some(self.seconds(n, t.pos)?)
                             }
                             _ => None,
                         };
                         self.expect(Tok::RBracket, "subquery selector")?;
-                        if e.value_type() != ValueType::Vector {
+                        if ty != ValueType::Vector {
                             return Err(self.err(
                                 start,
                                 format!(
                                     "subquery is only allowed on instant vector, got {} instead",
-                                    e.value_type().name()
+                                    ty.name()
                                 ),
                             ));
                         }
+                        self.node(t.pos)?;
                         if matches!(e, Expr::VectorSelector(ref vs) if vs.offset_ms != 0 || vs.at.is_some())
                             || matches!(e, Expr::Subquery { .. })
                         {
@@ -390,9 +472,10 @@ impl P<'_> {
                             offset_ms: 0,
                             at: None,
                         };
+                        ty = ValueType::Matrix;
                     } else {
                         self.expect(Tok::RBracket, "range vector selector")?;
-                        match e {
+                        match &mut e {
                             Expr::VectorSelector(vs) => {
                                 if vs.offset_ms != 0 || vs.at.is_some() {
                                     // `foo offset 5m [1m]` is not valid PromQL.
@@ -404,7 +487,9 @@ impl P<'_> {
                                 if range_ms == 0 {
                                     return Err(self.err(t.pos, "range must be greater than 0"));
                                 }
+                                let vs = std::mem::take(vs);
                                 e = Expr::MatrixSelector { vs, range_ms };
+                                ty = ValueType::Matrix;
                             }
                             _ => {
                                 return Err(
@@ -430,7 +515,7 @@ impl P<'_> {
                     let d = self.next();
                     let ms = match d.tok {
                         Tok::Duration(ms) => ms,
-                        Tok::Number(n) if n.is_finite() => (n * 1000.0).round() as i64,
+                        Tok::Number(n) if n.is_finite() => self.seconds(n, d.pos)?,
                         _ => return Err(self.unexpected(&d, "offset", "duration")),
                     };
                     let ms = if neg { -ms } else { ms };
@@ -450,20 +535,27 @@ impl P<'_> {
                     let at = match &a.tok {
                         Tok::Number(n) => {
                             if !n.is_finite() {
-                                return Err(self.err(
-                                    a.pos,
-                                    format!("timestamp out of bounds for @ modifier: {n}"),
-                                ));
+                                return Err(self.err(a.pos, at_out_of_bounds(*n)));
                             }
-                            At::Time((n * 1000.0).round() as i64)
+                            if n.abs() >= i64::MAX as f64 {
+                                return Err(self.err(start, at_out_of_bounds(*n)));
+                            }
+                            At::Time(limits::clamp_time_ms(*n))
                         }
                         Tok::Sub | Tok::Add => {
                             let n = self.next();
                             match n.tok {
-                                Tok::Number(v) if v.is_finite() => At::Time(
-                                    ((if a.tok == Tok::Sub { -v } else { v }) * 1000.0).round()
-                                        as i64,
-                                ),
+                                Tok::Number(v) if v.is_nan() || v.abs() >= i64::MAX as f64 => {
+                                    let v = if a.tok == Tok::Sub { -v } else { v };
+                                    return Err(self.err(start, at_out_of_bounds(v)));
+                                }
+                                Tok::Number(v) => {
+                                    At::Time(limits::clamp_time_ms(if a.tok == Tok::Sub {
+                                        -v
+                                    } else {
+                                        v
+                                    }))
+                                }
                                 _ => return Err(self.unexpected(&n, "@ modifier", "number")),
                             }
                         }
@@ -486,22 +578,50 @@ impl P<'_> {
                     }
                     *slot = Some(at);
                 }
-                _ => return Ok(e),
+                _ => return Ok(Node { e, start, ty }),
             }
         }
     }
 
-    fn primary(&mut self) -> R<(Expr, usize)> {
+    fn primary(&mut self) -> R<Node> {
         let t = self.next();
         let start = t.pos;
+        self.node(start)?;
+        let vector = |e| Node {
+            e,
+            start,
+            ty: ValueType::Vector,
+        };
         let e = match t.tok.clone() {
-            Tok::Number(n) => Expr::Number(n),
-            Tok::Duration(ms) => Expr::Number(ms as f64 / 1000.0),
-            Tok::Str(s) => Expr::String(s),
+            Tok::Number(n) => {
+                return Ok(Node {
+                    e: Expr::Number(n),
+                    start,
+                    ty: ValueType::Scalar,
+                });
+            }
+            Tok::Duration(ms) => {
+                return Ok(Node {
+                    e: Expr::Number(ms as f64 / 1000.0),
+                    start,
+                    ty: ValueType::Scalar,
+                });
+            }
+            Tok::Str(s) => {
+                return Ok(Node {
+                    e: Expr::String(s),
+                    start,
+                    ty: ValueType::String,
+                });
+            }
             Tok::LParen => {
-                let (e, _) = self.expr(0)?;
+                let inner = self.expr(0)?;
                 self.expect(Tok::RParen, "paren expression")?;
-                Expr::Paren(Box::new(e))
+                return Ok(Node {
+                    e: Expr::Paren(Box::new(inner.e)),
+                    start,
+                    ty: inner.ty,
+                });
             }
             Tok::LBrace => {
                 let matchers = self.matchers()?;
@@ -521,10 +641,10 @@ impl P<'_> {
                 if let Some(op) = AggOp::parse(&word)
                     && (next == Tok::LParen || is_kw(&next, "by") || is_kw(&next, "without"))
                 {
-                    return Ok((self.aggregation(op, start)?, start));
+                    return Ok(vector(self.aggregation(op, start)?));
                 }
                 if next == Tok::LParen {
-                    return Ok((self.call(&word, start)?, start));
+                    return self.call(&word, start);
                 }
                 if reserved(&word) || AggOp::parse(&word).is_some() {
                     return Err(self.unexpected(&t, "", ""));
@@ -540,7 +660,7 @@ impl P<'_> {
             Tok::Eof => return Err(self.err(t.pos, "no expression found in input")),
             _ => return Err(self.unexpected(&t, "", "")),
         };
-        Ok((e, start))
+        Ok(vector(e))
     }
 
     fn selector(&self, name: Option<String>, mut matchers: Vec<Matcher>, start: usize) -> R<Expr> {
@@ -641,7 +761,7 @@ impl P<'_> {
         };
         modifier(self, &mut grouping, &mut without, &mut by_written)?;
         self.expect(Tok::LParen, "aggregation")?;
-        let mut args: Vec<(Expr, usize)> = Vec::new();
+        let mut args: Vec<Node> = Vec::new();
         if self.peek().tok != Tok::RParen {
             loop {
                 args.push(self.expr(0)?);
@@ -666,34 +786,37 @@ impl P<'_> {
             }
             return Err(self.err(start, format!("wrong number of arguments for aggregate expression provided, expected {want}, got {}", args.len())));
         }
-        let (expr, epos) = args.pop().unwrap_or((Expr::Number(0.0), start));
-        let param_pos = self.pos_of(args.last().map_or(start, |a| a.1));
-        if expr.value_type() != ValueType::Vector {
+        let Some(expr) = args.pop() else {
+            return Err(self.err(start, "no arguments for aggregate expression provided"));
+        };
+        let param_pos = self.pos_of(args.last().map_or(start, |a| a.start));
+        if expr.ty != ValueType::Vector {
             return Err(self.err(
-                epos,
+                expr.start,
                 format!(
                     "expected type instant vector in aggregation expression, got {}",
-                    expr.value_type().name()
+                    expr.ty.name()
                 ),
             ));
         }
-        let param = args.pop().map(|(p, ppos)| {
+        let expr = expr.e;
+        let param = args.pop().map(|p| {
             let want = if op == AggOp::CountValues {
                 ValueType::String
             } else {
                 ValueType::Scalar
             };
-            if p.value_type() != want {
+            if p.ty != want {
                 return Err(self.err(
-                    ppos,
+                    p.start,
                     format!(
                         "expected type {} in aggregation parameter, got {}",
                         want.name(),
-                        p.value_type().name()
+                        p.ty.name()
                     ),
                 ));
             }
-            Ok(Box::new(p))
+            Ok(Box::new(p.e))
         });
         let param = match param {
             Some(r) => Some(r?),
@@ -711,19 +834,19 @@ impl P<'_> {
     }
 
     fn pos_of(&self, offset: usize) -> crate::ast::Pos {
-        let (line, col) = position(self.input, offset);
+        let (line, col) = self.lines.position(self.input, offset);
         crate::ast::Pos {
             line: line as u32,
             col: col as u32,
         }
     }
 
-    fn call(&mut self, name: &str, start: usize) -> R<Expr> {
+    fn call(&mut self, name: &str, start: usize) -> R<Node> {
         let Some(func) = functions::lookup(name) else {
             return Err(self.err(start, format!("unknown function with name {name:?}")));
         };
         self.expect(Tok::LParen, "function call")?;
-        let mut args: Vec<(Expr, usize)> = Vec::new();
+        let mut args: Vec<Node> = Vec::new();
         if self.peek().tok != Tok::RParen {
             loop {
                 args.push(self.expr(0)?);
@@ -781,12 +904,12 @@ impl P<'_> {
             }
             _ => {}
         }
-        for (i, (a, pos)) in args.iter().enumerate() {
+        for (i, a) in args.iter().enumerate() {
             let want = func.args[i.min(n - 1)];
-            let have = a.value_type();
+            let have = a.ty;
             if have != want {
                 return Err(self.err(
-                    *pos,
+                    a.start,
                     format!(
                         "expected type {} in call to function {:?}, got {}",
                         want.name(),
@@ -796,33 +919,47 @@ impl P<'_> {
                 ));
             }
         }
-        let arg_pos = args.iter().map(|(_, p)| self.pos_of(*p)).collect();
-        Ok(Expr::Call {
-            func,
-            args: args.into_iter().map(|(e, _)| e).collect(),
-            pos: self.pos_of(start),
-            arg_pos,
+        let arg_pos = args.iter().map(|a| self.pos_of(a.start)).collect();
+        Ok(Node {
+            e: Expr::Call {
+                func,
+                args: args.into_iter().map(|a| a.e).collect(),
+                pos: self.pos_of(start),
+                arg_pos,
+            },
+            start,
+            ty: func.ret,
         })
     }
 }
 
 /// Parse a PromQL expression.
+///
+/// Inputs beyond [`limits::MAX_TOKENS`] tokens, [`MAX_NODES`] nodes or [`MAX_NESTING`] levels
+/// of nesting are refused with a parse error.
 pub fn parse(input: &str) -> Result<Expr, ParseError> {
+    let lines = LineIndex::new(input);
     let toks = lex(input).map_err(|(pos, msg)| {
-        let (line, col) = position(input, pos);
+        let (line, col) = lines.position(input, pos);
         ParseError { line, col, msg }
     })?;
-    let mut p = P { input, toks, i: 0 };
+    let mut p = P {
+        input,
+        lines,
+        toks,
+        i: 0,
+        nesting: 0,
+        nodes: 0,
+    };
     if p.peek().tok == Tok::Eof {
         return Err(p.err(0, "no expression found in input"));
     }
-    let (e, _) = p.expr(0)?;
+    let n = p.expr(0)?;
     let t = p.next();
     if t.tok != Tok::Eof {
         return Err(p.unexpected(&t, "", ""));
     }
-    let _ = p.peek_at(0);
-    Ok(e)
+    Ok(n.e)
 }
 
 #[cfg(test)]
@@ -846,18 +983,18 @@ mod tests {
             panic!()
         };
         assert_eq!(op, BinOp::Or);
-        let Expr::Binary { op, rhs, .. } = parse("2 ^ 3 ^ 2").unwrap() else {
+        let Expr::Binary { op, rhs, .. } = &parse("2 ^ 3 ^ 2").unwrap() else {
             panic!()
         };
-        assert_eq!(op, BinOp::Pow);
+        assert_eq!(*op, BinOp::Pow);
         assert!(
-            matches!(*rhs, Expr::Binary { op: BinOp::Pow, .. }),
+            matches!(**rhs, Expr::Binary { op: BinOp::Pow, .. }),
             "right-associative"
         );
-        let Expr::Neg(inner) = parse("-a ^ 2").unwrap() else {
+        let Expr::Neg(inner) = &parse("-a ^ 2").unwrap() else {
             panic!("unary minus binds looser than ^")
         };
-        assert!(matches!(*inner, Expr::Binary { op: BinOp::Pow, .. }));
+        assert!(matches!(**inner, Expr::Binary { op: BinOp::Pow, .. }));
         let Expr::Binary { op: BinOp::Mul, .. } = parse("-a * 2").unwrap() else {
             panic!("unary minus binds like *")
         };

@@ -111,7 +111,7 @@ fn split_series(line: &str) -> (&str, &str) {
 }
 
 fn series_labels(s: &str) -> Result<Labels, String> {
-    match parse(s).map_err(|e| format!("{s}: {e}"))? {
+    match &parse(s).map_err(|e| format!("{s}: {e}"))? {
         Expr::VectorSelector(vs) => Ok(Labels::from_pairs(
             vs.matchers
                 .iter()

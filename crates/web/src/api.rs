@@ -185,8 +185,20 @@ pub(crate) fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-pub(crate) fn parse_expr(q: Option<&str>) -> Result<vigil_promql::Expr, ApiError> {
+/// Parse the `query` parameter on a blocking thread: a long query (up to the parser's limits,
+/// see `vigil_promql::limits`) must not hold up an async worker, which also drives scrapes.
+pub(crate) async fn parse_expr(q: Option<&str>) -> Result<vigil_promql::Expr, ApiError> {
     let q = q.ok_or_else(|| ApiError::BadData("invalid parameter \"query\": unknown position: parse error: no expression found in input".into()))?;
+    if q.len() < 4096 {
+        return parse_now(q);
+    }
+    let q = q.to_string();
+    tokio::task::spawn_blocking(move || parse_now(&q))
+        .await
+        .map_err(|e| ApiError::Internal(format!("query parsing failed: {e}")))?
+}
+
+fn parse_now(q: &str) -> Result<vigil_promql::Expr, ApiError> {
     vigil_promql::parse(q)
         .map_err(|e| ApiError::BadData(format!("invalid parameter \"query\": {e}")))
 }
@@ -256,7 +268,7 @@ async fn query(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let p = Params::from(q, &headers, &body)?;
-    let expr = parse_expr(p.get("query"))?;
+    let expr = parse_expr(p.get("query")).await?;
     let t = p.time("time", now_ms())?;
     let r = evaluate(&s, &p, move |e, st| e.instant_query(st, &expr, t)).await?;
     Ok(query_response(&r))
@@ -310,7 +322,7 @@ async fn query_range(
     if (end - start) / step > MAX_POINTS {
         return Err(ApiError::BadData("exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)".into()));
     }
-    let expr = parse_expr(p.get("query"))?;
+    let expr = parse_expr(p.get("query")).await?;
     // Prometheus rejects a range query of a non-instant expression as bad data.
     use vigil_promql::ast::ValueType;
     let vt = expr.value_type();
@@ -401,8 +413,8 @@ async fn scrape_pools(State(s): St) -> Response {
 
 pub(crate) fn parse_matchers(sets: &[&str]) -> Result<Vec<Vec<Matcher>>, ApiError> {
     sets.iter()
-        .map(|m| match vigil_promql::parse(m) {
-            Ok(vigil_promql::Expr::VectorSelector(sel)) => Ok(sel.matchers),
+        .map(|m| match vigil_promql::parse(m).as_mut() {
+            Ok(vigil_promql::Expr::VectorSelector(sel)) => Ok(std::mem::take(&mut sel.matchers)),
             Ok(_) => Err(ApiError::BadData(format!(
                 "invalid parameter \"match[]\": {m:?} is not a vector selector"
             ))),

@@ -197,7 +197,7 @@ async fn query_exemplars(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let p = Params::from(q, &headers, &body)?;
-    parse_expr(p.get("query"))?;
+    parse_expr(p.get("query")).await?;
     Ok(ok(json!([])))
 }
 
@@ -207,8 +207,12 @@ async fn parse_query(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let p = Params::from(q, &headers, &body)?;
-    let e = parse_expr(p.get("query"))?;
-    Ok(ok(crate::ast_json::translate(&e)))
+    let e = parse_expr(p.get("query")).await?;
+    // Large trees are written off the async workers, as they are parsed.
+    let json = tokio::task::spawn_blocking(move || crate::ast_json::translate(&e))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(crate::api::ok_raw(json))
 }
 
 /// The query in canonical form, split over lines as Prometheus splits it where a part is longer
@@ -219,6 +223,10 @@ async fn format_query(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let p = Params::from(q, &headers, &body)?;
-    let e = parse_expr(p.get("query"))?;
-    Ok(ok(json!(vigil_promql::pretty::pretty(&e))))
+    let e = parse_expr(p.get("query")).await?;
+    let text = tokio::task::spawn_blocking(move || vigil_promql::pretty::pretty(&e))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|err| ApiError::BadData(err.to_string()))?;
+    Ok(ok(json!(text)))
 }

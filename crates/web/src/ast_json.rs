@@ -44,38 +44,72 @@ fn number(v: f64) -> String {
     }
 }
 
-pub fn translate(e: &Expr) -> Json {
+/// The tree as JSON text. Written straight into one string (no intermediate JSON tree, whose
+/// recursive drop and serialisation a deep query would overflow), on a fresh stack segment
+/// when the thread's runs low, and chains of binary operators in a loop.
+pub fn translate(e: &Expr) -> String {
+    let mut out = String::new();
+    node(&mut out, e);
+    out
+}
+
+fn put(out: &mut String, v: Json) {
+    out.push_str(&v.to_string());
+}
+
+/// Write `e`; returns its value type (binary operations need their operands').
+fn node(out: &mut String, e: &Expr) -> ValueType {
+    vigil_promql::limits::deep(|| node_inner(out, e))
+}
+
+fn node_inner(out: &mut String, e: &Expr) -> ValueType {
     match e {
-        Expr::Number(v) => json!({"type": "numberLiteral", "val": number(*v)}),
-        Expr::String(s) => json!({"type": "stringLiteral", "val": s}),
-        Expr::Paren(x) => json!({"type": "parenExpr", "expr": translate(x)}),
+        Expr::Number(v) => put(out, json!({"type": "numberLiteral", "val": number(*v)})),
+        Expr::String(s) => put(out, json!({"type": "stringLiteral", "val": s})),
+        Expr::Paren(x) => {
+            out.push_str(r#"{"type":"parenExpr","expr":"#);
+            let t = node(out, x);
+            out.push('}');
+            return t;
+        }
         // `-1` is a literal in Prometheus's tree as well.
         Expr::Neg(x) => match x.as_ref() {
-            Expr::Number(v) => json!({"type": "numberLiteral", "val": number(-v)}),
-            _ => json!({"type": "unaryExpr", "op": "-", "expr": translate(x)}),
+            Expr::Number(v) => put(out, json!({"type": "numberLiteral", "val": number(-v)})),
+            _ => {
+                out.push_str(r#"{"type":"unaryExpr","op":"-","expr":"#);
+                let t = node(out, x);
+                out.push('}');
+                return t;
+            }
         },
         Expr::VectorSelector(vs) => {
             let (ts, soe) = at_fields(&vs.at);
-            json!({
-                "type": "vectorSelector",
-                "name": vs.name.clone().unwrap_or_default(),
-                "offset": vs.offset_ms,
-                "matchers": matchers(vs),
-                "timestamp": ts,
-                "startOrEnd": soe,
-            })
+            put(
+                out,
+                json!({
+                    "type": "vectorSelector",
+                    "name": vs.name.clone().unwrap_or_default(),
+                    "offset": vs.offset_ms,
+                    "matchers": matchers(vs),
+                    "timestamp": ts,
+                    "startOrEnd": soe,
+                }),
+            )
         }
         Expr::MatrixSelector { vs, range_ms } => {
             let (ts, soe) = at_fields(&vs.at);
-            json!({
-                "type": "matrixSelector",
-                "name": vs.name.clone().unwrap_or_default(),
-                "range": range_ms,
-                "offset": vs.offset_ms,
-                "matchers": matchers(vs),
-                "timestamp": ts,
-                "startOrEnd": soe,
-            })
+            put(
+                out,
+                json!({
+                    "type": "matrixSelector",
+                    "name": vs.name.clone().unwrap_or_default(),
+                    "range": range_ms,
+                    "offset": vs.offset_ms,
+                    "matchers": matchers(vs),
+                    "timestamp": ts,
+                    "startOrEnd": soe,
+                }),
+            )
         }
         Expr::Subquery {
             expr,
@@ -85,15 +119,20 @@ pub fn translate(e: &Expr) -> Json {
             at,
         } => {
             let (ts, soe) = at_fields(at);
-            json!({
+            let mut fields = json!({
                 "type": "subquery",
-                "expr": translate(expr),
                 "range": range_ms,
                 "offset": offset_ms,
                 "step": step_ms.unwrap_or(0),
                 "timestamp": ts,
                 "startOrEnd": soe,
             })
+            .to_string();
+            fields.pop();
+            out.push_str(&fields);
+            out.push_str(r#","expr":"#);
+            node(out, expr);
+            out.push('}');
         }
         Expr::Aggregate {
             op,
@@ -102,63 +141,107 @@ pub fn translate(e: &Expr) -> Json {
             grouping,
             without,
             ..
-        } => json!({
-            "type": "aggregation",
-            "op": op.as_str(),
-            "expr": translate(expr),
-            "param": param.as_ref().map(|p| translate(p)).unwrap_or(Json::Null),
-            "grouping": grouping,
-            "without": without,
-        }),
-        Expr::Call { func, args, .. } => json!({
-            "type": "call",
-            "func": {
-                "name": func.name,
-                "argTypes": func.args.iter().map(|t| value_type(*t)).collect::<Vec<_>>(),
-                "variadic": func.variadic,
-                "returnType": value_type(func.ret),
-            },
-            "args": args.iter().map(translate).collect::<Vec<_>>(),
-        }),
-        Expr::Binary {
-            op,
-            lhs,
-            rhs,
-            return_bool,
-            matching,
         } => {
-            // Prometheus attaches vector matching to every operation between two vectors.
-            let vectors =
-                lhs.value_type() == ValueType::Vector && rhs.value_type() == ValueType::Vector;
-            let matching = match (matching, vectors) {
-                (Some(m), _) => json!({
-                    "card": card(m.card),
-                    "labels": m.labels,
-                    "on": m.on,
-                    "include": m.include,
-                }),
-                (None, true) => json!({
-                    "card": if matches!(op, BinOp::And | BinOp::Or | BinOp::Unless) {
-                        "many-to-many"
-                    } else {
-                        "one-to-one"
-                    },
-                    "labels": [],
-                    "on": false,
-                    "include": [],
-                }),
-                (None, false) => Json::Null,
-            };
-            json!({
-                "type": "binaryExpr",
+            let mut fields = json!({
+                "type": "aggregation",
                 "op": op.as_str(),
-                "lhs": translate(lhs),
-                "rhs": translate(rhs),
-                "matching": matching,
-                "bool": return_bool,
+                "grouping": grouping,
+                "without": without,
             })
+            .to_string();
+            fields.pop();
+            out.push_str(&fields);
+            out.push_str(r#","expr":"#);
+            node(out, expr);
+            out.push_str(r#","param":"#);
+            match param {
+                Some(p) => {
+                    node(out, p);
+                }
+                None => out.push_str("null"),
+            }
+            out.push('}');
+        }
+        Expr::Call { func, args, .. } => {
+            let mut fields = json!({
+                "type": "call",
+                "func": {
+                    "name": func.name,
+                    "argTypes": func.args.iter().map(|t| value_type(*t)).collect::<Vec<_>>(),
+                    "variadic": func.variadic,
+                    "returnType": value_type(func.ret),
+                },
+            })
+            .to_string();
+            fields.pop();
+            out.push_str(&fields);
+            out.push_str(r#","args":["#);
+            for (i, a) in args.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                node(out, a);
+            }
+            out.push_str("]}");
+        }
+        Expr::Binary { .. } => {
+            let (spine, bottom) = e.left_spine();
+            for b in &spine {
+                if let Expr::Binary { op, .. } = b {
+                    out.push_str(r#"{"type":"binaryExpr","op":"#);
+                    put(out, json!(op.as_str()));
+                    out.push_str(r#","lhs":"#);
+                }
+            }
+            let mut lt = node(out, bottom);
+            for b in spine.iter().rev() {
+                if let Expr::Binary {
+                    op,
+                    rhs,
+                    return_bool,
+                    matching,
+                    ..
+                } = b
+                {
+                    out.push_str(r#","rhs":"#);
+                    let rt = node(out, rhs);
+                    // Prometheus attaches vector matching to every operation between two vectors.
+                    let vectors = lt == ValueType::Vector && rt == ValueType::Vector;
+                    let matching = match (matching, vectors) {
+                        (Some(m), _) => json!({
+                            "card": card(m.card),
+                            "labels": m.labels,
+                            "on": m.on,
+                            "include": m.include,
+                        }),
+                        (None, true) => json!({
+                            "card": if matches!(op, BinOp::And | BinOp::Or | BinOp::Unless) {
+                                "many-to-many"
+                            } else {
+                                "one-to-one"
+                            },
+                            "labels": [],
+                            "on": false,
+                            "include": [],
+                        }),
+                        (None, false) => Json::Null,
+                    };
+                    out.push_str(r#","matching":"#);
+                    put(out, matching);
+                    out.push_str(r#","bool":"#);
+                    out.push_str(if *return_bool { "true" } else { "false" });
+                    out.push('}');
+                    lt = if lt == ValueType::Scalar && rt == ValueType::Scalar {
+                        ValueType::Scalar
+                    } else {
+                        ValueType::Vector
+                    };
+                }
+            }
+            return lt;
         }
     }
+    e.value_type()
 }
 
 fn card(c: Card) -> &'static str {
@@ -180,7 +263,7 @@ mod tests {
             "sum by (job) (rate(http_requests_total{code=~\"5..\"}[5m] offset 1m)) / on (job) group_left count by (job) (up) + -1",
         )
         .unwrap();
-        let j = translate(&e);
+        let j: Json = serde_json::from_str(&translate(&e)).unwrap();
         assert_eq!(j["type"], "binaryExpr");
         assert_eq!(j["op"], "+");
         assert_eq!(j["matching"], Json::Null, "vector + scalar has no matching");

@@ -87,7 +87,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(api_meta::routes())
         .merge(ui::routes())
         .merge(lifecycle::routes())
-        .with_state(state);
+        .with_state(state)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            panic_response,
+        ));
     if prefix.is_empty() {
         return app;
     }
@@ -101,6 +105,21 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(&format!("{prefix}/"), axum::routing::get(go_home.clone()))
         .nest(&prefix, app)
         .route("/", axum::routing::get(go_home))
+}
+
+/// Largest request body: Prometheus (Go's form parser) reads at most 10 MiB of a POST form.
+pub const MAX_BODY: usize = 10 << 20;
+
+/// A handler that panicked answers 500 and is logged; the connection and the server go on.
+fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let msg = err
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| err.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown panic");
+    tracing::error!(panic = msg, "A request handler panicked");
+    api::ApiError::Internal(format!("request handler panicked: {msg}")).into_response()
 }
 
 /// `--web.route-prefix`, or the path of `--web.external-url` (Prometheus's rule), normalised to

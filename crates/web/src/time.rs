@@ -4,12 +4,16 @@ use vigil_model::time::{civil_from_days, days_from_civil};
 
 /// Parse an API time parameter into milliseconds: float Unix seconds or RFC 3339.
 pub fn parse_time(s: &str) -> Result<i64, String> {
+    use vigil_promql::limits::{MAX_TIME_MS, clamp_time_ms};
     if let Ok(f) = s.parse::<f64>()
         && f.is_finite()
     {
-        return Ok((f * 1000.0).round() as i64);
+        // Clamped far beyond any data, so the engine's time arithmetic cannot overflow.
+        return Ok(clamp_time_ms(f));
     }
-    parse_rfc3339(s).ok_or_else(|| format!("cannot parse {s:?} to a valid timestamp"))
+    parse_rfc3339(s)
+        .map(|t| t.clamp(-MAX_TIME_MS, MAX_TIME_MS))
+        .ok_or_else(|| format!("cannot parse {s:?} to a valid timestamp"))
 }
 
 fn parse_rfc3339(s: &str) -> Option<i64> {

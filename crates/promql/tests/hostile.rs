@@ -1,0 +1,241 @@
+//! Hostile query texts: deep nesting of every construct, long chains and huge inputs. Each one
+//! is answered or refused with a parse error; none may overflow the stack or take unbounded
+//! memory. Runs on the test harness's ordinary 2 MiB thread stacks, like the server's threads.
+
+use vigil_model::Labels;
+use vigil_promql::limits::{MAX_NESTING, MAX_NODES};
+use vigil_promql::{Engine, Value, parse, pretty::pretty};
+use vigil_storage::{MemoryStorage, Storage};
+
+fn storage() -> MemoryStorage {
+    let s = MemoryStorage::default();
+    let mut app = s.appender();
+    app.append(
+        0,
+        &Labels::from_pairs([("__name__", "up"), ("job", "a")]),
+        0,
+        1.0,
+    )
+    .unwrap();
+    app.commit().unwrap();
+    s
+}
+
+/// Parse, evaluate at t=0, print and format: the value, or the first error.
+fn run(q: &str) -> Result<Value, String> {
+    let e = parse(q).map_err(|e| e.to_string())?;
+    // Printing and formatting walk the whole tree too.
+    let printed = e.to_string();
+    assert!(!printed.is_empty());
+    let _ = pretty(&e);
+    let _ = vigil_promql::ast::Expr::value_type(&e);
+    Engine::default()
+        .instant(&storage(), &e, 0)
+        .map_err(|e| e.to_string())
+}
+
+fn scalar(v: Result<Value, String>) -> f64 {
+    match v {
+        Ok(Value::Scalar(s)) => s.v,
+        other => panic!("expected a scalar, got {other:?}"),
+    }
+}
+
+fn vector_len(v: Result<Value, String>) -> usize {
+    match v {
+        Ok(Value::Vector(v)) => v.len(),
+        other => panic!("expected a vector, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_four_queries_prometheus_answers_are_answered() {
+    // 2,000 nested parentheses.
+    let q = format!("{}1{}", "(".repeat(2000), ")".repeat(2000));
+    assert_eq!(scalar(run(&q)), 1.0);
+    // 10,000 unary minus signs (an even number: the value is unchanged).
+    let q = format!("{}up", "-".repeat(10_000));
+    assert_eq!(vector_len(run(&q)), 1);
+    let q = format!("{}1", "-".repeat(10_000));
+    assert_eq!(scalar(run(&q)), 1.0);
+    // 50,000 chained `+1`.
+    let q = format!("1{}", "+1".repeat(50_000));
+    assert_eq!(scalar(run(&q)), 50_001.0);
+    // 3,000 nested `sum(`.
+    let q = format!("{}up{}", "sum(".repeat(3000), ")".repeat(3000));
+    assert_eq!(vector_len(run(&q)), 1);
+}
+
+#[test]
+fn deep_nesting_of_every_construct_is_answered_below_the_limit() {
+    let n = 2000;
+    let cases = [
+        format!("{}up{}", "abs(".repeat(n), ")".repeat(n)),
+        format!("{}up{}", "topk(1, ".repeat(n), ")".repeat(n)),
+        format!(
+            "{}up{}",
+            "label_replace(".repeat(n),
+            r#", "a", "b", "c", "d")"#.repeat(n)
+        ),
+        format!("{}up{}", "(up + ".repeat(n), ")".repeat(n)),
+        format!("{}up{}", "sum(rate((".repeat(200), ")[5m:1m]))".repeat(200)),
+        format!("{}up{}", "(up or ".repeat(n), ")".repeat(n)),
+        "2 ^ ".repeat(n) + "1",
+        format!("{}1{}", "scalar(vector(".repeat(n), "))".repeat(n)),
+    ];
+    for q in &cases {
+        let r = run(q);
+        assert!(r.is_ok(), "{}...: {r:?}", &q[..40]);
+    }
+}
+
+#[test]
+fn long_chains_of_every_operator_are_answered() {
+    for op in [
+        "+", "-", "*", "/", "%", "atan2", "==bool", "or", "and", "unless",
+    ] {
+        let q = format!("up{}", format!(" {op} up").repeat(40_000));
+        let r = run(&q);
+        assert!(r.is_ok(), "{op}: {r:?}");
+    }
+}
+
+#[test]
+fn nesting_past_the_limit_is_a_parse_error_naming_it() {
+    let n = MAX_NESTING + 1;
+    for q in [
+        format!("{}1{}", "(".repeat(n), ")".repeat(n)),
+        format!("{}up", "-".repeat(n)),
+        format!("{}up{}", "sum(".repeat(n), ")".repeat(n)),
+        format!("{}up{}", "abs(".repeat(n), ")".repeat(n)),
+        format!("{}up{}", "(up + ".repeat(n), ")".repeat(n)),
+    ] {
+        let err = parse(&q).expect_err("refused");
+        assert!(
+            err.to_string()
+                .contains(&format!("more than {MAX_NESTING} levels")),
+            "{err}"
+        );
+    }
+    // Unbalanced: the lexer refuses it before the parser starts.
+    let err = parse(&"(".repeat(500_000)).expect_err("refused");
+    assert!(
+        err.to_string().contains("unclosed left parenthesis"),
+        "{err}"
+    );
+}
+
+#[test]
+fn ten_megabyte_queries_are_refused_or_answered_quickly() {
+    let ten_mb = 10 << 20;
+    // Too many tokens: refused by the lexer, before any tree is built.
+    for q in [format!("1{}", "+1".repeat(ten_mb / 2)), "(".repeat(ten_mb)] {
+        let err = parse(&q).expect_err("refused");
+        assert!(
+            err.to_string().contains("more than 1000000 tokens"),
+            "{err}"
+        );
+    }
+    // Too many operators.
+    let q = format!("1{}", "+1".repeat(300_000));
+    let err = parse(&q).expect_err("refused");
+    assert!(
+        err.to_string()
+            .contains(&format!("more than {MAX_NODES} operators")),
+        "{err}"
+    );
+    // Too many tokens in one selector.
+    let q = format!("up{{{}}}", r#"a="b","#.repeat(ten_mb / 6));
+    let err = parse(&q).expect_err("refused");
+    assert!(err.to_string().contains("tokens"), "{err}");
+    // One huge label value and one huge regular expression: answered (no series match).
+    let q = format!(r#"up{{job="{}"}}"#, "x".repeat(ten_mb));
+    assert_eq!(vector_len(run(&q)), 0);
+    let q = format!(r#"up{{job=~"{}"}}"#, "x".repeat(ten_mb));
+    match parse(&q) {
+        Ok(e) => {
+            let _ = Engine::default().instant(&storage(), &e, 0);
+        }
+        // The regex engine's own size limit.
+        Err(e) => assert!(e.to_string().contains("regexp"), "{e}"),
+    }
+    // A huge comment and whitespace.
+    let q = format!("# {}\n up", "c".repeat(ten_mb));
+    assert_eq!(vector_len(run(&q)), 1);
+    // Many arguments.
+    let q = format!("sort_by_label(up{})", r#", "a""#.repeat(100_000));
+    assert!(run(&q).is_ok());
+}
+
+#[test]
+fn formatting_a_huge_answer_is_refused_not_built() {
+    // Every level of a deep split expression is indented: the answer grows with the square of
+    // the depth.
+    let m = r#"a_long_metric_name_to_force_splitting_of_every_level{label="some value here"}"#;
+    let q = format!("{}{m}{}", "sum(".repeat(15_000), ")".repeat(15_000));
+    let e = parse(&q).unwrap();
+    assert_eq!(
+        pretty(&e).unwrap_err().to_string(),
+        "the formatted query would be longer than 16777216 bytes"
+    );
+    let q = format!("{m}{}", format!(" + {m}").repeat(20_000));
+    assert!(pretty(&parse(&q).unwrap()).is_err());
+    // A long chain whose parts fit: fine.
+    let q = format!("1{}", "+1".repeat(1000));
+    let out = pretty(&parse(&q).unwrap()).unwrap();
+    assert!(out.lines().count() > 100);
+}
+
+#[test]
+fn absurd_ranges_steps_and_timestamps_are_errors_or_answers() {
+    let refused = [
+        ("rate(up[300y])", "1:9: parse error: duration out of range"),
+        (
+            "up[99999999999999999999y]",
+            "1:4: parse error: duration out of range",
+        ),
+        (
+            "up offset -300000000y",
+            "1:12: parse error: duration out of range",
+        ),
+        (
+            "up @ -9223372036854775808",
+            "1:1: parse error: timestamp out of bounds for @ modifier: -9223372036854775808.000000",
+        ),
+        (
+            "up @ 1e30",
+            "1:1: parse error: timestamp out of bounds for @ modifier: 1000000000000000019884624838656.000000",
+        ),
+        // A subquery step of 1ms over a year: more steps than samples allowed, refused before
+        // anything is allocated.
+        (
+            "count_over_time(up[1y:1ms])",
+            "query processing would load too many samples into memory in query execution",
+        ),
+        (
+            "quantile_over_time(0.5, rate(up[5m])[20y:1ms])",
+            "query processing would load too many samples into memory in query execution",
+        ),
+    ];
+    for (q, want) in refused {
+        assert_eq!(run(q).unwrap_err(), want, "{q}");
+    }
+    // Far-away times are clamped, not overflowed: no data there.
+    for q in [
+        "up @ 1e18",
+        "up @ -1e18 offset 292y",
+        "rate(up[292y] @ 1e15)",
+        "timestamp(up offset -292y)",
+        "predict_linear(up[5m], 1e308)",
+        "count_over_time(up[5m:0s])",
+    ] {
+        assert!(run(q).is_ok(), "{q}: {:?}", run(q));
+    }
+}
+
+#[test]
+fn durations_written_as_seconds_are_bounded_too() {
+    for q in ["up[1e30]", "up offset 1e30", "up[5m:1e30]"] {
+        assert!(run(q).unwrap_err().contains("duration out of range"), "{q}");
+    }
+}
