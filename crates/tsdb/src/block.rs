@@ -3,6 +3,8 @@
 //! Format (vigil's own, versioned):
 //! - `meta.json`: `{"ulid", "minTime", "maxTime" (exclusive), "stats": {numSamples, numSeries,
 //!   numChunks}, "compaction": {"level", "sources"}, "version": 2}` (Prometheus's field names).
+//! - `.vigil-block`: an empty marker created first, so an interrupted write (`<ulid>.tmp`) is
+//!   known to be vigil's.
 //! - `chunks/000001`: chunk bytes back to back: since version 2 each chunk is
 //!   [`packed::encode`]'s output (up to [`BLOCK_CHUNK_SAMPLES`] samples, the smaller of packed
 //!   integers and XOR); version 1 blocks hold plain [`crate::chunk::XorChunk::bytes`] and are still read.
@@ -34,6 +36,9 @@ pub const BLOCK_CHUNK_SAMPLES: usize = 480;
 const VERSION: u32 = 2;
 
 const MAGIC: &[u8; 8] = b"VIGILIDX";
+
+/// An empty file in every block directory vigil writes, created first.
+pub const TMP_MARKER: &str = ".vigil-block";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
@@ -158,6 +163,9 @@ pub fn write_block(
     let ulid = new_ulid();
     let tmp = parent.join(format!("{ulid}.tmp"));
     std::fs::create_dir_all(tmp.join("chunks"))?;
+    // Marks the directory as vigil's from its first moment: only such `.tmp` directories are
+    // removed after a crash (Prometheus's older releases also wrote `<ulid>.tmp`).
+    File::create(tmp.join(TMP_MARKER))?;
 
     // Chunks.
     let mut chunk_bytes: Vec<u8> = Vec::new();

@@ -14,6 +14,8 @@ use vigil_model::{Labels, Sample};
 use vigil_storage::{Appender, Matcher, Querier, Series, SeriesSet, Storage, StorageError};
 
 use crate::block::{Block, Compaction, write_block};
+pub use crate::datadir::OpenError;
+use crate::datadir::{self, DirLock};
 use crate::head::Head;
 
 const HOUR_MS: i64 = 3_600_000;
@@ -29,6 +31,8 @@ pub struct Options {
     pub retention_bytes: u64,
     /// Longest block compaction builds: 10% of retention, at most 31d (as Prometheus).
     pub max_block_ms: i64,
+    /// `--storage.tsdb.no-lockfile`: do not take `<dir>/lock`.
+    pub no_lockfile: bool,
 }
 
 impl Options {
@@ -44,6 +48,7 @@ impl Options {
             retention_ms,
             retention_bytes,
             max_block_ms: max.max(block_range_ms),
+            no_lockfile: false,
         }
     }
 
@@ -69,9 +74,14 @@ pub struct Db {
     opts: Options,
     /// Serialises maintenance.
     maint: Mutex<()>,
+    /// `<dir>/lock`, held while the database is open (unless `--storage.tsdb.no-lockfile`).
+    _lock: Option<DirLock>,
+    /// Opened by a tool: nothing in the directory is changed.
+    read_only: bool,
 }
 
-fn load_blocks(dir: &Path) -> std::io::Result<Vec<Arc<Block>>> {
+/// Load the blocks; with `writable`, also clean up what vigil's own interrupted writes left.
+fn load_blocks(dir: &Path, writable: bool) -> std::io::Result<Vec<Arc<Block>>> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir)? {
         let e = e?;
@@ -79,9 +89,14 @@ fn load_blocks(dir: &Path) -> std::io::Result<Vec<Arc<Block>>> {
         if !e.file_type()?.is_dir() || name == "wal" {
             continue;
         }
-        if name.ends_with(".tmp") {
-            // A block write interrupted by a crash: never complete, remove it.
-            std::fs::remove_dir_all(e.path())?;
+        if let Some(ulid) = name.strip_suffix(".tmp") {
+            // A block write of vigil's interrupted by a crash: never complete, remove it.
+            // Only vigil's own (marked when created); anything else stays as it is.
+            if writable && ulid.len() == 26 && e.path().join(crate::block::TMP_MARKER).exists() {
+                std::fs::remove_dir_all(e.path())?;
+            } else {
+                tracing::warn!(dir = %name, "Leaving an unfinished block directory vigil did not write");
+            }
             continue;
         }
         if name.len() != 26 {
@@ -113,7 +128,10 @@ fn load_blocks(dir: &Path) -> std::io::Result<Vec<Arc<Block>>> {
             })
         })
         .collect();
-    let (gone, kept): (Vec<_>, Vec<_>) = out.into_iter().zip(superseded).partition(|(_, s)| *s);
+    let (gone, kept): (Vec<_>, Vec<_>) = out
+        .into_iter()
+        .zip(superseded)
+        .partition(|(_, s)| *s && writable);
     let gone: Vec<Arc<Block>> = gone.into_iter().map(|(b, _)| b).collect();
     let kept: Vec<Arc<Block>> = kept.into_iter().map(|(b, _)| b).collect();
     for b in gone {
@@ -126,21 +144,52 @@ fn load_blocks(dir: &Path) -> std::io::Result<Vec<Arc<Block>>> {
 }
 
 impl Db {
-    pub fn open(dir: &Path, opts: Options) -> std::io::Result<Db> {
-        std::fs::create_dir_all(dir)?;
-        let blocks = load_blocks(dir)?;
+    /// Open (creating) the database in `dir`. Before anything there is touched, the directory
+    /// is inspected: files vigil did not write (Prometheus's blocks, WAL, head chunks) make it
+    /// refuse, changing nothing; then `<dir>/lock` is taken.
+    pub fn open(dir: &Path, opts: Options) -> Result<Db, OpenError> {
+        Self::open_mode(dir, opts, true)
+    }
+
+    /// Open `dir` for reading only, as a tool does next to a running server: no lock, nothing
+    /// created, repaired or removed, and no appends.
+    pub fn open_read_only(dir: &Path) -> Result<Db, OpenError> {
+        Self::open_mode(dir, Options::new(0, 0), false)
+    }
+
+    fn open_mode(dir: &Path, opts: Options, writable: bool) -> Result<Db, OpenError> {
+        if let Err(foreign) = datadir::inspect(dir)? {
+            return Err(OpenError::Foreign(foreign));
+        }
+        let lock = if writable {
+            std::fs::create_dir_all(dir).map_err(|e| datadir::not_writable(dir, e))?;
+            (!opts.no_lockfile)
+                .then(|| datadir::lock(dir))
+                .transpose()?
+        } else {
+            None
+        };
+        if writable {
+            // Writable, not just lockable: a read-only mount refuses start-up here, clearly.
+            let probe = dir.join(".vigil-write-test");
+            std::fs::write(&probe, b"").map_err(|e| datadir::not_writable(dir, e))?;
+            let _ = std::fs::remove_file(&probe);
+        }
+        let blocks = load_blocks(dir, writable)?;
         let min_valid = blocks
             .iter()
             .map(|b| b.meta.max_time)
             .max()
             .unwrap_or(i64::MIN);
-        let head = Head::open(dir, min_valid)?;
+        let head = Head::open_mode(dir, min_valid, writable)?;
         Ok(Db {
             dir: dir.to_path_buf(),
             head,
             blocks: RwLock::new(blocks),
             opts,
             maint: Mutex::new(()),
+            _lock: lock,
+            read_only: !writable,
         })
     }
 
@@ -154,6 +203,9 @@ impl Db {
 
     /// Cut head blocks, compact, apply retention. Safe to call at any time.
     pub fn maintain(&self) -> std::io::Result<()> {
+        if self.read_only {
+            return Ok(());
+        }
         let _g = self.maint.lock();
         self.cut_head_blocks()?;
         self.compact()?;

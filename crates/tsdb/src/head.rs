@@ -350,8 +350,17 @@ impl Head {
     /// Open the head under `dir`, replaying the latest checkpoint and then `dir/wal`.
     /// Samples before `min_valid` (already in blocks) are skipped.
     pub fn open(dir: &Path, min_valid: i64) -> std::io::Result<Self> {
+        Self::open_mode(dir, min_valid, true)
+    }
+
+    /// As [`Head::open`]; with `writable` false nothing in `dir` is created or changed (no WAL
+    /// repair, no new segment) and the head takes no appends: for tools reading a directory a
+    /// server may be writing.
+    pub fn open_mode(dir: &Path, min_valid: i64, writable: bool) -> std::io::Result<Self> {
         let wal_dir = dir.join("wal");
-        std::fs::create_dir_all(&wal_dir)?;
+        if writable {
+            std::fs::create_dir_all(&wal_dir)?;
+        }
         let mut index = Index::default();
         let mut max_ref = 0;
         let mut samples = 0u64;
@@ -403,23 +412,27 @@ impl Head {
             }
         };
         let stats = HeadStats::default();
-        let (checkpoint_seg, checkpoint) = wal::latest_checkpoint(&wal_dir)?;
-        if let Some(cp) = &checkpoint {
-            let rep = wal::replay_from_with(cp, 0, &mut pre, &mut apply)?;
-            if rep.corruption.is_some() {
-                stats.wal_corruptions.fetch_add(1, Ordering::Relaxed);
+        let mut rep = wal::ReplayReport::default();
+        if wal_dir.is_dir() {
+            let (checkpoint_seg, checkpoint) = wal::latest_checkpoint(&wal_dir)?;
+            if let Some(cp) = &checkpoint {
+                let r = wal::replay_from_with(cp, 0, writable, &mut pre, &mut apply)?;
+                stats
+                    .wal_corruptions
+                    .fetch_add(r.corrupt_segments, Ordering::Relaxed);
             }
+            rep = wal::replay_from_with(
+                &wal_dir,
+                checkpoint_seg.map(|n| n + 1).unwrap_or(0),
+                writable,
+                &mut pre,
+                &mut apply,
+            )?;
         }
-        let rep = wal::replay_from_with(
-            &wal_dir,
-            checkpoint_seg.map(|n| n + 1).unwrap_or(0),
-            &mut pre,
-            &mut apply,
-        )?;
         index.by_labels = by_labels;
-        if rep.corruption.is_some() {
-            stats.wal_corruptions.fetch_add(1, Ordering::Relaxed);
-        }
+        stats
+            .wal_corruptions
+            .fetch_add(rep.corrupt_segments, Ordering::Relaxed);
         tracing::info!(
             series = index.series.len(),
             samples,
@@ -428,7 +441,11 @@ impl Head {
         );
         Ok(Head {
             index: RwLock::new(index),
-            wal: Mutex::new(Some(Wal::open(&wal_dir)?)),
+            wal: Mutex::new(if writable {
+                Some(Wal::open(&wal_dir)?)
+            } else {
+                None
+            }),
             checkpointing: Mutex::new(()),
             next_ref: AtomicU64::new(max_ref + 1),
             stats,

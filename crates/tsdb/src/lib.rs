@@ -1,14 +1,18 @@
-//! vigil's time-series database (work in progress; not wired into the server yet).
+//! vigil's time-series database.
 //!
 //! - [`block`]: immutable on-disk blocks (meta, index, chunks) read through mmap.
 //! - [`chunk`]: Gorilla-style compressed chunks: delta-of-delta timestamps, XOR'd values.
-//! - [`wal`]: the write-ahead log: segmented, checksummed records, replay with torn-tail repair.
+//! - [`wal`]: the write-ahead log: segmented, checksummed records with a format header,
+//!   replay that cuts only the newest segment's torn tail.
 //! - [`head`]: series, postings and chunks in memory, with WAL-backed commits; implements `Storage`.
 //! - [`db`]: head + blocks as one `Storage`; cutting, compaction, retention.
+//! - [`datadir`]: what a data directory holds and whose it is (vigil never touches files it
+//!   did not write), and the lock on it.
 
 pub mod backfill;
 pub mod block;
 pub mod chunk;
+pub mod datadir;
 pub mod db;
 pub mod head;
 pub mod packed;

@@ -7,7 +7,7 @@ use std::path::Path;
 use vigil_storage::{Matcher, Storage};
 
 use crate::block::Block;
-use crate::db::{Db, Options};
+use crate::db::Db;
 
 /// A report of the blocks in `dir`: ranges, sizes, and the label names and metric names with
 /// the most series (the cardinality questions `promtool tsdb analyze` answers).
@@ -94,8 +94,8 @@ pub fn analyze(dir: &Path, limit: usize) -> Result<String, String> {
 /// Every sample of the database in `dir` within `[mint, maxt]`, one line each:
 /// `{labels} value timestamp_ms`, as `promtool tsdb dump`.
 pub fn dump(dir: &Path, mint: i64, maxt: i64, out: &mut dyn std::io::Write) -> Result<(), String> {
-    let db =
-        Db::open(dir, Options::new(0, 0)).map_err(|e| format!("open {}: {e}", dir.display()))?;
+    // Read-only: dumping next to a running server must not repair, lock or write anything.
+    let db = Db::open_read_only(dir).map_err(|e| format!("open {}: {e}", dir.display()))?;
     let q = db.querier(mint, maxt).map_err(|e| e.to_string())?;
     let all =
         Matcher::new(vigil_storage::MatchOp::Regex, "__name__", ".+").map_err(|e| e.to_string())?;

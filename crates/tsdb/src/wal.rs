@@ -1,10 +1,17 @@
 //! The write-ahead log: segmented files of checksummed records.
 //!
-//! Segment files are named by an 8-digit sequence number under `<dir>/wal/`. A record is
+//! Segment files are named by an 8-digit sequence number under `<dir>/wal/`. Each starts with
+//! a 16-byte header, [`SEGMENT_MAGIC`] then the format version (u32 LE) and 4 reserved bytes,
+//! so vigil's segments are told from Prometheus's (which share the names). Segments written
+//! before the header existed start directly with a record and are still read. A record is
 //! `len: u32 LE | crc32 of type+payload: u32 LE | type: u8 | payload`. One commit writes one
 //! batch of records with a single `write` call, so a commit that returned is in the kernel and
-//! survives `kill -9` of the process. Replay stops at the first torn or corrupt record,
-//! truncates the segment there, drops later segments, and reports it: never fatal.
+//! survives `kill -9` of the process.
+//!
+//! Opening for writing always starts a new segment, so nothing is ever appended after bytes
+//! replay could not read. Replay of a segment stops at its first torn or corrupt record and
+//! goes on with the next segment; only the newest segment's torn tail (bytes after its last
+//! good record) is cut off, and nothing else is ever truncated or deleted.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -14,6 +21,92 @@ use vigil_model::{LabelRef, Labels};
 
 /// Segments are cut at this size.
 pub const SEGMENT_SIZE: u64 = 128 << 20;
+
+/// The first bytes of every segment vigil writes.
+pub const SEGMENT_MAGIC: &[u8; 8] = b"VIGILWAL";
+/// The segment format this build writes (and the newest it reads).
+pub const SEGMENT_VERSION: u32 = 1;
+const HEADER_LEN: usize = 16;
+
+fn segment_header() -> [u8; HEADER_LEN] {
+    let mut h = [0u8; HEADER_LEN];
+    h[..8].copy_from_slice(SEGMENT_MAGIC);
+    h[8..12].copy_from_slice(&SEGMENT_VERSION.to_le_bytes());
+    h
+}
+
+/// Whose a segment is, from its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SegmentKind {
+    /// vigil's, with the header: records start after it.
+    Vigil,
+    /// vigil's, written before segments had a header: its first record checks out.
+    Legacy,
+    /// No bytes at all: nothing to read, whoever created it.
+    Empty,
+    /// Not vigil's (Prometheus's segments are 32 KiB pages of records in another framing), or
+    /// a vigil format newer than this build reads.
+    Foreign,
+}
+
+/// Classify a segment from its bytes (the whole file, or at least its first record).
+pub fn classify(b: &[u8]) -> SegmentKind {
+    if b.is_empty() {
+        return SegmentKind::Empty;
+    }
+    if b.len() >= HEADER_LEN && &b[..8] == SEGMENT_MAGIC {
+        let v = u32::from_le_bytes(b[8..12].try_into().unwrap_or_default());
+        return if v <= SEGMENT_VERSION {
+            SegmentKind::Vigil
+        } else {
+            SegmentKind::Foreign
+        };
+    }
+    // A headerless segment is vigil's only if its first record is whole and its CRC and
+    // type check out: a chance of about 2^-32 for anyone else's bytes.
+    let Some(hdr) = b.get(..9) else {
+        return SegmentKind::Foreign;
+    };
+    let len = u32::from_le_bytes(hdr[0..4].try_into().unwrap_or_default()) as usize;
+    let crc = u32::from_le_bytes(hdr[4..8].try_into().unwrap_or_default());
+    match b.get(8..8usize.saturating_add(len)) {
+        Some(body)
+            if len > 0
+                && matches!(body[0], REC_SERIES | REC_SAMPLES | REC_TOMBSTONES)
+                && crc32fast::hash(body) == crc =>
+        {
+            SegmentKind::Legacy
+        }
+        _ => SegmentKind::Foreign,
+    }
+}
+
+/// Classify the segment file at `path`, reading no more than its first record.
+pub fn classify_file(path: &Path) -> io::Result<SegmentKind> {
+    let mut f = File::open(path)?;
+    let mut head = Vec::with_capacity(HEADER_LEN);
+    (&mut f).take(HEADER_LEN as u64).read_to_end(&mut head)?;
+    if head.len() < 9 || &head[..8.min(head.len())] == SEGMENT_MAGIC {
+        return Ok(classify(&head));
+    }
+    // Possibly headerless: read the whole first record (at most a segment).
+    let len = u32::from_le_bytes(head[0..4].try_into().unwrap_or_default()) as u64;
+    if len == 0 || len > SEGMENT_SIZE {
+        return Ok(SegmentKind::Foreign);
+    }
+    f.take(8 + len - head.len() as u64).read_to_end(&mut head)?;
+    Ok(classify(&head))
+}
+
+/// Create segment `n` with its header; fails if it exists (a segment is never overwritten).
+fn create_segment(dir: &Path, n: u64) -> io::Result<File> {
+    let mut f = OpenOptions::new()
+        .create_new(true)
+        .append(true)
+        .open(segment_path(dir, n))?;
+    f.write_all(&segment_header())?;
+    Ok(f)
+}
 
 const REC_SERIES: u8 = 1;
 const REC_SAMPLES: u8 = 2;
@@ -248,7 +341,7 @@ impl CheckpointWriter {
         let tmp = dir.join(format!("checkpoint.{last:08}.tmp"));
         let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir_all(&tmp)?;
-        let file = std::io::BufWriter::with_capacity(1 << 20, File::create(segment_path(&tmp, 0))?);
+        let file = std::io::BufWriter::with_capacity(1 << 20, create_segment(&tmp, 0)?);
         Ok(CheckpointWriter {
             dir: dir.to_path_buf(),
             last,
@@ -296,38 +389,43 @@ impl CheckpointWriter {
 
 /// Replay the segments numbered `first` and up.
 pub fn replay_from(dir: &Path, first: u64, f: impl FnMut(Record)) -> io::Result<ReplayReport> {
-    replay_filtered(dir, first, &mut |_: &Record| {}, f)
+    replay_filtered(dir, first, true, &mut |_: &Record| {}, f)
 }
 
 /// As [`replay_from`], also calling `pre` with each record on the reading thread, before `f`
 /// gets it on this one: work that needs only the records themselves moves off the applying
 /// thread. `pre` sees exactly the records `f` will get, in the same order.
+/// With `repair` false nothing is written (a read-only open: tools on a live directory).
 pub fn replay_from_with(
     dir: &Path,
     first: u64,
+    repair: bool,
     pre: &mut (dyn FnMut(&Record) + Send),
     f: impl FnMut(Record),
 ) -> io::Result<ReplayReport> {
-    replay_filtered(dir, first, pre, f)
+    replay_filtered(dir, first, repair, pre, f)
 }
 
 /// What replay found.
 #[derive(Debug, Default)]
 pub struct ReplayReport {
     pub records: u64,
-    /// `Some((segment, offset))` where a torn or corrupt record was cut off.
+    /// `Some((segment, offset))` of the first torn or corrupt record.
     pub corruption: Option<(u64, u64)>,
+    /// Segments with a torn or corrupt record (the rest of each was skipped).
+    pub corrupt_segments: u64,
 }
 
-/// Read every record in `dir` in order, calling `f` for each. A bad record truncates its
-/// segment at that point and removes later segments.
+/// Read every record in `dir` in order, calling `f` for each. A bad record ends its segment's
+/// replay; if it is in the newest segment, the torn tail from it on is cut off.
 pub fn replay(dir: &Path, f: impl FnMut(Record)) -> io::Result<ReplayReport> {
-    replay_filtered(dir, 0, &mut |_: &Record| {}, f)
+    replay_filtered(dir, 0, true, &mut |_: &Record| {}, f)
 }
 
 fn replay_filtered(
     dir: &Path,
     first: u64,
+    repair: bool,
     pre: &mut (dyn FnMut(&Record) + Send),
     mut f: impl FnMut(Record),
 ) -> io::Result<ReplayReport> {
@@ -345,68 +443,94 @@ fn replay_filtered(
         reader.join().map(|r| r.map(|bad| (records, bad)))
     });
     let (records, bad) = scan.map_err(|_| io::Error::other("WAL reader thread panicked"))??;
-    let mut rep = ReplayReport {
+    let rep = ReplayReport {
         records,
-        ..Default::default()
+        corruption: bad.first().map(|&(i, off)| (segs[i], off as u64)),
+        corrupt_segments: bad.len() as u64,
     };
-    // A torn or corrupt tail is cut only after every good record before it was applied.
-    if let Some((i, off)) = bad {
+    for &(i, off) in &bad {
         let seg = segs[i];
-        tracing::warn!(
-            segment = seg,
-            offset = off,
-            "WAL corruption: truncating the torn or corrupt tail"
-        );
-        OpenOptions::new()
-            .write(true)
-            .open(segment_path(dir, seg))?
-            .set_len(off as u64)?;
-        for &later in &segs[i + 1..] {
-            std::fs::remove_file(segment_path(dir, later))?;
+        let newest = i + 1 == segs.len();
+        if newest && repair {
+            // The torn tail of the newest segment (a write cut short by a crash) is cut off,
+            // only after every good record before it was applied.
+            tracing::warn!(
+                segment = seg,
+                offset = off,
+                "WAL: truncating the torn tail of the newest segment after its last good record"
+            );
+            OpenOptions::new()
+                .write(true)
+                .open(segment_path(dir, seg))?
+                .set_len(off as u64)?;
+        } else {
+            // Inside the log: left as it is (later segments were replayed); the checkpoint
+            // that covers it deletes it as it deletes every older segment.
+            tracing::error!(
+                segment = seg,
+                offset = off,
+                "WAL corruption: a record failed its checksum; the rest of this segment was skipped and left on disk"
+            );
         }
-        rep.corruption = Some((seg, off as u64));
     }
     Ok(rep)
 }
 
-/// Send every good record of `segs` in order; where the first bad frame is, if any.
+/// Send every good record of `segs` in order; where each segment's first bad frame is.
 fn read_segments(
     dir: &Path,
     segs: &[u64],
     pre: &mut (dyn FnMut(&Record) + Send),
     tx: std::sync::mpsc::SyncSender<Record>,
-) -> io::Result<Option<(usize, usize)>> {
+) -> io::Result<Vec<(usize, usize)>> {
     // One buffer for every segment: a fresh one per segment page-faulted in each time.
     let mut buf = Vec::new();
-    for (i, &seg) in segs.iter().enumerate() {
+    let mut bad = Vec::new();
+    'segments: for (i, &seg) in segs.iter().enumerate() {
         buf.clear();
         File::open(segment_path(dir, seg))?.read_to_end(&mut buf)?;
-        let mut off = 0usize;
+        let mut off = match classify(&buf) {
+            SegmentKind::Vigil => HEADER_LEN,
+            SegmentKind::Legacy | SegmentKind::Empty => 0,
+            // The data directory's inspection refuses these before replay; never touch one.
+            SegmentKind::Foreign => {
+                return Err(io::Error::other(format!(
+                    "{}: not a vigil WAL segment (left untouched)",
+                    segment_path(dir, seg).display()
+                )));
+            }
+        };
         while off < buf.len() {
             let Some(hdr) = buf.get(off..off + 9) else {
-                return Ok(Some((i, off)));
+                bad.push((i, off));
+                continue 'segments;
             };
             let len = u32::from_le_bytes(hdr[0..4].try_into().unwrap_or_default()) as usize;
             let crc = u32::from_le_bytes(hdr[4..8].try_into().unwrap_or_default());
             let Some(body) = buf.get(off + 8..off + 8 + len).filter(|_| len > 0) else {
-                return Ok(Some((i, off)));
+                bad.push((i, off));
+                continue 'segments;
             };
             if crc32fast::hash(body) != crc {
-                return Ok(Some((i, off)));
+                bad.push((i, off));
+                continue 'segments;
             }
             match decode_payload(body[0], &body[1..]) {
                 Some(r) => {
                     pre(&r);
                     if tx.send(r).is_err() {
-                        return Ok(None);
+                        return Ok(bad);
                     }
                 }
-                None => return Ok(Some((i, off))),
+                None => {
+                    bad.push((i, off));
+                    continue 'segments;
+                }
             }
             off += 8 + len;
         }
     }
-    Ok(None)
+    Ok(bad)
 }
 
 /// Appends record batches to the newest segment.
@@ -418,15 +542,13 @@ pub struct Wal {
 }
 
 impl Wal {
-    /// Open for appending after [`replay`] has run: continues the last segment.
+    /// Open for appending after [`replay`] has run: starts a new segment after the last one
+    /// (never appends to a segment written before, whose tail may be torn).
     pub fn open(dir: &Path) -> io::Result<Wal> {
         std::fs::create_dir_all(dir)?;
-        let seg = segments(dir)?.last().copied().unwrap_or(0);
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(segment_path(dir, seg))?;
-        let size = file.metadata()?.len();
+        let seg = segments(dir)?.last().map_or(0, |s| s + 1);
+        let file = create_segment(dir, seg)?;
+        let size = HEADER_LEN as u64;
         Ok(Wal {
             dir: dir.to_path_buf(),
             seg,
@@ -437,14 +559,8 @@ impl Wal {
 
     /// Write framed records in one call. Returns once the kernel has them.
     pub fn write(&mut self, framed: &[u8]) -> io::Result<()> {
-        if self.size > 0 && self.size + framed.len() as u64 > SEGMENT_SIZE {
-            self.file.sync_data()?;
-            self.seg += 1;
-            self.file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(segment_path(&self.dir, self.seg))?;
-            self.size = 0;
+        if self.size > HEADER_LEN as u64 && self.size + framed.len() as u64 > SEGMENT_SIZE {
+            self.cut()?;
         }
         if let Err(e) = self.file.write_all(framed) {
             // Cut off whatever part was written, so later records do not follow a torn one
@@ -459,12 +575,9 @@ impl Wal {
     /// Start a new segment.
     pub fn cut(&mut self) -> io::Result<()> {
         self.file.sync_data()?;
+        self.file = create_segment(&self.dir, self.seg + 1)?;
         self.seg += 1;
-        self.file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(segment_path(&self.dir, self.seg))?;
-        self.size = 0;
+        self.size = HEADER_LEN as u64;
         Ok(())
     }
 
@@ -528,7 +641,7 @@ mod tests {
         let mut w = Wal::open(&d).unwrap();
         let mut buf = Vec::new();
         encode(&mut buf, &records()[0]);
-        let good = buf.len();
+        let good = HEADER_LEN + buf.len();
         encode(&mut buf, &records()[1]);
         w.write(&buf).unwrap();
         drop(w);
@@ -542,9 +655,87 @@ mod tests {
         assert_eq!(std::fs::metadata(&seg).unwrap().len(), good as u64);
         // A flipped bit is caught by the checksum.
         let mut bytes = std::fs::read(&seg).unwrap();
-        bytes[12] ^= 0x40;
+        bytes[HEADER_LEN + 12] ^= 0x40;
         std::fs::write(&seg, &bytes).unwrap();
         let rep = replay(&d, |_| {}).unwrap();
-        assert_eq!(rep.corruption, Some((0, 0)));
+        assert_eq!(rep.corruption, Some((0, HEADER_LEN as u64)));
+    }
+
+    /// Corruption inside the log (not the newest segment) costs only the rest of that segment:
+    /// later segments are replayed, and nothing is truncated or deleted.
+    #[test]
+    fn corruption_inside_the_log_keeps_later_segments_and_changes_nothing() {
+        let d = tmp("middle");
+        let mut w = Wal::open(&d).unwrap();
+        for r in records() {
+            let mut buf = Vec::new();
+            encode(&mut buf, &r);
+            w.write(&buf).unwrap();
+            w.cut().unwrap();
+        }
+        drop(w);
+        let seg1 = d.join("00000001");
+        let mut bytes = std::fs::read(&seg1).unwrap();
+        bytes[HEADER_LEN + 9] ^= 0x01;
+        std::fs::write(&seg1, &bytes).unwrap();
+        let before: Vec<Vec<u8>> = segments(&d)
+            .unwrap()
+            .iter()
+            .map(|&n| std::fs::read(segment_path(&d, n)).unwrap())
+            .collect();
+        let mut got = Vec::new();
+        let rep = replay(&d, |r| got.push(r)).unwrap();
+        assert_eq!(rep.corruption, Some((1, HEADER_LEN as u64)));
+        assert_eq!(rep.corrupt_segments, 1);
+        assert_eq!(got.len(), 3, "records of segments 0, 2 and 3");
+        let after: Vec<Vec<u8>> = segments(&d)
+            .unwrap()
+            .iter()
+            .map(|&n| std::fs::read(segment_path(&d, n)).unwrap())
+            .collect();
+        assert_eq!(before, after);
+    }
+
+    #[test]
+    fn a_foreign_segment_is_an_error_and_stays_untouched() {
+        let d = tmp("foreign");
+        std::fs::create_dir_all(&d).unwrap();
+        // Prometheus's framing: a 7-byte record header (type, big-endian length and CRC).
+        let prom = [1u8, 0, 4, 0x12, 0x34, 0x56, 0x78, 1, 2, 3, 4];
+        std::fs::write(d.join("00000000"), prom).unwrap();
+        assert_eq!(classify(&prom), SegmentKind::Foreign);
+        assert_eq!(
+            classify_file(&d.join("00000000")).unwrap(),
+            SegmentKind::Foreign
+        );
+        let err = replay(&d, |_| {}).unwrap_err();
+        assert!(err.to_string().contains("not a vigil WAL segment"), "{err}");
+        assert_eq!(std::fs::read(d.join("00000000")).unwrap(), prom);
+    }
+
+    #[test]
+    fn headerless_segments_of_earlier_versions_are_still_read() {
+        let d = tmp("legacy");
+        std::fs::create_dir_all(&d).unwrap();
+        let mut buf = Vec::new();
+        for r in records() {
+            encode(&mut buf, &r);
+        }
+        std::fs::write(d.join("00000000"), &buf).unwrap();
+        assert_eq!(
+            classify_file(&d.join("00000000")).unwrap(),
+            SegmentKind::Legacy
+        );
+        let mut n = 0;
+        let rep = replay(&d, |_| n += 1).unwrap();
+        assert_eq!((n, rep.corruption), (4, None));
+        // Writing goes on in a new segment, with the header.
+        let w = Wal::open(&d).unwrap();
+        assert_eq!(w.current_segment(), 1);
+        assert_eq!(std::fs::read(d.join("00000000")).unwrap(), buf);
+        assert_eq!(
+            classify_file(&d.join("00000001")).unwrap(),
+            SegmentKind::Vigil
+        );
     }
 }

@@ -191,10 +191,12 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
     if min_block.is_zero() {
         anyhow::bail!("--storage.tsdb.min-block-duration must be greater than 0");
     }
-    let opts = TsdbOptions::new(retention.as_millis() as i64, retention_bytes).with_block_range(
-        min_block.as_millis() as i64,
-        max_block.map(|d| d.as_millis() as i64),
-    );
+    let mut opts = TsdbOptions::new(retention.as_millis() as i64, retention_bytes)
+        .with_block_range(
+            min_block.as_millis() as i64,
+            max_block.map(|d| d.as_millis() as i64),
+        );
+    opts.no_lockfile = flags.no_lockfile;
     let db = tokio::task::spawn_blocking(move || Db::open(&db_dir, opts))
         .await?
         .with_context(|| format!("opening storage at {:?}", flags.tsdb_path))?;
