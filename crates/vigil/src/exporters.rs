@@ -5,13 +5,21 @@ use std::process::ExitCode;
 
 use crate::flags::{ContainerMetricsFlags, KubeStateFlags};
 
-/// `:8080` means every interface, as in Go.
-fn listen_addr(listen: &str) -> String {
-    if listen.starts_with(':') {
-        format!("0.0.0.0{listen}")
-    } else {
-        listen.to_string()
-    }
+/// Serve `app` on `listen` (with `--web.config.file`'s TLS and auth) until the process ends.
+async fn serve(
+    listen: &str,
+    web_config: Option<std::path::PathBuf>,
+    app: axum::Router,
+) -> Result<(), String> {
+    let server = vigil_serve::Server::bind(vigil_serve::Options {
+        listen: listen.to_string(),
+        web_config,
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    server.serve(app, std::future::pending()).await;
+    Ok(())
 }
 
 fn runtime(what: &str) -> Option<tokio::runtime::Runtime> {
@@ -28,7 +36,11 @@ fn runtime(what: &str) -> Option<tokio::runtime::Runtime> {
 }
 
 /// `vigil probe`: serve the prober until killed.
-pub fn probe(config: Option<&std::path::Path>, listen: &str) -> ExitCode {
+pub fn probe(
+    config: Option<&std::path::Path>,
+    listen: &str,
+    web_config: Option<std::path::PathBuf>,
+) -> ExitCode {
     use vigil_exporters::probe;
     let yaml = match config.map(std::fs::read_to_string).transpose() {
         Ok(y) => y,
@@ -44,7 +56,6 @@ pub fn probe(config: Option<&std::path::Path>, listen: &str) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let addr = listen_addr(listen);
     let Some(rt) = runtime("probe") else {
         return ExitCode::FAILURE;
     };
@@ -52,14 +63,8 @@ pub fn probe(config: Option<&std::path::Path>, listen: &str) -> ExitCode {
         modules,
         probes: Default::default(),
     });
-    let res: Result<(), String> = rt.block_on(async move {
-        let l = tokio::net::TcpListener::bind(&addr)
-            .await
-            .map_err(|e| format!("listen on {addr}: {e}"))?;
-        axum::serve(l, probe::router(state))
-            .await
-            .map_err(|e| e.to_string())
-    });
+    let res: Result<(), String> =
+        rt.block_on(async move { serve(listen, web_config, probe::router(state)).await });
     match res {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -91,11 +96,10 @@ pub fn kube_state(f: KubeStateFlags) -> ExitCode {
     let Some(rt) = runtime("kube-state") else {
         return ExitCode::FAILURE;
     };
-    let addr = listen_addr(&f.listen_address);
     let res: Result<(), String> = rt.block_on(async move {
         let client = kube_state::client(f.apiserver.as_deref(), f.kubeconfig.as_deref()).await?;
         let state = kube_state::KubeState::start(client, opts);
-        kube_state::serve(state, &addr).await
+        serve(&f.listen_address, f.tls_config, kube_state::router(state)).await
     });
     match res {
         Ok(()) => ExitCode::SUCCESS,
@@ -113,7 +117,6 @@ pub fn container_metrics(f: ContainerMetricsFlags) -> ExitCode {
     let Some(rt) = runtime("container-metrics") else {
         return ExitCode::FAILURE;
     };
-    let addr = listen_addr(&f.listen_address);
     let cm = ContainerMetrics::new(
         Paths {
             sysfs: f.sysfs,
@@ -130,12 +133,12 @@ pub fn container_metrics(f: ContainerMetricsFlags) -> ExitCode {
         } else {
             eprintln!("vigil container-metrics: no Kubernetes API given; pod, namespace, container and image labels stay empty");
         }
-        let l = tokio::net::TcpListener::bind(&addr)
-            .await
-            .map_err(|e| format!("listen on {addr}: {e}"))?;
-        axum::serve(l, router(std::sync::Arc::new(cm)))
-            .await
-            .map_err(|e| e.to_string())
+        serve(
+            &f.listen_address,
+            f.web_config_file,
+            router(std::sync::Arc::new(cm)),
+        )
+        .await
     });
     match res {
         Ok(()) => ExitCode::SUCCESS,

@@ -39,6 +39,9 @@ pub enum Command {
         config_file: Option<std::path::PathBuf>,
         #[arg(long = "web.listen-address", default_value = ":9115")]
         listen_address: String,
+        /// TLS, client certificates and basic auth (the exporter toolkit's web config file).
+        #[arg(long = "web.config.file")]
+        web_config_file: Option<std::path::PathBuf>,
     },
     /// Kubernetes object state as kube-state-metrics exposes it (pods, deployments, nodes,
     /// namespaces, services) on `/metrics`.
@@ -51,6 +54,9 @@ pub enum Command {
 pub struct ContainerMetricsFlags {
     #[arg(long = "web.listen-address", default_value = ":8080")]
     pub listen_address: String,
+    /// TLS, client certificates and basic auth (the exporter toolkit's web config file).
+    #[arg(long = "web.config.file")]
+    pub web_config_file: Option<std::path::PathBuf>,
     /// Where sysfs is mounted (cgroups are read under `fs/cgroup`); a DaemonSet mounts the
     /// host's.
     #[arg(long = "path.sysfs", default_value = "/sys")]
@@ -78,6 +84,10 @@ pub struct ContainerMetricsFlags {
 pub struct KubeStateFlags {
     #[arg(long = "web.listen-address", default_value = ":8080")]
     pub listen_address: String,
+    /// TLS, client certificates and basic auth: the exporter toolkit's web config file, under
+    /// kube-state-metrics' flag name.
+    #[arg(long = "tls-config")]
+    pub tls_config: Option<std::path::PathBuf>,
     /// A kubeconfig file; without it (and without --apiserver) the in-cluster service account.
     #[arg(long)]
     pub kubeconfig: Option<std::path::PathBuf>,

@@ -21,7 +21,8 @@ fn main() -> std::process::ExitCode {
         Some(Command::Probe {
             config_file,
             listen_address,
-        }) => exporters::probe(config_file.as_deref(), &listen_address),
+            web_config_file,
+        }) => exporters::probe(config_file.as_deref(), &listen_address, web_config_file),
         Some(Command::KubeState(f)) => exporters::kube_state(f),
         Some(Command::ContainerMetrics(f)) => exporters::container_metrics(f),
         None => {

@@ -144,6 +144,23 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
         );
     }
     let initial = source.load().map_err(anyhow::Error::msg)?;
+    // The web config file and the listener first: a bad --web.config.file stops start-up
+    // before storage is opened.
+    let max_connections: usize = flags.max_connections.parse().map_err(|_| {
+        anyhow::anyhow!(
+            "invalid --web.max-connections {:?}: a non-negative integer",
+            flags.max_connections
+        )
+    })?;
+    let read_timeout = parse_duration(&flags.read_timeout)
+        .map_err(|e| anyhow::anyhow!("invalid --web.read-timeout {:?}: {e}", flags.read_timeout))?;
+    let web = vigil_serve::Server::bind(vigil_serve::Options {
+        listen: flags.listen_address.clone(),
+        web_config: flags.web_config_file.as_ref().map(PathBuf::from),
+        max_connections,
+        read_timeout: (!read_timeout.is_zero()).then_some(read_timeout),
+    })
+    .await?;
     let initial_eval_interval_ms = initial.global.evaluation_interval.as_millis() as i64;
 
     let retention_flag = flags
@@ -306,19 +323,11 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
     }
     tokio::spawn(scrape.clone().run(targets_rx));
 
-    let listener = tokio::net::TcpListener::bind(&flags.listen_address)
-        .await
-        .with_context(|| format!("listening on {}", flags.listen_address))?;
-    tracing::info!(address = %flags.listen_address, "Listening");
     let app = vigil_web::router(state.clone());
     let (shutdown_tx, mut shutdown_rx) = tokio::sync::watch::channel(false);
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = shutdown_rx.wait_for(|v| *v).await;
-            })
-            .await
-    });
+    let server = tokio::spawn(web.serve(app, async move {
+        let _ = shutdown_rx.wait_for(|v| *v).await;
+    }));
     state.ready.store(true, Ordering::Relaxed);
     tracing::info!("Server is ready to receive web requests.");
 

@@ -311,13 +311,3 @@ pub fn router(state: Arc<KubeState>) -> Router {
         )
         .with_state(state)
 }
-
-/// Serve until the process ends.
-pub async fn serve(state: Arc<KubeState>, addr: &str) -> Result<(), String> {
-    let l = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| format!("listen on {addr}: {e}"))?;
-    axum::serve(l, router(state))
-        .await
-        .map_err(|e| e.to_string())
-}

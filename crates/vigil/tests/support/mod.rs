@@ -272,3 +272,128 @@ pub fn blackbox_exporter(dir: &Path) -> (Proc, u16) {
     wait_http(&format!("http://127.0.0.1:{port}/metrics"));
     (p, port)
 }
+
+/// Run a command; panics with its output if it fails.
+pub fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// A test PKI made with OpenSSL: a CA, a server certificate for 127.0.0.1/localhost, a client
+/// certificate the CA signed (SAN `client.example`), and a client certificate from another CA.
+pub struct Pki {
+    pub dir: PathBuf,
+}
+
+impl Pki {
+    pub fn new(dir: &Path) -> Pki {
+        let dir = dir.join("pki");
+        std::fs::create_dir_all(&dir).unwrap();
+        let d = |f: &str| dir.join(f).display().to_string();
+        let ossl = |args: &[&str]| run_ok(Command::new("openssl").args(args));
+        for ca in ["ca", "rogue-ca"] {
+            ossl(&[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                &format!("/CN=vigil test {ca}"),
+                "-keyout",
+                &d(&format!("{ca}.key")),
+                "-out",
+                &d(&format!("{ca}.crt")),
+            ]);
+        }
+        let pki = Pki { dir: dir.clone() };
+        pki.issue(
+            "server",
+            "ca",
+            "/CN=vigil test server",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        );
+        pki.issue(
+            "client",
+            "ca",
+            "/CN=vigil test client",
+            "subjectAltName=DNS:client.example",
+        );
+        pki.issue(
+            "rogue-client",
+            "rogue-ca",
+            "/CN=rogue client",
+            "subjectAltName=DNS:client.example",
+        );
+        pki
+    }
+
+    /// Issue `<name>.crt`/`<name>.key` signed by `<ca>`.
+    pub fn issue(&self, name: &str, ca: &str, subj: &str, ext: &str) {
+        let d = |f: &str| self.dir.join(f).display().to_string();
+        let ossl = |args: &[&str]| run_ok(Command::new("openssl").args(args));
+        ossl(&[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-subj",
+            subj,
+            "-keyout",
+            &d(&format!("{name}.key")),
+            "-out",
+            &d(&format!("{name}.csr")),
+        ]);
+        let extfile = self.dir.join(format!("{name}.ext"));
+        std::fs::write(&extfile, format!("{ext}\n")).unwrap();
+        ossl(&[
+            "x509",
+            "-req",
+            "-in",
+            &d(&format!("{name}.csr")),
+            "-CA",
+            &d(&format!("{ca}.crt")),
+            "-CAkey",
+            &d(&format!("{ca}.key")),
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            &extfile.display().to_string(),
+            "-out",
+            &d(&format!("{name}.crt")),
+        ]);
+    }
+
+    pub fn path(&self, f: &str) -> String {
+        self.dir.join(f).display().to_string()
+    }
+}
+
+/// `curl` with `args`: `(exit code, HTTP status, headers and body)`; `-sS -i` are added.
+pub fn curl(args: &[&str]) -> (i32, u16, String) {
+    let out = Command::new("curl")
+        .args(["-sS", "-i", "--max-time", "20"])
+        .args(args)
+        .output()
+        .expect("curl (installed by scripts/test)");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (out.status.code().unwrap_or(-1), status, text)
+}

@@ -1,0 +1,430 @@
+//! The HTTP listener every vigil server shares (the server and the `probe`, `kube-state` and
+//! `container-metrics` exporters): the exporter-toolkit web config file (TLS, client
+//! certificates, basic auth, response headers, rate limit, HTTP/2), Prometheus's
+//! `--web.max-connections` and `--web.read-timeout`, and graceful shutdown.
+//!
+//! - [`web_config`]: the file's format and validation.
+//! - [`tls`]: rustls server configs from it.
+//! - [`auth`]: basic auth with bcrypt.
+//!
+//! As in the toolkit, the file is read again when it changes (checked at most once a second,
+//! on requests and TLS handshakes): users, headers, certificates and client-auth settings take
+//! effect without a restart. A file that turns invalid fails closed (500 to requests, failed
+//! handshakes) and is logged; switching TLS on or off needs a restart.
+
+pub mod auth;
+pub mod tls;
+pub mod web_config;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use parking_lot::Mutex;
+
+pub use web_config::{WebConfig, WebConfigError};
+
+/// Why a server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("{0}")]
+    WebConfig(#[from] WebConfigError),
+    #[error("web config file {file}: {msg}")]
+    Tls { file: String, msg: String },
+    #[error("listening on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+/// How to serve.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// `host:port`, or `:port` for every interface (Go's form).
+    pub listen: String,
+    /// `--web.config.file`.
+    pub web_config: Option<PathBuf>,
+    /// `--web.max-connections`: connections served at once; more wait to be accepted (0: no
+    /// limit).
+    pub max_connections: usize,
+    /// `--web.read-timeout`: longest wait for a request's headers (also on an idle
+    /// keep-alive connection) and for a TLS handshake.
+    pub read_timeout: Option<Duration>,
+}
+
+/// `:9090` means every interface, as in Go.
+pub fn listen_addr(listen: &str) -> String {
+    if listen.starts_with(':') {
+        format!("0.0.0.0{listen}")
+    } else {
+        listen.to_string()
+    }
+}
+
+/// Files whose change means the web config must be read again.
+type Stamp = Vec<(PathBuf, Option<(SystemTime, u64)>)>;
+
+fn stamp_of(paths: &[PathBuf]) -> Stamp {
+    paths
+        .iter()
+        .map(|p| {
+            let m = std::fs::metadata(p)
+                .ok()
+                .map(|m| (m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len()));
+            (p.clone(), m)
+        })
+        .collect()
+}
+
+/// What the web config file currently says.
+struct Loaded {
+    stamp: Stamp,
+    checked: Instant,
+    config: Result<Arc<WebConfig>, String>,
+    tls: Option<Result<Arc<rustls::ServerConfig>, String>>,
+}
+
+/// The web config file, re-read when it or the files it names change.
+pub struct Source {
+    path: PathBuf,
+    tls_on: bool,
+    loaded: Mutex<Loaded>,
+    auth: auth::BasicAuth,
+}
+
+fn files_of(path: &Path, cfg: &WebConfig) -> Vec<PathBuf> {
+    let mut v = vec![path.to_path_buf()];
+    if let Some(t) = &cfg.tls {
+        for p in [Some(&t.cert), Some(&t.key), t.client_ca.as_ref()]
+            .into_iter()
+            .flatten()
+        {
+            if let web_config::Pem::File(f) = p {
+                v.push(f.clone());
+            }
+        }
+    }
+    v
+}
+
+impl Source {
+    /// Load and validate now: any error stops start-up.
+    pub fn load(path: &Path) -> Result<Source, ServeError> {
+        let cfg = WebConfig::load(path)?;
+        for w in &cfg.warnings {
+            tracing::warn!(file = %path.display(), "{w}");
+        }
+        let tls = match &cfg.tls {
+            None => None,
+            Some(t) => Some(Arc::new(tls::server_config(t, cfg.http2).map_err(
+                |msg| ServeError::Tls {
+                    file: path.display().to_string(),
+                    msg,
+                },
+            )?)),
+        };
+        let files = files_of(path, &cfg);
+        Ok(Source {
+            path: path.to_path_buf(),
+            tls_on: tls.is_some(),
+            loaded: Mutex::new(Loaded {
+                stamp: stamp_of(&files),
+                checked: Instant::now(),
+                config: Ok(Arc::new(cfg)),
+                tls: tls.map(Ok),
+            }),
+            auth: auth::BasicAuth::default(),
+        })
+    }
+
+    /// Re-read the file if it (or a certificate it names) changed; at most once a second.
+    fn refresh(&self) {
+        let mut l = self.loaded.lock();
+        if l.checked.elapsed() < Duration::from_secs(1) {
+            return;
+        }
+        l.checked = Instant::now();
+        let paths: Vec<PathBuf> = l.stamp.iter().map(|(p, _)| p.clone()).collect();
+        if stamp_of(&paths) == l.stamp {
+            return;
+        }
+        let cfg = WebConfig::load(&self.path).map_err(|e| e.to_string());
+        let files = match &cfg {
+            Ok(c) => files_of(&self.path, c),
+            Err(_) => paths,
+        };
+        l.stamp = stamp_of(&files);
+        l.tls = match &cfg {
+            Ok(c) => c.tls.as_ref().map(|t| {
+                tls::server_config(t, c.http2)
+                    .map(Arc::new)
+                    .map_err(|m| format!("web config file {}: {m}", self.path.display()))
+            }),
+            Err(e) => Some(Err(e.clone())),
+        };
+        match (&cfg, &l.tls) {
+            (Err(e), _) | (_, Some(Err(e))) => {
+                tracing::error!(err = %e, "Web config file is invalid: requests are refused until it is fixed")
+            }
+            (Ok(c), _) => {
+                if c.tls.is_some() != self.tls_on {
+                    tracing::warn!(file = %self.path.display(), "Web config file turns TLS on or off: that takes effect at the next restart");
+                }
+                tracing::info!(file = %self.path.display(), "Web config file reloaded");
+            }
+        }
+        l.config = cfg.map(Arc::new);
+    }
+
+    fn config(&self) -> Result<Arc<WebConfig>, String> {
+        self.refresh();
+        self.loaded.lock().config.clone()
+    }
+
+    fn tls_config(&self) -> Result<Arc<rustls::ServerConfig>, String> {
+        self.refresh();
+        match &self.loaded.lock().tls {
+            Some(r) => r.clone(),
+            None => Err("the web config file no longer configures TLS".into()),
+        }
+    }
+}
+
+fn unauthorized() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [
+            (header::WWW_AUTHENTICATE, "Basic"),
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+        ],
+        "Unauthorized\n",
+    )
+        .into_response()
+}
+
+/// Rate limit, response headers and basic auth, from the current web config.
+async fn guard(State(src): State<Arc<Guard>>, req: Request, next: Next) -> Response {
+    // At most a stat per second; a changed file is parsed here (milliseconds).
+    let cfg = match src.source.config() {
+        Ok(c) => c,
+        Err(_) => {
+            return (StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error\n").into_response();
+        }
+    };
+    if let Some((interval, burst)) = cfg.rate_limit
+        && !src.take_token(interval, burst)
+    {
+        return (StatusCode::TOO_MANY_REQUESTS, "Too Many Requests\n").into_response();
+    }
+    let mut resp = if cfg.users.is_empty() {
+        next.run(req).await
+    } else {
+        let creds = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(auth::parse_basic);
+        let ok = match creds {
+            None => false,
+            Some((user, pass)) => {
+                let src2 = src.clone();
+                let cfg2 = cfg.clone();
+                tokio::task::spawn_blocking(move || {
+                    src2.source.auth.check(&cfg2.users, &user, &pass)
+                })
+                .await
+                .unwrap_or(false)
+            }
+        };
+        if ok {
+            next.run(req).await
+        } else {
+            unauthorized()
+        }
+    };
+    for (k, v) in &cfg.headers {
+        if let (Ok(k), Ok(v)) = (
+            HeaderName::try_from(k.as_str()),
+            HeaderValue::try_from(v.as_str()),
+        ) {
+            resp.headers_mut().insert(k, v);
+        }
+    }
+    resp
+}
+
+/// The guard's state: the source and the rate limiter's bucket.
+struct Guard {
+    source: Arc<Source>,
+    /// `(tokens, last refill)`.
+    bucket: Mutex<(f64, Instant)>,
+}
+
+impl Guard {
+    /// One global token bucket, as the toolkit's `rate.Limiter(Every(interval), burst)`.
+    fn take_token(&self, interval: Duration, burst: u32) -> bool {
+        let mut b = self.bucket.lock();
+        let now = Instant::now();
+        let refill = now.duration_since(b.1).as_secs_f64() / interval.as_secs_f64();
+        b.0 = (b.0 + refill).min(burst as f64);
+        b.1 = now;
+        if b.0 >= 1.0 {
+            b.0 -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// A bound listener, ready to serve.
+pub struct Server {
+    listener: tokio::net::TcpListener,
+    source: Option<Arc<Source>>,
+    opts: Options,
+}
+
+impl Server {
+    /// Validate the web config file (a missing or bad file is an error) and bind.
+    pub async fn bind(opts: Options) -> Result<Server, ServeError> {
+        let source = match &opts.web_config {
+            Some(p) => Some(Arc::new(Source::load(p)?)),
+            None => None,
+        };
+        let addr = listen_addr(&opts.listen);
+        let listener = tokio::net::TcpListener::bind(&addr)
+            .await
+            .map_err(|source| ServeError::Bind {
+                addr: addr.clone(),
+                source,
+            })?;
+        match &source {
+            Some(s) if s.tls_on => tracing::info!(address = %addr, "Listening; TLS is enabled"),
+            _ => tracing::info!(address = %addr, "Listening; TLS is disabled"),
+        }
+        Ok(Server {
+            listener,
+            source,
+            opts,
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serve `app` until `shutdown` resolves, then let open requests finish (up to 5 s).
+    pub async fn serve(self, app: Router, shutdown: impl Future<Output = ()> + Send) {
+        use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+        use hyper_util::server::conn::auto;
+        use hyper_util::service::TowerToHyperService;
+
+        let app = match &self.source {
+            Some(s) => app.layer(axum::middleware::from_fn_with_state(
+                Arc::new(Guard {
+                    source: s.clone(),
+                    bucket: Mutex::new((f64::MAX, Instant::now())),
+                }),
+                guard,
+            )),
+            None => app,
+        };
+        let tls_source = self.source.clone().filter(|s| s.tls_on);
+        let http2 = tls_source.as_ref().is_some_and(|s| {
+            s.loaded
+                .lock()
+                .config
+                .as_ref()
+                .map(|c| c.http2)
+                .unwrap_or(true)
+        });
+        let limit = (self.opts.max_connections > 0)
+            .then(|| Arc::new(tokio::sync::Semaphore::new(self.opts.max_connections)));
+        let read_timeout = self.opts.read_timeout;
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            // At the limit, new connections wait in the kernel's backlog (Go's LimitListener).
+            let permit = match &limit {
+                Some(l) => tokio::select! {
+                    p = l.clone().acquire_owned() => p.ok(),
+                    _ = &mut shutdown => break,
+                },
+                None => None,
+            };
+            let (stream, _peer) = tokio::select! {
+                r = self.listener.accept() => match r {
+                    Ok(c) => c,
+                    Err(e) => {
+                        // Out of file descriptors and the like: wait, do not spin or exit.
+                        tracing::warn!(err = %e, "Accepting a connection failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                _ = &mut shutdown => break,
+            };
+            let _ = stream.set_nodelay(true);
+            let svc = TowerToHyperService::new(app.clone());
+            let watcher = graceful.watcher();
+            let tls_source = tls_source.clone();
+            tokio::spawn(async move {
+                let _permit = permit;
+                let mut builder = auto::Builder::new(TokioExecutor::new());
+                if let Some(d) = read_timeout {
+                    builder
+                        .http1()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(d);
+                }
+                match tls_source {
+                    None => {
+                        // Plain HTTP is HTTP/1.1 only, as Go serves it.
+                        let builder = builder.http1_only();
+                        let conn = builder.serve_connection(TokioIo::new(stream), svc);
+                        let _ = watcher.watch(conn.into_owned()).await;
+                    }
+                    Some(src) => {
+                        let cfg = match src.tls_config() {
+                            Ok(c) => c,
+                            Err(e) => {
+                                tracing::warn!(err = %e, "TLS handshake refused");
+                                return;
+                            }
+                        };
+                        let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
+                        let hs = acceptor.accept(stream);
+                        let tls = match read_timeout {
+                            Some(d) => match tokio::time::timeout(d, hs).await {
+                                Ok(r) => r,
+                                Err(_) => return,
+                            },
+                            None => hs.await,
+                        };
+                        let Ok(tls) = tls else {
+                            return;
+                        };
+                        let h2 = http2 && tls.get_ref().1.alpn_protocol() == Some(b"h2");
+                        let builder = if h2 {
+                            builder.http2_only()
+                        } else {
+                            builder.http1_only()
+                        };
+                        let conn = builder.serve_connection(TokioIo::new(tls), svc);
+                        let _ = watcher.watch(conn.into_owned()).await;
+                    }
+                }
+            });
+        }
+        drop(self.listener);
+        let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
+    }
+}
