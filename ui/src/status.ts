@@ -3,8 +3,13 @@
 import { api, el } from './api';
 
 export async function configPage(root: HTMLElement) {
-  const { data } = await api<{ yaml: string }>('/api/v1/status/config');
-  root.append(el('h1', {}, 'Configuration'), el('pre', { id: 'config-yaml' }, data.yaml));
+  const { data, warnings } = await api<{ yaml: string }>('/api/v1/status/config');
+  root.append(el('h1', {}, 'Configuration'));
+  if (warnings && warnings.length) {
+    root.append(el('div', { class: 'error', id: 'config-warnings' }, el('strong', {}, 'Accepted but not carried out: '),
+      el('ul', {}, ...warnings.map(w => el('li', {}, w)))));
+  }
+  root.append(el('pre', { id: 'config-yaml' }, data.yaml));
 }
 
 function kvTable(obj: Record<string, any>): HTMLElement {
@@ -37,6 +42,18 @@ export async function tsdbPage(root: HTMLElement) {
     list('Top series count by label pair', data.seriesCountByLabelValuePair));
 }
 
+// vigil does not evaluate rules yet. When the configuration names rule files (or
+// Alertmanagers), the API says so in `warnings` and the page shows them: it never claims that
+// nothing is configured when something is.
 export async function emptyRulesPage(root: HTMLElement, title: string) {
-  root.append(el('h1', {}, title), el('div', { class: 'empty' }, 'No rules are configured: vigil does not evaluate recording or alerting rules yet.'));
+  const res = await api<any>(title === 'Alerts' ? '/api/v1/alerts' : '/api/v1/rules');
+  const warnings = res.warnings || [];
+  root.append(el('h1', {}, title));
+  if (warnings.length) {
+    root.append(el('div', { class: 'error', id: 'not-running' },
+      el('strong', {}, 'Configured but not running: '),
+      el('ul', {}, ...warnings.map(w => el('li', {}, w)))));
+  } else {
+    root.append(el('div', { class: 'empty' }, 'No rule files are configured. (vigil does not evaluate recording or alerting rules yet.)'));
+  }
 }

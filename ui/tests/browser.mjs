@@ -83,6 +83,14 @@ for (const p of ['config', 'flags', 'status', 'tsdb-status', 'alerts', 'rules'])
 }
 const config = await (await page.goto(`${base}/config`), page.waitForSelector('#config-yaml'));
 check((await config.textContent()).includes('job_name: node'), 'config page shows the loaded YAML');
+check(!(await config.textContent()).includes('#'), 'config page shows the config re-serialised, without its comments');
+// Rule files are configured but vigil does not run rules yet: the pages say so, they never
+// claim nothing is configured.
+for (const p of ['rules', 'alerts']) {
+  await page.goto(`${base}/${p}`);
+  const warn = await (await page.waitForSelector('#not-running')).textContent();
+  check(/rule_files: 1 rule file pattern/.test(warn) && /no rule runs/.test(warn), `${p} page says the configured rules are not running (${warn})`);
+}
 await page.click('#theme');
 check(await page.evaluate(() => document.documentElement.dataset.theme) !== undefined, 'theme toggles');
 await page.setViewportSize({ width: 390, height: 800 });

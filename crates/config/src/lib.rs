@@ -11,6 +11,7 @@
 //! This crate reads files (the config, `scrape_config_files`) but starts nothing.
 
 pub mod raw;
+pub mod reserialize;
 pub mod units;
 
 use std::cell::RefCell;
@@ -1925,7 +1926,7 @@ impl Config {
                 }
             }
         }
-        Ok(Config {
+        let mut cfg = Config {
             alerting: alerting(&ctx, &raw.alerting)?,
             remote_write: remote_write(&ctx, &raw.remote_write)?,
             remote_read: remote_read(&ctx, &raw.remote_read)?,
@@ -1938,9 +1939,115 @@ impl Config {
             secret_spans,
             warnings,
             base_dir: base_dir.to_path_buf(),
-        })
+        };
+        let mut w = cfg.unimplemented();
+        if raw.storage.as_ref().is_some_and(|s| s.exemplars.is_some()) {
+            w.push(Unimplemented::Harmless(
+                "storage.exemplars: vigil does not store exemplars yet; the section has no effect"
+                    .into(),
+            ));
+        }
+        for (section, present) in [
+            ("tracing", raw.tracing.is_some()),
+            ("otlp", raw.otlp.is_some()),
+            ("runtime", raw.runtime.is_some()),
+        ] {
+            if present {
+                w.push(Unimplemented::Harmless(format!(
+                    "{section}: accepted for compatibility and not used by vigil (it has no effect on what is scraped, stored or queried)"
+                )));
+            }
+        }
+        cfg.warnings.extend(w.iter().map(Unimplemented::to_string));
+        Ok(cfg)
     }
 
+    /// Sections that are configured but that vigil does not carry out yet, each with what it
+    /// means for the user. Logged loudly at start-up and reload, printed by `vigil check
+    /// config`, and shown on the rules and alerts pages.
+    pub fn unimplemented(&self) -> Vec<Unimplemented> {
+        let mut out = Vec::new();
+        if !self.rule_files.is_empty() {
+            out.push(Unimplemented::Rules(format!(
+                "rule_files: {} rule file pattern(s) configured ({}), but vigil does not evaluate recording or alerting rules yet: no rule runs and no alert fires",
+                self.rule_files.len(),
+                self.rule_files.join(", ")
+            )));
+        }
+        if !self.alerting.alertmanagers.is_empty() {
+            out.push(Unimplemented::Alerting(format!(
+                "alerting: {} Alertmanager configuration(s), but vigil sends no alerts yet",
+                self.alerting.alertmanagers.len()
+            )));
+        }
+        for r in &self.remote_write {
+            out.push(Unimplemented::Remote(format!(
+                "remote_write: vigil does not send samples to remote storage yet: nothing is sent to {}",
+                mask_url(&r.url)
+            )));
+        }
+        for r in &self.remote_read {
+            out.push(Unimplemented::Remote(format!(
+                "remote_read: vigil does not read from remote storage yet: queries do not include {}",
+                mask_url(&r.url)
+            )));
+        }
+        if self.storage.retention_percentage.is_some() {
+            out.push(Unimplemented::Storage(
+                "storage.tsdb.retention.percentage: vigil does not apply a retention by share of the disk yet: only retention.time and retention.size limit what is kept".into(),
+            ));
+        }
+        if !self.storage.out_of_order_time_window.is_zero() {
+            out.push(Unimplemented::Storage(
+                "storage.tsdb.out_of_order_time_window: vigil does not accept out-of-order samples yet: samples older than a series' newest are dropped (and counted) as without the setting".into(),
+            ));
+        }
+        out
+    }
+}
+
+/// A URL with the password of its user info (`scheme://user:password@host`) masked.
+fn mask_url(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let host_start = rest.find('/').unwrap_or(rest.len());
+            match rest[..host_start].rsplit_once('@') {
+                Some((user, host)) if user.contains(':') => {
+                    let user = user.split(':').next().unwrap_or("");
+                    format!("{scheme}://{user}:{MASK}@{host}{}", &rest[host_start..])
+                }
+                Some(_) => url.to_string(),
+                None => url.to_string(),
+            }
+        }
+        None => url.to_string(),
+    }
+}
+
+/// A configured section vigil accepts but does not carry out (see [`Config::unimplemented`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Unimplemented {
+    Rules(String),
+    Alerting(String),
+    Remote(String),
+    Storage(String),
+    /// Sections with no effect on data (tracing, OTLP settings, Go runtime tuning).
+    Harmless(String),
+}
+
+impl std::fmt::Display for Unimplemented {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unimplemented::Rules(m)
+            | Unimplemented::Alerting(m)
+            | Unimplemented::Remote(m)
+            | Unimplemented::Storage(m)
+            | Unimplemented::Harmless(m) => f.write_str(m),
+        }
+    }
+}
+
+impl Config {
     /// What `promtool check config` checks beyond parsing: every referenced file exists.
     pub fn check_files(&self) -> Vec<String> {
         let mut problems = Vec::new();
@@ -1995,11 +2102,22 @@ impl Config {
         problems
     }
 
-    /// The config as loaded (the main file's text) with every secret replaced by
-    /// `<secret>`: the secrets vigil parses are masked where the parser found them (any
-    /// quoting, block scalars, anchors); inside sections kept opaque (unsupported service
-    /// discoveries) values of secret-named keys are masked line by line; URL passwords too.
+    /// The config as loaded, re-serialised (values and their order, without the file's
+    /// comments, which can hold credentials), with every secret replaced by `<secret>`.
     pub fn to_masked_yaml(&self) -> String {
+        let masked = self.masked_source();
+        reserialize::reserialize(&masked).unwrap_or_else(|e| {
+            // The text parsed when the config was loaded; this cannot fail in practice. Never
+            // fall back to text that may carry comments.
+            format!("# vigil could not re-serialise the configuration: {e}\n")
+        })
+    }
+
+    /// The main file's text with every secret replaced by `<secret>`: the secrets vigil
+    /// parses are masked where the parser found them (any quoting, block scalars, anchors);
+    /// inside sections kept opaque (unsupported service discoveries) values of secret-named
+    /// keys are masked line by line; URL passwords too.
+    fn masked_source(&self) -> String {
         let mut text = self.source.clone();
         let mut spans = self.secret_spans.clone();
         spans.sort_unstable();

@@ -93,6 +93,11 @@ pub fn format_duration_ms(ms: i64) -> String {
     let mut rest = ms.unsigned_abs();
     for (unit, len) in UNITS {
         let len = len as u64;
+        // As Prometheus's `model.Duration`: years and weeks only when nothing is left over
+        // (`90d`, not `12w6d`; `15d`, not `2w1d`).
+        if matches!(unit, "y" | "w") && !rest.is_multiple_of(len) {
+            continue;
+        }
         if rest >= len {
             out.push_str(&format!("{}{}", rest / len, unit));
             rest %= len;
@@ -139,6 +144,9 @@ mod tests {
         assert_eq!(format_duration_ms(90_000), "1m30s");
         assert_eq!(format_duration_ms(-300_000), "-5m");
         assert_eq!(format_duration_ms(0), "0s");
+        assert_eq!(format_duration_ms(15 * 86_400_000), "15d");
+        assert_eq!(format_duration_ms(14 * 86_400_000), "2w");
+        assert_eq!(format_duration_ms(365 * 86_400_000 + 1000), "365d1s");
     }
 
     #[test]

@@ -78,6 +78,8 @@ pub struct Db {
     _lock: Option<DirLock>,
     /// Opened by a tool: nothing in the directory is changed.
     read_only: bool,
+    /// Retention (ms, bytes; 0 = none): changeable at runtime by a config reload.
+    retention: RwLock<(i64, u64)>,
 }
 
 /// Load the blocks; with `writable`, also clean up what vigil's own interrupted writes left.
@@ -186,11 +188,18 @@ impl Db {
             dir: dir.to_path_buf(),
             head,
             blocks: RwLock::new(blocks),
+            retention: RwLock::new((opts.retention_ms, opts.retention_bytes)),
             opts,
             maint: Mutex::new(()),
             _lock: lock,
             read_only: !writable,
         })
+    }
+
+    /// Change retention (the config's `storage.tsdb.retention` on reload); applied at the next
+    /// maintenance run.
+    pub fn set_retention(&self, retention_ms: i64, retention_bytes: u64) {
+        *self.retention.write() = (retention_ms, retention_bytes);
     }
 
     pub fn head(&self) -> &Head {
@@ -337,18 +346,19 @@ impl Db {
             .max()
             .unwrap_or(i64::MIN);
         let mut doomed: Vec<Arc<Block>> = Vec::new();
-        if self.opts.retention_ms > 0 {
+        let (retention_ms, retention_bytes) = *self.retention.read();
+        if retention_ms > 0 {
             doomed.extend(
                 blocks
                     .iter()
-                    .filter(|b| b.meta.max_time <= newest - self.opts.retention_ms)
+                    .filter(|b| b.meta.max_time <= newest - retention_ms)
                     .cloned(),
             );
         }
-        if self.opts.retention_bytes > 0 {
+        if retention_bytes > 0 {
             let mut total: u64 = blocks.iter().map(|b| b.size_bytes).sum::<u64>() + self.wal_size();
             for b in &blocks {
-                if total <= self.opts.retention_bytes {
+                if total <= retention_bytes {
                     break;
                 }
                 total = total.saturating_sub(b.size_bytes);

@@ -11,8 +11,14 @@ pub fn config(files: &[PathBuf], syntax_only: bool) -> ExitCode {
         println!("Checking {}", f.display());
         match Config::load(f) {
             Ok(cfg) => {
+                let not_running: Vec<String> =
+                    cfg.unimplemented().iter().map(|u| u.to_string()).collect();
                 for w in &cfg.warnings {
-                    println!("  WARNING: {w}");
+                    if not_running.contains(w) {
+                        println!("  WARNING: NOT RUNNING: {w}");
+                    } else {
+                        println!("  WARNING: {w}");
+                    }
                 }
                 let problems = if syntax_only {
                     Vec::new()
@@ -20,10 +26,8 @@ pub fn config(files: &[PathBuf], syntax_only: bool) -> ExitCode {
                     cfg.check_files()
                 };
                 if problems.is_empty() {
-                    let n = cfg.rule_files.len();
-                    if n > 0 {
-                        println!("  SUCCESS: {n} rule files found");
-                    }
+                    // Rule files are not read yet (see the warning above), so no "rule files
+                    // found" success line as promtool prints after checking them.
                     println!(
                         " SUCCESS: {} is valid prometheus config file syntax",
                         f.display()

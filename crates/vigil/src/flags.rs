@@ -8,7 +8,10 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Parser, Debug)]
 #[command(
     name = "vigil",
-    version,
+    version = concat!(
+        env!("CARGO_PKG_VERSION"),
+        " (serves the Prometheus 2.42 HTTP API: /api/v1/status/buildinfo reports version 2.42.0, which Grafana reads to pick features)"
+    ),
     about = "vigil: a Prometheus-compatible monitoring server",
     args_conflicts_with_subcommands = true
 )]

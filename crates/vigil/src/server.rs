@@ -10,6 +10,7 @@ use parking_lot::RwLock;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use tokio::sync::mpsc;
+use vigil_config::units::parse_size;
 use vigil_config::{Config, parse_duration};
 use vigil_discovery::{JobSd, Manager as DiscoveryManager};
 use vigil_scrape::ScrapeManager;
@@ -70,14 +71,47 @@ struct Reloader {
     scrape: Arc<ScrapeManager>,
     state: Arc<AppState>,
     metrics: ReloadMetrics,
+    db: Arc<Db>,
+    retention_flags: RetentionFlags,
+}
+
+/// Retention from the flags; the config's `storage.tsdb.retention` wins where it is set (as in
+/// current Prometheus, whose retention flags are deprecated in its favour).
+struct RetentionFlags {
+    time: Option<Duration>,
+    bytes: u64,
+}
+
+impl RetentionFlags {
+    /// `(time, bytes)`: with neither set anywhere, 15 days (Prometheus's default); with only a
+    /// size, no time limit.
+    fn effective(&self, cfg: &Config) -> (Duration, u64) {
+        let time = cfg
+            .storage
+            .retention_time
+            .or(self.time)
+            .filter(|d| !d.is_zero());
+        let bytes = cfg.storage.retention_size.unwrap_or(self.bytes);
+        match (time, bytes) {
+            (None, 0) => (Duration::from_secs(15 * 86_400), 0),
+            (t, b) => (t.unwrap_or(Duration::ZERO), b),
+        }
+    }
 }
 
 impl Reloader {
     /// Load and apply the config; on any error the running config stays as it was.
     fn reload(&self) -> Result<(), String> {
         let res = self.source.load().and_then(|cfg| {
+            // Loud: a configured section that does nothing is never silent.
+            let not_running: Vec<String> =
+                cfg.unimplemented().iter().map(|u| u.to_string()).collect();
             for w in &cfg.warnings {
-                tracing::warn!("{w}");
+                if not_running.contains(w) {
+                    tracing::error!("NOT RUNNING: {w}");
+                } else {
+                    tracing::warn!("{w}");
+                }
             }
             self.scrape.apply_config(&cfg.scrape_configs)?;
             self.discovery.apply(
@@ -86,21 +120,29 @@ impl Reloader {
                     .map(|sc| (sc.job_name.clone(), JobSd::from_scrape_config(sc)))
                     .collect(),
             );
+            let (t, b) = self.retention_flags.effective(&cfg);
+            self.db.set_retention(t.as_millis() as i64, b);
+            *self.state.storage_retention.write() = retention_string(t, b);
             *self.state.config.write() = Arc::new(cfg);
             Ok(())
         });
+        let status = &self.state.reload_status;
         match &res {
             Ok(()) => {
                 self.metrics.success.set(1);
                 let now = SystemTime::now()
                     .duration_since(UNIX_EPOCH)
-                    .unwrap_or_default()
-                    .as_secs_f64();
-                self.metrics.success_ts.set(now);
+                    .unwrap_or_default();
+                self.metrics.success_ts.set(now.as_secs_f64());
+                status.success.store(true, Ordering::Relaxed);
+                status
+                    .last_success_ms
+                    .store(now.as_millis() as i64, Ordering::Relaxed);
                 tracing::info!("Completed loading of configuration file");
             }
             Err(e) => {
                 self.metrics.success.set(0);
+                status.success.store(false, Ordering::Relaxed);
                 tracing::error!(err = %e, "Error reloading config");
             }
         }
@@ -167,10 +209,12 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
         .retention_time
         .clone()
         .or(flags.retention_deprecated.clone());
-    let retention = match retention_flag.as_deref() {
-        None | Some("0s") | Some("0") => Duration::from_secs(15 * 86_400),
-        Some(s) => parse_duration(s)
-            .map_err(|e| anyhow::anyhow!("invalid --storage.tsdb.retention.time {s:?}: {e}"))?,
+    let retention_time_flag = match retention_flag.as_deref() {
+        None | Some("0s") | Some("0") => None,
+        Some(s) => Some(
+            parse_duration(s)
+                .map_err(|e| anyhow::anyhow!("invalid --storage.tsdb.retention.time {s:?}: {e}"))?,
+        ),
     };
     let lookback = parse_duration(&flags.lookback_delta).map_err(|e| {
         anyhow::anyhow!(
@@ -178,11 +222,16 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
             flags.lookback_delta
         )
     })?;
-    let retention_bytes = match flags.retention_size.as_deref() {
+    let retention_bytes_flag = match flags.retention_size.as_deref() {
         None | Some("0") | Some("0B") => 0,
         Some(s) => parse_size(s)
             .map_err(|e| anyhow::anyhow!("invalid --storage.tsdb.retention.size {s:?}: {e}"))?,
     };
+    let retention_flags = RetentionFlags {
+        time: retention_time_flag,
+        bytes: retention_bytes_flag,
+    };
+    let (retention, retention_bytes) = retention_flags.effective(&initial);
     let query_timeout = parse_duration(&flags.query_timeout)
         .map_err(|e| anyhow::anyhow!("invalid --query.timeout {:?}: {e}", flags.query_timeout))?;
     let query_concurrency: usize = match flags.query_max_concurrency.parse() {
@@ -309,6 +358,17 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
         quit: quit_tx,
         ready: false.into(),
         start_time,
+        reload_status: Default::default(),
+        storage_retention: RwLock::new(retention_string(retention, retention_bytes)),
+        wal_corruptions: {
+            let db = db.clone();
+            Box::new(move || {
+                db.head()
+                    .stats
+                    .wal_corruptions
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            })
+        },
     });
 
     let reloader = Reloader {
@@ -317,6 +377,8 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
         scrape: scrape.clone(),
         state: state.clone(),
         metrics: reload_metrics,
+        db: db.clone(),
+        retention_flags,
     };
     if let Err(e) = reloader.reload() {
         bail!("{e}");
@@ -405,36 +467,21 @@ impl vigil_web::Admin for DbAdmin {
     }
 }
 
-/// A size with Prometheus's units (`B`, `KB`, `MB`, `GB`, `TB`, `PB`, `EB`; powers of 1024).
-fn parse_size(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("not a size: {s:?}"))?;
-    let mult: u64 = match unit.to_ascii_uppercase().as_str() {
-        "B" | "" => 1,
-        "KB" => 1 << 10,
-        "MB" => 1 << 20,
-        "GB" => 1 << 30,
-        "TB" => 1 << 40,
-        "PB" => 1 << 50,
-        "EB" => 1 << 60,
-        u => return Err(format!("unknown unit {u:?} in {s:?}")),
-    };
-    n.checked_mul(mult)
-        .ok_or_else(|| format!("size too large: {s:?}"))
+/// `storageRetention` as Prometheus words it: the time, and the size when one is set
+/// (`15d`, `15d or 512MiB`).
+fn retention_string(time: Duration, bytes: u64) -> String {
+    let t = vigil_model::time::format_duration_ms(time.as_millis() as i64);
+    let b = vigil_config::units::format_size(bytes);
+    match (time.is_zero(), bytes == 0) {
+        (_, true) => t,
+        (true, false) => b,
+        (false, false) => format!("{t} or {b}"),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("512MB").unwrap(), 512 << 20);
-        assert_eq!(parse_size("1GB").unwrap(), 1 << 30);
-        assert!(parse_size("1XB").is_err());
-    }
 
     #[test]
     fn embedded_config_targets_own_port() {

@@ -20,7 +20,7 @@ fn ui_pages_in_headless_chromium() {
     let dir = temp_dir("ui");
     let (_ne, ne_port) = node_exporter(&dir);
     let cfg = format!(
-        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{ne_port}']\n  - job_name: filtered\n    static_configs:\n      - targets: ['keep.example:9100', 'drop.example:9100']\n    relabel_configs:\n      - source_labels: [__address__]\n        regex: drop.*\n        action: drop\n"
+        "# a comment the config page must not show\nglobal:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nrule_files: ['rules/*.yml']\nscrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{ne_port}']\n  - job_name: filtered\n    static_configs:\n      - targets: ['keep.example:9100', 'drop.example:9100']\n    relabel_configs:\n      - source_labels: [__address__]\n        regex: drop.*\n        action: drop\n"
     );
     let v = Vigil::start("ui", Some(&cfg), &[]);
     // The same under a path prefix, as behind an ingress: the prefix comes from the external URL.

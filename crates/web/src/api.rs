@@ -92,7 +92,7 @@ pub(crate) fn ok(data: Json) -> Response {
 }
 
 /// Success with `warnings` (Prometheus puts them beside `data`).
-fn ok_warn(data: Json, warnings: &[&str]) -> Response {
+pub(crate) fn ok_warn(data: Json, warnings: &[&str]) -> Response {
     if warnings.is_empty() {
         return ok(data);
     }
@@ -547,9 +547,12 @@ async fn series(
     Ok(ok_warn(Json::Array(v), &w))
 }
 
+/// The running config, re-serialised with secrets masked; its warnings (sections vigil does
+/// not carry out, unsupported discovery kinds) beside it.
 async fn status_config(State(s): St) -> Response {
     let cfg = s.config.read().clone();
-    ok(json!({"yaml": cfg.to_masked_yaml()}))
+    let w: Vec<&str> = cfg.warnings.iter().map(String::as_str).collect();
+    ok_warn(json!({"yaml": cfg.to_masked_yaml()}), &w)
 }
 
 async fn status_flags(State(s): St) -> Response {
@@ -561,17 +564,24 @@ async fn status_flags(State(s): St) -> Response {
     ok(Json::Object(m))
 }
 
+/// Grafana reads `version` to choose features, so it is the Prometheus API level vigil
+/// follows; vigil's own version is `vigilVersion` (what `vigil --version` prints), and
+/// `versionNote` says so in the answer itself.
 async fn buildinfo() -> Response {
-    // Grafana reads `version` to choose features: report the Prometheus API level we follow.
     ok(json!({
-        "version": "2.42.0",
+        "version": PROMETHEUS_API_VERSION,
         "revision": env!("CARGO_PKG_VERSION"),
         "branch": "vigil",
         "buildUser": "vigil",
         "buildDate": "",
         "goVersion": "none (vigil is written in Rust)",
+        "vigilVersion": env!("CARGO_PKG_VERSION"),
+        "versionNote": format!("version is the Prometheus API level vigil serves (Grafana reads it to pick features); vigil's own version is {}", env!("CARGO_PKG_VERSION")),
     }))
 }
+
+/// The Prometheus release whose HTTP API vigil serves, as `buildinfo` reports it.
+pub const PROMETHEUS_API_VERSION: &str = "2.42.0";
 
 async fn tsdb_status(State(s): St, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     let p = Params::from(q, &HeaderMap::new(), &Bytes::new())?;
@@ -627,15 +637,22 @@ async fn admin_snapshot(
     Ok(ok(json!({ "name": name })))
 }
 
+/// Prometheus's runtime information with vigil's real values. The Go runtime's fields
+/// (`goroutineCount`, `GOMAXPROCS`, `GOGC`, `GODEBUG`, `GOMEMLIMIT`) are left out rather than
+/// filled with numbers that mean nothing here.
 async fn runtimeinfo(State(s): St) -> Response {
+    use std::sync::atomic::Ordering::Relaxed;
+    let last = s.reload_status.last_success_ms.load(Relaxed);
+    let last = UNIX_EPOCH + std::time::Duration::from_millis(last.max(0) as u64);
     ok(json!({
         "startTime": format_rfc3339(s.start_time),
         "CWD": std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default(),
-        "reloadConfigSuccess": true,
-        "lastConfigTime": format_rfc3339(s.start_time),
-        "goroutineCount": 0,
-        "GOMAXPROCS": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-        "storageRetention": "",
+        "hostname": s.external_host(),
+        "serverTime": format_rfc3339(SystemTime::now()),
+        "reloadConfigSuccess": s.reload_status.success.load(Relaxed),
+        "lastConfigTime": format_rfc3339(last),
+        "corruptionCount": (s.wal_corruptions)(),
+        "storageRetention": *s.storage_retention.read(),
     }))
 }
 

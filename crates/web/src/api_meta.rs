@@ -63,12 +63,33 @@ async fn dashboard(
 }
 
 /// No rule groups yet (rules arrive with their own issue); the shape Grafana and the UI read.
-async fn rules() -> Response {
-    ok(json!({"groups": []}))
+/// No rule groups yet; configured `rule_files` (and `alerting`) are named in `warnings`, so
+/// the rules and alerts pages say what is configured but not running.
+async fn rules(State(s): St) -> Response {
+    let w = unimplemented_warnings(&s, false);
+    crate::api::ok_warn(
+        json!({"groups": []}),
+        &w.iter().map(String::as_str).collect::<Vec<_>>(),
+    )
 }
 
-async fn alerts() -> Response {
-    ok(json!({"alerts": []}))
+async fn alerts(State(s): St) -> Response {
+    let w = unimplemented_warnings(&s, true);
+    crate::api::ok_warn(
+        json!({"alerts": []}),
+        &w.iter().map(String::as_str).collect::<Vec<_>>(),
+    )
+}
+
+fn unimplemented_warnings(s: &AppState, alerting: bool) -> Vec<String> {
+    use vigil_config::Unimplemented as U;
+    s.config
+        .read()
+        .unimplemented()
+        .into_iter()
+        .filter(|u| matches!(u, U::Rules(_)) || (alerting && matches!(u, U::Alerting(_))))
+        .map(|u| u.to_string())
+        .collect()
 }
 
 /// Why a target has the labels it has (or was dropped): `relabel_configs` of `scrapePool`

@@ -76,6 +76,20 @@ pub struct AppState {
     pub quit: mpsc::Sender<()>,
     pub ready: AtomicBool,
     pub start_time: std::time::SystemTime,
+    /// Outcome of the last configuration (re)load, for `runtimeinfo`.
+    pub reload_status: ReloadStatus,
+    /// `storageRetention` as Prometheus words it (`15d`, `15d or 512MiB`).
+    pub storage_retention: RwLock<String>,
+    /// WAL corruptions found at replay (`prometheus_tsdb_wal_corruptions_total`).
+    pub wal_corruptions: Box<dyn Fn() -> u64 + Send + Sync>,
+}
+
+/// Whether the last config (re)load worked, and when one last did.
+#[derive(Debug, Default)]
+pub struct ReloadStatus {
+    pub success: AtomicBool,
+    /// Unix milliseconds of the last successful load.
+    pub last_success_ms: std::sync::atomic::AtomicI64,
 }
 
 /// The full router.
