@@ -35,7 +35,8 @@ async function start() {
   });
   const dash = /^\/d\/([^/]+)/.exec(path);
   const page = dash ? (r: HTMLElement) => dashboardPage(r, decodeURIComponent(dash[1])) : routes[path] || graphPage;
-  document.title = `vigil · ${path.slice(1) || 'graph'}`;
+  const pageTitle = document.querySelector('meta[name=page-title]')?.getAttribute('content') || 'vigil';
+  document.title = `${pageTitle} · ${path.slice(1) || 'graph'}`;
   try {
     await page(root);
   } catch (e: any) {

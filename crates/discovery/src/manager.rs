@@ -91,9 +91,15 @@ impl Drop for Manager {
 impl Manager {
     /// Start the manager; the receiver sees every published [`TargetSets`].
     pub fn new() -> (Manager, watch::Receiver<TargetSets>) {
+        Self::with_interval(DEBOUNCE)
+    }
+
+    /// As [`Manager::new`], publishing at most every `interval`
+    /// (`--scrape.discovery-reload-interval`).
+    pub fn with_interval(interval: Duration) -> (Manager, watch::Receiver<TargetSets>) {
         let (tx, rx) = watch::channel(TargetSets::default());
         let (msgs, mrx) = mpsc::unbounded_channel();
-        let aggregator = tokio::spawn(aggregate(mrx, tx));
+        let aggregator = tokio::spawn(aggregate(mrx, tx, interval));
         (
             Manager {
                 msgs,
@@ -178,13 +184,17 @@ impl Manager {
     }
 }
 
-async fn aggregate(mut rx: mpsc::UnboundedReceiver<Msg>, tx: watch::Sender<TargetSets>) {
+async fn aggregate(
+    mut rx: mpsc::UnboundedReceiver<Msg>,
+    tx: watch::Sender<TargetSets>,
+    interval: Duration,
+) {
     // job -> (generation, provider -> groups)
     let mut state: State = BTreeMap::new();
     let mut dirty = false;
     let mut last_publish: Option<Instant> = None;
     loop {
-        let deadline = last_publish.map(|t| t + DEBOUNCE);
+        let deadline = last_publish.map(|t| t + interval);
         let msg = if dirty {
             match deadline {
                 Some(d) if d > Instant::now() => tokio::select! {
@@ -303,5 +313,24 @@ mod tests {
         let sets = rx.borrow_and_update().clone();
         assert_eq!(sets.len(), 1);
         assert_eq!(sets["a"][0].targets.len(), 2);
+    }
+
+    /// `--scrape.discovery-reload-interval`: after the first update, changes reach the pools
+    /// no more often than the interval (virtual time: no wall-clock assertion).
+    #[tokio::test(start_paused = true)]
+    async fn publishes_no_more_often_than_the_interval() {
+        let (m, mut rx) = Manager::with_interval(Duration::from_secs(30));
+        m.apply(vec![("a".into(), static_job(&["x:1"]))]);
+        rx.changed().await.unwrap();
+        rx.borrow_and_update();
+        let start = tokio::time::Instant::now();
+        m.apply(vec![("a".into(), static_job(&["x:1", "y:2"]))]);
+        rx.changed().await.unwrap();
+        assert!(
+            start.elapsed() >= Duration::from_secs(29),
+            "{:?}",
+            start.elapsed()
+        );
+        assert_eq!(rx.borrow_and_update()["a"][0].targets.len(), 2);
     }
 }

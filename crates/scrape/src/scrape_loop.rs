@@ -184,6 +184,13 @@ impl ScrapeLoop {
                 st.last_error = e;
             }
         }
+        tracing::debug!(
+            target_url = %self.target.target.url,
+            duration_seconds = duration.as_secs_f64(),
+            samples = st.last_samples,
+            error = %st.last_error,
+            "Scrape"
+        );
     }
 
     /// Append a fetched body (or record a failed fetch) as one transaction: samples, staleness

@@ -48,8 +48,9 @@ pub enum ServeError {
 /// How to serve.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
-    /// `host:port`, or `:port` for every interface (Go's form).
-    pub listen: String,
+    /// Addresses to listen on: `host:port`, or `:port` for every interface (Go's form). One
+    /// connection limit is shared by all of them, as in Prometheus.
+    pub listen: Vec<String>,
     /// `--web.config.file`.
     pub web_config: Option<PathBuf>,
     /// `--web.max-connections`: connections served at once; more wait to be accepted (0: no
@@ -287,7 +288,7 @@ impl Guard {
 
 /// A bound listener, ready to serve.
 pub struct Server {
-    listener: tokio::net::TcpListener,
+    listeners: Vec<tokio::net::TcpListener>,
     source: Option<Arc<Source>>,
     opts: Options,
 }
@@ -299,26 +300,36 @@ impl Server {
             Some(p) => Some(Arc::new(Source::load(p)?)),
             None => None,
         };
-        let addr = listen_addr(&opts.listen);
-        let listener = tokio::net::TcpListener::bind(&addr)
-            .await
-            .map_err(|source| ServeError::Bind {
-                addr: addr.clone(),
-                source,
-            })?;
-        match &source {
-            Some(s) if s.tls_on => tracing::info!(address = %addr, "Listening; TLS is enabled"),
-            _ => tracing::info!(address = %addr, "Listening; TLS is disabled"),
+        let mut listeners = Vec::new();
+        for l in &opts.listen {
+            let addr = listen_addr(l);
+            let listener = tokio::net::TcpListener::bind(&addr)
+                .await
+                .map_err(|source| ServeError::Bind {
+                    addr: addr.clone(),
+                    source,
+                })?;
+            match &source {
+                Some(s) if s.tls_on => {
+                    tracing::info!(address = %addr, "Listening; TLS is enabled")
+                }
+                _ => tracing::info!(address = %addr, "Listening; TLS is disabled"),
+            }
+            listeners.push(listener);
         }
         Ok(Server {
-            listener,
+            listeners,
             source,
             opts,
         })
     }
 
+    /// The first listener's address.
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.listener.local_addr()
+        match self.listeners.first() {
+            Some(l) => l.local_addr(),
+            None => Err(std::io::Error::other("no listen address")),
+        }
     }
 
     /// Serve `app` until `shutdown` resolves, then let open requests finish (up to 5 s).
@@ -351,24 +362,47 @@ impl Server {
         let read_timeout = self.opts.read_timeout;
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         let mut shutdown = std::pin::pin!(shutdown);
-        loop {
-            // At the limit, new connections wait in the kernel's backlog (Go's LimitListener).
-            let permit = match &limit {
-                Some(l) => tokio::select! {
-                    p = l.clone().acquire_owned() => p.ok(),
-                    _ = &mut shutdown => break,
-                },
-                None => None,
-            };
-            let (stream, _peer) = tokio::select! {
-                r = self.listener.accept() => match r {
-                    Ok(c) => c,
-                    Err(e) => {
-                        // Out of file descriptors and the like: wait, do not spin or exit.
-                        tracing::warn!(err = %e, "Accepting a connection failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
+        // Each listener accepts on its own task, after taking a slot of the shared limit: at the
+        // limit new connections wait in the kernel's backlog (Go's LimitListener).
+        type Conn = (
+            tokio::net::TcpStream,
+            Option<tokio::sync::OwnedSemaphorePermit>,
+        );
+        let (conn_tx, mut conns) = tokio::sync::mpsc::channel::<Conn>(1);
+        let mut acceptors = Vec::new();
+        for listener in self.listeners {
+            let tx = conn_tx.clone();
+            let limit = limit.clone();
+            acceptors.push(tokio::spawn(async move {
+                loop {
+                    let permit = match &limit {
+                        Some(l) => match l.clone().acquire_owned().await {
+                            Ok(p) => Some(p),
+                            Err(_) => return,
+                        },
+                        None => None,
+                    };
+                    match listener.accept().await {
+                        Ok((stream, _)) => {
+                            if tx.send((stream, permit)).await.is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) => {
+                            // Out of file descriptors and the like: wait, do not spin or exit.
+                            tracing::warn!(err = %e, "Accepting a connection failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
                     }
+                }
+            }));
+        }
+        drop(conn_tx);
+        loop {
+            let (stream, permit) = tokio::select! {
+                c = conns.recv() => match c {
+                    Some(c) => c,
+                    None => break,
                 },
                 _ = &mut shutdown => break,
             };
@@ -424,7 +458,9 @@ impl Server {
                 }
             });
         }
-        drop(self.listener);
+        for a in acceptors {
+            a.abort();
+        }
         let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
     }
 }

@@ -33,6 +33,8 @@ pub struct Options {
     pub max_block_ms: i64,
     /// `--storage.tsdb.no-lockfile`: do not take `<dir>/lock`.
     pub no_lockfile: bool,
+    /// `--storage.tsdb.wal-segment-size`.
+    pub wal_segment_size: u64,
 }
 
 impl Options {
@@ -49,6 +51,7 @@ impl Options {
             retention_bytes,
             max_block_ms: max.max(block_range_ms),
             no_lockfile: false,
+            wal_segment_size: crate::wal::SEGMENT_SIZE,
         }
     }
 
@@ -183,7 +186,7 @@ impl Db {
             .map(|b| b.meta.max_time)
             .max()
             .unwrap_or(i64::MIN);
-        let head = Head::open_mode(dir, min_valid, writable)?;
+        let head = Head::open_mode(dir, min_valid, writable, opts.wal_segment_size)?;
         Ok(Db {
             dir: dir.to_path_buf(),
             head,

@@ -350,13 +350,18 @@ impl Head {
     /// Open the head under `dir`, replaying the latest checkpoint and then `dir/wal`.
     /// Samples before `min_valid` (already in blocks) are skipped.
     pub fn open(dir: &Path, min_valid: i64) -> std::io::Result<Self> {
-        Self::open_mode(dir, min_valid, true)
+        Self::open_mode(dir, min_valid, true, wal::SEGMENT_SIZE)
     }
 
     /// As [`Head::open`]; with `writable` false nothing in `dir` is created or changed (no WAL
     /// repair, no new segment) and the head takes no appends: for tools reading a directory a
     /// server may be writing.
-    pub fn open_mode(dir: &Path, min_valid: i64, writable: bool) -> std::io::Result<Self> {
+    pub fn open_mode(
+        dir: &Path,
+        min_valid: i64,
+        writable: bool,
+        wal_segment_size: u64,
+    ) -> std::io::Result<Self> {
         let wal_dir = dir.join("wal");
         if writable {
             std::fs::create_dir_all(&wal_dir)?;
@@ -442,7 +447,7 @@ impl Head {
         Ok(Head {
             index: RwLock::new(index),
             wal: Mutex::new(if writable {
-                Some(Wal::open(&wal_dir)?)
+                Some(Wal::open_sized(&wal_dir, wal_segment_size)?)
             } else {
                 None
             }),

@@ -19,8 +19,10 @@ use std::path::{Path, PathBuf};
 
 use vigil_model::{LabelRef, Labels};
 
-/// Segments are cut at this size.
+/// Segments are cut at this size unless told otherwise (`--storage.tsdb.wal-segment-size`).
 pub const SEGMENT_SIZE: u64 = 128 << 20;
+/// The largest segment size allowed (and the most a headerless segment's first record may be).
+pub const MAX_SEGMENT_SIZE: u64 = 256 << 20;
 
 /// The first bytes of every segment vigil writes.
 pub const SEGMENT_MAGIC: &[u8; 8] = b"VIGILWAL";
@@ -91,7 +93,7 @@ pub fn classify_file(path: &Path) -> io::Result<SegmentKind> {
     }
     // Possibly headerless: read the whole first record (at most a segment).
     let len = u32::from_le_bytes(head[0..4].try_into().unwrap_or_default()) as u64;
-    if len == 0 || len > SEGMENT_SIZE {
+    if len == 0 || len > MAX_SEGMENT_SIZE {
         return Ok(SegmentKind::Foreign);
     }
     f.take(8 + len - head.len() as u64).read_to_end(&mut head)?;
@@ -539,12 +541,18 @@ pub struct Wal {
     seg: u64,
     file: File,
     size: u64,
+    segment_size: u64,
 }
 
 impl Wal {
     /// Open for appending after [`replay`] has run: starts a new segment after the last one
     /// (never appends to a segment written before, whose tail may be torn).
     pub fn open(dir: &Path) -> io::Result<Wal> {
+        Self::open_sized(dir, SEGMENT_SIZE)
+    }
+
+    /// As [`Wal::open`], cutting segments at `segment_size` bytes.
+    pub fn open_sized(dir: &Path, segment_size: u64) -> io::Result<Wal> {
         std::fs::create_dir_all(dir)?;
         let seg = segments(dir)?.last().map_or(0, |s| s + 1);
         let file = create_segment(dir, seg)?;
@@ -554,12 +562,13 @@ impl Wal {
             seg,
             file,
             size,
+            segment_size,
         })
     }
 
     /// Write framed records in one call. Returns once the kernel has them.
     pub fn write(&mut self, framed: &[u8]) -> io::Result<()> {
-        if self.size > HEADER_LEN as u64 && self.size + framed.len() as u64 > SEGMENT_SIZE {
+        if self.size > HEADER_LEN as u64 && self.size + framed.len() as u64 > self.segment_size {
             self.cut()?;
         }
         if let Err(e) = self.file.write_all(framed) {

@@ -12,7 +12,7 @@ async fn serve(
     app: axum::Router,
 ) -> Result<(), String> {
     let server = vigil_serve::Server::bind(vigil_serve::Options {
-        listen: listen.to_string(),
+        listen: vec![listen.to_string()],
         web_config,
         ..Default::default()
     })

@@ -1,18 +1,26 @@
 //! The `vigil` binary: Prometheus-compatible flags, subcommands, and the server's wiring.
 
+mod argv;
 mod check;
+mod engine_metrics;
 mod exporters;
 mod flags;
 mod process_metrics;
 mod server;
+mod server_flags;
 mod tsdb_metrics;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 use flags::{CheckCommand, Cli, Command, CreateFrom, TsdbCommand};
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let argv = argv::rewrite(std::env::args_os().collect(), &Cli::command());
+    let cli = Cli::parse_from(argv);
+    if cli.server.write_documentation {
+        print!("{}", server_flags::documentation());
+        return std::process::ExitCode::SUCCESS;
+    }
     match cli.command {
         Some(Command::Check {
             what: CheckCommand::Config { syntax_only, files },

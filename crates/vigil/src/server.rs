@@ -160,9 +160,7 @@ fn init_logging(f: &ServerFlags) {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     if f.log_format == "json" {
-        // JSON output would need the `json` feature; keep the build lean and say so.
-        b.init();
-        tracing::warn!("--log.format=json is accepted but logs are written as text for now");
+        b.json().init();
     } else {
         b.init();
     }
@@ -170,6 +168,17 @@ fn init_logging(f: &ServerFlags) {
 
 pub async fn run(flags: ServerFlags) -> Result<()> {
     init_logging(&flags);
+    // Flags that are set but not carried out: never silent, and refused ones stop start-up.
+    let (warn, not_running, refused) = flags.review();
+    for w in &warn {
+        tracing::warn!("{w}");
+    }
+    for n in &not_running {
+        tracing::error!("NOT RUNNING: {n}");
+    }
+    if !refused.is_empty() {
+        bail!("refused flag(s): {}", refused.join("; "));
+    }
     vigil_scrape::client::install_crypto_provider();
     let start_time = SystemTime::now();
 
@@ -178,7 +187,12 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
         None if Path::new("prometheus.yml").exists() => {
             ConfigSource::File(PathBuf::from("prometheus.yml"))
         }
-        None => ConfigSource::Embedded(embedded_config(&flags.listen_address)),
+        None => ConfigSource::Embedded(embedded_config(
+            flags
+                .listen_address
+                .first()
+                .map_or("0.0.0.0:9090", String::as_str),
+        )),
     };
     if let ConfigSource::Embedded(_) = source {
         tracing::info!(
@@ -263,6 +277,20 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
             max_block.map(|d| d.as_millis() as i64),
         );
     opts.no_lockfile = flags.no_lockfile;
+    if let Some(s) = flags
+        .wal_segment_size
+        .as_deref()
+        .filter(|s| !matches!(*s, "0" | "0B"))
+    {
+        let n = parse_size(s)
+            .map_err(|e| anyhow::anyhow!("invalid --storage.tsdb.wal-segment-size {s:?}: {e}"))?;
+        if !(10 << 20..=256 << 20).contains(&n) {
+            bail!(
+                "flag 'storage.tsdb.wal-segment-size' must be set between 10MB and 256MB, got {s}"
+            );
+        }
+        opts.wal_segment_size = n;
+    }
     let db = tokio::task::spawn_blocking(move || Db::open(&db_dir, opts))
         .await?
         .with_context(|| format!("opening storage at {:?}", flags.tsdb_path))?;
@@ -290,6 +318,11 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
     registry.register_collector(Box::new(crate::tsdb_metrics::TsdbCollector {
         db: db.clone(),
     }));
+    let query_gate = Arc::new(tokio::sync::Semaphore::new(query_concurrency));
+    registry.register_collector(Box::new(crate::engine_metrics::EngineCollector {
+        gate: query_gate.clone(),
+        max: query_concurrency,
+    }));
     let build_info: prometheus_client::metrics::family::Family<Vec<(String, String)>, Gauge> =
         Default::default();
     build_info
@@ -312,7 +345,14 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
     let registry = Arc::new(registry);
 
     let scrape = ScrapeManager::new(storage.clone());
-    let (discovery, targets_rx) = DiscoveryManager::new();
+    let discovery_interval = parse_duration(&flags.discovery_reload_interval).map_err(|e| {
+        anyhow::anyhow!(
+            "invalid --scrape.discovery-reload-interval {:?}: {e}",
+            flags.discovery_reload_interval
+        )
+    })?;
+    let (discovery, targets_rx) =
+        DiscoveryManager::with_interval(discovery_interval.max(Duration::from_millis(100)));
     let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(4);
     let (quit_tx, mut quit_rx) = mpsc::channel::<()>(1);
 
@@ -327,7 +367,7 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
             deadline: None,
         },
         query_timeout,
-        query_gate: Arc::new(tokio::sync::Semaphore::new(query_concurrency)),
+        query_gate,
         dashboards_dir: flags.dashboards_dir.clone(),
         dashboards_provisioning: flags.dashboards_provisioning.clone(),
         route_prefix: vigil_web::route_prefix(
@@ -360,6 +400,13 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
         start_time,
         reload_status: Default::default(),
         storage_retention: RwLock::new(retention_string(retention, retention_bytes)),
+        page_title: flags.page_title.clone(),
+        cors: Arc::new(vigil_web::cors::Cors::new(&flags.cors_origin).map_err(anyhow::Error::msg)?),
+        user_assets: flags.user_assets.as_ref().map(PathBuf::from),
+        receivers_requested: (
+            flags.enable_remote_write_receiver,
+            flags.enable_otlp_receiver,
+        ),
         wal_corruptions: {
             let db = db.clone();
             Box::new(move || {
@@ -408,6 +455,36 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
         }
     });
 
+    // `--enable-feature=auto-reload-config`: reload when the file's content changes.
+    let auto_reload = match (
+        &reloader.source,
+        crate::server_flags::feature(&flags, "auto-reload-config"),
+    ) {
+        (ConfigSource::File(p), true) => {
+            let every = match flags.auto_reload_interval.as_deref() {
+                None => Duration::from_secs(30),
+                Some(s) => parse_duration(s).map_err(|e| {
+                    anyhow::anyhow!("invalid --config.auto-reload-interval {s:?}: {e}")
+                })?,
+            };
+            // As Prometheus: at least a second.
+            Some((p.clone(), every.max(Duration::from_secs(1))))
+        }
+        _ => None,
+    };
+    let checksum = |p: &Path| {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        std::fs::read(p).ok().hash(&mut h);
+        h.finish()
+    };
+    let mut last_sum = auto_reload.as_ref().map(|(p, _)| checksum(p));
+    let mut auto_tick = tokio::time::interval(
+        auto_reload
+            .as_ref()
+            .map_or(Duration::from_secs(3600), |(_, d)| *d),
+    );
+    auto_tick.tick().await;
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     loop {
@@ -417,6 +494,16 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
             }
             _ = hup.recv() => {
                 let _ = reloader.reload();
+            }
+            _ = auto_tick.tick(), if auto_reload.is_some() => {
+                if let Some((p, _)) = &auto_reload {
+                    let sum = checksum(p);
+                    if Some(sum) != last_sum {
+                        last_sum = Some(sum);
+                        tracing::info!("Configuration file changed: reloading");
+                        let _ = reloader.reload();
+                    }
+                }
             }
             _ = quit_rx.recv() => {
                 tracing::warn!("Received termination request via web service, exiting gracefully...");

@@ -9,6 +9,7 @@
 pub mod api;
 pub mod api_meta;
 pub mod ast_json;
+pub mod cors;
 pub mod dashboards;
 pub mod json;
 pub mod lifecycle;
@@ -82,6 +83,15 @@ pub struct AppState {
     pub storage_retention: RwLock<String>,
     /// WAL corruptions found at replay (`prometheus_tsdb_wal_corruptions_total`).
     pub wal_corruptions: Box<dyn Fn() -> u64 + Send + Sync>,
+    /// `--web.page-title`.
+    pub page_title: String,
+    /// `--web.cors.origin`, compiled.
+    pub cors: Arc<cors::Cors>,
+    /// `--web.user-assets`: served at `/user/`.
+    pub user_assets: Option<std::path::PathBuf>,
+    /// `--web.enable-remote-write-receiver` and `--web.enable-otlp-receiver`: asked for, not
+    /// implemented yet (their endpoints answer 501 instead of 404).
+    pub receivers_requested: (bool, bool),
 }
 
 /// Whether the last config (re)load worked, and when one last did.
@@ -96,11 +106,23 @@ pub struct ReloadStatus {
 pub fn router(state: Arc<AppState>) -> Router {
     let prefix = state.route_prefix.clone();
     let home = format!("{}/graph", state.external_path);
-    let app = Router::new()
+    let api = Router::new()
         .merge(api::routes())
         .merge(api_meta::routes())
+        .route("/api/v1/{*rest}", axum::routing::options(|| async {}))
+        .layer(axum::middleware::from_fn_with_state(
+            state.cors.clone(),
+            cors::layer,
+        ));
+    let mut app = Router::new()
+        .merge(api)
         .merge(ui::routes())
         .merge(lifecycle::routes())
+        .merge(receivers(state.receivers_requested));
+    if let Some(dir) = &state.user_assets {
+        app = app.nest_service("/user", tower_http::services::ServeDir::new(dir));
+    }
+    let app = app
         .with_state(state)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
@@ -119,6 +141,36 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(&format!("{prefix}/"), axum::routing::get(go_home.clone()))
         .nest(&prefix, app)
         .route("/", axum::routing::get(go_home))
+}
+
+/// Remote write and OTLP receivers: not implemented yet. Asked for by their flags, the
+/// endpoints say so (501); otherwise they are absent (404), as in Prometheus without the flags.
+fn receivers(requested: (bool, bool)) -> Router<Arc<AppState>> {
+    use axum::http::StatusCode;
+    let mut r = Router::new();
+    if requested.0 {
+        r = r.route(
+            "/api/v1/write",
+            axum::routing::post(|| async {
+                (
+                    StatusCode::NOT_IMPLEMENTED,
+                    "vigil does not receive remote write yet (--web.enable-remote-write-receiver is accepted and logged as NOT RUNNING)\n",
+                )
+            }),
+        );
+    }
+    if requested.1 {
+        r = r.route(
+            "/api/v1/otlp/v1/metrics",
+            axum::routing::post(|| async {
+                (
+                    StatusCode::NOT_IMPLEMENTED,
+                    "vigil does not receive OTLP yet (--web.enable-otlp-receiver is accepted and logged as NOT RUNNING)\n",
+                )
+            }),
+        );
+    }
+    r
 }
 
 /// Largest request body: Prometheus (Go's form parser) reads at most 10 MiB of a POST form.

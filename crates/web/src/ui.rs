@@ -42,11 +42,26 @@ fn asset(name: &str) -> Option<(&'static str, &'static [u8])> {
 async fn index(State(s): State<Arc<AppState>>) -> Response {
     match asset("index.html") {
         Some((t, b)) => {
-            let html = String::from_utf8_lossy(b).replacen(
-                "<head>",
-                &format!("<head>\n<base href=\"{}/\">", s.external_path),
-                1,
-            );
+            // `--web.page-title`, escaped (Prometheus inserts it raw).
+            let title = s
+                .page_title
+                .replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;")
+                .replace('"', "&quot;");
+            let html = String::from_utf8_lossy(b)
+                .replacen(
+                    "<head>",
+                    &format!("<head>\n<base href=\"{}/\">", s.external_path),
+                    1,
+                )
+                .replacen(
+                    "<title>vigil</title>",
+                    &format!(
+                        "<title>{title}</title><meta name=\"page-title\" content=\"{title}\">"
+                    ),
+                    1,
+                );
             ([(header::CONTENT_TYPE, t)], html).into_response()
         }
         None => StatusCode::NOT_FOUND.into_response(),

@@ -1,0 +1,1005 @@
+//! The server's command-line flags, by Prometheus's names, and what vigil does with each.
+//!
+//! Boolean flags parse as kingpin's: `--x` sets one, `--no-x` clears it (rewritten to
+//! `--x=false` before parsing, see `crate::argv`), and `--x=true|false` is accepted too.
+//!
+//! Every flag Prometheus (2.42 and current) accepts is accepted here, so an existing
+//! Deployment's arguments work unchanged, and none is silently ignored: [`FLAGS`] says for each
+//! whether it works, has no effect by nature (Go runtime tuning, storage internals vigil does
+//! differently: warned about when set), configures something vigil does not run yet (logged as
+//! NOT RUNNING), or is refused at start-up with the reason. `vigil --write-documentation` prints
+//! the table; the README's copy is checked against it in the tests.
+
+use clap::{ArgAction, Args};
+
+/// What vigil does with a flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// It works as in Prometheus.
+    Works,
+    /// It has no effect by its nature in vigil; a warning names it when it is set.
+    Warns,
+    /// It configures a feature vigil does not run yet; an error-level `NOT RUNNING` line names
+    /// it when it is set.
+    NotRunning,
+    /// vigil refuses to start with it, saying why.
+    Refused,
+}
+
+/// One flag: its name (without `--`), what vigil does with it, and a note (for `Works`, what
+/// it does; otherwise why).
+pub struct FlagInfo {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub note: &'static str,
+}
+
+const fn f(name: &'static str, kind: Kind, note: &'static str) -> FlagInfo {
+    FlagInfo { name, kind, note }
+}
+
+use Kind::*;
+
+/// Every server flag.
+pub const FLAGS: &[FlagInfo] = &[
+    f(
+        "config.file",
+        Works,
+        "`prometheus.yml` (else the embedded self-scrape config)",
+    ),
+    f(
+        "config.auto-reload-interval",
+        Works,
+        "with `--enable-feature=auto-reload-config`: reload when the config file's content changes, checked this often (default 30s)",
+    ),
+    f(
+        "web.listen-address",
+        Works,
+        "address to serve on (default `0.0.0.0:9090`); repeat it to serve on several",
+    ),
+    f(
+        "web.config.file",
+        Works,
+        "TLS, client certificates, basic auth, headers, rate limit (the exporter toolkit's file)",
+    ),
+    f(
+        "web.read-timeout",
+        Works,
+        "longest wait for a request's headers, on an idle connection and for a TLS handshake (default 5m)",
+    ),
+    f(
+        "web.max-connections",
+        Works,
+        "connections served at once; more wait to be accepted (default 512)",
+    ),
+    f(
+        "web.external-url",
+        Works,
+        "the URL users reach vigil at: links, and the route prefix's default",
+    ),
+    f(
+        "web.route-prefix",
+        Works,
+        "prefix of every route (default: the external URL's path)",
+    ),
+    f("web.user-assets", Works, "a directory served at `/user/`"),
+    f(
+        "web.enable-lifecycle",
+        Works,
+        "`POST /-/reload` and `/-/quit`",
+    ),
+    f("web.enable-admin-api", Works, "`/api/v1/admin/tsdb/*`"),
+    f("web.page-title", Works, "the UI's page title"),
+    f(
+        "web.cors.origin",
+        Works,
+        "anchored regular expression of the origins the API answers cross-origin (default `.*`)",
+    ),
+    f(
+        "web.enable-remote-write-receiver",
+        NotRunning,
+        "vigil does not receive remote write yet: `/api/v1/write` answers 501",
+    ),
+    f(
+        "web.remote-write-receiver.accepted-protobuf-messages",
+        NotRunning,
+        "vigil does not receive remote write yet",
+    ),
+    f(
+        "web.enable-otlp-receiver",
+        NotRunning,
+        "vigil does not receive OTLP yet: `/api/v1/otlp/v1/metrics` answers 501",
+    ),
+    f(
+        "web.console.templates",
+        Warns,
+        "vigil has no console templates (as Prometheus 3)",
+    ),
+    f(
+        "web.console.libraries",
+        Warns,
+        "vigil has no console templates (as Prometheus 3)",
+    ),
+    f(
+        "web.max-notifications-subscribers",
+        Warns,
+        "vigil's UI has no live notifications",
+    ),
+    f(
+        "storage.tsdb.path",
+        Works,
+        "the data directory (default `data/`)",
+    ),
+    f(
+        "storage.tsdb.retention.time",
+        Works,
+        "how long samples are kept (default 15d unless a size is set; the config's `storage.tsdb.retention` wins)",
+    ),
+    f(
+        "storage.tsdb.retention.size",
+        Works,
+        "most bytes of blocks kept, oldest dropped first (`512MB`, `1.5GiB`)",
+    ),
+    f(
+        "storage.tsdb.retention",
+        Works,
+        "deprecated alias of `--storage.tsdb.retention.time`",
+    ),
+    f(
+        "storage.tsdb.min-block-duration",
+        Works,
+        "range of the blocks the head is cut into (default 2h)",
+    ),
+    f(
+        "storage.tsdb.max-block-duration",
+        Works,
+        "longest block compaction builds (default 10% of retention, at most 31d)",
+    ),
+    f(
+        "storage.tsdb.wal-segment-size",
+        Works,
+        "size WAL segments are cut at, 10MiB to 256MiB (default 128MiB)",
+    ),
+    f(
+        "storage.tsdb.no-lockfile",
+        Works,
+        "do not lock `<path>/lock`",
+    ),
+    f(
+        "storage.tsdb.wal-compression",
+        Warns,
+        "vigil's WAL is not compressed yet (`--no-storage.tsdb.wal-compression` matches what it does)",
+    ),
+    f(
+        "storage.tsdb.wal-compression-type",
+        Warns,
+        "vigil's WAL is not compressed yet",
+    ),
+    f(
+        "storage.tsdb.head-chunks-write-queue-size",
+        Warns,
+        "vigil's head keeps its chunks in memory; there is no write queue",
+    ),
+    f(
+        "storage.tsdb.samples-per-chunk",
+        Warns,
+        "vigil's head chunks hold 120 samples and its block chunks 480",
+    ),
+    f(
+        "storage.tsdb.max-block-chunk-segment-size",
+        Warns,
+        "vigil writes one chunk file per block",
+    ),
+    f(
+        "storage.tsdb.allow-overlapping-blocks",
+        Warns,
+        "deprecated in Prometheus; vigil never writes overlapping blocks",
+    ),
+    f(
+        "storage.tsdb.allow-overlapping-compaction",
+        Warns,
+        "vigil never writes overlapping blocks",
+    ),
+    f(
+        "storage.tsdb.delayed-compaction.max-percent",
+        Warns,
+        "vigil compacts when blocks are complete",
+    ),
+    f(
+        "storage.tsdb.delay-compact-file.path",
+        Warns,
+        "vigil's blocks are not uploaded by a Thanos sidecar yet",
+    ),
+    f(
+        "storage.tsdb.block-reload-interval",
+        Warns,
+        "vigil reloads its own blocks when it writes them",
+    ),
+    f(
+        "storage.remote.flush-deadline",
+        Warns,
+        "tunes remote write, which vigil does not run yet (see `remote_write` in the config)",
+    ),
+    f(
+        "storage.remote.read-sample-limit",
+        Warns,
+        "tunes remote read serving, which vigil does not run yet",
+    ),
+    f(
+        "storage.remote.read-concurrent-limit",
+        Warns,
+        "tunes remote read serving, which vigil does not run yet",
+    ),
+    f(
+        "storage.remote.read-max-bytes-in-frame",
+        Warns,
+        "tunes remote read serving, which vigil does not run yet",
+    ),
+    f(
+        "rules.alert.for-outage-tolerance",
+        Warns,
+        "tunes rule evaluation, which vigil does not run yet (see `rule_files`)",
+    ),
+    f(
+        "rules.alert.for-grace-period",
+        Warns,
+        "tunes rule evaluation, which vigil does not run yet",
+    ),
+    f(
+        "rules.alert.resend-delay",
+        Warns,
+        "tunes alerting, which vigil does not run yet",
+    ),
+    f(
+        "rules.max-concurrent-evals",
+        Warns,
+        "tunes rule evaluation, which vigil does not run yet",
+    ),
+    f(
+        "alertmanager.notification-queue-capacity",
+        Warns,
+        "tunes alerting, which vigil does not run yet (see `alerting`)",
+    ),
+    f(
+        "alertmanager.notification-batch-size",
+        Warns,
+        "tunes alerting, which vigil does not run yet",
+    ),
+    f(
+        "alertmanager.drain-notification-queue-on-shutdown",
+        Warns,
+        "tunes alerting, which vigil does not run yet",
+    ),
+    f(
+        "alertmanager.timeout",
+        Warns,
+        "deprecated no-op in Prometheus 2.42, removed in 3",
+    ),
+    f(
+        "query.lookback-delta",
+        Works,
+        "how far back an instant selector looks (default 5m)",
+    ),
+    f(
+        "query.timeout",
+        Works,
+        "longest a query may run (default 2m)",
+    ),
+    f(
+        "query.max-concurrency",
+        Works,
+        "queries admitted at once; more wait for a slot (default 20)",
+    ),
+    f(
+        "query.max-samples",
+        Works,
+        "most samples one query may load or produce (default 50000000)",
+    ),
+    f(
+        "scrape.discovery-reload-interval",
+        Works,
+        "how often discovered targets reach the scrape pools (default 5s)",
+    ),
+    f(
+        "scrape.adjust-timestamps",
+        Warns,
+        "vigil stores scrape timestamps as taken",
+    ),
+    f(
+        "scrape.timestamp-tolerance",
+        Warns,
+        "vigil stores scrape timestamps as taken",
+    ),
+    f(
+        "enable-feature",
+        Works,
+        "comma-separated features: `auto-reload-config` works; the others are named in a warning with what vigil does instead",
+    ),
+    f(
+        "auto-gomaxprocs",
+        Warns,
+        "Go runtime tuning; vigil sizes its threads from the CPUs it may use",
+    ),
+    f("auto-gomemlimit", Warns, "Go runtime tuning"),
+    f("auto-gomemlimit.ratio", Warns, "Go runtime tuning"),
+    f("log.level", Works, "`debug`, `info`, `warn`, `error`"),
+    f("log.format", Works, "`logfmt` (text) or `json`"),
+    f(
+        "write-documentation",
+        Works,
+        "print this table (Markdown) and exit",
+    ),
+    f(
+        "agent",
+        Refused,
+        "agent mode is not implemented yet: run vigil as a server",
+    ),
+    f(
+        "storage.agent.path",
+        Refused,
+        "agent mode is not implemented yet",
+    ),
+    f(
+        "storage.agent.wal-compression",
+        Refused,
+        "agent mode is not implemented yet",
+    ),
+    f(
+        "storage.agent.wal-compression-type",
+        Refused,
+        "agent mode is not implemented yet",
+    ),
+    f(
+        "storage.agent.wal-segment-size",
+        Refused,
+        "agent mode is not implemented yet",
+    ),
+    f(
+        "storage.agent.wal-truncate-frequency",
+        Refused,
+        "agent mode is not implemented yet",
+    ),
+    f(
+        "storage.agent.retention.min-time",
+        Refused,
+        "agent mode is not implemented yet",
+    ),
+    f(
+        "storage.agent.retention.max-time",
+        Refused,
+        "agent mode is not implemented yet",
+    ),
+    f(
+        "storage.agent.no-lockfile",
+        Refused,
+        "agent mode is not implemented yet",
+    ),
+    f(
+        "dashboards.dir",
+        Works,
+        "vigil's own: a directory of Grafana dashboards rendered at `/dashboards`",
+    ),
+    f(
+        "dashboards.provisioning",
+        Works,
+        "vigil's own: a Grafana provisioning file whose file providers' paths load as `--dashboards.dir`",
+    ),
+];
+
+/// The table as Markdown: the README's flag section.
+pub fn documentation() -> String {
+    let mut s = String::from("| flag | what vigil does |\n| --- | --- |\n");
+    for fl in FLAGS {
+        let what = match fl.kind {
+            Works => fl.note.to_string(),
+            Warns => format!("accepted, no effect (warns when set): {}", fl.note),
+            NotRunning => format!("accepted, NOT RUNNING (logged when set): {}", fl.note),
+            Refused => format!("refused: {}", fl.note),
+        };
+        s.push_str(&format!("| `--{}` | {what} |\n", fl.name));
+    }
+    s
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ServerFlags {
+    /// Prometheus configuration file. Without it and without ./prometheus.yml, vigil runs an
+    /// embedded config that scrapes itself.
+    #[arg(long = "config.file")]
+    pub config_file: Option<String>,
+    /// With --enable-feature=auto-reload-config: how often to check the config file and reload
+    /// it when its content changed. [default: 30s]
+    #[arg(long = "config.auto-reload-interval")]
+    pub auto_reload_interval: Option<String>,
+    /// Address to listen on for the UI, API and telemetry; repeat to listen on several.
+    #[arg(long = "web.listen-address", default_value = "0.0.0.0:9090")]
+    pub listen_address: Vec<String>,
+    /// Web configuration file (the exporter toolkit's format): TLS, client certificates, basic
+    /// auth, response headers.
+    #[arg(long = "web.config.file")]
+    pub web_config_file: Option<String>,
+    /// Longest wait for a request's headers (also on an idle connection) and a TLS handshake.
+    #[arg(long = "web.read-timeout", default_value = "5m")]
+    pub read_timeout: String,
+    /// Connections served at once; more wait to be accepted.
+    #[arg(long = "web.max-connections", default_value = "512")]
+    pub max_connections: String,
+    /// The URL under which vigil is reachable (links; the default route prefix is its path).
+    #[arg(long = "web.external-url")]
+    pub external_url: Option<String>,
+    /// Prefix of every route. [default: the path of --web.external-url]
+    #[arg(long = "web.route-prefix")]
+    pub route_prefix: Option<String>,
+    /// A directory of static files served at /user/.
+    #[arg(long = "web.user-assets")]
+    pub user_assets: Option<String>,
+    /// Enable shutdown and reload over HTTP (POST /-/quit, /-/reload).
+    #[arg(long = "web.enable-lifecycle", num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = ArgAction::Set, require_equals = true)]
+    pub enable_lifecycle: bool,
+    /// Enable the TSDB admin API (/api/v1/admin/tsdb/*).
+    #[arg(long = "web.enable-admin-api", num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = ArgAction::Set, require_equals = true)]
+    pub enable_admin_api: bool,
+    /// The UI's page title.
+    #[arg(long = "web.page-title", default_value = "vigil")]
+    pub page_title: String,
+    /// Regular expression (anchored) of the origins the API answers cross-origin requests for.
+    #[arg(long = "web.cors.origin", default_value = ".*")]
+    pub cors_origin: String,
+    /// NOT RUNNING in vigil yet: receiving remote write (/api/v1/write answers 501).
+    #[arg(long = "web.enable-remote-write-receiver", num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = ArgAction::Set, require_equals = true)]
+    pub enable_remote_write_receiver: bool,
+    /// NOT RUNNING in vigil yet (remote write receiver).
+    #[arg(long = "web.remote-write-receiver.accepted-protobuf-messages")]
+    pub remote_write_receiver_messages: Vec<String>,
+    /// NOT RUNNING in vigil yet: receiving OTLP (/api/v1/otlp/v1/metrics answers 501).
+    #[arg(long = "web.enable-otlp-receiver", num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = ArgAction::Set, require_equals = true)]
+    pub enable_otlp_receiver: bool,
+    /// No effect: vigil has no console templates (as Prometheus 3).
+    #[arg(long = "web.console.templates")]
+    pub console_templates: Option<String>,
+    /// No effect: vigil has no console templates (as Prometheus 3).
+    #[arg(long = "web.console.libraries")]
+    pub console_libraries: Option<String>,
+    /// No effect: vigil's UI has no live notifications.
+    #[arg(long = "web.max-notifications-subscribers")]
+    pub max_notifications_subscribers: Option<String>,
+    /// Base path for metrics storage.
+    #[arg(long = "storage.tsdb.path", default_value = "data/")]
+    pub tsdb_path: String,
+    /// How long to keep samples. [default: 15d, unless a size is set; the config's
+    /// storage.tsdb.retention.time wins]
+    #[arg(long = "storage.tsdb.retention.time")]
+    pub retention_time: Option<String>,
+    /// Most bytes of blocks to keep (e.g. 512MB, 1.5GiB); the oldest blocks go first.
+    #[arg(long = "storage.tsdb.retention.size")]
+    pub retention_size: Option<String>,
+    /// Deprecated alias of --storage.tsdb.retention.time.
+    #[arg(long = "storage.tsdb.retention", hide = true)]
+    pub retention_deprecated: Option<String>,
+    /// Range of the blocks the head is cut into (for testing, as in Prometheus).
+    #[arg(
+        long = "storage.tsdb.min-block-duration",
+        default_value = "2h",
+        hide = true
+    )]
+    pub min_block_duration: String,
+    /// Longest block compaction builds. [default: 10% of retention, at most 31d]
+    #[arg(long = "storage.tsdb.max-block-duration", hide = true)]
+    pub max_block_duration: Option<String>,
+    /// Size WAL segments are cut at (10MiB to 256MiB). [default: 128MiB]
+    #[arg(long = "storage.tsdb.wal-segment-size", hide = true)]
+    pub wal_segment_size: Option<String>,
+    /// Do not lock the storage directory (<path>/lock).
+    #[arg(long = "storage.tsdb.no-lockfile", num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = ArgAction::Set, require_equals = true)]
+    pub no_lockfile: bool,
+    /// No effect yet: vigil's WAL is not compressed.
+    #[arg(long = "storage.tsdb.wal-compression", num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set, require_equals = true, hide = true)]
+    pub wal_compression: Option<bool>,
+    /// No effect yet: vigil's WAL is not compressed.
+    #[arg(long = "storage.tsdb.wal-compression-type", hide = true)]
+    pub wal_compression_type: Option<String>,
+    /// No effect: vigil's head keeps its chunks in memory.
+    #[arg(long = "storage.tsdb.head-chunks-write-queue-size")]
+    pub head_chunks_write_queue_size: Option<String>,
+    /// No effect: vigil's chunk sizes are its own.
+    #[arg(long = "storage.tsdb.samples-per-chunk", hide = true)]
+    pub samples_per_chunk: Option<String>,
+    /// No effect: vigil writes one chunk file per block.
+    #[arg(long = "storage.tsdb.max-block-chunk-segment-size", hide = true)]
+    pub max_block_chunk_segment_size: Option<String>,
+    /// No effect: vigil never writes overlapping blocks.
+    #[arg(long = "storage.tsdb.allow-overlapping-blocks", num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set, require_equals = true, hide = true)]
+    pub allow_overlapping_blocks: Option<bool>,
+    /// No effect: vigil never writes overlapping blocks.
+    #[arg(long = "storage.tsdb.allow-overlapping-compaction", num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set, require_equals = true, hide = true)]
+    pub allow_overlapping_compaction: Option<bool>,
+    /// No effect: vigil compacts when blocks are complete.
+    #[arg(long = "storage.tsdb.delayed-compaction.max-percent", hide = true)]
+    pub delayed_compaction_max_percent: Option<String>,
+    /// No effect: vigil's blocks are not uploaded by a Thanos sidecar yet.
+    #[arg(long = "storage.tsdb.delay-compact-file.path")]
+    pub delay_compact_file_path: Option<String>,
+    /// No effect: vigil reloads its blocks when it writes them.
+    #[arg(long = "storage.tsdb.block-reload-interval", hide = true)]
+    pub block_reload_interval: Option<String>,
+    /// No effect until remote write lands.
+    #[arg(long = "storage.remote.flush-deadline")]
+    pub remote_flush_deadline: Option<String>,
+    /// No effect until remote read lands.
+    #[arg(long = "storage.remote.read-sample-limit")]
+    pub remote_read_sample_limit: Option<String>,
+    /// No effect until remote read lands.
+    #[arg(long = "storage.remote.read-concurrent-limit")]
+    pub remote_read_concurrent_limit: Option<String>,
+    /// No effect until remote read lands.
+    #[arg(long = "storage.remote.read-max-bytes-in-frame")]
+    pub remote_read_max_bytes_in_frame: Option<String>,
+    /// No effect until rules land.
+    #[arg(long = "rules.alert.for-outage-tolerance")]
+    pub alert_for_outage_tolerance: Option<String>,
+    /// No effect until rules land.
+    #[arg(long = "rules.alert.for-grace-period")]
+    pub alert_for_grace_period: Option<String>,
+    /// No effect until alerting lands.
+    #[arg(long = "rules.alert.resend-delay")]
+    pub alert_resend_delay: Option<String>,
+    /// No effect until rules land.
+    #[arg(long = "rules.max-concurrent-evals")]
+    pub rules_max_concurrent_evals: Option<String>,
+    /// No effect until alerting lands.
+    #[arg(long = "alertmanager.notification-queue-capacity")]
+    pub notification_queue_capacity: Option<String>,
+    /// No effect until alerting lands.
+    #[arg(long = "alertmanager.notification-batch-size")]
+    pub notification_batch_size: Option<String>,
+    /// No effect until alerting lands.
+    #[arg(long = "alertmanager.drain-notification-queue-on-shutdown", num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set, require_equals = true)]
+    pub drain_notification_queue: Option<bool>,
+    /// Deprecated no-op (Prometheus 2.42).
+    #[arg(long = "alertmanager.timeout", hide = true)]
+    pub alertmanager_timeout: Option<String>,
+    /// How far back an instant vector selector looks for a sample.
+    #[arg(long = "query.lookback-delta", default_value = "5m")]
+    pub lookback_delta: String,
+    /// Longest a query may run before it is aborted.
+    #[arg(long = "query.timeout", default_value = "2m")]
+    pub query_timeout: String,
+    /// Queries admitted at once; more wait for a slot.
+    #[arg(long = "query.max-concurrency", default_value = "20")]
+    pub query_max_concurrency: String,
+    /// Most samples one query may load or produce.
+    #[arg(long = "query.max-samples", default_value = "50000000")]
+    pub query_max_samples: String,
+    /// How often discovered targets reach the scrape pools.
+    #[arg(
+        long = "scrape.discovery-reload-interval",
+        default_value = "5s",
+        hide = true
+    )]
+    pub discovery_reload_interval: String,
+    /// No effect: vigil stores scrape timestamps as taken.
+    #[arg(long = "scrape.adjust-timestamps", num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set, require_equals = true, hide = true)]
+    pub scrape_adjust_timestamps: Option<bool>,
+    /// No effect: vigil stores scrape timestamps as taken.
+    #[arg(long = "scrape.timestamp-tolerance", hide = true)]
+    pub scrape_timestamp_tolerance: Option<String>,
+    /// Comma-separated features to enable: auto-reload-config works; others are named in a
+    /// warning.
+    #[arg(long = "enable-feature", value_delimiter = ',')]
+    pub enable_feature: Vec<String>,
+    /// No effect: Go runtime tuning.
+    #[arg(long = "auto-gomaxprocs", num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set, require_equals = true)]
+    pub auto_gomaxprocs: Option<bool>,
+    /// No effect: Go runtime tuning.
+    #[arg(long = "auto-gomemlimit", num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set, require_equals = true)]
+    pub auto_gomemlimit: Option<bool>,
+    /// No effect: Go runtime tuning.
+    #[arg(long = "auto-gomemlimit.ratio")]
+    pub auto_gomemlimit_ratio: Option<String>,
+    /// Only log messages with the given severity or above.
+    #[arg(long = "log.level", default_value = "info", value_parser = ["debug", "info", "warn", "error"])]
+    pub log_level: String,
+    /// Output format of log messages.
+    #[arg(long = "log.format", default_value = "logfmt", value_parser = ["logfmt", "json"])]
+    pub log_format: String,
+    /// Print the flag table (Markdown) and exit.
+    #[arg(long = "write-documentation", num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = ArgAction::Set, require_equals = true, hide = true)]
+    pub write_documentation: bool,
+    /// Refused: agent mode is not implemented yet.
+    #[arg(long = "agent", num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set, require_equals = true)]
+    pub agent: Option<bool>,
+    /// Refused: agent mode is not implemented yet.
+    #[arg(long = "storage.agent.path", hide = true)]
+    pub agent_path: Option<String>,
+    /// Refused: agent mode is not implemented yet.
+    #[arg(long = "storage.agent.wal-compression", num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set, require_equals = true, hide = true)]
+    pub agent_wal_compression: Option<bool>,
+    /// Refused: agent mode is not implemented yet.
+    #[arg(long = "storage.agent.wal-compression-type", hide = true)]
+    pub agent_wal_compression_type: Option<String>,
+    /// Refused: agent mode is not implemented yet.
+    #[arg(long = "storage.agent.wal-segment-size", hide = true)]
+    pub agent_wal_segment_size: Option<String>,
+    /// Refused: agent mode is not implemented yet.
+    #[arg(long = "storage.agent.wal-truncate-frequency", hide = true)]
+    pub agent_wal_truncate_frequency: Option<String>,
+    /// Refused: agent mode is not implemented yet.
+    #[arg(long = "storage.agent.retention.min-time", hide = true)]
+    pub agent_retention_min_time: Option<String>,
+    /// Refused: agent mode is not implemented yet.
+    #[arg(long = "storage.agent.retention.max-time", hide = true)]
+    pub agent_retention_max_time: Option<String>,
+    /// Refused: agent mode is not implemented yet.
+    #[arg(long = "storage.agent.no-lockfile", num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set, require_equals = true, hide = true)]
+    pub agent_no_lockfile: Option<bool>,
+    /// vigil: a directory of Grafana dashboards (JSON, or ConfigMap YAML wrapping JSON) to
+    /// render at /dashboards; re-read on every load.
+    #[arg(long = "dashboards.dir")]
+    pub dashboards_dir: Option<std::path::PathBuf>,
+    /// vigil: a Grafana provisioning file (`providers.yaml`); its file providers' `path`s load
+    /// like `--dashboards.dir`.
+    #[arg(long = "dashboards.provisioning")]
+    pub dashboards_provisioning: Option<std::path::PathBuf>,
+}
+
+/// Features `--enable-feature` names, and what vigil does about each.
+const FEATURES: &[(&str, Option<&str>)] = &[
+    ("auto-reload-config", None),
+    (
+        "exemplar-storage",
+        Some("vigil does not store exemplars yet"),
+    ),
+    (
+        "native-histograms",
+        Some("vigil does not ingest native histograms yet"),
+    ),
+    (
+        "ooo-native-histograms",
+        Some("vigil does not ingest native histograms yet"),
+    ),
+    (
+        "memory-snapshot-on-shutdown",
+        Some("vigil replays its WAL at start-up (fast); it takes no snapshot"),
+    ),
+    (
+        "expand-external-labels",
+        Some("vigil does not send samples with external labels yet"),
+    ),
+    (
+        "extra-scrape-metrics",
+        Some("vigil writes the standard scrape_* series only"),
+    ),
+    (
+        "created-timestamp-zero-ingestion",
+        Some("vigil does not ingest created timestamps"),
+    ),
+    (
+        "concurrent-rule-eval",
+        Some("vigil does not evaluate rules yet"),
+    ),
+    (
+        "promql-experimental-functions",
+        Some("vigil's experimental PromQL functions are always on"),
+    ),
+    (
+        "promql-per-step-stats",
+        Some("vigil does not report per-step query statistics"),
+    ),
+    (
+        "promql-at-modifier",
+        Some("always on (as in Prometheus 2.33+)"),
+    ),
+    (
+        "promql-negative-offset",
+        Some("always on (as in Prometheus 2.33+)"),
+    ),
+    (
+        "no-default-scrape-port",
+        Some("always on (as in Prometheus 3)"),
+    ),
+    (
+        "new-service-discovery-manager",
+        Some("vigil has one discovery manager"),
+    ),
+    ("agent", Some("refused: agent mode is not implemented yet")),
+];
+
+/// Whether `--enable-feature` names `name`.
+pub fn feature(flags: &ServerFlags, name: &str) -> bool {
+    flags.enable_feature.iter().any(|f| f.trim() == name)
+}
+
+impl ServerFlags {
+    /// Flags that are set and are not carried out: `(warnings, not running, refused)`, each
+    /// line naming the flag. Refused ones stop start-up.
+    pub fn review(&self) -> (Vec<String>, Vec<String>, Vec<String>) {
+        let (mut warn, mut not_running, mut refused) = (Vec::new(), Vec::new(), Vec::new());
+        let set: Vec<(&str, bool)> = vec![
+            (
+                "web.enable-remote-write-receiver",
+                self.enable_remote_write_receiver,
+            ),
+            (
+                "web.remote-write-receiver.accepted-protobuf-messages",
+                !self.remote_write_receiver_messages.is_empty(),
+            ),
+            ("web.enable-otlp-receiver", self.enable_otlp_receiver),
+            ("web.console.templates", self.console_templates.is_some()),
+            ("web.console.libraries", self.console_libraries.is_some()),
+            (
+                "web.max-notifications-subscribers",
+                self.max_notifications_subscribers.is_some(),
+            ),
+            (
+                "storage.tsdb.wal-compression",
+                self.wal_compression == Some(true),
+            ),
+            (
+                "storage.tsdb.wal-compression-type",
+                self.wal_compression_type.is_some(),
+            ),
+            (
+                "storage.tsdb.head-chunks-write-queue-size",
+                self.head_chunks_write_queue_size.is_some(),
+            ),
+            (
+                "storage.tsdb.samples-per-chunk",
+                self.samples_per_chunk.is_some(),
+            ),
+            (
+                "storage.tsdb.max-block-chunk-segment-size",
+                self.max_block_chunk_segment_size.is_some(),
+            ),
+            (
+                "storage.tsdb.allow-overlapping-blocks",
+                self.allow_overlapping_blocks.is_some(),
+            ),
+            (
+                "storage.tsdb.allow-overlapping-compaction",
+                self.allow_overlapping_compaction.is_some(),
+            ),
+            (
+                "storage.tsdb.delayed-compaction.max-percent",
+                self.delayed_compaction_max_percent.is_some(),
+            ),
+            (
+                "storage.tsdb.delay-compact-file.path",
+                self.delay_compact_file_path.is_some(),
+            ),
+            (
+                "storage.tsdb.block-reload-interval",
+                self.block_reload_interval.is_some(),
+            ),
+            (
+                "storage.remote.flush-deadline",
+                self.remote_flush_deadline.is_some(),
+            ),
+            (
+                "storage.remote.read-sample-limit",
+                self.remote_read_sample_limit.is_some(),
+            ),
+            (
+                "storage.remote.read-concurrent-limit",
+                self.remote_read_concurrent_limit.is_some(),
+            ),
+            (
+                "storage.remote.read-max-bytes-in-frame",
+                self.remote_read_max_bytes_in_frame.is_some(),
+            ),
+            (
+                "rules.alert.for-outage-tolerance",
+                self.alert_for_outage_tolerance.is_some(),
+            ),
+            (
+                "rules.alert.for-grace-period",
+                self.alert_for_grace_period.is_some(),
+            ),
+            (
+                "rules.alert.resend-delay",
+                self.alert_resend_delay.is_some(),
+            ),
+            (
+                "rules.max-concurrent-evals",
+                self.rules_max_concurrent_evals.is_some(),
+            ),
+            (
+                "alertmanager.notification-queue-capacity",
+                self.notification_queue_capacity.is_some(),
+            ),
+            (
+                "alertmanager.notification-batch-size",
+                self.notification_batch_size.is_some(),
+            ),
+            (
+                "alertmanager.drain-notification-queue-on-shutdown",
+                self.drain_notification_queue.is_some(),
+            ),
+            ("alertmanager.timeout", self.alertmanager_timeout.is_some()),
+            (
+                "scrape.adjust-timestamps",
+                self.scrape_adjust_timestamps.is_some(),
+            ),
+            (
+                "scrape.timestamp-tolerance",
+                self.scrape_timestamp_tolerance.is_some(),
+            ),
+            ("auto-gomaxprocs", self.auto_gomaxprocs.is_some()),
+            ("auto-gomemlimit", self.auto_gomemlimit.is_some()),
+            (
+                "auto-gomemlimit.ratio",
+                self.auto_gomemlimit_ratio.is_some(),
+            ),
+            ("agent", self.agent == Some(true)),
+            ("storage.agent.path", self.agent_path.is_some()),
+            (
+                "storage.agent.wal-compression",
+                self.agent_wal_compression.is_some(),
+            ),
+            (
+                "storage.agent.wal-compression-type",
+                self.agent_wal_compression_type.is_some(),
+            ),
+            (
+                "storage.agent.wal-segment-size",
+                self.agent_wal_segment_size.is_some(),
+            ),
+            (
+                "storage.agent.wal-truncate-frequency",
+                self.agent_wal_truncate_frequency.is_some(),
+            ),
+            (
+                "storage.agent.retention.min-time",
+                self.agent_retention_min_time.is_some(),
+            ),
+            (
+                "storage.agent.retention.max-time",
+                self.agent_retention_max_time.is_some(),
+            ),
+            (
+                "storage.agent.no-lockfile",
+                self.agent_no_lockfile.is_some(),
+            ),
+        ];
+        for (name, is_set) in set {
+            if !is_set {
+                continue;
+            }
+            let Some(info) = FLAGS.iter().find(|f| f.name == name) else {
+                continue;
+            };
+            let line = format!("--{name}: {}", info.note);
+            match info.kind {
+                Warns => warn.push(format!("{line} (the flag has no effect)")),
+                NotRunning => not_running.push(line),
+                Refused => refused.push(line),
+                Works => {}
+            }
+        }
+        for feat in &self.enable_feature {
+            let feat = feat.trim();
+            if feat.is_empty() {
+                continue;
+            }
+            match FEATURES.iter().find(|(n, _)| *n == feat) {
+                Some((_, None)) => {}
+                Some((_, Some(why))) if why.starts_with("refused") => {
+                    refused.push(format!("--enable-feature={feat}: {why}"))
+                }
+                Some((_, Some(why))) => warn.push(format!(
+                    "--enable-feature={feat}: {why} (the feature has no effect)"
+                )),
+                // As Prometheus: an unknown feature name is only warned about.
+                None => warn.push(format!("--enable-feature={feat}: unknown feature, ignored")),
+            }
+        }
+        (warn, not_running, refused)
+    }
+
+    /// Every flag as `/api/v1/status/flags` shows it: name to value, as strings.
+    pub fn as_pairs(&self) -> Vec<(String, String)> {
+        let o = |v: &Option<String>, d: &str| v.clone().unwrap_or_else(|| d.to_string());
+        let ob = |v: &Option<bool>, d: bool| v.unwrap_or(d).to_string();
+        let b = |v: bool| v.to_string();
+        vec![
+            ("config.file".into(), o(&self.config_file, "prometheus.yml")),
+            (
+                "config.auto-reload-interval".into(),
+                o(&self.auto_reload_interval, "30s"),
+            ),
+            ("web.listen-address".into(), self.listen_address.join(",")),
+            ("web.config.file".into(), o(&self.web_config_file, "")),
+            ("web.read-timeout".into(), self.read_timeout.clone()),
+            ("web.max-connections".into(), self.max_connections.clone()),
+            ("web.external-url".into(), o(&self.external_url, "")),
+            ("web.route-prefix".into(), o(&self.route_prefix, "")),
+            ("web.user-assets".into(), o(&self.user_assets, "")),
+            ("web.enable-lifecycle".into(), b(self.enable_lifecycle)),
+            ("web.enable-admin-api".into(), b(self.enable_admin_api)),
+            ("web.page-title".into(), self.page_title.clone()),
+            ("web.cors.origin".into(), self.cors_origin.clone()),
+            (
+                "web.enable-remote-write-receiver".into(),
+                b(self.enable_remote_write_receiver),
+            ),
+            (
+                "web.enable-otlp-receiver".into(),
+                b(self.enable_otlp_receiver),
+            ),
+            (
+                "web.console.templates".into(),
+                o(&self.console_templates, "consoles"),
+            ),
+            (
+                "web.console.libraries".into(),
+                o(&self.console_libraries, "console_libraries"),
+            ),
+            ("storage.tsdb.path".into(), self.tsdb_path.clone()),
+            (
+                "storage.tsdb.retention.time".into(),
+                o(&self.retention_time, "0s"),
+            ),
+            (
+                "storage.tsdb.retention.size".into(),
+                o(&self.retention_size, "0B"),
+            ),
+            (
+                "storage.tsdb.min-block-duration".into(),
+                self.min_block_duration.clone(),
+            ),
+            (
+                "storage.tsdb.max-block-duration".into(),
+                o(&self.max_block_duration, ""),
+            ),
+            (
+                "storage.tsdb.wal-segment-size".into(),
+                o(&self.wal_segment_size, "0B"),
+            ),
+            ("storage.tsdb.no-lockfile".into(), b(self.no_lockfile)),
+            (
+                "storage.tsdb.wal-compression".into(),
+                ob(&self.wal_compression, false),
+            ),
+            ("query.lookback-delta".into(), self.lookback_delta.clone()),
+            ("query.timeout".into(), self.query_timeout.clone()),
+            (
+                "query.max-concurrency".into(),
+                self.query_max_concurrency.clone(),
+            ),
+            ("query.max-samples".into(), self.query_max_samples.clone()),
+            (
+                "scrape.discovery-reload-interval".into(),
+                self.discovery_reload_interval.clone(),
+            ),
+            ("enable-feature".into(), self.enable_feature.join(",")),
+            ("log.level".into(), self.log_level.clone()),
+            ("log.format".into(), self.log_format.clone()),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every flag clap knows is in the table, and every table entry is a flag.
+    #[test]
+    fn the_table_and_the_parser_agree() {
+        use clap::CommandFactory;
+        let cmd = crate::flags::Cli::command();
+        let longs: Vec<String> = cmd
+            .get_arguments()
+            .filter_map(|a| a.get_long().map(String::from))
+            .filter(|l| l != "help" && l != "version")
+            .collect();
+        for l in &longs {
+            assert!(FLAGS.iter().any(|f| f.name == l), "--{l} is not in FLAGS");
+        }
+        for f in FLAGS {
+            assert!(
+                longs.iter().any(|l| l == f.name),
+                "FLAGS names --{} which clap lacks",
+                f.name
+            );
+        }
+    }
+}

@@ -1,0 +1,496 @@
+//! Every server flag has an effect, a warning naming it, a NOT RUNNING line, or a refusal: table
+//! driven over `vigil --write-documentation` (the flag table, which the README carries) and
+//! `vigil --help`. Flags whose effect needs its own setup are checked here too (CORS, page title,
+//! user assets, two listen addresses, JSON logs, WAL segment size, automatic reload).
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::Duration;
+
+use support::*;
+
+/// `(flag, kind, note)` rows of the table vigil prints.
+fn table() -> Vec<(String, String)> {
+    let out = run_ok(Command::new(vigil_bin()).arg("--write-documentation"));
+    out.lines()
+        .skip(2)
+        .filter_map(|l| {
+            let cells: Vec<&str> = l.trim_matches('|').split(" | ").collect();
+            let flag = cells.first()?.trim().trim_matches('`').strip_prefix("--")?;
+            Some((flag.to_string(), cells.get(1)?.trim().to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn the_readme_carries_the_flag_table_and_help_lists_only_known_flags() {
+    let doc = run_ok(Command::new(vigil_bin()).arg("--write-documentation"));
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let start = readme
+        .find("<!-- flags:begin -->\n")
+        .expect("README flag table")
+        + 21;
+    let end = readme.find("<!-- flags:end -->").unwrap();
+    assert_eq!(
+        &readme[start..end],
+        doc,
+        "README's flag table differs from `vigil --write-documentation`"
+    );
+    let rows = table();
+    let help = run_ok(Command::new(vigil_bin()).arg("--help"));
+    for word in help.split_whitespace() {
+        if let Some(flag) = word.strip_prefix("--") {
+            let flag: String = flag
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '-')
+                .collect();
+            let flag = flag.trim_end_matches('.');
+            if flag.is_empty() || flag == "help" || flag == "version" {
+                continue;
+            }
+            assert!(
+                rows.iter().any(|(f, _)| f == flag),
+                "--{flag} in --help but not in the table"
+            );
+        }
+    }
+    // The help text does not call working flags "not yet applied", or features "later".
+    assert!(
+        !help.contains("not yet applied") && !help.contains("lands with"),
+        "{help}"
+    );
+}
+
+/// A value for each flag that takes one (boolean flags take none).
+fn sample(flag: &str) -> Option<&'static str> {
+    Some(match flag {
+        "web.remote-write-receiver.accepted-protobuf-messages" => "prometheus.WriteRequest",
+        "web.console.templates" | "web.console.libraries" => "consoles",
+        "web.max-notifications-subscribers" | "rules.max-concurrent-evals" => "4",
+        "storage.tsdb.wal-compression-type" | "storage.agent.wal-compression-type" => "snappy",
+        "storage.tsdb.head-chunks-write-queue-size" | "storage.tsdb.samples-per-chunk" => "120",
+        "storage.tsdb.max-block-chunk-segment-size" | "storage.agent.wal-segment-size" => "64MB",
+        "storage.tsdb.delayed-compaction.max-percent" => "10",
+        "storage.tsdb.delay-compact-file.path" | "storage.agent.path" => "/tmp/x",
+        "storage.remote.read-sample-limit" => "5e7",
+        "storage.remote.read-concurrent-limit" => "10",
+        "storage.remote.read-max-bytes-in-frame" => "1048576",
+        "alertmanager.notification-queue-capacity" | "alertmanager.notification-batch-size" => {
+            "100"
+        }
+        "auto-gomemlimit.ratio" => "0.9",
+        "scrape.timestamp-tolerance" => "2ms",
+        "storage.tsdb.block-reload-interval"
+        | "storage.remote.flush-deadline"
+        | "rules.alert.for-outage-tolerance"
+        | "rules.alert.for-grace-period"
+        | "rules.alert.resend-delay"
+        | "alertmanager.timeout"
+        | "storage.agent.wal-truncate-frequency"
+        | "storage.agent.retention.min-time"
+        | "storage.agent.retention.max-time" => "1m",
+        _ => return None,
+    })
+}
+
+fn arg(flag: &str) -> String {
+    match sample(flag) {
+        Some(v) => format!("--{flag}={v}"),
+        None => format!("--{flag}"),
+    }
+}
+
+#[test]
+fn refused_flags_stop_start_up_naming_the_flag_and_why() {
+    let dir = temp_dir("flags-refused");
+    for (flag, what) in table().iter().filter(|(_, w)| w.starts_with("refused")) {
+        let out = Command::new(vigil_bin())
+            .arg(arg(flag))
+            .arg(format!("--web.listen-address=127.0.0.1:{}", free_port()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "--{flag} was not refused: {err}");
+        assert!(err.contains(&format!("--{flag}: ")), "--{flag}: {err}");
+        let why = what.trim_start_matches("refused: ");
+        assert!(err.contains(why), "--{flag}: {err}");
+    }
+}
+
+#[test]
+fn flags_without_effect_are_named_when_set_and_not_running_ones_loudly() {
+    let rows = table();
+    let mut args: Vec<String> = Vec::new();
+    let mut expect: Vec<(String, &str)> = Vec::new();
+    for (flag, what) in &rows {
+        if what.starts_with("accepted, no effect") {
+            args.push(arg(flag));
+            expect.push((format!("--{flag}: "), "WARN"));
+        } else if what.starts_with("accepted, NOT RUNNING") {
+            args.push(arg(flag));
+            expect.push((format!("NOT RUNNING: --{flag}: "), "ERROR"));
+        }
+    }
+    args.push("--enable-feature=exemplar-storage,no-such-feature".into());
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let v = Vigil::start("flags-warned", None, &refs);
+    let log = v.proc.log_text();
+    for (want, level) in &expect {
+        let line = log
+            .lines()
+            .find(|l| l.contains(want.as_str()))
+            .unwrap_or_else(|| panic!("no log line with {want:?}:\n{log}"));
+        assert!(
+            line.contains(level),
+            "{want} should be logged at {level}: {line}"
+        );
+    }
+    assert!(
+        log.contains("--enable-feature=exemplar-storage: vigil does not store exemplars yet"),
+        "{log}"
+    );
+    assert!(
+        log.contains("--enable-feature=no-such-feature: unknown feature"),
+        "{log}"
+    );
+    // The receivers asked for answer that they are not implemented, not 404.
+    let (code, body) = http("POST", &format!("{}/api/v1/write", v.base), Some("x")).unwrap();
+    assert_eq!(code, 501, "{body}");
+    let (code, _) = http(
+        "POST",
+        &format!("{}/api/v1/otlp/v1/metrics", v.base),
+        Some("x"),
+    )
+    .unwrap();
+    assert_eq!(code, 501);
+}
+
+/// Where the effect of each working flag is tested (a test function's name, checked to exist).
+const TESTED_BY: &[(&str, &str)] = &[
+    (
+        "config.file",
+        "reload_needs_lifecycle_keeps_loops_and_rejects_bad_config",
+    ),
+    ("config.auto-reload-interval", "working_flags_take_effect"),
+    ("web.listen-address", "working_flags_take_effect"),
+    (
+        "web.config.file",
+        "tls_client_certificates_and_basic_auth_guard_every_endpoint",
+    ),
+    ("web.read-timeout", "connection_limit_and_read_timeout"),
+    ("web.max-connections", "connection_limit_and_read_timeout"),
+    ("web.external-url", "ui_pages_in_headless_chromium"),
+    ("web.route-prefix", "ui_pages_in_headless_chromium"),
+    ("web.user-assets", "working_flags_take_effect"),
+    (
+        "web.enable-lifecycle",
+        "reload_needs_lifecycle_keeps_loops_and_rejects_bad_config",
+    ),
+    (
+        "web.enable-admin-api",
+        "admin_api_is_off_by_default_and_deletes_snapshots_when_on",
+    ),
+    ("web.page-title", "working_flags_take_effect"),
+    ("web.cors.origin", "working_flags_take_effect"),
+    (
+        "storage.tsdb.path",
+        "a_prometheus_directory_is_refused_and_left_byte_identical",
+    ),
+    ("storage.tsdb.retention.time", "working_flags_take_effect"),
+    ("storage.tsdb.retention.size", "working_flags_take_effect"),
+    ("storage.tsdb.retention", "working_flags_take_effect"),
+    (
+        "storage.tsdb.min-block-duration",
+        "min_block_duration_sets_the_cut_range",
+    ),
+    (
+        "storage.tsdb.max-block-duration",
+        "min_block_duration_sets_the_cut_range",
+    ),
+    ("storage.tsdb.wal-segment-size", "working_flags_take_effect"),
+    ("storage.tsdb.no-lockfile", "working_flags_take_effect"),
+    ("query.lookback-delta", "working_flags_take_effect"),
+    ("query.timeout", "query_flags_take_effect"),
+    ("query.max-concurrency", "query_flags_take_effect"),
+    ("query.max-samples", "working_flags_take_effect"),
+    (
+        "scrape.discovery-reload-interval",
+        "publishes_no_more_often_than_the_interval",
+    ),
+    ("enable-feature", "working_flags_take_effect"),
+    ("log.level", "working_flags_take_effect"),
+    ("log.format", "working_flags_take_effect"),
+    (
+        "write-documentation",
+        "the_readme_carries_the_flag_table_and_help_lists_only_known_flags",
+    ),
+    ("dashboards.dir", "dashboards_render_in_headless_chromium"),
+    (
+        "dashboards.provisioning",
+        "dashboards_render_in_headless_chromium",
+    ),
+];
+
+#[test]
+fn every_working_flag_names_the_test_of_its_effect() {
+    // Every Rust source of the workspace's crates (integration tests and unit tests).
+    let crates = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let mut sources = String::new();
+    let mut stack = vec![std::path::PathBuf::from(crates)];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                sources.push_str(&std::fs::read_to_string(&p).unwrap());
+            }
+        }
+    }
+    for (flag, what) in table() {
+        if what.starts_with("accepted") || what.starts_with("refused") {
+            continue;
+        }
+        let test = TESTED_BY
+            .iter()
+            .find(|(f, _)| *f == flag)
+            .unwrap_or_else(|| panic!("--{flag} works but TESTED_BY names no test for it"))
+            .1;
+        assert!(
+            sources.contains(&format!("fn {test}(")),
+            "--{flag}: test {test} not found"
+        );
+    }
+}
+
+#[test]
+fn working_flags_take_effect() {
+    let dir = temp_dir("flags-work");
+    let assets = dir.join("assets");
+    std::fs::create_dir_all(&assets).unwrap();
+    std::fs::write(assets.join("hello.txt"), "hello from user assets").unwrap();
+    let (p1, p2) = (free_port(), free_port());
+    let cfg = dir.join("vigil.yml");
+    std::fs::write(&cfg, format!("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: self\n    static_configs:\n      - targets: ['127.0.0.1:{p1}']\n")).unwrap();
+    let args = vec![
+        format!("--web.listen-address=127.0.0.1:{p1}"),
+        format!("--web.listen-address=127.0.0.1:{p2}"),
+        format!("--storage.tsdb.path={}", dir.join("data").display()),
+        format!("--config.file={}", cfg.display()),
+        format!("--web.user-assets={}", assets.display()),
+        "--web.page-title=Team <Ops> Monitoring".into(),
+        r"--web.cors.origin=https://grafana\.example".into(),
+        "--storage.tsdb.retention.time=30d".into(),
+        "--storage.tsdb.retention.size=1.5GB".into(),
+        "--storage.tsdb.max-block-duration=1d".into(),
+        "--storage.tsdb.wal-segment-size=16MB".into(),
+        "--storage.tsdb.no-lockfile".into(),
+        "--query.lookback-delta=1m".into(),
+        "--query.max-samples=1000".into(),
+        "--scrape.discovery-reload-interval=1s".into(),
+        "--enable-feature=auto-reload-config".into(),
+        "--config.auto-reload-interval=1s".into(),
+        "--log.level=debug".into(),
+        "--log.format=json".into(),
+    ];
+    let v = spawn("vigil", &vigil_bin(), &args, &dir);
+    let (b1, b2) = (
+        format!("http://127.0.0.1:{p1}"),
+        format!("http://127.0.0.1:{p2}"),
+    );
+    wait_http(&format!("{b1}/-/ready"));
+    // Both listen addresses serve.
+    assert_eq!(get(&format!("{b2}/-/ready")).0, 200);
+    // The flags as given.
+    let f = get_json(&format!("{b1}/api/v1/status/flags"));
+    let flags: BTreeMap<String, String> = serde_json::from_value(f["data"].clone()).unwrap();
+    assert_eq!(
+        flags["web.listen-address"],
+        format!("127.0.0.1:{p1},127.0.0.1:{p2}")
+    );
+    assert_eq!(flags["query.lookback-delta"], "1m");
+    // Retention, size as Prometheus prints it.
+    let rt = get_json(&format!("{b1}/api/v1/status/runtimeinfo"));
+    assert_eq!(rt["data"]["storageRetention"], "30d or 1GiB512MiB");
+    // Page title, escaped.
+    let (_, page) = get(&format!("{b1}/graph"));
+    assert!(
+        page.contains("<title>Team &lt;Ops&gt; Monitoring</title>"),
+        "{page}"
+    );
+    // User assets.
+    assert_eq!(
+        get(&format!("{b1}/user/hello.txt")),
+        (200, "hello from user assets".to_string())
+    );
+    assert_eq!(get(&format!("{b1}/user/../vigil.yml")).0, 404);
+    // CORS: the allowed origin is echoed, another is not.
+    let (_, code, head) = curl(&[
+        "-H",
+        "Origin: https://grafana.example",
+        &format!("{b1}/api/v1/query?query=1"),
+    ]);
+    assert_eq!(code, 200);
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("access-control-allow-origin: https://grafana.example"),
+        "{head}"
+    );
+    let (_, _, head) = curl(&[
+        "-H",
+        "Origin: https://evil.example",
+        &format!("{b1}/api/v1/query?query=1"),
+    ]);
+    assert!(
+        !head
+            .to_ascii_lowercase()
+            .contains("access-control-allow-origin"),
+        "{head}"
+    );
+    // Lookback: a sample older than 1m is not returned by an instant selector.
+    wait_for("a scrape", Duration::from_secs(30), || {
+        (!query(&b1, "up").is_empty()).then_some(())
+    });
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let r = get_json(&format!("{b1}/api/v1/query?query=up&time={}", t + 120));
+    assert_eq!(r["data"]["result"], serde_json::json!([]), "lookback 1m");
+    // Max samples: a query loading more fails.
+    let r = get_json(&format!(
+        "{b1}/api/v1/query?query={}",
+        enc("count_over_time(up[1h:1s])")
+    ));
+    assert_eq!(r["errorType"], "execution", "{r}");
+    // The WAL segment size is validated as Prometheus validates it (segments are cut at the
+    // size given: `wal::tests` cover the cut).
+    let out = Command::new(vigil_bin())
+        .args([
+            "--storage.tsdb.wal-segment-size=5MB",
+            "--storage.tsdb.path=/nonexistent/x",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("must be set between 10MB and 256MB"),
+        "{err}"
+    );
+    // No lock file was taken.
+    assert!(
+        !dir.join("data").join("lock").exists(),
+        "--storage.tsdb.no-lockfile takes no lock"
+    );
+    // Automatic reload: a changed file is loaded without /-/reload.
+    std::fs::write(&cfg, format!("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: renamed\n    static_configs:\n      - targets: ['127.0.0.1:{p1}']\n")).unwrap();
+    wait_for("the automatic reload", Duration::from_secs(30), || {
+        let t = get_json(&format!("{b1}/api/v1/targets"));
+        t.to_string().contains("\"renamed\"").then_some(())
+    });
+    // JSON logs at debug level.
+    let log = v.log_text();
+    let first = log.lines().next().unwrap_or("");
+    assert!(
+        first.starts_with('{') && first.contains("\"level\""),
+        "{first}"
+    );
+    assert!(log.contains("DEBUG"), "debug lines at --log.level=debug");
+}
+
+#[test]
+fn connection_limit_and_read_timeout() {
+    use std::io::{Read, Write};
+    let port = free_port();
+    let dir = temp_dir("flags-conn");
+    let _v = spawn(
+        "vigil",
+        &vigil_bin(),
+        &[
+            format!("--web.listen-address=127.0.0.1:{port}"),
+            format!("--storage.tsdb.path={}", dir.join("data").display()),
+            format!("--config.file={}", {
+                let c = dir.join("empty.yml");
+                std::fs::write(&c, "scrape_configs: []\n").unwrap();
+                c.display().to_string()
+            }),
+            "--web.max-connections=2".into(),
+            "--web.read-timeout=3s".into(),
+        ],
+        &dir,
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    wait_http(&format!("{base}/-/ready"));
+    std::thread::sleep(Duration::from_millis(300));
+    // Two idle connections take both slots.
+    let idle: Vec<std::net::TcpStream> = (0..2)
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    // A third is accepted by the kernel but not served while they are open.
+    let mut third = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        third,
+        "GET /-/healthy HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    third
+        .set_read_timeout(Some(Duration::from_millis(1000)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    assert!(
+        third.read(&mut buf).is_err(),
+        "served beyond --web.max-connections"
+    );
+    // The idle ones send nothing: --web.read-timeout closes them, which frees the slots.
+    for mut c in idle {
+        c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut b = [0u8; 16];
+        assert_eq!(
+            c.read(&mut b).unwrap_or(0),
+            0,
+            "an idle connection is closed"
+        );
+    }
+    third
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut out = String::new();
+    third.read_to_string(&mut out).unwrap();
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+}
+
+#[test]
+fn query_flags_take_effect() {
+    let v = Vigil::start(
+        "flags-query",
+        Some("scrape_configs: []\n"),
+        &[
+            "--query.timeout=1ms",
+            "--query.max-concurrency=3",
+            "--log.level=warn",
+        ],
+    );
+    let r = get_json(&format!(
+        "{}/api/v1/query?query={}",
+        v.base,
+        enc("count_over_time(vector(1)[10d:1s])")
+    ));
+    assert_eq!(r["errorType"], "timeout", "{r}");
+    let (_, metrics) = get(&format!("{}/metrics", v.base));
+    assert!(
+        metrics.contains("prometheus_engine_queries_concurrent_max 3"),
+        "{metrics}"
+    );
+    // --log.level=warn: no info lines.
+    let log = v.proc.log_text();
+    assert!(!log.contains("Server is ready"), "{log}");
+}
