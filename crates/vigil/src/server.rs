@@ -368,6 +368,7 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
         },
         query_timeout,
         query_gate,
+        query_pool: vigil_web::query_pool::QueryPool::per_core(),
         dashboards_dir: flags.dashboards_dir.clone(),
         dashboards_provisioning: flags.dashboards_provisioning.clone(),
         route_prefix: vigil_web::route_prefix(

@@ -203,8 +203,9 @@ fn parse_now(q: &str) -> Result<vigil_promql::Expr, ApiError> {
         .map_err(|e| ApiError::BadData(format!("invalid parameter \"query\": {e}")))
 }
 
-/// Evaluate on a blocking thread under a `--query.max-concurrency` slot, with the deadline of
-/// `--query.timeout` or the request's shorter `timeout`.
+/// Evaluate on the query pool (low-priority threads, one query per core: see
+/// [`crate::query_pool`]) under a `--query.max-concurrency` slot, with the deadline of
+/// `--query.timeout` or the request's shorter `timeout`; the answer's JSON is written there too.
 async fn evaluate(
     s: &Arc<AppState>,
     p: &Params,
@@ -214,7 +215,7 @@ async fn evaluate(
     ) -> Result<vigil_promql::QueryResult, vigil_promql::EvalError>
     + Send
     + 'static,
-) -> Result<vigil_promql::QueryResult, ApiError> {
+) -> Result<Response, ApiError> {
     let mut timeout = s.query_timeout;
     if let Some(t) = p.get("timeout") {
         let ms = parse_duration_param(t)
@@ -233,21 +234,24 @@ async fn evaluate(
         }
     };
     let storage = s.storage.clone();
-    tokio::task::spawn_blocking(move || {
-        let _slot = slot;
-        run(&engine, storage.as_ref())
-    })
-    .await
-    .map_err(|e| ApiError::Internal(format!("query evaluation panicked: {e}")))?
-    .map_err(|e| match e {
-        vigil_promql::EvalError::Timeout => ApiError::Timeout(e.to_string()),
-        other => ApiError::Execution(other.to_string()),
-    })
+    let body = s
+        .query_pool
+        .run(move || {
+            let _slot = slot;
+            run(&engine, storage.as_ref()).map(|r| query_response_body(&r))
+        })
+        .await
+        .ok_or_else(|| ApiError::Internal("query evaluation panicked".into()))?
+        .map_err(|e| match e {
+            vigil_promql::EvalError::Timeout => ApiError::Timeout(e.to_string()),
+            other => ApiError::Execution(other.to_string()),
+        })?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 /// A query's `data`, with `warnings` and `infos` beside it when the engine raised any (as
 /// Prometheus 3; Grafana shows both).
-fn query_response(r: &vigil_promql::QueryResult) -> Response {
+fn query_response_body(r: &vigil_promql::QueryResult) -> String {
     let mut out = String::with_capacity(256);
     out.push_str("{\"status\":\"success\",\"data\":");
     write_query_data(&mut out, &r.value);
@@ -258,7 +262,7 @@ fn query_response(r: &vigil_promql::QueryResult) -> Response {
         }
     }
     out.push('}');
-    ([(header::CONTENT_TYPE, "application/json")], out).into_response()
+    out
 }
 
 async fn query(
@@ -270,8 +274,7 @@ async fn query(
     let p = Params::from(q, &headers, &body)?;
     let expr = parse_expr(p.get("query")).await?;
     let t = p.time("time", now_ms())?;
-    let r = evaluate(&s, &p, move |e, st| e.instant_query(st, &expr, t)).await?;
-    Ok(query_response(&r))
+    evaluate(&s, &p, move |e, st| e.instant_query(st, &expr, t)).await
 }
 
 /// Points a range query may return per series, as Prometheus limits it.
@@ -332,11 +335,10 @@ async fn query_range(
             vt.name()
         )));
     }
-    let r = evaluate(&s, &p, move |e, st| {
+    evaluate(&s, &p, move |e, st| {
         e.range_query(st, &expr, start, end, step)
     })
-    .await?;
-    Ok(query_response(&r))
+    .await
 }
 
 pub(crate) fn labels_json(l: &vigil_model::Labels) -> Json {
@@ -459,13 +461,29 @@ async fn labels(
     let p = Params::from(q, &headers, &body)?;
     let (start, end) = range_params(&p)?;
     let sets = parse_matchers(&p.all("match[]"))?;
-    let qr = s.storage.querier(start, end)?;
-    let mut v: Vec<Json> = union_over(&sets, |m| qr.label_names(m))?
-        .into_iter()
-        .map(Json::String)
-        .collect();
-    let w = apply_limit(&p, &mut v)?;
-    Ok(ok_warn(Json::Array(v), &w))
+    let st = s.storage.clone();
+    on_pool(&s, move || {
+        let qr = st.querier(start, end)?;
+        let mut v: Vec<Json> = union_over(&sets, |m| qr.label_names(m))?
+            .into_iter()
+            .map(Json::String)
+            .collect();
+        let w = apply_limit(&p, &mut v)?;
+        Ok(ok_warn(Json::Array(v), &w))
+    })
+    .await
+}
+
+/// Storage reads of the metadata endpoints run on the query pool too: a `match[]` over every
+/// series is as heavy as a query and must not hold up the async workers, which drive scrapes.
+async fn on_pool(
+    s: &AppState,
+    f: impl FnOnce() -> Result<Response, ApiError> + Send + 'static,
+) -> Result<Response, ApiError> {
+    s.query_pool
+        .run(f)
+        .await
+        .unwrap_or_else(|| Err(ApiError::Internal("request handler panicked".into())))
 }
 
 /// Prometheus 3's `U__` escaping of label names in URL paths (Grafana uses it): `_XX_` is the
@@ -516,13 +534,17 @@ async fn label_values(
     }
     let (start, end) = range_params(&p)?;
     let sets = parse_matchers(&p.all("match[]"))?;
-    let qr = s.storage.querier(start, end)?;
-    let mut v: Vec<Json> = union_over(&sets, |m| qr.label_values(&name, m))?
-        .into_iter()
-        .map(Json::String)
-        .collect();
-    let w = apply_limit(&p, &mut v)?;
-    Ok(ok_warn(Json::Array(v), &w))
+    let st = s.storage.clone();
+    on_pool(&s, move || {
+        let qr = st.querier(start, end)?;
+        let mut v: Vec<Json> = union_over(&sets, |m| qr.label_values(&name, m))?
+            .into_iter()
+            .map(Json::String)
+            .collect();
+        let w = apply_limit(&p, &mut v)?;
+        Ok(ok_warn(Json::Array(v), &w))
+    })
+    .await
 }
 
 async fn series(
@@ -537,14 +559,18 @@ async fn series(
         return Err(ApiError::BadData("no match[] parameter provided".into()));
     }
     let (start, end) = range_params(&p)?;
-    let qr = s.storage.querier(start, end)?;
-    let mut all = std::collections::BTreeSet::new();
-    for m in &sets {
-        all.extend(qr.select(m)?.map(|s| s.labels));
-    }
-    let mut v: Vec<Json> = all.iter().map(labels_json).collect();
-    let w = apply_limit(&p, &mut v)?;
-    Ok(ok_warn(Json::Array(v), &w))
+    let st = s.storage.clone();
+    on_pool(&s, move || {
+        let qr = st.querier(start, end)?;
+        let mut all = std::collections::BTreeSet::new();
+        for m in &sets {
+            all.extend(qr.select(m)?.map(|s| s.labels));
+        }
+        let mut v: Vec<Json> = all.iter().map(labels_json).collect();
+        let w = apply_limit(&p, &mut v)?;
+        Ok(ok_warn(Json::Array(v), &w))
+    })
+    .await
 }
 
 /// The running config, re-serialised with secrets masked; its warnings (sections vigil does

@@ -13,6 +13,7 @@ pub mod cors;
 pub mod dashboards;
 pub mod json;
 pub mod lifecycle;
+pub mod query_pool;
 pub mod time;
 pub mod ui;
 
@@ -53,6 +54,8 @@ pub struct AppState {
     pub query_timeout: std::time::Duration,
     /// `--query.max-concurrency` slots; queries beyond it wait.
     pub query_gate: Arc<tokio::sync::Semaphore>,
+    /// Where admitted queries run (one per core, at low CPU priority).
+    pub query_pool: query_pool::QueryPool,
     /// `""` or `/prefix`: where the API and UI are served (`--web.route-prefix`).
     pub route_prefix: String,
     /// `""` or `/path`: where users reach vigil (the path of `--web.external-url`, else the route

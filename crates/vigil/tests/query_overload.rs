@@ -1,0 +1,135 @@
+//! Queries never starve ingestion: while a second process (this test) keeps vigil busy with
+//! heavy queries from 16 connections, every scrape of five targets happens, succeeds and stays
+//! within its timeout, as vigil's own `up` and `scrape_duration_seconds` record them.
+//! (`bench/src/bin/query_overload.rs` measures the same against Prometheus.)
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use support::*;
+
+/// Serve `body` as `/metrics` on a loopback port, one thread per connection.
+fn serve(body: String) -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let body: &'static str = Box::leak(body.into_boxed_str());
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf);
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = s.write_all(body.as_bytes());
+            });
+        }
+    });
+    port
+}
+
+fn value(base: &str, q: &str, t: f64) -> f64 {
+    let r = get_json(&format!("{base}/api/v1/query?query={}&time={t}", enc(q)));
+    r["data"]["result"][0]["value"][1]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
+#[test]
+fn every_scrape_happens_on_time_under_a_burst_of_queries() {
+    let targets: Vec<String> = (0..5)
+        .map(|t| {
+            let mut body = String::from("# TYPE load_requests_total counter\n");
+            for i in 0..4000 {
+                body.push_str(&format!(
+                    "load_requests_total{{code=\"{}\",pod=\"p{t}-{i}\"}} {}\n",
+                    ["200", "404", "500"][i % 3],
+                    i
+                ));
+            }
+            format!("'127.0.0.1:{}'", serve(body))
+        })
+        .collect();
+    let cfg = format!(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: load\n    static_configs:\n      - targets: [{}]\n",
+        targets.join(", ")
+    );
+    let v = Vigil::start("overload", Some(&cfg), &[]);
+    let base = v.base.clone();
+    wait_for("scrapes of every target", Duration::from_secs(60), || {
+        let n = value(&base, r#"min(count_over_time(up{job="load"}[10s]))"#, now());
+        (n >= 3.0).then_some(())
+    });
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let answered = Arc::new(AtomicU64::new(0));
+    let load_start = now();
+    let clients: Vec<_> = (0..16)
+        .map(|_| {
+            let (stop, answered, base) = (stop.clone(), answered.clone(), base.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let q = enc("sum by (code) (rate(load_requests_total[1m])) and on() count(load_requests_total) > 0");
+                    if let Ok((200, _)) = http("GET", &format!("{base}/api/v1/query?query={q}"), None) {
+                        answered.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    let window = 20.0;
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs_f64(window) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        let _ = c.join();
+    }
+    assert!(
+        answered.load(Ordering::Relaxed) > 0,
+        "the load answered queries"
+    );
+    // vigil's own record of the window (the last scrapes have landed by now).
+    std::thread::sleep(Duration::from_secs(2));
+    let end = load_start + window;
+    let range = format!("{}s", window as u64);
+    for t in &targets {
+        let inst = t.trim_matches('\'');
+        let sel = format!(r#"{{job="load",instance="{inst}"}}"#);
+        let count = value(&base, &format!("count_over_time(up{sel}[{range}])"), end);
+        let good = value(&base, &format!("sum_over_time(up{sel}[{range}])"), end);
+        let longest = value(
+            &base,
+            &format!("max_over_time(scrape_duration_seconds{sel}[{range}])"),
+            end,
+        );
+        // One scrape a second: the window holds `window` of them, give or take the one at
+        // each edge.
+        assert!(
+            count >= window - 1.0,
+            "{inst}: {count} scrapes in {window}s"
+        );
+        assert_eq!(good, count, "{inst}: every scrape succeeded");
+        assert!(
+            longest < 1.0,
+            "{inst}: a scrape took {longest}s, past its 1s timeout"
+        );
+    }
+}
+
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}

@@ -1,0 +1,121 @@
+//! Where queries run: a fixed pool of threads, one per core, at the lowest CPU priority.
+//!
+//! Scrapes run on the async runtime's worker threads. With queries on tokio's blocking pool
+//! (up to `--query.max-concurrency` at once, each with its shard threads), forty CPU-bound
+//! threads shared two cores with the workers, and a scrape's many small reads each waited a
+//! full scheduling round: under a burst of queries vigil kept 28 of 120 scrapes. Here at most
+//! one query per core runs (the rest wait their turn, within their timeout), and the pool's
+//! threads run at nice 19, so the kernel gives scrapes (nice 0, about 70 times the weight) the
+//! CPU whenever they want it: queries cost latency, never data. Threads a query starts (shard
+//! readers) inherit the priority.
+
+use std::sync::mpsc;
+
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
+pub struct QueryPool {
+    tx: parking_lot::Mutex<mpsc::Sender<Job>>,
+    threads: usize,
+}
+
+/// The nice value of query threads: the lowest priority.
+pub const QUERY_NICE: i32 = 19;
+
+/// Lower the calling thread's CPU priority (Linux: nice is per thread).
+fn lower_priority(nice: i32) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority on the calling thread's own id; it has no memory-safety
+    // preconditions, and failure (e.g. forbidden by policy) only leaves the priority as it was.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        if libc::setpriority(libc::PRIO_PROCESS, tid, nice) != 0 {
+            tracing::warn!("could not lower the query threads' CPU priority");
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = nice;
+}
+
+impl QueryPool {
+    /// `threads` threads (at least one) at nice `nice`.
+    pub fn new(threads: usize, nice: i32) -> QueryPool {
+        let threads = threads.max(1);
+        let (tx, rx) = mpsc::channel::<Job>();
+        let rx = std::sync::Arc::new(parking_lot::Mutex::new(rx));
+        for i in 0..threads {
+            let rx = rx.clone();
+            std::thread::Builder::new()
+                .name(format!("vigil-query-{i}"))
+                .spawn(move || {
+                    lower_priority(nice);
+                    loop {
+                        let job = rx.lock().recv();
+                        match job {
+                            // A job that panics is reported to its caller (its result channel
+                            // closes); the thread goes on.
+                            Ok(job) => {
+                                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                            }
+                            Err(_) => return,
+                        }
+                    }
+                })
+                .expect("spawning a query thread");
+        }
+        QueryPool {
+            tx: parking_lot::Mutex::new(tx),
+            threads,
+        }
+    }
+
+    /// One thread per core the process may use.
+    pub fn per_core() -> QueryPool {
+        let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+        QueryPool::new(n, QUERY_NICE)
+    }
+
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// Run `f` on the pool; its result, or `None` if it panicked.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Option<T> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = tx.send(f());
+        });
+        if self.tx.lock().send(job).is_err() {
+            return None;
+        }
+        rx.await.ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn runs_jobs_at_low_priority_and_survives_panics() {
+        let pool = QueryPool::new(2, 10);
+        let nice = pool
+            .run(|| {
+                #[cfg(target_os = "linux")]
+                // SAFETY: reads this thread's own priority.
+                unsafe {
+                    let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+                    *libc::__errno_location() = 0;
+                    libc::getpriority(libc::PRIO_PROCESS, tid)
+                }
+                #[cfg(not(target_os = "linux"))]
+                10
+            })
+            .await;
+        assert_eq!(nice, Some(10));
+        assert_eq!(pool.run(|| -> u8 { panic!("boom") }).await, None);
+        assert_eq!(pool.run(|| 7).await, Some(7));
+    }
+}
