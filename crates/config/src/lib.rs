@@ -1037,10 +1037,15 @@ fn relabels(
         .collect()
 }
 
+/// `static_configs`. As Prometheus, targets are checked to be host:port addresses only in jobs
+/// without `relabel_configs`: with relabeling, a target written as a URL (the blackbox
+/// exporter's documented pattern) is rewritten before it is scraped, and a target still not an
+/// address after relabeling is dropped with an error then.
 fn static_configs(
     ctx: &Ctx<'_>,
     field: &str,
     v: &Option<Vec<Item<RawStaticConfig>>>,
+    check_hosts: bool,
 ) -> Result<Vec<StaticConfig>, ConfigError> {
     let mut out = Vec::new();
     for (i, s) in v.iter().flatten().enumerate() {
@@ -1052,7 +1057,7 @@ fn static_configs(
         let s = &s.value;
         let mut targets = Vec::new();
         for t in s.targets.iter().flatten().flatten() {
-            if t.0.contains('/') {
+            if check_hosts && t.0.contains('/') {
                 return Err(ctx.err(
                     format!("{f}.targets"),
                     format!("{:?} is not a valid hostname", t.0),
@@ -1448,7 +1453,12 @@ fn scrape_config(
             .unwrap_or(g.label_value_length_limit),
         keep_dropped_targets: s.keep_dropped_targets.unwrap_or(g.keep_dropped_targets),
         http_client: http_of!(ctx, &f, s)?,
-        static_configs: static_configs(ctx, &format!("{f}.static_configs"), &s.static_configs)?,
+        static_configs: static_configs(
+            ctx,
+            &format!("{f}.static_configs"),
+            &s.static_configs,
+            s.relabel_configs.as_ref().is_none_or(|r| r.is_empty()),
+        )?,
         file_sd_configs: file_sd(ctx, &format!("{f}.file_sd_configs"), &s.file_sd_configs)?,
         kubernetes_sd_configs: kube,
         unsupported_sd_configs: unsupported,
@@ -1752,6 +1762,7 @@ fn alerting(ctx: &Ctx<'_>, a: &Option<RawAlerting>) -> Result<AlertingConfig, Co
                 ctx,
                 &format!("{f}.static_configs"),
                 &am.static_configs,
+                am.relabel_configs.as_ref().is_none_or(|r| r.is_empty()),
             )?,
             file_sd_configs: file_sd(ctx, &format!("{f}.file_sd_configs"), &am.file_sd_configs)?,
             kubernetes_sd_configs: kubernetes(

@@ -3,7 +3,11 @@
 //! Files are checked for changes every second (name, size, modification time) and fully
 //! re-read every `refresh_interval`, so edits show up quickly without depending on inotify,
 //! which does not see ConfigMap updates through symlink swaps reliably anyway. A file that
-//! fails to parse keeps its last good groups and the error is logged and counted.
+//! fails to parse keeps its last good groups and the error is logged and counted; a bad group
+//! in a file that parses is dropped alone, with an error naming the file and the group.
+//! Targets are not checked to be addresses here: relabeling may rewrite a URL-form target (the
+//! blackbox exporter's pattern), and one that is still not an address is dropped at scrape
+//! time with its error, as Prometheus does.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -32,10 +36,12 @@ struct RawGroup {
     labels: BTreeMap<String, String>,
 }
 
-/// Parse one file's content; the format is chosen by extension as Prometheus does.
-pub fn parse(path: &Path, content: &str) -> Result<Vec<TargetGroup>, String> {
+/// Parse one file's content; the format is chosen by extension as Prometheus does. The groups
+/// that are valid, and an error for each one that is not (dropped); `Err` if the file itself
+/// cannot be read as a list of groups.
+pub fn parse(path: &Path, content: &str) -> Result<(Vec<TargetGroup>, Vec<String>), String> {
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-    let raw: Vec<RawGroup> = match ext {
+    let raw: Vec<serde_json::Value> = match ext {
         "json" => serde_json::from_str(content).map_err(|e| e.to_string())?,
         "yml" | "yaml" => {
             if content.trim().is_empty() {
@@ -51,31 +57,35 @@ pub fn parse(path: &Path, content: &str) -> Result<Vec<TargetGroup>, String> {
         }
     };
     let file = path.display().to_string();
-    raw.into_iter()
-        .enumerate()
-        .map(|(i, g)| {
-            let mut lb = LabelsBuilder::with_capacity(g.labels.len() + 1);
-            for (k, v) in g.labels {
-                if !is_valid_label_name(&k) {
-                    return Err(format!("group {i}: \"{k}\" is not a valid label name"));
+    let (mut groups, mut errors) = (Vec::new(), Vec::new());
+    for (i, v) in raw.into_iter().enumerate() {
+        let group = serde_json::from_value::<RawGroup>(v)
+            .map_err(|e| e.to_string())
+            .and_then(|g| {
+                let mut lb = LabelsBuilder::with_capacity(g.labels.len() + 1);
+                for (k, v) in g.labels {
+                    if !is_valid_label_name(&k) {
+                        return Err(format!("\"{k}\" is not a valid label name"));
+                    }
+                    lb.set(k, v);
                 }
-                lb.set(k, v);
-            }
-            lb.set(META_FILEPATH, file.clone());
-            let mut targets = Vec::with_capacity(g.targets.len());
-            for t in g.targets {
-                if t.contains('/') {
-                    return Err(format!("group {i}: \"{t}\" is not a valid hostname"));
-                }
-                targets.push(Labels::from_pairs([(ADDRESS, t)]));
-            }
-            Ok(TargetGroup {
-                source: format!("{file}:{i}"),
-                targets,
-                labels: lb.build(),
-            })
-        })
-        .collect()
+                lb.set(META_FILEPATH, file.clone());
+                Ok(TargetGroup {
+                    source: format!("{file}:{i}"),
+                    targets: g
+                        .targets
+                        .into_iter()
+                        .map(|t| Labels::from_pairs([(ADDRESS, t)]))
+                        .collect(),
+                    labels: lb.build(),
+                })
+            });
+        match group {
+            Ok(g) => groups.push(g),
+            Err(e) => errors.push(format!("target group {i}: {e} (group dropped)")),
+        }
+    }
+    Ok((groups, errors))
 }
 
 /// The files currently matched by `patterns`, sorted.
@@ -122,7 +132,11 @@ pub async fn run(cfg: FileSdConfig, tx: mpsc::Sender<Vec<TargetGroup>>) {
                 .map_err(|e| e.to_string())
                 .and_then(|c| parse(f, &c))
             {
-                Ok(g) => {
+                Ok((g, bad)) => {
+                    for e in bad {
+                        metrics::FILE_READ_ERRORS.inc();
+                        tracing::error!(file = %f.display(), err = %e, "Error in file");
+                    }
                     groups.insert(f.clone(), g);
                 }
                 Err(e) => {
@@ -157,30 +171,43 @@ mod tests {
     #[test]
     fn parses_json_and_yaml() {
         let j = r#"[{"targets": ["a:1", "b:2"], "labels": {"env": "prod"}}, {"targets": ["c:3"]}]"#;
-        let g = parse(Path::new("/x/t.json"), j).unwrap();
+        let (g, bad) = parse(Path::new("/x/t.json"), j).unwrap();
+        assert!(bad.is_empty());
         assert_eq!(g.len(), 2);
         assert_eq!(g[0].source, "/x/t.json:0");
         assert_eq!(g[0].labels.get("env"), Some("prod"));
         assert_eq!(g[0].labels.get(META_FILEPATH), Some("/x/t.json"));
         assert_eq!(g[1].targets[0].get(ADDRESS), Some("c:3"));
         let y = "- targets: ['a:1']\n  labels:\n    env: dev\n";
-        let g = parse(Path::new("t.yml"), y).unwrap();
+        let (g, _) = parse(Path::new("t.yml"), y).unwrap();
         assert_eq!(g[0].labels.get("env"), Some("dev"));
     }
 
+    /// A bad group is dropped alone, named; the file's other groups stay. URL-form targets are
+    /// kept for relabeling (the blackbox exporter's pattern), as Prometheus keeps them.
     #[test]
-    fn rejects_bad_content_with_reason() {
-        assert!(parse(Path::new("t.json"), "[{\"targets\": [1]}]").is_err());
-        let e = parse(
-            Path::new("t.json"),
-            r#"[{"targets": ["a:1"], "labels": {"1x": "y"}}]"#,
-        )
-        .unwrap_err();
-        assert!(e.contains("not a valid label name"), "{e}");
-        let e = parse(Path::new("t.json"), r#"[{"targets": ["http://a:1"]}]"#).unwrap_err();
-        assert!(e.contains("not a valid hostname"), "{e}");
+    fn a_bad_group_drops_alone_and_url_targets_are_kept() {
+        let j = r#"[{"targets": ["a:1"]}, {"targets": ["b:1"], "labels": {"1x": "y"}}, {"targets": [1]}, {"targets": ["c:1"], "bogus": 1}, {"targets": ["http://d:1/probe"]}]"#;
+        let (g, bad) = parse(Path::new("t.json"), j).unwrap();
+        let kept: Vec<&str> = g
+            .iter()
+            .map(|g| g.targets[0].get(ADDRESS).unwrap())
+            .collect();
+        assert_eq!(kept, ["a:1", "http://d:1/probe"]);
+        assert_eq!(
+            g[1].source, "t.json:4",
+            "sources keep the groups' positions"
+        );
+        assert_eq!(bad.len(), 3, "{bad:?}");
+        assert!(
+            bad[0].starts_with("target group 1: \"1x\" is not a valid label name"),
+            "{bad:?}"
+        );
+        assert!(bad[2].contains("bogus"), "{bad:?}");
+        // The file itself unreadable: an error for the whole file (its last good groups stay).
         assert!(parse(Path::new("t.txt"), "[]").is_err());
-        assert!(parse(Path::new("t.yml"), "- targets: ['a:1']\n  bogus: 1\n").is_err());
+        assert!(parse(Path::new("t.json"), "{").is_err());
+        assert!(parse(Path::new("t.yml"), "targets: [a]\n").is_err());
     }
 
     #[tokio::test]

@@ -410,3 +410,69 @@ fn check_config_accepts_good_and_names_the_problem_in_bad() {
         "{text}"
     );
 }
+
+/// The blackbox exporter's documented configuration: targets written as URLs, rewritten by
+/// relabeling (Prometheus checks static targets only in jobs without relabel configs). The same
+/// from a file SD file, where a bad group is dropped alone and named in the log, and a URL
+/// target left as the address after relabeling is dropped with its error, as Prometheus does.
+#[test]
+fn url_targets_with_relabeling_and_a_bad_file_sd_group() {
+    let dir = temp_dir("url-targets");
+    let (_ne, ne_port) = node_exporter(&dir);
+    let (_bb, bb_port) = blackbox_exporter(&dir);
+    let url = format!("http://127.0.0.1:{ne_port}/metrics");
+    std::fs::write(
+        dir.join("probes.json"),
+        format!(
+            r#"[{{"targets": ["{url}?from=file"]}}, {{"targets": ["x:1"], "labels": {{"1bad": "y"}}}}]"#
+        ),
+    )
+    .unwrap();
+    let relabel = format!(
+        "    relabel_configs:\n      - source_labels: [__address__]\n        target_label: __param_target\n      - source_labels: [__param_target]\n        target_label: instance\n      - target_label: __address__\n        replacement: 127.0.0.1:{bb_port}\n"
+    );
+    let cfg = format!(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: blackbox\n    metrics_path: /probe\n    params:\n      module: [http_2xx]\n    static_configs:\n      - targets: ['{url}']\n{relabel}  - job_name: blackbox-file\n    metrics_path: /probe\n    params:\n      module: [http_2xx]\n    file_sd_configs:\n      - files: ['{}']\n{relabel}  - job_name: unrelabeled-file\n    file_sd_configs:\n      - files: ['{}']\n",
+        dir.join("probes.json").display(),
+        dir.join("probes.json").display()
+    );
+    let v = Vigil::start("url-targets", Some(&cfg), &[]);
+    for (job, instance) in [
+        ("blackbox", url.clone()),
+        ("blackbox-file", format!("{url}?from=file")),
+    ] {
+        wait_for(&format!("{job} probes"), Duration::from_secs(30), || {
+            let r = query(&v.base, &format!("probe_success{{job=\"{job}\"}}"));
+            (r.len() == 1 && value_of(&r[0]) == "1" && metric_of(&r[0])["instance"] == instance)
+                .then_some(())
+        });
+    }
+    // Without relabeling the URL is not an address: dropped at scrape time with its error.
+    let t = get_json(&format!("{}/api/v1/targets?state=any", v.base));
+    let active = t["data"]["activeTargets"].as_array().unwrap();
+    assert!(
+        !active
+            .iter()
+            .any(|a| a["labels"]["job"] == "unrelabeled-file"),
+        "{t}"
+    );
+    let log = v.proc.log_text();
+    assert!(
+        log.contains("target group 1: \"1bad\" is not a valid label name (group dropped)"),
+        "{log}"
+    );
+    assert!(log.contains("is not a valid hostname"), "{log}");
+    // A job without relabeling still refuses a URL at load time, as Prometheus.
+    let bad = "scrape_configs:\n  - job_name: x\n    static_configs:\n      - targets: ['http://a:1/x']\n";
+    let out = std::process::Command::new(vigil_bin())
+        .args(["check", "config"])
+        .arg({
+            let p = dir.join("bad.yml");
+            std::fs::write(&p, bad).unwrap();
+            p
+        })
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("is not a valid hostname"));
+}
