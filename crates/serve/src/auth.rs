@@ -42,6 +42,23 @@ impl BasicAuth {
         (k(&self.keys.0), k(&self.keys.1))
     }
 
+    /// The cached answer for `user:password`, if there is one: no bcrypt, so callers on an
+    /// async worker ask this first and go to a blocking thread for [`BasicAuth::check`] only
+    /// on a miss.
+    pub fn cached(
+        &self,
+        users: &std::collections::BTreeMap<String, String>,
+        user: &str,
+        password: &str,
+    ) -> Option<bool> {
+        let (hash, known) = match users.get(user) {
+            Some(h) => (h.as_str(), true),
+            None => (fake_hash(), false),
+        };
+        let key = self.key(user, hash, password);
+        self.cache.lock().get(&key).map(|&ok| ok && known)
+    }
+
     /// Whether `user:password` matches `users` (user to bcrypt hash). Blocking (bcrypt takes
     /// tens of milliseconds on a miss): call it off the async workers.
     pub fn check(

@@ -235,15 +235,18 @@ async fn guard(State(src): State<Arc<Guard>>, req: Request, next: Next) -> Respo
             .and_then(auth::parse_basic);
         let ok = match creds {
             None => false,
-            Some((user, pass)) => {
-                let src2 = src.clone();
-                let cfg2 = cfg.clone();
-                tokio::task::spawn_blocking(move || {
-                    src2.source.auth.check(&cfg2.users, &user, &pass)
-                })
-                .await
-                .unwrap_or(false)
-            }
+            Some((user, pass)) => match src.source.auth.cached(&cfg.users, &user, &pass) {
+                Some(ok) => ok,
+                None => {
+                    let src2 = src.clone();
+                    let cfg2 = cfg.clone();
+                    tokio::task::spawn_blocking(move || {
+                        src2.source.auth.check(&cfg2.users, &user, &pass)
+                    })
+                    .await
+                    .unwrap_or(false)
+                }
+            },
         };
         if ok {
             next.run(req).await
