@@ -89,6 +89,8 @@ fn main() {
             .args([
                 "kube-state",
                 &format!("--web.listen-address=127.0.0.1:{port}"),
+                "--telemetry-host=127.0.0.1",
+                &format!("--telemetry-port={}", free_port()),
                 &format!("--apiserver={}", k.url()),
             ])
             .stdout(Stdio::null())

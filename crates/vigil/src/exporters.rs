@@ -3,16 +3,16 @@
 
 use std::process::ExitCode;
 
-use crate::flags::{ContainerMetricsFlags, KubeStateFlags};
+use crate::flags::{ContainerMetricsFlags, KubeStateFlags, ProbeFlags};
 
 /// Serve `app` on `listen` (with `--web.config.file`'s TLS and auth) until the process ends.
 async fn serve(
-    listen: &str,
+    listen: Vec<String>,
     web_config: Option<std::path::PathBuf>,
     app: axum::Router,
 ) -> Result<(), String> {
     let server = vigil_serve::Server::bind(vigil_serve::Options {
-        listen: vec![listen.to_string()],
+        listen,
         web_config,
         ..Default::default()
     })
@@ -20,6 +20,22 @@ async fn serve(
     .map_err(|e| e.to_string())?;
     server.serve(app, std::future::pending()).await;
     Ok(())
+}
+
+/// Logs to stderr at `level` and above, as text or JSON (`--log.level`, `--log.format`).
+pub fn init_logging(level: &str, format: &str) {
+    let filter =
+        tracing_subscriber::EnvFilter::new(format!("{level},hyper=warn,reqwest=warn,kube=warn"));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    if format == "json" {
+        b.json().init();
+    } else {
+        b.init();
+    }
 }
 
 fn runtime(what: &str) -> Option<tokio::runtime::Runtime> {
@@ -35,14 +51,30 @@ fn runtime(what: &str) -> Option<tokio::runtime::Runtime> {
     }
 }
 
+/// A duration flag given in seconds (`30`) or as a duration (`30s`, `1m`).
+fn seconds_or_duration(s: &str) -> Option<std::time::Duration> {
+    match s.parse::<f64>() {
+        Ok(n) if n >= 0.0 && n.is_finite() => Some(std::time::Duration::from_secs_f64(n)),
+        _ => vigil_config::parse_duration(s).ok(),
+    }
+}
+
 /// `vigil probe`: serve the prober until killed.
-pub fn probe(
-    config: Option<&std::path::Path>,
-    listen: &str,
-    web_config: Option<std::path::PathBuf>,
-) -> ExitCode {
+pub fn probe(f: ProbeFlags) -> ExitCode {
     use vigil_exporters::probe;
-    let yaml = match config.map(std::fs::read_to_string).transpose() {
+    if f.systemd_socket {
+        eprintln!(
+            "vigil probe: --web.systemd-socket: refused: systemd socket activation is not supported; give --web.listen-address"
+        );
+        return ExitCode::FAILURE;
+    }
+    // As the blackbox exporter: `blackbox.yml` in the working directory by default; without it
+    // vigil has built-in `http_2xx` and `tcp_connect` modules.
+    let config = f.config_file.clone().or_else(|| {
+        let d = std::path::PathBuf::from("blackbox.yml");
+        d.exists().then_some(d)
+    });
+    let yaml = match config.as_ref().map(std::fs::read_to_string).transpose() {
         Ok(y) => y,
         Err(e) => {
             eprintln!("vigil probe: cannot read --config.file: {e}");
@@ -56,15 +88,69 @@ pub fn probe(
             return ExitCode::FAILURE;
         }
     };
+    if f.config_check {
+        println!("Config file is ok exiting...");
+        return ExitCode::SUCCESS;
+    }
+    let Some(interval) = seconds_or_duration(&f.auto_reload_interval) else {
+        eprintln!(
+            "vigil probe: invalid --config.auto-reload-interval {:?}",
+            f.auto_reload_interval
+        );
+        return ExitCode::FAILURE;
+    };
+    if !f.timeout_offset.is_finite() || f.timeout_offset < 0.0 {
+        eprintln!("vigil probe: --timeout-offset must be a non-negative number of seconds");
+        return ExitCode::FAILURE;
+    }
+    init_logging(&f.log_level, &f.log_format);
     let Some(rt) = runtime("probe") else {
         return ExitCode::FAILURE;
     };
-    let state = std::sync::Arc::new(probe::ProbeState {
+    let state = std::sync::Arc::new(probe::ProbeState::new(
         modules,
-        probes: Default::default(),
+        probe::ProbeOptions {
+            config_file: config,
+            timeout_offset: f.timeout_offset,
+            prober_log: f.log_prober.parse().unwrap_or(tracing::Level::INFO),
+            history_limit: f.history_limit,
+        },
+    ));
+    let prefix = vigil_web::route_prefix(f.route_prefix.as_deref(), f.external_url.as_deref());
+    let res: Result<(), String> = rt.block_on(async move {
+        // SIGHUP and --config.enable-auto-reload re-read the file, as /-/reload does.
+        let s = state.clone();
+        tokio::spawn(async move {
+            let Ok(mut hup) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            else {
+                return;
+            };
+            while hup.recv().await.is_some() {
+                let s = s.clone();
+                let _ = tokio::task::spawn_blocking(move || s.reload()).await;
+            }
+        });
+        if f.auto_reload {
+            let s = state.clone();
+            tokio::spawn(async move {
+                let mut tick =
+                    tokio::time::interval(interval.max(std::time::Duration::from_secs(1)));
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    let s = s.clone();
+                    let _ = tokio::task::spawn_blocking(move || s.reload()).await;
+                }
+            });
+        }
+        serve(
+            f.listen_address,
+            f.web_config_file,
+            probe::router(state, &prefix),
+        )
+        .await
     });
-    let res: Result<(), String> =
-        rt.block_on(async move { serve(listen, web_config, probe::router(state)).await });
     match res {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -74,9 +160,116 @@ pub fn probe(
     }
 }
 
+/// `host:port` for kube-state-metrics' `--host`/`--port` (`::` is every interface).
+fn host_port(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// kube-state-metrics' flags that vigil refuses when set, with the reason; and the ones with no
+/// effect, warned about.
+fn kube_state_review(f: &KubeStateFlags) -> (Vec<String>, Vec<String>) {
+    let mut refused = Vec::new();
+    let mut warn = Vec::new();
+    let mut no = |set: bool, flag: &str, why: &str| {
+        if set {
+            refused.push(format!("--{flag}: refused: {why}"));
+        }
+    };
+    no(
+        f.metric_annotations_allowlist.is_some(),
+        "metric-annotations-allowlist",
+        "vigil does not render kube_<resource>_annotations yet",
+    );
+    no(
+        !f.metric_opt_in_list.is_empty(),
+        "metric-opt-in-list",
+        "vigil renders none of kube-state-metrics' opt-in families yet",
+    );
+    no(
+        f.total_shards > 1,
+        "total-shards",
+        "vigil does not shard its objects yet; run one instance",
+    );
+    no(
+        f.shard >= f.total_shards.max(1),
+        "shard",
+        "must be less than --total-shards",
+    );
+    no(
+        f.pod.is_some() || f.pod_namespace.is_some(),
+        "pod",
+        "automatic sharding is not implemented yet",
+    );
+    no(
+        f.node.is_some(),
+        "node",
+        "per-node sharding of pods is not implemented yet",
+    );
+    no(
+        f.track_unscheduled_pods,
+        "track-unscheduled-pods",
+        "per-node sharding of pods is not implemented yet",
+    );
+    no(
+        f.object_limit != 0,
+        "object-limit",
+        "a limit on listed objects is not implemented",
+    );
+    no(
+        f.custom_resource_state_config.is_some()
+            || f.custom_resource_state_config_file.is_some()
+            || f.custom_resource_state_only
+            || f.continue_without_crs_file,
+        "custom-resource-state-config",
+        "custom resource state metrics are not implemented",
+    );
+    no(
+        f.config.is_some() || f.continue_without_config,
+        "config",
+        "an options file is not read; give the flags instead",
+    );
+    no(
+        f.auth_filter,
+        "auth-filter",
+        "TokenReview/SubjectAccessReview authentication is not implemented (--tls-config gives TLS and basic auth)",
+    );
+    if !f.metric_allowlist.is_empty() && !f.metric_denylist.is_empty() {
+        refused.push("--metric-allowlist: refused: --metric-allowlist and --metric-denylist are mutually exclusive (as in kube-state-metrics)".into());
+    }
+    if f.auto_gomemlimit || f.auto_gomemlimit_ratio.is_some() {
+        warn.push("--auto-gomemlimit: Go runtime tuning, no effect in vigil".to_string());
+    }
+    if f.server_write_timeout.is_some() {
+        warn.push("--server-write-timeout: not applied yet (the flag has no effect)".to_string());
+    }
+    if f.server_idle_timeout.is_some() {
+        warn.push(
+            "--server-idle-timeout: not applied yet; --server-read-timeout bounds idle connections"
+                .to_string(),
+        );
+    }
+    (refused, warn)
+}
+
 /// `vigil kube-state`: watch the API and serve kube-state-metrics' families until killed.
 pub fn kube_state(f: KubeStateFlags) -> ExitCode {
     use vigil_exporters::kube_state;
+    if f.version {
+        println!(
+            "vigil kube-state {} (kube-state-metrics v2 compatible)",
+            env!("CARGO_PKG_VERSION")
+        );
+        return ExitCode::SUCCESS;
+    }
+    let (refused, warn) = kube_state_review(&f);
+    if !refused.is_empty() {
+        eprintln!("vigil kube-state: {}", refused.join("; "));
+        return ExitCode::FAILURE;
+    }
     let allow = match f
         .metric_labels_allowlist
         .as_deref()
@@ -89,6 +282,69 @@ pub fn kube_state(f: KubeStateFlags) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let patterns = |flag: &str, list: &[String]| -> Result<Vec<regex::Regex>, String> {
+        list.iter()
+            .map(|p| p.trim())
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                regex::Regex::new(&format!("^(?:{p})$"))
+                    .map_err(|e| format!("--{flag}: {p:?}: {e}"))
+            })
+            .collect()
+    };
+    let trimmed = |l: &[String]| -> Vec<String> {
+        l.iter()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
+    };
+    let scope = match (
+        patterns("metric-allowlist", &f.metric_allowlist),
+        patterns("metric-denylist", &f.metric_denylist),
+    ) {
+        (Ok(a), Ok(d)) => kube_state::Scope {
+            resources: (!trimmed(&f.resources).is_empty()).then(|| trimmed(&f.resources)),
+            namespaces: trimmed(&f.namespaces),
+            namespaces_denylist: trimmed(&f.namespaces_denylist),
+            metric_allowlist: a,
+            metric_denylist: d,
+            use_apiserver_cache: f.use_apiserver_cache,
+        },
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("vigil kube-state: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let missing = match scope.check_resources() {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("vigil kube-state: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let timeout = |flag: &str, v: &str| {
+        seconds_or_duration(v).ok_or_else(|| format!("--{flag}: not a duration: {v:?}"))
+    };
+    let read_timeout = match (
+        timeout("server-read-timeout", &f.server_read_timeout),
+        timeout("server-read-header-timeout", &f.server_read_header_timeout),
+    ) {
+        (Ok(a), Ok(b)) => a.min(b),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("vigil kube-state: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    init_logging(if f.verbosity >= 4 { "debug" } else { "info" }, "logfmt");
+    for w in warn {
+        tracing::warn!("{w}");
+    }
+    if !missing.is_empty() {
+        tracing::warn!(
+            resources = %missing.join(","),
+            "NOT RENDERED: vigil does not render these kube-state-metrics resources yet; their families are absent"
+        );
+    }
     let opts = kube_state::Options {
         labels_allowlist: allow,
         legacy_resource_metrics: f.legacy_resource_metrics,
@@ -96,10 +352,31 @@ pub fn kube_state(f: KubeStateFlags) -> ExitCode {
     let Some(rt) = runtime("kube-state") else {
         return ExitCode::FAILURE;
     };
+    let main_addr = f
+        .listen_address
+        .clone()
+        .unwrap_or_else(|| host_port(&f.host, f.port));
+    let telemetry_addr = host_port(&f.telemetry_host, f.telemetry_port);
     let res: Result<(), String> = rt.block_on(async move {
         let client = kube_state::client(f.apiserver.as_deref(), f.kubeconfig.as_deref()).await?;
-        let state = kube_state::KubeState::start(client, opts);
-        serve(&f.listen_address, f.tls_config, kube_state::router(state)).await
+        let state = kube_state::KubeState::start(client, opts, scope);
+        let mut app = kube_state::router(state.clone());
+        if f.enable_gzip_encoding {
+            app = app.layer(tower_http::compression::CompressionLayer::new());
+        }
+        let bind = |addr: String| {
+            vigil_serve::Server::bind(vigil_serve::Options {
+                listen: vec![addr],
+                web_config: f.tls_config.clone(),
+                read_timeout: Some(read_timeout),
+                ..Default::default()
+            })
+        };
+        let main = bind(main_addr).await.map_err(|e| e.to_string())?;
+        let telemetry = bind(telemetry_addr).await.map_err(|e| e.to_string())?;
+        tokio::spawn(telemetry.serve(kube_state::telemetry_router(state), std::future::pending()));
+        main.serve(app, std::future::pending()).await;
+        Ok(())
     });
     match res {
         Ok(()) => ExitCode::SUCCESS,
@@ -134,7 +411,7 @@ pub fn container_metrics(f: ContainerMetricsFlags) -> ExitCode {
             eprintln!("vigil container-metrics: no Kubernetes API given; pod, namespace, container and image labels stay empty");
         }
         serve(
-            &f.listen_address,
+            vec![f.listen_address],
             f.web_config_file,
             router(std::sync::Arc::new(cm)),
         )

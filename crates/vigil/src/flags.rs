@@ -38,23 +38,62 @@ pub enum Command {
         #[command(subcommand)]
         what: TsdbCommand,
     },
-    /// A blackbox-exporter-compatible prober: `/probe?target=...&module=...` and `/metrics`.
-    Probe {
-        /// A blackbox exporter `blackbox.yml` (the `http_2xx` and `tcp_connect` modules exist
-        /// without one).
-        #[arg(long = "config.file")]
-        config_file: Option<std::path::PathBuf>,
-        #[arg(long = "web.listen-address", default_value = ":9115")]
-        listen_address: String,
-        /// TLS, client certificates and basic auth (the exporter toolkit's web config file).
-        #[arg(long = "web.config.file")]
-        web_config_file: Option<std::path::PathBuf>,
-    },
+    /// A blackbox-exporter-compatible prober: `/probe?target=...&module=...` and `/metrics`,
+    /// with the blackbox exporter's flags.
+    Probe(ProbeFlags),
     /// Kubernetes object state as kube-state-metrics exposes it (pods, deployments, nodes,
     /// namespaces, services) on `/metrics`.
-    KubeState(KubeStateFlags),
+    KubeState(Box<KubeStateFlags>),
     /// Container metrics as cAdvisor exposes them, read from this node's cgroups, on `/metrics`.
     ContainerMetrics(ContainerMetricsFlags),
+}
+
+/// `vigil probe`: the blackbox exporter's flags, with its meanings.
+#[derive(Args, Debug)]
+pub struct ProbeFlags {
+    /// Blackbox exporter configuration file. [default: ./blackbox.yml if it exists, else the
+    /// built-in http_2xx and tcp_connect modules]
+    #[arg(long = "config.file")]
+    pub config_file: Option<std::path::PathBuf>,
+    /// Validate the configuration file, then exit (0 if valid).
+    #[arg(long = "config.check", num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set, require_equals = true)]
+    pub config_check: bool,
+    /// Re-read the configuration file every --config.auto-reload-interval.
+    #[arg(long = "config.enable-auto-reload", num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set, require_equals = true)]
+    pub auto_reload: bool,
+    /// How often --config.enable-auto-reload re-reads the file (seconds, or a duration).
+    #[arg(long = "config.auto-reload-interval", default_value = "30s")]
+    pub auto_reload_interval: String,
+    /// Seconds taken off the scrape's timeout for a probe's deadline.
+    #[arg(long = "timeout-offset", default_value_t = 0.5)]
+    pub timeout_offset: f64,
+    /// The level each probe's log lines are logged at.
+    #[arg(long = "log.prober", default_value = "info", value_parser = ["debug", "info", "warn", "error"])]
+    pub log_prober: String,
+    /// Probes kept for the landing page and /logs.
+    #[arg(long = "history.limit", default_value_t = 100)]
+    pub history_limit: usize,
+    /// The URL the prober is reachable under; its path is the default route prefix.
+    #[arg(long = "web.external-url")]
+    pub external_url: Option<String>,
+    /// Prefix of every route. [default: the path of --web.external-url]
+    #[arg(long = "web.route-prefix")]
+    pub route_prefix: Option<String>,
+    /// Address to listen on; repeat to listen on several.
+    #[arg(long = "web.listen-address", default_value = ":9115")]
+    pub listen_address: Vec<String>,
+    /// TLS, client certificates and basic auth (the exporter toolkit's web config file).
+    #[arg(long = "web.config.file")]
+    pub web_config_file: Option<std::path::PathBuf>,
+    /// Refused: systemd socket activation is not supported (give --web.listen-address).
+    #[arg(long = "web.systemd-socket", num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set, require_equals = true)]
+    pub systemd_socket: bool,
+    /// Only log messages with the given severity or above.
+    #[arg(long = "log.level", default_value = "info", value_parser = ["debug", "info", "warn", "error"])]
+    pub log_level: String,
+    /// Output format of log messages.
+    #[arg(long = "log.format", default_value = "logfmt", value_parser = ["logfmt", "json"])]
+    pub log_format: String,
 }
 
 #[derive(Args, Debug)]
@@ -87,27 +126,142 @@ pub struct ContainerMetricsFlags {
     pub node_name: Option<String>,
 }
 
+/// `vigil kube-state`: kube-state-metrics' flags (pflag spellings: `--flag=false` works), with
+/// its meanings; the ones vigil does not implement are refused by name at start-up.
 #[derive(Args, Debug)]
 pub struct KubeStateFlags {
-    #[arg(long = "web.listen-address", default_value = ":8080")]
-    pub listen_address: String,
-    /// TLS, client certificates and basic auth: the exporter toolkit's web config file, under
-    /// kube-state-metrics' flag name.
+    /// Host to serve the state metrics on.
+    #[arg(long = "host", default_value = "::")]
+    pub host: String,
+    /// Port to serve the state metrics on.
+    #[arg(long = "port", default_value_t = 8080)]
+    pub port: u16,
+    /// Host to serve kube-state's own metrics on.
+    #[arg(long = "telemetry-host", default_value = "::")]
+    pub telemetry_host: String,
+    /// Port to serve kube-state's own metrics on.
+    #[arg(long = "telemetry-port", default_value_t = 8081)]
+    pub telemetry_port: u16,
+    /// vigil's earlier spelling of --host/--port (`host:port` or `:port`); wins over them.
+    #[arg(long = "web.listen-address", hide = true)]
+    pub listen_address: Option<String>,
+    /// TLS, client certificates and basic auth: the exporter toolkit's web config file, for
+    /// both servers.
     #[arg(long = "tls-config")]
     pub tls_config: Option<std::path::PathBuf>,
     /// A kubeconfig file; without it (and without --apiserver) the in-cluster service account.
     #[arg(long)]
     pub kubeconfig: Option<std::path::PathBuf>,
-    /// The API server's URL (kube-state-metrics' flag).
+    /// The API server's URL.
     #[arg(long)]
     pub apiserver: Option<String>,
-    /// Which Kubernetes labels become `label_*` labels of `kube_<resource>_labels`, as
-    /// kube-state-metrics: `pods=[app,version],deployments=[*]` (none by default).
+    /// Comma-separated resources to expose. [default: every resource vigil renders:
+    /// deployments, namespaces, nodes, pods, services]
+    #[arg(long = "resources", value_delimiter = ',')]
+    pub resources: Vec<String>,
+    /// Comma-separated namespaces to watch (namespaced resources are watched per namespace).
+    /// [default: all]
+    #[arg(long = "namespaces", value_delimiter = ',')]
+    pub namespaces: Vec<String>,
+    /// Comma-separated namespaces to leave out.
+    #[arg(long = "namespaces-denylist", value_delimiter = ',')]
+    pub namespaces_denylist: Vec<String>,
+    /// Comma-separated metric names or regular expressions (anchored) to expose.
+    #[arg(long = "metric-allowlist", value_delimiter = ',')]
+    pub metric_allowlist: Vec<String>,
+    /// Comma-separated metric names or regular expressions (anchored) to leave out.
+    #[arg(long = "metric-denylist", value_delimiter = ',')]
+    pub metric_denylist: Vec<String>,
+    /// Which Kubernetes labels become `label_*` labels of `kube_<resource>_labels`:
+    /// `pods=[app,version],deployments=[*]` (none by default).
     #[arg(long = "metric-labels-allowlist")]
     pub metric_labels_allowlist: Option<String>,
-    /// Also write kube-state-metrics v1's resource families (`kube_node_status_allocatable_cpu_cores`,
-    /// `kube_pod_container_resource_requests_memory_bytes`, ...), which older dashboards query.
-    #[arg(long = "legacy-resource-metrics")]
+    /// Refused when set: vigil does not render `kube_<resource>_annotations` yet.
+    #[arg(long = "metric-annotations-allowlist")]
+    pub metric_annotations_allowlist: Option<String>,
+    /// Refused when set: vigil renders none of kube-state-metrics' opt-in families yet.
+    #[arg(long = "metric-opt-in-list", value_delimiter = ',')]
+    pub metric_opt_in_list: Vec<String>,
+    /// This instance's shard (with --total-shards).
+    #[arg(long = "shard", default_value_t = 0)]
+    pub shard: u32,
+    /// Number of shards; more than 1 is refused (vigil does not shard yet).
+    #[arg(long = "total-shards", default_value_t = 1)]
+    pub total_shards: u32,
+    /// Refused: automatic sharding is not implemented yet.
+    #[arg(long = "pod")]
+    pub pod: Option<String>,
+    /// Refused: automatic sharding is not implemented yet.
+    #[arg(long = "pod-namespace")]
+    pub pod_namespace: Option<String>,
+    /// Refused: per-node sharding of pods is not implemented yet.
+    #[arg(long = "node")]
+    pub node: Option<String>,
+    /// Refused: per-node sharding of pods is not implemented yet.
+    #[arg(long = "track-unscheduled-pods", num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set, require_equals = true)]
+    pub track_unscheduled_pods: bool,
+    /// List from the API server's watch cache (resourceVersion=0) instead of etcd.
+    #[arg(long = "use-apiserver-cache", num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set, require_equals = true)]
+    pub use_apiserver_cache: bool,
+    /// Refused when not 0: a limit on listed objects is not implemented.
+    #[arg(long = "object-limit", default_value_t = 0)]
+    pub object_limit: i64,
+    /// Gzip /metrics for clients that accept it.
+    #[arg(long = "enable-gzip-encoding", num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set, require_equals = true)]
+    pub enable_gzip_encoding: bool,
+    /// Refused: custom resource state metrics are not implemented.
+    #[arg(long = "custom-resource-state-config")]
+    pub custom_resource_state_config: Option<String>,
+    /// Refused: custom resource state metrics are not implemented.
+    #[arg(long = "custom-resource-state-config-file")]
+    pub custom_resource_state_config_file: Option<String>,
+    /// Refused: custom resource state metrics are not implemented.
+    #[arg(long = "custom-resource-state-only", num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set, require_equals = true)]
+    pub custom_resource_state_only: bool,
+    /// Refused: custom resource state metrics are not implemented.
+    #[arg(long = "continue-without-custom-resource-state-config-file", num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set, require_equals = true)]
+    pub continue_without_crs_file: bool,
+    /// Refused: an options file is not read; give the flags.
+    #[arg(long = "config")]
+    pub config: Option<String>,
+    /// Refused: an options file is not read.
+    #[arg(long = "continue-without-config", num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set, require_equals = true)]
+    pub continue_without_config: bool,
+    /// Refused: TokenReview/SubjectAccessReview authentication is not implemented (use
+    /// --tls-config).
+    #[arg(long = "auth-filter", num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set, require_equals = true)]
+    pub auth_filter: bool,
+    /// No effect (Go runtime tuning); warned about when set.
+    #[arg(long = "auto-gomemlimit", num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set, require_equals = true)]
+    pub auto_gomemlimit: bool,
+    /// No effect (Go runtime tuning); warned about when set.
+    #[arg(long = "auto-gomemlimit-ratio")]
+    pub auto_gomemlimit_ratio: Option<f64>,
+    /// Longest wait for a request (applied, with --server-read-header-timeout, as the wait for a
+    /// request's headers and a TLS handshake).
+    #[arg(long = "server-read-timeout", default_value = "1m")]
+    pub server_read_timeout: String,
+    /// Longest wait for a request's headers.
+    #[arg(long = "server-read-header-timeout", default_value = "5s")]
+    pub server_read_header_timeout: String,
+    /// No effect yet: a write timeout is not applied; warned about when set.
+    #[arg(long = "server-write-timeout")]
+    pub server_write_timeout: Option<String>,
+    /// No effect yet: an idle timeout is not applied; warned about when set.
+    #[arg(long = "server-idle-timeout")]
+    pub server_idle_timeout: Option<String>,
+    /// Log verbosity (klog's): 4 and up logs debug lines.
+    #[arg(short = 'v', long = "v", default_value_t = 0)]
+    pub verbosity: u8,
+    /// Logs go to standard error (klog's flag; always so in vigil).
+    #[arg(long = "logtostderr", num_args = 0..=1, default_value_t = true, default_missing_value = "true", action = clap::ArgAction::Set, require_equals = true)]
+    pub logtostderr: bool,
+    /// Print the version and exit.
+    #[arg(long = "version", num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set, require_equals = true)]
+    pub version: bool,
+    /// vigil's own: also write kube-state-metrics v1's resource families
+    /// (`kube_node_status_allocatable_cpu_cores`, ...), which older dashboards query.
+    #[arg(long = "legacy-resource-metrics", num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set, require_equals = true)]
     pub legacy_resource_metrics: bool,
 }
 

@@ -26,12 +26,8 @@ fn main() -> std::process::ExitCode {
             what: CheckCommand::Config { syntax_only, files },
         }) => check::config(&files, syntax_only),
         Some(Command::Tsdb { what }) => tsdb_command(what),
-        Some(Command::Probe {
-            config_file,
-            listen_address,
-            web_config_file,
-        }) => exporters::probe(config_file.as_deref(), &listen_address, web_config_file),
-        Some(Command::KubeState(f)) => exporters::kube_state(f),
+        Some(Command::Probe(f)) => exporters::probe(f),
+        Some(Command::KubeState(f)) => exporters::kube_state(*f),
         Some(Command::ContainerMetrics(f)) => exporters::container_metrics(f),
         None => {
             let rt = match tokio::runtime::Builder::new_multi_thread()

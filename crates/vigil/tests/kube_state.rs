@@ -61,6 +61,8 @@ fn kube_state_metrics_from_the_fake_api() {
         &vigil_bin(),
         &[
             "kube-state".into(),
+            "--telemetry-host=127.0.0.1".into(),
+            format!("--telemetry-port={}", free_port()),
             format!("--web.listen-address=127.0.0.1:{port}"),
             format!("--apiserver={}", k.url()),
             "--metric-labels-allowlist=pods=[app]".into(),
@@ -222,4 +224,100 @@ fn kube_state_metrics_from_the_fake_api() {
         ),
         0.0
     );
+}
+
+/// kube-state-metrics' flags as its Helm chart and manifests pass them: `--port`,
+/// `--telemetry-port`, the chart's 28-resource `--resources` (the ones vigil does not render
+/// are named in a warning), `--namespaces`, `--metric-denylist`, `--enable-gzip-encoding`;
+/// flags vigil does not implement are refused by name.
+#[test]
+fn kube_state_metrics_flags() {
+    let dir = temp_dir("kube-state-flags");
+    let k = FakeKube::start();
+    for (ns, name) in [("team-a", "a1"), ("team-b", "b1")] {
+        k.apply(json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": ns, "uid": format!("uid-{name}")},
+            "spec": {"nodeName": "node-1", "containers": [{"name": "c", "image": "x:1"}]},
+            "status": {"phase": "Running"}
+        }));
+    }
+    let chart_resources = "certificatesigningrequests,configmaps,cronjobs,daemonsets,deployments,endpoints,horizontalpodautoscalers,ingresses,jobs,leases,limitranges,mutatingwebhookconfigurations,namespaces,networkpolicies,nodes,persistentvolumeclaims,persistentvolumes,poddisruptionbudgets,pods,replicasets,replicationcontrollers,resourcequotas,secrets,services,statefulsets,storageclasses,validatingwebhookconfigurations,volumeattachments";
+    let (port, tport) = (free_port(), free_port());
+    let ks = spawn(
+        "vigil-kube-state",
+        &vigil_bin(),
+        &[
+            "kube-state".into(),
+            format!("--apiserver={}", k.url()),
+            "--host=127.0.0.1".into(),
+            format!("--port={port}"),
+            "--telemetry-host=127.0.0.1".into(),
+            format!("--telemetry-port={tport}"),
+            format!("--resources={chart_resources}"),
+            "--namespaces=team-a".into(),
+            "--metric-denylist=kube_pod_status_.*".into(),
+            "--enable-gzip-encoding".into(),
+            "--use-apiserver-cache=false".into(),
+        ],
+        &dir,
+    );
+    wait_for("synced", Duration::from_secs(20), || {
+        http("GET", &format!("http://127.0.0.1:{port}/readyz"), None)
+            .ok()
+            .filter(|(c, _)| *c == 200)
+    });
+    let (_, text) = get(&format!("http://127.0.0.1:{port}/metrics"));
+    assert!(
+        text.contains(r#"kube_pod_info{namespace="team-a",pod="a1""#),
+        "{text}"
+    );
+    assert!(!text.contains("team-b"), "--namespaces=team-a: {text}");
+    assert!(!text.contains("kube_pod_status_phase"), "--metric-denylist");
+    assert!(
+        text.contains("kube_pod_container_info"),
+        "other families stay"
+    );
+    let log = ks.log_text();
+    assert!(
+        log.contains("NOT RENDERED") && log.contains("configmaps") && log.contains("statefulsets"),
+        "{log}"
+    );
+    // gzip for clients that take it.
+    let (_, _, head) = curl(&[
+        "-H",
+        "Accept-Encoding: gzip",
+        "-o",
+        "/dev/null",
+        "-D",
+        "-",
+        &format!("http://127.0.0.1:{port}/metrics"),
+    ]);
+    assert!(
+        head.to_ascii_lowercase().contains("content-encoding: gzip"),
+        "{head}"
+    );
+    // The telemetry port serves the exporter's own metrics.
+    let (code, tel) = get(&format!("http://127.0.0.1:{tport}/metrics"));
+    assert_eq!(code, 200);
+    assert!(tel.contains("vigil_kube_state_watch_events_total"), "{tel}");
+    // Refused by name, with the reason.
+    for (flag, want) in [
+        ("--total-shards=2", "--total-shards: refused"),
+        ("--auth-filter", "--auth-filter: refused"),
+        (
+            "--metric-opt-in-list=kube_pod_nodeselectors",
+            "--metric-opt-in-list: refused",
+        ),
+        ("--resources=widgets", "unknown resource \"widgets\""),
+        ("--resources=configmaps", "renders none of"),
+    ] {
+        let out = std::process::Command::new(vigil_bin())
+            .args(["kube-state", flag, "--apiserver=http://127.0.0.1:1"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{flag}: {err}");
+        assert!(err.contains(want), "{flag}: {err}");
+    }
 }

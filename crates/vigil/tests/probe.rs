@@ -553,3 +553,98 @@ fn probes_answer_as_the_blackbox_exporter() {
         "{debug}"
     );
 }
+
+/// The blackbox exporter's flags, with its meanings: `--config.check`, `--web.route-prefix`,
+/// `--history.limit` with `/logs`, `--timeout-offset`, `--log.prober`, `/-/reload` and
+/// `/-/healthy`, several `--web.listen-address`, and `--web.systemd-socket` refused by name.
+#[test]
+fn blackbox_exporter_flags() {
+    let dir = temp_dir("probe-flags");
+    let cfg = dir.join("blackbox.yml");
+    std::fs::write(&cfg, "modules:\n  http_2xx:\n    prober: http\n").unwrap();
+    let check = |path: &std::path::Path| {
+        std::process::Command::new(vigil_bin())
+            .args(["probe", "--config.check"])
+            .arg(format!("--config.file={}", path.display()))
+            .output()
+            .unwrap()
+    };
+    assert!(check(&cfg).status.success());
+    let bad = dir.join("bad.yml");
+    std::fs::write(&bad, "modules:\n  x:\n    prober: http\n    nonsense: 1\n").unwrap();
+    assert!(!check(&bad).status.success());
+    let out = std::process::Command::new(vigil_bin())
+        .args(["probe", "--web.systemd-socket"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--web.systemd-socket: refused"));
+
+    let (port, port2) = (free_port(), free_port());
+    let p = spawn(
+        "vigil-probe",
+        &vigil_bin(),
+        &[
+            "probe".into(),
+            format!("--config.file={}", cfg.display()),
+            format!("--web.listen-address=127.0.0.1:{port}"),
+            format!("--web.listen-address=127.0.0.1:{port2}"),
+            "--web.route-prefix=/bb".into(),
+            "--history.limit=2".into(),
+            "--timeout-offset=2".into(),
+            "--log.prober=warn".into(),
+            "--log.level=warn".into(),
+        ],
+        &dir,
+    );
+    let base = format!("http://127.0.0.1:{port}/bb");
+    wait_http(&format!("{base}/-/healthy"));
+    assert_eq!(
+        get(&format!("http://127.0.0.1:{port2}/bb/-/healthy")),
+        (200, "Healthy".into())
+    );
+    assert_eq!(
+        get(&format!("http://127.0.0.1:{port}/probe?target=x")).0,
+        404,
+        "only under the prefix"
+    );
+    let target = format!("http://127.0.0.1:{port}/bb/-/healthy");
+    let probe = |n: u32| {
+        let (_, code, body) = curl(&[
+            "-H",
+            "X-Prometheus-Scrape-Timeout-Seconds: 5",
+            &format!("{base}/probe?module=http_2xx&target={}&n={n}", enc(&target)),
+        ]);
+        assert_eq!(code, 200, "{body}");
+        body
+    };
+    for n in 0..3 {
+        assert!(probe(n).contains("probe_success 1"));
+    }
+    // The history keeps the last two: ids 1 and 2.
+    assert_eq!(get(&format!("{base}/logs?id=0")).0, 404);
+    let (code, log) = get(&format!("{base}/logs?id=2"));
+    assert_eq!(code, 200);
+    // 5 s from the scrape less the 2 s offset.
+    assert!(log.contains("timeout_seconds=3"), "{log}");
+    assert_eq!(get(&format!("{base}/logs?target={}", enc(&target))).0, 200);
+    assert!(get(&format!("{base}/")).1.contains("Recent probes"));
+    // --log.prober=warn: the probe's lines reach the log at warn.
+    assert!(p.log_text().contains("Beginning probe"), "{}", p.log_text());
+    // /-/reload reads the file again (POST only).
+    std::fs::write(
+        &cfg,
+        "modules:\n  http_2xx:\n    prober: http\n  tcp_check:\n    prober: tcp\n",
+    )
+    .unwrap();
+    assert_eq!(get(&format!("{base}/-/reload")).0, 405);
+    assert_eq!(
+        http("POST", &format!("{base}/-/reload"), None).unwrap().0,
+        200
+    );
+    let (code, body) = get(&format!(
+        "{base}/probe?module=tcp_check&target=127.0.0.1:{port}"
+    ));
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("probe_success 1"), "{body}");
+}

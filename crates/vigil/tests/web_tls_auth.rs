@@ -285,6 +285,8 @@ fn the_exporters_serve_behind_the_same_file_and_real_peers_scrape_through_it() {
         &vigil_bin(),
         &[
             "kube-state".into(),
+            "--telemetry-host=127.0.0.1".into(),
+            format!("--telemetry-port={}", free_port()),
             format!("--web.listen-address=127.0.0.1:{ks_port}"),
             format!("--apiserver={}", kube.url()),
             format!("--tls-config={cfg}"),

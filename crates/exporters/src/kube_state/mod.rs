@@ -28,12 +28,121 @@ use crate::exposition::Compact;
 pub use families::Options;
 use text::{Family, Rendered};
 
-/// The rendered objects of one resource, by `namespace/name`, and whether it has listed once.
+/// The rendered objects of one resource, by `namespace/name`, and how many of its watches
+/// have not listed yet.
 #[derive(Default)]
 struct Objects {
     /// Shared so a scrape can take a snapshot and write it without holding the lock.
     by_key: BTreeMap<String, Arc<Compact>>,
-    synced: bool,
+    unsynced: usize,
+}
+
+/// What to watch and expose (kube-state-metrics' `--resources`, `--namespaces`,
+/// `--namespaces-denylist`, `--metric-allowlist`, `--metric-denylist`,
+/// `--use-apiserver-cache`).
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    /// `None`: every resource vigil implements.
+    pub resources: Option<Vec<String>>,
+    /// Empty: all namespaces. Namespaced resources are then watched per namespace (as
+    /// kube-state-metrics does, so a namespace-scoped Role is enough).
+    pub namespaces: Vec<String>,
+    pub namespaces_denylist: Vec<String>,
+    /// Anchored patterns over family names.
+    pub metric_allowlist: Vec<regex::Regex>,
+    pub metric_denylist: Vec<regex::Regex>,
+    /// List from the API server's watch cache (`resourceVersion=0`) instead of a quorum read.
+    pub use_apiserver_cache: bool,
+}
+
+/// The resources vigil renders.
+pub const SUPPORTED: [&str; 5] = ["deployments", "namespaces", "nodes", "pods", "services"];
+
+/// Every resource kube-state-metrics knows (default and opt-in), for telling an unknown name
+/// from one vigil does not render yet.
+pub const KNOWN: [&str; 40] = [
+    "certificatesigningrequests",
+    "clusterrolebindings",
+    "clusterroles",
+    "configmaps",
+    "cronjobs",
+    "daemonsets",
+    "deployments",
+    "endpoints",
+    "endpointslices",
+    "horizontalpodautoscalers",
+    "ingressclasses",
+    "ingresses",
+    "jobs",
+    "leases",
+    "limitranges",
+    "mutatingadmissionpolicies",
+    "mutatingadmissionpolicybindings",
+    "mutatingwebhookconfigurations",
+    "namespaces",
+    "networkpolicies",
+    "nodes",
+    "persistentvolumeclaims",
+    "persistentvolumes",
+    "poddisruptionbudgets",
+    "pods",
+    "replicasets",
+    "replicationcontrollers",
+    "resourcequotas",
+    "rolebindings",
+    "roles",
+    "secrets",
+    "serviceaccounts",
+    "services",
+    "statefulsets",
+    "storageclasses",
+    "validatingadmissionpolicies",
+    "validatingadmissionpolicybindings",
+    "validatingwebhookconfigurations",
+    "verticalpodautoscalers",
+    "volumeattachments",
+];
+
+impl Scope {
+    /// Check `--resources`: an unknown name is an error; known ones vigil does not render yet
+    /// are returned (the caller warns about them by name).
+    pub fn check_resources(&self) -> Result<Vec<String>, String> {
+        let Some(rs) = &self.resources else {
+            return Ok(vec![]);
+        };
+        let mut missing = Vec::new();
+        for r in rs {
+            if !KNOWN.contains(&r.as_str()) {
+                return Err(format!("--resources: unknown resource {r:?}"));
+            }
+            if !SUPPORTED.contains(&r.as_str()) {
+                missing.push(r.clone());
+            }
+        }
+        if missing.len() == rs.len() {
+            return Err(format!(
+                "--resources: vigil renders none of {rs:?} yet (it renders {})",
+                SUPPORTED.join(", ")
+            ));
+        }
+        Ok(missing)
+    }
+
+    fn wants(&self, resource: &str) -> bool {
+        self.resources
+            .as_ref()
+            .is_none_or(|rs| rs.iter().any(|r| r == resource))
+    }
+
+    fn namespace_allowed(&self, ns: &str) -> bool {
+        (self.namespaces.is_empty() || self.namespaces.iter().any(|n| n == ns))
+            && !self.namespaces_denylist.iter().any(|n| n == ns)
+    }
+
+    fn family_allowed(&self, name: &str) -> bool {
+        (self.metric_allowlist.is_empty() || self.metric_allowlist.iter().any(|r| r.is_match(name)))
+            && !self.metric_denylist.iter().any(|r| r.is_match(name))
+    }
 }
 
 /// One watched resource: its families and its objects' lines.
@@ -49,6 +158,7 @@ pub struct Watched {
 pub struct KubeState {
     /// In kube-state-metrics' output order: alphabetical by plural name.
     resources: Vec<Arc<Watched>>,
+    scope: Arc<Scope>,
 }
 
 fn key(m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> String {
@@ -59,18 +169,28 @@ fn key(m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> String
     )
 }
 
-/// Keep one resource's store current until the task is dropped.
+/// Keep one resource's store current until the task is dropped. `namespace`: the watch covers
+/// only that namespace (its relists replace only that namespace's objects); `keep` filters
+/// objects (the namespace deny list).
 async fn watch<K>(
     api: Api<K>,
     res: Arc<Watched>,
     opts: Arc<Options>,
     render: fn(&K, &Options) -> Rendered,
+    namespace: Option<String>,
+    keep: Arc<dyn Fn(&K) -> bool + Send + Sync>,
+    config: watcher::Config,
 ) where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
-    let mut stream = watcher(api, watcher::Config::default())
-        .default_backoff()
-        .boxed();
+    let mut stream = watcher(api, config).default_backoff().boxed();
+    let mut listed = false;
+    let in_scope = |k: &str| {
+        namespace.as_ref().is_none_or(|ns| {
+            k.strip_prefix(ns.as_str())
+                .is_some_and(|r| r.starts_with('/'))
+        })
+    };
     // A (re)list is collected aside and swapped in whole, so objects deleted while the watch
     // was down disappear.
     let mut pending: Option<BTreeMap<String, Arc<Compact>>> = None;
@@ -79,15 +199,21 @@ async fn watch<K>(
         match ev {
             Ok(watcher::Event::Init) => pending = Some(BTreeMap::new()),
             Ok(watcher::Event::InitApply(o)) => {
-                pending
-                    .get_or_insert_with(BTreeMap::new)
-                    .insert(key(o.meta()), Arc::new(render(&o, &opts).into()));
+                if keep(&o) {
+                    pending
+                        .get_or_insert_with(BTreeMap::new)
+                        .insert(key(o.meta()), Arc::new(render(&o, &opts).into()));
+                }
             }
             Ok(watcher::Event::InitDone) => {
                 {
                     let mut objs = res.objects.write();
-                    objs.by_key = pending.take().unwrap_or_default();
-                    objs.synced = true;
+                    objs.by_key.retain(|k, _| !in_scope(k));
+                    objs.by_key.extend(pending.take().unwrap_or_default());
+                    if !listed {
+                        listed = true;
+                        objs.unsynced = objs.unsynced.saturating_sub(1);
+                    }
                 }
                 // A (re)list parses every object at once; hand the freed pages back (glibc
                 // keeps them otherwise, and they would count against us for the process's life).
@@ -98,8 +224,10 @@ async fn watch<K>(
                 }
             }
             Ok(watcher::Event::Apply(o)) => {
-                let r = Arc::new(Compact::from(render(&o, &opts)));
-                res.objects.write().by_key.insert(key(o.meta()), r);
+                if keep(&o) {
+                    let r = Arc::new(Compact::from(render(&o, &opts)));
+                    res.objects.write().by_key.insert(key(o.meta()), r);
+                }
             }
             Ok(watcher::Event::Delete(o)) => {
                 res.objects.write().by_key.remove(&key(o.meta()));
@@ -113,56 +241,114 @@ async fn watch<K>(
 }
 
 impl KubeState {
-    /// Start watching every resource with `client`; the watches run on the current runtime.
-    pub fn start(client: kube::Client, opts: Options) -> Arc<KubeState> {
+    /// Start watching the resources of `scope` with `client`; the watches run on the current
+    /// runtime.
+    pub fn start(client: kube::Client, opts: Options, scope: Scope) -> Arc<KubeState> {
         let opts = Arc::new(opts);
-        let new = |name: &'static str, families: Vec<Family>| {
+        let scope = Arc::new(scope);
+        let config = if scope.use_apiserver_cache {
+            watcher::Config::default().any_semantic()
+        } else {
+            watcher::Config::default()
+        };
+        let mut resources = Vec::new();
+        let new = |name: &'static str, families: Vec<Family>, watches: usize| {
             Arc::new(Watched {
                 name,
                 families,
-                objects: Default::default(),
+                objects: RwLock::new(Objects {
+                    by_key: BTreeMap::new(),
+                    unsynced: watches,
+                }),
                 events: AtomicU64::new(0),
                 errors: AtomicU64::new(0),
             })
         };
-        let deployments = new("deployments", families::DEPLOYMENT.to_vec());
-        let namespaces = new("namespaces", families::NAMESPACE.to_vec());
-        let nodes = new("nodes", families::NODE.to_vec());
-        let pods = new("pods", families::pod_families());
-        let services = new("services", families::SERVICE.to_vec());
-        tokio::spawn(watch(
-            Api::<Deployment>::all(client.clone()),
-            deployments.clone(),
-            opts.clone(),
-            families::render_deployment,
-        ));
-        tokio::spawn(watch(
-            Api::<Namespace>::all(client.clone()),
-            namespaces.clone(),
-            opts.clone(),
+        // Namespaced resources: one watch per allowed namespace when they are listed, else
+        // one over all namespaces with the deny list applied here.
+        let per_ns: Vec<Option<String>> = if scope.namespaces.is_empty() {
+            vec![None]
+        } else {
+            scope.namespaces.iter().cloned().map(Some).collect()
+        };
+        macro_rules! namespaced {
+            ($name:literal, $ty:ty, $families:expr, $render:expr) => {
+                if scope.wants($name) {
+                    let w = new($name, $families, per_ns.len());
+                    for ns in &per_ns {
+                        let api = match ns {
+                            Some(n) => Api::<$ty>::namespaced(client.clone(), n),
+                            None => Api::<$ty>::all(client.clone()),
+                        };
+                        let sc = scope.clone();
+                        let keep: Arc<dyn Fn(&$ty) -> bool + Send + Sync> =
+                            Arc::new(move |o: &$ty| {
+                                sc.namespace_allowed(o.meta().namespace.as_deref().unwrap_or(""))
+                            });
+                        tokio::spawn(watch(
+                            api,
+                            w.clone(),
+                            opts.clone(),
+                            $render,
+                            ns.clone(),
+                            keep,
+                            config.clone(),
+                        ));
+                    }
+                    resources.push(w);
+                }
+            };
+        }
+        macro_rules! cluster {
+            ($name:literal, $ty:ty, $families:expr, $render:expr, $filter_by_name:expr) => {
+                if scope.wants($name) {
+                    let w = new($name, $families, 1);
+                    let sc = scope.clone();
+                    let keep: Arc<dyn Fn(&$ty) -> bool + Send + Sync> = Arc::new(move |o: &$ty| {
+                        !$filter_by_name
+                            || sc.namespace_allowed(o.meta().name.as_deref().unwrap_or(""))
+                    });
+                    tokio::spawn(watch(
+                        Api::<$ty>::all(client.clone()),
+                        w.clone(),
+                        opts.clone(),
+                        $render,
+                        None,
+                        keep,
+                        config.clone(),
+                    ));
+                    resources.push(w);
+                }
+            };
+        }
+        namespaced!(
+            "deployments",
+            Deployment,
+            families::DEPLOYMENT.to_vec(),
+            families::render_deployment
+        );
+        cluster!(
+            "namespaces",
+            Namespace,
+            families::NAMESPACE.to_vec(),
             families::render_namespace,
-        ));
-        tokio::spawn(watch(
-            Api::<Node>::all(client.clone()),
-            nodes.clone(),
-            opts.clone(),
+            true
+        );
+        cluster!(
+            "nodes",
+            Node,
+            families::NODE.to_vec(),
             families::render_node,
-        ));
-        tokio::spawn(watch(
-            Api::<Pod>::all(client.clone()),
-            pods.clone(),
-            opts.clone(),
-            families::render_pod,
-        ));
-        tokio::spawn(watch(
-            Api::<Service>::all(client),
-            services.clone(),
-            opts,
-            families::render_service,
-        ));
-        Arc::new(KubeState {
-            resources: vec![deployments, namespaces, nodes, pods, services],
-        })
+            false
+        );
+        namespaced!("pods", Pod, families::pod_families(), families::render_pod);
+        namespaced!(
+            "services",
+            Service,
+            families::SERVICE.to_vec(),
+            families::render_service
+        );
+        Arc::new(KubeState { resources, scope })
     }
 
     /// The state metrics: per resource with objects, per family its HELP and TYPE (even with
@@ -188,6 +374,9 @@ impl KubeState {
                 continue;
             }
             for (i, f) in res.families.iter().enumerate() {
+                if !self.scope.family_allowed(f.name) {
+                    continue;
+                }
                 size += 18 + 2 * f.name.len() + f.help.len() + f.kind.len();
                 size += objs.iter().map(|r| r.family(i).len()).sum::<usize>();
             }
@@ -198,6 +387,9 @@ impl KubeState {
                 continue;
             }
             for (i, f) in res.families.iter().enumerate() {
+                if !self.scope.family_allowed(f.name) {
+                    continue;
+                }
                 out.push_str(&format!(
                     "# HELP {} {}\n# TYPE {} {}\n",
                     f.name, f.help, f.name, f.kind
@@ -212,7 +404,9 @@ impl KubeState {
 
     /// True once every resource has listed once.
     pub fn synced(&self) -> bool {
-        self.resources.iter().all(|r| r.objects.read().synced)
+        self.resources
+            .iter()
+            .all(|r| r.objects.read().unsynced == 0)
     }
 
     /// The exporter's own metrics (kube-state-metrics serves these on its telemetry port).
@@ -271,6 +465,26 @@ pub async fn client(
 }
 
 const TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The telemetry server (`--telemetry-host`/`--telemetry-port`): the exporter's own metrics.
+pub fn telemetry_router(state: Arc<KubeState>) -> Router {
+    Router::new()
+        .route(
+            "/metrics",
+            get(|State(s): State<Arc<KubeState>>| async move {
+                ([(header::CONTENT_TYPE, TEXT)], s.telemetry()).into_response()
+            }),
+        )
+        .route(
+            "/",
+            get(|| async {
+                axum::response::Html(
+                    "<h1>vigil kube-state telemetry</h1><p><a href=\"metrics\">/metrics</a></p>",
+                )
+            }),
+        )
+        .with_state(state)
+}
 
 pub fn router(state: Arc<KubeState>) -> Router {
     Router::new()

@@ -117,15 +117,14 @@ async fn resolve(
 }
 
 /// How long a probe may run: the scrape's timeout (Prometheus sends it in
-/// `X-Prometheus-Scrape-Timeout-Seconds`) less the exporter's 0.5 s offset (120 s less it
-/// without one),
-/// and no longer than the module's `timeout` when it sets one.
-pub fn effective_timeout(m: &Module, scrape_timeout: Option<f64>) -> Duration {
+/// `X-Prometheus-Scrape-Timeout-Seconds`) less `--timeout-offset` (120 s less it without
+/// one), and no longer than the module's `timeout` when it sets one.
+pub fn effective_timeout(m: &Module, scrape_timeout: Option<f64>, offset: f64) -> Duration {
     let from_scrape = scrape_timeout
         .filter(|t| t.is_finite() && *t > 0.0)
         .unwrap_or(120.0);
-    let from_scrape = if from_scrape > 0.5 {
-        from_scrape - 0.5
+    let from_scrape = if from_scrape > offset {
+        from_scrape - offset
     } else {
         from_scrape
     };
@@ -334,9 +333,113 @@ pub fn exposition(o: &Outcome) -> String {
     s
 }
 
+/// How `vigil probe` runs (its flags, the blackbox exporter's).
+#[derive(Debug, Clone)]
+pub struct ProbeOptions {
+    /// `--config.file`, re-read by `/-/reload`, SIGHUP and `--config.enable-auto-reload`.
+    pub config_file: Option<std::path::PathBuf>,
+    /// `--timeout-offset`: seconds taken off the scrape's timeout.
+    pub timeout_offset: f64,
+    /// `--log.prober`: the level each probe's log lines are logged at.
+    pub prober_log: tracing::Level,
+    /// `--history.limit`: probes kept for `/` and `/logs`.
+    pub history_limit: usize,
+}
+
+impl Default for ProbeOptions {
+    fn default() -> Self {
+        ProbeOptions {
+            config_file: None,
+            timeout_offset: 0.5,
+            prober_log: tracing::Level::INFO,
+            history_limit: 100,
+        }
+    }
+}
+
+/// One probe of the history.
+struct Record {
+    id: u64,
+    module: String,
+    target: String,
+    success: bool,
+    debug: String,
+}
+
 pub struct ProbeState {
-    pub modules: BTreeMap<String, Module>,
+    modules: parking_lot::RwLock<BTreeMap<String, Module>>,
     pub probes: std::sync::atomic::AtomicU64,
+    opts: ProbeOptions,
+    history: parking_lot::Mutex<std::collections::VecDeque<Record>>,
+    reloads_failed: std::sync::atomic::AtomicU64,
+}
+
+impl ProbeState {
+    pub fn new(modules: BTreeMap<String, Module>, opts: ProbeOptions) -> ProbeState {
+        ProbeState {
+            modules: parking_lot::RwLock::new(modules),
+            probes: Default::default(),
+            opts,
+            history: Default::default(),
+            reloads_failed: Default::default(),
+        }
+    }
+
+    /// Read `--config.file` again; on an error the modules in use stay.
+    pub fn reload(&self) -> Result<(), String> {
+        let Some(path) = &self.opts.config_file else {
+            return Ok(());
+        };
+        let res = std::fs::read_to_string(path)
+            .map_err(|e| format!("{}: {e}", path.display()))
+            .and_then(|y| load_modules(Some(&y)));
+        match res {
+            Ok(m) => {
+                *self.modules.write() = m;
+                tracing::info!(file = %path.display(), "Loaded config file");
+                Ok(())
+            }
+            Err(e) => {
+                self.reloads_failed
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::error!(err = %e, "Error reloading config");
+                Err(e)
+            }
+        }
+    }
+
+    fn remember(&self, module: &str, target: &str, o: &Outcome, debug: String) {
+        if self.opts.history_limit == 0 {
+            return;
+        }
+        let mut h = self.history.lock();
+        let id = h.back().map_or(0, |r| r.id + 1);
+        h.push_back(Record {
+            id,
+            module: module.to_string(),
+            target: target.to_string(),
+            success: o
+                .metrics
+                .iter()
+                .any(|m| m.0 == "probe_success" && m.2 == 1.0),
+            debug,
+        });
+        while h.len() > self.opts.history_limit {
+            h.pop_front();
+        }
+    }
+}
+
+/// The probe's log at `--log.prober`'s level.
+fn log_probe(level: tracing::Level, module: &str, target: &str, lines: &[String]) {
+    for l in lines {
+        match level {
+            tracing::Level::ERROR => tracing::error!(module, target, "{l}"),
+            tracing::Level::WARN => tracing::warn!(module, target, "{l}"),
+            tracing::Level::INFO => tracing::info!(module, target, "{l}"),
+            _ => tracing::debug!(module, target, "{l}"),
+        }
+    }
 }
 
 fn query_param(q: &str, key: &str) -> Option<String> {
@@ -352,7 +455,7 @@ async fn probe_handler(
 ) -> Response {
     let q = q.unwrap_or_default();
     let module_name = query_param(&q, "module").unwrap_or_else(|| "http_2xx".into());
-    let Some(module) = s.modules.get(&module_name) else {
+    let Some(module) = s.modules.read().get(&module_name).cloned() else {
         return (
             axum::http::StatusCode::BAD_REQUEST,
             format!("Unknown module {module_name:?}"),
@@ -370,20 +473,22 @@ async fn probe_handler(
     let scrape_timeout = headers
         .get("X-Prometheus-Scrape-Timeout-Seconds")
         .and_then(|v| v.to_str().ok()?.parse::<f64>().ok());
-    let timeout = effective_timeout(module, scrape_timeout);
-    let o = probe(module, &target, timeout).await;
+    let timeout = effective_timeout(&module, scrape_timeout, s.opts.timeout_offset);
+    let o = probe(&module, &target, timeout).await;
+    log_probe(s.opts.prober_log, &module_name, &target, &o.log);
+    let debug = format!(
+        "Logs for the probe:\n{}\n\n\nMetrics that would have been returned:\n{}\n\n\nModule configuration:\nprober: {}\ntimeout: {}\n",
+        o.log.join("\n"),
+        exposition(&o),
+        module.prober,
+        module
+            .timeout
+            .map(|t| format!("{:?}", t))
+            .unwrap_or_else(|| "0s".into())
+    );
+    s.remember(&module_name, &target, &o, debug.clone());
     if query_param(&q, "debug").as_deref() == Some("true") {
-        let body = format!(
-            "Logs for the probe:\n{}\n\n\nMetrics that would have been returned:\n{}\n\n\nModule configuration:\nprober: {}\ntimeout: {}\n",
-            o.log.join("\n"),
-            exposition(&o),
-            module.prober,
-            module
-                .timeout
-                .map(|t| format!("{:?}", t))
-                .unwrap_or_else(|| "0s".into())
-        );
-        return ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response();
+        return ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], debug).into_response();
     }
     (
         [(
@@ -396,29 +501,127 @@ async fn probe_handler(
 }
 
 async fn metrics_handler(State(s): State<Arc<ProbeState>>) -> Response {
+    use std::sync::atomic::Ordering::Relaxed;
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         format!(
-            "# HELP vigil_probe_requests_total Probes run.\n# TYPE vigil_probe_requests_total counter\nvigil_probe_requests_total {}\n",
-            s.probes.load(std::sync::atomic::Ordering::Relaxed)
+            "# HELP vigil_probe_requests_total Probes run.\n# TYPE vigil_probe_requests_total counter\nvigil_probe_requests_total {}\n# HELP blackbox_exporter_config_last_reload_successful Blackbox exporter config loaded successfully.\n# TYPE blackbox_exporter_config_last_reload_successful gauge\nblackbox_exporter_config_last_reload_successful {}\n",
+            s.probes.load(Relaxed),
+            if s.reloads_failed.load(Relaxed) == 0 { 1 } else { 0 },
         ),
     )
         .into_response()
 }
 
-pub fn router(state: Arc<ProbeState>) -> Router {
-    Router::new()
+/// `/logs?id=N` or `/logs?target=T` (the newest probe of it): the probe's debug output.
+async fn logs_handler(State(s): State<Arc<ProbeState>>, RawQuery(q): RawQuery) -> Response {
+    let q = q.unwrap_or_default();
+    let h = s.history.lock();
+    let rec = match (query_param(&q, "id"), query_param(&q, "target")) {
+        (Some(id), None) => id
+            .parse::<u64>()
+            .ok()
+            .and_then(|id| h.iter().find(|r| r.id == id)),
+        (None, Some(t)) => h.iter().rev().find(|r| r.target == t),
+        _ => {
+            return (
+                axum::http::StatusCode::BAD_REQUEST,
+                "Exactly one of id or target must be given",
+            )
+                .into_response();
+        }
+    };
+    match rec {
+        Some(r) => (
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            r.debug.clone(),
+        )
+            .into_response(),
+        None => (axum::http::StatusCode::NOT_FOUND, "Probe not found").into_response(),
+    }
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The landing page: links and the recent probes, newest first.
+async fn index_handler(State(s): State<Arc<ProbeState>>) -> Response {
+    let mut rows = String::new();
+    for r in s.history.lock().iter().rev() {
+        rows.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td><a href=\"logs?id={}\">Logs</a></td></tr>",
+            html_escape(&r.module),
+            html_escape(&r.target),
+            if r.success {
+                "Success"
+            } else {
+                "<strong>Failure</strong>"
+            },
+            r.id
+        ));
+    }
+    axum::response::Html(format!(
+        "<h1>vigil probe</h1><p>Blackbox-exporter-compatible: <a href=\"probe?target=prometheus.io&module=http_2xx&debug=true\">probe?target=…&amp;module=…</a>, <a href=\"metrics\">metrics</a></p><h2>Recent probes</h2><table border=\"1\"><tr><th>Module</th><th>Target</th><th>Result</th><th>Debug</th></tr>{rows}</table>"
+    ))
+    .into_response()
+}
+
+/// The prober's routes, under `prefix` (`""` or `/path`, from `--web.route-prefix` or the
+/// external URL's path).
+pub fn router(state: Arc<ProbeState>, prefix: &str) -> Router {
+    let reload_state = state.clone();
+    let index_state = state.clone();
+    let app = Router::new()
         .route("/probe", get(probe_handler))
         .route("/metrics", get(metrics_handler))
+        .route("/logs", get(logs_handler))
+        .route("/-/healthy", get(|| async { "Healthy" }))
         .route(
-            "/",
-            get(|| async {
-                axum::response::Html(
-                    "<h1>vigil probe</h1><p>Blackbox-exporter-compatible: <a href=\"/probe?target=prometheus.io&module=http_2xx&debug=true\">/probe?target=…&amp;module=…</a>, <a href=\"/metrics\">/metrics</a></p>",
+            "/-/reload",
+            axum::routing::post(move || {
+                let s = reload_state.clone();
+                async move {
+                    match tokio::task::spawn_blocking(move || s.reload()).await {
+                        Ok(Ok(())) => "OK".into_response(),
+                        Ok(Err(e)) => (
+                            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                            format!("failed to reload config: {e}"),
+                        )
+                            .into_response(),
+                        Err(e) => (axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+                            .into_response(),
+                    }
+                }
+            })
+            .fallback(|| async {
+                (
+                    axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                    "This endpoint requires a POST request.\n",
                 )
             }),
         )
-        .with_state(state)
+        .route("/", get(index_handler))
+        .with_state(state);
+    if prefix.is_empty() {
+        app
+    } else {
+        // `/prefix/` is the landing page too; `/` points there.
+        let home = format!("{prefix}/");
+        Router::new()
+            .nest(prefix, app)
+            .route(&home, get(index_handler).with_state(index_state))
+            .route("/", get(index_handler_redirect(home)))
+    }
+}
+
+fn index_handler_redirect(
+    to: String,
+) -> impl Fn() -> std::future::Ready<axum::response::Redirect> + Clone + Send + Sync + 'static {
+    move || std::future::ready(axum::response::Redirect::to(&to))
 }
 
 #[cfg(test)]
@@ -433,16 +636,23 @@ mod tests {
         .unwrap();
         let (plain, short) = (&mods["tcp_connect"], &mods["short"]);
         assert_eq!(
-            effective_timeout(plain, None),
+            effective_timeout(plain, None, 0.5),
             Duration::from_secs_f64(119.5)
         );
         assert_eq!(
-            effective_timeout(plain, Some(10.0)),
+            effective_timeout(plain, Some(10.0), 0.5),
             Duration::from_secs_f64(9.5)
         );
-        assert_eq!(effective_timeout(short, Some(10.0)), Duration::from_secs(2));
         assert_eq!(
-            effective_timeout(short, Some(1.0)),
+            effective_timeout(short, Some(10.0), 0.5),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            effective_timeout(plain, Some(10.0), 2.0),
+            Duration::from_secs(8)
+        );
+        assert_eq!(
+            effective_timeout(short, Some(1.0), 0.5),
             Duration::from_secs_f64(0.5)
         );
     }
