@@ -458,6 +458,8 @@ pub struct Config {
     pub base_dir: PathBuf,
     /// Byte ranges (offset, length) of the secret scalars in `source`, for masking.
     secret_spans: Vec<(usize, usize)>,
+    /// Fields set that vigil does not act on (see `field_warnings`).
+    field_notes: Vec<Unimplemented>,
 }
 
 /// Validation context: the file, its directory, and the positions of the items being
@@ -658,10 +660,37 @@ fn labels_map(
     Ok(Labels::from_pairs(pairs))
 }
 
+/// `*_ref` fields name secrets held by a secret provider, which vigil does not have: refused,
+/// so a credential is never silently missing.
+fn no_refs(
+    ctx: &Ctx<'_>,
+    field: &str,
+    refs: &[(&str, &Option<String>)],
+) -> Result<(), ConfigError> {
+    for (name, v) in refs {
+        if v.is_some() {
+            return Err(ctx.err(
+                format!("{field}.{name}"),
+                format!("{name} is not supported: vigil has no secret providers; give the secret inline or with the matching _file field"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn tls(ctx: &Ctx<'_>, field: &str, t: &Option<RawTls>) -> Result<TlsConfig, ConfigError> {
     let Some(t) = t else {
         return Ok(TlsConfig::default());
     };
+    no_refs(
+        ctx,
+        field,
+        &[
+            ("ca_ref", &t.ca_ref),
+            ("cert_ref", &t.cert_ref),
+            ("key_ref", &t.key_ref),
+        ],
+    )?;
     for (a, b, n) in [(&t.ca, &t.ca_file, "ca"), (&t.cert, &t.cert_file, "cert")] {
         if a.is_some() && b.is_some() {
             return Err(ctx.err(
@@ -745,6 +774,23 @@ fn http_client(
             field,
             "authorization is not compatible with bearer_token & bearer_token_file",
         ));
+    }
+    if let Some(b) = basic_auth {
+        no_refs(
+            ctx,
+            &format!("{field}.basic_auth"),
+            &[
+                ("username_ref", &b.username_ref),
+                ("password_ref", &b.password_ref),
+            ],
+        )?;
+    }
+    if let Some(a) = authorization {
+        no_refs(
+            ctx,
+            &format!("{field}.authorization"),
+            &[("credentials_ref", &a.credentials_ref)],
+        )?;
     }
     let basic = match basic_auth {
         None => None,
@@ -1950,8 +1996,15 @@ impl Config {
             secret_spans,
             warnings,
             base_dir: base_dir.to_path_buf(),
+            field_notes: field_warnings(&raw),
         };
         let mut w = cfg.unimplemented();
+        w.extend(
+            cfg.field_notes
+                .iter()
+                .filter(|u| matches!(u, Unimplemented::Harmless(_)))
+                .cloned(),
+        );
         if raw.storage.as_ref().is_some_and(|s| s.exemplars.is_some()) {
             w.push(Unimplemented::Harmless(
                 "storage.exemplars: vigil does not store exemplars yet; the section has no effect"
@@ -2013,8 +2066,141 @@ impl Config {
                 "storage.tsdb.out_of_order_time_window: vigil does not accept out-of-order samples yet: samples older than a series' newest are dropped (and counted) as without the setting".into(),
             ));
         }
+        out.extend(
+            self.field_notes
+                .iter()
+                .filter(|u| !matches!(u, Unimplemented::Harmless(_)))
+                .cloned(),
+        );
         out
     }
+}
+
+/// Fields Prometheus accepts that vigil does not act on, when set: each named with what it
+/// means (none is silently ignored).
+fn field_warnings(raw: &RawConfig) -> Vec<Unimplemented> {
+    let mut out = Vec::new();
+    let mut harmless = Vec::new();
+    let mut not_running = |m: String| out.push(Unimplemented::Field(m));
+    let mut scopes: Vec<(String, Scope)> = Vec::new();
+    if let Some(g) = &raw.global {
+        let g = &g.value;
+        if let Some(f) = &g.query_log_file {
+            not_running(format!(
+                "global.query_log_file: vigil does not write a query log; nothing is written to {f}"
+            ));
+        }
+        if g.external_labels.as_ref().is_some_and(|l| !l.is_empty()) {
+            not_running("global.external_labels: they are added to alerts, remote write and federation, none of which vigil runs yet; stored and queried series do not carry them (as in Prometheus)".into());
+        }
+        if g.rule_query_offset.is_some() {
+            not_running("global.rule_query_offset: vigil does not evaluate rules yet".into());
+        }
+        scopes.push((
+            "global".into(),
+            Scope {
+                failure_log: g.scrape_failure_log_file.clone(),
+                validation: g.metric_name_validation_scheme.clone(),
+                escaping: g.metric_name_escaping_scheme.clone(),
+                native: g.scrape_native_histograms,
+                nhcb: g.convert_classic_histograms_to_nhcb,
+                extra: g.extra_scrape_metrics,
+                ..Default::default()
+            },
+        ));
+    }
+    for (i, s) in raw.scrape_configs.iter().flatten().enumerate() {
+        let Some(s) = s else { continue };
+        let s = &s.value;
+        let name = format!(
+            "scrape_configs[{i}] ({})",
+            s.job_name.as_deref().unwrap_or("")
+        );
+        scopes.push((
+            name,
+            Scope {
+                failure_log: s.scrape_failure_log_file.clone(),
+                validation: s.metric_name_validation_scheme.clone(),
+                escaping: s.metric_name_escaping_scheme.clone(),
+                native: s.scrape_native_histograms,
+                nhcb: s.convert_classic_histograms_to_nhcb,
+                extra: None,
+                fallback: s.fallback_scrape_protocol.clone(),
+                native_limits: s.native_histogram_bucket_limit.is_some()
+                    || s.native_histogram_min_bucket_factor.is_some(),
+                proxy_connect_header: s.proxy_connect_header.is_some(),
+                http2: s.enable_http2,
+            },
+        ));
+    }
+    for (at, s) in scopes {
+        if let Some(f) = s.failure_log {
+            not_running(format!(
+                "{at}.scrape_failure_log_file: vigil does not write a scrape failure log; failures are on /targets and in `up`; nothing is written to {f}"
+            ));
+        }
+        if s.validation.as_deref() == Some("utf8") {
+            not_running(format!(
+                "{at}.metric_name_validation_scheme: utf8: vigil checks names with the legacy rules; series with other names fail their scrape with an error naming them"
+            ));
+        }
+        if s.escaping.is_some() {
+            not_running(format!(
+                "{at}.metric_name_escaping_scheme: vigil does not ask targets for escaped UTF-8 names (it accepts legacy names only)"
+            ));
+        }
+        if s.native == Some(true) {
+            not_running(format!(
+                "{at}.scrape_native_histograms: vigil does not ingest native histograms yet; classic histograms are stored"
+            ));
+        }
+        if s.nhcb == Some(true) {
+            not_running(format!(
+                "{at}.convert_classic_histograms_to_nhcb: vigil does not convert classic histograms yet; they are stored as they are"
+            ));
+        }
+        if s.extra == Some(true) {
+            not_running(format!(
+                "{at}.extra_scrape_metrics: vigil writes the standard scrape_* series only"
+            ));
+        }
+        if s.fallback
+            .as_deref()
+            .is_some_and(|p| p != "PrometheusText0.0.4")
+        {
+            not_running(format!(
+                "{at}.fallback_scrape_protocol: vigil reads a response without a known content type as the text format 0.0.4"
+            ));
+        }
+        if s.native_limits {
+            harmless.push(Unimplemented::Harmless(format!("{at}: native_histogram_* limits have no effect (vigil does not ingest native histograms yet)")));
+        }
+        if s.proxy_connect_header {
+            not_running(format!(
+                "{at}.proxy_connect_header: not sent; vigil's proxy client sends no CONNECT headers"
+            ));
+        }
+        if s.http2.is_some() {
+            harmless.push(Unimplemented::Harmless(format!("{at}.enable_http2: vigil's scraper negotiates HTTP/2 over TLS when the target offers it; the setting has no effect")));
+        }
+    }
+    out.extend(harmless);
+    out
+}
+
+/// Per-scope fields [`field_warnings`] looks at.
+#[derive(Default)]
+struct Scope {
+    failure_log: Option<String>,
+    validation: Option<String>,
+    escaping: Option<String>,
+    native: Option<bool>,
+    nhcb: Option<bool>,
+    extra: Option<bool>,
+    fallback: Option<String>,
+    native_limits: bool,
+    proxy_connect_header: bool,
+    http2: Option<bool>,
 }
 
 /// A URL with the password of its user info (`scheme://user:password@host`) masked.
@@ -2042,6 +2228,8 @@ pub enum Unimplemented {
     Alerting(String),
     Remote(String),
     Storage(String),
+    /// A field vigil does not act on (a query log, native histogram settings, ...).
+    Field(String),
     /// Sections with no effect on data (tracing, OTLP settings, Go runtime tuning).
     Harmless(String),
 }
@@ -2053,6 +2241,7 @@ impl std::fmt::Display for Unimplemented {
             | Unimplemented::Alerting(m)
             | Unimplemented::Remote(m)
             | Unimplemented::Storage(m)
+            | Unimplemented::Field(m)
             | Unimplemented::Harmless(m) => f.write_str(m),
         }
     }
@@ -2404,5 +2593,40 @@ scrape_configs:
             c.scrape_configs[0].file_sd_configs[0].files[0],
             "/etc/prometheus/t/*.json"
         );
+    }
+
+    /// Fields Prometheus accepts and vigil does not act on are named, and `_ref` secrets are
+    /// refused: none is silently ignored.
+    #[test]
+    fn fields_vigil_does_not_act_on_are_named() {
+        let y = "global:\n  query_log_file: q.log\n  external_labels: {dc: eu}\nscrape_configs:\n  - job_name: a\n    scrape_native_histograms: true\n    scrape_failure_log_file: f.log\n    enable_http2: false\n    static_configs: [{targets: ['a:1']}]\n";
+        let c = Config::parse(y, Path::new(".")).unwrap();
+        let u: Vec<String> = c.unimplemented().iter().map(|u| u.to_string()).collect();
+        for want in [
+            "global.query_log_file: vigil does not write a query log",
+            "global.external_labels:",
+            "scrape_configs[0] (a).scrape_native_histograms:",
+            "scrape_configs[0] (a).scrape_failure_log_file:",
+        ] {
+            assert!(u.iter().any(|m| m.starts_with(want)), "{want}: {u:?}");
+        }
+        assert!(
+            c.warnings.iter().any(|w| w.contains("enable_http2")),
+            "{:?}",
+            c.warnings
+        );
+        for (y, want) in [
+            (
+                "scrape_configs:\n  - job_name: a\n    basic_auth: {username: u, password_ref: p}\n",
+                "password_ref is not supported",
+            ),
+            (
+                "scrape_configs:\n  - job_name: a\n    tls_config: {ca_ref: c}\n",
+                "ca_ref is not supported",
+            ),
+        ] {
+            let e = Config::parse(y, Path::new(".")).unwrap_err().to_string();
+            assert!(e.contains(want), "{e}");
+        }
     }
 }

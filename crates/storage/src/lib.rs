@@ -32,6 +32,9 @@ pub enum AppendError {
     OutOfBounds,
     #[error("invalid series labels: {0}")]
     InvalidLabels(String),
+    /// The storage holds as many series as it may (`--storage.tsdb.max-head-series`).
+    #[error("head series limit of {0} reached: new series are refused until old ones go")]
+    SeriesLimit(u64),
 }
 
 /// Errors of the storage as a whole (I/O, corruption, closed).

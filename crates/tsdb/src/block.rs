@@ -150,9 +150,28 @@ pub struct ChunkMeta {
 /// Series to write into a block: labels and samples in time order.
 pub type SeriesSamples = (Labels, Vec<Sample>);
 
-/// Write a block of `series` (any order) covering `[min_time, max_time)`; returns its meta.
+/// Write a block of `series` (any order) covering `[min_time, max_time)`; returns its meta. A
+/// failed write (a full disk) removes what it wrote, so retries do not fill the disk further.
 pub fn write_block(
     parent: &Path,
+    min_time: i64,
+    max_time: i64,
+    series: Vec<SeriesSamples>,
+    compaction: Compaction,
+) -> std::io::Result<BlockMeta> {
+    let ulid = new_ulid();
+    let tmp = parent.join(format!("{ulid}.tmp"));
+    let res = write_block_in(parent, &tmp, ulid, min_time, max_time, series, compaction);
+    if res.is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    res
+}
+
+fn write_block_in(
+    parent: &Path,
+    tmp: &Path,
+    ulid: String,
     min_time: i64,
     max_time: i64,
     mut series: Vec<SeriesSamples>,
@@ -160,8 +179,6 @@ pub fn write_block(
 ) -> std::io::Result<BlockMeta> {
     series.retain(|(_, s)| !s.is_empty());
     series.sort_by(|a, b| a.0.cmp(&b.0));
-    let ulid = new_ulid();
-    let tmp = parent.join(format!("{ulid}.tmp"));
     std::fs::create_dir_all(tmp.join("chunks"))?;
     // Marks the directory as vigil's from its first moment: only such `.tmp` directories are
     // removed after a crash (Prometheus's older releases also wrote `<ulid>.tmp`).
@@ -268,7 +285,7 @@ pub fn write_block(
         File::open(tmp.join(f))?.sync_all()?;
     }
     // The rename makes the block appear whole or not at all.
-    std::fs::rename(&tmp, parent.join(&ulid))?;
+    std::fs::rename(tmp, parent.join(&ulid))?;
     Ok(meta)
 }
 

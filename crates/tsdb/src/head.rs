@@ -311,6 +311,15 @@ pub struct HeadStats {
     pub out_of_order: AtomicU64,
     pub wal_corruptions: AtomicU64,
     pub series_created: AtomicU64,
+    /// Commits refused because the WAL could not be written (`prometheus_tsdb_wal_writes_failed_total`).
+    pub wal_writes_failed: AtomicU64,
+    /// Whether the last WAL write failed: appends are refused (nothing unlogged is
+    /// acknowledged) until one succeeds again.
+    pub appends_failing: std::sync::atomic::AtomicBool,
+    /// New series refused at the head series limit.
+    pub series_refused: AtomicU64,
+    /// The head series limit (0: none).
+    pub max_series: AtomicU64,
 }
 
 /// See the module docs.
@@ -629,6 +638,10 @@ struct HeadAppender<'a> {
     new_series: Vec<(SeriesRef, Labels)>,
     samples: Vec<(SeriesRef, i64, f64)>,
     newest: RefMap<Sample>,
+    /// A new series was refused at the head series limit: on rollback this appender's new,
+    /// still empty series go too, so a target that explodes does not use up the limit for
+    /// the others.
+    limited: bool,
 }
 
 impl Appender for HeadAppender<'_> {
@@ -660,6 +673,15 @@ impl Appender for HeadAppender<'_> {
             match idx.by_labels.get(labels) {
                 Some(&r) => r,
                 None => {
+                    let max = self.head.stats.max_series.load(Ordering::Relaxed);
+                    if max > 0 && idx.series.len() as u64 >= max {
+                        self.head
+                            .stats
+                            .series_refused
+                            .fetch_add(1, Ordering::Relaxed);
+                        self.limited = true;
+                        return Err(AppendError::SeriesLimit(max));
+                    }
                     let r = self.head.next_ref.fetch_add(1, Ordering::Relaxed);
                     idx.insert(r, labels.clone());
                     self.head
@@ -725,7 +747,25 @@ impl Appender for HeadAppender<'_> {
                     idx.remove(*r);
                 }
             }
+            let st = &self.head.stats;
+            st.wal_writes_failed.fetch_add(1, Ordering::Relaxed);
+            if !st.appends_failing.swap(true, Ordering::Relaxed) {
+                // Once per episode: every scrape would repeat it.
+                tracing::error!(
+                    err = %e,
+                    "Storage cannot write its WAL: appends are refused (nothing is acknowledged that is not logged) until the disk has room again; queries and the UI go on"
+                );
+            }
             return Err(StorageError::Other(format!("write to WAL: {e}")));
+        }
+        if !framed.is_empty()
+            && self
+                .head
+                .stats
+                .appends_failing
+                .swap(false, Ordering::Relaxed)
+        {
+            tracing::warn!("Storage writes its WAL again: appends resumed");
         }
         let n = samples.len() as u64;
         let (mut lo, mut hi) = (i64::MAX, i64::MIN);
@@ -748,7 +788,17 @@ impl Appender for HeadAppender<'_> {
         Ok(())
     }
 
-    fn rollback(self: Box<Self>) {
+    fn rollback(mut self: Box<Self>) {
+        if self.limited {
+            let mut idx = self.head.index.write();
+            self.new_series.retain(|(r, _)| {
+                let empty = idx.series.get(r).is_some_and(|s| s.last.is_none());
+                if empty {
+                    idx.remove(*r);
+                }
+                !empty
+            });
+        }
         // Series created by this appender stay (empty); they must still reach the WAL so a
         // later commit's samples for them replay.
         if !self.new_series.is_empty() {
@@ -840,6 +890,7 @@ impl Storage for Head {
             new_series: Vec::new(),
             samples: Vec::new(),
             newest: RefMap::default(),
+            limited: false,
         })
     }
 

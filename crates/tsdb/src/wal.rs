@@ -100,13 +100,32 @@ pub fn classify_file(path: &Path) -> io::Result<SegmentKind> {
     Ok(classify(&head))
 }
 
-/// Create segment `n` with its header; fails if it exists (a segment is never overwritten).
+/// Create segment `n` with its header. A segment with records is never overwritten; an
+/// empty one, or one holding only vigil's header (a creation cut short by a full disk or a
+/// crash), is written again.
 fn create_segment(dir: &Path, n: u64) -> io::Result<File> {
-    let mut f = OpenOptions::new()
-        .create_new(true)
-        .append(true)
-        .open(segment_path(dir, n))?;
-    f.write_all(&segment_header())?;
+    let path = segment_path(dir, n);
+    let open = || OpenOptions::new().create_new(true).append(true).open(&path);
+    let mut f = match open() {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            let len = std::fs::metadata(&path)?.len();
+            let ours_and_empty = len == 0
+                || (len == HEADER_LEN as u64 && classify_file(&path)? == SegmentKind::Vigil);
+            if !ours_and_empty {
+                return Err(e);
+            }
+            std::fs::remove_file(&path)?;
+            open()?
+        }
+        Err(e) => return Err(e),
+    };
+    if let Err(e) = f.write_all(&segment_header()) {
+        // Out of space before the header was whole: leave no half-made segment behind.
+        drop(f);
+        let _ = std::fs::remove_file(&path);
+        return Err(e);
+    }
     Ok(f)
 }
 

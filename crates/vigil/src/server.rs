@@ -295,6 +295,14 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
         .await?
         .with_context(|| format!("opening storage at {:?}", flags.tsdb_path))?;
     let db = Arc::new(db);
+    let max_series = flags
+        .max_head_series
+        .unwrap_or_else(default_max_head_series);
+    db.head()
+        .stats
+        .max_series
+        .store(max_series, std::sync::atomic::Ordering::Relaxed);
+    tracing::info!(max_head_series = max_series, "Head series limit (0: none)");
     let storage: Arc<dyn Storage> = db.clone();
 
     // Self-metrics.
@@ -552,6 +560,26 @@ impl vigil_web::Admin for DbAdmin {
 
     fn snapshot(&self, skip_head: bool) -> Result<String, String> {
         self.0.snapshot(skip_head).map_err(|e| e.to_string())
+    }
+}
+
+/// The head series limit when `--storage.tsdb.max-head-series` is not given: a series per KiB
+/// of half the memory vigil may use (its cgroup's limit, else the machine's RAM). vigil's head
+/// takes well under a KiB per series, so the limit stops a cardinality explosion before memory
+/// runs out, not a healthy server.
+fn default_max_head_series() -> u64 {
+    let cgroup = std::fs::read_to_string("/sys/fs/cgroup/memory.max")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok());
+    let ram = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        m.lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map(|kb| kb * 1024)
+    });
+    match cgroup.or(ram) {
+        Some(bytes) => (bytes / 2 / 1024).max(100_000),
+        None => 0,
     }
 }
 

@@ -166,6 +166,11 @@ pub const FLAGS: &[FlagInfo] = &[
         "do not lock `<path>/lock`",
     ),
     f(
+        "storage.tsdb.max-head-series",
+        Works,
+        "vigil's own: most series the head holds; past it a target's new series fail its scrape (as `sample_limit`) while other targets go on; `0` for none (default: a series per KiB of half the memory vigil may use)",
+    ),
+    f(
         "storage.tsdb.wal-compression",
         Warns,
         "vigil's WAL is not compressed yet (`--no-storage.tsdb.wal-compression` matches what it does)",
@@ -489,6 +494,11 @@ pub struct ServerFlags {
     /// Size WAL segments are cut at (10MiB to 256MiB). [default: 128MiB]
     #[arg(long = "storage.tsdb.wal-segment-size", hide = true)]
     pub wal_segment_size: Option<String>,
+    /// vigil: most series the head holds; a target whose scrape would add more fails that
+    /// scrape, other targets go on. 0 for no limit. [default: one series per KiB of half the
+    /// memory vigil may use (cgroup limit, else RAM)]
+    #[arg(long = "storage.tsdb.max-head-series")]
+    pub max_head_series: Option<u64>,
     /// Do not lock the storage directory (<path>/lock).
     #[arg(long = "storage.tsdb.no-lockfile", num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = ArgAction::Set, require_equals = true)]
     pub no_lockfile: bool,
@@ -955,6 +965,11 @@ impl ServerFlags {
                 o(&self.wal_segment_size, "0B"),
             ),
             ("storage.tsdb.no-lockfile".into(), b(self.no_lockfile)),
+            (
+                "storage.tsdb.max-head-series".into(),
+                self.max_head_series
+                    .map_or_else(|| "auto".to_string(), |n| n.to_string()),
+            ),
             (
                 "storage.tsdb.wal-compression".into(),
                 ob(&self.wal_compression, false),

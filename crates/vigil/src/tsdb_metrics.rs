@@ -74,6 +74,34 @@ impl Collector for TsdbCollector {
             "Total number of WAL corruptions.",
             st.wal_corruptions.load(Ordering::Relaxed),
         )?;
+        counter(
+            &mut enc,
+            "prometheus_tsdb_wal_writes_failed",
+            "Total number of WAL writes that failed.",
+            st.wal_writes_failed.load(Ordering::Relaxed),
+        )?;
+        gauge(
+            &mut enc,
+            "vigil_tsdb_head_series_limit",
+            "Most series the head holds (--storage.tsdb.max-head-series; 0: none).",
+            st.max_series.load(Ordering::Relaxed) as f64,
+        )?;
+        counter(
+            &mut enc,
+            "vigil_tsdb_head_series_refused",
+            "New series refused at the head series limit.",
+            st.series_refused.load(Ordering::Relaxed),
+        )?;
+        gauge(
+            &mut enc,
+            "vigil_tsdb_appends_failing",
+            "1 while the WAL cannot be written (a full disk): appends are refused until it can.",
+            if st.appends_failing.load(Ordering::Relaxed) {
+                1.0
+            } else {
+                0.0
+            },
+        )?;
         gauge(
             &mut enc,
             "prometheus_tsdb_blocks_loaded",

@@ -222,3 +222,192 @@ fn a_read_only_directory_is_refused_clearly() {
     assert!(log.contains("is not writable"), "{log}");
     assert!(log.contains("Read-only file system"), "{log}");
 }
+
+/// A full disk: appends stop (logged once, `vigil_tsdb_appends_failing` 1), queries and the UI
+/// go on, nothing acknowledged is lost, and appends resume by themselves when space returns.
+/// The data directory is a small tmpfs made for the test.
+#[test]
+fn a_full_disk_stops_appends_keeps_serving_and_resumes_by_itself() {
+    let dir = temp_dir("enospc");
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=24m", "tmpfs"])
+        .arg(&data)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!(
+            "SKIPPED: this machine does not allow mounting a tmpfs (needs root and CAP_SYS_ADMIN)"
+        );
+        return;
+    }
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(data.clone());
+    let (_ne, ne_port) = node_exporter(&dir);
+    let port = free_port();
+    let cfg = dir.join("vigil.yml");
+    std::fs::write(&cfg, format!("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{ne_port}']\n")).unwrap();
+    let args = [
+        format!("--web.listen-address=127.0.0.1:{port}"),
+        format!("--storage.tsdb.path={}", data.display()),
+        format!("--config.file={}", cfg.display()),
+        "--storage.tsdb.wal-segment-size=10MB".into(),
+    ];
+    let mut v = spawn("vigil", &vigil_bin(), &args, &dir);
+    let base = format!("http://127.0.0.1:{port}");
+    wait_http(&format!("{base}/-/ready"));
+    let count = |at: f64| -> f64 {
+        let r = get_json(&format!(
+            "{base}/api/v1/query?query={}&time={at}",
+            enc("count_over_time(up{job=\"node\"}[1h])")
+        ));
+        r["data"]["result"][0]["value"][1]
+            .as_str()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    };
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64()
+    };
+    wait_for("a few scrapes", Duration::from_secs(30), || {
+        (count(now()) >= 3.0).then_some(())
+    });
+
+    // Fill the disk.
+    let filler = data.join("filler");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let block = vec![0u8; 64 * 1024];
+        while f.write_all(&block).is_ok() {}
+    }
+    wait_for("appends to stop", Duration::from_secs(30), || {
+        v.log_text()
+            .contains("Storage cannot write its WAL")
+            .then_some(())
+    });
+    let t_full = now();
+    let before = count(t_full);
+    assert!(before >= 3.0);
+    let (_, metrics) = get(&format!("{base}/metrics"));
+    assert!(
+        metrics.contains("vigil_tsdb_appends_failing 1"),
+        "{metrics}"
+    );
+    // Queries and the UI go on; what was acknowledged is there.
+    assert_eq!(get(&format!("{base}/graph")).0, 200);
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(count(t_full), before, "acknowledged samples stay");
+    assert_eq!(
+        v.log_text().matches("Storage cannot write its WAL").count(),
+        1,
+        "logged once, not per scrape"
+    );
+    // Space returns: appends resume by themselves.
+    std::fs::remove_file(&filler).unwrap();
+    wait_for("appends to resume", Duration::from_secs(30), || {
+        (count(now()) > before + 2.0).then_some(())
+    });
+    assert!(v.log_text().contains("appends resumed"));
+    let (_, metrics) = get(&format!("{base}/metrics"));
+    assert!(
+        metrics.contains("vigil_tsdb_appends_failing 0"),
+        "{metrics}"
+    );
+    // And everything acknowledged survives a kill -9.
+    let t_kill = now();
+    let acknowledged = count(t_kill);
+    v.child.kill().unwrap();
+    v.child.wait().unwrap();
+    let _v2 = spawn("vigil-restarted", &vigil_bin(), &args, &dir);
+    wait_http(&format!("{base}/-/ready"));
+    assert!(
+        count(t_kill) >= acknowledged,
+        "{} < {acknowledged}",
+        count(t_kill)
+    );
+}
+
+/// Serve `body` as `/metrics` on a loopback port (one thread per connection).
+fn serve_static(body: String) -> u16 {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let body: &'static str = Box::leak(body.into_boxed_str());
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf);
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = s.write_all(body.as_bytes());
+            });
+        }
+    });
+    port
+}
+
+/// `--storage.tsdb.max-head-series`: a target whose series would pass the limit fails its own
+/// scrapes, naming the limit; the other targets go on, with room for their series.
+#[test]
+fn a_cardinality_explosion_fails_its_own_target_only() {
+    let series = |name: &str, n: usize| {
+        let mut b = format!("# TYPE {name} gauge\n");
+        for i in 0..n {
+            b.push_str(&format!("{name}{{id=\"{i}\"}} 1\n"));
+        }
+        b
+    };
+    let calm = serve_static(series("calm", 200));
+    let exploding = serve_static(series("exploding", 5000));
+    let cfg = format!(
+        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: exploding\n    static_configs:\n      - targets: ['127.0.0.1:{exploding}']\n  - job_name: calm\n    static_configs:\n      - targets: ['127.0.0.1:{calm}']\n"
+    );
+    let v = Vigil::start(
+        "cardinality",
+        Some(&cfg),
+        &["--storage.tsdb.max-head-series=1000"],
+    );
+    wait_for("the calm target's series", Duration::from_secs(30), || {
+        (query(&v.base, "count(calm)")
+            .first()
+            .map(|r| r["value"][1] == "200")
+            == Some(true))
+        .then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(query(&v.base, r#"up{job="calm"}"#)[0]["value"][1], "1");
+    assert_eq!(query(&v.base, r#"up{job="exploding"}"#)[0]["value"][1], "0");
+    assert!(
+        query(&v.base, "exploding").is_empty(),
+        "none of its samples stored"
+    );
+    let t = get_json(&format!("{}/api/v1/targets", v.base));
+    let err = t["data"]["activeTargets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["labels"]["job"] == "exploding")
+        .map(|a| a["lastError"].as_str().unwrap_or("").to_string())
+        .unwrap();
+    assert!(err.contains("head series limit of 1000 reached"), "{err}");
+    let (_, metrics) = get(&format!("{}/metrics", v.base));
+    assert!(
+        metrics.contains("vigil_tsdb_head_series_limit 1000"),
+        "{metrics}"
+    );
+}

@@ -217,6 +217,10 @@ const TESTED_BY: &[(&str, &str)] = &[
     ),
     ("storage.tsdb.wal-segment-size", "working_flags_take_effect"),
     ("storage.tsdb.no-lockfile", "working_flags_take_effect"),
+    (
+        "storage.tsdb.max-head-series",
+        "a_cardinality_explosion_fails_its_own_target_only",
+    ),
     ("query.lookback-delta", "working_flags_take_effect"),
     ("query.timeout", "query_flags_take_effect"),
     ("query.max-concurrency", "query_flags_take_effect"),
