@@ -216,6 +216,7 @@ pub struct OAuth2 {
     pub client_secret_file: Option<String>,
     pub token_url: String,
     pub scopes: Vec<String>,
+    pub endpoint_params: BTreeMap<String, String>,
     pub tls_config: TlsConfig,
 }
 
@@ -856,12 +857,40 @@ fn http_client(
                     "at most one of oauth2 client_secret & client_secret_file must be configured",
                 ));
             }
+            let f = format!("{field}.oauth2");
+            no_refs(
+                ctx,
+                &f,
+                &[
+                    ("client_secret_ref", &o.client_secret_ref),
+                    ("client_certificate_key_ref", &o.client_certificate_key_ref),
+                ],
+            )?;
+            if o.grant_type
+                .as_deref()
+                .is_some_and(|g| g != "client_credentials")
+                || o.client_certificate_key.is_some()
+                || o.client_certificate_key_file.is_some()
+            {
+                return Err(ctx.err(&f, "only the client_credentials grant with a client secret is supported by vigil (the JWT-bearer grant with a client certificate key is not)"));
+            }
+            if o.proxy_url.is_some()
+                || o.no_proxy.is_some()
+                || o.proxy_from_environment.is_some()
+                || o.proxy_connect_header.is_some()
+            {
+                return Err(ctx.err(&f, "a proxy for the token endpoint is not supported by vigil; the token is fetched directly"));
+            }
+            if o.token_url.as_deref().is_none_or(str::is_empty) {
+                return Err(ctx.err(&f, "oauth2 token_url must be configured"));
+            }
             Some(OAuth2 {
                 client_id: o.client_id.clone().map(|t| t.0).unwrap_or_default(),
                 client_secret: o.client_secret.as_ref().map(|s| Secret(s.0.0.clone())),
                 client_secret_file: o.client_secret_file.as_deref().map(|p| ctx.path(p)),
                 token_url: o.token_url.clone().unwrap_or_default(),
                 scopes: o.scopes.clone().unwrap_or_default(),
+                endpoint_params: o.endpoint_params.clone().unwrap_or_default(),
                 tls_config: tls(ctx, &format!("{field}.oauth2.tls_config"), &o.tls_config)?,
             })
         }

@@ -34,6 +34,7 @@ pub struct Scraper {
     compression: bool,
     auth: Option<HeaderValue>,
     auth_file: Option<(String, String)>,
+    oauth2: Option<crate::oauth2::TokenSource>,
     body_limit: u64,
 }
 
@@ -79,49 +80,56 @@ impl Scraper {
             .pool_max_idle_per_host(4)
             .tcp_nodelay(true);
         let tls = &h.tls_config;
-        // A configured CA replaces the system roots, as in Prometheus.
-        let ca_pem = match (&tls.ca_file, &tls.ca) {
-            (Some(f), _) => Some(read_file(f, "CA file")?),
-            (None, Some(c)) => Some(c.as_bytes().to_vec()),
-            _ => None,
-        };
-        if let Some(pem) = ca_pem {
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| format!("unable to use specified CA cert: {e}"))?;
-            b = b.tls_certs_only(certs);
+        if tls.server_name.is_some() {
+            // The certificate is checked against `server_name`, not the URL's host: the TLS
+            // setup is built by `crate::tls` then (CA, client certificate and versions too).
+            b = b.tls_backend_preconfigured(crate::tls::client_config(tls)?);
         }
-        let cert = match (&tls.cert_file, &tls.cert) {
-            (Some(f), _) => Some(read_file(f, "client certificate")?),
-            (None, Some(c)) => Some(c.as_bytes().to_vec()),
-            _ => None,
-        };
-        let key = match (&tls.key_file, &tls.key) {
-            (Some(f), _) => Some(read_file(f, "client key")?),
-            (None, Some(k)) => Some(k.0.as_bytes().to_vec()),
-            _ => None,
-        };
-        if let (Some(mut cert), Some(key)) = (cert, key) {
-            cert.push(b'\n');
-            cert.extend_from_slice(&key);
-            let id = reqwest::Identity::from_pem(&cert)
-                .map_err(|e| format!("unable to use client certificate: {e}"))?;
-            b = b.identity(id);
-        }
-        let version = |v: &str| match v {
-            "TLS10" => Some(reqwest::tls::Version::TLS_1_0),
-            "TLS11" => Some(reqwest::tls::Version::TLS_1_1),
-            "TLS12" => Some(reqwest::tls::Version::TLS_1_2),
-            "TLS13" => Some(reqwest::tls::Version::TLS_1_3),
-            _ => None,
-        };
-        if let Some(v) = tls.min_version.as_deref().and_then(version) {
-            b = b.tls_version_min(v);
-        }
-        if let Some(v) = tls.max_version.as_deref().and_then(version) {
-            b = b.tls_version_max(v);
-        }
-        if tls.insecure_skip_verify {
-            b = b.tls_danger_accept_invalid_certs(true);
+        if tls.server_name.is_none() {
+            // A configured CA replaces the system roots, as in Prometheus.
+            let ca_pem = match (&tls.ca_file, &tls.ca) {
+                (Some(f), _) => Some(read_file(f, "CA file")?),
+                (None, Some(c)) => Some(c.as_bytes().to_vec()),
+                _ => None,
+            };
+            if let Some(pem) = ca_pem {
+                let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                    .map_err(|e| format!("unable to use specified CA cert: {e}"))?;
+                b = b.tls_certs_only(certs);
+            }
+            let cert = match (&tls.cert_file, &tls.cert) {
+                (Some(f), _) => Some(read_file(f, "client certificate")?),
+                (None, Some(c)) => Some(c.as_bytes().to_vec()),
+                _ => None,
+            };
+            let key = match (&tls.key_file, &tls.key) {
+                (Some(f), _) => Some(read_file(f, "client key")?),
+                (None, Some(k)) => Some(k.0.as_bytes().to_vec()),
+                _ => None,
+            };
+            if let (Some(mut cert), Some(key)) = (cert, key) {
+                cert.push(b'\n');
+                cert.extend_from_slice(&key);
+                let id = reqwest::Identity::from_pem(&cert)
+                    .map_err(|e| format!("unable to use client certificate: {e}"))?;
+                b = b.identity(id);
+            }
+            let version = |v: &str| match v {
+                "TLS10" => Some(reqwest::tls::Version::TLS_1_0),
+                "TLS11" => Some(reqwest::tls::Version::TLS_1_1),
+                "TLS12" => Some(reqwest::tls::Version::TLS_1_2),
+                "TLS13" => Some(reqwest::tls::Version::TLS_1_3),
+                _ => None,
+            };
+            if let Some(v) = tls.min_version.as_deref().and_then(version) {
+                b = b.tls_version_min(v);
+            }
+            if let Some(v) = tls.max_version.as_deref().and_then(version) {
+                b = b.tls_version_max(v);
+            }
+            if tls.insecure_skip_verify {
+                b = b.tls_danger_accept_invalid_certs(true);
+            }
         }
         if let Some(p) = &h.proxy_url {
             b = b.proxy(
@@ -142,12 +150,7 @@ impl Scraper {
                 headers.append(n.clone(), header(v)?);
             }
         }
-        if h.oauth2.is_some() {
-            // Refuse rather than scrape without the credentials the config asks for.
-            return Err(
-                "oauth2 is accepted in the config but not implemented for scraping yet".into(),
-            );
-        }
+
         b = b.default_headers(headers);
         if !cfg.enable_compression {
             b = b.no_gzip();
@@ -190,6 +193,11 @@ impl Scraper {
             compression: cfg.enable_compression,
             auth,
             auth_file,
+            oauth2: h
+                .oauth2
+                .as_ref()
+                .map(crate::oauth2::TokenSource::new)
+                .transpose()?,
             body_limit: cfg.body_size_limit,
         })
     }
@@ -208,7 +216,10 @@ impl Scraper {
             if !self.compression {
                 req = req.header(ACCEPT_ENCODING, "identity");
             }
-            if let Some(a) = &self.auth {
+            if let Some(o) = &self.oauth2 {
+                let h = o.header().await.map_err(ScrapeError::Http)?;
+                req = req.header(AUTHORIZATION, h);
+            } else if let Some(a) = &self.auth {
                 req = req.header(AUTHORIZATION, a.clone());
             } else if let Some((kind, file)) = &self.auth_file {
                 // Re-read per scrape: tokens in files rotate (service account tokens do).

@@ -2,7 +2,8 @@
 //!
 //! - [`target`]: target relabeling (`relabel_configs`) turns discovered label sets into
 //!   [`target::Target`]s with a scrape URL, or records why they were dropped.
-//! - [`client`]: the HTTP side of one scrape (auth, TLS, content negotiation, gzip, body limit).
+//! - [`client`]: the HTTP side of one scrape (auth, TLS, content negotiation, gzip, body limit);
+//!   [`tls`] builds the TLS setup when `tls_config.server_name` names the certificate.
 //! - [`cache`]: per-target series cache, raw series text -> series ref, so a known series
 //!   costs a hash lookup and an append.
 //! - [`scrape_loop`]: one task per target: scrape every interval at a fixed offset, parse,
@@ -18,9 +19,11 @@ pub mod client;
 pub mod manager;
 pub mod metadata;
 pub mod metrics;
+pub mod oauth2;
 pub mod pool;
 pub mod scrape_loop;
 pub mod target;
+pub mod tls;
 
 pub use manager::{ScrapeManager, TargetsSnapshot};
 pub use target::{Health, Target, TargetStatus};

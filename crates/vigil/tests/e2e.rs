@@ -476,3 +476,148 @@ fn url_targets_with_relabeling_and_a_bad_file_sd_group() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("is not a valid hostname"));
 }
+
+/// Scrape `oauth2` (client credentials, token cached until it expires) against a token server
+/// and a target of this test's that want them, and `tls_config.server_name` against a target
+/// whose certificate names only `target.example` while it is scraped at 127.0.0.1.
+#[test]
+fn scrape_oauth2_and_tls_server_name() {
+    use std::io::{Read, Write};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let dir = temp_dir("oauth2");
+    // Token endpoint and protected target in one server.
+    let tokens = Arc::new(AtomicU64::new(0));
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let oport = l.local_addr().unwrap().port();
+    let t2 = tokens.clone();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen2 = seen.clone();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            let tokens = t2.clone();
+            let seen = seen2.clone();
+            std::thread::spawn(move || {
+                // Headers, then as much body as Content-Length says.
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let n = s.read(&mut chunk).unwrap_or(0);
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf).to_string();
+                    if let Some(h) = text.find("\r\n\r\n") {
+                        let len: usize = text[..h]
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse().unwrap_or(0))
+                            })
+                            .unwrap_or(0);
+                        if buf.len() >= h + 4 + len || n == 0 {
+                            break;
+                        }
+                    } else if n == 0 {
+                        break;
+                    }
+                }
+                let req = String::from_utf8_lossy(&buf).to_string();
+                let lower = req.to_ascii_lowercase();
+                let (code, body) = if req.starts_with("POST /token") {
+                    // client id "vigil", secret "s3cret": dmlnaWw6czNjcmV0
+                    if lower.contains("authorization: basic ") && req.contains("dmlnaWw6czNjcmV0") {
+                        tokens.fetch_add(1, Ordering::Relaxed);
+                        seen.lock()
+                            .unwrap()
+                            .push(req[req.find("\r\n\r\n").unwrap_or(0)..].to_string());
+                        (
+                            "200 OK",
+                            r#"{"access_token":"tok-1","token_type":"bearer","expires_in":3600}"#
+                                .to_string(),
+                        )
+                    } else {
+                        ("401 Unauthorized", "bad client credentials".to_string())
+                    }
+                } else if lower.contains("authorization: bearer tok-1") {
+                    ("200 OK", "# TYPE secured gauge\nsecured 1\n".to_string())
+                } else {
+                    ("401 Unauthorized", "no token".to_string())
+                };
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 {code}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            });
+        }
+    });
+    // A TLS target whose certificate names target.example only.
+    let pki = Pki::new(&dir);
+    pki.issue(
+        "named",
+        "ca",
+        "/CN=target.example",
+        "subjectAltName=DNS:target.example",
+    );
+    let web = dir.join("web.yml");
+    std::fs::write(
+        &web,
+        format!(
+            "tls_server_config:\n  cert_file: {}\n  key_file: {}\n",
+            pki.path("named.crt"),
+            pki.path("named.key")
+        ),
+    )
+    .unwrap();
+    let tport = free_port();
+    let _target = spawn(
+        "vigil-target",
+        &vigil_bin(),
+        &[
+            format!("--web.listen-address=127.0.0.1:{tport}"),
+            format!("--storage.tsdb.path={}", dir.join("target-data").display()),
+            format!("--web.config.file={}", web.display()),
+        ],
+        &dir,
+    );
+    let secret = dir.join("secret");
+    std::fs::write(&secret, "s3cret\n").unwrap();
+    let ca = pki.path("ca.crt");
+    let cfg = format!(
+        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: oauth\n    oauth2:\n      client_id: vigil\n      client_secret_file: {}\n      token_url: http://127.0.0.1:{oport}/token\n      scopes: [metrics, read]\n      endpoint_params: {{audience: vigil}}\n    static_configs:\n      - targets: ['127.0.0.1:{oport}']\n  - job_name: named\n    scheme: https\n    tls_config:\n      ca_file: {ca}\n      server_name: target.example\n    static_configs:\n      - targets: ['127.0.0.1:{tport}']\n  - job_name: unnamed\n    scheme: https\n    tls_config:\n      ca_file: {ca}\n    static_configs:\n      - targets: ['127.0.0.1:{tport}']\n",
+        secret.display()
+    );
+    let v = Vigil::start("oauth2", Some(&cfg), &[]);
+    let t0 = std::time::Instant::now();
+    while query(&v.base, "secured").is_empty() {
+        if t0.elapsed() > Duration::from_secs(30) {
+            panic!(
+                "no oauth2 scrape: {}",
+                get_json(&format!("{}/api/v1/targets", v.base))
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    wait_for("the named TLS target", Duration::from_secs(30), || {
+        let r = query(&v.base, r#"up{job="named"} == 1"#);
+        (!r.is_empty()).then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        tokens.load(Ordering::Relaxed),
+        1,
+        "the token is cached until it expires"
+    );
+    let body = seen.lock().unwrap()[0].clone();
+    for want in [
+        "grant_type=client_credentials",
+        "scope=metrics%20read",
+        "audience=vigil",
+    ] {
+        assert!(body.contains(want), "{want} in the token request: {body}");
+    }
+    assert_eq!(query(&v.base, r#"up{job="oauth"}"#)[0]["value"][1], "1");
+    // Without server_name the certificate does not match 127.0.0.1.
+    assert_eq!(query(&v.base, r#"up{job="unnamed"}"#)[0]["value"][1], "0");
+}

@@ -1,0 +1,152 @@
+//! `tls_config.server_name`: the name a target's certificate is checked against when it is
+//! not the host the target is scraped at (pods are scraped by IP). reqwest checks the URL's
+//! host, so with a server name the scraper's TLS is built here: the CA (or the system's roots),
+//! the client certificate, the versions, and a verifier that checks the chain and the name
+//! `server_name` gives. (Go also sends that name as SNI; rustls sends the URL's host, which for
+//! an IP address means no SNI.)
+
+use std::sync::Arc;
+
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
+use vigil_config::TlsConfig;
+
+fn read(path: &str, what: &str) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("unable to read {what} {path}: {e}"))
+}
+
+/// The rustls client config for `t`, which has a `server_name`.
+pub fn client_config(t: &TlsConfig) -> Result<rustls::ClientConfig, String> {
+    let name = t.server_name.clone().unwrap_or_default();
+    let server_name = ServerName::try_from(name.clone())
+        .map_err(|e| format!("tls_config.server_name {name:?}: {e}"))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = RootCertStore::empty();
+    let ca = match (&t.ca_file, &t.ca) {
+        (Some(f), _) => Some(read(f, "CA file")?),
+        (None, Some(c)) => Some(c.as_bytes().to_vec()),
+        _ => None,
+    };
+    match ca {
+        Some(pem) => {
+            for c in CertificateDer::pem_slice_iter(&pem) {
+                let c = c.map_err(|e| format!("unable to use specified CA cert: {e}"))?;
+                roots
+                    .add(c)
+                    .map_err(|e| format!("unable to use specified CA cert: {e}"))?;
+            }
+        }
+        None => {
+            for c in rustls_native_certs::load_native_certs().certs {
+                let _ = roots.add(c);
+            }
+        }
+    }
+    let version = |v: &str| match v {
+        "TLS13" => 13,
+        "TLS12" => 12,
+        _ => 12,
+    };
+    let (lo, hi) = (
+        t.min_version.as_deref().map_or(12, version),
+        t.max_version.as_deref().map_or(13, version),
+    );
+    let mut versions: Vec<&'static rustls::SupportedProtocolVersion> = Vec::new();
+    if lo <= 12 && hi >= 12 {
+        versions.push(&rustls::version::TLS12);
+    }
+    if hi >= 13 {
+        versions.push(&rustls::version::TLS13);
+    }
+    let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .build()
+        .map_err(|e| format!("tls_config: {e}"))?;
+    let verifier = Arc::new(NamedVerifier {
+        inner,
+        name: server_name,
+        skip: t.insecure_skip_verify,
+        algs: provider.signature_verification_algorithms,
+    });
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&versions)
+        .map_err(|e| format!("tls_config: {e}"))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier);
+    let cert = match (&t.cert_file, &t.cert) {
+        (Some(f), _) => Some(read(f, "client certificate")?),
+        (None, Some(c)) => Some(c.as_bytes().to_vec()),
+        _ => None,
+    };
+    let key = match (&t.key_file, &t.key) {
+        (Some(f), _) => Some(read(f, "client key")?),
+        (None, Some(k)) => Some(k.0.as_bytes().to_vec()),
+        _ => None,
+    };
+    let mut cfg = match (cert, key) {
+        (Some(c), Some(k)) => {
+            let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&c)
+                .collect::<Result<_, _>>()
+                .map_err(|e| format!("unable to use client certificate: {e}"))?;
+            let key = PrivateKeyDer::from_pem_slice(&k)
+                .map_err(|e| format!("unable to use client key: {e}"))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| format!("unable to use client certificate: {e}"))?
+        }
+        _ => builder.with_no_client_auth(),
+    };
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(cfg)
+}
+
+/// Checks the chain as usual, against `name` rather than the URL's host; with
+/// `insecure_skip_verify` accepts any certificate (handshake signatures still checked).
+#[derive(Debug)]
+struct NamedVerifier {
+    inner: Arc<WebPkiServerVerifier>,
+    name: ServerName<'static>,
+    skip: bool,
+    algs: rustls::crypto::WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for NamedVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _url_host: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if self.skip {
+            return Ok(ServerCertVerified::assertion());
+        }
+        self.inner
+            .verify_server_cert(end_entity, intermediates, &self.name, ocsp, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algs)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algs)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algs.supported_schemes()
+    }
+}
