@@ -435,6 +435,10 @@ impl Ctx<'_> {
                 if steps > self.engine.max_samples as i64 {
                     return Err(EvalError::TooManySamples);
                 }
+                // Charge the steps once, whatever the inner expression is: `vector(1)` loads
+                // no sample yet allocates a slot per step, and many such subqueries in one
+                // query must add up against --query.max-samples.
+                self.count(steps as usize)?;
                 let inner = Ctx {
                     count_steps: true,
                     storage: self.storage,

@@ -153,9 +153,10 @@ fn ten_megabyte_queries_are_refused_or_answered_quickly() {
     assert_eq!(vector_len(run(&q)), 0);
     let q = format!(r#"up{{job=~"{}"}}"#, "x".repeat(ten_mb));
     match parse(&q) {
-        Ok(e) => {
-            let _ = Engine::default().instant(&storage(), &e, 0);
-        }
+        Ok(e) => match Engine::default().instant(&storage(), &e, 0) {
+            Ok(Value::Vector(v)) => assert!(v.is_empty()),
+            other => panic!("a huge regex: {other:?}"),
+        },
         // The regex engine's own size limit.
         Err(e) => assert!(e.to_string().contains("regexp"), "{e}"),
     }
@@ -238,4 +239,25 @@ fn durations_written_as_seconds_are_bounded_too() {
     for q in ["up[1e30]", "up offset 1e30", "up[5m:1e30]"] {
         assert!(run(q).unwrap_err().contains("duration out of range"), "{q}");
     }
+}
+
+#[test]
+fn subquery_steps_count_against_max_samples_even_without_data() {
+    // `vector(1)` loads no sample, yet every subquery step takes a slot: two subqueries of
+    // 601 steps each are over a budget of 1,000, one is not.
+    let engine = Engine {
+        max_samples: 1000,
+        ..Engine::default()
+    };
+    let one = parse("count_over_time(vector(1)[600s:1s])").unwrap();
+    assert!(engine.instant(&storage(), &one, 600_000).is_ok());
+    let two =
+        parse("count_over_time(vector(1)[600s:1s]) + count_over_time(vector(1)[600s:1s])").unwrap();
+    assert_eq!(
+        engine
+            .instant(&storage(), &two, 600_000)
+            .unwrap_err()
+            .to_string(),
+        "query processing would load too many samples into memory in query execution"
+    );
 }

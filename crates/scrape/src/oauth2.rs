@@ -115,8 +115,10 @@ impl TokenSource {
         let expiry = v["expires_in"]
             .as_f64()
             .or_else(|| v["expires_in"].as_str().and_then(|s| s.parse().ok()))
-            .filter(|s| *s > 0.0)
-            .map(|s| Instant::now() + Duration::from_secs_f64(s));
+            // A hostile or broken server may answer `1e300` or `inf`: cap at a day
+            // so the token is fetched again rather than the arithmetic panicking.
+            .filter(|s| s.is_finite() && *s > 0.0)
+            .map(|s| Instant::now() + Duration::from_secs_f64(s.min(86_400.0)));
         let h = format!("{kind} {token}");
         *cached = Some((h.clone(), expiry));
         Ok(h)

@@ -97,6 +97,9 @@ struct Loaded {
 pub struct Source {
     path: PathBuf,
     tls_on: bool,
+    /// `http_server_config.http2` as read at start: the connection code picks HTTP/2 from it,
+    /// so a reload must not advertise `h2` in ALPN that the server would then not speak.
+    http2: bool,
     loaded: Mutex<Loaded>,
     auth: auth::BasicAuth,
 }
@@ -136,6 +139,7 @@ impl Source {
         Ok(Source {
             path: path.to_path_buf(),
             tls_on: tls.is_some(),
+            http2: cfg.http2,
             loaded: Mutex::new(Loaded {
                 stamp: stamp_of(&files),
                 checked: Instant::now(),
@@ -165,7 +169,7 @@ impl Source {
         l.stamp = stamp_of(&files);
         l.tls = match &cfg {
             Ok(c) => c.tls.as_ref().map(|t| {
-                tls::server_config(t, c.http2)
+                tls::server_config(t, self.http2)
                     .map(Arc::new)
                     .map_err(|m| format!("web config file {}: {m}", self.path.display()))
             }),
@@ -178,6 +182,9 @@ impl Source {
             (Ok(c), _) => {
                 if c.tls.is_some() != self.tls_on {
                     tracing::warn!(file = %self.path.display(), "Web config file turns TLS on or off: that takes effect at the next restart");
+                }
+                if c.http2 != self.http2 {
+                    tracing::warn!(file = %self.path.display(), "Web config file changes http_server_config.http2: that takes effect at the next restart");
                 }
                 tracing::info!(file = %self.path.display(), "Web config file reloaded");
             }
@@ -238,6 +245,13 @@ async fn guard(State(src): State<Arc<Guard>>, req: Request, next: Next) -> Respo
             Some((user, pass)) => match src.source.auth.cached(&cfg.users, &user, &pass) {
                 Some(ok) => ok,
                 None => {
+                    // bcrypt runs one at a time; a flood of new passwords must not queue
+                    // without bound on the blocking pool (which the rest of the process
+                    // shares), so past a few waiting checks the answer is 429.
+                    let Ok(_slot) = src.bcrypt_slots.clone().try_acquire_owned() else {
+                        return (StatusCode::TOO_MANY_REQUESTS, "Too Many Requests\n")
+                            .into_response();
+                    };
                     let src2 = src.clone();
                     let cfg2 = cfg.clone();
                     tokio::task::spawn_blocking(move || {
@@ -265,11 +279,17 @@ async fn guard(State(src): State<Arc<Guard>>, req: Request, next: Next) -> Respo
     resp
 }
 
+/// Basic-auth checks with an uncached password allowed to wait for bcrypt at once (each takes
+/// tens of milliseconds at cost 10, so 16 is under a second of queue).
+const BCRYPT_WAITERS: usize = 16;
+
 /// The guard's state: the source and the rate limiter's bucket.
 struct Guard {
     source: Arc<Source>,
     /// `(tokens, last refill)`.
     bucket: Mutex<(f64, Instant)>,
+    /// Basic-auth checks that may wait for bcrypt at once.
+    bcrypt_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl Guard {
@@ -346,20 +366,17 @@ impl Server {
                 Arc::new(Guard {
                     source: s.clone(),
                     bucket: Mutex::new((f64::MAX, Instant::now())),
+                    bcrypt_slots: Arc::new(tokio::sync::Semaphore::new(BCRYPT_WAITERS)),
                 }),
                 guard,
             )),
             None => app,
         };
+        // A handler that panics answers 500 and the connection's task lives on (the exporters
+        // have no other layer that would catch it).
+        let app = app.layer(tower_http::catch_panic::CatchPanicLayer::new());
         let tls_source = self.source.clone().filter(|s| s.tls_on);
-        let http2 = tls_source.as_ref().is_some_and(|s| {
-            s.loaded
-                .lock()
-                .config
-                .as_ref()
-                .map(|c| c.http2)
-                .unwrap_or(true)
-        });
+        let http2 = tls_source.as_ref().is_some_and(|s| s.http2);
         let limit = (self.opts.max_connections > 0)
             .then(|| Arc::new(tokio::sync::Semaphore::new(self.opts.max_connections)));
         let read_timeout = self.opts.read_timeout;

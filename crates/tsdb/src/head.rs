@@ -173,6 +173,13 @@ struct Index {
     series: RefMap<MemSeries>,
     by_labels: FastMap<Labels, SeriesRef>,
     postings: Postings,
+    /// Series without a sample yet (`last` is `None`): the head series limit counts only the
+    /// others, so empty series left by a refused scrape do not use it up.
+    empty: usize,
+    /// Series in the head whose record is not in the WAL yet. Whichever commit comes next logs
+    /// them ahead of its samples, so a sample is never logged before its series, even when
+    /// one appender created the series and another appended to it first.
+    unlogged: Vec<(SeriesRef, Labels)>,
 }
 
 /// hashbrown's `entry_ref` finds or adds a key from a borrowed `&str` with one hash, where
@@ -213,11 +220,12 @@ impl Index {
     fn insert_replayed(&mut self, r: SeriesRef, labels: Labels) {
         add_postings(&mut self.postings, r, &labels);
         self.series.insert(r, MemSeries::new(labels));
+        self.empty += 1;
     }
 
-    /// Remove one series.
-    fn remove(&mut self, r: SeriesRef) {
-        self.remove_many(&[r]);
+    /// Series holding at least one sample.
+    fn live(&self) -> usize {
+        self.series.len() - self.empty
     }
 
     /// Remove series and their postings, one pass per affected posting list.
@@ -227,6 +235,9 @@ impl Index {
             let Some(s) = self.series.remove(&r) else {
                 continue;
             };
+            if s.last.is_none() {
+                self.empty -= 1;
+            }
             // Only unmap the labels if they still point at this ref (a replay may have left
             // two refs with one label set).
             if self.by_labels.get(&s.labels) == Some(&r) {
@@ -238,6 +249,12 @@ impl Index {
                     .or_default()
                     .push(r);
             }
+        }
+        if !self.unlogged.is_empty() {
+            let mut dead = dead.to_vec();
+            dead.sort_unstable();
+            self.unlogged
+                .retain(|(r, _)| dead.binary_search(r).is_err());
         }
         for ((name, value), mut refs) in per_pair {
             refs.sort_unstable();
@@ -417,6 +434,9 @@ impl Head {
                     if let Some(ms) = index.series.get_mut(&r)
                         && ms.last.is_none_or(|l| l.t < t)
                     {
+                        if ms.last.is_none() {
+                            index.empty -= 1;
+                        }
                         ms.push(t, v);
                         samples += 1;
                         lo = lo.min(t);
@@ -430,7 +450,7 @@ impl Head {
         if wal_dir.is_dir() {
             let (checkpoint_seg, checkpoint) = wal::latest_checkpoint(&wal_dir)?;
             if let Some(cp) = &checkpoint {
-                let r = wal::replay_from_with(cp, 0, writable, &mut pre, &mut apply)?;
+                let r = wal::replay_from_with(cp, 0, false, &mut pre, &mut apply)?;
                 stats
                     .wal_corruptions
                     .fetch_add(r.corrupt_segments, Ordering::Relaxed);
@@ -635,13 +655,11 @@ impl Head {
 
 struct HeadAppender<'a> {
     head: &'a Head,
-    new_series: Vec<(SeriesRef, Labels)>,
     samples: Vec<(SeriesRef, i64, f64)>,
     newest: RefMap<Sample>,
-    /// A new series was refused at the head series limit: on rollback this appender's new,
-    /// still empty series go too, so a target that explodes does not use up the limit for
-    /// the others.
-    limited: bool,
+    /// Series this transaction gives their first sample: they count against the head series
+    /// limit from now on.
+    new_live: usize,
 }
 
 impl Appender for HeadAppender<'_> {
@@ -652,18 +670,26 @@ impl Appender for HeadAppender<'_> {
         t: i64,
         v: f64,
     ) -> Result<SeriesRef, AppendError> {
-        let (r, last) = {
+        let max = self.head.stats.max_series.load(Ordering::Relaxed);
+        let refuse = |max: u64| {
+            self.head
+                .stats
+                .series_refused
+                .fetch_add(1, Ordering::Relaxed);
+            Err(AppendError::SeriesLimit(max))
+        };
+        let (r, last, live) = {
             let idx = self.head.index.read();
             let found = idx.series.get(&r).map(|s| (r, s)).or_else(|| {
                 let r = *idx.by_labels.get(labels)?;
                 Some((r, idx.series.get(&r)?))
             });
             match found {
-                Some((r, s)) => (r, s.last),
-                None => (0, None),
+                Some((r, s)) => (r, s.last, idx.live()),
+                None => (0, None, 0),
             }
         };
-        let r = if r == 0 {
+        let (r, live) = if r == 0 {
             if labels.metric_name().is_none() {
                 return Err(AppendError::InvalidLabels(format!(
                     "{labels}: missing metric name"
@@ -671,44 +697,54 @@ impl Appender for HeadAppender<'_> {
             }
             let mut idx = self.head.index.write();
             match idx.by_labels.get(labels) {
-                Some(&r) => r,
+                Some(&r) => (r, idx.live()),
                 None => {
-                    let max = self.head.stats.max_series.load(Ordering::Relaxed);
-                    if max > 0 && idx.series.len() as u64 >= max {
-                        self.head
-                            .stats
-                            .series_refused
-                            .fetch_add(1, Ordering::Relaxed);
-                        self.limited = true;
-                        return Err(AppendError::SeriesLimit(max));
+                    // A new series takes a sample now, so the live check below applies
+                    // before it is created; and empty series (left by refused transactions),
+                    // which the limit does not count, are bounded by twice the limit in all.
+                    if max > 0
+                        && ((idx.live() + self.new_live) as u64 >= max
+                            || idx.series.len() as u64 >= max.saturating_mul(2))
+                    {
+                        return refuse(max);
                     }
                     let r = self.head.next_ref.fetch_add(1, Ordering::Relaxed);
                     idx.insert(r, labels.clone());
+                    idx.unlogged.push((r, labels.clone()));
                     self.head
                         .stats
                         .series_created
                         .fetch_add(1, Ordering::Relaxed);
-                    self.new_series.push((r, labels.clone()));
-                    r
+                    (r, idx.live())
                 }
             }
         } else {
-            r
+            (r, live)
         };
         if t < self.head.min_valid.load(Ordering::Relaxed) {
             return Err(AppendError::OutOfBounds);
         }
-        if let Some(last) = self.newest.get(&r).copied().or(last) {
-            if t < last.t {
-                self.head.stats.out_of_order.fetch_add(1, Ordering::Relaxed);
-                return Err(AppendError::OutOfOrder);
+        match self.newest.get(&r).copied().or(last) {
+            Some(last) => {
+                if t < last.t {
+                    self.head.stats.out_of_order.fetch_add(1, Ordering::Relaxed);
+                    return Err(AppendError::OutOfOrder);
+                }
+                if t == last.t {
+                    return if last.v.to_bits() == v.to_bits() {
+                        Ok(r)
+                    } else {
+                        Err(AppendError::DuplicateTimestamp)
+                    };
+                }
             }
-            if t == last.t {
-                return if last.v.to_bits() == v.to_bits() {
-                    Ok(r)
-                } else {
-                    Err(AppendError::DuplicateTimestamp)
-                };
+            None => {
+                // The series' first sample. Concurrent transactions each see the others'
+                // committed series only, so the limit can be passed by what is in flight.
+                if max > 0 && (live + self.new_live) as u64 >= max {
+                    return refuse(max);
+                }
+                self.new_live += 1;
             }
         }
         self.samples.push((r, t, v));
@@ -720,8 +756,8 @@ impl Appender for HeadAppender<'_> {
         // The WAL lock is held until the samples are in the head, so a checkpoint (which takes
         // it first) never sees a record in the WAL that the head does not have yet.
         let mut wal = self.head.wal.lock();
-        let mut idx = self.head.index.write();
-        let series_records = self.new_series;
+        let mut guard = self.head.index.write();
+        let idx = &mut *guard;
         // Samples that fell behind a block cut since they were appended are out of bounds now.
         let min_valid = self.head.min_valid.load(Ordering::Relaxed);
         let samples: Vec<(SeriesRef, i64, f64)> = self
@@ -729,24 +765,23 @@ impl Appender for HeadAppender<'_> {
             .into_iter()
             .filter(|(_, t, _)| *t >= min_valid)
             .collect();
+        if samples.is_empty() {
+            // Nothing to acknowledge; unlogged series wait for a commit with samples.
+            return Ok(());
+        }
+        let series_records = std::mem::take(&mut idx.unlogged);
         let mut framed = Vec::with_capacity(samples.len() * 12 + 64);
         if !series_records.is_empty() {
             wal::encode(&mut framed, &Record::Series(series_records.clone()));
         }
-        if !samples.is_empty() {
-            wal::encode_samples(&mut framed, &samples);
-        }
+        wal::encode_samples(&mut framed, &samples);
         if let Some(w) = wal.as_mut()
-            && !framed.is_empty()
             && let Err(e) = w.write(&framed)
         {
-            // Series whose record never reached the WAL must not stay in the head, or later
-            // samples for them would be logged without their series.
-            for (r, _) in &series_records {
-                if idx.series.get(r).is_some_and(|s| s.last.is_none()) {
-                    idx.remove(*r);
-                }
-            }
+            // The series stay in the head, still to be logged by the next commit.
+            let mut rest = series_records;
+            rest.append(&mut idx.unlogged);
+            idx.unlogged = rest;
             let st = &self.head.stats;
             st.wal_writes_failed.fetch_add(1, Ordering::Relaxed);
             if !st.appends_failing.swap(true, Ordering::Relaxed) {
@@ -758,12 +793,11 @@ impl Appender for HeadAppender<'_> {
             }
             return Err(StorageError::Other(format!("write to WAL: {e}")));
         }
-        if !framed.is_empty()
-            && self
-                .head
-                .stats
-                .appends_failing
-                .swap(false, Ordering::Relaxed)
+        if self
+            .head
+            .stats
+            .appends_failing
+            .swap(false, Ordering::Relaxed)
         {
             tracing::warn!("Storage writes its WAL again: appends resumed");
         }
@@ -773,12 +807,15 @@ impl Appender for HeadAppender<'_> {
             if let Some(s) = idx.series.get_mut(&r)
                 && s.last.is_none_or(|l| l.t < t)
             {
+                if s.last.is_none() {
+                    idx.empty -= 1;
+                }
                 s.push(t, v);
                 lo = lo.min(t);
                 hi = hi.max(t);
             }
         }
-        drop(idx);
+        drop(guard);
         drop(wal);
         self.head.note_range(lo, hi);
         self.head
@@ -788,26 +825,10 @@ impl Appender for HeadAppender<'_> {
         Ok(())
     }
 
-    fn rollback(mut self: Box<Self>) {
-        if self.limited {
-            let mut idx = self.head.index.write();
-            self.new_series.retain(|(r, _)| {
-                let empty = idx.series.get(r).is_some_and(|s| s.last.is_none());
-                if empty {
-                    idx.remove(*r);
-                }
-                !empty
-            });
-        }
-        // Series created by this appender stay (empty); they must still reach the WAL so a
-        // later commit's samples for them replay.
-        if !self.new_series.is_empty() {
-            let mut framed = Vec::new();
-            wal::encode(&mut framed, &Record::Series(self.new_series));
-            if let Some(w) = self.head.wal.lock().as_mut() {
-                let _ = w.write(&framed);
-            }
-        }
+    fn rollback(self: Box<Self>) {
+        // Series this transaction created stay in the head, empty, and in the unlogged list:
+        // another transaction may already hold their refs. Empty series do not count against
+        // the series limit, and truncation removes those that stay empty.
     }
 }
 
@@ -887,10 +908,9 @@ impl Storage for Head {
     fn appender(&self) -> Box<dyn Appender + '_> {
         Box::new(HeadAppender {
             head: self,
-            new_series: Vec::new(),
             samples: Vec::new(),
             newest: RefMap::default(),
-            limited: false,
+            new_live: 0,
         })
     }
 
@@ -1147,5 +1167,75 @@ mod tests {
             0
         );
         assert_eq!(q.label_values("job", &[]).unwrap(), ["a", "b", "c"]);
+    }
+
+    /// One transaction creates a series and another appends to it and commits first: the
+    /// series record goes to the WAL with that first commit, so the sample replays.
+    #[test]
+    fn a_sample_logged_before_its_creators_commit_replays() {
+        let d = tmp("unlogged");
+        let lab = l(&[("__name__", "shared")]);
+        {
+            let h = Head::open(&d, i64::MIN).unwrap();
+            let mut a = h.appender();
+            a.append(0, &lab, 1_000, 1.0).unwrap();
+            let mut b = h.appender();
+            b.append(0, &lab, 1_000, 1.0).unwrap();
+            b.commit().unwrap();
+            a.rollback();
+        }
+        let h = Head::open(&d, i64::MIN).unwrap();
+        let q = h.querier(0, i64::MAX).unwrap();
+        let got: Vec<Series> = q
+            .select(&[Matcher::equal("__name__", "shared")])
+            .unwrap()
+            .collect();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].samples, [Sample { t: 1_000, v: 1.0 }]);
+    }
+
+    /// The series limit counts series with samples: a transaction refused at the limit leaves
+    /// empty series behind that use none of it, and their number is bounded too.
+    #[test]
+    fn the_series_limit_counts_live_series_and_bounds_empty_ones() {
+        let h = Head::in_memory();
+        h.stats.max_series.store(10, Ordering::Relaxed);
+        let s = |name: &str, i: usize| l(&[("__name__", name), ("i", &i.to_string())]);
+        // An exploding target: refused at the 11th series, its transaction rolled back.
+        let mut app = h.appender();
+        let mut refused = None;
+        for i in 0..100 {
+            if let Err(e) = app.append(0, &s("boom", i), 1_000, 1.0) {
+                refused = Some((i, e));
+                break;
+            }
+        }
+        app.rollback();
+        let (at, err) = refused.expect("refused");
+        assert_eq!(at, 10);
+        assert!(matches!(err, AppendError::SeriesLimit(10)));
+        // Nothing of it is live: a calm target has all ten.
+        let mut app = h.appender();
+        for i in 0..10 {
+            app.append(0, &s("calm", i), 1_000, 1.0).unwrap();
+        }
+        app.commit().unwrap();
+        let mut app = h.appender();
+        assert!(matches!(
+            app.append(0, &s("calm", 10), 1_000, 1.0),
+            Err(AppendError::SeriesLimit(10))
+        ));
+        // Empty series are bounded: at most twice the limit in all.
+        for i in 0..100 {
+            let mut app = h.appender();
+            let _ = app.append(0, &s("more", i), 1_000, 1.0);
+            app.rollback();
+        }
+        assert!(h.num_series() <= 20, "{}", h.num_series());
+        // Truncation removes series that stay empty; the live ones stay.
+        h.truncate(0).unwrap();
+        h.truncate(0).unwrap();
+        assert_eq!(h.num_series(), 10);
+        assert_eq!(h.index.read().empty, 0);
     }
 }

@@ -10,8 +10,8 @@
 //!
 //! Opening for writing always starts a new segment, so nothing is ever appended after bytes
 //! replay could not read. Replay of a segment stops at its first torn or corrupt record and
-//! goes on with the next segment; only the newest segment's torn tail (bytes after its last
-//! good record) is cut off, and nothing else is ever truncated or deleted.
+//! goes on with the next segment; only the newest segment's torn tail (a record running past the
+//! end of the file) is cut off, and nothing else is ever truncated or deleted.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -56,6 +56,10 @@ pub fn classify(b: &[u8]) -> SegmentKind {
     if b.is_empty() {
         return SegmentKind::Empty;
     }
+    // The start of vigil's header and nothing else: a creation cut short (no records).
+    if b.len() < HEADER_LEN && b == &segment_header()[..b.len()] {
+        return SegmentKind::Vigil;
+    }
     if b.len() >= HEADER_LEN && &b[..8] == SEGMENT_MAGIC {
         let v = u32::from_le_bytes(b[8..12].try_into().unwrap_or_default());
         return if v <= SEGMENT_VERSION {
@@ -88,7 +92,7 @@ pub fn classify_file(path: &Path) -> io::Result<SegmentKind> {
     let mut f = File::open(path)?;
     let mut head = Vec::with_capacity(HEADER_LEN);
     (&mut f).take(HEADER_LEN as u64).read_to_end(&mut head)?;
-    if head.len() < 9 || &head[..8.min(head.len())] == SEGMENT_MAGIC {
+    if head.len() < HEADER_LEN || &head[..8] == SEGMENT_MAGIC {
         return Ok(classify(&head));
     }
     // Possibly headerless: read the whole first record (at most a segment).
@@ -96,7 +100,8 @@ pub fn classify_file(path: &Path) -> io::Result<SegmentKind> {
     if len == 0 || len > MAX_SEGMENT_SIZE {
         return Ok(SegmentKind::Foreign);
     }
-    f.take(8 + len - head.len() as u64).read_to_end(&mut head)?;
+    f.take((8 + len).saturating_sub(head.len() as u64))
+        .read_to_end(&mut head)?;
     Ok(classify(&head))
 }
 
@@ -111,7 +116,7 @@ fn create_segment(dir: &Path, n: u64) -> io::Result<File> {
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
             let len = std::fs::metadata(&path)?.len();
             let ours_and_empty = len == 0
-                || (len == HEADER_LEN as u64 && classify_file(&path)? == SegmentKind::Vigil);
+                || (len <= HEADER_LEN as u64 && classify_file(&path)? == SegmentKind::Vigil);
             if !ours_and_empty {
                 return Err(e);
             }
@@ -466,13 +471,15 @@ fn replay_filtered(
     let (records, bad) = scan.map_err(|_| io::Error::other("WAL reader thread panicked"))??;
     let rep = ReplayReport {
         records,
-        corruption: bad.first().map(|&(i, off)| (segs[i], off as u64)),
+        corruption: bad.first().map(|&(i, off, _)| (segs[i], off as u64)),
         corrupt_segments: bad.len() as u64,
     };
-    for &(i, off) in &bad {
+    for &(i, off, torn) in &bad {
         let seg = segs[i];
         let newest = i + 1 == segs.len();
-        if newest && repair {
+        // Only a torn tail is cut: a whole record that fails its checksum is damage to keep
+        // for inspection (writing starts a new segment anyway, never after it).
+        if newest && torn && repair {
             // The torn tail of the newest segment (a write cut short by a crash) is cut off,
             // only after every good record before it was applied.
             tracing::warn!(
@@ -490,20 +497,22 @@ fn replay_filtered(
             tracing::error!(
                 segment = seg,
                 offset = off,
-                "WAL corruption: a record failed its checksum; the rest of this segment was skipped and left on disk"
+                torn,
+                "WAL corruption: a record is torn or fails its checksum; the rest of this segment was skipped and left on disk"
             );
         }
     }
     Ok(rep)
 }
 
-/// Send every good record of `segs` in order; where each segment's first bad frame is.
+/// Send every good record of `segs` in order; where each segment's first bad frame is, and
+/// whether it is torn (runs past the end of the file) rather than whole but wrong.
 fn read_segments(
     dir: &Path,
     segs: &[u64],
     pre: &mut (dyn FnMut(&Record) + Send),
     tx: std::sync::mpsc::SyncSender<Record>,
-) -> io::Result<Vec<(usize, usize)>> {
+) -> io::Result<Vec<(usize, usize, bool)>> {
     // One buffer for every segment: a fresh one per segment page-faulted in each time.
     let mut buf = Vec::new();
     let mut bad = Vec::new();
@@ -523,17 +532,22 @@ fn read_segments(
         };
         while off < buf.len() {
             let Some(hdr) = buf.get(off..off + 9) else {
-                bad.push((i, off));
+                bad.push((i, off, true));
                 continue 'segments;
             };
             let len = u32::from_le_bytes(hdr[0..4].try_into().unwrap_or_default()) as usize;
             let crc = u32::from_le_bytes(hdr[4..8].try_into().unwrap_or_default());
-            let Some(body) = buf.get(off + 8..off + 8 + len).filter(|_| len > 0) else {
-                bad.push((i, off));
+            if len == 0 {
+                bad.push((i, off, false));
+                continue 'segments;
+            }
+            let Some(body) = buf.get(off + 8..off + 8 + len) else {
+                // Runs past the end of the file: a write cut short.
+                bad.push((i, off, true));
                 continue 'segments;
             };
             if crc32fast::hash(body) != crc {
-                bad.push((i, off));
+                bad.push((i, off, false));
                 continue 'segments;
             }
             match decode_payload(body[0], &body[1..]) {
@@ -544,7 +558,7 @@ fn read_segments(
                     }
                 }
                 None => {
-                    bad.push((i, off));
+                    bad.push((i, off, false));
                     continue 'segments;
                 }
             }
@@ -681,12 +695,14 @@ mod tests {
         assert_eq!(n, 1);
         assert_eq!(rep.corruption, Some((0, good as u64)));
         assert_eq!(std::fs::metadata(&seg).unwrap().len(), good as u64);
-        // A flipped bit is caught by the checksum.
+        // A flipped bit is caught by the checksum: reported, and the segment is left as it
+        // is even though it is the newest (a whole record that is wrong is not a torn tail).
         let mut bytes = std::fs::read(&seg).unwrap();
         bytes[HEADER_LEN + 12] ^= 0x40;
         std::fs::write(&seg, &bytes).unwrap();
         let rep = replay(&d, |_| {}).unwrap();
         assert_eq!(rep.corruption, Some((0, HEADER_LEN as u64)));
+        assert_eq!(std::fs::read(&seg).unwrap(), bytes);
     }
 
     /// Corruption inside the log (not the newest segment) costs only the rest of that segment:
@@ -732,6 +748,9 @@ mod tests {
         let prom = [1u8, 0, 4, 0x12, 0x34, 0x56, 0x78, 1, 2, 3, 4];
         std::fs::write(d.join("00000000"), prom).unwrap();
         assert_eq!(classify(&prom), SegmentKind::Foreign);
+        // A header cut short is vigil's (and holds no records); other short files are not.
+        assert_eq!(classify(&segment_header()[..5]), SegmentKind::Vigil);
+        assert_eq!(classify(b"VIGXX"), SegmentKind::Foreign);
         assert_eq!(
             classify_file(&d.join("00000000")).unwrap(),
             SegmentKind::Foreign

@@ -255,6 +255,14 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
             flags.query_max_concurrency
         ),
     };
+    // 0 is accepted as Prometheus accepts it (every query that loads a sample then fails).
+    let query_max_samples: usize = match flags.query_max_samples.parse() {
+        Ok(n) => n,
+        _ => anyhow::bail!(
+            "invalid --query.max-samples {:?}: a non-negative integer",
+            flags.query_max_samples
+        ),
+    };
     let db_dir = PathBuf::from(&flags.tsdb_path);
     let min_block = parse_duration(&flags.min_block_duration).map_err(|e| {
         anyhow::anyhow!(
@@ -371,7 +379,7 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
         engine: vigil_promql::Engine {
             lookback_ms: lookback.as_millis() as i64,
             subquery_step_ms: initial_eval_interval_ms,
-            max_samples: flags.query_max_samples.parse().unwrap_or(50_000_000),
+            max_samples: query_max_samples,
             deadline: None,
         },
         query_timeout,

@@ -65,7 +65,7 @@ pub const FLAGS: &[FlagInfo] = &[
     f(
         "web.read-timeout",
         Works,
-        "longest wait for a request's headers, on an idle connection and for a TLS handshake (default 5m)",
+        "longest wait for a request's headers, on an idle connection and for a TLS handshake (default 5m); HTTP/1 only: HTTP/2 connections (TLS with `http2`) have no header timeout",
     ),
     f(
         "web.max-connections",

@@ -498,3 +498,29 @@ fn query_flags_take_effect() {
     let log = v.proc.log_text();
     assert!(!log.contains("Server is ready"), "{log}");
 }
+
+#[test]
+fn malformed_flag_values_are_refused_naming_the_flag() {
+    let dir = temp_dir("flags-malformed");
+    for (flag, value) in [
+        ("query.max-samples", "lots"),
+        ("query.max-concurrency", "0"),
+        ("query.timeout", "soon"),
+        ("query.lookback-delta", "-5m"),
+        ("storage.tsdb.retention.size", "big"),
+    ] {
+        let out = Command::new(vigil_bin())
+            .arg(format!("--{flag}={value}"))
+            .arg(format!("--web.listen-address=127.0.0.1:{}", free_port()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "--{flag}={value} was accepted");
+        assert!(err.contains(&format!("--{flag}")), "--{flag}: {err}");
+    }
+}

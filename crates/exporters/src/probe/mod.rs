@@ -128,7 +128,9 @@ pub fn effective_timeout(m: &Module, scrape_timeout: Option<f64>, offset: f64) -
     } else {
         from_scrape
     };
-    let t = Duration::from_secs_f64(from_scrape);
+    // The header comes from whoever asks: `1e20` must not panic the conversion. No probe
+    // needs more than a day.
+    let t = Duration::from_secs_f64(from_scrape.clamp(0.001, 86_400.0));
     match m.timeout {
         Some(mt) if !mt.is_zero() && mt < t => mt,
         _ => t,
@@ -654,6 +656,15 @@ mod tests {
         assert_eq!(
             effective_timeout(short, Some(1.0), 0.5),
             Duration::from_secs_f64(0.5)
+        );
+        // Whatever the header says, the conversion does not panic.
+        assert_eq!(
+            effective_timeout(plain, Some(1e20), 0.5),
+            Duration::from_secs(86_400)
+        );
+        assert_eq!(
+            effective_timeout(plain, Some(10.0), -1e308),
+            Duration::from_secs(86_400)
         );
     }
 
