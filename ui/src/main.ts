@@ -2,7 +2,8 @@
 import { targetsPage } from './targets';
 import { graphPage } from './graph';
 import { sdPage } from './sd';
-import { configPage, flagsPage, statusPage, tsdbPage, emptyRulesPage } from './status';
+import { configPage, flagsPage, statusPage, tsdbPage } from './status';
+import { rulesPage, alertsPage } from './rules';
 import { el } from './api';
 import { dashboardsPage, dashboardPage } from './dashboard';
 
@@ -16,8 +17,8 @@ const routes: Record<string, (root: HTMLElement) => Promise<void>> = {
   '/status': statusPage,
   '/tsdb-status': tsdbPage,
   '/dashboards': dashboardsPage,
-  '/alerts': r => emptyRulesPage(r, 'Alerts'),
-  '/rules': r => emptyRulesPage(r, 'Rules'),
+  '/alerts': alertsPage,
+  '/rules': rulesPage,
 };
 
 async function start() {

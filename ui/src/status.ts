@@ -1,5 +1,5 @@
 // The status pages: configuration (secrets masked by the server), flags, runtime and build
-// information, TSDB cardinality, and the alerts/rules pages (empty until rules exist).
+// information and TSDB cardinality.
 import { api, el } from './api';
 
 export async function configPage(root: HTMLElement) {
@@ -40,20 +40,4 @@ export async function tsdbPage(root: HTMLElement) {
     list('Top label names by value count', data.labelValueCountByLabelName),
     list('Top memory by label name (bytes)', data.memoryInBytesByLabelName),
     list('Top series count by label pair', data.seriesCountByLabelValuePair));
-}
-
-// vigil does not evaluate rules yet. When the configuration names rule files (or
-// Alertmanagers), the API says so in `warnings` and the page shows them: it never claims that
-// nothing is configured when something is.
-export async function emptyRulesPage(root: HTMLElement, title: string) {
-  const res = await api<any>(title === 'Alerts' ? '/api/v1/alerts' : '/api/v1/rules');
-  const warnings = res.warnings || [];
-  root.append(el('h1', {}, title));
-  if (warnings.length) {
-    root.append(el('div', { class: 'error', id: 'not-running' },
-      el('strong', {}, 'Configured but not running: '),
-      el('ul', {}, ...warnings.map(w => el('li', {}, w)))));
-  } else {
-    root.append(el('div', { class: 'empty' }, 'No rule files are configured. (vigil does not evaluate recording or alerting rules yet.)'));
-  }
 }

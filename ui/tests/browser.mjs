@@ -84,13 +84,27 @@ for (const p of ['config', 'flags', 'status', 'tsdb-status', 'alerts', 'rules'])
 const config = await (await page.goto(`${base}/config`), page.waitForSelector('#config-yaml'));
 check((await config.textContent()).includes('job_name: node'), 'config page shows the loaded YAML');
 check(!(await config.textContent()).includes('#'), 'config page shows the config re-serialised, without its comments');
-// Rule files are configured but vigil does not run rules yet: the pages say so, they never
-// claim nothing is configured.
-for (const p of ['rules', 'alerts']) {
-  await page.goto(`${base}/${p}`);
-  const warn = await (await page.waitForSelector('#not-running')).textContent();
-  check(/rule_files: 1 rule file pattern/.test(warn) && /no rule runs/.test(warn), `${p} page says the configured rules are not running (${warn})`);
-}
+// Rules and alerts: the group with both rules healthy, the alert firing with its rendered
+// annotation, and the state filter. Rules evaluate every second; pages are re-read until then.
+const until = async (path, selector, what) => {
+  for (let i = 0; i < 30; i++) {
+    await page.goto(`${base}/${path}`);
+    await page.waitForSelector('main h1');
+    if (await page.$(selector)) return;
+    await page.waitForTimeout(500);
+  }
+  throw new Error(`FAILED: ${what}`);
+};
+await until('rules', '.rule-group[data-group="ui"] tr.rule[data-rule="NodeUp"].health-ok', 'rules page shows the evaluated rules');
+const ruleRows = await page.$$eval('.rule-group[data-group="ui"] tr.rule', rs => rs.map(r => r.dataset.rule + ':' + r.className));
+check(ruleRows.length === 2 && ruleRows.every(r => /health-ok/.test(r)), `rules page lists both rules, healthy (${ruleRows})`);
+await page.screenshot({ path: `${shots}/rules.png`, fullPage: true });
+await until('alerts', 'details.alert-rule.state-firing tr.alert', 'alerts page shows the firing alert');
+const alertText = await page.$eval('details.alert-rule.state-firing tr.alert', r => r.textContent);
+check(/is up/.test(alertText) && /severity="info"/.test(alertText), `alert row shows labels and the rendered annotation (${alertText})`);
+await page.screenshot({ path: `${shots}/alerts.png`, fullPage: true });
+await page.click('#show-firing');
+check((await page.$$('details.alert-rule.state-firing')).length === 0, 'state filter hides firing rules');
 await page.click('#theme');
 check(await page.evaluate(() => document.documentElement.dataset.theme) !== undefined, 'theme toggles');
 await page.setViewportSize({ width: 390, height: 800 });

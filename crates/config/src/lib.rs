@@ -147,6 +147,8 @@ pub struct GlobalConfig {
     pub scrape_interval: Duration,
     pub scrape_timeout: Duration,
     pub evaluation_interval: Duration,
+    /// How far back rule queries look (`query_offset` of groups that set none).
+    pub rule_query_offset: Duration,
     pub external_labels: Labels,
     pub body_size_limit: u64,
     pub sample_limit: u64,
@@ -165,6 +167,7 @@ impl Default for GlobalConfig {
             scrape_interval: Duration::from_secs(60),
             scrape_timeout: Duration::from_secs(10),
             evaluation_interval: Duration::from_secs(60),
+            rule_query_offset: Duration::ZERO,
             external_labels: Labels::empty(),
             body_size_limit: 0,
             sample_limit: 0,
@@ -1573,7 +1576,9 @@ fn global(ctx: &Ctx<'_>, g: &Option<Spanned<RawGlobal>>) -> Result<GlobalConfig,
     if let Some(d) = ctx.duration("global.evaluation_interval", &g.evaluation_interval)? {
         out.evaluation_interval = d;
     }
-    ctx.duration("global.rule_query_offset", &g.rule_query_offset)?;
+    if let Some(d) = ctx.duration("global.rule_query_offset", &g.rule_query_offset)? {
+        out.rule_query_offset = d;
+    }
     out.external_labels = labels_map(ctx, "global.external_labels", &g.external_labels)?;
     if let Some(t) = &g.body_size_limit {
         out.body_size_limit = parse_size(&t.0).map_err(|e| ctx.err("global.body_size_limit", e))?;
@@ -2060,16 +2065,9 @@ impl Config {
     /// config`, and shown on the rules and alerts pages.
     pub fn unimplemented(&self) -> Vec<Unimplemented> {
         let mut out = Vec::new();
-        if !self.rule_files.is_empty() {
-            out.push(Unimplemented::Rules(format!(
-                "rule_files: {} rule file pattern(s) configured ({}), but vigil does not evaluate recording or alerting rules yet: no rule runs and no alert fires",
-                self.rule_files.len(),
-                self.rule_files.join(", ")
-            )));
-        }
         if !self.alerting.alertmanagers.is_empty() {
             out.push(Unimplemented::Alerting(format!(
-                "alerting: {} Alertmanager configuration(s), but vigil sends no alerts yet",
+                "alerting: {} Alertmanager configuration(s), but vigil does not send alerts to Alertmanager yet: alerting rules are evaluated and their alerts shown on /alerts and in ALERTS, but no notification leaves vigil",
                 self.alerting.alertmanagers.len()
             )));
         }
@@ -2120,10 +2118,7 @@ fn field_warnings(raw: &RawConfig) -> Vec<Unimplemented> {
             ));
         }
         if g.external_labels.as_ref().is_some_and(|l| !l.is_empty()) {
-            not_running("global.external_labels: they are added to alerts, remote write and federation, none of which vigil runs yet; stored and queried series do not carry them (as in Prometheus)".into());
-        }
-        if g.rule_query_offset.is_some() {
-            not_running("global.rule_query_offset: vigil does not evaluate rules yet".into());
+            not_running("global.external_labels: alert templates see them ($externalLabels), but they are meant for alerts sent, remote write and federation, none of which vigil runs yet; stored and queried series do not carry them (as in Prometheus)".into());
         }
         scopes.push((
             "global".into(),
@@ -2253,7 +2248,6 @@ fn mask_url(url: &str) -> String {
 /// A configured section vigil accepts but does not carry out (see [`Config::unimplemented`]).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Unimplemented {
-    Rules(String),
     Alerting(String),
     Remote(String),
     Storage(String),
@@ -2266,8 +2260,7 @@ pub enum Unimplemented {
 impl std::fmt::Display for Unimplemented {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Unimplemented::Rules(m)
-            | Unimplemented::Alerting(m)
+            Unimplemented::Alerting(m)
             | Unimplemented::Remote(m)
             | Unimplemented::Storage(m)
             | Unimplemented::Field(m)

@@ -1,9 +1,103 @@
-//! `vigil check config`, worded as `promtool check config`.
+//! `vigil check config` and `vigil check rules`, worded as `promtool check config|rules`.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use vigil_config::Config;
+use vigil_rules::file::RuleFile;
+
+/// What checking one rule file found: `Err` for errors, `Ok(lint findings)` otherwise.
+fn check_rule_file(path: &str, lint: bool) -> Result<(usize, Vec<String>), Vec<String>> {
+    let rf = vigil_rules::file::load(std::path::Path::new(path))?;
+    let n = rf.groups.iter().map(|g| g.rules.len()).sum();
+    Ok((n, if lint { duplicates(&rf) } else { Vec::new() }))
+}
+
+/// promtool's duplicate-rule lint: rules with the same name and labels.
+fn duplicates(rf: &RuleFile) -> Vec<String> {
+    let mut seen: BTreeMap<(String, Vec<(String, String)>), usize> = BTreeMap::new();
+    for g in &rf.groups {
+        for r in &g.rules {
+            let labels: Vec<(String, String)> = r
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            *seen.entry((r.name.clone(), labels)).or_default() += 1;
+        }
+    }
+    let dups: Vec<_> = seen.into_iter().filter(|(_, n)| *n > 1).collect();
+    if dups.is_empty() {
+        return Vec::new();
+    }
+    let mut msg = format!("lint error {} duplicate rule(s) found.\n", dups.len());
+    for ((name, labels), _) in dups {
+        msg.push_str(&format!("Metric: {name}\nLabel(s):\n"));
+        for (k, v) in labels {
+            msg.push_str(&format!("\t{k}: {v}\n"));
+        }
+    }
+    msg.push_str("Might cause inconsistency while recording expressions");
+    vec![msg]
+}
+
+/// Print one rule file's verdict as promtool does; `(errors, lint findings)`.
+fn report_rule_file(path: &str, lint: bool) -> (bool, bool) {
+    println!("Checking {path}");
+    let out = match check_rule_file(path, lint) {
+        Err(errs) => {
+            eprintln!("  FAILED:");
+            for e in errs {
+                eprintln!("{e}");
+            }
+            (true, false)
+        }
+        Ok((n, findings)) => {
+            let linted = !findings.is_empty();
+            if linted {
+                eprintln!("  FAILED:");
+                for f in findings {
+                    eprintln!("{f}");
+                }
+            } else {
+                println!("  SUCCESS: {n} rules found");
+            }
+            (false, linted)
+        }
+    };
+    println!();
+    out
+}
+
+fn lint_enabled(lint: &str) -> bool {
+    let mut on = false;
+    for l in lint.split(',') {
+        match l {
+            "all" | "duplicate-rules" => on = true,
+            "none" => on = false,
+            other => println!("WARNING: unknown lint option: {other:?}"),
+        }
+    }
+    on
+}
+
+pub fn rules(files: &[PathBuf], lint: &str, lint_fatal: bool) -> ExitCode {
+    let lint = lint_enabled(lint);
+    let (mut failed, mut linted) = (false, false);
+    for f in files {
+        let (e, l) = report_rule_file(&f.display().to_string(), lint);
+        failed |= e;
+        linted |= l;
+    }
+    if failed {
+        ExitCode::from(1)
+    } else if linted && lint_fatal {
+        ExitCode::from(3)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
 
 pub fn config(files: &[PathBuf], syntax_only: bool) -> ExitCode {
     let mut failed = false;
@@ -20,14 +114,24 @@ pub fn config(files: &[PathBuf], syntax_only: bool) -> ExitCode {
                         println!("  WARNING: {w}");
                     }
                 }
-                let problems = if syntax_only {
+                let mut problems = if syntax_only {
                     Vec::new()
                 } else {
                     cfg.check_files()
                 };
+                // Rule files: each pattern must match (unless it is a glob), then each file
+                // is checked as `check rules` checks it.
+                let mut rule_files = Vec::new();
+                if !syntax_only {
+                    match vigil_rules::manager::expand(&cfg.rule_files) {
+                        Ok(v) => rule_files = v,
+                        Err(errs) => problems.extend(errs),
+                    }
+                }
                 if problems.is_empty() {
-                    // Rule files are not read yet (see the warning above), so no "rule files
-                    // found" success line as promtool prints after checking them.
+                    if !rule_files.is_empty() {
+                        println!("  SUCCESS: {} rule files found", rule_files.len());
+                    }
                     println!(
                         " SUCCESS: {} is valid prometheus config file syntax",
                         f.display()
@@ -38,6 +142,12 @@ pub fn config(files: &[PathBuf], syntax_only: bool) -> ExitCode {
                         println!("  FAILED: {p}");
                     }
                 }
+                println!();
+                for rf in &rule_files {
+                    let (e, _) = report_rule_file(rf, true);
+                    failed |= e;
+                }
+                continue;
             }
             Err(e) => {
                 failed = true;

@@ -314,4 +314,15 @@ pub enum CheckCommand {
         #[arg(required = true)]
         files: Vec<std::path::PathBuf>,
     },
+    /// Check that rule files are valid (like `promtool check rules`).
+    Rules {
+        /// Lints: `all`, `duplicate-rules` or `none` (comma separated).
+        #[arg(long = "lint", default_value = "duplicate-rules")]
+        lint: String,
+        /// Exit 3 when a lint finds something.
+        #[arg(long = "lint-fatal")]
+        lint_fatal: bool,
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+    },
 }

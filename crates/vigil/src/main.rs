@@ -25,6 +25,14 @@ fn main() -> std::process::ExitCode {
         Some(Command::Check {
             what: CheckCommand::Config { syntax_only, files },
         }) => check::config(&files, syntax_only),
+        Some(Command::Check {
+            what:
+                CheckCommand::Rules {
+                    lint,
+                    lint_fatal,
+                    files,
+                },
+        }) => check::rules(&files, &lint, lint_fatal),
         Some(Command::Tsdb { what }) => tsdb_command(what),
         Some(Command::Probe(f)) => exporters::probe(f),
         Some(Command::KubeState(f)) => exporters::kube_state(*f),

@@ -69,6 +69,9 @@ struct Reloader {
     source: ConfigSource,
     discovery: DiscoveryManager,
     scrape: Arc<ScrapeManager>,
+    rules: Arc<vigil_rules::Manager>,
+    /// Rule settings from the flags; the config adds its intervals and external labels.
+    rule_flags: vigil_rules::Options,
     state: Arc<AppState>,
     metrics: ReloadMetrics,
     db: Arc<Db>,
@@ -113,7 +116,32 @@ impl Reloader {
                     tracing::warn!("{w}");
                 }
             }
+            // Rule files are read and checked before anything changes: a bad one fails the
+            // reload and the running groups (and everything else) stay.
+            let rule_files = vigil_rules::Manager::check(&cfg.rule_files).map_err(|errs| {
+                for e in &errs {
+                    tracing::error!(err = %e, "loading groups failed");
+                }
+                format!(
+                    "error loading rules, previous rule set restored: {}",
+                    errs.join("; ")
+                )
+            })?;
             self.scrape.apply_config(&cfg.scrape_configs)?;
+            self.rules.apply(
+                rule_files,
+                vigil_rules::Options {
+                    default_interval: cfg.global.evaluation_interval,
+                    default_query_offset: cfg.global.rule_query_offset,
+                    external_labels: cfg
+                        .global
+                        .external_labels
+                        .iter()
+                        .map(|l| (l.name.to_string(), l.value.to_string()))
+                        .collect(),
+                    ..self.rule_flags.clone()
+                },
+            );
             self.discovery.apply(
                 cfg.scrape_configs
                     .iter()
@@ -372,16 +400,40 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
     let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(4);
     let (quit_tx, mut quit_rx) = mpsc::channel::<()>(1);
 
+    let engine = vigil_promql::Engine {
+        lookback_ms: lookback.as_millis() as i64,
+        subquery_step_ms: initial_eval_interval_ms,
+        max_samples: query_max_samples,
+        deadline: None,
+    };
+    let rules = Arc::new(vigil_rules::Manager::new(
+        storage.clone(),
+        engine.clone(),
+        query_timeout,
+    ));
+    let rule_flags = vigil_rules::Options {
+        external_url: external_url(&flags),
+        outage_tolerance: flag_duration(
+            "rules.alert.for-outage-tolerance",
+            &flags.alert_for_outage_tolerance,
+            "1h",
+        )?,
+        grace_period: flag_duration(
+            "rules.alert.for-grace-period",
+            &flags.alert_for_grace_period,
+            "10m",
+        )?,
+        resend_delay: flag_duration("rules.alert.resend-delay", &flags.alert_resend_delay, "1m")?,
+        ..Default::default()
+    };
+
     let metrics_registry = registry.clone();
+    let metrics_rules = rules.clone();
     let state = Arc::new(AppState {
         storage: storage.clone(),
         scrape: scrape.clone(),
-        engine: vigil_promql::Engine {
-            lookback_ms: lookback.as_millis() as i64,
-            subquery_step_ms: initial_eval_interval_ms,
-            max_samples: query_max_samples,
-            deadline: None,
-        },
+        rules: rules.clone(),
+        engine,
         query_timeout,
         query_gate,
         query_pool: vigil_web::query_pool::QueryPool::per_core(),
@@ -401,6 +453,12 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
         metrics: Box::new(move || {
             let mut s = String::new();
             let _ = prometheus_client::encoding::text::encode(&mut s, &metrics_registry);
+            // The registry ends with "# EOF"; the rule metrics go before it.
+            let rules_text = vigil_rules::api::metrics(&metrics_rules.groups());
+            match s.rfind("# EOF") {
+                Some(i) => s.insert_str(i, &rules_text),
+                None => s.push_str(&rules_text),
+            }
             s
         }),
         tsdb_status: {
@@ -439,6 +497,8 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
         source,
         discovery,
         scrape: scrape.clone(),
+        rules: rules.clone(),
+        rule_flags,
         state: state.clone(),
         metrics: reload_metrics,
         db: db.clone(),
@@ -539,6 +599,7 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
     state.ready.store(false, Ordering::Relaxed);
     retention_task.abort();
     scrape.stop();
+    rules.stop();
     let _ = shutdown_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
     tracing::info!("See you next time!");
@@ -601,6 +662,29 @@ fn retention_string(time: Duration, bytes: u64) -> String {
         (true, false) => b,
         (false, false) => format!("{t} or {b}"),
     }
+}
+
+/// A duration flag with Prometheus's default; a malformed value stops start-up naming it.
+fn flag_duration(name: &str, v: &Option<String>, default: &str) -> Result<Duration> {
+    let t = v.as_deref().unwrap_or(default);
+    parse_duration(t).map_err(|e| anyhow::anyhow!("invalid --{name} {t:?}: {e}"))
+}
+
+/// `--web.external-url`, else `http://<hostname>:<port>` of the first listen address, as
+/// Prometheus computes it (alert templates and links use it).
+fn external_url(flags: &ServerFlags) -> String {
+    if let Some(u) = &flags.external_url {
+        return u.trim_end_matches('/').to_string();
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into());
+    let port = flags
+        .listen_address
+        .first()
+        .and_then(|a| a.rsplit_once(':').map(|(_, p)| p.to_string()))
+        .unwrap_or_else(|| "9090".into());
+    format!("http://{host}:{port}")
 }
 
 #[cfg(test)]

@@ -242,23 +242,23 @@ pub const FLAGS: &[FlagInfo] = &[
     ),
     f(
         "rules.alert.for-outage-tolerance",
-        Warns,
-        "tunes rule evaluation, which vigil does not run yet (see `rule_files`)",
+        Works,
+        "how long vigil may have been down for an alert's `for` progress to be restored at start (default 1h)",
     ),
     f(
         "rules.alert.for-grace-period",
-        Warns,
-        "tunes rule evaluation, which vigil does not run yet",
+        Works,
+        "least time left to wait after a restore before an alert fires (default 10m)",
     ),
     f(
         "rules.alert.resend-delay",
         Warns,
-        "tunes alerting, which vigil does not run yet",
+        "how often firing alerts are re-sent to Alertmanager, which vigil does not send to yet",
     ),
     f(
         "rules.max-concurrent-evals",
         Warns,
-        "tunes rule evaluation, which vigil does not run yet",
+        "vigil runs a group's rules in order and the groups side by side; the setting has no effect",
     ),
     f(
         "alertmanager.notification-queue-capacity",
@@ -544,16 +544,16 @@ pub struct ServerFlags {
     /// No effect until remote read lands.
     #[arg(long = "storage.remote.read-max-bytes-in-frame")]
     pub remote_read_max_bytes_in_frame: Option<String>,
-    /// No effect until rules land.
+    /// Default 1h.
     #[arg(long = "rules.alert.for-outage-tolerance")]
     pub alert_for_outage_tolerance: Option<String>,
-    /// No effect until rules land.
+    /// Default 10m.
     #[arg(long = "rules.alert.for-grace-period")]
     pub alert_for_grace_period: Option<String>,
     /// No effect until alerting lands.
     #[arg(long = "rules.alert.resend-delay")]
     pub alert_resend_delay: Option<String>,
-    /// No effect until rules land.
+    /// No effect: groups run side by side, each group's rules in order.
     #[arg(long = "rules.max-concurrent-evals")]
     pub rules_max_concurrent_evals: Option<String>,
     /// No effect until alerting lands.
@@ -685,7 +685,7 @@ const FEATURES: &[(&str, Option<&str>)] = &[
     ),
     (
         "concurrent-rule-eval",
-        Some("vigil does not evaluate rules yet"),
+        Some("vigil evaluates a group's rules in order, groups side by side"),
     ),
     (
         "promql-experimental-functions",

@@ -236,6 +236,14 @@ const TESTED_BY: &[(&str, &str)] = &[
         "write-documentation",
         "the_readme_carries_the_flag_table_and_help_lists_only_known_flags",
     ),
+    (
+        "rules.alert.for-outage-tolerance",
+        "alert_for_progress_survives_a_restart",
+    ),
+    (
+        "rules.alert.for-grace-period",
+        "alert_for_progress_survives_a_restart",
+    ),
     ("dashboards.dir", "dashboards_render_in_headless_chromium"),
     (
         "dashboards.provisioning",

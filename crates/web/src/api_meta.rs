@@ -65,29 +65,49 @@ async fn dashboard(
 /// No rule groups yet (rules arrive with their own issue); the shape Grafana and the UI read.
 /// No rule groups yet; configured `rule_files` (and `alerting`) are named in `warnings`, so
 /// the rules and alerts pages say what is configured but not running.
-async fn rules(State(s): St) -> Response {
-    let w = unimplemented_warnings(&s, false);
-    crate::api::ok_warn(
-        json!({"groups": []}),
+async fn rules(State(s): St, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+    let p = Params::from(q, &HeaderMap::new(), &Bytes::new())?;
+    let set = |name: &str| -> std::collections::HashSet<String> {
+        p.all(name).into_iter().map(str::to_string).collect()
+    };
+    let filter = vigil_rules::api::Filter {
+        kind: p.get("type").map(str::to_string),
+        rule_name: set("rule_name[]"),
+        rule_group: set("rule_group[]"),
+        file: set("file[]"),
+        exclude_alerts: match p.get("exclude_alerts") {
+            None | Some("") => false,
+            Some(v) => v
+                .parse()
+                .map_err(|e| ApiError::BadData(format!("error converting exclude_alerts: {e}")))?,
+        },
+    };
+    filter.check().map_err(ApiError::BadData)?;
+    let groups = s.rules.groups();
+    let w = unimplemented_warnings(&s);
+    Ok(crate::api::ok_warn(
+        vigil_rules::api::rules(&groups, &filter),
         &w.iter().map(String::as_str).collect::<Vec<_>>(),
-    )
+    ))
 }
 
 async fn alerts(State(s): St) -> Response {
-    let w = unimplemented_warnings(&s, true);
+    let groups = s.rules.groups();
+    let w = unimplemented_warnings(&s);
     crate::api::ok_warn(
-        json!({"alerts": []}),
+        vigil_rules::api::alerts(&groups),
         &w.iter().map(String::as_str).collect::<Vec<_>>(),
     )
 }
 
-fn unimplemented_warnings(s: &AppState, alerting: bool) -> Vec<String> {
+/// Parts of alerting that are configured but not carried out (sending to Alertmanager).
+fn unimplemented_warnings(s: &AppState) -> Vec<String> {
     use vigil_config::Unimplemented as U;
     s.config
         .read()
         .unimplemented()
         .into_iter()
-        .filter(|u| matches!(u, U::Rules(_)) || (alerting && matches!(u, U::Alerting(_))))
+        .filter(|u| matches!(u, U::Alerting(_)))
         .map(|u| u.to_string())
         .collect()
 }

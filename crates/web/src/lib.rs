@@ -49,6 +49,8 @@ pub type ReloadRequest = oneshot::Sender<Result<(), String>>;
 pub struct AppState {
     pub storage: Arc<dyn Storage>,
     pub scrape: Arc<ScrapeManager>,
+    /// The rule groups running (`/api/v1/rules`, `/api/v1/alerts`, the rules pages).
+    pub rules: Arc<vigil_rules::Manager>,
     pub engine: Engine,
     /// `--query.timeout`: the longest a query may run (a request's `timeout` can lower it).
     pub query_timeout: std::time::Duration,

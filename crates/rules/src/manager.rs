@@ -1,0 +1,340 @@
+//! Runs the rule groups: loads `rule_files` at start and on every reload (a bad file fails the
+//! reload and the running groups stay), one task per group on its own interval, state carried
+//! over for groups and rules that survive a reload.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+use vigil_model::{Labels, STALE_NAN};
+use vigil_promql::Engine;
+use vigil_storage::Storage;
+
+use crate::file;
+use crate::group::{Group, now_ms};
+use crate::rule::{Alert, EvalEnv};
+
+/// Settings from the config and flags that groups evaluate with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    /// `global.evaluation_interval`.
+    pub default_interval: Duration,
+    /// `global.rule_query_offset`.
+    pub default_query_offset: Duration,
+    pub external_labels: BTreeMap<String, String>,
+    pub external_url: String,
+    /// `--rules.alert.for-outage-tolerance`.
+    pub outage_tolerance: Duration,
+    /// `--rules.alert.for-grace-period`.
+    pub grace_period: Duration,
+    /// `--rules.alert.resend-delay`.
+    pub resend_delay: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            default_interval: Duration::from_secs(60),
+            default_query_offset: Duration::ZERO,
+            external_labels: BTreeMap::new(),
+            external_url: String::new(),
+            outage_tolerance: Duration::from_secs(3600),
+            grace_period: Duration::from_secs(600),
+            resend_delay: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Where alerts due to be sent go (the notifier).
+pub type Notify = Arc<dyn Fn(Vec<Alert>) + Send + Sync>;
+
+struct Running {
+    file: String,
+    name: String,
+    /// Locked for a whole evaluation (and by a reload replacing the group, which so waits for
+    /// the evaluation in flight, as Prometheus does).
+    group: Arc<Mutex<Group>>,
+    /// What the API and pages read: a copy without the written-series sets, refreshed after
+    /// each evaluation, so reading never waits for a slow evaluation.
+    view: Arc<Mutex<Group>>,
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+pub struct Manager {
+    storage: Arc<dyn Storage>,
+    engine: Engine,
+    query_timeout: Duration,
+    running: Mutex<Vec<Running>>,
+    options: Mutex<Arc<Options>>,
+    /// After the first successful load, new groups need no `for` state restore.
+    loaded_once: AtomicBool,
+    notify: Mutex<Option<Notify>>,
+}
+
+/// Expand `rule_files` patterns (already resolved against the config's directory). A pattern
+/// without wildcards that names no file is an error, as promtool reports it.
+pub fn expand(patterns: &[String]) -> Result<Vec<String>, Vec<String>> {
+    let mut out = Vec::new();
+    let mut errs = Vec::new();
+    for p in patterns {
+        let wild = p.contains(['*', '?', '[']);
+        match glob::glob(p) {
+            Ok(paths) => {
+                let mut found: Vec<String> = paths
+                    .filter_map(Result::ok)
+                    .map(|p| p.display().to_string())
+                    .collect();
+                found.sort();
+                if found.is_empty() && !wild {
+                    errs.push(format!("{p:?} does not point to an existing file"));
+                }
+                out.extend(found);
+            }
+            Err(e) => errs.push(format!("invalid rule file pattern {p:?}: {e}")),
+        }
+    }
+    if errs.is_empty() { Ok(out) } else { Err(errs) }
+}
+
+/// Read and check every rule file; all problems together.
+pub fn load_files(files: &[String]) -> Result<Vec<file::RuleFile>, Vec<String>> {
+    let mut out = Vec::new();
+    let mut errs = Vec::new();
+    for f in files {
+        match file::load(Path::new(f)) {
+            Ok(rf) => out.push(rf),
+            Err(e) => errs.extend(e),
+        }
+    }
+    if errs.is_empty() { Ok(out) } else { Err(errs) }
+}
+
+impl Manager {
+    pub fn new(storage: Arc<dyn Storage>, engine: Engine, query_timeout: Duration) -> Manager {
+        Manager {
+            storage,
+            engine,
+            query_timeout,
+            running: Mutex::new(Vec::new()),
+            options: Mutex::new(Arc::new(Options::default())),
+            loaded_once: AtomicBool::new(false),
+            notify: Mutex::new(None),
+        }
+    }
+
+    pub fn set_notify(&self, n: Notify) {
+        *self.notify.lock() = Some(n);
+    }
+
+    /// Check `patterns`' rule files without applying them.
+    pub fn check(patterns: &[String]) -> Result<Vec<file::RuleFile>, Vec<String>> {
+        load_files(&expand(patterns)?)
+    }
+
+    /// Replace the running groups with those of `files` (already checked). Must be called
+    /// inside the tokio runtime.
+    pub fn apply(self: &Arc<Self>, files: Vec<file::RuleFile>, opts: Options) {
+        let opts = Arc::new(opts);
+        let restored = self.loaded_once.swap(true, Ordering::Relaxed);
+        let opts_changed = **self.options.lock() != *opts;
+        *self.options.lock() = opts.clone();
+        let mut old: Vec<Running> = std::mem::take(&mut *self.running.lock());
+        let mut new_running = Vec::new();
+        for rf in files {
+            for spec in rf.groups {
+                let g = Group::new(
+                    &rf.path,
+                    spec,
+                    opts.default_interval,
+                    opts.default_query_offset,
+                    restored,
+                );
+                let prev = old
+                    .iter()
+                    .position(|r| r.file == g.file && r.name == g.name);
+                if let Some(i) = prev {
+                    let r = old.remove(i);
+                    let same = !opts_changed && r.group.lock().same_as(&g);
+                    if same {
+                        new_running.push(r);
+                        continue;
+                    }
+                    let _ = r.stop.send(true);
+                    let mut g = g;
+                    g.copy_state(&r.group.lock());
+                    // A group replaced before its first restore still owes one.
+                    let owed = g.rules.iter().any(|r| r.spec.is_alert() && !r.restored);
+                    new_running.push(self.start(g, owed));
+                } else {
+                    new_running.push(self.start(g, !restored));
+                }
+            }
+        }
+        // Groups that are gone: stopped, and their series marked stale now.
+        let at = now_ms();
+        for r in old {
+            let _ = r.stop.send(true);
+            let g = r.group.lock();
+            let series: Vec<Labels> = g
+                .rules
+                .iter()
+                .flat_map(|r| r.previous.iter().cloned())
+                .chain(g.stale.iter().cloned())
+                .collect();
+            if !series.is_empty() {
+                let mut app = self.storage.appender();
+                for l in &series {
+                    let _ = app.append(0, l, at - g.query_offset.as_millis() as i64, STALE_NAN);
+                }
+                let _ = app.commit();
+            }
+        }
+        *self.running.lock() = new_running;
+    }
+
+    fn start(self: &Arc<Self>, g: Group, should_restore: bool) -> Running {
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        let (file, name) = (g.file.clone(), g.name.clone());
+        let view = Arc::new(Mutex::new(g.view()));
+        let group = Arc::new(Mutex::new(g));
+        let me = self.clone();
+        let g2 = group.clone();
+        let v2 = view.clone();
+        tokio::spawn(async move {
+            let (interval_ms, first) = {
+                let g = g2.lock();
+                let iv = g.interval.as_millis().max(1) as i64;
+                (iv, g.slot(now_ms()) + iv)
+            };
+            let mut next = first;
+            let mut done = 0u64;
+            loop {
+                let wait = (next - now_ms()).max(0) as u64;
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(wait)) => {}
+                    _ = stopped.changed() => return,
+                }
+                if *stopped.borrow() {
+                    return;
+                }
+                let ts = next;
+                let me2 = me.clone();
+                let g3 = g2.clone();
+                let v3 = v2.clone();
+                let restore_now = should_restore && done == 1;
+                let res =
+                    tokio::task::spawn_blocking(move || me2.eval_group(&g3, &v3, ts, restore_now))
+                        .await;
+                if let Err(e) = res {
+                    tracing::error!(err = %e, "Rule group evaluation panicked");
+                }
+                done += 1;
+                let missed = (now_ms() - ts) / interval_ms - 1;
+                if missed > 0 {
+                    let mut g = g2.lock();
+                    g.stats.missed += missed as u64;
+                    g.stats.iterations += missed as u64;
+                    *v2.lock() = g.view();
+                }
+                next = ts + (missed.max(0) + 1) * interval_ms;
+            }
+        });
+        Running {
+            file,
+            name,
+            group,
+            view,
+            stop,
+        }
+    }
+
+    fn eval_group(&self, group: &Mutex<Group>, view: &Mutex<Group>, ts: i64, restore: bool) {
+        let opts = self.options.lock().clone();
+        let env = EvalEnv {
+            storage: self.storage.as_ref(),
+            engine: &self.engine,
+            query_timeout: Some(self.query_timeout),
+            external_labels: &opts.external_labels,
+            external_url: &opts.external_url,
+        };
+        let mut g = group.lock();
+        let to_send = g.eval(&env, ts, opts.resend_delay);
+        if restore {
+            g.restore_for_state(
+                self.storage.as_ref(),
+                now_ms(),
+                opts.outage_tolerance,
+                opts.grace_period,
+            );
+        }
+        *view.lock() = g.view();
+        drop(g);
+        if !to_send.is_empty()
+            && let Some(n) = self.notify.lock().clone()
+        {
+            n(to_send);
+        }
+    }
+
+    /// Every group as last evaluated, ordered by file then name (for the API, pages and
+    /// metrics).
+    pub fn groups(&self) -> Vec<Group> {
+        let mut v: Vec<Group> = self
+            .running
+            .lock()
+            .iter()
+            .map(|r| r.view.lock().clone())
+            .collect();
+        v.sort_by(|a, b| (&a.file, &a.name).cmp(&(&b.file, &b.name)));
+        v
+    }
+
+    pub fn options(&self) -> Arc<Options> {
+        self.options.lock().clone()
+    }
+
+    /// Stop every group (at shutdown).
+    pub fn stop(&self) {
+        for r in self.running.lock().drain(..) {
+            let _ = r.stop.send(true);
+        }
+    }
+}
+
+impl Group {
+    /// A copy for reading: everything but the written-series sets.
+    fn view(&self) -> Group {
+        Group {
+            file: self.file.clone(),
+            name: self.name.clone(),
+            spec: self.spec.clone(),
+            interval: self.interval,
+            query_offset: self.query_offset,
+            rules: self.rules.iter().map(crate::rule::Rule::view).collect(),
+            stale: Vec::new(),
+            last_evaluation: self.last_evaluation,
+            evaluation_time: self.evaluation_time,
+            stats: self.stats.clone(),
+        }
+    }
+}
+
+impl crate::rule::Rule {
+    /// A copy for reading: everything but the written-series set.
+    fn view(&self) -> crate::rule::Rule {
+        crate::rule::Rule {
+            spec: self.spec.clone(),
+            health: self.health,
+            last_error: self.last_error.clone(),
+            last_evaluation: self.last_evaluation,
+            evaluation_time: self.evaluation_time,
+            previous: Default::default(),
+            active: self.active.clone(),
+            restored: self.restored,
+        }
+    }
+}

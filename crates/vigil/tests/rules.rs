@@ -1,0 +1,433 @@
+//! Recording and alerting rules in the running server: results written and queryable,
+//! alerts through pending and firing with rendered annotations, the API and metrics, a bad
+//! rule file failing the reload while the old rules keep running, and the `for` progress of
+//! an alert kept across a restart. `vigil check rules` against upstream's rule files.
+
+mod support;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use support::*;
+
+fn config(port: u16, rules: &str) -> String {
+    format!(
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n  external_labels:\n    cluster: test\nrule_files:\n  - {rules}\nscrape_configs:\n  - job_name: vigil\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n  - job_name: down\n    static_configs:\n      - targets: ['127.0.0.1:1']\n"
+    )
+}
+
+const RULES: &str = r#"groups:
+  - name: chapter
+    rules:
+      - record: job:up:sum
+        expr: sum by (job) (up)
+        labels:
+          source: rule
+      - alert: TargetDown
+        expr: up == 0
+        for: 2s
+        labels:
+          severity: page
+        annotations:
+          summary: '{{ $labels.instance }} of job {{ $labels.job }} in {{ $externalLabels.cluster }} is down'
+          value: '{{ $value }}'
+"#;
+
+fn alerts(base: &str) -> Vec<serde_json::Value> {
+    get_json(&format!("{base}/api/v1/alerts"))["data"]["alerts"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[test]
+fn rules_evaluate_and_alerts_fire_as_in_prometheus() {
+    let port = free_port();
+    let dir = temp_dir("rules-e2e");
+    let rules = dir.join("rules.yml");
+    std::fs::write(&rules, RULES).unwrap();
+    let v = Vigil::start_on(
+        "rules-e2e",
+        Some(&config(port, &rules.display().to_string())),
+        &["--web.enable-lifecycle"],
+        port,
+    );
+    // The recording rule's series, named and labelled.
+    let got = wait_for("job:up:sum for both jobs", Duration::from_secs(30), || {
+        let r = query(&v.base, "job:up:sum");
+        (r.len() == 2).then_some(r)
+    });
+    let by_job: Vec<(String, String)> = got
+        .iter()
+        .map(|s| {
+            assert_eq!(s["metric"]["source"], "rule", "{s}");
+            (
+                s["metric"]["job"].as_str().unwrap().to_string(),
+                s["value"][1].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(by_job.contains(&("down".into(), "0".into())), "{by_job:?}");
+    assert!(by_job.contains(&("vigil".into(), "1".into())), "{by_job:?}");
+    // The alert: pending first, then firing after `for`, with its annotations rendered.
+    let firing = wait_for("TargetDown firing", Duration::from_secs(30), || {
+        alerts(&v.base).into_iter().find(|a| a["state"] == "firing")
+    });
+    assert_eq!(firing["labels"]["alertname"], "TargetDown");
+    assert_eq!(firing["labels"]["severity"], "page");
+    assert_eq!(firing["labels"]["instance"], "127.0.0.1:1");
+    assert_eq!(
+        firing["annotations"]["summary"],
+        "127.0.0.1:1 of job down in test is down"
+    );
+    assert_eq!(firing["annotations"]["value"], "0");
+    assert_eq!(firing["value"], "0e+00");
+    let r = query(
+        &v.base,
+        "ALERTS{alertname=\"TargetDown\",alertstate=\"firing\"}",
+    );
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert_eq!(query(&v.base, "ALERTS_FOR_STATE").len(), 1);
+    // /api/v1/rules: both rules healthy, in file order, with Prometheus's fields.
+    let rules_json = get_json(&format!("{}/api/v1/rules", v.base));
+    let g = &rules_json["data"]["groups"][0];
+    assert_eq!(g["name"], "chapter");
+    assert_eq!(g["file"], rules.display().to_string());
+    assert_eq!(g["interval"], 1.0);
+    assert_eq!(g["rules"][0]["type"], "recording");
+    assert_eq!(g["rules"][0]["health"], "ok");
+    assert_eq!(g["rules"][0]["query"], "sum by (job) (up)");
+    assert_eq!(g["rules"][1]["type"], "alerting");
+    assert_eq!(g["rules"][1]["state"], "firing");
+    assert_eq!(g["rules"][1]["duration"], 2.0);
+    assert_eq!(g["rules"][1]["alerts"].as_array().unwrap().len(), 1);
+    let only_alerts = get_json(&format!("{}/api/v1/rules?type=alert", v.base));
+    assert_eq!(
+        only_alerts["data"]["groups"][0]["rules"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let bad = get_json(&format!("{}/api/v1/rules?type=x", v.base));
+    assert_eq!(bad["errorType"], "bad_data");
+    // Self-metrics named as Prometheus names them.
+    let (_, m) = get(&format!("{}/metrics", v.base));
+    let key = format!("{};chapter", rules.display());
+    assert!(
+        m.contains(&format!(
+            "prometheus_rule_group_rules{{rule_group=\"{key}\"}} 2"
+        )),
+        "{m}"
+    );
+    assert!(
+        m.contains("prometheus_rule_evaluations_total{rule_group="),
+        "{m}"
+    );
+
+    // A bad rule file fails the reload; the running rules go on.
+    std::fs::write(
+        &rules,
+        "groups:\n  - name: broken\n    rules:\n      - record: x\n        expr: sum(up\n      - alert: Y\n        expr: up\n        for: 5 minutes\n",
+    )
+    .unwrap();
+    let (code, body) = http("POST", &format!("{}/-/reload", v.base), None).unwrap();
+    assert_eq!(code, 500, "{body}");
+    assert!(
+        body.contains("error loading rules, previous rule set restored"),
+        "{body}"
+    );
+    assert!(body.contains("could not parse expression"), "{body}");
+    let rt = get_json(&format!("{}/api/v1/status/runtimeinfo", v.base));
+    assert_eq!(rt["data"]["reloadConfigSuccess"], false);
+    let groups = get_json(&format!("{}/api/v1/rules", v.base));
+    assert_eq!(groups["data"]["groups"][0]["name"], "chapter");
+    let before = query(&v.base, "count_over_time(job:up:sum{job=\"vigil\"}[1h])")[0]["value"][1]
+        .as_str()
+        .unwrap()
+        .parse::<f64>()
+        .unwrap();
+    wait_for(
+        "the old rules still evaluating",
+        Duration::from_secs(20),
+        || {
+            let now = query(&v.base, "count_over_time(job:up:sum{job=\"vigil\"}[1h])")[0]["value"]
+                [1]
+            .as_str()
+            .unwrap()
+            .parse::<f64>()
+            .unwrap();
+            (now > before + 1.0).then_some(())
+        },
+    );
+
+    // A good file with another group replaces the rules; the removed series go stale.
+    std::fs::write(
+        &rules,
+        "groups:\n  - name: other\n    rules:\n      - record: one\n        expr: vector(1)\n",
+    )
+    .unwrap();
+    let (code, body) = http("POST", &format!("{}/-/reload", v.base), None).unwrap();
+    assert_eq!(code, 200, "{body}");
+    let groups = get_json(&format!("{}/api/v1/rules", v.base));
+    assert_eq!(groups["data"]["groups"][0]["name"], "other");
+    assert_eq!(groups["data"]["groups"].as_array().unwrap().len(), 1);
+    wait_for("one recorded", Duration::from_secs(20), || {
+        (query(&v.base, "one").len() == 1).then_some(())
+    });
+    assert!(
+        query(&v.base, "job:up:sum").is_empty(),
+        "stale after removal"
+    );
+    assert!(alerts(&v.base).is_empty());
+}
+
+#[test]
+fn alert_for_progress_survives_a_restart() {
+    let dir = temp_dir("rules-restart");
+    let port = free_port();
+    let rules = dir.join("rules.yml");
+    std::fs::write(
+        &rules,
+        "groups:\n  - name: g\n    rules:\n      - alert: LongDown\n        expr: up{job=\"down\"} == 0\n        for: 1h\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("vigil.yml"),
+        config(port, &rules.display().to_string()),
+    )
+    .unwrap();
+    let args = vec![
+        format!("--web.listen-address=127.0.0.1:{port}"),
+        format!("--storage.tsdb.path={}", dir.join("data").display()),
+        format!("--config.file={}", dir.join("vigil.yml").display()),
+        "--rules.alert.for-grace-period=1s".to_string(),
+        "--rules.alert.for-outage-tolerance=1h".to_string(),
+    ];
+    let base = format!("http://127.0.0.1:{port}");
+    let active_at = |base: &str| -> Option<f64> {
+        let a = alerts(base)
+            .into_iter()
+            .find(|a| a["labels"]["alertname"] == "LongDown")?;
+        let t = a["activeAt"].as_str()?.to_string();
+        Some(rfc3339_secs(&t))
+    };
+    let first = spawn("vigil-1", &vigil_bin(), &args, &dir);
+    wait_http(&format!("{base}/-/ready"));
+    // Pending, and ALERTS_FOR_STATE written (after the first restore, two evaluations in).
+    let a0 = wait_for("LongDown pending", Duration::from_secs(30), || {
+        active_at(&base)
+    });
+    wait_for("ALERTS_FOR_STATE written", Duration::from_secs(30), || {
+        (!query(&base, "ALERTS_FOR_STATE{alertname=\"LongDown\"}").is_empty()).then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(8));
+    drop(first); // SIGKILL
+    let restarted = Instant::now();
+    let _second = spawn("vigil-2", &vigil_bin(), &args, &dir);
+    wait_http(&format!("{base}/-/ready"));
+    let restart_secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+        - restarted.elapsed().as_secs_f64();
+    // After the restore the alert's start is its old one moved by the outage: well before
+    // the restart, not a fresh start after it.
+    let a1 = wait_for("LongDown restored", Duration::from_secs(30), || {
+        active_at(&base).filter(|a| *a < restart_secs - 2.0)
+    });
+    assert!(a1 >= a0, "restored start {a1} before the original {a0}");
+    let rules_json = get_json(&format!("{base}/api/v1/rules"));
+    assert_eq!(
+        rules_json["data"]["groups"][0]["rules"][0]["state"],
+        "pending"
+    );
+}
+
+/// Seconds of an RFC 3339 UTC time as the API writes it (`2026-12-02T12:00:01.5Z`).
+fn rfc3339_secs(t: &str) -> f64 {
+    let out = Command::new("date")
+        .args(["-u", "-d", t, "+%s.%N"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+#[test]
+fn check_rules_gives_promtools_verdicts() {
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/rules");
+    let run = |files: &[&str], extra: &[&str]| {
+        let out = Command::new(vigil_bin())
+            .args(["check", "rules"])
+            .args(extra)
+            .args(files.iter().map(|f| dir.join(f)))
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (code, out, err) = run(&["bad_expr.bad.yaml"], &[]);
+    assert_eq!(code, 1);
+    assert!(out.starts_with("Checking "), "{out}");
+    assert!(
+        err.contains("  FAILED:\n") && err.contains("5:15: group \"yolo\", rule 1, \"yolo\": could not parse expression: 1:6: parse error: expected type range vector in call to function \"rate\", got instant vector"),
+        "{err}"
+    );
+    let (code, out, _) = run(&["legacy_validation_annotation.good.yaml"], &[]);
+    assert_eq!(code, 0);
+    assert!(out.contains("  SUCCESS: 1 rules found"), "{out}");
+    // Classic names, as 2.42 (vigil does not take Prometheus 3's UTF-8 names yet).
+    let (code, _, err) = run(&["utf-8_lname.good.yaml"], &[]);
+    assert_eq!(code, 1);
+    assert!(err.contains("invalid label name: ins-tance"), "{err}");
+    // Duplicate rules: a lint, exit 0 unless --lint-fatal (then 3).
+    let (code, _, err) = run(&["test.yaml"], &[]);
+    assert_eq!(code, 0);
+    assert!(
+        err.contains("lint error 1 duplicate rule(s) found."),
+        "{err}"
+    );
+    let (code, _, _) = run(&["test.yaml"], &["--lint-fatal"]);
+    assert_eq!(code, 3);
+    let (code, _, err) = run(&["test_aliases.yaml"], &[]);
+    assert_eq!(code, 0);
+    assert!(
+        err.contains("lint error 2 duplicate rule(s) found."),
+        "{err}"
+    );
+    // The community's Kubernetes rules load.
+    let kp = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/fixtures/kube-prometheus");
+    for f in [
+        "kubePrometheus.rules.yml",
+        "kubeStateMetrics.rules.yml",
+        "nodeExporter.rules.yml",
+    ] {
+        let out = Command::new(vigil_bin())
+            .args(["check", "rules"])
+            .arg(kp.join(f))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{f}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn check_config_checks_the_rule_files_it_names() {
+    let dir = temp_dir("rules-check-config");
+    std::fs::write(
+        dir.join("bad.yml"),
+        "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: sum(up\n        for: 5 minutes\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("good.yml"), RULES).unwrap();
+    let cfg = |rf: &str| {
+        std::fs::write(
+            dir.join("vigil.yml"),
+            format!("rule_files:\n  - {rf}\nscrape_configs: []\n"),
+        )
+        .unwrap();
+        let out = Command::new(vigil_bin())
+            .args(["check", "config"])
+            .arg(dir.join("vigil.yml"))
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).to_string()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (code, out) = cfg("good.yml");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("  SUCCESS: 1 rule files found"), "{out}");
+    assert!(out.contains("  SUCCESS: 2 rules found"), "{out}");
+    let (code, out) = cfg("bad.yml");
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("could not parse expression"), "{out}");
+    assert!(out.contains("for: "), "{out}");
+    let (code, out) = cfg("missing.yml");
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("does not point to an existing file"), "{out}");
+}
+
+/// `vigil check rules` beside Debian's `promtool check rules` (2.42) on upstream's rule files
+/// and the community's Kubernetes rules: the same exit code and the same output, but for two
+/// files where 2.42 itself differs from current Prometheus (written down in docs/rules.md).
+#[test]
+fn check_rules_matches_promtool_side_by_side() {
+    let promtool = debian_bin("promtool");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
+    let mut files: Vec<std::path::PathBuf> = Vec::new();
+    for d in ["conformance/rules", "fixtures/kube-prometheus"] {
+        for e in std::fs::read_dir(root.join(d)).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "yaml" || x == "yml") {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    assert!(files.len() >= 18, "{files:?}");
+    let run = |bin: &std::path::Path, f: &std::path::Path| {
+        let out = Command::new(bin)
+            .args(["check", "rules"])
+            .arg(f.file_name().unwrap())
+            .current_dir(f.parent().unwrap())
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).to_string()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let mut same = 0;
+    for f in &files {
+        let name = f.file_name().unwrap().to_string_lossy().to_string();
+        let (pc, pout) = run(&promtool, f);
+        let (vc, vout) = run(&vigil_bin(), f);
+        assert_eq!(
+            pc, vc,
+            "{name}: exit codes\npromtool:\n{pout}\nvigil:\n{vout}"
+        );
+        match name.as_str() {
+            // 2.42 names the Go type of its old rule node; current Prometheus `rulefmt.Rule`.
+            "bad_field.bad.yaml" => {
+                assert_eq!(
+                    pout.replace("rulefmt.RuleNode", "rulefmt.Rule"),
+                    vout,
+                    "{name}"
+                );
+            }
+            // 2.42 reads an aliased `alert: *alertname` as the anchor's name ("alertname").
+            "test_aliases.yaml" => {
+                assert!(
+                    pout.contains("lint error 2 duplicate rule(s) found."),
+                    "{pout}"
+                );
+                assert!(
+                    vout.contains("lint error 2 duplicate rule(s) found."),
+                    "{vout}"
+                );
+                assert!(
+                    vout.contains("Metric: HighAlert\n") && vout.contains("Metric: HighAlert2\n"),
+                    "{vout}"
+                );
+            }
+            _ => {
+                assert_eq!(pout, vout, "{name}");
+                same += 1;
+            }
+        }
+    }
+    assert!(same >= 16, "{same}");
+}
