@@ -375,6 +375,9 @@ pub struct AlertmanagerConfig {
     pub kubernetes_sd_configs: Vec<KubernetesSdConfig>,
     pub relabel_configs: Vec<RelabelConfig>,
     pub alert_relabel_configs: Vec<RelabelConfig>,
+    /// Sections set that vigil does not carry out (`dns_sd_configs`, `consul_sd_configs`,
+    /// `sigv4`): reported as NOT RUNNING.
+    pub unsupported: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -1824,6 +1827,16 @@ fn alerting(ctx: &Ctx<'_>, a: &Option<RawAlerting>) -> Result<AlertingConfig, Co
         let _at = ctx.at(am);
         let am = &am.value;
         let api = am.api_version.clone().unwrap_or_else(|| "v2".into());
+        let mut unsupported = Vec::new();
+        if am.dns_sd_configs.is_some() {
+            unsupported.push("dns_sd_configs".to_string());
+        }
+        if am.consul_sd_configs.is_some() {
+            unsupported.push("consul_sd_configs".to_string());
+        }
+        if am.sigv4.is_some() {
+            unsupported.push("sigv4".to_string());
+        }
         if api != "v2" {
             return Err(ctx.err(
                 format!("{f}.api_version"),
@@ -1862,6 +1875,7 @@ fn alerting(ctx: &Ctx<'_>, a: &Option<RawAlerting>) -> Result<AlertingConfig, Co
                 "alert relabeling rule",
                 &am.alert_relabel_configs,
             )?,
+            unsupported,
         });
     }
     Ok(out)
@@ -2065,11 +2079,17 @@ impl Config {
     /// config`, and shown on the rules and alerts pages.
     pub fn unimplemented(&self) -> Vec<Unimplemented> {
         let mut out = Vec::new();
-        if !self.alerting.alertmanagers.is_empty() {
-            out.push(Unimplemented::Alerting(format!(
-                "alerting: {} Alertmanager configuration(s), but vigil does not send alerts to Alertmanager yet: alerting rules are evaluated and their alerts shown on /alerts and in ALERTS, but no notification leaves vigil",
-                self.alerting.alertmanagers.len()
-            )));
+        for (i, am) in self.alerting.alertmanagers.iter().enumerate() {
+            for u in &am.unsupported {
+                let what = if u == "sigv4" {
+                    "vigil does not sign requests with AWS SigV4 yet: alerts sent there are unsigned"
+                } else {
+                    "vigil does not support this discovery yet: no Alertmanager is found through it"
+                };
+                out.push(Unimplemented::Alerting(format!(
+                    "alerting.alertmanagers[{i}].{u}: {what}"
+                )));
+            }
         }
         for r in &self.remote_write {
             out.push(Unimplemented::Remote(format!(

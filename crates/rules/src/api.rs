@@ -39,6 +39,8 @@ pub fn rfc3339(ms: Option<i64>) -> String {
     let Some(ms) = ms else {
         return "0001-01-01T00:00:00Z".into();
     };
+    // Years 0001 to 9999 print as RFC 3339 can; anything else is clamped to them.
+    let ms = ms.clamp(-62_135_596_800_000, 253_402_300_799_999);
     let secs = ms.div_euclid(1000);
     let frac = ms.rem_euclid(1000);
     let t = crate::template::value::format_time(secs * 1_000_000_000);

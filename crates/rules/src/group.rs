@@ -9,7 +9,8 @@ use vigil_model::{Labels, STALE_NAN, is_stale_nan};
 use vigil_storage::{AppendError, Matcher, Storage};
 
 use crate::file::GroupSpec;
-use crate::rule::{Alert, AlertState, EvalEnv, Health, Rule};
+use crate::notifier::Outgoing;
+use crate::rule::{AlertState, EvalEnv, Health, Rule};
 
 #[derive(Debug, Clone)]
 pub struct Group {
@@ -25,6 +26,9 @@ pub struct Group {
     pub last_evaluation: Option<i64>,
     pub evaluation_time: Duration,
     pub stats: GroupStats,
+    /// Set (under the group's lock) when a reload replaced or removed the group: an
+    /// evaluation that was about to start does not run.
+    pub stopped: bool,
 }
 
 /// Counters of `prometheus_rule_*`.
@@ -63,6 +67,7 @@ impl Group {
             last_evaluation: None,
             evaluation_time: Duration::ZERO,
             stats: GroupStats::default(),
+            stopped: false,
         }
     }
 
@@ -117,7 +122,7 @@ impl Group {
 
     /// Evaluate every rule at slot `ts` (ms) and write the results. Returns the alerts due to
     /// be sent.
-    pub fn eval(&mut self, env: &EvalEnv, ts: i64, resend_delay: Duration) -> Vec<Alert> {
+    pub fn eval(&mut self, env: &EvalEnv, ts: i64, resend_delay: Duration) -> Vec<Outgoing> {
         let started = Instant::now();
         self.last_evaluation = Some(now_ms());
         self.stats.iterations += 1;
@@ -142,11 +147,12 @@ impl Group {
                     rule.last_error = None;
                     samples_total += samples.len() as u64;
                     if rule.spec.is_alert() {
-                        to_send.extend(rule.alerts_to_send(
-                            ts,
-                            resend_delay.as_millis() as i64,
-                            interval_ms,
-                        ));
+                        let expr = rule.spec.expr.to_string();
+                        to_send.extend(
+                            rule.alerts_to_send(ts, resend_delay.as_millis() as i64, interval_ms)
+                                .iter()
+                                .map(|a| Outgoing::from_alert(a, &expr, env.external_url)),
+                        );
                     }
                     let now: HashSet<Labels> = samples.iter().map(|(l, _)| l.clone()).collect();
                     let mut app = env.storage.appender();
@@ -237,7 +243,11 @@ impl Group {
                     continue;
                 }
                 let down_at = last.t / 1000 * 1000;
-                let restored_active = (last.v as i64) * 1000;
+                // A hostile value (written by anyone with write access) must not overflow.
+                if !last.v.is_finite() || last.v.abs() > 1e13 {
+                    continue;
+                }
+                let restored_active = (last.v as i64).saturating_mul(1000);
                 let remaining = hold - (down_at - restored_active);
                 a.active_at = if remaining <= 0 {
                     restored_active

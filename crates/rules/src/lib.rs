@@ -7,6 +7,7 @@
 //! - [`group`]: a group's evaluation at a slot: results and staleness markers written through
 //!   the storage's appender, `for` state restored after a restart.
 //! - [`manager`]: the groups running, replaced on reload with their state carried over.
+//! - [`notifier`]: alerts sent to Alertmanager (discovery, relabeling, a bounded queue).
 //! - [`api`]: the rules, alerts and self-metrics as Prometheus's API shows them.
 //!
 //! Rules sit above `promql` and `storage`: they query through the engine and write through
@@ -16,6 +17,7 @@ pub mod api;
 pub mod file;
 pub mod group;
 pub mod manager;
+pub mod notifier;
 pub mod rule;
 pub mod template;
 

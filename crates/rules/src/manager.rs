@@ -16,7 +16,8 @@ use vigil_storage::Storage;
 
 use crate::file;
 use crate::group::{Group, now_ms};
-use crate::rule::{Alert, EvalEnv};
+use crate::notifier::Notifier;
+use crate::rule::EvalEnv;
 
 /// Settings from the config and flags that groups evaluate with.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,12 +50,13 @@ impl Default for Options {
     }
 }
 
-/// Where alerts due to be sent go (the notifier).
-pub type Notify = Arc<dyn Fn(Vec<Alert>) + Send + Sync>;
-
 struct Running {
     file: String,
     name: String,
+    /// What decides whether a reload leaves the group running untouched.
+    spec: crate::file::GroupSpec,
+    interval: Duration,
+    query_offset: Duration,
     /// Locked for a whole evaluation (and by a reload replacing the group, which so waits for
     /// the evaluation in flight, as Prometheus does).
     group: Arc<Mutex<Group>>,
@@ -72,7 +74,7 @@ pub struct Manager {
     options: Mutex<Arc<Options>>,
     /// After the first successful load, new groups need no `for` state restore.
     loaded_once: AtomicBool,
-    notify: Mutex<Option<Notify>>,
+    notifier: Mutex<Option<Arc<Notifier>>>,
 }
 
 /// Expand `rule_files` patterns (already resolved against the config's directory). A pattern
@@ -97,6 +99,9 @@ pub fn expand(patterns: &[String]) -> Result<Vec<String>, Vec<String>> {
             Err(e) => errs.push(format!("invalid rule file pattern {p:?}: {e}")),
         }
     }
+    // Overlapping patterns name a file once (its groups must not run twice).
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|p| seen.insert(p.clone()));
     if errs.is_empty() { Ok(out) } else { Err(errs) }
 }
 
@@ -122,12 +127,13 @@ impl Manager {
             running: Mutex::new(Vec::new()),
             options: Mutex::new(Arc::new(Options::default())),
             loaded_once: AtomicBool::new(false),
-            notify: Mutex::new(None),
+            notifier: Mutex::new(None),
         }
     }
 
-    pub fn set_notify(&self, n: Notify) {
-        *self.notify.lock() = Some(n);
+    /// Where alerts due to be sent go.
+    pub fn set_notifier(&self, n: Arc<Notifier>) {
+        *self.notifier.lock() = Some(n);
     }
 
     /// Check `patterns`' rule files without applying them.
@@ -136,13 +142,15 @@ impl Manager {
     }
 
     /// Replace the running groups with those of `files` (already checked). Must be called
-    /// inside the tokio runtime.
+    /// inside the tokio runtime. Never waits for an evaluation in flight: a replaced group's
+    /// state is taken over, and a removed group's series marked stale, by tasks that do.
     pub fn apply(self: &Arc<Self>, files: Vec<file::RuleFile>, opts: Options) {
         let opts = Arc::new(opts);
         let restored = self.loaded_once.swap(true, Ordering::Relaxed);
         let opts_changed = **self.options.lock() != *opts;
         *self.options.lock() = opts.clone();
-        let mut old: Vec<Running> = std::mem::take(&mut *self.running.lock());
+        let mut running = self.running.lock();
+        let mut old: Vec<Running> = std::mem::take(&mut *running);
         let mut new_running = Vec::new();
         for rf in files {
             for spec in rf.groups {
@@ -156,55 +164,101 @@ impl Manager {
                 let prev = old
                     .iter()
                     .position(|r| r.file == g.file && r.name == g.name);
-                if let Some(i) = prev {
-                    let r = old.remove(i);
-                    let same = !opts_changed && r.group.lock().same_as(&g);
-                    if same {
-                        new_running.push(r);
-                        continue;
+                match prev {
+                    Some(i) => {
+                        let r = old.remove(i);
+                        let same = !opts_changed
+                            && r.spec == g.spec
+                            && r.interval == g.interval
+                            && r.query_offset == g.query_offset;
+                        if same {
+                            new_running.push(r);
+                            continue;
+                        }
+                        let _ = r.stop.send(true);
+                        new_running.push(self.start(g, Some(r.group.clone()), false));
                     }
-                    let _ = r.stop.send(true);
-                    let mut g = g;
-                    g.copy_state(&r.group.lock());
-                    // A group replaced before its first restore still owes one.
-                    let owed = g.rules.iter().any(|r| r.spec.is_alert() && !r.restored);
-                    new_running.push(self.start(g, owed));
-                } else {
-                    new_running.push(self.start(g, !restored));
+                    None => new_running.push(self.start(g, None, !restored)),
                 }
             }
         }
-        // Groups that are gone: stopped, and their series marked stale now.
-        let at = now_ms();
         for r in old {
             let _ = r.stop.send(true);
-            let g = r.group.lock();
-            let series: Vec<Labels> = g
-                .rules
-                .iter()
-                .flat_map(|r| r.previous.iter().cloned())
-                .chain(g.stale.iter().cloned())
-                .collect();
-            if !series.is_empty() {
-                let mut app = self.storage.appender();
-                for l in &series {
-                    let _ = app.append(0, l, at - g.query_offset.as_millis() as i64, STALE_NAN);
-                }
-                let _ = app.commit();
-            }
+            self.retire(r.group.clone());
         }
-        *self.running.lock() = new_running;
+        *running = new_running;
     }
 
-    fn start(self: &Arc<Self>, g: Group, should_restore: bool) -> Running {
+    /// A removed group: once its evaluation in flight is done it is stopped, and two intervals
+    /// later its series are marked stale at the time it was removed (as Prometheus: a group
+    /// renamed or moved to another file writes the same series meanwhile, and the late marker
+    /// is then refused as out of order instead of cutting them).
+    fn retire(self: &Arc<Self>, group: Arc<Mutex<Group>>) {
+        let me = self.clone();
+        let at = now_ms();
+        tokio::spawn(async move {
+            let taken = tokio::task::spawn_blocking(move || {
+                let mut g = group.lock();
+                g.stopped = true;
+                let series: Vec<Labels> = g
+                    .rules
+                    .iter()
+                    .flat_map(|r| r.previous.iter().cloned())
+                    .chain(g.stale.iter().cloned())
+                    .collect();
+                (series, g.query_offset, g.interval)
+            })
+            .await;
+            let Ok((series, offset, interval)) = taken else {
+                return;
+            };
+            if series.is_empty() {
+                return;
+            }
+            tokio::time::sleep(interval * 2).await;
+            let _ = tokio::task::spawn_blocking(move || {
+                let mut app = me.storage.appender();
+                for l in &series {
+                    let _ = app.append(0, l, at - offset.as_millis() as i64, STALE_NAN);
+                }
+                let _ = app.commit();
+            })
+            .await;
+        });
+    }
+
+    /// Run `g` on its own task. With `predecessor`, the task first takes over its state
+    /// (waiting for its evaluation in flight, off the caller's thread).
+    fn start(
+        self: &Arc<Self>,
+        g: Group,
+        predecessor: Option<Arc<Mutex<Group>>>,
+        should_restore: bool,
+    ) -> Running {
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
         let (file, name) = (g.file.clone(), g.name.clone());
+        let (spec, interval, query_offset) = (g.spec.clone(), g.interval, g.query_offset);
         let view = Arc::new(Mutex::new(g.view()));
         let group = Arc::new(Mutex::new(g));
         let me = self.clone();
         let g2 = group.clone();
         let v2 = view.clone();
         tokio::spawn(async move {
+            let mut should_restore = should_restore;
+            if let Some(old) = predecessor {
+                let (g3, v3) = (g2.clone(), v2.clone());
+                let owed = tokio::task::spawn_blocking(move || {
+                    let mut o = old.lock();
+                    o.stopped = true;
+                    let mut g = g3.lock();
+                    g.copy_state(&o);
+                    *v3.lock() = g.view();
+                    // A group replaced before its first restore still owes one.
+                    g.rules.iter().any(|r| r.spec.is_alert() && !r.restored)
+                })
+                .await;
+                should_restore = owed.unwrap_or(false);
+            }
             let (interval_ms, first) = {
                 let g = g2.lock();
                 let iv = g.interval.as_millis().max(1) as i64;
@@ -246,6 +300,9 @@ impl Manager {
         Running {
             file,
             name,
+            spec,
+            interval,
+            query_offset,
             group,
             view,
             stop,
@@ -262,6 +319,9 @@ impl Manager {
             external_url: &opts.external_url,
         };
         let mut g = group.lock();
+        if g.stopped {
+            return;
+        }
         let to_send = g.eval(&env, ts, opts.resend_delay);
         if restore {
             g.restore_for_state(
@@ -274,9 +334,9 @@ impl Manager {
         *view.lock() = g.view();
         drop(g);
         if !to_send.is_empty()
-            && let Some(n) = self.notify.lock().clone()
+            && let Some(n) = self.notifier.lock().clone()
         {
-            n(to_send);
+            n.send(to_send);
         }
     }
 
@@ -319,6 +379,7 @@ impl Group {
             last_evaluation: self.last_evaluation,
             evaluation_time: self.evaluation_time,
             stats: self.stats.clone(),
+            stopped: self.stopped,
         }
     }
 }

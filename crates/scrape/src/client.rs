@@ -69,8 +69,23 @@ pub fn accept_header(protocols: &[ScrapeProtocol]) -> String {
 
 impl Scraper {
     pub fn new(cfg: &ScrapeConfig) -> Result<Self, String> {
+        Self::with_http(
+            &cfg.http_client,
+            &cfg.scrape_protocols,
+            cfg.enable_compression,
+            cfg.body_size_limit,
+        )
+    }
+
+    /// A client for `h` (TLS, auth, proxy, headers) outside a scrape config: the notifier
+    /// talks to Alertmanager with the same settings Prometheus allows there.
+    pub fn with_http(
+        h: &HttpClientConfig,
+        protocols: &[ScrapeProtocol],
+        compression: bool,
+        body_limit: u64,
+    ) -> Result<Self, String> {
         install_crypto_provider();
-        let h: &HttpClientConfig = &cfg.http_client;
         let mut b = reqwest::Client::builder()
             .redirect(if h.follow_redirects {
                 reqwest::redirect::Policy::limited(10)
@@ -152,7 +167,7 @@ impl Scraper {
         }
 
         b = b.default_headers(headers);
-        if !cfg.enable_compression {
+        if !compression {
             b = b.no_gzip();
         }
         let client = b
@@ -189,8 +204,8 @@ impl Scraper {
         };
         Ok(Scraper {
             client,
-            accept: header(&accept_header(&cfg.scrape_protocols))?,
-            compression: cfg.enable_compression,
+            accept: header(&accept_header(protocols))?,
+            compression,
             auth,
             auth_file,
             oauth2: h
@@ -198,8 +213,52 @@ impl Scraper {
                 .as_ref()
                 .map(crate::oauth2::TokenSource::new)
                 .transpose()?,
-            body_limit: cfg.body_size_limit,
+            body_limit,
         })
+    }
+
+    /// POST a JSON body to `url` within `timeout`, with the configured authorization; any 2xx
+    /// is success.
+    pub async fn post_json(
+        &self,
+        url: &str,
+        body: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<(), String> {
+        let run = async {
+            let mut req = self
+                .client
+                .post(url)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body);
+            if let Some(o) = &self.oauth2 {
+                req = req.header(AUTHORIZATION, o.header().await?);
+            } else if let Some(a) = &self.auth {
+                req = req.header(AUTHORIZATION, a.clone());
+            } else if let Some((kind, file)) = &self.auth_file {
+                let tok = std::fs::read_to_string(file).map_err(|e| {
+                    format!("unable to read authorization credentials file {file}: {e}")
+                })?;
+                req = req.header(AUTHORIZATION, format!("{kind} {}", tok.trim()));
+            }
+            let resp = req
+                .send()
+                .await
+                .map_err(|e| format!("Post {url:?}: {}", err_chain(&e)))?;
+            let s = resp.status();
+            if !s.is_success() {
+                return Err(format!(
+                    "bad response status {} {}",
+                    s.as_u16(),
+                    s.canonical_reason().unwrap_or("")
+                ));
+            }
+            Ok(())
+        };
+        match tokio::time::timeout(timeout, run).await {
+            Ok(r) => r,
+            Err(_) => Err(format!("Post {url:?}: context deadline exceeded")),
+        }
     }
 
     /// GET `url` within `timeout`, returning the (decompressed) body.

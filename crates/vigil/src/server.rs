@@ -70,6 +70,7 @@ struct Reloader {
     discovery: DiscoveryManager,
     scrape: Arc<ScrapeManager>,
     rules: Arc<vigil_rules::Manager>,
+    notifier: Arc<vigil_rules::notifier::Notifier>,
     /// Rule settings from the flags; the config adds its intervals and external labels.
     rule_flags: vigil_rules::Options,
     state: Arc<AppState>,
@@ -127,7 +128,9 @@ impl Reloader {
                     errs.join("; ")
                 )
             })?;
+            let alerting = vigil_rules::notifier::Notifier::prepare(&cfg.alerting)?;
             self.scrape.apply_config(&cfg.scrape_configs)?;
+            self.notifier.commit(alerting, &cfg.global.external_labels);
             self.rules.apply(
                 rule_files,
                 vigil_rules::Options {
@@ -427,12 +430,27 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
         ..Default::default()
     };
 
+    let queue_capacity = flag_count(
+        "alertmanager.notification-queue-capacity",
+        &flags.notification_queue_capacity,
+        10_000,
+    )?;
+    let batch_size = flag_count(
+        "alertmanager.notification-batch-size",
+        &flags.notification_batch_size,
+        256,
+    )?;
+    let notifier = vigil_rules::notifier::Notifier::start(queue_capacity, batch_size);
+    rules.set_notifier(notifier.clone());
+
     let metrics_registry = registry.clone();
     let metrics_rules = rules.clone();
+    let metrics_notifier = notifier.clone();
     let state = Arc::new(AppState {
         storage: storage.clone(),
         scrape: scrape.clone(),
         rules: rules.clone(),
+        notifier: notifier.clone(),
         engine,
         query_timeout,
         query_gate,
@@ -454,7 +472,8 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
             let mut s = String::new();
             let _ = prometheus_client::encoding::text::encode(&mut s, &metrics_registry);
             // The registry ends with "# EOF"; the rule metrics go before it.
-            let rules_text = vigil_rules::api::metrics(&metrics_rules.groups());
+            let rules_text =
+                vigil_rules::api::metrics(&metrics_rules.groups()) + &metrics_notifier.metrics();
             match s.rfind("# EOF") {
                 Some(i) => s.insert_str(i, &rules_text),
                 None => s.push_str(&rules_text),
@@ -498,6 +517,7 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
         discovery,
         scrape: scrape.clone(),
         rules: rules.clone(),
+        notifier: notifier.clone(),
         rule_flags,
         state: state.clone(),
         metrics: reload_metrics,
@@ -600,6 +620,11 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
     retention_task.abort();
     scrape.stop();
     rules.stop();
+    // Alerts already queued go out first (`--alertmanager.drain-notification-queue-on-shutdown`,
+    // on by default as in Prometheus), for at most 10s.
+    if flags.drain_notification_queue != Some(false) {
+        notifier.drain(Duration::from_secs(10)).await;
+    }
     let _ = shutdown_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
     tracing::info!("See you next time!");
@@ -661,6 +686,17 @@ fn retention_string(time: Duration, bytes: u64) -> String {
         (_, true) => t,
         (true, false) => b,
         (false, false) => format!("{t} or {b}"),
+    }
+}
+
+/// A count flag with Prometheus's default; a malformed value stops start-up naming it.
+fn flag_count(name: &str, v: &Option<String>, default: usize) -> Result<usize> {
+    match v.as_deref() {
+        None => Ok(default),
+        Some(t) => match t.parse::<usize>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => bail!("invalid --{name} {t:?}: a positive integer"),
+        },
     }
 }
 

@@ -252,8 +252,8 @@ pub const FLAGS: &[FlagInfo] = &[
     ),
     f(
         "rules.alert.resend-delay",
-        Warns,
-        "how often firing alerts are re-sent to Alertmanager, which vigil does not send to yet",
+        Works,
+        "least time before a firing alert is sent to Alertmanager again (default 1m)",
     ),
     f(
         "rules.max-concurrent-evals",
@@ -262,18 +262,18 @@ pub const FLAGS: &[FlagInfo] = &[
     ),
     f(
         "alertmanager.notification-queue-capacity",
-        Warns,
-        "tunes alerting, which vigil does not run yet (see `alerting`)",
+        Works,
+        "alerts waiting to be sent; when full the oldest are dropped and counted (default 10000)",
     ),
     f(
         "alertmanager.notification-batch-size",
-        Warns,
-        "tunes alerting, which vigil does not run yet",
+        Works,
+        "alerts per request to Alertmanager (default 256, as current Prometheus)",
     ),
     f(
         "alertmanager.drain-notification-queue-on-shutdown",
-        Warns,
-        "tunes alerting, which vigil does not run yet",
+        Works,
+        "send queued alerts before exiting, for at most 10s (default true)",
     ),
     f(
         "alertmanager.timeout",
@@ -550,19 +550,19 @@ pub struct ServerFlags {
     /// Default 10m.
     #[arg(long = "rules.alert.for-grace-period")]
     pub alert_for_grace_period: Option<String>,
-    /// No effect until alerting lands.
+    /// Alerting (see the flag table).
     #[arg(long = "rules.alert.resend-delay")]
     pub alert_resend_delay: Option<String>,
     /// No effect: groups run side by side, each group's rules in order.
     #[arg(long = "rules.max-concurrent-evals")]
     pub rules_max_concurrent_evals: Option<String>,
-    /// No effect until alerting lands.
+    /// Alerting (see the flag table).
     #[arg(long = "alertmanager.notification-queue-capacity")]
     pub notification_queue_capacity: Option<String>,
-    /// No effect until alerting lands.
+    /// Alerting (see the flag table).
     #[arg(long = "alertmanager.notification-batch-size")]
     pub notification_batch_size: Option<String>,
-    /// No effect until alerting lands.
+    /// Alerting (see the flag table).
     #[arg(long = "alertmanager.drain-notification-queue-on-shutdown", num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set, require_equals = true)]
     pub drain_notification_queue: Option<bool>,
     /// Deprecated no-op (Prometheus 2.42).

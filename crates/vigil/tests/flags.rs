@@ -244,6 +244,22 @@ const TESTED_BY: &[(&str, &str)] = &[
         "rules.alert.for-grace-period",
         "alert_for_progress_survives_a_restart",
     ),
+    (
+        "rules.alert.resend-delay",
+        "alerts_reach_alertmanager_and_resolve_there",
+    ),
+    (
+        "alertmanager.notification-queue-capacity",
+        "alerts_reach_alertmanager_and_resolve_there",
+    ),
+    (
+        "alertmanager.notification-batch-size",
+        "alerts_reach_alertmanager_and_resolve_there",
+    ),
+    (
+        "alertmanager.drain-notification-queue-on-shutdown",
+        "a_full_queue_drops_the_oldest_and_counts_them",
+    ),
     ("dashboards.dir", "dashboards_render_in_headless_chromium"),
     (
         "dashboards.provisioning",

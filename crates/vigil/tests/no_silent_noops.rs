@@ -9,14 +9,14 @@ use std::time::Duration;
 
 use support::*;
 
-const CFG: &str = "# remote_write password in a comment: hunter2\nglobal:\n  scrape_interval: 1s\nrule_files: ['rules/*.yml']\nalerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['127.0.0.1:9093']\nremote_write:\n  - url: http://user:s3cret@127.0.0.1:9201/write\nremote_read:\n  - url: http://127.0.0.1:9201/read\nscrape_configs: []\n";
+const CFG: &str = "# remote_write password in a comment: hunter2\nglobal:\n  scrape_interval: 1s\nrule_files: ['rules/*.yml']\nalerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['127.0.0.1:9093']\n      dns_sd_configs:\n        - names: [alertmanager.example]\nremote_write:\n  - url: http://user:s3cret@127.0.0.1:9201/write\nremote_read:\n  - url: http://127.0.0.1:9201/read\nscrape_configs: []\n";
 
 #[test]
 fn configured_sections_vigil_does_not_run_are_never_silent() {
     let v = Vigil::start("noops", Some(CFG), &["--web.enable-lifecycle"]);
     let log = v.proc.log_text();
     for want in [
-        "NOT RUNNING: alerting: 1 Alertmanager configuration(s), but vigil does not send alerts to Alertmanager yet",
+        "NOT RUNNING: alerting.alertmanagers[0].dns_sd_configs: vigil does not support this discovery yet",
         "NOT RUNNING: remote_write: vigil does not send samples to remote storage yet: nothing is sent to http://user:<secret>@127.0.0.1:9201/write",
         "NOT RUNNING: remote_read: vigil does not read from remote storage yet",
     ] {
@@ -24,17 +24,17 @@ fn configured_sections_vigil_does_not_run_are_never_silent() {
     }
     assert!(!log.contains("s3cret"), "{log}");
 
-    // The API beside the (empty) rules and alerts says what is configured but not sent.
+    // The API beside the (empty) rules and alerts says what is configured but not running.
     let r = get_json(&format!("{}/api/v1/rules", v.base));
     assert_eq!(r["data"]["groups"], serde_json::json!([]));
     let w = r["warnings"].to_string();
     assert!(
-        w.contains("does not send alerts to Alertmanager yet"),
+        w.contains("dns_sd_configs: vigil does not support this discovery yet"),
         "{w}"
     );
     let a = get_json(&format!("{}/api/v1/alerts", v.base));
     let w = a["warnings"].to_string();
-    assert!(w.contains("no notification leaves vigil"), "{w}");
+    assert!(w.contains("no Alertmanager is found through it"), "{w}");
 
     // The configuration as shown: re-serialised, comments gone, secrets masked, warnings beside.
     let c = get_json(&format!("{}/api/v1/status/config", v.base));

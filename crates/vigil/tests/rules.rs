@@ -175,10 +175,10 @@ fn rules_evaluate_and_alerts_fire_as_in_prometheus() {
     wait_for("one recorded", Duration::from_secs(20), || {
         (query(&v.base, "one").len() == 1).then_some(())
     });
-    assert!(
-        query(&v.base, "job:up:sum").is_empty(),
-        "stale after removal"
-    );
+    // The removed group's series go stale two intervals after the reload (as Prometheus).
+    wait_for("job:up:sum stale", Duration::from_secs(20), || {
+        query(&v.base, "job:up:sum").is_empty().then_some(())
+    });
     assert!(alerts(&v.base).is_empty());
 }
 
@@ -430,4 +430,184 @@ fn check_rules_matches_promtool_side_by_side() {
         }
     }
     assert!(same >= 16, "{same}");
+}
+
+/// A real exporter stops: the alert goes pending, then firing, and Debian's Alertmanager has
+/// it with the expected labels (external and relabeled ones too) and rendered annotations; the
+/// exporter comes back and the alert resolves there. The notifier's metrics count what went.
+#[test]
+fn alerts_reach_alertmanager_and_resolve_there() {
+    let dir = temp_dir("rules-alertmanager");
+    let am_port = free_port();
+    std::fs::write(
+        dir.join("am.yml"),
+        "route:\n  receiver: 'null'\n  group_wait: 1s\nreceivers:\n  - name: 'null'\n",
+    )
+    .unwrap();
+    let _am = spawn(
+        "alertmanager",
+        &debian_bin("prometheus-alertmanager"),
+        &[
+            format!("--config.file={}", dir.join("am.yml").display()),
+            format!("--storage.path={}", dir.join("am-data").display()),
+            format!("--web.listen-address=127.0.0.1:{am_port}"),
+            "--cluster.listen-address=".to_string(),
+        ],
+        &dir,
+    );
+    let am = format!("http://127.0.0.1:{am_port}");
+    wait_http(&format!("{am}/-/ready"));
+    let ne_port = free_port();
+    let node = || {
+        spawn(
+            "node-exporter",
+            &debian_bin("prometheus-node-exporter"),
+            &[format!("--web.listen-address=127.0.0.1:{ne_port}")],
+            &dir,
+        )
+    };
+    let ne = node();
+    wait_http(&format!("http://127.0.0.1:{ne_port}/metrics"));
+    let rules = dir.join("rules.yml");
+    std::fs::write(
+        &rules,
+        "groups:\n  - name: node\n    rules:\n      - alert: NodeDown\n        expr: up{job=\"node\"} == 0\n        for: 2s\n        labels:\n          severity: page\n        annotations:\n          summary: '{{ $labels.instance }} is down'\n",
+    )
+    .unwrap();
+    let cfg = format!(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 500ms\n  evaluation_interval: 1s\n  external_labels:\n    cluster: test\nrule_files: ['{}']\nalerting:\n  alert_relabel_configs:\n    - target_label: source\n      replacement: vigil\n  alertmanagers:\n    - static_configs:\n        - targets: ['127.0.0.1:{am_port}']\n      timeout: 5s\nscrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{ne_port}']\n",
+        rules.display()
+    );
+    let v = Vigil::start(
+        "rules-alertmanager-vigil",
+        Some(&cfg),
+        &[
+            "--rules.alert.resend-delay=1s",
+            "--alertmanager.notification-queue-capacity=50",
+            "--alertmanager.notification-batch-size=10",
+        ],
+    );
+    let ams = get_json(&format!("{}/api/v1/alertmanagers", v.base));
+    assert_eq!(
+        ams["data"]["activeAlertmanagers"][0]["url"],
+        format!("http://127.0.0.1:{am_port}/api/v2/alerts"),
+        "{ams}"
+    );
+    wait_for("node up", Duration::from_secs(20), || {
+        (query(&v.base, "up{job=\"node\"} == 1").len() == 1).then_some(())
+    });
+    drop(ne);
+    wait_for("NodeDown pending", Duration::from_secs(20), || {
+        alerts(&v.base)
+            .into_iter()
+            .find(|a| a["state"] == "pending")
+    });
+    let am_alert = |active: bool| {
+        let list = get_json(&format!(
+            "{am}/api/v2/alerts?active={active}&silenced=false&inhibited=false&unprocessed=true"
+        ));
+        list.as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .find(|a| a["labels"]["alertname"] == "NodeDown")
+    };
+    let got = wait_for("NodeDown at Alertmanager", Duration::from_secs(30), || {
+        am_alert(true).filter(|a| a["status"]["state"] == "active")
+    });
+    assert_eq!(got["labels"]["severity"], "page", "{got}");
+    assert_eq!(got["labels"]["cluster"], "test", "external labels: {got}");
+    assert_eq!(
+        got["labels"]["source"], "vigil",
+        "alert_relabel_configs: {got}"
+    );
+    assert_eq!(got["labels"]["instance"], format!("127.0.0.1:{ne_port}"));
+    assert_eq!(
+        got["annotations"]["summary"],
+        format!("127.0.0.1:{ne_port} is down")
+    );
+    assert!(
+        got["generatorURL"]
+            .as_str()
+            .unwrap()
+            .contains("/graph?g0.expr=up%7Bjob%3D%22node%22%7D+%3D%3D+0&g0.tab=1"),
+        "{got}"
+    );
+    // Back up: resolved at Alertmanager (an inactive alert, ends in the past).
+    let _ne2 = node();
+    wait_for(
+        "NodeDown resolved at Alertmanager",
+        Duration::from_secs(40),
+        || {
+            let active = am_alert(true).is_some_and(|a| a["status"]["state"] == "active");
+            (!active).then_some(())
+        },
+    );
+    let (_, m) = get(&format!("{}/metrics", v.base));
+    let sent_line = m
+        .lines()
+        .find(|l| l.starts_with("prometheus_notifications_sent_total{"))
+        .unwrap_or_else(|| panic!("{m}"));
+    let sent: f64 = sent_line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(sent >= 2.0, "firing and resolved were sent: {sent_line}");
+    assert!(
+        m.contains("prometheus_notifications_queue_capacity 50"),
+        "{m}"
+    );
+    assert!(
+        m.contains("prometheus_notifications_alertmanagers_discovered 1"),
+        "{m}"
+    );
+    assert!(m.contains(&format!("prometheus_notifications_errors_total{{alertmanager=\"http://127.0.0.1:{am_port}/api/v2/alerts\"}} 0")), "{m}");
+}
+
+/// Alertmanager down: alerts are dropped once no Alertmanager takes them, counted, and
+/// nothing else is harmed (rules keep evaluating, the API answers).
+#[test]
+fn an_unreachable_alertmanager_costs_only_its_alerts() {
+    let port = free_port();
+    let dir = temp_dir("rules-no-am");
+    let rules = dir.join("rules.yml");
+    std::fs::write(
+        &rules,
+        "groups:\n  - name: g\n    rules:\n      - alert: Always\n        expr: vector(1)\n",
+    )
+    .unwrap();
+    let cfg = format!(
+        "global:\n  evaluation_interval: 1s\nrule_files: ['{}']\nalerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['127.0.0.1:1']\n      timeout: 1s\nscrape_configs: []\n",
+        rules.display()
+    );
+    let v = Vigil::start_on(
+        "rules-no-am",
+        Some(&cfg),
+        &["--rules.alert.resend-delay=1s"],
+        port,
+    );
+    let m = wait_for("dropped alerts counted", Duration::from_secs(30), || {
+        let (_, m) = get(&format!("{}/metrics", v.base));
+        let dropped = m
+            .lines()
+            .find_map(|l| l.strip_prefix("prometheus_notifications_dropped_total "))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0);
+        // Alerts evaluated before discovery found the Alertmanager are dropped too; wait
+        // for errors from trying it.
+        let errors = m
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(
+                    "prometheus_notifications_errors_total{alertmanager=\"http://127.0.0.1:1/api/v2/alerts\"} ",
+                )
+            })
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0);
+        (dropped >= 2.0 && errors >= 1.0).then_some(m)
+    });
+    assert!(
+        m.contains("prometheus_notifications_alertmanagers_discovered 1"),
+        "{m}"
+    );
+    assert_eq!(alerts(&v.base).len(), 1);
+    let g = get_json(&format!("{}/api/v1/rules", v.base));
+    assert_eq!(g["data"]["groups"][0]["rules"][0]["health"], "ok");
 }

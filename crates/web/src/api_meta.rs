@@ -32,6 +32,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/api/v1/dashboards", get(dashboards))
         .route("/api/v1/dashboards/{uid}", get(dashboard))
         .route("/api/v1/alerts", get(alerts))
+        .route("/api/v1/alertmanagers", get(alertmanagers))
 }
 
 /// The dashboards vigil renders (built in, then `--dashboards.dir`, re-read on each request so
@@ -62,9 +63,8 @@ async fn dashboard(
     Ok(ok(json!({"dashboard": d.json, "meta": d.summary()})))
 }
 
-/// No rule groups yet (rules arrive with their own issue); the shape Grafana and the UI read.
-/// No rule groups yet; configured `rule_files` (and `alerting`) are named in `warnings`, so
-/// the rules and alerts pages say what is configured but not running.
+/// The rule groups as Prometheus shows them, with its filters; configured parts that do not
+/// run (unsupported Alertmanager discovery, SigV4) are named in `warnings`.
 async fn rules(State(s): St, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     let p = Params::from(q, &HeaderMap::new(), &Bytes::new())?;
     let set = |name: &str| -> std::collections::HashSet<String> {
@@ -75,11 +75,16 @@ async fn rules(State(s): St, RawQuery(q): RawQuery) -> Result<Response, ApiError
         rule_name: set("rule_name[]"),
         rule_group: set("rule_group[]"),
         file: set("file[]"),
+        // Go's strconv.ParseBool.
         exclude_alerts: match p.get("exclude_alerts") {
             None | Some("") => false,
-            Some(v) => v
-                .parse()
-                .map_err(|e| ApiError::BadData(format!("error converting exclude_alerts: {e}")))?,
+            Some("1" | "t" | "T" | "TRUE" | "true" | "True") => true,
+            Some("0" | "f" | "F" | "FALSE" | "false" | "False") => false,
+            Some(v) => {
+                return Err(ApiError::BadData(format!(
+                    "error converting exclude_alerts: strconv.ParseBool: parsing {v:?}: invalid syntax"
+                )));
+            }
         },
     };
     filter.check().map_err(ApiError::BadData)?;
@@ -100,7 +105,17 @@ async fn alerts(State(s): St) -> Response {
     )
 }
 
-/// Parts of alerting that are configured but not carried out (sending to Alertmanager).
+async fn alertmanagers(State(s): St) -> Response {
+    let (active, dropped) = s.notifier.alertmanagers();
+    let urls =
+        |v: Vec<String>| -> Vec<Json> { v.into_iter().map(|u| json!({ "url": u })).collect() };
+    ok(json!({
+        "activeAlertmanagers": urls(active),
+        "droppedAlertmanagers": urls(dropped),
+    }))
+}
+
+/// Parts of alerting that are configured but not carried out (unsupported discovery, SigV4).
 fn unimplemented_warnings(s: &AppState) -> Vec<String> {
     use vigil_config::Unimplemented as U;
     s.config

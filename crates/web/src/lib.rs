@@ -51,6 +51,8 @@ pub struct AppState {
     pub scrape: Arc<ScrapeManager>,
     /// The rule groups running (`/api/v1/rules`, `/api/v1/alerts`, the rules pages).
     pub rules: Arc<vigil_rules::Manager>,
+    /// Where alerts go (`/api/v1/alertmanagers`).
+    pub notifier: Arc<vigil_rules::notifier::Notifier>,
     pub engine: Engine,
     /// `--query.timeout`: the longest a query may run (a request's `timeout` can lower it).
     pub query_timeout: std::time::Duration,

@@ -36,7 +36,7 @@ fn group(yaml: &str) -> Group {
     )
 }
 
-fn eval(g: &mut Group, s: &MemoryStorage, ts: i64) -> Vec<Alert> {
+fn eval(g: &mut Group, s: &MemoryStorage, ts: i64) -> Vec<crate::notifier::Outgoing> {
     let ext = BTreeMap::from([("cluster".to_string(), "c1".to_string())]);
     let engine = Engine::default();
     let env = EvalEnv {
@@ -141,7 +141,16 @@ fn alerts_go_pending_then_firing_then_resolve() {
     let sent = eval(&mut g, &s, 120_000);
     assert_eq!(g.rules[0].state(), crate::rule::AlertState::Firing);
     assert_eq!(sent.len(), 1);
-    assert_eq!(sent[0].fired_at, Some(120_000));
+    assert_eq!(sent[0].starts_at, 120_000);
+    assert_eq!(
+        sent[0].ends_at,
+        120_000 + 4 * 60_000,
+        "valid for four resend delays"
+    );
+    assert_eq!(
+        sent[0].generator_url,
+        "http://vigil:9090/graph?g0.expr=up+%3D%3D+0&g0.tab=1"
+    );
     // ALERTS and ALERTS_FOR_STATE as Prometheus writes them.
     let alerts = series(&s, "ALERTS");
     let states: Vec<&str> = alerts
@@ -155,7 +164,7 @@ fn alerts_go_pending_then_firing_then_resolve() {
     put(&s, &[("__name__", "up"), ("instance", "h:1")], 240_000, 1.0);
     let sent = eval(&mut g, &s, 240_000);
     assert_eq!(sent.len(), 1);
-    assert_eq!(sent[0].resolved_at, Some(240_000));
+    assert_eq!(sent[0].ends_at, 240_000, "sent as resolved");
     assert!(g.rules[0].active_alerts().is_empty());
     let firing = series(&s, "ALERTS")
         .into_iter()

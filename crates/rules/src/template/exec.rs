@@ -10,6 +10,13 @@ use super::value::{ALERT_DATA_TYPE, Value};
 /// keeps execution well inside a thread's stack).
 const MAX_DEPTH: usize = 200;
 
+/// Actions, loop iterations and calls one expansion may take (a template that would run
+/// longer is stopped with an error: it holds its rule group's evaluation).
+const MAX_STEPS: usize = 1_000_000;
+
+/// `query` calls one expansion may make.
+const MAX_QUERIES: usize = 1000;
+
 /// Output longer than this stops execution: a `range` over a large query result inside
 /// another must not build an unbounded string.
 const MAX_OUTPUT: usize = 1 << 20;
@@ -40,6 +47,8 @@ struct State<'a> {
     depth: usize,
     /// `(position, text)` of the node being evaluated, for errors.
     at: (usize, String),
+    steps: usize,
+    queries: usize,
 }
 
 pub fn execute(tree: &Tree, data: Value, env: &Env) -> Result<String, ExecError> {
@@ -51,6 +60,8 @@ pub fn execute(tree: &Tree, data: Value, env: &Env) -> Result<String, ExecError>
         out: String::new(),
         depth: 0,
         at: (0, String::new()),
+        steps: 0,
+        queries: 0,
     };
     s.list(&tree.root, &data)?;
     Ok(s.out)
@@ -81,7 +92,16 @@ impl State<'_> {
         Ok(Flow::Normal)
     }
 
+    fn step(&mut self) -> R<()> {
+        self.steps += 1;
+        if self.steps > MAX_STEPS {
+            return Err(self.err(format!("more than {MAX_STEPS} steps")));
+        }
+        Ok(())
+    }
+
     fn node(&mut self, n: &Node, dot: &Value) -> R<Flow> {
+        self.step()?;
         match n {
             Node::Text(t) => self.write(t)?,
             Node::Action(p) => {
@@ -190,6 +210,10 @@ impl State<'_> {
                 .enumerate()
                 .map(|(i, s)| (Value::Int(i as i64), Value::Sample(s.clone())))
                 .collect(),
+            Value::Int(n) if *n as u64 > MAX_STEPS as u64 => {
+                self.depth -= 1;
+                return Err(self.err(format!("range over {n}: more than {MAX_STEPS} steps")));
+            }
             Value::Int(n) => (0..(*n).max(0))
                 .map(|i| (Value::Int(i), Value::Int(i)))
                 .collect(),
@@ -206,6 +230,10 @@ impl State<'_> {
             }
         } else {
             for (k, v) in items {
+                if let Err(e) = self.step() {
+                    r = Err(e);
+                    break;
+                }
                 let inner = self.vars.len();
                 match decl.len() {
                     1 => self.set_or_push(&decl[0], v.clone(), b.pipe.assign),
@@ -477,10 +505,24 @@ impl State<'_> {
         }
         vals.extend(piped);
         self.at(c.pos, &c.text);
-        funcs::call(name, vals, self.env).map_err(|m| {
+        self.step()?;
+        if name == "query" {
+            self.queries += 1;
+            if self.queries > MAX_QUERIES {
+                return Err(self.err(format!("more than {MAX_QUERIES} queries")));
+            }
+        }
+        let v = funcs::call(name, vals, self.env).map_err(|m| {
             self.err(format!("error calling {name}: {m}"))
                 .with_plain(&m, self)
-        })
+        })?;
+        // A string built without being printed (`$x = printf "%s%s" $x $x`) is bounded too.
+        if let Value::Str(s) | Value::Html(s) = &v
+            && s.len() > MAX_OUTPUT
+        {
+            return Err(self.err(format!("result longer than {MAX_OUTPUT} bytes")));
+        }
+        Ok(v)
     }
 }
 

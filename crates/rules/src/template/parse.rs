@@ -362,9 +362,16 @@ impl Parser<'_> {
                                         self.err_at(action_at, "missing value for block clause")
                                     );
                                 };
+                                self.depth += 1;
+                                if self.depth > MAX_DEPTH {
+                                    return Err(
+                                        self.err_at(action_at, "max expression depth exceeded")
+                                    );
+                                }
                                 let saved = std::mem::replace(&mut self.vars, vec!["$".into()]);
                                 let (body, end) = self.list(false)?;
                                 self.vars = saved;
+                                self.depth -= 1;
                                 if !matches!(end, End::End) {
                                     return Err(self.err_at(self.pos, "unexpected EOF"));
                                 }
@@ -481,7 +488,18 @@ impl Parser<'_> {
     }
 
     /// The `if`/`with` that an `{{else if P}}` opens, ending at the shared `{{end}}`.
-    fn else_chain(&mut self, kw: &str, pipe: Pipe, _at: usize) -> Result<Node, ParseError> {
+    fn else_chain(&mut self, kw: &str, pipe: Pipe, at: usize) -> Result<Node, ParseError> {
+        // Each `{{else if}}` nests one level deeper (and executes so): counted as nesting.
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(self.err_at(at, "max expression depth exceeded"));
+        }
+        let r = self.else_chain_body(kw, pipe);
+        self.depth -= 1;
+        r
+    }
+
+    fn else_chain_body(&mut self, kw: &str, pipe: Pipe) -> Result<Node, ParseError> {
         let vars_before = self.vars.len();
         let (then, end) = self.list(false)?;
         let els = match end {

@@ -141,6 +141,9 @@ fn one(verb: char, v: &Value, spec: &Spec) -> String {
     }
 }
 
+/// Go's limit on widths and precisions.
+const MAX_WIDTH: usize = 1_000_000;
+
 pub fn sprintf(f: &str, args: &[Value]) -> String {
     let mut out = String::new();
     let mut next = 0usize;
@@ -186,15 +189,29 @@ pub fn sprintf(f: &str, args: &[Value]) -> String {
                     .collect::<String>()
                     .parse()
                     .ok()
-                    .map(|n: usize| n.min(1000))
+                    .or(Some(usize::MAX))
             } else {
                 None
             }
         };
         spec.width = num(&mut i, &mut next);
+        let mut bad = None;
+        // Go refuses widths and precisions over 1e6 (a template must not allocate without
+        // bound by asking for one).
+        if spec.width.is_some_and(|w| w > MAX_WIDTH) {
+            bad = Some("%!(BADWIDTH)");
+            spec.width = None;
+        }
         if i < chars.len() && chars[i] == '.' {
             i += 1;
             spec.prec = Some(num(&mut i, &mut next).unwrap_or(0));
+            if spec.prec.is_some_and(|p| p > MAX_WIDTH) {
+                bad = Some("%!(BADPREC)");
+                spec.prec = None;
+            }
+        }
+        if let Some(b) = bad {
+            out.push_str(b);
         }
         let Some(&verb) = chars.get(i) else {
             out.push_str("%!(NOVERB)");

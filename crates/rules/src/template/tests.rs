@@ -264,7 +264,41 @@ fn hostile_templates_stop_with_an_error() {
     assert!(expand(&ifs, 0.0).contains("max expression depth exceeded"));
     let recursive = "{{ define \"r\" }}{{ template \"r\" . }}{{ end }}{{ template \"r\" . }}";
     assert!(expand(recursive, 0.0).contains("exceeded maximum template depth"));
-    let big = "{{ range $i := 100000 }}{{ range $j := 100000 }}xxxxxxxxxx{{ end }}{{ end }}";
+    let big = "{{ range $i := 1000 }}{{ range $j := 1000 }}xxxxxxxxxx{{ end }}{{ end }}";
     assert!(expand(big, 0.0).contains("output longer than"));
+    // Long `else if` chains and nested blocks count as nesting.
+    let chain = format!(
+        "{{{{ if false }}}}{}{{{{ end }}}}",
+        "{{ else if false }}".repeat(5000)
+    );
+    assert!(expand(&chain, 0.0).contains("max expression depth exceeded"));
+    let blocks = format!(
+        "{}{}",
+        "{{ block \"b\" . }}".repeat(5000),
+        "{{ end }}".repeat(5000)
+    );
+    assert!(expand(&blocks, 0.0).contains("max expression depth exceeded"));
+    // Work and sizes are bounded: a huge range, a doubling string, a huge width.
+    assert!(expand("{{ range 1000000000000 }}{{ end }}", 0.0).contains("more than 1000000 steps"));
+    assert!(
+        expand(
+            "{{ range 999999 }}{{ range 999999 }}{{ end }}{{ end }}",
+            0.0
+        )
+        .contains("more than 1000000 steps")
+    );
+    let doubling = format!(
+        "{{{{ $x := \"xx\" }}}}{}",
+        "{{ $x = printf \"%s%s\" $x $x }}".repeat(40)
+    );
+    assert!(expand(&doubling, 0.0).contains("result longer than"));
+    assert_eq!(
+        expand("{{ printf \"%*d\" 100000000000 1 }}", 0.0),
+        "%!(BADWIDTH)1"
+    );
+    assert_eq!(
+        expand("{{ printf \"%.*f\" 100000000000 1.5 }}", 0.0),
+        "%!(BADPREC)1.500000"
+    );
     let _ = expand_with("{{ range query \"up\" }}{{ end }}", 0.0, &no_query);
 }
