@@ -40,6 +40,7 @@ fn manifests_are_valid_kubernetes_objects() {
         .collect();
     files.sort();
     let mut config_yaml = None;
+    let mut rules_yaml = None;
     let mut statefulset = None;
     let mut role = None;
     for f in files {
@@ -61,7 +62,9 @@ fn manifests_are_valid_kubernetes_objects() {
                 "ClusterRole" => role = Some(decode::<ClusterRole>(&doc)),
                 "ConfigMap" => {
                     let cm = decode::<ConfigMap>(&doc);
-                    config_yaml = cm.data.and_then(|d| d.get("prometheus.yml").cloned());
+                    let data = cm.data.unwrap_or_default();
+                    config_yaml = data.get("prometheus.yml").cloned();
+                    rules_yaml = data.get("rules.yml").cloned();
                 }
                 "StatefulSet" => statefulset = Some(decode::<StatefulSet>(&doc)),
                 _ => unreachable!(),
@@ -111,16 +114,23 @@ fn manifests_are_valid_kubernetes_objects() {
     let dir = temp_dir("deploy-config");
     let cfg = dir.join("prometheus.yml");
     std::fs::write(&cfg, config_yaml.expect("prometheus.yml in the ConfigMap")).unwrap();
+    // The rule file sits beside it in the same ConfigMap (mounted at /config/).
+    std::fs::write(
+        dir.join("rules.yml"),
+        rules_yaml.expect("rules.yml in the ConfigMap"),
+    )
+    .unwrap();
     let out = std::process::Command::new(vigil_bin())
         .args(["check", "config"])
         .arg(&cfg)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "config rejected: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "config rejected: {text}");
+    assert!(text.contains("  SUCCESS: 1 rule files found"), "{text}");
+    assert!(text.contains("  SUCCESS: 5 rules found"), "{text}");
+    assert!(!text.contains("WARNING"), "{text}");
     let ss = statefulset.unwrap();
     let c = &ss.spec.unwrap().template.spec.unwrap().containers[0];
     let probe_path = |p: &Option<k8s_openapi::api::core::v1::Probe>| {
@@ -267,4 +277,54 @@ fn exporter_examples_are_valid_and_their_args_parse() {
     ] {
         assert!(grants(g, r), "kube-state needs list/watch on {g}/{r}");
     }
+}
+
+/// The Alertmanager example: valid objects, labelled and listening where vigil's config looks
+/// for it, with a configuration Debian's `amtool check-config` accepts.
+#[test]
+fn alertmanager_example_is_valid_and_found_by_the_config() {
+    let path = Path::new(DEPLOY).join("examples/alertmanager.yaml");
+    let mut am_config = None;
+    let mut deployment = None;
+    for doc in parse_docs(&std::fs::read_to_string(&path).unwrap()) {
+        match doc["kind"].as_str().unwrap() {
+            "ConfigMap" => {
+                am_config = decode::<ConfigMap>(&doc)
+                    .data
+                    .and_then(|d| d.get("alertmanager.yml").cloned())
+            }
+            "Deployment" => deployment = Some(decode::<Deployment>(&doc)),
+            "Service" => drop(decode::<Service>(&doc)),
+            other => panic!("unexpected kind {other}"),
+        }
+    }
+    let d = deployment.expect("a Deployment");
+    let tpl = d.spec.unwrap().template;
+    let labels = tpl.metadata.unwrap().labels.unwrap();
+    assert_eq!(
+        labels["app"], "alertmanager",
+        "the label vigil's config keeps"
+    );
+    let c = &tpl.spec.unwrap().containers[0];
+    assert!(
+        c.ports.iter().flatten().any(|p| p.container_port == 9093),
+        "the port vigil's config keeps"
+    );
+    let dir = temp_dir("deploy-alertmanager");
+    std::fs::write(
+        dir.join("alertmanager.yml"),
+        am_config.expect("alertmanager.yml"),
+    )
+    .unwrap();
+    let out = std::process::Command::new(debian_bin("amtool"))
+        .args(["check-config"])
+        .arg(dir.join("alertmanager.yml"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "amtool: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
