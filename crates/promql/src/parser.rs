@@ -657,7 +657,7 @@ impl P<'_> {
                 };
                 self.selector(Some(word), matchers, start)?
             }
-            Tok::Eof => return Err(self.err(t.pos, "no expression found in input")),
+            Tok::Eof => return Err(self.err(t.pos, "unexpected end of input")),
             _ => return Err(self.unexpected(&t, "", "")),
         };
         Ok(vector(e))

@@ -32,7 +32,7 @@ fn parse_time(s: &str) -> Option<i64> {
 }
 
 /// Expand a values notation (`1 2+3x4 _ stale _x2`) into optional values per step.
-fn expand(vals: &str) -> Result<Vec<Option<f64>>, String> {
+pub fn expand(vals: &str) -> Result<Vec<Option<f64>>, String> {
     let mut out = Vec::new();
     for item in vals.split_whitespace() {
         if item == "_" {
@@ -110,7 +110,8 @@ fn split_series(line: &str) -> (&str, &str) {
     (line, "")
 }
 
-fn series_labels(s: &str) -> Result<Labels, String> {
+/// The labels of a series written as a selector (`up{job="a"}`).
+pub fn series_labels(s: &str) -> Result<Labels, String> {
     match &parse(s).map_err(|e| format!("{s}: {e}"))? {
         Expr::VectorSelector(vs) => Ok(Labels::from_pairs(
             vs.matchers

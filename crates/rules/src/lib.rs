@@ -9,6 +9,7 @@
 //! - [`manager`]: the groups running, replaced on reload with their state carried over.
 //! - [`notifier`]: alerts sent to Alertmanager (discovery, relabeling, a bounded queue).
 //! - [`api`]: the rules, alerts and self-metrics as Prometheus's API shows them.
+//! - [`unittest`]: `vigil test rules`, promtool's rule unit tests.
 //!
 //! Rules sit above `promql` and `storage`: they query through the engine and write through
 //! the same appender as scrapes.
@@ -20,5 +21,6 @@ pub mod manager;
 pub mod notifier;
 pub mod rule;
 pub mod template;
+pub mod unittest;
 
 pub use manager::{Manager, Options};

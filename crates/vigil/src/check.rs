@@ -99,6 +99,31 @@ pub fn rules(files: &[PathBuf], lint: &str, lint_fatal: bool) -> ExitCode {
     }
 }
 
+/// `vigil test rules`, reported as `promtool test rules`.
+pub fn test_rules(files: &[PathBuf]) -> ExitCode {
+    let mut failed = false;
+    for f in files {
+        println!("Unit Testing:  {}", f.display());
+        match vigil_rules::unittest::run_file(f) {
+            Ok(()) => println!("  SUCCESS"),
+            Err(errs) => {
+                failed = true;
+                eprintln!("  FAILED:");
+                for e in errs {
+                    eprintln!("{e}");
+                    println!();
+                }
+            }
+        }
+        println!();
+    }
+    if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
 pub fn config(files: &[PathBuf], syntax_only: bool) -> ExitCode {
     let mut failed = false;
     for f in files {

@@ -33,6 +33,11 @@ pub enum Command {
         #[command(subcommand)]
         what: CheckCommand,
     },
+    /// Run unit tests, as `promtool test ...`.
+    Test {
+        #[command(subcommand)]
+        what: TestCommand,
+    },
     /// Work with TSDB data directories, as `promtool tsdb ...`.
     Tsdb {
         #[command(subcommand)]
@@ -301,6 +306,15 @@ pub enum CreateFrom {
         input: std::path::PathBuf,
         #[arg(default_value = "data/")]
         output: std::path::PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TestCommand {
+    /// Run rule unit tests (promtool's `test rules` format).
+    Rules {
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
     },
 }
 

@@ -12,7 +12,7 @@ mod tsdb_metrics;
 
 use clap::{CommandFactory, Parser};
 
-use flags::{CheckCommand, Cli, Command, CreateFrom, TsdbCommand};
+use flags::{CheckCommand, Cli, Command, CreateFrom, TestCommand, TsdbCommand};
 
 fn main() -> std::process::ExitCode {
     let argv = argv::rewrite(std::env::args_os().collect(), &Cli::command());
@@ -33,6 +33,9 @@ fn main() -> std::process::ExitCode {
                     files,
                 },
         }) => check::rules(&files, &lint, lint_fatal),
+        Some(Command::Test {
+            what: TestCommand::Rules { files },
+        }) => check::test_rules(&files),
         Some(Command::Tsdb { what }) => tsdb_command(what),
         Some(Command::Probe(f)) => exporters::probe(f),
         Some(Command::KubeState(f)) => exporters::kube_state(*f),
