@@ -112,12 +112,15 @@ impl Group {
     }
 
     /// The slot at or before `now_ms`: multiples of the interval, shifted by the group's
-    /// offset (a hash of file and name, so groups spread over the interval).
+    /// offset, as Prometheus's `EvalTimestamp` computes it in nanoseconds from the same hash
+    /// of file and name, so a group evaluates at the same instants in vigil and Prometheus.
     pub fn slot(&self, now_ms: i64) -> i64 {
-        let iv = self.interval.as_millis().max(1) as i64;
-        let offset = (group_hash(&self.file, &self.name) % iv as u64) as i64;
-        let adj = now_ms - offset;
-        adj - adj.rem_euclid(iv) + offset
+        let iv = (self.interval.as_nanos().max(1_000_000)) as i128;
+        let offset = (group_hash(&self.file, &self.name) as i128) % iv;
+        let adj = now_ms as i128 * 1_000_000 - offset;
+        let slot_ns = adj - adj.rem_euclid(iv) + offset;
+        // Samples carry milliseconds (Prometheus truncates the same way).
+        slot_ns.div_euclid(1_000_000) as i64
     }
 
     /// Evaluate every rule at slot `ts` (ms) and write the results. Returns the alerts due to
@@ -281,15 +284,17 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// A stable hash of the group's file and name (FNV-1a), spreading groups over the interval.
-/// Prometheus uses xxhash of its label set here, so slots differ from Prometheus's.
+/// Prometheus's hash of a group: xxhash64 of the label set `{file=..., name=...}` as its
+/// `labels.Hash` lays it out (name, 0xff, value, 0xff for each label in order).
 fn group_hash(file: &str, name: &str) -> u64 {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in file.bytes().chain([0xff]).chain(name.bytes()) {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x100000001b3);
+    let mut b = Vec::with_capacity(file.len() + name.len() + 12);
+    for (k, v) in [("file", file), ("name", name)] {
+        b.extend_from_slice(k.as_bytes());
+        b.push(0xff);
+        b.extend_from_slice(v.as_bytes());
+        b.push(0xff);
     }
-    h
+    twox_hash::XxHash64::oneshot(0, &b)
 }
 
 #[cfg(test)]

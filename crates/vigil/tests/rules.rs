@@ -682,3 +682,49 @@ fn test_rules_matches_promtool_side_by_side() {
     }
     assert_eq!(same, 8);
 }
+
+/// A group evaluates at the same instants in vigil as in Debian's Prometheus: the slot offset
+/// within the interval comes from the same hash of the group's file and name.
+#[test]
+fn groups_evaluate_at_prometheus_slots() {
+    let dir = temp_dir("rules-slots");
+    let rules = dir.join("slots.yml");
+    std::fs::write(
+        &rules,
+        "groups:\n  - name: slot-check\n    interval: 10s\n    rules:\n      - record: slot_check\n        expr: vector(1)\n",
+    )
+    .unwrap();
+    let cfg = format!(
+        "global:\n  evaluation_interval: 10s\nrule_files: ['{}']\nscrape_configs: []\n",
+        rules.display()
+    );
+    std::fs::write(dir.join("prometheus.yml"), &cfg).unwrap();
+    let pport = free_port();
+    let _prom = spawn(
+        "prometheus",
+        &debian_bin("prometheus"),
+        &[
+            format!("--config.file={}", dir.join("prometheus.yml").display()),
+            format!("--storage.tsdb.path={}", dir.join("prom-data").display()),
+            format!("--web.listen-address=127.0.0.1:{pport}"),
+        ],
+        &dir,
+    );
+    let pbase = format!("http://127.0.0.1:{pport}");
+    wait_http(&format!("{pbase}/-/ready"));
+    let v = Vigil::start("rules-slots-vigil", Some(&cfg), &[]);
+    let slot_ms = |base: &str| -> i64 {
+        wait_for("a recorded sample", Duration::from_secs(40), || {
+            let r = query(base, "timestamp(slot_check)");
+            let t: f64 = r.first()?["value"][1].as_str()?.parse().ok()?;
+            Some((t * 1000.0).round() as i64)
+        })
+    };
+    let (p, vg) = (slot_ms(&pbase), slot_ms(&v.base));
+    println!("Prometheus evaluated at {p}, vigil at {vg} (ms)");
+    assert_eq!(
+        p.rem_euclid(10_000),
+        vg.rem_euclid(10_000),
+        "slot offsets: Prometheus {p}, vigil {vg}"
+    );
+}
