@@ -728,3 +728,86 @@ fn groups_evaluate_at_prometheus_slots() {
         "slot offsets: Prometheus {p}, vigil {vg}"
     );
 }
+
+/// The community's Kubernetes rules (kube-prometheus) run in the server against a real node
+/// exporter: every group evaluates and every rule is healthy, as in Debian's Prometheus given
+/// the same config, and the node rules record series.
+#[test]
+fn kube_prometheus_rules_run_healthy() {
+    let dir = temp_dir("rules-kube-prometheus");
+    let (_ne, ne_port) = node_exporter(&dir);
+    let kp = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/fixtures/kube-prometheus")
+        .canonicalize()
+        .unwrap();
+    let files: Vec<String> = [
+        "kubePrometheus.rules.yml",
+        "kubeStateMetrics.rules.yml",
+        "nodeExporter.rules.yml",
+    ]
+    .iter()
+    .map(|f| format!("'{}'", kp.join(f).display()))
+    .collect();
+    let cfg = format!(
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: [{}]\nscrape_configs:\n  - job_name: node-exporter\n    static_configs:\n      - targets: ['127.0.0.1:{ne_port}']\n",
+        files.join(", ")
+    );
+    std::fs::write(dir.join("prometheus.yml"), &cfg).unwrap();
+    let pport = free_port();
+    let _prom = spawn(
+        "prometheus",
+        &debian_bin("prometheus"),
+        &[
+            format!("--config.file={}", dir.join("prometheus.yml").display()),
+            format!("--storage.tsdb.path={}", dir.join("prom-data").display()),
+            format!("--web.listen-address=127.0.0.1:{pport}"),
+        ],
+        &dir,
+    );
+    let pbase = format!("http://127.0.0.1:{pport}");
+    wait_http(&format!("{pbase}/-/ready"));
+    let v = Vigil::start("rules-kube-prometheus-vigil", Some(&cfg), &[]);
+    // Every rule evaluated at least once, with the health each server gives it.
+    let health = |base: &str| -> Option<Vec<(String, String, String)>> {
+        let r = get_json(&format!("{base}/api/v1/rules"));
+        let mut out = Vec::new();
+        for g in r["data"]["groups"].as_array()? {
+            for rule in g["rules"].as_array()? {
+                let h = rule["health"].as_str()?.to_string();
+                if h == "unknown" {
+                    return None;
+                }
+                out.push((
+                    rule["name"].as_str()?.to_string(),
+                    h,
+                    rule["lastError"].as_str().unwrap_or("").to_string(),
+                ));
+            }
+        }
+        (!out.is_empty()).then_some(out)
+    };
+    let ph = wait_for(
+        "Prometheus to evaluate every rule",
+        Duration::from_secs(60),
+        || health(&pbase),
+    );
+    let vh = wait_for(
+        "vigil to evaluate every rule",
+        Duration::from_secs(60),
+        || health(&v.base),
+    );
+    assert_eq!(vh.len(), 57, "every rule of the three files");
+    let bad: Vec<_> = vh.iter().filter(|(_, h, _)| h != "ok").collect();
+    assert!(bad.is_empty(), "unhealthy in vigil: {bad:?}");
+    assert_eq!(
+        vh.iter().map(|(n, h, _)| (n, h)).collect::<Vec<_>>(),
+        ph.iter().map(|(n, h, _)| (n, h)).collect::<Vec<_>>(),
+        "the same rules, in the same order, equally healthy"
+    );
+    // The node rules record from the exporter's data.
+    wait_for(
+        "a node recording rule's series",
+        Duration::from_secs(30),
+        || (!query(&v.base, "instance:node_num_cpu:sum").is_empty()).then_some(()),
+    );
+}
