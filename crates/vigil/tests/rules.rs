@@ -811,3 +811,168 @@ fn kube_prometheus_rules_run_healthy() {
         || (!query(&v.base, "instance:node_num_cpu:sum").is_empty()).then_some(()),
     );
 }
+
+const STATIC_METRICS: &str = "# TYPE http_requests_total counter
+http_requests_total{code=\"200\",method=\"get\",path=\"/a\"} 1027
+http_requests_total{code=\"200\",method=\"post\",path=\"/a\"} 33
+http_requests_total{code=\"500\",method=\"get\",path=\"/b\"} 7
+http_requests_total{code=\"404\",method=\"get\",path=\"/c\"} 120
+# TYPE queue_depth gauge
+queue_depth{queue=\"a\"} 12
+queue_depth{queue=\"b\"} 250
+queue_depth{queue=\"c\"} 3
+# TYPE request_duration_seconds histogram
+request_duration_seconds_bucket{le=\"0.1\"} 50
+request_duration_seconds_bucket{le=\"0.5\"} 80
+request_duration_seconds_bucket{le=\"1\"} 95
+request_duration_seconds_bucket{le=\"+Inf\"} 100
+request_duration_seconds_sum 31
+request_duration_seconds_count 100
+";
+
+const DIFF_RULES: &str = r#"groups:
+  - name: diff
+    interval: 2s
+    rules:
+      - record: code:http_requests:sum
+        expr: sum by (code) (http_requests_total)
+      - record: path:http_requests:rate1m
+        expr: sum by (path) (rate(http_requests_total[1m]))
+      - record: queue_depth:avg
+        expr: avg(queue_depth)
+      - record: queue_depth:top2
+        expr: topk(2, queue_depth)
+      - record: request_duration_seconds:p90
+        expr: histogram_quantile(0.9, sum by (le) (request_duration_seconds_bucket))
+      - record: http_requests:errors:ratio
+        expr: sum(http_requests_total{code=~"5.."}) / sum(http_requests_total)
+      - record: queue_depth:renamed
+        expr: label_replace(queue_depth, "q", "queue-$1", "queue", "(.*)")
+      - record: missing:absent
+        expr: absent(nothing_here)
+      - record: scalar:one
+        expr: vector(1) * 2
+      - alert: QueueDeep
+        expr: queue_depth > 10
+        labels:
+          severity: warning
+      - alert: Errors
+        expr: sum(http_requests_total{code=~"5.."}) > 0
+"#;
+
+/// The same rules over the same scraped data in vigil and in Debian's Prometheus: groups
+/// evaluate at the same instants, so every recorded series and `ALERTS` sample is compared at
+/// the same timestamp.
+#[test]
+fn rule_results_match_prometheus_on_the_same_data() {
+    let dir = temp_dir("rules-differential");
+    std::fs::create_dir_all(dir.join("www")).unwrap();
+    std::fs::write(dir.join("www/metrics"), STATIC_METRICS).unwrap();
+    let tport = free_port();
+    let _target = spawn(
+        "static-target",
+        std::path::Path::new("/usr/bin/python3"),
+        &[
+            "-m".into(),
+            "http.server".into(),
+            tport.to_string(),
+            "--bind".into(),
+            "127.0.0.1".into(),
+            "--directory".into(),
+            dir.join("www").display().to_string(),
+        ],
+        &dir,
+    );
+    wait_http(&format!("http://127.0.0.1:{tport}/metrics"));
+    let rules = dir.join("diff.yml");
+    std::fs::write(&rules, DIFF_RULES).unwrap();
+    let cfg = format!(
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 2s\nrule_files: ['{}']\nscrape_configs:\n  - job_name: static\n    static_configs:\n      - targets: ['127.0.0.1:{tport}']\n",
+        rules.display()
+    );
+    std::fs::write(dir.join("prometheus.yml"), &cfg).unwrap();
+    let pport = free_port();
+    let _prom = spawn(
+        "prometheus",
+        &debian_bin("prometheus"),
+        &[
+            format!("--config.file={}", dir.join("prometheus.yml").display()),
+            format!("--storage.tsdb.path={}", dir.join("prom-data").display()),
+            format!("--web.listen-address=127.0.0.1:{pport}"),
+        ],
+        &dir,
+    );
+    let pbase = format!("http://127.0.0.1:{pport}");
+    wait_http(&format!("{pbase}/-/ready"));
+    let v = Vigil::start("rules-differential-vigil", Some(&cfg), &[]);
+    // Wait until both have several evaluations with the target scraped.
+    for base in [&pbase, &v.base] {
+        wait_for("a few evaluations", Duration::from_secs(60), || {
+            let r = query(
+                base,
+                "count_over_time(code:http_requests:sum{code=\"200\"}[1m])",
+            );
+            let n: f64 = r.first()?["value"][1].as_str()?.parse().ok()?;
+            (n >= 4.0).then_some(())
+        });
+    }
+    // A slot both evaluated at: the latest of Prometheus's, two intervals back.
+    let r = query(&pbase, "timestamp(scalar:one)");
+    let latest: f64 = r[0]["value"][1].as_str().unwrap().parse().unwrap();
+    let at = latest - 4.0;
+    // Each series' sample at exactly `at`, read back raw (a range selector returns samples
+    // with their own timestamps).
+    let series = |base: &str, q: &str| -> Vec<(String, f64)> {
+        let r = get_json(&format!(
+            "{base}/api/v1/query?query={}&time={latest:.3}",
+            enc(&format!("{q}[10s]"))
+        ));
+        let mut out: Vec<(String, f64)> = Vec::new();
+        for s in r["data"]["result"].as_array().unwrap_or(&Vec::new()) {
+            let mut m: Vec<(String, String)> = s["metric"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+                .collect();
+            m.sort();
+            for p in s["values"].as_array().unwrap() {
+                let t = p[0].as_f64().unwrap();
+                if (t - at).abs() < 0.0005 {
+                    out.push((format!("{m:?}"), p[1].as_str().unwrap().parse().unwrap()));
+                }
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    };
+    let mut compared = 0;
+    for q in [
+        "code:http_requests:sum",
+        "path:http_requests:rate1m",
+        "queue_depth:avg",
+        "queue_depth:top2",
+        "request_duration_seconds:p90",
+        "http_requests:errors:ratio",
+        "queue_depth:renamed",
+        "missing:absent",
+        "scalar:one",
+        "ALERTS",
+        "ALERTS_FOR_STATE",
+    ] {
+        let (p, vv) = (series(&pbase, q), series(&v.base, q));
+        assert!(!p.is_empty(), "{q}: Prometheus has no sample at {at}");
+        assert_eq!(p.len(), vv.len(), "{q}: {p:?} vs {vv:?}");
+        for ((pl, pv), (vl, vv)) in p.iter().zip(&vv) {
+            assert_eq!(pl, vl, "{q}");
+            let close = pv == vv || ((pv - vv) / pv).abs() < 1e-12;
+            // ALERTS_FOR_STATE holds when each alert started, which differs by process start.
+            assert!(
+                close || q == "ALERTS_FOR_STATE",
+                "{q} {pl}: Prometheus {pv}, vigil {vv}"
+            );
+        }
+        compared += p.len();
+    }
+    assert!(compared >= 20, "{compared}");
+}
