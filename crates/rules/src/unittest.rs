@@ -9,6 +9,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use vigil_model::Labels;
+use vigil_model::labels::quote;
+use vigil_model::time::format_duration_ms;
 use vigil_promql::{Engine, Value};
 use vigil_storage::{MemoryStorage, Storage};
 
@@ -281,7 +283,7 @@ fn run_group(
             };
             errs.push(format!(
                 "an item under alert_rule_test misses required attribute alertname at eval_time {}{within}",
-                model_duration(t)
+                format_duration_ms(t)
             ));
             continue;
         }
@@ -344,7 +346,7 @@ fn run_group(
                     errs.push(format!(
                         "{name_line}    alertname: {}, time: {}, \n        exp:{}, \n        got:{}",
                         at.alertname,
-                        model_duration(t),
+                        format_duration_ms(t),
                         indent(&alerts_string(&exp), "            "),
                         indent(&alerts_string(&got), "            "),
                     ));
@@ -364,7 +366,7 @@ fn run_group(
                 errs.push(format!(
                     "    expr: {:?}, time: {}, err: query result is not a vector or scalar",
                     et.expr,
-                    model_duration(t)
+                    format_duration_ms(t)
                 ));
                 continue;
             }
@@ -372,7 +374,7 @@ fn run_group(
                 errs.push(format!(
                     "    expr: {:?}, time: {}, err: {e}",
                     et.expr,
-                    model_duration(t)
+                    format_duration_ms(t)
                 ));
                 continue;
             }
@@ -391,7 +393,7 @@ fn run_group(
                     bad = Some(format!(
                         "    expr: {:?}, time: {}, err: labels {:?}: {e}",
                         et.expr,
-                        model_duration(t),
+                        format_duration_ms(t),
                         s.labels
                     ));
                     break;
@@ -412,7 +414,7 @@ fn run_group(
             errs.push(format!(
                 "    expr: {:?}, time: {},\n        exp: {}\n        got: {}",
                 et.expr,
-                model_duration(t),
+                format_duration_ms(t),
                 samples_string(&exp),
                 samples_string(&got)
             ));
@@ -435,34 +437,14 @@ fn duration_ms(s: &str) -> Result<i64, String> {
 fn labels_string(l: &Labels) -> String {
     let parts: Vec<String> = l
         .iter()
-        .map(|x| format!("{}={}", x.name, go_quote(x.value)))
+        .map(|x| format!("{}={}", x.name, quote(x.value)))
         .collect();
     format!("{{{}}}", parts.join(", "))
 }
 
 fn map_string(m: &BTreeMap<String, String>) -> String {
-    let parts: Vec<String> = m
-        .iter()
-        .map(|(k, v)| format!("{k}={}", go_quote(v)))
-        .collect();
+    let parts: Vec<String> = m.iter().map(|(k, v)| format!("{k}={}", quote(v))).collect();
     format!("{{{}}}", parts.join(", "))
-}
-
-fn go_quote(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 fn alerts_string(list: &[(Labels, BTreeMap<String, String>)]) -> String {
@@ -516,33 +498,6 @@ fn samples_string(s: &[(Labels, f64)]) -> String {
         .join(", ")
 }
 
-/// Prometheus's `model.Duration` text: `0s`, `5m`, `1h30m`, `1d`, `1w`.
-pub fn model_duration(ms: i64) -> String {
-    if ms == 0 {
-        return "0s".into();
-    }
-    let mut out = String::new();
-    let mut rest = ms;
-    for (unit, size) in [
-        ("y", 365 * 86_400_000i64),
-        ("w", 7 * 86_400_000),
-        ("d", 86_400_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1000),
-        ("ms", 1),
-    ] {
-        if unit == "w" && rest % size != 0 {
-            continue;
-        }
-        if rest >= size {
-            out.push_str(&format!("{}{unit}", rest / size));
-            rest %= size;
-        }
-    }
-    out
-}
-
 /// Go's `time.Duration` text of milliseconds: `0s`, `1m0s`, `1h0m0s`, `1.5s`.
 fn go_duration(ms: i64) -> String {
     crate::template::value::format_duration(ms.saturating_mul(1_000_000))
@@ -591,11 +546,11 @@ mod tests {
 
     #[test]
     fn durations_print_as_go_and_prometheus() {
-        assert_eq!(model_duration(0), "0s");
-        assert_eq!(model_duration(300_000), "5m");
-        assert_eq!(model_duration(86_400_000), "1d");
-        assert_eq!(model_duration(90_000), "1m30s");
-        assert_eq!(model_duration(604_800_000), "1w");
+        assert_eq!(format_duration_ms(0), "0s");
+        assert_eq!(format_duration_ms(300_000), "5m");
+        assert_eq!(format_duration_ms(86_400_000), "1d");
+        assert_eq!(format_duration_ms(90_000), "1m30s");
+        assert_eq!(format_duration_ms(604_800_000), "1w");
         assert_eq!(go_duration(0), "0s");
         assert_eq!(go_duration(60_000), "1m0s");
     }

@@ -699,19 +699,7 @@ fn groups_evaluate_at_prometheus_slots() {
         rules.display()
     );
     std::fs::write(dir.join("prometheus.yml"), &cfg).unwrap();
-    let pport = free_port();
-    let _prom = spawn(
-        "prometheus",
-        &debian_bin("prometheus"),
-        &[
-            format!("--config.file={}", dir.join("prometheus.yml").display()),
-            format!("--storage.tsdb.path={}", dir.join("prom-data").display()),
-            format!("--web.listen-address=127.0.0.1:{pport}"),
-        ],
-        &dir,
-    );
-    let pbase = format!("http://127.0.0.1:{pport}");
-    wait_http(&format!("{pbase}/-/ready"));
+    let (_prom, pbase) = prometheus(&dir);
     let v = Vigil::start("rules-slots-vigil", Some(&cfg), &[]);
     let slot_ms = |base: &str| -> i64 {
         wait_for("a recorded sample", Duration::from_secs(40), || {
@@ -753,19 +741,7 @@ fn kube_prometheus_rules_run_healthy() {
         files.join(", ")
     );
     std::fs::write(dir.join("prometheus.yml"), &cfg).unwrap();
-    let pport = free_port();
-    let _prom = spawn(
-        "prometheus",
-        &debian_bin("prometheus"),
-        &[
-            format!("--config.file={}", dir.join("prometheus.yml").display()),
-            format!("--storage.tsdb.path={}", dir.join("prom-data").display()),
-            format!("--web.listen-address=127.0.0.1:{pport}"),
-        ],
-        &dir,
-    );
-    let pbase = format!("http://127.0.0.1:{pport}");
-    wait_http(&format!("{pbase}/-/ready"));
+    let (_prom, pbase) = prometheus(&dir);
     let v = Vigil::start("rules-kube-prometheus-vigil", Some(&cfg), &[]);
     // Every rule evaluated at least once, with the health each server gives it.
     let health = |base: &str| -> Option<Vec<(String, String, String)>> {
@@ -891,19 +867,7 @@ fn rule_results_match_prometheus_on_the_same_data() {
         rules.display()
     );
     std::fs::write(dir.join("prometheus.yml"), &cfg).unwrap();
-    let pport = free_port();
-    let _prom = spawn(
-        "prometheus",
-        &debian_bin("prometheus"),
-        &[
-            format!("--config.file={}", dir.join("prometheus.yml").display()),
-            format!("--storage.tsdb.path={}", dir.join("prom-data").display()),
-            format!("--web.listen-address=127.0.0.1:{pport}"),
-        ],
-        &dir,
-    );
-    let pbase = format!("http://127.0.0.1:{pport}");
-    wait_http(&format!("{pbase}/-/ready"));
+    let (_prom, pbase) = prometheus(&dir);
     let v = Vigil::start("rules-differential-vigil", Some(&cfg), &[]);
     // Wait until both have several evaluations with the target scraped.
     for base in [&pbase, &v.base] {
@@ -975,4 +939,22 @@ fn rule_results_match_prometheus_on_the_same_data() {
         compared += p.len();
     }
     assert!(compared >= 20, "{compared}");
+}
+
+/// Debian's Prometheus on `dir/prometheus.yml`, ready: the process and its base URL.
+fn prometheus(dir: &std::path::Path) -> (Proc, String) {
+    let port = free_port();
+    let p = spawn(
+        "prometheus",
+        &debian_bin("prometheus"),
+        &[
+            format!("--config.file={}", dir.join("prometheus.yml").display()),
+            format!("--storage.tsdb.path={}", dir.join("prom-data").display()),
+            format!("--web.listen-address=127.0.0.1:{port}"),
+        ],
+        dir,
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    wait_http(&format!("{base}/-/ready"));
+    (p, base)
 }

@@ -153,29 +153,6 @@ pub fn parse_go_float(s: &str) -> Result<f64, String> {
     Ok(sign * v)
 }
 
-fn go_quote(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\x07' => out.push_str("\\a"),
-            '\x08' => out.push_str("\\b"),
-            '\x0c' => out.push_str("\\f"),
-            '\x0b' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 /// `url.QueryEscape`.
 pub fn query_escape(s: &str) -> String {
     let mut out = String::new();
@@ -709,7 +686,7 @@ fn backquote(p: &str) -> String {
     if !p.contains('`') && !p.chars().any(|c| c.is_control() && c != '\t') {
         format!("`{p}`")
     } else {
-        go_quote(p)
+        vigil_model::labels::quote(p)
     }
 }
 

@@ -56,25 +56,6 @@ fn sign(s: String, spec: &Spec, neg: bool) -> String {
     }
 }
 
-fn quote(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 fn float_verb(verb: char, f: f64, spec: &Spec) -> String {
     let s = match verb {
         'f' | 'F' => gofmt::format_f(f, spec.prec.unwrap_or(6)),
@@ -101,7 +82,7 @@ fn one(verb: char, v: &Value, spec: &Spec) -> String {
         ('d', Value::Int(i)) => pad(sign(i.to_string(), spec, *i < 0), spec, true),
         ('d', Value::Uint(u)) => pad(sign(u.to_string(), spec, false), spec, true),
         ('f' | 'F' | 'e' | 'E' | 'g' | 'G', Value::Float(f)) => float_verb(verb, *f, spec),
-        ('q', Value::Str(s) | Value::Html(s)) => pad(quote(s), spec, false),
+        ('q', Value::Str(s) | Value::Html(s)) => pad(vigil_model::labels::quote(s), spec, false),
         ('q', Value::Int(i)) => match char::from_u32(*i as u32) {
             Some(c) => pad(format!("'{c}'"), spec, false),
             None => bad(verb, v),

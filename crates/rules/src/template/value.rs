@@ -152,7 +152,7 @@ pub fn format_time(ns: i64) -> String {
     let frac = ns.rem_euclid(1_000_000_000);
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
-    let (y, mo, d) = civil_from_days(days);
+    let (y, mo, d) = vigil_model::time::civil_from_days(days);
     let mut out = format!(
         "{y:04}-{mo:02}-{d:02} {:02}:{:02}:{:02}",
         rem / 3600,
@@ -166,20 +166,6 @@ pub fn format_time(ns: i64) -> String {
     }
     out.push_str(" +0000 UTC");
     out
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 /// `time.Duration.String()`: `1h30m0s`, `1.5s`, `500ms`, `0s`.
