@@ -20,6 +20,12 @@ pub struct Filter {
     pub rule_group: HashSet<String>,
     pub file: HashSet<String>,
     pub exclude_alerts: bool,
+    /// `match[]`: a rule is shown when its configured labels satisfy any one set.
+    pub matchers: Vec<Vec<vigil_storage::Matcher>>,
+    /// `group_limit`: at most this many groups, then a `groupNextToken`.
+    pub group_limit: Option<usize>,
+    /// `group_next_token`: the page starts at the group this token names.
+    pub group_next_token: Option<String>,
 }
 
 impl Filter {
@@ -69,11 +75,21 @@ fn alert_json(a: &Alert) -> Value {
     v
 }
 
+/// A number as Go's `encoding/json` writes a float64: whole numbers without a fraction
+/// (`60`, not `60.0`), which clients comparing JSON see.
+fn go_num(f: f64) -> Value {
+    if f.is_finite() && f.fract() == 0.0 && f.abs() < 9.0e15 {
+        json!(f as i64)
+    } else {
+        json!(f)
+    }
+}
+
 fn rule_json(r: &Rule, exclude_alerts: bool) -> Value {
     let query = r.spec.expr.to_string();
     let common_eval = (
         r.health.as_str(),
-        r.evaluation_time.as_secs_f64(),
+        go_num(r.evaluation_time.as_secs_f64()),
         rfc3339(r.last_evaluation),
     );
     match &r.spec.kind {
@@ -81,12 +97,15 @@ fn rule_json(r: &Rule, exclude_alerts: bool) -> Value {
             let mut v = json!({
                 "name": r.spec.name,
                 "query": query,
-                "labels": r.spec.labels,
                 "health": common_eval.0,
                 "evaluationTime": common_eval.1,
                 "lastEvaluation": common_eval.2,
                 "type": "recording",
             });
+            // `omitempty` in Prometheus: a recording rule without labels has no `labels`.
+            if !r.spec.labels.is_empty() {
+                v["labels"] = json!(r.spec.labels);
+            }
             if let Some(e) = &r.last_error {
                 v["lastError"] = json!(e);
             }
@@ -107,8 +126,8 @@ fn rule_json(r: &Rule, exclude_alerts: bool) -> Value {
                 "state": state,
                 "name": r.spec.name,
                 "query": query,
-                "duration": for_.as_secs_f64(),
-                "keepFiringFor": keep_firing_for.as_secs_f64(),
+                "duration": go_num(for_.as_secs_f64()),
+                "keepFiringFor": go_num(keep_firing_for.as_secs_f64()),
                 "labels": r.spec.labels,
                 "annotations": annotations,
                 "alerts": if exclude_alerts { Value::Null } else { json!(alerts) },
@@ -125,10 +144,38 @@ fn rule_json(r: &Rule, exclude_alerts: bool) -> Value {
     }
 }
 
-/// The `data` of `/api/v1/rules`.
-pub fn rules(groups: &[Group], f: &Filter) -> Value {
+/// The opaque page token naming one group (a hash of its file and name, so a token from
+/// before a reload that removed the group is refused rather than silently restarting).
+pub fn next_token(file: &str, group: &str) -> String {
+    use std::hash::Hasher;
+    let mut h = twox_hash::XxHash64::with_seed(0);
+    h.write(file.as_bytes());
+    h.write(b";");
+    h.write(group.as_bytes());
+    format!("{:016x}", h.finish())
+}
+
+fn labels_match(sets: &[Vec<vigil_storage::Matcher>], labels: &BTreeMap<String, String>) -> bool {
+    sets.is_empty()
+        || sets.iter().any(|set| {
+            set.iter()
+                .all(|m| m.matches(labels.get(&m.name).map_or("", String::as_str)))
+        })
+}
+
+/// The `data` of `/api/v1/rules`, or the message of a bad `group_next_token`.
+pub fn rules(groups: &[Group], f: &Filter) -> Result<Value, String> {
     let mut out = Vec::new();
+    let mut next = None;
+    // Paginating from a token: skip the groups before the one it names.
+    let mut found = f.group_limit.is_none() || f.group_next_token.is_none();
     for g in groups {
+        if !found {
+            if f.group_next_token.as_deref() != Some(next_token(&g.file, &g.name).as_str()) {
+                continue;
+            }
+            found = true;
+        }
         if !f.rule_group.is_empty() && !f.rule_group.contains(&g.name) {
             continue;
         }
@@ -144,23 +191,39 @@ pub fn rules(groups: &[Group], f: &Filter) -> Value {
                 _ => true,
             })
             .filter(|r| f.rule_name.is_empty() || f.rule_name.contains(&r.spec.name))
+            .filter(|r| labels_match(&f.matchers, &r.spec.labels))
             .map(|r| rule_json(r, f.exclude_alerts))
             .collect();
-        let filtered = f.kind.is_some() || !f.rule_name.is_empty();
+        let filtered = f.kind.is_some() || !f.rule_name.is_empty() || !f.matchers.is_empty();
         if rules.is_empty() && filtered {
             continue;
+        }
+        if f.group_limit.is_some_and(|l| out.len() == l) {
+            // One group more than the page holds: there is a next page, starting here.
+            next = Some(next_token(&g.file, &g.name));
+            break;
         }
         out.push(json!({
             "name": g.name,
             "file": g.file,
             "rules": rules,
-            "interval": g.interval.as_secs_f64(),
+            "interval": go_num(g.interval.as_secs_f64()),
             "limit": g.spec.limit,
-            "evaluationTime": g.evaluation_time.as_secs_f64(),
+            "evaluationTime": go_num(g.evaluation_time.as_secs_f64()),
             "lastEvaluation": rfc3339(g.last_evaluation),
         }));
     }
-    json!({ "groups": out })
+    if !found {
+        return Err(format!(
+            "invalid parameter \"group_next_token\": invalid group_next_token {:?}. were rule groups changed?",
+            f.group_next_token.as_deref().unwrap_or("")
+        ));
+    }
+    let mut data = json!({ "groups": out });
+    if let Some(t) = next {
+        data["groupNextToken"] = json!(t);
+    }
+    Ok(data)
 }
 
 /// The `data` of `/api/v1/alerts`.

@@ -958,3 +958,330 @@ fn prometheus(dir: &std::path::Path) -> (Proc, String) {
     wait_http(&format!("{base}/-/ready"));
     (p, base)
 }
+
+const GRAFANA_RULES_A: &str = r#"groups:
+  - name: availability
+    rules:
+      - record: job:up:sum
+        expr: sum by (job) (up)
+      - record: clash
+        # Two series with the same labels once renamed: an evaluation error in both.
+        expr: '{__name__=~"up|scrape_samples_scraped"}'
+      - alert: AlwaysFiring
+        expr: vector(1) > 0
+        labels:
+          severity: page
+        annotations:
+          summary: 'fires with {{ $value }}'
+      - alert: SoonPending
+        expr: vector(2)
+        for: 1h
+        labels:
+          severity: ticket
+  - name: quiet
+    interval: 2s
+    rules:
+      - alert: NeverFires
+        expr: absent(vector(1))
+        labels:
+          severity: page
+"#;
+
+const GRAFANA_RULES_B: &str = r#"groups:
+  - name: second-file
+    rules:
+      - record: one
+        expr: vector(1)
+"#;
+
+/// The keys of every object at one level of the rules tree, for comparing shapes.
+fn keys(v: &serde_json::Value) -> Vec<String> {
+    let mut k: Vec<String> = v
+        .as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default();
+    k.sort();
+    k
+}
+
+/// What Grafana's alerting pages read from a Prometheus data source, asked of vigil and of
+/// Debian's Prometheus with the same rule files: data-source feature discovery (`buildinfo`
+/// without `features`, so no ruler probing; the ruler path answering 404), the rules list as
+/// Grafana requests it (no parameters, the older `file=`/`rule_group=` detail form and the
+/// alert-list panel's `state`/`matcher`, which Prometheus ignores), and `/api/v1/alerts`: the
+/// same groups, rules, states, health and errors, with the same fields on every object.
+#[test]
+fn grafana_rules_requests_answer_as_prometheus_does() {
+    let dir = temp_dir("rules-grafana");
+    let (a, b) = (dir.join("a.yml"), dir.join("b.yml"));
+    std::fs::write(&a, GRAFANA_RULES_A).unwrap();
+    std::fs::write(&b, GRAFANA_RULES_B).unwrap();
+    let cfg = |port: u16| {
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: ['{}', '{}']\nscrape_configs:\n  - job_name: self\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n",
+            a.display(),
+            b.display()
+        )
+    };
+    let pport = free_port();
+    std::fs::write(dir.join("prometheus.yml"), cfg(pport)).unwrap();
+    let _prom = spawn(
+        "prometheus",
+        &debian_bin("prometheus"),
+        &[
+            format!("--config.file={}", dir.join("prometheus.yml").display()),
+            format!("--storage.tsdb.path={}", dir.join("prom-data").display()),
+            format!("--web.listen-address=127.0.0.1:{pport}"),
+        ],
+        &dir,
+    );
+    let pbase = format!("http://127.0.0.1:{pport}");
+    wait_http(&format!("{pbase}/-/ready"));
+    let vport = free_port();
+    let v = Vigil::start_on("rules-grafana-vigil", Some(&cfg(vport)), &[], vport);
+    // Every rule evaluated at least once with the self-scrape in (the clash rule then errs).
+    for base in [&pbase, &v.base] {
+        wait_for("every rule evaluated", Duration::from_secs(60), || {
+            let r = get_json(&format!("{base}/api/v1/rules"));
+            let groups = r["data"]["groups"].as_array()?.clone();
+            let all: Vec<&serde_json::Value> = groups
+                .iter()
+                .flat_map(|g| g["rules"].as_array().unwrap().iter())
+                .collect();
+            (all.len() == 6
+                && all.iter().all(|r| r["health"] != "unknown")
+                && all.iter().any(|r| r["health"] == "err"))
+            .then_some(())
+        });
+    }
+
+    // Feature discovery.
+    for base in [&pbase, &v.base] {
+        let (code, body) = get(&format!("{base}/api/v1/status/buildinfo"));
+        let j: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(code, 200, "{base}");
+        assert!(
+            j["data"]["version"].is_string() && j["data"]["features"].is_null(),
+            "{j}"
+        );
+        let (code, _) = get(&format!("{base}/rules/test/test"));
+        assert_eq!(code, 404, "{base}: the ruler probe");
+        let (_, status, head) = curl(&[&format!("{base}/api/v1/rules")]);
+        assert_eq!(status, 200);
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("content-type: application/json"),
+            "Grafana's proxy wants JSON: {head}"
+        );
+    }
+
+    // The rule list as each request shape returns it: groups, rules and the fields Grafana reads.
+    let shape = |base: &str, q: &str| -> Vec<String> {
+        let r = get_json(&format!("{base}/api/v1/rules{q}"));
+        assert_eq!(r["status"], "success", "{base}{q}: {r}");
+        let mut out = vec![format!("data {:?}", keys(&r["data"]))];
+        for g in r["data"]["groups"].as_array().unwrap() {
+            out.push(format!(
+                "group {} {} {} {:?}",
+                g["file"],
+                g["name"],
+                g["interval"],
+                keys(g)
+            ));
+            for rule in g["rules"].as_array().unwrap() {
+                out.push(format!(
+                    "  rule {} {} {} {} {} {:?} {} {:?}",
+                    rule["type"],
+                    rule["name"],
+                    rule["query"],
+                    rule["health"],
+                    rule["state"],
+                    rule["labels"],
+                    rule["lastError"].as_str().map_or("", |e| if e.is_empty() {
+                        ""
+                    } else {
+                        "(error)"
+                    }),
+                    keys(rule)
+                ));
+                for al in rule["alerts"].as_array().into_iter().flatten() {
+                    out.push(format!(
+                        "    alert {} {:?} {:?} {}",
+                        al["state"], al["labels"], al["annotations"], al["value"]
+                    ));
+                    out.push(format!("    alert keys {:?}", keys(al)));
+                }
+            }
+        }
+        out
+    };
+    let f = enc(&a.display().to_string());
+    for q in [
+        String::new(),
+        format!("?file={f}&rule_group=availability"),
+        format!(
+            "?state=firing&matcher={}",
+            enc(r#"{"name":"severity","value":"page","isRegex":false,"isEqual":true}"#)
+        ),
+        "?type=alert".into(),
+        "?type=record".into(),
+    ] {
+        let (mut p, vv) = (shape(&pbase, &q), shape(&v.base, &q));
+        if q.starts_with("?type=") {
+            // 2.42 lists groups the filter left empty; current Prometheus (and vigil) leave
+            // them out (documented in docs/compatibility.md).
+            let mut kept = Vec::new();
+            for (i, line) in p.iter().enumerate() {
+                let empty_group = line.starts_with("group ")
+                    && p.get(i + 1).is_none_or(|n| n.starts_with("group "));
+                if !empty_group {
+                    kept.push(line.clone());
+                }
+            }
+            p = kept;
+        }
+        let first = p
+            .iter()
+            .zip(&vv)
+            .find(|(a, b)| a != b)
+            .map(|(a, b)| format!("Prometheus: {a}\nvigil:      {b}"))
+            .unwrap_or_else(|| format!("{} vs {} lines", p.len(), vv.len()));
+        assert!(p == vv, "/api/v1/rules{q}: first difference:\n{first}");
+        assert!(p.len() > 4, "{p:?}");
+    }
+    let firing = |base: &str| -> Vec<String> {
+        let r = get_json(&format!("{base}/api/v1/alerts"));
+        let mut out: Vec<String> = r["data"]["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                format!(
+                    "{} {:?} {:?} {} {:?}",
+                    a["state"],
+                    a["labels"],
+                    a["annotations"],
+                    a["value"],
+                    keys(a)
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    };
+    let p = firing(&pbase);
+    assert_eq!(p, firing(&v.base), "/api/v1/alerts");
+    assert_eq!(p.len(), 2, "{p:?}");
+}
+
+/// The parameters current Prometheus added to `/api/v1/rules` (2.42 ignores them) and newer
+/// Grafana sends: `file[]`, `rule_group[]`, `rule_name[]`, `match[]`, `exclude_alerts`, and
+/// pagination with `group_limit` and `group_next_token`, with Prometheus's errors.
+#[test]
+fn rules_api_filters_and_pages_as_current_prometheus() {
+    let dir = temp_dir("rules-api-pages");
+    let (a, b) = (dir.join("a.yml"), dir.join("b.yml"));
+    std::fs::write(&a, GRAFANA_RULES_A).unwrap();
+    std::fs::write(&b, GRAFANA_RULES_B).unwrap();
+    let cfg = format!(
+        "global:\n  evaluation_interval: 1s\nrule_files: ['{}', '{}']\n",
+        a.display(),
+        b.display()
+    );
+    let v = Vigil::start("rules-api-pages", Some(&cfg), &[]);
+    let base = &v.base;
+    wait_for("alerts firing", Duration::from_secs(30), || {
+        (alerts(base).len() == 2).then_some(())
+    });
+    let names = |q: &str| -> Vec<String> {
+        let r = get_json(&format!("{base}/api/v1/rules{q}"));
+        assert_eq!(r["status"], "success", "{q}: {r}");
+        r["data"]["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|g| {
+                let gname = g["name"].as_str().unwrap().to_string();
+                g["rules"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(move |r| format!("{gname}/{}", r["name"].as_str().unwrap()))
+            })
+            .collect()
+    };
+    assert_eq!(names("?rule_group[]=quiet"), ["quiet/NeverFires"]);
+    assert_eq!(
+        names(&format!("?file[]={}", enc(&b.display().to_string()))),
+        ["second-file/one"]
+    );
+    assert_eq!(
+        names("?rule_name[]=one&rule_name[]=NeverFires"),
+        ["quiet/NeverFires", "second-file/one"]
+    );
+    assert_eq!(
+        names(&format!("?match[]={}", enc(r#"{severity="page"}"#))),
+        ["availability/AlwaysFiring", "quiet/NeverFires"]
+    );
+    assert_eq!(
+        names(&format!(
+            "?match[]={}&match[]={}",
+            enc(r#"{severity="ticket"}"#),
+            enc(r#"{severity=~"p.*"}"#)
+        )),
+        [
+            "availability/AlwaysFiring",
+            "availability/SoonPending",
+            "quiet/NeverFires"
+        ]
+    );
+    let r = get_json(&format!(
+        "{base}/api/v1/rules?exclude_alerts=true&type=alert"
+    ));
+    for g in r["data"]["groups"].as_array().unwrap() {
+        for rule in g["rules"].as_array().unwrap() {
+            assert!(rule["alerts"].is_null(), "{rule}");
+        }
+    }
+    // Pages of one group each walk every group once, in order, and the last has no token.
+    let mut seen = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let q = match &token {
+            None => "?group_limit=1".to_string(),
+            Some(t) => format!("?group_limit=1&group_next_token={t}"),
+        };
+        let r = get_json(&format!("{base}/api/v1/rules{q}"));
+        let groups = r["data"]["groups"].as_array().unwrap();
+        assert_eq!(groups.len(), 1, "{r}");
+        seen.push(groups[0]["name"].as_str().unwrap().to_string());
+        match r["data"]["groupNextToken"].as_str() {
+            Some(t) => token = Some(t.to_string()),
+            None => break,
+        }
+        assert!(seen.len() < 10, "pagination does not end: {seen:?}");
+    }
+    assert_eq!(seen, ["availability", "quiet", "second-file"]);
+    let two = get_json(&format!("{base}/api/v1/rules?group_limit=2"));
+    assert_eq!(two["data"]["groups"].as_array().unwrap().len(), 2);
+    assert!(two["data"]["groupNextToken"].is_string());
+    let all = get_json(&format!("{base}/api/v1/rules?group_limit=3"));
+    assert!(all["data"]["groupNextToken"].is_null(), "{all}");
+    for (q, want) in [
+        ("?group_limit=0", "group_limit needs to be greater than 0"),
+        ("?group_limit=x", "group_limit needs to be a valid number"),
+        ("?group_next_token=abc", "group_limit needs to be present"),
+        (
+            "?group_limit=1&group_next_token=abc",
+            "invalid group_next_token",
+        ),
+        ("?match[]=%7B", "invalid parameter \"match[]\""),
+        ("?type=bogus", "invalid parameter \"type\""),
+    ] {
+        let (code, body) = get(&format!("{base}/api/v1/rules{q}"));
+        assert_eq!(code, 400, "{q}: {body}");
+        let j: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(j["errorType"], "bad_data", "{q}");
+        assert!(j["error"].as_str().unwrap().contains(want), "{q}: {body}");
+    }
+}

@@ -75,6 +75,33 @@ async fn rules(State(s): St, RawQuery(q): RawQuery) -> Result<Response, ApiError
         rule_name: set("rule_name[]"),
         rule_group: set("rule_group[]"),
         file: set("file[]"),
+        matchers: crate::api::parse_matchers(&p.all("match[]"))?,
+        group_limit: match (p.get("group_limit"), p.get("group_next_token")) {
+            (None | Some(""), Some(t)) if !t.is_empty() => {
+                return Err(ApiError::BadData(
+                    "invalid parameter \"group_next_token\": group_limit needs to be present in order to paginate over the groups".into(),
+                ));
+            }
+            (None | Some(""), _) => None,
+            (Some(l), _) => match l.parse::<i32>() {
+                Ok(n) if n > 0 => Some(n as usize),
+                Ok(_) => {
+                    return Err(ApiError::BadData(
+                        "invalid parameter \"group_limit\": group_limit needs to be greater than 0"
+                            .into(),
+                    ));
+                }
+                Err(_) => {
+                    return Err(ApiError::BadData(format!(
+                        "invalid parameter \"group_limit\": group_limit needs to be a valid number: strconv.ParseInt: parsing {l:?}: invalid syntax"
+                    )));
+                }
+            },
+        },
+        group_next_token: p
+            .get("group_next_token")
+            .filter(|t| !t.is_empty())
+            .map(str::to_string),
         // Go's strconv.ParseBool.
         exclude_alerts: match p.get("exclude_alerts") {
             None | Some("") => false,
@@ -91,7 +118,7 @@ async fn rules(State(s): St, RawQuery(q): RawQuery) -> Result<Response, ApiError
     let groups = s.rules.groups();
     let w = unimplemented_warnings(&s);
     Ok(crate::api::ok_warn(
-        vigil_rules::api::rules(&groups, &filter),
+        vigil_rules::api::rules(&groups, &filter).map_err(ApiError::BadData)?,
         &w.iter().map(String::as_str).collect::<Vec<_>>(),
     ))
 }
