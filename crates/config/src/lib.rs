@@ -1674,6 +1674,20 @@ fn remote_write(
             ));
         }
         let headers = check_headers(ctx, &format!("{f}.headers"), &r.headers)?;
+        // Authentication vigil cannot do yet is refused by name: sending unsigned would only
+        // fail at the receiver, later and less clearly.
+        for (set, what) in [
+            (r.sigv4.is_some(), "sigv4"),
+            (r.azuread.is_some(), "azuread"),
+            (r.google_iam.is_some(), "google_iam"),
+        ] {
+            if set {
+                return Err(ctx.err(
+                    format!("{f}.{what}"),
+                    format!("vigil cannot authenticate remote write with {what} yet; remove it or send through a proxy that signs requests"),
+                ));
+            }
+        }
         let msg = r
             .protobuf_message
             .clone()
@@ -1684,6 +1698,7 @@ fn remote_write(
         ) {
             return Err(ctx.err(format!("{f}.protobuf_message"), format!("unknown remote write protobuf message {msg}, supported: prometheus.WriteRequest, io.prometheus.write.v2.Request")));
         }
+
         let mut q = QueueConfig::default();
         if let Some(rq) = &r.queue_config {
             let _at = ctx.at(rq);
@@ -2091,11 +2106,24 @@ impl Config {
                 )));
             }
         }
-        for r in &self.remote_write {
+        for (i, r) in self.remote_write.iter().enumerate() {
+            // Samples are sent; metric metadata (Prometheus sends it every minute by default)
+            // and exemplars are not.
             out.push(Unimplemented::Remote(format!(
-                "remote_write: vigil does not send samples to remote storage yet: nothing is sent to {}",
+                "remote_write[{i}].metadata_config: vigil does not send metric metadata yet: {} gets samples only",
                 mask_url(&r.url)
             )));
+            if r.protobuf_message == "io.prometheus.write.v2.Request" {
+                out.push(Unimplemented::Remote(format!(
+                    "remote_write[{i}].protobuf_message: vigil sends remote write 1.0 (prometheus.WriteRequest), not 2.0, to {} (receivers that take 2.0 take 1.0 too)",
+                    mask_url(&r.url)
+                )));
+            }
+            if r.send_exemplars {
+                out.push(Unimplemented::Remote(format!(
+                    "remote_write[{i}].send_exemplars: vigil stores no exemplars yet, so none are sent"
+                )));
+            }
         }
         for r in &self.remote_read {
             out.push(Unimplemented::Remote(format!(
@@ -2136,9 +2164,6 @@ fn field_warnings(raw: &RawConfig) -> Vec<Unimplemented> {
             not_running(format!(
                 "global.query_log_file: vigil does not write a query log; nothing is written to {f}"
             ));
-        }
-        if g.external_labels.as_ref().is_some_and(|l| !l.is_empty()) {
-            not_running("global.external_labels: alert templates see them ($externalLabels), but they are meant for alerts sent, remote write and federation, none of which vigil runs yet; stored and queried series do not carry them (as in Prometheus)".into());
         }
         scopes.push((
             "global".into(),
@@ -2248,7 +2273,7 @@ struct Scope {
 }
 
 /// A URL with the password of its user info (`scheme://user:password@host`) masked.
-fn mask_url(url: &str) -> String {
+pub fn mask_url(url: &str) -> String {
     match url.split_once("://") {
         Some((scheme, rest)) => {
             let host_start = rest.find('/').unwrap_or(rest.len());
@@ -2637,6 +2662,31 @@ scrape_configs:
         );
     }
 
+    /// Remote write authentication vigil cannot do is refused naming the field; what it does
+    /// not send (metadata, remote write 2.0) is named.
+    #[test]
+    fn remote_write_refuses_unsupported_auth_and_names_what_is_not_sent() {
+        for what in ["sigv4", "azuread", "google_iam"] {
+            let y = format!("remote_write:\n  - url: http://r/w\n    {what}: {{}}\n");
+            let e = Config::parse(&y, Path::new(".")).unwrap_err().to_string();
+            assert!(e.contains(&format!("remote_write[0].{what}")), "{e}");
+        }
+        let y = "remote_write:\n  - url: http://r/w\n    protobuf_message: io.prometheus.write.v2.Request\n";
+        let c = Config::parse(y, Path::new(".")).unwrap();
+        let u: Vec<String> = c.unimplemented().iter().map(|u| u.to_string()).collect();
+        assert!(
+            u.iter()
+                .any(|m| m
+                    .starts_with("remote_write[0].protobuf_message: vigil sends remote write 1.0")),
+            "{u:?}"
+        );
+        assert!(
+            u.iter()
+                .any(|m| m.starts_with("remote_write[0].metadata_config")),
+            "{u:?}"
+        );
+    }
+
     /// Fields Prometheus accepts and vigil does not act on are named, and `_ref` secrets are
     /// refused: none is silently ignored.
     #[test]
@@ -2646,12 +2696,13 @@ scrape_configs:
         let u: Vec<String> = c.unimplemented().iter().map(|u| u.to_string()).collect();
         for want in [
             "global.query_log_file: vigil does not write a query log",
-            "global.external_labels:",
             "scrape_configs[0] (a).scrape_native_histograms:",
             "scrape_configs[0] (a).scrape_failure_log_file:",
         ] {
             assert!(u.iter().any(|m| m.starts_with(want)), "{want}: {u:?}");
         }
+        // External labels are acted on (alerts, remote write, federation, remote read).
+        assert!(!u.iter().any(|m| m.contains("external_labels")), "{u:?}");
         assert!(
             c.warnings.iter().any(|w| w.contains("enable_http2")),
             "{:?}",

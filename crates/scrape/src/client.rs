@@ -225,12 +225,34 @@ impl Scraper {
         body: Vec<u8>,
         timeout: Duration,
     ) -> Result<(), String> {
+        let (status, _) = self
+            .post(url, &[("Content-Type", "application/json")], body, timeout)
+            .await?;
+        if !(200..300).contains(&status) {
+            let reason = reqwest::StatusCode::from_u16(status)
+                .ok()
+                .and_then(|s| s.canonical_reason())
+                .unwrap_or("");
+            return Err(format!("bad response status {status} {reason}"));
+        }
+        Ok(())
+    }
+
+    /// POST `body` with `headers` to `url` within `timeout`, with the configured
+    /// authorization: the status and (the start of) the response body. Err only when no
+    /// response came (connection, TLS, timeout).
+    pub async fn post(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<(u16, String), String> {
         let run = async {
-            let mut req = self
-                .client
-                .post(url)
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body);
+            let mut req = self.client.post(url).body(body);
+            for (k, v) in headers {
+                req = req.header(*k, *v);
+            }
             if let Some(o) = &self.oauth2 {
                 req = req.header(AUTHORIZATION, o.header().await?);
             } else if let Some(a) = &self.auth {
@@ -245,15 +267,17 @@ impl Scraper {
                 .send()
                 .await
                 .map_err(|e| format!("Post {url:?}: {}", err_chain(&e)))?;
-            let s = resp.status();
-            if !s.is_success() {
-                return Err(format!(
-                    "bad response status {} {}",
-                    s.as_u16(),
-                    s.canonical_reason().unwrap_or("")
-                ));
-            }
-            Ok(())
+            let status = resp.status().as_u16();
+            // Error bodies are for the log: the first KiB is enough.
+            let text = if (200..300).contains(&status) {
+                String::new()
+            } else {
+                let b = resp.bytes().await.unwrap_or_default();
+                String::from_utf8_lossy(&b[..b.len().min(1024)])
+                    .trim()
+                    .to_string()
+            };
+            Ok((status, text))
         };
         match tokio::time::timeout(timeout, run).await {
             Ok(r) => r,
@@ -261,7 +285,6 @@ impl Scraper {
         }
     }
 
-    /// GET `url` within `timeout`, returning the (decompressed) body.
     pub async fn fetch(&self, url: &str, timeout: Duration) -> Result<Fetched, ScrapeError> {
         let run = async {
             let mut req = self

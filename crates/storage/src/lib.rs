@@ -114,3 +114,46 @@ pub trait Storage: Send + Sync {
     fn appender(&self) -> Box<dyn Appender + '_>;
     fn querier(&self, mint: i64, maxt: i64) -> Result<Box<dyn Querier + '_>, StorageError>;
 }
+
+/// A place in a [`Journal`]; later places compare greater.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct JournalPos {
+    pub segment: u64,
+    pub offset: u64,
+}
+
+/// One record of committed writes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JournalRecord {
+    /// Series first seen, with the refs later samples use.
+    Series(Vec<(SeriesRef, Labels)>),
+    /// Samples: series ref, timestamp ms, value.
+    Samples(Vec<(SeriesRef, i64, f64)>),
+}
+
+/// The durable log of committed writes, followed by readers that ship them elsewhere
+/// (remote write). Reading it never changes it.
+pub trait Journal: Send + Sync {
+    /// A reader from the oldest record still kept: first the series a checkpoint holds
+    /// (their samples are already in the log's past and are not repeated), then every record
+    /// in commit order.
+    fn follow(&self) -> Result<Box<dyn JournalReader>, StorageError>;
+}
+
+/// What one [`JournalReader::poll`] found.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct JournalPoll {
+    pub records: usize,
+    /// Parts of the log removed before they were read (their samples are not delivered).
+    pub gaps: u64,
+}
+
+pub trait JournalReader: Send {
+    /// Hand over up to `max` records written so far, each with the position after it; fewer
+    /// (or none) when the reader has caught up with the writer.
+    fn poll(
+        &mut self,
+        max: usize,
+        f: &mut dyn FnMut(JournalRecord, JournalPos),
+    ) -> Result<JournalPoll, StorageError>;
+}

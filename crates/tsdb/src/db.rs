@@ -891,3 +891,11 @@ mod admin_tests {
         assert_eq!(format_snapshot_time(1_512_940_344), "20171210T211224Z");
     }
 }
+
+/// The WAL as a [`vigil_storage::Journal`]: the latest checkpoint's series, then the segments
+/// after it, read by a [`wal::Follower`] that never writes.
+impl vigil_storage::Journal for Db {
+    fn follow(&self) -> Result<Box<dyn vigil_storage::JournalReader>, StorageError> {
+        crate::journal::follow(&self.dir.join("wal"))
+    }
+}

@@ -15,6 +15,7 @@ pub mod chunk;
 pub mod datadir;
 pub mod db;
 pub mod head;
+pub mod journal;
 pub mod packed;
 pub mod tools;
 pub mod wal;

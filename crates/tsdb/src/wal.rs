@@ -568,6 +568,213 @@ fn read_segments(
     Ok(bad)
 }
 
+/// A place in the log: a segment and the byte offset of the next record in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Position {
+    pub segment: u64,
+    pub offset: u64,
+}
+
+/// What [`Follower::poll`] found.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct FollowReport {
+    pub records: usize,
+    /// Segments that were gone (deleted by a checkpoint) before they were read.
+    pub segments_missed: u64,
+    /// Segments whose rest was skipped at a torn or corrupt record, once a newer one existed.
+    pub segments_cut_short: u64,
+}
+
+/// Reads the log as it is written, for readers that follow it (remote write): each
+/// [`Follower::poll`] hands over the complete records written since the last, each with the
+/// position after it. It never writes: a record still being written is waited for, and a bad
+/// one is skipped only once the writer has moved to a newer segment.
+pub struct Follower {
+    dir: PathBuf,
+    pos: Position,
+    file: Option<File>,
+    /// Bytes of the current segment from `pos.offset` on, read but not yet a whole record.
+    pending: Vec<u8>,
+    /// Whether the current segment's header (if any) has been checked.
+    header_seen: bool,
+}
+
+impl Follower {
+    /// Follow `dir` (a `wal` directory) from `pos`.
+    pub fn new(dir: &Path, pos: Position) -> Self {
+        Follower {
+            dir: dir.to_path_buf(),
+            pos,
+            file: None,
+            pending: Vec::new(),
+            header_seen: pos.offset > 0,
+        }
+    }
+
+    /// The position after the last record handed over.
+    pub fn position(&self) -> Position {
+        self.pos
+    }
+
+    /// Hand over up to `max` complete records (fewer when the log has no more yet).
+    pub fn poll(
+        &mut self,
+        max: usize,
+        mut f: impl FnMut(Record, Position),
+    ) -> io::Result<FollowReport> {
+        let mut rep = FollowReport::default();
+        while rep.records < max {
+            if self.file.is_none() && !self.open(&mut rep)? {
+                return Ok(rep);
+            }
+            if let Some(file) = self.file.as_mut() {
+                file.read_to_end(&mut self.pending)?;
+            }
+            let progressed = self.parse(max, &mut rep, &mut f)?;
+            if rep.records >= max {
+                break;
+            }
+            if progressed {
+                continue;
+            }
+            // Nothing more in this segment now. If the writer has moved on, read once more
+            // (the last write may have landed after our read) and then go to the next one.
+            let newer = segments(&self.dir)?
+                .into_iter()
+                .any(|s| s > self.pos.segment);
+            if !newer {
+                return Ok(rep);
+            }
+            if let Some(file) = self.file.as_mut() {
+                file.read_to_end(&mut self.pending)?;
+            }
+            if self.parse(max, &mut rep, &mut f)? {
+                continue;
+            }
+            if !self.pending.is_empty() {
+                tracing::warn!(
+                    segment = self.pos.segment,
+                    offset = self.pos.offset,
+                    "WAL follower: a torn or corrupt record ends this segment; going on with the next"
+                );
+                rep.segments_cut_short += 1;
+            }
+            self.next_segment();
+        }
+        Ok(rep)
+    }
+
+    fn next_segment(&mut self) {
+        self.pos = Position {
+            segment: self.pos.segment + 1,
+            offset: 0,
+        };
+        self.file = None;
+        self.pending.clear();
+        self.header_seen = false;
+    }
+
+    /// Open the current segment (or the oldest one after it, if it is gone); false when
+    /// there is none yet.
+    fn open(&mut self, rep: &mut FollowReport) -> io::Result<bool> {
+        let path = segment_path(&self.dir, self.pos.segment);
+        match File::open(&path) {
+            Ok(mut f) => {
+                use std::io::Seek;
+                f.seek(io::SeekFrom::Start(self.pos.offset))?;
+                self.file = Some(f);
+                Ok(true)
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let Some(next) = segments(&self.dir)?
+                    .into_iter()
+                    .find(|&s| s > self.pos.segment)
+                else {
+                    return Ok(false);
+                };
+                // Deleted by a checkpoint before it was read: those records are gone.
+                rep.segments_missed += next - self.pos.segment;
+                tracing::warn!(
+                    from = self.pos.segment,
+                    to = next,
+                    "WAL follower: segments were removed before they were read; their samples are not sent"
+                );
+                self.pos = Position {
+                    segment: next,
+                    offset: 0,
+                };
+                self.pending.clear();
+                self.header_seen = false;
+                self.open(rep)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Decode the whole records in `pending`; whether any progress was made.
+    fn parse(
+        &mut self,
+        max: usize,
+        rep: &mut FollowReport,
+        f: &mut impl FnMut(Record, Position),
+    ) -> io::Result<bool> {
+        let mut off = 0usize;
+        if !self.header_seen {
+            if self.pending.len() < HEADER_LEN
+                && self.pending[..] == segment_header()[..self.pending.len()]
+            {
+                // Empty, or the header is still being written.
+                return Ok(false);
+            }
+            match classify(&self.pending) {
+                SegmentKind::Vigil => off = HEADER_LEN,
+                SegmentKind::Legacy | SegmentKind::Empty => {}
+                SegmentKind::Foreign => {
+                    return Err(io::Error::other(format!(
+                        "{}: not a vigil WAL segment",
+                        segment_path(&self.dir, self.pos.segment).display()
+                    )));
+                }
+            }
+            self.header_seen = true;
+        }
+        let start = off;
+        while rep.records < max {
+            let Some(hdr) = self.pending.get(off..off + 8) else {
+                break;
+            };
+            let len = u32::from_le_bytes(hdr[0..4].try_into().unwrap_or_default()) as usize;
+            let crc = u32::from_le_bytes(hdr[4..8].try_into().unwrap_or_default());
+            if len == 0 || len as u64 > MAX_SEGMENT_SIZE {
+                break;
+            }
+            let Some(body) = self.pending.get(off + 8..off + 8 + len) else {
+                break;
+            };
+            if crc32fast::hash(body) != crc {
+                break;
+            }
+            let Some(rec) = decode_payload(body[0], &body[1..]) else {
+                break;
+            };
+            off += 8 + len;
+            rep.records += 1;
+            f(
+                rec,
+                Position {
+                    segment: self.pos.segment,
+                    offset: self.pos.offset + off as u64,
+                },
+            );
+        }
+        if off > 0 {
+            self.pending.drain(..off);
+            self.pos.offset += off as u64;
+        }
+        Ok(off > start)
+    }
+}
+
 /// Appends record batches to the newest segment.
 pub struct Wal {
     dir: PathBuf,
@@ -652,6 +859,67 @@ mod tests {
             Record::Samples(vec![]),
             Record::Tombstones(vec![(1, -5, 1500)]),
         ]
+    }
+
+    /// The follower hands over records as they are written, waits for a record still being
+    /// written, follows segment cuts, and never changes a file.
+    #[test]
+    fn follower_reads_what_is_written_as_it_is_written() {
+        let d = tmp("follow");
+        let mut w = Wal::open(&d).unwrap();
+        let mut f = Follower::new(
+            &d,
+            Position {
+                segment: w.current_segment(),
+                offset: 0,
+            },
+        );
+        let mut got: Vec<(Record, Position)> = Vec::new();
+        assert_eq!(f.poll(100, |r, p| got.push((r, p))).unwrap().records, 0);
+        let mut buf = Vec::new();
+        encode(&mut buf, &records()[0]);
+        encode(&mut buf, &records()[1]);
+        w.write(&buf).unwrap();
+        f.poll(100, |r, p| got.push((r, p))).unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].0, records()[0]);
+        assert!(got[0].1 < got[1].1, "positions grow");
+        // Half a record on disk: not handed over until the rest is there.
+        let mut next = Vec::new();
+        encode(&mut next, &Record::Samples(vec![(1, 3000, 7.0)]));
+        let seg = segment_path(&d, w.current_segment());
+        let before = std::fs::read(&seg).unwrap();
+        {
+            let mut file = OpenOptions::new().append(true).open(&seg).unwrap();
+            file.write_all(&next[..next.len() / 2]).unwrap();
+        }
+        assert_eq!(f.poll(100, |r, p| got.push((r, p))).unwrap().records, 0);
+        {
+            let mut file = OpenOptions::new().append(true).open(&seg).unwrap();
+            file.write_all(&next[next.len() / 2..]).unwrap();
+        }
+        f.poll(100, |r, p| got.push((r, p))).unwrap();
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[2].0, Record::Samples(vec![(1, 3000, 7.0)]));
+        assert_eq!(
+            std::fs::read(&seg).unwrap().len(),
+            before.len() + next.len()
+        );
+        // A cut: the follower finishes the old segment and goes on in the new one.
+        w.cut().unwrap();
+        let mut more = Vec::new();
+        encode(&mut more, &Record::Samples(vec![(2, 4000, 8.0)]));
+        w.write(&more).unwrap();
+        f.poll(100, |r, p| got.push((r, p))).unwrap();
+        assert_eq!(got.len(), 4);
+        assert_eq!(got[3].1.segment, w.current_segment());
+        assert_eq!(got[3].0, Record::Samples(vec![(2, 4000, 8.0)]));
+        // A new follower from a saved position resumes after it.
+        let mut again = Follower::new(&d, got[2].1);
+        let mut rest = Vec::new();
+        again.poll(100, |r, _| rest.push(r)).unwrap();
+        assert_eq!(rest, vec![Record::Samples(vec![(2, 4000, 8.0)])]);
+        let _ = std::fs::remove_dir_all(&d);
     }
 
     #[test]

@@ -77,6 +77,9 @@ struct Reloader {
     metrics: ReloadMetrics,
     db: Arc<Db>,
     retention_flags: RetentionFlags,
+    remote: Arc<vigil_remote::RemoteWrite>,
+    /// `--storage.remote.flush-deadline`: how long a queue that goes away may keep sending.
+    remote_flush: Duration,
 }
 
 /// Retention from the flags; the config's `storage.tsdb.retention` wins where it is set (as in
@@ -129,6 +132,15 @@ impl Reloader {
                 )
             })?;
             let alerting = vigil_rules::notifier::Notifier::prepare(&cfg.alerting)?;
+            // Remote write first: it fails (changing nothing) if an endpoint's client cannot
+            // be built. Stopping a removed queue waits for its flush, off the async workers.
+            tokio::task::block_in_place(|| {
+                self.remote.apply(
+                    &cfg.remote_write,
+                    &cfg.global.external_labels,
+                    self.remote_flush,
+                )
+            })?;
             self.scrape.apply_config(&cfg.scrape_configs)?;
             self.notifier.commit(alerting, &cfg.global.external_labels);
             self.rules.apply(
@@ -343,6 +355,23 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
         .store(max_series, std::sync::atomic::Ordering::Relaxed);
     tracing::info!(max_head_series = max_series, "Head series limit (0: none)");
     let storage: Arc<dyn Storage> = db.clone();
+    // Remote write follows the WAL; each queue keeps where it got to under `<data>/remote`.
+    let remote = vigil_remote::RemoteWrite::new(
+        db.clone(),
+        PathBuf::from(&flags.tsdb_path).join("remote"),
+        tokio::runtime::Handle::current(),
+    );
+    let remote_flush = flag_duration(
+        "storage.remote.flush-deadline",
+        &flags.remote_flush_deadline,
+        "1m",
+    )?;
+    let remote_read_sample_limit = match flags.remote_read_sample_limit.as_deref() {
+        None => 50_000_000,
+        Some(v) => v.parse::<u64>().map_err(|e| {
+            anyhow::anyhow!("invalid --storage.remote.read-sample-limit {v:?}: {e}")
+        })?,
+    };
 
     // Self-metrics.
     let mut registry = Registry::default();
@@ -446,6 +475,7 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
     let metrics_registry = registry.clone();
     let metrics_rules = rules.clone();
     let metrics_notifier = notifier.clone();
+    let metrics_remote = remote.clone();
     let state = Arc::new(AppState {
         storage: storage.clone(),
         scrape: scrape.clone(),
@@ -472,8 +502,9 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
             let mut s = String::new();
             let _ = prometheus_client::encoding::text::encode(&mut s, &metrics_registry);
             // The registry ends with "# EOF"; the rule metrics go before it.
-            let rules_text =
-                vigil_rules::api::metrics(&metrics_rules.groups()) + &metrics_notifier.metrics();
+            let rules_text = vigil_rules::api::metrics(&metrics_rules.groups())
+                + &metrics_notifier.metrics()
+                + &metrics_remote.metrics();
             match s.rfind("# EOF") {
                 Some(i) => s.insert_str(i, &rules_text),
                 None => s.push_str(&rules_text),
@@ -501,6 +532,12 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
             flags.enable_remote_write_receiver,
             flags.enable_otlp_receiver,
         ),
+        remote: Some(remote.clone()),
+        remote_read_sample_limit: if remote_read_sample_limit == 0 {
+            u64::MAX
+        } else {
+            remote_read_sample_limit
+        },
         wal_corruptions: {
             let db = db.clone();
             Box::new(move || {
@@ -523,6 +560,8 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
         metrics: reload_metrics,
         db: db.clone(),
         retention_flags,
+        remote: remote.clone(),
+        remote_flush,
     };
     if let Err(e) = reloader.reload() {
         bail!("{e}");
@@ -620,6 +659,9 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
     retention_task.abort();
     scrape.stop();
     rules.stop();
+    // Queued samples go out for up to `--storage.remote.flush-deadline`; where each queue got
+    // to is saved, and the WAL keeps the rest for the next start.
+    tokio::task::block_in_place(|| remote.shutdown(remote_flush));
     // Alerts already queued go out first (`--alertmanager.drain-notification-queue-on-shutdown`,
     // on by default as in Prometheus), for at most 10s.
     if flags.drain_notification_queue != Some(false) {

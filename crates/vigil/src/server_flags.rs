@@ -97,13 +97,13 @@ pub const FLAGS: &[FlagInfo] = &[
     ),
     f(
         "web.enable-remote-write-receiver",
-        NotRunning,
-        "vigil does not receive remote write yet: `/api/v1/write` answers 501",
+        Works,
+        "`POST /api/v1/write` stores remote write 1.0 (snappy protobuf) requests",
     ),
     f(
         "web.remote-write-receiver.accepted-protobuf-messages",
         NotRunning,
-        "vigil does not receive remote write yet",
+        "vigil's receiver takes remote write 1.0 (`prometheus.WriteRequest`) only; 2.0 is answered 415",
     ),
     f(
         "web.enable-otlp-receiver",
@@ -222,23 +222,23 @@ pub const FLAGS: &[FlagInfo] = &[
     ),
     f(
         "storage.remote.flush-deadline",
-        Warns,
-        "tunes remote write, which vigil does not run yet (see `remote_write` in the config)",
+        Works,
+        "how long remote write queues keep sending at shutdown or when a reload removes them (default 1m)",
     ),
     f(
         "storage.remote.read-sample-limit",
-        Warns,
-        "tunes remote read serving, which vigil does not run yet",
+        Works,
+        "most samples one remote read request returns (default 5e7; 0: no limit)",
     ),
     f(
         "storage.remote.read-concurrent-limit",
         Warns,
-        "tunes remote read serving, which vigil does not run yet",
+        "vigil runs remote read requests on its blocking pool without a separate limit",
     ),
     f(
         "storage.remote.read-max-bytes-in-frame",
         Warns,
-        "tunes remote read serving, which vigil does not run yet",
+        "vigil answers remote read with the `SAMPLES` response type only (no streamed frames)",
     ),
     f(
         "rules.alert.for-outage-tolerance",
@@ -450,10 +450,10 @@ pub struct ServerFlags {
     /// Regular expression (anchored) of the origins the API answers cross-origin requests for.
     #[arg(long = "web.cors.origin", default_value = ".*")]
     pub cors_origin: String,
-    /// NOT RUNNING in vigil yet: receiving remote write (/api/v1/write answers 501).
+    /// Receive remote write 1.0 on /api/v1/write.
     #[arg(long = "web.enable-remote-write-receiver", num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = ArgAction::Set, require_equals = true)]
     pub enable_remote_write_receiver: bool,
-    /// NOT RUNNING in vigil yet (remote write receiver).
+    /// NOT RUNNING: the receiver takes remote write 1.0 only.
     #[arg(long = "web.remote-write-receiver.accepted-protobuf-messages")]
     pub remote_write_receiver_messages: Vec<String>,
     /// NOT RUNNING in vigil yet: receiving OTLP (/api/v1/otlp/v1/metrics answers 501).
@@ -532,16 +532,16 @@ pub struct ServerFlags {
     /// No effect: vigil reloads its blocks when it writes them.
     #[arg(long = "storage.tsdb.block-reload-interval", hide = true)]
     pub block_reload_interval: Option<String>,
-    /// No effect until remote write lands.
+    /// How long remote write queues flush at shutdown (default 1m).
     #[arg(long = "storage.remote.flush-deadline")]
     pub remote_flush_deadline: Option<String>,
-    /// No effect until remote read lands.
+    /// Most samples in one remote read response (default 5e7; 0: no limit).
     #[arg(long = "storage.remote.read-sample-limit")]
     pub remote_read_sample_limit: Option<String>,
-    /// No effect until remote read lands.
+    /// No effect: remote read runs on the blocking pool without a separate limit.
     #[arg(long = "storage.remote.read-concurrent-limit")]
     pub remote_read_concurrent_limit: Option<String>,
-    /// No effect until remote read lands.
+    /// No effect: remote read answers with whole (unstreamed) responses.
     #[arg(long = "storage.remote.read-max-bytes-in-frame")]
     pub remote_read_max_bytes_in_frame: Option<String>,
     /// Default 1h.

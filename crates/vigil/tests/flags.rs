@@ -161,9 +161,7 @@ fn flags_without_effect_are_named_when_set_and_not_running_ones_loudly() {
         log.contains("--enable-feature=no-such-feature: unknown feature"),
         "{log}"
     );
-    // The receivers asked for answer that they are not implemented, not 404.
-    let (code, body) = http("POST", &format!("{}/api/v1/write", v.base), Some("x")).unwrap();
-    assert_eq!(code, 501, "{body}");
+    // The OTLP receiver asked for answers that it is not implemented, not 404.
     let (code, _) = http(
         "POST",
         &format!("{}/api/v1/otlp/v1/metrics", v.base),
@@ -175,6 +173,18 @@ fn flags_without_effect_are_named_when_set_and_not_running_ones_loudly() {
 
 /// Where the effect of each working flag is tested (a test function's name, checked to exist).
 const TESTED_BY: &[(&str, &str)] = &[
+    (
+        "web.enable-remote-write-receiver",
+        "receiver_refuses_bad_input_by_name",
+    ),
+    (
+        "storage.remote.flush-deadline",
+        "remote_read_sample_limit_and_flush_deadline",
+    ),
+    (
+        "storage.remote.read-sample-limit",
+        "remote_read_sample_limit_and_flush_deadline",
+    ),
     (
         "config.file",
         "reload_needs_lifecycle_keeps_loops_and_rejects_bad_config",

@@ -17,7 +17,7 @@ fn configured_sections_vigil_does_not_run_are_never_silent() {
     let log = v.proc.log_text();
     for want in [
         "NOT RUNNING: alerting.alertmanagers[0].dns_sd_configs: vigil does not support this discovery yet",
-        "NOT RUNNING: remote_write: vigil does not send samples to remote storage yet: nothing is sent to http://user:<secret>@127.0.0.1:9201/write",
+        "NOT RUNNING: remote_write[0].metadata_config: vigil does not send metric metadata yet: http://user:<secret>@127.0.0.1:9201/write gets samples only",
         "NOT RUNNING: remote_read: vigil does not read from remote storage yet",
     ] {
         assert!(log.contains(want), "missing {want:?} in the log:\n{log}");

@@ -14,6 +14,7 @@ pub mod dashboards;
 pub mod json;
 pub mod lifecycle;
 pub mod query_pool;
+pub mod remote;
 pub mod time;
 pub mod ui;
 
@@ -96,9 +97,13 @@ pub struct AppState {
     pub cors: Arc<cors::Cors>,
     /// `--web.user-assets`: served at `/user/`.
     pub user_assets: Option<std::path::PathBuf>,
-    /// `--web.enable-remote-write-receiver` and `--web.enable-otlp-receiver`: asked for, not
-    /// implemented yet (their endpoints answer 501 instead of 404).
+    /// `--web.enable-remote-write-receiver` (`/api/v1/write` stores what it is sent) and
+    /// `--web.enable-otlp-receiver` (asked for, not implemented yet: its endpoint answers 501).
     pub receivers_requested: (bool, bool),
+    /// Remote write queues (their status) and the receiver's counters.
+    pub remote: Option<Arc<vigil_remote::RemoteWrite>>,
+    /// `--storage.remote.read-sample-limit`.
+    pub remote_read_sample_limit: u64,
 }
 
 /// Whether the last config (re)load worked, and when one last did.
@@ -125,6 +130,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(api)
         .merge(ui::routes())
         .merge(lifecycle::routes())
+        .merge(remote::routes(state.receivers_requested.0))
         .merge(receivers(state.receivers_requested));
     if let Some(dir) = &state.user_assets {
         app = app.nest_service("/user", tower_http::services::ServeDir::new(dir));
@@ -150,22 +156,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/", axum::routing::get(go_home))
 }
 
-/// Remote write and OTLP receivers: not implemented yet. Asked for by their flags, the
-/// endpoints say so (501); otherwise they are absent (404), as in Prometheus without the flags.
+/// The OTLP receiver: not implemented yet. Asked for by its flag, the endpoint says so (501);
+/// otherwise it is absent (404), as in Prometheus without the flag.
 fn receivers(requested: (bool, bool)) -> Router<Arc<AppState>> {
     use axum::http::StatusCode;
     let mut r = Router::new();
-    if requested.0 {
-        r = r.route(
-            "/api/v1/write",
-            axum::routing::post(|| async {
-                (
-                    StatusCode::NOT_IMPLEMENTED,
-                    "vigil does not receive remote write yet (--web.enable-remote-write-receiver is accepted and logged as NOT RUNNING)\n",
-                )
-            }),
-        );
-    }
     if requested.1 {
         r = r.route(
             "/api/v1/otlp/v1/metrics",

@@ -1,0 +1,29 @@
+//! Snappy block framing of protobuf bodies, as remote write and remote read carry them.
+
+use prost::Message;
+
+/// The most a decompressed body may be: a request claiming more is refused before any
+/// allocation (snappy's header states the length).
+pub const MAX_DECODED_BYTES: usize = 64 << 20;
+
+/// Snappy-compress `msg`'s encoding.
+pub fn encode<M: Message>(msg: &M) -> Vec<u8> {
+    let raw = msg.encode_to_vec();
+    snap::raw::Encoder::new()
+        .compress_vec(&raw)
+        .expect("snappy compresses any input")
+}
+
+/// Decompress a snappy block and decode `M`, naming what was wrong.
+pub fn decode<M: Message + Default>(body: &[u8]) -> Result<M, String> {
+    let len = snap::raw::decompress_len(body).map_err(|e| format!("snappy: {e}"))?;
+    if len > MAX_DECODED_BYTES {
+        return Err(format!(
+            "snappy: decoded body of {len} bytes is larger than the {MAX_DECODED_BYTES} allowed"
+        ));
+    }
+    let raw = snap::raw::Decoder::new()
+        .decompress_vec(body)
+        .map_err(|e| format!("snappy: {e}"))?;
+    M::decode(raw.as_slice()).map_err(|e| format!("protobuf: {e}"))
+}

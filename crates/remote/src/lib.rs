@@ -1,0 +1,390 @@
+//! Remote storage: the remote write sender (one [`queue::Queue`] per `remote_write` entry,
+//! following the storage's journal), the receiver and remote read codecs, and their
+//! `prometheus_remote_storage_*` metrics.
+//!
+//! This crate sits above storage: it reads the journal and appends through the
+//! [`vigil_storage`] traits only, never the TSDB's files.
+
+pub mod codec;
+pub mod proto;
+pub mod queue;
+pub mod read;
+pub mod receive;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use vigil_config::RemoteWriteConfig;
+use vigil_model::Labels;
+use vigil_storage::Journal;
+
+use queue::Queue;
+
+/// The queue's name as Prometheus shows it: the configured `name`, else a hash of the
+/// endpoint's settings (so an unchanged entry keeps its queue and saved position).
+pub fn queue_name(cfg: &RemoteWriteConfig) -> String {
+    if !cfg.name.is_empty() {
+        return cfg.name.clone();
+    }
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    cfg.url.hash(&mut h);
+    format!("{:?}", cfg.write_relabel_configs).hash(&mut h);
+    format!("{:06x}", h.finish() & 0xff_ffff)
+}
+
+/// Every remote write queue, reconfigured on reload.
+pub struct RemoteWrite {
+    journal: Arc<dyn Journal>,
+    dir: PathBuf,
+    rt: tokio::runtime::Handle,
+    queues: Mutex<Vec<(RemoteWriteConfig, Labels, Arc<Queue>)>>,
+    /// Samples received on `/api/v1/write` and their outcomes.
+    pub received: Mutex<ReceiverStats>,
+}
+
+#[derive(Default, Debug, Clone)]
+pub struct ReceiverStats {
+    pub requests: u64,
+    pub samples: u64,
+    pub refused: u64,
+    pub invalid_series: u64,
+    pub histograms_dropped: u64,
+    pub exemplars_dropped: u64,
+}
+
+impl RemoteWrite {
+    /// Queues save where they got to under `dir` (`<data>/remote`).
+    pub fn new(journal: Arc<dyn Journal>, dir: PathBuf, rt: tokio::runtime::Handle) -> Arc<Self> {
+        Arc::new(RemoteWrite {
+            journal,
+            dir,
+            rt,
+            queues: Mutex::new(Vec::new()),
+            received: Mutex::new(ReceiverStats::default()),
+        })
+    }
+
+    /// Run exactly `cfgs`: queues whose settings (and external labels) are unchanged keep
+    /// running; the others stop (delivering what they hold, for up to `flush`) and new ones
+    /// start. An entry whose client cannot be built fails the whole apply before anything
+    /// changes.
+    pub fn apply(
+        &self,
+        cfgs: &[RemoteWriteConfig],
+        external: &Labels,
+        flush: Duration,
+    ) -> Result<(), String> {
+        for c in cfgs {
+            vigil_scrape::client::Scraper::with_http(&c.http_client, &[], false, 0)
+                .map_err(|e| format!("remote_write {:?}: {e}", queue_name(c)))?;
+        }
+        std::fs::create_dir_all(&self.dir)
+            .map_err(|e| format!("remote write state {}: {e}", self.dir.display()))?;
+        let mut qs = self.queues.lock();
+        let mut keep = Vec::new();
+        for (c, ext, q) in qs.drain(..) {
+            if cfgs.contains(&c) && &ext == external {
+                keep.push((c, ext, q));
+            } else {
+                q.stop(flush);
+            }
+        }
+        for c in cfgs {
+            if keep.iter().any(|(k, _, _)| k == c) {
+                continue;
+            }
+            let name = queue_name(c);
+            let q = Queue::start(
+                name.clone(),
+                c.clone(),
+                external.clone(),
+                self.journal.clone(),
+                self.dir.join(format!("{name}.position")),
+                self.rt.clone(),
+            )?;
+            tracing::info!(queue = %name, url = %vigil_config::mask_url(&c.url), "Remote write: started");
+            keep.push((c.clone(), external.clone(), q));
+        }
+        *qs = keep;
+        Ok(())
+    }
+
+    /// Stop every queue, delivering what it holds for up to `flush`.
+    pub fn shutdown(&self, flush: Duration) {
+        for (_, _, q) in self.queues.lock().drain(..) {
+            q.stop(flush);
+        }
+    }
+
+    /// One line per queue for the status page: name, URL, samples sent, pending, last error.
+    pub fn status(&self) -> serde_json::Value {
+        let qs = self.queues.lock();
+        serde_json::Value::Array(
+            qs.iter()
+                .map(|(_, _, q)| {
+                    let s = &q.stats;
+                    serde_json::json!({
+                        "name": q.name,
+                        "url": q.url,
+                        "samplesSent": s.samples_sent.load(Ordering::Relaxed),
+                        "samplesPending": s.samples_pending.load(Ordering::Relaxed),
+                        "samplesFailed": s.samples_failed.load(Ordering::Relaxed),
+                        "shards": s.shards.load(Ordering::Relaxed),
+                        "highestSentTimestampMs": s.highest_sent_ms.load(Ordering::Relaxed),
+                        "lastError": s.last_error.lock().clone(),
+                    })
+                })
+                .collect(),
+        )
+    }
+
+    /// `prometheus_remote_storage_*` and the receiver's counters, in the text format.
+    pub fn metrics(&self) -> String {
+        let qs = self.queues.lock();
+        let mut out = String::new();
+        let per_queue: [QueueMetric; 13] = [
+            (
+                "prometheus_remote_storage_samples_total",
+                "counter",
+                "Total number of samples sent to remote storage.",
+                |s| s.samples_sent.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "prometheus_remote_storage_samples_failed_total",
+                "counter",
+                "Total number of samples which failed on send to remote storage, non-recoverable errors.",
+                |s| s.samples_failed.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "prometheus_remote_storage_samples_retried_total",
+                "counter",
+                "Total number of samples which failed on send to remote storage but were retried because the send error was recoverable.",
+                |s| s.samples_retried.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "prometheus_remote_storage_samples_dropped_total",
+                "counter",
+                "Total number of samples which were dropped after being read from the WAL before being sent via remote write, either via relabelling or unintentionally because of an unknown reference ID.",
+                |s| s.samples_dropped.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "prometheus_remote_storage_samples_pending",
+                "gauge",
+                "The number of samples pending in the queues shards to be sent to the remote storage.",
+                |s| s.samples_pending.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "prometheus_remote_storage_bytes_total",
+                "counter",
+                "The total number of bytes of data (not metadata) sent by the queue after compression.",
+                |s| s.bytes_sent.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "prometheus_remote_storage_queue_highest_sent_timestamp_seconds",
+                "gauge",
+                "Timestamp from a WAL sample, the highest timestamp successfully sent by this queue, in seconds since epoch.",
+                |s| s.highest_sent_ms.load(Ordering::Relaxed) as f64 / 1000.0,
+            ),
+            (
+                "prometheus_remote_storage_shards",
+                "gauge",
+                "The number of shards used for parallel sending to the remote storage.",
+                |s| s.shards.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "prometheus_remote_storage_shards_desired",
+                "gauge",
+                "The number of shards that the queues shard calculation wants to run based on the rate of samples in vs. samples out.",
+                |s| s.shards_desired.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "prometheus_remote_storage_sent_batch_duration_seconds_sum",
+                "untyped",
+                "Duration of send calls to the remote storage (sum).",
+                |s| s.send_micros.load(Ordering::Relaxed) as f64 / 1e6,
+            ),
+            (
+                "prometheus_remote_storage_sent_batch_duration_seconds_count",
+                "untyped",
+                "Duration of send calls to the remote storage (count).",
+                |s| s.batches.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "prometheus_wal_watcher_current_segment",
+                "gauge",
+                "Current segment the WAL watcher is reading records from.",
+                |s| s.current_segment.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "vigil_remote_storage_wal_gaps_total",
+                "counter",
+                "WAL segments removed or cut short before remote write read them: their samples were not sent.",
+                |s| s.gaps.load(Ordering::Relaxed) as f64,
+            ),
+        ];
+        for (name, typ, help, f) in per_queue {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {typ}");
+            for (_, _, q) in qs.iter() {
+                let label = if name == "prometheus_wal_watcher_current_segment" {
+                    format!("consumer=\"{}\"", esc(&q.name))
+                } else {
+                    format!("remote_name=\"{}\",url=\"{}\"", esc(&q.name), esc(&q.url))
+                };
+                let _ = writeln!(out, "{name}{{{label}}} {}", f(&q.stats));
+            }
+        }
+        let (inn, high) = qs.iter().fold((0u64, 0u64), |(a, b), (_, _, q)| {
+            (
+                a + q.stats.samples_in.load(Ordering::Relaxed),
+                b.max(q.stats.highest_in_ms.load(Ordering::Relaxed)),
+            )
+        });
+        let _ = writeln!(
+            out,
+            "# HELP prometheus_remote_storage_samples_in_total Samples read from the WAL for remote storage.\n# TYPE prometheus_remote_storage_samples_in_total counter\nprometheus_remote_storage_samples_in_total {inn}"
+        );
+        let _ = writeln!(
+            out,
+            "# HELP prometheus_remote_storage_highest_timestamp_in_seconds Highest timestamp that has come into the remote storage via the Appender interface, in seconds since epoch.\n# TYPE prometheus_remote_storage_highest_timestamp_in_seconds gauge\nprometheus_remote_storage_highest_timestamp_in_seconds {}",
+            high as f64 / 1000.0
+        );
+        let r = self.received.lock().clone();
+        let _ = writeln!(
+            out,
+            "# HELP prometheus_api_remote_write_invalid_labels_samples_total The total number of remote write samples which contains invalid labels.\n# TYPE prometheus_api_remote_write_invalid_labels_samples_total counter\nprometheus_api_remote_write_invalid_labels_samples_total {}",
+            r.invalid_series
+        );
+        let _ = writeln!(
+            out,
+            "# HELP vigil_remote_write_received_samples_total Samples stored from remote write requests.\n# TYPE vigil_remote_write_received_samples_total counter\nvigil_remote_write_received_samples_total {}\n# HELP vigil_remote_write_refused_requests_total Remote write requests answered with an error.\n# TYPE vigil_remote_write_refused_requests_total counter\nvigil_remote_write_refused_requests_total {}\n# HELP vigil_remote_write_dropped_histograms_total Native histogram samples received and not stored (vigil stores float samples).\n# TYPE vigil_remote_write_dropped_histograms_total counter\nvigil_remote_write_dropped_histograms_total {}\n# HELP vigil_remote_write_dropped_exemplars_total Exemplars received and not stored.\n# TYPE vigil_remote_write_dropped_exemplars_total counter\nvigil_remote_write_dropped_exemplars_total {}",
+            r.samples, r.refused, r.histograms_dropped, r.exemplars_dropped
+        );
+        out
+    }
+}
+
+/// A per-queue metric: name, type, help and how to read it.
+type QueueMetric = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&queue::Stats) -> f64,
+);
+
+fn esc(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// External labels as a map (remote read adds them to its results).
+pub fn external_map(l: &Labels) -> BTreeMap<String, String> {
+    l.iter()
+        .map(|l| (l.name.to_string(), l.value.to_string()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{Label, Sample, TimeSeries, WriteRequest};
+    use crate::receive::{ReceiveError, check_headers};
+
+    #[test]
+    fn write_requests_survive_snappy_and_protobuf() {
+        let req = WriteRequest {
+            timeseries: vec![TimeSeries {
+                labels: vec![Label {
+                    name: "__name__".into(),
+                    value: "up".into(),
+                }],
+                samples: vec![Sample {
+                    value: 1.5,
+                    timestamp: 42,
+                }],
+                ..Default::default()
+            }],
+            metadata: vec![],
+        };
+        let back: WriteRequest = codec::decode(&codec::encode(&req)).unwrap();
+        assert_eq!(back, req);
+        let e = codec::decode::<WriteRequest>(b"\xff\xff\xff\xff\x7f").unwrap_err();
+        assert!(e.contains("snappy"), "{e}");
+    }
+
+    #[test]
+    fn headers_are_checked_as_prometheus_checks_them() {
+        assert!(check_headers(None, None).is_ok());
+        assert!(check_headers(Some("application/x-protobuf"), Some("snappy")).is_ok());
+        assert!(
+            check_headers(
+                Some("application/x-protobuf;proto=prometheus.WriteRequest"),
+                None
+            )
+            .is_ok()
+        );
+        for (ct, ce) in [
+            (Some("application/json"), None),
+            (
+                Some("application/x-protobuf;proto=io.prometheus.write.v2.Request"),
+                None,
+            ),
+            (Some("application/x-protobuf"), Some("zstd")),
+        ] {
+            let e = check_headers(ct, ce).unwrap_err();
+            assert!(matches!(e, ReceiveError::UnsupportedMediaType(_)), "{e}");
+            assert_eq!(e.status(), 415);
+        }
+    }
+
+    #[test]
+    fn invalid_series_are_skipped_and_the_rest_stored() {
+        let st = vigil_storage::MemoryStorage::new();
+        let series = |labels: &[(&str, &str)], t: i64| TimeSeries {
+            labels: labels
+                .iter()
+                .map(|(n, v)| Label {
+                    name: n.to_string(),
+                    value: v.to_string(),
+                })
+                .collect(),
+            samples: vec![Sample {
+                value: 1.0,
+                timestamp: t,
+            }],
+            ..Default::default()
+        };
+        let req = WriteRequest {
+            timeseries: vec![
+                series(&[("__name__", "ok"), ("b", "1"), ("a", "2")], 10),
+                series(&[("job", "no-name")], 10),
+                series(&[("__name__", "dup"), ("a", "1"), ("a", "2")], 10),
+            ],
+            metadata: vec![],
+        };
+        let got = receive::append(&st, &req).unwrap();
+        assert_eq!((got.series, got.samples, got.invalid_series), (1, 1, 2));
+        // Out of order: the whole request is refused and nothing of it stored.
+        let req = WriteRequest {
+            timeseries: vec![
+                series(&[("__name__", "fresh")], 10),
+                series(&[("__name__", "ok"), ("a", "2"), ("b", "1")], 5),
+            ],
+            metadata: vec![],
+        };
+        let e = receive::append(&st, &req).unwrap_err();
+        assert_eq!(e.status(), 400, "{e}");
+        let q = vigil_storage::Storage::querier(&st, 0, 100).unwrap();
+        let fresh: Vec<_> = q
+            .select(&[vigil_storage::Matcher::equal("__name__", "fresh")])
+            .unwrap()
+            .collect();
+        assert!(fresh.is_empty(), "rolled back");
+    }
+}

@@ -1,0 +1,609 @@
+//! One remote write endpoint: a reader thread follows the storage's journal (the WAL), turns
+//! each sample of a kept series into a queue entry, and shards (tokio tasks, one connection's
+//! worth of work each) batch and send them. A series always goes to the same shard, so its
+//! samples arrive in order. When the receiver is down, shards retry with backoff, their
+//! queues fill and the reader stops reading: the WAL is the buffer, so nothing acknowledged
+//! locally is lost, and the position of the last sample every shard has delivered is saved,
+//! so a restart resumes there.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use vigil_config::RemoteWriteConfig;
+use vigil_model::Labels;
+use vigil_storage::{Journal, JournalPos, JournalRecord};
+
+use crate::proto::{Label, Sample, TimeSeries, WriteRequest};
+
+/// Counters of one queue, exported as `prometheus_remote_storage_*`.
+#[derive(Default)]
+pub struct Stats {
+    pub samples_in: AtomicU64,
+    pub samples_sent: AtomicU64,
+    pub samples_failed: AtomicU64,
+    pub samples_retried: AtomicU64,
+    pub samples_dropped: AtomicU64,
+    pub samples_pending: AtomicU64,
+    pub bytes_sent: AtomicU64,
+    pub batches: AtomicU64,
+    /// Microseconds spent in successful sends.
+    pub send_micros: AtomicU64,
+    pub highest_in_ms: AtomicU64,
+    pub highest_sent_ms: AtomicU64,
+    pub shards: AtomicU64,
+    pub shards_desired: AtomicU64,
+    pub current_segment: AtomicU64,
+    pub gaps: AtomicU64,
+    pub last_error: Mutex<Option<String>>,
+}
+
+/// A sample on its way: which series (its wire labels, shared) and the record it came from.
+struct Entry {
+    labels: Arc<Vec<Label>>,
+    key: u64,
+    t: i64,
+    v: f64,
+    seq: u64,
+}
+
+/// One shard's side as the reader sees it.
+struct ShardHandle {
+    tx: tokio::sync::mpsc::Sender<Entry>,
+    /// Entries given to the shard and not yet sent or given up.
+    pending: Arc<AtomicU64>,
+    /// The `seq` of the newest entry the shard has finished with.
+    done_seq: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// A running queue.
+pub struct Queue {
+    pub name: String,
+    pub url: String,
+    pub cfg: RemoteWriteConfig,
+    pub stats: Arc<Stats>,
+    stop: Arc<AtomicBool>,
+    /// Set when the flush deadline passes: shards stop retrying and leave the rest unsent.
+    abandon: Arc<AtomicBool>,
+    reader: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Queue {
+    /// Start following `journal` for `cfg`. `position_file` holds where a previous run got
+    /// to; without it only samples from now on are sent (Prometheus's rule).
+    pub fn start(
+        name: String,
+        cfg: RemoteWriteConfig,
+        external: Labels,
+        journal: Arc<dyn Journal>,
+        position_file: PathBuf,
+        rt: tokio::runtime::Handle,
+    ) -> Result<Arc<Queue>, String> {
+        let client = Arc::new(
+            vigil_scrape::client::Scraper::with_http(&cfg.http_client, &[], false, 0)
+                .map_err(|e| format!("remote_write {name:?}: {e}"))?,
+        );
+        let mut reader = journal
+            .follow()
+            .map_err(|e| format!("remote_write {name:?}: {e}"))?;
+        let stats = Arc::new(Stats::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let abandon = Arc::new(AtomicBool::new(false));
+        let q = Arc::new(Queue {
+            name: name.clone(),
+            url: vigil_config::mask_url(&cfg.url),
+            cfg: cfg.clone(),
+            stats: stats.clone(),
+            stop: stop.clone(),
+            abandon: abandon.clone(),
+            reader: Mutex::new(None),
+        });
+        let resume = read_position(&position_file);
+        let start_ms = now_ms();
+        let th = std::thread::Builder::new()
+            .name(format!("remote-write-{name}"))
+            .spawn(move || {
+                let mut r = ReaderLoop {
+                    cfg,
+                    external,
+                    client,
+                    stats,
+                    stop,
+                    abandon,
+                    rt,
+                    series: HashMap::new(),
+                    shards: Vec::new(),
+                    seq: 0,
+                    positions: VecDeque::new(),
+                    position_file,
+                    resume,
+                    start_ms,
+                    saved: resume,
+                    last_save: Instant::now(),
+                    last_reshard: Instant::now(),
+                    in_at_reshard: 0,
+                };
+                r.run(&mut *reader);
+            })
+            .map_err(|e| format!("remote_write {name:?}: {e}"))?;
+        *q.reader.lock() = Some(th);
+        Ok(q)
+    }
+
+    /// Stop reading, let the shards deliver what they hold (up to `flush` long), save the
+    /// position.
+    pub fn stop(&self, flush: Duration) {
+        self.stop.store(true, Ordering::SeqCst);
+        let deadline = Instant::now() + flush;
+        while self.stats.samples_pending.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let left = self.stats.samples_pending.load(Ordering::Relaxed);
+        if left > 0 {
+            tracing::warn!(queue = %self.name, samples = left, deadline = ?flush, "Remote write: flush deadline reached; the unsent samples stay in the WAL for the next start");
+            // Shards still retrying would hold the shutdown: they give up now, unsent.
+            self.abandon.store(true, Ordering::SeqCst);
+        }
+        // The reader sees `stop`, saves its position and ends its shards.
+        if let Some(t) = self.reader.lock().take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn read_position(f: &PathBuf) -> Option<JournalPos> {
+    let s = std::fs::read_to_string(f).ok()?;
+    let (a, b) = s.trim().split_once(' ')?;
+    Some(JournalPos {
+        segment: a.parse().ok()?,
+        offset: b.parse().ok()?,
+    })
+}
+
+/// Write the position atomically (temp file, rename): a crash leaves the old or the new one.
+fn write_position(f: &PathBuf, p: JournalPos) {
+    let tmp = f.with_extension("tmp");
+    let ok = std::fs::write(&tmp, format!("{} {}\n", p.segment, p.offset))
+        .and_then(|_| std::fs::rename(&tmp, f));
+    if let Err(e) = ok {
+        tracing::warn!(file = %f.display(), err = %e, "Remote write: cannot save the sent position");
+    }
+}
+
+/// A series' labels as sent (shared by its queue entries) and its shard key.
+type WireSeries = (Arc<Vec<Label>>, u64);
+
+struct ReaderLoop {
+    cfg: RemoteWriteConfig,
+    external: Labels,
+    client: Arc<vigil_scrape::client::Scraper>,
+    stats: Arc<Stats>,
+    stop: Arc<AtomicBool>,
+    abandon: Arc<AtomicBool>,
+    rt: tokio::runtime::Handle,
+    /// Series ref → wire labels after external labels and `write_relabel_configs` (None:
+    /// dropped by relabelling).
+    series: HashMap<u64, Option<WireSeries>>,
+    shards: Vec<ShardHandle>,
+    /// Sequence number of the last record whose samples were all queued.
+    seq: u64,
+    /// (seq, position after that record), oldest first, for records not yet known delivered.
+    positions: VecDeque<(u64, JournalPos)>,
+    position_file: PathBuf,
+    /// Samples of records at or before this position were sent by an earlier run.
+    resume: Option<JournalPos>,
+    start_ms: i64,
+    saved: Option<JournalPos>,
+    last_save: Instant,
+    last_reshard: Instant,
+    in_at_reshard: u64,
+}
+
+impl ReaderLoop {
+    fn run(&mut self, reader: &mut dyn vigil_storage::JournalReader) {
+        let n = self.cfg.queue_config.min_shards.max(1) as usize;
+        self.start_shards(n);
+        let mut buf: Vec<(JournalRecord, JournalPos)> = Vec::new();
+        while !self.stop.load(Ordering::SeqCst) {
+            buf.clear();
+            let got = reader.poll(64, &mut |r, p| buf.push((r, p)));
+            match got {
+                Ok(p) => {
+                    self.stats.gaps.fetch_add(p.gaps, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    tracing::error!(err = %e, "Remote write: reading the WAL failed; retrying");
+                    *self.stats.last_error.lock() = Some(e.to_string());
+                    std::thread::sleep(Duration::from_secs(1));
+                    continue;
+                }
+            }
+            let idle = buf.is_empty();
+            for (rec, pos) in std::mem::take(&mut buf) {
+                self.stats
+                    .current_segment
+                    .store(pos.segment, Ordering::Relaxed);
+                match rec {
+                    JournalRecord::Series(s) => {
+                        for (r, ls) in s {
+                            let v = self.prepare(&ls);
+                            self.series.insert(r, v);
+                        }
+                    }
+                    JournalRecord::Samples(s) => {
+                        let sent_before = self.resume.is_some_and(|r| pos <= r);
+                        self.seq += 1;
+                        let seq = self.seq;
+                        for (r, t, v) in s {
+                            if sent_before || (self.resume.is_none() && t < self.start_ms) {
+                                continue;
+                            }
+                            self.stats.samples_in.fetch_add(1, Ordering::Relaxed);
+                            self.stats
+                                .highest_in_ms
+                                .fetch_max(t.max(0) as u64, Ordering::Relaxed);
+                            let Some(Some((labels, key))) = self.series.get(&r) else {
+                                // Dropped by write_relabel_configs (or a series the log
+                                // never named).
+                                self.stats.samples_dropped.fetch_add(1, Ordering::Relaxed);
+                                continue;
+                            };
+                            let e = Entry {
+                                labels: labels.clone(),
+                                key: *key,
+                                t,
+                                v,
+                                seq,
+                            };
+                            if !self.enqueue(e) {
+                                return self.finish();
+                            }
+                        }
+                        self.positions.push_back((seq, pos));
+                    }
+                }
+            }
+            self.advance();
+            self.maybe_reshard();
+            if idle {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        self.finish();
+    }
+
+    /// The wire labels of a series: external labels it lacks added, then relabelled.
+    fn prepare(&self, ls: &Labels) -> Option<WireSeries> {
+        let mut b = ls.builder();
+        for l in self.external.iter() {
+            if !ls.has(l.name) {
+                b.set(l.name, l.value);
+            }
+        }
+        let ls = b.build();
+        let ls = if self.cfg.write_relabel_configs.is_empty() {
+            ls
+        } else {
+            vigil_model::relabel::process(&ls, &self.cfg.write_relabel_configs)?
+        };
+        if ls.is_empty() {
+            return None;
+        }
+        let key = ls.stable_hash();
+        Some((
+            Arc::new(
+                ls.iter()
+                    .map(|l| Label {
+                        name: l.name.to_string(),
+                        value: l.value.to_string(),
+                    })
+                    .collect(),
+            ),
+            key,
+        ))
+    }
+
+    /// Queue one entry on its series' shard, waiting while the shard is full. False when the
+    /// queue is stopping.
+    fn enqueue(&mut self, mut e: Entry) -> bool {
+        loop {
+            let i = (e.key % self.shards.len() as u64) as usize;
+            let sh = &self.shards[i];
+            sh.pending.fetch_add(1, Ordering::SeqCst);
+            self.stats.samples_pending.fetch_add(1, Ordering::Relaxed);
+            match sh.tx.try_send(e) {
+                Ok(()) => return true,
+                Err(err) => {
+                    sh.pending.fetch_sub(1, Ordering::SeqCst);
+                    self.stats.samples_pending.fetch_sub(1, Ordering::Relaxed);
+                    e = match err {
+                        tokio::sync::mpsc::error::TrySendError::Full(e) => e,
+                        tokio::sync::mpsc::error::TrySendError::Closed(e) => e,
+                    };
+                }
+            }
+            // Full: the receiver is slow or down. Stop reading until there is room; the WAL
+            // holds everything meanwhile.
+            if self.stop.load(Ordering::SeqCst) {
+                return false;
+            }
+            self.advance();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Move the saved position over every record all shards have finished with.
+    fn advance(&mut self) {
+        let mut done = self.seq;
+        for sh in &self.shards {
+            if sh.pending.load(Ordering::SeqCst) > 0 {
+                // The last record it sent may have more samples still queued: only the
+                // records before it are surely complete.
+                done = done.min(sh.done_seq.load(Ordering::SeqCst).saturating_sub(1));
+            }
+        }
+        let mut newest = None;
+        while let Some(&(s, p)) = self.positions.front() {
+            if s > done {
+                break;
+            }
+            newest = Some(p);
+            self.positions.pop_front();
+        }
+        if let Some(p) = newest {
+            self.saved = Some(p);
+        }
+        if self.last_save.elapsed() >= Duration::from_secs(5) {
+            self.save();
+        }
+    }
+
+    fn save(&mut self) {
+        if let Some(p) = self.saved {
+            write_position(&self.position_file, p);
+        }
+        self.last_save = Instant::now();
+    }
+
+    fn start_shards(&mut self, n: usize) {
+        let cap = self.cfg.queue_config.capacity.max(1) as usize;
+        for _ in 0..n {
+            let (tx, rx) = tokio::sync::mpsc::channel(cap);
+            let pending = Arc::new(AtomicU64::new(0));
+            let done_seq = Arc::new(AtomicU64::new(0));
+            let shard = Shard {
+                cfg: self.cfg.clone(),
+                client: self.client.clone(),
+                stats: self.stats.clone(),
+                pending: pending.clone(),
+                done_seq: done_seq.clone(),
+                abandon: self.abandon.clone(),
+            };
+            let task = self.rt.spawn(shard.run(rx));
+            self.shards.push(ShardHandle {
+                tx,
+                pending,
+                done_seq,
+                task,
+            });
+        }
+        self.stats.shards.store(n as u64, Ordering::Relaxed);
+    }
+
+    /// Close the shards (each sends what it holds first) and wait for them.
+    fn stop_shards(&mut self) {
+        for sh in self.shards.drain(..) {
+            drop(sh.tx);
+            let _ = self.rt.block_on(sh.task);
+        }
+    }
+
+    /// Prometheus's rule: as many shards as it takes to send what comes in plus a twentieth of
+    /// the backlog per second, at the measured time per sample; changed only when off by 30%.
+    fn maybe_reshard(&mut self) {
+        const EVERY: Duration = Duration::from_secs(10);
+        if self.last_reshard.elapsed() < EVERY {
+            return;
+        }
+        let secs = self.last_reshard.elapsed().as_secs_f64();
+        self.last_reshard = Instant::now();
+        let samples_in = self.stats.samples_in.load(Ordering::Relaxed);
+        let in_rate = (samples_in - self.in_at_reshard) as f64 / secs;
+        self.in_at_reshard = samples_in;
+        let sent = self.stats.samples_sent.load(Ordering::Relaxed).max(1) as f64;
+        let per_sample = self.stats.send_micros.load(Ordering::Relaxed) as f64 / 1e6 / sent;
+        let backlog = self.stats.samples_pending.load(Ordering::Relaxed) as f64;
+        let q = &self.cfg.queue_config;
+        let desired = (per_sample * (in_rate + backlog * 0.05))
+            .ceil()
+            .clamp(q.min_shards.max(1) as f64, q.max_shards.max(1) as f64)
+            as usize;
+        self.stats
+            .shards_desired
+            .store(desired as u64, Ordering::Relaxed);
+        let cur = self.shards.len();
+        let off = (desired as f64 - cur as f64).abs() / cur as f64;
+        if desired == cur || off < 0.3 {
+            return;
+        }
+        // Drain the current shards first, so no series' samples are reordered.
+        tracing::info!(from = cur, to = desired, queue = %self.cfg.name, "Remote write: resharding");
+        self.stop_shards();
+        self.start_shards(desired);
+    }
+
+    fn finish(&mut self) {
+        self.stop_shards();
+        self.advance();
+        self.save();
+    }
+}
+
+/// One `WriteRequest` for a batch (a series' samples together, in order), snappy-encoded,
+/// and its newest timestamp.
+fn encode_batch(batch: &[Entry]) -> (Vec<u8>, i64) {
+    let mut req = WriteRequest::default();
+    // Entries of one series share their labels' allocation: its address names the series.
+    let mut idx: HashMap<usize, usize> = HashMap::new();
+    let mut highest = 0i64;
+    for e in batch {
+        let i = *idx
+            .entry(Arc::as_ptr(&e.labels) as usize)
+            .or_insert_with(|| {
+                req.timeseries.push(TimeSeries {
+                    labels: (*e.labels).clone(),
+                    ..Default::default()
+                });
+                req.timeseries.len() - 1
+            });
+        req.timeseries[i].samples.push(Sample {
+            value: e.v,
+            timestamp: e.t,
+        });
+        highest = highest.max(e.t);
+    }
+    (crate::codec::encode(&req), highest)
+}
+
+/// `s` with the endpoint's password (from `user:password@` in its URL) masked: error texts
+/// from the HTTP client repeat the URL.
+fn redact(url: &str, s: String) -> String {
+    let masked = vigil_config::mask_url(url);
+    if masked == url {
+        return s;
+    }
+    let s = s.replace(url, &masked);
+    match url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split('@').next())
+        .and_then(|userinfo| userinfo.split_once(':'))
+    {
+        Some((_, pw)) if !pw.is_empty() => s.replace(pw, "<secret>"),
+        _ => s,
+    }
+}
+
+struct Shard {
+    cfg: RemoteWriteConfig,
+    client: Arc<vigil_scrape::client::Scraper>,
+    stats: Arc<Stats>,
+    pending: Arc<AtomicU64>,
+    done_seq: Arc<AtomicU64>,
+    abandon: Arc<AtomicBool>,
+}
+
+impl Shard {
+    async fn run(self, mut rx: tokio::sync::mpsc::Receiver<Entry>) {
+        let max = self.cfg.queue_config.max_samples_per_send.max(1) as usize;
+        let deadline = self.cfg.queue_config.batch_send_deadline;
+        let mut batch: Vec<Entry> = Vec::with_capacity(max);
+        loop {
+            let first = match rx.recv().await {
+                Some(e) => e,
+                None => break,
+            };
+            batch.push(first);
+            let until = tokio::time::Instant::now() + deadline;
+            while batch.len() < max {
+                match tokio::time::timeout_at(until, rx.recv()).await {
+                    Ok(Some(e)) => batch.push(e),
+                    Ok(None) | Err(_) => break,
+                }
+            }
+            if !self.send(&batch).await {
+                // Abandoned at the flush deadline: neither sent nor marked done, so the saved
+                // position stays before these samples and the next start sends them.
+                return;
+            }
+            let n = batch.len() as u64;
+            let last = batch.last().map(|e| e.seq).unwrap_or(0);
+            batch.clear();
+            self.done_seq.store(last, Ordering::SeqCst);
+            self.pending.fetch_sub(n, Ordering::SeqCst);
+            self.stats.samples_pending.fetch_sub(n, Ordering::Relaxed);
+        }
+    }
+
+    /// Send one batch until it is accepted or refused for good (true), or abandoned at the
+    /// flush deadline (false).
+    async fn send(&self, batch: &[Entry]) -> bool {
+        let (body, highest) = encode_batch(batch);
+        let n = batch.len() as u64;
+        let q = &self.cfg.queue_config;
+        let mut backoff = q.min_backoff;
+        let mut headers: Vec<(&str, &str)> = vec![
+            ("Content-Encoding", "snappy"),
+            ("Content-Type", "application/x-protobuf"),
+            ("X-Prometheus-Remote-Write-Version", "0.1.0"),
+            ("User-Agent", concat!("vigil/", env!("CARGO_PKG_VERSION"))),
+        ];
+        headers.extend(
+            self.cfg
+                .headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        );
+        loop {
+            let t0 = Instant::now();
+            let res = self
+                .client
+                .post(
+                    &self.cfg.url,
+                    &headers,
+                    body.clone(),
+                    self.cfg.remote_timeout,
+                )
+                .await;
+            let retry_after = match res {
+                Ok((s, _)) if (200..300).contains(&s) => {
+                    self.stats.samples_sent.fetch_add(n, Ordering::Relaxed);
+                    self.stats
+                        .bytes_sent
+                        .fetch_add(body.len() as u64, Ordering::Relaxed);
+                    self.stats.batches.fetch_add(1, Ordering::Relaxed);
+                    self.stats
+                        .send_micros
+                        .fetch_add(t0.elapsed().as_micros() as u64, Ordering::Relaxed);
+                    self.stats
+                        .highest_sent_ms
+                        .fetch_max(highest.max(0) as u64, Ordering::Relaxed);
+                    return true;
+                }
+                Ok((s, text)) if s >= 500 || (s == 429 && q.retry_on_http_429) => {
+                    format!("server returned HTTP status {s}: {text}")
+                }
+                Ok((s, text)) => {
+                    // Refused for good (400s): retrying cannot help; Prometheus drops it too.
+                    let msg = format!("server returned HTTP status {s}: {text}");
+                    tracing::error!(url = %vigil_config::mask_url(&self.cfg.url), err = %msg, samples = n, "Remote write: non-recoverable error; batch dropped");
+                    self.stats.samples_failed.fetch_add(n, Ordering::Relaxed);
+                    *self.stats.last_error.lock() = Some(msg);
+                    return true;
+                }
+                Err(e) => redact(&self.cfg.url, e),
+            };
+            tracing::warn!(url = %vigil_config::mask_url(&self.cfg.url), err = %retry_after, backoff = ?backoff, "Remote write: send failed; retrying");
+            *self.stats.last_error.lock() = Some(retry_after);
+            self.stats.samples_retried.fetch_add(n, Ordering::Relaxed);
+            if self.abandon.load(Ordering::SeqCst) {
+                return false;
+            }
+            tokio::time::sleep(backoff).await;
+            if self.abandon.load(Ordering::SeqCst) {
+                return false;
+            }
+            backoff = (backoff * 2).min(q.max_backoff);
+        }
+    }
+}

@@ -1,0 +1,592 @@
+//! Remote storage against real peers from Debian: vigil remote-writing to VictoriaMetrics
+//! (through a receiver outage and a `kill -9` of vigil, with nothing lost) and to Prometheus's
+//! receiver; Prometheus remote-writing to vigil's receiver; Prometheus federating from vigil
+//! and reading from it with `remote_read`; and the receiver refusing bad input by name.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use support::*;
+
+/// Samples as (labels, timestamp ms, value).
+type Raw = Vec<(String, i64, String)>;
+
+const IGNORED: &[&str] = &["replica", "site"];
+
+fn now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+/// One number from an instant query at `t`.
+fn value_at(base: &str, q: &str, t: f64) -> Option<f64> {
+    let r = get_json(&format!("{base}/api/v1/query?query={}&time={t:.3}", enc(q)));
+    r["data"]["result"][0]["value"][1].as_str()?.parse().ok()
+}
+
+/// Every sample of the series matching `sel` in `(from, to]`, as (labels, timestamp ms,
+/// value) sorted: the raw data as the query API returns it. Labels named in `IGNORED` (the
+/// sender's external labels) are left out so both sides compare.
+fn raw(base: &str, sel: &str, from: f64, to: f64) -> Vec<(String, i64, String)> {
+    let secs = (to - from).ceil() as i64;
+    let r = get_json(&format!(
+        "{base}/api/v1/query?query={}&time={to:.3}",
+        enc(&format!("{sel}[{secs}s]"))
+    ));
+    let mut out = Vec::new();
+    for s in r["data"]["result"].as_array().cloned().unwrap_or_default() {
+        let mut m: Vec<(String, String)> = s["metric"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(k, _)| !IGNORED.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+            .collect();
+        m.sort();
+        for p in s["values"].as_array().unwrap() {
+            let t = (p[0].as_f64().unwrap() * 1000.0).round() as i64;
+            if (t as f64) > from * 1000.0 {
+                out.push((format!("{m:?}"), t, p[1].as_str().unwrap().to_string()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Debian's VictoriaMetrics on `dir`, answering from the newest samples, deduplicating
+/// repeated timestamps (a resumed queue may resend a few).
+fn victoria_metrics(dir: &Path, port: u16) -> Proc {
+    let p = spawn(
+        "victoria-metrics",
+        &debian_bin("victoria-metrics"),
+        &[
+            format!("-storageDataPath={}", dir.join("vm-data").display()),
+            format!("-httpListenAddr=127.0.0.1:{port}"),
+            "-search.latencyOffset=0s".into(),
+            "-search.disableCache".into(),
+            "-dedup.minScrapeInterval=1ms".into(),
+            "-retentionPeriod=100y".into(),
+        ],
+        dir,
+    );
+    wait_http(&format!("http://127.0.0.1:{port}/health"));
+    p
+}
+
+fn pending(base: &str) -> f64 {
+    let (_, body) = get(&format!("{base}/metrics"));
+    body.lines()
+        .filter(|l| l.starts_with("prometheus_remote_storage_samples_pending{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+fn metric(base: &str, name: &str) -> f64 {
+    let (_, body) = get(&format!("{base}/metrics"));
+    body.lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Stop a process with SIGTERM and wait for it.
+fn terminate(mut p: Proc) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &p.child.id().to_string()])
+        .status();
+    let _ = p.child.wait();
+}
+
+/// Wait until VictoriaMetrics has every sample vigil has up to `t` for `sel`, and return both.
+fn caught_up(vbase: &str, vmbase: &str, sel: &str, from: f64, to: f64) -> (Raw, Raw) {
+    let mut last = (Vec::new(), Vec::new());
+    for _ in 0..120 {
+        let _ = get(&format!("{vmbase}/internal/force_flush"));
+        let (a, b) = (raw(vbase, sel, from, to), raw(vmbase, sel, from, to));
+        if !a.is_empty() && a == b {
+            return (a, b);
+        }
+        last = (a, b);
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    last
+}
+
+fn first_difference(a: &[(String, i64, String)], b: &[(String, i64, String)]) -> String {
+    let missing: Vec<_> = a.iter().filter(|x| !b.contains(x)).take(3).collect();
+    let extra: Vec<_> = b.iter().filter(|x| !a.contains(x)).take(3).collect();
+    format!(
+        "{} vs {} samples; only in vigil: {missing:?}; only in the peer: {extra:?}",
+        a.len(),
+        b.len()
+    )
+}
+
+/// vigil scrapes a real node exporter and remote-writes to VictoriaMetrics: both hold the same
+/// samples. VictoriaMetrics is then stopped while vigil keeps scraping, and started again: the
+/// backlog drains and nothing from the outage is missing. vigil is then killed with SIGKILL
+/// and started again on its data: it resumes where it got to, and still nothing is missing.
+#[test]
+fn remote_write_to_victoria_metrics_loses_nothing_across_outage_and_kill() {
+    let dir = temp_dir("remote-vm");
+    let (_ne, ne_port) = node_exporter(&dir);
+    let vm_port = free_port();
+    let vm = victoria_metrics(&dir, vm_port);
+    let vmbase = format!("http://127.0.0.1:{vm_port}");
+    std::fs::write(
+        dir.join("vigil.yml"),
+        format!(
+            "global:\n  scrape_interval: 1s\n  external_labels:\n    replica: a\nscrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{ne_port}']\nremote_write:\n  - url: {vmbase}/api/v1/write\n    name: vm\n    queue_config:\n      batch_send_deadline: 1s\n      min_backoff: 100ms\n      max_backoff: 1s\n"
+        ),
+    )
+    .unwrap();
+    let vport = free_port();
+    let vbase = format!("http://127.0.0.1:{vport}");
+    let args = vec![
+        format!("--web.listen-address=127.0.0.1:{vport}"),
+        format!("--storage.tsdb.path={}", dir.join("data").display()),
+        format!("--config.file={}", dir.join("vigil.yml").display()),
+    ];
+    let first = spawn("vigil-1", &vigil_bin(), &args, &dir);
+    wait_http(&format!("{vbase}/-/ready"));
+    let start = now();
+    std::thread::sleep(Duration::from_secs(8));
+
+    // The same series and samples in both (VictoriaMetrics's also carry `replica="a"`).
+    let t = now() - 1.0;
+    let sel = r#"{job="node",__name__=~"up|node_load1|node_cpu_seconds_total"}"#;
+    let (a, b) = caught_up(&vbase, &vmbase, sel, start - 60.0, t);
+    assert!(a.len() >= 10, "{}", a.len());
+    assert_eq!(a, b, "{}", first_difference(&a, &b));
+    let ext = value_at(&vmbase, r#"count(up{job="node",replica="a"})"#, t);
+    assert_eq!(ext, Some(1.0), "external labels are sent");
+
+    // The receiver goes away (stopped cleanly: VictoriaMetrics keeps its newest samples in
+    // memory for a few seconds, and a SIGKILL would lose what it had acknowledged); vigil
+    // keeps scraping and retrying.
+    terminate(vm);
+    let outage_start = now();
+    std::thread::sleep(Duration::from_secs(12));
+    assert!(
+        metric(&vbase, "prometheus_remote_storage_samples_retried_total") > 0.0,
+        "sends were retried"
+    );
+    let _vm = victoria_metrics(&dir, vm_port);
+    wait_for("the backlog to drain", Duration::from_secs(60), || {
+        (pending(&vbase) == 0.0
+            && metric(
+                &vbase,
+                "prometheus_remote_storage_queue_highest_sent_timestamp_seconds",
+            ) > now() - 3.0)
+            .then_some(())
+    });
+    let t = now() - 1.0;
+    let up_sel = r#"up{job="node"}"#;
+    let (a, b) = caught_up(&vbase, &vmbase, up_sel, outage_start - 5.0, t);
+    assert!(a.len() >= 15, "{a:?}");
+    assert_eq!(a, b, "samples of the outage: {}", first_difference(&a, &b));
+
+    // kill -9 vigil, start it again on the same data: it resumes from where it got to.
+    drop(first);
+    let killed_at = now();
+    std::thread::sleep(Duration::from_secs(2));
+    let _second = spawn("vigil-2", &vigil_bin(), &args, &dir);
+    wait_http(&format!("{vbase}/-/ready"));
+    std::thread::sleep(Duration::from_secs(6));
+    wait_for(
+        "the restarted queue to catch up",
+        Duration::from_secs(60),
+        || {
+            (pending(&vbase) == 0.0
+                && metric(
+                    &vbase,
+                    "prometheus_remote_storage_queue_highest_sent_timestamp_seconds",
+                ) > now() - 3.0)
+                .then_some(())
+        },
+    );
+    let t = now() - 1.0;
+    let (a, b) = caught_up(&vbase, &vmbase, up_sel, killed_at - 20.0, t);
+    assert!(a.len() >= 20, "{a:?}");
+    assert_eq!(
+        a,
+        b,
+        "samples around the kill: {}",
+        first_difference(&a, &b)
+    );
+    assert!(dir.join("data/remote/vm.position").is_file());
+}
+
+/// Debian's Prometheus on `dir/prometheus.yml` with `extra` flags: the process and base URL.
+fn prometheus(dir: &Path, name: &str, extra: &[&str]) -> (Proc, String) {
+    let port = free_port();
+    let mut args = vec![
+        format!(
+            "--config.file={}",
+            dir.join(format!("{name}.yml")).display()
+        ),
+        format!(
+            "--storage.tsdb.path={}",
+            dir.join(format!("{name}-data")).display()
+        ),
+        format!("--web.listen-address=127.0.0.1:{port}"),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let p = spawn(name, &debian_bin("prometheus"), &args, dir);
+    let base = format!("http://127.0.0.1:{port}");
+    wait_http(&format!("{base}/-/ready"));
+    (p, base)
+}
+
+/// Wait until `peer` has every sample `source` has of `sel` in the window; both.
+fn converge(source: &str, peer: &str, sel: &str, from: f64, to: f64) -> (Raw, Raw) {
+    let mut last = (Vec::new(), Vec::new());
+    for _ in 0..120 {
+        let (a, b) = (raw(source, sel, from, to), raw(peer, sel, from, to));
+        if !a.is_empty() && a == b {
+            return (a, b);
+        }
+        last = (a, b);
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    last
+}
+
+/// vigil -> Prometheus 2.42's receiver, and Prometheus 2.42 -> vigil's receiver: the same
+/// samples arrive on the other side.
+#[test]
+fn remote_write_both_ways_with_prometheus() {
+    let dir = temp_dir("remote-prom");
+    let (_ne, ne_port) = node_exporter(&dir);
+    // Prometheus receiving (and scraping nothing).
+    std::fs::write(dir.join("receiver.yml"), "global:\n  scrape_interval: 1s\n").unwrap();
+    let (_rx, rxbase) = prometheus(&dir, "receiver", &["--web.enable-remote-write-receiver"]);
+    // vigil receiving, and sending what it scrapes to Prometheus.
+    let vcfg = format!(
+        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{ne_port}']\nremote_write:\n  - url: {rxbase}/api/v1/write\n    queue_config:\n      batch_send_deadline: 1s\n    write_relabel_configs:\n      - source_labels: [__name__]\n        regex: 'up|node_load1|node_memory_MemFree_bytes'\n        action: keep\n"
+    );
+    let v = Vigil::start(
+        "remote-prom-vigil",
+        Some(&vcfg),
+        &["--web.enable-remote-write-receiver"],
+    );
+    // Prometheus scraping the same exporter under another job and sending it to vigil.
+    std::fs::write(
+        dir.join("sender.yml"),
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: node-via-prometheus\n    static_configs:\n      - targets: ['127.0.0.1:{ne_port}']\nremote_write:\n  - url: {}/api/v1/write\n    queue_config:\n      batch_send_deadline: 1s\n",
+            v.base
+        ),
+    )
+    .unwrap();
+    let (_tx, txbase) = prometheus(&dir, "sender", &[]);
+    let start = now();
+    std::thread::sleep(Duration::from_secs(10));
+    let t = now() - 2.0;
+
+    let sel = r#"{job="node",__name__=~"up|node_load1|node_memory_MemFree_bytes"}"#;
+    let (a, b) = converge(&v.base, &rxbase, sel, start - 60.0, t);
+    assert!(a.len() > 20, "{}", a.len());
+    assert_eq!(a, b, "vigil -> Prometheus: {}", first_difference(&a, &b));
+    let everything = raw(&rxbase, r#"{job="node"}"#, start - 60.0, t);
+    let names: std::collections::BTreeSet<&str> = everything
+        .iter()
+        .filter_map(|(m, _, _)| m.split("\"__name__\", \"").nth(1)?.split('"').next())
+        .collect();
+    assert_eq!(
+        names.into_iter().collect::<Vec<_>>(),
+        ["node_load1", "node_memory_MemFree_bytes", "up"],
+        "write_relabel_configs kept only these"
+    );
+
+    let sel =
+        r#"{job="node-via-prometheus",__name__=~"up|node_load1|node_network_receive_bytes_total"}"#;
+    let (a, b) = converge(&txbase, &v.base, sel, start - 60.0, t);
+    assert!(a.len() >= 5, "{}", a.len());
+    assert_eq!(a, b, "Prometheus -> vigil: {}", first_difference(&a, &b));
+    assert!(metric(&v.base, "vigil_remote_write_received_samples_total") > 0.0);
+}
+
+/// Prometheus federating from vigil's `/federate`, and another reading from vigil's
+/// `/api/v1/read` with `remote_read`: the samples they get are vigil's (same timestamps and
+/// values), with vigil's external labels.
+#[test]
+fn prometheus_federates_and_remote_reads_from_vigil() {
+    let dir = temp_dir("remote-federate");
+    let (_ne, ne_port) = node_exporter(&dir);
+    let vcfg = format!(
+        "global:\n  scrape_interval: 1s\n  external_labels:\n    site: vigil\nscrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{ne_port}']\n"
+    );
+    let v = Vigil::start("remote-federate-vigil", Some(&vcfg), &[]);
+    std::thread::sleep(Duration::from_secs(3));
+    let vhost = v.base.trim_start_matches("http://").to_string();
+
+    // The text format: each series' newest sample with its timestamp, external labels added.
+    let (code, text) = wait_for("federated series", Duration::from_secs(30), || {
+        let (code, text) = get(&format!(
+            "{}/federate?match[]={}",
+            v.base,
+            enc(r#"{job="node",__name__=~"up|node_load1"}"#)
+        ));
+        text.contains("up{").then_some((code, text))
+    });
+    assert_eq!(code, 200);
+    assert!(text.contains("# TYPE up untyped"), "{text}");
+    let up_line = text.lines().find(|l| l.starts_with("up{")).expect(&text);
+    assert!(
+        up_line.contains(r#"job="node""#) && up_line.contains(r#"site="vigil""#),
+        "{up_line}"
+    );
+    assert_eq!(
+        up_line.split(' ').count(),
+        3,
+        "value and timestamp: {up_line}"
+    );
+    let (code, _) = get(&format!("{}/federate?match[]=%7B", v.base));
+    assert_eq!(code, 400, "a bad selector is refused");
+
+    std::fs::write(
+        dir.join("federator.yml"),
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: federate\n    honor_labels: true\n    metrics_path: /federate\n    params:\n      'match[]': ['{{job=\"node\"}}']\n    static_configs:\n      - targets: ['{vhost}']\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("reader.yml"),
+        format!(
+            "global:\n  scrape_interval: 1s\nremote_read:\n  - url: {}/api/v1/read\n    read_recent: true\n",
+            v.base
+        ),
+    )
+    .unwrap();
+    let (_f, fbase) = prometheus(&dir, "federator", &[]);
+    let (_r, rbase) = prometheus(&dir, "reader", &[]);
+    std::thread::sleep(Duration::from_secs(8));
+    let t = now() - 1.0;
+    let from = t - 30.0;
+    // `up`: written on every scrape, whether or not the exporter answered in time.
+    let sel = r#"up{job="node"}"#;
+    let mine = raw(&v.base, sel, from, t);
+    assert!(mine.len() >= 5, "{mine:?}");
+
+    // Federated samples are vigil's samples: same series, timestamps and values.
+    let fed = raw(&fbase, sel, from, t);
+    assert!(fed.len() >= 2, "{fed:?}");
+    for s in &fed {
+        assert!(
+            mine.contains(s),
+            "federated {s:?} is not one of vigil's: {mine:?}"
+        );
+    }
+    // Remote read returns exactly vigil's samples.
+    let read = raw(&rbase, sel, from, t);
+    assert_eq!(read, mine, "{}", first_difference(&mine, &read));
+    let r = value_at(&rbase, r#"count(up{site="vigil"})"#, t);
+    assert_eq!(r, Some(1.0), "remote read carries vigil's external labels");
+}
+
+/// The receiver refuses what it cannot store, naming the problem, and stores nothing of it:
+/// garbage, a truncated snappy frame, the wrong content type or encoding, remote write 2.0,
+/// an out-of-order sample (the whole request rolled back); then a good write is stored.
+#[test]
+fn receiver_refuses_bad_input_by_name() {
+    let v = Vigil::start(
+        "remote-bad-input",
+        None,
+        &["--web.enable-remote-write-receiver"],
+    );
+    let url = format!("{}/api/v1/write", v.base);
+    let post = |body: &[u8], ct: &str, enc_: &str| -> (u16, String) {
+        let f = v.dir.join("body.bin");
+        std::fs::write(&f, body).unwrap();
+        let out = Command::new("curl")
+            .args(["-sS", "-o", "-", "-w", "\n%{http_code}", "-X", "POST"])
+            .args(["-H", &format!("Content-Type: {ct}")])
+            .args(["-H", &format!("Content-Encoding: {enc_}")])
+            .arg("--data-binary")
+            .arg(format!("@{}", f.display()))
+            .arg(&url)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let (body, code) = text.rsplit_once('\n').unwrap();
+        (code.trim().parse().unwrap(), body.to_string())
+    };
+    let good = vigil_bench_write_request(&[("good_metric", 1000, 1.0), ("good_metric", 2000, 2.0)]);
+    let ooo = vigil_bench_write_request(&[("ooo_metric", 5000, 1.0), ("good_metric", 1500, 9.0)]);
+    let pb = "application/x-protobuf";
+    for (body, ct, e, code, want) in [
+        (b"garbage".to_vec(), pb, "snappy", 400, "snappy"),
+        (good[..good.len() / 2].to_vec(), pb, "snappy", 400, "snappy"),
+        (
+            good.clone(),
+            "text/plain",
+            "snappy",
+            415,
+            "application/x-protobuf",
+        ),
+        (good.clone(), pb, "gzip", 415, "gzip"),
+        (
+            good.clone(),
+            "application/x-protobuf;proto=io.prometheus.write.v2.Request",
+            "snappy",
+            415,
+            "io.prometheus.write.v2.Request",
+        ),
+    ] {
+        let (c, b) = post(&body, ct, e);
+        assert_eq!(c, code, "{ct} {e}: {b}");
+        assert!(b.contains(want), "{ct} {e}: {b}");
+    }
+    let (c, b) = post(&good, pb, "snappy");
+    assert_eq!(c, 204, "{b}");
+    let (c, b) = post(&ooo, pb, "snappy");
+    assert_eq!(c, 400, "{b}");
+    assert!(
+        b.contains("out of order") && b.contains("good_metric"),
+        "{b}"
+    );
+    // The rejected write left nothing behind, the good one is all there.
+    let r = query(&v.base, "count_over_time(good_metric[1h] @ 2)");
+    assert_eq!(r[0]["value"][1], "2", "{r:?}");
+    assert!(query(&v.base, "ooo_metric @ 5").is_empty(), "rolled back");
+    // Still serving.
+    assert_eq!(get(&format!("{}/-/healthy", v.base)).0, 200);
+}
+
+/// A snappy `prometheus.WriteRequest` with one series per distinct name, built with the
+/// crate vigil itself uses (the encoder is checked against Prometheus by the tests above).
+fn vigil_bench_write_request(samples: &[(&str, i64, f64)]) -> Vec<u8> {
+    use vigil_remote::proto::{Label, Sample, TimeSeries, WriteRequest};
+    let mut req = WriteRequest::default();
+    for (name, t, v) in samples {
+        let i = match req
+            .timeseries
+            .iter()
+            .position(|s| s.labels[0].value == *name)
+        {
+            Some(i) => i,
+            None => {
+                req.timeseries.push(TimeSeries {
+                    labels: vec![Label {
+                        name: "__name__".into(),
+                        value: name.to_string(),
+                    }],
+                    ..Default::default()
+                });
+                req.timeseries.len() - 1
+            }
+        };
+        req.timeseries[i].samples.push(Sample {
+            value: *v,
+            timestamp: *t,
+        });
+    }
+    vigil_remote::codec::encode(&req)
+}
+
+/// `--storage.remote.read-sample-limit` refuses a remote read that would return more samples,
+/// and answers one within it; `--storage.remote.flush-deadline` bounds how long shutdown waits
+/// for an unreachable receiver (what was not sent stays in the WAL; resuming from it is shown
+/// by `remote_write_to_victoria_metrics_loses_nothing_across_outage_and_kill`).
+#[test]
+fn remote_read_sample_limit_and_flush_deadline() {
+    use vigil_remote::proto::{LabelMatcher, Query, ReadRequest, ReadResponse};
+    let cfg = "remote_write:\n  - url: http://127.0.0.1:1/api/v1/write\n    name: nowhere\n    queue_config:\n      batch_send_deadline: 100ms\n      min_backoff: 50ms\n      max_backoff: 100ms\n";
+    let v = Vigil::start(
+        "remote-limits",
+        Some(cfg),
+        &[
+            "--web.enable-remote-write-receiver",
+            "--storage.remote.read-sample-limit=3",
+            "--storage.remote.flush-deadline=2s",
+        ],
+    );
+    let body = vigil_bench_write_request(&[
+        ("limited", 1000, 1.0),
+        ("limited", 2000, 2.0),
+        ("limited", 3000, 3.0),
+        ("limited", 4000, 4.0),
+    ]);
+    let post = |path: &str, body: &[u8]| -> (u16, Vec<u8>) {
+        let f = v.dir.join("req.bin");
+        std::fs::write(&f, body).unwrap();
+        let out_f = v.dir.join("resp.bin");
+        let out = Command::new("curl")
+            .args(["-sS", "-o"])
+            .arg(&out_f)
+            .args(["-w", "%{http_code}", "-X", "POST"])
+            .args([
+                "-H",
+                "Content-Type: application/x-protobuf",
+                "-H",
+                "Content-Encoding: snappy",
+            ])
+            .arg("--data-binary")
+            .arg(format!("@{}", f.display()))
+            .arg(format!("{}{path}", v.base))
+            .output()
+            .unwrap();
+        let code = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+        (code, std::fs::read(&out_f).unwrap_or_default())
+    };
+    assert_eq!(post("/api/v1/write", &body).0, 204);
+    let read = |end: i64| {
+        vigil_remote::codec::encode(&ReadRequest {
+            queries: vec![Query {
+                start_timestamp_ms: 0,
+                end_timestamp_ms: end,
+                matchers: vec![LabelMatcher {
+                    r#type: 0,
+                    name: "__name__".into(),
+                    value: "limited".into(),
+                }],
+                hints: None,
+            }],
+            accepted_response_types: vec![0],
+        })
+    };
+    let (code, resp) = post("/api/v1/read", &read(10_000));
+    assert_eq!(code, 400);
+    assert!(
+        String::from_utf8_lossy(&resp).contains("exceeded sample limit (3)"),
+        "{}",
+        String::from_utf8_lossy(&resp)
+    );
+    let (code, resp) = post("/api/v1/read", &read(2_500));
+    assert_eq!(code, 200);
+    let r: ReadResponse = vigil_remote::codec::decode(&resp).unwrap();
+    let got: Vec<(i64, f64)> = r.results[0].timeseries[0]
+        .samples
+        .iter()
+        .map(|s| (s.timestamp, s.value))
+        .collect();
+    assert_eq!(got, [(1000, 1.0), (2000, 2.0)]);
+
+    // Samples written after the queue started wait for a receiver that never answers.
+    let now_ms = (now() * 1000.0) as i64;
+    let fresh = vigil_bench_write_request(&[("fresh", now_ms, 1.0)]);
+    assert_eq!(post("/api/v1/write", &fresh).0, 204);
+    wait_for("a send retried", Duration::from_secs(20), || {
+        (metric(&v.base, "prometheus_remote_storage_samples_retried_total") > 0.0).then_some(())
+    });
+    let mut v = v;
+    let _ = Command::new("kill")
+        .args(["-TERM", &v.proc.child.id().to_string()])
+        .status();
+    let exited = wait_for(
+        "shutdown within the flush deadline",
+        Duration::from_secs(30),
+        || v.proc.child.try_wait().ok().flatten(),
+    );
+    assert!(exited.success(), "{exited:?}");
+    let log = v.proc.log_text();
+    assert!(log.contains("flush deadline reached"), "{log}");
+}

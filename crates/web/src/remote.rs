@@ -1,0 +1,194 @@
+//! Remote storage endpoints: the remote write receiver (`POST /api/v1/write`, with
+//! `--web.enable-remote-write-receiver`), remote read (`POST /api/v1/read`) and federation
+//! (`GET /federate`). Decoding and storing are the `remote` crate's; this is the HTTP side.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use vigil_remote::receive::{self, ReceiveError};
+
+use crate::AppState;
+use crate::api::{ApiError, Params, parse_matchers};
+
+type St = State<Arc<AppState>>;
+
+/// The largest remote write or read request body (compressed).
+const MAX_REMOTE_BODY: usize = 32 << 20;
+
+pub(crate) fn routes(receiver: bool) -> Router<Arc<AppState>> {
+    let mut r = Router::new()
+        .route("/api/v1/read", post(read))
+        .route("/federate", get(federate).post(federate));
+    if receiver {
+        r = r.route("/api/v1/write", post(write));
+    } else {
+        // As Prometheus without the flag: the endpoint exists and says how to turn it on.
+        r = r.route(
+            "/api/v1/write",
+            post(|| async {
+                (
+                    StatusCode::NOT_FOUND,
+                    "remote write receiver needs to be enabled with --web.enable-remote-write-receiver\n",
+                )
+            }),
+        );
+    }
+    r.layer(axum::extract::DefaultBodyLimit::max(MAX_REMOTE_BODY))
+}
+
+fn refuse(e: ReceiveError) -> Response {
+    let code = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    (code, format!("{e}\n")).into_response()
+}
+
+fn header_str(h: &HeaderMap, name: header::HeaderName) -> Option<&str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+async fn write(State(s): St, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(remote) = s.remote.clone() else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "remote write is not set up\n",
+        )
+            .into_response();
+    };
+    let checked = receive::check_headers(
+        header_str(&headers, header::CONTENT_TYPE),
+        header_str(&headers, header::CONTENT_ENCODING),
+    );
+    let storage = s.storage.clone();
+    // Decoding and appending are CPU and lock work: off the async workers.
+    let res = tokio::task::spawn_blocking(move || {
+        checked?;
+        let req = receive::decode(&body)?;
+        receive::append(&*storage, &req)
+    })
+    .await
+    .unwrap_or_else(|e| Err(ReceiveError::Storage(format!("write task failed: {e}"))));
+    let mut st = remote.received.lock();
+    st.requests += 1;
+    match res {
+        Ok(got) => {
+            st.samples += got.samples;
+            st.invalid_series += got.invalid_series;
+            st.histograms_dropped += got.histograms_dropped;
+            st.exemplars_dropped += got.exemplars_dropped;
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => {
+            st.refused += 1;
+            tracing::warn!(err = %e, "Remote write request refused");
+            refuse(e)
+        }
+    }
+}
+
+fn external(s: &AppState) -> BTreeMap<String, String> {
+    vigil_remote::external_map(&s.config.read().global.external_labels)
+}
+
+async fn read(State(s): St, body: Bytes) -> Response {
+    let storage = s.storage.clone();
+    let ext = external(&s);
+    let limit = s.remote_read_sample_limit;
+    let res = tokio::task::spawn_blocking(move || {
+        vigil_remote::read::read(&*storage, &body, &ext, limit)
+    })
+    .await
+    .unwrap_or_else(|e| Err(ReceiveError::Storage(format!("read task failed: {e}"))));
+    match res {
+        Ok(b) => (
+            [
+                (header::CONTENT_TYPE, "application/x-protobuf"),
+                (header::CONTENT_ENCODING, "snappy"),
+            ],
+            b,
+        )
+            .into_response(),
+        Err(e) => refuse(e),
+    }
+}
+
+/// The newest sample (within the lookback delta, not a staleness marker) of every series
+/// matching any `match[]`, in the text format with timestamps, external labels added where a
+/// series lacks them: what a federating Prometheus scrapes.
+async fn federate(
+    State(s): St,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let p = Params::from(q, &headers, &body)?;
+    let sets = parse_matchers(&p.all("match[]"))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    let lookback = s.engine.lookback_ms;
+    let ext = external(&s);
+    let storage = s.storage.clone();
+    let text = tokio::task::spawn_blocking(move || -> Result<String, ApiError> {
+        let querier = storage.querier(now - lookback + 1, now)?;
+        let mut latest: BTreeMap<vigil_model::Labels, (i64, f64)> = BTreeMap::new();
+        for set in &sets {
+            for series in querier.select(set)? {
+                if let Some(last) = series.samples.last()
+                    && !vigil_model::sample::is_stale_nan(last.v)
+                {
+                    latest.insert(series.labels, (last.t, last.v));
+                }
+            }
+        }
+        let mut by_name: BTreeMap<String, Vec<(vigil_model::Labels, i64, f64)>> = BTreeMap::new();
+        for (ls, (t, v)) in latest {
+            let Some(name) = ls.metric_name().map(str::to_string) else {
+                continue;
+            };
+            by_name.entry(name).or_default().push((ls, t, v));
+        }
+        let mut out = String::new();
+        for (name, series) in by_name {
+            out.push_str(&format!("# TYPE {name} untyped\n"));
+            for (ls, t, v) in series {
+                let mut pairs: Vec<(String, String)> = ls
+                    .iter()
+                    .filter(|l| l.name != "__name__")
+                    .map(|l| (l.name.to_string(), l.value.to_string()))
+                    .collect();
+                for (n, val) in &ext {
+                    if !ls.has(n) {
+                        pairs.push((n.clone(), val.clone()));
+                    }
+                }
+                pairs.sort();
+                let body: Vec<String> = pairs
+                    .iter()
+                    .map(|(n, val)| format!("{n}={}", vigil_model::labels::quote(val)))
+                    .collect();
+                out.push_str(&format!(
+                    "{name}{{{}}} {} {t}\n",
+                    body.join(","),
+                    crate::json::format_value(v)
+                ));
+            }
+        }
+        Ok(out)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("federation task failed: {e}")))??;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
+}
