@@ -148,7 +148,7 @@ impl RemoteWrite {
     pub fn metrics(&self) -> String {
         let qs = self.queues.lock();
         let mut out = String::new();
-        let per_queue: [QueueMetric; 13] = [
+        let per_queue: [QueueMetric; 11] = [
             (
                 "prometheus_remote_storage_samples_total",
                 "counter",
@@ -204,18 +204,6 @@ impl RemoteWrite {
                 |s| s.shards_desired.load(Ordering::Relaxed) as f64,
             ),
             (
-                "prometheus_remote_storage_sent_batch_duration_seconds_sum",
-                "untyped",
-                "Duration of send calls to the remote storage (sum).",
-                |s| s.send_micros.load(Ordering::Relaxed) as f64 / 1e6,
-            ),
-            (
-                "prometheus_remote_storage_sent_batch_duration_seconds_count",
-                "untyped",
-                "Duration of send calls to the remote storage (count).",
-                |s| s.batches.load(Ordering::Relaxed) as f64,
-            ),
-            (
                 "prometheus_wal_watcher_current_segment",
                 "gauge",
                 "Current segment the WAL watcher is reading records from.",
@@ -238,6 +226,21 @@ impl RemoteWrite {
                 };
                 let _ = writeln!(out, "{name}{{{label}}} {}", f(&q.stats));
             }
+        }
+        // A summary without quantiles: its sum and count, per queue.
+        let name = "prometheus_remote_storage_sent_batch_duration_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Duration of send calls to the remote storage.\n# TYPE {name} summary"
+        );
+        for (_, _, q) in qs.iter() {
+            let label = format!("remote_name=\"{}\",url=\"{}\"", esc(&q.name), esc(&q.url));
+            let _ = writeln!(
+                out,
+                "{name}_sum{{{label}}} {}\n{name}_count{{{label}}} {}",
+                q.stats.send_micros.load(Ordering::Relaxed) as f64 / 1e6,
+                q.stats.batches.load(Ordering::Relaxed)
+            );
         }
         let (inn, high) = qs.iter().fold((0u64, 0u64), |(a, b), (_, _, q)| {
             (

@@ -328,3 +328,101 @@ fn alertmanager_example_is_valid_and_found_by_the_config() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The sharding example: valid objects; the template the init container renders gives a
+/// config `vigil check config` accepts for every replica; and with the replicas' configs, every
+/// target is kept by exactly one replica (the hashmod modulus matches the replica count).
+#[test]
+fn sharding_example_splits_targets_between_replicas() {
+    let path = Path::new(DEPLOY).join("examples/sharding.yaml");
+    let (mut template, mut replicas) = (None, None);
+    for doc in parse_docs(&std::fs::read_to_string(&path).unwrap()) {
+        match doc["kind"].as_str().unwrap() {
+            "ConfigMap" => {
+                template = decode::<ConfigMap>(&doc)
+                    .data
+                    .and_then(|d| d.get("prometheus.yml.tmpl").cloned())
+            }
+            "StatefulSet" => {
+                let ss = decode::<StatefulSet>(&doc);
+                let spec = ss.spec.unwrap();
+                let init = &spec
+                    .template
+                    .spec
+                    .as_ref()
+                    .unwrap()
+                    .init_containers
+                    .as_ref()
+                    .unwrap()[0];
+                assert!(
+                    init.command
+                        .as_ref()
+                        .unwrap()
+                        .join(" ")
+                        .contains("${HOSTNAME##*-}"),
+                    "the ordinal comes from the pod name"
+                );
+                replicas = spec.replicas;
+            }
+            "Deployment" => drop(decode::<Deployment>(&doc)),
+            "Service" => drop(decode::<Service>(&doc)),
+            other => panic!("unexpected kind {other}"),
+        }
+    }
+    let template = template.expect("the config template");
+    let n = replicas.expect("replicas") as usize;
+    assert!(
+        template.contains(&format!("modulus: {n}")),
+        "the hashmod modulus must equal the replica count {n}"
+    );
+    let dir = temp_dir("deploy-sharding");
+    let mut configs = Vec::new();
+    for shard in 0..n {
+        let cfg = dir.join(format!("shard-{shard}.yml"));
+        std::fs::write(&cfg, template.replace("__SHARD__", &shard.to_string())).unwrap();
+        let out = std::process::Command::new(vigil_bin())
+            .args(["check", "config"])
+            .arg(&cfg)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "shard {shard}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        configs.push(vigil_config::Config::load(&cfg).unwrap());
+    }
+    // 200 annotated pods: each is scraped by exactly one replica, and each replica gets some.
+    let mut per_shard = vec![0; n];
+    for i in 0..200 {
+        let pod = vigil_model::Labels::from_pairs([
+            ("__address__", format!("10.1.{}.{}:8080", i / 250, i % 250)),
+            (
+                "__meta_kubernetes_pod_annotationpresent_prometheus_io_scrape",
+                "true".into(),
+            ),
+            (
+                "__meta_kubernetes_pod_annotation_prometheus_io_scrape",
+                "true".into(),
+            ),
+            ("__meta_kubernetes_namespace", "apps".into()),
+            ("__meta_kubernetes_pod_name", format!("pod-{i}")),
+        ]);
+        let kept: Vec<usize> = configs
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| {
+                vigil_model::relabel::process(&pod, &c.scrape_configs[0].relabel_configs).is_some()
+            })
+            .map(|(s, _)| s)
+            .collect();
+        assert_eq!(kept.len(), 1, "pod-{i} kept by {kept:?}");
+        per_shard[kept[0]] += 1;
+    }
+    assert!(per_shard.iter().all(|&k| k > 40), "{per_shard:?}");
+    assert_eq!(
+        configs[1].global.external_labels.get("shard"),
+        Some("1"),
+        "the shard label"
+    );
+}

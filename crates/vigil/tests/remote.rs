@@ -139,14 +139,14 @@ fn remote_write_to_victoria_metrics_loses_nothing_across_outage_and_kill() {
     let vm_port = free_port();
     let vm = victoria_metrics(&dir, vm_port);
     let vmbase = format!("http://127.0.0.1:{vm_port}");
+    let vport = free_port();
     std::fs::write(
         dir.join("vigil.yml"),
         format!(
-            "global:\n  scrape_interval: 1s\n  external_labels:\n    replica: a\nscrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{ne_port}']\nremote_write:\n  - url: {vmbase}/api/v1/write\n    name: vm\n    queue_config:\n      batch_send_deadline: 1s\n      min_backoff: 100ms\n      max_backoff: 1s\n"
+            "global:\n  scrape_interval: 1s\n  external_labels:\n    replica: a\nscrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{ne_port}']\n  - job_name: self\n    static_configs:\n      - targets: ['127.0.0.1:{vport}']\nremote_write:\n  - url: {vmbase}/api/v1/write\n    name: vm\n    queue_config:\n      batch_send_deadline: 1s\n      min_backoff: 100ms\n      max_backoff: 1s\n"
         ),
     )
     .unwrap();
-    let vport = free_port();
     let vbase = format!("http://127.0.0.1:{vport}");
     let args = vec![
         format!("--web.listen-address=127.0.0.1:{vport}"),
@@ -166,6 +166,23 @@ fn remote_write_to_victoria_metrics_loses_nothing_across_outage_and_kill() {
     assert_eq!(a, b, "{}", first_difference(&a, &b));
     let ext = value_at(&vmbase, r#"count(up{job="node",replica="a"})"#, t);
     assert_eq!(ext, Some(1.0), "external labels are sent");
+    // vigil's own metrics, with a queue's series among them, still parse when scraped.
+    let own = value_at(&vbase, r#"up{job="self"}"#, t);
+    assert_eq!(
+        own,
+        Some(1.0),
+        "{:?}",
+        get(&format!("{vbase}/api/v1/targets"))
+    );
+    assert!(
+        value_at(
+            &vbase,
+            r#"prometheus_remote_storage_samples_total{remote_name="vm"}"#,
+            t
+        )
+        .is_some_and(|n| n > 0.0),
+        "the queue's counters are scraped"
+    );
 
     // The receiver goes away (stopped cleanly: VictoriaMetrics keeps its newest samples in
     // memory for a few seconds, and a SIGKILL would lose what it had acknowledged); vigil
