@@ -487,7 +487,11 @@ fn alerts_reach_alertmanager_and_resolve_there() {
             "--alertmanager.notification-batch-size=10",
         ],
     );
-    let ams = get_json(&format!("{}/api/v1/alertmanagers", v.base));
+    // Discovery of the Alertmanagers runs in the background: listed within moments of start.
+    let ams = wait_for("the Alertmanager listed", Duration::from_secs(10), || {
+        let a = get_json(&format!("{}/api/v1/alertmanagers", v.base));
+        (!a["data"]["activeAlertmanagers"][0].is_null()).then_some(a)
+    });
     assert_eq!(
         ams["data"]["activeAlertmanagers"][0]["url"],
         format!("http://127.0.0.1:{am_port}/api/v2/alerts"),
