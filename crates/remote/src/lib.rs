@@ -31,19 +31,26 @@ pub fn queue_name(cfg: &RemoteWriteConfig) -> String {
     if !cfg.name.is_empty() {
         return cfg.name.clone();
     }
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    cfg.url.hash(&mut h);
-    format!("{:?}", cfg.write_relabel_configs).hash(&mut h);
-    format!("{:06x}", h.finish() & 0xff_ffff)
+    // FNV-1a over every setting (URL, headers, auth, relabelling, queue): stable across
+    // builds, so a restart finds the same saved position.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in format!("{cfg:?}").bytes() {
+        h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{:06x}", h & 0xff_ffff)
 }
+
+/// A running queue and the settings it runs with.
+type Running = (RemoteWriteConfig, Labels, Arc<Queue>);
 
 /// Every remote write queue, reconfigured on reload.
 pub struct RemoteWrite {
     journal: Arc<dyn Journal>,
     dir: PathBuf,
     rt: tokio::runtime::Handle,
-    queues: Mutex<Vec<(RemoteWriteConfig, Labels, Arc<Queue>)>>,
+    queues: Mutex<Vec<Running>>,
+    /// Held for a whole apply or shutdown.
+    applying: Mutex<()>,
     /// Samples received on `/api/v1/write` and their outcomes.
     pub received: Mutex<ReceiverStats>,
 }
@@ -66,6 +73,7 @@ impl RemoteWrite {
             dir,
             rt,
             queues: Mutex::new(Vec::new()),
+            applying: Mutex::new(()),
             received: Mutex::new(ReceiverStats::default()),
         })
     }
@@ -80,23 +88,43 @@ impl RemoteWrite {
         external: &Labels,
         flush: Duration,
     ) -> Result<(), String> {
+        let mut names = std::collections::HashSet::new();
         for c in cfgs {
             vigil_scrape::client::Scraper::with_http(&c.http_client, &[], false, 0)
                 .map_err(|e| format!("remote_write {:?}: {e}", queue_name(c)))?;
+            if !names.insert(queue_name(c)) {
+                return Err(format!(
+                    "duplicate remote write configs are not allowed, found duplicate for URL: {}",
+                    vigil_config::mask_url(&c.url)
+                ));
+            }
         }
         std::fs::create_dir_all(&self.dir)
             .map_err(|e| format!("remote write state {}: {e}", self.dir.display()))?;
-        let mut qs = self.queues.lock();
-        let mut keep = Vec::new();
-        for (c, ext, q) in qs.drain(..) {
+        // One apply at a time; `queues` itself is held only to swap the list, never while a
+        // queue stops (which can take the flush deadline): `/metrics` reads it meanwhile.
+        let _one = self.applying.lock();
+        let current: Vec<Running> = self.queues.lock().clone();
+        let (mut keep, mut removed) = (Vec::new(), Vec::new());
+        for (c, ext, q) in current {
             if cfgs.contains(&c) && &ext == external {
                 keep.push((c, ext, q));
             } else {
-                q.stop(flush);
+                removed.push(q);
+            }
+        }
+        *self.queues.lock() = keep.clone();
+        // Removed queues stop before new ones start: a renamed endpoint's new queue must not
+        // share a position file with the old one still running.
+        for q in removed {
+            q.stop(flush);
+            if !names.contains(&q.name) {
+                // vigil's own file: the queue is gone, so is where it got to.
+                let _ = std::fs::remove_file(self.dir.join(format!("{}.position", q.name)));
             }
         }
         for c in cfgs {
-            if keep.iter().any(|(k, _, _)| k == c) {
+            if keep.iter().any(|(k, e, _)| k == c && e == external) {
                 continue;
             }
             let name = queue_name(c);
@@ -110,21 +138,23 @@ impl RemoteWrite {
             )?;
             tracing::info!(queue = %name, url = %vigil_config::mask_url(&c.url), "Remote write: started");
             keep.push((c.clone(), external.clone(), q));
+            *self.queues.lock() = keep.clone();
         }
-        *qs = keep;
         Ok(())
     }
 
     /// Stop every queue, delivering what it holds for up to `flush`.
     pub fn shutdown(&self, flush: Duration) {
-        for (_, _, q) in self.queues.lock().drain(..) {
+        let _one = self.applying.lock();
+        let qs = std::mem::take(&mut *self.queues.lock());
+        for (_, _, q) in qs {
             q.stop(flush);
         }
     }
 
     /// One line per queue for the status page: name, URL, samples sent, pending, last error.
     pub fn status(&self) -> serde_json::Value {
-        let qs = self.queues.lock();
+        let qs = self.queues.lock().clone();
         serde_json::Value::Array(
             qs.iter()
                 .map(|(_, _, q)| {
@@ -146,7 +176,7 @@ impl RemoteWrite {
 
     /// `prometheus_remote_storage_*` and the receiver's counters, in the text format.
     pub fn metrics(&self) -> String {
-        let qs = self.queues.lock();
+        let qs = self.queues.lock().clone();
         let mut out = String::new();
         let per_queue: [QueueMetric; 11] = [
             (

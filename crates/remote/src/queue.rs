@@ -87,9 +87,6 @@ impl Queue {
             vigil_scrape::client::Scraper::with_http(&cfg.http_client, &[], false, 0)
                 .map_err(|e| format!("remote_write {name:?}: {e}"))?,
         );
-        let mut reader = journal
-            .follow()
-            .map_err(|e| format!("remote_write {name:?}: {e}"))?;
         let stats = Arc::new(Stats::default());
         let stop = Arc::new(AtomicBool::new(false));
         let abandon = Arc::new(AtomicBool::new(false));
@@ -126,6 +123,21 @@ impl Queue {
                     last_save: Instant::now(),
                     last_reshard: Instant::now(),
                     in_at_reshard: 0,
+                    ceiling: None,
+                };
+                // Opening reads the checkpoint's series: on this thread, not the reload's.
+                let mut reader = loop {
+                    match journal.follow() {
+                        Ok(r) => break r,
+                        Err(e) => {
+                            tracing::error!(err = %e, "Remote write: cannot open the WAL; retrying");
+                            *r.stats.last_error.lock() = Some(e.to_string());
+                            if r.stop.load(Ordering::SeqCst) {
+                                return;
+                            }
+                            std::thread::sleep(Duration::from_secs(1));
+                        }
+                    }
                 };
                 r.run(&mut *reader);
             })
@@ -139,17 +151,18 @@ impl Queue {
     pub fn stop(&self, flush: Duration) {
         self.stop.store(true, Ordering::SeqCst);
         let deadline = Instant::now() + flush;
-        while self.stats.samples_pending.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
+        let reader = self.reader.lock().take();
+        // The reader sees `stop`, lets its shards deliver what they hold, saves its position
+        // and ends. Past the deadline, shards still retrying give up, leaving the rest unsent.
+        while reader.as_ref().is_some_and(|r| !r.is_finished()) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));
         }
         let left = self.stats.samples_pending.load(Ordering::Relaxed);
-        if left > 0 {
+        if reader.as_ref().is_some_and(|r| !r.is_finished()) {
             tracing::warn!(queue = %self.name, samples = left, deadline = ?flush, "Remote write: flush deadline reached; the unsent samples stay in the WAL for the next start");
-            // Shards still retrying would hold the shutdown: they give up now, unsent.
-            self.abandon.store(true, Ordering::SeqCst);
         }
-        // The reader sees `stop`, saves its position and ends its shards.
-        if let Some(t) = self.reader.lock().take() {
+        self.abandon.store(true, Ordering::SeqCst);
+        if let Some(t) = reader {
             let _ = t.join();
         }
     }
@@ -208,6 +221,8 @@ struct ReaderLoop {
     last_save: Instant,
     last_reshard: Instant,
     in_at_reshard: u64,
+    /// Records after this `seq` were not all delivered by shards that ended early.
+    ceiling: Option<u64>,
 }
 
 impl ReaderLoop {
@@ -231,6 +246,9 @@ impl ReaderLoop {
             }
             let idle = buf.is_empty();
             for (rec, pos) in std::mem::take(&mut buf) {
+                if self.stop.load(Ordering::SeqCst) {
+                    break;
+                }
                 self.stats
                     .current_segment
                     .store(pos.segment, Ordering::Relaxed);
@@ -345,7 +363,7 @@ impl ReaderLoop {
 
     /// Move the saved position over every record all shards have finished with.
     fn advance(&mut self) {
-        let mut done = self.seq;
+        let mut done = self.seq.min(self.ceiling.unwrap_or(u64::MAX));
         for sh in &self.shards {
             if sh.pending.load(Ordering::SeqCst) > 0 {
                 // The last record it sent may have more samples still queued: only the
@@ -364,7 +382,8 @@ impl ReaderLoop {
         if let Some(p) = newest {
             self.saved = Some(p);
         }
-        if self.last_save.elapsed() >= Duration::from_secs(5) {
+        // Often: after a crash, what was sent since the last save is sent again.
+        if self.last_save.elapsed() >= Duration::from_secs(1) {
             self.save();
         }
     }
@@ -406,6 +425,12 @@ impl ReaderLoop {
         for sh in self.shards.drain(..) {
             drop(sh.tx);
             let _ = self.rt.block_on(sh.task);
+            // A shard that ended with samples still pending (abandoned at the flush deadline,
+            // or failed) did not deliver them: the saved position must stay before them.
+            if sh.pending.load(Ordering::SeqCst) > 0 {
+                let below = sh.done_seq.load(Ordering::SeqCst).saturating_sub(1);
+                self.ceiling = Some(self.ceiling.map_or(below, |c| c.min(below)));
+            }
         }
     }
 

@@ -38,6 +38,14 @@ pub fn read(
     sample_limit: u64,
 ) -> Result<Vec<u8>, ReceiveError> {
     let req: ReadRequest = codec::decode(body).map_err(ReceiveError::BadRequest)?;
+    // Only whole `SAMPLES` responses are served; a client that takes only streamed chunks
+    // is told so (Prometheus's client offers `SAMPLES`).
+    if !req.accepted_response_types.is_empty() && !req.accepted_response_types.contains(&0) {
+        return Err(ReceiveError::BadRequest(format!(
+            "server does not support any of the requested response types: {:?}; supported: [SAMPLES]",
+            req.accepted_response_types
+        )));
+    }
     let mut out = ReadResponse::default();
     let mut samples = 0u64;
     for q in &req.queries {
@@ -61,13 +69,16 @@ fn query(
             if !m.matches(v) {
                 return Ok(QueryResult::default());
             }
+            // The stored series lack the external label (it is added to the results): select
+            // those without one of their own, as Prometheus does.
+            matchers.push(Matcher::equal(m.name.clone(), ""));
             continue;
         }
         matchers.push(m);
     }
-    if matchers.is_empty() {
+    if matchers.iter().all(|m| m.matches_empty()) {
         return Err(ReceiveError::BadRequest(
-            "a query needs at least one matcher that is not on an external label".into(),
+            "a query needs at least one matcher that selects a non-empty value".into(),
         ));
     }
     let querier = storage

@@ -2,7 +2,7 @@
 //! `prometheus.WriteRequest` appended in one transaction, answered as Prometheus answers.
 
 use vigil_model::Labels;
-use vigil_storage::{AppendError, Storage};
+use vigil_storage::Storage;
 
 use crate::codec;
 use crate::proto::WriteRequest;
@@ -135,10 +135,9 @@ pub fn append(storage: &dyn Storage, req: &WriteRequest) -> Result<Received, Rec
                 Err(e) => {
                     app.rollback();
                     let msg = format!("{e}: series {labels}, timestamp {}", s.timestamp);
-                    return Err(match e {
-                        AppendError::SeriesLimit(_) => ReceiveError::Storage(msg),
-                        _ => ReceiveError::BadRequest(msg),
-                    });
+                    // Every refusal is final for the sender (a series limit too, as Mimir
+                    // answers it): retrying the same request would block its queue forever.
+                    return Err(ReceiveError::BadRequest(msg));
                 }
             }
             got.samples += 1;

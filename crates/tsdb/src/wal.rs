@@ -624,8 +624,15 @@ impl Follower {
     ) -> io::Result<FollowReport> {
         let mut rep = FollowReport::default();
         while rep.records < max {
-            if self.file.is_none() && !self.open(&mut rep)? {
-                return Ok(rep);
+            if self.file.is_none() {
+                let missed = rep.segments_missed;
+                if !self.open(&mut rep)? {
+                    return Ok(rep);
+                }
+                if rep.segments_missed > missed {
+                    // A gap: the caller learns of it before any record after it.
+                    return Ok(rep);
+                }
             }
             if let Some(file) = self.file.as_mut() {
                 file.read_to_end(&mut self.pending)?;

@@ -606,4 +606,26 @@ fn remote_read_sample_limit_and_flush_deadline() {
     assert!(exited.success(), "{exited:?}");
     let log = v.proc.log_text();
     assert!(log.contains("flush deadline reached"), "{log}");
+
+    // The abandoned sample was not counted as sent: started again on the same data with a
+    // receiver that answers (the queue keeps its name, so its saved position), it arrives.
+    let rx = Vigil::start("remote-limits-rx", None, &["--web.enable-remote-write-receiver"]);
+    v.write_config(&format!(
+        "remote_write:\n  - url: {}/api/v1/write\n    name: nowhere\n    queue_config:\n      batch_send_deadline: 100ms\n",
+        rx.base
+    ));
+    let port = free_port();
+    let _again = spawn(
+        "vigil-again",
+        &vigil_bin(),
+        &[
+            format!("--web.listen-address=127.0.0.1:{port}"),
+            format!("--storage.tsdb.path={}", v.dir.join("data").display()),
+            format!("--config.file={}", v.dir.join("vigil.yml").display()),
+        ],
+        &v.dir,
+    );
+    wait_for("the unsent sample delivered", Duration::from_secs(30), || {
+        (!query(&rx.base, "fresh").is_empty()).then_some(())
+    });
 }
