@@ -27,8 +27,22 @@ export async function flagsPage(root: HTMLElement) {
 }
 
 export async function statusPage(root: HTMLElement) {
-  const [rt, bi] = await Promise.all([api<any>('/api/v1/status/runtimeinfo'), api<any>('/api/v1/status/buildinfo')]);
-  root.append(el('h1', {}, 'Status'), el('h2', {}, 'Runtime'), kvTable(rt.data), el('h2', {}, 'Build'), kvTable(bi.data));
+  const [rt, bi, rw] = await Promise.all([api<any>('/api/v1/status/runtimeinfo'), api<any>('/api/v1/status/buildinfo'),
+    api<{ queues: any[] }>('/api/v1/status/remote_write')]);
+  root.append(el('h1', {}, 'Status'), el('h2', {}, 'Runtime'), kvTable(rt.data), el('h2', {}, 'Build'), kvTable(bi.data),
+    el('h2', {}, 'Remote write'), remoteWrite(rw.data.queues));
+}
+
+// One row per remote_write queue: how far it got and what last went wrong.
+function remoteWrite(queues: any[]): HTMLElement {
+  if (!queues.length) return el('p', { id: 'remote-write', class: 'muted' }, 'No remote_write endpoints in the configuration.');
+  const sent = (ms: number) => ms ? new Date(ms).toISOString() : 'never';
+  return el('table', { id: 'remote-write' },
+    el('thead', {}, el('tr', {}, ...['Name', 'URL', 'Samples sent', 'Pending', 'Failed', 'Shards', 'Newest sent', 'Last error'].map(h => el('th', {}, h)))),
+    el('tbody', {}, ...queues.map(q => el('tr', { class: 'queue', 'data-name': q.name },
+      el('td', {}, q.name), el('td', { class: 'url' }, q.url), el('td', {}, String(q.samplesSent)), el('td', {}, String(q.samplesPending)),
+      el('td', {}, String(q.samplesFailed)), el('td', {}, String(q.shards)), el('td', {}, sent(q.highestSentTimestampMs)),
+      el('td', { class: 'last-error' }, q.lastError || '')))));
 }
 
 export async function tsdbPage(root: HTMLElement) {

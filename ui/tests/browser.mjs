@@ -81,6 +81,11 @@ for (const p of ['config', 'flags', 'status', 'tsdb-status', 'alerts', 'rules'])
   await page.waitForTimeout(200);
   await page.screenshot({ path: `${shots}/${p}.png`, fullPage: true });
 }
+// The status page lists the remote write queue (its receiver is unreachable: the error shows).
+await page.goto(`${base}/status`);
+await page.waitForSelector('#remote-write tr.queue');
+const rwUrl = await page.$eval('#remote-write tr.queue td.url', c => c.textContent);
+check(/127\.0\.0\.1:1\/api\/v1\/write/.test(rwUrl), `status page lists the remote write queue (${rwUrl})`);
 const config = await (await page.goto(`${base}/config`), page.waitForSelector('#config-yaml'));
 check((await config.textContent()).includes('job_name: node'), 'config page shows the loaded YAML');
 check(!(await config.textContent()).includes('#'), 'config page shows the config re-serialised, without its comments');

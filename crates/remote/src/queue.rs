@@ -17,8 +17,6 @@ use vigil_config::RemoteWriteConfig;
 use vigil_model::Labels;
 use vigil_storage::{Journal, JournalPos, JournalRecord};
 
-use crate::proto::{Label, Sample, TimeSeries, WriteRequest};
-
 /// Counters of one queue, exported as `prometheus_remote_storage_*`.
 #[derive(Default)]
 pub struct Stats {
@@ -43,8 +41,8 @@ pub struct Stats {
 
 /// A sample on its way: which series (its wire labels, shared) and the record it came from.
 struct Entry {
-    labels: Arc<Vec<Label>>,
-    key: u64,
+    /// The series' labels, already protobuf-encoded as `TimeSeries.labels` fields.
+    labels: Arc<[u8]>,
     t: i64,
     v: f64,
     seq: u64,
@@ -52,7 +50,9 @@ struct Entry {
 
 /// One shard's side as the reader sees it.
 struct ShardHandle {
-    tx: tokio::sync::mpsc::Sender<Entry>,
+    /// Entries go over in chunks (one per record and shard, at most a batch each): a channel
+    /// operation per sample cost more than the rest of the reader's work.
+    tx: tokio::sync::mpsc::Sender<Vec<Entry>>,
     /// Entries given to the shard and not yet sent or given up.
     pending: Arc<AtomicU64>,
     /// The `seq` of the newest entry the shard has finished with.
@@ -195,7 +195,7 @@ fn write_position(f: &PathBuf, p: JournalPos) {
 }
 
 /// A series' labels as sent (shared by its queue entries) and its shard key.
-type WireSeries = (Arc<Vec<Label>>, u64);
+type WireSeries = (Arc<[u8]>, u64);
 
 struct ReaderLoop {
     cfg: RemoteWriteConfig,
@@ -263,6 +263,9 @@ impl ReaderLoop {
                         let sent_before = self.resume.is_some_and(|r| pos <= r);
                         self.seq += 1;
                         let seq = self.seq;
+                        let max = self.cfg.queue_config.max_samples_per_send.max(1) as usize;
+                        let mut chunks: Vec<Vec<Entry>> =
+                            (0..self.shards.len()).map(|_| Vec::new()).collect();
                         for (r, t, v) in s {
                             if sent_before || (self.resume.is_none() && t < self.start_ms) {
                                 continue;
@@ -277,14 +280,22 @@ impl ReaderLoop {
                                 self.stats.samples_dropped.fetch_add(1, Ordering::Relaxed);
                                 continue;
                             };
-                            let e = Entry {
+                            let i = (*key % chunks.len() as u64) as usize;
+                            chunks[i].push(Entry {
                                 labels: labels.clone(),
-                                key: *key,
                                 t,
                                 v,
                                 seq,
-                            };
-                            if !self.enqueue(e) {
+                            });
+                            if chunks[i].len() >= max {
+                                let full = std::mem::take(&mut chunks[i]);
+                                if !self.enqueue(i, full) {
+                                    return self.finish();
+                                }
+                            }
+                        }
+                        for (i, c) in chunks.into_iter().enumerate() {
+                            if !c.is_empty() && !self.enqueue(i, c) {
                                 return self.finish();
                             }
                         }
@@ -319,35 +330,24 @@ impl ReaderLoop {
             return None;
         }
         let key = ls.stable_hash();
-        Some((
-            Arc::new(
-                ls.iter()
-                    .map(|l| Label {
-                        name: l.name.to_string(),
-                        value: l.value.to_string(),
-                    })
-                    .collect(),
-            ),
-            key,
-        ))
+        Some((Arc::from(encode_labels(&ls)), key))
     }
 
-    /// Queue one entry on its series' shard, waiting while the shard is full. False when the
-    /// queue is stopping.
-    fn enqueue(&mut self, mut e: Entry) -> bool {
+    /// Queue a chunk on shard `i`, waiting while it is full. False when the queue is stopping.
+    fn enqueue(&mut self, i: usize, mut c: Vec<Entry>) -> bool {
+        let n = c.len() as u64;
         loop {
-            let i = (e.key % self.shards.len() as u64) as usize;
             let sh = &self.shards[i];
-            sh.pending.fetch_add(1, Ordering::SeqCst);
-            self.stats.samples_pending.fetch_add(1, Ordering::Relaxed);
-            match sh.tx.try_send(e) {
+            sh.pending.fetch_add(n, Ordering::SeqCst);
+            self.stats.samples_pending.fetch_add(n, Ordering::Relaxed);
+            match sh.tx.try_send(c) {
                 Ok(()) => return true,
                 Err(err) => {
-                    sh.pending.fetch_sub(1, Ordering::SeqCst);
-                    self.stats.samples_pending.fetch_sub(1, Ordering::Relaxed);
-                    e = match err {
-                        tokio::sync::mpsc::error::TrySendError::Full(e) => e,
-                        tokio::sync::mpsc::error::TrySendError::Closed(e) => e,
+                    sh.pending.fetch_sub(n, Ordering::SeqCst);
+                    self.stats.samples_pending.fetch_sub(n, Ordering::Relaxed);
+                    c = match err {
+                        tokio::sync::mpsc::error::TrySendError::Full(c) => c,
+                        tokio::sync::mpsc::error::TrySendError::Closed(c) => c,
                     };
                 }
             }
@@ -396,7 +396,9 @@ impl ReaderLoop {
     }
 
     fn start_shards(&mut self, n: usize) {
-        let cap = self.cfg.queue_config.capacity.max(1) as usize;
+        // `capacity` counts samples; the channel holds chunks of up to a batch each.
+        let q = &self.cfg.queue_config;
+        let cap = (q.capacity / q.max_samples_per_send.max(1)).max(1) as usize;
         for _ in 0..n {
             let (tx, rx) = tokio::sync::mpsc::channel(cap);
             let pending = Arc::new(AtomicU64::new(0));
@@ -475,30 +477,76 @@ impl ReaderLoop {
     }
 }
 
-/// One `WriteRequest` for a batch (a series' samples together, in order), snappy-encoded,
-/// and its newest timestamp.
-fn encode_batch(batch: &[Entry]) -> (Vec<u8>, i64) {
-    let mut req = WriteRequest::default();
-    // Entries of one series share their labels' allocation: its address names the series.
-    let mut idx: HashMap<usize, usize> = HashMap::new();
-    let mut highest = 0i64;
-    for e in batch {
-        let i = *idx
-            .entry(Arc::as_ptr(&e.labels) as usize)
-            .or_insert_with(|| {
-                req.timeseries.push(TimeSeries {
-                    labels: (*e.labels).clone(),
-                    ..Default::default()
-                });
-                req.timeseries.len() - 1
-            });
-        req.timeseries[i].samples.push(Sample {
-            value: e.v,
-            timestamp: e.t,
-        });
-        highest = highest.max(e.t);
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
     }
-    (crate::codec::encode(&req), highest)
+    out.push(v as u8);
+}
+
+fn varint_len(v: u64) -> usize {
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+/// A series' labels as the `labels` fields (1) of a `prometheus.TimeSeries`, each a `Label`
+/// with `name` (1) and `value` (2): encoded once per series, copied into every batch.
+pub(crate) fn encode_labels(ls: &Labels) -> Vec<u8> {
+    let mut out = Vec::new();
+    for l in ls.iter() {
+        let (n, v) = (l.name.as_bytes(), l.value.as_bytes());
+        let len =
+            1 + varint_len(n.len() as u64) + n.len() + 1 + varint_len(v.len() as u64) + v.len();
+        out.push(0x0a);
+        put_varint(&mut out, len as u64);
+        out.push(0x0a);
+        put_varint(&mut out, n.len() as u64);
+        out.extend_from_slice(n);
+        out.push(0x12);
+        put_varint(&mut out, v.len() as u64);
+        out.extend_from_slice(v);
+    }
+    out
+}
+
+/// One `prometheus.WriteRequest` for a batch (each series once, its samples in order),
+/// snappy-encoded, and its newest timestamp. Written directly: building the prost structs
+/// cloned every label string of every series of every batch.
+fn encode_batch(batch: &[Entry]) -> (Vec<u8>, i64) {
+    // Group by series (the labels' allocation names it), keeping each series' order.
+    let mut idx: Vec<usize> = (0..batch.len()).collect();
+    idx.sort_by_key(|&i| Arc::as_ptr(&batch[i].labels) as *const u8 as usize);
+    let mut raw = Vec::with_capacity(batch.len() * 64);
+    let mut highest = 0i64;
+    let sample_len = |t: i64| 1 + 8 + 1 + varint_len(t as u64);
+    let mut i = 0;
+    while i < idx.len() {
+        let labels = &batch[idx[i]].labels;
+        let mut j = i;
+        let mut len = labels.len();
+        while j < idx.len() && Arc::ptr_eq(&batch[idx[j]].labels, labels) {
+            len += 2 + sample_len(batch[idx[j]].t);
+            j += 1;
+        }
+        raw.push(0x0a);
+        put_varint(&mut raw, len as u64);
+        raw.extend_from_slice(labels);
+        for &k in &idx[i..j] {
+            let e = &batch[k];
+            raw.push(0x12);
+            raw.push(sample_len(e.t) as u8);
+            raw.push(0x09);
+            raw.extend_from_slice(&e.v.to_le_bytes());
+            raw.push(0x10);
+            put_varint(&mut raw, e.t as u64);
+            highest = highest.max(e.t);
+        }
+        i = j;
+    }
+    let body = snap::raw::Encoder::new()
+        .compress_vec(&raw)
+        .expect("snappy compresses any input");
+    (body, highest)
 }
 
 /// `s` with the endpoint's password (from `user:password@` in its URL) masked: error texts
@@ -529,34 +577,42 @@ struct Shard {
 }
 
 impl Shard {
-    async fn run(self, mut rx: tokio::sync::mpsc::Receiver<Entry>) {
+    async fn run(self, mut rx: tokio::sync::mpsc::Receiver<Vec<Entry>>) {
         let max = self.cfg.queue_config.max_samples_per_send.max(1) as usize;
         let deadline = self.cfg.queue_config.batch_send_deadline;
         let mut batch: Vec<Entry> = Vec::with_capacity(max);
         loop {
             let first = match rx.recv().await {
-                Some(e) => e,
+                Some(c) => c,
                 None => break,
             };
-            batch.push(first);
+            batch.extend(first);
             let until = tokio::time::Instant::now() + deadline;
             while batch.len() < max {
                 match tokio::time::timeout_at(until, rx.recv()).await {
-                    Ok(Some(e)) => batch.push(e),
+                    Ok(Some(c)) => batch.extend(c),
                     Ok(None) | Err(_) => break,
                 }
             }
-            if !self.send(&batch).await {
-                // Abandoned at the flush deadline: neither sent nor marked done, so the saved
-                // position stays before these samples and the next start sends them.
-                return;
+            // A batch at most `max_samples_per_send`; what is over waits for the next.
+            while !batch.is_empty() {
+                let n = batch.len().min(max);
+                if n < max && batch.len() < max && !rx.is_closed() && !rx.is_empty() {
+                    break;
+                }
+                if !self.send(&batch[..n]).await {
+                    // Abandoned at the flush deadline: neither sent nor marked done, so the
+                    // saved position stays before these samples and the next start sends them.
+                    return;
+                }
+                let last = batch[n - 1].seq;
+                batch.drain(..n);
+                self.done_seq.store(last, Ordering::SeqCst);
+                self.pending.fetch_sub(n as u64, Ordering::SeqCst);
+                self.stats
+                    .samples_pending
+                    .fetch_sub(n as u64, Ordering::Relaxed);
             }
-            let n = batch.len() as u64;
-            let last = batch.last().map(|e| e.seq).unwrap_or(0);
-            batch.clear();
-            self.done_seq.store(last, Ordering::SeqCst);
-            self.pending.fetch_sub(n, Ordering::SeqCst);
-            self.stats.samples_pending.fetch_sub(n, Ordering::Relaxed);
         }
     }
 
@@ -630,5 +686,70 @@ impl Shard {
             }
             backoff = (backoff * 2).min(q.max_backoff);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{Label, Sample, TimeSeries, WriteRequest};
+
+    /// The hand-written encoding decodes as the `prometheus.WriteRequest` it stands for: each
+    /// series once, with its samples in order, whatever the batch's interleaving.
+    #[test]
+    fn batches_encode_as_write_requests() {
+        let a = Labels::from_pairs([("__name__", "up"), ("job", "a")]);
+        let b = Labels::from_pairs([("__name__", "long_name_".repeat(20)), ("x", "é".into())]);
+        let (la, lb): (Arc<[u8]>, Arc<[u8]>) =
+            (Arc::from(encode_labels(&a)), Arc::from(encode_labels(&b)));
+        let e = |l: &Arc<[u8]>, t: i64, v: f64| Entry {
+            labels: l.clone(),
+            t,
+            v,
+            seq: 1,
+        };
+        let batch = vec![
+            e(&la, 1000, 1.0),
+            e(&lb, -5, f64::NAN),
+            e(&la, 2000, 0.0),
+            e(&lb, 1_800_000_000_000, -2.5),
+        ];
+        let (body, highest) = encode_batch(&batch);
+        assert_eq!(highest, 1_800_000_000_000);
+        let got: WriteRequest = crate::codec::decode(&body).unwrap();
+        let wire = |ls: &Labels| -> Vec<Label> {
+            ls.iter()
+                .map(|l| Label {
+                    name: l.name.into(),
+                    value: l.value.into(),
+                })
+                .collect()
+        };
+        let mut series = got.timeseries.clone();
+        series.sort_by(|x, y| x.labels[0].value.cmp(&y.labels[0].value));
+        assert_eq!(series.len(), 2);
+        let ts_b = &series[0];
+        let ts_a = &series[1];
+        assert_eq!(
+            ts_a,
+            &TimeSeries {
+                labels: wire(&a),
+                samples: vec![
+                    Sample {
+                        value: 1.0,
+                        timestamp: 1000
+                    },
+                    Sample {
+                        value: 0.0,
+                        timestamp: 2000
+                    }
+                ],
+                ..Default::default()
+            }
+        );
+        assert_eq!(ts_b.labels, wire(&b));
+        assert_eq!(ts_b.samples[0].timestamp, -5);
+        assert!(ts_b.samples[0].value.is_nan());
+        assert_eq!(ts_b.samples[1].value, -2.5);
     }
 }

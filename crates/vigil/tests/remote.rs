@@ -609,7 +609,11 @@ fn remote_read_sample_limit_and_flush_deadline() {
 
     // The abandoned sample was not counted as sent: started again on the same data with a
     // receiver that answers (the queue keeps its name, so its saved position), it arrives.
-    let rx = Vigil::start("remote-limits-rx", None, &["--web.enable-remote-write-receiver"]);
+    let rx = Vigil::start(
+        "remote-limits-rx",
+        None,
+        &["--web.enable-remote-write-receiver"],
+    );
     v.write_config(&format!(
         "remote_write:\n  - url: {}/api/v1/write\n    name: nowhere\n    queue_config:\n      batch_send_deadline: 100ms\n",
         rx.base
@@ -625,7 +629,9 @@ fn remote_read_sample_limit_and_flush_deadline() {
         ],
         &v.dir,
     );
-    wait_for("the unsent sample delivered", Duration::from_secs(30), || {
-        (!query(&rx.base, "fresh").is_empty()).then_some(())
-    });
+    wait_for(
+        "the unsent sample delivered",
+        Duration::from_secs(30),
+        || (!query(&rx.base, "fresh").is_empty()).then_some(()),
+    );
 }

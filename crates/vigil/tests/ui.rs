@@ -28,7 +28,7 @@ fn ui_pages_in_headless_chromium() {
     .unwrap();
     let rules_glob = format!("{}/*.yml", rules_dir.display());
     let cfg = format!(
-        "# a comment the config page must not show\nglobal:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\nrule_files: ['{rules_glob}']\nscrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{ne_port}']\n  - job_name: filtered\n    static_configs:\n      - targets: ['keep.example:9100', 'drop.example:9100']\n    relabel_configs:\n      - source_labels: [__address__]\n        regex: drop.*\n        action: drop\n"
+        "# a comment the config page must not show\nglobal:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\nrule_files: ['{rules_glob}']\nremote_write:\n  - url: http://127.0.0.1:1/api/v1/write\n    name: nowhere\nscrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{ne_port}']\n  - job_name: filtered\n    static_configs:\n      - targets: ['keep.example:9100', 'drop.example:9100']\n    relabel_configs:\n      - source_labels: [__address__]\n        regex: drop.*\n        action: drop\n"
     );
     let v = Vigil::start("ui", Some(&cfg), &[]);
     // The same under a path prefix, as behind an ingress: the prefix comes from the external URL.

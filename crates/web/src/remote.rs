@@ -23,6 +23,7 @@ const MAX_REMOTE_BODY: usize = 32 << 20;
 
 pub(crate) fn routes(receiver: bool) -> Router<Arc<AppState>> {
     let mut r = Router::new()
+        .route("/api/v1/status/remote_write", get(status))
         .route("/api/v1/read", post(read))
         .route("/federate", get(federate).post(federate));
     if receiver {
@@ -40,6 +41,16 @@ pub(crate) fn routes(receiver: bool) -> Router<Arc<AppState>> {
         );
     }
     r.layer(axum::extract::DefaultBodyLimit::max(MAX_REMOTE_BODY))
+}
+
+/// vigil's own: each remote write queue's progress, for the status page.
+async fn status(State(s): St) -> Response {
+    let queues = s
+        .remote
+        .as_ref()
+        .map(|r| r.status())
+        .unwrap_or_else(|| serde_json::json!([]));
+    crate::api::ok(serde_json::json!({ "queues": queues }))
 }
 
 fn refuse(e: ReceiveError) -> Response {
