@@ -1133,7 +1133,7 @@ fn grafana_rules_requests_answer_as_prometheus_does() {
         let (mut p, vv) = (shape(&pbase, &q), shape(&v.base, &q));
         if q.starts_with("?type=") {
             // 2.42 lists groups the filter left empty; current Prometheus (and vigil) leave
-            // them out (documented in docs/compatibility.md).
+            // them out (documented in docs/rules.md).
             let mut kept = Vec::new();
             for (i, line) in p.iter().enumerate() {
                 let empty_group = line.starts_with("group ")
