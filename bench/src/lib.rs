@@ -113,6 +113,18 @@ impl Drop for Killed {
     }
 }
 
+/// Start `bin` with `args`, its output discarded, killed when dropped.
+pub fn spawn(bin: &std::path::Path, args: &[String]) -> Killed {
+    Killed(
+        std::process::Command::new(bin)
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", bin.display())),
+    )
+}
+
 /// A free TCP port on loopback.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

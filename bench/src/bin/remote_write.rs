@@ -14,11 +14,11 @@
 //! `cargo build --release -p vigil && cargo run --release -p vigil-bench --bin remote_write [-- WINDOW OUTAGE]`
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use vigil_bench::servers::urlencode;
-use vigil_bench::{Killed, cpu_seconds, exposition, free_port, http_get, rss_bytes, serve};
+use vigil_bench::{Killed, cpu_seconds, exposition, free_port, http_get, rss_bytes, serve, spawn};
 
 const TARGETS: usize = 10;
 const SERIES: usize = 100_000;
@@ -29,17 +29,6 @@ fn now() -> f64 {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs_f64()
-}
-
-fn spawn(bin: &Path, args: &[String]) -> Killed {
-    Killed(
-        Command::new(bin)
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {}: {e}", bin.display())),
-    )
 }
 
 /// The sum of a metric's samples on a `/metrics` page (every label set).

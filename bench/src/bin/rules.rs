@@ -23,13 +23,13 @@ use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use vigil_bench::servers::urlencode;
-use vigil_bench::{Killed, cpu_seconds, free_port, http_get};
+use vigil_bench::{cpu_seconds, free_port, http_get, spawn};
 
 const TARGETS: usize = 10;
 const FAMILIES: usize = 100;
@@ -259,17 +259,6 @@ struct Outcome {
     rate_sum: (f64, f64),
     firing: f64,
     notifications: u64,
-}
-
-fn spawn(bin: &Path, args: &[String]) -> Killed {
-    Killed(
-        Command::new(bin)
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {}: {e}", bin.display())),
-    )
 }
 
 /// Data in and every 1m rate answerable: each target scraped several times.

@@ -99,19 +99,7 @@ impl From<Rendered> for Compact {
     }
 }
 
-/// A label value escaped for the text format (`\\`, `\"`, `\n`).
-pub fn escape_label_value(v: &str) -> String {
-    let mut out = String::with_capacity(v.len());
-    for c in v.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use vigil_model::exposition::escape_label_value;
 
 pub fn push_labels<'a>(out: &mut String, labels: impl Iterator<Item = (&'a str, &'a str)>) {
     let mut first = true;

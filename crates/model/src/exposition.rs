@@ -22,6 +22,21 @@ use std::borrow::Cow;
 
 use crate::labels::{Labels, LabelsBuilder, METRIC_NAME};
 
+/// A label value escaped for the text format: `\\`, `"` and newline, the only escapes its
+/// parsers undo (Go's `%q`, [`crate::labels::quote`], escapes more).
+pub fn escape_label_value(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 mod lex;
 mod openmetrics;
 mod text;

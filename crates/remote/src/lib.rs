@@ -21,6 +21,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use vigil_config::RemoteWriteConfig;
 use vigil_model::Labels;
+use vigil_model::exposition::escape_label_value as esc;
 use vigil_storage::Journal;
 
 use queue::Queue;
@@ -309,12 +310,6 @@ type QueueMetric = (
     &'static str,
     fn(&queue::Stats) -> f64,
 );
-
-fn esc(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
 
 /// External labels as a map (remote read adds them to its results).
 pub fn external_map(l: &Labels) -> BTreeMap<String, String> {

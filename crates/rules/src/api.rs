@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write;
 
 use serde_json::{Value, json};
+use vigil_model::exposition::escape_label_value as esc;
 
 use crate::file::RuleKind;
 use crate::group::Group;
@@ -235,12 +236,6 @@ pub fn alerts(groups: &[Group]) -> Value {
         .map(alert_json)
         .collect();
     json!({ "alerts": alerts })
-}
-
-fn esc(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
 
 /// `prometheus_rule_*` in the text exposition format.

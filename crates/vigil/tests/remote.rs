@@ -103,12 +103,15 @@ fn terminate(mut p: Proc) {
     let _ = p.child.wait();
 }
 
-/// Wait until VictoriaMetrics has every sample vigil has up to `t` for `sel`, and return both.
-fn caught_up(vbase: &str, vmbase: &str, sel: &str, from: f64, to: f64) -> (Raw, Raw) {
+/// Wait until `peer` has every sample `source` has of `sel` in `(from, to]`; both. With
+/// `flush`, the peer is VictoriaMetrics, asked each time to make what it received searchable.
+fn converge(source: &str, peer: &str, sel: &str, from: f64, to: f64, flush: bool) -> (Raw, Raw) {
     let mut last = (Vec::new(), Vec::new());
     for _ in 0..120 {
-        let _ = get(&format!("{vmbase}/internal/force_flush"));
-        let (a, b) = (raw(vbase, sel, from, to), raw(vmbase, sel, from, to));
+        if flush {
+            let _ = get(&format!("{peer}/internal/force_flush"));
+        }
+        let (a, b) = (raw(source, sel, from, to), raw(peer, sel, from, to));
         if !a.is_empty() && a == b {
             return (a, b);
         }
@@ -161,7 +164,7 @@ fn remote_write_to_victoria_metrics_loses_nothing_across_outage_and_kill() {
     // The same series and samples in both (VictoriaMetrics's also carry `replica="a"`).
     let t = now() - 1.0;
     let sel = r#"{job="node",__name__=~"up|node_load1|node_cpu_seconds_total"}"#;
-    let (a, b) = caught_up(&vbase, &vmbase, sel, start - 60.0, t);
+    let (a, b) = converge(&vbase, &vmbase, sel, start - 60.0, t, true);
     assert!(a.len() >= 10, "{}", a.len());
     assert_eq!(a, b, "{}", first_difference(&a, &b));
     let ext = value_at(&vmbase, r#"count(up{job="node",replica="a"})"#, t);
@@ -205,7 +208,7 @@ fn remote_write_to_victoria_metrics_loses_nothing_across_outage_and_kill() {
     });
     let t = now() - 1.0;
     let up_sel = r#"up{job="node"}"#;
-    let (a, b) = caught_up(&vbase, &vmbase, up_sel, outage_start - 5.0, t);
+    let (a, b) = converge(&vbase, &vmbase, up_sel, outage_start - 5.0, t, true);
     assert!(a.len() >= 15, "{a:?}");
     assert_eq!(a, b, "samples of the outage: {}", first_difference(&a, &b));
 
@@ -229,7 +232,7 @@ fn remote_write_to_victoria_metrics_loses_nothing_across_outage_and_kill() {
         },
     );
     let t = now() - 1.0;
-    let (a, b) = caught_up(&vbase, &vmbase, up_sel, killed_at - 20.0, t);
+    let (a, b) = converge(&vbase, &vmbase, up_sel, killed_at - 20.0, t, true);
     assert!(a.len() >= 20, "{a:?}");
     assert_eq!(
         a,
@@ -259,20 +262,6 @@ fn prometheus(dir: &Path, name: &str, extra: &[&str]) -> (Proc, String) {
     let base = format!("http://127.0.0.1:{port}");
     wait_http(&format!("{base}/-/ready"));
     (p, base)
-}
-
-/// Wait until `peer` has every sample `source` has of `sel` in the window; both.
-fn converge(source: &str, peer: &str, sel: &str, from: f64, to: f64) -> (Raw, Raw) {
-    let mut last = (Vec::new(), Vec::new());
-    for _ in 0..120 {
-        let (a, b) = (raw(source, sel, from, to), raw(peer, sel, from, to));
-        if !a.is_empty() && a == b {
-            return (a, b);
-        }
-        last = (a, b);
-        std::thread::sleep(Duration::from_millis(500));
-    }
-    last
 }
 
 /// vigil -> Prometheus 2.42's receiver, and Prometheus 2.42 -> vigil's receiver: the same
@@ -308,7 +297,7 @@ fn remote_write_both_ways_with_prometheus() {
     let t = now() - 2.0;
 
     let sel = r#"{job="node",__name__=~"up|node_load1|node_memory_MemFree_bytes"}"#;
-    let (a, b) = converge(&v.base, &rxbase, sel, start - 60.0, t);
+    let (a, b) = converge(&v.base, &rxbase, sel, start - 60.0, t, false);
     assert!(a.len() > 20, "{}", a.len());
     assert_eq!(a, b, "vigil -> Prometheus: {}", first_difference(&a, &b));
     let everything = raw(&rxbase, r#"{job="node"}"#, start - 60.0, t);
@@ -324,7 +313,7 @@ fn remote_write_both_ways_with_prometheus() {
 
     let sel =
         r#"{job="node-via-prometheus",__name__=~"up|node_load1|node_network_receive_bytes_total"}"#;
-    let (a, b) = converge(&txbase, &v.base, sel, start - 60.0, t);
+    let (a, b) = converge(&txbase, &v.base, sel, start - 60.0, t, false);
     assert!(a.len() >= 5, "{}", a.len());
     assert_eq!(a, b, "Prometheus -> vigil: {}", first_difference(&a, &b));
     assert!(metric(&v.base, "vigil_remote_write_received_samples_total") > 0.0);

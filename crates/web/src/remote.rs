@@ -127,14 +127,6 @@ async fn read(State(s): St, body: Bytes) -> Response {
     }
 }
 
-/// A label value as the text format escapes it: only `\\`, `"` and newline (Go's `%q`
-/// escapes more, which the format's parsers would not undo).
-fn text_escape(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
 /// The newest sample (within the lookback delta, not a staleness marker) of every series
 /// matching any `match[]`, in the text format with timestamps, external labels added where a
 /// series lacks them: what a federating Prometheus scrapes.
@@ -189,7 +181,12 @@ async fn federate(
                 pairs.sort();
                 let body: Vec<String> = pairs
                     .iter()
-                    .map(|(n, val)| format!("{n}=\"{}\"", text_escape(val)))
+                    .map(|(n, val)| {
+                        format!(
+                            "{n}=\"{}\"",
+                            vigil_model::exposition::escape_label_value(val)
+                        )
+                    })
                     .collect();
                 out.push_str(&format!(
                     "{name}{{{}}} {} {t}\n",
