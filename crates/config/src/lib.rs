@@ -2158,6 +2158,18 @@ fn field_warnings(raw: &RawConfig) -> Vec<Unimplemented> {
     let mut harmless = Vec::new();
     let mut not_running = |m: String| out.push(Unimplemented::Field(m));
     let mut scopes: Vec<(String, Scope)> = Vec::new();
+    for (i, r) in raw.remote_write.iter().flatten().enumerate() {
+        let Some(r) = r else { continue };
+        let r = &r.value;
+        if r.round_robin_dns == Some(true) {
+            not_running(format!(
+                "remote_write[{i}].round_robin_dns: vigil tries the addresses a host resolves to in the resolver's order, as without the setting"
+            ));
+        }
+        if r.send_native_histograms == Some(true) {
+            harmless.push(Unimplemented::Harmless(format!("remote_write[{i}].send_native_histograms: vigil stores no native histograms yet, so there are none to send")));
+        }
+    }
     if let Some(g) = &raw.global {
         let g = &g.value;
         if let Some(f) = &g.query_log_file {
@@ -2684,6 +2696,21 @@ scrape_configs:
             u.iter()
                 .any(|m| m.starts_with("remote_write[0].metadata_config")),
             "{u:?}"
+        );
+        let y = "remote_write:\n  - url: http://r/w\n    round_robin_dns: true\n    send_native_histograms: true\n";
+        let c = Config::parse(y, Path::new(".")).unwrap();
+        let u: Vec<String> = c.unimplemented().iter().map(|u| u.to_string()).collect();
+        assert!(
+            u.iter()
+                .any(|m| m.starts_with("remote_write[0].round_robin_dns")),
+            "{u:?}"
+        );
+        assert!(
+            c.warnings
+                .iter()
+                .any(|w| w.contains("send_native_histograms")),
+            "{:?}",
+            c.warnings
         );
     }
 
