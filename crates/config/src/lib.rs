@@ -236,6 +236,9 @@ pub struct HttpClientConfig {
     pub enable_http2: bool,
     /// Extra request headers: name to values.
     pub http_headers: BTreeMap<String, Vec<String>>,
+    /// Extra request headers whose values are files, re-read for every request (tokens in
+    /// files rotate): name to paths.
+    pub http_header_files: BTreeMap<String, Vec<String>>,
 }
 
 impl Default for HttpClientConfig {
@@ -251,6 +254,7 @@ impl Default for HttpClientConfig {
             follow_redirects: true,
             enable_http2: true,
             http_headers: BTreeMap::new(),
+            http_header_files: BTreeMap::new(),
         }
     }
 }
@@ -424,6 +428,8 @@ pub struct RemoteWriteConfig {
     pub write_relabel_configs: Vec<RelabelConfig>,
     pub protobuf_message: String,
     pub send_exemplars: bool,
+    /// `metadata_config.send` (default true): metadata is asked for, though not sent yet.
+    pub send_metadata: bool,
     pub queue_config: QueueConfig,
     pub http_client: HttpClientConfig,
 }
@@ -872,20 +878,42 @@ fn http_client(
                     ("client_certificate_key_ref", &o.client_certificate_key_ref),
                 ],
             )?;
-            if o.grant_type
+            if let Some(g) = o
+                .grant_type
                 .as_deref()
-                .is_some_and(|g| g != "client_credentials")
-                || o.client_certificate_key.is_some()
-                || o.client_certificate_key_file.is_some()
+                .filter(|g| *g != "client_credentials")
             {
-                return Err(ctx.err(&f, "only the client_credentials grant with a client secret is supported by vigil (the JWT-bearer grant with a client certificate key is not)"));
+                return Err(ctx.err(format!("{f}.grant_type"), format!("grant type {g:?} is not supported by vigil: only client_credentials with a client secret is (the JWT-bearer grant is not)")));
             }
-            if o.proxy_url.is_some()
-                || o.no_proxy.is_some()
-                || o.proxy_from_environment.is_some()
-                || o.proxy_connect_header.is_some()
-            {
-                return Err(ctx.err(&f, "a proxy for the token endpoint is not supported by vigil; the token is fetched directly"));
+            // The JWT-bearer grant's fields: refused by name rather than dropped.
+            for (set, name) in [
+                (o.client_certificate_key.is_some(), "client_certificate_key"),
+                (
+                    o.client_certificate_key_file.is_some(),
+                    "client_certificate_key_file",
+                ),
+                (
+                    o.client_certificate_key_id.is_some(),
+                    "client_certificate_key_id",
+                ),
+                (o.signature_algorithm.is_some(), "signature_algorithm"),
+                (o.iss.is_some(), "iss"),
+                (o.audience.is_some(), "audience"),
+                (o.claims.is_some(), "claims"),
+            ] {
+                if set {
+                    return Err(ctx.err(format!("{f}.{name}"), format!("{name} belongs to the JWT-bearer grant, which vigil does not support: only client_credentials with a client secret is")));
+                }
+            }
+            for (set, name) in [
+                (o.proxy_url.is_some(), "proxy_url"),
+                (o.no_proxy.is_some(), "no_proxy"),
+                (o.proxy_from_environment.is_some(), "proxy_from_environment"),
+                (o.proxy_connect_header.is_some(), "proxy_connect_header"),
+            ] {
+                if set {
+                    return Err(ctx.err(format!("{f}.{name}"), format!("{name}: a proxy for the token endpoint is not supported by vigil; the token is fetched directly")));
+                }
             }
             if o.token_url.as_deref().is_none_or(str::is_empty) {
                 return Err(ctx.err(&f, "oauth2 token_url must be configured"));
@@ -911,7 +939,11 @@ fn http_client(
         ));
     }
     let mut headers = BTreeMap::new();
+    let mut header_files = BTreeMap::new();
     for (name, h) in http_headers.iter().flatten() {
+        if let Some(files) = &h.files {
+            header_files.insert(name.clone(), files.iter().map(|p| ctx.path(p)).collect());
+        }
         let mut vals: Vec<String> = h.values.clone().unwrap_or_default();
         vals.extend(h.secrets.iter().flatten().map(|s| s.0.0.clone()));
         headers.insert(name.clone(), vals);
@@ -927,6 +959,7 @@ fn http_client(
         follow_redirects: follow_redirects.unwrap_or(true),
         enable_http2: enable_http2.unwrap_or(true),
         http_headers: headers,
+        http_header_files: header_files,
     })
 }
 
@@ -1239,6 +1272,14 @@ fn kubernetes(
                 })?,
             };
         let http = http_of!(ctx, &f, k)?;
+        if let Some(name) = http.http_header_files.keys().next() {
+            // The Kubernetes client's headers are fixed when it is built; a file re-read per
+            // request (as Prometheus does) is not possible there yet.
+            return Err(ctx.err(
+                format!("{f}.http_headers.{name}.files"),
+                "header values from files are not supported for kubernetes_sd_configs yet; use values or secrets",
+            ));
+        }
         let api_server = k.api_server.clone().filter(|s| !s.is_empty());
         let custom_http = http != HttpClientConfig::default();
         if let Some(kc) = &k.kubeconfig_file {
@@ -1384,16 +1425,12 @@ fn protocols(
     Ok(Some(out))
 }
 
-/// Whether the discovery crate runs `kubernetes_sd_configs` yet; while false, loading a config
-/// that uses it warns instead of silently discovering nothing. Flip when it lands.
-pub const KUBERNETES_SD_RUNS: bool = true;
-
 fn scrape_config(
     ctx: &Ctx<'_>,
     field: &str,
     s: &RawScrapeConfig,
     g: &GlobalConfig,
-    warnings: &mut Vec<String>,
+    notes: &mut Vec<Unimplemented>,
 ) -> Result<ScrapeConfig, ConfigError> {
     let job = s.job_name.clone().unwrap_or_default();
     let f = if job.is_empty() {
@@ -1500,14 +1537,9 @@ fn scrape_config(
         String::new()
     };
     for u in &unsupported {
-        warnings.push(format!(
+        notes.push(Unimplemented::Field(format!(
             "{f}{whence}: {u} is not supported by vigil yet and will discover no targets"
-        ));
-    }
-    if !kube.is_empty() && !KUBERNETES_SD_RUNS {
-        warnings.push(format!(
-            "{f}{whence}: kubernetes_sd_configs is validated, but vigil's Kubernetes discovery is not running yet and will discover no targets"
-        ));
+        )));
     }
     Ok(ScrapeConfig {
         job_name: job.clone(),
@@ -1649,6 +1681,28 @@ fn check_headers(
     Ok(h)
 }
 
+/// `metadata_config`: checked as Prometheus checks it; whether metadata is to be sent.
+fn metadata_send(
+    ctx: &Ctx<'_>,
+    f: &str,
+    m: &Option<RawMetadataConfig>,
+) -> Result<bool, ConfigError> {
+    let Some(m) = m else { return Ok(true) };
+    ctx.duration(
+        &format!("{f}.metadata_config.send_interval"),
+        &m.send_interval,
+    )?;
+    if let Some(n) = m.max_samples_per_send
+        && n < 0
+    {
+        return Err(ctx.err(
+            format!("{f}.metadata_config.max_samples_per_send"),
+            format!("max_samples_per_send must not be negative, got {n}"),
+        ));
+    }
+    Ok(m.send.unwrap_or(true))
+}
+
 fn remote_write(
     ctx: &Ctx<'_>,
     v: &Option<Vec<Item<RawRemoteWrite>>>,
@@ -1775,6 +1829,7 @@ fn remote_write(
             )?,
             protobuf_message: msg,
             send_exemplars: r.send_exemplars.unwrap_or(false),
+            send_metadata: metadata_send(ctx, &f, &r.metadata_config)?,
             queue_config: q,
             http_client: http_of!(ctx, &f, r)?,
         });
@@ -1959,7 +2014,7 @@ impl Config {
         let secret_spans = raw::take_secret_spans();
         let ctx = Ctx::new(file, base_dir);
         let g = global(&ctx, &raw.global)?;
-        let mut warnings = Vec::new();
+        let mut notes = field_warnings(&raw);
         let mut rule_files = Vec::new();
         for rf in raw.rule_files.iter().flatten().flatten() {
             if !check_glob_path(rf) {
@@ -1986,7 +2041,7 @@ impl Config {
                 return Err(ctx.err(f, "empty or null scrape config section"));
             };
             let _at = ctx.at(s);
-            let sc = scrape_config(&ctx, &f, &s.value, &g, &mut warnings)?;
+            let sc = scrape_config(&ctx, &f, &s.value, &g, &mut notes)?;
             if jobs.contains_key(&sc.job_name) {
                 return Err(ctx.err(
                     f,
@@ -2031,7 +2086,7 @@ impl Config {
                         return Err(sctx.err(f, "empty or null scrape config section"));
                     };
                     let _at = sctx.at(s);
-                    let sc = scrape_config(&sctx, &f, &s.value, &g, &mut warnings)?;
+                    let sc = scrape_config(&sctx, &f, &s.value, &g, &mut notes)?;
                     if let Some(first) = jobs.get(&sc.job_name) {
                         return Err(sctx.err(
                             f,
@@ -2057,9 +2112,9 @@ impl Config {
             scrape_configs,
             source: yaml.to_string(),
             secret_spans,
-            warnings,
+            warnings: Vec::new(),
             base_dir: base_dir.to_path_buf(),
-            field_notes: field_warnings(&raw),
+            field_notes: notes,
         };
         let mut w = cfg.unimplemented();
         w.extend(
@@ -2109,10 +2164,12 @@ impl Config {
         for (i, r) in self.remote_write.iter().enumerate() {
             // Samples are sent; metric metadata (Prometheus sends it every minute by default)
             // and exemplars are not.
-            out.push(Unimplemented::Remote(format!(
-                "remote_write[{i}].metadata_config: vigil does not send metric metadata yet: {} gets samples only",
-                mask_url(&r.url)
-            )));
+            if r.send_metadata {
+                out.push(Unimplemented::Remote(format!(
+                    "remote_write[{i}].metadata_config: vigil does not send metric metadata yet: {} gets samples only (set metadata_config.send: false to say that is intended)",
+                    mask_url(&r.url)
+                )));
+            }
             if r.protobuf_message == "io.prometheus.write.v2.Request" {
                 out.push(Unimplemented::Remote(format!(
                     "remote_write[{i}].protobuf_message: vigil sends remote write 1.0 (prometheus.WriteRequest), not 2.0, to {} (receivers that take 2.0 take 1.0 too)",
@@ -2186,6 +2243,7 @@ fn field_warnings(raw: &RawConfig) -> Vec<Unimplemented> {
                 native: g.scrape_native_histograms,
                 nhcb: g.convert_classic_histograms_to_nhcb,
                 extra: g.extra_scrape_metrics,
+                classic: g.always_scrape_classic_histograms,
                 ..Default::default()
             },
         ));
@@ -2207,12 +2265,47 @@ fn field_warnings(raw: &RawConfig) -> Vec<Unimplemented> {
                 nhcb: s.convert_classic_histograms_to_nhcb,
                 extra: None,
                 fallback: s.fallback_scrape_protocol.clone(),
-                native_limits: s.native_histogram_bucket_limit.is_some()
-                    || s.native_histogram_min_bucket_factor.is_some(),
+                classic: s.always_scrape_classic_histograms,
+                bucket_limit: s.native_histogram_bucket_limit.is_some(),
+                bucket_factor: s.native_histogram_min_bucket_factor.is_some(),
                 proxy_connect_header: s.proxy_connect_header.is_some(),
                 http2: s.enable_http2,
             },
         ));
+        // The other HTTP clients a scrape config holds.
+        for (k, sd) in s.kubernetes_sd_configs.iter().flatten().enumerate() {
+            let Some(sd) = sd else { continue };
+            scopes.push(http_scope(
+                format!("scrape_configs[{i}].kubernetes_sd_configs[{k}]"),
+                sd.value.proxy_connect_header.is_some(),
+                sd.value.enable_http2,
+            ));
+        }
+    }
+    if let Some(a) = &raw.alerting {
+        for (i, am) in a.alertmanagers.iter().flatten().enumerate() {
+            let Some(am) = am else { continue };
+            scopes.push(http_scope(
+                format!("alerting.alertmanagers[{i}]"),
+                am.value.proxy_connect_header.is_some(),
+                am.value.enable_http2,
+            ));
+        }
+    }
+    for (i, r) in raw.remote_write.iter().flatten().enumerate() {
+        let Some(r) = r else { continue };
+        scopes.push(http_scope(
+            format!("remote_write[{i}]"),
+            r.value.proxy_connect_header.is_some(),
+            r.value.enable_http2,
+        ));
+    }
+    if let Some(t) = raw.storage.as_ref().and_then(|s| s.tsdb.as_ref())
+        && t.stale_series_compaction_threshold.is_some()
+    {
+        not_running(
+            "storage.tsdb.stale_series_compaction_threshold: vigil does not compact stale series out of the head early; they leave it with the next regular compaction".into(),
+        );
     }
     for (at, s) in scopes {
         if let Some(f) = s.failure_log {
@@ -2253,8 +2346,18 @@ fn field_warnings(raw: &RawConfig) -> Vec<Unimplemented> {
                 "{at}.fallback_scrape_protocol: vigil reads a response without a known content type as the text format 0.0.4"
             ));
         }
-        if s.native_limits {
-            harmless.push(Unimplemented::Harmless(format!("{at}: native_histogram_* limits have no effect (vigil does not ingest native histograms yet)")));
+        if s.classic == Some(true) {
+            harmless.push(Unimplemented::Harmless(format!("{at}.always_scrape_classic_histograms: vigil always stores classic histograms (it does not ingest native ones yet); the setting has no effect")));
+        }
+        for (set, name) in [
+            (s.bucket_limit, "native_histogram_bucket_limit"),
+            (s.bucket_factor, "native_histogram_min_bucket_factor"),
+        ] {
+            if set {
+                harmless.push(Unimplemented::Harmless(format!(
+                    "{at}.{name}: no effect (vigil does not ingest native histograms yet)"
+                )));
+            }
         }
         if s.proxy_connect_header {
             not_running(format!(
@@ -2262,7 +2365,7 @@ fn field_warnings(raw: &RawConfig) -> Vec<Unimplemented> {
             ));
         }
         if s.http2.is_some() {
-            harmless.push(Unimplemented::Harmless(format!("{at}.enable_http2: vigil's scraper negotiates HTTP/2 over TLS when the target offers it; the setting has no effect")));
+            harmless.push(Unimplemented::Harmless(format!("{at}.enable_http2: vigil's HTTP clients negotiate HTTP/2 over TLS when the server offers it; the setting has no effect")));
         }
     }
     out.extend(harmless);
@@ -2279,9 +2382,23 @@ struct Scope {
     nhcb: Option<bool>,
     extra: Option<bool>,
     fallback: Option<String>,
-    native_limits: bool,
+    classic: Option<bool>,
+    bucket_limit: bool,
+    bucket_factor: bool,
     proxy_connect_header: bool,
     http2: Option<bool>,
+}
+
+/// The HTTP-client-only notes for a section that is not a scrape config.
+fn http_scope(at: String, proxy_connect_header: bool, http2: Option<bool>) -> (String, Scope) {
+    (
+        at,
+        Scope {
+            proxy_connect_header,
+            http2,
+            ..Default::default()
+        },
+    )
 }
 
 /// A URL with the password of its user info (`scheme://user:password@host`) masked.
@@ -2494,6 +2611,9 @@ fn mask_by_key(text: &str) -> String {
     }
     out.join("\n")
 }
+
+#[cfg(test)]
+mod field_table_tests;
 
 #[cfg(test)]
 mod tests {

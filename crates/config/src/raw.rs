@@ -427,6 +427,14 @@ pub struct RawQueueConfig {
     pub sample_age_limit: Option<Text>,
 }
 
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetadataConfig {
+    pub send: Option<bool>,
+    pub send_interval: Option<Text>,
+    pub max_samples_per_send: Option<i64>,
+}
+
 http_client_fields! {
     #[derive(Debug, Deserialize, Default)]
     #[serde(deny_unknown_fields)]
@@ -441,7 +449,7 @@ http_client_fields! {
         pub round_robin_dns: Option<bool>,
         pub protobuf_message: Option<String>,
         pub queue_config: Option<Spanned<RawQueueConfig>>,
-        pub metadata_config: Option<IgnoredAny>,
+        pub metadata_config: Option<RawMetadataConfig>,
         pub sigv4: Option<IgnoredAny>,
         pub azuread: Option<IgnoredAny>,
         pub google_iam: Option<IgnoredAny>,

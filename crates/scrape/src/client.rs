@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use reqwest::header::{ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, HeaderMap, HeaderValue, USER_AGENT};
+use reqwest::header::{
+    ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, USER_AGENT,
+};
 use vigil_config::{HttpClientConfig, ScrapeConfig, ScrapeProtocol};
 
 /// Why a scrape produced no body.
@@ -34,6 +36,8 @@ pub struct Scraper {
     compression: bool,
     auth: Option<HeaderValue>,
     auth_file: Option<(String, String)>,
+    /// `http_headers` whose values are files: name and path, read per request.
+    header_files: Vec<(HeaderName, String)>,
     oauth2: Option<crate::oauth2::TokenSource>,
     body_limit: u64,
 }
@@ -166,6 +170,15 @@ impl Scraper {
             }
         }
 
+        let mut header_files = Vec::new();
+        for (name, files) in &h.http_header_files {
+            let n = reqwest::header::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| format!("invalid http_headers name {name:?}"))?;
+            for f in files {
+                read_file(f, "http_headers file")?; // fail the reload early if missing
+                header_files.push((n.clone(), f.clone()));
+            }
+        }
         b = b.default_headers(headers);
         if !compression {
             b = b.no_gzip();
@@ -208,6 +221,7 @@ impl Scraper {
             compression,
             auth,
             auth_file,
+            header_files,
             oauth2: h
                 .oauth2
                 .as_ref()
@@ -215,6 +229,19 @@ impl Scraper {
                 .transpose()?,
             body_limit,
         })
+    }
+
+    /// The `http_headers` values kept in files, read now: Prometheus re-reads them for every
+    /// request so rotated tokens are picked up.
+    fn file_headers(&self) -> Result<Vec<(HeaderName, HeaderValue)>, String> {
+        let mut out = Vec::with_capacity(self.header_files.len());
+        for (n, f) in &self.header_files {
+            let v = read_file(f, "http_headers file")?;
+            let v = HeaderValue::from_bytes(v.trim_ascii())
+                .map_err(|_| format!("http_headers file {f}: not a valid header value"))?;
+            out.push((n.clone(), v));
+        }
+        Ok(out)
     }
 
     /// POST a JSON body to `url` within `timeout`, with the configured authorization; any 2xx
@@ -252,6 +279,9 @@ impl Scraper {
             let mut req = self.client.post(url).body(body);
             for (k, v) in headers {
                 req = req.header(*k, *v);
+            }
+            for (n, v) in self.file_headers()? {
+                req = req.header(n, v);
             }
             if let Some(o) = &self.oauth2 {
                 req = req.header(AUTHORIZATION, o.header().await?);
@@ -297,6 +327,9 @@ impl Scraper {
                 );
             if !self.compression {
                 req = req.header(ACCEPT_ENCODING, "identity");
+            }
+            for (n, v) in self.file_headers().map_err(ScrapeError::Http)? {
+                req = req.header(n, v);
             }
             if let Some(o) = &self.oauth2 {
                 let h = o.header().await.map_err(ScrapeError::Http)?;

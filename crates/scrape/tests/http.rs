@@ -138,6 +138,47 @@ async fn bearer_token_file_is_read_at_scrape_time() {
 }
 
 #[tokio::test]
+async fn http_headers_values_secrets_and_files_are_sent() {
+    let (port, seen) = server("a 1\n", "200 OK", false);
+    let dir = std::env::temp_dir().join(format!("vigil-hdr-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("tenant");
+    std::fs::write(&f, "team-a\n").unwrap();
+    let (mut lp, _) = scrape_loop(
+        &format!(
+            "    http_headers:\n      X-Plain: {{values: [v1]}}\n      X-Secret: {{secrets: [s1]}}\n      X-Scope-OrgID: {{files: [{}]}}\n",
+            f.display()
+        ),
+        port,
+    );
+    lp.scrape_and_report().await;
+    assert_eq!(lp.status().health, Health::Up, "{}", lp.status().last_error);
+    // Files are re-read per request, as Prometheus does (rotated tokens are picked up).
+    std::fs::write(&f, "team-b\n").unwrap();
+    lp.scrape_and_report().await;
+    let heads: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|h| h.to_ascii_lowercase())
+        .collect();
+    for want in ["x-plain: v1", "x-secret: s1", "x-scope-orgid: team-a"] {
+        assert!(heads[0].contains(want), "{want}: {}", heads[0]);
+    }
+    assert!(heads[1].contains("x-scope-orgid: team-b"), "{}", heads[1]);
+    // A file gone at scrape time fails that scrape with its name, not silently.
+    std::fs::remove_file(&f).unwrap();
+    lp.scrape_and_report().await;
+    assert_eq!(lp.status().health, Health::Down);
+    assert!(
+        lp.status().last_error.contains("tenant"),
+        "{}",
+        lp.status().last_error
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
 async fn gzip_bodies_are_decompressed() {
     let (port, _) = server("# TYPE a gauge\na{x=\"1\"} 42\n", "200 OK", true);
     let (mut lp, st) = scrape_loop("", port);
