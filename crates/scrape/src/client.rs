@@ -2,11 +2,14 @@
 //! `HttpClientConfig`; one request per scrape with Prometheus's headers; the body streamed so
 //! `body_size_limit` stops an oversized response early.
 
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use reqwest::header::{
-    ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, USER_AGENT,
+    ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, HOST, HeaderMap, HeaderName, HeaderValue, USER_AGENT,
 };
 use vigil_config::{HttpClientConfig, ScrapeConfig, ScrapeProtocol};
 
@@ -38,6 +41,8 @@ pub struct Scraper {
     auth_file: Option<(String, String)>,
     /// `http_headers` whose values are files: name and path, read per request.
     header_files: Vec<(HeaderName, String)>,
+    /// Set when `tls_config.server_name` is to be sent as SNI.
+    sni: Option<SniRoute>,
     oauth2: Option<crate::oauth2::TokenSource>,
     body_limit: u64,
 }
@@ -45,6 +50,110 @@ pub struct Scraper {
 /// Make sure rustls has its process-wide crypto provider (ring; no C build).
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Requests for HTTPS targets sent to `tls_config.server_name` so it is the SNI (and the
+/// name checked), each resolved to the target's real address by a client of its own.
+struct SniRoute {
+    name: String,
+    http: HttpClientConfig,
+    compression: bool,
+    clients: Mutex<HashMap<SocketAddr, reqwest::Client>>,
+}
+
+/// The HTTP client for `h`; `resolve` pins a host name to an address.
+fn build_client(
+    h: &HttpClientConfig,
+    compression: bool,
+    resolve: Option<(&str, SocketAddr)>,
+) -> Result<reqwest::Client, String> {
+    let mut b = reqwest::Client::builder()
+        .redirect(if h.follow_redirects {
+            reqwest::redirect::Policy::limited(10)
+        } else {
+            reqwest::redirect::Policy::none()
+        })
+        .pool_max_idle_per_host(4)
+        .tcp_nodelay(true);
+    let tls = &h.tls_config;
+    if tls.server_name.is_some() {
+        // The certificate is checked against `server_name`, not the URL's host: the TLS
+        // setup is built by `crate::tls` then (CA, client certificate and versions too).
+        b = b.tls_backend_preconfigured(crate::tls::client_config(tls)?);
+    }
+    if tls.server_name.is_none() {
+        // A configured CA replaces the system roots, as in Prometheus.
+        let ca_pem = match (&tls.ca_file, &tls.ca) {
+            (Some(f), _) => Some(read_file(f, "CA file")?),
+            (None, Some(c)) => Some(c.as_bytes().to_vec()),
+            _ => None,
+        };
+        if let Some(pem) = ca_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| format!("unable to use specified CA cert: {e}"))?;
+            b = b.tls_certs_only(certs);
+        }
+        let cert = match (&tls.cert_file, &tls.cert) {
+            (Some(f), _) => Some(read_file(f, "client certificate")?),
+            (None, Some(c)) => Some(c.as_bytes().to_vec()),
+            _ => None,
+        };
+        let key = match (&tls.key_file, &tls.key) {
+            (Some(f), _) => Some(read_file(f, "client key")?),
+            (None, Some(k)) => Some(k.0.as_bytes().to_vec()),
+            _ => None,
+        };
+        if let (Some(mut cert), Some(key)) = (cert, key) {
+            cert.push(b'\n');
+            cert.extend_from_slice(&key);
+            let id = reqwest::Identity::from_pem(&cert)
+                .map_err(|e| format!("unable to use client certificate: {e}"))?;
+            b = b.identity(id);
+        }
+        let version = |v: &str| match v {
+            "TLS10" => Some(reqwest::tls::Version::TLS_1_0),
+            "TLS11" => Some(reqwest::tls::Version::TLS_1_1),
+            "TLS12" => Some(reqwest::tls::Version::TLS_1_2),
+            "TLS13" => Some(reqwest::tls::Version::TLS_1_3),
+            _ => None,
+        };
+        if let Some(v) = tls.min_version.as_deref().and_then(version) {
+            b = b.tls_version_min(v);
+        }
+        if let Some(v) = tls.max_version.as_deref().and_then(version) {
+            b = b.tls_version_max(v);
+        }
+        if tls.insecure_skip_verify {
+            b = b.tls_danger_accept_invalid_certs(true);
+        }
+    }
+    if let Some(p) = &h.proxy_url {
+        b = b.proxy(reqwest::Proxy::all(p).map_err(|e| format!("invalid proxy_url {p:?}: {e}"))?);
+    } else if !h.proxy_from_environment {
+        b = b.no_proxy();
+    }
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        USER_AGENT,
+        HeaderValue::from_static(concat!("vigil/", env!("CARGO_PKG_VERSION"))),
+    );
+    for (name, values) in &h.http_headers {
+        let n = reqwest::header::HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| format!("invalid http_headers name {name:?}"))?;
+        for v in values {
+            headers.append(n.clone(), header(v)?);
+        }
+    }
+
+    b = b.default_headers(headers);
+    if !compression {
+        b = b.no_gzip();
+    }
+    if let Some((name, addr)) = resolve {
+        b = b.resolve(name, addr);
+    }
+    b.build()
+        .map_err(|e| format!("unable to build HTTP client: {e}"))
 }
 
 fn read_file(path: &str, what: &str) -> Result<Vec<u8>, String> {
@@ -90,86 +199,7 @@ impl Scraper {
         body_limit: u64,
     ) -> Result<Self, String> {
         install_crypto_provider();
-        let mut b = reqwest::Client::builder()
-            .redirect(if h.follow_redirects {
-                reqwest::redirect::Policy::limited(10)
-            } else {
-                reqwest::redirect::Policy::none()
-            })
-            .pool_max_idle_per_host(4)
-            .tcp_nodelay(true);
-        let tls = &h.tls_config;
-        if tls.server_name.is_some() {
-            // The certificate is checked against `server_name`, not the URL's host: the TLS
-            // setup is built by `crate::tls` then (CA, client certificate and versions too).
-            b = b.tls_backend_preconfigured(crate::tls::client_config(tls)?);
-        }
-        if tls.server_name.is_none() {
-            // A configured CA replaces the system roots, as in Prometheus.
-            let ca_pem = match (&tls.ca_file, &tls.ca) {
-                (Some(f), _) => Some(read_file(f, "CA file")?),
-                (None, Some(c)) => Some(c.as_bytes().to_vec()),
-                _ => None,
-            };
-            if let Some(pem) = ca_pem {
-                let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                    .map_err(|e| format!("unable to use specified CA cert: {e}"))?;
-                b = b.tls_certs_only(certs);
-            }
-            let cert = match (&tls.cert_file, &tls.cert) {
-                (Some(f), _) => Some(read_file(f, "client certificate")?),
-                (None, Some(c)) => Some(c.as_bytes().to_vec()),
-                _ => None,
-            };
-            let key = match (&tls.key_file, &tls.key) {
-                (Some(f), _) => Some(read_file(f, "client key")?),
-                (None, Some(k)) => Some(k.0.as_bytes().to_vec()),
-                _ => None,
-            };
-            if let (Some(mut cert), Some(key)) = (cert, key) {
-                cert.push(b'\n');
-                cert.extend_from_slice(&key);
-                let id = reqwest::Identity::from_pem(&cert)
-                    .map_err(|e| format!("unable to use client certificate: {e}"))?;
-                b = b.identity(id);
-            }
-            let version = |v: &str| match v {
-                "TLS10" => Some(reqwest::tls::Version::TLS_1_0),
-                "TLS11" => Some(reqwest::tls::Version::TLS_1_1),
-                "TLS12" => Some(reqwest::tls::Version::TLS_1_2),
-                "TLS13" => Some(reqwest::tls::Version::TLS_1_3),
-                _ => None,
-            };
-            if let Some(v) = tls.min_version.as_deref().and_then(version) {
-                b = b.tls_version_min(v);
-            }
-            if let Some(v) = tls.max_version.as_deref().and_then(version) {
-                b = b.tls_version_max(v);
-            }
-            if tls.insecure_skip_verify {
-                b = b.tls_danger_accept_invalid_certs(true);
-            }
-        }
-        if let Some(p) = &h.proxy_url {
-            b = b.proxy(
-                reqwest::Proxy::all(p).map_err(|e| format!("invalid proxy_url {p:?}: {e}"))?,
-            );
-        } else if !h.proxy_from_environment {
-            b = b.no_proxy();
-        }
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            USER_AGENT,
-            HeaderValue::from_static(concat!("vigil/", env!("CARGO_PKG_VERSION"))),
-        );
-        for (name, values) in &h.http_headers {
-            let n = reqwest::header::HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| format!("invalid http_headers name {name:?}"))?;
-            for v in values {
-                headers.append(n.clone(), header(v)?);
-            }
-        }
-
+        let client = build_client(h, compression, None)?;
         let mut header_files = Vec::new();
         for (name, files) in &h.http_header_files {
             let n = reqwest::header::HeaderName::from_bytes(name.as_bytes())
@@ -179,14 +209,18 @@ impl Scraper {
                 header_files.push((n.clone(), f.clone()));
             }
         }
-        b = b.default_headers(headers);
-        if !compression {
-            b = b.no_gzip();
-        }
-        let client = b
-            .build()
-            .map_err(|e| format!("unable to build HTTP client: {e}"))?;
-
+        // Go sends `server_name` as SNI; reqwest sends the URL's host (none for a pod IP).
+        // So for HTTPS with a server name, requests go to that name, resolved to the target's
+        // address by a client per address (through a proxy the URL is left as it is).
+        let sni = match &h.tls_config.server_name {
+            Some(name) if h.proxy_url.is_none() && !h.proxy_from_environment => Some(SniRoute {
+                name: name.clone(),
+                http: h.clone(),
+                compression,
+                clients: Mutex::new(HashMap::new()),
+            }),
+            _ => None,
+        };
         let (auth, auth_file) = if let Some(ba) = &h.basic_auth {
             let user = match &ba.username_file {
                 Some(f) => String::from_utf8_lossy(&read_file(f, "username file")?)
@@ -222,6 +256,7 @@ impl Scraper {
             auth,
             auth_file,
             header_files,
+            sni,
             oauth2: h
                 .oauth2
                 .as_ref()
@@ -229,6 +264,47 @@ impl Scraper {
                 .transpose()?,
             body_limit,
         })
+    }
+
+    /// The client, URL and `Host` header for a request to `url`: as they are, or with the URL
+    /// pointed at `server_name` (and the original host kept in `Host`) when SNI needs it.
+    async fn route(&self, url: &str) -> Result<(reqwest::Client, String, Option<String>), String> {
+        let Some(sni) = &self.sni else {
+            return Ok((self.client.clone(), url.to_string(), None));
+        };
+        let mut u = reqwest::Url::parse(url).map_err(|e| format!("invalid URL {url:?}: {e}"))?;
+        if u.scheme() != "https" {
+            return Ok((self.client.clone(), url.to_string(), None));
+        }
+        let host = u.host_str().unwrap_or("").to_string();
+        let port = u.port_or_known_default().unwrap_or(443);
+        let addr = tokio::net::lookup_host((host.trim_matches(['[', ']']), port))
+            .await
+            .map_err(|e| format!("Get {url:?}: dial tcp: lookup {host}: {e}"))?
+            .next()
+            .ok_or_else(|| format!("Get {url:?}: dial tcp: lookup {host}: no addresses"))?;
+        let authority = match u.port() {
+            Some(p) => format!("{host}:{p}"),
+            None => host,
+        };
+        let client = {
+            let mut clients = sni.clients.lock().unwrap_or_else(|e| e.into_inner());
+            match clients.get(&addr) {
+                Some(c) => c.clone(),
+                None => {
+                    let c = build_client(&sni.http, sni.compression, Some((&sni.name, addr)))?;
+                    // Targets come and go; a bounded map keeps a churning pool from growing.
+                    if clients.len() >= 4096 {
+                        clients.clear();
+                    }
+                    clients.insert(addr, c.clone());
+                    c
+                }
+            }
+        };
+        u.set_host(Some(&sni.name))
+            .map_err(|e| format!("invalid tls_config.server_name {:?}: {e}", sni.name))?;
+        Ok((client, u.to_string(), Some(authority)))
     }
 
     /// The `http_headers` values kept in files, read now: Prometheus re-reads them for every
@@ -276,7 +352,11 @@ impl Scraper {
         timeout: Duration,
     ) -> Result<(u16, String), String> {
         let run = async {
-            let mut req = self.client.post(url).body(body);
+            let (client, to, host) = self.route(url).await?;
+            let mut req = client.post(to).body(body);
+            if let Some(h) = host {
+                req = req.header(HOST, h);
+            }
             for (k, v) in headers {
                 req = req.header(*k, *v);
             }
@@ -317,14 +397,15 @@ impl Scraper {
 
     pub async fn fetch(&self, url: &str, timeout: Duration) -> Result<Fetched, ScrapeError> {
         let run = async {
-            let mut req = self
-                .client
-                .get(url)
-                .header(ACCEPT, self.accept.clone())
-                .header(
-                    "X-Prometheus-Scrape-Timeout-Seconds",
-                    format!("{}", timeout.as_secs_f64()),
-                );
+            let (client, to, host) = self.route(url).await.map_err(ScrapeError::Http)?;
+            let mut req = client.get(to).header(ACCEPT, self.accept.clone());
+            if let Some(h) = host {
+                req = req.header(HOST, h);
+            }
+            let mut req = req.header(
+                "X-Prometheus-Scrape-Timeout-Seconds",
+                format!("{}", timeout.as_secs_f64()),
+            );
             if !self.compression {
                 req = req.header(ACCEPT_ENCODING, "identity");
             }

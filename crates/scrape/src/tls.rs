@@ -2,8 +2,8 @@
 //! not the host the target is scraped at (pods are scraped by IP). reqwest checks the URL's
 //! host, so with a server name the scraper's TLS is built here: the CA (or the system's roots),
 //! the client certificate, the versions, and a verifier that checks the chain and the name
-//! `server_name` gives. (Go also sends that name as SNI; rustls sends the URL's host, which for
-//! an IP address means no SNI.)
+//! `server_name` gives. Go also sends that name as SNI; `client::Scraper` does the same by
+//! sending HTTPS requests to that name, pinned to the target's address.
 
 use std::sync::Arc;
 

@@ -222,3 +222,133 @@ async fn body_size_limit_and_http_errors_fail_the_scrape() {
         "{e}"
     );
 }
+
+/// `tls_config.server_name` is sent as SNI (as Go sends it) and the certificate is checked
+/// against it, while the request goes to the target's address with the target in `Host`.
+#[tokio::test]
+async fn tls_server_name_is_sent_as_sni() {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    vigil_scrape::client::install_crypto_provider();
+    let dir = std::env::temp_dir().join(format!("vigil-sni-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let d = |f: &str| dir.join(f).display().to_string();
+    let ossl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    ossl(
+        &[
+            &["req", "-x509"][..],
+            &ec,
+            &[
+                "-days",
+                "2",
+                "-subj",
+                "/CN=sni test ca",
+                "-keyout",
+                &d("ca.key"),
+                "-out",
+                &d("ca.crt"),
+            ],
+        ]
+        .concat(),
+    );
+    ossl(
+        &[
+            &["req"][..],
+            &ec,
+            &[
+                "-subj",
+                "/CN=target.example",
+                "-keyout",
+                &d("t.key"),
+                "-out",
+                &d("t.csr"),
+            ],
+        ]
+        .concat(),
+    );
+    std::fs::write(dir.join("t.ext"), "subjectAltName=DNS:target.example\n").unwrap();
+    ossl(&[
+        "x509",
+        "-req",
+        "-in",
+        &d("t.csr"),
+        "-CA",
+        &d("ca.crt"),
+        "-CAkey",
+        &d("ca.key"),
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        &d("t.ext"),
+        "-out",
+        &d("t.crt"),
+    ]);
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(d("t.crt"))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(d("t.key")).unwrap();
+    let cfg = Arc::new(
+        rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap(),
+    );
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let seen: Seen = Arc::default();
+    let s2 = seen.clone();
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            let Ok(c) = c else { continue };
+            let conn = rustls::ServerConnection::new(cfg.clone()).unwrap();
+            let mut tls = rustls::StreamOwned::new(conn, c);
+            let mut buf = vec![0u8; 8192];
+            let n = tls.read(&mut buf).unwrap_or(0);
+            let sni = tls.conn.server_name().unwrap_or("<none>").to_string();
+            let head = String::from_utf8_lossy(&buf[..n]).to_string();
+            s2.lock().unwrap().push(format!("sni={sni}\n{head}"));
+            let body = "a 1\n";
+            let _ = write!(
+                tls,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            tls.conn.send_close_notify();
+            let _ = tls.flush();
+        }
+    });
+    let (mut lp, st) = scrape_loop(
+        &format!(
+            "    scheme: https\n    tls_config:\n      ca_file: {}\n      server_name: target.example\n",
+            d("ca.crt")
+        ),
+        port,
+    );
+    lp.scrape_and_report().await;
+    assert_eq!(lp.status().health, Health::Up, "{}", lp.status().last_error);
+    assert_eq!(up(&st), 1.0);
+    let seen = seen.lock().unwrap().clone();
+    let head = seen[0].to_ascii_lowercase();
+    assert!(head.starts_with("sni=target.example\n"), "{head}");
+    assert!(head.contains(&format!("host: 127.0.0.1:{port}")), "{head}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
