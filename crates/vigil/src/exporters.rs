@@ -180,20 +180,11 @@ fn kube_state_review(f: &KubeStateFlags) -> (Vec<String>, Vec<String>) {
         }
     };
     no(
-        f.metric_annotations_allowlist.is_some(),
-        "metric-annotations-allowlist",
-        "vigil does not render kube_<resource>_annotations yet",
-    );
-    no(
         !f.metric_opt_in_list.is_empty(),
         "metric-opt-in-list",
         "vigil renders none of kube-state-metrics' opt-in families yet",
     );
-    no(
-        f.total_shards > 1,
-        "total-shards",
-        "vigil does not shard its objects yet; run one instance",
-    );
+    no(f.total_shards == 0, "total-shards", "must be at least 1");
     no(
         f.shard >= f.total_shards.max(1),
         "shard",
@@ -270,14 +261,21 @@ pub fn kube_state(f: KubeStateFlags) -> ExitCode {
         eprintln!("vigil kube-state: {}", refused.join("; "));
         return ExitCode::FAILURE;
     }
-    let allow = match f
-        .metric_labels_allowlist
-        .as_deref()
-        .map(kube_state::Options::parse_allowlist)
-    {
-        None => Default::default(),
-        Some(Ok(a)) => a,
-        Some(Err(e)) => {
+    let allowlist = |flag: &str, v: &Option<String>| {
+        v.as_deref()
+            .map(|s| kube_state::Options::parse_allowlist(flag, s))
+            .transpose()
+            .map(Option::unwrap_or_default)
+    };
+    let (allow, annotations_allow) = match (
+        allowlist("metric-labels-allowlist", &f.metric_labels_allowlist),
+        allowlist(
+            "metric-annotations-allowlist",
+            &f.metric_annotations_allowlist,
+        ),
+    ) {
+        (Ok(l), Ok(a)) => (l, a),
+        (Err(e), _) | (_, Err(e)) => {
             eprintln!("vigil kube-state: {e}");
             return ExitCode::FAILURE;
         }
@@ -309,6 +307,8 @@ pub fn kube_state(f: KubeStateFlags) -> ExitCode {
             metric_allowlist: a,
             metric_denylist: d,
             use_apiserver_cache: f.use_apiserver_cache,
+            shard: f.shard,
+            total_shards: f.total_shards.max(1),
         },
         (Err(e), _) | (_, Err(e)) => {
             eprintln!("vigil kube-state: {e}");
@@ -347,6 +347,7 @@ pub fn kube_state(f: KubeStateFlags) -> ExitCode {
     }
     let opts = kube_state::Options {
         labels_allowlist: allow,
+        annotations_allowlist: annotations_allow,
         legacy_resource_metrics: f.legacy_resource_metrics,
     };
     let Some(rt) = runtime("kube-state") else {

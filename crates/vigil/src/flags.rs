@@ -181,7 +181,8 @@ pub struct KubeStateFlags {
     /// `pods=[app,version],deployments=[*]` (none by default).
     #[arg(long = "metric-labels-allowlist")]
     pub metric_labels_allowlist: Option<String>,
-    /// Refused when set: vigil does not render `kube_<resource>_annotations` yet.
+    /// Annotations to write as `annotation_*` labels of `kube_<resource>_annotations`:
+    /// `pods=[team,owner],deployments=[*]`.
     #[arg(long = "metric-annotations-allowlist")]
     pub metric_annotations_allowlist: Option<String>,
     /// Refused when set: vigil renders none of kube-state-metrics' opt-in families yet.
@@ -190,7 +191,8 @@ pub struct KubeStateFlags {
     /// This instance's shard (with --total-shards).
     #[arg(long = "shard", default_value_t = 0)]
     pub shard: u32,
-    /// Number of shards; more than 1 is refused (vigil does not shard yet).
+    /// Number of shards: objects are split by a hash of their UID, as kube-state-metrics
+    /// splits them.
     #[arg(long = "total-shards", default_value_t = 1)]
     pub total_shards: u32,
     /// Refused: automatic sharding is not implemented yet.

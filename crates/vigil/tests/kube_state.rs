@@ -303,7 +303,14 @@ fn kube_state_metrics_flags() {
     assert!(tel.contains("vigil_kube_state_watch_events_total"), "{tel}");
     // Refused by name, with the reason.
     for (flag, want) in [
-        ("--total-shards=2", "--total-shards: refused"),
+        (
+            "--total-shards=0",
+            "--total-shards: refused: must be at least 1",
+        ),
+        (
+            "--shard=2",
+            "--shard: refused: must be less than --total-shards",
+        ),
         ("--auth-filter", "--auth-filter: refused"),
         (
             "--metric-opt-in-list=kube_pod_nodeselectors",
@@ -320,4 +327,76 @@ fn kube_state_metrics_flags() {
         assert!(!out.status.success(), "{flag}: {err}");
         assert!(err.contains(want), "{flag}: {err}");
     }
+}
+
+/// `--shard`/`--total-shards` split the objects between instances, each object served by
+/// exactly one; `--metric-annotations-allowlist` writes `kube_pod_annotations`.
+#[test]
+fn kube_state_shards_and_annotations() {
+    let dir = temp_dir("kube-state-shards");
+    let k = FakeKube::start();
+    let pods: Vec<String> = (0..12).map(|i| format!("p{i}")).collect();
+    for name in &pods {
+        k.apply(json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "default", "uid": format!("3f1c9a0e-{name}"),
+                         "annotations": {"team": "payments", "secret-note": "x"}},
+            "spec": {"nodeName": "node-1", "containers": [{"name": "c", "image": "x:1"}]},
+            "status": {"phase": "Running"}
+        }));
+    }
+    let mut served: Vec<Vec<String>> = Vec::new();
+    let mut procs = Vec::new();
+    for shard in 0..2 {
+        let (port, tport) = (free_port(), free_port());
+        procs.push(spawn(
+            "vigil-kube-state",
+            &vigil_bin(),
+            &[
+                "kube-state".into(),
+                format!("--apiserver={}", k.url()),
+                "--host=127.0.0.1".into(),
+                format!("--port={port}"),
+                "--telemetry-host=127.0.0.1".into(),
+                format!("--telemetry-port={tport}"),
+                "--resources=pods".into(),
+                format!("--shard={shard}"),
+                "--total-shards=2".into(),
+                "--metric-annotations-allowlist=pods=[team]".into(),
+            ],
+            &dir,
+        ));
+        wait_for("synced", Duration::from_secs(20), || {
+            http("GET", &format!("http://127.0.0.1:{port}/readyz"), None)
+                .ok()
+                .filter(|(c, _)| *c == 200)
+        });
+        let (_, text) = get(&format!("http://127.0.0.1:{port}/metrics"));
+        let mine: Vec<String> = pods
+            .iter()
+            .filter(|p| text.contains(&format!("kube_pod_info{{namespace=\"default\",pod=\"{p}\"")))
+            .cloned()
+            .collect();
+        for p in &mine {
+            let want = format!(
+                "kube_pod_annotations{{namespace=\"default\",pod=\"{p}\",uid=\"3f1c9a0e-{p}\",annotation_team=\"payments\"}} 1"
+            );
+            assert!(text.contains(&want), "{want}\n{text}");
+        }
+        assert!(!text.contains("secret_note"), "only allowed keys: {text}");
+        let (_, tel) = get(&format!("http://127.0.0.1:{tport}/metrics"));
+        assert!(
+            tel.contains(&format!("kube_state_metrics_shard_ordinal {shard}\n")),
+            "{tel}"
+        );
+        assert!(tel.contains("kube_state_metrics_total_shards 2\n"), "{tel}");
+        served.push(mine);
+    }
+    // Every pod is served by exactly one shard, and both shards get some.
+    assert!(served.iter().all(|s| !s.is_empty()), "{served:?}");
+    let mut all: Vec<String> = served.concat();
+    all.sort();
+    let mut want = pods.clone();
+    want.sort();
+    assert_eq!(all, want, "{served:?}");
 }

@@ -17,21 +17,24 @@ use super::text::{Family, Rendered, counter, gauge, label_name, sanitize};
 pub struct Options {
     /// Resource (`pods`, `deployments`, …) to allowed label keys; `*` allows all.
     pub labels_allowlist: BTreeMap<String, Vec<String>>,
+    /// The same for annotation keys (`kube_<resource>_annotations`).
+    pub annotations_allowlist: BTreeMap<String, Vec<String>>,
     pub legacy_resource_metrics: bool,
 }
 
 impl Options {
-    /// `--metric-labels-allowlist=pods=[app,version],deployments=[*]`.
-    pub fn parse_allowlist(s: &str) -> Result<BTreeMap<String, Vec<String>>, String> {
+    /// `--metric-labels-allowlist=pods=[app,version],deployments=[*]` (the same form for
+    /// `--metric-annotations-allowlist`, named by `flag` in errors).
+    pub fn parse_allowlist(flag: &str, s: &str) -> Result<BTreeMap<String, Vec<String>>, String> {
         let mut out = BTreeMap::new();
         let mut rest = s.trim();
         while !rest.is_empty() {
-            let (res, tail) = rest.split_once("=[").ok_or_else(|| {
-                format!("--metric-labels-allowlist: expected resource=[labels] at {rest:?}")
-            })?;
+            let (res, tail) = rest
+                .split_once("=[")
+                .ok_or_else(|| format!("--{flag}: expected resource=[keys] at {rest:?}"))?;
             let (list, tail) = tail
                 .split_once(']')
-                .ok_or_else(|| format!("--metric-labels-allowlist: missing ] after {res:?}"))?;
+                .ok_or_else(|| format!("--{flag}: missing ] after {res:?}"))?;
             let keys = list
                 .split(',')
                 .map(str::trim)
@@ -47,19 +50,68 @@ impl Options {
     /// The `label_*` pairs of an object's labels allowed for `resource`, sorted by key; `None`
     /// when the resource has no allowlist (kube-state-metrics then writes no `*_labels` sample).
     fn labels(&self, resource: &str, m: &ObjectMeta) -> Option<Vec<(String, String)>> {
-        let allowed = self
-            .labels_allowlist
-            .get(resource)
-            .or_else(|| self.labels_allowlist.get("*"))?;
-        let all = allowed.iter().any(|a| a == "*");
-        m.labels
-            .iter()
-            .flatten()
-            .filter(|(k, _)| all || allowed.contains(k))
-            .map(|(k, v)| (label_name("label_", k), v.clone()))
-            .collect::<Vec<_>>()
-            .into()
+        allowed_pairs(&self.labels_allowlist, resource, "label_", &m.labels)
     }
+
+    /// The `annotation_*` pairs, as [`Self::labels`] for annotations.
+    fn annotations(&self, resource: &str, m: &ObjectMeta) -> Option<Vec<(String, String)>> {
+        allowed_pairs(
+            &self.annotations_allowlist,
+            resource,
+            "annotation_",
+            &m.annotations,
+        )
+    }
+}
+
+fn allowed_pairs(
+    allowlist: &BTreeMap<String, Vec<String>>,
+    resource: &str,
+    prefix: &str,
+    map: &Option<BTreeMap<String, String>>,
+) -> Option<Vec<(String, String)>> {
+    let allowed = allowlist.get(resource).or_else(|| allowlist.get("*"))?;
+    let all = allowed.iter().any(|a| a == "*");
+    map.iter()
+        .flatten()
+        .filter(|(k, _)| all || allowed.contains(k))
+        .map(|(k, v)| (label_name(prefix, k), v.clone()))
+        .collect::<Vec<_>>()
+        .into()
+}
+
+impl Options {}
+
+/// `kube_<resource>_annotations`: written only for resources `--metric-annotations-allowlist`
+/// names, as kube-state-metrics does. Kept last in each resource's list.
+const fn annotations_family(name: &'static str) -> Family {
+    gauge(
+        name,
+        "Kubernetes annotations converted to Prometheus labels.",
+    )
+}
+
+/// A resource's families with its annotations family appended.
+fn with_annotations(fixed: &[Family], name: &'static str) -> Vec<Family> {
+    let mut v = fixed.to_vec();
+    v.push(annotations_family(name));
+    v
+}
+
+pub fn deployment_families() -> Vec<Family> {
+    with_annotations(&DEPLOYMENT, "kube_deployment_annotations")
+}
+
+pub fn node_families() -> Vec<Family> {
+    with_annotations(&NODE, "kube_node_annotations")
+}
+
+pub fn namespace_families() -> Vec<Family> {
+    with_annotations(&NAMESPACE, "kube_namespace_annotations")
+}
+
+pub fn service_families() -> Vec<Family> {
+    with_annotations(&SERVICE, "kube_service_annotations")
 }
 
 fn created(m: &ObjectMeta) -> Option<f64> {
@@ -205,6 +257,7 @@ pub const POD_LEGACY_LIMIT_MEMORY: Family = gauge(
 pub fn pod_families() -> Vec<Family> {
     let mut v = POD.to_vec();
     v.push(POD_LEGACY_LIMIT_MEMORY);
+    v.push(annotations_family("kube_pod_annotations"));
     v
 }
 
@@ -265,6 +318,10 @@ pub fn render_pod(p: &Pod, o: &Options) -> Rendered {
     );
     if let Some(extra) = o.labels("pods", m) {
         r.add_with(&fams[1], 1, &base, &extra, 1.0);
+    }
+    if let Some(extra) = o.annotations("pods", m) {
+        let i = fams.len() - 1;
+        r.add_with(&fams[i], i, &base, &extra, 1.0);
     }
     if let Some(c) = created(m) {
         r.add(&fams[2], 2, &base, c);
@@ -500,7 +557,7 @@ pub const DEPLOYMENT: [Family; 13] = [
 ];
 
 pub fn render_deployment(d: &Deployment, o: &Options) -> Rendered {
-    let fams = &DEPLOYMENT;
+    let fams = deployment_families();
     let mut r = Rendered::new(fams.len());
     let m = &d.metadata;
     let base = [("namespace", s(&m.namespace)), ("deployment", s(&m.name))];
@@ -509,6 +566,10 @@ pub fn render_deployment(d: &Deployment, o: &Options) -> Rendered {
     }
     if let Some(extra) = o.labels("deployments", m) {
         r.add_with(&fams[1], 1, &base, &extra, 1.0);
+    }
+    if let Some(extra) = o.annotations("deployments", m) {
+        let i = fams.len() - 1;
+        r.add_with(&fams[i], i, &base, &extra, 1.0);
     }
     let spec = d.spec.as_ref();
     let replicas = spec.and_then(|s| s.replicas).unwrap_or(1);
@@ -617,7 +678,7 @@ pub const NODE: [Family; 12] = [
 ];
 
 pub fn render_node(n: &Node, o: &Options) -> Rendered {
-    let fams = &NODE;
+    let fams = node_families();
     let mut r = Rendered::new(fams.len());
     let m = &n.metadata;
     let name = s(&m.name);
@@ -660,6 +721,10 @@ pub fn render_node(n: &Node, o: &Options) -> Rendered {
     );
     if let Some(extra) = o.labels("nodes", m) {
         r.add_with(&fams[1], 1, &base, &extra, 1.0);
+    }
+    if let Some(extra) = o.annotations("nodes", m) {
+        let i = fams.len() - 1;
+        r.add_with(&fams[i], i, &base, &extra, 1.0);
     }
     if let Some(c) = created(m) {
         r.add(&fams[2], 2, &base, c);
@@ -736,7 +801,7 @@ pub const NAMESPACE: [Family; 3] = [
 ];
 
 pub fn render_namespace(n: &Namespace, o: &Options) -> Rendered {
-    let fams = &NAMESPACE;
+    let fams = namespace_families();
     let mut r = Rendered::new(fams.len());
     let m = &n.metadata;
     let base = [("namespace", s(&m.name))];
@@ -745,6 +810,10 @@ pub fn render_namespace(n: &Namespace, o: &Options) -> Rendered {
     }
     if let Some(extra) = o.labels("namespaces", m) {
         r.add_with(&fams[1], 1, &base, &extra, 1.0);
+    }
+    if let Some(extra) = o.annotations("namespaces", m) {
+        let i = fams.len() - 1;
+        r.add_with(&fams[i], i, &base, &extra, 1.0);
     }
     let phase = n
         .status
@@ -775,7 +844,7 @@ pub const SERVICE: [Family; 4] = [
 ];
 
 pub fn render_service(svc: &Service, o: &Options) -> Rendered {
-    let fams = &SERVICE;
+    let fams = service_families();
     let mut r = Rendered::new(fams.len());
     let m = &svc.metadata;
     let base = [
@@ -801,6 +870,10 @@ pub fn render_service(svc: &Service, o: &Options) -> Rendered {
     }
     if let Some(extra) = o.labels("services", m) {
         r.add_with(&fams[2], 2, &base, &extra, 1.0);
+    }
+    if let Some(extra) = o.annotations("services", m) {
+        let i = fams.len() - 1;
+        r.add_with(&fams[i], i, &base, &extra, 1.0);
     }
     let mut l = base.to_vec();
     l.push((

@@ -53,6 +53,9 @@ pub struct Scope {
     pub metric_denylist: Vec<regex::Regex>,
     /// List from the API server's watch cache (`resourceVersion=0`) instead of a quorum read.
     pub use_apiserver_cache: bool,
+    /// `--shard` of `--total-shards`: this instance keeps the objects whose UID hashes to it.
+    pub shard: u32,
+    pub total_shards: u32,
 }
 
 /// The resources vigil renders.
@@ -139,6 +142,14 @@ impl Scope {
             && !self.namespaces_denylist.iter().any(|n| n == ns)
     }
 
+    /// Whether this shard serves the object with `uid`: kube-state-metrics hashes the UID
+    /// with FNV-1a (64 bit) and places it with jump consistent hashing, so instances given
+    /// the same `--total-shards` split objects the way kube-state-metrics' shards do.
+    fn owns(&self, uid: Option<&str>) -> bool {
+        self.total_shards <= 1
+            || jump_hash(fnv1a64(uid.unwrap_or("").as_bytes()), self.total_shards) == self.shard
+    }
+
     fn family_allowed(&self, name: &str) -> bool {
         (self.metric_allowlist.is_empty() || self.metric_allowlist.iter().any(|r| r.is_match(name)))
             && !self.metric_denylist.iter().any(|r| r.is_match(name))
@@ -159,6 +170,26 @@ pub struct KubeState {
     /// In kube-state-metrics' output order: alphabetical by plural name.
     resources: Vec<Arc<Watched>>,
     scope: Arc<Scope>,
+}
+
+fn fnv1a64(data: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in data {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// Lamping and Veach's jump consistent hash: the bucket in `0..buckets` for `key`.
+fn jump_hash(mut key: u64, buckets: u32) -> u32 {
+    let (mut b, mut j): (i64, i64) = (-1, 0);
+    while j < i64::from(buckets) {
+        b = j;
+        key = key.wrapping_mul(2_862_933_555_777_941_757).wrapping_add(1);
+        j = ((b + 1) as f64 * ((1u64 << 31) as f64 / ((key >> 33) + 1) as f64)) as i64;
+    }
+    b as u32
 }
 
 fn key(m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> String {
@@ -284,6 +315,7 @@ impl KubeState {
                         let keep: Arc<dyn Fn(&$ty) -> bool + Send + Sync> =
                             Arc::new(move |o: &$ty| {
                                 sc.namespace_allowed(o.meta().namespace.as_deref().unwrap_or(""))
+                                    && sc.owns(o.meta().uid.as_deref())
                             });
                         tokio::spawn(watch(
                             api,
@@ -305,8 +337,9 @@ impl KubeState {
                     let w = new($name, $families, 1);
                     let sc = scope.clone();
                     let keep: Arc<dyn Fn(&$ty) -> bool + Send + Sync> = Arc::new(move |o: &$ty| {
-                        !$filter_by_name
-                            || sc.namespace_allowed(o.meta().name.as_deref().unwrap_or(""))
+                        (!$filter_by_name
+                            || sc.namespace_allowed(o.meta().name.as_deref().unwrap_or("")))
+                            && sc.owns(o.meta().uid.as_deref())
                     });
                     tokio::spawn(watch(
                         Api::<$ty>::all(client.clone()),
@@ -324,20 +357,20 @@ impl KubeState {
         namespaced!(
             "deployments",
             Deployment,
-            families::DEPLOYMENT.to_vec(),
+            families::deployment_families(),
             families::render_deployment
         );
         cluster!(
             "namespaces",
             Namespace,
-            families::NAMESPACE.to_vec(),
+            families::namespace_families(),
             families::render_namespace,
             true
         );
         cluster!(
             "nodes",
             Node,
-            families::NODE.to_vec(),
+            families::node_families(),
             families::render_node,
             false
         );
@@ -345,7 +378,7 @@ impl KubeState {
         namespaced!(
             "services",
             Service,
-            families::SERVICE.to_vec(),
+            families::service_families(),
             families::render_service
         );
         Arc::new(KubeState { resources, scope })
@@ -436,6 +469,11 @@ impl KubeState {
             "Objects held, by resource.",
             &|r| r.objects.read().by_key.len() as u64,
         );
+        // kube-state-metrics' own sharding gauges, so its dashboards see the shard layout.
+        out.push_str(&format!(
+            "# HELP kube_state_metrics_shard_ordinal Current sharding ordinal/index of this instance\n# TYPE kube_state_metrics_shard_ordinal gauge\nkube_state_metrics_shard_ordinal {0}\n# HELP kube_state_metrics_total_shards Number of total shards this instance is aware of\n# TYPE kube_state_metrics_total_shards gauge\nkube_state_metrics_total_shards {1}\n",
+            self.scope.shard, self.scope.total_shards
+        ));
         out
     }
 }
@@ -524,4 +562,45 @@ pub fn router(state: Arc<KubeState>) -> Router {
             }),
         )
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// FNV-1a 64 published vectors and the jump hash table generated from the paper's
+    /// reference C++ code (as go-jump, which kube-state-metrics uses, tests it).
+    #[test]
+    fn shard_hash_matches_the_references() {
+        assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(fnv1a64(b"foobar"), 0x8594_4171_f739_67e8);
+        let table: [(u64, [u32; 19]); 3] = [
+            (
+                1,
+                [0, 0, 0, 0, 0, 0, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 17, 17],
+            ),
+            (
+                0xdeadbeef,
+                [0, 1, 2, 3, 3, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 16, 16, 16],
+            ),
+            (
+                0x0ddc0ffeebadf00d,
+                [0, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 15, 15, 15, 15],
+            ),
+        ];
+        for (key, buckets) in table {
+            for (i, want) in buckets.iter().enumerate() {
+                assert_eq!(
+                    jump_hash(key, i as u32 + 1),
+                    *want,
+                    "key {key:#x}, {} buckets",
+                    i + 1
+                );
+            }
+        }
+        for n in 1..20 {
+            assert_eq!(jump_hash(0, n), 0);
+        }
+    }
 }
