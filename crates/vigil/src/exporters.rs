@@ -5,16 +5,21 @@ use std::process::ExitCode;
 
 use crate::flags::{ContainerMetricsFlags, KubeStateFlags, ProbeFlags};
 
-/// Serve `app` on `listen` (with `--web.config.file`'s TLS and auth) until the process ends.
-async fn serve(
-    listen: Vec<String>,
+/// The listener settings an exporter's flags give.
+struct Listen {
+    addrs: Vec<String>,
     web_config: Option<std::path::PathBuf>,
-    app: axum::Router,
-) -> Result<(), String> {
+    read_timeout: std::time::Duration,
+    max_connections: usize,
+}
+
+/// Serve `app` (with `--web.config.file`'s TLS and auth) until the process ends.
+async fn serve(l: Listen, app: axum::Router) -> Result<(), String> {
     let server = vigil_serve::Server::bind(vigil_serve::Options {
-        listen,
-        web_config,
-        ..Default::default()
+        listen: l.addrs,
+        web_config: l.web_config,
+        read_timeout: Some(l.read_timeout).filter(|d| !d.is_zero()),
+        max_connections: l.max_connections,
     })
     .await
     .map_err(|e| e.to_string())?;
@@ -103,6 +108,10 @@ pub fn probe(f: ProbeFlags) -> ExitCode {
         eprintln!("vigil probe: --timeout-offset must be a non-negative number of seconds");
         return ExitCode::FAILURE;
     }
+    let Some(read_timeout) = seconds_or_duration(&f.read_timeout) else {
+        eprintln!("vigil probe: --web.read-timeout: not a duration: {:?}", f.read_timeout);
+        return ExitCode::FAILURE;
+    };
     init_logging(&f.log_level, &f.log_format);
     let Some(rt) = runtime("probe") else {
         return ExitCode::FAILURE;
@@ -145,8 +154,12 @@ pub fn probe(f: ProbeFlags) -> ExitCode {
             });
         }
         serve(
-            f.listen_address,
-            f.web_config_file,
+            Listen {
+                addrs: f.listen_address,
+                web_config: f.web_config_file,
+                read_timeout,
+                max_connections: f.max_connections,
+            },
             probe::router(state, &prefix),
         )
         .await
@@ -390,12 +403,69 @@ pub fn kube_state(f: KubeStateFlags) -> ExitCode {
 
 /// `vigil container-metrics`: serve cAdvisor's families for this node's cgroups until killed.
 pub fn container_metrics(f: ContainerMetricsFlags) -> ExitCode {
-    use vigil_exporters::container::{ContainerMetrics, Paths, router};
+    use vigil_exporters::container::{ContainerMetrics, Paths, metric_selection, router};
     use vigil_exporters::kube_state;
+    let (disabled, uncollected) = match metric_selection(&f.enable_metrics, &f.disable_metrics) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("vigil container-metrics: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if !f.prometheus_endpoint.starts_with('/') {
+        eprintln!("vigil container-metrics: --prometheus_endpoint must start with /");
+        return ExitCode::FAILURE;
+    }
+    let Some(read_timeout) = seconds_or_duration(&f.read_timeout) else {
+        eprintln!(
+            "vigil container-metrics: --web.read-timeout: not a duration: {:?}",
+            f.read_timeout
+        );
+        return ExitCode::FAILURE;
+    };
+    init_logging(if f.verbosity >= 4 { "debug" } else { "info" }, "logfmt");
+    for (set, flag, why) in [
+        (
+            f.housekeeping_interval.is_some()
+                || f.max_housekeeping_interval.is_some()
+                || f.allow_dynamic_housekeeping.is_some(),
+            "housekeeping_interval",
+            "vigil has no housekeeping loop: cgroups are read when /metrics is scraped",
+        ),
+        (
+            f.event_storage_event_limit.is_some() || f.event_storage_age_limit.is_some(),
+            "event_storage_*",
+            "vigil keeps no event store",
+        ),
+        (
+            f.docker_only.is_some(),
+            "docker_only",
+            "vigil reports the node root and the pods' cgroups (every cgroup with --all-cgroups), not by container runtime",
+        ),
+        (
+            f.store_container_labels == Some(true) || f.whitelisted_container_labels.is_some(),
+            "store_container_labels",
+            "vigil writes no container_label_* labels (pod, namespace and container come from the API)",
+        ),
+    ] {
+        if set {
+            tracing::warn!("--{flag}: no effect: {why}");
+        }
+    }
+    if !uncollected.is_empty() {
+        tracing::warn!(
+            kinds = %uncollected.join(","),
+            "--enable_metrics: vigil does not collect these metric kinds; their families are absent"
+        );
+    }
+    let listen = f
+        .listen_address
+        .clone()
+        .unwrap_or_else(|| host_port(&f.listen_ip, f.port));
     let Some(rt) = runtime("container-metrics") else {
         return ExitCode::FAILURE;
     };
-    let cm = ContainerMetrics::new(
+    let mut cm = ContainerMetrics::new(
         Paths {
             sysfs: f.sysfs,
             procfs: f.procfs,
@@ -403,6 +473,7 @@ pub fn container_metrics(f: ContainerMetricsFlags) -> ExitCode {
         },
         f.all_cgroups,
     );
+    cm.disabled = disabled;
     let in_cluster = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
     let res: Result<(), String> = rt.block_on(async move {
         if f.kubeconfig.is_some() || f.apiserver.is_some() || in_cluster {
@@ -412,9 +483,13 @@ pub fn container_metrics(f: ContainerMetricsFlags) -> ExitCode {
             eprintln!("vigil container-metrics: no Kubernetes API given; pod, namespace, container and image labels stay empty");
         }
         serve(
-            vec![f.listen_address],
-            f.web_config_file,
-            router(std::sync::Arc::new(cm)),
+            Listen {
+                addrs: vec![listen],
+                web_config: f.web_config_file,
+                read_timeout,
+                max_connections: f.max_connections,
+            },
+            router(std::sync::Arc::new(cm), &f.prometheus_endpoint),
         )
         .await
     });

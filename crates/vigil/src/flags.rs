@@ -90,6 +90,13 @@ pub struct ProbeFlags {
     /// TLS, client certificates and basic auth (the exporter toolkit's web config file).
     #[arg(long = "web.config.file")]
     pub web_config_file: Option<std::path::PathBuf>,
+    /// Longest wait for a request's headers, also on an idle kept-alive connection (a vigil
+    /// flag, as the server's): slow or stalled clients cannot hold connections forever.
+    #[arg(long = "web.read-timeout", default_value = "5m")]
+    pub read_timeout: String,
+    /// Most simultaneous connections (a vigil flag, as the server's); 0 is no limit.
+    #[arg(long = "web.max-connections", default_value_t = 0)]
+    pub max_connections: usize,
     /// Refused: systemd socket activation is not supported (give --web.listen-address).
     #[arg(long = "web.systemd-socket", num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set, require_equals = true)]
     pub systemd_socket: bool,
@@ -101,13 +108,71 @@ pub struct ProbeFlags {
     pub log_format: String,
 }
 
+/// `vigil container-metrics`: cAdvisor's flags as its DaemonSet manifests pass them (Go flag
+/// spellings with underscores), with its meanings; settings that concern cAdvisor's own
+/// collection loop are accepted and named as having no effect.
 #[derive(Args, Debug)]
 pub struct ContainerMetricsFlags {
-    #[arg(long = "web.listen-address", default_value = ":8080")]
-    pub listen_address: String,
+    /// Address to listen on. [default: --listen_ip and --port, i.e. :8080]
+    #[arg(long = "web.listen-address")]
+    pub listen_address: Option<String>,
+    /// Port to listen on (cAdvisor's flag).
+    #[arg(long = "port", default_value_t = 8080)]
+    pub port: u16,
+    /// IP to listen on; empty means every interface (cAdvisor's flag).
+    #[arg(long = "listen_ip", default_value = "")]
+    pub listen_ip: String,
+    /// Path the metrics are served under (cAdvisor's flag).
+    #[arg(long = "prometheus_endpoint", default_value = "/metrics")]
+    pub prometheus_endpoint: String,
+    /// Comma-separated cAdvisor metric kinds to serve (cpu, memory, network, diskIO, process,
+    /// ...); when given, the others are left out.
+    #[arg(long = "enable_metrics", value_delimiter = ',')]
+    pub enable_metrics: Vec<String>,
+    /// Comma-separated cAdvisor metric kinds to leave out.
+    #[arg(long = "disable_metrics", value_delimiter = ',')]
+    pub disable_metrics: Vec<String>,
+    /// No effect (named in a warning): vigil reads the cgroups when scraped.
+    #[arg(long = "housekeeping_interval")]
+    pub housekeeping_interval: Option<String>,
+    /// No effect (named in a warning): vigil reads the cgroups when scraped.
+    #[arg(long = "max_housekeeping_interval")]
+    pub max_housekeeping_interval: Option<String>,
+    /// No effect (named in a warning): vigil reads the cgroups when scraped.
+    #[arg(long = "allow_dynamic_housekeeping", num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set, require_equals = true)]
+    pub allow_dynamic_housekeeping: Option<bool>,
+    /// No effect (named in a warning): vigil keeps no event store.
+    #[arg(long = "event_storage_event_limit")]
+    pub event_storage_event_limit: Option<String>,
+    /// No effect (named in a warning): vigil keeps no event store.
+    #[arg(long = "event_storage_age_limit")]
+    pub event_storage_age_limit: Option<String>,
+    /// No effect (named in a warning): vigil reports the node root and the pods' cgroups
+    /// (every cgroup with --all-cgroups), never by container runtime.
+    #[arg(long = "docker_only", num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set, require_equals = true)]
+    pub docker_only: Option<bool>,
+    /// vigil writes no `container_label_*` labels; `true` is named in a warning.
+    #[arg(long = "store_container_labels", num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set, require_equals = true)]
+    pub store_container_labels: Option<bool>,
+    /// No effect (named in a warning): vigil writes no `container_label_*` labels.
+    #[arg(long = "whitelisted_container_labels")]
+    pub whitelisted_container_labels: Option<String>,
+    /// Log verbosity (klog's): 4 and above logs at debug level.
+    #[arg(long = "v", default_value_t = 0)]
+    pub verbosity: u8,
+    /// Accepted: vigil always logs to stderr.
+    #[arg(long = "logtostderr", num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set, require_equals = true)]
+    pub logtostderr: Option<bool>,
     /// TLS, client certificates and basic auth (the exporter toolkit's web config file).
     #[arg(long = "web.config.file")]
     pub web_config_file: Option<std::path::PathBuf>,
+    /// Longest wait for a request's headers, also on an idle kept-alive connection (a vigil
+    /// flag, as the server's): slow or stalled clients cannot hold connections forever.
+    #[arg(long = "web.read-timeout", default_value = "5m")]
+    pub read_timeout: String,
+    /// Most simultaneous connections (a vigil flag, as the server's); 0 is no limit.
+    #[arg(long = "web.max-connections", default_value_t = 0)]
+    pub max_connections: usize,
     /// Where sysfs is mounted (cgroups are read under `fs/cgroup`); a DaemonSet mounts the
     /// host's.
     #[arg(long = "path.sysfs", default_value = "/sys")]

@@ -441,6 +441,63 @@ fn cgroup_v1_node_without_the_api() {
         assert_eq!(s.get(&k).map(String::as_str), Some(v), "{k}");
     }
     assert!(!s.keys().any(|k| k.starts_with("container_spec_cpu_quota")));
+
+    // cAdvisor's own flags, as its DaemonSet manifests pass them.
+    let port = free_port();
+    let p = spawn(
+        "cm-cadvisor-flags",
+        &vigil_bin(),
+        &[
+            "container-metrics".into(),
+            "--listen_ip=127.0.0.1".into(),
+            format!("--port={port}"),
+            "--prometheus_endpoint=/cadvisor".into(),
+            "--disable_metrics=network,diskIO,tcp".into(),
+            "--housekeeping_interval=10s".into(),
+            "--store_container_labels=false".into(),
+            "--v=2".into(),
+            "--logtostderr".into(),
+            format!("--path.sysfs={}", root.join("sys").display()),
+            format!("--path.procfs={}", root.join("proc").display()),
+            format!("--path.rootfs={}", root.display()),
+        ],
+        &dir,
+    );
+    let url = format!("http://127.0.0.1:{port}/cadvisor");
+    wait_http(&url);
+    let text = get(&url).1;
+    assert!(
+        text.contains("container_cpu_usage_seconds_total{"),
+        "{text}"
+    );
+    assert!(text.contains("container_memory_rss{"), "{text}");
+    for gone in [
+        "container_network_",
+        "container_fs_reads",
+        "container_fs_writes",
+    ] {
+        assert!(
+            !text.contains(gone),
+            "--disable_metrics leaves out {gone}: {text}"
+        );
+    }
+    let log = p.log_text();
+    assert!(log.contains("--housekeeping_interval: no effect"), "{log}");
+    assert!(
+        !log.contains("store_container_labels"),
+        "false is what vigil does: {log}"
+    );
+    // An unknown kind is refused by name, as cAdvisor refuses it.
+    let out = std::process::Command::new(vigil_bin())
+        .args(["container-metrics", "--disable_metrics=cpu,widgets"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("--disable_metrics: unsupported metric kind \"widgets\""),
+        "{err}"
+    );
 }
 
 #[test]

@@ -594,11 +594,25 @@ fn blackbox_exporter_flags() {
             "--timeout-offset=2".into(),
             "--log.prober=warn".into(),
             "--log.level=warn".into(),
+            "--web.read-timeout=1s".into(),
         ],
         &dir,
     );
     let base = format!("http://127.0.0.1:{port}/bb");
     wait_http(&format!("{base}/-/healthy"));
+    // --web.read-timeout: a client that connects and sends nothing is dropped, not kept.
+    {
+        use std::io::Read;
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        c.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+        let mut buf = [0u8; 256];
+        // The server closes (0 bytes, or a 408 and then the close), long before our 20 s.
+        let n = c
+            .read(&mut buf)
+            .expect("the server kept an idle connection past --web.read-timeout");
+        let head = String::from_utf8_lossy(&buf[..n]);
+        assert!(n == 0 || head.starts_with("HTTP/1.1 408"), "{head}");
+    }
     assert_eq!(
         get(&format!("http://127.0.0.1:{port2}/bb/-/healthy")),
         (200, "Healthy".into())

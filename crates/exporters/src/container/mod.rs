@@ -205,6 +205,87 @@ pub struct ContainerMetrics {
     /// Every cgroup, not only the node root and the pods' (`--all-cgroups`).
     pub all_cgroups: bool,
     pub pods: Arc<Pods>,
+    /// Family-name prefixes left out (`--disable_metrics`/`--enable_metrics`).
+    pub disabled: Vec<&'static str>,
+}
+
+/// cAdvisor's metric kinds (`--enable_metrics`/`--disable_metrics`), each with the prefixes of
+/// the families vigil writes for it; most kinds have none here (vigil does not collect them).
+pub const METRIC_KINDS: [(&str, &[&str]); 23] = [
+    ("accelerator", &[]),
+    ("advtcp", &[]),
+    ("app", &[]),
+    ("cpu", &["container_cpu_"]),
+    ("cpuLoad", &[]),
+    ("cpu_topology", &[]),
+    ("cpuset", &[]),
+    ("disk", &[]),
+    ("diskIO", &["container_fs_reads", "container_fs_writes"]),
+    ("hugetlb", &[]),
+    ("memory", &["container_memory_"]),
+    ("memory_numa", &[]),
+    ("network", &["container_network_"]),
+    ("oom_event", &[]),
+    ("percpu", &[]),
+    ("perf_event", &[]),
+    ("pressure", &[]),
+    ("process", &["container_processes"]),
+    ("referenced_memory", &[]),
+    ("resctrl", &[]),
+    ("sched", &[]),
+    ("tcp", &[]),
+    ("udp", &[]),
+];
+
+/// The prefixes to leave out for cAdvisor's `--enable_metrics` (when given: only these kinds)
+/// and `--disable_metrics`, and the enabled kinds vigil does not collect (for a warning). An
+/// unknown kind is an error, as in cAdvisor.
+pub fn metric_selection(
+    enable: &[String],
+    disable: &[String],
+) -> Result<(Vec<&'static str>, Vec<String>), String> {
+    for (flag, list) in [("enable_metrics", enable), ("disable_metrics", disable)] {
+        for k in list {
+            if !METRIC_KINDS.iter().any(|(n, _)| n == k) {
+                return Err(format!(
+                    "--{flag}: unsupported metric kind {k:?} (known: {})",
+                    METRIC_KINDS.map(|(n, _)| n).join(",")
+                ));
+            }
+        }
+    }
+    let on = |k: &str| {
+        (enable.is_empty() || enable.iter().any(|e| e == k)) && !disable.iter().any(|d| d == k)
+    };
+    let disabled = METRIC_KINDS
+        .iter()
+        .filter(|(k, _)| !on(k))
+        .flat_map(|(_, p)| p.iter().copied())
+        .collect();
+    let uncollected = enable
+        .iter()
+        .filter(|k| on(k) && METRIC_KINDS.iter().any(|(n, p)| n == k && p.is_empty()))
+        .cloned()
+        .collect();
+    Ok((disabled, uncollected))
+}
+
+/// `text` without the families whose names start with one of `prefixes`.
+fn without(text: String, prefixes: &[&str]) -> String {
+    if prefixes.is_empty() {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let name = line
+            .strip_prefix("# HELP ")
+            .or_else(|| line.strip_prefix("# TYPE "))
+            .unwrap_or(line);
+        if !prefixes.iter().any(|p| name.starts_with(p)) {
+            out.push_str(line);
+        }
+    }
+    out
 }
 
 impl ContainerMetrics {
@@ -215,6 +296,7 @@ impl ContainerMetrics {
             layout,
             all_cgroups,
             pods: Default::default(),
+            disabled: Vec::new(),
         }
     }
 
@@ -530,13 +612,17 @@ impl ContainerMetrics {
 
 const TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-pub fn router(state: Arc<ContainerMetrics>) -> Router {
+/// The exporter's routes; the metrics under `metrics_path` (cAdvisor's
+/// `--prometheus_endpoint`, `/metrics` by default).
+pub fn router(state: Arc<ContainerMetrics>, metrics_path: &str) -> Router {
     Router::new()
         .route(
-            "/metrics",
+            metrics_path,
             get(|State(s): State<Arc<ContainerMetrics>>| async move {
                 // Reading a few hundred small files: off the async workers.
-                let text = tokio::task::spawn_blocking(move || s.collect()).await.unwrap_or_default();
+                let text = tokio::task::spawn_blocking(move || without(s.collect(), &s.disabled))
+                    .await
+                    .unwrap_or_default();
                 ([(header::CONTENT_TYPE, TEXT)], text).into_response()
             }),
         )
