@@ -109,7 +109,10 @@ pub fn probe(f: ProbeFlags) -> ExitCode {
         return ExitCode::FAILURE;
     }
     let Some(read_timeout) = seconds_or_duration(&f.read_timeout) else {
-        eprintln!("vigil probe: --web.read-timeout: not a duration: {:?}", f.read_timeout);
+        eprintln!(
+            "vigil probe: --web.read-timeout: not a duration: {:?}",
+            f.read_timeout
+        );
         return ExitCode::FAILURE;
     };
     init_logging(&f.log_level, &f.log_format);

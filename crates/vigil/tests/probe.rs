@@ -604,7 +604,8 @@ fn blackbox_exporter_flags() {
     {
         use std::io::Read;
         let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-        c.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+        c.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+            .unwrap();
         let mut buf = [0u8; 256];
         // The server closes (0 bytes, or a 408 and then the close), long before our 20 s.
         let n = c
