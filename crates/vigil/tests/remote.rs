@@ -177,14 +177,18 @@ fn remote_write_to_victoria_metrics_loses_nothing_across_outage_and_kill() {
         "{:?}",
         get(&format!("{vbase}/api/v1/targets"))
     );
-    assert!(
-        value_at(
-            &vbase,
-            r#"prometheus_remote_storage_samples_total{remote_name="vm"}"#,
-            t
-        )
-        .is_some_and(|n| n > 0.0),
-        "the queue's counters are scraped"
+    // The counter is read from a later self-scrape than `t`'s on a loaded machine: wait for it.
+    wait_for(
+        "the queue's counters are scraped",
+        Duration::from_secs(30),
+        || {
+            value_at(
+                &vbase,
+                r#"prometheus_remote_storage_samples_total{remote_name="vm"}"#,
+                now(),
+            )
+            .filter(|n| *n > 0.0)
+        },
     );
 
     // The receiver goes away (stopped cleanly: VictoriaMetrics keeps its newest samples in
