@@ -45,6 +45,11 @@ pub enum EvalError {
     Invalid(String),
     #[error("query processing would load too many samples into memory in query execution")]
     TooManySamples,
+    /// Past `--query.max-bytes`: the series and samples loaded would take more memory.
+    #[error(
+        "query processing would load more than {0} bytes of series and samples into memory in query execution (--query.max-bytes)"
+    )]
+    TooManyBytes(usize),
     /// Past the engine's deadline (`--query.timeout` or the request's `timeout`).
     #[error("query timed out in expression evaluation")]
     Timeout,
@@ -63,6 +68,10 @@ pub struct Engine {
     /// Step of subqueries written without one (`x[5m:]`): the global evaluation interval.
     pub subquery_step_ms: i64,
     pub max_samples: usize,
+    /// Bytes of series labels and samples one query may load (`--query.max-bytes`; 0: no
+    /// limit). Labels can outweigh samples by far (a thousand-byte label set per one-sample
+    /// series), which `max_samples` alone does not see.
+    pub max_bytes: usize,
     /// Evaluation stops with [`EvalError::Timeout`] once past this instant. Checked as each
     /// node is evaluated and as samples are loaded; set per query on a copy of the engine.
     pub deadline: Option<std::time::Instant>,
@@ -74,6 +83,7 @@ impl Default for Engine {
             lookback_ms: 5 * 60 * 1000,
             subquery_step_ms: 60_000,
             max_samples: 50_000_000,
+            max_bytes: 0,
             deadline: None,
         }
     }
@@ -134,6 +144,8 @@ pub(crate) struct Ctx<'a> {
     pub notes: &'a std::cell::RefCell<Notes>,
     /// Samples loaded so far (shared with shard threads through [`Ctx::budget`]).
     pub samples: AtomicUsize,
+    /// Bytes of series and samples loaded so far (against `max_bytes`).
+    pub bytes: AtomicUsize,
     /// Inside a subquery: each series' per-step slots count as samples too, so a tiny step
     /// over a long range (`x[1y:1ms]`) fails as too many samples instead of allocating them.
     pub count_steps: bool,
@@ -178,6 +190,8 @@ impl Ctx<'_> {
         Budget {
             samples: &self.samples,
             max_samples: self.engine.max_samples,
+            bytes: &self.bytes,
+            max_bytes: self.engine.max_bytes,
             deadline: self.engine.deadline,
         }
     }
@@ -319,7 +333,7 @@ impl Ctx<'_> {
         let parts = for_shards(&*q, &vs.matchers, |set| {
             let mut out = Vec::new();
             for s in set {
-                budget.count(s.samples.len() + steps)?;
+                budget.count_series(&s.labels, s.samples.len() + steps)?;
                 let mut pts = Vec::with_capacity(evals.len());
                 let mut ts = Vec::with_capacity(evals.len());
                 let mut j = 0;
@@ -389,7 +403,7 @@ impl Ctx<'_> {
                 let mut series = Vec::new();
                 for mut s in q.select(&vs.matchers)? {
                     s.samples.retain(|x| !is_stale_nan(x.v));
-                    self.count(s.samples.len())?;
+                    self.budget().count_series(&s.labels, s.samples.len())?;
                     if !s.samples.is_empty() {
                         series.push(s);
                     }
@@ -451,9 +465,11 @@ impl Ctx<'_> {
                     q_step: self.q_step,
                     notes: self.notes,
                     samples: AtomicUsize::new(self.samples.load(Relaxed)),
+                    bytes: AtomicUsize::new(self.bytes.load(Relaxed)),
                 };
                 let v = inner.eval(expr)?;
                 self.samples.store(inner.samples.load(Relaxed), Relaxed);
+                self.bytes.store(inner.bytes.load(Relaxed), Relaxed);
                 let times: Vec<i64> = inner.times().collect();
                 let series = match v {
                     V::Vector(v) => v
@@ -1194,6 +1210,7 @@ impl Engine {
             q_step: if start == end { 0 } else { step },
             notes,
             samples: AtomicUsize::new(0),
+            bytes: AtomicUsize::new(0),
             count_steps: false,
         }
     }

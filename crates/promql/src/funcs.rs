@@ -307,7 +307,7 @@ fn over_windows(ctx: &Ctx<'_>, arg: &Expr, keep_name: bool, f: &WindowFn<'_>) ->
             let mut pts = Vec::with_capacity(ends.len());
             for mut s in set {
                 s.samples.retain(|x| !is_stale_nan(x.v));
-                budget.count(s.samples.len() + steps)?;
+                budget.count_series(&s.labels, s.samples.len() + steps)?;
                 f(&s.samples, &ends, *range_ms, &mut pts);
                 if pts.iter().any(Option::is_some) {
                     out.push(Stepped {
@@ -514,7 +514,7 @@ pub(crate) fn aggregate_windows(
         let mut pts = Vec::with_capacity(n);
         for mut s in set {
             s.samples.retain(|x| !is_stale_nan(x.v));
-            budget.count(s.samples.len())?;
+            budget.count_series(&s.labels, s.samples.len())?;
             f(&s.samples, &ends, *range_ms, &mut pts);
             if !pts.iter().any(Option::is_some) {
                 continue;

@@ -15,17 +15,38 @@ use crate::eval::{EvalError, R};
 pub(crate) struct Budget<'a> {
     pub samples: &'a AtomicUsize,
     pub max_samples: usize,
+    pub bytes: &'a AtomicUsize,
+    pub max_bytes: usize,
     pub deadline: Option<Instant>,
 }
 
+/// What a loaded sample (timestamp and value) costs against `--query.max-bytes`.
+const SAMPLE_BYTES: usize = 16;
+
 impl Budget<'_> {
-    /// Account for `n` samples loaded; fails past `--query.max-samples` or the deadline.
+    /// Account for `n` samples loaded; fails past `--query.max-samples`,
+    /// `--query.max-bytes` or the deadline.
     pub fn count(&self, n: usize) -> R<()> {
         let total = self.samples.fetch_add(n, Ordering::Relaxed) + n;
         if total > self.max_samples {
             return Err(EvalError::TooManySamples);
         }
+        self.count_bytes(n * SAMPLE_BYTES)?;
         self.check_deadline()
+    }
+
+    /// Account for one series read from storage: its labels and its `n` samples.
+    pub fn count_series(&self, labels: &Labels, n: usize) -> R<()> {
+        self.count_bytes(labels.heap_bytes() + std::mem::size_of::<Labels>())?;
+        self.count(n)
+    }
+
+    fn count_bytes(&self, b: usize) -> R<()> {
+        let total = self.bytes.fetch_add(b, Ordering::Relaxed) + b;
+        if self.max_bytes > 0 && total > self.max_bytes {
+            return Err(EvalError::TooManyBytes(self.max_bytes));
+        }
+        Ok(())
     }
 
     pub fn check_deadline(&self) -> R<()> {

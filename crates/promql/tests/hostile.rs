@@ -261,3 +261,46 @@ fn subquery_steps_count_against_max_samples_even_without_data() {
         "query processing would load too many samples into memory in query execution"
     );
 }
+
+/// `--query.max-bytes` counts the series' labels as well as their samples: a selection of
+/// one-sample series with large label sets is refused although it is far below any sample
+/// limit, and the same query passes with room to spare.
+#[test]
+fn max_bytes_counts_label_sets_not_only_samples() {
+    let s = MemoryStorage::default();
+    let mut app = s.appender();
+    let fat = "x".repeat(1000);
+    for i in 0..100 {
+        let l = Labels::from_pairs([
+            ("__name__", "wide".to_string()),
+            ("i", i.to_string()),
+            ("blob", fat.clone()),
+        ]);
+        app.append(0, &l, 0, 1.0).unwrap();
+    }
+    app.commit().unwrap();
+    let q = parse("count(wide)").unwrap();
+    let tight = Engine {
+        max_bytes: 50_000,
+        ..Engine::default()
+    };
+    let e = tight.instant(&s, &q, 0).unwrap_err().to_string();
+    assert!(
+        e.contains("more than 50000 bytes") && e.contains("--query.max-bytes"),
+        "{e}"
+    );
+    // 100 samples are nowhere near the sample limit: the labels are what count.
+    assert!(100 < Engine::default().max_samples);
+    let roomy = Engine {
+        max_bytes: 10_000_000,
+        ..Engine::default()
+    };
+    assert!(roomy.instant(&s, &q, 0).is_ok());
+    for q in ["count_over_time(wide[5m])", "sum(rate(wide[5m]))"] {
+        let q = parse(q).unwrap();
+        assert!(
+            tight.instant(&s, &q, 0).is_err(),
+            "range selections count too"
+        );
+    }
+}

@@ -45,6 +45,58 @@ pub enum ServeError {
     },
 }
 
+/// Requests on one HTTP/2 connection: when the last started and how many are running.
+struct Activity {
+    since: Instant,
+    last_ms: std::sync::atomic::AtomicU64,
+    running: std::sync::atomic::AtomicUsize,
+}
+
+impl Activity {
+    fn new() -> Arc<Activity> {
+        Arc::new(Activity {
+            since: Instant::now(),
+            last_ms: std::sync::atomic::AtomicU64::new(0),
+            running: std::sync::atomic::AtomicUsize::new(0),
+        })
+    }
+
+    /// `app` with each request counted on this connection.
+    fn track(self: &Arc<Self>, app: Router) -> Router {
+        use std::sync::atomic::Ordering::Relaxed;
+        let a = self.clone();
+        app.layer(axum::middleware::from_fn(
+            move |req: Request, next: Next| {
+                let a = a.clone();
+                async move {
+                    a.running.fetch_add(1, Relaxed);
+                    a.last_ms
+                        .store(a.since.elapsed().as_millis() as u64, Relaxed);
+                    let r = next.run(req).await;
+                    a.last_ms
+                        .store(a.since.elapsed().as_millis() as u64, Relaxed);
+                    a.running.fetch_sub(1, Relaxed);
+                    r
+                }
+            },
+        ))
+    }
+
+    /// Resolves once no request has started or finished for `d` and none is running.
+    async fn idle_for(&self, d: Duration) {
+        use std::sync::atomic::Ordering::Relaxed;
+        loop {
+            let last = Duration::from_millis(self.last_ms.load(Relaxed));
+            let idle = self.since.elapsed().saturating_sub(last);
+            if self.running.load(Relaxed) == 0 && idle >= d {
+                return;
+            }
+            let wait = if idle >= d { d } else { d - idle };
+            tokio::time::sleep(wait.max(Duration::from_millis(100))).await;
+        }
+    }
+}
+
 /// How to serve.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -427,6 +479,7 @@ impl Server {
                 _ = &mut shutdown => break,
             };
             let _ = stream.set_nodelay(true);
+            let app = app.clone();
             let svc = TowerToHyperService::new(app.clone());
             let watcher = graceful.watcher();
             let tls_source = tls_source.clone();
@@ -467,11 +520,31 @@ impl Server {
                             return;
                         };
                         let h2 = http2 && tls.get_ref().1.alpn_protocol() == Some(b"h2");
-                        let builder = if h2 {
-                            builder.http2_only()
-                        } else {
-                            builder.http1_only()
-                        };
+                        if h2 {
+                            // HTTP/2 has no header timeout in hyper: a connection that starts
+                            // no request for --web.read-timeout (and has none running) is
+                            // closed instead, as Go closes idle connections after ReadTimeout.
+                            let activity = Activity::new();
+                            let svc = TowerToHyperService::new(activity.track(app));
+                            let builder = builder.http2_only();
+                            let conn = builder.serve_connection(TokioIo::new(tls), svc);
+                            let watched = watcher.watch(conn.into_owned());
+                            match read_timeout {
+                                Some(d) => {
+                                    tokio::select! {
+                                        _ = watched => {}
+                                        _ = activity.idle_for(d) => {
+                                            tracing::debug!("Closing an HTTP/2 connection idle for --web.read-timeout");
+                                        }
+                                    }
+                                }
+                                None => {
+                                    let _ = watched.await;
+                                }
+                            }
+                            return;
+                        }
+                        let builder = builder.http1_only();
                         let conn = builder.serve_connection(TokioIo::new(tls), svc);
                         let _ = watcher.watch(conn.into_owned()).await;
                     }

@@ -193,6 +193,28 @@ impl Reloader {
     }
 }
 
+/// `--query.max-bytes` when not given: a quarter of the memory vigil may use (the machine's,
+/// or its cgroup's limit when lower, as in a container) over the cores queries run on, so the
+/// heaviest queries running at once cannot take more than that quarter between them.
+fn default_query_max_bytes() -> usize {
+    let read = |p: &str| std::fs::read_to_string(p).ok();
+    let mem_total = read("/proc/meminfo")
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map(|kb| kb * 1024)
+        .unwrap_or(8 << 30);
+    // cgroup v2 `memory.max` ("max" when unlimited), then v1 (a huge number when unlimited).
+    let cgroup = read("/sys/fs/cgroup/memory.max")
+        .or_else(|| read("/sys/fs/cgroup/memory/memory.limit_in_bytes"))
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let mem = cgroup.map_or(mem_total, |c| c.min(mem_total));
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+    (mem / 4 / cores).max(64 << 20) as usize
+}
+
 fn init_logging(f: &ServerFlags) {
     let filter =
         tracing_subscriber::EnvFilter::new(format!("{},hyper=warn,reqwest=warn", f.log_level));
@@ -305,6 +327,13 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
             "invalid --query.max-samples {:?}: a non-negative integer",
             flags.query_max_samples
         ),
+    };
+    let query_max_bytes: usize = match flags.query_max_bytes.as_deref() {
+        None => default_query_max_bytes(),
+        Some(s) => match parse_size(s) {
+            Ok(n) => n as usize,
+            Err(e) => anyhow::bail!("invalid --query.max-bytes {s:?}: {e}"),
+        },
     };
     let db_dir = PathBuf::from(&flags.tsdb_path);
     let min_block = parse_duration(&flags.min_block_duration).map_err(|e| {
@@ -436,6 +465,7 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
         lookback_ms: lookback.as_millis() as i64,
         subquery_step_ms: initial_eval_interval_ms,
         max_samples: query_max_samples,
+        max_bytes: query_max_bytes,
         deadline: None,
     };
     let rules = Arc::new(vigil_rules::Manager::new(

@@ -65,7 +65,7 @@ pub const FLAGS: &[FlagInfo] = &[
     f(
         "web.read-timeout",
         Works,
-        "longest wait for a request's headers, on an idle connection and for a TLS handshake (default 5m); HTTP/1 only: HTTP/2 connections (TLS with `http2`) have no header timeout",
+        "longest wait for a request's headers, on an idle connection and for a TLS handshake (default 5m); an HTTP/2 connection (TLS with `http2`) that starts no request for that long is closed",
     ),
     f(
         "web.max-connections",
@@ -299,6 +299,11 @@ pub const FLAGS: &[FlagInfo] = &[
         "query.max-samples",
         Works,
         "most samples one query may load or produce (default 50000000)",
+    ),
+    f(
+        "query.max-bytes",
+        Works,
+        "vigil's own: bytes of series labels and samples one query may load, past which it fails as `--query.max-samples` does; `0` for none (default: a quarter of the memory vigil may use, over the number of cores)",
     ),
     f(
         "scrape.discovery-reload-interval",
@@ -580,6 +585,11 @@ pub struct ServerFlags {
     /// Most samples one query may load or produce.
     #[arg(long = "query.max-samples", default_value = "50000000")]
     pub query_max_samples: String,
+    /// Most bytes of series labels and samples one query may load (a vigil flag; 0: no
+    /// limit). [default: a quarter of the memory vigil may use (the machine's, or its
+    /// cgroup's limit) divided by the cores queries run on]
+    #[arg(long = "query.max-bytes")]
+    pub query_max_bytes: Option<String>,
     /// How often discovered targets reach the scrape pools.
     #[arg(
         long = "scrape.discovery-reload-interval",
@@ -981,6 +991,10 @@ impl ServerFlags {
                 self.query_max_concurrency.clone(),
             ),
             ("query.max-samples".into(), self.query_max_samples.clone()),
+            (
+                "query.max-bytes".into(),
+                self.query_max_bytes.clone().unwrap_or_default(),
+            ),
             (
                 "scrape.discovery-reload-interval".into(),
                 self.discovery_reload_interval.clone(),

@@ -235,6 +235,7 @@ const TESTED_BY: &[(&str, &str)] = &[
     ("query.timeout", "query_flags_take_effect"),
     ("query.max-concurrency", "query_flags_take_effect"),
     ("query.max-samples", "working_flags_take_effect"),
+    ("query.max-bytes", "working_flags_take_effect"),
     (
         "scrape.discovery-reload-interval",
         "publishes_no_more_often_than_the_interval",
@@ -333,6 +334,7 @@ fn working_flags_take_effect() {
         "--storage.tsdb.no-lockfile".into(),
         "--query.lookback-delta=1m".into(),
         "--query.max-samples=1000".into(),
+        "--query.max-bytes=4KB".into(),
         "--scrape.discovery-reload-interval=1s".into(),
         "--enable-feature=auto-reload-config".into(),
         "--config.auto-reload-interval=1s".into(),
@@ -409,6 +411,20 @@ fn working_flags_take_effect() {
         enc("count_over_time(up[1h:1s])")
     ));
     assert_eq!(r["errorType"], "execution", "{r}");
+    // Max bytes: vigil's own series, one sample each, are well under 1,000 samples but
+    // their label sets are over 4KB.
+    let r = get_json(&format!(
+        "{b1}/api/v1/query?query={}",
+        enc(r#"{__name__=~".+"}"#)
+    ));
+    assert_eq!(r["errorType"], "execution", "{r}");
+    assert!(
+        r["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("--query.max-bytes"),
+        "{r}"
+    );
     // The WAL segment size is validated as Prometheus validates it (segments are cut at the
     // size given: `wal::tests` cover the cut).
     let out = Command::new(vigil_bin())
@@ -538,6 +554,7 @@ fn malformed_flag_values_are_refused_naming_the_flag() {
     let dir = temp_dir("flags-malformed");
     for (flag, value) in [
         ("query.max-samples", "lots"),
+        ("query.max-bytes", "lots"),
         ("query.max-concurrency", "0"),
         ("query.timeout", "soon"),
         ("query.lookback-delta", "-5m"),

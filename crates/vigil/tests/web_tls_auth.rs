@@ -382,3 +382,80 @@ fn the_exporters_serve_behind_the_same_file_and_real_peers_scrape_through_it() {
         },
     );
 }
+
+/// HTTP/2 has no header timeout in hyper: an HTTP/2 connection that starts no request for
+/// `--web.read-timeout` is closed, so idle or stalled HTTP/2 clients cannot hold connections
+/// (and `--web.max-connections` slots) forever.
+#[test]
+fn idle_http2_connections_are_closed_after_the_read_timeout() {
+    use std::io::{Read, Write};
+    let dir = temp_dir("web-h2-idle");
+    let pki = Pki::new(&dir);
+    let web = dir.join("web-h2.yml");
+    std::fs::write(
+        &web,
+        format!(
+            "tls_server_config:\n  cert_file: {}\n  key_file: {}\nhttp_server_config:\n  http2: true\n",
+            pki.path("server.crt"),
+            pki.path("server.key"),
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let _v = spawn(
+        "vigil",
+        &vigil_bin(),
+        &[
+            format!("--web.listen-address=127.0.0.1:{port}"),
+            format!("--storage.tsdb.path={}", dir.join("data").display()),
+            format!("--web.config.file={}", web.display()),
+            "--web.read-timeout=1s".into(),
+        ],
+        &dir,
+    );
+    let ca = pki.path("ca.crt");
+    wait_for("vigil over TLS", Duration::from_secs(30), || {
+        let (_, code, _) = curl(&[
+            "--cacert",
+            &ca,
+            "--http2",
+            &format!("https://127.0.0.1:{port}/-/ready"),
+        ]);
+        (code == 200).then_some(())
+    });
+    // A client that negotiates h2, sends the connection preface and SETTINGS, then nothing.
+    let mut c = Command::new("openssl")
+        .args(["s_client", "-alpn", "h2", "-CAfile", &ca, "-connect"])
+        .arg(format!("127.0.0.1:{port}"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = c.stdin.take().unwrap();
+    stdin
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .unwrap();
+    stdin.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).unwrap();
+    stdin.flush().unwrap();
+    // stdin stays open: s_client ends only when the server closes the connection.
+    let t0 = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = c.try_wait().unwrap() {
+            break Some(s);
+        }
+        if t0.elapsed() > Duration::from_secs(60) {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let Some(_) = status else {
+        let _ = c.kill();
+        panic!("an idle HTTP/2 connection was kept open past --web.read-timeout");
+    };
+    let mut out = Vec::new();
+    c.stdout.take().unwrap().read_to_end(&mut out).unwrap();
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.contains("ALPN protocol: h2"), "{out}");
+    drop(stdin);
+}
