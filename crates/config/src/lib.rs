@@ -2444,6 +2444,25 @@ impl std::fmt::Display for Unimplemented {
 }
 
 impl Config {
+    /// Agent mode (`--agent`) runs no rules, sends no alerts and answers no queries: the
+    /// sections for them are refused, in Prometheus's words and order.
+    pub fn check_agent(&self) -> Result<(), String> {
+        if !self.alerting.alertmanagers.is_empty()
+            || !self.alerting.alert_relabel_configs.is_empty()
+        {
+            return Err("field alerting is not allowed in agent mode".into());
+        }
+        if !self.rule_files.is_empty() {
+            return Err("field rule_files is not allowed in agent mode".into());
+        }
+        if !self.remote_read.is_empty() {
+            return Err("field remote_read is not allowed in agent mode".into());
+        }
+        Ok(())
+    }
+}
+
+impl Config {
     /// What `promtool check config` checks beyond parsing: every referenced file exists.
     pub fn check_files(&self) -> Vec<String> {
         let mut problems = Vec::new();

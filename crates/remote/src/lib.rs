@@ -144,6 +144,16 @@ impl RemoteWrite {
         Ok(())
     }
 
+    /// The WAL segment every queue has delivered everything before (the lowest of theirs);
+    /// `None` without queues. What an agent may drop from its WAL.
+    pub fn delivered_segment(&self) -> Option<u64> {
+        self.queues
+            .lock()
+            .iter()
+            .map(|(_, _, q)| q.stats.delivered_segment.load(Ordering::SeqCst))
+            .min()
+    }
+
     /// Stop every queue, delivering what it holds for up to `flush`.
     pub fn shutdown(&self, flush: Duration) {
         let _one = self.applying.lock();

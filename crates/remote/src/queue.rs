@@ -35,6 +35,9 @@ pub struct Stats {
     pub shards: AtomicU64,
     pub shards_desired: AtomicU64,
     pub current_segment: AtomicU64,
+    /// The WAL segment of the saved position: every segment before it is delivered (what an
+    /// agent may truncate). 0 until something is.
+    pub delivered_segment: AtomicU64,
     pub gaps: AtomicU64,
     pub last_error: Mutex<Option<String>>,
 }
@@ -100,6 +103,9 @@ impl Queue {
             reader: Mutex::new(None),
         });
         let resume = read_position(&position_file);
+        if let Some(p) = resume {
+            stats.delivered_segment.store(p.segment, Ordering::SeqCst);
+        }
         let start_ms = now_ms();
         let th = std::thread::Builder::new()
             .name(format!("remote-write-{name}"))
@@ -381,6 +387,9 @@ impl ReaderLoop {
         }
         if let Some(p) = newest {
             self.saved = Some(p);
+            self.stats
+                .delivered_segment
+                .store(p.segment, Ordering::SeqCst);
         }
         // Often: after a crash, what was sent since the last save is sent again.
         if self.last_save.elapsed() >= Duration::from_secs(1) {

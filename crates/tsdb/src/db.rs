@@ -153,16 +153,23 @@ impl Db {
     /// is inspected: files vigil did not write (Prometheus's blocks, WAL, head chunks) make it
     /// refuse, changing nothing; then `<dir>/lock` is taken.
     pub fn open(dir: &Path, opts: Options) -> Result<Db, OpenError> {
-        Self::open_mode(dir, opts, true)
+        Self::open_mode(dir, opts, true, false)
     }
 
     /// Open `dir` for reading only, as a tool does next to a running server: no lock, nothing
     /// created, repaired or removed, and no appends.
     pub fn open_read_only(dir: &Path) -> Result<Db, OpenError> {
-        Self::open_mode(dir, Options::new(0, 0), false)
+        Self::open_mode(dir, Options::new(0, 0), false, false)
     }
 
-    fn open_mode(dir: &Path, opts: Options, writable: bool) -> Result<Db, OpenError> {
+    /// Open (creating) an agent's storage in `dir` (`--agent`): a WAL and the series it
+    /// names, no samples in memory, no blocks written or read, no retention run; the WAL is
+    /// truncated through [`Db::truncate_agent`] once remote write has sent it.
+    pub fn open_agent(dir: &Path, opts: Options) -> Result<Db, OpenError> {
+        Self::open_mode(dir, opts, true, true)
+    }
+
+    fn open_mode(dir: &Path, opts: Options, writable: bool, agent: bool) -> Result<Db, OpenError> {
         if let Err(foreign) = datadir::inspect(dir)? {
             return Err(OpenError::Foreign(foreign));
         }
@@ -180,13 +187,21 @@ impl Db {
             std::fs::write(&probe, b"").map_err(|e| datadir::not_writable(dir, e))?;
             let _ = std::fs::remove_file(&probe);
         }
-        let blocks = load_blocks(dir, writable)?;
+        let blocks = if agent {
+            Vec::new()
+        } else {
+            load_blocks(dir, writable)?
+        };
         let min_valid = blocks
             .iter()
             .map(|b| b.meta.max_time)
             .max()
             .unwrap_or(i64::MIN);
-        let head = Head::open_mode(dir, min_valid, writable, opts.wal_segment_size)?;
+        let head = if agent {
+            Head::open_agent(dir, opts.wal_segment_size)?
+        } else {
+            Head::open_mode(dir, min_valid, writable, opts.wal_segment_size)?
+        };
         Ok(Db {
             dir: dir.to_path_buf(),
             head,
@@ -215,13 +230,36 @@ impl Db {
 
     /// Cut head blocks, compact, apply retention. Safe to call at any time.
     pub fn maintain(&self) -> std::io::Result<()> {
-        if self.read_only {
+        if self.read_only || self.head.is_wal_only() {
             return Ok(());
         }
         let _g = self.maint.lock();
         self.cut_head_blocks()?;
         self.compact()?;
         self.apply_retention()
+    }
+
+    /// Agent mode: drop WAL segments before `keep_from` and series idle since
+    /// `inactive_before` (see [`Head::truncate_agent`]).
+    pub fn truncate_agent(
+        &self,
+        keep_from: u64,
+        inactive_before: i64,
+    ) -> std::io::Result<Option<u64>> {
+        let _g = self.maint.lock();
+        self.head.truncate_agent(keep_from, inactive_before)
+    }
+
+    /// The WAL's segments with their last-modified times (oldest first): what the agent's
+    /// retention looks at.
+    pub fn wal_segments(&self) -> std::io::Result<Vec<(u64, std::time::SystemTime)>> {
+        let wal_dir = self.dir.join("wal");
+        let mut out = Vec::new();
+        for n in crate::wal::segments(&wal_dir)? {
+            let m = std::fs::metadata(crate::wal::segment_path(&wal_dir, n))?.modified()?;
+            out.push((n, m));
+        }
+        Ok(out)
     }
 
     /// While the head spans more than 1.5 block ranges, persist its oldest range.

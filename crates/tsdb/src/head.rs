@@ -47,6 +47,13 @@ impl MemSeries {
         }
     }
 
+    /// Agent mode: only the newest sample is kept (for the order check); the samples
+    /// themselves live in the WAL until remote write has sent them.
+    fn note(&mut self, t: i64, v: f64) {
+        self.doomed = false;
+        self.last = Some(Sample { t, v });
+    }
+
     fn push(&mut self, t: i64, v: f64) {
         self.doomed = false;
         if self.open.len() >= SAMPLES_PER_CHUNK as usize {
@@ -355,6 +362,8 @@ pub struct Head {
     max_time: AtomicI64,
     /// Samples before this are out of bounds: their range is already in blocks.
     min_valid: AtomicI64,
+    /// Agent mode (`--agent`): samples are logged to the WAL only, never kept in memory.
+    wal_only: bool,
 }
 
 impl Head {
@@ -370,6 +379,7 @@ impl Head {
             min_time: AtomicI64::new(i64::MAX),
             max_time: AtomicI64::new(i64::MIN),
             min_valid: AtomicI64::new(i64::MIN),
+            wal_only: false,
         }
     }
 
@@ -387,6 +397,22 @@ impl Head {
         min_valid: i64,
         writable: bool,
         wal_segment_size: u64,
+    ) -> std::io::Result<Self> {
+        Self::open_inner(dir, min_valid, writable, wal_segment_size, false)
+    }
+
+    /// The agent's head (`--agent`): series and each one's newest sample only, every sample
+    /// in the WAL (replayed the same way), truncated by [`Head::truncate_agent`].
+    pub fn open_agent(dir: &Path, wal_segment_size: u64) -> std::io::Result<Self> {
+        Self::open_inner(dir, i64::MIN, true, wal_segment_size, true)
+    }
+
+    fn open_inner(
+        dir: &Path,
+        min_valid: i64,
+        writable: bool,
+        wal_segment_size: u64,
+        wal_only: bool,
     ) -> std::io::Result<Self> {
         let wal_dir = dir.join("wal");
         if writable {
@@ -437,7 +463,11 @@ impl Head {
                         if ms.last.is_none() {
                             index.empty -= 1;
                         }
-                        ms.push(t, v);
+                        if wal_only {
+                            ms.note(t, v);
+                        } else {
+                            ms.push(t, v);
+                        }
                         samples += 1;
                         lo = lo.min(t);
                         hi = hi.max(t);
@@ -487,6 +517,7 @@ impl Head {
             min_time: AtomicI64::new(lo),
             max_time: AtomicI64::new(hi),
             min_valid: AtomicI64::new(min_valid),
+            wal_only,
         })
     }
 
@@ -549,6 +580,81 @@ impl Head {
             self.max_time.store(i64::MIN, Ordering::Relaxed);
         }
         self.checkpoint()
+    }
+
+    /// Agent mode: drop the WAL segments before `keep_from` (every remote write queue is past
+    /// them, or they are older than the agent's retention), keeping the series of the head in
+    /// a checkpoint, and forget series with no sample since `inactive_before` (two-phase, as
+    /// [`Head::truncate`]). The segment being written is closed first, so a quiet agent's WAL
+    /// shrinks too. Returns the last segment dropped, if any.
+    pub fn truncate_agent(
+        &self,
+        keep_from: u64,
+        inactive_before: i64,
+    ) -> std::io::Result<Option<u64>> {
+        let Some(dir) = &self.dir else {
+            return Ok(None);
+        };
+        {
+            let mut idx = self.index.write();
+            let mut dead = Vec::new();
+            for (r, s) in idx.series.iter_mut() {
+                if s.last.is_none_or(|l| l.t < inactive_before) {
+                    if s.doomed {
+                        dead.push(*r);
+                    } else {
+                        s.doomed = true;
+                    }
+                } else {
+                    s.doomed = false;
+                }
+            }
+            idx.remove_many(&dead);
+        }
+        let wal_dir = dir.join("wal");
+        let _no_deletes = self.checkpointing.lock();
+        let last = {
+            let mut wal = self.wal.lock();
+            let Some(w) = wal.as_mut() else {
+                return Ok(None);
+            };
+            let current = w.current_segment();
+            // Always close the segment being written (as Prometheus's agent does), so what
+            // it holds can go at a later truncation even on a quiet agent.
+            w.cut()?;
+            if keep_from == 0 {
+                return Ok(None);
+            }
+            (keep_from - 1).min(current)
+        };
+        let (done, _) = wal::latest_checkpoint(&wal_dir)?;
+        if done.is_some_and(|d| d >= last) || !wal::segments(&wal_dir)?.iter().any(|&s| s <= last) {
+            return Ok(None);
+        }
+        // Series only: the agent keeps no samples, and what the dropped segments held has
+        // been sent (or outlived the retention).
+        let mut cp = wal::CheckpointWriter::create(&wal_dir, last)?;
+        let mut series: Vec<(u64, Labels)> = {
+            let idx = self.index.read();
+            idx.series
+                .iter()
+                .map(|(r, s)| (*r, s.labels.clone()))
+                .collect()
+        };
+        series.sort_unstable_by_key(|(r, _)| *r);
+        let mut framed = Vec::new();
+        for batch in series.chunks(10_000) {
+            framed.clear();
+            wal::encode(&mut framed, &Record::Series(batch.to_vec()));
+            cp.write(&framed)?;
+        }
+        cp.finish()?;
+        Ok(Some(last))
+    }
+
+    /// Whether this is the agent's head (samples in the WAL only).
+    pub fn is_wal_only(&self) -> bool {
+        self.wal_only
     }
 
     /// Write everything the head holds as a checkpoint and drop the WAL segments it covers.
@@ -810,7 +916,11 @@ impl Appender for HeadAppender<'_> {
                 if s.last.is_none() {
                     idx.empty -= 1;
                 }
-                s.push(t, v);
+                if self.head.wal_only {
+                    s.note(t, v);
+                } else {
+                    s.push(t, v);
+                }
                 lo = lo.min(t);
                 hi = hi.max(t);
             }

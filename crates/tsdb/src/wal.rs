@@ -322,7 +322,7 @@ fn decode_payload(typ: u8, p: &[u8]) -> Option<Record> {
     }
 }
 
-fn segment_path(dir: &Path, n: u64) -> PathBuf {
+pub(crate) fn segment_path(dir: &Path, n: u64) -> PathBuf {
     dir.join(format!("{n:08}"))
 }
 

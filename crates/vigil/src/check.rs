@@ -124,11 +124,17 @@ pub fn test_rules(files: &[PathBuf]) -> ExitCode {
     }
 }
 
-pub fn config(files: &[PathBuf], syntax_only: bool) -> ExitCode {
+pub fn config(files: &[PathBuf], syntax_only: bool, agent: bool) -> ExitCode {
     let mut failed = false;
     for f in files {
         println!("Checking {}", f.display());
-        match Config::load(f) {
+        let loaded = Config::load(f).map_err(|e| e.to_string()).and_then(|c| {
+            if agent {
+                c.check_agent()?;
+            }
+            Ok(c)
+        });
+        match loaded {
             Ok(cfg) => {
                 let not_running: Vec<String> =
                     cfg.unimplemented().iter().map(|u| u.to_string()).collect();

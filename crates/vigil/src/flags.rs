@@ -392,6 +392,9 @@ pub enum CheckCommand {
         /// Only check the syntax, not that referenced files exist.
         #[arg(long = "syntax-only")]
         syntax_only: bool,
+        /// Check the config for agent mode (no rules, alerting or remote read).
+        #[arg(long = "agent")]
+        agent: bool,
         #[arg(required = true)]
         files: Vec<std::path::PathBuf>,
     },

@@ -1,5 +1,6 @@
 //! The `vigil` binary: Prometheus-compatible flags, subcommands, and the server's wiring.
 
+mod agent;
 mod argv;
 mod check;
 mod engine_metrics;
@@ -23,8 +24,13 @@ fn main() -> std::process::ExitCode {
     }
     match cli.command {
         Some(Command::Check {
-            what: CheckCommand::Config { syntax_only, files },
-        }) => check::config(&files, syntax_only),
+            what:
+                CheckCommand::Config {
+                    syntax_only,
+                    agent,
+                    files,
+                },
+        }) => check::config(&files, syntax_only, agent),
         Some(Command::Check {
             what:
                 CheckCommand::Rules {

@@ -18,6 +18,7 @@ use vigil_storage::Storage;
 use vigil_tsdb::db::{Db, Options as TsdbOptions};
 use vigil_web::{AppState, ReloadRequest};
 
+use crate::agent::AgentOptions;
 use crate::flags::ServerFlags;
 use crate::process_metrics::ProcessCollector;
 
@@ -44,6 +45,21 @@ fn embedded_config(listen: &str) -> String {
 }
 
 impl ConfigSource {
+    /// Load the config; in agent mode also refuse the sections an agent does not run.
+    fn load_for(&self, agent: bool) -> Result<Config, String> {
+        let cfg = self.load()?;
+        if agent && let Err(e) = cfg.check_agent() {
+            return Err(match self {
+                ConfigSource::File(p) => format!(
+                    "couldn't load configuration (--config.file={:?}): {e}",
+                    p.display().to_string()
+                ),
+                ConfigSource::Embedded(_) => e,
+            });
+        }
+        Ok(cfg)
+    }
+
     fn load(&self) -> Result<Config, String> {
         match self {
             ConfigSource::File(p) => Config::load(p).map_err(|e| {
@@ -67,6 +83,8 @@ struct ReloadMetrics {
 /// Everything a reload touches.
 struct Reloader {
     source: ConfigSource,
+    /// `--agent`: the config may not hold rules, alerting or remote read.
+    agent: bool,
     discovery: DiscoveryManager,
     scrape: Arc<ScrapeManager>,
     rules: Arc<vigil_rules::Manager>,
@@ -109,7 +127,7 @@ impl RetentionFlags {
 impl Reloader {
     /// Load and apply the config; on any error the running config stays as it was.
     fn reload(&self) -> Result<(), String> {
-        let res = self.source.load().and_then(|cfg| {
+        let res = self.source.load_for(self.agent).and_then(|cfg| {
             // Loud: a configured section that does nothing is never silent.
             let not_running: Vec<String> =
                 cfg.unimplemented().iter().map(|u| u.to_string()).collect();
@@ -244,6 +262,17 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
     if !refused.is_empty() {
         bail!("refused flag(s): {}", refused.join("; "));
     }
+    let agent = flags.agent_mode();
+    let given: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(m) = crate::server_flags::mode_conflict(agent, &given) {
+        bail!("{m}");
+    }
+    if agent {
+        tracing::info!(
+            mode = "agent",
+            "Starting vigil in agent mode: scrape and remote write only"
+        );
+    }
     vigil_scrape::client::install_crypto_provider();
     let start_time = SystemTime::now();
 
@@ -264,7 +293,7 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
             "No --config.file and no ./prometheus.yml: running the embedded config that scrapes vigil itself"
         );
     }
-    let initial = source.load().map_err(anyhow::Error::msg)?;
+    let initial = source.load_for(agent).map_err(anyhow::Error::msg)?;
     // The web config file and the listener first: a bad --web.config.file stops start-up
     // before storage is opened.
     let max_connections: usize = flags.max_connections.parse().map_err(|_| {
@@ -371,9 +400,24 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
         }
         opts.wal_segment_size = n;
     }
-    let db = tokio::task::spawn_blocking(move || Db::open(&db_dir, opts))
+    let agent_opts = if agent {
+        Some(AgentOptions::from_flags(&flags)?)
+    } else {
+        None
+    };
+    let data_dir = match &agent_opts {
+        Some(a) => a.dir.clone(),
+        None => db_dir.clone(),
+    };
+    let db = {
+        let agent_opts = agent_opts.clone();
+        tokio::task::spawn_blocking(move || match agent_opts {
+            Some(a) => Db::open_agent(&a.dir, a.tsdb_options()),
+            None => Db::open(&db_dir, opts),
+        })
         .await?
-        .with_context(|| format!("opening storage at {:?}", flags.tsdb_path))?;
+        .with_context(|| format!("opening storage at {:?}", data_dir.display().to_string()))?
+    };
     let db = Arc::new(db);
     let max_series = flags
         .max_head_series
@@ -387,7 +431,7 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
     // Remote write follows the WAL; each queue keeps where it got to under `<data>/remote`.
     let remote = vigil_remote::RemoteWrite::new(
         db.clone(),
-        PathBuf::from(&flags.tsdb_path).join("remote"),
+        data_dir.join("remote"),
         tokio::runtime::Handle::current(),
     );
     let remote_flush = flag_duration(
@@ -502,6 +546,8 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
     let notifier = vigil_rules::notifier::Notifier::start(queue_capacity, batch_size);
     rules.set_notifier(notifier.clone());
 
+    let agent_stats = Arc::new(crate::agent::AgentStats::default());
+    let metrics_agent = agent.then(|| (db.clone(), agent_stats.clone()));
     let metrics_registry = registry.clone();
     let metrics_rules = rules.clone();
     let metrics_notifier = notifier.clone();
@@ -532,9 +578,12 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
             let mut s = String::new();
             let _ = prometheus_client::encoding::text::encode(&mut s, &metrics_registry);
             // The registry ends with "# EOF"; the rule metrics go before it.
-            let rules_text = vigil_rules::api::metrics(&metrics_rules.groups())
+            let mut rules_text = vigil_rules::api::metrics(&metrics_rules.groups())
                 + &metrics_notifier.metrics()
                 + &metrics_remote.metrics();
+            if let Some((db, st)) = &metrics_agent {
+                rules_text.push_str(&crate::agent::metrics(db, st));
+            }
             match s.rfind("# EOF") {
                 Some(i) => s.insert_str(i, &rules_text),
                 None => s.push_str(&rules_text),
@@ -563,6 +612,7 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
             flags.enable_otlp_receiver,
         ),
         remote: Some(remote.clone()),
+        agent,
         remote_read_sample_limit: if remote_read_sample_limit == 0 {
             u64::MAX
         } else {
@@ -581,6 +631,7 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
 
     let reloader = Reloader {
         source,
+        agent,
         discovery,
         scrape: scrape.clone(),
         rules: rules.clone(),
@@ -606,20 +657,29 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
     state.ready.store(true, Ordering::Relaxed);
     tracing::info!("Server is ready to receive web requests.");
 
-    // Storage maintenance: cut head blocks, compact, apply retention.
+    // Storage maintenance: cut head blocks, compact, apply retention; an agent truncates its
+    // WAL behind remote write instead.
     let maint_db = db.clone();
-    let retention_task = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
-        loop {
-            tick.tick().await;
-            let d = maint_db.clone();
-            match tokio::task::spawn_blocking(move || d.maintain()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::error!(err = %e, "Storage maintenance failed"),
-                Err(e) => tracing::error!(err = %e, "Storage maintenance panicked"),
+    let retention_task = match agent_opts.clone() {
+        Some(a) => tokio::spawn(crate::agent::truncate_loop(
+            maint_db,
+            remote.clone(),
+            a,
+            agent_stats.clone(),
+        )),
+        None => tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                let d = maint_db.clone();
+                match tokio::task::spawn_blocking(move || d.maintain()).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::error!(err = %e, "Storage maintenance failed"),
+                    Err(e) => tracing::error!(err = %e, "Storage maintenance panicked"),
+                }
             }
-        }
-    });
+        }),
+    };
 
     // `--enable-feature=auto-reload-config`: reload when the file's content changes.
     let auto_reload = match (

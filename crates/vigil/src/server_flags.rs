@@ -22,8 +22,6 @@ pub enum Kind {
     /// It configures a feature vigil does not run yet; an error-level `NOT RUNNING` line names
     /// it when it is set.
     NotRunning,
-    /// vigil refuses to start with it, saying why.
-    Refused,
 }
 
 /// One flag: its name (without `--`), what vigil does with it, and a note (for `Works`, what
@@ -341,48 +339,48 @@ pub const FLAGS: &[FlagInfo] = &[
     ),
     f(
         "agent",
-        Refused,
-        "agent mode is not implemented yet: run vigil as a server",
+        Works,
+        "agent mode: scrape and remote-write only; samples live in a WAL until sent, no queries, rules or alerts (the server-only flags, and `rule_files`, `alerting`, `remote_read` in the config, are refused)",
     ),
     f(
         "storage.agent.path",
-        Refused,
-        "agent mode is not implemented yet",
+        Works,
+        "the agent's WAL directory (default `data-agent/`)",
     ),
     f(
         "storage.agent.wal-compression",
-        Refused,
-        "agent mode is not implemented yet",
+        Warns,
+        "vigil's WAL is not compressed yet (`--no-storage.agent.wal-compression` matches what it does)",
     ),
     f(
         "storage.agent.wal-compression-type",
-        Refused,
-        "agent mode is not implemented yet",
+        Warns,
+        "vigil's WAL is not compressed yet",
     ),
     f(
         "storage.agent.wal-segment-size",
-        Refused,
-        "agent mode is not implemented yet",
+        Works,
+        "size of a WAL segment, 10MB to 256MB (default 128MB)",
     ),
     f(
         "storage.agent.wal-truncate-frequency",
-        Refused,
-        "agent mode is not implemented yet",
+        Works,
+        "how often the WAL is truncated (default 2h)",
     ),
     f(
         "storage.agent.retention.min-time",
-        Refused,
-        "agent mode is not implemented yet",
+        Works,
+        "WAL segments written more recently than this are kept even when sent (default 5m)",
     ),
     f(
         "storage.agent.retention.max-time",
-        Refused,
-        "agent mode is not implemented yet",
+        Works,
+        "WAL segments written longer ago than this are dropped even when not sent, e.g. through a long receiver outage (default 4h)",
     ),
     f(
         "storage.agent.no-lockfile",
-        Refused,
-        "agent mode is not implemented yet",
+        Works,
+        "do not take `<storage.agent.path>/lock`",
     ),
     f(
         "dashboards.dir",
@@ -404,7 +402,6 @@ pub fn documentation() -> String {
             Works => fl.note.to_string(),
             Warns => format!("accepted, no effect (warns when set): {}", fl.note),
             NotRunning => format!("accepted, NOT RUNNING (logged when set): {}", fl.note),
-            Refused => format!("refused: {}", fl.note),
         };
         s.push_str(&format!("| `--{}` | {what} |\n", fl.name));
     }
@@ -625,31 +622,31 @@ pub struct ServerFlags {
     /// Print the flag table (Markdown) and exit.
     #[arg(long = "write-documentation", num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = ArgAction::Set, require_equals = true, hide = true)]
     pub write_documentation: bool,
-    /// Refused: agent mode is not implemented yet.
+    /// Run as an agent: scrape and remote-write only.
     #[arg(long = "agent", num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set, require_equals = true)]
     pub agent: Option<bool>,
-    /// Refused: agent mode is not implemented yet.
+    /// Agent mode only (see the flag table).
     #[arg(long = "storage.agent.path", hide = true)]
     pub agent_path: Option<String>,
-    /// Refused: agent mode is not implemented yet.
+    /// Agent mode only (see the flag table).
     #[arg(long = "storage.agent.wal-compression", num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set, require_equals = true, hide = true)]
     pub agent_wal_compression: Option<bool>,
-    /// Refused: agent mode is not implemented yet.
+    /// Agent mode only (see the flag table).
     #[arg(long = "storage.agent.wal-compression-type", hide = true)]
     pub agent_wal_compression_type: Option<String>,
-    /// Refused: agent mode is not implemented yet.
+    /// Agent mode only (see the flag table).
     #[arg(long = "storage.agent.wal-segment-size", hide = true)]
     pub agent_wal_segment_size: Option<String>,
-    /// Refused: agent mode is not implemented yet.
+    /// Agent mode only (see the flag table).
     #[arg(long = "storage.agent.wal-truncate-frequency", hide = true)]
     pub agent_wal_truncate_frequency: Option<String>,
-    /// Refused: agent mode is not implemented yet.
+    /// Agent mode only (see the flag table).
     #[arg(long = "storage.agent.retention.min-time", hide = true)]
     pub agent_retention_min_time: Option<String>,
-    /// Refused: agent mode is not implemented yet.
+    /// Agent mode only (see the flag table).
     #[arg(long = "storage.agent.retention.max-time", hide = true)]
     pub agent_retention_max_time: Option<String>,
-    /// Refused: agent mode is not implemented yet.
+    /// Agent mode only (see the flag table).
     #[arg(long = "storage.agent.no-lockfile", num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set, require_equals = true, hide = true)]
     pub agent_no_lockfile: Option<bool>,
     /// vigil: a directory of Grafana dashboards (JSON, or ConfigMap YAML wrapping JSON) to
@@ -721,12 +718,65 @@ const FEATURES: &[(&str, Option<&str>)] = &[
         "new-service-discovery-manager",
         Some("vigil has one discovery manager"),
     ),
-    ("agent", Some("refused: agent mode is not implemented yet")),
+    (
+        "agent",
+        Some(
+            "Prometheus 2's spelling of --agent: vigil runs as an agent (Prometheus 3 ignores it and runs a server); use --agent",
+        ),
+    ),
 ];
+
+/// Prometheus's rule for mixing modes, over the flags given on the command line (`args`,
+/// without the program name): in agent mode the server-only flags are refused, in server mode
+/// the agent-only ones; the message is Prometheus's.
+pub fn mode_conflict(agent: bool, args: &[String]) -> Option<String> {
+    let given: Vec<String> = args
+        .iter()
+        .filter_map(|a| a.strip_prefix("--"))
+        .map(|a| a.split('=').next().unwrap_or(a))
+        .map(|a| a.strip_prefix("no-").unwrap_or(a).to_string())
+        .collect();
+    let server_only = |f: &str| {
+        [
+            "storage.tsdb.",
+            "storage.remote.read-",
+            "rules.",
+            "alertmanager.",
+            "query.",
+        ]
+        .iter()
+        .any(|p| f.starts_with(p))
+    };
+    let agent_only = |f: &str| f.starts_with("storage.agent.");
+    let bad: Vec<String> = given
+        .iter()
+        .filter(|f| if agent { server_only(f) } else { agent_only(f) })
+        .map(|f| format!("\"--{f}\""))
+        .collect();
+    if bad.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "The following flag(s) can {} agent mode: [{}]",
+        if agent {
+            "not be used in"
+        } else {
+            "only be used in"
+        },
+        bad.join(" ")
+    ))
+}
 
 /// Whether `--enable-feature` names `name`.
 pub fn feature(flags: &ServerFlags, name: &str) -> bool {
     flags.enable_feature.iter().any(|f| f.trim() == name)
+}
+
+impl ServerFlags {
+    /// Agent mode: `--agent`, or Prometheus 2's `--enable-feature=agent`.
+    pub fn agent_mode(&self) -> bool {
+        self.agent == Some(true) || feature(self, "agent")
+    }
 }
 
 impl ServerFlags {
@@ -853,7 +903,7 @@ impl ServerFlags {
             ("storage.agent.path", self.agent_path.is_some()),
             (
                 "storage.agent.wal-compression",
-                self.agent_wal_compression.is_some(),
+                self.agent_wal_compression == Some(true),
             ),
             (
                 "storage.agent.wal-compression-type",
@@ -891,7 +941,6 @@ impl ServerFlags {
             match info.kind {
                 Warns => warn.push(format!("{line} (the flag has no effect)")),
                 NotRunning => not_running.push(line),
-                Refused => refused.push(line),
                 Works => {}
             }
         }
@@ -904,6 +953,9 @@ impl ServerFlags {
                 Some((_, None)) => {}
                 Some((_, Some(why))) if why.starts_with("refused") => {
                     refused.push(format!("--enable-feature={feat}: {why}"))
+                }
+                Some((_, Some(why))) if feat == "agent" => {
+                    warn.push(format!("--enable-feature={feat}: {why}"))
                 }
                 Some((_, Some(why))) => warn.push(format!(
                     "--enable-feature={feat}: {why} (the feature has no effect)"
@@ -1000,6 +1052,31 @@ impl ServerFlags {
                 self.discovery_reload_interval.clone(),
             ),
             ("enable-feature".into(), self.enable_feature.join(",")),
+            ("agent".into(), b(self.agent_mode())),
+            (
+                "storage.agent.path".into(),
+                o(&self.agent_path, "data-agent/"),
+            ),
+            (
+                "storage.agent.wal-segment-size".into(),
+                o(&self.agent_wal_segment_size, "0B"),
+            ),
+            (
+                "storage.agent.wal-truncate-frequency".into(),
+                o(&self.agent_wal_truncate_frequency, "2h"),
+            ),
+            (
+                "storage.agent.retention.min-time".into(),
+                o(&self.agent_retention_min_time, "5m"),
+            ),
+            (
+                "storage.agent.retention.max-time".into(),
+                o(&self.agent_retention_max_time, "4h"),
+            ),
+            (
+                "storage.agent.no-lockfile".into(),
+                ob(&self.agent_no_lockfile, false),
+            ),
             ("log.level".into(), self.log_level.clone()),
             ("log.format".into(), self.log_format.clone()),
         ]

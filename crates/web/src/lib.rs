@@ -6,6 +6,7 @@
 //! scrape manager for targets, storage queriers for label lookups. It never parses PromQL or
 //! reaches into storage internals itself.
 
+pub mod agent;
 pub mod api;
 pub mod api_meta;
 pub mod ast_json;
@@ -102,6 +103,8 @@ pub struct AppState {
     pub receivers_requested: (bool, bool),
     /// Remote write queues (their status) and the receiver's counters.
     pub remote: Option<Arc<vigil_remote::RemoteWrite>>,
+    /// `--agent`: no local queries, rules or alerts (see [`agent`]).
+    pub agent: bool,
     /// `--storage.remote.read-sample-limit`.
     pub remote_read_sample_limit: u64,
 }
@@ -131,11 +134,16 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(ui::routes())
         .merge(lifecycle::routes())
         .merge(remote::routes(state.receivers_requested.0))
-        .merge(receivers(state.receivers_requested));
+        .merge(receivers(state.receivers_requested))
+        .route("/agent", axum::routing::get(agent::page));
     if let Some(dir) = &state.user_assets {
         app = app.nest_service("/user", tower_http::services::ServeDir::new(dir));
     }
     let app = app
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            agent::guard,
+        ))
         .with_state(state)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(

@@ -27,13 +27,18 @@ pub fn routes() -> Router<Arc<AppState>> {
         )
 }
 
-async fn healthy() -> &'static str {
-    "vigil Server is Healthy.\n"
+/// "Server" or "Agent", as Prometheus names itself in these answers.
+fn mode(s: &AppState) -> &'static str {
+    if s.agent { "Agent" } else { "Server" }
+}
+
+async fn healthy(State(s): St) -> String {
+    format!("vigil {} is Healthy.\n", mode(&s))
 }
 
 async fn ready(State(s): St) -> Response {
     if s.ready.load(Ordering::Relaxed) {
-        "vigil Server is Ready.\n".into_response()
+        format!("vigil {} is Ready.\n", mode(&s)).into_response()
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable").into_response()
     }

@@ -1,0 +1,123 @@
+//! The agent's storage (`--agent`): samples go to the WAL only, the head keeps series and
+//! each one's newest sample, and the WAL is truncated only up to what remote write has
+//! passed, keeping the series in a checkpoint.
+
+use std::path::PathBuf;
+
+use vigil_model::Labels;
+use vigil_storage::{Journal, JournalRecord, Matcher, Storage};
+use vigil_tsdb::db::{Db, Options};
+
+fn dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("vigil-agent-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn labels(i: u32) -> Labels {
+    Labels::from_pairs([("__name__", "m".to_string()), ("i", i.to_string())])
+}
+
+fn append(db: &Db, t: i64) {
+    let mut app = db.appender();
+    for i in 0..10 {
+        app.append(0, &labels(i), t, t as f64).unwrap();
+    }
+    app.commit().unwrap();
+}
+
+/// Every record a fresh reader of the journal hands over: series and samples.
+fn read_all(db: &Db) -> (usize, Vec<(u64, i64, f64)>) {
+    let mut r = db.follow().unwrap();
+    let (mut series, mut samples) = (0, Vec::new());
+    loop {
+        let p = r
+            .poll(1000, &mut |rec, _| match rec {
+                JournalRecord::Series(s) => series += s.len(),
+                JournalRecord::Samples(s) => samples.extend(s),
+            })
+            .unwrap();
+        if p.records == 0 {
+            break;
+        }
+    }
+    (series, samples)
+}
+
+#[test]
+fn samples_live_in_the_wal_only_and_truncation_keeps_series() {
+    let d = dir("wal-only");
+    let db = Db::open_agent(&d, Options::new(0, 0)).unwrap();
+    for t in [1000, 2000, 3000] {
+        append(&db, t);
+    }
+    // Nothing to query: the agent holds no samples in memory.
+    {
+        let q = db.querier(i64::MIN, i64::MAX).unwrap();
+        assert_eq!(
+            q.select(&[Matcher::equal("__name__", "m")])
+                .unwrap()
+                .count(),
+            0
+        );
+    }
+    // Every sample is in the WAL, for remote write.
+    let (series, samples) = read_all(&db);
+    assert_eq!(series, 10);
+    assert_eq!(samples.len(), 30);
+    // The newest sample still guards the order: an older one is refused.
+    let mut app = db.appender();
+    assert!(app.append(0, &labels(0), 500, 1.0).is_err());
+    app.rollback();
+
+    // Nothing is passed by remote write yet (keep from segment 0): nothing is dropped.
+    assert_eq!(db.truncate_agent(0, i64::MIN).unwrap(), None);
+    assert_eq!(read_all(&db).1.len(), 30);
+    // Everything is passed: the segments go, the series stay in a checkpoint.
+    // (The first call closed segment 0; this one closes segment 1 and drops both.)
+    let dropped = db.truncate_agent(u64::MAX, i64::MIN).unwrap();
+    assert_eq!(dropped, Some(1));
+    let (series, samples) = read_all(&db);
+    assert_eq!((series, samples.len()), (10, 0));
+    append(&db, 4000);
+    assert_eq!(read_all(&db).1.len(), 10);
+    drop(db);
+
+    // Reopened: the series and their newest samples come back from the checkpoint and WAL.
+    let db = Db::open_agent(&d, Options::new(0, 0)).unwrap();
+    let mut app = db.appender();
+    assert!(
+        app.append(0, &labels(3), 3500, 1.0).is_err(),
+        "order kept across restart"
+    );
+    app.rollback();
+    append(&db, 5000);
+    let (series, samples) = read_all(&db);
+    assert_eq!(series, 10, "same refs: no series written twice");
+    assert_eq!(samples.len(), 20);
+    // No block directory is ever written.
+    let blocks = std::fs::read_dir(&d)
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().len() == 26)
+        .count();
+    assert_eq!(blocks, 0);
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn idle_series_are_forgotten_after_two_truncations() {
+    let d = dir("gc");
+    let db = Db::open_agent(&d, Options::new(0, 0)).unwrap();
+    append(&db, 1000);
+    let mut app = db.appender();
+    app.append(0, &labels(99), 9000, 1.0).unwrap();
+    app.commit().unwrap();
+    assert_eq!(db.head().num_series(), 11);
+    // Idle since before 5000: marked by the first truncation, removed by the second.
+    db.truncate_agent(u64::MAX, 5000).unwrap();
+    assert_eq!(db.head().num_series(), 11);
+    db.truncate_agent(u64::MAX, 5000).unwrap();
+    assert_eq!(db.head().num_series(), 1);
+    let _ = std::fs::remove_dir_all(&d);
+}
