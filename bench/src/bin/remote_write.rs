@@ -1,7 +1,7 @@
 //! Remote write cost: 100,000 series on 10 targets scraped every 5s, each system remote-writing
-//! to its own fresh VictoriaMetrics: vigil, Debian's Prometheus 2.42 (server and
-//! `--enable-feature=agent`) and Debian's vmagent, one at a time so each has the machine to
-//! itself. `vigil --agent` is not implemented yet and is not in the table.
+//! to its own fresh VictoriaMetrics: vigil (server and `--agent`), Debian's Prometheus 2.42
+//! (server and `--enable-feature=agent`) and Debian's vmagent, one at a time so each has the
+//! machine to itself.
 //!
 //! Per system: after a warm-up, a WINDOW of steady sending measures the sender's CPU seconds
 //! per million samples the receiver stored (VictoriaMetrics's own count of rows it inserted
@@ -118,7 +118,7 @@ fn run(name: &str, dir: &Path, targets: &[String], window: u64, outage: u64) -> 
         }
         _ => {
             std::fs::write(&cfg, format!("{scrape}remote_write:\n  - url: {url}\n")).unwrap();
-            let bin = if name == "vigil" {
+            let bin = if name.starts_with("vigil") {
                 PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/release/vigil")
             } else {
                 PathBuf::from("/usr/bin/prometheus")
@@ -128,7 +128,13 @@ fn run(name: &str, dir: &Path, targets: &[String], window: u64, outage: u64) -> 
                 format!("--web.listen-address=127.0.0.1:{port}"),
                 "--log.level=error".into(),
             ];
-            if name == "prometheus-agent" {
+            if name == "vigil-agent" {
+                args.push("--agent".into());
+                args.push(format!(
+                    "--storage.agent.path={}",
+                    dir.join("data").display()
+                ));
+            } else if name == "prometheus-agent" {
                 args.push("--enable-feature=agent".into());
                 args.push(format!(
                     "--storage.agent.path={}",
@@ -240,7 +246,13 @@ fn main() {
     );
     let base = std::env::temp_dir().join(format!("vigil-bench-rw-{}", std::process::id()));
     let mut results = Vec::new();
-    for name in ["vigil", "prometheus", "prometheus-agent", "vmagent"] {
+    for name in [
+        "vigil",
+        "vigil-agent",
+        "prometheus",
+        "prometheus-agent",
+        "vmagent",
+    ] {
         let dir = base.join(name);
         std::fs::create_dir_all(&dir).unwrap();
         let o = run(name, &dir, &targets, window, outage);
@@ -258,6 +270,14 @@ fn main() {
     }
     let get = |n: &str| &results.iter().find(|(m, _)| *m == n).unwrap().1;
     let v = get("vigil");
+    let a = get("vigil-agent");
+    println!(
+        "agents: CPU per sample vigil/Prometheus {:.2}, vigil/vmagent {:.2}; peak RSS vigil/Prometheus {:.2}, vigil/vmagent {:.2}",
+        a.cpu_per_million / get("prometheus-agent").cpu_per_million,
+        a.cpu_per_million / get("vmagent").cpu_per_million,
+        a.peak_rss_mb / get("prometheus-agent").peak_rss_mb,
+        a.peak_rss_mb / get("vmagent").peak_rss_mb,
+    );
     println!(
         "\nCPU per sample vigil/Prometheus {:.2}, vigil/Prometheus agent {:.2}, vigil/vmagent {:.2}; peak RSS vigil/Prometheus {:.2}, vigil/vmagent {:.2}; catch-up vigil/Prometheus {:.2}",
         v.cpu_per_million / get("prometheus").cpu_per_million,

@@ -147,6 +147,11 @@ impl RemoteWrite {
     /// The WAL segment every queue has delivered everything before (the lowest of theirs);
     /// `None` without queues. What an agent may drop from its WAL.
     pub fn delivered_segment(&self) -> Option<u64> {
+        // While queues are being replaced (a stop can take the flush deadline), the list is
+        // incomplete: nothing may be taken as delivered.
+        let Some(_apply) = self.applying.try_lock() else {
+            return Some(0);
+        };
         self.queues
             .lock()
             .iter()

@@ -155,8 +155,9 @@ pub async fn truncate_loop(
                 opts2.min_time,
                 opts2.max_time,
             );
-            // Series with no sample for a whole truncation period are forgotten.
-            let idle = opts2.truncate_every.max(opts2.min_time);
+            // Series with no sample for max-time are forgotten: segments older than that go
+            // anyway, so no kept segment still needs them.
+            let idle = opts2.max_time;
             let inactive_before = now
                 .checked_sub(idle)
                 .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())

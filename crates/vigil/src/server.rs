@@ -263,7 +263,10 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
         bail!("refused flag(s): {}", refused.join("; "));
     }
     let agent = flags.agent_mode();
-    let given: Vec<String> = std::env::args().skip(1).collect();
+    let given: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     if let Some(m) = crate::server_flags::mode_conflict(agent, &given) {
         bail!("{m}");
     }
@@ -419,9 +422,15 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
         .with_context(|| format!("opening storage at {:?}", data_dir.display().to_string()))?
     };
     let db = Arc::new(db);
-    let max_series = flags
-        .max_head_series
-        .unwrap_or_else(default_max_head_series);
+    // An agent keeps no samples in memory and has no flag to change the limit (the
+    // `storage.tsdb.*` flags are server-only, as in Prometheus): no limit, as Prometheus's agent.
+    let max_series = if agent {
+        0
+    } else {
+        flags
+            .max_head_series
+            .unwrap_or_else(default_max_head_series)
+    };
     db.head()
         .stats
         .max_series

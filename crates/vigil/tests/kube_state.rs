@@ -386,7 +386,9 @@ fn kube_state_shards_and_annotations() {
         assert!(!text.contains("secret_note"), "only allowed keys: {text}");
         let (_, tel) = get(&format!("http://127.0.0.1:{tport}/metrics"));
         assert!(
-            tel.contains(&format!("kube_state_metrics_shard_ordinal {shard}\n")),
+            tel.contains(&format!(
+                "kube_state_metrics_shard_ordinal{{shard_ordinal=\"{shard}\"}} {shard}\n"
+            )),
             "{tel}"
         );
         assert!(tel.contains("kube_state_metrics_total_shards 2\n"), "{tel}");

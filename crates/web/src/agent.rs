@@ -48,8 +48,8 @@ pub async fn guard(State(s): State<Arc<AppState>>, req: Request, next: Next) -> 
     if !s.agent {
         return next.run(req).await;
     }
+    // `nest` has already taken the route prefix off.
     let path = req.uri().path();
-    let path = path.strip_prefix(s.route_prefix.as_str()).unwrap_or(path);
     if refused(path) {
         return (
             StatusCode::UNPROCESSABLE_ENTITY,

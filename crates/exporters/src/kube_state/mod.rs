@@ -471,7 +471,7 @@ impl KubeState {
         );
         // kube-state-metrics' own sharding gauges, so its dashboards see the shard layout.
         out.push_str(&format!(
-            "# HELP kube_state_metrics_shard_ordinal Current sharding ordinal/index of this instance\n# TYPE kube_state_metrics_shard_ordinal gauge\nkube_state_metrics_shard_ordinal {0}\n# HELP kube_state_metrics_total_shards Number of total shards this instance is aware of\n# TYPE kube_state_metrics_total_shards gauge\nkube_state_metrics_total_shards {1}\n",
+            "# HELP kube_state_metrics_shard_ordinal Current sharding ordinal/index of this instance\n# TYPE kube_state_metrics_shard_ordinal gauge\nkube_state_metrics_shard_ordinal{{shard_ordinal=\"{0}\"}} {0}\n# HELP kube_state_metrics_total_shards Number of total shards this instance is aware of\n# TYPE kube_state_metrics_total_shards gauge\nkube_state_metrics_total_shards {1}\n",
             self.scope.shard, self.scope.total_shards
         ));
         out
