@@ -556,24 +556,7 @@ impl Head {
     /// Then checkpoint the WAL so replay starts from what the head still holds.
     pub fn truncate(&self, before: i64) -> std::io::Result<()> {
         self.min_valid.fetch_max(before, Ordering::Relaxed);
-        {
-            let mut idx = self.index.write();
-            let mut dead = Vec::new();
-            for (r, s) in idx.series.iter_mut() {
-                if s.truncate_before(before) {
-                    // Two-phase: a series found empty is removed at the next truncation if it
-                    // is still empty, so a transaction open right now can still commit to it.
-                    if s.doomed {
-                        dead.push(*r);
-                    } else {
-                        s.doomed = true;
-                    }
-                } else {
-                    s.doomed = false;
-                }
-            }
-            idx.remove_many(&dead);
-        }
+        self.remove_empty(|s| s.truncate_before(before));
         self.min_time.fetch_max(before, Ordering::Relaxed);
         if self.max_time.load(Ordering::Relaxed) < before {
             self.min_time.store(i64::MAX, Ordering::Relaxed);
@@ -595,22 +578,7 @@ impl Head {
         let Some(dir) = &self.dir else {
             return Ok(None);
         };
-        {
-            let mut idx = self.index.write();
-            let mut dead = Vec::new();
-            for (r, s) in idx.series.iter_mut() {
-                if s.last.is_none_or(|l| l.t < inactive_before) {
-                    if s.doomed {
-                        dead.push(*r);
-                    } else {
-                        s.doomed = true;
-                    }
-                } else {
-                    s.doomed = false;
-                }
-            }
-            idx.remove_many(&dead);
-        }
+        self.remove_empty(|s| s.last.is_none_or(|l| l.t < inactive_before));
         let wal_dir = dir.join("wal");
         let _no_deletes = self.checkpointing.lock();
         let last = {
@@ -634,6 +602,37 @@ impl Head {
         // Series only: the agent keeps no samples, and what the dropped segments held has
         // been sent (or outlived the retention).
         let mut cp = wal::CheckpointWriter::create(&wal_dir, last)?;
+        self.checkpoint_series(&mut cp)?;
+        cp.finish()?;
+        Ok(Some(last))
+    }
+
+    /// Remove the series `empty` finds empty, two-phase: one found empty is removed at the next
+    /// call if it is still empty, so a transaction open right now can still commit to it.
+    fn remove_empty(&self, mut empty: impl FnMut(&mut MemSeries) -> bool) {
+        let mut idx = self.index.write();
+        let mut dead = Vec::new();
+        for (r, s) in idx.series.iter_mut() {
+            if empty(s) {
+                if s.doomed {
+                    dead.push(*r);
+                } else {
+                    s.doomed = true;
+                }
+            } else {
+                s.doomed = false;
+            }
+        }
+        idx.remove_many(&dead);
+    }
+
+    /// Write every series of the head (ref and labels) to `cp`, sorted by ref (replay then
+    /// appends to posting lists instead of inserting into their middle, which is quadratic);
+    /// returns them for the samples pass.
+    fn checkpoint_series(
+        &self,
+        cp: &mut wal::CheckpointWriter,
+    ) -> std::io::Result<Vec<(u64, Labels)>> {
         let mut series: Vec<(u64, Labels)> = {
             let idx = self.index.read();
             idx.series
@@ -648,8 +647,7 @@ impl Head {
             wal::encode(&mut framed, &Record::Series(batch.to_vec()));
             cp.write(&framed)?;
         }
-        cp.finish()?;
-        Ok(Some(last))
+        Ok(series)
     }
 
     /// Whether this is the agent's head (samples in the WAL only).
@@ -678,22 +676,8 @@ impl Head {
             last
         };
         let mut cp = wal::CheckpointWriter::create(&wal_dir, last)?;
-        // Sorted by ref: replay then appends to posting lists instead of inserting into
-        // their middle (which is quadratic).
-        let mut series: Vec<(u64, Labels)> = {
-            let idx = self.index.read();
-            idx.series
-                .iter()
-                .map(|(r, s)| (*r, s.labels.clone()))
-                .collect()
-        };
-        series.sort_unstable_by_key(|(r, _)| *r);
+        let series = self.checkpoint_series(&mut cp)?;
         let mut framed = Vec::new();
-        for batch in series.chunks(10_000) {
-            framed.clear();
-            wal::encode(&mut framed, &Record::Series(batch.to_vec()));
-            cp.write(&framed)?;
-        }
         let mut samples = Vec::new();
         for batch in series.chunks(1_000) {
             {

@@ -11,24 +11,6 @@ use std::time::Duration;
 
 use support::*;
 
-fn victoria_metrics(dir: &Path, port: u16) -> Proc {
-    let p = spawn(
-        "victoria-metrics",
-        &debian_bin("victoria-metrics"),
-        &[
-            format!("-storageDataPath={}", dir.join("vm-data").display()),
-            format!("-httpListenAddr=127.0.0.1:{port}"),
-            "-search.latencyOffset=0s".into(),
-            "-search.disableCache".into(),
-            "-dedup.minScrapeInterval=1ms".into(),
-            "-retentionPeriod=100y".into(),
-        ],
-        dir,
-    );
-    wait_http(&format!("http://127.0.0.1:{port}/health"));
-    p
-}
-
 /// Raw sample timestamps (ms) of `selector` in VictoriaMetrics, sorted.
 fn exported(vm: &str, selector: &str) -> Vec<i64> {
     let _ = get(&format!("{vm}/internal/force_flush"));

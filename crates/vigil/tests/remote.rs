@@ -61,24 +61,6 @@ fn raw(base: &str, sel: &str, from: f64, to: f64) -> Vec<(String, i64, String)> 
 
 /// Debian's VictoriaMetrics on `dir`, answering from the newest samples, deduplicating
 /// repeated timestamps (a resumed queue may resend a few).
-fn victoria_metrics(dir: &Path, port: u16) -> Proc {
-    let p = spawn(
-        "victoria-metrics",
-        &debian_bin("victoria-metrics"),
-        &[
-            format!("-storageDataPath={}", dir.join("vm-data").display()),
-            format!("-httpListenAddr=127.0.0.1:{port}"),
-            "-search.latencyOffset=0s".into(),
-            "-search.disableCache".into(),
-            "-dedup.minScrapeInterval=1ms".into(),
-            "-retentionPeriod=100y".into(),
-        ],
-        dir,
-    );
-    wait_http(&format!("http://127.0.0.1:{port}/health"));
-    p
-}
-
 fn pending(base: &str) -> f64 {
     let (_, body) = get(&format!("{base}/metrics"));
     body.lines()

@@ -397,3 +397,23 @@ pub fn curl(args: &[&str]) -> (i32, u16, String) {
         .unwrap_or(0);
     (out.status.code().unwrap_or(-1), status, text)
 }
+
+/// Debian's VictoriaMetrics on `port`, data under `dir`, answering at once (no latency offset,
+/// no cache, no deduplication).
+pub fn victoria_metrics(dir: &Path, port: u16) -> Proc {
+    let p = spawn(
+        "victoria-metrics",
+        &debian_bin("victoria-metrics"),
+        &[
+            format!("-storageDataPath={}", dir.join("vm-data").display()),
+            format!("-httpListenAddr=127.0.0.1:{port}"),
+            "-search.latencyOffset=0s".into(),
+            "-search.disableCache".into(),
+            "-dedup.minScrapeInterval=1ms".into(),
+            "-retentionPeriod=100y".into(),
+        ],
+        dir,
+    );
+    wait_http(&format!("http://127.0.0.1:{port}/health"));
+    p
+}
