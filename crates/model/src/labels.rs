@@ -289,6 +289,12 @@ impl Labels {
         self.0.len() + 16
     }
 
+    /// Whether another handle holds this label set's allocation too (a clone of the head's
+    /// labels, say), so that dropping this handle frees nothing.
+    pub fn is_shared(&self) -> bool {
+        Arc::strong_count(&self.0) > 1
+    }
+
     /// A stable 64-bit hash of the label set (FNV-1a over names and values with
     /// separators), used to identify series and spread work; not cryptographic.
     pub fn stable_hash(&self) -> u64 {

@@ -400,14 +400,21 @@ impl Ctx<'_> {
             Expr::MatrixSelector { vs, range_ms } => {
                 let ends = self.window_ends(vs);
                 let q = self.window_querier(&ends, *range_ms)?;
-                let mut series = Vec::new();
-                for mut s in q.select(&vs.matchers)? {
-                    s.samples.retain(|x| !is_stale_nan(x.v));
-                    self.budget().count_series(&s.labels, s.samples.len())?;
-                    if !s.samples.is_empty() {
-                        series.push(s);
+                let budget = self.budget();
+                // Streamed in shards: each series is charged as it is decoded, so the budget
+                // stops the selection before all of it is loaded.
+                let parts = for_shards(&*q, &vs.matchers, |set| {
+                    let mut out = Vec::new();
+                    for mut s in set {
+                        s.samples.retain(|x| !is_stale_nan(x.v));
+                        budget.count_series(&s.labels, s.samples.len())?;
+                        if !s.samples.is_empty() {
+                            out.push(s);
+                        }
                     }
-                }
+                    Ok(out)
+                })?;
+                let series = parts.into_iter().flatten().collect();
                 Ok(RangeArg {
                     series,
                     range_ms: *range_ms,

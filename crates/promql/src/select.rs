@@ -35,9 +35,15 @@ impl Budget<'_> {
         self.check_deadline()
     }
 
-    /// Account for one series read from storage: its labels and its `n` samples.
+    /// Account for one series read from storage: its labels and its `n` samples. Labels
+    /// shared with storage (the head's, handed out as a reference) cost only their handle.
     pub fn count_series(&self, labels: &Labels, n: usize) -> R<()> {
-        self.count_bytes(labels.heap_bytes() + std::mem::size_of::<Labels>())?;
+        let heap = if labels.is_shared() {
+            0
+        } else {
+            labels.heap_bytes()
+        };
+        self.count_bytes(heap + std::mem::size_of::<Labels>())?;
         self.count(n)
     }
 
@@ -66,7 +72,10 @@ pub(crate) fn for_shards<T: Send>(
 ) -> R<Vec<T>> {
     let of = q.shards();
     if of <= 1 {
-        return Ok(vec![work(q.select(matchers)?)?]);
+        // The one-shard form, not `select`: sources that stream per shard (the TSDB) then
+        // decode a series only when `work` asks for it, so the budget stops a heavy selector
+        // before it is all in memory.
+        return Ok(vec![work(q.select_shard(matchers, 0, 1)?)?]);
     }
     let work = &work;
     std::thread::scope(|sc| {

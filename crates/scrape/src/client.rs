@@ -128,7 +128,14 @@ fn build_client(
         }
     }
     if let Some(p) = &h.proxy_url {
-        b = b.proxy(reqwest::Proxy::all(p).map_err(|e| format!("invalid proxy_url {p:?}: {e}"))?);
+        let mut proxy =
+            reqwest::Proxy::all(p).map_err(|e| format!("invalid proxy_url {p:?}: {e}"))?;
+        // Hosts, domains and CIDRs that bypass the proxy, comma-separated as in Go's
+        // `NO_PROXY` (which is what Prometheus's `no_proxy` feeds).
+        if let Some(list) = &h.no_proxy {
+            proxy = proxy.no_proxy(reqwest::NoProxy::from_string(list));
+        }
+        b = b.proxy(proxy);
     } else if !h.proxy_from_environment {
         b = b.no_proxy();
     }

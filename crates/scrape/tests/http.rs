@@ -352,3 +352,42 @@ async fn tls_server_name_is_sent_as_sni() {
     assert!(head.contains(&format!("host: 127.0.0.1:{port}")), "{head}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn proxy_url_is_used_and_no_proxy_bypasses_it() {
+    let (target, target_seen) = server("a 1\n", "200 OK", false);
+    let (proxy, proxy_seen) = server("a 1\n", "200 OK", false);
+    let (mut lp, _) = scrape_loop(
+        &format!("    proxy_url: http://127.0.0.1:{proxy}\n"),
+        target,
+    );
+    lp.scrape_and_report().await;
+    assert_eq!(lp.status().health, Health::Up, "{}", lp.status().last_error);
+    // Through the proxy the request line carries the absolute URL of the target.
+    let via = proxy_seen.lock().unwrap().clone();
+    assert_eq!(via.len(), 1, "{via:?}");
+    assert!(
+        via[0].starts_with(&format!("GET http://127.0.0.1:{target}/metrics")),
+        "{}",
+        via[0]
+    );
+    assert!(target_seen.lock().unwrap().is_empty());
+    // `no_proxy` naming the target's address (an IP, a CIDR) sends it direct.
+    for bypass in ["127.0.0.1", "10.0.0.0/8,127.0.0.0/8"] {
+        let (mut lp, _) = scrape_loop(
+            &format!("    proxy_url: http://127.0.0.1:{proxy}\n    no_proxy: {bypass}\n"),
+            target,
+        );
+        lp.scrape_and_report().await;
+        assert_eq!(lp.status().health, Health::Up, "{}", lp.status().last_error);
+    }
+    assert_eq!(proxy_seen.lock().unwrap().len(), 1, "no_proxy ignored");
+    assert_eq!(target_seen.lock().unwrap().len(), 2);
+    // A list that does not name the target keeps the proxy.
+    let (mut lp, _) = scrape_loop(
+        &format!("    proxy_url: http://127.0.0.1:{proxy}\n    no_proxy: example.com\n"),
+        target,
+    );
+    lp.scrape_and_report().await;
+    assert_eq!(proxy_seen.lock().unwrap().len(), 2);
+}

@@ -61,25 +61,33 @@ impl Activity {
         })
     }
 
-    /// `app` with each request counted on this connection.
+    /// `app` with each request counted on this connection. A request counts until its
+    /// response body is sent or dropped, so a stream the client resets (which drops the
+    /// handler mid-way) or a response still being written is counted right.
     fn track(self: &Arc<Self>, app: Router) -> Router {
-        use std::sync::atomic::Ordering::Relaxed;
         let a = self.clone();
         app.layer(axum::middleware::from_fn(
             move |req: Request, next: Next| {
-                let a = a.clone();
+                let running = Running::start(a.clone());
                 async move {
-                    a.running.fetch_add(1, Relaxed);
-                    a.last_ms
-                        .store(a.since.elapsed().as_millis() as u64, Relaxed);
                     let r = next.run(req).await;
-                    a.last_ms
-                        .store(a.since.elapsed().as_millis() as u64, Relaxed);
-                    a.running.fetch_sub(1, Relaxed);
-                    r
+                    let (parts, body) = r.into_parts();
+                    // The closure owns `running`: it ends when the body is done or dropped.
+                    let body = http_body_util::BodyExt::map_frame(body, move |f| {
+                        let _ = &running;
+                        f
+                    });
+                    Response::from_parts(parts, axum::body::Body::new(body))
                 }
             },
         ))
+    }
+
+    fn touch(&self) {
+        self.last_ms.store(
+            self.since.elapsed().as_millis() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
 
     /// Resolves once no request has started or finished for `d` and none is running.
@@ -94,6 +102,27 @@ impl Activity {
             let wait = if idle >= d { d } else { d - idle };
             tokio::time::sleep(wait.max(Duration::from_millis(100))).await;
         }
+    }
+}
+
+/// One request in flight on a tracked connection; the count drops with it.
+struct Running(Arc<Activity>);
+
+impl Running {
+    fn start(a: Arc<Activity>) -> Running {
+        use std::sync::atomic::Ordering::Relaxed;
+        a.running.fetch_add(1, Relaxed);
+        a.touch();
+        Running(a)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.touch();
+        self.0
+            .running
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -433,6 +462,10 @@ impl Server {
             .then(|| Arc::new(tokio::sync::Semaphore::new(self.opts.max_connections)));
         let read_timeout = self.opts.read_timeout;
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        // HTTP/2 connections with an idle timeout manage their own GOAWAY: they watch
+        // `stopping`, and shutdown waits until every `h2_open` sender is gone.
+        let (stopping_tx, stopping_rx) = tokio::sync::watch::channel(false);
+        let (h2_open_tx, mut h2_open_rx) = tokio::sync::mpsc::channel::<()>(1);
         let mut shutdown = std::pin::pin!(shutdown);
         // Each listener accepts on its own task, after taking a slot of the shared limit: at the
         // limit new connections wait in the kernel's backlog (Go's LimitListener).
@@ -482,6 +515,7 @@ impl Server {
             let app = app.clone();
             let svc = TowerToHyperService::new(app.clone());
             let watcher = graceful.watcher();
+            let (stopping, h2_open) = (stopping_rx.clone(), h2_open_tx.clone());
             let tls_source = tls_source.clone();
             tokio::spawn(async move {
                 let _permit = permit;
@@ -528,20 +562,24 @@ impl Server {
                             let svc = TowerToHyperService::new(activity.track(app));
                             let builder = builder.http2_only();
                             let conn = builder.serve_connection(TokioIo::new(tls), svc);
-                            let watched = watcher.watch(conn.into_owned());
-                            match read_timeout {
-                                Some(d) => {
-                                    tokio::select! {
-                                        _ = watched => {}
-                                        _ = activity.idle_for(d) => {
-                                            tracing::debug!("Closing an HTTP/2 connection idle for --web.read-timeout");
-                                        }
-                                    }
+                            let Some(d) = read_timeout else {
+                                let _ = watcher.watch(conn.into_owned()).await;
+                                return;
+                            };
+                            // Not under the shared watcher: this task must itself send GOAWAY
+                            // when idle, and on shutdown; `_h2_open` holds shutdown until done.
+                            let _h2_open = h2_open;
+                            let mut conn = std::pin::pin!(conn.into_owned());
+                            let mut stopping = stopping;
+                            tokio::select! {
+                                _ = conn.as_mut() => return,
+                                _ = activity.idle_for(d) => {
+                                    tracing::debug!("Closing an HTTP/2 connection idle for --web.read-timeout");
                                 }
-                                None => {
-                                    let _ = watched.await;
-                                }
+                                _ = stopping.wait_for(|s| *s) => {}
                             }
+                            conn.as_mut().graceful_shutdown();
+                            let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
                             return;
                         }
                         let builder = builder.http1_only();
@@ -554,6 +592,11 @@ impl Server {
         for a in acceptors {
             a.abort();
         }
-        let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
+        let _ = stopping_tx.send(true);
+        drop(h2_open_tx);
+        let _ = tokio::time::timeout(Duration::from_secs(5), async {
+            tokio::join!(graceful.shutdown(), h2_open_rx.recv());
+        })
+        .await;
     }
 }

@@ -212,8 +212,10 @@ impl Reloader {
 }
 
 /// `--query.max-bytes` when not given: a quarter of the memory vigil may use (the machine's,
-/// or its cgroup's limit when lower, as in a container) over the cores queries run on, so the
-/// heaviest queries running at once cannot take more than that quarter between them.
+/// or its cgroup's limit when lower, as in a container) over the query pool's threads (one per
+/// core; more queries wait for a thread), so the heaviest API queries running at once cannot
+/// take more than that quarter between them. Rule groups evaluate on their own threads, each
+/// bounded by the same figure, so many groups at once can add to it.
 fn default_query_max_bytes() -> usize {
     let read = |p: &str| std::fs::read_to_string(p).ok();
     let mem_total = read("/proc/meminfo")

@@ -301,7 +301,7 @@ pub const FLAGS: &[FlagInfo] = &[
     f(
         "query.max-bytes",
         Works,
-        "vigil's own: bytes of series labels and samples one query may load, past which it fails as `--query.max-samples` does; `0` for none (default: a quarter of the memory vigil may use, over the number of cores)",
+        "vigil's own: bytes of samples and series labels one query may load (labels it reads by reference from the head are not counted), checked as each series is read, past which it fails as `--query.max-samples` does; `0` for none (default: a quarter of the memory vigil may use, over the number of query threads, one per core)",
     ),
     f(
         "scrape.discovery-reload-interval",
@@ -582,9 +582,9 @@ pub struct ServerFlags {
     /// Most samples one query may load or produce.
     #[arg(long = "query.max-samples", default_value = "50000000")]
     pub query_max_samples: String,
-    /// Most bytes of series labels and samples one query may load (a vigil flag; 0: no
+    /// Most bytes of samples and series labels one query may load (a vigil flag; 0: no
     /// limit). [default: a quarter of the memory vigil may use (the machine's, or its
-    /// cgroup's limit) divided by the cores queries run on]
+    /// cgroup's limit) divided by the query threads, one per core]
     #[arg(long = "query.max-bytes")]
     pub query_max_bytes: Option<String>,
     /// How often discovered targets reach the scrape pools.

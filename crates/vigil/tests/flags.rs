@@ -443,11 +443,10 @@ fn working_flags_take_effect() {
         enc("count_over_time(up[1h:1s])")
     ));
     assert_eq!(r["errorType"], "execution", "{r}");
-    // Max bytes: vigil's own series, one sample each, are well under 1,000 samples but
-    // their label sets are over 4KB.
+    // Max bytes: 300 steps of `up` are under 1,000 samples but over 4KB (16 bytes a sample).
     let r = get_json(&format!(
         "{b1}/api/v1/query?query={}",
-        enc(r#"{__name__=~".+"}"#)
+        enc("count_over_time(up[5m:1s])")
     ));
     assert_eq!(r["errorType"], "execution", "{r}");
     assert!(

@@ -395,9 +395,11 @@ fn idle_http2_connections_are_closed_after_the_read_timeout() {
     std::fs::write(
         &web,
         format!(
-            "tls_server_config:\n  cert_file: {}\n  key_file: {}\nhttp_server_config:\n  http2: true\n",
+            "tls_server_config:\n  cert_file: {}\n  key_file: {}\nhttp_server_config:\n  http2: true\nbasic_auth_users:\n  alice: {}\n",
             pki.path("server.crt"),
             pki.path("server.key"),
+            // Costly on purpose: checking a password keeps a request in flight for a while.
+            bcrypt::hash("secret", 14).unwrap(),
         ),
     )
     .unwrap();
@@ -419,43 +421,70 @@ fn idle_http2_connections_are_closed_after_the_read_timeout() {
             "--cacert",
             &ca,
             "--http2",
+            "-u",
+            "alice:secret",
             &format!("https://127.0.0.1:{port}/-/ready"),
         ]);
         (code == 200).then_some(())
     });
-    // A client that negotiates h2, sends the connection preface and SETTINGS, then nothing.
-    let mut c = Command::new("openssl")
-        .args(["s_client", "-alpn", "h2", "-CAfile", &ca, "-connect"])
-        .arg(format!("127.0.0.1:{port}"))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdin = c.stdin.take().unwrap();
-    stdin
-        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
-        .unwrap();
-    stdin.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).unwrap();
-    stdin.flush().unwrap();
-    // stdin stays open: s_client ends only when the server closes the connection.
-    let t0 = std::time::Instant::now();
-    let status = loop {
-        if let Some(s) = c.try_wait().unwrap() {
-            break Some(s);
+    // A client that negotiates h2, sends the connection preface, SETTINGS and `frames`, then
+    // nothing; the connection must still be closed by the server.
+    let open_then_stall = |frames: &[u8], later: &[u8], what: &str| {
+        let mut c = Command::new("openssl")
+            .args(["s_client", "-alpn", "h2", "-CAfile", &ca, "-connect"])
+            .arg(format!("127.0.0.1:{port}"))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdin = c.stdin.take().unwrap();
+        stdin
+            .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+            .unwrap();
+        stdin.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).unwrap();
+        stdin.write_all(frames).unwrap();
+        stdin.flush().unwrap();
+        if !later.is_empty() {
+            // Sent apart, so the server has handed the request to its handler first.
+            std::thread::sleep(Duration::from_millis(500));
+            stdin.write_all(later).unwrap();
+            stdin.flush().unwrap();
         }
-        if t0.elapsed() > Duration::from_secs(60) {
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
+        // stdin stays open: s_client ends only when the server closes the connection.
+        let t0 = std::time::Instant::now();
+        let status = loop {
+            if let Some(s) = c.try_wait().unwrap() {
+                break Some(s);
+            }
+            if t0.elapsed() > Duration::from_secs(60) {
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let Some(_) = status else {
+            let _ = c.kill();
+            panic!("{what}: HTTP/2 connection kept open past --web.read-timeout");
+        };
+        let mut out = Vec::new();
+        c.stdout.take().unwrap().read_to_end(&mut out).unwrap();
+        let out = String::from_utf8_lossy(&out);
+        assert!(out.contains("ALPN protocol: h2"), "{what}: {out}");
+        drop(stdin);
     };
-    let Some(_) = status else {
-        let _ = c.kill();
-        panic!("an idle HTTP/2 connection was kept open past --web.read-timeout");
-    };
-    let mut out = Vec::new();
-    c.stdout.take().unwrap().read_to_end(&mut out).unwrap();
-    let out = String::from_utf8_lossy(&out);
-    assert!(out.contains("ALPN protocol: h2"), "{out}");
-    drop(stdin);
+    open_then_stall(&[], &[], "idle");
+    // A request still in flight (its password, new to the server, is being checked with
+    // bcrypt), then reset by the client: the reset drops the handler, and the connection must
+    // count as idle again, or a client could hold any number of connections by opening and
+    // resetting streams.
+    let path = b"/-/ready";
+    let auth = "Basic YWxpY2U6d3Jvbmc="; // alice:wrong, a miss: not in the auth cache
+    let mut block = vec![0x82, 0x87, 0x04, path.len() as u8]; // GET, https, :path literal
+    block.extend_from_slice(path);
+    block.extend_from_slice(&[0x0f, 0x08, auth.len() as u8]); // authorization literal
+    block.extend_from_slice(auth.as_bytes());
+    let mut frames = vec![0, 0, block.len() as u8, 1, 0x5, 0, 0, 0, 1]; // HEADERS, END_*
+    frames.extend_from_slice(&block);
+    let reset = [0, 0, 4, 3, 0, 0, 0, 0, 1, 0, 0, 0, 8]; // RST_STREAM, CANCEL
+    open_then_stall(&frames, &reset, "reset stream");
 }
