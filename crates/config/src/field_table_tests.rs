@@ -162,7 +162,7 @@ fn rows() -> Vec<Row> {
             "",
             "remote_read",
             "remote_read: [{url: 'http://r/r'}]",
-            NotRunning,
+            Acts,
         ),
         (
             "",
@@ -984,33 +984,18 @@ fn rows() -> Vec<Row> {
             Acts,
         ),
         ("queue", "sample_age_limit", "sample_age_limit: 7s", Acts),
-        // remote_read[]: the whole section is not running yet (each field named through it).
-        (
-            "rr",
-            "url",
-            "!remote_read:\n  - url: http://r2/r\n",
-            SectionNotRunning,
-        ),
-        (
-            "rr",
-            "remote_timeout",
-            "remote_timeout: 7s",
-            SectionNotRunning,
-        ),
-        ("rr", "headers", "headers: {X-A: b}", SectionNotRunning),
-        ("rr", "read_recent", "read_recent: true", SectionNotRunning),
-        ("rr", "name", "name: n", SectionNotRunning),
-        (
-            "rr",
-            "required_matchers",
-            "required_matchers: {a: b}",
-            SectionNotRunning,
-        ),
+        // remote_read[]: read by the querier (crates/remote/src/read_client.rs).
+        ("rr", "url", "!remote_read:\n  - url: http://r2/r\n", Acts),
+        ("rr", "remote_timeout", "remote_timeout: 7s", Acts),
+        ("rr", "headers", "headers: {X-A: b}", Acts),
+        ("rr", "read_recent", "read_recent: true", Acts),
+        ("rr", "name", "name: n", Acts),
+        ("rr", "required_matchers", "required_matchers: {a: b}", Acts),
         (
             "rr",
             "filter_external_labels",
             "filter_external_labels: false",
-            SectionNotRunning,
+            Acts,
         ),
         // storage
         ("storage", "tsdb", "tsdb: {retention: {time: 2d}}", Acts),
@@ -1231,7 +1216,7 @@ fn every_config_field_acts_or_is_named() {
         .collect();
     for host in HTTP_HOSTS {
         // A whole section that is not running names every field through itself.
-        let whole_not_running = matches!(host, "http_sd" | "rr");
+        let whole_not_running = host == "http_sd";
         for (f, l, v) in http_client_rows() {
             let v = if whole_not_running {
                 SectionNotRunning
@@ -1267,7 +1252,6 @@ fn every_config_field_acts_or_is_named() {
         let whole = *want == SectionNotRunning;
         let named = match section.as_str() {
             _ if !whole => field,
-            "rr" => "remote_read",
             "http_sd" => "http_sd_configs",
             "metadata" => "metadata_config",
             s => panic!("{s}: which section name is its message?"),

@@ -442,6 +442,9 @@ pub struct RemoteReadConfig {
     pub headers: BTreeMap<String, String>,
     pub read_recent: bool,
     pub required_matchers: BTreeMap<String, String>,
+    /// Add the external labels as matchers to the remote query, and remove them from its
+    /// answers (default true).
+    pub filter_external_labels: bool,
     pub http_client: HttpClientConfig,
 }
 
@@ -1870,6 +1873,7 @@ fn remote_read(
             headers: check_headers(ctx, &format!("{f}.headers"), &r.headers)?,
             read_recent: r.read_recent.unwrap_or(false),
             required_matchers: r.required_matchers.clone().unwrap_or_default(),
+            filter_external_labels: r.filter_external_labels.unwrap_or(true),
             http_client: http_of!(ctx, &f, r)?,
         });
     }
@@ -2182,12 +2186,6 @@ impl Config {
                 )));
             }
         }
-        for r in &self.remote_read {
-            out.push(Unimplemented::Remote(format!(
-                "remote_read: vigil does not read from remote storage yet: queries do not include {}",
-                mask_url(&r.url)
-            )));
-        }
         if self.storage.retention_percentage.is_some() {
             out.push(Unimplemented::Storage(
                 "storage.tsdb.retention.percentage: vigil does not apply a retention by share of the disk yet: only retention.time and retention.size limit what is kept".into(),
@@ -2296,6 +2294,14 @@ fn field_warnings(raw: &RawConfig) -> Vec<Unimplemented> {
         let Some(r) = r else { continue };
         scopes.push(http_scope(
             format!("remote_write[{i}]"),
+            r.value.proxy_connect_header.is_some(),
+            r.value.enable_http2,
+        ));
+    }
+    for (i, r) in raw.remote_read.iter().flatten().enumerate() {
+        let Some(r) = r else { continue };
+        scopes.push(http_scope(
+            format!("remote_read[{i}]"),
             r.value.proxy_connect_header.is_some(),
             r.value.enable_http2,
         ));

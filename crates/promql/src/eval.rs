@@ -151,6 +151,31 @@ pub(crate) struct Ctx<'a> {
     pub count_steps: bool,
 }
 
+/// A querier that hands its warnings to the query's annotations when done. Shard threads
+/// borrow the inner querier (this wrapper stays on the evaluating thread).
+pub(crate) struct NotedQuerier<'a> {
+    q: Box<dyn vigil_storage::Querier + 'a>,
+    notes: &'a std::cell::RefCell<Notes>,
+}
+
+impl<'a> std::ops::Deref for NotedQuerier<'a> {
+    type Target = dyn vigil_storage::Querier + 'a;
+    fn deref(&self) -> &Self::Target {
+        &*self.q
+    }
+}
+
+impl Drop for NotedQuerier<'_> {
+    fn drop(&mut self) {
+        let mut n = self.notes.borrow_mut();
+        for w in self.q.warnings() {
+            if !n.warnings.contains(&w) {
+                n.warnings.push(w);
+            }
+        }
+    }
+}
+
 /// Annotations of one query, each message once, in the order first raised.
 #[derive(Debug, Default)]
 pub struct Notes {
@@ -326,7 +351,7 @@ impl Ctx<'_> {
             evals.iter().copied().min().unwrap_or(0),
             evals.iter().copied().max().unwrap_or(0),
         );
-        let q = self.storage.querier(lo - lb + 1, hi)?;
+        let q = self.querier(lo - lb + 1, hi)?;
         let budget = self.budget();
         let evals = &evals;
         let steps = self.step_slots(evals.len());
@@ -381,16 +406,21 @@ impl Ctx<'_> {
     }
 
     /// A querier over every window of length `range_ms` ending at `ends` (left-open).
-    pub(crate) fn window_querier(
-        &self,
-        ends: &[i64],
-        range_ms: i64,
-    ) -> R<Box<dyn vigil_storage::Querier + '_>> {
+    pub(crate) fn window_querier(&self, ends: &[i64], range_ms: i64) -> R<NotedQuerier<'_>> {
         let (lo, hi) = (
             ends.iter().copied().min().unwrap_or(0),
             ends.iter().copied().max().unwrap_or(0),
         );
-        Ok(self.storage.querier(lo - range_ms + 1, hi)?)
+        self.querier(lo - range_ms + 1, hi)
+    }
+
+    /// A querier over `[mint, maxt]` whose warnings (a remote source that failed) become
+    /// the query's when it is dropped.
+    pub(crate) fn querier(&self, mint: i64, maxt: i64) -> R<NotedQuerier<'_>> {
+        Ok(NotedQuerier {
+            q: self.storage.querier(mint, maxt)?,
+            notes: self.notes,
+        })
     }
 
     /// Evaluate a range argument (matrix selector or subquery): raw samples (staleness

@@ -16,10 +16,15 @@ pub fn encode<M: Message>(msg: &M) -> Vec<u8> {
 
 /// Decompress a snappy block and decode `M`, naming what was wrong.
 pub fn decode<M: Message + Default>(body: &[u8]) -> Result<M, String> {
+    decode_limited(body, MAX_DECODED_BYTES)
+}
+
+/// As [`decode`], with at most `limit` bytes decompressed.
+pub fn decode_limited<M: Message + Default>(body: &[u8], limit: usize) -> Result<M, String> {
     let len = snap::raw::decompress_len(body).map_err(|e| format!("snappy: {e}"))?;
-    if len > MAX_DECODED_BYTES {
+    if len > limit {
         return Err(format!(
-            "snappy: decoded body of {len} bytes is larger than the {MAX_DECODED_BYTES} allowed"
+            "snappy: decoded body of {len} bytes is larger than the {limit} allowed"
         ));
     }
     let raw = snap::raw::Decoder::new()

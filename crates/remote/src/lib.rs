@@ -1,6 +1,7 @@
 //! Remote storage: the remote write sender (one [`queue::Queue`] per `remote_write` entry,
-//! following the storage's journal), the receiver and remote read codecs, and their
-//! `prometheus_remote_storage_*` metrics.
+//! following the storage's journal), the receiver, the remote read endpoint and client
+//! ([`read_client::Fanout`], a storage that merges `remote_read` endpoints into reads), and
+//! their `prometheus_remote_storage_*` metrics.
 //!
 //! This crate sits above storage: it reads the journal and appends through the
 //! [`vigil_storage`] traits only, never the TSDB's files.
@@ -9,6 +10,7 @@ pub mod codec;
 pub mod proto;
 pub mod queue;
 pub mod read;
+pub mod read_client;
 pub mod receive;
 
 use std::collections::BTreeMap;

@@ -359,31 +359,7 @@ impl Scraper {
         timeout: Duration,
     ) -> Result<(u16, String), String> {
         let run = async {
-            let (client, to, host) = self.route(url).await?;
-            let mut req = client.post(to).body(body);
-            if let Some(h) = host {
-                req = req.header(HOST, h);
-            }
-            for (k, v) in headers {
-                req = req.header(*k, *v);
-            }
-            for (n, v) in self.file_headers()? {
-                req = req.header(n, v);
-            }
-            if let Some(o) = &self.oauth2 {
-                req = req.header(AUTHORIZATION, o.header().await?);
-            } else if let Some(a) = &self.auth {
-                req = req.header(AUTHORIZATION, a.clone());
-            } else if let Some((kind, file)) = &self.auth_file {
-                let tok = std::fs::read_to_string(file).map_err(|e| {
-                    format!("unable to read authorization credentials file {file}: {e}")
-                })?;
-                req = req.header(AUTHORIZATION, format!("{kind} {}", tok.trim()));
-            }
-            let resp = req
-                .send()
-                .await
-                .map_err(|e| format!("Post {url:?}: {}", err_chain(&e)))?;
+            let resp = self.send_post(url, headers, body).await?;
             let status = resp.status().as_u16();
             // Error bodies are for the log: the first KiB is enough.
             let text = if (200..300).contains(&status) {
@@ -400,6 +376,78 @@ impl Scraper {
             Ok(r) => r,
             Err(_) => Err(format!("Post {url:?}: context deadline exceeded")),
         }
+    }
+
+    /// As [`Scraper::post`], with the whole response: status, `Content-Type` and body (at
+    /// most `limit` bytes; a longer body is an error naming the limit).
+    pub async fn post_read(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+        timeout: Duration,
+        limit: usize,
+    ) -> Result<(u16, String, Vec<u8>), String> {
+        let run = async {
+            let mut resp = self.send_post(url, headers, body).await?;
+            let status = resp.status().as_u16();
+            let ctype = resp
+                .headers()
+                .get(reqwest::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
+            let mut out = Vec::new();
+            while let Some(c) = resp
+                .chunk()
+                .await
+                .map_err(|e| format!("Post {url:?}: {}", err_chain(&e)))?
+            {
+                if out.len() + c.len() > limit {
+                    return Err(format!(
+                        "Post {url:?}: response larger than the {limit} bytes allowed"
+                    ));
+                }
+                out.extend_from_slice(&c);
+            }
+            Ok((status, ctype, out))
+        };
+        match tokio::time::timeout(timeout, run).await {
+            Ok(r) => r,
+            Err(_) => Err(format!("Post {url:?}: context deadline exceeded")),
+        }
+    }
+
+    async fn send_post(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Result<reqwest::Response, String> {
+        let (client, to, host) = self.route(url).await?;
+        let mut req = client.post(to).body(body);
+        if let Some(h) = host {
+            req = req.header(HOST, h);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        for (n, v) in self.file_headers()? {
+            req = req.header(n, v);
+        }
+        if let Some(o) = &self.oauth2 {
+            req = req.header(AUTHORIZATION, o.header().await?);
+        } else if let Some(a) = &self.auth {
+            req = req.header(AUTHORIZATION, a.clone());
+        } else if let Some((kind, file)) = &self.auth_file {
+            let tok = std::fs::read_to_string(file).map_err(|e| {
+                format!("unable to read authorization credentials file {file}: {e}")
+            })?;
+            req = req.header(AUTHORIZATION, format!("{kind} {}", tok.trim()));
+        }
+        req.send()
+            .await
+            .map_err(|e| format!("Post {url:?}: {}", err_chain(&e)))
     }
 
     pub async fn fetch(&self, url: &str, timeout: Duration) -> Result<Fetched, ScrapeError> {

@@ -103,6 +103,11 @@ pub trait Querier: Send + Sync {
     fn shards(&self) -> usize {
         1
     }
+    /// What went wrong without failing the read (a remote source that did not answer):
+    /// the query answers with what it has and these as warnings, as Prometheus does.
+    fn warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
     /// Label names of series that match all of `matchers` (all series when empty), sorted.
     fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, StorageError>;
     /// Values of label `name` among series matching all of `matchers`, sorted.

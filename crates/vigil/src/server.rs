@@ -98,6 +98,7 @@ struct Reloader {
     remote: Arc<vigil_remote::RemoteWrite>,
     /// `--storage.remote.flush-deadline`: how long a queue that goes away may keep sending.
     remote_flush: Duration,
+    remote_read: Arc<vigil_remote::read_client::RemoteRead>,
 }
 
 /// Retention from the flags; the config's `storage.tsdb.retention` wins where it is set (as in
@@ -150,6 +151,7 @@ impl Reloader {
                 )
             })?;
             let alerting = vigil_rules::notifier::Notifier::prepare(&cfg.alerting)?;
+            let remote_read = self.remote_read.prepare(&cfg)?;
             // Remote write first: it fails (changing nothing) if an endpoint's client cannot
             // be built. Stopping a removed queue waits for its flush, off the async workers.
             tokio::task::block_in_place(|| {
@@ -160,6 +162,7 @@ impl Reloader {
                 )
             })?;
             self.scrape.apply_config(&cfg.scrape_configs)?;
+            self.remote_read.commit(remote_read);
             self.notifier.commit(alerting, &cfg.global.external_labels);
             self.rules.apply(
                 rule_files,
@@ -439,6 +442,28 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
         .store(max_series, std::sync::atomic::Ordering::Relaxed);
     tracing::info!(max_head_series = max_series, "Head series limit (0: none)");
     let storage: Arc<dyn Storage> = db.clone();
+    // `remote_read` endpoints join every query (and rule) read; without `read_recent` only
+    // for time before local storage starts: the first block's start, else now, plus two
+    // evaluation intervals of margin for start-up (Prometheus's rule).
+    let remote_read = {
+        let db = db.clone();
+        let margin = 2 * initial_eval_interval_ms;
+        vigil_remote::read_client::RemoteRead::new(
+            tokio::runtime::Handle::current(),
+            Box::new(move || {
+                let first = db.blocks().iter().map(|b| b.meta.min_time).min();
+                first.unwrap_or_else(|| {
+                    SystemTime::now()
+                        .duration_since(UNIX_EPOCH)
+                        .map_or(0, |d| d.as_millis() as i64)
+                }) + margin
+            }),
+        )
+    };
+    let queryable: Arc<dyn Storage> = Arc::new(vigil_remote::read_client::Fanout {
+        local: storage.clone(),
+        remote: remote_read.clone(),
+    });
     // Remote write follows the WAL; each queue keeps where it got to under `<data>/remote`.
     let remote = vigil_remote::RemoteWrite::new(
         db.clone(),
@@ -524,7 +549,7 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
         deadline: None,
     };
     let rules = Arc::new(vigil_rules::Manager::new(
-        storage.clone(),
+        queryable.clone(),
         engine.clone(),
         query_timeout,
     ));
@@ -563,8 +588,10 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
     let metrics_rules = rules.clone();
     let metrics_notifier = notifier.clone();
     let metrics_remote = remote.clone();
+    let metrics_remote_read = remote_read.clone();
     let state = Arc::new(AppState {
         storage: storage.clone(),
+        queryable,
         scrape: scrape.clone(),
         rules: rules.clone(),
         notifier: notifier.clone(),
@@ -591,7 +618,8 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
             // The registry ends with "# EOF"; the rule metrics go before it.
             let mut rules_text = vigil_rules::api::metrics(&metrics_rules.groups())
                 + &metrics_notifier.metrics()
-                + &metrics_remote.metrics();
+                + &metrics_remote.metrics()
+                + &metrics_remote_read.metrics();
             if let Some((db, st)) = &metrics_agent {
                 rules_text.push_str(&crate::agent::metrics(db, st));
             }
@@ -654,6 +682,7 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
         retention_flags,
         remote: remote.clone(),
         remote_flush,
+        remote_read,
     };
     if let Err(e) = reloader.reload() {
         bail!("{e}");

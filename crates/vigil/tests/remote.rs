@@ -610,3 +610,137 @@ fn remote_read_sample_limit_and_flush_deadline() {
         || (!query(&rx.base, "fresh").is_empty()).then_some(()),
     );
 }
+
+/// Total of the remote read query counter over every endpoint of `base`.
+fn read_queries(base: &str) -> f64 {
+    metric(base, "prometheus_remote_storage_read_queries_total")
+}
+
+/// vigil reading Debian's Prometheus with `remote_read`: queries answer with Prometheus's
+/// samples, as Prometheus's own client merges them. Without `read_recent` only time before
+/// local storage starts is asked for; the external labels filter the selection and come off
+/// the answers (`filter_external_labels`), or stay when it is off; `required_matchers` gate
+/// which selections go out; an endpoint that is down makes a warning, not an error.
+#[test]
+fn vigil_remote_reads_from_prometheus() {
+    let dir = temp_dir("remote-read-client");
+    let (_ne, ne_port) = node_exporter(&dir);
+    std::fs::write(
+        dir.join("source.yml"),
+        format!(
+            "global:\n  scrape_interval: 1s\n  external_labels:\n    replica: a\nscrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{ne_port}']\n"
+        ),
+    )
+    .unwrap();
+    let (_src, pbase) = prometheus(&dir, "source", &[]);
+    let read_url = format!("{pbase}/api/v1/read");
+    // Same external labels as the source: the selection carries replica="a", which the source
+    // takes as its own, and the answers lose it again.
+    let a = Vigil::start(
+        "remote-read-a",
+        Some(&format!(
+            "global:\n  external_labels:\n    replica: a\nremote_read:\n  - url: {read_url}\n"
+        )),
+        &[],
+    );
+    let dead = free_port();
+    let b = Vigil::start(
+        "remote-read-b",
+        Some(&format!(
+            "global:\n  external_labels:\n    replica: b\nremote_read:\n  - url: {read_url}\n    name: filtered\n  - url: {read_url}\n    name: unfiltered\n    filter_external_labels: false\n    required_matchers:\n      job: node\n  - url: http://127.0.0.1:{dead}/api/v1/read\n    name: down\n    required_matchers:\n      job: gone\n"
+        )),
+        &[],
+    );
+    let sel = r#"up{job="node"}"#;
+    let (t, from, theirs) = wait_for("the source's samples", Duration::from_secs(60), || {
+        let t = now() - 1.0;
+        let theirs = raw(&pbase, sel, t - 30.0, t);
+        (theirs.len() >= 5).then_some((t, t - 30.0, theirs))
+    });
+    let mine = raw(&a.base, sel, from, t);
+    assert_eq!(mine, theirs, "{}", first_difference(&theirs, &mine));
+    let node_load = r#"node_load1{job="node"}"#;
+    assert_eq!(
+        raw(&a.base, node_load, from, t),
+        raw(&pbase, node_load, from, t)
+    );
+    let r = get_json(&format!(
+        "{}/api/v1/query?query={}&time={t:.3}",
+        a.base,
+        enc(sel)
+    ));
+    let metric_a = &r["data"]["result"][0]["metric"];
+    assert_eq!(metric_a["job"], "node", "{r}");
+    assert!(
+        metric_a.get("replica").is_none(),
+        "external label kept: {r}"
+    );
+    // Series and range queries read the remote too.
+    let r = get_json(&format!(
+        "{}/api/v1/series?match[]={}&start={from:.3}&end={t:.3}",
+        a.base,
+        enc(sel)
+    ));
+    assert_eq!(r["data"].as_array().map(Vec::len), Some(1), "{r}");
+    let range = |base: &str| {
+        get_json(&format!(
+            "{base}/api/v1/query_range?query={}&start={from:.3}&end={t:.3}&step=1",
+            enc(&format!("sum({sel})"))
+        ))["data"]["result"]
+            .clone()
+    };
+    let r = range(&a.base);
+    assert!(r[0]["values"].as_array().map_or(0, Vec::len) >= 5, "{r}");
+    assert_eq!(r, range(&pbase));
+    // Without read_recent, time after local storage starts (now plus two evaluation
+    // intervals, with no blocks yet) is not asked for.
+    let before = read_queries(&a.base);
+    assert!(before > 0.0);
+    let later = now() + 3600.0;
+    let r = get_json(&format!(
+        "{}/api/v1/query?query={}&time={later:.3}",
+        a.base,
+        enc(sel)
+    ));
+    assert_eq!(r["status"], "success", "{r}");
+    assert_eq!(read_queries(&a.base), before, "read recent data remotely");
+
+    // Another replica's external label: the filtered endpoint finds nothing; the unfiltered
+    // one (asked only for job="node") answers with the source's replica label.
+    let r = get_json(&format!(
+        "{}/api/v1/query?query={}&time={t:.3}",
+        b.base,
+        enc(sel)
+    ));
+    let res = r["data"]["result"].as_array().cloned().unwrap_or_default();
+    assert_eq!(res.len(), 1, "{r}");
+    assert_eq!(res[0]["metric"]["replica"], "a", "{r}");
+    assert!(r.get("warnings").is_none(), "{r}");
+    // `up` alone lacks job="node": the unfiltered endpoint is not asked; the filtered one
+    // asks for replica="b", which the source does not have.
+    let r = get_json(&format!(
+        "{}/api/v1/query?query={}&time={t:.3}",
+        b.base,
+        enc("up")
+    ));
+    assert_eq!(r["data"]["result"].as_array().map(Vec::len), Some(0), "{r}");
+    // The endpoint that is down: the query succeeds, with the failure as a warning.
+    let r = get_json(&format!(
+        "{}/api/v1/query?query={}&time={t:.3}",
+        b.base,
+        enc(r#"up{job="gone"}"#)
+    ));
+    assert_eq!(r["status"], "success", "{r}");
+    let warnings = r["warnings"].to_string();
+    assert!(
+        warnings.contains("remote_read") && warnings.contains(&dead.to_string()),
+        "{r}"
+    );
+    let (_, m) = get(&format!("{}/metrics", b.base));
+    assert!(
+        m.lines().any(|l| l.starts_with(
+            "prometheus_remote_storage_read_queries_total{code=\"error\",remote_name=\"down\""
+        )),
+        "{m}"
+    );
+}

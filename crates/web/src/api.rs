@@ -233,7 +233,7 @@ async fn evaluate(
             return Err(ApiError::Timeout("query timed out in query queue".into()));
         }
     };
-    let storage = s.storage.clone();
+    let storage = s.queryable.clone();
     let body = s
         .query_pool
         .run(move || {
@@ -461,7 +461,7 @@ async fn labels(
     let p = Params::from(q, &headers, &body)?;
     let (start, end) = range_params(&p)?;
     let sets = parse_matchers(&p.all("match[]"))?;
-    let st = s.storage.clone();
+    let st = s.queryable.clone();
     on_pool(&s, move || {
         let qr = st.querier(start, end)?;
         let mut v: Vec<Json> = union_over(&sets, |m| qr.label_names(m))?
@@ -534,7 +534,7 @@ async fn label_values(
     }
     let (start, end) = range_params(&p)?;
     let sets = parse_matchers(&p.all("match[]"))?;
-    let st = s.storage.clone();
+    let st = s.queryable.clone();
     on_pool(&s, move || {
         let qr = st.querier(start, end)?;
         let mut v: Vec<Json> = union_over(&sets, |m| qr.label_values(&name, m))?
@@ -559,7 +559,7 @@ async fn series(
         return Err(ApiError::BadData("no match[] parameter provided".into()));
     }
     let (start, end) = range_params(&p)?;
-    let st = s.storage.clone();
+    let st = s.queryable.clone();
     on_pool(&s, move || {
         let qr = st.querier(start, end)?;
         let mut all = std::collections::BTreeSet::new();
@@ -567,7 +567,9 @@ async fn series(
             all.extend(qr.select(m)?.map(|s| s.labels));
         }
         let mut v: Vec<Json> = all.iter().map(labels_json).collect();
-        let w = apply_limit(&p, &mut v)?;
+        let from_storage = qr.warnings();
+        let mut w: Vec<&str> = apply_limit(&p, &mut v)?;
+        w.extend(from_storage.iter().map(String::as_str));
         Ok(ok_warn(Json::Array(v), &w))
     })
     .await

@@ -49,7 +49,11 @@ pub type ReloadRequest = oneshot::Sender<Result<(), String>>;
 
 /// Everything the handlers need, shared.
 pub struct AppState {
+    /// Local storage: appends, federation and the remote read endpoint.
     pub storage: Arc<dyn Storage>,
+    /// What queries, series and label lookups read: local storage with the `remote_read`
+    /// endpoints merged in.
+    pub queryable: Arc<dyn Storage>,
     pub scrape: Arc<ScrapeManager>,
     /// The rule groups running (`/api/v1/rules`, `/api/v1/alerts`, the rules pages).
     pub rules: Arc<vigil_rules::Manager>,

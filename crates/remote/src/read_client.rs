@@ -1,0 +1,599 @@
+//! Remote read as a client (`remote_read:`): queries read the configured endpoints too, and
+//! their series merge with local ones, with Prometheus's rules:
+//!
+//! - without `read_recent`, an endpoint is asked only for time before local storage starts
+//!   (the first block's start, or now when there is none, plus two evaluation intervals);
+//! - with `required_matchers`, only selections that carry every one of them as an equality
+//!   matcher go to the endpoint;
+//! - with `filter_external_labels` (the default), the external labels are added as matchers
+//!   (where the selection does not name them) and removed from the answers;
+//! - an endpoint that fails makes the query a warning (`remote_read: ...`), not an error:
+//!   local data still answers.
+//!
+//! The wrapper [`Fanout`] is a [`Storage`]: the query engine and the API see one storage and
+//! never this module. Writes, federation and the remote read endpoint use local storage only.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Instant;
+
+use parking_lot::{Mutex, RwLock};
+use vigil_config::{Config, RemoteReadConfig, mask_url};
+use vigil_model::{Labels, Sample};
+use vigil_storage::{
+    Appender, MatchOp, Matcher, Querier, Series, SeriesSet, Storage, StorageError,
+};
+
+use crate::codec;
+use crate::proto::{LabelMatcher, Query, ReadRequest, ReadResponse};
+
+/// The most a remote read response may be, compressed or decoded.
+const MAX_RESPONSE_BYTES: usize = 256 << 20;
+
+/// Buckets of `prometheus_remote_storage_read_request_duration_seconds` (Prometheus's).
+const BUCKETS: [f64; 13] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 60.0,
+];
+
+/// One `remote_read` entry, ready to ask.
+pub struct Reader {
+    cfg: RemoteReadConfig,
+    /// `remote_name`: the configured name, else a hash of the settings (as Prometheus).
+    name: String,
+    /// External labels added as matchers and removed from answers (none when
+    /// `filter_external_labels: false`).
+    external: Vec<(String, String)>,
+    client: Arc<vigil_scrape::client::Scraper>,
+    stats: ReadStats,
+}
+
+#[derive(Default)]
+struct ReadStats {
+    in_flight: AtomicI64,
+    /// By HTTP status code ("error" when no answer came).
+    by_code: Mutex<std::collections::BTreeMap<String, u64>>,
+    /// Request durations: per bucket, sum, count.
+    duration: Mutex<([u64; BUCKETS.len()], f64, u64)>,
+}
+
+impl Reader {
+    /// The endpoint's series for `matchers` over `[mint, maxt]`, or why not. `None` when the
+    /// selection does not carry every required matcher (the endpoint is not asked).
+    async fn read(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Option<Result<Vec<Series>, String>> {
+        let required_met = self.cfg.required_matchers.iter().all(|(n, v)| {
+            matchers
+                .iter()
+                .any(|m| m.op == MatchOp::Equal && &m.name == n && &m.value == v)
+        });
+        if !required_met {
+            return None;
+        }
+        // External labels the selection does not name become matchers, and come off the
+        // answers (Prometheus: the user who names one wants that value, not ours).
+        let added: Vec<&(String, String)> = self
+            .external
+            .iter()
+            .filter(|(n, _)| !matchers.iter().any(|m| &m.name == n))
+            .collect();
+        let mut wire: Vec<LabelMatcher> = matchers.iter().map(to_wire).collect();
+        wire.extend(added.iter().map(|(n, v)| LabelMatcher {
+            r#type: 0,
+            name: n.clone(),
+            value: v.clone(),
+        }));
+        let req = ReadRequest {
+            queries: vec![Query {
+                start_timestamp_ms: mint,
+                end_timestamp_ms: maxt,
+                matchers: wire,
+                hints: None,
+            }],
+            // Whole responses only: vigil reads no streamed chunks as a client.
+            accepted_response_types: vec![0],
+        };
+        let mut headers: Vec<(&str, &str)> = vec![
+            ("Content-Encoding", "snappy"),
+            ("Content-Type", "application/x-protobuf"),
+            ("X-Prometheus-Remote-Read-Version", "0.1.0"),
+            ("User-Agent", concat!("vigil/", env!("CARGO_PKG_VERSION"))),
+        ];
+        headers.extend(
+            self.cfg
+                .headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        );
+        self.stats.in_flight.fetch_add(1, Ordering::Relaxed);
+        let t0 = Instant::now();
+        let res = self
+            .client
+            .post_read(
+                &self.cfg.url,
+                &headers,
+                codec::encode(&req),
+                self.cfg.remote_timeout,
+                MAX_RESPONSE_BYTES,
+            )
+            .await;
+        self.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.observe(t0.elapsed().as_secs_f64(), &res);
+        let (status, ctype, body) = match res {
+            Ok(r) => r,
+            Err(e) => return Some(Err(redact(&self.cfg.url, e))),
+        };
+        if !(200..300).contains(&status) {
+            let text = String::from_utf8_lossy(&body[..body.len().min(512)])
+                .trim()
+                .to_string();
+            return Some(Err(format!(
+                "remote server {} returned HTTP status {status}: {text}",
+                mask_url(&self.cfg.url)
+            )));
+        }
+        if ctype.starts_with("application/x-streamed-protobuf") {
+            return Some(Err(format!(
+                "remote server {} answered with streamed chunks, which were not asked for",
+                mask_url(&self.cfg.url)
+            )));
+        }
+        let resp: ReadResponse = match codec::decode_limited(&body, MAX_RESPONSE_BYTES) {
+            Ok(r) => r,
+            Err(e) => {
+                return Some(Err(format!(
+                    "error reading response from {}: {e}",
+                    mask_url(&self.cfg.url)
+                )));
+            }
+        };
+        if resp.results.len() != 1 {
+            return Some(Err(format!(
+                "responses: want 1, got {}",
+                resp.results.len()
+            )));
+        }
+        let mut out = Vec::new();
+        for ts in resp.results.into_iter().flat_map(|r| r.timeseries) {
+            let pairs: Vec<(String, String)> = ts
+                .labels
+                .into_iter()
+                .filter(|l| !added.iter().any(|(n, _)| n == &l.name))
+                .map(|l| (l.name, l.value))
+                .collect();
+            let mut samples: Vec<Sample> = ts
+                .samples
+                .into_iter()
+                .filter(|s| s.timestamp >= mint && s.timestamp <= maxt)
+                .map(|s| Sample {
+                    t: s.timestamp,
+                    v: s.value,
+                })
+                .collect();
+            if samples.is_empty() {
+                continue;
+            }
+            if !samples.windows(2).all(|w| w[0].t < w[1].t) {
+                samples.sort_by_key(|s| s.t);
+                samples.dedup_by_key(|s| s.t);
+            }
+            out.push(Series {
+                labels: Labels::from_pairs(pairs),
+                samples,
+            });
+        }
+        Some(Ok(out))
+    }
+
+    fn observe(&self, secs: f64, res: &Result<(u16, String, Vec<u8>), String>) {
+        let code = match res {
+            Ok((s, _, _)) => s.to_string(),
+            Err(_) => "error".into(),
+        };
+        *self.stats.by_code.lock().entry(code).or_default() += 1;
+        let mut d = self.stats.duration.lock();
+        for (i, b) in BUCKETS.iter().enumerate() {
+            if secs <= *b {
+                d.0[i] += 1;
+            }
+        }
+        d.1 += secs;
+        d.2 += 1;
+    }
+}
+
+fn to_wire(m: &Matcher) -> LabelMatcher {
+    LabelMatcher {
+        r#type: match m.op {
+            MatchOp::Equal => 0,
+            MatchOp::NotEqual => 1,
+            MatchOp::Regex => 2,
+            MatchOp::NotRegex => 3,
+        },
+        name: m.name.clone(),
+        value: m.value.clone(),
+    }
+}
+
+/// Errors from the HTTP client can quote the URL with its password.
+fn redact(url: &str, e: String) -> String {
+    let masked = mask_url(url);
+    format!("remote_read: {}", e.replace(url, &masked))
+}
+
+/// Readers built for a reload, not yet in use.
+pub struct Prepared(Vec<Arc<Reader>>);
+
+/// Every `remote_read` endpoint, reconfigured on reload.
+pub struct RemoteRead {
+    rt: tokio::runtime::Handle,
+    readers: RwLock<Arc<Vec<Arc<Reader>>>>,
+    /// The first timestamp local storage holds (Prometheus: the first block's start, else
+    /// now) plus a margin, in ms.
+    local_start: Box<dyn Fn() -> i64 + Send + Sync>,
+}
+
+impl RemoteRead {
+    pub fn new(
+        rt: tokio::runtime::Handle,
+        local_start: Box<dyn Fn() -> i64 + Send + Sync>,
+    ) -> Arc<RemoteRead> {
+        Arc::new(RemoteRead {
+            rt,
+            readers: RwLock::new(Arc::new(Vec::new())),
+            local_start,
+        })
+    }
+
+    /// Readers for `cfg`'s `remote_read` entries, to [`RemoteRead::commit`] once the rest of
+    /// the reload has passed. Fails when an endpoint's HTTP client cannot be built (a missing
+    /// certificate, say). An unchanged entry keeps its reader and counters.
+    pub fn prepare(&self, cfg: &Config) -> Result<Prepared, String> {
+        let old = self.readers.read().clone();
+        let external: Vec<(String, String)> = cfg
+            .global
+            .external_labels
+            .iter()
+            .map(|l| (l.name.to_string(), l.value.to_string()))
+            .collect();
+        let mut next = Vec::new();
+        for r in &cfg.remote_read {
+            let ext = if r.filter_external_labels {
+                external.clone()
+            } else {
+                Vec::new()
+            };
+            if let Some(same) = old.iter().find(|o| &o.cfg == r && o.external == ext) {
+                next.push(same.clone());
+                continue;
+            }
+            let client = vigil_scrape::client::Scraper::with_http(&r.http_client, &[], false, 0)
+                .map_err(|e| format!("remote_read {}: {e}", mask_url(&r.url)))?;
+            next.push(Arc::new(Reader {
+                name: if r.name.is_empty() {
+                    hash_name(r)
+                } else {
+                    r.name.clone()
+                },
+                cfg: r.clone(),
+                external: ext,
+                client: Arc::new(client),
+                stats: ReadStats::default(),
+            }));
+        }
+        Ok(Prepared(next))
+    }
+
+    /// Start reading from the prepared endpoints (queries already running keep theirs).
+    pub fn commit(&self, p: Prepared) {
+        *self.readers.write() = Arc::new(p.0);
+    }
+
+    /// `prometheus_remote_storage_*` read metrics, in the text format.
+    pub fn metrics(&self) -> String {
+        let readers = self.readers.read().clone();
+        if readers.is_empty() {
+            return String::new();
+        }
+        let mut s = String::new();
+        let lbl = |r: &Reader| {
+            format!(
+                "remote_name=\"{}\",url=\"{}\"",
+                vigil_model::exposition::escape_label_value(&r.name),
+                vigil_model::exposition::escape_label_value(&mask_url(&r.cfg.url))
+            )
+        };
+        s.push_str("# HELP prometheus_remote_storage_remote_read_queries The number of in-flight remote read queries.\n# TYPE prometheus_remote_storage_remote_read_queries gauge\n");
+        for r in readers.iter() {
+            let _ = writeln!(
+                s,
+                "prometheus_remote_storage_remote_read_queries{{{}}} {}",
+                lbl(r),
+                r.stats.in_flight.load(Ordering::Relaxed)
+            );
+        }
+        s.push_str("# HELP prometheus_remote_storage_read_queries_total The total number of remote read queries.\n# TYPE prometheus_remote_storage_read_queries_total counter\n");
+        for r in readers.iter() {
+            for (code, n) in r.stats.by_code.lock().iter() {
+                let _ = writeln!(
+                    s,
+                    "prometheus_remote_storage_read_queries_total{{code=\"{code}\",{}}} {n}",
+                    lbl(r)
+                );
+            }
+        }
+        s.push_str("# HELP prometheus_remote_storage_read_request_duration_seconds Histogram of the latency for remote read requests.\n# TYPE prometheus_remote_storage_read_request_duration_seconds histogram\n");
+        for r in readers.iter() {
+            let d = r.stats.duration.lock();
+            for (i, b) in BUCKETS.iter().enumerate() {
+                let _ = writeln!(
+                    s,
+                    "prometheus_remote_storage_read_request_duration_seconds_bucket{{{},le=\"{b}\"}} {}",
+                    lbl(r),
+                    d.0[i]
+                );
+            }
+            let _ = writeln!(
+                s,
+                "prometheus_remote_storage_read_request_duration_seconds_bucket{{{},le=\"+Inf\"}} {}",
+                lbl(r),
+                d.2
+            );
+            let _ = writeln!(
+                s,
+                "prometheus_remote_storage_read_request_duration_seconds_sum{{{}}} {}",
+                lbl(r),
+                d.1
+            );
+            let _ = writeln!(
+                s,
+                "prometheus_remote_storage_read_request_duration_seconds_count{{{}}} {}",
+                lbl(r),
+                d.2
+            );
+        }
+        s
+    }
+}
+
+fn hash_name(cfg: &RemoteReadConfig) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in format!("{cfg:?}").bytes() {
+        h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{:06x}", h & 0xff_ffff)
+}
+
+/// Local storage with the remote read endpoints merged into its reads.
+pub struct Fanout {
+    pub local: Arc<dyn Storage>,
+    pub remote: Arc<RemoteRead>,
+}
+
+impl Storage for Fanout {
+    fn appender(&self) -> Box<dyn Appender + '_> {
+        self.local.appender()
+    }
+
+    fn querier(&self, mint: i64, maxt: i64) -> Result<Box<dyn Querier + '_>, StorageError> {
+        let readers = self.remote.readers.read().clone();
+        let local = self.local.querier(mint, maxt)?;
+        if readers.is_empty() {
+            return Ok(local);
+        }
+        let start = (self.remote.local_start)();
+        let remotes: Vec<(Arc<Reader>, i64, i64)> = readers
+            .iter()
+            .filter_map(|r| {
+                if r.cfg.read_recent {
+                    return Some((r.clone(), mint, maxt));
+                }
+                // Only time local storage does not hold.
+                (mint <= start).then(|| (r.clone(), mint, maxt.min(start)))
+            })
+            .collect();
+        if remotes.is_empty() {
+            return Ok(local);
+        }
+        Ok(Box::new(FanoutQuerier {
+            local,
+            remotes,
+            rt: self.remote.rt.clone(),
+            fetched: Mutex::new(HashMap::new()),
+            warnings: Mutex::new(Vec::new()),
+        }))
+    }
+}
+
+struct FanoutQuerier<'a> {
+    local: Box<dyn Querier + 'a>,
+    remotes: Vec<(Arc<Reader>, i64, i64)>,
+    rt: tokio::runtime::Handle,
+    /// Remote answers per selection: shard threads of one selection ask once between them.
+    fetched: Mutex<HashMap<String, Arc<Vec<Series>>>>,
+    warnings: Mutex<Vec<String>>,
+}
+
+impl FanoutQuerier<'_> {
+    /// Every endpoint's series for `matchers`, merged and sorted by labels.
+    fn remote_series(&self, matchers: &[Matcher]) -> Arc<Vec<Series>> {
+        let key = matchers
+            .iter()
+            .map(|m| format!("{}{}{:?}", m.name, m.op.as_str(), m.value))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut fetched = self.fetched.lock();
+        if let Some(s) = fetched.get(&key) {
+            return s.clone();
+        }
+        let mut merged: std::collections::BTreeMap<Labels, Vec<Sample>> = Default::default();
+        for (r, mint, maxt) in &self.remotes {
+            let (r, ms, mint, maxt) = (r.clone(), matchers.to_vec(), *mint, *maxt);
+            // The request runs on the runtime; this thread (a query thread, or a rule's
+            // blocking thread) waits for it, which works from any thread.
+            let (tx, rx) = std::sync::mpsc::channel();
+            self.rt.spawn(async move {
+                let _ = tx.send(r.read(&ms, mint, maxt).await);
+            });
+            match rx.recv() {
+                Ok(None) => {}
+                Ok(Some(Ok(series))) => {
+                    for s in series {
+                        merge_samples(merged.entry(s.labels).or_default(), s.samples);
+                    }
+                }
+                Ok(Some(Err(e))) => {
+                    let w = if e.starts_with("remote_read") {
+                        e
+                    } else {
+                        format!("remote_read: {e}")
+                    };
+                    tracing::warn!(err = %w, "Remote read failed; answering from local data");
+                    let mut ws = self.warnings.lock();
+                    if !ws.contains(&w) {
+                        ws.push(w);
+                    }
+                }
+                Err(_) => self
+                    .warnings
+                    .lock()
+                    .push("remote_read: the request was dropped during shutdown".into()),
+            }
+        }
+        let out = Arc::new(
+            merged
+                .into_iter()
+                .map(|(labels, samples)| Series { labels, samples })
+                .collect::<Vec<_>>(),
+        );
+        fetched.insert(key, out.clone());
+        out
+    }
+}
+
+/// Add `more` to the time-sorted `into`; on equal timestamps the sample already there stays
+/// (local data wins over remote, the first endpoint over later ones).
+fn merge_samples(into: &mut Vec<Sample>, more: Vec<Sample>) {
+    if into.is_empty() {
+        *into = more;
+        return;
+    }
+    let mut out = Vec::with_capacity(into.len() + more.len());
+    let (mut a, mut b) = (into.iter().peekable(), more.into_iter().peekable());
+    loop {
+        match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) if x.t < y.t => out.push(*a.next().expect("peeked")),
+            (Some(x), Some(y)) if x.t > y.t => out.push(b.next().expect("peeked")),
+            (Some(_), Some(_)) => {
+                out.push(*a.next().expect("peeked"));
+                b.next();
+            }
+            (Some(_), None) => out.push(*a.next().expect("peeked")),
+            (None, Some(_)) => out.push(b.next().expect("peeked")),
+            (None, None) => break,
+        }
+    }
+    *into = out;
+}
+
+impl Querier for FanoutQuerier<'_> {
+    fn select(&self, matchers: &[Matcher]) -> Result<SeriesSet<'_>, StorageError> {
+        self.select_shard(matchers, 0, 1)
+    }
+
+    fn select_shard(
+        &self,
+        matchers: &[Matcher],
+        shard: usize,
+        of: usize,
+    ) -> Result<SeriesSet<'_>, StorageError> {
+        let local = self.local.select_shard(matchers, shard, of)?;
+        let remote = self.remote_series(matchers);
+        let mine: Vec<Series> = remote
+            .iter()
+            .filter(|s| of <= 1 || s.labels.shard(of) == shard)
+            .cloned()
+            .collect();
+        if mine.is_empty() {
+            return Ok(local);
+        }
+        Ok(Box::new(Merge {
+            local: local.peekable(),
+            remote: mine.into_iter().peekable(),
+        }))
+    }
+
+    fn shards(&self) -> usize {
+        self.local.shards()
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        let mut w = self.local.warnings();
+        w.extend(self.warnings.lock().iter().cloned());
+        w
+    }
+
+    // The remote read protocol has no label name or value lookups (Prometheus's client has
+    // none either): these answer from local data.
+    fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {
+        self.local.label_names(matchers)
+    }
+
+    fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {
+        self.local.label_values(name, matchers)
+    }
+}
+
+/// Two label-sorted series streams as one; a series in both gets both sets of samples.
+struct Merge<'a> {
+    local: std::iter::Peekable<SeriesSet<'a>>,
+    remote: std::iter::Peekable<std::vec::IntoIter<Series>>,
+}
+
+impl Iterator for Merge<'_> {
+    type Item = Series;
+    fn next(&mut self) -> Option<Series> {
+        use std::cmp::Ordering::*;
+        let order = match (self.local.peek(), self.remote.peek()) {
+            (Some(l), Some(r)) => l.labels.cmp(&r.labels),
+            (Some(_), None) => Less,
+            (None, Some(_)) => Greater,
+            (None, None) => return None,
+        };
+        match order {
+            Less => self.local.next(),
+            Greater => self.remote.next(),
+            Equal => {
+                let mut l = self.local.next()?;
+                let r = self.remote.next()?;
+                merge_samples(&mut l.samples, r.samples);
+                Some(l)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(t: i64, v: f64) -> Sample {
+        Sample { t, v }
+    }
+
+    #[test]
+    fn merged_samples_keep_time_order_and_the_first_at_equal_times() {
+        let mut a = vec![s(1, 1.0), s(3, 3.0), s(5, 5.0)];
+        merge_samples(&mut a, vec![s(0, 0.5), s(3, 9.0), s(4, 4.0), s(6, 6.0)]);
+        let got: Vec<(i64, f64)> = a.iter().map(|x| (x.t, x.v)).collect();
+        assert_eq!(
+            got,
+            vec![(0, 0.5), (1, 1.0), (3, 3.0), (4, 4.0), (5, 5.0), (6, 6.0)]
+        );
+    }
+}
