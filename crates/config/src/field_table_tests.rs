@@ -930,7 +930,7 @@ fn rows() -> Vec<Row> {
             "rw",
             "protobuf_message",
             "protobuf_message: io.prometheus.write.v2.Request",
-            NotRunning,
+            Acts,
         ),
         ("rw", "queue_config", "queue_config: {capacity: 7}", Acts),
         (

@@ -2174,12 +2174,6 @@ impl Config {
                     mask_url(&r.url)
                 )));
             }
-            if r.protobuf_message == "io.prometheus.write.v2.Request" {
-                out.push(Unimplemented::Remote(format!(
-                    "remote_write[{i}].protobuf_message: vigil sends remote write 1.0 (prometheus.WriteRequest), not 2.0, to {} (receivers that take 2.0 take 1.0 too)",
-                    mask_url(&r.url)
-                )));
-            }
             if r.send_exemplars {
                 out.push(Unimplemented::Remote(format!(
                     "remote_write[{i}].send_exemplars: vigil stores no exemplars yet, so none are sent"
@@ -2830,13 +2824,12 @@ scrape_configs:
         }
         let y = "remote_write:\n  - url: http://r/w\n    protobuf_message: io.prometheus.write.v2.Request\n";
         let c = Config::parse(y, Path::new(".")).unwrap();
-        let u: Vec<String> = c.unimplemented().iter().map(|u| u.to_string()).collect();
-        assert!(
-            u.iter()
-                .any(|m| m
-                    .starts_with("remote_write[0].protobuf_message: vigil sends remote write 1.0")),
-            "{u:?}"
+        assert_eq!(
+            c.remote_write[0].protobuf_message,
+            "io.prometheus.write.v2.Request"
         );
+        let u: Vec<String> = c.unimplemented().iter().map(|u| u.to_string()).collect();
+        assert!(!u.iter().any(|m| m.contains("protobuf_message")), "{u:?}");
         assert!(
             u.iter()
                 .any(|m| m.starts_with("remote_write[0].metadata_config")),

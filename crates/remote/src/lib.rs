@@ -374,10 +374,18 @@ mod tests {
             )
             .is_ok()
         );
+        assert_eq!(
+            check_headers(
+                Some("application/x-protobuf;proto=io.prometheus.write.v2.Request"),
+                Some("snappy")
+            )
+            .unwrap(),
+            receive::Message::V2
+        );
         for (ct, ce) in [
             (Some("application/json"), None),
             (
-                Some("application/x-protobuf;proto=io.prometheus.write.v2.Request"),
+                Some("application/x-protobuf;proto=io.prometheus.write.v3"),
                 None,
             ),
             (Some("application/x-protobuf"), Some("zstd")),
@@ -469,6 +477,17 @@ mod tests {
             timeseries: vec![series("a", 5), series("b", 3)],
             metadata: vec![],
         });
+        let write_v2 = codec::encode(&proto::RequestV2 {
+            symbols: ["", "__name__", "a", "job", "x"].map(String::from).to_vec(),
+            timeseries: vec![proto::TimeSeriesV2 {
+                labels_refs: vec![1, 2, 3, 4],
+                samples: vec![Sample {
+                    value: 1.0,
+                    timestamp: 1000,
+                }],
+                ..Default::default()
+            }],
+        });
         let read_req = codec::encode(&ReadRequest {
             queries: vec![Query {
                 start_timestamp_ms: 0,
@@ -483,11 +502,15 @@ mod tests {
             accepted_response_types: vec![0],
         });
         let st = vigil_storage::MemoryStorage::new();
-        receive::append(&st, &receive::decode(&write).unwrap()).unwrap();
+        receive::append(&st, &receive::decode(receive::Message::V1, &write).unwrap()).unwrap();
         let ext = BTreeMap::new();
         let (mut decoded, mut refused) = (0, 0);
         for round in 0..20_000 {
-            let base = if round % 2 == 0 { &write } else { &read_req };
+            let base = match round % 3 {
+                0 => &write,
+                1 => &write_v2,
+                _ => &read_req,
+            };
             let mut b = base.clone();
             match next() % 5 {
                 0 => b = (0..(next() % 64)).map(|_| next() as u8).collect(),
@@ -510,8 +533,13 @@ mod tests {
                     }
                 }
             }
-            if round % 2 == 0 {
-                match receive::decode(&b) {
+            if round % 3 < 2 {
+                let msg = if round % 3 == 0 {
+                    receive::Message::V1
+                } else {
+                    receive::Message::V2
+                };
+                match receive::decode(msg, &b) {
                     Ok(req) => {
                         decoded += 1;
                         let _ = receive::append(&st, &req);

@@ -1,6 +1,6 @@
-//! The protobuf messages of Prometheus's remote write 1.0 (`prometheus.WriteRequest`) and
-//! remote read, declared by hand from the published `.proto` field numbers (no build-time
-//! code generation).
+//! The protobuf messages of Prometheus's remote write 1.0 (`prometheus.WriteRequest`) and 2.0
+//! (`io.prometheus.write.v2.Request`) and of remote read, declared by hand from the published
+//! `.proto` field numbers (no build-time code generation).
 
 /// `prometheus.WriteRequest`.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -127,4 +127,55 @@ pub struct ReadResponse {
 pub struct QueryResult {
     #[prost(message, repeated, tag = "1")]
     pub timeseries: Vec<TimeSeries>,
+}
+
+/// `io.prometheus.write.v2.Request` (remote write 2.0): strings once in `symbols` (the first
+/// always empty), series referring to them by index. Fields 1 to 3 are reserved so that a
+/// 1.0 decoder reads a 2.0 body as empty.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RequestV2 {
+    #[prost(string, repeated, tag = "4")]
+    pub symbols: Vec<String>,
+    #[prost(message, repeated, tag = "5")]
+    pub timeseries: Vec<TimeSeriesV2>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct TimeSeriesV2 {
+    /// Pairs of (name, value) indexes into `symbols`.
+    #[prost(uint32, repeated, tag = "1")]
+    pub labels_refs: Vec<u32>,
+    #[prost(message, repeated, tag = "2")]
+    pub samples: Vec<Sample>,
+    /// Native histograms: kept opaque and counted (vigil stores float samples only).
+    #[prost(bytes = "vec", repeated, tag = "3")]
+    pub histograms: Vec<Vec<u8>>,
+    #[prost(message, repeated, tag = "4")]
+    pub exemplars: Vec<ExemplarV2>,
+    #[prost(message, optional, tag = "5")]
+    pub metadata: Option<MetadataV2>,
+    #[prost(int64, tag = "6")]
+    pub created_timestamp: i64,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ExemplarV2 {
+    #[prost(uint32, repeated, tag = "1")]
+    pub labels_refs: Vec<u32>,
+    #[prost(double, tag = "2")]
+    pub value: f64,
+    #[prost(int64, tag = "3")]
+    pub timestamp: i64,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct MetadataV2 {
+    /// 0 unspecified, 1 counter, 2 gauge, 3 histogram, 4 gaugehistogram, 5 summary, 6 info,
+    /// 7 stateset.
+    #[prost(int32, tag = "1")]
+    pub r#type: i32,
+    #[prost(uint32, tag = "3")]
+    pub help_ref: u32,
+    #[prost(uint32, tag = "4")]
+    pub unit_ref: u32,
 }

@@ -558,6 +558,114 @@ fn encode_batch(batch: &[Entry]) -> (Vec<u8>, i64) {
     (body, highest)
 }
 
+/// `protobuf_message` for remote write 2.0.
+const V2_MESSAGE: &str = "io.prometheus.write.v2.Request";
+
+/// How many samples a remote write 2.0 receiver says it wrote.
+const WRITTEN_HEADER: &str = "X-Prometheus-Remote-Write-Samples-Written";
+
+/// A `Retry-After` value: whole seconds (what receivers send; an HTTP date is ignored and
+/// the backoff applies).
+fn retry_after_header(v: &str) -> Option<Duration> {
+    v.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// The (name, value) pairs of labels encoded by [`encode_labels`].
+fn decode_labels(mut b: &[u8]) -> Vec<(&[u8], &[u8])> {
+    fn varint(b: &mut &[u8]) -> usize {
+        let (mut v, mut shift) = (0usize, 0);
+        while let Some((&x, rest)) = b.split_first() {
+            *b = rest;
+            v |= ((x & 0x7f) as usize) << shift;
+            shift += 7;
+            if x < 0x80 {
+                break;
+            }
+        }
+        v
+    }
+    fn field<'a>(b: &mut &'a [u8]) -> &'a [u8] {
+        *b = &b[1..]; // the tag
+        let n = varint(b).min(b.len());
+        let (f, rest) = b.split_at(n);
+        *b = rest;
+        f
+    }
+    let mut out = Vec::new();
+    while !b.is_empty() {
+        let mut label = field(&mut b);
+        let name = field(&mut label);
+        let value = field(&mut label);
+        out.push((name, value));
+    }
+    out
+}
+
+/// As [`encode_batch`], an `io.prometheus.write.v2.Request`: every label string once in the
+/// symbols table (which starts with the empty string), series as pairs of indexes into it.
+fn encode_batch_v2(batch: &[Entry]) -> (Vec<u8>, i64) {
+    let mut idx: Vec<usize> = (0..batch.len()).collect();
+    idx.sort_by_key(|&i| Arc::as_ptr(&batch[i].labels) as *const u8 as usize);
+    let mut symbols: HashMap<&[u8], u32> = HashMap::new();
+    let mut table: Vec<&[u8]> = vec![b""];
+    symbols.insert(b"", 0);
+    let mut series = Vec::with_capacity(batch.len() * 32);
+    let mut highest = 0i64;
+    let sample_len = |t: i64| 1 + 8 + 1 + varint_len(t as u64);
+    let mut refs: Vec<u32> = Vec::new();
+    let mut i = 0;
+    while i < idx.len() {
+        let labels = &batch[idx[i]].labels;
+        refs.clear();
+        for (n, v) in decode_labels(labels) {
+            for s in [n, v] {
+                let next = table.len() as u32;
+                let r = *symbols.entry(s).or_insert(next);
+                if r == next {
+                    table.push(s);
+                }
+                refs.push(r);
+            }
+        }
+        let refs_len: usize = refs.iter().map(|&r| varint_len(r as u64)).sum();
+        let mut j = i;
+        let mut len = 1 + varint_len(refs_len as u64) + refs_len;
+        while j < idx.len() && Arc::ptr_eq(&batch[idx[j]].labels, labels) {
+            len += 2 + sample_len(batch[idx[j]].t);
+            j += 1;
+        }
+        series.push(0x2a); // timeseries (5)
+        put_varint(&mut series, len as u64);
+        series.push(0x0a); // labels_refs (1), packed
+        put_varint(&mut series, refs_len as u64);
+        for &r in &refs {
+            put_varint(&mut series, r as u64);
+        }
+        for &k in &idx[i..j] {
+            let e = &batch[k];
+            series.push(0x12); // samples (2)
+            series.push(sample_len(e.t) as u8);
+            series.push(0x09);
+            series.extend_from_slice(&e.v.to_le_bytes());
+            series.push(0x10);
+            put_varint(&mut series, e.t as u64);
+            highest = highest.max(e.t);
+        }
+        i = j;
+    }
+    let mut raw = Vec::with_capacity(series.len() + table.len() * 16);
+    for s in &table {
+        raw.push(0x22); // symbols (4)
+        put_varint(&mut raw, s.len() as u64);
+        raw.extend_from_slice(s);
+    }
+    raw.extend_from_slice(&series);
+    let body = snap::raw::Encoder::new()
+        .compress_vec(&raw)
+        .expect("snappy compresses any input");
+    (body, highest)
+}
+
 /// `s` with the endpoint's password (from `user:password@` in its URL) masked: error texts
 /// from the HTTP client repeat the URL.
 fn redact(url: &str, s: String) -> String {
@@ -628,14 +736,29 @@ impl Shard {
     /// Send one batch until it is accepted or refused for good (true), or abandoned at the
     /// flush deadline (false).
     async fn send(&self, batch: &[Entry]) -> bool {
-        let (body, highest) = encode_batch(batch);
+        let v2 = self.cfg.protobuf_message == V2_MESSAGE;
+        let (body, highest) = if v2 {
+            encode_batch_v2(batch)
+        } else {
+            encode_batch(batch)
+        };
         let n = batch.len() as u64;
         let q = &self.cfg.queue_config;
         let mut backoff = q.min_backoff;
         let mut headers: Vec<(&str, &str)> = vec![
             ("Content-Encoding", "snappy"),
-            ("Content-Type", "application/x-protobuf"),
-            ("X-Prometheus-Remote-Write-Version", "0.1.0"),
+            if v2 {
+                (
+                    "Content-Type",
+                    "application/x-protobuf;proto=io.prometheus.write.v2.Request",
+                )
+            } else {
+                ("Content-Type", "application/x-protobuf")
+            },
+            (
+                "X-Prometheus-Remote-Write-Version",
+                if v2 { "2.0.0" } else { "0.1.0" },
+            ),
             ("User-Agent", concat!("vigil/", env!("CARGO_PKG_VERSION"))),
         ];
         headers.extend(
@@ -648,16 +771,50 @@ impl Shard {
             let t0 = Instant::now();
             let res = self
                 .client
-                .post(
+                .post_reply(
                     &self.cfg.url,
                     &headers,
                     body.clone(),
                     self.cfg.remote_timeout,
+                    &[WRITTEN_HEADER, "Retry-After"],
                 )
                 .await;
+            let mut wait = backoff;
             let retry_after = match res {
-                Ok((s, _)) if (200..300).contains(&s) => {
-                    self.stats.samples_sent.fetch_add(n, Ordering::Relaxed);
+                Ok(r) if (200..300).contains(&r.status) => {
+                    // A 2.0 receiver says how many it wrote; fewer than sent is a partial
+                    // write, whose missing samples count as failed (they are not resent). A
+                    // 2xx without the count comes from a 1.0 receiver, which reads a 2.0 body
+                    // as an empty request: nothing was written.
+                    let written = if v2 {
+                        Some(
+                            r.headers[0]
+                                .as_deref()
+                                .and_then(|w| w.trim().parse::<u64>().ok()),
+                        )
+                    } else {
+                        None
+                    };
+                    let ok = match written {
+                        None => n,
+                        Some(Some(w)) => w.min(n),
+                        Some(None) => 0,
+                    };
+                    if ok < n {
+                        let msg = match written {
+                            Some(None) => format!(
+                                "receiver answered {} without {WRITTEN_HEADER}: it does not take remote write 2.0 (a 1.0 receiver reads the body as empty), so {n} samples were lost; set protobuf_message: prometheus.WriteRequest",
+                                r.status
+                            ),
+                            _ => format!("receiver wrote {ok} of {n} samples ({WRITTEN_HEADER})"),
+                        };
+                        tracing::error!(url = %vigil_config::mask_url(&self.cfg.url), err = %msg, "Remote write: partial write");
+                        self.stats
+                            .samples_failed
+                            .fetch_add(n - ok, Ordering::Relaxed);
+                        *self.stats.last_error.lock() = Some(msg);
+                    }
+                    self.stats.samples_sent.fetch_add(ok, Ordering::Relaxed);
                     self.stats
                         .bytes_sent
                         .fetch_add(body.len() as u64, Ordering::Relaxed);
@@ -670,10 +827,27 @@ impl Shard {
                         .fetch_max(highest.max(0) as u64, Ordering::Relaxed);
                     return true;
                 }
-                Ok((s, text)) if s >= 500 || (s == 429 && q.retry_on_http_429) => {
-                    format!("server returned HTTP status {s}: {text}")
+                Ok(r) if r.status >= 500 || (r.status == 429 && q.retry_on_http_429) => {
+                    // The receiver's Retry-After (seconds or an HTTP date) replaces the
+                    // backoff for this wait, within max_backoff (Prometheus honours it too).
+                    if let Some(d) = r.headers[1].as_deref().and_then(retry_after_header) {
+                        wait = d.min(q.max_backoff);
+                    }
+                    format!("server returned HTTP status {}: {}", r.status, r.text)
                 }
-                Ok((s, text)) => {
+                Ok(r) if v2 && r.status == 415 => {
+                    let msg = format!(
+                        "server returned HTTP status 415: {}; the receiver does not take remote write 2.0: set protobuf_message: prometheus.WriteRequest",
+                        r.text
+                    );
+                    tracing::error!(url = %vigil_config::mask_url(&self.cfg.url), err = %msg, samples = n, "Remote write: non-recoverable error; batch dropped");
+                    self.stats.samples_failed.fetch_add(n, Ordering::Relaxed);
+                    *self.stats.last_error.lock() = Some(msg);
+                    return true;
+                }
+                Ok(vigil_scrape::client::Reply {
+                    status: s, text, ..
+                }) => {
                     // Refused for good (400s): retrying cannot help; Prometheus drops it too.
                     let msg = format!("server returned HTTP status {s}: {text}");
                     tracing::error!(url = %vigil_config::mask_url(&self.cfg.url), err = %msg, samples = n, "Remote write: non-recoverable error; batch dropped");
@@ -689,7 +863,7 @@ impl Shard {
             if self.abandon.load(Ordering::SeqCst) {
                 return false;
             }
-            tokio::time::sleep(backoff).await;
+            tokio::time::sleep(wait).await;
             if self.abandon.load(Ordering::SeqCst) {
                 return false;
             }
@@ -760,5 +934,62 @@ mod tests {
         assert_eq!(ts_b.samples[0].timestamp, -5);
         assert!(ts_b.samples[0].value.is_nan());
         assert_eq!(ts_b.samples[1].value, -2.5);
+    }
+
+    /// The 2.0 encoding decodes, with the published message definition, to the same series
+    /// and samples: the symbols table starts empty and holds each string once.
+    #[test]
+    fn batches_encode_as_v2_requests() {
+        let a = Labels::from_pairs([("__name__", "up"), ("job", "a")]);
+        let b = Labels::from_pairs([("__name__", "up"), ("job", "b"), ("x", "é")]);
+        let (la, lb): (Arc<[u8]>, Arc<[u8]>) =
+            (Arc::from(encode_labels(&a)), Arc::from(encode_labels(&b)));
+        let e = |l: &Arc<[u8]>, t: i64, v: f64| Entry {
+            labels: l.clone(),
+            t,
+            v,
+            seq: 1,
+        };
+        let batch = vec![e(&la, 1000, 1.0), e(&lb, -5, 2.0), e(&la, 2000, 0.0)];
+        let (body, highest) = encode_batch_v2(&batch);
+        assert_eq!(highest, 2000);
+        let got: crate::proto::RequestV2 = crate::codec::decode(&body).unwrap();
+        assert_eq!(got.symbols[0], "");
+        let mut seen = std::collections::HashSet::new();
+        assert!(
+            got.symbols.iter().all(|s| seen.insert(s.clone())),
+            "{:?}",
+            got.symbols
+        );
+        type Resolved = (Vec<(String, String)>, Vec<(i64, f64)>);
+        let resolved: Vec<Resolved> = got
+            .timeseries
+            .iter()
+            .map(|ts| {
+                let labels = ts
+                    .labels_refs
+                    .chunks(2)
+                    .map(|p| {
+                        (
+                            got.symbols[p[0] as usize].clone(),
+                            got.symbols[p[1] as usize].clone(),
+                        )
+                    })
+                    .collect();
+                let samples = ts.samples.iter().map(|s| (s.timestamp, s.value)).collect();
+                (labels, samples)
+            })
+            .collect();
+        let pairs = |l: &Labels| -> Vec<(String, String)> {
+            l.iter()
+                .map(|l| (l.name.to_string(), l.value.to_string()))
+                .collect()
+        };
+        assert_eq!(resolved.len(), 2);
+        assert!(resolved.contains(&(pairs(&a), vec![(1000, 1.0), (2000, 0.0)])));
+        assert!(resolved.contains(&(pairs(&b), vec![(-5, 2.0)])));
+        // Read as 1.0, a 2.0 body is empty (fields 1 to 3 are reserved in 2.0).
+        let as_v1: WriteRequest = crate::codec::decode(&body).unwrap();
+        assert!(as_v1.timeseries.is_empty());
     }
 }

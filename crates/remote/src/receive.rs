@@ -1,11 +1,38 @@
 //! The remote write receiver (`POST /api/v1/write`): a snappy protobuf
-//! `prometheus.WriteRequest` appended in one transaction, answered as Prometheus answers.
+//! `prometheus.WriteRequest` (1.0) or `io.prometheus.write.v2.Request` (2.0) appended in one
+//! transaction, answered as Prometheus answers.
 
 use vigil_model::Labels;
 use vigil_storage::Storage;
 
 use crate::codec;
-use crate::proto::WriteRequest;
+use crate::proto::{Exemplar, Label, RequestV2, TimeSeries, WriteRequest};
+
+/// Which message a request carries, from its `Content-Type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Message {
+    /// `prometheus.WriteRequest` (remote write 1.0; also a bare `application/x-protobuf`).
+    V1,
+    /// `io.prometheus.write.v2.Request` (remote write 2.0).
+    V2,
+}
+
+impl Message {
+    /// The message's fully qualified protobuf name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Message::V1 => "prometheus.WriteRequest",
+            Message::V2 => "io.prometheus.write.v2.Request",
+        }
+    }
+
+    /// The message named `s` (its fully qualified name).
+    pub fn parse(s: &str) -> Option<Message> {
+        [Message::V1, Message::V2]
+            .into_iter()
+            .find(|m| m.name() == s)
+    }
+}
 
 /// Why a write was refused, with the HTTP status Prometheus answers it with.
 #[derive(Debug, thiserror::Error)]
@@ -45,12 +72,12 @@ pub struct Received {
     pub exemplars_dropped: u64,
 }
 
-/// Check the headers: remote write 1.0 in snappy. Remote write 2.0 is refused with 415 so a
-/// sender that speaks both falls back to 1.0.
+/// Check the headers: remote write 1.0 or 2.0, in snappy.
 pub fn check_headers(
     content_type: Option<&str>,
     content_encoding: Option<&str>,
-) -> Result<(), ReceiveError> {
+) -> Result<Message, ReceiveError> {
+    let mut msg = Message::V1;
     if let Some(ct) = content_type.map(str::trim).filter(|c| !c.is_empty()) {
         let mut parts = ct.split(';').map(str::trim);
         let mime = parts.next().unwrap_or_default();
@@ -60,26 +87,87 @@ pub fn check_headers(
             )));
         }
         for p in parts {
-            if let Some(proto) = p.strip_prefix("proto=")
-                && proto != "prometheus.WriteRequest"
-            {
-                return Err(ReceiveError::UnsupportedMediaType(format!(
-                    "unknown remote write protobuf message {proto}, this endpoint accepts only prometheus.WriteRequest (remote write 1.0)"
-                )));
+            match p.strip_prefix("proto=") {
+                Some("prometheus.WriteRequest") => msg = Message::V1,
+                Some("io.prometheus.write.v2.Request") => msg = Message::V2,
+                Some(proto) => {
+                    return Err(ReceiveError::UnsupportedMediaType(format!(
+                        "unknown remote write protobuf message {proto}, supported: prometheus.WriteRequest, io.prometheus.write.v2.Request"
+                    )));
+                }
+                None => {}
             }
         }
     }
     match content_encoding.map(str::trim) {
-        None | Some("") | Some("snappy") => Ok(()),
+        None | Some("") | Some("snappy") => Ok(msg),
         Some(other) => Err(ReceiveError::UnsupportedMediaType(format!(
             "{other} encoding (compression) is not accepted by this server; only snappy is acceptable"
         ))),
     }
 }
 
-/// Decode a request body.
-pub fn decode(body: &[u8]) -> Result<WriteRequest, ReceiveError> {
-    codec::decode(body).map_err(ReceiveError::BadRequest)
+/// Decode a request body of the given message, 2.0 resolved to 1.0's shape (labels as
+/// strings).
+pub fn decode(msg: Message, body: &[u8]) -> Result<WriteRequest, ReceiveError> {
+    match msg {
+        Message::V1 => codec::decode(body).map_err(ReceiveError::BadRequest),
+        Message::V2 => {
+            let req: RequestV2 = codec::decode(body).map_err(ReceiveError::BadRequest)?;
+            from_v2(req)
+        }
+    }
+}
+
+/// A 2.0 request as the 1.0 message it carries the same series and samples as. A reference
+/// outside the symbols table, or an odd number of them, is a 400 naming the series' place.
+fn from_v2(mut req: RequestV2) -> Result<WriteRequest, ReceiveError> {
+    let symbols = std::mem::take(&mut req.symbols);
+    if symbols.first().is_some_and(|s| !s.is_empty()) {
+        return Err(ReceiveError::BadRequest(
+            "symbols: the first symbol must be the empty string".into(),
+        ));
+    }
+    let mut out = WriteRequest::default();
+    for (i, ts) in req.timeseries.into_iter().enumerate() {
+        if ts.labels_refs.len() % 2 != 0 {
+            return Err(ReceiveError::BadRequest(format!(
+                "timeseries[{i}].labels_refs: an odd number of references ({})",
+                ts.labels_refs.len()
+            )));
+        }
+        let mut labels = Vec::with_capacity(ts.labels_refs.len() / 2);
+        for pair in ts.labels_refs.chunks(2) {
+            let get = |r: u32| {
+                symbols.get(r as usize).cloned().ok_or_else(|| {
+                    ReceiveError::BadRequest(format!(
+                        "timeseries[{i}].labels_refs: reference {r} is outside the {} symbols",
+                        symbols.len()
+                    ))
+                })
+            };
+            labels.push(Label {
+                name: get(pair[0])?,
+                value: get(pair[1])?,
+            });
+        }
+        out.timeseries.push(TimeSeries {
+            labels,
+            samples: ts.samples,
+            // Counted, not stored: neither is decoded further.
+            exemplars: ts
+                .exemplars
+                .iter()
+                .map(|e| Exemplar {
+                    labels: Vec::new(),
+                    value: e.value,
+                    timestamp: e.timestamp,
+                })
+                .collect(),
+            histograms: ts.histograms,
+        });
+    }
+    Ok(out)
 }
 
 /// The labels of a series as sent, or why they are invalid.

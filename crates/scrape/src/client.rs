@@ -167,6 +167,15 @@ fn read_file(path: &str, what: &str) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("unable to read {what} {path}: {e}"))
 }
 
+/// An answer to a POST: the status, (the start of) an error body, and the response headers
+/// asked for.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub text: String,
+    pub headers: Vec<Option<String>>,
+}
+
 /// The Accept header Prometheus sends for the configured protocols, most preferred first.
 /// Protocols vigil cannot parse (protobuf) are left out.
 pub fn accept_header(protocols: &[ScrapeProtocol]) -> String {
@@ -358,9 +367,32 @@ impl Scraper {
         body: Vec<u8>,
         timeout: Duration,
     ) -> Result<(u16, String), String> {
+        let r = self.post_reply(url, headers, body, timeout, &[]).await?;
+        Ok((r.status, r.text))
+    }
+
+    /// As [`Scraper::post`], with the values of the response headers named in `want` (in
+    /// that order; `None` where absent).
+    pub async fn post_reply(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+        timeout: Duration,
+        want: &[&str],
+    ) -> Result<Reply, String> {
         let run = async {
             let resp = self.send_post(url, headers, body).await?;
             let status = resp.status().as_u16();
+            let found = want
+                .iter()
+                .map(|h| {
+                    resp.headers()
+                        .get(*h)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string)
+                })
+                .collect();
             // Error bodies are for the log: the first KiB is enough.
             let text = if (200..300).contains(&status) {
                 String::new()
@@ -370,7 +402,11 @@ impl Scraper {
                     .trim()
                     .to_string()
             };
-            Ok((status, text))
+            Ok(Reply {
+                status,
+                text,
+                headers: found,
+            })
         };
         match tokio::time::timeout(timeout, run).await {
             Ok(r) => r,

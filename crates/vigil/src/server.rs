@@ -348,6 +348,28 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
         bytes: retention_bytes_flag,
     };
     let (retention, retention_bytes) = retention_flags.effective(&initial);
+    // Both remote write messages unless the flag narrows them (Prometheus 3's default).
+    let receiver_messages = if flags.remote_write_receiver_messages.is_empty() {
+        vec![
+            vigil_remote::receive::Message::V1,
+            vigil_remote::receive::Message::V2,
+        ]
+    } else {
+        let mut v = Vec::new();
+        for m in flags
+            .remote_write_receiver_messages
+            .iter()
+            .flat_map(|m| m.split(','))
+        {
+            match vigil_remote::receive::Message::parse(m.trim()) {
+                Some(m) => v.push(m),
+                None => anyhow::bail!(
+                    "invalid --web.remote-write-receiver.accepted-protobuf-messages {m:?}: supported: prometheus.WriteRequest, io.prometheus.write.v2.Request"
+                ),
+            }
+        }
+        v
+    };
     let query_timeout = parse_duration(&flags.query_timeout)
         .map_err(|e| anyhow::anyhow!("invalid --query.timeout {:?}: {e}", flags.query_timeout))?;
     let query_concurrency: usize = match flags.query_max_concurrency.parse() {
@@ -646,6 +668,7 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
         page_title: flags.page_title.clone(),
         cors: Arc::new(vigil_web::cors::Cors::new(&flags.cors_origin).map_err(anyhow::Error::msg)?),
         user_assets: flags.user_assets.as_ref().map(PathBuf::from),
+        receiver_messages,
         receivers_requested: (
             flags.enable_remote_write_receiver,
             flags.enable_otlp_receiver,

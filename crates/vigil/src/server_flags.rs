@@ -100,8 +100,8 @@ pub const FLAGS: &[FlagInfo] = &[
     ),
     f(
         "web.remote-write-receiver.accepted-protobuf-messages",
-        NotRunning,
-        "vigil's receiver takes remote write 1.0 (`prometheus.WriteRequest`) only; 2.0 is answered 415",
+        Works,
+        "the messages the receiver takes, repeatable: `prometheus.WriteRequest` (1.0), `io.prometheus.write.v2.Request` (2.0); others are answered 415 (default: both)",
     ),
     f(
         "web.enable-otlp-receiver",
@@ -455,7 +455,7 @@ pub struct ServerFlags {
     /// Receive remote write 1.0 on /api/v1/write.
     #[arg(long = "web.enable-remote-write-receiver", num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = ArgAction::Set, require_equals = true)]
     pub enable_remote_write_receiver: bool,
-    /// NOT RUNNING: the receiver takes remote write 1.0 only.
+    /// Remote write messages the receiver takes (default: 1.0 and 2.0).
     #[arg(long = "web.remote-write-receiver.accepted-protobuf-messages")]
     pub remote_write_receiver_messages: Vec<String>,
     /// NOT RUNNING in vigil yet: receiving OTLP (/api/v1/otlp/v1/metrics answers 501).

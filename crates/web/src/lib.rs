@@ -105,6 +105,8 @@ pub struct AppState {
     /// `--web.enable-remote-write-receiver` (`/api/v1/write` stores what it is sent) and
     /// `--web.enable-otlp-receiver` (asked for, not implemented yet: its endpoint answers 501).
     pub receivers_requested: (bool, bool),
+    /// `--web.remote-write-receiver.accepted-protobuf-messages`: what the receiver takes.
+    pub receiver_messages: Vec<vigil_remote::receive::Message>,
     /// Remote write queues (their status) and the receiver's counters.
     pub remote: Option<Arc<vigil_remote::RemoteWrite>>,
     /// `--agent`: no local queries, rules or alerts (see [`agent`]).

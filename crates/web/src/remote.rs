@@ -74,31 +74,80 @@ async fn write(State(s): St, headers: HeaderMap, body: Bytes) -> Response {
         header_str(&headers, header::CONTENT_TYPE),
         header_str(&headers, header::CONTENT_ENCODING),
     );
+    let checked = checked.and_then(|m| {
+        if s.receiver_messages.contains(&m) {
+            Ok(m)
+        } else {
+            Err(ReceiveError::UnsupportedMediaType(format!(
+                "{} is not accepted by this server (--web.remote-write-receiver.accepted-protobuf-messages)",
+                m.name()
+            )))
+        }
+    });
+    let v2 = matches!(checked, Ok(receive::Message::V2));
     let storage = s.storage.clone();
     // Decoding and appending are CPU and lock work: off the async workers.
     let res = tokio::task::spawn_blocking(move || {
-        checked?;
-        let req = receive::decode(&body)?;
+        let msg = checked?;
+        let req = receive::decode(msg, &body)?;
         receive::append(&*storage, &req)
     })
     .await
     .unwrap_or_else(|e| Err(ReceiveError::Storage(format!("write task failed: {e}"))));
     let mut st = remote.received.lock();
     st.requests += 1;
-    match res {
+    let written = res.as_ref().map_or(0, |g| g.samples);
+    let mut resp = match res {
         Ok(got) => {
             st.samples += got.samples;
             st.invalid_series += got.invalid_series;
             st.histograms_dropped += got.histograms_dropped;
             st.exemplars_dropped += got.exemplars_dropped;
-            StatusCode::NO_CONTENT.into_response()
+            if v2 && (got.histograms_dropped > 0 || got.invalid_series > 0) {
+                // Remote write 2.0 must not be answered 2xx while anything went unwritten:
+                // native histograms (which vigil does not store yet) and series with invalid
+                // labels make it a 400 naming them, after the rest is stored (a partial
+                // write, which the sender does not retry).
+                let mut why = Vec::new();
+                if got.histograms_dropped > 0 {
+                    why.push(format!(
+                        "{} native histogram samples not written: this server stores float samples only",
+                        got.histograms_dropped
+                    ));
+                }
+                if got.invalid_series > 0 {
+                    why.push(format!(
+                        "{} series not written: invalid metric name or labels",
+                        got.invalid_series
+                    ));
+                }
+                (
+                    StatusCode::BAD_REQUEST,
+                    format!("{}; {} samples written\n", why.join("; "), got.samples),
+                )
+                    .into_response()
+            } else {
+                StatusCode::NO_CONTENT.into_response()
+            }
         }
         Err(e) => {
             st.refused += 1;
             tracing::warn!(err = %e, "Remote write request refused");
             refuse(e)
         }
+    };
+    if v2 {
+        // The 2.0 receipt: what was written (nothing on a refusal, which rolls back).
+        let h = resp.headers_mut();
+        for (name, n) in [
+            ("x-prometheus-remote-write-samples-written", written),
+            ("x-prometheus-remote-write-histograms-written", 0),
+            ("x-prometheus-remote-write-exemplars-written", 0),
+        ] {
+            h.insert(name, header::HeaderValue::from(n));
+        }
     }
+    resp
 }
 
 fn external(s: &AppState) -> BTreeMap<String, String> {
