@@ -196,7 +196,7 @@ impl RemoteWrite {
     pub fn metrics(&self) -> String {
         let qs = self.queues.lock().clone();
         let mut out = String::new();
-        let per_queue: [QueueMetric; 11] = [
+        let per_queue: [QueueMetric; 12] = [
             (
                 "prometheus_remote_storage_samples_total",
                 "counter",
@@ -256,6 +256,12 @@ impl RemoteWrite {
                 "gauge",
                 "Current segment the WAL watcher is reading records from.",
                 |s| s.current_segment.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "vigil_remote_storage_series_tracked",
+                "gauge",
+                "Series the queue knows the labels of (forgotten once the WAL is truncated past them and they are not live).",
+                |s| s.series_tracked.load(Ordering::Relaxed) as f64,
             ),
             (
                 "vigil_remote_storage_wal_gaps_total",

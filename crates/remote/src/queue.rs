@@ -21,6 +21,8 @@ use vigil_storage::{Journal, JournalPos, JournalRecord};
 #[derive(Default)]
 pub struct Stats {
     pub samples_in: AtomicU64,
+    /// Series in the reader's ref → labels map.
+    pub series_tracked: AtomicU64,
     pub samples_sent: AtomicU64,
     pub samples_failed: AtomicU64,
     pub samples_retried: AtomicU64,
@@ -213,7 +215,9 @@ struct ReaderLoop {
     rt: tokio::runtime::Handle,
     /// Series ref → wire labels after external labels and `write_relabel_configs` (None:
     /// dropped by relabelling).
-    series: HashMap<u64, Option<WireSeries>>,
+    /// With the segment of the record that named it, to forget it once the WAL is truncated
+    /// past that segment and it is not live.
+    series: HashMap<u64, (Option<WireSeries>, u64)>,
     shards: Vec<ShardHandle>,
     /// Sequence number of the last record whose samples were all queued.
     seq: u64,
@@ -262,8 +266,21 @@ impl ReaderLoop {
                     JournalRecord::Series(s) => {
                         for (r, ls) in s {
                             let v = self.prepare(&ls);
-                            self.series.insert(r, v);
+                            self.series.insert(r, (v, pos.segment));
                         }
+                        self.stats
+                            .series_tracked
+                            .store(self.series.len() as u64, Ordering::Relaxed);
+                    }
+                    JournalRecord::Live { segment, series } => {
+                        // The log was truncated through `segment`: series named there and
+                        // not live any more will not be referred to again.
+                        let live: std::collections::HashSet<u64> = series.into_iter().collect();
+                        self.series
+                            .retain(|r, (_, named_in)| *named_in > segment || live.contains(r));
+                        self.stats
+                            .series_tracked
+                            .store(self.series.len() as u64, Ordering::Relaxed);
                     }
                     JournalRecord::Samples(s) => {
                         let sent_before = self.resume.is_some_and(|r| pos <= r);
@@ -280,7 +297,7 @@ impl ReaderLoop {
                             self.stats
                                 .highest_in_ms
                                 .fetch_max(t.max(0) as u64, Ordering::Relaxed);
-                            let Some(Some((labels, key))) = self.series.get(&r) else {
+                            let Some((Some((labels, key)), _)) = self.series.get(&r) else {
                                 // Dropped by write_relabel_configs (or a series the log
                                 // never named).
                                 self.stats.samples_dropped.fetch_add(1, Ordering::Relaxed);

@@ -134,6 +134,13 @@ pub enum JournalRecord {
     Series(Vec<(SeriesRef, Labels)>),
     /// Samples: series ref, timestamp ms, value.
     Samples(Vec<(SeriesRef, i64, f64)>),
+    /// The log was truncated through `segment`: of the series named at or before it, only
+    /// these are still live (no later sample refers to the others), so readers may forget
+    /// the rest. Sent once the reader is past that segment.
+    Live {
+        segment: u64,
+        series: Vec<SeriesRef>,
+    },
 }
 
 /// The durable log of committed writes, followed by readers that ship them elsewhere

@@ -14,6 +14,10 @@ struct Reader {
     /// Series of the checkpoint, handed over before the segments.
     checkpoint: Option<(SeriesList, u64)>,
     follower: Follower,
+    /// The newest checkpoint already reported (as its series or as `Live`).
+    reported_cp: Option<u64>,
+    /// The segment being read when a newer checkpoint was last looked for.
+    looked_at: u64,
 }
 
 /// The series of the latest checkpoint in `wal_dir` and the first segment after it.
@@ -48,6 +52,8 @@ pub fn follow(wal_dir: &Path) -> Result<Box<dyn JournalReader>, StorageError> {
     };
     Ok(Box::new(Reader {
         wal_dir: wal_dir.to_path_buf(),
+        reported_cp: first.checked_sub(1).filter(|_| after_cp.is_some()),
+        looked_at: first,
         checkpoint: Some((series, first)),
         follower: Follower::new(
             wal_dir,
@@ -97,15 +103,52 @@ impl JournalReader for Reader {
             .map_err(|e| StorageError::Other(format!("WAL: {e}")))?;
         out.records += rep.records;
         out.gaps += rep.segments_missed + rep.segments_cut_short;
+        // On entering a new segment: a checkpoint written since (the head truncated) names
+        // the series still live; once the reader is past it, the others can be forgotten, so
+        // a reader's series map does not grow with churn for ever.
+        let at = self.follower.position().segment;
+        if at != self.looked_at && rep.segments_missed == 0 {
+            self.looked_at = at;
+            let io = |e: std::io::Error| {
+                StorageError::Other(format!("WAL {}: {e}", self.wal_dir.display()))
+            };
+            if let (Some(cp), Some(_)) = wal::latest_checkpoint(&self.wal_dir).map_err(io)?
+                && self.reported_cp.is_none_or(|r| cp > r)
+                && cp < at
+            {
+                let (series, _) = checkpoint_series(&self.wal_dir)?;
+                self.reported_cp = Some(cp);
+                f(
+                    JournalRecord::Live {
+                        segment: cp,
+                        series: series.into_iter().map(|(r, _)| r).collect(),
+                    },
+                    to_pos(self.follower.position()),
+                );
+                out.records += 1;
+            }
+        }
         if rep.segments_missed > 0 {
             // Segments went (a checkpoint covered them) before they were read: their series
             // records with them. The checkpoint that replaced them names every live series;
             // hand those over before anything after the gap is read.
-            let (series, _) = checkpoint_series(&self.wal_dir)?;
+            let (series, after) = checkpoint_series(&self.wal_dir)?;
+            self.reported_cp = after.and_then(|n| n.checked_sub(1));
+            self.looked_at = self.follower.position().segment;
+            let live: Vec<u64> = series.iter().map(|(r, _)| *r).collect();
             f(
                 JournalRecord::Series(series),
                 to_pos(self.follower.position()),
             );
+            if let Some(cp) = self.reported_cp {
+                f(
+                    JournalRecord::Live {
+                        segment: cp,
+                        series: live,
+                    },
+                    to_pos(self.follower.position()),
+                );
+            }
         }
         Ok(out)
     }
@@ -161,6 +204,51 @@ mod tests {
                 .any(|r| matches!(r, JournalRecord::Series(s) if s == &series)),
             "{got:?}"
         );
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    /// A checkpoint written while the reader follows: once the reader is past the segments it
+    /// covers, it reports which of the series named there are still live.
+    #[test]
+    fn a_new_checkpoint_reports_the_live_series_once_passed() {
+        let d = std::env::temp_dir().join(format!("vigil-journal-live-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        let mut w = Wal::open(&d).unwrap();
+        let first = w.current_segment();
+        let kept = (7, Labels::from_pairs([("__name__", "kept")]));
+        let gone = (8, Labels::from_pairs([("__name__", "gone")]));
+        let mut buf = Vec::new();
+        encode(&mut buf, &Record::Series(vec![kept.clone(), gone.clone()]));
+        encode(
+            &mut buf,
+            &Record::Samples(vec![(7, 1000, 1.0), (8, 1000, 1.0)]),
+        );
+        w.write(&buf).unwrap();
+        let mut reader = follow(&d).unwrap();
+        let mut got = Vec::new();
+        reader.poll(100, &mut |r, _| got.push(r)).unwrap();
+        assert!(!got.iter().any(|r| matches!(r, JournalRecord::Live { .. })));
+        // The head truncates: a new segment, a checkpoint of the first with `kept` only.
+        w.cut().unwrap();
+        let mut cp = CheckpointWriter::create(&d, first).unwrap();
+        let mut framed = Vec::new();
+        encode(&mut framed, &Record::Series(vec![kept.clone()]));
+        cp.write(&framed).unwrap();
+        cp.finish().unwrap();
+        let mut more = Vec::new();
+        encode(&mut more, &Record::Samples(vec![(7, 2000, 2.0)]));
+        w.write(&more).unwrap();
+        for _ in 0..4 {
+            reader.poll(100, &mut |r, _| got.push(r)).unwrap();
+        }
+        let live: Vec<_> = got
+            .iter()
+            .filter_map(|r| match r {
+                JournalRecord::Live { segment, series } => Some((*segment, series.clone())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(live, vec![(first, vec![7])], "{got:?}");
         let _ = std::fs::remove_dir_all(&d);
     }
 }

@@ -35,6 +35,7 @@ fn read_all(db: &Db) -> (usize, Vec<(u64, i64, f64)>) {
             .poll(1000, &mut |rec, _| match rec {
                 JournalRecord::Series(s) => series += s.len(),
                 JournalRecord::Samples(s) => samples.extend(s),
+                JournalRecord::Live { .. } => {}
             })
             .unwrap();
         if p.records == 0 {
