@@ -179,3 +179,34 @@ pub struct MetadataV2 {
     #[prost(uint32, tag = "4")]
     pub unit_ref: u32,
 }
+
+/// One frame's message of a `STREAMED_XOR_CHUNKS` remote read response.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ChunkedReadResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub chunked_series: Vec<ChunkedSeries>,
+    /// Which query of the request the series answers.
+    #[prost(int64, tag = "2")]
+    pub query_index: i64,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ChunkedSeries {
+    #[prost(message, repeated, tag = "1")]
+    pub labels: Vec<Label>,
+    #[prost(message, repeated, tag = "2")]
+    pub chunks: Vec<Chunk>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Chunk {
+    #[prost(int64, tag = "1")]
+    pub min_time_ms: i64,
+    #[prost(int64, tag = "2")]
+    pub max_time_ms: i64,
+    /// 0 unknown, 1 XOR, 2 histogram, 3 float histogram.
+    #[prost(int32, tag = "3")]
+    pub r#type: i32,
+    #[prost(bytes = "vec", tag = "4")]
+    pub data: Vec<u8>,
+}

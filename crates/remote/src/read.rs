@@ -1,5 +1,8 @@
-//! The remote read endpoint (`POST /api/v1/read`): each query's series with their raw samples
-//! in one `prometheus.ReadResponse` (the `SAMPLES` response type).
+//! The remote read endpoint (`POST /api/v1/read`), in the response type the client asks for
+//! first: `SAMPLES` (each query's series with their raw samples in one snappy
+//! `prometheus.ReadResponse`) or `STREAMED_XOR_CHUNKS` (frames of
+//! `prometheus.ChunkedReadResponse`, one series per frame, samples in XOR chunks as
+//! Prometheus stores them: what Thanos' sidecar reads).
 
 use std::collections::BTreeMap;
 
@@ -7,7 +10,10 @@ use vigil_model::Labels;
 use vigil_storage::{MatchOp, Matcher, Storage};
 
 use crate::codec;
-use crate::proto::{Label, Query, QueryResult, ReadRequest, ReadResponse, Sample, TimeSeries};
+use crate::proto::{
+    Chunk, ChunkedReadResponse, ChunkedSeries, Label, Query, QueryResult, ReadRequest,
+    ReadResponse, Sample, TimeSeries,
+};
 use crate::receive::ReceiveError;
 
 fn matcher(m: &crate::proto::LabelMatcher) -> Result<Matcher, ReceiveError> {
@@ -28,24 +34,59 @@ fn matcher(m: &crate::proto::LabelMatcher) -> Result<Matcher, ReceiveError> {
     })
 }
 
-/// Answer one read request. Matchers on external labels are checked against them and left out
-/// of the selection (the data here does not carry them), and the results carry them, as
-/// Prometheus's server does. More than `sample_limit` samples in all is a 400.
+/// The response types, as the protocol numbers them.
+const SAMPLES: i32 = 0;
+const STREAMED_XOR_CHUNKS: i32 = 1;
+
+/// How a read is answered: the client's first accepted type vigil serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseType {
+    Samples,
+    StreamedXorChunks,
+}
+
+/// Decode a read request and pick its response type (none listed: `SAMPLES`).
+pub fn decode(body: &[u8]) -> Result<(ReadRequest, ResponseType), ReceiveError> {
+    let req: ReadRequest = codec::decode(body).map_err(ReceiveError::BadRequest)?;
+    let accepted = if req.accepted_response_types.is_empty() {
+        vec![SAMPLES]
+    } else {
+        req.accepted_response_types.clone()
+    };
+    let kind = accepted.iter().find_map(|t| match *t {
+        SAMPLES => Some(ResponseType::Samples),
+        STREAMED_XOR_CHUNKS => Some(ResponseType::StreamedXorChunks),
+        _ => None,
+    });
+    match kind {
+        Some(k) => Ok((req, k)),
+        None => Err(ReceiveError::BadRequest(format!(
+            "server does not support any of the requested response types: {:?}; supported: [SAMPLES STREAMED_XOR_CHUNKS]",
+            req.accepted_response_types
+        ))),
+    }
+}
+
+/// Answer one read request with `SAMPLES`. Matchers on external labels are checked against
+/// them and left out of the selection (the data here does not carry them), and the results
+/// carry them, as Prometheus's server does. More than `sample_limit` samples in all is a 400.
 pub fn read(
     storage: &dyn Storage,
     body: &[u8],
     external: &BTreeMap<String, String>,
     sample_limit: u64,
 ) -> Result<Vec<u8>, ReceiveError> {
-    let req: ReadRequest = codec::decode(body).map_err(ReceiveError::BadRequest)?;
-    // Only whole `SAMPLES` responses are served; a client that takes only streamed chunks
-    // is told so (Prometheus's client offers `SAMPLES`).
-    if !req.accepted_response_types.is_empty() && !req.accepted_response_types.contains(&0) {
-        return Err(ReceiveError::BadRequest(format!(
-            "server does not support any of the requested response types: {:?}; supported: [SAMPLES]",
-            req.accepted_response_types
-        )));
-    }
+    let (req, _) = decode(body)?;
+    read_samples(storage, &req, external, sample_limit)
+}
+
+/// The `SAMPLES` answer to a decoded request.
+pub fn read_samples(
+    storage: &dyn Storage,
+    req: &ReadRequest,
+    external: &BTreeMap<String, String>,
+    sample_limit: u64,
+) -> Result<Vec<u8>, ReceiveError> {
     let mut out = ReadResponse::default();
     let mut samples = 0u64;
     for q in &req.queries {
@@ -55,19 +96,18 @@ pub fn read(
     Ok(codec::encode(&out))
 }
 
-fn query(
-    storage: &dyn Storage,
+/// The selection for a query, or `None` when its matchers on external labels exclude
+/// everything here.
+fn selection(
     q: &Query,
     external: &BTreeMap<String, String>,
-    sample_limit: u64,
-    samples: &mut u64,
-) -> Result<QueryResult, ReceiveError> {
+) -> Result<Option<Vec<Matcher>>, ReceiveError> {
     let mut matchers = Vec::new();
     for m in &q.matchers {
         let m = matcher(m)?;
         if let Some(v) = external.get(&m.name) {
             if !m.matches(v) {
-                return Ok(QueryResult::default());
+                return Ok(None);
             }
             // The stored series lack the external label (it is added to the results): select
             // those without one of their own, as Prometheus does.
@@ -81,6 +121,19 @@ fn query(
             "a query needs at least one matcher that selects a non-empty value".into(),
         ));
     }
+    Ok(Some(matchers))
+}
+
+fn query(
+    storage: &dyn Storage,
+    q: &Query,
+    external: &BTreeMap<String, String>,
+    sample_limit: u64,
+    samples: &mut u64,
+) -> Result<QueryResult, ReceiveError> {
+    let Some(matchers) = selection(q, external)? else {
+        return Ok(QueryResult::default());
+    };
     let querier = storage
         .querier(q.start_timestamp_ms, q.end_timestamp_ms)
         .map_err(|e| ReceiveError::Storage(e.to_string()))?;
@@ -112,6 +165,106 @@ fn query(
         });
     }
     Ok(res)
+}
+
+/// Check every query of a request for `STREAMED_XOR_CHUNKS` before anything is sent (a bad
+/// matcher is still a 400 then; once frames flow, the status is fixed).
+pub fn check_streamed(
+    req: &ReadRequest,
+    external: &BTreeMap<String, String>,
+) -> Result<(), ReceiveError> {
+    for q in &req.queries {
+        selection(q, external)?;
+    }
+    Ok(())
+}
+
+/// Answer a request with `STREAMED_XOR_CHUNKS`: `emit` gets each frame (a uvarint length, the
+/// CRC-32C of the message big-endian, the message) and returns false when the client is
+/// gone. A frame holds one series' chunks (120 samples each, as Prometheus cuts them) up to
+/// about `max_frame` bytes; a longer series continues in further frames.
+pub fn stream(
+    storage: &dyn Storage,
+    req: &ReadRequest,
+    external: &BTreeMap<String, String>,
+    max_frame: usize,
+    emit: &mut dyn FnMut(Vec<u8>) -> bool,
+) -> Result<(), ReceiveError> {
+    use prost::Message as _;
+    for (i, q) in req.queries.iter().enumerate() {
+        let Some(matchers) = selection(q, external)? else {
+            continue;
+        };
+        let querier = storage
+            .querier(q.start_timestamp_ms, q.end_timestamp_ms)
+            .map_err(|e| ReceiveError::Storage(e.to_string()))?;
+        let set = querier
+            .select(&matchers)
+            .map_err(|e| ReceiveError::Storage(e.to_string()))?;
+        for s in set {
+            if s.samples.is_empty() {
+                continue;
+            }
+            let labels = with_external(&s.labels, external);
+            let labels_len: usize = labels
+                .iter()
+                .map(|l| l.name.len() + l.value.len() + 4)
+                .sum();
+            let mut chunks: Vec<Chunk> = Vec::new();
+            let mut size = labels_len;
+            let mut flush = |chunks: &mut Vec<Chunk>| -> bool {
+                let msg = ChunkedReadResponse {
+                    chunked_series: vec![ChunkedSeries {
+                        labels: labels.clone(),
+                        chunks: std::mem::take(chunks),
+                    }],
+                    query_index: i as i64,
+                };
+                emit(frame(&msg.encode_to_vec()))
+            };
+            for part in s
+                .samples
+                .chunks(vigil_tsdb::chunk::SAMPLES_PER_CHUNK as usize)
+            {
+                let mut c = vigil_tsdb::chunk::XorChunk::new();
+                for x in part {
+                    c.append(x.t, x.v);
+                }
+                let data = c.bytes();
+                size += data.len() + 24;
+                chunks.push(Chunk {
+                    min_time_ms: part[0].t,
+                    max_time_ms: part[part.len() - 1].t,
+                    r#type: 1, // XOR
+                    data,
+                });
+                if size >= max_frame {
+                    if !flush(&mut chunks) {
+                        return Ok(());
+                    }
+                    size = labels_len;
+                }
+            }
+            if !chunks.is_empty() && !flush(&mut chunks) {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One frame of a streamed response.
+fn frame(msg: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(msg.len() + 14);
+    let mut n = msg.len() as u64;
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+    out.extend_from_slice(&crc32c::crc32c(msg).to_be_bytes());
+    out.extend_from_slice(msg);
+    out
 }
 
 /// The series' labels plus the external labels it lacks, sorted by name.

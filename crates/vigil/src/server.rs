@@ -503,6 +503,15 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
             anyhow::anyhow!("invalid --storage.remote.read-sample-limit {v:?}: {e}")
         })?,
     };
+    let remote_read_max_frame = match flags.remote_read_max_bytes_in_frame.as_deref() {
+        None => 1_048_576,
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if n > 0 => n,
+            _ => anyhow::bail!(
+                "invalid --storage.remote.read-max-bytes-in-frame {v:?}: a positive number of bytes"
+            ),
+        },
+    };
 
     // Self-metrics.
     let mut registry = Registry::default();
@@ -675,6 +684,7 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
         ),
         remote: Some(remote.clone()),
         agent,
+        remote_read_max_frame,
         remote_read_sample_limit: if remote_read_sample_limit == 0 {
             u64::MAX
         } else {

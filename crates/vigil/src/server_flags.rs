@@ -235,8 +235,8 @@ pub const FLAGS: &[FlagInfo] = &[
     ),
     f(
         "storage.remote.read-max-bytes-in-frame",
-        Warns,
-        "vigil answers remote read with the `SAMPLES` response type only (no streamed frames)",
+        Works,
+        "about the most bytes of one frame of a streamed (`STREAMED_XOR_CHUNKS`) remote read response, before compression (default 1048576)",
     ),
     f(
         "rules.alert.for-outage-tolerance",
@@ -543,7 +543,7 @@ pub struct ServerFlags {
     /// No effect: remote read runs on the blocking pool without a separate limit.
     #[arg(long = "storage.remote.read-concurrent-limit")]
     pub remote_read_concurrent_limit: Option<String>,
-    /// No effect: remote read answers with whole (unstreamed) responses.
+    /// Most bytes of a streamed remote read frame (default 1048576).
     #[arg(long = "storage.remote.read-max-bytes-in-frame")]
     pub remote_read_max_bytes_in_frame: Option<String>,
     /// Default 1h.

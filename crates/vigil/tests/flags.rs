@@ -182,6 +182,10 @@ const TESTED_BY: &[(&str, &str)] = &[
         "receiver_refuses_bad_input_by_name",
     ),
     (
+        "storage.remote.read-max-bytes-in-frame",
+        "streamed_remote_read_matches_the_samples_answer",
+    ),
+    (
         "web.remote-write-receiver.accepted-protobuf-messages",
         "remote_write_2_0_between_vigils_and_against_a_1_0_receiver",
     ),

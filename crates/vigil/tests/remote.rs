@@ -925,3 +925,166 @@ fn remote_write_2_0_between_vigils_and_against_a_1_0_receiver() {
     let (_, code, text) = post("application/x-protobuf");
     assert_eq!(code, 204, "{text}");
 }
+
+/// POST a remote read request to `base`: status, content type, body.
+fn post_read(base: &str, req: &vigil_remote::proto::ReadRequest) -> (u16, String, Vec<u8>) {
+    let dir = temp_dir("read-body");
+    let f = dir.join("req.bin");
+    std::fs::write(&f, vigil_remote::codec::encode(req)).unwrap();
+    let out = Command::new("curl")
+        .args(["-sS", "-D", "-", "-o"])
+        .arg(dir.join("resp.bin"))
+        .args(["-X", "POST", "-H", "Content-Type: application/x-protobuf"])
+        .args(["-H", "Content-Encoding: snappy", "--data-binary"])
+        .arg(format!("@{}", f.display()))
+        .arg(format!("{base}/api/v1/read"))
+        .output()
+        .unwrap();
+    let head = String::from_utf8_lossy(&out.stdout).to_ascii_lowercase();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let ctype = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-type:"))
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    (
+        status,
+        ctype,
+        std::fs::read(dir.join("resp.bin")).unwrap_or_default(),
+    )
+}
+
+/// Remote read with `STREAMED_XOR_CHUNKS` (what Thanos' sidecar asks for): frames with a
+/// correct length and CRC-32C, one series each, XOR chunks of at most 120 samples that decode
+/// to exactly the samples the `SAMPLES` answer holds; a series longer than
+/// `--storage.remote.read-max-bytes-in-frame` continues over several frames; the client's
+/// first accepted type wins.
+#[test]
+fn streamed_remote_read_matches_the_samples_answer() {
+    use vigil_remote::proto::{
+        ChunkedReadResponse, LabelMatcher, Query, ReadRequest, ReadResponse,
+    };
+    let v = Vigil::start(
+        "remote-streamed",
+        Some("scrape_configs: []\nglobal:\n  external_labels:\n    site: s1\n"),
+        &[
+            "--web.enable-remote-write-receiver",
+            "--storage.remote.read-max-bytes-in-frame=600",
+        ],
+    );
+    // Three series, 500 samples each, at irregular steps with changing values.
+    let mut samples = Vec::new();
+    for name in ["s_a", "s_b", "s_c"] {
+        let mut t = 1_000_000i64;
+        for i in 0..500i64 {
+            t += 1000 + (i * 37) % 900;
+            samples.push((name, t, (i * i % 97) as f64 * 0.25));
+        }
+    }
+    let f = v.dir.join("w.bin");
+    std::fs::write(&f, vigil_bench_write_request(&samples)).unwrap();
+    let (_, code, text) = curl(&[
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/x-protobuf",
+        "-H",
+        "Content-Encoding: snappy",
+        "--data-binary",
+        &format!("@{}", f.display()),
+        &format!("{}/api/v1/write", v.base),
+    ]);
+    assert_eq!(code, 204, "{text}");
+    let request = |types: Vec<i32>| ReadRequest {
+        queries: vec![Query {
+            start_timestamp_ms: 0,
+            end_timestamp_ms: 10_000_000,
+            matchers: vec![LabelMatcher {
+                r#type: 2,
+                name: "__name__".into(),
+                value: "s_.*".into(),
+            }],
+            hints: None,
+        }],
+        accepted_response_types: types,
+    };
+    type Flat = Vec<(String, Vec<(i64, u64)>)>;
+    let (status, ctype, body) = post_read(&v.base, &request(vec![0, 1]));
+    assert_eq!(status, 200);
+    assert_eq!(ctype, "application/x-protobuf", "SAMPLES listed first");
+    let whole: ReadResponse = vigil_remote::codec::decode(&body).unwrap();
+    let mut want: Flat = whole.results[0]
+        .timeseries
+        .iter()
+        .map(|ts| {
+            (
+                format!("{:?}", ts.labels),
+                ts.samples
+                    .iter()
+                    .map(|s| (s.timestamp, s.value.to_bits()))
+                    .collect(),
+            )
+        })
+        .collect();
+    want.sort();
+    assert_eq!(want.len(), 3);
+    assert_eq!(want[0].1.len(), 500);
+    assert!(want[0].0.contains("s1"), "external labels: {}", want[0].0);
+
+    let (status, ctype, body) = post_read(&v.base, &request(vec![1, 0]));
+    assert_eq!(status, 200);
+    assert_eq!(
+        ctype,
+        "application/x-streamed-protobuf; proto=prometheus.chunkedreadresponse"
+    );
+    let mut got: std::collections::BTreeMap<String, Vec<(i64, u64)>> = Default::default();
+    let mut frames = 0;
+    let mut rest = &body[..];
+    while !rest.is_empty() {
+        let (mut len, mut shift, mut i) = (0usize, 0, 0);
+        loop {
+            let b = rest[i];
+            len |= ((b & 0x7f) as usize) << shift;
+            shift += 7;
+            i += 1;
+            if b < 0x80 {
+                break;
+            }
+        }
+        let crc = u32::from_be_bytes(rest[i..i + 4].try_into().unwrap());
+        let msg = &rest[i + 4..i + 4 + len];
+        assert_eq!(crc, crc32c::crc32c(msg), "frame {frames} checksum");
+        rest = &rest[i + 4 + len..];
+        frames += 1;
+        let r = <ChunkedReadResponse as prost::Message>::decode(msg).unwrap();
+        assert_eq!(r.query_index, 0);
+        assert_eq!(r.chunked_series.len(), 1, "one series a frame");
+        let cs = &r.chunked_series[0];
+        let entry = got.entry(format!("{:?}", cs.labels)).or_default();
+        for c in &cs.chunks {
+            assert_eq!(c.r#type, 1, "XOR");
+            let pts: Vec<_> = vigil_tsdb::chunk::XorIter::from_bytes(&c.data)
+                .unwrap()
+                .collect();
+            assert!(pts.len() <= 120);
+            assert_eq!(pts[0].t, c.min_time_ms);
+            assert_eq!(pts[pts.len() - 1].t, c.max_time_ms);
+            entry.extend(pts.iter().map(|p| (p.t, p.v.to_bits())));
+        }
+    }
+    let got: Flat = got.into_iter().collect();
+    assert_eq!(got, want, "streamed samples differ from the SAMPLES answer");
+    assert!(
+        frames > 3,
+        "a 500-sample series fits no 600-byte frame: {frames} frames"
+    );
+    // A type vigil does not serve is refused by name.
+    let (status, _, body) = post_read(&v.base, &request(vec![7]));
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("STREAMED_XOR_CHUNKS"));
+}

@@ -113,6 +113,8 @@ pub struct AppState {
     pub agent: bool,
     /// `--storage.remote.read-sample-limit`.
     pub remote_read_sample_limit: u64,
+    /// `--storage.remote.read-max-bytes-in-frame`.
+    pub remote_read_max_frame: usize,
 }
 
 /// Whether the last config (re)load worked, and when one last did.

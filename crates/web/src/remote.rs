@@ -155,11 +155,45 @@ fn external(s: &AppState) -> BTreeMap<String, String> {
 }
 
 async fn read(State(s): St, body: Bytes) -> Response {
+    let (req, kind) = match vigil_remote::read::decode(&body) {
+        Ok(r) => r,
+        Err(e) => return refuse(e),
+    };
     let storage = s.storage.clone();
     let ext = external(&s);
+    if kind == vigil_remote::read::ResponseType::StreamedXorChunks {
+        if let Err(e) = vigil_remote::read::check_streamed(&req, &ext) {
+            return refuse(e);
+        }
+        // Frames go out as they are made; a full channel holds the reader back, a client
+        // that leaves stops it.
+        let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+        let max_frame = s.remote_read_max_frame;
+        tokio::task::spawn_blocking(move || {
+            let mut emit = |f: Vec<u8>| tx.blocking_send(f).is_ok();
+            if let Err(e) = vigil_remote::read::stream(&*storage, &req, &ext, max_frame, &mut emit)
+            {
+                // The status is sent already: the stream ends early, as Prometheus's does.
+                tracing::warn!(err = %e, "Streamed remote read failed");
+            }
+        });
+        let frames = futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv()
+                .await
+                .map(|f| (Ok::<_, std::convert::Infallible>(Bytes::from(f)), rx))
+        });
+        return (
+            [(
+                header::CONTENT_TYPE,
+                "application/x-streamed-protobuf; proto=prometheus.ChunkedReadResponse",
+            )],
+            axum::body::Body::from_stream(frames),
+        )
+            .into_response();
+    }
     let limit = s.remote_read_sample_limit;
     let res = tokio::task::spawn_blocking(move || {
-        vigil_remote::read::read(&*storage, &body, &ext, limit)
+        vigil_remote::read::read_samples(&*storage, &req, &ext, limit)
     })
     .await
     .unwrap_or_else(|e| Err(ReceiveError::Storage(format!("read task failed: {e}"))));
