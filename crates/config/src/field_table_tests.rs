@@ -940,17 +940,12 @@ fn rows() -> Vec<Row> {
             Acts,
         ),
         ("metadata", "send", "send: false", Acts),
-        (
-            "metadata",
-            "send_interval",
-            "send_interval: 7s",
-            SectionNotRunning,
-        ),
+        ("metadata", "send_interval", "send_interval: 7s", Acts),
         (
             "metadata",
             "max_samples_per_send",
             "max_samples_per_send: 7",
-            SectionNotRunning,
+            Acts,
         ),
         ("rw", "sigv4", "sigv4: {region: eu}", Refused),
         ("rw", "azuread", "azuread: {cloud: AzurePublic}", Refused),
@@ -1253,7 +1248,6 @@ fn every_config_field_acts_or_is_named() {
         let named = match section.as_str() {
             _ if !whole => field,
             "http_sd" => "http_sd_configs",
-            "metadata" => "metadata_config",
             s => panic!("{s}: which section name is its message?"),
         };
         let (got, why) = observe(host, line, named, whole, &dir);

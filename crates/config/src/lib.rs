@@ -428,8 +428,11 @@ pub struct RemoteWriteConfig {
     pub write_relabel_configs: Vec<RelabelConfig>,
     pub protobuf_message: String,
     pub send_exemplars: bool,
-    /// `metadata_config.send` (default true): metadata is asked for, though not sent yet.
+    /// `metadata_config`: send metric metadata (default true), how often (1m), how many per
+    /// request (2000).
     pub send_metadata: bool,
+    pub metadata_send_interval: Duration,
+    pub metadata_max_per_send: usize,
     pub queue_config: QueueConfig,
     pub http_client: HttpClientConfig,
 }
@@ -1684,26 +1687,33 @@ fn check_headers(
     Ok(h)
 }
 
-/// `metadata_config`: checked as Prometheus checks it; whether metadata is to be sent.
+/// `metadata_config`, checked as Prometheus checks it: whether metadata is sent, how often,
+/// how many entries per request.
 fn metadata_send(
     ctx: &Ctx<'_>,
     f: &str,
     m: &Option<RawMetadataConfig>,
-) -> Result<bool, ConfigError> {
-    let Some(m) = m else { return Ok(true) };
-    ctx.duration(
-        &format!("{f}.metadata_config.send_interval"),
-        &m.send_interval,
-    )?;
-    if let Some(n) = m.max_samples_per_send
-        && n < 0
-    {
-        return Err(ctx.err(
-            format!("{f}.metadata_config.max_samples_per_send"),
-            format!("max_samples_per_send must not be negative, got {n}"),
-        ));
-    }
-    Ok(m.send.unwrap_or(true))
+) -> Result<(bool, Duration, usize), ConfigError> {
+    let defaults = (true, Duration::from_secs(60), 2000);
+    let Some(m) = m else { return Ok(defaults) };
+    let every = ctx
+        .duration(
+            &format!("{f}.metadata_config.send_interval"),
+            &m.send_interval,
+        )?
+        .filter(|d| !d.is_zero())
+        .unwrap_or(defaults.1);
+    let per_send = match m.max_samples_per_send {
+        Some(n) if n < 0 => {
+            return Err(ctx.err(
+                format!("{f}.metadata_config.max_samples_per_send"),
+                format!("max_samples_per_send must not be negative, got {n}"),
+            ));
+        }
+        Some(n) if n > 0 => n as usize,
+        _ => defaults.2,
+    };
+    Ok((m.send.unwrap_or(true), every, per_send))
 }
 
 fn remote_write(
@@ -1817,6 +1827,7 @@ fn remote_write(
             }
             q.retry_on_http_429 = rq.retry_on_http_429.unwrap_or(false);
         }
+        let metadata = metadata_send(ctx, &f, &r.metadata_config)?;
         out.push(RemoteWriteConfig {
             url,
             name,
@@ -1832,7 +1843,9 @@ fn remote_write(
             )?,
             protobuf_message: msg,
             send_exemplars: r.send_exemplars.unwrap_or(false),
-            send_metadata: metadata_send(ctx, &f, &r.metadata_config)?,
+            send_metadata: metadata.0,
+            metadata_send_interval: metadata.1,
+            metadata_max_per_send: metadata.2,
             queue_config: q,
             http_client: http_of!(ctx, &f, r)?,
         });
@@ -2168,9 +2181,9 @@ impl Config {
         for (i, r) in self.remote_write.iter().enumerate() {
             // Samples are sent; metric metadata (Prometheus sends it every minute by default)
             // and exemplars are not.
-            if r.send_metadata {
+            if r.send_metadata && r.protobuf_message == "io.prometheus.write.v2.Request" {
                 out.push(Unimplemented::Remote(format!(
-                    "remote_write[{i}].metadata_config: vigil does not send metric metadata yet: {} gets samples only (set metadata_config.send: false to say that is intended)",
+                    "remote_write[{i}].metadata_config: vigil sends no metadata with remote write 2.0 yet (its series carry none): {} gets samples only (metadata goes with prometheus.WriteRequest; set metadata_config.send: false to say samples only are intended)",
                     mask_url(&r.url)
                 )));
             }

@@ -444,7 +444,9 @@ impl Ctx<'_> {
                     }
                     Ok(out)
                 })?;
-                let series = parts.into_iter().flatten().collect();
+                // In label order, as the selection would come unsharded (an instant `x[5m]`
+                // answers sorted, as Prometheus's does).
+                let series = merge_sorted(parts, |s| &s.labels);
                 Ok(RangeArg {
                     series,
                     range_ms: *range_ms,

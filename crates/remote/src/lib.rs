@@ -7,6 +7,7 @@
 //! [`vigil_storage`] traits only, never the TSDB's files.
 
 pub mod codec;
+pub mod metadata;
 pub mod proto;
 pub mod queue;
 pub mod read;
@@ -56,6 +57,8 @@ pub struct RemoteWrite {
     applying: Mutex<()>,
     /// Samples received on `/api/v1/write` and their outcomes.
     pub received: Mutex<ReceiverStats>,
+    /// Where queues get metric metadata from (the scrape targets), once set.
+    metadata: Mutex<Option<metadata::MetadataSource>>,
 }
 
 #[derive(Default, Debug, Clone)]
@@ -78,7 +81,13 @@ impl RemoteWrite {
             queues: Mutex::new(Vec::new()),
             applying: Mutex::new(()),
             received: Mutex::new(ReceiverStats::default()),
+            metadata: Mutex::new(None),
         })
+    }
+
+    /// Where metric metadata comes from; queues started afterwards send it.
+    pub fn set_metadata_source(&self, source: metadata::MetadataSource) {
+        *self.metadata.lock() = Some(source);
     }
 
     /// Run exactly `cfgs`: queues whose settings (and external labels) are unchanged keep
@@ -138,6 +147,7 @@ impl RemoteWrite {
                 self.journal.clone(),
                 self.dir.join(format!("{name}.position")),
                 self.rt.clone(),
+                self.metadata.lock().clone(),
             )?;
             tracing::info!(queue = %name, url = %vigil_config::mask_url(&c.url), "Remote write: started");
             keep.push((c.clone(), external.clone(), q));
@@ -196,7 +206,31 @@ impl RemoteWrite {
     pub fn metrics(&self) -> String {
         let qs = self.queues.lock().clone();
         let mut out = String::new();
-        let per_queue: [QueueMetric; 12] = [
+        let per_queue: [QueueMetric; 16] = [
+            (
+                "prometheus_remote_storage_metadata_total",
+                "counter",
+                "Total number of metadata entries sent to remote storage.",
+                |s| s.metadata_sent.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "prometheus_remote_storage_metadata_failed_total",
+                "counter",
+                "Total number of metadata entries which failed on send to remote storage, non-recoverable errors.",
+                |s| s.metadata_failed.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "prometheus_remote_storage_metadata_retried_total",
+                "counter",
+                "Total number of metadata entries which failed on send to remote storage but were retried because the send error was recoverable.",
+                |s| s.metadata_retried.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "prometheus_remote_storage_metadata_bytes_total",
+                "counter",
+                "The total number of bytes of metadata sent by the queue after compression.",
+                |s| s.metadata_bytes.load(Ordering::Relaxed) as f64,
+            ),
             (
                 "prometheus_remote_storage_samples_total",
                 "counter",

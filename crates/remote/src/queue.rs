@@ -21,6 +21,11 @@ use vigil_storage::{Journal, JournalPos, JournalRecord};
 #[derive(Default)]
 pub struct Stats {
     pub samples_in: AtomicU64,
+    /// Metadata entries sent, refused or given up, retried; bytes of metadata requests.
+    pub metadata_sent: AtomicU64,
+    pub metadata_failed: AtomicU64,
+    pub metadata_retried: AtomicU64,
+    pub metadata_bytes: AtomicU64,
     /// Series in the reader's ref → labels map.
     pub series_tracked: AtomicU64,
     pub samples_sent: AtomicU64,
@@ -75,6 +80,7 @@ pub struct Queue {
     /// Set when the flush deadline passes: shards stop retrying and leave the rest unsent.
     abandon: Arc<AtomicBool>,
     reader: Mutex<Option<std::thread::JoinHandle<()>>>,
+    metadata: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl Queue {
@@ -87,6 +93,7 @@ impl Queue {
         journal: Arc<dyn Journal>,
         position_file: PathBuf,
         rt: tokio::runtime::Handle,
+        metadata: Option<crate::metadata::MetadataSource>,
     ) -> Result<Arc<Queue>, String> {
         let client = Arc::new(
             vigil_scrape::client::Scraper::with_http(&cfg.http_client, &[], false, 0)
@@ -103,7 +110,20 @@ impl Queue {
             stop: stop.clone(),
             abandon: abandon.clone(),
             reader: Mutex::new(None),
+            metadata: Mutex::new(None),
         });
+        // Metadata goes beside the samples for 1.0 (2.0 series carry none yet).
+        if let Some(source) =
+            metadata.filter(|_| cfg.send_metadata && cfg.protobuf_message != V2_MESSAGE)
+        {
+            *q.metadata.lock() = Some(rt.spawn(crate::metadata::run(
+                cfg.clone(),
+                client.clone(),
+                source,
+                stats.clone(),
+                stop.clone(),
+            )));
+        }
         let resume = read_position(&position_file);
         if let Some(p) = resume {
             stats.delivered_segment.store(p.segment, Ordering::SeqCst);
@@ -158,6 +178,9 @@ impl Queue {
     /// position.
     pub fn stop(&self, flush: Duration) {
         self.stop.store(true, Ordering::SeqCst);
+        if let Some(m) = self.metadata.lock().take() {
+            m.abort();
+        }
         let deadline = Instant::now() + flush;
         let reader = self.reader.lock().take();
         // The reader sees `stop`, lets its shards deliver what they hold, saves its position
@@ -845,9 +868,13 @@ impl Shard {
                     return true;
                 }
                 Ok(r) if r.status >= 500 || (r.status == 429 && q.retry_on_http_429) => {
-                    // The receiver's Retry-After (seconds or an HTTP date) replaces the
-                    // backoff for this wait, within max_backoff (Prometheus honours it too).
-                    if let Some(d) = r.headers[1].as_deref().and_then(retry_after_header) {
+                    // The receiver's Retry-After (whole seconds, above 0) replaces the backoff
+                    // for this wait, within max_backoff (Prometheus honours it too).
+                    if let Some(d) = r.headers[1]
+                        .as_deref()
+                        .and_then(retry_after_header)
+                        .filter(|d| !d.is_zero())
+                    {
                         wait = d.min(q.max_backoff);
                     }
                     format!("server returned HTTP status {}: {}", r.status, r.text)

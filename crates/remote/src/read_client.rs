@@ -432,14 +432,22 @@ impl FanoutQuerier<'_> {
             return s.clone();
         }
         let mut merged: std::collections::BTreeMap<Labels, Vec<Sample>> = Default::default();
-        for (r, mint, maxt) in &self.remotes {
-            let (r, ms, mint, maxt) = (r.clone(), matchers.to_vec(), *mint, *maxt);
-            // The request runs on the runtime; this thread (a query thread, or a rule's
-            // blocking thread) waits for it, which works from any thread.
-            let (tx, rx) = std::sync::mpsc::channel();
-            self.rt.spawn(async move {
-                let _ = tx.send(r.read(&ms, mint, maxt).await);
-            });
+        // Every endpoint is asked at once (each bounded by its remote_timeout); the requests
+        // run on the runtime and this thread (a query thread, or a rule's blocking thread)
+        // waits for them in order, which works from any thread.
+        let waiting: Vec<_> = self
+            .remotes
+            .iter()
+            .map(|(r, mint, maxt)| {
+                let (r, ms, mint, maxt) = (r.clone(), matchers.to_vec(), *mint, *maxt);
+                let (tx, rx) = std::sync::mpsc::channel();
+                self.rt.spawn(async move {
+                    let _ = tx.send(r.read(&ms, mint, maxt).await);
+                });
+                rx
+            })
+            .collect();
+        for rx in waiting {
             match rx.recv() {
                 Ok(None) => {}
                 Ok(Some(Ok(series))) => {

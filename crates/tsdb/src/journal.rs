@@ -14,10 +14,22 @@ struct Reader {
     /// Series of the checkpoint, handed over before the segments.
     checkpoint: Option<(SeriesList, u64)>,
     follower: Follower,
-    /// The newest checkpoint already reported (as its series or as `Live`).
+    /// The newest checkpoint already seen (reported as its series, or pending or reported
+    /// as `Live`).
     reported_cp: Option<u64>,
     /// The segment being read when a newer checkpoint was last looked for.
     looked_at: u64,
+    /// A checkpoint's live series to report once the reader is past `through`, the newest
+    /// segment when it was found: a series the head dropped before the checkpoint can only
+    /// have samples in segments up to then (later samples make it a new series), and those
+    /// must still find their labels.
+    pending_live: Option<PendingLive>,
+}
+
+struct PendingLive {
+    checkpoint: u64,
+    series: Vec<u64>,
+    through: u64,
 }
 
 /// The series of the latest checkpoint in `wal_dir` and the first segment after it.
@@ -54,6 +66,7 @@ pub fn follow(wal_dir: &Path) -> Result<Box<dyn JournalReader>, StorageError> {
         wal_dir: wal_dir.to_path_buf(),
         reported_cp: first.checked_sub(1).filter(|_| after_cp.is_some()),
         looked_at: first,
+        pending_live: None,
         checkpoint: Some((series, first)),
         follower: Follower::new(
             wal_dir,
@@ -104,28 +117,46 @@ impl JournalReader for Reader {
         out.records += rep.records;
         out.gaps += rep.segments_missed + rep.segments_cut_short;
         // On entering a new segment: a checkpoint written since (the head truncated) names
-        // the series still live; once the reader is past it, the others can be forgotten, so
-        // a reader's series map does not grow with churn for ever.
+        // the series still live; once the reader is past every segment that existed then,
+        // the others can be forgotten, so a reader's series map does not grow with churn.
         let at = self.follower.position().segment;
         if at != self.looked_at && rep.segments_missed == 0 {
             self.looked_at = at;
-            let io = |e: std::io::Error| {
-                StorageError::Other(format!("WAL {}: {e}", self.wal_dir.display()))
-            };
-            if let (Some(cp), Some(_)) = wal::latest_checkpoint(&self.wal_dir).map_err(io)?
-                && self.reported_cp.is_none_or(|r| cp > r)
-                && cp < at
-            {
-                let (series, _) = checkpoint_series(&self.wal_dir)?;
-                self.reported_cp = Some(cp);
+            if let Some(p) = self.pending_live.take_if(|p| at > p.through) {
                 f(
                     JournalRecord::Live {
-                        segment: cp,
-                        series: series.into_iter().map(|(r, _)| r).collect(),
+                        segment: p.checkpoint,
+                        series: p.series,
                     },
                     to_pos(self.follower.position()),
                 );
                 out.records += 1;
+            }
+            let io = |e: std::io::Error| {
+                StorageError::Other(format!("WAL {}: {e}", self.wal_dir.display()))
+            };
+            if self.pending_live.is_none()
+                && let (Some(cp), Some(_)) = wal::latest_checkpoint(&self.wal_dir).map_err(io)?
+                && self.reported_cp.is_none_or(|r| cp > r)
+            {
+                // The series and the number from one read of the directory: a checkpoint
+                // written in between would otherwise pair a newer live set with an older one.
+                let (series, after) = checkpoint_series(&self.wal_dir)?;
+                if let Some(cp) = after.and_then(|a| a.checked_sub(1))
+                    && cp < at
+                {
+                    let through = wal::segments(&self.wal_dir)
+                        .map_err(io)?
+                        .last()
+                        .copied()
+                        .unwrap_or(at);
+                    self.reported_cp = Some(cp);
+                    self.pending_live = Some(PendingLive {
+                        checkpoint: cp,
+                        series: series.into_iter().map(|(r, _)| r).collect(),
+                        through,
+                    });
+                }
             }
         }
         if rep.segments_missed > 0 {
@@ -135,19 +166,23 @@ impl JournalReader for Reader {
             let (series, after) = checkpoint_series(&self.wal_dir)?;
             self.reported_cp = after.and_then(|n| n.checked_sub(1));
             self.looked_at = self.follower.position().segment;
+            self.pending_live = None;
             let live: Vec<u64> = series.iter().map(|(r, _)| *r).collect();
             f(
                 JournalRecord::Series(series),
                 to_pos(self.follower.position()),
             );
             if let Some(cp) = self.reported_cp {
-                f(
-                    JournalRecord::Live {
-                        segment: cp,
-                        series: live,
-                    },
-                    to_pos(self.follower.position()),
-                );
+                let through = wal::segments(&self.wal_dir)
+                    .map_err(|e| StorageError::Other(format!("WAL: {e}")))?
+                    .last()
+                    .copied()
+                    .unwrap_or(self.looked_at);
+                self.pending_live = Some(PendingLive {
+                    checkpoint: cp,
+                    series: live,
+                    through,
+                });
             }
         }
         Ok(out)
@@ -207,8 +242,8 @@ mod tests {
         let _ = std::fs::remove_dir_all(&d);
     }
 
-    /// A checkpoint written while the reader follows: once the reader is past the segments it
-    /// covers, it reports which of the series named there are still live.
+    /// A checkpoint written while the reader follows: once the reader is past every segment
+    /// that existed when it was found, it reports which series are still live.
     #[test]
     fn a_new_checkpoint_reports_the_live_series_once_passed() {
         let d = std::env::temp_dir().join(format!("vigil-journal-live-{}", std::process::id()));
@@ -238,6 +273,15 @@ mod tests {
         let mut more = Vec::new();
         encode(&mut more, &Record::Samples(vec![(7, 2000, 2.0)]));
         w.write(&more).unwrap();
+        for _ in 0..4 {
+            reader.poll(100, &mut |r, _| got.push(r)).unwrap();
+        }
+        // Not yet: segments that existed at the checkpoint may still name dropped series.
+        assert!(!got.iter().any(|r| matches!(r, JournalRecord::Live { .. })));
+        w.cut().unwrap();
+        let mut last = Vec::new();
+        encode(&mut last, &Record::Samples(vec![(7, 3000, 3.0)]));
+        w.write(&last).unwrap();
         for _ in 0..4 {
             reader.poll(100, &mut |r, _| got.push(r)).unwrap();
         }

@@ -561,6 +561,18 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
     let registry = Arc::new(registry);
 
     let scrape = ScrapeManager::new(storage.clone());
+    // Remote write 1.0 sends the targets' metric metadata beside the samples.
+    {
+        let scrape = scrape.clone();
+        remote.set_metadata_source(Arc::new(move || {
+            scrape
+                .targets()
+                .active
+                .iter()
+                .flat_map(|t| t.status.lock().metadata.iter().cloned().collect::<Vec<_>>())
+                .collect()
+        }));
+    }
     let discovery_interval = parse_duration(&flags.discovery_reload_interval).map_err(|e| {
         anyhow::anyhow!(
             "invalid --scrape.discovery-reload-interval {:?}: {e}",

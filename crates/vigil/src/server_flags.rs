@@ -96,7 +96,7 @@ pub const FLAGS: &[FlagInfo] = &[
     f(
         "web.enable-remote-write-receiver",
         Works,
-        "`POST /api/v1/write` stores remote write 1.0 (snappy protobuf) requests",
+        "`POST /api/v1/write` stores remote write 1.0 and 2.0 (snappy protobuf) requests",
     ),
     f(
         "web.remote-write-receiver.accepted-protobuf-messages",
@@ -452,7 +452,7 @@ pub struct ServerFlags {
     /// Regular expression (anchored) of the origins the API answers cross-origin requests for.
     #[arg(long = "web.cors.origin", default_value = ".*")]
     pub cors_origin: String,
-    /// Receive remote write 1.0 on /api/v1/write.
+    /// Receive remote write (1.0 and 2.0) on /api/v1/write.
     #[arg(long = "web.enable-remote-write-receiver", num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = ArgAction::Set, require_equals = true)]
     pub enable_remote_write_receiver: bool,
     /// Remote write messages the receiver takes (default: 1.0 and 2.0).

@@ -204,7 +204,12 @@ fn remote_write_to_victoria_metrics_loses_nothing_across_outage_and_kill() {
     std::thread::sleep(Duration::from_secs(2));
     let _second = spawn("vigil-2", &vigil_bin(), &args, &dir);
     wait_http(&format!("{vbase}/-/ready"));
-    std::thread::sleep(Duration::from_secs(6));
+    // Scrapes after the restart (their number, not the time, is what the check below needs).
+    let restarted = now();
+    wait_for("scrapes after the restart", Duration::from_secs(60), || {
+        let t = now() - 1.0;
+        (raw(&vbase, r#"up{job="node"}"#, restarted, t).len() >= 6).then_some(())
+    });
     wait_for(
         "the restarted queue to catch up",
         Duration::from_secs(60),
@@ -279,10 +284,16 @@ fn remote_write_both_ways_with_prometheus() {
     .unwrap();
     let (_tx, txbase) = prometheus(&dir, "sender", &[]);
     let start = now();
-    std::thread::sleep(Duration::from_secs(10));
-    let t = now() - 2.0;
-
     let sel = r#"{job="node",__name__=~"up|node_load1|node_memory_MemFree_bytes"}"#;
+    // Enough scrapes on both sides first (a busy machine can slow the first few).
+    let sel_prom =
+        r#"{job="node-via-prometheus",__name__=~"up|node_load1|node_network_receive_bytes_total"}"#;
+    let t = wait_for("samples scraped", Duration::from_secs(60), || {
+        let t = now() - 2.0;
+        (raw(&v.base, sel, start - 60.0, t).len() > 20
+            && raw(&txbase, sel_prom, start - 60.0, t).len() >= 5)
+            .then_some(t)
+    });
     let (a, b) = converge(&v.base, &rxbase, sel, start - 60.0, t, false);
     assert!(a.len() > 20, "{}", a.len());
     assert_eq!(a, b, "vigil -> Prometheus: {}", first_difference(&a, &b));
@@ -297,9 +308,7 @@ fn remote_write_both_ways_with_prometheus() {
         "write_relabel_configs kept only these"
     );
 
-    let sel =
-        r#"{job="node-via-prometheus",__name__=~"up|node_load1|node_network_receive_bytes_total"}"#;
-    let (a, b) = converge(&txbase, &v.base, sel, start - 60.0, t, false);
+    let (a, b) = converge(&txbase, &v.base, sel_prom, start - 60.0, t, false);
     assert!(a.len() >= 5, "{}", a.len());
     assert_eq!(a, b, "Prometheus -> vigil: {}", first_difference(&a, &b));
     assert!(metric(&v.base, "vigil_remote_write_received_samples_total") > 0.0);
@@ -1087,4 +1096,96 @@ fn streamed_remote_read_matches_the_samples_answer() {
     let (status, _, body) = post_read(&v.base, &request(vec![7]));
     assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
     assert!(String::from_utf8_lossy(&body).contains("STREAMED_XOR_CHUNKS"));
+}
+
+/// `metadata_config` with remote write 1.0: every `send_interval`, the `# TYPE`/`# HELP` of
+/// each family the targets expose goes to the endpoint in `WriteRequest.metadata`, as
+/// Prometheus sends it (no Debian receiver keeps metadata, so a recording endpoint here reads
+/// the requests). The help texts are the node exporter's own.
+#[test]
+fn remote_write_sends_metric_metadata() {
+    use std::io::{Read, Write};
+    use vigil_remote::proto::WriteRequest;
+    let dir = temp_dir("remote-metadata");
+    let (_ne, ne_port) = node_exporter(&dir);
+    // A receiver that records every request body and answers 204.
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let rx_port = l.local_addr().unwrap().port();
+    let bodies: std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>> = Default::default();
+    let b2 = bodies.clone();
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            let Ok(mut c) = c else { continue };
+            let b3 = b2.clone();
+            std::thread::spawn(move || {
+                loop {
+                    // One request: headers, then Content-Length bytes.
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") {
+                        if c.read(&mut byte).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        head.push(byte[0]);
+                    }
+                    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    let mut body = vec![0u8; len];
+                    if c.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    b3.lock().unwrap().push(body);
+                    if c.write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let cfg = format!(
+        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{ne_port}']\nremote_write:\n  - url: http://127.0.0.1:{rx_port}/write\n    name: md\n    metadata_config:\n      send_interval: 1s\n      max_samples_per_send: 50\n"
+    );
+    let v = Vigil::start("remote-metadata", Some(&cfg), &[]);
+    let (_, exposition) = get(&format!("http://127.0.0.1:{ne_port}/metrics"));
+    let help = exposition
+        .lines()
+        .find_map(|l| l.strip_prefix("# HELP node_load1 "))
+        .expect("node_load1 help")
+        .to_string();
+    let found = wait_for("metadata sent", Duration::from_secs(60), || {
+        let bodies = bodies.lock().unwrap().clone();
+        let mut md = Vec::new();
+        for b in &bodies {
+            let req: WriteRequest = vigil_remote::codec::decode(b).unwrap();
+            if !req.metadata.is_empty() {
+                assert!(
+                    req.timeseries.is_empty(),
+                    "metadata requests carry no samples"
+                );
+                assert!(req.metadata.len() <= 50, "max_samples_per_send");
+                md.extend(req.metadata);
+            }
+        }
+        md.iter()
+            .find(|m| m.metric_family_name == "node_load1")
+            .cloned()
+            .map(|m| (m, md.len()))
+    });
+    let (load1, entries) = found;
+    assert_eq!(load1.r#type, 2, "gauge");
+    assert_eq!(load1.help, help);
+    assert!(entries > 50, "several requests of at most 50: {entries}");
+    let (_, m) = get(&format!("{}/metrics", v.base));
+    assert!(
+        m.lines().any(|l| l
+            .starts_with("prometheus_remote_storage_metadata_total{remote_name=\"md\"")
+            && !l.ends_with(" 0")),
+        "{m}"
+    );
 }

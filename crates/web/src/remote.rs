@@ -166,22 +166,34 @@ async fn read(State(s): St, body: Bytes) -> Response {
             return refuse(e);
         }
         // Frames go out as they are made; a full channel holds the reader back, a client
-        // that leaves stops it.
-        let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+        // that leaves stops it. An error before the first frame is still an error status.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, ReceiveError>>(4);
         let max_frame = s.remote_read_max_frame;
         tokio::task::spawn_blocking(move || {
-            let mut emit = |f: Vec<u8>| tx.blocking_send(f).is_ok();
+            let mut emit = |f: Vec<u8>| tx.blocking_send(Ok(f)).is_ok();
             if let Err(e) = vigil_remote::read::stream(&*storage, &req, &ext, max_frame, &mut emit)
             {
-                // The status is sent already: the stream ends early, as Prometheus's does.
                 tracing::warn!(err = %e, "Streamed remote read failed");
+                // Seen only if no frame went out yet; else the stream just ends early, as
+                // Prometheus's does.
+                let _ = tx.blocking_send(Err(e));
             }
         });
-        let frames = futures_util::stream::unfold(rx, |mut rx| async move {
-            rx.recv()
-                .await
-                .map(|f| (Ok::<_, std::convert::Infallible>(Bytes::from(f)), rx))
+        let first = match rx.recv().await {
+            Some(Err(e)) => return refuse(e),
+            Some(Ok(f)) => Some(f),
+            None => None,
+        };
+        let rest = futures_util::stream::unfold(rx, |mut rx| async move {
+            match rx.recv().await {
+                Some(Ok(f)) => Some((Ok::<_, std::convert::Infallible>(Bytes::from(f)), rx)),
+                _ => None,
+            }
         });
+        let frames = futures_util::StreamExt::chain(
+            futures_util::stream::iter(first.map(|f| Ok(Bytes::from(f)))),
+            rest,
+        );
         return (
             [(
                 header::CONTENT_TYPE,

@@ -1,0 +1,149 @@
+//! Metric metadata for remote write 1.0 (`metadata_config`): every `send_interval`, the
+//! `# TYPE`/`# HELP`/`# UNIT` of every metric family the targets expose, once per family, in
+//! `prometheus.WriteRequest.metadata` requests of at most `max_samples_per_send` entries, as
+//! Prometheus sends them beside the samples.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use vigil_config::RemoteWriteConfig;
+use vigil_scrape::metadata::MetricMetadata;
+
+use crate::proto::{self, WriteRequest};
+use crate::queue::Stats;
+
+/// Where the metadata comes from: the scrape targets' latest, each family possibly several
+/// times (one per target).
+pub type MetadataSource = Arc<dyn Fn() -> Vec<MetricMetadata> + Send + Sync>;
+
+/// The protocol's number for a metric type name.
+fn type_number(kind: &str) -> i32 {
+    match kind {
+        "counter" => 1,
+        "gauge" => 2,
+        "histogram" => 3,
+        "gaugehistogram" => 4,
+        "summary" => 5,
+        "info" => 6,
+        "stateset" => 7,
+        _ => 0,
+    }
+}
+
+/// One entry per family (the first target's where they differ), sorted by family.
+pub fn entries(all: Vec<MetricMetadata>) -> Vec<proto::MetricMetadata> {
+    let mut by_family: std::collections::BTreeMap<String, proto::MetricMetadata> =
+        Default::default();
+    for m in all {
+        by_family
+            .entry(m.family.clone())
+            .or_insert_with(|| proto::MetricMetadata {
+                r#type: type_number(m.kind),
+                metric_family_name: m.family,
+                help: m.help,
+                unit: m.unit,
+            });
+    }
+    by_family.into_values().collect()
+}
+
+/// Send the metadata every `send_interval` until `stop`. Errors worth retrying are retried
+/// with the queue's backoff until the next round is due; others count as failed.
+pub async fn run(
+    cfg: RemoteWriteConfig,
+    client: Arc<vigil_scrape::client::Scraper>,
+    source: MetadataSource,
+    stats: Arc<Stats>,
+    stop: Arc<AtomicBool>,
+) {
+    let mut tick = tokio::time::interval(cfg.metadata_send_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut headers: Vec<(&str, &str)> = vec![
+        ("Content-Encoding", "snappy"),
+        ("Content-Type", "application/x-protobuf"),
+        ("X-Prometheus-Remote-Write-Version", "0.1.0"),
+        ("User-Agent", concat!("vigil/", env!("CARGO_PKG_VERSION"))),
+    ];
+    headers.extend(cfg.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    loop {
+        tick.tick().await;
+        if stop.load(Ordering::SeqCst) {
+            return;
+        }
+        let all = entries(source());
+        let round_ends = tokio::time::Instant::now() + cfg.metadata_send_interval;
+        for batch in all.chunks(cfg.metadata_max_per_send.max(1)) {
+            let n = batch.len() as u64;
+            let body = crate::codec::encode(&WriteRequest {
+                timeseries: Vec::new(),
+                metadata: batch.to_vec(),
+            });
+            let mut backoff = cfg.queue_config.min_backoff;
+            loop {
+                if stop.load(Ordering::SeqCst) {
+                    return;
+                }
+                let res = client
+                    .post(&cfg.url, &headers, body.clone(), cfg.remote_timeout)
+                    .await;
+                let q = &cfg.queue_config;
+                let retry = match res {
+                    Ok((s, _)) if (200..300).contains(&s) => {
+                        stats.metadata_sent.fetch_add(n, Ordering::Relaxed);
+                        stats
+                            .metadata_bytes
+                            .fetch_add(body.len() as u64, Ordering::Relaxed);
+                        false
+                    }
+                    Ok((s, _)) if s >= 500 || (s == 429 && q.retry_on_http_429) => true,
+                    Ok((s, text)) => {
+                        tracing::error!(url = %vigil_config::mask_url(&cfg.url), status = s, err = %text, entries = n, "Remote write: metadata refused");
+                        stats.metadata_failed.fetch_add(n, Ordering::Relaxed);
+                        false
+                    }
+                    Err(_) => true,
+                };
+                if !retry {
+                    break;
+                }
+                stats.metadata_retried.fetch_add(n, Ordering::Relaxed);
+                if tokio::time::Instant::now() + backoff >= round_ends {
+                    // The next round sends the metadata afresh.
+                    stats.metadata_failed.fetch_add(n, Ordering::Relaxed);
+                    break;
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(q.max_backoff);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_entry_per_family_with_protocol_types() {
+        let m = |f: &str, k: &'static str, h: &str| MetricMetadata {
+            family: f.into(),
+            kind: k,
+            help: h.into(),
+            unit: String::new(),
+        };
+        let e = entries(vec![
+            m("b_total", "counter", "first"),
+            m("a", "gauge", "g"),
+            m("b_total", "counter", "second target"),
+            m("h", "histogram", ""),
+        ]);
+        let got: Vec<(&str, i32, &str)> = e
+            .iter()
+            .map(|x| (x.metric_family_name.as_str(), x.r#type, x.help.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![("a", 2, "g"), ("b_total", 1, "first"), ("h", 3, "")]
+        );
+    }
+}
