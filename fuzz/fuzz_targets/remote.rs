@@ -1,0 +1,39 @@
+//! The remote storage decoders, as the receiver and the read endpoint run them on request
+//! bodies: remote write 1.0 and 2.0 and remote read requests decode or fail without
+//! panicking, and a decoded write is appended (in one transaction, refused or stored) to an
+//! in-memory store; a decoded read is answered in both response types.
+#![no_main]
+
+use std::collections::BTreeMap;
+
+use libfuzzer_sys::fuzz_target;
+use vigil_remote::{read, receive};
+use vigil_storage::MemoryStorage;
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&kind, body)) = data.split_first() else {
+        return;
+    };
+    let st = MemoryStorage::new();
+    match kind % 3 {
+        0 | 1 => {
+            let msg = if kind % 3 == 0 {
+                receive::Message::V1
+            } else {
+                receive::Message::V2
+            };
+            if let Ok(req) = receive::decode(msg, body) {
+                let _ = receive::append(&st, &req);
+            }
+        }
+        _ => {
+            let ext = BTreeMap::from([("site".to_string(), "a".to_string())]);
+            if let Ok((req, _)) = read::decode(body) {
+                let _ = read::read_samples(&st, &req, &ext, 1_000_000);
+                if read::check_streamed(&req, &ext).is_ok() {
+                    let _ = read::stream(&st, &req, &ext, 1024, &mut |_| true);
+                }
+            }
+        }
+    }
+});
