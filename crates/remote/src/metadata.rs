@@ -1,7 +1,8 @@
-//! Metric metadata for remote write 1.0 (`metadata_config`): every `send_interval`, the
+//! Metric metadata (`metadata_config`): for remote write 1.0, every `send_interval`, the
 //! `# TYPE`/`# HELP`/`# UNIT` of every metric family the targets expose, once per family, in
 //! `prometheus.WriteRequest.metadata` requests of at most `max_samples_per_send` entries, as
-//! Prometheus sends them beside the samples.
+//! Prometheus sends them beside the samples; for 2.0, a family map (refreshed as often) from
+//! which each series sent carries its own.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -45,6 +46,49 @@ pub fn entries(all: Vec<MetricMetadata>) -> Vec<proto::MetricMetadata> {
             });
     }
     by_family.into_values().collect()
+}
+
+/// Metadata by family name, for remote write 2.0, whose series carry their own: (protocol
+/// type, help, unit).
+pub type FamilyMap =
+    Arc<parking_lot::RwLock<std::collections::HashMap<String, (i32, String, String)>>>;
+
+/// The family a series' metric name belongs to: itself, or without the suffix the text
+/// formats add to a family's series (`_total`, `_bucket`, ...), as Prometheus looks it up.
+pub fn family_of<'a, V>(
+    map: &'a std::collections::HashMap<String, V>,
+    name: &str,
+) -> Option<&'a V> {
+    if let Some(v) = map.get(name) {
+        return Some(v);
+    }
+    [
+        "_total", "_bucket", "_count", "_sum", "_created", "_info", "_gcount", "_gsum",
+    ]
+    .iter()
+    .find_map(|suffix| map.get(name.strip_suffix(suffix)?))
+}
+
+/// Keep `map` to the targets' metadata, refreshed every `send_interval` until `stop`.
+pub async fn refresh(
+    every: std::time::Duration,
+    source: MetadataSource,
+    map: FamilyMap,
+    stop: Arc<AtomicBool>,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if stop.load(Ordering::SeqCst) {
+            return;
+        }
+        let next = entries(source())
+            .into_iter()
+            .map(|m| (m.metric_family_name, (m.r#type, m.help, m.unit)))
+            .collect();
+        *map.write() = next;
+    }
 }
 
 /// Send the metadata every `send_interval` until `stop`. Errors worth retrying are retried
@@ -145,5 +189,24 @@ mod tests {
             got,
             vec![("a", 2, "g"), ("b_total", 1, "first"), ("h", 3, "")]
         );
+    }
+}
+
+#[cfg(test)]
+mod family_tests {
+    use super::*;
+
+    #[test]
+    fn series_names_find_their_family() {
+        let map: std::collections::HashMap<String, i32> =
+            [("http_requests_total", 1), ("latency", 3), ("up", 2)]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect();
+        assert_eq!(family_of(&map, "http_requests_total"), Some(&1));
+        assert_eq!(family_of(&map, "latency_bucket"), Some(&3));
+        assert_eq!(family_of(&map, "latency_sum"), Some(&3));
+        assert_eq!(family_of(&map, "up"), Some(&2));
+        assert_eq!(family_of(&map, "other"), None);
     }
 }

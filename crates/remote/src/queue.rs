@@ -112,18 +112,30 @@ impl Queue {
             reader: Mutex::new(None),
             metadata: Mutex::new(None),
         });
-        // Metadata goes beside the samples for 1.0 (2.0 series carry none yet).
-        if let Some(source) =
-            metadata.filter(|_| cfg.send_metadata && cfg.protobuf_message != V2_MESSAGE)
-        {
-            *q.metadata.lock() = Some(rt.spawn(crate::metadata::run(
-                cfg.clone(),
-                client.clone(),
-                source,
-                stats.clone(),
-                stop.clone(),
-            )));
-        }
+        // Metadata goes beside the samples for 1.0, and in each series for 2.0.
+        let families = match metadata.filter(|_| cfg.send_metadata) {
+            Some(source) if cfg.protobuf_message == V2_MESSAGE => {
+                let map = crate::metadata::FamilyMap::default();
+                *q.metadata.lock() = Some(rt.spawn(crate::metadata::refresh(
+                    cfg.metadata_send_interval,
+                    source,
+                    map.clone(),
+                    stop.clone(),
+                )));
+                Some(map)
+            }
+            Some(source) => {
+                *q.metadata.lock() = Some(rt.spawn(crate::metadata::run(
+                    cfg.clone(),
+                    client.clone(),
+                    source,
+                    stats.clone(),
+                    stop.clone(),
+                )));
+                None
+            }
+            None => None,
+        };
         let resume = read_position(&position_file);
         if let Some(p) = resume {
             stats.delivered_segment.store(p.segment, Ordering::SeqCst);
@@ -134,6 +146,7 @@ impl Queue {
             .spawn(move || {
                 let mut r = ReaderLoop {
                     cfg,
+                    families,
                     external,
                     client,
                     stats,
@@ -230,6 +243,8 @@ type WireSeries = (Arc<[u8]>, u64);
 
 struct ReaderLoop {
     cfg: RemoteWriteConfig,
+    /// Remote write 2.0 with metadata: each series' family metadata.
+    families: Option<crate::metadata::FamilyMap>,
     external: Labels,
     client: Arc<vigil_scrape::client::Scraper>,
     stats: Arc<Stats>,
@@ -454,6 +469,7 @@ impl ReaderLoop {
             let done_seq = Arc::new(AtomicU64::new(0));
             let shard = Shard {
                 cfg: self.cfg.clone(),
+                families: self.families.clone(),
                 client: self.client.clone(),
                 stats: self.stats.clone(),
                 pending: pending.clone(),
@@ -598,6 +614,19 @@ fn encode_batch(batch: &[Entry]) -> (Vec<u8>, i64) {
     (body, highest)
 }
 
+/// Family name → (protocol type, help, unit).
+type FamilyTable = HashMap<String, (i32, String, String)>;
+
+/// The index of `s` in the symbols `table`, added if new.
+fn intern<'a>(symbols: &mut HashMap<&'a [u8], u32>, table: &mut Vec<&'a [u8]>, s: &'a [u8]) -> u32 {
+    let next = table.len() as u32;
+    let r = *symbols.entry(s).or_insert(next);
+    if r == next {
+        table.push(s);
+    }
+    r
+}
+
 /// `protobuf_message` for remote write 2.0.
 const V2_MESSAGE: &str = "io.prometheus.write.v2.Request";
 
@@ -643,7 +672,7 @@ fn decode_labels(mut b: &[u8]) -> Vec<(&[u8], &[u8])> {
 
 /// As [`encode_batch`], an `io.prometheus.write.v2.Request`: every label string once in the
 /// symbols table (which starts with the empty string), series as pairs of indexes into it.
-fn encode_batch_v2(batch: &[Entry]) -> (Vec<u8>, i64) {
+fn encode_batch_v2(batch: &[Entry], families: Option<&FamilyTable>) -> (Vec<u8>, i64) {
     let mut idx: Vec<usize> = (0..batch.len()).collect();
     idx.sort_by_key(|&i| Arc::as_ptr(&batch[i].labels) as *const u8 as usize);
     let mut symbols: HashMap<&[u8], u32> = HashMap::new();
@@ -657,19 +686,33 @@ fn encode_batch_v2(batch: &[Entry]) -> (Vec<u8>, i64) {
     while i < idx.len() {
         let labels = &batch[idx[i]].labels;
         refs.clear();
+        let mut name: &[u8] = b"";
         for (n, v) in decode_labels(labels) {
-            for s in [n, v] {
-                let next = table.len() as u32;
-                let r = *symbols.entry(s).or_insert(next);
-                if r == next {
-                    table.push(s);
-                }
-                refs.push(r);
+            if n == b"__name__" {
+                name = v;
             }
+            refs.push(intern(&mut symbols, &mut table, n));
+            refs.push(intern(&mut symbols, &mut table, v));
         }
+        // The series' family metadata: type, help and unit (by reference).
+        let meta = families
+            .and_then(|f| crate::metadata::family_of(f, std::str::from_utf8(name).ok()?))
+            .map(|(kind, help, unit)| {
+                (
+                    *kind,
+                    intern(&mut symbols, &mut table, help.as_bytes()),
+                    intern(&mut symbols, &mut table, unit.as_bytes()),
+                )
+            });
+        let meta_len = meta.map_or(0, |(k, h, u)| {
+            1 + varint_len(k as u64) + 1 + varint_len(h as u64) + 1 + varint_len(u as u64)
+        });
         let refs_len: usize = refs.iter().map(|&r| varint_len(r as u64)).sum();
         let mut j = i;
         let mut len = 1 + varint_len(refs_len as u64) + refs_len;
+        if meta.is_some() {
+            len += 1 + varint_len(meta_len as u64) + meta_len;
+        }
         while j < idx.len() && Arc::ptr_eq(&batch[idx[j]].labels, labels) {
             len += 2 + sample_len(batch[idx[j]].t);
             j += 1;
@@ -690,6 +733,16 @@ fn encode_batch_v2(batch: &[Entry]) -> (Vec<u8>, i64) {
             series.push(0x10);
             put_varint(&mut series, e.t as u64);
             highest = highest.max(e.t);
+        }
+        if let Some((kind, help, unit)) = meta {
+            series.push(0x2a); // metadata (5)
+            put_varint(&mut series, meta_len as u64);
+            series.push(0x08); // type (1)
+            put_varint(&mut series, kind as u64);
+            series.push(0x18); // help_ref (3)
+            put_varint(&mut series, help as u64);
+            series.push(0x20); // unit_ref (4)
+            put_varint(&mut series, unit as u64);
         }
         i = j;
     }
@@ -726,6 +779,7 @@ fn redact(url: &str, s: String) -> String {
 
 struct Shard {
     cfg: RemoteWriteConfig,
+    families: Option<crate::metadata::FamilyMap>,
     client: Arc<vigil_scrape::client::Scraper>,
     stats: Arc<Stats>,
     pending: Arc<AtomicU64>,
@@ -778,7 +832,7 @@ impl Shard {
     async fn send(&self, batch: &[Entry]) -> bool {
         let v2 = self.cfg.protobuf_message == V2_MESSAGE;
         let (body, highest) = if v2 {
-            encode_batch_v2(batch)
+            encode_batch_v2(batch, self.families.as_ref().map(|f| f.read()).as_deref())
         } else {
             encode_batch(batch)
         };
@@ -995,7 +1049,7 @@ mod tests {
             seq: 1,
         };
         let batch = vec![e(&la, 1000, 1.0), e(&lb, -5, 2.0), e(&la, 2000, 0.0)];
-        let (body, highest) = encode_batch_v2(&batch);
+        let (body, highest) = encode_batch_v2(&batch, None);
         assert_eq!(highest, 2000);
         let got: crate::proto::RequestV2 = crate::codec::decode(&body).unwrap();
         assert_eq!(got.symbols[0], "");

@@ -2,7 +2,8 @@
 //! (`--enable-feature=agent`): both scrape a real node exporter and remote-write to one
 //! VictoriaMetrics; they answer the API alike (422 "unavailable with Prometheus Agent" where
 //! an agent has no local data), refuse the same config sections and flags with the same words,
-//! and vigil's WAL is truncated behind remote write without losing a sample, across SIGKILL.
+//! and vigil's WAL is truncated behind remote write without losing a sample, across SIGKILL
+//! and across a receiver outage with a reload in the middle.
 
 mod support;
 
@@ -308,4 +309,90 @@ fn agent_mode_refuses_what_an_agent_does_not_run() {
         ),
         "{e}"
     );
+}
+
+/// An agent keeps everything through a receiver outage with WAL truncations running and a
+/// config reload in the middle: truncation never drops a segment the queue has not delivered,
+/// a reload that leaves `remote_write` as it is keeps the queue and its place, and once the
+/// receiver is back every scrape of the outage arrives.
+#[test]
+fn agent_keeps_everything_through_an_outage_and_a_reload() {
+    let dir = temp_dir("agent-outage");
+    let (_ne, ne_port) = node_exporter(&dir);
+    let vm_port = free_port();
+    let vm_proc = victoria_metrics(&dir, vm_port);
+    let vm = format!("http://127.0.0.1:{vm_port}");
+    let vport = free_port();
+    let cfg_path = dir.join("vigil.yml");
+    std::fs::write(&cfg_path, config(ne_port, vport, &vm, "vigil")).unwrap();
+    let args = vec![
+        "--agent".to_string(),
+        format!("--web.listen-address=127.0.0.1:{vport}"),
+        format!("--config.file={}", cfg_path.display()),
+        format!("--storage.agent.path={}", dir.join("data-agent").display()),
+        "--storage.agent.wal-truncate-frequency=2s".into(),
+        "--storage.agent.retention.min-time=1s".into(),
+        "--web.enable-lifecycle".into(),
+    ];
+    let vigil = spawn("vigil-agent", &vigil_bin(), &args, &dir);
+    let vb = format!("http://127.0.0.1:{vport}");
+    wait_http(&format!("{vb}/-/ready"));
+    let sel = r#"up{agent="vigil",job="node"}"#;
+    wait_for("the first samples", Duration::from_secs(30), || {
+        (!exported(&vm, sel).is_empty()).then_some(())
+    });
+    let now_ms = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+    };
+    // The receiver goes away; truncations keep running every 2s meanwhile.
+    let outage_start = now_ms();
+    drop(vm_proc);
+    std::thread::sleep(Duration::from_secs(6));
+    // A reload that changes scraping but not remote_write.
+    std::fs::write(
+        &cfg_path,
+        config(ne_port, vport, &vm, "vigil").replace(
+            "  - job_name: self\n",
+            "  - job_name: self\n    scrape_interval: 2s\n",
+        ),
+    )
+    .unwrap();
+    let (_, code, text) = curl(&["-X", "POST", &format!("{vb}/-/reload")]);
+    assert_eq!(code, 200, "{text}");
+    std::thread::sleep(Duration::from_secs(6));
+    // Truncation ran meanwhile (it cuts a segment each time) and deleted nothing undelivered.
+    let segments: Vec<String> = std::fs::read_dir(dir.join("data-agent/wal"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.len() == 8 && n.bytes().all(|b| b.is_ascii_digit()))
+        .collect();
+    assert!(
+        segments.len() >= 3,
+        "segments cut by truncation: {segments:?}"
+    );
+    assert!(
+        segments.iter().any(|n| n == "00000000"),
+        "the undelivered first segment was deleted: {segments:?}"
+    );
+    // The receiver is back.
+    let _vm_again = victoria_metrics(&dir, vm_port);
+    let back = now_ms();
+    let ts = wait_for("the outage's samples", Duration::from_secs(90), || {
+        let ts = exported(&vm, sel);
+        ts.iter().any(|t| *t > back + 2000).then_some(ts)
+    });
+    let during: Vec<i64> = ts
+        .iter()
+        .copied()
+        .filter(|t| *t > outage_start && *t < back)
+        .collect();
+    assert!(during.len() >= 8, "scrapes of the outage: {during:?}");
+    for w in ts.windows(2) {
+        assert!(w[1] - w[0] < 2500, "a gap in what arrived: {w:?} in {ts:?}");
+    }
+    drop(vigil);
 }

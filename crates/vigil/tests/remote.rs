@@ -1100,8 +1100,9 @@ fn streamed_remote_read_matches_the_samples_answer() {
 
 /// `metadata_config` with remote write 1.0: every `send_interval`, the `# TYPE`/`# HELP` of
 /// each family the targets expose goes to the endpoint in `WriteRequest.metadata`, as
-/// Prometheus sends it (no Debian receiver keeps metadata, so a recording endpoint here reads
-/// the requests). The help texts are the node exporter's own.
+/// Prometheus sends it; with 2.0 each series carries its family's (no Debian receiver keeps
+/// metadata, so a recording endpoint here reads the requests). The help texts are the node
+/// exporter's own.
 #[test]
 fn remote_write_sends_metric_metadata() {
     use std::io::{Read, Write};
@@ -1149,7 +1150,7 @@ fn remote_write_sends_metric_metadata() {
         }
     });
     let cfg = format!(
-        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{ne_port}']\nremote_write:\n  - url: http://127.0.0.1:{rx_port}/write\n    name: md\n    metadata_config:\n      send_interval: 1s\n      max_samples_per_send: 50\n"
+        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{ne_port}']\nremote_write:\n  - url: http://127.0.0.1:{rx_port}/write\n    name: md\n    metadata_config:\n      send_interval: 1s\n      max_samples_per_send: 50\n  - url: http://127.0.0.1:{rx_port}/write2\n    name: md2\n    protobuf_message: io.prometheus.write.v2.Request\n    metadata_config:\n      send_interval: 1s\n"
     );
     let v = Vigil::start("remote-metadata", Some(&cfg), &[]);
     let (_, exposition) = get(&format!("http://127.0.0.1:{ne_port}/metrics"));
@@ -1162,6 +1163,7 @@ fn remote_write_sends_metric_metadata() {
         let bodies = bodies.lock().unwrap().clone();
         let mut md = Vec::new();
         for b in &bodies {
+            // Each body is one of the two messages; read as the other it is empty.
             let req: WriteRequest = vigil_remote::codec::decode(b).unwrap();
             if !req.metadata.is_empty() {
                 assert!(
@@ -1181,6 +1183,23 @@ fn remote_write_sends_metric_metadata() {
     assert_eq!(load1.r#type, 2, "gauge");
     assert_eq!(load1.help, help);
     assert!(entries > 50, "several requests of at most 50: {entries}");
+    // Remote write 2.0: the series themselves carry type, help and unit (by symbol).
+    let (kind, help2) = wait_for("2.0 series with metadata", Duration::from_secs(60), || {
+        let bodies = bodies.lock().unwrap().clone();
+        bodies.iter().find_map(|b| {
+            let req: vigil_remote::proto::RequestV2 = vigil_remote::codec::decode(b).ok()?;
+            req.timeseries.iter().find_map(|ts| {
+                let name = ts
+                    .labels_refs
+                    .chunks(2)
+                    .find(|p| req.symbols[p[0] as usize] == "__name__")
+                    .map(|p| req.symbols[p[1] as usize].clone())?;
+                let m = ts.metadata.as_ref()?;
+                (name == "node_load1").then(|| (m.r#type, req.symbols[m.help_ref as usize].clone()))
+            })
+        })
+    });
+    assert_eq!((kind, help2), (2, help.clone()));
     let (_, m) = get(&format!("{}/metrics", v.base));
     assert!(
         m.lines().any(|l| l
