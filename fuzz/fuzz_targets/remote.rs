@@ -14,7 +14,19 @@ fuzz_target!(|data: &[u8]| {
     let Some((&kind, body)) = data.split_first() else {
         return;
     };
+    // A few series to read back, so the read answers have something to encode.
     let st = MemoryStorage::new();
+    {
+        use vigil_storage::Storage;
+        let mut app = st.appender();
+        for (i, name) in ["up", "a", "b"].into_iter().enumerate() {
+            let l = vigil_model::Labels::from_pairs([("__name__", name), ("site", "x")]);
+            for t in 0..200 {
+                let _ = app.append(0, &l, t * 1000, (t as f64) * (i as f64 + 0.5));
+            }
+        }
+        let _ = app.commit();
+    }
     match kind % 3 {
         0 | 1 => {
             let msg = if kind % 3 == 0 {

@@ -76,18 +76,23 @@ pub async fn refresh(
     map: FamilyMap,
     stop: Arc<AtomicBool>,
 ) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tick.tick().await;
         if stop.load(Ordering::SeqCst) {
             return;
         }
-        let next = entries(source())
+        let next: std::collections::HashMap<_, _> = entries(source())
             .into_iter()
             .map(|m| (m.metric_family_name, (m.r#type, m.help, m.unit)))
             .collect();
+        // Until the first scrapes bring metadata, look again soon rather than a whole
+        // interval later.
+        let wait = if next.is_empty() {
+            every.min(std::time::Duration::from_secs(2))
+        } else {
+            every
+        };
         *map.write() = next;
+        tokio::time::sleep(wait).await;
     }
 }
 
@@ -150,12 +155,12 @@ pub async fn run(
                 if !retry {
                     break;
                 }
-                stats.metadata_retried.fetch_add(n, Ordering::Relaxed);
                 if tokio::time::Instant::now() + backoff >= round_ends {
                     // The next round sends the metadata afresh.
                     stats.metadata_failed.fetch_add(n, Ordering::Relaxed);
                     break;
                 }
+                stats.metadata_retried.fetch_add(n, Ordering::Relaxed);
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(q.max_backoff);
             }

@@ -181,8 +181,18 @@ impl Queue {
                     }
                 };
                 r.run(&mut *reader);
-            })
-            .map_err(|e| format!("remote_write {name:?}: {e}"))?;
+            });
+        let th = match th {
+            Ok(th) => th,
+            Err(e) => {
+                // No reader: nothing else of this queue may keep running.
+                q.stop.store(true, Ordering::SeqCst);
+                if let Some(m) = q.metadata.lock().take() {
+                    m.abort();
+                }
+                return Err(format!("remote_write {name:?}: {e}"));
+            }
+        };
         *q.reader.lock() = Some(th);
         Ok(q)
     }
@@ -1089,5 +1099,42 @@ mod tests {
         // Read as 1.0, a 2.0 body is empty (fields 1 to 3 are reserved in 2.0).
         let as_v1: WriteRequest = crate::codec::decode(&body).unwrap();
         assert!(as_v1.timeseries.is_empty());
+    }
+
+    /// With family metadata, each 2.0 series carries its family's type, help and unit.
+    #[test]
+    fn v2_series_carry_their_family_metadata() {
+        let a = Labels::from_pairs([("__name__", "req_total"), ("job", "a")]);
+        let b = Labels::from_pairs([("__name__", "other"), ("job", "a")]);
+        let (la, lb): (Arc<[u8]>, Arc<[u8]>) =
+            (Arc::from(encode_labels(&a)), Arc::from(encode_labels(&b)));
+        let e = |l: &Arc<[u8]>| Entry {
+            labels: l.clone(),
+            t: 1000,
+            v: 1.0,
+            seq: 1,
+        };
+        let families: FamilyTable = [(
+            "req".to_string(),
+            (1, "Requests served.".to_string(), "".to_string()),
+        )]
+        .into_iter()
+        .collect();
+        let (body, _) = encode_batch_v2(&[e(&la), e(&lb)], Some(&families));
+        let got: crate::proto::RequestV2 = crate::codec::decode(&body).unwrap();
+        let name =
+            |ts: &crate::proto::TimeSeriesV2| got.symbols[ts.labels_refs[1] as usize].clone();
+        let req = got
+            .timeseries
+            .iter()
+            .find(|t| name(t) == "req_total")
+            .unwrap();
+        let m = req.metadata.as_ref().expect("metadata");
+        assert_eq!(m.r#type, 1);
+        assert_eq!(got.symbols[m.help_ref as usize], "Requests served.");
+        assert_eq!(got.symbols[m.unit_ref as usize], "");
+        let other = got.timeseries.iter().find(|t| name(t) == "other").unwrap();
+        assert!(other.metadata.is_none());
+        assert_eq!(other.samples.len(), 1);
     }
 }

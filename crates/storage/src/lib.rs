@@ -136,7 +136,8 @@ pub enum JournalRecord {
     Samples(Vec<(SeriesRef, i64, f64)>),
     /// The log was truncated through `segment`: of the series named at or before it, only
     /// these are still live (no later sample refers to the others), so readers may forget
-    /// the rest. Sent once the reader is past that segment.
+    /// the rest. Sent once the reader is past every segment that existed when the
+    /// truncation was found.
     Live {
         segment: u64,
         series: Vec<SeriesRef>,

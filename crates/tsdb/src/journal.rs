@@ -138,6 +138,7 @@ impl JournalReader for Reader {
             if self.pending_live.is_none()
                 && let (Some(cp), Some(_)) = wal::latest_checkpoint(&self.wal_dir).map_err(io)?
                 && self.reported_cp.is_none_or(|r| cp > r)
+                && cp < at
             {
                 // The series and the number from one read of the directory: a checkpoint
                 // written in between would otherwise pair a newer live set with an older one.

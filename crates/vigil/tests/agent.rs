@@ -347,9 +347,20 @@ fn agent_keeps_everything_through_an_outage_and_a_reload() {
             .unwrap()
             .as_millis() as i64
     };
-    // The receiver goes away; truncations keep running every 2s meanwhile.
+    // The receiver goes away (after flushing what it acknowledged, which vigil will not
+    // resend); truncations keep running every 2s meanwhile.
+    let _ = get(&format!("{vm}/internal/force_flush"));
     let outage_start = now_ms();
     drop(vm_proc);
+    let metric = |name: &str| -> f64 {
+        let (_, m) = get(&format!("{vb}/metrics"));
+        m.lines()
+            .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    // The segment the queue reads: what it holds cannot all have been delivered.
+    let reading = metric("prometheus_wal_watcher_current_segment") as u64;
     std::thread::sleep(Duration::from_secs(6));
     // A reload that changes scraping but not remote_write.
     std::fs::write(
@@ -374,9 +385,17 @@ fn agent_keeps_everything_through_an_outage_and_a_reload() {
         segments.len() >= 3,
         "segments cut by truncation: {segments:?}"
     );
+    let undelivered = format!("{reading:08}");
     assert!(
-        segments.iter().any(|n| n == "00000000"),
-        "the undelivered first segment was deleted: {segments:?}"
+        segments.contains(&undelivered),
+        "segment {undelivered}, not yet delivered, was deleted: {segments:?}"
+    );
+    // The reload kept the queue (same remote_write): one start in the log.
+    assert_eq!(
+        vigil.log_text().matches("Remote write: started").count(),
+        1,
+        "{}",
+        vigil.log_text()
     );
     // The receiver is back.
     let _vm_again = victoria_metrics(&dir, vm_port);

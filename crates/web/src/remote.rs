@@ -174,8 +174,8 @@ async fn read(State(s): St, body: Bytes) -> Response {
             if let Err(e) = vigil_remote::read::stream(&*storage, &req, &ext, max_frame, &mut emit)
             {
                 tracing::warn!(err = %e, "Streamed remote read failed");
-                // Seen only if no frame went out yet; else the stream just ends early, as
-                // Prometheus's does.
+                // Before the first frame: the error status. After: the body is aborted, so
+                // the client sees a broken stream, never a short answer that looks whole.
                 let _ = tx.blocking_send(Err(e));
             }
         });
@@ -186,8 +186,9 @@ async fn read(State(s): St, body: Bytes) -> Response {
         };
         let rest = futures_util::stream::unfold(rx, |mut rx| async move {
             match rx.recv().await {
-                Some(Ok(f)) => Some((Ok::<_, std::convert::Infallible>(Bytes::from(f)), rx)),
-                _ => None,
+                Some(Ok(f)) => Some((Ok(Bytes::from(f)), rx)),
+                Some(Err(e)) => Some((Err(std::io::Error::other(e.to_string())), rx)),
+                None => None,
             }
         });
         let frames = futures_util::StreamExt::chain(
