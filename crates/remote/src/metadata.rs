@@ -1,8 +1,8 @@
 //! Metric metadata (`metadata_config`): for remote write 1.0, every `send_interval`, the
-//! `# TYPE`/`# HELP`/`# UNIT` of every metric family the targets expose, once per family, in
-//! `prometheus.WriteRequest.metadata` requests of at most `max_samples_per_send` entries, as
-//! Prometheus sends them beside the samples; for 2.0, a family map (refreshed as often) from
-//! which each series sent carries its own.
+//! `# TYPE`/`# HELP`/`# UNIT` of every metric family the targets expose, each distinct one
+//! once, in `prometheus.WriteRequest.metadata` requests of at most `max_samples_per_send`
+//! entries, as Prometheus sends them beside the samples; for 2.0, a family map (refreshed as
+//! often) from which each series sent carries its own.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,21 +31,22 @@ fn type_number(kind: &str) -> i32 {
     }
 }
 
-/// One entry per family (the first target's where they differ), sorted by family.
+/// Each distinct (family, type, help, unit) once, sorted: targets that agree share an
+/// entry, and ones that differ each send theirs, as Prometheus's metadata watcher does.
 pub fn entries(all: Vec<MetricMetadata>) -> Vec<proto::MetricMetadata> {
-    let mut by_family: std::collections::BTreeMap<String, proto::MetricMetadata> =
-        Default::default();
-    for m in all {
-        by_family
-            .entry(m.family.clone())
-            .or_insert_with(|| proto::MetricMetadata {
-                r#type: type_number(m.kind),
-                metric_family_name: m.family,
-                help: m.help,
-                unit: m.unit,
-            });
-    }
-    by_family.into_values().collect()
+    let distinct: std::collections::BTreeSet<(String, i32, String, String)> = all
+        .into_iter()
+        .map(|m| (m.family, type_number(m.kind), m.help, m.unit))
+        .collect();
+    distinct
+        .into_iter()
+        .map(|(family, kind, help, unit)| proto::MetricMetadata {
+            r#type: kind,
+            metric_family_name: family,
+            help,
+            unit,
+        })
+        .collect()
 }
 
 /// Metadata by family name, for remote write 2.0, whose series carry their own: (protocol
@@ -80,10 +81,13 @@ pub async fn refresh(
         if stop.load(Ordering::SeqCst) {
             return;
         }
-        let next: std::collections::HashMap<_, _> = entries(source())
-            .into_iter()
-            .map(|m| (m.metric_family_name, (m.r#type, m.help, m.unit)))
-            .collect();
+        let mut next: std::collections::HashMap<String, (i32, String, String)> =
+            std::collections::HashMap::new();
+        for m in entries(source()) {
+            // Where targets differ, one family entry is kept (a series carries one).
+            next.entry(m.metric_family_name)
+                .or_insert((m.r#type, m.help, m.unit));
+        }
         // Until the first scrapes bring metadata, look again soon rather than a whole
         // interval later.
         let wait = if next.is_empty() {
@@ -133,19 +137,38 @@ pub async fn run(
                     return;
                 }
                 let res = client
-                    .post(&cfg.url, &headers, body.clone(), cfg.remote_timeout)
+                    .post_reply(
+                        &cfg.url,
+                        &headers,
+                        body.clone(),
+                        cfg.remote_timeout,
+                        &["Retry-After"],
+                    )
                     .await;
                 let q = &cfg.queue_config;
+                let mut wait = backoff;
                 let retry = match res {
-                    Ok((s, _)) if (200..300).contains(&s) => {
+                    Ok(r) if (200..300).contains(&r.status) => {
                         stats.metadata_sent.fetch_add(n, Ordering::Relaxed);
                         stats
                             .metadata_bytes
                             .fetch_add(body.len() as u64, Ordering::Relaxed);
                         false
                     }
-                    Ok((s, _)) if s >= 500 || (s == 429 && q.retry_on_http_429) => true,
-                    Ok((s, text)) => {
+                    Ok(r) if r.status >= 500 || (r.status == 429 && q.retry_on_http_429) => {
+                        // As for samples: the receiver's Retry-After, within max_backoff.
+                        if let Some(secs) = r.headers[0]
+                            .as_deref()
+                            .and_then(|v| v.trim().parse::<u64>().ok())
+                            .filter(|s| *s > 0)
+                        {
+                            wait = std::time::Duration::from_secs(secs).min(q.max_backoff);
+                        }
+                        true
+                    }
+                    Ok(vigil_scrape::client::Reply {
+                        status: s, text, ..
+                    }) => {
                         tracing::error!(url = %vigil_config::mask_url(&cfg.url), status = s, err = %text, entries = n, "Remote write: metadata refused");
                         stats.metadata_failed.fetch_add(n, Ordering::Relaxed);
                         false
@@ -155,13 +178,13 @@ pub async fn run(
                 if !retry {
                     break;
                 }
-                if tokio::time::Instant::now() + backoff >= round_ends {
+                if tokio::time::Instant::now() + wait >= round_ends {
                     // The next round sends the metadata afresh.
                     stats.metadata_failed.fetch_add(n, Ordering::Relaxed);
                     break;
                 }
                 stats.metadata_retried.fetch_add(n, Ordering::Relaxed);
-                tokio::time::sleep(backoff).await;
+                tokio::time::sleep(wait).await;
                 backoff = (backoff * 2).min(q.max_backoff);
             }
         }
@@ -173,7 +196,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn one_entry_per_family_with_protocol_types() {
+    fn one_entry_per_distinct_metadata_with_protocol_types() {
         let m = |f: &str, k: &'static str, h: &str| MetricMetadata {
             family: f.into(),
             kind: k,
@@ -184,6 +207,7 @@ mod tests {
             m("b_total", "counter", "first"),
             m("a", "gauge", "g"),
             m("b_total", "counter", "second target"),
+            m("b_total", "counter", "first"),
             m("h", "histogram", ""),
         ]);
         let got: Vec<(&str, i32, &str)> = e
@@ -192,7 +216,12 @@ mod tests {
             .collect();
         assert_eq!(
             got,
-            vec![("a", 2, "g"), ("b_total", 1, "first"), ("h", 3, "")]
+            vec![
+                ("a", 2, "g"),
+                ("b_total", 1, "first"),
+                ("b_total", 1, "second target"),
+                ("h", 3, "")
+            ]
         );
     }
 }
