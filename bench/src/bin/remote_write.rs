@@ -11,7 +11,9 @@
 //! restart until it holds every `up` sample of the outage, and loss is how many of those it
 //! never gets (each scrape of each target writes one).
 //!
-//! `cargo build --release -p vigil && cargo run --release -p vigil-bench --bin remote_write [-- WINDOW OUTAGE]`
+//! `cargo build --release -p vigil && cargo run --release -p vigil-bench --bin remote_write [-- WINDOW OUTAGE [SENDERS]]`
+//! (SENDERS: a comma-separated subset, e.g. `vigil-agent,vmagent`; ratios are printed only
+//! when all run)
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -221,6 +223,10 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let window: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(60);
     let outage: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(120);
+    // Optional: a comma-separated subset of the senders (the ratios need all of them).
+    let only: Option<Vec<String>> = args
+        .next()
+        .map(|s| s.split(',').map(str::to_string).collect());
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     assert!(
         root.join("target/release/vigil").exists(),
@@ -253,6 +259,9 @@ fn main() {
         "prometheus-agent",
         "vmagent",
     ] {
+        if only.as_ref().is_some_and(|o| !o.iter().any(|n| n == name)) {
+            continue;
+        }
         let dir = base.join(name);
         std::fs::create_dir_all(&dir).unwrap();
         let o = run(name, &dir, &targets, window, outage);
@@ -267,6 +276,10 @@ fn main() {
         );
         let _ = std::fs::remove_dir_all(&dir);
         results.push((name, o));
+    }
+    if only.is_some() {
+        let _ = std::fs::remove_dir_all(&base);
+        return;
     }
     let get = |n: &str| &results.iter().find(|(m, _)| *m == n).unwrap().1;
     let v = get("vigil");

@@ -187,6 +187,9 @@ struct Index {
     /// them ahead of its samples, so a sample is never logged before its series, even when
     /// one appender created the series and another appended to it first.
     unlogged: Vec<(SeriesRef, Labels)>,
+    /// Agent mode: nothing is queried, so no postings are kept (selections, which only tools
+    /// and tests make there, scan the series instead).
+    no_postings: bool,
 }
 
 /// hashbrown's `entry_ref` finds or adds a key from a borrowed `&str` with one hash, where
@@ -225,7 +228,9 @@ impl Index {
     /// As [`Index::insert`] without the label-set map, which WAL replay builds on its reading
     /// thread.
     fn insert_replayed(&mut self, r: SeriesRef, labels: Labels) {
-        add_postings(&mut self.postings, r, &labels);
+        if !self.no_postings {
+            add_postings(&mut self.postings, r, &labels);
+        }
         self.series.insert(r, MemSeries::new(labels));
         self.empty += 1;
     }
@@ -249,6 +254,9 @@ impl Index {
             // two refs with one label set).
             if self.by_labels.get(&s.labels) == Some(&r) {
                 self.by_labels.remove(&s.labels);
+            }
+            if self.no_postings {
+                continue;
             }
             for l in s.labels.iter() {
                 per_pair
@@ -282,6 +290,16 @@ impl Index {
 
     /// Refs matching all matchers, sorted.
     fn select(&self, ms: &[Matcher]) -> Vec<SeriesRef> {
+        if self.no_postings {
+            let mut all: Vec<SeriesRef> = self
+                .series
+                .iter()
+                .filter(|(_, s)| ms.iter().all(|m| m.matches(s.labels.get_or_empty(&m.name))))
+                .map(|(r, _)| *r)
+                .collect();
+            all.sort_unstable();
+            return all;
+        }
         let mut sets: Vec<Vec<SeriesRef>> = Vec::new();
         for m in ms.iter().filter(|m| !m.matches_empty()) {
             let Some(values) = self.postings.get(&m.name) else {
@@ -418,7 +436,10 @@ impl Head {
         if writable {
             std::fs::create_dir_all(&wal_dir)?;
         }
-        let mut index = Index::default();
+        let mut index = Index {
+            no_postings: wal_only,
+            ..Index::default()
+        };
         let mut max_ref = 0;
         let mut samples = 0u64;
         let (mut lo, mut hi) = (i64::MAX, i64::MIN);
@@ -964,7 +985,7 @@ impl Querier for HeadQuerier<'_> {
     }
 
     fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {
-        let mut names: Vec<String> = if matchers.is_empty() {
+        let mut names: Vec<String> = if matchers.is_empty() && !self.head.wal_only {
             self.head.index.read().postings.keys().cloned().collect()
         } else {
             let set: std::collections::BTreeSet<String> = self
@@ -978,7 +999,7 @@ impl Querier for HeadQuerier<'_> {
     }
 
     fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {
-        let mut vals: Vec<String> = if matchers.is_empty() {
+        let mut vals: Vec<String> = if matchers.is_empty() && !self.head.wal_only {
             self.head
                 .index
                 .read()
@@ -1220,7 +1241,18 @@ mod tests {
 
     #[test]
     fn postings_select_all_matcher_kinds() {
-        let h = Head::in_memory();
+        // The same answers from the postings and, in agent mode (none kept), from a scan.
+        let agent_dir = tmp("agent-select");
+        for h in [
+            Head::in_memory(),
+            Head::open_agent(&agent_dir, crate::wal::SEGMENT_SIZE).unwrap(),
+        ] {
+            select_all_matcher_kinds(h);
+        }
+        let _ = std::fs::remove_dir_all(&agent_dir);
+    }
+
+    fn select_all_matcher_kinds(h: Head) {
         let mut app = h.appender();
         for (job, inst) in [("a", "1"), ("a", "2"), ("b", "1"), ("c", "")] {
             app.append(
@@ -1232,8 +1264,8 @@ mod tests {
             .unwrap();
         }
         app.commit().unwrap();
-        let q = h.querier(0, 2000).unwrap();
-        let count = |ms: Vec<Matcher>| q.select(&ms).unwrap().count();
+        // The index's selection (an agent head keeps no samples to query).
+        let count = |ms: Vec<Matcher>| h.index.read().select(&ms).len();
         assert_eq!(count(vec![Matcher::equal("job", "a")]), 2);
         assert_eq!(
             count(vec![
@@ -1260,7 +1292,11 @@ mod tests {
             count(vec![Matcher::new(MatchOp::NotRegex, "job", ".*").unwrap()]),
             0
         );
-        assert_eq!(q.label_values("job", &[]).unwrap(), ["a", "b", "c"]);
+        if !h.wal_only {
+            let q = h.querier(0, 2000).unwrap();
+            assert_eq!(q.select(&[Matcher::equal("job", "a")]).unwrap().count(), 2);
+            assert_eq!(q.label_values("job", &[]).unwrap(), ["a", "b", "c"]);
+        }
     }
 
     /// One transaction creates a series and another appends to it and commits first: the
