@@ -8,9 +8,13 @@ pub const MAX_DECODED_BYTES: usize = 64 << 20;
 
 /// Snappy-compress `msg`'s encoding.
 pub fn encode<M: Message>(msg: &M) -> Vec<u8> {
-    let raw = msg.encode_to_vec();
+    compress(&msg.encode_to_vec())
+}
+
+/// Snappy block-compress an already encoded message.
+pub fn compress(raw: &[u8]) -> Vec<u8> {
     snap::raw::Encoder::new()
-        .compress_vec(&raw)
+        .compress_vec(raw)
         .expect("snappy compresses any input")
 }
 

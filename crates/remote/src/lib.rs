@@ -35,8 +35,13 @@ pub fn queue_name(cfg: &RemoteWriteConfig) -> String {
     if !cfg.name.is_empty() {
         return cfg.name.clone();
     }
-    // FNV-1a over every setting (URL, headers, auth, relabelling, queue): stable across
-    // builds, so a restart finds the same saved position.
+    settings_hash(cfg)
+}
+
+/// Six hex digits of FNV-1a over every setting of an endpoint (URL, headers, auth,
+/// relabelling, queue): stable across builds, so a restart finds the same queue, position
+/// file and `remote_name`.
+pub(crate) fn settings_hash(cfg: &impl std::fmt::Debug) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in format!("{cfg:?}").bytes() {
         h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);

@@ -51,8 +51,11 @@ pub fn entries(all: Vec<MetricMetadata>) -> Vec<proto::MetricMetadata> {
 
 /// Metadata by family name, for remote write 2.0, whose series carry their own: (protocol
 /// type, help, unit).
-pub type FamilyMap =
-    Arc<parking_lot::RwLock<std::collections::HashMap<String, (i32, String, String)>>>;
+/// Family name → (protocol type, help, unit).
+pub type FamilyTable = std::collections::HashMap<String, (i32, String, String)>;
+
+/// A [`FamilyTable`] shared between the refresher and the queue's shards.
+pub type FamilyMap = Arc<parking_lot::RwLock<FamilyTable>>;
 
 /// The family a series' metric name belongs to: itself, or without the suffix the text
 /// formats add to a family's series (`_total`, `_bucket`, ...), as Prometheus looks it up.
@@ -81,8 +84,7 @@ pub async fn refresh(
         if stop.load(Ordering::SeqCst) {
             return;
         }
-        let mut next: std::collections::HashMap<String, (i32, String, String)> =
-            std::collections::HashMap::new();
+        let mut next = FamilyTable::new();
         for m in entries(source()) {
             // Where targets differ, one family entry is kept (a series carries one).
             next.entry(m.metric_family_name)
@@ -111,13 +113,7 @@ pub async fn run(
 ) {
     let mut tick = tokio::time::interval(cfg.metadata_send_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut headers: Vec<(&str, &str)> = vec![
-        ("Content-Encoding", "snappy"),
-        ("Content-Type", "application/x-protobuf"),
-        ("X-Prometheus-Remote-Write-Version", "0.1.0"),
-        ("User-Agent", concat!("vigil/", env!("CARGO_PKG_VERSION"))),
-    ];
-    headers.extend(cfg.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let headers = crate::queue::write_headers(&cfg, false);
     loop {
         tick.tick().await;
         if stop.load(Ordering::SeqCst) {
@@ -157,12 +153,11 @@ pub async fn run(
                     }
                     Ok(r) if r.status >= 500 || (r.status == 429 && q.retry_on_http_429) => {
                         // As for samples: the receiver's Retry-After, within max_backoff.
-                        if let Some(secs) = r.headers[0]
+                        if let Some(d) = r.headers[0]
                             .as_deref()
-                            .and_then(|v| v.trim().parse::<u64>().ok())
-                            .filter(|s| *s > 0)
+                            .and_then(crate::queue::retry_after_header)
                         {
-                            wait = std::time::Duration::from_secs(secs).min(q.max_backoff);
+                            wait = d.min(q.max_backoff);
                         }
                         true
                     }

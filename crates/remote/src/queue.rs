@@ -552,7 +552,22 @@ impl ReaderLoop {
     }
 }
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+/// The length of a `Sample` message (value 1, timestamp 2), as 1.0 and 2.0 share it.
+fn sample_len(t: i64) -> usize {
+    1 + 8 + 1 + varint_len(t as u64)
+}
+
+/// A `samples` field (2, in 1.0's and 2.0's `TimeSeries` alike) holding one sample.
+fn put_sample(out: &mut Vec<u8>, t: i64, v: f64) {
+    out.push(0x12);
+    out.push(sample_len(t) as u8);
+    out.push(0x09);
+    out.extend_from_slice(&v.to_le_bytes());
+    out.push(0x10);
+    put_varint(out, t as u64);
+}
+
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;
@@ -593,7 +608,6 @@ fn encode_batch(batch: &[Entry]) -> (Vec<u8>, i64) {
     idx.sort_by_key(|&i| Arc::as_ptr(&batch[i].labels) as *const u8 as usize);
     let mut raw = Vec::with_capacity(batch.len() * 64);
     let mut highest = 0i64;
-    let sample_len = |t: i64| 1 + 8 + 1 + varint_len(t as u64);
     let mut i = 0;
     while i < idx.len() {
         let labels = &batch[idx[i]].labels;
@@ -608,24 +622,13 @@ fn encode_batch(batch: &[Entry]) -> (Vec<u8>, i64) {
         raw.extend_from_slice(labels);
         for &k in &idx[i..j] {
             let e = &batch[k];
-            raw.push(0x12);
-            raw.push(sample_len(e.t) as u8);
-            raw.push(0x09);
-            raw.extend_from_slice(&e.v.to_le_bytes());
-            raw.push(0x10);
-            put_varint(&mut raw, e.t as u64);
+            put_sample(&mut raw, e.t, e.v);
             highest = highest.max(e.t);
         }
         i = j;
     }
-    let body = snap::raw::Encoder::new()
-        .compress_vec(&raw)
-        .expect("snappy compresses any input");
-    (body, highest)
+    (crate::codec::compress(&raw), highest)
 }
-
-/// Family name → (protocol type, help, unit).
-type FamilyTable = HashMap<String, (i32, String, String)>;
 
 /// The index of `s` in the symbols `table`, added if new.
 fn intern<'a>(symbols: &mut HashMap<&'a [u8], u32>, table: &mut Vec<&'a [u8]>, s: &'a [u8]) -> u32 {
@@ -643,10 +646,36 @@ const V2_MESSAGE: &str = "io.prometheus.write.v2.Request";
 /// How many samples a remote write 2.0 receiver says it wrote.
 const WRITTEN_HEADER: &str = "X-Prometheus-Remote-Write-Samples-Written";
 
-/// A `Retry-After` value: whole seconds (what receivers send; an HTTP date is ignored and
-/// the backoff applies).
-fn retry_after_header(v: &str) -> Option<Duration> {
-    v.trim().parse::<u64>().ok().map(Duration::from_secs)
+/// A `Retry-After` value: whole seconds above 0 (what receivers send; an HTTP date or 0 is
+/// ignored and the backoff applies).
+pub(crate) fn retry_after_header(v: &str) -> Option<Duration> {
+    v.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|s| *s > 0)
+        .map(Duration::from_secs)
+}
+
+/// The headers of a remote write request (1.0 or 2.0), the endpoint's own `headers` last.
+pub(crate) fn write_headers(cfg: &RemoteWriteConfig, v2: bool) -> Vec<(&str, &str)> {
+    let mut h: Vec<(&str, &str)> = vec![
+        ("Content-Encoding", "snappy"),
+        if v2 {
+            (
+                "Content-Type",
+                "application/x-protobuf;proto=io.prometheus.write.v2.Request",
+            )
+        } else {
+            ("Content-Type", "application/x-protobuf")
+        },
+        (
+            "X-Prometheus-Remote-Write-Version",
+            if v2 { "2.0.0" } else { "0.1.0" },
+        ),
+        ("User-Agent", concat!("vigil/", env!("CARGO_PKG_VERSION"))),
+    ];
+    h.extend(cfg.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    h
 }
 
 /// The (name, value) pairs of labels encoded by [`encode_labels`].
@@ -682,7 +711,10 @@ fn decode_labels(mut b: &[u8]) -> Vec<(&[u8], &[u8])> {
 
 /// As [`encode_batch`], an `io.prometheus.write.v2.Request`: every label string once in the
 /// symbols table (which starts with the empty string), series as pairs of indexes into it.
-fn encode_batch_v2(batch: &[Entry], families: Option<&FamilyTable>) -> (Vec<u8>, i64) {
+fn encode_batch_v2(
+    batch: &[Entry],
+    families: Option<&crate::metadata::FamilyTable>,
+) -> (Vec<u8>, i64) {
     let mut idx: Vec<usize> = (0..batch.len()).collect();
     idx.sort_by_key(|&i| Arc::as_ptr(&batch[i].labels) as *const u8 as usize);
     let mut symbols: HashMap<&[u8], u32> = HashMap::new();
@@ -690,7 +722,6 @@ fn encode_batch_v2(batch: &[Entry], families: Option<&FamilyTable>) -> (Vec<u8>,
     symbols.insert(b"", 0);
     let mut series = Vec::with_capacity(batch.len() * 32);
     let mut highest = 0i64;
-    let sample_len = |t: i64| 1 + 8 + 1 + varint_len(t as u64);
     let mut refs: Vec<u32> = Vec::new();
     let mut i = 0;
     while i < idx.len() {
@@ -736,12 +767,7 @@ fn encode_batch_v2(batch: &[Entry], families: Option<&FamilyTable>) -> (Vec<u8>,
         }
         for &k in &idx[i..j] {
             let e = &batch[k];
-            series.push(0x12); // samples (2)
-            series.push(sample_len(e.t) as u8);
-            series.push(0x09);
-            series.extend_from_slice(&e.v.to_le_bytes());
-            series.push(0x10);
-            put_varint(&mut series, e.t as u64);
+            put_sample(&mut series, e.t, e.v);
             highest = highest.max(e.t);
         }
         if let Some((kind, help, unit)) = meta {
@@ -763,15 +789,12 @@ fn encode_batch_v2(batch: &[Entry], families: Option<&FamilyTable>) -> (Vec<u8>,
         raw.extend_from_slice(s);
     }
     raw.extend_from_slice(&series);
-    let body = snap::raw::Encoder::new()
-        .compress_vec(&raw)
-        .expect("snappy compresses any input");
-    (body, highest)
+    (crate::codec::compress(&raw), highest)
 }
 
 /// `s` with the endpoint's password (from `user:password@` in its URL) masked: error texts
 /// from the HTTP client repeat the URL.
-fn redact(url: &str, s: String) -> String {
+pub(crate) fn redact(url: &str, s: String) -> String {
     let masked = vigil_config::mask_url(url);
     if masked == url {
         return s;
@@ -849,28 +872,7 @@ impl Shard {
         let n = batch.len() as u64;
         let q = &self.cfg.queue_config;
         let mut backoff = q.min_backoff;
-        let mut headers: Vec<(&str, &str)> = vec![
-            ("Content-Encoding", "snappy"),
-            if v2 {
-                (
-                    "Content-Type",
-                    "application/x-protobuf;proto=io.prometheus.write.v2.Request",
-                )
-            } else {
-                ("Content-Type", "application/x-protobuf")
-            },
-            (
-                "X-Prometheus-Remote-Write-Version",
-                if v2 { "2.0.0" } else { "0.1.0" },
-            ),
-            ("User-Agent", concat!("vigil/", env!("CARGO_PKG_VERSION"))),
-        ];
-        headers.extend(
-            self.cfg
-                .headers
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str())),
-        );
+        let headers = write_headers(&self.cfg, v2);
         loop {
             let t0 = Instant::now();
             let res = self
@@ -934,11 +936,7 @@ impl Shard {
                 Ok(r) if r.status >= 500 || (r.status == 429 && q.retry_on_http_429) => {
                     // The receiver's Retry-After (whole seconds, above 0) replaces the backoff
                     // for this wait, within max_backoff (Prometheus honours it too).
-                    if let Some(d) = r.headers[1]
-                        .as_deref()
-                        .and_then(retry_after_header)
-                        .filter(|d| !d.is_zero())
-                    {
+                    if let Some(d) = r.headers[1].as_deref().and_then(retry_after_header) {
                         wait = d.min(q.max_backoff);
                     }
                     format!("server returned HTTP status {}: {}", r.status, r.text)
@@ -1114,7 +1112,7 @@ mod tests {
             v: 1.0,
             seq: 1,
         };
-        let families: FamilyTable = [(
+        let families: crate::metadata::FamilyTable = [(
             "req".to_string(),
             (1, "Requests served.".to_string(), "".to_string()),
         )]

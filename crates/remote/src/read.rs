@@ -256,12 +256,7 @@ pub fn stream(
 /// One frame of a streamed response.
 fn frame(msg: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(msg.len() + 14);
-    let mut n = msg.len() as u64;
-    while n >= 0x80 {
-        out.push((n as u8) | 0x80);
-        n >>= 7;
-    }
-    out.push(n as u8);
+    crate::queue::put_varint(&mut out, msg.len() as u64);
     out.extend_from_slice(&crc32c::crc32c(msg).to_be_bytes());
     out.extend_from_slice(msg);
     out

@@ -222,8 +222,7 @@ fn to_wire(m: &Matcher) -> LabelMatcher {
 
 /// Errors from the HTTP client can quote the URL with its password.
 fn redact(url: &str, e: String) -> String {
-    let masked = mask_url(url);
-    format!("remote_read: {}", e.replace(url, &masked))
+    format!("remote_read: {}", crate::queue::redact(url, e))
 }
 
 /// Readers built for a reload, not yet in use.
@@ -276,7 +275,7 @@ impl RemoteRead {
                 .map_err(|e| format!("remote_read {}: {e}", mask_url(&r.url)))?;
             next.push(Arc::new(Reader {
                 name: if r.name.is_empty() {
-                    hash_name(r)
+                    crate::settings_hash(r)
                 } else {
                     r.name.clone()
                 },
@@ -359,14 +358,6 @@ impl RemoteRead {
         }
         s
     }
-}
-
-fn hash_name(cfg: &RemoteReadConfig) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in format!("{cfg:?}").bytes() {
-        h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{:06x}", h & 0xff_ffff)
 }
 
 /// Local storage with the remote read endpoints merged into its reads.

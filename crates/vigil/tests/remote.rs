@@ -194,6 +194,10 @@ fn remote_write_to_victoria_metrics_loses_nothing_across_outage_and_kill() {
     });
     let t = now() - 1.0;
     let up_sel = r#"up{job="node"}"#;
+    // On a loaded machine the newest scrapes can take a moment to be appended: wait for them.
+    wait_for("the outage's scrapes", Duration::from_secs(30), || {
+        (raw(&vbase, up_sel, outage_start - 5.0, t).len() >= 15).then_some(())
+    });
     let (a, b) = converge(&vbase, &vmbase, up_sel, outage_start - 5.0, t, true);
     assert!(a.len() >= 15, "{a:?}");
     assert_eq!(a, b, "samples of the outage: {}", first_difference(&a, &b));
