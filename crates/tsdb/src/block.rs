@@ -46,11 +46,21 @@ pub struct BlockStats {
     pub num_samples: u64,
     pub num_series: u64,
     pub num_chunks: u64,
+    /// Prometheus's blocks (2.40 and later) also count native histogram samples.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub num_histogram_samples: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub num_tombstones: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Compaction {
     pub level: u32,
+    #[serde(default)]
     pub sources: Vec<String>,
 }
 
@@ -61,7 +71,9 @@ pub struct BlockMeta {
     pub min_time: i64,
     /// Exclusive.
     pub max_time: i64,
+    #[serde(default)]
     pub stats: BlockStats,
+    #[serde(default)]
     pub compaction: Compaction,
     pub version: u32,
 }
@@ -209,14 +221,15 @@ fn write_block_in(
     }
     File::create(tmp.join("chunks/000001"))?.write_all(&chunk_bytes)?;
 
-    // Symbols.
+    // Symbols: deduplicated through a set first (names repeat in every series).
     let mut syms: Vec<&str> = series
         .iter()
         .flat_map(|(l, _)| l.iter().flat_map(|x| [x.name, x.value]))
+        .collect::<foldhash::HashSet<&str>>()
+        .into_iter()
         .collect();
     syms.sort_unstable();
-    syms.dedup();
-    let sym_id: HashMap<&str, u64> = syms
+    let sym_id: foldhash::HashMap<&str, u64> = syms
         .iter()
         .enumerate()
         .map(|(i, s)| (*s, i as u64))
@@ -232,7 +245,7 @@ fn write_block_in(
     // Series.
     let series_off = idx.len() as u64;
     put_uvarint(&mut idx, series.len() as u64);
-    let mut postings: std::collections::BTreeMap<(u64, u64), Vec<u64>> = Default::default();
+    let mut postings: foldhash::HashMap<(u64, u64), Vec<u64>> = Default::default();
     for (i, ((labels, _), cms)) in series.iter().zip(&metas).enumerate() {
         put_uvarint(&mut idx, labels.len() as u64);
         for l in labels.iter() {
@@ -251,6 +264,8 @@ fn write_block_in(
     }
     // Postings.
     let postings_off = idx.len() as u64;
+    let mut postings: Vec<((u64, u64), Vec<u64>)> = postings.into_iter().collect();
+    postings.sort_unstable_by_key(|(k, _)| *k);
     put_uvarint(&mut idx, postings.len() as u64);
     for ((n, v), refs) in &postings {
         put_uvarint(&mut idx, *n);
@@ -284,6 +299,8 @@ fn write_block_in(
     for f in ["index", "chunks/000001", "meta.json"] {
         File::open(tmp.join(f))?.sync_all()?;
     }
+    File::open(tmp.join("chunks"))?.sync_all()?;
+    File::open(tmp)?.sync_all()?;
     // The rename makes the block appear whole or not at all.
     std::fs::rename(tmp, parent.join(&ulid))?;
     Ok(meta)
@@ -296,40 +313,85 @@ fn corrupt(dir: &Path, what: &str) -> std::io::Error {
     )
 }
 
+/// Whose format a block is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Vigil,
+    /// Prometheus's, with the index format version (1 or 2).
+    Prometheus(u8),
+}
+
+/// A block index's tables, in memory once the block is open (both formats give the same).
+pub(crate) struct Tables {
+    /// (start, len) of each symbol's bytes in the index.
+    pub symbols: Vec<(usize, usize)>,
+    pub sym_lookup: HashMap<Box<str>, u32>,
+    /// Byte offset of each series entry in the index, ascending.
+    pub series_offsets: Vec<usize>,
+    /// (name sym, value sym) -> byte offset of its postings list.
+    pub postings: HashMap<(u32, u32), usize>,
+    /// name sym -> value syms, for label listings and regex matchers.
+    pub values: HashMap<u32, Vec<u32>>,
+}
+
+/// What a Prometheus block needs beyond the tables.
+struct PromParts {
+    info: crate::prometheus::index::Info,
+    /// Deleted ranges by series position.
+    tombstones: HashMap<u32, Vec<(i64, i64)>>,
+    /// Chunks skipped: native histograms (not stored by vigil yet), and damaged ones.
+    histogram_chunks: std::sync::atomic::AtomicU64,
+    bad_chunks: std::sync::atomic::AtomicU64,
+}
+
 /// An open block.
 pub struct Block {
     pub dir: PathBuf,
     pub meta: BlockMeta,
+    pub format: Format,
     index: Mmap,
-    chunks: Mmap,
-    symbols: Vec<(usize, usize)>,
-    /// Byte offset of each series entry in the index.
-    series_offsets: Vec<usize>,
-    /// (name sym, value sym) -> byte offset of its postings list.
-    postings: HashMap<(u32, u32), usize>,
-    /// name sym -> value syms, for label listings and regex matchers.
-    values: HashMap<u32, Vec<u32>>,
-    sym_lookup: HashMap<Box<str>, u32>,
+    chunks: Vec<Mmap>,
+    t: Tables,
+    prom: Option<PromParts>,
     /// Each series' labels, built on first use and shared after: queries then clone an `Arc`
     /// instead of allocating every name and value again.
     labels: Vec<std::sync::OnceLock<Labels>>,
     pub size_bytes: u64,
 }
 
+fn dir_size(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| match e.file_type() {
+                    Ok(t) if t.is_dir() => dir_size(&e.path()),
+                    _ => e.metadata().map(|m| m.len()).unwrap_or(0),
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
 impl Block {
     pub fn open(dir: &Path) -> std::io::Result<Block> {
         let meta: BlockMeta = serde_json::from_slice(&std::fs::read(dir.join("meta.json"))?)
             .map_err(|e| corrupt(dir, &format!("meta.json: {e}")))?;
+        let fi = File::open(dir.join("index"))?;
+        // Safety: block files are immutable once renamed into place; vigil never writes them.
+        let index = unsafe { Mmap::map(&fi)? };
+        if index.len() >= 4
+            && u32::from_be_bytes(index[..4].try_into().unwrap_or_default())
+                == crate::prometheus::INDEX_MAGIC
+        {
+            return Self::open_prometheus(dir, meta, index);
+        }
         if meta.version == 0 || meta.version > VERSION {
             return Err(corrupt(
                 dir,
                 &format!("meta.json: unknown block version {}", meta.version),
             ));
         }
-        let fi = File::open(dir.join("index"))?;
         let fc = File::open(dir.join("chunks/000001"))?;
-        // Safety: block files are immutable once renamed into place; vigil never writes them.
-        let index = unsafe { Mmap::map(&fi)? };
         let chunks = unsafe { Mmap::map(&fc)? };
         let size_bytes = index.len() as u64 + chunks.len() as u64;
         let n = index.len();
@@ -402,35 +464,132 @@ impl Block {
                 c.uvarint().ok_or_else(bad)?;
             }
         }
-        let series_offsets_len = series_offsets.len();
-        Ok(Block {
-            dir: dir.to_path_buf(),
-            meta,
-            index,
-            chunks,
+        let t = Tables {
             symbols,
+            sym_lookup,
             series_offsets,
             postings,
             values,
-            sym_lookup,
-            labels: (0..series_offsets_len)
-                .map(|_| std::sync::OnceLock::new())
-                .collect(),
+        };
+        Ok(Self::assemble(
+            dir,
+            meta,
+            Format::Vigil,
+            index,
+            vec![chunks],
+            t,
+            None,
             size_bytes,
-        })
+        ))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn assemble(
+        dir: &Path,
+        meta: BlockMeta,
+        format: Format,
+        index: Mmap,
+        chunks: Vec<Mmap>,
+        t: Tables,
+        prom: Option<PromParts>,
+        size_bytes: u64,
+    ) -> Block {
+        let n = t.series_offsets.len();
+        Block {
+            dir: dir.to_path_buf(),
+            meta,
+            format,
+            index,
+            chunks,
+            t,
+            prom,
+            labels: (0..n).map(|_| std::sync::OnceLock::new()).collect(),
+            size_bytes,
+        }
+    }
+
+    /// A block Prometheus wrote: its index, chunk segments and tombstones, each checked.
+    fn open_prometheus(dir: &Path, meta: BlockMeta, index: Mmap) -> std::io::Result<Block> {
+        use crate::prometheus::{chunks, index as pindex, tombstones};
+        if meta.version != 1 {
+            return Err(corrupt(
+                dir,
+                &format!(
+                    "meta.json: unknown Prometheus block version {}",
+                    meta.version
+                ),
+            ));
+        }
+        let (t, info) = pindex::read(&index).map_err(|e| corrupt(dir, &e))?;
+        let chunks = chunks::open(&dir.join("chunks")).map_err(|e| corrupt(dir, &e.to_string()))?;
+        let stones = tombstones::read(&dir.join("tombstones")).map_err(|e| corrupt(dir, &e))?;
+        let mut by_pos = HashMap::new();
+        for (id, ranges) in stones {
+            let off = if info.version == 2 {
+                id.saturating_mul(16)
+            } else {
+                id
+            } as usize;
+            if let Ok(i) = t.series_offsets.binary_search(&off) {
+                by_pos.insert(i as u32, ranges);
+            }
+        }
+        if meta.stats.num_histogram_samples > 0 {
+            tracing::warn!(
+                block = %dir.display(),
+                samples = meta.stats.num_histogram_samples,
+                "Prometheus block holds native histogram samples; vigil does not store native histograms yet and skips them (the block's float samples are served)"
+            );
+        }
+        let format = Format::Prometheus(info.version);
+        let prom = PromParts {
+            info,
+            tombstones: by_pos,
+            histogram_chunks: Default::default(),
+            bad_chunks: Default::default(),
+        };
+        let size = dir_size(dir);
+        Ok(Self::assemble(
+            dir,
+            meta,
+            format,
+            index,
+            chunks,
+            t,
+            Some(prom),
+            size,
+        ))
+    }
+
+    /// Chunks this block could not serve: (native histogram chunks skipped, damaged chunks).
+    pub fn skipped_chunks(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.prom
+            .as_ref()
+            .map(|p| (p.histogram_chunks.load(Relaxed), p.bad_chunks.load(Relaxed)))
+            .unwrap_or((0, 0))
     }
 
     fn sym(&self, id: u32) -> &str {
-        self.symbols
+        self.t
+            .symbols
             .get(id as usize)
             .and_then(|&(s, l)| std::str::from_utf8(self.index.get(s..s + l)?).ok())
             .unwrap_or("")
     }
 
     fn postings_list(&self, name: u32, value: u32) -> Vec<u32> {
-        let Some(&pos) = self.postings.get(&(name, value)) else {
+        let Some(&pos) = self.t.postings.get(&(name, value)) else {
             return Vec::new();
         };
+        if let Some(p) = &self.prom {
+            return crate::prometheus::index::postings(
+                &self.index,
+                pos,
+                &self.t.series_offsets,
+                &p.info,
+            );
+        }
         let mut c = Cur {
             b: &self.index,
             pos,
@@ -450,12 +609,12 @@ impl Block {
     fn select_ids(&self, ms: &[Matcher]) -> Vec<u32> {
         let mut sets: Vec<Vec<u32>> = Vec::new();
         for m in ms.iter().filter(|m| !m.matches_empty()) {
-            let Some(&name) = self.sym_lookup.get(m.name.as_str()) else {
+            let Some(&name) = self.t.sym_lookup.get(m.name.as_str()) else {
                 return Vec::new();
             };
-            let vals = self.values.get(&name).map(Vec::as_slice).unwrap_or(&[]);
+            let vals = self.t.values.get(&name).map(Vec::as_slice).unwrap_or(&[]);
             let mut ids: Vec<u32> = match m.op {
-                MatchOp::Equal => match self.sym_lookup.get(m.value.as_str()) {
+                MatchOp::Equal => match self.t.sym_lookup.get(m.value.as_str()) {
                     Some(&v) => self.postings_list(name, v),
                     None => Vec::new(),
                 },
@@ -470,7 +629,7 @@ impl Block {
             sets.push(ids);
         }
         let mut ids: Vec<u32> = if sets.is_empty() {
-            (0..self.series_offsets.len() as u32).collect()
+            (0..self.t.series_offsets.len() as u32).collect()
         } else {
             sets.sort_by_key(Vec::len);
             let mut acc = sets.swap_remove(0);
@@ -490,9 +649,17 @@ impl Block {
     }
 
     fn series_entry(&self, i: u32) -> Option<(Labels, Vec<ChunkMeta>)> {
+        if let Some(p) = &self.prom {
+            let off = *self.t.series_offsets.get(i as usize)?;
+            let (pairs, cms) = crate::prometheus::index::series(&self.index, off, &p.info)?;
+            let labels = self.labels.get(i as usize)?.get_or_init(|| {
+                crate::prometheus::index::labels(&pairs, |s| self.sym(s).to_string())
+            });
+            return Some((labels.clone(), cms));
+        }
         let mut c = Cur {
             b: &self.index,
-            pos: *self.series_offsets.get(i as usize)?,
+            pos: *self.t.series_offsets.get(i as usize)?,
         };
         let nl = c.uvarint()?;
         let cached = self.labels.get(i as usize)?.get();
@@ -550,9 +717,11 @@ impl Block {
             }
             let mut samples = Vec::new();
             for c in cms.iter().filter(|c| c.max_t >= mint && c.min_t <= maxt) {
-                let bytes = self
-                    .chunks
-                    .get(c.offset as usize..(c.offset + c.len) as usize)?;
+                if let Some(p) = &self.prom {
+                    self.read_prometheus_chunk(p, c.offset, mint, maxt, &mut samples);
+                    continue;
+                }
+                let bytes = self.chunks[0].get(c.offset as usize..(c.offset + c.len) as usize)?;
                 if self.meta.version >= 2 {
                     packed::decode_into(bytes, mint, maxt, &mut samples)?;
                 } else {
@@ -560,8 +729,95 @@ impl Block {
                         .extend(XorIter::from_bytes(bytes)?.filter(|s| s.t >= mint && s.t <= maxt));
                 }
             }
+            if let Some(p) = &self.prom {
+                if let Some(stones) = p.tombstones.get(&i) {
+                    samples.retain(|s| !stones.iter().any(|&(a, b)| s.t >= a && s.t <= b));
+                }
+                // Prometheus's blocks may hold overlapping chunks of one series.
+                if !samples.is_sorted_by_key(|s| s.t) {
+                    samples.sort_by_key(|s| s.t);
+                    samples.dedup_by_key(|s| s.t);
+                }
+            }
             (!samples.is_empty()).then_some(Series { labels, samples })
         })
+    }
+
+    /// Decode one of a Prometheus block's chunks into `out`; native histogram chunks and
+    /// damaged ones are skipped, counted, and the first of each kind logged.
+    fn read_prometheus_chunk(
+        &self,
+        p: &PromParts,
+        r: u64,
+        mint: i64,
+        maxt: i64,
+        out: &mut Vec<Sample>,
+    ) {
+        use crate::prometheus::chunks;
+        use std::sync::atomic::Ordering::Relaxed;
+        let err = match chunks::get(&self.chunks, r) {
+            Ok((chunks::ENC_XOR, data)) => match XorIter::from_bytes(data) {
+                Some(it) => {
+                    out.extend(it.filter(|s| s.t >= mint && s.t <= maxt));
+                    return;
+                }
+                None => format!("chunk {r:#x}: not a valid XOR chunk"),
+            },
+            Ok((chunks::ENC_HISTOGRAM | chunks::ENC_FLOAT_HISTOGRAM, _)) => {
+                if p.histogram_chunks.fetch_add(1, Relaxed) == 0 {
+                    tracing::warn!(block = %self.dir.display(), "Skipping native histogram chunks: vigil does not store native histograms yet");
+                }
+                return;
+            }
+            Ok((enc, _)) => format!("chunk {r:#x}: unknown encoding {enc}"),
+            Err(e) => e.to_string(),
+        };
+        if p.bad_chunks.fetch_add(1, Relaxed) == 0 {
+            tracing::error!(block = %self.dir.display(), file = %self.dir.join("chunks").join(format!("{:06}", (r >> 32) + 1)).display(), %err, "Skipping unreadable chunk (later ones in this block are counted, not logged)");
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn num_series_for_test(&self) -> u32 {
+        self.t.series_offsets.len() as u32
+    }
+
+    #[cfg(test)]
+    pub(crate) fn entry_for_test(&self, i: u32) -> (Labels, Vec<ChunkMeta>) {
+        self.series_entry(i).expect("an entry")
+    }
+
+    /// Prometheus's IDs of the series matching `ms` (tests write tombstones with them).
+    #[cfg(test)]
+    pub(crate) fn series_ids_for_test(&self, ms: &[Matcher]) -> Vec<u64> {
+        let p = self.prom.as_ref().expect("a Prometheus block");
+        self.select_ids(ms)
+            .into_iter()
+            .map(|i| {
+                crate::prometheus::index::series_id(self.t.series_offsets[i as usize], &p.info)
+            })
+            .collect()
+    }
+
+    /// Every series with all its samples, or an error if any of them cannot be read (native
+    /// histogram or damaged chunks of a Prometheus block): what a rewrite (compaction,
+    /// deletion) reads, so it never drops what it skipped.
+    pub fn all_series_strict(&self) -> Result<Vec<Series>, String> {
+        if self.meta.stats.num_histogram_samples > 0 {
+            return Err(format!(
+                "block {} holds native histogram samples vigil does not store yet",
+                self.meta.ulid
+            ));
+        }
+        let before = self.skipped_chunks();
+        let all = self.all_series();
+        if self.skipped_chunks() != before {
+            return Err(format!(
+                "block {} has chunks vigil cannot read (native histograms or damage)",
+                self.meta.ulid
+            ));
+        }
+        Ok(all)
     }
 
     /// Every series with all its samples (for compaction).
@@ -570,17 +826,19 @@ impl Block {
     }
 
     pub fn label_names(&self) -> Vec<String> {
-        self.values
+        self.t
+            .values
             .keys()
             .map(|&n| self.sym(n).to_string())
             .collect()
     }
 
     pub fn label_values(&self, name: &str) -> Vec<String> {
-        let Some(&n) = self.sym_lookup.get(name) else {
+        let Some(&n) = self.t.sym_lookup.get(name) else {
             return Vec::new();
         };
-        self.values
+        self.t
+            .values
             .get(&n)
             .map(|vs| vs.iter().map(|&v| self.sym(v).to_string()).collect())
             .unwrap_or_default()

@@ -6,7 +6,8 @@
 //! [`crate::wal::SEGMENT_MAGIC`] (or, written before the marker existed, with a record whose
 //! CRC checks out in vigil's framing), block indexes with `VIGILIDX`. Prometheus's files are
 //! recognised by their own: `chunks_head/`, `wbl/`, WAL segments of 32 KiB pages, index files
-//! with magic `0xBAAAD700`. Any of those makes [`crate::db::Db::open`] refuse to start.
+//! with magic `0xBAAAD700`. The server reads them (`crate::prometheus`); the agent, which reads
+//! no blocks, refuses to start on them ([`crate::db::Db::open_agent`]).
 //!
 //! The lock is an exclusive `flock` on `<dir>/lock`, the file Prometheus locks the same way, so
 //! a vigil and a Prometheus (or two vigils) never share a directory.
@@ -48,7 +49,7 @@ impl std::fmt::Display for Foreign {
         let dir = self.dir.display();
         write!(
             f,
-            "the storage directory {dir} holds data vigil did not write and cannot read yet: "
+            "the storage directory {dir} holds data vigil did not write, which agent mode does not read: "
         )?;
         for (i, (path, what)) in self.found.iter().take(5).enumerate() {
             if i > 0 {
@@ -61,11 +62,9 @@ impl std::fmt::Display for Foreign {
         }
         write!(
             f,
-            ". vigil has not changed anything in it. Start vigil with an empty --storage.tsdb.path \
-             (move this directory aside, or keep it for Prometheus); to bring Prometheus's samples \
-             along, export them with `promtool tsdb dump-openmetrics {dir} > data.om` (Prometheus \
-             2.49 or later) and load them with `vigil tsdb create-blocks-from openmetrics data.om \
-             NEWDIR`"
+            ". vigil has not changed anything in it. Give the agent an empty --storage.agent.path \
+             (move this directory aside, or keep it for Prometheus); vigil's server mode reads \
+             a Prometheus directory as it is"
         )
     }
 }

@@ -6,6 +6,7 @@
 //! block compacted away or deleted by retention stays readable by a query that holds it.
 
 use std::collections::BTreeMap;
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -13,7 +14,7 @@ use parking_lot::{Mutex, RwLock};
 use vigil_model::{Labels, Sample};
 use vigil_storage::{Appender, Matcher, Querier, Series, SeriesSet, Storage, StorageError};
 
-use crate::block::{Block, Compaction, write_block};
+use crate::block::{Block, Compaction, SeriesSamples, write_block};
 pub use crate::datadir::OpenError;
 use crate::datadir::{self, DirLock};
 use crate::head::Head;
@@ -35,6 +36,18 @@ pub struct Options {
     pub no_lockfile: bool,
     /// `--storage.tsdb.wal-segment-size`.
     pub wal_segment_size: u64,
+    /// `--storage.tsdb.block-format`: the format of blocks vigil writes.
+    pub block_format: BlockFormat,
+}
+
+/// The format vigil writes its blocks in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BlockFormat {
+    /// vigil's own (smaller: packed chunks of up to 480 samples).
+    #[default]
+    Vigil,
+    /// Prometheus's (index v2, XOR chunks of 120 samples), for a Thanos sidecar or a way back.
+    Prometheus,
 }
 
 impl Options {
@@ -52,6 +65,7 @@ impl Options {
             max_block_ms: max.max(block_range_ms),
             no_lockfile: false,
             wal_segment_size: crate::wal::SEGMENT_SIZE,
+            block_format: BlockFormat::Vigil,
         }
     }
 
@@ -83,10 +97,18 @@ pub struct Db {
     read_only: bool,
     /// Retention (ms, bytes; 0 = none): changeable at runtime by a config reload.
     retention: RwLock<(i64, u64)>,
+    /// Files found at open that vigil could not read, left as they were: (path, why).
+    unreadable: Vec<(String, String)>,
+    /// Blocks a rewrite would lose data of (chunks vigil cannot read): never compacted.
+    unmergeable: Mutex<std::collections::HashSet<String>>,
 }
 
 /// Load the blocks; with `writable`, also clean up what vigil's own interrupted writes left.
-fn load_blocks(dir: &Path, writable: bool) -> std::io::Result<Vec<Arc<Block>>> {
+fn load_blocks(
+    dir: &Path,
+    writable: bool,
+    unreadable: &mut Vec<(String, String)>,
+) -> std::io::Result<Vec<Arc<Block>>> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir)? {
         let e = e?;
@@ -109,7 +131,10 @@ fn load_blocks(dir: &Path, writable: bool) -> std::io::Result<Vec<Arc<Block>>> {
         }
         match Block::open(&e.path()) {
             Ok(b) => out.push(Arc::new(b)),
-            Err(err) => tracing::error!(block = %name, %err, "Skipping unreadable block"),
+            Err(err) => {
+                tracing::error!(block = %name, %err, "Skipping unreadable block (left as it is)");
+                unreadable.push((e.path().display().to_string(), err.to_string()));
+            }
         }
     }
     // A crash between writing a compacted block and deleting its sources leaves both: the
@@ -148,10 +173,204 @@ fn load_blocks(dir: &Path, writable: bool) -> std::io::Result<Vec<Arc<Block>>> {
     Ok(out)
 }
 
+/// Append `series` to `head` in commits of about a million samples; (appended, refused: samples
+/// the head already holds, e.g. after an import cut short and run again).
+fn append_all(head: &Head, series: &[(Labels, Vec<Sample>)]) -> std::io::Result<(u64, u64)> {
+    let (mut n, mut refused, mut pending) = (0u64, 0u64, 0usize);
+    let mut app = head.appender();
+    for (labels, samples) in series {
+        let mut r = 0;
+        for s in samples {
+            match app.append(r, labels, s.t, s.v) {
+                Ok(nr) => {
+                    r = nr;
+                    n += 1;
+                }
+                Err(_) => refused += 1,
+            }
+        }
+        pending += samples.len();
+        if pending >= 1 << 20 {
+            app.commit().map_err(std::io::Error::other)?;
+            app = head.appender();
+            pending = 0;
+        }
+    }
+    app.commit().map_err(std::io::Error::other)?;
+    Ok((n, refused))
+}
+
+/// Hard-link (or copy) every file under `from` into `to`, keeping the layout.
+fn link_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for e in std::fs::read_dir(from)? {
+        let e = e?;
+        let (src, dst) = (e.path(), to.join(e.file_name()));
+        if e.file_type()?.is_dir() {
+            link_tree(&src, &dst)?;
+        } else {
+            std::fs::hard_link(&src, &dst).or_else(|_| std::fs::copy(&src, &dst).map(|_| ()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Write a block of `series` in `format`.
+pub fn write_block_as(
+    format: BlockFormat,
+    parent: &Path,
+    mint: i64,
+    maxt: i64,
+    series: Vec<(Labels, Vec<Sample>)>,
+    compaction: Compaction,
+) -> std::io::Result<crate::block::BlockMeta> {
+    match format {
+        BlockFormat::Vigil => write_block(parent, mint, maxt, series, compaction),
+        BlockFormat::Prometheus => {
+            crate::prometheus::writer::write_block(parent, mint, maxt, series, compaction)
+        }
+    }
+}
+
+/// Persist the complete block ranges of Prometheus's head as blocks (one per aligned range
+/// that holds samples); returns them and the newest range's series, which go to vigil's head
+/// (so samples after the last block are accepted, as in Prometheus, and a late sample does not
+/// have to wait for a block).
+fn persist_prometheus_blocks(
+    dir: &Path,
+    opts: &Options,
+    imp: &mut crate::prometheus::head::Import,
+    blocks_end: i64,
+) -> std::io::Result<(Vec<Arc<Block>>, Vec<SeriesSamples>)> {
+    let r = opts.block_range_ms.max(1);
+    let Some(hi) = imp
+        .series
+        .iter()
+        .filter_map(|(_, s)| s.last().map(|x| x.t))
+        .max()
+    else {
+        return Ok((Vec::new(), Vec::new()));
+    };
+    // Never below the existing blocks' end: the head refuses what is older (out-of-order
+    // samples there go into blocks).
+    let tail_start = hi.div_euclid(r).saturating_mul(r).max(blocks_end);
+    let mut tail = Vec::new();
+    let mut ranges = std::collections::BTreeSet::new();
+    let mut older = Vec::new();
+    for (l, mut s) in std::mem::take(&mut imp.series) {
+        let cut = s.partition_point(|x| x.t < tail_start);
+        if cut == 0 {
+            tail.push((l, s));
+            continue;
+        }
+        if cut < s.len() {
+            tail.push((l.clone(), s.split_off(cut)));
+        }
+        for x in s.iter() {
+            ranges.insert(x.t.div_euclid(r));
+        }
+        older.push((l, s));
+    }
+    // Blocks list series in label order: sorted once here, on cheap keys where possible.
+    let mut keyed: Vec<(Vec<u8>, SeriesSamples)> = older
+        .into_iter()
+        .map(|x| (crate::prometheus::head::order_key(&x.0), x))
+        .collect();
+    if keyed.iter().all(|(k, _)| !k.is_empty()) {
+        keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    } else {
+        keyed.sort_unstable_by(|a, b| a.1.0.cmp(&b.1.0));
+    }
+    imp.series = keyed.into_iter().map(|(_, x)| x).collect();
+    let mut out = Vec::new();
+    for k in ranges {
+        let start = k.saturating_mul(r);
+        let end = start.saturating_add(r);
+        let series: Vec<(Labels, Vec<Sample>)> = imp
+            .series
+            .iter()
+            .filter_map(|(l, s)| {
+                let a = s.partition_point(|x| x.t < start);
+                let b = s.partition_point(|x| x.t < end);
+                (a < b).then(|| (l.clone(), s[a..b].to_vec()))
+            })
+            .collect();
+        let meta = write_block_as(
+            opts.block_format,
+            dir,
+            start,
+            end,
+            series,
+            Compaction {
+                level: 1,
+                sources: vec![],
+            },
+        )?;
+        out.push(Arc::new(Block::open(&dir.join(&meta.ulid))?));
+    }
+    // The blocks' renames are durable before anything they replace moves.
+    File::open(dir)?.sync_all()?;
+    imp.series.clear();
+    Ok((out, tail))
+}
+
+/// Move Prometheus's head files out of vigil's way, unchanged, under `prometheus-import/`
+/// (their relative paths kept), where a restart finds them if the import is cut short.
+fn stage_prometheus_files(
+    dir: &Path,
+    imp: &crate::prometheus::head::Import,
+) -> std::io::Result<()> {
+    let staging = dir.join(crate::prometheus::head::STAGING);
+    for p in &imp.files {
+        if p.starts_with(&staging) || !p.exists() {
+            continue;
+        }
+        let rel = p.strip_prefix(dir).unwrap_or(p);
+        let to = staging.join(rel);
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::rename(p, &to)?;
+    }
+    File::open(dir)?.sync_all()?;
+    if dir.join("wal").exists() {
+        File::open(dir.join("wal"))?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// The import is safe (blocks written, the newest range in vigil's WAL): remove Prometheus's
+/// files if everything in them was carried over, else keep them, unchanged, under
+/// `prometheus-unread/<time>/`; and the directories only Prometheus's head used, once empty.
+fn finish_prometheus_import(
+    dir: &Path,
+    imp: &crate::prometheus::head::Import,
+    all_appended: bool,
+) -> std::io::Result<()> {
+    let staging = dir.join(crate::prometheus::head::STAGING);
+    if staging.exists() {
+        if imp.complete() && all_appended {
+            std::fs::remove_dir_all(&staging)?;
+        } else {
+            let ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis())
+                .unwrap_or(0);
+            let to = dir.join("prometheus-unread").join(ms.to_string());
+            std::fs::create_dir_all(dir.join("prometheus-unread"))?;
+            std::fs::rename(&staging, &to)?;
+            tracing::warn!(to = %to.display(), unreadable = imp.unreadable.len(), orphan_samples = imp.orphan_samples, unsupported_records = imp.unsupported_records, "Prometheus head files kept, unchanged: not everything in them could be carried over (damaged files, samples of series whose record was lost, native histograms or exemplars vigil does not store yet)");
+        }
+    }
+    for sub in ["chunks_head", "wbl"] {
+        let _ = std::fs::remove_dir(dir.join(sub));
+    }
+    File::open(dir)?.sync_all()
+}
+
 impl Db {
-    /// Open (creating) the database in `dir`. Before anything there is touched, the directory
-    /// is inspected: files vigil did not write (Prometheus's blocks, WAL, head chunks) make it
-    /// refuse, changing nothing; then `<dir>/lock` is taken.
+    /// Open (creating) the database in `dir`, taking `<dir>/lock`. Prometheus's blocks are
+    /// served as they are; Prometheus's head (WAL, head chunks) is persisted at open.
     pub fn open(dir: &Path, opts: Options) -> Result<Db, OpenError> {
         Self::open_mode(dir, opts, true, false)
     }
@@ -170,7 +389,8 @@ impl Db {
     }
 
     fn open_mode(dir: &Path, opts: Options, writable: bool, agent: bool) -> Result<Db, OpenError> {
-        if let Err(foreign) = datadir::inspect(dir)? {
+        // The agent reads no blocks and has no use for another's head: it refuses them.
+        if agent && let Err(foreign) = datadir::inspect(dir)? {
             return Err(OpenError::Foreign(foreign));
         }
         let lock = if writable {
@@ -187,21 +407,67 @@ impl Db {
             std::fs::write(&probe, b"").map_err(|e| datadir::not_writable(dir, e))?;
             let _ = std::fs::remove_file(&probe);
         }
-        let blocks = if agent {
+        let mut unreadable = Vec::new();
+        let mut blocks = if agent {
             Vec::new()
         } else {
-            load_blocks(dir, writable)?
+            load_blocks(dir, writable, &mut unreadable)?
         };
-        let min_valid = blocks
-            .iter()
-            .map(|b| b.meta.max_time)
-            .max()
-            .unwrap_or(i64::MIN);
+        let max_block = |blocks: &[Arc<Block>]| {
+            blocks
+                .iter()
+                .map(|b| b.meta.max_time)
+                .max()
+                .unwrap_or(i64::MIN)
+        };
+        // Prometheus's head (WAL, head chunks): read; a writable open persists it (complete
+        // ranges as blocks, the newest range into vigil's head and WAL).
+        let mut imported = None;
+        let mut tail = None;
+        if !agent && crate::prometheus::head::present(dir)? {
+            let t = std::time::Instant::now();
+            let mut imp = crate::prometheus::head::read(dir, max_block(&blocks))?;
+            tracing::info!(series = imp.series.len(), samples = imp.samples, elapsed = ?t.elapsed(), "Prometheus head read");
+            for (path, why) in &imp.unreadable {
+                tracing::error!(file = %path.display(), %why, "Prometheus head file damaged: read up to the damage, the file is kept as it is");
+                unreadable.push((path.display().to_string(), why.clone()));
+            }
+            if writable {
+                let end = max_block(&blocks);
+                let (new_blocks, newest) = persist_prometheus_blocks(dir, &opts, &mut imp, end)?;
+                tracing::info!(blocks = new_blocks.len(), elapsed = ?t.elapsed(), "Prometheus head's complete ranges persisted as blocks");
+                blocks.extend(new_blocks);
+                blocks.sort_by_key(|b| b.meta.min_time);
+                stage_prometheus_files(dir, &imp)?;
+                tail = Some((imp, newest, t));
+            } else {
+                imported = Some(imp);
+            }
+        }
+        let min_valid = max_block(&blocks);
         let head = if agent {
             Head::open_agent(dir, opts.wal_segment_size)?
+        } else if let Some(imp) = imported {
+            // A tool reading a Prometheus directory: its head, in memory only.
+            let head = Head::in_memory();
+            append_all(&head, &imp.series)?;
+            head
         } else {
             Head::open_mode(dir, min_valid, writable, opts.wal_segment_size)?
         };
+        if let Some((imp, newest, t)) = tail {
+            let (n, refused) = append_all(&head, &newest)?;
+            // Refused samples (already there after an import cut short and run again, or
+            // out of bounds) keep the files, to be safe.
+            finish_prometheus_import(dir, &imp, refused == 0)?;
+            tracing::info!(
+                samples = imp.samples,
+                into_head = n,
+                refused,
+                elapsed = ?t.elapsed(),
+                "Prometheus head (WAL and head chunks) read and persisted (blocks, and the newest range in vigil's head and WAL)"
+            );
+        }
         Ok(Db {
             dir: dir.to_path_buf(),
             head,
@@ -211,7 +477,41 @@ impl Db {
             maint: Mutex::new(()),
             _lock: lock,
             read_only: !writable,
+            unreadable,
+            unmergeable: Default::default(),
         })
+    }
+
+    /// Files found at open that vigil could not read (left as they were): (path, why).
+    pub fn unreadable(&self) -> &[(String, String)] {
+        &self.unreadable
+    }
+
+    /// Chunks of blocks skipped at query time: (native histogram chunks, damaged chunks).
+    pub fn skipped_chunks(&self) -> (u64, u64) {
+        self.blocks()
+            .iter()
+            .map(|b| b.skipped_chunks())
+            .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+    }
+
+    /// Write a block in the configured format.
+    fn write_block(
+        &self,
+        parent: &Path,
+        mint: i64,
+        maxt: i64,
+        series: Vec<(Labels, Vec<Sample>)>,
+        compaction: Compaction,
+    ) -> std::io::Result<crate::block::BlockMeta> {
+        write_block_as(
+            self.opts.block_format,
+            parent,
+            mint,
+            maxt,
+            series,
+            compaction,
+        )
     }
 
     /// Change retention (the config's `storage.tsdb.retention` on reload); applied at the next
@@ -276,7 +576,7 @@ impl Db {
             self.head.raise_min_valid(maxt);
             let series = self.head.series_in(mint, maxt);
             if !series.is_empty() {
-                let meta = write_block(
+                let meta = self.write_block(
                     &self.dir,
                     mint,
                     maxt,
@@ -310,7 +610,11 @@ impl Db {
                     .max()
                     .unwrap_or(i64::MIN);
                 let mut groups: BTreeMap<i64, Vec<Arc<Block>>> = BTreeMap::new();
-                for b in &blocks {
+                let unmergeable = self.unmergeable.lock().clone();
+                for b in blocks
+                    .iter()
+                    .filter(|b| !unmergeable.contains(&b.meta.ulid))
+                {
                     let start = b.meta.min_time.div_euclid(range) * range;
                     if b.meta.max_time <= start + range && b.meta.max_time - b.meta.min_time < range
                     {
@@ -334,8 +638,18 @@ impl Db {
     fn merge(&self, mint: i64, maxt: i64, group: &[Arc<Block>]) -> std::io::Result<()> {
         let mut merged: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
         for b in group {
-            for s in b.all_series() {
-                merged.entry(s.labels).or_default().extend(s.samples);
+            match b.all_series_strict() {
+                Ok(all) => {
+                    for s in all {
+                        merged.entry(s.labels).or_default().extend(s.samples);
+                    }
+                }
+                Err(why) => {
+                    // Served as it is, never rewritten: a merge would drop what vigil skips.
+                    tracing::warn!(%why, "Not compacting a block vigil cannot read in full");
+                    self.unmergeable.lock().insert(b.meta.ulid.clone());
+                    return Ok(());
+                }
             }
         }
         let series = merged
@@ -362,7 +676,8 @@ impl Db {
                 }
             })
             .collect();
-        let meta = write_block(&self.dir, mint, maxt, series, Compaction { level, sources })?;
+        let meta =
+            self.write_block(&self.dir, mint, maxt, series, Compaction { level, sources })?;
         let nb = Arc::new(Block::open(&self.dir.join(&meta.ulid))?);
         tracing::info!(ulid = %meta.ulid, mint, maxt, merged = group.len(), "Compacted blocks");
         {
@@ -446,7 +761,12 @@ impl Db {
             }
             touched += hit.len();
             let series: Vec<(Labels, Vec<Sample>)> = b
-                .all_series()
+                .all_series_strict()
+                .map_err(|why| {
+                    std::io::Error::other(format!(
+                        "cannot delete from {why}: rewriting it would lose what vigil cannot read"
+                    ))
+                })?
                 .into_iter()
                 .map(|s| {
                     let samples = if hit.contains(&s.labels) {
@@ -464,7 +784,7 @@ impl Db {
                 level: b.meta.compaction.level,
                 sources: b.meta.compaction.sources.clone(),
             };
-            let meta = write_block(
+            let meta = self.write_block(
                 &self.dir,
                 b.meta.min_time,
                 b.meta.max_time,
@@ -498,16 +818,11 @@ impl Db {
         let dest = self.dir.join("snapshots").join(&name);
         std::fs::create_dir_all(&dest)?;
         for b in self.blocks() {
-            let to = dest.join(&b.meta.ulid);
-            std::fs::create_dir_all(to.join("chunks"))?;
-            for f in ["meta.json", "index", "chunks/000001"] {
-                std::fs::hard_link(b.dir.join(f), to.join(f))
-                    .or_else(|_| std::fs::copy(b.dir.join(f), to.join(f)).map(|_| ()))?;
-            }
+            link_tree(&b.dir, &dest.join(&b.meta.ulid))?;
         }
         if !skip_head && let Some((lo, hi)) = self.head.time_range() {
             let series = self.head.series_in(lo, hi + 1);
-            write_block(
+            self.write_block(
                 &dest,
                 lo,
                 hi + 1,
@@ -798,6 +1113,32 @@ mod tests {
                 .all(|b| b.meta.max_time - b.meta.min_time == HOUR_MS / 2)
         );
         assert_eq!(all(&db).len(), 3 * 60);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn block_format_prometheus_writes_and_compacts_prometheus_blocks() {
+        let d = tmp("promformat");
+        let mut opts = Options::new(0, 0).with_block_range(HOUR_MS / 2, Some(3 * HOUR_MS / 2));
+        opts.block_format = BlockFormat::Prometheus;
+        let db = Db::open(&d, opts.clone()).unwrap();
+        ingest(&db, 0, 4, 60_000);
+        db.maintain().unwrap();
+        let blocks = db.blocks();
+        assert!(blocks.len() >= 2, "{} blocks", blocks.len());
+        assert!(
+            blocks
+                .iter()
+                .all(|b| b.format == crate::block::Format::Prometheus(2)),
+            "every block cut or compacted is in Prometheus's format"
+        );
+        // The 1.5h compaction merged the first three half-hour blocks.
+        assert!(blocks.iter().any(|b| b.meta.compaction.level == 2));
+        assert_eq!(all(&db).len(), 4 * 60);
+        drop(db);
+        // And read back after a restart.
+        let db = Db::open(&d, opts).unwrap();
+        assert_eq!(all(&db).len(), 4 * 60);
         let _ = std::fs::remove_dir_all(&d);
     }
 

@@ -7,7 +7,9 @@
 //! - [`head`]: series, postings and chunks in memory, with WAL-backed commits; implements `Storage`.
 //! - [`db`]: head + blocks as one `Storage`; cutting, compaction, retention.
 //! - [`datadir`]: what a data directory holds and whose it is (vigil never touches files it
-//!   did not write), and the lock on it.
+//!   did not write and could not read), and the lock on it.
+//! - [`prometheus`]: Prometheus's formats: its blocks read and written, its head (WAL,
+//!   checkpoints, head chunks) read.
 
 pub mod backfill;
 pub mod block;
@@ -17,5 +19,6 @@ pub mod db;
 pub mod head;
 pub mod journal;
 pub mod packed;
+pub mod prometheus;
 pub mod tools;
 pub mod wal;

@@ -1,4 +1,5 @@
-//! `vigil tsdb analyze` and `vigil tsdb dump`: inspect the blocks of a data directory.
+//! `vigil tsdb analyze`, `dump` and `export`: inspect the blocks of a data directory (vigil's
+//! or Prometheus's), and write it out in Prometheus's format.
 
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -17,7 +18,13 @@ pub fn analyze(dir: &Path, limit: usize) -> Result<String, String> {
     for e in std::fs::read_dir(dir).map_err(|e| format!("read {}: {e}", dir.display()))? {
         let e = e.map_err(|e| e.to_string())?;
         if e.path().join("meta.json").exists() {
-            blocks.push(Block::open(&e.path()).map_err(|e| e.to_string())?);
+            match Block::open(&e.path()) {
+                Ok(b) => blocks.push(b),
+                // One damaged block does not hide the others: named, and the report goes on.
+                Err(err) => {
+                    let _ = writeln!(out, "Unreadable block {}: {err}\n", e.path().display());
+                }
+            }
         }
     }
     blocks.sort_by_key(|b| b.meta.min_time);
@@ -28,8 +35,12 @@ pub fn analyze(dir: &Path, limit: usize) -> Result<String, String> {
         let m = &b.meta;
         let _ = writeln!(
             out,
-            "Block ID: {}\nDuration: {}ms (mint {} maxt {})\nSeries: {}\nSamples: {}\nChunks: {}\nSize: {} bytes\nCompaction level: {}\n",
+            "Block ID: {}\nFormat: {}\nDuration: {}ms (mint {} maxt {})\nSeries: {}\nSamples: {}\nChunks: {}\nSize: {} bytes\nCompaction level: {}\n",
             m.ulid,
+            match b.format {
+                crate::block::Format::Vigil => "vigil".to_string(),
+                crate::block::Format::Prometheus(v) => format!("Prometheus (index v{v})"),
+            },
             m.max_time - m.min_time,
             m.min_time,
             m.max_time,
@@ -114,4 +125,56 @@ pub fn dump(dir: &Path, mint: i64, maxt: i64, out: &mut dyn std::io::Write) -> R
         }
     }
     Ok(())
+}
+
+/// What [`export_prometheus`] wrote.
+pub struct Exported {
+    pub blocks: Vec<crate::block::BlockMeta>,
+}
+
+/// Write the database in `dir` (blocks and head, either format) as Prometheus-format blocks
+/// under `out`: one per source block with the same range, compaction level and sources, and
+/// the head as one more. `dir` is opened read-only; `out` must be empty or absent.
+pub fn export_prometheus(dir: &Path, out: &Path) -> Result<Exported, String> {
+    if std::fs::read_dir(out)
+        .map(|mut d| d.next().is_some())
+        .unwrap_or(false)
+    {
+        return Err(format!(
+            "{} is not empty: export writes into an empty directory",
+            out.display()
+        ));
+    }
+    std::fs::create_dir_all(out).map_err(|e| format!("create {}: {e}", out.display()))?;
+    let db = Db::open_read_only(dir).map_err(|e| format!("open {}: {e}", dir.display()))?;
+    let mut metas = Vec::new();
+    for b in db.blocks() {
+        let series = b
+            .all_series()
+            .into_iter()
+            .map(|s| (s.labels, s.samples))
+            .collect();
+        let m = crate::prometheus::writer::write_block(
+            out,
+            b.meta.min_time,
+            b.meta.max_time,
+            series,
+            b.meta.compaction.clone(),
+        )
+        .map_err(|e| format!("write block for {}: {e}", b.meta.ulid))?;
+        metas.push(m);
+    }
+    if let Some((lo, hi)) = db.head().time_range() {
+        let series = db.head().series_in(lo, hi + 1);
+        let m = crate::prometheus::writer::write_block(
+            out,
+            lo,
+            hi + 1,
+            series,
+            crate::block::Compaction::default(),
+        )
+        .map_err(|e| format!("write the head's block: {e}"))?;
+        metas.push(m);
+    }
+    Ok(Exported { blocks: metas })
 }

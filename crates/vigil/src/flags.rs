@@ -355,6 +355,15 @@ pub enum TsdbCommand {
         #[arg(long, default_value = "20")]
         limit: usize,
     },
+    /// Export a data directory (vigil's or Prometheus's) as Prometheus-format blocks, for
+    /// Prometheus, promtool or a Thanos sidecar.
+    Export {
+        /// The only format: `prometheus` (index v2, XOR chunks).
+        #[arg(long = "format", default_value = "prometheus", value_parser = ["prometheus"])]
+        format: String,
+        dir: std::path::PathBuf,
+        out: std::path::PathBuf,
+    },
     /// Dump samples of a data directory as `{labels} value timestamp_ms` lines.
     Dump {
         #[arg(default_value = "data/")]

@@ -95,6 +95,18 @@ fn tsdb_command(cmd: TsdbCommand) -> std::process::ExitCode {
         TsdbCommand::Analyze { dir, limit } => {
             vigil_tsdb::tools::analyze(&dir, limit).map(|r| print!("{r}"))
         }
+        TsdbCommand::Export {
+            format: _,
+            dir,
+            out,
+        } => vigil_tsdb::tools::export_prometheus(&dir, &out).map(|e| {
+            for m in e.blocks {
+                println!(
+                    "BLOCK ULID {} MIN TIME {} MAX TIME {} SERIES {} SAMPLES {}",
+                    m.ulid, m.min_time, m.max_time, m.stats.num_series, m.stats.num_samples
+                );
+            }
+        }),
         TsdbCommand::Dump {
             dir,
             min_time,

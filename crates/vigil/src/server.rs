@@ -416,6 +416,9 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
             max_block.map(|d| d.as_millis() as i64),
         );
     opts.no_lockfile = flags.no_lockfile;
+    if flags.block_format == "prometheus" {
+        opts.block_format = vigil_tsdb::db::BlockFormat::Prometheus;
+    }
     if let Some(s) = flags
         .wal_segment_size
         .as_deref()

@@ -104,6 +104,25 @@ impl Collector for TsdbCollector {
         )?;
         gauge(
             &mut enc,
+            "vigil_tsdb_unreadable_files",
+            "Files in the storage directory vigil could not read at start (left as they were; the log names each and why).",
+            self.db.unreadable().len() as f64,
+        )?;
+        let (histogram_chunks, bad_chunks) = self.db.skipped_chunks();
+        counter(
+            &mut enc,
+            "vigil_tsdb_unreadable_chunks",
+            "Chunks of blocks skipped when read because they were damaged (bad checksum, cut short).",
+            bad_chunks,
+        )?;
+        counter(
+            &mut enc,
+            "vigil_tsdb_histogram_chunks_skipped",
+            "Native histogram chunks of Prometheus blocks skipped when read (vigil does not store native histograms yet).",
+            histogram_chunks,
+        )?;
+        gauge(
+            &mut enc,
             "prometheus_tsdb_blocks_loaded",
             "Number of currently loaded data blocks",
             blocks.len() as f64,

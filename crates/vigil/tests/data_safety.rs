@@ -1,6 +1,7 @@
-//! vigil never destroys data it does not understand: on a directory Debian's Prometheus wrote
-//! (WAL, head chunks, a promtool-backfilled block) it refuses to start and every file stays
-//! byte for byte as it was; two processes never share a directory; a read-only directory is
+//! vigil never destroys data it does not understand: in agent mode, which reads no blocks, a
+//! directory Debian's Prometheus wrote (WAL, head chunks, a promtool-backfilled block) is
+//! refused and every file stays byte for byte as it was (the server reads such a directory:
+//! `prometheus_data.rs`); two processes never share a directory; a read-only directory is
 //! refused clearly.
 
 mod support;
@@ -80,7 +81,7 @@ fn start_prometheus(dir: &Path, data: &Path, port: u16) -> Proc {
 }
 
 #[test]
-fn a_prometheus_directory_is_refused_and_left_byte_identical() {
+fn the_agent_refuses_a_prometheus_directory_and_leaves_it_byte_identical() {
     let dir = temp_dir("prom-dir");
     let data = dir.join("data");
     // Prometheus scrapes itself for a few seconds (WAL and head chunks), then is killed.
@@ -128,18 +129,19 @@ fn a_prometheus_directory_is_refused_and_left_byte_identical() {
     let (status, log) = vigil_exits(
         &dir,
         &[
-            format!("--storage.tsdb.path={}", data.display()),
+            "--agent".to_string(),
+            format!("--storage.agent.path={}", data.display()),
             format!("--web.listen-address=127.0.0.1:{}", free_port()),
         ],
     );
     assert!(!status.success(), "{log}");
     for want in [
-        "holds data vigil did not write",
+        "holds data vigil did not write, which agent mode does not read",
         "chunks_head (Prometheus's memory-mapped head chunks)",
         "(a Prometheus block)",
         "wal/00000000 (a WAL segment not in vigil's format",
         "has not changed anything",
-        "promtool tsdb dump-openmetrics",
+        "server mode reads",
     ] {
         assert!(log.contains(want), "missing {want:?} in: {log}");
     }
@@ -213,7 +215,8 @@ fn a_read_only_directory_is_refused_clearly() {
     let (status, log) = vigil_exits(
         &dir,
         &[
-            format!("--storage.tsdb.path={}", data.display()),
+            "--agent".to_string(),
+            format!("--storage.agent.path={}", data.display()),
             format!("--web.listen-address=127.0.0.1:{}", free_port()),
         ],
     );

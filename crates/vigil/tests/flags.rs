@@ -224,7 +224,7 @@ const TESTED_BY: &[(&str, &str)] = &[
     ("web.cors.origin", "working_flags_take_effect"),
     (
         "storage.tsdb.path",
-        "a_prometheus_directory_is_refused_and_left_byte_identical",
+        "vigil_takes_over_a_prometheus_directory_and_the_way_back_works",
     ),
     ("storage.tsdb.retention.time", "working_flags_take_effect"),
     ("storage.tsdb.retention.size", "working_flags_take_effect"),
@@ -238,6 +238,10 @@ const TESTED_BY: &[(&str, &str)] = &[
         "min_block_duration_sets_the_cut_range",
     ),
     ("storage.tsdb.wal-segment-size", "working_flags_take_effect"),
+    (
+        "storage.tsdb.block-format",
+        "block_format_prometheus_writes_and_compacts_prometheus_blocks",
+    ),
     ("storage.tsdb.no-lockfile", "working_flags_take_effect"),
     (
         "storage.tsdb.max-head-series",

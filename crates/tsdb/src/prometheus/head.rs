@@ -1,0 +1,824 @@
+//! Prometheus's head as it left it: the WAL (`wal/`: segments of 32 KiB pages, records in
+//! fragments, optionally snappy-compressed; `wal/checkpoint.N/`), the out-of-order WAL
+//! (`wbl/`) and the memory-mapped head chunks (`chunks_head/`), read into series and samples.
+//!
+//! Nothing here writes. The caller persists what was read (blocks for complete ranges, vigil's
+//! head and WAL for the newest), and only then removes the files, and only if everything in
+//! them was carried over ([`Import::complete`]); otherwise they are kept, unchanged. A damaged
+//! file is reported in [`Import::unreadable`] with what was read from it before the damage.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use vigil_model::{Label, Labels, Sample};
+
+use super::{Dec, HEAD_CHUNKS_MAGIC, crc};
+use crate::chunk::XorIter;
+
+const PAGE: usize = 32 * 1024;
+const FRAG_HEADER: usize = 7;
+
+/// WAL record types (Prometheus's `record` package).
+const REC_SERIES: u8 = 1;
+const REC_SAMPLES: u8 = 2;
+const REC_TOMBSTONES: u8 = 3;
+const REC_MMAP_MARKERS: u8 = 5;
+const REC_METADATA: u8 = 6;
+
+/// What was read from a Prometheus head.
+#[derive(Default)]
+pub struct Import {
+    /// Series (in no particular order) with their samples in time order, without duplicate
+    /// label sets or timestamps: in-order samples at or after
+    /// `min_valid`, out-of-order ones (`wbl/`, out-of-order head chunks) whatever their time,
+    /// as Prometheus replays them.
+    pub series: Vec<(Labels, Vec<Sample>)>,
+    /// Every Prometheus file and directory found (segments, checkpoint directories, head chunk
+    /// files), read or not: what is moved out of vigil's way once the data is safe.
+    pub files: Vec<PathBuf>,
+    /// Files with damage: what is wrong. What came before the damage was read.
+    pub unreadable: Vec<(PathBuf, String)>,
+    pub samples: u64,
+    /// Samples whose series record was not found (it was in a file that could not be read).
+    pub orphan_samples: u64,
+    /// Records vigil does not store yet (native histograms, exemplars) or does not know.
+    pub unsupported_records: u64,
+}
+
+impl Import {
+    /// Whether everything in the files was carried over: only then may they be deleted;
+    /// otherwise they are kept, unchanged, under `prometheus-unread/`.
+    pub fn complete(&self) -> bool {
+        self.unreadable.is_empty() && self.orphan_samples == 0 && self.unsupported_records == 0
+    }
+}
+
+/// Whether `dir` holds a Prometheus head: Prometheus-framed WAL segments, a `chunks_head/`
+/// or a `wbl/` with files.
+pub fn present(dir: &Path) -> std::io::Result<bool> {
+    if dir.join(STAGING).exists() {
+        return Ok(true);
+    }
+    for sub in ["chunks_head", "wbl"] {
+        if has_files(&dir.join(sub))? {
+            return Ok(true);
+        }
+    }
+    Ok(!foreign_wal_files(&dir.join("wal"))?.is_empty())
+}
+
+/// Where Prometheus's head files wait, moved out of vigil's `wal/`, until what they hold is
+/// safe in vigil's blocks and WAL.
+pub const STAGING: &str = "prometheus-import";
+
+/// Whether a WAL segment's bytes are Prometheus's: empty, zero padding, or a first fragment
+/// header Prometheus could have written (a "full" or "first" fragment that fits its page; its
+/// checksum is checked when read, so a damaged one is still recognised, and kept). A vigil
+/// segment of a newer format is not: that is refused, not read.
+fn is_prometheus_segment(b: &[u8]) -> bool {
+    if b.starts_with(crate::wal::SEGMENT_MAGIC) {
+        return false;
+    }
+    if b.len() < FRAG_HEADER {
+        return b.iter().all(|&x| x == 0);
+    }
+    let len = u16::from_be_bytes([b[1], b[2]]) as usize;
+    match b[0] {
+        0 => b[..b.len().min(PAGE)].iter().all(|&x| x == 0),
+        t if t & !0x1f == 0 => matches!(t & 0x07, 1 | 2) && len <= PAGE - FRAG_HEADER,
+        _ => false,
+    }
+}
+
+fn has_files(dir: &Path) -> std::io::Result<bool> {
+    match std::fs::read_dir(dir) {
+        Ok(mut rd) => Ok(rd.next().is_some()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Segment files (`NNNNNNNN`) of a WAL directory in order.
+fn segment_files(dir: &Path) -> std::io::Result<Vec<(u64, PathBuf)>> {
+    let mut out = Vec::new();
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(e),
+    };
+    for e in rd {
+        let e = e?;
+        let name = e.file_name().to_string_lossy().to_string();
+        if e.file_type()?.is_file()
+            && !name.is_empty()
+            && name.bytes().all(|b| b.is_ascii_digit())
+            && let Ok(n) = name.parse()
+        {
+            out.push((n, e.path()));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Everything in `wal/` that is not vigil's: segments not in vigil's format and checkpoint
+/// directories without a vigil segment (an empty one included).
+pub fn foreign_wal_files(wal: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for (_, p) in segment_files(wal)? {
+        if crate::wal::classify_file(&p)? == crate::wal::SegmentKind::Foreign {
+            out.push(p);
+        }
+    }
+    for (_, cp) in checkpoints(wal)? {
+        let mut vigils = false;
+        for (_, p) in segment_files(&cp)? {
+            vigils |= matches!(
+                crate::wal::classify_file(&p)?,
+                crate::wal::SegmentKind::Vigil | crate::wal::SegmentKind::Legacy
+            );
+        }
+        if !vigils {
+            out.push(cp);
+        }
+    }
+    Ok(out)
+}
+
+fn checkpoints(wal: &Path) -> std::io::Result<Vec<(u64, PathBuf)>> {
+    let mut out = Vec::new();
+    let rd = match std::fs::read_dir(wal) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(e),
+    };
+    for e in rd {
+        let e = e?;
+        let name = e.file_name().to_string_lossy().to_string();
+        if let Some(n) = name.strip_prefix("checkpoint.")
+            && e.file_type()?.is_dir()
+            && let Ok(n) = n.parse()
+        {
+            out.push((n, e.path()));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// How a segment's reading ended.
+enum End {
+    Clean,
+    /// The file ends inside a record: a write cut short.
+    Torn(String),
+    Damaged(String),
+}
+
+/// The records of one segment file, each passed to `f`.
+fn read_segment(b: &[u8], mut f: impl FnMut(&[u8])) -> End {
+    let mut rec: Vec<u8> = Vec::new();
+    let mut in_record = false;
+    let mut compressed = false;
+    let mut pos = 0;
+    while pos < b.len() {
+        let page_end = (pos / PAGE + 1) * PAGE;
+        if page_end - pos < FRAG_HEADER {
+            pos = page_end;
+            continue;
+        }
+        if b.len() - pos < FRAG_HEADER {
+            return if b[pos..].iter().all(|&x| x == 0) && !in_record {
+                End::Clean
+            } else {
+                End::Torn(format!("offset {pos}: a record header cut short"))
+            };
+        }
+        let typ = b[pos];
+        let kind = typ & 0x07;
+        if kind == 0 {
+            // The rest of the page is empty, as Prometheus checks.
+            if !b[pos..page_end.min(b.len())].iter().all(|&x| x == 0) {
+                return End::Damaged(format!("offset {pos}: a page's padding is not zero"));
+            }
+            pos = page_end;
+            continue;
+        }
+        if typ & 0x10 != 0 {
+            return End::Damaged(format!(
+                "offset {pos}: a zstd-compressed record (vigil reads uncompressed and snappy WAL records)"
+            ));
+        }
+        let len = u16::from_be_bytes([b[pos + 1], b[pos + 2]]) as usize;
+        let want = u32::from_be_bytes([b[pos + 3], b[pos + 4], b[pos + 5], b[pos + 6]]);
+        let start = pos + FRAG_HEADER;
+        if start + len > page_end {
+            return End::Damaged(format!("offset {pos}: a record fragment crosses its page"));
+        }
+        if start + len > b.len() {
+            return End::Torn(format!("offset {pos}: a record cut short"));
+        }
+        let data = &b[start..start + len];
+        if crc(data) != want {
+            return End::Damaged(format!("offset {pos}: record checksum mismatch"));
+        }
+        match kind {
+            1 | 2 => {
+                if in_record {
+                    return End::Damaged(format!("offset {pos}: a record starts inside another"));
+                }
+                rec.clear();
+                rec.extend_from_slice(data);
+                compressed = typ & 0x08 != 0;
+                in_record = kind == 2;
+            }
+            3 | 4 if in_record => {
+                rec.extend_from_slice(data);
+                in_record = kind == 3;
+            }
+            _ => return End::Damaged(format!("offset {pos}: unexpected fragment type {typ}")),
+        }
+        pos = start + len;
+        if !in_record {
+            if compressed {
+                // A record is at most a segment: a bigger claimed size is damage.
+                if snap::raw::decompress_len(&rec).map_or(true, |n| n > 256 << 20) {
+                    return End::Damaged(format!("offset {pos}: a bad snappy length"));
+                }
+                match snap::raw::Decoder::new().decompress_vec(&rec) {
+                    Ok(d) => f(&d),
+                    Err(e) => {
+                        return End::Damaged(format!("offset {pos}: snappy: {e}"));
+                    }
+                }
+            } else {
+                f(&rec);
+            }
+        }
+    }
+    if in_record {
+        End::Torn("the file ends inside a record".into())
+    } else {
+        End::Clean
+    }
+}
+
+/// Series and samples gathered from records, by Prometheus's series refs.
+/// Samples by series ref. Prometheus's refs are dense (counted up from 1), so most live in a
+/// vector indexed by ref (no hashing, one memory access per sample); a ref far beyond the
+/// series seen so far (churn, or a hostile file) goes to a map, so no record can make it
+/// allocate more than the series it names.
+#[derive(Default)]
+struct RefSamples {
+    dense: Vec<Vec<Sample>>,
+    sparse: foldhash::HashMap<u64, Vec<Sample>>,
+}
+
+impl RefSamples {
+    fn get(&mut self, id: u64, known_series: usize) -> &mut Vec<Sample> {
+        let limit = (known_series as u64)
+            .saturating_mul(2)
+            .saturating_add(1 << 16);
+        if id < limit {
+            let i = id as usize;
+            if i >= self.dense.len() {
+                self.dense.resize_with(i + 1, Vec::new);
+            }
+            &mut self.dense[i]
+        } else {
+            self.sparse.entry(id).or_default()
+        }
+    }
+
+    fn take(&mut self, id: u64) -> Vec<Sample> {
+        match self.dense.get_mut(id as usize) {
+            Some(v) if !v.is_empty() => std::mem::take(v),
+            _ => self.sparse.remove(&id).unwrap_or_default(),
+        }
+    }
+
+    fn ids(&self) -> impl Iterator<Item = u64> + '_ {
+        self.dense
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(i, _)| i as u64)
+            .chain(self.sparse.keys().copied())
+    }
+}
+
+#[derive(Default)]
+struct Gather {
+    labels: foldhash::HashMap<u64, Labels>,
+    samples: RefSamples,
+    /// Out-of-order samples (`wbl/`, out-of-order head chunks): not bounded by `min_valid`.
+    ooo: RefSamples,
+    stones: HashMap<u64, Vec<(i64, i64)>>,
+    /// Reading the out-of-order WAL.
+    in_wbl: bool,
+    unsupported: u64,
+}
+
+impl Gather {
+    fn record(&mut self, r: &[u8]) -> Result<(), String> {
+        let Some((&typ, body)) = r.split_first() else {
+            return Ok(());
+        };
+        let mut d = Dec::new(body, 0);
+        let bad = || format!("a truncated record of type {typ}");
+        match typ {
+            REC_SERIES => {
+                while d.remaining() > 0 {
+                    let id = d.be64().ok_or_else(bad)?;
+                    let n = d.uvarint().ok_or_else(bad)? as usize;
+                    let mut ls = Vec::with_capacity(n.min(256));
+                    for _ in 0..n {
+                        let name = d.str().ok_or_else(bad)?.to_string();
+                        let value = d.str().ok_or_else(bad)?.to_string();
+                        ls.push(Label { name, value });
+                    }
+                    self.labels.insert(id, super::labels_from(ls));
+                }
+            }
+            REC_SAMPLES => {
+                if d.remaining() == 0 {
+                    return Ok(());
+                }
+                let id0 = d.be64().ok_or_else(bad)? as i64;
+                let t0 = d.be64().ok_or_else(bad)? as i64;
+                while d.remaining() > 0 {
+                    let id = id0.wrapping_add(d.varint().ok_or_else(bad)?) as u64;
+                    let t = t0.wrapping_add(d.varint().ok_or_else(bad)?);
+                    let v = f64::from_bits(d.be64().ok_or_else(bad)?);
+                    let m = if self.in_wbl {
+                        &mut self.ooo
+                    } else {
+                        &mut self.samples
+                    };
+                    m.get(id, self.labels.len()).push(Sample { t, v });
+                }
+            }
+            REC_TOMBSTONES => {
+                while d.remaining() > 0 {
+                    let id = d.be64().ok_or_else(bad)?;
+                    let mint = d.varint().ok_or_else(bad)?;
+                    let maxt = d.varint().ok_or_else(bad)?;
+                    self.stones.entry(id).or_default().push((mint, maxt));
+                }
+            }
+            // Memory-map markers and metadata: nothing vigil needs to rebuild the samples.
+            REC_MMAP_MARKERS | REC_METADATA => {}
+            // Exemplars, native histograms (not stored by vigil yet) and record types of later
+            // Prometheus releases: counted, and the files kept.
+            _ => self.unsupported += 1,
+        }
+        Ok(())
+    }
+
+    /// The memory-mapped head chunks of one `chunks_head/` file.
+    fn head_chunks(&mut self, b: &[u8]) -> End {
+        if b.len() < 8
+            || u32::from_be_bytes(b[..4].try_into().unwrap_or_default()) != HEAD_CHUNKS_MAGIC
+        {
+            return End::Damaged("bad magic".into());
+        }
+        let mut pos = 8;
+        // Room for a chunk's fixed header (ref, mint, maxt, encoding) and a length byte.
+        while b.len() - pos > 8 + 8 + 8 + 1 {
+            let mut d = Dec::new(b, pos);
+            let (Some(id), Some(_mint), Some(_maxt), Some(enc), Some(len)) =
+                (d.be64(), d.be64(), d.be64(), d.u8(), d.uvarint())
+            else {
+                break;
+            };
+            if id == 0 && enc == 0 && len == 0 {
+                // Zeroes past the last chunk written.
+                return End::Clean;
+            }
+            let Some(data) = d.bytes(len as usize) else {
+                return End::Torn(format!("offset {pos}: a chunk cut short"));
+            };
+            let Some(want) = d.be32() else {
+                return End::Torn(format!("offset {pos}: a chunk cut short"));
+            };
+            if crc(&b[pos..d.pos - 4]) != want {
+                return End::Damaged(format!("offset {pos}: chunk checksum mismatch"));
+            }
+            // The high bit marks an out-of-order chunk; the encoding is in the rest.
+            match enc & 0x7f {
+                super::chunks::ENC_XOR => {
+                    let Some(it) = XorIter::from_bytes(data) else {
+                        return End::Damaged(format!("offset {pos}: not a valid XOR chunk"));
+                    };
+                    let m = if enc & 0x80 != 0 {
+                        &mut self.ooo
+                    } else {
+                        &mut self.samples
+                    };
+                    m.get(id, self.labels.len()).extend(it);
+                }
+                super::chunks::ENC_HISTOGRAM | super::chunks::ENC_FLOAT_HISTOGRAM => {
+                    self.unsupported += 1
+                }
+                e => return End::Damaged(format!("offset {pos}: unknown chunk encoding {e}")),
+            }
+            pos = d.pos;
+        }
+        if b[pos..].iter().all(|&x| x == 0) {
+            End::Clean
+        } else {
+            End::Torn(format!("offset {pos}: a chunk cut short"))
+        }
+    }
+}
+
+/// A byte string ordered as the label sets are (name, 0, value, 0, ...: no string holds a 0
+/// byte; far cheaper to compare than the labels); empty if one does, and the caller sorts on
+/// the labels themselves.
+pub fn order_key(l: &Labels) -> Vec<u8> {
+    let mut k = Vec::with_capacity(64);
+    for x in l.iter() {
+        if x.name.as_bytes().contains(&0) || x.value.as_bytes().contains(&0) {
+            return Vec::new();
+        }
+        k.extend_from_slice(x.name.as_bytes());
+        k.push(0);
+        k.extend_from_slice(x.value.as_bytes());
+        k.push(0);
+    }
+    k.push(1); // never empty, even for an empty set
+    k
+}
+
+/// The segments of one WAL directory to read: (path, whether it is the newest non-empty one).
+fn wal_sources(
+    dir: &Path,
+    after: Option<u64>,
+    out: &mut Vec<(PathBuf, bool, bool)>,
+    wbl: bool,
+    imp: &mut Import,
+) -> std::io::Result<()> {
+    let mut segs = Vec::new();
+    for (n, p) in segment_files(dir)? {
+        let kind = crate::wal::classify_file(&p)?;
+        if matches!(
+            kind,
+            crate::wal::SegmentKind::Vigil | crate::wal::SegmentKind::Legacy
+        ) {
+            continue; // vigil's own: its head replays it
+        }
+        let b = std::fs::read(&p)?;
+        if !is_prometheus_segment(&b) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "{}: neither a vigil WAL segment this build reads nor Prometheus's (a newer vigil's?): left untouched; start the vigil that wrote it",
+                    p.display()
+                ),
+            ));
+        }
+        imp.files.push(p.clone());
+        // Segments a checkpoint covers are superseded by it, as Prometheus replays.
+        if after.is_some_and(|c| n <= c) {
+            continue;
+        }
+        segs.push((p, b.is_empty()));
+    }
+    let newest = segs.iter().rposition(|(_, empty)| !empty);
+    for (i, (p, _)) in segs.into_iter().enumerate() {
+        out.push((p, Some(i) == newest, wbl));
+    }
+    Ok(())
+}
+
+/// Read Prometheus's head in `dir` (and in `dir/prometheus-import/`, where an interrupted
+/// import left it): in-order samples at or after `min_valid` (older ones are in blocks, as
+/// Prometheus's own replay assumes), out-of-order ones whatever their time.
+pub fn read(dir: &Path, min_valid: i64) -> std::io::Result<Import> {
+    let mut g = Gather::default();
+    let mut imp = Import::default();
+    let mut sources: Vec<(PathBuf, bool, bool)> = Vec::new(); // (segment, newest, wbl)
+    let mut heads = Vec::new();
+    for root in [dir.join(STAGING), dir.to_path_buf()] {
+        let wal = root.join("wal");
+        // Prometheus's checkpoints (vigil's are its head's): the newest is read, older ones
+        // are superseded.
+        let foreign = foreign_wal_files(&wal)?;
+        let cps: Vec<(u64, PathBuf)> = checkpoints(&wal)?
+            .into_iter()
+            .filter(|(_, p)| foreign.contains(p))
+            .collect();
+        imp.files.extend(cps.iter().map(|(_, p)| p.clone()));
+        if let Some((_, cp)) = cps.last() {
+            for (_, p) in segment_files(cp)? {
+                sources.push((p, false, false));
+            }
+        }
+        wal_sources(
+            &wal,
+            cps.last().map(|(n, _)| *n),
+            &mut sources,
+            false,
+            &mut imp,
+        )?;
+        wal_sources(&root.join("wbl"), None, &mut sources, true, &mut imp)?;
+        let hc = segment_files(&root.join("chunks_head"))?;
+        imp.files.extend(hc.iter().map(|(_, p)| p.clone()));
+        heads.push(hc);
+    }
+    for (path, newest, wbl) in sources {
+        let b = std::fs::read(&path)?;
+        g.in_wbl = wbl;
+        let mut rec_err = None;
+        let end = read_segment(&b, |r| {
+            if rec_err.is_none()
+                && let Err(e) = g.record(r)
+            {
+                rec_err = Some(e);
+            }
+        });
+        match (end, rec_err) {
+            (_, Some(e)) => imp.unreadable.push((path, e)),
+            (End::Clean, None) => {}
+            (End::Torn(why), None) if newest => {
+                tracing::warn!(file = %path.display(), %why, "Prometheus WAL segment ends in a torn record (a write cut short by the crash): read up to it, as Prometheus's repair would");
+            }
+            (End::Torn(why) | End::Damaged(why), None) => imp.unreadable.push((path, why)),
+        }
+    }
+    for hc in heads {
+        let n = hc.len();
+        for (i, (_, path)) in hc.into_iter().enumerate() {
+            let b = std::fs::read(&path)?;
+            match g.head_chunks(&b) {
+                End::Clean => {}
+                End::Torn(why) if i + 1 == n => {
+                    tracing::warn!(file = %path.display(), %why, "Prometheus head chunk file ends in a torn chunk: read up to it");
+                }
+                End::Torn(why) | End::Damaged(why) => imp.unreadable.push((path, why)),
+            }
+        }
+    }
+
+    // One label set may have had several refs over the head's life: merged by labels (their
+    // hash is cached). Not sorted: vigil's head takes series in any order, and only the part
+    // written as blocks is sorted, there.
+    let mut ids: Vec<u64> = g.samples.ids().chain(g.ooo.ids()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut at: foldhash::HashMap<Labels, usize> = Default::default();
+    let mut series: Vec<(Labels, Vec<Sample>)> = Vec::with_capacity(ids.len());
+    let mut merged = false;
+    for id in ids {
+        let mut samples = g.samples.take(id);
+        samples.retain(|s| s.t >= min_valid);
+        samples.extend(g.ooo.take(id));
+        let Some(labels) = g.labels.get(&id) else {
+            // Its series record was in a file that could not be read (Prometheus drops a
+            // series' samples with its record only after they are in a block).
+            imp.orphan_samples += samples.len() as u64;
+            continue;
+        };
+        if let Some(stones) = g.stones.get(&id) {
+            samples.retain(|s| !stones.iter().any(|&(a, b)| s.t >= a && s.t <= b));
+        }
+        if samples.is_empty() {
+            continue;
+        }
+        match at.get(labels) {
+            Some(&i) => {
+                series[i].1.extend(samples);
+                merged = true;
+            }
+            None => {
+                at.insert(labels.clone(), series.len());
+                series.push((labels.clone(), samples));
+            }
+        }
+    }
+    let _ = merged;
+    for (_, s) in &mut series {
+        if !s.is_sorted_by_key(|x| x.t) {
+            s.sort_by_key(|x| x.t);
+        }
+        s.dedup_by_key(|x| x.t);
+    }
+    imp.series = series;
+    imp.samples = imp.series.iter().map(|(_, s)| s.len() as u64).sum();
+    imp.unsupported_records = g.unsupported;
+    Ok(imp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Frame records as Prometheus's WAL does: 32 KiB pages, fragments with CRC-32C.
+    pub(crate) fn frame(records: &[Vec<u8>], compress: bool) -> Vec<u8> {
+        let mut out: Vec<u8> = Vec::new();
+        for r in records {
+            let (data, flag) = if compress {
+                (snap::raw::Encoder::new().compress_vec(r).unwrap(), 0x08)
+            } else {
+                (r.clone(), 0)
+            };
+            let mut rest = &data[..];
+            let mut first = true;
+            loop {
+                let left = PAGE - out.len() % PAGE;
+                if left < FRAG_HEADER + 1 {
+                    out.resize(out.len() + left, 0);
+                    continue;
+                }
+                let n = rest.len().min(left - FRAG_HEADER);
+                let last = n == rest.len();
+                let kind = match (first, last) {
+                    (true, true) => 1,
+                    (true, false) => 2,
+                    (false, false) => 3,
+                    (false, true) => 4,
+                };
+                out.push(kind | flag);
+                out.extend_from_slice(&(n as u16).to_be_bytes());
+                out.extend_from_slice(&crc(&rest[..n]).to_be_bytes());
+                out.extend_from_slice(&rest[..n]);
+                rest = &rest[n..];
+                first = false;
+                if last {
+                    break;
+                }
+            }
+        }
+        out
+    }
+
+    pub(crate) fn series_rec(id: u64, pairs: &[(&str, &str)]) -> Vec<u8> {
+        let mut b = vec![REC_SERIES];
+        b.extend_from_slice(&id.to_be_bytes());
+        super::super::put_uvarint(&mut b, pairs.len() as u64);
+        for (n, v) in pairs {
+            super::super::put_str(&mut b, n);
+            super::super::put_str(&mut b, v);
+        }
+        b
+    }
+
+    pub(crate) fn samples_rec(s: &[(u64, i64, f64)]) -> Vec<u8> {
+        let mut b = vec![REC_SAMPLES];
+        b.extend_from_slice(&s[0].0.to_be_bytes());
+        b.extend_from_slice(&s[0].1.to_be_bytes());
+        for &(id, t, v) in s {
+            super::super::put_varint(&mut b, id as i64 - s[0].0 as i64);
+            super::super::put_varint(&mut b, t - s[0].1);
+            b.extend_from_slice(&v.to_bits().to_be_bytes());
+        }
+        b
+    }
+
+    fn tmp(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("vigil-promhead-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(d.join("wal")).unwrap();
+        d
+    }
+
+    #[test]
+    fn records_across_pages_compressed_or_not_are_read() {
+        for compress in [false, true] {
+            let d = tmp(&format!("pages-{compress}"));
+            // A series record bigger than a page, so it is split into fragments.
+            let big = "x".repeat(40_000);
+            let mut recs = vec![
+                series_rec(1, &[("__name__", "up"), ("job", "a")]),
+                series_rec(2, &[("__name__", "big"), ("v", &big)]),
+            ];
+            for k in 0..2000i64 {
+                recs.push(samples_rec(&[(1, k * 1000, k as f64), (2, k * 1000, 1.0)]));
+            }
+            std::fs::write(d.join("wal/00000000"), frame(&recs, compress)).unwrap();
+            assert!(present(&d).unwrap());
+            let imp = read(&d, 5_000).unwrap();
+            assert!(imp.unreadable.is_empty(), "{:?}", imp.unreadable);
+            assert_eq!(imp.series.len(), 2);
+            let up = imp
+                .series
+                .iter()
+                .find(|(l, _)| l.metric_name() == Some("up"))
+                .unwrap();
+            assert_eq!(up.1.len(), 1995);
+            assert_eq!(up.1[0], Sample { t: 5000, v: 5.0 });
+            assert!(imp.complete());
+            assert_eq!(imp.files.len(), 1);
+        }
+    }
+
+    fn db_open(d: &Path) -> crate::db::Db {
+        let opts = crate::db::Options::new(0, 0).with_block_range(10_000, Some(10_000));
+        crate::db::Db::open(d, opts).unwrap()
+    }
+
+    fn count(db: &crate::db::Db) -> usize {
+        use vigil_storage::Storage;
+        let q = db.querier(i64::MIN / 2, i64::MAX / 2).unwrap();
+        q.select(&[vigil_storage::Matcher::equal("__name__", "up")])
+            .unwrap()
+            .map(|s| s.samples.len())
+            .sum()
+    }
+
+    #[test]
+    fn an_import_persists_blocks_and_the_newest_range_then_removes_the_files() {
+        let d = tmp("import");
+        let mut recs = vec![series_rec(1, &[("__name__", "up"), ("job", "a")])];
+        for k in 0..50i64 {
+            recs.push(samples_rec(&[(1, k * 1000, k as f64)]));
+        }
+        std::fs::write(d.join("wal/00000000"), frame(&recs, true)).unwrap();
+        // An out-of-order sample in the wbl, older than everything else.
+        std::fs::create_dir_all(d.join("wbl")).unwrap();
+        std::fs::write(
+            d.join("wbl/00000000"),
+            frame(&[samples_rec(&[(1, -5000, 9.0)])], false),
+        )
+        .unwrap();
+        {
+            let db = db_open(&d);
+            assert_eq!(count(&db), 51);
+            // Complete 10s ranges became blocks; the newest (40s..50s) is in vigil's head.
+            assert_eq!(db.blocks().len(), 5);
+            assert_eq!(db.head().time_range(), Some((40_000, 49_000)));
+        }
+        assert!(!d.join(STAGING).exists());
+        assert!(!d.join("wbl").exists());
+        assert!(!d.join("prometheus-unread").exists());
+        for p in std::fs::read_dir(d.join("wal")).unwrap() {
+            let b = std::fs::read(p.unwrap().path()).unwrap();
+            assert!(b.starts_with(crate::wal::SEGMENT_MAGIC));
+        }
+        // Restarted: the same, from vigil's own blocks and WAL.
+        let db = db_open(&d);
+        assert_eq!(count(&db), 51);
+    }
+
+    #[test]
+    fn files_holding_what_vigil_cannot_store_are_kept() {
+        let d = tmp("keep");
+        let recs = vec![
+            series_rec(1, &[("__name__", "up")]),
+            samples_rec(&[(1, 1000, 1.0)]),
+            // A native histogram samples record (type 7): not stored by vigil yet.
+            vec![7, 0, 0, 0, 0, 0, 0, 0, 1],
+        ];
+        let seg = frame(&recs, false);
+        std::fs::write(d.join("wal/00000000"), &seg).unwrap();
+        {
+            let db = db_open(&d);
+            assert_eq!(count(&db), 1);
+        }
+        let kept: Vec<_> = std::fs::read_dir(d.join("prometheus-unread"))
+            .unwrap()
+            .collect();
+        assert_eq!(kept.len(), 1);
+        let p = kept[0].as_ref().unwrap().path().join("wal/00000000");
+        assert_eq!(std::fs::read(p).unwrap(), seg);
+        let db = db_open(&d);
+        assert_eq!(count(&db), 1);
+    }
+
+    #[test]
+    fn a_damaged_segment_is_reported_and_what_came_before_is_kept() {
+        let d = tmp("damaged");
+        let recs = vec![
+            series_rec(1, &[("__name__", "up")]),
+            samples_rec(&[(1, 1000, 1.0)]),
+            samples_rec(&[(1, 2000, 2.0)]),
+        ];
+        let mut b = frame(&recs, false);
+        let n = b.len();
+        b[n - 3] ^= 0xff; // inside the last record's value
+        std::fs::write(d.join("wal/00000000"), &b).unwrap();
+        std::fs::write(
+            d.join("wal/00000001"),
+            frame(&[samples_rec(&[(1, 3000, 3.0)])], false),
+        )
+        .unwrap();
+        let imp = read(&d, i64::MIN).unwrap();
+        assert_eq!(imp.unreadable.len(), 1);
+        assert!(
+            imp.unreadable[0].1.contains("checksum"),
+            "{}",
+            imp.unreadable[0].1
+        );
+        assert_eq!(
+            imp.series[0].1,
+            vec![Sample { t: 1000, v: 1.0 }, Sample { t: 3000, v: 3.0 }]
+        );
+        // The newest segment cut inside a record: a crash, read up to it.
+        let mut b = frame(&[samples_rec(&[(1, 4000, 4.0)])], false);
+        b.truncate(b.len() - 2);
+        std::fs::write(d.join("wal/00000002"), &b).unwrap();
+        let imp = read(&d, i64::MIN).unwrap();
+        assert_eq!(imp.unreadable.len(), 1);
+        assert_eq!(imp.files.len(), 3);
+        assert!(!imp.complete());
+    }
+}
