@@ -8,7 +8,9 @@
 //! at 60s. Each instant query runs 20 times, each range query (the whole span, 60s step) 5 times,
 //! after one warm-up run. VictoriaMetrics runs with its result cache off
 //! (`-search.disableCache`), so repeated range queries are computed each time as in the others.
-//! `VIGIL_BENCH_KEEP=1` keeps the loaded data directories (for profiling).
+//! `VIGIL_BENCH_KEEP=1` keeps the loaded data directories (for profiling);
+//! `VIGIL_BENCH_BLOCKS=prometheus` has vigil serve promtool's blocks (Prometheus's format) as
+//! they are, instead of blocks it wrote.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -32,6 +34,8 @@ fn main() {
         hours: next(24),
         interval_s: next(60),
     };
+    // `VIGIL_BENCH_BLOCKS=prometheus`: vigil reads promtool's blocks instead of its own.
+    let prometheus_blocks = std::env::var("VIGIL_BENCH_BLOCKS").is_ok_and(|v| v == "prometheus");
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let vigil = root.join("target/release/vigil");
     assert!(
@@ -50,8 +54,19 @@ fn main() {
         ds.interval_s,
         t.elapsed().as_secs_f64()
     );
-    backfill_vigil(&vigil, &om, &dir.join("vigil")).unwrap();
     backfill_prometheus(&om, &dir.join("prom")).unwrap();
+    if prometheus_blocks {
+        // vigil serves a copy of promtool's blocks as they are (Prometheus's format).
+        let st = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(dir.join("prom"))
+            .arg(dir.join("vigil"))
+            .status()
+            .unwrap();
+        assert!(st.success());
+    } else {
+        backfill_vigil(&vigil, &om, &dir.join("vigil")).unwrap();
+    }
     let mut servers: Vec<Server> = vec![
         start_vigil(&vigil, &dir.join("vigil"), &[]),
         start_prometheus(&dir.join("prom"), &[]),

@@ -236,6 +236,26 @@ fn main() {
         .collect();
     let mut exact = vec![("vigil", exact_count(&probe, &back))];
 
+    // The same blocks as `--storage.tsdb.block-format=prometheus` would keep them: exported,
+    // and read back (bit for bit) from the export.
+    let ve = dir.join("vigil-prometheus-format");
+    let t = run(Command::new(&vigil)
+        .args(["tsdb", "export", "--format=prometheus"])
+        .arg(&vd)
+        .arg(&ve));
+    rows.push(("vigil, Prometheus format", du(&ve), t));
+    let dump = Command::new(&vigil)
+        .args(["tsdb", "dump"])
+        .arg(&ve)
+        .output()
+        .expect("vigil tsdb dump");
+    let back: Vec<f64> = String::from_utf8_lossy(&dump.stdout)
+        .lines()
+        .filter(|l| l.starts_with(&prefix))
+        .filter_map(|l| l.rsplit(' ').nth(1)?.parse().ok())
+        .collect();
+    exact.push(("vigil, Prometheus format", exact_count(&probe, &back)));
+
     if Path::new("/usr/bin/promtool").exists() {
         let pd = dir.join("prom");
         let t = run(Command::new("/usr/bin/promtool")
@@ -376,13 +396,13 @@ fn main() {
 
     println!();
     println!(
-        "{:<18} {:>12} {:>14} {:>10} {:>10}",
+        "{:<26} {:>12} {:>14} {:>10} {:>10}",
         "", "bytes", "bytes/sample", "load s", "size/vigil"
     );
     let vbytes = rows[0].1 as f64;
     for (name, bytes, t) in &rows {
         println!(
-            "{:<18} {:>12} {:>14.3} {:>10.2} {:>10.2}",
+            "{:<26} {:>12} {:>14.3} {:>10.2} {:>10.2}",
             name,
             bytes,
             *bytes as f64 / samples as f64,
