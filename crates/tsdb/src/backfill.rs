@@ -55,6 +55,7 @@ pub fn create_blocks_from_openmetrics(
             Compaction {
                 level: 1,
                 sources: vec![],
+                hints: vec![],
             },
         )
         .map_err(|e| format!("write block: {e}"))?;

@@ -62,6 +62,17 @@ pub struct Compaction {
     pub level: u32,
     #[serde(default)]
     pub sources: Vec<String>,
+    /// Prometheus's hints (`from-out-of-order` marks a block of out-of-order samples, which
+    /// does not bound the in-order head).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hints: Vec<String>,
+}
+
+impl Compaction {
+    /// A block of out-of-order samples only (Prometheus's `from-out-of-order` hint).
+    pub fn out_of_order(&self) -> bool {
+        self.hints.iter().any(|h| h == "from-out-of-order")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -881,6 +892,7 @@ mod tests {
             Compaction {
                 level: 1,
                 sources: vec![],
+                hints: vec![],
             },
         )
         .unwrap();

@@ -285,7 +285,10 @@ fn persist_prometheus_blocks(
     let mut out = Vec::new();
     for k in ranges {
         let start = k.saturating_mul(r);
-        let end = start.saturating_add(r);
+        // Never past the newest range's start: the head takes samples from there on.
+        let end = start
+            .saturating_add(r)
+            .min(tail_start.max(start.saturating_add(1)));
         let series: Vec<(Labels, Vec<Sample>)> = imp
             .series
             .iter()
@@ -304,6 +307,7 @@ fn persist_prometheus_blocks(
             Compaction {
                 level: 1,
                 sources: vec![],
+                hints: vec![],
             },
         )?;
         out.push(Arc::new(Block::open(&dir.join(&meta.ulid))?));
@@ -327,10 +331,24 @@ fn stage_prometheus_files(
         }
         let rel = p.strip_prefix(dir).unwrap_or(p);
         let to = staging.join(rel);
+        if to.exists() {
+            // Prometheus ran here again after an import was cut short: never overwrite.
+            return Err(std::io::Error::other(format!(
+                "{} would overwrite {} left by an earlier import: move one of them aside",
+                p.display(),
+                to.display()
+            )));
+        }
         if let Some(parent) = to.parent() {
             std::fs::create_dir_all(parent)?;
         }
         std::fs::rename(p, &to)?;
+    }
+    // The renames are durable before vigil's head takes `wal/`.
+    for sub in ["", "wal", "wbl", "chunks_head"] {
+        if let Ok(f) = File::open(staging.join(sub)) {
+            f.sync_all()?;
+        }
     }
     File::open(dir)?.sync_all()?;
     if dir.join("wal").exists() {
@@ -350,7 +368,11 @@ fn finish_prometheus_import(
     let staging = dir.join(crate::prometheus::head::STAGING);
     if staging.exists() {
         if imp.complete() && all_appended {
-            std::fs::remove_dir_all(&staging)?;
+            // Renamed first, so a removal cut short is never read again as Prometheus's data.
+            let done = dir.join(format!("{}.done", crate::prometheus::head::STAGING));
+            std::fs::rename(&staging, &done)?;
+            File::open(dir)?.sync_all()?;
+            std::fs::remove_dir_all(&done)?;
         } else {
             let ms = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -413,13 +435,21 @@ impl Db {
         } else {
             load_blocks(dir, writable, &mut unreadable)?
         };
+        // Where the in-order head starts: after the newest block that is not Prometheus's
+        // out-of-order block (as Prometheus's own start-up reckons it).
         let max_block = |blocks: &[Arc<Block>]| {
             blocks
                 .iter()
+                .filter(|b| !b.meta.compaction.out_of_order())
                 .map(|b| b.meta.max_time)
                 .max()
                 .unwrap_or(i64::MIN)
         };
+        // What an import's removal cut short left: already carried over, never read again.
+        let done = dir.join(format!("{}.done", crate::prometheus::head::STAGING));
+        if writable && done.exists() {
+            std::fs::remove_dir_all(&done)?;
+        }
         // Prometheus's head (WAL, head chunks): read; a writable open persists it (complete
         // ranges as blocks, the newest range into vigil's head and WAL).
         let mut imported = None;
@@ -457,6 +487,8 @@ impl Db {
         };
         if let Some((imp, newest, t)) = tail {
             let (n, refused) = append_all(&head, &newest)?;
+            // Durable on disk, not only in the kernel, before Prometheus's copy goes.
+            head.sync_wal()?;
             // Refused samples (already there after an import cut short and run again, or
             // out of bounds) keep the files, to be safe.
             finish_prometheus_import(dir, &imp, refused == 0)?;
@@ -584,6 +616,7 @@ impl Db {
                     Compaction {
                         level: 1,
                         sources: vec![],
+                        hints: vec![],
                     },
                 )?;
                 let b = Arc::new(Block::open(&self.dir.join(&meta.ulid))?);
@@ -604,8 +637,11 @@ impl Db {
         while range <= self.opts.max_block_ms {
             loop {
                 let blocks = self.blocks();
+                // In-order blocks only: a merged block must not end past the in-order data
+                // (Prometheus's out-of-order blocks may reach beyond it).
                 let newest = blocks
                     .iter()
+                    .filter(|b| !b.meta.compaction.out_of_order())
                     .map(|b| b.meta.max_time)
                     .max()
                     .unwrap_or(i64::MIN);
@@ -676,8 +712,17 @@ impl Db {
                 }
             })
             .collect();
-        let meta =
-            self.write_block(&self.dir, mint, maxt, series, Compaction { level, sources })?;
+        let meta = self.write_block(
+            &self.dir,
+            mint,
+            maxt,
+            series,
+            Compaction {
+                level,
+                sources,
+                hints: vec![],
+            },
+        )?;
         let nb = Arc::new(Block::open(&self.dir.join(&meta.ulid))?);
         tracing::info!(ulid = %meta.ulid, mint, maxt, merged = group.len(), "Compacted blocks");
         {
@@ -783,6 +828,7 @@ impl Db {
             let compaction = Compaction {
                 level: b.meta.compaction.level,
                 sources: b.meta.compaction.sources.clone(),
+                hints: b.meta.compaction.hints.clone(),
             };
             let meta = self.write_block(
                 &self.dir,
@@ -830,6 +876,7 @@ impl Db {
                 Compaction {
                     level: 1,
                     sources: vec![],
+                    hints: vec![],
                 },
             )?;
         }

@@ -671,6 +671,18 @@ impl Head {
         Ok(series)
     }
 
+    /// Make everything committed so far durable on disk (fsync the WAL segment and its
+    /// directory), beyond the `kill -9` safety every commit has.
+    pub fn sync_wal(&self) -> std::io::Result<()> {
+        if let Some(w) = self.wal.lock().as_mut() {
+            w.sync()?;
+        }
+        if let Some(d) = self.dir() {
+            std::fs::File::open(d.join("wal"))?.sync_all()?;
+        }
+        Ok(())
+    }
+
     /// Whether this is the agent's head (samples in the WAL only).
     pub fn is_wal_only(&self) -> bool {
         self.wal_only

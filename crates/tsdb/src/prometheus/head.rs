@@ -71,23 +71,11 @@ pub fn present(dir: &Path) -> std::io::Result<bool> {
 /// safe in vigil's blocks and WAL.
 pub const STAGING: &str = "prometheus-import";
 
-/// Whether a WAL segment's bytes are Prometheus's: empty, zero padding, or a first fragment
-/// header Prometheus could have written (a "full" or "first" fragment that fits its page; its
-/// checksum is checked when read, so a damaged one is still recognised, and kept). A vigil
-/// segment of a newer format is not: that is refused, not read.
+/// Whether a WAL segment (not vigil's format this build reads) is to be read as Prometheus's:
+/// anything but a vigil segment of a newer format, which is refused, not read. A damaged
+/// Prometheus segment is read up to the damage and kept.
 fn is_prometheus_segment(b: &[u8]) -> bool {
-    if b.starts_with(crate::wal::SEGMENT_MAGIC) {
-        return false;
-    }
-    if b.len() < FRAG_HEADER {
-        return b.iter().all(|&x| x == 0);
-    }
-    let len = u16::from_be_bytes([b[1], b[2]]) as usize;
-    match b[0] {
-        0 => b[..b.len().min(PAGE)].iter().all(|&x| x == 0),
-        t if t & !0x1f == 0 => matches!(t & 0x07, 1 | 2) && len <= PAGE - FRAG_HEADER,
-        _ => false,
-    }
+    !b.starts_with(crate::wal::SEGMENT_MAGIC)
 }
 
 fn has_files(dir: &Path) -> std::io::Result<bool> {
@@ -289,11 +277,18 @@ impl RefSamples {
         }
     }
 
+    /// Both parts: a ref may have gone to the map before enough series were known to place
+    /// it in the vector (the caller sorts and deduplicates).
     fn take(&mut self, id: u64) -> Vec<Sample> {
-        match self.dense.get_mut(id as usize) {
-            Some(v) if !v.is_empty() => std::mem::take(v),
-            _ => self.sparse.remove(&id).unwrap_or_default(),
+        let mut v = self
+            .dense
+            .get_mut(id as usize)
+            .map(std::mem::take)
+            .unwrap_or_default();
+        if let Some(more) = self.sparse.remove(&id) {
+            v.extend(more);
         }
+        v
     }
 
     fn ids(&self) -> impl Iterator<Item = u64> + '_ {
@@ -471,7 +466,7 @@ fn wal_sources(
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
                 format!(
-                    "{}: neither a vigil WAL segment this build reads nor Prometheus's (a newer vigil's?): left untouched; start the vigil that wrote it",
+                    "{}: a WAL segment of a newer vigil, which this build does not read: left untouched; start the vigil that wrote it",
                     p.display()
                 ),
             ));
@@ -757,6 +752,60 @@ mod tests {
         // Restarted: the same, from vigil's own blocks and WAL.
         let db = db_open(&d);
         assert_eq!(count(&db), 51);
+    }
+
+    #[test]
+    fn a_ref_seen_before_and_after_many_series_keeps_all_its_samples() {
+        let d = tmp("refsplit");
+        // Ref 200000 gets samples while few series are known (kept in the map), then again
+        // after 100,000 more series records (the vector then covers it).
+        let mut recs = vec![
+            series_rec(200_000, &[("__name__", "up")]),
+            samples_rec(&[(200_000, 1000, 1.0)]),
+        ];
+        for i in 1..=100_000u64 {
+            recs.push(series_rec(i, &[("__name__", "x"), ("i", &i.to_string())]));
+        }
+        recs.push(samples_rec(&[(200_000, 2000, 2.0)]));
+        std::fs::write(d.join("wal/00000000"), frame(&recs, false)).unwrap();
+        let imp = read(&d, i64::MIN).unwrap();
+        let up = imp
+            .series
+            .iter()
+            .find(|(l, _)| l.metric_name() == Some("up"))
+            .unwrap();
+        assert_eq!(
+            up.1,
+            vec![Sample { t: 1000, v: 1.0 }, Sample { t: 2000, v: 2.0 }]
+        );
+    }
+
+    #[test]
+    fn an_out_of_order_block_does_not_bound_the_in_order_head() {
+        let d = tmp("oooblock");
+        // Prometheus's out-of-order block reaching past the head's in-order samples.
+        let late = vec![(
+            Labels::from_pairs([("__name__", "up"), ("job", "late")]),
+            vec![Sample { t: 1000, v: 7.0 }],
+        )];
+        let c = crate::block::Compaction {
+            level: 1,
+            sources: vec![],
+            hints: vec!["from-out-of-order".into()],
+        };
+        super::super::writer::write_block(&d, 0, 20_000, late, c).unwrap();
+        let mut recs = vec![series_rec(1, &[("__name__", "up"), ("job", "a")])];
+        for k in 0..5i64 {
+            recs.push(samples_rec(&[(1, 5000 + k * 1000, k as f64)]));
+        }
+        std::fs::write(d.join("wal/00000000"), frame(&recs, false)).unwrap();
+        let db = db_open(&d);
+        assert_eq!(
+            count(&db),
+            6,
+            "the head's samples inside the out-of-order block's range"
+        );
+        assert!(!d.join("prometheus-unread").exists());
     }
 
     #[test]
