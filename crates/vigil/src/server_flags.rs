@@ -126,7 +126,7 @@ pub const FLAGS: &[FlagInfo] = &[
     f(
         "storage.tsdb.path",
         Works,
-        "the data directory (default `data/`); a Prometheus data directory is read as it is (blocks served, its WAL and head chunks persisted as blocks at start)",
+        "the data directory (default `data/`); a Prometheus data directory is read as it is (its blocks served; its WAL and head chunks carried into blocks and vigil's own WAL at start)",
     ),
     f(
         "storage.tsdb.retention.time",
