@@ -536,6 +536,7 @@ impl Block {
         let stones = tombstones::read(&dir.join("tombstones")).map_err(|e| corrupt(dir, &e))?;
         let mut by_pos = HashMap::new();
         for (id, ranges) in stones {
+            let ranges = tombstones::normalize(ranges);
             let off = if info.version == 2 {
                 id.saturating_mul(16)
             } else {
@@ -742,7 +743,7 @@ impl Block {
             }
             if let Some(p) = &self.prom {
                 if let Some(stones) = p.tombstones.get(&i) {
-                    samples.retain(|s| !stones.iter().any(|&(a, b)| s.t >= a && s.t <= b));
+                    samples.retain(|s| !crate::prometheus::tombstones::deleted(stones, s.t));
                 }
                 // Prometheus's blocks may hold overlapping chunks of one series.
                 if !samples.is_sorted_by_key(|s| s.t) {

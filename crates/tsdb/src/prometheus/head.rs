@@ -485,6 +485,17 @@ fn wal_sources(
     Ok(())
 }
 
+/// Prometheus cuts WAL segments at 256 MiB at most and head chunk files at 128 MiB (a single
+/// huge record may pass that): a file far larger is not read whole into memory, it is kept.
+const MAX_FILE: u64 = 1 << 30;
+
+fn too_big(path: &Path) -> std::io::Result<Option<String>> {
+    let n = std::fs::metadata(path)?.len();
+    Ok((n > MAX_FILE).then(|| {
+        format!("{n} bytes, more than any segment Prometheus writes ({MAX_FILE}): not read")
+    }))
+}
+
 /// Read Prometheus's head in `dir` (and in `dir/prometheus-import/`, where an interrupted
 /// import left it): in-order samples at or after `min_valid` (older ones are in blocks, as
 /// Prometheus's own replay assumes), out-of-order ones whatever their time.
@@ -521,6 +532,10 @@ pub fn read(dir: &Path, min_valid: i64) -> std::io::Result<Import> {
         heads.push(hc);
     }
     for (path, newest, wbl) in sources {
+        if let Some(why) = too_big(&path)? {
+            imp.unreadable.push((path, why));
+            continue;
+        }
         let b = std::fs::read(&path)?;
         g.in_wbl = wbl;
         let mut rec_err = None;
@@ -543,6 +558,10 @@ pub fn read(dir: &Path, min_valid: i64) -> std::io::Result<Import> {
     for hc in heads {
         let n = hc.len();
         for (i, (_, path)) in hc.into_iter().enumerate() {
+            if let Some(why) = too_big(&path)? {
+                imp.unreadable.push((path, why));
+                continue;
+            }
             let b = std::fs::read(&path)?;
             match g.head_chunks(&b) {
                 End::Clean => {}
@@ -573,8 +592,9 @@ pub fn read(dir: &Path, min_valid: i64) -> std::io::Result<Import> {
             imp.orphan_samples += samples.len() as u64;
             continue;
         };
-        if let Some(stones) = g.stones.get(&id) {
-            samples.retain(|s| !stones.iter().any(|&(a, b)| s.t >= a && s.t <= b));
+        if let Some(stones) = g.stones.remove(&id) {
+            let stones = super::tombstones::normalize(stones);
+            samples.retain(|s| !super::tombstones::deleted(&stones, s.t));
         }
         if samples.is_empty() {
             continue;

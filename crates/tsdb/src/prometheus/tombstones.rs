@@ -44,3 +44,40 @@ pub fn empty() -> Vec<u8> {
     b.extend_from_slice(&crc(&[]).to_be_bytes());
     b
 }
+
+/// Deleted ranges sorted and merged, so a sample is tested by one binary search (a file of many
+/// ranges must not cost samples x ranges).
+pub fn normalize(mut ranges: Vec<(i64, i64)>) -> Vec<(i64, i64)> {
+    ranges.retain(|(a, b)| a <= b);
+    ranges.sort_unstable();
+    let mut out: Vec<(i64, i64)> = Vec::with_capacity(ranges.len());
+    for (a, b) in ranges {
+        match out.last_mut() {
+            Some(last) if a <= last.1.saturating_add(1) => last.1 = last.1.max(b),
+            _ => out.push((a, b)),
+        }
+    }
+    out
+}
+
+/// Whether `t` is inside one of `ranges` (as [`normalize`] returns them).
+pub fn deleted(ranges: &[(i64, i64)], t: i64) -> bool {
+    let i = ranges.partition_point(|&(a, _)| a <= t);
+    i > 0 && ranges[i - 1].1 >= t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_merge_and_lookups_match_a_scan() {
+        let raw = vec![(10, 20), (15, 30), (40, 40), (50, 45), (-5, 0), (31, 35)];
+        let n = normalize(raw.clone());
+        assert_eq!(n, vec![(-5, 0), (10, 35), (40, 40)]);
+        for t in -10..60 {
+            let scan = raw.iter().any(|&(a, b)| a <= b && t >= a && t <= b);
+            assert_eq!(deleted(&n, t), scan, "t={t}");
+        }
+    }
+}
