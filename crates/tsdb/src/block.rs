@@ -28,6 +28,7 @@ use vigil_model::{Label, Labels, Sample};
 use vigil_storage::{MatchOp, Matcher, Series};
 
 use crate::chunk::XorIter;
+use crate::encoding::{Dec, put_uvarint, put_varint};
 use crate::packed;
 
 /// Samples per chunk in a block. Larger than the head's 120: a packed chunk's header is then
@@ -115,52 +116,6 @@ pub fn new_ulid() -> String {
         .collect()
 }
 
-fn put_uvarint(b: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        b.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    b.push(v as u8);
-}
-
-fn put_varint(b: &mut Vec<u8>, v: i64) {
-    put_uvarint(b, ((v << 1) ^ (v >> 63)) as u64);
-}
-
-/// A cursor over mapped bytes; every read is bounds-checked (a damaged file is an error, not
-/// a panic).
-#[derive(Clone, Copy)]
-struct Cur<'a> {
-    b: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Cur<'a> {
-    fn uvarint(&mut self) -> Option<u64> {
-        let mut v = 0u64;
-        for i in 0..10 {
-            let x = *self.b.get(self.pos + i)?;
-            v |= ((x & 0x7f) as u64) << (7 * i);
-            if x & 0x80 == 0 {
-                self.pos += i + 1;
-                return Some(v);
-            }
-        }
-        None
-    }
-
-    fn varint(&mut self) -> Option<i64> {
-        let u = self.uvarint()?;
-        Some((u >> 1) as i64 ^ -((u & 1) as i64))
-    }
-
-    fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
-        let s = self.b.get(self.pos..self.pos.checked_add(n)?)?;
-        self.pos += n;
-        Some(s)
-    }
-}
-
 /// Chunk location in a block's chunk file.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ChunkMeta {
@@ -182,9 +137,20 @@ pub fn write_block(
     series: Vec<SeriesSamples>,
     compaction: Compaction,
 ) -> std::io::Result<BlockMeta> {
+    write_new_block(parent, |tmp, ulid| {
+        write_block_in(parent, tmp, ulid, min_time, max_time, series, compaction)
+    })
+}
+
+/// Run `write` on a fresh `<ulid>.tmp` directory under `parent`; if it fails (a full disk),
+/// remove what it wrote, so retries do not fill the disk further.
+pub(crate) fn write_new_block(
+    parent: &Path,
+    write: impl FnOnce(&Path, String) -> std::io::Result<BlockMeta>,
+) -> std::io::Result<BlockMeta> {
     let ulid = new_ulid();
     let tmp = parent.join(format!("{ulid}.tmp"));
-    let res = write_block_in(parent, &tmp, ulid, min_time, max_time, series, compaction);
+    let res = write(&tmp, ulid);
     if res.is_err() {
         let _ = std::fs::remove_dir_all(&tmp);
     }
@@ -426,7 +392,7 @@ impl Block {
         };
         let (sym_off, series_off, postings_off) = (off(0), off(1), off(2));
         let bad = || corrupt(dir, "index: truncated section");
-        let mut c = Cur {
+        let mut c = Dec {
             b: &index,
             pos: sym_off,
         };
@@ -441,7 +407,7 @@ impl Block {
             symbols.push((start, len));
             sym_lookup.insert(s.into(), i as u32);
         }
-        let mut c = Cur {
+        let mut c = Dec {
             b: &index,
             pos: series_off,
         };
@@ -458,7 +424,7 @@ impl Block {
                 c.uvarint().ok_or_else(bad)?;
             }
         }
-        let mut c = Cur {
+        let mut c = Dec {
             b: &index,
             pos: postings_off,
         };
@@ -602,7 +568,7 @@ impl Block {
                 &p.info,
             );
         }
-        let mut c = Cur {
+        let mut c = Dec {
             b: &self.index,
             pos,
         };
@@ -669,7 +635,7 @@ impl Block {
             });
             return Some((labels.clone(), cms));
         }
-        let mut c = Cur {
+        let mut c = Dec {
             b: &self.index,
             pos: *self.t.series_offsets.get(i as usize)?,
         };

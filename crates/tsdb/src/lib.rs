@@ -2,6 +2,7 @@
 //!
 //! - [`block`]: immutable on-disk blocks (meta, index, chunks) read through mmap.
 //! - [`chunk`]: Gorilla-style compressed chunks: delta-of-delta timestamps, XOR'd values.
+//! - [`encoding`]: varints and a bounds-checked byte reader, shared by both block formats.
 //! - [`wal`]: the write-ahead log: segmented, checksummed records with a format header,
 //!   replay that cuts only the newest segment's torn tail.
 //! - [`head`]: series, postings and chunks in memory, with WAL-backed commits; implements `Storage`.
@@ -16,6 +17,7 @@ pub mod block;
 pub mod chunk;
 pub mod datadir;
 pub mod db;
+pub mod encoding;
 pub mod head;
 pub mod journal;
 pub mod packed;

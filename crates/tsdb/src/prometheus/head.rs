@@ -581,7 +581,6 @@ pub fn read(dir: &Path, min_valid: i64) -> std::io::Result<Import> {
     ids.dedup();
     let mut at: foldhash::HashMap<Labels, usize> = Default::default();
     let mut series: Vec<(Labels, Vec<Sample>)> = Vec::with_capacity(ids.len());
-    let mut merged = false;
     for id in ids {
         let mut samples = g.samples.take(id);
         samples.retain(|s| s.t >= min_valid);
@@ -600,17 +599,13 @@ pub fn read(dir: &Path, min_valid: i64) -> std::io::Result<Import> {
             continue;
         }
         match at.get(labels) {
-            Some(&i) => {
-                series[i].1.extend(samples);
-                merged = true;
-            }
+            Some(&i) => series[i].1.extend(samples),
             None => {
                 at.insert(labels.clone(), series.len());
                 series.push((labels.clone(), samples));
             }
         }
     }
-    let _ = merged;
     for (_, s) in &mut series {
         if !s.is_sorted_by_key(|x| x.t) {
             s.sort_by_key(|x| x.t);

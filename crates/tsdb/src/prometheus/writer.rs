@@ -6,7 +6,7 @@ use std::fs::File;
 use std::path::Path;
 
 use super::{chunks, index, tombstones};
-use crate::block::{BlockMeta, BlockStats, Compaction, SeriesSamples, TMP_MARKER, new_ulid};
+use crate::block::{BlockMeta, BlockStats, Compaction, SeriesSamples, TMP_MARKER};
 use crate::chunk::XorChunk;
 
 /// Samples per chunk, as Prometheus's head cuts them.
@@ -21,13 +21,9 @@ pub fn write_block(
     series: Vec<SeriesSamples>,
     compaction: Compaction,
 ) -> std::io::Result<BlockMeta> {
-    let ulid = new_ulid();
-    let tmp = parent.join(format!("{ulid}.tmp"));
-    let res = write_in(parent, &tmp, ulid, min_time, max_time, series, compaction);
-    if res.is_err() {
-        let _ = std::fs::remove_dir_all(&tmp);
-    }
-    res
+    crate::block::write_new_block(parent, |tmp, ulid| {
+        write_in(parent, tmp, ulid, min_time, max_time, series, compaction)
+    })
 }
 
 fn write_in(
