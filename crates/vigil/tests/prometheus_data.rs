@@ -266,6 +266,19 @@ fn vigil_takes_over_a_prometheus_directory_and_the_way_back_works() {
         },
     );
     let t = now_s() - 2;
+    // A scrape's samples carry its start time but are committed when it ends: on a loaded
+    // machine one that started before `t` may land after Prometheus answered, and then only
+    // vigil (reading the WAL) would see it. Scrapes of one target run one after another, so
+    // once every target's newest sample is past `t`, everything up to `t` is committed.
+    wait_for(
+        "Prometheus to commit every scrape up to the query time",
+        Duration::from_secs(60),
+        || {
+            let r = query(&pbase, "min(timestamp(up)) and count(up) == 2");
+            let newest = r.first()?["value"][1].as_str()?.parse::<f64>().ok()?;
+            (newest > t as f64 + 1.0).then_some(())
+        },
+    );
     let backfill_t = t0 + 25 * 60;
     let from_prometheus = answers(&pbase, t, backfill_t);
     prom.child.kill().unwrap(); // SIGKILL
