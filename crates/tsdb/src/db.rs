@@ -34,8 +34,8 @@ pub struct Options {
     pub max_block_ms: i64,
     /// `--storage.tsdb.no-lockfile`: do not take `<dir>/lock`.
     pub no_lockfile: bool,
-    /// `--storage.tsdb.wal-segment-size`.
-    pub wal_segment_size: u64,
+    /// `--storage.tsdb.wal-segment-size` and `--storage.tsdb.wal-compression`.
+    pub wal: crate::wal::WriteOptions,
     /// `--storage.tsdb.block-format`: the format of blocks vigil writes.
     pub block_format: BlockFormat,
 }
@@ -64,7 +64,7 @@ impl Options {
             retention_bytes,
             max_block_ms: max.max(block_range_ms),
             no_lockfile: false,
-            wal_segment_size: crate::wal::SEGMENT_SIZE,
+            wal: crate::wal::WriteOptions::default(),
             block_format: BlockFormat::Vigil,
         }
     }
@@ -476,14 +476,14 @@ impl Db {
         }
         let min_valid = max_block(&blocks);
         let head = if agent {
-            Head::open_agent(dir, opts.wal_segment_size)?
+            Head::open_agent(dir, opts.wal)?
         } else if let Some(imp) = imported {
             // A tool reading a Prometheus directory: its head, in memory only.
             let head = Head::in_memory();
             append_all(&head, &imp.series)?;
             head
         } else {
-            Head::open_mode(dir, min_valid, writable, opts.wal_segment_size)?
+            Head::open_mode(dir, min_valid, writable, opts.wal)?
         };
         if let Some((imp, newest, t)) = tail {
             let (n, refused) = append_all(&head, &newest)?;

@@ -1,4 +1,4 @@
-//! Byte encodings both block formats and the Prometheus readers share: a bounds-checked
+//! Byte encodings vigil's WAL, both block formats and the Prometheus readers share: a bounds-checked
 //! reader (Go's varints, big-endian fixed widths; a damaged file is an error, never a panic)
 //! and the matching writers.
 
@@ -31,6 +31,10 @@ impl<'a> Dec<'a> {
 
     pub fn be64(&mut self) -> Option<u64> {
         Some(u64::from_be_bytes(self.bytes(8)?.try_into().ok()?))
+    }
+
+    pub fn le64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.bytes(8)?.try_into().ok()?))
     }
 
     pub fn uvarint(&mut self) -> Option<u64> {

@@ -382,6 +382,8 @@ pub struct Head {
     min_valid: AtomicI64,
     /// Agent mode (`--agent`): samples are logged to the WAL only, never kept in memory.
     wal_only: bool,
+    /// What WAL and checkpoint records are encoded with.
+    compression: wal::Compression,
 }
 
 impl Head {
@@ -398,13 +400,14 @@ impl Head {
             max_time: AtomicI64::new(i64::MIN),
             min_valid: AtomicI64::new(i64::MIN),
             wal_only: false,
+            compression: wal::Compression::None,
         }
     }
 
     /// Open the head under `dir`, replaying the latest checkpoint and then `dir/wal`.
     /// Samples before `min_valid` (already in blocks) are skipped.
     pub fn open(dir: &Path, min_valid: i64) -> std::io::Result<Self> {
-        Self::open_mode(dir, min_valid, true, wal::SEGMENT_SIZE)
+        Self::open_mode(dir, min_valid, true, wal::WriteOptions::default())
     }
 
     /// As [`Head::open`]; with `writable` false nothing in `dir` is created or changed (no WAL
@@ -414,22 +417,22 @@ impl Head {
         dir: &Path,
         min_valid: i64,
         writable: bool,
-        wal_segment_size: u64,
+        wal: wal::WriteOptions,
     ) -> std::io::Result<Self> {
-        Self::open_inner(dir, min_valid, writable, wal_segment_size, false)
+        Self::open_inner(dir, min_valid, writable, wal, false)
     }
 
     /// The agent's head (`--agent`): series and each one's newest sample only, every sample
     /// in the WAL (replayed the same way), truncated by [`Head::truncate_agent`].
-    pub fn open_agent(dir: &Path, wal_segment_size: u64) -> std::io::Result<Self> {
-        Self::open_inner(dir, i64::MIN, true, wal_segment_size, true)
+    pub fn open_agent(dir: &Path, wal: wal::WriteOptions) -> std::io::Result<Self> {
+        Self::open_inner(dir, i64::MIN, true, wal, true)
     }
 
     fn open_inner(
         dir: &Path,
         min_valid: i64,
         writable: bool,
-        wal_segment_size: u64,
+        wal_opts: wal::WriteOptions,
         wal_only: bool,
     ) -> std::io::Result<Self> {
         let wal_dir = dir.join("wal");
@@ -527,7 +530,7 @@ impl Head {
         Ok(Head {
             index: RwLock::new(index),
             wal: Mutex::new(if writable {
-                Some(Wal::open_sized(&wal_dir, wal_segment_size)?)
+                Some(Wal::open_with(&wal_dir, wal_opts)?)
             } else {
                 None
             }),
@@ -539,6 +542,7 @@ impl Head {
             max_time: AtomicI64::new(hi),
             min_valid: AtomicI64::new(min_valid),
             wal_only,
+            compression: wal_opts.compression,
         })
     }
 
@@ -622,7 +626,7 @@ impl Head {
         }
         // Series only: the agent keeps no samples, and what the dropped segments held has
         // been sent (or outlived the retention).
-        let mut cp = wal::CheckpointWriter::create(&wal_dir, last)?;
+        let mut cp = wal::CheckpointWriter::create(&wal_dir, last, self.compression)?;
         self.checkpoint_series(&mut cp)?;
         cp.finish()?;
         Ok(Some(last))
@@ -665,7 +669,11 @@ impl Head {
         let mut framed = Vec::new();
         for batch in series.chunks(10_000) {
             framed.clear();
-            wal::encode(&mut framed, &Record::Series(batch.to_vec()));
+            wal::encode(
+                &mut framed,
+                &Record::Series(batch.to_vec()),
+                self.compression,
+            );
             cp.write(&framed)?;
         }
         Ok(series)
@@ -708,7 +716,7 @@ impl Head {
             w.cut()?;
             last
         };
-        let mut cp = wal::CheckpointWriter::create(&wal_dir, last)?;
+        let mut cp = wal::CheckpointWriter::create(&wal_dir, last, self.compression)?;
         let series = self.checkpoint_series(&mut cp)?;
         let mut framed = Vec::new();
         let mut samples = Vec::new();
@@ -727,13 +735,17 @@ impl Head {
             }
             if samples.len() >= 100_000 {
                 framed.clear();
-                wal::encode(&mut framed, &Record::Samples(std::mem::take(&mut samples)));
+                wal::encode(
+                    &mut framed,
+                    &Record::Samples(std::mem::take(&mut samples)),
+                    self.compression,
+                );
                 cp.write(&framed)?;
             }
         }
         if !samples.is_empty() {
             framed.clear();
-            wal::encode(&mut framed, &Record::Samples(samples));
+            wal::encode(&mut framed, &Record::Samples(samples), self.compression);
             cp.write(&framed)?;
         }
         cp.finish()
@@ -756,6 +768,7 @@ impl Head {
             wal::encode(
                 &mut framed,
                 &Record::Tombstones(refs.iter().map(|&r| (r, mint, maxt)).collect()),
+                self.compression,
             );
             w.write(&framed)?;
         }
@@ -895,9 +908,13 @@ impl Appender for HeadAppender<'_> {
         let series_records = std::mem::take(&mut idx.unlogged);
         let mut framed = Vec::with_capacity(samples.len() * 12 + 64);
         if !series_records.is_empty() {
-            wal::encode(&mut framed, &Record::Series(series_records.clone()));
+            wal::encode(
+                &mut framed,
+                &Record::Series(series_records.clone()),
+                self.head.compression,
+            );
         }
-        wal::encode_samples(&mut framed, &samples);
+        wal::encode_samples(&mut framed, &samples, self.head.compression);
         if let Some(w) = wal.as_mut()
             && let Err(e) = w.write(&framed)
         {
@@ -1257,7 +1274,7 @@ mod tests {
         let agent_dir = tmp("agent-select");
         for h in [
             Head::in_memory(),
-            Head::open_agent(&agent_dir, crate::wal::SEGMENT_SIZE).unwrap(),
+            Head::open_agent(&agent_dir, crate::wal::WriteOptions::default()).unwrap(),
         ] {
             select_all_matcher_kinds(h);
         }

@@ -193,7 +193,7 @@ impl JournalReader for Reader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wal::{CheckpointWriter, Wal, encode};
+    use crate::wal::{CheckpointWriter, Compression, Wal, encode};
     use vigil_model::Labels;
 
     /// Segments a checkpoint removed before the reader got to them: the reader reports the
@@ -207,21 +207,37 @@ mod tests {
         let first = w.current_segment();
         let series = vec![(7, Labels::from_pairs([("__name__", "m")]))];
         let mut buf = Vec::new();
-        encode(&mut buf, &Record::Series(series.clone()));
-        encode(&mut buf, &Record::Samples(vec![(7, 1000, 1.0)]));
+        encode(
+            &mut buf,
+            &Record::Series(series.clone()),
+            Compression::Snappy,
+        );
+        encode(
+            &mut buf,
+            &Record::Samples(vec![(7, 1000, 1.0)]),
+            Compression::Snappy,
+        );
         w.write(&buf).unwrap();
         let mut reader = follow(&d).unwrap();
         // Before the reader reads anything: a cut, a checkpoint covering the first segment,
         // and that segment deleted; then a sample in the new segment.
         w.cut().unwrap();
-        let mut cp = CheckpointWriter::create(&d, first).unwrap();
+        let mut cp = CheckpointWriter::create(&d, first, Compression::Snappy).unwrap();
         let mut framed = Vec::new();
-        encode(&mut framed, &Record::Series(series.clone()));
+        encode(
+            &mut framed,
+            &Record::Series(series.clone()),
+            Compression::Snappy,
+        );
         cp.write(&framed).unwrap();
         cp.finish().unwrap();
         std::fs::remove_file(d.join(format!("{first:08}"))).ok();
         let mut more = Vec::new();
-        encode(&mut more, &Record::Samples(vec![(7, 2000, 2.0)]));
+        encode(
+            &mut more,
+            &Record::Samples(vec![(7, 2000, 2.0)]),
+            Compression::Snappy,
+        );
         w.write(&more).unwrap();
         let mut got = Vec::new();
         let mut gaps = 0;
@@ -254,10 +270,15 @@ mod tests {
         let kept = (7, Labels::from_pairs([("__name__", "kept")]));
         let gone = (8, Labels::from_pairs([("__name__", "gone")]));
         let mut buf = Vec::new();
-        encode(&mut buf, &Record::Series(vec![kept.clone(), gone.clone()]));
+        encode(
+            &mut buf,
+            &Record::Series(vec![kept.clone(), gone.clone()]),
+            Compression::Snappy,
+        );
         encode(
             &mut buf,
             &Record::Samples(vec![(7, 1000, 1.0), (8, 1000, 1.0)]),
+            Compression::Snappy,
         );
         w.write(&buf).unwrap();
         let mut reader = follow(&d).unwrap();
@@ -266,13 +287,21 @@ mod tests {
         assert!(!got.iter().any(|r| matches!(r, JournalRecord::Live { .. })));
         // The head truncates: a new segment, a checkpoint of the first with `kept` only.
         w.cut().unwrap();
-        let mut cp = CheckpointWriter::create(&d, first).unwrap();
+        let mut cp = CheckpointWriter::create(&d, first, Compression::Snappy).unwrap();
         let mut framed = Vec::new();
-        encode(&mut framed, &Record::Series(vec![kept.clone()]));
+        encode(
+            &mut framed,
+            &Record::Series(vec![kept.clone()]),
+            Compression::Snappy,
+        );
         cp.write(&framed).unwrap();
         cp.finish().unwrap();
         let mut more = Vec::new();
-        encode(&mut more, &Record::Samples(vec![(7, 2000, 2.0)]));
+        encode(
+            &mut more,
+            &Record::Samples(vec![(7, 2000, 2.0)]),
+            Compression::Snappy,
+        );
         w.write(&more).unwrap();
         for _ in 0..4 {
             reader.poll(100, &mut |r, _| got.push(r)).unwrap();
@@ -281,7 +310,11 @@ mod tests {
         assert!(!got.iter().any(|r| matches!(r, JournalRecord::Live { .. })));
         w.cut().unwrap();
         let mut last = Vec::new();
-        encode(&mut last, &Record::Samples(vec![(7, 3000, 3.0)]));
+        encode(
+            &mut last,
+            &Record::Samples(vec![(7, 3000, 3.0)]),
+            Compression::Snappy,
+        );
         w.write(&last).unwrap();
         for _ in 0..4 {
             reader.poll(100, &mut |r, _| got.push(r)).unwrap();

