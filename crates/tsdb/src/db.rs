@@ -173,10 +173,12 @@ fn load_blocks(
     Ok(out)
 }
 
-/// Append `series` to `head` in commits of about a million samples; (appended, refused: samples
+/// Append `series` to `head` in commits of about 256k samples (small enough that the WAL's
+/// encoding buffers are kept between them); (appended, refused: samples
 /// the head already holds, e.g. after an import cut short and run again).
 fn append_all(head: &Head, series: &[(Labels, Vec<Sample>)]) -> std::io::Result<(u64, u64)> {
     let (mut n, mut refused, mut pending) = (0u64, 0u64, 0usize);
+    head.reserve_series(series.len());
     let mut app = head.appender();
     for (labels, samples) in series {
         let mut r = 0;
@@ -190,7 +192,7 @@ fn append_all(head: &Head, series: &[(Labels, Vec<Sample>)]) -> std::io::Result<
             }
         }
         pending += samples.len();
-        if pending >= 1 << 20 {
+        if pending >= 1 << 18 {
             app.commit().map_err(std::io::Error::other)?;
             app = head.appender();
             pending = 0;

@@ -546,6 +546,14 @@ impl Head {
         })
     }
 
+    /// Make room for `n` more series at once (an import knows how many it brings; growing
+    /// the maps a doubling at a time rehashes them all each time).
+    pub fn reserve_series(&self, n: usize) {
+        let mut idx = self.index.write();
+        idx.series.reserve(n);
+        idx.by_labels.reserve(n);
+    }
+
     /// Make samples before `t` out of bounds from now on.
     pub fn raise_min_valid(&self, t: i64) {
         self.min_valid.fetch_max(t, Ordering::Relaxed);
@@ -906,17 +914,13 @@ impl Appender for HeadAppender<'_> {
             return Ok(());
         }
         let series_records = std::mem::take(&mut idx.unlogged);
-        let mut framed = Vec::with_capacity(samples.len() * 12 + 64);
-        if !series_records.is_empty() {
-            wal::encode(
-                &mut framed,
-                &Record::Series(series_records.clone()),
-                self.head.compression,
-            );
-        }
-        wal::encode_samples(&mut framed, &samples, self.head.compression);
         if let Some(w) = wal.as_mut()
-            && let Err(e) = w.write(&framed)
+            && let Err(e) = w.log(|out, c| {
+                if !series_records.is_empty() {
+                    wal::encode_series(out, &series_records, c);
+                }
+                wal::encode_samples(out, &samples, c);
+            })
         {
             // The series stay in the head, still to be logged by the next commit.
             let mut rest = series_records;

@@ -200,47 +200,64 @@ pub enum Record {
     Tombstones(Vec<(u64, i64, i64)>),
 }
 
+thread_local! {
+    /// A record's plain payload and snappy's encoder, kept between records: a big commit (an
+    /// import's million samples) would otherwise map fresh pages for both every time.
+    static SCRATCH: std::cell::RefCell<(Vec<u8>, snap::raw::Encoder)> =
+        std::cell::RefCell::new((Vec::new(), snap::raw::Encoder::new()));
+}
+
+/// Build a payload with `fill` in the scratch buffer and frame it onto `out`.
+fn encode_with(out: &mut Vec<u8>, typ: u8, c: Compression, fill: impl FnOnce(&mut Vec<u8>)) {
+    SCRATCH.with(|s| {
+        let (payload, enc) = &mut *s.borrow_mut();
+        payload.clear();
+        fill(payload);
+        frame(out, typ, payload, c, enc);
+        if payload.capacity() > 16 << 20 {
+            *payload = Vec::new();
+        }
+    })
+}
+
 /// Encode a record, framed, onto `out`.
 pub fn encode(out: &mut Vec<u8>, rec: &Record, c: Compression) {
-    let mut payload = Vec::new();
-    let typ = match rec {
-        Record::Series(s) => {
-            put_uvarint(&mut payload, s.len() as u64);
-            for (r, labels) in s {
-                put_uvarint(&mut payload, *r);
-                put_uvarint(&mut payload, labels.len() as u64);
-                for l in labels.iter() {
-                    put_str(&mut payload, l.name);
-                    put_str(&mut payload, l.value);
-                }
-            }
-            REC_SERIES
-        }
-        Record::Samples(s) => {
-            samples_payload(&mut payload, s);
-            REC_SAMPLES
-        }
-        Record::Tombstones(t) => {
-            put_uvarint(&mut payload, t.len() as u64);
+    match rec {
+        Record::Series(s) => encode_series(out, s, c),
+        Record::Samples(s) => encode_samples(out, s, c),
+        Record::Tombstones(t) => encode_with(out, REC_TOMBSTONES, c, |payload| {
+            put_uvarint(payload, t.len() as u64);
             for &(r, lo, hi) in t {
-                put_uvarint(&mut payload, r);
-                put_uvarint(&mut payload, zigzag(lo));
-                put_uvarint(&mut payload, zigzag(hi));
+                put_uvarint(payload, r);
+                put_uvarint(payload, zigzag(lo));
+                put_uvarint(payload, zigzag(hi));
             }
-            REC_TOMBSTONES
+        }),
+    }
+}
+
+/// Encode a series record from borrowed series (the commit path's are not cloned).
+pub fn encode_series(out: &mut Vec<u8>, s: &[(u64, Labels)], c: Compression) {
+    encode_with(out, REC_SERIES, c, |payload| {
+        put_uvarint(payload, s.len() as u64);
+        for (r, labels) in s {
+            put_uvarint(payload, *r);
+            put_uvarint(payload, labels.len() as u64);
+            for l in labels.iter() {
+                put_str(payload, l.name);
+                put_str(payload, l.value);
+            }
         }
-    };
-    frame(out, typ, &payload, c);
+    })
 }
 
 /// Encode a samples record without an owned `Record` (the commit path's batch is borrowed).
 pub fn encode_samples(out: &mut Vec<u8>, s: &[(u64, i64, f64)], c: Compression) {
-    let mut payload = Vec::with_capacity(16 + s.len() * 11);
-    samples_payload(&mut payload, s);
-    frame(out, REC_SAMPLES, &payload, c);
+    encode_with(out, REC_SAMPLES, c, |payload| samples_payload(payload, s))
 }
 
 fn samples_payload(payload: &mut Vec<u8>, s: &[(u64, i64, f64)]) {
+    payload.reserve(16 + s.len() * 11);
     put_uvarint(payload, s.len() as u64);
     // Delta-encode refs and timestamps against the first sample: a scrape's samples share a
     // timestamp and have nearby refs, so most deltas are one byte.
@@ -248,8 +265,8 @@ fn samples_payload(payload: &mut Vec<u8>, s: &[(u64, i64, f64)]) {
     payload.extend_from_slice(&r0.to_le_bytes());
     payload.extend_from_slice(&t0.to_le_bytes());
     for &(r, t, v) in s {
-        put_uvarint(payload, zigzag(r as i64 - r0 as i64));
-        put_uvarint(payload, zigzag(t - t0));
+        put_uvarint(payload, zigzag((r as i64).wrapping_sub(r0 as i64)));
+        put_uvarint(payload, zigzag(t.wrapping_sub(t0)));
         payload.extend_from_slice(&v.to_bits().to_le_bytes());
     }
 }
@@ -258,15 +275,23 @@ fn samples_payload(payload: &mut Vec<u8>, s: &[(u64, i64, f64)]) {
 const COMPRESS_MIN: usize = 64;
 
 /// Frame a payload: length, CRC32 of type and payload, type, payload (compressed when asked
-/// and smaller).
-fn frame(out: &mut Vec<u8>, typ: u8, payload: &[u8], c: Compression) {
+/// and smaller, straight into `out`).
+fn frame(out: &mut Vec<u8>, typ: u8, payload: &[u8], c: Compression, enc: &mut snap::raw::Encoder) {
     if c == Compression::Snappy && payload.len() >= COMPRESS_MIN {
-        let mut z = vec![0u8; snap::raw::max_compress_len(payload.len())];
-        if let Ok(n) = snap::raw::Encoder::new().compress(payload, &mut z)
+        let start = out.len();
+        out.resize(start + 9 + snap::raw::max_compress_len(payload.len()), 0);
+        if let Ok(n) = enc.compress(payload, &mut out[start + 9..])
             && n < payload.len()
         {
-            return frame_raw(out, typ | COMPRESSED, &z[..n]);
+            out.truncate(start + 9 + n);
+            let typ = typ | COMPRESSED;
+            out[start + 8] = typ;
+            let crc = crc32fast::hash(&out[start + 8..]);
+            out[start..start + 4].copy_from_slice(&((n + 1) as u32).to_le_bytes());
+            out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+            return;
         }
+        out.truncate(start);
     }
     frame_raw(out, typ, payload)
 }
@@ -336,8 +361,8 @@ fn decode_payload(typ: u8, p: &[u8]) -> Option<Record> {
             let t0 = d.le64()? as i64;
             let mut out = Vec::with_capacity(n.min(1 << 20));
             for _ in 0..n {
-                let r = (r0 as i64 + unzigzag(d.uvarint()?)) as u64;
-                let t = t0 + unzigzag(d.uvarint()?);
+                let r = (r0 as i64).wrapping_add(unzigzag(d.uvarint()?)) as u64;
+                let t = t0.wrapping_add(unzigzag(d.uvarint()?));
                 let v = f64::from_bits(d.le64()?);
                 out.push((r, t, v));
             }
@@ -822,6 +847,8 @@ pub struct Wal {
     size: u64,
     segment_size: u64,
     compression: Compression,
+    /// Records of one [`Wal::log`] call, kept for the next (see `SCRATCH`).
+    buf: Vec<u8>,
 }
 
 impl Wal {
@@ -849,7 +876,20 @@ impl Wal {
             size,
             segment_size,
             compression,
+            buf: Vec::new(),
         })
+    }
+
+    /// Encode records with `fill` (given this log's compression) and write them in one call.
+    pub fn log(&mut self, fill: impl FnOnce(&mut Vec<u8>, Compression)) -> io::Result<()> {
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        fill(&mut buf, self.compression);
+        let r = self.write(&buf);
+        if buf.capacity() <= 16 << 20 {
+            self.buf = buf;
+        }
+        r
     }
 
     /// What records written to this log must be encoded with.
@@ -1184,6 +1224,38 @@ mod tests {
                 .unwrap();
             assert_eq!(followed, big_records());
         }
+    }
+
+    /// A payload snappy cannot shrink (random values) is stored plain, unflagged, and a
+    /// compressed one framed after it in the same buffer still reads back.
+    #[test]
+    fn an_incompressible_payload_is_stored_plain() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let random: Vec<(u64, i64, f64)> = (0..200)
+            .map(|i| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (
+                    x >> (i % 7),
+                    x.rotate_left(29) as i64,
+                    f64::from_bits(x.rotate_left(41)),
+                )
+            })
+            .collect();
+        let mut out = Vec::new();
+        encode_samples(&mut out, &random, Compression::Snappy);
+        assert_eq!(out[8] & COMPRESSED, 0);
+        let first = out.len();
+        encode(&mut out, &big_records()[1], Compression::Snappy);
+        assert_ne!(out[first + 8] & COMPRESSED, 0);
+        let d = tmp("incompressible");
+        let mut w = Wal::open(&d).unwrap();
+        w.write(&out).unwrap();
+        drop(w);
+        let mut got = Vec::new();
+        replay(&d, |r| got.push(r)).unwrap();
+        assert_eq!(got, vec![Record::Samples(random), big_records()[1].clone()]);
     }
 
     /// A compressed record that claims to expand past what snappy can is damage: it ends its
