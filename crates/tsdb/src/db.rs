@@ -173,33 +173,10 @@ fn load_blocks(
     Ok(out)
 }
 
-/// Append `series` to `head` in commits of about 256k samples (small enough that the WAL's
-/// encoding buffers are kept between them); (appended, refused: samples
-/// the head already holds, e.g. after an import cut short and run again).
+/// Append `series` to `head` (see [`Head::bulk_load`]); (appended, refused: samples the head
+/// already holds, e.g. after an import cut short and run again).
 fn append_all(head: &Head, series: &[(Labels, Vec<Sample>)]) -> std::io::Result<(u64, u64)> {
-    let (mut n, mut refused, mut pending) = (0u64, 0u64, 0usize);
-    head.reserve_series(series.len());
-    let mut app = head.appender();
-    for (labels, samples) in series {
-        let mut r = 0;
-        for s in samples {
-            match app.append(r, labels, s.t, s.v) {
-                Ok(nr) => {
-                    r = nr;
-                    n += 1;
-                }
-                Err(_) => refused += 1,
-            }
-        }
-        pending += samples.len();
-        if pending >= 1 << 18 {
-            app.commit().map_err(std::io::Error::other)?;
-            app = head.appender();
-            pending = 0;
-        }
-    }
-    app.commit().map_err(std::io::Error::other)?;
-    Ok((n, refused))
+    head.bulk_load(series)
 }
 
 /// Hard-link (or copy) every file under `from` into `to`, keeping the layout.

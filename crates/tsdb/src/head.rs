@@ -546,12 +546,134 @@ impl Head {
         })
     }
 
-    /// Make room for `n` more series at once (an import knows how many it brings; growing
-    /// the maps a doubling at a time rehashes them all each time).
-    pub fn reserve_series(&self, n: usize) {
-        let mut idx = self.index.write();
-        idx.series.reserve(n);
-        idx.by_labels.reserve(n);
+    /// Load whole series at once (an import at open, before anything else appends): each
+    /// series' samples must be sorted by time without repeats. A sample not newer than its
+    /// series' last, or before `min_valid`, is refused, as in a commit; so are the series
+    /// past the head series limit. The head takes the samples on this thread while a second
+    /// one logs the same records to the WAL, series first (refs are handed out up front, so
+    /// both know them); the WAL is synced before this returns. Returns (appended, refused).
+    pub fn bulk_load(&self, series: &[(Labels, Vec<Sample>)]) -> std::io::Result<(u64, u64)> {
+        let min_valid = self.min_valid.load(Ordering::Relaxed);
+        let max = self.stats.max_series.load(Ordering::Relaxed);
+        // Per series: its ref, whether it is new, and the first sample the head takes.
+        let mut plan: Vec<(SeriesRef, bool, usize)> = Vec::with_capacity(series.len());
+        let mut refused = 0u64;
+        {
+            let mut idx = self.index.write();
+            idx.series.reserve(series.len());
+            idx.by_labels.reserve(series.len());
+            let mut live = idx.live() as u64;
+            // The newest planned sample of each series this load creates: a label set that
+            // comes twice (two Prometheus refs of one series) continues after it.
+            let mut planned: FastMap<SeriesRef, i64> = FastMap::default();
+            for (labels, samples) in series {
+                let existing = idx.by_labels.get(labels).copied();
+                let (r, new, last) = match existing {
+                    Some(r) => {
+                        let last = match idx.series.get(&r) {
+                            Some(s) => s.last.map(|l| l.t),
+                            None => planned.get(&r).copied(),
+                        };
+                        (r, false, last)
+                    }
+                    None if labels.metric_name().is_none()
+                        || (max > 0 && live >= max)
+                        || samples.is_empty() =>
+                    {
+                        refused += samples.len() as u64;
+                        plan.push((0, false, samples.len()));
+                        continue;
+                    }
+                    None => {
+                        let r = self.next_ref.fetch_add(1, Ordering::Relaxed);
+                        // Claimed in the label map now, so a repeat later in `series` finds it.
+                        idx.by_labels.insert(labels.clone(), r);
+                        live += 1;
+                        (r, true, None)
+                    }
+                };
+                let from =
+                    samples.partition_point(|x| x.t < min_valid || last.is_some_and(|l| x.t <= l));
+                refused += from as u64;
+                if let Some(t) = samples[from..].last().map(|x| x.t)
+                    && !idx.series.contains_key(&r)
+                {
+                    planned.insert(r, t);
+                }
+                plan.push((r, new, from));
+            }
+        }
+        let compression = self.compression;
+        let log = || -> std::io::Result<()> {
+            let mut wal = self.wal.lock();
+            let Some(w) = wal.as_mut() else {
+                return Ok(());
+            };
+            let fresh: Vec<(u64, Labels)> = series
+                .iter()
+                .zip(&plan)
+                .filter(|(_, (_, new, _))| *new)
+                .map(|((l, _), (r, _, _))| (*r, l.clone()))
+                .collect();
+            for batch in fresh.chunks(10_000) {
+                w.log(|out, _| wal::encode_series(out, batch, compression))?;
+            }
+            let mut batch = Vec::with_capacity(1 << 18);
+            for ((_, samples), &(r, _, from)) in series.iter().zip(&plan) {
+                batch.extend(samples[from..].iter().map(|x| (r, x.t, x.v)));
+                if batch.len() >= 1 << 18 {
+                    w.log(|out, _| wal::encode_samples(out, &batch, compression))?;
+                    batch.clear();
+                }
+            }
+            if !batch.is_empty() {
+                w.log(|out, _| wal::encode_samples(out, &batch, compression))?;
+            }
+            w.sync()
+        };
+        let (logged, (n, lo, hi)) = std::thread::scope(|sc| {
+            let logger = sc.spawn(log);
+            let mut idx = self.index.write();
+            let (mut n, mut lo, mut hi) = (0u64, i64::MAX, i64::MIN);
+            for ((labels, samples), &(r, new, from)) in series.iter().zip(&plan) {
+                if new {
+                    idx.insert_replayed(r, labels.clone());
+                    self.stats.series_created.fetch_add(1, Ordering::Relaxed);
+                }
+                let take = &samples[from.min(samples.len())..];
+                let Some(first) = take.first() else { continue };
+                let was_empty = {
+                    let Some(s) = idx.series.get_mut(&r) else {
+                        continue;
+                    };
+                    let was_empty = s.last.is_none();
+                    for x in take {
+                        // The order was planned; never let a chunk take a sample out of it.
+                        if s.last.is_some_and(|l| x.t <= l.t) {
+                            continue;
+                        }
+                        if self.wal_only {
+                            s.note(x.t, x.v);
+                        } else {
+                            s.push(x.t, x.v);
+                        }
+                    }
+                    was_empty
+                };
+                if was_empty {
+                    idx.empty -= 1;
+                }
+                n += take.len() as u64;
+                lo = lo.min(first.t);
+                hi = hi.max(take[take.len() - 1].t);
+            }
+            drop(idx);
+            (logger.join(), (n, lo, hi))
+        });
+        logged.map_err(|_| std::io::Error::other("the WAL writer of an import panicked"))??;
+        self.note_range(lo, hi);
+        self.stats.samples_appended.fetch_add(n, Ordering::Relaxed);
+        Ok((n, refused))
     }
 
     /// Make samples before `t` out of bounds from now on.
@@ -1193,6 +1315,55 @@ mod tests {
                 assert_eq!(s.samples(i64::MIN, i64::MAX).len(), want.len() + 1);
             }
         }
+    }
+
+    /// A bulk load refuses what a commit would (not newer than a series' last, before
+    /// `min_valid`, no metric name), continues a label set that comes twice, and logs exactly
+    /// what the head took: a reopen replays the same head.
+    #[test]
+    fn bulk_load_takes_what_a_commit_would_and_logs_it() {
+        let d = tmp("bulk");
+        let dump = |h: &Head| -> std::collections::BTreeMap<String, Vec<(i64, f64)>> {
+            h.index
+                .read()
+                .series
+                .values()
+                .map(|s| {
+                    let v = s.samples(i64::MIN, i64::MAX);
+                    (s.labels.to_string(), v.iter().map(|x| (x.t, x.v)).collect())
+                })
+                .collect()
+        };
+        let ts =
+            |ts: &[i64]| -> Vec<Sample> { ts.iter().map(|&t| Sample { t, v: t as f64 }).collect() };
+        let (a, b) = (
+            l(&[("__name__", "up"), ("job", "a")]),
+            l(&[("__name__", "up"), ("job", "b")]),
+        );
+        let want = {
+            let h = Head::open(&d, i64::MIN).unwrap();
+            let mut app = h.appender();
+            app.append(0, &a, 50, 1.0).unwrap();
+            app.commit().unwrap();
+            h.raise_min_valid(10);
+            let series = vec![
+                (a.clone(), ts(&[40, 50, 60, 70])),
+                (b.clone(), ts(&[5, 20, 30])),
+                (l(&[("job", "no-name")]), ts(&[20])),
+                (b.clone(), ts(&[25, 30, 40])),
+            ];
+            assert_eq!(h.bulk_load(&series).unwrap(), (5, 6));
+            let got = dump(&h);
+            assert_eq!(got[&a.to_string()], vec![(50, 1.0), (60, 60.0), (70, 70.0)]);
+            assert_eq!(
+                got[&b.to_string()],
+                vec![(20, 20.0), (30, 30.0), (40, 40.0)]
+            );
+            assert_eq!(got.len(), 2);
+            got
+        };
+        let h = Head::open(&d, i64::MIN).unwrap();
+        assert_eq!(dump(&h), want);
     }
 
     #[test]

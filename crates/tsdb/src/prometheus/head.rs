@@ -531,30 +531,91 @@ pub fn read(dir: &Path, min_valid: i64) -> std::io::Result<Import> {
         imp.files.extend(hc.iter().map(|(_, p)| p.clone()));
         heads.push(hc);
     }
-    for (path, newest, wbl) in sources {
-        if let Some(why) = too_big(&path)? {
-            imp.unreadable.push((path, why));
-            continue;
-        }
-        let b = std::fs::read(&path)?;
-        g.in_wbl = wbl;
-        let mut rec_err = None;
-        let end = read_segment(&b, |r| {
-            if rec_err.is_none()
-                && let Err(e) = g.record(r)
-            {
-                rec_err = Some(e);
+    // Files are read, checked and decompressed on a second thread while this one decodes
+    // the records: start-up on a big WAL is this loop, and the halves cost about the same.
+    enum Msg {
+        Records(Vec<Vec<u8>>),
+        Done(End),
+        TooBig(String),
+        Failed(std::io::Error),
+    }
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Msg>(16);
+    let paths: Vec<PathBuf> = sources.iter().map(|(p, _, _)| p.clone()).collect();
+    std::thread::scope(|sc| -> std::io::Result<()> {
+        sc.spawn(move || {
+            for path in paths {
+                let b = match too_big(&path).and_then(|big| match big {
+                    Some(why) => Ok(Err(why)),
+                    None => std::fs::read(&path).map(Ok),
+                }) {
+                    Ok(Ok(b)) => b,
+                    Ok(Err(why)) => {
+                        if tx.send(Msg::TooBig(why)).is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Msg::Failed(e));
+                        return;
+                    }
+                };
+                let mut batch = Vec::new();
+                let mut gone = false;
+                let end = read_segment(&b, |r| {
+                    if gone {
+                        return;
+                    }
+                    batch.push(r.to_vec());
+                    if batch.len() >= 64 {
+                        gone = tx.send(Msg::Records(std::mem::take(&mut batch))).is_err();
+                    }
+                });
+                if gone
+                    || (!batch.is_empty() && tx.send(Msg::Records(batch)).is_err())
+                    || tx.send(Msg::Done(end)).is_err()
+                {
+                    return;
+                }
             }
         });
-        match (end, rec_err) {
-            (_, Some(e)) => imp.unreadable.push((path, e)),
-            (End::Clean, None) => {}
-            (End::Torn(why), None) if newest => {
-                tracing::warn!(file = %path.display(), %why, "Prometheus WAL segment ends in a torn record (a write cut short by the crash): read up to it, as Prometheus's repair would");
+        // Owned here: dropped on any way out, so a reader blocked on a full channel stops.
+        let rx = rx;
+        for (path, newest, wbl) in sources {
+            g.in_wbl = wbl;
+            let mut rec_err = None;
+            let end = loop {
+                match rx.recv() {
+                    Ok(Msg::Records(rs)) => {
+                        for r in rs {
+                            if rec_err.is_none()
+                                && let Err(e) = g.record(&r)
+                            {
+                                rec_err = Some(e);
+                            }
+                        }
+                    }
+                    Ok(Msg::Done(end)) => break Some(end),
+                    Ok(Msg::TooBig(why)) => {
+                        imp.unreadable.push((path.clone(), why));
+                        break None;
+                    }
+                    Ok(Msg::Failed(e)) => return Err(e),
+                    Err(_) => return Err(std::io::Error::other("the WAL reader stopped")),
+                }
+            };
+            let Some(end) = end else { continue };
+            match (end, rec_err) {
+                (_, Some(e)) => imp.unreadable.push((path, e)),
+                (End::Clean, None) => {}
+                (End::Torn(why), None) if newest => {
+                    tracing::warn!(file = %path.display(), %why, "Prometheus WAL segment ends in a torn record (a write cut short by the crash): read up to it, as Prometheus's repair would");
+                }
+                (End::Torn(why) | End::Damaged(why), None) => imp.unreadable.push((path, why)),
             }
-            (End::Torn(why) | End::Damaged(why), None) => imp.unreadable.push((path, why)),
         }
-    }
+        Ok(())
+    })?;
     for hc in heads {
         let n = hc.len();
         for (i, (_, path)) in hc.into_iter().enumerate() {
@@ -580,6 +641,7 @@ pub fn read(dir: &Path, min_valid: i64) -> std::io::Result<Import> {
     ids.sort_unstable();
     ids.dedup();
     let mut at: foldhash::HashMap<Labels, usize> = Default::default();
+    at.reserve(ids.len());
     let mut series: Vec<(Labels, Vec<Sample>)> = Vec::with_capacity(ids.len());
     for id in ids {
         let mut samples = g.samples.take(id);
