@@ -548,86 +548,103 @@ impl Head {
 
     /// Load whole series at once (an import at open, before anything else appends): each
     /// series' samples must be sorted by time without repeats. A sample not newer than its
-    /// series' last, or before `min_valid`, is refused, as in a commit; so are the series
-    /// past the head series limit. The head takes the samples on this thread while a second
-    /// one logs the same records to the WAL, series first (refs are handed out up front, so
-    /// both know them); the WAL is synced before this returns. Returns (appended, refused).
-    pub fn bulk_load(&self, series: &[(Labels, Vec<Sample>)]) -> std::io::Result<(u64, u64)> {
+    /// series' last, or before `min_valid`, is refused, as in a commit; so are the samples of
+    /// a series that would pass the head series limit. The head takes the samples on this
+    /// thread while a second one logs the same records to the WAL, series first (refs are
+    /// handed out up front, so both know them); the WAL is synced before this returns.
+    /// Checkpoints wait for it, as they wait for a commit. Returns (appended, refused).
+    pub(crate) fn bulk_load(
+        &self,
+        series: &[(Labels, Vec<Sample>)],
+    ) -> std::io::Result<(u64, u64)> {
+        // A checkpoint must not cut the WAL between this load's records and the head
+        // taking them (it would drop the segment without the samples).
+        let _no_checkpoint = self.checkpointing.lock();
         let min_valid = self.min_valid.load(Ordering::Relaxed);
         let max = self.stats.max_series.load(Ordering::Relaxed);
-        // Per series: its ref, whether it is new, and the first sample the head takes.
+        // Per series: its ref (0: refused), whether it is new, and the first sample taken.
         let mut plan: Vec<(SeriesRef, bool, usize)> = Vec::with_capacity(series.len());
         let mut refused = 0u64;
-        {
+        let unlogged = {
             let mut idx = self.index.write();
             idx.series.reserve(series.len());
             idx.by_labels.reserve(series.len());
             let mut live = idx.live() as u64;
-            // The newest planned sample of each series this load creates: a label set that
-            // comes twice (two Prometheus refs of one series) continues after it.
+            // The newest planned sample of each series this load creates or fills: a label
+            // set that comes twice (two Prometheus refs of one series) continues after it.
             let mut planned: FastMap<SeriesRef, i64> = FastMap::default();
             for (labels, samples) in series {
                 let existing = idx.by_labels.get(labels).copied();
-                let (r, new, last) = match existing {
-                    Some(r) => {
-                        let last = match idx.series.get(&r) {
-                            Some(s) => s.last.map(|l| l.t),
-                            None => planned.get(&r).copied(),
-                        };
-                        (r, false, last)
-                    }
-                    None if labels.metric_name().is_none()
-                        || (max > 0 && live >= max)
-                        || samples.is_empty() =>
-                    {
-                        refused += samples.len() as u64;
-                        plan.push((0, false, samples.len()));
-                        continue;
-                    }
+                let last = existing.and_then(|r| {
+                    planned
+                        .get(&r)
+                        .copied()
+                        .or_else(|| idx.series.get(&r)?.last.map(|l| l.t))
+                });
+                let from =
+                    samples.partition_point(|x| x.t < min_valid || last.is_some_and(|l| x.t <= l));
+                let takes = from < samples.len();
+                // A series counts against the limit once it holds a sample.
+                let becomes_live = takes && last.is_none();
+                if (existing.is_none() && labels.metric_name().is_none())
+                    || (becomes_live && max > 0 && live >= max)
+                {
+                    refused += samples.len() as u64;
+                    plan.push((0, false, samples.len()));
+                    continue;
+                }
+                let (r, new) = match existing {
+                    Some(r) => (r, false),
                     None => {
                         let r = self.next_ref.fetch_add(1, Ordering::Relaxed);
                         // Claimed in the label map now, so a repeat later in `series` finds it.
                         idx.by_labels.insert(labels.clone(), r);
-                        live += 1;
-                        (r, true, None)
+                        (r, true)
                     }
                 };
-                let from =
-                    samples.partition_point(|x| x.t < min_valid || last.is_some_and(|l| x.t <= l));
+                live += u64::from(becomes_live);
                 refused += from as u64;
-                if let Some(t) = samples[from..].last().map(|x| x.t)
-                    && !idx.series.contains_key(&r)
-                {
-                    planned.insert(r, t);
+                if let Some(x) = samples[from..].last() {
+                    planned.insert(r, x.t);
                 }
                 plan.push((r, new, from));
             }
-        }
-        let compression = self.compression;
+            // Series created by earlier appenders and not logged yet go first, as a commit
+            // would log them.
+            std::mem::take(&mut idx.unlogged)
+        };
         let log = || -> std::io::Result<()> {
             let mut wal = self.wal.lock();
             let Some(w) = wal.as_mut() else {
                 return Ok(());
             };
-            let fresh: Vec<(u64, Labels)> = series
+            let fresh: Vec<(u64, Labels)> = unlogged
                 .iter()
-                .zip(&plan)
-                .filter(|(_, (_, new, _))| *new)
-                .map(|((l, _), (r, _, _))| (*r, l.clone()))
+                .cloned()
+                .chain(
+                    series
+                        .iter()
+                        .zip(&plan)
+                        .filter(|(_, (_, new, _))| *new)
+                        .map(|((l, _), (r, _, _))| (*r, l.clone())),
+                )
                 .collect();
             for batch in fresh.chunks(10_000) {
-                w.log(|out, _| wal::encode_series(out, batch, compression))?;
+                w.log(|out, c| wal::encode_series(out, batch, c))?;
             }
             let mut batch = Vec::with_capacity(1 << 18);
             for ((_, samples), &(r, _, from)) in series.iter().zip(&plan) {
+                if r == 0 {
+                    continue;
+                }
                 batch.extend(samples[from..].iter().map(|x| (r, x.t, x.v)));
                 if batch.len() >= 1 << 18 {
-                    w.log(|out, _| wal::encode_samples(out, &batch, compression))?;
+                    w.log(|out, c| wal::encode_samples(out, &batch, c))?;
                     batch.clear();
                 }
             }
             if !batch.is_empty() {
-                w.log(|out, _| wal::encode_samples(out, &batch, compression))?;
+                w.log(|out, c| wal::encode_samples(out, &batch, c))?;
             }
             w.sync()
         };
@@ -636,36 +653,34 @@ impl Head {
             let mut idx = self.index.write();
             let (mut n, mut lo, mut hi) = (0u64, i64::MAX, i64::MIN);
             for ((labels, samples), &(r, new, from)) in series.iter().zip(&plan) {
+                if r == 0 {
+                    continue;
+                }
                 if new {
                     idx.insert_replayed(r, labels.clone());
                     self.stats.series_created.fetch_add(1, Ordering::Relaxed);
                 }
-                let take = &samples[from.min(samples.len())..];
-                let Some(first) = take.first() else { continue };
-                let was_empty = {
-                    let Some(s) = idx.series.get_mut(&r) else {
-                        continue;
-                    };
-                    let was_empty = s.last.is_none();
-                    for x in take {
-                        // The order was planned; never let a chunk take a sample out of it.
-                        if s.last.is_some_and(|l| x.t <= l.t) {
-                            continue;
-                        }
-                        if self.wal_only {
-                            s.note(x.t, x.v);
-                        } else {
-                            s.push(x.t, x.v);
-                        }
-                    }
-                    was_empty
+                let Some(s) = idx.series.get_mut(&r) else {
+                    continue;
                 };
-                if was_empty {
+                let was_empty = s.last.is_none();
+                for x in &samples[from..] {
+                    // The order was planned; never let a chunk take a sample out of it.
+                    if s.last.is_some_and(|l| x.t <= l.t) {
+                        continue;
+                    }
+                    if self.wal_only {
+                        s.note(x.t, x.v);
+                    } else {
+                        s.push(x.t, x.v);
+                    }
+                    n += 1;
+                    lo = lo.min(x.t);
+                    hi = hi.max(x.t);
+                }
+                if was_empty && s.last.is_some() {
                     idx.empty -= 1;
                 }
-                n += take.len() as u64;
-                lo = lo.min(first.t);
-                hi = hi.max(take[take.len() - 1].t);
             }
             drop(idx);
             (logger.join(), (n, lo, hi))
@@ -1364,6 +1379,19 @@ mod tests {
         };
         let h = Head::open(&d, i64::MIN).unwrap();
         assert_eq!(dump(&h), want);
+        // The series limit counts series that take a sample: the second new one is refused
+        // whole, an empty one costs nothing.
+        let h = Head::in_memory();
+        h.stats.max_series.store(1, Ordering::Relaxed);
+        let (x, y, z) = (
+            l(&[("__name__", "x")]),
+            l(&[("__name__", "y")]),
+            l(&[("__name__", "z")]),
+        );
+        let series = vec![(z, vec![]), (x.clone(), ts(&[1, 2])), (y, ts(&[1]))];
+        assert_eq!(h.bulk_load(&series).unwrap(), (2, 1));
+        assert_eq!(dump(&h)[&x.to_string()], vec![(1, 1.0), (2, 2.0)]);
+        assert_eq!(dump(&h).len(), 2, "x, and z empty");
     }
 
     #[test]

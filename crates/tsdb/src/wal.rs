@@ -453,9 +453,8 @@ impl CheckpointWriter {
         let fin = dir.join(format!("checkpoint.{last:08}"));
         let _ = std::fs::remove_dir_all(&fin);
         std::fs::rename(&tmp, &fin)?;
-        for seg in segments(&dir)?.into_iter().filter(|&s| s <= last) {
-            std::fs::remove_file(segment_path(&dir, seg))?;
-        }
+        // Older checkpoints first: one left by a crash here would outlive the segments that
+        // tell a reader it is vigil's (and may be of another segment version).
         for e in std::fs::read_dir(&dir)? {
             let e = e?;
             if let Some(n) = e
@@ -467,6 +466,9 @@ impl CheckpointWriter {
             {
                 std::fs::remove_dir_all(e.path())?;
             }
+        }
+        for seg in segments(&dir)?.into_iter().filter(|&s| s <= last) {
+            std::fs::remove_file(segment_path(&dir, seg))?;
         }
         Ok(())
     }
