@@ -6,6 +6,7 @@
 import uPlot from 'uplot';
 import { api, el, metricText } from './api';
 import { Vars, durationText, formatUnit, interpolate, parseDuration, roundInterval } from './format';
+import { themedAxis, track } from './theme';
 
 export async function dashboardsPage(root: HTMLElement) {
   const { data } = await api<any>('/api/v1/dashboards');
@@ -211,16 +212,23 @@ async function renderPanel(p: Panel, ctx: Ctx, body: HTMLElement) {
       const holder = el('div', { class: 'chart' });
       body.append(holder);
       const height = Math.max(body.clientHeight - 10, 80);
-      new uPlot({
+      const u = track(new uPlot({
         width, height,
         legend: { show: p.legend?.show !== false && series.length <= 12 },
         scales: { y: { range: (_u: any, lo: number, hi: number) => [min ?? Math.min(lo, 0), max ?? (hi === lo ? hi + 1 : hi)] } as any },
-        axes: [{ stroke: 'var(--muted)', grid: { stroke: 'var(--line)' } as any, size: 30 },
-          { stroke: 'var(--muted)', grid: { stroke: 'var(--line)' } as any, size: 72, values: (_u: any, vals: number[]) => vals.map(v => formatUnit(v, unit, undefined)) }],
+        axes: [themedAxis({ size: 30 }),
+          themedAxis({ size: 72, values: (_u: any, vals: number[]) => vals.map(v => formatUnit(v, unit, undefined)) })],
         series: [{}, ...series.map((s, i) => ({ label: s.label, stroke: PALETTE[i % PALETTE.length], width: 1.5,
           fill: stacked || p.fill ? PALETTE[i % PALETTE.length] + '30' : undefined,
           points: { show: s.values.length < 30, size: 4 }, value: (_u: any, v: number) => formatUnit(v, unit, decimals) }))],
-      } as any, [xs, ...ys] as any, holder);
+      } as any, [xs, ...ys] as any, holder));
+      // The legend sits below the plot: the plot gives it room, so a short panel does not
+      // clip it.
+      const legendBox = holder.querySelector('.u-legend') as HTMLElement | null;
+      if (legendBox && legendBox.offsetHeight > 0) {
+        const fit = Math.max(body.clientHeight - legendBox.offsetHeight - 10, 60);
+        if (fit < height) u.setSize({ width, height: fit });
+      }
     }
   }
 }

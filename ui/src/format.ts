@@ -40,6 +40,10 @@ export function formatUnit(v: number | null, unit: string | undefined, decimals?
   switch (unit) {
     case 'bytes': return scaled(v, 1024, ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'], decimals);
     case 'decbytes': return scaled(v, 1000, ['B', 'kB', 'MB', 'GB', 'TB', 'PB'], decimals);
+    case 'Bps': return scaled(v, 1000, ['B/s', 'kB/s', 'MB/s', 'GB/s', 'TB/s', 'PB/s'], decimals);
+    case 'binBps': return scaled(v, 1024, ['B/s', 'KiB/s', 'MiB/s', 'GiB/s', 'TiB/s', 'PiB/s'], decimals);
+    case 'bps': return scaled(v, 1000, ['b/s', 'kb/s', 'Mb/s', 'Gb/s', 'Tb/s', 'Pb/s'], decimals);
+    case 'binbps': return scaled(v, 1024, ['b/s', 'Kib/s', 'Mib/s', 'Gib/s', 'Tib/s', 'Pib/s'], decimals);
     case 'percent': return `${fmtNum(v, decimals)}%`;
     case 'percentunit': return `${fmtNum(v * 100, decimals)}%`;
     case 'reqps': return `${scaled(v, 1000, ['', 'K', 'M', 'G'], decimals)} req/s`.replace('  ', ' ');

@@ -4,6 +4,7 @@
 import uPlot from 'uplot';
 import { api, el, metricText } from './api';
 import { parseDuration } from './format';
+import { themedAxis, track } from './theme';
 
 const FUNCTIONS = ['abs', 'absent', 'absent_over_time', 'acos', 'acosh', 'asin', 'asinh', 'atan', 'atanh',
   'avg_over_time', 'ceil', 'changes', 'clamp', 'clamp_max', 'clamp_min', 'cos', 'cosh', 'count_over_time',
@@ -162,6 +163,15 @@ function editor(initial: string, onRun: () => void): { root: HTMLElement; value:
   return { root: wrap, value: () => ta.value };
 }
 
+/** The range picker's steps, as Prometheus's UI offers them. */
+const RANGES = ['1m', '5m', '15m', '30m', '1h', '2h', '6h', '12h', '1d', '2d', '1w', '2w', '4w', '8w', '24w', '1y'];
+
+/** A time as a `datetime-local` input's value (local time, to the second). */
+function toLocalInput(ms: number): string {
+  const d = new Date(ms - new Date(ms).getTimezoneOffset() * 60000);
+  return d.toISOString().slice(0, 19);
+}
+
 const PALETTE = ['#2f6fed', '#e8590c', '#2b8a3e', '#c2255c', '#7048e8', '#0c8599', '#e67700', '#5c940d', '#a61e4d', '#1864ab'];
 
 function panel(state: PanelState, all: PanelState[], onRemove: () => void): HTMLElement {
@@ -171,7 +181,7 @@ function panel(state: PanelState, all: PanelState[], onRemove: () => void): HTML
   const run = async () => {
     state.expr = ed.value();
     state.range = rangeIn.value;
-    state.end = endIn.value;
+    state.end = endValue();
     state.step = stepIn.value;
     state.stacked = stacked.checked;
     writeState(all);
@@ -187,8 +197,25 @@ function panel(state: PanelState, all: PanelState[], onRemove: () => void): HTML
     }
   };
   ed = editor(state.expr, run);
-  const rangeIn = el('input', { value: state.range, size: 6, 'aria-label': 'range', title: 'Range, e.g. 1h' });
-  const endIn = el('input', { value: state.end, placeholder: 'End (now)', size: 20, 'aria-label': 'end', title: 'End time, RFC 3339; empty for now' });
+  const rangeIn = el('input', { value: state.range, size: 6, 'aria-label': 'range', title: 'Range, e.g. 1h', list: 'vigil-ranges' });
+  // The end is picked in local time (empty: now) and kept in the URL as RFC 3339 UTC.
+  const endIn = el('input', { type: 'datetime-local', step: '1', 'aria-label': 'end', title: 'End time (local); empty for now' });
+  endIn.value = state.end ? toLocalInput(Date.parse(state.end)) : '';
+  const endValue = () => (endIn.value ? new Date(endIn.value).toISOString() : '');
+  const rangeStep = (dir: number) => {
+    const cur = parseDuration(rangeIn.value) || 3600;
+    const i = RANGES.findIndex(r => parseDuration(r) >= cur);
+    const at = i < 0 ? RANGES.length - 1 : parseDuration(RANGES[i]) === cur ? i + dir : dir < 0 ? i - 1 : i;
+    rangeIn.value = RANGES[Math.max(0, Math.min(RANGES.length - 1, at))];
+    run();
+  };
+  const shiftEnd = (dir: number) => {
+    const range = parseDuration(rangeIn.value) || 3600;
+    const end = endIn.value ? new Date(endIn.value).getTime() : Date.now();
+    const next = end + dir * range * 1000;
+    endIn.value = next >= Date.now() ? '' : toLocalInput(next);
+    run();
+  };
   const stepIn = el('input', { value: state.step, placeholder: 'Step (auto)', size: 8, 'aria-label': 'step', title: 'Resolution step, e.g. 15s' });
   const stacked = el('input', { type: 'checkbox', 'aria-label': 'stacked' });
   stacked.checked = state.stacked;
@@ -198,10 +225,16 @@ function panel(state: PanelState, all: PanelState[], onRemove: () => void): HTML
     el('button', { class: state.tab === 1 ? 'on' : '', onclick: () => setTab(1) }, 'Table'),
     el('button', { class: state.tab === 0 ? 'on' : '', onclick: () => setTab(0) }, 'Graph'));
   drawTabs();
-  const controls = el('div', { class: 'toolbar' }, tabs, el('label', {}, 'Range ', rangeIn), el('label', {}, 'End ', endIn),
+  const controls = el('div', { class: 'toolbar' }, tabs,
+    el('span', { class: 'picker' }, el('button', { onclick: () => rangeStep(-1), title: 'Shorter range', 'aria-label': 'shorter range' }, '−'),
+      el('label', {}, 'Range ', rangeIn), el('button', { onclick: () => rangeStep(1), title: 'Longer range', 'aria-label': 'longer range' }, '+')),
+    el('span', { class: 'picker' }, el('button', { onclick: () => shiftEnd(-1), title: 'Back by the range', 'aria-label': 'earlier' }, '◀'),
+      el('label', {}, 'End ', endIn), el('button', { onclick: () => shiftEnd(1), title: 'Forward by the range', 'aria-label': 'later' }, '▶'),
+      el('button', { onclick: () => { endIn.value = ''; run(); }, title: 'End now', 'aria-label': 'end now' }, 'now')),
     el('label', {}, 'Step ', stepIn), el('label', {}, stacked, ' stacked'),
     el('button', { class: 'primary', onclick: run }, 'Execute'), el('button', { onclick: onRemove, title: 'Remove panel' }, '✕'));
   [rangeIn, endIn, stepIn].forEach(i => i.addEventListener('keydown', (e: KeyboardEvent) => { if (e.key === 'Enter') run(); }));
+  endIn.addEventListener('change', run);
   stacked.addEventListener('change', run);
   const p = el('div', { class: 'panel' }, ed.root, controls, msgs, out);
   if (state.expr) setTimeout(run, 0);
@@ -254,11 +287,11 @@ async function chart(state: PanelState, end: number, out: HTMLElement, msgs: HTM
       // Sparse series (a fresh target, a short history) are drawn as points, not nothing.
       points: { show: s.values.length < 60, size: 5 },
     }))],
-    axes: [{ stroke: 'var(--muted)', grid: { stroke: 'var(--line)' } as any }, { stroke: 'var(--muted)', grid: { stroke: 'var(--line)' } as any }],
+    axes: [themedAxis(), themedAxis()],
     legend: { live: true },
     cursor: { drag: { x: true, y: false } },
   };
-  new uPlot(opts, [xs, ...ys] as any, holder);
+  track(new uPlot(opts, [xs, ...ys] as any, holder));
 }
 
 export async function graphPage(root: HTMLElement) {
@@ -267,7 +300,7 @@ export async function graphPage(root: HTMLElement) {
   const draw = () => {
     list.replaceChildren(...panels.map((s, i) => panel(s, panels, () => { panels.splice(i, 1); writeState(panels); draw(); })));
   };
-  root.append(el('h1', {}, 'Query'), list,
+  root.append(el('h1', {}, 'Query'), el('datalist', { id: 'vigil-ranges' }, ...RANGES.map(r => el('option', { value: r }))), list,
     el('button', { onclick: () => { panels.push({ expr: '', tab: 1, range: '1h', end: '', step: '', stacked: false }); draw(); } }, '+ Add panel'));
   draw();
   Promise.all([api<string[]>('/api/v1/label/__name__/values'), api<string[]>('/api/v1/labels')])

@@ -6,6 +6,7 @@ import { configPage, flagsPage, statusPage, tsdbPage } from './status';
 import { rulesPage, alertsPage } from './rules';
 import { el } from './api';
 import { dashboardsPage, dashboardPage } from './dashboard';
+import { redrawCharts } from './theme';
 
 const routes: Record<string, (root: HTMLElement) => Promise<void>> = {
   '/targets': targetsPage,
@@ -33,6 +34,7 @@ async function start() {
     const t = document.documentElement.dataset.theme === 'dark' ? 'light' : 'dark';
     document.documentElement.dataset.theme = t;
     localStorage.setItem('vigil-theme', t);
+    redrawCharts();
   });
   const dash = /^\/d\/([^/]+)/.exec(path);
   const page = dash ? (r: HTMLElement) => dashboardPage(r, decodeURIComponent(dash[1])) : routes[path] || graphPage;

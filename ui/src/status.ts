@@ -12,8 +12,15 @@ export async function configPage(root: HTMLElement) {
   root.append(el('pre', { id: 'config-yaml' }, data.yaml));
 }
 
-function kvTable(obj: Record<string, any>): HTMLElement {
-  return el('table', {}, el('tbody', {}, ...Object.entries(obj).sort().map(([k, v]) => el('tr', {}, el('th', {}, k), el('td', {}, String(v))))));
+function kvTable(obj: Record<string, any>, show: (k: string, v: any) => string = (_k, v) => String(v)): HTMLElement {
+  return el('table', {}, el('tbody', {}, ...Object.entries(obj).sort().map(([k, v]) => el('tr', {}, el('th', {}, k), el('td', {}, show(k, v))))));
+}
+
+/** The head's time bounds (epoch milliseconds) as UTC times, the number kept beside them. */
+function headValue(k: string, v: any): string {
+  const ms = Number(v);
+  if (!/Time$/.test(k) || !Number.isFinite(ms) || Math.abs(ms) > 8.64e15) return String(v);
+  return `${new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC')} (${v})`;
 }
 
 export async function flagsPage(root: HTMLElement) {
@@ -49,7 +56,7 @@ export async function tsdbPage(root: HTMLElement) {
   const { data } = await api<any>('/api/v1/status/tsdb');
   const list = (title: string, rows: { name: string; value: number }[]) =>
     el('div', { class: 'panel' }, el('h2', {}, title), el('table', {}, el('tbody', {}, ...(rows || []).map(r => el('tr', {}, el('td', {}, r.name), el('td', {}, String(r.value)))))));
-  root.append(el('h1', {}, 'TSDB status'), el('div', { class: 'panel' }, el('h2', {}, 'Head'), kvTable(data.headStats || {})),
+  root.append(el('h1', {}, 'TSDB status'), el('div', { class: 'panel' }, el('h2', {}, 'Head'), kvTable(data.headStats || {}, headValue)),
     list('Top series count by metric name', data.seriesCountByMetricName),
     list('Top label names by value count', data.labelValueCountByLabelName),
     list('Top memory by label name (bytes)', data.memoryInBytesByLabelName),

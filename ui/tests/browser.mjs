@@ -47,6 +47,33 @@ const now = Date.now() / 1000;
 const api = await (await fetch(`${base}/api/v1/query_range?` + new URLSearchParams({ query: 'node_cpu_seconds_total', start: String(now - 3600), end: String(now), step: '14' }))).json();
 check(drawn === api.data.result.length && drawn > 0, `chart draws ${drawn} series, the API returns ${api.data.result.length}`);
 check(await page.$('.chart canvas') !== null, 'uPlot canvas present');
+
+// Axis labels are readable in both themes: the colour they are drawn in (the theme's --muted,
+// found on the canvas itself) against the panel behind the chart, by WCAG's contrast ratio
+// (4.5:1 for normal text), computed from the rendered styles.
+const axisContrast = () => page.evaluate(() => {
+  const rgb = c => { const d = document.createElement('div'); d.style.color = c; document.body.append(d);
+    const m = getComputedStyle(d).color.match(/\d+(\.\d+)?/g).map(Number); d.remove(); return m.slice(0, 3); };
+  const lum = ([r, g, b]) => { const f = x => { x /= 255; return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b); };
+  const canvas = document.querySelector('.chart canvas');
+  let bgEl = canvas, bg = 'rgba(0, 0, 0, 0)';
+  while (bgEl && /rgba\(0, 0, 0, 0\)|transparent/.test(bg)) { bg = getComputedStyle(bgEl).backgroundColor; bgEl = bgEl.parentElement; }
+  const fg = rgb(getComputedStyle(document.documentElement).getPropertyValue('--muted').trim());
+  const back = rgb(bg);
+  const [hi, lo] = [lum(fg), lum(back)].sort((a, b) => b - a);
+  // Pixels drawn in exactly the label colour: the labels are in it, not in a fallback.
+  const px = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+  let n = 0;
+  for (let i = 0; i < px.length; i += 4) if (px[i] === fg[0] && px[i + 1] === fg[1] && px[i + 2] === fg[2] && px[i + 3] === 255) n++;
+  return { ratio: (hi + 0.05) / (lo + 0.05), pixels: n, theme: document.documentElement.dataset.theme };
+});
+for (let i = 0; i < 2; i++) {
+  const c = await axisContrast();
+  check(c.ratio >= 4.5 && c.pixels >= 20, `${c.theme} theme: axis labels drawn in the theme's colour (${c.pixels} px) at contrast ${c.ratio.toFixed(2)}:1`);
+  await page.click('#theme');
+  await page.waitForTimeout(200);
+}
 await page.screenshot({ path: `${shots}/graph.png`, fullPage: true });
 
 // The link reproduces the view.
@@ -56,6 +83,25 @@ await page2.waitForSelector('.chart[data-series]', { timeout: 20000 });
 check((await page2.$eval('textarea[aria-label=expression]', t => t.value)) === 'node_cpu_seconds_total', 'link restores the expression');
 check(parseInt(await page2.$eval('.chart', c => c.dataset.series), 10) === drawn, 'link restores the chart');
 await page2.close();
+
+// The time-range picker: a longer range, then back by one range, then back to now; each
+// change queries again (checked on the request itself: the data is a minute old, so two hours
+// back there is nothing to draw) and lands in the URL.
+const params = () => new URL(page.url()).searchParams;
+const rangeQuery = async click => {
+  const [resp] = await Promise.all([page.waitForResponse(r => r.url().includes('/api/v1/query_range'), { timeout: 20000 }), page.click(click)]);
+  const q = new URL(resp.url()).searchParams;
+  await page.waitForSelector('.result .chart[data-series], .result .empty', { timeout: 20000 });
+  return { start: Number(q.get('start')), end: Number(q.get('end')) };
+};
+let q = await rangeQuery('button[aria-label="longer range"]');
+check(params().get('g0.range_input') === '2h' && Math.abs(q.end - q.start - 7200) < 1, `+ lengthens the range to 2h (${params().get('g0.range_input')}, queried ${q.end - q.start}s)`);
+q = await rangeQuery('button[aria-label="earlier"]');
+const endAt = Date.parse(params().get('g0.end_input') || '');
+check(Math.abs(endAt - (Date.now() - 2 * 3600e3)) < 120e3 && Math.abs(q.end * 1000 - endAt) < 1000,
+  `◀ moves the end back by the range (${params().get('g0.end_input')}, queried up to ${new Date(q.end * 1000).toISOString()})`);
+q = await rangeQuery('button[aria-label="end now"]');
+check(!params().has('g0.end_input') && Math.abs(q.end * 1000 - Date.now()) < 60e3, 'now clears the end and queries up to now');
 
 // Table view and an error shown clearly (the browser logs the deliberate 400 itself).
 check(errors.length === 0, `no console errors so far (${errors.join('; ')})`);
@@ -81,6 +127,11 @@ for (const p of ['config', 'flags', 'status', 'tsdb-status', 'alerts', 'rules'])
   await page.waitForTimeout(200);
   await page.screenshot({ path: `${shots}/${p}.png`, fullPage: true });
 }
+// The TSDB status page shows the head's time bounds as times, not bare epoch milliseconds.
+await page.goto(`${base}/tsdb-status`);
+await page.waitForSelector('main table th');
+const minTime = await page.$$eval('main table tr', rs => rs.map(r => r.textContent).find(t => t.startsWith('minTime')) || '');
+check(/^minTime\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(\d+\)$/.test(minTime), `TSDB status shows the head's minTime as a time (${minTime})`);
 // The status page lists the remote write queue (its receiver is unreachable: the error shows).
 await page.goto(`${base}/status`);
 await page.waitForSelector('#remote-write tr.queue');
