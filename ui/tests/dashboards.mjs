@@ -35,6 +35,18 @@ for (const e of expect) {
   const failed = await page.$$eval('.dash-panel.failed', ps => ps.map(p => p.dataset.title + ': ' + p.textContent));
   check(panels.length === parseInt(n, 10), `${uid}: ${panels.length} panels drawn (want ${n})`);
   check(failed.length === 0, `${uid}: no panel failed (${failed.join('; ')})`);
+  // Stat panels with several series: each label stays in its own box (long ones wrap).
+  const clash = await page.$$eval('.stat-wrap', ws => ws.flatMap(w => {
+    const ls = [...w.querySelectorAll('.stat-label')];
+    const rs = ls.map(l => l.getBoundingClientRect());
+    const bad = ls.filter(l => l.scrollWidth > l.clientWidth + 1).map(l => `overflows: ${l.textContent}`);
+    for (let i = 0; i < rs.length; i++) for (let j = i + 1; j < rs.length; j++) {
+      const [a, b] = [rs[i], rs[j]];
+      if (a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1) bad.push(`${ls[i].textContent} overlaps ${ls[j].textContent}`);
+    }
+    return bad;
+  }));
+  check(clash.length === 0, `${uid}: stat labels apart (${clash.join('; ')})`);
   await page.screenshot({ path: `${shots}/dashboard-${uid}.png`, fullPage: true });
 }
 

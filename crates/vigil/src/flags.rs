@@ -1,7 +1,7 @@
 //! Prometheus's command-line flags, by their Prometheus names.
 //!
 //! Flags whose feature has not landed yet are accepted (so an existing Deployment's args
-//! work unchanged), shown by `/api/v1/status/flags`, and documented as such in the README.
+//! work unchanged), shown by `/api/v1/status/flags`, and documented as such in docs/configuration.md.
 
 use clap::{Args, Parser, Subcommand};
 

@@ -8,7 +8,7 @@
 //! whether it works, has no effect by nature (Go runtime tuning, storage internals vigil does
 //! differently: warned about when set), configures something vigil does not run yet (logged as
 //! NOT RUNNING), or is refused at start-up with the reason. `vigil --write-documentation` prints
-//! the table; the README's copy is checked against it in the tests.
+//! the table; docs/configuration.md's copy is checked against it in the tests.
 
 use clap::{ArgAction, Args};
 
@@ -399,7 +399,7 @@ pub const FLAGS: &[FlagInfo] = &[
     ),
 ];
 
-/// The table as Markdown: the README's flag section.
+/// The table as Markdown: the flag section of docs/configuration.md.
 pub fn documentation() -> String {
     let mut s = String::from("| flag | what vigil does |\n| --- | --- |\n");
     for fl in FLAGS {

@@ -1,5 +1,5 @@
 //! Every server flag has an effect, a warning naming it, a NOT RUNNING line, or a refusal: table
-//! driven over `vigil --write-documentation` (the flag table, which the README carries) and
+//! driven over `vigil --write-documentation` (the flag table, which docs/configuration.md carries) and
 //! `vigil --help`. Flags whose effect needs its own setup are checked here too (CORS, page title,
 //! user assets, two listen addresses, JSON logs, WAL segment size, automatic reload).
 
@@ -27,17 +27,20 @@ fn table() -> Vec<(String, String)> {
 #[test]
 fn the_readme_carries_the_flag_table_and_help_lists_only_known_flags() {
     let doc = run_ok(Command::new(vigil_bin()).arg("--write-documentation"));
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let readme = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/configuration.md"
+    ))
+    .unwrap();
     let start = readme
         .find("<!-- flags:begin -->\n")
-        .expect("README flag table")
+        .expect("the flag table in docs/configuration.md")
         + 21;
     let end = readme.find("<!-- flags:end -->").unwrap();
     assert_eq!(
         &readme[start..end],
         doc,
-        "README's flag table differs from `vigil --write-documentation`"
+        "docs/configuration.md's flag table differs from `vigil --write-documentation`"
     );
     let rows = table();
     let help = run_ok(Command::new(vigil_bin()).arg("--help"));
