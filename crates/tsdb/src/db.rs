@@ -457,8 +457,16 @@ impl Db {
         let head = if agent {
             Head::open_agent(dir, opts.wal)?
         } else if let Some(imp) = imported {
-            // A tool reading a Prometheus directory: its head, in memory only.
-            let head = Head::in_memory();
+            // A tool reading a directory that holds Prometheus's head, in memory only. If
+            // `wal/` is vigil's (an import cut short left Prometheus's files staged), vigil's
+            // WAL is replayed too, read-only, and Prometheus's head is loaded on top.
+            let wal_is_vigils =
+                crate::prometheus::head::foreign_wal_files(&dir.join("wal"))?.is_empty();
+            let head = if wal_is_vigils {
+                Head::open_mode(dir, min_valid, false, opts.wal)?
+            } else {
+                Head::in_memory()
+            };
             append_all(&head, &imp.series)?;
             head
         } else {

@@ -831,6 +831,32 @@ mod tests {
         assert_eq!(count(&db), 51);
     }
 
+    /// A read-only open (what the tools do) of a directory where an import was cut short
+    /// reads vigil's own WAL as well as Prometheus's staged head.
+    #[test]
+    fn a_read_only_open_reads_vigils_wal_beside_a_staged_head() {
+        use vigil_storage::Storage;
+        let d = tmp("readonly");
+        {
+            let db = db_open(&d);
+            let mut app = db.head().appender();
+            let b = Labels::from_pairs([("__name__", "up"), ("job", "b")]);
+            for k in 0..3i64 {
+                app.append(0, &b, 100_000 + k * 1000, 1.0).unwrap();
+            }
+            app.commit().unwrap();
+        }
+        let staged = d.join(STAGING).join("wal");
+        std::fs::create_dir_all(&staged).unwrap();
+        let mut recs = vec![series_rec(1, &[("__name__", "up"), ("job", "a")])];
+        for k in 0..50i64 {
+            recs.push(samples_rec(&[(1, k * 1000, k as f64)]));
+        }
+        std::fs::write(staged.join("00000000"), frame(&recs, true)).unwrap();
+        let db = crate::db::Db::open_read_only(&d).unwrap();
+        assert_eq!(count(&db), 53);
+    }
+
     #[test]
     fn a_ref_seen_before_and_after_many_series_keeps_all_its_samples() {
         let d = tmp("refsplit");
