@@ -174,7 +174,7 @@ fn load_blocks(
 }
 
 /// Append `series` to `head` (see [`Head::bulk_load`]); (appended, refused: samples the head
-/// already holds, e.g. after an import cut short and run again).
+/// did not take and does not hold, e.g. out of bounds).
 fn append_all(head: &Head, series: &[(Labels, Vec<Sample>)]) -> std::io::Result<(u64, u64)> {
     head.bulk_load(series)
 }
@@ -476,8 +476,9 @@ impl Db {
             let (n, refused) = append_all(&head, &newest)?;
             // Durable on disk, not only in the kernel, before Prometheus's copy goes.
             head.sync_wal()?;
-            // Refused samples (already there after an import cut short and run again, or
-            // out of bounds) keep the files, to be safe.
+            // Refused samples (out of bounds, or older than what the head holds and not held
+            // themselves) keep the files, to be safe; samples the head already holds (an import
+            // cut short and run again) do not.
             finish_prometheus_import(dir, &imp, refused == 0)?;
             tracing::info!(
                 samples = imp.samples,

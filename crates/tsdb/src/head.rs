@@ -552,7 +552,8 @@ impl Head {
     /// a series that would pass the head series limit. The head takes the samples on this
     /// thread while a second one logs the same records to the WAL, series first (refs are
     /// handed out up front, so both know them); the WAL is synced before this returns.
-    /// Checkpoints wait for it, as they wait for a commit. Returns (appended, refused).
+    /// Checkpoints wait for it, as they wait for a commit. Returns (appended, refused), where
+    /// a sample the head already holds exactly is neither.
     pub(crate) fn bulk_load(
         &self,
         series: &[(Labels, Vec<Sample>)],
@@ -603,7 +604,24 @@ impl Head {
                     }
                 };
                 live += u64::from(becomes_live);
-                refused += from as u64;
+                // Of the samples not newer than the series' last, those the head already
+                // holds (same time, same value bits: an import run again after it was cut
+                // short) are carried over already; only the others are refused.
+                let mut held = 0;
+                if let Some(s) = existing.and_then(|r| idx.series.get(&r)) {
+                    let cand = &samples[samples[..from].partition_point(|x| x.t < min_valid)..from];
+                    if let (Some(a), Some(b)) = (cand.first(), cand.last()) {
+                        let have = s.samples(a.t, b.t);
+                        held = cand
+                            .iter()
+                            .filter(|x| {
+                                have.binary_search_by_key(&x.t, |h| h.t)
+                                    .is_ok_and(|i| have[i].v.to_bits() == x.v.to_bits())
+                            })
+                            .count();
+                    }
+                }
+                refused += (from - held) as u64;
                 if let Some(x) = samples[from..].last() {
                     planned.insert(r, x.t);
                 }

@@ -831,6 +831,27 @@ mod tests {
         assert_eq!(count(&db), 51);
     }
 
+    /// An import cut short after vigil's WAL was synced and before Prometheus's staged files
+    /// went: run again, every sample is already in the head, so the files go (not kept under
+    /// `prometheus-unread/` as if something could not be carried over) and nothing doubles.
+    #[test]
+    fn an_import_run_again_after_it_was_cut_short_finishes() {
+        let d = tmp("rerun");
+        let mut recs = vec![series_rec(1, &[("__name__", "up"), ("job", "a")])];
+        for k in 0..8i64 {
+            recs.push(samples_rec(&[(1, 100_000 + k * 1000, k as f64)]));
+        }
+        let seg = frame(&recs, true);
+        std::fs::write(d.join("wal/00000000"), &seg).unwrap();
+        assert_eq!(count(&db_open(&d)), 8);
+        // The staged copy, as the crash left it.
+        std::fs::create_dir_all(d.join(STAGING).join("wal")).unwrap();
+        std::fs::write(d.join(STAGING).join("wal/00000000"), &seg).unwrap();
+        assert_eq!(count(&db_open(&d)), 8);
+        assert!(!d.join(STAGING).exists());
+        assert!(!d.join("prometheus-unread").exists());
+    }
+
     /// A read-only open (what the tools do) of a directory where an import was cut short
     /// reads vigil's own WAL as well as Prometheus's staged head.
     #[test]
