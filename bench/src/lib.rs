@@ -136,15 +136,24 @@ pub fn free_port() -> u16 {
 
 /// Serve `body` as a text-format `/metrics` on a loopback port (one thread per connection).
 pub fn serve(body: String) -> u16 {
+    let body: &'static str = Box::leak(body.into_boxed_str());
+    serve_with(move || body.to_string())
+}
+
+/// Serve what `scrape` returns, called once per request, as a text-format `/metrics` on a
+/// loopback port (one thread per connection): a target whose values change between scrapes.
+pub fn serve_with(scrape: impl Fn() -> String + Send + Sync + 'static) -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
-    let body: &'static str = Box::leak(body.into_boxed_str());
+    let scrape = std::sync::Arc::new(scrape);
     std::thread::spawn(move || {
         for s in l.incoming() {
             let Ok(mut s) = s else { continue };
+            let scrape = scrape.clone();
             std::thread::spawn(move || {
                 let mut buf = [0u8; 8192];
                 let _ = s.read(&mut buf);
+                let body = scrape();
                 let _ = write!(
                     s,
                     "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
@@ -155,6 +164,38 @@ pub fn serve(body: String) -> u16 {
         }
     });
     port
+}
+
+/// Seconds since the Unix epoch, as the HTTP API's times are written.
+pub fn now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+/// Bytes of the files under `p` (0 if it does not exist).
+pub fn du(p: &std::path::Path) -> u64 {
+    std::fs::read_dir(p)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| match e.file_type() {
+                    Ok(t) if t.is_dir() => du(&e.path()),
+                    _ => e.metadata().map(|m| m.len()).unwrap_or(0),
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// The first value of an instant query at time `t`, if there is one.
+pub fn instant_at(port: u16, q: &str, t: f64) -> Option<f64> {
+    let body = http_get(
+        port,
+        &format!("/api/v1/query?query={}&time={t:.3}", servers::urlencode(q)),
+    )?;
+    let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+    v["data"]["result"][0]["value"][1].as_str()?.parse().ok()
 }
 
 /// Whether something listens on the loopback port.

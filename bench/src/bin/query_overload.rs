@@ -16,10 +16,10 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use vigil_bench::servers::urlencode;
-use vigil_bench::{Killed, free_port, http_get, rss_bytes, serve, up};
+use vigil_bench::{Killed, free_port, http_get, now, rss_bytes, serve, up};
 
 const QUERY: &str = "sum by (code) (rate(bench_requests_total[1m]))";
 
@@ -83,13 +83,6 @@ fn instant_value(port: u16, q: &str, t: f64) -> Option<f64> {
     )?;
     let v: serde_json::Value = serde_json::from_str(&body).ok()?;
     v["data"]["result"][0]["value"][1].as_str()?.parse().ok()
-}
-
-fn now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
 }
 
 fn run(

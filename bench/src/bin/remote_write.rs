@@ -17,21 +17,15 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use vigil_bench::servers::urlencode;
-use vigil_bench::{Killed, cpu_seconds, exposition, free_port, http_get, rss_bytes, serve, spawn};
+use vigil_bench::{
+    Killed, cpu_seconds, exposition, free_port, http_get, instant_at, now, rss_bytes, serve, spawn,
+};
 
 const TARGETS: usize = 10;
 const SERIES: usize = 100_000;
 const INTERVAL_S: u64 = 5;
-
-fn now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
-}
 
 /// The sum of a metric's samples on a `/metrics` page (every label set).
 fn metric_sum(port: u16, name: &str) -> f64 {
@@ -42,15 +36,6 @@ fn metric_sum(port: u16, name: &str) -> f64 {
         .filter(|l| !l.contains("type=\"") || l.contains("type=\"promremotewrite\""))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
-}
-
-fn instant(port: u16, q: &str, t: f64) -> Option<f64> {
-    let body = http_get(
-        port,
-        &format!("/api/v1/query?query={}&time={t:.3}", urlencode(q)),
-    )?;
-    let v: serde_json::Value = serde_json::from_str(&body).ok()?;
-    v["data"]["result"][0]["value"][1].as_str()?.parse().ok()
 }
 
 /// VictoriaMetrics on `dir`, answering from the newest samples.
@@ -155,7 +140,7 @@ fn run(name: &str, dir: &Path, targets: &[String], window: u64, outage: u64) -> 
     // Warm-up: every series has reached the receiver a few times.
     let t0 = Instant::now();
     loop {
-        let n = instant(
+        let n = instant_at(
             vm_port,
             r#"count(count_over_time(up{job="bench"}[1m]) >= 3)"#,
             now(),
@@ -200,7 +185,7 @@ fn run(name: &str, dir: &Path, targets: &[String], window: u64, outage: u64) -> 
     let mut catch_up = f64::NAN;
     while restarted.elapsed() < Duration::from_secs(outage.max(60) * 3) {
         let _ = http_get(vm_port, "/internal/force_flush");
-        got = instant(vm_port, &q, up_again).unwrap_or(0.0) as i64;
+        got = instant_at(vm_port, &q, up_again).unwrap_or(0.0) as i64;
         if got >= expected - TARGETS as i64 {
             catch_up = restarted.elapsed().as_secs_f64();
             break;

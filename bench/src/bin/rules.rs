@@ -26,10 +26,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use vigil_bench::servers::urlencode;
-use vigil_bench::{cpu_seconds, free_port, http_get, spawn};
+use vigil_bench::{cpu_seconds, free_port, http_get, now, spawn};
 
 const TARGETS: usize = 10;
 const FAMILIES: usize = 100;
@@ -47,13 +47,6 @@ fn rate_of(i: usize) -> f64 {
 /// `sum(rate(bench_requests_F_total[1m]))` must be.
 fn family_rate_sum() -> f64 {
     TARGETS as f64 * (0..PER_FAMILY).map(rate_of).sum::<f64>()
-}
-
-fn now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
 }
 
 /// A target whose counters are `rate * now`, computed per request, so every system sees the

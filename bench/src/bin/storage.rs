@@ -17,19 +17,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use vigil_bench::dataset::Rng;
-
-fn du(p: &Path) -> u64 {
-    std::fs::read_dir(p)
-        .map(|rd| {
-            rd.filter_map(Result::ok)
-                .map(|e| match e.file_type() {
-                    Ok(t) if t.is_dir() => du(&e.path()),
-                    _ => e.metadata().map(|m| m.len()).unwrap_or(0),
-                })
-                .sum()
-        })
-        .unwrap_or(0)
-}
+use vigil_bench::du;
 
 /// Uniform in [0, 1) in steps of 1e-6.
 fn unit6(rng: &mut Rng) -> f64 {

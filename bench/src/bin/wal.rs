@@ -15,15 +15,15 @@
 //! `cargo build --release -p vigil && cargo run --release -p vigil-bench --bin wal [-- WINDOW SERIES]`
 
 use std::fmt::Write as _;
-use std::io::{Read, Write as _};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use vigil_bench::dataset::Rng;
 use vigil_bench::servers::urlencode;
-use vigil_bench::{Killed, cpu_seconds, free_port, http_get, spawn};
+use vigil_bench::{
+    Killed, cpu_seconds, du, free_port, http_get, instant_at, now, serve_with, spawn,
+};
 
 const TARGETS: usize = 10;
 const INTERVAL_S: u64 = 5;
@@ -89,44 +89,6 @@ impl Target {
     }
 }
 
-/// Serve a changing target on a loopback port.
-fn serve_target(t: Target) -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    let t = Arc::new(Mutex::new(t));
-    std::thread::spawn(move || {
-        for s in l.incoming() {
-            let Ok(mut s) = s else { continue };
-            let t = t.clone();
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 8192];
-                let _ = s.read(&mut buf);
-                let body = t.lock().unwrap().scrape();
-                let _ = write!(
-                    s,
-                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = s.write_all(body.as_bytes());
-            });
-        }
-    });
-    port
-}
-
-fn du(p: &Path) -> u64 {
-    std::fs::read_dir(p)
-        .map(|rd| {
-            rd.filter_map(Result::ok)
-                .map(|e| match e.file_type() {
-                    Ok(t) if t.is_dir() => du(&e.path()),
-                    _ => e.metadata().map(|m| m.len()).unwrap_or(0),
-                })
-                .sum()
-        })
-        .unwrap_or(0)
-}
-
 /// The sum of a metric over every label set on a server's `/metrics`.
 fn metric_sum(port: u16, name: &str) -> f64 {
     http_get(port, "/metrics")
@@ -138,16 +100,6 @@ fn metric_sum(port: u16, name: &str) -> f64 {
         })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
-}
-
-/// The single value of an instant query, if there is one.
-fn scalar(port: u16, q: &str, at: f64) -> Option<f64> {
-    let body = http_get(
-        port,
-        &format!("/api/v1/query?query={}&time={at:.3}", urlencode(q)),
-    )?;
-    let v: serde_json::Value = serde_json::from_str(&body).ok()?;
-    v["data"]["result"][0]["value"][1].as_str()?.parse().ok()
 }
 
 fn wait(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
@@ -201,16 +153,10 @@ fn run(name: &str, bin: &Path, dir: &Path, targets: &[u16], series: usize, windo
     );
     let wal = dir.join("data/wal");
     let (cpu0, n0, b0) = (cpu_seconds(p.0.id()).unwrap(), appended(), du(&wal));
-    let t0 = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64();
+    let t0 = now();
     std::thread::sleep(Duration::from_secs(window));
     let (cpu1, n1, b1) = (cpu_seconds(p.0.id()).unwrap(), appended(), du(&wal));
-    let t1 = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64();
+    let t1 = now();
     let samples = n1 - n0;
     // The window's samples, as the system answers for them (scrape timestamps fall strictly
     // between the two readings, give or take the scrape in flight at either end).
@@ -220,7 +166,7 @@ fn run(name: &str, bin: &Path, dir: &Path, targets: &[u16], series: usize, windo
     );
     // Ask 6s later: a scrape that started before t1 is committed by then.
     std::thread::sleep(Duration::from_secs(6));
-    let before = scalar(port, &q, t1).unwrap_or_else(|| {
+    let before = instant_at(port, &q, t1).unwrap_or_else(|| {
         panic!(
             "{name}: no count before the kill: {:?}",
             http_get(
@@ -237,7 +183,7 @@ fn run(name: &str, bin: &Path, dir: &Path, targets: &[u16], series: usize, windo
         vigil_bench::http_get_status(port, "/-/ready") == Some(200)
     });
     let replay_s = restart.elapsed().as_secs_f64();
-    let after = scalar(port, &q, t1).unwrap_or_else(|| {
+    let after = instant_at(port, &q, t1).unwrap_or_else(|| {
         panic!(
             "{name}: no count after the restart: {:?}",
             http_get(
@@ -280,7 +226,10 @@ fn main() {
     let prometheus = PathBuf::from("/usr/bin/prometheus");
     assert!(prometheus.exists(), "install Debian's prometheus");
     let targets: Vec<u16> = (0..TARGETS)
-        .map(|i| serve_target(Target::new(series / TARGETS, 0x9e37_79b9 + i as u64)))
+        .map(|i| {
+            let t = Mutex::new(Target::new(series / TARGETS, 0x9e37_79b9 + i as u64));
+            serve_with(move || t.lock().unwrap().scrape())
+        })
         .collect();
     println!(
         "{series} series on {TARGETS} targets every {INTERVAL_S}s, values changing at every scrape; {window}s measured\n"
