@@ -8,7 +8,11 @@
 //! - with `filter_external_labels` (the default), the external labels are added as matchers
 //!   (where the selection does not name them) and removed from the answers;
 //! - an endpoint that fails makes the query a warning (`remote_read: ...`), not an error:
-//!   local data still answers.
+//!   local data still answers;
+//! - the answers of one query's remote reads together may take at most `--query.max-bytes`
+//!   (decoded): a bigger answer is not read on, and fails the query as local data past that
+//!   budget does. Prometheus has no such bound; without it one remote endpoint could make
+//!   vigil load a response of any size.
 //!
 //! The wrapper [`Fanout`] is a [`Storage`]: the query engine and the API see one storage and
 //! never this module. Writes, federation and the remote read endpoint use local storage only.
@@ -26,10 +30,12 @@ use vigil_storage::{
     Appender, MatchOp, Matcher, Querier, Series, SeriesSet, Storage, StorageError,
 };
 
+use vigil_scrape::client::PostError;
+
 use crate::codec;
 use crate::proto::{LabelMatcher, Query, ReadRequest, ReadResponse};
 
-/// The most a remote read response may be, compressed or decoded.
+/// The most a remote read response may be, compressed or decoded, whatever the budget.
 const MAX_RESPONSE_BYTES: usize = 256 << 20;
 
 /// Buckets of `prometheus_remote_storage_read_request_duration_seconds` (Prometheus's).
@@ -58,15 +64,27 @@ struct ReadStats {
     duration: Mutex<([u64; BUCKETS.len()], f64, u64)>,
 }
 
+/// Why an endpoint gave no series.
+#[derive(Debug)]
+enum ReadFailure {
+    /// The answer is larger than the query may still load: the query fails.
+    OverBudget(String),
+    /// Anything else: the query answers from local data, with a warning.
+    Failed(String),
+}
+
 impl Reader {
-    /// The endpoint's series for `matchers` over `[mint, maxt]`, or why not. `None` when the
-    /// selection does not carry every required matcher (the endpoint is not asked).
+    /// The endpoint's series for `matchers` over `[mint, maxt]` and the bytes their decoded
+    /// answer took, or why not. `None` when the selection does not carry every required
+    /// matcher (the endpoint is not asked). An answer over `budget` bytes, compressed or
+    /// decoded, is not read on.
     async fn read(
         &self,
         matchers: &[Matcher],
         mint: i64,
         maxt: i64,
-    ) -> Option<Result<Vec<Series>, String>> {
+        budget: usize,
+    ) -> Option<Result<(Vec<Series>, usize), ReadFailure>> {
         let required_met = self.cfg.required_matchers.iter().all(|(n, v)| {
             matchers
                 .iter()
@@ -110,6 +128,13 @@ impl Reader {
                 .iter()
                 .map(|(k, v)| (k.as_str(), v.as_str())),
         );
+        let limit = budget.min(MAX_RESPONSE_BYTES);
+        let over = |what: &str| {
+            ReadFailure::OverBudget(format!(
+                "remote_read: the answer from {} is larger {what} than the {limit} bytes this query may still load (--query.max-bytes)",
+                mask_url(&self.cfg.url)
+            ))
+        };
         self.stats.in_flight.fetch_add(1, Ordering::Relaxed);
         let t0 = Instant::now();
         let res = self
@@ -119,44 +144,53 @@ impl Reader {
                 &headers,
                 codec::encode(&req),
                 self.cfg.remote_timeout,
-                MAX_RESPONSE_BYTES,
+                limit,
             )
             .await;
         self.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
         self.observe(t0.elapsed().as_secs_f64(), &res);
         let (status, ctype, body) = match res {
             Ok(r) => r,
-            Err(e) => return Some(Err(redact(&self.cfg.url, e))),
+            Err(PostError::TooLarge(_)) => return Some(Err(over("compressed"))),
+            Err(PostError::Failed(e)) => {
+                return Some(Err(ReadFailure::Failed(redact(&self.cfg.url, e))));
+            }
         };
         if !(200..300).contains(&status) {
             let text = String::from_utf8_lossy(&body[..body.len().min(512)])
                 .trim()
                 .to_string();
-            return Some(Err(format!(
+            return Some(Err(ReadFailure::Failed(format!(
                 "remote server {} returned HTTP status {status}: {text}",
                 mask_url(&self.cfg.url)
-            )));
+            ))));
         }
         if ctype.starts_with("application/x-streamed-protobuf") {
-            return Some(Err(format!(
+            return Some(Err(ReadFailure::Failed(format!(
                 "remote server {} answered with streamed chunks, which were not asked for",
                 mask_url(&self.cfg.url)
-            )));
+            ))));
         }
-        let resp: ReadResponse = match codec::decode_limited(&body, MAX_RESPONSE_BYTES) {
+        let decoded = match snap::raw::decompress_len(&body) {
+            Ok(n) if n > limit => return Some(Err(over("decoded"))),
+            Ok(n) => n,
+            Err(_) => 0, // decode_limited names the error
+        };
+        let resp: ReadResponse = match codec::decode_limited(&body, limit) {
             Ok(r) => r,
             Err(e) => {
-                return Some(Err(format!(
+                return Some(Err(ReadFailure::Failed(format!(
                     "error reading response from {}: {e}",
                     mask_url(&self.cfg.url)
-                )));
+                ))));
             }
         };
+        drop(body);
         if resp.results.len() != 1 {
-            return Some(Err(format!(
+            return Some(Err(ReadFailure::Failed(format!(
                 "responses: want 1, got {}",
                 resp.results.len()
-            )));
+            ))));
         }
         let mut out = Vec::new();
         for ts in resp.results.into_iter().flat_map(|r| r.timeseries) {
@@ -187,10 +221,10 @@ impl Reader {
                 samples,
             });
         }
-        Some(Ok(out))
+        Some(Ok((out, decoded)))
     }
 
-    fn observe(&self, secs: f64, res: &Result<(u16, String, Vec<u8>), String>) {
+    fn observe(&self, secs: f64, res: &Result<(u16, String, Vec<u8>), PostError>) {
         let code = match res {
             Ok((s, _, _)) => s.to_string(),
             Err(_) => "error".into(),
@@ -235,17 +269,22 @@ pub struct RemoteRead {
     /// The first timestamp local storage holds (Prometheus: the first block's start, else
     /// now) plus a margin, in ms.
     local_start: Box<dyn Fn() -> i64 + Send + Sync>,
+    /// Decoded bytes one query's remote answers may take together (`--query.max-bytes`;
+    /// 0: only [`MAX_RESPONSE_BYTES`] per answer).
+    max_bytes: usize,
 }
 
 impl RemoteRead {
     pub fn new(
         rt: tokio::runtime::Handle,
         local_start: Box<dyn Fn() -> i64 + Send + Sync>,
+        max_bytes: usize,
     ) -> Arc<RemoteRead> {
         Arc::new(RemoteRead {
             rt,
             readers: RwLock::new(Arc::new(Vec::new())),
             local_start,
+            max_bytes,
         })
     }
 
@@ -396,6 +435,11 @@ impl Storage for Fanout {
             remotes,
             rt: self.remote.rt.clone(),
             fetched: Mutex::new(HashMap::new()),
+            left: Mutex::new(if self.remote.max_bytes == 0 {
+                usize::MAX
+            } else {
+                self.remote.max_bytes
+            }),
             warnings: Mutex::new(Vec::new()),
         }))
     }
@@ -407,12 +451,15 @@ struct FanoutQuerier<'a> {
     rt: tokio::runtime::Handle,
     /// Remote answers per selection: shard threads of one selection ask once between them.
     fetched: Mutex<HashMap<String, Arc<Vec<Series>>>>,
+    /// Decoded bytes this query's remote answers may still take.
+    left: Mutex<usize>,
     warnings: Mutex<Vec<String>>,
 }
 
 impl FanoutQuerier<'_> {
-    /// Every endpoint's series for `matchers`, merged and sorted by labels.
-    fn remote_series(&self, matchers: &[Matcher]) -> Arc<Vec<Series>> {
+    /// Every endpoint's series for `matchers`, merged and sorted by labels; an error when
+    /// their answers are larger than the query may still load.
+    fn remote_series(&self, matchers: &[Matcher]) -> Result<Arc<Vec<Series>>, StorageError> {
         let key = matchers
             .iter()
             .map(|m| format!("{}{}{:?}", m.name, m.op.as_str(), m.value))
@@ -420,8 +467,9 @@ impl FanoutQuerier<'_> {
             .join(",");
         let mut fetched = self.fetched.lock();
         if let Some(s) = fetched.get(&key) {
-            return s.clone();
+            return Ok(s.clone());
         }
+        let budget = *self.left.lock();
         let mut merged: std::collections::BTreeMap<Labels, Vec<Sample>> = Default::default();
         // Every endpoint is asked at once (each bounded by its remote_timeout); the requests
         // run on the runtime and this thread (a query thread, or a rule's blocking thread)
@@ -433,20 +481,34 @@ impl FanoutQuerier<'_> {
                 let (r, ms, mint, maxt) = (r.clone(), matchers.to_vec(), *mint, *maxt);
                 let (tx, rx) = std::sync::mpsc::channel();
                 self.rt.spawn(async move {
-                    let _ = tx.send(r.read(&ms, mint, maxt).await);
+                    let _ = tx.send(r.read(&ms, mint, maxt, budget).await);
                 });
                 rx
             })
             .collect();
+        // Endpoints answer at once, each within the budget left; together they may not
+        // exceed it either.
+        let mut over: Option<String> = None;
         for rx in waiting {
             match rx.recv() {
                 Ok(None) => {}
-                Ok(Some(Ok(series))) => {
+                Ok(Some(Ok((series, bytes)))) => {
+                    let mut left = self.left.lock();
+                    if bytes > *left {
+                        over.get_or_insert(format!(
+                            "remote_read: the answers to this query are larger than the {budget} bytes it may load (--query.max-bytes)"
+                        ));
+                        continue;
+                    }
+                    *left -= bytes;
                     for s in series {
                         merge_samples(merged.entry(s.labels).or_default(), s.samples);
                     }
                 }
-                Ok(Some(Err(e))) => {
+                Ok(Some(Err(ReadFailure::OverBudget(e)))) => {
+                    over.get_or_insert(e);
+                }
+                Ok(Some(Err(ReadFailure::Failed(e)))) => {
                     let w = if e.starts_with("remote_read") {
                         e
                     } else {
@@ -464,6 +526,10 @@ impl FanoutQuerier<'_> {
                     .push("remote_read: the request was dropped during shutdown".into()),
             }
         }
+        if let Some(e) = over {
+            tracing::warn!(err = %e, "Remote read answer over the query's memory budget");
+            return Err(StorageError::Other(e));
+        }
         let out = Arc::new(
             merged
                 .into_iter()
@@ -471,7 +537,7 @@ impl FanoutQuerier<'_> {
                 .collect::<Vec<_>>(),
         );
         fetched.insert(key, out.clone());
-        out
+        Ok(out)
     }
 }
 
@@ -512,7 +578,7 @@ impl Querier for FanoutQuerier<'_> {
         of: usize,
     ) -> Result<SeriesSet<'_>, StorageError> {
         let local = self.local.select_shard(matchers, shard, of)?;
-        let remote = self.remote_series(matchers);
+        let remote = self.remote_series(matchers)?;
         let mine: Vec<Series> = remote
             .iter()
             .filter(|s| of <= 1 || s.labels.shard(of) == shard)

@@ -415,7 +415,7 @@ impl Scraper {
     }
 
     /// As [`Scraper::post`], with the whole response: status, `Content-Type` and body (at
-    /// most `limit` bytes; a longer body is an error naming the limit).
+    /// most `limit` bytes; a longer body is [`PostError::TooLarge`], read no further).
     pub async fn post_read(
         &self,
         url: &str,
@@ -423,9 +423,12 @@ impl Scraper {
         body: Vec<u8>,
         timeout: Duration,
         limit: usize,
-    ) -> Result<(u16, String, Vec<u8>), String> {
+    ) -> Result<(u16, String, Vec<u8>), PostError> {
         let run = async {
-            let mut resp = self.send_post(url, headers, body).await?;
+            let mut resp = self
+                .send_post(url, headers, body)
+                .await
+                .map_err(PostError::Failed)?;
             let status = resp.status().as_u16();
             let ctype = resp
                 .headers()
@@ -437,12 +440,10 @@ impl Scraper {
             while let Some(c) = resp
                 .chunk()
                 .await
-                .map_err(|e| format!("Post {url:?}: {}", err_chain(&e)))?
+                .map_err(|e| PostError::Failed(format!("Post {url:?}: {}", err_chain(&e))))?
             {
                 if out.len() + c.len() > limit {
-                    return Err(format!(
-                        "Post {url:?}: response larger than the {limit} bytes allowed"
-                    ));
+                    return Err(PostError::TooLarge(limit));
                 }
                 out.extend_from_slice(&c);
             }
@@ -450,7 +451,9 @@ impl Scraper {
         };
         match tokio::time::timeout(timeout, run).await {
             Ok(r) => r,
-            Err(_) => Err(format!("Post {url:?}: context deadline exceeded")),
+            Err(_) => Err(PostError::Failed(format!(
+                "Post {url:?}: context deadline exceeded"
+            ))),
         }
     }
 
@@ -563,6 +566,16 @@ fn header(s: &str) -> Result<HeaderValue, String> {
 }
 
 /// The error with its causes, like Go's wrapped error strings.
+/// Why [`Scraper::post_read`] has no answer: callers treat a body over the limit apart (a
+/// query's memory budget) from a failed request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PostError {
+    #[error("response larger than the {0} bytes allowed")]
+    TooLarge(usize),
+    #[error("{0}")]
+    Failed(String),
+}
+
 fn err_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();

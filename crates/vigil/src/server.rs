@@ -488,6 +488,7 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
                         .map_or(0, |d| d.as_millis() as i64)
                 }) + margin
             }),
+            query_max_bytes,
         )
     };
     let queryable: Arc<dyn Storage> = Arc::new(vigil_remote::read_client::Fanout {

@@ -741,6 +741,12 @@ fn vigil_remote_reads_from_prometheus() {
         )),
         &[],
     );
+    // A small query budget: remote answers count against it too.
+    let small = Vigil::start(
+        "remote-read-small",
+        Some(&format!("remote_read:\n  - url: {read_url}\n")),
+        &["--query.max-bytes=64KB"],
+    );
     let sel = r#"up{job="node"}"#;
     let (t, from, theirs) = wait_for("the source's samples", Duration::from_secs(60), || {
         let t = now() - 1.0;
@@ -832,6 +838,34 @@ fn vigil_remote_reads_from_prometheus() {
             "prometheus_remote_storage_read_queries_total{code=\"error\",remote_name=\"down\""
         )),
         "{m}"
+    );
+
+    // Under the budget: the same answer. Every node series over half a minute is more than
+    // 64 kB decoded: the query fails naming the flag (not a partial answer), and the server
+    // goes on answering.
+    assert_eq!(raw(&small.base, sel, from, t), theirs);
+    let r = get_json(&format!(
+        "{}/api/v1/query?query={}&time={t:.3}",
+        small.base,
+        enc(r#"count(count_over_time({job="node"}[30s]))"#)
+    ));
+    assert_eq!(r["status"], "error", "{r}");
+    let e = r["error"].as_str().unwrap_or_default();
+    assert!(
+        e.contains("--query.max-bytes") && e.contains(&pbase.replace("http://", "")),
+        "{r}"
+    );
+    assert_eq!(raw(&small.base, sel, from, t), theirs);
+    let theirs_count = get_json(&format!(
+        "{pbase}/api/v1/query?query={}&time={t:.3}",
+        enc(r#"count({job="node"})"#)
+    ));
+    assert!(
+        theirs_count["data"]["result"][0]["value"][1]
+            .as_str()
+            .and_then(|v| v.parse::<f64>().ok())
+            .is_some_and(|n| n > 100.0),
+        "the source has too few series for the budget to matter: {theirs_count}"
     );
 }
 
