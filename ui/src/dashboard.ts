@@ -6,7 +6,7 @@
 import uPlot from 'uplot';
 import { api, el, metricText } from './api';
 import { Vars, durationText, formatUnit, interpolate, parseDuration, roundInterval } from './format';
-import { themedAxis, track } from './theme';
+import { themedAxis, timeAxis, track } from './theme';
 
 export async function dashboardsPage(root: HTMLElement) {
   const { data } = await api<any>('/api/v1/dashboards');
@@ -216,7 +216,7 @@ async function renderPanel(p: Panel, ctx: Ctx, body: HTMLElement) {
         width, height,
         legend: { show: p.legend?.show !== false && series.length <= 12 },
         scales: { y: { range: (_u: any, lo: number, hi: number) => [min ?? Math.min(lo, 0), max ?? (hi === lo ? hi + 1 : hi)] } as any },
-        axes: [themedAxis({ size: 30 }),
+        axes: [timeAxis({ size: 30 }),
           themedAxis({ size: 72, values: (_u: any, vals: number[]) => vals.map(v => formatUnit(v, unit, undefined)) })],
         series: [{}, ...series.map((s, i) => ({ label: s.label, stroke: PALETTE[i % PALETTE.length], width: 1.5,
           fill: stacked || p.fill ? PALETTE[i % PALETTE.length] + '30' : undefined,
@@ -224,11 +224,16 @@ async function renderPanel(p: Panel, ctx: Ctx, body: HTMLElement) {
       } as any, [xs, ...ys] as any, holder));
       // The legend sits below the plot: the plot gives it room, so a short panel does not
       // clip it.
+      // Measured once laid out: right after construction the legend is not yet in its final
+      // shape (it measured several times its height, and charts came out 60px tall).
       const legendBox = holder.querySelector('.u-legend') as HTMLElement | null;
-      if (legendBox && legendBox.offsetHeight > 0) {
-        const fit = Math.max(body.clientHeight - legendBox.offsetHeight - 10, 60);
-        if (fit < height) u.setSize({ width, height: fit });
-      }
+      const fitLegend = () => {
+        const room = body.clientHeight - (legendBox?.offsetHeight || 0) - 10;
+        const fit = Math.max(room, 60);
+        if (Math.abs(fit - u.height) > 1) u.setSize({ width, height: fit });
+      };
+      fitLegend();
+      requestAnimationFrame(fitLegend);
     }
   }
 }

@@ -4,7 +4,7 @@
 import uPlot from 'uplot';
 import { api, el, metricText } from './api';
 import { parseDuration } from './format';
-import { themedAxis, track } from './theme';
+import { themedAxis, timeAxis, track } from './theme';
 
 const FUNCTIONS = ['abs', 'absent', 'absent_over_time', 'acos', 'acosh', 'asin', 'asinh', 'atan', 'atanh',
   'avg_over_time', 'ceil', 'changes', 'clamp', 'clamp_max', 'clamp_min', 'cos', 'cosh', 'count_over_time',
@@ -287,7 +287,7 @@ async function chart(state: PanelState, end: number, out: HTMLElement, msgs: HTM
       // Sparse series (a fresh target, a short history) are drawn as points, not nothing.
       points: { show: s.values.length < 60, size: 5 },
     }))],
-    axes: [themedAxis(), themedAxis()],
+    axes: [timeAxis(), themedAxis()],
     legend: { live: true },
     cursor: { drag: { x: true, y: false } },
   };

@@ -47,6 +47,13 @@ for (const e of expect) {
     return bad;
   }));
   check(clash.length === 0, `${uid}: stat labels apart (${clash.join('; ')})`);
+  // Graphs fill their panel: plot and legend take the body's height (not a sliver of it).
+  await page.evaluate(() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r))));
+  const short = await page.$$eval('.dash-panel .panel-body', bs => bs.flatMap(b => {
+    const u = b.querySelector('.uplot');
+    return u && u.offsetHeight < b.clientHeight - 24 ? [`${b.parentElement.dataset.title}: ${u.offsetHeight} of ${b.clientHeight}px`] : [];
+  }));
+  check(short.length === 0, `${uid}: graphs fill their panels (${short.join('; ')})`);
   await page.screenshot({ path: `${shots}/dashboard-${uid}.png`, fullPage: true });
 }
 
