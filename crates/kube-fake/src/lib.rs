@@ -134,6 +134,11 @@ fn key_of(obj: &Value) -> String {
 impl FakeKube {
     /// Start on a free port, on its own runtime (usable from sync and async tests alike).
     pub fn start() -> FakeKube {
+        Self::try_start().expect("fake API server")
+    }
+
+    /// As [`FakeKube::start`], saying why it could not (no port, no thread).
+    pub fn try_start() -> Result<FakeKube, String> {
         let (tx, _) = broadcast::channel(1024);
         let shared: Shared = Arc::new((
             Mutex::new(Inner {
@@ -153,6 +158,10 @@ impl FakeKube {
             .route("/api/{v}/namespaces/{ns}/{res}", get(core_ns))
             .route("/apis/{g}/{v}/{res}", get(group_all))
             .route("/apis/{g}/{v}/namespaces/{ns}/{res}", get(group_ns))
+            .route(
+                "/apis/apps/v1/namespaces/{ns}/deployments/{name}/scale",
+                get(scale_get).put(scale_set).patch(scale_set),
+            )
             .fallback(|| async {
                 status(
                     StatusCode::NOT_FOUND,
@@ -161,20 +170,26 @@ impl FakeKube {
                 )
             })
             .with_state(shared.clone());
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let port = listener.local_addr().expect("addr").port();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.set_nonblocking(true).map(|()| l))
+            .map_err(|e| format!("listen on 127.0.0.1: {e}"))?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| format!("listen on 127.0.0.1: {e}"))?
+            .port();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         // Its own thread and runtime: usable from sync and async tests, and dropping it from
         // inside another runtime is fine.
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .map_err(|e| format!("runtime: {e}"))?;
         std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-                .expect("runtime");
             rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+                let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+                    return;
+                };
                 let _ = axum::serve(listener, app)
                     .with_graceful_shutdown(async move {
                         let _ = stopped.await;
@@ -183,11 +198,11 @@ impl FakeKube {
             });
             rt.shutdown_background();
         });
-        FakeKube {
+        Ok(FakeKube {
             port,
             shared,
             stop: Some(stop),
-        }
+        })
     }
 
     pub fn url(&self) -> String {
@@ -196,35 +211,14 @@ impl FakeKube {
 
     /// Create or update an object (its `kind` says which resource); returns it as stored, with
     /// its new `resourceVersion` (and a `uid` if it had none).
-    pub fn apply(&self, mut obj: Value) -> Value {
-        let res = Res::of(&obj).unwrap_or_else(|| panic!("unknown kind in {obj}"));
-        let (lock, tx) = &*self.shared;
-        let mut s = lock.lock();
-        s.rv += 1;
-        let rv = s.rv;
-        let key = key_of(&obj);
-        let m = &mut obj["metadata"];
-        m["resourceVersion"] = json!(rv.to_string());
-        if m["uid"].is_null() {
-            m["uid"] = json!(format!("uid-{rv}"));
-        }
-        if m["creationTimestamp"].is_null() {
-            m["creationTimestamp"] = json!("2026-11-30T00:00:00Z");
-        }
-        let kind = if s.objects.contains_key(&(res, key.clone())) {
-            "MODIFIED"
-        } else {
-            "ADDED"
-        };
-        s.objects.insert((res, key), obj.clone());
-        s.log.push(Event {
-            rv,
-            res,
-            kind,
-            object: obj.clone(),
-        });
-        let _ = tx.send(());
-        obj
+    pub fn apply(&self, obj: Value) -> Value {
+        apply(&self.shared, obj)
+    }
+
+    /// Replace a stored object's `status` (leaving its spec as it is now: a status write never
+    /// undoes a concurrent change of the spec). False when there is no such object.
+    pub fn set_status(&self, res: Res, key: &str, status: Value) -> bool {
+        update(&self.shared, res, key, |o| o["status"] = status).is_some()
     }
 
     /// Delete an object; `key` is `<namespace>/<name>` (or `<name>` for nodes, namespaces).
@@ -281,6 +275,133 @@ impl FakeKube {
             .get(&(res, key.to_string()))
             .cloned()
     }
+}
+
+/// Store `obj` (create or update) and tell the watches.
+fn apply(shared: &Shared, obj: Value) -> Value {
+    let (lock, tx) = &**shared;
+    let out = apply_locked(&mut lock.lock(), obj);
+    let _ = tx.send(());
+    out
+}
+
+/// Change a stored object in place, under one lock (so no other write lands between the read
+/// and the write, as a resourceVersion precondition guarantees on a real server). `None` when
+/// there is no such object.
+fn update(shared: &Shared, res: Res, key: &str, f: impl FnOnce(&mut Value)) -> Option<Value> {
+    let (lock, tx) = &**shared;
+    let mut s = lock.lock();
+    let mut obj = s.objects.get(&(res, key.to_string()))?.clone();
+    f(&mut obj);
+    let out = apply_locked(&mut s, obj);
+    drop(s);
+    let _ = tx.send(());
+    Some(out)
+}
+
+fn apply_locked(s: &mut Inner, mut obj: Value) -> Value {
+    let res = Res::of(&obj).unwrap_or_else(|| panic!("unknown kind in {obj}"));
+    s.rv += 1;
+    let rv = s.rv;
+    let key = key_of(&obj);
+    let m = &mut obj["metadata"];
+    m["resourceVersion"] = json!(rv.to_string());
+    if m["uid"].is_null() {
+        m["uid"] = json!(format!("uid-{rv}"));
+    }
+    if m["creationTimestamp"].is_null() {
+        m["creationTimestamp"] = json!("2026-11-30T00:00:00Z");
+    }
+    let kind = if s.objects.contains_key(&(res, key.clone())) {
+        "MODIFIED"
+    } else {
+        "ADDED"
+    };
+    s.objects.insert((res, key), obj.clone());
+    s.log.push(Event {
+        rv,
+        res,
+        kind,
+        object: obj.clone(),
+    });
+    obj
+}
+
+/// A Deployment's `scale` subresource (`autoscaling/v1` `Scale`), as `kubectl scale` reads it.
+fn scale_of(d: &Value) -> Value {
+    let replicas = d["spec"]["replicas"].as_i64().unwrap_or(1);
+    json!({"apiVersion": "autoscaling/v1", "kind": "Scale",
+           "metadata": {"name": d["metadata"]["name"], "namespace": d["metadata"]["namespace"],
+                        "resourceVersion": d["metadata"]["resourceVersion"]},
+           "spec": {"replicas": replicas},
+           "status": {"replicas": d["status"]["replicas"].as_i64().unwrap_or(replicas)}})
+}
+
+async fn scale_get(
+    State(s): State<Shared>,
+    Path((ns, name)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(r) = unauthorized(&s, &headers) {
+        return r;
+    }
+    let d =
+        s.0.lock()
+            .objects
+            .get(&(Res::Deployments, format!("{ns}/{name}")))
+            .cloned();
+    match d {
+        Some(d) => json_response(&scale_of(&d)),
+        None => not_found_deployment(&name),
+    }
+}
+
+/// `PUT` or `PATCH` of the scale: the body's `spec.replicas` becomes the Deployment's (whoever
+/// runs the pods watches the Deployment and follows).
+async fn scale_set(
+    State(s): State<Shared>,
+    Path((ns, name)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: bytes::Bytes,
+) -> Response {
+    if let Some(r) = unauthorized(&s, &headers) {
+        return r;
+    }
+    let replicas = match serde_json::from_slice::<Value>(&body) {
+        Ok(v) => match v["spec"]["replicas"].as_i64() {
+            Some(n) if n >= 0 => n,
+            _ => {
+                return status(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "Invalid",
+                    "spec.replicas: a non-negative integer is required",
+                );
+            }
+        },
+        Err(e) => return status(StatusCode::BAD_REQUEST, "BadRequest", &e.to_string()),
+    };
+    s.0.lock().requests.push("scale deployments".into());
+    let stored = update(&s, Res::Deployments, &format!("{ns}/{name}"), |d| {
+        d["spec"]["replicas"] = json!(replicas);
+        let generation = d["metadata"]["generation"].as_i64().unwrap_or(1) + 1;
+        d["metadata"]["generation"] = json!(generation);
+    });
+    match stored {
+        Some(d) => json_response(&scale_of(&d)),
+        None => not_found_deployment(&name),
+    }
+}
+
+fn json_response(v: &Value) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], v.to_string()).into_response()
+}
+
+fn not_found_deployment(name: &str) -> Response {
+    status(
+        StatusCode::NOT_FOUND,
+        "NotFound",
+        &format!("deployments.apps \"{name}\" not found"),
+    )
 }
 
 fn status(code: StatusCode, reason: &str, message: &str) -> Response {

@@ -51,6 +51,11 @@ pub enum Command {
     KubeState(Box<KubeStateFlags>),
     /// Container metrics as cAdvisor exposes them, read from this node's cgroups, on `/metrics`.
     ContainerMetrics(ContainerMetricsFlags),
+    /// Chapter 14's monitoring story on this machine, no cluster needed: a simulated
+    /// Kubernetes API with the chapter's apps, their exporters, a load generator, and vigil
+    /// scraping them with dashboards and an alert. `vigil demo scale NAME N` scales a running
+    /// demo's Deployment.
+    Demo(crate::demo::DemoFlags),
 }
 
 /// `vigil probe`: the blackbox exporter's flags, with its meanings.

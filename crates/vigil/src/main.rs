@@ -3,6 +3,7 @@
 mod agent;
 mod argv;
 mod check;
+mod demo;
 mod engine_metrics;
 mod exporters;
 mod flags;
@@ -46,6 +47,7 @@ fn main() -> std::process::ExitCode {
         Some(Command::Probe(f)) => exporters::probe(f),
         Some(Command::KubeState(f)) => exporters::kube_state(*f),
         Some(Command::ContainerMetrics(f)) => exporters::container_metrics(f),
+        Some(Command::Demo(f)) => demo::main(f),
         None => {
             let rt = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

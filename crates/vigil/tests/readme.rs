@@ -2,7 +2,8 @@
 //! (`cargo run --release -p vigil`, the binary with no arguments: the embedded config, the UI
 //! on :9090) is started as built for the tests, and the README's `curl` must then print what
 //! the README says it prints; the second (`./scripts/test`) is what `.ci/run` runs, checked to
-//! be so. The README must hold exactly these commands.
+//! be so. The README must hold exactly these commands. Its `vigil demo` commands are the ones
+//! `tests/demo.rs` runs (checked here, so a README edit cannot drift from that test).
 
 mod support;
 
@@ -82,4 +83,30 @@ fn the_readme_commands_do_what_it_says() {
     }
     assert_eq!(got["metric"], serde_json::Value::Object(want), "{got}");
     assert_eq!(got["value"][1], value, "{got}");
+}
+
+/// The demo commands the README names are the ones the demo test runs: `vigil demo` (through
+/// cargo, with no further arguments) and `vigil demo scale timecheck 3` (through cargo).
+#[test]
+fn the_readme_demo_commands_are_the_tested_ones() {
+    let text = readme();
+    assert!(
+        text.contains("`cargo run --release -p vigil -- demo`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("`cargo run --release -p vigil -- demo scale timecheck 3`"),
+        "{text}"
+    );
+    let test =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/demo.rs")).unwrap();
+    // The test gives only the listen address (a free port instead of :9090) and TMPDIR.
+    assert!(
+        test.contains(".args([\"demo\", &format!(\"--web.listen-address="),
+        "{test}"
+    );
+    assert!(
+        test.contains("[\"demo\", \"scale\", \"timecheck\", \"3\"]"),
+        "{test}"
+    );
 }
