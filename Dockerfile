@@ -8,10 +8,10 @@ FROM rust:1-bookworm AS build
 RUN apt-get update && apt-get install -y --no-install-recommends nodejs npm && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-RUN cargo build --release -p vigil && strip target/release/vigil && mkdir -p /out/prometheus
+RUN cargo build --profile dist -p vigil && mkdir -p /out/prometheus
 
 FROM gcr.io/distroless/cc-debian12:nonroot
-COPY --from=build /src/target/release/vigil /bin/vigil
+COPY --from=build /src/target/dist/vigil /bin/vigil
 COPY --from=build --chown=65532:65532 /out/prometheus /prometheus
 EXPOSE 9090
 USER 65532:65532
