@@ -9,10 +9,11 @@
 //!   (where the selection does not name them) and removed from the answers;
 //! - an endpoint that fails makes the query a warning (`remote_read: ...`), not an error:
 //!   local data still answers;
-//! - the answers of one query's remote reads together may take at most `--query.max-bytes`
-//!   (decoded): a bigger answer is not read on, and fails the query as local data past that
-//!   budget does. Prometheus has no such bound; without it one remote endpoint could make
-//!   vigil load a response of any size.
+//! - the remote answers to one selection (every endpoint's, together) may take at most
+//!   `--query.max-bytes` decoded: a bigger answer is not read on, and fails the query as
+//!   local data past that budget does; the series they deliver then count against the
+//!   query's budget as local ones do. Prometheus has no such bound; without it one remote
+//!   endpoint could make vigil load a response of any size.
 //!
 //! The wrapper [`Fanout`] is a [`Storage`]: the query engine and the API see one storage and
 //! never this module. Writes, federation and the remote read endpoint use local storage only.
@@ -130,8 +131,13 @@ impl Reader {
         );
         let limit = budget.min(MAX_RESPONSE_BYTES);
         let over = |what: &str| {
+            let why = if limit == MAX_RESPONSE_BYTES {
+                format!("the {limit} bytes a remote read answer may be")
+            } else {
+                format!("the {limit} bytes this query may still load (--query.max-bytes)")
+            };
             ReadFailure::OverBudget(format!(
-                "remote_read: the answer from {} is larger {what} than the {limit} bytes this query may still load (--query.max-bytes)",
+                "remote_read: the answer from {} is larger {what} than {why}",
                 mask_url(&self.cfg.url)
             ))
         };
@@ -445,12 +451,16 @@ impl Storage for Fanout {
     }
 }
 
+/// One selection's remote answer, or why the query cannot have it.
+type Fetched = Result<Arc<Vec<Series>>, String>;
+
 struct FanoutQuerier<'a> {
     local: Box<dyn Querier + 'a>,
     remotes: Vec<(Arc<Reader>, i64, i64)>,
     rt: tokio::runtime::Handle,
     /// Remote answers per selection: shard threads of one selection ask once between them.
-    fetched: Mutex<HashMap<String, Arc<Vec<Series>>>>,
+    /// An answer over the budget is kept too, so the other shards fail without asking again.
+    fetched: Mutex<HashMap<String, Fetched>>,
     /// Decoded bytes this query's remote answers may still take.
     left: Mutex<usize>,
     warnings: Mutex<Vec<String>>,
@@ -467,7 +477,7 @@ impl FanoutQuerier<'_> {
             .join(",");
         let mut fetched = self.fetched.lock();
         if let Some(s) = fetched.get(&key) {
-            return Ok(s.clone());
+            return s.clone().map_err(StorageError::Other);
         }
         let budget = *self.left.lock();
         let mut merged: std::collections::BTreeMap<Labels, Vec<Sample>> = Default::default();
@@ -528,6 +538,7 @@ impl FanoutQuerier<'_> {
         }
         if let Some(e) = over {
             tracing::warn!(err = %e, "Remote read answer over the query's memory budget");
+            fetched.insert(key, Err(e.clone()));
             return Err(StorageError::Other(e));
         }
         let out = Arc::new(
@@ -536,7 +547,7 @@ impl FanoutQuerier<'_> {
                 .map(|(labels, samples)| Series { labels, samples })
                 .collect::<Vec<_>>(),
         );
-        fetched.insert(key, out.clone());
+        fetched.insert(key, Ok(out.clone()));
         Ok(out)
     }
 }

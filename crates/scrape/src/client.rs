@@ -415,7 +415,8 @@ impl Scraper {
     }
 
     /// As [`Scraper::post`], with the whole response: status, `Content-Type` and body (at
-    /// most `limit` bytes; a longer body is [`PostError::TooLarge`], read no further).
+    /// most `limit` bytes; a longer body is [`PostError::TooLarge`], read no further). An
+    /// error status's body is cut to its first 4 KiB instead: it is only ever shown.
     pub async fn post_read(
         &self,
         url: &str,
@@ -437,11 +438,19 @@ impl Scraper {
                 .unwrap_or("")
                 .to_string();
             let mut out = Vec::new();
+            let error_status = !(200..300).contains(&status);
             while let Some(c) = resp
                 .chunk()
                 .await
                 .map_err(|e| PostError::Failed(format!("Post {url:?}: {}", err_chain(&e))))?
             {
+                if error_status {
+                    out.extend_from_slice(&c[..c.len().min(4096 - out.len())]);
+                    if out.len() >= 4096 {
+                        break;
+                    }
+                    continue;
+                }
                 if out.len() + c.len() > limit {
                     return Err(PostError::TooLarge(limit));
                 }
@@ -565,7 +574,6 @@ fn header(s: &str) -> Result<HeaderValue, String> {
     HeaderValue::from_str(s).map_err(|_| "invalid characters in authorization header".to_string())
 }
 
-/// The error with its causes, like Go's wrapped error strings.
 /// Why [`Scraper::post_read`] has no answer: callers treat a body over the limit apart (a
 /// query's memory budget) from a failed request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -576,6 +584,7 @@ pub enum PostError {
     Failed(String),
 }
 
+/// The error with its causes, like Go's wrapped error strings.
 fn err_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();

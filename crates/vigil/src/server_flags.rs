@@ -306,7 +306,7 @@ pub const FLAGS: &[FlagInfo] = &[
     f(
         "query.max-bytes",
         Works,
-        "vigil's own: bytes of samples and series labels one query may load (labels it reads by reference from the head are not counted), checked as each series is read, and the decoded answers of its `remote_read` endpoints, past which it fails as `--query.max-samples` does; `0` for none (default: a quarter of the memory vigil may use, over the number of query threads, one per core)",
+        "vigil's own: bytes of samples and series labels one query may load (labels it reads by reference from the head are not counted), checked as each series is read (and each selection's decoded `remote_read` answers before they are read), past which it fails as `--query.max-samples` does; `0` for none (default: a quarter of the memory vigil may use, over the number of query threads, one per core)",
     ),
     f(
         "scrape.discovery-reload-interval",
