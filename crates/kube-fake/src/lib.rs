@@ -185,19 +185,22 @@ impl FakeKube {
             .enable_all()
             .build()
             .map_err(|e| format!("runtime: {e}"))?;
-        std::thread::spawn(move || {
-            rt.block_on(async move {
-                let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
-                    return;
-                };
-                let _ = axum::serve(listener, app)
-                    .with_graceful_shutdown(async move {
-                        let _ = stopped.await;
-                    })
-                    .await;
-            });
-            rt.shutdown_background();
-        });
+        std::thread::Builder::new()
+            .name("kube-fake".into())
+            .spawn(move || {
+                rt.block_on(async move {
+                    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+                        return;
+                    };
+                    let _ = axum::serve(listener, app)
+                        .with_graceful_shutdown(async move {
+                            let _ = stopped.await;
+                        })
+                        .await;
+                });
+                rt.shutdown_background();
+            })
+            .map_err(|e| format!("thread: {e}"))?;
         Ok(FakeKube {
             port,
             shared,

@@ -298,6 +298,21 @@ fn demo_runs_the_chapters_story_and_stops_cleanly() {
     // A second demo on the same port stops at once, naming the flag, and leaves the first
     // one's files alone; so does one given a directory of someone else's files.
     let other_tmp = temp_dir("demo-tmp2");
+    let listing = |d: &std::path::Path| -> Vec<std::path::PathBuf> {
+        let mut v: Vec<_> = std::fs::read_dir(d)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        v.sort();
+        v
+    };
+    let before = listing(&tmp);
+    assert_eq!(
+        before.len(),
+        2,
+        "the demo's directory and pointer: {before:?}"
+    );
     let clash = Command::new(vigil_bin())
         .args(["demo", &format!("--web.listen-address=127.0.0.1:{port}")])
         .env("TMPDIR", &other_tmp)
@@ -327,6 +342,11 @@ fn demo_runs_the_chapters_story_and_stops_cleanly() {
         "mine\n"
     );
     assert_eq!(std::fs::read_dir(&other_tmp).unwrap().count(), 0);
+    assert_eq!(
+        listing(&tmp),
+        before,
+        "the running demo's files were touched"
+    );
     let _ = std::fs::remove_dir_all(&other_tmp);
     let _ = std::fs::remove_dir_all(&foreign);
 
@@ -365,4 +385,53 @@ fn demo_runs_the_chapters_story_and_stops_cleanly() {
     );
     let _ = std::fs::remove_dir_all(&tmp);
     let _ = std::fs::remove_dir_all(&logs);
+}
+
+/// Ctrl-C a moment after starting, before or just as the server comes up (listening on every
+/// address, `:PORT`): the demo ends with success and leaves no files, whichever it was.
+#[test]
+fn demo_interrupted_while_starting_leaves_nothing() {
+    let tmp = temp_dir("demo-early");
+    let port = free_port();
+    let mut demo = Demo(
+        Command::new(vigil_bin())
+            .args(["demo", &format!("--web.listen-address=:{port}")])
+            .env("TMPDIR", &tmp)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("vigil demo"),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = demo.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(s) = demo.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "the demo did not stop on SIGINT"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    if let Some(mut e) = demo.0.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut e, &mut err);
+    }
+    assert!(status.success(), "exit status {status}: {err}");
+    let left: Vec<_> = std::fs::read_dir(&tmp)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "files left behind: {left:?}");
+    let _ = std::fs::remove_dir_all(&tmp);
 }

@@ -1,7 +1,7 @@
 //! The demo's simulated cluster: the fake Kubernetes API server the tests use, holding the
 //! chapter's namespaces, Deployments and pods (one node, pod IPs on loopback addresses
 //! `127.14.0.N`), and a controller that keeps each Deployment's pods running: when a
-//! Deployment's replicas change (`vigil demo scale`, or `kubectl scale` against the API),
+//! Deployment's replicas change (`vigil demo scale`, through the API's `scale` subresource),
 //! pods are started or stopped, and discovery sees them come and go.
 
 use std::collections::BTreeMap;
@@ -201,6 +201,7 @@ impl Cluster {
     /// Bring every Deployment's pods to its replicas; returns the problems met.
     pub async fn reconcile(&self) -> Vec<String> {
         let mut problems = Vec::new();
+        let mut clashed_ips: Vec<u8> = Vec::new();
         let mut pods = self.pods.lock().await;
         for s in SPECS {
             let want = self.wanted(s);
@@ -211,13 +212,15 @@ impl Cluster {
                 self.used.lock().retain(|n| *n != r.ip.octets()[3]);
                 tracing::info!(pod = %r.key, ip = %r.ip, "Simulated cluster: pod deleted");
             }
-            let mut clashes = Vec::new();
+            let mut clashes: Vec<String> = Vec::new();
             while running.len() < want {
                 // A port held by something else on every IP (a program listening on
-                // 0.0.0.0:8080, say) is reported as that, not as running out of IPs.
-                if clashes.len() >= 4 {
+                // 0.0.0.0:8080, say) is reported as that, not as running out of IPs; a few
+                // addresses held (another demo's pods) are skipped.
+                if clashes.len() >= 32 {
+                    clashes.truncate(3);
                     problems.push(format!(
-                        "{}: its ports are taken on every pod IP tried ({}); stop what listens there",
+                        "{}: its ports are taken on every pod IP tried (32 of them; first: {}); stop what listens there",
                         s.name,
                         clashes.join("; ")
                     ));
@@ -233,6 +236,7 @@ impl Cluster {
                     Err(apps::StartError::InUse(e)) => {
                         tracing::info!(err = %e, "Simulated cluster: pod IP taken; trying another");
                         clashes.push(e);
+                        clashed_ips.push(ip.octets()[3]);
                         continue;
                     }
                     Err(apps::StartError::Failed(e)) => {
@@ -264,18 +268,16 @@ impl Cluster {
             let key = format!("{}/{}", s.namespace, s.name);
             if let Some(d) = self.kube.get(Res::Deployments, &key) {
                 let have = running.len() as i64;
-                let wanted_now = d["spec"]["replicas"].as_i64().unwrap_or(1);
-                if d["status"]["availableReplicas"].as_i64() != Some(have)
-                    || d["status"]["replicas"].as_i64() != Some(have)
-                {
-                    let status = json!({
+                let wanted_now = want as i64;
+                let status = json!({
                         "observedGeneration": d["metadata"]["generation"].as_i64().unwrap_or(1),
                         "replicas": have, "updatedReplicas": have,
                         "readyReplicas": have, "availableReplicas": have,
                         "unavailableReplicas": (wanted_now - have).max(0),
                         "conditions": [{"type": "Available",
                                         "status": if have > 0 { "True" } else { "False" }}]
-                    });
+                });
+                if d["status"] != status {
                     self.kube.set_status(Res::Deployments, &key, status);
                 }
             }
@@ -292,6 +294,9 @@ impl Cluster {
                 _ => {}
             }
         }
+        // Addresses skipped for a clash are tried again on a later pass (what held them may be
+        // gone), not lost for good.
+        self.used.lock().retain(|n| !clashed_ips.contains(n));
         problems
     }
 

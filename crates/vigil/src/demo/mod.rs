@@ -85,12 +85,16 @@ fn api_pointer() -> PathBuf {
 fn write_pointer(api: &str) -> std::io::Result<()> {
     let p = api_pointer();
     let tmp = p.with_extension(format!("api.{}", std::process::id()));
-    let mut f = std::fs::OpenOptions::new()
+    let written = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
-        .open(&tmp)?;
-    std::io::Write::write_all(&mut f, api.as_bytes())?;
-    std::fs::rename(&tmp, &p)
+        .open(&tmp)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, api.as_bytes()))
+        .and_then(|()| std::fs::rename(&tmp, &p));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 pub fn main(f: DemoFlags) -> ExitCode {
@@ -106,14 +110,19 @@ pub fn main(f: DemoFlags) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // A temporary data directory outlives the runtime: it goes once every task that may still
+    // write into it has stopped.
+    let mut temp: Option<TempDir> = None;
     let res = match f.action {
         Some(DemoAction::Scale {
             deployment,
             replicas,
             api,
         }) => rt.block_on(scale(&deployment, replicas, api)),
-        None => rt.block_on(run(f.data, &f.listen, &f.log_level)),
+        None => rt.block_on(run(f.data, &f.listen, &f.log_level, &mut temp)),
     };
+    rt.shutdown_timeout(Duration::from_secs(10));
+    drop(temp);
     match res {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -200,11 +209,28 @@ impl Drop for TempDir {
     }
 }
 
-async fn run(data: Option<PathBuf>, listen: &str, log_level: &str) -> Result<(), String> {
+async fn run(
+    data: Option<PathBuf>,
+    listen: &str,
+    log_level: &str,
+    temp: &mut Option<TempDir>,
+) -> Result<(), String> {
     let t0 = Instant::now();
-    // Ctrl-C from the first moment: before the server is up, it stops the start-up and
-    // everything is cleaned up all the same (the server handles it once running).
-    let interrupted = tokio::spawn(tokio::signal::ctrl_c());
+    // Ctrl-C and SIGTERM from the first moment: before the server is up they stop the
+    // start-up and everything is cleaned up all the same (the server handles them once up).
+    let interrupted = tokio::spawn(async {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async {
+                match term.as_mut() {
+                    Some(t) => { t.recv().await; }
+                    None => std::future::pending::<()>().await,
+                }
+            } => {}
+        }
+    });
     let self_addr = reach(listen)?;
     // The server's port first: taken, nothing else starts.
     drop(
@@ -215,7 +241,8 @@ async fn run(data: Option<PathBuf>, listen: &str, log_level: &str) -> Result<(),
             format!("--web.listen-address {listen}: {e}; choose another, e.g. --web.listen-address=:9091")
         })?,
     );
-    let (dir, _temp) = data_dir(data)?;
+    let (dir, made) = data_dir(data)?;
+    *temp = made;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()
@@ -261,8 +288,15 @@ async fn run(data: Option<PathBuf>, listen: &str, log_level: &str) -> Result<(),
         biased;
         r = &mut server => Some(r),
         _ = &mut interrupted => {
-            server.abort();
-            Some((&mut server).await)
+            // The server may have caught it too and be shutting down: let it finish; one
+            // still starting (it had no handler yet) is stopped.
+            match tokio::time::timeout(Duration::from_secs(10), &mut server).await {
+                Ok(r) => Some(r),
+                Err(_) => {
+                    server.abort();
+                    Some((&mut server).await)
+                }
+            }
         }
         _ = ready => None,
     };
@@ -270,8 +304,14 @@ async fn run(data: Option<PathBuf>, listen: &str, log_level: &str) -> Result<(),
     let mut wrote_pointer = false;
     if early.is_none() {
         tracing::warn!(api = %api, "vigil demo: the Kubernetes API here is SIMULATED (no cluster): pods are loopback addresses 127.14.0.N on this machine");
-        wrote_pointer = write_pointer(&api).is_ok();
-        guide(&base, &api, t0.elapsed(), &dir);
+        wrote_pointer = match write_pointer(&api) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(file = %pointer.display(), err = %e, "vigil demo: cannot say where the demo is; give vigil demo scale --api");
+                false
+            }
+        };
+        guide(&base, &api, t0.elapsed(), &dir, wrote_pointer);
     }
     let result = match early {
         Some(r) => r,
@@ -291,8 +331,13 @@ async fn run(data: Option<PathBuf>, listen: &str, log_level: &str) -> Result<(),
     }
 }
 
-fn guide(base: &str, api: &str, took: Duration, dir: &Path) {
+fn guide(base: &str, api: &str, took: Duration, dir: &Path, found: bool) {
     let ui = base.replace("127.0.0.1", "localhost");
+    let api_flag = if found {
+        String::new()
+    } else {
+        format!(" --api={api}")
+    };
     println!(
         "
 vigil demo is running (ready in {:.1}s): chapter 14's apps in a SIMULATED Kubernetes cluster
@@ -306,7 +351,7 @@ cluster=\"simulated\").
   Alerts             {ui}/alerts             NumbersApiUnhealthy fires when the numbers API breaks
 
 Scale a deployment and watch new pods appear on /targets without a reload:
-  vigil demo scale timecheck 3        (from a checkout: cargo run --release -p vigil -- demo scale timecheck 3)
+  vigil demo scale timecheck 3{api_flag}        (from a checkout: cargo run --release -p vigil -- demo scale timecheck 3{api_flag})
 
 Files (configuration, rules, dashboards, data): {}
 Ctrl-C stops everything.
