@@ -9,23 +9,13 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use vigil_bench::servers::urlencode;
 use vigil_bench::{free_port, http_get, rss_bytes, spawn};
 
 const DASHBOARDS: [&str; 3] = ["demo-todo-list", "demo-numbers-api", "demo-cluster"];
 
 fn json(port: u16, path: &str) -> Option<serde_json::Value> {
     serde_json::from_str(&http_get(port, path)?).ok()
-}
-
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 fn main() {
@@ -86,7 +76,7 @@ fn main() {
     let all_drawn = loop {
         assert!(t0.elapsed() < deadline, "panels did not all get data");
         let ok = exprs.iter().all(|e| {
-            json(port, &format!("/api/v1/query?query={}", enc(e))).is_some_and(|r| {
+            json(port, &format!("/api/v1/query?query={}", urlencode(e))).is_some_and(|r| {
                 r["data"]["result"]
                     .as_array()
                     .is_some_and(|a| !a.is_empty())

@@ -98,13 +98,19 @@ pub fn deployment(manifest: &Value, available: i64) -> Value {
     if d["metadata"]["namespace"].is_null() {
         d["metadata"]["namespace"] = json!("default");
     }
-    d["status"] = json!({
-        "observedGeneration": 1, "replicas": replicas, "updatedReplicas": replicas,
-        "readyReplicas": available, "availableReplicas": available,
-        "unavailableReplicas": (replicas - available).max(0),
-        "conditions": [{"type": "Available", "status": if available > 0 { "True" } else { "False" }}]
-    });
+    d["status"] = deployment_status(1, replicas, replicas, available);
     d
+}
+
+/// A Deployment's status at `generation`: `running` of its `wanted` pods exist, `available`
+/// of them available.
+pub fn deployment_status(generation: i64, wanted: i64, running: i64, available: i64) -> Value {
+    json!({
+        "observedGeneration": generation, "replicas": running, "updatedReplicas": running,
+        "readyReplicas": available, "availableReplicas": available,
+        "unavailableReplicas": (wanted - available).max(0),
+        "conditions": [{"type": "Available", "status": if available > 0 { "True" } else { "False" }}]
+    })
 }
 
 /// A namespace, active.

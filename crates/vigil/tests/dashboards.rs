@@ -17,11 +17,7 @@ const FIXTURES: &str = concat!(
 
 #[test]
 fn dashboards_render_in_headless_chromium() {
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(
-        std::path::Path::new(&chromium).exists(),
-        "Debian's chromium is needed (scripts/test installs it)"
-    );
+    chromium();
     let dir = temp_dir("dashboards");
     let dash = dir.join("dashboards");
     std::fs::create_dir_all(&dash).unwrap();
@@ -118,22 +114,7 @@ fn dashboards_render_in_headless_chromium() {
         String::from_utf8_lossy(&unit.stdout),
         String::from_utf8_lossy(&unit.stderr)
     );
-    let shots = concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/ui-screenshots");
-    let out = Command::new("node")
-        .arg("tests/dashboards.mjs")
-        .arg(&v.base)
-        .arg(shots)
-        .args(&expect)
-        .current_dir(ui)
-        .env("CHROMIUM", &chromium)
-        .output()
-        .expect("node");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    println!("{text}");
-    assert!(out.status.success(), "dashboard checks failed:\n{text}");
+    let (ok, text) = browser_script("dashboards.mjs", &v.base, &expect);
+    assert!(ok, "dashboard checks failed:\n{text}");
     assert!(text.contains("all dashboard checks passed"));
 }

@@ -40,6 +40,40 @@ impl Drop for Demo {
     }
 }
 
+/// SIGINT to the demo, then its exit status (within 30s).
+fn interrupt(child: &mut std::process::Child) -> std::process::ExitStatus {
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let t0 = Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "the demo did not stop on SIGINT"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The paths in `dir`, sorted.
+fn listing(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    v.sort();
+    v
+}
+
 #[test]
 fn demo_runs_the_chapters_story_and_stops_cleanly() {
     let tmp = temp_dir("demo-tmp");
@@ -154,28 +188,9 @@ fn demo_runs_the_chapters_story_and_stops_cleanly() {
         },
     );
     let panels_after = started.elapsed();
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let ui = concat!(env!("CARGO_MANIFEST_DIR"), "/../../ui");
-    let shots = concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/ui-screenshots");
-    let out = Command::new("node")
-        .arg("tests/demo.mjs")
-        .arg(&base)
-        .arg(shots)
-        .args(uids)
-        .current_dir(ui)
-        .env("CHROMIUM", &chromium)
-        .output()
-        .expect("node");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    println!("{text}");
-    assert!(
-        out.status.success(),
-        "demo dashboard checks failed:\n{text}"
-    );
+    let uid_args: Vec<String> = uids.iter().map(|u| u.to_string()).collect();
+    let (ok, text) = browser_script("demo.mjs", &base, &uid_args);
+    assert!(ok, "demo dashboard checks failed:\n{text}");
     assert!(text.contains("all demo checks passed"));
 
     // The numbers API breaks after 100 calls (the load generator makes two a second; these
@@ -298,15 +313,6 @@ fn demo_runs_the_chapters_story_and_stops_cleanly() {
     // A second demo on the same port stops at once, naming the flag, and leaves the first
     // one's files alone; so does one given a directory of someone else's files.
     let other_tmp = temp_dir("demo-tmp2");
-    let listing = |d: &std::path::Path| -> Vec<std::path::PathBuf> {
-        let mut v: Vec<_> = std::fs::read_dir(d)
-            .unwrap()
-            .flatten()
-            .map(|e| e.path())
-            .collect();
-        v.sort();
-        v
-    };
     let before = listing(&tmp);
     assert_eq!(
         before.len(),
@@ -341,7 +347,7 @@ fn demo_runs_the_chapters_story_and_stops_cleanly() {
         std::fs::read_to_string(foreign.join("prometheus.yml")).unwrap(),
         "mine\n"
     );
-    assert_eq!(std::fs::read_dir(&other_tmp).unwrap().count(), 0);
+    assert_eq!(listing(&other_tmp), Vec::<std::path::PathBuf>::new());
     assert_eq!(
         listing(&tmp),
         before,
@@ -351,32 +357,9 @@ fn demo_runs_the_chapters_story_and_stops_cleanly() {
     let _ = std::fs::remove_dir_all(&foreign);
 
     // Ctrl-C: the process ends cleanly and its files are gone.
-    let child = &mut demo.0;
-    let pid = child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let t0 = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "the demo did not stop on SIGINT"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let status = interrupt(&mut demo.0);
     assert!(status.success(), "exit status {status}: {}", log_text());
-    let left: Vec<_> = std::fs::read_dir(&tmp)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
+    let left = listing(&tmp);
     assert!(left.is_empty(), "files left behind: {left:?}");
     println!(
         "vigil demo: every target up after {:.1}s, every panel's query answering after {:.1}s",
@@ -403,35 +386,13 @@ fn demo_interrupted_while_starting_leaves_nothing() {
             .expect("vigil demo"),
     );
     std::thread::sleep(Duration::from_millis(300));
-    let pid = demo.0.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let t0 = Instant::now();
-    let status = loop {
-        if let Some(s) = demo.0.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "the demo did not stop on SIGINT"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = interrupt(&mut demo.0);
     let mut err = String::new();
     if let Some(mut e) = demo.0.stderr.take() {
         let _ = std::io::Read::read_to_string(&mut e, &mut err);
     }
     assert!(status.success(), "exit status {status}: {err}");
-    let left: Vec<_> = std::fs::read_dir(&tmp)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
+    let left = listing(&tmp);
     assert!(left.is_empty(), "files left behind: {left:?}");
     let _ = std::fs::remove_dir_all(&tmp);
 }

@@ -5,18 +5,13 @@
 
 mod support;
 
-use std::process::Command;
 use std::time::Duration;
 
 use support::*;
 
 #[test]
 fn ui_pages_in_headless_chromium() {
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(
-        std::path::Path::new(&chromium).exists(),
-        "Debian's chromium is needed for the UI test (scripts/test installs it)"
-    );
+    chromium();
     let dir = temp_dir("ui");
     let (_ne, ne_port) = node_exporter(&dir);
     // A recording and an alerting rule for the rules and alerts pages.
@@ -76,24 +71,8 @@ fn ui_pages_in_headless_chromium() {
         (query(&v.base, "node_cpu_seconds_total").len() > 1).then_some(())
     });
     std::thread::sleep(Duration::from_secs(2));
-    let ui = concat!(env!("CARGO_MANIFEST_DIR"), "/../../ui");
-    let shots = concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/ui-screenshots");
-    let out = Command::new("node")
-        .arg("tests/browser.mjs")
-        .arg(&v.base)
-        .arg(shots)
-        .arg(format!("{}/vigil", vp.base))
-        .current_dir(ui)
-        .env("CHROMIUM", &chromium)
-        .output()
-        .expect("node");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    println!("{text}");
-    assert!(out.status.success(), "browser checks failed:\n{text}");
+    let (ok, text) = browser_script("browser.mjs", &v.base, &[format!("{}/vigil", vp.base)]);
+    assert!(ok, "browser checks failed:\n{text}");
     assert!(text.contains("all browser checks passed"));
 }
 

@@ -268,15 +268,12 @@ impl Cluster {
             let key = format!("{}/{}", s.namespace, s.name);
             if let Some(d) = self.kube.get(Res::Deployments, &key) {
                 let have = running.len() as i64;
-                let wanted_now = want as i64;
-                let status = json!({
-                        "observedGeneration": d["metadata"]["generation"].as_i64().unwrap_or(1),
-                        "replicas": have, "updatedReplicas": have,
-                        "readyReplicas": have, "availableReplicas": have,
-                        "unavailableReplicas": (wanted_now - have).max(0),
-                        "conditions": [{"type": "Available",
-                                        "status": if have > 0 { "True" } else { "False" }}]
-                });
+                let status = manifests::deployment_status(
+                    d["metadata"]["generation"].as_i64().unwrap_or(1),
+                    want as i64,
+                    have,
+                    have,
+                );
                 if d["status"] != status {
                     self.kube.set_status(Res::Deployments, &key, status);
                 }

@@ -417,3 +417,37 @@ pub fn victoria_metrics(dir: &Path, port: u16) -> Proc {
     wait_http(&format!("http://127.0.0.1:{port}/health"));
     p
 }
+
+/// Debian's Chromium (or `$CHROMIUM`), which the browser tests need.
+pub fn chromium() -> String {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        Path::new(&chromium).exists(),
+        "Debian's chromium is needed for the browser tests (scripts/test installs it)"
+    );
+    chromium
+}
+
+/// Run `ui/tests/<script>` with node against `base`, screenshots going to
+/// `target/ui-screenshots`, then `args`: whether it succeeded, and its output (printed).
+pub fn browser_script(script: &str, base: &str, args: &[String]) -> (bool, String) {
+    let out = Command::new("node")
+        .arg(format!("tests/{script}"))
+        .arg(base)
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../target/ui-screenshots"
+        ))
+        .args(args)
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../../ui"))
+        .env("CHROMIUM", chromium())
+        .output()
+        .expect("node");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("{text}");
+    (out.status.success(), text)
+}
