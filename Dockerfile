@@ -1,5 +1,6 @@
-# A small non-root image of vigil: built with the workspace's toolchain, run on distroless
-# (glibc, CA certificates, no shell). `docker build -t vigil .`
+# A small non-root image of vigil: built with the workspace's toolchain and linked statically
+# with glibc (as scripts/image builds it), run on distroless/static (CA certificates, no
+# shell, no shared libraries). `docker build -t vigil .`
 #
 # Like prom/prometheus, the working directory /prometheus is writable by the image's user, so
 # Prometheus's Deployments that pass only `--config.file` (chapter 14's) keep their data there.
@@ -8,10 +9,13 @@ FROM rust:1-bookworm AS build
 RUN apt-get update && apt-get install -y --no-install-recommends nodejs npm && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-RUN cargo build --profile dist -p vigil && mkdir -p /out/prometheus
+# `--target` keeps crt-static off build scripts and proc macros, which must stay dynamic.
+RUN host=$(rustc -vV | sed -n 's/^host: //p') \
+ && RUSTFLAGS="-C target-feature=+crt-static" cargo build --profile dist -p vigil --target "$host" \
+ && mkdir -p /out/prometheus && cp "target/$host/dist/vigil" /out/vigil
 
-FROM gcr.io/distroless/cc-debian12:nonroot
-COPY --from=build /src/target/dist/vigil /bin/vigil
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/vigil /bin/vigil
 COPY --from=build --chown=65532:65532 /out/prometheus /prometheus
 EXPOSE 9090
 USER 65532:65532

@@ -76,6 +76,72 @@ fn ui_pages_in_headless_chromium() {
     assert!(text.contains("all browser checks passed"));
 }
 
+/// The UI's script and styles are embedded gzipped: a browser gets them so, with
+/// `Content-Encoding: gzip`; a client that does not take gzip (or refuses it with `q=0`) gets
+/// the same bytes unpacked.
+#[test]
+fn ui_assets_served_gzipped_or_plain() {
+    use std::io::Read;
+    let v = Vigil::start("ui-gzip", None, &[]);
+    for name in ["app.js", "app.css"] {
+        let path = format!("/assets/{name}");
+        let (head, zipped) = raw_get(&v.base, &path, "Accept-Encoding: gzip, deflate, br\r\n");
+        assert!(head.starts_with("http/1.1 200"), "{path}: {head}");
+        assert!(
+            head.contains("content-encoding: gzip"),
+            "{path} gzipped: {head}"
+        );
+        assert!(head.contains("vary: accept-encoding"), "{path}: {head}");
+        let mut unzipped = Vec::new();
+        flate2::read::GzDecoder::new(&zipped[..])
+            .read_to_end(&mut unzipped)
+            .unwrap_or_else(|e| panic!("{path}: the body is not gzip: {e}"));
+        assert!(zipped.len() * 2 < unzipped.len(), "{path} compresses");
+        for accept in [
+            "",
+            "Accept-Encoding: identity\r\n",
+            "Accept-Encoding: gzip;q=0, identity\r\n",
+        ] {
+            let (head, plain) = raw_get(&v.base, &path, accept);
+            assert!(
+                head.starts_with("http/1.1 200"),
+                "{path} [{accept}]: {head}"
+            );
+            assert!(
+                !head.contains("content-encoding"),
+                "{path} [{accept}] plain: {head}"
+            );
+            assert_eq!(plain, unzipped, "{path} [{accept}]: the same file");
+        }
+    }
+    let (head, _) = raw_get(&v.base, "/assets/none.js", "Accept-Encoding: gzip\r\n");
+    assert!(head.starts_with("http/1.1 404"), "{head}");
+}
+
+/// A GET's head (lower-cased header names) and body bytes, with extra request headers.
+fn raw_get(base: &str, path: &str, headers: &str) -> (String, Vec<u8>) {
+    use std::io::{Read, Write};
+    let hostport = base.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(hostport).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {hostport}\r\n{headers}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).unwrap();
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head");
+    let head = String::from_utf8_lossy(&buf[..split]).to_lowercase();
+    assert!(
+        !head.contains("transfer-encoding: chunked"),
+        "{path}: a sized body: {head}"
+    );
+    (head, buf[split + 4..].to_vec())
+}
+
 /// The status line and headers of a GET, lower-cased header names (axum sends them so).
 fn response_head(base: &str, path: &str) -> String {
     use std::io::{Read, Write};

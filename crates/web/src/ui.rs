@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
@@ -30,18 +30,59 @@ pub const PAGES: [&str; 13] = [
     "/rules",
 ];
 
-fn asset(name: &str) -> Option<(&'static str, &'static [u8])> {
+fn asset(name: &str) -> Option<(&'static str, bool, &'static [u8])> {
     ASSETS
         .iter()
-        .find(|(n, _, _)| *n == name)
-        .map(|(_, t, b)| (*t, *b))
+        .find(|(n, _, _, _)| *n == name)
+        .map(|(_, t, z, b)| (*t, *z, *b))
+}
+
+/// Whether the request's `Accept-Encoding` takes gzip (`gzip`, `x-gzip` or `*`, not at `q=0`).
+fn takes_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';');
+            let name = parts.next().unwrap_or("").trim();
+            let refused = parts.any(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    .is_some_and(|q| q == 0.0)
+            });
+            !refused
+                && (name.eq_ignore_ascii_case("gzip")
+                    || name.eq_ignore_ascii_case("x-gzip")
+                    || name == "*")
+        })
+}
+
+/// A gzipped asset unpacked, for the rare client that does not take gzip; each is unpacked
+/// once.
+fn unpacked(name: &str, gz: &'static [u8]) -> &'static [u8] {
+    use std::collections::HashMap;
+    use std::io::Read;
+    use std::sync::{Mutex, OnceLock};
+    static PLAIN: OnceLock<Mutex<HashMap<String, &'static [u8]>>> = OnceLock::new();
+    let mut plain = PLAIN.get_or_init(Default::default).lock().unwrap();
+    plain.entry(name.to_string()).or_insert_with(|| {
+        let mut out = Vec::new();
+        // The bytes were compressed by build.rs: failing to unpack them is a broken build.
+        flate2::read::GzDecoder::new(gz)
+            .read_to_end(&mut out)
+            .expect("embedded UI asset is valid gzip");
+        Box::leak(out.into_boxed_slice())
+    })
 }
 
 /// The app's HTML with a `<base>` for the route prefix: the app uses relative URLs only, so
 /// it works under any prefix.
 async fn index(State(s): State<Arc<AppState>>) -> Response {
     match asset("index.html") {
-        Some((t, b)) => {
+        Some((t, _, b)) => {
             // `--web.page-title`, escaped (Prometheus inserts it raw).
             let title = s
                 .page_title
@@ -68,19 +109,31 @@ async fn index(State(s): State<Arc<AppState>>) -> Response {
     }
 }
 
-async fn file(Path(name): Path<String>) -> Response {
-    match asset(&name) {
-        Some((t, b)) => (
-            [
-                (header::CONTENT_TYPE, t),
-                // Names are stable across builds: revalidate rather than cache forever.
-                (header::CACHE_CONTROL, "no-cache"),
-            ],
-            b,
-        )
-            .into_response(),
-        None => StatusCode::NOT_FOUND.into_response(),
+async fn file(Path(name): Path<String>, headers: HeaderMap) -> Response {
+    let Some((t, gzipped, b)) = asset(&name) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let mut response = (
+        [
+            (header::CONTENT_TYPE, t),
+            // Names are stable across builds: revalidate rather than cache forever.
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        if gzipped && !takes_gzip(&headers) {
+            unpacked(&name, b)
+        } else {
+            b
+        },
+    )
+        .into_response();
+    if gzipped {
+        let h = response.headers_mut();
+        h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+        if takes_gzip(&headers) {
+            h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        }
     }
+    response
 }
 
 pub fn routes() -> Router<Arc<AppState>> {
