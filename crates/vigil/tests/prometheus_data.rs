@@ -9,7 +9,8 @@
 //! `vigil tsdb export --format=prometheus`; promtool analyzes the result and Prometheus
 //! started on it gives vigil's answers again. A damaged copy of the directory (a truncated
 //! index, a chunk with a bad checksum, a WAL segment with a flipped byte) still starts, serves
-//! the rest and names each damaged file.
+//! the rest and names each damaged file. The directory with its WAL records recompressed as
+//! zstd (as newer Prometheus releases can write them) gives the same answers.
 
 mod support;
 
@@ -196,6 +197,109 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
+/// Rewrites every WAL segment under `wal` (checkpoints too) as a Prometheus release with
+/// `--storage.tsdb.wal-compression-type=zstd` writes it (2.42 has snappy only): each record
+/// unpacked, compressed by the `zstd` tool (an encoder that is not vigil's decoder), and framed
+/// again in 32 KiB pages with the zstd flag (0x10) on each fragment.
+/// Returns how many records it rewrote.
+fn recompress_wal_zstd(wal: &Path) -> usize {
+    const PAGE: usize = 32 * 1024;
+    let mut rewritten = 0;
+    for p in files_under(wal) {
+        if p.is_dir() {
+            rewritten += recompress_wal_zstd(&p);
+            continue;
+        }
+        let name = p.file_name().unwrap().to_string_lossy().to_string();
+        if !name.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        // Unframe: fragments joined into records, snappy records unpacked.
+        let b = std::fs::read(&p).unwrap();
+        let (mut records, mut rec, mut snappy, mut pos) = (Vec::new(), Vec::new(), false, 0);
+        while pos + 7 <= b.len() {
+            let page_end = (pos / PAGE + 1) * PAGE;
+            if page_end - pos < 7 || b[pos] == 0 {
+                pos = page_end;
+                continue;
+            }
+            let (typ, len) = (
+                b[pos],
+                u16::from_be_bytes([b[pos + 1], b[pos + 2]]) as usize,
+            );
+            assert_eq!(typ & 0x10, 0, "2.42 writes no zstd");
+            let data = &b[pos + 7..pos + 7 + len];
+            if matches!(typ & 7, 1 | 2) {
+                rec.clear();
+                snappy = typ & 0x08 != 0;
+            }
+            rec.extend_from_slice(data);
+            if matches!(typ & 7, 1 | 4) {
+                records.push(if snappy {
+                    snap::raw::Decoder::new().decompress_vec(&rec).unwrap()
+                } else {
+                    rec.clone()
+                });
+            }
+            pos += 7 + len;
+        }
+        // Compress each record as its own zstd frame, in one run of the tool.
+        let tmp = wal.join(format!(".zstd-{name}"));
+        std::fs::create_dir_all(&tmp).unwrap();
+        let files: Vec<PathBuf> = (0..records.len())
+            .map(|i| tmp.join(i.to_string()))
+            .collect();
+        for (f, r) in files.iter().zip(&records) {
+            std::fs::write(f, r).unwrap();
+        }
+        if !files.is_empty() {
+            let out = Command::new("zstd")
+                .args(["-q", "-f", "-3"])
+                .args(&files)
+                .output()
+                .expect("the zstd tool (Debian's zstd)");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        // Frame again, as Prometheus's WAL writer does.
+        let mut seg: Vec<u8> = Vec::new();
+        for f in &files {
+            let z = std::fs::read(f.with_extension("zst")).unwrap();
+            let (mut rest, mut first) = (&z[..], true);
+            loop {
+                let left = PAGE - seg.len() % PAGE;
+                if left < 8 {
+                    seg.resize(seg.len() + left, 0);
+                    continue;
+                }
+                let n = rest.len().min(left - 7);
+                let last = n == rest.len();
+                let kind = match (first, last) {
+                    (true, true) => 1,
+                    (true, false) => 2,
+                    (false, false) => 3,
+                    (false, true) => 4,
+                };
+                seg.push(kind | 0x10);
+                seg.extend_from_slice(&(n as u16).to_be_bytes());
+                seg.extend_from_slice(&crc32c::crc32c(&rest[..n]).to_be_bytes());
+                seg.extend_from_slice(&rest[..n]);
+                (rest, first) = (&rest[n..], false);
+                if last {
+                    break;
+                }
+            }
+        }
+        std::fs::remove_dir_all(&tmp).unwrap();
+        std::fs::write(&p, seg).unwrap();
+        rewritten += files.len();
+    }
+    rewritten
+}
+
 fn files_under(p: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(p)
         .map(|rd| rd.map(|e| e.unwrap().path()).collect())
@@ -286,6 +390,13 @@ fn vigil_takes_over_a_prometheus_directory_and_the_way_back_works() {
     let prom_blocks = blocks(&data);
     let damaged = dir.join("damaged");
     copy_tree(&data, &damaged);
+    // The same directory as a newer Prometheus writing zstd WAL records would leave it.
+    let zstd = dir.join("zstd");
+    copy_tree(&data, &zstd);
+    assert!(
+        recompress_wal_zstd(&zstd.join("wal")) > 0,
+        "WAL records to rewrite"
+    );
 
     // vigil on the same directory: the same answers, Prometheus's blocks untouched.
     let (mut vigil, vbase) = vigil_on(
@@ -338,6 +449,29 @@ fn vigil_takes_over_a_prometheus_directory_and_the_way_back_works() {
             );
         }
     }
+    // zstd WAL records read as the snappy ones were: the same answers.
+    let (zvigil, zbase) = vigil_on(
+        &dir,
+        &zstd,
+        "vigil-zstd",
+        &[&format!(
+            "--config.file={}",
+            dir.join(format!("prometheus-{port}.yml")).display()
+        )],
+    );
+    assert_same(
+        &from_prometheus,
+        &answers(&zbase, t, backfill_t),
+        "vigil on the directory with zstd WAL records",
+    );
+    let zlog = zvigil.log_text();
+    assert!(
+        zlog.contains("Prometheus head (WAL and head chunks) read and persisted")
+            && !zlog.contains("Prometheus head file damaged")
+            && !zlog.contains("Prometheus head files kept"),
+        "{zlog}"
+    );
+    drop(zvigil);
     // Scraping goes on into vigil's own head.
     wait_for("vigil to scrape", Duration::from_secs(30), || {
         let r = query(&vbase, "count_over_time(up[10s])");

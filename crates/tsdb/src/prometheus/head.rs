@@ -1,5 +1,5 @@
 //! Prometheus's head as it left it: the WAL (`wal/`: segments of 32 KiB pages, records in
-//! fragments, optionally snappy-compressed; `wal/checkpoint.N/`), the out-of-order WAL
+//! fragments, optionally snappy- or zstd-compressed; `wal/checkpoint.N/`), the out-of-order WAL
 //! (`wbl/`) and the memory-mapped head chunks (`chunks_head/`), read into series and samples.
 //!
 //! Nothing here writes. The caller persists what was read (blocks for complete ranges, vigil's
@@ -162,11 +162,35 @@ enum End {
     Damaged(String),
 }
 
+/// Record flags of the fragment type byte: the record is snappy- or zstd-compressed (newer
+/// Prometheus releases write zstd with `--storage.tsdb.wal-compression-type=zstd`).
+const SNAPPY: u8 = 0x08;
+const ZSTD: u8 = 0x10;
+/// A record is at most a segment: one claiming to unpack to more is damage.
+const MAX_RECORD: usize = 256 << 20;
+
+/// A zstd-compressed record unpacked; at most `MAX_RECORD` bytes, however many the frame
+/// claims, so a hostile file cannot make the read allocate without bound.
+fn unzstd(rec: &[u8]) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let mut src = rec;
+    let decoder = ruzstd::decoding::StreamingDecoder::new(&mut src).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    decoder
+        .take(MAX_RECORD as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| e.to_string())?;
+    if out.len() > MAX_RECORD {
+        return Err(format!("a record unpacks to over {MAX_RECORD} bytes"));
+    }
+    Ok(out)
+}
+
 /// The records of one segment file, each passed to `f`.
 fn read_segment(b: &[u8], mut f: impl FnMut(&[u8])) -> End {
     let mut rec: Vec<u8> = Vec::new();
     let mut in_record = false;
-    let mut compressed = false;
+    let mut compression = 0;
     let mut pos = 0;
     while pos < b.len() {
         let page_end = (pos / PAGE + 1) * PAGE;
@@ -191,9 +215,9 @@ fn read_segment(b: &[u8], mut f: impl FnMut(&[u8])) -> End {
             pos = page_end;
             continue;
         }
-        if typ & 0x10 != 0 {
+        if typ & (SNAPPY | ZSTD) == SNAPPY | ZSTD {
             return End::Damaged(format!(
-                "offset {pos}: a zstd-compressed record (vigil reads uncompressed and snappy WAL records)"
+                "offset {pos}: a record flagged both snappy and zstd"
             ));
         }
         let len = u16::from_be_bytes([b[pos + 1], b[pos + 2]]) as usize;
@@ -216,7 +240,7 @@ fn read_segment(b: &[u8], mut f: impl FnMut(&[u8])) -> End {
                 }
                 rec.clear();
                 rec.extend_from_slice(data);
-                compressed = typ & 0x08 != 0;
+                compression = typ & (SNAPPY | ZSTD);
                 in_record = kind == 2;
             }
             3 | 4 if in_record => {
@@ -227,19 +251,24 @@ fn read_segment(b: &[u8], mut f: impl FnMut(&[u8])) -> End {
         }
         pos = start + len;
         if !in_record {
-            if compressed {
-                // A record is at most a segment: a bigger claimed size is damage.
-                if snap::raw::decompress_len(&rec).map_or(true, |n| n > 256 << 20) {
-                    return End::Damaged(format!("offset {pos}: a bad snappy length"));
-                }
-                match snap::raw::Decoder::new().decompress_vec(&rec) {
-                    Ok(d) => f(&d),
-                    Err(e) => {
-                        return End::Damaged(format!("offset {pos}: snappy: {e}"));
+            match compression {
+                SNAPPY => {
+                    // A record is at most a segment: a bigger claimed size is damage.
+                    if snap::raw::decompress_len(&rec).map_or(true, |n| n > MAX_RECORD) {
+                        return End::Damaged(format!("offset {pos}: a bad snappy length"));
+                    }
+                    match snap::raw::Decoder::new().decompress_vec(&rec) {
+                        Ok(d) => f(&d),
+                        Err(e) => {
+                            return End::Damaged(format!("offset {pos}: snappy: {e}"));
+                        }
                     }
                 }
-            } else {
-                f(&rec);
+                ZSTD => match unzstd(&rec) {
+                    Ok(d) => f(&d),
+                    Err(e) => return End::Damaged(format!("offset {pos}: zstd: {e}")),
+                },
+                _ => f(&rec),
             }
         }
     }
@@ -686,12 +715,20 @@ mod tests {
 
     /// Frame records as Prometheus's WAL does: 32 KiB pages, fragments with CRC-32C.
     pub(crate) fn frame(records: &[Vec<u8>], compress: bool) -> Vec<u8> {
+        frame_as(records, if compress { SNAPPY } else { 0 })
+    }
+
+    /// `frame` with each record compressed as `flag` says (0, `SNAPPY` or `ZSTD`).
+    pub(crate) fn frame_as(records: &[Vec<u8>], flag: u8) -> Vec<u8> {
         let mut out: Vec<u8> = Vec::new();
         for r in records {
-            let (data, flag) = if compress {
-                (snap::raw::Encoder::new().compress_vec(r).unwrap(), 0x08)
-            } else {
-                (r.clone(), 0)
+            let data = match flag {
+                SNAPPY => snap::raw::Encoder::new().compress_vec(r).unwrap(),
+                ZSTD => ruzstd::encoding::compress_to_vec(
+                    &r[..],
+                    ruzstd::encoding::CompressionLevel::Fastest,
+                ),
+                _ => r.clone(),
             };
             let mut rest = &data[..];
             let mut first = true;
@@ -755,8 +792,8 @@ mod tests {
 
     #[test]
     fn records_across_pages_compressed_or_not_are_read() {
-        for compress in [false, true] {
-            let d = tmp(&format!("pages-{compress}"));
+        for flag in [0, SNAPPY, ZSTD] {
+            let d = tmp(&format!("pages-{flag}"));
             // A series record bigger than a page, so it is split into fragments.
             let big = "x".repeat(40_000);
             let mut recs = vec![
@@ -766,7 +803,7 @@ mod tests {
             for k in 0..2000i64 {
                 recs.push(samples_rec(&[(1, k * 1000, k as f64), (2, k * 1000, 1.0)]));
             }
-            std::fs::write(d.join("wal/00000000"), frame(&recs, compress)).unwrap();
+            std::fs::write(d.join("wal/00000000"), frame_as(&recs, flag)).unwrap();
             assert!(present(&d).unwrap());
             let imp = read(&d, 5_000).unwrap();
             assert!(imp.unreadable.is_empty(), "{:?}", imp.unreadable);
@@ -993,5 +1030,22 @@ mod tests {
         assert_eq!(imp.unreadable.len(), 1);
         assert_eq!(imp.files.len(), 3);
         assert!(!imp.complete());
+    }
+
+    #[test]
+    fn a_damaged_compressed_record_is_reported_by_name() {
+        for (flags, says) in [(ZSTD, "zstd:"), (SNAPPY | ZSTD, "both snappy and zstd")] {
+            let d = tmp(&format!("bad-zstd-{flags}"));
+            let mut b = frame(&[series_rec(1, &[("__name__", "up")])], false);
+            b[0] |= flags; // the checksum covers the data, not the flags: only decoding fails
+            std::fs::write(d.join("wal/00000000"), &b).unwrap();
+            let imp = read(&d, i64::MIN).unwrap();
+            assert_eq!(imp.unreadable.len(), 1, "{flags}");
+            assert!(
+                imp.unreadable[0].1.contains(says),
+                "{}",
+                imp.unreadable[0].1
+            );
+        }
     }
 }
