@@ -254,7 +254,7 @@ pub fn stream(
 }
 
 /// One frame of a streamed response.
-fn frame(msg: &[u8]) -> Vec<u8> {
+pub(crate) fn frame(msg: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(msg.len() + 14);
     crate::queue::put_varint(&mut out, msg.len() as u64);
     out.extend_from_slice(&crc32c::crc32c(msg).to_be_bytes());

@@ -44,6 +44,124 @@ const BUCKETS: [f64; 13] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 60.0,
 ];
 
+/// `ReadRequest.accepted_response_types` values.
+const SAMPLES: i32 = 0;
+const STREAMED_XOR_CHUNKS: i32 = 1;
+
+/// Why a streamed answer gave no series.
+#[derive(Debug, PartialEq)]
+enum StreamError {
+    /// Its decoded series would take more than the budget.
+    OverBudget,
+    /// A frame, message or chunk that cannot be read (named).
+    Damaged(String),
+}
+
+/// The series of a `STREAMED_XOR_CHUNKS` answer to one query: frames of a uvarint length,
+/// the message's CRC-32C (big-endian) and a `ChunkedReadResponse`; a series may go on over
+/// several frames. Samples outside `[mint, maxt]` are dropped (chunks overlap the range),
+/// labels `keep` refuses are removed. Native histogram chunks are skipped: vigil stores no
+/// native histograms yet, as a `SAMPLES` answer's histograms are skipped. Also returns the
+/// bytes the decoded series take, which may not pass `limit`.
+fn decode_streamed(
+    body: &[u8],
+    mint: i64,
+    maxt: i64,
+    limit: usize,
+    keep: impl Fn(&str) -> bool,
+) -> Result<(Vec<Series>, usize), StreamError> {
+    use crate::proto::ChunkedReadResponse;
+    use prost::Message as _;
+    let damaged =
+        |at: usize, what: String| StreamError::Damaged(format!("frame at byte {at}: {what}"));
+    let mut out: Vec<Series> = Vec::new();
+    let mut decoded = 0usize;
+    let mut rest = body;
+    while !rest.is_empty() {
+        let at = body.len() - rest.len();
+        let len = prost::encoding::decode_varint(&mut rest)
+            .map_err(|_| damaged(at, "its length is cut short".into()))?;
+        if (rest.len() as u64) < 4 + len {
+            return Err(damaged(
+                at,
+                format!(
+                    "{len} bytes announced, {} left",
+                    rest.len().saturating_sub(4)
+                ),
+            ));
+        }
+        let (crc, msg) = rest[..4 + len as usize].split_at(4);
+        rest = &rest[4 + len as usize..];
+        if crc32c::crc32c(msg).to_be_bytes() != crc {
+            return Err(damaged(at, "checksum mismatch".into()));
+        }
+        let resp = ChunkedReadResponse::decode(msg).map_err(|e| damaged(at, e.to_string()))?;
+        if resp.query_index != 0 {
+            return Err(damaged(
+                at,
+                format!(
+                    "an answer to query {}, only query 0 was asked",
+                    resp.query_index
+                ),
+            ));
+        }
+        for cs in resp.chunked_series {
+            let pairs: Vec<(String, String)> = cs
+                .labels
+                .into_iter()
+                .filter(|l| keep(&l.name))
+                .map(|l| (l.name, l.value))
+                .collect();
+            let labels = Labels::from_pairs(pairs);
+            let mut samples: Vec<Sample> = Vec::new();
+            for c in cs.chunks.iter().filter(|c| c.r#type == 1) {
+                if c.max_time_ms < mint || c.min_time_ms > maxt {
+                    continue;
+                }
+                let Some(iter) = vigil_tsdb::chunk::XorIter::from_bytes(&c.data) else {
+                    return Err(damaged(at, "an XOR chunk shorter than its header".into()));
+                };
+                let want = u16::from_be_bytes([c.data[0], c.data[1]]) as usize;
+                let before = samples.len();
+                samples.extend(iter);
+                if samples.len() - before != want {
+                    return Err(damaged(
+                        at,
+                        format!(
+                            "an XOR chunk of {want} samples holds {}",
+                            samples.len() - before
+                        ),
+                    ));
+                }
+                samples.retain(|s| s.t >= mint && s.t <= maxt);
+            }
+            if samples.is_empty() {
+                continue;
+            }
+            decoded += samples.len() * std::mem::size_of::<Sample>()
+                + labels
+                    .iter()
+                    .map(|l| l.name.len() + l.value.len())
+                    .sum::<usize>();
+            if decoded > limit {
+                return Err(StreamError::OverBudget);
+            }
+            match out.last_mut() {
+                // The series goes on from the last frame.
+                Some(last) if last.labels == labels => last.samples.extend(samples),
+                _ => out.push(Series { labels, samples }),
+            }
+        }
+    }
+    for s in &mut out {
+        if !s.samples.windows(2).all(|w| w[0].t < w[1].t) {
+            s.samples.sort_by_key(|x| x.t);
+            s.samples.dedup_by_key(|x| x.t);
+        }
+    }
+    Ok((out, decoded))
+}
+
 /// One `remote_read` entry, ready to ask.
 pub struct Reader {
     cfg: RemoteReadConfig,
@@ -56,13 +174,16 @@ pub struct Reader {
     stats: ReadStats,
 }
 
+/// A duration histogram: per bucket, sum, count.
+type Durations = ([u64; BUCKETS.len()], f64, u64);
+
 #[derive(Default)]
 struct ReadStats {
     in_flight: AtomicI64,
-    /// By HTTP status code ("error" when no answer came).
-    by_code: Mutex<std::collections::BTreeMap<String, u64>>,
-    /// Request durations: per bucket, sum, count.
-    duration: Mutex<([u64; BUCKETS.len()], f64, u64)>,
+    /// By response type and HTTP status code ("none" and "error" when no answer came).
+    by_code: Mutex<std::collections::BTreeMap<(&'static str, String), u64>>,
+    /// Request durations by response type: per bucket, sum, count.
+    duration: Mutex<std::collections::BTreeMap<&'static str, Durations>>,
 }
 
 /// Why an endpoint gave no series.
@@ -114,8 +235,10 @@ impl Reader {
                 matchers: wire,
                 hints: None,
             }],
-            // Whole responses only: vigil reads no streamed chunks as a client.
-            accepted_response_types: vec![0],
+            // Streamed chunks first, as current Prometheus asks (a server without them
+            // answers with samples): XOR chunks are several times smaller on the wire than
+            // samples, and the server need not hold the whole answer.
+            accepted_response_types: vec![STREAMED_XOR_CHUNKS, SAMPLES],
         };
         let mut headers: Vec<(&str, &str)> = vec![
             ("Content-Encoding", "snappy"),
@@ -154,14 +277,36 @@ impl Reader {
             )
             .await;
         self.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
-        self.observe(t0.elapsed().as_secs_f64(), &res);
+        let secs = t0.elapsed().as_secs_f64();
         let (status, ctype, body) = match res {
             Ok(r) => r,
-            Err(PostError::TooLarge(_)) => return Some(Err(over("compressed"))),
-            Err(PostError::Failed(e)) => {
-                return Some(Err(ReadFailure::Failed(redact(&self.cfg.url, e))));
+            Err(e) => {
+                self.observe(secs, "none", "error".into());
+                return Some(Err(match e {
+                    PostError::TooLarge(_) => over("compressed"),
+                    PostError::Failed(e) => ReadFailure::Failed(redact(&self.cfg.url, e)),
+                }));
             }
         };
+        // As current Prometheus labels them: by the content type of the answer.
+        let response_type = if !(200..300).contains(&status) {
+            "none"
+        } else if ctype
+            .starts_with("application/x-streamed-protobuf; proto=prometheus.ChunkedReadResponse")
+        {
+            "chunked"
+        } else if ctype.starts_with("application/x-protobuf") {
+            "sampled"
+        } else {
+            "unsupported"
+        };
+        self.observe(secs, response_type, status.to_string());
+        if response_type == "unsupported" {
+            return Some(Err(ReadFailure::Failed(format!(
+                "remote server {} answered with unsupported content type {ctype:?}",
+                mask_url(&self.cfg.url)
+            ))));
+        }
         if !(200..300).contains(&status) {
             let text = String::from_utf8_lossy(&body[..body.len().min(512)])
                 .trim()
@@ -171,11 +316,16 @@ impl Reader {
                 mask_url(&self.cfg.url)
             ))));
         }
-        if ctype.starts_with("application/x-streamed-protobuf") {
-            return Some(Err(ReadFailure::Failed(format!(
-                "remote server {} answered with streamed chunks, which were not asked for",
-                mask_url(&self.cfg.url)
-            ))));
+        if response_type == "chunked" {
+            let keep = |name: &str| !added.iter().any(|(n, _)| n == name);
+            return Some(match decode_streamed(&body, mint, maxt, limit, keep) {
+                Ok(r) => Ok(r),
+                Err(StreamError::OverBudget) => Err(over("decoded")),
+                Err(StreamError::Damaged(e)) => Err(ReadFailure::Failed(format!(
+                    "error reading streamed response from {}: {e}",
+                    mask_url(&self.cfg.url)
+                ))),
+            });
         }
         let decoded = match snap::raw::decompress_len(&body) {
             Ok(n) if n > limit => return Some(Err(over("decoded"))),
@@ -230,13 +380,17 @@ impl Reader {
         Some(Ok((out, decoded)))
     }
 
-    fn observe(&self, secs: f64, res: &Result<(u16, String, Vec<u8>), PostError>) {
-        let code = match res {
-            Ok((s, _, _)) => s.to_string(),
-            Err(_) => "error".into(),
-        };
-        *self.stats.by_code.lock().entry(code).or_default() += 1;
-        let mut d = self.stats.duration.lock();
+    fn observe(&self, secs: f64, response_type: &'static str, code: String) {
+        *self
+            .stats
+            .by_code
+            .lock()
+            .entry((response_type, code))
+            .or_default() += 1;
+        let mut all = self.stats.duration.lock();
+        let d = all
+            .entry(response_type)
+            .or_insert(([0; BUCKETS.len()], 0.0, 0));
         for (i, b) in BUCKETS.iter().enumerate() {
             if secs <= *b {
                 d.0[i] += 1;
@@ -352,6 +506,14 @@ impl RemoteRead {
                 vigil_model::exposition::escape_label_value(&mask_url(&r.cfg.url))
             )
         };
+        // Labels in name order, as Prometheus writes them.
+        let typed = |r: &Reader, response_type: &str| {
+            format!(
+                "remote_name=\"{}\",response_type=\"{response_type}\",url=\"{}\"",
+                vigil_model::exposition::escape_label_value(&r.name),
+                vigil_model::exposition::escape_label_value(&mask_url(&r.cfg.url))
+            )
+        };
         s.push_str("# HELP prometheus_remote_storage_remote_read_queries The number of in-flight remote read queries.\n# TYPE prometheus_remote_storage_remote_read_queries gauge\n");
         for r in readers.iter() {
             let _ = writeln!(
@@ -363,43 +525,41 @@ impl RemoteRead {
         }
         s.push_str("# HELP prometheus_remote_storage_read_queries_total The total number of remote read queries.\n# TYPE prometheus_remote_storage_read_queries_total counter\n");
         for r in readers.iter() {
-            for (code, n) in r.stats.by_code.lock().iter() {
+            for ((response_type, code), n) in r.stats.by_code.lock().iter() {
                 let _ = writeln!(
                     s,
                     "prometheus_remote_storage_read_queries_total{{code=\"{code}\",{}}} {n}",
-                    lbl(r)
+                    typed(r, response_type)
                 );
             }
         }
         s.push_str("# HELP prometheus_remote_storage_read_request_duration_seconds Histogram of the latency for remote read requests.\n# TYPE prometheus_remote_storage_read_request_duration_seconds histogram\n");
         for r in readers.iter() {
-            let d = r.stats.duration.lock();
-            for (i, b) in BUCKETS.iter().enumerate() {
+            for (response_type, d) in r.stats.duration.lock().iter() {
+                let l = typed(r, response_type);
+                for (i, b) in BUCKETS.iter().enumerate() {
+                    let _ = writeln!(
+                        s,
+                        "prometheus_remote_storage_read_request_duration_seconds_bucket{{{l},le=\"{b}\"}} {}",
+                        d.0[i]
+                    );
+                }
                 let _ = writeln!(
                     s,
-                    "prometheus_remote_storage_read_request_duration_seconds_bucket{{{},le=\"{b}\"}} {}",
-                    lbl(r),
-                    d.0[i]
+                    "prometheus_remote_storage_read_request_duration_seconds_bucket{{{l},le=\"+Inf\"}} {}",
+                    d.2
+                );
+                let _ = writeln!(
+                    s,
+                    "prometheus_remote_storage_read_request_duration_seconds_sum{{{l}}} {}",
+                    d.1
+                );
+                let _ = writeln!(
+                    s,
+                    "prometheus_remote_storage_read_request_duration_seconds_count{{{l}}} {}",
+                    d.2
                 );
             }
-            let _ = writeln!(
-                s,
-                "prometheus_remote_storage_read_request_duration_seconds_bucket{{{},le=\"+Inf\"}} {}",
-                lbl(r),
-                d.2
-            );
-            let _ = writeln!(
-                s,
-                "prometheus_remote_storage_read_request_duration_seconds_sum{{{}}} {}",
-                lbl(r),
-                d.1
-            );
-            let _ = writeln!(
-                s,
-                "prometheus_remote_storage_read_request_duration_seconds_count{{{}}} {}",
-                lbl(r),
-                d.2
-            );
         }
         s
     }
@@ -671,5 +831,90 @@ mod tests {
             got,
             vec![(0, 0.5), (1, 1.0), (3, 3.0), (4, 4.0), (5, 5.0), (6, 6.0)]
         );
+    }
+
+    /// A test series: labels, and chunks of (type, samples).
+    type TestSeries<'a> = (&'a [(&'a str, &'a str)], Vec<(i32, Vec<(i64, f64)>)>);
+
+    /// One streamed frame holding `series`.
+    fn streamed(series: &[TestSeries]) -> Vec<u8> {
+        use crate::proto::{Chunk, ChunkedReadResponse, ChunkedSeries, Label};
+        use prost::Message as _;
+        let msg = ChunkedReadResponse {
+            chunked_series: series
+                .iter()
+                .map(|(labels, chunks)| ChunkedSeries {
+                    labels: labels
+                        .iter()
+                        .map(|(n, v)| Label {
+                            name: n.to_string(),
+                            value: v.to_string(),
+                        })
+                        .collect(),
+                    chunks: chunks
+                        .iter()
+                        .map(|(typ, samples)| {
+                            let mut c = vigil_tsdb::chunk::XorChunk::new();
+                            for &(t, v) in samples {
+                                c.append(t, v);
+                            }
+                            Chunk {
+                                min_time_ms: samples[0].0,
+                                max_time_ms: samples[samples.len() - 1].0,
+                                r#type: *typ,
+                                data: c.bytes(),
+                            }
+                        })
+                        .collect(),
+                })
+                .collect(),
+            query_index: 0,
+        };
+        crate::read::frame(&msg.encode_to_vec())
+    }
+
+    #[test]
+    fn streamed_series_join_over_frames_within_the_range() {
+        let up: &[(&str, &str)] = &[("__name__", "up"), ("cluster", "a")];
+        let other: &[(&str, &str)] = &[("__name__", "other")];
+        let mut body = streamed(&[(up, vec![(1, vec![(1, 1.0), (2, 2.0)])])]);
+        body.extend(streamed(&[
+            (up, vec![(1, vec![(3, 3.0), (4, 4.0)])]),
+            // A native histogram chunk: skipped, as a SAMPLES answer's histograms are.
+            (
+                other,
+                vec![(2, vec![(2, 9.0)]), (1, vec![(3, 5.0), (5, 5.0)])],
+            ),
+        ]));
+        let (got, bytes) = decode_streamed(&body, 2, 4, 1 << 20, |n| n != "cluster").unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].labels, Labels::from_pairs(vec![("__name__", "up")]));
+        assert_eq!(got[0].samples, vec![s(2, 2.0), s(3, 3.0), s(4, 4.0)]);
+        assert_eq!(got[1].samples, vec![s(3, 5.0)]);
+        assert!(bytes >= 3 * 16);
+        assert_eq!(
+            decode_streamed(&body, 0, 10, 40, |_| true),
+            Err(StreamError::OverBudget)
+        );
+    }
+
+    #[test]
+    fn damaged_streamed_answers_are_named() {
+        let up: &[(&str, &str)] = &[("__name__", "up")];
+        let good = streamed(&[(up, vec![(1, vec![(1, 1.0), (2, 2.0)])])]);
+        let mut bad_crc = good.clone();
+        let n = bad_crc.len();
+        bad_crc[n - 1] ^= 1;
+        let cut = good[..good.len() - 3].to_vec();
+        for (body, says) in [
+            (bad_crc, "checksum"),
+            (cut, "announced"),
+            (vec![0x80], "length"),
+        ] {
+            match decode_streamed(&body, 0, 10, 1 << 20, |_| true) {
+                Err(StreamError::Damaged(e)) => assert!(e.contains(says), "{e}"),
+                other => panic!("{says}: {other:?}"),
+            }
+        }
     }
 }

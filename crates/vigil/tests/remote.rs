@@ -706,8 +706,58 @@ fn read_queries(base: &str) -> f64 {
     metric(base, "prometheus_remote_storage_read_queries_total")
 }
 
+/// A remote read endpoint that answers with `SAMPLES` only, as servers without streaming do:
+/// Debian's Prometheus behind a proxy that rewrites each request's accepted response types
+/// to `[SAMPLES]`. Returns its read URL.
+fn samples_only_proxy(prometheus: &str) -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/api/v1/read", listener.local_addr().unwrap());
+    let upstream = prometheus.trim_start_matches("http://").to_string();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let upstream = upstream.clone();
+            std::thread::spawn(move || -> std::io::Result<()> {
+                let mut r = BufReader::new(conn.try_clone()?);
+                let mut len = 0;
+                loop {
+                    let mut line = String::new();
+                    if r.read_line(&mut line)? == 0 {
+                        return Ok(());
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap_or(0);
+                    }
+                    if line == "\r\n" {
+                        break;
+                    }
+                }
+                let mut body = vec![0; len];
+                r.read_exact(&mut body)?;
+                let mut req: vigil_remote::proto::ReadRequest =
+                    vigil_remote::codec::decode(&body).expect("a read request");
+                req.accepted_response_types = vec![0];
+                let body = vigil_remote::codec::encode(&req);
+                let mut up = std::net::TcpStream::connect(&upstream)?;
+                write!(
+                    up,
+                    "POST /api/v1/read HTTP/1.1\r\nHost: {upstream}\r\nContent-Type: application/x-protobuf\r\nContent-Encoding: snappy\r\nX-Prometheus-Remote-Read-Version: 0.1.0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                )?;
+                up.write_all(&body)?;
+                let mut answer = Vec::new();
+                up.read_to_end(&mut answer)?;
+                conn.write_all(&answer)?;
+                Ok(())
+            });
+        }
+    });
+    url
+}
+
 /// vigil reading Debian's Prometheus with `remote_read`: queries answer with Prometheus's
-/// samples, as Prometheus's own client merges them. Without `read_recent` only time before
+/// samples (sent as streamed XOR chunks), as Prometheus's own client merges them. Without `read_recent` only time before
 /// local storage starts is asked for; the external labels filter the selection and come off
 /// the answers (`filter_external_labels`), or stay when it is off; `required_matchers` gate
 /// which selections go out; an endpoint that is down makes a warning, not an error.
@@ -741,6 +791,15 @@ fn vigil_remote_reads_from_prometheus() {
         )),
         &[],
     );
+    // The same through an endpoint that answers with samples only.
+    let sampled = Vigil::start(
+        "remote-read-sampled",
+        Some(&format!(
+            "global:\n  external_labels:\n    replica: a\nremote_read:\n  - url: {}\n",
+            samples_only_proxy(&pbase)
+        )),
+        &[],
+    );
     // A small query budget: remote answers count against it too.
     let small = Vigil::start(
         "remote-read-small",
@@ -755,6 +814,13 @@ fn vigil_remote_reads_from_prometheus() {
     });
     let mine = raw(&a.base, sel, from, t);
     assert_eq!(mine, theirs, "{}", first_difference(&theirs, &mine));
+    let sampled_mine = raw(&sampled.base, sel, from, t);
+    assert_eq!(
+        sampled_mine,
+        theirs,
+        "{}",
+        first_difference(&theirs, &sampled_mine)
+    );
     let node_load = r#"node_load1{job="node"}"#;
     assert_eq!(
         raw(&a.base, node_load, from, t),
@@ -792,6 +858,21 @@ fn vigil_remote_reads_from_prometheus() {
     // intervals, with no blocks yet) is not asked for.
     let before = read_queries(&a.base);
     assert!(before > 0.0);
+    // Prometheus answered with streamed chunks (asked first, as current Prometheus asks).
+    let (_, m) = get(&format!("{}/metrics", a.base));
+    assert!(
+        m.lines().any(|l| l
+            .starts_with("prometheus_remote_storage_read_queries_total{code=\"200\",remote_name=")
+            && l.contains("response_type=\"chunked\"")),
+        "{m}"
+    );
+    let (_, m) = get(&format!("{}/metrics", sampled.base));
+    assert!(
+        m.lines().any(|l| l
+            .starts_with("prometheus_remote_storage_read_queries_total{code=\"200\",remote_name=")
+            && l.contains("response_type=\"sampled\"")),
+        "{m}"
+    );
     let later = now() + 3600.0;
     let r = get_json(&format!(
         "{}/api/v1/query?query={}&time={later:.3}",
