@@ -76,12 +76,12 @@ fn build_client(
         .pool_max_idle_per_host(4)
         .tcp_nodelay(true);
     let tls = &h.tls_config;
-    if tls.server_name.is_some() {
-        // The certificate is checked against `server_name`, not the URL's host: the TLS
-        // setup is built by `crate::tls` then (CA, client certificate and versions too).
+    if crate::tls::needs_own_config(tls) {
+        // The certificate is checked against `server_name`, not the URL's host, or there
+        // are no system roots: the TLS setup is built by `crate::tls` then (CA, client
+        // certificate and versions too).
         b = b.tls_backend_preconfigured(crate::tls::client_config(tls)?);
-    }
-    if tls.server_name.is_none() {
+    } else {
         // A configured CA replaces the system roots, as in Prometheus.
         let ca_pem = match (&tls.ca_file, &tls.ca) {
             (Some(f), _) => Some(read_file(f, "CA file")?),
@@ -159,8 +159,16 @@ fn build_client(
     if let Some((name, addr)) = resolve {
         b = b.resolve(name, addr);
     }
-    b.build()
-        .map_err(|e| format!("unable to build HTTP client: {e}"))
+    b.build().map_err(|e| {
+        // reqwest says only "builder error"; the reason is in the sources.
+        let mut why = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            why.push_str(&format!(": {s}"));
+            source = s.source();
+        }
+        format!("unable to build HTTP client: {why}")
+    })
 }
 
 fn read_file(path: &str, what: &str) -> Result<Vec<u8>, String> {

@@ -18,7 +18,7 @@ impl TokenSource {
     pub fn new(cfg: &OAuth2) -> Result<TokenSource, String> {
         let mut b = reqwest::Client::builder().timeout(Duration::from_secs(30));
         let t = &cfg.tls_config;
-        if t.server_name.is_some() {
+        if crate::tls::needs_own_config(t) {
             b = b.tls_backend_preconfigured(crate::tls::client_config(t)?);
         } else {
             let ca = match (&t.ca_file, &t.ca) {

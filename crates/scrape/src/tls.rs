@@ -18,11 +18,37 @@ fn read(path: &str, what: &str) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("unable to read {what} {path}: {e}"))
 }
 
-/// The rustls client config for `t`, which has a `server_name`.
+/// Whether this machine has no CA certificates (none in `SSL_CERT_FILE`, `SSL_CERT_DIR` or
+/// the system's store), read once. reqwest then refuses to build a client at all, which would
+/// stop plain-HTTP scrapes too; such clients are built by [`client_config`] instead, whose
+/// HTTPS connections fail naming the reason, as Go's do with an empty root pool.
+pub fn system_roots_missing() -> bool {
+    static MISSING: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *MISSING.get_or_init(|| {
+        let missing = rustls_native_certs::load_native_certs().certs.is_empty();
+        if missing {
+            tracing::warn!("no CA certificates on this machine (SSL_CERT_FILE, SSL_CERT_DIR, /etc/ssl/certs): HTTPS endpoints without tls_config.ca_file will fail certificate checks");
+        }
+        missing
+    })
+}
+
+/// Whether a client for `t` must be built here rather than by reqwest: it names a
+/// `server_name`, or it relies on the system's roots and there are none.
+pub fn needs_own_config(t: &TlsConfig) -> bool {
+    t.server_name.is_some() || (t.ca_file.is_none() && t.ca.is_none() && system_roots_missing())
+}
+
+/// The rustls client config for `t`: the certificate is checked against its `server_name`
+/// (the URL's host without one) with its CA or the system's roots.
 pub fn client_config(t: &TlsConfig) -> Result<rustls::ClientConfig, String> {
-    let name = t.server_name.clone().unwrap_or_default();
-    let server_name = ServerName::try_from(name.clone())
-        .map_err(|e| format!("tls_config.server_name {name:?}: {e}"))?;
+    let server_name = match &t.server_name {
+        Some(name) => Some(
+            ServerName::try_from(name.clone())
+                .map_err(|e| format!("tls_config.server_name {name:?}: {e}"))?,
+        ),
+        None => None,
+    };
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = RootCertStore::empty();
     let ca = match (&t.ca_file, &t.ca) {
@@ -61,9 +87,18 @@ pub fn client_config(t: &TlsConfig) -> Result<rustls::ClientConfig, String> {
     if hi >= 13 {
         versions.push(&rustls::version::TLS13);
     }
-    let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-        .build()
-        .map_err(|e| format!("tls_config: {e}"))?;
+    if roots.is_empty() && (t.ca_file.is_some() || t.ca.is_some()) {
+        return Err("unable to use specified CA cert: no certificate in it".into());
+    }
+    let inner = if roots.is_empty() {
+        None
+    } else {
+        Some(
+            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                .build()
+                .map_err(|e| format!("tls_config: {e}"))?,
+        )
+    };
     let verifier = Arc::new(NamedVerifier {
         inner,
         name: server_name,
@@ -102,12 +137,13 @@ pub fn client_config(t: &TlsConfig) -> Result<rustls::ClientConfig, String> {
     Ok(cfg)
 }
 
-/// Checks the chain as usual, against `name` rather than the URL's host; with
-/// `insecure_skip_verify` accepts any certificate (handshake signatures still checked).
+/// Checks the chain as usual, against `name` when there is one rather than the URL's host;
+/// with `insecure_skip_verify` accepts any certificate (handshake signatures still checked).
+/// With no roots to check against (`inner` none) every certificate fails, saying why.
 #[derive(Debug)]
 struct NamedVerifier {
-    inner: Arc<WebPkiServerVerifier>,
-    name: ServerName<'static>,
+    inner: Option<Arc<WebPkiServerVerifier>>,
+    name: Option<ServerName<'static>>,
     skip: bool,
     algs: rustls::crypto::WebPkiSupportedAlgorithms,
 }
@@ -117,15 +153,20 @@ impl ServerCertVerifier for NamedVerifier {
         &self,
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
-        _url_host: &ServerName<'_>,
+        url_host: &ServerName<'_>,
         ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         if self.skip {
             return Ok(ServerCertVerified::assertion());
         }
-        self.inner
-            .verify_server_cert(end_entity, intermediates, &self.name, ocsp, now)
+        let Some(inner) = &self.inner else {
+            return Err(rustls::Error::General(
+                "no CA certificates to check the server's certificate against: none on this machine and no tls_config.ca_file".into(),
+            ));
+        };
+        let name = self.name.as_ref().unwrap_or(url_host);
+        inner.verify_server_cert(end_entity, intermediates, name, ocsp, now)
     }
 
     fn verify_tls12_signature(

@@ -621,3 +621,93 @@ fn scrape_oauth2_and_tls_server_name() {
     // Without server_name the certificate does not match 127.0.0.1.
     assert_eq!(query(&v.base, r#"up{job="unnamed"}"#)[0]["value"][1], "0");
 }
+
+/// A machine (or image) with no CA certificates: Prometheus starts and scrapes plain HTTP
+/// there, and so must vigil (reqwest alone refuses to build any client without roots). HTTPS
+/// targets with their own `ca_file` still verify; one relying on the missing system roots is
+/// down, and its error says why.
+#[test]
+fn no_system_ca_certificates_plain_http_still_scrapes() {
+    let dir = temp_dir("no-ca");
+    let (_ne, ne_port) = node_exporter(&dir);
+    let pki = Pki::new(&dir);
+    let web = dir.join("web.yml");
+    std::fs::write(
+        &web,
+        format!(
+            "tls_server_config:\n  cert_file: {}\n  key_file: {}\n",
+            pki.path("server.crt"),
+            pki.path("server.key")
+        ),
+    )
+    .unwrap();
+    let tport = free_port();
+    let _target = spawn(
+        "no-ca-target",
+        &vigil_bin(),
+        &[
+            format!("--web.listen-address=127.0.0.1:{tport}"),
+            format!("--storage.tsdb.path={}", dir.join("target-data").display()),
+            format!("--web.config.file={}", web.display()),
+        ],
+        &dir,
+    );
+    let cfg = format!(
+        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: plain\n    static_configs:\n      - targets: ['127.0.0.1:{ne_port}']\n  - job_name: own-ca\n    scheme: https\n    tls_config:\n      ca_file: {}\n    static_configs:\n      - targets: ['127.0.0.1:{tport}']\n  - job_name: system-ca\n    scheme: https\n    static_configs:\n      - targets: ['127.0.0.1:{tport}']\n",
+        pki.path("ca.crt")
+    );
+    std::fs::write(dir.join("no-ca.yml"), cfg).unwrap();
+    let empty = dir.join("no-certs");
+    std::fs::create_dir_all(&empty).unwrap();
+    let port = free_port();
+    let log = dir.join("no-ca.log");
+    let f = std::fs::File::create(&log).unwrap();
+    let child = std::process::Command::new(vigil_bin())
+        .args([
+            format!("--config.file={}", dir.join("no-ca.yml").display()),
+            format!("--storage.tsdb.path={}", dir.join("data").display()),
+            format!("--web.listen-address=127.0.0.1:{port}"),
+        ])
+        .env("SSL_CERT_FILE", dir.join("none.pem"))
+        .env("SSL_CERT_DIR", &empty)
+        .current_dir(&dir)
+        .stdout(f.try_clone().unwrap())
+        .stderr(f)
+        .spawn()
+        .unwrap();
+    let _v = Proc {
+        child,
+        name: "no-ca".into(),
+        log: log.clone(),
+    };
+    let base = format!("http://127.0.0.1:{port}");
+    wait_http(&format!("{base}/-/ready"));
+    let health = |job: &str| -> Option<(String, String)> {
+        let r = get_json(&format!("{base}/api/v1/targets"));
+        r["data"]["activeTargets"]
+            .as_array()?
+            .iter()
+            .find(|t| t["labels"]["job"] == job && t["health"] != "unknown")
+            .map(|t| {
+                (
+                    t["health"].as_str().unwrap_or("").to_string(),
+                    t["lastError"].as_str().unwrap_or("").to_string(),
+                )
+            })
+    };
+    for job in ["plain", "own-ca"] {
+        wait_for(job, Duration::from_secs(30), || {
+            health(job).filter(|(h, _)| h == "up")
+        });
+    }
+    let (h, err) = wait_for("system-ca scraped", Duration::from_secs(30), || {
+        health("system-ca")
+    });
+    assert_eq!(h, "down");
+    assert!(err.contains("no CA certificates"), "{err}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("no CA certificates on this machine"),
+        "{text}"
+    );
+}
