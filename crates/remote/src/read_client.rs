@@ -81,7 +81,11 @@ fn decode_streamed(
         let at = body.len() - rest.len();
         let len = prost::encoding::decode_varint(&mut rest)
             .map_err(|_| damaged(at, "its length is cut short".into()))?;
-        if (rest.len() as u64) < 4 + len {
+        let Some(need) = len
+            .checked_add(4)
+            .filter(|&n| n <= rest.len() as u64)
+            .map(|n| n as usize)
+        else {
             return Err(damaged(
                 at,
                 format!(
@@ -89,9 +93,9 @@ fn decode_streamed(
                     rest.len().saturating_sub(4)
                 ),
             ));
-        }
-        let (crc, msg) = rest[..4 + len as usize].split_at(4);
-        rest = &rest[4 + len as usize..];
+        };
+        let (crc, msg) = rest[..need].split_at(4);
+        rest = &rest[need..];
         if crc32c::crc32c(msg).to_be_bytes() != crc {
             return Err(damaged(at, "checksum mismatch".into()));
         }
@@ -113,39 +117,41 @@ fn decode_streamed(
                 .map(|l| (l.name, l.value))
                 .collect();
             let labels = Labels::from_pairs(pairs);
+            let label_bytes: usize = labels.iter().map(|l| l.name.len() + l.value.len()).sum();
             let mut samples: Vec<Sample> = Vec::new();
             for c in cs.chunks.iter().filter(|c| c.r#type == 1) {
                 if c.max_time_ms < mint || c.min_time_ms > maxt {
                     continue;
                 }
+                if c.data.len() < 2 {
+                    return Err(damaged(at, "an XOR chunk shorter than its header".into()));
+                }
+                let want = u16::from_be_bytes([c.data[0], c.data[1]]) as usize;
+                // The header bounds what the chunk can add: checked before decoding it, so a
+                // small chunk of many samples cannot take memory past the budget.
+                let size = std::mem::size_of::<Sample>();
+                if decoded + label_bytes + (samples.len() + want) * size > limit {
+                    return Err(StreamError::OverBudget);
+                }
                 let Some(iter) = vigil_tsdb::chunk::XorIter::from_bytes(&c.data) else {
                     return Err(damaged(at, "an XOR chunk shorter than its header".into()));
                 };
-                let want = u16::from_be_bytes([c.data[0], c.data[1]]) as usize;
-                let before = samples.len();
-                samples.extend(iter);
-                if samples.len() - before != want {
+                let mut n = 0;
+                samples.extend(
+                    iter.inspect(|_| n += 1)
+                        .filter(|s| s.t >= mint && s.t <= maxt),
+                );
+                if n != want {
                     return Err(damaged(
                         at,
-                        format!(
-                            "an XOR chunk of {want} samples holds {}",
-                            samples.len() - before
-                        ),
+                        format!("an XOR chunk of {want} samples holds {n}"),
                     ));
                 }
-                samples.retain(|s| s.t >= mint && s.t <= maxt);
             }
             if samples.is_empty() {
                 continue;
             }
-            decoded += samples.len() * std::mem::size_of::<Sample>()
-                + labels
-                    .iter()
-                    .map(|l| l.name.len() + l.value.len())
-                    .sum::<usize>();
-            if decoded > limit {
-                return Err(StreamError::OverBudget);
-            }
+            decoded += samples.len() * std::mem::size_of::<Sample>() + label_bytes;
             match out.last_mut() {
                 // The series goes on from the last frame.
                 Some(last) if last.labels == labels => last.samples.extend(samples),
@@ -300,7 +306,9 @@ impl Reader {
         } else {
             "unsupported"
         };
-        self.observe(secs, response_type, status.to_string());
+        if response_type != "chunked" {
+            self.observe(secs, response_type, status.to_string());
+        }
         if response_type == "unsupported" {
             return Some(Err(ReadFailure::Failed(format!(
                 "remote server {} answered with unsupported content type {ctype:?}",
@@ -317,8 +325,23 @@ impl Reader {
             ))));
         }
         if response_type == "chunked" {
-            let keep = |name: &str| !added.iter().any(|(n, _)| n == name);
-            return Some(match decode_streamed(&body, mint, maxt, limit, keep) {
+            // Decoding is CPU work in proportion to the answer: off the runtime's workers,
+            // which scrapes and the HTTP server share.
+            let dropped: Vec<String> = added.iter().map(|(n, _)| n.clone()).collect();
+            let res = tokio::task::spawn_blocking(move || {
+                decode_streamed(&body, mint, maxt, limit, |name| {
+                    !dropped.iter().any(|n| n == name)
+                })
+            })
+            .await
+            .unwrap_or_else(|e| Err(StreamError::Damaged(format!("decoding stopped: {e}"))));
+            // As current Prometheus counts a stream it could not read.
+            let code = match res {
+                Ok(_) => status.to_string(),
+                Err(_) => "aborted_stream".to_string(),
+            };
+            self.observe(secs, "chunked", code);
+            return Some(match res {
                 Ok(r) => Ok(r),
                 Err(StreamError::OverBudget) => Err(over("decoded")),
                 Err(StreamError::Damaged(e)) => Err(ReadFailure::Failed(format!(
@@ -693,7 +716,7 @@ impl FanoutQuerier<'_> {
                 Err(_) => self
                     .warnings
                     .lock()
-                    .push("remote_read: the request was dropped during shutdown".into()),
+                    .push("remote_read: the request ended without an answer (shutdown, or its task failed)".into()),
             }
         }
         if let Some(e) = over {
@@ -906,10 +929,39 @@ mod tests {
         let n = bad_crc.len();
         bad_crc[n - 1] ^= 1;
         let cut = good[..good.len() - 3].to_vec();
+        // A length near u64::MAX (it must not wrap past the check).
+        let mut huge = Vec::new();
+        prost::encoding::encode_varint(u64::MAX - 1, &mut huge);
+        huge.extend_from_slice(&[0, 0, 0]);
+        // A chunk whose header claims more samples than it holds.
+        let short = {
+            use crate::proto::{Chunk, ChunkedReadResponse, ChunkedSeries};
+            use prost::Message as _;
+            let mut c = vigil_tsdb::chunk::XorChunk::new();
+            c.append(1, 1.0);
+            c.append(2, 2.0);
+            let mut data = c.bytes();
+            data[1] = 50;
+            let msg = ChunkedReadResponse {
+                chunked_series: vec![ChunkedSeries {
+                    labels: vec![],
+                    chunks: vec![Chunk {
+                        min_time_ms: 1,
+                        max_time_ms: 2,
+                        r#type: 1,
+                        data,
+                    }],
+                }],
+                query_index: 0,
+            };
+            crate::read::frame(&msg.encode_to_vec())
+        };
         for (body, says) in [
             (bad_crc, "checksum"),
             (cut, "announced"),
             (vec![0x80], "length"),
+            (huge, "announced"),
+            (short, "of 50 samples holds 2"),
         ] {
             match decode_streamed(&body, 0, 10, 1 << 20, |_| true) {
                 Err(StreamError::Damaged(e)) => assert!(e.contains(says), "{e}"),

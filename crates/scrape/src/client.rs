@@ -61,6 +61,17 @@ struct SniRoute {
     clients: Mutex<HashMap<SocketAddr, reqwest::Client>>,
 }
 
+/// A client with default settings and `timeout`, for vigil's own calls (the demo's apps and
+/// commands); it builds on a machine with no CA certificates too.
+pub fn default_client(timeout: std::time::Duration) -> Result<reqwest::Client, String> {
+    let tls = vigil_config::TlsConfig::default();
+    let mut b = reqwest::Client::builder().timeout(timeout);
+    if crate::tls::needs_own_config(&tls) {
+        b = b.tls_backend_preconfigured(crate::tls::client_config(&tls)?);
+    }
+    b.build().map_err(|e| format!("HTTP client: {e}"))
+}
+
 /// The HTTP client for `h`; `resolve` pins a host name to an address.
 fn build_client(
     h: &HttpClientConfig,

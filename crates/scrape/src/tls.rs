@@ -25,7 +25,11 @@ fn read(path: &str, what: &str) -> Result<Vec<u8>, String> {
 pub fn system_roots_missing() -> bool {
     static MISSING: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *MISSING.get_or_init(|| {
-        let missing = rustls_native_certs::load_native_certs().certs.is_empty();
+        // Counted as reqwest's verifier counts them: certificates that parse.
+        let mut roots = RootCertStore::empty();
+        let (valid, _) =
+            roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+        let missing = valid == 0;
         if missing {
             tracing::warn!("no CA certificates on this machine (SSL_CERT_FILE, SSL_CERT_DIR, /etc/ssl/certs): HTTPS endpoints without tls_config.ca_file will fail certificate checks");
         }

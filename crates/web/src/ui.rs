@@ -37,27 +37,31 @@ fn asset(name: &str) -> Option<(&'static str, bool, &'static [u8])> {
         .map(|(_, t, z, b)| (*t, *z, *b))
 }
 
-/// Whether the request's `Accept-Encoding` takes gzip (`gzip`, `x-gzip` or `*`, not at `q=0`).
+/// Whether the request's `Accept-Encoding` takes gzip: `gzip` or `x-gzip` listed and not at
+/// `q=0`, or else `*` not at `q=0` (an explicit refusal of gzip wins over `*`).
 fn takes_gzip(headers: &HeaderMap) -> bool {
-    headers
+    let mut named: Option<bool> = None;
+    let mut any = false;
+    for coding in headers
         .get_all(header::ACCEPT_ENCODING)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .any(|coding| {
-            let mut parts = coding.split(';');
-            let name = parts.next().unwrap_or("").trim();
-            let refused = parts.any(|p| {
-                p.trim()
-                    .strip_prefix("q=")
-                    .and_then(|q| q.trim().parse::<f32>().ok())
-                    .is_some_and(|q| q == 0.0)
-            });
-            !refused
-                && (name.eq_ignore_ascii_case("gzip")
-                    || name.eq_ignore_ascii_case("x-gzip")
-                    || name == "*")
-        })
+    {
+        let mut parts = coding.split(';');
+        let name = parts.next().unwrap_or("").trim();
+        let refused = parts.any(|p| {
+            let p = p.trim();
+            p.get(..2).is_some_and(|k| k.eq_ignore_ascii_case("q="))
+                && p[2..].trim().parse::<f32>().is_ok_and(|q| q == 0.0)
+        });
+        if name.eq_ignore_ascii_case("gzip") || name.eq_ignore_ascii_case("x-gzip") {
+            named = Some(named.unwrap_or(false) || !refused);
+        } else if name == "*" {
+            any |= !refused;
+        }
+    }
+    named.unwrap_or(any)
 }
 
 /// A gzipped asset unpacked, for the rare client that does not take gzip; each is unpacked
@@ -142,4 +146,30 @@ pub fn routes() -> Router<Arc<AppState>> {
         r = r.route(p, get(index));
     }
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn takes(v: &str) -> bool {
+        let mut h = HeaderMap::new();
+        h.insert(header::ACCEPT_ENCODING, HeaderValue::from_str(v).unwrap());
+        takes_gzip(&h)
+    }
+
+    #[test]
+    fn accept_encoding_as_rfc_9110_reads_it() {
+        assert!(takes("gzip, deflate, br"));
+        assert!(takes("br;q=1.0, GZIP;q=0.5"));
+        assert!(takes("x-gzip"));
+        assert!(takes("*"));
+        assert!(!takes("identity"));
+        assert!(!takes("gzip;q=0"));
+        assert!(!takes("gzip; Q=0.0, identity"));
+        // An explicit refusal of gzip wins over `*`.
+        assert!(!takes("gzip;q=0, *"));
+        assert!(!takes("*;q=0"));
+        assert!(!takes(""));
+    }
 }

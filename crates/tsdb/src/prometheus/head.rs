@@ -169,19 +169,24 @@ const ZSTD: u8 = 0x10;
 /// A record is at most a segment: one claiming to unpack to more is damage.
 const MAX_RECORD: usize = 256 << 20;
 
-/// A zstd-compressed record unpacked; at most `MAX_RECORD` bytes, however many the frame
-/// claims, so a hostile file cannot make the read allocate without bound.
+/// A zstd-compressed record unpacked (every frame in it, as Go's `DecodeAll` reads them); at
+/// most `MAX_RECORD` bytes, however many the frames claim, so a hostile file cannot make the
+/// read allocate without bound.
 fn unzstd(rec: &[u8]) -> Result<Vec<u8>, String> {
     use std::io::Read;
     let mut src = rec;
-    let decoder = ruzstd::decoding::StreamingDecoder::new(&mut src).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
-    decoder
-        .take(MAX_RECORD as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| e.to_string())?;
-    if out.len() > MAX_RECORD {
-        return Err(format!("a record unpacks to over {MAX_RECORD} bytes"));
+    while !src.is_empty() {
+        let decoder =
+            ruzstd::decoding::StreamingDecoder::new(&mut src).map_err(|e| e.to_string())?;
+        let room = (MAX_RECORD - out.len()) as u64 + 1;
+        decoder
+            .take(room)
+            .read_to_end(&mut out)
+            .map_err(|e| e.to_string())?;
+        if out.len() > MAX_RECORD {
+            return Err(format!("a record unpacks to over {MAX_RECORD} bytes"));
+        }
     }
     Ok(out)
 }

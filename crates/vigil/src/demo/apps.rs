@@ -52,10 +52,7 @@ impl Shared {
             proxies: RwLock::new(Vec::new()),
             numbers: RwLock::new(Vec::new()),
             api_url,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(5))
-                .build()
-                .map_err(|e| format!("HTTP client: {e}"))?,
+            http: vigil_scrape::client::default_client(Duration::from_secs(5))?,
             started: Instant::now(),
         })
     }

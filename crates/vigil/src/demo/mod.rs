@@ -243,10 +243,7 @@ async fn run(
     );
     let (dir, made) = data_dir(data)?;
     *temp = made;
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .map_err(|e| format!("HTTP client: {e}"))?;
+    let http = vigil_scrape::client::default_client(Duration::from_secs(5))?;
     let cluster = cluster::Cluster::start().map_err(|e| format!("simulated API: {e}"))?;
     let api = cluster.kube.url();
     write_files(&dir, &api, &self_addr)
@@ -389,10 +386,7 @@ async fn scale(deployment: &str, replicas: u32, api: Option<String>) -> Result<(
         })?,
     };
     let url = format!("{api}/apis/apps/v1/namespaces/{ns}/deployments/{name}/scale");
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .map_err(|e| format!("HTTP client: {e}"))?;
+    let client = vigil_scrape::client::default_client(Duration::from_secs(10))?;
     let r = client
         .patch(&url)
         .header("Content-Type", "application/merge-patch+json")
