@@ -134,7 +134,22 @@ pub fn write_block(
     parent: &Path,
     min_time: i64,
     max_time: i64,
-    series: Vec<SeriesSamples>,
+    mut series: Vec<SeriesSamples>,
+    compaction: Compaction,
+) -> std::io::Result<BlockMeta> {
+    series.sort_by(|a, b| a.0.cmp(&b.0));
+    write_block_sorted(parent, min_time, max_time, series, compaction)
+}
+
+/// [`write_block`] from series that come in label order, each label set once (an error
+/// otherwise), taken one at a time: the writer keeps only labels and chunk locations, and
+/// the chunks go to the file as they are encoded, so a block of any size is written in
+/// memory for its index, not its samples.
+pub fn write_block_sorted(
+    parent: &Path,
+    min_time: i64,
+    max_time: i64,
+    series: impl IntoIterator<Item = SeriesSamples>,
     compaction: Compaction,
 ) -> std::io::Result<BlockMeta> {
     write_new_block(parent, |tmp, ulid| {
@@ -163,45 +178,56 @@ fn write_block_in(
     ulid: String,
     min_time: i64,
     max_time: i64,
-    mut series: Vec<SeriesSamples>,
+    series: impl IntoIterator<Item = SeriesSamples>,
     compaction: Compaction,
 ) -> std::io::Result<BlockMeta> {
-    series.retain(|(_, s)| !s.is_empty());
-    series.sort_by(|a, b| a.0.cmp(&b.0));
     std::fs::create_dir_all(tmp.join("chunks"))?;
     // Marks the directory as vigil's from its first moment: only such `.tmp` directories are
     // removed after a crash (Prometheus's older releases also wrote `<ulid>.tmp`).
     File::create(tmp.join(TMP_MARKER))?;
 
-    // Chunks.
-    let mut chunk_bytes: Vec<u8> = Vec::new();
-    let mut metas: Vec<Vec<ChunkMeta>> = Vec::with_capacity(series.len());
-    let mut stats = BlockStats {
-        num_series: series.len() as u64,
-        ..Default::default()
-    };
-    for (_, samples) in &series {
+    // Chunks, written as each series comes; only its labels and chunk locations are kept.
+    let mut chunk_file =
+        std::io::BufWriter::with_capacity(1 << 20, File::create(tmp.join("chunks/000001"))?);
+    let mut offset = 0u64;
+    let mut labels_in_order: Vec<Labels> = Vec::new();
+    let mut metas: Vec<Vec<ChunkMeta>> = Vec::new();
+    let mut stats = BlockStats::default();
+    for (labels, samples) in series {
+        if samples.is_empty() {
+            continue;
+        }
+        if labels_in_order.last().is_some_and(|prev| *prev >= labels) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("block series out of label order at {labels:?}"),
+            ));
+        }
         let mut cm = Vec::new();
         for part in samples.chunks(BLOCK_CHUNK_SAMPLES) {
             let b = packed::encode(part);
             cm.push(ChunkMeta {
                 min_t: part[0].t,
                 max_t: part[part.len() - 1].t,
-                offset: chunk_bytes.len() as u64,
+                offset,
                 len: b.len() as u64,
             });
-            chunk_bytes.extend_from_slice(&b);
+            chunk_file.write_all(&b)?;
+            offset += b.len() as u64;
             stats.num_chunks += 1;
             stats.num_samples += part.len() as u64;
         }
         metas.push(cm);
+        labels_in_order.push(labels);
     }
-    File::create(tmp.join("chunks/000001"))?.write_all(&chunk_bytes)?;
+    chunk_file.into_inner().map_err(|e| e.into_error())?;
+    stats.num_series = labels_in_order.len() as u64;
+    let series = labels_in_order;
 
     // Symbols: deduplicated through a set first (names repeat in every series).
     let mut syms: Vec<&str> = series
         .iter()
-        .flat_map(|(l, _)| l.iter().flat_map(|x| [x.name, x.value]))
+        .flat_map(|l| l.iter().flat_map(|x| [x.name, x.value]))
         .collect::<foldhash::HashSet<&str>>()
         .into_iter()
         .collect();
@@ -223,7 +249,7 @@ fn write_block_in(
     let series_off = idx.len() as u64;
     put_uvarint(&mut idx, series.len() as u64);
     let mut postings: foldhash::HashMap<(u64, u64), Vec<u64>> = Default::default();
-    for (i, ((labels, _), cms)) in series.iter().zip(&metas).enumerate() {
+    for (i, (labels, cms)) in series.iter().zip(&metas).enumerate() {
         put_uvarint(&mut idx, labels.len() as u64);
         for l in labels.iter() {
             let (n, v) = (sym_id[l.name], sym_id[l.value]);

@@ -211,6 +211,87 @@ pub fn write_block_as(
     }
 }
 
+/// [`write_block_as`] from series in label order, taken one at a time. vigil's format streams
+/// them to disk; Prometheus's writer takes them all at once (its memory is the block's
+/// samples).
+fn write_block_sorted_as(
+    format: BlockFormat,
+    parent: &Path,
+    mint: i64,
+    maxt: i64,
+    series: impl IntoIterator<Item = SeriesSamples>,
+    compaction: Compaction,
+) -> std::io::Result<crate::block::BlockMeta> {
+    match format {
+        BlockFormat::Vigil => {
+            crate::block::write_block_sorted(parent, mint, maxt, series, compaction)
+        }
+        BlockFormat::Prometheus => crate::prometheus::writer::write_block(
+            parent,
+            mint,
+            maxt,
+            series.into_iter().collect(),
+            compaction,
+        ),
+    }
+}
+
+/// Label-ordered series from several label-ordered sources (blocks), joined: a label set in
+/// several sources gets all their samples in time order, one per timestamp, the earlier
+/// source's sample winning at equal times (as the merge always kept it).
+struct MergeSeries<'a> {
+    sources: Vec<Box<dyn Iterator<Item = Series> + 'a>>,
+    /// Each source's next series, read ahead.
+    heads: Vec<Option<Series>>,
+}
+
+impl<'a> MergeSeries<'a> {
+    fn new(mut sources: Vec<Box<dyn Iterator<Item = Series> + 'a>>) -> Self {
+        let heads = sources.iter_mut().map(|s| s.next()).collect();
+        MergeSeries { sources, heads }
+    }
+
+    /// Source `i`'s next series, reading the one after it ahead.
+    fn take(&mut self, i: usize) -> Option<Series> {
+        let s = self.heads[i].take();
+        self.heads[i] = self.sources[i].next();
+        s
+    }
+}
+
+impl Iterator for MergeSeries<'_> {
+    type Item = SeriesSamples;
+
+    fn next(&mut self) -> Option<SeriesSamples> {
+        // The first source holding the smallest label set.
+        let first = (0..self.heads.len())
+            .filter_map(|i| Some((i, &self.heads[i].as_ref()?.labels)))
+            .min_by(|a, b| a.1.cmp(b.1))?
+            .0;
+        let Series {
+            labels,
+            mut samples,
+        } = self.take(first)?;
+        let mut sorted = true;
+        for i in first + 1..self.heads.len() {
+            if self.heads[i].as_ref().is_some_and(|s| s.labels == labels) {
+                let more = self.take(i)?;
+                sorted &= match (samples.last(), more.samples.first()) {
+                    (Some(a), Some(b)) => a.t < b.t,
+                    _ => true,
+                };
+                samples.extend(more.samples);
+            }
+        }
+        if !sorted {
+            // Stable: at equal times the earlier source's sample comes first and stays.
+            samples.sort_by_key(|x| x.t);
+            samples.dedup_by_key(|x| x.t);
+        }
+        Some((labels, samples))
+    }
+}
+
 /// Persist the complete block ranges of Prometheus's head as blocks (one per aligned range
 /// that holds samples); returns them and the newest range's series, which go to vigil's head
 /// (so samples after the last block are accepted, as in Prometheus, and a late sample does not
@@ -594,9 +675,10 @@ impl Db {
             // From here on, appends below `maxt` are out of bounds: nothing can land in the
             // range between reading it and truncating it.
             self.head.raise_min_valid(maxt);
-            let series = self.head.series_in(mint, maxt);
-            if !series.is_empty() {
-                let meta = self.write_block(
+            let mut series = self.head.series_in_sorted(mint, maxt).peekable();
+            if series.peek().is_some() {
+                let meta = write_block_sorted_as(
+                    self.opts.block_format,
                     &self.dir,
                     mint,
                     maxt,
@@ -659,31 +741,29 @@ impl Db {
         Ok(())
     }
 
+    /// Merge `group` into one block of `[mint, maxt)`. The blocks are read series by series in
+    /// label order and the new block written as they come, so a merge holds one series'
+    /// samples at a time (plus every series' labels), not the blocks' contents: merging a
+    /// day of a large head took memory in proportion to its samples before.
     fn merge(&self, mint: i64, maxt: i64, group: &[Arc<Block>]) -> std::io::Result<()> {
-        let mut merged: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
+        // Served as they are, never rewritten: a merge would drop what vigil skips.
+        let refuse = |b: &Arc<Block>, why: String| {
+            tracing::warn!(%why, "Not compacting a block vigil cannot read in full");
+            self.unmergeable.lock().insert(b.meta.ulid.clone());
+        };
         for b in group {
-            match b.all_series_strict() {
-                Ok(all) => {
-                    for s in all {
-                        merged.entry(s.labels).or_default().extend(s.samples);
-                    }
-                }
-                Err(why) => {
-                    // Served as it is, never rewritten: a merge would drop what vigil skips.
-                    tracing::warn!(%why, "Not compacting a block vigil cannot read in full");
-                    self.unmergeable.lock().insert(b.meta.ulid.clone());
-                    return Ok(());
-                }
+            if b.meta.stats.num_histogram_samples > 0 {
+                refuse(
+                    b,
+                    format!(
+                        "block {} holds native histogram samples vigil does not store yet",
+                        b.meta.ulid
+                    ),
+                );
+                return Ok(());
             }
         }
-        let series = merged
-            .into_iter()
-            .map(|(l, mut s)| {
-                s.sort_by_key(|x| x.t);
-                s.dedup_by_key(|x| x.t);
-                (l, s)
-            })
-            .collect();
+        let skipped_before: Vec<(u64, u64)> = group.iter().map(|b| b.skipped_chunks()).collect();
         let level = group
             .iter()
             .map(|b| b.meta.compaction.level)
@@ -700,7 +780,17 @@ impl Db {
                 }
             })
             .collect();
-        let meta = self.write_block(
+        let series = MergeSeries::new(
+            group
+                .iter()
+                .map(|b| {
+                    Box::new(b.select_iter(&[], i64::MIN, i64::MAX, 0, 1))
+                        as Box<dyn Iterator<Item = Series> + '_>
+                })
+                .collect(),
+        );
+        let meta = match write_block_sorted_as(
+            self.opts.block_format,
             &self.dir,
             mint,
             maxt,
@@ -710,7 +800,36 @@ impl Db {
                 sources,
                 hints: vec![],
             },
-        )?;
+        ) {
+            Ok(meta) => meta,
+            // A block whose index does not list its series in label order (not one vigil
+            // or Prometheus wrote): kept as it is rather than merged wrongly.
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+                for b in group {
+                    refuse(b, format!("merging block {}: {e}", b.meta.ulid));
+                }
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        // A chunk skipped while reading (damage found only now) would be missing from the
+        // new block: it is removed (it is vigil's own, just written) and the blocks kept.
+        if let Some(b) = group
+            .iter()
+            .zip(&skipped_before)
+            .find(|(b, before)| b.skipped_chunks() != **before)
+            .map(|(b, _)| b)
+        {
+            std::fs::remove_dir_all(self.dir.join(&meta.ulid))?;
+            refuse(
+                b,
+                format!(
+                    "block {} has chunks vigil cannot read (native histograms or damage)",
+                    b.meta.ulid
+                ),
+            );
+            return Ok(());
+        }
         let nb = Arc::new(Block::open(&self.dir.join(&meta.ulid))?);
         tracing::info!(ulid = %meta.ulid, mint, maxt, merged = group.len(), "Compacted blocks");
         {
@@ -855,8 +974,9 @@ impl Db {
             link_tree(&b.dir, &dest.join(&b.meta.ulid))?;
         }
         if !skip_head && let Some((lo, hi)) = self.head.time_range() {
-            let series = self.head.series_in(lo, hi + 1);
-            self.write_block(
+            let series = self.head.series_in_sorted(lo, hi + 1);
+            write_block_sorted_as(
+                self.opts.block_format,
                 &dest,
                 lo,
                 hi + 1,
@@ -1205,6 +1325,89 @@ mod tests {
             "blocks + checkpoint + WAL replay give every sample once"
         );
         assert!(s.windows(2).all(|w| w[0].t < w[1].t));
+    }
+
+    #[test]
+    fn merge_streams_series_in_label_order_across_blocks() {
+        let d = tmp("merge-stream");
+        std::fs::create_dir_all(&d).unwrap();
+        let l = |job: &str| Labels::from_pairs([("__name__", "x"), ("job", job)]);
+        let s = |pairs: &[(i64, f64)]| -> Vec<Sample> {
+            pairs.iter().map(|&(t, v)| Sample { t, v }).collect()
+        };
+        let c = || Compaction {
+            level: 1,
+            sources: vec![],
+            hints: vec![],
+        };
+        // Two series in the first block, one shared with the second, a third only there, and
+        // an overlapping block whose sample at t=1000 clashes with the first's.
+        crate::block::write_block(
+            &d,
+            0,
+            7_200_000,
+            vec![
+                (l("c"), s(&[(0, 1.0)])),
+                (l("a"), s(&[(0, 1.0), (1000, 2.0)])),
+            ],
+            c(),
+        )
+        .unwrap();
+        crate::block::write_block(
+            &d,
+            7_200_000,
+            14_400_000,
+            vec![
+                (l("a"), s(&[(7_200_000, 3.0)])),
+                (l("b"), s(&[(7_200_000, 4.0)])),
+            ],
+            c(),
+        )
+        .unwrap();
+        crate::block::write_block(
+            &d,
+            0,
+            7_200_000,
+            vec![(l("a"), s(&[(500, 9.0), (1000, 99.0)]))],
+            c(),
+        )
+        .unwrap();
+        let db = Db::open(&d, Options::new(0, 0)).unwrap();
+        let blocks = db.blocks();
+        assert_eq!(blocks.len(), 3);
+        db.merge(0, 14_400_000, &blocks).unwrap();
+        let merged = db.blocks();
+        assert_eq!(merged.len(), 1);
+        let got: Vec<(Labels, Vec<Sample>)> = merged[0]
+            .all_series()
+            .into_iter()
+            .map(|x| (x.labels, x.samples))
+            .collect();
+        // Blocks are listed by start time; at t=1000 the first listed block's sample stays.
+        let first_is_a_and_c = blocks[0].meta.stats.num_series == 2;
+        let at_1000 = if first_is_a_and_c { 2.0 } else { 99.0 };
+        assert_eq!(
+            got,
+            vec![
+                (
+                    l("a"),
+                    s(&[(0, 1.0), (500, 9.0), (1000, at_1000), (7_200_000, 3.0)])
+                ),
+                (l("b"), s(&[(7_200_000, 4.0)])),
+                (l("c"), s(&[(0, 1.0)])),
+            ]
+        );
+        // The writer refuses series out of label order rather than writing a wrong index.
+        let e = crate::block::write_block_sorted(
+            &d,
+            0,
+            1,
+            vec![(l("b"), s(&[(0, 1.0)])), (l("a"), s(&[(0, 1.0)]))],
+            c(),
+        )
+        .unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+        let _ = std::fs::remove_dir_all(&d);
     }
 
     #[test]

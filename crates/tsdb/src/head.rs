@@ -731,6 +731,28 @@ impl Head {
     }
 
     /// Every series with its samples in `[mint, maxt)`, for cutting a block.
+    /// The series with samples in `[mint, maxt)`, in label order, each decoded only when the
+    /// iterator reaches it (the index is locked per series, not for the whole range): writing
+    /// a range to a block holds one series' samples at a time, not the range's.
+    pub fn series_in_sorted(
+        &self,
+        mint: i64,
+        maxt: i64,
+    ) -> impl Iterator<Item = (Labels, Vec<Sample>)> + '_ {
+        let mut refs: Vec<(Labels, SeriesRef)> = {
+            let idx = self.index.read();
+            idx.series
+                .iter()
+                .map(|(r, s)| (s.labels.clone(), *r))
+                .collect()
+        };
+        refs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        refs.into_iter().filter_map(move |(labels, r)| {
+            let samples = self.index.read().series.get(&r)?.samples(mint, maxt - 1);
+            (!samples.is_empty()).then_some((labels, samples))
+        })
+    }
+
     pub fn series_in(&self, mint: i64, maxt: i64) -> Vec<(Labels, Vec<Sample>)> {
         let idx = self.index.read();
         idx.series
