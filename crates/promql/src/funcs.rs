@@ -309,6 +309,8 @@ fn over_windows(ctx: &Ctx<'_>, arg: &Expr, keep_name: bool, f: &WindowFn<'_>) ->
                 s.samples.retain(|x| !is_stale_nan(x.v));
                 budget.count_series(&s.labels, s.samples.len() + steps)?;
                 f(&s.samples, &ends, *range_ms, &mut pts);
+                // The raw samples go now; the per-step results stay counted.
+                budget.release(s.samples.len());
                 if pts.iter().any(Option::is_some) {
                     out.push(Stepped {
                         labels: s.labels,
@@ -516,6 +518,8 @@ pub(crate) fn aggregate_windows(
             s.samples.retain(|x| !is_stale_nan(x.v));
             budget.count_series(&s.labels, s.samples.len())?;
             f(&s.samples, &ends, *range_ms, &mut pts);
+            // Only the groups' accumulators stay: the raw samples go now.
+            budget.release(s.samples.len());
             if !pts.iter().any(Option::is_some) {
                 continue;
             }

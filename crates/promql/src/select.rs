@@ -35,6 +35,14 @@ impl Budget<'_> {
         self.check_deadline()
     }
 
+    /// Give back `n` samples counted by [`Budget::count`] that are no longer held: a range
+    /// function's input once its per-step results are computed. `--query.max-samples` then
+    /// bounds the samples held at once, as Prometheus's engine counts them (its
+    /// `currentSamples`), not all samples read over the query.
+    pub fn release(&self, n: usize) {
+        self.samples.fetch_sub(n, Ordering::Relaxed);
+    }
+
     /// Account for one series read from storage: its labels and its `n` samples. Labels
     /// shared with storage (the head's, handed out as a reference) cost only their handle.
     pub fn count_series(&self, labels: &Labels, n: usize) -> R<()> {

@@ -262,6 +262,45 @@ fn subquery_steps_count_against_max_samples_even_without_data() {
     );
 }
 
+/// `--query.max-samples` bounds the samples held at once, as Prometheus's engine counts them:
+/// a range function over many series holds one series' window at a time (plus its results),
+/// so it answers where the series together are over the limit; a range selector returned as
+/// it is, or one series alone over the limit, still fails.
+#[test]
+fn max_samples_bounds_what_is_held_not_what_is_read() {
+    let s = MemoryStorage::default();
+    let mut app = s.appender();
+    for i in 0..20 {
+        let l = Labels::from_pairs([("__name__", "m"), ("i", &i.to_string())]);
+        for k in 0..60 {
+            app.append(0, &l, k * 1000, k as f64).unwrap();
+        }
+    }
+    let big = Labels::from_pairs([("__name__", "big")]);
+    for k in 0..300 {
+        app.append(0, &big, k * 1000, 1.0).unwrap();
+    }
+    app.commit().unwrap();
+    let engine = Engine {
+        max_samples: 200,
+        ..Engine::default()
+    };
+    let at = 299_000;
+    let too_many = "query processing would load too many samples into memory in query execution";
+    for q in [
+        "count_over_time(m[5m])",
+        "sum(rate(m[5m]))",
+        "sum by (i) (max_over_time(m[5m]))",
+    ] {
+        let v = engine.instant(&s, &parse(q).unwrap(), at);
+        assert!(v.is_ok(), "{q}: 1,200 samples read, at most 61 held: {v:?}");
+    }
+    for q in ["m[5m]", "count_over_time(big[5m])"] {
+        let e = engine.instant(&s, &parse(q).unwrap(), at).unwrap_err();
+        assert_eq!(e.to_string(), too_many, "{q}");
+    }
+}
+
 /// Storage whose series come back with freshly decoded labels, as a block's do (the
 /// in-memory storage hands out references to the labels it keeps).
 struct Decoding(MemoryStorage);

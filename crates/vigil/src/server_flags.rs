@@ -301,7 +301,7 @@ pub const FLAGS: &[FlagInfo] = &[
     f(
         "query.max-samples",
         Works,
-        "most samples one query may load or produce (default 50000000)",
+        "most samples one query may hold at once, as Prometheus counts them: a range function's input counts while its series is evaluated, results and selectors returned as they are count until the answer (default 50000000)",
     ),
     f(
         "query.max-bytes",
