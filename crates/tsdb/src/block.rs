@@ -138,18 +138,25 @@ pub fn write_block(
     compaction: Compaction,
 ) -> std::io::Result<BlockMeta> {
     series.sort_by(|a, b| a.0.cmp(&b.0));
-    write_block_sorted(parent, min_time, max_time, series, compaction)
+    write_block_sorted(
+        parent,
+        min_time,
+        max_time,
+        series.into_iter().map(Ok),
+        compaction,
+    )
 }
 
 /// [`write_block`] from series that come in label order, each label set once (an error
-/// otherwise), taken one at a time: the writer keeps only labels and chunk locations, and
+/// otherwise), taken one at a time (an `Err` from the source aborts the write, leaving
+/// nothing): the writer keeps only labels and chunk locations, and
 /// the chunks go to the file as they are encoded, so a block of any size is written in
 /// memory for its index, not its samples.
 pub fn write_block_sorted(
     parent: &Path,
     min_time: i64,
     max_time: i64,
-    series: impl IntoIterator<Item = SeriesSamples>,
+    series: impl IntoIterator<Item = std::io::Result<SeriesSamples>>,
     compaction: Compaction,
 ) -> std::io::Result<BlockMeta> {
     write_new_block(parent, |tmp, ulid| {
@@ -178,7 +185,7 @@ fn write_block_in(
     ulid: String,
     min_time: i64,
     max_time: i64,
-    series: impl IntoIterator<Item = SeriesSamples>,
+    series: impl IntoIterator<Item = std::io::Result<SeriesSamples>>,
     compaction: Compaction,
 ) -> std::io::Result<BlockMeta> {
     std::fs::create_dir_all(tmp.join("chunks"))?;
@@ -193,7 +200,9 @@ fn write_block_in(
     let mut labels_in_order: Vec<Labels> = Vec::new();
     let mut metas: Vec<Vec<ChunkMeta>> = Vec::new();
     let mut stats = BlockStats::default();
-    for (labels, samples) in series {
+    for item in series {
+        // A source's error (damage found while reading) stops the write before the rename.
+        let (labels, samples) = item?;
         if samples.is_empty() {
             continue;
         }
@@ -738,7 +747,7 @@ impl Block {
                     samples.retain(|s| !crate::prometheus::tombstones::deleted(stones, s.t));
                 }
                 // Prometheus's blocks may hold overlapping chunks of one series.
-                if !samples.is_sorted_by_key(|s| s.t) {
+                if !samples.windows(2).all(|w| w[0].t < w[1].t) {
                     samples.sort_by_key(|s| s.t);
                     samples.dedup_by_key(|s| s.t);
                 }

@@ -211,71 +211,113 @@ pub fn write_block_as(
     }
 }
 
-/// [`write_block_as`] from series in label order, taken one at a time. vigil's format streams
-/// them to disk; Prometheus's writer takes them all at once (its memory is the block's
-/// samples).
+/// [`write_block_as`] from series in label order, taken one at a time and streamed to disk
+/// in either format.
 fn write_block_sorted_as(
     format: BlockFormat,
     parent: &Path,
     mint: i64,
     maxt: i64,
-    series: impl IntoIterator<Item = SeriesSamples>,
+    series: impl IntoIterator<Item = std::io::Result<SeriesSamples>>,
     compaction: Compaction,
 ) -> std::io::Result<crate::block::BlockMeta> {
     match format {
         BlockFormat::Vigil => {
             crate::block::write_block_sorted(parent, mint, maxt, series, compaction)
         }
-        BlockFormat::Prometheus => crate::prometheus::writer::write_block(
-            parent,
-            mint,
-            maxt,
-            series.into_iter().collect(),
-            compaction,
-        ),
+        BlockFormat::Prometheus => {
+            crate::prometheus::writer::write_block_sorted(parent, mint, maxt, series, compaction)
+        }
     }
 }
 
 /// Label-ordered series from several label-ordered sources (blocks), joined: a label set in
 /// several sources gets all their samples in time order, one per timestamp, the earlier
-/// source's sample winning at equal times (as the merge always kept it).
+/// source's sample winning at equal times (as the merge always kept it). A source that is
+/// not in strict label order, or whose reading skipped chunks (`check`, asked once all are
+/// read), ends the stream with an error, which stops the block's write before its rename;
+/// `refused` says which source.
 struct MergeSeries<'a> {
     sources: Vec<Box<dyn Iterator<Item = Series> + 'a>>,
     /// Each source's next series, read ahead.
     heads: Vec<Option<Series>>,
+    /// Each source's last label set taken, to check its order.
+    last: Vec<Option<Labels>>,
+    /// Whether source `i` read everything it holds (no chunk skipped).
+    check: Box<dyn Fn(usize) -> bool + 'a>,
+    refused: &'a std::cell::Cell<Option<(usize, &'static str)>>,
+    done: bool,
 }
 
 impl<'a> MergeSeries<'a> {
-    fn new(mut sources: Vec<Box<dyn Iterator<Item = Series> + 'a>>) -> Self {
+    fn new(
+        mut sources: Vec<Box<dyn Iterator<Item = Series> + 'a>>,
+        check: Box<dyn Fn(usize) -> bool + 'a>,
+        refused: &'a std::cell::Cell<Option<(usize, &'static str)>>,
+    ) -> Self {
         let heads = sources.iter_mut().map(|s| s.next()).collect();
-        MergeSeries { sources, heads }
+        let last = vec![None; sources.len()];
+        MergeSeries {
+            sources,
+            heads,
+            last,
+            check,
+            refused,
+            done: false,
+        }
     }
 
-    /// Source `i`'s next series, reading the one after it ahead.
+    /// Source `i`'s next series, reading the one after it ahead; `None` if the source is out
+    /// of label order.
     fn take(&mut self, i: usize) -> Option<Series> {
-        let s = self.heads[i].take();
+        let s = self.heads[i].take()?;
+        if self.last[i].as_ref().is_some_and(|l| *l >= s.labels) {
+            return None;
+        }
+        self.last[i] = Some(s.labels.clone());
         self.heads[i] = self.sources[i].next();
-        s
+        Some(s)
+    }
+
+    fn fail(&mut self, i: usize, why: &'static str) -> Option<std::io::Result<SeriesSamples>> {
+        self.done = true;
+        self.refused.set(Some((i, why)));
+        Some(Err(std::io::Error::other(why)))
     }
 }
 
 impl Iterator for MergeSeries<'_> {
-    type Item = SeriesSamples;
+    type Item = std::io::Result<SeriesSamples>;
 
-    fn next(&mut self) -> Option<SeriesSamples> {
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
         // The first source holding the smallest label set.
-        let first = (0..self.heads.len())
+        let Some(first) = (0..self.heads.len())
             .filter_map(|i| Some((i, &self.heads[i].as_ref()?.labels)))
-            .min_by(|a, b| a.1.cmp(b.1))?
-            .0;
-        let Series {
+            .min_by(|a, b| a.1.cmp(b.1))
+            .map(|(i, _)| i)
+        else {
+            self.done = true;
+            return match (0..self.sources.len()).find(|&i| !(self.check)(i)) {
+                Some(i) => self.fail(i, "chunks vigil cannot read (native histograms or damage)"),
+                None => None,
+            };
+        };
+        let Some(Series {
             labels,
             mut samples,
-        } = self.take(first)?;
+        }) = self.take(first)
+        else {
+            return self.fail(first, "series not in label order");
+        };
         let mut sorted = true;
         for i in first + 1..self.heads.len() {
             if self.heads[i].as_ref().is_some_and(|s| s.labels == labels) {
-                let more = self.take(i)?;
+                let Some(more) = self.take(i) else {
+                    return self.fail(i, "series not in label order");
+                };
                 sorted &= match (samples.last(), more.samples.first()) {
                     (Some(a), Some(b)) => a.t < b.t,
                     _ => true,
@@ -288,7 +330,7 @@ impl Iterator for MergeSeries<'_> {
             samples.sort_by_key(|x| x.t);
             samples.dedup_by_key(|x| x.t);
         }
-        Some((labels, samples))
+        Some(Ok((labels, samples)))
     }
 }
 
@@ -675,7 +717,7 @@ impl Db {
             // From here on, appends below `maxt` are out of bounds: nothing can land in the
             // range between reading it and truncating it.
             self.head.raise_min_valid(maxt);
-            let mut series = self.head.series_in_sorted(mint, maxt).peekable();
+            let mut series = self.head.series_in_sorted(mint, maxt).map(Ok).peekable();
             if series.peek().is_some() {
                 let meta = write_block_sorted_as(
                     self.opts.block_format,
@@ -780,6 +822,7 @@ impl Db {
                 }
             })
             .collect();
+        let refused = std::cell::Cell::new(None);
         let series = MergeSeries::new(
             group
                 .iter()
@@ -788,8 +831,10 @@ impl Db {
                         as Box<dyn Iterator<Item = Series> + '_>
                 })
                 .collect(),
+            Box::new(|i| group[i].skipped_chunks() == skipped_before[i]),
+            &refused,
         );
-        let meta = match write_block_sorted_as(
+        let written = write_block_sorted_as(
             self.opts.block_format,
             &self.dir,
             mint,
@@ -800,36 +845,15 @@ impl Db {
                 sources,
                 hints: vec![],
             },
-        ) {
-            Ok(meta) => meta,
-            // A block whose index does not list its series in label order (not one vigil
-            // or Prometheus wrote): kept as it is rather than merged wrongly.
-            Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
-                for b in group {
-                    refuse(b, format!("merging block {}: {e}", b.meta.ulid));
-                }
-                return Ok(());
-            }
-            Err(e) => return Err(e),
-        };
-        // A chunk skipped while reading (damage found only now) would be missing from the
-        // new block: it is removed (it is vigil's own, just written) and the blocks kept.
-        if let Some(b) = group
-            .iter()
-            .zip(&skipped_before)
-            .find(|(b, before)| b.skipped_chunks() != **before)
-            .map(|(b, _)| b)
-        {
-            std::fs::remove_dir_all(self.dir.join(&meta.ulid))?;
-            refuse(
-                b,
-                format!(
-                    "block {} has chunks vigil cannot read (native histograms or damage)",
-                    b.meta.ulid
-                ),
-            );
+        );
+        // Damage found while reading, or a block whose index does not list its series in
+        // label order (not one vigil or Prometheus wrote): the write stopped before its
+        // rename, and that block is kept as it is rather than merged wrongly.
+        if let Some((i, why)) = refused.get() {
+            refuse(&group[i], format!("block {}: {why}", group[i].meta.ulid));
             return Ok(());
         }
+        let meta = written?;
         let nb = Arc::new(Block::open(&self.dir.join(&meta.ulid))?);
         tracing::info!(ulid = %meta.ulid, mint, maxt, merged = group.len(), "Compacted blocks");
         {
@@ -974,7 +998,7 @@ impl Db {
             link_tree(&b.dir, &dest.join(&b.meta.ulid))?;
         }
         if !skip_head && let Some((lo, hi)) = self.head.time_range() {
-            let series = self.head.series_in_sorted(lo, hi + 1);
+            let series = self.head.series_in_sorted(lo, hi + 1).map(Ok);
             write_block_sorted_as(
                 self.opts.block_format,
                 &dest,
@@ -1402,11 +1426,62 @@ mod tests {
             &d,
             0,
             1,
-            vec![(l("b"), s(&[(0, 1.0)])), (l("a"), s(&[(0, 1.0)]))],
+            vec![(l("b"), s(&[(0, 1.0)])), (l("a"), s(&[(0, 1.0)]))]
+                .into_iter()
+                .map(Ok),
             c(),
         )
         .unwrap_err();
         assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_merge_that_meets_damage_leaves_every_block_as_it_was() {
+        let d = tmp("merge-damage");
+        std::fs::create_dir_all(&d).unwrap();
+        let l = |job: &str| Labels::from_pairs([("__name__", "x"), ("job", job)]);
+        let series = |t0: i64| -> Vec<(Labels, Vec<Sample>)> {
+            (0..3)
+                .map(|i| {
+                    let s = (0..200)
+                        .map(|k| Sample {
+                            t: t0 + k * 1000,
+                            v: k as f64,
+                        })
+                        .collect();
+                    (l(&i.to_string()), s)
+                })
+                .collect()
+        };
+        let c = Compaction::default;
+        let damaged =
+            crate::prometheus::writer::write_block(&d, 0, 7_200_000, series(0), c()).unwrap();
+        crate::block::write_block(&d, 7_200_000, 14_400_000, series(7_200_000), c()).unwrap();
+        // A byte inside the Prometheus block's last chunk: its checksum fails when read.
+        let chunks = d.join(&damaged.ulid).join("chunks/000001");
+        let mut b = std::fs::read(&chunks).unwrap();
+        let n = b.len();
+        b[n - 10] ^= 0xff;
+        std::fs::write(&chunks, b).unwrap();
+        let before: Vec<String> = std::fs::read_dir(&d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .collect();
+        let db = Db::open(&d, Options::new(0, 0)).unwrap();
+        let blocks = db.blocks();
+        db.merge(0, 14_400_000, &blocks).unwrap();
+        assert_eq!(db.blocks().len(), 2, "both blocks still served");
+        let mut after: Vec<String> = std::fs::read_dir(&d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .filter(|n| n != "lock" && n != "wal" && n != "chunks_head")
+            .collect();
+        after.sort();
+        let mut before = before;
+        before.sort();
+        assert_eq!(after, before, "no new block, nothing removed, no .tmp left");
+        assert!(db.unmergeable.lock().contains(&damaged.ulid));
         let _ = std::fs::remove_dir_all(&d);
     }
 

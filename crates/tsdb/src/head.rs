@@ -730,7 +730,6 @@ impl Head {
         (lo <= hi).then_some((lo, hi))
     }
 
-    /// Every series with its samples in `[mint, maxt)`, for cutting a block.
     /// The series with samples in `[mint, maxt)`, in label order, each decoded only when the
     /// iterator reaches it (the index is locked per series, not for the whole range): writing
     /// a range to a block holds one series' samples at a time, not the range's.
@@ -747,19 +746,35 @@ impl Head {
                 .collect()
         };
         refs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        refs.into_iter().filter_map(move |(labels, r)| {
-            let samples = self.index.read().series.get(&r)?.samples(mint, maxt - 1);
-            (!samples.is_empty()).then_some((labels, samples))
+        // One label set may have two refs (a WAL replay can leave both): joined into one
+        // series, as a block lists each label set once.
+        let mut refs = refs.into_iter().peekable();
+        std::iter::from_fn(move || {
+            loop {
+                let (labels, r) = refs.next()?;
+                let mut samples = self
+                    .index
+                    .read()
+                    .series
+                    .get(&r)
+                    .map(|s| s.samples(mint, maxt - 1))
+                    .unwrap_or_default();
+                let mut joined = false;
+                while let Some((_, r2)) = refs.next_if(|(l, _)| *l == labels) {
+                    if let Some(s) = self.index.read().series.get(&r2) {
+                        samples.extend(s.samples(mint, maxt - 1));
+                        joined = true;
+                    }
+                }
+                if joined {
+                    samples.sort_by_key(|x| x.t);
+                    samples.dedup_by_key(|x| x.t);
+                }
+                if !samples.is_empty() {
+                    return Some((labels, samples));
+                }
+            }
         })
-    }
-
-    pub fn series_in(&self, mint: i64, maxt: i64) -> Vec<(Labels, Vec<Sample>)> {
-        let idx = self.index.read();
-        idx.series
-            .values()
-            .map(|s| (s.labels.clone(), s.samples(mint, maxt - 1)))
-            .filter(|(_, v)| !v.is_empty())
-            .collect()
     }
 
     /// Drop every sample before `before` (now in a block); series left empty are removed.

@@ -149,12 +149,11 @@ pub fn export_prometheus(dir: &Path, out: &Path) -> Result<Exported, String> {
     let db = Db::open_read_only(dir).map_err(|e| format!("open {}: {e}", dir.display()))?;
     let mut metas = Vec::new();
     for b in db.blocks() {
+        // Series by series, in label order: an export holds one at a time.
         let series = b
-            .all_series()
-            .into_iter()
-            .map(|s| (s.labels, s.samples))
-            .collect();
-        let m = crate::prometheus::writer::write_block(
+            .select_iter(&[], i64::MIN, i64::MAX, 0, 1)
+            .map(|s| Ok((s.labels, s.samples)));
+        let m = crate::prometheus::writer::write_block_sorted(
             out,
             b.meta.min_time,
             b.meta.max_time,
@@ -165,8 +164,8 @@ pub fn export_prometheus(dir: &Path, out: &Path) -> Result<Exported, String> {
         metas.push(m);
     }
     if let Some((lo, hi)) = db.head().time_range() {
-        let series = db.head().series_in(lo, hi + 1);
-        let m = crate::prometheus::writer::write_block(
+        let series = db.head().series_in_sorted(lo, hi + 1).map(Ok);
+        let m = crate::prometheus::writer::write_block_sorted(
             out,
             lo,
             hi + 1,

@@ -18,7 +18,27 @@ pub fn write_block(
     parent: &Path,
     min_time: i64,
     max_time: i64,
-    series: Vec<SeriesSamples>,
+    mut series: Vec<SeriesSamples>,
+    compaction: Compaction,
+) -> std::io::Result<BlockMeta> {
+    series.sort_by(|a, b| a.0.cmp(&b.0));
+    write_block_sorted(
+        parent,
+        min_time,
+        max_time,
+        series.into_iter().map(Ok),
+        compaction,
+    )
+}
+
+/// [`write_block`] from series in label order, each label set once (an error otherwise),
+/// taken one at a time: chunks go to the files as they come and only labels and chunk
+/// references are kept for the index.
+pub fn write_block_sorted(
+    parent: &Path,
+    min_time: i64,
+    max_time: i64,
+    series: impl IntoIterator<Item = std::io::Result<SeriesSamples>>,
     compaction: Compaction,
 ) -> std::io::Result<BlockMeta> {
     crate::block::write_new_block(parent, |tmp, ulid| {
@@ -32,21 +52,27 @@ fn write_in(
     ulid: String,
     min_time: i64,
     max_time: i64,
-    mut series: Vec<SeriesSamples>,
+    series: impl IntoIterator<Item = std::io::Result<SeriesSamples>>,
     mut compaction: Compaction,
 ) -> std::io::Result<BlockMeta> {
-    series.retain(|(_, s)| !s.is_empty());
-    series.sort_by(|a, b| a.0.cmp(&b.0));
     std::fs::create_dir_all(tmp)?;
     // vigil's mark on an unfinished write (removed after a crash); taken off after the rename.
     File::create(tmp.join(TMP_MARKER))?;
     let mut w = chunks::Writer::new(&tmp.join("chunks"))?;
-    let mut stats = BlockStats {
-        num_series: series.len() as u64,
-        ..Default::default()
-    };
-    let mut entries = Vec::with_capacity(series.len());
-    for (labels, samples) in series {
+    let mut stats = BlockStats::default();
+    let mut entries: Vec<(vigil_model::Labels, Vec<index::ChunkRef>)> = Vec::new();
+    for item in series {
+        // A source's error (damage found while reading) stops the write before the rename.
+        let (labels, samples) = item?;
+        if samples.is_empty() {
+            continue;
+        }
+        if entries.last().is_some_and(|(prev, _)| *prev >= labels) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("block series out of label order at {labels:?}"),
+            ));
+        }
         let mut refs = Vec::with_capacity(samples.len().div_ceil(CHUNK_SAMPLES));
         for part in samples.chunks(CHUNK_SAMPLES) {
             let mut c = XorChunk::new();
@@ -61,6 +87,7 @@ fn write_in(
         entries.push((labels, refs));
     }
     w.finish()?;
+    stats.num_series = entries.len() as u64;
     std::fs::write(tmp.join("index"), index::write_v2(&entries))?;
     std::fs::write(tmp.join("tombstones"), tombstones::empty())?;
     if compaction.sources.is_empty() {
@@ -121,6 +148,24 @@ mod tests {
                 (l, s)
             })
             .collect()
+    }
+
+    #[test]
+    fn series_out_of_label_order_are_refused_not_indexed() {
+        let d = tmp("order");
+        let mut series = data();
+        series.sort_by(|a, b| b.0.cmp(&a.0));
+        let e = write_block_sorted(
+            &d,
+            0,
+            300_000,
+            series.into_iter().map(Ok),
+            Compaction::default(),
+        )
+        .unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+        // Nothing is left behind.
+        assert_eq!(std::fs::read_dir(&d).unwrap().count(), 0);
     }
 
     #[test]
