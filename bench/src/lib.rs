@@ -104,6 +104,20 @@ pub fn rss_bytes(pid: u32) -> Option<u64> {
     Some(s.split_whitespace().nth(1)?.parse::<u64>().ok()? * 4096)
 }
 
+/// Peak resident memory of a process in bytes (`VmHWM` of `/proc/<pid>/status`).
+pub fn peak_rss_bytes(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb: u64 = s
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
+}
+
 /// A child process killed (and reaped) when dropped, so a failed benchmark leaves nothing behind.
 pub struct Killed(pub Child);
 impl Drop for Killed {

@@ -202,22 +202,25 @@ fn main() {
         let child = start(&bin, &d, port, &[]);
         let ready = wait_ready(port);
         let rss = rss_bytes(child.0.id()).unwrap_or(0);
+        let peak = vigil_bench::peak_rss_bytes(child.0.id()).unwrap_or(0);
         let n = scalar(port, "count({job=\"bench\"})");
         let s = scalar(port, "sum(count_over_time({job=\"bench\"}[1d]))");
         assert_eq!(n, want_series, "{name}: series after start-up");
         assert_eq!(s, want_samples, "{name}: samples after start-up");
         println!(
-            "{name:<11} ready in {:>7.2}s, RSS {:>6.0} MB ({n} series, {s} samples checked)",
+            "{name:<11} ready in {:>7.2}s, RSS {:>6.0} MB, peak before ready {:>6.0} MB ({n} series, {s} samples checked)",
             ready.as_secs_f64(),
-            rss as f64 / 1e6
+            rss as f64 / 1e6,
+            peak as f64 / 1e6
         );
-        rows.push((name, ready, rss));
+        rows.push((name, ready, rss, peak));
         drop(child);
     }
     println!(
-        "\nvigil / Prometheus: time to ready {:.2}x, RSS {:.2}x",
+        "\nvigil / Prometheus: time to ready {:.2}x, RSS {:.2}x, peak RSS {:.2}x",
         rows[1].1.as_secs_f64() / rows[0].1.as_secs_f64(),
-        rows[1].2 as f64 / rows[0].2.max(1) as f64
+        rows[1].2 as f64 / rows[0].2.max(1) as f64,
+        rows[1].3 as f64 / rows[0].3.max(1) as f64
     );
     if std::env::var("VIGIL_BENCH_KEEP").is_err() {
         let _ = std::fs::remove_dir_all(&dir);

@@ -335,49 +335,49 @@ impl Iterator for MergeSeries<'_> {
 }
 
 /// Persist the complete block ranges of Prometheus's head as blocks (one per aligned range
-/// that holds samples); returns them and the newest range's series, which go to vigil's head
-/// (so samples after the last block are accepted, as in Prometheus, and a late sample does not
-/// have to wait for a block).
+/// that holds samples); returns them and where the newest range starts: from there on the
+/// series go to vigil's head (so samples after the last block are accepted, as in Prometheus,
+/// and a late sample does not have to wait for a block). When blocks are written the series
+/// are left sorted by labels. Each block is streamed, one series unpacked at a time.
 fn persist_prometheus_blocks(
     dir: &Path,
     opts: &Options,
     imp: &mut crate::prometheus::head::Import,
     blocks_end: i64,
-) -> std::io::Result<(Vec<Arc<Block>>, Vec<SeriesSamples>)> {
+) -> std::io::Result<(Vec<Arc<Block>>, i64)> {
     let r = opts.block_range_ms.max(1);
-    let Some(hi) = imp
-        .series
-        .iter()
-        .filter_map(|(_, s)| s.last().map(|x| x.t))
-        .max()
-    else {
-        return Ok((Vec::new(), Vec::new()));
+    let Some(hi) = imp.series.iter().filter_map(|(_, s)| s.last_t()).max() else {
+        return Ok((Vec::new(), i64::MIN));
     };
     // Never below the existing blocks' end: the head refuses what is older (out-of-order
     // samples there go into blocks).
     let tail_start = hi.div_euclid(r).saturating_mul(r).max(blocks_end);
-    let mut tail = Vec::new();
     let mut ranges = std::collections::BTreeSet::new();
-    let mut older = Vec::new();
-    for (l, mut s) in std::mem::take(&mut imp.series) {
-        let cut = s.partition_point(|x| x.t < tail_start);
-        if cut == 0 {
-            tail.push((l, s));
+    for (_, p) in &imp.series {
+        let (Some(lo), Some(hi)) = (p.first_t(), p.last_t()) else {
+            continue;
+        };
+        if lo.div_euclid(r) == hi.div_euclid(r) {
+            // All in one range (most series of a short head): no need to unpack them.
+            if lo < tail_start {
+                ranges.insert(lo.div_euclid(r));
+            }
             continue;
         }
-        if cut < s.len() {
-            tail.push((l.clone(), s.split_off(cut)));
-        }
-        for x in s.iter() {
+        for x in p.samples().iter().take_while(|x| x.t < tail_start) {
             ranges.insert(x.t.div_euclid(r));
         }
-        older.push((l, s));
+    }
+    if ranges.is_empty() {
+        // Everything goes to the head, which takes series in any order.
+        return Ok((Vec::new(), tail_start));
     }
     // Blocks list series in label order: sorted once here, on cheap keys where possible.
-    let mut keyed: Vec<(Vec<u8>, SeriesSamples)> = older
-        .into_iter()
-        .map(|x| (crate::prometheus::head::order_key(&x.0), x))
-        .collect();
+    let mut keyed: Vec<(Vec<u8>, (Labels, crate::prometheus::head::Packed))> =
+        std::mem::take(&mut imp.series)
+            .into_iter()
+            .map(|x| (crate::prometheus::head::order_key(&x.0), x))
+            .collect();
     if keyed.iter().all(|(k, _)| !k.is_empty()) {
         keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     } else {
@@ -391,16 +391,17 @@ fn persist_prometheus_blocks(
         let end = start
             .saturating_add(r)
             .min(tail_start.max(start.saturating_add(1)));
-        let series: Vec<(Labels, Vec<Sample>)> = imp
-            .series
-            .iter()
-            .filter_map(|(l, s)| {
-                let a = s.partition_point(|x| x.t < start);
-                let b = s.partition_point(|x| x.t < end);
-                (a < b).then(|| (l.clone(), s[a..b].to_vec()))
-            })
-            .collect();
-        let meta = write_block_as(
+        let series = imp.series.iter().filter_map(|(l, p)| {
+            // Series with nothing in the range are passed over without unpacking.
+            if p.last_t().is_none_or(|t| t < start) || p.first_t().is_none_or(|t| t >= end) {
+                return None;
+            }
+            let s = p.samples();
+            let a = s.partition_point(|x| x.t < start);
+            let b = s.partition_point(|x| x.t < end);
+            (a < b).then(|| Ok((l.clone(), s[a..b].to_vec())))
+        });
+        let meta = write_block_sorted_as(
             opts.block_format,
             dir,
             start,
@@ -416,8 +417,35 @@ fn persist_prometheus_blocks(
     }
     // The blocks' renames are durable before anything they replace moves.
     File::open(dir)?.sync_all()?;
-    imp.series.clear();
-    Ok((out, tail))
+    Ok((out, tail_start))
+}
+
+/// Append the samples at or after `from` of the import's series to `head`, a batch of series
+/// at a time (each batch unpacked only while the head takes it); (appended, refused).
+fn append_imported(
+    head: &Head,
+    series: &[(Labels, crate::prometheus::head::Packed)],
+    from: i64,
+) -> std::io::Result<(u64, u64)> {
+    let (mut n, mut refused) = (0, 0);
+    for batch in series.chunks(8192) {
+        let unpacked: Vec<SeriesSamples> = batch
+            .iter()
+            .filter_map(|(l, p)| {
+                if p.last_t().is_none_or(|t| t < from) {
+                    return None;
+                }
+                let mut s = p.samples();
+                let cut = s.partition_point(|x| x.t < from);
+                s.drain(..cut);
+                (!s.is_empty()).then(|| (l.clone(), s))
+            })
+            .collect();
+        let (a, b) = append_all(head, &unpacked)?;
+        n += a;
+        refused += b;
+    }
+    Ok((n, refused))
 }
 
 /// Move Prometheus's head files out of vigil's way, unchanged, under `prometheus-import/`
@@ -566,12 +594,13 @@ impl Db {
             }
             if writable {
                 let end = max_block(&blocks);
-                let (new_blocks, newest) = persist_prometheus_blocks(dir, &opts, &mut imp, end)?;
+                let (new_blocks, tail_start) =
+                    persist_prometheus_blocks(dir, &opts, &mut imp, end)?;
                 tracing::info!(blocks = new_blocks.len(), elapsed = ?t.elapsed(), "Prometheus head's complete ranges persisted as blocks");
                 blocks.extend(new_blocks);
                 blocks.sort_by_key(|b| b.meta.min_time);
                 stage_prometheus_files(dir, &imp)?;
-                tail = Some((imp, newest, t));
+                tail = Some((imp, tail_start, t));
             } else {
                 imported = Some(imp);
             }
@@ -590,13 +619,13 @@ impl Db {
             } else {
                 Head::in_memory()
             };
-            append_all(&head, &imp.series)?;
+            append_imported(&head, &imp.series, i64::MIN)?;
             head
         } else {
             Head::open_mode(dir, min_valid, writable, opts.wal)?
         };
-        if let Some((imp, newest, t)) = tail {
-            let (n, refused) = append_all(&head, &newest)?;
+        if let Some((imp, tail_start, t)) = tail {
+            let (n, refused) = append_imported(&head, &imp.series, tail_start)?;
             // Durable on disk, not only in the kernel, before Prometheus's copy goes.
             head.sync_wal()?;
             // Refused samples (out of bounds, or older than what the head holds and not held

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use vigil_model::{Label, Labels, Sample};
 
 use super::{Dec, HEAD_CHUNKS_MAGIC, crc};
-use crate::chunk::XorIter;
+use crate::chunk::{XorChunk, XorIter};
 
 const PAGE: usize = 32 * 1024;
 const FRAG_HEADER: usize = 7;
@@ -32,7 +32,7 @@ pub struct Import {
     /// label sets or timestamps: in-order samples at or after
     /// `min_valid`, out-of-order ones (`wbl/`, out-of-order head chunks) whatever their time,
     /// as Prometheus replays them.
-    pub series: Vec<(Labels, Vec<Sample>)>,
+    pub series: Vec<(Labels, Packed)>,
     /// Every Prometheus file and directory found (segments, checkpoint directories, head chunk
     /// files), read or not: what is moved out of vigil's way once the data is safe.
     pub files: Vec<PathBuf>,
@@ -43,6 +43,84 @@ pub struct Import {
     pub orphan_samples: u64,
     /// Records vigil does not store yet (native histograms, exemplars) or does not know.
     pub unsupported_records: u64,
+}
+
+/// A series' samples as an import keeps them: XOR chunks of up to [`PACKED_CHUNK`] samples
+/// (a sample not after the last starts a new chunk), about 1-2 bytes a sample instead of 16,
+/// so reading a long Prometheus head takes memory near what Prometheus's own replay takes.
+/// Decoding gives the samples back in the order they were pushed.
+#[derive(Default)]
+pub struct Packed {
+    chunks: Vec<XorChunk>,
+    len: usize,
+    first_t: i64,
+    /// Every sample after the one before it: already as `read` leaves a series.
+    in_order: bool,
+}
+
+/// Samples per chunk of a [`Packed`] series.
+const PACKED_CHUNK: usize = 240;
+
+impl Packed {
+    fn push(&mut self, s: Sample) {
+        match self.last_t() {
+            None => (self.first_t, self.in_order) = (s.t, true),
+            Some(t) => self.in_order &= s.t > t,
+        }
+        match self.chunks.last_mut() {
+            Some(c) if c.len() < PACKED_CHUNK && c.max_time().is_some_and(|t| s.t > t) => {
+                c.append(s.t, s.v)
+            }
+            _ => {
+                let mut c = XorChunk::new();
+                c.append(s.t, s.v);
+                self.chunks.push(c);
+            }
+        }
+        self.len += 1;
+    }
+
+    /// The samples of `v`, in their order.
+    pub fn from_samples(v: &[Sample]) -> Packed {
+        let mut p = Packed::default();
+        for s in v {
+            p.push(*s);
+        }
+        p
+    }
+
+    /// `other`'s samples after this one's.
+    fn append(&mut self, mut other: Packed) {
+        self.chunks.append(&mut other.chunks);
+        self.len += other.len;
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The newest timestamp of a series in time order (as `read` leaves every series).
+    pub fn last_t(&self) -> Option<i64> {
+        self.chunks.last()?.max_time()
+    }
+
+    /// The oldest timestamp of a series in time order (as `read` leaves every series).
+    pub fn first_t(&self) -> Option<i64> {
+        (self.len > 0).then_some(self.first_t)
+    }
+
+    /// Every sample, in the order pushed.
+    pub fn samples(&self) -> Vec<Sample> {
+        let mut out = Vec::with_capacity(self.len);
+        for c in &self.chunks {
+            out.extend(c.iter());
+        }
+        out
+    }
 }
 
 impl Import {
@@ -291,19 +369,19 @@ fn read_segment(b: &[u8], mut f: impl FnMut(&[u8])) -> End {
 /// allocate more than the series it names.
 #[derive(Default)]
 struct RefSamples {
-    dense: Vec<Vec<Sample>>,
-    sparse: foldhash::HashMap<u64, Vec<Sample>>,
+    dense: Vec<Packed>,
+    sparse: foldhash::HashMap<u64, Packed>,
 }
 
 impl RefSamples {
-    fn get(&mut self, id: u64, known_series: usize) -> &mut Vec<Sample> {
+    fn get(&mut self, id: u64, known_series: usize) -> &mut Packed {
         let limit = (known_series as u64)
             .saturating_mul(2)
             .saturating_add(1 << 16);
         if id < limit {
             let i = id as usize;
             if i >= self.dense.len() {
-                self.dense.resize_with(i + 1, Vec::new);
+                self.dense.resize_with(i + 1, Packed::default);
             }
             &mut self.dense[i]
         } else {
@@ -311,16 +389,32 @@ impl RefSamples {
         }
     }
 
+    /// The ref's samples when they are all in one part (no copy, nothing created).
+    fn only_part(&self, id: u64) -> Option<&Packed> {
+        let dense = self.dense.get(id as usize).filter(|p| !p.is_empty());
+        let sparse = self.sparse.get(&id).filter(|p| !p.is_empty());
+        match (dense, sparse) {
+            (Some(p), None) | (None, Some(p)) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// Whether the ref has no samples in either part.
+    fn has_none(&self, id: u64) -> bool {
+        self.dense.get(id as usize).is_none_or(|p| p.is_empty())
+            && self.sparse.get(&id).is_none_or(|p| p.is_empty())
+    }
+
     /// Both parts: a ref may have gone to the map before enough series were known to place
     /// it in the vector (the caller sorts and deduplicates).
-    fn take(&mut self, id: u64) -> Vec<Sample> {
+    fn take(&mut self, id: u64) -> Packed {
         let mut v = self
             .dense
             .get_mut(id as usize)
             .map(std::mem::take)
             .unwrap_or_default();
         if let Some(more) = self.sparse.remove(&id) {
-            v.extend(more);
+            v.append(more);
         }
         v
     }
@@ -443,7 +537,10 @@ impl Gather {
                     } else {
                         &mut self.samples
                     };
-                    m.get(id, self.labels.len()).extend(it);
+                    let p = m.get(id, self.labels.len());
+                    for x in it {
+                        p.push(x);
+                    }
                 }
                 super::chunks::ENC_HISTOGRAM | super::chunks::ENC_FLOAT_HISTOGRAM => {
                     self.unsupported += 1
@@ -674,39 +771,68 @@ pub fn read(dir: &Path, min_valid: i64) -> std::io::Result<Import> {
     let mut ids: Vec<u64> = g.samples.ids().chain(g.ooo.ids()).collect();
     ids.sort_unstable();
     ids.dedup();
+    // Refs grouped by label set, in order of their first ref: each label set's samples are
+    // unpacked, cleaned, sorted and packed again alone, so only one series is ever unpacked.
     let mut at: foldhash::HashMap<Labels, usize> = Default::default();
     at.reserve(ids.len());
-    let mut series: Vec<(Labels, Vec<Sample>)> = Vec::with_capacity(ids.len());
+    let mut groups: Vec<(Labels, Vec<u64>)> = Vec::with_capacity(ids.len());
     for id in ids {
-        let mut samples = g.samples.take(id);
-        samples.retain(|s| s.t >= min_valid);
-        samples.extend(g.ooo.take(id));
         let Some(labels) = g.labels.get(&id) else {
             // Its series record was in a file that could not be read (Prometheus drops a
             // series' samples with its record only after they are in a block).
-            imp.orphan_samples += samples.len() as u64;
+            let kept = g
+                .samples
+                .take(id)
+                .samples()
+                .iter()
+                .filter(|s| s.t >= min_valid)
+                .count();
+            imp.orphan_samples += (kept + g.ooo.take(id).len()) as u64;
             continue;
         };
-        if let Some(stones) = g.stones.remove(&id) {
-            let stones = super::tombstones::normalize(stones);
-            samples.retain(|s| !super::tombstones::deleted(&stones, s.t));
-        }
-        if samples.is_empty() {
-            continue;
-        }
         match at.get(labels) {
-            Some(&i) => series[i].1.extend(samples),
+            Some(&i) => groups[i].1.push(id),
             None => {
-                at.insert(labels.clone(), series.len());
-                series.push((labels.clone(), samples));
+                at.insert(labels.clone(), groups.len());
+                groups.push((labels.clone(), vec![id]));
             }
         }
     }
-    for (_, s) in &mut series {
-        if !s.is_sorted_by_key(|x| x.t) {
-            s.sort_by_key(|x| x.t);
+    drop(at);
+    let mut series: Vec<(Labels, Packed)> = Vec::with_capacity(groups.len());
+    for (labels, ids) in groups {
+        // Most series: one ref, in time order, nothing out of order, deleted or too old to
+        // keep; kept packed as they are.
+        if let [id] = ids[..] {
+            let plain = g
+                .samples
+                .only_part(id)
+                .is_some_and(|p| p.in_order && p.first_t >= min_valid)
+                && g.ooo.has_none(id)
+                && !g.stones.contains_key(&id);
+            if plain {
+                series.push((labels, g.samples.take(id)));
+                continue;
+            }
         }
-        s.dedup_by_key(|x| x.t);
+        let mut all: Vec<Sample> = Vec::new();
+        for id in ids {
+            let mut samples = g.samples.take(id).samples();
+            samples.retain(|s| s.t >= min_valid);
+            samples.extend(g.ooo.take(id).samples());
+            if let Some(stones) = g.stones.remove(&id) {
+                let stones = super::tombstones::normalize(stones);
+                samples.retain(|s| !super::tombstones::deleted(&stones, s.t));
+            }
+            all.extend(samples);
+        }
+        if !all.is_sorted_by_key(|x| x.t) {
+            all.sort_by_key(|x| x.t);
+        }
+        all.dedup_by_key(|x| x.t);
+        if !all.is_empty() {
+            series.push((labels, Packed::from_samples(&all)));
+        }
     }
     imp.series = series;
     imp.samples = imp.series.iter().map(|(_, s)| s.len() as u64).sum();
@@ -819,7 +945,7 @@ mod tests {
                 .find(|(l, _)| l.metric_name() == Some("up"))
                 .unwrap();
             assert_eq!(up.1.len(), 1995);
-            assert_eq!(up.1[0], Sample { t: 5000, v: 5.0 });
+            assert_eq!(up.1.samples()[0], Sample { t: 5000, v: 5.0 });
             assert!(imp.complete());
             assert_eq!(imp.files.len(), 1);
         }
@@ -941,7 +1067,7 @@ mod tests {
             .find(|(l, _)| l.metric_name() == Some("up"))
             .unwrap();
         assert_eq!(
-            up.1,
+            up.1.samples(),
             vec![Sample { t: 1000, v: 1.0 }, Sample { t: 2000, v: 2.0 }]
         );
     }
@@ -1024,7 +1150,7 @@ mod tests {
             imp.unreadable[0].1
         );
         assert_eq!(
-            imp.series[0].1,
+            imp.series[0].1.samples(),
             vec![Sample { t: 1000, v: 1.0 }, Sample { t: 3000, v: 3.0 }]
         );
         // The newest segment cut inside a record: a crash, read up to it.
@@ -1052,5 +1178,36 @@ mod tests {
                 imp.unreadable[0].1
             );
         }
+    }
+
+    #[test]
+    fn packed_samples_come_back_in_push_order_at_a_fraction_of_the_size() {
+        let mut v: Vec<Sample> = (0..1000)
+            .map(|k| Sample {
+                t: k * 15_000,
+                v: (k % 7) as f64,
+            })
+            .collect();
+        // Out of order and repeated timestamps start new chunks but keep their order.
+        v.push(Sample { t: 5, v: 1.5 });
+        v.push(Sample { t: 5, v: 2.5 });
+        v.push(Sample {
+            t: 20_000_000,
+            v: f64::NAN,
+        });
+        let p = Packed::from_samples(&v);
+        assert_eq!(p.len(), v.len());
+        let back = p.samples();
+        assert_eq!(back.len(), v.len());
+        for (a, b) in back.iter().zip(&v) {
+            assert_eq!((a.t, a.v.to_bits()), (b.t, b.v.to_bits()));
+        }
+        assert_eq!(p.last_t(), Some(20_000_000));
+        let bytes: usize = p.chunks.iter().map(|c| c.bytes().len()).sum();
+        assert!(
+            bytes * 4 < v.len() * 16,
+            "{bytes} bytes for {} samples",
+            v.len()
+        );
     }
 }
