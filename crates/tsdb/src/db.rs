@@ -384,6 +384,11 @@ fn persist_prometheus_blocks(
         keyed.sort_unstable_by(|a, b| a.1.0.cmp(&b.1.0));
     }
     imp.series = keyed.into_iter().map(|(_, x)| x).collect();
+    // The keys order as the labels do for every label set Prometheus writes; should one not,
+    // the labels decide (the block writer refuses series out of order).
+    if !imp.series.windows(2).all(|w| w[0].0 < w[1].0) {
+        imp.series.sort_by(|a, b| a.0.cmp(&b.0));
+    }
     let mut out = Vec::new();
     for k in ranges {
         let start = k.saturating_mul(r);

@@ -91,6 +91,14 @@ impl Packed {
 
     /// `other`'s samples after this one's.
     fn append(&mut self, mut other: Packed) {
+        if self.is_empty() {
+            *self = other;
+            return;
+        }
+        if other.is_empty() {
+            return;
+        }
+        self.in_order &= other.in_order && self.last_t().is_some_and(|t| other.first_t > t);
         self.chunks.append(&mut other.chunks);
         self.len += other.len;
     }
@@ -1209,5 +1217,28 @@ mod tests {
             "{bytes} bytes for {} samples",
             v.len()
         );
+    }
+
+    #[test]
+    fn packed_parts_joined_keep_their_first_time_and_order() {
+        let part = |ts: &[i64]| {
+            Packed::from_samples(&ts.iter().map(|&t| Sample { t, v: 1.0 }).collect::<Vec<_>>())
+        };
+        // A ref whose samples are all in the sparse part: taken whole, first time kept.
+        let mut p = Packed::default();
+        p.append(part(&[-5000, 1000]));
+        assert_eq!(
+            (p.first_t(), p.last_t(), p.in_order),
+            (Some(-5000), Some(1000), true)
+        );
+        p.append(part(&[2000]));
+        assert!(p.in_order);
+        p.append(part(&[1500]));
+        assert!(!p.in_order, "a part older than what came before");
+        assert_eq!(p.first_t(), Some(-5000));
+        let mut r = RefSamples::default();
+        r.get(1 << 20, 0).push(Sample { t: -7, v: 1.0 });
+        let taken = r.take(1 << 20);
+        assert_eq!((taken.first_t(), taken.in_order), (Some(-7), true));
     }
 }
