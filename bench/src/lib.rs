@@ -104,18 +104,23 @@ pub fn rss_bytes(pid: u32) -> Option<u64> {
     Some(s.split_whitespace().nth(1)?.parse::<u64>().ok()? * 4096)
 }
 
-/// Peak resident memory of a process in bytes (`VmHWM` of `/proc/<pid>/status`).
-pub fn peak_rss_bytes(pid: u32) -> Option<u64> {
+/// A field of `/proc/<pid>/status` in bytes (`VmHWM`, `RssAnon`, ...).
+pub fn proc_status_bytes(pid: u32, field: &str) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let kb: u64 = s
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?
         .trim()
         .trim_end_matches("kB")
         .trim()
         .parse()
         .ok()?;
     Some(kb * 1024)
+}
+
+/// Peak resident memory of a process in bytes (`VmHWM`).
+pub fn peak_rss_bytes(pid: u32) -> Option<u64> {
+    proc_status_bytes(pid, "VmHWM")
 }
 
 /// A child process killed (and reaped) when dropped, so a failed benchmark leaves nothing behind.

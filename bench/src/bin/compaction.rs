@@ -15,25 +15,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use vigil_bench::{Killed, free_port, http_get, rss_bytes};
+use vigil_bench::{Killed, free_port, rss_bytes};
 use vigil_model::{Labels, Sample};
 use vigil_tsdb::block::Compaction;
 
 const HOUR_MS: i64 = 3_600_000;
-
-/// A field of `/proc/<pid>/status` in bytes (`VmHWM`, `RssAnon`, ...).
-fn status_bytes(pid: u32, field: &str) -> Option<u64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kb = s
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse::<u64>()
-        .ok()?;
-    Some(kb * 1024)
-}
 
 /// Whether `data` holds a block spanning six hours (the compaction's result).
 fn compacted(data: &Path) -> bool {
@@ -50,22 +36,6 @@ fn compacted(data: &Path) -> bool {
                         == 6 * HOUR_MS
                 })
         })
-}
-
-fn scalar(port: u16, q: &str, t: f64) -> f64 {
-    let body = http_get(
-        port,
-        &format!(
-            "/api/v1/query?query={}&time={t:.3}",
-            vigil_bench::servers::urlencode(q)
-        ),
-    )
-    .unwrap_or_default();
-    let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-    v["data"]["result"][0]["value"][1]
-        .as_str()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("{q}: {body:.300}"))
 }
 
 fn main() {
@@ -180,7 +150,7 @@ fn main() {
         let mut anon = 0;
         let mut settle = None;
         loop {
-            anon = anon.max(status_bytes(pid, "RssAnon").unwrap_or(0));
+            anon = anon.max(vigil_bench::proc_status_bytes(pid, "RssAnon").unwrap_or(0));
             match settle {
                 // A few seconds past the new block's appearance: the merge's end.
                 Some(at) if Instant::now() >= at => break,
@@ -194,12 +164,10 @@ fn main() {
             std::thread::sleep(Duration::from_millis(20));
         }
         let took = t.elapsed().as_secs_f64();
-        let peak = status_bytes(pid, "VmHWM").unwrap_or(0);
-        let count = scalar(
-            port,
-            &format!("sum(count_over_time({{job=\"bench\"}}[{}s]))", hours * 3600),
-            (end - 1) as f64 / 1000.0,
-        );
+        let peak = vigil_bench::peak_rss_bytes(pid).unwrap_or(0);
+        let q = format!("sum(count_over_time({{job=\"bench\"}}[{}s]))", hours * 3600);
+        let count = vigil_bench::instant_at(port, &q, (end - 1) as f64 / 1000.0)
+            .unwrap_or_else(|| panic!("{name}: no answer to {q}"));
         assert_eq!(
             count as u64, written,
             "{name} holds every sample after compacting"

@@ -123,9 +123,9 @@ fn decode_streamed(
                 if c.max_time_ms < mint || c.min_time_ms > maxt {
                     continue;
                 }
-                if c.data.len() < 2 {
+                let Some(iter) = vigil_tsdb::chunk::XorIter::from_bytes(&c.data) else {
                     return Err(damaged(at, "an XOR chunk shorter than its header".into()));
-                }
+                };
                 let want = u16::from_be_bytes([c.data[0], c.data[1]]) as usize;
                 // The header bounds what the chunk can add: checked before decoding it, so a
                 // small chunk of many samples cannot take memory past the budget.
@@ -133,9 +133,6 @@ fn decode_streamed(
                 if decoded + label_bytes + (samples.len() + want) * size > limit {
                     return Err(StreamError::OverBudget);
                 }
-                let Some(iter) = vigil_tsdb::chunk::XorIter::from_bytes(&c.data) else {
-                    return Err(damaged(at, "an XOR chunk shorter than its header".into()));
-                };
                 let mut n = 0;
                 samples.extend(
                     iter.inspect(|_| n += 1)

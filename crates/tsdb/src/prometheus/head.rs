@@ -52,7 +52,6 @@ pub struct Import {
 #[derive(Default)]
 pub struct Packed {
     chunks: Vec<XorChunk>,
-    len: usize,
     first_t: i64,
     /// Every sample after the one before it: already as `read` leaves a series.
     in_order: bool,
@@ -77,7 +76,6 @@ impl Packed {
                 self.chunks.push(c);
             }
         }
-        self.len += 1;
     }
 
     /// The samples of `v`, in their order.
@@ -100,15 +98,14 @@ impl Packed {
         }
         self.in_order &= other.in_order && self.last_t().is_some_and(|t| other.first_t > t);
         self.chunks.append(&mut other.chunks);
-        self.len += other.len;
     }
 
     pub fn len(&self) -> usize {
-        self.len
+        self.chunks.iter().map(XorChunk::len).sum()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.chunks.is_empty()
     }
 
     /// The newest timestamp of a series in time order (as `read` leaves every series).
@@ -118,12 +115,12 @@ impl Packed {
 
     /// The oldest timestamp of a series in time order (as `read` leaves every series).
     pub fn first_t(&self) -> Option<i64> {
-        (self.len > 0).then_some(self.first_t)
+        (!self.is_empty()).then_some(self.first_t)
     }
 
     /// Every sample, in the order pushed.
     pub fn samples(&self) -> Vec<Sample> {
-        let mut out = Vec::with_capacity(self.len);
+        let mut out = Vec::with_capacity(self.len());
         for c in &self.chunks {
             out.extend(c.iter());
         }
