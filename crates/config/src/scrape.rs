@@ -1,0 +1,240 @@
+//! The `global` section and scrape configs: intervals, limits, protocols, and what they inherit.
+
+use super::*;
+
+pub(crate) fn protocols(
+    ctx: &Ctx<'_>,
+    field: &str,
+    v: &Option<Vec<String>>,
+) -> Result<Option<Vec<ScrapeProtocol>>, ConfigError> {
+    let Some(v) = v else { return Ok(None) };
+    let mut out = Vec::new();
+    for p in v {
+        let sp = ScrapeProtocol::parse(p).ok_or_else(|| ctx.err(field, format!("unknown scrape protocol {p}, supported: [OpenMetricsText0.0.1 OpenMetricsText1.0.0 PrometheusProto PrometheusText0.0.4 PrometheusText1.0.0]")))?;
+        if out.contains(&sp) {
+            return Err(ctx.err(
+                field,
+                format!("duplicated protocol in scrape_protocols, got {v:?}"),
+            ));
+        }
+        out.push(sp);
+    }
+    if out.is_empty() {
+        return Err(ctx.err(field, "scrape_protocols cannot be empty"));
+    }
+    Ok(Some(out))
+}
+
+pub(crate) fn scrape_config(
+    ctx: &Ctx<'_>,
+    field: &str,
+    s: &RawScrapeConfig,
+    g: &GlobalConfig,
+    notes: &mut Vec<Unimplemented>,
+) -> Result<ScrapeConfig, ConfigError> {
+    let job = s.job_name.clone().unwrap_or_default();
+    let f = if job.is_empty() {
+        field.to_string()
+    } else {
+        format!("{field} (job {job:?})")
+    };
+    // Prometheus reads the service discovery sections before it checks the job name, so a
+    // bad SD config is what it reports first.
+    let kube = kubernetes(
+        ctx,
+        &format!("{f}.kubernetes_sd_configs"),
+        &s.kubernetes_sd_configs,
+    )?;
+    for (i, h) in s.http_sd_configs.iter().flatten().enumerate() {
+        let hf = format!("{f}.http_sd_configs[{i}]");
+        let Some(h) = h else {
+            return Err(ctx.err(hf, "empty or null section in http_sd_configs"));
+        };
+        let _at = ctx.at(h);
+        http_of!(ctx, &hf, &h.value)?;
+    }
+    if job.is_empty() {
+        return Err(ctx.err(field, "job_name is empty"));
+    }
+    let interval = ctx
+        .duration(&format!("{f}.scrape_interval"), &s.scrape_interval)?
+        .unwrap_or(g.scrape_interval);
+    let timeout = match ctx.duration(&format!("{f}.scrape_timeout"), &s.scrape_timeout)? {
+        Some(t) => t,
+        None => g.scrape_timeout.min(interval),
+    };
+    if timeout > interval {
+        return Err(ctx.err(&f, format!("scrape timeout greater than scrape interval for scrape config with job name {job:?}")));
+    }
+    let scheme = s.scheme.clone().unwrap_or_else(|| "http".into());
+    if scheme != "http" && scheme != "https" {
+        return Err(ctx.err(
+            format!("{f}.scheme"),
+            format!("unknown scrape scheme {scheme:?}: only http and https are supported"),
+        ));
+    }
+    let body_size_limit = match &s.body_size_limit {
+        None => g.body_size_limit,
+        Some(t) => parse_size(&t.0).map_err(|e| ctx.err(format!("{f}.body_size_limit"), e))?,
+    };
+    if let Some(p) = &s.fallback_scrape_protocol {
+        ScrapeProtocol::parse(p).ok_or_else(|| {
+            ctx.err(
+                format!("{f}.fallback_scrape_protocol"),
+                format!("unknown fallback_scrape_protocol {p:?}"),
+            )
+        })?;
+    }
+    let mut unsupported = Vec::new();
+    macro_rules! opaque {
+        ($($n:ident),*) => {$(
+            if let Some(list) = &s.$n {
+                if list.iter().any(Option::is_none) {
+                    return Err(ctx.err(format!("{f}.{}", stringify!($n)), format!("empty or null section in {}", stringify!($n))));
+                }
+                unsupported.push(stringify!($n).to_string());
+            }
+        )*};
+    }
+    opaque!(
+        azure_sd_configs,
+        consul_sd_configs,
+        digitalocean_sd_configs,
+        docker_sd_configs,
+        dockerswarm_sd_configs,
+        dns_sd_configs,
+        ec2_sd_configs,
+        eureka_sd_configs,
+        gce_sd_configs,
+        hetzner_sd_configs,
+        ionos_sd_configs,
+        kuma_sd_configs,
+        lightsail_sd_configs,
+        linode_sd_configs,
+        marathon_sd_configs,
+        nerve_sd_configs,
+        nomad_sd_configs,
+        oci_sd_configs,
+        openstack_sd_configs,
+        outscale_sd_configs,
+        ovhcloud_sd_configs,
+        puppetdb_sd_configs,
+        scaleway_sd_configs,
+        serverset_sd_configs,
+        stackit_sd_configs,
+        triton_sd_configs,
+        uyuni_sd_configs,
+        vultr_sd_configs
+    );
+    if s.http_sd_configs.is_some() {
+        unsupported.push("http_sd_configs".into());
+    }
+    unsupported.sort();
+    // Name the file too when the job comes from `scrape_config_files`.
+    let whence = if ctx.included {
+        format!(" in {}", ctx.file)
+    } else {
+        String::new()
+    };
+    for u in &unsupported {
+        notes.push(Unimplemented::Field(format!(
+            "{f}{whence}: {u} is not supported by vigil yet and will discover no targets"
+        )));
+    }
+    Ok(ScrapeConfig {
+        job_name: job.clone(),
+        honor_labels: s.honor_labels.unwrap_or(false),
+        honor_timestamps: s.honor_timestamps.unwrap_or(true),
+        track_timestamps_staleness: s.track_timestamps_staleness.unwrap_or(false),
+        scrape_interval: interval,
+        scrape_timeout: timeout,
+        scrape_protocols: protocols(ctx, &format!("{f}.scrape_protocols"), &s.scrape_protocols)?
+            .unwrap_or_else(|| g.scrape_protocols.clone()),
+        metrics_path: s.metrics_path.clone().unwrap_or_else(|| "/metrics".into()),
+        scheme,
+        params: s.params.clone().unwrap_or_default(),
+        enable_compression: s.enable_compression.unwrap_or(true),
+        body_size_limit,
+        sample_limit: s.sample_limit.unwrap_or(g.sample_limit),
+        target_limit: s.target_limit.unwrap_or(g.target_limit),
+        label_limit: s.label_limit.unwrap_or(g.label_limit),
+        label_name_length_limit: s
+            .label_name_length_limit
+            .unwrap_or(g.label_name_length_limit),
+        label_value_length_limit: s
+            .label_value_length_limit
+            .unwrap_or(g.label_value_length_limit),
+        keep_dropped_targets: s.keep_dropped_targets.unwrap_or(g.keep_dropped_targets),
+        http_client: http_of!(ctx, &f, s)?,
+        static_configs: static_configs(
+            ctx,
+            &format!("{f}.static_configs"),
+            &s.static_configs,
+            s.relabel_configs.as_ref().is_none_or(|r| r.is_empty()),
+        )?,
+        file_sd_configs: file_sd(ctx, &format!("{f}.file_sd_configs"), &s.file_sd_configs)?,
+        kubernetes_sd_configs: kube,
+        unsupported_sd_configs: unsupported,
+        relabel_configs: relabels(
+            ctx,
+            &format!("{f}.relabel_configs"),
+            "target relabeling rule in scrape config",
+            &s.relabel_configs,
+        )?,
+        metric_relabel_configs: relabels(
+            ctx,
+            &format!("{f}.metric_relabel_configs"),
+            "metric relabeling rule in scrape config",
+            &s.metric_relabel_configs,
+        )?,
+    })
+}
+
+pub(crate) fn global(
+    ctx: &Ctx<'_>,
+    g: &Option<Spanned<RawGlobal>>,
+) -> Result<GlobalConfig, ConfigError> {
+    let mut out = GlobalConfig::default();
+    let Some(g) = g else { return Ok(out) };
+    let _at = ctx.at(g);
+    let g = &g.value;
+    if let Some(d) = ctx.duration("global.scrape_interval", &g.scrape_interval)? {
+        out.scrape_interval = d;
+    }
+    match ctx.duration("global.scrape_timeout", &g.scrape_timeout)? {
+        Some(d) => out.scrape_timeout = d,
+        None => out.scrape_timeout = out.scrape_timeout.min(out.scrape_interval),
+    }
+    if out.scrape_timeout > out.scrape_interval {
+        return Err(ctx.err(
+            "global",
+            "global scrape timeout greater than scrape interval",
+        ));
+    }
+    if let Some(d) = ctx.duration("global.evaluation_interval", &g.evaluation_interval)? {
+        out.evaluation_interval = d;
+    }
+    if let Some(d) = ctx.duration("global.rule_query_offset", &g.rule_query_offset)? {
+        out.rule_query_offset = d;
+    }
+    out.external_labels = labels_map(ctx, "global.external_labels", &g.external_labels)?;
+    if let Some(t) = &g.body_size_limit {
+        out.body_size_limit = parse_size(&t.0).map_err(|e| ctx.err("global.body_size_limit", e))?;
+    }
+    out.sample_limit = g.sample_limit.unwrap_or(0);
+    out.target_limit = g.target_limit.unwrap_or(0);
+    out.label_limit = g.label_limit.unwrap_or(0);
+    out.label_name_length_limit = g.label_name_length_limit.unwrap_or(0);
+    out.label_value_length_limit = g.label_value_length_limit.unwrap_or(0);
+    out.keep_dropped_targets = g.keep_dropped_targets.unwrap_or(0);
+    if let Some(p) = protocols(ctx, "global.scrape_protocols", &g.scrape_protocols)? {
+        out.scrape_protocols = p;
+    }
+    if let Some(s) = &g.metric_name_validation_scheme
+        && !matches!(s.as_str(), "" | "utf8" | "legacy")
+    {
+        return Err(ctx.err("global.metric_name_validation_scheme", format!("unknown global name validation method specified, must be either '', 'legacy' or 'utf8', got {s}")));
+    }
+    out.query_log_file = g.query_log_file.as_deref().map(|p| ctx.path(p));
+    Ok(out)
+}

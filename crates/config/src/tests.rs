@@ -1,0 +1,254 @@
+//! The config crate's tests: parsing, validation and errors as Prometheus words them.
+
+use super::*;
+
+fn parse(y: &str) -> Result<Config, ConfigError> {
+    Config::parse(y, Path::new("/etc/prometheus"))
+}
+
+#[test]
+fn defaults_and_inheritance() {
+    let c = parse("global:\n  scrape_interval: 15s\nscrape_configs:\n  - job_name: a\n  - job_name: b\n    scrape_interval: 5s\n").unwrap();
+    assert_eq!(c.scrape_configs[0].scrape_interval, Duration::from_secs(15));
+    assert_eq!(c.scrape_configs[0].scrape_timeout, Duration::from_secs(10));
+    assert_eq!(
+        c.scrape_configs[1].scrape_timeout,
+        Duration::from_secs(5),
+        "timeout capped at the interval"
+    );
+    assert_eq!(c.scrape_configs[0].metrics_path, "/metrics");
+    assert!(c.scrape_configs[0].honor_timestamps);
+}
+
+#[test]
+fn errors_name_the_field() {
+    let e = parse("scrape_configs:\n  - job_name: a\n    relabel_configs:\n      - regex: x\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("scrape_configs[0] (job \"a\").relabel_configs[0]")
+            && e.contains("requires 'target_label'"),
+        "{e}"
+    );
+    let e = parse("scrape_configs:\n  - job_name: a\n    bogus: 1\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("bogus"), "{e}");
+    let e = parse("scrape_configs:\n  - job_name: a\nscrape_configs:\n  - job_name: b\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("(line 3, column 1): field scrape_configs already set"),
+        "{e}"
+    );
+}
+
+#[test]
+fn errors_carry_path_job_and_position() {
+    let y = "scrape_configs:\n  - job_name: a\n  - job_name: b\n    relabel_configs:\n      - source_labels: [x]\n        action: hashmod\n        target_label: y\n";
+    let e = parse(y).unwrap_err();
+    assert_eq!(
+        e.field(),
+        Some("scrape_configs[1] (job \"b\").relabel_configs[0]")
+    );
+    assert_eq!(e.line_column(), Some((5, 9)));
+    assert_eq!(
+        e.to_string(),
+        "parsing YAML file <config>: scrape_configs[1] (job \"b\").relabel_configs[0] (line 5, column 9): relabel configuration for hashmod requires non-zero modulus"
+    );
+    // Shape errors: Prometheus's wording, the section's path, the key's position.
+    let e = parse("scrape_configs:\n  - job_name: a\n    consult_sd_configs: []\n").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "parsing YAML file <config>: scrape_configs[0] (line 3, column 5): field consult_sd_configs not found in type config.ScrapeConfig"
+    );
+    let e = parse("global:\n  scrape_interval: [1]\n").unwrap_err();
+    assert_eq!(e.field(), Some("global.scrape_interval"), "{e}");
+    assert_eq!(e.line_column().map(|l| l.0), Some(2), "{e}");
+    // Regex errors fit on one line and quote the pattern.
+    let e = parse("scrape_configs:\n  - job_name: a\n    relabel_configs:\n      - regex: abc(def\n        target_label: x\n")
+            .unwrap_err()
+            .to_string();
+    assert!(
+        e.ends_with("error parsing regexp: unclosed group: `abc(def`") && !e.contains('\n'),
+        "{e}"
+    );
+}
+
+#[test]
+fn unsupported_discovery_is_kept_and_warned_about() {
+    let c = parse("scrape_configs:\n  - job_name: a\n  - job_name: bar\n    consul_sd_configs:\n      - server: x\n    static_configs:\n      - targets: [a:1]\n").unwrap();
+    assert_eq!(
+        c.scrape_configs[1].unsupported_sd_configs,
+        ["consul_sd_configs"]
+    );
+    assert_eq!(
+        c.warnings,
+        [
+            "scrape_configs[1] (job \"bar\"): consul_sd_configs is not supported by vigil yet and will discover no targets"
+        ]
+    );
+    let e = parse("scrape_configs:\n  - job_name: a\n    consul_sd_configs: {server: x}\n")
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("scrape_configs[0].consul_sd_configs"),
+        "{e}"
+    );
+}
+
+#[test]
+fn masking_covers_every_way_of_writing_a_secret() {
+    let y = r#"global:
+  scrape_interval: 15s
+remote_write:
+  - url: http://user:hunter1@remote/push
+    basic_auth:
+      username: u
+      password: &pw "hunter2 # not a comment"
+scrape_configs:
+  - job_name: a
+    authorization: {type: Bearer, credentials: hunter3}
+    tls_config:
+      cert_file: c
+      key: |
+        -----BEGIN hunter4-----
+        abc
+    http_headers:
+      X-Token:
+        secrets: ["hunter5", hunter6]
+  - job_name: b
+    basic_auth:
+      username: v
+      password: *pw
+    consul_sd_configs:
+      - server: x
+        token: hunter7
+        tls_config: {key: hunter8, cert: c}
+"#;
+    let c = parse(y).unwrap();
+    let m = c.to_masked_yaml();
+    for n in 1..=8 {
+        assert!(!m.contains(&format!("hunter{n}")), "hunter{n} leaked:\n{m}");
+    }
+    // Still YAML with the same shape.
+    let again = parse(&m).unwrap();
+    assert_eq!(again.scrape_configs.len(), 2);
+    assert_eq!(
+        again.scrape_configs[1]
+            .http_client
+            .basic_auth
+            .as_ref()
+            .and_then(|b| b.password.as_ref())
+            .map(|p| p.0.as_str()),
+        Some("<secret>")
+    );
+    assert!(m.contains("scrape_interval: 15s"));
+}
+
+#[test]
+fn bearer_token_becomes_authorization_and_secrets_are_masked() {
+    let c = parse(
+        "scrape_configs:\n  - job_name: a\n    bearer_token: 1234\n    basic_auth_unused: null\n",
+    )
+    .unwrap_err();
+    let _ = c;
+    let c = parse("scrape_configs:\n  - job_name: a\n    bearer_token: 1234\n").unwrap();
+    let a = c.scrape_configs[0]
+        .http_client
+        .authorization
+        .as_ref()
+        .unwrap();
+    assert_eq!(
+        (a.kind.as_str(), a.credentials.as_ref().unwrap().0.as_str()),
+        ("Bearer", "1234")
+    );
+    assert!(c.to_masked_yaml().contains("bearer_token: <secret>"));
+    assert!(!c.to_masked_yaml().contains("1234"));
+}
+
+#[test]
+fn relative_paths_resolve_against_the_config_dir() {
+    let c = parse(
+        "scrape_configs:\n  - job_name: a\n    file_sd_configs:\n      - files: ['t/*.json']\n",
+    )
+    .unwrap();
+    assert_eq!(
+        c.scrape_configs[0].file_sd_configs[0].files[0],
+        "/etc/prometheus/t/*.json"
+    );
+}
+
+/// Remote write authentication vigil cannot do is refused naming the field; what it does
+/// not send (metadata, remote write 2.0) is named.
+#[test]
+fn remote_write_refuses_unsupported_auth_and_names_what_is_not_sent() {
+    for what in ["sigv4", "azuread", "google_iam"] {
+        let y = format!("remote_write:\n  - url: http://r/w\n    {what}: {{}}\n");
+        let e = Config::parse(&y, Path::new(".")).unwrap_err().to_string();
+        assert!(e.contains(&format!("remote_write[0].{what}")), "{e}");
+    }
+    let y = "remote_write:\n  - url: http://r/w\n    protobuf_message: io.prometheus.write.v2.Request\n";
+    let c = Config::parse(y, Path::new(".")).unwrap();
+    assert_eq!(
+        c.remote_write[0].protobuf_message,
+        "io.prometheus.write.v2.Request"
+    );
+    let u: Vec<String> = c.unimplemented().iter().map(|u| u.to_string()).collect();
+    assert!(
+        !u.iter()
+            .any(|m| m.contains("protobuf_message") || m.contains("metadata_config")),
+        "{u:?}"
+    );
+    let y = "remote_write:\n  - url: http://r/w\n    round_robin_dns: true\n    send_native_histograms: true\n";
+    let c = Config::parse(y, Path::new(".")).unwrap();
+    let u: Vec<String> = c.unimplemented().iter().map(|u| u.to_string()).collect();
+    assert!(
+        u.iter()
+            .any(|m| m.starts_with("remote_write[0].round_robin_dns")),
+        "{u:?}"
+    );
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.contains("send_native_histograms")),
+        "{:?}",
+        c.warnings
+    );
+}
+
+/// Fields Prometheus accepts and vigil does not act on are named, and `_ref` secrets are
+/// refused: none is silently ignored.
+#[test]
+fn fields_vigil_does_not_act_on_are_named() {
+    let y = "global:\n  query_log_file: q.log\n  external_labels: {dc: eu}\nscrape_configs:\n  - job_name: a\n    scrape_native_histograms: true\n    scrape_failure_log_file: f.log\n    enable_http2: false\n    static_configs: [{targets: ['a:1']}]\n";
+    let c = Config::parse(y, Path::new(".")).unwrap();
+    let u: Vec<String> = c.unimplemented().iter().map(|u| u.to_string()).collect();
+    for want in [
+        "global.query_log_file: vigil does not write a query log",
+        "scrape_configs[0] (a).scrape_native_histograms:",
+        "scrape_configs[0] (a).scrape_failure_log_file:",
+    ] {
+        assert!(u.iter().any(|m| m.starts_with(want)), "{want}: {u:?}");
+    }
+    // External labels are acted on (alerts, remote write, federation, remote read).
+    assert!(!u.iter().any(|m| m.contains("external_labels")), "{u:?}");
+    assert!(
+        c.warnings.iter().any(|w| w.contains("enable_http2")),
+        "{:?}",
+        c.warnings
+    );
+    for (y, want) in [
+        (
+            "scrape_configs:\n  - job_name: a\n    basic_auth: {username: u, password_ref: p}\n",
+            "password_ref is not supported",
+        ),
+        (
+            "scrape_configs:\n  - job_name: a\n    tls_config: {ca_ref: c}\n",
+            "ca_ref is not supported",
+        ),
+    ] {
+        let e = Config::parse(y, Path::new(".")).unwrap_err().to_string();
+        assert!(e.contains(want), "{e}");
+    }
+}

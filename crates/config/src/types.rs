@@ -1,0 +1,385 @@
+//! The resolved config: what other crates read once a `prometheus.yml` is validated, with defaults
+//! and global inheritance applied.
+
+use super::*;
+
+/// A secret: printed as `<secret>`.
+#[derive(Clone, PartialEq, Default)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<secret>")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScrapeProtocol {
+    OpenMetricsText1_0_0,
+    OpenMetricsText0_0_1,
+    PrometheusText0_0_4,
+    PrometheusText1_0_0,
+    PrometheusProto,
+}
+
+impl ScrapeProtocol {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "OpenMetricsText1.0.0" => ScrapeProtocol::OpenMetricsText1_0_0,
+            "OpenMetricsText0.0.1" => ScrapeProtocol::OpenMetricsText0_0_1,
+            "PrometheusText0.0.4" => ScrapeProtocol::PrometheusText0_0_4,
+            "PrometheusText1.0.0" => ScrapeProtocol::PrometheusText1_0_0,
+            "PrometheusProto" => ScrapeProtocol::PrometheusProto,
+            _ => return None,
+        })
+    }
+
+    /// Prometheus 3's default order.
+    pub fn defaults() -> Vec<Self> {
+        vec![
+            ScrapeProtocol::OpenMetricsText1_0_0,
+            ScrapeProtocol::OpenMetricsText0_0_1,
+            ScrapeProtocol::PrometheusText1_0_0,
+            ScrapeProtocol::PrometheusText0_0_4,
+        ]
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct GlobalConfig {
+    pub scrape_interval: Duration,
+    pub scrape_timeout: Duration,
+    pub evaluation_interval: Duration,
+    /// How far back rule queries look (`query_offset` of groups that set none).
+    pub rule_query_offset: Duration,
+    pub external_labels: Labels,
+    pub body_size_limit: u64,
+    pub sample_limit: u64,
+    pub target_limit: u64,
+    pub label_limit: u64,
+    pub label_name_length_limit: u64,
+    pub label_value_length_limit: u64,
+    pub keep_dropped_targets: u64,
+    pub scrape_protocols: Vec<ScrapeProtocol>,
+    pub query_log_file: Option<String>,
+}
+
+impl Default for GlobalConfig {
+    fn default() -> Self {
+        GlobalConfig {
+            scrape_interval: Duration::from_secs(60),
+            scrape_timeout: Duration::from_secs(10),
+            evaluation_interval: Duration::from_secs(60),
+            rule_query_offset: Duration::ZERO,
+            external_labels: Labels::empty(),
+            body_size_limit: 0,
+            sample_limit: 0,
+            target_limit: 0,
+            label_limit: 0,
+            label_name_length_limit: 0,
+            label_value_length_limit: 0,
+            keep_dropped_targets: 0,
+            scrape_protocols: ScrapeProtocol::defaults(),
+            query_log_file: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct BasicAuth {
+    pub username: String,
+    pub username_file: Option<String>,
+    pub password: Option<Secret>,
+    pub password_file: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Authorization {
+    /// `type`, default `Bearer`.
+    pub kind: String,
+    pub credentials: Option<Secret>,
+    pub credentials_file: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TlsConfig {
+    pub ca_file: Option<String>,
+    pub cert_file: Option<String>,
+    pub key_file: Option<String>,
+    pub ca: Option<String>,
+    pub cert: Option<String>,
+    pub key: Option<Secret>,
+    pub server_name: Option<String>,
+    pub insecure_skip_verify: bool,
+    pub min_version: Option<String>,
+    pub max_version: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OAuth2 {
+    pub client_id: String,
+    pub client_secret: Option<Secret>,
+    pub client_secret_file: Option<String>,
+    pub token_url: String,
+    pub scopes: Vec<String>,
+    pub endpoint_params: BTreeMap<String, String>,
+    pub tls_config: TlsConfig,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpClientConfig {
+    pub basic_auth: Option<BasicAuth>,
+    pub authorization: Option<Authorization>,
+    pub oauth2: Option<OAuth2>,
+    pub tls_config: TlsConfig,
+    pub proxy_url: Option<String>,
+    pub no_proxy: Option<String>,
+    pub proxy_from_environment: bool,
+    pub follow_redirects: bool,
+    pub enable_http2: bool,
+    /// Extra request headers: name to values.
+    pub http_headers: BTreeMap<String, Vec<String>>,
+    /// Extra request headers whose values are files, re-read for every request (tokens in
+    /// files rotate): name to paths.
+    pub http_header_files: BTreeMap<String, Vec<String>>,
+}
+
+impl Default for HttpClientConfig {
+    fn default() -> Self {
+        HttpClientConfig {
+            basic_auth: None,
+            authorization: None,
+            oauth2: None,
+            tls_config: TlsConfig::default(),
+            proxy_url: None,
+            no_proxy: None,
+            proxy_from_environment: false,
+            follow_redirects: true,
+            enable_http2: true,
+            http_headers: BTreeMap::new(),
+            http_header_files: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StaticConfig {
+    pub targets: Vec<String>,
+    pub labels: Labels,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileSdConfig {
+    /// Patterns, resolved against the config file's directory.
+    pub files: Vec<String>,
+    pub refresh_interval: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KubernetesRole {
+    Pod,
+    Service,
+    Endpoints,
+    EndpointSlice,
+    Node,
+    Ingress,
+}
+
+impl KubernetesRole {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pod" => KubernetesRole::Pod,
+            "service" => KubernetesRole::Service,
+            "endpoints" => KubernetesRole::Endpoints,
+            "endpointslice" => KubernetesRole::EndpointSlice,
+            "node" => KubernetesRole::Node,
+            "ingress" => KubernetesRole::Ingress,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            KubernetesRole::Pod => "pod",
+            KubernetesRole::Service => "service",
+            KubernetesRole::Endpoints => "endpoints",
+            KubernetesRole::EndpointSlice => "endpointslice",
+            KubernetesRole::Node => "node",
+            KubernetesRole::Ingress => "ingress",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Namespaces {
+    pub names: Vec<String>,
+    pub own_namespace: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Selector {
+    pub role: KubernetesRole,
+    pub label: Option<String>,
+    pub field: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AttachMetadata {
+    pub node: bool,
+    pub namespace: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct KubernetesSdConfig {
+    pub role: KubernetesRole,
+    pub api_server: Option<String>,
+    pub kubeconfig_file: Option<String>,
+    pub namespaces: Option<Namespaces>,
+    pub selectors: Vec<Selector>,
+    pub attach_metadata: AttachMetadata,
+    pub http_client: HttpClientConfig,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScrapeConfig {
+    pub job_name: String,
+    pub honor_labels: bool,
+    pub honor_timestamps: bool,
+    pub track_timestamps_staleness: bool,
+    pub scrape_interval: Duration,
+    pub scrape_timeout: Duration,
+    pub scrape_protocols: Vec<ScrapeProtocol>,
+    pub metrics_path: String,
+    pub scheme: String,
+    pub params: BTreeMap<String, Vec<String>>,
+    pub enable_compression: bool,
+    pub body_size_limit: u64,
+    pub sample_limit: u64,
+    pub target_limit: u64,
+    pub label_limit: u64,
+    pub label_name_length_limit: u64,
+    pub label_value_length_limit: u64,
+    pub keep_dropped_targets: u64,
+    pub http_client: HttpClientConfig,
+    pub static_configs: Vec<StaticConfig>,
+    pub file_sd_configs: Vec<FileSdConfig>,
+    pub kubernetes_sd_configs: Vec<KubernetesSdConfig>,
+    /// SD kinds present in the config that vigil does not implement yet.
+    pub unsupported_sd_configs: Vec<String>,
+    pub relabel_configs: Vec<RelabelConfig>,
+    pub metric_relabel_configs: Vec<RelabelConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AlertmanagerConfig {
+    pub scheme: String,
+    pub path_prefix: String,
+    pub timeout: Duration,
+    pub api_version: String,
+    pub http_client: HttpClientConfig,
+    pub static_configs: Vec<StaticConfig>,
+    pub file_sd_configs: Vec<FileSdConfig>,
+    pub kubernetes_sd_configs: Vec<KubernetesSdConfig>,
+    pub relabel_configs: Vec<RelabelConfig>,
+    pub alert_relabel_configs: Vec<RelabelConfig>,
+    /// Sections set that vigil does not carry out (`dns_sd_configs`, `consul_sd_configs`,
+    /// `sigv4`): reported as NOT RUNNING.
+    pub unsupported: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AlertingConfig {
+    pub alert_relabel_configs: Vec<RelabelConfig>,
+    pub alertmanagers: Vec<AlertmanagerConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueConfig {
+    pub capacity: u64,
+    pub max_shards: u64,
+    pub min_shards: u64,
+    pub max_samples_per_send: u64,
+    pub batch_send_deadline: Duration,
+    pub min_backoff: Duration,
+    pub max_backoff: Duration,
+    pub retry_on_http_429: bool,
+    pub sample_age_limit: Duration,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        QueueConfig {
+            capacity: 10_000,
+            max_shards: 50,
+            min_shards: 1,
+            max_samples_per_send: 2000,
+            batch_send_deadline: Duration::from_secs(5),
+            min_backoff: Duration::from_millis(30),
+            max_backoff: Duration::from_secs(5),
+            retry_on_http_429: false,
+            sample_age_limit: Duration::ZERO,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemoteWriteConfig {
+    pub url: String,
+    pub name: String,
+    pub remote_timeout: Duration,
+    pub headers: BTreeMap<String, String>,
+    pub write_relabel_configs: Vec<RelabelConfig>,
+    pub protobuf_message: String,
+    pub send_exemplars: bool,
+    /// `metadata_config`: send metric metadata (default true), how often (1m), how many per
+    /// request (2000).
+    pub send_metadata: bool,
+    pub metadata_send_interval: Duration,
+    pub metadata_max_per_send: usize,
+    pub queue_config: QueueConfig,
+    pub http_client: HttpClientConfig,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemoteReadConfig {
+    pub url: String,
+    pub name: String,
+    pub remote_timeout: Duration,
+    pub headers: BTreeMap<String, String>,
+    pub read_recent: bool,
+    pub required_matchers: BTreeMap<String, String>,
+    /// Add the external labels as matchers to the remote query, and remove them from its
+    /// answers (default true).
+    pub filter_external_labels: bool,
+    pub http_client: HttpClientConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct StorageConfig {
+    pub retention_time: Option<Duration>,
+    pub retention_size: Option<u64>,
+    pub retention_percentage: Option<f64>,
+    pub out_of_order_time_window: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Config {
+    pub global: GlobalConfig,
+    pub rule_files: Vec<String>,
+    pub scrape_config_files: Vec<String>,
+    pub scrape_configs: Vec<ScrapeConfig>,
+    pub alerting: AlertingConfig,
+    pub remote_write: Vec<RemoteWriteConfig>,
+    pub remote_read: Vec<RemoteReadConfig>,
+    pub storage: StorageConfig,
+    /// The YAML as loaded.
+    pub source: String,
+    /// Accepted but worth knowing: unsupported SD kinds and the like.
+    pub warnings: Vec<String>,
+    /// Directory relative paths were resolved against.
+    pub base_dir: PathBuf,
+    /// Byte ranges (offset, length) of the secret scalars in `source`, for masking.
+    pub(crate) secret_spans: Vec<(usize, usize)>,
+    /// Fields set that vigil does not act on (see `field_warnings`).
+    pub(crate) field_notes: Vec<Unimplemented>,
+}

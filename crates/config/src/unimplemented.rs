@@ -1,0 +1,232 @@
+//! Fields vigil accepts but does not act on, found so they can be refused or reported by name.
+
+use super::*;
+
+/// Fields Prometheus accepts that vigil does not act on, when set: each named with what it
+/// means (none is silently ignored).
+pub(crate) fn field_warnings(raw: &RawConfig) -> Vec<Unimplemented> {
+    let mut out = Vec::new();
+    let mut harmless = Vec::new();
+    let mut not_running = |m: String| out.push(Unimplemented::Field(m));
+    let mut scopes: Vec<(String, Scope)> = Vec::new();
+    for (i, r) in raw.remote_write.iter().flatten().enumerate() {
+        let Some(r) = r else { continue };
+        let r = &r.value;
+        if r.round_robin_dns == Some(true) {
+            not_running(format!(
+                "remote_write[{i}].round_robin_dns: vigil tries the addresses a host resolves to in the resolver's order, as without the setting"
+            ));
+        }
+        if r.send_native_histograms == Some(true) {
+            harmless.push(Unimplemented::Harmless(format!("remote_write[{i}].send_native_histograms: vigil stores no native histograms yet, so there are none to send")));
+        }
+    }
+    if let Some(g) = &raw.global {
+        let g = &g.value;
+        if let Some(f) = &g.query_log_file {
+            not_running(format!(
+                "global.query_log_file: vigil does not write a query log; nothing is written to {f}"
+            ));
+        }
+        scopes.push((
+            "global".into(),
+            Scope {
+                failure_log: g.scrape_failure_log_file.clone(),
+                validation: g.metric_name_validation_scheme.clone(),
+                escaping: g.metric_name_escaping_scheme.clone(),
+                native: g.scrape_native_histograms,
+                nhcb: g.convert_classic_histograms_to_nhcb,
+                extra: g.extra_scrape_metrics,
+                classic: g.always_scrape_classic_histograms,
+                ..Default::default()
+            },
+        ));
+    }
+    for (i, s) in raw.scrape_configs.iter().flatten().enumerate() {
+        let Some(s) = s else { continue };
+        let s = &s.value;
+        let name = format!(
+            "scrape_configs[{i}] ({})",
+            s.job_name.as_deref().unwrap_or("")
+        );
+        scopes.push((
+            name,
+            Scope {
+                failure_log: s.scrape_failure_log_file.clone(),
+                validation: s.metric_name_validation_scheme.clone(),
+                escaping: s.metric_name_escaping_scheme.clone(),
+                native: s.scrape_native_histograms,
+                nhcb: s.convert_classic_histograms_to_nhcb,
+                extra: None,
+                fallback: s.fallback_scrape_protocol.clone(),
+                classic: s.always_scrape_classic_histograms,
+                bucket_limit: s.native_histogram_bucket_limit.is_some(),
+                bucket_factor: s.native_histogram_min_bucket_factor.is_some(),
+                proxy_connect_header: s.proxy_connect_header.is_some(),
+                http2: s.enable_http2,
+            },
+        ));
+        // The other HTTP clients a scrape config holds.
+        for (k, sd) in s.kubernetes_sd_configs.iter().flatten().enumerate() {
+            let Some(sd) = sd else { continue };
+            scopes.push(http_scope(
+                format!("scrape_configs[{i}].kubernetes_sd_configs[{k}]"),
+                sd.value.proxy_connect_header.is_some(),
+                sd.value.enable_http2,
+            ));
+        }
+    }
+    if let Some(a) = &raw.alerting {
+        for (i, am) in a.alertmanagers.iter().flatten().enumerate() {
+            let Some(am) = am else { continue };
+            scopes.push(http_scope(
+                format!("alerting.alertmanagers[{i}]"),
+                am.value.proxy_connect_header.is_some(),
+                am.value.enable_http2,
+            ));
+        }
+    }
+    for (i, r) in raw.remote_write.iter().flatten().enumerate() {
+        let Some(r) = r else { continue };
+        scopes.push(http_scope(
+            format!("remote_write[{i}]"),
+            r.value.proxy_connect_header.is_some(),
+            r.value.enable_http2,
+        ));
+    }
+    for (i, r) in raw.remote_read.iter().flatten().enumerate() {
+        let Some(r) = r else { continue };
+        scopes.push(http_scope(
+            format!("remote_read[{i}]"),
+            r.value.proxy_connect_header.is_some(),
+            r.value.enable_http2,
+        ));
+    }
+    if let Some(t) = raw.storage.as_ref().and_then(|s| s.tsdb.as_ref())
+        && t.stale_series_compaction_threshold.is_some()
+    {
+        not_running(
+            "storage.tsdb.stale_series_compaction_threshold: vigil does not compact stale series out of the head early; they leave it with the next regular compaction".into(),
+        );
+    }
+    for (at, s) in scopes {
+        if let Some(f) = s.failure_log {
+            not_running(format!(
+                "{at}.scrape_failure_log_file: vigil does not write a scrape failure log; failures are on /targets and in `up`; nothing is written to {f}"
+            ));
+        }
+        if s.validation.as_deref() == Some("utf8") {
+            not_running(format!(
+                "{at}.metric_name_validation_scheme: utf8: vigil checks names with the legacy rules; series with other names fail their scrape with an error naming them"
+            ));
+        }
+        if s.escaping.is_some() {
+            not_running(format!(
+                "{at}.metric_name_escaping_scheme: vigil does not ask targets for escaped UTF-8 names (it accepts legacy names only)"
+            ));
+        }
+        if s.native == Some(true) {
+            not_running(format!(
+                "{at}.scrape_native_histograms: vigil does not ingest native histograms yet; classic histograms are stored"
+            ));
+        }
+        if s.nhcb == Some(true) {
+            not_running(format!(
+                "{at}.convert_classic_histograms_to_nhcb: vigil does not convert classic histograms yet; they are stored as they are"
+            ));
+        }
+        if s.extra == Some(true) {
+            not_running(format!(
+                "{at}.extra_scrape_metrics: vigil writes the standard scrape_* series only"
+            ));
+        }
+        if s.fallback
+            .as_deref()
+            .is_some_and(|p| p != "PrometheusText0.0.4")
+        {
+            not_running(format!(
+                "{at}.fallback_scrape_protocol: vigil reads a response without a known content type as the text format 0.0.4"
+            ));
+        }
+        if s.classic == Some(true) {
+            harmless.push(Unimplemented::Harmless(format!("{at}.always_scrape_classic_histograms: vigil always stores classic histograms (it does not ingest native ones yet); the setting has no effect")));
+        }
+        for (set, name) in [
+            (s.bucket_limit, "native_histogram_bucket_limit"),
+            (s.bucket_factor, "native_histogram_min_bucket_factor"),
+        ] {
+            if set {
+                harmless.push(Unimplemented::Harmless(format!(
+                    "{at}.{name}: no effect (vigil does not ingest native histograms yet)"
+                )));
+            }
+        }
+        if s.proxy_connect_header {
+            not_running(format!(
+                "{at}.proxy_connect_header: not sent; vigil's proxy client sends no CONNECT headers"
+            ));
+        }
+        if s.http2.is_some() {
+            harmless.push(Unimplemented::Harmless(format!("{at}.enable_http2: vigil's HTTP clients negotiate HTTP/2 over TLS when the server offers it; the setting has no effect")));
+        }
+    }
+    out.extend(harmless);
+    out
+}
+
+/// Per-scope fields [`field_warnings`] looks at.
+#[derive(Default)]
+pub(crate) struct Scope {
+    pub(crate) failure_log: Option<String>,
+    pub(crate) validation: Option<String>,
+    pub(crate) escaping: Option<String>,
+    pub(crate) native: Option<bool>,
+    pub(crate) nhcb: Option<bool>,
+    pub(crate) extra: Option<bool>,
+    pub(crate) fallback: Option<String>,
+    pub(crate) classic: Option<bool>,
+    pub(crate) bucket_limit: bool,
+    pub(crate) bucket_factor: bool,
+    pub(crate) proxy_connect_header: bool,
+    pub(crate) http2: Option<bool>,
+}
+
+/// The HTTP-client-only notes for a section that is not a scrape config.
+pub(crate) fn http_scope(
+    at: String,
+    proxy_connect_header: bool,
+    http2: Option<bool>,
+) -> (String, Scope) {
+    (
+        at,
+        Scope {
+            proxy_connect_header,
+            http2,
+            ..Default::default()
+        },
+    )
+}
+
+/// A configured section vigil accepts but does not carry out (see [`Config::unimplemented`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Unimplemented {
+    Alerting(String),
+    Remote(String),
+    Storage(String),
+    /// A field vigil does not act on (a query log, native histogram settings, ...).
+    Field(String),
+    /// Sections with no effect on data (tracing, OTLP settings, Go runtime tuning).
+    Harmless(String),
+}
+
+impl std::fmt::Display for Unimplemented {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unimplemented::Alerting(m)
+            | Unimplemented::Remote(m)
+            | Unimplemented::Storage(m)
+            | Unimplemented::Field(m)
+            | Unimplemented::Harmless(m) => f.write_str(m),
+        }
+    }
+}
