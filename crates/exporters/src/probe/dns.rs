@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::config::IpPreference;
+use super::options::IpPreference;
 use super::{Outcome, resolve};
 
 const TYPES: [(&str, u16); 14] = [

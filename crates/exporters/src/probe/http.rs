@@ -1,25 +1,170 @@
 //! The `http` prober over plain HTTP: the request as configured, redirects followed (at most 10,
 //! as Go's client), then status, header and body checks in the exporter's order, each only
-//! while the probe still succeeds. Phase durations add up over redirects.
+//! while the probe still succeeds. Phase durations add up over redirects. Its options (the
+//! module's `http` section) are read here too.
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use axum::http::header;
 use http_body_util::{BodyExt, Full};
+use serde_json::Value;
 use tokio::net::TcpStream;
 
-use super::config::{HeaderMatch, Module};
+use super::options::{IpPreference, check_keys, ip_preference, regexes};
+use super::tls::Tls;
 use super::{Outcome, resolve, tls};
+
+#[derive(Debug, Clone)]
+pub struct HeaderMatch {
+    pub header: String,
+    pub regexp: regex::Regex,
+    pub allow_missing: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    pub valid_status_codes: Vec<u16>,
+    pub valid_http_versions: Vec<String>,
+    pub ip: IpPreference,
+    pub method: String,
+    pub headers: BTreeMap<String, String>,
+    pub body: String,
+    pub no_follow_redirects: bool,
+    pub fail_if_ssl: bool,
+    pub fail_if_not_ssl: bool,
+    pub fail_if_body_matches_regexp: Vec<regex::Regex>,
+    pub fail_if_body_not_matches_regexp: Vec<regex::Regex>,
+    pub fail_if_header_matches: Vec<HeaderMatch>,
+    pub fail_if_header_not_matches: Vec<HeaderMatch>,
+    pub tls: Tls,
+}
+
+const HTTP_KEYS: [&str; 16] = [
+    "tls_config",
+    "valid_status_codes",
+    "valid_http_versions",
+    "preferred_ip_protocol",
+    "ip_protocol_fallback",
+    "method",
+    "headers",
+    "body",
+    "no_follow_redirects",
+    "follow_redirects",
+    "fail_if_ssl",
+    "fail_if_not_ssl",
+    "fail_if_body_matches_regexp",
+    "fail_if_body_not_matches_regexp",
+    "fail_if_header_matches",
+    "fail_if_header_not_matches",
+];
+/// Keys of the exporter's HTTP probe that vigil does not implement yet.
+const HTTP_UNSUPPORTED: [&str; 15] = [
+    "skip_resolve_phase_with_proxy",
+    "compression",
+    "body_size_limit",
+    "body_file",
+    "basic_auth",
+    "authorization",
+    "bearer_token",
+    "bearer_token_file",
+    "proxy_url",
+    "no_proxy",
+    "proxy_from_environment",
+    "proxy_connect_header",
+    "oauth2",
+    "enable_http2",
+    "http_headers",
+];
+
+impl HttpOptions {
+    /// The `http` section of a module.
+    pub(super) fn from_json(h: &Value, unsupported: &mut Vec<String>) -> Result<Self, String> {
+        check_keys(h, "http", &HTTP_KEYS, &HTTP_UNSUPPORTED, unsupported)?;
+        let method = h["method"].as_str().unwrap_or("GET").to_string();
+        axum::http::Method::from_bytes(method.as_bytes())
+            .map_err(|_| format!("http.method: {method:?} is not an HTTP method"))?;
+        Ok(HttpOptions {
+            valid_status_codes: h["valid_status_codes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|c| {
+                    c.as_u64()
+                        .and_then(|c| u16::try_from(c).ok())
+                        .ok_or_else(|| format!("http.valid_status_codes: {c} is not a status code"))
+                })
+                .collect::<Result<_, _>>()?,
+            valid_http_versions: h["valid_http_versions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c.as_str().map(str::to_string))
+                .collect(),
+            ip: ip_preference(h, "http")?,
+            method,
+            headers: h["headers"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                .collect(),
+            body: h["body"].as_str().unwrap_or("").to_string(),
+            no_follow_redirects: h["no_follow_redirects"].as_bool().unwrap_or(false)
+                || h["follow_redirects"].as_bool() == Some(false),
+            fail_if_ssl: h["fail_if_ssl"].as_bool().unwrap_or(false),
+            fail_if_not_ssl: h["fail_if_not_ssl"].as_bool().unwrap_or(false),
+            fail_if_body_matches_regexp: regexes(
+                &h["fail_if_body_matches_regexp"],
+                "http.fail_if_body_matches_regexp",
+            )?,
+            fail_if_body_not_matches_regexp: regexes(
+                &h["fail_if_body_not_matches_regexp"],
+                "http.fail_if_body_not_matches_regexp",
+            )?,
+            fail_if_header_matches: header_matches(
+                &h["fail_if_header_matches"],
+                "http.fail_if_header_matches",
+            )?,
+            fail_if_header_not_matches: header_matches(
+                &h["fail_if_header_not_matches"],
+                "http.fail_if_header_not_matches",
+            )?,
+            tls: Tls::from_json(&h["tls_config"], "http.tls_config")?,
+        })
+    }
+}
+
+pub(super) fn header_matches(v: &Value, key: &str) -> Result<Vec<HeaderMatch>, String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| {
+            let header = m["header"]
+                .as_str()
+                .filter(|h| !h.is_empty())
+                .ok_or_else(|| format!("{key}: header is required"))?;
+            let r = m["regexp"]
+                .as_str()
+                .ok_or_else(|| format!("{key}: regexp is required"))?;
+            Ok(HeaderMatch {
+                header: header.to_string(),
+                regexp: regex::Regex::new(r).map_err(|e| format!("{key}: regexp {r:?}: {e}"))?,
+                allow_missing: m["allow_missing"].as_bool().unwrap_or(false),
+            })
+        })
+        .collect()
+}
 
 /// A connection hyper can speak HTTP/1 over: plain TCP or TLS.
 trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
 
-fn status_ok(m: &Module, code: u16) -> bool {
-    if m.http.valid_status_codes.is_empty() {
+fn status_ok(o: &HttpOptions, code: u16) -> bool {
+    if o.valid_status_codes.is_empty() {
         (200..300).contains(&code)
     } else {
-        m.http.valid_status_codes.contains(&code)
+        o.valid_status_codes.contains(&code)
     }
 }
 
@@ -34,7 +179,7 @@ fn phase(out: &mut Outcome, name: &str, secs: f64) {
 }
 
 /// `fail_if_header_matches` / `fail_if_header_not_matches`, as the exporter applies them.
-fn headers_ok(m: &Module, headers: &axum::http::HeaderMap, out: &mut Outcome) -> bool {
+fn headers_ok(o: &HttpOptions, headers: &axum::http::HeaderMap, out: &mut Outcome) -> bool {
     let values = |hm: &HeaderMatch| -> Vec<String> {
         headers
             .get_all(hm.header.as_str())
@@ -42,7 +187,7 @@ fn headers_ok(m: &Module, headers: &axum::http::HeaderMap, out: &mut Outcome) ->
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
             .collect()
     };
-    for hm in &m.http.fail_if_header_matches {
+    for hm in &o.fail_if_header_matches {
         let vs = values(hm);
         if vs.is_empty() && !hm.allow_missing {
             out.log(format!("Missing required header {:?}", hm.header));
@@ -57,7 +202,7 @@ fn headers_ok(m: &Module, headers: &axum::http::HeaderMap, out: &mut Outcome) ->
             return false;
         }
     }
-    for hm in &m.http.fail_if_header_not_matches {
+    for hm in &o.fail_if_header_not_matches {
         let vs = values(hm);
         if vs.is_empty() && !hm.allow_missing {
             out.log(format!("Missing required header {:?}", hm.header));
@@ -75,7 +220,7 @@ fn headers_ok(m: &Module, headers: &axum::http::HeaderMap, out: &mut Outcome) ->
     true
 }
 
-pub(super) async fn probe_http(m: &Module, target: &str, out: &mut Outcome) -> bool {
+pub(super) async fn probe_http(o: &HttpOptions, target: &str, out: &mut Outcome) -> bool {
     // The exporter reports these from the start (zero when not reached).
     out.set("probe_http_duration_seconds", "phase=\"resolve\"", 0.0);
     for n in [
@@ -102,7 +247,7 @@ pub(super) async fn probe_http(m: &Module, target: &str, out: &mut Outcome) -> b
         }
     };
     let mut redirects = 0;
-    let mut method = m.http.method.clone();
+    let mut method = o.method.clone();
     let mut send_body = true;
     loop {
         let https = match url.scheme() {
@@ -122,7 +267,7 @@ pub(super) async fn probe_http(m: &Module, target: &str, out: &mut Outcome) -> b
             out,
             host.trim_matches(|c| c == '[' || c == ']'),
             port,
-            &m.http.ip,
+            &o.ip,
         )
         .await
         else {
@@ -145,15 +290,14 @@ pub(super) async fn probe_http(m: &Module, target: &str, out: &mut Outcome) -> b
         // The exporter's "tls" phase runs from the end of resolution to the handshake's end,
         // so it includes the connect.
         let (io, over_tls): (Box<dyn Io>, bool) = if https {
-            match m
-                .http
+            match o
                 .tls
                 .connect(host.trim_matches(|c| c == '[' || c == ']'), stream)
                 .await
             {
                 Ok(s) => {
                     phase(out, "tls", t.elapsed().as_secs_f64());
-                    tls::report(out, s.get_ref().1, m.http.tls.verify);
+                    tls::report(out, s.get_ref().1, o.tls.verify);
                     (Box::new(s), true)
                 }
                 Err(e) => {
@@ -179,8 +323,7 @@ pub(super) async fn probe_http(m: &Module, target: &str, out: &mut Outcome) -> b
             None => url.path().to_string(),
         };
         // Go sends the port in Host when the URL names one; a configured Host header wins.
-        let host_header = m
-            .http
+        let host_header = o
             .headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case("host"))
@@ -199,8 +342,7 @@ pub(super) async fn probe_http(m: &Module, target: &str, out: &mut Outcome) -> b
                 header::USER_AGENT,
                 axum::http::HeaderValue::from_static("Blackbox Exporter/0.23.0"),
             );
-            for (k, v) in m
-                .http
+            for (k, v) in o
                 .headers
                 .iter()
                 .filter(|(k, _)| !k.eq_ignore_ascii_case("host"))
@@ -220,7 +362,7 @@ pub(super) async fn probe_http(m: &Module, target: &str, out: &mut Outcome) -> b
             }
         }
         let body = if send_body {
-            m.http.body.clone()
+            o.body.clone()
         } else {
             String::new()
         };
@@ -254,7 +396,7 @@ pub(super) async fn probe_http(m: &Module, target: &str, out: &mut Outcome) -> b
             redirects += 1;
             out.set("probe_http_redirects", "", redirects as f64);
             out.log(format!("Received redirect to {loc}"));
-            if !m.http.no_follow_redirects && redirects <= 10 {
+            if !o.no_follow_redirects && redirects <= 10 {
                 // Go's client: after 301/302/303 the body is dropped and any method but GET
                 // and HEAD becomes GET; 307/308 repeat the request as it was.
                 if matches!(status, 301..=303) {
@@ -283,15 +425,12 @@ pub(super) async fn probe_http(m: &Module, target: &str, out: &mut Outcome) -> b
         let headers = resp.headers().clone();
         out.set("probe_http_status_code", "", status as f64);
         out.log(format!("Received HTTP response with status code {status}"));
-        let mut ok = status_ok(m, status);
+        let mut ok = status_ok(o, status);
         if !ok {
             out.log(format!("Invalid HTTP response status code {status}"));
         }
-        if ok
-            && !(m.http.fail_if_header_matches.is_empty()
-                && m.http.fail_if_header_not_matches.is_empty())
-        {
-            ok = headers_ok(m, &headers, out);
+        if ok && !(o.fail_if_header_matches.is_empty() && o.fail_if_header_not_matches.is_empty()) {
+            ok = headers_ok(o, &headers, out);
             out.set("probe_failed_due_to_regex", "", if ok { 0.0 } else { 1.0 });
         }
         // After a request error the exporter never reads the body (its length stays 0).
@@ -312,16 +451,14 @@ pub(super) async fn probe_http(m: &Module, target: &str, out: &mut Outcome) -> b
         }
         let text = String::from_utf8_lossy(&body);
         if ok
-            && !(m.http.fail_if_body_matches_regexp.is_empty()
-                && m.http.fail_if_body_not_matches_regexp.is_empty())
+            && !(o.fail_if_body_matches_regexp.is_empty()
+                && o.fail_if_body_not_matches_regexp.is_empty())
         {
-            let bad = m
-                .http
+            let bad = o
                 .fail_if_body_matches_regexp
                 .iter()
                 .find(|r| r.is_match(&text));
-            let missing = m
-                .http
+            let missing = o
                 .fail_if_body_not_matches_regexp
                 .iter()
                 .find(|r| !r.is_match(&text));
@@ -340,20 +477,20 @@ pub(super) async fn probe_http(m: &Module, target: &str, out: &mut Outcome) -> b
         out.set("probe_http_version", "", version);
         out.set("probe_http_content_length", "", content_length);
         out.set("probe_http_uncompressed_body_length", "", body.len() as f64);
-        if !m.http.valid_http_versions.is_empty() {
+        if !o.valid_http_versions.is_empty() {
             let v = if version == 1.1 {
                 "HTTP/1.1".to_string()
             } else {
                 format!("HTTP/{version:.1}")
             };
-            if !m.http.valid_http_versions.contains(&v) {
+            if !o.valid_http_versions.contains(&v) {
                 out.log(format!("Invalid HTTP version number {v}"));
                 ok = false;
             }
         }
         if over_tls {
             out.set("probe_http_ssl", "", 1.0);
-            if m.http.fail_if_ssl {
+            if o.fail_if_ssl {
                 out.log("Final request was over SSL");
                 ok = false;
             }
@@ -361,7 +498,7 @@ pub(super) async fn probe_http(m: &Module, target: &str, out: &mut Outcome) -> b
             // Certificate metrics of an earlier hop describe no final TLS connection.
             out.metrics
                 .retain(|(n, _, _)| !n.starts_with("probe_ssl_") && n != "probe_tls_version_info");
-            if m.http.fail_if_not_ssl {
+            if o.fail_if_not_ssl {
                 out.log("Final request was not over SSL");
                 ok = false;
             }

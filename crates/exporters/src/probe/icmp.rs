@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
-use super::config::IpPreference;
+use super::options::IpPreference;
 use super::{Outcome, resolve};
 
 #[derive(Debug, Clone)]

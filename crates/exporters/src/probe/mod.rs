@@ -7,6 +7,7 @@ mod config;
 mod dns;
 mod http;
 mod icmp;
+mod options;
 mod tcp;
 mod tls;
 
@@ -23,7 +24,7 @@ use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use config::IpPreference;
+use options::IpPreference;
 
 /// The metrics of one probe, in exposition order, and the probe log.
 #[derive(Default)]
@@ -156,8 +157,8 @@ pub async fn probe(m: &Module, target: &str, timeout: Duration) -> Outcome {
     } else {
         let run = async {
             match m.prober.as_str() {
-                "http" => http::probe_http(m, target, &mut out).await,
-                "tcp" => tcp::probe_tcp(m, target, &mut out).await,
+                "http" => http::probe_http(&m.http, target, &mut out).await,
+                "tcp" => tcp::probe_tcp(&m.tcp, target, &mut out).await,
                 "dns" => dns::probe_dns(&m.dns, target, &mut out).await,
                 "icmp" => icmp::probe_icmp(&m.icmp, target, start + timeout, &mut out).await,
                 _ => false,

@@ -1,12 +1,67 @@
 //! The `tcp` prober: connect, then walk `query_response` reading line by line as the exporter's
 //! line scanner does (a matched line is consumed, what follows it stays for the next `expect`),
-//! sending each step's line with the match's `${1}`-style groups expanded.
+//! sending each step's line with the match's `${1}`-style groups expanded. Its options (the
+//! module's `tcp` section) are read here too.
 
+use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::config::Module;
+use super::options::{IpPreference, check_keys, ip_preference};
+use super::tls::Tls;
 use super::{Outcome, resolve, tls};
+
+#[derive(Debug, Clone, Default)]
+pub struct TcpOptions {
+    pub ip: IpPreference,
+    /// `tls: true`: the connection is wrapped in TLS (with `tls_config`).
+    pub tls: Option<Tls>,
+    /// `query_response`: (expect regex, send line) steps.
+    pub query_response: Vec<(Option<regex::Regex>, Option<String>)>,
+}
+
+const TCP_KEYS: [&str; 5] = [
+    "preferred_ip_protocol",
+    "ip_protocol_fallback",
+    "query_response",
+    "tls",
+    "tls_config",
+];
+const TCP_UNSUPPORTED: [&str; 1] = ["source_ip_address"];
+
+impl TcpOptions {
+    /// The `tcp` section of a module.
+    pub(super) fn from_json(t: &Value, unsupported: &mut Vec<String>) -> Result<Self, String> {
+        check_keys(t, "tcp", &TCP_KEYS, &TCP_UNSUPPORTED, unsupported)?;
+        let mut tcp = TcpOptions {
+            ip: ip_preference(t, "tcp")?,
+            tls: match t["tls"].as_bool().unwrap_or(false) {
+                true => Some(Tls::from_json(&t["tls_config"], "tcp.tls_config")?),
+                false => None,
+            },
+            query_response: Vec::new(),
+        };
+        for step in t["query_response"].as_array().into_iter().flatten() {
+            check_keys(
+                step,
+                "tcp.query_response",
+                &["expect", "send"],
+                &["starttls"],
+                unsupported,
+            )?;
+            let expect = match step["expect"].as_str() {
+                Some(r) => Some(
+                    regex::Regex::new(r)
+                        .map_err(|e| format!("tcp.query_response.expect {r:?}: {e}"))?,
+                ),
+                None => None,
+            };
+            tcp.query_response
+                .push((expect, step["send"].as_str().map(str::to_string)));
+        }
+        Ok(tcp)
+    }
+}
 
 trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
@@ -54,7 +109,7 @@ impl<R: AsyncRead + Unpin> Lines<R> {
     }
 }
 
-pub(super) async fn probe_tcp(m: &Module, target: &str, out: &mut Outcome) -> bool {
+pub(super) async fn probe_tcp(o: &TcpOptions, target: &str, out: &mut Outcome) -> bool {
     out.set("probe_failed_due_to_regex", "", 0.0);
     let Some((host, port)) = target
         .rsplit_once(':')
@@ -65,7 +120,7 @@ pub(super) async fn probe_tcp(m: &Module, target: &str, out: &mut Outcome) -> bo
         ));
         return false;
     };
-    let Some(addr) = resolve(out, host, port, &m.tcp.ip).await else {
+    let Some(addr) = resolve(out, host, port, &o.ip).await else {
         return false;
     };
     let conn = match TcpStream::connect(addr).await {
@@ -76,7 +131,7 @@ pub(super) async fn probe_tcp(m: &Module, target: &str, out: &mut Outcome) -> bo
         }
     };
     out.log("Successfully dialed");
-    let stream: Box<dyn Io> = match &m.tcp.tls {
+    let stream: Box<dyn Io> = match &o.tls {
         Some(t) => match t.connect(host, conn).await {
             Ok(s) => {
                 tls::report(out, s.get_ref().1, t.verify);
@@ -91,7 +146,7 @@ pub(super) async fn probe_tcp(m: &Module, target: &str, out: &mut Outcome) -> bo
     };
     let (rd, mut wr) = tokio::io::split(stream);
     let mut lines = Lines::new(rd);
-    for (expect, send) in &m.tcp.query_response {
+    for (expect, send) in &o.query_response {
         let mut send = send.clone().unwrap_or_default();
         if let Some(re) = expect {
             let mut matched = None;
