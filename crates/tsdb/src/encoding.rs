@@ -51,8 +51,7 @@ impl<'a> Dec<'a> {
     }
 
     pub fn varint(&mut self) -> Option<i64> {
-        let u = self.uvarint()?;
-        Some((u >> 1) as i64 ^ -((u & 1) as i64))
+        self.uvarint().map(unzigzag)
     }
 
     pub fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
@@ -77,8 +76,23 @@ pub fn put_uvarint(b: &mut Vec<u8>, mut v: u64) {
     b.push(v as u8);
 }
 
+/// Bytes [`put_uvarint`] writes for `v`.
+pub fn uvarint_len(v: u64) -> u32 {
+    (64 - v.leading_zeros()).max(1).div_ceil(7)
+}
+
+/// Go's signed varint: zigzag, then unsigned.
 pub fn put_varint(b: &mut Vec<u8>, v: i64) {
-    put_uvarint(b, ((v << 1) ^ (v >> 63)) as u64);
+    put_uvarint(b, zigzag(v));
+}
+
+/// Signed to unsigned with small magnitudes small (Go's and protobuf's zigzag).
+pub fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+pub fn unzigzag(u: u64) -> i64 {
+    (u >> 1) as i64 ^ -((u & 1) as i64)
 }
 
 pub fn put_str(b: &mut Vec<u8>, s: &str) {

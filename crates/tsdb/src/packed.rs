@@ -27,6 +27,7 @@
 //!   is not a power of two then cost close to their entropy).
 
 use crate::chunk::{XorChunk, XorIter};
+use crate::encoding::{Dec, put_uvarint, put_varint, unzigzag, uvarint_len, zigzag};
 use vigil_model::Sample;
 
 const ENC_XOR: u8 = 1;
@@ -85,30 +86,6 @@ pub fn decode_into(b: &[u8], mint: i64, maxt: i64, out: &mut Vec<Sample>) -> Opt
         }
         _ => None,
     }
-}
-
-fn zigzag(v: i64) -> u64 {
-    ((v << 1) ^ (v >> 63)) as u64
-}
-
-fn unzigzag(u: u64) -> i64 {
-    (u >> 1) as i64 ^ -((u & 1) as i64)
-}
-
-fn put_uvarint(b: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        b.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    b.push(v as u8);
-}
-
-fn uvarint_len(v: u64) -> u32 {
-    (64 - v.leading_zeros()).max(1).div_ceil(7)
-}
-
-fn put_varint(b: &mut Vec<u8>, v: i64) {
-    put_uvarint(b, zigzag(v));
 }
 
 /// Smallest exponent `e <= MAX_EXP` with `v == round(v * 10^e) / 10^e` exactly.
@@ -371,30 +348,18 @@ fn put_radix_stream(out: &mut Vec<u8>, vals: &[u64], m: u64) {
     }
 }
 
-struct Cur<'a> {
-    b: &'a [u8],
-    pos: usize,
-}
+/// The packed format's reader: the shared decoder plus the stream openers below.
+struct Cur<'a>(Dec<'a>);
 
 impl Cur<'_> {
     fn byte(&mut self) -> Option<u8> {
-        let v = *self.b.get(self.pos)?;
-        self.pos += 1;
-        Some(v)
+        self.0.u8()
     }
     fn uvarint(&mut self) -> Option<u64> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let b = self.byte()?;
-            v |= ((b & 0x7f) as u64) << shift;
-            if b & 0x80 == 0 {
-                return Some(v);
-            }
-        }
-        None
+        self.0.uvarint()
     }
     fn varint(&mut self) -> Option<i64> {
-        self.uvarint().map(unzigzag)
+        self.0.varint()
     }
 
     /// Open an int stream of `n` values; the cursor moves past it.
@@ -412,8 +377,7 @@ impl Cur<'_> {
             let (full, rest) = (n / g, n % g);
             let bits = full * radix_bits(m, g) + if rest > 0 { radix_bits(m, rest) } else { 0 };
             let len = bits.div_ceil(8);
-            let data = self.b.get(self.pos..self.pos + len)?;
-            self.pos += len;
+            let data = self.0.bytes(len)?;
             return Some(IntStream {
                 data,
                 w: 0,
@@ -452,8 +416,7 @@ impl Cur<'_> {
             exc.push((idx, self.uvarint()?));
         }
         let len = (n * w as usize).div_ceil(8);
-        let data = self.b.get(self.pos..self.pos + len)?;
-        self.pos += len;
+        let data = self.0.bytes(len)?;
         let next_exc = exc.first().map_or(usize::MAX, |e| e.0);
         Some(IntStream {
             data,
@@ -606,7 +569,7 @@ impl IntStream<'_> {
 /// instant query reading the last minutes of a chunk pays for additions, not for a copy of the
 /// whole chunk.
 fn decode_packed(b: &[u8], mint: i64, maxt: i64, out: &mut Vec<Sample>) -> Option<()> {
-    let mut c = Cur { b, pos: 0 };
+    let mut c = Cur(Dec::new(b, 0));
     let n = c.uvarint()? as usize;
     // Width-0 streams make counts independent of the byte length; cap what damage can ask
     // us to allocate.
@@ -731,8 +694,7 @@ fn decode_packed(b: &[u8], mint: i64, maxt: i64, out: &mut Vec<Sample>) -> Optio
     let mut idx = 0usize;
     for _ in 0..n_exc {
         idx = idx.checked_add(c.uvarint()? as usize)?;
-        let bits = c.b.get(c.pos..c.pos + 8)?;
-        c.pos += 8;
+        let bits = c.0.bytes(8)?;
         if idx >= n {
             return None;
         }
@@ -796,7 +758,7 @@ mod tests {
                 }
                 let mut b = Vec::new();
                 put_radix_stream(&mut b, &vals, want_m);
-                let mut c = Cur { b: &b, pos: 0 };
+                let mut c = Cur(Dec::new(&b, 0));
                 let mut s = c.int_stream(n).expect("stream opens");
                 let got: Vec<u64> = (0..n).map(|_| s.next()).collect();
                 assert_eq!(got, vals, "base {m}, {n} values");

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use vigil_model::{LabelRef, Labels};
 
-use crate::encoding::{Dec, put_str, put_uvarint};
+use crate::encoding::{Dec, put_str, put_uvarint, unzigzag, zigzag};
 
 /// Segments are cut at this size unless told otherwise (`--storage.tsdb.wal-segment-size`).
 pub const SEGMENT_SIZE: u64 = 128 << 20;
@@ -304,14 +304,6 @@ fn frame_raw(out: &mut Vec<u8>, typ: u8, payload: &[u8]) {
     out.extend_from_slice(&h.finalize().to_le_bytes());
     out.push(typ);
     out.extend_from_slice(payload);
-}
-
-fn zigzag(v: i64) -> u64 {
-    ((v << 1) ^ (v >> 63)) as u64
-}
-
-fn unzigzag(u: u64) -> i64 {
-    (u >> 1) as i64 ^ -((u & 1) as i64)
 }
 
 /// Decode a record's body (type byte and payload, CRC already checked).
