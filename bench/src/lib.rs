@@ -144,6 +144,16 @@ pub fn spawn(bin: &std::path::Path, args: &[String]) -> Killed {
     )
 }
 
+/// The vigil binary a benchmark runs: `target/release/vigil`, or the one `VIGIL_BENCH_BIN`
+/// names (another build to compare, or a wrapper script such as one running it under
+/// heaptrack).
+pub fn vigil_binary() -> std::path::PathBuf {
+    std::env::var_os("VIGIL_BENCH_BIN").map_or_else(
+        || std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/release/vigil"),
+        std::path::PathBuf::from,
+    )
+}
+
 /// A free TCP port on loopback.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

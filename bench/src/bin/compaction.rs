@@ -47,8 +47,7 @@ fn main() {
         hours >= 8,
         "HOURS: at least 8, so a complete six-hour range exists"
     );
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let vigil = root.join("target/release/vigil");
+    let vigil = vigil_bench::vigil_binary();
     assert!(
         vigil.exists(),
         "build vigil first: cargo build --release -p vigil"

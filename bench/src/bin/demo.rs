@@ -6,7 +6,6 @@
 //!
 //! `cargo build --release -p vigil && cargo run --release -p vigil-bench --bin demo [-- SECONDS]`
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use vigil_bench::servers::urlencode;
@@ -23,7 +22,7 @@ fn main() {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(60);
-    let bin = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/release/vigil");
+    let bin = vigil_bench::vigil_binary();
     assert!(
         bin.exists(),
         "build vigil first: cargo build --release -p vigil"

@@ -9,7 +9,6 @@
 //! `-promscrape.kubernetesSDCheckInterval=1s` (its default, 30s, would dominate); vigil's
 //! discovery manager publishes at most every 5s (as Prometheus), which bounds its latency.
 
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -56,8 +55,7 @@ fn main() {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(10_000);
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let vigil = root.join("target/release/vigil");
+    let vigil = vigil_bench::vigil_binary();
     assert!(
         vigil.exists(),
         "build vigil first: cargo build --release -p vigil"

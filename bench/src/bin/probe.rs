@@ -5,7 +5,6 @@
 //!
 //! `cargo build --release -p vigil && cargo run --release -p vigil-bench --bin probe [-- PROBES]`
 
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -43,8 +42,7 @@ fn main() {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(300);
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let vigil = root.join("target/release/vigil");
+    let vigil = vigil_bench::vigil_binary();
     assert!(
         vigil.exists(),
         "build vigil first: cargo build --release -p vigil"

@@ -12,7 +12,6 @@
 //! `VIGIL_BENCH_BLOCKS=prometheus` has vigil serve promtool's blocks (Prometheus's format) as
 //! they are, instead of blocks it wrote.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use vigil_bench::compare::compare;
@@ -36,8 +35,7 @@ fn main() {
     };
     // `VIGIL_BENCH_BLOCKS=prometheus`: vigil reads promtool's blocks instead of its own.
     let prometheus_blocks = std::env::var("VIGIL_BENCH_BLOCKS").is_ok_and(|v| v == "prometheus");
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let vigil = root.join("target/release/vigil");
+    let vigil = vigil_bench::vigil_binary();
     assert!(
         vigil.exists(),
         "build vigil first: cargo build --release -p vigil"

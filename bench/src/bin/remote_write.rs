@@ -13,7 +13,7 @@
 //!
 //! `cargo build --release -p vigil && cargo run --release -p vigil-bench --bin remote_write [-- WINDOW OUTAGE [SENDERS]]`
 //! (SENDERS: a comma-separated subset, e.g. `vigil-agent,vmagent`; ratios are printed only
-//! when all run)
+//! when all run; VIGIL_BENCH_BIN names another vigil binary or a wrapper script)
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -106,7 +106,7 @@ fn run(name: &str, dir: &Path, targets: &[String], window: u64, outage: u64) -> 
         _ => {
             std::fs::write(&cfg, format!("{scrape}remote_write:\n  - url: {url}\n")).unwrap();
             let bin = if name.starts_with("vigil") {
-                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/release/vigil")
+                vigil_bench::vigil_binary()
             } else {
                 PathBuf::from("/usr/bin/prometheus")
             };
@@ -212,9 +212,8 @@ fn main() {
     let only: Option<Vec<String>> = args
         .next()
         .map(|s| s.split(',').map(str::to_string).collect());
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     assert!(
-        root.join("target/release/vigil").exists(),
+        vigil_bench::vigil_binary().exists(),
         "build vigil first: cargo build --release -p vigil"
     );
     for bin in [

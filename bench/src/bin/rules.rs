@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -435,8 +435,7 @@ fn main() {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(60);
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let vigil = root.join("target/release/vigil");
+    let vigil = vigil_bench::vigil_binary();
     assert!(
         vigil.exists(),
         "build vigil first: cargo build --release -p vigil"

@@ -25,8 +25,7 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(1_000_000);
     let scrapes: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(4);
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let vigil = root.join("target/release/vigil");
+    let vigil = vigil_bench::vigil_binary();
     assert!(
         vigil.exists(),
         "build vigil first: cargo build --release -p vigil"

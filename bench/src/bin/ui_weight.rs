@@ -15,7 +15,7 @@ use vigil_bench::servers::{
 
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let vigil = root.join("target/release/vigil");
+    let vigil = vigil_bench::vigil_binary();
     assert!(
         vigil.exists(),
         "build vigil first: cargo build --release -p vigil"

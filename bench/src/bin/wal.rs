@@ -217,8 +217,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let window: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(120);
     let series: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(100_000);
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let vigil = root.join("target/release/vigil");
+    let vigil = vigil_bench::vigil_binary();
     assert!(
         vigil.exists(),
         "build vigil first: cargo build --release -p vigil"

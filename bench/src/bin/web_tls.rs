@@ -7,7 +7,7 @@
 //!
 //! `cargo build --release -p vigil && cargo run --release -p vigil-bench --bin web_tls [-- CLIENTS SECONDS]`
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -128,8 +128,7 @@ fn main() {
     let clients: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(16);
     let seconds: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(15);
     vigil_scrape::client::install_crypto_provider();
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let vigil = root.join("target/release/vigil");
+    let vigil = vigil_bench::vigil_binary();
     assert!(
         vigil.exists(),
         "build vigil first: cargo build --release -p vigil"

@@ -290,7 +290,9 @@ impl ReaderLoop {
         let mut buf: Vec<(JournalRecord, JournalPos)> = Vec::new();
         while !self.stop.load(Ordering::SeqCst) {
             buf.clear();
-            let got = reader.poll(64, &mut |r, p| buf.push((r, p)));
+            // A few records at a time: each may be a whole scrape's samples (a 10k-series
+            // target's is 240 KB decoded), and 64 at once held 15 MB during catch-up.
+            let got = reader.poll(8, &mut |r, p| buf.push((r, p)));
             match got {
                 Ok(p) => {
                     self.stats.gaps.fetch_add(p.gaps, Ordering::Relaxed);

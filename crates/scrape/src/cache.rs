@@ -1,8 +1,9 @@
 //! The per-target series cache.
 //!
 //! Keyed by the raw series text of the exposition (`name{labels}` exactly as scraped), so a
-//! series seen before costs one hash lookup: no label parsing, sorting or relabeling. It also
-//! remembers which series were seen in which scrape, for staleness markers.
+//! series seen before is found without parsing, sorting or relabeling its labels, usually
+//! without hashing it either (see [`SeriesCache`]). It also remembers which series were seen
+//! in which scrape, for staleness markers.
 
 use vigil_model::Labels;
 use vigil_storage::SeriesRef;
@@ -11,13 +12,14 @@ use vigil_storage::SeriesRef;
 pub struct Entry {
     /// Storage ref; 0 for series dropped by `metric_relabel_configs`.
     pub r: SeriesRef,
-    /// Final labels (after target labels and metric relabeling); empty when dropped.
+    /// Final labels (after target labels and metric relabeling); empty when dropped. The same
+    /// allocation the storage holds, so this costs a pointer.
     pub labels: Labels,
     /// The scrape iteration that last saw this series.
-    pub last_iter: u64,
+    pub last_iter: u32,
     /// The iteration that saw it before `last_iter`, so a failed scrape can tell which series
     /// the previous successful scrape had.
-    pub prev_iter: u64,
+    pub prev_iter: u32,
     /// Whether a disappearance writes a staleness marker (not for samples with explicit
     /// timestamps, as Prometheus).
     pub track_staleness: bool,
@@ -32,32 +34,34 @@ impl Entry {
 /// No slot (end of a chain, or a freed slot's link).
 const NONE: u32 = u32::MAX;
 
-/// One slot of the cache: where its raw series text sits in the key arena, its entry, the
-/// slot that followed it in the last scrape, and the next slot whose text has the same hash.
+/// One slot of the cache: where its raw series text sits in the key arena, its entry, and the
+/// slot that followed it in the last scrape. 56 bytes: a cache holds one per series a target
+/// exposes, so its size is a large part of memory per series.
 struct Slot {
     at: u32,
     len: u32,
-    entry: Entry,
     next: u32,
-    same_hash: u32,
+    entry: Entry,
 }
 
 /// Entries live in a slab; their raw series texts are stored once, back to back in an arena,
-/// and found through a map from the text's hash to a slot (equal hashes chained). A target
-/// exposes its series in the same order every scrape, so the cache also remembers, per slot,
-/// which slot came next last time: a lookup first compares the expected slot's text and only
-/// hashes when the order changed. With a hash lookup per sample, most of 100k lookups missed
-/// the CPU cache; now the arena is read front to back, as the body is (it is rewritten in
-/// scrape order when a sweep has freed much of it).
+/// and found through a hash table of slot numbers (4 bytes a bucket; equal hashes are told
+/// apart by comparing texts). A target exposes its series in the same order every scrape, so
+/// the cache also remembers, per slot, which slot came next last time: a lookup first
+/// compares the expected slot's text and only hashes when the order changed. With a hash
+/// lookup per sample, most of 100k lookups missed the CPU cache; now the arena is read front
+/// to back, as the body is (it is rewritten in scrape order when a sweep has freed much of
+/// it). After each scrape the slab and the arena give back the spare room their growth left
+/// (up to half of each), as a target's series count is then known.
 pub struct SeriesCache {
     slots: Vec<Option<Slot>>,
     free: Vec<u32>,
     keys: Vec<u8>,
     /// Arena bytes of removed series, reclaimed by a rewrite once they outweigh the rest.
     dead: usize,
-    index: foldhash::HashMap<u64, u32>,
+    index: hashbrown::HashTable<u32>,
     hasher: foldhash::fast::RandomState,
-    /// All ones; tests narrow it to force equal hashes through the chains.
+    /// All ones; tests narrow it to force equal hashes.
     hash_mask: u64,
     /// The slot matched first in the latest scrape: where the next scrape starts guessing.
     head: u32,
@@ -66,7 +70,7 @@ pub struct SeriesCache {
     /// The slot expected next: the successor of `prev` in the previous scrape.
     guess: u32,
     /// Incremented at the start of every scrape.
-    pub iter: u64,
+    pub iter: u32,
 }
 
 impl Default for SeriesCache {
@@ -82,7 +86,7 @@ impl SeriesCache {
             free: Vec::new(),
             keys: Vec::new(),
             dead: 0,
-            index: foldhash::HashMap::default(),
+            index: hashbrown::HashTable::new(),
             hasher: foldhash::fast::RandomState::default(),
             hash_mask: u64::MAX,
             head: NONE,
@@ -101,19 +105,33 @@ impl SeriesCache {
     }
 
     /// Start a new scrape iteration.
-    pub fn begin(&mut self) -> u64 {
+    pub fn begin(&mut self) -> u32 {
+        // Iterations are u32 to keep slots small; after 2^32 scrapes (136 years at 1s) the
+        // cache starts over rather than wrap into "never seen".
+        if self.iter == u32::MAX {
+            self.clear();
+            self.iter = 0;
+        }
         self.iter += 1;
         self.prev = NONE;
         self.iter
     }
 
-    fn hash(&self, series: &str) -> u64 {
+    fn hash_bytes(hasher: &foldhash::fast::RandomState, mask: u64, series: &[u8]) -> u64 {
         use std::hash::BuildHasher;
-        self.hasher.hash_one(series) & self.hash_mask
+        hasher.hash_one(series) & mask
+    }
+
+    fn hash(&self, series: &str) -> u64 {
+        Self::hash_bytes(&self.hasher, self.hash_mask, series.as_bytes())
+    }
+
+    fn text<'a>(keys: &'a [u8], s: &Slot) -> &'a [u8] {
+        &keys[s.at as usize..(s.at + s.len) as usize]
     }
 
     fn key(&self, s: &Slot) -> &[u8] {
-        &self.keys[s.at as usize..(s.at + s.len) as usize]
+        Self::text(&self.keys, s)
     }
 
     /// The slot holding `series`, if any.
@@ -124,17 +142,14 @@ impl SeriesCache {
         {
             return Some(g);
         }
-        let mut i = *self.index.get(&self.hash(series))?;
-        loop {
-            let s = self.slots[i as usize].as_ref()?;
-            if self.key(s) == series.as_bytes() {
-                return Some(i);
-            }
-            if s.same_hash == NONE {
-                return None;
-            }
-            i = s.same_hash;
-        }
+        let (slots, keys) = (&self.slots, &self.keys);
+        self.index
+            .find(self.hash(series), |&i| {
+                slots[i as usize]
+                    .as_ref()
+                    .is_some_and(|s| Self::text(keys, s) == series.as_bytes())
+            })
+            .copied()
     }
 
     /// Record that slot `i` was just matched: link it after the previous match, and expect
@@ -177,9 +192,8 @@ impl SeriesCache {
         let slot = Slot {
             at: self.keys.len() as u32,
             len: series.len() as u32,
-            entry: e,
             next: NONE,
-            same_hash: self.index.get(&h).copied().unwrap_or(NONE),
+            entry: e,
         };
         self.keys.extend_from_slice(series.as_bytes());
         let i = match self.free.pop() {
@@ -192,7 +206,12 @@ impl SeriesCache {
                 (self.slots.len() - 1) as u32
             }
         };
-        self.index.insert(h, i);
+        let (slots, keys, hasher, mask) = (&self.slots, &self.keys, &self.hasher, self.hash_mask);
+        self.index.insert_unique(h, i, |&j| {
+            slots[j as usize]
+                .as_ref()
+                .map_or(0, |s| Self::hash_bytes(hasher, mask, Self::text(keys, s)))
+        });
         self.matched(i);
     }
 
@@ -217,7 +236,7 @@ impl SeriesCache {
 
     /// Mark `e` seen in the current iteration.
     #[inline]
-    pub fn touch(e: &mut Entry, iter: u64) {
+    pub fn touch(e: &mut Entry, iter: u32) {
         if e.last_iter != iter {
             e.prev_iter = e.last_iter;
             e.last_iter = iter;
@@ -235,24 +254,9 @@ impl SeriesCache {
             .collect();
         for i in doomed {
             let s = self.slots[i as usize].take().expect("checked");
-            // The arena holds text that was a valid `&str` when inserted.
-            let h = self.hash(std::str::from_utf8(self.key(&s)).expect("series text is UTF-8"));
-            // Unlink from its hash chain.
-            if self.index.get(&h) == Some(&i) {
-                if s.same_hash == NONE {
-                    self.index.remove(&h);
-                } else {
-                    self.index.insert(h, s.same_hash);
-                }
-            } else if let Some(&first) = self.index.get(&h) {
-                let mut j = first;
-                while let Some(Some(t)) = self.slots.get_mut(j as usize) {
-                    if t.same_hash == i {
-                        t.same_hash = s.same_hash;
-                        break;
-                    }
-                    j = t.same_hash;
-                }
+            let h = Self::hash_bytes(&self.hasher, self.hash_mask, self.key(&s));
+            if let Ok(found) = self.index.find_entry(h, |&j| j == i) {
+                found.remove();
             }
             self.dead += s.len as usize;
             self.free.push(i);
@@ -310,6 +314,20 @@ impl SeriesCache {
     pub fn sweep(&mut self) {
         let keep_from = self.iter.saturating_sub(1);
         self.remove_where(|e| e.last_iter < keep_from);
+        // The target's series count is known now: give back the room growth left spare.
+        let spare = |cap: usize, len: usize| cap > len + len / 8 + 64;
+        if spare(self.slots.capacity(), self.slots.len()) {
+            self.slots.shrink_to_fit();
+        }
+        if spare(self.keys.capacity(), self.keys.len()) {
+            self.keys.shrink_to_fit();
+        }
+        let (slots, keys, hasher, mask) = (&self.slots, &self.keys, &self.hasher, self.hash_mask);
+        self.index.shrink_to_fit(|&j| {
+            slots[j as usize]
+                .as_ref()
+                .map_or(0, |s| Self::hash_bytes(hasher, mask, Self::text(keys, s)))
+        });
     }
 
     /// Forget everything (the metric relabel rules or target labels changed).
@@ -326,7 +344,7 @@ impl SeriesCache {
 mod tests {
     use super::*;
 
-    fn entry(r: SeriesRef, iter: u64) -> Entry {
+    fn entry(r: SeriesRef, iter: u32) -> Entry {
         Entry {
             r,
             labels: Labels::empty(),
@@ -334,6 +352,12 @@ mod tests {
             prev_iter: 0,
             track_staleness: true,
         }
+    }
+
+    /// A slot is part of every cached series' cost: keep it from growing unnoticed.
+    #[test]
+    fn slots_stay_small() {
+        assert!(std::mem::size_of::<Option<Slot>>() <= 56);
     }
 
     /// Every lookup finds its own entry whatever the order of the scrape, across removals and

@@ -29,10 +29,18 @@ struct MemSeries {
     /// Found empty by the last truncation; removed by the next one if still empty. The grace
     /// period lets a transaction that was open during a truncation commit into the series.
     doomed: bool,
+    last: Option<Sample>,
+    /// The samples; none until the first is stored, and never in agent mode.
+    chunks: Option<Box<Chunks>>,
+}
+
+/// A series' compressed samples. Boxed apart from [`MemSeries`] so the series map's buckets
+/// stay small: an agent's series (samples in the WAL only) and an empty one cost a pointer,
+/// and the map's spare buckets (up to half of them after it grows) cost a third as much.
+struct Chunks {
     closed: Vec<ClosedChunk>,
     open: XorChunk,
     open_min_t: i64,
-    last: Option<Sample>,
 }
 
 impl MemSeries {
@@ -40,10 +48,8 @@ impl MemSeries {
         MemSeries {
             labels,
             doomed: false,
-            closed: Vec::new(),
-            open: XorChunk::new(),
-            open_min_t: 0,
             last: None,
+            chunks: None,
         }
     }
 
@@ -56,33 +62,50 @@ impl MemSeries {
 
     fn push(&mut self, t: i64, v: f64) {
         self.doomed = false;
-        if self.open.len() >= SAMPLES_PER_CHUNK as usize {
-            let full = std::mem::replace(&mut self.open, XorChunk::new());
-            self.closed.push(ClosedChunk {
-                min_t: self.open_min_t,
+        let c = self.chunks.get_or_insert_with(|| {
+            Box::new(Chunks {
+                closed: Vec::new(),
+                open: XorChunk::new(),
+                open_min_t: t,
+            })
+        });
+        if c.open.len() >= SAMPLES_PER_CHUNK as usize {
+            let full = std::mem::replace(&mut c.open, XorChunk::new());
+            c.closed.push(ClosedChunk {
+                min_t: c.open_min_t,
                 max_t: full.max_time().unwrap_or(t),
                 data: full.bytes().into(),
             });
         }
-        if self.open.is_empty() {
-            self.open_min_t = t;
+        if c.open.is_empty() {
+            c.open_min_t = t;
         }
-        self.open.append(t, v);
+        c.open.append(t, v);
         self.last = Some(Sample { t, v });
+    }
+
+    /// Chunks held (closed ones and a non-empty open one).
+    fn chunk_count(&self) -> u64 {
+        self.chunks
+            .as_ref()
+            .map_or(0, |c| c.closed.len() as u64 + u64::from(!c.open.is_empty()))
     }
 
     /// Drop every sample before `before`: whole chunks are dropped as they are, and only a
     /// chunk straddling `before` is re-encoded, so truncation costs little per series.
     /// Returns whether the series is now empty.
     fn truncate_before(&mut self, before: i64) -> bool {
-        let gone = self.closed.iter().take_while(|c| c.max_t < before).count();
-        self.closed.drain(..gone);
-        if let Some(c) = self.closed.first_mut()
-            && c.min_t < before
+        let Some(c) = self.chunks.as_mut() else {
+            return true;
+        };
+        let gone = c.closed.iter().take_while(|c| c.max_t < before).count();
+        c.closed.drain(..gone);
+        if let Some(first) = c.closed.first_mut()
+            && first.min_t < before
         {
             let mut fresh = XorChunk::new();
             let mut min_t = None;
-            if let Some(it) = XorIter::from_bytes(&c.data) {
+            if let Some(it) = XorIter::from_bytes(&first.data) {
                 for x in it.filter(|x| x.t >= before) {
                     min_t.get_or_insert(x.t);
                     fresh.append(x.t, x.v);
@@ -90,27 +113,31 @@ impl MemSeries {
             }
             match min_t {
                 Some(m) => {
-                    c.min_t = m;
-                    c.data = fresh.bytes().into();
+                    first.min_t = m;
+                    first.data = fresh.bytes().into();
                 }
                 None => {
-                    self.closed.remove(0);
+                    c.closed.remove(0);
                 }
             }
         }
-        if self.closed.is_empty() && !self.open.is_empty() && self.open_min_t < before {
+        if c.closed.is_empty() && !c.open.is_empty() && c.open_min_t < before {
             let mut fresh = XorChunk::new();
             let mut min_t = 0;
-            for x in self.open.iter().filter(|x| x.t >= before) {
+            for x in c.open.iter().filter(|x| x.t >= before) {
                 if fresh.is_empty() {
                     min_t = x.t;
                 }
                 fresh.append(x.t, x.v);
             }
-            self.open = fresh;
-            self.open_min_t = min_t;
+            c.open = fresh;
+            c.open_min_t = min_t;
         }
-        self.closed.is_empty() && self.open.is_empty()
+        let empty = c.closed.is_empty() && c.open.is_empty();
+        if empty {
+            self.chunks = None;
+        }
+        empty
     }
 
     /// Remove samples in `[lo, hi]` (re-encoding the chunks that held them).
@@ -132,7 +159,10 @@ impl MemSeries {
 
     fn samples(&self, mint: i64, maxt: i64) -> Vec<Sample> {
         let mut out = Vec::new();
-        for c in self
+        let Some(chunks) = self.chunks.as_ref() else {
+            return out;
+        };
+        for c in chunks
             .closed
             .iter()
             .filter(|c| c.max_t >= mint && c.min_t <= maxt)
@@ -141,8 +171,8 @@ impl MemSeries {
                 out.extend(it.filter(|s| s.t >= mint && s.t <= maxt));
             }
         }
-        if !self.open.is_empty() && self.open_min_t <= maxt {
-            out.extend(self.open.iter().filter(|s| s.t >= mint && s.t <= maxt));
+        if !chunks.open.is_empty() && chunks.open_min_t <= maxt {
+            out.extend(chunks.open.iter().filter(|s| s.t >= mint && s.t <= maxt));
         }
         out
     }
@@ -1289,11 +1319,7 @@ impl Head {
             num_series: idx.series.len() as u64,
             ..Default::default()
         };
-        c.chunk_count = idx
-            .series
-            .values()
-            .map(|s| s.closed.len() as u64 + u64::from(!s.open.is_empty()))
-            .sum();
+        c.chunk_count = idx.series.values().map(MemSeries::chunk_count).sum();
         let mut by_name = Vec::new();
         let mut values = Vec::new();
         let mut memory = Vec::new();
