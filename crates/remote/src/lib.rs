@@ -38,6 +38,19 @@ pub fn queue_name(cfg: &RemoteWriteConfig) -> String {
     settings_hash(cfg)
 }
 
+/// Where a queue keeps how far it got. Names come from the config: `/` (and `%`, the
+/// escape) are escaped as `%2f`, so no name reaches outside the directory.
+fn position_file(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
+    let mut f = String::with_capacity(name.len());
+    for c in name.chars() {
+        match c {
+            '/' | '%' | '\0' => f.push_str(&format!("%{:02x}", c as u32)),
+            c => f.push(c),
+        }
+    }
+    dir.join(format!("{f}.position"))
+}
+
 /// Six hex digits of FNV-1a over every setting of an endpoint (URL, headers, auth,
 /// relabelling, queue): stable across builds, so a restart finds the same queue, position
 /// file and `remote_name`.
@@ -141,7 +154,7 @@ impl RemoteWrite {
         for q in removed {
             if !names.contains(&q.name) {
                 // vigil's own file: the queue is gone, so is where it got to.
-                let _ = std::fs::remove_file(self.dir.join(format!("{}.position", q.name)));
+                let _ = std::fs::remove_file(position_file(&self.dir, &q.name));
             }
         }
         for c in cfgs {
@@ -154,7 +167,7 @@ impl RemoteWrite {
                 c.clone(),
                 external.clone(),
                 self.journal.clone(),
-                self.dir.join(format!("{name}.position")),
+                position_file(&self.dir, &name),
                 self.rt.clone(),
                 self.metadata.lock().clone(),
             )?;
@@ -392,6 +405,36 @@ mod tests {
     use super::*;
     use crate::proto::{Label, Sample, TimeSeries, WriteRequest};
     use crate::receive::{ReceiveError, check_headers};
+
+    /// A queue's name comes from the config: whatever it holds, its position file stays in
+    /// the queue directory, and distinct names keep distinct files.
+    #[test]
+    fn position_files_stay_in_their_directory() {
+        let dir = std::path::Path::new("/data/remote");
+        for name in [
+            "../../etc/passwd",
+            "/abs",
+            "a/b",
+            "..",
+            ".",
+            "x%2fy",
+            "plain-name_1",
+        ] {
+            let f = position_file(dir, name);
+            assert_eq!(f.parent(), Some(dir), "{name}");
+            assert!(
+                f.components()
+                    .all(|c| !matches!(c, std::path::Component::ParentDir)),
+                "{name}: {}",
+                f.display()
+            );
+        }
+        assert_ne!(position_file(dir, "a/b"), position_file(dir, "a%2fb"));
+        assert_eq!(
+            position_file(dir, "plain-name_1"),
+            dir.join("plain-name_1.position")
+        );
+    }
 
     #[test]
     fn write_requests_survive_snappy_and_protobuf() {

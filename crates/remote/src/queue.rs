@@ -238,10 +238,16 @@ fn read_position(f: &PathBuf) -> Option<JournalPos> {
     })
 }
 
-/// Write the position atomically (temp file, rename): a crash leaves the old or the new one.
+/// Write the position atomically (temp file synced, then renamed): a crash or a power loss
+/// leaves the old or the new one, never an empty file (which reads as no position).
 fn write_position(f: &PathBuf, p: JournalPos) {
+    use std::io::Write;
     let tmp = f.with_extension("tmp");
-    let ok = std::fs::write(&tmp, format!("{} {}\n", p.segment, p.offset))
+    let ok = std::fs::File::create(&tmp)
+        .and_then(|mut w| {
+            w.write_all(format!("{} {}\n", p.segment, p.offset).as_bytes())?;
+            w.sync_data()
+        })
         .and_then(|_| std::fs::rename(&tmp, f));
     if let Err(e) = ok {
         tracing::warn!(file = %f.display(), err = %e, "Remote write: cannot save the sent position");

@@ -313,8 +313,11 @@ fn write_block_in(
     }
     File::open(tmp.join("chunks"))?.sync_all()?;
     File::open(tmp)?.sync_all()?;
-    // The rename makes the block appear whole or not at all.
+    // The rename makes the block appear whole or not at all; syncing the parent puts the
+    // rename on disk before callers delete what the block replaces (sources of a merge, the
+    // head's cut range).
     std::fs::rename(tmp, parent.join(&ulid))?;
+    File::open(parent)?.sync_all()?;
     Ok(meta)
 }
 
@@ -351,9 +354,8 @@ struct PromParts {
     info: crate::prometheus::index::Info,
     /// Deleted ranges by series position.
     tombstones: HashMap<u32, Vec<(i64, i64)>>,
-    /// Chunks skipped: native histograms (not stored by vigil yet), and damaged ones.
+    /// Chunks skipped: native histograms (not stored by vigil yet).
     histogram_chunks: std::sync::atomic::AtomicU64,
-    bad_chunks: std::sync::atomic::AtomicU64,
 }
 
 /// An open block.
@@ -369,6 +371,10 @@ pub struct Block {
     /// instead of allocating every name and value again.
     labels: Vec<std::sync::OnceLock<Labels>>,
     pub size_bytes: u64,
+    /// Chunks and series entries found damaged when read (either format): skipped, counted,
+    /// the first logged. A rewrite (merge, deletion) compares this before and after reading,
+    /// so it never replaces a block whose damage it could not carry over.
+    bad_chunks: std::sync::atomic::AtomicU64,
 }
 
 fn dir_size(dir: &Path) -> u64 {
@@ -389,7 +395,7 @@ impl Block {
         let meta: BlockMeta = serde_json::from_slice(&std::fs::read(dir.join("meta.json"))?)
             .map_err(|e| corrupt(dir, &format!("meta.json: {e}")))?;
         let fi = File::open(dir.join("index"))?;
-        // Safety: block files are immutable once renamed into place; vigil never writes them.
+        // SAFETY: block files are immutable once renamed into place; vigil never writes them.
         let index = unsafe { Mmap::map(&fi)? };
         if index.len() >= 4
             && u32::from_be_bytes(index[..4].try_into().unwrap_or_default())
@@ -404,6 +410,7 @@ impl Block {
             ));
         }
         let fc = File::open(dir.join("chunks/000001"))?;
+        // SAFETY: as the index above: a block's files never change once renamed into place.
         let chunks = unsafe { Mmap::map(&fc)? };
         let size_bytes = index.len() as u64 + chunks.len() as u64;
         let n = index.len();
@@ -517,6 +524,7 @@ impl Block {
             prom,
             labels: (0..n).map(|_| std::sync::OnceLock::new()).collect(),
             size_bytes,
+            bad_chunks: Default::default(),
         }
     }
 
@@ -559,7 +567,6 @@ impl Block {
             info,
             tombstones: by_pos,
             histogram_chunks: Default::default(),
-            bad_chunks: Default::default(),
         };
         let size = dir_size(dir);
         Ok(Self::assemble(
@@ -574,13 +581,23 @@ impl Block {
         ))
     }
 
-    /// Chunks this block could not serve: (native histogram chunks skipped, damaged chunks).
+    /// Chunks this block could not serve: (native histogram chunks skipped, damaged chunks
+    /// or series entries).
     pub fn skipped_chunks(&self) -> (u64, u64) {
         use std::sync::atomic::Ordering::Relaxed;
-        self.prom
+        let hist = self
+            .prom
             .as_ref()
-            .map(|p| (p.histogram_chunks.load(Relaxed), p.bad_chunks.load(Relaxed)))
-            .unwrap_or((0, 0))
+            .map_or(0, |p| p.histogram_chunks.load(Relaxed));
+        (hist, self.bad_chunks.load(Relaxed))
+    }
+
+    /// Count a damaged chunk or series entry; the first is logged.
+    fn damaged(&self, file: &Path, err: &str) {
+        use std::sync::atomic::Ordering::Relaxed;
+        if self.bad_chunks.fetch_add(1, Relaxed) == 0 {
+            tracing::error!(block = %self.dir.display(), file = %file.display(), %err, "Skipping unreadable chunk (later ones in this block are counted, not logged)");
+        }
     }
 
     fn sym(&self, id: u32) -> &str {
@@ -724,7 +741,13 @@ impl Block {
         of: usize,
     ) -> impl Iterator<Item = Series> + Send + 'a {
         self.select_ids(ms).into_iter().filter_map(move |i| {
-            let (labels, cms) = self.series_entry(i)?;
+            let Some((labels, cms)) = self.series_entry(i) else {
+                self.damaged(
+                    &self.dir.join("index"),
+                    &format!("series entry {i} is damaged"),
+                );
+                return None;
+            };
             if of > 1 && labels.shard(of) != shard {
                 return None;
             }
@@ -734,12 +757,26 @@ impl Block {
                     self.read_prometheus_chunk(p, c.offset, mint, maxt, &mut samples);
                     continue;
                 }
-                let bytes = self.chunks[0].get(c.offset as usize..(c.offset + c.len) as usize)?;
-                if self.meta.version >= 2 {
-                    packed::decode_into(bytes, mint, maxt, &mut samples)?;
-                } else {
-                    samples
-                        .extend(XorIter::from_bytes(bytes)?.filter(|s| s.t >= mint && s.t <= maxt));
+                // A damaged chunk is skipped and counted, not the whole series dropped: a
+                // rewrite sees the count and refuses, a query gets what is readable.
+                let decoded = c
+                    .offset
+                    .checked_add(c.len)
+                    .and_then(|end| self.chunks[0].get(c.offset as usize..end as usize))
+                    .and_then(|bytes| {
+                        if self.meta.version >= 2 {
+                            packed::decode_into(bytes, mint, maxt, &mut samples)
+                        } else {
+                            let it = XorIter::from_bytes(bytes)?;
+                            samples.extend(it.filter(|s| s.t >= mint && s.t <= maxt));
+                            Some(())
+                        }
+                    });
+                if decoded.is_none() {
+                    self.damaged(
+                        &self.dir.join("chunks").join("000001"),
+                        &format!("chunk at {}+{} is damaged", c.offset, c.len),
+                    );
                 }
             }
             if let Some(p) = &self.prom {
@@ -785,9 +822,13 @@ impl Block {
             Ok((enc, _)) => format!("chunk {r:#x}: unknown encoding {enc}"),
             Err(e) => e.to_string(),
         };
-        if p.bad_chunks.fetch_add(1, Relaxed) == 0 {
-            tracing::error!(block = %self.dir.display(), file = %self.dir.join("chunks").join(format!("{:06}", (r >> 32) + 1)).display(), %err, "Skipping unreadable chunk (later ones in this block are counted, not logged)");
-        }
+        self.damaged(
+            &self
+                .dir
+                .join("chunks")
+                .join(format!("{:06}", (r >> 32) + 1)),
+            &err,
+        );
     }
 
     #[cfg(test)]

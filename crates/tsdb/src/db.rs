@@ -1519,6 +1519,67 @@ mod tests {
         let _ = std::fs::remove_dir_all(&d);
     }
 
+    /// The same for a block vigil wrote: a chunk past the end of its (cut short) chunk file
+    /// is skipped and counted, so the merge refuses rather than rewrite the block without
+    /// that series.
+    #[test]
+    fn a_merge_that_meets_damage_in_vigils_own_block_leaves_it_as_it_was() {
+        let d = tmp("merge-damage-vigil");
+        std::fs::create_dir_all(&d).unwrap();
+        let l = |job: &str| Labels::from_pairs([("__name__", "x"), ("job", job)]);
+        let series = |t0: i64| -> Vec<(Labels, Vec<Sample>)> {
+            (0..3)
+                .map(|i| {
+                    let s = (0..200)
+                        .map(|k| Sample {
+                            t: t0 + k * 1000,
+                            v: (k * k) as f64 / 7.0,
+                        })
+                        .collect();
+                    (l(&i.to_string()), s)
+                })
+                .collect()
+        };
+        let c = Compaction::default;
+        let damaged = crate::block::write_block(&d, 0, 7_200_000, series(0), c()).unwrap();
+        crate::block::write_block(&d, 7_200_000, 14_400_000, series(7_200_000), c()).unwrap();
+        let chunks = d.join(&damaged.ulid).join("chunks/000001");
+        let b = std::fs::read(&chunks).unwrap();
+        std::fs::write(&chunks, &b[..b.len() - 8]).unwrap();
+        let listing = || {
+            let mut v: Vec<String> = std::fs::read_dir(&d)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+                .filter(|n| n != "lock" && n != "wal" && n != "chunks_head")
+                .collect();
+            v.sort();
+            v
+        };
+        let before = listing();
+        let db = Db::open(&d, Options::new(0, 0)).unwrap();
+        let blocks = db.blocks();
+        db.merge(0, 14_400_000, &blocks).unwrap();
+        assert_eq!(
+            listing(),
+            before,
+            "no new block, nothing removed, no .tmp left"
+        );
+        assert!(
+            db.skipped_chunks().1 > 0,
+            "the damaged chunk is counted: {:?}",
+            db.skipped_chunks()
+        );
+        assert!(db.unmergeable.lock().contains(&damaged.ulid));
+        // The readable series are still served.
+        let b = db
+            .blocks()
+            .into_iter()
+            .find(|b| b.meta.ulid == damaged.ulid)
+            .unwrap();
+        assert!(!b.select(&[], 0, 7_200_000).is_empty());
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
     #[test]
     fn compaction_merges_and_retention_deletes_whole_blocks() {
         let d = tmp("compact");

@@ -113,7 +113,8 @@ pub fn classify(b: &[u8]) -> SegmentKind {
     }
     if b.len() >= HEADER_LEN && &b[..8] == SEGMENT_MAGIC {
         let v = u32::from_le_bytes(b[8..12].try_into().unwrap_or_default());
-        return if v <= SEGMENT_VERSION {
+        // Versions start at 1: a 0 is damage or someone else's, not a vigil segment.
+        return if (1..=SEGMENT_VERSION).contains(&v) {
             SegmentKind::Vigil
         } else {
             SegmentKind::Foreign
@@ -442,18 +443,27 @@ impl CheckpointWriter {
             file,
         } = self;
         file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        std::fs::File::open(&tmp)?.sync_all()?;
         let fin = dir.join(format!("checkpoint.{last:08}"));
         let _ = std::fs::remove_dir_all(&fin);
         std::fs::rename(&tmp, &fin)?;
+        // The rename must be on disk before what it replaces is deleted: after a power loss
+        // the segments must not be gone while the checkpoint is still `.tmp`.
+        std::fs::File::open(&dir)?.sync_all()?;
         // Older checkpoints first: one left by a crash here would outlive the segments that
-        // tell a reader it is vigil's (and may be of another segment version).
+        // tell a reader it is vigil's (and may be of another segment version). Older
+        // `checkpoint.N.tmp` directories are vigil's own, left by a crash or a failed write.
         for e in std::fs::read_dir(&dir)? {
             let e = e?;
-            if let Some(n) = e
-                .file_name()
-                .to_str()
-                .and_then(|s| s.strip_prefix("checkpoint."))
-                .and_then(|s| s.parse::<u64>().ok())
+            let name = e.file_name();
+            let Some(rest) = name.to_str().and_then(|s| s.strip_prefix("checkpoint.")) else {
+                continue;
+            };
+            if let Some(n) = rest
+                .strip_suffix(".tmp")
+                .unwrap_or(rest)
+                .parse::<u64>()
+                .ok()
                 && n < last
             {
                 std::fs::remove_dir_all(e.path())?;
@@ -1266,5 +1276,7 @@ mod tests {
             classify(&segment_header(SEGMENT_VERSION + 1)),
             SegmentKind::Foreign
         );
+        // Versions start at 1: a zero is not one of vigil's.
+        assert_eq!(classify(&segment_header(0)), SegmentKind::Foreign);
     }
 }

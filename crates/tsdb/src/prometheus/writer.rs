@@ -112,6 +112,8 @@ fn write_in(
     File::open(tmp.join("chunks"))?.sync_all()?;
     File::open(tmp)?.sync_all()?;
     std::fs::rename(tmp, parent.join(&ulid))?;
+    // On disk before callers delete what the block replaces.
+    File::open(parent)?.sync_all()?;
     // The marker goes after the rename: a crash before it leaves an ordinary block with one
     // extra empty file, which nothing reads.
     let _ = std::fs::remove_file(parent.join(&ulid).join(TMP_MARKER));
