@@ -1,7 +1,11 @@
 // Thin helpers over vigil's Prometheus-compatible HTTP API.
 import { safeHref } from './format';
 
-export interface ApiResult<T> { data: T; warnings?: string[]; infos?: string[] }
+export interface ApiResult<T> {
+  data: T;
+  warnings?: string[];
+  infos?: string[];
+}
 
 export async function api<T>(path: string, params: Record<string, string> = {}): Promise<ApiResult<T>> {
   const q = new URLSearchParams(params).toString();
@@ -12,7 +16,11 @@ export async function api<T>(path: string, params: Record<string, string> = {}):
   return body;
 }
 
-export function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, any> = {}, ...kids: (Node | string | null | undefined)[]): HTMLElementTagNameMap[K] {
+export function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attrs: Record<string, any> = {},
+  ...kids: (Node | string | null | undefined)[]
+): HTMLElementTagNameMap[K] {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
     if (v === undefined || v === null || v === false) continue;
@@ -27,9 +35,14 @@ export function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<
   return e;
 }
 
-
 export function labelChips(labels: Record<string, string>): HTMLElement {
-  return el('div', { class: 'labels' }, ...Object.entries(labels).sort().map(([k, v]) => el('span', { class: 'label' }, `${k}="${v}"`)));
+  return el(
+    'div',
+    { class: 'labels' },
+    ...Object.entries(labels)
+      .sort()
+      .map(([k, v]) => el('span', { class: 'label' }, `${k}="${v}"`)),
+  );
 }
 
 export function ago(iso: string): string {
@@ -43,6 +56,9 @@ export function ago(iso: string): string {
 
 export function metricText(m: Record<string, string>): string {
   const name = m.__name__ || '';
-  const rest = Object.entries(m).filter(([k]) => k !== '__name__').sort().map(([k, v]) => `${k}="${v}"`);
-  return rest.length ? `${name}{${rest.join(', ')}}` : (name || '{}');
+  const rest = Object.entries(m)
+    .filter(([k]) => k !== '__name__')
+    .sort()
+    .map(([k, v]) => `${k}="${v}"`);
+  return rest.length ? `${name}{${rest.join(', ')}}` : name || '{}';
 }

@@ -12,11 +12,23 @@ export async function dashboardsPage(root: HTMLElement) {
   const { data } = await api<any>('/api/v1/dashboards');
   root.append(el('h1', {}, 'Dashboards'));
   for (const e of data.errors || []) root.append(el('div', { class: 'error' }, e));
-  const rows = data.dashboards.map((d: any) => el('tr', {},
-    el('td', {}, el('a', { href: `d/${encodeURIComponent(d.uid)}${d.slug ? `/${d.slug}` : ""}` }, d.title)),
-    el('td', {}, ...(d.tags || []).map((t: string) => el('span', { class: 'label' }, t))),
-    el('td', { class: 'muted' }, d.source)));
-  root.append(el('table', {}, el('thead', {}, el('tr', {}, el('th', {}, 'Title'), el('th', {}, 'Tags'), el('th', {}, 'From'))), el('tbody', {}, ...rows)));
+  const rows = data.dashboards.map((d: any) =>
+    el(
+      'tr',
+      {},
+      el('td', {}, el('a', { href: `d/${encodeURIComponent(d.uid)}${d.slug ? `/${d.slug}` : ''}` }, d.title)),
+      el('td', {}, ...(d.tags || []).map((t: string) => el('span', { class: 'label' }, t))),
+      el('td', { class: 'muted' }, d.source),
+    ),
+  );
+  root.append(
+    el(
+      'table',
+      {},
+      el('thead', {}, el('tr', {}, el('th', {}, 'Title'), el('th', {}, 'Tags'), el('th', {}, 'From'))),
+      el('tbody', {}, ...rows),
+    ),
+  );
 }
 
 // ---- time ----
@@ -24,7 +36,10 @@ export async function dashboardsPage(root: HTMLElement) {
 function parseRel(s: string, now: number): number {
   if (/^\d+$/.test(s)) return parseInt(s, 10) / (s.length > 11 ? 1000 : 1);
   const m = /^now(?:-(\d+)([smhdwMy]))?(?:\/[smhdwMy])?$/.exec(s.trim());
-  if (!m) { const t = Date.parse(s); return isNaN(t) ? now : t / 1000; }
+  if (!m) {
+    const t = Date.parse(s);
+    return isNaN(t) ? now : t / 1000;
+  }
   if (!m[1]) return now;
   const mult: any = { s: 1, m: 60, h: 3600, d: 86400, w: 604800, M: 2592000, y: 31536000 };
   return now - parseInt(m[1], 10) * mult[m[2]];
@@ -32,14 +47,22 @@ function parseRel(s: string, now: number): number {
 
 // ---- variables ----
 
-
 async function variableOptions(v: any, vars: Vars): Promise<string[]> {
   const raw = typeof v.query === 'string' ? v.query : (v.query?.query ?? '');
   const q = v.type === 'query' ? interpolate(String(raw), vars, {}) : raw;
   switch (v.type) {
-    case 'custom': return String(q).split(',').map((s: string) => s.trim()).filter(Boolean);
-    case 'constant': return [String(q)];
-    case 'interval': return String(q).split(',').map((s: string) => s.trim()).filter(Boolean);
+    case 'custom':
+      return String(q)
+        .split(',')
+        .map((s: string) => s.trim())
+        .filter(Boolean);
+    case 'constant':
+      return [String(q)];
+    case 'interval':
+      return String(q)
+        .split(',')
+        .map((s: string) => s.trim())
+        .filter(Boolean);
     case 'query': {
       let m: RegExpExecArray | null;
       if ((m = /^label_values\((?:(.+),\s*)?(\w+)\)\s*$/.exec(q))) {
@@ -50,7 +73,7 @@ async function variableOptions(v: any, vars: Vars): Promise<string[]> {
       if (/^label_names\(\)\s*$/.test(q)) return (await api<string[]>('/api/v1/labels')).data;
       if ((m = /^metrics\((.*)\)\s*$/.exec(q))) {
         const re = new RegExp(m[1]);
-        return (await api<string[]>('/api/v1/label/__name__/values')).data.filter(n => re.test(n));
+        return (await api<string[]>('/api/v1/label/__name__/values')).data.filter((n) => re.test(n));
       }
       if ((m = /^query_result\((.*)\)\s*$/.exec(q))) {
         const r = await api<any>('/api/v1/query', { query: m[1] });
@@ -58,13 +81,19 @@ async function variableOptions(v: any, vars: Vars): Promise<string[]> {
       }
       return [];
     }
-    default: return [];
+    default:
+      return [];
   }
 }
 
 // ---- layout ----
 
-interface Panel { type: string; title?: string; gridPos: { x: number; y: number; w: number; h: number }; [k: string]: any }
+interface Panel {
+  type: string;
+  title?: string;
+  gridPos: { x: number; y: number; w: number; h: number };
+  [k: string]: any;
+}
 
 /** Panels laid out on Grafana's 24-column grid; old `rows` (spans of 12) converted. */
 export function layout(d: any): Panel[] {
@@ -73,12 +102,22 @@ export function layout(d: any): Panel[] {
   let y = 0;
   for (const row of d.rows || []) {
     const h = Math.max(3, Math.round((parseInt(String(row.height || '250'), 10) || 250) / 30));
-    if (row.showTitle || row.title) out.push({ type: 'row', title: row.title, gridPos: { x: 0, y, w: 24, h: 1 }, collapsed: !!row.collapse, panels: [] });
+    if (row.showTitle || row.title)
+      out.push({
+        type: 'row',
+        title: row.title,
+        gridPos: { x: 0, y, w: 24, h: 1 },
+        collapsed: !!row.collapse,
+        panels: [],
+      });
     y += 1;
     let x = 0;
     for (const p of row.panels || []) {
       const w = Math.min(24, Math.round((p.span || 12) * 2));
-      if (x + w > 24) { x = 0; y += h; }
+      if (x + w > 24) {
+        x = 0;
+        y += h;
+      }
       out.push({ ...p, gridPos: { x, y, w, h } });
       x += w;
     }
@@ -87,9 +126,28 @@ export function layout(d: any): Panel[] {
   return out;
 }
 
-const COLORS: Record<string, string> = { green: '#56a64b', red: '#e02f44', orange: '#ff9830', yellow: '#f2cc0c', blue: '#3274d9', purple: '#a352cc' };
-const color = (c: string) => COLORS[c] || COLORS[c?.replace(/^(dark|semi-dark|light|super-light)-/, '')] || c || '#56a64b';
-const PALETTE = ['#7eb26d', '#eab839', '#6ed0e0', '#ef843c', '#e24d42', '#1f78c1', '#ba43a9', '#705da0', '#508642', '#cca300'];
+const COLORS: Record<string, string> = {
+  green: '#56a64b',
+  red: '#e02f44',
+  orange: '#ff9830',
+  yellow: '#f2cc0c',
+  blue: '#3274d9',
+  purple: '#a352cc',
+};
+const color = (c: string) =>
+  COLORS[c] || COLORS[c?.replace(/^(dark|semi-dark|light|super-light)-/, '')] || c || '#56a64b';
+const PALETTE = [
+  '#7eb26d',
+  '#eab839',
+  '#6ed0e0',
+  '#ef843c',
+  '#e24d42',
+  '#1f78c1',
+  '#ba43a9',
+  '#705da0',
+  '#508642',
+  '#cca300',
+];
 
 function thresholdColor(v: number, p: any): string {
   const steps = p.fieldConfig?.defaults?.thresholds?.steps;
@@ -115,7 +173,12 @@ function legend(fmt: string | undefined, metric: Record<string, string>, expr: s
 
 // ---- panels ----
 
-interface Ctx { from: number; to: number; vars: Vars; width: number }
+interface Ctx {
+  from: number;
+  to: number;
+  vars: Vars;
+  width: number;
+}
 
 function panelUnit(p: any): string | undefined {
   return p.fieldConfig?.defaults?.unit ?? p.yaxes?.[0]?.format ?? p.format;
@@ -129,9 +192,12 @@ function builtins(ctx: Ctx, p: any, width: number): Record<string, string> {
   intervalMs = Math.max(intervalMs, minInterval * 1000);
   const rate = Math.max(intervalMs / 1000 + minInterval, 4 * minInterval);
   return {
-    __interval: durationText(intervalMs / 1000), __interval_ms: String(intervalMs),
-    __rate_interval: durationText(rate), __range: durationText(Math.round(range)),
-    __range_s: String(Math.round(range)), __range_ms: String(Math.round(range * 1000)),
+    __interval: durationText(intervalMs / 1000),
+    __interval_ms: String(intervalMs),
+    __rate_interval: durationText(rate),
+    __range: durationText(Math.round(range)),
+    __range_s: String(Math.round(range)),
+    __range_ms: String(Math.round(range * 1000)),
   };
 }
 
@@ -154,40 +220,91 @@ async function renderPanel(p: Panel, ctx: Ctx, body: HTMLElement) {
   switch (p.type) {
     case 'text': {
       const content = p.options?.content ?? p.content ?? '';
-      body.append(el('div', { class: 'text-panel' }, ...String(content).split('\n').map(l => el('div', {}, l.replace(/^#+\s*/, '')))));
+      body.append(
+        el(
+          'div',
+          { class: 'text-panel' },
+          ...String(content)
+            .split('\n')
+            .map((l) => el('div', {}, l.replace(/^#+\s*/, ''))),
+        ),
+      );
       return;
     }
-    case 'stat': case 'singlestat': case 'gauge': case 'bargauge': {
+    case 'stat':
+    case 'singlestat':
+    case 'gauge':
+    case 'bargauge': {
       const vals = await instantValues();
-      if (!vals.length) { body.append(el('div', { class: 'stat-value muted' }, 'No data')); return; }
+      if (!vals.length) {
+        body.append(el('div', { class: 'stat-value muted' }, 'No data'));
+        return;
+      }
       const shown = p.type === 'bargauge' ? vals : vals.slice(0, p.type === 'stat' ? 8 : 4);
       const min = p.fieldConfig?.defaults?.min ?? 0;
-      const max = p.fieldConfig?.defaults?.max ?? (p.type === 'gauge' || p.type === 'bargauge' ? Math.max(100, ...shown.map(v => v.value).filter(Number.isFinite)) : undefined);
+      const max =
+        p.fieldConfig?.defaults?.max ??
+        (p.type === 'gauge' || p.type === 'bargauge'
+          ? Math.max(100, ...shown.map((v) => v.value).filter(Number.isFinite))
+          : undefined);
       const wrap = el('div', { class: `stat-wrap ${p.type}` });
       for (const v of shown) {
         const c = thresholdColor(v.value, p);
-        const cell = el('div', { class: 'stat' },
+        const cell = el(
+          'div',
+          { class: 'stat' },
           shown.length > 1 ? el('div', { class: 'stat-label muted' }, v.label) : null,
-          el('div', { class: 'stat-value', style: `color:${c}` }, formatUnit(v.value, unit, decimals)));
+          el('div', { class: 'stat-value', style: `color:${c}` }, formatUnit(v.value, unit, decimals)),
+        );
         if ((p.type === 'gauge' || p.type === 'bargauge') && max !== undefined) {
-          const pct = Number.isFinite(v.value) ? Math.max(0, Math.min(100, ((v.value - min) / ((max - min) || 1)) * 100)) : 0;
-          cell.append(el('div', { class: 'bar' }, el('div', { style: `width:${pct}%;background:${c === 'inherit' ? '#56a64b' : c}` })));
+          const pct = Number.isFinite(v.value)
+            ? Math.max(0, Math.min(100, ((v.value - min) / (max - min || 1)) * 100))
+            : 0;
+          cell.append(
+            el(
+              'div',
+              { class: 'bar' },
+              el('div', { style: `width:${pct}%;background:${c === 'inherit' ? '#56a64b' : c}` }),
+            ),
+          );
         }
         wrap.append(cell);
       }
       body.append(wrap);
       return;
     }
-    case 'table': case 'table-old': {
+    case 'table':
+    case 'table-old': {
       const rows: any[] = [];
       for (const t of targets) {
         const r = await api<any>('/api/v1/query', { query: interpolate(t.expr, ctx.vars, b), time: String(ctx.to) });
         for (const s of r.data.result || []) rows.push({ ...s.metric, Value: s.value?.[1] });
       }
-      const cols = [...new Set(rows.flatMap(r => Object.keys(r)))].sort((a, z) => (a === 'Value' ? 1 : z === 'Value' ? -1 : a.localeCompare(z)));
-      body.append(rows.length ? el('table', { class: 'panel-table' }, el('thead', {}, el('tr', {}, ...cols.map(c => el('th', {}, c)))),
-        el('tbody', {}, ...rows.map(r => el('tr', {}, ...cols.map(c => el('td', {}, c === 'Value' ? formatUnit(parseFloat(r[c]), unit, decimals) : (r[c] ?? '')))))))
-        : el('div', { class: 'muted' }, 'No data'));
+      const cols = [...new Set(rows.flatMap((r) => Object.keys(r)))].sort((a, z) =>
+        a === 'Value' ? 1 : z === 'Value' ? -1 : a.localeCompare(z),
+      );
+      body.append(
+        rows.length
+          ? el(
+              'table',
+              { class: 'panel-table' },
+              el('thead', {}, el('tr', {}, ...cols.map((c) => el('th', {}, c)))),
+              el(
+                'tbody',
+                {},
+                ...rows.map((r) =>
+                  el(
+                    'tr',
+                    {},
+                    ...cols.map((c) =>
+                      el('td', {}, c === 'Value' ? formatUnit(parseFloat(r[c]), unit, decimals) : (r[c] ?? '')),
+                    ),
+                  ),
+                ),
+              ),
+            )
+          : el('div', { class: 'muted' }, 'No data'),
+      );
       return;
     }
     default: {
@@ -196,32 +313,75 @@ async function renderPanel(p: Panel, ctx: Ctx, body: HTMLElement) {
       const end = Math.ceil(ctx.to / step) * step;
       const series: { label: string; values: [number, string][] }[] = [];
       for (const t of targets) {
-        const r = await api<any>('/api/v1/query_range', { query: interpolate(t.expr, ctx.vars, b), start: String(start), end: String(end), step: String(step) });
-        for (const s of r.data.result) series.push({ label: legend(t.legendFormat, s.metric, t.expr), values: s.values });
+        const r = await api<any>('/api/v1/query_range', {
+          query: interpolate(t.expr, ctx.vars, b),
+          start: String(start),
+          end: String(end),
+          step: String(step),
+        });
+        for (const s of r.data.result)
+          series.push({ label: legend(t.legendFormat, s.metric, t.expr), values: s.values });
       }
       body.dataset.series = String(series.length);
-      if (!series.length) { body.append(el('div', { class: 'muted' }, 'No data')); return; }
+      if (!series.length) {
+        body.append(el('div', { class: 'muted' }, 'No data'));
+        return;
+      }
       const xs: number[] = [];
       for (let t = start; t <= end + 1e-9; t += step) xs.push(Math.round(t * 1000) / 1000);
       const idx = new Map(xs.map((t, i) => [t, i]));
-      const ys = series.map(s => { const col: (number | null)[] = new Array(xs.length).fill(null); for (const [t, v] of s.values) { const i = idx.get(Math.round(t * 1000) / 1000); if (i !== undefined) col[i] = parseFloat(v); } return col; });
+      const ys = series.map((s) => {
+        const col: (number | null)[] = new Array(xs.length).fill(null);
+        for (const [t, v] of s.values) {
+          const i = idx.get(Math.round(t * 1000) / 1000);
+          if (i !== undefined) col[i] = parseFloat(v);
+        }
+        return col;
+      });
       const stacked = p.stack === true || p.fieldConfig?.defaults?.custom?.stacking?.mode === 'normal';
-      if (stacked) for (let j = 1; j < ys.length; j++) for (let i = 0; i < xs.length; i++) if (ys[j][i] !== null) ys[j][i] = (ys[j][i] as number) + ((ys[j - 1][i] as number) || 0);
+      if (stacked)
+        for (let j = 1; j < ys.length; j++)
+          for (let i = 0; i < xs.length; i++)
+            if (ys[j][i] !== null) ys[j][i] = (ys[j][i] as number) + ((ys[j - 1][i] as number) || 0);
       const min = p.fieldConfig?.defaults?.min ?? (p.yaxes?.[0]?.min != null ? Number(p.yaxes[0].min) : undefined);
       const max = p.fieldConfig?.defaults?.max ?? (p.yaxes?.[0]?.max != null ? Number(p.yaxes[0].max) : undefined);
       const holder = el('div', { class: 'chart' });
       body.append(holder);
       const height = Math.max(body.clientHeight - 10, 80);
-      const u = track(new uPlot({
-        width, height,
-        legend: { show: p.legend?.show !== false && series.length <= 12 },
-        scales: { y: { range: (_u: any, lo: number, hi: number) => [min ?? Math.min(lo, 0), max ?? (hi === lo ? hi + 1 : hi)] } as any },
-        axes: [timeAxis({ size: 30 }),
-          themedAxis({ size: 72, values: (_u: any, vals: number[]) => vals.map(v => formatUnit(v, unit, undefined)) })],
-        series: [{}, ...series.map((s, i) => ({ label: s.label, stroke: PALETTE[i % PALETTE.length], width: 1.5,
-          fill: stacked || p.fill ? PALETTE[i % PALETTE.length] + '30' : undefined,
-          points: { show: s.values.length < 30, size: 4 }, value: (_u: any, v: number) => formatUnit(v, unit, decimals) }))],
-      } as any, [xs, ...ys] as any, holder));
+      const u = track(
+        new uPlot(
+          {
+            width,
+            height,
+            legend: { show: p.legend?.show !== false && series.length <= 12 },
+            scales: {
+              y: {
+                range: (_u: any, lo: number, hi: number) => [min ?? Math.min(lo, 0), max ?? (hi === lo ? hi + 1 : hi)],
+              } as any,
+            },
+            axes: [
+              timeAxis({ size: 30 }),
+              themedAxis({
+                size: 72,
+                values: (_u: any, vals: number[]) => vals.map((v) => formatUnit(v, unit, undefined)),
+              }),
+            ],
+            series: [
+              {},
+              ...series.map((s, i) => ({
+                label: s.label,
+                stroke: PALETTE[i % PALETTE.length],
+                width: 1.5,
+                fill: stacked || p.fill ? PALETTE[i % PALETTE.length] + '30' : undefined,
+                points: { show: s.values.length < 30, size: 4 },
+                value: (_u: any, v: number) => formatUnit(v, unit, decimals),
+              })),
+            ],
+          } as any,
+          [xs, ...ys] as any,
+          holder,
+        ),
+      );
       // The legend sits below the plot: the plot gives it room, so a short panel does not
       // clip it.
       // Measured once laid out: right after construction the legend is not yet in its final
@@ -248,20 +408,38 @@ export async function dashboardPage(root: HTMLElement, uid: string) {
   document.title = `vigil · ${d.title}`;
   const vars: Vars = {};
   const varBar = el('div', { class: 'toolbar' });
-  const rangeSel = el('select', { 'aria-label': 'time range' },
-    ...['now-5m', 'now-15m', 'now-30m', 'now-1h', 'now-3h', 'now-6h', 'now-12h', 'now-24h', 'now-2d', 'now-7d'].map(r => el('option', { value: r }, `Last ${r.slice(4)}`)));
-  if (![...rangeSel.options].some(o => o.value === fromS)) rangeSel.append(el('option', { value: fromS }, fromS));
+  const rangeSel = el(
+    'select',
+    { 'aria-label': 'time range' },
+    ...['now-5m', 'now-15m', 'now-30m', 'now-1h', 'now-3h', 'now-6h', 'now-12h', 'now-24h', 'now-2d', 'now-7d'].map(
+      (r) => el('option', { value: r }, `Last ${r.slice(4)}`),
+    ),
+  );
+  if (![...rangeSel.options].some((o) => o.value === fromS)) rangeSel.append(el('option', { value: fromS }, fromS));
   rangeSel.value = fromS;
-  const refreshSel = el('select', { 'aria-label': 'refresh' }, ...['', '5s', '10s', '30s', '1m', '5m'].map(r => el('option', { value: r }, r ? `every ${r}` : 'no refresh')));
-  if (![...refreshSel.options].some(o => o.value === refresh)) refreshSel.append(el('option', { value: refresh }, refresh));
+  const refreshSel = el(
+    'select',
+    { 'aria-label': 'refresh' },
+    ...['', '5s', '10s', '30s', '1m', '5m'].map((r) => el('option', { value: r }, r ? `every ${r}` : 'no refresh')),
+  );
+  if (![...refreshSel.options].some((o) => o.value === refresh))
+    refreshSel.append(el('option', { value: refresh }, refresh));
   refreshSel.value = refresh;
   const grid = el('div', { class: 'dash-grid' });
-  root.append(el('div', { class: 'toolbar' }, el('h1', { style: 'margin:0;flex:1' }, d.title), rangeSel, refreshSel), varBar, grid);
+  root.append(
+    el('div', { class: 'toolbar' }, el('h1', { style: 'margin:0;flex:1' }, d.title), rangeSel, refreshSel),
+    varBar,
+    grid,
+  );
   const setUrl = () => {
     const u = new URL(location.href);
-    u.searchParams.set('from', rangeSel.value); u.searchParams.set('to', toS);
+    u.searchParams.set('from', rangeSel.value);
+    u.searchParams.set('to', toS);
     refreshSel.value ? u.searchParams.set('refresh', refreshSel.value) : u.searchParams.delete('refresh');
-    for (const [k, v] of Object.entries(chosenBy)) { u.searchParams.delete(`var-${k}`); for (const x of v) u.searchParams.append(`var-${k}`, x); }
+    for (const [k, v] of Object.entries(chosenBy)) {
+      u.searchParams.delete(`var-${k}`);
+      for (const x of v) u.searchParams.append(`var-${k}`, x);
+    }
     history.replaceState(null, '', u);
   };
   // Template variables: options from the API, values from the URL or the dashboard's current.
@@ -273,35 +451,64 @@ export async function dashboardPage(root: HTMLElement, uid: string) {
   const setupVar = async (i: number, first: boolean) => {
     const v = defs[i];
     let opts: string[] = [];
-    try { opts = await variableOptions(v, vars); } catch { opts = []; }
-    if (v.regex) { try { const re = new RegExp(v.regex.replace(/^\/(.*)\/\w*$/, '$1')); opts = opts.map(o => { const m = re.exec(o); return m ? (m[1] ?? m[0]) : null; }).filter((o): o is string => o !== null); } catch { /* keep */ } }
+    try {
+      opts = await variableOptions(v, vars);
+    } catch {
+      opts = [];
+    }
+    if (v.regex) {
+      try {
+        const re = new RegExp(v.regex.replace(/^\/(.*)\/\w*$/, '$1'));
+        opts = opts
+          .map((o) => {
+            const m = re.exec(o);
+            return m ? (m[1] ?? m[0]) : null;
+          })
+          .filter((o): o is string => o !== null);
+      } catch {
+        /* keep */
+      }
+    }
     opts = [...new Set(opts)];
     const isAll = (c: string) => c === '$__all' || c === 'All';
     let chosen: string[];
     if (first) {
       const fromUrl = params.getAll(`var-${v.name}`);
       const cur = v.current?.value;
-      chosen = fromUrl.length ? fromUrl : Array.isArray(cur) ? cur : cur !== undefined ? [String(cur)] : opts.slice(0, 1);
+      chosen = fromUrl.length
+        ? fromUrl
+        : Array.isArray(cur)
+          ? cur
+          : cur !== undefined
+            ? [String(cur)]
+            : opts.slice(0, 1);
     } else {
       const prev = chosenBy[v.name] || [];
-      chosen = prev.length && prev.every(c => isAll(c) || opts.includes(c)) ? prev : opts.slice(0, 1);
+      chosen = prev.length && prev.every((c) => isAll(c) || opts.includes(c)) ? prev : opts.slice(0, 1);
     }
-    const all = v.allValue || (opts.length ? opts.map(o => o.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|') : '.*');
+    const all =
+      v.allValue || (opts.length ? opts.map((o) => o.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|') : '.*');
     const resolve = (c: string[]) => (c.some(isAll) ? [all] : c);
     chosenBy[v.name] = chosen;
     vars[v.name] = resolve(chosen);
     if (v.hide === 2) return;
-    const sel = el('select', { 'aria-label': `variable ${v.name}`, multiple: !!v.multi, 'data-var': v.name },
-      ...(v.includeAll ? [el('option', { value: '$__all' }, 'All')] : []), ...opts.map(o => el('option', { value: o }, o)));
+    const sel = el(
+      'select',
+      { 'aria-label': `variable ${v.name}`, multiple: !!v.multi, 'data-var': v.name },
+      ...(v.includeAll ? [el('option', { value: '$__all' }, 'All')] : []),
+      ...opts.map((o) => el('option', { value: o }, o)),
+    );
     for (const o of sel.options) o.selected = chosen.includes(o.value) || (o.value === '$__all' && chosen.some(isAll));
     sel.addEventListener('change', async () => {
-      chosenBy[v.name] = [...sel.selectedOptions].map(o => o.value);
+      chosenBy[v.name] = [...sel.selectedOptions].map((o) => o.value);
       vars[v.name] = resolve(chosenBy[v.name]);
       for (let j = i + 1; j < defs.length; j++) await setupVar(j, false);
-      setUrl(); draw();
+      setUrl();
+      draw();
     });
     const label = el('label', {}, `${v.label || v.name} `, sel);
-    if (shown[i]) shown[i]!.replaceWith(label); else varBar.append(label);
+    if (shown[i]) shown[i]!.replaceWith(label);
+    else varBar.append(label);
     shown[i] = label;
   };
   for (let i = 0; i < defs.length; i++) await setupVar(i, true);
@@ -317,16 +524,32 @@ export async function dashboardPage(root: HTMLElement, uid: string) {
       const style = `grid-column:${g.x + 1} / span ${g.w};grid-row:${g.y + 1} / span ${g.h}`;
       if (p.type === 'row') {
         const kids = collapsedChildren(p);
-        grid.append(el('div', { class: 'dash-row', style }, el('h2', {}, (p.collapsed ? '▸ ' : '▾ ') + interpolate(p.title || '', vars, {})), kids.length ? el('span', { class: 'muted' }, ` (${kids.length} panels)`) : null));
+        grid.append(
+          el(
+            'div',
+            { class: 'dash-row', style },
+            el('h2', {}, (p.collapsed ? '▸ ' : '▾ ') + interpolate(p.title || '', vars, {})),
+            kids.length ? el('span', { class: 'muted' }, ` (${kids.length} panels)`) : null,
+          ),
+        );
         continue;
       }
       const body = el('div', { class: 'panel-body' });
-      const box = el('section', { class: 'dash-panel', style, 'data-type': p.type, 'data-title': p.title || '' }, el('header', {}, interpolate(p.title || '', vars, {})), body);
+      const box = el(
+        'section',
+        { class: 'dash-panel', style, 'data-type': p.type, 'data-title': p.title || '' },
+        el('header', {}, interpolate(p.title || '', vars, {})),
+        body,
+      );
       grid.append(box);
-      requestAnimationFrame(() => renderPanel(p, ctx, body).then(() => box.classList.add('done')).catch((e: any) => {
-        body.append(el('div', { class: 'error', role: 'alert' }, String(e.message || e)));
-        box.classList.add('done', 'failed');
-      }));
+      requestAnimationFrame(() =>
+        renderPanel(p, ctx, body)
+          .then(() => box.classList.add('done'))
+          .catch((e: any) => {
+            body.append(el('div', { class: 'error', role: 'alert' }, String(e.message || e)));
+            box.classList.add('done', 'failed');
+          }),
+      );
     }
     clearInterval(timer);
     // A link sets the refresh: keep it between 5 s (no hammering the server) and 24 days
@@ -334,7 +557,13 @@ export async function dashboardPage(root: HTMLElement, uid: string) {
     const secs = refreshSel.value ? parseDuration(refreshSel.value) : 0;
     if (secs > 0) timer = window.setInterval(draw, Math.min(Math.max(secs, 5), 24 * 86400) * 1000);
   };
-  rangeSel.addEventListener('change', () => { setUrl(); draw(); });
-  refreshSel.addEventListener('change', () => { setUrl(); draw(); });
+  rangeSel.addEventListener('change', () => {
+    setUrl();
+    draw();
+  });
+  refreshSel.addEventListener('change', () => {
+    setUrl();
+    draw();
+  });
   draw();
 }

@@ -6,30 +6,50 @@ import { api, el, metricText } from './api';
 import { parseDuration } from './format';
 import { themedAxis, timeAxis, track } from './theme';
 
-const FUNCTIONS = ['abs', 'absent', 'absent_over_time', 'acos', 'acosh', 'asin', 'asinh', 'atan', 'atanh',
-  'avg_over_time', 'ceil', 'changes', 'clamp', 'clamp_max', 'clamp_min', 'cos', 'cosh', 'count_over_time',
-  'day_of_month', 'day_of_week', 'day_of_year', 'days_in_month', 'deg', 'delta', 'deriv',
-  'double_exponential_smoothing', 'exp', 'floor', 'histogram_fraction', 'histogram_quantile', 'holt_winters',
-  'hour', 'idelta', 'increase', 'irate', 'label_join', 'label_replace', 'last_over_time', 'ln', 'log10', 'log2',
-  'mad_over_time', 'max_over_time', 'min_over_time', 'minute', 'month', 'pi', 'predict_linear',
-  'present_over_time', 'quantile_over_time', 'rad', 'rate', 'resets', 'round', 'scalar', 'sgn', 'sin', 'sinh',
-  'sort', 'sort_by_label', 'sort_by_label_desc', 'sort_desc', 'sqrt', 'stddev_over_time', 'stdvar_over_time',
-  'sum_over_time', 'tan', 'tanh', 'time', 'timestamp', 'vector', 'year'];
-const AGGREGATIONS = ['sum', 'avg', 'min', 'max', 'count', 'group', 'stddev', 'stdvar', 'topk', 'bottomk',
-  'quantile', 'count_values', 'limitk', 'limit_ratio'];
-const KEYWORDS = ['by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'bool', 'and', 'or', 'unless', 'offset'];
+// PromQL's functions, from the engine's own table: the server lists them in the page.
+const FUNCTIONS: string[] =
+  document.querySelector<HTMLMetaElement>('meta[name="promql-functions"]')?.content.split(',') ?? [];
+const AGGREGATIONS = [
+  'sum',
+  'avg',
+  'min',
+  'max',
+  'count',
+  'group',
+  'stddev',
+  'stdvar',
+  'topk',
+  'bottomk',
+  'quantile',
+  'count_values',
+  'limitk',
+  'limit_ratio',
+];
+const KEYWORDS = [
+  'by',
+  'without',
+  'on',
+  'ignoring',
+  'group_left',
+  'group_right',
+  'bool',
+  'and',
+  'or',
+  'unless',
+  'offset',
+];
 
 let metricNames: string[] = [];
 let labelNames: string[] = [];
 
-
 function escapeHtml(s: string) {
-  return s.replace(/[&<>]/g, c => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;' } as any)[c]);
+  return s.replace(/[&<>]/g, (c) => (({ '&': '&amp;', '<': '&lt;', '>': '&gt;' }) as any)[c]);
 }
 
 /** PromQL as highlighted HTML (functions, keywords, strings, numbers). */
 export function highlight(q: string): string {
-  const re = /("(?:[^"\\]|\\.)*"?|'(?:[^'\\]|\\.)*'?|`[^`]*`?)|(\b\d+(?:\.\d+)?(?:ms|[smhdwy])?\b)|([a-zA-Z_:][a-zA-Z0-9_:]*)(\s*\()?/g;
+  const re =
+    /("(?:[^"\\]|\\.)*"?|'(?:[^'\\]|\\.)*'?|`[^`]*`?)|(\b\d+(?:\.\d+)?(?:ms|[smhdwy])?\b)|([a-zA-Z_:][a-zA-Z0-9_:]*)(\s*\()?/g;
   let out = '';
   let last = 0;
   let m: RegExpExecArray | null;
@@ -39,8 +59,12 @@ export function highlight(q: string): string {
     else if (m[2]) out += `<span class="hl-num">${m[2]}</span>`;
     else if (m[3]) {
       const w = m[3];
-      const cls = (m[4] && (FUNCTIONS.includes(w) || AGGREGATIONS.includes(w))) || AGGREGATIONS.includes(w) ? 'hl-fn'
-        : KEYWORDS.includes(w) ? 'hl-kw' : '';
+      const cls =
+        (m[4] && (FUNCTIONS.includes(w) || AGGREGATIONS.includes(w))) || AGGREGATIONS.includes(w)
+          ? 'hl-fn'
+          : KEYWORDS.includes(w)
+            ? 'hl-kw'
+            : '';
       out += cls ? `<span class="${cls}">${w}</span>` : escapeHtml(w);
       if (m[4]) out += escapeHtml(m[4]);
     }
@@ -49,7 +73,14 @@ export function highlight(q: string): string {
   return out + escapeHtml(q.slice(last)) + '\n';
 }
 
-interface PanelState { expr: string; tab: number; range: string; end: string; step: string; stacked: boolean }
+interface PanelState {
+  expr: string;
+  tab: number;
+  range: string;
+  end: string;
+  step: string;
+  stacked: boolean;
+}
 
 function readState(): PanelState[] {
   const p = new URLSearchParams(location.search);
@@ -94,18 +125,45 @@ function context(text: string, pos: number): { word: string; kind: 'metric' | 'l
 }
 
 function editor(initial: string, onRun: () => void): { root: HTMLElement; value: () => string } {
-  const ta = el('textarea', { spellcheck: 'false', placeholder: 'Expression (press Shift+Enter for newlines)', 'aria-label': 'expression' });
+  const ta = el('textarea', {
+    spellcheck: 'false',
+    placeholder: 'Expression (press Shift+Enter for newlines)',
+    'aria-label': 'expression',
+  });
   ta.value = initial;
   const pre = el('pre', { class: 'hl', 'aria-hidden': 'true' });
   const box = el('div', { class: 'complete', hidden: true, role: 'listbox' });
   const wrap = el('div', { class: 'expr' }, pre, ta, box);
-  pre.style.cssText = 'position:absolute;inset:0;margin:0;padding:5px 9px;pointer-events:none;background:transparent;white-space:pre-wrap;word-break:break-all;font-family:ui-monospace,monospace;font-size:14px;line-height:1.45;border:1px solid transparent';
-  ta.style.cssText = 'position:relative;background:transparent;color:transparent;caret-color:var(--fg);padding:5px 9px;font-size:14px;line-height:1.45;word-break:break-all';
-  const sync = () => { pre.innerHTML = highlight(ta.value); ta.style.height = 'auto'; ta.style.height = ta.scrollHeight + 2 + 'px'; };
+  pre.style.cssText =
+    'position:absolute;inset:0;margin:0;padding:5px 9px;pointer-events:none;background:transparent;white-space:pre-wrap;word-break:break-all;font-family:ui-monospace,monospace;font-size:14px;line-height:1.45;border:1px solid transparent';
+  ta.style.cssText =
+    'position:relative;background:transparent;color:transparent;caret-color:var(--fg);padding:5px 9px;font-size:14px;line-height:1.45;word-break:break-all';
+  const sync = () => {
+    pre.innerHTML = highlight(ta.value);
+    ta.style.height = 'auto';
+    ta.style.height = ta.scrollHeight + 2 + 'px';
+  };
   let items: { text: string; hint: string }[] = [];
   let sel = 0;
   const show = () => {
-    box.replaceChildren(...items.map((it, i) => el('div', { class: i === sel ? 'sel' : '', role: 'option', onmousedown: (e: Event) => { e.preventDefault(); sel = i; accept(); } }, it.text, el('small', {}, it.hint))));
+    box.replaceChildren(
+      ...items.map((it, i) =>
+        el(
+          'div',
+          {
+            class: i === sel ? 'sel' : '',
+            role: 'option',
+            onmousedown: (e: Event) => {
+              e.preventDefault();
+              sel = i;
+              accept();
+            },
+          },
+          it.text,
+          el('small', {}, it.hint),
+        ),
+      ),
+    );
     box.hidden = items.length === 0;
   };
   const accept = () => {
@@ -127,24 +185,32 @@ function editor(initial: string, onRun: () => void): { root: HTMLElement; value:
     if (c.kind === 'value' && c.label) {
       try {
         const { data } = await api<string[]>(`/api/v1/label/${encodeURIComponent(c.label)}/values`, { limit: '500' });
-        cands = data.filter(v => v.startsWith(w)).map(v => ({ text: v, hint: 'value' }));
-      } catch { cands = []; }
+        cands = data.filter((v) => v.startsWith(w)).map((v) => ({ text: v, hint: 'value' }));
+      } catch {
+        cands = [];
+      }
     } else if (c.kind === 'label') {
-      cands = labelNames.filter(n => n.startsWith(w)).map(n => ({ text: n, hint: 'label' }));
+      cands = labelNames.filter((n) => n.startsWith(w)).map((n) => ({ text: n, hint: 'label' }));
     } else if (w.length > 0) {
       cands = [
-        ...metricNames.filter(n => n.startsWith(w)).map(n => ({ text: n, hint: 'metric' })),
-        ...[...FUNCTIONS, ...AGGREGATIONS].filter(n => n.startsWith(w)).map(n => ({ text: n, hint: 'function' })),
-        ...KEYWORDS.filter(n => n.startsWith(w)).map(n => ({ text: n, hint: 'keyword' })),
+        ...metricNames.filter((n) => n.startsWith(w)).map((n) => ({ text: n, hint: 'metric' })),
+        ...[...FUNCTIONS, ...AGGREGATIONS].filter((n) => n.startsWith(w)).map((n) => ({ text: n, hint: 'function' })),
+        ...KEYWORDS.filter((n) => n.startsWith(w)).map((n) => ({ text: n, hint: 'keyword' })),
       ];
     }
-    items = cands.filter(x => x.text !== w).slice(0, 50);
+    items = cands.filter((x) => x.text !== w).slice(0, 50);
     sel = 0;
     show();
   };
-  ta.addEventListener('input', () => { sync(); complete(); });
-  ta.addEventListener('blur', () => { items = []; show(); });
-  ta.addEventListener('keydown', e => {
+  ta.addEventListener('input', () => {
+    sync();
+    complete();
+  });
+  ta.addEventListener('blur', () => {
+    items = [];
+    show();
+  });
+  ta.addEventListener('keydown', (e) => {
     if (!box.hidden && (e.key === 'ArrowDown' || e.key === 'ArrowUp')) {
       sel = (sel + (e.key === 'ArrowDown' ? 1 : items.length - 1)) % items.length;
       show();
@@ -153,7 +219,8 @@ function editor(initial: string, onRun: () => void): { root: HTMLElement; value:
       accept();
       e.preventDefault();
     } else if (e.key === 'Escape') {
-      items = []; show();
+      items = [];
+      show();
     } else if (e.key === 'Enter' && !e.shiftKey) {
       e.preventDefault();
       onRun();
@@ -172,7 +239,18 @@ function toLocalInput(ms: number): string {
   return d.toISOString().slice(0, 19);
 }
 
-const PALETTE = ['#2f6fed', '#e8590c', '#2b8a3e', '#c2255c', '#7048e8', '#0c8599', '#e67700', '#5c940d', '#a61e4d', '#1864ab'];
+const PALETTE = [
+  '#2f6fed',
+  '#e8590c',
+  '#2b8a3e',
+  '#c2255c',
+  '#7048e8',
+  '#0c8599',
+  '#e67700',
+  '#5c940d',
+  '#a61e4d',
+  '#1864ab',
+];
 
 function panel(state: PanelState, all: PanelState[], onRemove: () => void): HTMLElement {
   const out = el('div', { class: 'result' });
@@ -197,14 +275,25 @@ function panel(state: PanelState, all: PanelState[], onRemove: () => void): HTML
     }
   };
   ed = editor(state.expr, run);
-  const rangeIn = el('input', { value: state.range, size: 6, 'aria-label': 'range', title: 'Range, e.g. 1h', list: 'vigil-ranges' });
+  const rangeIn = el('input', {
+    value: state.range,
+    size: 6,
+    'aria-label': 'range',
+    title: 'Range, e.g. 1h',
+    list: 'vigil-ranges',
+  });
   // The end is picked in local time (empty: now) and kept in the URL as RFC 3339 UTC.
-  const endIn = el('input', { type: 'datetime-local', step: '1', 'aria-label': 'end', title: 'End time (local); empty for now' });
+  const endIn = el('input', {
+    type: 'datetime-local',
+    step: '1',
+    'aria-label': 'end',
+    title: 'End time (local); empty for now',
+  });
   endIn.value = state.end ? toLocalInput(Date.parse(state.end)) : '';
   const endValue = () => (endIn.value ? new Date(endIn.value).toISOString() : '');
   const rangeStep = (dir: number) => {
     const cur = parseDuration(rangeIn.value) || 3600;
-    const i = RANGES.findIndex(r => parseDuration(r) >= cur);
+    const i = RANGES.findIndex((r) => parseDuration(r) >= cur);
     const at = i < 0 ? RANGES.length - 1 : parseDuration(RANGES[i]) === cur ? i + dir : dir < 0 ? i - 1 : i;
     rangeIn.value = RANGES[Math.max(0, Math.min(RANGES.length - 1, at))];
     run();
@@ -216,24 +305,67 @@ function panel(state: PanelState, all: PanelState[], onRemove: () => void): HTML
     endIn.value = next >= Date.now() ? '' : toLocalInput(next);
     run();
   };
-  const stepIn = el('input', { value: state.step, placeholder: 'Step (auto)', size: 8, 'aria-label': 'step', title: 'Resolution step, e.g. 15s' });
+  const stepIn = el('input', {
+    value: state.step,
+    placeholder: 'Step (auto)',
+    size: 8,
+    'aria-label': 'step',
+    title: 'Resolution step, e.g. 15s',
+  });
   const stacked = el('input', { type: 'checkbox', 'aria-label': 'stacked' });
   stacked.checked = state.stacked;
   const tabs = el('div', { class: 'tabs' });
-  const setTab = (t: number) => { state.tab = t; drawTabs(); run(); };
-  const drawTabs = () => tabs.replaceChildren(
-    el('button', { class: state.tab === 1 ? 'on' : '', onclick: () => setTab(1) }, 'Table'),
-    el('button', { class: state.tab === 0 ? 'on' : '', onclick: () => setTab(0) }, 'Graph'));
+  const setTab = (t: number) => {
+    state.tab = t;
+    drawTabs();
+    run();
+  };
+  const drawTabs = () =>
+    tabs.replaceChildren(
+      el('button', { class: state.tab === 1 ? 'on' : '', onclick: () => setTab(1) }, 'Table'),
+      el('button', { class: state.tab === 0 ? 'on' : '', onclick: () => setTab(0) }, 'Graph'),
+    );
   drawTabs();
-  const controls = el('div', { class: 'toolbar' }, tabs,
-    el('span', { class: 'picker' }, el('button', { onclick: () => rangeStep(-1), title: 'Shorter range', 'aria-label': 'shorter range' }, '−'),
-      el('label', {}, 'Range ', rangeIn), el('button', { onclick: () => rangeStep(1), title: 'Longer range', 'aria-label': 'longer range' }, '+')),
-    el('span', { class: 'picker' }, el('button', { onclick: () => shiftEnd(-1), title: 'Back by the range', 'aria-label': 'earlier' }, '◀'),
-      el('label', {}, 'End ', endIn), el('button', { onclick: () => shiftEnd(1), title: 'Forward by the range', 'aria-label': 'later' }, '▶'),
-      el('button', { onclick: () => { endIn.value = ''; run(); }, title: 'End now', 'aria-label': 'end now' }, 'now')),
-    el('label', {}, 'Step ', stepIn), el('label', {}, stacked, ' stacked'),
-    el('button', { class: 'primary', onclick: run }, 'Execute'), el('button', { onclick: onRemove, title: 'Remove panel' }, '✕'));
-  [rangeIn, endIn, stepIn].forEach(i => i.addEventListener('keydown', (e: KeyboardEvent) => { if (e.key === 'Enter') run(); }));
+  const controls = el(
+    'div',
+    { class: 'toolbar' },
+    tabs,
+    el(
+      'span',
+      { class: 'picker' },
+      el('button', { onclick: () => rangeStep(-1), title: 'Shorter range', 'aria-label': 'shorter range' }, '−'),
+      el('label', {}, 'Range ', rangeIn),
+      el('button', { onclick: () => rangeStep(1), title: 'Longer range', 'aria-label': 'longer range' }, '+'),
+    ),
+    el(
+      'span',
+      { class: 'picker' },
+      el('button', { onclick: () => shiftEnd(-1), title: 'Back by the range', 'aria-label': 'earlier' }, '◀'),
+      el('label', {}, 'End ', endIn),
+      el('button', { onclick: () => shiftEnd(1), title: 'Forward by the range', 'aria-label': 'later' }, '▶'),
+      el(
+        'button',
+        {
+          onclick: () => {
+            endIn.value = '';
+            run();
+          },
+          title: 'End now',
+          'aria-label': 'end now',
+        },
+        'now',
+      ),
+    ),
+    el('label', {}, 'Step ', stepIn),
+    el('label', {}, stacked, ' stacked'),
+    el('button', { class: 'primary', onclick: run }, 'Execute'),
+    el('button', { onclick: onRemove, title: 'Remove panel' }, '✕'),
+  );
+  [rangeIn, endIn, stepIn].forEach((i) =>
+    i.addEventListener('keydown', (e: KeyboardEvent) => {
+      if (e.key === 'Enter') run();
+    }),
+  );
   endIn.addEventListener('change', run);
   stacked.addEventListener('change', run);
   const p = el('div', { class: 'panel' }, ed.root, controls, msgs, out);
@@ -251,10 +383,24 @@ async function table(expr: string, end: number, out: HTMLElement, msgs: HTMLElem
   showNotes(msgs, r.warnings, r.infos);
   const d = r.data;
   const rows: HTMLElement[] = [];
-  if (d.resultType === 'vector') for (const s of d.result) rows.push(el('tr', {}, el('td', {}, metricText(s.metric)), el('td', {}, s.value[1])));
-  else if (d.resultType === 'matrix') for (const s of d.result) rows.push(el('tr', {}, el('td', {}, metricText(s.metric)), el('td', {}, s.values.map((v: any) => `${v[1]} @${v[0]}`).join('\n'))));
+  if (d.resultType === 'vector')
+    for (const s of d.result) rows.push(el('tr', {}, el('td', {}, metricText(s.metric)), el('td', {}, s.value[1])));
+  else if (d.resultType === 'matrix')
+    for (const s of d.result)
+      rows.push(
+        el(
+          'tr',
+          {},
+          el('td', {}, metricText(s.metric)),
+          el('td', {}, s.values.map((v: any) => `${v[1]} @${v[0]}`).join('\n')),
+        ),
+      );
   else rows.push(el('tr', {}, el('td', {}, d.resultType), el('td', {}, String(d.result[1]))));
-  out.append(rows.length ? el('table', { class: 'series-table' }, el('tbody', {}, ...rows)) : el('div', { class: 'empty' }, 'Empty query result'));
+  out.append(
+    rows.length
+      ? el('table', { class: 'series-table' }, el('tbody', {}, ...rows))
+      : el('div', { class: 'empty' }, 'Empty query result'),
+  );
 }
 
 async function chart(state: PanelState, end: number, out: HTMLElement, msgs: HTMLElement) {
@@ -263,30 +409,49 @@ async function chart(state: PanelState, end: number, out: HTMLElement, msgs: HTM
   const step = state.step ? parseDuration(state.step) : Math.max(Math.round(range / 250), 1);
   if (!step) throw new Error(`invalid step ${JSON.stringify(state.step)}`);
   const start = end - range;
-  const r = await api<any>('/api/v1/query_range', { query: state.expr, start: String(start), end: String(end), step: String(step) });
+  const r = await api<any>('/api/v1/query_range', {
+    query: state.expr,
+    start: String(start),
+    end: String(end),
+    step: String(step),
+  });
   showNotes(msgs, r.warnings, r.infos);
   const series: { metric: Record<string, string>; values: [number, string][] }[] = r.data.result;
-  if (!series.length) { out.append(el('div', { class: 'empty' }, 'Empty query result')); return; }
+  if (!series.length) {
+    out.append(el('div', { class: 'empty' }, 'Empty query result'));
+    return;
+  }
   const xs: number[] = [];
   for (let t = start; t <= end + 1e-9; t += step) xs.push(Math.round(t * 1000) / 1000);
   const index = new Map(xs.map((t, i) => [t, i]));
-  const ys = series.map(s => {
+  const ys = series.map((s) => {
     const col: (number | null)[] = new Array(xs.length).fill(null);
-    for (const [t, v] of s.values) { const i = index.get(Math.round(t * 1000) / 1000); if (i !== undefined) col[i] = parseFloat(v); }
+    for (const [t, v] of s.values) {
+      const i = index.get(Math.round(t * 1000) / 1000);
+      if (i !== undefined) col[i] = parseFloat(v);
+    }
     return col;
   });
-  if (state.stacked) for (let j = 1; j < ys.length; j++) for (let i = 0; i < xs.length; i++)
-    if (ys[j][i] !== null) ys[j][i] = (ys[j][i] as number) + ((ys[j - 1][i] as number) || 0);
+  if (state.stacked)
+    for (let j = 1; j < ys.length; j++)
+      for (let i = 0; i < xs.length; i++)
+        if (ys[j][i] !== null) ys[j][i] = (ys[j][i] as number) + ((ys[j - 1][i] as number) || 0);
   const holder = el('div', { class: 'chart', 'data-series': String(series.length) });
   out.append(holder);
   const opts: uPlot.Options = {
-    width: Math.max(holder.clientWidth || out.clientWidth || 800, 300), height: 320,
-    series: [{}, ...series.map((s, i) => ({
-      label: metricText(s.metric), stroke: PALETTE[i % PALETTE.length], width: 1.5,
-      fill: state.stacked ? PALETTE[i % PALETTE.length] + '40' : undefined,
-      // Sparse series (a fresh target, a short history) are drawn as points, not nothing.
-      points: { show: s.values.length < 60, size: 5 },
-    }))],
+    width: Math.max(holder.clientWidth || out.clientWidth || 800, 300),
+    height: 320,
+    series: [
+      {},
+      ...series.map((s, i) => ({
+        label: metricText(s.metric),
+        stroke: PALETTE[i % PALETTE.length],
+        width: 1.5,
+        fill: state.stacked ? PALETTE[i % PALETTE.length] + '40' : undefined,
+        // Sparse series (a fresh target, a short history) are drawn as points, not nothing.
+        points: { show: s.values.length < 60, size: 5 },
+      })),
+    ],
     axes: [timeAxis(), themedAxis()],
     legend: { live: true },
     cursor: { drag: { x: true, y: false } },
@@ -298,12 +463,36 @@ export async function graphPage(root: HTMLElement) {
   const panels = readState();
   const list = el('div');
   const draw = () => {
-    list.replaceChildren(...panels.map((s, i) => panel(s, panels, () => { panels.splice(i, 1); writeState(panels); draw(); })));
+    list.replaceChildren(
+      ...panels.map((s, i) =>
+        panel(s, panels, () => {
+          panels.splice(i, 1);
+          writeState(panels);
+          draw();
+        }),
+      ),
+    );
   };
-  root.append(el('h1', {}, 'Query'), el('datalist', { id: 'vigil-ranges' }, ...RANGES.map(r => el('option', { value: r }))), list,
-    el('button', { onclick: () => { panels.push({ expr: '', tab: 1, range: '1h', end: '', step: '', stacked: false }); draw(); } }, '+ Add panel'));
+  root.append(
+    el('h1', {}, 'Query'),
+    el('datalist', { id: 'vigil-ranges' }, ...RANGES.map((r) => el('option', { value: r }))),
+    list,
+    el(
+      'button',
+      {
+        onclick: () => {
+          panels.push({ expr: '', tab: 1, range: '1h', end: '', step: '', stacked: false });
+          draw();
+        },
+      },
+      '+ Add panel',
+    ),
+  );
   draw();
   Promise.all([api<string[]>('/api/v1/label/__name__/values'), api<string[]>('/api/v1/labels')])
-    .then(([m, l]) => { metricNames = m.data; labelNames = l.data; })
+    .then(([m, l]) => {
+      metricNames = m.data;
+      labelNames = l.data;
+    })
     .catch(() => {});
 }

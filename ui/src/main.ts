@@ -27,7 +27,7 @@ async function start() {
   // The page's path below the route prefix (the <base> the server sets).
   const base = new URL(document.baseURI).pathname.replace(/\/+$/, '');
   const path = ('/' + location.pathname.slice(base.length).replace(/^\/+|\/+$/g, '')).replace(/^\/$/, '/graph');
-  document.querySelectorAll('#nav a').forEach(a => {
+  document.querySelectorAll('#nav a').forEach((a) => {
     if ((a as HTMLAnchorElement).pathname === location.pathname) a.classList.add('active');
   });
   document.getElementById('theme')!.addEventListener('click', () => {

@@ -2,7 +2,11 @@
 // included, and the relabel step that dropped or changed each (from /api/v1/targets/relabel_steps).
 import { api, el, labelChips } from './api';
 
-interface Step { rule: any; output: Record<string, string>; keep: boolean }
+interface Step {
+  rule: any;
+  output: Record<string, string>;
+  keep: boolean;
+}
 
 function ruleText(r: any): string {
   const parts = [`action: ${r.action}`];
@@ -16,17 +20,40 @@ function ruleText(r: any): string {
 async function explain(pool: string, labels: Record<string, string>, into: HTMLElement) {
   into.replaceChildren(el('span', { class: 'muted' }, 'loading…'));
   try {
-    const { data } = await api<{ steps: Step[] }>('/api/v1/targets/relabel_steps', { scrapePool: pool, labels: JSON.stringify(labels) });
+    const { data } = await api<{ steps: Step[] }>('/api/v1/targets/relabel_steps', {
+      scrapePool: pool,
+      labels: JSON.stringify(labels),
+    });
     let prev = labels;
     const rows = data.steps.map((s, i) => {
-      const changed = s.keep ? Object.keys({ ...prev, ...s.output }).filter(k => prev[k] !== s.output[k]) : [];
-      const what = !s.keep ? el('b', { class: 'error' }, 'dropped the target here')
-        : changed.length ? el('span', {}, 'changed ', ...changed.map(k => el('span', { class: 'label' }, `${k}="${s.output[k] ?? ''}"`)))
-        : el('span', { class: 'muted' }, 'no change');
+      const changed = s.keep ? Object.keys({ ...prev, ...s.output }).filter((k) => prev[k] !== s.output[k]) : [];
+      const what = !s.keep
+        ? el('b', { class: 'error' }, 'dropped the target here')
+        : changed.length
+          ? el(
+              'span',
+              {},
+              'changed ',
+              ...changed.map((k) => el('span', { class: 'label' }, `${k}="${s.output[k] ?? ''}"`)),
+            )
+          : el('span', { class: 'muted' }, 'no change');
       prev = s.output;
-      return el('tr', { class: s.keep ? '' : 'dropped-by' }, el('td', {}, String(i + 1)), el('td', {}, el('code', {}, ruleText(s.rule))), el('td', {}, what));
+      return el(
+        'tr',
+        { class: s.keep ? '' : 'dropped-by' },
+        el('td', {}, String(i + 1)),
+        el('td', {}, el('code', {}, ruleText(s.rule))),
+        el('td', {}, what),
+      );
     });
-    into.replaceChildren(el('table', {}, el('thead', {}, el('tr', {}, el('th', {}, '#'), el('th', {}, 'Rule'), el('th', {}, 'Effect'))), el('tbody', {}, ...rows)));
+    into.replaceChildren(
+      el(
+        'table',
+        {},
+        el('thead', {}, el('tr', {}, el('th', {}, '#'), el('th', {}, 'Rule'), el('th', {}, 'Effect'))),
+        el('tbody', {}, ...rows),
+      ),
+    );
   } catch (e: any) {
     into.replaceChildren(el('div', { class: 'error' }, String(e.message || e)));
   }
@@ -46,25 +73,60 @@ export async function sdPage(root: HTMLElement) {
   }
   const filter = el('input', { type: 'search', placeholder: 'Filter labels', 'aria-label': 'filter' });
   const list = el('div');
-  root.append(el('h1', {}, 'Service discovery'), el('div', { class: 'toolbar' }, filter,
-    el('span', { class: 'muted' }, 'Click "why?" on a target to see each relabel step.')), list);
+  root.append(
+    el('h1', {}, 'Service discovery'),
+    el(
+      'div',
+      { class: 'toolbar' },
+      filter,
+      el('span', { class: 'muted' }, 'Click "why?" on a target to see each relabel step.'),
+    ),
+    list,
+  );
   const render = () => {
     const q = filter.value.toLowerCase();
     list.replaceChildren();
     for (const [pool, ts] of [...pools].sort()) {
-      const shown = ts.filter(t => !q || JSON.stringify(t.discovered).toLowerCase().includes(q));
-      const active = ts.filter(t => t.labels).length;
-      const rows = shown.map(t => {
+      const shown = ts.filter((t) => !q || JSON.stringify(t.discovered).toLowerCase().includes(q));
+      const active = ts.filter((t) => t.labels).length;
+      const rows = shown.map((t) => {
         const why = el('div');
-        return el('tr', { class: t.labels ? 'active' : 'dropped' },
+        return el(
+          'tr',
+          { class: t.labels ? 'active' : 'dropped' },
           el('td', {}, labelChips(t.discovered)),
           el('td', {}, t.labels ? labelChips(t.labels) : el('b', { class: 'error' }, 'Dropped')),
-          el('td', {}, el('button', { onclick: () => explain(pool, t.discovered, why) }, 'why?'), why));
+          el('td', {}, el('button', { onclick: () => explain(pool, t.discovered, why) }, 'why?'), why),
+        );
       });
-      list.append(el('details', { class: 'pool', open: true },
-        el('summary', {}, el('h2', {}, pool), el('span', { class: 'count' }, `${active} active / ${ts.length - active} dropped`)),
-        el('table', {}, el('thead', {}, el('tr', {}, el('th', {}, 'Discovered labels'), el('th', {}, 'Target labels'), el('th', {}, 'Relabeling'))),
-          el('tbody', {}, ...rows))));
+      list.append(
+        el(
+          'details',
+          { class: 'pool', open: true },
+          el(
+            'summary',
+            {},
+            el('h2', {}, pool),
+            el('span', { class: 'count' }, `${active} active / ${ts.length - active} dropped`),
+          ),
+          el(
+            'table',
+            {},
+            el(
+              'thead',
+              {},
+              el(
+                'tr',
+                {},
+                el('th', {}, 'Discovered labels'),
+                el('th', {}, 'Target labels'),
+                el('th', {}, 'Relabeling'),
+              ),
+            ),
+            el('tbody', {}, ...rows),
+          ),
+        ),
+      );
     }
     if (!pools.size) list.append(el('div', { class: 'empty' }, 'Nothing discovered yet.'));
   };

@@ -3,16 +3,32 @@
 import { api, el, labelChips, ago } from './api';
 
 interface Target {
-  discoveredLabels: Record<string, string>; labels: Record<string, string>; scrapePool: string;
-  scrapeUrl: string; lastError: string; lastScrape: string; lastScrapeDuration: number; health: string;
+  discoveredLabels: Record<string, string>;
+  labels: Record<string, string>;
+  scrapePool: string;
+  scrapeUrl: string;
+  lastError: string;
+  lastScrape: string;
+  lastScrapeDuration: number;
+  health: string;
 }
 
 export async function targetsPage(root: HTMLElement) {
   const params = new URLSearchParams(location.search);
-  const search = el('input', { type: 'search', placeholder: 'Filter by endpoint or labels', value: params.get('search') || '', 'aria-label': 'filter' });
-  const health = el('select', { 'aria-label': 'health' },
-    el('option', { value: '' }, 'All health'), el('option', { value: 'up' }, 'Up'),
-    el('option', { value: 'down' }, 'Down'), el('option', { value: 'unknown' }, 'Unknown'));
+  const search = el('input', {
+    type: 'search',
+    placeholder: 'Filter by endpoint or labels',
+    value: params.get('search') || '',
+    'aria-label': 'filter',
+  });
+  const health = el(
+    'select',
+    { 'aria-label': 'health' },
+    el('option', { value: '' }, 'All health'),
+    el('option', { value: 'up' }, 'Up'),
+    el('option', { value: 'down' }, 'Down'),
+    el('option', { value: 'unknown' }, 'Unknown'),
+  );
   health.value = params.get('health') || '';
   const collapseAll = el('button', {}, 'Collapse all');
   const list = el('div', { id: 'pools' });
@@ -31,27 +47,74 @@ export async function targetsPage(root: HTMLElement) {
       pools.get(t.scrapePool)!.push(t);
     }
     list.replaceChildren();
-    if (!pools.size) list.append(el('div', { class: 'empty' }, 'No targets: the configuration has no scrape jobs, or discovery found nothing yet.'));
+    if (!pools.size)
+      list.append(
+        el(
+          'div',
+          { class: 'empty' },
+          'No targets: the configuration has no scrape jobs, or discovery found nothing yet.',
+        ),
+      );
     for (const [pool, all] of [...pools].sort()) {
-      const up = all.filter(t => t.health === 'up').length;
-      const shown = all.filter(t => (!h || t.health === h) &&
-        (!q || t.scrapeUrl.toLowerCase().includes(q) || JSON.stringify(t.labels).toLowerCase().includes(q)));
+      const up = all.filter((t) => t.health === 'up').length;
+      const shown = all.filter(
+        (t) =>
+          (!h || t.health === h) &&
+          (!q || t.scrapeUrl.toLowerCase().includes(q) || JSON.stringify(t.labels).toLowerCase().includes(q)),
+      );
       if (!shown.length && (q || h)) continue;
-      const rows = shown.map(t => el('tr', { 'data-health': t.health },
-        el('td', {}, el('a', { href: t.scrapeUrl }, t.scrapeUrl)),
-        el('td', {}, el('span', { class: `health ${t.health}` }, t.health)),
-        el('td', {}, labelChips(t.labels)),
-        el('td', {}, ago(t.lastScrape), el('br'), el('span', { class: 'muted' }, `${(t.lastScrapeDuration * 1000).toFixed(1)} ms`)),
-        el('td', {}, t.lastError ? el('div', { class: 'error' }, t.lastError) : '')));
-      const details = el('details', { class: 'pool', open: true },
-        el('summary', {}, el('h2', {}, pool), el('span', { class: up === all.length ? 'count' : 'count bad' }, `${up}/${all.length} up`)),
-        el('table', {}, el('thead', {}, el('tr', {}, el('th', {}, 'Endpoint'), el('th', {}, 'State'), el('th', {}, 'Labels'), el('th', {}, 'Last scrape'), el('th', {}, 'Error'))),
-          el('tbody', {}, ...rows)));
+      const rows = shown.map((t) =>
+        el(
+          'tr',
+          { 'data-health': t.health },
+          el('td', {}, el('a', { href: t.scrapeUrl }, t.scrapeUrl)),
+          el('td', {}, el('span', { class: `health ${t.health}` }, t.health)),
+          el('td', {}, labelChips(t.labels)),
+          el(
+            'td',
+            {},
+            ago(t.lastScrape),
+            el('br'),
+            el('span', { class: 'muted' }, `${(t.lastScrapeDuration * 1000).toFixed(1)} ms`),
+          ),
+          el('td', {}, t.lastError ? el('div', { class: 'error' }, t.lastError) : ''),
+        ),
+      );
+      const details = el(
+        'details',
+        { class: 'pool', open: true },
+        el(
+          'summary',
+          {},
+          el('h2', {}, pool),
+          el('span', { class: up === all.length ? 'count' : 'count bad' }, `${up}/${all.length} up`),
+        ),
+        el(
+          'table',
+          {},
+          el(
+            'thead',
+            {},
+            el(
+              'tr',
+              {},
+              el('th', {}, 'Endpoint'),
+              el('th', {}, 'State'),
+              el('th', {}, 'Labels'),
+              el('th', {}, 'Last scrape'),
+              el('th', {}, 'Error'),
+            ),
+          ),
+          el('tbody', {}, ...rows),
+        ),
+      );
       list.append(details);
     }
   };
   search.addEventListener('input', render);
   health.addEventListener('change', render);
-  collapseAll.addEventListener('click', () => list.querySelectorAll('details').forEach(d => (d as HTMLDetailsElement).open = false));
+  collapseAll.addEventListener('click', () =>
+    list.querySelectorAll('details').forEach((d) => ((d as HTMLDetailsElement).open = false)),
+  );
   render();
 }

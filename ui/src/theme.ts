@@ -26,7 +26,7 @@ const pad = (n: number) => String(n).padStart(2, '0');
  *  more apart, `14:05:30` when closer (uPlot's own labels turn into `:30`, `:00` there), with
  *  the date added when ticks are a day or more apart. Timestamps are in seconds. */
 export function timeTicks(_u: any, splits: number[], _axis: number, _space: number, incr: number): string[] {
-  return splits.map(t => {
+  return splits.map((t) => {
     const d = new Date(t * 1000);
     const hm = `${pad(d.getHours())}:${pad(d.getMinutes())}`;
     if (incr >= 86400) return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
@@ -48,7 +48,10 @@ export function track(u: uPlot): uPlot {
 
 export function redrawCharts() {
   for (const u of charts) {
-    if (!u.root.isConnected) { charts.delete(u); continue; }
+    if (!u.root.isConnected) {
+      charts.delete(u);
+      continue;
+    }
     u.redraw(false, true);
   }
 }

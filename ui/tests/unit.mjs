@@ -8,7 +8,10 @@ const out = join(mkdtempSync(join(tmpdir(), 'vigil-ui-')), 'format.mjs');
 await esbuild.build({ entryPoints: ['src/format.ts'], bundle: true, format: 'esm', platform: 'node', outfile: out });
 const f = await import(out);
 let n = 0;
-const eq = (got, want, what) => { if (got !== want) throw new Error(`FAILED ${what}: got ${JSON.stringify(got)}, want ${JSON.stringify(want)}`); n++; };
+const eq = (got, want, what) => {
+  if (got !== want) throw new Error(`FAILED ${what}: got ${JSON.stringify(got)}, want ${JSON.stringify(want)}`);
+  n++;
+};
 
 eq(f.formatUnit(1, 'percentunit'), '100%', 'percentunit of 1');
 eq(f.formatUnit(0.256, 'percentunit'), '25.6%', 'percentunit fraction');
@@ -33,7 +36,11 @@ eq(f.durationText(60), '1m', 'duration 60s');
 eq(f.durationText(90), '90s', 'duration 90s');
 const vars = { job: ['api'], multi: ['a', 'b'] };
 const b = { __rate_interval: '1m', __range: '1h' };
-eq(f.interpolate('rate(x{job="$job"}[$__rate_interval])', vars, b), 'rate(x{job="api"}[1m])', '$var and $__rate_interval');
+eq(
+  f.interpolate('rate(x{job="$job"}[$__rate_interval])', vars, b),
+  'rate(x{job="api"}[1m])',
+  '$var and $__rate_interval',
+);
 eq(f.interpolate('x{job=~"${multi}"}[$__range]', vars, b), 'x{job=~"(a|b)"}[1h]', '${var} multi-value');
 eq(f.interpolate('x{job="[[job]]"}', vars, b), 'x{job="api"}', '[[var]]');
 eq(f.interpolate('x{a="$unknown"}', vars, b), 'x{a="$unknown"}', 'unknown variables stay');

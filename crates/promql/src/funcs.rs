@@ -669,35 +669,8 @@ pub(crate) struct Windowed<'e> {
 /// The range argument of `name` if it is a function over windows (checked before anything
 /// is evaluated), and whether the function keeps the metric name.
 pub(crate) fn window_arg<'e>(name: &str, args: &'e [Expr]) -> Option<(&'e Expr, bool)> {
-    match name {
-        "rate"
-        | "increase"
-        | "delta"
-        | "irate"
-        | "idelta"
-        | "avg_over_time"
-        | "sum_over_time"
-        | "count_over_time"
-        | "min_over_time"
-        | "max_over_time"
-        | "stddev_over_time"
-        | "stdvar_over_time"
-        | "ts_of_last_over_time"
-        | "ts_of_first_over_time"
-        | "ts_of_max_over_time"
-        | "ts_of_min_over_time"
-        | "present_over_time"
-        | "changes"
-        | "resets"
-        | "deriv"
-        | "predict_linear"
-        | "mad_over_time"
-        | "holt_winters"
-        | "double_exponential_smoothing" => Some((args.first()?, false)),
-        "last_over_time" | "first_over_time" => Some((args.first()?, true)),
-        "quantile_over_time" => Some((args.get(1)?, false)),
-        _ => None,
-    }
+    let f = crate::functions::lookup(name)?;
+    Some((args.get(f.window_arg()?)?, f.window?.keeps_name))
 }
 
 /// The window function `name` applies, its scalar parameters evaluated (and checked, with
@@ -833,7 +806,7 @@ pub(crate) fn windowed<'e>(
             }
             wf(move |w, k, _, _| holt_winters(w, sf[k], tf[k]))
         }
-        _ => unreachable!("window_arg lists {name}"),
+        _ => unreachable!("the function table marks {name} as a window function"),
     };
     Ok(Some(Windowed { arg, keep_name, f }))
 }

@@ -82,6 +82,22 @@ fn unpacked(name: &str, gz: &'static [u8]) -> &'static [u8] {
     })
 }
 
+/// The PromQL function names the query editor completes and highlights, from the engine's
+/// own table (so the UI never lists a function the engine lacks, or misses one it has).
+fn function_names() -> &'static str {
+    static META: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    META.get_or_init(|| {
+        let names: Vec<&str> = vigil_promql::functions::FUNCTIONS
+            .iter()
+            .map(|f| f.name)
+            .collect();
+        format!(
+            "<meta name=\"promql-functions\" content=\"{}\">",
+            names.join(",")
+        )
+    })
+}
+
 /// The app's HTML with a `<base>` for the route prefix: the app uses relative URLs only, so
 /// it works under any prefix.
 async fn index(State(s): State<Arc<AppState>>) -> Response {
@@ -103,7 +119,8 @@ async fn index(State(s): State<Arc<AppState>>) -> Response {
                 .replacen(
                     "<title>vigil</title>",
                     &format!(
-                        "<title>{title}</title><meta name=\"page-title\" content=\"{title}\">"
+                        "<title>{title}</title><meta name=\"page-title\" content=\"{title}\">{}",
+                        function_names()
                     ),
                     1,
                 );
