@@ -39,7 +39,7 @@ pub fn open(dir: &Path) -> std::io::Result<Vec<Mmap>> {
     let mut out = Vec::with_capacity(names.len());
     for n in names {
         let f = std::fs::File::open(dir.join(&n))?;
-        // Safety: block files are immutable once in place; nothing in vigil writes them.
+        // SAFETY: block files are immutable once in place; nothing in vigil writes them.
         let m = unsafe { Mmap::map(&f)? };
         if m.len() < 8 || u32::from_be_bytes(m[..4].try_into().unwrap_or_default()) != CHUNKS_MAGIC
         {
