@@ -5,7 +5,12 @@
 //! - [`client`]: the HTTP side of one scrape (auth, TLS, content negotiation, gzip, body limit);
 //!   [`tls`] builds the TLS setup when `tls_config.server_name` names the certificate.
 //! - [`cache`]: per-target series cache, raw series text -> series ref, so a known series
-//!   costs a hash lookup and an append.
+//!   costs a comparison with the series expected next (a hash lookup when the order changed)
+//!   and an append.
+//! - [`metadata`]: `# HELP`/`# TYPE`/`# UNIT` per target, for `/api/v1/targets/metadata` and
+//!   remote write's metadata.
+//! - [`oauth2`]: the client-credentials token source for `oauth2:` in scrape configs.
+//! - [`metrics`]: scraping's own `prometheus_*` counters.
 //! - [`scrape_loop`]: one task per target: scrape every interval at a fixed offset, parse,
 //!   `metric_relabel_configs`, limits, one storage transaction per scrape, synthetic `up` and
 //!   `scrape_*` series, staleness markers.
