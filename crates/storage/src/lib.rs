@@ -37,11 +37,9 @@ pub enum AppendError {
     SeriesLimit(u64),
 }
 
-/// Errors of the storage as a whole (I/O, corruption, closed).
+/// Errors of the storage as a whole (I/O, corruption).
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
-    #[error("storage is closed")]
-    Closed,
     #[error("{0}")]
     Other(String),
 }

@@ -4,7 +4,6 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -111,16 +110,6 @@ fn v2_node(root: &Path) {
         std::fs::create_dir_all(root.join(format!("sys/devices/system/cpu/cpu{c}"))).unwrap();
     }
     std::fs::create_dir_all(root.join("sys/devices/system/cpu/cpufreq")).unwrap();
-}
-
-fn samples(text: &str) -> BTreeMap<String, String> {
-    text.lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .filter_map(|l| {
-            let (k, v) = l.rsplit_once(' ')?;
-            Some((k.to_string(), v.to_string()))
-        })
-        .collect()
 }
 
 fn start(name: &str, dir: &Path, args: &[String]) -> (Proc, String) {

@@ -451,3 +451,15 @@ pub fn browser_script(script: &str, base: &str, args: &[String]) -> (bool, Strin
     println!("{text}");
     (out.status.success(), text)
 }
+
+/// The samples of a text exposition: `name{labels}` → value, labels in the order written
+/// (comments and blank lines skipped).
+pub fn samples(text: &str) -> std::collections::BTreeMap<String, String> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| {
+            let (k, v) = l.rsplit_once(' ')?;
+            Some((k.to_string(), v.to_string()))
+        })
+        .collect()
+}
