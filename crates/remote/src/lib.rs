@@ -48,7 +48,14 @@ fn position_file(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
             c => f.push(c),
         }
     }
-    dir.join(format!("{f}.position"))
+    let file = dir.join(format!("{f}.position"));
+    // Before names were escaped, a name with `%` (and no `/`) kept its file unescaped: take
+    // that file over rather than lose where the queue got to.
+    let old = dir.join(format!("{name}.position"));
+    if f != name && !name.contains('/') && !name.contains('\0') && !file.exists() && old.exists() {
+        let _ = std::fs::rename(&old, &file);
+    }
+    file
 }
 
 /// Six hex digits of FNV-1a over every setting of an endpoint (URL, headers, auth,
@@ -430,6 +437,15 @@ mod tests {
             );
         }
         assert_ne!(position_file(dir, "a/b"), position_file(dir, "a%2fb"));
+        // A name with `%` kept its file unescaped before: it is taken over, not lost.
+        let d = std::env::temp_dir().join(format!("vigil-posfile-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("q%1.position"), "3 40\n").unwrap();
+        let f = position_file(&d, "q%1");
+        assert_eq!(f, d.join("q%251.position"));
+        assert_eq!(std::fs::read_to_string(&f).unwrap(), "3 40\n");
+        assert!(!d.join("q%1.position").exists());
+        let _ = std::fs::remove_dir_all(&d);
         assert_eq!(
             position_file(dir, "plain-name_1"),
             dir.join("plain-name_1.position")

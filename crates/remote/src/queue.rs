@@ -161,6 +161,7 @@ impl Queue {
                     resume,
                     start_ms,
                     saved: resume,
+                    written: resume,
                     last_save: Instant::now(),
                     last_reshard: Instant::now(),
                     in_at_reshard: 0,
@@ -282,6 +283,8 @@ struct ReaderLoop {
     resume: Option<JournalPos>,
     start_ms: i64,
     saved: Option<JournalPos>,
+    /// The position last written to the file.
+    written: Option<JournalPos>,
     last_save: Instant,
     last_reshard: Instant,
     in_at_reshard: u64,
@@ -471,8 +474,12 @@ impl ReaderLoop {
     }
 
     fn save(&mut self) {
-        if let Some(p) = self.saved {
+        // Only when it moved: each write is synced, and an idle queue has nothing to record.
+        if let Some(p) = self.saved
+            && self.written != Some(p)
+        {
             write_position(&self.position_file, p);
+            self.written = Some(p);
         }
         self.last_save = Instant::now();
     }

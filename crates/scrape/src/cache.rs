@@ -51,8 +51,8 @@ struct Slot {
 /// compares the expected slot's text and only hashes when the order changed. With a hash
 /// lookup per sample, most of 100k lookups missed the CPU cache; now the arena is read front
 /// to back, as the body is (it is rewritten in scrape order when a sweep has freed much of
-/// it). After each scrape the slab and the arena give back the spare room their growth left
-/// (up to half of each), as a target's series count is then known.
+/// it). After a scrape the slab and the arena give back what growth left spare once it passes
+/// half their length (keeping a quarter), as a target's series count is then known.
 pub struct SeriesCache {
     slots: Vec<Option<Slot>>,
     free: Vec<u32>,
@@ -314,20 +314,27 @@ impl SeriesCache {
     pub fn sweep(&mut self) {
         let keep_from = self.iter.saturating_sub(1);
         self.remove_where(|e| e.last_iter < keep_from);
-        // The target's series count is known now: give back the room growth left spare.
-        let spare = |cap: usize, len: usize| cap > len + len / 8 + 64;
+        // The target's series count is known now: give back the room growth left spare,
+        // keeping a quarter for new series. Only past half again the length, so a target that
+        // adds a few series every scrape copies its cache once in many scrapes, not each time.
+        let spare = |cap: usize, len: usize| cap > len + len / 2 + 64;
         if spare(self.slots.capacity(), self.slots.len()) {
-            self.slots.shrink_to_fit();
+            self.slots
+                .shrink_to(self.slots.len() + self.slots.len() / 4);
         }
         if spare(self.keys.capacity(), self.keys.len()) {
-            self.keys.shrink_to_fit();
+            self.keys.shrink_to(self.keys.len() + self.keys.len() / 4);
         }
-        let (slots, keys, hasher, mask) = (&self.slots, &self.keys, &self.hasher, self.hash_mask);
-        self.index.shrink_to_fit(|&j| {
-            slots[j as usize]
-                .as_ref()
-                .map_or(0, |s| Self::hash_bytes(hasher, mask, Self::text(keys, s)))
-        });
+        let live = self.index.len();
+        if self.index.capacity() > 4 * live + 64 {
+            let (slots, keys, hasher, mask) =
+                (&self.slots, &self.keys, &self.hasher, self.hash_mask);
+            self.index.shrink_to(live + live / 4, |&j| {
+                slots[j as usize]
+                    .as_ref()
+                    .map_or(0, |s| Self::hash_bytes(hasher, mask, Self::text(keys, s)))
+            });
+        }
     }
 
     /// Forget everything (the metric relabel rules or target labels changed).

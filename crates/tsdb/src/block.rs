@@ -742,10 +742,13 @@ impl Block {
     ) -> impl Iterator<Item = Series> + Send + 'a {
         self.select_ids(ms).into_iter().filter_map(move |i| {
             let Some((labels, cms)) = self.series_entry(i) else {
-                self.damaged(
-                    &self.dir.join("index"),
-                    &format!("series entry {i} is damaged"),
-                );
+                // Its shard is unknown: count it once, in the first shard's read.
+                if shard == 0 {
+                    self.damaged(
+                        &self.dir.join("index"),
+                        &format!("series entry {i} is damaged"),
+                    );
+                }
                 return None;
             };
             if of > 1 && labels.shard(of) != shard {

