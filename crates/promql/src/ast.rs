@@ -420,7 +420,7 @@ fn fmt_matchers(f: &mut fmt::Formatter<'_>, vs: &VectorSelector) -> fmt::Result 
 
 fn fmt_mods(f: &mut fmt::Formatter<'_>, at: &Option<At>, offset_ms: i64) -> fmt::Result {
     match at {
-        Some(At::Time(t)) => write!(f, " @ {}", crate::eval::fmt_at(*t))?,
+        Some(At::Time(t)) => write!(f, " @ {}", fmt_at(*t))?,
         Some(At::Start) => f.write_str(" @ start()")?,
         Some(At::End) => f.write_str(" @ end()")?,
         None => {}
@@ -577,4 +577,9 @@ impl Expr {
             }
         }
     }
+}
+
+/// `@` timestamps print with millisecond precision.
+pub fn fmt_at(t: i64) -> String {
+    format!("{}.{:03}", t.div_euclid(1000), t.rem_euclid(1000))
 }

@@ -9,181 +9,15 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use vigil_model::labels::METRIC_NAME;
 use vigil_model::{Labels, LabelsBuilder, Sample, is_stale_nan};
-use vigil_storage::{MatchOp, Series, Storage, StorageError};
+use vigil_storage::{MatchOp, Series, Storage};
 
 use crate::ast::{AggOp, At, BinOp, Card, Expr, VectorMatching, VectorSelector};
+use crate::context::{Engine, EvalContext, NotedQuerier, Notes};
 use crate::funcs;
 use crate::select::{Budget, for_shards, merge_sorted};
+use crate::value::{EvalError, R, RangeArg, Stepped, V, Value, invalid};
 
-/// A query result, as the API reports it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Value {
-    Scalar(Sample),
-    String(i64, String),
-    /// One sample per series at the evaluation time.
-    Vector(Vec<(Labels, Sample)>),
-    /// Samples per series over a range.
-    Matrix(Vec<Series>),
-}
-
-impl Value {
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            Value::Scalar(_) => "scalar",
-            Value::String(..) => "string",
-            Value::Vector(_) => "vector",
-            Value::Matrix(_) => "matrix",
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum EvalError {
-    #[error("{0}")]
-    Storage(#[from] StorageError),
-    #[error("{0}")]
-    Invalid(String),
-    #[error("query processing would load too many samples into memory in query execution")]
-    TooManySamples,
-    /// Past `--query.max-bytes`: the series and samples loaded would take more memory.
-    #[error(
-        "query processing would load more than {0} bytes of series and samples into memory in query execution (--query.max-bytes)"
-    )]
-    TooManyBytes(usize),
-    /// Past the engine's deadline (`--query.timeout` or the request's `timeout`).
-    #[error("query timed out in expression evaluation")]
-    Timeout,
-}
-
-pub(crate) type R<T> = Result<T, EvalError>;
-
-pub(crate) fn invalid<T>(msg: impl Into<String>) -> R<T> {
-    Err(EvalError::Invalid(msg.into()))
-}
-
-/// Evaluation settings (`--query.lookback-delta`, `--query.max-samples`).
-#[derive(Debug, Clone)]
-pub struct Engine {
-    pub lookback_ms: i64,
-    /// Step of subqueries written without one (`x[5m:]`): the global evaluation interval.
-    pub subquery_step_ms: i64,
-    pub max_samples: usize,
-    /// Bytes of series labels and samples one query may load (`--query.max-bytes`; 0: no
-    /// limit). Labels can outweigh samples by far (a thousand-byte label set per one-sample
-    /// series), which `max_samples` alone does not see.
-    pub max_bytes: usize,
-    /// Evaluation stops with [`EvalError::Timeout`] once past this instant. Checked as each
-    /// node is evaluated and as samples are loaded; set per query on a copy of the engine.
-    pub deadline: Option<std::time::Instant>,
-}
-
-impl Default for Engine {
-    fn default() -> Self {
-        Engine {
-            lookback_ms: 5 * 60 * 1000,
-            subquery_step_ms: 60_000,
-            max_samples: 50_000_000,
-            max_bytes: 0,
-            deadline: None,
-        }
-    }
-}
-
-impl Engine {
-    /// This engine with a deadline `timeout` from now.
-    pub fn with_timeout(&self, timeout: std::time::Duration) -> Engine {
-        Engine {
-            deadline: Some(std::time::Instant::now() + timeout),
-            ..self.clone()
-        }
-    }
-}
-
-/// `@` timestamps print with millisecond precision.
-pub fn fmt_at(t: i64) -> String {
-    format!("{}.{:03}", t.div_euclid(1000), t.rem_euclid(1000))
-}
-
-/// One series of an instant-vector node: a slot per step.
-#[derive(Debug, Clone)]
-pub(crate) struct Stepped {
-    pub labels: Labels,
-    pub pts: Vec<Option<f64>>,
-}
-
-/// A node's value across all steps.
-#[derive(Debug, Clone)]
-pub(crate) enum V {
-    Scalar(Vec<f64>),
-    Str(String),
-    Vector(Vec<Stepped>),
-    /// Raw samples (only at the top of an instant query, e.g. `x[5m]`).
-    Matrix(Vec<Series>),
-}
-
-/// Raw samples of a range argument and where its windows sit relative to each step.
-pub(crate) struct RangeArg {
-    pub series: Vec<Series>,
-    pub range_ms: i64,
-    /// Window end for step i.
-    pub ends: Vec<i64>,
-}
-
-pub(crate) struct Ctx<'a> {
-    pub storage: &'a dyn Storage,
-    pub engine: &'a Engine,
-    pub start: i64,
-    pub end: i64,
-    pub step: i64,
-    /// Query start/end for `@ start()`/`@ end()` (differ from start/end inside subqueries).
-    pub q_start: i64,
-    pub q_end: i64,
-    /// The query's step (0 for an instant query), for `step()`.
-    pub q_step: i64,
-    /// Warnings and infos gathered while evaluating (shared with subquery contexts).
-    pub notes: &'a std::cell::RefCell<Notes>,
-    /// Samples loaded so far (shared with shard threads through [`Ctx::budget`]).
-    pub samples: AtomicUsize,
-    /// Bytes of series and samples loaded so far (against `max_bytes`).
-    pub bytes: AtomicUsize,
-    /// Inside a subquery: each series' per-step slots count as samples too, so a tiny step
-    /// over a long range (`x[1y:1ms]`) fails as too many samples instead of allocating them.
-    pub count_steps: bool,
-}
-
-/// A querier that hands its warnings to the query's annotations when done. Shard threads
-/// borrow the inner querier (this wrapper stays on the evaluating thread).
-pub(crate) struct NotedQuerier<'a> {
-    q: Box<dyn vigil_storage::Querier + 'a>,
-    notes: &'a std::cell::RefCell<Notes>,
-}
-
-impl<'a> std::ops::Deref for NotedQuerier<'a> {
-    type Target = dyn vigil_storage::Querier + 'a;
-    fn deref(&self) -> &Self::Target {
-        &*self.q
-    }
-}
-
-impl Drop for NotedQuerier<'_> {
-    fn drop(&mut self) {
-        let mut n = self.notes.borrow_mut();
-        for w in self.q.warnings() {
-            if !n.warnings.contains(&w) {
-                n.warnings.push(w);
-            }
-        }
-    }
-}
-
-/// Annotations of one query, each message once, in the order first raised.
-#[derive(Debug, Default)]
-pub struct Notes {
-    pub warnings: Vec<String>,
-    pub infos: Vec<String>,
-}
-
-impl Ctx<'_> {
+impl EvalContext<'_> {
     /// Raise a `PromQL warning: ...` annotation.
     pub(crate) fn warn(&self, msg: String) {
         let msg = format!("PromQL warning: {msg}");
@@ -492,7 +326,7 @@ impl Ctx<'_> {
                 // no sample yet allocates a slot per step, and many such subqueries in one
                 // query must add up against --query.max-samples.
                 self.count(steps as usize)?;
-                let inner = Ctx {
+                let inner = EvalContext {
                     count_steps: true,
                     storage: self.storage,
                     engine: self.engine,
@@ -1237,8 +1071,8 @@ impl Engine {
         start: i64,
         end: i64,
         step: i64,
-    ) -> Ctx<'a> {
-        Ctx {
+    ) -> EvalContext<'a> {
+        EvalContext {
             storage,
             engine: self,
             start,

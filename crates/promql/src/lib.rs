@@ -3,8 +3,11 @@
 //! - [`lexer`], [`parser`], [`ast`]: our own parser of Prometheus's grammar, with positions
 //!   and Prometheus's error wording; [`functions`] is the function table.
 //! - [`eval`]: the engine. Every query runs as a range of steps; selectors walk each series
-//!   once across all steps.
-//! - `funcs`: function implementations.
+//!   once across all steps. What it shares with the functions and selection is in two leaf
+//!   modules: [`value`] (values and errors) and [`context`] (engine settings, the
+//!   per-query [`context::EvalContext`]).
+//! - `funcs`: function implementations, by job (window functions, statistics kernels,
+//!   histograms, sorting); `call` for the rest.
 //! - [`pretty`]: multi-line formatting as Prometheus's `format_query`.
 //! - `select`: reading a selector's series in shards on several threads, streamed.
 //! - [`promqltest`]: the runner for Prometheus's `.test` files.
@@ -12,6 +15,7 @@
 //! The engine never knows which storage implementation is behind the querier.
 
 pub mod ast;
+pub mod context;
 pub mod eval;
 mod funcs;
 pub mod functions;
@@ -21,7 +25,10 @@ pub mod parser;
 pub mod pretty;
 pub mod promqltest;
 mod select;
+pub mod value;
 
 pub use ast::Expr;
-pub use eval::{Engine, EvalError, QueryResult, Value};
+pub use context::Engine;
+pub use eval::QueryResult;
 pub use parser::{ParseError, parse};
+pub use value::{EvalError, Value};

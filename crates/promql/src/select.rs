@@ -8,7 +8,7 @@ use std::time::Instant;
 use vigil_model::Labels;
 use vigil_storage::{Matcher, Querier, SeriesSet};
 
-use crate::eval::{EvalError, R};
+use crate::value::{EvalError, R};
 
 /// The query's limits, shareable with shard threads.
 #[derive(Clone, Copy)]

@@ -1,0 +1,424 @@
+//! Function implementations: `call` evaluates the functions that are not over windows;
+//! the others live by job in `window`, `stats`, `histogram` and `sort`. Which function is
+//! which is the table in `crate::functions`.
+
+use std::collections::HashMap;
+
+use vigil_model::labels::{METRIC_NAME, is_valid_label_name};
+use vigil_model::{Labels, Sample};
+
+use crate::ast::{AggOp, Expr, Pos};
+use crate::context::EvalContext;
+use crate::eval::{absent_labels, check_unique, drop_name};
+use crate::select::{for_shards, merge_sorted};
+use crate::value::{R, Stepped, V, invalid};
+use vigil_model::is_stale_nan;
+
+mod histogram;
+mod sort;
+mod stats;
+#[cfg(test)]
+mod tests;
+mod window;
+
+pub(crate) use {histogram::*, sort::*, stats::*, window::*};
+
+pub(crate) fn map_vector(
+    v: Vec<Stepped>,
+    keep_name: bool,
+    f: impl Fn(f64, usize) -> Option<f64>,
+) -> R<Vec<Stepped>> {
+    let out = v
+        .into_iter()
+        .filter_map(|s| {
+            let pts: Vec<Option<f64>> = s
+                .pts
+                .iter()
+                .enumerate()
+                .map(|(k, p)| p.and_then(|x| f(x, k)))
+                .collect();
+            pts.iter().any(Option::is_some).then(|| Stepped {
+                labels: if keep_name {
+                    s.labels
+                } else {
+                    drop_name(&s.labels)
+                },
+                pts,
+            })
+        })
+        .collect();
+    check_unique(out)
+}
+
+/// Year, month, day, hour, minute and weekday (0 = Sunday) of Unix seconds, in UTC.
+pub(crate) fn civil(secs: f64) -> Option<(i64, u32, u32, u32, u32, u32, u32)> {
+    if !secs.is_finite() {
+        return None;
+    }
+    let s = secs.floor() as i64;
+    let days = s.div_euclid(86_400);
+    let rem = s.rem_euclid(86_400);
+    let (y, m, d) = vigil_model::time::civil_from_days(days);
+    let dow = (days + 4).rem_euclid(7) as u32;
+    Some((
+        y,
+        m as u32,
+        d as u32,
+        (rem / 3600) as u32,
+        (rem % 3600 / 60) as u32,
+        dow,
+        0,
+    ))
+}
+
+pub(crate) fn is_leap(y: i64) -> bool {
+    y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)
+}
+
+pub(crate) fn days_in_month(y: i64, m: u32) -> u32 {
+    match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        _ => {
+            if is_leap(y) {
+                29
+            } else {
+                28
+            }
+        }
+    }
+}
+
+pub(crate) fn day_of_year(y: i64, m: u32, d: u32) -> u32 {
+    (1..m).map(|mm| days_in_month(y, mm)).sum::<u32>() + d
+}
+
+pub(crate) fn call(
+    ctx: &EvalContext<'_>,
+    name: &str,
+    args: &[Expr],
+    pos: Pos,
+    arg_pos: &[Pos],
+) -> R<V> {
+    if let Some(w) = windowed(ctx, name, args, pos, arg_pos)? {
+        return Ok(V::Vector(over_windows(ctx, w.arg, w.keep_name, &*w.f)?));
+    }
+    let apos = |i: usize| arg_pos.get(i).copied().unwrap_or(pos);
+    let n = ctx.n();
+    let times: Vec<i64> = ctx.times().collect();
+    let math = |f: fn(f64) -> f64| -> R<V> {
+        Ok(V::Vector(map_vector(
+            ctx.vector_arg(&args[0])?,
+            false,
+            |x, _| Some(f(x)),
+        )?))
+    };
+    match name {
+        "absent_over_time" => {
+            let present = over_windows(ctx, &args[0], false, &*wf(|_, _, _, _| Some(1.0)))?;
+            let labels = match args[0].unparen() {
+                Expr::MatrixSelector { vs, .. } => absent_labels(vs),
+                _ => Labels::empty(),
+            };
+            let pts: Vec<Option<f64>> = (0..n)
+                .map(|k| (!present.iter().any(|s| s.pts[k].is_some())).then_some(1.0))
+                .collect();
+            Ok(V::Vector(if pts.iter().any(Option::is_some) {
+                vec![Stepped { labels, pts }]
+            } else {
+                vec![]
+            }))
+        }
+        "absent" => {
+            let v = ctx.vector_arg(&args[0])?;
+            let labels = match args[0].unparen() {
+                Expr::VectorSelector(vs) => absent_labels(vs),
+                _ => Labels::empty(),
+            };
+            let pts: Vec<Option<f64>> = (0..n)
+                .map(|k| (!v.iter().any(|s| s.pts[k].is_some())).then_some(1.0))
+                .collect();
+            Ok(V::Vector(if pts.iter().any(Option::is_some) {
+                vec![Stepped { labels, pts }]
+            } else {
+                vec![]
+            }))
+        }
+        "abs" => math(f64::abs),
+        "ceil" => math(f64::ceil),
+        "floor" => math(f64::floor),
+        "exp" => math(f64::exp),
+        "sqrt" => math(f64::sqrt),
+        "ln" => math(f64::ln),
+        "log2" => math(f64::log2),
+        "log10" => math(f64::log10),
+        "sin" => math(f64::sin),
+        "cos" => math(f64::cos),
+        "tan" => math(f64::tan),
+        "asin" => math(f64::asin),
+        "acos" => math(f64::acos),
+        "atan" => math(f64::atan),
+        "sinh" => math(f64::sinh),
+        "cosh" => math(f64::cosh),
+        "tanh" => math(f64::tanh),
+        "asinh" => math(f64::asinh),
+        "acosh" => math(f64::acosh),
+        "atanh" => math(f64::atanh),
+        "deg" => math(|x| x * 180.0 / std::f64::consts::PI),
+        "rad" => math(|x| x * std::f64::consts::PI / 180.0),
+        "sgn" => math(|x| {
+            if x > 0.0 {
+                1.0
+            } else if x < 0.0 {
+                -1.0
+            } else {
+                x
+            }
+        }),
+        "round" => {
+            let to = if args.len() > 1 {
+                ctx.scalar_arg(&args[1])?
+            } else {
+                vec![1.0; n]
+            };
+            Ok(V::Vector(map_vector(
+                ctx.vector_arg(&args[0])?,
+                false,
+                |x, k| {
+                    let inv = 1.0 / to[k];
+                    Some((x * inv + 0.5).floor() / inv)
+                },
+            )?))
+        }
+        "clamp" | "clamp_min" | "clamp_max" => {
+            let v = ctx.vector_arg(&args[0])?;
+            let (lo, hi) = match name {
+                "clamp" => (ctx.scalar_arg(&args[1])?, ctx.scalar_arg(&args[2])?),
+                "clamp_min" => (ctx.scalar_arg(&args[1])?, vec![f64::INFINITY; n]),
+                _ => (vec![f64::NEG_INFINITY; n], ctx.scalar_arg(&args[1])?),
+            };
+            Ok(V::Vector(map_vector(v, false, |x, k| {
+                if hi[k] < lo[k] {
+                    return None;
+                }
+                Some(x.max(lo[k]).min(hi[k]))
+            })?))
+        }
+        "timestamp" => {
+            if let Expr::VectorSelector(vs) = args[0].unparen() {
+                let out = ctx
+                    .vector_selector_ts(vs)?
+                    .into_iter()
+                    .map(|(s, ts)| Stepped {
+                        labels: drop_name(&s.labels),
+                        pts: s
+                            .pts
+                            .iter()
+                            .zip(&ts)
+                            .map(|(p, t)| p.map(|_| *t as f64 / 1000.0))
+                            .collect(),
+                    })
+                    .collect();
+                Ok(V::Vector(check_unique(out)?))
+            } else {
+                Ok(V::Vector(map_vector(
+                    ctx.vector_arg(&args[0])?,
+                    false,
+                    |_, k| Some(times[k] as f64 / 1000.0),
+                )?))
+            }
+        }
+        "time" => Ok(V::Scalar(
+            times.iter().map(|t| *t as f64 / 1000.0).collect(),
+        )),
+        "pi" => Ok(V::Scalar(vec![std::f64::consts::PI; n])),
+        // The query's own parameters, in seconds (experimental upstream).
+        "step" => Ok(V::Scalar(vec![ctx.q_step as f64 / 1000.0; n])),
+        "range" => Ok(V::Scalar(vec![
+            (ctx.q_end - ctx.q_start) as f64 / 1000.0;
+            n
+        ])),
+        "start" => Ok(V::Scalar(vec![ctx.q_start as f64 / 1000.0; n])),
+        "end" => Ok(V::Scalar(vec![ctx.q_end as f64 / 1000.0; n])),
+        "min_of" | "max_of" => {
+            let a = ctx.scalar_arg(&args[0])?;
+            let b = ctx.scalar_arg(&args[1])?;
+            let min = name == "min_of";
+            Ok(V::Scalar(
+                a.iter()
+                    .zip(&b)
+                    .map(|(&x, &y)| match () {
+                        _ if x.is_nan() || y.is_nan() => f64::NAN,
+                        _ if min => x.min(y),
+                        _ => x.max(y),
+                    })
+                    .collect(),
+            ))
+        }
+        "histogram_quantiles" => {
+            let v = ctx.vector_arg(&args[0])?;
+            let label = ctx.string_arg(&args[1])?;
+            if !vigil_model::labels::is_valid_label_name(&label) {
+                return invalid(format!("invalid label name {label:?}"));
+            }
+            let mut out = Vec::new();
+            for (i, a) in args.iter().enumerate().skip(2) {
+                let q = ctx.scalar_arg(a)?;
+                check_quantiles(ctx, &q, apos(i));
+                for mut s in histogram_quantile(ctx, &q, v.clone(), n, apos(0))? {
+                    // One quantile per call: its value names the series (e.g. q="0.5").
+                    let mut b = s.labels.builder();
+                    b.set(label.clone(), quantile_label(q[0]));
+                    s.labels = b.build();
+                    out.push(s);
+                }
+            }
+            Ok(V::Vector(check_unique(out)?))
+        }
+        "vector" => {
+            let s = ctx.scalar_arg(&args[0])?;
+            Ok(V::Vector(vec![Stepped {
+                labels: Labels::empty(),
+                pts: s.into_iter().map(Some).collect(),
+            }]))
+        }
+        "scalar" => {
+            let v = ctx.vector_arg(&args[0])?;
+            Ok(V::Scalar(
+                (0..n)
+                    .map(|k| {
+                        let mut it = v.iter().filter_map(|s| s.pts[k]);
+                        match (it.next(), it.next()) {
+                            (Some(x), None) => x,
+                            _ => f64::NAN,
+                        }
+                    })
+                    .collect(),
+            ))
+        }
+        "year" | "month" | "day_of_month" | "day_of_week" | "day_of_year" | "days_in_month"
+        | "hour" | "minute" => {
+            let v = if args.is_empty() {
+                vec![Stepped {
+                    labels: Labels::empty(),
+                    pts: times.iter().map(|t| Some(*t as f64 / 1000.0)).collect(),
+                }]
+            } else {
+                ctx.vector_arg(&args[0])?
+            };
+            let which = name.to_string();
+            Ok(V::Vector(map_vector(v, false, move |x, _| {
+                let (y, m, d, h, mi, dow, _) = civil(x)?;
+                Some(match which.as_str() {
+                    "year" => y as f64,
+                    "month" => m as f64,
+                    "day_of_month" => d as f64,
+                    "day_of_week" => dow as f64,
+                    "day_of_year" => day_of_year(y, m, d) as f64,
+                    "days_in_month" => days_in_month(y, m) as f64,
+                    "hour" => h as f64,
+                    _ => mi as f64,
+                })
+            })?))
+        }
+        "label_replace" => {
+            let v = ctx.vector_arg(&args[0])?;
+            let dst = ctx.string_arg(&args[1])?;
+            let repl = ctx.string_arg(&args[2])?;
+            let src = ctx.string_arg(&args[3])?;
+            let re_src = ctx.string_arg(&args[4])?;
+            let re = regex::Regex::new(&format!("^(?s:{re_src})$")).map_err(|e| {
+                crate::value::EvalError::Invalid(format!(
+                    "invalid regular expression in label_replace(): {re_src}: {e}"
+                ))
+            })?;
+            if !is_valid_label_name(&dst) {
+                return invalid(format!(
+                    "invalid destination label name in label_replace(): {dst}"
+                ));
+            }
+            let out = v
+                .into_iter()
+                .map(|s| {
+                    let val = s.labels.get_or_empty(&src).to_string();
+                    let labels = match re.captures(&val) {
+                        Some(caps) => {
+                            let mut res = String::new();
+                            caps.expand(&repl, &mut res);
+                            let mut b = s.labels.builder();
+                            b.set(dst.clone(), res);
+                            b.build()
+                        }
+                        None => s.labels,
+                    };
+                    Stepped { labels, pts: s.pts }
+                })
+                .collect();
+            Ok(V::Vector(check_unique(out)?))
+        }
+        "label_join" => {
+            let v = ctx.vector_arg(&args[0])?;
+            let dst = ctx.string_arg(&args[1])?;
+            let sep = ctx.string_arg(&args[2])?;
+            let srcs: Vec<String> = args[3..]
+                .iter()
+                .map(|a| ctx.string_arg(a))
+                .collect::<R<_>>()?;
+            if !is_valid_label_name(&dst) {
+                return invalid(format!(
+                    "invalid destination label name in label_join(): {dst}"
+                ));
+            }
+            for s in &srcs {
+                if !is_valid_label_name(s) {
+                    return invalid(format!("invalid source label name in label_join(): {s}"));
+                }
+            }
+            let out = v
+                .into_iter()
+                .map(|s| {
+                    let joined = srcs
+                        .iter()
+                        .map(|n| s.labels.get_or_empty(n))
+                        .collect::<Vec<_>>()
+                        .join(&sep);
+                    let mut b = s.labels.builder();
+                    b.set(dst.clone(), joined);
+                    Stepped {
+                        labels: b.build(),
+                        pts: s.pts,
+                    }
+                })
+                .collect();
+            Ok(V::Vector(check_unique(out)?))
+        }
+        "sort" | "sort_desc" | "sort_by_label" | "sort_by_label_desc" => {
+            if ctx.q_start != ctx.q_end {
+                ctx.warn(format!(
+                    "sort is ineffective for range queries since results are always ordered by labels ({pos})"
+                ));
+            }
+            Ok(V::Vector(ctx.vector_arg(&args[0])?))
+        }
+        "histogram_quantile" => {
+            let q = ctx.scalar_arg(&args[0])?;
+            check_quantiles(ctx, &q, apos(0));
+            let v = ctx.vector_arg(&args[1])?;
+            Ok(V::Vector(histogram_quantile(ctx, &q, v, n, apos(1))?))
+        }
+        "histogram_fraction" => {
+            let lo = ctx.scalar_arg(&args[0])?;
+            let hi = ctx.scalar_arg(&args[1])?;
+            let v = ctx.vector_arg(&args[2])?;
+            Ok(V::Vector(classic_buckets(ctx, v, n, apos(2), |k, b| {
+                (bucket_fraction(lo[k], hi[k], b), false)
+            })))
+        }
+        "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev"
+        | "histogram_stdvar" => {
+            // Native histograms are not stored yet: float samples yield nothing, as upstream.
+            Ok(V::Vector(vec![]))
+        }
+        other => invalid(format!("function {other:?} is not implemented yet")),
+    }
+}

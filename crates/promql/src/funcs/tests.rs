@@ -1,0 +1,62 @@
+//! Tests of the function implementations.
+
+use super::*;
+
+/// A gap of exactly 1.1 average intervals: Prometheus's arithmetic (in seconds) decides
+/// the boundary, and vigil's faster form must decide it the same way.
+#[test]
+fn extrapolation_threshold_ties_decide_as_prometheus() {
+    let w: Vec<Sample> = (0..6)
+        .map(|i| Sample {
+            t: 11_000 + i * 10_000,
+            v: 100.0 + 10.0 * i as f64,
+        })
+        .collect();
+    // to_start 11s = 1.1 x 10s: shortened to 5s; to_end 9s kept; 50 * 64/50.
+    assert_eq!(
+        extrapolated_rate(&w, 0, 70_000, 70.0, false, false),
+        Some(64.0)
+    );
+    // Huge counter values: the zero-point comparison must not overflow into "no clamp".
+    let big = [
+        Sample {
+            t: 10_000,
+            v: 1e306,
+        },
+        Sample {
+            t: 70_000,
+            v: 1.01e308,
+        },
+    ];
+    let got = extrapolated_rate(&big, 5_000, 75_000, 70.0, true, false).unwrap();
+    // Prometheus: to_zero = 60 * (1e306 / 1e308) = 0.6s < to_start 5s: clamped.
+    let want = (1.01e308 - 1e306) * ((60.0 + 0.6 + 5.0) / 60.0);
+    assert!((got - want).abs() <= want.abs() * 1e-12, "{got} vs {want}");
+}
+
+/// Every function in the table has an implementation: called with arguments of the types
+/// its row names, none answers "not implemented" (a window function's row without an arm in
+/// `windowed`, or a plain one without an arm in `call`).
+#[test]
+fn every_function_in_the_table_is_implemented() {
+    use crate::ast::ValueType;
+    let st = vigil_storage::MemoryStorage::new();
+    let engine = crate::Engine::default();
+    for f in crate::functions::FUNCTIONS {
+        let args: Vec<&str> = f
+            .args
+            .iter()
+            .map(|a| match a {
+                ValueType::Scalar => "0.5",
+                ValueType::Matrix => "x[5m]",
+                ValueType::Vector => "x",
+                _ => "\"a\"",
+            })
+            .collect();
+        let q = format!("{}({})", f.name, args.join(", "));
+        let expr = crate::parse(&q).unwrap_or_else(|e| panic!("{q}: {e}"));
+        if let Err(e) = engine.instant(&st, &expr, 3_600_000) {
+            assert!(!e.to_string().contains("not implemented"), "{q}: {e}");
+        }
+    }
+}
