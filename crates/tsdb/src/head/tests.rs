@@ -1,0 +1,320 @@
+//! Tests of `head`.
+
+use super::*;
+
+#[test]
+fn ref_hash_keeps_sequence_in_the_bucket_bits_and_mixes_the_tag() {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    let b = BuildHasherDefault::<RefHash>::default();
+    let tags: std::collections::HashSet<u64> = (1..=1000u64)
+        .map(|r| {
+            let h = b.hash_one(r);
+            assert_eq!(h & ((1 << 57) - 1), r, "bucket bits of ref {r}");
+            h >> 57
+        })
+        .collect();
+    assert!(tags.len() > 100, "tags spread: {}", tags.len());
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("vigil-head-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn l(p: &[(&str, &str)]) -> Labels {
+    Labels::from_pairs(p.iter().copied())
+}
+
+#[test]
+fn truncation_keeps_exactly_the_samples_from_the_cut_on() {
+    for n in [0i64, 1, 119, 120, 121, 300] {
+        for cut in [0i64, 1, 60, 119, 120, 121, 130, 240, 299, 300, 400] {
+            let mut s = MemSeries::new(Labels::from_pairs([("__name__", "x")]));
+            for i in 0..n {
+                s.push(i * 10, i as f64);
+            }
+            let empty = s.truncate_before(cut * 10);
+            let got = s.samples(i64::MIN, i64::MAX);
+            let want: Vec<i64> = (cut.min(n)..n).map(|i| i * 10).collect();
+            assert_eq!(
+                got.iter().map(|x| x.t).collect::<Vec<_>>(),
+                want,
+                "n={n} cut={cut}"
+            );
+            assert_eq!(empty, want.is_empty());
+            // Appends continue after a truncation.
+            s.push(n * 10 + 5, -1.0);
+            assert_eq!(s.samples(i64::MIN, i64::MAX).len(), want.len() + 1);
+        }
+    }
+}
+
+/// A bulk load refuses what a commit would (not newer than a series' last, before
+/// `min_valid`, no metric name), continues a label set that comes twice, and logs exactly
+/// what the head took: a reopen replays the same head.
+#[test]
+fn bulk_load_takes_what_a_commit_would_and_logs_it() {
+    let d = tmp("bulk");
+    let dump = |h: &Head| -> std::collections::BTreeMap<String, Vec<(i64, f64)>> {
+        h.index
+            .read()
+            .series
+            .values()
+            .map(|s| {
+                let v = s.samples(i64::MIN, i64::MAX);
+                (s.labels.to_string(), v.iter().map(|x| (x.t, x.v)).collect())
+            })
+            .collect()
+    };
+    let ts =
+        |ts: &[i64]| -> Vec<Sample> { ts.iter().map(|&t| Sample { t, v: t as f64 }).collect() };
+    let (a, b) = (
+        l(&[("__name__", "up"), ("job", "a")]),
+        l(&[("__name__", "up"), ("job", "b")]),
+    );
+    let want = {
+        let h = Head::open(&d, i64::MIN).unwrap();
+        let mut app = h.appender();
+        app.append(0, &a, 50, 1.0).unwrap();
+        app.commit().unwrap();
+        h.raise_min_valid(10);
+        let series = vec![
+            (a.clone(), ts(&[40, 50, 60, 70])),
+            (b.clone(), ts(&[5, 20, 30])),
+            (l(&[("job", "no-name")]), ts(&[20])),
+            (b.clone(), ts(&[25, 30, 40])),
+        ];
+        assert_eq!(h.bulk_load(&series).unwrap(), (5, 6));
+        let got = dump(&h);
+        assert_eq!(got[&a.to_string()], vec![(50, 1.0), (60, 60.0), (70, 70.0)]);
+        assert_eq!(
+            got[&b.to_string()],
+            vec![(20, 20.0), (30, 30.0), (40, 40.0)]
+        );
+        assert_eq!(got.len(), 2);
+        got
+    };
+    let h = Head::open(&d, i64::MIN).unwrap();
+    assert_eq!(dump(&h), want);
+    // The series limit counts series that take a sample: the second new one is refused
+    // whole, an empty one costs nothing.
+    let h = Head::in_memory();
+    h.stats.max_series.store(1, Ordering::Relaxed);
+    let (x, y, z) = (
+        l(&[("__name__", "x")]),
+        l(&[("__name__", "y")]),
+        l(&[("__name__", "z")]),
+    );
+    let series = vec![(z, vec![]), (x.clone(), ts(&[1, 2])), (y, ts(&[1]))];
+    assert_eq!(h.bulk_load(&series).unwrap(), (2, 1));
+    assert_eq!(dump(&h)[&x.to_string()], vec![(1, 1.0), (2, 2.0)]);
+    assert_eq!(dump(&h).len(), 2, "x, and z empty");
+}
+
+#[test]
+fn committed_samples_survive_reopen() {
+    let d = tmp("reopen");
+    {
+        let h = Head::open(&d, i64::MIN).unwrap();
+        for i in 0..300 {
+            let mut app = h.appender();
+            app.append(
+                0,
+                &l(&[("__name__", "up"), ("job", "a")]),
+                i * 1000,
+                i as f64,
+            )
+            .unwrap();
+            app.append(0, &l(&[("__name__", "up"), ("job", "b")]), i * 1000, 1.0)
+                .unwrap();
+            app.commit().unwrap();
+        }
+        let mut app = h.appender();
+        app.append(0, &l(&[("__name__", "up"), ("job", "a")]), 999_999, 5.0)
+            .unwrap();
+        app.rollback();
+    }
+    let h = Head::open(&d, i64::MIN).unwrap();
+    assert_eq!(h.num_series(), 2);
+    let q = h.querier(0, i64::MAX).unwrap();
+    let s: Vec<Series> = q.select(&[Matcher::equal("job", "a")]).unwrap().collect();
+    assert_eq!(s[0].samples.len(), 300);
+    assert_eq!(
+        s[0].samples[299],
+        Sample {
+            t: 299_000,
+            v: 299.0
+        }
+    );
+    // New series after reopen get fresh refs.
+    let mut app = h.appender();
+    let r = app.append(0, &l(&[("__name__", "new")]), 1, 1.0).unwrap();
+    assert!(r > 2);
+    app.commit().unwrap();
+}
+
+/// A truncation between an append and its commit removed the (still empty) new series;
+/// the commit used to drop its samples silently.
+#[test]
+fn commit_survives_a_concurrent_truncation() {
+    let h = Head::in_memory();
+    let old = l(&[("__name__", "old")]);
+    let mut app = h.appender();
+    app.append(0, &old, 1_000, 1.0).unwrap();
+    app.commit().unwrap();
+    let mut app = h.appender();
+    let r = app
+        .append(0, &l(&[("__name__", "new")]), 10_000, 2.0)
+        .unwrap();
+    app.append(0, &old, 10_000, 3.0).unwrap();
+    h.truncate(5_000).unwrap(); // "new" is empty and "old" only has data before 5000
+    app.commit().unwrap();
+    let q = h.querier(0, i64::MAX).unwrap();
+    let got: Vec<Series> = q
+        .select(&[Matcher::new(MatchOp::Regex, "__name__", "new|old").unwrap()])
+        .unwrap()
+        .collect();
+    assert_eq!(got.len(), 2, "both series are back: {got:?}");
+    assert!(
+        got.iter()
+            .all(|s| s.samples.len() == 1 && s.samples[0].t == 10_000)
+    );
+    let mut app = h.appender();
+    assert_eq!(
+        app.append(0, &l(&[("__name__", "new")]), 11_000, 4.0)
+            .unwrap(),
+        r,
+        "same ref, no duplicate series"
+    );
+}
+
+#[test]
+fn postings_select_all_matcher_kinds() {
+    // The same answers from the postings and, in agent mode (none kept), from a scan.
+    let agent_dir = tmp("agent-select");
+    for h in [
+        Head::in_memory(),
+        Head::open_agent(&agent_dir, crate::wal::WriteOptions::default()).unwrap(),
+    ] {
+        select_all_matcher_kinds(h);
+    }
+    let _ = std::fs::remove_dir_all(&agent_dir);
+}
+
+fn select_all_matcher_kinds(h: Head) {
+    let mut app = h.appender();
+    for (job, inst) in [("a", "1"), ("a", "2"), ("b", "1"), ("c", "")] {
+        app.append(
+            0,
+            &l(&[("__name__", "up"), ("job", job), ("inst", inst)]),
+            1000,
+            1.0,
+        )
+        .unwrap();
+    }
+    app.commit().unwrap();
+    // The index's selection (an agent head keeps no samples to query).
+    let count = |ms: Vec<Matcher>| h.index.read().select(&ms).len();
+    assert_eq!(count(vec![Matcher::equal("job", "a")]), 2);
+    assert_eq!(
+        count(vec![
+            Matcher::new(MatchOp::Regex, "job", "a|b").unwrap(),
+            Matcher::equal("inst", "1")
+        ]),
+        2
+    );
+    assert_eq!(
+        count(vec![
+            Matcher::equal("__name__", "up"),
+            Matcher::new(MatchOp::NotEqual, "job", "a").unwrap()
+        ]),
+        2
+    );
+    assert_eq!(
+        count(vec![
+            Matcher::equal("__name__", "up"),
+            Matcher::equal("inst", "")
+        ]),
+        1
+    );
+    assert_eq!(
+        count(vec![Matcher::new(MatchOp::NotRegex, "job", ".*").unwrap()]),
+        0
+    );
+    if !h.wal_only {
+        let q = h.querier(0, 2000).unwrap();
+        assert_eq!(q.select(&[Matcher::equal("job", "a")]).unwrap().count(), 2);
+        assert_eq!(q.label_values("job", &[]).unwrap(), ["a", "b", "c"]);
+    }
+}
+
+/// One transaction creates a series and another appends to it and commits first: the
+/// series record goes to the WAL with that first commit, so the sample replays.
+#[test]
+fn a_sample_logged_before_its_creators_commit_replays() {
+    let d = tmp("unlogged");
+    let lab = l(&[("__name__", "shared")]);
+    {
+        let h = Head::open(&d, i64::MIN).unwrap();
+        let mut a = h.appender();
+        a.append(0, &lab, 1_000, 1.0).unwrap();
+        let mut b = h.appender();
+        b.append(0, &lab, 1_000, 1.0).unwrap();
+        b.commit().unwrap();
+        a.rollback();
+    }
+    let h = Head::open(&d, i64::MIN).unwrap();
+    let q = h.querier(0, i64::MAX).unwrap();
+    let got: Vec<Series> = q
+        .select(&[Matcher::equal("__name__", "shared")])
+        .unwrap()
+        .collect();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].samples, [Sample { t: 1_000, v: 1.0 }]);
+}
+
+/// The series limit counts series with samples: a transaction refused at the limit leaves
+/// empty series behind that use none of it, and their number is bounded too.
+#[test]
+fn the_series_limit_counts_live_series_and_bounds_empty_ones() {
+    let h = Head::in_memory();
+    h.stats.max_series.store(10, Ordering::Relaxed);
+    let s = |name: &str, i: usize| l(&[("__name__", name), ("i", &i.to_string())]);
+    // An exploding target: refused at the 11th series, its transaction rolled back.
+    let mut app = h.appender();
+    let mut refused = None;
+    for i in 0..100 {
+        if let Err(e) = app.append(0, &s("boom", i), 1_000, 1.0) {
+            refused = Some((i, e));
+            break;
+        }
+    }
+    app.rollback();
+    let (at, err) = refused.expect("refused");
+    assert_eq!(at, 10);
+    assert!(matches!(err, AppendError::SeriesLimit(10)));
+    // Nothing of it is live: a calm target has all ten.
+    let mut app = h.appender();
+    for i in 0..10 {
+        app.append(0, &s("calm", i), 1_000, 1.0).unwrap();
+    }
+    app.commit().unwrap();
+    let mut app = h.appender();
+    assert!(matches!(
+        app.append(0, &s("calm", 10), 1_000, 1.0),
+        Err(AppendError::SeriesLimit(10))
+    ));
+    // Empty series are bounded: at most twice the limit in all.
+    for i in 0..100 {
+        let mut app = h.appender();
+        let _ = app.append(0, &s("more", i), 1_000, 1.0);
+        app.rollback();
+    }
+    assert!(h.num_series() <= 20, "{}", h.num_series());
+    // Truncation removes series that stay empty; the live ones stay.
+    h.truncate(0).unwrap();
+    h.truncate(0).unwrap();
+    assert_eq!(h.num_series(), 10);
+    assert_eq!(h.index.read().empty, 0);
+}
