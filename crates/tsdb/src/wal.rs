@@ -894,7 +894,12 @@ impl Wal {
             compression,
         } = o;
         std::fs::create_dir_all(dir)?;
-        let seg = segments(dir)?.last().map_or(0, |s| s + 1);
+        // After the last segment, and after the last checkpoint too: replay starts after the
+        // checkpoint, so a segment numbered at or below it (all later segments removed by
+        // hand) would never be read back.
+        let after_segments = segments(dir)?.last().map_or(0, |s| s + 1);
+        let after_checkpoint = latest_checkpoint(dir)?.0.map_or(0, |c| c + 1);
+        let seg = after_segments.max(after_checkpoint);
         let file = create_segment(dir, seg, compression)?;
         let size = HEADER_LEN as u64;
         Ok(Wal {
@@ -982,6 +987,17 @@ mod tests {
 
     /// The follower hands over records as they are written, waits for a record still being
     /// written, follows segment cuts, and never changes a file.
+    /// With a checkpoint but no segment after it, new writes go after the checkpoint, where
+    /// replay reads them.
+    #[test]
+    fn a_new_segment_follows_the_latest_checkpoint() {
+        let d = tmp("after-checkpoint");
+        std::fs::create_dir_all(d.join("checkpoint.00000007")).unwrap();
+        let w = Wal::open(&d).unwrap();
+        assert_eq!(w.current_segment(), 8);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
     #[test]
     fn follower_in_small_polls_hands_over_every_record_once_at_its_position() {
         let d = tmp("follow-small");
