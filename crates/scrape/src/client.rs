@@ -26,6 +26,32 @@ pub enum ScrapeError {
     Timeout(String),
 }
 
+/// Why a client cannot be built from its settings (scrape configs, remote write and read,
+/// Alertmanagers): a reload that meets one changes nothing and says which setting.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// A file the settings name cannot be read: CA, certificate, key, password, token,
+    /// header values.
+    #[error("unable to read {what} {path}: {err}")]
+    File {
+        what: &'static str,
+        path: String,
+        err: std::io::Error,
+    },
+    /// TLS material or settings that cannot be used.
+    #[error("{0}")]
+    Tls(String),
+    /// A setting whose value cannot be used: proxy URL, header name or value.
+    #[error("{0}")]
+    Invalid(String),
+    /// The OAuth 2.0 token source cannot be set up.
+    #[error("oauth2: {0}")]
+    OAuth2(String),
+    /// The HTTP library refused the settings as assembled.
+    #[error("unable to build HTTP client: {0}")]
+    Build(String),
+}
+
 /// A fetched body and what the server said it is.
 pub struct Fetched {
     pub body: Bytes,
@@ -63,13 +89,13 @@ struct SniRoute {
 
 /// A client with default settings and `timeout`, for vigil's own calls (the demo's apps and
 /// commands); it builds on a machine with no CA certificates too.
-pub fn default_client(timeout: std::time::Duration) -> Result<reqwest::Client, String> {
+pub fn default_client(timeout: std::time::Duration) -> Result<reqwest::Client, ClientError> {
     let tls = vigil_config::TlsConfig::default();
     let mut b = reqwest::Client::builder().timeout(timeout);
     if crate::tls::needs_own_config(&tls) {
         b = b.tls_backend_preconfigured(crate::tls::client_config(&tls)?);
     }
-    b.build().map_err(|e| format!("HTTP client: {e}"))
+    b.build().map_err(|e| ClientError::Build(e.to_string()))
 }
 
 /// The HTTP client for `h`; `resolve` pins a host name to an address.
@@ -77,7 +103,7 @@ fn build_client(
     h: &HttpClientConfig,
     compression: bool,
     resolve: Option<(&str, SocketAddr)>,
-) -> Result<reqwest::Client, String> {
+) -> Result<reqwest::Client, ClientError> {
     let mut b = reqwest::Client::builder()
         .redirect(if h.follow_redirects {
             reqwest::redirect::Policy::limited(10)
@@ -101,7 +127,7 @@ fn build_client(
         };
         if let Some(pem) = ca_pem {
             let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| format!("unable to use specified CA cert: {e}"))?;
+                .map_err(|e| ClientError::Tls(format!("unable to use specified CA cert: {e}")))?;
             b = b.tls_certs_only(certs);
         }
         let cert = match (&tls.cert_file, &tls.cert) {
@@ -118,7 +144,7 @@ fn build_client(
             cert.push(b'\n');
             cert.extend_from_slice(&key);
             let id = reqwest::Identity::from_pem(&cert)
-                .map_err(|e| format!("unable to use client certificate: {e}"))?;
+                .map_err(|e| ClientError::Tls(format!("unable to use client certificate: {e}")))?;
             b = b.identity(id);
         }
         let version = |v: &str| match v {
@@ -139,8 +165,8 @@ fn build_client(
         }
     }
     if let Some(p) = &h.proxy_url {
-        let mut proxy =
-            reqwest::Proxy::all(p).map_err(|e| format!("invalid proxy_url {p:?}: {e}"))?;
+        let mut proxy = reqwest::Proxy::all(p)
+            .map_err(|e| ClientError::Invalid(format!("invalid proxy_url {p:?}: {e}")))?;
         // Hosts, domains and CIDRs that bypass the proxy, comma-separated as in Go's
         // `NO_PROXY` (which is what Prometheus's `no_proxy` feeds).
         if let Some(list) = &h.no_proxy {
@@ -157,7 +183,7 @@ fn build_client(
     );
     for (name, values) in &h.http_headers {
         let n = reqwest::header::HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| format!("invalid http_headers name {name:?}"))?;
+            .map_err(|_| ClientError::Invalid(format!("invalid http_headers name {name:?}")))?;
         for v in values {
             headers.append(n.clone(), header(v)?);
         }
@@ -178,12 +204,16 @@ fn build_client(
             why.push_str(&format!(": {s}"));
             source = s.source();
         }
-        format!("unable to build HTTP client: {why}")
+        ClientError::Build(why)
     })
 }
 
-fn read_file(path: &str, what: &str) -> Result<Vec<u8>, String> {
-    std::fs::read(path).map_err(|e| format!("unable to read {what} {path}: {e}"))
+fn read_file(path: &str, what: &'static str) -> Result<Vec<u8>, ClientError> {
+    std::fs::read(path).map_err(|err| ClientError::File {
+        what,
+        path: path.to_string(),
+        err,
+    })
 }
 
 /// An answer to a POST: the status, (the start of) an error body, and the response headers
@@ -216,7 +246,7 @@ pub fn accept_header(protocols: &[ScrapeProtocol]) -> String {
 }
 
 impl Scraper {
-    pub fn new(cfg: &ScrapeConfig) -> Result<Self, String> {
+    pub fn new(cfg: &ScrapeConfig) -> Result<Self, ClientError> {
         Self::with_http(
             &cfg.http_client,
             &cfg.scrape_protocols,
@@ -232,13 +262,13 @@ impl Scraper {
         protocols: &[ScrapeProtocol],
         compression: bool,
         body_limit: u64,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, ClientError> {
         install_crypto_provider();
         let client = build_client(h, compression, None)?;
         let mut header_files = Vec::new();
         for (name, files) in &h.http_header_files {
             let n = reqwest::header::HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| format!("invalid http_headers name {name:?}"))?;
+                .map_err(|_| ClientError::Invalid(format!("invalid http_headers name {name:?}")))?;
             for f in files {
                 read_file(f, "http_headers file")?; // fail the reload early if missing
                 header_files.push((n.clone(), f.clone()));
@@ -327,7 +357,8 @@ impl Scraper {
             match clients.get(&addr) {
                 Some(c) => c.clone(),
                 None => {
-                    let c = build_client(&sni.http, sni.compression, Some((&sni.name, addr)))?;
+                    let c = build_client(&sni.http, sni.compression, Some((&sni.name, addr)))
+                        .map_err(|e| e.to_string())?;
                     // Targets come and go; a bounded map keeps a churning pool from growing.
                     if clients.len() >= 4096 {
                         clients.clear();
@@ -347,7 +378,7 @@ impl Scraper {
     fn file_headers(&self) -> Result<Vec<(HeaderName, HeaderValue)>, String> {
         let mut out = Vec::with_capacity(self.header_files.len());
         for (n, f) in &self.header_files {
-            let v = read_file(f, "http_headers file")?;
+            let v = read_file(f, "http_headers file").map_err(|e| e.to_string())?;
             let v = HeaderValue::from_bytes(v.trim_ascii())
                 .map_err(|_| format!("http_headers file {f}: not a valid header value"))?;
             out.push((n.clone(), v));
@@ -589,8 +620,9 @@ impl Scraper {
     }
 }
 
-fn header(s: &str) -> Result<HeaderValue, String> {
-    HeaderValue::from_str(s).map_err(|_| "invalid characters in authorization header".to_string())
+fn header(s: &str) -> Result<HeaderValue, ClientError> {
+    HeaderValue::from_str(s)
+        .map_err(|_| ClientError::Invalid("invalid characters in authorization header".into()))
 }
 
 /// Why [`Scraper::post_read`] has no answer: callers treat a body over the limit apart (a

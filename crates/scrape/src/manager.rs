@@ -19,6 +19,25 @@ pub struct TargetsSnapshot {
     pub dropped: Vec<(String, DroppedTarget)>,
 }
 
+/// Why a config could not be applied: the job whose client could not be built, and why.
+/// Nothing changed (every new client is built before any pool is swapped).
+#[derive(Debug, thiserror::Error)]
+#[error("job {job:?}: {err}")]
+pub struct ApplyError {
+    pub job: String,
+    #[source]
+    pub err: crate::client::ClientError,
+}
+
+impl ApplyError {
+    fn new(c: &ScrapeConfig, err: crate::client::ClientError) -> Self {
+        ApplyError {
+            job: c.job_name.clone(),
+            err,
+        }
+    }
+}
+
 pub struct ScrapeManager {
     storage: Arc<dyn Storage>,
     pools: Mutex<BTreeMap<String, ScrapePool>>,
@@ -37,7 +56,7 @@ impl ScrapeManager {
 
     /// Make the pools match `configs`. All new pools are built before any is swapped in, so
     /// a bad config (say, an unreadable CA file) changes nothing.
-    pub fn apply_config(&self, configs: &[ScrapeConfig]) -> Result<(), String> {
+    pub fn apply_config(&self, configs: &[ScrapeConfig]) -> Result<(), ApplyError> {
         let mut pools = self.pools.lock();
         let mut fresh: Vec<ScrapePool> = Vec::new();
         for c in configs {
@@ -45,12 +64,11 @@ impl ScrapeManager {
                 Some(p) if p.config() == c => {}
                 Some(_) => {
                     // Check the new client builds before touching the running pool.
-                    crate::client::Scraper::new(c)
-                        .map_err(|e| format!("job {:?}: {e}", c.job_name))?;
+                    crate::client::Scraper::new(c).map_err(|e| ApplyError::new(c, e))?;
                 }
                 None => fresh.push(
                     ScrapePool::new(c.clone(), self.storage.clone())
-                        .map_err(|e| format!("job {:?}: {e}", c.job_name))?,
+                        .map_err(|e| ApplyError::new(c, e))?,
                 ),
             }
         }
@@ -66,7 +84,7 @@ impl ScrapeManager {
         });
         for c in configs {
             if let Some(p) = pools.get_mut(&c.job_name) {
-                p.reload(c.clone())?;
+                p.reload(c.clone()).map_err(|e| ApplyError::new(c, e))?;
             }
         }
         for mut p in fresh {

@@ -15,23 +15,26 @@ pub struct TokenSource {
 }
 
 impl TokenSource {
-    pub fn new(cfg: &OAuth2) -> Result<TokenSource, String> {
+    pub fn new(cfg: &OAuth2) -> Result<TokenSource, crate::client::ClientError> {
+        use crate::client::ClientError;
         let mut b = reqwest::Client::builder().timeout(Duration::from_secs(30));
         let t = &cfg.tls_config;
         if crate::tls::needs_own_config(t) {
             b = b.tls_backend_preconfigured(crate::tls::client_config(t)?);
         } else {
             let ca = match (&t.ca_file, &t.ca) {
-                (Some(f), _) => Some(
-                    std::fs::read(f)
-                        .map_err(|e| format!("oauth2: unable to read CA file {f}: {e}"))?,
-                ),
+                (Some(f), _) => Some(std::fs::read(f).map_err(|err| ClientError::File {
+                    what: "oauth2 CA file",
+                    path: f.clone(),
+                    err,
+                })?),
                 (None, Some(c)) => Some(c.as_bytes().to_vec()),
                 _ => None,
             };
             if let Some(pem) = ca {
-                let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                    .map_err(|e| format!("oauth2: unable to use specified CA cert: {e}"))?;
+                let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                    ClientError::OAuth2(format!("unable to use specified CA cert: {e}"))
+                })?;
                 b = b.tls_certs_only(certs);
             }
             if t.insecure_skip_verify {
@@ -42,7 +45,7 @@ impl TokenSource {
             cfg: cfg.clone(),
             client: b
                 .build()
-                .map_err(|e| format!("oauth2: unable to build HTTP client: {e}"))?,
+                .map_err(|e| ClientError::OAuth2(format!("unable to build HTTP client: {e}")))?,
             cached: tokio::sync::Mutex::new(None),
         })
     }

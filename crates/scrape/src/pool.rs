@@ -42,7 +42,10 @@ pub struct ScrapePool {
 }
 
 impl ScrapePool {
-    pub fn new(cfg: ScrapeConfig, storage: Arc<dyn Storage>) -> Result<Self, String> {
+    pub fn new(
+        cfg: ScrapeConfig,
+        storage: Arc<dyn Storage>,
+    ) -> Result<Self, crate::client::ClientError> {
         let scraper = Scraper::new(&cfg)?;
         Ok(ScrapePool {
             name: cfg.job_name.clone(),
@@ -65,7 +68,7 @@ impl ScrapePool {
 
     /// Take a new config. Unchanged: nothing happens. Changed: every loop is replaced by one
     /// under the new config, without staleness markers, so series carry on without a gap.
-    pub fn reload(&mut self, cfg: ScrapeConfig) -> Result<(), String> {
+    pub fn reload(&mut self, cfg: ScrapeConfig) -> Result<(), crate::client::ClientError> {
         if *self.ctx.cfg == cfg {
             return Ok(());
         }

@@ -268,7 +268,7 @@ impl ScrapeLoop {
         storage: Arc<dyn Storage>,
         address: &str,
     ) -> Result<Self, String> {
-        let scraper = Scraper::new(&cfg)?;
+        let scraper = Scraper::new(&cfg).map_err(|e| e.to_string())?;
         let group = vigil_model::Labels::empty();
         let t = vigil_model::Labels::from_pairs([(vigil_model::labels::ADDRESS, address)]);
         let target = match crate::target::populate(&group, &t, &cfg)? {

@@ -14,8 +14,18 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 use vigil_config::TlsConfig;
 
-fn read(path: &str, what: &str) -> Result<Vec<u8>, String> {
-    std::fs::read(path).map_err(|e| format!("unable to read {what} {path}: {e}"))
+use crate::client::ClientError;
+
+fn read(path: &str, what: &'static str) -> Result<Vec<u8>, ClientError> {
+    std::fs::read(path).map_err(|err| ClientError::File {
+        what,
+        path: path.to_string(),
+        err,
+    })
+}
+
+fn tls_err(msg: String) -> ClientError {
+    ClientError::Tls(msg)
 }
 
 /// Whether this machine has no CA certificates (none in `SSL_CERT_FILE`, `SSL_CERT_DIR` or
@@ -45,11 +55,11 @@ pub fn needs_own_config(t: &TlsConfig) -> bool {
 
 /// The rustls client config for `t`: the certificate is checked against its `server_name`
 /// (the URL's host without one) with its CA or the system's roots.
-pub fn client_config(t: &TlsConfig) -> Result<rustls::ClientConfig, String> {
+pub fn client_config(t: &TlsConfig) -> Result<rustls::ClientConfig, ClientError> {
     let server_name = match &t.server_name {
         Some(name) => Some(
             ServerName::try_from(name.clone())
-                .map_err(|e| format!("tls_config.server_name {name:?}: {e}"))?,
+                .map_err(|e| tls_err(format!("tls_config.server_name {name:?}: {e}")))?,
         ),
         None => None,
     };
@@ -63,10 +73,10 @@ pub fn client_config(t: &TlsConfig) -> Result<rustls::ClientConfig, String> {
     match ca {
         Some(pem) => {
             for c in CertificateDer::pem_slice_iter(&pem) {
-                let c = c.map_err(|e| format!("unable to use specified CA cert: {e}"))?;
+                let c = c.map_err(|e| tls_err(format!("unable to use specified CA cert: {e}")))?;
                 roots
                     .add(c)
-                    .map_err(|e| format!("unable to use specified CA cert: {e}"))?;
+                    .map_err(|e| tls_err(format!("unable to use specified CA cert: {e}")))?;
             }
         }
         None => {
@@ -92,7 +102,9 @@ pub fn client_config(t: &TlsConfig) -> Result<rustls::ClientConfig, String> {
         versions.push(&rustls::version::TLS13);
     }
     if roots.is_empty() && (t.ca_file.is_some() || t.ca.is_some()) {
-        return Err("unable to use specified CA cert: no certificate in it".into());
+        return Err(tls_err(
+            "unable to use specified CA cert: no certificate in it".into(),
+        ));
     }
     let inner = if roots.is_empty() {
         None
@@ -100,7 +112,7 @@ pub fn client_config(t: &TlsConfig) -> Result<rustls::ClientConfig, String> {
         Some(
             WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
                 .build()
-                .map_err(|e| format!("tls_config: {e}"))?,
+                .map_err(|e| tls_err(format!("tls_config: {e}")))?,
         )
     };
     let verifier = Arc::new(NamedVerifier {
@@ -111,7 +123,7 @@ pub fn client_config(t: &TlsConfig) -> Result<rustls::ClientConfig, String> {
     });
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&versions)
-        .map_err(|e| format!("tls_config: {e}"))?
+        .map_err(|e| tls_err(format!("tls_config: {e}")))?
         .dangerous()
         .with_custom_certificate_verifier(verifier);
     let cert = match (&t.cert_file, &t.cert) {
@@ -128,12 +140,12 @@ pub fn client_config(t: &TlsConfig) -> Result<rustls::ClientConfig, String> {
         (Some(c), Some(k)) => {
             let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&c)
                 .collect::<Result<_, _>>()
-                .map_err(|e| format!("unable to use client certificate: {e}"))?;
+                .map_err(|e| tls_err(format!("unable to use client certificate: {e}")))?;
             let key = PrivateKeyDer::from_pem_slice(&k)
-                .map_err(|e| format!("unable to use client key: {e}"))?;
+                .map_err(|e| tls_err(format!("unable to use client key: {e}")))?;
             builder
                 .with_client_auth_cert(chain, key)
-                .map_err(|e| format!("unable to use client certificate: {e}"))?
+                .map_err(|e| tls_err(format!("unable to use client certificate: {e}")))?
         }
         _ => builder.with_no_client_auth(),
     };

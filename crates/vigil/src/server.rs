@@ -161,7 +161,9 @@ impl Reloader {
                     self.remote_flush,
                 )
             })?;
-            self.scrape.apply_config(&cfg.scrape_configs)?;
+            self.scrape
+                .apply_config(&cfg.scrape_configs)
+                .map_err(|e| e.to_string())?;
             self.remote_read.commit(remote_read);
             self.notifier.commit(alerting, &cfg.global.external_labels);
             self.rules.apply(

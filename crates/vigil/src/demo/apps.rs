@@ -52,7 +52,8 @@ impl Shared {
             proxies: RwLock::new(Vec::new()),
             numbers: RwLock::new(Vec::new()),
             api_url,
-            http: vigil_scrape::client::default_client(Duration::from_secs(5))?,
+            http: vigil_scrape::client::default_client(Duration::from_secs(5))
+                .map_err(|e| e.to_string())?,
             started: Instant::now(),
         })
     }

@@ -243,7 +243,8 @@ async fn run(
     );
     let (dir, made) = data_dir(data)?;
     *temp = made;
-    let http = vigil_scrape::client::default_client(Duration::from_secs(5))?;
+    let http =
+        vigil_scrape::client::default_client(Duration::from_secs(5)).map_err(|e| e.to_string())?;
     let cluster = cluster::Cluster::start().map_err(|e| format!("simulated API: {e}"))?;
     let api = cluster.kube.url();
     write_files(&dir, &api, &self_addr)
@@ -386,7 +387,8 @@ async fn scale(deployment: &str, replicas: u32, api: Option<String>) -> Result<(
         })?,
     };
     let url = format!("{api}/apis/apps/v1/namespaces/{ns}/deployments/{name}/scale");
-    let client = vigil_scrape::client::default_client(Duration::from_secs(10))?;
+    let client =
+        vigil_scrape::client::default_client(Duration::from_secs(10)).map_err(|e| e.to_string())?;
     let r = client
         .patch(&url)
         .header("Content-Type", "application/merge-patch+json")
