@@ -4,6 +4,7 @@
 import uPlot from 'uplot';
 import { api, el, metricText } from './api';
 import { parseDuration } from './format';
+import type { QueryData } from './types';
 import { themedAxis, timeAxis, track } from './theme';
 
 // PromQL's functions, from the engine's own table: the server lists them in the page.
@@ -43,7 +44,7 @@ let metricNames: string[] = [];
 let labelNames: string[] = [];
 
 function escapeHtml(s: string) {
-  return s.replace(/[&<>]/g, (c) => (({ '&': '&amp;', '<': '&lt;', '>': '&gt;' }) as any)[c]);
+  return s.replace(/[&<>]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;' })[c as '&' | '<' | '>']);
 }
 
 /** PromQL as highlighted HTML (functions, keywords, strings, numbers). */
@@ -270,8 +271,8 @@ function panel(state: PanelState, all: PanelState[], onRemove: () => void): HTML
     try {
       if (state.tab === 1) await table(state.expr, end, out, msgs);
       else await chart(state, end, out, msgs);
-    } catch (e: any) {
-      msgs.append(el('div', { class: 'error', role: 'alert' }, String(e.message || e)));
+    } catch (e) {
+      msgs.append(el('div', { class: 'error', role: 'alert' }, e instanceof Error ? e.message : String(e)));
     }
   };
   ed = editor(state.expr, run);
@@ -379,7 +380,7 @@ function showNotes(msgs: HTMLElement, warnings?: string[], infos?: string[]) {
 }
 
 async function table(expr: string, end: number, out: HTMLElement, msgs: HTMLElement) {
-  const r = await api<any>('/api/v1/query', { query: expr, time: String(end) });
+  const r = await api<QueryData>('/api/v1/query', { query: expr, time: String(end) });
   showNotes(msgs, r.warnings, r.infos);
   const d = r.data;
   const rows: HTMLElement[] = [];
@@ -392,7 +393,7 @@ async function table(expr: string, end: number, out: HTMLElement, msgs: HTMLElem
           'tr',
           {},
           el('td', {}, metricText(s.metric)),
-          el('td', {}, s.values.map((v: any) => `${v[1]} @${v[0]}`).join('\n')),
+          el('td', {}, s.values.map((v) => `${v[1]} @${v[0]}`).join('\n')),
         ),
       );
   else rows.push(el('tr', {}, el('td', {}, d.resultType), el('td', {}, String(d.result[1]))));
@@ -409,14 +410,15 @@ async function chart(state: PanelState, end: number, out: HTMLElement, msgs: HTM
   const step = state.step ? parseDuration(state.step) : Math.max(Math.round(range / 250), 1);
   if (!step) throw new Error(`invalid step ${JSON.stringify(state.step)}`);
   const start = end - range;
-  const r = await api<any>('/api/v1/query_range', {
+  const r = await api<QueryData>('/api/v1/query_range', {
     query: state.expr,
     start: String(start),
     end: String(end),
     step: String(step),
   });
   showNotes(msgs, r.warnings, r.infos);
-  const series: { metric: Record<string, string>; values: [number, string][] }[] = r.data.result;
+  if (r.data.resultType !== 'matrix') throw new Error(`a range query answered a ${r.data.resultType}`);
+  const series = r.data.result;
   if (!series.length) {
     out.append(el('div', { class: 'empty' }, 'Empty query result'));
     return;

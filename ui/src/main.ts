@@ -42,8 +42,9 @@ async function start() {
   document.title = `${pageTitle} · ${path.slice(1) || 'graph'}`;
   try {
     await page(root);
-  } catch (e: any) {
-    root.append(el('div', { class: 'error', role: 'alert' }, `Could not load this page: ${e.message || e}`));
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e);
+    root.append(el('div', { class: 'error', role: 'alert' }, `Could not load this page: ${msg}`));
   }
 }
 

@@ -2,6 +2,7 @@
 // time; every alerting rule with its active alerts, filterable by state. Warnings the API
 // returns (configured parts that do not run, such as sending to Alertmanager) are shown above.
 import { api, el, labelChips, ago } from './api';
+import type { RulesData } from './types';
 
 function warningsBox(warnings: string[] | undefined): HTMLElement | null {
   if (!warnings || !warnings.length) return null;
@@ -48,11 +49,11 @@ function durationText(s: number): string {
 }
 
 export async function rulesPage(root: HTMLElement) {
-  const res = await api<any>('/api/v1/rules');
+  const res = await api<RulesData>('/api/v1/rules');
   root.append(el('h1', {}, 'Rules'));
   const w = warningsBox(res.warnings);
   if (w) root.append(w);
-  const groups: any[] = res.data.groups || [];
+  const groups = res.data.groups || [];
   if (!groups.length) {
     root.append(
       el(
@@ -64,7 +65,7 @@ export async function rulesPage(root: HTMLElement) {
     return;
   }
   for (const g of groups) {
-    const rows = (g.rules as any[]).map((r) =>
+    const rows = g.rules.map((r) =>
       el(
         'tr',
         { class: `rule health-${r.health}`, 'data-rule': r.name },
@@ -77,7 +78,7 @@ export async function rulesPage(root: HTMLElement) {
           r.type === 'alerting' && r.keepFiringFor
             ? el('div', {}, `keep_firing_for: ${durationText(r.keepFiringFor)}`)
             : null,
-          Object.keys(r.labels || {}).length ? labelChips(r.labels) : null,
+          Object.keys(r.labels || {}).length ? labelChips(r.labels ?? {}) : null,
         ),
         el(
           'td',
@@ -126,11 +127,13 @@ export async function rulesPage(root: HTMLElement) {
 }
 
 export async function alertsPage(root: HTMLElement) {
-  const res = await api<any>('/api/v1/rules', { type: 'alert' });
+  const res = await api<RulesData>('/api/v1/rules', { type: 'alert' });
   root.append(el('h1', {}, 'Alerts'));
   const w = warningsBox(res.warnings);
   if (w) root.append(w);
-  const rules: any[] = (res.data.groups || []).flatMap((g: any) => g.rules.map((r: any) => ({ ...r, group: g.name })));
+  const rules = (res.data.groups || []).flatMap((g) =>
+    g.rules.map((r) => ({ ...r, state: r.state ?? 'unknown', group: g.name })),
+  );
   if (!rules.length) {
     root.append(el('div', { class: 'empty', id: 'no-alerts' }, 'No alerting rules are loaded.'));
     return;
@@ -145,7 +148,7 @@ export async function alertsPage(root: HTMLElement) {
       ...rules
         .filter((r) => shown[r.state === 'unknown' ? 'inactive' : r.state])
         .map((r) => {
-          const alerts = (r.alerts || []).map((a: any) =>
+          const alerts = (r.alerts || []).map((a) =>
             el(
               'tr',
               { class: `alert state-${a.state}` },

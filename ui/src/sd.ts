@@ -1,14 +1,15 @@
 // /service-discovery: every discovered target with its discovered and final labels, dropped ones
 // included, and the relabel step that dropped or changed each (from /api/v1/targets/relabel_steps).
 import { api, el, labelChips } from './api';
+import type { RelabelRule, TargetsData } from './types';
 
 interface Step {
-  rule: any;
+  rule: RelabelRule;
   output: Record<string, string>;
   keep: boolean;
 }
 
-function ruleText(r: any): string {
+function ruleText(r: RelabelRule): string {
   const parts = [`action: ${r.action}`];
   if (r.source_labels?.length) parts.push(`source_labels: [${r.source_labels.join(', ')}]`);
   if (r.regex && r.regex !== '(.*)') parts.push(`regex: ${r.regex}`);
@@ -54,13 +55,13 @@ async function explain(pool: string, labels: Record<string, string>, into: HTMLE
         el('tbody', {}, ...rows),
       ),
     );
-  } catch (e: any) {
-    into.replaceChildren(el('div', { class: 'error' }, String(e.message || e)));
+  } catch (e) {
+    into.replaceChildren(el('div', { class: 'error' }, e instanceof Error ? e.message : String(e)));
   }
 }
 
 export async function sdPage(root: HTMLElement) {
-  const { data } = await api<any>('/api/v1/targets');
+  const { data } = await api<TargetsData>('/api/v1/targets');
   const pools = new Map<string, { discovered: Record<string, string>; labels: Record<string, string> | null }[]>();
   for (const t of data.activeTargets) {
     if (!pools.has(t.scrapePool)) pools.set(t.scrapePool, []);

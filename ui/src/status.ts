@@ -1,6 +1,7 @@
 // The status pages: configuration (secrets masked by the server), flags, runtime and build
 // information and TSDB cardinality.
 import { api, el } from './api';
+import type { RemoteWriteQueue, TsdbStatus } from './types';
 
 export async function configPage(root: HTMLElement) {
   const { data, warnings } = await api<{ yaml: string }>('/api/v1/status/config');
@@ -18,7 +19,10 @@ export async function configPage(root: HTMLElement) {
   root.append(el('pre', { id: 'config-yaml' }, data.yaml));
 }
 
-function kvTable(obj: Record<string, any>, show: (k: string, v: any) => string = (_k, v) => String(v)): HTMLElement {
+/** A status endpoint's flat object: runtime information, build information, head statistics. */
+type Flat = Record<string, string | number | boolean | null>;
+
+function kvTable(obj: Flat, show: (k: string, v: Flat[string]) => string = (_k, v) => String(v)): HTMLElement {
   return el(
     'table',
     {},
@@ -33,7 +37,7 @@ function kvTable(obj: Record<string, any>, show: (k: string, v: any) => string =
 }
 
 /** The head's time bounds (epoch milliseconds) as UTC times, the number kept beside them. */
-function headValue(k: string, v: any): string {
+function headValue(k: string, v: Flat[string]): string {
   const ms = Number(v);
   if (!/Time$/.test(k) || !Number.isFinite(ms) || Math.abs(ms) > 8.64e15) return String(v);
   return `${new Date(ms)
@@ -57,9 +61,9 @@ export async function flagsPage(root: HTMLElement) {
 
 export async function statusPage(root: HTMLElement) {
   const [rt, bi, rw] = await Promise.all([
-    api<any>('/api/v1/status/runtimeinfo'),
-    api<any>('/api/v1/status/buildinfo'),
-    api<{ queues: any[] }>('/api/v1/status/remote_write'),
+    api<Flat>('/api/v1/status/runtimeinfo'),
+    api<Flat>('/api/v1/status/buildinfo'),
+    api<{ queues: RemoteWriteQueue[] }>('/api/v1/status/remote_write'),
   ]);
   root.append(
     el('h1', {}, 'Status'),
@@ -73,7 +77,7 @@ export async function statusPage(root: HTMLElement) {
 }
 
 // One row per remote_write queue: how far it got and what last went wrong.
-function remoteWrite(queues: any[]): HTMLElement {
+function remoteWrite(queues: RemoteWriteQueue[]): HTMLElement {
   if (!queues.length)
     return el('p', { id: 'remote-write', class: 'muted' }, 'No remote_write endpoints in the configuration.');
   const sent = (ms: number) => (ms ? new Date(ms).toISOString() : 'never');
@@ -113,7 +117,7 @@ function remoteWrite(queues: any[]): HTMLElement {
 }
 
 export async function tsdbPage(root: HTMLElement) {
-  const { data } = await api<any>('/api/v1/status/tsdb');
+  const { data } = await api<TsdbStatus>('/api/v1/status/tsdb');
   const list = (title: string, rows: { name: string; value: number }[]) =>
     el(
       'div',
