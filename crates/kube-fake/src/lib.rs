@@ -37,6 +37,8 @@ pub enum Res {
     EndpointSlices,
     Ingresses,
     Deployments,
+    ConfigMaps,
+    Secrets,
 }
 
 impl Res {
@@ -50,6 +52,8 @@ impl Res {
             ("discovery.k8s.io/v1", "endpointslices") => Res::EndpointSlices,
             ("networking.k8s.io/v1", "ingresses") => Res::Ingresses,
             ("apps/v1", "deployments") => Res::Deployments,
+            ("v1", "configmaps") => Res::ConfigMaps,
+            ("v1", "secrets") => Res::Secrets,
             _ => return None,
         })
     }
@@ -65,6 +69,8 @@ impl Res {
             Res::EndpointSlices => ("discovery.k8s.io/v1", "EndpointSlice"),
             Res::Ingresses => ("networking.k8s.io/v1", "Ingress"),
             Res::Deployments => ("apps/v1", "Deployment"),
+            Res::ConfigMaps => ("v1", "ConfigMap"),
+            Res::Secrets => ("v1", "Secret"),
         }
     }
 
@@ -79,6 +85,8 @@ impl Res {
             "EndpointSlice" => Res::EndpointSlices,
             "Ingress" => Res::Ingresses,
             "Deployment" => Res::Deployments,
+            "ConfigMap" => Res::ConfigMaps,
+            "Secret" => Res::Secrets,
             _ => return None,
         })
     }

@@ -43,6 +43,17 @@ fn kube_state_metrics_from_the_fake_api() {
     let k = FakeKube::start();
     let apps = chapter14(&k, Path::new(FIXTURES), "127.0.1");
     k.apply(crashy());
+    // A ConfigMap and a Secret: metadata (and the secret's type) only, never their data.
+    let cm = k.apply(json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "app-config", "namespace": "kiamol-ch14-test", "labels": {"team": "web"}},
+        "data": {"setting": "config-value-never-exported"}
+    }));
+    let secret = k.apply(json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+        "metadata": {"name": "db-password", "namespace": "kiamol-ch14-test", "labels": {"team": "data"}},
+        "data": {"password": "c2VjcmV0LW5ldmVyLWV4cG9ydGVk"}
+    }));
     let port = free_port();
     let _ks = spawn(
         "vigil-kube-state",
@@ -53,7 +64,7 @@ fn kube_state_metrics_from_the_fake_api() {
             format!("--telemetry-port={}", free_port()),
             format!("--web.listen-address=127.0.0.1:{port}"),
             format!("--apiserver={}", k.url()),
-            "--metric-labels-allowlist=pods=[app]".into(),
+            "--metric-labels-allowlist=pods=[app],secrets=[team]".into(),
             "--legacy-resource-metrics".into(),
         ],
         &dir,
@@ -102,6 +113,12 @@ fn kube_state_metrics_from_the_fake_api() {
         (r#"kube_node_spec_unschedulable{node="node-1"}"#.into(), "0"),
         (r#"kube_namespace_status_phase{namespace="kiamol-ch14-test",phase="Active"}"#.into(), "1"),
         (r#"kube_namespace_status_phase{namespace="kiamol-ch14-test",phase="Terminating"}"#.into(), "0"),
+        (r#"kube_configmap_info{namespace="kiamol-ch14-test",configmap="app-config"}"#.into(), "1"),
+        (r#"kube_configmap_created{namespace="kiamol-ch14-test",configmap="app-config"}"#.into(), "1.7959968e+09"),
+        (r#"kube_secret_info{namespace="kiamol-ch14-test",secret="db-password"}"#.into(), "1"),
+        (r#"kube_secret_type{namespace="kiamol-ch14-test",secret="db-password",type="Opaque"}"#.into(), "1"),
+        (r#"kube_secret_labels{namespace="kiamol-ch14-test",secret="db-password",label_team="data"}"#.into(), "1"),
+        (r#"kube_secret_created{namespace="kiamol-ch14-test",secret="db-password"}"#.into(), "1.7959968e+09"),
     ];
     for (k, v) in &want {
         assert_eq!(
@@ -110,6 +127,33 @@ fn kube_state_metrics_from_the_fake_api() {
             "{k}\n--- exposition:\n{text}"
         );
     }
+    // Resource versions as numbers, as the API server stored them.
+    for (key, obj) in [
+        (
+            r#"kube_configmap_metadata_resource_version{namespace="kiamol-ch14-test",configmap="app-config"}"#,
+            &cm,
+        ),
+        (
+            r#"kube_secret_metadata_resource_version{namespace="kiamol-ch14-test",secret="db-password"}"#,
+            &secret,
+        ),
+    ] {
+        let rv: f64 = obj["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let got: f64 = s
+            .get(key)
+            .unwrap_or_else(|| panic!("{key}"))
+            .parse()
+            .unwrap();
+        assert_eq!(got, rv, "{key}");
+    }
+    // Labels not allowlisted for configmaps: HELP and TYPE only. Data never appears.
+    assert!(text.contains("# TYPE kube_configmap_labels gauge\n"));
+    assert!(!s.keys().any(|k| k.starts_with("kube_configmap_labels{")));
+    assert!(!text.contains("config-value-never-exported") && !text.contains("c2VjcmV0"));
     // Every chapter 14 Deployment, with its replicas; their pods' labels are not allowlisted
     // beyond `app`, and deployment labels not at all (no sample, HELP and TYPE only).
     for (name, (d, _)) in &apps {
@@ -267,9 +311,17 @@ fn kube_state_metrics_flags() {
         "other families stay"
     );
     let log = ks.log_text();
+    let not_rendered = log
+        .lines()
+        .find(|l| l.contains("NOT RENDERED"))
+        .unwrap_or_else(|| panic!("{log}"));
     assert!(
-        log.contains("NOT RENDERED") && log.contains("configmaps") && log.contains("statefulsets"),
-        "{log}"
+        not_rendered.contains("cronjobs") && not_rendered.contains("statefulsets"),
+        "{not_rendered}"
+    );
+    assert!(
+        !not_rendered.contains("configmaps") && !not_rendered.contains("secrets"),
+        "rendered now: {not_rendered}"
     );
     // gzip for clients that take it.
     let (_, _, head) = curl(&[
@@ -305,7 +357,7 @@ fn kube_state_metrics_flags() {
             "--metric-opt-in-list: refused",
         ),
         ("--resources=widgets", "unknown resource \"widgets\""),
-        ("--resources=configmaps", "renders none of"),
+        ("--resources=statefulsets", "renders none of"),
     ] {
         let out = std::process::Command::new(vigil_bin())
             .args(["kube-state", flag, "--apiserver=http://127.0.0.1:1"])

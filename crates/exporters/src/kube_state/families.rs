@@ -1,11 +1,14 @@
-//! kube-state-metrics' families for pods, deployments, nodes, namespaces and services: names,
+//! kube-state-metrics' families for pods, deployments, nodes, namespaces, services, configmaps
+//! and secrets: names,
 //! label sets and values as `docs/kube-state-metrics.md` specifies (kube-state-metrics v2,
 //! plus the v1 resource families behind `--legacy-resource-metrics`).
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Container, ContainerStatus, Namespace, Node, Pod, Service};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Container, ContainerStatus, Namespace, Node, Pod, Secret, Service,
+};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
@@ -112,6 +115,14 @@ pub fn namespace_families() -> Vec<Family> {
 
 pub fn service_families() -> Vec<Family> {
     with_annotations(&SERVICE, "kube_service_annotations")
+}
+
+pub fn configmap_families() -> Vec<Family> {
+    with_annotations(&CONFIGMAP, "kube_configmap_annotations")
+}
+
+pub fn secret_families() -> Vec<Family> {
+    with_annotations(&SECRET, "kube_secret_annotations")
 }
 
 fn created(m: &ObjectMeta) -> Option<f64> {
@@ -881,5 +892,92 @@ pub fn render_service(svc: &Service, o: &Options) -> Rendered {
         spec.map_or("ClusterIP", |s| s.type_.as_deref().unwrap_or("ClusterIP")),
     ));
     r.add(&fams[3], 3, &l, 1.0);
+    r
+}
+
+/// `kube_*_metadata_resource_version`: the object's resource version as a number, no sample
+/// when it is not one (kube-state-metrics parses it as a float the same way).
+fn resource_version(m: &ObjectMeta) -> Option<f64> {
+    m.resource_version.as_deref()?.parse::<f64>().ok()
+}
+
+// ---- configmaps (metadata only: the data is never read) ----
+
+pub const CONFIGMAP: [Family; 4] = [
+    gauge(
+        "kube_configmap_labels",
+        "[STABLE] Kubernetes labels converted to Prometheus labels.",
+    ),
+    gauge(
+        "kube_configmap_info",
+        "[STABLE] Information about configmap.",
+    ),
+    gauge("kube_configmap_created", "[STABLE] Unix creation timestamp"),
+    gauge(
+        "kube_configmap_metadata_resource_version",
+        "Resource version representing a specific version of the configmap.",
+    ),
+];
+
+pub fn render_configmap(c: &ConfigMap, o: &Options) -> Rendered {
+    let fams = configmap_families();
+    let mut r = Rendered::new(fams.len());
+    let m = &c.metadata;
+    let base = [("namespace", s(&m.namespace)), ("configmap", s(&m.name))];
+    if let Some(extra) = o.labels("configmaps", m) {
+        r.add_with(&fams[0], 0, &base, &extra, 1.0);
+    }
+    r.add(&fams[1], 1, &base, 1.0);
+    if let Some(t) = created(m) {
+        r.add(&fams[2], 2, &base, t);
+    }
+    if let Some(v) = resource_version(m) {
+        r.add(&fams[3], 3, &base, v);
+    }
+    if let Some(extra) = o.annotations("configmaps", m) {
+        let i = fams.len() - 1;
+        r.add_with(&fams[i], i, &base, &extra, 1.0);
+    }
+    r
+}
+
+// ---- secrets (metadata and type only: the data is never read) ----
+
+pub const SECRET: [Family; 5] = [
+    gauge("kube_secret_info", "[STABLE] Information about secret."),
+    gauge("kube_secret_type", "[STABLE] Type about secret."),
+    gauge(
+        "kube_secret_labels",
+        "[STABLE] Kubernetes labels converted to Prometheus labels.",
+    ),
+    gauge("kube_secret_created", "[STABLE] Unix creation timestamp"),
+    gauge(
+        "kube_secret_metadata_resource_version",
+        "Resource version representing a specific version of secret.",
+    ),
+];
+
+pub fn render_secret(sec: &Secret, o: &Options) -> Rendered {
+    let fams = secret_families();
+    let mut r = Rendered::new(fams.len());
+    let m = &sec.metadata;
+    let base = [("namespace", s(&m.namespace)), ("secret", s(&m.name))];
+    r.add(&fams[0], 0, &base, 1.0);
+    let mut l = base.to_vec();
+    l.push(("type", s(&sec.type_)));
+    r.add(&fams[1], 1, &l, 1.0);
+    if let Some(extra) = o.labels("secrets", m) {
+        r.add_with(&fams[2], 2, &base, &extra, 1.0);
+    }
+    if let Some(t) = created(m) {
+        r.add(&fams[3], 3, &base, t);
+    }
+    if let Some(v) = resource_version(m) {
+        r.add(&fams[4], 4, &base, v);
+    }
+    if let Some(extra) = o.annotations("secrets", m) {
+        let i = fams.len() - 1;
+        r.add_with(&fams[i], i, &base, &extra, 1.0);
+    }
     r
 }

@@ -18,7 +18,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use futures_util::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node, Pod, Secret, Service};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Resource};
 use parking_lot::RwLock;
@@ -59,7 +59,15 @@ pub struct Scope {
 }
 
 /// The resources vigil renders.
-pub const SUPPORTED: [&str; 5] = ["deployments", "namespaces", "nodes", "pods", "services"];
+pub const SUPPORTED: [&str; 7] = [
+    "configmaps",
+    "deployments",
+    "namespaces",
+    "nodes",
+    "pods",
+    "secrets",
+    "services",
+];
 
 /// Every resource kube-state-metrics knows (default and opt-in), for telling an unknown name
 /// from one vigil does not render yet.
@@ -355,6 +363,12 @@ impl KubeState {
             };
         }
         namespaced!(
+            "configmaps",
+            ConfigMap,
+            families::configmap_families(),
+            families::render_configmap
+        );
+        namespaced!(
             "deployments",
             Deployment,
             families::deployment_families(),
@@ -375,6 +389,12 @@ impl KubeState {
             false
         );
         namespaced!("pods", Pod, families::pod_families(), families::render_pod);
+        namespaced!(
+            "secrets",
+            Secret,
+            families::secret_families(),
+            families::render_secret
+        );
         namespaced!(
             "services",
             Service,
