@@ -112,6 +112,8 @@ struct Inner {
     requests: Vec<String>,
     /// When set, requests without `Authorization: Bearer <token>` get 401.
     bearer: Option<String>,
+    /// Resources whose reads are refused with 403, as RBAC refuses a role that lacks them.
+    forbidden: std::collections::BTreeSet<Res>,
 }
 
 type Shared = Arc<(Mutex<Inner>, broadcast::Sender<()>)>;
@@ -157,6 +159,7 @@ impl FakeKube {
                 watch_cap: Duration::from_secs(5),
                 requests: Vec::new(),
                 bearer: None,
+                forbidden: Default::default(),
             }),
             tx,
         ));
@@ -269,6 +272,11 @@ impl FakeKube {
     }
 
     /// Require `Authorization: Bearer <token>` from now on.
+    /// Refuse every list and watch of `res` with 403 Forbidden from now on (a role without it).
+    pub fn forbid(&self, res: Res) {
+        self.shared.0.lock().forbidden.insert(res);
+    }
+
     pub fn require_bearer(&self, token: &str) {
         self.shared.0.lock().bearer = Some(token.to_string());
     }
@@ -543,6 +551,13 @@ async fn serve(
             &format!("the server could not find the requested resource ({group} {res})"),
         );
     };
+    if shared.0.lock().forbidden.contains(&r) {
+        return status(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            &format!("{res} is forbidden: the role does not allow listing it"),
+        );
+    }
     let p = params(q);
     let labels = match selector::Labels::parse(p.get("labelSelector").map_or("", |s| s)) {
         Ok(l) => l,

@@ -51,7 +51,9 @@ fn kube_state_metrics_from_the_fake_api() {
     }));
     let secret = k.apply(json!({
         "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-        "metadata": {"name": "db-password", "namespace": "kiamol-ch14-test", "labels": {"team": "data"}},
+        "metadata": {"name": "db-password", "namespace": "kiamol-ch14-test", "labels": {"team": "data"},
+                     "annotations": {"owner": "dba",
+                                     "kubectl.kubernetes.io/last-applied-configuration": "{\"data\":{\"password\":\"c2VjcmV0LW5ldmVyLWV4cG9ydGVk\"}}"}},
         "data": {"password": "c2VjcmV0LW5ldmVyLWV4cG9ydGVk"}
     }));
     let port = free_port();
@@ -65,6 +67,7 @@ fn kube_state_metrics_from_the_fake_api() {
             format!("--web.listen-address=127.0.0.1:{port}"),
             format!("--apiserver={}", k.url()),
             "--metric-labels-allowlist=pods=[app],secrets=[team]".into(),
+            "--metric-annotations-allowlist=secrets=[*]".into(),
             "--legacy-resource-metrics".into(),
         ],
         &dir,
@@ -119,6 +122,8 @@ fn kube_state_metrics_from_the_fake_api() {
         (r#"kube_secret_type{namespace="kiamol-ch14-test",secret="db-password",type="Opaque"}"#.into(), "1"),
         (r#"kube_secret_labels{namespace="kiamol-ch14-test",secret="db-password",label_team="data"}"#.into(), "1"),
         (r#"kube_secret_created{namespace="kiamol-ch14-test",secret="db-password"}"#.into(), "1.7959968e+09"),
+        // Every annotation allowed, but never kubectl's copy of the applied object.
+        (r#"kube_secret_annotations{namespace="kiamol-ch14-test",secret="db-password",annotation_owner="dba"}"#.into(), "1"),
     ];
     for (k, v) in &want {
         assert_eq!(
@@ -367,6 +372,51 @@ fn kube_state_metrics_flags() {
         assert!(!out.status.success(), "{flag}: {err}");
         assert!(err.contains(want), "{flag}: {err}");
     }
+}
+
+/// A role without a resource (one written before vigil rendered it): the exporter still
+/// becomes ready, serves the others, and says what it may not list.
+#[test]
+fn kube_state_without_permission_for_a_resource_is_ready_and_says_so() {
+    let dir = temp_dir("kube-state-forbidden");
+    let k = FakeKube::start();
+    k.forbid(Res::Secrets);
+    k.apply(json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "cm", "namespace": "default"}
+    }));
+    let port = free_port();
+    let ks = spawn(
+        "vigil-kube-state",
+        &vigil_bin(),
+        &[
+            "kube-state".into(),
+            "--telemetry-host=127.0.0.1".into(),
+            format!("--telemetry-port={}", free_port()),
+            format!("--web.listen-address=127.0.0.1:{port}"),
+            format!("--apiserver={}", k.url()),
+        ],
+        &dir,
+    );
+    wait_for("ready without secrets", Duration::from_secs(20), || {
+        http("GET", &format!("http://127.0.0.1:{port}/readyz"), None)
+            .ok()
+            .filter(|(c, _)| *c == 200)
+    });
+    let (_, text) = get(&format!("http://127.0.0.1:{port}/metrics"));
+    let s = samples(&text);
+    assert_eq!(
+        s.get(r#"kube_configmap_info{namespace="default",configmap="cm"}"#)
+            .map(String::as_str),
+        Some("1"),
+        "{text}"
+    );
+    assert!(!s.keys().any(|k| k.starts_with("kube_secret_")), "{text}");
+    let log = ks.log_text();
+    assert!(
+        log.contains("not allowed to list") && log.contains("secrets"),
+        "{log}"
+    );
 }
 
 /// `--shard`/`--total-shards` split the objects between instances, each object served by

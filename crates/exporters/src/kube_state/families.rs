@@ -6,12 +6,11 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{
-    ConfigMap, Container, ContainerStatus, Namespace, Node, Pod, Secret, Service,
-};
+use k8s_openapi::api::core::v1::{Container, ContainerStatus, Namespace, Node, Pod, Service};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
+use super::objects::{ConfigMapMeta, SecretMeta};
 use super::text::{Family, Rendered, counter, gauge, label_name, sanitize};
 
 /// What the operator chose: which Kubernetes labels become `label_*` labels per resource
@@ -901,7 +900,7 @@ fn resource_version(m: &ObjectMeta) -> Option<f64> {
     m.resource_version.as_deref()?.parse::<f64>().ok()
 }
 
-// ---- configmaps (metadata only: the data is never read) ----
+// ---- configmaps (metadata only: read as `ConfigMapMeta`, the data is skipped) ----
 
 pub const CONFIGMAP: [Family; 4] = [
     gauge(
@@ -919,7 +918,7 @@ pub const CONFIGMAP: [Family; 4] = [
     ),
 ];
 
-pub fn render_configmap(c: &ConfigMap, o: &Options) -> Rendered {
+pub fn render_configmap(c: &ConfigMapMeta, o: &Options) -> Rendered {
     let fams = configmap_families();
     let mut r = Rendered::new(fams.len());
     let m = &c.metadata;
@@ -941,7 +940,10 @@ pub fn render_configmap(c: &ConfigMap, o: &Options) -> Rendered {
     r
 }
 
-// ---- secrets (metadata and type only: the data is never read) ----
+// ---- secrets (metadata and type only: read as `SecretMeta`, the data is skipped) ----
+
+/// `kubectl.kubernetes.io/last-applied-configuration` as a label name.
+const LAST_APPLIED: &str = "annotation_kubectl_kubernetes_io_last_applied_configuration";
 
 pub const SECRET: [Family; 5] = [
     gauge("kube_secret_info", "[STABLE] Information about secret."),
@@ -957,7 +959,7 @@ pub const SECRET: [Family; 5] = [
     ),
 ];
 
-pub fn render_secret(sec: &Secret, o: &Options) -> Rendered {
+pub fn render_secret(sec: &SecretMeta, o: &Options) -> Rendered {
     let fams = secret_families();
     let mut r = Rendered::new(fams.len());
     let m = &sec.metadata;
@@ -975,7 +977,11 @@ pub fn render_secret(sec: &Secret, o: &Options) -> Rendered {
     if let Some(v) = resource_version(m) {
         r.add(&fams[4], 4, &base, v);
     }
-    if let Some(extra) = o.annotations("secrets", m) {
+    if let Some(mut extra) = o.annotations("secrets", m) {
+        // kubectl keeps the whole applied object, data included, in this annotation: never
+        // write it out, even when every annotation is allowed (a deliberate difference from
+        // kube-state-metrics, which would).
+        extra.retain(|(k, _)| k != LAST_APPLIED);
         let i = fams.len() - 1;
         r.add_with(&fams[i], i, &base, &extra, 1.0);
     }

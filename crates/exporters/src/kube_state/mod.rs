@@ -4,6 +4,7 @@
 //! them), so a scrape only concatenates them, family by family.
 
 pub mod families;
+pub mod objects;
 pub mod text;
 
 use std::collections::BTreeMap;
@@ -18,7 +19,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use futures_util::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node, Pod, Secret, Service};
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Resource};
 use parking_lot::RwLock;
@@ -273,7 +274,22 @@ async fn watch<K>(
             }
             Err(e) => {
                 res.errors.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(resource = res.name, error = %e, "kube-state: watch failed; retrying with backoff");
+                // Not allowed to list it (say, a role written before vigil rendered this
+                // resource): its families stay empty, and it counts as synced so /readyz does
+                // not wait for a list that cannot come. The watch keeps retrying and fills
+                // them in once the role allows it.
+                let forbidden = matches!(
+                    &e,
+                    watcher::Error::InitialListFailed(kube::Error::Api(s)) if s.code == 403
+                );
+                if forbidden && !listed {
+                    listed = true;
+                    let mut objs = res.objects.write();
+                    objs.unsynced = objs.unsynced.saturating_sub(1);
+                    tracing::error!(resource = res.name, error = %e, "kube-state: not allowed to list this resource; its families stay empty until the role allows it (retrying)");
+                } else {
+                    tracing::warn!(resource = res.name, error = %e, "kube-state: watch failed; retrying with backoff");
+                }
             }
         }
     }
@@ -364,7 +380,7 @@ impl KubeState {
         }
         namespaced!(
             "configmaps",
-            ConfigMap,
+            objects::ConfigMapMeta,
             families::configmap_families(),
             families::render_configmap
         );
@@ -391,7 +407,7 @@ impl KubeState {
         namespaced!("pods", Pod, families::pod_families(), families::render_pod);
         namespaced!(
             "secrets",
-            Secret,
+            objects::SecretMeta,
             families::secret_families(),
             families::render_secret
         );
