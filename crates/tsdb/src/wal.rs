@@ -985,8 +985,6 @@ mod tests {
         ]
     }
 
-    /// The follower hands over records as they are written, waits for a record still being
-    /// written, follows segment cuts, and never changes a file.
     /// With a checkpoint but no segment after it, new writes go after the checkpoint, where
     /// replay reads them.
     #[test]
@@ -998,6 +996,8 @@ mod tests {
         let _ = std::fs::remove_dir_all(&d);
     }
 
+    /// Small polls over many records: each handed over once, in order, at a position a new
+    /// follower resumes from exactly.
     #[test]
     fn follower_in_small_polls_hands_over_every_record_once_at_its_position() {
         let d = tmp("follow-small");
@@ -1033,6 +1033,8 @@ mod tests {
         let _ = std::fs::remove_dir_all(&d);
     }
 
+    /// The follower hands over records as they are written, waits for a record still being
+    /// written, follows segment cuts, and never changes a file.
     #[test]
     fn follower_reads_what_is_written_as_it_is_written() {
         let d = tmp("follow");
