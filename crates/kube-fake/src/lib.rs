@@ -39,6 +39,7 @@ pub enum Res {
     Deployments,
     ConfigMaps,
     Secrets,
+    ReplicaSets,
 }
 
 impl Res {
@@ -54,6 +55,7 @@ impl Res {
             ("apps/v1", "deployments") => Res::Deployments,
             ("v1", "configmaps") => Res::ConfigMaps,
             ("v1", "secrets") => Res::Secrets,
+            ("apps/v1", "replicasets") => Res::ReplicaSets,
             _ => return None,
         })
     }
@@ -71,6 +73,7 @@ impl Res {
             Res::Deployments => ("apps/v1", "Deployment"),
             Res::ConfigMaps => ("v1", "ConfigMap"),
             Res::Secrets => ("v1", "Secret"),
+            Res::ReplicaSets => ("apps/v1", "ReplicaSet"),
         }
     }
 
@@ -87,6 +90,7 @@ impl Res {
             "Deployment" => Res::Deployments,
             "ConfigMap" => Res::ConfigMaps,
             "Secret" => Res::Secrets,
+            "ReplicaSet" => Res::ReplicaSets,
             _ => return None,
         })
     }

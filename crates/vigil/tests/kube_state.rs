@@ -56,6 +56,14 @@ fn kube_state_metrics_from_the_fake_api() {
                                      "kubectl.kubernetes.io/last-applied-configuration": "{\"data\":{\"password\":\"c2VjcmV0LW5ldmVyLWV4cG9ydGVk\"}}"}},
         "data": {"password": "c2VjcmV0LW5ldmVyLWV4cG9ydGVk"}
     }));
+    k.apply(json!({
+        "apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "metadata": {"name": "web-7d9f", "namespace": "kiamol-ch14-test", "generation": 3,
+                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "web",
+                                          "uid": "uid-web", "controller": true}]},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}}},
+        "status": {"replicas": 2, "fullyLabeledReplicas": 2, "readyReplicas": 1, "observedGeneration": 3}
+    }));
     let port = free_port();
     let _ks = spawn(
         "vigil-kube-state",
@@ -122,6 +130,14 @@ fn kube_state_metrics_from_the_fake_api() {
         (r#"kube_secret_type{namespace="kiamol-ch14-test",secret="db-password",type="Opaque"}"#.into(), "1"),
         (r#"kube_secret_labels{namespace="kiamol-ch14-test",secret="db-password",label_team="data"}"#.into(), "1"),
         (r#"kube_secret_created{namespace="kiamol-ch14-test",secret="db-password"}"#.into(), "1.7959968e+09"),
+        (r#"kube_replicaset_owner{namespace="kiamol-ch14-test",replicaset="web-7d9f",owner_kind="Deployment",owner_name="web",owner_is_controller="true"}"#.into(), "1"),
+        (r#"kube_replicaset_spec_replicas{namespace="kiamol-ch14-test",replicaset="web-7d9f"}"#.into(), "2"),
+        (r#"kube_replicaset_status_replicas{namespace="kiamol-ch14-test",replicaset="web-7d9f"}"#.into(), "2"),
+        (r#"kube_replicaset_status_fully_labeled_replicas{namespace="kiamol-ch14-test",replicaset="web-7d9f"}"#.into(), "2"),
+        (r#"kube_replicaset_status_ready_replicas{namespace="kiamol-ch14-test",replicaset="web-7d9f"}"#.into(), "1"),
+        (r#"kube_replicaset_status_observed_generation{namespace="kiamol-ch14-test",replicaset="web-7d9f"}"#.into(), "3"),
+        (r#"kube_replicaset_metadata_generation{namespace="kiamol-ch14-test",replicaset="web-7d9f"}"#.into(), "3"),
+        (r#"kube_replicaset_created{namespace="kiamol-ch14-test",replicaset="web-7d9f"}"#.into(), "1.7959968e+09"),
         // Every annotation allowed, but never kubectl's copy of the applied object.
         (r#"kube_secret_annotations{namespace="kiamol-ch14-test",secret="db-password",annotation_owner="dba"}"#.into(), "1"),
     ];

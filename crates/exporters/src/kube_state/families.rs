@@ -1,11 +1,11 @@
-//! kube-state-metrics' families for pods, deployments, nodes, namespaces, services, configmaps
-//! and secrets: names,
+//! kube-state-metrics' families for pods, deployments, replicasets, nodes, namespaces, services,
+//! configmaps and secrets: names,
 //! label sets and values as `docs/kube-state-metrics.md` specifies (kube-state-metrics v2,
 //! plus the v1 resource families behind `--legacy-resource-metrics`).
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Container, ContainerStatus, Namespace, Node, Pod, Service};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -114,6 +114,10 @@ pub fn namespace_families() -> Vec<Family> {
 
 pub fn service_families() -> Vec<Family> {
     with_annotations(&SERVICE, "kube_service_annotations")
+}
+
+pub fn replicaset_families() -> Vec<Family> {
+    with_annotations(&REPLICASET, "kube_replicaset_annotations")
 }
 
 pub fn configmap_families() -> Vec<Family> {
@@ -336,30 +340,7 @@ pub fn render_pod(p: &Pod, o: &Options) -> Rendered {
     if let Some(c) = created(m) {
         r.add(&fams[2], 2, &base, c);
     }
-    let owners: Vec<_> = m.owner_references.iter().flatten().collect();
-    if owners.is_empty() {
-        let mut l = base.to_vec();
-        l.extend([
-            ("owner_kind", ""),
-            ("owner_name", ""),
-            ("owner_is_controller", ""),
-        ]);
-        r.add(&fams[3], 3, &l, 1.0);
-    }
-    for ow in owners {
-        let mut l = base.to_vec();
-        let ctl = if ow.controller == Some(true) {
-            "true"
-        } else {
-            "false"
-        };
-        l.extend([
-            ("owner_kind", ow.kind.as_str()),
-            ("owner_name", ow.name.as_str()),
-            ("owner_is_controller", ctl),
-        ]);
-        r.add(&fams[3], 3, &l, 1.0);
-    }
+    owner_series(&mut r, &fams[3], 3, &base, m);
     if let Some(t) = status.and_then(|s| s.start_time.as_ref()) {
         r.add(&fams[4], 4, &base, t.0.as_second() as f64);
     }
@@ -982,6 +963,125 @@ pub fn render_secret(sec: &SecretMeta, o: &Options) -> Rendered {
         // write it out, even when every annotation is allowed (a deliberate difference from
         // kube-state-metrics, which would).
         extra.retain(|(k, _)| k != LAST_APPLIED);
+        let i = fams.len() - 1;
+        r.add_with(&fams[i], i, &base, &extra, 1.0);
+    }
+    r
+}
+
+/// `kube_*_owner` series of an object: one per owner reference, or one with empty owner
+/// labels when it has none (current kube-state-metrics; v2.0-v2.7 wrote `<none>`).
+fn owner_series<'a>(
+    r: &mut Rendered,
+    fam: &Family,
+    i: usize,
+    base: &[(&'a str, &'a str)],
+    m: &'a ObjectMeta,
+) {
+    let owners: Vec<_> = m.owner_references.iter().flatten().collect();
+    if owners.is_empty() {
+        let mut l = base.to_vec();
+        l.extend([
+            ("owner_kind", ""),
+            ("owner_name", ""),
+            ("owner_is_controller", ""),
+        ]);
+        r.add(fam, i, &l, 1.0);
+    }
+    for ow in owners {
+        let mut l = base.to_vec();
+        let ctl = if ow.controller == Some(true) {
+            "true"
+        } else {
+            "false"
+        };
+        l.extend([
+            ("owner_kind", ow.kind.as_str()),
+            ("owner_name", ow.name.as_str()),
+            ("owner_is_controller", ctl),
+        ]);
+        r.add(fam, i, &l, 1.0);
+    }
+}
+
+// ---- replicasets ----
+
+pub const REPLICASET: [Family; 9] = [
+    gauge(
+        "kube_replicaset_created",
+        "[STABLE] Unix creation timestamp",
+    ),
+    gauge(
+        "kube_replicaset_status_replicas",
+        "[STABLE] The number of replicas per ReplicaSet.",
+    ),
+    gauge(
+        "kube_replicaset_status_fully_labeled_replicas",
+        "[STABLE] The number of fully labeled replicas per ReplicaSet.",
+    ),
+    gauge(
+        "kube_replicaset_status_ready_replicas",
+        "[STABLE] The number of ready replicas per ReplicaSet.",
+    ),
+    gauge(
+        "kube_replicaset_status_observed_generation",
+        "[STABLE] The generation observed by the ReplicaSet controller.",
+    ),
+    gauge(
+        "kube_replicaset_spec_replicas",
+        "[STABLE] Number of desired pods for a ReplicaSet.",
+    ),
+    gauge(
+        "kube_replicaset_metadata_generation",
+        "[STABLE] Sequence number representing a specific generation of the desired state.",
+    ),
+    gauge(
+        "kube_replicaset_owner",
+        "[STABLE] Information about the ReplicaSet's owner.",
+    ),
+    gauge(
+        "kube_replicaset_labels",
+        "[STABLE] Kubernetes labels converted to Prometheus labels.",
+    ),
+];
+
+pub fn render_replicaset(rs: &ReplicaSet, o: &Options) -> Rendered {
+    let fams = replicaset_families();
+    let mut r = Rendered::new(fams.len());
+    let m = &rs.metadata;
+    let base = [("namespace", s(&m.namespace)), ("replicaset", s(&m.name))];
+    if let Some(t) = created(m) {
+        r.add(&fams[0], 0, &base, t);
+    }
+    let st = rs.status.as_ref();
+    r.add(&fams[1], 1, &base, st.map_or(0, |x| x.replicas) as f64);
+    r.add(
+        &fams[2],
+        2,
+        &base,
+        st.and_then(|x| x.fully_labeled_replicas).unwrap_or(0) as f64,
+    );
+    r.add(
+        &fams[3],
+        3,
+        &base,
+        st.and_then(|x| x.ready_replicas).unwrap_or(0) as f64,
+    );
+    r.add(
+        &fams[4],
+        4,
+        &base,
+        st.and_then(|x| x.observed_generation).unwrap_or(0) as f64,
+    );
+    if let Some(n) = rs.spec.as_ref().and_then(|x| x.replicas) {
+        r.add(&fams[5], 5, &base, n as f64);
+    }
+    r.add(&fams[6], 6, &base, m.generation.unwrap_or(0) as f64);
+    owner_series(&mut r, &fams[7], 7, &base, m);
+    if let Some(extra) = o.labels("replicasets", m) {
+        r.add_with(&fams[8], 8, &base, &extra, 1.0);
+    }
+    if let Some(extra) = o.annotations("replicasets", m) {
         let i = fams.len() - 1;
         r.add_with(&fams[i], i, &base, &extra, 1.0);
     }

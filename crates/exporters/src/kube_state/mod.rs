@@ -18,7 +18,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use futures_util::StreamExt;
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Resource};
@@ -60,12 +60,13 @@ pub struct Scope {
 }
 
 /// The resources vigil renders.
-pub const SUPPORTED: [&str; 7] = [
+pub const SUPPORTED: [&str; 8] = [
     "configmaps",
     "deployments",
     "namespaces",
     "nodes",
     "pods",
+    "replicasets",
     "secrets",
     "services",
 ];
@@ -405,6 +406,12 @@ impl KubeState {
             false
         );
         namespaced!("pods", Pod, families::pod_families(), families::render_pod);
+        namespaced!(
+            "replicasets",
+            ReplicaSet,
+            families::replicaset_families(),
+            families::render_replicaset
+        );
         namespaced!(
             "secrets",
             objects::SecretMeta,
