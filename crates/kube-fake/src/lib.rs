@@ -40,6 +40,7 @@ pub enum Res {
     ConfigMaps,
     Secrets,
     ReplicaSets,
+    DaemonSets,
 }
 
 impl Res {
@@ -56,6 +57,7 @@ impl Res {
             ("v1", "configmaps") => Res::ConfigMaps,
             ("v1", "secrets") => Res::Secrets,
             ("apps/v1", "replicasets") => Res::ReplicaSets,
+            ("apps/v1", "daemonsets") => Res::DaemonSets,
             _ => return None,
         })
     }
@@ -74,6 +76,7 @@ impl Res {
             Res::ConfigMaps => ("v1", "ConfigMap"),
             Res::Secrets => ("v1", "Secret"),
             Res::ReplicaSets => ("apps/v1", "ReplicaSet"),
+            Res::DaemonSets => ("apps/v1", "DaemonSet"),
         }
     }
 
@@ -91,6 +94,7 @@ impl Res {
             "ConfigMap" => Res::ConfigMaps,
             "Secret" => Res::Secrets,
             "ReplicaSet" => Res::ReplicaSets,
+            "DaemonSet" => Res::DaemonSets,
             _ => return None,
         })
     }

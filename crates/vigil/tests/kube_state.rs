@@ -64,6 +64,14 @@ fn kube_state_metrics_from_the_fake_api() {
         "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}}},
         "status": {"replicas": 2, "fullyLabeledReplicas": 2, "readyReplicas": 1, "observedGeneration": 3}
     }));
+    k.apply(json!({
+        "apiVersion": "apps/v1", "kind": "DaemonSet",
+        "metadata": {"name": "node-agent", "namespace": "kiamol-ch14-test", "generation": 2},
+        "spec": {"selector": {"matchLabels": {"app": "node-agent"}}},
+        "status": {"currentNumberScheduled": 3, "desiredNumberScheduled": 3, "numberAvailable": 2,
+                   "numberMisscheduled": 1, "numberReady": 2, "numberUnavailable": 1,
+                   "observedGeneration": 2, "updatedNumberScheduled": 3}
+    }));
     let port = free_port();
     let _ks = spawn(
         "vigil-kube-state",
@@ -138,6 +146,16 @@ fn kube_state_metrics_from_the_fake_api() {
         (r#"kube_replicaset_status_observed_generation{namespace="kiamol-ch14-test",replicaset="web-7d9f"}"#.into(), "3"),
         (r#"kube_replicaset_metadata_generation{namespace="kiamol-ch14-test",replicaset="web-7d9f"}"#.into(), "3"),
         (r#"kube_replicaset_created{namespace="kiamol-ch14-test",replicaset="web-7d9f"}"#.into(), "1.7959968e+09"),
+        (r#"kube_daemonset_status_current_number_scheduled{namespace="kiamol-ch14-test",daemonset="node-agent"}"#.into(), "3"),
+        (r#"kube_daemonset_status_desired_number_scheduled{namespace="kiamol-ch14-test",daemonset="node-agent"}"#.into(), "3"),
+        (r#"kube_daemonset_status_number_available{namespace="kiamol-ch14-test",daemonset="node-agent"}"#.into(), "2"),
+        (r#"kube_daemonset_status_number_misscheduled{namespace="kiamol-ch14-test",daemonset="node-agent"}"#.into(), "1"),
+        (r#"kube_daemonset_status_number_ready{namespace="kiamol-ch14-test",daemonset="node-agent"}"#.into(), "2"),
+        (r#"kube_daemonset_status_number_unavailable{namespace="kiamol-ch14-test",daemonset="node-agent"}"#.into(), "1"),
+        (r#"kube_daemonset_status_observed_generation{namespace="kiamol-ch14-test",daemonset="node-agent"}"#.into(), "2"),
+        (r#"kube_daemonset_status_updated_number_scheduled{namespace="kiamol-ch14-test",daemonset="node-agent"}"#.into(), "3"),
+        (r#"kube_daemonset_metadata_generation{namespace="kiamol-ch14-test",daemonset="node-agent"}"#.into(), "2"),
+        (r#"kube_daemonset_created{namespace="kiamol-ch14-test",daemonset="node-agent"}"#.into(), "1.7959968e+09"),
         // Every annotation allowed, but never kubectl's copy of the applied object.
         (r#"kube_secret_annotations{namespace="kiamol-ch14-test",secret="db-password",annotation_owner="dba"}"#.into(), "1"),
     ];

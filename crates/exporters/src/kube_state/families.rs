@@ -1,11 +1,11 @@
-//! kube-state-metrics' families for pods, deployments, replicasets, nodes, namespaces, services,
-//! configmaps and secrets: names,
+//! kube-state-metrics' families for pods, deployments, replicasets, daemonsets, nodes, namespaces,
+//! services, configmaps and secrets: names,
 //! label sets and values as `docs/kube-state-metrics.md` specifies (kube-state-metrics v2,
 //! plus the v1 resource families behind `--legacy-resource-metrics`).
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Container, ContainerStatus, Namespace, Node, Pod, Service};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -114,6 +114,10 @@ pub fn namespace_families() -> Vec<Family> {
 
 pub fn service_families() -> Vec<Family> {
     with_annotations(&SERVICE, "kube_service_annotations")
+}
+
+pub fn daemonset_families() -> Vec<Family> {
+    with_annotations(&DAEMONSET, "kube_daemonset_annotations")
 }
 
 pub fn replicaset_families() -> Vec<Family> {
@@ -1082,6 +1086,95 @@ pub fn render_replicaset(rs: &ReplicaSet, o: &Options) -> Rendered {
         r.add_with(&fams[8], 8, &base, &extra, 1.0);
     }
     if let Some(extra) = o.annotations("replicasets", m) {
+        let i = fams.len() - 1;
+        r.add_with(&fams[i], i, &base, &extra, 1.0);
+    }
+    r
+}
+
+// ---- daemonsets ----
+
+pub const DAEMONSET: [Family; 11] = [
+    gauge("kube_daemonset_created", "[STABLE] Unix creation timestamp"),
+    gauge(
+        "kube_daemonset_status_current_number_scheduled",
+        "[STABLE] The number of nodes running at least one daemon pod and are supposed to.",
+    ),
+    gauge(
+        "kube_daemonset_status_desired_number_scheduled",
+        "[STABLE] The number of nodes that should be running the daemon pod.",
+    ),
+    gauge(
+        "kube_daemonset_status_number_available",
+        "[STABLE] The number of nodes that should be running the daemon pod and have one or more of the daemon pod running and available",
+    ),
+    gauge(
+        "kube_daemonset_status_number_misscheduled",
+        "[STABLE] The number of nodes running a daemon pod but are not supposed to.",
+    ),
+    gauge(
+        "kube_daemonset_status_number_ready",
+        "[STABLE] The number of nodes that should be running the daemon pod and have one or more of the daemon pod running and ready.",
+    ),
+    gauge(
+        "kube_daemonset_status_number_unavailable",
+        "[STABLE] The number of nodes that should be running the daemon pod and have none of the daemon pod running and available",
+    ),
+    gauge(
+        "kube_daemonset_status_observed_generation",
+        "[STABLE] The most recent generation observed by the daemon set controller.",
+    ),
+    gauge(
+        "kube_daemonset_status_updated_number_scheduled",
+        "[STABLE] The total number of nodes that are running updated daemon pod",
+    ),
+    gauge(
+        "kube_daemonset_metadata_generation",
+        "[STABLE] Sequence number representing a specific generation of the desired state.",
+    ),
+    gauge(
+        "kube_daemonset_labels",
+        "[STABLE] Kubernetes labels converted to Prometheus labels.",
+    ),
+];
+
+pub fn render_daemonset(ds: &DaemonSet, o: &Options) -> Rendered {
+    let fams = daemonset_families();
+    let mut r = Rendered::new(fams.len());
+    let m = &ds.metadata;
+    let base = [("namespace", s(&m.namespace)), ("daemonset", s(&m.name))];
+    if let Some(t) = created(m) {
+        r.add(&fams[0], 0, &base, t);
+    }
+    let st = ds.status.as_ref();
+    let counts = [
+        st.map_or(0, |x| x.current_number_scheduled),
+        st.map_or(0, |x| x.desired_number_scheduled),
+        st.and_then(|x| x.number_available).unwrap_or(0),
+        st.map_or(0, |x| x.number_misscheduled),
+        st.map_or(0, |x| x.number_ready),
+        st.and_then(|x| x.number_unavailable).unwrap_or(0),
+    ];
+    for (i, n) in counts.into_iter().enumerate() {
+        r.add(&fams[i + 1], i + 1, &base, n as f64);
+    }
+    r.add(
+        &fams[7],
+        7,
+        &base,
+        st.and_then(|x| x.observed_generation).unwrap_or(0) as f64,
+    );
+    r.add(
+        &fams[8],
+        8,
+        &base,
+        st.and_then(|x| x.updated_number_scheduled).unwrap_or(0) as f64,
+    );
+    r.add(&fams[9], 9, &base, m.generation.unwrap_or(0) as f64);
+    if let Some(extra) = o.labels("daemonsets", m) {
+        r.add_with(&fams[10], 10, &base, &extra, 1.0);
+    }
+    if let Some(extra) = o.annotations("daemonsets", m) {
         let i = fams.len() - 1;
         r.add_with(&fams[i], i, &base, &extra, 1.0);
     }

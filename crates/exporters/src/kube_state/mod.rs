@@ -18,7 +18,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use futures_util::StreamExt;
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Resource};
@@ -60,8 +60,9 @@ pub struct Scope {
 }
 
 /// The resources vigil renders.
-pub const SUPPORTED: [&str; 8] = [
+pub const SUPPORTED: [&str; 9] = [
     "configmaps",
+    "daemonsets",
     "deployments",
     "namespaces",
     "nodes",
@@ -384,6 +385,12 @@ impl KubeState {
             objects::ConfigMapMeta,
             families::configmap_families(),
             families::render_configmap
+        );
+        namespaced!(
+            "daemonsets",
+            DaemonSet,
+            families::daemonset_families(),
+            families::render_daemonset
         );
         namespaced!(
             "deployments",
