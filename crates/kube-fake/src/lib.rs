@@ -41,6 +41,7 @@ pub enum Res {
     Secrets,
     ReplicaSets,
     DaemonSets,
+    StatefulSets,
 }
 
 impl Res {
@@ -58,6 +59,7 @@ impl Res {
             ("v1", "secrets") => Res::Secrets,
             ("apps/v1", "replicasets") => Res::ReplicaSets,
             ("apps/v1", "daemonsets") => Res::DaemonSets,
+            ("apps/v1", "statefulsets") => Res::StatefulSets,
             _ => return None,
         })
     }
@@ -77,6 +79,7 @@ impl Res {
             Res::Secrets => ("v1", "Secret"),
             Res::ReplicaSets => ("apps/v1", "ReplicaSet"),
             Res::DaemonSets => ("apps/v1", "DaemonSet"),
+            Res::StatefulSets => ("apps/v1", "StatefulSet"),
         }
     }
 
@@ -95,6 +98,7 @@ impl Res {
             "Secret" => Res::Secrets,
             "ReplicaSet" => Res::ReplicaSets,
             "DaemonSet" => Res::DaemonSets,
+            "StatefulSet" => Res::StatefulSets,
             _ => return None,
         })
     }

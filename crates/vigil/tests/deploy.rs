@@ -270,7 +270,10 @@ fn exporter_examples_are_valid_and_their_args_parse() {
     };
     // Every resource `vigil kube-state` renders, so the role keeps up with the exporter.
     for r in vigil_exporters::kube_state::SUPPORTED {
-        let g = if matches!(r, "deployments" | "replicasets" | "daemonsets") {
+        let g = if matches!(
+            r,
+            "deployments" | "replicasets" | "daemonsets" | "statefulsets"
+        ) {
             "apps"
         } else {
             ""

@@ -72,6 +72,15 @@ fn kube_state_metrics_from_the_fake_api() {
                    "numberMisscheduled": 1, "numberReady": 2, "numberUnavailable": 1,
                    "observedGeneration": 2, "updatedNumberScheduled": 3}
     }));
+    k.apply(json!({
+        "apiVersion": "apps/v1", "kind": "StatefulSet",
+        "metadata": {"name": "db", "namespace": "kiamol-ch14-test", "generation": 4},
+        "spec": {"replicas": 3, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}},
+                 "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Delete"}},
+        "status": {"replicas": 3, "availableReplicas": 2, "currentReplicas": 3, "readyReplicas": 2,
+                   "updatedReplicas": 1, "observedGeneration": 4,
+                   "currentRevision": "db-5f6", "updateRevision": "db-7a8"}
+    }));
     let port = free_port();
     let _ks = spawn(
         "vigil-kube-state",
@@ -156,6 +165,17 @@ fn kube_state_metrics_from_the_fake_api() {
         (r#"kube_daemonset_status_updated_number_scheduled{namespace="kiamol-ch14-test",daemonset="node-agent"}"#.into(), "3"),
         (r#"kube_daemonset_metadata_generation{namespace="kiamol-ch14-test",daemonset="node-agent"}"#.into(), "2"),
         (r#"kube_daemonset_created{namespace="kiamol-ch14-test",daemonset="node-agent"}"#.into(), "1.7959968e+09"),
+        (r#"kube_statefulset_replicas{namespace="kiamol-ch14-test",statefulset="db"}"#.into(), "3"),
+        (r#"kube_statefulset_status_replicas{namespace="kiamol-ch14-test",statefulset="db"}"#.into(), "3"),
+        (r#"kube_statefulset_status_replicas_available{namespace="kiamol-ch14-test",statefulset="db"}"#.into(), "2"),
+        (r#"kube_statefulset_status_replicas_current{namespace="kiamol-ch14-test",statefulset="db"}"#.into(), "3"),
+        (r#"kube_statefulset_status_replicas_ready{namespace="kiamol-ch14-test",statefulset="db"}"#.into(), "2"),
+        (r#"kube_statefulset_status_replicas_updated{namespace="kiamol-ch14-test",statefulset="db"}"#.into(), "1"),
+        (r#"kube_statefulset_status_observed_generation{namespace="kiamol-ch14-test",statefulset="db"}"#.into(), "4"),
+        (r#"kube_statefulset_metadata_generation{namespace="kiamol-ch14-test",statefulset="db"}"#.into(), "4"),
+        (r#"kube_statefulset_persistentvolumeclaim_retention_policy{namespace="kiamol-ch14-test",statefulset="db",when_deleted="Retain",when_scaled="Delete"}"#.into(), "1"),
+        (r#"kube_statefulset_status_current_revision{namespace="kiamol-ch14-test",statefulset="db",revision="db-5f6"}"#.into(), "1"),
+        (r#"kube_statefulset_status_update_revision{namespace="kiamol-ch14-test",statefulset="db",revision="db-7a8"}"#.into(), "1"),
         // Every annotation allowed, but never kubectl's copy of the applied object.
         (r#"kube_secret_annotations{namespace="kiamol-ch14-test",secret="db-password",annotation_owner="dba"}"#.into(), "1"),
     ];
@@ -189,6 +209,12 @@ fn kube_state_metrics_from_the_fake_api() {
             .unwrap();
         assert_eq!(got, rv, "{key}");
     }
+    // No ordinals and no deletion: those families have no sample, as in kube-state-metrics.
+    assert!(
+        !s.keys()
+            .any(|k| k.starts_with("kube_statefulset_ordinals_start{")
+                || k.starts_with("kube_statefulset_deletion_timestamp{"))
+    );
     // Labels not allowlisted for configmaps: HELP and TYPE only. Data never appears.
     assert!(text.contains("# TYPE kube_configmap_labels gauge\n"));
     assert!(!s.keys().any(|k| k.starts_with("kube_configmap_labels{")));
@@ -355,7 +381,7 @@ fn kube_state_metrics_flags() {
         .find(|l| l.contains("NOT RENDERED"))
         .unwrap_or_else(|| panic!("{log}"));
     assert!(
-        not_rendered.contains("cronjobs") && not_rendered.contains("statefulsets"),
+        not_rendered.contains("cronjobs") && not_rendered.contains("ingresses"),
         "{not_rendered}"
     );
     assert!(
@@ -396,7 +422,7 @@ fn kube_state_metrics_flags() {
             "--metric-opt-in-list: refused",
         ),
         ("--resources=widgets", "unknown resource \"widgets\""),
-        ("--resources=statefulsets", "renders none of"),
+        ("--resources=cronjobs", "renders none of"),
     ] {
         let out = std::process::Command::new(vigil_bin())
             .args(["kube-state", flag, "--apiserver=http://127.0.0.1:1"])

@@ -1,11 +1,11 @@
-//! kube-state-metrics' families for pods, deployments, replicasets, daemonsets, nodes, namespaces,
-//! services, configmaps and secrets: names,
+//! kube-state-metrics' families for pods, deployments, replicasets, daemonsets, statefulsets,
+//! nodes, namespaces, services, configmaps and secrets: names,
 //! label sets and values as `docs/kube-state-metrics.md` specifies (kube-state-metrics v2,
 //! plus the v1 resource families behind `--legacy-resource-metrics`).
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{Container, ContainerStatus, Namespace, Node, Pod, Service};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -118,6 +118,10 @@ pub fn service_families() -> Vec<Family> {
 
 pub fn daemonset_families() -> Vec<Family> {
     with_annotations(&DAEMONSET, "kube_daemonset_annotations")
+}
+
+pub fn statefulset_families() -> Vec<Family> {
+    with_annotations(&STATEFULSET, "kube_statefulset_annotations")
 }
 
 pub fn replicaset_families() -> Vec<Family> {
@@ -1175,6 +1179,133 @@ pub fn render_daemonset(ds: &DaemonSet, o: &Options) -> Rendered {
         r.add_with(&fams[10], 10, &base, &extra, 1.0);
     }
     if let Some(extra) = o.annotations("daemonsets", m) {
+        let i = fams.len() - 1;
+        r.add_with(&fams[i], i, &base, &extra, 1.0);
+    }
+    r
+}
+
+// ---- statefulsets ----
+
+pub const STATEFULSET: [Family; 15] = [
+    gauge(
+        "kube_statefulset_created",
+        "[STABLE] Unix creation timestamp",
+    ),
+    gauge(
+        "kube_statefulset_status_replicas",
+        "[STABLE] The number of replicas per StatefulSet.",
+    ),
+    gauge(
+        "kube_statefulset_status_replicas_available",
+        "[STABLE] The number of available replicas per StatefulSet.",
+    ),
+    gauge(
+        "kube_statefulset_status_replicas_current",
+        "[STABLE] The number of current replicas per StatefulSet.",
+    ),
+    gauge(
+        "kube_statefulset_status_replicas_ready",
+        "[STABLE] The number of ready replicas per StatefulSet.",
+    ),
+    gauge(
+        "kube_statefulset_status_replicas_updated",
+        "[STABLE] The number of updated replicas per StatefulSet.",
+    ),
+    gauge(
+        "kube_statefulset_status_observed_generation",
+        "[STABLE] The generation observed by the StatefulSet controller.",
+    ),
+    gauge(
+        "kube_statefulset_replicas",
+        "[STABLE] Number of desired pods for a StatefulSet.",
+    ),
+    gauge(
+        "kube_statefulset_ordinals_start",
+        "[STABLE] Start ordinal of the StatefulSet.",
+    ),
+    gauge(
+        "kube_statefulset_metadata_generation",
+        "[STABLE] Sequence number representing a specific generation of the desired state for the StatefulSet.",
+    ),
+    gauge(
+        "kube_statefulset_persistentvolumeclaim_retention_policy",
+        "[STABLE] Count of retention policy for StatefulSet template PVCs",
+    ),
+    gauge(
+        "kube_statefulset_labels",
+        "[STABLE] Kubernetes labels converted to Prometheus labels.",
+    ),
+    gauge(
+        "kube_statefulset_status_current_revision",
+        "[STABLE] Indicates the version of the StatefulSet used to generate Pods in the sequence [0,currentReplicas).",
+    ),
+    gauge(
+        "kube_statefulset_status_update_revision",
+        "[STABLE] Indicates the version of the StatefulSet used to generate Pods in the sequence [replicas-updatedReplicas,replicas)",
+    ),
+    gauge(
+        "kube_statefulset_deletion_timestamp",
+        "[STABLE] Unix deletion timestamp",
+    ),
+];
+
+pub fn render_statefulset(ss: &StatefulSet, o: &Options) -> Rendered {
+    let fams = statefulset_families();
+    let mut r = Rendered::new(fams.len());
+    let m = &ss.metadata;
+    let base = [("namespace", s(&m.namespace)), ("statefulset", s(&m.name))];
+    if let Some(t) = created(m) {
+        r.add(&fams[0], 0, &base, t);
+    }
+    let st = ss.status.as_ref();
+    let counts = [
+        st.map_or(0, |x| x.replicas),
+        st.and_then(|x| x.available_replicas).unwrap_or(0),
+        st.and_then(|x| x.current_replicas).unwrap_or(0),
+        st.and_then(|x| x.ready_replicas).unwrap_or(0),
+        st.and_then(|x| x.updated_replicas).unwrap_or(0),
+    ];
+    for (i, n) in counts.into_iter().enumerate() {
+        r.add(&fams[i + 1], i + 1, &base, n as f64);
+    }
+    r.add(
+        &fams[6],
+        6,
+        &base,
+        st.and_then(|x| x.observed_generation).unwrap_or(0) as f64,
+    );
+    let spec = ss.spec.as_ref();
+    if let Some(n) = spec.and_then(|x| x.replicas) {
+        r.add(&fams[7], 7, &base, n as f64);
+    }
+    if let Some(ord) = spec.and_then(|x| x.ordinals.as_ref()) {
+        r.add(&fams[8], 8, &base, ord.start.unwrap_or(0) as f64);
+    }
+    r.add(&fams[9], 9, &base, m.generation.unwrap_or(0) as f64);
+    let policy = spec.and_then(|x| x.persistent_volume_claim_retention_policy.as_ref());
+    let deleted = policy.map_or("", |p| s(&p.when_deleted));
+    let scaled = policy.map_or("", |p| s(&p.when_scaled));
+    if !deleted.is_empty() || !scaled.is_empty() {
+        let mut l = base.to_vec();
+        l.extend([("when_deleted", deleted), ("when_scaled", scaled)]);
+        r.add(&fams[10], 10, &l, 1.0);
+    }
+    if let Some(extra) = o.labels("statefulsets", m) {
+        r.add_with(&fams[11], 11, &base, &extra, 1.0);
+    }
+    for (i, rev) in [
+        (12, st.map_or("", |x| s(&x.current_revision))),
+        (13, st.map_or("", |x| s(&x.update_revision))),
+    ] {
+        let mut l = base.to_vec();
+        l.push(("revision", rev));
+        r.add(&fams[i], i, &l, 1.0);
+    }
+    if let Some(t) = m.deletion_timestamp.as_ref() {
+        r.add(&fams[14], 14, &base, t.0.as_second() as f64);
+    }
+    if let Some(extra) = o.annotations("statefulsets", m) {
         let i = fams.len() - 1;
         r.add_with(&fams[i], i, &base, &extra, 1.0);
     }

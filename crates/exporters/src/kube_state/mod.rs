@@ -18,7 +18,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use futures_util::StreamExt;
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Resource};
@@ -60,7 +60,7 @@ pub struct Scope {
 }
 
 /// The resources vigil renders.
-pub const SUPPORTED: [&str; 9] = [
+pub const SUPPORTED: [&str; 10] = [
     "configmaps",
     "daemonsets",
     "deployments",
@@ -70,6 +70,7 @@ pub const SUPPORTED: [&str; 9] = [
     "replicasets",
     "secrets",
     "services",
+    "statefulsets",
 ];
 
 /// Every resource kube-state-metrics knows (default and opt-in), for telling an unknown name
@@ -430,6 +431,12 @@ impl KubeState {
             Service,
             families::service_families(),
             families::render_service
+        );
+        namespaced!(
+            "statefulsets",
+            StatefulSet,
+            families::statefulset_families(),
+            families::render_statefulset
         );
         Arc::new(KubeState { resources, scope })
     }
