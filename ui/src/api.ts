@@ -16,6 +16,11 @@ export async function api<T>(path: string, params: Record<string, string> = {}):
   return body;
 }
 
+/** What a caught error says, whatever was thrown. */
+export function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
 export function el<K extends keyof HTMLElementTagNameMap>(
   tag: K,
   attrs: Record<string, any> = {},

@@ -2,7 +2,7 @@
 // label names and values, functions), table and chart views, range/end/step controls; the URL
 // holds every panel's state, in Prometheus's `g0.expr=...&g0.tab=...&g0.range_input=...` form.
 import uPlot from 'uplot';
-import { api, el, metricText } from './api';
+import { api, el, errorText, metricText } from './api';
 import { parseDuration } from './format';
 import type { QueryData } from './types';
 import { themedAxis, timeAxis, track } from './theme';
@@ -272,7 +272,7 @@ function panel(state: PanelState, all: PanelState[], onRemove: () => void): HTML
       if (state.tab === 1) await table(state.expr, end, out, msgs);
       else await chart(state, end, out, msgs);
     } catch (e) {
-      msgs.append(el('div', { class: 'error', role: 'alert' }, e instanceof Error ? e.message : String(e)));
+      msgs.append(el('div', { class: 'error', role: 'alert' }, errorText(e)));
     }
   };
   ed = editor(state.expr, run);

@@ -4,7 +4,7 @@ import { graphPage } from './graph';
 import { sdPage } from './sd';
 import { configPage, flagsPage, statusPage, tsdbPage } from './status';
 import { rulesPage, alertsPage } from './rules';
-import { el } from './api';
+import { el, errorText } from './api';
 import { dashboardsPage, dashboardPage } from './dashboard';
 import { redrawCharts } from './theme';
 
@@ -43,8 +43,7 @@ async function start() {
   try {
     await page(root);
   } catch (e) {
-    const msg = e instanceof Error ? e.message : String(e);
-    root.append(el('div', { class: 'error', role: 'alert' }, `Could not load this page: ${msg}`));
+    root.append(el('div', { class: 'error', role: 'alert' }, `Could not load this page: ${errorText(e)}`));
   }
 }
 

@@ -1,6 +1,6 @@
 // /service-discovery: every discovered target with its discovered and final labels, dropped ones
 // included, and the relabel step that dropped or changed each (from /api/v1/targets/relabel_steps).
-import { api, el, labelChips } from './api';
+import { api, el, errorText, labelChips } from './api';
 import type { RelabelRule, TargetsData } from './types';
 
 interface Step {
@@ -56,7 +56,7 @@ async function explain(pool: string, labels: Record<string, string>, into: HTMLE
       ),
     );
   } catch (e) {
-    into.replaceChildren(el('div', { class: 'error' }, e instanceof Error ? e.message : String(e)));
+    into.replaceChildren(el('div', { class: 'error' }, errorText(e)));
   }
 }
 

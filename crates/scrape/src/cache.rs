@@ -126,6 +126,21 @@ impl SeriesCache {
         Self::hash_bytes(&self.hasher, self.hash_mask, series.as_bytes())
     }
 
+    /// The hash of the slot a table entry names, for the table's growing and shrinking
+    /// (borrowing the fields apart from the table being changed).
+    fn rehash<'a>(
+        slots: &'a [Option<Slot>],
+        keys: &'a [u8],
+        hasher: &'a foldhash::fast::RandomState,
+        mask: u64,
+    ) -> impl Fn(&u32) -> u64 + 'a {
+        move |&j| {
+            slots[j as usize]
+                .as_ref()
+                .map_or(0, |s| Self::hash_bytes(hasher, mask, Self::text(keys, s)))
+        }
+    }
+
     fn text<'a>(keys: &'a [u8], s: &Slot) -> &'a [u8] {
         &keys[s.at as usize..(s.at + s.len) as usize]
     }
@@ -206,12 +221,8 @@ impl SeriesCache {
                 (self.slots.len() - 1) as u32
             }
         };
-        let (slots, keys, hasher, mask) = (&self.slots, &self.keys, &self.hasher, self.hash_mask);
-        self.index.insert_unique(h, i, |&j| {
-            slots[j as usize]
-                .as_ref()
-                .map_or(0, |s| Self::hash_bytes(hasher, mask, Self::text(keys, s)))
-        });
+        let rehash = Self::rehash(&self.slots, &self.keys, &self.hasher, self.hash_mask);
+        self.index.insert_unique(h, i, rehash);
         self.matched(i);
     }
 
@@ -327,13 +338,8 @@ impl SeriesCache {
         }
         let live = self.index.len();
         if self.index.capacity() > 4 * live + 64 {
-            let (slots, keys, hasher, mask) =
-                (&self.slots, &self.keys, &self.hasher, self.hash_mask);
-            self.index.shrink_to(live + live / 4, |&j| {
-                slots[j as usize]
-                    .as_ref()
-                    .map_or(0, |s| Self::hash_bytes(hasher, mask, Self::text(keys, s)))
-            });
+            let rehash = Self::rehash(&self.slots, &self.keys, &self.hasher, self.hash_mask);
+            self.index.shrink_to(live + live / 4, rehash);
         }
     }
 

@@ -208,7 +208,7 @@ fn build_client(
     })
 }
 
-fn read_file(path: &str, what: &'static str) -> Result<Vec<u8>, ClientError> {
+pub(crate) fn read_file(path: &str, what: &'static str) -> Result<Vec<u8>, ClientError> {
     std::fs::read(path).map_err(|err| ClientError::File {
         what,
         path: path.to_string(),

@@ -23,11 +23,7 @@ impl TokenSource {
             b = b.tls_backend_preconfigured(crate::tls::client_config(t)?);
         } else {
             let ca = match (&t.ca_file, &t.ca) {
-                (Some(f), _) => Some(std::fs::read(f).map_err(|err| ClientError::File {
-                    what: "oauth2 CA file",
-                    path: f.clone(),
-                    err,
-                })?),
+                (Some(f), _) => Some(crate::client::read_file(f, "oauth2 CA file")?),
                 (None, Some(c)) => Some(c.as_bytes().to_vec()),
                 _ => None,
             };

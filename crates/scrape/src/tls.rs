@@ -14,19 +14,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 use vigil_config::TlsConfig;
 
-use crate::client::ClientError;
-
-fn read(path: &str, what: &'static str) -> Result<Vec<u8>, ClientError> {
-    std::fs::read(path).map_err(|err| ClientError::File {
-        what,
-        path: path.to_string(),
-        err,
-    })
-}
-
-fn tls_err(msg: String) -> ClientError {
-    ClientError::Tls(msg)
-}
+use crate::client::{ClientError, read_file};
 
 /// Whether this machine has no CA certificates (none in `SSL_CERT_FILE`, `SSL_CERT_DIR` or
 /// the system's store), read once. reqwest then refuses to build a client at all, which would
@@ -59,24 +47,26 @@ pub fn client_config(t: &TlsConfig) -> Result<rustls::ClientConfig, ClientError>
     let server_name = match &t.server_name {
         Some(name) => Some(
             ServerName::try_from(name.clone())
-                .map_err(|e| tls_err(format!("tls_config.server_name {name:?}: {e}")))?,
+                .map_err(|e| ClientError::Tls(format!("tls_config.server_name {name:?}: {e}")))?,
         ),
         None => None,
     };
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = RootCertStore::empty();
     let ca = match (&t.ca_file, &t.ca) {
-        (Some(f), _) => Some(read(f, "CA file")?),
+        (Some(f), _) => Some(read_file(f, "CA file")?),
         (None, Some(c)) => Some(c.as_bytes().to_vec()),
         _ => None,
     };
     match ca {
         Some(pem) => {
             for c in CertificateDer::pem_slice_iter(&pem) {
-                let c = c.map_err(|e| tls_err(format!("unable to use specified CA cert: {e}")))?;
-                roots
-                    .add(c)
-                    .map_err(|e| tls_err(format!("unable to use specified CA cert: {e}")))?;
+                let c = c.map_err(|e| {
+                    ClientError::Tls(format!("unable to use specified CA cert: {e}"))
+                })?;
+                roots.add(c).map_err(|e| {
+                    ClientError::Tls(format!("unable to use specified CA cert: {e}"))
+                })?;
             }
         }
         None => {
@@ -102,7 +92,7 @@ pub fn client_config(t: &TlsConfig) -> Result<rustls::ClientConfig, ClientError>
         versions.push(&rustls::version::TLS13);
     }
     if roots.is_empty() && (t.ca_file.is_some() || t.ca.is_some()) {
-        return Err(tls_err(
+        return Err(ClientError::Tls(
             "unable to use specified CA cert: no certificate in it".into(),
         ));
     }
@@ -112,7 +102,7 @@ pub fn client_config(t: &TlsConfig) -> Result<rustls::ClientConfig, ClientError>
         Some(
             WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
                 .build()
-                .map_err(|e| tls_err(format!("tls_config: {e}")))?,
+                .map_err(|e| ClientError::Tls(format!("tls_config: {e}")))?,
         )
     };
     let verifier = Arc::new(NamedVerifier {
@@ -123,16 +113,16 @@ pub fn client_config(t: &TlsConfig) -> Result<rustls::ClientConfig, ClientError>
     });
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&versions)
-        .map_err(|e| tls_err(format!("tls_config: {e}")))?
+        .map_err(|e| ClientError::Tls(format!("tls_config: {e}")))?
         .dangerous()
         .with_custom_certificate_verifier(verifier);
     let cert = match (&t.cert_file, &t.cert) {
-        (Some(f), _) => Some(read(f, "client certificate")?),
+        (Some(f), _) => Some(read_file(f, "client certificate")?),
         (None, Some(c)) => Some(c.as_bytes().to_vec()),
         _ => None,
     };
     let key = match (&t.key_file, &t.key) {
-        (Some(f), _) => Some(read(f, "client key")?),
+        (Some(f), _) => Some(read_file(f, "client key")?),
         (None, Some(k)) => Some(k.0.as_bytes().to_vec()),
         _ => None,
     };
@@ -140,12 +130,12 @@ pub fn client_config(t: &TlsConfig) -> Result<rustls::ClientConfig, ClientError>
         (Some(c), Some(k)) => {
             let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&c)
                 .collect::<Result<_, _>>()
-                .map_err(|e| tls_err(format!("unable to use client certificate: {e}")))?;
+                .map_err(|e| ClientError::Tls(format!("unable to use client certificate: {e}")))?;
             let key = PrivateKeyDer::from_pem_slice(&k)
-                .map_err(|e| tls_err(format!("unable to use client key: {e}")))?;
+                .map_err(|e| ClientError::Tls(format!("unable to use client key: {e}")))?;
             builder
                 .with_client_auth_cert(chain, key)
-                .map_err(|e| tls_err(format!("unable to use client certificate: {e}")))?
+                .map_err(|e| ClientError::Tls(format!("unable to use client certificate: {e}")))?
         }
         _ => builder.with_no_client_auth(),
     };
