@@ -27,7 +27,9 @@ pub fn rewrite(args: Vec<OsString>, cmd: &clap::Command) -> Vec<OsString> {
         .filter_map(|a| a.to_str())
         .find_map(|a| cmd.find_subcommand(a));
     let bools = bool_flags(sub.unwrap_or(cmd));
+    let node = sub.is_some_and(|s| s.get_name() == "node");
     args.into_iter()
+        .map(|a| if node { collector_switch(a, &bools) } else { a })
         .map(|a| {
             let Some(s) = a.to_str() else { return a };
             match s.strip_prefix("--no-") {
@@ -36,6 +38,36 @@ pub fn rewrite(args: Vec<OsString>, cmd: &clap::Command) -> Vec<OsString> {
             }
         })
         .collect()
+}
+
+/// `vigil node`'s collector switches, as node_exporter spells them: `--collector.NAME`,
+/// `--collector.NAME=BOOL` and `--no-collector.NAME` (NAME without a dot, not a declared flag
+/// such as `--collector.disable-defaults`) become `--collector-switch=NAME=BOOL`.
+fn collector_switch(a: OsString, bools: &[String]) -> OsString {
+    let Some(s) = a.to_str() else { return a };
+    let (rest, on) = match (
+        s.strip_prefix("--no-collector."),
+        s.strip_prefix("--collector."),
+    ) {
+        (Some(r), _) => (r, false),
+        (None, Some(r)) => (r, true),
+        _ => return a,
+    };
+    let (name, value) = match rest.split_once('=') {
+        Some((n, v)) => (n, Some(v)),
+        None => (rest, None),
+    };
+    if name.contains('.') || bools.iter().any(|b| b == &format!("collector.{name}")) {
+        return a;
+    }
+    let on = match (on, value) {
+        (true, None) => "true".to_string(),
+        (true, Some(v)) => v.to_string(),
+        (false, None) => "false".to_string(),
+        // `--no-collector.x=...` is not a spelling kingpin accepts either.
+        (false, Some(_)) => return a,
+    };
+    format!("--collector-switch={name}={on}").into()
 }
 
 #[cfg(test)]
@@ -83,6 +115,38 @@ mod tests {
         assert!(
             crate::flags::Cli::try_parse_from(rewrite(argv, &crate::flags::Cli::command()))
                 .is_err()
+        );
+    }
+
+    #[test]
+    fn node_collector_switches_keep_their_order() {
+        let argv: Vec<OsString> = [
+            "vigil",
+            "node",
+            "--collector.cpu",
+            "--no-collector.zfs",
+            "--collector.meminfo=false",
+            "--collector.disable-defaults",
+            "--no-collector.cpu.guest",
+            "--collector.filesystem.mount-timeout=1s",
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect();
+        let out: Vec<String> = rewrite(argv, &crate::flags::Cli::command())
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect();
+        assert_eq!(
+            out[2..],
+            [
+                "--collector-switch=cpu=true",
+                "--collector-switch=zfs=false",
+                "--collector-switch=meminfo=false",
+                "--collector.disable-defaults",
+                "--collector.cpu.guest=false",
+                "--collector.filesystem.mount-timeout=1s",
+            ]
         );
     }
 }

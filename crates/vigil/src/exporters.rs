@@ -504,3 +504,90 @@ pub fn container_metrics(f: ContainerMetricsFlags) -> ExitCode {
         }
     }
 }
+
+/// `vigil node`: serve the node's families until killed.
+pub fn node(f: crate::node_flags::NodeFlags) -> ExitCode {
+    use vigil_exporters::node::{NOT_IMPLEMENTED, Node, Paths, router};
+    let (opts, enabled) = match f.options() {
+        Ok(o) => o,
+        Err(errs) => {
+            eprintln!("vigil node: {}", errs.join("; "));
+            return ExitCode::FAILURE;
+        }
+    };
+    if !["debug", "info", "warn", "error"].contains(&f.log_level.as_str()) {
+        eprintln!(
+            "vigil node: --log.level: {:?} is not one of debug, info, warn, error",
+            f.log_level
+        );
+        return ExitCode::FAILURE;
+    }
+    if !["logfmt", "json"].contains(&f.log_format.as_str()) {
+        eprintln!(
+            "vigil node: --log.format: {:?} is not logfmt or json",
+            f.log_format
+        );
+        return ExitCode::FAILURE;
+    }
+    let Some(read_timeout) = seconds_or_duration(&f.read_timeout) else {
+        eprintln!(
+            "vigil node: --web.read-timeout: not a duration: {:?}",
+            f.read_timeout
+        );
+        return ExitCode::FAILURE;
+    };
+    init_logging(&f.log_level, &f.log_format);
+    let node = Node::new(
+        Paths {
+            procfs: f.procfs,
+            sysfs: f.sysfs,
+            rootfs: f.rootfs,
+            udev_data: f.udev_data,
+        },
+        opts,
+        &enabled,
+    );
+    let names: Vec<&str> = node.enabled().collect();
+    tracing::info!(collectors = %names.join(","), "enabled collectors");
+    // node_exporter would run these by default; say plainly they are absent here.
+    let missing: Vec<&str> = NOT_IMPLEMENTED
+        .iter()
+        .filter(|(_, default)| *default && !f.disable_defaults)
+        .map(|(n, _)| *n)
+        .filter(|n| !f.switches.iter().any(|s| s == &format!("{n}=false")))
+        .collect();
+    if !missing.is_empty() {
+        tracing::info!(
+            collectors = %missing.join(","),
+            "node_exporter enables these collectors by default; vigil node does not implement them"
+        );
+    }
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(f.gomaxprocs)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("vigil node: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let app = router(std::sync::Arc::new(node), &f.telemetry_path, f.max_requests);
+    let res = rt.block_on(serve(
+        Listen {
+            addrs: f.listen_address,
+            web_config: f.web_config_file,
+            read_timeout,
+            max_connections: f.max_connections,
+        },
+        app,
+    ));
+    match res {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vigil node: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -51,6 +51,9 @@ pub enum Command {
     KubeState(Box<KubeStateFlags>),
     /// Container metrics as cAdvisor exposes them, read from this node's cgroups, on `/metrics`.
     ContainerMetrics(ContainerMetricsFlags),
+    /// A Linux node exporter: prometheus-node-exporter's default collectors that the
+    /// standard dashboards and rules query, with its flags, on `/metrics` (default :9100).
+    Node(Box<crate::node_flags::NodeFlags>),
     /// Chapter 14's monitoring story on this machine, no cluster needed: a simulated
     /// Kubernetes API with the chapter's apps, their exporters, a load generator, and vigil
     /// scraping them with dashboards and an alert. `vigil demo scale NAME N` scales a running

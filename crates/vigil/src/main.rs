@@ -7,6 +7,7 @@ mod demo;
 mod engine_metrics;
 mod exporters;
 mod flags;
+mod node_flags;
 mod process_metrics;
 mod server;
 mod server_flags;
@@ -47,6 +48,7 @@ fn main() -> std::process::ExitCode {
         Some(Command::Probe(f)) => exporters::probe(f),
         Some(Command::KubeState(f)) => exporters::kube_state(*f),
         Some(Command::ContainerMetrics(f)) => exporters::container_metrics(f),
+        Some(Command::Node(f)) => exporters::node(*f),
         Some(Command::Demo(f)) => demo::main(f),
         None => {
             let rt = match tokio::runtime::Builder::new_multi_thread()

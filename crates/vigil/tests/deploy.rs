@@ -212,6 +212,7 @@ fn exporter_examples_are_valid_and_their_args_parse() {
         "probe-sidecar.yaml",
         "kube-state.yaml",
         "container-metrics.yaml",
+        "node-exporter.yaml",
     ] {
         for doc in parse_docs(&std::fs::read_to_string(dir.join(name)).unwrap()) {
             let kind = doc["kind"].as_str().unwrap().to_string();
@@ -256,7 +257,7 @@ fn exporter_examples_are_valid_and_their_args_parse() {
         }
     }
     seen.sort();
-    assert_eq!(seen, ["container-metrics", "kube-state", "probe"]);
+    assert_eq!(seen, ["container-metrics", "kube-state", "node", "probe"]);
     let grants = |group: &str, res: &str| {
         roles.iter().any(|role| {
             role.rules.iter().flatten().any(|r| {

@@ -1,0 +1,228 @@
+//! The filesystem collector: every mount in `/proc/1/mounts` not excluded by mount point or
+//! type, with `statfs(2)`'s sizes. A `statfs` that hangs (a dead NFS server) is abandoned after
+//! `--collector.filesystem.mount-timeout` and the mount is reported as erroring, and skipped,
+//! until that call returns.
+
+use std::collections::HashSet;
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use parking_lot::Mutex;
+
+use super::{Error, Node, Out, read};
+
+/// Mount points whose `statfs` has not returned yet.
+#[derive(Default)]
+pub struct State {
+    stuck: Arc<Mutex<HashSet<String>>>,
+}
+
+struct Stats {
+    size: f64,
+    free: f64,
+    avail: f64,
+    files: f64,
+    files_free: f64,
+}
+
+fn statfs(path: &std::path::Path) -> std::io::Result<Stats> {
+    let c = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "NUL in path"))?;
+    // SAFETY: `c` is a valid NUL-terminated string and `buf` a properly sized, writable
+    // `statfs` struct that outlives the call; the kernel only writes into it.
+    let mut buf: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let rc = unsafe { libc::statfs(c.as_ptr(), &mut buf) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let bsize = buf.f_bsize as f64;
+    Ok(Stats {
+        size: buf.f_blocks as f64 * bsize,
+        free: buf.f_bfree as f64 * bsize,
+        avail: buf.f_bavail as f64 * bsize,
+        files: buf.f_files as f64,
+        files_free: buf.f_ffree as f64,
+    })
+}
+
+/// `/proc/mounts` escapes space, tab, newline and backslash as three octal digits.
+fn unescape(s: &str) -> String {
+    if !s.contains('\\') {
+        return s.to_string();
+    }
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len() + 1
+            && b[i + 1..].len() >= 3
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The mount point as the host names it: `--path.rootfs` taken off the front.
+fn strip_rootfs(n: &Node, mp: &str) -> String {
+    let root = n.paths.rootfs.to_string_lossy();
+    let root = root.trim_end_matches('/');
+    if root.is_empty() {
+        return mp.to_string();
+    }
+    match mp.strip_prefix(root) {
+        Some("") => "/".to_string(),
+        Some(rest) if rest.starts_with('/') => rest.to_string(),
+        _ => mp.to_string(),
+    }
+}
+
+pub fn filesystem(n: &Node, out: &mut Out) -> Result<(), Error> {
+    let mounts = match read(&n.proc("1/mounts")) {
+        Ok(s) => s,
+        Err(_) => read(&n.proc("self/mounts"))?,
+    };
+    let mut seen = HashSet::new();
+    for line in mounts.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() < 4 {
+            continue;
+        }
+        let device = unescape(f[0]);
+        let mountpoint = strip_rootfs(n, &unescape(f[1]));
+        let fstype = f[2];
+        if n.opts.fs_mount_points_exclude.is_match(&mountpoint)
+            || n.opts.fs_types_exclude.is_match(fstype)
+        {
+            continue;
+        }
+        if !seen.insert((device.clone(), mountpoint.clone(), fstype.to_string())) {
+            continue;
+        }
+        let readonly = f[3].split(',').any(|o| o == "ro");
+        let labels = [
+            ("device", device.as_str()),
+            ("fstype", fstype),
+            ("mountpoint", mountpoint.as_str()),
+        ];
+        out.gauge(
+            "node_filesystem_readonly",
+            "Filesystem read-only status.",
+            &labels,
+            if readonly { 1.0 } else { 0.0 },
+        );
+        let stats = stat_with_timeout(n, &mountpoint);
+        out.gauge(
+            "node_filesystem_device_error",
+            "Whether an error occurred while getting statistics for the given device.",
+            &labels,
+            if stats.is_some() { 0.0 } else { 1.0 },
+        );
+        let Some(s) = stats else { continue };
+        for (name, help, v) in [
+            (
+                "node_filesystem_size_bytes",
+                "Filesystem size in bytes.",
+                s.size,
+            ),
+            (
+                "node_filesystem_free_bytes",
+                "Filesystem free space in bytes.",
+                s.free,
+            ),
+            (
+                "node_filesystem_avail_bytes",
+                "Filesystem space available to non-root users in bytes.",
+                s.avail,
+            ),
+            (
+                "node_filesystem_files",
+                "Filesystem total file nodes.",
+                s.files,
+            ),
+            (
+                "node_filesystem_files_free",
+                "Filesystem total free file nodes.",
+                s.files_free,
+            ),
+        ] {
+            out.gauge(name, help, &labels, v);
+        }
+    }
+    Ok(())
+}
+
+/// `statfs` of the mount point under `--path.rootfs` on a thread of its own, so a hung mount
+/// costs the scrape at most the timeout. `None` on error, timeout, or while still stuck.
+fn stat_with_timeout(n: &Node, mountpoint: &str) -> Option<Stats> {
+    let stuck = n.fs_state.stuck.clone();
+    if stuck.lock().contains(mountpoint) {
+        tracing::debug!(mountpoint, "mount point is still unresponsive; skipped");
+        return None;
+    }
+    let path: PathBuf = n.paths.rootfs.join(mountpoint.trim_start_matches('/'));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let abandoned = Arc::new(AtomicBool::new(false));
+    let (mp, gave_up) = (mountpoint.to_string(), abandoned.clone());
+    let spawned = std::thread::Builder::new()
+        .name("statfs".into())
+        .spawn(move || {
+            let r = statfs(&path);
+            // Under the lock, so the scrape either takes this answer or has marked the mount
+            // stuck, never neither.
+            let mut stuck = stuck.lock();
+            if gave_up.load(Ordering::Relaxed) {
+                stuck.remove(&mp);
+            } else {
+                let _ = tx.send(r);
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::debug!(mountpoint, "cannot start a thread for statfs: {e}");
+        return None;
+    }
+    let answer = match rx.recv_timeout(n.opts.fs_mount_timeout) {
+        Ok(r) => r,
+        Err(_) => {
+            let mut stuck = n.fs_state.stuck.lock();
+            match rx.try_recv() {
+                Ok(r) => r,
+                Err(_) => {
+                    abandoned.store(true, Ordering::Relaxed);
+                    stuck.insert(mountpoint.to_string());
+                    tracing::warn!(
+                        mountpoint,
+                        "statfs timed out; the mount point is skipped until it answers"
+                    );
+                    return None;
+                }
+            }
+        }
+    };
+    answer
+        .map_err(|e| tracing::debug!(mountpoint, "statfs failed: {e}"))
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mount_points_unescaped_as_the_kernel_escapes_them() {
+        assert_eq!(unescape("/mnt/a\\040b"), "/mnt/a b");
+        assert_eq!(unescape("/x\\134y"), "/x\\y");
+        assert_eq!(unescape("/plain"), "/plain");
+        assert_eq!(unescape("/trail\\04"), "/trail\\04");
+    }
+}

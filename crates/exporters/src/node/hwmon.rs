@@ -1,0 +1,292 @@
+//! The hwmon collector: hardware monitoring chips under `/sys/class/hwmon` (temperatures,
+//! voltages, fans, power), with the units and names node_exporter gives them.
+
+use super::{Error, Node, Out, attr};
+
+/// The sensor types of hwmon's sysfs interface that are reported.
+const HWMON_TYPES: [&str; 13] = [
+    "vrm",
+    "beep_enable",
+    "update_interval",
+    "in",
+    "cpu",
+    "fan",
+    "pwm",
+    "temp",
+    "curr",
+    "power",
+    "energy",
+    "humidity",
+    "intrusion",
+];
+
+/// Lower case, anything but `[a-z0-9:_]` as `_`, no `_` at either end.
+fn clean(s: &str) -> String {
+    let c: String = s
+        .to_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_lowercase() || c.is_ascii_digit() || c == ':' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    c.trim_matches('_').to_string()
+}
+
+/// `temp1_crit_alarm` → (`temp`, 1, `crit_alarm`); `update_interval` → (`update_interval`, 0,
+/// ``). The type is everything before the first digit.
+fn explode(file: &str) -> Option<(&str, u32, &str)> {
+    let t_end = file
+        .find(|c: char| c.is_ascii_digit())
+        .unwrap_or(file.len());
+    let (t, rest) = file.split_at(t_end);
+    if t.is_empty() {
+        return None;
+    }
+    let n_end = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    let num = if n_end == 0 {
+        0
+    } else {
+        rest[..n_end].parse().ok()?
+    };
+    let prop = match &rest[n_end..] {
+        "" => "",
+        p => p.strip_prefix('_')?,
+    };
+    Some((t, num, prop))
+}
+
+/// The chip label: the device's bus and name (`platform_coretemp_0`), else the `name` file,
+/// else the hwmonN directory's name.
+fn chip_name(dir: &std::path::Path) -> Option<String> {
+    if let Ok(dev) = std::fs::canonicalize(dir.join("device")) {
+        let name = dev
+            .file_name()
+            .map(|n| clean(&n.to_string_lossy()))
+            .unwrap_or_default();
+        let bus = dev
+            .parent()
+            .and_then(|p| p.file_name())
+            .map(|n| clean(&n.to_string_lossy()))
+            .unwrap_or_default();
+        match (bus.is_empty(), name.is_empty()) {
+            (false, false) => return Some(format!("{bus}_{name}")),
+            (true, false) => return Some(name),
+            _ => {}
+        }
+    }
+    if let Some(n) = attr(&dir.join("name"))
+        .map(|n| clean(&n))
+        .filter(|n| !n.is_empty())
+    {
+        return Some(n);
+    }
+    let real = std::fs::canonicalize(dir).ok()?;
+    Some(clean(&real.file_name()?.to_string_lossy())).filter(|n| !n.is_empty())
+}
+
+/// Hardware monitoring chips under `/sys/class/hwmon`: temperatures, voltages, fans, power,
+/// with the units and names node_exporter gives them.
+pub fn hwmon(n: &Node, out: &mut Out) -> Result<(), Error> {
+    use std::collections::BTreeMap;
+    let root = n.sys("class/hwmon");
+    let entries = std::fs::read_dir(&root)
+        .map_err(|e| Error::NoData(format!("cannot list {}: {e}", root.display())))?;
+    let mut dirs: Vec<std::path::PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    let mut failed = None;
+    for dir in dirs {
+        let Some(chip) = chip_name(&dir) else {
+            failed = Some(Error::Parse {
+                path: dir.clone(),
+                what: "no name for the chip".into(),
+            });
+            continue;
+        };
+        if let Some(name) = attr(&dir.join("name")) {
+            out.gauge(
+                "node_hwmon_chip_names",
+                "Annotation metric for human-readable chip names",
+                &[("chip", &chip), ("chip_name", &clean(&name))],
+                1.0,
+            );
+        }
+        // sensor (type + number) → property → value, from the chip's directory and its device's.
+        let mut data: BTreeMap<(String, String), BTreeMap<String, String>> = BTreeMap::new();
+        for d in [dir.clone(), dir.join("device")] {
+            let Ok(files) = std::fs::read_dir(&d) else {
+                continue;
+            };
+            for f in files.filter_map(|e| e.ok()) {
+                let fname = f.file_name().to_string_lossy().into_owned();
+                let Some((t, num, prop)) = explode(&fname) else {
+                    continue;
+                };
+                if !HWMON_TYPES.contains(&t) {
+                    continue;
+                }
+                if let Some(v) = attr(&f.path()) {
+                    data.entry((t.to_string(), format!("{t}{num}")))
+                        .or_default()
+                        .insert(prop.to_string(), v);
+                }
+            }
+        }
+        for ((t, sensor), props) in &data {
+            let labels = [("chip", chip.as_str()), ("sensor", sensor.as_str())];
+            if let Some(label) = props.get("label") {
+                out.gauge(
+                    "node_hwmon_sensor_label",
+                    "Label for given chip and sensor",
+                    &[("chip", &chip), ("label", label.trim()), ("sensor", sensor)],
+                    1.0,
+                );
+            }
+            let bare = props.get("").and_then(|v| v.trim().parse::<f64>().ok());
+            match t.as_str() {
+                "beep_enable" => {
+                    let on = props.get("").is_some_and(|v| v == "1");
+                    out.gauge(
+                        "node_hwmon_beep_enabled",
+                        "Hardware beep enabled",
+                        &labels,
+                        if on { 1.0 } else { 0.0 },
+                    );
+                    continue;
+                }
+                "vrm" => {
+                    if let Some(v) = bare {
+                        out.gauge(
+                            "node_hwmon_voltage_regulator_version",
+                            "Hardware voltage regulator",
+                            &labels,
+                            v,
+                        );
+                    }
+                    continue;
+                }
+                "update_interval" => {
+                    if let Some(v) = bare {
+                        out.gauge(
+                            "node_hwmon_update_interval_seconds",
+                            "Hardware monitor update interval",
+                            &labels,
+                            v * 0.001,
+                        );
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+            for (el, raw) in props {
+                if el == "label" {
+                    continue;
+                }
+                let Ok(v) = raw.trim().parse::<f64>() else {
+                    continue;
+                };
+                let mut name = format!("node_hwmon_{t}");
+                if el == "input" {
+                    // The input is the reading itself, unless a bare file already is.
+                    if props.contains_key("") {
+                        name.push_str("_input");
+                    }
+                } else if !el.is_empty() {
+                    name.push('_');
+                    name.push_str(&clean(el));
+                }
+                let el = el.as_str();
+                let (suffix, help, v, counter) = match (t.as_str(), el) {
+                    (_, "fault" | "alarm") => {
+                        ("", format!("Hardware sensor {el} status ({t})"), v, false)
+                    }
+                    (_, "beep") => (
+                        "_enabled",
+                        "Hardware monitor sensor has beeping enabled".into(),
+                        v,
+                        false,
+                    ),
+                    ("in" | "cpu", _) => (
+                        "_volts",
+                        format!("Hardware monitor for voltage ({el})"),
+                        v * 0.001,
+                        false,
+                    ),
+                    ("temp", e) if e != "type" => (
+                        "_celsius",
+                        format!("Hardware monitor for temperature ({el})"),
+                        v * 0.001,
+                        false,
+                    ),
+                    ("curr", _) => (
+                        "_amps",
+                        format!("Hardware monitor for current ({el})"),
+                        v * 0.001,
+                        false,
+                    ),
+                    ("energy", _) => (
+                        "_joule_total",
+                        format!("Hardware monitor for joules used so far ({el})"),
+                        v / 1e6,
+                        true,
+                    ),
+                    ("power", "accuracy") => (
+                        "",
+                        "Hardware monitor power meter accuracy, as a ratio".into(),
+                        v / 1e6,
+                        false,
+                    ),
+                    (
+                        "power",
+                        "average_interval" | "average_interval_min" | "average_interval_max",
+                    ) => (
+                        "_seconds",
+                        format!("Hardware monitor power usage update interval ({el})"),
+                        v * 0.001,
+                        false,
+                    ),
+                    ("power", _) => (
+                        "_watt",
+                        format!("Hardware monitor for power usage in watts ({el})"),
+                        v / 1e6,
+                        false,
+                    ),
+                    ("humidity", _) => (
+                        "",
+                        format!(
+                            "Hardware monitor for humidity, as a ratio (multiply with 100.0 to get the humidity as a percentage) ({el})"
+                        ),
+                        v / 1e6,
+                        false,
+                    ),
+                    ("fan", "input" | "min" | "max" | "target") => (
+                        "_rpm",
+                        format!("Hardware monitor for fan revolutions per minute ({el})"),
+                        v,
+                        false,
+                    ),
+                    _ => ("", format!("Hardware monitor {t} element {el}"), v, false),
+                };
+                name.push_str(suffix);
+                if counter {
+                    out.counter(&name, &help, &labels, v);
+                } else {
+                    out.gauge(&name, &help, &labels, v);
+                }
+            }
+        }
+    }
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,476 @@
+//! `vigil node`: a Linux node exporter compatible with `prometheus-node-exporter`'s default
+//! collectors that the standard dashboards and rules query. Each collector reads its files
+//! under `--path.procfs`, `--path.sysfs` and `--path.rootfs` at scrape time (so a DaemonSet
+//! with the host's directories mounted reports the host) and writes node_exporter's families,
+//! label names and units. `docs/node-exporter.md` lists what each collector serves and where
+//! vigil differs.
+
+mod cpu;
+mod disk;
+mod filesystem;
+mod hwmon;
+mod kernel;
+mod network;
+pub mod out;
+mod platform;
+mod process;
+mod textfile;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{RawQuery, State};
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use regex::Regex;
+
+pub use out::{Kind, Out};
+
+/// Why a collector produced nothing, or not everything.
+#[derive(Debug)]
+pub enum Error {
+    /// The node has nothing for this collector (no such file in procfs/sysfs): logged at
+    /// debug, as node_exporter does, since it is normal on many machines.
+    NoData(String),
+    /// A file that should be there could not be read.
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A file's content was not what the kernel writes.
+    Parse { path: PathBuf, what: String },
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::NoData(w) => write!(f, "no data: {w}"),
+            Error::Read { path, source } => write!(f, "reading {}: {source}", path.display()),
+            Error::Parse { path, what } => write!(f, "parsing {}: {what}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Where the node's files are (all overridable, so tests can build a node in a directory and a
+/// DaemonSet can read the host's).
+#[derive(Debug, Clone)]
+pub struct Paths {
+    pub procfs: PathBuf,
+    pub sysfs: PathBuf,
+    pub rootfs: PathBuf,
+    pub udev_data: PathBuf,
+}
+
+impl Default for Paths {
+    fn default() -> Self {
+        Paths {
+            procfs: "/proc".into(),
+            sysfs: "/sys".into(),
+            rootfs: "/".into(),
+            udev_data: "/run/udev/data".into(),
+        }
+    }
+}
+
+/// The collectors' options, by node_exporter's flag names.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `--collector.cpu.guest`
+    pub cpu_guest: bool,
+    /// `--collector.cpu.info`
+    pub cpu_info: bool,
+    /// `--collector.filesystem.mount-points-exclude`
+    pub fs_mount_points_exclude: Regex,
+    /// `--collector.filesystem.fs-types-exclude`
+    pub fs_types_exclude: Regex,
+    /// `--collector.filesystem.mount-timeout`
+    pub fs_mount_timeout: std::time::Duration,
+    /// `--collector.diskstats.device-exclude`
+    pub disk_exclude: Option<Regex>,
+    /// `--collector.diskstats.device-include`
+    pub disk_include: Option<Regex>,
+    /// `--collector.netdev.device-exclude`
+    pub netdev_exclude: Option<Regex>,
+    /// `--collector.netdev.device-include`
+    pub netdev_include: Option<Regex>,
+    /// `--collector.netdev.netlink`: the kernel's link statistics (read from sysfs, where the
+    /// kernel exposes the same counters netlink carries) rather than `/proc/net/dev`.
+    pub netdev_netlink: bool,
+    /// `--collector.netclass.ignored-devices`
+    pub netclass_ignored: Regex,
+    /// `--collector.netclass.ignore-invalid-speed`
+    pub netclass_ignore_invalid_speed: bool,
+    /// `--collector.netstat.fields`
+    pub netstat_fields: Regex,
+    /// `--collector.vmstat.fields`
+    pub vmstat_fields: Regex,
+    /// `--collector.textfile.directory`
+    pub textfile_dir: Option<PathBuf>,
+    /// Not `--web.disable-exporter-metrics`: the exporter's own process metrics.
+    pub exporter_metrics: bool,
+}
+
+/// node_exporter's defaults (1.5.0's `--help`).
+pub mod defaults {
+    pub const FS_MOUNT_POINTS_EXCLUDE: &str =
+        "^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)";
+    pub const FS_TYPES_EXCLUDE: &str = "^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|sysfs|tracefs)$";
+    pub const DISK_EXCLUDE: &str = "^(ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\\d+n\\d+p)\\d+$";
+    pub const NETCLASS_IGNORED: &str = "^$";
+    pub const NETSTAT_FIELDS: &str = "^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)|TcpExt_(Listen.*|Syncookies.*|TCPSynRetrans|TCPTimeouts)|Tcp_(ActiveOpens|InSegs|OutSegs|OutRsts|PassiveOpens|RetransSegs|CurrEstab)|Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|SndbufErrors))$";
+    pub const VMSTAT_FIELDS: &str = "^(oom_kill|pgpg|pswp|pg.*fault).*";
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        let re = |s: &str| Regex::new(s).expect("default regex compiles");
+        Options {
+            cpu_guest: true,
+            cpu_info: false,
+            fs_mount_points_exclude: re(defaults::FS_MOUNT_POINTS_EXCLUDE),
+            fs_types_exclude: re(defaults::FS_TYPES_EXCLUDE),
+            fs_mount_timeout: std::time::Duration::from_secs(5),
+            disk_exclude: Some(re(defaults::DISK_EXCLUDE)),
+            disk_include: None,
+            netdev_exclude: None,
+            netdev_include: None,
+            netdev_netlink: true,
+            netclass_ignored: re(defaults::NETCLASS_IGNORED),
+            netclass_ignore_invalid_speed: false,
+            netstat_fields: re(defaults::NETSTAT_FIELDS),
+            vmstat_fields: re(defaults::VMSTAT_FIELDS),
+            textfile_dir: None,
+            exporter_metrics: true,
+        }
+    }
+}
+
+/// A collector: its node_exporter name, whether node_exporter enables it by default, and what
+/// it writes.
+pub struct Collector {
+    pub name: &'static str,
+    pub default_enabled: bool,
+    run: fn(&Node, &mut Out) -> Result<(), Error>,
+}
+
+const fn c(
+    name: &'static str,
+    default_enabled: bool,
+    run: fn(&Node, &mut Out) -> Result<(), Error>,
+) -> Collector {
+    Collector {
+        name,
+        default_enabled,
+        run,
+    }
+}
+
+/// The collectors vigil implements, by name.
+pub static COLLECTORS: &[Collector] = &[
+    c("arp", true, network::arp),
+    c("bonding", true, network::bonding),
+    c("conntrack", true, network::conntrack),
+    c("cpu", true, cpu::cpu),
+    c("diskstats", true, disk::diskstats),
+    c("entropy", true, kernel::entropy),
+    c("filefd", true, kernel::filefd),
+    c("filesystem", true, filesystem::filesystem),
+    c("hwmon", true, hwmon::hwmon),
+    c("loadavg", true, kernel::loadavg),
+    c("mdadm", true, disk::mdadm),
+    c("meminfo", true, kernel::meminfo),
+    c("netclass", true, network::netclass),
+    c("netdev", true, network::netdev),
+    c("netstat", true, network::netstat),
+    c("os", true, platform::os),
+    c("pressure", true, kernel::pressure),
+    c("selinux", true, platform::selinux),
+    c("sockstat", true, network::sockstat),
+    c("softnet", true, network::softnet),
+    c("stat", true, kernel::stat),
+    c("textfile", true, textfile::textfile),
+    c("time", true, platform::time),
+    c("timex", true, platform::timex),
+    c("udp_queues", true, network::udp_queues),
+    c("uname", true, platform::uname),
+    c("vmstat", true, kernel::vmstat),
+];
+
+/// Every collector node_exporter 1.5.0 has on Linux that vigil does not implement, with whether
+/// node_exporter enables it by default: asking for one is refused, and the default-enabled ones
+/// are named in the start-up log and the docs so their absence is never silent.
+pub static NOT_IMPLEMENTED: &[(&str, bool)] = &[
+    ("bcache", true),
+    ("btrfs", true),
+    ("buddyinfo", false),
+    ("cgroups", false),
+    ("cpufreq", true),
+    ("dmi", true),
+    ("drbd", false),
+    ("drm", false),
+    ("edac", true),
+    ("ethtool", false),
+    ("fibrechannel", true),
+    ("infiniband", true),
+    ("interrupts", false),
+    ("ipvs", true),
+    ("ksmd", false),
+    ("lnstat", false),
+    ("logind", false),
+    ("meminfo_numa", false),
+    ("mountstats", false),
+    ("network_route", false),
+    ("nfs", true),
+    ("nfsd", true),
+    ("ntp", false),
+    ("nvme", true),
+    ("perf", false),
+    ("powersupplyclass", true),
+    ("processes", false),
+    ("qdisc", false),
+    ("rapl", true),
+    ("runit", false),
+    ("schedstat", true),
+    ("slabinfo", false),
+    ("softirqs", false),
+    ("supervisord", false),
+    ("systemd", false),
+    ("tapestats", true),
+    ("tcpstat", false),
+    ("thermal_zone", true),
+    ("wifi", false),
+    ("xfs", true),
+    ("zfs", true),
+    ("zoneinfo", false),
+];
+
+/// The exporter: paths, options, the enabled collectors and what collectors keep between
+/// scrapes.
+pub struct Node {
+    pub paths: Paths,
+    pub opts: Options,
+    enabled: Vec<&'static Collector>,
+    cpu_state: parking_lot::Mutex<cpu::State>,
+    fs_state: filesystem::State,
+    started: f64,
+    http: process::HttpStats,
+}
+
+impl Node {
+    /// `enabled` names collectors of [`COLLECTORS`]; unknown names are the caller's to refuse.
+    pub fn new(paths: Paths, opts: Options, enabled: &[&str]) -> Self {
+        Node {
+            paths,
+            opts,
+            enabled: COLLECTORS
+                .iter()
+                .filter(|c| enabled.contains(&c.name))
+                .collect(),
+            cpu_state: Default::default(),
+            fs_state: Default::default(),
+            http: Default::default(),
+            started: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(0.0),
+        }
+    }
+
+    pub fn enabled(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.enabled.iter().map(|c| c.name)
+    }
+
+    fn proc(&self, rel: &str) -> PathBuf {
+        self.paths.procfs.join(rel)
+    }
+
+    fn sys(&self, rel: &str) -> PathBuf {
+        self.paths.sysfs.join(rel)
+    }
+
+    /// One scrape: every enabled collector, timed, with its success, then the exporter's own
+    /// families.
+    pub fn scrape(&self) -> String {
+        self.scrape_only(&self.enabled)
+    }
+
+    /// The collectors a `collect[]` parameter names, each enabled; else the 400 message
+    /// node_exporter gives.
+    pub fn select(&self, names: &[String]) -> Result<Vec<&'static Collector>, String> {
+        names
+            .iter()
+            .map(|n| match self.enabled.iter().find(|c| c.name == n) {
+                Some(c) => Ok(*c),
+                None if COLLECTORS.iter().any(|c| c.name == n) => {
+                    Err(format!("disabled collector: {n}"))
+                }
+                None if NOT_IMPLEMENTED.iter().any(|(x, _)| x == n) => {
+                    Err(format!("vigil node does not implement the {n} collector"))
+                }
+                None => Err(format!("missing collector: {n}")),
+            })
+            .collect()
+    }
+
+    /// One scrape of the given collectors.
+    pub fn scrape_only(&self, collectors: &[&'static Collector]) -> String {
+        let mut out = Out::default();
+        for c in collectors {
+            let t = Instant::now();
+            let res = (c.run)(self, &mut out);
+            let took = t.elapsed().as_secs_f64();
+            let ok = match res {
+                Ok(()) => 1.0,
+                Err(Error::NoData(w)) => {
+                    tracing::debug!(collector = c.name, "collector returned no data: {w}");
+                    0.0
+                }
+                Err(e) => {
+                    tracing::error!(collector = c.name, "collector failed: {e}");
+                    0.0
+                }
+            };
+            out.gauge(
+                "node_scrape_collector_duration_seconds",
+                "node_exporter: Duration of a collector scrape.",
+                &[("collector", c.name)],
+                took,
+            );
+            out.gauge(
+                "node_scrape_collector_success",
+                "node_exporter: Whether a collector succeeded.",
+                &[("collector", c.name)],
+                ok,
+            );
+        }
+        process::build_info(&mut out);
+        if self.opts.exporter_metrics {
+            process::exporter_metrics(self.started, &self.http, &mut out);
+        }
+        out.render()
+    }
+}
+
+/// Read a whole file, naming it in the error.
+fn read(path: &Path) -> Result<String, Error> {
+    std::fs::read_to_string(path).map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Read a file that may be absent on this node: absent is [`Error::NoData`].
+fn read_optional(path: &Path) -> Result<String, Error> {
+    match std::fs::read_to_string(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(Error::NoData(format!("{} does not exist", path.display())))
+        }
+        r => r.map_err(|source| Error::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// A sysfs attribute: trimmed content, or `None` when absent or unreadable (many attributes
+/// are absent or return EINVAL depending on the device's state).
+fn attr(path: &Path) -> Option<String> {
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim_end_matches('\n').to_string())
+}
+
+fn parse_f64(path: &Path, s: &str) -> Result<f64, Error> {
+    s.trim().parse().map_err(|_| Error::Parse {
+        path: path.to_path_buf(),
+        what: format!("not a number: {s:?}"),
+    })
+}
+
+const TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// `/metrics` (or `--web.telemetry-path`) and a landing page. At most `max_requests` scrapes
+/// run at once (0: no limit); more are answered 503, as node_exporter answers them.
+pub fn router(node: Arc<Node>, metrics_path: &str, max_requests: usize) -> Router {
+    let limit = Arc::new(tokio::sync::Semaphore::new(if max_requests == 0 {
+        tokio::sync::Semaphore::MAX_PERMITS
+    } else {
+        max_requests
+    }));
+    let scrape = get(move |State(n): State<Arc<Node>>, RawQuery(q): RawQuery| {
+        let limit = limit.clone();
+        async move {
+            // `?collect[]=cpu&collect[]=meminfo`: only those collectors, for this request.
+            let names: Vec<String> = url::form_urlencoded::parse(q.unwrap_or_default().as_bytes())
+                .filter(|(k, _)| k == "collect[]")
+                .map(|(_, v)| v.into_owned())
+                .collect();
+            let only = if names.is_empty() {
+                None
+            } else {
+                match n.select(&names) {
+                    Ok(c) => Some(c),
+                    Err(e) => {
+                        return (
+                            axum::http::StatusCode::BAD_REQUEST,
+                            format!("Couldn't create filtered metrics handler: {e}\n"),
+                        )
+                            .into_response();
+                    }
+                }
+            };
+            let Ok(_permit) = limit.try_acquire_owned() else {
+                n.http.by_code[2].fetch_add(1, Ordering::Relaxed);
+                return (
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    format!(
+                        "Limit of concurrent requests reached ({max_requests}), try again later.\n"
+                    ),
+                )
+                    .into_response();
+            };
+            n.http.in_flight.fetch_add(1, Ordering::Relaxed);
+            // Reading a few hundred small files: off the async workers.
+            let n2 = n.clone();
+            let text = tokio::task::spawn_blocking(move || match only {
+                Some(c) => n2.scrape_only(&c),
+                None => n2.scrape(),
+            })
+            .await;
+            n.http.in_flight.fetch_sub(1, Ordering::Relaxed);
+            match text {
+                Ok(text) => {
+                    n.http.by_code[0].fetch_add(1, Ordering::Relaxed);
+                    ([(header::CONTENT_TYPE, TEXT)], text).into_response()
+                }
+                Err(e) => {
+                    n.http.by_code[1].fetch_add(1, Ordering::Relaxed);
+                    tracing::error!("scrape failed: {e}");
+                    (
+                        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                        "scrape failed\n",
+                    )
+                        .into_response()
+                }
+            }
+        }
+    });
+    let mut r = Router::new().route(metrics_path, scrape);
+    if metrics_path != "/" {
+        r = r.route(
+            "/",
+            get(|| async {
+                axum::response::Html(
+                    "<h1>vigil node</h1><p>node_exporter compatible: <a href=\"metrics\">/metrics</a></p>",
+                )
+            }),
+        );
+    }
+    r.with_state(node)
+}

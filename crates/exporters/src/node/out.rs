@@ -1,0 +1,150 @@
+//! The families a scrape writes, gathered then printed as node_exporter prints them: families
+//! sorted by name, each with `# HELP` and `# TYPE`, samples sorted, label names in order.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use crate::exposition::{fmt_value, push_labels};
+
+/// A family's type as the text format names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Gauge,
+    Counter,
+    Untyped,
+    Histogram,
+    Summary,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Gauge => "gauge",
+            Kind::Counter => "counter",
+            Kind::Untyped => "untyped",
+            Kind::Histogram => "histogram",
+            Kind::Summary => "summary",
+        }
+    }
+}
+
+struct Fam {
+    help: String,
+    kind: Kind,
+    /// Rendered sample lines, each ending in `\n`.
+    lines: Vec<String>,
+}
+
+/// One scrape's output under construction.
+#[derive(Default)]
+pub struct Out {
+    fams: BTreeMap<String, Fam>,
+}
+
+impl Out {
+    pub fn gauge(&mut self, name: &str, help: &str, labels: &[(&str, &str)], v: f64) {
+        self.add(name, help, Kind::Gauge, labels, v);
+    }
+
+    pub fn counter(&mut self, name: &str, help: &str, labels: &[(&str, &str)], v: f64) {
+        self.add(name, help, Kind::Counter, labels, v);
+    }
+
+    pub fn untyped(&mut self, name: &str, help: &str, labels: &[(&str, &str)], v: f64) {
+        self.add(name, help, Kind::Untyped, labels, v);
+    }
+
+    /// Add one sample. Label names are sorted here, as the Go client prints them; a family's
+    /// help and type are the first ones given (every caller passes constants per name).
+    pub fn add(&mut self, name: &str, help: &str, kind: Kind, labels: &[(&str, &str)], v: f64) {
+        let mut line = String::with_capacity(name.len() + 16);
+        line.push_str(name);
+        if labels.windows(2).all(|w| w[0].0 < w[1].0) {
+            push_labels(&mut line, labels.iter().copied());
+        } else {
+            let mut sorted = labels.to_vec();
+            sorted.sort_by(|a, b| a.0.cmp(b.0));
+            push_labels(&mut line, sorted.into_iter());
+        }
+        let _ = writeln!(line, " {}", fmt_value(v));
+        self.push_line(name, help, kind, line);
+    }
+
+    /// Add an already rendered sample line (the textfile collector's, kept as read).
+    pub fn push_line(&mut self, name: &str, help: &str, kind: Kind, line: String) {
+        match self.fams.get_mut(name) {
+            Some(f) => f.lines.push(line),
+            None => {
+                self.fams.insert(
+                    name.to_string(),
+                    Fam {
+                        help: help.to_string(),
+                        kind,
+                        lines: vec![line],
+                    },
+                );
+            }
+        }
+    }
+
+    /// The help and type a family already has, if any sample of it was added.
+    pub fn family(&self, name: &str) -> Option<(&str, Kind)> {
+        self.fams.get(name).map(|f| (f.help.as_str(), f.kind))
+    }
+
+    /// Whether the family has a sample with exactly these rendered labels.
+    pub fn has_line_prefix(&self, name: &str, prefix: &str) -> bool {
+        self.fams
+            .get(name)
+            .is_some_and(|f| f.lines.iter().any(|l| l.starts_with(prefix)))
+    }
+
+    /// The text exposition of everything added.
+    pub fn render(mut self) -> String {
+        let mut text = String::with_capacity(
+            self.fams
+                .iter()
+                .map(|(n, f)| {
+                    n.len() * 2 + f.help.len() + 32 + f.lines.iter().map(String::len).sum::<usize>()
+                })
+                .sum(),
+        );
+        for (name, f) in self.fams.iter_mut() {
+            f.lines.sort_unstable();
+            f.lines.dedup();
+            let _ = writeln!(text, "# HELP {name} {}", escape_help(&f.help));
+            let _ = writeln!(text, "# TYPE {name} {}", f.kind.as_str());
+            for l in &f.lines {
+                text.push_str(l);
+            }
+        }
+        text
+    }
+}
+
+/// `# HELP` text escapes backslash and newline.
+fn escape_help(h: &str) -> std::borrow::Cow<'_, str> {
+    if h.contains(['\\', '\n']) {
+        h.replace('\\', "\\\\").replace('\n', "\\n").into()
+    } else {
+        h.into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn families_sorted_labels_ordered_values_as_go() {
+        let mut o = Out::default();
+        o.gauge("b", "B.", &[("z", "1"), ("a", "x\"y")], 1e6);
+        o.counter("a_total", "A.", &[], 3.0);
+        o.gauge("b", "B.", &[("a", "0"), ("z", "0")], 0.5);
+        assert_eq!(
+            o.render(),
+            "# HELP a_total A.\n# TYPE a_total counter\na_total 3\n\
+             # HELP b B.\n# TYPE b gauge\nb{a=\"0\",z=\"0\"} 0.5\nb{a=\"x\\\"y\",z=\"1\"} 1e+06\n"
+        );
+    }
+}

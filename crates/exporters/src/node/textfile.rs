@@ -1,0 +1,201 @@
+//! The textfile collector: `*.prom` files in `--collector.textfile.directory`, written by cron
+//! jobs and scripts, served with the node's own families. A file that does not parse, or that
+//! carries timestamps, is skipped whole and sets `node_textfile_scrape_error`.
+
+use std::fmt::Write;
+use std::path::Path;
+
+use vigil_model::exposition::{Entry, Format, MetricType, Parser};
+
+use super::{Error, Kind, Node, Out};
+use crate::exposition::{fmt_value, push_labels};
+
+/// One file's samples, parsed whole before any of it is added: (family, help if the file
+/// gives one, kind, rendered line).
+struct Parsed {
+    lines: Vec<(String, Option<String>, Kind, String)>,
+}
+
+fn kind(t: MetricType) -> Kind {
+    match t {
+        MetricType::Counter => Kind::Counter,
+        MetricType::Gauge => Kind::Gauge,
+        MetricType::Histogram => Kind::Histogram,
+        MetricType::Summary => Kind::Summary,
+        _ => Kind::Untyped,
+    }
+}
+
+/// The family a sample line belongs to: the declared one when the name is it or, for
+/// histograms and summaries, it plus a suffix of theirs.
+fn family_of<'a>(
+    name: &'a str,
+    declared: Option<(&'a str, MetricType)>,
+) -> Option<(&'a str, MetricType)> {
+    let (fam, t) = declared?;
+    if name == fam {
+        return Some((fam, t));
+    }
+    let suffix = name.strip_prefix(fam)?;
+    let ok = match t {
+        MetricType::Histogram => ["_bucket", "_sum", "_count"].contains(&suffix),
+        MetricType::Summary => ["_sum", "_count"].contains(&suffix),
+        _ => false,
+    };
+    ok.then_some((fam, t))
+}
+
+fn parse(path: &Path, text: &str) -> Result<Parsed, String> {
+    let mut helps: std::collections::HashMap<&str, String> = Default::default();
+    let mut types: std::collections::HashMap<&str, MetricType> = Default::default();
+    let mut last: Option<(&str, MetricType)> = None;
+    let mut lines = Vec::new();
+    let mut samples = Vec::new();
+    for e in Parser::new(text.as_bytes(), Format::Text) {
+        match e.map_err(|e| e.to_string())? {
+            Entry::Help { family, help } => {
+                helps.insert(family, help.into_owned());
+            }
+            Entry::Type { family, kind } => {
+                types.insert(family, kind);
+                last = Some((family, kind));
+            }
+            Entry::Unit { .. } => {}
+            Entry::Sample(s) => {
+                if s.timestamp_ms.is_some() {
+                    return Err(format!(
+                        "{} carries a sample timestamp ({}); textfile metrics may not, so the file is skipped",
+                        path.display(),
+                        s.name
+                    ));
+                }
+                let (fam, t) = family_of(s.name, last)
+                    .unwrap_or((s.name, *types.get(s.name).unwrap_or(&MetricType::Unknown)));
+                let mut labels: Vec<(&str, String)> =
+                    s.labels().map(|(k, v)| (k, v.into_owned())).collect();
+                labels.sort_by(|a, b| a.0.cmp(b.0));
+                let mut line = String::from(s.name);
+                push_labels(&mut line, labels.iter().map(|(k, v)| (*k, v.as_str())));
+                let _ = writeln!(line, " {}", fmt_value(s.value));
+                samples.push((fam, t, line));
+            }
+        }
+    }
+    for (fam, t, line) in samples {
+        lines.push((fam.to_string(), helps.get(fam).cloned(), kind(t), line));
+    }
+    Ok(Parsed { lines })
+}
+
+pub fn textfile(n: &Node, out: &mut Out) -> Result<(), Error> {
+    let mut error = false;
+    let mut parsed = Vec::new();
+    if let Some(dir) = &n.opts.textfile_dir {
+        match std::fs::read_dir(dir) {
+            Err(e) => {
+                tracing::error!(directory = %dir.display(), "cannot read the textfile directory: {e}");
+                error = true;
+            }
+            Ok(entries) => {
+                let mut files: Vec<_> = entries
+                    .filter_map(|e| e.ok())
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "prom"))
+                    .collect();
+                files.sort();
+                for path in files {
+                    match read_file(&path) {
+                        Some(p) => parsed.push((path, p)),
+                        None => error = true,
+                    }
+                }
+            }
+        }
+    }
+    // A family without HELP in any file is described by the files it came from.
+    let mut sources: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for (path, p) in &parsed {
+        for (fam, _, _, _) in &p.lines {
+            let files = sources.entry(fam.clone()).or_default();
+            let path = path.display().to_string();
+            if !files.contains(&path) {
+                files.push(path);
+            }
+        }
+    }
+    let mut helps: std::collections::HashMap<String, String> = Default::default();
+    for (_, p) in &parsed {
+        for (fam, help, _, _) in &p.lines {
+            if let Some(h) = help {
+                match helps.get(fam) {
+                    Some(first) if first != h => {
+                        tracing::error!(family = %fam, "textfiles give this family different help texts; the first is kept");
+                        error = true;
+                    }
+                    Some(_) => {}
+                    None => {
+                        helps.insert(fam.clone(), h.clone());
+                    }
+                }
+            }
+        }
+    }
+    let mut mtimes = Vec::new();
+    for (path, p) in parsed {
+        for (fam, _, kind, line) in p.lines {
+            let help = helps
+                .get(&fam)
+                .cloned()
+                .unwrap_or_else(|| format!("Metric read from {}", sources[&fam].join(", ")));
+            match out.family(&fam) {
+                // Two types for one family would make the exposition invalid: the later
+                // samples are dropped and the error is reported.
+                Some((_, k)) if k != kind => {
+                    tracing::error!(file = %path.display(), family = %fam, "textfile family has a different type than one already collected; its samples are skipped");
+                    error = true;
+                }
+                _ => out.push_line(&fam, &help, kind, line),
+            }
+        }
+        mtimes.push(path);
+    }
+    for path in mtimes {
+        let mtime = std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs() as f64)
+            .unwrap_or(0.0);
+        out.gauge(
+            "node_textfile_mtime_seconds",
+            "Unixtime mtime of textfiles successfully read.",
+            &[("file", &path.display().to_string())],
+            mtime,
+        );
+    }
+    out.gauge(
+        "node_textfile_scrape_error",
+        "1 if there was an error opening or reading a file, 0 otherwise",
+        &[],
+        if error { 1.0 } else { 0.0 },
+    );
+    Ok(())
+}
+
+/// One file parsed; `None` (logged) when it could not be read or used.
+fn read_file(path: &Path) -> Option<Parsed> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!(file = %path.display(), "cannot read the textfile: {e}");
+            return None;
+        }
+    };
+    match parse(path, &text) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            tracing::error!(file = %path.display(), "textfile skipped: {e}");
+            None
+        }
+    }
+}
