@@ -12,37 +12,6 @@ use std::time::{Duration, Instant};
 
 use vigil_bench::{Killed, cpu_seconds, free_port, http_get, peak_rss_bytes, rss_bytes, spawn, up};
 
-/// The collectors both run: node_exporter 1.5's defaults that `vigil node` implements.
-const COLLECTORS: &[&str] = &[
-    "arp",
-    "bonding",
-    "conntrack",
-    "cpu",
-    "diskstats",
-    "entropy",
-    "filefd",
-    "filesystem",
-    "hwmon",
-    "loadavg",
-    "mdadm",
-    "meminfo",
-    "netclass",
-    "netdev",
-    "netstat",
-    "os",
-    "pressure",
-    "selinux",
-    "sockstat",
-    "softnet",
-    "stat",
-    "textfile",
-    "time",
-    "timex",
-    "udp_queues",
-    "uname",
-    "vmstat",
-];
-
 /// The node's families in an answer (the exporter process's own left out), and its sample count.
 fn families(body: &str) -> (BTreeSet<String>, usize) {
     let mut fams = BTreeSet::new();
@@ -82,7 +51,13 @@ fn main() {
         "--collector.filesystem.mount-points-exclude=^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)".to_string(),
         "--collector.textfile.directory=".to_string(),
     ];
-    common.extend(COLLECTORS.iter().map(|c| format!("--collector.{c}")));
+    // The collectors both run: node_exporter 1.5's defaults that vigil implements.
+    common.extend(
+        vigil_exporters::node::COLLECTORS
+            .iter()
+            .filter(|c| c.default_enabled)
+            .map(|c| format!("--collector.{}", c.name)),
+    );
     let (vp, np) = (free_port(), free_port());
     let mut va = vec![
         "node".to_string(),

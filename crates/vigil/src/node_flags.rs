@@ -34,7 +34,8 @@ pub struct NodeFlags {
     /// Most simultaneous connections (a vigil flag, as the server's); 0 is no limit.
     #[arg(long = "web.max-connections", default_value_t = 0)]
     pub max_connections: usize,
-    /// Threads serving requests (node_exporter's Go runtime setting, with the same meaning).
+    /// Threads serving HTTP requests (node_exporter's Go runtime setting). Each scrape reads
+    /// its files on a thread of its own, at most --web.max-requests at once.
     #[arg(long = "runtime.gomaxprocs", default_value_t = 1)]
     pub gomaxprocs: usize,
     #[arg(long = "path.procfs", default_value = "/proc")]
@@ -102,7 +103,7 @@ pub struct NodeFlags {
     /// Ignore devices where the speed is invalid.
     #[arg(long = "collector.netclass.ignore-invalid-speed", num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set, require_equals = true)]
     pub netclass_ignore_invalid_speed: bool,
-    /// Accepted either way: vigil reads /sys/class/net, whose values netlink also carries.
+    /// Refused when true: vigil reads /sys/class/net (node_exporter's default source).
     #[arg(long = "collector.netclass.netlink", num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set, require_equals = true)]
     pub netclass_netlink: bool,
     /// Regexp of fields to return for netstat collector.
@@ -188,6 +189,11 @@ impl NodeFlags {
             "must be at least 1",
         );
         refuse(
+            self.netclass_netlink,
+            "collector.netclass.netlink",
+            "vigil reads /sys/class/net, node_exporter's default source; its netlink mode reports some attributes differently",
+        );
+        refuse(
             !self.telemetry_path.starts_with('/'),
             "web.telemetry-path",
             "must start with /",
@@ -198,9 +204,10 @@ impl NodeFlags {
             .map(|c| c.name)
             .collect();
         for sw in &self.switches {
+            // The spellings Go's strconv.ParseBool accepts, as kingpin reads them.
             let (name, on) = match sw.split_once('=') {
-                Some((n, "true")) => (n, true),
-                Some((n, "false")) => (n, false),
+                Some((n, "1" | "t" | "T" | "TRUE" | "true" | "True")) => (n, true),
+                Some((n, "0" | "f" | "F" | "FALSE" | "false" | "False")) => (n, false),
                 _ => {
                     errs.push(format!("--collector.{sw}: not a boolean"));
                     continue;
@@ -262,6 +269,13 @@ impl NodeFlags {
         let netstat = compile("collector.netstat.fields", &self.netstat_fields);
         let vmstat = compile("collector.vmstat.fields", &self.vmstat_fields);
         let timeout = duration("collector.filesystem.mount-timeout", &self.fs_mount_timeout)
+            .and_then(|d| {
+                if d.is_zero() {
+                    Err("--collector.filesystem.mount-timeout: must be more than 0".to_string())
+                } else {
+                    Ok(d)
+                }
+            })
             .map_err(|e| errs.push(e))
             .ok();
         if !errs.is_empty() {

@@ -29,7 +29,7 @@ pub fn cpu(n: &Node, out: &mut Out) -> Result<(), Error> {
     let path = n.proc("stat");
     let s = read(&path)?;
     let mut state = n.cpu_state.lock();
-    let mut seen = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for line in s.lines() {
         let Some(rest) = line.strip_prefix("cpu") else {
             continue;
@@ -54,7 +54,7 @@ pub fn cpu(n: &Node, out: &mut Out) -> Result<(), Error> {
             }
         }
         let v = *kept;
-        seen.push(id.to_string());
+        seen.insert(id.to_string());
         for (i, mode) in MODES.iter().enumerate() {
             out.counter(
                 "node_cpu_seconds_total",

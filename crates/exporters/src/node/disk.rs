@@ -112,16 +112,6 @@ const FIELDS: [(&str, &str, f64, bool); 17] = [
     ),
 ];
 
-fn wanted(n: &Node, dev: &str) -> bool {
-    if let Some(inc) = &n.opts.disk_include {
-        return inc.is_match(dev);
-    }
-    !n.opts
-        .disk_exclude
-        .as_ref()
-        .is_some_and(|ex| ex.is_match(dev))
-}
-
 pub fn diskstats(n: &Node, out: &mut Out) -> Result<(), Error> {
     let path = n.proc("diskstats");
     let s = read(&path)?;
@@ -134,7 +124,7 @@ pub fn diskstats(n: &Node, out: &mut Out) -> Result<(), Error> {
             });
         }
         let (major, minor, dev) = (f[0], f[1], f[2]);
-        if !wanted(n, dev) {
+        if !super::device_wanted(&n.opts.disk_include, &n.opts.disk_exclude, dev) {
             continue;
         }
         let labels = [("device", dev)];
@@ -284,7 +274,12 @@ fn parse_mdstat(path: &std::path::Path, s: &str) -> Result<Vec<MdArray>, Error> 
         };
         // A recovery, resync or check in progress, with the blocks done: `(123/456)`.
         let mut synced = blocks;
-        for l in lines.iter().skip(i + 2).take(2) {
+        // The array's own lines end at the blank line before the next array.
+        for l in lines
+            .iter()
+            .skip(i + 2)
+            .take_while(|l| !l.trim().is_empty())
+        {
             let kind = if l.contains("recovery") {
                 Some("recovering")
             } else if l.contains("resync") {
@@ -296,6 +291,11 @@ fn parse_mdstat(path: &std::path::Path, s: &str) -> Result<Vec<MdArray>, Error> 
             };
             let Some(kind) = kind else { continue };
             state = kind;
+            // `resync=PENDING` / `resync=DELAYED`: nothing synced yet.
+            if l.contains("PENDING") || l.contains("DELAYED") {
+                synced = 0.0;
+                break;
+            }
             if let Some(done) = l
                 .split_whitespace()
                 .find_map(|w| w.strip_prefix('(')?.strip_suffix(')')?.split_once('/'))

@@ -59,7 +59,6 @@ fn unescape(s: &str) -> String {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'\\'
-            && i + 3 < b.len() + 1
             && b[i + 1..].len() >= 3
             && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
         {
@@ -93,6 +92,7 @@ pub fn filesystem(n: &Node, out: &mut Out) -> Result<(), Error> {
         Err(_) => read(&n.proc("self/mounts"))?,
     };
     let mut seen = HashSet::new();
+    let mut wanted = Vec::new();
     for line in mounts.lines() {
         let f: Vec<&str> = line.split_whitespace().collect();
         if f.len() < 4 {
@@ -110,6 +110,18 @@ pub fn filesystem(n: &Node, out: &mut Out) -> Result<(), Error> {
             continue;
         }
         let readonly = f[3].split(',').any(|o| o == "ro");
+        wanted.push((device, mountpoint, fstype.to_string(), readonly));
+    }
+    // Every statfs is started before any is waited for, against one deadline: a few hung
+    // mounts cost a scrape one timeout, not one each.
+    let pending: Vec<_> = wanted
+        .iter()
+        .map(|(_, mp, _, _)| start_statfs(n, mp))
+        .collect();
+    let deadline = std::time::Instant::now() + n.opts.fs_mount_timeout;
+    for ((device, mountpoint, fstype, readonly), p) in wanted.iter().zip(pending) {
+        let fstype = fstype.as_str();
+        let readonly = *readonly;
         let labels = [
             ("device", device.as_str()),
             ("fstype", fstype),
@@ -121,7 +133,7 @@ pub fn filesystem(n: &Node, out: &mut Out) -> Result<(), Error> {
             &labels,
             if readonly { 1.0 } else { 0.0 },
         );
-        let stats = stat_with_timeout(n, &mountpoint);
+        let stats = p.and_then(|p| p.wait(n, mountpoint, deadline));
         out.gauge(
             "node_filesystem_device_error",
             "Whether an error occurred while getting statistics for the given device.",
@@ -162,9 +174,15 @@ pub fn filesystem(n: &Node, out: &mut Out) -> Result<(), Error> {
     Ok(())
 }
 
-/// `statfs` of the mount point under `--path.rootfs` on a thread of its own, so a hung mount
-/// costs the scrape at most the timeout. `None` on error, timeout, or while still stuck.
-fn stat_with_timeout(n: &Node, mountpoint: &str) -> Option<Stats> {
+/// A `statfs` running on a thread of its own.
+struct Pending {
+    rx: std::sync::mpsc::Receiver<std::io::Result<Stats>>,
+    abandoned: Arc<AtomicBool>,
+}
+
+/// Start `statfs` of the mount point under `--path.rootfs`; `None` while an earlier call on it
+/// is still hung, or when no thread can be started.
+fn start_statfs(n: &Node, mountpoint: &str) -> Option<Pending> {
     let stuck = n.fs_state.stuck.clone();
     if stuck.lock().contains(mountpoint) {
         tracing::debug!(mountpoint, "mount point is still unresponsive; skipped");
@@ -187,31 +205,42 @@ fn stat_with_timeout(n: &Node, mountpoint: &str) -> Option<Stats> {
                 let _ = tx.send(r);
             }
         });
-    if let Err(e) = spawned {
-        tracing::debug!(mountpoint, "cannot start a thread for statfs: {e}");
-        return None;
+    match spawned {
+        Ok(_) => Some(Pending { rx, abandoned }),
+        Err(e) => {
+            tracing::debug!(mountpoint, "cannot start a thread for statfs: {e}");
+            None
+        }
     }
-    let answer = match rx.recv_timeout(n.opts.fs_mount_timeout) {
-        Ok(r) => r,
-        Err(_) => {
-            let mut stuck = n.fs_state.stuck.lock();
-            match rx.try_recv() {
-                Ok(r) => r,
-                Err(_) => {
-                    abandoned.store(true, Ordering::Relaxed);
-                    stuck.insert(mountpoint.to_string());
-                    tracing::warn!(
-                        mountpoint,
-                        "statfs timed out; the mount point is skipped until it answers"
-                    );
-                    return None;
+}
+
+impl Pending {
+    /// The answer by `deadline`; `None` on error or timeout (the mount is then skipped until
+    /// the call returns).
+    fn wait(self, n: &Node, mountpoint: &str, deadline: std::time::Instant) -> Option<Stats> {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let answer = match self.rx.recv_timeout(left) {
+            Ok(r) => r,
+            Err(_) => {
+                let mut stuck = n.fs_state.stuck.lock();
+                match self.rx.try_recv() {
+                    Ok(r) => r,
+                    Err(_) => {
+                        self.abandoned.store(true, Ordering::Relaxed);
+                        stuck.insert(mountpoint.to_string());
+                        tracing::warn!(
+                            mountpoint,
+                            "statfs timed out; the mount point is skipped until it answers"
+                        );
+                        return None;
+                    }
                 }
             }
-        }
-    };
-    answer
-        .map_err(|e| tracing::debug!(mountpoint, "statfs failed: {e}"))
-        .ok()
+        };
+        answer
+            .map_err(|e| tracing::debug!(mountpoint, "statfs failed: {e}"))
+            .ok()
+    }
 }
 
 #[cfg(test)]

@@ -16,6 +16,9 @@ mod platform;
 mod process;
 mod textfile;
 
+#[cfg(test)]
+mod tests;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -303,8 +306,11 @@ impl Node {
     /// The collectors a `collect[]` parameter names, each enabled; else the 400 message
     /// node_exporter gives.
     pub fn select(&self, names: &[String]) -> Result<Vec<&'static Collector>, String> {
+        let mut names: Vec<&String> = names.iter().collect();
+        names.sort();
+        names.dedup();
         names
-            .iter()
+            .into_iter()
             .map(|n| match self.enabled.iter().find(|c| c.name == n) {
                 Some(c) => Ok(*c),
                 None if COLLECTORS.iter().any(|c| c.name == n) => {
@@ -318,12 +324,33 @@ impl Node {
             .collect()
     }
 
-    /// One scrape of the given collectors.
+    /// One scrape of the given collectors. Each runs isolated: one that panics or writes a
+    /// name that is not a valid metric name is reported failed, and the others' families are
+    /// served. textfile runs last, so a file can never take over a collector's family.
     pub fn scrape_only(&self, collectors: &[&'static Collector]) -> String {
         let mut out = Out::default();
-        for c in collectors {
+        let ordered = collectors
+            .iter()
+            .filter(|c| c.name != "textfile")
+            .chain(collectors.iter().filter(|c| c.name == "textfile"));
+        for c in ordered {
             let t = Instant::now();
-            let res = (c.run)(self, &mut out);
+            let rejected = out.rejected();
+            let res =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (c.run)(self, &mut out)))
+                    .unwrap_or_else(|_| {
+                        Err(Error::Parse {
+                            path: self.paths.procfs.clone(),
+                            what: "the collector panicked reading its files".into(),
+                        })
+                    });
+            let res = match (res, out.rejected() > rejected) {
+                (Ok(()), true) => Err(Error::Parse {
+                    path: self.paths.procfs.clone(),
+                    what: format!("dropped samples: {}", out.last_rejection()),
+                }),
+                (r, _) => r,
+            };
             let took = t.elapsed().as_secs_f64();
             let ok = match res {
                 Ok(()) => 1.0,
@@ -357,9 +384,42 @@ impl Node {
     }
 }
 
+/// The most a collector reads of one file: procfs and sysfs files are a few pages at most,
+/// so anything larger is not the kernel's file.
+const MAX_FILE: u64 = 16 << 20;
+
+/// Read a regular file of at most [`MAX_FILE`] bytes. A FIFO or device planted under
+/// `--path.procfs` would block a scrape forever or never end; those are refused.
+fn read_bounded(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    // Non-blocking, so opening a FIFO returns at once (then refused below); regular files
+    // read the same either way.
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    if !f.metadata()?.file_type().is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "not a regular file",
+        ));
+    }
+    let mut buf = Vec::new();
+    f.take(MAX_FILE + 1).read_to_end(&mut buf)?;
+    if buf.len() as u64 > MAX_FILE {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {MAX_FILE} bytes"),
+        ));
+    }
+    String::from_utf8(buf)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8"))
+}
+
 /// Read a whole file, naming it in the error.
 fn read(path: &Path) -> Result<String, Error> {
-    std::fs::read_to_string(path).map_err(|source| Error::Read {
+    read_bounded(path).map_err(|source| Error::Read {
         path: path.to_path_buf(),
         source,
     })
@@ -367,7 +427,7 @@ fn read(path: &Path) -> Result<String, Error> {
 
 /// Read a file that may be absent on this node: absent is [`Error::NoData`].
 fn read_optional(path: &Path) -> Result<String, Error> {
-    match std::fs::read_to_string(path) {
+    match read_bounded(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             Err(Error::NoData(format!("{} does not exist", path.display())))
         }
@@ -381,16 +441,45 @@ fn read_optional(path: &Path) -> Result<String, Error> {
 /// A sysfs attribute: trimmed content, or `None` when absent or unreadable (many attributes
 /// are absent or return EINVAL depending on the device's state).
 fn attr(path: &Path) -> Option<String> {
-    std::fs::read_to_string(path)
+    read_bounded(path)
         .ok()
         .map(|s| s.trim_end_matches('\n').to_string())
 }
 
+/// A number as the kernel writes one: `inf` and `nan` parse as floats but no kernel file
+/// holds them, so they are refused.
 fn parse_f64(path: &Path, s: &str) -> Result<f64, Error> {
-    s.trim().parse().map_err(|_| Error::Parse {
-        path: path.to_path_buf(),
-        what: format!("not a number: {s:?}"),
-    })
+    s.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite())
+        .ok_or_else(|| Error::Parse {
+            path: path.to_path_buf(),
+            what: format!("not a number: {s:?}"),
+        })
+}
+
+/// A hexadecimal counter (softnet, conntrack statistics, UDP queues).
+fn parse_hex(path: &Path, s: &str) -> Result<f64, Error> {
+    u64::from_str_radix(s.trim(), 16)
+        .map(|v| v as f64)
+        .map_err(|_| Error::Parse {
+            path: path.to_path_buf(),
+            what: format!("not a hex number: {s:?}"),
+        })
+}
+
+/// `--collector.*.device-include` / `device-exclude`: an include pattern, when given, decides
+/// alone.
+fn device_wanted(
+    include: &Option<regex::Regex>,
+    exclude: &Option<regex::Regex>,
+    dev: &str,
+) -> bool {
+    match include {
+        Some(inc) => inc.is_match(dev),
+        None => !exclude.as_ref().is_some_and(|ex| ex.is_match(dev)),
+    }
 }
 
 const TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -425,7 +514,7 @@ pub fn router(node: Arc<Node>, metrics_path: &str, max_requests: usize) -> Route
                     }
                 }
             };
-            let Ok(_permit) = limit.try_acquire_owned() else {
+            let Ok(permit) = limit.try_acquire_owned() else {
                 n.http.by_code[2].fetch_add(1, Ordering::Relaxed);
                 return (
                     axum::http::StatusCode::SERVICE_UNAVAILABLE,
@@ -435,15 +524,19 @@ pub fn router(node: Arc<Node>, metrics_path: &str, max_requests: usize) -> Route
                 )
                     .into_response();
             };
-            n.http.in_flight.fetch_add(1, Ordering::Relaxed);
-            // Reading a few hundred small files: off the async workers.
+            // The permit and the in-flight count go with the scrape itself: a client that
+            // gives up (a scrape timeout) does not end the scrape, so neither may be released
+            // before it ends.
             let n2 = n.clone();
-            let text = tokio::task::spawn_blocking(move || match only {
-                Some(c) => n2.scrape_only(&c),
-                None => n2.scrape(),
+            let text = tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                let _flight = process::InFlight::enter(&n2.http);
+                match only {
+                    Some(c) => n2.scrape_only(&c),
+                    None => n2.scrape(),
+                }
             })
             .await;
-            n.http.in_flight.fetch_sub(1, Ordering::Relaxed);
             match text {
                 Ok(text) => {
                     n.http.by_code[0].fetch_add(1, Ordering::Relaxed);
@@ -463,14 +556,11 @@ pub fn router(node: Arc<Node>, metrics_path: &str, max_requests: usize) -> Route
     });
     let mut r = Router::new().route(metrics_path, scrape);
     if metrics_path != "/" {
-        r = r.route(
-            "/",
-            get(|| async {
-                axum::response::Html(
-                    "<h1>vigil node</h1><p>node_exporter compatible: <a href=\"metrics\">/metrics</a></p>",
-                )
-            }),
+        let page = format!(
+            "<h1>vigil node</h1><p>node_exporter compatible: <a href=\"{0}\">{0}</a></p>",
+            crate::exposition::escape_label_value(metrics_path).replace('<', "&lt;")
         );
+        r = r.route("/", get(move || async move { axum::response::Html(page) }));
     }
     r.with_state(node)
 }

@@ -4,13 +4,7 @@
 use super::{Error, Node, Out, attr, parse_f64, read, read_optional};
 
 fn netdev_wanted(n: &Node, dev: &str) -> bool {
-    if let Some(inc) = &n.opts.netdev_include {
-        return inc.is_match(dev);
-    }
-    !n.opts
-        .netdev_exclude
-        .as_ref()
-        .is_some_and(|ex| ex.is_match(dev))
+    super::device_wanted(&n.opts.netdev_include, &n.opts.netdev_exclude, dev)
 }
 
 /// The counters node_exporter's netlink reader reports, by their `/proc/net/dev` names, each
@@ -260,15 +254,35 @@ pub fn netstat(n: &Node, out: &mut Out) -> Result<(), Error> {
     for file in ["net/netstat", "net/snmp"] {
         let path = n.proc(file);
         let s = read(&path)?;
-        let lines: Vec<&str> = s.lines().collect();
+        let lines: Vec<&str> = s.lines().filter(|l| !l.trim().is_empty()).collect();
         for pair in lines.chunks(2) {
-            let [names, values] = pair else { continue };
-            let (Some((proto, names)), Some((_, values))) =
+            // A header line and a value line of the same protocol, with as many values as
+            // names; anything else would put values under the wrong names.
+            let bad = |what: String| Error::Parse {
+                path: path.clone(),
+                what,
+            };
+            let [names, values] = pair else {
+                return Err(bad("a header line without its value line".into()));
+            };
+            let (Some((proto, names)), Some((vproto, values))) =
                 (names.split_once(':'), values.split_once(':'))
             else {
-                continue;
+                return Err(bad(format!("not a protocol line: {names:?}")));
             };
-            for (k, v) in names.split_whitespace().zip(values.split_whitespace()) {
+            if proto != vproto {
+                return Err(bad(format!("{proto} header followed by {vproto} values")));
+            }
+            let names: Vec<&str> = names.split_whitespace().collect();
+            let values: Vec<&str> = values.split_whitespace().collect();
+            if names.len() != values.len() {
+                return Err(bad(format!(
+                    "{proto}: {} names, {} values",
+                    names.len(),
+                    values.len()
+                )));
+            }
+            for (k, v) in names.into_iter().zip(values) {
                 emit(proto, k, v, &path)?;
             }
         }
@@ -404,10 +418,7 @@ pub fn conntrack(n: &Node, out: &mut Out) -> Result<(), Error> {
     for line in lines {
         for (col, v) in cols.iter().zip(line.split_whitespace()) {
             if let Some(i) = STATS.iter().position(|(k, _)| k == col) {
-                sums[i] += u64::from_str_radix(v, 16).map_err(|_| Error::Parse {
-                    path: path.clone(),
-                    what: format!("not a hex number: {v:?}"),
-                })? as f64;
+                sums[i] += super::parse_hex(&path, v)?;
             }
         }
     }
@@ -451,14 +462,7 @@ pub fn softnet(n: &Node, out: &mut Out) -> Result<(), Error> {
                 what: format!("a line with {} fields", f.len()),
             });
         }
-        let hex = |v: &str| {
-            u64::from_str_radix(v, 16)
-                .map(|v| v as f64)
-                .map_err(|_| Error::Parse {
-                    path: path.clone(),
-                    what: format!("not a hex number: {v:?}"),
-                })
-        };
+        let hex = |v: &str| super::parse_hex(&path, v);
         let cpu = cpu.to_string();
         let labels = [("cpu", cpu.as_str())];
         out.counter(
@@ -494,7 +498,7 @@ pub fn udp_queues(n: &Node, out: &mut Out) -> Result<(), Error> {
             Err(e) => return Err(e),
         };
         any = true;
-        let (mut tx, mut rx) = (0u64, 0u64);
+        let (mut tx, mut rx) = (0.0, 0.0);
         for line in s.lines().skip(1) {
             let Some(q) = line.split_whitespace().nth(4) else {
                 continue;
@@ -502,28 +506,12 @@ pub fn udp_queues(n: &Node, out: &mut Out) -> Result<(), Error> {
             let Some((t, r)) = q.split_once(':') else {
                 continue;
             };
-            let parse = |v: &str| {
-                u64::from_str_radix(v, 16).map_err(|_| Error::Parse {
-                    path: path.clone(),
-                    what: format!("not a hex queue size: {v:?}"),
-                })
-            };
-            tx += parse(t)?;
-            rx += parse(r)?;
+            tx += super::parse_hex(&path, t)?;
+            rx += super::parse_hex(&path, r)?;
         }
         let help = "Number of allocated memory in the kernel for UDP datagrams in bytes.";
-        out.gauge(
-            "node_udp_queues",
-            help,
-            &[("ip", ip), ("queue", "rx")],
-            rx as f64,
-        );
-        out.gauge(
-            "node_udp_queues",
-            help,
-            &[("ip", ip), ("queue", "tx")],
-            tx as f64,
-        );
+        out.gauge("node_udp_queues", help, &[("ip", ip), ("queue", "rx")], rx);
+        out.gauge("node_udp_queues", help, &[("ip", ip), ("queue", "tx")], tx);
     }
     if any {
         Ok(())

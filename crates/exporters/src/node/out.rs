@@ -39,6 +39,24 @@ struct Fam {
 #[derive(Default)]
 pub struct Out {
     fams: BTreeMap<String, Fam>,
+    /// Samples refused: a name from a file that is not a valid metric or label name, or a
+    /// family given a second type. One bad line must not make the whole page unparsable.
+    rejected: usize,
+    last_rejection: String,
+}
+
+fn valid_metric_name(n: &str) -> bool {
+    let mut b = n.bytes();
+    b.next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == b'_' || c == b':')
+        && b.all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b':')
+}
+
+fn valid_label_name(n: &str) -> bool {
+    let mut b = n.bytes();
+    b.next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')
+        && b.all(|c| c.is_ascii_alphanumeric() || c == b'_')
 }
 
 impl Out {
@@ -57,6 +75,12 @@ impl Out {
     /// Add one sample. Label names are sorted here, as the Go client prints them; a family's
     /// help and type are the first ones given (every caller passes constants per name).
     pub fn add(&mut self, name: &str, help: &str, kind: Kind, labels: &[(&str, &str)], v: f64) {
+        if !valid_metric_name(name) || !labels.iter().all(|(k, _)| valid_label_name(k)) {
+            self.reject(format!(
+                "{name:?} is not a valid metric name with valid label names"
+            ));
+            return;
+        }
         let mut line = String::with_capacity(name.len() + 16);
         line.push_str(name);
         if labels.windows(2).all(|w| w[0].0 < w[1].0) {
@@ -70,9 +94,17 @@ impl Out {
         self.push_line(name, help, kind, line);
     }
 
-    /// Add an already rendered sample line (the textfile collector's, kept as read).
+    /// Add an already rendered sample line (the textfile collector's, parsed and validated).
     pub fn push_line(&mut self, name: &str, help: &str, kind: Kind, line: String) {
         match self.fams.get_mut(name) {
+            Some(f) if f.kind != kind => {
+                let msg = format!(
+                    "{name} already has type {}, not {}",
+                    f.kind.as_str(),
+                    kind.as_str()
+                );
+                self.reject(msg);
+            }
             Some(f) => f.lines.push(line),
             None => {
                 self.fams.insert(
@@ -92,11 +124,19 @@ impl Out {
         self.fams.get(name).map(|f| (f.help.as_str(), f.kind))
     }
 
-    /// Whether the family has a sample with exactly these rendered labels.
-    pub fn has_line_prefix(&self, name: &str, prefix: &str) -> bool {
-        self.fams
-            .get(name)
-            .is_some_and(|f| f.lines.iter().any(|l| l.starts_with(prefix)))
+    fn reject(&mut self, why: String) {
+        self.rejected += 1;
+        self.last_rejection = why;
+    }
+
+    /// How many samples were refused so far.
+    pub fn rejected(&self) -> usize {
+        self.rejected
+    }
+
+    /// Why the last refused sample was refused.
+    pub fn last_rejection(&self) -> &str {
+        &self.last_rejection
     }
 
     /// The text exposition of everything added.
@@ -141,6 +181,10 @@ mod tests {
         o.gauge("b", "B.", &[("z", "1"), ("a", "x\"y")], 1e6);
         o.counter("a_total", "A.", &[], 3.0);
         o.gauge("b", "B.", &[("a", "0"), ("z", "0")], 0.5);
+        o.gauge("bad name", "x", &[], 1.0);
+        o.gauge("ok", "x", &[("bad-label", "v")], 1.0);
+        o.push_line("a_total", "A.", Kind::Gauge, "a_total 1\n".into());
+        assert_eq!(o.rejected(), 3);
         assert_eq!(
             o.render(),
             "# HELP a_total A.\n# TYPE a_total counter\na_total 3\n\

@@ -15,6 +15,22 @@ pub struct HttpStats {
     pub by_code: [AtomicU64; 3],
 }
 
+/// Counts a scrape in flight until dropped.
+pub struct InFlight<'a>(&'a HttpStats);
+
+impl<'a> InFlight<'a> {
+    pub fn enter(h: &'a HttpStats) -> Self {
+        h.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(h)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 pub const CODES: [&str; 3] = ["200", "500", "503"];
 
 pub fn build_info(out: &mut Out) {
@@ -72,7 +88,10 @@ pub fn exporter_metrics(started: f64, http: &HttpStats, out: &mut Out) {
     );
     if let Ok(stat) = std::fs::read_to_string("/proc/self/stat") {
         // Fields after the command name, which is in parentheses and may contain spaces.
-        let rest = stat.rfind(')').map(|i| &stat[i + 2..]).unwrap_or("");
+        let rest = stat
+            .rfind(')')
+            .and_then(|i| stat.get(i + 2..))
+            .unwrap_or("");
         let f: Vec<f64> = rest
             .split_whitespace()
             .map(|x| x.parse().unwrap_or(0.0))

@@ -184,7 +184,7 @@ pub fn textfile(n: &Node, out: &mut Out) -> Result<(), Error> {
 
 /// One file parsed; `None` (logged) when it could not be read or used.
 fn read_file(path: &Path) -> Option<Parsed> {
-    let text = match std::fs::read_to_string(path) {
+    let text = match super::read_bounded(path) {
         Ok(t) => t,
         Err(e) => {
             tracing::error!(file = %path.display(), "cannot read the textfile: {e}");
