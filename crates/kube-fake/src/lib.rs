@@ -42,6 +42,8 @@ pub enum Res {
     ReplicaSets,
     DaemonSets,
     StatefulSets,
+    Jobs,
+    CronJobs,
 }
 
 impl Res {
@@ -60,6 +62,8 @@ impl Res {
             ("apps/v1", "replicasets") => Res::ReplicaSets,
             ("apps/v1", "daemonsets") => Res::DaemonSets,
             ("apps/v1", "statefulsets") => Res::StatefulSets,
+            ("batch/v1", "jobs") => Res::Jobs,
+            ("batch/v1", "cronjobs") => Res::CronJobs,
             _ => return None,
         })
     }
@@ -80,6 +84,8 @@ impl Res {
             Res::ReplicaSets => ("apps/v1", "ReplicaSet"),
             Res::DaemonSets => ("apps/v1", "DaemonSet"),
             Res::StatefulSets => ("apps/v1", "StatefulSet"),
+            Res::Jobs => ("batch/v1", "Job"),
+            Res::CronJobs => ("batch/v1", "CronJob"),
         }
     }
 
@@ -99,6 +105,8 @@ impl Res {
             "ReplicaSet" => Res::ReplicaSets,
             "DaemonSet" => Res::DaemonSets,
             "StatefulSet" => Res::StatefulSets,
+            "Job" => Res::Jobs,
+            "CronJob" => Res::CronJobs,
             _ => return None,
         })
     }

@@ -271,13 +271,10 @@ fn exporter_examples_are_valid_and_their_args_parse() {
     };
     // Every resource `vigil kube-state` renders, so the role keeps up with the exporter.
     for r in vigil_exporters::kube_state::SUPPORTED {
-        let g = if matches!(
-            r,
-            "deployments" | "replicasets" | "daemonsets" | "statefulsets"
-        ) {
-            "apps"
-        } else {
-            ""
+        let g = match r {
+            "deployments" | "replicasets" | "daemonsets" | "statefulsets" => "apps",
+            "jobs" | "cronjobs" => "batch",
+            _ => "",
         };
         assert!(grants(g, r), "kube-state needs list/watch on {g}/{r}");
     }

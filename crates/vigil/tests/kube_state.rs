@@ -81,6 +81,52 @@ fn kube_state_metrics_from_the_fake_api() {
                    "updatedReplicas": 1, "observedGeneration": 4,
                    "currentRevision": "db-5f6", "updateRevision": "db-7a8"}
     }));
+    for job in [
+        json!({
+            "apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": "backup-29", "namespace": "kiamol-ch14-test",
+                         "ownerReferences": [{"apiVersion": "batch/v1", "kind": "CronJob", "name": "backup",
+                                              "uid": "uid-backup", "controller": true}]},
+            "spec": {"parallelism": 1, "completions": 1, "activeDeadlineSeconds": 900,
+                     "template": {"spec": {"containers": [], "restartPolicy": "Never"}}},
+            "status": {"failed": 1, "startTime": "2026-11-30T10:00:07Z",
+                       "conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]}
+        }),
+        // Failed pods without a Failed condition: the count goes to reason="".
+        json!({
+            "apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": "migrate", "namespace": "kiamol-ch14-test"},
+            "spec": {"template": {"spec": {"containers": [], "restartPolicy": "Never"}}},
+            "status": {"failed": 2, "active": 1, "ready": 1, "startTime": "2026-11-30T10:00:07Z"}
+        }),
+        json!({
+            "apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": "done", "namespace": "kiamol-ch14-test"},
+            "spec": {"template": {"spec": {"containers": [], "restartPolicy": "Never"}}},
+            "status": {"succeeded": 1, "startTime": "2026-11-30T10:00:07Z", "completionTime": "2026-11-30T10:01:07Z",
+                       "conditions": [{"type": "Complete", "status": "True"}]}
+        }),
+        json!({
+            "apiVersion": "batch/v1", "kind": "CronJob",
+            "metadata": {"name": "backup", "namespace": "kiamol-ch14-test"},
+            "spec": {"schedule": "0 */6 * * *", "timeZone": "Asia/Shanghai", "concurrencyPolicy": "Forbid",
+                     "suspend": false, "startingDeadlineSeconds": 300, "successfulJobsHistoryLimit": 3,
+                     "failedJobsHistoryLimit": 1, "jobTemplate": {"spec": {"template": {"spec": {"containers": []}}}}},
+            "status": {"lastScheduleTime": "2018-03-11T04:34:56Z", "active": [{"kind": "Job", "name": "backup-29"}]}
+        }),
+        json!({
+            "apiVersion": "batch/v1", "kind": "CronJob",
+            "metadata": {"name": "broken", "namespace": "kiamol-ch14-test"},
+            "spec": {"schedule": "*/120 4-22 * * *", "jobTemplate": {"spec": {"template": {"spec": {"containers": []}}}}}
+        }),
+        json!({
+            "apiVersion": "batch/v1", "kind": "CronJob",
+            "metadata": {"name": "paused", "namespace": "kiamol-ch14-test"},
+            "spec": {"schedule": "@daily", "suspend": true, "jobTemplate": {"spec": {"template": {"spec": {"containers": []}}}}}
+        }),
+    ] {
+        k.apply(job);
+    }
     let port = free_port();
     let _ks = spawn(
         "vigil-kube-state",
@@ -176,6 +222,44 @@ fn kube_state_metrics_from_the_fake_api() {
         (r#"kube_statefulset_persistentvolumeclaim_retention_policy{namespace="kiamol-ch14-test",statefulset="db",when_deleted="Retain",when_scaled="Delete"}"#.into(), "1"),
         (r#"kube_statefulset_status_current_revision{namespace="kiamol-ch14-test",statefulset="db",revision="db-5f6"}"#.into(), "1"),
         (r#"kube_statefulset_status_update_revision{namespace="kiamol-ch14-test",statefulset="db",revision="db-7a8"}"#.into(), "1"),
+        // Jobs, as kube-state-metrics' job.go renders them.
+        (r#"kube_job_info{namespace="kiamol-ch14-test",job_name="backup-29"}"#.into(), "1"),
+        (r#"kube_job_created{namespace="kiamol-ch14-test",job_name="backup-29"}"#.into(), "1.7959968e+09"),
+        (r#"kube_job_spec_parallelism{namespace="kiamol-ch14-test",job_name="backup-29"}"#.into(), "1"),
+        (r#"kube_job_spec_completions{namespace="kiamol-ch14-test",job_name="backup-29"}"#.into(), "1"),
+        (r#"kube_job_spec_active_deadline_seconds{namespace="kiamol-ch14-test",job_name="backup-29"}"#.into(), "900"),
+        (r#"kube_job_status_succeeded{namespace="kiamol-ch14-test",job_name="backup-29"}"#.into(), "0"),
+        (r#"kube_job_status_failed{namespace="kiamol-ch14-test",job_name="backup-29",reason="BackoffLimitExceeded"}"#.into(), "1"),
+        (r#"kube_job_status_failed{namespace="kiamol-ch14-test",job_name="backup-29",reason="DeadlineExceeded"}"#.into(), "0"),
+        (r#"kube_job_status_failed{namespace="kiamol-ch14-test",job_name="backup-29",reason="Evicted"}"#.into(), "0"),
+        (r#"kube_job_status_active{namespace="kiamol-ch14-test",job_name="backup-29"}"#.into(), "0"),
+        (r#"kube_job_status_ready{namespace="kiamol-ch14-test",job_name="backup-29"}"#.into(), "0"),
+        (r#"kube_job_failed{namespace="kiamol-ch14-test",job_name="backup-29",condition="true"}"#.into(), "1"),
+        (r#"kube_job_failed{namespace="kiamol-ch14-test",job_name="backup-29",condition="false"}"#.into(), "0"),
+        (r#"kube_job_failed{namespace="kiamol-ch14-test",job_name="backup-29",condition="unknown"}"#.into(), "0"),
+        (r#"kube_job_status_start_time{namespace="kiamol-ch14-test",job_name="backup-29"}"#.into(), "1.796032807e+09"),
+        (r#"kube_job_owner{namespace="kiamol-ch14-test",job_name="backup-29",owner_kind="CronJob",owner_name="backup",owner_is_controller="true"}"#.into(), "1"),
+        (r#"kube_job_status_failed{namespace="kiamol-ch14-test",job_name="migrate",reason=""}"#.into(), "2"),
+        (r#"kube_job_status_active{namespace="kiamol-ch14-test",job_name="migrate"}"#.into(), "1"),
+        (r#"kube_job_status_ready{namespace="kiamol-ch14-test",job_name="migrate"}"#.into(), "1"),
+        (r#"kube_job_owner{namespace="kiamol-ch14-test",job_name="migrate",owner_kind="",owner_name="",owner_is_controller=""}"#.into(), "1"),
+        (r#"kube_job_status_failed{namespace="kiamol-ch14-test",job_name="done"}"#.into(), "0"),
+        (r#"kube_job_complete{namespace="kiamol-ch14-test",job_name="done",condition="true"}"#.into(), "1"),
+        (r#"kube_job_complete{namespace="kiamol-ch14-test",job_name="done",condition="false"}"#.into(), "0"),
+        (r#"kube_job_status_completion_time{namespace="kiamol-ch14-test",job_name="done"}"#.into(), "1.796032867e+09"),
+        // CronJobs: the next run in the job's own time zone (18:00 in Shanghai after 04:34 UTC).
+        (r#"kube_cronjob_info{namespace="kiamol-ch14-test",cronjob="backup",schedule="0 */6 * * *",concurrency_policy="Forbid",timezone="Asia/Shanghai"}"#.into(), "1"),
+        (r#"kube_cronjob_created{namespace="kiamol-ch14-test",cronjob="backup"}"#.into(), "1.7959968e+09"),
+        (r#"kube_cronjob_status_active{namespace="kiamol-ch14-test",cronjob="backup"}"#.into(), "1"),
+        (r#"kube_cronjob_status_last_schedule_time{namespace="kiamol-ch14-test",cronjob="backup"}"#.into(), "1.520742896e+09"),
+        (r#"kube_cronjob_spec_suspend{namespace="kiamol-ch14-test",cronjob="backup"}"#.into(), "0"),
+        (r#"kube_cronjob_spec_starting_deadline_seconds{namespace="kiamol-ch14-test",cronjob="backup"}"#.into(), "300"),
+        (r#"kube_cronjob_next_schedule_time{namespace="kiamol-ch14-test",cronjob="backup"}"#.into(), "1.5207624e+09"),
+        (r#"kube_cronjob_spec_successful_job_history_limit{namespace="kiamol-ch14-test",cronjob="backup"}"#.into(), "3"),
+        (r#"kube_cronjob_spec_failed_job_history_limit{namespace="kiamol-ch14-test",cronjob="backup"}"#.into(), "1"),
+        (r#"kube_cronjob_schedule_invalid{namespace="kiamol-ch14-test",cronjob="broken"}"#.into(), "1"),
+        (r#"kube_cronjob_info{namespace="kiamol-ch14-test",cronjob="paused",schedule="@daily",concurrency_policy="",timezone="local"}"#.into(), "1"),
+        (r#"kube_cronjob_spec_suspend{namespace="kiamol-ch14-test",cronjob="paused"}"#.into(), "1"),
         // Every annotation allowed, but never kubectl's copy of the applied object.
         (r#"kube_secret_annotations{namespace="kiamol-ch14-test",secret="db-password",annotation_owner="dba"}"#.into(), "1"),
     ];
@@ -208,6 +292,17 @@ fn kube_state_metrics_from_the_fake_api() {
             .parse()
             .unwrap();
         assert_eq!(got, rv, "{key}");
+    }
+    // No next run for a suspended CronJob or one whose schedule does not parse; no
+    // completion for a Job still running.
+    for absent in [
+        r#"kube_cronjob_next_schedule_time{namespace="kiamol-ch14-test",cronjob="paused"}"#,
+        r#"kube_cronjob_next_schedule_time{namespace="kiamol-ch14-test",cronjob="broken"}"#,
+        r#"kube_cronjob_schedule_invalid{namespace="kiamol-ch14-test",cronjob="backup"}"#,
+        r#"kube_job_complete{namespace="kiamol-ch14-test",job_name="migrate",condition="true"}"#,
+        r#"kube_job_status_completion_time{namespace="kiamol-ch14-test",job_name="migrate"}"#,
+    ] {
+        assert!(!s.contains_key(absent), "{absent}");
     }
     // No ordinals and no deletion: those families have no sample, as in kube-state-metrics.
     assert!(
@@ -381,7 +476,9 @@ fn kube_state_metrics_flags() {
         .find(|l| l.contains("NOT RENDERED"))
         .unwrap_or_else(|| panic!("{log}"));
     assert!(
-        not_rendered.contains("cronjobs") && not_rendered.contains("ingresses"),
+        not_rendered.contains("persistentvolumeclaims")
+            && not_rendered.contains("ingresses")
+            && !not_rendered.contains("cronjobs"),
         "{not_rendered}"
     );
     assert!(
@@ -422,7 +519,7 @@ fn kube_state_metrics_flags() {
             "--metric-opt-in-list: refused",
         ),
         ("--resources=widgets", "unknown resource \"widgets\""),
-        ("--resources=cronjobs", "renders none of"),
+        ("--resources=leases", "renders none of"),
     ] {
         let out = std::process::Command::new(vigil_bin())
             .args(["kube-state", flag, "--apiserver=http://127.0.0.1:1"])

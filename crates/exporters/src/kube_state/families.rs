@@ -51,12 +51,16 @@ impl Options {
 
     /// The `label_*` pairs of an object's labels allowed for `resource`, sorted by key; `None`
     /// when the resource has no allowlist (kube-state-metrics then writes no `*_labels` sample).
-    fn labels(&self, resource: &str, m: &ObjectMeta) -> Option<Vec<(String, String)>> {
+    pub(super) fn labels(&self, resource: &str, m: &ObjectMeta) -> Option<Vec<(String, String)>> {
         allowed_pairs(&self.labels_allowlist, resource, "label_", &m.labels)
     }
 
     /// The `annotation_*` pairs, as [`Self::labels`] for annotations.
-    fn annotations(&self, resource: &str, m: &ObjectMeta) -> Option<Vec<(String, String)>> {
+    pub(super) fn annotations(
+        &self,
+        resource: &str,
+        m: &ObjectMeta,
+    ) -> Option<Vec<(String, String)>> {
         allowed_pairs(
             &self.annotations_allowlist,
             resource,
@@ -94,7 +98,7 @@ const fn annotations_family(name: &'static str) -> Family {
 }
 
 /// A resource's families with its annotations family appended.
-fn with_annotations(fixed: &[Family], name: &'static str) -> Vec<Family> {
+pub(super) fn with_annotations(fixed: &[Family], name: &'static str) -> Vec<Family> {
     let mut v = fixed.to_vec();
     v.push(annotations_family(name));
     v
@@ -136,13 +140,13 @@ pub fn secret_families() -> Vec<Family> {
     with_annotations(&SECRET, "kube_secret_annotations")
 }
 
-fn created(m: &ObjectMeta) -> Option<f64> {
+pub(super) fn created(m: &ObjectMeta) -> Option<f64> {
     m.creation_timestamp
         .as_ref()
         .map(|t| t.0.as_second() as f64)
 }
 
-fn s(o: &Option<String>) -> &str {
+pub(super) fn s(o: &Option<String>) -> &str {
     o.as_deref().unwrap_or("")
 }
 
@@ -283,7 +287,7 @@ pub fn pod_families() -> Vec<Family> {
     v
 }
 
-fn condition_series(
+pub(super) fn condition_series(
     r: &mut Rendered,
     fams: &[Family],
     i: usize,
@@ -885,7 +889,7 @@ pub fn render_service(svc: &Service, o: &Options) -> Rendered {
 
 /// `kube_*_metadata_resource_version`: the object's resource version as a number, no sample
 /// when it is not one (kube-state-metrics parses it as a float the same way).
-fn resource_version(m: &ObjectMeta) -> Option<f64> {
+pub(super) fn resource_version(m: &ObjectMeta) -> Option<f64> {
     m.resource_version.as_deref()?.parse::<f64>().ok()
 }
 
@@ -979,7 +983,7 @@ pub fn render_secret(sec: &SecretMeta, o: &Options) -> Rendered {
 
 /// `kube_*_owner` series of an object: one per owner reference, or one with empty owner
 /// labels when it has none (current kube-state-metrics; v2.0-v2.7 wrote `<none>`).
-fn owner_series<'a>(
+pub(super) fn owner_series<'a>(
     r: &mut Rendered,
     fam: &Family,
     i: usize,

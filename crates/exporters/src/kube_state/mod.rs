@@ -3,6 +3,8 @@
 //! watcher; each object's lines are rendered when it changes (as kube-state-metrics keeps
 //! them), so a scrape only concatenates them, family by family.
 
+pub mod batch;
+mod cron;
 pub mod families;
 pub mod objects;
 pub mod text;
@@ -19,6 +21,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use futures_util::StreamExt;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Resource};
@@ -60,10 +63,12 @@ pub struct Scope {
 }
 
 /// The resources vigil renders.
-pub const SUPPORTED: [&str; 10] = [
+pub const SUPPORTED: [&str; 12] = [
     "configmaps",
+    "cronjobs",
     "daemonsets",
     "deployments",
+    "jobs",
     "namespaces",
     "nodes",
     "pods",
@@ -437,6 +442,13 @@ impl KubeState {
             StatefulSet,
             families::statefulset_families(),
             families::render_statefulset
+        );
+        namespaced!("jobs", Job, batch::job_families(), batch::render_job);
+        namespaced!(
+            "cronjobs",
+            CronJob,
+            batch::cronjob_families(),
+            batch::render_cronjob
         );
         Arc::new(KubeState { resources, scope })
     }
