@@ -44,6 +44,10 @@ pub enum Res {
     StatefulSets,
     Jobs,
     CronJobs,
+    HorizontalPodAutoscalers,
+    PersistentVolumeClaims,
+    PersistentVolumes,
+    ResourceQuotas,
 }
 
 impl Res {
@@ -64,6 +68,10 @@ impl Res {
             ("apps/v1", "statefulsets") => Res::StatefulSets,
             ("batch/v1", "jobs") => Res::Jobs,
             ("batch/v1", "cronjobs") => Res::CronJobs,
+            ("autoscaling/v2", "horizontalpodautoscalers") => Res::HorizontalPodAutoscalers,
+            ("v1", "persistentvolumeclaims") => Res::PersistentVolumeClaims,
+            ("v1", "persistentvolumes") => Res::PersistentVolumes,
+            ("v1", "resourcequotas") => Res::ResourceQuotas,
             _ => return None,
         })
     }
@@ -86,6 +94,10 @@ impl Res {
             Res::StatefulSets => ("apps/v1", "StatefulSet"),
             Res::Jobs => ("batch/v1", "Job"),
             Res::CronJobs => ("batch/v1", "CronJob"),
+            Res::HorizontalPodAutoscalers => ("autoscaling/v2", "HorizontalPodAutoscaler"),
+            Res::PersistentVolumeClaims => ("v1", "PersistentVolumeClaim"),
+            Res::PersistentVolumes => ("v1", "PersistentVolume"),
+            Res::ResourceQuotas => ("v1", "ResourceQuota"),
         }
     }
 
@@ -107,6 +119,10 @@ impl Res {
             "StatefulSet" => Res::StatefulSets,
             "Job" => Res::Jobs,
             "CronJob" => Res::CronJobs,
+            "HorizontalPodAutoscaler" => Res::HorizontalPodAutoscalers,
+            "PersistentVolumeClaim" => Res::PersistentVolumeClaims,
+            "PersistentVolume" => Res::PersistentVolumes,
+            "ResourceQuota" => Res::ResourceQuotas,
             _ => return None,
         })
     }

@@ -274,6 +274,7 @@ fn exporter_examples_are_valid_and_their_args_parse() {
         let g = match r {
             "deployments" | "replicasets" | "daemonsets" | "statefulsets" => "apps",
             "jobs" | "cronjobs" => "batch",
+            "horizontalpodautoscalers" => "autoscaling",
             _ => "",
         };
         assert!(grants(g, r), "kube-state needs list/watch on {g}/{r}");

@@ -127,6 +127,46 @@ fn kube_state_metrics_from_the_fake_api() {
     ] {
         k.apply(job);
     }
+    for obj in [
+        json!({
+            "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": "web", "namespace": "kiamol-ch14-test", "generation": 2},
+            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                     "minReplicas": 2, "maxReplicas": 4,
+                     "metrics": [
+                         {"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}},
+                         {"type": "Resource", "resource": {"name": "memory", "target": {"type": "AverageValue", "averageValue": "800Ki"}}},
+                         {"type": "External", "external": {"metric": {"name": "sqs_jobs"}, "target": {"type": "Value", "value": "30"}}}]},
+            "status": {"currentReplicas": 2, "desiredReplicas": 3,
+                       "currentMetrics": [{"type": "Resource", "resource": {"name": "cpu", "current": {"averageValue": "7m", "averageUtilization": 80}}}],
+                       "conditions": [{"type": "AbleToScale", "status": "True"}]}
+        }),
+        json!({
+            "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "data", "namespace": "kiamol-ch14-test"},
+            "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "rbd", "volumeName": "pv-data",
+                     "resources": {"requests": {"storage": "1Gi"}}},
+            "status": {"phase": "Bound"}
+        }),
+        json!({
+            "apiVersion": "v1", "kind": "PersistentVolume",
+            "metadata": {"name": "pv-data"},
+            "spec": {"capacity": {"storage": "5Gi"}, "accessModes": ["ReadWriteOnce"],
+                     "persistentVolumeReclaimPolicy": "Retain", "storageClassName": "rbd",
+                     "claimRef": {"name": "data", "namespace": "kiamol-ch14-test"},
+                     "csi": {"driver": "rbd.csi.ceph.com", "volumeHandle": "vol-1"}},
+            "status": {"phase": "Bound"}
+        }),
+        json!({
+            "apiVersion": "v1", "kind": "ResourceQuota",
+            "metadata": {"name": "compute", "namespace": "kiamol-ch14-test"},
+            "spec": {"hard": {"requests.cpu": "4"}},
+            "status": {"hard": {"requests.cpu": "4", "limits.memory": "2Gi"},
+                       "used": {"requests.cpu": "1500m", "limits.memory": "512Mi"}}
+        }),
+    ] {
+        k.apply(obj);
+    }
     let port = free_port();
     let _ks = spawn(
         "vigil-kube-state",
@@ -260,6 +300,37 @@ fn kube_state_metrics_from_the_fake_api() {
         (r#"kube_cronjob_schedule_invalid{namespace="kiamol-ch14-test",cronjob="broken"}"#.into(), "1"),
         (r#"kube_cronjob_info{namespace="kiamol-ch14-test",cronjob="paused",schedule="@daily",concurrency_policy="",timezone="local"}"#.into(), "1"),
         (r#"kube_cronjob_spec_suspend{namespace="kiamol-ch14-test",cronjob="paused"}"#.into(), "1"),
+        // HorizontalPodAutoscalers, PVCs, PVs and quotas (horizontalpodautoscaler.go,
+        // persistentvolumeclaim.go, persistentvolume.go, resourcequota.go).
+        (r#"kube_horizontalpodautoscaler_info{namespace="kiamol-ch14-test",horizontalpodautoscaler="web",scaletargetref_api_version="apps/v1",scaletargetref_kind="Deployment",scaletargetref_name="web"}"#.into(), "1"),
+        (r#"kube_horizontalpodautoscaler_metadata_generation{namespace="kiamol-ch14-test",horizontalpodautoscaler="web"}"#.into(), "2"),
+        (r#"kube_horizontalpodautoscaler_spec_max_replicas{namespace="kiamol-ch14-test",horizontalpodautoscaler="web"}"#.into(), "4"),
+        (r#"kube_horizontalpodautoscaler_spec_min_replicas{namespace="kiamol-ch14-test",horizontalpodautoscaler="web"}"#.into(), "2"),
+        (r#"kube_horizontalpodautoscaler_spec_target_metric{namespace="kiamol-ch14-test",horizontalpodautoscaler="web",metric_name="cpu",metric_target_type="utilization"}"#.into(), "80"),
+        (r#"kube_horizontalpodautoscaler_spec_target_metric{namespace="kiamol-ch14-test",horizontalpodautoscaler="web",metric_name="memory",metric_target_type="average"}"#.into(), "819200"),
+        (r#"kube_horizontalpodautoscaler_spec_target_metric{namespace="kiamol-ch14-test",horizontalpodautoscaler="web",metric_name="sqs_jobs",metric_target_type="value"}"#.into(), "30"),
+        (r#"kube_horizontalpodautoscaler_status_target_metric{namespace="kiamol-ch14-test",horizontalpodautoscaler="web",metric_name="cpu",metric_target_type="average"}"#.into(), "0.007"),
+        (r#"kube_horizontalpodautoscaler_status_target_metric{namespace="kiamol-ch14-test",horizontalpodautoscaler="web",metric_name="cpu",metric_target_type="utilization"}"#.into(), "80"),
+        (r#"kube_horizontalpodautoscaler_status_current_replicas{namespace="kiamol-ch14-test",horizontalpodautoscaler="web"}"#.into(), "2"),
+        (r#"kube_horizontalpodautoscaler_status_desired_replicas{namespace="kiamol-ch14-test",horizontalpodautoscaler="web"}"#.into(), "3"),
+        (r#"kube_horizontalpodautoscaler_status_condition{namespace="kiamol-ch14-test",horizontalpodautoscaler="web",condition="AbleToScale",status="true"}"#.into(), "1"),
+        (r#"kube_horizontalpodautoscaler_status_condition{namespace="kiamol-ch14-test",horizontalpodautoscaler="web",condition="AbleToScale",status="false"}"#.into(), "0"),
+        (r#"kube_horizontalpodautoscaler_created{namespace="kiamol-ch14-test",horizontalpodautoscaler="web"}"#.into(), "1.7959968e+09"),
+        (r#"kube_persistentvolumeclaim_info{namespace="kiamol-ch14-test",persistentvolumeclaim="data",storageclass="rbd",volumename="pv-data",volumemode=""}"#.into(), "1"),
+        (r#"kube_persistentvolumeclaim_status_phase{namespace="kiamol-ch14-test",persistentvolumeclaim="data",phase="Bound"}"#.into(), "1"),
+        (r#"kube_persistentvolumeclaim_status_phase{namespace="kiamol-ch14-test",persistentvolumeclaim="data",phase="Pending"}"#.into(), "0"),
+        (r#"kube_persistentvolumeclaim_resource_requests_storage_bytes{namespace="kiamol-ch14-test",persistentvolumeclaim="data"}"#.into(), "1.073741824e+09"),
+        (r#"kube_persistentvolumeclaim_access_mode{namespace="kiamol-ch14-test",persistentvolumeclaim="data",access_mode="ReadWriteOnce"}"#.into(), "1"),
+        (r#"kube_persistentvolume_claim_ref{persistentvolume="pv-data",name="data",claim_namespace="kiamol-ch14-test"}"#.into(), "1"),
+        (r#"kube_persistentvolume_status_phase{persistentvolume="pv-data",phase="Bound"}"#.into(), "1"),
+        (r#"kube_persistentvolume_status_phase{persistentvolume="pv-data",phase="Failed"}"#.into(), "0"),
+        (r#"kube_persistentvolume_info{persistentvolume="pv-data",storageclass="rbd",gce_persistent_disk_name="",ebs_volume_id="",azure_disk_name="",fc_wwids="",fc_lun="",fc_target_wwns="",iscsi_target_portal="",iscsi_iqn="",iscsi_lun="",iscsi_initiator_name="",nfs_server="",nfs_path="",csi_driver="rbd.csi.ceph.com",csi_volume_handle="vol-1",local_path="",local_fs="",host_path="",host_path_type="",reclaim_policy="Retain"}"#.into(), "1"),
+        (r#"kube_persistentvolume_capacity_bytes{persistentvolume="pv-data"}"#.into(), "5.36870912e+09"),
+        (r#"kube_persistentvolume_volume_mode{persistentvolume="pv-data",volumemode="Filesystem"}"#.into(), "1"),
+        (r#"kube_resourcequota{namespace="kiamol-ch14-test",resourcequota="compute",resource="requests.cpu",type="hard"}"#.into(), "4"),
+        (r#"kube_resourcequota{namespace="kiamol-ch14-test",resourcequota="compute",resource="requests.cpu",type="used"}"#.into(), "1.5"),
+        (r#"kube_resourcequota{namespace="kiamol-ch14-test",resourcequota="compute",resource="limits.memory",type="hard"}"#.into(), "2.147483648e+09"),
+        (r#"kube_resourcequota{namespace="kiamol-ch14-test",resourcequota="compute",resource="limits.memory",type="used"}"#.into(), "5.36870912e+08"),
         // Every annotation allowed, but never kubectl's copy of the applied object.
         (r#"kube_secret_annotations{namespace="kiamol-ch14-test",secret="db-password",annotation_owner="dba"}"#.into(), "1"),
     ];
@@ -476,7 +547,7 @@ fn kube_state_metrics_flags() {
         .find(|l| l.contains("NOT RENDERED"))
         .unwrap_or_else(|| panic!("{log}"));
     assert!(
-        not_rendered.contains("persistentvolumeclaims")
+        not_rendered.contains("poddisruptionbudgets")
             && not_rendered.contains("ingresses")
             && !not_rendered.contains("cronjobs"),
         "{not_rendered}"

@@ -3,10 +3,13 @@
 //! watcher; each object's lines are rendered when it changes (as kube-state-metrics keeps
 //! them), so a scrape only concatenates them, family by family.
 
+pub mod autoscaling;
 pub mod batch;
 mod cron;
 pub mod families;
 pub mod objects;
+pub mod quota;
+pub mod storage;
 pub mod text;
 
 use std::collections::BTreeMap;
@@ -21,8 +24,11 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use futures_util::StreamExt;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service};
+use k8s_openapi::api::core::v1::{
+    Namespace, Node, PersistentVolume, PersistentVolumeClaim, Pod, ResourceQuota, Service,
+};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Resource};
 use parking_lot::RwLock;
@@ -63,16 +69,20 @@ pub struct Scope {
 }
 
 /// The resources vigil renders.
-pub const SUPPORTED: [&str; 12] = [
+pub const SUPPORTED: [&str; 16] = [
     "configmaps",
     "cronjobs",
     "daemonsets",
     "deployments",
+    "horizontalpodautoscalers",
     "jobs",
     "namespaces",
     "nodes",
+    "persistentvolumeclaims",
+    "persistentvolumes",
     "pods",
     "replicasets",
+    "resourcequotas",
     "secrets",
     "services",
     "statefulsets",
@@ -444,6 +454,31 @@ impl KubeState {
             families::render_statefulset
         );
         namespaced!("jobs", Job, batch::job_families(), batch::render_job);
+        namespaced!(
+            "horizontalpodautoscalers",
+            HorizontalPodAutoscaler,
+            autoscaling::hpa_families(),
+            autoscaling::render_hpa
+        );
+        namespaced!(
+            "persistentvolumeclaims",
+            PersistentVolumeClaim,
+            storage::pvc_families(),
+            storage::render_pvc
+        );
+        cluster!(
+            "persistentvolumes",
+            PersistentVolume,
+            storage::pv_families(),
+            storage::render_pv,
+            false
+        );
+        namespaced!(
+            "resourcequotas",
+            ResourceQuota,
+            quota::quota_families(),
+            quota::render_quota
+        );
         namespaced!(
             "cronjobs",
             CronJob,

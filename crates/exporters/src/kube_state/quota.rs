@@ -1,0 +1,63 @@
+//! ResourceQuotas: kube-state-metrics' `kube_resourcequota*` families, from its
+//! internal/store/resourcequota.go. The kubernetes-mixin's quota alerts and resource
+//! dashboards read `kube_resourcequota{type="hard"|"used"}`.
+
+use k8s_openapi::api::core::v1::ResourceQuota;
+
+use super::autoscaling::quantity_value;
+use super::families::{Options, created, s, with_annotations};
+use super::text::{Family, Rendered, gauge};
+
+pub const QUOTA: [Family; 3] = [
+    gauge(
+        "kube_resourcequota_created",
+        "[STABLE] Unix creation timestamp",
+    ),
+    gauge(
+        "kube_resourcequota",
+        "[STABLE] Information about resource quota.",
+    ),
+    gauge(
+        "kube_resourcequota_labels",
+        "[STABLE] Kubernetes labels converted to Prometheus labels.",
+    ),
+];
+
+pub fn quota_families() -> Vec<Family> {
+    with_annotations(&QUOTA, "kube_resourcequota_annotations")
+}
+
+pub fn render_quota(q: &ResourceQuota, o: &Options) -> Rendered {
+    let fams = quota_families();
+    let mut r = Rendered::new(fams.len());
+    let m = &q.metadata;
+    let base = [
+        ("namespace", s(&m.namespace)),
+        ("resourcequota", s(&m.name)),
+    ];
+    if let Some(t) = created(m) {
+        r.add(&fams[0], 0, &base, t);
+    }
+    // The status, not the spec: what the quota controller has accepted and counted.
+    let st = q.status.as_ref();
+    for (kind, list) in [
+        ("hard", st.and_then(|x| x.hard.as_ref())),
+        ("used", st.and_then(|x| x.used.as_ref())),
+    ] {
+        for (res, qty) in list.into_iter().flatten() {
+            if let Some(v) = quantity_value(&qty.0) {
+                let mut l = base.to_vec();
+                l.extend([("resource", res.as_str()), ("type", kind)]);
+                r.add(&fams[1], 1, &l, v);
+            }
+        }
+    }
+    if let Some(extra) = o.labels("resourcequotas", m) {
+        r.add_with(&fams[2], 2, &base, &extra, 1.0);
+    }
+    if let Some(extra) = o.annotations("resourcequotas", m) {
+        let i = fams.len() - 1;
+        r.add_with(&fams[i], i, &base, &extra, 1.0);
+    }
+    r
+}
