@@ -136,6 +136,11 @@ impl Schedule {
         let mut tz_name = time_zone.map(str::to_string);
         for prefix in ["CRON_TZ=", "TZ="] {
             if let Some(rest) = spec.strip_prefix(prefix) {
+                // kube-state-metrics prepends the CronJob's zone, so a schedule naming its own
+                // as well has one field too many there.
+                if time_zone.is_some() {
+                    return Err("a time zone in both the schedule and spec.timeZone".into());
+                }
                 let (name, sched) = rest
                     .split_once(char::is_whitespace)
                     .ok_or("a time zone and no schedule")?;
@@ -155,11 +160,9 @@ impl Schedule {
             "@hourly" => "0 * * * *",
             s if s.starts_with("@every ") => {
                 let secs = go_duration(&s["@every ".len()..])?;
-                if secs < 0.0 {
-                    return Err(format!("negative delay in {s:?}"));
-                }
                 return Ok(Schedule {
-                    kind: Kind::Every((secs.round() as i64).max(1)),
+                    // Whole seconds, at least one, the fraction dropped, as robfig/cron does.
+                    kind: Kind::Every((secs.trunc() as i64).max(1)),
                     tz,
                 });
             }
@@ -221,22 +224,26 @@ impl Schedule {
             if t.year() > year_limit {
                 return None;
             }
+            // Whole months and days move to the next one's first instant, re-read in the zone
+            // each time: adding calendar days keeps the clock time, and a day whose midnight a
+            // daylight-saving change skips starts at 01:00, which must not stick to the days
+            // after it.
             while !bit(f.month, t.month()) {
-                if !truncated {
-                    truncated = true;
-                    t = t.first_of_month().ok()?.start_of_day().ok()?;
-                }
-                t = t.checked_add(1.month()).ok()?;
+                truncated = true;
+                t = t
+                    .first_of_month()
+                    .ok()?
+                    .checked_add(1.month())
+                    .ok()?
+                    .start_of_day()
+                    .ok()?;
                 if t.month() == 1 {
                     continue 'wrap;
                 }
             }
             while !day_matches(&t) {
-                if !truncated {
-                    truncated = true;
-                    t = t.start_of_day().ok()?;
-                }
-                t = t.checked_add(1.day()).ok()?;
+                truncated = true;
+                t = t.tomorrow().ok()?.start_of_day().ok()?;
                 if t.day() == 1 {
                     continue 'wrap;
                 }
@@ -329,6 +336,27 @@ mod tests {
             Some(1546344000)
         ); // 2019-01-01
         assert_eq!(next("0 0 30 2 *", Some("UTC"), 1520742896), None);
+        // A midnight that a daylight-saving change skips (Santiago, 2024-09-08) does not push
+        // later midnights to 01:00.
+        let at = |s: &str| s.parse::<Zoned>().unwrap().timestamp().as_second();
+        assert_eq!(
+            next(
+                "0 0 10 * *",
+                Some("America/Santiago"),
+                at("2024-09-07T12:00:00[America/Santiago]")
+            ),
+            Some(at("2024-09-10T00:00:00[America/Santiago]"))
+        );
+        assert_eq!(
+            next(
+                "0 0 * * *",
+                Some("America/Santiago"),
+                at("2024-09-07T12:00:00[America/Santiago]")
+            ),
+            // As robfig/cron: counting hours from noon steps over the missing midnight.
+            Some(at("2024-09-09T00:00:00[America/Santiago]"))
+        );
+        assert_eq!(next("@every 1.6s", Some("UTC"), 100), Some(101));
         // Across a daylight-saving change: 02:30 does not exist on 2018-03-11 in New York.
         assert_eq!(
             next("30 2 * * *", Some("America/New_York"), 1520742896),
@@ -342,6 +370,7 @@ mod tests {
             ("*/120 4-22 * * *", None),
             ("0 1 */32,1-7 * 3", None),
             ("0 */6 * * *", Some("Invalid/Zone")),
+            ("CRON_TZ=UTC 0 */6 * * *", Some("UTC")),
             ("* * * *", None),
             ("61 * * * *", None),
             ("@fortnightly", None),

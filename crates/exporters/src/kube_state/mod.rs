@@ -485,6 +485,8 @@ impl KubeState {
             batch::cronjob_families(),
             batch::render_cronjob
         );
+        // Resources in name order, as kube-state-metrics writes them.
+        resources.sort_by_key(|w| w.name);
         Arc::new(KubeState { resources, scope })
     }
 

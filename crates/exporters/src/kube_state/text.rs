@@ -84,7 +84,7 @@ impl Quantity {
                 (10, e)
             }
         };
-        if base == 10 && exp.abs() > 30 {
+        if base == 10 && exp.unsigned_abs() > 30 {
             return None;
         }
         let factor = base.checked_pow(exp.unsigned_abs())?;
