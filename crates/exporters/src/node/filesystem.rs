@@ -192,8 +192,11 @@ fn start_statfs(n: &Node, mountpoint: &str) -> Option<Pending> {
     let (tx, rx) = std::sync::mpsc::channel();
     let abandoned = Arc::new(AtomicBool::new(false));
     let (mp, gave_up) = (mountpoint.to_string(), abandoned.clone());
+    // One short-lived thread per mount; statfs needs little stack, and a node with hundreds
+    // of pod volume mounts starts hundreds of these per scrape.
     let spawned = std::thread::Builder::new()
         .name("statfs".into())
+        .stack_size(64 * 1024)
         .spawn(move || {
             let r = statfs(&path);
             // Under the lock, so the scrape either takes this answer or has marked the mount
