@@ -151,7 +151,14 @@ impl Out {
         );
         for (name, f) in self.fams.iter_mut() {
             f.lines.sort_unstable();
-            f.lines.dedup();
+            // One sample per series: a second value for the same series (a textfile repeating
+            // a line with another value) would make the page invalid, so only the first in
+            // sorted order is kept.
+            let before = f.lines.len();
+            f.lines.dedup_by(|b, a| series_key(a) == series_key(b));
+            if f.lines.len() < before {
+                tracing::warn!(family = %name, dropped = before - f.lines.len(), "samples for a series already written were dropped");
+            }
             let _ = writeln!(text, "# HELP {name} {}", escape_help(&f.help));
             let _ = writeln!(text, "# TYPE {name} {}", f.kind.as_str());
             for l in &f.lines {
@@ -160,6 +167,11 @@ impl Out {
         }
         text
     }
+}
+
+/// A rendered line without its value: `name{labels}`.
+fn series_key(line: &str) -> &str {
+    line.trim_end().rsplit_once(' ').map_or(line, |(k, _)| k)
 }
 
 /// `# HELP` text escapes backslash and newline.
@@ -184,6 +196,7 @@ mod tests {
         o.gauge("bad name", "x", &[], 1.0);
         o.gauge("ok", "x", &[("bad-label", "v")], 1.0);
         o.push_line("a_total", "A.", Kind::Gauge, "a_total 1\n".into());
+        o.push_line("a_total", "A.", Kind::Counter, "a_total 4\n".into());
         assert_eq!(o.rejected(), 3);
         assert_eq!(
             o.render(),
