@@ -6,7 +6,7 @@ use k8s_openapi::api::autoscaling::v2::{
     HorizontalPodAutoscaler, MetricSpec, MetricStatus, MetricTarget, MetricValueStatus,
 };
 
-use super::families::{Options, created, s, with_annotations};
+use super::families::{Options, created, s, typed_condition_series, with_annotations};
 use super::text::{Family, Quantity, Rendered, gauge};
 
 pub const HPA: [Family; 12] = [
@@ -62,18 +62,6 @@ pub const HPA: [Family; 12] = [
 
 pub fn hpa_families() -> Vec<Family> {
     with_annotations(&HPA, "kube_horizontalpodautoscaler_annotations")
-}
-
-/// kube-state-metrics' `convertValueToFloat64`: thousandths, unless the quantity is too large
-/// for milli-units, then whole units.
-pub(super) fn quantity_value(q: &str) -> Option<f64> {
-    let q = Quantity::parse(q)?;
-    let whole = q.value();
-    Some(if whole > (i64::MAX / 1000) as f64 {
-        whole
-    } else {
-        q.milli()
-    })
 }
 
 /// A metric's name and the source of its target (spec) or current value (status).
@@ -163,10 +151,14 @@ fn target_series(
         l.extend([("metric_name", name), ("metric_target_type", kind)]);
         r.add(fam, i, &l, v);
     };
-    if let Some(v) = read.value.and_then(quantity_value) {
+    if let Some(v) = read.value.and_then(Quantity::parse).map(|q| q.ksm_float()) {
         add("value", v);
     }
-    if let Some(v) = read.average.and_then(quantity_value) {
+    if let Some(v) = read
+        .average
+        .and_then(Quantity::parse)
+        .map(|q| q.ksm_float())
+    {
         add("average", v);
     }
     if let Some(u) = read.utilization {
@@ -233,13 +225,14 @@ pub fn render_hpa(h: &HorizontalPodAutoscaler, o: &Options) -> Rendered {
         &base,
         st.map_or(0, |x| x.desired_replicas) as f64,
     );
-    for c in st.and_then(|x| x.conditions.as_ref()).into_iter().flatten() {
-        for (label, want) in [("true", "True"), ("false", "False"), ("unknown", "Unknown")] {
-            let mut l = base.to_vec();
-            l.extend([("condition", c.type_.as_str()), ("status", label)]);
-            r.add(&fams[9], 9, &l, if c.status == want { 1.0 } else { 0.0 });
-        }
-    }
+    let conds = st.and_then(|x| x.conditions.as_ref()).into_iter().flatten();
+    typed_condition_series(
+        &mut r,
+        &fams[9],
+        9,
+        &base,
+        conds.map(|c| (c.type_.as_str(), c.status.as_str())),
+    );
     if let Some(t) = created(m) {
         r.add(&fams[10], 10, &base, t);
     }

@@ -306,6 +306,24 @@ pub(super) fn condition_series(
     }
 }
 
+/// Conditions with their type as a label (`condition="AbleToScale"`) and the status as another
+/// (`status="true"|"false"|"unknown"`), 1 for the status each has, as HPAs and PVCs write them.
+pub(super) fn typed_condition_series<'a>(
+    r: &mut Rendered,
+    fam: &Family,
+    i: usize,
+    base: &[(&'a str, &'a str)],
+    conds: impl Iterator<Item = (&'a str, &'a str)>,
+) {
+    for (kind, status) in conds {
+        for (label, want) in [("true", "True"), ("false", "False"), ("unknown", "Unknown")] {
+            let mut l = base.to_vec();
+            l.extend([("condition", kind), ("status", label)]);
+            r.add(fam, i, &l, if status == want { 1.0 } else { 0.0 });
+        }
+    }
+}
+
 pub fn render_pod(p: &Pod, o: &Options) -> Rendered {
     let fams = pod_families();
     let mut r = Rendered::new(fams.len());

@@ -4,9 +4,8 @@
 
 use k8s_openapi::api::core::v1::ResourceQuota;
 
-use super::autoscaling::quantity_value;
 use super::families::{Options, created, s, with_annotations};
-use super::text::{Family, Rendered, gauge};
+use super::text::{Family, Quantity, Rendered, gauge};
 
 pub const QUOTA: [Family; 3] = [
     gauge(
@@ -45,7 +44,7 @@ pub fn render_quota(q: &ResourceQuota, o: &Options) -> Rendered {
         ("used", st.and_then(|x| x.used.as_ref())),
     ] {
         for (res, qty) in list.into_iter().flatten() {
-            if let Some(v) = quantity_value(&qty.0) {
+            if let Some(v) = Quantity::parse(&qty.0).map(|q| q.ksm_float()) {
                 let mut l = base.to_vec();
                 l.extend([("resource", res.as_str()), ("type", kind)]);
                 r.add(&fams[1], 1, &l, v);

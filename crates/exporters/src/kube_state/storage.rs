@@ -5,7 +5,7 @@
 
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
 
-use super::families::{Options, created, s, with_annotations};
+use super::families::{Options, created, s, typed_condition_series, with_annotations};
 use super::text::{Family, Quantity, Rendered, gauge};
 
 pub const PVC: [Family; 8] = [
@@ -45,22 +45,6 @@ pub const PVC: [Family; 8] = [
 
 pub fn pvc_families() -> Vec<Family> {
     with_annotations(&PVC, "kube_persistentvolumeclaim_annotations")
-}
-
-fn conditions<'a>(
-    r: &mut Rendered,
-    fam: &Family,
-    i: usize,
-    base: &[(&'a str, &'a str)],
-    conds: impl Iterator<Item = (&'a str, &'a str)>,
-) {
-    for (kind, status) in conds {
-        for (label, want) in [("true", "True"), ("false", "False"), ("unknown", "Unknown")] {
-            let mut l = base.to_vec();
-            l.extend([("condition", kind), ("status", label)]);
-            r.add(fam, i, &l, if status == want { 1.0 } else { 0.0 });
-        }
-    }
 }
 
 /// A phase family: one series per phase kube-state-metrics lists, 1 for the current one; none
@@ -137,7 +121,7 @@ pub fn render_pvc(c: &PersistentVolumeClaim, o: &Options) -> Rendered {
         r.add(&fams[4], 4, &l, 1.0);
     }
     let conds = st.and_then(|x| x.conditions.as_ref()).into_iter().flatten();
-    conditions(
+    typed_condition_series(
         &mut r,
         &fams[5],
         5,

@@ -120,6 +120,17 @@ impl Quantity {
     pub fn milli(&self) -> f64 {
         Self::ceil_div(self.num.saturating_mul(1000), self.den) as f64 / 1000.0
     }
+
+    /// kube-state-metrics' `convertValueToFloat64` (HPA targets, quotas): thousandths, unless
+    /// the quantity is too large for milli-units, then whole units.
+    pub fn ksm_float(&self) -> f64 {
+        let whole = self.value();
+        if whole > (i64::MAX / 1000) as f64 {
+            whole
+        } else {
+            self.milli()
+        }
+    }
 }
 
 #[cfg(test)]
