@@ -79,15 +79,16 @@ pub fn probe(f: ProbeFlags) -> ExitCode {
         let d = std::path::PathBuf::from("blackbox.yml");
         d.exists().then_some(d)
     });
-    let yaml = match config.as_ref().map(std::fs::read_to_string).transpose() {
-        Ok(y) => y,
-        Err(e) => {
+    let loaded = match &config {
+        Some(path) => probe::load_file(path),
+        None => probe::load_modules(None),
+    };
+    let modules = match loaded {
+        Ok(m) => m,
+        Err(e @ probe::ConfigError::Read { .. }) => {
             eprintln!("vigil probe: cannot read --config.file: {e}");
             return ExitCode::FAILURE;
         }
-    };
-    let modules = match probe::load_modules(yaml.as_deref()) {
-        Ok(m) => m,
         Err(e) => {
             eprintln!("vigil probe: {e}");
             return ExitCode::FAILURE;

@@ -868,20 +868,17 @@ impl vigil_web::Admin for DbAdmin {
         sets: &[Vec<vigil_storage::Matcher>],
         mint: i64,
         maxt: i64,
-    ) -> Result<(), String> {
-        self.0
-            .delete_series(sets, mint, maxt)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+    ) -> std::io::Result<()> {
+        self.0.delete_series(sets, mint, maxt).map(|_| ())
     }
 
-    fn clean_tombstones(&self) -> Result<(), String> {
+    fn clean_tombstones(&self) -> std::io::Result<()> {
         // Deletes are applied to blocks when issued; nothing is left to clean.
         Ok(())
     }
 
-    fn snapshot(&self, skip_head: bool) -> Result<String, String> {
-        self.0.snapshot(skip_head).map_err(|e| e.to_string())
+    fn snapshot(&self, skip_head: bool) -> std::io::Result<String> {
+        self.0.snapshot(skip_head)
     }
 }
 

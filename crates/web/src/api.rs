@@ -643,12 +643,14 @@ async fn admin_delete(
     }
     let (start, end) = range_params(&p)?;
     a.delete_series(&sets, start, end)
-        .map_err(ApiError::Internal)?;
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn admin_clean(State(s): St) -> Result<Response, ApiError> {
-    admin(&s)?.clean_tombstones().map_err(ApiError::Internal)?;
+    admin(&s)?
+        .clean_tombstones()
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -661,7 +663,9 @@ async fn admin_snapshot(
     let a = admin(&s)?;
     let p = Params::from(q, &headers, &body)?;
     let skip_head = matches!(p.get("skip_head"), Some("true") | Some("1"));
-    let name = a.snapshot(skip_head).map_err(ApiError::Internal)?;
+    let name = a
+        .snapshot(skip_head)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(ok(json!({ "name": name })))
 }
 

@@ -31,6 +31,8 @@ use vigil_scrape::ScrapeManager;
 use vigil_storage::Storage;
 
 /// The TSDB admin actions behind `--web.enable-admin-api`.
+/// Errors are the storage's I/O errors: each is answered as Prometheus answers them (500 with
+/// the message), so no caller needs more than the message and its kind.
 pub trait Admin: Send + Sync {
     /// Delete samples in `[mint, maxt]` of series matching any matcher set.
     fn delete_series(
@@ -38,10 +40,10 @@ pub trait Admin: Send + Sync {
         sets: &[Vec<vigil_storage::Matcher>],
         mint: i64,
         maxt: i64,
-    ) -> Result<(), String>;
-    fn clean_tombstones(&self) -> Result<(), String>;
+    ) -> std::io::Result<()>;
+    fn clean_tombstones(&self) -> std::io::Result<()>;
     /// Returns the snapshot's name.
-    fn snapshot(&self, skip_head: bool) -> Result<String, String>;
+    fn snapshot(&self, skip_head: bool) -> std::io::Result<String>;
 }
 
 /// A request to reload the configuration; the answer says whether it worked.

@@ -44,7 +44,7 @@ fn duration(v: &Value, key: &str) -> Result<Option<Duration>, String> {
 }
 
 impl Module {
-    pub fn from_json(v: &Value) -> Result<Module, String> {
+    pub(super) fn from_json(v: &Value) -> Result<Module, String> {
         let mut unsupported = Vec::new();
         check_keys(v, "module", &MODULE_KEYS, &[], &mut unsupported)?;
         let prober = v["prober"].as_str().unwrap_or("").to_string();
@@ -74,25 +74,51 @@ impl Module {
     }
 }
 
+/// Why `blackbox.yml` was refused. The file's modules stay as they were on any of these.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{}: {source}", path.display())]
+    Read {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    /// The file is not YAML.
+    #[error("blackbox config: {0}")]
+    Yaml(String),
+    /// A module is invalid; `reason` names the key.
+    #[error("module {module}: {reason}")]
+    Module { module: String, reason: String },
+}
+
 /// Modules by name: the defaults (`http_2xx`, `tcp_connect`), then those of the file.
-pub fn load_modules(yaml: Option<&str>) -> Result<BTreeMap<String, Module>, String> {
+pub fn load_modules(yaml: Option<&str>) -> Result<BTreeMap<String, Module>, ConfigError> {
     let mut out = BTreeMap::new();
     for (name, prober) in [("http_2xx", "http"), ("tcp_connect", "tcp")] {
-        out.insert(
-            name.to_string(),
-            Module::from_json(&serde_json::json!({"prober": prober}))?,
-        );
+        let m = Module::from_json(&serde_json::json!({"prober": prober}));
+        // The defaults are built from constants; a failure is a bug in this file.
+        out.insert(name.to_string(), m.expect("built-in module"));
     }
     if let Some(y) = yaml {
-        let v: Value = serde_saphyr::from_str(y).map_err(|e| format!("blackbox config: {e}"))?;
+        let v: Value = serde_saphyr::from_str(y).map_err(|e| ConfigError::Yaml(e.to_string()))?;
         for (name, m) in v["modules"].as_object().into_iter().flatten() {
-            out.insert(
-                name.clone(),
-                Module::from_json(m).map_err(|e| format!("module {name}: {e}"))?,
-            );
+            let m = Module::from_json(m).map_err(|reason| ConfigError::Module {
+                module: name.clone(),
+                reason,
+            })?;
+            out.insert(name.clone(), m);
         }
     }
     Ok(out)
+}
+
+/// Read and load `path`.
+pub fn load_file(path: &std::path::Path) -> Result<BTreeMap<String, Module>, ConfigError> {
+    let y = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    load_modules(Some(&y))
 }
 
 #[cfg(test)]
@@ -105,11 +131,16 @@ mod tests {
             "modules:\n  m:\n    prober: http\n    http:\n      methd: GET\n",
         ))
         .unwrap_err();
-        assert_eq!(e, "module m: http: unknown field \"methd\"");
+        assert!(
+            matches!(&e, ConfigError::Module { module, .. } if module == "m"),
+            "{e:?}"
+        );
+        assert_eq!(e.to_string(), "module m: http: unknown field \"methd\"");
         let e = load_modules(Some("modules:\n  m:\n    prober: htp\n")).unwrap_err();
-        assert_eq!(e, "module m: unknown prober \"htp\"");
-        let e =
-            load_modules(Some("modules:\n  m:\n    prober: tcp\n    timeout: 5x\n")).unwrap_err();
+        assert_eq!(e.to_string(), "module m: unknown prober \"htp\"");
+        let e = load_modules(Some("modules:\n  m:\n    prober: tcp\n    timeout: 5x\n"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("not a valid duration"), "{e}");
         // Known to the exporter but not implemented here: loads, and says what.
         let m = load_modules(Some(
@@ -121,7 +152,8 @@ mod tests {
         let e = load_modules(Some(
             "modules:\n  t:\n    prober: http\n    http:\n      tls_config:\n        ca_file: /nonexistent.pem\n",
         ))
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(
             e.starts_with("module t: http.tls_config.ca_file \"/nonexistent.pem\""),
             "{e}"
@@ -133,5 +165,19 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(m["t"].timeout, Some(Duration::from_secs(90)));
+        assert!(matches!(
+            load_modules(Some("modules: [")),
+            Err(ConfigError::Yaml(_))
+        ));
+    }
+
+    #[test]
+    fn an_unreadable_file_is_named() {
+        let e = load_file(std::path::Path::new("/nonexistent/blackbox.yml")).unwrap_err();
+        assert!(matches!(e, ConfigError::Read { .. }), "{e:?}");
+        assert!(
+            e.to_string().starts_with("/nonexistent/blackbox.yml: "),
+            "{e}"
+        );
     }
 }

@@ -11,7 +11,7 @@ mod options;
 mod tcp;
 mod tls;
 
-pub use config::{Module, load_modules};
+pub use config::{ConfigError, Module, load_file, load_modules};
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -389,14 +389,11 @@ impl ProbeState {
     }
 
     /// Read `--config.file` again; on an error the modules in use stay.
-    pub fn reload(&self) -> Result<(), String> {
+    pub fn reload(&self) -> Result<(), ConfigError> {
         let Some(path) = &self.opts.config_file else {
             return Ok(());
         };
-        let res = std::fs::read_to_string(path)
-            .map_err(|e| format!("{}: {e}", path.display()))
-            .and_then(|y| load_modules(Some(&y)));
-        match res {
+        match load_file(path) {
             Ok(m) => {
                 *self.modules.write() = m;
                 tracing::info!(file = %path.display(), "Loaded config file");

@@ -131,7 +131,7 @@ pub async fn start(w: Workload, ip: Ipv4Addr, shared: &Arc<Shared>) -> Result<Po
             apps.push(numbers_api());
             // The blackbox exporter sidecar: vigil's prober with its built-in modules.
             use vigil_exporters::probe;
-            let modules = probe::load_modules(None)?;
+            let modules = probe::load_modules(None).map_err(|e| e.to_string())?;
             let state = Arc::new(probe::ProbeState::new(modules, Default::default()));
             apps.push(probe::router(state, ""));
         }
