@@ -2,13 +2,15 @@
 //!
 //! Format (vigil's own, versioned):
 //! - `meta.json`: `{"ulid", "minTime", "maxTime" (exclusive), "stats": {numSamples, numSeries,
-//!   numChunks}, "compaction": {"level", "sources"}, "version": 2}` (Prometheus's field names).
+//!   numChunks}, "compaction": {"level", "sources"}, "version": 3}` (Prometheus's field names).
 //! - `.vigil-block`: an empty marker created first, so an interrupted write (`<ulid>.tmp`) is
 //!   known to be vigil's.
-//! - `chunks/000001`: chunk bytes back to back: since version 2 each chunk is
+//! - `chunks/000001`: since version 3 a 16-byte header (`"VIGILCHK"`, the version as u32 LE,
+//!   4 zero bytes), then chunk bytes back to back: since version 2 each chunk is
 //!   [`packed::encode`]'s output (up to [`BLOCK_CHUNK_SAMPLES`] samples, the smaller of packed
 //!   integers and XOR); version 1 blocks hold plain [`crate::chunk::XorChunk::bytes`] and are still read.
-//! - `index`: `"VIGILIDX"`, then sections, all integers uvarint unless noted:
+//! - `index`: `"VIGILIDX"` (since version 3 followed by the version as u32 LE and 4 zero
+//!   bytes), then sections, all integers uvarint unless noted:
 //!   symbols (count, then length-prefixed strings, sorted); series (count, then per series
 //!   sorted by labels: label count, (name sym, value sym)*, chunk count, (min t as varint,
 //!   max t - min t, offset, length)*); postings (count, then per label pair sorted: name sym,
@@ -34,9 +36,35 @@ use crate::packed;
 /// Samples per chunk in a block. Larger than the head's 120: a packed chunk's header is then
 /// spread over more samples, and a 2h block of a 15s series is one chunk.
 pub const BLOCK_CHUNK_SAMPLES: usize = 480;
-const VERSION: u32 = 2;
+/// The block format version written, in `meta.json` and (since 3) in the header of `index`
+/// and of `chunks/000001`. Versions 1 and 2 are still read.
+const VERSION: u32 = 3;
 
 const MAGIC: &[u8; 8] = b"VIGILIDX";
+const CHUNKS_MAGIC: &[u8; 8] = b"VIGILCHK";
+/// Since version 3 `index` and `chunks/000001` start with their magic, the format version
+/// (u32 LE) and 4 reserved zero bytes, as the WAL's segments do: each file says what it is
+/// and how to read it without its `meta.json`.
+const FILE_HEADER_LEN: usize = 16;
+
+fn file_header(magic: &[u8; 8], version: u32) -> [u8; FILE_HEADER_LEN] {
+    let mut h = [0u8; FILE_HEADER_LEN];
+    h[..8].copy_from_slice(magic);
+    h[8..12].copy_from_slice(&version.to_le_bytes());
+    h
+}
+
+/// Check a version-3 file header against `meta.json`'s version; the error names the file.
+fn check_header(b: &[u8], magic: &[u8; 8], want: u32) -> Result<(), String> {
+    if b.len() < FILE_HEADER_LEN || &b[..8] != magic {
+        return Err("bad magic".into());
+    }
+    let v = u32::from_le_bytes(b[8..12].try_into().unwrap_or_default());
+    if v != want {
+        return Err(format!("format version {v}, but meta.json says {want}"));
+    }
+    Ok(())
+}
 
 /// An empty file in every block directory vigil writes, created first.
 pub const TMP_MARKER: &str = ".vigil-block";
@@ -160,7 +188,8 @@ pub fn write_block_sorted(
     compaction: Compaction,
 ) -> std::io::Result<BlockMeta> {
     write_new_block(parent, |tmp, ulid| {
-        write_block_in(parent, tmp, ulid, min_time, max_time, series, compaction)
+        let range = (min_time, max_time);
+        write_block_in(parent, tmp, ulid, range, series, compaction, VERSION)
     })
 }
 
@@ -179,14 +208,16 @@ pub(crate) fn write_new_block(
     res
 }
 
+/// Write a block in format `version`: [`VERSION`] everywhere but in the tests, which also write
+/// the earlier versions to prove they are still read.
 fn write_block_in(
     parent: &Path,
     tmp: &Path,
     ulid: String,
-    min_time: i64,
-    max_time: i64,
+    (min_time, max_time): (i64, i64),
     series: impl IntoIterator<Item = std::io::Result<SeriesSamples>>,
     compaction: Compaction,
+    version: u32,
 ) -> std::io::Result<BlockMeta> {
     std::fs::create_dir_all(tmp.join("chunks"))?;
     // Marks the directory as vigil's from its first moment: only such `.tmp` directories are
@@ -196,7 +227,12 @@ fn write_block_in(
     // Chunks, written as each series comes; only its labels and chunk locations are kept.
     let mut chunk_file =
         std::io::BufWriter::with_capacity(1 << 20, File::create(tmp.join("chunks/000001"))?);
-    let mut offset = 0u64;
+    let mut offset = 0;
+    if version >= 3 {
+        chunk_file.write_all(&file_header(CHUNKS_MAGIC, version))?;
+        // Chunk offsets are from the start of the file, header included.
+        offset = FILE_HEADER_LEN as u64;
+    }
     let mut labels_in_order: Vec<Labels> = Vec::new();
     let mut metas: Vec<Vec<ChunkMeta>> = Vec::new();
     let mut stats = BlockStats::default();
@@ -214,7 +250,13 @@ fn write_block_in(
         }
         let mut cm = Vec::new();
         for part in samples.chunks(BLOCK_CHUNK_SAMPLES) {
-            let b = packed::encode(part);
+            let b = if version >= 2 {
+                packed::encode(part)
+            } else {
+                let mut x = crate::chunk::XorChunk::new();
+                part.iter().for_each(|s| x.append(s.t, s.v));
+                x.bytes()
+            };
             cm.push(ChunkMeta {
                 min_t: part[0].t,
                 max_t: part[part.len() - 1].t,
@@ -247,7 +289,10 @@ fn write_block_in(
         .map(|(i, s)| (*s, i as u64))
         .collect();
     let mut idx = Vec::with_capacity(64 + series.len() * 32);
-    idx.extend_from_slice(MAGIC);
+    match version >= 3 {
+        true => idx.extend_from_slice(&file_header(MAGIC, version)),
+        false => idx.extend_from_slice(MAGIC),
+    }
     let sym_off = idx.len() as u64;
     put_uvarint(&mut idx, syms.len() as u64);
     for s in &syms {
@@ -302,7 +347,7 @@ fn write_block_in(
         max_time,
         stats,
         compaction,
-        version: VERSION,
+        version,
     };
     std::fs::write(
         tmp.join("meta.json"),
@@ -414,7 +459,18 @@ impl Block {
         let chunks = unsafe { Mmap::map(&fc)? };
         let size_bytes = index.len() as u64 + chunks.len() as u64;
         let n = index.len();
-        if n < 8 + 28 || &index[..8] != MAGIC {
+        if meta.version >= 3 {
+            check_header(&index, MAGIC, meta.version)
+                .map_err(|e| corrupt(dir, &format!("index: {e}")))?;
+            check_header(&chunks, CHUNKS_MAGIC, meta.version)
+                .map_err(|e| corrupt(dir, &format!("chunks/000001: {e}")))?;
+        }
+        let header_len = if meta.version >= 3 {
+            FILE_HEADER_LEN
+        } else {
+            8
+        };
+        if n < header_len + 28 || &index[..8] != MAGIC {
             return Err(corrupt(dir, "index: bad magic"));
         }
         let crc = u32::from_le_bytes(
@@ -980,10 +1036,67 @@ mod tests {
         )
         .unwrap();
         let p = d.join(&meta.ulid).join("index");
-        let mut b = std::fs::read(&p).unwrap();
-        b[10] ^= 1;
+        let good = std::fs::read(&p).unwrap();
+        let mut b = good.clone();
+        b[FILE_HEADER_LEN + 2] ^= 1;
         std::fs::write(&p, &b).unwrap();
-        assert!(Block::open(&d.join(&meta.ulid)).is_err());
+        let e = Block::open(&d.join(&meta.ulid)).err().unwrap().to_string();
+        assert!(e.ends_with("index: checksum mismatch"), "{e}");
+        // A file of another version than meta.json's is refused by name.
+        let mut b = good.clone();
+        b[8] = 9;
+        std::fs::write(&p, &b).unwrap();
+        let e = Block::open(&d.join(&meta.ulid)).err().unwrap().to_string();
+        assert!(
+            e.ends_with("index: format version 9, but meta.json says 3"),
+            "{e}"
+        );
+        std::fs::write(&p, &good).unwrap();
+        let c = d.join(&meta.ulid).join("chunks/000001");
+        let mut b = std::fs::read(&c).unwrap();
+        b[0] = b'X';
+        std::fs::write(&c, &b).unwrap();
+        let e = Block::open(&d.join(&meta.ulid)).err().unwrap().to_string();
+        assert!(e.ends_with("chunks/000001: bad magic"), "{e}");
+    }
+
+    /// Blocks of every earlier format version are read with the same answers.
+    #[test]
+    fn earlier_versions_are_read() {
+        let d = tmp("versions");
+        let mut series: Vec<SeriesSamples> = (0..20)
+            .map(|i| {
+                let l = Labels::from_pairs([("__name__", "m".to_string()), ("i", i.to_string())]);
+                let s = (0..700)
+                    .map(|k| Sample {
+                        t: k * 15_000 + i,
+                        v: (k * i) as f64 / 4.0,
+                    })
+                    .collect();
+                (l, s)
+            })
+            .collect();
+        series.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut answers = Vec::new();
+        for version in 1..=VERSION {
+            let meta = write_new_block(&d, |tmp, ulid| {
+                let src = series.iter().cloned().map(Ok);
+                let range = (0, 700 * 15_000);
+                write_block_in(&d, tmp, ulid, range, src, Compaction::default(), version)
+            })
+            .unwrap();
+            let on_disk: BlockMeta = serde_json::from_slice(
+                &std::fs::read(d.join(&meta.ulid).join("meta.json")).unwrap(),
+            )
+            .unwrap();
+            assert_eq!(on_disk.version, version);
+            let head = std::fs::read(d.join(&meta.ulid).join("chunks/000001")).unwrap();
+            assert_eq!(head.starts_with(CHUNKS_MAGIC), version >= 3);
+            let b = Block::open(&d.join(&meta.ulid)).unwrap();
+            answers.push(b.select(&[Matcher::equal("__name__", "m")], 30_000, 9_000_000));
+        }
+        assert_eq!(answers[0].len(), 20);
+        assert!(answers.iter().all(|a| *a == answers[0]));
     }
 
     #[test]
