@@ -21,16 +21,19 @@ export function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
+/** An attribute's value: absent when `undefined`, `null` or `false`; `on*` take listeners. */
+type AttrValue = string | number | boolean | null | undefined | EventListener;
+
 export function el<K extends keyof HTMLElementTagNameMap>(
   tag: K,
-  attrs: Record<string, any> = {},
+  attrs: Record<string, AttrValue> = {},
   ...kids: (Node | string | null | undefined)[]
 ): HTMLElementTagNameMap[K] {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
     if (v === undefined || v === null || v === false) continue;
     if (k.startsWith('on') && typeof v === 'function') e.addEventListener(k.slice(2), v);
-    else if (k === 'class') e.className = v;
+    else if (k === 'class') e.className = String(v);
     // Target URLs come from relabeling, which anyone with config access controls: never let one
     // become a javascript: (or any non-web) link.
     else if (k === 'href' && !safeHref(String(v))) continue;

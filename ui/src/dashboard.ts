@@ -7,12 +7,14 @@ import uPlot from 'uplot';
 import { api, el, metricText } from './api';
 import { Vars, durationText, formatUnit, interpolate, parseDuration, roundInterval } from './format';
 import { themedAxis, timeAxis, track } from './theme';
+import type { Dashboard, DashboardList, Panel, Variable } from './grafana';
+import type { Labels, QueryData, SamplePair } from './types';
 
 export async function dashboardsPage(root: HTMLElement) {
-  const { data } = await api<any>('/api/v1/dashboards');
+  const { data } = await api<DashboardList>('/api/v1/dashboards');
   root.append(el('h1', {}, 'Dashboards'));
   for (const e of data.errors || []) root.append(el('div', { class: 'error' }, e));
-  const rows = data.dashboards.map((d: any) =>
+  const rows = data.dashboards.map((d) =>
     el(
       'tr',
       {},
@@ -41,13 +43,13 @@ function parseRel(s: string, now: number): number {
     return isNaN(t) ? now : t / 1000;
   }
   if (!m[1]) return now;
-  const mult: any = { s: 1, m: 60, h: 3600, d: 86400, w: 604800, M: 2592000, y: 31536000 };
+  const mult: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 604800, M: 2592000, y: 31536000 };
   return now - parseInt(m[1], 10) * mult[m[2]];
 }
 
 // ---- variables ----
 
-async function variableOptions(v: any, vars: Vars): Promise<string[]> {
+async function variableOptions(v: Variable, vars: Vars): Promise<string[]> {
   const raw = typeof v.query === 'string' ? v.query : (v.query?.query ?? '');
   const q = v.type === 'query' ? interpolate(String(raw), vars, {}) : raw;
   switch (v.type) {
@@ -76,8 +78,7 @@ async function variableOptions(v: any, vars: Vars): Promise<string[]> {
         return (await api<string[]>('/api/v1/label/__name__/values')).data.filter((n) => re.test(n));
       }
       if ((m = /^query_result\((.*)\)\s*$/.exec(q))) {
-        const r = await api<any>('/api/v1/query', { query: m[1] });
-        return (r.data.result || []).map((s: any) => `${metricText(s.metric)} ${s.value[1]} ${s.value[0] * 1000}`);
+        return (await instant(m[1])).map((s) => `${metricText(s.metric)} ${s.value[1]} ${s.value[0] * 1000}`);
       }
       return [];
     }
@@ -86,17 +87,25 @@ async function variableOptions(v: any, vars: Vars): Promise<string[]> {
   }
 }
 
-// ---- layout ----
-
-interface Panel {
-  type: string;
-  title?: string;
-  gridPos: { x: number; y: number; w: number; h: number };
-  [k: string]: any;
+/** An instant query's answer as samples; a scalar is one sample with no labels. */
+async function instant(query: string, time?: number): Promise<{ metric: Labels; value: SamplePair }[]> {
+  const params: Record<string, string> = { query };
+  if (time !== undefined) params.time = String(time);
+  const { data } = await api<QueryData>('/api/v1/query', params);
+  switch (data.resultType) {
+    case 'vector':
+      return data.result;
+    case 'scalar':
+      return [{ metric: {}, value: data.result }];
+    default:
+      return [];
+  }
 }
 
+// ---- layout ----
+
 /** Panels laid out on Grafana's 24-column grid; old `rows` (spans of 12) converted. */
-export function layout(d: any): Panel[] {
+export function layout(d: Dashboard): Panel[] {
   if (Array.isArray(d.panels) && d.panels.length) return d.panels;
   const out: Panel[] = [];
   let y = 0;
@@ -149,7 +158,7 @@ const PALETTE = [
   '#cca300',
 ];
 
-function thresholdColor(v: number, p: any): string {
+function thresholdColor(v: number, p: Panel): string {
   const steps = p.fieldConfig?.defaults?.thresholds?.steps;
   if (Array.isArray(steps) && steps.length) {
     let c = steps[0].color;
@@ -180,11 +189,11 @@ interface Ctx {
   width: number;
 }
 
-function panelUnit(p: any): string | undefined {
+function panelUnit(p: Panel): string | undefined {
   return p.fieldConfig?.defaults?.unit ?? p.yaxes?.[0]?.format ?? p.format;
 }
 
-function builtins(ctx: Ctx, p: any, width: number): Record<string, string> {
+function builtins(ctx: Ctx, p: Panel, width: number): Record<string, string> {
   const range = ctx.to - ctx.from;
   const maxPoints = p.maxDataPoints || Math.max(width, 100);
   const minInterval = 15;
@@ -202,7 +211,7 @@ function builtins(ctx: Ctx, p: any, width: number): Record<string, string> {
 }
 
 async function renderPanel(p: Panel, ctx: Ctx, body: HTMLElement) {
-  const targets = (p.targets || []).filter((t: any) => t.expr && !t.hide);
+  const targets = (p.targets || []).flatMap((t) => (t.expr && !t.hide ? [{ ...t, expr: t.expr }] : []));
   const width = Math.max(body.clientWidth, 200);
   const b = builtins(ctx, p, width);
   const step = Math.max(parseInt(b.__interval_ms, 10) / 1000, 1);
@@ -211,9 +220,8 @@ async function renderPanel(p: Panel, ctx: Ctx, body: HTMLElement) {
   const instantValues = async () => {
     const out: { label: string; value: number }[] = [];
     for (const t of targets) {
-      const r = await api<any>('/api/v1/query', { query: interpolate(t.expr, ctx.vars, b), time: String(ctx.to) });
-      const res = r.data.resultType === 'scalar' ? [{ metric: {}, value: r.data.result }] : r.data.result;
-      for (const s of res) out.push({ label: legend(t.legendFormat, s.metric, t.expr), value: parseFloat(s.value[1]) });
+      for (const s of await instant(interpolate(t.expr, ctx.vars, b), ctx.to))
+        out.push({ label: legend(t.legendFormat, s.metric, t.expr), value: parseFloat(s.value[1]) });
     }
     return out;
   };
@@ -275,10 +283,10 @@ async function renderPanel(p: Panel, ctx: Ctx, body: HTMLElement) {
     }
     case 'table':
     case 'table-old': {
-      const rows: any[] = [];
+      const rows: Labels[] = [];
       for (const t of targets) {
-        const r = await api<any>('/api/v1/query', { query: interpolate(t.expr, ctx.vars, b), time: String(ctx.to) });
-        for (const s of r.data.result || []) rows.push({ ...s.metric, Value: s.value?.[1] });
+        for (const s of await instant(interpolate(t.expr, ctx.vars, b), ctx.to))
+          rows.push({ ...s.metric, Value: s.value[1] });
       }
       const cols = [...new Set(rows.flatMap((r) => Object.keys(r)))].sort((a, z) =>
         a === 'Value' ? 1 : z === 'Value' ? -1 : a.localeCompare(z),
@@ -313,12 +321,13 @@ async function renderPanel(p: Panel, ctx: Ctx, body: HTMLElement) {
       const end = Math.ceil(ctx.to / step) * step;
       const series: { label: string; values: [number, string][] }[] = [];
       for (const t of targets) {
-        const r = await api<any>('/api/v1/query_range', {
+        const r = await api<QueryData>('/api/v1/query_range', {
           query: interpolate(t.expr, ctx.vars, b),
           start: String(start),
           end: String(end),
           step: String(step),
         });
+        if (r.data.resultType !== 'matrix') continue;
         for (const s of r.data.result)
           series.push({ label: legend(t.legendFormat, s.metric, t.expr), values: s.values });
       }
@@ -356,14 +365,17 @@ async function renderPanel(p: Panel, ctx: Ctx, body: HTMLElement) {
             legend: { show: p.legend?.show !== false && series.length <= 12 },
             scales: {
               y: {
-                range: (_u: any, lo: number, hi: number) => [min ?? Math.min(lo, 0), max ?? (hi === lo ? hi + 1 : hi)],
-              } as any,
+                range: (_u: uPlot, lo: number, hi: number) => [
+                  min ?? Math.min(lo, 0),
+                  max ?? (hi === lo ? hi + 1 : hi),
+                ],
+              },
             },
             axes: [
               timeAxis({ size: 30 }),
               themedAxis({
                 size: 72,
-                values: (_u: any, vals: number[]) => vals.map((v) => formatUnit(v, unit, undefined)),
+                values: (_u: uPlot, vals: number[]) => vals.map((v) => formatUnit(v, unit, undefined)),
               }),
             ],
             series: [
@@ -374,11 +386,11 @@ async function renderPanel(p: Panel, ctx: Ctx, body: HTMLElement) {
                 width: 1.5,
                 fill: stacked || p.fill ? PALETTE[i % PALETTE.length] + '30' : undefined,
                 points: { show: s.values.length < 30, size: 4 },
-                value: (_u: any, v: number) => formatUnit(v, unit, decimals),
+                value: (_u: uPlot, v: number) => formatUnit(v, unit, decimals),
               })),
             ],
-          } as any,
-          [xs, ...ys] as any,
+          },
+          [xs, ...ys],
           holder,
         ),
       );
@@ -399,7 +411,7 @@ async function renderPanel(p: Panel, ctx: Ctx, body: HTMLElement) {
 }
 
 export async function dashboardPage(root: HTMLElement, uid: string) {
-  const { data } = await api<any>(`/api/v1/dashboards/${encodeURIComponent(uid)}`);
+  const { data } = await api<{ dashboard: Dashboard }>(`/api/v1/dashboards/${encodeURIComponent(uid)}`);
   const d = data.dashboard;
   const params = new URLSearchParams(location.search);
   const fromS = params.get('from') || d.time?.from || 'now-6h';
@@ -445,7 +457,7 @@ export async function dashboardPage(root: HTMLElement, uid: string) {
   // Template variables: options from the API, values from the URL or the dashboard's current.
   // Each variable's query sees the variables before it (Grafana's chaining); changing one
   // reloads the options of those after it, keeping their choice while it is still offered.
-  const defs = (d.templating?.list || []).filter((v: any) => v.type !== 'datasource' && v.type !== 'adhoc');
+  const defs = (d.templating?.list || []).filter((v) => v.type !== 'datasource' && v.type !== 'adhoc');
   const chosenBy: Record<string, string[]> = {};
   const shown: (HTMLElement | undefined)[] = [];
   const setupVar = async (i: number, first: boolean) => {
@@ -545,8 +557,8 @@ export async function dashboardPage(root: HTMLElement, uid: string) {
       requestAnimationFrame(() =>
         renderPanel(p, ctx, body)
           .then(() => box.classList.add('done'))
-          .catch((e: any) => {
-            body.append(el('div', { class: 'error', role: 'alert' }, String(e.message || e)));
+          .catch((e: unknown) => {
+            body.append(el('div', { class: 'error', role: 'alert' }, e instanceof Error ? e.message : String(e)));
             box.classList.add('done', 'failed');
           }),
       );

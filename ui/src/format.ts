@@ -145,7 +145,8 @@ export function parseDuration(s: string): number {
   while ((m = re.exec(s))) {
     matched += m[0];
     const n = parseFloat(m[1]);
-    total += n * ({ ms: 0.001, s: 1, m: 60, h: 3600, d: 86400, w: 604800, y: 31536000 } as any)[m[2]];
+    total +=
+      n * ({ ms: 0.001, s: 1, m: 60, h: 3600, d: 86400, w: 604800, y: 31536000 } as Record<string, number>)[m[2]];
   }
   return matched === s.trim() && total > 0 ? total : NaN;
 }

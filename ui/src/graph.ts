@@ -458,7 +458,7 @@ async function chart(state: PanelState, end: number, out: HTMLElement, msgs: HTM
     legend: { live: true },
     cursor: { drag: { x: true, y: false } },
   };
-  track(new uPlot(opts, [xs, ...ys] as any, holder));
+  track(new uPlot(opts, [xs, ...ys], holder));
 }
 
 export async function graphPage(root: HTMLElement) {

@@ -14,8 +14,8 @@ export function cssColor(name: string): string {
 export function themedAxis(extra: Partial<uPlot.Axis> = {}): uPlot.Axis {
   return {
     stroke: () => cssColor('--muted'),
-    grid: { stroke: () => cssColor('--line') } as any,
-    ticks: { stroke: () => cssColor('--line') } as any,
+    grid: { stroke: () => cssColor('--line') },
+    ticks: { stroke: () => cssColor('--line') },
     ...extra,
   };
 }
@@ -25,7 +25,7 @@ const pad = (n: number) => String(n).padStart(2, '0');
 /** Time-axis labels that always say the time of day: `14:05` when ticks are a minute or
  *  more apart, `14:05:30` when closer (uPlot's own labels turn into `:30`, `:00` there), with
  *  the date added when ticks are a day or more apart. Timestamps are in seconds. */
-export function timeTicks(_u: any, splits: number[], _axis: number, _space: number, incr: number): string[] {
+export function timeTicks(_u: uPlot, splits: number[], _axis: number, _space: number, incr: number): string[] {
   return splits.map((t) => {
     const d = new Date(t * 1000);
     const hm = `${pad(d.getHours())}:${pad(d.getMinutes())}`;
@@ -37,7 +37,7 @@ export function timeTicks(_u: any, splits: number[], _axis: number, _space: numb
 /** The x (time) axis, themed, with [`timeTicks`] labels. */
 export function timeAxis(extra: Partial<uPlot.Axis> = {}): uPlot.Axis {
   // Room for `14:05:30`: uPlot spaces ticks for its own, shorter labels.
-  return themedAxis({ values: timeTicks as any, space: 64, ...extra });
+  return themedAxis({ values: timeTicks, space: 64, ...extra });
 }
 
 /** Keep `u` redrawn on theme switches while it is on the page. */
