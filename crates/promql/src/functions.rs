@@ -15,6 +15,10 @@ pub struct Function {
     /// A function over the windows of its range-vector argument (evaluated window by window
     /// by `funcs::windowed`); `None` for every other function (`funcs::call`).
     pub window: Option<Window>,
+    /// Its result depends on the evaluation time even when its arguments do not (Prometheus's
+    /// `AtModifierUnsafeFunctions`, plus the experimental functions of the query's own
+    /// times): the upstream test runner does not re-run queries using it with `@`.
+    pub reads_eval_time: bool,
 }
 
 #[derive(Debug, PartialEq, Clone, Copy)]
@@ -32,12 +36,13 @@ impl Function {
 }
 
 /// A row's flags: `Exp` experimental upstream; `Win` a window function; `WinKeep` one that
-/// keeps the metric name.
+/// keeps the metric name; `Now` its result depends on the evaluation time.
 #[derive(Clone, Copy)]
 enum Flag {
     Exp,
     Win,
     WinKeep,
+    Now,
 }
 
 const fn has(flags: &[Flag], f: Flag) -> bool {
@@ -70,6 +75,7 @@ macro_rules! f {
             ret: $ret,
             experimental: has(&[$(Flag::$flag),*], Flag::Exp),
             window: window(&[$(Flag::$flag),*]),
+            reads_eval_time: has(&[$(Flag::$flag),*], Flag::Now),
         }
     };
 }
@@ -96,15 +102,15 @@ pub static FUNCTIONS: &[Function] = &[
     f!("cos", [V], 0, V),
     f!("cosh", [V], 0, V),
     f!("count_over_time", [M], 0, V, Win),
-    f!("days_in_month", [V], 1, V),
-    f!("day_of_month", [V], 1, V),
-    f!("day_of_week", [V], 1, V),
-    f!("day_of_year", [V], 1, V),
+    f!("days_in_month", [V], 1, V, Now),
+    f!("day_of_month", [V], 1, V, Now),
+    f!("day_of_week", [V], 1, V, Now),
+    f!("day_of_year", [V], 1, V, Now),
     f!("deg", [V], 0, V),
     f!("delta", [M], 0, V, Win),
     f!("deriv", [M], 0, V, Win),
     f!("double_exponential_smoothing", [M, S, S], 0, V, Exp, Win),
-    f!("end", [], 0, S, Exp),
+    f!("end", [], 0, S, Exp, Now),
     f!("exp", [V], 0, V),
     f!("first_over_time", [M], 0, V, Exp, WinKeep),
     f!("histogram_quantiles", [V, Str, S], -1, V, Exp),
@@ -117,7 +123,7 @@ pub static FUNCTIONS: &[Function] = &[
     f!("histogram_stdvar", [V], 0, V),
     f!("histogram_sum", [V], 0, V),
     f!("holt_winters", [M, S, S], 0, V, Win),
-    f!("hour", [V], 1, V),
+    f!("hour", [V], 1, V, Now),
     f!("idelta", [M], 0, V, Win),
     f!("increase", [M], 0, V, Win),
     f!("irate", [M], 0, V, Win),
@@ -130,13 +136,13 @@ pub static FUNCTIONS: &[Function] = &[
     f!("mad_over_time", [M], 0, V, Exp, Win),
     f!("max_of", [S, S], 0, S, Exp),
     f!("min_of", [S, S], 0, S, Exp),
-    f!("range", [], 0, S, Exp),
+    f!("range", [], 0, S, Exp, Now),
     f!("max_over_time", [M], 0, V, Win),
     f!("min_over_time", [M], 0, V, Win),
-    f!("minute", [V], 1, V),
-    f!("month", [V], 1, V),
+    f!("minute", [V], 1, V, Now),
+    f!("month", [V], 1, V, Now),
     f!("pi", [], 0, S),
-    f!("predict_linear", [M, S], 0, V, Win),
+    f!("predict_linear", [M, S], 0, V, Win, Now),
     f!("present_over_time", [M], 0, V, Win),
     f!("quantile_over_time", [S, M], 0, V, Win),
     f!("rad", [V], 0, V),
@@ -149,8 +155,8 @@ pub static FUNCTIONS: &[Function] = &[
     f!("sinh", [V], 0, V),
     f!("sort", [V], 0, V),
     f!("sort_by_label", [V, Str], -1, V, Exp),
-    f!("start", [], 0, S, Exp),
-    f!("step", [], 0, S, Exp),
+    f!("start", [], 0, S, Exp, Now),
+    f!("step", [], 0, S, Exp, Now),
     f!("sort_by_label_desc", [V, Str], -1, V, Exp),
     f!("sort_desc", [V], 0, V),
     f!("sqrt", [V], 0, V),
@@ -159,14 +165,14 @@ pub static FUNCTIONS: &[Function] = &[
     f!("sum_over_time", [M], 0, V, Win),
     f!("tan", [V], 0, V),
     f!("tanh", [V], 0, V),
-    f!("time", [], 0, S),
-    f!("timestamp", [V], 0, V),
+    f!("time", [], 0, S, Now),
+    f!("timestamp", [V], 0, V, Now),
     f!("ts_of_first_over_time", [M], 0, V, Exp, Win),
     f!("ts_of_last_over_time", [M], 0, V, Exp, Win),
     f!("ts_of_max_over_time", [M], 0, V, Exp, Win),
     f!("ts_of_min_over_time", [M], 0, V, Exp, Win),
     f!("vector", [S], 0, V),
-    f!("year", [V], 1, V),
+    f!("year", [V], 1, V, Now),
 ];
 
 pub fn lookup(name: &str) -> Option<&'static Function> {

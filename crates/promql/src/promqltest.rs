@@ -447,29 +447,9 @@ pub fn run_sharded(text: &str, shards: usize) -> Report {
     rep
 }
 
-/// Functions whose result depends on the evaluation time even when their arguments do not:
-/// instant queries using them are not re-run with `@` (Prometheus's
-/// `AtModifierUnsafeFunctions`, plus the experimental functions of the query's own times).
-const AT_UNSAFE: &[&str] = &[
-    "days_in_month",
-    "day_of_month",
-    "day_of_week",
-    "day_of_year",
-    "hour",
-    "minute",
-    "month",
-    "year",
-    "predict_linear",
-    "time",
-    "timestamp",
-    "step",
-    "range",
-    "start",
-    "end",
-];
-
 /// Give every selector and subquery outside subqueries that has no `@` the modifier `@ t`, as
-/// Prometheus's runner does; false if the expression uses an [`AT_UNSAFE`] function.
+/// Prometheus's runner does; false if the expression calls a function that reads the
+/// evaluation time (`Function::reads_eval_time`).
 fn pin_at(e: &mut Expr, t: i64) -> bool {
     match e {
         Expr::Number(_) | Expr::String(_) => true,
@@ -494,7 +474,7 @@ fn pin_at(e: &mut Expr, t: i64) -> bool {
             pin_at(expr, t) & param.as_deref_mut().is_none_or(|p| pin_at(p, t))
         }
         Expr::Call { func, args, .. } => {
-            let mut safe = !AT_UNSAFE.contains(&func.name);
+            let mut safe = !func.reads_eval_time;
             for a in args {
                 safe &= pin_at(a, t);
             }

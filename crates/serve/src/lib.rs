@@ -1,5 +1,5 @@
-//! The HTTP listener every vigil server shares (the server and the `probe`, `kube-state` and
-//! `container-metrics` exporters): the exporter-toolkit web config file (TLS, client
+//! The HTTP listener every vigil server shares (the server and the `probe`, `kube-state`,
+//! `container-metrics` and `node` exporters): the exporter-toolkit web config file (TLS, client
 //! certificates, basic auth, response headers, rate limit, HTTP/2), Prometheus's
 //! `--web.max-connections` and `--web.read-timeout`, and graceful shutdown.
 //!

@@ -4,8 +4,9 @@
 //! - [`Appender`]: one transaction; samples become visible on [`Appender::commit`] all at once.
 //! - [`Querier`]: select series by label [`Matcher`]s over a time range.
 //! - [`Storage`]: hands out both.
-//! - [`memory::MemoryStorage`]: a simple in-memory implementation, used until the durable TSDB
-//!   (`crates/tsdb`) replaces it behind the same traits.
+//! - [`memory::MemoryStorage`]: a simple in-memory implementation for the tests, the PromQL
+//!   `.test` runner and `vigil test rules`; the server runs on the durable TSDB (`crates/tsdb`)
+//!   behind the same traits.
 //!
 //! This crate must never depend on a concrete engine; engines depend on it.
 

@@ -1,8 +1,8 @@
 //! An in-memory [`Storage`]: every series with its samples in a `Vec`, behind one lock.
 //!
-//! Good enough to run vigil end to end while the durable TSDB is built; it keeps the same
-//! rules as the TSDB will (per-series time order, duplicate timestamps, atomic commits) so
-//! callers see the same behaviour when it is swapped out.
+//! For the tests, the PromQL `.test` runner and `vigil test rules`, where nothing needs to
+//! outlive the process. It keeps the TSDB's rules (per-series time order, duplicate
+//! timestamps, atomic commits), so callers see the same behaviour on either.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -97,8 +97,8 @@ impl MemoryStorage {
         }
     }
 
-    /// Drop samples older than `mint`, and series left without samples. Stands in for
-    /// retention until the TSDB lands.
+    /// Drop samples older than `mint`, and series left without samples: retention for a
+    /// long-running memory store.
     pub fn truncate_before(&self, mint: i64) {
         let mut g = self.inner.write();
         let inner = &mut *g;

@@ -1,7 +1,7 @@
-//! Prometheus's command-line flags, by their Prometheus names.
-//!
-//! Flags whose feature has not landed yet are accepted (so an existing Deployment's args
-//! work unchanged), shown by `/api/v1/status/flags`, and documented as such in docs/configuration.md.
+//! The command line: the subcommands (`Cli`, `Command`) and the flags of the exporters
+//! (`vigil probe`, `vigil kube-state`, `vigil container-metrics`), each by the name its
+//! upstream exporter gives it. The server's Prometheus flags are in `server_flags.rs`, and
+//! `vigil node`'s in `node_flags.rs`.
 
 use clap::{Args, Parser, Subcommand};
 
@@ -46,8 +46,8 @@ pub enum Command {
     /// A blackbox-exporter-compatible prober: `/probe?target=...&module=...` and `/metrics`,
     /// with the blackbox exporter's flags.
     Probe(ProbeFlags),
-    /// Kubernetes object state as kube-state-metrics exposes it (pods, deployments, nodes,
-    /// namespaces, services) on `/metrics`.
+    /// Kubernetes object state as kube-state-metrics exposes it on `/metrics` (the resources
+    /// `--resources` lists).
     KubeState(Box<KubeStateFlags>),
     /// Container metrics as cAdvisor exposes them, read from this node's cgroups, on `/metrics`.
     ContainerMetrics(ContainerMetricsFlags),
@@ -234,7 +234,9 @@ pub struct KubeStateFlags {
     #[arg(long)]
     pub apiserver: Option<String>,
     /// Comma-separated resources to expose. [default: every resource vigil renders:
-    /// deployments, namespaces, nodes, pods, services]
+    /// configmaps, cronjobs, daemonsets, deployments, horizontalpodautoscalers, jobs,
+    /// namespaces, nodes, persistentvolumeclaims, persistentvolumes, pods, replicasets,
+    /// resourcequotas, secrets, services, statefulsets]
     #[arg(long = "resources", value_delimiter = ',')]
     pub resources: Vec<String>,
     /// Comma-separated namespaces to watch (namespaced resources are watched per namespace).

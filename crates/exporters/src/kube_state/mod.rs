@@ -1,6 +1,5 @@
-//! `vigil kube-state`: Kubernetes object state as kube-state-metrics exposes it. Pods,
-//! Deployments, Nodes, Namespaces and Services are listed and watched through the kube crate's
-//! watcher; each object's lines are rendered when it changes (as kube-state-metrics keeps
+//! `vigil kube-state`: Kubernetes object state as kube-state-metrics exposes it. The resources
+//! in [`SUPPORTED`] are listed and watched through the kube crate's watcher; each object's lines are rendered when it changes (as kube-state-metrics keeps
 //! them), so a scrape only concatenates them, family by family.
 
 pub mod autoscaling;

@@ -1,5 +1,5 @@
-//! The diskstats collector: `/proc/diskstats` per block device, with `node_disk_info` from
-//! udev's database where it has the device.
+//! The disk collectors: diskstats (`/proc/diskstats` per block device, with `node_disk_info`
+//! from udev's database where it has the device) and mdadm (`/proc/mdstat`).
 
 use super::{Error, Node, Out, parse_f64, read};
 

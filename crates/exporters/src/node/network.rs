@@ -1,5 +1,6 @@
 //! Network collectors: netdev (per-interface counters), netclass (per-interface sysfs
-//! properties), netstat (protocol counters), sockstat (socket counts) and conntrack.
+//! properties), netstat (protocol counters), sockstat (socket counts), conntrack, arp,
+//! softnet, udp_queues and bonding.
 
 use super::{Error, Node, Out, attr, parse_f64, read, read_optional};
 

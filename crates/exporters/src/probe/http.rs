@@ -1,4 +1,4 @@
-//! The `http` prober over plain HTTP: the request as configured, redirects followed (at most 10,
+//! The `http` prober, over plain HTTP or TLS: the request as configured, redirects followed (at most 10,
 //! as Go's client), then status, header and body checks in the exporter's order, each only
 //! while the probe still succeeds. Phase durations add up over redirects. Its options (the
 //! module's `http` section) are read here too.

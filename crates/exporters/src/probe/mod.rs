@@ -1,6 +1,6 @@
 //! `vigil probe`: a prober answering `/probe?target=…&module=…` as the blackbox exporter does,
-//! with its metric names, labels and semantics, for the `http` and `tcp` probers (modules from a
-//! `blackbox.yml`, or the default `http_2xx` and `tcp_connect`).
+//! with its metric names, labels and semantics, for the `http`, `tcp`, `dns` and `icmp` probers
+//! (modules from a `blackbox.yml`, or the default `http_2xx` and `tcp_connect`).
 
 mod cert;
 mod config;
