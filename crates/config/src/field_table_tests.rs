@@ -918,7 +918,7 @@ fn rows() -> Vec<Row> {
             Acts,
         ),
         ("rw", "name", "name: n", Acts),
-        ("rw", "send_exemplars", "send_exemplars: true", NotRunning),
+        ("rw", "send_exemplars", "send_exemplars: true", Acts),
         (
             "rw",
             "send_native_histograms",
@@ -998,7 +998,7 @@ fn rows() -> Vec<Row> {
             "storage",
             "exemplars",
             "exemplars: {max_exemplars: 7}",
-            Harmless,
+            Acts,
         ),
         (
             "tsdb",

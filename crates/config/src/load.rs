@@ -156,12 +156,6 @@ impl Config {
                 .filter(|u| matches!(u, Unimplemented::Harmless(_)))
                 .cloned(),
         );
-        if raw.storage.as_ref().is_some_and(|s| s.exemplars.is_some()) {
-            w.push(Unimplemented::Harmless(
-                "storage.exemplars: vigil does not store exemplars yet; the section has no effect"
-                    .into(),
-            ));
-        }
         for (section, present) in [
             ("tracing", raw.tracing.is_some()),
             ("otlp", raw.otlp.is_some()),
@@ -191,15 +185,6 @@ impl Config {
                 };
                 out.push(Unimplemented::Alerting(format!(
                     "alerting.alertmanagers[{i}].{u}: {what}"
-                )));
-            }
-        }
-        for (i, r) in self.remote_write.iter().enumerate() {
-            // Samples are sent; metric metadata (Prometheus sends it every minute by default)
-            // and exemplars are not.
-            if r.send_exemplars {
-                out.push(Unimplemented::Remote(format!(
-                    "remote_write[{i}].send_exemplars: vigil stores no exemplars yet, so none are sent"
                 )));
             }
         }

@@ -474,7 +474,13 @@ http_client_fields! {
 #[serde(deny_unknown_fields)]
 pub struct RawStorage {
     pub tsdb: Option<RawTsdb>,
-    pub exemplars: Option<IgnoredAny>,
+    pub exemplars: Option<RawExemplars>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawExemplars {
+    pub max_exemplars: Option<i64>,
 }
 
 #[derive(Debug, Deserialize, Default)]

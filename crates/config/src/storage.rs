@@ -4,6 +4,10 @@ use super::*;
 
 pub(crate) fn storage(ctx: &Ctx<'_>, s: &Option<RawStorage>) -> Result<StorageConfig, ConfigError> {
     let mut out = StorageConfig::default();
+    if let Some(e) = s.as_ref().and_then(|s| s.exemplars.as_ref()) {
+        out.exemplars_section = true;
+        out.max_exemplars = e.max_exemplars;
+    }
     let Some(t) = s.as_ref().and_then(|s| s.tsdb.as_ref()) else {
         return Ok(out);
     };

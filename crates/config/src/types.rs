@@ -360,6 +360,11 @@ pub struct StorageConfig {
     pub retention_size: Option<u64>,
     pub retention_percentage: Option<f64>,
     pub out_of_order_time_window: Duration,
+    /// `storage.exemplars.max_exemplars` as written (Prometheus's default is 100000); used
+    /// only with `--enable-feature=exemplar-storage`, as in Prometheus. 0 or less keeps none.
+    pub max_exemplars: Option<i64>,
+    /// Whether `storage.exemplars` is present (a warning without the feature).
+    pub exemplars_section: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]

@@ -493,6 +493,35 @@ impl fmt::Display for Expr {
 }
 
 impl Expr {
+    /// Every vector selector in the expression (those of range selectors and subqueries too),
+    /// in source order: Prometheus's `ExtractSelectors`, which `/api/v1/query_exemplars`
+    /// reads. Iterative, so no nesting depth can exhaust the stack.
+    pub fn selectors(&self) -> Vec<&VectorSelector> {
+        let mut out = Vec::new();
+        let mut todo = vec![self];
+        while let Some(e) = todo.pop() {
+            match e {
+                Expr::Number(_) | Expr::String(_) => {}
+                Expr::VectorSelector(vs) | Expr::MatrixSelector { vs, .. } => out.push(vs),
+                Expr::Subquery { expr, .. } | Expr::Paren(expr) | Expr::Neg(expr) => {
+                    todo.push(expr)
+                }
+                Expr::Binary { lhs, rhs, .. } => {
+                    todo.push(rhs);
+                    todo.push(lhs);
+                }
+                Expr::Aggregate { expr, param, .. } => {
+                    todo.push(expr);
+                    if let Some(p) = param {
+                        todo.push(p);
+                    }
+                }
+                Expr::Call { args, .. } => todo.extend(args.iter().rev()),
+            }
+        }
+        out
+    }
+
     fn fmt_node(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Expr::Number(n) => {

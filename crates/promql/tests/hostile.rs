@@ -318,6 +318,14 @@ impl Storage for Decoding {
     ) -> Result<Box<dyn vigil_storage::Querier + '_>, vigil_storage::StorageError> {
         Ok(Box::new(DecodingQuerier(self.0.querier(mint, maxt)?)))
     }
+    fn exemplars(
+        &self,
+        mint: i64,
+        maxt: i64,
+        sets: &[Vec<vigil_storage::Matcher>],
+    ) -> Result<Vec<vigil_storage::SeriesExemplars>, vigil_storage::StorageError> {
+        self.0.exemplars(mint, maxt, sets)
+    }
 }
 
 impl vigil_storage::Querier for DecodingQuerier<'_> {

@@ -238,7 +238,7 @@ impl RemoteWrite {
     pub fn metrics(&self) -> String {
         let qs = self.queues.lock().clone();
         let mut out = String::new();
-        let per_queue: [QueueMetric; 16] = [
+        let per_queue: [QueueMetric; 21] = [
             (
                 "prometheus_remote_storage_metadata_total",
                 "counter",
@@ -286,6 +286,36 @@ impl RemoteWrite {
                 "counter",
                 "Total number of samples which were dropped after being read from the WAL before being sent via remote write, either via relabelling or unintentionally because of an unknown reference ID.",
                 |s| s.samples_dropped.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "prometheus_remote_storage_exemplars_total",
+                "counter",
+                "Total number of exemplars sent to remote storage.",
+                |s| s.exemplars_sent.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "prometheus_remote_storage_exemplars_failed_total",
+                "counter",
+                "Total number of exemplars which failed on send to remote storage, non-recoverable errors.",
+                |s| s.exemplars_failed.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "prometheus_remote_storage_exemplars_retried_total",
+                "counter",
+                "Total number of exemplars which failed on send to remote storage but were retried because the send error was recoverable.",
+                |s| s.exemplars_retried.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "prometheus_remote_storage_exemplars_dropped_total",
+                "counter",
+                "Total number of exemplars which were dropped after being read from the WAL before being sent via remote write, either via relabelling or unintentionally because of an unknown reference ID.",
+                |s| s.exemplars_dropped.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "prometheus_remote_storage_exemplars_pending",
+                "gauge",
+                "The number of exemplars pending in the queues shards to be sent to the remote storage.",
+                |s| s.exemplars_pending.load(Ordering::Relaxed) as f64,
             ),
             (
                 "prometheus_remote_storage_samples_pending",
@@ -377,6 +407,14 @@ impl RemoteWrite {
             "# HELP prometheus_remote_storage_highest_timestamp_in_seconds Highest timestamp that has come into the remote storage via the Appender interface, in seconds since epoch.\n# TYPE prometheus_remote_storage_highest_timestamp_in_seconds gauge\nprometheus_remote_storage_highest_timestamp_in_seconds {}",
             high as f64 / 1000.0
         );
+        let ex_in: u64 = qs
+            .iter()
+            .map(|(_, _, q)| q.stats.exemplars_in.load(Ordering::Relaxed))
+            .sum();
+        let _ = writeln!(
+            out,
+            "# HELP prometheus_remote_storage_exemplars_in_total Exemplars read from the WAL for remote storage.\n# TYPE prometheus_remote_storage_exemplars_in_total counter\nprometheus_remote_storage_exemplars_in_total {ex_in}"
+        );
         let r = self.received.lock().clone();
         let _ = writeln!(
             out,
@@ -385,7 +423,7 @@ impl RemoteWrite {
         );
         let _ = writeln!(
             out,
-            "# HELP vigil_remote_write_received_samples_total Samples stored from remote write requests.\n# TYPE vigil_remote_write_received_samples_total counter\nvigil_remote_write_received_samples_total {}\n# HELP vigil_remote_write_refused_requests_total Remote write requests answered with an error.\n# TYPE vigil_remote_write_refused_requests_total counter\nvigil_remote_write_refused_requests_total {}\n# HELP vigil_remote_write_dropped_histograms_total Native histogram samples received and not stored (vigil stores float samples).\n# TYPE vigil_remote_write_dropped_histograms_total counter\nvigil_remote_write_dropped_histograms_total {}\n# HELP vigil_remote_write_dropped_exemplars_total Exemplars received and not stored.\n# TYPE vigil_remote_write_dropped_exemplars_total counter\nvigil_remote_write_dropped_exemplars_total {}",
+            "# HELP vigil_remote_write_received_samples_total Samples stored from remote write requests.\n# TYPE vigil_remote_write_received_samples_total counter\nvigil_remote_write_received_samples_total {}\n# HELP vigil_remote_write_refused_requests_total Remote write requests answered with an error.\n# TYPE vigil_remote_write_refused_requests_total counter\nvigil_remote_write_refused_requests_total {}\n# HELP vigil_remote_write_dropped_histograms_total Native histogram samples received and not stored (vigil stores float samples).\n# TYPE vigil_remote_write_dropped_histograms_total counter\nvigil_remote_write_dropped_histograms_total {}\n# HELP vigil_remote_write_dropped_exemplars_total Exemplars received and refused (labels too long, out of order).\n# TYPE vigil_remote_write_dropped_exemplars_total counter\nvigil_remote_write_dropped_exemplars_total {}",
             r.samples, r.refused, r.histograms_dropped, r.exemplars_dropped
         );
         out

@@ -33,6 +33,14 @@ pub struct Stats {
     pub samples_retried: AtomicU64,
     pub samples_dropped: AtomicU64,
     pub samples_pending: AtomicU64,
+    /// `send_exemplars`: exemplars read, sent, refused or given up, retried, dropped by
+    /// relabelling, pending.
+    pub exemplars_in: AtomicU64,
+    pub exemplars_sent: AtomicU64,
+    pub exemplars_failed: AtomicU64,
+    pub exemplars_retried: AtomicU64,
+    pub exemplars_dropped: AtomicU64,
+    pub exemplars_pending: AtomicU64,
     pub bytes_sent: AtomicU64,
     pub batches: AtomicU64,
     /// Microseconds spent in successful sends.
@@ -49,13 +57,32 @@ pub struct Stats {
     pub last_error: Mutex<Option<String>>,
 }
 
-/// A sample on its way: which series (its wire labels, shared) and the record it came from.
+/// A sample (or, with `send_exemplars`, an exemplar) on its way: which series (its wire
+/// labels, shared) and the record it came from.
 struct Entry {
     /// The series' labels, already protobuf-encoded as `TimeSeries.labels` fields.
     labels: Arc<[u8]>,
     t: i64,
     v: f64,
     seq: u64,
+    /// An exemplar's labels, encoded as `Exemplar.labels` fields; `None` for a sample. Boxed
+    /// so a sample's entry grows by one pointer only.
+    exemplar: Option<Box<ExemplarLabels>>,
+}
+
+/// An exemplar's labels, encoded as `Exemplar.labels` fields.
+struct ExemplarLabels(Vec<u8>);
+
+impl Entry {
+    fn is_sample(&self) -> bool {
+        self.exemplar.is_none()
+    }
+}
+
+/// How many of `entries` are samples and how many exemplars.
+fn kinds(entries: &[Entry]) -> (u64, u64) {
+    let samples = entries.iter().filter(|e| e.is_sample()).count() as u64;
+    (samples, entries.len() as u64 - samples)
 }
 
 /// One shard's side as the reader sees it.
@@ -160,6 +187,7 @@ impl Queue {
                     position_file,
                     resume,
                     start_ms,
+                    reached_start: false,
                     saved: resume,
                     written: resume,
                     last_save: Instant::now(),
@@ -212,7 +240,8 @@ impl Queue {
         while reader.as_ref().is_some_and(|r| !r.is_finished()) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));
         }
-        let left = self.stats.samples_pending.load(Ordering::Relaxed);
+        let left = self.stats.samples_pending.load(Ordering::Relaxed)
+            + self.stats.exemplars_pending.load(Ordering::Relaxed);
         if reader.as_ref().is_some_and(|r| !r.is_finished()) {
             tracing::warn!(queue = %self.name, samples = left, deadline = ?flush, "Remote write: flush deadline reached; the unsent samples stay in the WAL for the next start");
         }
@@ -282,6 +311,10 @@ struct ReaderLoop {
     /// Samples of records at or before this position were sent by an earlier run.
     resume: Option<JournalPos>,
     start_ms: i64,
+    /// A fresh queue (no saved position) has read a sample written since it started: the
+    /// exemplar records after it are new too. Exemplars carry their own (trace) times, so
+    /// unlike samples they cannot be told new by their timestamps.
+    reached_start: bool,
     saved: Option<JournalPos>,
     /// The position last written to the file.
     written: Option<JournalPos>,
@@ -341,7 +374,44 @@ impl ReaderLoop {
                             .series_tracked
                             .store(self.series.len() as u64, Ordering::Relaxed);
                     }
+                    JournalRecord::Exemplars(e) => {
+                        if !self.cfg.send_exemplars {
+                            continue;
+                        }
+                        let sent_before = self.resume.is_some_and(|r| pos <= r);
+                        self.seq += 1;
+                        let seq = self.seq;
+                        let mut chunks: Vec<Vec<Entry>> =
+                            (0..self.shards.len()).map(|_| Vec::new()).collect();
+                        for (r, ex) in e {
+                            if sent_before || (self.resume.is_none() && !self.reached_start) {
+                                continue;
+                            }
+                            self.stats.exemplars_in.fetch_add(1, Ordering::Relaxed);
+                            let Some((Some((labels, key)), _)) = self.series.get(&r) else {
+                                self.stats.exemplars_dropped.fetch_add(1, Ordering::Relaxed);
+                                continue;
+                            };
+                            let i = (*key % chunks.len() as u64) as usize;
+                            chunks[i].push(Entry {
+                                labels: labels.clone(),
+                                t: ex.t,
+                                v: ex.value,
+                                seq,
+                                exemplar: Some(Box::new(ExemplarLabels(encode_labels(&ex.labels)))),
+                            });
+                        }
+                        for (i, c) in chunks.into_iter().enumerate() {
+                            if !c.is_empty() && !self.enqueue(i, c) {
+                                return self.finish();
+                            }
+                        }
+                        self.positions.push_back((seq, pos));
+                    }
                     JournalRecord::Samples(s) => {
+                        if !self.reached_start {
+                            self.reached_start = s.iter().any(|&(_, t, _)| t >= self.start_ms);
+                        }
                         let sent_before = self.resume.is_some_and(|r| pos <= r);
                         self.seq += 1;
                         let seq = self.seq;
@@ -368,6 +438,7 @@ impl ReaderLoop {
                                 t,
                                 v,
                                 seq,
+                                exemplar: None,
                             });
                             if chunks[i].len() >= max {
                                 let full = std::mem::take(&mut chunks[i]);
@@ -418,15 +489,22 @@ impl ReaderLoop {
     /// Queue a chunk on shard `i`, waiting while it is full. False when the queue is stopping.
     fn enqueue(&mut self, i: usize, mut c: Vec<Entry>) -> bool {
         let n = c.len() as u64;
+        let (ns, ne) = kinds(&c);
         loop {
             let sh = &self.shards[i];
             sh.pending.fetch_add(n, Ordering::SeqCst);
-            self.stats.samples_pending.fetch_add(n, Ordering::Relaxed);
+            self.stats.samples_pending.fetch_add(ns, Ordering::Relaxed);
+            self.stats
+                .exemplars_pending
+                .fetch_add(ne, Ordering::Relaxed);
             match sh.tx.try_send(c) {
                 Ok(()) => return true,
                 Err(err) => {
                     sh.pending.fetch_sub(n, Ordering::SeqCst);
-                    self.stats.samples_pending.fetch_sub(n, Ordering::Relaxed);
+                    self.stats.samples_pending.fetch_sub(ns, Ordering::Relaxed);
+                    self.stats
+                        .exemplars_pending
+                        .fetch_sub(ne, Ordering::Relaxed);
                     c = match err {
                         tokio::sync::mpsc::error::TrySendError::Full(c) => c,
                         tokio::sync::mpsc::error::TrySendError::Closed(c) => c,
@@ -540,7 +618,8 @@ impl ReaderLoop {
         self.in_at_reshard = samples_in;
         let sent = self.stats.samples_sent.load(Ordering::Relaxed).max(1) as f64;
         let per_sample = self.stats.send_micros.load(Ordering::Relaxed) as f64 / 1e6 / sent;
-        let backlog = self.stats.samples_pending.load(Ordering::Relaxed) as f64;
+        let backlog = (self.stats.samples_pending.load(Ordering::Relaxed)
+            + self.stats.exemplars_pending.load(Ordering::Relaxed)) as f64;
         let q = &self.cfg.queue_config;
         let desired = (per_sample * (in_rate + backlog * 0.05))
             .ceil()
@@ -570,6 +649,11 @@ impl ReaderLoop {
 /// The length of a `Sample` message (value 1, timestamp 2), as 1.0 and 2.0 share it.
 fn sample_len(t: i64) -> usize {
     1 + 8 + 1 + varint_len(t as u64)
+}
+
+/// The length of a 1.0 `Exemplar` message with `labels` (encoded) at `t`.
+fn exemplar_len(labels: &[u8], t: i64) -> usize {
+    labels.len() + 9 + 1 + varint_len(t as u64)
 }
 
 /// A `samples` field (2, in 1.0's and 2.0's `TimeSeries` alike) holding one sample.
@@ -629,16 +713,38 @@ fn encode_batch(batch: &[Entry]) -> (Vec<u8>, i64) {
         let mut j = i;
         let mut len = labels.len();
         while j < idx.len() && Arc::ptr_eq(&batch[idx[j]].labels, labels) {
-            len += 2 + sample_len(batch[idx[j]].t);
+            let e = &batch[idx[j]];
+            len += match &e.exemplar {
+                None => 2 + sample_len(e.t),
+                Some(x) => {
+                    let n = exemplar_len(&x.0, e.t);
+                    1 + varint_len(n as u64) + n
+                }
+            };
             j += 1;
         }
         raw.push(0x0a);
         put_varint(&mut raw, len as u64);
         raw.extend_from_slice(labels);
+        // Samples (field 2), then exemplars (field 3), each in time order.
         for &k in &idx[i..j] {
             let e = &batch[k];
-            put_sample(&mut raw, e.t, e.v);
-            highest = highest.max(e.t);
+            if e.is_sample() {
+                put_sample(&mut raw, e.t, e.v);
+                highest = highest.max(e.t);
+            }
+        }
+        for &k in &idx[i..j] {
+            let e = &batch[k];
+            if let Some(x) = &e.exemplar {
+                raw.push(0x1a);
+                put_varint(&mut raw, exemplar_len(&x.0, e.t) as u64);
+                raw.extend_from_slice(&x.0);
+                raw.push(0x11); // value (2)
+                raw.extend_from_slice(&e.v.to_le_bytes());
+                raw.push(0x18); // timestamp (3)
+                put_varint(&mut raw, e.t as u64);
+            }
         }
         i = j;
     }
@@ -738,6 +844,7 @@ fn encode_batch_v2(
     let mut series = Vec::with_capacity(batch.len() * 32);
     let mut highest = 0i64;
     let mut refs: Vec<u32> = Vec::new();
+    let mut exemplars: Vec<(usize, Vec<u32>, usize, usize)> = Vec::new();
     let mut i = 0;
     while i < idx.len() {
         let labels = &batch[idx[i]].labels;
@@ -769,8 +876,24 @@ fn encode_batch_v2(
         if meta.is_some() {
             len += 1 + varint_len(meta_len as u64) + meta_len;
         }
+        // Each exemplar as an `ExemplarV2`: its label refs, then its length.
+        exemplars.clear();
         while j < idx.len() && Arc::ptr_eq(&batch[idx[j]].labels, labels) {
-            len += 2 + sample_len(batch[idx[j]].t);
+            let e = &batch[idx[j]];
+            match &e.exemplar {
+                None => len += 2 + sample_len(e.t),
+                Some(x) => {
+                    let mut r = Vec::new();
+                    for (n, v) in decode_labels(&x.0) {
+                        r.push(intern(&mut symbols, &mut table, n));
+                        r.push(intern(&mut symbols, &mut table, v));
+                    }
+                    let rl: usize = r.iter().map(|&x| varint_len(x as u64)).sum();
+                    let n = 1 + varint_len(rl as u64) + rl + 9 + 1 + varint_len(e.t as u64);
+                    len += 1 + varint_len(n as u64) + n;
+                    exemplars.push((idx[j], r, rl, n));
+                }
+            }
             j += 1;
         }
         series.push(0x2a); // timeseries (5)
@@ -782,8 +905,24 @@ fn encode_batch_v2(
         }
         for &k in &idx[i..j] {
             let e = &batch[k];
-            put_sample(&mut series, e.t, e.v);
-            highest = highest.max(e.t);
+            if e.is_sample() {
+                put_sample(&mut series, e.t, e.v);
+                highest = highest.max(e.t);
+            }
+        }
+        for (k, r, rl, n) in &exemplars {
+            let e = &batch[*k];
+            series.push(0x22); // exemplars (4)
+            put_varint(&mut series, *n as u64);
+            series.push(0x0a); // labels_refs (1), packed
+            put_varint(&mut series, *rl as u64);
+            for &x in r {
+                put_varint(&mut series, x as u64);
+            }
+            series.push(0x11); // value (2)
+            series.extend_from_slice(&e.v.to_le_bytes());
+            series.push(0x18); // timestamp (3)
+            put_varint(&mut series, e.t as u64);
         }
         if let Some((kind, help, unit)) = meta {
             series.push(0x2a); // metadata (5)
@@ -865,12 +1004,14 @@ impl Shard {
                     return;
                 }
                 let last = batch[n - 1].seq;
+                let (ns, ne) = kinds(&batch[..n]);
                 batch.drain(..n);
                 self.done_seq.store(last, Ordering::SeqCst);
                 self.pending.fetch_sub(n as u64, Ordering::SeqCst);
+                self.stats.samples_pending.fetch_sub(ns, Ordering::Relaxed);
                 self.stats
-                    .samples_pending
-                    .fetch_sub(n as u64, Ordering::Relaxed);
+                    .exemplars_pending
+                    .fetch_sub(ne, Ordering::Relaxed);
             }
         }
     }
@@ -884,7 +1025,9 @@ impl Shard {
         } else {
             encode_batch(batch)
         };
-        let n = batch.len() as u64;
+        // `n` counts samples, `ne` exemplars: a 2.0 receiver reports written samples only
+        // against the first.
+        let (n, ne) = kinds(batch);
         let q = &self.cfg.queue_config;
         let mut backoff = q.min_backoff;
         let headers = write_headers(&self.cfg, v2);
@@ -936,6 +1079,7 @@ impl Shard {
                         *self.stats.last_error.lock() = Some(msg);
                     }
                     self.stats.samples_sent.fetch_add(ok, Ordering::Relaxed);
+                    self.stats.exemplars_sent.fetch_add(ne, Ordering::Relaxed);
                     self.stats
                         .bytes_sent
                         .fetch_add(body.len() as u64, Ordering::Relaxed);
@@ -963,6 +1107,7 @@ impl Shard {
                     );
                     tracing::error!(url = %vigil_config::mask_url(&self.cfg.url), err = %msg, samples = n, "Remote write: non-recoverable error; batch dropped");
                     self.stats.samples_failed.fetch_add(n, Ordering::Relaxed);
+                    self.stats.exemplars_failed.fetch_add(ne, Ordering::Relaxed);
                     *self.stats.last_error.lock() = Some(msg);
                     return true;
                 }
@@ -973,6 +1118,7 @@ impl Shard {
                     let msg = format!("server returned HTTP status {s}: {text}");
                     tracing::error!(url = %vigil_config::mask_url(&self.cfg.url), err = %msg, samples = n, "Remote write: non-recoverable error; batch dropped");
                     self.stats.samples_failed.fetch_add(n, Ordering::Relaxed);
+                    self.stats.exemplars_failed.fetch_add(ne, Ordering::Relaxed);
                     *self.stats.last_error.lock() = Some(msg);
                     return true;
                 }
@@ -981,6 +1127,9 @@ impl Shard {
             tracing::warn!(url = %vigil_config::mask_url(&self.cfg.url), err = %retry_after, backoff = ?backoff, "Remote write: send failed; retrying");
             *self.stats.last_error.lock() = Some(retry_after);
             self.stats.samples_retried.fetch_add(n, Ordering::Relaxed);
+            self.stats
+                .exemplars_retried
+                .fetch_add(ne, Ordering::Relaxed);
             if self.abandon.load(Ordering::SeqCst) {
                 return false;
             }
@@ -1011,6 +1160,7 @@ mod tests {
             t,
             v,
             seq: 1,
+            exemplar: None,
         };
         let batch = vec![
             e(&la, 1000, 1.0),
@@ -1057,6 +1207,64 @@ mod tests {
         assert_eq!(ts_b.samples[1].value, -2.5);
     }
 
+    /// Exemplars ride in their series' `TimeSeries`, after its samples, in 1.0 and in 2.0
+    /// (as the receiver resolves 2.0's symbol references), and count as no sample.
+    #[test]
+    fn exemplars_encode_in_both_versions() {
+        let a = Labels::from_pairs([("__name__", "req_total"), ("job", "a")]);
+        let la: Arc<[u8]> = Arc::from(encode_labels(&a));
+        let ex = Labels::from_pairs([("trace_id", "abc"), ("span_id", "d")]);
+        let batch = vec![
+            Entry {
+                labels: la.clone(),
+                t: 1000,
+                v: 3.0,
+                seq: 1,
+                exemplar: None,
+            },
+            Entry {
+                labels: la.clone(),
+                t: 999,
+                v: 0.25,
+                seq: 1,
+                exemplar: Some(Box::new(ExemplarLabels(encode_labels(&ex)))),
+            },
+        ];
+        assert_eq!(kinds(&batch), (1, 1));
+        let want = TimeSeries {
+            labels: a
+                .iter()
+                .map(|l| Label {
+                    name: l.name.into(),
+                    value: l.value.into(),
+                })
+                .collect(),
+            samples: vec![Sample {
+                value: 3.0,
+                timestamp: 1000,
+            }],
+            exemplars: vec![crate::proto::Exemplar {
+                labels: ex
+                    .iter()
+                    .map(|l| Label {
+                        name: l.name.into(),
+                        value: l.value.into(),
+                    })
+                    .collect(),
+                value: 0.25,
+                timestamp: 999,
+            }],
+            ..Default::default()
+        };
+        let (body, highest) = encode_batch(&batch);
+        assert_eq!(highest, 1000, "an exemplar's time is not a sample's");
+        let got: WriteRequest = crate::codec::decode(&body).unwrap();
+        assert_eq!(got.timeseries, vec![want.clone()]);
+        let (body, _) = encode_batch_v2(&batch, None);
+        let got = crate::receive::decode(crate::receive::Message::V2, &body).unwrap();
+        assert_eq!(got.timeseries, vec![want]);
+    }
+
     /// The 2.0 encoding decodes, with the published message definition, to the same series
     /// and samples: the symbols table starts empty and holds each string once.
     #[test]
@@ -1070,6 +1278,7 @@ mod tests {
             t,
             v,
             seq: 1,
+            exemplar: None,
         };
         let batch = vec![e(&la, 1000, 1.0), e(&lb, -5, 2.0), e(&la, 2000, 0.0)];
         let (body, highest) = encode_batch_v2(&batch, None);
@@ -1126,6 +1335,7 @@ mod tests {
             t: 1000,
             v: 1.0,
             seq: 1,
+            exemplar: None,
         };
         let families: crate::metadata::FamilyTable = [(
             "req".to_string(),

@@ -596,6 +596,16 @@ impl Storage for Fanout {
         self.local.appender()
     }
 
+    /// Local exemplars only: the remote read protocol carries none.
+    fn exemplars(
+        &self,
+        mint: i64,
+        maxt: i64,
+        sets: &[Vec<Matcher>],
+    ) -> Result<Vec<vigil_storage::SeriesExemplars>, StorageError> {
+        self.local.exemplars(mint, maxt, sets)
+    }
+
     fn querier(&self, mint: i64, maxt: i64) -> Result<Box<dyn Querier + '_>, StorageError> {
         let readers = self.remote.readers.read().clone();
         let local = self.local.querier(mint, maxt)?;

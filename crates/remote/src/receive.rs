@@ -67,8 +67,11 @@ pub struct Received {
     /// Series skipped for invalid labels (no name, empty label name, a name twice), as
     /// Prometheus skips them: logged and counted, the rest of the write stored.
     pub invalid_series: u64,
-    /// Native histogram samples and exemplars, which vigil does not store yet.
+    /// Native histogram samples, which vigil does not store yet.
     pub histograms_dropped: u64,
+    /// Exemplars taken (stored with `--enable-feature=exemplar-storage`, as Prometheus
+    /// counts them), and those refused (labels too long, out of order).
+    pub exemplars: u64,
     pub exemplars_dropped: u64,
 }
 
@@ -151,19 +154,39 @@ fn from_v2(mut req: RequestV2) -> Result<WriteRequest, ReceiveError> {
                 value: get(pair[1])?,
             });
         }
+        let mut exemplars = Vec::with_capacity(ts.exemplars.len());
+        for (k, e) in ts.exemplars.iter().enumerate() {
+            if e.labels_refs.len() % 2 != 0 {
+                return Err(ReceiveError::BadRequest(format!(
+                    "timeseries[{i}].exemplars[{k}].labels_refs: an odd number of references ({})",
+                    e.labels_refs.len()
+                )));
+            }
+            let mut el = Vec::with_capacity(e.labels_refs.len() / 2);
+            for pair in e.labels_refs.chunks(2) {
+                let get = |r: u32| {
+                    symbols.get(r as usize).cloned().ok_or_else(|| {
+                        ReceiveError::BadRequest(format!(
+                            "timeseries[{i}].exemplars[{k}].labels_refs: reference {r} is outside the {} symbols",
+                            symbols.len()
+                        ))
+                    })
+                };
+                el.push(Label {
+                    name: get(pair[0])?,
+                    value: get(pair[1])?,
+                });
+            }
+            exemplars.push(Exemplar {
+                labels: el,
+                value: e.value,
+                timestamp: e.timestamp,
+            });
+        }
         out.timeseries.push(TimeSeries {
             labels,
             samples: ts.samples,
-            // Counted, not stored: neither is decoded further.
-            exemplars: ts
-                .exemplars
-                .iter()
-                .map(|e| Exemplar {
-                    labels: Vec::new(),
-                    value: e.value,
-                    timestamp: e.timestamp,
-                })
-                .collect(),
+            exemplars,
             histograms: ts.histograms,
         });
     }
@@ -201,7 +224,6 @@ pub fn append(storage: &dyn Storage, req: &WriteRequest) -> Result<Received, Rec
     let mut got = Received::default();
     for ts in &req.timeseries {
         got.histograms_dropped += ts.histograms.len() as u64;
-        got.exemplars_dropped += ts.exemplars.len() as u64;
         let labels = match series_labels(ts) {
             Ok(l) => l,
             Err(why) => {
@@ -229,6 +251,24 @@ pub fn append(storage: &dyn Storage, req: &WriteRequest) -> Result<Received, Rec
                 }
             }
             got.samples += 1;
+        }
+        // As Prometheus: after the series' samples, and a refused exemplar never fails the
+        // write (it is counted and logged at debug).
+        for e in &ts.exemplars {
+            let ex = vigil_storage::Exemplar {
+                labels: Labels::from_pairs(
+                    e.labels.iter().map(|l| (l.name.as_str(), l.value.as_str())),
+                ),
+                value: e.value,
+                t: e.timestamp,
+            };
+            match app.append_exemplar(r, &labels, ex) {
+                Ok(()) => got.exemplars += 1,
+                Err(err) => {
+                    tracing::debug!(%err, series = %labels, "Remote write: exemplar not stored");
+                    got.exemplars_dropped += 1;
+                }
+            }
         }
     }
     app.commit()

@@ -11,6 +11,7 @@ type JobLabels = Vec<(String, String)>;
 
 pub static OUT_OF_ORDER: LazyLock<Counter> = LazyLock::new(Counter::default);
 pub static DUPLICATE: LazyLock<Counter> = LazyLock::new(Counter::default);
+pub static EXEMPLAR_OUT_OF_ORDER: LazyLock<Counter> = LazyLock::new(Counter::default);
 pub static OUT_OF_BOUNDS: LazyLock<Counter> = LazyLock::new(Counter::default);
 pub static SAMPLE_LIMIT: LazyLock<Counter> = LazyLock::new(Counter::default);
 pub static BODY_SIZE_LIMIT: LazyLock<Counter> = LazyLock::new(Counter::default);
@@ -26,6 +27,11 @@ pub fn register(r: &mut Registry) {
         "scrapes_sample_out_of_order",
         "Total number of samples rejected due to not being out of the expected order.",
         OUT_OF_ORDER.clone(),
+    );
+    t.register(
+        "scrapes_exemplar_out_of_order",
+        "Total number of exemplar rejected due to not being out of the expected order.",
+        EXEMPLAR_OUT_OF_ORDER.clone(),
     );
     t.register(
         "scrapes_sample_duplicate_timestamp",

@@ -424,6 +424,9 @@ impl ScrapeLoop {
                     Ok(nr) => {
                         e.r = nr;
                         stats.post_relabel += 1;
+                        if let Some(ex) = &s.exemplar {
+                            append_exemplar(app, nr, &e.labels, ex, t);
+                        }
                     }
                     Err(err) => count_append_error(err)?,
                 }
@@ -447,6 +450,9 @@ impl ScrapeLoop {
                 Ok(r) => {
                     stats.post_relabel += 1;
                     stats.series_added += 1;
+                    if let Some(ex) = &s.exemplar {
+                        append_exemplar(app, r, &labels, ex, t);
+                    }
                     let track_staleness = !explicit_ts || cfg.track_timestamps_staleness;
                     let e = Entry {
                         r,
@@ -473,6 +479,34 @@ impl ScrapeLoop {
     }
 }
 
+/// Hand a sample's exemplar to the storage; without a timestamp it takes the sample's. As in
+/// Prometheus, a refused exemplar never fails the scrape: out-of-order ones are counted, the
+/// rest logged at debug.
+fn append_exemplar(
+    app: &mut dyn Appender,
+    r: SeriesRef,
+    series: &Labels,
+    ex: &vigil_model::exposition::Exemplar<'_>,
+    t: i64,
+) {
+    let mut b = LabelsBuilder::with_capacity(2);
+    for (n, v) in ex.labels() {
+        b.set(n, v.into_owned());
+    }
+    let e = vigil_storage::Exemplar {
+        labels: b.build(),
+        value: ex.value,
+        t: ex.timestamp_ms.unwrap_or(t),
+    };
+    match app.append_exemplar(r, series, e) {
+        Ok(()) => {}
+        Err(AppendError::Exemplar(vigil_storage::ExemplarError::OutOfOrder)) => {
+            metrics::EXEMPLAR_OUT_OF_ORDER.inc();
+        }
+        Err(err) => tracing::debug!(%err, series = %series, "Error while adding exemplar"),
+    }
+}
+
 /// Per-sample append errors are counted and the scrape goes on, as in Prometheus; a series
 /// the storage refuses outright fails the scrape.
 fn count_append_error(e: AppendError) -> Result<(), String> {
@@ -484,6 +518,8 @@ fn count_append_error(e: AppendError) -> Result<(), String> {
         // The target's new series do not fit: its scrape fails (as over sample_limit), the
         // series of every other target go on.
         e @ AppendError::SeriesLimit(_) => return Err(e.to_string()),
+        // Only exemplar appends return these, and they are handled there.
+        AppendError::Exemplar(_) => 0,
     };
     Ok(())
 }

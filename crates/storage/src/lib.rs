@@ -10,9 +10,11 @@
 //!
 //! This crate must never depend on a concrete engine; engines depend on it.
 
+pub mod exemplar;
 pub mod matcher;
 pub mod memory;
 
+pub use exemplar::{Exemplar, ExemplarError, ExemplarStats, ExemplarStore, SeriesExemplars};
 pub use matcher::{MatchOp, Matcher};
 pub use memory::MemoryStorage;
 
@@ -36,6 +38,9 @@ pub enum AppendError {
     /// The storage holds as many series as it may (`--storage.tsdb.max-head-series`).
     #[error("head series limit of {0} reached: new series are refused until old ones go")]
     SeriesLimit(u64),
+    /// An exemplar was refused; the sample it came with is stored.
+    #[error(transparent)]
+    Exemplar(#[from] ExemplarError),
 }
 
 /// Errors of the storage as a whole (I/O, corruption).
@@ -58,6 +63,18 @@ pub trait Appender: Send {
         t: i64,
         v: f64,
     ) -> Result<SeriesRef, AppendError>;
+
+    /// Attach `e` to the series `r` that [`Appender::append`] returned for `labels`. It is
+    /// checked now (its label set's length, order against the series' newest exemplar) and
+    /// stored with the transaction's samples at commit. A storage that keeps no exemplars
+    /// (exemplar storage off, as Prometheus without `--enable-feature=exemplar-storage`)
+    /// accepts and drops it, as Prometheus does.
+    fn append_exemplar(
+        &mut self,
+        r: SeriesRef,
+        labels: &Labels,
+        e: Exemplar,
+    ) -> Result<(), AppendError>;
 
     /// Make every appended sample durable and visible, atomically.
     fn commit(self: Box<Self>) -> Result<(), StorageError>;
@@ -117,6 +134,14 @@ pub trait Querier: Send + Sync {
 pub trait Storage: Send + Sync {
     fn appender(&self) -> Box<dyn Appender + '_>;
     fn querier(&self, mint: i64, maxt: i64) -> Result<Box<dyn Querier + '_>, StorageError>;
+    /// Exemplars in `[mint, maxt]` of the series matching any of `sets`, series sorted by
+    /// labels (none where the storage keeps no exemplars).
+    fn exemplars(
+        &self,
+        mint: i64,
+        maxt: i64,
+        sets: &[Vec<Matcher>],
+    ) -> Result<Vec<SeriesExemplars>, StorageError>;
 }
 
 /// A place in a [`Journal`]; later places compare greater.
@@ -133,6 +158,8 @@ pub enum JournalRecord {
     Series(Vec<(SeriesRef, Labels)>),
     /// Samples: series ref, timestamp ms, value.
     Samples(Vec<(SeriesRef, i64, f64)>),
+    /// Exemplars of series by ref.
+    Exemplars(Vec<(SeriesRef, Exemplar)>),
     /// The log was truncated through `segment`: of the series named at or before it, only
     /// these are still live (no later sample refers to the others), so readers may forget
     /// the rest. Sent once the reader is past every segment that existed when the

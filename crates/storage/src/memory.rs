@@ -11,7 +11,8 @@ use vigil_model::labels::METRIC_NAME;
 use vigil_model::{Labels, Sample};
 
 use crate::{
-    AppendError, Appender, Matcher, Querier, Series, SeriesRef, SeriesSet, Storage, StorageError,
+    AppendError, Appender, Exemplar, ExemplarStore, Matcher, Querier, Series, SeriesExemplars,
+    SeriesRef, SeriesSet, Storage, StorageError,
 };
 
 struct MemSeries {
@@ -81,6 +82,8 @@ pub struct MemoryStorage {
     inner: RwLock<Inner>,
     /// What its queriers answer to [`Querier::shards`] (0 or 1: no sharding).
     shards: usize,
+    /// Keeps none unless made by [`MemoryStorage::with_exemplars`].
+    exemplars: ExemplarStore,
 }
 
 impl MemoryStorage {
@@ -93,6 +96,14 @@ impl MemoryStorage {
     pub fn with_shards(shards: usize) -> Self {
         MemoryStorage {
             shards,
+            ..Self::default()
+        }
+    }
+
+    /// A store keeping up to `max` exemplars (for tests of exemplars).
+    pub fn with_exemplars(max: usize) -> Self {
+        MemoryStorage {
+            exemplars: ExemplarStore::new(max),
             ..Self::default()
         }
     }
@@ -131,7 +142,17 @@ impl Storage for MemoryStorage {
             store: self,
             pending: Vec::new(),
             newest: HashMap::new(),
+            exemplars: Vec::new(),
         })
+    }
+
+    fn exemplars(
+        &self,
+        mint: i64,
+        maxt: i64,
+        sets: &[Vec<Matcher>],
+    ) -> Result<Vec<SeriesExemplars>, StorageError> {
+        Ok(self.exemplars.select(mint, maxt, sets))
     }
 
     fn querier(&self, mint: i64, maxt: i64) -> Result<Box<dyn Querier + '_>, StorageError> {
@@ -148,6 +169,7 @@ struct MemAppender<'a> {
     pending: Vec<(SeriesRef, Sample)>,
     /// Newest pending sample per series, for order checks within the transaction.
     newest: HashMap<SeriesRef, Sample>,
+    exemplars: Vec<(Labels, Exemplar)>,
 }
 
 impl Appender for MemAppender<'_> {
@@ -197,7 +219,27 @@ impl Appender for MemAppender<'_> {
         Ok(r)
     }
 
+    fn append_exemplar(
+        &mut self,
+        _r: SeriesRef,
+        labels: &Labels,
+        e: Exemplar,
+    ) -> Result<(), AppendError> {
+        let store = &self.store.exemplars;
+        if !store.enabled() {
+            return Ok(());
+        }
+        if store.validate(labels, &e)? {
+            self.exemplars.push((labels.clone(), e));
+        }
+        Ok(())
+    }
+
     fn commit(self: Box<Self>) -> Result<(), StorageError> {
+        for (series, e) in self.exemplars {
+            // Checked when appended; one overtaken since is dropped, as in Prometheus.
+            let _ = self.store.exemplars.add(&series, e);
+        }
         let mut g = self.store.inner.write();
         for (r, s) in self.pending {
             if let Some(Some(series)) = g.series.get_mut(r as usize - 1) {

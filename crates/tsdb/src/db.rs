@@ -12,7 +12,9 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 use vigil_model::{Labels, Sample};
-use vigil_storage::{Appender, Matcher, Querier, Series, SeriesSet, Storage, StorageError};
+use vigil_storage::{
+    Appender, Matcher, Querier, Series, SeriesExemplars, SeriesSet, Storage, StorageError,
+};
 
 use crate::block::{Block, Compaction, SeriesSamples, write_block};
 pub use crate::datadir::OpenError;
@@ -38,6 +40,9 @@ pub struct Options {
     pub wal: crate::wal::WriteOptions,
     /// `--storage.tsdb.block-format`: the format of blocks vigil writes.
     pub block_format: BlockFormat,
+    /// `storage.exemplars.max_exemplars` with `--enable-feature=exemplar-storage`; 0 keeps
+    /// none.
+    pub max_exemplars: usize,
 }
 
 /// The format vigil writes its blocks in.
@@ -66,6 +71,7 @@ impl Options {
             no_lockfile: false,
             wal: crate::wal::WriteOptions::default(),
             block_format: BlockFormat::Vigil,
+            max_exemplars: 0,
         }
     }
 
@@ -620,14 +626,14 @@ impl Db {
             let wal_is_vigils =
                 crate::prometheus::head::foreign_wal_files(&dir.join("wal"))?.is_empty();
             let head = if wal_is_vigils {
-                Head::open_mode(dir, min_valid, false, opts.wal)?
+                Head::open_mode(dir, min_valid, false, opts.wal, opts.max_exemplars)?
             } else {
                 Head::in_memory()
             };
             append_imported(&head, &imp.series, i64::MIN)?;
             head
         } else {
-            Head::open_mode(dir, min_valid, writable, opts.wal)?
+            Head::open_mode(dir, min_valid, writable, opts.wal, opts.max_exemplars)?
         };
         if let Some((imp, tail_start, t)) = tail {
             let (n, refused) = append_imported(&head, &imp.series, tail_start)?;
@@ -1278,6 +1284,15 @@ impl Storage for Db {
             mint,
             maxt,
         }))
+    }
+
+    fn exemplars(
+        &self,
+        mint: i64,
+        maxt: i64,
+        sets: &[Vec<Matcher>],
+    ) -> Result<Vec<SeriesExemplars>, StorageError> {
+        self.head.exemplars(mint, maxt, sets)
     }
 }
 

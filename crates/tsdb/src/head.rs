@@ -11,8 +11,8 @@ use parking_lot::{Mutex, RwLock};
 use vigil_model::labels::METRIC_NAME;
 use vigil_model::{Labels, Sample};
 use vigil_storage::{
-    AppendError, Appender, MatchOp, Matcher, Querier, Series, SeriesRef, SeriesSet, Storage,
-    StorageError,
+    AppendError, Appender, Exemplar, ExemplarStore, MatchOp, Matcher, Querier, Series,
+    SeriesExemplars, SeriesRef, SeriesSet, Storage, StorageError,
 };
 
 use crate::chunk::{SAMPLES_PER_CHUNK, XorChunk, XorIter};
@@ -414,6 +414,13 @@ pub struct Head {
     wal_only: bool,
     /// What WAL and checkpoint records are encoded with.
     compression: wal::Compression,
+    /// How checkpoint segments are written (their version).
+    wal_opts: wal::WriteOptions,
+    /// The exemplar ring (`--enable-feature=exemplar-storage`); keeps none when its size is 0.
+    pub exemplars: ExemplarStore,
+    /// The agent's newest exemplar logged per series: a client repeats its exemplar on every
+    /// scrape until it records a new one, and only new ones are logged.
+    agent_exemplars: Mutex<RefMap<Exemplar>>,
 }
 
 impl Head {
@@ -431,31 +438,35 @@ impl Head {
             min_valid: AtomicI64::new(i64::MIN),
             wal_only: false,
             compression: wal::Compression::None,
+            wal_opts: wal::WriteOptions::default(),
+            exemplars: ExemplarStore::new(0),
+            agent_exemplars: Mutex::new(RefMap::default()),
         }
     }
 
     /// Open the head under `dir`, replaying the latest checkpoint and then `dir/wal`.
     /// Samples before `min_valid` (already in blocks) are skipped.
     pub fn open(dir: &Path, min_valid: i64) -> std::io::Result<Self> {
-        Self::open_mode(dir, min_valid, true, wal::WriteOptions::default())
+        Self::open_mode(dir, min_valid, true, wal::WriteOptions::default(), 0)
     }
 
     /// As [`Head::open`]; with `writable` false nothing in `dir` is created or changed (no WAL
     /// repair, no new segment) and the head takes no appends: for tools reading a directory a
-    /// server may be writing.
+    /// server may be writing. The exemplar ring holds up to `max_exemplars` (0: none kept).
     pub fn open_mode(
         dir: &Path,
         min_valid: i64,
         writable: bool,
         wal: wal::WriteOptions,
+        max_exemplars: usize,
     ) -> std::io::Result<Self> {
-        Self::open_inner(dir, min_valid, writable, wal, false)
+        Self::open_inner(dir, min_valid, writable, wal, false, max_exemplars)
     }
 
     /// The agent's head (`--agent`): series and each one's newest sample only, every sample
     /// in the WAL (replayed the same way), truncated by [`Head::truncate_agent`].
     pub fn open_agent(dir: &Path, wal: wal::WriteOptions) -> std::io::Result<Self> {
-        Self::open_inner(dir, i64::MIN, true, wal, true)
+        Self::open_inner(dir, i64::MIN, true, wal, true, 0)
     }
 
     fn open_inner(
@@ -464,7 +475,9 @@ impl Head {
         writable: bool,
         wal_opts: wal::WriteOptions,
         wal_only: bool,
+        max_exemplars: usize,
     ) -> std::io::Result<Self> {
+        let exemplars = ExemplarStore::new(max_exemplars);
         let wal_dir = dir.join("wal");
         if writable {
             std::fs::create_dir_all(&wal_dir)?;
@@ -503,6 +516,14 @@ impl Head {
                     max_ref = max_ref.max(r);
                     if !index.series.contains_key(&r) {
                         index.insert_replayed(r, labels);
+                    }
+                }
+            }
+            // Replayed into the ring as they were logged; the agent keeps none.
+            Record::Exemplars(e) => {
+                for (r, ex) in e {
+                    if let Some(ms) = index.series.get(&r) {
+                        let _ = exemplars.add(&ms.labels, ex);
                     }
                 }
             }
@@ -573,6 +594,9 @@ impl Head {
             min_valid: AtomicI64::new(min_valid),
             wal_only,
             compression: wal_opts.compression,
+            wal_opts,
+            exemplars,
+            agent_exemplars: Mutex::new(RefMap::default()),
         })
     }
 
@@ -834,6 +858,12 @@ impl Head {
             return Ok(None);
         };
         self.remove_empty(|s| s.last.is_none_or(|l| l.t < inactive_before));
+        {
+            let idx = self.index.read();
+            self.agent_exemplars
+                .lock()
+                .retain(|r, _| idx.series.contains_key(r));
+        }
         let wal_dir = dir.join("wal");
         let _no_deletes = self.checkpointing.lock();
         let last = {
@@ -856,7 +886,7 @@ impl Head {
         }
         // Series only: the agent keeps no samples, and what the dropped segments held has
         // been sent (or outlived the retention).
-        let mut cp = wal::CheckpointWriter::create(&wal_dir, last, self.compression)?;
+        let mut cp = wal::CheckpointWriter::create(&wal_dir, last, self.wal_opts)?;
         self.checkpoint_series(&mut cp)?;
         cp.finish()?;
         Ok(Some(last))
@@ -946,7 +976,7 @@ impl Head {
             w.cut()?;
             last
         };
-        let mut cp = wal::CheckpointWriter::create(&wal_dir, last, self.compression)?;
+        let mut cp = wal::CheckpointWriter::create(&wal_dir, last, self.wal_opts)?;
         let series = self.checkpoint_series(&mut cp)?;
         let mut framed = Vec::new();
         let mut samples = Vec::new();
@@ -976,6 +1006,23 @@ impl Head {
         if !samples.is_empty() {
             framed.clear();
             wal::encode(&mut framed, &Record::Samples(samples), self.compression);
+            cp.write(&framed)?;
+        }
+        // The ring's exemplars of the series kept, oldest first, so a restart has them.
+        let kept: Vec<(u64, Exemplar)> = {
+            let all = self.exemplars.all();
+            let idx = self.index.read();
+            all.into_iter()
+                .filter_map(|(l, e)| Some((*idx.by_labels.get(&l)?, e)))
+                .collect()
+        };
+        for batch in kept.chunks(10_000) {
+            framed.clear();
+            wal::encode(
+                &mut framed,
+                &Record::Exemplars(batch.to_vec()),
+                self.compression,
+            );
             cp.write(&framed)?;
         }
         cp.finish()
@@ -1026,6 +1073,8 @@ struct HeadAppender<'a> {
     /// Series this transaction gives their first sample: they count against the head series
     /// limit from now on.
     new_live: usize,
+    /// Exemplars checked on append, logged after the samples and stored at commit.
+    exemplars: Vec<(SeriesRef, Exemplar)>,
 }
 
 impl Appender for HeadAppender<'_> {
@@ -1118,6 +1167,68 @@ impl Appender for HeadAppender<'_> {
         Ok(r)
     }
 
+    fn append_exemplar(
+        &mut self,
+        r: SeriesRef,
+        labels: &Labels,
+        mut e: Exemplar,
+    ) -> Result<(), AppendError> {
+        let head = self.head;
+        // Neither kept nor logged without the feature (the server's ring or the agent's WAL).
+        if !head.wal_opts.exemplars || (!head.wal_only && !head.exemplars.enabled()) {
+            return Ok(());
+        }
+        // The series by ref, or by labels (a receiver names it by labels only).
+        let r = {
+            let idx = head.index.read();
+            if idx.series.contains_key(&r) {
+                r
+            } else {
+                match idx.by_labels.get(labels) {
+                    Some(&r) => r,
+                    None => {
+                        return Err(AppendError::InvalidLabels(format!(
+                            "{labels}: unknown series when adding an exemplar"
+                        )));
+                    }
+                }
+            }
+        };
+        // Prometheus drops an exemplar's empty-valued labels.
+        if e.labels.iter().any(|l| l.value.is_empty()) {
+            let mut b = e.labels.builder();
+            b.retain(|l| !l.value.is_empty());
+            e.labels = b.build();
+        }
+        vigil_storage::exemplar::check_labels(&e)?;
+        if head.wal_only {
+            // The agent logs each new exemplar for remote write; a repeat of the last is not.
+            let mut last = head.agent_exemplars.lock();
+            if last.get(&r).is_some_and(|l| *l == e) {
+                return Ok(());
+            }
+            last.insert(r, e.clone());
+            self.exemplars.push((r, e));
+            return Ok(());
+        }
+        // Against the series' newest: stored, or pending in this transaction.
+        let pending = self.exemplars.iter().rev().find(|(pr, _)| *pr == r);
+        match pending {
+            Some((_, p)) if *p == e => return Ok(()),
+            Some((_, p)) if e.t <= p.t => {
+                return Err(vigil_storage::ExemplarError::OutOfOrder.into());
+            }
+            Some(_) => {}
+            None => {
+                if !head.exemplars.validate(labels, &e)? {
+                    return Ok(());
+                }
+            }
+        }
+        self.exemplars.push((r, e));
+        Ok(())
+    }
+
     fn commit(self: Box<Self>) -> Result<(), StorageError> {
         // The WAL lock is held until the samples are in the head, so a checkpoint (which takes
         // it first) never sees a record in the WAL that the head does not have yet.
@@ -1131,7 +1242,8 @@ impl Appender for HeadAppender<'_> {
             .into_iter()
             .filter(|(_, t, _)| *t >= min_valid)
             .collect();
-        if samples.is_empty() {
+        let exemplars = self.exemplars;
+        if samples.is_empty() && exemplars.is_empty() {
             // Nothing to acknowledge; unlogged series wait for a commit with samples.
             return Ok(());
         }
@@ -1141,7 +1253,12 @@ impl Appender for HeadAppender<'_> {
                 if !series_records.is_empty() {
                     wal::encode_series(out, &series_records, c);
                 }
-                wal::encode_samples(out, &samples, c);
+                if !samples.is_empty() {
+                    wal::encode_samples(out, &samples, c);
+                }
+                if !exemplars.is_empty() {
+                    wal::encode_exemplars(out, &exemplars, c);
+                }
             })
         {
             // The series stay in the head, still to be logged by the next commit.
@@ -1183,6 +1300,15 @@ impl Appender for HeadAppender<'_> {
                 }
                 lo = lo.min(t);
                 hi = hi.max(t);
+            }
+        }
+        if !self.head.wal_only {
+            for (r, e) in exemplars {
+                if let Some(s) = idx.series.get(&r) {
+                    // Checked when appended; one a concurrent commit overtook is dropped,
+                    // as in Prometheus.
+                    let _ = self.head.exemplars.add(&s.labels, e);
+                }
             }
         }
         drop(guard);
@@ -1281,7 +1407,17 @@ impl Storage for Head {
             samples: Vec::new(),
             newest: RefMap::default(),
             new_live: 0,
+            exemplars: Vec::new(),
         })
+    }
+
+    fn exemplars(
+        &self,
+        mint: i64,
+        maxt: i64,
+        sets: &[Vec<Matcher>],
+    ) -> Result<Vec<SeriesExemplars>, StorageError> {
+        Ok(self.exemplars.select(mint, maxt, sets))
     }
 
     fn querier(&self, mint: i64, maxt: i64) -> Result<Box<dyn Querier + '_>, StorageError> {

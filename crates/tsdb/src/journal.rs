@@ -109,6 +109,7 @@ impl JournalReader for Reader {
                 match r {
                     Record::Series(s) => f(JournalRecord::Series(s), pos),
                     Record::Samples(s) => f(JournalRecord::Samples(s), pos),
+                    Record::Exemplars(e) => f(JournalRecord::Exemplars(e), pos),
                     // Deletions are local: remote storage keeps what it was sent.
                     Record::Tombstones(_) => {}
                 }
@@ -222,7 +223,8 @@ mod tests {
         // Before the reader reads anything: a cut, a checkpoint covering the first segment,
         // and that segment deleted; then a sample in the new segment.
         w.cut().unwrap();
-        let mut cp = CheckpointWriter::create(&d, first, Compression::Snappy).unwrap();
+        let mut cp =
+            CheckpointWriter::create(&d, first, crate::wal::WriteOptions::default()).unwrap();
         let mut framed = Vec::new();
         encode(
             &mut framed,
@@ -287,7 +289,8 @@ mod tests {
         assert!(!got.iter().any(|r| matches!(r, JournalRecord::Live { .. })));
         // The head truncates: a new segment, a checkpoint of the first with `kept` only.
         w.cut().unwrap();
-        let mut cp = CheckpointWriter::create(&d, first, Compression::Snappy).unwrap();
+        let mut cp =
+            CheckpointWriter::create(&d, first, crate::wal::WriteOptions::default()).unwrap();
         let mut framed = Vec::new();
         encode(
             &mut framed,

@@ -21,6 +21,7 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use vigil_model::{LabelRef, Labels};
+use vigil_storage::Exemplar;
 
 use crate::encoding::{Dec, put_str, put_uvarint, unzigzag, zigzag};
 
@@ -34,7 +35,7 @@ pub const SEGMENT_MAGIC: &[u8; 8] = b"VIGILWAL";
 /// The newest segment format this build reads: 1 (plain records) and 2 (records may be
 /// snappy-compressed). Segments are written as 1 when compression is off, so an older build
 /// still reads them.
-pub const SEGMENT_VERSION: u32 = 2;
+pub const SEGMENT_VERSION: u32 = 3;
 const HEADER_LEN: usize = 16;
 
 /// The type-byte flag of a record whose payload is snappy-compressed.
@@ -50,20 +51,13 @@ pub enum Compression {
     Snappy,
 }
 
-impl Compression {
-    fn segment_version(self) -> u32 {
-        match self {
-            Compression::None => 1,
-            Compression::Snappy => 2,
-        }
-    }
-}
-
 /// How a log is written: `--storage.tsdb.wal-segment-size` and `--storage.tsdb.wal-compression`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WriteOptions {
     pub segment_size: u64,
     pub compression: Compression,
+    /// Exemplar records may be written (`--enable-feature=exemplar-storage`).
+    pub exemplars: bool,
 }
 
 impl Default for WriteOptions {
@@ -71,6 +65,19 @@ impl Default for WriteOptions {
         WriteOptions {
             segment_size: SEGMENT_SIZE,
             compression: Compression::default(),
+            exemplars: false,
+        }
+    }
+}
+
+impl WriteOptions {
+    /// The version of the segments written: the lowest that says what they may hold, so a
+    /// build that predates a feature still reads the segments of a server not using it.
+    pub fn segment_version(&self) -> u32 {
+        match (self.exemplars, self.compression) {
+            (true, _) => 3,
+            (false, Compression::Snappy) => 2,
+            (false, Compression::None) => 1,
         }
     }
 }
@@ -159,7 +166,7 @@ pub fn classify_file(path: &Path) -> io::Result<SegmentKind> {
 /// Create segment `n` with its header. A segment with records is never overwritten; an
 /// empty one, or one holding only vigil's header (a creation cut short by a full disk or a
 /// crash), is written again.
-fn create_segment(dir: &Path, n: u64, c: Compression) -> io::Result<File> {
+fn create_segment(dir: &Path, n: u64, version: u32) -> io::Result<File> {
     let path = segment_path(dir, n);
     let open = || OpenOptions::new().create_new(true).append(true).open(&path);
     let mut f = match open() {
@@ -176,7 +183,7 @@ fn create_segment(dir: &Path, n: u64, c: Compression) -> io::Result<File> {
         }
         Err(e) => return Err(e),
     };
-    if let Err(e) = f.write_all(&segment_header(c.segment_version())) {
+    if let Err(e) = f.write_all(&segment_header(version)) {
         // Out of space before the header was whole: leave no half-made segment behind.
         drop(f);
         let _ = std::fs::remove_file(&path);
@@ -188,6 +195,7 @@ fn create_segment(dir: &Path, n: u64, c: Compression) -> io::Result<File> {
 const REC_SERIES: u8 = 1;
 const REC_SAMPLES: u8 = 2;
 const REC_TOMBSTONES: u8 = 3;
+const REC_EXEMPLARS: u8 = 4;
 
 /// A decoded record.
 #[derive(Debug, Clone, PartialEq)]
@@ -198,6 +206,8 @@ pub enum Record {
     Samples(Vec<(u64, i64, f64)>),
     /// Deletions: series ref and the inclusive time range deleted.
     Tombstones(Vec<(u64, i64, i64)>),
+    /// Exemplars of series by ref, logged after the samples of their commit.
+    Exemplars(Vec<(u64, Exemplar)>),
 }
 
 thread_local! {
@@ -233,7 +243,26 @@ pub fn encode(out: &mut Vec<u8>, rec: &Record, c: Compression) {
                 put_uvarint(payload, zigzag(hi));
             }
         }),
+        Record::Exemplars(e) => encode_exemplars(out, e, c),
     }
+}
+
+/// Encode an exemplars record: count, then per exemplar its series ref, time (varint), value
+/// (f64 bits, LE) and labels (count, then name and value strings).
+pub fn encode_exemplars(out: &mut Vec<u8>, e: &[(u64, Exemplar)], c: Compression) {
+    encode_with(out, REC_EXEMPLARS, c, |payload| {
+        put_uvarint(payload, e.len() as u64);
+        for (r, ex) in e {
+            put_uvarint(payload, *r);
+            put_uvarint(payload, zigzag(ex.t));
+            payload.extend_from_slice(&ex.value.to_bits().to_le_bytes());
+            put_uvarint(payload, ex.labels.len() as u64);
+            for l in ex.labels.iter() {
+                put_str(payload, l.name);
+                put_str(payload, l.value);
+            }
+        }
+    })
 }
 
 /// Encode a series record from borrowed series (the commit path's are not cloned).
@@ -368,6 +397,28 @@ fn decode_payload(typ: u8, p: &[u8]) -> Option<Record> {
             }
             Some(Record::Tombstones(out))
         }
+        REC_EXEMPLARS => {
+            let n = d.uvarint()? as usize;
+            let mut out = Vec::with_capacity(n.min(1 << 16));
+            for _ in 0..n {
+                let r = d.uvarint()?;
+                let t = unzigzag(d.uvarint()?);
+                let value = f64::from_bits(d.le64()?);
+                let nl = d.uvarint()? as usize;
+                let mut ls = Vec::with_capacity(nl.min(64));
+                for _ in 0..nl {
+                    ls.push(LabelRef {
+                        name: d.str()?,
+                        value: d.str()?,
+                    });
+                }
+                ls.sort();
+                ls.dedup_by(|a, b| a.name == b.name);
+                let labels = Labels::from_sorted_refs(ls);
+                out.push((r, Exemplar { labels, value, t }));
+            }
+            Some(Record::Exemplars(out))
+        }
         _ => None,
     }
 }
@@ -414,11 +465,12 @@ pub struct CheckpointWriter {
 impl CheckpointWriter {
     /// Start checkpoint `last` (covering segments up to and including it); its records are
     /// encoded with `c`.
-    pub fn create(dir: &Path, last: u64, c: Compression) -> io::Result<Self> {
+    pub fn create(dir: &Path, last: u64, o: WriteOptions) -> io::Result<Self> {
         let tmp = dir.join(format!("checkpoint.{last:08}.tmp"));
         let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir_all(&tmp)?;
-        let file = std::io::BufWriter::with_capacity(1 << 20, create_segment(&tmp, 0, c)?);
+        let seg = create_segment(&tmp, 0, o.segment_version())?;
+        let file = std::io::BufWriter::with_capacity(1 << 20, seg);
         Ok(CheckpointWriter {
             dir: dir.to_path_buf(),
             last,
@@ -875,6 +927,8 @@ pub struct Wal {
     size: u64,
     segment_size: u64,
     compression: Compression,
+    /// The version new segments get.
+    version: u32,
     /// Records of one [`Wal::log`] call, kept for the next (see `SCRATCH`).
     buf: Vec<u8>,
 }
@@ -892,7 +946,9 @@ impl Wal {
         let WriteOptions {
             segment_size,
             compression,
+            ..
         } = o;
+        let version = o.segment_version();
         std::fs::create_dir_all(dir)?;
         // After the last segment, and after the last checkpoint too: replay starts after the
         // checkpoint, so a segment numbered at or below it (all later segments removed by
@@ -900,7 +956,7 @@ impl Wal {
         let after_segments = segments(dir)?.last().map_or(0, |s| s + 1);
         let after_checkpoint = latest_checkpoint(dir)?.0.map_or(0, |c| c + 1);
         let seg = after_segments.max(after_checkpoint);
-        let file = create_segment(dir, seg, compression)?;
+        let file = create_segment(dir, seg, version)?;
         let size = HEADER_LEN as u64;
         Ok(Wal {
             dir: dir.to_path_buf(),
@@ -909,6 +965,7 @@ impl Wal {
             size,
             segment_size,
             compression,
+            version,
             buf: Vec::new(),
         })
     }
@@ -948,7 +1005,7 @@ impl Wal {
     /// Start a new segment.
     pub fn cut(&mut self) -> io::Result<()> {
         self.file.sync_data()?;
-        self.file = create_segment(&self.dir, self.seg + 1, self.compression)?;
+        self.file = create_segment(&self.dir, self.seg + 1, self.version)?;
         self.seg += 1;
         self.size = HEADER_LEN as u64;
         Ok(())
@@ -1256,6 +1313,22 @@ mod tests {
             Record::Series(series),
             Record::Samples(samples),
             Record::Tombstones(vec![(3, 0, 10)]),
+            Record::Exemplars(
+                (1..=300u64)
+                    .map(|r| {
+                        let id = format!("{r:032x}");
+                        let labels = Labels::from_pairs([("trace_id", id.as_str())]);
+                        (
+                            r,
+                            Exemplar {
+                                labels,
+                                value: r as f64 / 8.0,
+                                t: -(r as i64),
+                            },
+                        )
+                    })
+                    .collect(),
+            ),
         ]
     }
 
@@ -1264,13 +1337,18 @@ mod tests {
     /// version 1 (what builds before compression read).
     #[test]
     fn compressed_records_roundtrip_and_mark_their_segments() {
-        for (c, version) in [(Compression::Snappy, 2u32), (Compression::None, 1)] {
+        for (c, exemplars, version) in [
+            (Compression::Snappy, false, 2u32),
+            (Compression::None, false, 1),
+            (Compression::Snappy, true, 3),
+        ] {
             let d = tmp(&format!("compress-{version}"));
             let mut w = Wal::open_with(
                 &d,
                 WriteOptions {
                     segment_size: SEGMENT_SIZE,
                     compression: c,
+                    exemplars,
                 },
             )
             .unwrap();

@@ -35,7 +35,7 @@ fn read_all(db: &Db) -> (usize, Vec<(u64, i64, f64)>) {
             .poll(1000, &mut |rec, _| match rec {
                 JournalRecord::Series(s) => series += s.len(),
                 JournalRecord::Samples(s) => samples.extend(s),
-                JournalRecord::Live { .. } => {}
+                JournalRecord::Live { .. } | JournalRecord::Exemplars(_) => {}
             })
             .unwrap();
         if p.records == 0 {
@@ -121,4 +121,51 @@ fn idle_series_are_forgotten_after_two_truncations() {
     db.truncate_agent(u64::MAX, 5000).unwrap();
     assert_eq!(db.head().num_series(), 1);
     let _ = std::fs::remove_dir_all(&d);
+}
+
+/// With exemplar storage on, the agent logs each new exemplar in the WAL for remote write
+/// (a repeat of a series' last is not), and keeps none in memory.
+#[test]
+fn exemplars_are_logged_once_each() {
+    let d = dir("exemplars");
+    let mut o = Options::new(0, 0);
+    o.wal.exemplars = true;
+    let db = Db::open_agent(&d, o).unwrap();
+    let ex = |t: i64, id: &str| vigil_storage::Exemplar {
+        labels: Labels::from_pairs([("trace_id", id.to_string())]),
+        value: 1.0,
+        t,
+    };
+    for (t, id) in [(1000, "a"), (2000, "a"), (3000, "b")] {
+        let mut app = db.appender();
+        let r = app.append(0, &labels(0), t, 1.0).unwrap();
+        // The client repeats its last exemplar until it records another.
+        let e = if id == "a" { ex(1000, id) } else { ex(t, id) };
+        app.append_exemplar(r, &labels(0), e).unwrap();
+        app.commit().unwrap();
+    }
+    let mut r = db.follow().unwrap();
+    let mut got = Vec::new();
+    loop {
+        let p = r
+            .poll(1000, &mut |rec, _| {
+                if let JournalRecord::Exemplars(e) = rec {
+                    got.extend(e.into_iter().map(|(_, e)| (e.t, e.labels)));
+                }
+            })
+            .unwrap();
+        if p.records == 0 {
+            break;
+        }
+    }
+    let ids: Vec<(i64, String)> = got
+        .into_iter()
+        .map(|(t, l)| (t, l.get("trace_id").unwrap_or("").to_string()))
+        .collect();
+    assert_eq!(ids, [(1000, "a".to_string()), (3000, "b".to_string())]);
+    assert!(
+        db.exemplars(0, i64::MAX, &[vec![Matcher::equal("__name__", "m")]])
+            .unwrap()
+            .is_empty()
+    );
 }

@@ -46,8 +46,23 @@ fn embedded_config(listen: &str) -> String {
 
 impl ConfigSource {
     /// Load the config; in agent mode also refuse the sections an agent does not run.
-    fn load_for(&self, agent: bool) -> Result<Config, String> {
-        let cfg = self.load()?;
+    /// `storage.exemplars` without `--enable-feature=exemplar-storage` does nothing, as in
+    /// Prometheus, and a warning says so.
+    fn load_for(&self, agent: bool, exemplar_storage: bool) -> Result<Config, String> {
+        let mut cfg = self.load()?;
+        if cfg.storage.exemplars_section && !exemplar_storage {
+            cfg.warnings.push(
+                "storage.exemplars: has no effect without --enable-feature=exemplar-storage (as in Prometheus)"
+                    .into(),
+            );
+        }
+        for (i, r) in cfg.remote_write.iter().enumerate() {
+            if r.send_exemplars && !exemplar_storage {
+                cfg.warnings.push(format!(
+                    "remote_write[{i}].send_exemplars: no exemplar is kept without --enable-feature=exemplar-storage (as in Prometheus), so none is sent"
+                ));
+            }
+        }
         if agent && let Err(e) = cfg.check_agent() {
             return Err(match self {
                 ConfigSource::File(p) => format!(
@@ -85,6 +100,8 @@ struct Reloader {
     source: ConfigSource,
     /// `--agent`: the config may not hold rules, alerting or remote read.
     agent: bool,
+    /// `--enable-feature=exemplar-storage`: a reload resizes the exemplar ring.
+    exemplar_storage: bool,
     discovery: DiscoveryManager,
     scrape: Arc<ScrapeManager>,
     rules: Arc<vigil_rules::Manager>,
@@ -99,6 +116,12 @@ struct Reloader {
     /// `--storage.remote.flush-deadline`: how long a queue that goes away may keep sending.
     remote_flush: Duration,
     remote_read: Arc<vigil_remote::read_client::RemoteRead>,
+}
+
+/// The exemplar ring's size: `storage.exemplars.max_exemplars`, Prometheus's 100000 when unset;
+/// 0 or less keeps none.
+fn max_exemplars(cfg: &Config) -> usize {
+    cfg.storage.max_exemplars.unwrap_or(100_000).max(0) as usize
 }
 
 /// Retention from the flags; the config's `storage.tsdb.retention` wins where it is set (as in
@@ -128,70 +151,76 @@ impl RetentionFlags {
 impl Reloader {
     /// Load and apply the config; on any error the running config stays as it was.
     fn reload(&self) -> Result<(), String> {
-        let res = self.source.load_for(self.agent).and_then(|cfg| {
-            // Loud: a configured section that does nothing is never silent.
-            let not_running: Vec<String> =
-                cfg.unimplemented().iter().map(|u| u.to_string()).collect();
-            for w in &cfg.warnings {
-                if not_running.contains(w) {
-                    tracing::error!("NOT RUNNING: {w}");
-                } else {
-                    tracing::warn!("{w}");
+        let res = self
+            .source
+            .load_for(self.agent, self.exemplar_storage)
+            .and_then(|cfg| {
+                // Loud: a configured section that does nothing is never silent.
+                let not_running: Vec<String> =
+                    cfg.unimplemented().iter().map(|u| u.to_string()).collect();
+                for w in &cfg.warnings {
+                    if not_running.contains(w) {
+                        tracing::error!("NOT RUNNING: {w}");
+                    } else {
+                        tracing::warn!("{w}");
+                    }
                 }
-            }
-            // Rule files are read and checked before anything changes: a bad one fails the
-            // reload and the running groups (and everything else) stay.
-            let rule_files = vigil_rules::Manager::check(&cfg.rule_files).map_err(|errs| {
-                for e in &errs {
-                    tracing::error!(err = %e, "loading groups failed");
-                }
-                format!(
-                    "error loading rules, previous rule set restored: {}",
-                    errs.join("; ")
-                )
-            })?;
-            let alerting = vigil_rules::notifier::Notifier::prepare(&cfg.alerting)?;
-            let remote_read = self.remote_read.prepare(&cfg)?;
-            // Remote write first: it fails (changing nothing) if an endpoint's client cannot
-            // be built. Stopping a removed queue waits for its flush, off the async workers.
-            tokio::task::block_in_place(|| {
-                self.remote.apply(
-                    &cfg.remote_write,
-                    &cfg.global.external_labels,
-                    self.remote_flush,
-                )
-            })?;
-            self.scrape
-                .apply_config(&cfg.scrape_configs)
-                .map_err(|e| e.to_string())?;
-            self.remote_read.commit(remote_read);
-            self.notifier.commit(alerting, &cfg.global.external_labels);
-            self.rules.apply(
-                rule_files,
-                vigil_rules::Options {
-                    default_interval: cfg.global.evaluation_interval,
-                    default_query_offset: cfg.global.rule_query_offset,
-                    external_labels: cfg
-                        .global
-                        .external_labels
+                // Rule files are read and checked before anything changes: a bad one fails the
+                // reload and the running groups (and everything else) stay.
+                let rule_files = vigil_rules::Manager::check(&cfg.rule_files).map_err(|errs| {
+                    for e in &errs {
+                        tracing::error!(err = %e, "loading groups failed");
+                    }
+                    format!(
+                        "error loading rules, previous rule set restored: {}",
+                        errs.join("; ")
+                    )
+                })?;
+                let alerting = vigil_rules::notifier::Notifier::prepare(&cfg.alerting)?;
+                let remote_read = self.remote_read.prepare(&cfg)?;
+                // Remote write first: it fails (changing nothing) if an endpoint's client cannot
+                // be built. Stopping a removed queue waits for its flush, off the async workers.
+                tokio::task::block_in_place(|| {
+                    self.remote.apply(
+                        &cfg.remote_write,
+                        &cfg.global.external_labels,
+                        self.remote_flush,
+                    )
+                })?;
+                self.scrape
+                    .apply_config(&cfg.scrape_configs)
+                    .map_err(|e| e.to_string())?;
+                self.remote_read.commit(remote_read);
+                self.notifier.commit(alerting, &cfg.global.external_labels);
+                self.rules.apply(
+                    rule_files,
+                    vigil_rules::Options {
+                        default_interval: cfg.global.evaluation_interval,
+                        default_query_offset: cfg.global.rule_query_offset,
+                        external_labels: cfg
+                            .global
+                            .external_labels
+                            .iter()
+                            .map(|l| (l.name.to_string(), l.value.to_string()))
+                            .collect(),
+                        ..self.rule_flags.clone()
+                    },
+                );
+                self.discovery.apply(
+                    cfg.scrape_configs
                         .iter()
-                        .map(|l| (l.name.to_string(), l.value.to_string()))
+                        .map(|sc| (sc.job_name.clone(), JobSd::from_scrape_config(sc)))
                         .collect(),
-                    ..self.rule_flags.clone()
-                },
-            );
-            self.discovery.apply(
-                cfg.scrape_configs
-                    .iter()
-                    .map(|sc| (sc.job_name.clone(), JobSd::from_scrape_config(sc)))
-                    .collect(),
-            );
-            let (t, b) = self.retention_flags.effective(&cfg);
-            self.db.set_retention(t.as_millis() as i64, b);
-            *self.state.storage_retention.write() = retention_string(t, b);
-            *self.state.config.write() = Arc::new(cfg);
-            Ok(())
-        });
+                );
+                let (t, b) = self.retention_flags.effective(&cfg);
+                self.db.set_retention(t.as_millis() as i64, b);
+                if self.exemplar_storage && !self.agent {
+                    self.db.head().exemplars.resize(max_exemplars(&cfg));
+                }
+                *self.state.storage_retention.write() = retention_string(t, b);
+                *self.state.config.write() = Arc::new(cfg);
+                Ok(())
+            });
         let status = &self.state.reload_status;
         match &res {
             Ok(()) => {
@@ -303,7 +332,10 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
             "No --config.file and no ./prometheus.yml: running the embedded config that scrapes vigil itself"
         );
     }
-    let initial = source.load_for(agent).map_err(anyhow::Error::msg)?;
+    let exemplar_storage = crate::server_flags::feature(&flags, "exemplar-storage");
+    let initial = source
+        .load_for(agent, exemplar_storage)
+        .map_err(anyhow::Error::msg)?;
     // The web config file and the listener first: a bad --web.config.file stops start-up
     // before storage is opened.
     let max_connections: usize = flags.max_connections.parse().map_err(|_| {
@@ -440,6 +472,12 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
         flags.wal_compression,
         flags.wal_compression_type.as_deref(),
     )?;
+    // Exemplars go to the ring and the WAL (the agent's: for remote write) only with the
+    // feature, as in Prometheus.
+    opts.wal.exemplars = exemplar_storage;
+    if exemplar_storage {
+        opts.max_exemplars = max_exemplars(&initial);
+    }
     let agent_opts = if agent {
         Some(AgentOptions::from_flags(&flags)?)
     } else {
@@ -452,7 +490,11 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
     let db = {
         let agent_opts = agent_opts.clone();
         tokio::task::spawn_blocking(move || match agent_opts {
-            Some(a) => Db::open_agent(&a.dir, a.tsdb_options()),
+            Some(a) => {
+                let mut o = a.tsdb_options();
+                o.wal.exemplars = exemplar_storage;
+                Db::open_agent(&a.dir, o)
+            }
             None => Db::open(&db_dir, opts),
         })
         .await?
@@ -727,6 +769,7 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
     let reloader = Reloader {
         source,
         agent,
+        exemplar_storage,
         discovery,
         scrape: scrape.clone(),
         rules: rules.clone(),

@@ -611,8 +611,8 @@ pub struct ServerFlags {
     /// No effect: vigil stores scrape timestamps as taken.
     #[arg(long = "scrape.timestamp-tolerance", hide = true)]
     pub scrape_timestamp_tolerance: Option<String>,
-    /// Comma-separated features to enable: auto-reload-config works; others are named in a
-    /// warning.
+    /// Comma-separated features to enable: auto-reload-config and exemplar-storage work;
+    /// others are named in a warning.
     #[arg(long = "enable-feature", value_delimiter = ',')]
     pub enable_feature: Vec<String>,
     /// No effect: Go runtime tuning.
@@ -673,10 +673,7 @@ pub struct ServerFlags {
 /// Features `--enable-feature` names, and what vigil does about each.
 const FEATURES: &[(&str, Option<&str>)] = &[
     ("auto-reload-config", None),
-    (
-        "exemplar-storage",
-        Some("vigil does not store exemplars yet"),
-    ),
+    ("exemplar-storage", None),
     (
         "native-histograms",
         Some("vigil does not ingest native histograms yet"),

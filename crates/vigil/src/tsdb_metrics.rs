@@ -80,6 +80,44 @@ impl Collector for TsdbCollector {
             "Total number of WAL writes that failed.",
             st.wal_writes_failed.load(Ordering::Relaxed),
         )?;
+        // Prometheus's exemplar storage figures (as it exports them with the feature on).
+        let ex = head.exemplars.stats();
+        counter(
+            &mut enc,
+            "prometheus_tsdb_exemplar_exemplars_appended",
+            "Total number of appended exemplars.",
+            ex.appended_total,
+        )?;
+        gauge(
+            &mut enc,
+            "prometheus_tsdb_exemplar_exemplars_in_storage",
+            "Number of exemplars currently in circular storage.",
+            ex.in_storage as f64,
+        )?;
+        gauge(
+            &mut enc,
+            "prometheus_tsdb_exemplar_series_with_exemplars_in_storage",
+            "Number of series with exemplars currently in circular storage.",
+            ex.series as f64,
+        )?;
+        gauge(
+            &mut enc,
+            "prometheus_tsdb_exemplar_last_exemplars_timestamp_seconds",
+            "The timestamp of the oldest exemplar stored in circular storage. Useful to check for what timerange the current exemplar buffer limit allows. This usually means the last timestampfor all exemplars for a typical setup. This is not true though if one of the series timestamp is in future compared to rest series.",
+            ex.last_t as f64 / 1000.0,
+        )?;
+        gauge(
+            &mut enc,
+            "prometheus_tsdb_exemplar_max_exemplars",
+            "Total number of exemplars the exemplar storage can store, resizeable.",
+            ex.max as f64,
+        )?;
+        counter(
+            &mut enc,
+            "prometheus_tsdb_exemplar_out_of_order_exemplars",
+            "Total number of out of order exemplar ingestion failed attempts.",
+            ex.out_of_order_total,
+        )?;
         gauge(
             &mut enc,
             "vigil_tsdb_head_series_limit",

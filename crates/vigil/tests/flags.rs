@@ -146,7 +146,7 @@ fn flags_without_effect_are_named_when_set_and_not_running_ones_loudly() {
             expect.push((format!("NOT RUNNING: --{flag}: "), "ERROR"));
         }
     }
-    args.push("--enable-feature=exemplar-storage,no-such-feature".into());
+    args.push("--enable-feature=native-histograms,no-such-feature".into());
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     let v = Vigil::start("flags-warned", None, &refs);
     let log = v.proc.log_text();
@@ -161,7 +161,9 @@ fn flags_without_effect_are_named_when_set_and_not_running_ones_loudly() {
         );
     }
     assert!(
-        log.contains("--enable-feature=exemplar-storage: vigil does not store exemplars yet"),
+        log.contains(
+            "--enable-feature=native-histograms: vigil does not ingest native histograms yet"
+        ),
         "{log}"
     );
     assert!(

@@ -59,13 +59,20 @@ fn metadata_parse_format_limits_and_timeouts() {
     ));
     assert_eq!(tm["data"], serde_json::json!([]));
 
-    // Exemplars are not stored: an empty list for a valid query, an error for a bad one.
+    // Without --enable-feature=exemplar-storage no exemplar is kept: an empty list for a
+    // valid query, an error for a bad one or a range that ends before it starts (tests/
+    // exemplars.rs has them stored).
     let ex = get_json(&format!(
         "{b}/api/v1/query_exemplars?query=up&start=0&end=10"
     ));
     assert_eq!(ex["data"], serde_json::json!([]));
     let (code, _) = get(&format!("{b}/api/v1/query_exemplars?query=up{{"));
     assert_eq!(code, 400);
+    let (code, body) = get(&format!(
+        "{b}/api/v1/query_exemplars?query=up&start=10&end=0"
+    ));
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("end timestamp must not be before start timestamp"));
 
     // parse_query and format_query.
     let q = enc("sum by(job)(rate(up[5m]))>0");

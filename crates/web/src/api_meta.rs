@@ -272,16 +272,66 @@ async fn targets_metadata(State(s): St, RawQuery(q): RawQuery) -> Result<Respons
     Ok(ok(Json::Array(out)))
 }
 
-/// vigil does not store exemplars: a valid query gets an empty list, as from a Prometheus
-/// without `--enable-feature=exemplar-storage`.
+/// The exemplars of the series the query's selectors match, in `[start, end]`, as Prometheus
+/// answers: per series its labels and its exemplars oldest first. Empty without
+/// `--enable-feature=exemplar-storage` (nothing is stored); 204 No Content for a query
+/// without selectors, as Prometheus.
 async fn query_exemplars(
+    State(s): St,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let p = Params::from(q, &headers, &body)?;
-    parse_expr(p.get("query")).await?;
-    Ok(ok(json!([])))
+    let (start, end) = crate::api::range_params(&p)?;
+    if end < start {
+        return Err(ApiError::BadData(
+            "end timestamp must not be before start timestamp".into(),
+        ));
+    }
+    let e = parse_expr(p.get("query")).await?;
+    let sets: Vec<Vec<vigil_storage::Matcher>> = e
+        .selectors()
+        .into_iter()
+        .map(|vs| vs.matchers.clone())
+        .collect();
+    if sets.is_empty() {
+        // Prometheus has no data to answer with here, and says so with 204 No Content.
+        return Ok(axum::response::IntoResponse::into_response(
+            axum::http::StatusCode::NO_CONTENT,
+        ));
+    }
+    let storage = s.queryable.clone();
+    let found = tokio::task::spawn_blocking(move || storage.exemplars(start, end, &sets))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    // Written as Prometheus writes it: values as strings, timestamps as seconds with up to
+    // three decimals.
+    use crate::json::{format_value, write_labels, write_str, write_timestamp};
+    let mut out = String::from("[");
+    for (i, se) in found.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"seriesLabels\":");
+        write_labels(&mut out, &se.series);
+        out.push_str(",\"exemplars\":[");
+        for (j, x) in se.exemplars.iter().enumerate() {
+            if j > 0 {
+                out.push(',');
+            }
+            out.push_str("{\"labels\":");
+            write_labels(&mut out, &x.labels);
+            out.push_str(",\"value\":");
+            write_str(&mut out, &format_value(x.value));
+            out.push_str(",\"timestamp\":");
+            write_timestamp(&mut out, x.t);
+            out.push('}');
+        }
+        out.push_str("]}");
+    }
+    out.push(']');
+    Ok(crate::api::ok_raw(out))
 }
 
 async fn parse_query(

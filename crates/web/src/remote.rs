@@ -96,7 +96,7 @@ async fn write(State(s): St, headers: HeaderMap, body: Bytes) -> Response {
     .unwrap_or_else(|e| Err(ReceiveError::Storage(format!("write task failed: {e}"))));
     let mut st = remote.received.lock();
     st.requests += 1;
-    let written = res.as_ref().map_or(0, |g| g.samples);
+    let (written, exemplars_written) = res.as_ref().map_or((0, 0), |g| (g.samples, g.exemplars));
     let mut resp = match res {
         Ok(got) => {
             st.samples += got.samples;
@@ -142,7 +142,10 @@ async fn write(State(s): St, headers: HeaderMap, body: Bytes) -> Response {
         for (name, n) in [
             ("x-prometheus-remote-write-samples-written", written),
             ("x-prometheus-remote-write-histograms-written", 0),
-            ("x-prometheus-remote-write-exemplars-written", 0),
+            (
+                "x-prometheus-remote-write-exemplars-written",
+                exemplars_written,
+            ),
         ] {
             h.insert(name, header::HeaderValue::from(n));
         }
