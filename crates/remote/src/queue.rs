@@ -1079,7 +1079,14 @@ impl Shard {
                         *self.stats.last_error.lock() = Some(msg);
                     }
                     self.stats.samples_sent.fetch_add(ok, Ordering::Relaxed);
-                    self.stats.exemplars_sent.fetch_add(ne, Ordering::Relaxed);
+                    // A 1.0 receiver read a 2.0 body as empty: its exemplars are lost too.
+                    let ex_ok = if matches!(written, Some(None)) { 0 } else { ne };
+                    self.stats
+                        .exemplars_sent
+                        .fetch_add(ex_ok, Ordering::Relaxed);
+                    self.stats
+                        .exemplars_failed
+                        .fetch_add(ne - ex_ok, Ordering::Relaxed);
                     self.stats
                         .bytes_sent
                         .fetch_add(body.len() as u64, Ordering::Relaxed);

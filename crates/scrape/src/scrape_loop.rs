@@ -428,7 +428,16 @@ impl ScrapeLoop {
                             append_exemplar(app, nr, &e.labels, ex, t);
                         }
                     }
-                    Err(err) => count_append_error(err)?,
+                    Err(err) => {
+                        // A sample refused for its time still brings its exemplar, as in
+                        // Prometheus.
+                        if let Some(ex) = &s.exemplar
+                            && refused_for_time(&err)
+                        {
+                            append_exemplar(app, e.r, &e.labels, ex, t);
+                        }
+                        count_append_error(err)?
+                    }
                 }
                 continue;
             }
@@ -463,7 +472,14 @@ impl ScrapeLoop {
                     };
                     self.cache.insert(s.series, e);
                 }
-                Err(err) => count_append_error(err)?,
+                Err(err) => {
+                    if let Some(ex) = &s.exemplar
+                        && refused_for_time(&err)
+                    {
+                        append_exemplar(app, 0, &labels, ex, t);
+                    }
+                    count_append_error(err)?
+                }
             }
         }
         if limit_exceeded {
@@ -505,6 +521,14 @@ fn append_exemplar(
         }
         Err(err) => tracing::debug!(%err, series = %series, "Error while adding exemplar"),
     }
+}
+
+/// A sample refused for its time only (the series is fine).
+fn refused_for_time(e: &AppendError) -> bool {
+    matches!(
+        e,
+        AppendError::OutOfOrder | AppendError::DuplicateTimestamp | AppendError::OutOfBounds
+    )
 }
 
 /// Per-sample append errors are counted and the scrape goes on, as in Prometheus; a series

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use parking_lot::Mutex;
+use parking_lot::RwLock;
 use vigil_model::Labels;
 
 use crate::Matcher;
@@ -167,14 +167,13 @@ impl Ring {
     }
 }
 
-/// The exemplar ring with Prometheus's `prometheus_tsdb_exemplar_*` counts.
+/// The exemplar ring with Prometheus's `prometheus_tsdb_exemplar_*` counts. Queries share
+/// the lock; an append holds it alone only to link one slot.
 #[derive(Default)]
 pub struct ExemplarStore {
-    ring: Mutex<Ring>,
+    ring: RwLock<Ring>,
     appended: AtomicU64,
     out_of_order: AtomicU64,
-    /// Newest exemplar time stored, ms (0 before the first).
-    last_t: AtomicU64,
 }
 
 /// The store's figures for `/metrics`.
@@ -185,32 +184,33 @@ pub struct ExemplarStats {
     pub series: usize,
     pub appended_total: u64,
     pub out_of_order_total: u64,
-    /// Newest exemplar stored, ms; 0 before the first.
-    pub last_t: i64,
+    /// The oldest exemplar still held, ms (Prometheus's `last_exemplars_timestamp`: how far
+    /// back the ring reaches); 0 when empty.
+    pub oldest_t: i64,
 }
 
 impl ExemplarStore {
     /// A ring of at most `max` exemplars; 0 stores none.
     pub fn new(max: usize) -> Self {
         let s = ExemplarStore::default();
-        s.ring.lock().max = max;
+        s.ring.write().max = max;
         s
     }
 
     /// Whether exemplars are kept at all.
     pub fn enabled(&self) -> bool {
-        self.ring.lock().max > 0
+        self.ring.read().max > 0
     }
 
     /// Check `e` against `series`' newest exemplar without storing it: `Ok(false)` for a
     /// repeat of it (stored as a no-op, as Prometheus does).
     pub fn validate(&self, series: &Labels, e: &Exemplar) -> Result<bool, ExemplarError> {
-        self.ring.lock().validate(series, e)
+        self.ring.read().validate(series, e)
     }
 
     /// Store `e` for `series` if it validates. Out-of-order exemplars are counted.
     pub fn add(&self, series: &Labels, e: Exemplar) -> Result<(), ExemplarError> {
-        let mut ring = self.ring.lock();
+        let mut ring = self.ring.write();
         if ring.max == 0 {
             return Ok(());
         }
@@ -224,7 +224,6 @@ impl ExemplarStore {
                 return Err(err);
             }
         }
-        self.last_t.fetch_max(e.t.max(0) as u64, Ordering::Relaxed);
         ring.push(series, e);
         self.appended.fetch_add(1, Ordering::Relaxed);
         Ok(())
@@ -233,7 +232,7 @@ impl ExemplarStore {
     /// Change the ring's size, keeping the newest exemplars that fit (Prometheus's `Resize`
     /// on a configuration reload).
     pub fn resize(&self, max: usize) {
-        let mut ring = self.ring.lock();
+        let mut ring = self.ring.write();
         if ring.max == max {
             return;
         }
@@ -248,7 +247,7 @@ impl ExemplarStore {
     /// Exemplars in `[mint, maxt]` of the series matching any of `sets`, series sorted by
     /// labels, each series' exemplars oldest first.
     pub fn select(&self, mint: i64, maxt: i64, sets: &[Vec<Matcher>]) -> Vec<SeriesExemplars> {
-        let ring = self.ring.lock();
+        let ring = self.ring.read();
         let mut out = Vec::new();
         for (series, span) in &ring.series {
             if !sets.iter().any(|ms| {
@@ -284,7 +283,7 @@ impl ExemplarStore {
 
     /// Every exemplar held, oldest first (a WAL checkpoint writes them).
     pub fn all(&self) -> Vec<(Labels, Exemplar)> {
-        let ring = self.ring.lock();
+        let ring = self.ring.read();
         let n = ring.slots.len();
         let start = if n < ring.max { 0 } else { ring.next };
         (0..n)
@@ -294,14 +293,22 @@ impl ExemplarStore {
     }
 
     pub fn stats(&self) -> ExemplarStats {
-        let ring = self.ring.lock();
+        let ring = self.ring.read();
+        // Every slot is filled once pushed: the oldest is the next to be overwritten when the
+        // ring is full, else the first.
+        let n = ring.slots.len();
+        let oldest = if n < ring.max { 0 } else { ring.next };
         ExemplarStats {
             max: ring.max,
-            in_storage: ring.slots.iter().filter(|s| s.is_some()).count(),
+            in_storage: n,
             series: ring.series.len(),
             appended_total: self.appended.load(Ordering::Relaxed),
             out_of_order_total: self.out_of_order.load(Ordering::Relaxed),
-            last_t: self.last_t.load(Ordering::Relaxed) as i64,
+            oldest_t: ring
+                .slots
+                .get(oldest)
+                .and_then(|s| s.as_ref())
+                .map_or(0, |s| s.ex.t),
         }
     }
 }
@@ -352,7 +359,7 @@ mod tests {
         s.add(&a, edge).unwrap();
         let st = s.stats();
         assert_eq!((st.appended_total, st.out_of_order_total), (2, 2));
-        assert_eq!((st.in_storage, st.series, st.last_t), (2, 1, 20));
+        assert_eq!((st.in_storage, st.series, st.oldest_t), (2, 1, 10));
     }
 
     #[test]
@@ -372,7 +379,7 @@ mod tests {
         s.add(&b, ex(6, 6.0, "6")).unwrap(); // evicts a@3: a has none left
         let got = all_of(&s);
         assert_eq!(got.len(), 1);
-        assert_eq!(s.stats().series, 1);
+        assert_eq!((s.stats().series, s.stats().oldest_t), (1, 4));
         // Ranges and matchers.
         let got = s.select(5, 5, &[vec![Matcher::equal("__name__", "b")]]);
         assert_eq!(got[0].exemplars, vec![ex(5, 5.0, "5")]);

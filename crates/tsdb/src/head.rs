@@ -1075,6 +1075,9 @@ struct HeadAppender<'a> {
     new_live: usize,
     /// Exemplars checked on append, logged after the samples and stored at commit.
     exemplars: Vec<(SeriesRef, Exemplar)>,
+    /// Index into `exemplars` of each series' newest, for order checks within the
+    /// transaction.
+    newest_exemplar: RefMap<usize>,
 }
 
 impl Appender for HeadAppender<'_> {
@@ -1212,7 +1215,10 @@ impl Appender for HeadAppender<'_> {
             return Ok(());
         }
         // Against the series' newest: stored, or pending in this transaction.
-        let pending = self.exemplars.iter().rev().find(|(pr, _)| *pr == r);
+        let pending = self
+            .newest_exemplar
+            .get(&r)
+            .and_then(|&i| self.exemplars.get(i));
         match pending {
             Some((_, p)) if *p == e => return Ok(()),
             Some((_, p)) if e.t <= p.t => {
@@ -1225,6 +1231,7 @@ impl Appender for HeadAppender<'_> {
                 }
             }
         }
+        self.newest_exemplar.insert(r, self.exemplars.len());
         self.exemplars.push((r, e));
         Ok(())
     }
@@ -1302,16 +1309,23 @@ impl Appender for HeadAppender<'_> {
                 hi = hi.max(t);
             }
         }
-        if !self.head.wal_only {
-            for (r, e) in exemplars {
-                if let Some(s) = idx.series.get(&r) {
-                    // Checked when appended; one a concurrent commit overtook is dropped,
-                    // as in Prometheus.
-                    let _ = self.head.exemplars.add(&s.labels, e);
-                }
-            }
-        }
+        // The ring takes the exemplars outside the index lock (a query of the ring must not
+        // stall every append), still under the WAL lock, so a checkpoint cutting the WAL
+        // finds them in the ring.
+        let exemplars: Vec<(Labels, Exemplar)> = if self.head.wal_only {
+            Vec::new()
+        } else {
+            exemplars
+                .into_iter()
+                .filter_map(|(r, e)| Some((idx.series.get(&r)?.labels.clone(), e)))
+                .collect()
+        };
         drop(guard);
+        for (labels, e) in exemplars {
+            // Checked when appended; one a concurrent commit overtook is dropped, as in
+            // Prometheus.
+            let _ = self.head.exemplars.add(&labels, e);
+        }
         drop(wal);
         self.head.note_range(lo, hi);
         self.head
@@ -1408,6 +1422,7 @@ impl Storage for Head {
             newest: RefMap::default(),
             new_live: 0,
             exemplars: Vec::new(),
+            newest_exemplar: RefMap::default(),
         })
     }
 

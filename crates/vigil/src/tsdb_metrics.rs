@@ -104,7 +104,7 @@ impl Collector for TsdbCollector {
             &mut enc,
             "prometheus_tsdb_exemplar_last_exemplars_timestamp_seconds",
             "The timestamp of the oldest exemplar stored in circular storage. Useful to check for what timerange the current exemplar buffer limit allows. This usually means the last timestampfor all exemplars for a typical setup. This is not true though if one of the series timestamp is in future compared to rest series.",
-            ex.last_t as f64 / 1000.0,
+            ex.oldest_t as f64 / 1000.0,
         )?;
         gauge(
             &mut enc,

@@ -318,3 +318,49 @@ fn the_series_limit_counts_live_series_and_bounds_empty_ones() {
     assert_eq!(h.num_series(), 10);
     assert_eq!(h.index.read().empty, 0);
 }
+
+/// Exemplars within one transaction are checked against each other as against the ring, and
+/// a checkpoint carries the ring over a restart.
+#[test]
+fn exemplars_in_a_transaction_and_through_a_checkpoint() {
+    let d = tmp("exemplars");
+    let opts = wal::WriteOptions {
+        exemplars: true,
+        ..Default::default()
+    };
+    let series = l(&[("__name__", "req_total")]);
+    let ex = |t: i64, id: &str| Exemplar {
+        labels: l(&[("trace_id", id)]),
+        value: 1.0,
+        t,
+    };
+    let all = || vec![vec![Matcher::equal("__name__", "req_total")]];
+    {
+        let h = Head::open_mode(&d, i64::MIN, true, opts, 10).unwrap();
+        let mut app = h.appender();
+        let r = app.append(0, &series, 1000, 1.0).unwrap();
+        app.append_exemplar(r, &series, ex(10, "a")).unwrap();
+        // A repeat of the pending newest is a no-op; an older one is out of order.
+        app.append_exemplar(r, &series, ex(10, "a")).unwrap();
+        assert!(matches!(
+            app.append_exemplar(r, &series, ex(5, "b")),
+            Err(AppendError::Exemplar(vigil_storage::ExemplarError::OutOfOrder))
+        ));
+        // A series named by labels only (ref 0), as a remote write receiver names it.
+        app.append_exemplar(0, &series, ex(20, "c")).unwrap();
+        app.commit().unwrap();
+        let got = h.exemplars(0, i64::MAX, &all()).unwrap();
+        assert_eq!(got[0].exemplars, vec![ex(10, "a"), ex(20, "c")]);
+        h.checkpoint().unwrap();
+    }
+    let h = Head::open_mode(&d, i64::MIN, true, opts, 10).unwrap();
+    let got = h.exemplars(0, i64::MAX, &all()).unwrap();
+    assert_eq!(got[0].exemplars, vec![ex(10, "a"), ex(20, "c")]);
+    // Without the ring nothing is kept, and appending one is not an error.
+    let h = Head::in_memory();
+    let mut app = h.appender();
+    let r = app.append(0, &series, 1000, 1.0).unwrap();
+    app.append_exemplar(r, &series, ex(10, "a")).unwrap();
+    app.commit().unwrap();
+    assert!(h.exemplars(0, i64::MAX, &all()).unwrap().is_empty());
+}
