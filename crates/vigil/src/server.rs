@@ -100,8 +100,10 @@ struct Reloader {
     source: ConfigSource,
     /// `--agent`: the config may not hold rules, alerting or remote read.
     agent: bool,
-    /// `--enable-feature=exemplar-storage`: a reload resizes the exemplar ring.
+    /// `--enable-feature=exemplar-storage`: a reload resizes the exemplar ring (to
+    /// `--storage.tsdb.max-exemplars` when given, which the config cannot change).
     exemplar_storage: bool,
+    max_exemplars_flag: Option<u64>,
     discovery: DiscoveryManager,
     scrape: Arc<ScrapeManager>,
     rules: Arc<vigil_rules::Manager>,
@@ -118,10 +120,13 @@ struct Reloader {
     remote_read: Arc<vigil_remote::read_client::RemoteRead>,
 }
 
-/// The exemplar ring's size: `storage.exemplars.max_exemplars`, Prometheus's 100000 when unset;
-/// 0 or less keeps none.
-fn max_exemplars(cfg: &Config) -> usize {
-    cfg.storage.max_exemplars.unwrap_or(100_000).max(0) as usize
+/// The exemplar ring's size: `--storage.tsdb.max-exemplars` if given, else
+/// `storage.exemplars.max_exemplars`, else Prometheus's 100000; 0 or less keeps none.
+fn max_exemplars(flag: Option<u64>, cfg: &Config) -> usize {
+    match flag {
+        Some(n) => n as usize,
+        None => cfg.storage.max_exemplars.unwrap_or(100_000).max(0) as usize,
+    }
 }
 
 /// Retention from the flags; the config's `storage.tsdb.retention` wins where it is set (as in
@@ -215,7 +220,10 @@ impl Reloader {
                 let (t, b) = self.retention_flags.effective(&cfg);
                 self.db.set_retention(t.as_millis() as i64, b);
                 if self.exemplar_storage && !self.agent {
-                    self.db.head().exemplars.resize(max_exemplars(&cfg));
+                    self.db
+                        .head()
+                        .exemplars
+                        .resize(max_exemplars(self.max_exemplars_flag, &cfg));
                 }
                 *self.state.storage_retention.write() = retention_string(t, b);
                 *self.state.config.write() = Arc::new(cfg);
@@ -476,7 +484,11 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
     // feature, as in Prometheus.
     opts.wal.exemplars = exemplar_storage;
     if exemplar_storage {
-        opts.max_exemplars = max_exemplars(&initial);
+        opts.max_exemplars = max_exemplars(flags.max_exemplars, &initial);
+    } else if flags.max_exemplars.is_some() {
+        tracing::warn!(
+            "--storage.tsdb.max-exemplars: has no effect without --enable-feature=exemplar-storage"
+        );
     }
     let agent_opts = if agent {
         Some(AgentOptions::from_flags(&flags)?)
@@ -770,6 +782,7 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
         source,
         agent,
         exemplar_storage,
+        max_exemplars_flag: flags.max_exemplars,
         discovery,
         scrape: scrape.clone(),
         rules: rules.clone(),

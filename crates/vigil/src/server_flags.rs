@@ -169,6 +169,11 @@ pub const FLAGS: &[FlagInfo] = &[
         "vigil's own: `vigil` (default) or `prometheus`: the format of the blocks vigil writes (head blocks, compactions); `prometheus` writes index v2 and XOR chunks as Prometheus does, for a Thanos sidecar or a way back; measured at 2.24x the disk of vigil's format",
     ),
     f(
+        "storage.tsdb.max-exemplars",
+        Works,
+        "vigil's own: with `--enable-feature=exemplar-storage`, how many exemplars the ring holds, over `storage.exemplars.max_exemplars` (a reload cannot change it then); warns without the feature (default: the config's, else 100000)",
+    ),
+    f(
         "storage.tsdb.max-head-series",
         Works,
         "vigil's own: most series the head holds; past it a target's new series fail its scrape (as `sample_limit`) while other targets go on; `0` for none (default: a series per KiB of half the memory vigil may use)",
@@ -506,6 +511,10 @@ pub struct ServerFlags {
     /// memory vigil may use (cgroup limit, else RAM)]
     #[arg(long = "storage.tsdb.max-head-series")]
     pub max_head_series: Option<u64>,
+    /// vigil: with --enable-feature=exemplar-storage, how many exemplars the ring holds, over
+    /// the config's storage.exemplars.max_exemplars. [default: the config's, else 100000]
+    #[arg(long = "storage.tsdb.max-exemplars")]
+    pub max_exemplars: Option<u64>,
     /// vigil: the format of the blocks vigil writes: `vigil` (its own, smaller) or
     /// `prometheus` (index v2 and XOR chunks, as Prometheus writes them: for a Thanos sidecar
     /// uploading blocks, or to keep a way back; 2.24x the disk of vigil's format, measured).
@@ -1046,6 +1055,12 @@ impl ServerFlags {
                 "storage.tsdb.max-head-series".into(),
                 self.max_head_series
                     .map_or_else(|| "auto".to_string(), |n| n.to_string()),
+            ),
+            (
+                "storage.tsdb.max-exemplars".into(),
+                self.max_exemplars
+                    .map(|n| n.to_string())
+                    .unwrap_or_default(),
             ),
             (
                 "storage.tsdb.wal-compression".into(),

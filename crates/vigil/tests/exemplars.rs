@@ -411,3 +411,46 @@ fn exemplars_travel_by_remote_write_both_ways() {
     let sent = metric(&sender.base, "prometheus_remote_storage_exemplars_in_total");
     assert!(sent > 0.0);
 }
+
+/// `--storage.tsdb.max-exemplars` (vigil's) sizes the ring over the config, also across a
+/// reload; without the feature it warns that it does nothing.
+#[test]
+fn the_max_exemplars_flag_sizes_the_ring_over_the_config() {
+    let cfg = "storage:\n  exemplars:\n    max_exemplars: 50\n";
+    let v = Vigil::start(
+        "exemplars-flag",
+        Some(cfg),
+        &[
+            "--enable-feature=exemplar-storage",
+            "--storage.tsdb.max-exemplars=7",
+            "--web.enable-lifecycle",
+        ],
+    );
+    assert_eq!(
+        metric(&v.base, "prometheus_tsdb_exemplar_max_exemplars"),
+        7.0
+    );
+    v.write_config("storage:\n  exemplars:\n    max_exemplars: 9\n");
+    let (code, body) = http("POST", &format!("{}/-/reload", v.base), None).unwrap();
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        metric(&v.base, "prometheus_tsdb_exemplar_max_exemplars"),
+        7.0
+    );
+    let off = Vigil::start(
+        "exemplars-flag-off",
+        None,
+        &["--storage.tsdb.max-exemplars=7"],
+    );
+    assert_eq!(
+        metric(&off.base, "prometheus_tsdb_exemplar_max_exemplars"),
+        0.0
+    );
+    let log = off.proc.log_text();
+    assert!(
+        log.contains(
+            "--storage.tsdb.max-exemplars: has no effect without --enable-feature=exemplar-storage"
+        ),
+        "{log}"
+    );
+}

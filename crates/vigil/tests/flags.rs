@@ -268,6 +268,10 @@ const TESTED_BY: &[(&str, &str)] = &[
         "storage.tsdb.max-head-series",
         "a_cardinality_explosion_fails_its_own_target_only",
     ),
+    (
+        "storage.tsdb.max-exemplars",
+        "the_max_exemplars_flag_sizes_the_ring_over_the_config",
+    ),
     ("query.lookback-delta", "working_flags_take_effect"),
     ("query.timeout", "query_flags_take_effect"),
     ("query.max-concurrency", "query_flags_take_effect"),

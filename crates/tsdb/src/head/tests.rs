@@ -344,7 +344,9 @@ fn exemplars_in_a_transaction_and_through_a_checkpoint() {
         app.append_exemplar(r, &series, ex(10, "a")).unwrap();
         assert!(matches!(
             app.append_exemplar(r, &series, ex(5, "b")),
-            Err(AppendError::Exemplar(vigil_storage::ExemplarError::OutOfOrder))
+            Err(AppendError::Exemplar(
+                vigil_storage::ExemplarError::OutOfOrder
+            ))
         ));
         // A series named by labels only (ref 0), as a remote write receiver names it.
         app.append_exemplar(0, &series, ex(20, "c")).unwrap();
