@@ -289,6 +289,17 @@ impl Labels {
         self.0.len() + 16
     }
 
+    /// Whether both are the same allocation (a clone of one another), not only equal: a
+    /// batch groups its samples by series this way without comparing label text.
+    pub fn same(&self, o: &Labels) -> bool {
+        Arc::ptr_eq(&self.0, &o.0)
+    }
+
+    /// The allocation's address: sorts a batch's samples by series (see [`Labels::same`]).
+    pub fn addr(&self) -> usize {
+        Arc::as_ptr(&self.0) as *const u8 as usize
+    }
+
     /// Whether another handle holds this label set's allocation too (a clone of the head's
     /// labels, say), so that dropping this handle frees nothing.
     pub fn is_shared(&self) -> bool {

@@ -60,8 +60,9 @@ pub struct Stats {
 /// A sample (or, with `send_exemplars`, an exemplar) on its way: which series (its wire
 /// labels, shared) and the record it came from.
 struct Entry {
-    /// The series' labels, already protobuf-encoded as `TimeSeries.labels` fields.
-    labels: Arc<[u8]>,
+    /// The series' labels as sent: usually the very label set the head holds (the journal
+    /// hands out the head's), so a queue keeps no copy of its own; encoded per batch.
+    labels: Labels,
     t: i64,
     v: f64,
     seq: u64,
@@ -284,8 +285,8 @@ fn write_position(f: &PathBuf, p: JournalPos) {
     }
 }
 
-/// A series' labels as sent (shared by its queue entries) and its shard key.
-type WireSeries = (Arc<[u8]>, u64);
+/// A series' labels as sent (shared by its queue entries; their cached hash picks the shard).
+type WireSeries = Labels;
 
 struct ReaderLoop {
     cfg: RemoteWriteConfig,
@@ -388,11 +389,11 @@ impl ReaderLoop {
                                 continue;
                             }
                             self.stats.exemplars_in.fetch_add(1, Ordering::Relaxed);
-                            let Some((Some((labels, key)), _)) = self.series.get(&r) else {
+                            let Some((Some(labels), _)) = self.series.get(&r) else {
                                 self.stats.exemplars_dropped.fetch_add(1, Ordering::Relaxed);
                                 continue;
                             };
-                            let i = (*key % chunks.len() as u64) as usize;
+                            let i = (labels.cached_hash() % chunks.len() as u64) as usize;
                             chunks[i].push(Entry {
                                 labels: labels.clone(),
                                 t: ex.t,
@@ -426,13 +427,13 @@ impl ReaderLoop {
                             self.stats
                                 .highest_in_ms
                                 .fetch_max(t.max(0) as u64, Ordering::Relaxed);
-                            let Some((Some((labels, key)), _)) = self.series.get(&r) else {
+                            let Some((Some(labels), _)) = self.series.get(&r) else {
                                 // Dropped by write_relabel_configs (or a series the log
                                 // never named).
                                 self.stats.samples_dropped.fetch_add(1, Ordering::Relaxed);
                                 continue;
                             };
-                            let i = (*key % chunks.len() as u64) as usize;
+                            let i = (labels.cached_hash() % chunks.len() as u64) as usize;
                             chunks[i].push(Entry {
                                 labels: labels.clone(),
                                 t,
@@ -465,15 +466,20 @@ impl ReaderLoop {
         self.finish();
     }
 
-    /// The wire labels of a series: external labels it lacks added, then relabelled.
+    /// The labels a series is sent with: external labels it lacks added, then relabelled.
+    /// Unchanged, they stay the label set given (shared with the head, not copied).
     fn prepare(&self, ls: &Labels) -> Option<WireSeries> {
-        let mut b = ls.builder();
-        for l in self.external.iter() {
-            if !ls.has(l.name) {
-                b.set(l.name, l.value);
+        let ls = if self.external.iter().all(|l| ls.has(l.name)) {
+            ls.clone()
+        } else {
+            let mut b = ls.builder();
+            for l in self.external.iter() {
+                if !ls.has(l.name) {
+                    b.set(l.name, l.value);
+                }
             }
-        }
-        let ls = b.build();
+            b.build()
+        };
         let ls = if self.cfg.write_relabel_configs.is_empty() {
             ls
         } else {
@@ -482,8 +488,7 @@ impl ReaderLoop {
         if ls.is_empty() {
             return None;
         }
-        let key = ls.stable_hash();
-        Some((Arc::from(encode_labels(&ls)), key))
+        Some(ls)
     }
 
     /// Queue a chunk on shard `i`, waiting while it is full. False when the queue is stopping.
@@ -678,24 +683,42 @@ fn varint_len(v: u64) -> usize {
     (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
 }
 
-/// A series' labels as the `labels` fields (1) of a `prometheus.TimeSeries`, each a `Label`
-/// with `name` (1) and `value` (2): encoded once per series, copied into every batch.
+/// A label set as `labels` fields (1) of a `prometheus.TimeSeries` (or `Exemplar`), each a
+/// `Label` with `name` (1) and `value` (2).
 pub(crate) fn encode_labels(ls: &Labels) -> Vec<u8> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(labels_len(ls));
+    put_labels(&mut out, ls);
+    out
+}
+
+/// One label's `Label` message length.
+fn label_len(n: &[u8], v: &[u8]) -> usize {
+    1 + varint_len(n.len() as u64) + n.len() + 1 + varint_len(v.len() as u64) + v.len()
+}
+
+/// The length of [`put_labels`]'s output.
+fn labels_len(ls: &Labels) -> usize {
+    ls.iter()
+        .map(|l| {
+            let n = label_len(l.name.as_bytes(), l.value.as_bytes());
+            1 + varint_len(n as u64) + n
+        })
+        .sum()
+}
+
+/// Write `ls` as [`encode_labels`] does, onto `out`.
+fn put_labels(out: &mut Vec<u8>, ls: &Labels) {
     for l in ls.iter() {
         let (n, v) = (l.name.as_bytes(), l.value.as_bytes());
-        let len =
-            1 + varint_len(n.len() as u64) + n.len() + 1 + varint_len(v.len() as u64) + v.len();
         out.push(0x0a);
-        put_varint(&mut out, len as u64);
+        put_varint(out, label_len(n, v) as u64);
         out.push(0x0a);
-        put_varint(&mut out, n.len() as u64);
+        put_varint(out, n.len() as u64);
         out.extend_from_slice(n);
         out.push(0x12);
-        put_varint(&mut out, v.len() as u64);
+        put_varint(out, v.len() as u64);
         out.extend_from_slice(v);
     }
-    out
 }
 
 /// One `prometheus.WriteRequest` for a batch (each series once, its samples in order),
@@ -704,15 +727,15 @@ pub(crate) fn encode_labels(ls: &Labels) -> Vec<u8> {
 fn encode_batch(batch: &[Entry]) -> (Vec<u8>, i64) {
     // Group by series (the labels' allocation names it), keeping each series' order.
     let mut idx: Vec<usize> = (0..batch.len()).collect();
-    idx.sort_by_key(|&i| Arc::as_ptr(&batch[i].labels) as *const u8 as usize);
+    idx.sort_by_key(|&i| batch[i].labels.addr());
     let mut raw = Vec::with_capacity(batch.len() * 64);
     let mut highest = 0i64;
     let mut i = 0;
     while i < idx.len() {
         let labels = &batch[idx[i]].labels;
         let mut j = i;
-        let mut len = labels.len();
-        while j < idx.len() && Arc::ptr_eq(&batch[idx[j]].labels, labels) {
+        let mut len = labels_len(labels);
+        while j < idx.len() && batch[idx[j]].labels.same(labels) {
             let e = &batch[idx[j]];
             len += match &e.exemplar {
                 None => 2 + sample_len(e.t),
@@ -725,7 +748,7 @@ fn encode_batch(batch: &[Entry]) -> (Vec<u8>, i64) {
         }
         raw.push(0x0a);
         put_varint(&mut raw, len as u64);
-        raw.extend_from_slice(labels);
+        put_labels(&mut raw, labels);
         // Samples (field 2), then exemplars (field 3), each in time order.
         for &k in &idx[i..j] {
             let e = &batch[k];
@@ -837,7 +860,7 @@ fn encode_batch_v2(
     families: Option<&crate::metadata::FamilyTable>,
 ) -> (Vec<u8>, i64) {
     let mut idx: Vec<usize> = (0..batch.len()).collect();
-    idx.sort_by_key(|&i| Arc::as_ptr(&batch[i].labels) as *const u8 as usize);
+    idx.sort_by_key(|&i| batch[i].labels.addr());
     let mut symbols: HashMap<&[u8], u32> = HashMap::new();
     let mut table: Vec<&[u8]> = vec![b""];
     symbols.insert(b"", 0);
@@ -850,7 +873,8 @@ fn encode_batch_v2(
         let labels = &batch[idx[i]].labels;
         refs.clear();
         let mut name: &[u8] = b"";
-        for (n, v) in decode_labels(labels) {
+        for l in labels.iter() {
+            let (n, v) = (l.name.as_bytes(), l.value.as_bytes());
             if n == b"__name__" {
                 name = v;
             }
@@ -878,7 +902,7 @@ fn encode_batch_v2(
         }
         // Each exemplar as an `ExemplarV2`: its label refs, then its length.
         exemplars.clear();
-        while j < idx.len() && Arc::ptr_eq(&batch[idx[j]].labels, labels) {
+        while j < idx.len() && batch[idx[j]].labels.same(labels) {
             let e = &batch[idx[j]];
             match &e.exemplar {
                 None => len += 2 + sample_len(e.t),
@@ -1160,9 +1184,8 @@ mod tests {
     fn batches_encode_as_write_requests() {
         let a = Labels::from_pairs([("__name__", "up"), ("job", "a")]);
         let b = Labels::from_pairs([("__name__", "long_name_".repeat(20)), ("x", "é".into())]);
-        let (la, lb): (Arc<[u8]>, Arc<[u8]>) =
-            (Arc::from(encode_labels(&a)), Arc::from(encode_labels(&b)));
-        let e = |l: &Arc<[u8]>, t: i64, v: f64| Entry {
+        let (la, lb) = (a.clone(), b.clone());
+        let e = |l: &Labels, t: i64, v: f64| Entry {
             labels: l.clone(),
             t,
             v,
@@ -1219,7 +1242,7 @@ mod tests {
     #[test]
     fn exemplars_encode_in_both_versions() {
         let a = Labels::from_pairs([("__name__", "req_total"), ("job", "a")]);
-        let la: Arc<[u8]> = Arc::from(encode_labels(&a));
+        let la = a.clone();
         let ex = Labels::from_pairs([("trace_id", "abc"), ("span_id", "d")]);
         let batch = vec![
             Entry {
@@ -1278,9 +1301,8 @@ mod tests {
     fn batches_encode_as_v2_requests() {
         let a = Labels::from_pairs([("__name__", "up"), ("job", "a")]);
         let b = Labels::from_pairs([("__name__", "up"), ("job", "b"), ("x", "é")]);
-        let (la, lb): (Arc<[u8]>, Arc<[u8]>) =
-            (Arc::from(encode_labels(&a)), Arc::from(encode_labels(&b)));
-        let e = |l: &Arc<[u8]>, t: i64, v: f64| Entry {
+        let (la, lb) = (a.clone(), b.clone());
+        let e = |l: &Labels, t: i64, v: f64| Entry {
             labels: l.clone(),
             t,
             v,
@@ -1335,9 +1357,8 @@ mod tests {
     fn v2_series_carry_their_family_metadata() {
         let a = Labels::from_pairs([("__name__", "req_total"), ("job", "a")]);
         let b = Labels::from_pairs([("__name__", "other"), ("job", "a")]);
-        let (la, lb): (Arc<[u8]>, Arc<[u8]>) =
-            (Arc::from(encode_labels(&a)), Arc::from(encode_labels(&b)));
-        let e = |l: &Arc<[u8]>| Entry {
+        let (la, lb) = (a.clone(), b.clone());
+        let e = |l: &Labels| Entry {
             labels: l.clone(),
             t: 1000,
             v: 1.0,

@@ -92,7 +92,8 @@ impl Options {
 
 pub struct Db {
     dir: PathBuf,
-    head: Head,
+    /// Shared with the journal's readers, which hand out its label sets.
+    head: std::sync::Arc<Head>,
     blocks: RwLock<Vec<Arc<Block>>>,
     opts: Options,
     /// Serialises maintenance.
@@ -653,7 +654,7 @@ impl Db {
         }
         Ok(Db {
             dir: dir.to_path_buf(),
-            head,
+            head: std::sync::Arc::new(head),
             blocks: RwLock::new(blocks),
             retention: RwLock::new((opts.retention_ms, opts.retention_bytes)),
             opts,
@@ -1312,7 +1313,7 @@ fn format_snapshot_time(secs: i64) -> String {
 /// after it, read by a [`wal::Follower`] that never writes.
 impl vigil_storage::Journal for Db {
     fn follow(&self) -> Result<Box<dyn vigil_storage::JournalReader>, StorageError> {
-        crate::journal::follow(&self.dir.join("wal"))
+        crate::journal::follow_sharing(&self.dir.join("wal"), std::sync::Arc::downgrade(&self.head))
     }
 }
 

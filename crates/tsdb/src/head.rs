@@ -951,6 +951,19 @@ impl Head {
         Ok(())
     }
 
+    /// Replace each label set with the head's own for the same ref where they are equal, so
+    /// the caller keeps a shared handle instead of a copy (the journal's readers).
+    pub(crate) fn share_labels(&self, series: &mut [(u64, Labels)]) {
+        let idx = self.index.read();
+        for (r, l) in series.iter_mut() {
+            if let Some(s) = idx.series.get(r)
+                && s.labels == *l
+            {
+                *l = s.labels.clone();
+            }
+        }
+    }
+
     /// Whether this is the agent's head (samples in the WAL only).
     pub fn is_wal_only(&self) -> bool {
         self.wal_only

@@ -11,6 +11,9 @@ type SeriesList = Vec<(u64, vigil_model::Labels)>;
 
 struct Reader {
     wal_dir: std::path::PathBuf,
+    /// The head whose label sets are handed out in place of the copies decoded from the log,
+    /// so a reader (remote write) holds no second copy of every series' labels.
+    head: Option<std::sync::Weak<crate::head::Head>>,
     /// Series of the checkpoint, handed over before the segments.
     checkpoint: Option<(SeriesList, u64)>,
     follower: Follower,
@@ -52,6 +55,21 @@ fn checkpoint_series(wal_dir: &Path) -> Result<(SeriesList, Option<u64>), Storag
 /// A reader over `wal_dir` from its latest checkpoint (series only) and the segments after it
 /// (or the oldest segment when there is no checkpoint).
 pub fn follow(wal_dir: &Path) -> Result<Box<dyn JournalReader>, StorageError> {
+    follow_with(wal_dir, None)
+}
+
+/// As [`follow`], handing out `head`'s label sets where a series' labels equal them.
+pub fn follow_sharing(
+    wal_dir: &Path,
+    head: std::sync::Weak<crate::head::Head>,
+) -> Result<Box<dyn JournalReader>, StorageError> {
+    follow_with(wal_dir, Some(head))
+}
+
+fn follow_with(
+    wal_dir: &Path,
+    head: Option<std::sync::Weak<crate::head::Head>>,
+) -> Result<Box<dyn JournalReader>, StorageError> {
     let io = |e: std::io::Error| StorageError::Other(format!("WAL {}: {e}", wal_dir.display()));
     let (series, after_cp) = checkpoint_series(wal_dir)?;
     let first = match after_cp {
@@ -64,6 +82,7 @@ pub fn follow(wal_dir: &Path) -> Result<Box<dyn JournalReader>, StorageError> {
     };
     Ok(Box::new(Reader {
         wal_dir: wal_dir.to_path_buf(),
+        head,
         reported_cp: first.checked_sub(1).filter(|_| after_cp.is_some()),
         looked_at: first,
         pending_live: None,
@@ -92,7 +111,11 @@ impl JournalReader for Reader {
         f: &mut dyn FnMut(JournalRecord, JournalPos),
     ) -> Result<JournalPoll, StorageError> {
         let mut out = JournalPoll::default();
-        if let Some((series, first)) = self.checkpoint.take() {
+        let head = self.head.as_ref().and_then(std::sync::Weak::upgrade);
+        if let Some((mut series, first)) = self.checkpoint.take() {
+            if let Some(h) = &head {
+                h.share_labels(&mut series);
+            }
             f(
                 JournalRecord::Series(series),
                 JournalPos {
@@ -107,7 +130,12 @@ impl JournalReader for Reader {
             .poll(max.saturating_sub(out.records), |r, p| {
                 let pos = to_pos(p);
                 match r {
-                    Record::Series(s) => f(JournalRecord::Series(s), pos),
+                    Record::Series(mut s) => {
+                        if let Some(h) = &head {
+                            h.share_labels(&mut s);
+                        }
+                        f(JournalRecord::Series(s), pos)
+                    }
                     Record::Samples(s) => f(JournalRecord::Samples(s), pos),
                     Record::Exemplars(e) => f(JournalRecord::Exemplars(e), pos),
                     // Deletions are local: remote storage keeps what it was sent.

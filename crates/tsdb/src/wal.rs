@@ -210,6 +210,11 @@ pub enum Record {
     Exemplars(Vec<(u64, Exemplar)>),
 }
 
+/// Encoding buffers larger than this are not kept for the next record: a scrape's samples
+/// (about 11 bytes each, so a 100k-series target's) fit, while the series records of a first
+/// scrape, or an import's batches, are let go instead of held for the process's life.
+const KEEP_BUFFER: usize = 2 << 20;
+
 thread_local! {
     /// A record's plain payload and snappy's encoder, kept between records: a big commit (an
     /// import's million samples) would otherwise map fresh pages for both every time.
@@ -224,7 +229,7 @@ fn encode_with(out: &mut Vec<u8>, typ: u8, c: Compression, fill: impl FnOnce(&mu
         payload.clear();
         fill(payload);
         frame(out, typ, payload, c, enc);
-        if payload.capacity() > 16 << 20 {
+        if payload.capacity() > KEEP_BUFFER {
             *payload = Vec::new();
         }
     })
@@ -976,7 +981,7 @@ impl Wal {
         buf.clear();
         fill(&mut buf, self.compression);
         let r = self.write(&buf);
-        if buf.capacity() <= 16 << 20 {
+        if buf.capacity() <= KEEP_BUFFER {
             self.buf = buf;
         }
         r

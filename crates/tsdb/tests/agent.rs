@@ -169,3 +169,34 @@ fn exemplars_are_logged_once_each() {
             .is_empty()
     );
 }
+
+/// A journal reader (remote write) gets the head's own label sets, not copies decoded from
+/// the log: a queue keeps no second copy of every series' labels.
+#[test]
+fn the_journal_hands_out_the_heads_label_sets() {
+    let d = dir("shared-labels");
+    let db = Db::open_agent(&d, Options::new(0, 0)).unwrap();
+    append(&db, 1000);
+    let mut r = db.follow().unwrap();
+    let mut got = Vec::new();
+    r.poll(1000, &mut |rec, _| {
+        if let JournalRecord::Series(s) = rec {
+            got.extend(s);
+        }
+    })
+    .unwrap();
+    assert_eq!(got.len(), 10);
+    // Shared: the head holds the other handle of each.
+    assert!(got.iter().all(|(_, l)| l.is_shared()), "{got:?}");
+    // Without the head (the log read on its own), each is a fresh copy.
+    let mut r = vigil_tsdb::journal::follow(&d.join("wal")).unwrap();
+    let mut alone = Vec::new();
+    r.poll(1000, &mut |rec, _| {
+        if let JournalRecord::Series(s) = rec {
+            alone.extend(s);
+        }
+    })
+    .unwrap();
+    assert_eq!(alone.len(), 10);
+    assert!(alone.iter().all(|(_, l)| !l.is_shared()));
+}

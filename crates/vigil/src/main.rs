@@ -7,6 +7,7 @@ mod demo;
 mod engine_metrics;
 mod exporters;
 mod flags;
+mod malloc;
 mod node_flags;
 mod process_metrics;
 mod server;
@@ -51,6 +52,9 @@ fn main() -> std::process::ExitCode {
         Some(Command::Node(f)) => exporters::node(*f),
         Some(Command::Demo(f)) => demo::main(f),
         None => {
+            if cli.server.agent_mode() {
+                malloc::one_arena();
+            }
             let rt = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
