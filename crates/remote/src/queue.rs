@@ -359,7 +359,15 @@ impl ReaderLoop {
                     JournalRecord::Series(s) => {
                         for (r, ls) in s {
                             let v = self.prepare(&ls);
-                            self.series.insert(r, (v, pos.segment));
+                            match self.series.get_mut(&r) {
+                                // Named again (after a gap, or by a checkpoint): keep the label
+                                // set entries already hold, so a batch groups the series whole
+                                // and sends its samples in order.
+                                Some((old, seg)) if *old == v => *seg = pos.segment,
+                                _ => {
+                                    self.series.insert(r, (v, pos.segment));
+                                }
+                            }
                         }
                         self.stats
                             .series_tracked

@@ -193,7 +193,10 @@ impl JournalReader for Reader {
             // Segments went (a checkpoint covered them) before they were read: their series
             // records with them. The checkpoint that replaced them names every live series;
             // hand those over before anything after the gap is read.
-            let (series, after) = checkpoint_series(&self.wal_dir)?;
+            let (mut series, after) = checkpoint_series(&self.wal_dir)?;
+            if let Some(h) = &head {
+                h.share_labels(&mut series);
+            }
             self.reported_cp = after.and_then(|n| n.checked_sub(1));
             self.looked_at = self.follower.position().segment;
             self.pending_live = None;

@@ -211,9 +211,9 @@ pub enum Record {
 }
 
 /// Encoding buffers larger than this are not kept for the next record: a scrape's samples
-/// (about 11 bytes each, so a 100k-series target's) fit, while the series records of a first
-/// scrape, or an import's batches, are let go instead of held for the process's life.
-const KEEP_BUFFER: usize = 2 << 20;
+/// (about 11 bytes each) and an import's batches (2^18 samples, about 3 MB) fit, while the
+/// series records of a large first scrape are let go instead of held for the process's life.
+const KEEP_BUFFER: usize = 4 << 20;
 
 thread_local! {
     /// A record's plain payload and snappy's encoder, kept between records: a big commit (an

@@ -6,10 +6,12 @@
 //! on many threads: measured on the remote write benchmark (100k series), one arena held the
 //! agent at 84 MB RSS where the default took 93 MB, at the same CPU per sample.
 
-/// Limit malloc to one arena, unless `MALLOC_ARENA_MAX` already says how many. Call before
-/// any thread is started.
+/// Limit malloc to one arena, unless the environment already says how many
+/// (`MALLOC_ARENA_MAX`, or `glibc.malloc.arena_max` in `GLIBC_TUNABLES`). Call before any
+/// thread is started.
 pub fn one_arena() {
-    if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
+    let tunables = std::env::var("GLIBC_TUNABLES").unwrap_or_default();
+    if std::env::var_os("MALLOC_ARENA_MAX").is_some() || tunables.contains("arena_max") {
         return;
     }
     #[cfg(all(target_os = "linux", target_env = "gnu"))]

@@ -1,6 +1,7 @@
 //! Tests of `head`.
 
 use super::*;
+use vigil_storage::AppendError;
 
 #[test]
 fn ref_hash_keeps_sequence_in_the_bucket_bits_and_mixes_the_tag() {
