@@ -133,52 +133,12 @@ fn from_v2(mut req: RequestV2) -> Result<WriteRequest, ReceiveError> {
     }
     let mut out = WriteRequest::default();
     for (i, ts) in req.timeseries.into_iter().enumerate() {
-        if ts.labels_refs.len() % 2 != 0 {
-            return Err(ReceiveError::BadRequest(format!(
-                "timeseries[{i}].labels_refs: an odd number of references ({})",
-                ts.labels_refs.len()
-            )));
-        }
-        let mut labels = Vec::with_capacity(ts.labels_refs.len() / 2);
-        for pair in ts.labels_refs.chunks(2) {
-            let get = |r: u32| {
-                symbols.get(r as usize).cloned().ok_or_else(|| {
-                    ReceiveError::BadRequest(format!(
-                        "timeseries[{i}].labels_refs: reference {r} is outside the {} symbols",
-                        symbols.len()
-                    ))
-                })
-            };
-            labels.push(Label {
-                name: get(pair[0])?,
-                value: get(pair[1])?,
-            });
-        }
+        let labels = resolve(&symbols, &ts.labels_refs, &format!("timeseries[{i}]"))?;
         let mut exemplars = Vec::with_capacity(ts.exemplars.len());
         for (k, e) in ts.exemplars.iter().enumerate() {
-            if e.labels_refs.len() % 2 != 0 {
-                return Err(ReceiveError::BadRequest(format!(
-                    "timeseries[{i}].exemplars[{k}].labels_refs: an odd number of references ({})",
-                    e.labels_refs.len()
-                )));
-            }
-            let mut el = Vec::with_capacity(e.labels_refs.len() / 2);
-            for pair in e.labels_refs.chunks(2) {
-                let get = |r: u32| {
-                    symbols.get(r as usize).cloned().ok_or_else(|| {
-                        ReceiveError::BadRequest(format!(
-                            "timeseries[{i}].exemplars[{k}].labels_refs: reference {r} is outside the {} symbols",
-                            symbols.len()
-                        ))
-                    })
-                };
-                el.push(Label {
-                    name: get(pair[0])?,
-                    value: get(pair[1])?,
-                });
-            }
+            let at = format!("timeseries[{i}].exemplars[{k}]");
             exemplars.push(Exemplar {
-                labels: el,
+                labels: resolve(&symbols, &e.labels_refs, &at)?,
                 value: e.value,
                 timestamp: e.timestamp,
             });
@@ -191,6 +151,33 @@ fn from_v2(mut req: RequestV2) -> Result<WriteRequest, ReceiveError> {
         });
     }
     Ok(out)
+}
+
+/// Label pairs given as references into `symbols`; `at` names their place in the request for
+/// the 400 an odd count or a reference outside the table gets.
+fn resolve(symbols: &[String], refs: &[u32], at: &str) -> Result<Vec<Label>, ReceiveError> {
+    if !refs.len().is_multiple_of(2) {
+        return Err(ReceiveError::BadRequest(format!(
+            "{at}.labels_refs: an odd number of references ({})",
+            refs.len()
+        )));
+    }
+    let get = |r: u32| {
+        symbols.get(r as usize).cloned().ok_or_else(|| {
+            ReceiveError::BadRequest(format!(
+                "{at}.labels_refs: reference {r} is outside the {} symbols",
+                symbols.len()
+            ))
+        })
+    };
+    refs.chunks(2)
+        .map(|pair| {
+            Ok(Label {
+                name: get(pair[0])?,
+                value: get(pair[1])?,
+            })
+        })
+        .collect()
 }
 
 /// The labels of a series as sent, or why they are invalid.
