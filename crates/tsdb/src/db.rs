@@ -460,6 +460,29 @@ fn append_imported(
     Ok((n, refused))
 }
 
+/// Carry an imported head's exemplars into vigil's ring and WAL, as Prometheus's own replay
+/// does: one out of order for its series is dropped (the replay drops it too), and so are
+/// those of series no longer in the head, whose samples all went to blocks (Prometheus's
+/// checkpoint drops them with their series at its next truncation). Returns (kept, dropped).
+fn append_imported_exemplars(
+    head: &Head,
+    exemplars: &[(Labels, vigil_storage::Exemplar)],
+) -> std::io::Result<(u64, u64)> {
+    let (mut kept, mut dropped) = (0, 0);
+    for batch in exemplars.chunks(8192) {
+        let mut app = head.appender();
+        for (labels, e) in batch {
+            match app.append_exemplar(0, labels, e.clone()) {
+                Ok(()) => kept += 1,
+                Err(_) => dropped += 1,
+            }
+        }
+        app.commit()
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+    }
+    Ok((kept, dropped))
+}
+
 /// Move Prometheus's head files out of vigil's way, unchanged, under `prometheus-import/`
 /// (their relative paths kept), where a restart finds them if the import is cut short.
 fn stage_prometheus_files(
@@ -523,7 +546,7 @@ fn finish_prometheus_import(
             let to = dir.join("prometheus-unread").join(ms.to_string());
             std::fs::create_dir_all(dir.join("prometheus-unread"))?;
             std::fs::rename(&staging, &to)?;
-            tracing::warn!(to = %to.display(), unreadable = imp.unreadable.len(), orphan_samples = imp.orphan_samples, unsupported_records = imp.unsupported_records, "Prometheus head files kept, unchanged: not everything in them could be carried over (damaged files, samples of series whose record was lost, native histograms or exemplars vigil does not store yet)");
+            tracing::warn!(to = %to.display(), unreadable = imp.unreadable.len(), orphan_samples = imp.orphan_samples, orphan_exemplars = imp.orphan_exemplars, exemplars = imp.exemplars.len(), unsupported_records = imp.unsupported_records, "Prometheus head files kept, unchanged: not everything in them could be carried over (damaged files, samples or exemplars of series whose record was lost, native histograms vigil does not store yet, or exemplars without --enable-feature=exemplar-storage)");
         }
     }
     for sub in ["chunks_head", "wbl"] {
@@ -638,16 +661,32 @@ impl Db {
         };
         if let Some((imp, tail_start, t)) = tail {
             let (n, refused) = append_imported(&head, &imp.series, tail_start)?;
+            // Exemplars only where the ring keeps them; without the feature the files are kept,
+            // as for anything else not carried over.
+            let (ex_kept, ex_dropped) = if head.keeps_exemplars() {
+                append_imported_exemplars(&head, &imp.exemplars)?
+            } else {
+                if !imp.exemplars.is_empty() {
+                    tracing::warn!(
+                        exemplars = imp.exemplars.len(),
+                        "Prometheus's WAL holds exemplars, kept only with --enable-feature=exemplar-storage: not carried over, and its files are kept, unchanged, under prometheus-unread/"
+                    );
+                }
+                (0, 0)
+            };
             // Durable on disk, not only in the kernel, before Prometheus's copy goes.
             head.sync_wal()?;
             // Refused samples (out of bounds, or older than what the head holds and not held
             // themselves) keep the files, to be safe; samples the head already holds (an import
             // cut short and run again) do not.
-            finish_prometheus_import(dir, &imp, refused == 0)?;
+            let carried = refused == 0 && (head.keeps_exemplars() || imp.exemplars.is_empty());
+            finish_prometheus_import(dir, &imp, carried)?;
             tracing::info!(
                 samples = imp.samples,
                 into_head = n,
                 refused,
+                exemplars = ex_kept,
+                exemplars_dropped = ex_dropped,
                 elapsed = ?t.elapsed(),
                 "Prometheus head (WAL and head chunks) read and persisted (blocks, and the newest range in vigil's head and WAL)"
             );

@@ -939,6 +939,12 @@ impl Head {
         Ok(series)
     }
 
+    /// Whether appended exemplars are kept (a server's head with the feature and a ring); an
+    /// agent only logs them, and without the feature they are dropped.
+    pub(crate) fn keeps_exemplars(&self) -> bool {
+        !self.wal_only && self.wal_opts.exemplars && self.exemplars.enabled()
+    }
+
     /// Make everything committed so far durable on disk (fsync the WAL segment and its
     /// directory), beyond the `kill -9` safety every commit has.
     pub fn sync_wal(&self) -> std::io::Result<()> {

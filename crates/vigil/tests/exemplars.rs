@@ -454,3 +454,103 @@ fn the_max_exemplars_flag_sizes_the_ring_over_the_config() {
         "{log}"
     );
 }
+
+/// Prometheus 2.42's WAL with exemplars, left by `kill -9`: vigil started on its directory with
+/// the feature answers `query_exemplars` as Prometheus did before the kill, and only then are
+/// Prometheus's head files removed; started without the feature, it imports the samples only
+/// and keeps the files, unchanged, under `prometheus-unread/`.
+#[test]
+fn a_prometheus_wal_s_exemplars_are_carried_over() {
+    let port = target();
+    let dir = temp_dir("exemplars-import");
+    let (mut p, pbase) = prometheus(&dir, &config(port, ""));
+    wait_for("four buckets of exemplars", Duration::from_secs(40), || {
+        (exemplars(&pbase, "req_total", 0.0, 5e9)
+            .values()
+            .map(Vec::len)
+            .min()
+            .unwrap_or(0)
+            >= 4)
+            .then_some(())
+    });
+    // Up to the start of the current bucket, once every scrape begun before it has committed:
+    // what Prometheus answers then is in its WAL and cannot change before the kill.
+    let cut = now_s() / BUCKET * BUCKET;
+    std::thread::sleep(Duration::from_millis(1500));
+    let queries = [
+        "req_total",
+        "lat_bucket",
+        "now_total",
+        "{__name__=~\"req_total|lat_bucket\", path!=\"/b\"}",
+    ];
+    let want: Vec<_> = queries
+        .iter()
+        .map(|q| exemplars(&pbase, q, 0.0, cut as f64 - 0.001))
+        .collect();
+    p.child.kill().unwrap();
+    p.child.wait().unwrap();
+    let data = dir.join("prom-data");
+    assert!(want[0].values().all(|e| e.len() >= 3), "{want:?}");
+
+    // Without the feature first, on a copy: the samples come in, the head's files are kept.
+    let off = dir.join("prom-data-off");
+    copy(&data, &off);
+    let (vp, base) = vigil_on(&dir, &off, "vigil-off", &[]);
+    assert!(!query(&base, "req_total").is_empty());
+    assert!(exemplars(&base, "req_total", 0.0, 5e9).is_empty());
+    let kept = std::fs::read_dir(off.join("prometheus-unread"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(kept, 1, "{}", vp.log_text());
+    assert!(
+        vp.log_text()
+            .contains("kept only with --enable-feature=exemplar-storage"),
+        "{}",
+        vp.log_text()
+    );
+    drop(vp);
+
+    // With the feature: the same exemplars as Prometheus answered, and its files gone.
+    let (vp, base) = vigil_on(
+        &dir,
+        &data,
+        "vigil-on",
+        &["--enable-feature=exemplar-storage"],
+    );
+    for (q, want) in queries.iter().zip(&want) {
+        let got = exemplars(&base, q, 0.0, cut as f64 - 0.001);
+        assert_eq!(&got, want, "query_exemplars {q}");
+    }
+    assert!(
+        !data.join("prometheus-unread").exists(),
+        "{}",
+        vp.log_text()
+    );
+    assert!(!data.join("prometheus-import").exists());
+}
+
+fn vigil_on(dir: &Path, data: &Path, name: &str, extra: &[&str]) -> (Proc, String) {
+    let port = free_port();
+    let mut args = vec![
+        format!("--web.listen-address=127.0.0.1:{port}"),
+        format!("--storage.tsdb.path={}", data.display()),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let p = spawn(name, &vigil_bin(), &args, dir);
+    let base = format!("http://127.0.0.1:{port}");
+    wait_http(&format!("{base}/-/ready"));
+    (p, base)
+}
+
+fn copy(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dst = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy(&e.path(), &dst);
+        } else {
+            std::fs::copy(e.path(), dst).unwrap();
+        }
+    }
+}

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use vigil_model::{Label, Labels, Sample};
+use vigil_storage::Exemplar;
 
 use super::{Dec, HEAD_CHUNKS_MAGIC, crc};
 use crate::chunk::{XorChunk, XorIter};
@@ -22,6 +23,7 @@ const FRAG_HEADER: usize = 7;
 const REC_SERIES: u8 = 1;
 const REC_SAMPLES: u8 = 2;
 const REC_TOMBSTONES: u8 = 3;
+const REC_EXEMPLARS: u8 = 4;
 const REC_MMAP_MARKERS: u8 = 5;
 const REC_METADATA: u8 = 6;
 
@@ -41,7 +43,13 @@ pub struct Import {
     pub samples: u64,
     /// Samples whose series record was not found (it was in a file that could not be read).
     pub orphan_samples: u64,
-    /// Records vigil does not store yet (native histograms, exemplars) or does not know.
+    /// Exemplars with their series' labels, in the order Prometheus logged them (each series'
+    /// in time order, as its ring took them). Whether they are carried over is the caller's
+    /// choice: only a head that keeps exemplars can.
+    pub exemplars: Vec<(Labels, Exemplar)>,
+    /// Exemplars whose series record was not found.
+    pub orphan_exemplars: u64,
+    /// Records vigil does not store yet (native histograms) or does not know.
     pub unsupported_records: u64,
 }
 
@@ -131,8 +139,12 @@ impl Packed {
 impl Import {
     /// Whether everything in the files was carried over: only then may they be deleted;
     /// otherwise they are kept, unchanged, under `prometheus-unread/`.
+    /// Exemplars are the caller's to count: they are carried over only where kept.
     pub fn complete(&self) -> bool {
-        self.unreadable.is_empty() && self.orphan_samples == 0 && self.unsupported_records == 0
+        self.unreadable.is_empty()
+            && self.orphan_samples == 0
+            && self.orphan_exemplars == 0
+            && self.unsupported_records == 0
     }
 }
 
@@ -441,6 +453,8 @@ struct Gather {
     /// Out-of-order samples (`wbl/`, out-of-order head chunks): not bounded by `min_valid`.
     ooo: RefSamples,
     stones: HashMap<u64, Vec<(i64, i64)>>,
+    /// Exemplars by series ref, in the order read.
+    exemplars: Vec<(u64, Exemplar)>,
     /// Reading the out-of-order WAL.
     in_wbl: bool,
     unsupported: u64,
@@ -493,10 +507,32 @@ impl Gather {
                     self.stones.entry(id).or_default().push((mint, maxt));
                 }
             }
+            // Laid out as samples are, each with its label set after the value.
+            REC_EXEMPLARS => {
+                if d.remaining() == 0 {
+                    return Ok(());
+                }
+                let id0 = d.be64().ok_or_else(bad)? as i64;
+                let t0 = d.be64().ok_or_else(bad)? as i64;
+                while d.remaining() > 0 {
+                    let id = id0.wrapping_add(d.varint().ok_or_else(bad)?) as u64;
+                    let t = t0.wrapping_add(d.varint().ok_or_else(bad)?);
+                    let value = f64::from_bits(d.be64().ok_or_else(bad)?);
+                    let n = d.uvarint().ok_or_else(bad)? as usize;
+                    let mut ls = Vec::with_capacity(n.min(64));
+                    for _ in 0..n {
+                        let name = d.str().ok_or_else(bad)?.to_string();
+                        let value = d.str().ok_or_else(bad)?.to_string();
+                        ls.push(Label { name, value });
+                    }
+                    let labels = super::labels_from(ls);
+                    self.exemplars.push((id, Exemplar { labels, value, t }));
+                }
+            }
             // Memory-map markers and metadata: nothing vigil needs to rebuild the samples.
             REC_MMAP_MARKERS | REC_METADATA => {}
-            // Exemplars, native histograms (not stored by vigil yet) and record types of later
-            // Prometheus releases: counted, and the files kept.
+            // Native histograms (not stored by vigil yet) and record types of later Prometheus
+            // releases: counted, and the files kept.
             _ => self.unsupported += 1,
         }
         Ok(())
@@ -841,6 +877,13 @@ pub fn read(dir: &Path, min_valid: i64) -> std::io::Result<Import> {
     }
     imp.series = series;
     imp.samples = imp.series.iter().map(|(_, s)| s.len() as u64).sum();
+    // A label set named by several refs over the head's life keeps its exemplars under one.
+    for (id, e) in std::mem::take(&mut g.exemplars) {
+        match g.labels.get(&id) {
+            Some(l) => imp.exemplars.push((l.clone(), e)),
+            None => imp.orphan_exemplars += 1,
+        }
+    }
     imp.unsupported_records = g.unsupported;
     Ok(imp)
 }
@@ -1128,6 +1171,94 @@ mod tests {
         assert_eq!(std::fs::read(p).unwrap(), seg);
         let db = db_open(&d);
         assert_eq!(count(&db), 1);
+    }
+
+    /// (series ref, time, value, labels).
+    type RawExemplar<'a> = (u64, i64, f64, &'a [(&'a str, &'a str)]);
+
+    /// An exemplars record as Prometheus writes it: (ref, time) deltas from the first as in
+    /// a samples record, then the value and the label set.
+    pub(crate) fn exemplars_rec(e: &[RawExemplar]) -> Vec<u8> {
+        let mut b = vec![REC_EXEMPLARS];
+        b.extend_from_slice(&e[0].0.to_be_bytes());
+        b.extend_from_slice(&e[0].1.to_be_bytes());
+        for &(id, t, v, pairs) in e {
+            super::super::put_varint(&mut b, id as i64 - e[0].0 as i64);
+            super::super::put_varint(&mut b, t - e[0].1);
+            b.extend_from_slice(&v.to_bits().to_be_bytes());
+            super::super::put_uvarint(&mut b, pairs.len() as u64);
+            for (n, v) in pairs {
+                super::super::put_str(&mut b, n);
+                super::super::put_str(&mut b, v);
+            }
+        }
+        b
+    }
+
+    /// A WAL with exemplars: carried into the ring and vigil's WAL where the head keeps them
+    /// (those of a series whose samples all went to blocks dropped, as Prometheus's next
+    /// truncation drops them), the files then removed; without the feature they are kept.
+    #[test]
+    fn exemplars_are_carried_over_where_the_head_keeps_them() {
+        use vigil_storage::Storage;
+        let recs = vec![
+            series_rec(1, &[("__name__", "up"), ("job", "a")]),
+            series_rec(2, &[("__name__", "gone")]),
+            samples_rec(&[(1, 100_000, 1.0), (2, 1000, 1.0)]),
+            samples_rec(&[(1, 101_000, 2.0)]),
+            exemplars_rec(&[
+                (1, 100_000, 0.5, &[("trace_id", "a")]),
+                (2, 1000, 0.5, &[("trace_id", "g")]),
+            ]),
+            exemplars_rec(&[
+                (1, 101_000, 0.7, &[("trace_id", "b")]),
+                // Older than the series' newest: the replay drops it.
+                (1, 99_000, 0.1, &[("trace_id", "old")]),
+            ]),
+        ];
+        let seg = frame(&recs, true);
+        let up = [vigil_storage::Matcher::equal("__name__", "up")];
+        let on = |d: &Path| {
+            let mut opts = crate::db::Options::new(0, 0).with_block_range(10_000, Some(10_000));
+            opts.wal.exemplars = true;
+            opts.max_exemplars = 100;
+            crate::db::Db::open(d, opts).unwrap()
+        };
+        let d = tmp("exemplars");
+        std::fs::write(d.join("wal/00000000"), &seg).unwrap();
+        let imp = read(&d, i64::MIN).unwrap();
+        assert_eq!(imp.exemplars.len(), 4);
+        assert!(imp.complete());
+        let traces = |db: &crate::db::Db| -> Vec<String> {
+            db.exemplars(0, i64::MAX, &[up.to_vec()])
+                .unwrap()
+                .iter()
+                .flat_map(|s| s.exemplars.iter())
+                .map(|e| e.labels.get("trace_id").unwrap_or_default().to_string())
+                .collect()
+        };
+        {
+            let db = on(&d);
+            assert_eq!(traces(&db), ["a", "b"]);
+        }
+        assert!(!d.join(STAGING).exists());
+        assert!(!d.join("prometheus-unread").exists());
+        // From vigil's own WAL after a restart.
+        assert_eq!(traces(&on(&d)), ["a", "b"]);
+
+        // Without the feature: the samples come in, the files are kept, unchanged.
+        let d = tmp("exemplars-off");
+        std::fs::write(d.join("wal/00000000"), &seg).unwrap();
+        {
+            let db = db_open(&d);
+            assert_eq!(count(&db), 2);
+        }
+        let kept: Vec<_> = std::fs::read_dir(d.join("prometheus-unread"))
+            .unwrap()
+            .collect();
+        assert_eq!(kept.len(), 1);
+        let p = kept[0].as_ref().unwrap().path().join("wal/00000000");
+        assert_eq!(std::fs::read(p).unwrap(), seg);
     }
 
     #[test]
