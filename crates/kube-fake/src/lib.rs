@@ -48,6 +48,17 @@ pub enum Res {
     PersistentVolumeClaims,
     PersistentVolumes,
     ResourceQuotas,
+    LimitRanges,
+    Leases,
+    StorageClasses,
+    VolumeAttachments,
+    CertificateSigningRequests,
+    MutatingWebhookConfigurations,
+    ValidatingWebhookConfigurations,
+    ReplicationControllers,
+    PodDisruptionBudgets,
+    IngressClasses,
+    NetworkPolicies,
 }
 
 impl Res {
@@ -72,6 +83,23 @@ impl Res {
             ("v1", "persistentvolumeclaims") => Res::PersistentVolumeClaims,
             ("v1", "persistentvolumes") => Res::PersistentVolumes,
             ("v1", "resourcequotas") => Res::ResourceQuotas,
+            ("v1", "limitranges") => Res::LimitRanges,
+            ("coordination.k8s.io/v1", "leases") => Res::Leases,
+            ("storage.k8s.io/v1", "storageclasses") => Res::StorageClasses,
+            ("storage.k8s.io/v1", "volumeattachments") => Res::VolumeAttachments,
+            ("certificates.k8s.io/v1", "certificatesigningrequests") => {
+                Res::CertificateSigningRequests
+            }
+            ("admissionregistration.k8s.io/v1", "mutatingwebhookconfigurations") => {
+                Res::MutatingWebhookConfigurations
+            }
+            ("admissionregistration.k8s.io/v1", "validatingwebhookconfigurations") => {
+                Res::ValidatingWebhookConfigurations
+            }
+            ("v1", "replicationcontrollers") => Res::ReplicationControllers,
+            ("policy/v1", "poddisruptionbudgets") => Res::PodDisruptionBudgets,
+            ("networking.k8s.io/v1", "ingressclasses") => Res::IngressClasses,
+            ("networking.k8s.io/v1", "networkpolicies") => Res::NetworkPolicies,
             _ => return None,
         })
     }
@@ -98,6 +126,25 @@ impl Res {
             Res::PersistentVolumeClaims => ("v1", "PersistentVolumeClaim"),
             Res::PersistentVolumes => ("v1", "PersistentVolume"),
             Res::ResourceQuotas => ("v1", "ResourceQuota"),
+            Res::LimitRanges => ("v1", "LimitRange"),
+            Res::Leases => ("coordination.k8s.io/v1", "Lease"),
+            Res::StorageClasses => ("storage.k8s.io/v1", "StorageClass"),
+            Res::VolumeAttachments => ("storage.k8s.io/v1", "VolumeAttachment"),
+            Res::CertificateSigningRequests => {
+                ("certificates.k8s.io/v1", "CertificateSigningRequest")
+            }
+            Res::MutatingWebhookConfigurations => (
+                "admissionregistration.k8s.io/v1",
+                "MutatingWebhookConfiguration",
+            ),
+            Res::ValidatingWebhookConfigurations => (
+                "admissionregistration.k8s.io/v1",
+                "ValidatingWebhookConfiguration",
+            ),
+            Res::ReplicationControllers => ("v1", "ReplicationController"),
+            Res::PodDisruptionBudgets => ("policy/v1", "PodDisruptionBudget"),
+            Res::IngressClasses => ("networking.k8s.io/v1", "IngressClass"),
+            Res::NetworkPolicies => ("networking.k8s.io/v1", "NetworkPolicy"),
         }
     }
 
@@ -123,6 +170,17 @@ impl Res {
             "PersistentVolumeClaim" => Res::PersistentVolumeClaims,
             "PersistentVolume" => Res::PersistentVolumes,
             "ResourceQuota" => Res::ResourceQuotas,
+            "LimitRange" => Res::LimitRanges,
+            "Lease" => Res::Leases,
+            "StorageClass" => Res::StorageClasses,
+            "VolumeAttachment" => Res::VolumeAttachments,
+            "CertificateSigningRequest" => Res::CertificateSigningRequests,
+            "MutatingWebhookConfiguration" => Res::MutatingWebhookConfigurations,
+            "ValidatingWebhookConfiguration" => Res::ValidatingWebhookConfigurations,
+            "ReplicationController" => Res::ReplicationControllers,
+            "PodDisruptionBudget" => Res::PodDisruptionBudgets,
+            "IngressClass" => Res::IngressClasses,
+            "NetworkPolicy" => Res::NetworkPolicies,
             _ => return None,
         })
     }

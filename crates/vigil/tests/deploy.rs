@@ -275,6 +275,15 @@ fn exporter_examples_are_valid_and_their_args_parse() {
             "deployments" | "replicasets" | "daemonsets" | "statefulsets" => "apps",
             "jobs" | "cronjobs" => "batch",
             "horizontalpodautoscalers" => "autoscaling",
+            "poddisruptionbudgets" => "policy",
+            "ingresses" | "ingressclasses" | "networkpolicies" => "networking.k8s.io",
+            "endpointslices" => "discovery.k8s.io",
+            "storageclasses" | "volumeattachments" => "storage.k8s.io",
+            "leases" => "coordination.k8s.io",
+            "certificatesigningrequests" => "certificates.k8s.io",
+            "mutatingwebhookconfigurations" | "validatingwebhookconfigurations" => {
+                "admissionregistration.k8s.io"
+            }
             _ => "",
         };
         assert!(grants(g, r), "kube-state needs list/watch on {g}/{r}");

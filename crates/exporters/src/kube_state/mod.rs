@@ -4,12 +4,15 @@
 
 pub mod autoscaling;
 pub mod batch;
+pub mod cluster;
 mod cron;
 pub mod families;
+pub mod network;
 pub mod objects;
 pub mod quota;
 pub mod storage;
 pub mod text;
+pub mod workloads;
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -22,12 +25,22 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use futures_util::StreamExt;
+use k8s_openapi::api::admissionregistration::v1::{
+    MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
+};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{
-    Namespace, Node, PersistentVolume, PersistentVolumeClaim, Pod, ResourceQuota, Service,
+    Endpoints, LimitRange, Namespace, Node, PersistentVolume, PersistentVolumeClaim, Pod,
+    ReplicationController, ResourceQuota, Service,
 };
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::{Ingress, IngressClass, NetworkPolicy};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::storage::v1::{StorageClass, VolumeAttachment};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Resource};
 use parking_lot::RwLock;
@@ -68,24 +81,42 @@ pub struct Scope {
 }
 
 /// The resources vigil renders.
-pub const SUPPORTED: [&str; 16] = [
+pub const SUPPORTED: [&str; 30] = [
+    "certificatesigningrequests",
     "configmaps",
     "cronjobs",
     "daemonsets",
     "deployments",
+    "endpoints",
+    "endpointslices",
     "horizontalpodautoscalers",
+    "ingressclasses",
+    "ingresses",
     "jobs",
+    "leases",
+    "limitranges",
+    "mutatingwebhookconfigurations",
     "namespaces",
+    "networkpolicies",
     "nodes",
     "persistentvolumeclaims",
     "persistentvolumes",
+    "poddisruptionbudgets",
     "pods",
     "replicasets",
+    "replicationcontrollers",
     "resourcequotas",
     "secrets",
     "services",
     "statefulsets",
+    "storageclasses",
+    "validatingwebhookconfigurations",
+    "volumeattachments",
 ];
+
+/// Rendered only when `--resources` names them, as kube-state-metrics leaves them out of its
+/// default set.
+pub const OPT_IN: [&str; 2] = ["endpointslices", "ingressclasses"];
 
 /// Every resource kube-state-metrics knows (default and opt-in), for telling an unknown name
 /// from one vigil does not render yet.
@@ -158,9 +189,10 @@ impl Scope {
     }
 
     fn wants(&self, resource: &str) -> bool {
-        self.resources
-            .as_ref()
-            .is_none_or(|rs| rs.iter().any(|r| r == resource))
+        match &self.resources {
+            Some(rs) => rs.iter().any(|r| r == resource),
+            None => !OPT_IN.contains(&resource),
+        }
     }
 
     fn namespace_allowed(&self, ns: &str) -> bool {
@@ -483,6 +515,99 @@ impl KubeState {
             CronJob,
             batch::cronjob_families(),
             batch::render_cronjob
+        );
+        namespaced!(
+            "endpoints",
+            Endpoints,
+            network::endpoint_families(),
+            network::render_endpoint
+        );
+        namespaced!(
+            "endpointslices",
+            EndpointSlice,
+            network::endpointslice_families(),
+            network::render_endpointslice
+        );
+        namespaced!(
+            "ingresses",
+            Ingress,
+            network::ingress_families(),
+            network::render_ingress
+        );
+        cluster!(
+            "ingressclasses",
+            IngressClass,
+            network::ingressclass_families(),
+            network::render_ingressclass,
+            false
+        );
+        namespaced!(
+            "networkpolicies",
+            NetworkPolicy,
+            network::networkpolicy_families(),
+            network::render_networkpolicy
+        );
+        namespaced!(
+            "replicationcontrollers",
+            ReplicationController,
+            workloads::replicationcontroller_families(),
+            workloads::render_replicationcontroller
+        );
+        namespaced!(
+            "poddisruptionbudgets",
+            PodDisruptionBudget,
+            workloads::pdb_families(),
+            workloads::render_pdb
+        );
+        namespaced!(
+            "limitranges",
+            LimitRange,
+            quota::limitrange_families(),
+            quota::render_limitrange
+        );
+        // kube-state-metrics lists leases across all namespaces whatever `--namespaces` says
+        // (its issue #2121), once per namespace given; vigil lists them once.
+        cluster!(
+            "leases",
+            Lease,
+            cluster::lease_families(),
+            cluster::render_lease,
+            false
+        );
+        cluster!(
+            "storageclasses",
+            StorageClass,
+            storage::storageclass_families(),
+            storage::render_storageclass,
+            false
+        );
+        cluster!(
+            "volumeattachments",
+            VolumeAttachment,
+            storage::volumeattachment_families(),
+            storage::render_volumeattachment,
+            false
+        );
+        cluster!(
+            "certificatesigningrequests",
+            CertificateSigningRequest,
+            cluster::csr_families(),
+            cluster::render_csr,
+            false
+        );
+        cluster!(
+            "mutatingwebhookconfigurations",
+            MutatingWebhookConfiguration,
+            cluster::mutating_families(),
+            cluster::render_mutating,
+            false
+        );
+        cluster!(
+            "validatingwebhookconfigurations",
+            ValidatingWebhookConfiguration,
+            cluster::validating_families(),
+            cluster::render_validating,
+            false
         );
         // Resources in name order, as kube-state-metrics writes them.
         resources.sort_by_key(|w| w.name);

@@ -1,12 +1,15 @@
-//! PersistentVolumeClaims and PersistentVolumes: kube-state-metrics'
-//! `kube_persistentvolumeclaim_*` and `kube_persistentvolume_*` families, from its
-//! internal/store/persistentvolumeclaim.go and persistentvolume.go. The kubernetes-mixin's
-//! volume alerts read the claims' access modes and labels and the volumes' phase.
+//! PersistentVolumeClaims, PersistentVolumes, StorageClasses and VolumeAttachments:
+//! kube-state-metrics' `kube_persistentvolumeclaim_*`, `kube_persistentvolume_*`,
+//! `kube_storageclass_*` and `kube_volumeattachment_*` families, from its
+//! internal/store/persistentvolumeclaim.go, persistentvolume.go, storageclass.go and
+//! volumeattachment.go. The kubernetes-mixin's volume alerts read the claims' access modes and
+//! labels and the volumes' phase.
 
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
+use k8s_openapi::api::storage::v1::{StorageClass, VolumeAttachment};
 
 use super::families::{Options, created, s, typed_condition_series, with_annotations};
-use super::text::{Family, Quantity, Rendered, gauge};
+use super::text::{Family, Quantity, Rendered, gauge, label_name};
 
 pub const PVC: [Family; 8] = [
     gauge(
@@ -286,5 +289,145 @@ pub fn render_pv(v: &PersistentVolume, o: &Options) -> Rendered {
         let i = fams.len() - 1;
         r.add_with(&fams[i], i, &base, &extra, 1.0);
     }
+    r
+}
+
+pub const STORAGECLASS: [Family; 3] = [
+    gauge(
+        "kube_storageclass_info",
+        "[STABLE] Information about storageclass.",
+    ),
+    gauge(
+        "kube_storageclass_created",
+        "[STABLE] Unix creation timestamp",
+    ),
+    gauge(
+        "kube_storageclass_labels",
+        "[STABLE] Kubernetes labels converted to Prometheus labels.",
+    ),
+];
+
+pub fn storageclass_families() -> Vec<Family> {
+    with_annotations(&STORAGECLASS, "kube_storageclass_annotations")
+}
+
+pub fn render_storageclass(c: &StorageClass, o: &Options) -> Rendered {
+    let fams = storageclass_families();
+    let mut r = Rendered::new(fams.len());
+    let m = &c.metadata;
+    let base = [("storageclass", s(&m.name))];
+    // Unset fields as the API server defaults them.
+    let mut l = base.to_vec();
+    l.extend([
+        ("provisioner", c.provisioner.as_str()),
+        (
+            "reclaim_policy",
+            c.reclaim_policy.as_deref().unwrap_or("Delete"),
+        ),
+        (
+            "volume_binding_mode",
+            c.volume_binding_mode.as_deref().unwrap_or("Immediate"),
+        ),
+    ]);
+    r.add(&fams[0], 0, &l, 1.0);
+    if let Some(t) = created(m) {
+        r.add(&fams[1], 1, &base, t);
+    }
+    if let Some(extra) = o.labels("storageclasses", m) {
+        r.add_with(&fams[2], 2, &base, &extra, 1.0);
+    }
+    if let Some(extra) = o.annotations("storageclasses", m) {
+        let i = fams.len() - 1;
+        r.add_with(&fams[i], i, &base, &extra, 1.0);
+    }
+    r
+}
+
+pub const VOLUMEATTACHMENT: [Family; 6] = [
+    gauge(
+        "kube_volumeattachment_labels",
+        "Kubernetes labels converted to Prometheus labels.",
+    ),
+    gauge(
+        "kube_volumeattachment_info",
+        "Information about volumeattachment.",
+    ),
+    gauge("kube_volumeattachment_created", "Unix creation timestamp"),
+    gauge(
+        "kube_volumeattachment_spec_source_persistentvolume",
+        "PersistentVolume source reference.",
+    ),
+    // kube-state-metrics' help for this family repeats the info family's.
+    gauge(
+        "kube_volumeattachment_status_attached",
+        "Information about volumeattachment.",
+    ),
+    gauge(
+        "kube_volumeattachment_status_attachment_metadata",
+        "volumeattachment metadata.",
+    ),
+];
+
+pub fn volumeattachment_families() -> Vec<Family> {
+    VOLUMEATTACHMENT.to_vec()
+}
+
+/// Every key of `map` as a `prefix` label, sorted by key.
+fn all_pairs(
+    prefix: &str,
+    map: Option<&std::collections::BTreeMap<String, String>>,
+) -> Vec<(String, String)> {
+    map.into_iter()
+        .flatten()
+        .map(|(k, v)| (label_name(prefix, k), v.clone()))
+        .collect()
+}
+
+/// kube-state-metrics writes every label of a VolumeAttachment, with or without an allowlist
+/// (its families for this resource do not take one), and so does vigil.
+pub fn render_volumeattachment(v: &VolumeAttachment, _o: &Options) -> Rendered {
+    let fams = volumeattachment_families();
+    let mut r = Rendered::new(fams.len());
+    let m = &v.metadata;
+    let base = [("volumeattachment", s(&m.name))];
+    r.add_with(
+        &fams[0],
+        0,
+        &base,
+        &all_pairs("label_", m.labels.as_ref()),
+        1.0,
+    );
+    let mut l = base.to_vec();
+    l.extend([
+        ("attacher", v.spec.attacher.as_str()),
+        ("node", v.spec.node_name.as_str()),
+    ]);
+    r.add(&fams[1], 1, &l, 1.0);
+    if let Some(t) = created(m) {
+        r.add(&fams[2], 2, &base, t);
+    }
+    if let Some(pv) = v.spec.source.persistent_volume_name.as_deref() {
+        let mut l = base.to_vec();
+        l.push(("volumename", pv));
+        r.add(&fams[3], 3, &l, 1.0);
+    }
+    let st = v.status.as_ref();
+    r.add(
+        &fams[4],
+        4,
+        &base,
+        if st.is_some_and(|x| x.attached) {
+            1.0
+        } else {
+            0.0
+        },
+    );
+    r.add_with(
+        &fams[5],
+        5,
+        &base,
+        &all_pairs("metadata_", st.and_then(|x| x.attachment_metadata.as_ref())),
+        1.0,
+    );
     r
 }
