@@ -845,12 +845,15 @@ fn kube_state_renders_the_rest_of_the_resources() {
         (format!(r#"kube_ingress_path{{{ing},host="web.example",path="/",path_type="Prefix",service_name="web",service_port="80"}}"#), "1"),
         (format!(r#"kube_ingress_path{{{ing},host="web.example",path="/named",path_type="Exact",service_name="web",service_port="0"}}"#), "1"),
         (format!(r#"kube_ingress_path{{{ing},host="web.example",path="/static",path_type="ImplementationSpecific",resource_api_group="k8s.example.com",resource_kind="Bucket",resource_name="assets"}}"#), "1"),
+        (format!(r#"kube_ingress_tls{{{ing},tls_host="web.example",secret="web-tls"}}"#), "1"),
         (format!(r#"kube_ingress_tls{{{ing},tls_host="www.example",secret="web-tls"}}"#), "1"),
         (r#"kube_ingressclass_info{ingressclass="nginx",controller="k8s.io/ingress-nginx"}"#.into(), "1"),
         (format!(r#"kube_networkpolicy_spec_ingress_rules{{namespace="{ns}",networkpolicy="deny-all"}}"#), "2"),
         (format!(r#"kube_networkpolicy_spec_egress_rules{{namespace="{ns}",networkpolicy="deny-all"}}"#), "0"),
         (format!(r#"kube_replicationcontroller_spec_replicas{{{rc}}}"#), "2"),
+        (format!(r#"kube_replicationcontroller_status_replicas{{{rc}}}"#), "2"),
         (format!(r#"kube_replicationcontroller_status_ready_replicas{{{rc}}}"#), "1"),
+        (format!(r#"kube_replicationcontroller_status_observed_generation{{{rc}}}"#), "3"),
         (format!(r#"kube_replicationcontroller_status_available_replicas{{{rc}}}"#), "0"),
         (format!(r#"kube_replicationcontroller_metadata_generation{{{rc}}}"#), "3"),
         (format!(r#"kube_replicationcontroller_owner{{{rc},owner_kind="",owner_name="",owner_is_controller=""}}"#), "1"),
@@ -858,6 +861,8 @@ fn kube_state_renders_the_rest_of_the_resources() {
         (format!(r#"kube_poddisruptionbudget_status_current_healthy{{{pdb}}}"#), "2"),
         (format!(r#"kube_poddisruptionbudget_status_pod_disruptions_allowed{{{pdb}}}"#), "1"),
         (format!(r#"kube_poddisruptionbudget_status_expected_pods{{{pdb}}}"#), "2"),
+        (format!(r#"kube_poddisruptionbudget_status_desired_healthy{{{pdb}}}"#), "1"),
+        (format!(r#"kube_poddisruptionbudget_created{{{pdb}}}"#), "1.7959968e+09"),
         (format!(r#"kube_limitrange{{{lr},resource="cpu",type="Container",constraint="max"}}"#), "2"),
         (format!(r#"kube_limitrange{{{lr},resource="memory",type="Container",constraint="defaultRequest"}}"#), "1.34217728e+08"),
         (format!(r#"kube_limitrange{{{lr},resource="cpu",type="Container",constraint="maxLimitRequestRatio"}}"#), "0.25"),
@@ -883,6 +888,8 @@ fn kube_state_renders_the_rest_of_the_resources() {
         (r#"kube_mutatingwebhookconfiguration_info{namespace="",mutatingwebhookconfiguration="inject"}"#.into(), "1"),
         (r#"kube_mutatingwebhookconfiguration_webhook_clientconfig_service{namespace="",mutatingwebhookconfiguration="inject",webhook_name="inject.example.com",service_name="injector",service_namespace="mesh"}"#.into(), "1"),
         (r#"kube_mutatingwebhookconfiguration_webhook_clientconfig_service{namespace="",mutatingwebhookconfiguration="inject",webhook_name="url.example.com",service_name="",service_namespace=""}"#.into(), "1"),
+        (r#"kube_validatingwebhookconfiguration_info{namespace="",validatingwebhookconfiguration="policy"}"#.into(), "1"),
+        (r#"kube_mutatingwebhookconfiguration_created{namespace="",mutatingwebhookconfiguration="inject"}"#.into(), "1.7959968e+09"),
         (r#"kube_validatingwebhookconfiguration_webhook_clientconfig_service{namespace="",validatingwebhookconfiguration="policy",webhook_name="policy.example.com",service_name="gatekeeper",service_namespace="gk"}"#.into(), "1"),
     ];
     for (key, v) in &want {
@@ -899,6 +906,17 @@ fn kube_state_renders_the_rest_of_the_resources() {
     assert!(
         !s.contains_key(r#"kube_lease_renew_time{lease="kube-scheduler",namespace="kube-system"}"#)
     );
+    // Resource versions as numbers, as the API server stored them.
+    for key in [
+        format!(r#"kube_ingress_metadata_resource_version{{{ing}}}"#),
+        r#"kube_mutatingwebhookconfiguration_metadata_resource_version{namespace="",mutatingwebhookconfiguration="inject"}"#.to_string(),
+    ] {
+        let v: f64 = s.get(&key).unwrap_or_else(|| panic!("{key}")).parse().unwrap();
+        assert!(v >= 1.0, "{key}: {v}");
+    }
+    // Families with no sample still have HELP and TYPE, as kube-state-metrics writes them.
+    assert!(text.contains("# TYPE kube_ingress_annotations gauge\n"));
+    assert!(!s.keys().any(|k| k.starts_with("kube_ingress_annotations{")));
     for help in [
         "# HELP kube_endpoint_ports [STABLE] (Deprecated since v2.14.0) Information about the Endpoint ports.\n",
         "# HELP kube_mutatingwebhookconfiguration_created Unix creation timestamp.\n",
@@ -908,9 +926,19 @@ fn kube_state_renders_the_rest_of_the_resources() {
     ] {
         assert!(text.contains(help), "{help}");
     }
-    // Without `--resources`, kube-state-metrics' default set: EndpointSlices and
-    // IngressClasses are opt-in.
-    let (_p, text) = start(None);
-    assert!(text.contains("kube_endpoint_info{"), "{text}");
-    assert!(!text.contains("kube_endpointslice_") && !text.contains("kube_ingressclass_"));
+    // Without `--resources`, kube-state-metrics' default set: Endpoints (replaced by
+    // EndpointSlices in v2.18) and IngressClasses are opt-in; the default resources vigil does
+    // not render yet are named.
+    let (p, text) = start(None);
+    assert!(text.contains("kube_endpointslice_info{"), "{text}");
+    assert!(!text.contains("kube_endpoint_") && !text.contains("kube_ingressclass_"));
+    let log = p.log_text();
+    let line = log
+        .lines()
+        .find(|l| l.contains("NOT RENDERED"))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(
+        line.contains("customresourcedefinitions") && line.contains("validatingadmissionpolicies"),
+        "{line}"
+    );
 }

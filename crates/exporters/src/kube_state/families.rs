@@ -37,12 +37,19 @@ impl Options {
             let (list, tail) = tail
                 .split_once(']')
                 .ok_or_else(|| format!("--{flag}: missing ] after {res:?}"))?;
-            let keys = list
+            let keys: Vec<String> = list
                 .split(',')
                 .map(str::trim)
                 .filter(|k| !k.is_empty())
                 .map(str::to_string)
                 .collect();
+            // kube-state-metrics skips such a key with a warning; refused here, by name.
+            if let Some(k) = keys.iter().find(|k| k.matches('*').count() > 1) {
+                return Err(format!(
+                    "--{flag}: {}=[{k}]: at most one * in a key",
+                    res.trim()
+                ));
+            }
             out.insert(res.trim().to_string(), keys);
             rest = tail.trim_start_matches(',').trim();
         }
@@ -70,17 +77,32 @@ impl Options {
     }
 }
 
+/// kube-state-metrics' rules: the `*` resource's list applies to every resource, over the
+/// resource's own; an empty list writes no sample; a lone `*` first allows every key (later
+/// it allows nothing); a key with one `*` matches keys with that prefix and suffix.
 fn allowed_pairs(
     allowlist: &BTreeMap<String, Vec<String>>,
     resource: &str,
     prefix: &str,
     map: &Option<BTreeMap<String, String>>,
 ) -> Option<Vec<(String, String)>> {
-    let allowed = allowlist.get(resource).or_else(|| allowlist.get("*"))?;
-    let all = allowed.iter().any(|a| a == "*");
+    let allowed = allowlist.get("*").or_else(|| allowlist.get(resource))?;
+    if allowed.is_empty() {
+        return None;
+    }
+    let all = allowed.first().is_some_and(|a| a == "*");
+    let allows = |k: &str| {
+        allowed.iter().any(|a| match a.split_once('*') {
+            None => a == k,
+            Some(("", "")) => false,
+            Some((pre, post)) => {
+                k.len() >= pre.len() + post.len() && k.starts_with(pre) && k.ends_with(post)
+            }
+        })
+    };
     map.iter()
         .flatten()
-        .filter(|(k, _)| all || allowed.contains(k))
+        .filter(|(k, _)| all || allows(k))
         .map(|(k, v)| (label_name(prefix, k), v.clone()))
         .collect::<Vec<_>>()
         .into()

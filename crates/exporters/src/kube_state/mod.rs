@@ -115,8 +115,18 @@ pub const SUPPORTED: [&str; 30] = [
 ];
 
 /// Rendered only when `--resources` names them, as kube-state-metrics leaves them out of its
-/// default set.
-pub const OPT_IN: [&str; 2] = ["endpointslices", "ingressclasses"];
+/// default set (`pkg/options/resource.go`; Endpoints left it for EndpointSlices in v2.18).
+pub const OPT_IN: [&str; 2] = ["endpoints", "ingressclasses"];
+
+/// In kube-state-metrics' default set but not rendered by vigil yet: named in a warning when
+/// `--resources` is not given.
+pub const DEFAULT_NOT_RENDERED: [&str; 5] = [
+    "customresourcedefinitions",
+    "mutatingadmissionpolicies",
+    "mutatingadmissionpolicybindings",
+    "validatingadmissionpolicies",
+    "validatingadmissionpolicybindings",
+];
 
 /// Every resource kube-state-metrics knows (default and opt-in), for telling an unknown name
 /// from one vigil does not render yet.
@@ -126,6 +136,7 @@ pub const KNOWN: [&str; 40] = [
     "clusterroles",
     "configmaps",
     "cronjobs",
+    "customresourcedefinitions",
     "daemonsets",
     "deployments",
     "endpoints",
@@ -159,16 +170,16 @@ pub const KNOWN: [&str; 40] = [
     "validatingadmissionpolicies",
     "validatingadmissionpolicybindings",
     "validatingwebhookconfigurations",
-    "verticalpodautoscalers",
     "volumeattachments",
 ];
 
 impl Scope {
     /// Check `--resources`: an unknown name is an error; known ones vigil does not render yet
-    /// are returned (the caller warns about them by name).
+    /// are returned (the caller warns about them by name), and without the flag, those of
+    /// kube-state-metrics' default set.
     pub fn check_resources(&self) -> Result<Vec<String>, String> {
         let Some(rs) = &self.resources else {
-            return Ok(vec![]);
+            return Ok(DEFAULT_NOT_RENDERED.map(String::from).to_vec());
         };
         let mut missing = Vec::new();
         for r in rs {
@@ -797,6 +808,46 @@ pub fn router(state: Arc<KubeState>) -> Router {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Allowlists as kube-state-metrics reads them: `*` over the resource's own list, an empty
+    /// list writes nothing, a lone `*` only first, one `*` inside a key as a pattern.
+    #[test]
+    fn allowlists_follow_kube_state_metrics_rules() {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+        let m = ObjectMeta {
+            labels: Some(
+                [
+                    ("app", "web"),
+                    ("app.kubernetes.io/name", "db"),
+                    ("tier", "x"),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ),
+            ..Default::default()
+        };
+        let names = |flag: &str| -> Option<Vec<String>> {
+            let o = Options {
+                labels_allowlist: Options::parse_allowlist("metric-labels-allowlist", flag)
+                    .unwrap(),
+                ..Default::default()
+            };
+            o.labels("pods", &m)
+                .map(|v| v.into_iter().map(|(k, _)| k).collect())
+        };
+        assert_eq!(names("pods=[app]").unwrap(), ["label_app"]);
+        assert_eq!(names("pods=[]"), None);
+        assert_eq!(names("nodes=[app]"), None);
+        assert_eq!(names("pods=[*]").unwrap().len(), 3);
+        assert_eq!(names("pods=[tier,*]").unwrap(), ["label_tier"]);
+        assert_eq!(
+            names("pods=[app.*]").unwrap(),
+            ["label_app_kubernetes_io_name"]
+        );
+        assert_eq!(names("pods=[tier],*=[app]").unwrap(), ["label_app"]);
+        assert!(Options::parse_allowlist("f", "pods=[a*b*]").is_err());
+    }
 
     /// FNV-1a 64 published vectors and the jump hash table generated from the paper's
     /// reference C++ code (as go-jump, which kube-state-metrics uses, tests it).
