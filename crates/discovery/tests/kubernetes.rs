@@ -530,3 +530,107 @@ async fn bearer_token_kubeconfig_and_node_metadata() {
     .await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `attach_metadata: {namespace: true}` (Prometheus 3.6): every group of the pod, service,
+/// endpoints, endpointslice and ingress roles carries its namespace's labels and annotations,
+/// sanitized, with their `present` twins; a change to the namespace is followed (a removed
+/// label goes); without the option there are none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespace_metadata_is_attached_and_followed() {
+    let k = FakeKube::start();
+    let pods = seed(&k);
+    let ns = pods.values().next().unwrap()["metadata"]["namespace"]
+        .as_str()
+        .unwrap_or("default")
+        .to_string();
+    let namespace = |labels: Value| {
+        json!({"apiVersion": "v1", "kind": "Namespace",
+               "metadata": {"name": ns, "labels": labels,
+                            "annotations": {"team.example.com/owner": "web"}}})
+    };
+    k.apply(namespace(
+        json!({"kubernetes.io/metadata.name": ns, "env": "prod"}),
+    ));
+    k.apply(
+        json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+                   "metadata": {"name": "web", "namespace": ns},
+                   "spec": {"rules": [{"host": "web.example"}]}}),
+    );
+    let extra = "        attach_metadata:\n          namespace: true\n";
+    let label = |g: &TargetGroup, name: &str| g.labels.get(name).map(str::to_string);
+    for role in ["pod", "service", "endpoints", "endpointslice", "ingress"] {
+        let mut d = Discovery::start(sd(&k, role, extra));
+        let groups = d
+            .until(&format!("{role} groups"), |g| {
+                g.iter()
+                    .any(|x| x.labels.get("__meta_kubernetes_namespace") == Some(&ns))
+            })
+            .await;
+        for g in groups
+            .iter()
+            .filter(|g| g.labels.get("__meta_kubernetes_namespace") == Some(&ns))
+        {
+            assert_eq!(
+                label(g, "__meta_kubernetes_namespace_label_env").as_deref(),
+                Some("prod"),
+                "{role}: {g:?}"
+            );
+            assert_eq!(
+                label(
+                    g,
+                    "__meta_kubernetes_namespace_labelpresent_kubernetes_io_metadata_name"
+                )
+                .as_deref(),
+                Some("true")
+            );
+            assert_eq!(
+                label(
+                    g,
+                    "__meta_kubernetes_namespace_annotation_team_example_com_owner"
+                )
+                .as_deref(),
+                Some("web")
+            );
+            assert_eq!(
+                label(
+                    g,
+                    "__meta_kubernetes_namespace_annotationpresent_team_example_com_owner"
+                )
+                .as_deref(),
+                Some("true")
+            );
+            assert!(label(g, "__meta_kubernetes_namespace_name").is_none());
+        }
+        if role == "pod" {
+            // The namespace relabelled: groups follow, the removed label goes.
+            k.apply(namespace(json!({"env": "staging"})));
+            d.until("the new namespace labels", |g| {
+                let mine: Vec<_> = g
+                    .iter()
+                    .filter(|x| x.labels.get("__meta_kubernetes_namespace") == Some(&ns))
+                    .collect();
+                !mine.is_empty()
+                    && mine.iter().all(|x| {
+                        x.labels.get("__meta_kubernetes_namespace_label_env") == Some("staging")
+                            && x.labels
+                                .get(
+                                    "__meta_kubernetes_namespace_label_kubernetes_io_metadata_name",
+                                )
+                                .is_none()
+                    })
+            })
+            .await;
+            k.apply(namespace(
+                json!({"kubernetes.io/metadata.name": ns, "env": "prod"}),
+            ));
+        }
+    }
+    // Without the option: none.
+    let mut d = Discovery::start(sd(&k, "pod", ""));
+    let groups = d.until("pods", |g| !g.is_empty()).await;
+    assert!(groups.iter().all(|g| {
+        !g.labels
+            .iter()
+            .any(|l| l.name.starts_with("__meta_kubernetes_namespace_"))
+    }));
+}

@@ -48,6 +48,12 @@ impl Set {
 /// `r` (`pod`, `service`, `endpoints`, `endpointslice`, `node`, `ingress`).
 pub fn object_labels(set: &mut Set, r: &str, m: &ObjectMeta) {
     set.meta(&format!("{r}_name"), m.name.clone().unwrap_or_default());
+    metadata_pairs(set, r, m);
+}
+
+/// `_label_*`, `_labelpresent_*`, `_annotation_*`, `_annotationpresent_*` alone (a namespace's,
+/// attached to other objects' groups, has no `_name`).
+pub fn metadata_pairs(set: &mut Set, r: &str, m: &ObjectMeta) {
     pairs(set, r, "label", m.labels.as_ref());
     pairs(set, r, "annotation", m.annotations.as_ref());
 }

@@ -21,7 +21,7 @@ use std::fmt::Debug;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use k8s_openapi::api::core::v1::{Endpoints, Node, Pod, Service};
+use k8s_openapi::api::core::v1::{Endpoints, Namespace, Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::runtime::{WatchStreamExt, watcher};
@@ -98,6 +98,8 @@ pub struct Stores {
     pub endpoints: Store<Endpoints>,
     pub slices: Store<EndpointSlice>,
     pub ingresses: Store<Ingress>,
+    /// For `attach_metadata: {namespace: true}`.
+    pub namespaces: Store<Namespace>,
 }
 
 /// A watcher's event, tagged with the watcher (objects are large: boxed).
@@ -108,6 +110,7 @@ enum Ev {
     Endpoints(usize, Box<watcher::Event<Endpoints>>),
     Slice(usize, Box<watcher::Event<EndpointSlice>>),
     Ingress(usize, Box<watcher::Event<Ingress>>),
+    Namespace(usize, Box<watcher::Event<Namespace>>),
 }
 
 /// The namespaces to watch; empty means all, through the cluster-wide paths.
@@ -182,6 +185,22 @@ impl Spawner<'_> {
         self.spawn(api, KubernetesRole::Node, Ev::Node);
     }
 
+    /// Namespaces are cluster-scoped: one watcher over all of them (the config's selectors
+    /// are for roles, none of which is `namespace`), whatever `namespaces:` lists, as only
+    /// the namespaces of discovered objects are looked up.
+    fn namespace_objects(&mut self) {
+        let api: Api<Namespace> = Api::all(self.client.clone());
+        let id = self.next_id;
+        self.next_id += 1;
+        self.tasks.push(tokio::spawn(forward(
+            watcher(api, watcher::Config::default()),
+            id,
+            "namespace",
+            self.tx.clone(),
+            Ev::Namespace,
+        )));
+    }
+
     fn spawn<K>(
         &mut self,
         api: Api<K>,
@@ -196,7 +215,7 @@ impl Spawner<'_> {
         self.tasks.push(tokio::spawn(forward(
             watcher(api, watch_config(self.cfg, role)),
             id,
-            role,
+            role.as_str(),
             self.tx.clone(),
             wrap,
         )));
@@ -206,7 +225,7 @@ impl Spawner<'_> {
 async fn forward<K, S>(
     stream: S,
     id: usize,
-    role: KubernetesRole,
+    role: &'static str,
     tx: mpsc::Sender<Ev>,
     wrap: fn(usize, Box<watcher::Event<K>>) -> Ev,
 ) where
@@ -221,7 +240,7 @@ async fn forward<K, S>(
             Ok(ev) => {
                 metrics::KUBERNETES_EVENTS
                     .get_or_create(&vec![
-                        ("role".to_string(), role.as_str().to_string()),
+                        ("role".to_string(), role.to_string()),
                         ("event".to_string(), event_name(&ev).to_string()),
                     ])
                     .inc();
@@ -231,7 +250,7 @@ async fn forward<K, S>(
             }
             Err(e) => {
                 metrics::KUBERNETES_FAILURES.inc();
-                tracing::warn!(role = role.as_str(), error = %e, "kubernetes_sd: watch failed; keeping the last known objects and retrying");
+                tracing::warn!(role, error = %e, "kubernetes_sd: watch failed; keeping the last known objects and retrying");
             }
         }
     }
@@ -248,6 +267,44 @@ fn event_name<K>(ev: &watcher::Event<K>) -> &'static str {
 /// Every group of the role from the current stores, by source. A node without addresses
 /// yields nothing (its earlier group, if any, is kept, as Prometheus).
 pub fn render(cfg: &KubernetesSdConfig, st: &Stores) -> Vec<TargetGroup> {
+    let mut groups = render_role(cfg, st);
+    if attaches_namespace(cfg) {
+        for g in &mut groups {
+            add_namespace_labels(g, st);
+        }
+    }
+    groups
+}
+
+/// Whether the config attaches namespace metadata, for a role that has a namespace.
+fn attaches_namespace(cfg: &KubernetesSdConfig) -> bool {
+    cfg.attach_metadata.namespace && cfg.role != KubernetesRole::Node
+}
+
+/// `__meta_kubernetes_namespace_label_*`, `_labelpresent_*`, `_annotation_*` and
+/// `_annotationpresent_*` of the group's namespace, on the group (Prometheus 3.6's
+/// `attach_metadata.namespace`); nothing while the namespace is not known.
+fn add_namespace_labels(g: &mut TargetGroup, st: &Stores) {
+    let Some(ns) = g
+        .labels
+        .get("__meta_kubernetes_namespace")
+        .and_then(|n| st.namespaces.get(n))
+    else {
+        return;
+    };
+    let mut set = meta::Set::default();
+    meta::metadata_pairs(&mut set, "namespace", &ns.metadata);
+    if set.0.is_empty() {
+        return;
+    }
+    let mut b = g.labels.builder();
+    for (k, v) in set.0 {
+        b.set(k, v);
+    }
+    g.labels = b.build();
+}
+
+fn render_role(cfg: &KubernetesSdConfig, st: &Stores) -> Vec<TargetGroup> {
     let attach = cfg.attach_metadata.node;
     match cfg.role {
         KubernetesRole::Pod => st
@@ -316,6 +373,9 @@ pub async fn run(cfg: KubernetesSdConfig, tx: mpsc::Sender<Vec<TargetGroup>>) {
     }
     if attach && matches!(cfg.role, R::Pod | R::Endpoints | R::EndpointSlice) {
         sp.nodes();
+    }
+    if attaches_namespace(&cfg) {
+        sp.namespace_objects();
     }
     let tasks = std::mem::take(&mut sp.tasks);
     let watchers = sp.next_id;
@@ -404,6 +464,7 @@ impl Ev {
             Ev::Endpoints(w, e) => done(*w, matches!(**e, watcher::Event::InitDone)),
             Ev::Slice(w, e) => done(*w, matches!(**e, watcher::Event::InitDone)),
             Ev::Ingress(w, e) => done(*w, matches!(**e, watcher::Event::InitDone)),
+            Ev::Namespace(w, e) => done(*w, matches!(**e, watcher::Event::InitDone)),
         }
     }
 }
@@ -416,5 +477,6 @@ fn apply(st: &mut Stores, ev: Ev) {
         Ev::Endpoints(w, e) => st.endpoints.apply(w, *e),
         Ev::Slice(w, e) => st.slices.apply(w, *e),
         Ev::Ingress(w, e) => st.ingresses.apply(w, *e),
+        Ev::Namespace(w, e) => st.namespaces.apply(w, *e),
     }
 }
