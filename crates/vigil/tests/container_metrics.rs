@@ -79,6 +79,26 @@ fn v2_node(root: &Path) {
         "8:0 rbytes=90430464 wbytes=299008000 rios=8950 wios=1252 dbytes=50331648 dios=3021\n259:0 rbytes=1459200 wbytes=314773504 rios=192 wios=353 dbytes=0 dios=0\n",
     );
     write(root, &format!("{app}/cgroup.procs"), "4243\n4244\n");
+    write(root, &format!("{app}/memory.min"), "67108864\n");
+    write(root, &format!("{app}/memory.swap.max"), "max\n");
+    write(root, &format!("{app}/pids.current"), "7\n");
+    write(root, &format!("{app}/pids.max"), "max\n");
+    write(
+        root,
+        &format!("{app}/cpu.pressure"),
+        "some avg10=0.00 avg60=0.00 avg300=0.00 total=1500000\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=250000\n",
+    );
+    write(
+        root,
+        &format!("{app}/memory.pressure"),
+        "some avg10=0.00 avg60=0.00 avg300=0.00 total=2000\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=1000\n",
+    );
+    // A kernel before 5.13 has no `full` line for io and cpu: counted 0.
+    write(
+        root,
+        &format!("{app}/io.pressure"),
+        "some avg10=1.50 avg60=0.20 avg300=0.05 total=3000000\n",
+    );
     let pause = format!("{pod}/cri-containerd-{PAUSE}.scope");
     write(
         root,
@@ -218,6 +238,65 @@ fn cgroup_v2_node_named_through_the_api() {
         (format!("container_spec_cpu_period{{{app}}}"), "100000"),
         (format!("container_spec_cpu_shares{{{app}}}"), "998"),
         (format!("container_processes{{{app}}}"), "2"),
+        (format!("container_threads{{{app}}}"), "7"),
+        (format!("container_threads_max{{{app}}}"), "0"),
+        (
+            format!("container_spec_memory_reservation_limit_bytes{{{app}}}"),
+            "6.7108864e+07",
+        ),
+        (
+            format!("container_spec_memory_swap_limit_bytes{{{app}}}"),
+            "0",
+        ),
+        (
+            format!("container_memory_mapped_file{{{app}}}"),
+            "8.388608e+06",
+        ),
+        (format!("container_memory_kernel_usage{{{app}}}"), "0"),
+        (
+            format!("container_memory_total_active_file_bytes{{{app}}}"),
+            "1.048576e+07",
+        ),
+        (
+            format!("container_memory_total_inactive_file_bytes{{{app}}}"),
+            "2.097152e+07",
+        ),
+        (
+            format!(
+                r#"container_memory_failures_total{{container="web",failure_type="pgfault",id="{pod_id}/cri-containerd-{APP}.scope",image="docker.io/library/nginx:1.25",name="{APP}",namespace="shop",pod="web-0",scope="container"}}"#
+            ),
+            "48213",
+        ),
+        (
+            format!(
+                r#"container_memory_failures_total{{container="web",failure_type="pgmajfault",id="{pod_id}/cri-containerd-{APP}.scope",image="docker.io/library/nginx:1.25",name="{APP}",namespace="shop",pod="web-0",scope="hierarchy"}}"#
+            ),
+            "17",
+        ),
+        (
+            format!("container_pressure_cpu_waiting_seconds_total{{{app}}}"),
+            "1.5",
+        ),
+        (
+            format!("container_pressure_cpu_stalled_seconds_total{{{app}}}"),
+            "0.25",
+        ),
+        (
+            format!("container_pressure_memory_waiting_seconds_total{{{app}}}"),
+            "0.002",
+        ),
+        (
+            format!("container_pressure_memory_stalled_seconds_total{{{app}}}"),
+            "0.001",
+        ),
+        (
+            format!("container_pressure_io_waiting_seconds_total{{{app}}}"),
+            "3",
+        ),
+        (
+            format!("container_pressure_io_stalled_seconds_total{{{app}}}"),
+            "0",
+        ),
         (
             format!(
                 r#"container_fs_reads_bytes_total{{container="web",device="/dev/sda",id="{pod_id}/cri-containerd-{APP}.scope",image="docker.io/library/nginx:1.25",name="{APP}",namespace="shop",pod="web-0"}}"#
@@ -287,6 +366,10 @@ fn cgroup_v2_node_named_through_the_api() {
     // root report network; the app container's network is not counted twice.
     assert!(!s.contains_key(&format!("container_spec_cpu_quota{{{sandbox}}}")));
     assert!(!s.contains_key(&format!("container_cpu_cfs_periods_total{{{pod}}}")));
+    // No PSI files (a kernel without PSI, or cgroup v1): no pressure series.
+    assert!(!s.contains_key(&format!(
+        "container_pressure_cpu_waiting_seconds_total{{{sandbox}}}"
+    )));
     assert!(
         !s.keys()
             .any(|k| k.starts_with("container_cpu_usage_seconds_total") && k.contains(PAUSE))

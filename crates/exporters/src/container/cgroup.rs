@@ -23,6 +23,23 @@ pub struct Stats {
     pub memory_failcnt: Option<f64>,
     pub memory_max_usage: Option<f64>,
     pub memory_limit: Option<f64>,
+    /// `memory.swap.max` (v2: swap alone) or `memory.memsw.limit_in_bytes` (v1: memory and
+    /// swap), 0 when unlimited, as cAdvisor reports them.
+    pub memory_swap_limit: Option<f64>,
+    /// `memory.min` (v2) or `memory.soft_limit_in_bytes` (v1), 0 when unlimited.
+    pub memory_reservation: Option<f64>,
+    pub memory_mapped_file: Option<f64>,
+    pub memory_active_file: Option<f64>,
+    pub memory_inactive_file: Option<f64>,
+    /// The cgroups library cAdvisor uses never fills it on v2: 0 there.
+    pub memory_kernel_usage: Option<f64>,
+    /// `pgfault` and `pgmajfault` of `memory.stat` (cAdvisor reports them for both scopes).
+    pub memory_failures: Option<(f64, f64)>,
+    /// Pressure stall totals in seconds, (full, some) of cpu, memory and io, where the kernel
+    /// has `*.pressure` files (cgroup v2 with PSI); a missing `full` line counts 0.
+    pub pressure: Option<[(f64, f64); 3]>,
+    /// `pids.current` and `pids.max` (0 for `max`).
+    pub threads: Option<(f64, f64)>,
     /// Per `MAJ:MIN`: read bytes, written bytes, reads, writes.
     pub io: Vec<(String, [f64; 4])>,
     pub procs: Vec<u32>,
@@ -52,6 +69,40 @@ fn keyed(p: &Path) -> Vec<(String, f64)> {
 
 fn get(kv: &[(String, f64)], key: &str) -> Option<f64> {
     kv.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
+}
+
+/// A limit as cAdvisor reports it: `max` (or a value past 2^62, v1's "no limit") is 0.
+fn limit(p: &Path) -> Option<f64> {
+    let t = read(p)?;
+    let t = t.trim();
+    if t == "max" {
+        return Some(0.0);
+    }
+    let v: f64 = t.parse().ok()?;
+    Some(if v > (1u64 << 62) as f64 { 0.0 } else { v })
+}
+
+/// `some`/`full` `total=` (microseconds) of a PSI file, in seconds: (full, some).
+fn psi(p: &Path) -> Option<(f64, f64)> {
+    let text = read(p)?;
+    let total = |kind: &str| {
+        text.lines()
+            .find(|l| l.split_whitespace().next() == Some(kind))
+            .and_then(|l| {
+                l.split_whitespace()
+                    .find_map(|kv| kv.strip_prefix("total="))?
+                    .parse::<f64>()
+                    .ok()
+            })
+            .map_or(0.0, |us| us / 1e6)
+    };
+    Some((total("full"), total("some")))
+}
+
+/// The pids controller's counts at `dir`.
+fn threads(dir: &Path) -> Option<(f64, f64)> {
+    let current = number(&dir.join("pids.current"))?;
+    Some((current, limit(&dir.join("pids.max")).unwrap_or(0.0)))
 }
 
 fn procs(p: &Path) -> Vec<u32> {
@@ -241,7 +292,25 @@ fn v2(root: &Path, id: &str, meminfo: &Meminfo) -> Stats {
         // cgroup v2 counts no limit hits; cAdvisor reports 0.
         s.memory_failcnt = Some(0.0);
         s.memory_max_usage = Some(number(&dir.join("memory.peak")).unwrap_or(0.0));
+        s.memory_mapped_file = Some(get(&mem, "file_mapped").unwrap_or(0.0));
+        s.memory_active_file = Some(get(&mem, "active_file").unwrap_or(0.0));
+        s.memory_inactive_file = Some(get(&mem, "inactive_file").unwrap_or(0.0));
+        s.memory_kernel_usage = Some(0.0);
+        s.memory_failures = Some((
+            get(&mem, "pgfault").unwrap_or(0.0),
+            get(&mem, "pgmajfault").unwrap_or(0.0),
+        ));
     }
+    s.memory_swap_limit = limit(&dir.join("memory.swap.max"));
+    s.memory_reservation = limit(&dir.join("memory.min"));
+    if let (Some(c), Some(m), Some(i)) = (
+        psi(&dir.join("cpu.pressure")),
+        psi(&dir.join("memory.pressure")),
+        psi(&dir.join("io.pressure")),
+    ) {
+        s.pressure = Some([c, m, i]);
+    }
+    s.threads = threads(&dir);
     if let Some(max) = read(&dir.join("memory.max")) {
         s.memory_limit = Some(max.trim().parse().unwrap_or(0.0));
     } else if id == "/" {
@@ -321,7 +390,20 @@ fn v1(root: &Path, id: &str) -> Stats {
         s.memory_swap = Some(pick("total_swap", "swap").unwrap_or(0.0));
         s.memory_failcnt = Some(number(&memory.join("memory.failcnt")).unwrap_or(0.0));
         s.memory_max_usage = Some(number(&memory.join("memory.max_usage_in_bytes")).unwrap_or(0.0));
+        s.memory_mapped_file = Some(pick("total_mapped_file", "mapped_file").unwrap_or(0.0));
+        s.memory_active_file = Some(pick("total_active_file", "active_file").unwrap_or(0.0));
+        s.memory_inactive_file = Some(pick("total_inactive_file", "inactive_file").unwrap_or(0.0));
+        s.memory_kernel_usage =
+            Some(number(&memory.join("memory.kmem.usage_in_bytes")).unwrap_or(0.0));
+        // The local counters, for both scopes, as cAdvisor reads them (not `total_pgfault`).
+        s.memory_failures = Some((
+            get(&st, "pgfault").unwrap_or(0.0),
+            get(&st, "pgmajfault").unwrap_or(0.0),
+        ));
     }
+    s.memory_swap_limit = limit(&memory.join("memory.memsw.limit_in_bytes"));
+    s.memory_reservation = limit(&memory.join("memory.soft_limit_in_bytes"));
+    s.threads = threads(&ctl(&["pids"]));
     if let Some(l) = number(&memory.join("memory.limit_in_bytes")) {
         // "No limit" is a huge page-aligned number; cAdvisor reports 0.
         s.memory_limit = Some(if l > (1u64 << 62) as f64 { 0.0 } else { l });

@@ -40,7 +40,7 @@ impl Default for Paths {
     }
 }
 
-const FAMILIES: [Family; 31] = [
+const FAMILIES: [Family; 46] = [
     gauge(
         "container_last_seen",
         "Last time a container was seen by the exporter",
@@ -94,6 +94,66 @@ const FAMILIES: [Family; 31] = [
     gauge(
         "container_spec_memory_limit_bytes",
         "Memory limit for the container.",
+    ),
+    gauge(
+        "container_spec_memory_swap_limit_bytes",
+        "Memory swap limit for the container.",
+    ),
+    gauge(
+        "container_spec_memory_reservation_limit_bytes",
+        "Memory reservation limit for the container.",
+    ),
+    gauge(
+        "container_memory_mapped_file",
+        "Size of memory mapped files in bytes.",
+    ),
+    gauge(
+        "container_memory_kernel_usage",
+        "Size of kernel memory allocated in bytes.",
+    ),
+    gauge(
+        "container_memory_total_active_file_bytes",
+        "Current total active file in bytes.",
+    ),
+    gauge(
+        "container_memory_total_inactive_file_bytes",
+        "Current total inactive file in bytes.",
+    ),
+    counter(
+        "container_memory_failures_total",
+        "Cumulative count of memory allocation failures.",
+    ),
+    counter(
+        "container_pressure_cpu_stalled_seconds_total",
+        "Total time duration no tasks in the container could make progress due to CPU congestion.",
+    ),
+    counter(
+        "container_pressure_cpu_waiting_seconds_total",
+        "Total time duration tasks in the container have waited due to CPU congestion.",
+    ),
+    counter(
+        "container_pressure_memory_stalled_seconds_total",
+        "Total time duration no tasks in the container could make progress due to memory congestion.",
+    ),
+    counter(
+        "container_pressure_memory_waiting_seconds_total",
+        "Total time duration tasks in the container have waited due to memory congestion.",
+    ),
+    counter(
+        "container_pressure_io_stalled_seconds_total",
+        "Total time duration no tasks in the container could make progress due to IO congestion.",
+    ),
+    counter(
+        "container_pressure_io_waiting_seconds_total",
+        "Total time duration tasks in the container have waited due to IO congestion.",
+    ),
+    gauge(
+        "container_threads",
+        "Number of threads running inside the container",
+    ),
+    gauge(
+        "container_threads_max",
+        "Maximum number of threads allowed inside the container, infinity if value is zero",
     ),
     gauge("container_spec_cpu_quota", "CPU quota of the container."),
     gauge("container_spec_cpu_period", "CPU period of the container."),
@@ -156,13 +216,7 @@ const MACHINE_MEMORY: Family = gauge(
 /// Samples by family name, each with its labels sorted by name.
 type Samples = BTreeMap<&'static str, (Family, Vec<(Vec<(String, String)>, f64)>)>;
 
-fn push(
-    out: &mut Samples,
-    f: &Family,
-    labels: &identity::Labels,
-    extra: Option<(&str, &str)>,
-    v: f64,
-) {
+fn push(out: &mut Samples, f: &Family, labels: &identity::Labels, extra: &[(&str, &str)], v: f64) {
     let mut l: Vec<(String, String)> = vec![
         ("container".into(), labels.container.clone()),
         ("id".into(), labels.id.clone()),
@@ -171,8 +225,8 @@ fn push(
         ("namespace".into(), labels.namespace.clone()),
         ("pod".into(), labels.pod.clone()),
     ];
-    if let Some((k, val)) = extra {
-        l.push((k.into(), val.into()));
+    if !extra.is_empty() {
+        l.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         l.sort();
     }
     out.entry(f.name)
@@ -228,8 +282,8 @@ pub const METRIC_KINDS: [(&str, &[&str]); 23] = [
     ("oom_event", &[]),
     ("percpu", &[]),
     ("perf_event", &[]),
-    ("pressure", &[]),
-    ("process", &["container_processes"]),
+    ("pressure", &["container_pressure_"]),
+    ("process", &["container_processes", "container_threads"]),
     ("referenced_memory", &[]),
     ("resctrl", &[]),
     ("sched", &[]),
@@ -345,13 +399,13 @@ impl ContainerMetrics {
             read[*i].1 = true;
         }
         for (l, net_holder, s) in &read {
-            push(&mut out, fam("container_last_seen"), l, None, now);
+            push(&mut out, fam("container_last_seen"), l, &[], now);
             if let Some(v) = s.cpu_usage_seconds.filter(|v| *v > 0.0) {
                 push(
                     &mut out,
                     fam("container_cpu_usage_seconds_total"),
                     l,
-                    Some(("cpu", "total")),
+                    &[("cpu", "total")],
                     v,
                 );
             }
@@ -366,6 +420,26 @@ impl ContainerMetrics {
                 ("container_memory_failcnt", s.memory_failcnt),
                 ("container_memory_max_usage_bytes", s.memory_max_usage),
                 ("container_spec_memory_limit_bytes", s.memory_limit),
+                (
+                    "container_spec_memory_swap_limit_bytes",
+                    s.memory_swap_limit,
+                ),
+                (
+                    "container_spec_memory_reservation_limit_bytes",
+                    s.memory_reservation,
+                ),
+                ("container_memory_mapped_file", s.memory_mapped_file),
+                ("container_memory_kernel_usage", s.memory_kernel_usage),
+                (
+                    "container_memory_total_active_file_bytes",
+                    s.memory_active_file,
+                ),
+                (
+                    "container_memory_total_inactive_file_bytes",
+                    s.memory_inactive_file,
+                ),
+                ("container_threads", s.threads.map(|t| t.0)),
+                ("container_threads_max", s.threads.map(|t| t.1)),
                 ("container_spec_cpu_quota", s.cpu_quota),
                 ("container_spec_cpu_period", s.cpu_period),
                 ("container_spec_cpu_shares", s.cpu_shares),
@@ -376,7 +450,29 @@ impl ContainerMetrics {
                 ("container_processes", Some(s.procs.len() as f64)),
             ] {
                 if let Some(v) = v {
-                    push(&mut out, fam(name), l, None, v);
+                    push(&mut out, fam(name), l, &[], v);
+                }
+            }
+            if let Some((minor, major)) = s.memory_failures {
+                for scope in ["container", "hierarchy"] {
+                    for (kind, v) in [("pgfault", minor), ("pgmajfault", major)] {
+                        push(
+                            &mut out,
+                            fam("container_memory_failures_total"),
+                            l,
+                            &[("failure_type", kind), ("scope", scope)],
+                            v,
+                        );
+                    }
+                }
+            }
+            if let Some(p) = s.pressure {
+                for (i, res) in ["cpu", "memory", "io"].iter().enumerate() {
+                    let (full, some) = p[i];
+                    for (what, v) in [("stalled", full), ("waiting", some)] {
+                        let name = format!("container_pressure_{res}_{what}_seconds_total");
+                        push(&mut out, fam(&name), l, &[], v);
+                    }
                 }
             }
             if let Some((periods, throttled, secs)) = s.cfs {
@@ -384,21 +480,21 @@ impl ContainerMetrics {
                     &mut out,
                     fam("container_cpu_cfs_periods_total"),
                     l,
-                    None,
+                    &[],
                     periods,
                 );
                 push(
                     &mut out,
                     fam("container_cpu_cfs_throttled_periods_total"),
                     l,
-                    None,
+                    &[],
                     throttled,
                 );
                 push(
                     &mut out,
                     fam("container_cpu_cfs_throttled_seconds_total"),
                     l,
-                    None,
+                    &[],
                     secs,
                 );
             }
@@ -413,7 +509,7 @@ impl ContainerMetrics {
                 .iter()
                 .enumerate()
                 {
-                    push(&mut out, fam(name), l, Some(("device", device)), v[i]);
+                    push(&mut out, fam(name), l, &[("device", device)], v[i]);
                 }
             }
             // Network: the root reads pid 1 (the host's namespace); in a pod, the container
@@ -438,7 +534,7 @@ impl ContainerMetrics {
                     .iter()
                     .enumerate()
                     {
-                        push(&mut out, fam(name), l, Some(("interface", &iface)), v[i]);
+                        push(&mut out, fam(name), l, &[("interface", &iface)], v[i]);
                     }
                 }
             }
@@ -518,7 +614,7 @@ impl ContainerMetrics {
         });
         let mut s = String::new();
         for (f, v) in [
-            (FAMILIES[30], Some(cores as f64)),
+            (*fam("machine_cpu_cores"), Some(cores as f64)),
             (MACHINE_MEMORY, Meminfo::read(&self.paths.procfs).mem_total),
         ] {
             let Some(v) = v else { continue };
