@@ -59,6 +59,11 @@ pub enum Res {
     PodDisruptionBudgets,
     IngressClasses,
     NetworkPolicies,
+    ValidatingAdmissionPolicies,
+    ValidatingAdmissionPolicyBindings,
+    MutatingAdmissionPolicies,
+    MutatingAdmissionPolicyBindings,
+    CustomResourceDefinitions,
 }
 
 impl Res {
@@ -100,6 +105,21 @@ impl Res {
             ("policy/v1", "poddisruptionbudgets") => Res::PodDisruptionBudgets,
             ("networking.k8s.io/v1", "ingressclasses") => Res::IngressClasses,
             ("networking.k8s.io/v1", "networkpolicies") => Res::NetworkPolicies,
+            ("admissionregistration.k8s.io/v1", "validatingadmissionpolicies") => {
+                Res::ValidatingAdmissionPolicies
+            }
+            ("admissionregistration.k8s.io/v1", "validatingadmissionpolicybindings") => {
+                Res::ValidatingAdmissionPolicyBindings
+            }
+            ("admissionregistration.k8s.io/v1", "mutatingadmissionpolicies") => {
+                Res::MutatingAdmissionPolicies
+            }
+            ("admissionregistration.k8s.io/v1", "mutatingadmissionpolicybindings") => {
+                Res::MutatingAdmissionPolicyBindings
+            }
+            ("apiextensions.k8s.io/v1", "customresourcedefinitions") => {
+                Res::CustomResourceDefinitions
+            }
             _ => return None,
         })
     }
@@ -145,6 +165,24 @@ impl Res {
             Res::PodDisruptionBudgets => ("policy/v1", "PodDisruptionBudget"),
             Res::IngressClasses => ("networking.k8s.io/v1", "IngressClass"),
             Res::NetworkPolicies => ("networking.k8s.io/v1", "NetworkPolicy"),
+            Res::ValidatingAdmissionPolicies => (
+                "admissionregistration.k8s.io/v1",
+                "ValidatingAdmissionPolicy",
+            ),
+            Res::ValidatingAdmissionPolicyBindings => (
+                "admissionregistration.k8s.io/v1",
+                "ValidatingAdmissionPolicyBinding",
+            ),
+            Res::MutatingAdmissionPolicies => {
+                ("admissionregistration.k8s.io/v1", "MutatingAdmissionPolicy")
+            }
+            Res::MutatingAdmissionPolicyBindings => (
+                "admissionregistration.k8s.io/v1",
+                "MutatingAdmissionPolicyBinding",
+            ),
+            Res::CustomResourceDefinitions => {
+                ("apiextensions.k8s.io/v1", "CustomResourceDefinition")
+            }
         }
     }
 
@@ -181,6 +219,11 @@ impl Res {
             "PodDisruptionBudget" => Res::PodDisruptionBudgets,
             "IngressClass" => Res::IngressClasses,
             "NetworkPolicy" => Res::NetworkPolicies,
+            "ValidatingAdmissionPolicy" => Res::ValidatingAdmissionPolicies,
+            "ValidatingAdmissionPolicyBinding" => Res::ValidatingAdmissionPolicyBindings,
+            "MutatingAdmissionPolicy" => Res::MutatingAdmissionPolicies,
+            "MutatingAdmissionPolicyBinding" => Res::MutatingAdmissionPolicyBindings,
+            "CustomResourceDefinition" => Res::CustomResourceDefinitions,
             _ => return None,
         })
     }
@@ -208,6 +251,8 @@ struct Inner {
     bearer: Option<String>,
     /// Resources whose reads are refused with 403, as RBAC refuses a role that lacks them.
     forbidden: std::collections::BTreeSet<Res>,
+    /// Kinds this "cluster" does not serve (an older Kubernetes): 404.
+    unserved: std::collections::BTreeSet<Res>,
 }
 
 type Shared = Arc<(Mutex<Inner>, broadcast::Sender<()>)>;
@@ -254,6 +299,7 @@ impl FakeKube {
                 requests: Vec::new(),
                 bearer: None,
                 forbidden: Default::default(),
+                unserved: Default::default(),
             }),
             tx,
         ));
@@ -369,6 +415,11 @@ impl FakeKube {
     /// Refuse every list and watch of `res` with 403 Forbidden from now on (a role without it).
     pub fn forbid(&self, res: Res) {
         self.shared.0.lock().forbidden.insert(res);
+    }
+
+    /// Answer 404 for `res`, as an API server of a Kubernetes release without it does.
+    pub fn unserve(&self, res: Res) {
+        self.shared.0.lock().unserved.insert(res);
     }
 
     pub fn require_bearer(&self, token: &str) {
@@ -645,6 +696,13 @@ async fn serve(
             &format!("the server could not find the requested resource ({group} {res})"),
         );
     };
+    if shared.0.lock().unserved.contains(&r) {
+        return status(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            "the server could not find the requested resource",
+        );
+    }
     if shared.0.lock().forbidden.contains(&r) {
         return status(
             StatusCode::FORBIDDEN,

@@ -281,9 +281,13 @@ fn exporter_examples_are_valid_and_their_args_parse() {
             "storageclasses" | "volumeattachments" => "storage.k8s.io",
             "leases" => "coordination.k8s.io",
             "certificatesigningrequests" => "certificates.k8s.io",
-            "mutatingwebhookconfigurations" | "validatingwebhookconfigurations" => {
-                "admissionregistration.k8s.io"
-            }
+            "mutatingwebhookconfigurations"
+            | "validatingwebhookconfigurations"
+            | "mutatingadmissionpolicies"
+            | "mutatingadmissionpolicybindings"
+            | "validatingadmissionpolicies"
+            | "validatingadmissionpolicybindings" => "admissionregistration.k8s.io",
+            "customresourcedefinitions" => "apiextensions.k8s.io",
             _ => "",
         };
         assert!(grants(g, r), "kube-state needs list/watch on {g}/{r}");

@@ -590,13 +590,16 @@ fn kube_state_metrics_flags() {
     }
 }
 
-/// A role without a resource (one written before vigil rendered it): the exporter still
-/// becomes ready, serves the others, and says what it may not list.
+/// A role without a resource (one written before vigil rendered it), and a cluster without
+/// one (an older Kubernetes): the exporter still becomes ready, serves the others, and says
+/// what it may not or cannot list.
 #[test]
 fn kube_state_without_permission_for_a_resource_is_ready_and_says_so() {
     let dir = temp_dir("kube-state-forbidden");
     let k = FakeKube::start();
     k.forbid(Res::Secrets);
+    // A cluster before Kubernetes 1.36 has no v1 mutating admission policies: 404.
+    k.unserve(Res::MutatingAdmissionPolicies);
     k.apply(json!({
         "apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": "cm", "namespace": "default"}
@@ -631,6 +634,10 @@ fn kube_state_without_permission_for_a_resource_is_ready_and_says_so() {
     let log = ks.log_text();
     assert!(
         log.contains("not allowed to list") && log.contains("secrets"),
+        "{log}"
+    );
+    assert!(
+        log.contains("does not serve this resource") && log.contains("mutatingadmissionpolicies"),
         "{log}"
     );
 }
@@ -790,6 +797,24 @@ fn kube_state_renders_the_rest_of_the_resources() {
                              "clientConfig": {"service": {"name": "injector", "namespace": "mesh"}}},
                             {"name": "url.example.com", "admissionReviewVersions": ["v1"], "sideEffects": "None",
                              "clientConfig": {"url": "https://hooks.example.com/"}}]}),
+        json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+               "metadata": {"name": "demo-policy"},
+               "spec": {"paramKind": {"apiVersion": "rules.example.com/v1", "kind": "Rule"}, "failurePolicy": "Fail",
+                        "validations": [{"expression": "object.spec.replicas <= 5"}]}}),
+        json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
+               "metadata": {"name": "demo-binding"},
+               "spec": {"policyName": "demo-policy", "validationActions": ["Deny", "Audit"],
+                        "paramRef": {"name": "param1", "namespace": "ns1", "parameterNotFoundAction": "Deny"}}}),
+        json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingAdmissionPolicy",
+               "metadata": {"name": "add-label"},
+               "spec": {"reinvocationPolicy": "Never", "mutations": []}}),
+        json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingAdmissionPolicyBinding",
+               "metadata": {"name": "add-label-binding"},
+               "spec": {"policyName": "add-label"}}),
+        json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+               "metadata": {"name": "foos.example.com", "labels": {"app": "foo"}},
+               "spec": {"group": "example.com", "scope": "Namespaced",
+                        "names": {"kind": "Foo", "plural": "foos"}, "versions": []}}),
         json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
                "metadata": {"name": "policy"},
                "webhooks": [{"name": "policy.example.com", "admissionReviewVersions": ["v1"], "sideEffects": "None",
@@ -889,6 +914,17 @@ fn kube_state_renders_the_rest_of_the_resources() {
         (r#"kube_mutatingwebhookconfiguration_webhook_clientconfig_service{namespace="",mutatingwebhookconfiguration="inject",webhook_name="inject.example.com",service_name="injector",service_namespace="mesh"}"#.into(), "1"),
         (r#"kube_mutatingwebhookconfiguration_webhook_clientconfig_service{namespace="",mutatingwebhookconfiguration="inject",webhook_name="url.example.com",service_name="",service_namespace=""}"#.into(), "1"),
         (r#"kube_validatingwebhookconfiguration_info{namespace="",validatingwebhookconfiguration="policy"}"#.into(), "1"),
+        // Admission policies and bindings: `namespace` always empty, unset fields empty.
+        (r#"kube_validatingadmissionpolicy_info{namespace="",validatingadmissionpolicy="demo-policy",param_api_version="rules.example.com/v1",param_kind="Rule",failure_policy="Fail"}"#.into(), "1"),
+        (r#"kube_validatingadmissionpolicy_created{namespace="",validatingadmissionpolicy="demo-policy"}"#.into(), "1.7959968e+09"),
+        (r#"kube_validatingadmissionpolicybinding_info{namespace="",validatingadmissionpolicybinding="demo-binding",policy_name="demo-policy",param_name="param1",param_namespace="ns1",param_not_found_action="Deny"}"#.into(), "1"),
+        (r#"kube_validatingadmissionpolicybinding_validation_action{namespace="",validatingadmissionpolicybinding="demo-binding",action="Deny"}"#.into(), "1"),
+        (r#"kube_validatingadmissionpolicybinding_validation_action{namespace="",validatingadmissionpolicybinding="demo-binding",action="Audit"}"#.into(), "1"),
+        (r#"kube_mutatingadmissionpolicy_info{namespace="",mutatingadmissionpolicy="add-label",param_api_version="",param_kind="",failure_policy="",reinvocation_policy="Never"}"#.into(), "1"),
+        (r#"kube_mutatingadmissionpolicybinding_info{namespace="",mutatingadmissionpolicybinding="add-label-binding",policy_name="add-label",param_name="",param_namespace="",param_not_found_action=""}"#.into(), "1"),
+        // CRDs: no namespace label at all.
+        (r#"kube_customresourcedefinition_info{customresourcedefinition="foos.example.com",group="example.com",kind="Foo",scope="Namespaced"}"#.into(), "1"),
+        (r#"kube_customresourcedefinition_created{customresourcedefinition="foos.example.com"}"#.into(), "1.7959968e+09"),
         (r#"kube_mutatingwebhookconfiguration_created{namespace="",mutatingwebhookconfiguration="inject"}"#.into(), "1.7959968e+09"),
         (r#"kube_validatingwebhookconfiguration_webhook_clientconfig_service{namespace="",validatingwebhookconfiguration="policy",webhook_name="policy.example.com",service_name="gatekeeper",service_namespace="gk"}"#.into(), "1"),
     ];
@@ -926,19 +962,14 @@ fn kube_state_renders_the_rest_of_the_resources() {
     ] {
         assert!(text.contains(help), "{help}");
     }
-    // Without `--resources`, kube-state-metrics' default set: Endpoints (replaced by
-    // EndpointSlices in v2.18) and IngressClasses are opt-in; the default resources vigil does
-    // not render yet are named.
+    // Without `--resources`, kube-state-metrics' default set, all of it rendered: Endpoints
+    // (replaced by EndpointSlices in v2.18) and IngressClasses are opt-in.
     let (p, text) = start(None);
     assert!(text.contains("kube_endpointslice_info{"), "{text}");
-    assert!(!text.contains("kube_endpoint_") && !text.contains("kube_ingressclass_"));
-    let log = p.log_text();
-    let line = log
-        .lines()
-        .find(|l| l.contains("NOT RENDERED"))
-        .unwrap_or_else(|| panic!("{log}"));
     assert!(
-        line.contains("customresourcedefinitions") && line.contains("validatingadmissionpolicies"),
-        "{line}"
+        text.contains("kube_customresourcedefinition_info{"),
+        "{text}"
     );
+    assert!(!text.contains("kube_endpoint_") && !text.contains("kube_ingressclass_"));
+    assert!(!p.log_text().contains("NOT RENDERED"), "{}", p.log_text());
 }

@@ -1,8 +1,7 @@
-//! Leases, CertificateSigningRequests and admission webhook configurations:
-//! kube-state-metrics' `kube_lease_*`, `kube_certificatesigningrequest_*`,
-//! `kube_mutatingwebhookconfiguration_*` and `kube_validatingwebhookconfiguration_*` families,
-//! from its internal/store/lease.go, certificatesigningrequest.go,
-//! mutatingwebhookconfiguration.go and validatingwebhookconfiguration.go.
+//! Cluster-level objects: Leases, CertificateSigningRequests, admission webhook configurations,
+//! admission policies and their bindings, and CustomResourceDefinitions, as kube-state-metrics'
+//! internal/store/lease.go, certificatesigningrequest.go, {mutating,validating}webhookconfiguration.go,
+//! {mutating,validating}admissionpolicy{,binding}.go and customresourcedefinition.go render them.
 
 use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhookConfiguration, ValidatingWebhookConfiguration, WebhookClientConfig,
@@ -12,6 +11,10 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::families::{Options, created, resource_version, s, with_annotations};
+use super::objects::{
+    BindingSpec, CrdMeta, MutatingBinding, MutatingPolicy, PolicySpec, ValidatingBinding,
+    ValidatingPolicy,
+};
 use super::text::{Family, Rendered, gauge};
 
 // ---- leases ----
@@ -234,4 +237,221 @@ pub fn render_validating(c: &ValidatingWebhookConfiguration, _o: &Options) -> Re
         &c.metadata,
         hooks.map(|h| (h.name.as_str(), &h.client_config)),
     )
+}
+
+// ---- admission policies and their bindings ----
+
+/// `namespace` is always empty (cluster-scoped) and still written first, as for webhook
+/// configurations; unset fields are empty labels.
+fn policy_base<'a>(kind: &'static str, m: &'a ObjectMeta) -> [(&'static str, &'a str); 2] {
+    [("namespace", s(&m.namespace)), (kind, s(&m.name))]
+}
+
+pub const VALIDATING_POLICY: [Family; 2] = [
+    gauge(
+        "kube_validatingadmissionpolicy_info",
+        "Information about the ValidatingAdmissionPolicy.",
+    ),
+    gauge(
+        "kube_validatingadmissionpolicy_created",
+        "Unix creation timestamp.",
+    ),
+];
+
+pub const MUTATING_POLICY: [Family; 2] = [
+    gauge(
+        "kube_mutatingadmissionpolicy_info",
+        "Information about the MutatingAdmissionPolicy.",
+    ),
+    gauge(
+        "kube_mutatingadmissionpolicy_created",
+        "Unix creation timestamp.",
+    ),
+];
+
+pub fn validating_policy_families() -> Vec<Family> {
+    VALIDATING_POLICY.to_vec()
+}
+
+pub fn mutating_policy_families() -> Vec<Family> {
+    MUTATING_POLICY.to_vec()
+}
+
+fn render_policy(
+    fams: &[Family],
+    kind: &'static str,
+    m: &ObjectMeta,
+    spec: &PolicySpec,
+    reinvocation: bool,
+) -> Rendered {
+    let mut r = Rendered::new(fams.len());
+    let base = policy_base(kind, m);
+    let pk = spec.param_kind.as_ref();
+    let mut l = base.to_vec();
+    l.extend([
+        ("param_api_version", pk.map_or("", |p| s(&p.api_version))),
+        ("param_kind", pk.map_or("", |p| s(&p.kind))),
+        ("failure_policy", s(&spec.failure_policy)),
+    ]);
+    if reinvocation {
+        l.push(("reinvocation_policy", s(&spec.reinvocation_policy)));
+    }
+    r.add(&fams[0], 0, &l, 1.0);
+    if let Some(t) = created(m) {
+        r.add(&fams[1], 1, &base, t);
+    }
+    r
+}
+
+pub fn render_validating_policy(p: &ValidatingPolicy, _o: &Options) -> Rendered {
+    render_policy(
+        &VALIDATING_POLICY,
+        "validatingadmissionpolicy",
+        &p.metadata,
+        &p.spec,
+        false,
+    )
+}
+
+pub fn render_mutating_policy(p: &MutatingPolicy, _o: &Options) -> Rendered {
+    render_policy(
+        &MUTATING_POLICY,
+        "mutatingadmissionpolicy",
+        &p.metadata,
+        &p.spec,
+        true,
+    )
+}
+
+pub const VALIDATING_BINDING: [Family; 3] = [
+    gauge(
+        "kube_validatingadmissionpolicybinding_info",
+        "Information about the ValidatingAdmissionPolicyBinding.",
+    ),
+    gauge(
+        "kube_validatingadmissionpolicybinding_created",
+        "Unix creation timestamp.",
+    ),
+    gauge(
+        "kube_validatingadmissionpolicybinding_validation_action",
+        "Validation actions for the ValidatingAdmissionPolicyBinding.",
+    ),
+];
+
+pub const MUTATING_BINDING: [Family; 2] = [
+    gauge(
+        "kube_mutatingadmissionpolicybinding_info",
+        "Information about the MutatingAdmissionPolicyBinding.",
+    ),
+    gauge(
+        "kube_mutatingadmissionpolicybinding_created",
+        "Unix creation timestamp.",
+    ),
+];
+
+pub fn validating_binding_families() -> Vec<Family> {
+    VALIDATING_BINDING.to_vec()
+}
+
+pub fn mutating_binding_families() -> Vec<Family> {
+    MUTATING_BINDING.to_vec()
+}
+
+/// A parameter given by selector has an empty `param_name` (the selector is not reported).
+fn render_binding(
+    fams: &[Family],
+    kind: &'static str,
+    m: &ObjectMeta,
+    spec: &BindingSpec,
+) -> Rendered {
+    let mut r = Rendered::new(fams.len());
+    let base = policy_base(kind, m);
+    let pr = spec.param_ref.as_ref();
+    let mut l = base.to_vec();
+    l.extend([
+        ("policy_name", spec.policy_name.as_str()),
+        ("param_name", pr.map_or("", |p| s(&p.name))),
+        ("param_namespace", pr.map_or("", |p| s(&p.namespace))),
+        (
+            "param_not_found_action",
+            pr.map_or("", |p| s(&p.parameter_not_found_action)),
+        ),
+    ]);
+    r.add(&fams[0], 0, &l, 1.0);
+    if let Some(t) = created(m) {
+        r.add(&fams[1], 1, &base, t);
+    }
+    if fams.len() > 2 {
+        for action in &spec.validation_actions {
+            let mut l = base.to_vec();
+            l.push(("action", action.as_str()));
+            r.add(&fams[2], 2, &l, 1.0);
+        }
+    }
+    r
+}
+
+pub fn render_validating_binding(b: &ValidatingBinding, _o: &Options) -> Rendered {
+    render_binding(
+        &VALIDATING_BINDING,
+        "validatingadmissionpolicybinding",
+        &b.metadata,
+        &b.spec,
+    )
+}
+
+pub fn render_mutating_binding(b: &MutatingBinding, _o: &Options) -> Rendered {
+    render_binding(
+        &MUTATING_BINDING,
+        "mutatingadmissionpolicybinding",
+        &b.metadata,
+        &b.spec,
+    )
+}
+
+// ---- customresourcedefinitions ----
+
+pub const CRD: [Family; 3] = [
+    gauge(
+        "kube_customresourcedefinition_info",
+        "Information about a CustomResourceDefinition.",
+    ),
+    gauge(
+        "kube_customresourcedefinition_created",
+        "Unix creation timestamp",
+    ),
+    gauge(
+        "kube_customresourcedefinition_labels",
+        "Kubernetes labels converted to Prometheus labels.",
+    ),
+];
+
+pub fn crd_families() -> Vec<Family> {
+    with_annotations(&CRD, "kube_customresourcedefinition_annotations")
+}
+
+/// No `namespace` label at all, unlike the other cluster-scoped kinds.
+pub fn render_crd(c: &CrdMeta, o: &Options) -> Rendered {
+    let fams = crd_families();
+    let mut r = Rendered::new(fams.len());
+    let m = &c.metadata;
+    let base = [("customresourcedefinition", s(&m.name))];
+    let mut l = base.to_vec();
+    l.extend([
+        ("group", c.spec.group.as_str()),
+        ("kind", c.spec.names.kind.as_str()),
+        ("scope", c.spec.scope.as_str()),
+    ]);
+    r.add(&fams[0], 0, &l, 1.0);
+    if let Some(t) = created(m) {
+        r.add(&fams[1], 1, &base, t);
+    }
+    if let Some(extra) = o.labels("customresourcedefinitions", m) {
+        r.add_with(&fams[2], 2, &base, &extra, 1.0);
+    }
+    if let Some(extra) = o.annotations("customresourcedefinitions", m) {
+        let i = fams.len() - 1;
+        r.add_with(&fams[i], i, &base, &extra, 1.0);
+    }
+    r
 }

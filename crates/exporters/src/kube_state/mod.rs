@@ -81,10 +81,11 @@ pub struct Scope {
 }
 
 /// The resources vigil renders.
-pub const SUPPORTED: [&str; 30] = [
+pub const SUPPORTED: [&str; 35] = [
     "certificatesigningrequests",
     "configmaps",
     "cronjobs",
+    "customresourcedefinitions",
     "daemonsets",
     "deployments",
     "endpoints",
@@ -95,6 +96,8 @@ pub const SUPPORTED: [&str; 30] = [
     "jobs",
     "leases",
     "limitranges",
+    "mutatingadmissionpolicies",
+    "mutatingadmissionpolicybindings",
     "mutatingwebhookconfigurations",
     "namespaces",
     "networkpolicies",
@@ -110,6 +113,8 @@ pub const SUPPORTED: [&str; 30] = [
     "services",
     "statefulsets",
     "storageclasses",
+    "validatingadmissionpolicies",
+    "validatingadmissionpolicybindings",
     "validatingwebhookconfigurations",
     "volumeattachments",
 ];
@@ -117,16 +122,6 @@ pub const SUPPORTED: [&str; 30] = [
 /// Rendered only when `--resources` names them, as kube-state-metrics leaves them out of its
 /// default set (`pkg/options/resource.go`; Endpoints left it for EndpointSlices in v2.18).
 pub const OPT_IN: [&str; 2] = ["endpoints", "ingressclasses"];
-
-/// In kube-state-metrics' default set but not rendered by vigil yet: named in a warning when
-/// `--resources` is not given.
-pub const DEFAULT_NOT_RENDERED: [&str; 5] = [
-    "customresourcedefinitions",
-    "mutatingadmissionpolicies",
-    "mutatingadmissionpolicybindings",
-    "validatingadmissionpolicies",
-    "validatingadmissionpolicybindings",
-];
 
 /// Every resource kube-state-metrics knows (default and opt-in), for telling an unknown name
 /// from one vigil does not render yet.
@@ -175,11 +170,10 @@ pub const KNOWN: [&str; 40] = [
 
 impl Scope {
     /// Check `--resources`: an unknown name is an error; known ones vigil does not render yet
-    /// are returned (the caller warns about them by name), and without the flag, those of
-    /// kube-state-metrics' default set.
+    /// are returned (the caller warns about them by name).
     pub fn check_resources(&self) -> Result<Vec<String>, String> {
         let Some(rs) = &self.resources else {
-            return Ok(DEFAULT_NOT_RENDERED.map(String::from).to_vec());
+            return Ok(vec![]);
         };
         let mut missing = Vec::new();
         for r in rs {
@@ -338,15 +332,22 @@ async fn watch<K>(
                 // resource): its families stay empty, and it counts as synced so /readyz does
                 // not wait for a list that cannot come. The watch keeps retrying and fills
                 // them in once the role allows it.
-                let forbidden = matches!(
-                    &e,
-                    watcher::Error::InitialListFailed(kube::Error::Api(s)) if s.code == 403
-                );
-                if forbidden && !listed {
+                // Likewise for a kind this cluster does not serve (mutating admission policies
+                // are `v1` from Kubernetes 1.36 on): 404 until an upgrade brings it.
+                let code = match &e {
+                    watcher::Error::InitialListFailed(kube::Error::Api(s)) => Some(s.code),
+                    _ => None,
+                };
+                if code == Some(403) && !listed {
                     listed = true;
                     let mut objs = res.objects.write();
                     objs.unsynced = objs.unsynced.saturating_sub(1);
                     tracing::error!(resource = res.name, error = %e, "kube-state: not allowed to list this resource; its families stay empty until the role allows it (retrying)");
+                } else if code == Some(404) && !listed {
+                    listed = true;
+                    let mut objs = res.objects.write();
+                    objs.unsynced = objs.unsynced.saturating_sub(1);
+                    tracing::warn!(resource = res.name, error = %e, "kube-state: the API server does not serve this resource (an older Kubernetes); its families stay empty (retrying)");
                 } else {
                     tracing::warn!(resource = res.name, error = %e, "kube-state: watch failed; retrying with backoff");
                 }
@@ -611,6 +612,41 @@ impl KubeState {
             MutatingWebhookConfiguration,
             cluster::mutating_families(),
             cluster::render_mutating,
+            false
+        );
+        cluster!(
+            "validatingadmissionpolicies",
+            objects::ValidatingPolicy,
+            cluster::validating_policy_families(),
+            cluster::render_validating_policy,
+            false
+        );
+        cluster!(
+            "validatingadmissionpolicybindings",
+            objects::ValidatingBinding,
+            cluster::validating_binding_families(),
+            cluster::render_validating_binding,
+            false
+        );
+        cluster!(
+            "mutatingadmissionpolicies",
+            objects::MutatingPolicy,
+            cluster::mutating_policy_families(),
+            cluster::render_mutating_policy,
+            false
+        );
+        cluster!(
+            "mutatingadmissionpolicybindings",
+            objects::MutatingBinding,
+            cluster::mutating_binding_families(),
+            cluster::render_mutating_binding,
+            false
+        );
+        cluster!(
+            "customresourcedefinitions",
+            objects::CrdMeta,
+            cluster::crd_families(),
+            cluster::render_crd,
             false
         );
         cluster!(
