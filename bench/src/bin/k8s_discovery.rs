@@ -1,6 +1,7 @@
 //! Kubernetes discovery at scale: vigil and VictoriaMetrics watch the same fake API server
-//! holding PODS annotated pods (default 10,000); prints the time from start until every pod is
-//! an active target, the memory it costs, and the time for one new pod to become a target.
+//! holding PODS annotated pods (default 10,000), each as full as a real Deployment's pod; prints
+//! the time from start until every pod is an active target, the memory it costs, and the time
+//! for one new pod to become a target.
 //!
 //! `cargo build --release -p vigil && cargo run --release -p vigil-bench --bin k8s_discovery [-- PODS]`
 //!
@@ -16,17 +17,73 @@ use serde_json::{Value, json};
 use vigil_bench::{Killed, free_port, http_get, rss_bytes, up};
 use vigil_kube_fake::FakeKube;
 
+/// A pod as a Deployment's pods look in a real cluster (about 5 KB of JSON): owner, labels and
+/// annotations, a container with environment, resources, probes and volume mounts, the service
+/// account volume, tolerations, statuses with conditions and container states, and the managed
+/// fields the API server records. Discovery reads a fraction of it; what it keeps is its memory.
 fn pod(i: usize) -> Value {
+    let name = format!("app-{}-7c9f8d5b6-{i:05}", i % 50);
+    let ip = format!("10.{}.{}.{}", i >> 16 & 255, i >> 8 & 255, i & 255);
+    let fields = json!({"f:metadata": {"f:generateName": {}, "f:labels": {".": {}, "f:app": {}, "f:pod-template-hash": {}},
+                        "f:ownerReferences": {".": {}, "k:{\"uid\":\"rs\"}": {}}},
+                        "f:spec": {"f:containers": {"k:{\"name\":\"app\"}": {".": {}, "f:env": {}, "f:image": {},
+                                   "f:imagePullPolicy": {}, "f:livenessProbe": {}, "f:name": {}, "f:ports": {},
+                                   "f:readinessProbe": {}, "f:resources": {}, "f:terminationMessagePath": {},
+                                   "f:terminationMessagePolicy": {}, "f:volumeMounts": {}}},
+                                   "f:dnsPolicy": {}, "f:enableServiceLinks": {}, "f:restartPolicy": {},
+                                   "f:schedulerName": {}, "f:securityContext": {}, "f:terminationGracePeriodSeconds": {}}});
     json!({
         "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": format!("app-{i}"), "namespace": "bench",
-                     "labels": {"app": format!("app-{}", i % 50)},
-                     "annotations": {"prometheus.io/port": "8080"}},
-        "spec": {"nodeName": "node-1", "containers": [{"name": "app", "image": "app:1",
-                  "ports": [{"containerPort": 8080, "protocol": "TCP"}]}]},
-        "status": {"phase": "Running", "podIP": format!("10.{}.{}.{}", i >> 16 & 255, i >> 8 & 255, i & 255),
-                   "hostIP": "192.168.0.1",
-                   "conditions": [{"type": "Ready", "status": "True"}]}
+        "metadata": {"name": name, "namespace": "bench", "generateName": format!("app-{}-7c9f8d5b6-", i % 50),
+                     "uid": format!("6c3f0f4e-2b1a-4d7e-9c1e-{i:012}"), "resourceVersion": "1",
+                     "creationTimestamp": "2026-11-30T12:00:00Z",
+                     "labels": {"app": format!("app-{}", i % 50), "pod-template-hash": "7c9f8d5b6"},
+                     "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": "8080",
+                                     "kubectl.kubernetes.io/restartedAt": "2026-11-30T12:00:00Z"},
+                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": format!("app-{}-7c9f8d5b6", i % 50),
+                                          "uid": "rs", "controller": true, "blockOwnerDeletion": true}],
+                     "managedFields": [
+                         {"manager": "kube-controller-manager", "operation": "Update", "apiVersion": "v1",
+                          "time": "2026-11-30T12:00:00Z", "fieldsType": "FieldsV1", "fieldsV1": fields},
+                         {"manager": "kubelet", "operation": "Update", "apiVersion": "v1", "time": "2026-11-30T12:00:05Z",
+                          "fieldsType": "FieldsV1", "subresource": "status",
+                          "fieldsV1": {"f:status": {"f:conditions": {"k:{\"type\":\"Ready\"}": {".": {}, "f:lastProbeTime": {},
+                                       "f:lastTransitionTime": {}, "f:status": {}, "f:type": {}}},
+                                       "f:containerStatuses": {}, "f:hostIP": {}, "f:phase": {}, "f:podIP": {},
+                                       "f:podIPs": {".": {}, "k:{\"ip\":\"x\"}": {".": {}, "f:ip": {}}}, "f:startTime": {}}}}]},
+        "spec": {"nodeName": format!("node-{}", i % 10), "serviceAccountName": "default",
+                 "restartPolicy": "Always", "dnsPolicy": "ClusterFirst", "schedulerName": "default-scheduler",
+                 "terminationGracePeriodSeconds": 30, "enableServiceLinks": true, "priority": 0,
+                 "securityContext": {}, "preemptionPolicy": "PreemptLowerPriority",
+                 "containers": [{"name": "app", "image": "registry.example.com/team/app:1.4.2", "imagePullPolicy": "IfNotPresent",
+                     "ports": [{"containerPort": 8080, "name": "http", "protocol": "TCP"}],
+                     "env": [{"name": "LOG_LEVEL", "value": "info"}, {"name": "POD_NAME", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.name"}}},
+                             {"name": "DATABASE_URL", "valueFrom": {"secretKeyRef": {"name": "db", "key": "url"}}}],
+                     "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}},
+                     "livenessProbe": {"httpGet": {"path": "/healthz", "port": 8080, "scheme": "HTTP"}, "initialDelaySeconds": 10,
+                                       "periodSeconds": 10, "timeoutSeconds": 1, "successThreshold": 1, "failureThreshold": 3},
+                     "readinessProbe": {"httpGet": {"path": "/ready", "port": 8080, "scheme": "HTTP"}, "periodSeconds": 5,
+                                        "timeoutSeconds": 1, "successThreshold": 1, "failureThreshold": 3},
+                     "volumeMounts": [{"name": "kube-api-access", "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount", "readOnly": true}],
+                     "terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File"}],
+                 "volumes": [{"name": "kube-api-access", "projected": {"defaultMode": 420, "sources": [
+                     {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+                     {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+                     {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}}]}}],
+                 "tolerations": [{"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+                                 {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}]},
+        "status": {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}], "hostIP": "192.168.0.1", "hostIPs": [{"ip": "192.168.0.1"}],
+                   "qosClass": "Burstable", "startTime": "2026-11-30T12:00:01Z",
+                   "conditions": [{"type": "PodReadyToStartContainers", "status": "True", "lastTransitionTime": "2026-11-30T12:00:02Z"},
+                                  {"type": "Initialized", "status": "True", "lastTransitionTime": "2026-11-30T12:00:01Z"},
+                                  {"type": "Ready", "status": "True", "lastTransitionTime": "2026-11-30T12:00:05Z"},
+                                  {"type": "ContainersReady", "status": "True", "lastTransitionTime": "2026-11-30T12:00:05Z"},
+                                  {"type": "PodScheduled", "status": "True", "lastTransitionTime": "2026-11-30T12:00:00Z"}],
+                   "containerStatuses": [{"name": "app", "ready": true, "started": true, "restartCount": 0,
+                                          "image": "registry.example.com/team/app:1.4.2",
+                                          "imageID": "registry.example.com/team/app@sha256:4b1c6f0e9d8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c",
+                                          "containerID": format!("containerd://{i:064}"),
+                                          "state": {"running": {"startedAt": "2026-11-30T12:00:03Z"}}, "lastState": {}}]}
     })
 }
 
@@ -106,7 +163,11 @@ fn main() {
     let one = wait_targets(vp, pods + 1, t1);
     rows.push(("vigil", all, rss, one));
     drop(v);
-    k.delete(vigil_kube_fake::Res::Pods, &format!("bench/app-{pods}"));
+    let added = pod(pods);
+    k.delete(
+        vigil_kube_fake::Res::Pods,
+        &format!("bench/{}", added["metadata"]["name"].as_str().unwrap_or("")),
+    );
 
     // VictoriaMetrics
     if let Some(vm) = vigil_bench::servers::victoria_metrics() {
@@ -149,6 +210,11 @@ fn main() {
             *rss as f64 / 1e6,
             one.as_secs_f64()
         );
+    }
+    if let [(_, _, v, _), (_, _, vm, _)] = rows[..]
+        && vm > 0
+    {
+        println!("RSS vigil / victoria-metrics: {:.2}", v as f64 / vm as f64);
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

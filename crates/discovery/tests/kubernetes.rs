@@ -634,3 +634,26 @@ async fn namespace_metadata_is_attached_and_followed() {
             .any(|l| l.name.starts_with("__meta_kubernetes_namespace_"))
     }));
 }
+
+/// More pods than one page: the list comes in pages (`limit` and `continue`, as the API server
+/// pages it and kube's watcher asks for 500 at a time), and every pod is discovered once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_longer_than_a_page_is_read_whole() {
+    let k = FakeKube::start();
+    let n = 1_234;
+    for i in 0..n {
+        k.apply(json!({"apiVersion": "v1", "kind": "Pod",
+                       "metadata": {"name": format!("p{i:04}"), "namespace": "big"},
+                       "spec": {"containers": [{"name": "c", "ports": [{"containerPort": 8080}]}]},
+                       "status": {"phase": "Running", "podIP": format!("10.1.{}.{}", i / 250, i % 250)}}));
+    }
+    let mut d = Discovery::start(sd(&k, "pod", ""));
+    let groups = d
+        .until("every pod", |g| by_source(g, "pod/big/").len() == n)
+        .await;
+    let mut sources: Vec<&str> = groups.iter().map(|g| g.source.as_str()).collect();
+    sources.dedup();
+    assert_eq!(sources.len(), n);
+    let lists = k.requests().iter().filter(|r| *r == "list pods").count();
+    assert_eq!(lists, 3, "{:?}", k.requests());
+}

@@ -738,20 +738,59 @@ async fn serve(
     let watch = p.get("watch").is_some_and(|w| w == "true" || w == "1");
     let (api_version, kind) = r.type_meta();
     if !watch {
+        // Pages as the API server gives them (`limit`, then `continue` with the token of the
+        // last page): every page carries the first page's resourceVersion, and a watch from
+        // it replays whatever changed while the pages were read.
+        let limit = p
+            .get("limit")
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|&n| n > 0);
+        let token = p.get("continue").filter(|c| !c.is_empty());
+        let (token_rv, offset) = match token.map(|t| t.split_once(':')) {
+            None => (None, 0),
+            Some(Some((rv, off))) => match (rv.parse::<u64>(), off.parse::<usize>()) {
+                (Ok(rv), Ok(off)) => (Some(rv), off),
+                _ => {
+                    return status(
+                        StatusCode::BAD_REQUEST,
+                        "BadRequest",
+                        "continue key is not valid",
+                    );
+                }
+            },
+            Some(None) => {
+                return status(
+                    StatusCode::BAD_REQUEST,
+                    "BadRequest",
+                    "continue key is not valid",
+                );
+            }
+        };
         let s = shared.0.lock();
-        let items: Vec<Value> = s
+        let all = s
             .objects
             .iter()
             .filter(|((res, _), o)| *res == r && matches(o))
-            .map(|(_, o)| o.clone())
-            .collect();
-        let rv = s.rv;
+            .skip(offset);
+        let items: Vec<Value> = match limit {
+            Some(n) => all.take(n + 1).map(|(_, o)| o.clone()).collect(),
+            None => all.map(|(_, o)| o.clone()).collect(),
+        };
+        let rv = token_rv.unwrap_or(s.rv);
         drop(s);
         shared.0.lock().requests.push(format!("list {res}"));
+        let mut items = items;
+        let mut meta = json!({"resourceVersion": rv.to_string()});
+        if let Some(n) = limit
+            && items.len() > n
+        {
+            items.truncate(n);
+            meta["continue"] = json!(format!("{rv}:{}", offset + n));
+        }
         return (
             [(header::CONTENT_TYPE, "application/json")],
             json!({"kind": format!("{kind}List"), "apiVersion": api_version,
-                   "metadata": {"resourceVersion": rv.to_string()}, "items": items})
+                   "metadata": meta, "items": items})
             .to_string(),
         )
             .into_response();

@@ -4,12 +4,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use k8s_openapi::api::core::v1::{Endpoints, ObjectReference, Pod};
+use k8s_openapi::api::core::v1::{Endpoints, ObjectReference};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
 use super::Stores;
 use super::meta::{Set, bool_str, join_host_port, key, object_labels, sanitize};
 use super::pod::{containers, node_meta, pod_labels};
+use super::slim::Pod;
 use crate::TargetGroup;
 
 /// Pods met while building a group, with the endpoint ports seen for each.

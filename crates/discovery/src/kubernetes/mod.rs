@@ -15,13 +15,14 @@ pub mod meta;
 pub mod node;
 pub mod pod;
 pub mod service;
+pub mod slim;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Debug;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use k8s_openapi::api::core::v1::{Endpoints, Namespace, Node, Pod, Service};
+use k8s_openapi::api::core::v1::{Endpoints, Namespace, Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::runtime::{WatchStreamExt, watcher};
@@ -31,6 +32,7 @@ use tokio::sync::mpsc;
 use vigil_config::{KubernetesRole, KubernetesSdConfig};
 
 use crate::{TargetGroup, metrics};
+use slim::Pod;
 
 /// Objects of one kind, by `<namespace>/<name>`, with the watcher that reported each.
 pub struct Store<T> {
@@ -57,11 +59,13 @@ impl<T: Resource> Store<T> {
         self.objects.values().map(|(_, o)| o)
     }
 
-    /// Apply one watcher event.
+    /// Apply one watcher event. Managed fields (the API server's record of who set what, often
+    /// the largest part of an object) are dropped: no label reads them.
     pub fn apply(&mut self, watcher_id: usize, ev: watcher::Event<T>) {
         let key_of = |o: &T| meta::key(o.meta());
         match ev {
-            watcher::Event::Apply(o) => {
+            watcher::Event::Apply(mut o) => {
+                o.meta_mut().managed_fields = None;
                 self.objects.insert(key_of(&o), (watcher_id, o));
             }
             watcher::Event::Delete(o) => {
@@ -70,7 +74,8 @@ impl<T: Resource> Store<T> {
             watcher::Event::Init => {
                 self.pending.insert(watcher_id, HashMap::new());
             }
-            watcher::Event::InitApply(o) => {
+            watcher::Event::InitApply(mut o) => {
+                o.meta_mut().managed_fields = None;
                 self.pending
                     .entry(watcher_id)
                     .or_default()

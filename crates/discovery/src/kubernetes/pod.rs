@@ -1,7 +1,9 @@
 //! Role `pod`: one group per pod, one target per declared container port (or per container
 //! without ports), init containers after regular ones.
 
-use k8s_openapi::api::core::v1::{Container, Node, Pod};
+use k8s_openapi::api::core::v1::Node;
+
+use super::slim::{Container, Pod};
 
 use super::meta::{Set, bool_str, host_only, join_host_port, key, object_labels};
 use crate::TargetGroup;
