@@ -745,12 +745,14 @@ async fn serve(
             .get("limit")
             .and_then(|v| v.parse::<usize>().ok())
             .filter(|&n| n > 0);
+        // The token names the last object served (not a position), so an object deleted
+        // between pages does not shift one unserved into the part already read.
         let token = p.get("continue").filter(|c| !c.is_empty());
-        let (token_rv, offset) = match token.map(|t| t.split_once(':')) {
-            None => (None, 0),
-            Some(Some((rv, off))) => match (rv.parse::<u64>(), off.parse::<usize>()) {
-                (Ok(rv), Ok(off)) => (Some(rv), off),
-                _ => {
+        let (token_rv, after) = match token.map(|t| t.split_once(':')) {
+            None => (None, None),
+            Some(Some((rv, last))) => match rv.parse::<u64>() {
+                Ok(rv) => (Some(rv), Some(last.to_string())),
+                Err(_) => {
                     return status(
                         StatusCode::BAD_REQUEST,
                         "BadRequest",
@@ -767,25 +769,33 @@ async fn serve(
             }
         };
         let s = shared.0.lock();
+        let from = match after {
+            Some(last) => std::ops::Bound::Excluded((r, last)),
+            None => std::ops::Bound::Included((r, String::new())),
+        };
         let all = s
             .objects
-            .iter()
-            .filter(|((res, _), o)| *res == r && matches(o))
-            .skip(offset);
-        let items: Vec<Value> = match limit {
-            Some(n) => all.take(n + 1).map(|(_, o)| o.clone()).collect(),
-            None => all.map(|(_, o)| o.clone()).collect(),
+            .range((from, std::ops::Bound::Unbounded))
+            .take_while(|((res, _), _)| *res == r)
+            .filter(|(_, o)| matches(o));
+        let items: Vec<(Value, String)> = match limit {
+            Some(n) => all
+                .take(n + 1)
+                .map(|((_, k), o)| (o.clone(), k.clone()))
+                .collect(),
+            None => all.map(|((_, k), o)| (o.clone(), k.clone())).collect(),
         };
         let rv = token_rv.unwrap_or(s.rv);
         drop(s);
         shared.0.lock().requests.push(format!("list {res}"));
-        let mut items = items;
+        let (mut items, mut keys) = items.into_iter().unzip::<_, _, Vec<_>, Vec<_>>();
         let mut meta = json!({"resourceVersion": rv.to_string()});
         if let Some(n) = limit
             && items.len() > n
         {
             items.truncate(n);
-            meta["continue"] = json!(format!("{rv}:{}", offset + n));
+            keys.truncate(n);
+            meta["continue"] = json!(format!("{rv}:{}", keys[n - 1]));
         }
         return (
             [(header::CONTENT_TYPE, "application/json")],
@@ -876,4 +886,60 @@ async fn serve(
         .header(header::CONTENT_TYPE, "application/json")
         .body(Body::from_stream(stream))
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn get(url: &str) -> Value {
+        use std::io::{Read, Write};
+        let rest = url.strip_prefix("http://").unwrap();
+        let (host, path) = rest.split_at(rest.find('/').unwrap());
+        let mut c = std::net::TcpStream::connect(host).unwrap();
+        write!(
+            c,
+            "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut text = String::new();
+        c.read_to_string(&mut text).unwrap();
+        let body = text.split_once("\r\n\r\n").unwrap().1;
+        serde_json::from_str(body).unwrap()
+    }
+
+    /// Pages as the API server gives them; an object deleted between pages does not make
+    /// the next one skip an object not yet served.
+    #[test]
+    fn lists_come_in_pages_that_survive_a_deletion() {
+        let k = FakeKube::start();
+        for i in 0..5 {
+            k.apply(json!({"apiVersion": "v1", "kind": "Pod",
+                           "metadata": {"name": format!("p{i}"), "namespace": "ns"}}));
+        }
+        let names = |v: &Value| -> Vec<String> {
+            v["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|o| o["metadata"]["name"].as_str().unwrap().to_string())
+                .collect()
+        };
+        let base = format!("{}/api/v1/namespaces/ns/pods?limit=2", k.url());
+        let first = get(&base);
+        assert_eq!(names(&first), ["p0", "p1"]);
+        let token = first["metadata"]["continue"].as_str().unwrap().to_string();
+        k.delete(Res::Pods, "ns/p0");
+        let second = get(&format!("{base}&continue={token}"));
+        assert_eq!(names(&second), ["p2", "p3"]);
+        assert_eq!(
+            second["metadata"]["resourceVersion"],
+            first["metadata"]["resourceVersion"]
+        );
+        let token = second["metadata"]["continue"].as_str().unwrap().to_string();
+        let last = get(&format!("{base}&continue={token}"));
+        assert_eq!(names(&last), ["p4"]);
+        assert!(last["metadata"].get("continue").is_none());
+        assert_eq!(names(&get(&format!("{}/api/v1/pods", k.url()))).len(), 4);
+    }
 }

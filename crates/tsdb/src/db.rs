@@ -460,27 +460,39 @@ fn append_imported(
     Ok((n, refused))
 }
 
+/// What became of an imported head's exemplars.
+#[derive(Default)]
+struct ImportedExemplars {
+    kept: u64,
+    /// Older than their series' newest: Prometheus's replay drops them too.
+    out_of_order: u64,
+    /// Of series whose samples all went to blocks, so not in vigil's head (whose ring and WAL
+    /// name exemplars by head series). A Prometheus restarted on its files would serve them
+    /// until its next head truncation's checkpoint dropped them with their series; vigil does
+    /// not carry them over, and says how many in the import's log line.
+    no_series: u64,
+}
+
 /// Carry an imported head's exemplars into vigil's ring and WAL, as Prometheus's own replay
-/// does: one out of order for its series is dropped (the replay drops it too), and so are
-/// those of series no longer in the head, whose samples all went to blocks (Prometheus's
-/// checkpoint drops them with their series at its next truncation). Returns (kept, dropped).
+/// does.
 fn append_imported_exemplars(
     head: &Head,
     exemplars: &[(Labels, vigil_storage::Exemplar)],
-) -> std::io::Result<(u64, u64)> {
-    let (mut kept, mut dropped) = (0, 0);
+) -> std::io::Result<ImportedExemplars> {
+    let mut n = ImportedExemplars::default();
     for batch in exemplars.chunks(8192) {
         let mut app = head.appender();
         for (labels, e) in batch {
             match app.append_exemplar(0, labels, e.clone()) {
-                Ok(()) => kept += 1,
-                Err(_) => dropped += 1,
+                Ok(()) => n.kept += 1,
+                Err(vigil_storage::AppendError::InvalidLabels(_)) => n.no_series += 1,
+                Err(_) => n.out_of_order += 1,
             }
         }
         app.commit()
             .map_err(|e| std::io::Error::other(e.to_string()))?;
     }
-    Ok((kept, dropped))
+    Ok(n)
 }
 
 /// Move Prometheus's head files out of vigil's way, unchanged, under `prometheus-import/`
@@ -663,7 +675,7 @@ impl Db {
             let (n, refused) = append_imported(&head, &imp.series, tail_start)?;
             // Exemplars only where the ring keeps them; without the feature the files are kept,
             // as for anything else not carried over.
-            let (ex_kept, ex_dropped) = if head.keeps_exemplars() {
+            let ex = if head.keeps_exemplars() {
                 append_imported_exemplars(&head, &imp.exemplars)?
             } else {
                 if !imp.exemplars.is_empty() {
@@ -672,7 +684,7 @@ impl Db {
                         "Prometheus's WAL holds exemplars, kept only with --enable-feature=exemplar-storage: not carried over, and its files are kept, unchanged, under prometheus-unread/"
                     );
                 }
-                (0, 0)
+                ImportedExemplars::default()
             };
             // Durable on disk, not only in the kernel, before Prometheus's copy goes.
             head.sync_wal()?;
@@ -685,8 +697,9 @@ impl Db {
                 samples = imp.samples,
                 into_head = n,
                 refused,
-                exemplars = ex_kept,
-                exemplars_dropped = ex_dropped,
+                exemplars = ex.kept,
+                exemplars_out_of_order = ex.out_of_order,
+                exemplars_of_series_in_blocks_only = ex.no_series,
                 elapsed = ?t.elapsed(),
                 "Prometheus head (WAL and head chunks) read and persisted (blocks, and the newest range in vigil's head and WAL)"
             );

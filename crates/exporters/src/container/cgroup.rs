@@ -193,7 +193,7 @@ impl Layout {
     pub fn stats(&self, id: &str, meminfo: &Meminfo) -> Stats {
         match self {
             Layout::V2(root) => v2(root, id, meminfo),
-            Layout::V1(root) => v1(root, id),
+            Layout::V1(root) => v1(root, id, meminfo),
         }
     }
 }
@@ -301,8 +301,15 @@ fn v2(root: &Path, id: &str, meminfo: &Meminfo) -> Stats {
             get(&mem, "pgmajfault").unwrap_or(0.0),
         ));
     }
-    s.memory_swap_limit = limit(&dir.join("memory.swap.max"));
-    s.memory_reservation = limit(&dir.join("memory.min"));
+    // Written wherever the cgroup accounts memory, a missing file as 0; the root's swap limit
+    // is the machine's swap, as cAdvisor's raw handler gives it.
+    if id == "/" {
+        s.memory_swap_limit = Some(meminfo.swap_total.unwrap_or(0.0));
+        s.memory_reservation = Some(0.0);
+    } else if dir.join("memory.max").exists() {
+        s.memory_swap_limit = Some(limit(&dir.join("memory.swap.max")).unwrap_or(0.0));
+        s.memory_reservation = Some(limit(&dir.join("memory.min")).unwrap_or(0.0));
+    }
     if let (Some(c), Some(m), Some(i)) = (
         psi(&dir.join("cpu.pressure")),
         psi(&dir.join("memory.pressure")),
@@ -310,7 +317,7 @@ fn v2(root: &Path, id: &str, meminfo: &Meminfo) -> Stats {
     ) {
         s.pressure = Some([c, m, i]);
     }
-    s.threads = threads(&dir);
+    let pids = threads(&dir);
     if let Some(max) = read(&dir.join("memory.max")) {
         s.memory_limit = Some(max.trim().parse().unwrap_or(0.0));
     } else if id == "/" {
@@ -341,11 +348,18 @@ fn v2(root: &Path, id: &str, meminfo: &Meminfo) -> Stats {
         })
         .collect();
     s.procs = procs(&dir.join("cgroup.procs"));
+    // Without the pids controller the cgroups library counts `cgroup.procs` (no limit); the
+    // root reports none, as cAdvisor's raw handler leaves pids out.
+    s.threads = if id == "/" {
+        Some((0.0, 0.0))
+    } else {
+        pids.or_else(|| dir.is_dir().then_some((s.procs.len() as f64, 0.0)))
+    };
     s.start_time = created(&dir, "cgroup.events");
     s
 }
 
-fn v1(root: &Path, id: &str) -> Stats {
+fn v1(root: &Path, id: &str, meminfo: &Meminfo) -> Stats {
     let ctl = |names: &[&str]| -> PathBuf {
         names
             .iter()
@@ -401,9 +415,21 @@ fn v1(root: &Path, id: &str) -> Stats {
             get(&st, "pgmajfault").unwrap_or(0.0),
         ));
     }
-    s.memory_swap_limit = limit(&memory.join("memory.memsw.limit_in_bytes"));
-    s.memory_reservation = limit(&memory.join("memory.soft_limit_in_bytes"));
-    s.threads = threads(&ctl(&["pids"]));
+    if id == "/" {
+        s.memory_swap_limit = Some(meminfo.swap_total.unwrap_or(0.0));
+        s.memory_reservation = Some(0.0);
+    } else if memory.is_dir() {
+        // `memory.memsw.*` exists only with swap accounting on (`swapaccount=1`).
+        s.memory_swap_limit =
+            Some(limit(&memory.join("memory.memsw.limit_in_bytes")).unwrap_or(0.0));
+        s.memory_reservation =
+            Some(limit(&memory.join("memory.soft_limit_in_bytes")).unwrap_or(0.0));
+    }
+    s.threads = Some(if id == "/" {
+        (0.0, 0.0)
+    } else {
+        threads(&ctl(&["pids"])).unwrap_or((0.0, 0.0))
+    });
     if let Some(l) = number(&memory.join("memory.limit_in_bytes")) {
         // "No limit" is a huge page-aligned number; cAdvisor reports 0.
         s.memory_limit = Some(if l > (1u64 << 62) as f64 { 0.0 } else { l });

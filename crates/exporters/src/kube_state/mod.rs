@@ -279,6 +279,8 @@ async fn watch<K>(
 {
     let mut stream = watcher(api, config).default_backoff().boxed();
     let mut listed = false;
+    // The last list failed with 404: the cluster does not serve this kind.
+    let mut unserved = false;
     let in_scope = |k: &str| {
         namespace.as_ref().is_none_or(|ns| {
             k.strip_prefix(ns.as_str())
@@ -300,6 +302,12 @@ async fn watch<K>(
                 }
             }
             Ok(watcher::Event::InitDone) => {
+                if std::mem::take(&mut unserved) {
+                    tracing::info!(
+                        resource = res.name,
+                        "kube-state: the API server serves this resource now"
+                    );
+                }
                 {
                     let mut objs = res.objects.write();
                     objs.by_key.retain(|k, _| !in_scope(k));
@@ -327,7 +335,6 @@ async fn watch<K>(
                 res.objects.write().by_key.remove(&key(o.meta()));
             }
             Err(e) => {
-                res.errors.fetch_add(1, Ordering::Relaxed);
                 // Not allowed to list it (say, a role written before vigil rendered this
                 // resource): its families stay empty, and it counts as synced so /readyz does
                 // not wait for a list that cannot come. The watch keeps retrying and fills
@@ -338,16 +345,26 @@ async fn watch<K>(
                     watcher::Error::InitialListFailed(kube::Error::Api(s)) => Some(s.code),
                     _ => None,
                 };
+                // An unserved kind stays so until the cluster is upgraded: said once, then
+                // retried quietly (neither the log nor the error count grows every backoff).
+                if code == Some(404) && unserved {
+                    tracing::debug!(resource = res.name, error = %e, "kube-state: still not served");
+                    continue;
+                }
+                res.errors.fetch_add(1, Ordering::Relaxed);
                 if code == Some(403) && !listed {
                     listed = true;
                     let mut objs = res.objects.write();
                     objs.unsynced = objs.unsynced.saturating_sub(1);
                     tracing::error!(resource = res.name, error = %e, "kube-state: not allowed to list this resource; its families stay empty until the role allows it (retrying)");
-                } else if code == Some(404) && !listed {
-                    listed = true;
-                    let mut objs = res.objects.write();
-                    objs.unsynced = objs.unsynced.saturating_sub(1);
-                    tracing::warn!(resource = res.name, error = %e, "kube-state: the API server does not serve this resource (an older Kubernetes); its families stay empty (retrying)");
+                } else if code == Some(404) {
+                    unserved = true;
+                    if !listed {
+                        listed = true;
+                        let mut objs = res.objects.write();
+                        objs.unsynced = objs.unsynced.saturating_sub(1);
+                    }
+                    tracing::warn!(resource = res.name, error = %e, "kube-state: the API server does not serve this resource (an older Kubernetes); its families stay empty (retrying quietly)");
                 } else {
                     tracing::warn!(resource = res.name, error = %e, "kube-state: watch failed; retrying with backoff");
                 }
