@@ -194,3 +194,102 @@ fn isolated(n: &Node, out: &mut Out) {
         }
     }
 }
+
+/// A frequency file in kHz: absent or not readable by this user is no value (the family is
+/// left out for that CPU), anything but a number is an error.
+fn khz(path: &std::path::Path) -> Result<Option<f64>, Error> {
+    match std::fs::read_to_string(path) {
+        Ok(s) => s
+            .trim()
+            .parse::<u64>()
+            .map(|v| Some(v as f64 * 1000.0))
+            .map_err(|_| Error::Parse {
+                path: path.to_path_buf(),
+                what: format!("{:?} is not a frequency", s.trim()),
+            }),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(source) => Err(Error::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// `devices/system/cpu/cpu*/cpufreq`: current, minimum and maximum frequencies of the CPU and
+/// of its scaling driver, in hertz. As node_exporter 1.5 (procfs 0.8) reads them, the driver's
+/// string attributes must all be readable, and every CPU is read before anything is written.
+pub fn cpufreq(n: &Node, out: &mut Out) -> Result<(), Error> {
+    const FILES: [&str; 6] = [
+        "cpuinfo_cur_freq",
+        "cpuinfo_min_freq",
+        "cpuinfo_max_freq",
+        "scaling_cur_freq",
+        "scaling_min_freq",
+        "scaling_max_freq",
+    ];
+    let mut cpus = Vec::new();
+    for (name, dir) in super::numbered(&n.sys("devices/system/cpu"), "cpu") {
+        let freq = dir.join("cpufreq");
+        match std::fs::metadata(&freq) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(source) => return Err(Error::Read { path: freq, source }),
+            Ok(_) => {}
+        }
+        for f in [
+            "scaling_available_governors",
+            "scaling_driver",
+            "scaling_governor",
+            "related_cpus",
+            "scaling_setspeed",
+        ] {
+            let p = freq.join(f);
+            super::sysread(&p).map_err(|source| Error::Read { path: p, source })?;
+        }
+        let mut v = [None; 6];
+        for (slot, f) in v.iter_mut().zip(FILES) {
+            *slot = khz(&freq.join(f))?;
+        }
+        cpus.push((name["cpu".len()..].to_string(), v));
+    }
+    let families = [
+        (
+            "node_cpu_frequency_hertz",
+            "Current cpu thread frequency in hertz.",
+        ),
+        (
+            "node_cpu_frequency_min_hertz",
+            "Minimum cpu thread frequency in hertz.",
+        ),
+        (
+            "node_cpu_frequency_max_hertz",
+            "Maximum cpu thread frequency in hertz.",
+        ),
+        (
+            "node_cpu_scaling_frequency_hertz",
+            "Current scaled CPU thread frequency in hertz.",
+        ),
+        (
+            "node_cpu_scaling_frequency_min_hertz",
+            "Minimum scaled CPU thread frequency in hertz.",
+        ),
+        (
+            "node_cpu_scaling_frequency_max_hertz",
+            "Maximum scaled CPU thread frequency in hertz.",
+        ),
+    ];
+    for (cpu, v) in &cpus {
+        for ((name, help), x) in families.iter().zip(v) {
+            if let Some(x) = x {
+                out.gauge(name, help, &[("cpu", cpu)], *x);
+            }
+        }
+    }
+    Ok(())
+}

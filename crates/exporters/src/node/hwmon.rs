@@ -290,3 +290,104 @@ pub fn hwmon(n: &Node, out: &mut Out) -> Result<(), Error> {
         None => Ok(()),
     }
 }
+
+/// An attribute that may be absent or closed to this user (no value), else must read.
+fn optional(path: &std::path::Path) -> Result<Option<String>, Error> {
+    match super::sysread(path) {
+        Ok(s) => Ok(Some(s)),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(source) => Err(Error::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+fn required(path: &std::path::Path) -> Result<String, Error> {
+    super::sysread(path).map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// ENODATA: a zone whose sensor has no reading right now, which node_exporter skips.
+fn no_data(e: &Error) -> bool {
+    matches!(e, Error::Read { source, .. } if source.raw_os_error() == Some(libc::ENODATA))
+}
+
+/// `class/thermal`: every zone's temperature, then every cooling device's state. As in
+/// node_exporter 1.5, a zone that cannot be read fails the collector before any zone is
+/// written, and a cooling device that cannot be read fails it after the zones were.
+pub fn thermal_zone(n: &Node, out: &mut Out) -> Result<(), Error> {
+    let dir = n.sys("class/thermal");
+    let mut zones = Vec::new();
+    for (name, p) in super::numbered(&dir, "thermal_zone") {
+        let zone = || -> Result<(String, f64), Error> {
+            let kind = required(&p.join("type"))?;
+            required(&p.join("policy"))?;
+            let temp = super::read_int(&p.join("temp"))?;
+            optional(&p.join("mode"))?;
+            if let Some(passive) = optional(&p.join("passive"))?
+                && passive.parse::<u64>().is_err()
+            {
+                return Err(Error::Parse {
+                    path: p.join("passive"),
+                    what: format!("{passive:?} is not a number"),
+                });
+            }
+            Ok((kind, temp as f64 / 1000.0))
+        };
+        match zone() {
+            Ok((kind, t)) => zones.push((name["thermal_zone".len()..].to_string(), kind, t)),
+            Err(e) if no_data(&e) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    for (zone, kind, t) in &zones {
+        out.gauge(
+            "node_thermal_zone_temp",
+            "Zone temperature in Celsius",
+            &[("zone", zone), ("type", kind)],
+            *t,
+        );
+    }
+    let mut devices = Vec::new();
+    for (name, p) in super::numbered(&dir, "cooling_device") {
+        let kind = required(&p.join("type"))?;
+        let state = |f: &str| -> Result<f64, Error> {
+            let s = required(&p.join(f))?;
+            s.parse::<i64>()
+                .map(|v| v as f64)
+                .map_err(|_| Error::Parse {
+                    path: p.join(f),
+                    what: format!("{s:?} is not a number"),
+                })
+        };
+        let max = state("max_state")?;
+        let cur = state("cur_state")?;
+        devices.push((name["cooling_device".len()..].to_string(), kind, cur, max));
+    }
+    for (name, kind, cur, max) in &devices {
+        let l = [("name", name.as_str()), ("type", kind.as_str())];
+        out.gauge(
+            "node_cooling_device_cur_state",
+            "Current throttle state of the cooling device",
+            &l,
+            *cur,
+        );
+        out.gauge(
+            "node_cooling_device_max_state",
+            "Maximum throttle state of the cooling device",
+            &l,
+            *max,
+        );
+    }
+    Ok(())
+}

@@ -237,3 +237,71 @@ pub fn filefd(n: &Node, out: &mut Out) -> Result<(), Error> {
     );
     Ok(())
 }
+
+/// The first `cpu<N>` followed by nine numbers, each after one space, anywhere in the line
+/// (procfs's unanchored pattern): the CPU and the numbers.
+fn schedstat_line(line: &str) -> Option<(&str, [u64; 9])> {
+    let b = line.as_bytes();
+    let digits = |from: usize| b[from..].iter().take_while(|c| c.is_ascii_digit()).count();
+    let mut start = 0;
+    while let Some(i) = line[start..].find("cpu") {
+        let at = start + i;
+        start = at + 1;
+        let cpu_len = digits(at + 3);
+        if cpu_len == 0 {
+            continue;
+        }
+        let mut pos = at + 3 + cpu_len;
+        let mut v = [0u64; 9];
+        let mut ok = true;
+        for x in &mut v {
+            let n = if b.get(pos) == Some(&b' ') {
+                digits(pos + 1)
+            } else {
+                0
+            };
+            if n == 0 {
+                ok = false;
+                break;
+            }
+            // A number too big for 64 bits makes the line unreadable, as in procfs.
+            *x = line[pos + 1..pos + 1 + n].parse().ok()?;
+            pos += 1 + n;
+        }
+        if ok {
+            return Some((&line[at + 3..at + 3 + cpu_len], v));
+        }
+    }
+    None
+}
+
+/// `/proc/schedstat`: per CPU, time running and waiting to run, and timeslices. Lines that are
+/// not a CPU's (version, timestamp, domains) are skipped.
+pub fn schedstat(n: &Node, out: &mut Out) -> Result<(), Error> {
+    let s = read_optional(&n.proc("schedstat"))?;
+    for line in s.lines() {
+        let Some((cpu, v)) = schedstat_line(line) else {
+            continue;
+        };
+        let l = [("cpu", cpu)];
+        out.counter(
+            "node_schedstat_running_seconds_total",
+            "Number of seconds CPU spent running a process.",
+            &l,
+            v[6] as f64 / 1e9,
+        );
+        out.counter(
+            "node_schedstat_waiting_seconds_total",
+            "Number of seconds spent by processing waiting for this CPU.",
+            &l,
+            v[7] as f64 / 1e9,
+        );
+        out.counter(
+            "node_schedstat_timeslices_total",
+            "Number of timeslices executed by CPU.",
+            &l,
+            v[8] as f64,
+        );
+    }
+    Ok(())
+}

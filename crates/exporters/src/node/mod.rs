@@ -180,7 +180,9 @@ pub static COLLECTORS: &[Collector] = &[
     c("bonding", true, network::bonding),
     c("conntrack", true, network::conntrack),
     c("cpu", true, cpu::cpu),
+    c("cpufreq", true, cpu::cpufreq),
     c("diskstats", true, disk::diskstats),
+    c("dmi", true, platform::dmi),
     c("entropy", true, kernel::entropy),
     c("filefd", true, kernel::filefd),
     c("filesystem", true, filesystem::filesystem),
@@ -193,11 +195,13 @@ pub static COLLECTORS: &[Collector] = &[
     c("netstat", true, network::netstat),
     c("os", true, platform::os),
     c("pressure", true, kernel::pressure),
+    c("schedstat", true, kernel::schedstat),
     c("selinux", true, platform::selinux),
     c("sockstat", true, network::sockstat),
     c("softnet", true, network::softnet),
     c("stat", true, kernel::stat),
     c("textfile", true, textfile::textfile),
+    c("thermal_zone", true, hwmon::thermal_zone),
     c("time", true, platform::time),
     c("timex", true, platform::timex),
     c("udp_queues", true, network::udp_queues),
@@ -213,8 +217,6 @@ pub static NOT_IMPLEMENTED: &[(&str, bool)] = &[
     ("btrfs", true),
     ("buddyinfo", false),
     ("cgroups", false),
-    ("cpufreq", true),
-    ("dmi", true),
     ("drbd", false),
     ("drm", false),
     ("edac", true),
@@ -239,14 +241,12 @@ pub static NOT_IMPLEMENTED: &[(&str, bool)] = &[
     ("qdisc", false),
     ("rapl", true),
     ("runit", false),
-    ("schedstat", true),
     ("slabinfo", false),
     ("softirqs", false),
     ("supervisord", false),
     ("systemd", false),
     ("tapestats", true),
     ("tcpstat", false),
-    ("thermal_zone", true),
     ("wifi", false),
     ("xfs", true),
     ("zfs", true),
@@ -423,6 +423,52 @@ fn read(path: &Path) -> Result<String, Error> {
         path: path.to_path_buf(),
         source,
     })
+}
+
+/// procfs's `SysReadFile`, which node_exporter's sysfs collectors read small attributes with:
+/// one read of at most 128 bytes, surrounding whitespace trimmed, each run of invalid UTF-8 as
+/// one U+FFFD (Go's `strings.ToValidUTF8`, which label values go through).
+fn sysread(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut buf = [0u8; 128];
+    let n = f.read(&mut buf)?;
+    let b = buf[..n].trim_ascii();
+    let mut out = String::with_capacity(b.len());
+    for chunk in b.utf8_chunks() {
+        out.push_str(chunk.valid());
+        if !chunk.invalid().is_empty() && !out.ends_with('\u{FFFD}') {
+            out.push('\u{FFFD}');
+        }
+    }
+    Ok(out)
+}
+
+/// procfs's `ReadIntFromFile`: the whole file, trimmed, as a base-10 integer.
+fn read_int(path: &Path) -> Result<i64, Error> {
+    let s = read(path)?;
+    s.trim().parse().map_err(|_| Error::Parse {
+        path: path.to_path_buf(),
+        what: format!("{:?} is not an integer", s.trim()),
+    })
+}
+
+/// `dir`'s entries whose names start with `prefix` and a digit (a `prefix[0-9]*` glob), sorted;
+/// none when `dir` does not exist.
+fn numbered(dir: &Path, prefix: &str) -> Vec<(String, PathBuf)> {
+    let mut v: Vec<(String, PathBuf)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let rest = name.strip_prefix(prefix)?;
+            rest.starts_with(|c: char| c.is_ascii_digit())
+                .then(|| (name.clone(), e.path()))
+        })
+        .collect();
+    v.sort();
+    v
 }
 
 /// Read a file that may be absent on this node: absent is [`Error::NoData`].

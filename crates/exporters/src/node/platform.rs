@@ -383,6 +383,84 @@ pub fn selinux(n: &Node, out: &mut Out) -> Result<(), Error> {
     Ok(())
 }
 
+/// The DMI attributes node_exporter reports, by label (`sys_vendor` is `system_vendor`).
+const DMI: [(&str, &str); 20] = [
+    ("bios_date", "bios_date"),
+    ("bios_release", "bios_release"),
+    ("bios_vendor", "bios_vendor"),
+    ("bios_version", "bios_version"),
+    ("board_asset_tag", "board_asset_tag"),
+    ("board_name", "board_name"),
+    ("board_serial", "board_serial"),
+    ("board_vendor", "board_vendor"),
+    ("board_version", "board_version"),
+    ("chassis_asset_tag", "chassis_asset_tag"),
+    ("chassis_serial", "chassis_serial"),
+    ("chassis_vendor", "chassis_vendor"),
+    ("chassis_version", "chassis_version"),
+    ("product_family", "product_family"),
+    ("product_name", "product_name"),
+    ("product_serial", "product_serial"),
+    ("product_sku", "product_sku"),
+    ("product_uuid", "product_uuid"),
+    ("product_version", "product_version"),
+    ("system_vendor", "sys_vendor"),
+];
+
+/// `class/dmi/id`: `node_dmi_info` labelled by the firmware's DMI strings. An attribute this
+/// user may not read (the serials and UUID are root's) is left out; an empty one is an empty
+/// label. node_exporter reads them once at start; vigil at each scrape (they do not change
+/// while the machine runs).
+pub fn dmi(n: &Node, out: &mut Out) -> Result<(), Error> {
+    let dir = n.sys("class/dmi/id");
+    let entries = match std::fs::read_dir(&dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::NoData(format!(
+                "{}: the platform has no DMI information",
+                dir.display()
+            )));
+        }
+        Err(source) => return Err(Error::Read { path: dir, source }),
+        Ok(rd) => rd,
+    };
+    let mut found: Vec<(&str, String)> = Vec::new();
+    for e in entries.flatten() {
+        // Regular files only (not `power/`, not the `subsystem` link).
+        if !e.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
+        let file = e.file_name().to_string_lossy().into_owned();
+        let Some((label, _)) = DMI.iter().find(|(_, f)| *f == file) else {
+            continue;
+        };
+        match super::sysread(&e.path()) {
+            Ok(v) => found.push((label, v)),
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {}
+            Err(source) => {
+                return Err(Error::Read {
+                    path: dir.join(&file),
+                    source,
+                });
+            }
+        }
+    }
+    if found.is_empty() {
+        return Err(Error::NoData(format!(
+            "{}: no DMI attribute could be read",
+            dir.display()
+        )));
+    }
+    found.sort();
+    let labels: Vec<(&str, &str)> = found.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    out.gauge(
+        "node_dmi_info",
+        "A metric with a constant '1' value labeled by bios_date, bios_release, bios_vendor, bios_version, board_asset_tag, board_name, board_serial, board_vendor, board_version, chassis_asset_tag, chassis_serial, chassis_vendor, chassis_version, product_family, product_name, product_serial, product_sku, product_uuid, product_version, system_vendor if provided by DMI.",
+        &labels,
+        1.0,
+    );
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
