@@ -711,6 +711,39 @@ unused devices: <none>\n",
         write(root, &format!("{s}/class/dmi/id/{f}"), &format!("{v}\n"));
     }
     write(root, &format!("{s}/class/dmi/id/power/control"), "auto\n");
+    // EDAC: two controllers, one with chip-select rows.
+    for (mc, ce, ue) in [(0, "3", "0"), (1, "12", "1")] {
+        let d = format!("{s}/devices/system/edac/mc/mc{mc}");
+        write(root, &format!("{d}/ce_count"), &format!("{ce}\n"));
+        write(root, &format!("{d}/ce_noinfo_count"), "1\n");
+        write(root, &format!("{d}/ue_count"), &format!("{ue}\n"));
+        write(root, &format!("{d}/ue_noinfo_count"), "0\n");
+    }
+    for (row, ce) in [(0, "2"), (1, "0")] {
+        let d = format!("{s}/devices/system/edac/mc/mc0/csrow{row}");
+        write(root, &format!("{d}/ce_count"), &format!("{ce}\n"));
+        write(root, &format!("{d}/ue_count"), "0\n");
+    }
+    // RAPL: the control type (no name), packages by socket, subzones, an mmio twin and a
+    // die-level name kept whole.
+    for (zone, name, uj) in [
+        ("intel-rapl:0", "package-0", "240451230582"),
+        ("intel-rapl:0:0", "core", "91034545022"),
+        ("intel-rapl:0:1", "dram", "12450000"),
+        ("intel-rapl:1", "package-1", "1"),
+        ("intel-rapl:2", "package-0-die-0", "1000000"),
+        ("intel-rapl-mmio:0", "package-0", "3600"),
+    ] {
+        let d = format!("{s}/class/powercap/{zone}");
+        write(root, &format!("{d}/name"), &format!("{name}\n"));
+        write(root, &format!("{d}/energy_uj"), &format!("{uj}\n"));
+        write(root, &format!("{d}/max_energy_range_uj"), "262143328850\n");
+    }
+    write(
+        root,
+        &format!("{s}/class/powercap/intel-rapl/enabled"),
+        "1\n",
+    );
     write(
         root,
         &format!("{s}/devices/system/clocksource/clocksource0/available_clocksource"),
@@ -737,6 +770,7 @@ fn same_output_as_node_exporter_on_a_built_node() {
         "cpufreq",
         "diskstats",
         "dmi",
+        "edac",
         "entropy",
         "filefd",
         "filesystem",
@@ -749,6 +783,7 @@ fn same_output_as_node_exporter_on_a_built_node() {
         "netstat",
         "os",
         "pressure",
+        "rapl",
         "schedstat",
         "sockstat",
         "softnet",
@@ -885,6 +920,10 @@ fn same_output_as_node_exporter_on_a_built_node() {
         "node_thermal_zone_temp",
         "node_cooling_device_cur_state",
         "node_dmi_info",
+        "node_edac_csrow_correctable_errors_total",
+        "node_rapl_package_joules_total",
+        "node_rapl_package_0_die_0_joules_total",
+        "node_rapl_dram_joules_total",
     ] {
         assert!(
             v.series.keys().any(|k| name_of(k) == fam),

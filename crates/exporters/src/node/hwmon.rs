@@ -1,5 +1,6 @@
-//! The hwmon collector: hardware monitoring chips under `/sys/class/hwmon` (temperatures,
-//! voltages, fans, power), with the units and names node_exporter gives them.
+//! Hardware sensors and counters, with the units and names node_exporter gives them: hwmon
+//! chips under `/sys/class/hwmon` (temperatures, voltages, fans, power), thermal zones and
+//! cooling devices, EDAC memory controllers' error counts and RAPL energy counters.
 
 use super::{Error, Node, Out, attr};
 
@@ -387,6 +388,190 @@ pub fn thermal_zone(n: &Node, out: &mut Out) -> Result<(), Error> {
             "Maximum throttle state of the cooling device",
             &l,
             *max,
+        );
+    }
+    Ok(())
+}
+
+/// A whole file as an unsigned base-10 number (node_exporter's `readUintFromFile`).
+fn read_uint(path: &std::path::Path) -> Result<u64, Error> {
+    let s = super::read(path)?;
+    s.trim().parse().map_err(|_| Error::Parse {
+        path: path.to_path_buf(),
+        what: format!("{:?} is not an unsigned number", s.trim()),
+    })
+}
+
+/// `devices/system/edac/mc/mc*`: each memory controller's corrected and uncorrected errors, in
+/// total, without a row (`csrow="unknown"`) and per chip-select row. A controller file that
+/// cannot be read fails the collector after what was already written, as in node_exporter 1.5.
+pub fn edac(n: &Node, out: &mut Out) -> Result<(), Error> {
+    const CE: &str = "node_edac_csrow_correctable_errors_total";
+    const CE_HELP: &str = "Total correctable memory errors for this csrow.";
+    const UE: &str = "node_edac_csrow_uncorrectable_errors_total";
+    const UE_HELP: &str = "Total uncorrectable memory errors for this csrow.";
+    for (name, mc) in super::numbered(&n.sys("devices/system/edac/mc"), "mc") {
+        let digits: String = name["mc".len()..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        let c = [("controller", digits.as_str())];
+        let unknown = [("controller", digits.as_str()), ("csrow", "unknown")];
+        out.counter(
+            "node_edac_correctable_errors_total",
+            "Total correctable memory errors.",
+            &c,
+            read_uint(&mc.join("ce_count"))? as f64,
+        );
+        out.counter(
+            CE,
+            CE_HELP,
+            &unknown,
+            read_uint(&mc.join("ce_noinfo_count"))? as f64,
+        );
+        out.counter(
+            "node_edac_uncorrectable_errors_total",
+            "Total uncorrectable memory errors.",
+            &c,
+            read_uint(&mc.join("ue_count"))? as f64,
+        );
+        out.counter(
+            UE,
+            UE_HELP,
+            &unknown,
+            read_uint(&mc.join("ue_noinfo_count"))? as f64,
+        );
+        for (row, p) in super::numbered(&mc, "csrow") {
+            let row: String = row["csrow".len()..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            let l = [("controller", digits.as_str()), ("csrow", row.as_str())];
+            out.counter(CE, CE_HELP, &l, read_uint(&p.join("ce_count"))? as f64);
+            out.counter(UE, UE_HELP, &l, read_uint(&p.join("ue_count"))? as f64);
+        }
+    }
+    Ok(())
+}
+
+/// Prometheus's `SanitizeMetricName` as node_exporter applies it to a RAPL zone name: every
+/// run of characters outside `[0-9A-Za-z_]`, with the underscores around it, becomes one `_`.
+fn sanitize_metric_name(s: &str) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    let ok = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    while i < chars.len() {
+        // The start of a match: underscores, then at least one bad character.
+        let mut j = i;
+        while j < chars.len() && chars[j] == '_' {
+            j += 1;
+        }
+        if j < chars.len() && !ok(chars[j]) {
+            while j < chars.len() && !ok(chars[j]) {
+                j += 1;
+            }
+            while j < chars.len() && chars[j] == '_' {
+                j += 1;
+            }
+            out.push('_');
+            i = j;
+        } else {
+            out.push(chars[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// `class/powercap/*`: the energy counter of every RAPL zone, in joules, one family per zone
+/// name (`package-1` is zone `package`, index 1), as node_exporter 1.5 names them. No powercap
+/// class, or an energy counter only root may read (kernels from 5.10), is no data.
+pub fn rapl(n: &Node, out: &mut Out) -> Result<(), Error> {
+    let dir = n.sys("class/powercap");
+    let entries = match std::fs::read_dir(&dir) {
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
+            ) =>
+        {
+            return Err(Error::NoData(format!("{}: {e}", dir.display())));
+        }
+        Err(source) => return Err(Error::Read { path: dir, source }),
+        Ok(rd) => rd,
+    };
+    let mut names: Vec<String> = entries
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let mut used: std::collections::HashMap<String, i64> = Default::default();
+    let mut zones = Vec::new();
+    for entry in names {
+        let p = dir.join(&entry);
+        // The control type (`intel-rapl`) has no name: not a zone.
+        let Ok(raw) = std::fs::read_to_string(p.join("name")) else {
+            continue;
+        };
+        let raw = raw.trim().to_string();
+        let parts: Vec<&str> = raw.split('-').collect();
+        let (name, index) = match parts[..] {
+            [name, idx] if idx.parse::<i64>().is_ok() => {
+                (name.to_string(), idx.parse::<i64>().unwrap_or(0))
+            }
+            _ => (raw.clone(), used.get(&raw).copied().unwrap_or(0)),
+        };
+        used.insert(name.clone(), index + 1);
+        let range = p.join("max_energy_range_uj");
+        match std::fs::read_to_string(&range) {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
+                ) =>
+            {
+                return Err(Error::NoData(format!("{}: {e}", range.display())));
+            }
+            Err(source) => {
+                return Err(Error::Read {
+                    path: range,
+                    source,
+                });
+            }
+            Ok(s) if s.trim().parse::<u64>().is_err() => {
+                return Err(Error::Parse {
+                    path: range,
+                    what: format!("{:?} is not a number", s.trim()),
+                });
+            }
+            Ok(_) => {}
+        }
+        zones.push((name, index, p));
+    }
+    for (name, index, p) in zones {
+        let energy = p.join("energy_uj");
+        let uj = match std::fs::read_to_string(&energy) {
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                return Err(Error::NoData(format!("{}: {e}", energy.display())));
+            }
+            Err(source) => {
+                return Err(Error::Read {
+                    path: energy,
+                    source,
+                });
+            }
+            Ok(s) => s.trim().parse::<u64>().map_err(|_| Error::Parse {
+                path: energy.clone(),
+                what: format!("{:?} is not a number", s.trim()),
+            })?,
+        };
+        let path = p.to_string_lossy().into_owned();
+        out.counter(
+            &format!("node_rapl_{}_joules_total", sanitize_metric_name(&name)),
+            &format!("Current RAPL {name} value in joules"),
+            &[("index", &index.to_string()), ("path", &path)],
+            uj as f64 / 1e6,
         );
     }
     Ok(())
