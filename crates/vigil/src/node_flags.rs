@@ -97,6 +97,9 @@ pub struct NodeFlags {
     /// Refused: vigil writes node_exporter's default netdev names only.
     #[arg(long = "collector.netdev.enable-detailed-metrics", num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set, require_equals = true)]
     pub netdev_detailed: bool,
+    /// Regexp of power supplies to ignore for powersupplyclass collector.
+    #[arg(long = "collector.powersupply.ignored-supplies", default_value = defaults::POWER_SUPPLY_IGNORED)]
+    pub power_supply_ignored: String,
     /// Regexp of net devices to ignore for netclass collector.
     #[arg(long = "collector.netclass.ignored-devices", default_value = defaults::NETCLASS_IGNORED)]
     pub netclass_ignored: String,
@@ -266,6 +269,10 @@ impl NodeFlags {
             .filter(|s| !s.is_empty())
             .and_then(|s| compile("collector.netdev.device-include", s));
         let netclass = compile("collector.netclass.ignored-devices", &self.netclass_ignored);
+        let power_supply = compile(
+            "collector.powersupply.ignored-supplies",
+            &self.power_supply_ignored,
+        );
         let netstat = compile("collector.netstat.fields", &self.netstat_fields);
         let vmstat = compile("collector.vmstat.fields", &self.vmstat_fields);
         let timeout = duration("collector.filesystem.mount-timeout", &self.fs_mount_timeout)
@@ -285,10 +292,19 @@ impl NodeFlags {
             Some(fs_mp),
             Some(fs_types),
             Some(netclass),
+            Some(power_supply),
             Some(netstat),
             Some(vmstat),
             Some(timeout),
-        ) = (fs_mp, fs_types, netclass, netstat, vmstat, timeout)
+        ) = (
+            fs_mp,
+            fs_types,
+            netclass,
+            power_supply,
+            netstat,
+            vmstat,
+            timeout,
+        )
         else {
             return Err(vec!["a flag did not compile".into()]);
         };
@@ -305,6 +321,7 @@ impl NodeFlags {
                 netdev_include,
                 netdev_netlink: self.netdev_netlink,
                 netclass_ignored: netclass,
+                power_supply_ignored: power_supply,
                 netclass_ignore_invalid_speed: self.netclass_ignore_invalid_speed,
                 netstat_fields: netstat,
                 vmstat_fields: vmstat,

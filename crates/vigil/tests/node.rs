@@ -744,6 +744,51 @@ unused devices: <none>\n",
         &format!("{s}/class/powercap/intel-rapl/enabled"),
         "1\n",
     );
+    // Power supplies: mains, and a battery with numbers in every scale, a number in octal (as
+    // Go's base-0 parse reads `010`), an empty string (no label) and files that are not read.
+    for (f, v) in [
+        ("type", "Mains"),
+        ("online", "1"),
+        ("uevent", "POWER_SUPPLY_NAME=AC"),
+    ] {
+        write(
+            root,
+            &format!("{s}/class/power_supply/AC/{f}"),
+            &format!("{v}\n"),
+        );
+    }
+    for (f, v) in [
+        ("type", "Battery"),
+        ("status", "Discharging"),
+        ("present", "1"),
+        ("technology", "Li-ion"),
+        ("cycle_count", "312"),
+        ("voltage_min_design", "11400000"),
+        ("voltage_now", "12345000"),
+        ("current_now", "1534000"),
+        ("charge_full_design", "5800000"),
+        ("charge_full", "5123000"),
+        ("charge_now", "4011000"),
+        ("capacity", "78"),
+        ("capacity_alert_min", "010"),
+        ("capacity_level", "Normal"),
+        ("temp", "251"),
+        ("model_name", "5B10W13975"),
+        ("manufacturer", "SMP"),
+        ("serial_number", ""),
+        ("voltage_avg", "12300000"),
+    ] {
+        write(
+            root,
+            &format!("{s}/class/power_supply/BAT0/{f}"),
+            &format!("{v}\n"),
+        );
+    }
+    write(
+        root,
+        &format!("{s}/class/power_supply/BAT0/power/control"),
+        "auto\n",
+    );
     write(
         root,
         &format!("{s}/devices/system/clocksource/clocksource0/available_clocksource"),
@@ -782,6 +827,7 @@ fn same_output_as_node_exporter_on_a_built_node() {
         "netdev",
         "netstat",
         "os",
+        "powersupplyclass",
         "pressure",
         "rapl",
         "schedstat",
@@ -924,6 +970,10 @@ fn same_output_as_node_exporter_on_a_built_node() {
         "node_rapl_package_joules_total",
         "node_rapl_package_0_die_0_joules_total",
         "node_rapl_dram_joules_total",
+        "node_power_supply_info",
+        "node_power_supply_voltage_volt",
+        "node_power_supply_capacity_alert_min",
+        "node_power_supply_temp_celsius",
     ] {
         assert!(
             v.series.keys().any(|k| name_of(k) == fam),

@@ -576,3 +576,247 @@ pub fn rapl(n: &Node, out: &mut Out) -> Result<(), Error> {
     }
     Ok(())
 }
+
+/// Go's `ParseInt(s, 0, 64)`: a `0x`, `0o`, `0b` or bare `0` prefix chooses the base (`010`
+/// is eight), underscores allowed after a prefix.
+fn parse_int_base0(s: &str) -> Option<i64> {
+    let (neg, body) = match s.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let (radix, digits, prefixed) =
+        if let Some(r) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
+            (16, r, true)
+        } else if let Some(r) = body.strip_prefix("0b").or_else(|| body.strip_prefix("0B")) {
+            (2, r, true)
+        } else if let Some(r) = body.strip_prefix("0o").or_else(|| body.strip_prefix("0O")) {
+            (8, r, true)
+        } else if body.len() > 1 && body.starts_with('0') {
+            (8, &body[1..], true)
+        } else {
+            (10, body, false)
+        };
+    let digits: String = if prefixed {
+        // Go allows an underscore after the prefix and between digits, nowhere else.
+        if digits.ends_with('_') || digits.contains("__") {
+            return None;
+        }
+        digits.replace('_', "")
+    } else {
+        digits.to_string()
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    let v = i64::from_str_radix(&digits, radix).ok()?;
+    Some(if neg { -v } else { v })
+}
+
+/// The power supply attributes node_exporter reports as numbers: (family suffix, file, scale).
+const SUPPLY_NUMBERS: [(&str, &str, f64); 49] = [
+    ("authentic", "authentic", 1.0),
+    ("calibrate", "calibrate", 1.0),
+    ("capacity", "capacity", 1.0),
+    ("capacity_alert_max", "capacity_alert_max", 1.0),
+    ("capacity_alert_min", "capacity_alert_min", 1.0),
+    ("cyclecount", "cycle_count", 1.0),
+    ("online", "online", 1.0),
+    ("present", "present", 1.0),
+    ("time_to_empty_seconds", "time_to_empty_now", 1.0),
+    ("time_to_full_seconds", "time_to_full_now", 1.0),
+    ("current_boot", "current_boot", 1e6),
+    ("current_max", "current_max", 1e6),
+    ("current_ampere", "current_now", 1e6),
+    ("energy_empty", "energy_empty", 1e6),
+    ("energy_empty_design", "energy_empty_design", 1e6),
+    ("energy_full", "energy_full", 1e6),
+    ("energy_full_design", "energy_full_design", 1e6),
+    ("energy_watthour", "energy_now", 1e6),
+    ("voltage_boot", "voltage_boot", 1e6),
+    ("voltage_max", "voltage_max", 1e6),
+    ("voltage_max_design", "voltage_max_design", 1e6),
+    ("voltage_min", "voltage_min", 1e6),
+    ("voltage_min_design", "voltage_min_design", 1e6),
+    ("voltage_volt", "voltage_now", 1e6),
+    ("voltage_ocv", "voltage_ocv", 1e6),
+    ("charge_control_limit", "charge_control_limit", 1e6),
+    ("charge_control_limit_max", "charge_control_limit_max", 1e6),
+    ("charge_counter", "charge_counter", 1e6),
+    ("charge_empty", "charge_empty", 1e6),
+    ("charge_empty_design", "charge_empty_design", 1e6),
+    ("charge_full", "charge_full", 1e6),
+    ("charge_full_design", "charge_full_design", 1e6),
+    ("charge_ampere", "charge_now", 1e6),
+    ("charge_term_current", "charge_term_current", 1e6),
+    ("constant_charge_current", "constant_charge_current", 1e6),
+    (
+        "constant_charge_current_max",
+        "constant_charge_current_max",
+        1e6,
+    ),
+    ("constant_charge_voltage", "constant_charge_voltage", 1e6),
+    (
+        "constant_charge_voltage_max",
+        "constant_charge_voltage_max",
+        1e6,
+    ),
+    ("precharge_current", "precharge_current", 1e6),
+    ("input_current_limit", "input_current_limit", 1e6),
+    ("power_watt", "power_now", 1e6),
+    ("temp_celsius", "temp", 10.0),
+    ("temp_alert_max_celsius", "temp_alert_max", 10.0),
+    ("temp_alert_min_celsius", "temp_alert_min", 10.0),
+    ("temp_ambient_celsius", "temp_ambient", 10.0),
+    ("temp_ambient_max_celsius", "temp_ambient_max", 10.0),
+    ("temp_ambient_min_celsius", "temp_ambient_min", 10.0),
+    ("temp_max_celsius", "temp_max", 10.0),
+    ("temp_min_celsius", "temp_min", 10.0),
+];
+
+/// Numbers procfs parses (so a bad one fails the collector) that node_exporter does not report.
+const SUPPLY_UNREPORTED: [&str; 7] = [
+    "charge_avg",
+    "current_avg",
+    "energy_avg",
+    "power_avg",
+    "voltage_avg",
+    "time_to_empty_avg",
+    "time_to_full_avg",
+];
+
+/// The strings of `node_power_supply_info`, each a label when not empty.
+const SUPPLY_STRINGS: [&str; 11] = [
+    "capacity_level",
+    "charge_type",
+    "health",
+    "manufacturer",
+    "model_name",
+    "serial_number",
+    "status",
+    "technology",
+    "type",
+    "usb_type",
+    "scope",
+];
+
+/// `class/power_supply/*`: batteries, mains and USB supplies, as node_exporter 1.5 (procfs 0.8)
+/// reads them: every supply is read before anything is written, an attribute the driver does
+/// not support is skipped, and any other failure (a file only root may read, a number that is
+/// not one) fails the collector.
+pub fn powersupplyclass(n: &Node, out: &mut Out) -> Result<(), Error> {
+    let dir = n.sys("class/power_supply");
+    let entries = match std::fs::read_dir(&dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::NoData(format!("{}: {e}", dir.display())));
+        }
+        Err(source) => return Err(Error::Read { path: dir, source }),
+        Ok(rd) => rd,
+    };
+    let mut supplies = Vec::new();
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let p = e.path();
+        let files = std::fs::read_dir(&p).map_err(|source| Error::Read {
+            path: p.clone(),
+            source,
+        })?;
+        let mut numbers: Vec<(&str, f64, f64)> = Vec::new();
+        let mut strings: Vec<(&str, String)> = Vec::new();
+        for f in files.flatten() {
+            if !f.file_type().is_ok_and(|t| t.is_file()) {
+                continue;
+            }
+            let file = f.file_name().to_string_lossy().into_owned();
+            let v = match super::sysread(&f.path()) {
+                Ok(v) => v,
+                // Not there, or not supported by this driver right now.
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::NotFound
+                        || matches!(
+                            e.raw_os_error(),
+                            Some(libc::EOPNOTSUPP) | Some(libc::EINVAL)
+                        ) =>
+                {
+                    continue;
+                }
+                Err(source) => {
+                    return Err(Error::Read {
+                        path: f.path(),
+                        source,
+                    });
+                }
+            };
+            let number = SUPPLY_NUMBERS.iter().find(|(_, fl, _)| *fl == file);
+            if number.is_some() || SUPPLY_UNREPORTED.contains(&file.as_str()) {
+                let x = parse_int_base0(&v).ok_or_else(|| Error::Parse {
+                    path: f.path(),
+                    what: format!("{v:?} is not a number"),
+                })?;
+                if let Some((suffix, _, scale)) = number {
+                    numbers.push((suffix, x as f64, *scale));
+                }
+            } else if let Some(s) = SUPPLY_STRINGS.iter().find(|s| **s == file) {
+                strings.push((s, v));
+            }
+        }
+        supplies.push((name, numbers, strings));
+    }
+    for (name, numbers, strings) in &supplies {
+        if n.opts.power_supply_ignored.is_match(name) {
+            continue;
+        }
+        for (suffix, x, scale) in numbers {
+            out.gauge(
+                &format!("node_power_supply_{suffix}"),
+                &format!("{suffix} value of /sys/class/power_supply/<power_supply>."),
+                &[("power_supply", name)],
+                x / scale,
+            );
+        }
+        let mut labels: Vec<(&str, &str)> = vec![("power_supply", name)];
+        labels.extend(
+            strings
+                .iter()
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(k, v)| (*k, v.as_str())),
+        );
+        labels.sort();
+        out.gauge(
+            "node_power_supply_info",
+            "info of /sys/class/power_supply/<power_supply>.",
+            &labels,
+            1.0,
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod supply_tests {
+    use super::*;
+
+    /// Go's base-0 integers, which power supply numbers are parsed as.
+    #[test]
+    fn base0_integers_as_go_parses_them() {
+        for (s, want) in [
+            ("42", Some(42)),
+            ("-5", Some(-5)),
+            ("010", Some(8)),
+            ("0x10", Some(16)),
+            ("0b101", Some(5)),
+            ("0o17", Some(15)),
+            ("0x_1_0", Some(16)),
+            ("0x1__0", None),
+            ("0x1_0", Some(16)),
+            ("0", Some(0)),
+            ("08", None),
+            ("12x", None),
+            ("", None),
+        ] {
+            assert_eq!(parse_int_base0(s), want, "{s}");
+        }
+        assert_eq!(sanitize_metric_name("package-0-die-0"), "package_0_die_0");
+        assert_eq!(sanitize_metric_name("my.zone"), "my_zone");
+        assert_eq!(sanitize_metric_name("a_-_b"), "a_b");
+    }
+}

@@ -109,6 +109,8 @@ pub struct Options {
     pub netclass_ignored: Regex,
     /// `--collector.netclass.ignore-invalid-speed`
     pub netclass_ignore_invalid_speed: bool,
+    /// `--collector.powersupply.ignored-supplies`
+    pub power_supply_ignored: Regex,
     /// `--collector.netstat.fields`
     pub netstat_fields: Regex,
     /// `--collector.vmstat.fields`
@@ -126,6 +128,7 @@ pub mod defaults {
     pub const FS_TYPES_EXCLUDE: &str = "^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|sysfs|tracefs)$";
     pub const DISK_EXCLUDE: &str = "^(ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\\d+n\\d+p)\\d+$";
     pub const NETCLASS_IGNORED: &str = "^$";
+    pub const POWER_SUPPLY_IGNORED: &str = "^$";
     pub const NETSTAT_FIELDS: &str = "^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)|TcpExt_(Listen.*|Syncookies.*|TCPSynRetrans|TCPTimeouts)|Tcp_(ActiveOpens|InSegs|OutSegs|OutRsts|PassiveOpens|RetransSegs|CurrEstab)|Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|SndbufErrors))$";
     pub const VMSTAT_FIELDS: &str = "^(oom_kill|pgpg|pswp|pg.*fault).*";
 }
@@ -145,6 +148,7 @@ impl Default for Options {
             netdev_include: None,
             netdev_netlink: true,
             netclass_ignored: re(defaults::NETCLASS_IGNORED),
+            power_supply_ignored: re(defaults::POWER_SUPPLY_IGNORED),
             netclass_ignore_invalid_speed: false,
             netstat_fields: re(defaults::NETSTAT_FIELDS),
             vmstat_fields: re(defaults::VMSTAT_FIELDS),
@@ -195,6 +199,7 @@ pub static COLLECTORS: &[Collector] = &[
     c("netdev", true, network::netdev),
     c("netstat", true, network::netstat),
     c("os", true, platform::os),
+    c("powersupplyclass", true, hwmon::powersupplyclass),
     c("pressure", true, kernel::pressure),
     c("rapl", true, hwmon::rapl),
     c("schedstat", true, kernel::schedstat),
@@ -237,7 +242,6 @@ pub static NOT_IMPLEMENTED: &[(&str, bool)] = &[
     ("ntp", false),
     ("nvme", true),
     ("perf", false),
-    ("powersupplyclass", true),
     ("processes", false),
     ("qdisc", false),
     ("runit", false),
