@@ -97,6 +97,9 @@ pub struct NodeFlags {
     /// Refused: vigil writes node_exporter's default netdev names only.
     #[arg(long = "collector.netdev.enable-detailed-metrics", num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set, require_equals = true)]
     pub netdev_detailed: bool,
+    /// Writes every RAPL zone in one family, node_rapl_joules_total, with a rapl_zone label.
+    #[arg(long = "collector.rapl.enable-zone-label", num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set, require_equals = true)]
+    pub rapl_zone_label: bool,
     /// Regexp of power supplies to ignore for powersupplyclass collector.
     #[arg(long = "collector.powersupply.ignored-supplies", default_value = defaults::POWER_SUPPLY_IGNORED)]
     pub power_supply_ignored: String,
@@ -322,6 +325,7 @@ impl NodeFlags {
                 netdev_netlink: self.netdev_netlink,
                 netclass_ignored: netclass,
                 power_supply_ignored: power_supply,
+                rapl_zone_label: self.rapl_zone_label,
                 netclass_ignore_invalid_speed: self.netclass_ignore_invalid_speed,
                 netstat_fields: netstat,
                 vmstat_fields: vmstat,

@@ -982,6 +982,60 @@ fn same_output_as_node_exporter_on_a_built_node() {
     }
 }
 
+/// `--collector.rapl.enable-zone-label`: every zone in one family with a `rapl_zone` label,
+/// the same as node_exporter's on the built node.
+#[test]
+fn rapl_zone_label_as_node_exporter() {
+    let dir = temp_dir("node-rapl");
+    fake_node(&dir);
+    let args = vec![
+        "--collector.disable-defaults".to_string(),
+        "--collector.rapl".to_string(),
+        "--collector.rapl.enable-zone-label".to_string(),
+        format!("--path.procfs={}", dir.join("proc").display()),
+        format!("--path.sysfs={}", dir.join("sys").display()),
+        "--web.disable-exporter-metrics".to_string(),
+    ];
+    let (ne_port, vn_port) = (free_port(), free_port());
+    let mut ne_args = args.clone();
+    ne_args.push(format!("--web.listen-address=127.0.0.1:{ne_port}"));
+    let mut vn_args = vec!["node".to_string()];
+    vn_args.extend(args);
+    vn_args.push(format!("--web.listen-address=127.0.0.1:{vn_port}"));
+    let _ne = spawn(
+        "node-exporter",
+        &debian_bin("prometheus-node-exporter"),
+        &ne_args,
+        &dir,
+    );
+    let _vn = spawn("vigil-node", &vigil_bin(), &vn_args, &dir);
+    let (ne_url, vn_url) = (
+        format!("http://127.0.0.1:{ne_port}/metrics"),
+        format!("http://127.0.0.1:{vn_port}/metrics"),
+    );
+    wait_http(&ne_url);
+    wait_http(&vn_url);
+    let (a, v) = (parse(&get(&ne_url).1), parse(&get(&vn_url).1));
+    let rapl = |x: &Scrape| -> Vec<(String, u64)> {
+        x.series
+            .iter()
+            .filter(|(k, _)| k.starts_with("node_rapl_"))
+            .map(|(k, v)| (k.clone(), v.to_bits()))
+            .collect()
+    };
+    assert_eq!(rapl(&v), rapl(&a));
+    assert_eq!(rapl(&a).len(), 6, "{:?}", rapl(&a));
+    assert!(
+        rapl(&a)
+            .iter()
+            .all(|(k, _)| k.starts_with("node_rapl_joules_total{"))
+    );
+    assert_eq!(
+        v.meta.get("node_rapl_joules_total"),
+        a.meta.get("node_rapl_joules_total")
+    );
+}
+
 /// Every `expr` of a Grafana dashboard's panels, and its template variables' `label_values`
 /// queries.
 fn dashboard_queries(path: &std::path::Path) -> (Vec<String>, Vec<String>) {

@@ -485,8 +485,9 @@ fn sanitize_metric_name(s: &str) -> String {
 }
 
 /// `class/powercap/*`: the energy counter of every RAPL zone, in joules, one family per zone
-/// name (`package-1` is zone `package`, index 1), as node_exporter 1.5 names them. No powercap
-/// class, or an energy counter only root may read (kernels from 5.10), is no data.
+/// name (`package-1` is zone `package`, index 1), as node_exporter 1.5 names them, or one family
+/// with a `rapl_zone` label (`--collector.rapl.enable-zone-label`). No powercap class, or an
+/// energy counter only root may read (kernels from 5.10), is no data.
 pub fn rapl(n: &Node, out: &mut Out) -> Result<(), Error> {
     let dir = n.sys("class/powercap");
     let entries = match std::fs::read_dir(&dir) {
@@ -567,12 +568,22 @@ pub fn rapl(n: &Node, out: &mut Out) -> Result<(), Error> {
             })?,
         };
         let path = p.to_string_lossy().into_owned();
-        out.counter(
-            &format!("node_rapl_{}_joules_total", sanitize_metric_name(&name)),
-            &format!("Current RAPL {name} value in joules"),
-            &[("index", &index.to_string()), ("path", &path)],
-            uj as f64 / 1e6,
-        );
+        let index = index.to_string();
+        if n.opts.rapl_zone_label {
+            out.counter(
+                "node_rapl_joules_total",
+                "Current RAPL value in joules",
+                &[("index", &index), ("path", &path), ("rapl_zone", &name)],
+                uj as f64 / 1e6,
+            );
+        } else {
+            out.counter(
+                &format!("node_rapl_{}_joules_total", sanitize_metric_name(&name)),
+                &format!("Current RAPL {name} value in joules"),
+                &[("index", &index), ("path", &path)],
+                uj as f64 / 1e6,
+            );
+        }
     }
     Ok(())
 }

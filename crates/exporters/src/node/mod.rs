@@ -111,6 +111,8 @@ pub struct Options {
     pub netclass_ignore_invalid_speed: bool,
     /// `--collector.powersupply.ignored-supplies`
     pub power_supply_ignored: Regex,
+    /// `--collector.rapl.enable-zone-label`
+    pub rapl_zone_label: bool,
     /// `--collector.netstat.fields`
     pub netstat_fields: Regex,
     /// `--collector.vmstat.fields`
@@ -149,6 +151,7 @@ impl Default for Options {
             netdev_netlink: true,
             netclass_ignored: re(defaults::NETCLASS_IGNORED),
             power_supply_ignored: re(defaults::POWER_SUPPLY_IGNORED),
+            rapl_zone_label: false,
             netclass_ignore_invalid_speed: false,
             netstat_fields: re(defaults::NETSTAT_FIELDS),
             vmstat_fields: re(defaults::VMSTAT_FIELDS),
