@@ -494,7 +494,7 @@ fn a_prometheus_wal_s_exemplars_are_carried_over() {
 
     // Without the feature first, on a copy: the samples come in, the head's files are kept.
     let off = dir.join("prom-data-off");
-    copy(&data, &off);
+    copy_tree(&data, &off);
     let (vp, base) = vigil_on(&dir, &off, "vigil-off", &[]);
     assert!(!query(&base, "req_total").is_empty());
     assert!(exemplars(&base, "req_total", 0.0, 5e9).is_empty());
@@ -527,30 +527,4 @@ fn a_prometheus_wal_s_exemplars_are_carried_over() {
         vp.log_text()
     );
     assert!(!data.join("prometheus-import").exists());
-}
-
-fn vigil_on(dir: &Path, data: &Path, name: &str, extra: &[&str]) -> (Proc, String) {
-    let port = free_port();
-    let mut args = vec![
-        format!("--web.listen-address=127.0.0.1:{port}"),
-        format!("--storage.tsdb.path={}", data.display()),
-    ];
-    args.extend(extra.iter().map(|s| s.to_string()));
-    let p = spawn(name, &vigil_bin(), &args, dir);
-    let base = format!("http://127.0.0.1:{port}");
-    wait_http(&format!("{base}/-/ready"));
-    (p, base)
-}
-
-fn copy(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dst = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy(&e.path(), &dst);
-        } else {
-            std::fs::copy(e.path(), dst).unwrap();
-        }
-    }
 }

@@ -801,6 +801,32 @@ unused devices: <none>\n",
     );
 }
 
+/// Debian's node_exporter and `vigil node` started in `dir` with the same `args`, each scraped
+/// once: (node_exporter's, vigil's, and the processes).
+fn both_scraped(dir: &std::path::Path, args: Vec<String>) -> (Scrape, Scrape, Proc, Proc) {
+    let (ne_port, vn_port) = (free_port(), free_port());
+    let mut ne_args = args.clone();
+    ne_args.push(format!("--web.listen-address=127.0.0.1:{ne_port}"));
+    let mut vn_args = vec!["node".to_string()];
+    vn_args.extend(args);
+    vn_args.push(format!("--web.listen-address=127.0.0.1:{vn_port}"));
+    let ne = spawn(
+        "node-exporter",
+        &debian_bin("prometheus-node-exporter"),
+        &ne_args,
+        dir,
+    );
+    let vn = spawn("vigil-node", &vigil_bin(), &vn_args, dir);
+    let (ne_url, vn_url) = (
+        format!("http://127.0.0.1:{ne_port}/metrics"),
+        format!("http://127.0.0.1:{vn_port}/metrics"),
+    );
+    wait_http(&ne_url);
+    wait_http(&vn_url);
+    let (a, v) = (parse(&get(&ne_url).1), parse(&get(&vn_url).1));
+    (a, v, ne, vn)
+}
+
 /// Everything read from files, on a node built in a directory, is exactly what node_exporter
 /// writes for the same files: names, labels, values, types and help.
 #[test]
@@ -851,26 +877,7 @@ fn same_output_as_node_exporter_on_a_built_node() {
         "--web.disable-exporter-metrics".to_string(),
     ];
     args.extend(collectors.iter().map(|c| format!("--collector.{c}")));
-    let (ne_port, vn_port) = (free_port(), free_port());
-    let mut ne_args = args.clone();
-    ne_args.push(format!("--web.listen-address=127.0.0.1:{ne_port}"));
-    let mut vn_args = vec!["node".to_string()];
-    vn_args.extend(args);
-    vn_args.push(format!("--web.listen-address=127.0.0.1:{vn_port}"));
-    let ne = spawn(
-        "node-exporter",
-        &debian_bin("prometheus-node-exporter"),
-        &ne_args,
-        &dir,
-    );
-    let vn = spawn("vigil-node", &vigil_bin(), &vn_args, &dir);
-    let (ne_url, vn_url) = (
-        format!("http://127.0.0.1:{ne_port}/metrics"),
-        format!("http://127.0.0.1:{vn_port}/metrics"),
-    );
-    wait_http(&ne_url);
-    wait_http(&vn_url);
-    let (a, v) = (parse(&get(&ne_url).1), parse(&get(&vn_url).1));
+    let (a, v, ne, vn) = both_scraped(&dir, args);
     println!(
         "node_exporter log:\n{}\nvigil log:\n{}",
         ne.log_text(),
@@ -996,26 +1003,7 @@ fn rapl_zone_label_as_node_exporter() {
         format!("--path.sysfs={}", dir.join("sys").display()),
         "--web.disable-exporter-metrics".to_string(),
     ];
-    let (ne_port, vn_port) = (free_port(), free_port());
-    let mut ne_args = args.clone();
-    ne_args.push(format!("--web.listen-address=127.0.0.1:{ne_port}"));
-    let mut vn_args = vec!["node".to_string()];
-    vn_args.extend(args);
-    vn_args.push(format!("--web.listen-address=127.0.0.1:{vn_port}"));
-    let _ne = spawn(
-        "node-exporter",
-        &debian_bin("prometheus-node-exporter"),
-        &ne_args,
-        &dir,
-    );
-    let _vn = spawn("vigil-node", &vigil_bin(), &vn_args, &dir);
-    let (ne_url, vn_url) = (
-        format!("http://127.0.0.1:{ne_port}/metrics"),
-        format!("http://127.0.0.1:{vn_port}/metrics"),
-    );
-    wait_http(&ne_url);
-    wait_http(&vn_url);
-    let (a, v) = (parse(&get(&ne_url).1), parse(&get(&vn_url).1));
+    let (a, v, _ne, _vn) = both_scraped(&dir, args);
     let rapl = |x: &Scrape| -> Vec<(String, u64)> {
         x.series
             .iter()

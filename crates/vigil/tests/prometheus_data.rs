@@ -171,32 +171,6 @@ fn assert_same(a: &[(String, serde_json::Value)], b: &[(String, serde_json::Valu
     }
 }
 
-fn vigil_on(dir: &Path, data: &Path, name: &str, extra: &[&str]) -> (Proc, String) {
-    let port = free_port();
-    let mut args = vec![
-        format!("--web.listen-address=127.0.0.1:{port}"),
-        format!("--storage.tsdb.path={}", data.display()),
-    ];
-    args.extend(extra.iter().map(|s| s.to_string()));
-    let p = spawn(name, &vigil_bin(), &args, dir);
-    let base = format!("http://127.0.0.1:{port}");
-    wait_http(&format!("{base}/-/ready"));
-    (p, base)
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dst = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_tree(&e.path(), &dst);
-        } else {
-            std::fs::copy(e.path(), dst).unwrap();
-        }
-    }
-}
-
 /// Rewrites every WAL segment under `wal` (checkpoints too) as a Prometheus release with
 /// `--storage.tsdb.wal-compression-type=zstd` writes it (2.42 has snappy only): each record
 /// unpacked, compressed by the `zstd` tool (an encoder that is not vigil's decoder), and framed

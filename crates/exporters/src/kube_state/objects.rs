@@ -28,16 +28,17 @@ pub struct SecretMeta {
     pub type_: Option<String>,
 }
 
-macro_rules! core_v1 {
-    ($ty:ty, $kind:literal, $plural:literal) => {
+/// `kube::Resource` for a slim view: its scope, group, kind and plural (all `v1`).
+macro_rules! resource {
+    ($ty:ty, $scope:ty, $group:literal, $kind:literal, $plural:literal) => {
         impl Resource for $ty {
             type DynamicType = ();
-            type Scope = NamespaceResourceScope;
+            type Scope = $scope;
             fn kind(_: &()) -> Cow<'_, str> {
                 $kind.into()
             }
             fn group(_: &()) -> Cow<'_, str> {
-                "".into()
+                $group.into()
             }
             fn version(_: &()) -> Cow<'_, str> {
                 "v1".into()
@@ -55,8 +56,14 @@ macro_rules! core_v1 {
     };
 }
 
-core_v1!(ConfigMapMeta, "ConfigMap", "configmaps");
-core_v1!(SecretMeta, "Secret", "secrets");
+resource!(
+    ConfigMapMeta,
+    NamespaceResourceScope,
+    "",
+    "ConfigMap",
+    "configmaps"
+);
+resource!(SecretMeta, NamespaceResourceScope, "", "Secret", "secrets");
 
 /// A CustomResourceDefinition's group, kind and scope.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -119,6 +126,7 @@ pub struct ParamRef {
     pub parameter_not_found_action: Option<String>,
 }
 
+/// A cluster-scoped slim view: metadata and the given spec.
 macro_rules! slim {
     ($name:ident, $spec:ty, $group:literal, $kind:literal, $plural:literal) => {
         #[derive(Clone, Debug, Default, Deserialize)]
@@ -129,28 +137,7 @@ macro_rules! slim {
             pub spec: $spec,
         }
 
-        impl Resource for $name {
-            type DynamicType = ();
-            type Scope = ClusterResourceScope;
-            fn kind(_: &()) -> Cow<'_, str> {
-                $kind.into()
-            }
-            fn group(_: &()) -> Cow<'_, str> {
-                $group.into()
-            }
-            fn version(_: &()) -> Cow<'_, str> {
-                "v1".into()
-            }
-            fn plural(_: &()) -> Cow<'_, str> {
-                $plural.into()
-            }
-            fn meta(&self) -> &ObjectMeta {
-                &self.metadata
-            }
-            fn meta_mut(&mut self) -> &mut ObjectMeta {
-                &mut self.metadata
-            }
-        }
+        resource!($name, ClusterResourceScope, $group, $kind, $plural);
     };
 }
 
@@ -183,28 +170,13 @@ slim!(
     "mutatingadmissionpolicybindings"
 );
 
-impl Resource for CrdMeta {
-    type DynamicType = ();
-    type Scope = ClusterResourceScope;
-    fn kind(_: &()) -> Cow<'_, str> {
-        "CustomResourceDefinition".into()
-    }
-    fn group(_: &()) -> Cow<'_, str> {
-        "apiextensions.k8s.io".into()
-    }
-    fn version(_: &()) -> Cow<'_, str> {
-        "v1".into()
-    }
-    fn plural(_: &()) -> Cow<'_, str> {
-        "customresourcedefinitions".into()
-    }
-    fn meta(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-    fn meta_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
-}
+resource!(
+    CrdMeta,
+    ClusterResourceScope,
+    "apiextensions.k8s.io",
+    "CustomResourceDefinition",
+    "customresourcedefinitions"
+);
 
 #[cfg(test)]
 mod tests {

@@ -198,7 +198,7 @@ fn isolated(n: &Node, out: &mut Out) {
 /// A frequency file in kHz: absent or not readable by this user is no value (the family is
 /// left out for that CPU), anything but a number is an error.
 fn khz(path: &std::path::Path) -> Result<Option<f64>, Error> {
-    match std::fs::read_to_string(path) {
+    match super::read_bounded(path) {
         Ok(s) => s
             .trim()
             .parse::<u64>()
@@ -207,14 +207,7 @@ fn khz(path: &std::path::Path) -> Result<Option<f64>, Error> {
                 path: path.to_path_buf(),
                 what: format!("{:?} is not a frequency", s.trim()),
             }),
-        Err(e)
-            if matches!(
-                e.kind(),
-                std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
-            ) =>
-        {
-            Ok(None)
-        }
+        Err(e) if super::missing_or_denied(&e) => Ok(None),
         Err(source) => Err(Error::Read {
             path: path.to_path_buf(),
             source,

@@ -296,14 +296,7 @@ pub fn hwmon(n: &Node, out: &mut Out) -> Result<(), Error> {
 fn optional(path: &std::path::Path) -> Result<Option<String>, Error> {
     match super::sysread(path) {
         Ok(s) => Ok(Some(s)),
-        Err(e)
-            if matches!(
-                e.kind(),
-                std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
-            ) =>
-        {
-            Ok(None)
-        }
+        Err(e) if super::missing_or_denied(&e) => Ok(None),
         Err(source) => Err(Error::Read {
             path: path.to_path_buf(),
             source,
@@ -411,12 +404,9 @@ pub fn edac(n: &Node, out: &mut Out) -> Result<(), Error> {
     const UE: &str = "node_edac_csrow_uncorrectable_errors_total";
     const UE_HELP: &str = "Total uncorrectable memory errors for this csrow.";
     for (name, mc) in super::numbered(&n.sys("devices/system/edac/mc"), "mc") {
-        let digits: String = name["mc".len()..]
-            .chars()
-            .take_while(char::is_ascii_digit)
-            .collect();
-        let c = [("controller", digits.as_str())];
-        let unknown = [("controller", digits.as_str()), ("csrow", "unknown")];
+        let digits = leading_digits(&name["mc".len()..]);
+        let c = [("controller", digits)];
+        let unknown = [("controller", digits), ("csrow", "unknown")];
         out.counter(
             "node_edac_correctable_errors_total",
             "Total correctable memory errors.",
@@ -442,16 +432,21 @@ pub fn edac(n: &Node, out: &mut Out) -> Result<(), Error> {
             read_uint(&mc.join("ue_noinfo_count"))? as f64,
         );
         for (row, p) in super::numbered(&mc, "csrow") {
-            let row: String = row["csrow".len()..]
-                .chars()
-                .take_while(char::is_ascii_digit)
-                .collect();
-            let l = [("controller", digits.as_str()), ("csrow", row.as_str())];
+            let l = [
+                ("controller", digits),
+                ("csrow", leading_digits(&row["csrow".len()..])),
+            ];
             out.counter(CE, CE_HELP, &l, read_uint(&p.join("ce_count"))? as f64);
             out.counter(UE, UE_HELP, &l, read_uint(&p.join("ue_count"))? as f64);
         }
     }
     Ok(())
+}
+
+/// The digits a sysfs name's number starts with (`mc12` → `12`, as node_exporter's pattern
+/// captures them).
+fn leading_digits(s: &str) -> &str {
+    &s[..s.bytes().take_while(u8::is_ascii_digit).count()]
 }
 
 /// Prometheus's `SanitizeMetricName` as node_exporter applies it to a RAPL zone name: every
@@ -491,12 +486,7 @@ fn sanitize_metric_name(s: &str) -> String {
 pub fn rapl(n: &Node, out: &mut Out) -> Result<(), Error> {
     let dir = n.sys("class/powercap");
     let entries = match std::fs::read_dir(&dir) {
-        Err(e)
-            if matches!(
-                e.kind(),
-                std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
-            ) =>
-        {
+        Err(e) if super::missing_or_denied(&e) => {
             return Err(Error::NoData(format!("{}: {e}", dir.display())));
         }
         Err(source) => return Err(Error::Read { path: dir, source }),
@@ -512,60 +502,39 @@ pub fn rapl(n: &Node, out: &mut Out) -> Result<(), Error> {
     for entry in names {
         let p = dir.join(&entry);
         // The control type (`intel-rapl`) has no name: not a zone.
-        let Ok(raw) = std::fs::read_to_string(p.join("name")) else {
+        let Ok(raw) = super::read_bounded(&p.join("name")) else {
             continue;
         };
         let raw = raw.trim().to_string();
-        let parts: Vec<&str> = raw.split('-').collect();
-        let (name, index) = match parts[..] {
-            [name, idx] if idx.parse::<i64>().is_ok() => {
-                (name.to_string(), idx.parse::<i64>().unwrap_or(0))
-            }
-            _ => (raw.clone(), used.get(&raw).copied().unwrap_or(0)),
-        };
+        let split = raw
+            .split_once('-')
+            .filter(|(_, idx)| !idx.contains('-'))
+            .and_then(|(name, idx)| Some((name.to_string(), idx.parse::<i64>().ok()?)));
+        let (name, index) = split.unwrap_or_else(|| {
+            let index = used.get(&raw).copied().unwrap_or(0);
+            (raw.clone(), index)
+        });
         used.insert(name.clone(), index + 1);
         let range = p.join("max_energy_range_uj");
-        match std::fs::read_to_string(&range) {
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
-                ) =>
-            {
-                return Err(Error::NoData(format!("{}: {e}", range.display())));
+        match read_uint(&range) {
+            Err(Error::Read { source, .. }) if super::missing_or_denied(&source) => {
+                return Err(Error::NoData(format!("{}: {source}", range.display())));
             }
-            Err(source) => {
-                return Err(Error::Read {
-                    path: range,
-                    source,
-                });
+            r => {
+                r?;
             }
-            Ok(s) if s.trim().parse::<u64>().is_err() => {
-                return Err(Error::Parse {
-                    path: range,
-                    what: format!("{:?} is not a number", s.trim()),
-                });
-            }
-            Ok(_) => {}
         }
         zones.push((name, index, p));
     }
     for (name, index, p) in zones {
         let energy = p.join("energy_uj");
-        let uj = match std::fs::read_to_string(&energy) {
-            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-                return Err(Error::NoData(format!("{}: {e}", energy.display())));
+        let uj = match read_uint(&energy) {
+            Err(Error::Read { source, .. })
+                if source.kind() == std::io::ErrorKind::PermissionDenied =>
+            {
+                return Err(Error::NoData(format!("{}: {source}", energy.display())));
             }
-            Err(source) => {
-                return Err(Error::Read {
-                    path: energy,
-                    source,
-                });
-            }
-            Ok(s) => s.trim().parse::<u64>().map_err(|_| Error::Parse {
-                path: energy.clone(),
-                what: format!("{:?} is not a number", s.trim()),
-            })?,
+            r => r?,
         };
         let path = p.to_string_lossy().into_owned();
         let index = index.to_string();

@@ -398,6 +398,12 @@ const MAX_FILE: u64 = 16 << 20;
 /// Read a regular file of at most [`MAX_FILE`] bytes. A FIFO or device planted under
 /// `--path.procfs` would block a scrape forever or never end; those are refused.
 fn read_bounded(path: &Path) -> std::io::Result<String> {
+    String::from_utf8(read_bounded_bytes(path)?)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8"))
+}
+
+/// [`read_bounded`]'s bytes, whatever their encoding.
+fn read_bounded_bytes(path: &Path) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
     // Non-blocking, so opening a FIFO returns at once (then refused below); regular files
@@ -420,8 +426,16 @@ fn read_bounded(path: &Path) -> std::io::Result<String> {
             format!("larger than {MAX_FILE} bytes"),
         ));
     }
-    String::from_utf8(buf)
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8"))
+    Ok(buf)
+}
+
+/// A file absent on this node or closed to this user: node_exporter's sysfs readers leave
+/// such an attribute out rather than fail.
+fn missing_or_denied(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
+    )
 }
 
 /// Read a whole file, naming it in the error.
@@ -433,14 +447,12 @@ fn read(path: &Path) -> Result<String, Error> {
 }
 
 /// procfs's `SysReadFile`, which node_exporter's sysfs collectors read small attributes with:
-/// one read of at most 128 bytes, surrounding whitespace trimmed, each run of invalid UTF-8 as
-/// one U+FFFD (Go's `strings.ToValidUTF8`, which label values go through).
+/// the first 128 bytes, surrounding whitespace trimmed, each run of invalid UTF-8 as one U+FFFD
+/// (Go's `strings.ToValidUTF8`, which label values go through). Read as every file here is, so
+/// a FIFO planted in the tree cannot hold a scrape.
 fn sysread(path: &Path) -> std::io::Result<String> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(path)?;
-    let mut buf = [0u8; 128];
-    let n = f.read(&mut buf)?;
-    let b = buf[..n].trim_ascii();
+    let all = read_bounded_bytes(path)?;
+    let b = all[..all.len().min(128)].trim_ascii();
     let mut out = String::with_capacity(b.len());
     for chunk in b.utf8_chunks() {
         out.push_str(chunk.valid());

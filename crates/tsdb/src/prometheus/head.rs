@@ -942,12 +942,17 @@ mod tests {
     pub(crate) fn series_rec(id: u64, pairs: &[(&str, &str)]) -> Vec<u8> {
         let mut b = vec![REC_SERIES];
         b.extend_from_slice(&id.to_be_bytes());
-        super::super::put_uvarint(&mut b, pairs.len() as u64);
-        for (n, v) in pairs {
-            super::super::put_str(&mut b, n);
-            super::super::put_str(&mut b, v);
-        }
+        put_labels(&mut b, pairs);
         b
+    }
+
+    /// A label set as records write one: count, then name and value of each.
+    fn put_labels(b: &mut Vec<u8>, pairs: &[(&str, &str)]) {
+        super::super::put_uvarint(b, pairs.len() as u64);
+        for (n, v) in pairs {
+            super::super::put_str(b, n);
+            super::super::put_str(b, v);
+        }
     }
 
     pub(crate) fn samples_rec(s: &[(u64, i64, f64)]) -> Vec<u8> {
@@ -1186,11 +1191,7 @@ mod tests {
             super::super::put_varint(&mut b, id as i64 - e[0].0 as i64);
             super::super::put_varint(&mut b, t - e[0].1);
             b.extend_from_slice(&v.to_bits().to_be_bytes());
-            super::super::put_uvarint(&mut b, pairs.len() as u64);
-            for (n, v) in pairs {
-                super::super::put_str(&mut b, n);
-                super::super::put_str(&mut b, v);
-            }
+            put_labels(&mut b, pairs);
         }
         b
     }

@@ -463,3 +463,32 @@ pub fn samples(text: &str) -> std::collections::BTreeMap<String, String> {
         })
         .collect()
 }
+
+/// vigil on the data directory `data` (its embedded config unless `extra` names one), ready:
+/// the process and its base URL.
+pub fn vigil_on(dir: &Path, data: &Path, name: &str, extra: &[&str]) -> (Proc, String) {
+    let port = free_port();
+    let mut args = vec![
+        format!("--web.listen-address=127.0.0.1:{port}"),
+        format!("--storage.tsdb.path={}", data.display()),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let p = spawn(name, &vigil_bin(), &args, dir);
+    let base = format!("http://127.0.0.1:{port}");
+    wait_http(&format!("{base}/-/ready"));
+    (p, base)
+}
+
+/// A copy of the tree `from` at `to`.
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dst = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &dst);
+        } else {
+            std::fs::copy(e.path(), dst).unwrap();
+        }
+    }
+}
