@@ -8,14 +8,18 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering::Relaxed;
 
 use vigil_model::labels::METRIC_NAME;
-use vigil_model::{Labels, LabelsBuilder, Sample, is_stale_nan};
+use vigil_model::{HistogramSample, Labels, LabelsBuilder, Sample, is_stale_nan};
 use vigil_storage::{MatchOp, Series, Storage};
 
 use crate::ast::{AggOp, At, BinOp, Card, Expr, VectorMatching, VectorSelector};
 use crate::context::{Engine, EvalContext, NotedQuerier, Notes};
 use crate::funcs;
 use crate::select::{Budget, for_shards, merge_sorted};
-use crate::value::{EvalError, R, RangeArg, Stepped, V, Value, invalid};
+use crate::value::{EvalError, Hist, Point, R, RangeArg, Stepped, V, Value, invalid};
+
+/// What a histogram sample costs against `--query.max-samples`, in float samples: its
+/// buckets are most of its size (Prometheus counts a histogram by its size too).
+pub(crate) const HIST_COST: usize = 8;
 
 impl EvalContext<'_> {
     /// Raise a `PromQL warning: ...` annotation.
@@ -98,14 +102,15 @@ impl EvalContext<'_> {
                     .series
                     .into_iter()
                     .filter_map(|s| {
-                        let samples: Vec<Sample> = s
-                            .samples
-                            .into_iter()
-                            .filter(|x| x.t > end - ra.range_ms && x.t <= end)
-                            .collect();
-                        (!samples.is_empty()).then_some(Series {
+                        let inside = |t: i64| t > end - ra.range_ms && t <= end;
+                        let samples: Vec<Sample> =
+                            s.samples.into_iter().filter(|x| inside(x.t)).collect();
+                        let histograms: Vec<_> =
+                            s.histograms.into_iter().filter(|x| inside(x.t)).collect();
+                        (!samples.is_empty() || !histograms.is_empty()).then_some(Series {
                             labels: s.labels,
                             samples,
+                            histograms,
                         })
                     })
                     .collect();
@@ -119,6 +124,17 @@ impl EvalContext<'_> {
                         .map(|s| Stepped {
                             labels: drop_name(&s.labels),
                             pts: s.pts.into_iter().map(|p| p.map(|x| -x)).collect(),
+                            hs: s
+                                .hs
+                                .into_iter()
+                                .map(|h| {
+                                    h.map(|h| {
+                                        let mut h = (*h).clone();
+                                        h.scale(-1.0);
+                                        Hist::new(h)
+                                    })
+                                })
+                                .collect(),
                         })
                         .collect();
                     Ok(V::Vector(check_unique(out)?))
@@ -192,12 +208,17 @@ impl EvalContext<'_> {
         let parts = for_shards(&*q, &vs.matchers, |set| {
             let mut out = Vec::new();
             for s in set {
-                budget.count_series(&s.labels, s.samples.len() + steps)?;
+                budget.count_series(
+                    &s.labels,
+                    s.samples.len() + s.histograms.len() * HIST_COST + steps,
+                )?;
                 let mut pts = Vec::with_capacity(evals.len());
+                let mut hs: Vec<Option<Hist>> = Vec::new();
                 let mut ts = Vec::with_capacity(evals.len());
-                let mut j = 0;
+                let (mut j, mut jh) = (0, 0);
                 let mut any = false;
-                for &te in evals {
+                let hists = &s.histograms;
+                for (k, &te) in evals.iter().enumerate() {
                     // `evals` is non-decreasing except with `@`, where it is constant.
                     if j > 0 && s.samples[j - 1].t > te {
                         j = s.samples.partition_point(|x| x.t <= te);
@@ -205,8 +226,32 @@ impl EvalContext<'_> {
                     while j < s.samples.len() && s.samples[j].t <= te {
                         j += 1;
                     }
-                    match j.checked_sub(1).map(|k| s.samples[k]) {
-                        Some(x) if x.t > te - lb && !is_stale_nan(x.v) => {
+                    if jh > 0 && hists[jh - 1].t > te {
+                        jh = hists.partition_point(|x| x.t <= te);
+                    }
+                    while jh < hists.len() && hists[jh].t <= te {
+                        jh += 1;
+                    }
+                    let f = j.checked_sub(1).map(|k| s.samples[k]);
+                    let h = jh.checked_sub(1).map(|k| &hists[k]);
+                    // The newer of the two kinds is the series' value at `te`.
+                    match (f, h) {
+                        (f, Some(h))
+                            if f.is_none_or(|f| f.t < h.t) && h.t > te - lb && !h.is_stale() =>
+                        {
+                            if hs.is_empty() {
+                                hs = vec![None; evals.len()];
+                            }
+                            pts.push(None);
+                            hs[k] = Some(h.h.clone());
+                            ts.push(h.t);
+                            any = true;
+                        }
+                        (Some(x), h)
+                            if h.is_none_or(|h| h.t < x.t)
+                                && x.t > te - lb
+                                && !is_stale_nan(x.v) =>
+                        {
                             pts.push(Some(x.v));
                             ts.push(x.t);
                             any = true;
@@ -222,6 +267,7 @@ impl EvalContext<'_> {
                         Stepped {
                             labels: s.labels,
                             pts,
+                            hs,
                         },
                         ts,
                     ));
@@ -271,8 +317,12 @@ impl EvalContext<'_> {
                     let mut out = Vec::new();
                     for mut s in set {
                         s.samples.retain(|x| !is_stale_nan(x.v));
-                        budget.count_series(&s.labels, s.samples.len())?;
-                        if !s.samples.is_empty() {
+                        s.histograms.retain(|x| !x.is_stale());
+                        budget.count_series(
+                            &s.labels,
+                            s.samples.len() + s.histograms.len() * HIST_COST,
+                        )?;
+                        if !s.samples.is_empty() || !s.histograms.is_empty() {
                             out.push(s);
                         }
                     }
@@ -347,16 +397,7 @@ impl EvalContext<'_> {
                 let series = match v {
                     V::Vector(v) => v
                         .into_iter()
-                        .map(|s| Series {
-                            labels: s.labels,
-                            samples: s
-                                .pts
-                                .iter()
-                                .zip(&times)
-                                .filter_map(|(p, t)| p.map(|v| Sample { t: *t, v }))
-                                .collect(),
-                        })
-                        .filter(|s| !s.samples.is_empty())
+                        .filter_map(|s| stepped_series(s, &times))
                         .collect(),
                     V::Scalar(v) => vec![Series {
                         labels: Labels::empty(),
@@ -365,6 +406,7 @@ impl EvalContext<'_> {
                             .zip(&times)
                             .map(|(v, t)| Sample { t: *t, v: *v })
                             .collect(),
+                        histograms: Vec::new(),
                     }],
                     _ => return invalid("subquery of a non-vector expression"),
                 };
@@ -427,6 +469,7 @@ impl EvalContext<'_> {
                     .collect(),
             )),
             (V::Vector(v), V::Scalar(s)) => Ok(V::Vector(check_unique(vector_scalar(
+                self,
                 op,
                 v,
                 &s,
@@ -434,6 +477,7 @@ impl EvalContext<'_> {
                 return_bool,
             ))?)),
             (V::Scalar(s), V::Vector(v)) => Ok(V::Vector(check_unique(vector_scalar(
+                self,
                 op,
                 v,
                 &s,
@@ -454,6 +498,7 @@ impl EvalContext<'_> {
                         Ok(V::Vector(set_op(op, a, b, m, self.n())))
                     }
                     _ => Ok(V::Vector(vector_vector(
+                        self,
                         op,
                         a,
                         b,
@@ -476,12 +521,35 @@ impl EvalContext<'_> {
         without: bool,
         param_pos: crate::ast::Pos,
     ) -> R<V> {
-        if param.is_none()
-            && let Some(out) = funcs::aggregate_windows(self, op, expr, grouping, without)?
-        {
-            return Ok(V::Vector(out));
+        if param.is_none() {
+            let (samples, bytes) = (self.samples.load(Relaxed), self.bytes.load(Relaxed));
+            match funcs::aggregate_windows(self, op, expr, grouping, without) {
+                Ok(Some(out)) => return Ok(V::Vector(out)),
+                Ok(None) => {}
+                Err(EvalError::Unfused) => {
+                    // Give back what the abandoned pass counted.
+                    self.samples.store(samples, Relaxed);
+                    self.bytes.store(bytes, Relaxed);
+                }
+                Err(e) => return Err(e),
+            }
         }
         let input = self.vector_arg(expr)?;
+        if input.iter().any(Stepped::has_histograms) {
+            return self.aggregate_with_histograms(op, input, grouping, without, param, param_pos);
+        }
+        self.aggregate_floats(op, input, grouping, without, param, param_pos)
+    }
+
+    fn aggregate_floats(
+        &self,
+        op: AggOp,
+        input: Vec<Stepped>,
+        grouping: &[String],
+        without: bool,
+        param: Option<&Expr>,
+        param_pos: crate::ast::Pos,
+    ) -> R<V> {
         let n = self.n();
         let param_num = match (op, param) {
             (AggOp::CountValues, _) | (_, None) => None,
@@ -552,13 +620,17 @@ impl EvalContext<'_> {
                 let p = param_num.unwrap_or_default();
                 // Output keeps the input series' labels; a series is present at the steps it was
                 // selected.
-                let mut slots: Vec<Vec<Option<f64>>> = vec![vec![None; n]; input.len()];
+                let mut slots: Vec<Stepped> = input
+                    .iter()
+                    .map(|s| Stepped::floats(s.labels.clone(), vec![None; n]))
+                    .collect();
                 for (_, members) in &groups {
+                    #[allow(clippy::needless_range_loop)] // `p` and the series share the step index
                     for step in 0..n {
                         let mut present: Vec<usize> = members
                             .iter()
                             .copied()
-                            .filter(|&i| input[i].pts[step].is_some())
+                            .filter(|&i| input[i].present(step))
                             .collect();
                         let chosen: Vec<usize> = match op {
                             AggOp::Topk | AggOp::Bottomk => {
@@ -606,18 +678,13 @@ impl EvalContext<'_> {
                             }
                         };
                         for i in chosen {
-                            slots[i][step] = input[i].pts[step];
+                            if let Some(v) = input[i].val(step) {
+                                slots[i].put(step, v);
+                            }
                         }
                     }
                 }
-                for (i, pts) in slots.into_iter().enumerate() {
-                    if pts.iter().any(Option::is_some) {
-                        out.push(Stepped {
-                            labels: input[i].labels.clone(),
-                            pts,
-                        });
-                    }
-                }
+                out.extend(slots.into_iter().filter(Stepped::any));
                 return Ok(V::Vector(out));
             }
             AggOp::CountValues => {
@@ -635,11 +702,11 @@ impl EvalContext<'_> {
                         }
                     }
                 }
-                out.extend(
-                    by_key
-                        .into_iter()
-                        .map(|(labels, pts)| Stepped { labels, pts }),
-                );
+                out.extend(by_key.into_iter().map(|(labels, pts)| Stepped {
+                    labels,
+                    pts,
+                    hs: Vec::new(),
+                }));
                 return Ok(V::Vector(out));
             }
             _ => {}
@@ -683,7 +750,11 @@ impl EvalContext<'_> {
                     })
                     .collect();
                 if pts.iter().any(Option::is_some) {
-                    out.push(Stepped { labels: key, pts });
+                    out.push(Stepped {
+                        labels: key,
+                        pts,
+                        hs: Vec::new(),
+                    });
                 }
             }
             return Ok(V::Vector(out));
@@ -718,7 +789,119 @@ impl EvalContext<'_> {
                 });
             }
             if pts.iter().any(Option::is_some) {
-                out.push(Stepped { labels: key, pts });
+                out.push(Stepped {
+                    labels: key,
+                    pts,
+                    hs: Vec::new(),
+                });
+            }
+        }
+        Ok(V::Vector(out))
+    }
+}
+
+impl EvalContext<'_> {
+    /// An aggregation whose input holds native histograms, step by step: `sum` and `avg` add
+    /// histograms (a group with floats and histograms gives nothing, with a warning);
+    /// `count` and `group` count them; `limitk` and `limit_ratio` select them like floats; the
+    /// others ignore them (with Prometheus's info) and aggregate the floats.
+    fn aggregate_with_histograms(
+        &self,
+        op: AggOp,
+        input: Vec<Stepped>,
+        grouping: &[String],
+        without: bool,
+        param: Option<&Expr>,
+        param_pos: crate::ast::Pos,
+    ) -> R<V> {
+        let n = self.n();
+        let pos = match param {
+            Some(_) => param_pos,
+            None => param_pos,
+        };
+        if !matches!(op, AggOp::Sum | AggOp::Avg | AggOp::Count | AggOp::Group) {
+            if input.iter().any(Stepped::has_histograms) {
+                let name = match op {
+                    AggOp::Min => "min",
+                    AggOp::Max => "max",
+                    AggOp::Stddev => "stddev",
+                    AggOp::Stdvar => "stdvar",
+                    AggOp::Quantile => "quantile",
+                    AggOp::Topk => "topk",
+                    AggOp::Bottomk => "bottomk",
+                    _ => "",
+                };
+                if !name.is_empty() {
+                    self.info(format!("ignored histogram in {name} aggregation ({pos})"));
+                }
+            }
+            if matches!(op, AggOp::Limitk | AggOp::LimitRatio) {
+                // They select series whatever their samples are.
+                return self.aggregate_floats(op, input, grouping, without, param, param_pos);
+            }
+            // The others aggregate floats only.
+            let floats: Vec<Stepped> = input
+                .into_iter()
+                .map(|mut s| {
+                    s.hs.clear();
+                    s
+                })
+                .filter(|s| s.pts.iter().any(Option::is_some))
+                .collect();
+            return self.aggregate_floats(op, floats, grouping, without, param, param_pos);
+        }
+        let mut index: HashMap<Labels, usize> = HashMap::new();
+        let mut groups: Vec<(Labels, Vec<usize>)> = Vec::new();
+        for (i, s) in input.iter().enumerate() {
+            let key = group_labels(&s.labels, grouping, without);
+            match index.get(&key) {
+                Some(&g) => groups[g].1.push(i),
+                None => {
+                    index.insert(key.clone(), groups.len());
+                    groups.push((key, vec![i]));
+                }
+            }
+        }
+        let sink = |warn: bool, msg: String| {
+            if warn { self.warn(msg) } else { self.info(msg) }
+        };
+        let mut out = Vec::new();
+        for (key, members) in groups {
+            let mut o = Stepped::floats(key, vec![None; n]);
+            for k in 0..n {
+                let floats: Vec<f64> = members.iter().filter_map(|&i| input[i].pts[k]).collect();
+                let hists: Vec<&Hist> = members.iter().filter_map(|&i| input[i].h(k)).collect();
+                let total = floats.len() + hists.len();
+                if total == 0 {
+                    continue;
+                }
+                match op {
+                    AggOp::Count => o.pts[k] = Some(total as f64),
+                    AggOp::Group => o.pts[k] = Some(1.0),
+                    _ if hists.is_empty() => {
+                        o.pts[k] = Some(if op == AggOp::Sum {
+                            funcs::kahan_sum(&floats)
+                        } else {
+                            funcs::mean(&floats)
+                        })
+                    }
+                    _ if !floats.is_empty() => self.warn(format!(
+                        "encountered a mix of histograms and floats for aggregation ({pos})"
+                    )),
+                    _ => {
+                        if let Some(mut h) =
+                            funcs::sum_histograms(&sink, hists.iter().map(|h| &***h), pos)
+                        {
+                            if op == AggOp::Avg {
+                                h.div(hists.len() as f64);
+                            }
+                            o.set_h(k, Some(Hist::new(h.compacted())));
+                        }
+                    }
+                }
+            }
+            if o.any() {
+                out.push(o);
             }
         }
         Ok(V::Vector(out))
@@ -756,18 +939,151 @@ pub(crate) fn check_unique(v: Vec<Stepped>) -> R<Vec<Stepped>> {
                 out.push(s);
             }
             Some(&i) => {
-                for (k, p) in s.pts.into_iter().enumerate() {
-                    if p.is_some() {
-                        if out[i].pts[k].is_some() {
+                for k in 0..s.pts.len() {
+                    if s.present(k) {
+                        if out[i].present(k) {
                             return invalid("vector cannot contain metrics with the same labelset");
                         }
-                        out[i].pts[k] = p;
+                        out[i].pts[k] = s.pts[k];
+                        let h = s.h(k).cloned();
+                        out[i].set_h(k, h);
                     }
                 }
             }
         }
     }
     Ok(out)
+}
+
+/// A value at one step: what binary operators combine.
+#[derive(Clone)]
+pub(crate) enum Val {
+    F(f64),
+    H(Hist),
+}
+
+impl Stepped {
+    pub(crate) fn val(&self, k: usize) -> Option<Val> {
+        match (self.pts[k], self.h(k)) {
+            (Some(x), _) => Some(Val::F(x)),
+            (None, Some(h)) => Some(Val::H(h.clone())),
+            _ => None,
+        }
+    }
+
+    /// Store `v` at step `k`.
+    pub(crate) fn put(&mut self, k: usize, v: Val) {
+        match v {
+            Val::F(x) => self.pts[k] = Some(x),
+            Val::H(h) => self.set_h(k, Some(h)),
+        }
+    }
+}
+
+/// `l op r` where at least one side is a native histogram, as Prometheus defines it: `+` and
+/// `-` of two histograms, `*` of a histogram and a float (either order), `/` of a histogram
+/// by a float, `==` and `!=` of two histograms; every other combination drops the sample.
+/// Comparisons return the left value (or 1/0 with `bool`).
+fn hist_binary(
+    ctx: &EvalContext<'_>,
+    op: BinOp,
+    l: &Val,
+    r: &Val,
+    return_bool: bool,
+) -> Option<Val> {
+    let scaled = |h: &Hist, f: f64, div: bool| {
+        let mut h = (**h).clone();
+        if div {
+            h.div(f)
+        } else {
+            h.scale(f)
+        }
+        Val::H(Hist::new(h))
+    };
+    match (op, l, r) {
+        (BinOp::Add | BinOp::Sub, Val::H(a), Val::H(b)) => {
+            let res = if op == BinOp::Add {
+                a.add_checked(b)
+            } else {
+                b_sub(a, b)
+            };
+            match res {
+                Ok(c) => {
+                    if c.collision {
+                        ctx.warn(format!(
+                            "conflicting counter resets during histogram {}",
+                            if op == BinOp::Add {
+                                "addition"
+                            } else {
+                                "subtraction"
+                            }
+                        ));
+                    }
+                    if c.reconciled_bounds {
+                        ctx.info(format!(
+                            "mismatched custom buckets were reconciled during {}",
+                            if op == BinOp::Add {
+                                "addition"
+                            } else {
+                                "subtraction"
+                            }
+                        ));
+                    }
+                    let mut h = c.h.compacted();
+                    if op == BinOp::Sub {
+                        h.hint = vigil_model::histogram::CounterResetHint::Gauge;
+                    }
+                    Some(Val::H(Hist::new(h)))
+                }
+                Err(_) => None,
+            }
+        }
+        (BinOp::Mul, Val::H(h), Val::F(f)) | (BinOp::Mul, Val::F(f), Val::H(h)) => {
+            Some(scaled(h, *f, false))
+        }
+        (BinOp::Div, Val::H(h), Val::F(f)) => Some(scaled(h, *f, true)),
+        (BinOp::Eq | BinOp::Neq, Val::H(a), Val::H(b)) => {
+            let t = a.same_as(b) == (op == BinOp::Eq);
+            if return_bool {
+                Some(Val::F(if t { 1.0 } else { 0.0 }))
+            } else {
+                t.then(|| l.clone())
+            }
+        }
+        _ => None,
+    }
+}
+
+fn b_sub(
+    a: &Hist,
+    b: &Hist,
+) -> Result<vigil_model::histogram::Combined, vigil_model::histogram::HistogramError> {
+    a.sub_checked(b)
+}
+
+/// `l op r` for any two values of one step.
+fn binary_val(
+    ctx: &EvalContext<'_>,
+    op: BinOp,
+    l: &Val,
+    r: &Val,
+    return_bool: bool,
+) -> Option<Val> {
+    match (l, r) {
+        (Val::F(a), Val::F(b)) => {
+            if op.is_comparison() {
+                let t = arith(op, *a, *b).is_some();
+                if return_bool {
+                    Some(Val::F(if t { 1.0 } else { 0.0 }))
+                } else {
+                    t.then_some(Val::F(*a))
+                }
+            } else {
+                arith(op, *a, *b).map(Val::F)
+            }
+        }
+        _ => hist_binary(ctx, op, l, r, return_bool),
+    }
 }
 
 /// Arithmetic or comparison of two floats; comparisons give Some(1)/None... as values: for
@@ -792,6 +1108,7 @@ fn arith(op: BinOp, a: f64, b: f64) -> Option<f64> {
 }
 
 fn vector_scalar(
+    ctx: &EvalContext<'_>,
     op: BinOp,
     v: Vec<Stepped>,
     s: &[f64],
@@ -801,33 +1118,54 @@ fn vector_scalar(
     let drop = !op.is_comparison() || return_bool;
     v.into_iter()
         .filter_map(|series| {
-            let pts: Vec<Option<f64>> = series
-                .pts
-                .iter()
-                .zip(s)
-                .map(|(p, &sv)| {
-                    let x = (*p)?;
-                    let (a, b) = if scalar_left { (sv, x) } else { (x, sv) };
-                    if op.is_comparison() {
-                        let t = arith(op, a, b).is_some();
-                        if return_bool {
-                            Some(if t { 1.0 } else { 0.0 })
+            let labels = if drop {
+                drop_name(&series.labels)
+            } else {
+                series.labels.clone()
+            };
+            if !series.has_histograms() {
+                let pts: Vec<Option<f64>> = series
+                    .pts
+                    .iter()
+                    .zip(s)
+                    .map(|(p, &sv)| {
+                        let x = (*p)?;
+                        let (a, b) = if scalar_left { (sv, x) } else { (x, sv) };
+                        if op.is_comparison() {
+                            let t = arith(op, a, b).is_some();
+                            if return_bool {
+                                Some(if t { 1.0 } else { 0.0 })
+                            } else {
+                                t.then_some(x)
+                            }
                         } else {
-                            t.then_some(x)
+                            arith(op, a, b)
                         }
-                    } else {
-                        arith(op, a, b)
-                    }
-                })
-                .collect();
-            pts.iter().any(Option::is_some).then(|| Stepped {
-                labels: if drop {
-                    drop_name(&series.labels)
+                    })
+                    .collect();
+                return pts
+                    .iter()
+                    .any(Option::is_some)
+                    .then(|| Stepped::floats(labels, pts));
+            }
+            let mut out = Stepped::floats(labels, vec![None; s.len()]);
+            for (k, &sv) in s.iter().enumerate() {
+                let Some(x) = series.val(k) else { continue };
+                let r = if scalar_left {
+                    binary_val(ctx, op, &Val::F(sv), &x, return_bool)
                 } else {
-                    series.labels
-                },
-                pts,
-            })
+                    binary_val(ctx, op, &x, &Val::F(sv), return_bool)
+                };
+                // A comparison keeps the vector's value, whichever side it is on.
+                let r = match (r, op.is_comparison() && !return_bool) {
+                    (Some(_), true) => Some(x),
+                    (r, _) => r,
+                };
+                if let Some(r) = r {
+                    out.put(k, r);
+                }
+            }
+            out.any().then_some(out)
         })
         .collect()
 }
@@ -854,56 +1192,49 @@ fn set_op(
     let sa: Vec<Labels> = a.iter().map(|s| signature(&s.labels, m)).collect();
     let sb: Vec<Labels> = b.iter().map(|s| signature(&s.labels, m)).collect();
     let mut out: Vec<Stepped> = Vec::new();
+    // Keep series `s`'s values at the steps `keep` allows.
+    let filtered = |s: &Stepped, keep: &dyn Fn(usize) -> bool| -> Stepped {
+        let mut o = Stepped::floats(s.labels.clone(), vec![None; n]);
+        for k in 0..n {
+            if keep(k)
+                && let Some(v) = s.val(k)
+            {
+                o.put(k, v);
+            }
+        }
+        o
+    };
     match op {
         BinOp::And | BinOp::Unless => {
             let mut present: Vec<std::collections::HashSet<&Labels>> = vec![Default::default(); n];
             for (s, sig) in b.iter().zip(&sb) {
-                for (k, p) in s.pts.iter().enumerate() {
-                    if p.is_some() {
-                        present[k].insert(sig);
+                for (k, p) in present.iter_mut().enumerate() {
+                    if s.present(k) {
+                        p.insert(sig);
                     }
                 }
             }
-            for (s, sig) in a.into_iter().zip(&sa) {
-                let pts: Vec<Option<f64>> = s
-                    .pts
-                    .iter()
-                    .enumerate()
-                    .map(|(k, p)| {
-                        let hit = present[k].contains(sig);
-                        if (op == BinOp::And) == hit { *p } else { None }
-                    })
-                    .collect();
-                if pts.iter().any(Option::is_some) {
-                    out.push(Stepped {
-                        labels: s.labels,
-                        pts,
-                    });
+            for (s, sig) in a.iter().zip(&sa) {
+                let o = filtered(s, &|k| (op == BinOp::And) == present[k].contains(sig));
+                if o.any() {
+                    out.push(o);
                 }
             }
         }
         _ => {
             let mut present: Vec<std::collections::HashSet<&Labels>> = vec![Default::default(); n];
             for (s, sig) in a.iter().zip(&sa) {
-                for (k, p) in s.pts.iter().enumerate() {
-                    if p.is_some() {
-                        present[k].insert(sig);
+                for (k, p) in present.iter_mut().enumerate() {
+                    if s.present(k) {
+                        p.insert(sig);
                     }
                 }
             }
             let mut extra = Vec::new();
             for (s, sig) in b.iter().zip(&sb) {
-                let pts: Vec<Option<f64>> = s
-                    .pts
-                    .iter()
-                    .enumerate()
-                    .map(|(k, p)| if present[k].contains(sig) { None } else { *p })
-                    .collect();
-                if pts.iter().any(Option::is_some) {
-                    extra.push(Stepped {
-                        labels: s.labels.clone(),
-                        pts,
-                    });
+                let o = filtered(s, &|k| !present[k].contains(sig));
+                if o.any() {
+                    extra.push(o);
                 }
             }
             out.extend(a);
@@ -930,7 +1261,9 @@ fn dup_pair(a: &Labels, b: &Labels) -> (String, String) {
     (fmt_all(x), fmt_all(y))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn vector_vector(
+    ctx: &EvalContext<'_>,
     op: BinOp,
     a: Vec<Stepped>,
     b: Vec<Stepped>,
@@ -950,7 +1283,7 @@ fn vector_vector(
         // The "one" side: at most one series per signature at this step.
         let mut one_at: HashMap<&Labels, usize> = HashMap::new();
         for (i, s) in one.iter().enumerate() {
-            if s.pts[k].is_none() {
+            if !s.present(k) {
                 continue;
             }
             if let Some(&prev) = one_at.get(&sig_one[i]) {
@@ -966,7 +1299,7 @@ fn vector_vector(
         }
         let mut seen_one_to_one: HashMap<&Labels, usize> = HashMap::new();
         for (i, s) in many.iter().enumerate() {
-            let Some(x) = s.pts[k] else { continue };
+            let Some(x) = s.val(k) else { continue };
             let Some(&j) = one_at.get(&sig_many[i]) else {
                 continue;
             };
@@ -982,25 +1315,15 @@ fn vector_vector(
                 }
                 seen_one_to_one.insert(&sig_many[i], i);
             }
-            let y = one[j].pts[k].unwrap_or(f64::NAN);
-            let (l, r) = if swapped { (y, x) } else { (x, y) };
-            let value = if op.is_comparison() {
-                let t = arith(op, l, r).is_some();
-                if return_bool {
-                    Some(if t { 1.0 } else { 0.0 })
-                } else if t {
-                    Some(l)
-                } else {
-                    None
-                }
-            } else {
-                arith(op, l, r)
+            let Some(y) = one[j].val(k) else { continue };
+            let (l, r) = if swapped { (&y, &x) } else { (&x, &y) };
+            let Some(value) = binary_val(ctx, op, l, r, return_bool) else {
+                continue;
             };
-            let Some(value) = value else { continue };
             let labels = result_labels(&s.labels, &one[j].labels, op, m, return_bool);
             let idx = match out_idx.get(&labels) {
                 Some(&idx) => {
-                    if out[idx].pts[k].is_some() {
+                    if out[idx].present(k) {
                         return invalid(if m.card == Card::OneToOne {
                             "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)".to_string()
                         } else {
@@ -1011,14 +1334,11 @@ fn vector_vector(
                 }
                 None => {
                     out_idx.insert(labels.clone(), out.len());
-                    out.push(Stepped {
-                        labels,
-                        pts: vec![None; n],
-                    });
+                    out.push(Stepped::floats(labels, vec![None; n]));
                     out.len() - 1
                 }
             };
-            out[idx].pts[k] = Some(value);
+            out[idx].put(k, value);
         }
     }
     Ok(out)
@@ -1118,9 +1438,16 @@ impl Engine {
             V::Scalar(v) => Value::Scalar(Sample { t, v: v[0] }),
             V::Str(s) => Value::String(t, s),
             V::Vector(v) => {
-                let mut out: Vec<(Labels, Sample)> = v
+                let mut out: Vec<(Labels, Point)> = v
                     .into_iter()
-                    .filter_map(|s| s.pts[0].map(|x| (s.labels, Sample { t, v: x })))
+                    .filter_map(|s| match (s.pts[0], s.h(0)) {
+                        (Some(x), _) => Some((s.labels, Point::float(t, x))),
+                        (None, Some(h)) => {
+                            let h = Some(h.clone());
+                            Some((s.labels, Point { t, v: 0.0, h }))
+                        }
+                        _ => None,
+                    })
                     .collect();
                 funcs::order_instant(expr, &mut out);
                 Value::Vector(out)
@@ -1167,22 +1494,12 @@ impl Engine {
                     .zip(&times)
                     .map(|(v, t)| Sample { t: *t, v: *v })
                     .collect(),
+                histograms: Vec::new(),
             }]),
             V::Vector(v) => {
                 let mut out: Vec<Series> = v
                     .into_iter()
-                    .filter_map(|s| {
-                        let samples: Vec<Sample> = s
-                            .pts
-                            .iter()
-                            .zip(&times)
-                            .filter_map(|(p, t)| p.map(|v| Sample { t: *t, v }))
-                            .collect();
-                        (!samples.is_empty()).then_some(Series {
-                            labels: s.labels,
-                            samples,
-                        })
-                    })
+                    .filter_map(|s| stepped_series(s, &times))
                     .collect();
                 out.sort_by(|a, b| a.labels.cmp(&b.labels));
                 Value::Matrix(out)
@@ -1196,6 +1513,26 @@ impl Engine {
             infos: n.infos,
         })
     }
+}
+
+/// The samples of a stepped series at `times`, or None if it has none.
+pub(crate) fn stepped_series(s: Stepped, times: &[i64]) -> Option<Series> {
+    let samples: Vec<Sample> = s
+        .pts
+        .iter()
+        .zip(times)
+        .filter_map(|(p, t)| p.map(|v| Sample { t: *t, v }))
+        .collect();
+    let histograms: Vec<HistogramSample> =
+        s.hs.into_iter()
+            .zip(times)
+            .filter_map(|(h, t)| h.map(|h| HistogramSample { t: *t, h }))
+            .collect();
+    (!samples.is_empty() || !histograms.is_empty()).then_some(Series {
+        labels: s.labels,
+        samples,
+        histograms,
+    })
 }
 
 /// Label matchers of the selector that `absent()` copies into its result.
@@ -1246,7 +1583,7 @@ mod tests {
             panic!()
         };
         assert_eq!(v.len(), 1, "stale series b is gone");
-        assert_eq!(v[0].1, Sample { t: 16_000, v: 1.0 });
+        assert_eq!(v[0].1, Point::float(16_000, 1.0));
         let Value::Vector(v) = e
             .instant(&st, &parse("up").unwrap(), 20_000 + 300_000)
             .unwrap()
@@ -1293,7 +1630,7 @@ mod tests {
         else {
             panic!()
         };
-        assert_eq!(v, vec![(Labels::empty(), Sample { t: 12_000, v: 5.0 })]);
+        assert_eq!(v, vec![(Labels::empty(), Point::float(12_000, 5.0))]);
         let Value::Vector(v) = e
             .instant(&st, &parse("count by (job) (up)").unwrap(), 12_000)
             .unwrap()

@@ -31,4 +31,4 @@ pub use ast::Expr;
 pub use context::Engine;
 pub use eval::QueryResult;
 pub use parser::{ParseError, parse};
-pub use value::{EvalError, Value};
+pub use value::{EvalError, Hist, Point, Value};

@@ -5,9 +5,10 @@
 //! Prometheus's runner, an instant query passes only if its `@`-pinned variant (every selector
 //! at the evaluation time) gives the same answer at other evaluation times too.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
-use vigil_model::{Labels, STALE_NAN};
+use vigil_model::histogram::{CounterResetHint, Span};
+use vigil_model::{FloatHistogram, Labels, STALE_NAN};
 use vigil_storage::{MemoryStorage, Storage};
 
 use crate::ast::At;
@@ -16,13 +17,15 @@ use crate::{Engine, Expr, Value, parse};
 #[derive(Debug, Default)]
 pub struct Report {
     pub passed: usize,
+    /// Line, expression and why, of every eval that did not pass.
     pub failed: Vec<(usize, String, String)>,
-    pub skipped_native_histograms: usize,
+    /// Instant evals re-run with `@` pinned (as upstream's runner re-runs them).
+    pub at_reruns: usize,
 }
 
 impl Report {
     pub fn total(&self) -> usize {
-        self.passed + self.failed.len() + self.skipped_native_histograms
+        self.passed + self.failed.len()
     }
 }
 
@@ -31,21 +34,72 @@ fn parse_time(s: &str) -> Option<i64> {
         .or_else(|| s.parse::<f64>().ok().map(|f| (f * 1000.0).round() as i64))
 }
 
-/// Expand a values notation (`1 2+3x4 _ stale _x2`) into optional values per step.
+/// One point of the values notation: a float or a native histogram.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TestValue {
+    F(f64),
+    H(FloatHistogram),
+}
+
+/// Expand a values notation of floats only (`1 2+3x4 _ stale _x2`) into optional values per
+/// step (what `promtool test rules` input series use).
 pub fn expand(vals: &str) -> Result<Vec<Option<f64>>, String> {
+    expand_values(vals)?
+        .into_iter()
+        .map(|p| match p {
+            None => Ok(None),
+            Some(TestValue::F(v)) => Ok(Some(v)),
+            Some(TestValue::H(_)) => Err("native histograms are not supported here".to_string()),
+        })
+        .collect()
+}
+
+/// Split a values notation into items, keeping `{{...}}` literals (which hold blanks) whole.
+fn items(vals: &str) -> Result<Vec<&str>, String> {
     let mut out = Vec::new();
-    for item in vals.split_whitespace() {
+    let b = vals.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i].is_ascii_whitespace() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && !b[i].is_ascii_whitespace() {
+            if vals[i..].starts_with("{{") {
+                let end = vals[i..]
+                    .find("}}")
+                    .ok_or_else(|| format!("unclosed histogram in {vals:?}"))?;
+                i += end + 2;
+            } else {
+                i += 1;
+            }
+        }
+        out.push(&vals[start..i]);
+    }
+    Ok(out)
+}
+
+/// Expand a values notation (`1 2+3x4 _ stale _x2 {{schema:0 sum:1 count:1}}x3`) into
+/// optional values per step.
+pub fn expand_values(vals: &str) -> Result<Vec<Option<TestValue>>, String> {
+    let mut out = Vec::new();
+    for item in items(vals)? {
         if item == "_" {
             out.push(None);
             continue;
         }
         if item == "stale" {
-            out.push(Some(STALE_NAN));
+            out.push(Some(TestValue::F(STALE_NAN)));
             continue;
         }
         if let Some(n) = item.strip_prefix("_x") {
             let n: usize = n.parse().map_err(|_| format!("bad item {item}"))?;
             out.extend(std::iter::repeat_n(None, n));
+            continue;
+        }
+        if item.starts_with("{{") {
+            out.extend(expand_histogram_item(item)?);
             continue;
         }
         if let Some((head, times)) = item.rsplit_once('x')
@@ -65,13 +119,120 @@ pub fn expand(vals: &str) -> Result<Vec<Option<f64>>, String> {
                 None => (num(head)?, 0.0),
             };
             for k in 0..=times {
-                out.push(Some(start + step * k as f64));
+                out.push(Some(TestValue::F(start + step * k as f64)));
             }
             continue;
         }
-        out.push(Some(num(item)?));
+        out.push(Some(TestValue::F(num(item)?)));
     }
     Ok(out)
+}
+
+/// `{{a}}`, `{{a}}xN`, `{{a}}+{{b}}xN` or `{{a}}-{{b}}xN`: N+1 histograms, each `b` more
+/// (or less) than the one before.
+fn expand_histogram_item(item: &str) -> Result<Vec<Option<TestValue>>, String> {
+    let end = item.find("}}").ok_or("unclosed histogram")? + 2;
+    let first = parse_histogram(&item[2..end - 2])?;
+    let rest = &item[end..];
+    if rest.is_empty() {
+        return Ok(vec![Some(TestValue::H(first))]);
+    }
+    if let Some(n) = rest.strip_prefix('x') {
+        let n: usize = n.parse().map_err(|_| format!("bad item {item}"))?;
+        return Ok(vec![Some(TestValue::H(first)); n + 1]);
+    }
+    let sign = match rest.as_bytes()[0] {
+        b'+' => 1.0,
+        b'-' => -1.0,
+        _ => return Err(format!("bad item {item}")),
+    };
+    let rest = &rest[1..];
+    let (inc, n) = rest
+        .strip_prefix("{{")
+        .and_then(|r| r.split_once("}}"))
+        .ok_or_else(|| format!("bad item {item}"))?;
+    let n: usize = n
+        .strip_prefix('x')
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| format!("bad item {item}"))?;
+    let inc = parse_histogram(inc)?;
+    let mut out = vec![Some(TestValue::H(first.clone()))];
+    let mut cur = first;
+    for _ in 0..n {
+        let mut next = if sign > 0.0 {
+            cur.add(&inc)
+        } else {
+            cur.sub(&inc)
+        }
+        .map_err(|e| format!("{item}: {e}"))?;
+        next.hint = cur.hint;
+        out.push(Some(TestValue::H(next.clone())));
+        cur = next;
+    }
+    Ok(out)
+}
+
+/// The body of a `{{...}}` histogram literal: `key:value` properties, lists in brackets.
+pub fn parse_histogram(body: &str) -> Result<FloatHistogram, String> {
+    let mut h = FloatHistogram::default();
+    let (mut buckets, mut n_buckets) = (Vec::new(), Vec::new());
+    let (mut offset, mut n_offset) = (0i32, 0i32);
+    let mut rest = body.trim();
+    while !rest.is_empty() {
+        let (key, after) = rest
+            .split_once(':')
+            .ok_or_else(|| format!("bad histogram property in {body:?}"))?;
+        let key = key.trim();
+        let after = after.trim_start();
+        let (val, next) = if let Some(list) = after.strip_prefix('[') {
+            let (l, n) = list
+                .split_once(']')
+                .ok_or_else(|| format!("unclosed list in {body:?}"))?;
+            (l, n)
+        } else {
+            after.split_at(after.find(char::is_whitespace).unwrap_or(after.len()))
+        };
+        rest = next.trim_start();
+        let list = || -> Result<Vec<f64>, String> { val.split_whitespace().map(num).collect() };
+        match key {
+            "schema" => h.schema = val.parse().map_err(|_| format!("bad schema {val}"))?,
+            "sum" => h.sum = num(val)?,
+            "count" => h.count = num(val)?,
+            "z_bucket" => h.zero_count = num(val)?,
+            "z_bucket_w" => h.zero_threshold = num(val)?,
+            "buckets" => buckets = list()?,
+            "n_buckets" => n_buckets = list()?,
+            "offset" => offset = val.parse().map_err(|_| format!("bad offset {val}"))?,
+            "n_offset" => n_offset = val.parse().map_err(|_| format!("bad offset {val}"))?,
+            "custom_values" => h.custom_values = list()?,
+            "counter_reset_hint" => {
+                h.hint = match val {
+                    "unknown" => CounterResetHint::Unknown,
+                    "reset" => CounterResetHint::CounterReset,
+                    "not_reset" => CounterResetHint::NotCounterReset,
+                    "gauge" => CounterResetHint::Gauge,
+                    _ => return Err(format!("bad counter_reset_hint {val}")),
+                }
+            }
+            _ => return Err(format!("unknown histogram property {key}")),
+        }
+    }
+    // One span per list, zero buckets kept, as upstream's parser builds them.
+    let span = |offset: i32, n: usize| {
+        if n == 0 {
+            vec![]
+        } else {
+            vec![Span {
+                offset,
+                length: n as u32,
+            }]
+        }
+    };
+    h.positive_spans = span(offset, buckets.len());
+    h.positive_buckets = buckets;
+    h.negative_spans = span(n_offset, n_buckets.len());
+    h.negative_buckets = n_buckets;
+    Ok(h)
 }
 
 fn num(s: &str) -> Result<f64, String> {
@@ -131,28 +292,6 @@ fn close(a: f64, b: f64) -> bool {
     }
     let tol = 1e-6;
     (a - b).abs() <= tol * a.abs().max(b.abs()) || (a - b).abs() < 1e-300
-}
-
-/// Whether any vector selector in `e` selects one of `series`.
-fn touches(e: &Expr, series: &[Labels]) -> bool {
-    let sel = |vs: &crate::ast::VectorSelector| {
-        series.iter().any(|l| {
-            vs.matchers
-                .iter()
-                .all(|m| m.matches(l.get_or_empty(&m.name)))
-        })
-    };
-    match e {
-        Expr::VectorSelector(vs) => sel(vs),
-        Expr::MatrixSelector { vs, .. } => sel(vs),
-        Expr::Subquery { expr, .. } | Expr::Paren(expr) | Expr::Neg(expr) => touches(expr, series),
-        Expr::Binary { lhs, rhs, .. } => touches(lhs, series) || touches(rhs, series),
-        Expr::Aggregate { expr, param, .. } => {
-            touches(expr, series) || param.as_ref().is_some_and(|p| touches(p, series))
-        }
-        Expr::Call { args, .. } => args.iter().any(|a| touches(a, series)),
-        Expr::Number(_) | Expr::String(_) => false,
-    }
 }
 
 /// An expected annotation's text.
@@ -221,8 +360,7 @@ struct Eval {
     expect_string: Option<String>,
     /// `expect range vector from A to B step S` of an instant query.
     range_vector: Option<(i64, i64)>,
-    expected: Vec<(Option<Labels>, Vec<Option<f64>>)>,
-    has_histogram: bool,
+    expected: Vec<(Option<Labels>, Vec<Option<TestValue>>)>,
 }
 
 /// Run one `.test` file's text.
@@ -235,10 +373,6 @@ pub fn run_sharded(text: &str, shards: usize) -> Report {
     let engine = Engine::default();
     let mut rep = Report::default();
     let mut store = MemoryStorage::with_shards(shards);
-    let mut hist_metrics: HashSet<String> = HashSet::new();
-    // Series loaded with native-histogram points, for evals whose selectors reach them
-    // without naming them (`{job="x"}`).
-    let mut hist_series: Vec<Labels> = Vec::new();
     let lines: Vec<&str> = text.lines().collect();
     let mut i = 0;
     while i < lines.len() {
@@ -259,8 +393,6 @@ pub fn run_sharded(text: &str, shards: usize) -> Report {
         };
         if line == "clear" {
             store = MemoryStorage::with_shards(shards);
-            hist_metrics.clear();
-            hist_series.clear();
             continue;
         }
         if let Some(rest) = line
@@ -270,28 +402,15 @@ pub fn run_sharded(text: &str, shards: usize) -> Report {
             let is_nhcb = line.starts_with("load_with_nhcb");
             let interval = parse_time(rest.trim()).unwrap_or(60_000);
             // A series listed twice: the later values win at equal timestamps, as upstream.
-            let mut points_by_series: BTreeMap<Labels, BTreeMap<i64, f64>> = BTreeMap::new();
+            let mut points_by_series: BTreeMap<Labels, BTreeMap<i64, TestValue>> = BTreeMap::new();
             for (_, l) in body(&mut i) {
                 let (series, vals) = split_series(l);
                 let Ok(labels) = series_labels(series) else {
                     continue;
                 };
-                let vals = match vals.find("{{") {
-                    // Native histogram points are not stored yet: keep the floats before them
-                    // and mark the metric so evals on it are reported as skipped.
-                    Some(i) => {
-                        hist_metrics.insert(labels.get_or_empty("__name__").to_string());
-                        hist_series.push(labels.clone());
-                        &vals[..i]
-                    }
-                    None => vals,
+                let Ok(points) = expand_values(vals) else {
+                    continue;
                 };
-                if is_nhcb
-                    && let Some(base) = labels.get_or_empty("__name__").strip_suffix("_bucket")
-                {
-                    hist_metrics.insert(base.to_string());
-                }
-                let Ok(points) = expand(vals) else { continue };
                 let slot = points_by_series.entry(labels).or_default();
                 for (k, p) in points.into_iter().enumerate() {
                     if let Some(v) = p {
@@ -299,10 +418,16 @@ pub fn run_sharded(text: &str, shards: usize) -> Report {
                     }
                 }
             }
+            if is_nhcb {
+                nhcb::add_custom_bucket_histograms(&mut points_by_series);
+            }
             let mut app = store.appender();
             for (labels, pts) in points_by_series {
                 for (t, v) in pts {
-                    let _ = app.append(0, &labels, t, v);
+                    let _ = match v {
+                        TestValue::F(v) => app.append(0, &labels, t, v),
+                        TestValue::H(h) => app.append_histogram(0, &labels, t, h),
+                    };
                 }
             }
             let _ = app.commit();
@@ -334,7 +459,6 @@ pub fn run_sharded(text: &str, shards: usize) -> Report {
                 expect_string: None,
                 range_vector: None,
                 expected: vec![],
-                has_histogram: false,
             };
             let rest = rest.trim();
             if let Some(r) = rest.strip_prefix("instant at ") {
@@ -406,39 +530,19 @@ pub fn run_sharded(text: &str, shards: usize) -> Report {
                     }
                     continue;
                 }
-                if l.contains("{{") {
-                    ev.has_histogram = true;
-                    continue;
-                }
                 let (series, vals) = split_series(l);
                 if vals.is_empty() {
                     // A bare scalar.
-                    ev.expected.push((None, expand(series).unwrap_or_default()));
-                } else {
                     ev.expected
-                        .push((series_labels(series).ok(), expand(vals).unwrap_or_default()));
+                        .push((None, expand_values(series).unwrap_or_default()));
+                } else {
+                    ev.expected.push((
+                        series_labels(series).ok(),
+                        expand_values(vals).unwrap_or_default(),
+                    ));
                 }
             }
-            let mentions = |m: &str| {
-                ev.expr.match_indices(m).any(|(i, _)| {
-                    let before = ev.expr[..i]
-                        .chars()
-                        .last()
-                        .is_none_or(|c| !(c.is_alphanumeric() || c == '_' || c == ':'));
-                    let after = ev.expr[i + m.len()..]
-                        .chars()
-                        .next()
-                        .is_none_or(|c| !(c.is_alphanumeric() || c == '_' || c == ':'));
-                    before && after
-                })
-            };
-            let native = ev.has_histogram
-                || hist_metrics.iter().any(|m| mentions(m))
-                || parse(&ev.expr).is_ok_and(|e| touches(&e, &hist_series));
-            match check(&engine, &store, &ev) {
-                Ok(()) if !ev.has_histogram => rep.passed += 1,
-                // Evals on native-histogram data that do not pass are reported apart.
-                _ if native => rep.skipped_native_histograms += 1,
+            match check(&engine, &store, &ev, &mut rep.at_reruns) {
                 Ok(()) => rep.passed += 1,
                 Err(why) => rep.failed.push((ev.line, ev.expr.clone(), why)),
             }
@@ -493,7 +597,12 @@ fn at_variant_times(t: i64) -> Vec<i64> {
     }
 }
 
-fn check(engine: &Engine, store: &dyn Storage, ev: &Eval) -> Result<(), String> {
+fn check(
+    engine: &Engine,
+    store: &dyn Storage,
+    ev: &Eval,
+    at_reruns: &mut usize,
+) -> Result<(), String> {
     check_one(engine, store, ev, &ev.expr, None)?;
     // Instant queries again with `@` pinned at the evaluation time, evaluated at other times.
     if ev.range.is_none()
@@ -502,6 +611,7 @@ fn check(engine: &Engine, store: &dyn Storage, ev: &Eval) -> Result<(), String> 
         && pin_at(&mut pinned, ev.at)
     {
         for t in at_variant_times(ev.at) {
+            *at_reruns += 1;
             check_one(engine, store, ev, &ev.expr, Some((&pinned, t)))
                 .map_err(|e| format!("with @ {} evaluated at {t}: {e}", ev.at))?;
         }
@@ -561,9 +671,18 @@ fn check_one(
             other => Err(format!("expected string {s:?}, got {other:?}")),
         };
     }
-    let got: Vec<(Labels, Vec<f64>)> = match v {
-        Value::Scalar(s) => vec![(Labels::empty(), vec![s.v])],
-        Value::Vector(v) => v.into_iter().map(|(l, s)| (l, vec![s.v])).collect(),
+    let got: Vec<(Labels, Vec<Option<TestValue>>)> = match v {
+        Value::Scalar(s) => vec![(Labels::empty(), vec![Some(TestValue::F(s.v))])],
+        Value::Vector(v) => v
+            .into_iter()
+            .map(|(l, p)| {
+                let x = match p.h {
+                    Some(h) => TestValue::H((*h).clone()),
+                    None => TestValue::F(p.v),
+                };
+                (l, vec![Some(x)])
+            })
+            .collect(),
         Value::Matrix(m) => {
             let (s, st) = match (ev.range, ev.range_vector) {
                 (Some((s, _, st)), _) => (s, st),
@@ -573,13 +692,20 @@ fn check_one(
             m.into_iter()
                 .map(|x| {
                     // Place values by step so gaps line up with `_` in the expectation.
-                    let mut vals = Vec::new();
+                    let mut by_t: BTreeMap<i64, TestValue> = BTreeMap::new();
                     for p in x.samples {
-                        let k = ((p.t - s) / st.max(1)) as usize;
+                        by_t.insert(p.t, TestValue::F(p.v));
+                    }
+                    for p in x.histograms {
+                        by_t.insert(p.t, TestValue::H((*p.h).clone()));
+                    }
+                    let mut vals = Vec::new();
+                    for (t, v) in by_t {
+                        let k = ((t - s) / st.max(1)) as usize;
                         while vals.len() < k {
-                            vals.push(f64::from_bits(0x7ff8_dead_beef_0001));
+                            vals.push(None);
                         }
-                        vals.push(p.v);
+                        vals.push(Some(v));
                     }
                     (x.labels, vals)
                 })
@@ -587,11 +713,10 @@ fn check_one(
         }
         Value::String(_, s) => return Err(format!("unexpected string {s:?}")),
     };
-    let gap = |v: f64| v.to_bits() == 0x7ff8_dead_beef_0001;
-    let want: Vec<(Labels, Vec<Option<f64>>)> = ev
+    let want: Vec<(Labels, &Vec<Option<TestValue>>)> = ev
         .expected
         .iter()
-        .map(|(l, v)| (l.clone().unwrap_or_default(), v.clone()))
+        .map(|(l, v)| (l.clone().unwrap_or_default(), v))
         .collect();
     if got.len() != want.len() {
         return Err(format!(
@@ -601,7 +726,8 @@ fn check_one(
             got.iter().map(|g| g.0.to_string()).collect::<Vec<_>>()
         ));
     }
-    let by_labels: BTreeMap<&Labels, &Vec<f64>> = got.iter().map(|(l, v)| (l, v)).collect();
+    let by_labels: BTreeMap<&Labels, &Vec<Option<TestValue>>> =
+        got.iter().map(|(l, v)| (l, v)).collect();
     for (idx, (l, w)) in want.iter().enumerate() {
         let g = if ev.ordered {
             if &got[idx].0 != l {
@@ -613,7 +739,7 @@ fn check_one(
             &got[idx].1
         } else {
             match by_labels.get(l) {
-                Some(g) => g,
+                Some(g) => *g,
                 None => {
                     return Err(format!(
                         "missing series {l}; got {:?}",
@@ -622,28 +748,44 @@ fn check_one(
                 }
             }
         };
-        let w: Vec<Option<f64>> = {
-            let mut w = w.clone();
-            while w.last() == Some(&None) {
-                w.pop();
-            }
-            w
-        };
-        let g: Vec<Option<f64>> = g
-            .iter()
-            .map(|x| if gap(*x) { None } else { Some(*x) })
-            .collect();
-        if w.len() != g.len()
-            || !w.iter().zip(&g).all(|(a, b)| match (a, b) {
-                (None, None) => true,
-                (Some(a), Some(b)) => close(*a, *b),
-                _ => false,
-            })
-        {
+        let mut w: Vec<Option<TestValue>> = (*w).clone();
+        while w.last() == Some(&None) {
+            w.pop();
+        }
+        if w.len() != g.len() || !w.iter().zip(g).all(|(a, b)| same_value(a, b)) {
             return Err(format!("{l}: expected {w:?}, got {g:?}"));
         }
     }
     Ok(())
+}
+
+/// Expected and actual values agree: floats within the tolerance, histograms field by
+/// field within it (buckets compared after dropping empty ones; the hint is compared only
+/// where the expectation states one other than unknown... see `same_histogram`).
+fn same_value(a: &Option<TestValue>, b: &Option<TestValue>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(TestValue::F(a)), Some(TestValue::F(b))) => close(*a, *b),
+        (Some(TestValue::H(a)), Some(TestValue::H(b))) => same_histogram(a, b),
+        _ => false,
+    }
+}
+
+fn same_histogram(want: &FloatHistogram, got: &FloatHistogram) -> bool {
+    let buckets_close = |a: Vec<(i32, f64)>, b: Vec<(i32, f64)>| {
+        let a: Vec<_> = a.into_iter().filter(|x| x.1 != 0.0).collect();
+        let b: Vec<_> = b.into_iter().filter(|x| x.1 != 0.0).collect();
+        a.len() == b.len() && a.iter().zip(&b).all(|(x, y)| x.0 == y.0 && close(x.1, y.1))
+    };
+    want.schema == got.schema
+        && close(want.zero_threshold, got.zero_threshold)
+        && close(want.zero_count, got.zero_count)
+        && close(want.count, got.count)
+        && close(want.sum, got.sum)
+        && want.custom_values == got.custom_values
+        && buckets_close(want.positive(), got.positive())
+        && buckets_close(want.negative(), got.negative())
+        && (want.hint == CounterResetHint::Unknown || want.hint == got.hint)
 }
 
 fn matches_fail(ev: &Eval, got: &str) -> Result<(), String> {
@@ -717,5 +859,109 @@ mod tests {
             vec![Some(1000.0), Some(-2.0), Some(0.0), Some(0.0), Some(0.0)],
             "0x2 repeats 0, as upstream"
         );
+    }
+}
+
+/// `load_with_nhcb`: classic histograms (`_bucket`, `_count`, `_sum` series) also loaded as
+/// native histograms with custom buckets, as upstream's runner converts them.
+mod nhcb {
+    use std::collections::BTreeMap;
+
+    use vigil_model::histogram::CUSTOM_BUCKETS_SCHEMA;
+    use vigil_model::labels::METRIC_NAME;
+    use vigil_model::{FloatHistogram, Labels};
+
+    use super::TestValue;
+
+    #[derive(Default)]
+    struct At {
+        /// (le, cumulative count), sorted by le when converted.
+        buckets: Vec<(f64, f64)>,
+        count: Option<f64>,
+        sum: Option<f64>,
+    }
+
+    /// Add to `series` one custom-bucket histogram series per classic family and label set.
+    pub(super) fn add_custom_bucket_histograms(
+        series: &mut BTreeMap<Labels, BTreeMap<i64, TestValue>>,
+    ) {
+        let mut targets: BTreeMap<Labels, BTreeMap<i64, At>> = BTreeMap::new();
+        for (labels, pts) in series.iter() {
+            let name = labels.metric_name().unwrap_or("");
+            let (base, kind) = if let Some(b) = name.strip_suffix("_bucket") {
+                (b, 0)
+            } else if let Some(b) = name.strip_suffix("_count") {
+                (b, 1)
+            } else if let Some(b) = name.strip_suffix("_sum") {
+                (b, 2)
+            } else {
+                continue;
+            };
+            let le = if kind == 0 {
+                match labels.get("le").and_then(crate::funcs::parse_le) {
+                    Some(le) if !le.is_nan() => Some(le),
+                    _ => continue,
+                }
+            } else {
+                None
+            };
+            let mut b = labels.builder();
+            b.del("le");
+            b.set(METRIC_NAME.to_string(), base.to_string());
+            let target = targets.entry(b.build()).or_default();
+            for (&t, v) in pts {
+                let TestValue::F(v) = v else { continue };
+                let at = target.entry(t).or_default();
+                match le {
+                    Some(le) => {
+                        if !at.buckets.iter().any(|b| b.0 == le) {
+                            at.buckets.push((le, *v));
+                        }
+                    }
+                    None if kind == 1 => at.count = Some(*v),
+                    None => at.sum = Some(*v),
+                }
+            }
+        }
+        for (labels, by_t) in targets {
+            let mut pts = BTreeMap::new();
+            for (t, mut at) in by_t {
+                at.buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+                let Some(count) = at.count.or_else(|| at.buckets.last().map(|b| b.1)) else {
+                    continue;
+                };
+                if at.buckets.last().is_none_or(|b| b.0 != f64::INFINITY) {
+                    at.buckets.push((f64::INFINITY, count));
+                }
+                let mut h = FloatHistogram {
+                    schema: CUSTOM_BUCKETS_SCHEMA,
+                    count,
+                    sum: at.sum.unwrap_or(0.0),
+                    custom_values: at
+                        .buckets
+                        .iter()
+                        .map(|b| b.0)
+                        .filter(|le| le.is_finite())
+                        .collect(),
+                    ..Default::default()
+                };
+                let mut prev = 0.0;
+                let pairs: Vec<(i32, f64)> = at
+                    .buckets
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &(_, c))| {
+                        let d = c - prev;
+                        prev = c;
+                        (i as i32, d)
+                    })
+                    .collect();
+                h.set_positive(&pairs);
+                pts.insert(t, TestValue::H(h));
+            }
+            if !pts.is_empty() {
+                series.entry(labels).or_default().extend(pts);
+            }
+        }
     }
 }

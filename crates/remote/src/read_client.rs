@@ -152,7 +152,11 @@ fn decode_streamed(
             match out.last_mut() {
                 // The series goes on from the last frame.
                 Some(last) if last.labels == labels => last.samples.extend(samples),
-                _ => out.push(Series { labels, samples }),
+                _ => out.push(Series {
+                    labels,
+                    samples,
+                    histograms: Vec::new(),
+                }),
             }
         }
     }
@@ -395,6 +399,7 @@ impl Reader {
             out.push(Series {
                 labels: Labels::from_pairs(pairs),
                 samples,
+                histograms: Vec::new(),
             });
         }
         Some(Ok((out, decoded)))
@@ -734,7 +739,11 @@ impl FanoutQuerier<'_> {
         let out = Arc::new(
             merged
                 .into_iter()
-                .map(|(labels, samples)| Series { labels, samples })
+                .map(|(labels, samples)| Series {
+                    labels,
+                    samples,
+                    histograms: Vec::new(),
+                })
                 .collect::<Vec<_>>(),
         );
         fetched.insert(key, Ok(out.clone()));

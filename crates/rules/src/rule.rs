@@ -75,6 +75,11 @@ pub struct EvalEnv<'a> {
     pub external_url: &'a str,
 }
 
+/// Rules and templates work with float samples; a native histogram result is an error
+/// naming it, never a number made up from it.
+const NATIVE_HISTOGRAM_RESULT: &str =
+    "the query returned native histograms, which rules and templates do not support yet";
+
 impl EvalEnv<'_> {
     /// An instant query for templates (`query`): its vector, or its scalar as one sample.
     pub fn query(&self, q: &str, t: i64) -> Result<Vec<QSample>, String> {
@@ -84,6 +89,9 @@ impl EvalEnv<'_> {
             .instant(self.storage, &e, t)
             .map_err(|e| e.to_string())?
         {
+            Value::Vector(v) if v.iter().any(|(_, p)| p.h.is_some()) => {
+                Err(NATIVE_HISTOGRAM_RESULT.into())
+            }
             Value::Vector(v) => Ok(v
                 .into_iter()
                 .map(|(l, s)| QSample {
@@ -185,6 +193,10 @@ impl Rule {
     ) -> Result<Vec<(Labels, f64)>, String> {
         let qts = ts - offset_ms;
         let result = match env.engine().instant(env.storage, &self.spec.expr, qts) {
+            // Refused by name rather than recorded or compared as a number.
+            Ok(Value::Vector(v)) if v.iter().any(|(_, p)| p.h.is_some()) => {
+                return Err(NATIVE_HISTOGRAM_RESULT.into());
+            }
             Ok(Value::Vector(v)) => v.into_iter().map(|(l, s)| (l, s.v)).collect(),
             Ok(Value::Scalar(s)) => vec![(Labels::empty(), s.v)],
             Ok(_) => return Err("rule result is not a vector or scalar".into()),

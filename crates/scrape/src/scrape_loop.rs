@@ -541,7 +541,9 @@ fn count_append_error(e: AppendError) -> Result<(), String> {
         AppendError::InvalidLabels(m) => return Err(m),
         // The target's new series do not fit: its scrape fails (as over sample_limit), the
         // series of every other target go on.
-        e @ AppendError::SeriesLimit(_) => return Err(e.to_string()),
+        e @ (AppendError::SeriesLimit(_) | AppendError::Unsupported(_)) => {
+            return Err(e.to_string());
+        }
         // Only exemplar appends return these, and they are handled there.
         AppendError::Exemplar(_) => 0,
     };

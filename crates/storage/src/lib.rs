@@ -18,7 +18,7 @@ pub use exemplar::{Exemplar, ExemplarError, ExemplarStats, ExemplarStore, Series
 pub use matcher::{MatchOp, Matcher};
 pub use memory::MemoryStorage;
 
-use vigil_model::{Labels, Sample};
+use vigil_model::{FloatHistogram, HistogramSample, Labels, Sample};
 
 /// Opaque handle of a series inside one storage; 0 means "unknown, resolve by labels".
 pub type SeriesRef = u64;
@@ -38,6 +38,10 @@ pub enum AppendError {
     /// The storage holds as many series as it may (`--storage.tsdb.max-head-series`).
     #[error("head series limit of {0} reached: new series are refused until old ones go")]
     SeriesLimit(u64),
+    /// This storage cannot keep what was appended (native histograms where they are not
+    /// supported yet): refused by name, never dropped silently.
+    #[error("{0} are not supported by this storage")]
+    Unsupported(&'static str),
     /// An exemplar was refused; the sample it came with is stored.
     #[error(transparent)]
     Exemplar(#[from] ExemplarError),
@@ -64,6 +68,19 @@ pub trait Appender: Send {
         v: f64,
     ) -> Result<SeriesRef, AppendError>;
 
+    /// Append a native histogram sample, as [`Appender::append`] appends a float. Storages
+    /// that cannot keep histograms refuse it.
+    fn append_histogram(
+        &mut self,
+        r: SeriesRef,
+        labels: &Labels,
+        t: i64,
+        h: FloatHistogram,
+    ) -> Result<SeriesRef, AppendError> {
+        let _ = (r, labels, t, h);
+        Err(AppendError::Unsupported("native histograms"))
+    }
+
     /// Attach `e` to the series `r` that [`Appender::append`] returned for `labels`. It is
     /// checked now (its label set's length, order against the series' newest exemplar) and
     /// stored with the transaction's samples at commit. A storage that keeps no exemplars
@@ -84,11 +101,25 @@ pub trait Appender: Send {
 }
 
 /// One series as read back.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Series {
     pub labels: Labels,
     /// Samples in time order, within the querier's range; staleness markers included.
     pub samples: Vec<Sample>,
+    /// Native histogram samples in time order, apart from the floats: most series have
+    /// none, and float code paths stay as they were. A timestamp is in at most one of the two.
+    pub histograms: Vec<HistogramSample>,
+}
+
+impl Series {
+    /// A float series.
+    pub fn new(labels: Labels, samples: Vec<Sample>) -> Series {
+        Series {
+            labels,
+            samples,
+            histograms: Vec::new(),
+        }
+    }
 }
 
 /// Series streamed out of a querier, sorted by labels.

@@ -7,8 +7,10 @@
 use std::collections::{BTreeSet, HashMap};
 
 use parking_lot::RwLock;
+use std::sync::Arc;
 use vigil_model::labels::METRIC_NAME;
-use vigil_model::{Labels, Sample};
+
+use vigil_model::{FloatHistogram, HistogramSample, Labels, Sample};
 
 use crate::{
     AppendError, Appender, Exemplar, ExemplarStore, Matcher, Querier, Series, SeriesExemplars,
@@ -18,6 +20,66 @@ use crate::{
 struct MemSeries {
     labels: Labels,
     samples: Vec<Sample>,
+    histograms: Vec<HistogramSample>,
+}
+
+impl MemSeries {
+    /// The newest timestamp of either kind, for order checks.
+    fn newest(&self) -> Option<i64> {
+        let f = self.samples.last().map(|s| s.t);
+        let h = self.histograms.last().map(|s| s.t);
+        f.max(h)
+    }
+}
+
+/// The counter-reset hint a histogram reads back with, as the TSDB's chunks give it: gauge
+/// for gauges; for counters "not a reset" when it follows a histogram of the same series
+/// without a reset, else unknown (the first sample of a chunk).
+fn read_back_hint(series: &MemSeries, h: Arc<FloatHistogram>) -> Arc<FloatHistogram> {
+    use vigil_model::histogram::CounterResetHint as Hint;
+    let prev = series
+        .histograms
+        .last()
+        .filter(|p| series.samples.last().is_none_or(|f| f.t < p.t) && !p.is_stale());
+    let hint = if h.hint == Hint::Gauge {
+        Hint::Gauge
+    } else {
+        match prev {
+            Some(p) if p.h.hint != Hint::Gauge => {
+                let mut probe = (*h).clone();
+                probe.hint = Hint::Unknown;
+                if probe.detect_reset(&p.h) {
+                    Hint::Unknown
+                } else {
+                    Hint::NotCounterReset
+                }
+            }
+            _ => Hint::Unknown,
+        }
+    };
+    if hint == h.hint {
+        return h;
+    }
+    let mut h = (*h).clone();
+    h.hint = hint;
+    Arc::new(h)
+}
+
+/// A value waiting in a transaction.
+#[derive(Clone)]
+enum Pending {
+    Float(f64),
+    Histogram(Arc<FloatHistogram>),
+}
+
+impl Pending {
+    fn same(&self, other: &Pending) -> bool {
+        match (self, other) {
+            (Pending::Float(a), Pending::Float(b)) => a.to_bits() == b.to_bits(),
+            (Pending::Histogram(a), Pending::Histogram(b)) => a == b,
+            _ => false,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -41,6 +103,7 @@ impl Inner {
         self.series.push(Some(MemSeries {
             labels: labels.clone(),
             samples: Vec::new(),
+            histograms: Vec::new(),
         }));
         let r = self.series.len() as SeriesRef;
         self.by_labels.insert(labels.clone(), r);
@@ -117,7 +180,9 @@ impl MemoryStorage {
             let Some(s) = slot else { continue };
             let keep_from = s.samples.partition_point(|x| x.t < mint);
             s.samples.drain(..keep_from);
-            if s.samples.is_empty() {
+            let keep_from = s.histograms.partition_point(|x| x.t < mint);
+            s.histograms.drain(..keep_from);
+            if s.samples.is_empty() && s.histograms.is_empty() {
                 let r = i as SeriesRef + 1;
                 inner.by_labels.remove(&s.labels);
                 if let Some(n) = s.labels.metric_name()
@@ -166,19 +231,19 @@ impl Storage for MemoryStorage {
 
 struct MemAppender<'a> {
     store: &'a MemoryStorage,
-    pending: Vec<(SeriesRef, Sample)>,
-    /// Newest pending sample per series, for order checks within the transaction.
-    newest: HashMap<SeriesRef, Sample>,
+    pending: Vec<(SeriesRef, i64, Pending)>,
+    /// Newest pending value per series, for order checks within the transaction.
+    newest: HashMap<SeriesRef, (i64, Pending)>,
     exemplars: Vec<(Labels, Exemplar)>,
 }
 
-impl Appender for MemAppender<'_> {
-    fn append(
+impl MemAppender<'_> {
+    fn add(
         &mut self,
         r: SeriesRef,
         labels: &Labels,
         t: i64,
-        v: f64,
+        v: Pending,
     ) -> Result<SeriesRef, AppendError> {
         // Resolve the ref first under a read lock; create under the write lock only when new.
         let (r, last) = {
@@ -187,7 +252,22 @@ impl Appender for MemAppender<'_> {
                 .get(r)
                 .or_else(|| g.by_labels.get(labels).and_then(|&r| g.get(r)))
             {
-                Some(s) => (g.by_labels[&s.labels], s.samples.last().copied()),
+                Some(s) => {
+                    let last = s.newest().map(|t| {
+                        let f = s
+                            .samples
+                            .last()
+                            .filter(|x| x.t == t)
+                            .map(|x| Pending::Float(x.v));
+                        let h = s
+                            .histograms
+                            .last()
+                            .filter(|x| x.t == t)
+                            .map(|x| Pending::Histogram(x.h.clone()));
+                        (t, f.or(h).expect("the newest sample"))
+                    });
+                    (g.by_labels[&s.labels], last)
+                }
                 None => (0, None),
             }
         };
@@ -202,21 +282,43 @@ impl Appender for MemAppender<'_> {
             r
         };
         // The newest sample is the committed one or one pending in this transaction.
-        let last = self.newest.get(&r).copied().or(last);
-        if let Some(last) = last {
-            if t < last.t {
+        let last = self.newest.get(&r).cloned().or(last);
+        if let Some((lt, lv)) = last {
+            if t < lt {
                 return Err(AppendError::OutOfOrder);
             }
-            if t == last.t {
-                if last.v.to_bits() == v.to_bits() {
+            if t == lt {
+                if lv.same(&v) {
                     return Ok(r); // an exact repeat is silently ignored, as Prometheus does
                 }
                 return Err(AppendError::DuplicateTimestamp);
             }
         }
-        self.pending.push((r, Sample { t, v }));
-        self.newest.insert(r, Sample { t, v });
+        self.pending.push((r, t, v.clone()));
+        self.newest.insert(r, (t, v));
         Ok(r)
+    }
+}
+
+impl Appender for MemAppender<'_> {
+    fn append(
+        &mut self,
+        r: SeriesRef,
+        labels: &Labels,
+        t: i64,
+        v: f64,
+    ) -> Result<SeriesRef, AppendError> {
+        self.add(r, labels, t, Pending::Float(v))
+    }
+
+    fn append_histogram(
+        &mut self,
+        r: SeriesRef,
+        labels: &Labels,
+        t: i64,
+        h: FloatHistogram,
+    ) -> Result<SeriesRef, AppendError> {
+        self.add(r, labels, t, Pending::Histogram(Arc::new(h)))
     }
 
     fn append_exemplar(
@@ -241,11 +343,17 @@ impl Appender for MemAppender<'_> {
             let _ = self.store.exemplars.add(&series, e);
         }
         let mut g = self.store.inner.write();
-        for (r, s) in self.pending {
+        for (r, t, v) in self.pending {
             if let Some(Some(series)) = g.series.get_mut(r as usize - 1) {
                 // A concurrent transaction may have moved the series past `t`; keep order.
-                if series.samples.last().is_none_or(|l| l.t < s.t) {
-                    series.samples.push(s);
+                if series.newest().is_none_or(|l| l < t) {
+                    match v {
+                        Pending::Float(v) => series.samples.push(Sample { t, v }),
+                        Pending::Histogram(h) => {
+                            let h = read_back_hint(series, h);
+                            series.histograms.push(HistogramSample { t, h })
+                        }
+                    }
                 }
             }
         }
@@ -275,9 +383,12 @@ impl Querier for MemQuerier<'_> {
                 let s = g.get(r)?;
                 let lo = s.samples.partition_point(|x| x.t < self.mint);
                 let hi = s.samples.partition_point(|x| x.t <= self.maxt);
-                (lo < hi).then(|| Series {
+                let hlo = s.histograms.partition_point(|x| x.t < self.mint);
+                let hhi = s.histograms.partition_point(|x| x.t <= self.maxt);
+                (lo < hi || hlo < hhi).then(|| Series {
                     labels: s.labels.clone(),
                     samples: s.samples[lo..hi].to_vec(),
+                    histograms: s.histograms[hlo..hhi].to_vec(),
                 })
             })
             .collect();

@@ -848,7 +848,11 @@ impl Block {
                     samples.dedup_by_key(|s| s.t);
                 }
             }
-            (!samples.is_empty()).then_some(Series { labels, samples })
+            (!samples.is_empty()).then_some(Series {
+                labels,
+                samples,
+                histograms: Vec::new(),
+            })
         })
     }
 

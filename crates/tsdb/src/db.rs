@@ -315,6 +315,7 @@ impl Iterator for MergeSeries<'_> {
         let Some(Series {
             labels,
             mut samples,
+            ..
         }) = self.take(first)
         else {
             return self.fail(first, "series not in label order");
@@ -1207,7 +1208,11 @@ impl Iterator for MergedSeries<'_> {
             samples.sort_by_key(|x| x.t);
             samples.dedup_by_key(|x| x.t);
         }
-        Some(Series { labels, samples })
+        Some(Series {
+            labels,
+            samples,
+            histograms: Vec::new(),
+        })
     }
 }
 

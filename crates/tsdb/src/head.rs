@@ -1119,6 +1119,7 @@ impl Querier for HeadQuerier<'_> {
                 (!samples.is_empty()).then(|| Series {
                     labels: s.labels.clone(),
                     samples,
+                    histograms: Vec::new(),
                 })
             })
             .collect();

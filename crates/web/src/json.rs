@@ -4,8 +4,8 @@
 
 use std::fmt::Write;
 
-use vigil_model::{Labels, Sample};
-use vigil_promql::Value;
+use vigil_model::{FloatHistogram, Labels, Sample};
+use vigil_promql::{Point, Value};
 
 /// A float as Prometheus's API formats it (Go's `strconv.FormatFloat(v, 'f', -1, 64)`).
 pub fn format_value(v: f64) -> String {
@@ -58,6 +58,61 @@ fn write_point(out: &mut String, s: &Sample) {
     out.push_str("\"]");
 }
 
+/// A native histogram as Prometheus's API writes it: count and sum as strings, then every
+/// bucket with a count as `[boundary_rule, lower, upper, count]`, where the rule says which
+/// bounds are inclusive (0: upper only, 1: lower only, 2: neither, 3: both).
+pub fn write_histogram(out: &mut String, h: &FloatHistogram) {
+    let _ = write!(
+        out,
+        "{{\"count\":\"{}\",\"sum\":\"{}\"",
+        format_value(h.count),
+        format_value(h.sum)
+    );
+    let mut first = true;
+    for b in h.buckets().into_iter().filter(|b| b.count != 0.0) {
+        out.push_str(if first { ",\"buckets\":[" } else { "," });
+        first = false;
+        let rule = match (b.lower_inclusive, b.upper_inclusive) {
+            (false, true) => 0,
+            (true, false) => 1,
+            (false, false) => 2,
+            (true, true) => 3,
+        };
+        let _ = write!(
+            out,
+            "[{rule},\"{}\",\"{}\",\"{}\"]",
+            format_value(b.lower),
+            format_value(b.upper),
+            format_value(b.count)
+        );
+    }
+    if !first {
+        out.push(']');
+    }
+    out.push('}');
+}
+
+fn write_hist_point(out: &mut String, t: i64, h: &FloatHistogram) {
+    out.push('[');
+    write_timestamp(out, t);
+    out.push(',');
+    write_histogram(out, h);
+    out.push(']');
+}
+
+fn write_instant(out: &mut String, p: &Point) {
+    match &p.h {
+        Some(h) => {
+            out.push_str(",\"histogram\":");
+            write_hist_point(out, p.t, h);
+        }
+        None => {
+            out.push_str(",\"value\":");
+            write_point(out, &Sample { t: p.t, v: p.v });
+        }
+    }
+}
+
 /// The `data` object of a query response.
 pub fn write_query_data(out: &mut String, v: &Value) {
     let _ = write!(out, "{{\"resultType\":\"{}\",\"result\":", v.type_name());
@@ -78,8 +133,7 @@ pub fn write_query_data(out: &mut String, v: &Value) {
                 }
                 out.push_str("{\"metric\":");
                 write_labels(out, l);
-                out.push_str(",\"value\":");
-                write_point(out, s);
+                write_instant(out, s);
                 out.push('}');
             }
             out.push(']');
@@ -92,14 +146,28 @@ pub fn write_query_data(out: &mut String, v: &Value) {
                 }
                 out.push_str("{\"metric\":");
                 write_labels(out, &s.labels);
-                out.push_str(",\"values\":[");
-                for (j, p) in s.samples.iter().enumerate() {
-                    if j > 0 {
-                        out.push(',');
+                // Either list is left out when empty, as Prometheus does.
+                if !s.samples.is_empty() || s.histograms.is_empty() {
+                    out.push_str(",\"values\":[");
+                    for (j, p) in s.samples.iter().enumerate() {
+                        if j > 0 {
+                            out.push(',');
+                        }
+                        write_point(out, p);
                     }
-                    write_point(out, p);
+                    out.push(']');
                 }
-                out.push_str("]}");
+                if !s.histograms.is_empty() {
+                    out.push_str(",\"histograms\":[");
+                    for (j, p) in s.histograms.iter().enumerate() {
+                        if j > 0 {
+                            out.push(',');
+                        }
+                        write_hist_point(out, p.t, &p.h);
+                    }
+                    out.push(']');
+                }
+                out.push('}');
             }
             out.push(']');
         }

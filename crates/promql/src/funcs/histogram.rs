@@ -80,7 +80,11 @@ pub(crate) fn classic_buckets(
             ));
         }
         if pts.iter().any(Option::is_some) {
-            out.push(Stepped { labels, pts });
+            out.push(Stepped {
+                labels,
+                pts,
+                hs: Vec::new(),
+            });
         }
     }
     out

@@ -15,12 +15,15 @@ use crate::value::{R, Stepped, V, invalid};
 use vigil_model::is_stale_nan;
 
 mod histogram;
+mod native;
+mod native_window;
 mod sort;
 mod stats;
 #[cfg(test)]
 mod tests;
 mod window;
 
+pub(crate) use native_window::sum_histograms;
 pub(crate) use {histogram::*, sort::*, stats::*, window::*};
 
 pub(crate) fn map_vector(
@@ -44,10 +47,79 @@ pub(crate) fn map_vector(
                     drop_name(&s.labels)
                 },
                 pts,
+                hs: Vec::new(),
             })
         })
         .collect();
     check_unique(out)
+}
+
+/// Series with native histograms (their floats dropped) apart from float-only series.
+pub(crate) fn split_native(v: Vec<Stepped>) -> (Vec<Stepped>, Vec<Stepped>) {
+    let (mut native, mut floats) = (Vec::new(), Vec::new());
+    for s in v {
+        if s.has_histograms() {
+            let n = s.pts.len();
+            let mut f = s.clone();
+            f.hs.clear();
+            if f.pts.iter().any(Option::is_some) {
+                floats.push(f);
+            }
+            native.push(Stepped {
+                labels: s.labels,
+                pts: vec![None; n],
+                hs: s.hs,
+            });
+        } else {
+            floats.push(s);
+        }
+    }
+    (native, floats)
+}
+
+/// A float per step from each native histogram (`f(step, h)`), the metric name dropped; the
+/// NaN notes `f` returns become Prometheus's infos at `pos`.
+pub(crate) fn native_stat(
+    ctx: &EvalContext<'_>,
+    v: Vec<Stepped>,
+    n: usize,
+    pos: Pos,
+    f: impl Fn(usize, &vigil_model::FloatHistogram) -> (f64, native::NanNote),
+) -> Vec<Stepped> {
+    let mut out = Vec::new();
+    for s in v {
+        let name = s.labels.metric_name().unwrap_or("").to_string();
+        let suffix = if name.is_empty() {
+            String::new()
+        } else {
+            format!(" for metric name {name:?}")
+        };
+        let mut pts = vec![None; n];
+        for (k, p) in pts.iter_mut().enumerate() {
+            let Some(h) = s.h(k) else { continue };
+            let (x, note) = f(k, h);
+            let msg = match note {
+                native::NanNote::None => None,
+                native::NanNote::QuantileNaN => {
+                    Some("input to histogram_quantile has NaN observations, result is NaN")
+                }
+                native::NanNote::QuantileSkewed => Some(
+                    "input to histogram_quantile has NaN observations, result is skewed higher",
+                ),
+                native::NanNote::FractionExcludesNaN => Some(
+                    "input to histogram_fraction has NaN observations, which are excluded from all fractions",
+                ),
+            };
+            if let Some(m) = msg {
+                ctx.info(format!("{m}{suffix} ({pos})"));
+            }
+            *p = Some(x);
+        }
+        if pts.iter().any(Option::is_some) {
+            out.push(Stepped::floats(drop_name(&s.labels), pts));
+        }
+    }
+    out
 }
 
 /// Year, month, day, hour, minute and weekday (0 = Sunday) of Unix seconds, in UTC.
@@ -101,7 +173,13 @@ pub(crate) fn call(
     arg_pos: &[Pos],
 ) -> R<V> {
     if let Some(w) = windowed(ctx, name, args, pos, arg_pos)? {
-        return Ok(V::Vector(over_windows(ctx, w.arg, w.keep_name, &*w.f)?));
+        return Ok(V::Vector(over_windows(
+            ctx,
+            w.arg,
+            w.keep_name,
+            &*w.f,
+            w.hist,
+        )?));
     }
     let apos = |i: usize| arg_pos.get(i).copied().unwrap_or(pos);
     let n = ctx.n();
@@ -115,7 +193,13 @@ pub(crate) fn call(
     };
     match name {
         "absent_over_time" => {
-            let present = over_windows(ctx, &args[0], false, &*wf(|_, _, _, _| Some(1.0)))?;
+            let present = over_windows(
+                ctx,
+                &args[0],
+                false,
+                &*wf(|_, _, _, _| Some(1.0)),
+                Some(("present_over_time", pos)),
+            )?;
             let labels = match args[0].unparen() {
                 Expr::MatrixSelector { vs, .. } => absent_labels(vs),
                 _ => Labels::empty(),
@@ -124,7 +208,11 @@ pub(crate) fn call(
                 .map(|k| (!present.iter().any(|s| s.pts[k].is_some())).then_some(1.0))
                 .collect();
             Ok(V::Vector(if pts.iter().any(Option::is_some) {
-                vec![Stepped { labels, pts }]
+                vec![Stepped {
+                    labels,
+                    pts,
+                    hs: Vec::new(),
+                }]
             } else {
                 vec![]
             }))
@@ -139,7 +227,11 @@ pub(crate) fn call(
                 .map(|k| (!v.iter().any(|s| s.pts[k].is_some())).then_some(1.0))
                 .collect();
             Ok(V::Vector(if pts.iter().any(Option::is_some) {
-                vec![Stepped { labels, pts }]
+                vec![Stepped {
+                    labels,
+                    pts,
+                    hs: Vec::new(),
+                }]
             } else {
                 vec![]
             }))
@@ -217,6 +309,7 @@ pub(crate) fn call(
                             .zip(&ts)
                             .map(|(p, t)| p.map(|_| *t as f64 / 1000.0))
                             .collect(),
+                        hs: Vec::new(),
                     })
                     .collect();
                 Ok(V::Vector(check_unique(out)?))
@@ -280,6 +373,7 @@ pub(crate) fn call(
             Ok(V::Vector(vec![Stepped {
                 labels: Labels::empty(),
                 pts: s.into_iter().map(Some).collect(),
+                hs: Vec::new(),
             }]))
         }
         "scalar" => {
@@ -302,6 +396,7 @@ pub(crate) fn call(
                 vec![Stepped {
                     labels: Labels::empty(),
                     pts: times.iter().map(|t| Some(*t as f64 / 1000.0)).collect(),
+                    hs: Vec::new(),
                 }]
             } else {
                 ctx.vector_arg(&args[0])?
@@ -351,7 +446,11 @@ pub(crate) fn call(
                         }
                         None => s.labels,
                     };
-                    Stepped { labels, pts: s.pts }
+                    Stepped {
+                        labels,
+                        pts: s.pts,
+                        hs: s.hs,
+                    }
                 })
                 .collect();
             Ok(V::Vector(check_unique(out)?))
@@ -387,6 +486,7 @@ pub(crate) fn call(
                     Stepped {
                         labels: b.build(),
                         pts: s.pts,
+                        hs: s.hs,
                     }
                 })
                 .collect();
@@ -404,20 +504,42 @@ pub(crate) fn call(
             let q = ctx.scalar_arg(&args[0])?;
             check_quantiles(ctx, &q, apos(0));
             let v = ctx.vector_arg(&args[1])?;
-            Ok(V::Vector(histogram_quantile(ctx, &q, v, n, apos(1))?))
+            let (native, classic) = split_native(v);
+            let mut out = histogram_quantile(ctx, &q, classic, n, apos(1))?;
+            out.extend(native_stat(ctx, native, n, apos(1), |k, h| {
+                native::quantile(q[k], h)
+            }));
+            Ok(V::Vector(check_unique(out)?))
         }
         "histogram_fraction" => {
             let lo = ctx.scalar_arg(&args[0])?;
             let hi = ctx.scalar_arg(&args[1])?;
             let v = ctx.vector_arg(&args[2])?;
-            Ok(V::Vector(classic_buckets(ctx, v, n, apos(2), |k, b| {
+            let (native, classic) = split_native(v);
+            let mut out = classic_buckets(ctx, classic, n, apos(2), |k, b| {
                 (bucket_fraction(lo[k], hi[k], b), false)
-            })))
+            });
+            out.extend(native_stat(ctx, native, n, apos(2), |k, h| {
+                native::fraction(lo[k], hi[k], h)
+            }));
+            Ok(V::Vector(check_unique(out)?))
         }
         "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev"
         | "histogram_stdvar" => {
-            // Native histograms are not stored yet: float samples yield nothing, as upstream.
-            Ok(V::Vector(vec![]))
+            // Float samples yield nothing, as upstream.
+            let v = ctx.vector_arg(&args[0])?;
+            let (native, _) = split_native(v);
+            let f = |h: &vigil_model::FloatHistogram| match name {
+                "histogram_count" => h.count,
+                "histogram_sum" => h.sum,
+                "histogram_avg" => h.sum / h.count,
+                "histogram_stddev" => native::stdvar(h).sqrt(),
+                _ => native::stdvar(h),
+            };
+            let out = native_stat(ctx, native, n, apos(0), |_, h| {
+                (f(h), native::NanNote::None)
+            });
+            Ok(V::Vector(check_unique(out)?))
         }
         other => invalid(format!("function {other:?} is not implemented yet")),
     }

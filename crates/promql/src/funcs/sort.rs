@@ -4,7 +4,7 @@
 use super::*;
 
 /// Result order of instant queries whose outermost function sorts.
-pub(crate) fn order_instant(expr: &Expr, out: &mut [(Labels, Sample)]) {
+pub(crate) fn order_instant(expr: &Expr, out: &mut [(Labels, crate::value::Point)]) {
     if let Expr::Aggregate { op, .. } = expr.unparen() {
         match op {
             crate::ast::AggOp::Topk => {

@@ -140,8 +140,25 @@ pub(crate) fn over_windows(
     arg: &Expr,
     keep_name: bool,
     f: &WindowFn<'_>,
+    hist: Option<(&str, Pos)>,
 ) -> R<Vec<Stepped>> {
     let name = |l: Labels| if keep_name { l } else { drop_name(&l) };
+    // Annotations from shard threads, raised on this one afterwards.
+    let notes = std::sync::Mutex::new(Vec::<(bool, String)>::new());
+    let sink = |warn: bool, msg: String| {
+        if let Ok(mut n) = notes.lock() {
+            n.push((warn, msg));
+        }
+    };
+    let flush = || {
+        for (warn, msg) in notes
+            .lock()
+            .map(|mut n| std::mem::take(&mut *n))
+            .unwrap_or_default()
+        {
+            if warn { ctx.warn(msg) } else { ctx.info(msg) }
+        }
+    };
     if let Expr::MatrixSelector { vs, range_ms } = arg.unparen() {
         let ends = ctx.window_ends(vs);
         let q = ctx.window_querier(&ends, *range_ms)?;
@@ -152,14 +169,25 @@ pub(crate) fn over_windows(
             let mut pts = Vec::with_capacity(ends.len());
             for mut s in set {
                 s.samples.retain(|x| !is_stale_nan(x.v));
-                budget.count_series(&s.labels, s.samples.len() + steps)?;
+                s.histograms.retain(|x| !x.is_stale());
+                let held = s.samples.len() + s.histograms.len() * crate::eval::HIST_COST;
+                budget.count_series(&s.labels, held + steps)?;
                 f(&s.samples, &ends, *range_ms, &mut pts);
+                let mut hs = Vec::new();
+                if let Some((name, pos)) = hist
+                    && !s.histograms.is_empty()
+                {
+                    super::native_window::hist_windows(
+                        &sink, name, &s, &ends, *range_ms, pos, &mut pts, &mut hs,
+                    );
+                }
                 // The raw samples go now; the per-step results stay counted.
-                budget.release(s.samples.len());
-                if pts.iter().any(Option::is_some) {
+                budget.release(held);
+                if pts.iter().any(Option::is_some) || hs.iter().any(Option::is_some) {
                     out.push(Stepped {
                         labels: s.labels,
                         pts: pts.clone(),
+                        hs,
                     });
                 }
             }
@@ -170,8 +198,10 @@ pub(crate) fn over_windows(
             .map(|s| Stepped {
                 labels: name(s.labels),
                 pts: s.pts,
+                hs: s.hs,
             })
             .collect();
+        flush();
         return check_unique(out);
     }
     let ra = ctx.range_arg(arg)?;
@@ -180,10 +210,26 @@ pub(crate) fn over_windows(
         let mut pts = Vec::with_capacity(ra.ends.len());
         for s in series {
             f(&s.samples, &ra.ends, ra.range_ms, &mut pts);
-            if pts.iter().any(Option::is_some) {
+            let mut hs = Vec::new();
+            if let Some((fname, pos)) = hist
+                && !s.histograms.is_empty()
+            {
+                super::native_window::hist_windows(
+                    &sink,
+                    fname,
+                    s,
+                    &ra.ends,
+                    ra.range_ms,
+                    pos,
+                    &mut pts,
+                    &mut hs,
+                );
+            }
+            if pts.iter().any(Option::is_some) || hs.iter().any(Option::is_some) {
                 out.push(Stepped {
                     labels: name(s.labels.clone()),
                     pts: pts.clone(),
+                    hs,
                 });
             }
         }
@@ -211,6 +257,7 @@ pub(crate) fn over_windows(
                 .collect()
         })
     };
+    flush();
     check_unique(out)
 }
 
@@ -293,6 +340,7 @@ impl GroupAcc {
         pts.iter().any(Option::is_some).then_some(Stepped {
             labels: self.key,
             pts,
+            hs: Vec::new(),
         })
     }
 }
@@ -360,6 +408,10 @@ pub(crate) fn aggregate_windows(
         let mut groups: Vec<GroupAcc> = Vec::new();
         let mut pts = Vec::with_capacity(n);
         for mut s in set {
+            // Histograms need the unfused path (per-series results first).
+            if s.histograms.iter().any(|h| !h.is_stale()) {
+                return Err(crate::value::EvalError::Unfused);
+            }
             s.samples.retain(|x| !is_stale_nan(x.v));
             budget.count_series(&s.labels, s.samples.len())?;
             f(&s.samples, &ends, *range_ms, &mut pts);
@@ -440,6 +492,15 @@ pub(crate) struct Windowed<'e> {
     pub arg: &'e Expr,
     pub keep_name: bool,
     pub f: F<'e>,
+    /// The function's name and its range argument's position, for windows that hold native
+    /// histograms (see `native_window`).
+    pub hist: Option<(&'e str, Pos)>,
+}
+
+fn f_window_index(name: &str) -> usize {
+    crate::functions::lookup(name)
+        .and_then(|f| f.window_arg())
+        .unwrap_or(0)
 }
 
 /// The range argument of `name` if it is a function over windows (checked before anything
@@ -586,5 +647,14 @@ pub(crate) fn windowed<'e>(
         // this query (the test below keeps every row implemented), never a panic.
         _ => return invalid(format!("function {name:?} is not implemented yet")),
     };
-    Ok(Some(Windowed { arg, keep_name, f }))
+    let hist = super::native_window::reads_histograms(name).then(|| {
+        let n: &'e str = crate::functions::lookup(name).map_or("", |f| f.name);
+        (n, apos(f_window_index(name)))
+    });
+    Ok(Some(Windowed {
+        arg,
+        keep_name,
+        f,
+        hist,
+    }))
 }

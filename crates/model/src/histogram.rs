@@ -1,0 +1,751 @@
+//! Native histograms as PromQL sees them: float counts in sparse exponential buckets (or
+//! custom bounds), with Prometheus's semantics for bucket bounds, addition across schemas
+//! and zero thresholds, scaling, counter-reset detection and compaction.
+//!
+//! Buckets are kept as Prometheus keeps them (spans of consecutive bucket indexes plus one
+//! absolute count per bucket), so that encoders and decoders of its wire and storage formats
+//! map one to one. Arithmetic goes through a sorted `(index, count)` list: simpler to get
+//! right than merging spans in place, and histograms have few buckets.
+
+/// The schema of histograms with custom bucket bounds (`custom_values`), as Prometheus's.
+pub const CUSTOM_BUCKETS_SCHEMA: i32 = -53;
+
+/// The exponential schemas Prometheus defines (resolution `2^(2^-schema)`).
+pub const MIN_SCHEMA: i32 = -4;
+pub const MAX_SCHEMA: i32 = 8;
+
+/// What the producer says about a counter reset before this sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CounterResetHint {
+    /// Nothing known: a reader compares with the previous sample.
+    #[default]
+    Unknown,
+    /// A counter reset happened.
+    CounterReset,
+    /// Definitely no counter reset.
+    NotCounterReset,
+    /// A gauge histogram: resets do not apply.
+    Gauge,
+}
+
+/// A run of `length` consecutive buckets starting `offset` indexes after the previous run's
+/// end (after index 0 for the first run).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Span {
+    pub offset: i32,
+    pub length: u32,
+}
+
+/// A native histogram with float counts: what PromQL computes with.
+#[derive(Debug, Clone, Default)]
+pub struct FloatHistogram {
+    pub hint: CounterResetHint,
+    pub schema: i32,
+    pub zero_threshold: f64,
+    pub zero_count: f64,
+    pub count: f64,
+    pub sum: f64,
+    pub positive_spans: Vec<Span>,
+    /// Absolute count per bucket, in span order.
+    pub positive_buckets: Vec<f64>,
+    pub negative_spans: Vec<Span>,
+    pub negative_buckets: Vec<f64>,
+    /// Upper bounds of the custom buckets (schema [`CUSTOM_BUCKETS_SCHEMA`] only), sorted;
+    /// the last bucket's upper bound is +Inf and not listed.
+    pub custom_values: Vec<f64>,
+}
+
+/// One native histogram sample of a series.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistogramSample {
+    pub t: i64,
+    /// Shared: a query hands the same sample to many steps and functions.
+    pub h: std::sync::Arc<FloatHistogram>,
+}
+
+impl HistogramSample {
+    /// A staleness marker written into a histogram series (its sum is the stale NaN).
+    pub fn is_stale(&self) -> bool {
+        crate::sample::is_stale_nan(self.h.sum)
+    }
+}
+
+impl PartialEq for FloatHistogram {
+    fn eq(&self, other: &Self) -> bool {
+        self.same_as(other) && self.hint == other.hint
+    }
+}
+
+/// The result of adding or subtracting two histograms.
+#[derive(Debug, Clone)]
+pub struct Combined {
+    pub h: FloatHistogram,
+    /// One side said "counter reset" and the other "not a reset": the result's hint is
+    /// unknown, and PromQL warns.
+    pub collision: bool,
+    /// Custom bucket bounds differed and were reduced to the ones both share.
+    pub reconciled_bounds: bool,
+}
+
+/// The hint of a sum or difference: equal hints stay; a gauge makes a gauge; an unknown
+/// makes unknown; reset with not-reset collides into unknown.
+pub fn combined_hint(a: CounterResetHint, b: CounterResetHint) -> (CounterResetHint, bool) {
+    use CounterResetHint::*;
+    match (a, b) {
+        _ if a == b => (a, false),
+        (Gauge, _) | (_, Gauge) => (Gauge, false),
+        (Unknown, _) | (_, Unknown) => (Unknown, false),
+        _ => (Unknown, true),
+    }
+}
+
+/// Why two histograms cannot be combined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum HistogramError {
+    #[error("cannot combine a histogram with custom buckets and one with exponential buckets")]
+    MixedSchemas,
+    #[error("histograms have incompatible custom buckets")]
+    IncompatibleCustomBuckets,
+}
+
+/// One bucket with its bounds, as iterated for quantiles and the API.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bucket {
+    pub lower: f64,
+    pub upper: f64,
+    pub count: f64,
+    pub lower_inclusive: bool,
+    pub upper_inclusive: bool,
+    /// The exponential (or custom) bucket index; zero bucket: 0 with `is_zero`.
+    pub index: i32,
+    pub is_zero: bool,
+}
+
+/// `(index, count)` pairs in index order.
+type Buckets = Vec<(i32, f64)>;
+
+/// Expand spans and their buckets into `(index, count)` in index order.
+pub fn expand_spans(spans: &[Span], buckets: &[f64]) -> Vec<(i32, f64)> {
+    let mut out = Vec::with_capacity(buckets.len());
+    let mut idx = 0i32;
+    let mut b = buckets.iter();
+    for (k, s) in spans.iter().enumerate() {
+        idx = if k == 0 { s.offset } else { idx + s.offset };
+        for _ in 0..s.length {
+            match b.next() {
+                Some(&c) => out.push((idx, c)),
+                None => return out,
+            }
+            idx += 1;
+        }
+    }
+    out
+}
+
+/// Spans and buckets for `(index, count)` pairs in strictly increasing index order; buckets
+/// whose count is zero are dropped (as Prometheus's `Compact(0)`).
+pub fn collapse_spans(pairs: &[(i32, f64)]) -> (Vec<Span>, Vec<f64>) {
+    let mut spans: Vec<Span> = Vec::new();
+    let mut buckets = Vec::with_capacity(pairs.len());
+    let mut next: Option<i32> = None;
+    for &(i, c) in pairs {
+        if c == 0.0 {
+            continue;
+        }
+        match next {
+            Some(n) if n == i => spans.last_mut().expect("a span").length += 1,
+            Some(n) => spans.push(Span {
+                offset: i - n,
+                length: 1,
+            }),
+            None => spans.push(Span {
+                offset: i,
+                length: 1,
+            }),
+        }
+        buckets.push(c);
+        next = Some(i + 1);
+    }
+    (spans, buckets)
+}
+
+/// The upper bound of exponential bucket `index` at `schema`: `2^(index * 2^-schema)`.
+pub fn exponential_upper_bound(index: i32, schema: i32) -> f64 {
+    if schema <= 0 {
+        let e = (index as i64) << (-schema);
+        return exp2_int(e);
+    }
+    let per = 1i64 << schema;
+    let (whole, frac) = (
+        (index as i64).div_euclid(per),
+        (index as i64).rem_euclid(per),
+    );
+    let f = (frac as f64 / per as f64).exp2();
+    f * exp2_int(whole)
+}
+
+fn exp2_int(e: i64) -> f64 {
+    if e > 1024 {
+        f64::INFINITY
+    } else if e < -1074 {
+        0.0
+    } else if e < -1022 {
+        // Subnormal: scale in two steps so neither factor underflows.
+        2f64.powi((e + 1022) as i32) * 2f64.powi(-1022)
+    } else {
+        2f64.powi(e as i32)
+    }
+}
+
+/// The bucket index at `schema` whose range holds `v > 0` (upper bound inclusive).
+pub fn exponential_index(v: f64, schema: i32) -> i32 {
+    // Start from the logarithm and correct by the exact bounds.
+    let mut i = (v.log2() * 2f64.powi(schema)).ceil() as i32;
+    while exponential_upper_bound(i, schema) < v {
+        i += 1;
+    }
+    while i > i32::MIN && exponential_upper_bound(i - 1, schema) >= v {
+        i -= 1;
+    }
+    i
+}
+
+/// The bucket index `index` of schema `from` falls into at the coarser schema `to`.
+pub fn coarser_index(index: i32, from: i32, to: i32) -> i32 {
+    ((index - 1) >> (from - to)) + 1
+}
+
+/// Add `b` into `a`, both in index order, bucket by bucket.
+fn merge(a: &[(i32, f64)], b: &[(i32, f64)], sign: f64) -> Vec<(i32, f64)> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        match (a.get(i), b.get(j)) {
+            (Some(x), Some(y)) if x.0 == y.0 => {
+                out.push((x.0, x.1 + sign * y.1));
+                i += 1;
+                j += 1;
+            }
+            (Some(x), Some(y)) if x.0 < y.0 => {
+                out.push(*x);
+                i += 1;
+            }
+            (Some(x), None) => {
+                out.push(*x);
+                i += 1;
+            }
+            (_, Some(y)) => {
+                out.push((y.0, sign * y.1));
+                j += 1;
+            }
+            (None, None) => break,
+        }
+    }
+    out
+}
+
+/// Re-bucket `(index, count)` pairs from schema `from` to the coarser `to`.
+fn reduce(pairs: Vec<(i32, f64)>, from: i32, to: i32) -> Vec<(i32, f64)> {
+    if from == to {
+        return pairs;
+    }
+    let mut out: Vec<(i32, f64)> = Vec::with_capacity(pairs.len());
+    for (i, c) in pairs {
+        let t = coarser_index(i, from, to);
+        match out.last_mut() {
+            Some(l) if l.0 == t => l.1 += c,
+            _ => out.push((t, c)),
+        }
+    }
+    out
+}
+
+impl FloatHistogram {
+    pub fn uses_custom_buckets(&self) -> bool {
+        self.schema == CUSTOM_BUCKETS_SCHEMA
+    }
+
+    pub fn positive(&self) -> Vec<(i32, f64)> {
+        expand_spans(&self.positive_spans, &self.positive_buckets)
+    }
+
+    pub fn negative(&self) -> Vec<(i32, f64)> {
+        expand_spans(&self.negative_spans, &self.negative_buckets)
+    }
+
+    pub fn set_positive(&mut self, pairs: &[(i32, f64)]) {
+        (self.positive_spans, self.positive_buckets) = collapse_spans(pairs);
+    }
+
+    pub fn set_negative(&mut self, pairs: &[(i32, f64)]) {
+        (self.negative_spans, self.negative_buckets) = collapse_spans(pairs);
+    }
+
+    /// Bounds of positive bucket `index`: (lower, upper).
+    pub fn positive_bounds(&self, index: i32) -> (f64, f64) {
+        if self.uses_custom_buckets() {
+            let cv = &self.custom_values;
+            let i = index.max(0) as usize;
+            let lower = if i == 0 {
+                f64::NEG_INFINITY
+            } else {
+                cv.get(i - 1).copied().unwrap_or(f64::INFINITY)
+            };
+            let upper = cv.get(i).copied().unwrap_or(f64::INFINITY);
+            return (lower, upper);
+        }
+        (
+            exponential_upper_bound(index - 1, self.schema),
+            exponential_upper_bound(index, self.schema),
+        )
+    }
+
+    /// Every bucket from the lowest bound to the highest, as Prometheus's all-bucket
+    /// iterator yields them: negative buckets, the zero bucket (only when it has a count),
+    /// positive buckets; bounds inside the zero bucket are clipped to it.
+    pub fn buckets(&self) -> Vec<Bucket> {
+        let mut out = Vec::new();
+        let zt = self.zero_threshold;
+        let custom = self.uses_custom_buckets();
+        for (i, c) in self.negative().into_iter().rev() {
+            let (lo, up) = self.positive_bounds(i);
+            let (lower, mut upper) = (-up, -lo);
+            if upper > -zt && upper < 0.0 {
+                upper = -zt;
+            }
+            out.push(Bucket {
+                lower,
+                upper,
+                count: c,
+                lower_inclusive: lower < 0.0,
+                upper_inclusive: upper > 0.0,
+                index: i,
+                is_zero: false,
+            });
+        }
+        if !custom && self.zero_count > 0.0 {
+            out.push(Bucket {
+                lower: -zt,
+                upper: zt,
+                count: self.zero_count,
+                lower_inclusive: true,
+                upper_inclusive: true,
+                index: 0,
+                is_zero: true,
+            });
+        }
+        for (i, c) in self.positive() {
+            let (mut lower, upper) = self.positive_bounds(i);
+            if !custom && lower < zt && lower > 0.0 {
+                lower = zt;
+            }
+            out.push(Bucket {
+                lower,
+                upper,
+                count: c,
+                lower_inclusive: if custom { i == 0 } else { lower < 0.0 },
+                upper_inclusive: custom || upper > 0.0,
+                index: i,
+                is_zero: false,
+            });
+        }
+        out
+    }
+
+    /// Multiply every count and the sum by `f`; a negative factor makes a gauge.
+    pub fn scale(&mut self, f: f64) {
+        if f < 0.0 {
+            self.hint = CounterResetHint::Gauge;
+        }
+        self.zero_count *= f;
+        self.count *= f;
+        self.sum *= f;
+        self.positive_buckets.iter_mut().for_each(|c| *c *= f);
+        self.negative_buckets.iter_mut().for_each(|c| *c *= f);
+    }
+
+    /// Divide every count and the sum by `d`. Division by zero leaves infinities or NaN in
+    /// the totals and no buckets, as in Prometheus; a negative divisor makes a gauge.
+    pub fn div(&mut self, d: f64) {
+        self.zero_count /= d;
+        self.count /= d;
+        self.sum /= d;
+        if d == 0.0 {
+            self.positive_spans.clear();
+            self.positive_buckets.clear();
+            self.negative_spans.clear();
+            self.negative_buckets.clear();
+            return;
+        }
+        if d < 0.0 {
+            self.hint = CounterResetHint::Gauge;
+        }
+        self.positive_buckets.iter_mut().for_each(|c| *c /= d);
+        self.negative_buckets.iter_mut().for_each(|c| *c /= d);
+    }
+
+    /// The zero count this histogram would have with a zero bucket of at least `t`, and the
+    /// threshold it would really need: `t` widened to the upper bound of any populated bucket
+    /// that `t` would cut in two (own schema's bounds).
+    pub fn zero_count_for_threshold(&self, mut t: f64) -> (f64, f64) {
+        if t <= self.zero_threshold {
+            return (self.zero_count, self.zero_threshold);
+        }
+        'again: loop {
+            let mut count = self.zero_count;
+            for (i, c) in self.positive() {
+                let (lo, up) = self.positive_bounds(i);
+                if lo >= t {
+                    break;
+                }
+                count += c;
+                if up > t {
+                    if c != 0.0 {
+                        t = up;
+                    }
+                    break;
+                }
+            }
+            for (i, c) in self.negative() {
+                let (lo, up) = self.positive_bounds(i);
+                if lo >= t {
+                    break;
+                }
+                count += c;
+                if up > t {
+                    if c != 0.0 {
+                        t = up;
+                        continue 'again;
+                    }
+                    break;
+                }
+            }
+            return (count, t);
+        }
+    }
+
+    /// This histogram's zero count and buckets with its zero bucket widened to `t` (buckets
+    /// inside it folded in), then brought to the coarser or equal `schema`.
+    fn reconciled(&self, schema: i32, t: f64) -> (f64, Buckets, Buckets) {
+        let (zero, _) = self.zero_count_for_threshold(t);
+        let outside = |v: Vec<(i32, f64)>| -> Vec<(i32, f64)> {
+            if t <= self.zero_threshold {
+                return v;
+            }
+            v.into_iter()
+                .filter(|&(i, _)| self.positive_bounds(i).0 >= t)
+                .collect()
+        };
+        (
+            zero,
+            reduce(outside(self.positive()), self.schema, schema),
+            reduce(outside(self.negative()), self.schema, schema),
+        )
+    }
+
+    /// `self + sign * other`, reconciling zero thresholds (to the wider, widened further so
+    /// as not to split a populated bucket) and schemas (to the coarser). Custom bounds that
+    /// differ are reconciled to the bounds both share (`Ok((h, true))`), as current
+    /// Prometheus does. The hint follows [`combined_hint`]; a collision of reset and not-reset
+    /// comes back as [`Combined::collision`].
+    fn combine(&self, other: &FloatHistogram, sign: f64) -> Result<Combined, HistogramError> {
+        let (hint, collision) = combined_hint(self.hint, other.hint);
+        match (self.uses_custom_buckets(), other.uses_custom_buckets()) {
+            (true, true) => {
+                let mut out = self.clone();
+                out.hint = hint;
+                out.count += sign * other.count;
+                out.sum += sign * other.sum;
+                out.negative_spans.clear();
+                out.negative_buckets.clear();
+                if self.custom_values == other.custom_values {
+                    out.set_positive(&merge(&self.positive(), &other.positive(), sign));
+                    return Ok(Combined {
+                        h: out,
+                        collision,
+                        reconciled_bounds: false,
+                    });
+                }
+                let common: Vec<f64> = self
+                    .custom_values
+                    .iter()
+                    .copied()
+                    .filter(|v| other.custom_values.contains(v))
+                    .collect();
+                let mut slots = vec![0.0; common.len() + 1];
+                for (h, f) in [(self, 1.0), (other, sign)] {
+                    for (k, c) in h.positive() {
+                        let upper = h.custom_values.get(k.max(0) as usize).copied();
+                        let slot = match upper {
+                            Some(u) => common.iter().position(|&b| b >= u).unwrap_or(common.len()),
+                            None => common.len(),
+                        };
+                        slots[slot] += f * c;
+                    }
+                }
+                let pairs: Vec<(i32, f64)> = slots
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, c)| (i as i32, c))
+                    .collect();
+                out.custom_values = common;
+                out.set_positive(&pairs);
+                return Ok(Combined {
+                    h: out,
+                    collision,
+                    reconciled_bounds: true,
+                });
+            }
+            (false, false) => {}
+            _ => return Err(HistogramError::MixedSchemas),
+        }
+        let schema = self.schema.min(other.schema);
+        // Widen until neither histogram needs more.
+        let mut t = self.zero_threshold.max(other.zero_threshold);
+        loop {
+            let (_, a) = self.zero_count_for_threshold(t);
+            let (_, b) = other.zero_count_for_threshold(a);
+            if b == t {
+                break;
+            }
+            t = b;
+        }
+        let (az, ap, an) = self.reconciled(schema, t);
+        let (bz, bp, bn) = other.reconciled(schema, t);
+        let mut out = FloatHistogram {
+            hint,
+            schema,
+            zero_threshold: t,
+            zero_count: az + sign * bz,
+            count: self.count + sign * other.count,
+            sum: self.sum + sign * other.sum,
+            ..Default::default()
+        };
+        out.set_positive(&merge(&ap, &bp, sign));
+        out.set_negative(&merge(&an, &bn, sign));
+        Ok(Combined {
+            h: out,
+            collision,
+            reconciled_bounds: false,
+        })
+    }
+
+    /// `self + other` with what PromQL reports about it.
+    pub fn add_checked(&self, other: &FloatHistogram) -> Result<Combined, HistogramError> {
+        self.combine(other, 1.0)
+    }
+
+    /// `self - other` with what PromQL reports about it.
+    pub fn sub_checked(&self, other: &FloatHistogram) -> Result<Combined, HistogramError> {
+        self.combine(other, -1.0)
+    }
+
+    pub fn add(&self, other: &FloatHistogram) -> Result<FloatHistogram, HistogramError> {
+        Ok(self.combine(other, 1.0)?.h)
+    }
+
+    pub fn sub(&self, other: &FloatHistogram) -> Result<FloatHistogram, HistogramError> {
+        Ok(self.combine(other, -1.0)?.h)
+    }
+
+    /// Whether `self`, following `prev`, shows a counter reset: a count that went down
+    /// (total, zero bucket or any bucket once both are at the same schema and threshold), a
+    /// finer schema than before, a narrower zero bucket, or different custom bounds.
+    pub fn detect_reset(&self, prev: &FloatHistogram) -> bool {
+        match self.hint {
+            CounterResetHint::CounterReset => return true,
+            CounterResetHint::NotCounterReset => return false,
+            _ => {}
+        }
+        if self.count < prev.count {
+            return true;
+        }
+        if self.uses_custom_buckets() {
+            if !prev.uses_custom_buckets() {
+                return true;
+            }
+            if self.custom_values != prev.custom_values {
+                // Compare counts between the bounds both share.
+                let common: Vec<f64> = self
+                    .custom_values
+                    .iter()
+                    .copied()
+                    .filter(|v| prev.custom_values.contains(v))
+                    .collect();
+                let slots = |h: &FloatHistogram| {
+                    let mut out = vec![0.0; common.len() + 1];
+                    for (k, c) in h.positive() {
+                        let slot = match h.custom_values.get(k.max(0) as usize) {
+                            Some(&u) => common.iter().position(|&b| b >= u).unwrap_or(common.len()),
+                            None => common.len(),
+                        };
+                        out[slot] += c;
+                    }
+                    out
+                };
+                return slots(self).iter().zip(slots(prev)).any(|(c, p)| *c < p);
+            }
+            return bucket_decreased(&prev.positive(), &self.positive());
+        }
+        if self.schema > prev.schema || self.zero_threshold < prev.zero_threshold {
+            return true;
+        }
+        let (pz, t) = prev.zero_count_for_threshold(self.zero_threshold);
+        if t != self.zero_threshold || self.zero_count < pz {
+            return true;
+        }
+        let (_, pp, pn) = prev.reconciled(self.schema, self.zero_threshold);
+        bucket_decreased(&pp, &self.positive()) || bucket_decreased(&pn, &self.negative())
+    }
+
+    /// The same histogram with buckets whose count is zero removed and spans merged.
+    pub fn compacted(&self) -> FloatHistogram {
+        let mut out = self.clone();
+        out.set_positive(&self.positive());
+        out.set_negative(&self.negative());
+        out
+    }
+
+    /// Equal in every field that carries meaning (counts compared bit for bit, so NaN sums
+    /// are equal to NaN sums; buckets compared after compaction). The hint is not compared.
+    pub fn same_as(&self, other: &FloatHistogram) -> bool {
+        let eq = |a: f64, b: f64| a.to_bits() == b.to_bits() || a == b;
+        let pairs_eq = |a: Vec<(i32, f64)>, b: Vec<(i32, f64)>| {
+            let a: Vec<_> = a.into_iter().filter(|x| x.1 != 0.0).collect();
+            let b: Vec<_> = b.into_iter().filter(|x| x.1 != 0.0).collect();
+            a.len() == b.len() && a.iter().zip(&b).all(|(x, y)| x.0 == y.0 && eq(x.1, y.1))
+        };
+        self.schema == other.schema
+            && eq(self.zero_threshold, other.zero_threshold)
+            && eq(self.zero_count, other.zero_count)
+            && eq(self.count, other.count)
+            && eq(self.sum, other.sum)
+            && self.custom_values == other.custom_values
+            && pairs_eq(self.positive(), other.positive())
+            && pairs_eq(self.negative(), other.negative())
+    }
+}
+
+/// Whether any bucket of `prev` has a higher count than the same bucket of `cur` (a bucket
+/// that disappeared counts as zero).
+fn bucket_decreased(prev: &[(i32, f64)], cur: &[(i32, f64)]) -> bool {
+    let mut j = 0;
+    for &(i, c) in prev {
+        while j < cur.len() && cur[j].0 < i {
+            j += 1;
+        }
+        let now = if j < cur.len() && cur[j].0 == i {
+            cur[j].1
+        } else {
+            0.0
+        };
+        if now < c {
+            return true;
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(schema: i32, zero: f64, pos: &[(i32, f64)]) -> FloatHistogram {
+        let mut h = FloatHistogram {
+            schema,
+            zero_count: zero,
+            zero_threshold: 0.001,
+            ..Default::default()
+        };
+        h.set_positive(pos);
+        h.count = zero + pos.iter().map(|p| p.1).sum::<f64>();
+        h
+    }
+
+    #[test]
+    fn bounds_follow_the_schema() {
+        assert_eq!(exponential_upper_bound(0, 0), 1.0);
+        assert_eq!(exponential_upper_bound(3, 0), 8.0);
+        assert_eq!(exponential_upper_bound(-2, 0), 0.25);
+        assert_eq!(exponential_upper_bound(1, -1), 4.0);
+        assert!((exponential_upper_bound(1, 1) - 2f64.sqrt()).abs() < 1e-15);
+        assert_eq!(exponential_upper_bound(2, 1), 2.0);
+        for s in MIN_SCHEMA..=MAX_SCHEMA {
+            for v in [0.3, 1.0, 1.5, 7.0, 1e6] {
+                let i = exponential_index(v, s);
+                assert!(
+                    exponential_upper_bound(i, s) >= v && exponential_upper_bound(i - 1, s) < v
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn spans_round_trip() {
+        let pairs = vec![(-2, 1.0), (-1, 2.0), (3, 4.0)];
+        let (s, b) = collapse_spans(&pairs);
+        assert_eq!(
+            s,
+            vec![
+                Span {
+                    offset: -2,
+                    length: 2
+                },
+                Span {
+                    offset: 3,
+                    length: 1
+                }
+            ]
+        );
+        assert_eq!(expand_spans(&s, &b), pairs);
+    }
+
+    #[test]
+    fn add_reduces_to_the_coarser_schema() {
+        // Schema 1 buckets 1 and 2 both fall into schema 0 bucket 1.
+        let a = h(1, 0.0, &[(1, 1.0), (2, 2.0), (3, 4.0)]);
+        let b = h(0, 1.0, &[(1, 10.0)]);
+        let s = a.add(&b).unwrap();
+        assert_eq!(s.schema, 0);
+        assert_eq!(s.positive(), vec![(1, 13.0), (2, 4.0)]);
+        assert_eq!(s.zero_count, 1.0);
+        assert_eq!(s.count, 18.0);
+        let d = s.sub(&b).unwrap();
+        assert_eq!(d.positive(), vec![(1, 3.0), (2, 4.0)]);
+    }
+
+    #[test]
+    fn a_wider_zero_bucket_absorbs_buckets() {
+        let a = h(0, 0.0, &[(-3, 1.0), (0, 2.0), (1, 4.0)]);
+        let mut b = h(0, 1.0, &[]);
+        b.zero_threshold = 1.0;
+        let s = a.add(&b).unwrap();
+        assert_eq!(s.zero_threshold, 1.0);
+        assert_eq!(s.zero_count, 4.0);
+        assert_eq!(s.positive(), vec![(1, 4.0)]);
+    }
+
+    #[test]
+    fn resets_are_detected_per_bucket() {
+        let a = h(0, 0.0, &[(1, 2.0), (2, 2.0)]);
+        let b = h(0, 0.0, &[(1, 1.0), (2, 5.0)]);
+        assert!(b.detect_reset(&a), "bucket 1 went down");
+        assert!(!a.detect_reset(&h(0, 0.0, &[(1, 1.0)])));
+        assert!(h(1, 0.0, &[(1, 9.0)]).detect_reset(&a), "finer schema");
+        let custom = |cv: &[f64], pos: &[(i32, f64)]| {
+            let mut h = FloatHistogram {
+                schema: CUSTOM_BUCKETS_SCHEMA,
+                custom_values: cv.to_vec(),
+                ..Default::default()
+            };
+            h.set_positive(pos);
+            h.count = pos.iter().map(|p| p.1).sum();
+            h
+        };
+        // Different bounds are compared over the bounds both have (here 1 and +Inf).
+        let prev = custom(&[1.0], &[(0, 2.0), (1, 1.0)]);
+        assert!(custom(&[1.0, 2.0], &[(0, 1.0), (1, 5.0)]).detect_reset(&prev));
+        assert!(!custom(&[1.0, 2.0], &[(0, 2.0), (2, 1.0)]).detect_reset(&prev));
+        assert!(a.add(&custom(&[1.0], &[])).is_err());
+    }
+}
