@@ -530,6 +530,115 @@ impl FloatHistogram {
         })
     }
 
+    /// The sum of `hs` with every field and bucket compensated (Kahan-Neumaier), as
+    /// Prometheus sums histograms in `sum`, `avg` and `sum_over_time`: all are first brought
+    /// to the coarsest schema and the widest zero bucket any needs, then added index by index.
+    /// Custom bounds that differ fall back to pairwise addition (reconciling bounds).
+    pub fn kahan_sum(hs: &[&FloatHistogram]) -> Result<Combined, HistogramError> {
+        let Some(first) = hs.first() else {
+            return Ok(Combined {
+                h: FloatHistogram::default(),
+                collision: false,
+                reconciled_bounds: false,
+            });
+        };
+        let mut hint = first.hint;
+        let mut collision = false;
+        for h in &hs[1..] {
+            let (x, c) = combined_hint(hint, h.hint);
+            hint = x;
+            collision |= c;
+        }
+        let custom = first.uses_custom_buckets();
+        if hs.iter().any(|h| h.uses_custom_buckets() != custom) {
+            return Err(HistogramError::MixedSchemas);
+        }
+        if custom && hs.iter().any(|h| h.custom_values != first.custom_values) {
+            let mut acc = (*first).clone();
+            let mut reconciled = false;
+            for h in &hs[1..] {
+                let c = acc.add_checked(h)?;
+                reconciled |= c.reconciled_bounds;
+                acc = c.h;
+            }
+            acc.hint = hint;
+            return Ok(Combined {
+                h: acc,
+                collision,
+                reconciled_bounds: reconciled,
+            });
+        }
+        let schema = hs.iter().map(|h| h.schema).min().unwrap_or(0);
+        let mut t = hs.iter().map(|h| h.zero_threshold).fold(0.0, f64::max);
+        if !custom {
+            // Widen until no histogram needs more.
+            loop {
+                let widened = hs
+                    .iter()
+                    .map(|h| h.zero_count_for_threshold(t).1)
+                    .fold(t, f64::max);
+                if widened == t {
+                    break;
+                }
+                t = widened;
+            }
+        }
+        let inc = |acc: &mut (f64, f64), x: f64| *acc = kahan_inc(x, acc.0, acc.1);
+        let (mut count, mut sum, mut zero) = ((0.0, 0.0), (0.0, 0.0), (0.0, 0.0));
+        let mut pos: std::collections::BTreeMap<i32, (f64, f64)> = Default::default();
+        let mut neg: std::collections::BTreeMap<i32, (f64, f64)> = Default::default();
+        for h in hs {
+            inc(&mut count, h.count);
+            inc(&mut sum, h.sum);
+            let (z, p, n) = if custom {
+                (0.0, h.positive(), Vec::new())
+            } else {
+                h.reconciled(schema, t)
+            };
+            inc(&mut zero, z);
+            for (i, c) in p {
+                inc(pos.entry(i).or_default(), c);
+            }
+            for (i, c) in n {
+                inc(neg.entry(i).or_default(), c);
+            }
+        }
+        let done = |a: (f64, f64)| if a.0.is_infinite() { a.0 } else { a.0 + a.1 };
+        let mut out = FloatHistogram {
+            hint,
+            schema: first.schema.min(schema),
+            zero_threshold: if custom { 0.0 } else { t },
+            zero_count: done(zero),
+            count: done(count),
+            sum: done(sum),
+            custom_values: if custom {
+                first.custom_values.clone()
+            } else {
+                Vec::new()
+            },
+            ..Default::default()
+        };
+        let pairs = |m: std::collections::BTreeMap<i32, (f64, f64)>| -> Vec<(i32, f64)> {
+            m.into_iter().map(|(i, a)| (i, done(a))).collect()
+        };
+        out.set_positive(&pairs(pos));
+        out.set_negative(&pairs(neg));
+        Ok(Combined {
+            h: out,
+            collision,
+            reconciled_bounds: false,
+        })
+    }
+
+    /// Whether any count, the sum or any bucket is infinite.
+    pub fn has_infinity(&self) -> bool {
+        self.count.is_infinite()
+            || self.sum.is_infinite()
+            || self.zero_count.is_infinite()
+            || self.positive_buckets.iter().any(|c| c.is_infinite())
+            || self.negative_buckets.iter().any(|c| c.is_infinite())
+    }
+
     /// `self + other` with what PromQL reports about it.
     pub fn add_checked(&self, other: &FloatHistogram) -> Result<Combined, HistogramError> {
         self.combine(other, 1.0)
@@ -624,6 +733,19 @@ impl FloatHistogram {
             && pairs_eq(self.positive(), other.positive())
             && pairs_eq(self.negative(), other.negative())
     }
+}
+
+/// Neumaier's compensated addition, as Prometheus's `kahansum.Inc`: `(sum, compensation)`.
+pub fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
+    let t = sum + inc;
+    let c = if t.is_infinite() {
+        0.0
+    } else if sum.abs() >= inc.abs() {
+        c + ((sum - t) + inc)
+    } else {
+        c + ((inc - t) + sum)
+    };
+    (t, c)
 }
 
 /// Whether any bucket of `prev` has a higher count than the same bucket of `cur` (a bucket

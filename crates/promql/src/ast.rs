@@ -253,6 +253,8 @@ pub enum Expr {
         rhs: Box<Expr>,
         return_bool: bool,
         matching: Option<VectorMatching>,
+        /// Where the expression starts (its left operand), for annotations.
+        pos: Pos,
     },
     Aggregate {
         op: AggOp,
@@ -263,6 +265,9 @@ pub enum Expr {
         by_written: bool,
         /// Where the parameter starts (`topk(3, x)`: the `3`).
         param_pos: Pos,
+        /// Where the aggregation and its aggregated expression start, for annotations.
+        pos: Pos,
+        expr_pos: Pos,
     },
     Call {
         func: &'static crate::functions::Function,

@@ -66,6 +66,10 @@ pub(crate) struct EvalContext<'a> {
     /// Inside a subquery: each series' per-step slots count as samples too, so a tiny step
     /// over a long range (`x[1y:1ms]`) fails as too many samples instead of allocating them.
     pub count_steps: bool,
+    /// Selectors read only histograms' count and sum (under `histogram_count`, `_sum`,
+    /// `_avg`): as Prometheus's stats iterator, an unknown counter-reset hint is then resolved
+    /// against the sample read before it. Observable through the warnings it enables.
+    pub stats_only: std::cell::Cell<bool>,
 }
 
 /// A querier that hands its warnings to the query's annotations when done. Shard threads

@@ -40,6 +40,14 @@ impl EvalContext<'_> {
         }
     }
 
+    /// Run `f` with selectors reading histograms as the stats iterator does (or not).
+    pub(crate) fn with_stats_only<T>(&self, on: bool, f: impl FnOnce() -> T) -> T {
+        let was = self.stats_only.replace(on);
+        let r = f();
+        self.stats_only.set(was);
+        r
+    }
+
     pub fn n(&self) -> usize {
         ((self.end - self.start) / self.step) as usize + 1
     }
@@ -152,12 +160,14 @@ impl EvalContext<'_> {
                         rhs,
                         return_bool,
                         matching,
+                        pos,
                         ..
                     } = b
                     {
                         self.check_deadline()?;
                         let r = self.eval(rhs)?;
-                        acc = self.binary(*op, acc, r, *return_bool, matching.as_ref())?;
+                        let at = Op { op: *op, pos: *pos };
+                        acc = self.binary(at, acc, r, *return_bool, matching.as_ref())?;
                     }
                 }
                 Ok(acc)
@@ -169,8 +179,21 @@ impl EvalContext<'_> {
                 grouping,
                 without,
                 param_pos,
+                pos,
+                expr_pos,
                 ..
-            } => self.aggregate(*op, expr, param.as_deref(), grouping, *without, *param_pos),
+            } => self.aggregate(
+                *op,
+                expr,
+                param.as_deref(),
+                grouping,
+                *without,
+                AggPos {
+                    param: *param_pos,
+                    agg: *pos,
+                    expr: *expr_pos,
+                },
+            ),
             Expr::Call {
                 func,
                 args,
@@ -205,9 +228,13 @@ impl EvalContext<'_> {
         let budget = self.budget();
         let evals = &evals;
         let steps = self.step_slots(evals.len());
+        let stats = self.stats_only.get();
         let parts = for_shards(&*q, &vs.matchers, |set| {
             let mut out = Vec::new();
-            for s in set {
+            for mut s in set {
+                if stats {
+                    resolve_hints(&mut s);
+                }
                 budget.count_series(
                     &s.labels,
                     s.samples.len() + s.histograms.len() * HIST_COST + steps,
@@ -311,11 +338,15 @@ impl EvalContext<'_> {
                 let ends = self.window_ends(vs);
                 let q = self.window_querier(&ends, *range_ms)?;
                 let budget = self.budget();
+                let stats = self.stats_only.get();
                 // Streamed in shards: each series is charged as it is decoded, so the budget
                 // stops the selection before all of it is loaded.
                 let parts = for_shards(&*q, &vs.matchers, |set| {
                     let mut out = Vec::new();
                     for mut s in set {
+                        if stats {
+                            resolve_hints(&mut s);
+                        }
                         s.samples.retain(|x| !is_stale_nan(x.v));
                         s.histograms.retain(|x| !x.is_stale());
                         budget.count_series(
@@ -378,6 +409,7 @@ impl EvalContext<'_> {
                 self.count(steps as usize)?;
                 let inner = EvalContext {
                     count_steps: true,
+                    stats_only: Default::default(),
                     storage: self.storage,
                     engine: self.engine,
                     start,
@@ -398,6 +430,7 @@ impl EvalContext<'_> {
                     V::Vector(v) => v
                         .into_iter()
                         .filter_map(|s| stepped_series(s, &times))
+                        .map(forget_reset_hints)
                         .collect(),
                     V::Scalar(v) => vec![Series {
                         labels: Labels::empty(),
@@ -444,12 +477,13 @@ impl EvalContext<'_> {
     /// Combine evaluated operands.
     fn binary(
         &self,
-        op: BinOp,
+        at: Op,
         l: V,
         r: V,
         return_bool: bool,
         matching: Option<&VectorMatching>,
     ) -> R<V> {
+        let op = at.op;
         match (l, r) {
             (V::Scalar(a), V::Scalar(b)) => Ok(V::Scalar(
                 a.iter()
@@ -470,7 +504,7 @@ impl EvalContext<'_> {
             )),
             (V::Vector(v), V::Scalar(s)) => Ok(V::Vector(check_unique(vector_scalar(
                 self,
-                op,
+                at,
                 v,
                 &s,
                 false,
@@ -478,7 +512,7 @@ impl EvalContext<'_> {
             ))?)),
             (V::Scalar(s), V::Vector(v)) => Ok(V::Vector(check_unique(vector_scalar(
                 self,
-                op,
+                at,
                 v,
                 &s,
                 true,
@@ -499,7 +533,7 @@ impl EvalContext<'_> {
                     }
                     _ => Ok(V::Vector(vector_vector(
                         self,
-                        op,
+                        at,
                         a,
                         b,
                         m,
@@ -519,8 +553,9 @@ impl EvalContext<'_> {
         param: Option<&Expr>,
         grouping: &[String],
         without: bool,
-        param_pos: crate::ast::Pos,
+        apos: AggPos,
     ) -> R<V> {
+        let param_pos = apos.param;
         if param.is_none() {
             let (samples, bytes) = (self.samples.load(Relaxed), self.bytes.load(Relaxed));
             match funcs::aggregate_windows(self, op, expr, grouping, without) {
@@ -536,7 +571,7 @@ impl EvalContext<'_> {
         }
         let input = self.vector_arg(expr)?;
         if input.iter().any(Stepped::has_histograms) {
-            return self.aggregate_with_histograms(op, input, grouping, without, param, param_pos);
+            return self.aggregate_with_histograms(op, input, grouping, without, param, apos);
         }
         self.aggregate_floats(op, input, grouping, without, param, param_pos)
     }
@@ -693,9 +728,13 @@ impl EvalContext<'_> {
                 for (key, members) in &groups {
                     for step in 0..n {
                         for &i in members {
-                            if let Some(v) = input[i].pts[step] {
+                            if let Some(v) = input[i].val(step) {
+                                let text = match v {
+                                    Val::F(v) => funcs::format_go_float(v),
+                                    Val::H(h) => funcs::histogram_string(&h),
+                                };
                                 let mut b = key.builder();
-                                b.set(label.clone(), funcs::format_go_float(v));
+                                b.set(label.clone(), text);
                                 let slot = by_key.entry(b.build()).or_insert_with(|| vec![None; n]);
                                 slot[step] = Some(slot[step].unwrap_or(0.0) + 1.0);
                             }
@@ -812,12 +851,14 @@ impl EvalContext<'_> {
         grouping: &[String],
         without: bool,
         param: Option<&Expr>,
-        param_pos: crate::ast::Pos,
+        apos: AggPos,
     ) -> R<V> {
         let n = self.n();
-        let pos = match param {
-            Some(_) => param_pos,
-            None => param_pos,
+        let param_pos = apos.param;
+        let pos = if matches!(op, AggOp::Topk | AggOp::Bottomk) {
+            apos.agg
+        } else {
+            apos.expr
         };
         if !matches!(op, AggOp::Sum | AggOp::Avg | AggOp::Count | AggOp::Group) {
             if input.iter().any(Stepped::has_histograms) {
@@ -835,8 +876,8 @@ impl EvalContext<'_> {
                     self.info(format!("ignored histogram in {name} aggregation ({pos})"));
                 }
             }
-            if matches!(op, AggOp::Limitk | AggOp::LimitRatio) {
-                // They select series whatever their samples are.
+            if matches!(op, AggOp::Limitk | AggOp::LimitRatio | AggOp::CountValues) {
+                // They select or count series whatever their samples are.
                 return self.aggregate_floats(op, input, grouping, without, param, param_pos);
             }
             // The others aggregate floats only.
@@ -889,12 +930,13 @@ impl EvalContext<'_> {
                         "encountered a mix of histograms and floats for aggregation ({pos})"
                     )),
                     _ => {
-                        if let Some(mut h) =
-                            funcs::sum_histograms(&sink, hists.iter().map(|h| &***h), pos)
-                        {
-                            if op == AggOp::Avg {
-                                h.div(hists.len() as f64);
-                            }
+                        let it = hists.iter().map(|h| &***h);
+                        let r = if op == AggOp::Avg {
+                            funcs::mean_histograms(&sink, it, pos, "")
+                        } else {
+                            funcs::sum_histograms(&sink, it, pos, "")
+                        };
+                        if let Some(h) = r {
                             o.set_h(k, Some(Hist::new(h.compacted())));
                         }
                     }
@@ -955,6 +997,22 @@ pub(crate) fn check_unique(v: Vec<Stepped>) -> R<Vec<Stepped>> {
     Ok(out)
 }
 
+/// A binary operator and where its expression starts (for annotations).
+#[derive(Clone, Copy)]
+pub(crate) struct Op {
+    pub op: BinOp,
+    pub pos: crate::ast::Pos,
+}
+
+/// Where an aggregation's parts start, for annotations: its parameter, itself, the
+/// aggregated expression.
+#[derive(Clone, Copy)]
+pub(crate) struct AggPos {
+    pub param: crate::ast::Pos,
+    pub agg: crate::ast::Pos,
+    pub expr: crate::ast::Pos,
+}
+
 /// A value at one step: what binary operators combine.
 #[derive(Clone)]
 pub(crate) enum Val {
@@ -984,13 +1042,8 @@ impl Stepped {
 /// `-` of two histograms, `*` of a histogram and a float (either order), `/` of a histogram
 /// by a float, `==` and `!=` of two histograms; every other combination drops the sample.
 /// Comparisons return the left value (or 1/0 with `bool`).
-fn hist_binary(
-    ctx: &EvalContext<'_>,
-    op: BinOp,
-    l: &Val,
-    r: &Val,
-    return_bool: bool,
-) -> Option<Val> {
+fn hist_binary(ctx: &EvalContext<'_>, at: Op, l: &Val, r: &Val, return_bool: bool) -> Option<Val> {
+    let (op, pos) = (at.op, at.pos);
     let scaled = |h: &Hist, f: f64, div: bool| {
         let mut h = (**h).clone();
         if div {
@@ -1002,31 +1055,23 @@ fn hist_binary(
     };
     match (op, l, r) {
         (BinOp::Add | BinOp::Sub, Val::H(a), Val::H(b)) => {
-            let res = if op == BinOp::Add {
-                a.add_checked(b)
+            let (res, what) = if op == BinOp::Add {
+                (a.add_checked(b), "addition")
             } else {
-                b_sub(a, b)
+                (a.sub_checked(b), "subtraction")
             };
             match res {
+                // Conflicting hints drop the element, with a warning.
+                Ok(c) if c.collision => {
+                    ctx.warn(format!(
+                        "conflicting counter resets during histogram {what} ({pos})"
+                    ));
+                    None
+                }
                 Ok(c) => {
-                    if c.collision {
-                        ctx.warn(format!(
-                            "conflicting counter resets during histogram {}",
-                            if op == BinOp::Add {
-                                "addition"
-                            } else {
-                                "subtraction"
-                            }
-                        ));
-                    }
                     if c.reconciled_bounds {
                         ctx.info(format!(
-                            "mismatched custom buckets were reconciled during {}",
-                            if op == BinOp::Add {
-                                "addition"
-                            } else {
-                                "subtraction"
-                            }
+                            "mismatched custom buckets were reconciled during {what} ({pos})"
                         ));
                     }
                     let mut h = c.h.compacted();
@@ -1035,7 +1080,13 @@ fn hist_binary(
                     }
                     Some(Val::H(Hist::new(h)))
                 }
-                Err(_) => None,
+                Err(_) => {
+                    ctx.warn(format!(
+                        "incompatible bucket layout encountered for binary operator {} ({pos})",
+                        op.as_str()
+                    ));
+                    None
+                }
             }
         }
         (BinOp::Mul, Val::H(h), Val::F(f)) | (BinOp::Mul, Val::F(f), Val::H(h)) => {
@@ -1050,25 +1101,26 @@ fn hist_binary(
                 t.then(|| l.clone())
             }
         }
-        _ => None,
+        _ => {
+            let kind = |v: &Val| match v {
+                Val::F(_) => "float",
+                Val::H(_) => "histogram",
+            };
+            ctx.info(format!(
+                "incompatible sample types encountered for binary operator {:?}: {} {} {} ({pos})",
+                op.as_str(),
+                kind(l),
+                op.as_str(),
+                kind(r)
+            ));
+            None
+        }
     }
 }
 
-fn b_sub(
-    a: &Hist,
-    b: &Hist,
-) -> Result<vigil_model::histogram::Combined, vigil_model::histogram::HistogramError> {
-    a.sub_checked(b)
-}
-
 /// `l op r` for any two values of one step.
-fn binary_val(
-    ctx: &EvalContext<'_>,
-    op: BinOp,
-    l: &Val,
-    r: &Val,
-    return_bool: bool,
-) -> Option<Val> {
+fn binary_val(ctx: &EvalContext<'_>, at: Op, l: &Val, r: &Val, return_bool: bool) -> Option<Val> {
+    let op = at.op;
     match (l, r) {
         (Val::F(a), Val::F(b)) => {
             if op.is_comparison() {
@@ -1082,7 +1134,7 @@ fn binary_val(
                 arith(op, *a, *b).map(Val::F)
             }
         }
-        _ => hist_binary(ctx, op, l, r, return_bool),
+        _ => hist_binary(ctx, at, l, r, return_bool),
     }
 }
 
@@ -1109,12 +1161,13 @@ fn arith(op: BinOp, a: f64, b: f64) -> Option<f64> {
 
 fn vector_scalar(
     ctx: &EvalContext<'_>,
-    op: BinOp,
+    at: Op,
     v: Vec<Stepped>,
     s: &[f64],
     scalar_left: bool,
     return_bool: bool,
 ) -> Vec<Stepped> {
+    let op = at.op;
     let drop = !op.is_comparison() || return_bool;
     v.into_iter()
         .filter_map(|series| {
@@ -1152,9 +1205,9 @@ fn vector_scalar(
             for (k, &sv) in s.iter().enumerate() {
                 let Some(x) = series.val(k) else { continue };
                 let r = if scalar_left {
-                    binary_val(ctx, op, &Val::F(sv), &x, return_bool)
+                    binary_val(ctx, at, &Val::F(sv), &x, return_bool)
                 } else {
-                    binary_val(ctx, op, &x, &Val::F(sv), return_bool)
+                    binary_val(ctx, at, &x, &Val::F(sv), return_bool)
                 };
                 // A comparison keeps the vector's value, whichever side it is on.
                 let r = match (r, op.is_comparison() && !return_bool) {
@@ -1264,13 +1317,14 @@ fn dup_pair(a: &Labels, b: &Labels) -> (String, String) {
 #[allow(clippy::too_many_arguments)]
 fn vector_vector(
     ctx: &EvalContext<'_>,
-    op: BinOp,
+    at: Op,
     a: Vec<Stepped>,
     b: Vec<Stepped>,
     m: &VectorMatching,
     return_bool: bool,
     n: usize,
 ) -> R<Vec<Stepped>> {
+    let op = at.op;
     // For group_right, the "many" side is the right one: swap, and swap back the operands.
     let swapped = m.card == Card::OneToMany;
     let (many, one) = if swapped { (b, a) } else { (a, b) };
@@ -1317,7 +1371,7 @@ fn vector_vector(
             }
             let Some(y) = one[j].val(k) else { continue };
             let (l, r) = if swapped { (&y, &x) } else { (&x, &y) };
-            let Some(value) = binary_val(ctx, op, l, r, return_bool) else {
+            let Some(value) = binary_val(ctx, at, l, r, return_bool) else {
                 continue;
             };
             let labels = result_labels(&s.labels, &one[j].labels, op, m, return_bool);
@@ -1405,6 +1459,7 @@ impl Engine {
             samples: AtomicUsize::new(0),
             bytes: AtomicUsize::new(0),
             count_steps: false,
+            stats_only: Default::default(),
         }
     }
 
@@ -1513,6 +1568,44 @@ impl Engine {
             infos: n.infos,
         })
     }
+}
+
+/// What Prometheus's stats iterator does to hints: a histogram stored with an unknown hint
+/// that follows a histogram read just before it gets "reset" or "not a reset" by comparing
+/// the two.
+pub(crate) fn resolve_hints(s: &mut Series) {
+    use vigil_model::histogram::CounterResetHint as Hint;
+    for i in 1..s.histograms.len() {
+        let (prev, cur) = (&s.histograms[i - 1], &s.histograms[i]);
+        if cur.h.hint != Hint::Unknown || prev.is_stale() || cur.is_stale() {
+            continue;
+        }
+        // A float between them is the sample read before this one.
+        if s.samples.iter().any(|f| f.t > prev.t && f.t < cur.t) {
+            continue;
+        }
+        let mut h = (*cur.h).clone();
+        h.hint = if h.detect_reset(&prev.h) {
+            Hint::CounterReset
+        } else {
+            Hint::NotCounterReset
+        };
+        s.histograms[i].h = Hist::new(h);
+    }
+}
+
+/// A subquery's histograms lose what their hints say about counter resets (as in
+/// Prometheus): the steps are not consecutive samples of one chunk, so a reader must compare.
+fn forget_reset_hints(mut s: Series) -> Series {
+    use vigil_model::histogram::CounterResetHint as Hint;
+    for h in &mut s.histograms {
+        if matches!(h.h.hint, Hint::CounterReset | Hint::NotCounterReset) {
+            let mut x = (*h.h).clone();
+            x.hint = Hint::Unknown;
+            h.h = Hist::new(x);
+        }
+    }
+    s
 }
 
 /// The samples of a stepped series at `times`, or None if it has none.

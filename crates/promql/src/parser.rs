@@ -382,6 +382,7 @@ impl P<'_> {
                 rhs: Box::new(rhs.e),
                 return_bool,
                 matching,
+                pos: self.pos_of(start),
             },
             start,
             ty: if lt == ValueType::Scalar && rt == ValueType::Scalar {
@@ -799,6 +800,7 @@ impl P<'_> {
                 ),
             ));
         }
+        let expr_pos = self.pos_of(expr.start);
         let expr = expr.e;
         let param = args.pop().map(|p| {
             let want = if op == AggOp::CountValues {
@@ -830,6 +832,8 @@ impl P<'_> {
             without,
             by_written,
             param_pos,
+            pos: self.pos_of(start),
+            expr_pos,
         })
     }
 

@@ -508,4 +508,48 @@ mod tests {
         st.truncate_before(2000);
         assert_eq!(st.num_series(), 1);
     }
+
+    #[test]
+    fn histograms_are_kept_apart_from_floats_with_the_hints_chunks_give() {
+        use vigil_model::FloatHistogram;
+        use vigil_model::histogram::CounterResetHint as Hint;
+        let st = MemoryStorage::new();
+        let lh = l(&[("__name__", "h")]);
+        let h = |count: f64| {
+            let mut h = FloatHistogram {
+                count,
+                ..Default::default()
+            };
+            h.set_positive(&[(1, count)]);
+            h
+        };
+        let mut app = st.appender();
+        app.append_histogram(0, &lh, 1000, h(1.0)).unwrap();
+        app.append_histogram(0, &lh, 2000, h(2.0)).unwrap();
+        // A float at a histogram's timestamp is a duplicate, as in Prometheus.
+        assert_eq!(
+            app.append(0, &lh, 2000, 5.0),
+            Err(AppendError::DuplicateTimestamp)
+        );
+        app.append_histogram(0, &lh, 3000, h(1.0)).unwrap(); // a counter reset
+        app.append(0, &lh, 4000, 7.0).unwrap();
+        app.commit().unwrap();
+        let q = st.querier(0, 10_000).unwrap();
+        let s: Vec<Series> = q
+            .select(&[Matcher::equal("__name__", "h")])
+            .unwrap()
+            .collect();
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].samples, vec![Sample { t: 4000, v: 7.0 }]);
+        let hints: Vec<(i64, Hint)> = s[0].histograms.iter().map(|x| (x.t, x.h.hint)).collect();
+        // First of a chunk: unknown; then not a reset; after a reset: unknown again.
+        assert_eq!(
+            hints,
+            vec![
+                (1000, Hint::Unknown),
+                (2000, Hint::NotCounterReset),
+                (3000, Hint::Unknown)
+            ]
+        );
+    }
 }

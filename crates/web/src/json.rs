@@ -194,4 +194,34 @@ mod tests {
         write_timestamp(&mut s, 1_435_781_451_050);
         assert_eq!(s, "1435781451.781 1435781451 1435781451.050");
     }
+
+    #[test]
+    fn native_histograms_in_prometheus_shape() {
+        use vigil_model::FloatHistogram;
+        let mut h = FloatHistogram {
+            count: 5.0,
+            sum: 7.5,
+            zero_threshold: 0.001,
+            zero_count: 1.0,
+            ..Default::default()
+        };
+        h.set_positive(&[(1, 3.0), (2, 0.0)]);
+        h.set_negative(&[(0, 1.0)]);
+        let v = Value::Vector(vec![(
+            Labels::from_pairs([("__name__", "h")]),
+            Point {
+                t: 1500,
+                v: 0.0,
+                h: Some(std::sync::Arc::new(h)),
+            },
+        )]);
+        let mut out = String::new();
+        write_query_data(&mut out, &v);
+        // Negative bucket [-1, -0.5): rule 1; zero bucket: 3; positive (1, 2]: 0. Empty
+        // buckets are left out.
+        assert_eq!(
+            out,
+            r#"{"resultType":"vector","result":[{"metric":{"__name__":"h"},"histogram":[1.500,{"count":"5","sum":"7.5","buckets":[[1,"-1","-0.5","1"],[3,"-0.001","0.001","1"],[0,"1","2","3"]]}]}]}"#
+        );
+    }
 }

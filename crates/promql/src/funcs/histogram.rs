@@ -50,7 +50,10 @@ pub(crate) fn classic_buckets(
         let key = Labels::from_sorted_refs(
             s.labels
                 .iter()
-                .filter(|l| l.name != "le" && l.name != METRIC_NAME),
+                // The name stays in the key: two families whose buckets share every other
+                // label are two groups, and dropping the name afterwards makes them collide
+                // (an error), as in Prometheus; they are never summed.
+                .filter(|l| l.name != "le"),
         );
         groups
             .entry(key)
@@ -80,11 +83,7 @@ pub(crate) fn classic_buckets(
             ));
         }
         if pts.iter().any(Option::is_some) {
-            out.push(Stepped {
-                labels,
-                pts,
-                hs: Vec::new(),
-            });
+            out.push(Stepped::floats(labels.without(METRIC_NAME), pts));
         }
     }
     out

@@ -23,7 +23,8 @@ mod stats;
 mod tests;
 mod window;
 
-pub(crate) use native_window::sum_histograms;
+pub(crate) use native::histogram_string;
+pub(crate) use native_window::{mean_histograms, sum_histograms};
 pub(crate) use {histogram::*, sort::*, stats::*, window::*};
 
 pub(crate) fn map_vector(
@@ -75,6 +76,49 @@ pub(crate) fn split_native(v: Vec<Stepped>) -> (Vec<Stepped>, Vec<Stepped>) {
         }
     }
     (native, floats)
+}
+
+/// Native histograms whose labels equal a classic histogram's (its buckets' labels without
+/// `le`) are dropped with those buckets, with Prometheus's warning: which one to use is not
+/// knowable.
+pub(crate) fn drop_mixed(
+    ctx: &EvalContext<'_>,
+    (native, classic): (Vec<Stepped>, Vec<Stepped>),
+    pos: Pos,
+) -> (Vec<Stepped>, Vec<Stepped>) {
+    if native.is_empty() || classic.is_empty() {
+        return (native, classic);
+    }
+    let classic_key = |s: &Stepped| s.labels.without("le");
+    let native_keys: std::collections::HashSet<&Labels> =
+        native.iter().map(|s| &s.labels).collect();
+    let mut clash: std::collections::HashSet<Labels> = Default::default();
+    for s in &classic {
+        let k = classic_key(s);
+        if native_keys.contains(&k) {
+            clash.insert(k);
+        }
+    }
+    if clash.is_empty() {
+        return (native, classic);
+    }
+    let mut names: Vec<&str> = clash.iter().filter_map(|l| l.metric_name()).collect();
+    names.sort();
+    names.dedup();
+    for name in names {
+        ctx.warn(format!(
+            "vector contains a mix of classic and native histograms for metric name {name:?} ({pos})"
+        ));
+    }
+    let native = native
+        .into_iter()
+        .filter(|s| !clash.contains(&s.labels))
+        .collect();
+    let classic = classic
+        .into_iter()
+        .filter(|s| !clash.contains(&classic_key(s)))
+        .collect();
+    (native, classic)
 }
 
 /// A float per step from each native histogram (`f(step, h)`), the metric name dropped; the
@@ -196,7 +240,7 @@ pub(crate) fn call(
             let present = over_windows(
                 ctx,
                 &args[0],
-                false,
+                true,
                 &*wf(|_, _, _, _| Some(1.0)),
                 Some(("present_over_time", pos)),
             )?;
@@ -205,7 +249,7 @@ pub(crate) fn call(
                 _ => Labels::empty(),
             };
             let pts: Vec<Option<f64>> = (0..n)
-                .map(|k| (!present.iter().any(|s| s.pts[k].is_some())).then_some(1.0))
+                .map(|k| (!present.iter().any(|s| s.present(k))).then_some(1.0))
                 .collect();
             Ok(V::Vector(if pts.iter().any(Option::is_some) {
                 vec![Stepped {
@@ -224,7 +268,7 @@ pub(crate) fn call(
                 _ => Labels::empty(),
             };
             let pts: Vec<Option<f64>> = (0..n)
-                .map(|k| (!v.iter().any(|s| s.pts[k].is_some())).then_some(1.0))
+                .map(|k| (!v.iter().any(|s| s.present(k))).then_some(1.0))
                 .collect();
             Ok(V::Vector(if pts.iter().any(Option::is_some) {
                 vec![Stepped {
@@ -293,6 +337,10 @@ pub(crate) fn call(
                 if hi[k] < lo[k] {
                     return None;
                 }
+                // Go's math.Max/Min: a NaN anywhere makes NaN.
+                if x.is_nan() || lo[k].is_nan() || hi[k].is_nan() {
+                    return Some(f64::NAN);
+                }
                 Some(x.max(lo[k]).min(hi[k]))
             })?))
         }
@@ -301,24 +349,28 @@ pub(crate) fn call(
                 let out = ctx
                     .vector_selector_ts(vs)?
                     .into_iter()
-                    .map(|(s, ts)| Stepped {
-                        labels: drop_name(&s.labels),
-                        pts: s
-                            .pts
-                            .iter()
-                            .zip(&ts)
-                            .map(|(p, t)| p.map(|_| *t as f64 / 1000.0))
-                            .collect(),
-                        hs: Vec::new(),
+                    .map(|(s, ts)| {
+                        let pts = (0..ts.len())
+                            .map(|k| s.present(k).then(|| ts[k] as f64 / 1000.0))
+                            .collect();
+                        Stepped::floats(drop_name(&s.labels), pts)
                     })
                     .collect();
                 Ok(V::Vector(check_unique(out)?))
             } else {
-                Ok(V::Vector(map_vector(
-                    ctx.vector_arg(&args[0])?,
-                    false,
-                    |_, k| Some(times[k] as f64 / 1000.0),
-                )?))
+                // Histogram samples have a time too.
+                let out = ctx
+                    .vector_arg(&args[0])?
+                    .into_iter()
+                    .map(|s| {
+                        let pts = (0..n)
+                            .map(|k| s.present(k).then(|| times[k] as f64 / 1000.0))
+                            .collect();
+                        Stepped::floats(drop_name(&s.labels), pts)
+                    })
+                    .filter(Stepped::any)
+                    .collect();
+                Ok(V::Vector(check_unique(out)?))
             }
         }
         "time" => Ok(V::Scalar(
@@ -349,16 +401,21 @@ pub(crate) fn call(
             ))
         }
         "histogram_quantiles" => {
-            let v = ctx.vector_arg(&args[0])?;
+            let v = ctx.with_stats_only(false, || ctx.vector_arg(&args[0]))?;
             let label = ctx.string_arg(&args[1])?;
             if !vigil_model::labels::is_valid_label_name(&label) {
                 return invalid(format!("invalid label name {label:?}"));
             }
+            let (native, classic) = drop_mixed(ctx, split_native(v), apos(0));
             let mut out = Vec::new();
             for (i, a) in args.iter().enumerate().skip(2) {
                 let q = ctx.scalar_arg(a)?;
                 check_quantiles(ctx, &q, apos(i));
-                for mut s in histogram_quantile(ctx, &q, v.clone(), n, apos(0))? {
+                let mut one = histogram_quantile(ctx, &q, classic.clone(), n, apos(0))?;
+                one.extend(native_stat(ctx, native.clone(), n, apos(0), |k, h| {
+                    native::quantile(q[k], h)
+                }));
+                for mut s in one {
                     // One quantile per call: its value names the series (e.g. q="0.5").
                     let mut b = s.labels.builder();
                     b.set(label.clone(), quantile_label(q[0]));
@@ -498,13 +555,26 @@ pub(crate) fn call(
                     "sort is ineffective for range queries since results are always ordered by labels ({pos})"
                 ));
             }
-            Ok(V::Vector(ctx.vector_arg(&args[0])?))
+            let v = ctx.vector_arg(&args[0])?;
+            // `sort` and `sort_desc` order by value: histograms have none and are dropped.
+            if name == "sort" || name == "sort_desc" {
+                return Ok(V::Vector(
+                    v.into_iter()
+                        .map(|mut s| {
+                            s.hs.clear();
+                            s
+                        })
+                        .filter(|s| s.pts.iter().any(Option::is_some))
+                        .collect(),
+                ));
+            }
+            Ok(V::Vector(v))
         }
         "histogram_quantile" => {
             let q = ctx.scalar_arg(&args[0])?;
             check_quantiles(ctx, &q, apos(0));
-            let v = ctx.vector_arg(&args[1])?;
-            let (native, classic) = split_native(v);
+            let v = ctx.with_stats_only(false, || ctx.vector_arg(&args[1]))?;
+            let (native, classic) = drop_mixed(ctx, split_native(v), apos(1));
             let mut out = histogram_quantile(ctx, &q, classic, n, apos(1))?;
             out.extend(native_stat(ctx, native, n, apos(1), |k, h| {
                 native::quantile(q[k], h)
@@ -514,8 +584,8 @@ pub(crate) fn call(
         "histogram_fraction" => {
             let lo = ctx.scalar_arg(&args[0])?;
             let hi = ctx.scalar_arg(&args[1])?;
-            let v = ctx.vector_arg(&args[2])?;
-            let (native, classic) = split_native(v);
+            let v = ctx.with_stats_only(false, || ctx.vector_arg(&args[2]))?;
+            let (native, classic) = drop_mixed(ctx, split_native(v), apos(2));
             let mut out = classic_buckets(ctx, classic, n, apos(2), |k, b| {
                 (bucket_fraction(lo[k], hi[k], b), false)
             });
@@ -526,8 +596,10 @@ pub(crate) fn call(
         }
         "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev"
         | "histogram_stdvar" => {
-            // Float samples yield nothing, as upstream.
-            let v = ctx.vector_arg(&args[0])?;
+            // Float samples yield nothing, as upstream. Count, sum and average read no
+            // buckets: Prometheus's stats iterator, whose hints this mirrors.
+            let stats = matches!(name, "histogram_count" | "histogram_sum" | "histogram_avg");
+            let v = ctx.with_stats_only(stats, || ctx.vector_arg(&args[0]))?;
             let (native, _) = split_native(v);
             let f = |h: &vigil_model::FloatHistogram| match name {
                 "histogram_count" => h.count,

@@ -71,7 +71,12 @@ pub(crate) fn quantile(q: f64, h: &FloatHistogram) -> (f64, NanNote) {
         }
     }
     let Some((_, mut b)) = chosen else {
-        return (f64::NAN, NanNote::None);
+        // No bucket at all: the rank is never reached.
+        return if h.sum.is_nan() {
+            (f64::NAN, NanNote::QuantileNaN)
+        } else {
+            (0.0, NanNote::None)
+        };
     };
     if h.uses_custom_buckets() {
         if b.lower == f64::NEG_INFINITY {
@@ -223,4 +228,24 @@ pub(crate) fn stdvar(h: &FloatHistogram) -> f64 {
         (var, comp) = super::kahan_inc(b.count * d * d, var, comp);
     }
     (var + comp) / h.count
+}
+
+/// A histogram as Prometheus's `String()` writes it (what `count_values` uses as a label
+/// value): count, sum, then each bucket with a count as `<bounds>:<count>`, brackets showing
+/// which bounds are inclusive.
+pub(crate) fn histogram_string(h: &FloatHistogram) -> String {
+    use super::format_go_float as g;
+    let mut out = format!("{{count:{}, sum:{}", g(h.count), g(h.sum));
+    for b in h.buckets().into_iter().filter(|b| b.count != 0.0) {
+        out.push_str(&format!(
+            ", {}{},{}{}:{}",
+            if b.lower_inclusive { '[' } else { '(' },
+            g(b.lower),
+            g(b.upper),
+            if b.upper_inclusive { ']' } else { ')' },
+            g(b.count)
+        ));
+    }
+    out.push('}');
+    out
 }

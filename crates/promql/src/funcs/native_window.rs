@@ -62,6 +62,22 @@ pub(crate) fn hist_windows(
     hs: &mut Vec<Option<Hist>>,
 ) {
     let metric = s.labels.metric_name().unwrap_or("").to_string();
+    if !reads_histograms(name) {
+        // Float-only functions ignore histograms; where a window has both, Prometheus says so.
+        for &end in ends {
+            let inside = |t: i64| t > end - range_ms && t <= end;
+            if s.histograms.iter().any(|x| inside(x.t)) && s.samples.iter().any(|x| inside(x.t)) {
+                ctx(
+                    false,
+                    format!(
+                        "ignored histograms in a range containing both floats and histograms for metric name {metric:?} ({pos})"
+                    ),
+                );
+                break;
+            }
+        }
+        return;
+    }
     for (k, &end) in ends.iter().enumerate() {
         let start = end - range_ms;
         let hw: Vec<&HistogramSample> = s
@@ -133,12 +149,46 @@ pub(crate) fn hist_windows(
                     continue;
                 }
                 let is_rate = name == "irate";
+                let gauge = |h: &FloatHistogram| h.hint == CounterResetHint::Gauge;
+                if is_rate && (gauge(&prev.h) || gauge(&last.h)) {
+                    ctx(
+                        true,
+                        format!(
+                            "this native histogram metric is not a counter: {metric:?} ({pos})"
+                        ),
+                    );
+                }
+                let both_gauges = gauge(&prev.h) && gauge(&last.h);
+                if !is_rate && !both_gauges {
+                    ctx(
+                        true,
+                        format!("this native histogram metric is not a gauge: {metric:?} ({pos})"),
+                    );
+                }
                 let mut h = if is_rate && last.h.detect_reset(&prev.h) {
                     (*last.h).clone()
                 } else {
-                    match last.h.sub(&prev.h) {
-                        Ok(h) => h,
-                        Err(_) => continue,
+                    match last.h.sub_checked(&prev.h) {
+                        Ok(c) => {
+                            if c.reconciled_bounds {
+                                ctx(
+                                    false,
+                                    format!(
+                                        "mismatched custom buckets were reconciled during subtraction ({pos})"
+                                    ),
+                                );
+                            }
+                            c.h
+                        }
+                        Err(_) => {
+                            ctx(
+                                true,
+                                format!(
+                                    "vector contains a mix of histograms with exponential and custom buckets schemas for metric name {metric:?} ({pos})"
+                                ),
+                            );
+                            continue;
+                        }
                     }
                 };
                 if is_rate {
@@ -152,13 +202,13 @@ pub(crate) fn hist_windows(
                     mix();
                     continue;
                 }
-                let Some(mut sum) = sum_histograms(ctx, hw.iter().map(|x| &*x.h), pos) else {
-                    continue;
+                let hists = hw.iter().map(|x| &*x.h);
+                let r = if name == "avg_over_time" {
+                    mean_histograms(ctx, hists, pos, &metric)
+                } else {
+                    sum_histograms(ctx, hists, pos, &metric)
                 };
-                if name == "avg_over_time" {
-                    sum.div(hw.len() as f64);
-                }
-                put_h(hs, Some(sum.compacted()));
+                put_h(hs, r.map(|h| h.compacted()));
             }
             "count_over_time" => pts[k] = Some(all.len() as f64),
             "present_over_time" => pts[k] = Some(1.0),
@@ -213,53 +263,75 @@ pub(crate) fn hist_windows(
     }
 }
 
-/// Sum histograms with Prometheus's annotations for a counter-reset collision and for custom
-/// bounds reconciled; None (with a warning) when exponential and custom buckets meet.
+/// Sum histograms (compensated, as Prometheus) with its annotations for a counter-reset
+/// collision and for custom bounds reconciled; None (with a warning) when exponential and
+/// custom buckets meet.
 pub(crate) fn sum_histograms<'a>(
     ctx: &impl Fn(bool, String),
-    mut hs: impl Iterator<Item = &'a FloatHistogram>,
+    hs: impl Iterator<Item = &'a FloatHistogram>,
     pos: Pos,
+    metric: &str,
 ) -> Option<FloatHistogram> {
-    let mut acc = hs.next()?.clone();
-    let (mut saw_reset, mut saw_not_reset) = (false, false);
-    let mut note = |h: &FloatHistogram| match h.hint {
-        CounterResetHint::CounterReset => saw_reset = true,
-        CounterResetHint::NotCounterReset => saw_not_reset = true,
-        _ => {}
-    };
-    note(&acc);
-    for h in hs {
-        note(h);
-        match acc.add_checked(h) {
-            Ok(c) => {
-                if c.reconciled_bounds {
-                    ctx(
-                        false,
-                        format!(
-                            "mismatched custom buckets were reconciled during aggregation ({pos})"
-                        ),
-                    );
-                }
-                acc = c.h;
+    let hs: Vec<&FloatHistogram> = hs.collect();
+    let (saw_reset, saw_not_reset) = (
+        hs.iter().any(|h| h.hint == CounterResetHint::CounterReset),
+        hs.iter()
+            .any(|h| h.hint == CounterResetHint::NotCounterReset),
+    );
+    match FloatHistogram::kahan_sum(&hs) {
+        Ok(c) => {
+            if c.reconciled_bounds {
+                ctx(
+                    false,
+                    format!("mismatched custom buckets were reconciled during aggregation ({pos})"),
+                );
             }
-            Err(_) => {
+            if saw_reset && saw_not_reset {
                 ctx(
                     true,
-                    format!(
-                        "vector contains a mix of histograms with exponential and custom buckets schemas for metric name \"\" ({pos})"
-                    ),
+                    format!("conflicting counter resets during histogram aggregation ({pos})"),
                 );
-                return None;
             }
+            Some(c.h.compacted())
+        }
+        Err(_) => {
+            ctx(
+                true,
+                format!(
+                    "vector contains a mix of histograms with exponential and custom buckets schemas for metric name {metric:?} ({pos})"
+                ),
+            );
+            None
         }
     }
-    if saw_reset && saw_not_reset {
-        ctx(
-            true,
-            format!("conflicting counter resets during histogram aggregation ({pos})"),
-        );
+}
+
+/// The mean of histograms: their compensated sum divided by their number, or, where that
+/// sum overflows, the sum of each divided first (as Prometheus falls back to an incremental
+/// mean).
+pub(crate) fn mean_histograms<'a>(
+    ctx: &impl Fn(bool, String),
+    hs: impl Iterator<Item = &'a FloatHistogram>,
+    pos: Pos,
+    metric: &str,
+) -> Option<FloatHistogram> {
+    let hs: Vec<&FloatHistogram> = hs.collect();
+    let n = hs.len() as f64;
+    let mut sum = sum_histograms(ctx, hs.iter().copied(), pos, metric)?;
+    if sum.has_infinity() && !hs.iter().any(|h| h.has_infinity()) {
+        let scaled: Vec<FloatHistogram> = hs
+            .iter()
+            .map(|h| {
+                let mut h = (*h).clone();
+                h.div(n);
+                h
+            })
+            .collect();
+        let quiet = |_: bool, _: String| {};
+        return sum_histograms(&quiet, scaled.iter(), pos, metric);
     }
-    Some(acc)
+    sum.div(n);
+    Some(sum)
 }
 
 /// `last - first` of the window's histograms, corrected for counter resets (counters).
@@ -305,7 +377,15 @@ fn hist_rate(
         )
     };
     let mut h = match last.sub_checked(&first) {
-        Ok(c) => c.h,
+        Ok(c) => {
+            if c.reconciled_bounds {
+                ctx(
+                    false,
+                    format!("mismatched custom buckets were reconciled during subtraction ({pos})"),
+                );
+            }
+            c.h
+        }
         Err(_) => {
             mixed_schemas(ctx);
             return None;
@@ -314,8 +394,18 @@ fn hist_rate(
     if counter {
         for p in w.windows(2).skip(1) {
             if p[1].h.detect_reset(&p[0].h) {
-                h = match h.add(&p[0].h) {
-                    Ok(x) => x,
+                h = match h.add_checked(&p[0].h) {
+                    Ok(c) => {
+                        if c.reconciled_bounds {
+                            ctx(
+                                false,
+                                format!(
+                                    "mismatched custom buckets were reconciled during addition ({pos})"
+                                ),
+                            );
+                        }
+                        c.h
+                    }
                     Err(_) => {
                         mixed_schemas(ctx);
                         return None;

@@ -164,10 +164,14 @@ pub(crate) fn over_windows(
         let q = ctx.window_querier(&ends, *range_ms)?;
         let budget = ctx.budget();
         let steps = ctx.step_slots(ends.len());
+        let stats = ctx.stats_only.get();
         let parts = for_shards(&*q, &vs.matchers, |set| {
             let mut out = Vec::new();
             let mut pts = Vec::with_capacity(ends.len());
             for mut s in set {
+                if stats {
+                    crate::eval::resolve_hints(&mut s);
+                }
                 s.samples.retain(|x| !is_stale_nan(x.v));
                 s.histograms.retain(|x| !x.is_stale());
                 let held = s.samples.len() + s.histograms.len() * crate::eval::HIST_COST;
@@ -647,10 +651,9 @@ pub(crate) fn windowed<'e>(
         // this query (the test below keeps every row implemented), never a panic.
         _ => return invalid(format!("function {name:?} is not implemented yet")),
     };
-    let hist = super::native_window::reads_histograms(name).then(|| {
-        let n: &'e str = crate::functions::lookup(name).map_or("", |f| f.name);
-        (n, apos(f_window_index(name)))
-    });
+    // Every window function gets to see the histograms: to use them, or to say it ignored
+    // them.
+    let hist = crate::functions::lookup(name).map(|f| (f.name, apos(f_window_index(name))));
     Ok(Some(Windowed {
         arg,
         keep_name,

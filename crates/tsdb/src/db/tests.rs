@@ -329,3 +329,24 @@ fn compaction_merges_and_retention_deletes_whole_blocks() {
     assert!(s.windows(2).all(|w| w[0].t < w[1].t));
     assert_eq!(s.last().unwrap().t, 30 * HOUR_MS - 300_000);
 }
+
+#[test]
+fn native_histograms_are_refused_by_name_not_dropped() {
+    // The TSDB does not store native histograms yet: an append says so, and nothing of the
+    // transaction's floats is lost because of it.
+    let d = tmp("nativehist");
+    let db = Db::open(&d, Options::new(0, 0)).unwrap();
+    let l = Labels::from_pairs([("__name__", "x"), ("job", "a")]);
+    let mut app = db.appender();
+    let err = app
+        .append_histogram(0, &l, 1000, vigil_model::FloatHistogram::default())
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "native histograms are not supported by this storage"
+    );
+    app.append(0, &l, 1000, 1.0).unwrap();
+    app.commit().unwrap();
+    assert_eq!(all(&db), vec![Sample { t: 1000, v: 1.0 }]);
+    let _ = std::fs::remove_dir_all(&d);
+}
