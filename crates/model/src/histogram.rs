@@ -639,6 +639,157 @@ impl FloatHistogram {
             || self.negative_buckets.iter().any(|c| c.is_infinite())
     }
 
+    /// PromQL's trim operators: keep the observations below `r` (`upper`, `</`) or above it
+    /// (`>/`). Buckets wholly on the removed side go, the one `r` cuts is interpolated
+    /// (log-linearly in exponential buckets, linearly in custom ones and the zero bucket), and
+    /// count and sum are estimated again from what is kept, each bucket at its middle
+    /// (geometric for exponential buckets). A histogram nothing is removed from comes back
+    /// as it was, sum included. As Prometheus 3.11's `TrimBuckets`.
+    pub fn trim(&self, r: f64, upper: bool) -> FloatHistogram {
+        let mut out = self.clone();
+        let custom = self.uses_custom_buckets();
+        let (mut cnt, mut sum, mut changed) = (0.0f64, 0.0f64, false);
+        let (mut has_pos, mut has_neg) = (false, false);
+        // The representative value of observations in [a, b], for the sum.
+        let rep = |a: f64, b: f64, positive: bool| -> f64 {
+            if a.is_infinite() {
+                if b.is_infinite() {
+                    0.0
+                } else if b > 0.0 {
+                    b / 2.0
+                } else {
+                    b
+                }
+            } else if b.is_infinite() {
+                a
+            } else if custom {
+                (a + b) / 2.0
+            } else {
+                let g = (a * b).abs().sqrt();
+                if positive { g } else { -g }
+            }
+        };
+        // How many of `c` observations in [l, u] lie below `r`.
+        let below = |l: f64, u: f64, c: f64, positive: bool| -> f64 {
+            if r <= l {
+                return 0.0;
+            }
+            if r >= u {
+                return c;
+            }
+            if custom {
+                c * (r - l) / (u - l)
+            } else if positive {
+                c * (r.log2() - l.log2()) / (u.log2() - l.log2())
+            } else {
+                let (la, ua, ra) = (l.abs().log2(), u.abs().log2(), r.abs().log2());
+                c * (1.0 - (ra - ua) / (la - ua))
+            }
+        };
+        // The kept count and its representative for a bucket `r` cuts.
+        let cut = |l: f64, u: f64, c: f64, positive: bool| -> (f64, f64) {
+            if l == f64::NEG_INFINITY {
+                return if upper {
+                    if r > 0.0 && u > 0.0 && u.is_finite() {
+                        (c * r / u, r / 2.0)
+                    } else if u <= 0.0 {
+                        (c, r)
+                    } else {
+                        (0.0, 0.0)
+                    }
+                } else if r >= 0.0 && u > r && u.is_finite() {
+                    (c * (1.0 - r / u), (r + u) / 2.0)
+                } else {
+                    (0.0, 0.0)
+                };
+            }
+            if u == f64::INFINITY {
+                return if upper { (0.0, 0.0) } else { (c, r) };
+            }
+            let under = below(l, u, c, positive);
+            if upper {
+                (under, rep(l, r, positive))
+            } else {
+                (c - under, rep(r, u, positive))
+            }
+        };
+        let mut visit = |spans: &[Span], buckets: &mut [f64], positive: bool| {
+            let idx: Vec<i32> = expand_spans(spans, &vec![0.0; buckets.len()])
+                .into_iter()
+                .map(|(i, _)| i)
+                .collect();
+            for (slot, &i) in idx.iter().enumerate() {
+                let c = buckets[slot];
+                if c == 0.0 {
+                    continue;
+                }
+                if positive {
+                    has_pos = true;
+                } else {
+                    has_neg = true;
+                }
+                let (lo, up) = self.positive_bounds(i);
+                let (l, u) = if positive { (lo, up) } else { (-up, -lo) };
+                let keep_all = if upper { u <= r } else { l >= r };
+                let partial = if upper { l < r } else { u > r };
+                if keep_all {
+                    cnt += c;
+                    sum += c * rep(l, u, positive);
+                } else if partial {
+                    let (k, m) = cut(l, u, c, positive);
+                    cnt += k;
+                    sum += k * m;
+                    if k != c {
+                        buckets[slot] = k;
+                        changed = true;
+                    }
+                } else {
+                    buckets[slot] = 0.0;
+                    changed = true;
+                }
+            }
+        };
+        visit(&self.positive_spans, &mut out.positive_buckets, true);
+        visit(&self.negative_spans, &mut out.negative_buckets, false);
+        if self.zero_count > 0.0 && !custom {
+            let zt = self.zero_threshold;
+            let (mut lo, mut hi) = (-zt, zt);
+            if has_neg && !has_pos {
+                hi = 0.0;
+            } else if has_pos && !has_neg {
+                lo = 0.0;
+            }
+            let zc = self.zero_count;
+            let (k, m) = if upper {
+                if r <= lo {
+                    (0.0, 0.0)
+                } else if r >= hi {
+                    (zc, (lo + hi) / 2.0)
+                } else {
+                    (zc * (r - lo) / (hi - lo), (lo + r) / 2.0)
+                }
+            } else if r <= lo {
+                (zc, (lo + hi) / 2.0)
+            } else if r >= hi {
+                (0.0, 0.0)
+            } else {
+                (zc * (hi - r) / (hi - lo), (r + hi) / 2.0)
+            };
+            if k != zc {
+                out.zero_count = k;
+                changed = true;
+            }
+            cnt += k;
+            sum += k * m;
+        }
+        if !changed {
+            return self.clone();
+        }
+        out.count = cnt;
+        out.sum = sum;
+        out.compacted()
+    }
+
     /// `self + other` with what PromQL reports about it.
     pub fn add_checked(&self, other: &FloatHistogram) -> Result<Combined, HistogramError> {
         self.combine(other, 1.0)
@@ -869,5 +1020,24 @@ mod tests {
         assert!(custom(&[1.0, 2.0], &[(0, 1.0), (1, 5.0)]).detect_reset(&prev));
         assert!(!custom(&[1.0, 2.0], &[(0, 2.0), (2, 1.0)]).detect_reset(&prev));
         assert!(a.add(&custom(&[1.0], &[])).is_err());
+    }
+
+    #[test]
+    fn trim_interpolates_the_bucket_it_cuts_and_estimates_the_sum_again() {
+        // Buckets (0.5,1]: 2, (1,2]: 4, zero bucket 1 (positive only, so [0, zt]).
+        let mut x = h(0, 1.0, &[(0, 2.0), (1, 4.0)]);
+        x.sum = 100.0;
+        // Cutting at sqrt(2) keeps half of (1,2] (log-linear), everything below.
+        let below = x.trim(2f64.sqrt(), true);
+        assert!((below.count - 5.0).abs() < 1e-9, "{below:?}");
+        let want_sum = 2.0 * 0.5f64.sqrt() + 2.0 * 2f64.sqrt().sqrt() + 1.0 * 0.0005;
+        assert!((below.sum - want_sum).abs() < 1e-9, "{below:?}");
+        // Nothing removed: the histogram comes back as it was, its sum untouched.
+        assert_eq!(x.trim(f64::INFINITY, true).sum, 100.0);
+        assert_eq!(x.trim(f64::NEG_INFINITY, false).sum, 100.0);
+        // Everything removed: empty, same layout parameters.
+        let none = x.trim(f64::NEG_INFINITY, true);
+        assert_eq!((none.count, none.sum, none.schema), (0.0, 0.0, 0));
+        assert!(none.positive().is_empty());
     }
 }

@@ -58,6 +58,9 @@ pub enum BinOp {
     Lss,
     Gte,
     Lte,
+    /// `</` (keep observations below) and `>/` (above) of a native histogram.
+    TrimUpper,
+    TrimLower,
     And,
     Or,
     Unless,
@@ -79,6 +82,8 @@ impl BinOp {
             BinOp::Lss => "<",
             BinOp::Gte => ">=",
             BinOp::Lte => "<=",
+            BinOp::TrimUpper => "</",
+            BinOp::TrimLower => ">/",
             BinOp::And => "and",
             BinOp::Or => "or",
             BinOp::Unless => "unless",
@@ -92,6 +97,12 @@ impl BinOp {
         )
     }
 
+    /// The histogram trim operators: they filter no series and keep the metric name, yet
+    /// are not comparisons (no `bool`).
+    pub fn is_trim(&self) -> bool {
+        matches!(self, BinOp::TrimUpper | BinOp::TrimLower)
+    }
+
     pub fn is_set(&self) -> bool {
         matches!(self, BinOp::And | BinOp::Or | BinOp::Unless)
     }
@@ -101,7 +112,14 @@ impl BinOp {
         match self {
             BinOp::Or => 1,
             BinOp::And | BinOp::Unless => 2,
-            BinOp::Eq | BinOp::Neq | BinOp::Gtr | BinOp::Lss | BinOp::Gte | BinOp::Lte => 3,
+            BinOp::Eq
+            | BinOp::Neq
+            | BinOp::Gtr
+            | BinOp::Lss
+            | BinOp::Gte
+            | BinOp::Lte
+            | BinOp::TrimUpper
+            | BinOp::TrimLower => 3,
             BinOp::Add | BinOp::Sub => 4,
             BinOp::Mul | BinOp::Div | BinOp::Mod | BinOp::Atan2 => 5,
             BinOp::Pow => 6,

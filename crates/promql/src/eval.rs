@@ -485,6 +485,10 @@ impl EvalContext<'_> {
     ) -> R<V> {
         let op = at.op;
         match (l, r) {
+            (V::Scalar(_), V::Scalar(_)) if op.is_trim() => invalid(format!(
+                "operator \"{}\" is for native histograms, not between two scalars",
+                op.as_str()
+            )),
             (V::Scalar(a), V::Scalar(b)) => Ok(V::Scalar(
                 a.iter()
                     .zip(&b)
@@ -1093,6 +1097,9 @@ fn hist_binary(ctx: &EvalContext<'_>, at: Op, l: &Val, r: &Val, return_bool: boo
             Some(scaled(h, *f, false))
         }
         (BinOp::Div, Val::H(h), Val::F(f)) => Some(scaled(h, *f, true)),
+        (BinOp::TrimUpper | BinOp::TrimLower, Val::H(h), Val::F(f)) => {
+            Some(Val::H(Hist::new(h.trim(*f, op == BinOp::TrimUpper))))
+        }
         (BinOp::Eq | BinOp::Neq, Val::H(a), Val::H(b)) => {
             let t = a.same_as(b) == (op == BinOp::Eq);
             if return_bool {
@@ -1122,6 +1129,8 @@ fn hist_binary(ctx: &EvalContext<'_>, at: Op, l: &Val, r: &Val, return_bool: boo
 fn binary_val(ctx: &EvalContext<'_>, at: Op, l: &Val, r: &Val, return_bool: bool) -> Option<Val> {
     let op = at.op;
     match (l, r) {
+        // Trimming is for histograms only.
+        (Val::F(_), Val::F(_)) if op.is_trim() => hist_binary(ctx, at, l, r, return_bool),
         (Val::F(a), Val::F(b)) => {
             if op.is_comparison() {
                 let t = arith(op, *a, *b).is_some();
@@ -1168,7 +1177,7 @@ fn vector_scalar(
     return_bool: bool,
 ) -> Vec<Stepped> {
     let op = at.op;
-    let drop = !op.is_comparison() || return_bool;
+    let drop = !(op.is_comparison() || op.is_trim()) || return_bool;
     v.into_iter()
         .filter_map(|series| {
             let labels = if drop {
@@ -1176,7 +1185,7 @@ fn vector_scalar(
             } else {
                 series.labels.clone()
             };
-            if !series.has_histograms() {
+            if !series.has_histograms() && !op.is_trim() {
                 let pts: Vec<Option<f64>> = series
                     .pts
                     .iter()
@@ -1406,7 +1415,7 @@ fn result_labels(
     return_bool: bool,
 ) -> Labels {
     let mut b: LabelsBuilder = many.builder();
-    if !op.is_comparison() || return_bool {
+    if !(op.is_comparison() || op.is_trim()) || return_bool {
         b.del(METRIC_NAME);
     }
     if m.card == Card::OneToOne {

@@ -27,6 +27,10 @@ pub enum Tok {
     Neq,
     Lss,
     Lte,
+    /// `</`: keep a native histogram's observations below the right-hand side.
+    TrimUpper,
+    /// `>/`: keep a native histogram's observations above the right-hand side.
+    TrimLower,
     Gtr,
     Gte,
     EqRegex,
@@ -69,6 +73,8 @@ impl Tok {
             Tok::Neq => "<op:!=>".into(),
             Tok::Lss => "<op:<>".into(),
             Tok::Lte => "<op:<=>".into(),
+            Tok::TrimUpper => "<op:</>".into(),
+            Tok::TrimLower => "<op:>/>".into(),
             Tok::Gtr => "<op:>>".into(),
             Tok::Gte => "<op:>=>".into(),
             Tok::EqRegex => "\"=~\"".into(),
@@ -224,6 +230,8 @@ pub fn lex(input: &str) -> Result<Vec<Spanned>, (usize, String)> {
             (b'!', Some(b'~')) => Some((Tok::NeqRegex, 2)),
             (b'!', _) => return Err((start, "unexpected character after '!'".into())),
             (b'<', Some(b'=')) => Some((Tok::Lte, 2)),
+            (b'<', Some(b'/')) => Some((Tok::TrimUpper, 2)),
+            (b'>', Some(b'/')) => Some((Tok::TrimLower, 2)),
             (b'<', _) => Some((Tok::Lss, 1)),
             (b'>', Some(b'=')) => Some((Tok::Gte, 2)),
             (b'>', _) => Some((Tok::Gtr, 1)),

@@ -99,6 +99,8 @@ fn binop(t: &Tok) -> Option<BinOp> {
         Tok::Lss => BinOp::Lss,
         Tok::Gte => BinOp::Gte,
         Tok::Lte => BinOp::Lte,
+        Tok::TrimUpper => BinOp::TrimUpper,
+        Tok::TrimLower => BinOp::TrimLower,
         Tok::Ident(s) => match s.to_ascii_lowercase().as_str() {
             "and" => BinOp::And,
             "or" => BinOp::Or,
@@ -978,6 +980,21 @@ mod tests {
         parse(s)
             .map(|e| format!("parsed as {e}"))
             .unwrap_or_else(|e| e.to_string())
+    }
+
+    #[test]
+    fn trim_operators_parse_as_comparisons_do_but_take_no_bool() {
+        // Same precedence as comparisons: `h </ 1 + 2` trims at 3.
+        let Expr::Binary { op, rhs, .. } = &parse("h </ 1 + 2").unwrap() else {
+            panic!()
+        };
+        assert_eq!(*op, BinOp::TrimUpper);
+        assert!(matches!(**rhs, Expr::Binary { op: BinOp::Add, .. }));
+        let Expr::Binary { op, .. } = parse("h >/ on(a) x").unwrap() else {
+            panic!()
+        };
+        assert_eq!(op, BinOp::TrimLower);
+        assert!(parse("h </ bool 1").is_err());
     }
 
     #[test]

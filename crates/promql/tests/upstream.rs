@@ -17,7 +17,7 @@ const FLOORS: &[(&str, usize)] = &[
     ("histograms.test", 185),
     ("limit.test", 37),
     ("literals.test", 25),
-    ("native_histograms.test", 412),
+    ("native_histograms.test", 522),
     ("operators.test", 214),
     ("range_queries.test", 18),
     ("selectors.test", 31),
