@@ -1,7 +1,7 @@
 //! Prometheus's own PromQL engine tests, run against vigil's engine. Prints a table of evals
-//! passed and failed per file and fails if a file falls below its recorded floor (raise the
-//! floors as the engine improves; the goal is every eval of every file, native histograms
-//! included, and then `failed == 0` per file). Nothing is counted as skipped.
+//! passed and failed per file, and fails unless every eval of every file passes but the ones
+//! listed in [`KNOWN_FAILURES`], each with its reason (and those must still fail: a fixed one
+//! is taken off the list). Nothing is counted as skipped.
 
 use vigil_promql::promqltest::{run, run_sharded};
 
@@ -10,19 +10,26 @@ const DIR: &str = concat!(
     "/../../../shared/conformance/promql"
 );
 
-/// (file, minimum evals that must pass)
-const FLOORS: &[(&str, usize)] = &[
-    ("aggregators.test", 159),
-    ("functions.test", 431),
-    ("histograms.test", 185),
-    ("limit.test", 37),
-    ("literals.test", 25),
-    ("native_histograms.test", 522),
-    ("operators.test", 214),
-    ("range_queries.test", 18),
-    ("selectors.test", 31),
-    ("staleness.test", 17),
+const FILES: &[&str] = &[
+    "aggregators.test",
+    "functions.test",
+    "histograms.test",
+    "limit.test",
+    "literals.test",
+    "native_histograms.test",
+    "operators.test",
+    "range_queries.test",
+    "selectors.test",
+    "staleness.test",
 ];
+
+/// (file, line of the eval, why it fails)
+const KNOWN_FAILURES: &[(&str, usize, &str)] = &[(
+    "aggregators.test",
+    481,
+    "the label name is a Go string with a byte that is not UTF-8 (\\xc5); vigil's strings are \
+     UTF-8, so its error names the character instead of the byte",
+)];
 
 #[test]
 fn upstream_promql_tests() {
@@ -31,9 +38,10 @@ fn upstream_promql_tests() {
         "{:<26} {:>7} {:>7} {:>9}",
         "file", "passed", "failed", "of total"
     );
-    let mut below = Vec::new();
+    let mut unexpected = Vec::new();
+    let mut failed_lines = Vec::new();
     let (mut p, mut t, mut reruns) = (0, 0, 0);
-    for (file, floor) in FLOORS {
+    for file in FILES {
         let text = std::fs::read_to_string(format!("{DIR}/{file}"))
             .unwrap_or_else(|e| panic!("{file}: {e}"));
         let r = run(&text);
@@ -45,27 +53,39 @@ fn upstream_promql_tests() {
             r.total()
         );
         reruns += r.at_reruns;
-        if verbose {
-            for (line, expr, why) in &r.failed {
+        for (line, expr, why) in &r.failed {
+            if verbose {
                 println!("    {file}:{line}: {expr}\n        {why}");
+            }
+            failed_lines.push((*file, *line));
+            if !KNOWN_FAILURES.iter().any(|k| k.0 == *file && k.1 == *line) {
+                unexpected.push(format!("{file}:{line}: {expr}: {why}"));
             }
         }
         p += r.passed;
         t += r.total();
-        if r.passed < *floor {
-            below.push(format!("{file}: {} passed, floor {floor}", r.passed));
-        }
     }
     println!("{:<26} {:>7} {:>7} {:>9}", "all", p, t - p, t);
     println!("instant evals re-run with @ pinned: {reruns}");
-    assert!(below.is_empty(), "regressions: {below:?}");
+    for (file, line, why) in KNOWN_FAILURES {
+        println!("known failure {file}:{line}: {why}");
+    }
+    assert!(unexpected.is_empty(), "failed: {unexpected:#?}");
+    let fixed: Vec<_> = KNOWN_FAILURES
+        .iter()
+        .filter(|k| !failed_lines.contains(&(k.0, k.1)))
+        .collect();
+    assert!(
+        fixed.is_empty(),
+        "passing now, take off KNOWN_FAILURES: {fixed:?}"
+    );
 }
 
 /// The same files with every selection read in three shards on three threads (as the TSDB
 /// does on a multi-core machine): the same evals must pass as unsharded.
 #[test]
 fn upstream_promql_tests_sharded() {
-    for (file, _) in FLOORS {
+    for file in FILES {
         let text = std::fs::read_to_string(format!("{DIR}/{file}"))
             .unwrap_or_else(|e| panic!("{file}: {e}"));
         let (one, three) = (run(&text), run_sharded(&text, 3));
