@@ -73,6 +73,17 @@ fn v2_node(root: &Path) {
     write(root, &format!("{app}/memory.max"), "268435456\n");
     write(root, &format!("{app}/memory.peak"), "120000000\n");
     write(root, &format!("{app}/memory.swap.current"), "4096\n");
+    // The container's own OOM kills (`.local`) are reported, not the subtree's.
+    write(
+        root,
+        &format!("{app}/memory.events.local"),
+        "low 0\nhigh 0\nmax 12\noom 2\noom_kill 2\noom_group_kill 0\n",
+    );
+    write(
+        root,
+        &format!("{app}/memory.events"),
+        "low 0\nhigh 0\nmax 12\noom 5\noom_kill 5\noom_group_kill 0\n",
+    );
     write(
         root,
         &format!("{app}/io.stat"),
@@ -122,6 +133,7 @@ fn v2_node(root: &Path) {
         "proc/meminfo",
         "MemTotal:       16314452 kB\nMemFree:         1234567 kB\nSwapTotal:       2097148 kB\nSwapFree:        2000000 kB\n",
     );
+    write(root, "proc/vmstat", "pgfault 1\noom_kill 7\n");
     write(root, "proc/sys/kernel/random/boot_id", "boot-1\n");
     write(root, "etc/machine-id", "machine-1\n");
     write(root, "sys/class/dmi/id/product_uuid", "uuid-1\n");
@@ -335,6 +347,9 @@ fn cgroup_v2_node_named_through_the_api() {
             format!("container_memory_usage_bytes{{{pod}}}"),
             "1.0747904e+08",
         ),
+        (format!("container_oom_events_total{{{app}}}"), "2"),
+        // The root: the machine's OOM kills (`/proc/vmstat`).
+        (format!("container_oom_events_total{{{root_l}}}"), "7"),
         // The root: usage from memory.stat's anon + file, swap from meminfo, limit = MemTotal.
         (
             format!("container_memory_usage_bytes{{{root_l}}}"),
@@ -432,6 +447,10 @@ fn cgroup_v1_node_without_the_api() {
                 ("memory.usage_in_bytes", "107479040\n"),
                 ("memory.max_usage_in_bytes", "120000000\n"),
                 ("memory.failcnt", "3\n"),
+                (
+                    "memory.oom_control",
+                    "oom_kill_disable 0\nunder_oom 0\noom_kill 4\n",
+                ),
                 ("memory.limit_in_bytes", "9223372036854771712\n"),
                 (
                     "memory.stat",
@@ -488,6 +507,7 @@ fn cgroup_v1_node_without_the_api() {
         ),
         (format!("container_memory_rss{{{l}}}"), "7.340032e+07"),
         (format!("container_memory_failcnt{{{l}}}"), "3"),
+        (format!("container_oom_events_total{{{l}}}"), "4"),
         (format!("container_spec_memory_limit_bytes{{{l}}}"), "0"),
         (format!("container_spec_cpu_shares{{{l}}}"), "2"),
         (

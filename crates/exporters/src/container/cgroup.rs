@@ -35,6 +35,9 @@ pub struct Stats {
     pub memory_kernel_usage: Option<f64>,
     /// `pgfault` and `pgmajfault` of `memory.stat` (cAdvisor reports them for both scopes).
     pub memory_failures: Option<(f64, f64)>,
+    /// Processes the OOM killer killed in this cgroup: `oom_kill` of `memory.events.local`
+    /// (else `memory.events`; v1: `memory.oom_control`), the machine's count for the root.
+    pub oom_kills: Option<f64>,
     /// Pressure stall totals in seconds, (full, some) of cpu, memory and io, where the kernel
     /// has `*.pressure` files (cgroup v2 with PSI); a missing `full` line counts 0.
     pub pressure: Option<[(f64, f64); 3]>,
@@ -212,6 +215,8 @@ pub struct Meminfo {
     pub mem_total: Option<f64>,
     pub swap_total: Option<f64>,
     pub swap_free: Option<f64>,
+    /// `oom_kill` of `/proc/vmstat`: every OOM kill on the machine (the root cgroup's).
+    pub oom_kills: Option<f64>,
 }
 
 impl Meminfo {
@@ -224,10 +229,12 @@ impl Meminfo {
                 Some(n * 1024.0)
             })
         };
+        let vmstat = keyed(&procfs.join("vmstat"));
         Meminfo {
             mem_total: kb("MemTotal"),
             swap_total: kb("SwapTotal"),
             swap_free: kb("SwapFree"),
+            oom_kills: get(&vmstat, "oom_kill"),
         }
     }
 }
@@ -301,6 +308,19 @@ fn v2(root: &Path, id: &str, meminfo: &Meminfo) -> Stats {
             get(&mem, "pgmajfault").unwrap_or(0.0),
         ));
     }
+    s.oom_kills = if id == "/" {
+        meminfo.oom_kills
+    } else {
+        // The kills of this cgroup's own processes, as cAdvisor attributes them (it reads
+        // them from the kernel log); `memory.events` counts descendants' too.
+        let local = keyed(&dir.join("memory.events.local"));
+        let events = if local.is_empty() {
+            keyed(&dir.join("memory.events"))
+        } else {
+            local
+        };
+        get(&events, "oom_kill")
+    };
     // Written wherever the cgroup accounts memory, a missing file as 0; the root's swap limit
     // is the machine's swap, as cAdvisor's raw handler gives it.
     if id == "/" {
@@ -414,6 +434,11 @@ fn v1(root: &Path, id: &str, meminfo: &Meminfo) -> Stats {
             get(&st, "pgfault").unwrap_or(0.0),
             get(&st, "pgmajfault").unwrap_or(0.0),
         ));
+        s.oom_kills = if id == "/" {
+            meminfo.oom_kills
+        } else {
+            get(&keyed(&memory.join("memory.oom_control")), "oom_kill")
+        };
     }
     if id == "/" {
         s.memory_swap_limit = Some(meminfo.swap_total.unwrap_or(0.0));

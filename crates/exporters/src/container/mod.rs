@@ -40,7 +40,7 @@ impl Default for Paths {
     }
 }
 
-const FAMILIES: [Family; 46] = [
+const FAMILIES: [Family; 47] = [
     gauge(
         "container_last_seen",
         "Last time a container was seen by the exporter",
@@ -122,6 +122,10 @@ const FAMILIES: [Family; 46] = [
     counter(
         "container_memory_failures_total",
         "Cumulative count of memory allocation failures.",
+    ),
+    counter(
+        "container_oom_events_total",
+        "Count of out of memory events observed for the container",
     ),
     counter(
         "container_pressure_cpu_stalled_seconds_total",
@@ -279,7 +283,7 @@ pub const METRIC_KINDS: [(&str, &[&str]); 23] = [
     ("memory", &["container_memory_"]),
     ("memory_numa", &[]),
     ("network", &["container_network_"]),
-    ("oom_event", &[]),
+    ("oom_event", &["container_oom_events_total"]),
     ("percpu", &[]),
     ("perf_event", &[]),
     ("pressure", &["container_pressure_"]),
@@ -448,6 +452,7 @@ impl ContainerMetrics {
                     s.start_time.map(|t| boot.map_or(t, |b| t.max(b)).floor()),
                 ),
                 ("container_processes", Some(s.procs.len() as f64)),
+                ("container_oom_events_total", s.oom_kills),
             ] {
                 if let Some(v) = v {
                     push(&mut out, fam(name), l, &[], v);
