@@ -210,3 +210,108 @@ pub struct Chunk {
     #[prost(bytes = "vec", tag = "4")]
     pub data: Vec<u8>,
 }
+
+/// `prometheus.Histogram`: a native histogram sample in remote write 1.0 and remote read.
+/// Integer histograms carry counts as `*_int` and buckets as deltas from the previous bucket;
+/// float histograms carry `*_float` and absolute bucket counts.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Histogram {
+    #[prost(uint64, optional, tag = "1")]
+    pub count_int: Option<u64>,
+    #[prost(double, optional, tag = "2")]
+    pub count_float: Option<f64>,
+    #[prost(double, tag = "3")]
+    pub sum: f64,
+    #[prost(sint32, tag = "4")]
+    pub schema: i32,
+    #[prost(double, tag = "5")]
+    pub zero_threshold: f64,
+    #[prost(uint64, optional, tag = "6")]
+    pub zero_count_int: Option<u64>,
+    #[prost(double, optional, tag = "7")]
+    pub zero_count_float: Option<f64>,
+    #[prost(message, repeated, tag = "8")]
+    pub negative_spans: Vec<BucketSpan>,
+    #[prost(sint64, repeated, tag = "9")]
+    pub negative_deltas: Vec<i64>,
+    #[prost(double, repeated, tag = "10")]
+    pub negative_counts: Vec<f64>,
+    #[prost(message, repeated, tag = "11")]
+    pub positive_spans: Vec<BucketSpan>,
+    #[prost(sint64, repeated, tag = "12")]
+    pub positive_deltas: Vec<i64>,
+    #[prost(double, repeated, tag = "13")]
+    pub positive_counts: Vec<f64>,
+    /// 0 unknown, 1 yes (a reset), 2 no, 3 gauge.
+    #[prost(int32, tag = "14")]
+    pub reset_hint: i32,
+    #[prost(int64, tag = "15")]
+    pub timestamp: i64,
+    #[prost(double, repeated, tag = "16")]
+    pub custom_values: Vec<f64>,
+}
+
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct BucketSpan {
+    #[prost(sint32, tag = "1")]
+    pub offset: i32,
+    #[prost(uint32, tag = "2")]
+    pub length: u32,
+}
+
+impl Histogram {
+    /// As PromQL computes with it: float counts, absolute buckets.
+    pub fn to_float(&self) -> vigil_model::FloatHistogram {
+        use vigil_model::histogram::{CounterResetHint, Span};
+        let spans = |s: &[BucketSpan]| -> Vec<Span> {
+            s.iter()
+                .map(|x| Span {
+                    offset: x.offset,
+                    length: x.length,
+                })
+                .collect()
+        };
+        // Integer buckets are deltas from the bucket before.
+        let absolute = |deltas: &[i64]| -> Vec<f64> {
+            let mut cur = 0i64;
+            deltas
+                .iter()
+                .map(|d| {
+                    cur = cur.wrapping_add(*d);
+                    cur as f64
+                })
+                .collect()
+        };
+        let float = self.count_float.is_some();
+        vigil_model::FloatHistogram {
+            hint: match self.reset_hint {
+                1 => CounterResetHint::CounterReset,
+                2 => CounterResetHint::NotCounterReset,
+                3 => CounterResetHint::Gauge,
+                _ => CounterResetHint::Unknown,
+            },
+            schema: self.schema,
+            zero_threshold: self.zero_threshold,
+            zero_count: self
+                .zero_count_float
+                .unwrap_or(self.zero_count_int.unwrap_or(0) as f64),
+            count: self
+                .count_float
+                .unwrap_or(self.count_int.unwrap_or(0) as f64),
+            sum: self.sum,
+            positive_spans: spans(&self.positive_spans),
+            positive_buckets: if float {
+                self.positive_counts.clone()
+            } else {
+                absolute(&self.positive_deltas)
+            },
+            negative_spans: spans(&self.negative_spans),
+            negative_buckets: if float {
+                self.negative_counts.clone()
+            } else {
+                absolute(&self.negative_deltas)
+            },
+            custom_values: self.custom_values.clone(),
+        }
+    }
+}

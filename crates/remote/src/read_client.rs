@@ -25,8 +25,9 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Instant;
 
 use parking_lot::{Mutex, RwLock};
+use prost::Message as _;
 use vigil_config::{Config, RemoteReadConfig, mask_url};
-use vigil_model::{Labels, Sample};
+use vigil_model::{HistogramSample, Labels, Sample};
 use vigil_storage::{
     Appender, MatchOp, Matcher, Querier, Series, SeriesSet, Storage, StorageError,
 };
@@ -60,9 +61,9 @@ enum StreamError {
 /// The series of a `STREAMED_XOR_CHUNKS` answer to one query: frames of a uvarint length,
 /// the message's CRC-32C (big-endian) and a `ChunkedReadResponse`; a series may go on over
 /// several frames. Samples outside `[mint, maxt]` are dropped (chunks overlap the range),
-/// labels `keep` refuses are removed. Native histogram chunks are skipped: vigil stores no
-/// native histograms yet, as a `SAMPLES` answer's histograms are skipped. Also returns the
-/// bytes the decoded series take, which may not pass `limit`.
+/// labels `keep` refuses are removed. Native histogram chunks (Prometheus's integer and float
+/// histogram encodings) are decoded into the series' histograms. Also returns the bytes the
+/// decoded series take, which may not pass `limit`.
 fn decode_streamed(
     body: &[u8],
     mint: i64,
@@ -119,6 +120,32 @@ fn decode_streamed(
             let labels = Labels::from_pairs(pairs);
             let label_bytes: usize = labels.iter().map(|l| l.name.len() + l.value.len()).sum();
             let mut samples: Vec<Sample> = Vec::new();
+            let mut histograms: Vec<HistogramSample> = Vec::new();
+            for c in cs.chunks.iter().filter(|c| c.r#type == 2 || c.r#type == 3) {
+                if c.max_time_ms < mint || c.min_time_ms > maxt {
+                    continue;
+                }
+                use vigil_tsdb::prometheus::histogram_chunk;
+                let got = histogram_chunk::decode(c.r#type as u8, &c.data)
+                    .map_err(|e| damaged(at, e.to_string()))?;
+                // A histogram costs its buckets: charged before it is kept.
+                let size: usize = got
+                    .iter()
+                    .map(|(_, h)| {
+                        std::mem::size_of::<HistogramSample>()
+                            + 8 * (h.positive_buckets.len() + h.negative_buckets.len())
+                    })
+                    .sum();
+                decoded += size;
+                if decoded + label_bytes > limit {
+                    return Err(StreamError::OverBudget);
+                }
+                histograms.extend(
+                    got.into_iter()
+                        .filter(|(t, _)| *t >= mint && *t <= maxt)
+                        .map(|(t, h)| HistogramSample { t, h: Arc::new(h) }),
+                );
+            }
             for c in cs.chunks.iter().filter(|c| c.r#type == 1) {
                 if c.max_time_ms < mint || c.min_time_ms > maxt {
                     continue;
@@ -145,17 +172,20 @@ fn decode_streamed(
                     ));
                 }
             }
-            if samples.is_empty() {
+            if samples.is_empty() && histograms.is_empty() {
                 continue;
             }
             decoded += samples.len() * std::mem::size_of::<Sample>() + label_bytes;
             match out.last_mut() {
                 // The series goes on from the last frame.
-                Some(last) if last.labels == labels => last.samples.extend(samples),
+                Some(last) if last.labels == labels => {
+                    last.samples.extend(samples);
+                    last.histograms.extend(histograms);
+                }
                 _ => out.push(Series {
                     labels,
                     samples,
-                    histograms: Vec::new(),
+                    histograms,
                 }),
             }
         }
@@ -165,8 +195,57 @@ fn decode_streamed(
             s.samples.sort_by_key(|x| x.t);
             s.samples.dedup_by_key(|x| x.t);
         }
+        if !s.histograms.windows(2).all(|w| w[0].t < w[1].t) {
+            s.histograms.sort_by_key(|x| x.t);
+            s.histograms.dedup_by_key(|x| x.t);
+        }
+        // Prometheus's chunks carry stale markers as histograms; the engine drops them.
     }
     Ok((out, decoded))
+}
+
+/// A `SAMPLES` answer's series: its samples and native histograms within `[mint, maxt]`, in
+/// time order; None when nothing is left.
+fn sampled_series(
+    pairs: Vec<(String, String)>,
+    samples: Vec<crate::proto::Sample>,
+    histograms: &[Vec<u8>],
+    mint: i64,
+    maxt: i64,
+) -> Option<Series> {
+    let mut samples: Vec<Sample> = samples
+        .into_iter()
+        .filter(|s| s.timestamp >= mint && s.timestamp <= maxt)
+        .map(|s| Sample {
+            t: s.timestamp,
+            v: s.value,
+        })
+        .collect();
+    let mut histograms: Vec<HistogramSample> = histograms
+        .iter()
+        .filter_map(|b| crate::proto::Histogram::decode(b.as_slice()).ok())
+        .filter(|h| h.timestamp >= mint && h.timestamp <= maxt)
+        .map(|h| HistogramSample {
+            t: h.timestamp,
+            h: Arc::new(h.to_float()),
+        })
+        .collect();
+    if samples.is_empty() && histograms.is_empty() {
+        return None;
+    }
+    if !samples.windows(2).all(|w| w[0].t < w[1].t) {
+        samples.sort_by_key(|s| s.t);
+        samples.dedup_by_key(|s| s.t);
+    }
+    if !histograms.windows(2).all(|w| w[0].t < w[1].t) {
+        histograms.sort_by_key(|s| s.t);
+        histograms.dedup_by_key(|s| s.t);
+    }
+    Some(Series {
+        labels: Labels::from_pairs(pairs),
+        samples,
+        histograms,
+    })
 }
 
 /// One `remote_read` entry, ready to ask.
@@ -380,27 +459,9 @@ impl Reader {
                 .filter(|l| !added.iter().any(|(n, _)| n == &l.name))
                 .map(|l| (l.name, l.value))
                 .collect();
-            let mut samples: Vec<Sample> = ts
-                .samples
-                .into_iter()
-                .filter(|s| s.timestamp >= mint && s.timestamp <= maxt)
-                .map(|s| Sample {
-                    t: s.timestamp,
-                    v: s.value,
-                })
-                .collect();
-            if samples.is_empty() {
-                continue;
+            if let Some(series) = sampled_series(pairs, ts.samples, &ts.histograms, mint, maxt) {
+                out.push(series);
             }
-            if !samples.windows(2).all(|w| w[0].t < w[1].t) {
-                samples.sort_by_key(|s| s.t);
-                samples.dedup_by_key(|s| s.t);
-            }
-            out.push(Series {
-                labels: Labels::from_pairs(pairs),
-                samples,
-                histograms: Vec::new(),
-            });
         }
         Some(Ok((out, decoded)))
     }
@@ -675,7 +736,8 @@ impl FanoutQuerier<'_> {
             return s.clone().map_err(StorageError::Other);
         }
         let budget = *self.left.lock();
-        let mut merged: std::collections::BTreeMap<Labels, Vec<Sample>> = Default::default();
+        let mut merged: std::collections::BTreeMap<Labels, (Vec<Sample>, Vec<HistogramSample>)> =
+            Default::default();
         // Every endpoint is asked at once (each bounded by its remote_timeout); the requests
         // run on the runtime and this thread (a query thread, or a rule's blocking thread)
         // waits for them in order, which works from any thread.
@@ -707,7 +769,9 @@ impl FanoutQuerier<'_> {
                     }
                     *left -= bytes;
                     for s in series {
-                        merge_samples(merged.entry(s.labels).or_default(), s.samples);
+                        let m = merged.entry(s.labels).or_default();
+                        merge_samples(&mut m.0, s.samples);
+                        merge_samples(&mut m.1, s.histograms);
                     }
                 }
                 Ok(Some(Err(ReadFailure::OverBudget(e)))) => {
@@ -739,10 +803,10 @@ impl FanoutQuerier<'_> {
         let out = Arc::new(
             merged
                 .into_iter()
-                .map(|(labels, samples)| Series {
+                .map(|(labels, (samples, histograms))| Series {
                     labels,
                     samples,
-                    histograms: Vec::new(),
+                    histograms,
                 })
                 .collect::<Vec<_>>(),
         );
@@ -751,9 +815,26 @@ impl FanoutQuerier<'_> {
     }
 }
 
+/// A sample of either kind, by its time.
+trait Timed {
+    fn t(&self) -> i64;
+}
+
+impl Timed for Sample {
+    fn t(&self) -> i64 {
+        self.t
+    }
+}
+
+impl Timed for HistogramSample {
+    fn t(&self) -> i64 {
+        self.t
+    }
+}
+
 /// Add `more` to the time-sorted `into`; on equal timestamps the sample already there stays
 /// (local data wins over remote, the first endpoint over later ones).
-fn merge_samples(into: &mut Vec<Sample>, more: Vec<Sample>) {
+fn merge_samples<T: Timed + Clone>(into: &mut Vec<T>, more: Vec<T>) {
     if into.is_empty() {
         *into = more;
         return;
@@ -762,13 +843,13 @@ fn merge_samples(into: &mut Vec<Sample>, more: Vec<Sample>) {
     let (mut a, mut b) = (into.iter().peekable(), more.into_iter().peekable());
     loop {
         match (a.peek(), b.peek()) {
-            (Some(x), Some(y)) if x.t < y.t => out.push(*a.next().expect("peeked")),
-            (Some(x), Some(y)) if x.t > y.t => out.push(b.next().expect("peeked")),
+            (Some(x), Some(y)) if x.t() < y.t() => out.push(a.next().expect("peeked").clone()),
+            (Some(x), Some(y)) if x.t() > y.t() => out.push(b.next().expect("peeked")),
             (Some(_), Some(_)) => {
-                out.push(*a.next().expect("peeked"));
+                out.push(a.next().expect("peeked").clone());
                 b.next();
             }
-            (Some(_), None) => out.push(*a.next().expect("peeked")),
+            (Some(_), None) => out.push(a.next().expect("peeked").clone()),
             (None, Some(_)) => out.push(b.next().expect("peeked")),
             (None, None) => break,
         }
@@ -847,6 +928,7 @@ impl Iterator for Merge<'_> {
                 let mut l = self.local.next()?;
                 let r = self.remote.next()?;
                 merge_samples(&mut l.samples, r.samples);
+                merge_samples(&mut l.histograms, r.histograms);
                 Some(l)
             }
         }
@@ -913,17 +995,48 @@ mod tests {
     }
 
     #[test]
+    fn a_samples_answer_brings_its_native_histograms() {
+        use crate::proto::{BucketSpan, Histogram};
+        let h = |t: i64, k: i64| {
+            Histogram {
+                count_int: Some(3 * k as u64),
+                sum: 2.0 * k as f64,
+                schema: 0,
+                positive_spans: vec![BucketSpan {
+                    offset: 1,
+                    length: 2,
+                }],
+                // Integer buckets are deltas: k then 2k.
+                positive_deltas: vec![k, k],
+                timestamp: t,
+                ..Default::default()
+            }
+            .encode_to_vec()
+        };
+        let s = sampled_series(
+            vec![("__name__".into(), "h".into())],
+            vec![],
+            &[h(3000, 2), h(1000, 1), h(9000, 3)],
+            0,
+            5000,
+        )
+        .unwrap();
+        let times: Vec<i64> = s.histograms.iter().map(|x| x.t).collect();
+        assert_eq!(times, [1000, 3000]);
+        assert_eq!(s.histograms[0].h.count, 3.0);
+        assert_eq!(s.histograms[0].h.positive(), vec![(1, 1.0), (2, 2.0)]);
+        assert_eq!(s.histograms[1].h.positive(), vec![(1, 2.0), (2, 4.0)]);
+        assert!(sampled_series(vec![], vec![], &[h(9000, 1)], 0, 5000).is_none());
+    }
+
+    #[test]
     fn streamed_series_join_over_frames_within_the_range() {
         let up: &[(&str, &str)] = &[("__name__", "up"), ("cluster", "a")];
         let other: &[(&str, &str)] = &[("__name__", "other")];
         let mut body = streamed(&[(up, vec![(1, vec![(1, 1.0), (2, 2.0)])])]);
         body.extend(streamed(&[
             (up, vec![(1, vec![(3, 3.0), (4, 4.0)])]),
-            // A native histogram chunk: skipped, as a SAMPLES answer's histograms are.
-            (
-                other,
-                vec![(2, vec![(2, 9.0)]), (1, vec![(3, 5.0), (5, 5.0)])],
-            ),
+            (other, vec![(1, vec![(3, 5.0), (5, 5.0)])]),
         ]));
         let (got, bytes) = decode_streamed(&body, 2, 4, 1 << 20, |n| n != "cluster").unwrap();
         assert_eq!(got.len(), 2);

@@ -1332,3 +1332,158 @@ fn remote_write_sends_metric_metadata() {
         "{m}"
     );
 }
+
+/// Native histograms read from Debian's Prometheus 2.42 with `remote_read`, as streamed
+/// histogram chunks (2.42 answers a `SAMPLES` request with floats only; that path's
+/// histograms are covered by `read_client`'s tests): vigil answers PromQL over them as
+/// Prometheus does. The histograms go into Prometheus through its remote write receiver
+/// (`--enable-feature=native-histograms`), integer histograms of schema 0 (whose bucket
+/// bounds both print alike), with a counter reset and a change of bucket layout.
+#[test]
+fn native_histograms_remote_read_from_prometheus() {
+    use vigil_remote::proto::{BucketSpan, Histogram, Label, TimeSeries, WriteRequest};
+    let dir = temp_dir("remote-read-histograms");
+    std::fs::write(dir.join("source.yml"), "global:\n  scrape_interval: 1m\n").unwrap();
+    let (_src, pbase) = prometheus(
+        &dir,
+        "source",
+        &[
+            "--web.enable-remote-write-receiver",
+            "--enable-feature=native-histograms",
+        ],
+    );
+    let end = (now() as i64 - 5) * 1000;
+    let start = end - 120_000;
+    // Every 5s for 2 minutes: counts grow, bucket 3 appears half way, a reset at 90s.
+    let mut hs = Vec::new();
+    let mut t = start;
+    let mut k = 1i64;
+    while t <= end {
+        if t - start == 90_000 {
+            k = 1;
+        }
+        let later = t - start >= 60_000;
+        let (spans, deltas, count) = if later {
+            // Buckets 0, 1 and 3 (absolute k, 2k, 3k): deltas k, k, k.
+            (
+                vec![
+                    BucketSpan {
+                        offset: 0,
+                        length: 2,
+                    },
+                    BucketSpan {
+                        offset: 1,
+                        length: 1,
+                    },
+                ],
+                vec![k, k, k],
+                6 * k as u64,
+            )
+        } else {
+            (
+                vec![BucketSpan {
+                    offset: 0,
+                    length: 2,
+                }],
+                vec![k, k],
+                3 * k as u64,
+            )
+        };
+        hs.push(Histogram {
+            count_int: Some(count + k as u64),
+            sum: 1.5 * k as f64,
+            schema: 0,
+            zero_threshold: 0.001,
+            zero_count_int: Some(k as u64),
+            positive_spans: spans,
+            positive_deltas: deltas,
+            negative_spans: vec![BucketSpan {
+                offset: 1,
+                length: 1,
+            }],
+            negative_deltas: vec![0],
+            timestamp: t,
+            ..Default::default()
+        });
+        t += 5_000;
+        k += 1;
+    }
+    let req = WriteRequest {
+        timeseries: vec![TimeSeries {
+            labels: vec![
+                Label {
+                    name: "__name__".into(),
+                    value: "nh_seconds".into(),
+                },
+                Label {
+                    name: "job".into(),
+                    value: "app".into(),
+                },
+            ],
+            histograms: hs
+                .iter()
+                .map(prost::Message::encode_to_vec)
+                .collect(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let body = dir.join("histograms.bin");
+    std::fs::write(&body, vigil_remote::codec::encode(&req)).unwrap();
+    let out = Command::new("curl")
+        .args(["-sS", "-o", "-", "-w", "\n%{http_code}", "-X", "POST"])
+        .args(["-H", "Content-Type: application/x-protobuf"])
+        .args(["-H", "Content-Encoding: snappy"])
+        .args(["-H", "X-Prometheus-Remote-Write-Version: 0.1.0"])
+        .arg("--data-binary")
+        .arg(format!("@{}", body.display()))
+        .arg(format!("{pbase}/api/v1/write"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        text.ends_with("204"),
+        "Prometheus refused the histograms: {text}"
+    );
+    let read_url = format!("{pbase}/api/v1/read");
+    let chunked = Vigil::start(
+        "remote-read-histograms-chunked",
+        Some(&format!(
+            "remote_read:\n  - url: {read_url}\n    read_recent: true\n"
+        )),
+        &[],
+    );
+    let at = end as f64 / 1000.0;
+    let answer = |base: &str, q: &str, t: f64| {
+        get_json(&format!("{base}/api/v1/query?query={}&time={t:.3}", enc(q)))["data"].clone()
+    };
+    let mut compared = 0;
+    for q in [
+        "nh_seconds",
+        "nh_seconds[1m]",
+        "histogram_count(nh_seconds)",
+        "histogram_sum(nh_seconds)",
+        // At bucket bounds, below the zero bucket: no interpolation, so 2.42 and current
+        // Prometheus agree.
+        "histogram_fraction(-1, 4, nh_seconds)",
+        "histogram_count(rate(nh_seconds[1m]))",
+    ] {
+        // Off the samples' 5s grid: no sample on a window's edge, where 2.42 (closed on the
+        // left) and current Prometheus (open) differ.
+        for t in [at - 72.5, at - 27.5, at - 2.5] {
+            let want = answer(&pbase, q, t);
+            assert!(
+                want["result"].as_array().is_some_and(|r| !r.is_empty()),
+                "Prometheus has no answer for {q} at {t}: {want}"
+            );
+            let full = get_json(&format!(
+                "{}/api/v1/query?query={}&time={t:.3}",
+                chunked.base,
+                enc(q)
+            ));
+            assert_eq!(full["data"], want, "{q} at {t}: {full}");
+            compared += 1;
+        }
+    }
+    assert_eq!(compared, 18);
+}

@@ -7,6 +7,8 @@
 //!   queries, and the v2 writer.
 //! - [`chunks`]: a block's `chunks/NNNNNN` segment files (XOR chunks; histogram chunks are
 //!   recognised and skipped until vigil stores native histograms).
+//! - [`histogram_chunk`]: native histogram chunks (integer and float) decoded into float
+//!   histograms, for remote read answers (blocks still skip them).
 //! - [`tombstones`]: a block's deleted ranges.
 //! - [`head`]: Prometheus's head as it left it: the WAL (32 KiB pages, snappy-compressed
 //!   records, checkpoints), the out-of-order WAL and the memory-mapped `chunks_head`.
@@ -17,6 +19,7 @@
 
 pub mod chunks;
 pub mod head;
+pub mod histogram_chunk;
 pub mod index;
 pub mod tombstones;
 pub mod writer;
