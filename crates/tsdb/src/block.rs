@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
 use serde::{Deserialize, Serialize};
-use vigil_model::{Label, Labels, Sample};
+use vigil_model::{HistogramSample, Label, Labels, Sample};
 use vigil_storage::{MatchOp, Matcher, Series};
 
 use crate::chunk::XorIter;
@@ -399,7 +399,8 @@ struct PromParts {
     info: crate::prometheus::index::Info,
     /// Deleted ranges by series position.
     tombstones: HashMap<u32, Vec<(i64, i64)>>,
-    /// Chunks skipped: native histograms (not stored by vigil yet).
+    /// Native histogram chunks read: served to queries, but no rewrite of the block may
+    /// happen while vigil's own blocks cannot hold them (see `all_series_strict`).
     histogram_chunks: std::sync::atomic::AtomicU64,
 }
 
@@ -615,7 +616,7 @@ impl Block {
             tracing::warn!(
                 block = %dir.display(),
                 samples = meta.stats.num_histogram_samples,
-                "Prometheus block holds native histogram samples; vigil does not store native histograms yet and skips them (the block's float samples are served)"
+                "Prometheus block holds native histogram samples: served, but the block is not compacted or rewritten (vigil's own blocks do not store native histograms yet)"
             );
         }
         let format = Format::Prometheus(info.version);
@@ -637,8 +638,8 @@ impl Block {
         ))
     }
 
-    /// Chunks this block could not serve: (native histogram chunks skipped, damaged chunks
-    /// or series entries).
+    /// Chunks a rewrite of this block could not carry: (native histogram chunks read, damaged
+    /// chunks or series entries skipped).
     pub fn skipped_chunks(&self) -> (u64, u64) {
         use std::sync::atomic::Ordering::Relaxed;
         let hist = self
@@ -811,9 +812,17 @@ impl Block {
                 return None;
             }
             let mut samples = Vec::new();
+            let mut histograms = Vec::new();
             for c in cms.iter().filter(|c| c.max_t >= mint && c.min_t <= maxt) {
                 if let Some(p) = &self.prom {
-                    self.read_prometheus_chunk(p, c.offset, mint, maxt, &mut samples);
+                    self.read_prometheus_chunk(
+                        p,
+                        c.offset,
+                        mint,
+                        maxt,
+                        &mut samples,
+                        &mut histograms,
+                    );
                     continue;
                 }
                 // A damaged chunk is skipped and counted, not the whole series dropped: a
@@ -840,24 +849,30 @@ impl Block {
             }
             if let Some(p) = &self.prom {
                 if let Some(stones) = p.tombstones.get(&i) {
-                    samples.retain(|s| !crate::prometheus::tombstones::deleted(stones, s.t));
+                    use crate::prometheus::tombstones::deleted;
+                    samples.retain(|s| !deleted(stones, s.t));
+                    histograms.retain(|s: &HistogramSample| !deleted(stones, s.t));
                 }
                 // Prometheus's blocks may hold overlapping chunks of one series.
                 if !samples.windows(2).all(|w| w[0].t < w[1].t) {
                     samples.sort_by_key(|s| s.t);
                     samples.dedup_by_key(|s| s.t);
                 }
+                if !histograms.windows(2).all(|w| w[0].t < w[1].t) {
+                    histograms.sort_by_key(|s| s.t);
+                    histograms.dedup_by_key(|s| s.t);
+                }
             }
-            (!samples.is_empty()).then_some(Series {
+            (!samples.is_empty() || !histograms.is_empty()).then_some(Series {
                 labels,
                 samples,
-                histograms: Vec::new(),
+                histograms,
             })
         })
     }
 
-    /// Decode one of a Prometheus block's chunks into `out`; native histogram chunks and
-    /// damaged ones are skipped, counted, and the first of each kind logged.
+    /// Decode one of a Prometheus block's chunks into `out` (floats) or `hout` (native
+    /// histograms, counted); damaged ones are skipped, counted, and the first logged.
     fn read_prometheus_chunk(
         &self,
         p: &PromParts,
@@ -865,6 +880,7 @@ impl Block {
         mint: i64,
         maxt: i64,
         out: &mut Vec<Sample>,
+        hout: &mut Vec<HistogramSample>,
     ) {
         use crate::prometheus::chunks;
         use std::sync::atomic::Ordering::Relaxed;
@@ -876,11 +892,23 @@ impl Block {
                 }
                 None => format!("chunk {r:#x}: not a valid XOR chunk"),
             },
-            Ok((chunks::ENC_HISTOGRAM | chunks::ENC_FLOAT_HISTOGRAM, _)) => {
-                if p.histogram_chunks.fetch_add(1, Relaxed) == 0 {
-                    tracing::warn!(block = %self.dir.display(), "Skipping native histogram chunks: vigil does not store native histograms yet");
+            Ok((enc @ (chunks::ENC_HISTOGRAM | chunks::ENC_FLOAT_HISTOGRAM), data)) => {
+                match crate::prometheus::histogram_chunk::decode(enc, data) {
+                    Ok(hs) => {
+                        p.histogram_chunks.fetch_add(1, Relaxed);
+                        hout.extend(
+                            hs.into_iter()
+                                // Stale markers end a series in queries; here they are data.
+                                .filter(|(t, _)| *t >= mint && *t <= maxt)
+                                .map(|(t, h)| HistogramSample {
+                                    t,
+                                    h: std::sync::Arc::new(h),
+                                }),
+                        );
+                        return;
+                    }
+                    Err(e) => format!("chunk {r:#x}: {e}"),
                 }
-                return;
             }
             Ok((enc, _)) => format!("chunk {r:#x}: unknown encoding {enc}"),
             Err(e) => e.to_string(),
@@ -928,7 +956,7 @@ impl Block {
         }
         let before = self.skipped_chunks();
         let all = self.all_series();
-        if self.skipped_chunks() != before {
+        if self.skipped_chunks() != before || all.iter().any(|s| !s.histograms.is_empty()) {
             return Err(format!(
                 "block {} has chunks vigil cannot read (native histograms or damage)",
                 self.meta.ulid

@@ -1140,6 +1140,7 @@ struct Next {
     labels: Labels,
     src: usize,
     samples: Vec<Sample>,
+    histograms: Vec<vigil_model::HistogramSample>,
 }
 
 impl PartialEq for Next {
@@ -1184,6 +1185,7 @@ impl<'a> MergedSeries<'a> {
                 labels: s.labels,
                 src,
                 samples: s.samples,
+                histograms: s.histograms,
             });
         }
     }
@@ -1196,11 +1198,13 @@ impl Iterator for MergedSeries<'_> {
             labels,
             src,
             mut samples,
+            mut histograms,
         } = self.heap.pop()?;
         self.refill(src);
         while self.heap.peek().is_some_and(|n| n.labels == labels) {
             let more = self.heap.pop().expect("peeked");
             samples.extend(more.samples);
+            histograms.extend(more.histograms);
             self.refill(more.src);
         }
         // Blocks may overlap (backfill, out-of-order compaction): restore order if needed.
@@ -1208,10 +1212,14 @@ impl Iterator for MergedSeries<'_> {
             samples.sort_by_key(|x| x.t);
             samples.dedup_by_key(|x| x.t);
         }
+        if !histograms.windows(2).all(|w| w[0].t < w[1].t) {
+            histograms.sort_by_key(|x| x.t);
+            histograms.dedup_by_key(|x| x.t);
+        }
         Some(Series {
             labels,
             samples,
-            histograms: Vec::new(),
+            histograms,
         })
     }
 }

@@ -155,8 +155,8 @@ impl Collector for TsdbCollector {
         )?;
         counter(
             &mut enc,
-            "vigil_tsdb_histogram_chunks_skipped",
-            "Native histogram chunks of Prometheus blocks skipped when read (vigil does not store native histograms yet).",
+            "vigil_tsdb_histogram_chunks_read",
+            "Native histogram chunks of Prometheus blocks read for queries (served; blocks holding them are not compacted or rewritten, as vigil's own blocks do not store native histograms yet).",
             histogram_chunks,
         )?;
         gauge(

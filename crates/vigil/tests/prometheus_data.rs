@@ -597,3 +597,122 @@ fn vigil_takes_over_a_prometheus_directory_and_the_way_back_works() {
     let moved = kept[0].join("wal").join(bad_seg.file_name().unwrap());
     assert_eq!(std::fs::read(moved).unwrap(), b);
 }
+
+/// A Prometheus 2.42 directory whose blocks hold native histograms (written into it by remote
+/// write with `--enable-feature=native-histograms`): vigil serves them from the blocks as
+/// Prometheus answers over them, and leaves those blocks as they are (it cannot rewrite
+/// native histograms into its own blocks yet, so it never compacts them).
+#[test]
+fn native_histograms_in_prometheus_blocks_are_served() {
+    let dir = temp_dir("prom-histogram-blocks");
+    let data = dir.join("data");
+    let port = free_port();
+    let mut prom = start_prometheus(
+        &dir,
+        &data,
+        port,
+        &[],
+        &[
+            "--web.enable-remote-write-receiver",
+            "--enable-feature=native-histograms",
+            "--storage.tsdb.min-block-duration=20s",
+            "--storage.tsdb.max-block-duration=20s",
+        ],
+    );
+    let pbase = format!("http://127.0.0.1:{port}");
+    // One histogram a second, in real time, until two blocks hold some: counts grow, the
+    // layout widens after 30 samples, a counter reset after 60.
+    let start = now_s() * 1000;
+    let mut k = 1i64;
+    let histogram_blocks = |data: &Path| -> Vec<(i64, i64)> {
+        let mut v: Vec<(i64, i64)> = blocks(data)
+            .keys()
+            .map(|u| meta(data, u))
+            // Only histograms go in (2.42's meta.json counts them in numSamples).
+            .filter(|m| m["stats"]["numSamples"].as_u64().unwrap_or(0) > 0)
+            .map(|m| {
+                (
+                    m["minTime"].as_i64().unwrap_or(0),
+                    m["maxTime"].as_i64().unwrap_or(0),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    wait_for(
+        "Prometheus to cut two blocks of native histograms",
+        Duration::from_secs(180),
+        || {
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as i64;
+            let i = (t - start) / 1000;
+            if i == 60 {
+                k = 1;
+            }
+            let text = remote_write_histograms(
+                &pbase,
+                &dir,
+                "nh_seconds",
+                &[growing_histogram(t, k, i >= 30)],
+            );
+            assert!(
+                text.ends_with("204"),
+                "Prometheus refused the histograms: {text}"
+            );
+            k += 1;
+            std::thread::sleep(Duration::from_millis(1000));
+            (histogram_blocks(&data).len() >= 2).then_some(())
+        },
+    );
+    let ranges = histogram_blocks(&data);
+    // Inside the blocks, off the whole second the samples sit near.
+    let times: Vec<f64> = ranges
+        .iter()
+        .map(|(lo, hi)| (lo + hi) as f64 / 2000.0 + 0.37)
+        .collect();
+    let queries = [
+        "nh_seconds",
+        "nh_seconds[10s]",
+        "histogram_count(nh_seconds)",
+        "histogram_sum(nh_seconds)",
+        "histogram_fraction(-1, 4, nh_seconds)",
+        "histogram_count(rate(nh_seconds[10s]))",
+    ];
+    let ask = |base: &str, q: &str, t: f64| {
+        get_json(&format!("{base}/api/v1/query?query={}&time={t:.3}", enc(q)))["data"].clone()
+    };
+    let mut theirs = Vec::new();
+    for q in queries {
+        for &t in &times {
+            let a = ask(&pbase, q, t);
+            assert!(
+                a["result"].as_array().is_some_and(|r| !r.is_empty()),
+                "Prometheus has no answer for {q} at {t}: {a}"
+            );
+            theirs.push((q, t, a));
+        }
+    }
+    prom.child.kill().unwrap();
+    prom.child.wait().unwrap();
+    let before = blocks(&data);
+    let (mut vigil, vbase) = vigil_on(&dir, &data, "vigil", &[]);
+    for (q, t, want) in &theirs {
+        assert_eq!(&ask(&vbase, q, *t), want, "{q} at {t}");
+    }
+    // Served, counted, and the blocks holding them left as Prometheus wrote them.
+    let (_, m) = get(&format!("{vbase}/metrics"));
+    let read: f64 = m
+        .lines()
+        .find_map(|l| l.strip_prefix("vigil_tsdb_histogram_chunks_read_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0);
+    assert!(read > 0.0, "{m}");
+    let after = blocks(&data);
+    for (ulid, files) in &before {
+        assert!(after.get(ulid) == Some(files), "block {ulid} was changed");
+    }
+    let _ = vigil.child.kill();
+}

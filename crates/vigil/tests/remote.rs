@@ -1341,7 +1341,6 @@ fn remote_write_sends_metric_metadata() {
 /// bounds both print alike), with a counter reset and a change of bucket layout.
 #[test]
 fn native_histograms_remote_read_from_prometheus() {
-    use vigil_remote::proto::{BucketSpan, Histogram, Label, TimeSeries, WriteRequest};
     let dir = temp_dir("remote-read-histograms");
     std::fs::write(dir.join("source.yml"), "global:\n  scrape_interval: 1m\n").unwrap();
     let (_src, pbase) = prometheus(
@@ -1362,85 +1361,11 @@ fn native_histograms_remote_read_from_prometheus() {
         if t - start == 90_000 {
             k = 1;
         }
-        let later = t - start >= 60_000;
-        let (spans, deltas, count) = if later {
-            // Buckets 0, 1 and 3 (absolute k, 2k, 3k): deltas k, k, k.
-            (
-                vec![
-                    BucketSpan {
-                        offset: 0,
-                        length: 2,
-                    },
-                    BucketSpan {
-                        offset: 1,
-                        length: 1,
-                    },
-                ],
-                vec![k, k, k],
-                6 * k as u64,
-            )
-        } else {
-            (
-                vec![BucketSpan {
-                    offset: 0,
-                    length: 2,
-                }],
-                vec![k, k],
-                3 * k as u64,
-            )
-        };
-        hs.push(Histogram {
-            count_int: Some(count + k as u64),
-            sum: 1.5 * k as f64,
-            schema: 0,
-            zero_threshold: 0.001,
-            zero_count_int: Some(k as u64),
-            positive_spans: spans,
-            positive_deltas: deltas,
-            negative_spans: vec![BucketSpan {
-                offset: 1,
-                length: 1,
-            }],
-            negative_deltas: vec![0],
-            timestamp: t,
-            ..Default::default()
-        });
+        hs.push(growing_histogram(t, k, t - start >= 60_000));
         t += 5_000;
         k += 1;
     }
-    let req = WriteRequest {
-        timeseries: vec![TimeSeries {
-            labels: vec![
-                Label {
-                    name: "__name__".into(),
-                    value: "nh_seconds".into(),
-                },
-                Label {
-                    name: "job".into(),
-                    value: "app".into(),
-                },
-            ],
-            histograms: hs
-                .iter()
-                .map(prost::Message::encode_to_vec)
-                .collect(),
-            ..Default::default()
-        }],
-        ..Default::default()
-    };
-    let body = dir.join("histograms.bin");
-    std::fs::write(&body, vigil_remote::codec::encode(&req)).unwrap();
-    let out = Command::new("curl")
-        .args(["-sS", "-o", "-", "-w", "\n%{http_code}", "-X", "POST"])
-        .args(["-H", "Content-Type: application/x-protobuf"])
-        .args(["-H", "Content-Encoding: snappy"])
-        .args(["-H", "X-Prometheus-Remote-Write-Version: 0.1.0"])
-        .arg("--data-binary")
-        .arg(format!("@{}", body.display()))
-        .arg(format!("{pbase}/api/v1/write"))
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let text = remote_write_histograms(&pbase, &dir, "nh_seconds", &hs);
     assert!(
         text.ends_with("204"),
         "Prometheus refused the histograms: {text}"

@@ -5,10 +5,9 @@
 //!
 //! - [`index`]: a block's `index` (format v1 and v2) into the tables [`crate::block::Block`]
 //!   queries, and the v2 writer.
-//! - [`chunks`]: a block's `chunks/NNNNNN` segment files (XOR chunks; histogram chunks are
-//!   recognised and skipped until vigil stores native histograms).
+//! - [`chunks`]: a block's `chunks/NNNNNN` segment files (XOR and histogram chunks).
 //! - [`histogram_chunk`]: native histogram chunks (integer and float) decoded into float
-//!   histograms, for remote read answers (blocks still skip them).
+//!   histograms: served from Prometheus's blocks and remote read answers.
 //! - [`tombstones`]: a block's deleted ranges.
 //! - [`head`]: Prometheus's head as it left it: the WAL (32 KiB pages, snappy-compressed
 //!   records, checkpoints), the out-of-order WAL and the memory-mapped `chunks_head`.

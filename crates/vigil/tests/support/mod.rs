@@ -492,3 +492,64 @@ pub fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+/// An integer native histogram of schema 0 whose counts grow with `k`: buckets 0 and 1 (and,
+/// when `wide`, bucket 3), a zero bucket, an empty negative bucket.
+pub fn growing_histogram(t: i64, k: i64, wide: bool) -> vigil_remote::proto::Histogram {
+    use vigil_remote::proto::{BucketSpan, Histogram};
+    let span = |offset, length| BucketSpan { offset, length };
+    let (spans, deltas, count) = if wide {
+        (vec![span(0, 2), span(1, 1)], vec![k, k, k], 6 * k as u64)
+    } else {
+        (vec![span(0, 2)], vec![k, k], 3 * k as u64)
+    };
+    Histogram {
+        count_int: Some(count + k as u64),
+        sum: 1.5 * k as f64,
+        schema: 0,
+        zero_threshold: 0.001,
+        zero_count_int: Some(k as u64),
+        positive_spans: spans,
+        positive_deltas: deltas,
+        negative_spans: vec![span(1, 1)],
+        negative_deltas: vec![0],
+        timestamp: t,
+        ..Default::default()
+    }
+}
+
+/// POST native histograms of one series (`name`, `job="app"`) to a remote write 1.0 receiver
+/// (`base` + `/api/v1/write`) with curl; the response's status.
+pub fn remote_write_histograms(
+    base: &str,
+    dir: &Path,
+    name: &str,
+    hs: &[vigil_remote::proto::Histogram],
+) -> String {
+    use vigil_remote::proto::{Label, TimeSeries, WriteRequest};
+    let label = |name: &str, value: &str| Label {
+        name: name.into(),
+        value: value.into(),
+    };
+    let req = WriteRequest {
+        timeseries: vec![TimeSeries {
+            labels: vec![label("__name__", name), label("job", "app")],
+            histograms: hs.iter().map(prost::Message::encode_to_vec).collect(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let body = dir.join(format!("{name}-histograms.bin"));
+    std::fs::write(&body, vigil_remote::codec::encode(&req)).unwrap();
+    let out = Command::new("curl")
+        .args(["-sS", "-o", "-", "-w", "\n%{http_code}", "-X", "POST"])
+        .args(["-H", "Content-Type: application/x-protobuf"])
+        .args(["-H", "Content-Encoding: snappy"])
+        .args(["-H", "X-Prometheus-Remote-Write-Version: 0.1.0"])
+        .arg("--data-binary")
+        .arg(format!("@{}", body.display()))
+        .arg(format!("{base}/api/v1/write"))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
