@@ -124,22 +124,63 @@ pub struct Bucket {
 /// `(index, count)` pairs in index order.
 type Buckets = Vec<(i32, f64)>;
 
-/// Expand spans and their buckets into `(index, count)` in index order.
+/// Expand spans and their buckets into `(index, count)` in index order. Indexes past
+/// [`MAX_INDEX`] either way (no real bucket is there; decoders refuse them) end the list.
 pub fn expand_spans(spans: &[Span], buckets: &[f64]) -> Vec<(i32, f64)> {
     let mut out = Vec::with_capacity(buckets.len());
-    let mut idx = 0i32;
+    let mut idx = 0i64;
     let mut b = buckets.iter();
     for (k, s) in spans.iter().enumerate() {
-        idx = if k == 0 { s.offset } else { idx + s.offset };
+        idx = if k == 0 {
+            s.offset as i64
+        } else {
+            idx + s.offset as i64
+        };
         for _ in 0..s.length {
+            if idx.abs() > MAX_INDEX as i64 {
+                return out;
+            }
             match b.next() {
-                Some(&c) => out.push((idx, c)),
+                Some(&c) => out.push((idx as i32, c)),
                 None => return out,
             }
             idx += 1;
         }
     }
     out
+}
+
+/// The largest bucket index magnitude a valid histogram uses: past it the bounds of schema 8
+/// (the finest) are beyond `f64` (2^(2^20 / 2^8) = 2^4096).
+pub const MAX_INDEX: i32 = 1 << 20;
+
+/// Whether a histogram's layout is one Prometheus defines: a known schema, a finite
+/// non-negative zero threshold, span offsets keeping every index within [`MAX_INDEX`], and
+/// as many buckets as the spans announce.
+pub fn valid_layout(h: &FloatHistogram) -> bool {
+    let schema_ok = (MIN_SCHEMA..=MAX_SCHEMA).contains(&h.schema) || h.uses_custom_buckets();
+    let within = |spans: &[Span], n: usize| {
+        let mut idx = 0i64;
+        let mut total = 0u64;
+        for (k, s) in spans.iter().enumerate() {
+            idx = if k == 0 {
+                s.offset as i64
+            } else {
+                idx + s.offset as i64
+            };
+            idx += s.length as i64;
+            total += s.length as u64;
+            if idx.abs() > MAX_INDEX as i64 + 1 {
+                return false;
+            }
+        }
+        total == n as u64
+    };
+    schema_ok
+        && h.zero_threshold.is_finite()
+        && h.zero_threshold >= 0.0
+        && within(&h.positive_spans, h.positive_buckets.len())
+        && within(&h.negative_spans, h.negative_buckets.len())
 }
 
 /// Spans and buckets for `(index, count)` pairs in strictly increasing index order; buckets
@@ -171,8 +212,13 @@ pub fn collapse_spans(pairs: &[(i32, f64)]) -> (Vec<Span>, Vec<f64>) {
 
 /// The upper bound of exponential bucket `index` at `schema`: `2^(index * 2^-schema)`.
 pub fn exponential_upper_bound(index: i32, schema: i32) -> f64 {
+    // Decoders refuse other schemas; clamped so no input can overflow a shift here.
+    let schema = schema.clamp(MIN_SCHEMA, MAX_SCHEMA);
     if schema <= 0 {
         let e = (index as i64) << (-schema);
+        if e == 1024 {
+            return f64::MAX;
+        }
         return exp2_int(e);
     }
     let per = 1i64 << schema;
@@ -180,6 +226,10 @@ pub fn exponential_upper_bound(index: i32, schema: i32) -> f64 {
         (index as i64).div_euclid(per),
         (index as i64).rem_euclid(per),
     );
+    if frac == 0 && whole == 1024 {
+        // The last finite bucket ends at the largest float, as in Prometheus.
+        return f64::MAX;
+    }
     let f = (frac as f64 / per as f64).exp2();
     f * exp2_int(whole)
 }
@@ -199,6 +249,10 @@ fn exp2_int(e: i64) -> f64 {
 
 /// The bucket index at `schema` whose range holds `v > 0` (upper bound inclusive).
 pub fn exponential_index(v: f64, schema: i32) -> i32 {
+    let schema = schema.clamp(MIN_SCHEMA, MAX_SCHEMA);
+    if !(v > 0.0 && v.is_finite()) {
+        return if v > 0.0 { MAX_INDEX } else { -MAX_INDEX };
+    }
     // Start from the logarithm and correct by the exact bounds.
     let mut i = (v.log2() * 2f64.powi(schema)).ceil() as i32;
     while exponential_upper_bound(i, schema) < v {
@@ -212,7 +266,8 @@ pub fn exponential_index(v: f64, schema: i32) -> i32 {
 
 /// The bucket index `index` of schema `from` falls into at the coarser schema `to`.
 pub fn coarser_index(index: i32, from: i32, to: i32) -> i32 {
-    ((index - 1) >> (from - to)) + 1
+    let shift = (from - to).clamp(0, 31);
+    (index.saturating_sub(1) >> shift).saturating_add(1)
 }
 
 /// Add `b` into `a`, both in index order, bucket by bucket.
@@ -505,7 +560,8 @@ impl FloatHistogram {
         loop {
             let (_, a) = self.zero_count_for_threshold(t);
             let (_, b) = other.zero_count_for_threshold(a);
-            if b == t {
+            // Only a strictly wider threshold goes round again (a NaN never does).
+            if b.partial_cmp(&t) != Some(std::cmp::Ordering::Greater) {
                 break;
             }
             t = b;
@@ -577,7 +633,7 @@ impl FloatHistogram {
                     .iter()
                     .map(|h| h.zero_count_for_threshold(t).1)
                     .fold(t, f64::max);
-                if widened == t {
+                if widened.partial_cmp(&t) != Some(std::cmp::Ordering::Greater) {
                     break;
                 }
                 t = widened;
@@ -1039,5 +1095,29 @@ mod tests {
         let none = x.trim(f64::NEG_INFINITY, true);
         assert_eq!((none.count, none.sum, none.schema), (0.0, 0.0, 0));
         assert!(none.positive().is_empty());
+    }
+
+    #[test]
+    fn hostile_layouts_neither_hang_nor_overflow() {
+        // NaN zero thresholds: the widening loop ends.
+        let mut a = h(0, 1.0, &[(1, 1.0)]);
+        a.zero_threshold = f64::NAN;
+        let b = a.clone();
+        let _ = a.add(&b);
+        let _ = FloatHistogram::kahan_sum(&[&a, &b]);
+        assert!(!valid_layout(&a));
+        // Schemas and indexes far outside Prometheus's: no shift or index overflows.
+        let mut w = h(0, 0.0, &[]);
+        w.schema = 40;
+        w.positive_spans = vec![Span {
+            offset: i32::MAX,
+            length: 3,
+        }];
+        w.positive_buckets = vec![1.0; 3];
+        assert!(!valid_layout(&w));
+        let _ = w.buckets();
+        let _ = w.add(&h(0, 0.0, &[(1, 1.0)]));
+        let _ = exponential_upper_bound(i32::MIN, i32::MIN);
+        assert_eq!(exponential_index(f64::INFINITY, 8), MAX_INDEX);
     }
 }

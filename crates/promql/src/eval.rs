@@ -17,9 +17,22 @@ use crate::funcs;
 use crate::select::{Budget, for_shards, merge_sorted};
 use crate::value::{EvalError, Hist, Point, R, RangeArg, Stepped, V, Value, invalid};
 
-/// What a histogram sample costs against `--query.max-samples`, in float samples: its
-/// buckets are most of its size (Prometheus counts a histogram by its size too).
-pub(crate) const HIST_COST: usize = 8;
+/// What histogram samples cost against `--query.max-samples` (and, at 16 bytes a sample,
+/// `--query.max-bytes`), in float samples: by their size, as Prometheus counts a histogram
+/// (`(Size() + 8) / 16`, its size being a fixed part plus 8 bytes a span, bucket and bound).
+pub(crate) fn hist_cost(hs: &[HistogramSample]) -> usize {
+    hs.iter()
+        .map(|x| {
+            let h = &x.h;
+            let parts = h.positive_spans.len()
+                + h.negative_spans.len()
+                + h.positive_buckets.len()
+                + h.negative_buckets.len()
+                + h.custom_values.len();
+            (176 + 8 * parts) / 16
+        })
+        .sum()
+}
 
 impl EvalContext<'_> {
     /// Raise a `PromQL warning: ...` annotation.
@@ -237,7 +250,7 @@ impl EvalContext<'_> {
                 }
                 budget.count_series(
                     &s.labels,
-                    s.samples.len() + s.histograms.len() * HIST_COST + steps,
+                    s.samples.len() + hist_cost(&s.histograms) + steps,
                 )?;
                 let mut pts = Vec::with_capacity(evals.len());
                 let mut hs: Vec<Option<Hist>> = Vec::new();
@@ -274,8 +287,10 @@ impl EvalContext<'_> {
                             ts.push(h.t);
                             any = true;
                         }
+                        // A float and a histogram at one time (merged sources): the float,
+                        // as Prometheus picks.
                         (Some(x), h)
-                            if h.is_none_or(|h| h.t < x.t)
+                            if h.is_none_or(|h| h.t <= x.t)
                                 && x.t > te - lb
                                 && !is_stale_nan(x.v) =>
                         {
@@ -349,10 +364,8 @@ impl EvalContext<'_> {
                         }
                         s.samples.retain(|x| !is_stale_nan(x.v));
                         s.histograms.retain(|x| !x.is_stale());
-                        budget.count_series(
-                            &s.labels,
-                            s.samples.len() + s.histograms.len() * HIST_COST,
-                        )?;
+                        budget
+                            .count_series(&s.labels, s.samples.len() + hist_cost(&s.histograms))?;
                         if !s.samples.is_empty() || !s.histograms.is_empty() {
                             out.push(s);
                         }

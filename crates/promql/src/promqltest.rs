@@ -1,7 +1,8 @@
 //! A runner for Prometheus's PromQL `.test` files (format: `../shared/conformance/promql/FORMAT.md`).
 //!
 //! Each file runs against a fresh in-memory store; every `eval` is checked and reported as
-//! passed, failed (with the reason), or skipped because it needs native histograms. As in
+//! passed or failed (with the reason); a load or expectation line the runner cannot read is a
+//! failure too. As in
 //! Prometheus's runner, an instant query passes only if its `@`-pinned variant (every selector
 //! at the evaluation time) gives the same answer at other evaluation times too.
 
@@ -406,13 +407,18 @@ pub fn run_sharded(text: &str, shards: usize) -> Report {
             let interval = parse_time(rest.trim()).unwrap_or(60_000);
             // A series listed twice: the later values win at equal timestamps, as upstream.
             let mut points_by_series: BTreeMap<Labels, BTreeMap<i64, TestValue>> = BTreeMap::new();
-            for (_, l) in body(&mut i) {
+            let load_line = i;
+            for (n, l) in body(&mut i) {
                 let (series, vals) = split_series(l);
-                let Ok(labels) = series_labels(series) else {
-                    continue;
-                };
-                let Ok(points) = expand_values(vals) else {
-                    continue;
+                // A line the runner cannot read is a failure, never data quietly left out.
+                let parsed = series_labels(series)
+                    .and_then(|labels| expand_values(vals).map(|p| (labels, p)));
+                let (labels, points) = match parsed {
+                    Ok(x) => x,
+                    Err(e) => {
+                        rep.failed.push((n, l.to_string(), format!("load: {e}")));
+                        continue;
+                    }
                 };
                 let slot = points_by_series.entry(labels).or_default();
                 for (k, p) in points.into_iter().enumerate() {
@@ -427,13 +433,23 @@ pub fn run_sharded(text: &str, shards: usize) -> Report {
             let mut app = store.appender();
             for (labels, pts) in points_by_series {
                 for (t, v) in pts {
-                    let _ = match v {
+                    let r = match v {
                         TestValue::F(v) => app.append(0, &labels, t, v),
                         TestValue::H(h) => app.append_histogram(0, &labels, t, h),
                     };
+                    if let Err(e) = r {
+                        rep.failed.push((
+                            load_line,
+                            format!("{labels} at {t}"),
+                            format!("load: {e}"),
+                        ));
+                    }
                 }
             }
-            let _ = app.commit();
+            if let Err(e) = app.commit() {
+                rep.failed
+                    .push((load_line, "load".into(), format!("commit: {e}")));
+            }
             continue;
         }
         if let Some(rest) = line.strip_prefix("eval") {
@@ -479,6 +495,8 @@ pub fn run_sharded(text: &str, shards: usize) -> Report {
                     ev.expr = parts[5].trim().to_string();
                 }
             }
+            // What the runner could not read in the eval's lines: the eval fails with it.
+            let mut bad: Option<String> = None;
             for (_, l) in body(&mut i) {
                 if let Some(x) = l.strip_prefix("expect ") {
                     let (kind, msg) = x
@@ -499,9 +517,13 @@ pub fn run_sharded(text: &str, shards: usize) -> Report {
                                 (Some("msg"), Some(m)) => {
                                     Some(AnnotationExpect::Msg(m.to_string()))
                                 }
-                                (Some("regex"), Some(m)) => {
-                                    regex::Regex::new(m).ok().map(AnnotationExpect::Regex)
-                                }
+                                (Some("regex"), Some(m)) => match regex::Regex::new(m) {
+                                    Ok(r) => Some(AnnotationExpect::Regex(r)),
+                                    Err(e) => {
+                                        bad = Some(format!("bad regex {m:?}: {e}"));
+                                        None
+                                    }
+                                },
                                 _ => None,
                             };
                             if k == "warn" {
@@ -527,23 +549,37 @@ pub fn run_sharded(text: &str, shards: usize) -> Report {
                                 w.get(7).and_then(|t| parse_time(t)),
                             ) {
                                 ev.range_vector = Some((f, st));
+                            } else {
+                                bad = Some(format!("cannot read {l:?}"));
                             }
                         }
-                        _ => {}
+                        _ => bad = Some(format!("unknown expectation {l:?}")),
                     }
                     continue;
                 }
                 let (series, vals) = split_series(l);
                 if vals.is_empty() {
                     // A bare scalar.
-                    ev.expected
-                        .push((None, expand_values(series).unwrap_or_default()));
+                    ev.expected.push((
+                        None,
+                        expand_values(series).unwrap_or_else(|e| {
+                            bad = Some(format!("expected value: {e}"));
+                            Vec::new()
+                        }),
+                    ));
                 } else {
                     ev.expected.push((
                         series_labels(series).ok(),
-                        expand_values(vals).unwrap_or_default(),
+                        expand_values(vals).unwrap_or_else(|e| {
+                            bad = Some(format!("expected values: {e}"));
+                            Vec::new()
+                        }),
                     ));
                 }
+            }
+            if let Some(why) = bad {
+                rep.failed.push((ev.line, ev.expr.clone(), why));
+                continue;
             }
             match check(&engine, &store, &ev, &mut rep.at_reruns) {
                 Ok(()) => rep.passed += 1,

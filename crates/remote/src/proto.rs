@@ -260,8 +260,10 @@ pub struct BucketSpan {
 }
 
 impl Histogram {
-    /// As PromQL computes with it: float counts, absolute buckets.
-    pub fn to_float(&self) -> vigil_model::FloatHistogram {
+    /// As PromQL computes with it: float counts, absolute buckets; None for a layout
+    /// Prometheus does not define (unknown schema, a zero threshold that is not a finite
+    /// non-negative number, spans that disagree with the buckets or leave the index range).
+    pub fn to_float(&self) -> Option<vigil_model::FloatHistogram> {
         use vigil_model::histogram::{CounterResetHint, Span};
         let spans = |s: &[BucketSpan]| -> Vec<Span> {
             s.iter()
@@ -283,7 +285,7 @@ impl Histogram {
                 .collect()
         };
         let float = self.count_float.is_some();
-        vigil_model::FloatHistogram {
+        let h = vigil_model::FloatHistogram {
             hint: match self.reset_hint {
                 1 => CounterResetHint::CounterReset,
                 2 => CounterResetHint::NotCounterReset,
@@ -312,6 +314,7 @@ impl Histogram {
                 absolute(&self.negative_deltas)
             },
             custom_values: self.custom_values.clone(),
-        }
+        };
+        vigil_model::histogram::valid_layout(&h).then_some(h)
     }
 }

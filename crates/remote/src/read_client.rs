@@ -205,14 +205,14 @@ fn decode_streamed(
 }
 
 /// A `SAMPLES` answer's series: its samples and native histograms within `[mint, maxt]`, in
-/// time order; None when nothing is left.
+/// time order; None when nothing is left; an error naming a histogram that cannot be read.
 fn sampled_series(
     pairs: Vec<(String, String)>,
     samples: Vec<crate::proto::Sample>,
     histograms: &[Vec<u8>],
     mint: i64,
     maxt: i64,
-) -> Option<Series> {
+) -> Result<Option<Series>, String> {
     let mut samples: Vec<Sample> = samples
         .into_iter()
         .filter(|s| s.timestamp >= mint && s.timestamp <= maxt)
@@ -221,17 +221,24 @@ fn sampled_series(
             v: s.value,
         })
         .collect();
-    let mut histograms: Vec<HistogramSample> = histograms
-        .iter()
-        .filter_map(|b| crate::proto::Histogram::decode(b.as_slice()).ok())
-        .filter(|h| h.timestamp >= mint && h.timestamp <= maxt)
-        .map(|h| HistogramSample {
+    let mut kept = Vec::with_capacity(histograms.len());
+    for (i, b) in histograms.iter().enumerate() {
+        let h = crate::proto::Histogram::decode(b.as_slice())
+            .map_err(|e| format!("histogram {i} of a series cannot be decoded: {e}"))?;
+        if h.timestamp < mint || h.timestamp > maxt {
+            continue;
+        }
+        let f = h.to_float().ok_or_else(|| {
+            format!("histogram {i} of a series has a layout Prometheus does not define")
+        })?;
+        kept.push(HistogramSample {
             t: h.timestamp,
-            h: Arc::new(h.to_float()),
-        })
-        .collect();
+            h: Arc::new(f),
+        });
+    }
+    let mut histograms = kept;
     if samples.is_empty() && histograms.is_empty() {
-        return None;
+        return Ok(None);
     }
     if !samples.windows(2).all(|w| w[0].t < w[1].t) {
         samples.sort_by_key(|s| s.t);
@@ -241,11 +248,11 @@ fn sampled_series(
         histograms.sort_by_key(|s| s.t);
         histograms.dedup_by_key(|s| s.t);
     }
-    Some(Series {
+    Ok(Some(Series {
         labels: Labels::from_pairs(pairs),
         samples,
         histograms,
-    })
+    }))
 }
 
 /// One `remote_read` entry, ready to ask.
@@ -459,8 +466,15 @@ impl Reader {
                 .filter(|l| !added.iter().any(|(n, _)| n == &l.name))
                 .map(|l| (l.name, l.value))
                 .collect();
-            if let Some(series) = sampled_series(pairs, ts.samples, &ts.histograms, mint, maxt) {
-                out.push(series);
+            match sampled_series(pairs, ts.samples, &ts.histograms, mint, maxt) {
+                Ok(Some(series)) => out.push(series),
+                Ok(None) => {}
+                Err(e) => {
+                    return Some(Err(ReadFailure::Failed(format!(
+                        "damaged answer from {}: {e}",
+                        mask_url(&self.cfg.url)
+                    ))));
+                }
             }
         }
         Some(Ok((out, decoded)))
@@ -1020,13 +1034,26 @@ mod tests {
             0,
             5000,
         )
+        .unwrap()
         .unwrap();
         let times: Vec<i64> = s.histograms.iter().map(|x| x.t).collect();
         assert_eq!(times, [1000, 3000]);
         assert_eq!(s.histograms[0].h.count, 3.0);
         assert_eq!(s.histograms[0].h.positive(), vec![(1, 1.0), (2, 2.0)]);
         assert_eq!(s.histograms[1].h.positive(), vec![(1, 2.0), (2, 4.0)]);
-        assert!(sampled_series(vec![], vec![], &[h(9000, 1)], 0, 5000).is_none());
+        assert!(
+            sampled_series(vec![], vec![], &[h(9000, 1)], 0, 5000)
+                .unwrap()
+                .is_none()
+        );
+        // Damage and layouts Prometheus does not define are errors, not dropped quietly.
+        assert!(sampled_series(vec![], vec![], &[vec![0xff, 0xff]], 0, 5000).is_err());
+        let mut bad = Histogram::decode(h(1000, 1).as_slice()).unwrap();
+        bad.zero_threshold = f64::NAN;
+        assert!(sampled_series(vec![], vec![], &[bad.encode_to_vec()], 0, 5000).is_err());
+        bad.zero_threshold = 0.0;
+        bad.schema = 40;
+        assert!(sampled_series(vec![], vec![], &[bad.encode_to_vec()], 0, 5000).is_err());
     }
 
     #[test]

@@ -315,17 +315,25 @@ impl Iterator for MergeSeries<'_> {
         let Some(Series {
             labels,
             mut samples,
-            ..
+            histograms,
         }) = self.take(first)
         else {
             return self.fail(first, "series not in label order");
         };
+        // A rewrite cannot carry native histograms into vigil's blocks yet: refused, never
+        // dropped (whatever a block's meta.json says about them).
+        if !histograms.is_empty() {
+            return self.fail(first, "native histograms vigil's blocks cannot hold yet");
+        }
         let mut sorted = true;
         for i in first + 1..self.heads.len() {
             if self.heads[i].as_ref().is_some_and(|s| s.labels == labels) {
                 let Some(more) = self.take(i) else {
                     return self.fail(i, "series not in label order");
                 };
+                if !more.histograms.is_empty() {
+                    return self.fail(i, "native histograms vigil's blocks cannot hold yet");
+                }
                 sorted &= match (samples.last(), more.samples.first()) {
                     (Some(a), Some(b)) => a.t < b.t,
                     _ => true,
@@ -724,7 +732,8 @@ impl Db {
         &self.unreadable
     }
 
-    /// Chunks of blocks skipped at query time: (native histogram chunks, damaged chunks).
+    /// Chunks of blocks a rewrite could not carry: (native histogram chunks read, damaged
+    /// chunks skipped).
     pub fn skipped_chunks(&self) -> (u64, u64) {
         self.blocks()
             .iter()

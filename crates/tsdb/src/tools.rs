@@ -123,6 +123,23 @@ pub fn dump(dir: &Path, mint: i64, maxt: i64, out: &mut dyn std::io::Write) -> R
         for x in s.samples {
             writeln!(out, "{text} {} {}", x.v, x.t).map_err(|e| e.to_string())?;
         }
+        // Native histograms as Prometheus's dump prints them: the histogram's string form.
+        for x in s.histograms {
+            let h = &x.h;
+            writeln!(
+                out,
+                "{text} {{count:{}, sum:{}, buckets:{:?}}} {}",
+                h.count,
+                h.sum,
+                h.buckets()
+                    .iter()
+                    .filter(|b| b.count != 0.0)
+                    .map(|b| (b.lower, b.upper, b.count))
+                    .collect::<Vec<_>>(),
+                x.t
+            )
+            .map_err(|e| e.to_string())?;
+        }
     }
     Ok(())
 }
@@ -150,9 +167,19 @@ pub fn export_prometheus(dir: &Path, out: &Path) -> Result<Exported, String> {
     let mut metas = Vec::new();
     for b in db.blocks() {
         // Series by series, in label order: an export holds one at a time.
-        let series = b
-            .select_iter(&[], i64::MIN, i64::MAX, 0, 1)
-            .map(|s| Ok((s.labels, s.samples)));
+        // A block's native histograms cannot be written yet: refused, naming the block,
+        // rather than exported without them.
+        let ulid = b.meta.ulid.clone();
+        let series = b.select_iter(&[], i64::MIN, i64::MAX, 0, 1).map(move |s| {
+            if s.histograms.is_empty() {
+                Ok((s.labels, s.samples))
+            } else {
+                Err(std::io::Error::other(format!(
+                    "block {ulid} holds native histograms (series {}), which export cannot write yet",
+                    s.labels
+                )))
+            }
+        });
         let m = crate::prometheus::writer::write_block_sorted(
             out,
             b.meta.min_time,

@@ -174,7 +174,7 @@ pub(crate) fn over_windows(
                 }
                 s.samples.retain(|x| !is_stale_nan(x.v));
                 s.histograms.retain(|x| !x.is_stale());
-                let held = s.samples.len() + s.histograms.len() * crate::eval::HIST_COST;
+                let held = s.samples.len() + crate::eval::hist_cost(&s.histograms);
                 budget.count_series(&s.labels, held + steps)?;
                 f(&s.samples, &ends, *range_ms, &mut pts);
                 let mut hs = Vec::new();

@@ -17,6 +17,9 @@ pub const ENC_HISTOGRAM: u8 = 2;
 /// `chunkenc.EncFloatHistogram`.
 pub const ENC_FLOAT_HISTOGRAM: u8 = 3;
 
+/// Values (bucket counts, spans, bounds) one chunk may decode into, all samples together.
+const MAX_DECODED_VALUES: usize = 1 << 22;
+
 /// Why a chunk could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChunkError {
@@ -199,6 +202,28 @@ pub fn decode(encoding: u8, data: &[u8]) -> Result<Vec<(i64, FloatHistogram)>, C
         }
     }
     let (np, nn) = (bucket_count(&pos_spans)?, bucket_count(&neg_spans)?);
+    let layout = FloatHistogram {
+        schema,
+        zero_threshold: zt,
+        positive_spans: pos_spans.clone(),
+        positive_buckets: vec![0.0; np],
+        negative_spans: neg_spans.clone(),
+        negative_buckets: vec![0.0; nn],
+        custom_values: custom_values.clone(),
+        ..Default::default()
+    };
+    if !vigil_model::histogram::valid_layout(&layout) {
+        return Err(ChunkError::Invalid(
+            "layout (schema, zero threshold or spans)",
+        ));
+    }
+    // Every sample takes at least a bit, and each decoded sample holds the layout: a chunk
+    // claiming more than its bytes can hold, or decoding to more than a few million values,
+    // is damage (and must not become a huge allocation).
+    let per_sample = pos_spans.len() + neg_spans.len() + custom_values.len() + np + nn + 8;
+    if n > data.len() * 8 || n.saturating_mul(per_sample) > MAX_DECODED_VALUES {
+        return Err(ChunkError::Invalid("sample count for its size"));
+    }
     let hint = |k: usize| match (header, k) {
         (0xC0, _) => CounterResetHint::Gauge,
         (_, k) if k > 0 => CounterResetHint::NotCounterReset,
@@ -376,6 +401,25 @@ mod tests {
                 &hex("00 01 00 00 7f ff ff ff ff ff ff ff ff ff ff")
             ),
             Err(ChunkError::Invalid("span count"))
+        );
+    }
+
+    #[test]
+    fn layouts_prometheus_does_not_define_are_refused() {
+        // Zero threshold byte 255 followed by NaN bits.
+        let mut c = hex("00 01 00 ff 7f f8 00 00 00 00 00 01");
+        c.extend([0u8; 8]);
+        assert!(matches!(
+            decode(ENC_HISTOGRAM, &c),
+            Err(ChunkError::Invalid(_)) | Err(ChunkError::Short(_))
+        ));
+        // A sample count no chunk of this size can hold.
+        let mut big = hex("00 01 00 74 46 47 8f a2 64 00 40 00 00 00 00 00 08 c4");
+        big[0] = 0xff;
+        big[1] = 0xff;
+        assert_eq!(
+            decode(ENC_HISTOGRAM, &big),
+            Err(ChunkError::Invalid("sample count for its size"))
         );
     }
 }
