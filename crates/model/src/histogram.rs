@@ -521,23 +521,13 @@ impl FloatHistogram {
                         reconciled_bounds: false,
                     });
                 }
-                let common: Vec<f64> = self
-                    .custom_values
-                    .iter()
-                    .copied()
-                    .filter(|v| other.custom_values.contains(v))
+                let common = common_bounds(self, other);
+                let slots: Vec<f64> = self
+                    .onto_bounds(&common)
+                    .into_iter()
+                    .zip(other.onto_bounds(&common))
+                    .map(|(a, b)| a + sign * b)
                     .collect();
-                let mut slots = vec![0.0; common.len() + 1];
-                for (h, f) in [(self, 1.0), (other, sign)] {
-                    for (k, c) in h.positive() {
-                        let upper = h.custom_values.get(k.max(0) as usize).copied();
-                        let slot = match upper {
-                            Some(u) => common.iter().position(|&b| b >= u).unwrap_or(common.len()),
-                            None => common.len(),
-                        };
-                        slots[slot] += f * c;
-                    }
-                }
                 let pairs: Vec<(i32, f64)> = slots
                     .into_iter()
                     .enumerate()
@@ -882,24 +872,12 @@ impl FloatHistogram {
             }
             if self.custom_values != prev.custom_values {
                 // Compare counts between the bounds both share.
-                let common: Vec<f64> = self
-                    .custom_values
+                let common = common_bounds(self, prev);
+                return self
+                    .onto_bounds(&common)
                     .iter()
-                    .copied()
-                    .filter(|v| prev.custom_values.contains(v))
-                    .collect();
-                let slots = |h: &FloatHistogram| {
-                    let mut out = vec![0.0; common.len() + 1];
-                    for (k, c) in h.positive() {
-                        let slot = match h.custom_values.get(k.max(0) as usize) {
-                            Some(&u) => common.iter().position(|&b| b >= u).unwrap_or(common.len()),
-                            None => common.len(),
-                        };
-                        out[slot] += c;
-                    }
-                    out
-                };
-                return slots(self).iter().zip(slots(prev)).any(|(c, p)| *c < p);
+                    .zip(prev.onto_bounds(&common))
+                    .any(|(c, p)| *c < p);
             }
             return bucket_decreased(&prev.positive(), &self.positive());
         }
@@ -912,6 +890,20 @@ impl FloatHistogram {
         }
         let (_, pp, pn) = prev.reconciled(self.schema, self.zero_threshold);
         bucket_decreased(&pp, &self.positive()) || bucket_decreased(&pn, &self.negative())
+    }
+
+    /// This custom-bucket histogram's counts on coarser `bounds` (a subset of its own, as
+    /// [`common_bounds`] gives): one slot per bound plus the +Inf slot.
+    fn onto_bounds(&self, bounds: &[f64]) -> Vec<f64> {
+        let mut out = vec![0.0; bounds.len() + 1];
+        for (k, c) in self.positive() {
+            let slot = match self.custom_values.get(k.max(0) as usize) {
+                Some(&u) => bounds.iter().position(|&b| b >= u).unwrap_or(bounds.len()),
+                None => bounds.len(),
+            };
+            out[slot] += c;
+        }
+        out
     }
 
     /// The same histogram with buckets whose count is zero removed and spans merged.
@@ -940,6 +932,28 @@ impl FloatHistogram {
             && pairs_eq(self.positive(), other.positive())
             && pairs_eq(self.negative(), other.negative())
     }
+}
+
+/// The custom bucket bounds two histograms share: where Prometheus reconciles differing ones.
+fn common_bounds(a: &FloatHistogram, b: &FloatHistogram) -> Vec<f64> {
+    a.custom_values
+        .iter()
+        .copied()
+        .filter(|v| b.custom_values.contains(v))
+        .collect()
+}
+
+/// Absolute bucket counts from integer buckets given as deltas from the bucket before (how
+/// Prometheus's integer histograms, its remote write and its chunks, carry them).
+pub fn absolute_from_deltas(deltas: &[i64]) -> Vec<f64> {
+    let mut cur = 0i64;
+    deltas
+        .iter()
+        .map(|d| {
+            cur = cur.wrapping_add(*d);
+            cur as f64
+        })
+        .collect()
 }
 
 /// Neumaier's compensated addition, as Prometheus's `kahansum.Inc`: `(sum, compensation)`.

@@ -650,22 +650,7 @@ impl EvalContext<'_> {
         {
             return invalid(format!("invalid label name {l:?}"));
         }
-        // Group key per series, computed once.
-        let keys: Vec<Labels> = input
-            .iter()
-            .map(|s| group_labels(&s.labels, grouping, without))
-            .collect();
-        let mut group_index: HashMap<&Labels, usize> = HashMap::new();
-        let mut groups: Vec<(Labels, Vec<usize>)> = Vec::new();
-        for (i, k) in keys.iter().enumerate() {
-            match group_index.get(k) {
-                Some(&g) => groups[g].1.push(i),
-                None => {
-                    group_index.insert(k, groups.len());
-                    groups.push((k.clone(), vec![i]));
-                }
-            }
-        }
+        let groups = group_series(&input, grouping, without);
         let mut out: Vec<Stepped> = Vec::new();
         match op {
             AggOp::Topk | AggOp::Bottomk | AggOp::Limitk | AggOp::LimitRatio => {
@@ -908,18 +893,7 @@ impl EvalContext<'_> {
                 .collect();
             return self.aggregate_floats(op, floats, grouping, without, param, param_pos);
         }
-        let mut index: HashMap<Labels, usize> = HashMap::new();
-        let mut groups: Vec<(Labels, Vec<usize>)> = Vec::new();
-        for (i, s) in input.iter().enumerate() {
-            let key = group_labels(&s.labels, grouping, without);
-            match index.get(&key) {
-                Some(&g) => groups[g].1.push(i),
-                None => {
-                    index.insert(key.clone(), groups.len());
-                    groups.push((key, vec![i]));
-                }
-            }
-        }
+        let groups = group_series(&input, grouping, without);
         let sink = |warn: bool, msg: String| {
             if warn { self.warn(msg) } else { self.info(msg) }
         };
@@ -969,6 +943,28 @@ impl EvalContext<'_> {
 
 fn unreachable_agg() -> R<f64> {
     invalid("unsupported aggregation")
+}
+
+/// An aggregation's groups in order of first appearance: each key with its members' indexes
+/// (keys computed once per series).
+fn group_series(
+    input: &[Stepped],
+    grouping: &[String],
+    without: bool,
+) -> Vec<(Labels, Vec<usize>)> {
+    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut groups: Vec<(Labels, Vec<usize>)> = Vec::new();
+    for (i, s) in input.iter().enumerate() {
+        let key = group_labels(&s.labels, grouping, without);
+        match index.get(&key) {
+            Some(&g) => groups[g].1.push(i),
+            None => {
+                index.insert(key.clone(), groups.len());
+                groups.push((key, vec![i]));
+            }
+        }
+    }
+    groups
 }
 
 /// The labels an aggregation groups by.

@@ -274,16 +274,7 @@ impl Histogram {
                 .collect()
         };
         // Integer buckets are deltas from the bucket before.
-        let absolute = |deltas: &[i64]| -> Vec<f64> {
-            let mut cur = 0i64;
-            deltas
-                .iter()
-                .map(|d| {
-                    cur = cur.wrapping_add(*d);
-                    cur as f64
-                })
-                .collect()
-        };
+        let absolute = vigil_model::histogram::absolute_from_deltas;
         let float = self.count_float.is_some();
         let h = vigil_model::FloatHistogram {
             hint: match self.reset_hint {

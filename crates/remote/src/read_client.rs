@@ -191,14 +191,8 @@ fn decode_streamed(
         }
     }
     for s in &mut out {
-        if !s.samples.windows(2).all(|w| w[0].t < w[1].t) {
-            s.samples.sort_by_key(|x| x.t);
-            s.samples.dedup_by_key(|x| x.t);
-        }
-        if !s.histograms.windows(2).all(|w| w[0].t < w[1].t) {
-            s.histograms.sort_by_key(|x| x.t);
-            s.histograms.dedup_by_key(|x| x.t);
-        }
+        vigil_storage::time_order(&mut s.samples);
+        vigil_storage::time_order(&mut s.histograms);
         // Prometheus's chunks carry stale markers as histograms; the engine drops them.
     }
     Ok((out, decoded))
@@ -240,14 +234,8 @@ fn sampled_series(
     if samples.is_empty() && histograms.is_empty() {
         return Ok(None);
     }
-    if !samples.windows(2).all(|w| w[0].t < w[1].t) {
-        samples.sort_by_key(|s| s.t);
-        samples.dedup_by_key(|s| s.t);
-    }
-    if !histograms.windows(2).all(|w| w[0].t < w[1].t) {
-        histograms.sort_by_key(|s| s.t);
-        histograms.dedup_by_key(|s| s.t);
-    }
+    vigil_storage::time_order(&mut samples);
+    vigil_storage::time_order(&mut histograms);
     Ok(Some(Series {
         labels: Labels::from_pairs(pairs),
         samples,
@@ -829,26 +817,9 @@ impl FanoutQuerier<'_> {
     }
 }
 
-/// A sample of either kind, by its time.
-trait Timed {
-    fn t(&self) -> i64;
-}
-
-impl Timed for Sample {
-    fn t(&self) -> i64 {
-        self.t
-    }
-}
-
-impl Timed for HistogramSample {
-    fn t(&self) -> i64 {
-        self.t
-    }
-}
-
 /// Add `more` to the time-sorted `into`; on equal timestamps the sample already there stays
 /// (local data wins over remote, the first endpoint over later ones).
-fn merge_samples<T: Timed + Clone>(into: &mut Vec<T>, more: Vec<T>) {
+fn merge_samples<T: vigil_storage::Timed + Clone>(into: &mut Vec<T>, more: Vec<T>) {
     if into.is_empty() {
         *into = more;
         return;

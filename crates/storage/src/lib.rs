@@ -122,6 +122,32 @@ impl Series {
     }
 }
 
+/// A sample of either kind, by its time.
+pub trait Timed {
+    fn t(&self) -> i64;
+}
+
+impl Timed for Sample {
+    fn t(&self) -> i64 {
+        self.t
+    }
+}
+
+impl Timed for HistogramSample {
+    fn t(&self) -> i64 {
+        self.t
+    }
+}
+
+/// Put samples merged from several sources (or overlapping chunks) back in time order where
+/// they are not, keeping the first of equal times: sources are merged in priority order.
+pub fn time_order<T: Timed>(v: &mut Vec<T>) {
+    if !v.windows(2).all(|w| w[0].t() < w[1].t()) {
+        v.sort_by_key(T::t);
+        v.dedup_by_key(|x| x.t());
+    }
+}
+
 /// Series streamed out of a querier, sorted by labels.
 pub type SeriesSet<'a> = Box<dyn Iterator<Item = Series> + Send + 'a>;
 

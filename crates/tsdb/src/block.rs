@@ -854,14 +854,8 @@ impl Block {
                     histograms.retain(|s: &HistogramSample| !deleted(stones, s.t));
                 }
                 // Prometheus's blocks may hold overlapping chunks of one series.
-                if !samples.windows(2).all(|w| w[0].t < w[1].t) {
-                    samples.sort_by_key(|s| s.t);
-                    samples.dedup_by_key(|s| s.t);
-                }
-                if !histograms.windows(2).all(|w| w[0].t < w[1].t) {
-                    histograms.sort_by_key(|s| s.t);
-                    histograms.dedup_by_key(|s| s.t);
-                }
+                vigil_storage::time_order(&mut samples);
+                vigil_storage::time_order(&mut histograms);
             }
             (!samples.is_empty() || !histograms.is_empty()).then_some(Series {
                 labels,

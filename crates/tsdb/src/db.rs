@@ -1217,14 +1217,8 @@ impl Iterator for MergedSeries<'_> {
             self.refill(more.src);
         }
         // Blocks may overlap (backfill, out-of-order compaction): restore order if needed.
-        if !samples.windows(2).all(|w| w[0].t < w[1].t) {
-            samples.sort_by_key(|x| x.t);
-            samples.dedup_by_key(|x| x.t);
-        }
-        if !histograms.windows(2).all(|w| w[0].t < w[1].t) {
-            histograms.sort_by_key(|x| x.t);
-            histograms.dedup_by_key(|x| x.t);
-        }
+        vigil_storage::time_order(&mut samples);
+        vigil_storage::time_order(&mut histograms);
         Some(Series {
             labels,
             samples,

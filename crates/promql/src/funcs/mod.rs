@@ -61,10 +61,8 @@ pub(crate) fn split_native(v: Vec<Stepped>) -> (Vec<Stepped>, Vec<Stepped>) {
     for s in v {
         if s.has_histograms() {
             let n = s.pts.len();
-            let mut f = s.clone();
-            f.hs.clear();
-            if f.pts.iter().any(Option::is_some) {
-                floats.push(f);
+            if s.pts.iter().any(Option::is_some) {
+                floats.push(Stepped::floats(s.labels.clone(), s.pts));
             }
             native.push(Stepped {
                 labels: s.labels,

@@ -181,12 +181,7 @@ pub(crate) fn hist_windows(
                             c.h
                         }
                         Err(_) => {
-                            ctx(
-                                true,
-                                format!(
-                                    "vector contains a mix of histograms with exponential and custom buckets schemas for metric name {metric:?} ({pos})"
-                                ),
-                            );
+                            ctx(true, mixed_schemas(&metric, pos));
                             continue;
                         }
                     }
@@ -263,6 +258,13 @@ pub(crate) fn hist_windows(
     }
 }
 
+/// Prometheus's warning for exponential and custom-bucket histograms met in one operation.
+fn mixed_schemas(metric: &str, pos: Pos) -> String {
+    format!(
+        "vector contains a mix of histograms with exponential and custom buckets schemas for metric name {metric:?} ({pos})"
+    )
+}
+
 /// Sum histograms (compensated, as Prometheus) with its annotations for a counter-reset
 /// collision and for custom bounds reconciled; None (with a warning) when exponential and
 /// custom buckets meet.
@@ -295,12 +297,7 @@ pub(crate) fn sum_histograms<'a>(
             Some(c.h.compacted())
         }
         Err(_) => {
-            ctx(
-                true,
-                format!(
-                    "vector contains a mix of histograms with exponential and custom buckets schemas for metric name {metric:?} ({pos})"
-                ),
-            );
+            ctx(true, mixed_schemas(metric, pos));
             None
         }
     }
@@ -368,14 +365,6 @@ fn hist_rate(
     } else {
         (**first).clone()
     };
-    let mixed_schemas = |ctx: &dyn Fn(bool, String)| {
-        ctx(
-            true,
-            format!(
-                "vector contains a mix of histograms with exponential and custom buckets schemas for metric name {metric:?} ({pos})"
-            ),
-        )
-    };
     let mut h = match last.sub_checked(&first) {
         Ok(c) => {
             if c.reconciled_bounds {
@@ -387,7 +376,7 @@ fn hist_rate(
             c.h
         }
         Err(_) => {
-            mixed_schemas(ctx);
+            ctx(true, mixed_schemas(metric, pos));
             return None;
         }
     };
@@ -407,7 +396,7 @@ fn hist_rate(
                         c.h
                     }
                     Err(_) => {
-                        mixed_schemas(ctx);
+                        ctx(true, mixed_schemas(metric, pos));
                         return None;
                     }
                 };

@@ -3,18 +3,9 @@
 
 use super::*;
 
-/// Neumaier-compensated addition, as Prometheus's `kahanSumInc`.
-pub(crate) fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
-    let t = sum + inc;
-    let c = if t.is_infinite() {
-        0.0
-    } else if sum.abs() >= inc.abs() {
-        c + ((sum - t) + inc)
-    } else {
-        c + ((inc - t) + sum)
-    };
-    (t, c)
-}
+/// Neumaier-compensated addition, as Prometheus's `kahanSumInc` (one definition, the
+/// model's, for floats and histograms alike).
+pub(crate) use vigil_model::histogram::kahan_inc;
 
 pub(crate) fn kahan_sum(v: &[f64]) -> f64 {
     let (mut s, mut c) = (0.0, 0.0);

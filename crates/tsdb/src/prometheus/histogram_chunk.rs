@@ -270,15 +270,7 @@ pub fn decode(encoding: u8, data: &[u8]) -> Result<Vec<(i64, FloatHistogram)>, C
                 bn.push(r.varbit_int()?);
             }
         }
-        let absolute = |b: &[i64]| -> Vec<f64> {
-            let mut cur = 0i64;
-            b.iter()
-                .map(|d| {
-                    cur = cur.wrapping_add(*d);
-                    cur as f64
-                })
-                .collect()
-        };
+        let absolute = vigil_model::histogram::absolute_from_deltas;
         let (mut c_delta, mut z_delta) = (0i64, 0i64);
         let (mut dp, mut dn) = (vec![0i64; np], vec![0i64; nn]);
         let mk = |k, count: i64, zero: i64, sum: f64, bp: &[i64], bn: &[i64]| {
