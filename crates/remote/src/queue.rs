@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use vigil_config::RemoteWriteConfig;
 use vigil_model::Labels;
+use vigil_scrape::client::PostError;
 use vigil_storage::{Journal, JournalPos, JournalRecord};
 
 /// Counters of one queue, exported as `prometheus_remote_storage_*`.
@@ -795,6 +796,9 @@ fn intern<'a>(symbols: &mut HashMap<&'a [u8], u32>, table: &mut Vec<&'a [u8]>, s
 /// `protobuf_message` for remote write 2.0.
 const V2_MESSAGE: &str = "io.prometheus.write.v2.Request";
 
+/// How soon a batch is tried again after the receiver refused the connection (see `send`).
+const REFUSED_RETRY: Duration = Duration::from_millis(250);
+
 /// How many samples a remote write 2.0 receiver says it wrote.
 const WRITTEN_HEADER: &str = "X-Prometheus-Remote-Write-Samples-Written";
 
@@ -1063,6 +1067,9 @@ impl Shard {
         let q = &self.cfg.queue_config;
         let mut backoff = q.min_backoff;
         let headers = write_headers(&self.cfg, v2);
+        // When the last retry's warning was logged: refused connections are retried often
+        // (below), and the log says so once per `max_backoff`.
+        let mut logged: Option<Instant> = None;
         loop {
             let t0 = Instant::now();
             let res = self
@@ -1076,6 +1083,7 @@ impl Shard {
                 )
                 .await;
             let mut wait = backoff;
+            let mut refused = false;
             let retry_after = match res {
                 Ok(r) if (200..300).contains(&r.status) => {
                     // A 2.0 receiver says how many it wrote; fewer than sent is a partial
@@ -1161,9 +1169,23 @@ impl Shard {
                     *self.stats.last_error.lock() = Some(msg);
                     return true;
                 }
-                Err(e) => redact(&self.cfg.url, e),
+                Err(e) => {
+                    refused = matches!(e, PostError::Refused(_));
+                    redact(&self.cfg.url, e.to_string())
+                }
             };
-            tracing::warn!(url = %vigil_config::mask_url(&self.cfg.url), err = %retry_after, backoff = ?backoff, "Remote write: send failed; retrying");
+            if refused {
+                // Nothing listens on the receiver's port (it is restarting, or down): a try
+                // costs it one refused connection, no more than a probe would, so tries come
+                // every REFUSED_RETRY instead of waiting out the backoff, and the first one
+                // after it is back sends the batch. The backoff still grows, for when the
+                // failure turns into one the receiver has to answer.
+                wait = wait.min(REFUSED_RETRY);
+            }
+            if !refused || logged.is_none_or(|t| t.elapsed() >= q.max_backoff) {
+                tracing::warn!(url = %vigil_config::mask_url(&self.cfg.url), err = %retry_after, backoff = ?wait, "Remote write: send failed; retrying");
+                logged = Some(Instant::now());
+            }
             *self.stats.last_error.lock() = Some(retry_after);
             self.stats.samples_retried.fetch_add(n, Ordering::Relaxed);
             self.stats

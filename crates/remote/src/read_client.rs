@@ -365,7 +365,9 @@ impl Reader {
                 self.observe(secs, "none", "error".into());
                 return Some(Err(match e {
                     PostError::TooLarge(_) => over("compressed"),
-                    PostError::Failed(e) => ReadFailure::Failed(redact(&self.cfg.url, e)),
+                    PostError::Failed(e) | PostError::Refused(e) => {
+                        ReadFailure::Failed(redact(&self.cfg.url, e))
+                    }
                 }));
             }
         };

@@ -225,6 +225,20 @@ pub struct Reply {
     pub headers: Vec<Option<String>>,
 }
 
+/// Whether an error, or any error under it, is a refused TCP connection.
+fn connection_refused(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(c) = cur {
+        if let Some(io) = c.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::ConnectionRefused
+        {
+            return true;
+        }
+        cur = c.source();
+    }
+    false
+}
+
 /// The Accept header Prometheus sends for the configured protocols, most preferred first.
 /// Protocols vigil cannot parse (protobuf) are left out.
 pub fn accept_header(protocols: &[ScrapeProtocol]) -> String {
@@ -417,7 +431,10 @@ impl Scraper {
         body: Vec<u8>,
         timeout: Duration,
     ) -> Result<(u16, String), String> {
-        let r = self.post_reply(url, headers, body, timeout, &[]).await?;
+        let r = self
+            .post_reply(url, headers, body, timeout, &[])
+            .await
+            .map_err(|e| e.to_string())?;
         Ok((r.status, r.text))
     }
 
@@ -430,7 +447,7 @@ impl Scraper {
         body: Vec<u8>,
         timeout: Duration,
         want: &[&str],
-    ) -> Result<Reply, String> {
+    ) -> Result<Reply, PostError> {
         let run = async {
             let resp = self.send_post(url, headers, body).await?;
             let status = resp.status().as_u16();
@@ -460,7 +477,9 @@ impl Scraper {
         };
         match tokio::time::timeout(timeout, run).await {
             Ok(r) => r,
-            Err(_) => Err(format!("Post {url:?}: context deadline exceeded")),
+            Err(_) => Err(PostError::Failed(format!(
+                "Post {url:?}: context deadline exceeded"
+            ))),
         }
     }
 
@@ -476,10 +495,7 @@ impl Scraper {
         limit: usize,
     ) -> Result<(u16, String, Vec<u8>), PostError> {
         let run = async {
-            let mut resp = self
-                .send_post(url, headers, body)
-                .await
-                .map_err(PostError::Failed)?;
+            let mut resp = self.send_post(url, headers, body).await?;
             let status = resp.status().as_u16();
             let ctype = resp
                 .headers()
@@ -521,7 +537,7 @@ impl Scraper {
         url: &str,
         headers: &[(&str, &str)],
         body: Vec<u8>,
-    ) -> Result<reqwest::Response, String> {
+    ) -> Result<reqwest::Response, PostError> {
         let (client, to, host) = self.route(url).await?;
         let mut req = client.post(to).body(body);
         if let Some(h) = host {
@@ -543,9 +559,14 @@ impl Scraper {
             })?;
             req = req.header(AUTHORIZATION, format!("{kind} {}", tok.trim()));
         }
-        req.send()
-            .await
-            .map_err(|e| format!("Post {url:?}: {}", err_chain(&e)))
+        req.send().await.map_err(|e| {
+            let msg = format!("Post {url:?}: {}", err_chain(&e));
+            if connection_refused(&e) {
+                PostError::Refused(msg)
+            } else {
+                PostError::Failed(msg)
+            }
+        })
     }
 
     pub async fn fetch(&self, url: &str, timeout: Duration) -> Result<Fetched, ScrapeError> {
@@ -625,14 +646,24 @@ fn header(s: &str) -> Result<HeaderValue, ClientError> {
         .map_err(|_| ClientError::Invalid("invalid characters in authorization header".into()))
 }
 
-/// Why [`Scraper::post_read`] has no answer: callers treat a body over the limit apart (a
-/// query's memory budget) from a failed request.
+/// Why a POST has no answer: callers treat a body over the limit apart (a query's memory
+/// budget) from a failed request, and a refused connection (nothing listens on the port) apart
+/// from other failures: retrying it costs the receiver no more than a probe would, so remote
+/// write retries it sooner than its backoff (`vigil_remote::queue`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PostError {
     #[error("response larger than the {0} bytes allowed")]
     TooLarge(usize),
     #[error("{0}")]
     Failed(String),
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl From<String> for PostError {
+    fn from(s: String) -> Self {
+        PostError::Failed(s)
+    }
 }
 
 /// The error with its causes, like Go's wrapped error strings.

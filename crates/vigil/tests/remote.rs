@@ -239,6 +239,65 @@ fn remote_write_to_victoria_metrics_loses_nothing_across_outage_and_kill() {
 }
 
 /// Debian's Prometheus on `dir/prometheus.yml` with `extra` flags: the process and base URL.
+/// A receiver that is not listening yet (connections refused) is tried again soon, not after
+/// the backoff: with a 10-minute backoff, samples still reach VictoriaMetrics once it starts,
+/// and vigil logs the refused tries far less often than it makes them.
+#[test]
+fn refused_connections_are_retried_before_the_backoff_ends() {
+    let dir = temp_dir("remote-refused");
+    let vm_port = free_port();
+    let vmbase = format!("http://127.0.0.1:{vm_port}");
+    let vport = free_port();
+    std::fs::write(
+        dir.join("vigil.yml"),
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: self\n    static_configs:\n      - targets: ['127.0.0.1:{vport}']\nremote_write:\n  - url: {vmbase}/api/v1/write\n    name: vm\n    queue_config:\n      batch_send_deadline: 1s\n      min_backoff: 10m\n      max_backoff: 10m\n"
+        ),
+    )
+    .unwrap();
+    let vbase = format!("http://127.0.0.1:{vport}");
+    let args = vec![
+        format!("--web.listen-address=127.0.0.1:{vport}"),
+        format!("--storage.tsdb.path={}", dir.join("data").display()),
+        format!("--config.file={}", dir.join("vigil.yml").display()),
+    ];
+    let vigil = spawn("vigil", &vigil_bin(), &args, &dir);
+    wait_http(&format!("{vbase}/-/ready"));
+    wait_for("refused sends", Duration::from_secs(60), || {
+        (metric(&vbase, "prometheus_remote_storage_samples_retried_total") > 0.0).then_some(())
+    });
+    // Several tries have been refused by now (one every 250ms), each at least one of
+    // the batch's samples retried, while the 10-minute backoff has not ended once.
+    std::thread::sleep(Duration::from_secs(3));
+    let _vm = victoria_metrics(&dir, vm_port);
+    let t = wait_for("samples at the receiver", Duration::from_secs(60), || {
+        let _ = get(&format!("{vmbase}/internal/force_flush"));
+        let t = now();
+        value_at(&vmbase, r#"count(up{job="self"})"#, t).map(|_| t)
+    });
+    let (a, b) = converge(
+        &vbase,
+        &vmbase,
+        r#"up{job="self"}"#,
+        t - 600.0,
+        t - 1.0,
+        true,
+    );
+    assert!(!a.is_empty());
+    assert_eq!(a, b, "{}", first_difference(&a, &b));
+    drop(vigil);
+    let log = std::fs::read_to_string(dir.join("vigil.log")).unwrap_or_default();
+    let warned = log
+        .lines()
+        .filter(|l| l.contains("Remote write: send failed; retrying"))
+        .count();
+    assert!(warned >= 1, "the refused tries are logged:\n{log}");
+    assert!(
+        warned <= 3,
+        "refused tries are logged once per max_backoff, not each time ({warned} lines)"
+    );
+}
+
 fn prometheus(dir: &Path, name: &str, extra: &[&str]) -> (Proc, String) {
     let port = free_port();
     let mut args = vec![
