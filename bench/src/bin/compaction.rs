@@ -79,7 +79,7 @@ fn main() {
     let mut written = 0u64;
     for b in 0..hours / 2 {
         let (lo, hi) = (start + b * 2 * HOUR_MS, start + (b + 1) * 2 * HOUR_MS);
-        let block: Vec<(Labels, Vec<Sample>)> = labels
+        let block: Vec<vigil_storage::Series> = labels
             .iter()
             .enumerate()
             .map(|(i, l)| {
@@ -93,7 +93,7 @@ fn main() {
                     })
                     .collect();
                 written += samples.len() as u64;
-                (l.clone(), samples)
+                vigil_storage::Series::new(l.clone(), samples)
             })
             .collect();
         vigil_tsdb::prometheus::writer::write_block(&data, lo, hi, block, Compaction::default())

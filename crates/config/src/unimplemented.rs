@@ -18,7 +18,7 @@ pub(crate) fn field_warnings(raw: &RawConfig) -> Vec<Unimplemented> {
             ));
         }
         if r.send_native_histograms == Some(true) {
-            harmless.push(Unimplemented::Harmless(format!("remote_write[{i}].send_native_histograms: vigil stores no native histograms yet, so there are none to send")));
+            harmless.push(Unimplemented::Harmless(format!("remote_write[{i}].send_native_histograms: vigil does not send native histograms yet (it stores them; they stay local)")));
         }
     }
     if let Some(g) = &raw.global {

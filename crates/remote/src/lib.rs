@@ -90,6 +90,7 @@ pub struct RemoteWrite {
 pub struct ReceiverStats {
     pub requests: u64,
     pub samples: u64,
+    pub histograms: u64,
     pub refused: u64,
     pub invalid_series: u64,
     pub histograms_dropped: u64,
@@ -423,8 +424,8 @@ impl RemoteWrite {
         );
         let _ = writeln!(
             out,
-            "# HELP vigil_remote_write_received_samples_total Samples stored from remote write requests.\n# TYPE vigil_remote_write_received_samples_total counter\nvigil_remote_write_received_samples_total {}\n# HELP vigil_remote_write_refused_requests_total Remote write requests answered with an error.\n# TYPE vigil_remote_write_refused_requests_total counter\nvigil_remote_write_refused_requests_total {}\n# HELP vigil_remote_write_dropped_histograms_total Native histogram samples received and not stored (vigil stores float samples).\n# TYPE vigil_remote_write_dropped_histograms_total counter\nvigil_remote_write_dropped_histograms_total {}\n# HELP vigil_remote_write_dropped_exemplars_total Exemplars received and refused (labels too long, out of order).\n# TYPE vigil_remote_write_dropped_exemplars_total counter\nvigil_remote_write_dropped_exemplars_total {}",
-            r.samples, r.refused, r.histograms_dropped, r.exemplars_dropped
+            "# HELP vigil_remote_write_received_samples_total Samples stored from remote write requests.\n# TYPE vigil_remote_write_received_samples_total counter\nvigil_remote_write_received_samples_total {}\n# HELP vigil_remote_write_received_histograms_total Native histogram samples stored from remote write requests.\n# TYPE vigil_remote_write_received_histograms_total counter\nvigil_remote_write_received_histograms_total {}\n# HELP vigil_remote_write_refused_requests_total Remote write requests answered with an error.\n# TYPE vigil_remote_write_refused_requests_total counter\nvigil_remote_write_refused_requests_total {}\n# HELP vigil_remote_write_dropped_histograms_total Native histogram samples received and not stored (a storage without native histograms).\n# TYPE vigil_remote_write_dropped_histograms_total counter\nvigil_remote_write_dropped_histograms_total {}\n# HELP vigil_remote_write_dropped_exemplars_total Exemplars received and refused (labels too long, out of order).\n# TYPE vigil_remote_write_dropped_exemplars_total counter\nvigil_remote_write_dropped_exemplars_total {}",
+            r.samples, r.histograms, r.refused, r.histograms_dropped, r.exemplars_dropped
         );
         out
     }

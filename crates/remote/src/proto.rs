@@ -19,8 +19,8 @@ pub struct TimeSeries {
     pub samples: Vec<Sample>,
     #[prost(message, repeated, tag = "3")]
     pub exemplars: Vec<Exemplar>,
-    /// Native histograms: kept opaque, counted and refused by the receiver (vigil stores
-    /// float samples only).
+    /// Native histograms, each a [`Histogram`] message: decoded by the receiver one at a
+    /// time.
     #[prost(bytes = "vec", repeated, tag = "4")]
     pub histograms: Vec<Vec<u8>>,
 }
@@ -147,7 +147,7 @@ pub struct TimeSeriesV2 {
     pub labels_refs: Vec<u32>,
     #[prost(message, repeated, tag = "2")]
     pub samples: Vec<Sample>,
-    /// Native histograms: kept opaque and counted (vigil stores float samples only).
+    /// Native histograms, each a [`Histogram`] message (2.0's has 1.0's fields).
     #[prost(bytes = "vec", repeated, tag = "3")]
     pub histograms: Vec<Vec<u8>>,
     #[prost(message, repeated, tag = "4")]

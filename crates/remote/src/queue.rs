@@ -384,6 +384,9 @@ impl ReaderLoop {
                             .series_tracked
                             .store(self.series.len() as u64, Ordering::Relaxed);
                     }
+                    // Not sent: as Prometheus with `send_native_histograms: false` (its
+                    // default); asking for them is warned about at load (not yet sent).
+                    JournalRecord::Histograms(_) => {}
                     JournalRecord::Exemplars(e) => {
                         if !self.cfg.send_exemplars {
                             continue;

@@ -67,7 +67,9 @@ pub struct Received {
     /// Series skipped for invalid labels (no name, empty label name, a name twice), as
     /// Prometheus skips them: logged and counted, the rest of the write stored.
     pub invalid_series: u64,
-    /// Native histogram samples, which vigil does not store yet.
+    /// Native histogram samples stored.
+    pub histograms: u64,
+    /// Native histogram samples the storage cannot keep (one that refuses them by name).
     pub histograms_dropped: u64,
     /// Exemplars taken (stored with `--enable-feature=exemplar-storage`, as Prometheus
     /// counts them), and those refused (labels too long, out of order).
@@ -210,7 +212,6 @@ pub fn append(storage: &dyn Storage, req: &WriteRequest) -> Result<Received, Rec
     let mut app = storage.appender();
     let mut got = Received::default();
     for ts in &req.timeseries {
-        got.histograms_dropped += ts.histograms.len() as u64;
         let labels = match series_labels(ts) {
             Ok(l) => l,
             Err(why) => {
@@ -238,6 +239,42 @@ pub fn append(storage: &dyn Storage, req: &WriteRequest) -> Result<Received, Rec
                 }
             }
             got.samples += 1;
+        }
+        // Native histograms after the floats, as Prometheus appends them.
+        for (k, raw) in ts.histograms.iter().enumerate() {
+            use prost::Message as _;
+            let h = crate::proto::Histogram::decode(raw.as_slice()).map_err(|e| {
+                ReceiveError::BadRequest(format!(
+                    "series {labels}, histograms[{k}]: not a native histogram message: {e}"
+                ))
+            });
+            let h = match h {
+                Ok(h) => h,
+                Err(e) => {
+                    app.rollback();
+                    return Err(e);
+                }
+            };
+            let Some(fh) = h.to_float() else {
+                app.rollback();
+                return Err(ReceiveError::BadRequest(format!(
+                    "invalid native histogram: series {labels}, histograms[{k}], timestamp {}",
+                    h.timestamp
+                )));
+            };
+            match app.append_histogram(r, &labels, h.timestamp, fh) {
+                Ok(next) => {
+                    r = next;
+                    got.histograms += 1;
+                }
+                // A storage without native histograms: counted, the rest stored.
+                Err(vigil_storage::AppendError::Unsupported(_)) => got.histograms_dropped += 1,
+                Err(e) => {
+                    app.rollback();
+                    let msg = format!("{e}: series {labels}, timestamp {}", h.timestamp);
+                    return Err(ReceiveError::BadRequest(msg));
+                }
+            }
         }
         // As Prometheus: after the series' samples, and a refused exemplar never fails the
         // write (it is counted and logged at debug).

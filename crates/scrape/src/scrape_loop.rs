@@ -538,7 +538,7 @@ fn count_append_error(e: AppendError) -> Result<(), String> {
         AppendError::OutOfOrder => metrics::OUT_OF_ORDER.inc(),
         AppendError::DuplicateTimestamp => metrics::DUPLICATE.inc(),
         AppendError::OutOfBounds => metrics::OUT_OF_BOUNDS.inc(),
-        AppendError::InvalidLabels(m) => return Err(m),
+        AppendError::InvalidLabels(m) | AppendError::InvalidHistogram(m) => return Err(m),
         // The target's new series do not fit: its scrape fails (as over sample_limit), the
         // series of every other target go on.
         e @ (AppendError::SeriesLimit(_) | AppendError::Unsupported(_)) => {

@@ -42,6 +42,10 @@ pub enum AppendError {
     /// supported yet): refused by name, never dropped silently.
     #[error("{0} are not supported by this storage")]
     Unsupported(&'static str),
+    /// A native histogram whose layout Prometheus does not define (schema, zero threshold,
+    /// spans and bucket counts that disagree).
+    #[error("invalid native histogram: {0}")]
+    InvalidHistogram(String),
     /// An exemplar was refused; the sample it came with is stored.
     #[error(transparent)]
     Exemplar(#[from] ExemplarError),
@@ -119,6 +123,13 @@ impl Series {
             samples,
             histograms: Vec::new(),
         }
+    }
+}
+
+/// A float-only series from its labels and samples.
+impl From<(Labels, Vec<Sample>)> for Series {
+    fn from((labels, samples): (Labels, Vec<Sample>)) -> Series {
+        Series::new(labels, samples)
     }
 }
 
@@ -217,6 +228,8 @@ pub enum JournalRecord {
     Samples(Vec<(SeriesRef, i64, f64)>),
     /// Exemplars of series by ref.
     Exemplars(Vec<(SeriesRef, Exemplar)>),
+    /// Native histogram samples: series ref, timestamp ms, histogram.
+    Histograms(Vec<(SeriesRef, i64, std::sync::Arc<FloatHistogram>)>),
     /// The log was truncated through `segment`: of the series named at or before it, only
     /// these are still live (no later sample refers to the others), so readers may forget
     /// the rest. Sent once the reader is past every segment that existed when the

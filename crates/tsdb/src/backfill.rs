@@ -39,12 +39,12 @@ pub fn create_blocks_from_openmetrics(
     std::fs::create_dir_all(out).map_err(|e| format!("create {}: {e}", out.display()))?;
     let mut metas = Vec::new();
     for (start, series) in ranges {
-        let series: Vec<(Labels, Vec<Sample>)> = series
+        let series: Vec<vigil_storage::Series> = series
             .into_iter()
             .map(|(l, mut s)| {
                 s.sort_by_key(|x| x.t);
                 s.dedup_by_key(|x| x.t);
-                (l, s)
+                vigil_storage::Series::new(l, s)
             })
             .collect();
         let meta = write_block(

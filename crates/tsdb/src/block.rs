@@ -13,7 +13,9 @@
 //!   bytes), then sections, all integers uvarint unless noted:
 //!   symbols (count, then length-prefixed strings, sorted); series (count, then per series
 //!   sorted by labels: label count, (name sym, value sym)*, chunk count, (min t as varint,
-//!   max t - min t, offset, length)*); postings (count, then per label pair sorted: name sym,
+//!   max t - min t, offset, length)*, and since version 4 the same again for its native
+//!   histogram chunks, which hold Prometheus's float histogram encoding
+//!   ([`crate::prometheus::histogram_chunk`])); postings (count, then per label pair sorted: name sym,
 //!   value sym, ref count, series-index deltas); and a footer of three `u64` LE section
 //!   offsets plus a CRC32 of everything before it.
 //!
@@ -36,9 +38,15 @@ use crate::packed;
 /// Samples per chunk in a block. Larger than the head's 120: a packed chunk's header is then
 /// spread over more samples, and a 2h block of a 15s series is one chunk.
 pub const BLOCK_CHUNK_SAMPLES: usize = 480;
-/// The block format version written, in `meta.json` and (since 3) in the header of `index`
-/// and of `chunks/000001`. Versions 1 and 2 are still read.
-const VERSION: u32 = 3;
+/// The newest block format version, in `meta.json` and (since 3) in the header of `index`
+/// and of `chunks/000001`; every earlier one is still read. Blocks are written at the lowest
+/// version that holds their data: 3, or 4 when they hold native histograms, so an older
+/// build still reads every block without them (and skips, never deletes, the others).
+const VERSION: u32 = 4;
+/// The version from which series entries list native histogram chunks.
+const HISTOGRAM_VERSION: u32 = 4;
+/// The version written for blocks without native histograms.
+const FLOAT_VERSION: u32 = 3;
 
 const MAGIC: &[u8; 8] = b"VIGILIDX";
 const CHUNKS_MAGIC: &[u8; 8] = b"VIGILCHK";
@@ -151,10 +159,13 @@ pub struct ChunkMeta {
     pub max_t: i64,
     pub offset: u64,
     pub len: u64,
+    /// A native histogram chunk of a vigil block (Prometheus's chunks say their encoding
+    /// in the chunk itself).
+    pub histogram: bool,
 }
 
-/// Series to write into a block: labels and samples in time order.
-pub type SeriesSamples = (Labels, Vec<Sample>);
+/// Series to write into a block: labels, floats and native histograms, each in time order.
+pub type SeriesSamples = Series;
 
 /// Write a block of `series` (any order) covering `[min_time, max_time)`; returns its meta. A
 /// failed write (a full disk) removes what it wrote, so retries do not fill the disk further.
@@ -162,10 +173,11 @@ pub fn write_block(
     parent: &Path,
     min_time: i64,
     max_time: i64,
-    mut series: Vec<SeriesSamples>,
+    series: Vec<impl Into<SeriesSamples>>,
     compaction: Compaction,
 ) -> std::io::Result<BlockMeta> {
-    series.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut series: Vec<SeriesSamples> = series.into_iter().map(Into::into).collect();
+    series.sort_by(|a, b| a.labels.cmp(&b.labels));
     write_block_sorted(
         parent,
         min_time,
@@ -184,12 +196,13 @@ pub fn write_block_sorted(
     parent: &Path,
     min_time: i64,
     max_time: i64,
-    series: impl IntoIterator<Item = std::io::Result<SeriesSamples>>,
+    series: impl IntoIterator<Item = std::io::Result<impl Into<SeriesSamples>>>,
     compaction: Compaction,
 ) -> std::io::Result<BlockMeta> {
+    let series = series.into_iter().map(|s| s.map(Into::into));
     write_new_block(parent, |tmp, ulid| {
         let range = (min_time, max_time);
-        write_block_in(parent, tmp, ulid, range, series, compaction, VERSION)
+        write_block_in(parent, tmp, ulid, range, series, compaction, FLOAT_VERSION)
     })
 }
 
@@ -208,8 +221,9 @@ pub(crate) fn write_new_block(
     res
 }
 
-/// Write a block in format `version`: [`VERSION`] everywhere but in the tests, which also write
-/// the earlier versions to prove they are still read.
+/// Write a block in format `version` ([`FLOAT_VERSION`] everywhere but in the tests, which
+/// also write the earlier versions to prove they are still read), raised to
+/// [`HISTOGRAM_VERSION`] if a series has native histograms.
 fn write_block_in(
     parent: &Path,
     tmp: &Path,
@@ -236,10 +250,15 @@ fn write_block_in(
     let mut labels_in_order: Vec<Labels> = Vec::new();
     let mut metas: Vec<Vec<ChunkMeta>> = Vec::new();
     let mut stats = BlockStats::default();
+    let mut version = version;
     for item in series {
         // A source's error (damage found while reading) stops the write before the rename.
-        let (labels, samples) = item?;
-        if samples.is_empty() {
+        let Series {
+            labels,
+            samples,
+            histograms,
+        } = item?;
+        if samples.is_empty() && histograms.is_empty() {
             continue;
         }
         if labels_in_order.last().is_some_and(|prev| *prev >= labels) {
@@ -262,16 +281,49 @@ fn write_block_in(
                 max_t: part[part.len() - 1].t,
                 offset,
                 len: b.len() as u64,
+                histogram: false,
             });
             chunk_file.write_all(&b)?;
             offset += b.len() as u64;
             stats.num_chunks += 1;
             stats.num_samples += part.len() as u64;
         }
+        if !histograms.is_empty() {
+            if version < HISTOGRAM_VERSION {
+                if version < FLOAT_VERSION {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        format!("block format {version} cannot hold native histograms"),
+                    ));
+                }
+                version = HISTOGRAM_VERSION;
+            }
+            for (min_t, max_t, b) in crate::prometheus::histogram_chunk::encode_all(&histograms) {
+                cm.push(ChunkMeta {
+                    min_t,
+                    max_t,
+                    offset,
+                    len: b.len() as u64,
+                    histogram: true,
+                });
+                chunk_file.write_all(&b)?;
+                offset += b.len() as u64;
+                stats.num_chunks += 1;
+            }
+            stats.num_samples += histograms.len() as u64;
+            stats.num_histogram_samples += histograms.len() as u64;
+        }
         metas.push(cm);
         labels_in_order.push(labels);
     }
-    chunk_file.into_inner().map_err(|e| e.into_error())?;
+    let mut chunk_file = chunk_file.into_inner().map_err(|e| e.into_error())?;
+    if version >= HISTOGRAM_VERSION {
+        // The header went out saying the version the block started with.
+        use std::io::{Seek, SeekFrom};
+        chunk_file.seek(SeekFrom::Start(0))?;
+        chunk_file.write_all(&file_header(CHUNKS_MAGIC, version))?;
+    }
+    drop(chunk_file);
     stats.num_series = labels_in_order.len() as u64;
     let series = labels_in_order;
 
@@ -311,12 +363,20 @@ fn write_block_in(
             put_uvarint(&mut idx, v);
             postings.entry((n, v)).or_default().push(i as u64);
         }
-        put_uvarint(&mut idx, cms.len() as u64);
-        for c in cms {
-            put_varint(&mut idx, c.min_t);
-            put_uvarint(&mut idx, (c.max_t - c.min_t) as u64);
-            put_uvarint(&mut idx, c.offset);
-            put_uvarint(&mut idx, c.len);
+        let (hist, floats): (Vec<&ChunkMeta>, Vec<&ChunkMeta>) =
+            cms.iter().partition(|c| c.histogram);
+        let mut put = |list: &[&ChunkMeta]| {
+            put_uvarint(&mut idx, list.len() as u64);
+            for c in list {
+                put_varint(&mut idx, c.min_t);
+                put_uvarint(&mut idx, (c.max_t - c.min_t) as u64);
+                put_uvarint(&mut idx, c.offset);
+                put_uvarint(&mut idx, c.len);
+            }
+        };
+        put(&floats);
+        if version >= HISTOGRAM_VERSION {
+            put(&hist);
         }
     }
     // Postings.
@@ -518,9 +578,16 @@ impl Block {
             for _ in 0..nl * 2 {
                 c.uvarint().ok_or_else(bad)?;
             }
-            let nc = c.uvarint().ok_or_else(bad)?;
-            for _ in 0..nc * 4 {
-                c.uvarint().ok_or_else(bad)?;
+            let lists = if meta.version >= HISTOGRAM_VERSION {
+                2
+            } else {
+                1
+            };
+            for _ in 0..lists {
+                let nc = c.uvarint().ok_or_else(bad)?;
+                for _ in 0..nc * 4 {
+                    c.uvarint().ok_or_else(bad)?;
+                }
             }
         }
         let mut c = Dec {
@@ -638,8 +705,8 @@ impl Block {
         ))
     }
 
-    /// Chunks a rewrite of this block could not carry: (native histogram chunks read, damaged
-    /// chunks or series entries skipped).
+    /// Chunks read: (native histogram chunks of a Prometheus block, damaged chunks or series
+    /// entries skipped, which a rewrite cannot carry).
     pub fn skipped_chunks(&self) -> (u64, u64) {
         use std::sync::atomic::Ordering::Relaxed;
         let hist = self
@@ -767,17 +834,24 @@ impl Block {
                 .get_or_init(|| Labels::from_sorted(ls))
                 .clone(),
         };
-        let nc = c.uvarint()?;
-        let mut cms = Vec::with_capacity(nc as usize);
-        for _ in 0..nc {
-            let min_t = c.varint()?;
-            let max_t = min_t + c.uvarint()? as i64;
-            cms.push(ChunkMeta {
-                min_t,
-                max_t,
-                offset: c.uvarint()?,
-                len: c.uvarint()?,
-            });
+        let mut cms = Vec::new();
+        for histogram in [false, true] {
+            if histogram && self.meta.version < HISTOGRAM_VERSION {
+                break;
+            }
+            let nc = c.uvarint()?;
+            cms.reserve(nc.min(1 << 20) as usize);
+            for _ in 0..nc {
+                let min_t = c.varint()?;
+                let max_t = min_t.checked_add(c.uvarint()? as i64)?;
+                cms.push(ChunkMeta {
+                    min_t,
+                    max_t,
+                    offset: c.uvarint()?,
+                    len: c.uvarint()?,
+                    histogram,
+                });
+            }
         }
         Some((labels, cms))
     }
@@ -832,7 +906,19 @@ impl Block {
                     .checked_add(c.len)
                     .and_then(|end| self.chunks[0].get(c.offset as usize..end as usize))
                     .and_then(|bytes| {
-                        if self.meta.version >= 2 {
+                        if c.histogram {
+                            use crate::prometheus::histogram_chunk as hc;
+                            let hs = hc::decode(hc::ENC_FLOAT_HISTOGRAM, bytes).ok()?;
+                            histograms.extend(
+                                hs.into_iter()
+                                    .filter(|(t, _)| *t >= mint && *t <= maxt)
+                                    .map(|(t, h)| HistogramSample {
+                                        t,
+                                        h: std::sync::Arc::new(h),
+                                    }),
+                            );
+                            Some(())
+                        } else if self.meta.version >= 2 {
                             packed::decode_into(bytes, mint, maxt, &mut samples)
                         } else {
                             let it = XorIter::from_bytes(bytes)?;
@@ -938,21 +1024,15 @@ impl Block {
             .collect()
     }
 
-    /// Every series with all its samples, or an error if any of them cannot be read (native
-    /// histogram or damaged chunks of a Prometheus block): what a rewrite (compaction,
-    /// deletion) reads, so it never drops what it skipped.
+    /// Every series with all its samples, or an error if any of them cannot be read (damaged
+    /// chunks or series entries): what a rewrite (compaction, deletion) reads, so it never
+    /// drops what it skipped.
     pub fn all_series_strict(&self) -> Result<Vec<Series>, String> {
-        if self.meta.stats.num_histogram_samples > 0 {
-            return Err(format!(
-                "block {} holds native histogram samples vigil does not store yet",
-                self.meta.ulid
-            ));
-        }
-        let before = self.skipped_chunks();
+        let before = self.skipped_chunks().1;
         let all = self.all_series();
-        if self.skipped_chunks() != before || all.iter().any(|s| !s.histograms.is_empty()) {
+        if self.skipped_chunks().1 != before {
             return Err(format!(
-                "block {} has chunks vigil cannot read (native histograms or damage)",
+                "block {} has chunks vigil cannot read (damage)",
                 self.meta.ulid
             ));
         }
@@ -1090,7 +1170,7 @@ mod tests {
     #[test]
     fn earlier_versions_are_read() {
         let d = tmp("versions");
-        let mut series: Vec<SeriesSamples> = (0..20)
+        let mut series: Vec<(Labels, Vec<Sample>)> = (0..20)
             .map(|i| {
                 let l = Labels::from_pairs([("__name__", "m".to_string()), ("i", i.to_string())]);
                 let s = (0..700)
@@ -1106,7 +1186,7 @@ mod tests {
         let mut answers = Vec::new();
         for version in 1..=VERSION {
             let meta = write_new_block(&d, |tmp, ulid| {
-                let src = series.iter().cloned().map(Ok);
+                let src = series.iter().cloned().map(|s| Ok(Series::from(s)));
                 let range = (0, 700 * 15_000);
                 write_block_in(&d, tmp, ulid, range, src, Compaction::default(), version)
             })

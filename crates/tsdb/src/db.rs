@@ -207,7 +207,7 @@ pub fn write_block_as(
     parent: &Path,
     mint: i64,
     maxt: i64,
-    series: Vec<(Labels, Vec<Sample>)>,
+    series: Vec<Series>,
     compaction: Compaction,
 ) -> std::io::Result<crate::block::BlockMeta> {
     match format {
@@ -308,45 +308,35 @@ impl Iterator for MergeSeries<'_> {
         else {
             self.done = true;
             return match (0..self.sources.len()).find(|&i| !(self.check)(i)) {
-                Some(i) => self.fail(i, "chunks vigil cannot read (native histograms or damage)"),
+                Some(i) => self.fail(i, "chunks vigil cannot read (damage)"),
                 None => None,
             };
         };
         let Some(Series {
             labels,
             mut samples,
-            histograms,
+            mut histograms,
         }) = self.take(first)
         else {
             return self.fail(first, "series not in label order");
         };
-        // A rewrite cannot carry native histograms into vigil's blocks yet: refused, never
-        // dropped (whatever a block's meta.json says about them).
-        if !histograms.is_empty() {
-            return self.fail(first, "native histograms vigil's blocks cannot hold yet");
-        }
-        let mut sorted = true;
         for i in first + 1..self.heads.len() {
             if self.heads[i].as_ref().is_some_and(|s| s.labels == labels) {
                 let Some(more) = self.take(i) else {
                     return self.fail(i, "series not in label order");
                 };
-                if !more.histograms.is_empty() {
-                    return self.fail(i, "native histograms vigil's blocks cannot hold yet");
-                }
-                sorted &= match (samples.last(), more.samples.first()) {
-                    (Some(a), Some(b)) => a.t < b.t,
-                    _ => true,
-                };
                 samples.extend(more.samples);
+                histograms.extend(more.histograms);
             }
         }
-        if !sorted {
-            // Stable: at equal times the earlier source's sample comes first and stays.
-            samples.sort_by_key(|x| x.t);
-            samples.dedup_by_key(|x| x.t);
-        }
-        Some(Ok((labels, samples)))
+        // Stable: at equal times the earlier source's sample comes first and stays.
+        vigil_storage::time_order(&mut samples);
+        vigil_storage::time_order(&mut histograms);
+        Some(Ok(Series {
+            labels,
+            samples,
+            histograms,
+        }))
     }
 }
 
@@ -420,7 +410,7 @@ fn persist_prometheus_blocks(
             let s = p.samples();
             let a = s.partition_point(|x| x.t < start);
             let b = s.partition_point(|x| x.t < end);
-            (a < b).then(|| Ok((l.clone(), s[a..b].to_vec())))
+            (a < b).then(|| Ok(Series::new(l.clone(), s[a..b].to_vec())))
         });
         let meta = write_block_sorted_as(
             opts.block_format,
@@ -450,7 +440,7 @@ fn append_imported(
 ) -> std::io::Result<(u64, u64)> {
     let (mut n, mut refused) = (0, 0);
     for batch in series.chunks(8192) {
-        let unpacked: Vec<SeriesSamples> = batch
+        let unpacked: Vec<(Labels, Vec<Sample>)> = batch
             .iter()
             .filter_map(|(l, p)| {
                 if p.last_t().is_none_or(|t| t < from) {
@@ -567,7 +557,7 @@ fn finish_prometheus_import(
             let to = dir.join("prometheus-unread").join(ms.to_string());
             std::fs::create_dir_all(dir.join("prometheus-unread"))?;
             std::fs::rename(&staging, &to)?;
-            tracing::warn!(to = %to.display(), unreadable = imp.unreadable.len(), orphan_samples = imp.orphan_samples, orphan_exemplars = imp.orphan_exemplars, exemplars = imp.exemplars.len(), unsupported_records = imp.unsupported_records, "Prometheus head files kept, unchanged: not everything in them could be carried over (damaged files, samples or exemplars of series whose record was lost, native histograms vigil does not store yet, or exemplars without --enable-feature=exemplar-storage)");
+            tracing::warn!(to = %to.display(), unreadable = imp.unreadable.len(), orphan_samples = imp.orphan_samples, orphan_exemplars = imp.orphan_exemplars, exemplars = imp.exemplars.len(), unsupported_records = imp.unsupported_records, "Prometheus head files kept, unchanged: not everything in them could be carried over (damaged files, samples or exemplars of series whose record was lost, native histograms in its head, which vigil does not import yet, or exemplars without --enable-feature=exemplar-storage)");
         }
     }
     for sub in ["chunks_head", "wbl"] {
@@ -732,8 +722,8 @@ impl Db {
         &self.unreadable
     }
 
-    /// Chunks of blocks a rewrite could not carry: (native histogram chunks read, damaged
-    /// chunks skipped).
+    /// Chunks of blocks read: (native histogram chunks of Prometheus's blocks, damaged chunks
+    /// skipped, which a rewrite cannot carry).
     pub fn skipped_chunks(&self) -> (u64, u64) {
         self.blocks()
             .iter()
@@ -747,7 +737,7 @@ impl Db {
         parent: &Path,
         mint: i64,
         maxt: i64,
-        series: Vec<(Labels, Vec<Sample>)>,
+        series: Vec<Series>,
         compaction: Compaction,
     ) -> std::io::Result<crate::block::BlockMeta> {
         write_block_as(
@@ -896,19 +886,8 @@ impl Db {
             tracing::warn!(%why, "Not compacting a block vigil cannot read in full");
             self.unmergeable.lock().insert(b.meta.ulid.clone());
         };
-        for b in group {
-            if b.meta.stats.num_histogram_samples > 0 {
-                refuse(
-                    b,
-                    format!(
-                        "block {} holds native histogram samples vigil does not store yet",
-                        b.meta.ulid
-                    ),
-                );
-                return Ok(());
-            }
-        }
-        let skipped_before: Vec<(u64, u64)> = group.iter().map(|b| b.skipped_chunks()).collect();
+        // Damaged chunks found while merging stop it (counted before and after).
+        let skipped_before: Vec<u64> = group.iter().map(|b| b.skipped_chunks().1).collect();
         let level = group
             .iter()
             .map(|b| b.meta.compaction.level)
@@ -934,7 +913,7 @@ impl Db {
                         as Box<dyn Iterator<Item = Series> + '_>
                 })
                 .collect(),
-            Box::new(|i| group[i].skipped_chunks() == skipped_before[i]),
+            Box::new(|i| group[i].skipped_chunks().1 == skipped_before[i]),
             &refused,
         );
         let written = write_block_sorted_as(
@@ -1039,7 +1018,7 @@ impl Db {
                 continue;
             }
             touched += hit.len();
-            let series: Vec<(Labels, Vec<Sample>)> = b
+            let series: Vec<Series> = b
                 .all_series_strict()
                 .map_err(|why| {
                     std::io::Error::other(format!(
@@ -1047,16 +1026,12 @@ impl Db {
                     ))
                 })?
                 .into_iter()
-                .map(|s| {
-                    let samples = if hit.contains(&s.labels) {
-                        s.samples
-                            .into_iter()
-                            .filter(|x| x.t < mint || x.t > maxt)
-                            .collect()
-                    } else {
-                        s.samples
-                    };
-                    (s.labels, samples)
+                .map(|mut s| {
+                    if hit.contains(&s.labels) {
+                        s.samples.retain(|x| x.t < mint || x.t > maxt);
+                        s.histograms.retain(|x| x.t < mint || x.t > maxt);
+                    }
+                    s
                 })
                 .collect();
             let compaction = Compaction {

@@ -8,14 +8,19 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use parking_lot::{Mutex, RwLock};
+use std::sync::Arc;
+
 use vigil_model::labels::METRIC_NAME;
-use vigil_model::{Labels, Sample};
+use vigil_model::{FloatHistogram, HistogramSample, Labels, Sample};
 use vigil_storage::{
     Appender, Exemplar, ExemplarStore, MatchOp, Matcher, Querier, Series, SeriesExemplars,
     SeriesRef, SeriesSet, Storage, StorageError,
 };
 
 use crate::chunk::{SAMPLES_PER_CHUNK, XorChunk, XorIter};
+use crate::prometheus::histogram_chunk::{
+    self as hchunk, ENC_FLOAT_HISTOGRAM, FloatHistogramChunk, Full,
+};
 use crate::wal::{self, Record, Wal};
 
 struct ClosedChunk {
@@ -41,6 +46,94 @@ struct Chunks {
     closed: Vec<ClosedChunk>,
     open: XorChunk,
     open_min_t: i64,
+    /// Native histogram samples, apart from the floats (a series may switch kinds; no
+    /// timestamp holds both).
+    hist: Option<Box<HistChunks>>,
+}
+
+/// A series' native histograms in Prometheus's float histogram chunks.
+struct HistChunks {
+    closed: Vec<ClosedChunk>,
+    open: FloatHistogramChunk,
+    open_min_t: i64,
+    /// The newest histogram appended: an append repeating it exactly at its time is not a
+    /// conflict.
+    last: Arc<FloatHistogram>,
+}
+
+/// `MemSeries::last`'s value when the newest sample is a native histogram (its time is what
+/// the order checks need; the histogram itself is in [`HistChunks::last`]). A NaN no
+/// exposition parser produces: a float append at the same time with these exact bits is
+/// refused as a duplicate instead of being taken as a repeat.
+pub(crate) const HISTOGRAM_MARK: u64 = 0x7ff0_0000_0000_0f1e;
+
+impl HistChunks {
+    fn samples(&self, mint: i64, maxt: i64) -> Vec<HistogramSample> {
+        let mut out = Vec::new();
+        let open = (!self.open.is_empty()).then(|| (self.open_min_t, self.open.bytes()));
+        let chunks = self
+            .closed
+            .iter()
+            .map(|c| (c.min_t, c.max_t, &c.data[..]))
+            .filter(|c| c.1 >= mint && c.0 <= maxt);
+        let open_c = open
+            .as_ref()
+            .filter(|(lo, _)| *lo <= maxt)
+            .map(|(lo, b)| (*lo, i64::MAX, &b[..]));
+        for (_, _, b) in chunks.chain(open_c) {
+            // The head wrote these bytes itself: they decode (a failure would be a bug, and
+            // the chunk is then left out rather than the query failed).
+            if let Ok(d) = hchunk::decode(ENC_FLOAT_HISTOGRAM, b) {
+                out.extend(
+                    d.into_iter()
+                        .filter(|(t, _)| *t >= mint && *t <= maxt)
+                        .map(|(t, h)| HistogramSample { t, h: Arc::new(h) }),
+                );
+            }
+        }
+        out
+    }
+
+    fn push(&mut self, t: i64, h: &Arc<FloatHistogram>) {
+        if self.open.is_empty() {
+            self.open_min_t = t;
+        }
+        if let Err(why) = self.open.append(t, h) {
+            let full = std::mem::take(&mut self.open);
+            self.closed.push(ClosedChunk {
+                min_t: self.open_min_t,
+                max_t: full.max_time().unwrap_or(t),
+                data: full.bytes().into(),
+            });
+            self.open_min_t = t;
+            let mut first = (**h).clone();
+            if why == Full::CounterReset {
+                first.hint = vigil_model::histogram::CounterResetHint::CounterReset;
+            }
+            // A fresh chunk takes any first sample.
+            let _ = self.open.append(t, &first);
+        }
+        self.last = h.clone();
+    }
+
+    /// Rebuilt from `samples` (time-ordered); None when there are none.
+    fn from_samples(samples: &[HistogramSample]) -> Option<Box<HistChunks>> {
+        let last = samples.last()?.h.clone();
+        let mut c = Box::new(HistChunks {
+            closed: Vec::new(),
+            open: FloatHistogramChunk::new(),
+            open_min_t: 0,
+            last,
+        });
+        for s in samples {
+            c.push(s.t, &s.h);
+        }
+        Some(c)
+    }
+
+    fn count(&self) -> u64 {
+        self.closed.len() as u64 + u64::from(!self.open.is_empty())
+    }
 }
 
 impl MemSeries {
@@ -60,15 +153,51 @@ impl MemSeries {
         self.last = Some(Sample { t, v });
     }
 
-    fn push(&mut self, t: i64, v: f64) {
-        self.doomed = false;
-        let c = self.chunks.get_or_insert_with(|| {
+    fn chunks_mut(&mut self, t: i64) -> &mut Chunks {
+        self.chunks.get_or_insert_with(|| {
             Box::new(Chunks {
                 closed: Vec::new(),
                 open: XorChunk::new(),
                 open_min_t: t,
+                hist: None,
             })
+        })
+    }
+
+    /// Store a native histogram sample (newer than every sample of the series).
+    fn push_histogram(&mut self, t: i64, h: &Arc<FloatHistogram>) {
+        self.doomed = false;
+        let c = self.chunks_mut(t);
+        match c.hist.as_mut() {
+            Some(hc) => hc.push(t, h),
+            None => c.hist = HistChunks::from_samples(&[HistogramSample { t, h: h.clone() }]),
+        }
+        self.last = Some(Sample {
+            t,
+            v: f64::from_bits(HISTOGRAM_MARK),
         });
+    }
+
+    /// The newest histogram, when it is the series' newest sample.
+    fn last_histogram(&self) -> Option<&Arc<FloatHistogram>> {
+        let l = self.last?;
+        if l.v.to_bits() != HISTOGRAM_MARK {
+            return None;
+        }
+        Some(&self.chunks.as_ref()?.hist.as_ref()?.last)
+    }
+
+    fn histograms(&self, mint: i64, maxt: i64) -> Vec<HistogramSample> {
+        self.chunks
+            .as_ref()
+            .and_then(|c| c.hist.as_ref())
+            .map(|h| h.samples(mint, maxt))
+            .unwrap_or_default()
+    }
+
+    fn push(&mut self, t: i64, v: f64) {
+        self.doomed = false;
+        let c = self.chunks_mut(t);
         if c.open.len() >= SAMPLES_PER_CHUNK as usize {
             let full = std::mem::replace(&mut c.open, XorChunk::new());
             c.closed.push(ClosedChunk {
@@ -86,9 +215,11 @@ impl MemSeries {
 
     /// Chunks held (closed ones and a non-empty open one).
     fn chunk_count(&self) -> u64 {
-        self.chunks
-            .as_ref()
-            .map_or(0, |c| c.closed.len() as u64 + u64::from(!c.open.is_empty()))
+        self.chunks.as_ref().map_or(0, |c| {
+            c.closed.len() as u64
+                + u64::from(!c.open.is_empty())
+                + c.hist.as_ref().map_or(0, |h| h.count())
+        })
     }
 
     /// Drop every sample before `before`: whole chunks are dropped as they are, and only a
@@ -98,6 +229,25 @@ impl MemSeries {
         let Some(c) = self.chunks.as_mut() else {
             return true;
         };
+        if let Some(h) = c.hist.as_mut() {
+            let gone = h.closed.iter().take_while(|c| c.max_t < before).count();
+            h.closed.drain(..gone);
+            // A chunk straddling the cut (or the open one): its samples from `before` on,
+            // re-encoded.
+            let straddles = h
+                .closed
+                .first()
+                .map_or(!h.open.is_empty() && h.open_min_t < before, |c| {
+                    c.min_t < before
+                });
+            if straddles {
+                let keep = h.samples(before, i64::MAX);
+                c.hist = HistChunks::from_samples(&keep).map(|mut fresh| {
+                    fresh.last = h.last.clone();
+                    fresh
+                });
+            }
+        }
         let gone = c.closed.iter().take_while(|c| c.max_t < before).count();
         c.closed.drain(..gone);
         if let Some(first) = c.closed.first_mut()
@@ -133,7 +283,7 @@ impl MemSeries {
             c.open = fresh;
             c.open_min_t = min_t;
         }
-        let empty = c.closed.is_empty() && c.open.is_empty();
+        let empty = c.closed.is_empty() && c.open.is_empty() && c.hist.is_none();
         if empty {
             self.chunks = None;
         }
@@ -147,9 +297,24 @@ impl MemSeries {
             .into_iter()
             .filter(|s| s.t < lo || s.t > hi)
             .collect();
+        let keep_h: Vec<HistogramSample> = self
+            .histograms(i64::MIN, i64::MAX)
+            .into_iter()
+            .filter(|s| s.t < lo || s.t > hi)
+            .collect();
+        let last_h = self
+            .chunks
+            .as_ref()
+            .and_then(|c| Some(c.hist.as_ref()?.last.clone()));
         let mut fresh = MemSeries::new(std::mem::take(&mut self.labels));
         for x in keep {
             fresh.push(x.t, x.v);
+        }
+        if let Some(mut h) = HistChunks::from_samples(&keep_h) {
+            if let Some(l) = last_h {
+                h.last = l;
+            }
+            fresh.chunks_mut(keep_h[0].t).hist = Some(h);
         }
         // Keep the order check against the newest sample ever appended, deleted or not.
         let last = self.last;
@@ -176,6 +341,74 @@ impl MemSeries {
         }
         out
     }
+}
+
+/// Apply float samples to their series (commit and replay alike): one not newer than its
+/// series' newest is skipped (a concurrent commit overtook it, or replay meets a repeat
+/// from a checkpoint). Returns how many were applied and their time range.
+fn apply_floats(
+    idx: &mut Index,
+    wal_only: bool,
+    fs: impl IntoIterator<Item = (SeriesRef, i64, f64)>,
+) -> (u64, i64, i64) {
+    let (mut n, mut lo, mut hi) = (0, i64::MAX, i64::MIN);
+    for (r, t, v) in fs {
+        if let Some(s) = idx.series.get_mut(&r)
+            && s.last.is_none_or(|l| l.t < t)
+        {
+            if s.last.is_none() {
+                idx.empty -= 1;
+            }
+            if wal_only {
+                s.note(t, v);
+            } else {
+                s.push(t, v);
+            }
+            n += 1;
+            lo = lo.min(t);
+            hi = hi.max(t);
+        }
+    }
+    (n, lo, hi)
+}
+
+/// [`apply_floats`] for native histograms.
+fn apply_histograms(
+    idx: &mut Index,
+    wal_only: bool,
+    hs: impl IntoIterator<Item = (SeriesRef, i64, Arc<FloatHistogram>)>,
+) -> (u64, i64, i64) {
+    let (mut n, mut lo, mut hi) = (0, i64::MAX, i64::MIN);
+    for (r, t, h) in hs {
+        if let Some(s) = idx.series.get_mut(&r)
+            && s.last.is_none_or(|l| l.t < t)
+        {
+            if s.last.is_none() {
+                idx.empty -= 1;
+            }
+            if wal_only {
+                s.note(t, f64::from_bits(HISTOGRAM_MARK));
+            } else {
+                s.push_histogram(t, &h);
+            }
+            n += 1;
+            lo = lo.min(t);
+            hi = hi.max(t);
+        }
+    }
+    (n, lo, hi)
+}
+
+/// One batch of a commit: floats, then histograms (a batch holds one kind per series).
+fn apply_batch(
+    idx: &mut Index,
+    wal_only: bool,
+    fs: Vec<(SeriesRef, i64, f64)>,
+    hs: Vec<(SeriesRef, i64, Arc<FloatHistogram>)>,
+) -> (i64, i64) {
+    let (_, l1, h1) = apply_floats(idx, wal_only, fs);
+    let (_, l2, h2) = apply_histograms(idx, wal_only, hs);
+    (l1.min(l2), h1.max(h2))
 }
 
 /// foldhash maps: these are on the append path of every sample.
@@ -421,6 +654,9 @@ pub struct Head {
     /// The agent's newest exemplar logged per series: a client repeats its exemplar on every
     /// scrape until it records a new one, and only new ones are logged.
     agent_exemplars: Mutex<RefMap<Exemplar>>,
+    /// Whether native histograms were ever appended or replayed: checkpoints then may hold
+    /// them, and their segments say so.
+    has_histograms: std::sync::atomic::AtomicBool,
 }
 
 impl Head {
@@ -441,6 +677,7 @@ impl Head {
             wal_opts: wal::WriteOptions::default(),
             exemplars: ExemplarStore::new(0),
             agent_exemplars: Mutex::new(RefMap::default()),
+            has_histograms: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -488,6 +725,7 @@ impl Head {
         };
         let mut max_ref = 0;
         let mut samples = 0u64;
+        let mut histograms = false;
         let (mut lo, mut hi) = (i64::MAX, i64::MIN);
         // The label-set map is built on the WAL's reading thread (hashing whole label sets
         // was a large part of the applying thread's work): the same first-time-seen rule.
@@ -528,26 +766,25 @@ impl Head {
                 }
             }
             Record::Samples(s) => {
-                for (r, t, v) in s {
-                    if t < min_valid {
-                        continue;
-                    }
-                    if let Some(ms) = index.series.get_mut(&r)
-                        && ms.last.is_none_or(|l| l.t < t)
-                    {
-                        if ms.last.is_none() {
-                            index.empty -= 1;
-                        }
-                        if wal_only {
-                            ms.note(t, v);
-                        } else {
-                            ms.push(t, v);
-                        }
-                        samples += 1;
-                        lo = lo.min(t);
-                        hi = hi.max(t);
-                    }
-                }
+                let (n, l, h) = apply_floats(
+                    &mut index,
+                    wal_only,
+                    s.into_iter().filter(|x| x.1 >= min_valid),
+                );
+                samples += n;
+                lo = lo.min(l);
+                hi = hi.max(h);
+            }
+            Record::Histograms(s) => {
+                let (n, l, h) = apply_histograms(
+                    &mut index,
+                    wal_only,
+                    s.into_iter().filter(|x| x.1 >= min_valid),
+                );
+                samples += n;
+                histograms |= n > 0;
+                lo = lo.min(l);
+                hi = hi.max(h);
             }
         };
         let stats = HeadStats::default();
@@ -581,7 +818,14 @@ impl Head {
         Ok(Head {
             index: RwLock::new(index),
             wal: Mutex::new(if writable {
-                Some(Wal::open_with(&wal_dir, wal_opts)?)
+                // A head that held histograms goes on writing segments that may hold them.
+                Some(Wal::open_with(
+                    &wal_dir,
+                    wal::WriteOptions {
+                        histograms,
+                        ..wal_opts
+                    },
+                )?)
             } else {
                 None
             }),
@@ -597,6 +841,7 @@ impl Head {
             wal_opts,
             exemplars,
             agent_exemplars: Mutex::new(RefMap::default()),
+            has_histograms: std::sync::atomic::AtomicBool::new(histograms),
         })
     }
 
@@ -787,11 +1032,7 @@ impl Head {
     /// The series with samples in `[mint, maxt)`, in label order, each decoded only when the
     /// iterator reaches it (the index is locked per series, not for the whole range): writing
     /// a range to a block holds one series' samples at a time, not the range's.
-    pub fn series_in_sorted(
-        &self,
-        mint: i64,
-        maxt: i64,
-    ) -> impl Iterator<Item = (Labels, Vec<Sample>)> + '_ {
+    pub fn series_in_sorted(&self, mint: i64, maxt: i64) -> impl Iterator<Item = Series> + '_ {
         let mut refs: Vec<(Labels, SeriesRef)> = {
             let idx = self.index.read();
             idx.series
@@ -806,26 +1047,32 @@ impl Head {
         std::iter::from_fn(move || {
             loop {
                 let (labels, r) = refs.next()?;
-                let mut samples = self
-                    .index
-                    .read()
-                    .series
-                    .get(&r)
-                    .map(|s| s.samples(mint, maxt - 1))
-                    .unwrap_or_default();
+                let read = |r: &SeriesRef| {
+                    self.index
+                        .read()
+                        .series
+                        .get(r)
+                        .map(|s| (s.samples(mint, maxt - 1), s.histograms(mint, maxt - 1)))
+                };
+                let (mut samples, mut histograms) = read(&r).unwrap_or_default();
                 let mut joined = false;
                 while let Some((_, r2)) = refs.next_if(|(l, _)| *l == labels) {
-                    if let Some(s) = self.index.read().series.get(&r2) {
-                        samples.extend(s.samples(mint, maxt - 1));
+                    if let Some((f, h)) = read(&r2) {
+                        samples.extend(f);
+                        histograms.extend(h);
                         joined = true;
                     }
                 }
                 if joined {
-                    samples.sort_by_key(|x| x.t);
-                    samples.dedup_by_key(|x| x.t);
+                    vigil_storage::time_order(&mut samples);
+                    vigil_storage::time_order(&mut histograms);
                 }
-                if !samples.is_empty() {
-                    return Some((labels, samples));
+                if !samples.is_empty() || !histograms.is_empty() {
+                    return Some(Series {
+                        labels,
+                        samples,
+                        histograms,
+                    });
                 }
             }
         })
@@ -999,38 +1246,90 @@ impl Head {
             w.cut()?;
             last
         };
-        let mut cp = wal::CheckpointWriter::create(&wal_dir, last, self.wal_opts)?;
+        let opts = wal::WriteOptions {
+            histograms: self.has_histograms.load(Ordering::Relaxed),
+            ..self.wal_opts
+        };
+        let mut cp = wal::CheckpointWriter::create(&wal_dir, last, opts)?;
         let series = self.checkpoint_series(&mut cp)?;
         let mut framed = Vec::new();
         let mut samples = Vec::new();
+        let mut hists = Vec::new();
+        // A series' floats and histograms are both in time order, but the kinds may
+        // interleave: each kind goes in its own records, floats first, and a series whose
+        // histograms came before some of its floats has them written in a record of their
+        // own before those floats (replay applies records in order).
+        let mut flush = |samples: &mut Vec<(u64, i64, f64)>,
+                         hists: &mut Vec<(u64, i64, Arc<FloatHistogram>)>,
+                         cp: &mut wal::CheckpointWriter|
+         -> std::io::Result<()> {
+            for rec in [
+                (!samples.is_empty()).then(|| Record::Samples(std::mem::take(samples))),
+                (!hists.is_empty()).then(|| Record::Histograms(std::mem::take(hists))),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                framed.clear();
+                wal::encode(&mut framed, &rec, self.compression);
+                cp.write(&framed)?;
+            }
+            Ok(())
+        };
         for batch in series.chunks(1_000) {
             {
                 let idx = self.index.read();
                 for (r, _) in batch {
                     if let Some(s) = idx.series.get(r) {
-                        samples.extend(
-                            s.samples(i64::MIN, i64::MAX)
-                                .into_iter()
-                                .map(|x| (*r, x.t, x.v)),
-                        );
+                        let fs = s.samples(i64::MIN, i64::MAX);
+                        let hs = s.histograms(i64::MIN, i64::MAX);
+                        if let (Some(f), Some(h)) = (fs.last(), hs.first())
+                            && h.t < f.t
+                        {
+                            // Kinds interleave: this series' samples in time order, each
+                            // run of one kind flushed before the next.
+                            flush(&mut samples, &mut hists, &mut cp)?;
+                            let mut fi = fs.into_iter().peekable();
+                            let mut hi = hs.into_iter().peekable();
+                            loop {
+                                match (fi.peek(), hi.peek()) {
+                                    (Some(f), Some(h)) if f.t < h.t => {
+                                        if !hists.is_empty() {
+                                            flush(&mut samples, &mut hists, &mut cp)?;
+                                        }
+                                        samples.push((*r, f.t, f.v));
+                                        fi.next();
+                                    }
+                                    (_, Some(_)) => {
+                                        let h = hi.next().expect("peeked");
+                                        if !samples.is_empty() {
+                                            flush(&mut samples, &mut hists, &mut cp)?;
+                                        }
+                                        hists.push((*r, h.t, h.h));
+                                    }
+                                    (Some(_), None) => {
+                                        let f = fi.next().expect("peeked");
+                                        if !hists.is_empty() {
+                                            flush(&mut samples, &mut hists, &mut cp)?;
+                                        }
+                                        samples.push((*r, f.t, f.v));
+                                    }
+                                    (None, None) => break,
+                                }
+                            }
+                            flush(&mut samples, &mut hists, &mut cp)?;
+                            continue;
+                        }
+                        samples.extend(fs.into_iter().map(|x| (*r, x.t, x.v)));
+                        hists.extend(hs.into_iter().map(|x| (*r, x.t, x.h)));
                     }
                 }
             }
-            if samples.len() >= 100_000 {
-                framed.clear();
-                wal::encode(
-                    &mut framed,
-                    &Record::Samples(std::mem::take(&mut samples)),
-                    self.compression,
-                );
-                cp.write(&framed)?;
+            if samples.len() >= 100_000 || hists.len() >= 10_000 {
+                flush(&mut samples, &mut hists, &mut cp)?;
             }
         }
-        if !samples.is_empty() {
-            framed.clear();
-            wal::encode(&mut framed, &Record::Samples(samples), self.compression);
-            cp.write(&framed)?;
-        }
+        flush(&mut samples, &mut hists, &mut cp)?;
         // The ring's exemplars of the series kept, oldest first, so a restart has them.
         let kept: Vec<(u64, Exemplar)> = {
             let all = self.exemplars.all();
@@ -1116,10 +1415,11 @@ impl Querier for HeadQuerier<'_> {
                     return None;
                 }
                 let samples = s.samples(self.mint, self.maxt);
-                (!samples.is_empty()).then(|| Series {
+                let histograms = s.histograms(self.mint, self.maxt);
+                (!samples.is_empty() || !histograms.is_empty()).then(|| Series {
                     labels: s.labels.clone(),
                     samples,
-                    histograms: Vec::new(),
+                    histograms,
                 })
             })
             .collect();
@@ -1167,7 +1467,10 @@ impl Storage for Head {
         Box::new(append::HeadAppender {
             head: self,
             samples: Vec::new(),
+            histograms: Vec::new(),
+            batches: Vec::new(),
             newest: RefMap::default(),
+            newest_histogram: RefMap::default(),
             new_live: 0,
             exemplars: Vec::new(),
             newest_exemplar: RefMap::default(),

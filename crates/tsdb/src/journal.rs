@@ -138,6 +138,7 @@ impl JournalReader for Reader {
                     }
                     Record::Samples(s) => f(JournalRecord::Samples(s), pos),
                     Record::Exemplars(e) => f(JournalRecord::Exemplars(e), pos),
+                    Record::Histograms(h) => f(JournalRecord::Histograms(h), pos),
                     // Deletions are local: remote storage keeps what it was sent.
                     Record::Tombstones(_) => {}
                 }

@@ -166,20 +166,24 @@ pub fn export_prometheus(dir: &Path, out: &Path) -> Result<Exported, String> {
     let db = Db::open_read_only(dir).map_err(|e| format!("open {}: {e}", dir.display()))?;
     let mut metas = Vec::new();
     for b in db.blocks() {
-        // Series by series, in label order: an export holds one at a time.
-        // A block's native histograms cannot be written yet: refused, naming the block,
-        // rather than exported without them.
+        // Series by series, in label order: an export holds one at a time. Damage found
+        // while reading stops the export rather than leaving it out.
+        let before = b.skipped_chunks().1;
         let ulid = b.meta.ulid.clone();
-        let series = b.select_iter(&[], i64::MIN, i64::MAX, 0, 1).map(move |s| {
-            if s.histograms.is_empty() {
-                Ok((s.labels, s.samples))
-            } else {
+        let bb = b.clone();
+        // Checked once every series is read: a damaged chunk fails the block's export.
+        let damaged = std::iter::once_with(move || {
+            (bb.skipped_chunks().1 != before).then(|| {
                 Err(std::io::Error::other(format!(
-                    "block {ulid} holds native histograms (series {}), which export cannot write yet",
-                    s.labels
+                    "block {ulid} has chunks vigil cannot read (damage)"
                 )))
-            }
-        });
+            })
+        })
+        .flatten();
+        let series = b
+            .select_iter(&[], i64::MIN, i64::MAX, 0, 1)
+            .map(Ok)
+            .chain(damaged);
         let m = crate::prometheus::writer::write_block_sorted(
             out,
             b.meta.min_time,

@@ -20,7 +20,10 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use vigil_model::{LabelRef, Labels};
+use std::sync::Arc;
+
+use vigil_model::histogram::{CounterResetHint, Span};
+use vigil_model::{FloatHistogram, LabelRef, Labels};
 use vigil_storage::Exemplar;
 
 use crate::encoding::{Dec, put_str, put_uvarint, unzigzag, zigzag};
@@ -32,10 +35,13 @@ pub const MAX_SEGMENT_SIZE: u64 = 256 << 20;
 
 /// The first bytes of every segment vigil writes.
 pub const SEGMENT_MAGIC: &[u8; 8] = b"VIGILWAL";
-/// The newest segment format this build reads: 1 (plain records) and 2 (records may be
-/// snappy-compressed). Segments are written as 1 when compression is off, so an older build
-/// still reads them.
-pub const SEGMENT_VERSION: u32 = 3;
+/// The newest segment format this build reads: 1 (plain records), 2 (records may be
+/// snappy-compressed), 3 (exemplar records too) and 4 (native histogram records too).
+/// Segments are written at the lowest version saying what they may hold, so an older build
+/// still reads those of a server not using a newer feature, and refuses the others.
+pub const SEGMENT_VERSION: u32 = 4;
+/// The segment version from which native histogram records may appear.
+pub const HISTOGRAM_VERSION: u32 = 4;
 const HEADER_LEN: usize = 16;
 
 /// The type-byte flag of a record whose payload is snappy-compressed.
@@ -58,6 +64,9 @@ pub struct WriteOptions {
     pub compression: Compression,
     /// Exemplar records may be written (`--enable-feature=exemplar-storage`).
     pub exemplars: bool,
+    /// Native histogram records may be written: set once the head has taken one (see
+    /// [`Wal::allow_histograms`]).
+    pub histograms: bool,
 }
 
 impl Default for WriteOptions {
@@ -66,6 +75,7 @@ impl Default for WriteOptions {
             segment_size: SEGMENT_SIZE,
             compression: Compression::default(),
             exemplars: false,
+            histograms: false,
         }
     }
 }
@@ -75,6 +85,7 @@ impl WriteOptions {
     /// build that predates a feature still reads the segments of a server not using it.
     pub fn segment_version(&self) -> u32 {
         match (self.exemplars, self.compression) {
+            _ if self.histograms => HISTOGRAM_VERSION,
             (true, _) => 3,
             (false, Compression::Snappy) => 2,
             (false, Compression::None) => 1,
@@ -196,6 +207,7 @@ const REC_SERIES: u8 = 1;
 const REC_SAMPLES: u8 = 2;
 const REC_TOMBSTONES: u8 = 3;
 const REC_EXEMPLARS: u8 = 4;
+const REC_HISTOGRAMS: u8 = 5;
 
 /// A decoded record.
 #[derive(Debug, Clone, PartialEq)]
@@ -208,6 +220,9 @@ pub enum Record {
     Tombstones(Vec<(u64, i64, i64)>),
     /// Exemplars of series by ref, logged after the samples of their commit.
     Exemplars(Vec<(u64, Exemplar)>),
+    /// Native histogram samples: series ref, timestamp ms, histogram (only in segments of
+    /// version [`HISTOGRAM_VERSION`] and later).
+    Histograms(Vec<(u64, i64, Arc<FloatHistogram>)>),
 }
 
 /// Encoding buffers larger than this are not kept for the next record: a scrape's samples
@@ -249,7 +264,113 @@ pub fn encode(out: &mut Vec<u8>, rec: &Record, c: Compression) {
             }
         }),
         Record::Exemplars(e) => encode_exemplars(out, e, c),
+        Record::Histograms(h) => encode_histograms(out, h, c),
     }
+}
+
+/// Encode a native histograms record: count, then per sample its series ref, time (varint),
+/// and the histogram: hint (byte), schema (varint), zero threshold, zero count, count and sum
+/// (f64 bits, LE), positive spans (count, then offset varint and length each) and buckets
+/// (count, then f64s), the same for the negative side, and custom bounds (count, f64s).
+pub fn encode_histograms(
+    out: &mut Vec<u8>,
+    hs: &[(u64, i64, Arc<FloatHistogram>)],
+    c: Compression,
+) {
+    encode_with(out, REC_HISTOGRAMS, c, |p| {
+        put_uvarint(p, hs.len() as u64);
+        let f = |p: &mut Vec<u8>, v: f64| p.extend_from_slice(&v.to_bits().to_le_bytes());
+        for (r, t, h) in hs {
+            put_uvarint(p, *r);
+            put_uvarint(p, zigzag(*t));
+            p.push(match h.hint {
+                CounterResetHint::Unknown => 0,
+                CounterResetHint::CounterReset => 1,
+                CounterResetHint::NotCounterReset => 2,
+                CounterResetHint::Gauge => 3,
+            });
+            put_uvarint(p, zigzag(h.schema as i64));
+            for v in [h.zero_threshold, h.zero_count, h.count, h.sum] {
+                f(p, v);
+            }
+            for (spans, buckets) in [
+                (&h.positive_spans, &h.positive_buckets),
+                (&h.negative_spans, &h.negative_buckets),
+            ] {
+                put_uvarint(p, spans.len() as u64);
+                for sp in spans.iter() {
+                    put_uvarint(p, zigzag(sp.offset as i64));
+                    put_uvarint(p, sp.length as u64);
+                }
+                put_uvarint(p, buckets.len() as u64);
+                for &b in buckets.iter() {
+                    f(p, b);
+                }
+            }
+            put_uvarint(p, h.custom_values.len() as u64);
+            for &v in &h.custom_values {
+                f(p, v);
+            }
+        }
+    })
+}
+
+fn decode_histogram(d: &mut Dec<'_>) -> Option<FloatHistogram> {
+    let hint = match d.u8()? {
+        0 => CounterResetHint::Unknown,
+        1 => CounterResetHint::CounterReset,
+        2 => CounterResetHint::NotCounterReset,
+        3 => CounterResetHint::Gauge,
+        _ => return None,
+    };
+    let schema = i32::try_from(unzigzag(d.uvarint()?)).ok()?;
+    let mut f = || Some(f64::from_bits(d.le64()?));
+    let (zero_threshold, zero_count, count, sum) = (f()?, f()?, f()?, f()?);
+    // Counts bounded by what the payload can still hold: damage is not an allocation.
+    let side = |d: &mut Dec<'_>| -> Option<(Vec<Span>, Vec<f64>)> {
+        let n = d.uvarint()? as usize;
+        if n > d.remaining() {
+            return None;
+        }
+        let mut spans = Vec::with_capacity(n);
+        for _ in 0..n {
+            let offset = i32::try_from(unzigzag(d.uvarint()?)).ok()?;
+            let length = u32::try_from(d.uvarint()?).ok()?;
+            spans.push(Span { offset, length });
+        }
+        let n = d.uvarint()? as usize;
+        if n > d.remaining() / 8 {
+            return None;
+        }
+        let buckets = (0..n)
+            .map(|_| Some(f64::from_bits(d.le64()?)))
+            .collect::<Option<Vec<_>>>()?;
+        Some((spans, buckets))
+    };
+    let (positive_spans, positive_buckets) = side(d)?;
+    let (negative_spans, negative_buckets) = side(d)?;
+    let n = d.uvarint()? as usize;
+    if n > d.remaining() / 8 {
+        return None;
+    }
+    let custom_values = (0..n)
+        .map(|_| Some(f64::from_bits(d.le64()?)))
+        .collect::<Option<Vec<_>>>()?;
+    let h = FloatHistogram {
+        hint,
+        schema,
+        zero_threshold,
+        zero_count,
+        count,
+        sum,
+        positive_spans,
+        positive_buckets,
+        negative_spans,
+        negative_buckets,
+        custom_values,
+    };
+    // Stale markers carry no layout; anything else must have one Prometheus defines.
+    (vigil_model::is_stale_nan(h.sum) || vigil_model::histogram::valid_layout(&h)).then_some(h)
 }
 
 /// Encode an exemplars record: count, then per exemplar its series ref, time (varint), value
@@ -423,6 +544,16 @@ fn decode_payload(typ: u8, p: &[u8]) -> Option<Record> {
                 out.push((r, Exemplar { labels, value, t }));
             }
             Some(Record::Exemplars(out))
+        }
+        REC_HISTOGRAMS => {
+            let n = d.uvarint()? as usize;
+            let mut out = Vec::with_capacity(n.min(d.remaining()));
+            for _ in 0..n {
+                let r = d.uvarint()?;
+                let t = unzigzag(d.uvarint()?);
+                out.push((r, t, Arc::new(decode_histogram(&mut d)?)));
+            }
+            Some(Record::Histograms(out))
         }
         _ => None,
     }
@@ -987,6 +1118,29 @@ impl Wal {
         r
     }
 
+    /// Make the segments from here on say they may hold native histogram records: the
+    /// segment being written is closed first if it is of an older version, so a build that
+    /// predates them still reads everything before the first histogram and refuses the rest
+    /// instead of misreading it.
+    pub fn allow_histograms(&mut self) -> io::Result<()> {
+        if self.version >= HISTOGRAM_VERSION {
+            return Ok(());
+        }
+        let old = self.version;
+        self.version = HISTOGRAM_VERSION;
+        let r = self.cut();
+        if r.is_err() {
+            // Still writing the old segment: no histogram may go into it.
+            self.version = old;
+        }
+        r
+    }
+
+    /// Whether native histogram records may be written to the current segment.
+    pub fn histograms_allowed(&self) -> bool {
+        self.version >= HISTOGRAM_VERSION
+    }
+
     /// What records written to this log must be encoded with.
     pub fn compression(&self) -> Compression {
         self.compression
@@ -1045,6 +1199,79 @@ mod tests {
             Record::Samples(vec![]),
             Record::Tombstones(vec![(1, -5, 1500)]),
         ]
+    }
+
+    /// Histogram records round-trip bit for bit, go only into version-4 segments (the first
+    /// one closes an older segment), and a damaged layout fails the record.
+    #[test]
+    fn histogram_records_round_trip_in_version_4_segments() {
+        use vigil_model::histogram::Span;
+        let d = tmp("histograms");
+        let mut w = Wal::open(&d).unwrap();
+        let first = w.current_segment();
+        let mut buf = Vec::new();
+        encode(&mut buf, &records()[1], Compression::Snappy);
+        w.write(&buf).unwrap();
+        let h = FloatHistogram {
+            hint: CounterResetHint::Gauge,
+            schema: 3,
+            zero_threshold: 1e-3,
+            zero_count: 2.0,
+            count: 9.5,
+            sum: -1.25,
+            positive_spans: vec![Span {
+                offset: -3,
+                length: 2,
+            }],
+            positive_buckets: vec![3.0, 4.5],
+            negative_spans: vec![Span {
+                offset: 1,
+                length: 0,
+            }],
+            ..Default::default()
+        };
+        let rec = Record::Histograms(vec![
+            (7, -5, Arc::new(h.clone())),
+            (
+                9,
+                1000,
+                Arc::new(FloatHistogram {
+                    sum: vigil_model::sample::STALE_NAN,
+                    ..Default::default()
+                }),
+            ),
+        ]);
+        assert!(!w.histograms_allowed());
+        w.allow_histograms().unwrap();
+        assert!(w.histograms_allowed());
+        assert_eq!(w.current_segment(), first + 1);
+        buf.clear();
+        encode(&mut buf, &rec, Compression::Snappy);
+        w.write(&buf).unwrap();
+        let head = std::fs::read(segment_path(&d, first + 1)).unwrap();
+        assert_eq!(u32::from_le_bytes(head[8..12].try_into().unwrap()), 4);
+        let head0 = std::fs::read(segment_path(&d, first)).unwrap();
+        assert_eq!(u32::from_le_bytes(head0[8..12].try_into().unwrap()), 2);
+        let mut got = Vec::new();
+        replay(&d, |r| got.push(r)).unwrap();
+        assert_eq!(got.len(), 2);
+        let Record::Histograms(hs) = &got[1] else {
+            panic!("{:?}", got[1]);
+        };
+        assert_eq!((hs[0].0, hs[0].1), (7, -5));
+        assert_eq!(*hs[0].2, h);
+        assert!(vigil_model::is_stale_nan(hs[1].2.sum));
+        // Spans announcing more buckets than it has: not a histogram, the record refused.
+        let mut bad = Vec::new();
+        let mut broken = h.clone();
+        broken.positive_buckets.pop();
+        encode(
+            &mut bad,
+            &Record::Histograms(vec![(1, 1, Arc::new(broken))]),
+            Compression::None,
+        );
+        assert_eq!(decode_body(&bad[8..]), None);
+        let _ = std::fs::remove_dir_all(&d);
     }
 
     /// With a checkpoint but no segment after it, new writes go after the checkpoint, where
@@ -1354,6 +1581,7 @@ mod tests {
                     segment_size: SEGMENT_SIZE,
                     compression: c,
                     exemplars,
+                    histograms: false,
                 },
             )
             .unwrap();

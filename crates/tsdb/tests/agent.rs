@@ -35,7 +35,9 @@ fn read_all(db: &Db) -> (usize, Vec<(u64, i64, f64)>) {
             .poll(1000, &mut |rec, _| match rec {
                 JournalRecord::Series(s) => series += s.len(),
                 JournalRecord::Samples(s) => samples.extend(s),
-                JournalRecord::Live { .. } | JournalRecord::Exemplars(_) => {}
+                JournalRecord::Live { .. }
+                | JournalRecord::Exemplars(_)
+                | JournalRecord::Histograms(_) => {}
             })
             .unwrap();
         if p.records == 0 {

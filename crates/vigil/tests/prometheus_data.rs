@@ -600,8 +600,9 @@ fn vigil_takes_over_a_prometheus_directory_and_the_way_back_works() {
 
 /// A Prometheus 2.42 directory whose blocks hold native histograms (written into it by remote
 /// write with `--enable-feature=native-histograms`): vigil serves them from the blocks as
-/// Prometheus answers over them, and leaves those blocks as they are (it cannot rewrite
-/// native histograms into its own blocks yet, so it never compacts them).
+/// Prometheus answers over them; each block stays as Prometheus wrote it until vigil's own
+/// compaction has carried its histograms into a vigil block covering its range, and the
+/// answers are the same again after a restart, whichever blocks then hold them.
 #[test]
 fn native_histograms_in_prometheus_blocks_are_served() {
     let dir = temp_dir("prom-histogram-blocks");
@@ -702,7 +703,7 @@ fn native_histograms_in_prometheus_blocks_are_served() {
     for (q, t, want) in &theirs {
         assert_eq!(&ask(&vbase, q, *t), want, "{q} at {t}");
     }
-    // Served, counted, and the blocks holding them left as Prometheus wrote them.
+    // Served and counted.
     let (_, m) = get(&format!("{vbase}/metrics"));
     let read: f64 = m
         .lines()
@@ -710,9 +711,33 @@ fn native_histograms_in_prometheus_blocks_are_served() {
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0.0);
     assert!(read > 0.0, "{m}");
+    let _ = vigil.child.kill();
+    let _ = vigil.child.wait();
     let after = blocks(&data);
     for (ulid, files) in &before {
-        assert!(after.get(ulid) == Some(files), "block {ulid} was changed");
+        if let Some(f) = after.get(ulid) {
+            assert_eq!(f, files, "block {ulid} was changed in place");
+            continue;
+        }
+        let m: serde_json::Value = serde_json::from_slice(&files["meta.json"]).unwrap();
+        let (lo, hi) = (
+            m["minTime"].as_i64().unwrap_or(0),
+            m["maxTime"].as_i64().unwrap_or(0),
+        );
+        assert!(
+            after.keys().any(|u| {
+                let m = meta(&data, u);
+                m["version"] == 4
+                    && m["minTime"].as_i64().unwrap_or(i64::MAX) <= lo
+                    && m["maxTime"].as_i64().unwrap_or(0) >= hi
+                    && m["stats"]["numHistogramSamples"].as_u64().unwrap_or(0) > 0
+            }),
+            "block {ulid} is gone without a vigil block holding its histograms"
+        );
     }
-    let _ = vigil.child.kill();
+    let (mut again, vbase) = vigil_on(&dir, &data, "vigil-again", &[]);
+    for (q, t, want) in &theirs {
+        assert_eq!(&ask(&vbase, q, *t), want, "{q} at {t}, after a restart");
+    }
+    let _ = again.child.kill();
 }

@@ -506,8 +506,8 @@ fn receiver_refuses_bad_input_by_name() {
         ),
         // Remote write 2.0 refers to labels through its symbols table: a reference past its
         // end, or half a pair, names the series.
-        (v2_request(&[1, 9], false), V2, "snappy", 400, "reference 9"),
-        (v2_request(&[1], false), V2, "snappy", 400, "odd number"),
+        (v2_request(&[1, 9], None), V2, "snappy", 400, "reference 9"),
+        (v2_request(&[1], None), V2, "snappy", 400, "odd number"),
     ] {
         let (c, b) = post(&body, ct, e);
         assert_eq!(c, code, "{ct} {e}: {b}");
@@ -521,12 +521,13 @@ fn receiver_refuses_bad_input_by_name() {
         b.contains("out of order") && b.contains("good_metric"),
         "{b}"
     );
-    // A 2.0 write is stored and receipted with what was written; native histograms (not
-    // stored yet) make it a 400 that says so, the float samples stored.
+    // A 2.0 write is stored and receipted with what was written, native histograms too; an
+    // invalid histogram (spans announcing buckets it does not have) is a 400 naming it, and
+    // nothing of that write is stored.
     let receipt = |body: &[u8]| -> (u16, String) {
         let f = v.dir.join("v2.bin");
         std::fs::write(&f, body).unwrap();
-        let (_, code, head) = curl(&[
+        let (body, code, head) = curl(&[
             "-X",
             "POST",
             "-H",
@@ -537,24 +538,49 @@ fn receiver_refuses_bad_input_by_name() {
             &format!("@{}", f.display()),
             &url,
         ]);
-        (code, head.to_ascii_lowercase())
+        (code, format!("{head}\n{body}").to_ascii_lowercase())
     };
-    let (c, head) = receipt(&v2_request(&[3, 4], false));
+    let (c, head) = receipt(&v2_request(&[3, 4], None));
     assert_eq!(c, 204, "{head}");
     assert!(
         head.contains("x-prometheus-remote-write-samples-written: 2"),
         "{head}"
     );
-    let (c, head) = receipt(&v2_request(&[3, 5], true));
+    use prost::Message as _;
+    use vigil_remote::proto::{BucketSpan, Histogram};
+    let good_h = Histogram {
+        count_int: Some(3),
+        sum: 1.5,
+        positive_spans: vec![BucketSpan {
+            offset: 0,
+            length: 2,
+        }],
+        positive_deltas: vec![1, 1],
+        timestamp: 1000,
+        ..Default::default()
+    };
+    let (c, head) = receipt(&v2_request(&[3, 5], Some(good_h.encode_to_vec())));
+    assert_eq!(c, 204, "{head}");
+    assert!(
+        head.contains("x-prometheus-remote-write-samples-written: 2")
+            && head.contains("x-prometheus-remote-write-histograms-written: 1"),
+        "{head}"
+    );
+    let bad_h = Histogram {
+        positive_deltas: vec![1],
+        timestamp: 2000,
+        ..good_h
+    };
+    let (c, head) = receipt(&v2_request(&[], Some(bad_h.encode_to_vec())));
     assert_eq!(c, 400, "{head}");
     assert!(
-        head.contains("1 native histogram samples not written")
-            && head.contains("x-prometheus-remote-write-samples-written: 2")
-            && head.contains("x-prometheus-remote-write-histograms-written: 0"),
+        head.contains("invalid native histogram") && head.contains("histograms[0]"),
         "{head}"
     );
     let r = query(&v.base, "count_over_time(v2_metric[1h] @ 3)");
-    assert_eq!(r.len(), 2, "{r:?}");
+    assert_eq!(r.len(), 3, "{r:?}");
+    let r = query(&v.base, "histogram_count(v2_metric{n=\"c\"} @ 1)");
+    assert_eq!(r[0]["value"][1], "3", "{r:?}");
     // The rejected write left nothing behind, the good one is all there.
     let r = query(&v.base, "count_over_time(good_metric[1h] @ 2)");
     assert_eq!(r[0]["value"][1], "2", "{r:?}");
@@ -567,14 +593,15 @@ const V2: &str = "application/x-protobuf;proto=io.prometheus.write.v2.Request";
 
 /// A snappy `io.prometheus.write.v2.Request` with the series `v2_metric{n="<a value>"}` whose
 /// labels are `__name__` plus the pair `refs` (indexes into the symbols ["", "__name__",
-/// "v2_metric", "n", "a", "b"]), samples at 1s and 2s; with `histogram`, also one (opaque)
-/// native histogram sample in a series of its own.
-fn v2_request(refs: &[u32], histogram: bool) -> Vec<u8> {
+/// "v2_metric", "n", "a", "b", "c"]), samples at 1s and 2s (no such series when `refs` is
+/// empty); with `histogram` (an encoded `Histogram`), also that native histogram sample in the
+/// series `v2_metric{n="c"}`.
+fn v2_request(refs: &[u32], histogram: Option<Vec<u8>>) -> Vec<u8> {
     use vigil_remote::proto::{RequestV2, Sample, TimeSeriesV2};
     let mut labels_refs = vec![1, 2];
     labels_refs.extend_from_slice(refs);
     let mut req = RequestV2 {
-        symbols: ["", "__name__", "v2_metric", "n", "a", "b"]
+        symbols: ["", "__name__", "v2_metric", "n", "a", "b", "c"]
             .map(String::from)
             .to_vec(),
         timeseries: vec![TimeSeriesV2 {
@@ -592,10 +619,13 @@ fn v2_request(refs: &[u32], histogram: bool) -> Vec<u8> {
             ..Default::default()
         }],
     };
-    if histogram {
+    if refs.is_empty() {
+        req.timeseries.clear();
+    }
+    if let Some(h) = histogram {
         req.timeseries.push(TimeSeriesV2 {
-            labels_refs: vec![1, 2, 3, 5],
-            histograms: vec![vec![0x08, 0x01]],
+            labels_refs: vec![1, 2, 3, 6],
+            histograms: vec![h],
             ..Default::default()
         });
     }
@@ -1087,7 +1117,7 @@ fn remote_write_2_0_between_vigils_and_against_a_1_0_receiver() {
         ],
     );
     let f = only_v1.dir.join("v2.bin");
-    std::fs::write(&f, v2_request(&[3, 4], false)).unwrap();
+    std::fs::write(&f, v2_request(&[3, 4], None)).unwrap();
     let post = |ct: &str| {
         curl(&[
             "-X",
@@ -1438,6 +1468,12 @@ fn native_histograms_remote_read_from_prometheus() {
         &[],
     );
     let at = end as f64 / 1000.0;
+    assert_eq!(same_histogram_answers(&pbase, &chunked.base, at), 18);
+}
+
+/// The answers of a few native histogram queries at three times around `at`, from
+/// Prometheus (`pbase`) and vigil (`vbase`): equal, and none empty. Returns how many.
+fn same_histogram_answers(pbase: &str, vbase: &str, at: f64) -> usize {
     let answer = |base: &str, q: &str, t: f64| {
         get_json(&format!("{base}/api/v1/query?query={}&time={t:.3}", enc(q)))["data"].clone()
     };
@@ -1455,19 +1491,98 @@ fn native_histograms_remote_read_from_prometheus() {
         // Off the samples' 5s grid: no sample on a window's edge, where 2.42 (closed on the
         // left) and current Prometheus (open) differ.
         for t in [at - 72.5, at - 27.5, at - 2.5] {
-            let want = answer(&pbase, q, t);
+            let want = answer(pbase, q, t);
             assert!(
                 want["result"].as_array().is_some_and(|r| !r.is_empty()),
                 "Prometheus has no answer for {q} at {t}: {want}"
             );
             let full = get_json(&format!(
-                "{}/api/v1/query?query={}&time={t:.3}",
-                chunked.base,
+                "{vbase}/api/v1/query?query={}&time={t:.3}",
                 enc(q)
             ));
             assert_eq!(full["data"], want, "{q} at {t}: {full}");
             compared += 1;
         }
     }
-    assert_eq!(compared, 18);
+    compared
+}
+
+/// vigil stores native histograms: the same integer histograms remote-written to Debian's
+/// Prometheus 2.42 and to vigil's receiver answer the same queries, from vigil's head and
+/// again after vigil is killed with SIGKILL and replays its WAL, and from a snapshot (the
+/// head written as a block) served by another vigil.
+#[test]
+fn native_histograms_stored_by_vigil_answer_as_prometheus() {
+    let dir = temp_dir("remote-write-histograms");
+    std::fs::write(dir.join("source.yml"), "global:\n  scrape_interval: 1m\n").unwrap();
+    let (_src, pbase) = prometheus(
+        &dir,
+        "source",
+        &[
+            "--web.enable-remote-write-receiver",
+            "--enable-feature=native-histograms",
+        ],
+    );
+    let end = (now() as i64 - 5) * 1000;
+    let start = end - 120_000;
+    let mut hs = Vec::new();
+    let mut t = start;
+    let mut k = 1i64;
+    while t <= end {
+        if t - start == 90_000 {
+            k = 1;
+        }
+        hs.push(growing_histogram(t, k, t - start >= 60_000));
+        t += 5_000;
+        k += 1;
+    }
+    let text = remote_write_histograms(&pbase, &dir, "nh_seconds", &hs);
+    assert!(text.ends_with("204"), "Prometheus refused: {text}");
+    let vport = free_port();
+    let vbase = format!("http://127.0.0.1:{vport}");
+    let args = vec![
+        format!("--web.listen-address=127.0.0.1:{vport}"),
+        format!("--storage.tsdb.path={}", dir.join("vigil-data").display()),
+        "--web.enable-remote-write-receiver".to_string(),
+        "--web.enable-admin-api".to_string(),
+    ];
+    let first = spawn("vigil-1", &vigil_bin(), &args, &dir);
+    wait_http(&format!("{vbase}/-/ready"));
+    let text = remote_write_histograms(&vbase, &dir, "nh_seconds", &hs);
+    assert!(text.ends_with("204"), "vigil refused: {text}");
+    let at = end as f64 / 1000.0;
+    assert_eq!(same_histogram_answers(&pbase, &vbase, at), 18);
+    let (_, m) = get(&format!("{vbase}/metrics"));
+    assert!(
+        m.lines()
+            .any(|l| l == format!("vigil_remote_write_received_histograms_total {}", hs.len())),
+        "{m}"
+    );
+    // Acknowledged histograms survive kill -9.
+    drop(first);
+    let _second = spawn("vigil-2", &vigil_bin(), &args, &dir);
+    wait_http(&format!("{vbase}/-/ready"));
+    assert_eq!(same_histogram_answers(&pbase, &vbase, at), 18);
+    // The head written as a block (a snapshot), served by a vigil of its own.
+    let (code, body) = http("POST", &format!("{vbase}/api/v1/admin/tsdb/snapshot"), None).unwrap();
+    assert_eq!(code, 200, "{body}");
+    let snap: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let snap_dir = dir
+        .join("vigil-data/snapshots")
+        .join(snap["data"]["name"].as_str().unwrap());
+    let blocks: Vec<_> = std::fs::read_dir(&snap_dir).unwrap().collect();
+    assert_eq!(blocks.len(), 1, "the head as one block");
+    let bport = free_port();
+    let bbase = format!("http://127.0.0.1:{bport}");
+    let _third = spawn(
+        "vigil-3",
+        &vigil_bin(),
+        &[
+            format!("--web.listen-address=127.0.0.1:{bport}"),
+            format!("--storage.tsdb.path={}", snap_dir.display()),
+        ],
+        &dir,
+    );
+    wait_http(&format!("{bbase}/-/ready"));
+    assert_eq!(same_histogram_answers(&pbase, &bbase, at), 18);
 }

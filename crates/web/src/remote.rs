@@ -96,22 +96,25 @@ async fn write(State(s): St, headers: HeaderMap, body: Bytes) -> Response {
     .unwrap_or_else(|e| Err(ReceiveError::Storage(format!("write task failed: {e}"))));
     let mut st = remote.received.lock();
     st.requests += 1;
-    let (written, exemplars_written) = res.as_ref().map_or((0, 0), |g| (g.samples, g.exemplars));
+    let (written, histograms_written, exemplars_written) = res
+        .as_ref()
+        .map_or((0, 0, 0), |g| (g.samples, g.histograms, g.exemplars));
     let mut resp = match res {
         Ok(got) => {
             st.samples += got.samples;
+            st.histograms += got.histograms;
             st.invalid_series += got.invalid_series;
             st.histograms_dropped += got.histograms_dropped;
             st.exemplars_dropped += got.exemplars_dropped;
             if v2 && (got.histograms_dropped > 0 || got.invalid_series > 0) {
                 // Remote write 2.0 must not be answered 2xx while anything went unwritten:
-                // native histograms (which vigil does not store yet) and series with invalid
-                // labels make it a 400 naming them, after the rest is stored (a partial
-                // write, which the sender does not retry).
+                // native histograms a storage cannot keep and series with invalid labels
+                // make it a 400 naming them, after the rest is stored (a partial write,
+                // which the sender does not retry).
                 let mut why = Vec::new();
                 if got.histograms_dropped > 0 {
                     why.push(format!(
-                        "{} native histogram samples not written: this server stores float samples only",
+                        "{} native histogram samples not written: this storage keeps float samples only",
                         got.histograms_dropped
                     ));
                 }
@@ -141,7 +144,10 @@ async fn write(State(s): St, headers: HeaderMap, body: Bytes) -> Response {
         let h = resp.headers_mut();
         for (name, n) in [
             ("x-prometheus-remote-write-samples-written", written),
-            ("x-prometheus-remote-write-histograms-written", 0),
+            (
+                "x-prometheus-remote-write-histograms-written",
+                histograms_written,
+            ),
             (
                 "x-prometheus-remote-write-exemplars-written",
                 exemplars_written,

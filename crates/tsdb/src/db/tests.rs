@@ -330,23 +330,142 @@ fn compaction_merges_and_retention_deletes_whole_blocks() {
     assert_eq!(s.last().unwrap().t, 30 * HOUR_MS - 300_000);
 }
 
+fn hist(k: i64) -> vigil_model::FloatHistogram {
+    use vigil_model::histogram::Span;
+    // A counter histogram that grows with `k`, and resets every 500 samples; a layout
+    // change (a new bucket) every 200.
+    let k = k % 500;
+    let extra = (k / 200) as usize;
+    let mut buckets = vec![k as f64, 2.0 * k as f64, 0.5 * k as f64];
+    buckets.extend(std::iter::repeat_n(1.0, extra));
+    vigil_model::FloatHistogram {
+        schema: 1,
+        zero_threshold: 2f64.powi(-128),
+        zero_count: 1.0,
+        count: 1.0 + buckets.iter().sum::<f64>(),
+        sum: 0.25 * k as f64,
+        positive_spans: vec![Span {
+            offset: -1,
+            length: buckets.len() as u32,
+        }],
+        positive_buckets: buckets,
+        ..Default::default()
+    }
+}
+
+fn all_histograms(db: &Db) -> Vec<(i64, vigil_model::FloatHistogram)> {
+    let q = db.querier(i64::MIN / 2, i64::MAX / 2).unwrap();
+    q.select(&[Matcher::equal("__name__", "h")])
+        .unwrap()
+        .flat_map(|s| s.histograms)
+        .map(|x| (x.t, (*x.h).clone()))
+        .collect()
+}
+
+/// Histograms equal in time and every field that carries meaning (read back, a hint says
+/// what the chunks know).
+fn assert_same(
+    got: &[(i64, vigil_model::FloatHistogram)],
+    want: &[(i64, vigil_model::FloatHistogram)],
+) {
+    assert_eq!(got.len(), want.len());
+    for ((t, g), (wt, w)) in got.iter().zip(want) {
+        assert_eq!(t, wt);
+        assert!(g.same_as(w), "at {t}: {g:?} vs {w:?}");
+    }
+}
+
+/// Native histograms go through the whole life of the data: the head, the WAL (replayed
+/// after a restart), a checkpoint, a block cut and a compaction, with every sample read
+/// back; a series may switch between floats and histograms; an invalid layout is refused
+/// by name; the WAL's segments that hold histograms say so (version 4).
 #[test]
-fn native_histograms_are_refused_by_name_not_dropped() {
-    // The TSDB does not store native histograms yet: an append says so, and nothing of the
-    // transaction's floats is lost because of it.
+fn native_histograms_live_through_wal_checkpoint_blocks_and_compaction() {
     let d = tmp("nativehist");
-    let db = Db::open(&d, Options::new(0, 0)).unwrap();
-    let l = Labels::from_pairs([("__name__", "x"), ("job", "a")]);
-    let mut app = db.appender();
-    let err = app
-        .append_histogram(0, &l, 1000, vigil_model::FloatHistogram::default())
-        .unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "native histograms are not supported by this storage"
-    );
-    app.append(0, &l, 1000, 1.0).unwrap();
-    app.commit().unwrap();
-    assert_eq!(all(&db), vec![Sample { t: 1000, v: 1.0 }]);
+    let opts = Options::new(0, 0).with_block_range(HOUR_MS / 2, Some(3 * HOUR_MS / 2));
+    let h = Labels::from_pairs([("__name__", "h"), ("job", "a")]);
+    let x = Labels::from_pairs([("__name__", "x"), ("job", "a")]);
+    // 15s for 4h: 960 histograms, and floats of another series beside them.
+    let want: Vec<(i64, vigil_model::FloatHistogram)> =
+        (0..960).map(|k| (k * 15_000, hist(k))).collect();
+    {
+        let db = Db::open(&d, opts.clone()).unwrap();
+        let mut app = db.appender();
+        let mut bad = hist(1);
+        bad.positive_buckets.pop();
+        let err = app.append_histogram(0, &h, 0, bad).unwrap_err().to_string();
+        assert!(err.starts_with("invalid native histogram: "), "{err}");
+        app.rollback();
+        for (t, fh) in &want[..480] {
+            let mut app = db.appender();
+            app.append_histogram(0, &h, *t, fh.clone()).unwrap();
+            app.append(0, &x, *t, *t as f64).unwrap();
+            // An exact repeat is taken as one; another histogram at that time is not.
+            app.append_histogram(0, &h, *t, fh.clone()).unwrap();
+            assert!(app.append_histogram(0, &h, *t, hist(7)).is_err() || fh.same_as(&hist(7)));
+            app.commit().unwrap();
+        }
+        assert_same(&all_histograms(&db), &want[..480]);
+    }
+    let seg_versions = |d: &Path| -> Vec<u32> {
+        let mut v: Vec<u32> = std::fs::read_dir(d.join("wal"))
+            .unwrap()
+            .filter_map(|e| {
+                let p = e.ok()?.path();
+                let b = std::fs::read(&p).ok()?;
+                (b.len() >= 16 && &b[..8] == b"VIGILWAL")
+                    .then(|| u32::from_le_bytes(b[8..12].try_into().unwrap()))
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert!(seg_versions(&d).contains(&4), "{:?}", seg_versions(&d));
+    {
+        // Replayed from the WAL; then more, cut into blocks, checkpointed, compacted.
+        let db = Db::open(&d, opts.clone()).unwrap();
+        assert_same(&all_histograms(&db), &want[..480]);
+        for (t, fh) in &want[480..] {
+            let mut app = db.appender();
+            app.append_histogram(0, &h, *t, fh.clone()).unwrap();
+            app.append(0, &x, *t, *t as f64).unwrap();
+            app.commit().unwrap();
+        }
+        db.maintain().unwrap();
+        let blocks = db.blocks();
+        assert!(!blocks.is_empty());
+        assert!(blocks.iter().all(|b| b.meta.version == 4));
+        assert!(blocks.iter().any(|b| b.meta.compaction.level >= 2));
+        assert!(
+            blocks
+                .iter()
+                .all(|b| b.meta.stats.num_histogram_samples > 0)
+        );
+        assert_same(&all_histograms(&db), &want);
+        assert_eq!(all(&db).len(), 960);
+    }
+    {
+        // After the checkpoint, a restart reads blocks, checkpoint and WAL alike.
+        let db = Db::open(&d, opts.clone()).unwrap();
+        assert_same(&all_histograms(&db), &want);
+        // A series switches kind, within one transaction too; nothing is lost.
+        let t0 = 960 * 15_000;
+        let mut app = db.appender();
+        app.append(0, &h, t0, 1.0).unwrap();
+        app.append_histogram(0, &h, t0 + 1000, hist(3)).unwrap();
+        app.append(0, &h, t0 + 2000, 2.0).unwrap();
+        app.commit().unwrap();
+    }
+    let db = Db::open(&d, opts).unwrap();
+    let q = db.querier(960 * 15_000, i64::MAX / 2).unwrap();
+    let s: Vec<Series> = q
+        .select(&[Matcher::equal("__name__", "h")])
+        .unwrap()
+        .collect();
+    assert_eq!(s.len(), 1);
+    let ft: Vec<i64> = s[0].samples.iter().map(|x| x.t).collect();
+    let ht: Vec<i64> = s[0].histograms.iter().map(|x| x.t).collect();
+    assert_eq!(ft, [960 * 15_000, 960 * 15_000 + 2000]);
+    assert_eq!(ht, [960 * 15_000 + 1000]);
     let _ = std::fs::remove_dir_all(&d);
 }

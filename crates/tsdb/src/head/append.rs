@@ -1,18 +1,29 @@
 //! Appending to the head: a transaction's samples and exemplars are checked as they come,
 //! then logged in the WAL and applied together at commit.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use vigil_model::{Labels, Sample};
+use vigil_model::{FloatHistogram, Labels, Sample};
 use vigil_storage::{AppendError, Appender, Exemplar, SeriesRef, StorageError};
 
-use super::{Head, RefMap};
+use super::{HISTOGRAM_MARK, Head, RefMap};
 use crate::wal;
 
 pub(super) struct HeadAppender<'a> {
     pub(super) head: &'a Head,
     pub(super) samples: Vec<(SeriesRef, i64, f64)>,
+    /// Native histogram samples, logged after the floats and applied after them.
+    pub(super) histograms: Vec<(SeriesRef, i64, Arc<FloatHistogram>)>,
+    /// Earlier batches of this transaction: one is closed when a series switches between
+    /// floats and histograms, so that within a batch each series has one kind and applying
+    /// its floats before its histograms keeps every series in time order (in the commit
+    /// and, batch by batch from the WAL, in replay).
+    pub(super) batches: Vec<Batch>,
+    /// Each series' newest sample in this transaction (a histogram's value is
+    /// [`HISTOGRAM_MARK`], the histogram itself in `newest_histogram`).
     pub(super) newest: RefMap<Sample>,
+    pub(super) newest_histogram: RefMap<Arc<FloatHistogram>>,
     /// Series this transaction gives their first sample: they count against the head series
     /// limit from now on.
     pub(super) new_live: usize,
@@ -23,14 +34,38 @@ pub(super) struct HeadAppender<'a> {
     pub(super) newest_exemplar: RefMap<usize>,
 }
 
-impl Appender for HeadAppender<'_> {
-    fn append(
+pub(super) type Batch = (
+    Vec<(SeriesRef, i64, f64)>,
+    Vec<(SeriesRef, i64, Arc<FloatHistogram>)>,
+);
+
+/// What the checks of an append found.
+enum Admit {
+    /// Take the sample into series `.0`.
+    Take(SeriesRef),
+    /// An exact repeat of the series' newest sample: nothing to do.
+    Repeat(SeriesRef),
+}
+
+impl HeadAppender<'_> {
+    fn close_batch(&mut self) {
+        let b = (
+            std::mem::take(&mut self.samples),
+            std::mem::take(&mut self.histograms),
+        );
+        self.batches.push(b);
+    }
+
+    /// The checks every append makes (series found or created within the series limit, time
+    /// in bounds and in order); `repeat` tells whether a sample at the newest one's time
+    /// repeats it exactly.
+    fn admit(
         &mut self,
         r: SeriesRef,
         labels: &Labels,
         t: i64,
-        v: f64,
-    ) -> Result<SeriesRef, AppendError> {
+        repeat: impl FnOnce(&Self, SeriesRef, Sample) -> bool,
+    ) -> Result<Admit, AppendError> {
         let max = self.head.stats.max_series.load(Ordering::Relaxed);
         let refuse = |max: u64| {
             self.head
@@ -92,8 +127,8 @@ impl Appender for HeadAppender<'_> {
                     return Err(AppendError::OutOfOrder);
                 }
                 if t == last.t {
-                    return if last.v.to_bits() == v.to_bits() {
-                        Ok(r)
+                    return if repeat(self, r, last) {
+                        Ok(Admit::Repeat(r))
                     } else {
                         Err(AppendError::DuplicateTimestamp)
                     };
@@ -108,8 +143,84 @@ impl Appender for HeadAppender<'_> {
                 self.new_live += 1;
             }
         }
+        Ok(Admit::Take(r))
+    }
+}
+
+impl Appender for HeadAppender<'_> {
+    fn append(
+        &mut self,
+        r: SeriesRef,
+        labels: &Labels,
+        t: i64,
+        v: f64,
+    ) -> Result<SeriesRef, AppendError> {
+        let r = match self.admit(r, labels, t, |_, _, last| {
+            last.v.to_bits() == v.to_bits() && v.to_bits() != HISTOGRAM_MARK
+        })? {
+            Admit::Repeat(r) => return Ok(r),
+            Admit::Take(r) => r,
+        };
+        if self
+            .newest
+            .get(&r)
+            .is_some_and(|l| l.v.to_bits() == HISTOGRAM_MARK)
+        {
+            self.close_batch();
+        }
         self.samples.push((r, t, v));
         self.newest.insert(r, Sample { t, v });
+        Ok(r)
+    }
+
+    fn append_histogram(
+        &mut self,
+        r: SeriesRef,
+        labels: &Labels,
+        t: i64,
+        h: FloatHistogram,
+    ) -> Result<SeriesRef, AppendError> {
+        if !vigil_model::is_stale_nan(h.sum) && !vigil_model::histogram::valid_layout(&h) {
+            return Err(AppendError::InvalidHistogram(format!(
+                "{labels}: schema {}, zero threshold {}, {} positive and {} negative spans for {} and {} buckets",
+                h.schema,
+                h.zero_threshold,
+                h.positive_spans.len(),
+                h.negative_spans.len(),
+                h.positive_buckets.len(),
+                h.negative_buckets.len()
+            )));
+        }
+        let r = match self.admit(r, labels, t, |me, r, last| {
+            if last.v.to_bits() != HISTOGRAM_MARK {
+                return false;
+            }
+            let prev = me.newest_histogram.get(&r).cloned().or_else(|| {
+                let idx = me.head.index.read();
+                idx.series.get(&r)?.last_histogram().cloned()
+            });
+            prev.is_some_and(|p| p.same_as(&h))
+        })? {
+            Admit::Repeat(r) => return Ok(r),
+            Admit::Take(r) => r,
+        };
+        if self
+            .newest
+            .get(&r)
+            .is_some_and(|l| l.v.to_bits() != HISTOGRAM_MARK)
+        {
+            self.close_batch();
+        }
+        let h = Arc::new(h);
+        self.histograms.push((r, t, h.clone()));
+        self.newest.insert(
+            r,
+            Sample {
+                t,
+                v: f64::from_bits(HISTOGRAM_MARK),
+            },
+        );
+        self.newest_histogram.insert(r, h);
         Ok(r)
     }
 
@@ -187,28 +298,44 @@ impl Appender for HeadAppender<'_> {
         let idx = &mut *guard;
         // Samples that fell behind a block cut since they were appended are out of bounds now.
         let min_valid = self.head.min_valid.load(Ordering::Relaxed);
-        let samples: Vec<(SeriesRef, i64, f64)> = self
-            .samples
-            .into_iter()
-            .filter(|(_, t, _)| *t >= min_valid)
-            .collect();
+        let mut batches = self.batches;
+        batches.push((self.samples, self.histograms));
+        for (fs, hs) in batches.iter_mut() {
+            fs.retain(|(_, t, _)| *t >= min_valid);
+            hs.retain(|(_, t, _)| *t >= min_valid);
+        }
+        batches.retain(|(fs, hs)| !fs.is_empty() || !hs.is_empty());
         let exemplars = self.exemplars;
-        if samples.is_empty() && exemplars.is_empty() {
+        if batches.is_empty() && exemplars.is_empty() {
             // Nothing to acknowledge; unlogged series wait for a commit with samples.
             return Ok(());
         }
+        let any_histograms = batches.iter().any(|(_, hs)| !hs.is_empty());
         let series_records = std::mem::take(&mut idx.unlogged);
         if let Some(w) = wal.as_mut()
-            && let Err(e) = w.log(|out, c| {
-                if !series_records.is_empty() {
-                    wal::encode_series(out, &series_records, c);
-                }
-                if !samples.is_empty() {
-                    wal::encode_samples(out, &samples, c);
-                }
-                if !exemplars.is_empty() {
-                    wal::encode_exemplars(out, &exemplars, c);
-                }
+            && let Err(e) = (if any_histograms {
+                // Segments that may hold histograms say so (an older build refuses them).
+                w.allow_histograms()
+            } else {
+                Ok(())
+            })
+            .and_then(|()| {
+                w.log(|out, c| {
+                    if !series_records.is_empty() {
+                        wal::encode_series(out, &series_records, c);
+                    }
+                    for (fs, hs) in &batches {
+                        if !fs.is_empty() {
+                            wal::encode_samples(out, fs, c);
+                        }
+                        if !hs.is_empty() {
+                            wal::encode_histograms(out, hs, c);
+                        }
+                    }
+                    if !exemplars.is_empty() {
+                        wal::encode_exemplars(out, &exemplars, c);
+                    }
+                })
             })
         {
             // The series stay in the head, still to be logged by the next commit.
@@ -234,23 +361,16 @@ impl Appender for HeadAppender<'_> {
         {
             tracing::warn!("Storage writes its WAL again: appends resumed");
         }
-        let n = samples.len() as u64;
+        if any_histograms {
+            self.head.has_histograms.store(true, Ordering::Relaxed);
+        }
+        let mut n = 0u64;
         let (mut lo, mut hi) = (i64::MAX, i64::MIN);
-        for (r, t, v) in samples {
-            if let Some(s) = idx.series.get_mut(&r)
-                && s.last.is_none_or(|l| l.t < t)
-            {
-                if s.last.is_none() {
-                    idx.empty -= 1;
-                }
-                if self.head.wal_only {
-                    s.note(t, v);
-                } else {
-                    s.push(t, v);
-                }
-                lo = lo.min(t);
-                hi = hi.max(t);
-            }
+        for (fs, hs) in batches {
+            n += (fs.len() + hs.len()) as u64;
+            let (l, h) = super::apply_batch(idx, self.head.wal_only, fs, hs);
+            lo = lo.min(l);
+            hi = hi.max(h);
         }
         // The ring takes the exemplars outside the index lock (a query of the ring must not
         // stall every append), still under the WAL lock, so a checkpoint cutting the WAL

@@ -49,7 +49,7 @@ pub struct Import {
     pub exemplars: Vec<(Labels, Exemplar)>,
     /// Exemplars whose series record was not found.
     pub orphan_exemplars: u64,
-    /// Records vigil does not store yet (native histograms) or does not know.
+    /// Records vigil does not import yet (native histograms) or does not know.
     pub unsupported_records: u64,
 }
 

@@ -224,10 +224,12 @@ pub fn decode(encoding: u8, data: &[u8]) -> Result<Vec<(i64, FloatHistogram)>, C
     if n > data.len() * 8 || n.saturating_mul(per_sample) > MAX_DECODED_VALUES {
         return Err(ChunkError::Invalid("sample count for its size"));
     }
+    // As current Prometheus reads them: a chunk's first sample is `Unknown` whatever its
+    // header says (the chunk before it may be gone, or may have been added later by
+    // backfill), later ones `NotCounterReset`; gauge chunks hold gauges.
     let hint = |k: usize| match (header, k) {
         (0xC0, _) => CounterResetHint::Gauge,
         (_, k) if k > 0 => CounterResetHint::NotCounterReset,
-        (0x80, _) => CounterResetHint::CounterReset,
         _ => CounterResetHint::Unknown,
     };
     let make = |k: usize, count: f64, zero: f64, sum: f64, pos: Vec<f64>, neg: Vec<f64>| {
@@ -350,6 +352,397 @@ pub fn decode(encoding: u8, data: &[u8]) -> Result<Vec<(i64, FloatHistogram)>, C
     Ok(out)
 }
 
+/// The bit stream a chunk is written into, most significant bit first.
+#[derive(Clone, Default)]
+struct BitWriter {
+    b: Vec<u8>,
+    /// Bits used in the last byte (0 means it is full, or there is none).
+    used: u8,
+}
+
+impl BitWriter {
+    fn bit(&mut self, v: bool) {
+        if self.used == 0 {
+            self.b.push(0);
+        }
+        if v {
+            *self.b.last_mut().expect("pushed above") |= 0x80 >> self.used;
+        }
+        self.used = (self.used + 1) % 8;
+    }
+
+    /// The low `n` bits of `v`, highest first.
+    fn bits(&mut self, v: u64, n: u32) {
+        for i in (0..n).rev() {
+            self.bit(v >> i & 1 == 1);
+        }
+    }
+
+    fn varbit_int(&mut self, v: i64) {
+        // The narrowest width whose two's complement range (with +2^(w-1)) holds `v`.
+        let fits = |w: u32| -((1i64 << (w - 1)) - 1) <= v && v <= 1i64 << (w - 1);
+        if v == 0 {
+            self.bit(false);
+            return;
+        }
+        for (ones, w) in [
+            (1u32, 3u32),
+            (2, 6),
+            (3, 9),
+            (4, 12),
+            (5, 18),
+            (6, 25),
+            (7, 56),
+        ] {
+            if fits(w) {
+                self.bits((1 << (ones + 1)) - 2, ones + 1);
+                self.bits(v as u64 & ((1u64 << w) - 1), w);
+                return;
+            }
+        }
+        self.bits(0xff, 8);
+        self.bits(v as u64, 64);
+    }
+
+    fn varbit_uint(&mut self, v: u64) {
+        if v == 0 {
+            self.bit(false);
+            return;
+        }
+        for (ones, w) in [
+            (1u32, 3u32),
+            (2, 6),
+            (3, 9),
+            (4, 12),
+            (5, 18),
+            (6, 25),
+            (7, 56),
+        ] {
+            if v < 1u64 << w {
+                self.bits((1 << (ones + 1)) - 2, ones + 1);
+                self.bits(v, w);
+                return;
+            }
+        }
+        self.bits(0xff, 8);
+        self.bits(v, 64);
+    }
+
+    fn f64(&mut self, v: f64) {
+        self.bits(v.to_bits(), 64);
+    }
+}
+
+/// One float field's XOR state on the writing side (the window of its last explicit write;
+/// `leading == u32::MAX` before there is one).
+#[derive(Clone, Copy)]
+struct XorW {
+    bits: u64,
+    leading: u32,
+    trailing: u32,
+}
+
+impl XorW {
+    fn start(v: f64) -> XorW {
+        XorW {
+            bits: v.to_bits(),
+            leading: u32::MAX,
+            trailing: 0,
+        }
+    }
+
+    fn put(&mut self, w: &mut BitWriter, v: f64) {
+        let d = v.to_bits() ^ self.bits;
+        self.bits = v.to_bits();
+        if d == 0 {
+            w.bit(false);
+            return;
+        }
+        w.bit(true);
+        // Five bits hold the leading zeros: more than 31 are written as 31.
+        let leading = d.leading_zeros().min(31);
+        let trailing = d.trailing_zeros();
+        if self.leading != u32::MAX && leading >= self.leading && trailing >= self.trailing {
+            w.bit(false);
+            w.bits(d >> self.trailing, 64 - self.leading - self.trailing);
+            return;
+        }
+        w.bit(true);
+        let sig = 64 - leading - trailing;
+        w.bits(leading as u64, 5);
+        // 64 significant bits are written as 0 (six bits hold 0..=63).
+        w.bits(sig as u64 & 63, 6);
+        w.bits(d >> trailing, sig);
+        self.leading = leading;
+        self.trailing = trailing;
+    }
+}
+
+/// Samples one chunk holds at most: Prometheus's head cuts its chunks at 120 samples too.
+pub const MAX_CHUNK_SAMPLES: usize = 120;
+
+/// Why a sample does not go into the chunk being written: the caller starts a new one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Full {
+    /// The chunk holds [`MAX_CHUNK_SAMPLES`].
+    Samples,
+    /// Another schema, zero threshold, span layout or set of custom bounds.
+    Layout,
+    /// A counter reset (told by the sample's hint or seen against the previous sample): it
+    /// starts a chunk whose header says so.
+    CounterReset,
+    /// A gauge after counters, or a counter after gauges.
+    Kind,
+}
+
+/// Writes a float histogram chunk (`EncFloatHistogram`) in Prometheus's encoding: vigil's
+/// head and blocks keep native histograms in it, so Prometheus-format blocks and streamed
+/// remote read carry the same bytes. One layout per chunk: a sample of another layout, a
+/// counter reset or a change of kind starts the next chunk (Prometheus instead widens a
+/// chunk's layout when buckets are only added; vigil's chunks are then smaller in number of
+/// samples, never wrong).
+#[derive(Clone)]
+pub struct FloatHistogramChunk {
+    w: BitWriter,
+    n: u16,
+    header: u8,
+    /// The layout every non-stale sample has (buckets left empty).
+    layout: FloatHistogram,
+    t: i64,
+    t_delta: i64,
+    count: XorW,
+    zero: XorW,
+    sum: XorW,
+    buckets: Vec<XorW>,
+    /// The newest sample, for reset detection (its buckets are the fields' last values).
+    last: Option<FloatHistogram>,
+}
+
+fn header_bits(hint: CounterResetHint) -> u8 {
+    match hint {
+        CounterResetHint::Unknown => 0x00,
+        CounterResetHint::NotCounterReset => 0x40,
+        CounterResetHint::CounterReset => 0x80,
+        CounterResetHint::Gauge => 0xC0,
+    }
+}
+
+fn zero_threshold(w: &mut BitWriter, zt: f64) {
+    if zt == 0.0 {
+        w.bits(0, 8);
+        return;
+    }
+    // Powers of two from 2^-243 to 2^9 fit in the byte itself (2^(b-244)).
+    let e = zt.log2();
+    if e.fract() == 0.0 && (-243.0..=9.0).contains(&e) && 2f64.powi(e as i32) == zt {
+        w.bits((e as i32 + 244) as u64, 8);
+    } else {
+        w.bits(255, 8);
+        w.f64(zt);
+    }
+}
+
+fn put_spans(w: &mut BitWriter, spans: &[Span]) {
+    w.varbit_uint(spans.len() as u64);
+    for s in spans {
+        w.varbit_uint(s.length as u64);
+        w.varbit_int(s.offset as i64);
+    }
+}
+
+/// A custom bound: thousandths as an integer plus one when that is exact, else 0 and the
+/// float's bits.
+fn put_custom_bound(w: &mut BitWriter, v: f64) {
+    let k = v * 1000.0;
+    if k >= 0.0 && k.fract() == 0.0 && k < (1u64 << 53) as f64 && (k as u64) as f64 / 1000.0 == v {
+        w.varbit_uint(k as u64 + 1);
+    } else {
+        w.varbit_uint(0);
+        w.f64(v);
+    }
+}
+
+fn same_layout(a: &FloatHistogram, b: &FloatHistogram) -> bool {
+    a.schema == b.schema
+        && a.zero_threshold.to_bits() == b.zero_threshold.to_bits()
+        && a.positive_spans == b.positive_spans
+        && a.negative_spans == b.negative_spans
+        && a.custom_values.len() == b.custom_values.len()
+        && a.custom_values
+            .iter()
+            .zip(&b.custom_values)
+            .all(|(x, y)| x.to_bits() == y.to_bits())
+}
+
+impl Default for FloatHistogramChunk {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FloatHistogramChunk {
+    pub fn new() -> Self {
+        FloatHistogramChunk {
+            w: BitWriter::default(),
+            n: 0,
+            header: 0,
+            layout: FloatHistogram::default(),
+            t: 0,
+            t_delta: 0,
+            count: XorW::start(0.0),
+            zero: XorW::start(0.0),
+            sum: XorW::start(0.0),
+            buckets: Vec::new(),
+            last: None,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.n as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// Append `h` at `t` (after every sample already in the chunk), or say why it belongs in
+    /// a new chunk. The first sample's hint becomes the chunk's header; later samples are
+    /// read back as `NotCounterReset` (or `Gauge`). Layouts must pass
+    /// [`vigil_model::histogram::valid_layout`] (callers check what they take in).
+    pub fn append(&mut self, t: i64, h: &FloatHistogram) -> Result<(), Full> {
+        let stale = is_stale_nan(h.sum);
+        if self.n == 0 {
+            self.header = header_bits(h.hint);
+            // A stale marker first in a chunk has an empty layout (as Prometheus writes it).
+            let layout = if stale {
+                FloatHistogram::default()
+            } else {
+                FloatHistogram {
+                    positive_buckets: Vec::new(),
+                    negative_buckets: Vec::new(),
+                    hint: CounterResetHint::Unknown,
+                    ..h.clone()
+                }
+            };
+            zero_threshold(&mut self.w, layout.zero_threshold);
+            self.w.varbit_int(layout.schema as i64);
+            put_spans(&mut self.w, &layout.positive_spans);
+            put_spans(&mut self.w, &layout.negative_spans);
+            if layout.schema == CUSTOM_BUCKETS_SCHEMA {
+                self.w.varbit_uint(layout.custom_values.len() as u64);
+                for &v in &layout.custom_values {
+                    put_custom_bound(&mut self.w, v);
+                }
+            }
+            self.w.varbit_int(t);
+            self.count = XorW::start(h.count);
+            self.zero = XorW::start(h.zero_count);
+            self.sum = XorW::start(h.sum);
+            self.w.f64(h.count);
+            self.w.f64(h.zero_count);
+            self.w.f64(h.sum);
+            if stale {
+                self.buckets = Vec::new();
+            } else {
+                self.buckets = h
+                    .positive_buckets
+                    .iter()
+                    .chain(&h.negative_buckets)
+                    .map(|&v| XorW::start(v))
+                    .collect();
+                for &v in h.positive_buckets.iter().chain(&h.negative_buckets) {
+                    self.w.f64(v);
+                }
+            }
+            self.layout = layout;
+            self.t = t;
+            self.n = 1;
+            self.last = (!stale).then(|| h.clone());
+            return Ok(());
+        }
+        if self.n as usize >= MAX_CHUNK_SAMPLES {
+            return Err(Full::Samples);
+        }
+        if !stale {
+            let gauge_chunk = self.header == 0xC0;
+            if gauge_chunk != (h.hint == CounterResetHint::Gauge) {
+                return Err(Full::Kind);
+            }
+            // A reset first: a finer schema or narrower zero bucket is one, and its chunk's
+            // header says so.
+            if !gauge_chunk
+                && (h.hint == CounterResetHint::CounterReset
+                    || self.last.as_ref().is_some_and(|p| h.detect_reset(p)))
+            {
+                return Err(Full::CounterReset);
+            }
+            if !same_layout(&self.layout, h) {
+                return Err(Full::Layout);
+            }
+        }
+        let d = t.wrapping_sub(self.t);
+        self.w.varbit_int(d.wrapping_sub(self.t_delta));
+        self.t_delta = d;
+        self.t = t;
+        self.count.put(&mut self.w, h.count);
+        self.zero.put(&mut self.w, h.zero_count);
+        self.sum.put(&mut self.w, h.sum);
+        if !stale {
+            for (x, &v) in self
+                .buckets
+                .iter_mut()
+                .zip(h.positive_buckets.iter().chain(&h.negative_buckets))
+            {
+                x.put(&mut self.w, v);
+            }
+            self.last = Some(h.clone());
+        }
+        self.n += 1;
+        Ok(())
+    }
+
+    /// The chunk's bytes: sample count (u16 BE), header flags, bit stream.
+    pub fn bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(3 + self.w.b.len());
+        out.extend_from_slice(&self.n.to_be_bytes());
+        out.push(self.header);
+        out.extend_from_slice(&self.w.b);
+        out
+    }
+
+    /// The newest sample's time.
+    pub fn max_time(&self) -> Option<i64> {
+        (self.n > 0).then_some(self.t)
+    }
+}
+
+/// Encode histogram samples (time-ordered) as a run of chunks: (min t, max t, bytes) each.
+pub fn encode_all(samples: &[vigil_model::HistogramSample]) -> Vec<(i64, i64, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut c = FloatHistogramChunk::new();
+    let mut min_t = 0;
+    for s in samples {
+        if c.is_empty() {
+            min_t = s.t;
+        }
+        if let Err(why) = c.append(s.t, &s.h) {
+            out.push((min_t, c.max_time().unwrap_or(min_t), c.bytes()));
+            c = FloatHistogramChunk::new();
+            min_t = s.t;
+            // A new chunk takes any sample; a detected reset goes in its header.
+            let mut h = (*s.h).clone();
+            if why == Full::CounterReset {
+                h.hint = CounterResetHint::CounterReset;
+            }
+            let _ = c.append(s.t, &h);
+        }
+    }
+    if !c.is_empty() {
+        out.push((min_t, c.max_time().unwrap_or(min_t), c.bytes()));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -376,6 +769,169 @@ mod tests {
         assert_eq!(got[0].1.positive(), vec![(0, 1.0), (1, 2.0)]);
         assert_eq!(got[0].1.hint, CounterResetHint::Unknown);
         assert_eq!(got[1].1.hint, CounterResetHint::NotCounterReset);
+    }
+
+    fn hist(count: f64, buckets: &[f64], schema: i32) -> FloatHistogram {
+        FloatHistogram {
+            schema,
+            zero_threshold: 2f64.powi(-128),
+            zero_count: 0.5,
+            count,
+            sum: count * 1.25,
+            positive_spans: vec![
+                Span {
+                    offset: -2,
+                    length: 2,
+                },
+                Span {
+                    offset: 3,
+                    length: (buckets.len() - 2) as u32,
+                },
+            ],
+            positive_buckets: buckets.to_vec(),
+            ..Default::default()
+        }
+    }
+
+    /// What the writer writes, the reader (the one that reads Prometheus's chunks) reads back
+    /// exactly: values bit for bit, and the hints a Prometheus reader gives them; a new
+    /// chunk starts at each layout change, reset or change of kind.
+    #[test]
+    fn written_chunks_read_back_exactly() {
+        use vigil_model::HistogramSample;
+        use vigil_model::sample::STALE_NAN;
+
+        let mut xs: Vec<FloatHistogram> = Vec::new();
+        for i in 0..300 {
+            let f = i as f64;
+            xs.push(hist(3.0 + f, &[1.0 + f, 0.5, 0.25 * f, 1e-3 * f], 0));
+        }
+        // A stale marker, then a reset, a finer schema, custom bounds, gauges.
+        xs.push(FloatHistogram {
+            sum: STALE_NAN,
+            ..Default::default()
+        });
+        xs.push(hist(1.0, &[0.0, 1.0, 0.0], 0));
+        xs.push(hist(2.0, &[0.0, 2.0, 0.0], 3));
+        let mut nhcb = FloatHistogram {
+            schema: CUSTOM_BUCKETS_SCHEMA,
+            count: 7.0,
+            sum: 0.75,
+            positive_spans: vec![Span {
+                offset: 0,
+                length: 3,
+            }],
+            positive_buckets: vec![1.0, 4.0, 2.0],
+            custom_values: vec![0.1, 0.25, std::f64::consts::PI],
+            ..Default::default()
+        };
+        xs.push(nhcb.clone());
+        nhcb.count = 9.0;
+        nhcb.positive_buckets[2] = 4.0;
+        xs.push(nhcb);
+        for k in 0..3 {
+            let mut g = hist(10.0 - k as f64, &[5.0, 1.0 - k as f64 * 0.5, 2.0], 0);
+            g.hint = CounterResetHint::Gauge;
+            xs.push(g);
+        }
+        let samples: Vec<HistogramSample> = xs
+            .iter()
+            .enumerate()
+            .map(|(i, h)| HistogramSample {
+                t: 1_000_000 + i as i64 * 15_000 + (i as i64 % 7) * 3,
+                h: std::sync::Arc::new(h.clone()),
+            })
+            .collect();
+        let chunks = encode_all(&samples);
+        // 300 regular samples in 120s, the stale marker joins the third; a reset; a finer
+        // schema; custom bounds (two); gauges.
+        let sizes: Vec<usize> = chunks
+            .iter()
+            .map(|(_, _, b)| u16::from_be_bytes([b[0], b[1]]) as usize)
+            .collect();
+        assert_eq!(sizes, [120, 120, 61, 1, 1, 2, 3]);
+        let mut got = Vec::new();
+        for (lo, hi, b) in &chunks {
+            let d = decode(ENC_FLOAT_HISTOGRAM, b).unwrap();
+            assert_eq!((d[0].0, d[d.len() - 1].0), (*lo, *hi));
+            got.extend(d);
+        }
+        assert_eq!(got.len(), samples.len());
+        for (i, ((t, h), want)) in got.iter().zip(&samples).enumerate() {
+            assert_eq!(*t, want.t, "sample {i}");
+            if is_stale_nan(want.h.sum) {
+                assert!(is_stale_nan(h.sum), "sample {i}");
+                continue;
+            }
+            assert!(h.same_as(&want.h), "sample {i}: {h:?} vs {:?}", want.h);
+            assert_eq!(h.count.to_bits(), want.h.count.to_bits(), "sample {i}");
+        }
+        // The reset and the finer schema start chunks whose header says so, and their first
+        // samples read as `Unknown`, as current Prometheus reads them; the gauge chunk's
+        // samples are gauges.
+        for (i, (_, _, b)) in chunks.iter().enumerate().skip(3).take(3) {
+            assert_eq!(b[2], 0x80, "chunk {i} header");
+        }
+        assert_eq!(got[301].1.hint, CounterResetHint::Unknown);
+        assert_eq!(got[304].1.hint, CounterResetHint::NotCounterReset);
+        assert_eq!(got[305].1.hint, CounterResetHint::Gauge);
+        assert_eq!(got[306].1.hint, CounterResetHint::Gauge);
+        assert_eq!(got[1].1.hint, CounterResetHint::NotCounterReset);
+    }
+
+    #[test]
+    fn varbit_and_zero_threshold_round_trip() {
+        let mut w = BitWriter::default();
+        let ints = [
+            0i64,
+            1,
+            -1,
+            4,
+            -3,
+            5,
+            32,
+            -31,
+            33,
+            255,
+            4096,
+            -70000,
+            1 << 40,
+            i64::MIN,
+            i64::MAX,
+        ];
+        let uints = [0u64, 1, 7, 8, 63, 64, 511, 4095, 1 << 20, 1 << 30, u64::MAX];
+        for &v in &ints {
+            w.varbit_int(v);
+        }
+        for &v in &uints {
+            w.varbit_uint(v);
+        }
+        let zts = [
+            0.0,
+            2f64.powi(-128),
+            2f64.powi(-243),
+            2f64.powi(9),
+            2f64.powi(10),
+            0.3,
+        ];
+        for &z in &zts {
+            zero_threshold(&mut w, z);
+        }
+        let mut r = Bits { b: &w.b, pos: 0 };
+        for &v in &ints {
+            assert_eq!(r.varbit_int().unwrap(), v);
+        }
+        for &v in &uints {
+            assert_eq!(r.varbit_uint().unwrap(), v);
+        }
+        for &z in &zts {
+            let got = match r.bits(8).unwrap() as u8 {
+                0 => 0.0,
+                255 => r.f64().unwrap(),
+                b => 2f64.powi(b as i32 - 244),
+            };
+            assert_eq!(got, z);
+        }
     }
 
     #[test]

@@ -238,6 +238,7 @@ pub fn series(b: &[u8], off: usize, info: &Info) -> Option<SeriesEntry> {
             max_t,
             offset: r,
             len: 0,
+            histogram: false,
         });
         prev_max = max_t;
         prev_ref = r;

@@ -1,6 +1,7 @@
 //! A whole block in Prometheus's format: `meta.json` (version 1), `index` (v2), `chunks/`
-//! (XOR chunks of up to 120 samples, as Prometheus's head cuts them) and an empty
-//! `tombstones`, written under `<ulid>.tmp` and renamed into place when complete.
+//! (XOR chunks of up to 120 samples, as Prometheus's head cuts them, and float histogram
+//! chunks for native histograms) and an empty `tombstones`, written under `<ulid>.tmp` and
+//! renamed into place when complete.
 
 use std::fs::File;
 use std::path::Path;
@@ -18,10 +19,11 @@ pub fn write_block(
     parent: &Path,
     min_time: i64,
     max_time: i64,
-    mut series: Vec<SeriesSamples>,
+    series: Vec<impl Into<SeriesSamples>>,
     compaction: Compaction,
 ) -> std::io::Result<BlockMeta> {
-    series.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut series: Vec<SeriesSamples> = series.into_iter().map(Into::into).collect();
+    series.sort_by(|a, b| a.labels.cmp(&b.labels));
     write_block_sorted(
         parent,
         min_time,
@@ -38,9 +40,10 @@ pub fn write_block_sorted(
     parent: &Path,
     min_time: i64,
     max_time: i64,
-    series: impl IntoIterator<Item = std::io::Result<SeriesSamples>>,
+    series: impl IntoIterator<Item = std::io::Result<impl Into<SeriesSamples>>>,
     compaction: Compaction,
 ) -> std::io::Result<BlockMeta> {
+    let series = series.into_iter().map(|s| s.map(Into::into));
     crate::block::write_new_block(parent, |tmp, ulid| {
         write_in(parent, tmp, ulid, min_time, max_time, series, compaction)
     })
@@ -63,8 +66,12 @@ fn write_in(
     let mut entries: Vec<(vigil_model::Labels, Vec<index::ChunkRef>)> = Vec::new();
     for item in series {
         // A source's error (damage found while reading) stops the write before the rename.
-        let (labels, samples) = item?;
-        if samples.is_empty() {
+        let vigil_storage::Series {
+            labels,
+            samples,
+            histograms,
+        } = item?;
+        if samples.is_empty() && histograms.is_empty() {
             continue;
         }
         if entries.last().is_some_and(|(prev, _)| *prev >= labels) {
@@ -83,6 +90,17 @@ fn write_in(
             refs.push((part[0].t, part[part.len() - 1].t, r));
             stats.num_chunks += 1;
             stats.num_samples += part.len() as u64;
+        }
+        if !histograms.is_empty() {
+            for (lo, hi, b) in super::histogram_chunk::encode_all(&histograms) {
+                let r = w.add(chunks::ENC_FLOAT_HISTOGRAM, &b)?;
+                refs.push((lo, hi, r));
+                stats.num_chunks += 1;
+            }
+            stats.num_samples += histograms.len() as u64;
+            stats.num_histogram_samples += histograms.len() as u64;
+            // The index lists a series' chunks by time (a series may switch kinds).
+            refs.sort_by_key(|r| r.0);
         }
         entries.push((labels, refs));
     }
@@ -134,7 +152,7 @@ mod tests {
         d
     }
 
-    fn data() -> Vec<SeriesSamples> {
+    fn data() -> Vec<(Labels, Vec<Sample>)> {
         (0..40)
             .map(|i| {
                 let l = Labels::from_pairs([
