@@ -83,7 +83,8 @@ pub struct BlockStats {
     pub num_samples: u64,
     pub num_series: u64,
     pub num_chunks: u64,
-    /// Prometheus's blocks (2.40 and later) also count native histogram samples.
+    /// Native histogram samples (also in `num_samples`): vigil's blocks of version 4 and
+    /// Prometheus's (2.40 and later) count them.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub num_histogram_samples: u64,
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -459,8 +460,7 @@ struct PromParts {
     info: crate::prometheus::index::Info,
     /// Deleted ranges by series position.
     tombstones: HashMap<u32, Vec<(i64, i64)>>,
-    /// Native histogram chunks read: served to queries, but no rewrite of the block may
-    /// happen while vigil's own blocks cannot hold them (see `all_series_strict`).
+    /// Native histogram chunks read (`vigil_tsdb_histogram_chunks_read_total`).
     histogram_chunks: std::sync::atomic::AtomicU64,
 }
 
