@@ -923,7 +923,7 @@ fn rows() -> Vec<Row> {
             "rw",
             "send_native_histograms",
             "send_native_histograms: true",
-            Harmless,
+            Acts,
         ),
         ("rw", "round_robin_dns", "round_robin_dns: true", NotRunning),
         (

@@ -194,6 +194,7 @@ pub(crate) fn remote_write(
             )?,
             protobuf_message: msg,
             send_exemplars: r.send_exemplars.unwrap_or(false),
+            send_native_histograms: r.send_native_histograms.unwrap_or(false),
             send_metadata: metadata.0,
             metadata_send_interval: metadata.1,
             metadata_max_per_send: metadata.2,

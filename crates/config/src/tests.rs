@@ -208,13 +208,7 @@ fn remote_write_refuses_unsupported_auth_and_names_what_is_not_sent() {
             .any(|m| m.starts_with("remote_write[0].round_robin_dns")),
         "{u:?}"
     );
-    assert!(
-        c.warnings
-            .iter()
-            .any(|w| w.contains("send_native_histograms")),
-        "{:?}",
-        c.warnings
-    );
+    assert!(c.remote_write[0].send_native_histograms);
 }
 
 /// Fields Prometheus accepts and vigil does not act on are named, and `_ref` secrets are

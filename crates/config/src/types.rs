@@ -331,6 +331,8 @@ pub struct RemoteWriteConfig {
     pub write_relabel_configs: Vec<RelabelConfig>,
     pub protobuf_message: String,
     pub send_exemplars: bool,
+    /// Native histogram samples are sent (`send_native_histograms`, off by default).
+    pub send_native_histograms: bool,
     /// `metadata_config`: send metric metadata (default true), how often (1m), how many per
     /// request (2000).
     pub send_metadata: bool,

@@ -17,9 +17,6 @@ pub(crate) fn field_warnings(raw: &RawConfig) -> Vec<Unimplemented> {
                 "remote_write[{i}].round_robin_dns: vigil tries the addresses a host resolves to in the resolver's order, as without the setting"
             ));
         }
-        if r.send_native_histograms == Some(true) {
-            harmless.push(Unimplemented::Harmless(format!("remote_write[{i}].send_native_histograms: vigil does not send native histograms yet (it stores them; they stay local)")));
-        }
     }
     if let Some(g) = &raw.global {
         let g = &g.value;
@@ -149,7 +146,7 @@ pub(crate) fn field_warnings(raw: &RawConfig) -> Vec<Unimplemented> {
             ));
         }
         if s.classic == Some(true) {
-            harmless.push(Unimplemented::Harmless(format!("{at}.always_scrape_classic_histograms: vigil always stores classic histograms (it does not ingest native ones yet); the setting has no effect")));
+            harmless.push(Unimplemented::Harmless(format!("{at}.always_scrape_classic_histograms: vigil always stores classic histograms (it does not scrape native ones yet); the setting has no effect")));
         }
         for (set, name) in [
             (s.bucket_limit, "native_histogram_bucket_limit"),

@@ -239,7 +239,7 @@ impl RemoteWrite {
     pub fn metrics(&self) -> String {
         let qs = self.queues.lock().clone();
         let mut out = String::new();
-        let per_queue: [QueueMetric; 21] = [
+        let per_queue: [QueueMetric; 26] = [
             (
                 "prometheus_remote_storage_metadata_total",
                 "counter",
@@ -311,6 +311,36 @@ impl RemoteWrite {
                 "counter",
                 "Total number of exemplars which were dropped after being read from the WAL before being sent via remote write, either via relabelling or unintentionally because of an unknown reference ID.",
                 |s| s.exemplars_dropped.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "prometheus_remote_storage_histograms_total",
+                "counter",
+                "Total number of histograms sent to remote storage.",
+                |s| s.histograms_sent.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "prometheus_remote_storage_histograms_failed_total",
+                "counter",
+                "Total number of histograms which failed on send to remote storage, non-recoverable errors.",
+                |s| s.histograms_failed.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "prometheus_remote_storage_histograms_retried_total",
+                "counter",
+                "Total number of histograms which failed on send to remote storage but were retried because the send error was recoverable.",
+                |s| s.histograms_retried.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "prometheus_remote_storage_histograms_dropped_total",
+                "counter",
+                "Total number of histograms which were dropped after being read from the WAL before being sent via remote write, either via relabelling or unintentionally because of an unknown reference ID.",
+                |s| s.histograms_dropped.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "prometheus_remote_storage_histograms_pending",
+                "gauge",
+                "The number of histograms pending in the queues shards to be sent to the remote storage.",
+                |s| s.histograms_pending.load(Ordering::Relaxed) as f64,
             ),
             (
                 "prometheus_remote_storage_exemplars_pending",
@@ -415,6 +445,14 @@ impl RemoteWrite {
         let _ = writeln!(
             out,
             "# HELP prometheus_remote_storage_exemplars_in_total Exemplars read from the WAL for remote storage.\n# TYPE prometheus_remote_storage_exemplars_in_total counter\nprometheus_remote_storage_exemplars_in_total {ex_in}"
+        );
+        let h_in: u64 = qs
+            .iter()
+            .map(|(_, _, q)| q.stats.histograms_in.load(Ordering::Relaxed))
+            .sum();
+        let _ = writeln!(
+            out,
+            "# HELP prometheus_remote_storage_histograms_in_total HistogramSamples read from the WAL for remote storage.\n# TYPE prometheus_remote_storage_histograms_in_total counter\nprometheus_remote_storage_histograms_in_total {h_in}"
         );
         let r = self.received.lock().clone();
         let _ = writeln!(

@@ -308,4 +308,66 @@ impl Histogram {
         };
         vigil_model::histogram::valid_layout(&h).then_some(h)
     }
+
+    /// The message a histogram sample at `t` is sent as: integer counts and bucket deltas
+    /// when every count is a whole number a 64-bit integer holds exactly (what scraped
+    /// histograms are, and what receivers that predate float histograms take), float counts
+    /// otherwise. A stale marker keeps its NaN sum.
+    pub fn from_float(h: &vigil_model::FloatHistogram, t: i64) -> Histogram {
+        use vigil_model::histogram::CounterResetHint;
+        let whole = |v: f64| v >= 0.0 && v.fract() == 0.0 && v < 9_007_199_254_740_992.0;
+        let integer = [h.count, h.zero_count]
+            .iter()
+            .chain(&h.positive_buckets)
+            .chain(&h.negative_buckets)
+            .all(|&v| whole(v));
+        let spans = |s: &[vigil_model::histogram::Span]| {
+            s.iter()
+                .map(|x| BucketSpan {
+                    offset: x.offset,
+                    length: x.length,
+                })
+                .collect()
+        };
+        // Integer buckets go as deltas from the bucket before (the first from 0).
+        let deltas = |b: &[f64]| {
+            let mut prev = 0i64;
+            b.iter()
+                .map(|&v| {
+                    let v = v as i64;
+                    let d = v - prev;
+                    prev = v;
+                    d
+                })
+                .collect()
+        };
+        let mut m = Histogram {
+            sum: h.sum,
+            schema: h.schema,
+            zero_threshold: h.zero_threshold,
+            negative_spans: spans(&h.negative_spans),
+            positive_spans: spans(&h.positive_spans),
+            reset_hint: match h.hint {
+                CounterResetHint::Unknown => 0,
+                CounterResetHint::CounterReset => 1,
+                CounterResetHint::NotCounterReset => 2,
+                CounterResetHint::Gauge => 3,
+            },
+            timestamp: t,
+            custom_values: h.custom_values.clone(),
+            ..Default::default()
+        };
+        if integer {
+            m.count_int = Some(h.count as u64);
+            m.zero_count_int = Some(h.zero_count as u64);
+            m.positive_deltas = deltas(&h.positive_buckets);
+            m.negative_deltas = deltas(&h.negative_buckets);
+        } else {
+            m.count_float = Some(h.count);
+            m.zero_count_float = Some(h.zero_count);
+            m.positive_counts = h.positive_buckets.clone();
+            m.negative_counts = h.negative_buckets.clone();
+        }
+        m
+    }
 }

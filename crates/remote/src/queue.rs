@@ -42,6 +42,14 @@ pub struct Stats {
     pub exemplars_retried: AtomicU64,
     pub exemplars_dropped: AtomicU64,
     pub exemplars_pending: AtomicU64,
+    /// `send_native_histograms`: histogram samples read, sent, refused or given up, retried,
+    /// dropped by relabelling, pending.
+    pub histograms_in: AtomicU64,
+    pub histograms_sent: AtomicU64,
+    pub histograms_failed: AtomicU64,
+    pub histograms_retried: AtomicU64,
+    pub histograms_dropped: AtomicU64,
+    pub histograms_pending: AtomicU64,
     pub bytes_sent: AtomicU64,
     pub batches: AtomicU64,
     /// Microseconds spent in successful sends.
@@ -67,24 +75,51 @@ struct Entry {
     t: i64,
     v: f64,
     seq: u64,
-    /// An exemplar's labels, encoded as `Exemplar.labels` fields; `None` for a sample. Boxed
-    /// so a sample's entry grows by one pointer only.
-    exemplar: Option<Box<ExemplarLabels>>,
+    /// `None` for a float sample; an exemplar or a native histogram otherwise. Boxed so a
+    /// sample's entry grows by one pointer only.
+    extra: Option<Box<Extra>>,
 }
 
-/// An exemplar's labels, encoded as `Exemplar.labels` fields.
-struct ExemplarLabels(Vec<u8>);
+/// What an entry carries besides a float sample.
+enum Extra {
+    /// An exemplar's labels, encoded as `Exemplar.labels` fields (its value is `Entry::v`).
+    Exemplar(Vec<u8>),
+    /// A native histogram sample, encoded as a whole `Histogram` message (1.0's and 2.0's
+    /// share their fields), its timestamp included.
+    Histogram(Vec<u8>),
+}
 
 impl Entry {
     fn is_sample(&self) -> bool {
-        self.exemplar.is_none()
+        self.extra.is_none()
+    }
+
+    fn exemplar(&self) -> Option<&[u8]> {
+        match self.extra.as_deref() {
+            Some(Extra::Exemplar(x)) => Some(x),
+            _ => None,
+        }
+    }
+
+    fn histogram(&self) -> Option<&[u8]> {
+        match self.extra.as_deref() {
+            Some(Extra::Histogram(x)) => Some(x),
+            _ => None,
+        }
     }
 }
 
-/// How many of `entries` are samples and how many exemplars.
-fn kinds(entries: &[Entry]) -> (u64, u64) {
-    let samples = entries.iter().filter(|e| e.is_sample()).count() as u64;
-    (samples, entries.len() as u64 - samples)
+/// How many of `entries` are float samples, native histograms and exemplars.
+fn kinds(entries: &[Entry]) -> (u64, u64, u64) {
+    let mut k = (0, 0, 0);
+    for e in entries {
+        match e.extra.as_deref() {
+            None => k.0 += 1,
+            Some(Extra::Histogram(_)) => k.1 += 1,
+            Some(Extra::Exemplar(_)) => k.2 += 1,
+        }
+    }
+    k
 }
 
 /// One shard's side as the reader sees it.
@@ -384,9 +419,53 @@ impl ReaderLoop {
                             .series_tracked
                             .store(self.series.len() as u64, Ordering::Relaxed);
                     }
-                    // Not sent: as Prometheus with `send_native_histograms: false` (its
-                    // default); asking for them is warned about at load (not yet sent).
-                    JournalRecord::Histograms(_) => {}
+                    JournalRecord::Histograms(h) => {
+                        // Sent with `send_native_histograms` only, as in Prometheus (off by
+                        // default).
+                        if !self.cfg.send_native_histograms {
+                            continue;
+                        }
+                        if !self.reached_start {
+                            self.reached_start = h.iter().any(|(_, t, _)| *t >= self.start_ms);
+                        }
+                        let sent_before = self.resume.is_some_and(|r| pos <= r);
+                        self.seq += 1;
+                        let seq = self.seq;
+                        let mut chunks: Vec<Vec<Entry>> =
+                            (0..self.shards.len()).map(|_| Vec::new()).collect();
+                        for (r, t, fh) in h {
+                            if sent_before || (self.resume.is_none() && t < self.start_ms) {
+                                continue;
+                            }
+                            self.stats.histograms_in.fetch_add(1, Ordering::Relaxed);
+                            self.stats
+                                .highest_in_ms
+                                .fetch_max(t.max(0) as u64, Ordering::Relaxed);
+                            let Some((Some(labels), _)) = self.series.get(&r) else {
+                                self.stats
+                                    .histograms_dropped
+                                    .fetch_add(1, Ordering::Relaxed);
+                                continue;
+                            };
+                            let i = (labels.cached_hash() % chunks.len() as u64) as usize;
+                            let msg = crate::proto::Histogram::from_float(&fh, t);
+                            chunks[i].push(Entry {
+                                labels: labels.clone(),
+                                t,
+                                v: 0.0,
+                                seq,
+                                extra: Some(Box::new(Extra::Histogram(
+                                    prost::Message::encode_to_vec(&msg),
+                                ))),
+                            });
+                        }
+                        for (i, c) in chunks.into_iter().enumerate() {
+                            if !c.is_empty() && !self.enqueue(i, c) {
+                                return self.finish();
+                            }
+                        }
+                        self.positions.push_back((seq, pos));
+                    }
                     JournalRecord::Exemplars(e) => {
                         if !self.cfg.send_exemplars {
                             continue;
@@ -411,7 +490,7 @@ impl ReaderLoop {
                                 t: ex.t,
                                 v: ex.value,
                                 seq,
-                                exemplar: Some(Box::new(ExemplarLabels(encode_labels(&ex.labels)))),
+                                extra: Some(Box::new(Extra::Exemplar(encode_labels(&ex.labels)))),
                             });
                         }
                         for (i, c) in chunks.into_iter().enumerate() {
@@ -451,7 +530,7 @@ impl ReaderLoop {
                                 t,
                                 v,
                                 seq,
-                                exemplar: None,
+                                extra: None,
                             });
                             if chunks[i].len() >= max {
                                 let full = std::mem::take(&mut chunks[i]);
@@ -506,11 +585,14 @@ impl ReaderLoop {
     /// Queue a chunk on shard `i`, waiting while it is full. False when the queue is stopping.
     fn enqueue(&mut self, i: usize, mut c: Vec<Entry>) -> bool {
         let n = c.len() as u64;
-        let (ns, ne) = kinds(&c);
+        let (ns, nh, ne) = kinds(&c);
         loop {
             let sh = &self.shards[i];
             sh.pending.fetch_add(n, Ordering::SeqCst);
             self.stats.samples_pending.fetch_add(ns, Ordering::Relaxed);
+            self.stats
+                .histograms_pending
+                .fetch_add(nh, Ordering::Relaxed);
             self.stats
                 .exemplars_pending
                 .fetch_add(ne, Ordering::Relaxed);
@@ -519,6 +601,9 @@ impl ReaderLoop {
                 Err(err) => {
                     sh.pending.fetch_sub(n, Ordering::SeqCst);
                     self.stats.samples_pending.fetch_sub(ns, Ordering::Relaxed);
+                    self.stats
+                        .histograms_pending
+                        .fetch_sub(nh, Ordering::Relaxed);
                     self.stats
                         .exemplars_pending
                         .fetch_sub(ne, Ordering::Relaxed);
@@ -749,12 +834,13 @@ fn encode_batch(batch: &[Entry]) -> (Vec<u8>, i64) {
         let mut len = labels_len(labels);
         while j < idx.len() && batch[idx[j]].labels.same(labels) {
             let e = &batch[idx[j]];
-            len += match &e.exemplar {
+            len += match e.extra.as_deref() {
                 None => 2 + sample_len(e.t),
-                Some(x) => {
-                    let n = exemplar_len(&x.0, e.t);
+                Some(Extra::Exemplar(x)) => {
+                    let n = exemplar_len(x, e.t);
                     1 + varint_len(n as u64) + n
                 }
+                Some(Extra::Histogram(h)) => 1 + varint_len(h.len() as u64) + h.len(),
             };
             j += 1;
         }
@@ -771,14 +857,24 @@ fn encode_batch(batch: &[Entry]) -> (Vec<u8>, i64) {
         }
         for &k in &idx[i..j] {
             let e = &batch[k];
-            if let Some(x) = &e.exemplar {
+            if let Some(x) = e.exemplar() {
                 raw.push(0x1a);
-                put_varint(&mut raw, exemplar_len(&x.0, e.t) as u64);
-                raw.extend_from_slice(&x.0);
+                put_varint(&mut raw, exemplar_len(x, e.t) as u64);
+                raw.extend_from_slice(x);
                 raw.push(0x11); // value (2)
                 raw.extend_from_slice(&e.v.to_le_bytes());
                 raw.push(0x18); // timestamp (3)
                 put_varint(&mut raw, e.t as u64);
+            }
+        }
+        // Native histograms (field 4), in time order.
+        for &k in &idx[i..j] {
+            let e = &batch[k];
+            if let Some(h) = e.histogram() {
+                raw.push(0x22);
+                put_varint(&mut raw, h.len() as u64);
+                raw.extend_from_slice(h);
+                highest = highest.max(e.t);
             }
         }
         i = j;
@@ -804,6 +900,7 @@ const REFUSED_RETRY: Duration = Duration::from_millis(250);
 
 /// How many samples a remote write 2.0 receiver says it wrote.
 const WRITTEN_HEADER: &str = "X-Prometheus-Remote-Write-Samples-Written";
+const HISTOGRAMS_WRITTEN_HEADER: &str = "X-Prometheus-Remote-Write-Histograms-Written";
 
 /// A `Retry-After` value: whole seconds above 0 (what receivers send; an HTTP date or 0 is
 /// ignored and the backoff applies).
@@ -919,11 +1016,12 @@ fn encode_batch_v2(
         exemplars.clear();
         while j < idx.len() && batch[idx[j]].labels.same(labels) {
             let e = &batch[idx[j]];
-            match &e.exemplar {
+            match e.extra.as_deref() {
                 None => len += 2 + sample_len(e.t),
-                Some(x) => {
+                Some(Extra::Histogram(h)) => len += 1 + varint_len(h.len() as u64) + h.len(),
+                Some(Extra::Exemplar(x)) => {
                     let mut r = Vec::new();
-                    for (n, v) in decode_labels(&x.0) {
+                    for (n, v) in decode_labels(x) {
                         r.push(intern(&mut symbols, &mut table, n));
                         r.push(intern(&mut symbols, &mut table, v));
                     }
@@ -946,6 +1044,16 @@ fn encode_batch_v2(
             let e = &batch[k];
             if e.is_sample() {
                 put_sample(&mut series, e.t, e.v);
+                highest = highest.max(e.t);
+            }
+        }
+        // Native histograms (field 3), in time order.
+        for &k in &idx[i..j] {
+            let e = &batch[k];
+            if let Some(h) = e.histogram() {
+                series.push(0x1a);
+                put_varint(&mut series, h.len() as u64);
+                series.extend_from_slice(h);
                 highest = highest.max(e.t);
             }
         }
@@ -1043,11 +1151,14 @@ impl Shard {
                     return;
                 }
                 let last = batch[n - 1].seq;
-                let (ns, ne) = kinds(&batch[..n]);
+                let (ns, nh, ne) = kinds(&batch[..n]);
                 batch.drain(..n);
                 self.done_seq.store(last, Ordering::SeqCst);
                 self.pending.fetch_sub(n as u64, Ordering::SeqCst);
                 self.stats.samples_pending.fetch_sub(ns, Ordering::Relaxed);
+                self.stats
+                    .histograms_pending
+                    .fetch_sub(nh, Ordering::Relaxed);
                 self.stats
                     .exemplars_pending
                     .fetch_sub(ne, Ordering::Relaxed);
@@ -1064,9 +1175,9 @@ impl Shard {
         } else {
             encode_batch(batch)
         };
-        // `n` counts samples, `ne` exemplars: a 2.0 receiver reports written samples only
-        // against the first.
-        let (n, ne) = kinds(batch);
+        // `n` counts float samples, `nh` native histograms, `ne` exemplars: a 2.0 receiver
+        // reports each kind written apart.
+        let (n, nh, ne) = kinds(batch);
         let q = &self.cfg.queue_config;
         let mut backoff = q.min_backoff;
         let headers = write_headers(&self.cfg, v2);
@@ -1082,7 +1193,7 @@ impl Shard {
                     &headers,
                     body.clone(),
                     self.cfg.remote_timeout,
-                    &[WRITTEN_HEADER, "Retry-After"],
+                    &[WRITTEN_HEADER, "Retry-After", HISTOGRAMS_WRITTEN_HEADER],
                 )
                 .await;
             let mut wait = backoff;
@@ -1122,6 +1233,30 @@ impl Shard {
                         *self.stats.last_error.lock() = Some(msg);
                     }
                     self.stats.samples_sent.fetch_add(ok, Ordering::Relaxed);
+                    // Histograms: the receipt's count (a 2.0 receiver sending the samples
+                    // count without this one is taken as having written them all), none if
+                    // a 1.0 receiver read the body as empty.
+                    let h_ok = match written {
+                        None => nh,
+                        Some(None) => 0,
+                        Some(Some(_)) => r.headers[2]
+                            .as_deref()
+                            .and_then(|w| w.trim().parse::<u64>().ok())
+                            .map_or(nh, |w| w.min(nh)),
+                    };
+                    if h_ok < nh && matches!(written, Some(Some(_))) {
+                        let msg = format!(
+                            "receiver wrote {h_ok} of {nh} native histograms ({HISTOGRAMS_WRITTEN_HEADER})"
+                        );
+                        tracing::error!(url = %vigil_config::mask_url(&self.cfg.url), err = %msg, "Remote write: partial write");
+                        *self.stats.last_error.lock() = Some(msg);
+                    }
+                    self.stats
+                        .histograms_sent
+                        .fetch_add(h_ok, Ordering::Relaxed);
+                    self.stats
+                        .histograms_failed
+                        .fetch_add(nh - h_ok, Ordering::Relaxed);
                     // A 1.0 receiver read a 2.0 body as empty: its exemplars are lost too.
                     let ex_ok = if matches!(written, Some(None)) { 0 } else { ne };
                     self.stats
@@ -1157,6 +1292,9 @@ impl Shard {
                     );
                     tracing::error!(url = %vigil_config::mask_url(&self.cfg.url), err = %msg, samples = n, "Remote write: non-recoverable error; batch dropped");
                     self.stats.samples_failed.fetch_add(n, Ordering::Relaxed);
+                    self.stats
+                        .histograms_failed
+                        .fetch_add(nh, Ordering::Relaxed);
                     self.stats.exemplars_failed.fetch_add(ne, Ordering::Relaxed);
                     *self.stats.last_error.lock() = Some(msg);
                     return true;
@@ -1168,6 +1306,9 @@ impl Shard {
                     let msg = format!("server returned HTTP status {s}: {text}");
                     tracing::error!(url = %vigil_config::mask_url(&self.cfg.url), err = %msg, samples = n, "Remote write: non-recoverable error; batch dropped");
                     self.stats.samples_failed.fetch_add(n, Ordering::Relaxed);
+                    self.stats
+                        .histograms_failed
+                        .fetch_add(nh, Ordering::Relaxed);
                     self.stats.exemplars_failed.fetch_add(ne, Ordering::Relaxed);
                     *self.stats.last_error.lock() = Some(msg);
                     return true;
@@ -1191,6 +1332,9 @@ impl Shard {
             }
             *self.stats.last_error.lock() = Some(retry_after);
             self.stats.samples_retried.fetch_add(n, Ordering::Relaxed);
+            self.stats
+                .histograms_retried
+                .fetch_add(nh, Ordering::Relaxed);
             self.stats
                 .exemplars_retried
                 .fetch_add(ne, Ordering::Relaxed);
@@ -1223,7 +1367,7 @@ mod tests {
             t,
             v,
             seq: 1,
-            exemplar: None,
+            extra: None,
         };
         let batch = vec![
             e(&la, 1000, 1.0),
@@ -1283,17 +1427,17 @@ mod tests {
                 t: 1000,
                 v: 3.0,
                 seq: 1,
-                exemplar: None,
+                extra: None,
             },
             Entry {
                 labels: la.clone(),
                 t: 999,
                 v: 0.25,
                 seq: 1,
-                exemplar: Some(Box::new(ExemplarLabels(encode_labels(&ex)))),
+                extra: Some(Box::new(Extra::Exemplar(encode_labels(&ex)))),
             },
         ];
-        assert_eq!(kinds(&batch), (1, 1));
+        assert_eq!(kinds(&batch), (1, 0, 1));
         let want = TimeSeries {
             labels: a
                 .iter()
@@ -1340,7 +1484,7 @@ mod tests {
             t,
             v,
             seq: 1,
-            exemplar: None,
+            extra: None,
         };
         let batch = vec![e(&la, 1000, 1.0), e(&lb, -5, 2.0), e(&la, 2000, 0.0)];
         let (body, highest) = encode_batch_v2(&batch, None);
@@ -1396,7 +1540,7 @@ mod tests {
             t: 1000,
             v: 1.0,
             seq: 1,
-            exemplar: None,
+            extra: None,
         };
         let families: crate::metadata::FamilyTable = [(
             "req".to_string(),

@@ -1586,3 +1586,73 @@ fn native_histograms_stored_by_vigil_answer_as_prometheus() {
     wait_http(&format!("{bbase}/-/ready"));
     assert_eq!(same_histogram_answers(&pbase, &bbase, at), 18);
 }
+
+/// vigil sends native histograms with `send_native_histograms: true`: the same histograms,
+/// written to vigil, reach Debian's Prometheus 2.42 (remote write 1.0, integer histograms)
+/// and another vigil (2.0, receipted), and both answer as vigil does. Timestamps are ahead of
+/// the clock: a queue without a saved position sends only what is newer than its start.
+#[test]
+fn native_histograms_are_remote_written_by_vigil() {
+    let dir = temp_dir("remote-write-histograms-out");
+    std::fs::write(dir.join("peer.yml"), "global:\n  scrape_interval: 1m\n").unwrap();
+    let (_peer, pbase) = prometheus(
+        &dir,
+        "peer",
+        &[
+            "--web.enable-remote-write-receiver",
+            "--enable-feature=native-histograms",
+        ],
+    );
+    let b = Vigil::start(
+        "remote-write-histograms-b",
+        None,
+        &["--web.enable-remote-write-receiver"],
+    );
+    let a = Vigil::start(
+        "remote-write-histograms-a",
+        Some(&format!(
+            "remote_write:\n  - url: {pbase}/api/v1/write\n    name: prom\n    send_native_histograms: true\n    queue_config:\n      batch_send_deadline: 1s\n  - url: {}/api/v1/write\n    name: vigil\n    protobuf_message: io.prometheus.write.v2.Request\n    send_native_histograms: true\n    queue_config:\n      batch_send_deadline: 1s\n",
+            b.base
+        )),
+        &["--web.enable-remote-write-receiver"],
+    );
+    let start = (now() as i64 + 10) * 1000;
+    let mut hs = Vec::new();
+    let mut k = 1i64;
+    for i in 0..25 {
+        let t = start + i * 5_000;
+        if i == 18 {
+            k = 1;
+        }
+        hs.push(growing_histogram(t, k, i >= 12));
+        k += 1;
+    }
+    let end = start + 24 * 5_000;
+    let text = remote_write_histograms(&a.base, &dir, "nh_seconds", &hs);
+    assert!(text.ends_with("204"), "vigil refused: {text}");
+    let at = end as f64 / 1000.0;
+    let count_at =
+        |base: &str| value_at(base, "count_over_time(nh_seconds[10m])", at).unwrap_or(0.0) as usize;
+    for base in [&pbase, &b.base] {
+        wait_for(
+            "the histograms at the receiver",
+            Duration::from_secs(60),
+            || (count_at(base) == hs.len()).then_some(()),
+        );
+    }
+    // A's answers are Prometheus's; B's are A's.
+    assert_eq!(same_histogram_answers(&pbase, &a.base, at), 18);
+    assert_eq!(same_histogram_answers(&pbase, &b.base, at), 18);
+    let sent = |name: &str| {
+        let (_, m) = get(&format!("{}/metrics", a.base));
+        m.lines()
+            .filter(|l| {
+                l.starts_with("prometheus_remote_storage_histograms_total{")
+                    && l.contains(&format!("remote_name=\"{name}\""))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    assert_eq!(sent("prom"), hs.len() as f64);
+    assert_eq!(sent("vigil"), hs.len() as f64);
+}
