@@ -740,4 +740,35 @@ fn native_histograms_in_prometheus_blocks_are_served() {
         assert_eq!(&ask(&vbase, q, *t), want, "{q} at {t}, after a restart");
     }
     let _ = again.child.kill();
+    let _ = again.child.wait();
+    // The way back with histograms: exported as float histogram chunks, which Prometheus
+    // 2.42 reads and answers over as it did over its own blocks.
+    let exported = dir.join("exported");
+    let out = Command::new(vigil_bin())
+        .args(["tsdb", "export", "--format=prometheus"])
+        .arg(&data)
+        .arg(&exported)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let port2 = free_port();
+    let _back = start_prometheus(
+        &dir,
+        &exported,
+        port2,
+        &[],
+        &["--enable-feature=native-histograms"],
+    );
+    let bbase = format!("http://127.0.0.1:{port2}");
+    for (q, t, want) in &theirs {
+        assert_eq!(
+            &ask(&bbase, q, *t),
+            want,
+            "{q} at {t}, Prometheus on vigil's export"
+        );
+    }
 }

@@ -41,8 +41,9 @@ pub(super) type Batch = (
 
 /// What the checks of an append found.
 enum Admit {
-    /// Take the sample into series `.0`.
-    Take(SeriesRef),
+    /// Take the sample into series `.0`; `.1` is the series' newest sample in this
+    /// transaction, if any (a histogram's value is [`HISTOGRAM_MARK`]).
+    Take(SeriesRef, Option<Sample>),
     /// An exact repeat of the series' newest sample: nothing to do.
     Repeat(SeriesRef),
 }
@@ -120,7 +121,8 @@ impl HeadAppender<'_> {
         if t < self.head.min_valid.load(Ordering::Relaxed) {
             return Err(AppendError::OutOfBounds);
         }
-        match self.newest.get(&r).copied().or(last) {
+        let pending = self.newest.get(&r).copied();
+        match pending.or(last) {
             Some(last) => {
                 if t < last.t {
                     self.head.stats.out_of_order.fetch_add(1, Ordering::Relaxed);
@@ -143,7 +145,7 @@ impl HeadAppender<'_> {
                 self.new_live += 1;
             }
         }
-        Ok(Admit::Take(r))
+        Ok(Admit::Take(r, pending))
     }
 }
 
@@ -159,15 +161,13 @@ impl Appender for HeadAppender<'_> {
             last.v.to_bits() == v.to_bits() && v.to_bits() != HISTOGRAM_MARK
         })? {
             Admit::Repeat(r) => return Ok(r),
-            Admit::Take(r) => r,
+            Admit::Take(r, pending) => {
+                if pending.is_some_and(|l| l.v.to_bits() == HISTOGRAM_MARK) {
+                    self.close_batch();
+                }
+                r
+            }
         };
-        if self
-            .newest
-            .get(&r)
-            .is_some_and(|l| l.v.to_bits() == HISTOGRAM_MARK)
-        {
-            self.close_batch();
-        }
         self.samples.push((r, t, v));
         self.newest.insert(r, Sample { t, v });
         Ok(r)
@@ -202,15 +202,13 @@ impl Appender for HeadAppender<'_> {
             prev.is_some_and(|p| p.same_as(&h))
         })? {
             Admit::Repeat(r) => return Ok(r),
-            Admit::Take(r) => r,
+            Admit::Take(r, pending) => {
+                if pending.is_some_and(|l| l.v.to_bits() != HISTOGRAM_MARK) {
+                    self.close_batch();
+                }
+                r
+            }
         };
-        if self
-            .newest
-            .get(&r)
-            .is_some_and(|l| l.v.to_bits() != HISTOGRAM_MARK)
-        {
-            self.close_batch();
-        }
         let h = Arc::new(h);
         self.histograms.push((r, t, h.clone()));
         self.newest.insert(
