@@ -109,6 +109,23 @@ impl Entry {
     }
 }
 
+/// Whether `e` belongs in the same TimeSeries as the entries before it, whose kind (float or
+/// histogram, once one is seen) is `kind`; exemplars go with either.
+fn run_continues(kind: &mut Option<bool>, e: &Entry) -> bool {
+    let k = match e.extra.as_deref() {
+        None => false,
+        Some(Extra::Histogram(_)) => true,
+        Some(Extra::Exemplar(_)) => return true,
+    };
+    match *kind {
+        Some(prev) if prev != k => false,
+        _ => {
+            *kind = Some(k);
+            true
+        }
+    }
+}
+
 /// How many of `entries` are float samples, native histograms and exemplars.
 fn kinds(entries: &[Entry]) -> (u64, u64, u64) {
     let mut k = (0, 0, 0);
@@ -832,8 +849,15 @@ fn encode_batch(batch: &[Entry]) -> (Vec<u8>, i64) {
         let labels = &batch[idx[i]].labels;
         let mut j = i;
         let mut len = labels_len(labels);
+        let mut kind = None;
         while j < idx.len() && batch[idx[j]].labels.same(labels) {
             let e = &batch[idx[j]];
+            // A series switching between floats and histograms is sent as one TimeSeries per
+            // run of one kind, in order: a receiver appends a TimeSeries' floats before its
+            // histograms, and must see them in time order.
+            if !run_continues(&mut kind, e) {
+                break;
+            }
             len += match e.extra.as_deref() {
                 None => 2 + sample_len(e.t),
                 Some(Extra::Exemplar(x)) => {
@@ -1014,8 +1038,13 @@ fn encode_batch_v2(
         }
         // Each exemplar as an `ExemplarV2`: its label refs, then its length.
         exemplars.clear();
+        let mut kind = None;
         while j < idx.len() && batch[idx[j]].labels.same(labels) {
             let e = &batch[idx[j]];
+            // One TimeSeries per run of one kind, as in 1.0's encoder.
+            if !run_continues(&mut kind, e) {
+                break;
+            }
             match e.extra.as_deref() {
                 None => len += 2 + sample_len(e.t),
                 Some(Extra::Histogram(h)) => len += 1 + varint_len(h.len() as u64) + h.len(),
@@ -1357,6 +1386,80 @@ mod tests {
 
     /// The hand-written encoding decodes as the `prometheus.WriteRequest` it stands for: each
     /// series once, with its samples in order, whatever the batch's interleaving.
+    /// A series that switches between floats and histograms goes out as one TimeSeries per
+    /// run of one kind, in time order, in 1.0 and 2.0 alike; the histograms decode as sent.
+    #[test]
+    fn a_series_switching_kinds_is_sent_in_time_order() {
+        use crate::proto::{Histogram, RequestV2};
+        let a = Labels::from_pairs([("__name__", "h"), ("job", "a")]);
+        let fh = vigil_model::FloatHistogram {
+            count: 3.0,
+            sum: 1.5,
+            positive_spans: vec![vigil_model::histogram::Span {
+                offset: 0,
+                length: 2,
+            }],
+            positive_buckets: vec![1.0, 2.0],
+            ..Default::default()
+        };
+        let e = |t: i64, h: bool| Entry {
+            labels: a.clone(),
+            t,
+            v: t as f64,
+            seq: 1,
+            extra: h.then(|| {
+                Box::new(Extra::Histogram(prost::Message::encode_to_vec(
+                    &Histogram::from_float(&fh, t),
+                )))
+            }),
+        };
+        let batch = vec![
+            e(1000, false),
+            e(2000, true),
+            e(3000, false),
+            e(4000, false),
+        ];
+        let got: WriteRequest = crate::codec::decode(&encode_batch(&batch).0).unwrap();
+        let runs: Vec<(Vec<i64>, Vec<i64>)> = got
+            .timeseries
+            .iter()
+            .map(|ts| {
+                let hs = ts
+                    .histograms
+                    .iter()
+                    .map(|b| {
+                        let h: Histogram = prost::Message::decode(b.as_slice()).unwrap();
+                        assert!(h.to_float().unwrap().same_as(&fh));
+                        assert_eq!(h.count_int, Some(3), "whole counts go as integers");
+                        h.timestamp
+                    })
+                    .collect();
+                (ts.samples.iter().map(|s| s.timestamp).collect(), hs)
+            })
+            .collect();
+        let want = vec![
+            (vec![1000], vec![]),
+            (vec![], vec![2000]),
+            (vec![3000, 4000], vec![]),
+        ];
+        assert_eq!(runs, want);
+        let got: RequestV2 = crate::codec::decode(&encode_batch_v2(&batch, None).0).unwrap();
+        let runs: Vec<(Vec<i64>, usize)> = got
+            .timeseries
+            .iter()
+            .map(|ts| {
+                (
+                    ts.samples.iter().map(|s| s.timestamp).collect(),
+                    ts.histograms.len(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            runs,
+            vec![(vec![1000], 0), (vec![], 1), (vec![3000, 4000], 0)]
+        );
+    }
+
     #[test]
     fn batches_encode_as_write_requests() {
         let a = Labels::from_pairs([("__name__", "up"), ("job", "a")]);

@@ -547,7 +547,9 @@ fn decode_payload(typ: u8, p: &[u8]) -> Option<Record> {
         }
         REC_HISTOGRAMS => {
             let n = d.uvarint()? as usize;
-            let mut out = Vec::with_capacity(n.min(d.remaining()));
+            // Each takes at least 41 bytes (hint, four f64s, five counts): damage is not an
+            // allocation.
+            let mut out = Vec::with_capacity(n.min(d.remaining() / 41));
             for _ in 0..n {
                 let r = d.uvarint()?;
                 let t = unzigzag(d.uvarint()?);
@@ -596,6 +598,8 @@ pub struct CheckpointWriter {
     last: u64,
     tmp: PathBuf,
     file: std::io::BufWriter<File>,
+    /// The version its header says.
+    version: u32,
 }
 
 impl CheckpointWriter {
@@ -605,14 +609,35 @@ impl CheckpointWriter {
         let tmp = dir.join(format!("checkpoint.{last:08}.tmp"));
         let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir_all(&tmp)?;
-        let seg = create_segment(&tmp, 0, o.segment_version())?;
+        let version = o.segment_version();
+        let seg = create_segment(&tmp, 0, version)?;
         let file = std::io::BufWriter::with_capacity(1 << 20, seg);
         Ok(CheckpointWriter {
             dir: dir.to_path_buf(),
             last,
             tmp,
             file,
+            version,
         })
+    }
+
+    /// Make the checkpoint's header say it may hold native histogram records (before the
+    /// first is written): a head's first histogram can be committed while a checkpoint that
+    /// started without any is being written. The file is still `.tmp`, so its header is
+    /// rewritten in place.
+    pub fn allow_histograms(&mut self) -> io::Result<()> {
+        if self.version >= HISTOGRAM_VERSION {
+            return Ok(());
+        }
+        self.file.flush()?;
+        // The segment is open for appending; the header is written through another handle.
+        use std::os::unix::fs::FileExt;
+        let f = OpenOptions::new()
+            .write(true)
+            .open(segment_path(&self.tmp, 0))?;
+        f.write_all_at(&HISTOGRAM_VERSION.to_le_bytes(), 8)?;
+        self.version = HISTOGRAM_VERSION;
+        Ok(())
     }
 
     /// Append framed records.
@@ -628,6 +653,7 @@ impl CheckpointWriter {
             last,
             tmp,
             file,
+            ..
         } = self;
         file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
         std::fs::File::open(&tmp)?.sync_all()?;

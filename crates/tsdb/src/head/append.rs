@@ -180,7 +180,11 @@ impl Appender for HeadAppender<'_> {
         t: i64,
         h: FloatHistogram,
     ) -> Result<SeriesRef, AppendError> {
-        if !vigil_model::is_stale_nan(h.sum) && !vigil_model::histogram::valid_layout(&h) {
+        // A stale marker is taken with any layout; anything else must have one Prometheus
+        // defines, and fit a chunk.
+        let valid = vigil_model::histogram::valid_layout(&h)
+            && crate::prometheus::histogram_chunk::fits(&h);
+        if !(valid || vigil_model::is_stale_nan(h.sum)) {
             return Err(AppendError::InvalidHistogram(format!(
                 "{labels}: schema {}, zero threshold {}, {} positive and {} negative spans for {} and {} buckets",
                 h.schema,

@@ -478,6 +478,39 @@ impl XorW {
     }
 }
 
+/// The values one decoded sample of `layout` holds, as [`decode`] counts them.
+fn values_per_sample(layout: &FloatHistogram) -> usize {
+    layout.positive_spans.len()
+        + layout.negative_spans.len()
+        + layout.custom_values.len()
+        + layout
+            .positive_buckets
+            .len()
+            .max(span_buckets(&layout.positive_spans))
+        + layout
+            .negative_buckets
+            .len()
+            .max(span_buckets(&layout.negative_spans))
+        + 8
+}
+
+fn span_buckets(s: &[Span]) -> usize {
+    s.iter().map(|x| x.length as usize).sum()
+}
+
+/// Whether a chunk can hold `h`: the reader's bounds on spans, buckets and custom bounds per
+/// side, and on the values one sample decodes to. Appenders refuse histograms beyond them
+/// (no chunk could be read back).
+pub fn fits(h: &FloatHistogram) -> bool {
+    const SIDE: usize = 1 << 16;
+    h.positive_spans.len() <= SIDE
+        && h.negative_spans.len() <= SIDE
+        && h.custom_values.len() <= SIDE
+        && span_buckets(&h.positive_spans) <= SIDE
+        && span_buckets(&h.negative_spans) <= SIDE
+        && values_per_sample(h) <= MAX_DECODED_VALUES
+}
+
 /// Samples one chunk holds at most: Prometheus's head cuts its chunks at 120 samples too.
 pub const MAX_CHUNK_SAMPLES: usize = 120;
 
@@ -660,7 +693,12 @@ impl FloatHistogramChunk {
             self.last = (!stale).then(|| h.clone());
             return Ok(());
         }
-        if self.n as usize >= MAX_CHUNK_SAMPLES {
+        // The reader refuses a chunk that decodes to more values than this (damage must not
+        // become an allocation): a chunk of wide histograms is cut before it gets there.
+        if self.n as usize >= MAX_CHUNK_SAMPLES
+            || (self.n as usize + 1).saturating_mul(values_per_sample(&self.layout))
+                > MAX_DECODED_VALUES
+        {
             return Err(Full::Samples);
         }
         if !stale {
@@ -877,6 +915,43 @@ mod tests {
         assert_eq!(got[305].1.hint, CounterResetHint::Gauge);
         assert_eq!(got[306].1.hint, CounterResetHint::Gauge);
         assert_eq!(got[1].1.hint, CounterResetHint::NotCounterReset);
+    }
+
+    /// Wide histograms: a chunk is cut before it would decode to more values than the reader
+    /// takes, so every chunk written reads back; one wider than any chunk can hold does not
+    /// fit (appenders refuse it).
+    #[test]
+    fn wide_histograms_make_chunks_the_reader_takes() {
+        use vigil_model::HistogramSample;
+        let n = 40_000usize;
+        let wide = FloatHistogram {
+            count: n as f64,
+            sum: 1.0,
+            positive_spans: vec![Span {
+                offset: 0,
+                length: n as u32,
+            }],
+            positive_buckets: vec![1.0; n],
+            ..Default::default()
+        };
+        assert!(fits(&wide));
+        let samples: Vec<HistogramSample> = (0..120)
+            .map(|i| HistogramSample {
+                t: i * 1000,
+                h: std::sync::Arc::new(wide.clone()),
+            })
+            .collect();
+        let chunks = encode_all(&samples);
+        assert!(chunks.len() > 1, "{} chunks", chunks.len());
+        let read: usize = chunks
+            .iter()
+            .map(|(_, _, b)| decode(ENC_FLOAT_HISTOGRAM, b).unwrap().len())
+            .sum();
+        assert_eq!(read, 120);
+        let mut too_wide = wide.clone();
+        too_wide.positive_spans[0].length = 70_000;
+        too_wide.positive_buckets = vec![1.0; 70_000];
+        assert!(!fits(&too_wide));
     }
 
     #[test]
