@@ -1384,8 +1384,6 @@ mod tests {
     use super::*;
     use crate::proto::{Label, Sample, TimeSeries, WriteRequest};
 
-    /// The hand-written encoding decodes as the `prometheus.WriteRequest` it stands for: each
-    /// series once, with its samples in order, whatever the batch's interleaving.
     /// A series that switches between floats and histograms goes out as one TimeSeries per
     /// run of one kind, in time order, in 1.0 and 2.0 alike; the histograms decode as sent.
     #[test]
@@ -1460,6 +1458,8 @@ mod tests {
         );
     }
 
+    /// The hand-written encoding decodes as the `prometheus.WriteRequest` it stands for: each
+    /// series once, with its samples in order, whatever the batch's interleaving.
     #[test]
     fn batches_encode_as_write_requests() {
         let a = Labels::from_pairs([("__name__", "up"), ("job", "a")]);
