@@ -438,50 +438,16 @@ impl ReaderLoop {
                     }
                     JournalRecord::Histograms(h) => {
                         // Sent with `send_native_histograms` only, as in Prometheus (off by
-                        // default).
-                        if !self.cfg.send_native_histograms {
-                            continue;
+                        // default). Each is encoded once, as the `Histogram` message sent.
+                        if self.cfg.send_native_histograms
+                            && !self.queue_samples(pos, h, true, |fh, t| {
+                                let msg = crate::proto::Histogram::from_float(&fh, t);
+                                let bytes = prost::Message::encode_to_vec(&msg);
+                                (0.0, Some(Box::new(Extra::Histogram(bytes))))
+                            })
+                        {
+                            return self.finish();
                         }
-                        if !self.reached_start {
-                            self.reached_start = h.iter().any(|(_, t, _)| *t >= self.start_ms);
-                        }
-                        let sent_before = self.resume.is_some_and(|r| pos <= r);
-                        self.seq += 1;
-                        let seq = self.seq;
-                        let mut chunks: Vec<Vec<Entry>> =
-                            (0..self.shards.len()).map(|_| Vec::new()).collect();
-                        for (r, t, fh) in h {
-                            if sent_before || (self.resume.is_none() && t < self.start_ms) {
-                                continue;
-                            }
-                            self.stats.histograms_in.fetch_add(1, Ordering::Relaxed);
-                            self.stats
-                                .highest_in_ms
-                                .fetch_max(t.max(0) as u64, Ordering::Relaxed);
-                            let Some((Some(labels), _)) = self.series.get(&r) else {
-                                self.stats
-                                    .histograms_dropped
-                                    .fetch_add(1, Ordering::Relaxed);
-                                continue;
-                            };
-                            let i = (labels.cached_hash() % chunks.len() as u64) as usize;
-                            let msg = crate::proto::Histogram::from_float(&fh, t);
-                            chunks[i].push(Entry {
-                                labels: labels.clone(),
-                                t,
-                                v: 0.0,
-                                seq,
-                                extra: Some(Box::new(Extra::Histogram(
-                                    prost::Message::encode_to_vec(&msg),
-                                ))),
-                            });
-                        }
-                        for (i, c) in chunks.into_iter().enumerate() {
-                            if !c.is_empty() && !self.enqueue(i, c) {
-                                return self.finish();
-                            }
-                        }
-                        self.positions.push_back((seq, pos));
                     }
                     JournalRecord::Exemplars(e) => {
                         if !self.cfg.send_exemplars {
@@ -518,50 +484,9 @@ impl ReaderLoop {
                         self.positions.push_back((seq, pos));
                     }
                     JournalRecord::Samples(s) => {
-                        if !self.reached_start {
-                            self.reached_start = s.iter().any(|&(_, t, _)| t >= self.start_ms);
+                        if !self.queue_samples(pos, s, false, |v, _| (v, None)) {
+                            return self.finish();
                         }
-                        let sent_before = self.resume.is_some_and(|r| pos <= r);
-                        self.seq += 1;
-                        let seq = self.seq;
-                        let max = self.cfg.queue_config.max_samples_per_send.max(1) as usize;
-                        let mut chunks: Vec<Vec<Entry>> =
-                            (0..self.shards.len()).map(|_| Vec::new()).collect();
-                        for (r, t, v) in s {
-                            if sent_before || (self.resume.is_none() && t < self.start_ms) {
-                                continue;
-                            }
-                            self.stats.samples_in.fetch_add(1, Ordering::Relaxed);
-                            self.stats
-                                .highest_in_ms
-                                .fetch_max(t.max(0) as u64, Ordering::Relaxed);
-                            let Some((Some(labels), _)) = self.series.get(&r) else {
-                                // Dropped by write_relabel_configs (or a series the log
-                                // never named).
-                                self.stats.samples_dropped.fetch_add(1, Ordering::Relaxed);
-                                continue;
-                            };
-                            let i = (labels.cached_hash() % chunks.len() as u64) as usize;
-                            chunks[i].push(Entry {
-                                labels: labels.clone(),
-                                t,
-                                v,
-                                seq,
-                                extra: None,
-                            });
-                            if chunks[i].len() >= max {
-                                let full = std::mem::take(&mut chunks[i]);
-                                if !self.enqueue(i, full) {
-                                    return self.finish();
-                                }
-                            }
-                        }
-                        for (i, c) in chunks.into_iter().enumerate() {
-                            if !c.is_empty() && !self.enqueue(i, c) {
-                                return self.finish();
-                            }
-                        }
-                        self.positions.push_back((seq, pos));
                     }
                 }
             }
@@ -597,6 +522,68 @@ impl ReaderLoop {
             return None;
         }
         Some(ls)
+    }
+
+    /// Queue one record's float samples (`histograms` false) or native histograms on their
+    /// series' shards, `entry` giving each one's value and extra from what the record holds
+    /// and its time; batches go out as they fill. False when the queue is stopping.
+    fn queue_samples<T>(
+        &mut self,
+        pos: JournalPos,
+        items: Vec<(u64, i64, T)>,
+        histograms: bool,
+        entry: impl Fn(T, i64) -> (f64, Option<Box<Extra>>),
+    ) -> bool {
+        if !self.reached_start {
+            self.reached_start = items.iter().any(|x| x.1 >= self.start_ms);
+        }
+        let stats = self.stats.clone();
+        let (read, dropped) = if histograms {
+            (&stats.histograms_in, &stats.histograms_dropped)
+        } else {
+            (&stats.samples_in, &stats.samples_dropped)
+        };
+        let sent_before = self.resume.is_some_and(|r| pos <= r);
+        self.seq += 1;
+        let seq = self.seq;
+        let max = self.cfg.queue_config.max_samples_per_send.max(1) as usize;
+        let mut chunks: Vec<Vec<Entry>> = (0..self.shards.len()).map(|_| Vec::new()).collect();
+        for (r, t, x) in items {
+            if sent_before || (self.resume.is_none() && t < self.start_ms) {
+                continue;
+            }
+            read.fetch_add(1, Ordering::Relaxed);
+            stats
+                .highest_in_ms
+                .fetch_max(t.max(0) as u64, Ordering::Relaxed);
+            let Some((Some(labels), _)) = self.series.get(&r) else {
+                // Dropped by write_relabel_configs (or a series the log never named).
+                dropped.fetch_add(1, Ordering::Relaxed);
+                continue;
+            };
+            let i = (labels.cached_hash() % chunks.len() as u64) as usize;
+            let (v, extra) = entry(x, t);
+            chunks[i].push(Entry {
+                labels: labels.clone(),
+                t,
+                v,
+                seq,
+                extra,
+            });
+            if chunks[i].len() >= max {
+                let full = std::mem::take(&mut chunks[i]);
+                if !self.enqueue(i, full) {
+                    return false;
+                }
+            }
+        }
+        for (i, c) in chunks.into_iter().enumerate() {
+            if !c.is_empty() && !self.enqueue(i, c) {
+                return false;
+            }
+        }
+        self.positions.push_back((seq, pos));
+        true
     }
 
     /// Queue a chunk on shard `i`, waiting while it is full. False when the queue is stopping.

@@ -269,6 +269,20 @@ fn write_block_in(
             ));
         }
         let mut cm = Vec::new();
+        // Each chunk goes to the file as it is encoded; its location is kept for the index.
+        let mut put = |min_t, max_t, b: &[u8], histogram| -> std::io::Result<()> {
+            cm.push(ChunkMeta {
+                min_t,
+                max_t,
+                offset,
+                len: b.len() as u64,
+                histogram,
+            });
+            chunk_file.write_all(b)?;
+            offset += b.len() as u64;
+            stats.num_chunks += 1;
+            Ok(())
+        };
         for part in samples.chunks(BLOCK_CHUNK_SAMPLES) {
             let b = if version >= 2 {
                 packed::encode(part)
@@ -277,18 +291,9 @@ fn write_block_in(
                 part.iter().for_each(|s| x.append(s.t, s.v));
                 x.bytes()
             };
-            cm.push(ChunkMeta {
-                min_t: part[0].t,
-                max_t: part[part.len() - 1].t,
-                offset,
-                len: b.len() as u64,
-                histogram: false,
-            });
-            chunk_file.write_all(&b)?;
-            offset += b.len() as u64;
-            stats.num_chunks += 1;
-            stats.num_samples += part.len() as u64;
+            put(part[0].t, part[part.len() - 1].t, &b, false)?;
         }
+        stats.num_samples += samples.len() as u64;
         if !histograms.is_empty() {
             if version < HISTOGRAM_VERSION {
                 if version < FLOAT_VERSION {
@@ -300,16 +305,7 @@ fn write_block_in(
                 version = HISTOGRAM_VERSION;
             }
             for (min_t, max_t, b) in crate::prometheus::histogram_chunk::encode_all(&histograms) {
-                cm.push(ChunkMeta {
-                    min_t,
-                    max_t,
-                    offset,
-                    len: b.len() as u64,
-                    histogram: true,
-                });
-                chunk_file.write_all(&b)?;
-                offset += b.len() as u64;
-                stats.num_chunks += 1;
+                put(min_t, max_t, &b, true)?;
             }
             stats.num_samples += histograms.len() as u64;
             stats.num_histogram_samples += histograms.len() as u64;

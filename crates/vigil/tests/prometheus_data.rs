@@ -59,6 +59,18 @@ fn start_prometheus(dir: &Path, data: &Path, port: u16, targets: &[u16], extra: 
     p
 }
 
+/// `vigil tsdb export --format=prometheus DATA OUT`, which must succeed; what it printed.
+fn export_prometheus(data: &Path, out: &Path) -> String {
+    let o = Command::new(vigil_bin())
+        .args(["tsdb", "export", "--format=prometheus"])
+        .arg(data)
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
 /// Block directories (those with a meta.json) and their files' bytes.
 fn blocks(data: &Path) -> BTreeMap<String, BTreeMap<String, Vec<u8>>> {
     let mut out = BTreeMap::new();
@@ -458,18 +470,7 @@ fn vigil_takes_over_a_prometheus_directory_and_the_way_back_works() {
     vigil.child.kill().unwrap();
     vigil.child.wait().unwrap();
     let exported = dir.join("exported");
-    let out = Command::new(vigil_bin())
-        .args(["tsdb", "export", "--format=prometheus"])
-        .arg(&data)
-        .arg(&exported)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("BLOCK ULID"));
+    assert!(export_prometheus(&data, &exported).contains("BLOCK ULID"));
     let out = Command::new(debian_bin("promtool"))
         .args(["tsdb", "analyze"])
         .arg(&exported)
@@ -746,17 +747,7 @@ fn native_histograms_in_prometheus_blocks_are_served() {
     // The way back with histograms: exported as float histogram chunks, which Prometheus
     // 2.42 reads and answers over as it did over its own blocks.
     let exported = dir.join("exported");
-    let out = Command::new(vigil_bin())
-        .args(["tsdb", "export", "--format=prometheus"])
-        .arg(&data)
-        .arg(&exported)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    export_prometheus(&data, &exported);
     let port2 = free_port();
     let _back = start_prometheus(
         &dir,

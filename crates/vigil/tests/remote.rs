@@ -1431,29 +1431,10 @@ fn remote_write_sends_metric_metadata() {
 #[test]
 fn native_histograms_remote_read_from_prometheus() {
     let dir = temp_dir("remote-read-histograms");
-    std::fs::write(dir.join("source.yml"), "global:\n  scrape_interval: 1m\n").unwrap();
-    let (_src, pbase) = prometheus(
-        &dir,
-        "source",
-        &[
-            "--web.enable-remote-write-receiver",
-            "--enable-feature=native-histograms",
-        ],
-    );
+    let (_src, pbase) = histogram_receiver(&dir, "source");
     let end = (now() as i64 - 5) * 1000;
     let start = end - 120_000;
-    // Every 5s for 2 minutes: counts grow, bucket 3 appears half way, a reset at 90s.
-    let mut hs = Vec::new();
-    let mut t = start;
-    let mut k = 1i64;
-    while t <= end {
-        if t - start == 90_000 {
-            k = 1;
-        }
-        hs.push(growing_histogram(t, k, t - start >= 60_000));
-        t += 5_000;
-        k += 1;
-    }
+    let hs = two_minutes_of_histograms(start);
     let text = remote_write_histograms(&pbase, &dir, "nh_seconds", &hs);
     assert!(
         text.ends_with("204"),
@@ -1469,6 +1450,39 @@ fn native_histograms_remote_read_from_prometheus() {
     );
     let at = end as f64 / 1000.0;
     assert_eq!(same_histogram_answers(&pbase, &chunked.base, at), 18);
+}
+
+/// Debian's Prometheus as a remote write receiver of native histograms, scraping nothing.
+fn histogram_receiver(dir: &Path, name: &str) -> (Proc, String) {
+    std::fs::write(
+        dir.join(format!("{name}.yml")),
+        "global:\n  scrape_interval: 1m\n",
+    )
+    .unwrap();
+    prometheus(
+        dir,
+        name,
+        &[
+            "--web.enable-remote-write-receiver",
+            "--enable-feature=native-histograms",
+        ],
+    )
+}
+
+/// One histogram every 5s for 2 minutes from `start` (25 samples): counts grow, bucket 3
+/// appears half way, a counter reset at 90s.
+fn two_minutes_of_histograms(start: i64) -> Vec<vigil_remote::proto::Histogram> {
+    let mut k = 1i64;
+    (0..25)
+        .map(|i| {
+            if i == 18 {
+                k = 1;
+            }
+            let h = growing_histogram(start + i * 5_000, k, i >= 12);
+            k += 1;
+            h
+        })
+        .collect()
 }
 
 /// The answers of a few native histogram queries at three times around `at`, from
@@ -1514,28 +1528,10 @@ fn same_histogram_answers(pbase: &str, vbase: &str, at: f64) -> usize {
 #[test]
 fn native_histograms_stored_by_vigil_answer_as_prometheus() {
     let dir = temp_dir("remote-write-histograms");
-    std::fs::write(dir.join("source.yml"), "global:\n  scrape_interval: 1m\n").unwrap();
-    let (_src, pbase) = prometheus(
-        &dir,
-        "source",
-        &[
-            "--web.enable-remote-write-receiver",
-            "--enable-feature=native-histograms",
-        ],
-    );
+    let (_src, pbase) = histogram_receiver(&dir, "source");
     let end = (now() as i64 - 5) * 1000;
     let start = end - 120_000;
-    let mut hs = Vec::new();
-    let mut t = start;
-    let mut k = 1i64;
-    while t <= end {
-        if t - start == 90_000 {
-            k = 1;
-        }
-        hs.push(growing_histogram(t, k, t - start >= 60_000));
-        t += 5_000;
-        k += 1;
-    }
+    let hs = two_minutes_of_histograms(start);
     let text = remote_write_histograms(&pbase, &dir, "nh_seconds", &hs);
     assert!(text.ends_with("204"), "Prometheus refused: {text}");
     let vport = free_port();
@@ -1594,15 +1590,7 @@ fn native_histograms_stored_by_vigil_answer_as_prometheus() {
 #[test]
 fn native_histograms_are_remote_written_by_vigil() {
     let dir = temp_dir("remote-write-histograms-out");
-    std::fs::write(dir.join("peer.yml"), "global:\n  scrape_interval: 1m\n").unwrap();
-    let (_peer, pbase) = prometheus(
-        &dir,
-        "peer",
-        &[
-            "--web.enable-remote-write-receiver",
-            "--enable-feature=native-histograms",
-        ],
-    );
+    let (_peer, pbase) = histogram_receiver(&dir, "peer");
     let b = Vigil::start(
         "remote-write-histograms-b",
         None,
@@ -1617,17 +1605,8 @@ fn native_histograms_are_remote_written_by_vigil() {
         &["--web.enable-remote-write-receiver"],
     );
     let start = (now() as i64 + 10) * 1000;
-    let mut hs = Vec::new();
-    let mut k = 1i64;
-    for i in 0..25 {
-        let t = start + i * 5_000;
-        if i == 18 {
-            k = 1;
-        }
-        hs.push(growing_histogram(t, k, i >= 12));
-        k += 1;
-    }
-    let end = start + 24 * 5_000;
+    let hs = two_minutes_of_histograms(start);
+    let end = start + 120_000;
     let text = remote_write_histograms(&a.base, &dir, "nh_seconds", &hs);
     assert!(text.ends_with("204"), "vigil refused: {text}");
     let at = end as f64 / 1000.0;

@@ -33,6 +33,10 @@ pub enum ChunkError {
 
 type R<T> = Result<T, ChunkError>;
 
+/// The value widths a varbit prefix of 0 to 8 one-bits announces (Prometheus's varbit
+/// encoding), shared by the reader and the writer.
+const VARBIT_WIDTHS: [u32; 9] = [0, 3, 6, 9, 12, 18, 25, 56, 64];
+
 struct Bits<'a> {
     b: &'a [u8],
     /// Next bit to read, counted from the start of `b`.
@@ -64,7 +68,7 @@ impl Bits<'_> {
         while ones < 8 && self.bit()? {
             ones += 1;
         }
-        Ok([0, 3, 6, 9, 12, 18, 25, 56, 64][ones])
+        Ok(VARBIT_WIDTHS[ones])
     }
 
     fn varbit_int(&mut self) -> R<i64> {
@@ -378,30 +382,31 @@ impl BitWriter {
         }
     }
 
+    /// `v` (its low `w` bits) after the prefix announcing the narrowest width for which
+    /// `fits(w)`; 0 is a single 0 bit.
+    fn varbit(&mut self, v: u64, fits: impl Fn(u32) -> bool) {
+        let ones = (1..VARBIT_WIDTHS.len())
+            .find(|&k| fits(VARBIT_WIDTHS[k]))
+            .unwrap_or(VARBIT_WIDTHS.len() - 1);
+        let w = VARBIT_WIDTHS[ones];
+        // `ones` one-bits ended by a zero, except after eight.
+        if ones < 8 {
+            self.bits((1 << (ones + 1)) - 2, ones as u32 + 1);
+        } else {
+            self.bits(0xff, 8);
+        }
+        self.bits(if w == 64 { v } else { v & ((1u64 << w) - 1) }, w);
+    }
+
     fn varbit_int(&mut self, v: i64) {
-        // The narrowest width whose two's complement range (with +2^(w-1)) holds `v`.
-        let fits = |w: u32| -((1i64 << (w - 1)) - 1) <= v && v <= 1i64 << (w - 1);
         if v == 0 {
             self.bit(false);
             return;
         }
-        for (ones, w) in [
-            (1u32, 3u32),
-            (2, 6),
-            (3, 9),
-            (4, 12),
-            (5, 18),
-            (6, 25),
-            (7, 56),
-        ] {
-            if fits(w) {
-                self.bits((1 << (ones + 1)) - 2, ones + 1);
-                self.bits(v as u64 & ((1u64 << w) - 1), w);
-                return;
-            }
-        }
-        self.bits(0xff, 8);
-        self.bits(v as u64, 64);
+        // The narrowest two's complement width whose range (with +2^(w-1)) holds `v`.
+        self.varbit(v as u64, |w| {
+            w == 64 || (-((1i64 << (w - 1)) - 1) <= v && v <= 1i64 << (w - 1))
+        });
     }
 
     fn varbit_uint(&mut self, v: u64) {
@@ -409,23 +414,7 @@ impl BitWriter {
             self.bit(false);
             return;
         }
-        for (ones, w) in [
-            (1u32, 3u32),
-            (2, 6),
-            (3, 9),
-            (4, 12),
-            (5, 18),
-            (6, 25),
-            (7, 56),
-        ] {
-            if v < 1u64 << w {
-                self.bits((1 << (ones + 1)) - 2, ones + 1);
-                self.bits(v, w);
-                return;
-            }
-        }
-        self.bits(0xff, 8);
-        self.bits(v, 64);
+        self.varbit(v, |w| w == 64 || v < 1u64 << w);
     }
 
     fn f64(&mut self, v: f64) {
