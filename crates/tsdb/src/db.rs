@@ -370,8 +370,15 @@ fn persist_prometheus_blocks(
             }
             continue;
         }
-        for x in p.samples().iter().take_while(|x| x.t < tail_start) {
-            ranges.insert(x.t.div_euclid(r));
+        for t in p
+            .samples()
+            .iter()
+            .map(|x| x.t)
+            .chain(p.histograms().iter().map(|x| x.t))
+        {
+            if t < tail_start {
+                ranges.insert(t.div_euclid(r));
+            }
         }
     }
     if ranges.is_empty() {
@@ -410,7 +417,18 @@ fn persist_prometheus_blocks(
             let s = p.samples();
             let a = s.partition_point(|x| x.t < start);
             let b = s.partition_point(|x| x.t < end);
-            (a < b).then(|| Ok(Series::new(l.clone(), s[a..b].to_vec())))
+            let h = p.histograms();
+            let (ha, hb) = (
+                h.partition_point(|x| x.t < start),
+                h.partition_point(|x| x.t < end),
+            );
+            (a < b || ha < hb).then(|| {
+                Ok(Series {
+                    labels: l.clone(),
+                    samples: s[a..b].to_vec(),
+                    histograms: h[ha..hb].to_vec(),
+                })
+            })
         });
         let meta = write_block_sorted_as(
             opts.block_format,
@@ -433,6 +451,8 @@ fn persist_prometheus_blocks(
 
 /// Append the samples at or after `from` of the import's series to `head`, a batch of series
 /// at a time (each batch unpacked only while the head takes it); (appended, refused).
+/// Series holding native histograms go through the head's appender, both kinds in time
+/// order; the bulk load takes the (many) others.
 fn append_imported(
     head: &Head,
     series: &[(Labels, crate::prometheus::head::Packed)],
@@ -443,7 +463,7 @@ fn append_imported(
         let unpacked: Vec<(Labels, Vec<Sample>)> = batch
             .iter()
             .filter_map(|(l, p)| {
-                if p.last_t().is_none_or(|t| t < from) {
+                if p.last_t().is_none_or(|t| t < from) || !p.histograms().is_empty() {
                     return None;
                 }
                 let mut s = p.samples();
@@ -456,6 +476,46 @@ fn append_imported(
         n += a;
         refused += b;
     }
+    let mut app = head.appender();
+    let mut pending = 0;
+    for (l, p) in series {
+        if p.histograms().is_empty() || p.last_t().is_none_or(|t| t < from) {
+            continue;
+        }
+        let floats = p.samples();
+        let (mut f, mut h) = (
+            floats.partition_point(|x| x.t < from),
+            p.histograms().partition_point(|x| x.t < from),
+        );
+        let hs = p.histograms();
+        let mut r = 0;
+        while f < floats.len() || h < hs.len() {
+            let float_first = h == hs.len() || (f < floats.len() && floats[f].t < hs[h].t);
+            let res = if float_first {
+                f += 1;
+                app.append(r, l, floats[f - 1].t, floats[f - 1].v)
+            } else {
+                h += 1;
+                app.append_histogram(r, l, hs[h - 1].t, (*hs[h - 1].h).clone())
+            };
+            match res {
+                Ok(x) => {
+                    r = x;
+                    n += 1;
+                }
+                Err(_) => refused += 1,
+            }
+            pending += 1;
+            if pending >= 8192 {
+                app.commit()
+                    .map_err(|e| std::io::Error::other(e.to_string()))?;
+                app = head.appender();
+                pending = 0;
+            }
+        }
+    }
+    app.commit()
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
     Ok((n, refused))
 }
 
@@ -557,7 +617,7 @@ fn finish_prometheus_import(
             let to = dir.join("prometheus-unread").join(ms.to_string());
             std::fs::create_dir_all(dir.join("prometheus-unread"))?;
             std::fs::rename(&staging, &to)?;
-            tracing::warn!(to = %to.display(), unreadable = imp.unreadable.len(), orphan_samples = imp.orphan_samples, orphan_exemplars = imp.orphan_exemplars, exemplars = imp.exemplars.len(), unsupported_records = imp.unsupported_records, "Prometheus head files kept, unchanged: not everything in them could be carried over (damaged files, samples or exemplars of series whose record was lost, native histograms in its head, which vigil does not import yet, or exemplars without --enable-feature=exemplar-storage)");
+            tracing::warn!(to = %to.display(), unreadable = imp.unreadable.len(), orphan_samples = imp.orphan_samples, orphan_exemplars = imp.orphan_exemplars, exemplars = imp.exemplars.len(), unsupported_records = imp.unsupported_records, "Prometheus head files kept, unchanged: not everything in them could be carried over (damaged files, samples or exemplars of series whose record was lost, records of a later Prometheus, histograms of a schema vigil does not know, samples with start times, or exemplars without --enable-feature=exemplar-storage)");
         }
     }
     for sub in ["chunks_head", "wbl"] {

@@ -10,7 +10,8 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use vigil_model::{Label, Labels, Sample};
+use vigil_model::histogram::{CounterResetHint, FloatHistogram, Span};
+use vigil_model::{HistogramSample, Label, Labels, Sample};
 use vigil_storage::Exemplar;
 
 use super::{Dec, HEAD_CHUNKS_MAGIC, crc};
@@ -26,6 +27,19 @@ const REC_TOMBSTONES: u8 = 3;
 const REC_EXEMPLARS: u8 = 4;
 const REC_MMAP_MARKERS: u8 = 5;
 const REC_METADATA: u8 = 6;
+/// Native histograms, integer and float; 9 and 10 are the same layouts for custom buckets.
+const REC_HISTOGRAMS: u8 = 7;
+const REC_FLOAT_HISTOGRAMS: u8 = 8;
+const REC_CUSTOM_HISTOGRAMS: u8 = 9;
+const REC_CUSTOM_FLOAT_HISTOGRAMS: u8 = 10;
+/// Current Prometheus's records with a start time per sample (written with its
+/// start-timestamp storage on): floats, integer and float histograms.
+const REC_SAMPLES_V2: u8 = 11;
+const REC_HISTOGRAMS_V2: u8 = 12;
+const REC_FLOAT_HISTOGRAMS_V2: u8 = 13;
+/// The lower bound a checkpoint was cut at: only in checkpoints, and the checkpoint holds
+/// nothing older, so there is nothing to carry.
+const REC_MIN_VALID_TIME: u8 = 14;
 
 /// What was read from a Prometheus head.
 #[derive(Default)]
@@ -49,7 +63,8 @@ pub struct Import {
     pub exemplars: Vec<(Labels, Exemplar)>,
     /// Exemplars whose series record was not found.
     pub orphan_exemplars: u64,
-    /// Records vigil does not import yet (native histograms) or does not know.
+    /// Records vigil does not import: types it does not know, histograms of a schema it
+    /// does not know, and samples with start times (which vigil does not keep).
     pub unsupported_records: u64,
 }
 
@@ -57,12 +72,15 @@ pub struct Import {
 /// (a sample not after the last starts a new chunk), about 1-2 bytes a sample instead of 16,
 /// so reading a long Prometheus head takes memory near what Prometheus's own replay takes.
 /// Decoding gives the samples back in the order they were pushed.
+/// Native histograms (far fewer than floats where Prometheus has them) are kept as decoded.
 #[derive(Default)]
 pub struct Packed {
     chunks: Vec<XorChunk>,
     first_t: i64,
-    /// Every sample after the one before it: already as `read` leaves a series.
+    /// Every float sample after the one before it: already as `read` leaves a series.
     in_order: bool,
+    /// Native histogram samples in the order pushed (`read` leaves them in time order).
+    histograms: Vec<HistogramSample>,
 }
 
 /// Samples per chunk of a [`Packed`] series.
@@ -95,35 +113,59 @@ impl Packed {
         p
     }
 
+    fn push_histogram(&mut self, s: HistogramSample) {
+        self.histograms.push(s);
+    }
+
     /// `other`'s samples after this one's.
     fn append(&mut self, mut other: Packed) {
-        if self.is_empty() {
-            *self = other;
+        self.histograms.append(&mut other.histograms);
+        if self.chunks.is_empty() {
+            (self.chunks, self.first_t, self.in_order) =
+                (other.chunks, other.first_t, other.in_order);
             return;
         }
-        if other.is_empty() {
+        if other.chunks.is_empty() {
             return;
         }
-        self.in_order &= other.in_order && self.last_t().is_some_and(|t| other.first_t > t);
+        self.in_order &= other.in_order && self.last_float_t().is_some_and(|t| other.first_t > t);
         self.chunks.append(&mut other.chunks);
     }
 
+    /// Samples of both kinds.
     pub fn len(&self) -> usize {
-        self.chunks.iter().map(XorChunk::len).sum()
+        self.chunks.iter().map(XorChunk::len).sum::<usize>() + self.histograms.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.chunks.is_empty()
+        self.chunks.is_empty() && self.histograms.is_empty()
     }
 
-    /// The newest timestamp of a series in time order (as `read` leaves every series).
-    pub fn last_t(&self) -> Option<i64> {
+    fn last_float_t(&self) -> Option<i64> {
         self.chunks.last()?.max_time()
     }
 
-    /// The oldest timestamp of a series in time order (as `read` leaves every series).
+    /// The newest timestamp of either kind, of a series in time order (as `read` leaves
+    /// every series).
+    pub fn last_t(&self) -> Option<i64> {
+        let h = self.histograms.last().map(|h| h.t);
+        self.last_float_t().max(h)
+    }
+
+    /// The oldest timestamp of either kind, of a series in time order (as `read` leaves
+    /// every series).
     pub fn first_t(&self) -> Option<i64> {
-        (!self.is_empty()).then_some(self.first_t)
+        let f = (!self.chunks.is_empty()).then_some(self.first_t);
+        let h = self.histograms.first().map(|h| h.t);
+        match (f, h) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The native histogram samples, in time order after `read`.
+    pub fn histograms(&self) -> &[HistogramSample] {
+        &self.histograms
     }
 
     /// Every sample, in the order pushed.
@@ -458,6 +500,94 @@ struct Gather {
     /// Reading the out-of-order WAL.
     in_wbl: bool,
     unsupported: u64,
+    /// Some sample came with a start time, which vigil does not keep.
+    with_start_time: bool,
+}
+
+/// A start time marker of a version 2 record after its first entry: none, the previous
+/// entry's, or a delta from the first entry's. Whether there was one.
+fn start_time(d: &mut Dec) -> Option<bool> {
+    match d.u8()? {
+        0 => Some(false),
+        1 => Some(true),
+        2 => d.varint().map(|_| true),
+        _ => None,
+    }
+}
+
+/// One histogram as Prometheus's records write it: the counter reset hint, schema, zero
+/// threshold, zero count, count, sum, positive and negative spans, positive and negative
+/// buckets (integer ones as deltas from the bucket before, float ones as counts), then the
+/// bounds of custom buckets.
+fn decode_histogram(d: &mut Dec, float: bool) -> Option<FloatHistogram> {
+    let hint = match d.u8()? {
+        0 => CounterResetHint::Unknown,
+        1 => CounterResetHint::CounterReset,
+        2 => CounterResetHint::NotCounterReset,
+        3 => CounterResetHint::Gauge,
+        _ => return None,
+    };
+    let schema = i32::try_from(d.varint()?).ok()?;
+    let zero_threshold = f64::from_bits(d.be64()?);
+    let count = |d: &mut Dec| -> Option<f64> {
+        if float {
+            Some(f64::from_bits(d.be64()?))
+        } else {
+            Some(d.uvarint()? as f64)
+        }
+    };
+    let zero_count = count(d)?;
+    let total = count(d)?;
+    let sum = f64::from_bits(d.be64()?);
+    let spans = |d: &mut Dec| -> Option<Vec<Span>> {
+        let n = d.uvarint()? as usize;
+        let mut v = Vec::with_capacity(n.min(d.remaining() / 2));
+        for _ in 0..n {
+            let offset = i32::try_from(d.varint()?).ok()?;
+            let length = u32::try_from(d.uvarint()?).ok()?;
+            v.push(Span { offset, length });
+        }
+        Some(v)
+    };
+    let positive_spans = spans(d)?;
+    let negative_spans = spans(d)?;
+    let buckets = |d: &mut Dec| -> Option<Vec<f64>> {
+        let n = d.uvarint()? as usize;
+        let mut v = Vec::with_capacity(n.min(d.remaining()));
+        let mut abs = 0i64;
+        for _ in 0..n {
+            v.push(if float {
+                f64::from_bits(d.be64()?)
+            } else {
+                abs = abs.wrapping_add(d.varint()?);
+                abs as f64
+            });
+        }
+        Some(v)
+    };
+    let positive_buckets = buckets(d)?;
+    let negative_buckets = buckets(d)?;
+    let mut custom_values = Vec::new();
+    if schema == vigil_model::histogram::CUSTOM_BUCKETS_SCHEMA {
+        let n = d.uvarint()? as usize;
+        custom_values.reserve(n.min(d.remaining() / 8));
+        for _ in 0..n {
+            custom_values.push(f64::from_bits(d.be64()?));
+        }
+    }
+    Some(FloatHistogram {
+        hint,
+        schema,
+        zero_threshold,
+        zero_count,
+        count: total,
+        sum,
+        positive_spans,
+        positive_buckets,
+        negative_spans,
+        negative_buckets,
+        custom_values,
+    })
 }
 
 impl Gather {
@@ -491,12 +621,8 @@ impl Gather {
                     let id = id0.wrapping_add(d.varint().ok_or_else(bad)?) as u64;
                     let t = t0.wrapping_add(d.varint().ok_or_else(bad)?);
                     let v = f64::from_bits(d.be64().ok_or_else(bad)?);
-                    let m = if self.in_wbl {
-                        &mut self.ooo
-                    } else {
-                        &mut self.samples
-                    };
-                    m.get(id, self.labels.len()).push(Sample { t, v });
+                    let n = self.labels.len();
+                    self.sink().get(id, n).push(Sample { t, v });
                 }
             }
             REC_TOMBSTONES => {
@@ -529,12 +655,94 @@ impl Gather {
                     self.exemplars.push((id, Exemplar { labels, value, t }));
                 }
             }
+            REC_HISTOGRAMS
+            | REC_FLOAT_HISTOGRAMS
+            | REC_CUSTOM_HISTOGRAMS
+            | REC_CUSTOM_FLOAT_HISTOGRAMS => {
+                if d.remaining() == 0 {
+                    return Ok(());
+                }
+                let float = matches!(typ, REC_FLOAT_HISTOGRAMS | REC_CUSTOM_FLOAT_HISTOGRAMS);
+                let id0 = d.be64().ok_or_else(bad)? as i64;
+                let t0 = d.be64().ok_or_else(bad)? as i64;
+                while d.remaining() > 0 {
+                    let id = id0.wrapping_add(d.varint().ok_or_else(bad)?) as u64;
+                    let t = t0.wrapping_add(d.varint().ok_or_else(bad)?);
+                    let h = decode_histogram(&mut d, float).ok_or_else(bad)?;
+                    self.histogram(id, t, h)?;
+                }
+            }
+            // Deltas from the previous entry's ref and the first entry's time, then a start
+            // time marker: [`start_time`].
+            REC_SAMPLES_V2 | REC_HISTOGRAMS_V2 | REC_FLOAT_HISTOGRAMS_V2 => {
+                if d.remaining() == 0 {
+                    return Ok(());
+                }
+                let (mut id, mut t0, mut first) = (0i64, 0i64, true);
+                while d.remaining() > 0 {
+                    let t = if first {
+                        id = d.varint().ok_or_else(bad)?;
+                        t0 = d.varint().ok_or_else(bad)?;
+                        first = false;
+                        let st = d.varint().ok_or_else(bad)?;
+                        self.with_start_time |= st != 0;
+                        t0
+                    } else {
+                        id = id.wrapping_add(d.varint().ok_or_else(bad)?);
+                        let t = t0.wrapping_add(d.varint().ok_or_else(bad)?);
+                        self.with_start_time |= start_time(&mut d).ok_or_else(bad)?;
+                        t
+                    };
+                    if typ == REC_SAMPLES_V2 {
+                        let v = f64::from_bits(d.be64().ok_or_else(bad)?);
+                        let n = self.labels.len();
+                        self.sink().get(id as u64, n).push(Sample { t, v });
+                    } else {
+                        let float = typ == REC_FLOAT_HISTOGRAMS_V2;
+                        let h = decode_histogram(&mut d, float).ok_or_else(bad)?;
+                        self.histogram(id as u64, t, h)?;
+                    }
+                }
+            }
             // Memory-map markers and metadata: nothing vigil needs to rebuild the samples.
-            REC_MMAP_MARKERS | REC_METADATA => {}
-            // Native histograms (not stored by vigil yet) and record types of later Prometheus
-            // releases: counted, and the files kept.
+            REC_MMAP_MARKERS | REC_METADATA | REC_MIN_VALID_TIME => {}
+            // Record types of later Prometheus releases: counted, and the files kept.
             _ => self.unsupported += 1,
         }
+        Ok(())
+    }
+
+    /// Where samples read now go: the out-of-order WAL's are not bounded by `min_valid`.
+    fn sink(&mut self) -> &mut RefSamples {
+        if self.in_wbl {
+            &mut self.ooo
+        } else {
+            &mut self.samples
+        }
+    }
+
+    /// One histogram of a record: a schema vigil does not know (a later Prometheus's) is
+    /// counted, as Prometheus's own replay skips it, and keeps the files; a layout no
+    /// Prometheus writes is damage.
+    fn histogram(&mut self, id: u64, t: i64, h: FloatHistogram) -> Result<(), String> {
+        let known = (vigil_model::histogram::MIN_SCHEMA..=vigil_model::histogram::MAX_SCHEMA)
+            .contains(&h.schema)
+            || h.uses_custom_buckets();
+        if !known {
+            self.unsupported += 1;
+            return Ok(());
+        }
+        // A stale marker may come with any layout.
+        if !vigil_model::histogram::valid_layout(&h) && !vigil_model::is_stale_nan(h.sum) {
+            return Err(format!(
+                "a native histogram at {t} whose buckets do not match its spans"
+            ));
+        }
+        let n = self.labels.len();
+        self.sink().get(id, n).push_histogram(HistogramSample {
+            t,
+            h: std::sync::Arc::new(h),
+        });
         Ok(())
     }
 
@@ -583,8 +791,23 @@ impl Gather {
                         p.push(x);
                     }
                 }
-                super::chunks::ENC_HISTOGRAM | super::chunks::ENC_FLOAT_HISTOGRAM => {
-                    self.unsupported += 1
+                kind @ (super::chunks::ENC_HISTOGRAM | super::chunks::ENC_FLOAT_HISTOGRAM) => {
+                    let hs = match super::histogram_chunk::decode(kind, data) {
+                        Ok(hs) => hs,
+                        Err(e) => return End::Damaged(format!("offset {pos}: {e}")),
+                    };
+                    let m = if enc & 0x80 != 0 {
+                        &mut self.ooo
+                    } else {
+                        &mut self.samples
+                    };
+                    let p = m.get(id, self.labels.len());
+                    for (t, h) in hs {
+                        p.push_histogram(HistogramSample {
+                            t,
+                            h: std::sync::Arc::new(h),
+                        });
+                    }
                 }
                 e => return End::Damaged(format!("offset {pos}: unknown chunk encoding {e}")),
             }
@@ -821,13 +1044,9 @@ pub fn read(dir: &Path, min_valid: i64) -> std::io::Result<Import> {
         let Some(labels) = g.labels.get(&id) else {
             // Its series record was in a file that could not be read (Prometheus drops a
             // series' samples with its record only after they are in a block).
-            let kept = g
-                .samples
-                .take(id)
-                .samples()
-                .iter()
-                .filter(|s| s.t >= min_valid)
-                .count();
+            let p = g.samples.take(id);
+            let kept = p.samples().iter().filter(|s| s.t >= min_valid).count()
+                + p.histograms.iter().filter(|s| s.t >= min_valid).count();
             imp.orphan_samples += (kept + g.ooo.take(id).len()) as u64;
             continue;
         };
@@ -845,34 +1064,46 @@ pub fn read(dir: &Path, min_valid: i64) -> std::io::Result<Import> {
         // Most series: one ref, in time order, nothing out of order, deleted or too old to
         // keep; kept packed as they are.
         if let [id] = ids[..] {
-            let plain = g
-                .samples
-                .only_part(id)
-                .is_some_and(|p| p.in_order && p.first_t >= min_valid)
-                && g.ooo.has_none(id)
-                && !g.stones.contains_key(&id);
+            let plain =
+                g.samples.only_part(id).is_some_and(|p| {
+                    p.in_order && p.first_t >= min_valid && p.histograms.is_empty()
+                }) && g.ooo.has_none(id)
+                    && !g.stones.contains_key(&id);
             if plain {
                 series.push((labels, g.samples.take(id)));
                 continue;
             }
         }
         let mut all: Vec<Sample> = Vec::new();
+        let mut hists: Vec<HistogramSample> = Vec::new();
         for id in ids {
-            let mut samples = g.samples.take(id).samples();
+            let (p, o) = (g.samples.take(id), g.ooo.take(id));
+            let mut samples = p.samples();
             samples.retain(|s| s.t >= min_valid);
-            samples.extend(g.ooo.take(id).samples());
+            samples.extend(o.samples());
+            let mut h = p.histograms;
+            h.retain(|s| s.t >= min_valid);
+            h.extend(o.histograms);
             if let Some(stones) = g.stones.remove(&id) {
                 let stones = super::tombstones::normalize(stones);
                 samples.retain(|s| !super::tombstones::deleted(&stones, s.t));
+                h.retain(|s| !super::tombstones::deleted(&stones, s.t));
             }
             all.extend(samples);
+            hists.extend(h);
         }
         if !all.is_sorted_by_key(|x| x.t) {
             all.sort_by_key(|x| x.t);
         }
         all.dedup_by_key(|x| x.t);
-        if !all.is_empty() {
-            series.push((labels, Packed::from_samples(&all)));
+        if !hists.is_sorted_by_key(|x| x.t) {
+            hists.sort_by_key(|x| x.t);
+        }
+        hists.dedup_by_key(|x| x.t);
+        if !all.is_empty() || !hists.is_empty() {
+            let mut p = Packed::from_samples(&all);
+            p.histograms = hists;
+            series.push((labels, p));
         }
     }
     imp.series = series;
@@ -885,6 +1116,10 @@ pub fn read(dir: &Path, min_valid: i64) -> std::io::Result<Import> {
         }
     }
     imp.unsupported_records = g.unsupported;
+    if g.with_start_time {
+        // Carried without them: the files are kept, so nothing is lost.
+        imp.unsupported_records += 1;
+    }
     Ok(imp)
 }
 
@@ -1159,8 +1394,8 @@ mod tests {
         let recs = vec![
             series_rec(1, &[("__name__", "up")]),
             samples_rec(&[(1, 1000, 1.0)]),
-            // A native histogram samples record (type 7): not stored by vigil yet.
-            vec![7, 0, 0, 0, 0, 0, 0, 0, 1],
+            // A record type of a later Prometheus.
+            vec![200, 0, 0, 0, 0, 0, 0, 0, 1],
         ];
         let seg = frame(&recs, false);
         std::fs::write(d.join("wal/00000000"), &seg).unwrap();
@@ -1176,6 +1411,232 @@ mod tests {
         assert_eq!(std::fs::read(p).unwrap(), seg);
         let db = db_open(&d);
         assert_eq!(count(&db), 1);
+    }
+
+    /// One histogram as Prometheus's records write it (integer buckets as deltas).
+    fn put_histogram(b: &mut Vec<u8>, h: &FloatHistogram, float: bool) {
+        use super::super::{put_uvarint, put_varint};
+        b.push(match h.hint {
+            CounterResetHint::Unknown => 0,
+            CounterResetHint::CounterReset => 1,
+            CounterResetHint::NotCounterReset => 2,
+            CounterResetHint::Gauge => 3,
+        });
+        put_varint(b, h.schema as i64);
+        b.extend_from_slice(&h.zero_threshold.to_bits().to_be_bytes());
+        for c in [h.zero_count, h.count] {
+            if float {
+                b.extend_from_slice(&c.to_bits().to_be_bytes());
+            } else {
+                put_uvarint(b, c as u64);
+            }
+        }
+        b.extend_from_slice(&h.sum.to_bits().to_be_bytes());
+        for spans in [&h.positive_spans, &h.negative_spans] {
+            put_uvarint(b, spans.len() as u64);
+            for sp in spans.iter() {
+                put_varint(b, sp.offset as i64);
+                put_uvarint(b, sp.length as u64);
+            }
+        }
+        for buckets in [&h.positive_buckets, &h.negative_buckets] {
+            put_uvarint(b, buckets.len() as u64);
+            let mut prev = 0i64;
+            for &c in buckets.iter() {
+                if float {
+                    b.extend_from_slice(&c.to_bits().to_be_bytes());
+                } else {
+                    put_varint(b, c as i64 - prev);
+                    prev = c as i64;
+                }
+            }
+        }
+        if h.schema == vigil_model::histogram::CUSTOM_BUCKETS_SCHEMA {
+            put_uvarint(b, h.custom_values.len() as u64);
+            for v in &h.custom_values {
+                b.extend_from_slice(&v.to_bits().to_be_bytes());
+            }
+        }
+    }
+
+    /// A histogram samples record of version 1 (types 7 to 10): laid out as a samples record.
+    fn histograms_rec(typ: u8, e: &[(u64, i64, FloatHistogram)]) -> Vec<u8> {
+        let mut b = vec![typ];
+        b.extend_from_slice(&e[0].0.to_be_bytes());
+        b.extend_from_slice(&e[0].1.to_be_bytes());
+        for (id, t, h) in e {
+            super::super::put_varint(&mut b, *id as i64 - e[0].0 as i64);
+            super::super::put_varint(&mut b, t - e[0].1);
+            put_histogram(&mut b, h, matches!(typ, 8 | 10));
+        }
+        b
+    }
+
+    /// A version 2 record (types 11 to 13) of floats or histograms with start times `st`.
+    fn v2_rec(typ: u8, e: &[(u64, i64, i64, Result<f64, FloatHistogram>)]) -> Vec<u8> {
+        use super::super::put_varint;
+        let mut b = vec![typ];
+        for (k, (id, t, st, x)) in e.iter().enumerate() {
+            if k == 0 {
+                put_varint(&mut b, *id as i64);
+                put_varint(&mut b, *t);
+                put_varint(&mut b, *st);
+            } else {
+                put_varint(&mut b, *id as i64 - e[k - 1].0 as i64);
+                put_varint(&mut b, t - e[0].1);
+                match *st {
+                    0 => b.push(0),
+                    st if st == e[k - 1].2 => b.push(1),
+                    st => {
+                        b.push(2);
+                        put_varint(&mut b, st - e[0].2);
+                    }
+                }
+            }
+            match x {
+                Ok(v) => b.extend_from_slice(&v.to_bits().to_be_bytes()),
+                Err(h) => put_histogram(&mut b, h, typ == 13),
+            }
+        }
+        b
+    }
+
+    fn nh(k: u32, float: bool) -> FloatHistogram {
+        let c = k as f64;
+        let frac = if float { 0.5 } else { 0.0 };
+        FloatHistogram {
+            schema: 1,
+            zero_threshold: 0.001,
+            zero_count: c + frac,
+            count: 4.0 * c + 1.0 + frac,
+            sum: 10.0 * c,
+            positive_spans: vec![Span {
+                offset: -1,
+                length: 2,
+            }],
+            positive_buckets: vec![c, 2.0 * c],
+            negative_spans: vec![Span {
+                offset: 2,
+                length: 1,
+            }],
+            negative_buckets: vec![c + 1.0],
+            ..Default::default()
+        }
+    }
+
+    fn histograms_of(db: &crate::db::Db, name: &str) -> Vec<(i64, FloatHistogram)> {
+        use vigil_storage::Storage;
+        let q = db.querier(i64::MIN / 2, i64::MAX / 2).unwrap();
+        q.select(&[vigil_storage::Matcher::equal("__name__", name)])
+            .unwrap()
+            .flat_map(|s| s.histograms)
+            .map(|s| (s.t, (*s.h).clone()))
+            .collect()
+    }
+
+    /// Native histograms of every record layout (integer, float, custom buckets, version 2)
+    /// and of head chunks are carried into vigil's blocks and head with their values, and
+    /// the files then go; records with start times, which vigil does not keep, keep them.
+    #[test]
+    fn native_histograms_of_the_head_are_carried_over() {
+        let d = tmp("histograms");
+        let mut recs = vec![
+            series_rec(1, &[("__name__", "int_h")]),
+            series_rec(2, &[("__name__", "float_h")]),
+            series_rec(3, &[("__name__", "custom_h")]),
+            series_rec(4, &[("__name__", "v2_h")]),
+            series_rec(5, &[("__name__", "up")]),
+            series_rec(6, &[("__name__", "v2_g")]),
+        ];
+        let custom = |k: u32| FloatHistogram {
+            schema: vigil_model::histogram::CUSTOM_BUCKETS_SCHEMA,
+            count: 3.0 * k as f64,
+            sum: k as f64,
+            positive_spans: vec![Span {
+                offset: 0,
+                length: 2,
+            }],
+            positive_buckets: vec![k as f64, 2.0 * k as f64],
+            custom_values: vec![0.5],
+            ..Default::default()
+        };
+        let mut want: HashMap<&str, Vec<(i64, FloatHistogram)>> = HashMap::new();
+        // Chunks as the head memory-mapped them, then the newer samples in the WAL.
+        let mut chunk = super::super::histogram_chunk::FloatHistogramChunk::new();
+        for k in 0..10u32 {
+            let t = k as i64 * 1000;
+            chunk.append(t, &nh(k, true)).unwrap();
+            want.entry("float_h").or_default().push((t, nh(k, true)));
+        }
+        for k in 10..35u32 {
+            let t = k as i64 * 1000;
+            recs.push(histograms_rec(7, &[(1, t, nh(k, false))]));
+            recs.push(histograms_rec(8, &[(2, t, nh(k, true))]));
+            recs.push(histograms_rec(9, &[(3, t, custom(k))]));
+            recs.push(v2_rec(
+                13,
+                &[(4, t, 0, Err(nh(k, true))), (6, t, 0, Err(nh(k + 1, true)))],
+            ));
+            recs.push(v2_rec(
+                11,
+                &[(5, t, 0, Ok(k as f64)), (5, t + 500, 0, Ok(k as f64 + 0.5))],
+            ));
+            for (name, h) in [("int_h", nh(k, false)), ("float_h", nh(k, true))] {
+                want.entry(name).or_default().push((t, h));
+            }
+            want.entry("custom_h").or_default().push((t, custom(k)));
+            want.entry("v2_h").or_default().push((t, nh(k, true)));
+            want.entry("v2_g").or_default().push((t, nh(k + 1, true)));
+        }
+        std::fs::write(d.join("wal/00000000"), frame(&recs, true)).unwrap();
+        std::fs::create_dir_all(d.join("chunks_head")).unwrap();
+        let mut file = super::super::HEAD_CHUNKS_MAGIC.to_be_bytes().to_vec();
+        file.extend_from_slice(&[1, 0, 0, 0]);
+        let start = file.len();
+        let data = chunk.bytes();
+        file.extend_from_slice(&2u64.to_be_bytes());
+        file.extend_from_slice(&0i64.to_be_bytes());
+        file.extend_from_slice(&9000i64.to_be_bytes());
+        file.push(super::super::chunks::ENC_FLOAT_HISTOGRAM);
+        super::super::put_uvarint(&mut file, data.len() as u64);
+        file.extend_from_slice(&data);
+        let sum = crc(&file[start..]);
+        file.extend_from_slice(&sum.to_be_bytes());
+        std::fs::write(d.join("chunks_head/000001"), &file).unwrap();
+        {
+            let db = db_open(&d);
+            // Complete 10s ranges went to blocks, the newest to the head.
+            assert_eq!(db.blocks().len(), 3);
+            assert_eq!(count(&db), 50);
+            for (name, w) in &want {
+                let got = histograms_of(&db, name);
+                assert_eq!(got.len(), w.len(), "{name}");
+                for ((gt, g), (wt, w)) in got.iter().zip(w) {
+                    assert_eq!(gt, wt, "{name}");
+                    assert!(g.same_as(w), "{name} at {gt}: {g:?} != {w:?}");
+                }
+            }
+        }
+        assert!(!d.join(STAGING).exists());
+        assert!(!d.join("prometheus-unread").exists());
+        assert!(!d.join("chunks_head").exists());
+        // Restarted: the same, from vigil's own blocks and WAL.
+        let db = db_open(&d);
+        for (name, w) in &want {
+            assert_eq!(histograms_of(&db, name).len(), w.len(), "{name}");
+        }
+        assert_eq!(count(&db), 50);
+
+        // A start time, which vigil does not keep: the samples are served, the files kept.
+        let d = tmp("histograms-st");
+        let recs = vec![
+            series_rec(1, &[("__name__", "up")]),
+            v2_rec(11, &[(1, 1000, 0, Ok(1.0)), (1, 2000, 500, Ok(2.0))]),
+        ];
+        std::fs::write(d.join("wal/00000000"), frame(&recs, false)).unwrap();
+        let db = db_open(&d);
+        assert_eq!(count(&db), 2);
+        assert!(d.join("prometheus-unread").exists());
     }
 
     /// (series ref, time, value, labels).
