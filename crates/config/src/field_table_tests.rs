@@ -242,7 +242,7 @@ fn rows() -> Vec<Row> {
             "global",
             "always_scrape_classic_histograms",
             "always_scrape_classic_histograms: true",
-            Harmless,
+            Acts,
         ),
         (
             "global",
@@ -254,7 +254,7 @@ fn rows() -> Vec<Row> {
             "global",
             "scrape_native_histograms",
             "scrape_native_histograms: true",
-            NotRunning,
+            Acts,
         ),
         (
             "global",
@@ -313,7 +313,7 @@ fn rows() -> Vec<Row> {
             "scrape",
             "always_scrape_classic_histograms",
             "always_scrape_classic_histograms: true",
-            Harmless,
+            Acts,
         ),
         (
             "scrape",
@@ -325,7 +325,7 @@ fn rows() -> Vec<Row> {
             "scrape",
             "scrape_native_histograms",
             "scrape_native_histograms: true",
-            NotRunning,
+            Acts,
         ),
         ("scrape", "metrics_path", "metrics_path: /m", Acts),
         ("scrape", "scheme", "scheme: https", Acts),
@@ -349,13 +349,13 @@ fn rows() -> Vec<Row> {
             "scrape",
             "native_histogram_bucket_limit",
             "native_histogram_bucket_limit: 7",
-            Harmless,
+            Acts,
         ),
         (
             "scrape",
             "native_histogram_min_bucket_factor",
             "native_histogram_min_bucket_factor: 1.5",
-            Harmless,
+            Acts,
         ),
         (
             "scrape",

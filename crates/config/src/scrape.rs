@@ -141,6 +141,9 @@ pub(crate) fn scrape_config(
             "{f}{whence}: {u} is not supported by vigil yet and will discover no targets"
         )));
     }
+    let native = s
+        .scrape_native_histograms
+        .unwrap_or(g.scrape_native_histograms);
     Ok(ScrapeConfig {
         job_name: job.clone(),
         honor_labels: s.honor_labels.unwrap_or(false),
@@ -148,8 +151,22 @@ pub(crate) fn scrape_config(
         track_timestamps_staleness: s.track_timestamps_staleness.unwrap_or(false),
         scrape_interval: interval,
         scrape_timeout: timeout,
-        scrape_protocols: protocols(ctx, &format!("{f}.scrape_protocols"), &s.scrape_protocols)?
-            .unwrap_or_else(|| g.scrape_protocols.clone()),
+        scrape_protocols: match protocols(
+            ctx,
+            &format!("{f}.scrape_protocols"),
+            &s.scrape_protocols,
+        )? {
+            Some(p) => p,
+            None if g.scrape_protocols_set => g.scrape_protocols.clone(),
+            None if native => ScrapeProtocol::proto_first(),
+            None => g.scrape_protocols.clone(),
+        },
+        scrape_native_histograms: native,
+        always_scrape_classic_histograms: s
+            .always_scrape_classic_histograms
+            .unwrap_or(g.always_scrape_classic_histograms),
+        native_histogram_bucket_limit: s.native_histogram_bucket_limit.unwrap_or(0),
+        native_histogram_min_bucket_factor: s.native_histogram_min_bucket_factor.unwrap_or(0.0),
         metrics_path: s.metrics_path.clone().unwrap_or_else(|| "/metrics".into()),
         scheme,
         params: s.params.clone().unwrap_or_default(),
@@ -229,7 +246,12 @@ pub(crate) fn global(
     out.keep_dropped_targets = g.keep_dropped_targets.unwrap_or(0);
     if let Some(p) = protocols(ctx, "global.scrape_protocols", &g.scrape_protocols)? {
         out.scrape_protocols = p;
+        out.scrape_protocols_set = true;
     }
+    if let Some(n) = g.scrape_native_histograms {
+        out.scrape_native_histograms = n;
+    }
+    out.always_scrape_classic_histograms = g.always_scrape_classic_histograms.unwrap_or(false);
     if let Some(s) = &g.metric_name_validation_scheme
         && !matches!(s.as_str(), "" | "utf8" | "legacy")
     {

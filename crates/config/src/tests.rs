@@ -215,16 +215,21 @@ fn remote_write_refuses_unsupported_auth_and_names_what_is_not_sent() {
 /// refused: none is silently ignored.
 #[test]
 fn fields_vigil_does_not_act_on_are_named() {
-    let y = "global:\n  query_log_file: q.log\n  external_labels: {dc: eu}\nscrape_configs:\n  - job_name: a\n    scrape_native_histograms: true\n    scrape_failure_log_file: f.log\n    enable_http2: false\n    static_configs: [{targets: ['a:1']}]\n";
+    let y = "global:\n  query_log_file: q.log\n  external_labels: {dc: eu}\nscrape_configs:\n  - job_name: a\n    convert_classic_histograms_to_nhcb: true\n    scrape_failure_log_file: f.log\n    enable_http2: false\n    static_configs: [{targets: ['a:1']}]\n";
     let c = Config::parse(y, Path::new(".")).unwrap();
     let u: Vec<String> = c.unimplemented().iter().map(|u| u.to_string()).collect();
     for want in [
         "global.query_log_file: vigil does not write a query log",
-        "scrape_configs[0] (a).scrape_native_histograms:",
+        "scrape_configs[0] (a).convert_classic_histograms_to_nhcb:",
         "scrape_configs[0] (a).scrape_failure_log_file:",
     ] {
         assert!(u.iter().any(|m| m.starts_with(want)), "{want}: {u:?}");
     }
+    // Native histogram scraping is acted on.
+    assert!(
+        !u.iter().any(|m| m.contains("scrape_native_histograms")),
+        "{u:?}"
+    );
     // External labels are acted on (alerts, remote write, federation, remote read).
     assert!(!u.iter().any(|m| m.contains("external_labels")), "{u:?}");
     assert!(
@@ -245,4 +250,40 @@ fn fields_vigil_does_not_act_on_are_named() {
         let e = Config::parse(y, Path::new(".")).unwrap_err().to_string();
         assert!(e.contains(want), "{e}");
     }
+}
+
+/// `scrape_native_histograms` puts protobuf first unless protocols are set (in the job, or in
+/// `global`, which wins over the job's native histogram setting), as current Prometheus.
+#[test]
+fn native_histograms_choose_the_scrape_protocols() {
+    use crate::ScrapeProtocol::PrometheusProto;
+    let job = |extra: &str| {
+        format!("  - job_name: j\n{extra}    static_configs: [{{targets: ['a:1']}}]\n")
+    };
+    let parse = |global: &str, extra: &str| {
+        let y = format!("{global}scrape_configs:\n{}", job(extra));
+        Config::parse(&y, Path::new(".")).unwrap().scrape_configs[0].clone()
+    };
+    let c = parse("", "");
+    assert!(!c.scrape_native_histograms);
+    assert_eq!(c.scrape_protocols, crate::ScrapeProtocol::defaults());
+    let c = parse("", "    scrape_native_histograms: true\n");
+    assert!(c.scrape_native_histograms);
+    assert_eq!(c.scrape_protocols[0], PrometheusProto);
+    let c = parse("global:\n  scrape_native_histograms: true\n", "");
+    assert!(c.scrape_native_histograms);
+    assert_eq!(c.scrape_protocols, crate::ScrapeProtocol::proto_first());
+    let c = parse(
+        "global:\n  scrape_protocols: [PrometheusText0.0.4]\n",
+        "    scrape_native_histograms: true\n",
+    );
+    assert_eq!(c.scrape_protocols.len(), 1);
+    let c = parse(
+        "",
+        "    scrape_native_histograms: true\n    scrape_protocols: [OpenMetricsText1.0.0]\n    always_scrape_classic_histograms: true\n    native_histogram_bucket_limit: 9\n    native_histogram_min_bucket_factor: 1.1\n",
+    );
+    assert_eq!(c.scrape_protocols.len(), 1);
+    assert!(c.always_scrape_classic_histograms);
+    assert_eq!(c.native_histogram_bucket_limit, 9);
+    assert_eq!(c.native_histogram_min_bucket_factor, 1.1);
 }

@@ -13,6 +13,20 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// `--enable-feature=native-histograms` given: `scrape_native_histograms` defaults to true,
+/// as in Prometheus 2.40 to 3.8 (Prometheus 3.9 and later ignore the flag).
+static NATIVE_HISTOGRAMS_DEFAULT: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Set once at start-up, before any config is read (a feature flag, not a config field).
+pub fn set_native_histograms_default(on: bool) {
+    NATIVE_HISTOGRAMS_DEFAULT.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+pub fn native_histograms_default() -> bool {
+    NATIVE_HISTOGRAMS_DEFAULT.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScrapeProtocol {
     OpenMetricsText1_0_0,
@@ -43,6 +57,14 @@ impl ScrapeProtocol {
             ScrapeProtocol::PrometheusText0_0_4,
         ]
     }
+
+    /// The default where native histograms are scraped: protobuf first, the only format
+    /// that carries them.
+    pub fn proto_first() -> Vec<Self> {
+        let mut v = vec![ScrapeProtocol::PrometheusProto];
+        v.extend(Self::defaults());
+        v
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -61,6 +83,11 @@ pub struct GlobalConfig {
     pub label_value_length_limit: u64,
     pub keep_dropped_targets: u64,
     pub scrape_protocols: Vec<ScrapeProtocol>,
+    /// `scrape_protocols` was set: scrape configs inherit it whether or not they scrape
+    /// native histograms.
+    pub scrape_protocols_set: bool,
+    pub scrape_native_histograms: bool,
+    pub always_scrape_classic_histograms: bool,
     pub query_log_file: Option<String>,
 }
 
@@ -80,6 +107,9 @@ impl Default for GlobalConfig {
             label_value_length_limit: 0,
             keep_dropped_targets: 0,
             scrape_protocols: ScrapeProtocol::defaults(),
+            scrape_protocols_set: false,
+            scrape_native_histograms: native_histograms_default(),
+            always_scrape_classic_histograms: false,
             query_log_file: None,
         }
     }
@@ -249,6 +279,16 @@ pub struct ScrapeConfig {
     pub scrape_interval: Duration,
     pub scrape_timeout: Duration,
     pub scrape_protocols: Vec<ScrapeProtocol>,
+    /// Native histograms become histogram samples (else their classic buckets are read).
+    pub scrape_native_histograms: bool,
+    /// A histogram's classic buckets are kept beside its native form.
+    pub always_scrape_classic_histograms: bool,
+    /// Most buckets a native histogram may keep (0: no limit): its resolution is lowered
+    /// until it fits, and a scrape whose histogram cannot fit fails.
+    pub native_histogram_bucket_limit: u64,
+    /// The finest resolution kept, as the least growth factor from one bucket to the next
+    /// (0: no lower bound on the factor).
+    pub native_histogram_min_bucket_factor: f64,
     pub metrics_path: String,
     pub scheme: String,
     pub params: BTreeMap<String, Vec<String>>,

@@ -31,10 +31,8 @@ pub(crate) fn field_warnings(raw: &RawConfig) -> Vec<Unimplemented> {
                 failure_log: g.scrape_failure_log_file.clone(),
                 validation: g.metric_name_validation_scheme.clone(),
                 escaping: g.metric_name_escaping_scheme.clone(),
-                native: g.scrape_native_histograms,
                 nhcb: g.convert_classic_histograms_to_nhcb,
                 extra: g.extra_scrape_metrics,
-                classic: g.always_scrape_classic_histograms,
                 ..Default::default()
             },
         ));
@@ -52,13 +50,9 @@ pub(crate) fn field_warnings(raw: &RawConfig) -> Vec<Unimplemented> {
                 failure_log: s.scrape_failure_log_file.clone(),
                 validation: s.metric_name_validation_scheme.clone(),
                 escaping: s.metric_name_escaping_scheme.clone(),
-                native: s.scrape_native_histograms,
                 nhcb: s.convert_classic_histograms_to_nhcb,
                 extra: None,
                 fallback: s.fallback_scrape_protocol.clone(),
-                classic: s.always_scrape_classic_histograms,
-                bucket_limit: s.native_histogram_bucket_limit.is_some(),
-                bucket_factor: s.native_histogram_min_bucket_factor.is_some(),
                 proxy_connect_header: s.proxy_connect_header.is_some(),
                 http2: s.enable_http2,
             },
@@ -122,11 +116,6 @@ pub(crate) fn field_warnings(raw: &RawConfig) -> Vec<Unimplemented> {
                 "{at}.metric_name_escaping_scheme: vigil does not ask targets for escaped UTF-8 names (it accepts legacy names only)"
             ));
         }
-        if s.native == Some(true) {
-            not_running(format!(
-                "{at}.scrape_native_histograms: vigil does not ingest native histograms yet; classic histograms are stored"
-            ));
-        }
         if s.nhcb == Some(true) {
             not_running(format!(
                 "{at}.convert_classic_histograms_to_nhcb: vigil does not convert classic histograms yet; they are stored as they are"
@@ -144,19 +133,6 @@ pub(crate) fn field_warnings(raw: &RawConfig) -> Vec<Unimplemented> {
             not_running(format!(
                 "{at}.fallback_scrape_protocol: vigil reads a response without a known content type as the text format 0.0.4"
             ));
-        }
-        if s.classic == Some(true) {
-            harmless.push(Unimplemented::Harmless(format!("{at}.always_scrape_classic_histograms: vigil always stores classic histograms (it does not scrape native ones yet); the setting has no effect")));
-        }
-        for (set, name) in [
-            (s.bucket_limit, "native_histogram_bucket_limit"),
-            (s.bucket_factor, "native_histogram_min_bucket_factor"),
-        ] {
-            if set {
-                harmless.push(Unimplemented::Harmless(format!(
-                    "{at}.{name}: no effect (vigil does not ingest native histograms yet)"
-                )));
-            }
         }
         if s.proxy_connect_header {
             not_running(format!(
@@ -177,13 +153,9 @@ pub(crate) struct Scope {
     pub(crate) failure_log: Option<String>,
     pub(crate) validation: Option<String>,
     pub(crate) escaping: Option<String>,
-    pub(crate) native: Option<bool>,
     pub(crate) nhcb: Option<bool>,
     pub(crate) extra: Option<bool>,
     pub(crate) fallback: Option<String>,
-    pub(crate) classic: Option<bool>,
-    pub(crate) bucket_limit: bool,
-    pub(crate) bucket_factor: bool,
     pub(crate) proxy_connect_header: bool,
     pub(crate) http2: Option<bool>,
 }

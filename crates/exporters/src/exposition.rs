@@ -123,24 +123,8 @@ pub fn push_labels<'a>(out: &mut String, labels: impl Iterator<Item = (&'a str, 
     }
 }
 
-/// Go's `strconv.FormatFloat(v, 'g', -1, 64)`, as kube-state-metrics writes values: shortest
-/// digits, exponent form when the decimal exponent is below -4 or at least 6 (`1.5e+09`).
-pub fn fmt_value(v: f64) -> String {
-    if v.is_nan() {
-        return "NaN".into();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "+Inf" } else { "-Inf" }.into();
-    }
-    // The decimal exponent of the shortest representation, as Go decides with it.
-    let sci = format!("{v:e}");
-    let (m, e) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = e.parse().unwrap_or(0);
-    if !(-4..6).contains(&exp) {
-        return format!("{m}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs());
-    }
-    format!("{v}")
-}
+/// Go's `strconv.FormatFloat(v, 'g', -1, 64)`, as kube-state-metrics writes values.
+pub use vigil_model::format_go_float as fmt_value;
 
 #[cfg(test)]
 mod tests {

@@ -12,11 +12,12 @@
 //! lexers, Go's float syntax, the checks, the wording of the errors); the submodules say
 //! where each format is lenient or strict. On top of Prometheus, a line whose labels repeat a
 //! name (or name `__name__` beside a metric name) is rejected here rather than later in the
-//! head. Not implemented: native histograms, quoted (UTF-8) metric and label names, the
-//! `le`/`quantile` value normalisation of Prometheus 3.
+//! head. Not implemented: quoted (UTF-8) metric and label names, the `le`/`quantile` value
+//! normalisation of Prometheus 3 in the text formats.
 //!
 //! Module layout: `lex` (cursor, label blocks, floats, escapes, shared by both), `text`,
-//! `openmetrics`.
+//! `openmetrics`, and [`proto`], the protobuf format (decoded whole, since it is binary; the
+//! only one with native histograms), which yields the same entries.
 
 use std::borrow::Cow;
 
@@ -39,6 +40,7 @@ pub fn escape_label_value(v: &str) -> String {
 
 mod lex;
 mod openmetrics;
+pub mod proto;
 mod text;
 
 /// The exposition format of a body.
@@ -106,10 +108,53 @@ impl MetricType {
 /// One meaningful line.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Entry<'a> {
-    Help { family: &'a str, help: Cow<'a, str> },
-    Type { family: &'a str, kind: MetricType },
-    Unit { family: &'a str, unit: &'a str },
+    Help {
+        family: &'a str,
+        help: Cow<'a, str>,
+    },
+    Type {
+        family: &'a str,
+        kind: MetricType,
+    },
+    Unit {
+        family: &'a str,
+        unit: &'a str,
+    },
     Sample(SampleEntry<'a>),
+    /// A native histogram: only the protobuf format ([`proto`]) carries them.
+    Histogram(HistogramEntry<'a>),
+}
+
+/// A native histogram sample.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistogramEntry<'a> {
+    /// The series' text form, as [`SampleEntry::series`]: the scraper's cache key.
+    pub series: &'a str,
+    pub name: &'a str,
+    pub h: &'a crate::histogram::FloatHistogram,
+    pub timestamp_ms: Option<i64>,
+    pub exemplars: Vec<Exemplar<'a>>,
+    labels_raw: &'a str,
+}
+
+impl<'a> HistogramEntry<'a> {
+    /// Labels of the series (without `__name__`), values unescaped.
+    pub fn labels(&self) -> LabelIter<'a> {
+        LabelIter { s: self.labels_raw }
+    }
+
+    /// The series as a float sample line would name it: for code that builds labels the
+    /// same way for both kinds.
+    pub fn as_sample(&self) -> SampleEntry<'a> {
+        SampleEntry {
+            series: self.series,
+            name: self.name,
+            value: 0.0,
+            timestamp_ms: self.timestamp_ms,
+            exemplar: None,
+            labels_raw: self.labels_raw,
+        }
+    }
 }
 
 /// A sample line.

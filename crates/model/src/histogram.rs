@@ -124,6 +124,45 @@ pub struct Bucket {
 /// `(index, count)` pairs in index order.
 type Buckets = Vec<(i32, f64)>;
 
+/// Prometheus's checks of a histogram's counts, with its messages: no bucket may be negative,
+/// and an integer histogram's count must equal the observations in its buckets (be at least
+/// that when its sum is NaN). A float histogram's count is not compared, as in Prometheus:
+/// rounding would make valid ones fail.
+pub fn check_counts(h: &FloatHistogram, integer: bool) -> Result<(), String> {
+    let mut total = h.zero_count;
+    for (side, buckets) in [
+        ("negative", &h.negative_buckets),
+        ("positive", &h.positive_buckets),
+    ] {
+        for (i, &c) in buckets.iter().enumerate() {
+            if c < 0.0 {
+                return Err(format!(
+                    "{side} side: bucket number {} has observation count of {c}: histogram has a bucket whose observation count is negative",
+                    i + 1
+                ));
+            }
+            total += c;
+        }
+    }
+    if !integer {
+        return Ok(());
+    }
+    if h.sum.is_nan() {
+        if total > h.count {
+            return Err(format!(
+                "{total} observations found in buckets, but the Count field is {}: histogram's observation count should be at least the number of observations found in the buckets",
+                h.count
+            ));
+        }
+    } else if total != h.count {
+        return Err(format!(
+            "{total} observations found in buckets, but the Count field is {}: histogram's observation count should equal the number of observations found in the buckets (in absence of NaN)",
+            h.count
+        ));
+    }
+    Ok(())
+}
+
 /// Expand spans and their buckets into `(index, count)` in index order. Indexes past
 /// [`MAX_INDEX`] either way (no real bucket is there; decoders refuse them) end the list.
 pub fn expand_spans(spans: &[Span], buckets: &[f64]) -> Vec<(i32, f64)> {
@@ -907,6 +946,19 @@ impl FloatHistogram {
     }
 
     /// The same histogram with buckets whose count is zero removed and spans merged.
+    /// Merge buckets down to the coarser exponential schema `to` (a finer or equal one, or
+    /// custom buckets, leave it as it is), as Prometheus's `ReduceResolution`.
+    pub fn reduce_resolution(&mut self, to: i32) {
+        if self.uses_custom_buckets() || to >= self.schema {
+            return;
+        }
+        let pos = reduce(self.positive(), self.schema, to);
+        let neg = reduce(self.negative(), self.schema, to);
+        self.set_positive(&pos);
+        self.set_negative(&neg);
+        self.schema = to;
+    }
+
     pub fn compacted(&self) -> FloatHistogram {
         let mut out = self.clone();
         out.set_positive(&self.positive());

@@ -19,3 +19,23 @@ pub mod time;
 pub use histogram::{FloatHistogram, HistogramSample};
 pub use labels::{Label, LabelRef, Labels, LabelsBuilder};
 pub use sample::{STALE_NAN, Sample, is_stale_nan};
+
+/// Go's `strconv.FormatFloat(v, 'g', -1, 64)`: shortest digits, exponent form (`1.5e+09`)
+/// when the decimal exponent is below -4 or at least 6; how Go programs print values that
+/// vigil must print or read the same way.
+pub fn format_go_float(v: f64) -> String {
+    if v.is_nan() {
+        return "NaN".into();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 { "+Inf" } else { "-Inf" }.into();
+    }
+    // The decimal exponent of the shortest representation, as Go decides with it.
+    let sci = format!("{v:e}");
+    let (m, e) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = e.parse().unwrap_or(0);
+    if !(-4..6).contains(&exp) {
+        return format!("{m}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs());
+    }
+    format!("{v}")
+}

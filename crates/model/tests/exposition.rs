@@ -134,6 +134,7 @@ fn render(entries: &[Entry<'_>]) -> Vec<String> {
             Entry::Help { family, help } => format!("HELP {family} {help:?}"),
             Entry::Type { family, kind } => format!("TYPE {family} {}", kind.as_str()),
             Entry::Unit { family, unit } => format!("UNIT {family} {unit:?}"),
+            Entry::Histogram(h) => format!("HISTOGRAM {}", h.series),
             Entry::Sample(s) => {
                 let mut r = format!("{} {:?} {:?}", s.to_labels(), s.value, s.timestamp_ms);
                 if let Some(x) = &s.exemplar {

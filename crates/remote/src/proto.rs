@@ -306,7 +306,9 @@ impl Histogram {
             },
             custom_values: self.custom_values.clone(),
         };
-        vigil_model::histogram::valid_layout(&h).then_some(h)
+        (vigil_model::histogram::valid_layout(&h)
+            && vigil_model::histogram::check_counts(&h, !float).is_ok())
+        .then_some(h)
     }
 
     /// The message a histogram sample at `t` is sent as: integer counts and bucket deltas

@@ -240,7 +240,6 @@ fn connection_refused(e: &(dyn std::error::Error + 'static)) -> bool {
 }
 
 /// The Accept header Prometheus sends for the configured protocols, most preferred first.
-/// Protocols vigil cannot parse (protobuf) are left out.
 pub fn accept_header(protocols: &[ScrapeProtocol]) -> String {
     let mut parts = Vec::new();
     let mut q = 10u32;
@@ -250,7 +249,9 @@ pub fn accept_header(protocols: &[ScrapeProtocol]) -> String {
             ScrapeProtocol::OpenMetricsText0_0_1 => "application/openmetrics-text;version=0.0.1",
             ScrapeProtocol::PrometheusText0_0_4 => "text/plain;version=0.0.4",
             ScrapeProtocol::PrometheusText1_0_0 => "text/plain;version=1.0.0",
-            ScrapeProtocol::PrometheusProto => continue,
+            ScrapeProtocol::PrometheusProto => {
+                "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited"
+            }
         };
         q = q.saturating_sub(1).max(2);
         parts.push(format!("{mime};q=0.{q}"));
@@ -723,6 +724,13 @@ mod tests {
         assert_eq!(
             a,
             "application/openmetrics-text;version=1.0.0;q=0.9,text/plain;version=0.0.4;q=0.8,*/*;q=0.1"
+        );
+        let a = accept_header(&ScrapeProtocol::proto_first());
+        assert!(
+            a.starts_with(
+                "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.9,"
+            ),
+            "{a}"
         );
     }
 }

@@ -14,6 +14,7 @@ pub static DUPLICATE: LazyLock<Counter> = LazyLock::new(Counter::default);
 pub static EXEMPLAR_OUT_OF_ORDER: LazyLock<Counter> = LazyLock::new(Counter::default);
 pub static OUT_OF_BOUNDS: LazyLock<Counter> = LazyLock::new(Counter::default);
 pub static SAMPLE_LIMIT: LazyLock<Counter> = LazyLock::new(Counter::default);
+pub static BUCKET_LIMIT: LazyLock<Counter> = LazyLock::new(Counter::default);
 pub static BODY_SIZE_LIMIT: LazyLock<Counter> = LazyLock::new(Counter::default);
 pub static TARGET_LIMIT: LazyLock<Counter> = LazyLock::new(Counter::default);
 pub static POOL_RELOADS: LazyLock<Counter> = LazyLock::new(Counter::default);
@@ -47,6 +48,11 @@ pub fn register(r: &mut Registry) {
         "scrapes_exceeded_sample_limit",
         "Total number of scrapes that hit the sample limit and were rejected.",
         SAMPLE_LIMIT.clone(),
+    );
+    t.register(
+        "scrapes_exceeded_native_histogram_bucket_limit",
+        "Total number of scrapes that hit the native histogram bucket limit and were rejected.",
+        BUCKET_LIMIT.clone(),
     );
     t.register(
         "scrapes_exceeded_body_size_limit",

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use parking_lot::Mutex;
 use tokio::sync::watch;
 use vigil_config::ScrapeConfig;
-use vigil_model::exposition::{Entry as Line, Format, Parser, SampleEntry};
+use vigil_model::exposition::{Entry as Line, Format, Parser, SampleEntry, proto};
 use vigil_model::labels::{METRIC_NAME, quote};
 use vigil_model::relabel;
 use vigil_model::{Labels, LabelsBuilder, STALE_NAN};
@@ -380,10 +380,34 @@ impl ScrapeLoop {
         let cfg = self.ctx.cfg.clone();
         let iter = self.cache.iter;
         let mut limit_exceeded = false;
+        let mut bucket_limit_exceeded = false;
         self.metadata.begin();
-        for line in Parser::new(body, Format::from_content_type(content_type)) {
-            let s = match line.map_err(|e| e.to_string())? {
-                Line::Sample(s) => s,
+        let decoded;
+        let lines = if proto::is_proto(content_type) {
+            let opts = proto::Options {
+                native_histograms: cfg.scrape_native_histograms,
+                keep_classic: cfg.always_scrape_classic_histograms,
+            };
+            decoded = proto::decode(body, opts).map_err(|e| e.to_string())?;
+            Lines::Proto(decoded.entries())
+        } else {
+            Lines::Text(Parser::new(body, Format::from_content_type(content_type)))
+        };
+        let max_schema = max_schema(cfg.native_histogram_min_bucket_factor);
+        for line in lines {
+            let (s, value) = match line.map_err(|e| e.to_string())? {
+                Line::Sample(s) => {
+                    let v = Value::Float(s.value, s.exemplar.clone());
+                    (s, v)
+                }
+                Line::Histogram(h) => {
+                    let mut nh = h.h.clone();
+                    if !fit_histogram(&mut nh, max_schema, cfg.native_histogram_bucket_limit) {
+                        bucket_limit_exceeded = true;
+                        continue;
+                    }
+                    (h.as_sample(), Value::Histogram(nh, h.exemplars))
+                }
                 Line::Help { family, help } => {
                     self.metadata.help(family, &help);
                     continue;
@@ -420,21 +444,21 @@ impl ScrapeLoop {
                 if e.dropped() || over_limit(stats) {
                     continue;
                 }
-                match app.append(e.r, &e.labels, t, s.value) {
+                match value.append(app, e.r, &e.labels, t) {
                     Ok(nr) => {
                         e.r = nr;
                         stats.post_relabel += 1;
-                        if let Some(ex) = &s.exemplar {
+                        for ex in value.exemplars() {
                             append_exemplar(app, nr, &e.labels, ex, t);
                         }
                     }
                     Err(err) => {
                         // A sample refused for its time still brings its exemplar, as in
                         // Prometheus.
-                        if let Some(ex) = &s.exemplar
-                            && refused_for_time(&err)
-                        {
-                            append_exemplar(app, e.r, &e.labels, ex, t);
+                        if refused_for_time(&err) {
+                            for ex in value.exemplars() {
+                                append_exemplar(app, e.r, &e.labels, ex, t);
+                            }
                         }
                         count_append_error(err)?
                     }
@@ -455,11 +479,11 @@ impl ScrapeLoop {
             if over_limit(stats) {
                 continue;
             }
-            match app.append(0, &labels, t, s.value) {
+            match value.append(app, 0, &labels, t) {
                 Ok(r) => {
                     stats.post_relabel += 1;
                     stats.series_added += 1;
-                    if let Some(ex) = &s.exemplar {
+                    for ex in value.exemplars() {
                         append_exemplar(app, r, &labels, ex, t);
                     }
                     let track_staleness = !explicit_ts || cfg.track_timestamps_staleness;
@@ -473,10 +497,10 @@ impl ScrapeLoop {
                     self.cache.insert(s.series, e);
                 }
                 Err(err) => {
-                    if let Some(ex) = &s.exemplar
-                        && refused_for_time(&err)
-                    {
-                        append_exemplar(app, 0, &labels, ex, t);
+                    if refused_for_time(&err) {
+                        for ex in value.exemplars() {
+                            append_exemplar(app, 0, &labels, ex, t);
+                        }
                     }
                     count_append_error(err)?
                 }
@@ -486,6 +510,10 @@ impl ScrapeLoop {
             metrics::SAMPLE_LIMIT.inc();
             return Err("sample limit exceeded".into());
         }
+        if bucket_limit_exceeded {
+            metrics::BUCKET_LIMIT.inc();
+            return Err("histogram bucket limit exceeded".into());
+        }
         Ok(())
     }
 
@@ -493,6 +521,92 @@ impl ScrapeLoop {
     pub fn cached_series(&self) -> usize {
         self.cache.len()
     }
+}
+
+/// The entries of a body in either kind of format.
+enum Lines<'a, P: Iterator<Item = Line<'a>>> {
+    Text(Parser<'a>),
+    Proto(P),
+}
+
+impl<'a, P: Iterator<Item = Line<'a>>> Iterator for Lines<'a, P> {
+    type Item = Result<Line<'a>, vigil_model::exposition::ParseError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Lines::Text(p) => p.next(),
+            Lines::Proto(p) => p.next().map(Ok),
+        }
+    }
+}
+
+/// A sample's value with what came with it.
+enum Value<'a> {
+    Float(f64, Option<vigil_model::exposition::Exemplar<'a>>),
+    Histogram(
+        vigil_model::FloatHistogram,
+        Vec<vigil_model::exposition::Exemplar<'a>>,
+    ),
+}
+
+impl<'a> Value<'a> {
+    fn append(
+        &self,
+        app: &mut dyn Appender,
+        r: SeriesRef,
+        labels: &Labels,
+        t: i64,
+    ) -> Result<SeriesRef, AppendError> {
+        match self {
+            Value::Float(v, _) => app.append(r, labels, t, *v),
+            Value::Histogram(h, _) => app.append_histogram(r, labels, t, h.clone()),
+        }
+    }
+
+    fn exemplars(&self) -> &[vigil_model::exposition::Exemplar<'a>] {
+        match self {
+            Value::Float(_, e) => e.as_slice(),
+            Value::Histogram(_, e) => e,
+        }
+    }
+}
+
+/// The finest schema `native_histogram_min_bucket_factor` allows, as Prometheus picks it:
+/// the largest whose growth factor `2^(2^-schema)` is at least the factor.
+fn max_schema(factor: f64) -> i32 {
+    use vigil_model::histogram::{MAX_SCHEMA, MIN_SCHEMA};
+    let factor = if factor <= 1.0 { 1.00271 } else { factor };
+    let floor = (-factor.log2().log2()).floor();
+    if floor >= MAX_SCHEMA as f64 {
+        MAX_SCHEMA
+    } else if floor <= MIN_SCHEMA as f64 {
+        MIN_SCHEMA
+    } else {
+        floor as i32
+    }
+}
+
+/// Lower `h`'s resolution to `max_schema`, then until it has at most `limit` buckets (0: no
+/// limit); false when it cannot fit (custom buckets, or the coarsest schema reached), which
+/// fails the scrape as in Prometheus.
+fn fit_histogram(h: &mut vigil_model::FloatHistogram, max_schema: i32, limit: u64) -> bool {
+    use vigil_model::histogram::MIN_SCHEMA;
+    if h.schema > max_schema {
+        h.reduce_resolution(max_schema);
+    }
+    let n = |h: &vigil_model::FloatHistogram| {
+        (h.positive_buckets.len() + h.negative_buckets.len()) as u64
+    };
+    if limit == 0 {
+        return true;
+    }
+    while n(h) > limit {
+        if h.uses_custom_buckets() || h.schema <= MIN_SCHEMA {
+            return false;
+        }
+        h.reduce_resolution(h.schema - 1);
+    }
+    true
 }
 
 /// Hand a sample's exemplar to the storage; without a timestamp it takes the sample's. As in
@@ -580,4 +694,59 @@ fn check_label_limits(labels: &Labels, cfg: &ScrapeConfig) -> Result<(), String>
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vigil_model::FloatHistogram;
+    use vigil_model::histogram::Span;
+
+    #[test]
+    fn the_min_bucket_factor_picks_prometheus_s_schema() {
+        // No factor: the finest schema; 1.1 allows schema 2 (factor 1.19); 2 allows 0;
+        // a huge factor stops at the coarsest.
+        assert_eq!(max_schema(0.0), 8);
+        assert_eq!(max_schema(1.1), 2);
+        assert_eq!(max_schema(2.0), 0);
+        assert_eq!(max_schema(1e9), -4);
+    }
+
+    #[test]
+    fn a_histogram_over_the_bucket_limit_loses_resolution_or_fails() {
+        let h = FloatHistogram {
+            schema: 2,
+            count: 10.0,
+            sum: 1.0,
+            positive_spans: vec![Span {
+                offset: 0,
+                length: 4,
+            }],
+            positive_buckets: vec![1.0, 2.0, 3.0, 4.0],
+            ..Default::default()
+        };
+        // Schema 1 merges indexes 1 and 2 into 1, 3 into 2: three buckets fit a limit of 3.
+        let mut x = h.clone();
+        assert!(fit_histogram(&mut x, 8, 3));
+        assert_eq!(x.schema, 1);
+        assert_eq!(x.positive(), vec![(0, 1.0), (1, 5.0), (2, 4.0)]);
+        // A limit of 2 takes one more step.
+        let mut x = h.clone();
+        assert!(fit_histogram(&mut x, 8, 2));
+        assert_eq!(x.schema, 0);
+        assert_eq!(x.positive(), vec![(0, 1.0), (1, 9.0)]);
+        let mut x = h.clone();
+        assert!(fit_histogram(&mut x, 0, 0));
+        assert_eq!(x.schema, 0);
+        assert_eq!(x.positive_buckets.iter().sum::<f64>(), 10.0);
+        // Custom buckets cannot be merged: over the limit, the scrape fails.
+        let mut c = FloatHistogram {
+            schema: vigil_model::histogram::CUSTOM_BUCKETS_SCHEMA,
+            custom_values: vec![1.0, 2.0],
+            ..h.clone()
+        };
+        c.positive_spans[0].length = 3;
+        c.positive_buckets.pop();
+        assert!(!fit_histogram(&mut c, 8, 2));
+    }
 }

@@ -341,6 +341,11 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
         );
     }
     let exemplar_storage = crate::server_flags::feature(&flags, "exemplar-storage");
+    // Before any config is read: it changes a default of the scrape configs.
+    vigil_config::set_native_histograms_default(crate::server_flags::feature(
+        &flags,
+        "native-histograms",
+    ));
     let initial = source
         .load_for(agent, exemplar_storage)
         .map_err(anyhow::Error::msg)?;

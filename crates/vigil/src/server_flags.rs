@@ -331,7 +331,7 @@ pub const FLAGS: &[FlagInfo] = &[
     f(
         "enable-feature",
         Works,
-        "comma-separated features: `auto-reload-config` works; the others are named in a warning with what vigil does instead",
+        "comma-separated features: `auto-reload-config`, `exemplar-storage` and `native-histograms` work; the others are named in a warning with what vigil does instead",
     ),
     f(
         "auto-gomaxprocs",
@@ -683,13 +683,12 @@ pub struct ServerFlags {
 const FEATURES: &[(&str, Option<&str>)] = &[
     ("auto-reload-config", None),
     ("exemplar-storage", None),
-    (
-        "native-histograms",
-        Some("vigil does not ingest native histograms yet"),
-    ),
+    // Works as in Prometheus 2.40 to 3.8: `scrape_native_histograms` defaults to true (3.9
+    // and later ignore the flag; the config field decides).
+    ("native-histograms", None),
     (
         "ooo-native-histograms",
-        Some("vigil does not ingest native histograms yet"),
+        Some("vigil does not accept out-of-order samples of either kind yet"),
     ),
     (
         "memory-snapshot-on-shutdown",

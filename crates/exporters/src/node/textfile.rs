@@ -60,7 +60,8 @@ fn parse(path: &Path, text: &str) -> Result<Parsed, String> {
                 types.insert(family, kind);
                 last = Some((family, kind));
             }
-            Entry::Unit { .. } => {}
+            // The text format carries no native histograms.
+            Entry::Unit { .. } | Entry::Histogram(_) => {}
             Entry::Sample(s) => {
                 if s.timestamp_ms.is_some() {
                     return Err(format!(

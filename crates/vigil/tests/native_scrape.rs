@@ -1,0 +1,388 @@
+//! Scraping the protobuf exposition format and the native histograms it carries, with Debian's
+//! Prometheus 2.42 (`--enable-feature=native-histograms`) scraping the same targets as the
+//! referee: a target that encodes its body with prost (an encoder independent of vigil's
+//! decoder), and Debian's node exporter (a real Go client library).
+
+#[path = "../../model/tests/support/client_model.rs"]
+mod client_model;
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::time::Duration;
+
+use client_model::*;
+use support::*;
+
+/// A target serving `body(k, t)` to the `k`-th request of each scraper (told apart by their
+/// User-Agent), stamped `t`, a second after the one before, starting a minute ago: both
+/// scrapers get the same sequence of samples at the same times, however their scrapes fall
+/// (Prometheus 2.42 fails a whole scrape that repeats a native histogram's timestamp, so each
+/// request gets a new one). As protobuf when the request's Accept asks for it, and as nothing
+/// else: a scraper that does not ask gets a 406.
+fn serve_proto(body: fn(i64, i64) -> Vec<u8>) -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let base = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+        / 1000
+        - 60)
+        * 1000;
+    let seen: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, i64>>> =
+        Default::default();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            let seen = seen.clone();
+            std::thread::spawn(move || {
+                let mut req = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let req = String::from_utf8_lossy(&req).to_lowercase();
+                if !req.contains("application/vnd.google.protobuf") {
+                    let _ = s.write_all(
+                        b"HTTP/1.1 406 Not Acceptable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    );
+                    return;
+                }
+                let agent = req
+                    .lines()
+                    .find_map(|l| l.strip_prefix("user-agent:"))
+                    .unwrap_or("")
+                    .trim()
+                    .to_string();
+                let k = {
+                    let mut m = seen.lock().unwrap();
+                    let c = m.entry(agent).or_insert(0);
+                    *c += 1;
+                    *c
+                };
+                let b = body(k, base + k * 1000);
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    b.len()
+                );
+                let _ = s.write_all(&b);
+            });
+        }
+    });
+    port
+}
+
+fn fam(name: &str, kind: i32, metric: Vec<Metric>) -> MetricFamily {
+    MetricFamily {
+        name: name.into(),
+        help: format!("{name} help"),
+        r#type: kind,
+        metric,
+        unit: String::new(),
+    }
+}
+
+/// The `k`-th exposition, every sample stamped `ts` so that both scrapers store the same
+/// samples: an integer native histogram whose counts grow and whose layout
+/// widens every third step, a float gauge histogram, a classic histogram, a summary and a
+/// counter.
+fn body(k: i64, ts: i64) -> Vec<u8> {
+    let n = (k % 1000) as u64 + 1;
+    let wide = k % 3 == 0;
+    let mut positive_span = vec![BucketSpan {
+        offset: -1,
+        length: 2,
+    }];
+    let mut positive_delta = vec![n as i64, n as i64];
+    if wide {
+        positive_span.push(BucketSpan {
+            offset: 2,
+            length: 1,
+        });
+        positive_delta.push(-(n as i64) + 1);
+    }
+    // Every observation in a bucket: Prometheus refuses a count that differs.
+    let count = 3 * n + 1 + if wide { n + 1 } else { 0 };
+    let native = Histogram {
+        sample_count: count,
+        sample_sum: 1.25 * n as f64,
+        schema: 2,
+        zero_threshold: 0.001,
+        zero_count: 1,
+        positive_span,
+        positive_delta,
+        negative_span: vec![BucketSpan {
+            offset: 0,
+            length: 1,
+        }],
+        negative_delta: vec![0],
+        ..Default::default()
+    };
+    let gauge = Histogram {
+        sample_count_float: (k % 7) as f64 + 2.5,
+        sample_sum: -2.0,
+        schema: 0,
+        zero_threshold: 0.01,
+        zero_count_float: 0.5,
+        positive_span: vec![BucketSpan {
+            offset: 1,
+            length: 2,
+        }],
+        positive_count: vec![1.5, (k % 7) as f64 + 0.5],
+        ..Default::default()
+    };
+    let bucket = |le: f64, c: u64| Bucket {
+        cumulative_count: c,
+        upper_bound: le,
+        ..Default::default()
+    };
+    let classic = Histogram {
+        sample_count: 4 * n,
+        sample_sum: 0.5 * n as f64,
+        bucket: vec![bucket(0.1, n), bucket(1.0, 2 * n), bucket(10.0, 3 * n)],
+        ..Default::default()
+    };
+    let m = |labels: Vec<LabelPair>, f: &dyn Fn(&mut Metric)| {
+        let mut x = Metric {
+            label: labels,
+            timestamp_ms: ts,
+            ..Default::default()
+        };
+        f(&mut x);
+        x
+    };
+    delimited(&[
+        fam(
+            "nh_seconds",
+            HISTOGRAM,
+            vec![m(vec![label("route", "/a")], &|x| {
+                x.histogram = Some(native.clone())
+            })],
+        ),
+        fam(
+            "queue_depth",
+            GAUGE_HISTOGRAM,
+            vec![m(vec![], &|x| x.histogram = Some(gauge.clone()))],
+        ),
+        fam(
+            "classic_seconds",
+            HISTOGRAM,
+            vec![m(vec![label("route", "/b")], &|x| {
+                x.histogram = Some(classic.clone())
+            })],
+        ),
+        fam(
+            "rpc_seconds",
+            SUMMARY,
+            vec![m(vec![], &|x| {
+                x.summary = Some(Summary {
+                    sample_count: n,
+                    sample_sum: 0.1 * n as f64,
+                    quantile: vec![
+                        Quantile {
+                            quantile: 0.5,
+                            value: 0.05,
+                        },
+                        Quantile {
+                            quantile: 1.0,
+                            value: 0.3,
+                        },
+                    ],
+                })
+            })],
+        ),
+        fam(
+            "jobs_total",
+            COUNTER,
+            vec![m(vec![label("kind", "a\"b")], &|x| {
+                x.counter = Some(Counter {
+                    value: 3.0 * n as f64,
+                    ..Default::default()
+                })
+            })],
+        ),
+    ])
+}
+
+fn prometheus(dir: &Path, port: u16, target: u16) -> Proc {
+    let cfg = dir.join("prometheus.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\nscrape_configs:\n  - job_name: t\n    static_configs:\n      - targets: ['127.0.0.1:{target}']\n"
+        ),
+    )
+    .unwrap();
+    let p = spawn(
+        "prometheus",
+        &debian_bin("prometheus"),
+        &[
+            format!("--config.file={}", cfg.display()),
+            format!("--storage.tsdb.path={}", dir.join("prom-data").display()),
+            format!("--web.listen-address=127.0.0.1:{port}"),
+            "--enable-feature=native-histograms".into(),
+        ],
+        dir,
+    );
+    wait_http(&format!("http://127.0.0.1:{port}/-/ready"));
+    p
+}
+
+fn vigil(dir: &Path, target: u16, extra: &str) -> (Proc, String) {
+    let cfg = dir.join("vigil.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\nscrape_configs:\n  - job_name: t\n    scrape_native_histograms: true\n{extra}    static_configs:\n      - targets: ['127.0.0.1:{target}']\n"
+        ),
+    )
+    .unwrap();
+    let c = format!("--config.file={}", cfg.display());
+    vigil_on(dir, &dir.join("vigil-data"), "vigil", &[c.as_str()])
+}
+
+fn ask(base: &str, q: &str, t: f64) -> serde_json::Value {
+    get_json(&format!("{base}/api/v1/query?query={}&time={t:.3}", enc(q)))["data"].clone()
+}
+
+/// The newest step both hold: the smaller of each one's newest `nh_seconds` timestamp.
+fn newest_common(bases: &[&str]) -> i64 {
+    bases
+        .iter()
+        .map(|b| {
+            let r = query(b, "max(timestamp(nh_seconds))");
+            r.first()
+                .and_then(|x| x["value"][1].as_str()?.parse::<f64>().ok())
+                .map(|s| (s * 1000.0) as i64)
+                .unwrap_or(0)
+        })
+        .min()
+        .unwrap_or(0)
+}
+
+/// vigil asks for protobuf (the target answers nothing else) and stores what Prometheus 2.42
+/// stores from the same bodies: native histograms (integer, float, gauge) and the classic
+/// series of classic histograms, summaries and counters, with the same labels (`le` and
+/// `quantile` as OpenMetrics floats); PromQL over them answers the same.
+#[test]
+fn native_histograms_are_scraped_as_prometheus_scrapes_them() {
+    let dir = temp_dir("native-scrape");
+    let target = serve_proto(body);
+    let pport = free_port();
+    let _prom = prometheus(&dir, pport, target);
+    let pbase = format!("http://127.0.0.1:{pport}");
+    let (v, vbase) = vigil(&dir, target, "");
+
+    // Ten steps both hold, then a step back from the newest, so no answer is cut short.
+    let first = wait_for("both to hold a step", Duration::from_secs(60), || {
+        let t = newest_common(&[&pbase, &vbase]);
+        (t > 0).then_some(t)
+    });
+    let last = wait_for("ten more steps", Duration::from_secs(90), || {
+        let t = newest_common(&[&pbase, &vbase]);
+        (t >= first + 20_000).then_some(t)
+    });
+    let times: Vec<f64> = [last - 1000, last - 6000, last - 9000]
+        .iter()
+        .map(|t| *t as f64 / 1000.0 + 0.5)
+        .collect();
+    let queries = [
+        "nh_seconds",
+        "queue_depth",
+        "nh_seconds[5s]",
+        "histogram_count(nh_seconds)",
+        "histogram_sum(queue_depth)",
+        "histogram_fraction(0, 2, nh_seconds)",
+        "histogram_count(rate(nh_seconds[5s]))",
+        "{__name__=~\"classic_seconds.*|rpc_seconds.*|jobs_total\"}",
+        "rate(classic_seconds_bucket[5s])",
+        "histogram_quantile(0.5, rate(classic_seconds_bucket[5s]))",
+    ];
+    let mut answered = 0;
+    for q in queries {
+        for &t in &times {
+            let want = ask(&pbase, q, t);
+            let got = ask(&vbase, q, t);
+            answered += usize::from(want["result"].as_array().is_some_and(|r| !r.is_empty()));
+            let (got, want) = (sorted(got), sorted(want));
+            assert!(
+                close(&got, &want),
+                "{q} at {t}\nvigil: {got}\nPrometheus: {want}\nvigil log:\n{}",
+                v.log_text()
+            );
+        }
+    }
+    assert_eq!(answered, queries.len() * times.len());
+}
+
+/// Equal JSON, numbers in strings within 1e-12 relative: bucket bounds at positive schemas
+/// differ in the last place (vigil computes them with `exp2`, Prometheus reads a table;
+/// docs/promql-differences.md).
+fn close(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    use serde_json::Value::*;
+    match (a, b) {
+        (String(x), String(y)) => match (x.parse::<f64>(), y.parse::<f64>()) {
+            (Ok(p), Ok(q)) if p.is_finite() && q.is_finite() => {
+                p == q || (p - q).abs() <= 1e-12 * p.abs().max(q.abs())
+            }
+            _ => x == y,
+        },
+        (Array(x), Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| close(p, q)),
+        (Object(x), Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, p)| y.get(k).is_some_and(|q| close(p, q)))
+        }
+        _ => a == b,
+    }
+}
+
+fn sorted(mut v: serde_json::Value) -> serde_json::Value {
+    if let Some(r) = v["result"].as_array_mut() {
+        r.sort_by_key(|x| x["metric"].to_string());
+    }
+    v
+}
+
+/// Debian's node exporter (Go's client library) asked for protobuf by both: vigil and
+/// Prometheus 2.42 store the same series (names and labels, summaries' quantiles included).
+#[test]
+fn a_go_exporter_scraped_in_protobuf_gives_prometheus_s_series() {
+    let dir = temp_dir("native-scrape-node");
+    let (_ne, ne_port) = node_exporter(&dir);
+    let pport = free_port();
+    let _prom = prometheus(&dir, pport, ne_port);
+    let pbase = format!("http://127.0.0.1:{pport}");
+    let (v, vbase) = vigil(&dir, ne_port, "    scrape_protocols: [PrometheusProto]\n");
+    let series = |base: &str| -> std::collections::BTreeSet<String> {
+        let j = get_json(&format!(
+            "{base}/api/v1/series?match[]={}",
+            enc("{job=\"t\",__name__=~\"go_.*|node_exporter_.*|process_.*|promhttp_.*\"}")
+        ));
+        j["data"]
+            .as_array()
+            .map(|a| a.iter().map(|s| s.to_string()).collect())
+            .unwrap_or_default()
+    };
+    // Both sets settle within a few scrapes; the last pair is compared either way, so a
+    // difference shows.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let (mut theirs, mut ours) = Default::default();
+    while std::time::Instant::now() < deadline {
+        (theirs, ours) = (series(&pbase), series(&vbase));
+        if theirs.len() > 20 && theirs == ours {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(
+        ours.iter().any(|s| s.contains("\"quantile\":\"1.0\"")),
+        "no summary quantile as protobuf writes it: {ours:?}\n{}",
+        v.log_text()
+    );
+    assert_eq!(ours, theirs);
+}
