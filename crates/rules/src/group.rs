@@ -10,7 +10,7 @@ use vigil_storage::{AppendError, Matcher, Storage};
 
 use crate::file::GroupSpec;
 use crate::notifier::Outgoing;
-use crate::rule::{AlertState, EvalEnv, Health, Rule};
+use crate::rule::{AlertState, EvalEnv, Health, Recorded, Rule};
 
 #[derive(Debug, Clone)]
 pub struct Group {
@@ -162,7 +162,11 @@ impl Group {
                     let mut dropped = 0usize;
                     let mut last_err = None;
                     for (l, v) in &samples {
-                        if let Err(e) = app.append(0, l, at, *v) {
+                        let r = match v {
+                            Recorded::Float(v) => app.append(0, l, at, *v),
+                            Recorded::Histogram(h) => app.append_histogram(0, l, at, (**h).clone()),
+                        };
+                        if let Err(e) = r {
                             dropped += 1;
                             last_err = Some(e);
                         }

@@ -75,10 +75,17 @@ pub struct EvalEnv<'a> {
     pub external_url: &'a str,
 }
 
-/// Rules and templates work with float samples; a native histogram result is an error
-/// naming it, never a number made up from it.
+/// Alerting rules and templates work with float samples; a native histogram result is an
+/// error naming it, never a number made up from it. Recording rules record histograms.
 const NATIVE_HISTOGRAM_RESULT: &str =
-    "the query returned native histograms, which rules and templates do not support yet";
+    "the query returned native histograms, which alerting rules and templates do not support yet";
+
+/// A value a rule writes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Recorded {
+    Float(f64),
+    Histogram(vigil_promql::Hist),
+}
 
 impl EvalEnv<'_> {
     /// An instant query for templates (`query`): its vector, or its scalar as one sample.
@@ -190,42 +197,59 @@ impl Rule {
         ts: i64,
         offset_ms: i64,
         limit: usize,
-    ) -> Result<Vec<(Labels, f64)>, String> {
+    ) -> Result<Vec<(Labels, Recorded)>, String> {
         let qts = ts - offset_ms;
-        let result = match env.engine().instant(env.storage, &self.spec.expr, qts) {
-            // Refused by name rather than recorded or compared as a number.
-            Ok(Value::Vector(v)) if v.iter().any(|(_, p)| p.h.is_some()) => {
-                return Err(NATIVE_HISTOGRAM_RESULT.into());
-            }
-            Ok(Value::Vector(v)) => v.into_iter().map(|(l, s)| (l, s.v)).collect(),
-            Ok(Value::Scalar(s)) => vec![(Labels::empty(), s.v)],
-            Ok(_) => return Err("rule result is not a vector or scalar".into()),
-            Err(e) => return Err(e.to_string()),
-        };
+        let result: Vec<(Labels, Recorded)> =
+            match env.engine().instant(env.storage, &self.spec.expr, qts) {
+                Ok(Value::Vector(v)) => v
+                    .into_iter()
+                    .map(|(l, s)| match s.h {
+                        Some(h) => (l, Recorded::Histogram(h)),
+                        None => (l, Recorded::Float(s.v)),
+                    })
+                    .collect(),
+                Ok(Value::Scalar(s)) => vec![(Labels::empty(), Recorded::Float(s.v))],
+                Ok(_) => return Err("rule result is not a vector or scalar".into()),
+                Err(e) => return Err(e.to_string()),
+            };
         match self.spec.kind.clone() {
             RuleKind::Recording => self.record(result, limit),
             RuleKind::Alerting {
                 for_,
                 keep_firing_for,
                 annotations,
-            } => self.alert(
-                env,
-                result,
-                ts,
-                qts,
-                for_,
-                keep_firing_for,
-                &annotations,
-                limit,
-            ),
+            } => {
+                // Refused by name rather than compared as a number.
+                let mut floats = Vec::with_capacity(result.len());
+                for (l, v) in result {
+                    match v {
+                        Recorded::Float(v) => floats.push((l, v)),
+                        Recorded::Histogram(_) => return Err(NATIVE_HISTOGRAM_RESULT.into()),
+                    }
+                }
+                let out = self.alert(
+                    env,
+                    floats,
+                    ts,
+                    qts,
+                    for_,
+                    keep_firing_for,
+                    &annotations,
+                    limit,
+                )?;
+                Ok(out
+                    .into_iter()
+                    .map(|(l, v)| (l, Recorded::Float(v)))
+                    .collect())
+            }
         }
     }
 
     fn record(
         &self,
-        result: Vec<(Labels, f64)>,
+        result: Vec<(Labels, Recorded)>,
         limit: usize,
-    ) -> Result<Vec<(Labels, f64)>, String> {
+    ) -> Result<Vec<(Labels, Recorded)>, String> {
         let mut out = Vec::with_capacity(result.len());
         let mut seen = HashSet::with_capacity(result.len());
         for (l, v) in result {

@@ -263,3 +263,62 @@ fn templated_labels_and_values_of_alerts() {
     assert_eq!(a.annotations["v"], "1.234567e+06 1.235M 1234567.0");
     assert!(a.annotations["bad"].starts_with("<error expanding template: error executing template __alert_Load: template: __alert_Load:1:115: executing \"__alert_Load\" at <.Nope>: can't evaluate field Nope"));
 }
+
+/// A recording rule whose result is native histograms records them (as Prometheus does); an
+/// alerting rule over them fails by name instead of alerting on a made-up number.
+#[test]
+fn recording_rules_record_native_histograms() {
+    use vigil_model::FloatHistogram;
+    use vigil_model::histogram::Span;
+    let s = MemoryStorage::default();
+    let h = |k: f64| FloatHistogram {
+        schema: 0,
+        count: 3.0 * k,
+        sum: k,
+        positive_spans: vec![Span {
+            offset: 0,
+            length: 2,
+        }],
+        positive_buckets: vec![k, 2.0 * k],
+        ..Default::default()
+    };
+    for (job, k) in [("a", 1.0), ("b", 2.0)] {
+        let mut app = s.appender();
+        app.append_histogram(
+            0,
+            &Labels::from_pairs([("__name__", "rt_seconds"), ("job", job)]),
+            0,
+            h(k),
+        )
+        .unwrap();
+        app.commit().unwrap();
+    }
+    let mut g = group(
+        "groups:\n- name: g\n  rules:\n  - record: rt_seconds:sum\n    expr: sum(rt_seconds)\n  - alert: Big\n    expr: rt_seconds\n",
+    );
+    eval(&mut g, &s, 60_000);
+    assert_eq!(g.rules[0].health, crate::rule::Health::Ok);
+    let q = s.querier(i64::MIN, i64::MAX).unwrap();
+    let got: Vec<_> = q
+        .select(&[Matcher::equal("__name__", "rt_seconds:sum")])
+        .unwrap()
+        .collect();
+    assert_eq!(got.len(), 1);
+    assert!(got[0].samples.is_empty());
+    assert_eq!(got[0].histograms.len(), 1);
+    assert_eq!(got[0].histograms[0].t, 60_000);
+    assert!(
+        got[0].histograms[0].h.same_as(&h(3.0)),
+        "{:?}",
+        got[0].histograms[0]
+    );
+    assert_eq!(g.rules[1].health, crate::rule::Health::Err);
+    assert!(
+        g.rules[1]
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("native histograms")),
+        "{:?}",
+        g.rules[1].last_error
+    );
+}
