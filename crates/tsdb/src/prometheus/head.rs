@@ -88,7 +88,7 @@ const PACKED_CHUNK: usize = 240;
 
 impl Packed {
     fn push(&mut self, s: Sample) {
-        match self.last_t() {
+        match self.last_float_t() {
             None => (self.first_t, self.in_order) = (s.t, true),
             Some(t) => self.in_order &= s.t > t,
         }
@@ -553,7 +553,8 @@ fn decode_histogram(d: &mut Dec, float: bool) -> Option<FloatHistogram> {
     let negative_spans = spans(d)?;
     let buckets = |d: &mut Dec| -> Option<Vec<f64>> {
         let n = d.uvarint()? as usize;
-        let mut v = Vec::with_capacity(n.min(d.remaining()));
+        // At least a byte a bucket (8 for float ones) must follow.
+        let mut v = Vec::with_capacity(n.min(d.remaining() / if float { 8 } else { 1 }));
         let mut abs = 0i64;
         for _ in 0..n {
             v.push(if float {
@@ -721,14 +722,17 @@ impl Gather {
         }
     }
 
-    /// One histogram of a record: a schema vigil does not know (a later Prometheus's) is
-    /// counted, as Prometheus's own replay skips it, and keeps the files; a layout no
-    /// Prometheus writes is damage.
-    fn histogram(&mut self, id: u64, t: i64, h: FloatHistogram) -> Result<(), String> {
-        let known = (vigil_model::histogram::MIN_SCHEMA..=vigil_model::histogram::MAX_SCHEMA)
-            .contains(&h.schema)
-            || h.uses_custom_buckets();
-        if !known {
+    /// One histogram of a record. Schemas finer than 8 (up to 52, which Prometheus reserves
+    /// for finer resolutions) are reduced to 8, as Prometheus's replay reduces them; a schema
+    /// outside those, or a histogram too wide for a chunk vigil reads back, is counted and
+    /// keeps the files; a layout no Prometheus writes is damage.
+    fn histogram(&mut self, id: u64, t: i64, mut h: FloatHistogram) -> Result<(), String> {
+        use vigil_model::histogram::{MAX_SCHEMA, MIN_SCHEMA};
+        if h.schema > MAX_SCHEMA && h.schema <= 52 {
+            h.reduce_resolution(MAX_SCHEMA);
+        }
+        let known = (MIN_SCHEMA..=MAX_SCHEMA).contains(&h.schema) || h.uses_custom_buckets();
+        if !known || !super::histogram_chunk::fits(&h) {
             self.unsupported += 1;
             return Ok(());
         }
@@ -1100,6 +1104,11 @@ pub fn read(dir: &Path, min_valid: i64) -> std::io::Result<Import> {
             hists.sort_by_key(|x| x.t);
         }
         hists.dedup_by_key(|x| x.t);
+        // A float and a histogram at one time (refs of one label set that disagree): the
+        // float, as a query picks, the same for blocks and the head.
+        if !all.is_empty() {
+            hists.retain(|h| all.binary_search_by_key(&h.t, |x| x.t).is_err());
+        }
         if !all.is_empty() || !hists.is_empty() {
             let mut p = Packed::from_samples(&all);
             p.histograms = hists;
