@@ -33,6 +33,22 @@ impl Exemplar {
     fn same(&self, o: &Exemplar) -> bool {
         self.t == o.t && self.value.to_bits() == o.value.to_bits() && self.labels == o.labels
     }
+
+    /// Whether `self` may not follow `newest` in its series: older, or at the same time with a
+    /// smaller value, or the same value and labels that order first. A native histogram's
+    /// exemplars share a timestamp, so ties are allowed in the order a scrape sorts them
+    /// ([`Exemplar::order`]), as Prometheus allows them.
+    pub fn precedes(&self, newest: &Exemplar) -> bool {
+        self.order(newest) == std::cmp::Ordering::Less
+    }
+
+    /// Time, then value, then labels: the order a scrape appends a sample's exemplars in.
+    pub fn order(&self, o: &Exemplar) -> std::cmp::Ordering {
+        self.t
+            .cmp(&o.t)
+            .then(self.value.total_cmp(&o.value))
+            .then_with(|| self.labels.cmp(&o.labels))
+    }
 }
 
 /// A series' exemplars in a query's range, oldest first.
@@ -99,7 +115,7 @@ impl Ring {
         check_labels(e)?;
         match self.newest(series) {
             Some(n) if n.same(e) => Ok(false),
-            Some(n) if e.t <= n.t => Err(ExemplarError::OutOfOrder),
+            Some(n) if e.precedes(n) => Err(ExemplarError::OutOfOrder),
             _ => Ok(true),
         }
     }
@@ -339,10 +355,16 @@ mod tests {
         let s = ExemplarStore::new(10);
         let a = series("a");
         s.add(&a, ex(10, 1.0, "x")).unwrap();
-        // A repeat of the newest is a no-op; older or equal times with other values are out
-        // of order and counted.
+        // A repeat of the newest is a no-op; older ones, and at an equal time ones that order
+        // before it (smaller value, or equal value and smaller labels), are out of order and
+        // counted, as in current Prometheus (a native histogram's exemplars share a time).
         s.add(&a, ex(10, 1.0, "x")).unwrap();
-        assert_eq!(s.add(&a, ex(10, 2.0, "x")), Err(ExemplarError::OutOfOrder));
+        assert_eq!(s.add(&a, ex(10, 0.5, "x")), Err(ExemplarError::OutOfOrder));
+        assert_eq!(s.add(&a, ex(10, 1.0, "w")), Err(ExemplarError::OutOfOrder));
+        let b = series("b");
+        s.add(&b, ex(10, 1.0, "x")).unwrap();
+        s.add(&b, ex(10, 2.0, "x")).unwrap();
+        s.add(&b, ex(10, 2.0, "y")).unwrap();
         assert_eq!(s.add(&a, ex(5, 1.0, "y")), Err(ExemplarError::OutOfOrder));
         let long = Exemplar {
             labels: Labels::from_pairs([("trace_id", "é".repeat(121))]),
@@ -358,8 +380,8 @@ mod tests {
         };
         s.add(&a, edge).unwrap();
         let st = s.stats();
-        assert_eq!((st.appended_total, st.out_of_order_total), (2, 2));
-        assert_eq!((st.in_storage, st.series, st.oldest_t), (2, 1, 10));
+        assert_eq!((st.appended_total, st.out_of_order_total), (5, 3));
+        assert_eq!((st.in_storage, st.series, st.oldest_t), (5, 2, 10));
     }
 
     #[test]

@@ -49,6 +49,26 @@ enum Admit {
 }
 
 impl HeadAppender<'_> {
+    /// Whether the series (by ref, else by labels) has a histogram as its newest sample, in
+    /// this transaction or stored.
+    fn newest_is_histogram(&self, r: SeriesRef, labels: &Labels) -> bool {
+        let idx = self.head.index.read();
+        let r = if idx.series.contains_key(&r) {
+            r
+        } else {
+            match idx.by_labels.get(labels) {
+                Some(&r) => r,
+                None => return false,
+            }
+        };
+        let last = self
+            .newest
+            .get(&r)
+            .copied()
+            .or_else(|| idx.series.get(&r)?.last);
+        last.is_some_and(|l| l.v.to_bits() == HISTOGRAM_MARK)
+    }
+
     fn close_batch(&mut self) {
         let b = (
             std::mem::take(&mut self.samples),
@@ -157,6 +177,15 @@ impl Appender for HeadAppender<'_> {
         t: i64,
         v: f64,
     ) -> Result<SeriesRef, AppendError> {
+        // A staleness marker for a series whose newest sample is a histogram is a histogram
+        // stale marker, as Prometheus's head makes it: the series keeps one kind.
+        if vigil_model::is_stale_nan(v) && self.newest_is_histogram(r, labels) {
+            let stale = FloatHistogram {
+                sum: v,
+                ..Default::default()
+            };
+            return self.append_histogram(r, labels, t, stale);
+        }
         let r = match self.admit(r, labels, t, |_, _, last| {
             last.v.to_bits() == v.to_bits() && v.to_bits() != HISTOGRAM_MARK
         })? {
@@ -277,7 +306,7 @@ impl Appender for HeadAppender<'_> {
             .and_then(|&i| self.exemplars.get(i));
         match pending {
             Some((_, p)) if *p == e => return Ok(()),
-            Some((_, p)) if e.t <= p.t => {
+            Some((_, p)) if e.precedes(p) => {
                 return Err(vigil_storage::ExemplarError::OutOfOrder.into());
             }
             Some(_) => {}

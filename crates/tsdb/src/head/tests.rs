@@ -367,3 +367,46 @@ fn exemplars_in_a_transaction_and_through_a_checkpoint() {
     app.commit().unwrap();
     assert!(h.exemplars(0, i64::MAX, &all()).unwrap().is_empty());
 }
+
+/// A staleness marker appended as a float to a series whose newest sample is a histogram
+/// (what a scrape writes when a histogram series disappears) is stored as a histogram stale
+/// marker, as in Prometheus, and survives a restart as one.
+#[test]
+fn a_float_stale_marker_on_a_histogram_series_is_a_histogram() {
+    use vigil_storage::{Matcher, Storage};
+    let d = tmp("stale-histogram");
+    let a = l(&[("__name__", "rt_seconds")]);
+    let read = |h: &Head| {
+        let q = h.querier(i64::MIN, i64::MAX).unwrap();
+        let s: Vec<_> = q
+            .select(&[Matcher::equal("__name__", "rt_seconds")])
+            .unwrap()
+            .collect();
+        (s[0].samples.len(), s[0].histograms.clone())
+    };
+    {
+        let h = Head::open(&d, i64::MIN).unwrap();
+        let mut app = h.appender();
+        let hist = vigil_model::FloatHistogram {
+            count: 2.0,
+            sum: 1.0,
+            zero_count: 2.0,
+            zero_threshold: 0.001,
+            ..Default::default()
+        };
+        let r = app.append_histogram(0, &a, 1000, hist).unwrap();
+        app.commit().unwrap();
+        let mut app = h.appender();
+        // By ref, as a scrape marks a series that went away.
+        app.append(r, &a, 2000, vigil_model::STALE_NAN).unwrap();
+        app.commit().unwrap();
+        let (floats, hs) = read(&h);
+        assert_eq!(floats, 0);
+        assert_eq!(hs.len(), 2);
+        assert!(hs[1].is_stale());
+    }
+    let h = Head::open(&d, i64::MIN).unwrap();
+    let (floats, hs) = read(&h);
+    assert_eq!((floats, hs.len()), (0, 2));
+    assert!(hs[1].is_stale());
+}
