@@ -93,7 +93,9 @@ fn demo_runs_the_chapters_story_and_stops_cleanly() {
     );
     let log_text = || std::fs::read_to_string(logs.join("demo.log")).unwrap_or_default();
 
-    wait_http(&format!("{base}/-/ready"));
+    // Ready after PostgreSQL, nginx and the exporters have started: about 10s on an idle
+    // machine, over 20s on a loaded one (a CI run timed out at 20s).
+    wait_http_for(&format!("{base}/-/ready"), Duration::from_secs(90));
     // The chapter's jobs, all healthy.
     let want = [
         "timecheck",

@@ -158,7 +158,12 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<
 }
 
 pub fn wait_http(url: &str) {
-    wait_for(&format!("{url} to answer"), Duration::from_secs(20), || {
+    wait_http_for(url, Duration::from_secs(20));
+}
+
+/// [`wait_http`] for a server that starts others first.
+pub fn wait_http_for(url: &str, timeout: Duration) {
+    wait_for(&format!("{url} to answer"), timeout, || {
         http("GET", url, None).ok().filter(|(c, _)| *c == 200)
     });
 }
