@@ -132,6 +132,8 @@ pub struct HistogramEntry<'a> {
     pub series: &'a str,
     pub name: &'a str,
     pub h: &'a crate::histogram::FloatHistogram,
+    /// Integer counts (checked as Prometheus checks integer histograms).
+    pub integer: bool,
     pub timestamp_ms: Option<i64>,
     pub exemplars: Vec<Exemplar<'a>>,
     labels_raw: &'a str,

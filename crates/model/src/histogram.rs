@@ -945,7 +945,6 @@ impl FloatHistogram {
         out
     }
 
-    /// The same histogram with buckets whose count is zero removed and spans merged.
     /// Merge buckets down to the coarser exponential schema `to` (a finer or equal one, or
     /// custom buckets, leave it as it is), as Prometheus's `ReduceResolution`.
     pub fn reduce_resolution(&mut self, to: i32) {
@@ -959,6 +958,7 @@ impl FloatHistogram {
         self.schema = to;
     }
 
+    /// The same histogram with buckets whose count is zero removed and spans merged.
     pub fn compacted(&self) -> FloatHistogram {
         let mut out = self.clone();
         out.set_positive(&self.positive());

@@ -310,26 +310,64 @@ fn bad_bodies_are_errors_naming_the_family() {
     )]);
     let err = proto::decode(&bad, native()).unwrap_err();
     assert!(err.to_string().contains("invalid label name"), "{err}");
-    // Spans that do not match the buckets.
+    let dup = delimited(&[fam(
+        "ok",
+        GAUGE,
+        vec![Metric {
+            label: vec![label("a", "1"), label("a", "2")],
+            ..Default::default()
+        }],
+    )]);
+    let err = proto::decode(&dup, native()).unwrap_err();
+    assert!(err.to_string().contains("duplicate label name"), "{err}");
+    // Histograms are decoded as they are and checked by the scraper once their series is
+    // kept (as Prometheus's appender checks them), with Prometheus's words: spans that do not
+    // match the buckets, a count that is not the buckets' total, a negative bucket.
+    let checked = |f: MetricFamily| -> Result<(), String> {
+        let d = proto::decode(&delimited(&[f]), native()).unwrap();
+        match d.entries().last() {
+            Some(Entry::Histogram(h)) => proto::check(h.h, h.integer),
+            _ => panic!("no histogram"),
+        }
+    };
+    assert_eq!(checked(both_forms(HISTOGRAM)), Ok(()));
     let mut f = both_forms(HISTOGRAM);
     f.metric[0].histogram.as_mut().unwrap().positive_delta.pop();
-    let err = proto::decode(&delimited(&[f]), native()).unwrap_err();
-    assert!(err.to_string().contains("rt_seconds"), "{err}");
-    // A count that is not the observations in the buckets, and a negative bucket: refused
-    // with Prometheus's words.
+    let err = checked(f).unwrap_err();
+    assert!(err.contains("do not match its spans"), "{err}");
     let mut f = both_forms(HISTOGRAM);
     f.metric[0].histogram.as_mut().unwrap().sample_count = 5;
-    let err = proto::decode(&delimited(&[f]), native()).unwrap_err();
+    let err = checked(f).unwrap_err();
     assert!(
-        err.to_string()
-            .contains("6 observations found in buckets, but the Count field is 5"),
+        err.contains("6 observations found in buckets, but the Count field is 5"),
         "{err}"
     );
     let mut f = both_forms(HISTOGRAM);
     f.metric[0].histogram.as_mut().unwrap().positive_delta = vec![1, -2, 2];
-    let err = proto::decode(&delimited(&[f]), native()).unwrap_err();
+    let err = checked(f).unwrap_err();
+    assert!(err.contains("positive side: bucket number 2"), "{err}");
+    // Custom buckets cannot come in protobuf (it has no field for their bounds).
+    let mut f = both_forms(HISTOGRAM);
+    f.metric[0].histogram.as_mut().unwrap().schema = -53;
+    let err = checked(f).unwrap_err();
+    assert!(err.contains("invalid schema"), "{err}");
+    // Finer than schema 8: reduced to 8, as Prometheus reduces it.
+    let mut f = both_forms(HISTOGRAM);
+    f.metric[0].histogram.as_mut().unwrap().schema = 10;
+    let d = proto::decode(&delimited(&[f]), native()).unwrap();
+    let Some(Entry::Histogram(h)) = d.entries().last() else {
+        panic!("no histogram");
+    };
+    assert_eq!(h.h.schema, 8);
+    assert_eq!(proto::check(h.h, h.integer), Ok(()));
+    // A body that would expand into far more series text than its size: refused, not
+    // walked for minutes (a metric of 1 MB labels and 50,000 empty buckets).
+    let mut f = both_forms(HISTOGRAM);
+    f.metric[0].label.push(label("big", &"x".repeat(1 << 20)));
+    f.metric[0].histogram.as_mut().unwrap().bucket = vec![Bucket::default(); 50_000];
+    let err = proto::decode(&delimited(&[f]), Options::default()).unwrap_err();
     assert!(
-        err.to_string().contains("positive side: bucket number 2"),
+        err.to_string().contains("expands to too many bytes"),
         "{err}"
     );
     // Garbage never panics.

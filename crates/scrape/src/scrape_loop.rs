@@ -378,141 +378,159 @@ impl ScrapeLoop {
         stats: &mut AppendStats,
     ) -> Result<(), String> {
         let cfg = self.ctx.cfg.clone();
-        let iter = self.cache.iter;
-        let mut limit_exceeded = false;
-        let mut bucket_limit_exceeded = false;
+        let mut st = BodyState {
+            limit_exceeded: false,
+            bucket_limit_exceeded: false,
+            bucket_limit: cfg.native_histogram_bucket_limit,
+            max_schema: max_schema(cfg.native_histogram_min_bucket_factor),
+            iter: self.cache.iter,
+            ts,
+        };
         self.metadata.begin();
-        let decoded;
-        let lines = if proto::is_proto(content_type) {
+        if proto::is_proto(content_type) {
             let opts = proto::Options {
                 native_histograms: cfg.scrape_native_histograms,
                 keep_classic: cfg.always_scrape_classic_histograms,
             };
-            decoded = proto::decode(body, opts).map_err(|e| e.to_string())?;
-            Lines::Proto(decoded.entries())
+            // Streamed: one series text at a time, however many the body expands into.
+            proto::decode_each(body, opts, &mut |line| {
+                self.append_line(app, line, &cfg, stats, &mut st)
+            })?;
         } else {
-            Lines::Text(Parser::new(body, Format::from_content_type(content_type)))
+            for line in Parser::new(body, Format::from_content_type(content_type)) {
+                let line = line.map_err(|e| e.to_string())?;
+                self.append_line(app, line, &cfg, stats, &mut st)?;
+            }
+        }
+        if st.limit_exceeded {
+            metrics::SAMPLE_LIMIT.inc();
+            return Err("sample limit exceeded".into());
+        }
+        if st.bucket_limit_exceeded {
+            metrics::BUCKET_LIMIT.inc();
+            return Err("histogram bucket limit exceeded".into());
+        }
+        Ok(())
+    }
+
+    /// One entry of a body: metadata noted, a sample appended (or counted against a limit).
+    fn append_line(
+        &mut self,
+        app: &mut dyn Appender,
+        line: Line<'_>,
+        cfg: &ScrapeConfig,
+        stats: &mut AppendStats,
+        st: &mut BodyState,
+    ) -> Result<(), String> {
+        let iter = st.iter;
+        let (s, mut value) = match line {
+            Line::Sample(s) => {
+                let v = Value::Float(s.value, s.exemplar.clone());
+                (s, v)
+            }
+            Line::Histogram(h) => {
+                let v = Value::Histogram(h.h.clone(), h.integer, h.exemplars.clone());
+                (h.as_sample(), v)
+            }
+            Line::Help { family, help } => {
+                self.metadata.help(family, &help);
+                return Ok(());
+            }
+            Line::Type { family, kind } => {
+                self.metadata.kind(family, kind);
+                return Ok(());
+            }
+            Line::Unit { family, unit } => {
+                self.metadata.unit(family, unit);
+                return Ok(());
+            }
         };
-        let max_schema = max_schema(cfg.native_histogram_min_bucket_factor);
-        for line in lines {
-            let (s, value) = match line.map_err(|e| e.to_string())? {
-                Line::Sample(s) => {
-                    let v = Value::Float(s.value, s.exemplar.clone());
-                    (s, v)
-                }
-                Line::Histogram(h) => {
-                    let mut nh = h.h.clone();
-                    if !fit_histogram(&mut nh, max_schema, cfg.native_histogram_bucket_limit) {
-                        bucket_limit_exceeded = true;
-                        continue;
-                    }
-                    (h.as_sample(), Value::Histogram(nh, h.exemplars))
-                }
-                Line::Help { family, help } => {
-                    self.metadata.help(family, &help);
-                    continue;
-                }
-                Line::Type { family, kind } => {
-                    self.metadata.kind(family, kind);
-                    continue;
-                }
-                Line::Unit { family, unit } => {
-                    self.metadata.unit(family, unit);
-                    continue;
-                }
-            };
-            stats.scraped += 1;
-            let explicit_ts = cfg.honor_timestamps && s.timestamp_ms.is_some();
-            let t = if explicit_ts {
-                s.timestamp_ms.unwrap_or(ts)
-            } else {
-                ts
-            };
-            // Past `sample_limit`, keep counting so the report says how many there were; the
-            // scrape fails at the end.
-            let limit = cfg.sample_limit;
-            let mut over_limit = |stats: &mut AppendStats| {
-                let over = limit > 0 && stats.post_relabel >= limit;
-                if over {
-                    limit_exceeded = true;
-                    stats.post_relabel += 1;
-                }
-                over
-            };
-            if let Some(e) = self.cache.get_mut(s.series) {
-                SeriesCache::touch(e, iter);
-                if e.dropped() || over_limit(stats) {
-                    continue;
-                }
-                match value.append(app, e.r, &e.labels, t) {
-                    Ok(nr) => {
-                        e.r = nr;
-                        stats.post_relabel += 1;
-                        for ex in value.exemplars() {
-                            append_exemplar(app, nr, &e.labels, ex, t);
-                        }
-                    }
-                    Err(err) => {
-                        // A sample refused for its time still brings its exemplar, as in
-                        // Prometheus.
-                        if refused_for_time(&err) {
-                            for ex in value.exemplars() {
-                                append_exemplar(app, e.r, &e.labels, ex, t);
-                            }
-                        }
-                        count_append_error(err)?
-                    }
-                }
-                continue;
+        stats.scraped += 1;
+        let explicit_ts = cfg.honor_timestamps && s.timestamp_ms.is_some();
+        let t = if explicit_ts {
+            s.timestamp_ms.unwrap_or(st.ts)
+        } else {
+            st.ts
+        };
+        // Past `sample_limit`, keep counting so the report says how many there were; the
+        // scrape fails at the end.
+        let limit = cfg.sample_limit;
+        let mut over_limit = |stats: &mut AppendStats| {
+            let over = limit > 0 && stats.post_relabel >= limit;
+            if over {
+                st.limit_exceeded = true;
+                stats.post_relabel += 1;
             }
-            let Some(labels) = self.sample_labels(&s)? else {
-                let e = Entry {
-                    r: 0,
-                    labels: Labels::empty(),
-                    last_iter: iter,
-                    prev_iter: 0,
-                    track_staleness: false,
-                };
-                self.cache.insert(s.series, e);
-                continue;
-            };
-            if over_limit(stats) {
-                continue;
+            over
+        };
+        if let Some(e) = self.cache.get_mut(s.series) {
+            SeriesCache::touch(e, iter);
+            if e.dropped() || over_limit(stats) {
+                return Ok(());
             }
-            match value.append(app, 0, &labels, t) {
-                Ok(r) => {
+            if !value.prepare(&e.labels, st)? {
+                return Ok(());
+            }
+            match value.append(app, e.r, &e.labels, t) {
+                Ok(nr) => {
+                    e.r = nr;
                     stats.post_relabel += 1;
-                    stats.series_added += 1;
                     for ex in value.exemplars() {
-                        append_exemplar(app, r, &labels, ex, t);
+                        append_exemplar(app, nr, &e.labels, ex, t);
                     }
-                    let track_staleness = !explicit_ts || cfg.track_timestamps_staleness;
-                    let e = Entry {
-                        r,
-                        labels,
-                        last_iter: iter,
-                        prev_iter: 0,
-                        track_staleness,
-                    };
-                    self.cache.insert(s.series, e);
                 }
                 Err(err) => {
+                    // A sample refused for its time still brings its exemplar, as in
+                    // Prometheus.
                     if refused_for_time(&err) {
                         for ex in value.exemplars() {
-                            append_exemplar(app, 0, &labels, ex, t);
+                            append_exemplar(app, e.r, &e.labels, ex, t);
                         }
                     }
                     count_append_error(err)?
                 }
             }
+            return Ok(());
         }
-        if limit_exceeded {
-            metrics::SAMPLE_LIMIT.inc();
-            return Err("sample limit exceeded".into());
+        let Some(labels) = self.sample_labels(&s)? else {
+            let e = Entry {
+                r: 0,
+                labels: Labels::empty(),
+                last_iter: iter,
+                prev_iter: 0,
+                track_staleness: false,
+            };
+            self.cache.insert(s.series, e);
+            return Ok(());
+        };
+        if over_limit(stats) || !value.prepare(&labels, st)? {
+            return Ok(());
         }
-        if bucket_limit_exceeded {
-            metrics::BUCKET_LIMIT.inc();
-            return Err("histogram bucket limit exceeded".into());
+        match value.append(app, 0, &labels, t) {
+            Ok(r) => {
+                stats.post_relabel += 1;
+                stats.series_added += 1;
+                for ex in value.exemplars() {
+                    append_exemplar(app, r, &labels, ex, t);
+                }
+                let track_staleness = !explicit_ts || cfg.track_timestamps_staleness;
+                let e = Entry {
+                    r,
+                    labels,
+                    last_iter: iter,
+                    prev_iter: 0,
+                    track_staleness,
+                };
+                self.cache.insert(s.series, e);
+            }
+            Err(err) => {
+                if refused_for_time(&err) {
+                    for ex in value.exemplars() {
+                        append_exemplar(app, 0, &labels, ex, t);
+                    }
+                }
+                count_append_error(err)?
+            }
         }
         Ok(())
     }
@@ -523,33 +541,41 @@ impl ScrapeLoop {
     }
 }
 
-/// The entries of a body in either kind of format.
-enum Lines<'a, P: Iterator<Item = Line<'a>>> {
-    Text(Parser<'a>),
-    Proto(P),
-}
-
-impl<'a, P: Iterator<Item = Line<'a>>> Iterator for Lines<'a, P> {
-    type Item = Result<Line<'a>, vigil_model::exposition::ParseError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        match self {
-            Lines::Text(p) => p.next(),
-            Lines::Proto(p) => p.next().map(Ok),
-        }
-    }
+/// What one body's appends share.
+struct BodyState {
+    limit_exceeded: bool,
+    bucket_limit_exceeded: bool,
+    bucket_limit: u64,
+    max_schema: i32,
+    iter: u32,
+    ts: i64,
 }
 
 /// A sample's value with what came with it.
 enum Value<'a> {
     Float(f64, Option<vigil_model::exposition::Exemplar<'a>>),
+    /// The histogram, whether its counts are integers, its exemplars.
     Histogram(
         vigil_model::FloatHistogram,
+        bool,
         Vec<vigil_model::exposition::Exemplar<'a>>,
     ),
 }
 
 impl<'a> Value<'a> {
+    /// For a histogram whose series is kept (after relabeling, as Prometheus's appender
+    /// checks): Prometheus's checks, whose failure fails the scrape, then the resolution
+    /// limits; false when it does not fit the bucket limit (the scrape fails at the end).
+    fn prepare(&mut self, labels: &Labels, st: &mut BodyState) -> Result<bool, String> {
+        let Value::Histogram(h, integer, _) = self else {
+            return Ok(true);
+        };
+        proto::check(h, *integer).map_err(|e| format!("{labels}: {e}"))?;
+        let fits = fit_histogram(h, st.max_schema, st.bucket_limit);
+        st.bucket_limit_exceeded |= !fits;
+        Ok(fits)
+    }
+
     fn append(
         &self,
         app: &mut dyn Appender,
@@ -559,14 +585,14 @@ impl<'a> Value<'a> {
     ) -> Result<SeriesRef, AppendError> {
         match self {
             Value::Float(v, _) => app.append(r, labels, t, *v),
-            Value::Histogram(h, _) => app.append_histogram(r, labels, t, h.clone()),
+            Value::Histogram(h, _, _) => app.append_histogram(r, labels, t, h.clone()),
         }
     }
 
     fn exemplars(&self) -> &[vigil_model::exposition::Exemplar<'a>] {
         match self {
             Value::Float(_, e) => e.as_slice(),
-            Value::Histogram(_, e) => e,
+            Value::Histogram(_, _, e) => e,
         }
     }
 }

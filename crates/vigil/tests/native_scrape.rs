@@ -210,12 +210,13 @@ fn body(k: i64, ts: i64) -> Vec<u8> {
     ])
 }
 
-fn prometheus(dir: &Path, port: u16, target: u16) -> Proc {
+/// Prometheus 2.42 scraping `target` as job `t`, and `extra` jobs.
+fn prometheus(dir: &Path, port: u16, target: u16, extra: &str) -> Proc {
     let cfg = dir.join("prometheus.yml");
     std::fs::write(
         &cfg,
         format!(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\nscrape_configs:\n  - job_name: t\n    static_configs:\n      - targets: ['127.0.0.1:{target}']\n"
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\nscrape_configs:\n  - job_name: t\n    static_configs:\n      - targets: ['127.0.0.1:{target}']\n{extra}"
         ),
     )
     .unwrap();
@@ -274,10 +275,16 @@ fn newest_common(bases: &[&str]) -> i64 {
 fn native_histograms_are_scraped_as_prometheus_scrapes_them() {
     let dir = temp_dir("native-scrape");
     let target = serve_proto(body);
-    let pport = free_port();
-    let _prom = prometheus(&dir, pport, target);
-    let pbase = format!("http://127.0.0.1:{pport}");
     let (v, vbase) = vigil(&dir, target, "");
+    // Prometheus also federates vigil's native histograms (asking for protobuf, as it does
+    // with the feature on), renamed `fed_*` beside its own scrape's series.
+    let federate = format!(
+        "  - job_name: federate\n    honor_labels: true\n    metrics_path: /federate\n    params: {{'match[]': ['{{__name__=~\"nh_seconds|queue_depth|jobs_total\"}}']}}\n    static_configs:\n      - targets: ['{}']\n    metric_relabel_configs:\n      - source_labels: [__name__]\n        target_label: __name__\n        replacement: fed_$1\n",
+        vbase.trim_start_matches("http://")
+    );
+    let pport = free_port();
+    let _prom = prometheus(&dir, pport, target, &federate);
+    let pbase = format!("http://127.0.0.1:{pport}");
 
     // Ten steps both hold, then a step back from the newest, so no answer is cut short.
     let first = wait_for("both to hold a step", Duration::from_secs(60), || {
@@ -319,6 +326,34 @@ fn native_histograms_are_scraped_as_prometheus_scrapes_them() {
         }
     }
     assert_eq!(answered, queries.len() * times.len());
+    // What Prometheus federated: each sample is vigil's at the same time, histograms and
+    // floats, gauge histograms still gauges.
+    let at = last as f64 / 1000.0;
+    for name in ["nh_seconds", "queue_depth", "jobs_total"] {
+        let fed = ask(&pbase, &format!("fed_{name}[30s]"), at);
+        let ours = ask(&vbase, &format!("{name}[40s]"), at);
+        let pick = |v: &serde_json::Value| -> Vec<serde_json::Value> {
+            let r = &v["result"][0];
+            r["histograms"]
+                .as_array()
+                .or_else(|| r["values"].as_array())
+                .cloned()
+                .unwrap_or_default()
+        };
+        let (fed, ours) = (pick(&fed), pick(&ours));
+        assert!(
+            fed.len() >= 5,
+            "{name}: Prometheus federated too little: {fed:?}"
+        );
+        for x in &fed {
+            assert!(
+                ours.iter().any(|y| close(x, y)),
+                "{name}: federated {x} is not one of vigil's samples {ours:?}"
+            );
+        }
+    }
+    let hint = query(&pbase, "histogram_count(fed_queue_depth)");
+    assert!(!hint.is_empty(), "the gauge histogram was not federated");
 }
 
 /// Equal JSON, numbers in strings within 1e-12 relative: bucket bounds at positive schemas
@@ -355,7 +390,7 @@ fn a_go_exporter_scraped_in_protobuf_gives_prometheus_s_series() {
     let dir = temp_dir("native-scrape-node");
     let (_ne, ne_port) = node_exporter(&dir);
     let pport = free_port();
-    let _prom = prometheus(&dir, pport, ne_port);
+    let _prom = prometheus(&dir, pport, ne_port, "");
     let pbase = format!("http://127.0.0.1:{pport}");
     let (v, vbase) = vigil(&dir, ne_port, "    scrape_protocols: [PrometheusProto]\n");
     let series = |base: &str| -> std::collections::BTreeSet<String> {

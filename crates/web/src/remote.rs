@@ -233,16 +233,24 @@ async fn read(State(s): St, body: Bytes) -> Response {
 }
 
 /// The newest sample (within the lookback delta, not a staleness marker) of every series
-/// matching any `match[]`, in the text format with timestamps, external labels added where a
-/// series lacks them: what a federating Prometheus scrapes.
+/// matching any `match[]`, with timestamps, external labels added where a series lacks them:
+/// what a federating Prometheus scrapes. In the text format (floats only: native histograms
+/// have no text form), or in the protobuf format when the request's Accept asks for it, with
+/// native histograms, as Prometheus's federation negotiates.
 async fn federate(
     State(s): St,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    use vigil_model::exposition::proto;
     let p = Params::from(q, &headers, &body)?;
     let sets = parse_matchers(&p.all("match[]"))?;
+    let protobuf = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|a| a.contains(proto::MEDIA_TYPE) && a.contains("io.prometheus.client.MetricFamily"));
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -250,40 +258,77 @@ async fn federate(
     let lookback = s.engine.lookback_ms;
     let ext = external(&s);
     let storage = s.storage.clone();
-    let text = tokio::task::spawn_blocking(move || -> Result<String, ApiError> {
+    let out = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, ApiError> {
         let querier = storage.querier(now - lookback + 1, now)?;
-        let mut latest: BTreeMap<vigil_model::Labels, (i64, f64)> = BTreeMap::new();
+        // The newer of a series' last float and last histogram, unless it is a stale marker.
+        let mut latest: BTreeMap<vigil_model::Labels, (i64, Latest)> = BTreeMap::new();
         for set in &sets {
             for series in querier.select(set)? {
-                if let Some(last) = series.samples.last()
-                    && !vigil_model::sample::is_stale_nan(last.v)
-                {
-                    latest.insert(series.labels, (last.t, last.v));
+                let f = series.samples.last();
+                let h = series.histograms.last();
+                let newest = match (f, h) {
+                    (Some(f), Some(h)) if h.t > f.t => (h.t, Latest::Histogram(h.h.clone())),
+                    (None, Some(h)) => (h.t, Latest::Histogram(h.h.clone())),
+                    (Some(f), _) => (f.t, Latest::Float(f.v)),
+                    (None, None) => continue,
+                };
+                let stale = match &newest.1 {
+                    Latest::Float(v) => vigil_model::sample::is_stale_nan(*v),
+                    Latest::Histogram(h) => vigil_model::sample::is_stale_nan(h.sum),
+                };
+                if !stale && (protobuf || matches!(newest.1, Latest::Float(_))) {
+                    latest.insert(series.labels, newest);
                 }
             }
         }
-        let mut by_name: BTreeMap<String, Vec<(vigil_model::Labels, i64, f64)>> = BTreeMap::new();
+        // Families by name; floats, histograms and gauge histograms of one name apart.
+        type Family = Vec<(Vec<(String, String)>, i64, Latest)>;
+        let mut by_name: BTreeMap<(String, u8), Family> = BTreeMap::new();
         for (ls, (t, v)) in latest {
             let Some(name) = ls.metric_name().map(str::to_string) else {
                 continue;
             };
-            by_name.entry(name).or_default().push((ls, t, v));
-        }
-        let mut out = String::new();
-        for (name, series) in by_name {
-            out.push_str(&format!("# TYPE {name} untyped\n"));
-            for (ls, t, v) in series {
-                let mut pairs: Vec<(String, String)> = ls
-                    .iter()
-                    .filter(|l| l.name != "__name__")
-                    .map(|l| (l.name.to_string(), l.value.to_string()))
-                    .collect();
-                for (n, val) in &ext {
-                    if !ls.has(n) {
-                        pairs.push((n.clone(), val.clone()));
-                    }
+            let mut pairs: Vec<(String, String)> = ls
+                .iter()
+                .filter(|l| l.name != "__name__")
+                .map(|l| (l.name.to_string(), l.value.to_string()))
+                .collect();
+            for (n, val) in &ext {
+                if !ls.has(n) {
+                    pairs.push((n.clone(), val.clone()));
                 }
-                pairs.sort();
+            }
+            pairs.sort();
+            let kind = match &v {
+                Latest::Float(_) => 0,
+                Latest::Histogram(h)
+                    if h.hint == vigil_model::histogram::CounterResetHint::Gauge =>
+                {
+                    2
+                }
+                Latest::Histogram(_) => 1,
+            };
+            by_name.entry((name, kind)).or_default().push((pairs, t, v));
+        }
+        let mut out = Vec::new();
+        for ((name, kind), series) in by_name {
+            if protobuf {
+                let metrics: Vec<proto::OutMetric> = series
+                    .iter()
+                    .map(|(pairs, t, v)| {
+                        let v = match v {
+                            Latest::Float(x) => proto::OutValue::Untyped(*x),
+                            Latest::Histogram(h) => proto::OutValue::Histogram(h),
+                        };
+                        (&pairs[..], *t, v)
+                    })
+                    .collect();
+                proto::write_family(&mut out, &name, kind == 2, &metrics);
+                continue;
+            }
+            let mut text = format!("# TYPE {name} untyped\n");
+            for (pairs, t, v) in series {
+                let Latest::Float(v) = v else { continue };
                 let body: Vec<String> = pairs
                     .iter()
                     .map(|(n, val)| {
@@ -293,23 +338,28 @@ async fn federate(
                         )
                     })
                     .collect();
-                out.push_str(&format!(
+                text.push_str(&format!(
                     "{name}{{{}}} {} {t}\n",
                     body.join(","),
                     crate::json::format_value(v)
                 ));
             }
+            out.extend_from_slice(text.as_bytes());
         }
         Ok(out)
     })
     .await
     .map_err(|e| ApiError::Internal(format!("federation task failed: {e}")))??;
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        text,
-    )
-        .into_response())
+    let content_type = if protobuf {
+        "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited"
+    } else {
+        "text/plain; version=0.0.4; charset=utf-8"
+    };
+    Ok(([(header::CONTENT_TYPE, content_type)], out).into_response())
+}
+
+/// A series' newest value, for federation.
+enum Latest {
+    Float(f64),
+    Histogram(std::sync::Arc<vigil_model::FloatHistogram>),
 }

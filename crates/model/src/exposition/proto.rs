@@ -50,6 +50,7 @@ enum Item {
         series: String,
         name_len: usize,
         h: FloatHistogram,
+        integer: bool,
         timestamp_ms: Option<i64>,
         exemplars: Vec<OwnedExemplar>,
     },
@@ -61,6 +62,16 @@ struct OwnedExemplar {
     timestamp_ms: Option<i64>,
     /// The label block's text, as a text-format exemplar has it.
     labels: String,
+}
+
+impl From<&Exemplar<'_>> for OwnedExemplar {
+    fn from(e: &Exemplar<'_>) -> Self {
+        OwnedExemplar {
+            value: e.value,
+            timestamp_ms: e.timestamp_ms,
+            labels: e.labels_raw.to_string(),
+        }
+    }
 }
 
 impl OwnedExemplar {
@@ -113,12 +124,14 @@ impl Decoded {
                 series,
                 name_len,
                 h,
+                integer,
                 timestamp_ms,
                 exemplars,
             } => Entry::Histogram(HistogramEntry {
                 series,
                 name: &series[..*name_len],
                 h,
+                integer: *integer,
                 timestamp_ms: *timestamp_ms,
                 exemplars: exemplars.iter().map(OwnedExemplar::entry).collect(),
                 labels_raw: labels_of(series, *name_len),
@@ -142,27 +155,130 @@ pub fn is_proto(content_type: &str) -> bool {
     media.eq_ignore_ascii_case(MEDIA_TYPE)
 }
 
-/// Decode a whole body. An error names the family (by its position, and name once known)
-/// and what is wrong; nothing of a body with an error is used.
+/// Decode a whole body into owned entries (tests and tools; the scraper streams with
+/// [`decode_each`]). An error names the family and what is wrong.
 pub fn decode(body: &[u8], opts: Options) -> Result<Decoded, ParseError> {
     let mut out = Decoded::default();
+    let mut keep = |e: Entry<'_>| -> Result<(), String> {
+        out.items.push(match e {
+            Entry::Help { family, help } => Item::Help(family.into(), help.into_owned()),
+            Entry::Type { family, kind } => Item::Type(family.into(), kind),
+            Entry::Unit { family, unit } => Item::Unit(family.into(), unit.into()),
+            Entry::Sample(s) => Item::Sample {
+                series: s.series.into(),
+                name_len: s.name.len(),
+                value: s.value,
+                timestamp_ms: s.timestamp_ms,
+                exemplar: s.exemplar.as_ref().map(OwnedExemplar::from),
+            },
+            Entry::Histogram(h) => Item::Histogram {
+                series: h.series.into(),
+                name_len: h.name.len(),
+                h: h.h.clone(),
+                integer: h.integer,
+                timestamp_ms: h.timestamp_ms,
+                exemplars: h.exemplars.iter().map(OwnedExemplar::from).collect(),
+            },
+        });
+        Ok(())
+    };
+    decode_each(body, opts, &mut keep).map_err(|message| ParseError { line: 0, message })?;
+    Ok(out)
+}
+
+/// Most bytes of series texts a body may expand into: each bucket or quantile of a metric
+/// repeats the metric's labels, so a small body of many empty buckets under long labels would
+/// otherwise cost time out of all proportion to its size.
+fn expansion_budget(body: usize) -> usize {
+    body.saturating_mul(1024).saturating_add(256 << 20)
+}
+
+/// Walk a body, handing each entry to `f` as Prometheus's protobuf parser yields them: per
+/// family its help, unit and type, then its series. Series texts are built into one reused
+/// buffer, so memory stays that of one series however many a body holds. A decoding error
+/// names the family (by position, and name once known) and what is wrong; an error of `f`
+/// stops the walk and is returned as it is.
+pub fn decode_each(
+    body: &[u8],
+    opts: Options,
+    f: &mut dyn FnMut(Entry<'_>) -> Result<(), String>,
+) -> Result<(), String> {
+    let mut sink = Sink {
+        f,
+        buf: String::new(),
+        budget: expansion_budget(body.len()),
+        failed: None,
+    };
     let mut r = Reader::new(body);
     let mut index = 0usize;
     while !r.done() {
         index += 1;
-        let err = |message: String| ParseError {
-            line: index,
-            message: format!("metric family {index}: {message}"),
-        };
-        let len = r.varint().ok_or_else(|| err("truncated length".into()))?;
+        let len = r
+            .varint()
+            .ok_or_else(|| format!("metric family {index}: truncated length"))?;
         let msg = r
             .bytes(len)
-            .ok_or_else(|| err(format!("{len} bytes announced, fewer left")))?;
-        let fam = Family::decode(msg).map_err(&err)?;
-        fam.emit(&mut out, opts)
-            .map_err(|m| err(format!("{}: {m}", fam.name)))?;
+            .ok_or_else(|| format!("metric family {index}: {len} bytes announced, fewer left"))?;
+        let fam = Family::decode(msg).map_err(|m| format!("metric family {index}: {m}"))?;
+        if let Err(m) = fam.emit(&mut sink, opts) {
+            // The callback's own error comes back as it is.
+            return Err(sink
+                .failed
+                .take()
+                .unwrap_or_else(|| format!("metric family {index}: {}: {m}", fam.name)));
+        }
     }
-    Ok(out)
+    Ok(())
+}
+
+/// The callback with the buffer series texts are built in.
+struct Sink<'f> {
+    f: &'f mut dyn FnMut(Entry<'_>) -> Result<(), String>,
+    buf: String,
+    budget: usize,
+    /// The callback's error, returned as it is.
+    failed: Option<String>,
+}
+
+impl Sink<'_> {
+    fn give(&mut self, e: Entry<'_>) -> Result<(), String> {
+        (self.f)(e).map_err(|m| {
+            self.failed = Some(m);
+            String::new()
+        })
+    }
+
+    /// Build `family` + `suffix` + `{block[,magic]}` into the buffer; the name's length.
+    fn series(
+        &mut self,
+        name: &str,
+        suffix: &str,
+        block: &str,
+        magic: Option<(&str, &str)>,
+    ) -> Result<usize, String> {
+        self.buf.clear();
+        self.buf.push_str(name);
+        self.buf.push_str(suffix);
+        let name_len = self.buf.len();
+        if !block.is_empty() || magic.is_some() {
+            self.buf.push('{');
+            self.buf.push_str(block);
+            if let Some((n, v)) = magic {
+                if !block.is_empty() {
+                    self.buf.push(',');
+                }
+                self.buf.push_str(n);
+                self.buf.push_str("=\"");
+                self.buf.push_str(&super::escape_label_value(v));
+                self.buf.push('"');
+            }
+            self.buf.push('}');
+        }
+        self.budget = self.budget.checked_sub(self.buf.len()).ok_or_else(|| {
+            "the body expands to too many bytes of series names and labels for its size".to_string()
+        })?;
+        Ok(name_len)
+    }
 }
 
 /// A protobuf wire reader over one message.
@@ -325,7 +441,7 @@ impl<'a> Family<'a> {
         Ok(f)
     }
 
-    fn emit(&self, out: &mut Decoded, opts: Options) -> Result<(), String> {
+    fn emit(&self, sink: &mut Sink, opts: Options) -> Result<(), String> {
         if !crate::labels::is_valid_metric_name(self.name) {
             return Err("invalid metric name".into());
         }
@@ -341,16 +457,23 @@ impl<'a> Family<'a> {
         if self.metrics.is_empty() {
             return Ok(()); // as Prometheus: an empty family is skipped
         }
-        out.items
-            .push(Item::Help(self.name.into(), self.help.into()));
+        sink.give(Entry::Help {
+            family: self.name,
+            help: self.help.into(),
+        })?;
         if !self.unit.is_empty() {
-            out.items
-                .push(Item::Unit(self.name.into(), self.unit.into()));
+            sink.give(Entry::Unit {
+                family: self.name,
+                unit: self.unit,
+            })?;
         }
-        out.items.push(Item::Type(self.name.into(), kind));
+        sink.give(Entry::Type {
+            family: self.name,
+            kind,
+        })?;
         for m in &self.metrics {
             let m = Metric::decode(m)?;
-            m.emit(self.name, kind, out, opts)?;
+            m.emit(self.name, kind, sink, opts)?;
         }
         Ok(())
     }
@@ -401,7 +524,6 @@ impl Histogram {
             || !self.negative_spans.is_empty()
             || self.zero_threshold > 0.0
             || self.zero_count > 0
-            || self.zero_count_float > 0.0
     }
 
     fn count(&self) -> f64 {
@@ -412,7 +534,10 @@ impl Histogram {
         }
     }
 
-    fn native(&self, gauge: bool) -> Result<FloatHistogram, String> {
+    /// The native histogram, and whether its counts are integers. Not checked here: the
+    /// scraper checks it once the series survived relabeling ([`check`]), as Prometheus's
+    /// appender does.
+    fn native(&self, gauge: bool) -> Result<(FloatHistogram, bool), String> {
         let float = self.count_float > 0.0 || self.zero_count_float > 0.0;
         let schema = i32::try_from(self.schema).map_err(|_| "schema out of range")?;
         let counts = |deltas: &[u64], counts: &[u64]| -> Vec<f64> {
@@ -426,7 +551,7 @@ impl Histogram {
                 absolute_from_deltas(&d)
             }
         };
-        let h = FloatHistogram {
+        let mut h = FloatHistogram {
             hint: if gauge {
                 CounterResetHint::Gauge
             } else {
@@ -451,14 +576,38 @@ impl Histogram {
             negative_buckets: counts(&self.negative_deltas, &self.negative_counts),
             custom_values: Vec::new(),
         };
-        if !crate::histogram::valid_layout(&h) {
-            return Err(format!(
-                "a native histogram whose buckets do not match its spans (schema {schema})"
-            ));
+        if crate::histogram::valid_layout(&h) {
+            h = h.compacted();
+        } else if schema > crate::histogram::MAX_SCHEMA && schema <= 52 {
+            // Finer than vigil keeps (schemas Prometheus reserves for finer resolutions):
+            // reduced to the finest, as Prometheus reduces them.
+            h.reduce_resolution(crate::histogram::MAX_SCHEMA);
+            if crate::histogram::valid_layout(&h) {
+                h = h.compacted();
+            }
         }
-        crate::histogram::check_counts(&h, !float)?;
-        Ok(h.compacted())
+        Ok((h, !float))
     }
+}
+
+/// Prometheus's checks of a scraped native histogram, with its words: a known schema (the
+/// protobuf format carries no custom bucket bounds), spans that match the buckets, no
+/// negative bucket, and an integer histogram's count equal to its buckets' total.
+pub fn check(h: &FloatHistogram, integer: bool) -> Result<(), String> {
+    use crate::histogram::{MAX_SCHEMA, MIN_SCHEMA};
+    if !(MIN_SCHEMA..=MAX_SCHEMA).contains(&h.schema) {
+        return Err(format!(
+            "histogram has an invalid schema, which must be between {MIN_SCHEMA} and {MAX_SCHEMA}, got schema {}",
+            h.schema
+        ));
+    }
+    if !crate::histogram::valid_layout(h) {
+        return Err(format!(
+            "a native histogram whose buckets do not match its spans (schema {})",
+            h.schema
+        ));
+    }
+    crate::histogram::check_counts(h, integer)
 }
 
 fn span(b: &[u8]) -> Result<Span, String> {
@@ -501,7 +650,7 @@ fn timestamp(b: &[u8]) -> Result<i64, String> {
     Ok(s.saturating_mul(1000).saturating_add(ns / 1_000_000))
 }
 
-fn exemplar(b: &[u8]) -> Result<OwnedExemplar, String> {
+fn exemplar(b: &[u8]) -> Result<Option<OwnedExemplar>, String> {
     let mut e = OwnedExemplar {
         value: 0.0,
         timestamp_ms: None,
@@ -518,14 +667,17 @@ fn exemplar(b: &[u8]) -> Result<OwnedExemplar, String> {
         Ok(())
     })?;
     pairs.sort_by(|a, b| a.0.cmp(b.0));
-    e.labels = label_block(&pairs, None)?;
-    Ok(e)
+    // An exemplar whose labels vigil cannot keep is dropped, never the scrape (as Prometheus
+    // treats a bad exemplar).
+    Ok(label_block(&pairs)
+        .ok()
+        .map(|labels| OwnedExemplar { labels, ..e }))
 }
 
-/// `a="x",b="y"` for the pairs (and the magic label last), names checked, values escaped.
-fn label_block(pairs: &[(&str, &str)], magic: Option<(&str, &str)>) -> Result<String, String> {
+/// `a="x",b="y"` for the pairs, names checked, values escaped.
+fn label_block(pairs: &[(&str, &str)]) -> Result<String, String> {
     let mut s = String::new();
-    for (n, v) in pairs.iter().copied().chain(magic) {
+    for (n, v) in pairs.iter().copied() {
         if !crate::labels::is_valid_label_name(n) {
             return Err(format!("invalid label name {n:?}"));
         }
@@ -543,6 +695,9 @@ fn label_block(pairs: &[(&str, &str)], magic: Option<(&str, &str)>) -> Result<St
 /// Go's `strconv.FormatFloat(v, 'g', -1, 64)` with `.0` added to a whole number, as
 /// Prometheus writes `le` and `quantile` values it takes from protobuf.
 pub fn format_openmetrics_float(v: f64) -> String {
+    if v == 0.0 {
+        return "0.0".into(); // -0 too, as Go's formatting of it is special-cased there
+    }
     let s = crate::format_go_float(v);
     if v.is_finite() && !s.contains(['.', 'e']) {
         s + ".0"
@@ -570,7 +725,7 @@ impl<'a> Metric<'a> {
                     Reader::each(message(&v)?, |n, v| {
                         match n {
                             1 => m.value = Some(double(&v)?),
-                            2 => m.exemplar = Some(exemplar(message(&v)?)?),
+                            2 => m.exemplar = exemplar(message(&v)?)?,
                             _ => {}
                         }
                         Ok(())
@@ -590,92 +745,107 @@ impl<'a> Metric<'a> {
         self,
         family: &str,
         kind: MetricType,
-        out: &mut Decoded,
+        sink: &mut Sink,
         opts: Options,
     ) -> Result<(), String> {
         let ts = (self.timestamp_ms != 0).then_some(self.timestamp_ms);
         let mut pairs = self.labels.clone();
         pairs.retain(|(n, _)| *n != crate::labels::METRIC_NAME);
-        let series =
-            |suffix: &str, magic: Option<(&str, &str)>| -> Result<(String, usize), String> {
-                let name = format!("{family}{suffix}");
-                let block = label_block(&pairs, magic)?;
-                let n = name.len();
-                Ok(if block.is_empty() {
-                    (name, n)
-                } else {
-                    (format!("{name}{{{block}}}"), n)
-                })
-            };
-        let sample = |out: &mut Decoded,
+        let mut names: Vec<&str> = pairs.iter().map(|(n, _)| *n).collect();
+        names.sort_unstable();
+        if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+            return Err(format!("duplicate label name {:?}", w[0]));
+        }
+        // The labels' text once per metric; each of its series repeats it.
+        let block = label_block(&pairs)?;
+        let sample = |sink: &mut Sink,
                       suffix: &str,
                       magic: Option<(&str, &str)>,
                       value: f64,
-                      exemplar: Option<OwnedExemplar>|
+                      exemplar: Option<&OwnedExemplar>|
          -> Result<(), String> {
-            let (series, name_len) = series(suffix, magic)?;
-            out.items.push(Item::Sample {
-                series,
-                name_len,
+            let name_len = sink.series(family, suffix, &block, magic)?;
+            let series = std::mem::take(&mut sink.buf);
+            let r = sink.give(Entry::Sample(SampleEntry {
+                series: &series,
+                name: &series[..name_len],
                 value,
                 timestamp_ms: ts,
-                exemplar,
-            });
-            Ok(())
+                exemplar: exemplar.map(OwnedExemplar::entry),
+                labels_raw: labels_of(&series, name_len),
+            }));
+            sink.buf = series;
+            r
         };
         match kind {
             MetricType::Summary => {
                 let s = self.summary.unwrap_or_default();
-                sample(out, "_count", None, s.count as f64, None)?;
-                sample(out, "_sum", None, s.sum, None)?;
+                sample(sink, "_count", None, s.count as f64, None)?;
+                sample(sink, "_sum", None, s.sum, None)?;
                 for (q, v) in s.quantiles {
                     let q = format_openmetrics_float(q);
-                    sample(out, "", Some(("quantile", &q)), v, None)?;
+                    sample(sink, "", Some(("quantile", &q)), v, None)?;
                 }
             }
             MetricType::Histogram | MetricType::GaugeHistogram => {
-                let mut h = self.histogram.unwrap_or_default();
+                let h = self.histogram.unwrap_or_default();
                 let native = opts.native_histograms && h.is_native();
                 if native {
-                    let nh = h.native(kind == MetricType::GaugeHistogram)?;
+                    let (nh, integer) = h.native(kind == MetricType::GaugeHistogram)?;
                     // Its own exemplars, or, when it has none, its classic buckets'; only
-                    // those with a timestamp, as Prometheus takes them.
-                    let exemplars: Vec<OwnedExemplar> = if h.exemplars.is_empty() {
-                        h.buckets.iter().filter_map(|b| b.2.clone()).collect()
+                    // those with a timestamp, in the order they are appended in (time, value,
+                    // labels), as Prometheus takes them.
+                    let mut exemplars: Vec<&OwnedExemplar> = if h.exemplars.is_empty() {
+                        h.buckets.iter().filter_map(|b| b.2.as_ref()).collect()
                     } else {
-                        std::mem::take(&mut h.exemplars)
-                    }
-                    .into_iter()
-                    .filter(|e| e.timestamp_ms.is_some())
-                    .collect();
-                    let (series, name_len) = series("", None)?;
-                    out.items.push(Item::Histogram {
-                        series,
-                        name_len,
-                        h: nh,
-                        timestamp_ms: ts,
-                        exemplars,
+                        h.exemplars.iter().collect()
+                    };
+                    exemplars.retain(|e| e.timestamp_ms.is_some());
+                    exemplars.sort_by(|a, b| {
+                        a.timestamp_ms
+                            .cmp(&b.timestamp_ms)
+                            .then(a.value.total_cmp(&b.value))
+                            .then_with(|| a.labels.cmp(&b.labels))
                     });
+                    let name_len = sink.series(family, "", &block, None)?;
+                    let series = std::mem::take(&mut sink.buf);
+                    let r = sink.give(Entry::Histogram(HistogramEntry {
+                        series: &series,
+                        name: &series[..name_len],
+                        h: &nh,
+                        integer,
+                        timestamp_ms: ts,
+                        exemplars: exemplars.iter().map(|e| e.entry()).collect(),
+                        labels_raw: labels_of(&series, name_len),
+                    }));
+                    sink.buf = series;
+                    r?;
                 }
                 if !native || (opts.keep_classic && !h.buckets.is_empty()) {
                     let count = h.count();
-                    sample(out, "_count", None, count, None)?;
-                    sample(out, "_sum", None, h.sum, None)?;
+                    sample(sink, "_count", None, count, None)?;
+                    sample(sink, "_sum", None, h.sum, None)?;
                     let mut inf = false;
-                    for (le, c, e) in std::mem::take(&mut h.buckets) {
-                        inf |= le == f64::INFINITY;
-                        let le = format_openmetrics_float(le);
-                        sample(out, "_bucket", Some(("le", &le)), c, e)?;
+                    for (le, c, e) in &h.buckets {
+                        inf |= *le == f64::INFINITY;
+                        let le = format_openmetrics_float(*le);
+                        sample(sink, "_bucket", Some(("le", &le)), *c, e.as_ref())?;
                         if inf {
                             break;
                         }
                     }
                     if !inf {
-                        sample(out, "_bucket", Some(("le", "+Inf")), count, None)?;
+                        sample(sink, "_bucket", Some(("le", "+Inf")), count, None)?;
                     }
                 }
             }
-            _ => sample(out, "", None, self.value.unwrap_or(0.0), self.exemplar)?,
+            _ => sample(
+                sink,
+                "",
+                None,
+                self.value.unwrap_or(0.0),
+                self.exemplar.as_ref(),
+            )?,
         }
         Ok(())
     }
@@ -718,7 +888,7 @@ fn histogram(b: &[u8]) -> Result<Histogram, String> {
                     match n {
                         1 => c = uint(&v)?,
                         2 => le = double(&v)?,
-                        3 => e = Some(exemplar(message(&v)?)?),
+                        3 => e = exemplar(message(&v)?)?,
                         4 => cf = double(&v)?,
                         _ => {}
                     }
@@ -738,10 +908,117 @@ fn histogram(b: &[u8]) -> Result<Histogram, String> {
             12 => h.positive_spans.push(span(message(&v)?)?),
             13 => repeated(&v, &mut h.positive_deltas, false)?,
             14 => repeated(&v, &mut h.positive_counts, true)?,
-            16 => h.exemplars.push(exemplar(message(&v)?)?),
+            16 => h.exemplars.extend(exemplar(message(&v)?)?),
             _ => {}
         }
         Ok(())
     })?;
     Ok(h)
+}
+
+/// A series' value as [`write_family`] writes it.
+#[derive(Debug, Clone, Copy)]
+pub enum OutValue<'a> {
+    Untyped(f64),
+    Histogram(&'a FloatHistogram),
+}
+
+/// One series of a family: its labels (without `__name__`), timestamp and value.
+pub type OutMetric<'a> = (&'a [(String, String)], i64, OutValue<'a>);
+
+/// Append one length-delimited `MetricFamily` of `metrics` to `out`: floats as `UNTYPED`,
+/// native histograms as `HISTOGRAM` (`GAUGE_HISTOGRAM` when `gauge_histogram`) in their float
+/// form, as Prometheus's federation writes them. The first metric's kind is the family's: the
+/// caller groups floats and histograms into families of their own.
+pub fn write_family(out: &mut Vec<u8>, name: &str, gauge_histogram: bool, metrics: &[OutMetric]) {
+    let mut fam = Vec::new();
+    put_bytes(&mut fam, 1, name.as_bytes());
+    let kind = match metrics.first().map(|m| m.2) {
+        Some(OutValue::Histogram(_)) if gauge_histogram => 5,
+        Some(OutValue::Histogram(_)) => 4,
+        _ => 3,
+    };
+    put_varint_field(&mut fam, 3, kind);
+    for (labels, t, v) in metrics {
+        let mut m = Vec::new();
+        for (n, val) in labels.iter() {
+            let mut lp = Vec::new();
+            put_bytes(&mut lp, 1, n.as_bytes());
+            put_bytes(&mut lp, 2, val.as_bytes());
+            put_bytes(&mut m, 1, &lp);
+        }
+        match v {
+            OutValue::Untyped(x) => {
+                let mut u = Vec::new();
+                put_double(&mut u, 1, *x);
+                put_bytes(&mut m, 5, &u);
+            }
+            OutValue::Histogram(h) => put_bytes(&mut m, 7, &histogram_message(h)),
+        }
+        put_varint_field(&mut m, 6, *t as u64);
+        put_bytes(&mut fam, 4, &m);
+    }
+    put_varint(out, fam.len() as u64);
+    out.extend_from_slice(&fam);
+}
+
+fn histogram_message(h: &FloatHistogram) -> Vec<u8> {
+    let mut b = Vec::new();
+    put_double(&mut b, 2, h.sum);
+    put_double(&mut b, 4, h.count);
+    put_varint_field(&mut b, 5, zigzag(i64::from(h.schema)));
+    put_double(&mut b, 6, h.zero_threshold);
+    put_double(&mut b, 8, h.zero_count);
+    for (field, spans, counts_field, counts) in [
+        (9, &h.negative_spans, 11, &h.negative_buckets),
+        (12, &h.positive_spans, 14, &h.positive_buckets),
+    ] {
+        for s in spans.iter() {
+            let mut sb = Vec::new();
+            put_varint_field(&mut sb, 1, zigzag(i64::from(s.offset)));
+            put_varint_field(&mut sb, 2, u64::from(s.length));
+            put_bytes(&mut b, field, &sb);
+        }
+        if !counts.is_empty() {
+            let packed: Vec<u8> = counts
+                .iter()
+                .flat_map(|c| c.to_bits().to_le_bytes())
+                .collect();
+            put_bytes(&mut b, counts_field, &packed);
+        }
+    }
+    // A histogram with no buckets and a zero threshold of 0 would read as classic: an empty
+    // span marks it native, as client libraries mark one without observations.
+    if h.positive_spans.is_empty() && h.negative_spans.is_empty() && h.zero_threshold == 0.0 {
+        put_bytes(&mut b, 12, &[]);
+    }
+    b
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn put_varint_field(out: &mut Vec<u8>, field: u64, v: u64) {
+    put_varint(out, field << 3);
+    put_varint(out, v);
+}
+
+fn put_double(out: &mut Vec<u8>, field: u64, v: f64) {
+    put_varint(out, (field << 3) | 1);
+    out.extend_from_slice(&v.to_bits().to_le_bytes());
+}
+
+fn put_bytes(out: &mut Vec<u8>, field: u64, b: &[u8]) {
+    put_varint(out, (field << 3) | 2);
+    put_varint(out, b.len() as u64);
+    out.extend_from_slice(b);
 }
