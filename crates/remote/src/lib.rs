@@ -578,6 +578,56 @@ mod tests {
         assert_eq!(frames, 1, "the series both writes stored");
     }
 
+    /// A `SAMPLES` answer carries native histograms as `Histogram` messages (integer form
+    /// for whole counts), counted against the sample limit with the floats.
+    #[test]
+    fn remote_read_samples_carry_native_histograms() {
+        use vigil_model::histogram::Span;
+        use vigil_storage::Storage;
+        let st = vigil_storage::MemoryStorage::new();
+        let h = vigil_model::FloatHistogram {
+            schema: 1,
+            count: 5.0,
+            sum: 2.5,
+            zero_count: 1.0,
+            zero_threshold: 0.001,
+            positive_spans: vec![Span {
+                offset: 0,
+                length: 2,
+            }],
+            positive_buckets: vec![1.0, 3.0],
+            ..Default::default()
+        };
+        let labels = vigil_model::Labels::from_pairs([("__name__", "h")]);
+        let mut app = st.appender();
+        app.append_histogram(0, &labels, 1000, h.clone()).unwrap();
+        app.append_histogram(0, &labels, 2000, h.clone()).unwrap();
+        app.commit().unwrap();
+        let req = proto::ReadRequest {
+            queries: vec![proto::Query {
+                start_timestamp_ms: 0,
+                end_timestamp_ms: 5000,
+                matchers: vec![proto::LabelMatcher {
+                    r#type: 0,
+                    name: "__name__".into(),
+                    value: "h".into(),
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let body = read::read_samples(&st, &req, &BTreeMap::new(), 100).unwrap();
+        let resp: proto::ReadResponse = codec::decode(&body).unwrap();
+        let ts = &resp.results[0].timeseries[0];
+        assert!(ts.samples.is_empty());
+        assert_eq!(ts.histograms.len(), 2);
+        let got: proto::Histogram = prost::Message::decode(&ts.histograms[1][..]).unwrap();
+        assert_eq!(got.timestamp, 2000);
+        assert!(got.to_float().unwrap().same_as(&h));
+        let e = read::read_samples(&st, &req, &BTreeMap::new(), 1).unwrap_err();
+        assert!(e.to_string().contains("sample limit"), "{e}");
+    }
+
     #[test]
     fn headers_are_checked_as_prometheus_checks_them() {
         assert!(check_headers(None, None).is_ok());

@@ -11,7 +11,7 @@ use vigil_storage::{MatchOp, Matcher, Storage};
 
 use crate::codec;
 use crate::proto::{
-    Chunk, ChunkedReadResponse, ChunkedSeries, Label, Query, QueryResult, ReadRequest,
+    Chunk, ChunkedReadResponse, ChunkedSeries, Histogram, Label, Query, QueryResult, ReadRequest,
     ReadResponse, Sample, TimeSeries,
 };
 use crate::receive::ReceiveError;
@@ -142,10 +142,11 @@ fn query(
         .map_err(|e| ReceiveError::Storage(e.to_string()))?;
     let mut res = QueryResult::default();
     for s in set {
-        if s.samples.is_empty() {
+        if s.samples.is_empty() && s.histograms.is_empty() {
             continue;
         }
-        *samples += s.samples.len() as u64;
+        // Histograms count as samples, as Prometheus counts them against the limit.
+        *samples += (s.samples.len() + s.histograms.len()) as u64;
         if *samples > sample_limit {
             return Err(ReceiveError::BadRequest(format!(
                 "exceeded sample limit ({sample_limit})"
@@ -160,6 +161,11 @@ fn query(
                     value: x.v,
                     timestamp: x.t,
                 })
+                .collect(),
+            histograms: s
+                .histograms
+                .iter()
+                .map(|x| prost::Message::encode_to_vec(&Histogram::from_float(&x.h, x.t)))
                 .collect(),
             ..Default::default()
         });
@@ -181,8 +187,9 @@ pub fn check_streamed(
 
 /// Answer a request with `STREAMED_XOR_CHUNKS`: `emit` gets each frame (a uvarint length, the
 /// CRC-32C of the message big-endian, the message) and returns false when the client is
-/// gone. A frame holds one series' chunks (120 samples each, as Prometheus cuts them) up to
-/// about `max_frame` bytes; a longer series continues in further frames.
+/// gone. A frame holds one series' chunks (120 samples each, as Prometheus cuts them; native
+/// histograms as float histogram chunks, encoding 3), in time order, up to about `max_frame`
+/// bytes; a longer series continues in further frames.
 pub fn stream(
     storage: &dyn Storage,
     req: &ReadRequest,
@@ -202,7 +209,7 @@ pub fn stream(
             .select(&matchers)
             .map_err(|e| ReceiveError::Storage(e.to_string()))?;
         for s in set {
-            if s.samples.is_empty() {
+            if s.samples.is_empty() && s.histograms.is_empty() {
                 continue;
             }
             let labels = with_external(&s.labels, external);
@@ -222,22 +229,38 @@ pub fn stream(
                 };
                 emit(frame(&msg.encode_to_vec()))
             };
-            for part in s
+            // Float chunks and histogram chunks, in time order (a series that switches kinds
+            // has both).
+            let mut all: Vec<Chunk> = s
                 .samples
                 .chunks(vigil_tsdb::chunk::SAMPLES_PER_CHUNK as usize)
-            {
-                let mut c = vigil_tsdb::chunk::XorChunk::new();
-                for x in part {
-                    c.append(x.t, x.v);
-                }
-                let data = c.bytes();
-                size += data.len() + 24;
-                chunks.push(Chunk {
-                    min_time_ms: part[0].t,
-                    max_time_ms: part[part.len() - 1].t,
-                    r#type: 1, // XOR
-                    data,
-                });
+                .map(|part| {
+                    let mut c = vigil_tsdb::chunk::XorChunk::new();
+                    for x in part {
+                        c.append(x.t, x.v);
+                    }
+                    Chunk {
+                        min_time_ms: part[0].t,
+                        max_time_ms: part[part.len() - 1].t,
+                        r#type: 1, // XOR
+                        data: c.bytes(),
+                    }
+                })
+                .collect();
+            all.extend(
+                vigil_tsdb::prometheus::histogram_chunk::encode_all(&s.histograms)
+                    .into_iter()
+                    .map(|(lo, hi, data)| Chunk {
+                        min_time_ms: lo,
+                        max_time_ms: hi,
+                        r#type: 3, // FLOAT_HISTOGRAM
+                        data,
+                    }),
+            );
+            all.sort_by_key(|c| c.min_time_ms);
+            for c in all {
+                size += c.data.len() + 24;
+                chunks.push(c);
                 if size >= max_frame {
                     if !flush(&mut chunks) {
                         return Ok(());

@@ -354,6 +354,60 @@ fn native_histograms_are_scraped_as_prometheus_scrapes_them() {
     }
     let hint = query(&pbase, "histogram_count(fed_queue_depth)");
     assert!(!hint.is_empty(), "the gauge histogram was not federated");
+
+    // Remote read of vigil's histograms by a second vigil (which asks for
+    // STREAMED_XOR_CHUNKS first) holding no data of its own: it answers what vigil answers.
+    // Prometheus 2.42 reads the floats beside them (`SAMPLES`); its remote read client leaves
+    // native histograms out of what it decodes, so it cannot referee them.
+    let read_cfg = format!("remote_read:\n  - url: {vbase}/api/v1/read\n    read_recent: true\n");
+    let rdir = dir.join("reader");
+    std::fs::create_dir_all(&rdir).unwrap();
+    let rport = free_port();
+    let rcfg = rdir.join("prometheus.yml");
+    std::fs::write(&rcfg, format!("global:\n  scrape_interval: 1s\n{read_cfg}")).unwrap();
+    let _reader = spawn(
+        "prometheus-reader",
+        &debian_bin("prometheus"),
+        &[
+            format!("--config.file={}", rcfg.display()),
+            format!("--storage.tsdb.path={}", rdir.join("data").display()),
+            format!("--web.listen-address=127.0.0.1:{rport}"),
+            "--enable-feature=native-histograms".into(),
+        ],
+        &rdir,
+    );
+    let rbase = format!("http://127.0.0.1:{rport}");
+    wait_http(&format!("{rbase}/-/ready"));
+    let vcfg = rdir.join("vigil.yml");
+    std::fs::write(&vcfg, &read_cfg).unwrap();
+    let c = format!("--config.file={}", vcfg.display());
+    let (_vreader, vrbase) = vigil_on(
+        &rdir,
+        &rdir.join("vigil-data"),
+        "vigil-reader",
+        &[c.as_str()],
+    );
+    // Off the whole second the samples sit on: 2.42's windows are closed on the left.
+    let at = at + 0.5;
+    let floats = sorted(ask(&vbase, "jobs_total[10s]", at));
+    let got = sorted(ask(&rbase, "jobs_total[10s]", at));
+    assert!(
+        close(&got, &floats),
+        "remote-read by Prometheus: {got}\nvigil: {floats}"
+    );
+    for q in [
+        "nh_seconds[10s]",
+        "queue_depth[10s]",
+        "histogram_count(rate(nh_seconds[5s]))",
+        "jobs_total[10s]",
+    ] {
+        let want = sorted(ask(&vbase, q, at));
+        let got = sorted(ask(&vrbase, q, at));
+        assert!(
+            want["result"].as_array().is_some_and(|r| !r.is_empty()) && close(&got, &want),
+            "{q} remote-read by vigil: {got}\nvigil: {want}"
+        );
+    }
 }
 
 /// Equal JSON, numbers in strings within 1e-12 relative: bucket bounds at positive schemas
