@@ -228,6 +228,26 @@ impl MemSeries {
     /// Drop every sample before `before`: whole chunks are dropped as they are, and only a
     /// chunk straddling `before` is re-encoded, so truncation costs little per series.
     /// Returns whether the series is now empty.
+    /// The time of the series' oldest sample of either kind, if it holds any.
+    fn first_t(&self) -> Option<i64> {
+        let c = self.chunks.as_ref()?;
+        let f = c
+            .closed
+            .first()
+            .map(|x| x.min_t)
+            .or((!c.open.is_empty()).then_some(c.open_min_t));
+        let h = c.hist.as_ref().and_then(|h| {
+            h.closed
+                .first()
+                .map(|x| x.min_t)
+                .or((!h.open.is_empty()).then_some(h.open_min_t))
+        });
+        match (f, h) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     fn truncate_before(&mut self, before: i64) -> bool {
         let Some(c) = self.chunks.as_mut() else {
             return true;
@@ -1090,6 +1110,16 @@ impl Head {
         if self.max_time.load(Ordering::Relaxed) < before {
             self.min_time.store(i64::MAX, Ordering::Relaxed);
             self.max_time.store(i64::MIN, Ordering::Relaxed);
+        } else {
+            // The oldest sample left may lie far past the cut (a gap in the data, e.g. samples
+            // from 1970 written beside today's): the head's range starts there, or the next
+            // cuts walk the gap one empty block range at a time, a checkpoint each. Looked up
+            // under the index lock a commit applies its samples under, so a sample committed
+            // meanwhile is either seen here or lowers the minimum after.
+            let idx = self.index.write();
+            if let Some(oldest) = idx.series.values().filter_map(MemSeries::first_t).min() {
+                self.min_time.fetch_max(oldest, Ordering::Relaxed);
+            }
         }
         self.checkpoint()
     }

@@ -469,3 +469,34 @@ fn native_histograms_live_through_wal_checkpoint_blocks_and_compaction() {
     assert_eq!(ht, [960 * 15_000 + 1000]);
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// A head holding samples of 1970 beside today's (a remote-write client replaying old data):
+/// the old range becomes one block and the next cut starts at today's samples, not at the
+/// following empty range. Each empty range of the 56-year gap used to cost a truncation, a
+/// checkpoint and a new WAL segment: hundreds of thousands of them, while a remote write
+/// queue following the WAL lost its place.
+#[test]
+fn a_gap_of_years_in_the_head_is_not_walked_range_by_range() {
+    let d = tmp("gap");
+    let db = Db::open(&d, Options::new(0, 0)).unwrap();
+    let l = Labels::from_pairs([("__name__", "x"), ("job", "a")]);
+    let today = 1_796_000_000_000i64;
+    let mut app = db.appender();
+    for t in [1000, 2000, 3000] {
+        app.append(0, &l, t, 1.0).unwrap();
+    }
+    app.commit().unwrap();
+    let mut app = db.appender();
+    app.append(0, &l, today, 2.0).unwrap();
+    app.commit().unwrap();
+    db.maintain().unwrap();
+    assert_eq!(db.blocks().len(), 1);
+    assert_eq!(db.head().time_range(), Some((today, today)));
+    let segments = crate::wal::segments(&d.join("wal")).unwrap();
+    assert!(segments.len() <= 3, "{} WAL segments", segments.len());
+    assert_eq!(all(&db).len(), 4);
+    // Maintenance again finds nothing to cut.
+    db.maintain().unwrap();
+    assert_eq!(crate::wal::segments(&d.join("wal")).unwrap(), segments);
+    let _ = std::fs::remove_dir_all(&d);
+}
