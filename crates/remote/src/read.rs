@@ -229,36 +229,7 @@ pub fn stream(
                 };
                 emit(frame(&msg.encode_to_vec()))
             };
-            // Float chunks and histogram chunks, in time order (a series that switches kinds
-            // has both).
-            let mut all: Vec<Chunk> = s
-                .samples
-                .chunks(vigil_tsdb::chunk::SAMPLES_PER_CHUNK as usize)
-                .map(|part| {
-                    let mut c = vigil_tsdb::chunk::XorChunk::new();
-                    for x in part {
-                        c.append(x.t, x.v);
-                    }
-                    Chunk {
-                        min_time_ms: part[0].t,
-                        max_time_ms: part[part.len() - 1].t,
-                        r#type: 1, // XOR
-                        data: c.bytes(),
-                    }
-                })
-                .collect();
-            all.extend(
-                vigil_tsdb::prometheus::histogram_chunk::encode_all(&s.histograms)
-                    .into_iter()
-                    .map(|(lo, hi, data)| Chunk {
-                        min_time_ms: lo,
-                        max_time_ms: hi,
-                        r#type: 3, // FLOAT_HISTOGRAM
-                        data,
-                    }),
-            );
-            all.sort_by_key(|c| c.min_time_ms);
-            for c in all {
+            for c in kind_runs(&s.samples, &s.histograms) {
                 size += c.data.len() + 24;
                 chunks.push(c);
                 if size >= max_frame {
@@ -274,6 +245,51 @@ pub fn stream(
         }
     }
     Ok(())
+}
+
+/// A series' chunks in time order, a new chunk at every change between floats and
+/// histograms (as Prometheus's head cuts them), so no two chunks overlap in time: XOR chunks
+/// of up to 120 samples, float histogram chunks (encoding 3) as the chunk encoder cuts them.
+/// A float and a histogram at one time: the float first.
+fn kind_runs(fs: &[vigil_model::Sample], hs: &[vigil_model::HistogramSample]) -> Vec<Chunk> {
+    let mut out = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    while i < fs.len() || j < hs.len() {
+        if j >= hs.len() || (i < fs.len() && fs[i].t <= hs[j].t) {
+            let end = match hs.get(j) {
+                Some(h) => i + fs[i..].partition_point(|x| x.t <= h.t),
+                None => fs.len(),
+            };
+            for part in fs[i..end].chunks(vigil_tsdb::chunk::SAMPLES_PER_CHUNK as usize) {
+                let mut c = vigil_tsdb::chunk::XorChunk::new();
+                for x in part {
+                    c.append(x.t, x.v);
+                }
+                out.push(Chunk {
+                    min_time_ms: part[0].t,
+                    max_time_ms: part[part.len() - 1].t,
+                    r#type: 1, // XOR
+                    data: c.bytes(),
+                });
+            }
+            i = end;
+        } else {
+            let end = match fs.get(i) {
+                Some(f) => j + hs[j..].partition_point(|x| x.t < f.t),
+                None => hs.len(),
+            };
+            for (lo, hi, data) in vigil_tsdb::prometheus::histogram_chunk::encode_all(&hs[j..end]) {
+                out.push(Chunk {
+                    min_time_ms: lo,
+                    max_time_ms: hi,
+                    r#type: 3, // FLOAT_HISTOGRAM
+                    data,
+                });
+            }
+            j = end;
+        }
+    }
+    out
 }
 
 /// One frame of a streamed response.
@@ -304,4 +320,62 @@ pub fn with_external(ls: &Labels, external: &BTreeMap<String, String>) -> Vec<La
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vigil_model::{FloatHistogram, HistogramSample, Sample};
+
+    /// A series that goes float, histogram, float: chunks in time order that never overlap,
+    /// each of one kind, holding every sample.
+    #[test]
+    fn streamed_chunks_follow_the_series_kinds_without_overlap() {
+        let f = |ts: std::ops::Range<i64>| -> Vec<Sample> {
+            ts.map(|t| Sample {
+                t: t * 1000,
+                v: t as f64,
+            })
+            .collect()
+        };
+        let mut floats = f(0..150);
+        floats.extend(f(300..310));
+        let hists: Vec<HistogramSample> = (150..300)
+            .map(|t| HistogramSample {
+                t: t * 1000,
+                h: std::sync::Arc::new(FloatHistogram {
+                    count: t as f64,
+                    zero_count: t as f64,
+                    zero_threshold: 0.001,
+                    sum: 1.0,
+                    ..Default::default()
+                }),
+            })
+            .collect();
+        let chunks = kind_runs(&floats, &hists);
+        for w in chunks.windows(2) {
+            assert!(
+                w[0].max_time_ms < w[1].min_time_ms,
+                "{} then {}",
+                w[0].max_time_ms,
+                w[1].min_time_ms
+            );
+        }
+        let kinds: Vec<i32> = chunks.iter().map(|c| c.r#type).collect();
+        assert_eq!(kinds.first(), Some(&1));
+        assert_eq!(kinds.last(), Some(&1));
+        assert!(kinds.contains(&3));
+        let mut n = 0;
+        for c in &chunks {
+            n += match c.r#type {
+                1 => vigil_tsdb::chunk::XorIter::from_bytes(&c.data)
+                    .unwrap()
+                    .count(),
+                _ => vigil_tsdb::prometheus::histogram_chunk::decode(3, &c.data)
+                    .unwrap()
+                    .len(),
+            };
+        }
+        assert_eq!(n, floats.len() + hists.len());
+    }
 }

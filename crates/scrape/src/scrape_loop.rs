@@ -475,17 +475,13 @@ impl ScrapeLoop {
                 Ok(nr) => {
                     e.r = nr;
                     stats.post_relabel += 1;
-                    for ex in value.exemplars() {
-                        append_exemplar(app, nr, &e.labels, ex, t);
-                    }
+                    append_exemplars(app, nr, &e.labels, value.exemplars(), t);
                 }
                 Err(err) => {
                     // A sample refused for its time still brings its exemplar, as in
                     // Prometheus.
                     if refused_for_time(&err) {
-                        for ex in value.exemplars() {
-                            append_exemplar(app, e.r, &e.labels, ex, t);
-                        }
+                        append_exemplars(app, e.r, &e.labels, value.exemplars(), t);
                     }
                     count_append_error(err)?
                 }
@@ -510,9 +506,7 @@ impl ScrapeLoop {
             Ok(r) => {
                 stats.post_relabel += 1;
                 stats.series_added += 1;
-                for ex in value.exemplars() {
-                    append_exemplar(app, r, &labels, ex, t);
-                }
+                append_exemplars(app, r, &labels, value.exemplars(), t);
                 let track_staleness = !explicit_ts || cfg.track_timestamps_staleness;
                 let e = Entry {
                     r,
@@ -525,9 +519,7 @@ impl ScrapeLoop {
             }
             Err(err) => {
                 if refused_for_time(&err) {
-                    for ex in value.exemplars() {
-                        append_exemplar(app, 0, &labels, ex, t);
-                    }
+                    append_exemplars(app, 0, &labels, value.exemplars(), t);
                 }
                 count_append_error(err)?
             }
@@ -638,28 +630,38 @@ fn fit_histogram(h: &mut vigil_model::FloatHistogram, max_schema: i32, limit: u6
 /// Hand a sample's exemplar to the storage; without a timestamp it takes the sample's. As in
 /// Prometheus, a refused exemplar never fails the scrape: out-of-order ones are counted, the
 /// rest logged at debug.
-fn append_exemplar(
+///
+/// A native histogram's exemplars come back every scrape (a client keeps its last few), so
+/// most of them are older than the newest stored: out-of-order ones are counted only when all
+/// of a sample's are, as Prometheus counts them (otherwise it was a partial update).
+fn append_exemplars(
     app: &mut dyn Appender,
     r: SeriesRef,
     series: &Labels,
-    ex: &vigil_model::exposition::Exemplar<'_>,
+    exs: &[vigil_model::exposition::Exemplar<'_>],
     t: i64,
 ) {
-    let mut b = LabelsBuilder::with_capacity(2);
-    for (n, v) in ex.labels() {
-        b.set(n, v.into_owned());
-    }
-    let e = vigil_storage::Exemplar {
-        labels: b.build(),
-        value: ex.value,
-        t: ex.timestamp_ms.unwrap_or(t),
-    };
-    match app.append_exemplar(r, series, e) {
-        Ok(()) => {}
-        Err(AppendError::Exemplar(vigil_storage::ExemplarError::OutOfOrder)) => {
-            metrics::EXEMPLAR_OUT_OF_ORDER.inc();
+    let mut out_of_order = 0;
+    for ex in exs {
+        let mut b = LabelsBuilder::with_capacity(2);
+        for (n, v) in ex.labels() {
+            b.set(n, v.into_owned());
         }
-        Err(err) => tracing::debug!(%err, series = %series, "Error while adding exemplar"),
+        let e = vigil_storage::Exemplar {
+            labels: b.build(),
+            value: ex.value,
+            t: ex.timestamp_ms.unwrap_or(t),
+        };
+        match app.append_exemplar(r, series, e) {
+            Ok(()) => {}
+            Err(AppendError::Exemplar(vigil_storage::ExemplarError::OutOfOrder)) => {
+                out_of_order += 1;
+            }
+            Err(err) => tracing::debug!(%err, series = %series, "Error while adding exemplar"),
+        }
+    }
+    if out_of_order > 0 && out_of_order == exs.len() {
+        metrics::EXEMPLAR_OUT_OF_ORDER.inc_by(out_of_order as u64);
     }
 }
 

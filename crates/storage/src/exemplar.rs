@@ -29,8 +29,9 @@ pub struct Exemplar {
 }
 
 impl Exemplar {
-    /// Prometheus's `Exemplar.Equals`: same labels, value and time.
-    fn same(&self, o: &Exemplar) -> bool {
+    /// Prometheus's `Exemplar.Equals`: same labels, value and time (values compared bit for
+    /// bit, so a NaN value repeats too).
+    pub fn same(&self, o: &Exemplar) -> bool {
         self.t == o.t && self.value.to_bits() == o.value.to_bits() && self.labels == o.labels
     }
 

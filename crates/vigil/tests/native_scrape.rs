@@ -354,6 +354,20 @@ fn native_histograms_are_scraped_as_prometheus_scrapes_them() {
     }
     let hint = query(&pbase, "histogram_count(fed_queue_depth)");
     assert!(!hint.is_empty(), "the gauge histogram was not federated");
+    // The families as vigil writes them: a gauge histogram stays one.
+    let families = federate_protobuf(&vbase, "{__name__=~\"nh_seconds|queue_depth|jobs_total\"}");
+    let kind = |name: &str| families.iter().find(|f| f.name == name).map(|f| f.r#type);
+    assert_eq!(kind("nh_seconds"), Some(HISTOGRAM));
+    assert_eq!(kind("queue_depth"), Some(GAUGE_HISTOGRAM));
+    assert_eq!(kind("jobs_total"), Some(UNTYPED));
+    // Text is what a scraper gets that does not rank protobuf first.
+    let (_, _, text) = curl(&[
+        "-g",
+        "-H",
+        "Accept: application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.1,text/plain;q=0.5",
+        &format!("{vbase}/federate?match[]=jobs_total"),
+    ]);
+    assert!(text.contains("# TYPE jobs_total untyped"), "{text}");
 
     // Remote read of vigil's histograms by a second vigil (which asks for
     // STREAMED_XOR_CHUNKS first) holding no data of its own: it answers what vigil answers.
@@ -428,6 +442,27 @@ fn close(a: &serde_json::Value, b: &serde_json::Value) -> bool {
         }
         _ => a == b,
     }
+}
+
+/// `/federate` asked for the delimited protobuf format: its families, decoded by prost.
+fn federate_protobuf(base: &str, matcher: &str) -> Vec<MetricFamily> {
+    let addr = base.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET /federate?match[]={} HTTP/1.0\r\nHost: {addr}\r\nAccept: application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited\r\n\r\n",
+        enc(matcher)
+    )
+    .unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).unwrap();
+    let at = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let mut body = &buf[at..];
+    let mut out = Vec::new();
+    while !body.is_empty() {
+        out.push(<MetricFamily as prost::Message>::decode_length_delimited(&mut body).unwrap());
+    }
+    out
 }
 
 fn sorted(mut v: serde_json::Value) -> serde_json::Value {

@@ -246,11 +246,7 @@ async fn federate(
     use vigil_model::exposition::proto;
     let p = Params::from(q, &headers, &body)?;
     let sets = parse_matchers(&p.all("match[]"))?;
-    let protobuf = headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|a| a.contains(proto::MEDIA_TYPE) && a.contains("io.prometheus.client.MetricFamily"));
+    let protobuf = wants_protobuf(&headers);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -276,7 +272,12 @@ async fn federate(
                     Latest::Float(v) => vigil_model::sample::is_stale_nan(*v),
                     Latest::Histogram(h) => vigil_model::sample::is_stale_nan(h.sum),
                 };
-                if !stale && (protobuf || matches!(newest.1, Latest::Float(_))) {
+                // Custom-bucket histograms have no protobuf form (no field for their bounds).
+                let writable = match &newest.1 {
+                    Latest::Float(_) => true,
+                    Latest::Histogram(h) => protobuf && !h.uses_custom_buckets(),
+                };
+                if !stale && writable {
                     latest.insert(series.labels, newest);
                 }
             }
@@ -358,8 +359,73 @@ async fn federate(
     Ok(([(header::CONTENT_TYPE, content_type)], out).into_response())
 }
 
+/// Whether the request's Accept prefers the delimited protobuf format to the text format, as
+/// Go's `expfmt.Negotiate` decides: the highest `q` among the types it can write.
+fn wants_protobuf(headers: &HeaderMap) -> bool {
+    let mut best: Option<(f32, bool)> = None;
+    for value in headers.get_all(header::ACCEPT).iter() {
+        let Ok(value) = value.to_str() else { continue };
+        for part in value.split(',') {
+            let mut params = part.split(';').map(str::trim);
+            let media = params.next().unwrap_or("").to_ascii_lowercase();
+            let (mut q, mut proto_ok, mut delimited) = (1.0f32, false, false);
+            for p in params {
+                let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                match k.trim() {
+                    "q" => q = v.trim().parse().unwrap_or(0.0),
+                    "proto" => proto_ok = v.trim() == "io.prometheus.client.MetricFamily",
+                    "encoding" => delimited = v.trim() == "delimited",
+                    _ => {}
+                }
+            }
+            let kind = if media == vigil_model::exposition::proto::MEDIA_TYPE {
+                (proto_ok && delimited).then_some(true)
+            } else if matches!(media.as_str(), "text/plain" | "text/*" | "*/*") {
+                Some(false)
+            } else {
+                None
+            };
+            if let Some(k) = kind
+                && q > 0.0
+                && best.is_none_or(|(b, _)| q > b)
+            {
+                best = Some((q, k));
+            }
+        }
+    }
+    best.is_some_and(|(_, proto)| proto)
+}
+
 /// A series' newest value, for federation.
 enum Latest {
     Float(f64),
     Histogram(std::sync::Arc<vigil_model::FloatHistogram>),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Federation's format as Go's `expfmt.Negotiate` picks it: delimited protobuf only when
+    /// named fully and ranked highest.
+    #[test]
+    fn federation_negotiates_its_format_by_q() {
+        let accept = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::ACCEPT, v.parse().unwrap());
+            wants_protobuf(&h)
+        };
+        let proto = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily";
+        assert!(accept(&format!(
+            "{proto};encoding=delimited;q=0.7,text/plain;q=0.3,*/*;q=0.1"
+        )));
+        assert!(!accept(&format!(
+            "{proto};encoding=delimited;q=0.2,text/plain;q=0.5"
+        )));
+        assert!(!accept(&format!("{proto};encoding=text")));
+        assert!(!accept(&format!("{proto};encoding=delimited;q=0")));
+        assert!(!accept("text/plain;version=0.0.4"));
+        assert!(!accept("*/*"));
+        assert!(!wants_protobuf(&HeaderMap::new()));
+    }
 }

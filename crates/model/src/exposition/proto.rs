@@ -576,9 +576,15 @@ impl Histogram {
             negative_buckets: counts(&self.negative_deltas, &self.negative_counts),
             custom_values: Vec::new(),
         };
+        // Spans that account for every bucket, whatever the schema: only then is a finer
+        // schema reduced (a broken layout is left for the check to refuse).
+        let agree =
+            |spans: &[Span], n: usize| spans.iter().map(|s| s.length as usize).sum::<usize>() == n;
+        let consistent = agree(&h.positive_spans, h.positive_buckets.len())
+            && agree(&h.negative_spans, h.negative_buckets.len());
         if crate::histogram::valid_layout(&h) {
             h = h.compacted();
-        } else if schema > crate::histogram::MAX_SCHEMA && schema <= 52 {
+        } else if consistent && schema > crate::histogram::MAX_SCHEMA && schema <= 52 {
             // Finer than vigil keeps (schemas Prometheus reserves for finer resolutions):
             // reduced to the finest, as Prometheus reduces them.
             h.reduce_resolution(crate::histogram::MAX_SCHEMA);
@@ -801,11 +807,18 @@ impl<'a> Metric<'a> {
                         h.exemplars.iter().collect()
                     };
                     exemplars.retain(|e| e.timestamp_ms.is_some());
+                    // Ties broken by the labels as the exemplar store orders them (name, then
+                    // value, label by label), not by their escaped text.
+                    let key = |e: &OwnedExemplar| -> Vec<(String, String)> {
+                        super::LabelIter { s: &e.labels }
+                            .map(|(n, v)| (n.to_string(), v.into_owned()))
+                            .collect()
+                    };
                     exemplars.sort_by(|a, b| {
                         a.timestamp_ms
                             .cmp(&b.timestamp_ms)
                             .then(a.value.total_cmp(&b.value))
-                            .then_with(|| a.labels.cmp(&b.labels))
+                            .then_with(|| key(a).cmp(&key(b)))
                     });
                     let name_len = sink.series(family, "", &block, None)?;
                     let series = std::mem::take(&mut sink.buf);
@@ -963,6 +976,9 @@ pub fn write_family(out: &mut Vec<u8>, name: &str, gauge_histogram: bool, metric
 }
 
 fn histogram_message(h: &FloatHistogram) -> Vec<u8> {
+    // Compacted: spans of empty buckets would read back as an integer histogram whose spans
+    // do not match its (absent) deltas.
+    let h = &h.compacted();
     let mut b = Vec::new();
     put_double(&mut b, 2, h.sum);
     put_double(&mut b, 4, h.count);

@@ -305,7 +305,7 @@ impl Appender for HeadAppender<'_> {
             .get(&r)
             .and_then(|&i| self.exemplars.get(i));
         match pending {
-            Some((_, p)) if *p == e => return Ok(()),
+            Some((_, p)) if p.same(&e) => return Ok(()),
             Some((_, p)) if e.precedes(p) => {
                 return Err(vigil_storage::ExemplarError::OutOfOrder.into());
             }
