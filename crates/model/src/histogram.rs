@@ -28,6 +28,29 @@ pub enum CounterResetHint {
     Gauge,
 }
 
+impl CounterResetHint {
+    /// Prometheus's number for the hint, as its WAL records and remote write carry it.
+    pub fn code(self) -> u8 {
+        match self {
+            CounterResetHint::Unknown => 0,
+            CounterResetHint::CounterReset => 1,
+            CounterResetHint::NotCounterReset => 2,
+            CounterResetHint::Gauge => 3,
+        }
+    }
+
+    /// The hint Prometheus numbers `c`; `None` for a number it does not define.
+    pub fn from_code(c: u8) -> Option<Self> {
+        Some(match c {
+            0 => CounterResetHint::Unknown,
+            1 => CounterResetHint::CounterReset,
+            2 => CounterResetHint::NotCounterReset,
+            3 => CounterResetHint::Gauge,
+            _ => return None,
+        })
+    }
+}
+
 /// A run of `length` consecutive buckets starting `offset` indexes after the previous run's
 /// end (after index 0 for the first run).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

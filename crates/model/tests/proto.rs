@@ -9,16 +9,6 @@ use vigil_model::exposition::proto::{self, Options, format_openmetrics_float};
 use vigil_model::exposition::{Entry, MetricType};
 use vigil_model::histogram::{CounterResetHint, Span};
 
-fn fam(name: &str, kind: i32, metric: Vec<Metric>) -> MetricFamily {
-    MetricFamily {
-        name: name.into(),
-        help: format!("help of {name}"),
-        r#type: kind,
-        metric,
-        unit: String::new(),
-    }
-}
-
 /// Each entry as a line: `series value [timestamp] [# exemplar]` or `H series count sum`.
 fn lines(body: &[u8], opts: Options) -> Vec<String> {
     let d = proto::decode(body, opts).unwrap();

@@ -277,12 +277,10 @@ impl Histogram {
         let absolute = vigil_model::histogram::absolute_from_deltas;
         let float = self.count_float.is_some();
         let h = vigil_model::FloatHistogram {
-            hint: match self.reset_hint {
-                1 => CounterResetHint::CounterReset,
-                2 => CounterResetHint::NotCounterReset,
-                3 => CounterResetHint::Gauge,
-                _ => CounterResetHint::Unknown,
-            },
+            hint: u8::try_from(self.reset_hint)
+                .ok()
+                .and_then(CounterResetHint::from_code)
+                .unwrap_or_default(),
             schema: self.schema,
             zero_threshold: self.zero_threshold,
             zero_count: self
@@ -316,7 +314,6 @@ impl Histogram {
     /// histograms are, and what receivers that predate float histograms take), float counts
     /// otherwise. A stale marker keeps its NaN sum.
     pub fn from_float(h: &vigil_model::FloatHistogram, t: i64) -> Histogram {
-        use vigil_model::histogram::CounterResetHint;
         let whole = |v: f64| v >= 0.0 && v.fract() == 0.0 && v < 9_007_199_254_740_992.0;
         let integer = [h.count, h.zero_count]
             .iter()
@@ -349,12 +346,7 @@ impl Histogram {
             zero_threshold: h.zero_threshold,
             negative_spans: spans(&h.negative_spans),
             positive_spans: spans(&h.positive_spans),
-            reset_hint: match h.hint {
-                CounterResetHint::Unknown => 0,
-                CounterResetHint::CounterReset => 1,
-                CounterResetHint::NotCounterReset => 2,
-                CounterResetHint::Gauge => 3,
-            },
+            reset_hint: i32::from(h.hint.code()),
             timestamp: t,
             custom_values: h.custom_values.clone(),
             ..Default::default()

@@ -283,12 +283,7 @@ pub fn encode_histograms(
         for (r, t, h) in hs {
             put_uvarint(p, *r);
             put_uvarint(p, zigzag(*t));
-            p.push(match h.hint {
-                CounterResetHint::Unknown => 0,
-                CounterResetHint::CounterReset => 1,
-                CounterResetHint::NotCounterReset => 2,
-                CounterResetHint::Gauge => 3,
-            });
+            p.push(h.hint.code());
             put_uvarint(p, zigzag(h.schema as i64));
             for v in [h.zero_threshold, h.zero_count, h.count, h.sum] {
                 f(p, v);
@@ -316,13 +311,7 @@ pub fn encode_histograms(
 }
 
 fn decode_histogram(d: &mut Dec<'_>) -> Option<FloatHistogram> {
-    let hint = match d.u8()? {
-        0 => CounterResetHint::Unknown,
-        1 => CounterResetHint::CounterReset,
-        2 => CounterResetHint::NotCounterReset,
-        3 => CounterResetHint::Gauge,
-        _ => return None,
-    };
+    let hint = CounterResetHint::from_code(d.u8()?)?;
     let schema = i32::try_from(unzigzag(d.uvarint()?)).ok()?;
     let mut f = || Some(f64::from_bits(d.le64()?));
     let (zero_threshold, zero_count, count, sum) = (f()?, f()?, f()?, f()?);

@@ -78,16 +78,6 @@ fn serve_proto(body: fn(i64, i64) -> Vec<u8>) -> u16 {
     port
 }
 
-fn fam(name: &str, kind: i32, metric: Vec<Metric>) -> MetricFamily {
-    MetricFamily {
-        name: name.into(),
-        help: format!("{name} help"),
-        r#type: kind,
-        metric,
-        unit: String::new(),
-    }
-}
-
 /// The `k`-th exposition, every sample stamped `ts` so that both scrapers store the same
 /// samples: an integer native histogram whose counts grow and whose layout
 /// widens every third step, a float gauge histogram, a classic histogram, a summary and a

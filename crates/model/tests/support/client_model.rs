@@ -171,6 +171,17 @@ pub fn delimited(families: &[MetricFamily]) -> Vec<u8> {
     out
 }
 
+/// A family of `metric`s, with a help text.
+pub fn fam(name: &str, kind: i32, metric: Vec<Metric>) -> MetricFamily {
+    MetricFamily {
+        name: name.into(),
+        help: format!("{name} help"),
+        r#type: kind,
+        metric,
+        unit: String::new(),
+    }
+}
+
 pub fn label(name: &str, value: &str) -> LabelPair {
     LabelPair {
         name: name.into(),

@@ -520,13 +520,7 @@ fn start_time(d: &mut Dec) -> Option<bool> {
 /// buckets (integer ones as deltas from the bucket before, float ones as counts), then the
 /// bounds of custom buckets.
 fn decode_histogram(d: &mut Dec, float: bool) -> Option<FloatHistogram> {
-    let hint = match d.u8()? {
-        0 => CounterResetHint::Unknown,
-        1 => CounterResetHint::CounterReset,
-        2 => CounterResetHint::NotCounterReset,
-        3 => CounterResetHint::Gauge,
-        _ => return None,
-    };
+    let hint = CounterResetHint::from_code(d.u8()?)?;
     let schema = i32::try_from(d.varint()?).ok()?;
     let zero_threshold = f64::from_bits(d.be64()?);
     let count = |d: &mut Dec| -> Option<f64> {
@@ -1425,12 +1419,7 @@ mod tests {
     /// One histogram as Prometheus's records write it (integer buckets as deltas).
     fn put_histogram(b: &mut Vec<u8>, h: &FloatHistogram, float: bool) {
         use super::super::{put_uvarint, put_varint};
-        b.push(match h.hint {
-            CounterResetHint::Unknown => 0,
-            CounterResetHint::CounterReset => 1,
-            CounterResetHint::NotCounterReset => 2,
-            CounterResetHint::Gauge => 3,
-        });
+        b.push(h.hint.code());
         put_varint(b, h.schema as i64);
         b.extend_from_slice(&h.zero_threshold.to_bits().to_be_bytes());
         for c in [h.zero_count, h.count] {
