@@ -278,12 +278,14 @@ fn kind_runs(fs: &[vigil_model::Sample], hs: &[vigil_model::HistogramSample]) ->
                 Some(f) => j + hs[j..].partition_point(|x| x.t < f.t),
                 None => hs.len(),
             };
-            for (lo, hi, data) in vigil_tsdb::prometheus::histogram_chunk::encode_all(&hs[j..end]) {
+            for c in vigil_tsdb::prometheus::histogram_chunk::encode_all(&hs[j..end]) {
                 out.push(Chunk {
-                    min_time_ms: lo,
-                    max_time_ms: hi,
-                    r#type: 3, // FLOAT_HISTOGRAM
-                    data,
+                    min_time_ms: c.min_t,
+                    max_time_ms: c.max_t,
+                    // The remote read protocol numbers its encodings as chunkenc does
+                    // (HISTOGRAM = 2, FLOAT_HISTOGRAM = 3).
+                    r#type: c.encoding as i32,
+                    data: c.bytes,
                 });
             }
             j = end;
@@ -364,14 +366,15 @@ mod tests {
         let kinds: Vec<i32> = chunks.iter().map(|c| c.r#type).collect();
         assert_eq!(kinds.first(), Some(&1));
         assert_eq!(kinds.last(), Some(&1));
-        assert!(kinds.contains(&3));
+        // Whole counts: Prometheus's integer histogram chunks.
+        assert!(kinds.contains(&2));
         let mut n = 0;
         for c in &chunks {
             n += match c.r#type {
                 1 => vigil_tsdb::chunk::XorIter::from_bytes(&c.data)
                     .unwrap()
                     .count(),
-                _ => vigil_tsdb::prometheus::histogram_chunk::decode(3, &c.data)
+                k => vigil_tsdb::prometheus::histogram_chunk::decode(k as u8, &c.data)
                     .unwrap()
                     .len(),
             };

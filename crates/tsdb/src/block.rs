@@ -14,8 +14,9 @@
 //!   symbols (count, then length-prefixed strings, sorted); series (count, then per series
 //!   sorted by labels: label count, (name sym, value sym)*, chunk count, (min t as varint,
 //!   max t - min t, offset, length)*, and since version 4 the same again for its native
-//!   histogram chunks, which hold Prometheus's float histogram encoding
-//!   ([`crate::prometheus::histogram_chunk`])); postings (count, then per label pair sorted: name sym,
+//!   histogram chunks, which hold Prometheus's histogram chunk encodings
+//!   ([`crate::prometheus::histogram_chunk`]): the float one in version 4, and since version
+//!   5 the integer or the float one, each entry followed by its encoding (2 or 3)); postings (count, then per label pair sorted: name sym,
 //!   value sym, ref count, series-index deltas); and a footer of three `u64` LE section
 //!   offsets plus a CRC32 of everything before it.
 //!
@@ -40,11 +41,15 @@ use crate::packed;
 pub const BLOCK_CHUNK_SAMPLES: usize = 480;
 /// The newest block format version, in `meta.json` and (since 3) in the header of `index`
 /// and of `chunks/000001`; every earlier one is still read. Blocks are written at the lowest
-/// version that holds their data: 3, or 4 when they hold native histograms, so an older
+/// version that holds their data: 3, or 5 when they hold native histograms, so an older
 /// build still reads every block without them (and skips, never deletes, the others).
-const VERSION: u32 = 4;
+const VERSION: u32 = 5;
 /// The version from which series entries list native histogram chunks.
 const HISTOGRAM_VERSION: u32 = 4;
+/// The version from which each native histogram chunk's entry says its encoding: integer
+/// chunks, as Prometheus keeps scraped histograms, take a fraction of the float ones' bytes.
+/// Version 4's are all float chunks.
+const HISTOGRAM_ENCODING_VERSION: u32 = 5;
 /// The version written for blocks without native histograms.
 const FLOAT_VERSION: u32 = 3;
 
@@ -160,9 +165,10 @@ pub struct ChunkMeta {
     pub max_t: i64,
     pub offset: u64,
     pub len: u64,
-    /// A native histogram chunk of a vigil block (Prometheus's chunks say their encoding
-    /// in the chunk itself).
-    pub histogram: bool,
+    /// For a native histogram chunk of a vigil block, its encoding
+    /// ([`crate::prometheus::histogram_chunk::ENC_HISTOGRAM`] or `ENC_FLOAT_HISTOGRAM`);
+    /// Prometheus's chunks say their encoding in the chunk itself.
+    pub histogram: Option<u8>,
 }
 
 /// Series to write into a block: labels, floats and native histograms, each in time order.
@@ -224,7 +230,8 @@ pub(crate) fn write_new_block(
 
 /// Write a block in format `version` ([`FLOAT_VERSION`] everywhere but in the tests, which
 /// also write the earlier versions to prove they are still read), raised to
-/// [`HISTOGRAM_VERSION`] if a series has native histograms.
+/// [`HISTOGRAM_ENCODING_VERSION`] if a series has native histograms (a test may ask for
+/// [`HISTOGRAM_VERSION`], whose histogram chunks are all float ones).
 fn write_block_in(
     parent: &Path,
     tmp: &Path,
@@ -291,7 +298,7 @@ fn write_block_in(
                 part.iter().for_each(|s| x.append(s.t, s.v));
                 x.bytes()
             };
-            put(part[0].t, part[part.len() - 1].t, &b, false)?;
+            put(part[0].t, part[part.len() - 1].t, &b, None)?;
         }
         stats.num_samples += samples.len() as u64;
         if !histograms.is_empty() {
@@ -302,10 +309,15 @@ fn write_block_in(
                         format!("block format {version} cannot hold native histograms"),
                     ));
                 }
-                version = HISTOGRAM_VERSION;
+                version = HISTOGRAM_ENCODING_VERSION;
             }
-            for (min_t, max_t, b) in crate::prometheus::histogram_chunk::encode_all(&histograms) {
-                put(min_t, max_t, &b, true)?;
+            use crate::prometheus::histogram_chunk as hc;
+            let encoded = match version >= HISTOGRAM_ENCODING_VERSION {
+                true => hc::encode_all(&histograms),
+                false => hc::encode_all_float(&histograms),
+            };
+            for c in encoded {
+                put(c.min_t, c.max_t, &c.bytes, Some(c.encoding))?;
             }
             stats.num_samples += histograms.len() as u64;
             stats.num_histogram_samples += histograms.len() as u64;
@@ -361,7 +373,7 @@ fn write_block_in(
             postings.entry((n, v)).or_default().push(i as u64);
         }
         let (hist, floats): (Vec<&ChunkMeta>, Vec<&ChunkMeta>) =
-            cms.iter().partition(|c| c.histogram);
+            cms.iter().partition(|c| c.histogram.is_some());
         let mut put = |list: &[&ChunkMeta]| {
             put_uvarint(&mut idx, list.len() as u64);
             for c in list {
@@ -369,6 +381,11 @@ fn write_block_in(
                 put_uvarint(&mut idx, (c.max_t - c.min_t) as u64);
                 put_uvarint(&mut idx, c.offset);
                 put_uvarint(&mut idx, c.len);
+                if let Some(enc) = c.histogram
+                    && version >= HISTOGRAM_ENCODING_VERSION
+                {
+                    put_uvarint(&mut idx, enc as u64);
+                }
             }
         };
         put(&floats);
@@ -579,9 +596,13 @@ impl Block {
             } else {
                 1
             };
-            for _ in 0..lists {
+            for list in 0..lists {
+                let fields = match list == 1 && meta.version >= HISTOGRAM_ENCODING_VERSION {
+                    true => 5,
+                    false => 4,
+                };
                 let nc = c.uvarint().ok_or_else(bad)?;
-                for _ in 0..nc * 4 {
+                for _ in 0..nc * fields {
                     c.uvarint().ok_or_else(bad)?;
                 }
             }
@@ -674,13 +695,6 @@ impl Block {
             if let Ok(i) = t.series_offsets.binary_search(&off) {
                 by_pos.insert(i as u32, ranges);
             }
-        }
-        if meta.stats.num_histogram_samples > 0 {
-            tracing::warn!(
-                block = %dir.display(),
-                samples = meta.stats.num_histogram_samples,
-                "Prometheus block holds native histogram samples: served, but the block is not compacted or rewritten (vigil's own blocks do not store native histograms yet)"
-            );
         }
         let format = Format::Prometheus(info.version);
         let prom = PromParts {
@@ -840,12 +854,21 @@ impl Block {
             for _ in 0..nc {
                 let min_t = c.varint()?;
                 let max_t = min_t.checked_add(c.uvarint()? as i64)?;
+                let (offset, len) = (c.uvarint()?, c.uvarint()?);
+                use crate::prometheus::histogram_chunk::ENC_FLOAT_HISTOGRAM;
+                let encoding = match histogram {
+                    false => None,
+                    true if self.meta.version >= HISTOGRAM_ENCODING_VERSION => {
+                        Some(u8::try_from(c.uvarint()?).ok()?)
+                    }
+                    true => Some(ENC_FLOAT_HISTOGRAM),
+                };
                 cms.push(ChunkMeta {
                     min_t,
                     max_t,
-                    offset: c.uvarint()?,
-                    len: c.uvarint()?,
-                    histogram,
+                    offset,
+                    len,
+                    histogram: encoding,
                 });
             }
         }
@@ -902,9 +925,9 @@ impl Block {
                     .checked_add(c.len)
                     .and_then(|end| self.chunks[0].get(c.offset as usize..end as usize))
                     .and_then(|bytes| {
-                        if c.histogram {
+                        if let Some(enc) = c.histogram {
                             use crate::prometheus::histogram_chunk as hc;
-                            let hs = hc::decode(hc::ENC_FLOAT_HISTOGRAM, bytes).ok()?;
+                            let hs = hc::decode(enc, bytes).ok()?;
                             histograms.extend(
                                 hs.into_iter()
                                     .filter(|(t, _)| *t >= mint && *t <= maxt)
@@ -1199,6 +1222,81 @@ mod tests {
         }
         assert_eq!(answers[0].len(), 20);
         assert!(answers.iter().all(|a| *a == answers[0]));
+    }
+
+    /// Native histograms: version 4's blocks (float chunks only) are still read, with the
+    /// answers of version 5's, whose whole counts go into integer chunks and take fewer
+    /// bytes; fractions stay float chunks.
+    #[test]
+    fn histogram_blocks_of_version_4_and_5_answer_alike() {
+        use vigil_model::FloatHistogram;
+        use vigil_model::histogram::Span;
+        let d = tmp("hist-versions");
+        let h = |k: i64, frac: f64| FloatHistogram {
+            count: (6 * k) as f64 + frac,
+            sum: k as f64 * 0.1,
+            positive_spans: vec![Span {
+                offset: 0,
+                length: 3,
+            }],
+            positive_buckets: vec![k as f64, (2 * k) as f64 + frac, (3 * k) as f64],
+            ..Default::default()
+        };
+        let series: Vec<Series> = [0.0, 0.5]
+            .iter()
+            .enumerate()
+            .map(|(i, &frac)| Series {
+                labels: Labels::from_pairs([("__name__", "h".to_string()), ("i", i.to_string())]),
+                samples: Vec::new(),
+                histograms: (0..500)
+                    .map(|k| HistogramSample {
+                        t: k * 15_000,
+                        h: std::sync::Arc::new(h(k, frac)),
+                    })
+                    .collect(),
+            })
+            .collect();
+        let mut answers = Vec::new();
+        let mut encodings = Vec::new();
+        for version in [HISTOGRAM_VERSION, HISTOGRAM_ENCODING_VERSION] {
+            let meta = write_new_block(&d, |tmp, ulid| {
+                let src = series.iter().cloned().map(Ok);
+                let range = (0, 500 * 15_000);
+                write_block_in(&d, tmp, ulid, range, src, Compaction::default(), version)
+            })
+            .unwrap();
+            assert_eq!(meta.version, version);
+            let b = Block::open(&d.join(&meta.ulid)).unwrap();
+            let mut encs: Vec<Option<u8>> = (0..2)
+                .flat_map(|i| b.series_entry(i).unwrap().1)
+                .map(|c| c.histogram)
+                .collect();
+            encs.dedup();
+            encodings.push(encs);
+            let got = b.select(&[Matcher::equal("__name__", "h")], 0, i64::MAX);
+            assert_eq!(got.len(), 2);
+            for (g, want) in got.iter().zip(&series) {
+                assert_eq!(g.histograms.len(), 500);
+                for (x, y) in g.histograms.iter().zip(&want.histograms) {
+                    assert_eq!(x.t, y.t);
+                    assert!(x.h.same_as(&y.h), "{:?} vs {:?}", x.h, y.h);
+                }
+            }
+            answers.push((
+                got,
+                std::fs::metadata(d.join(&meta.ulid).join("chunks/000001"))
+                    .unwrap()
+                    .len(),
+            ));
+        }
+        use crate::prometheus::histogram_chunk::{ENC_FLOAT_HISTOGRAM, ENC_HISTOGRAM};
+        assert_eq!(encodings[0], [Some(ENC_FLOAT_HISTOGRAM)]);
+        assert_eq!(
+            encodings[1],
+            [Some(ENC_HISTOGRAM), Some(ENC_FLOAT_HISTOGRAM)]
+        );
+        let (v4, v5) = (answers[0].1, answers[1].1);
+        assert!(v5 < v4, "version 5 chunks {v5} bytes, version 4 {v4}");
     }
 
     #[test]

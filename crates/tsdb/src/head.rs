@@ -18,9 +18,7 @@ use vigil_storage::{
 };
 
 use crate::chunk::{SAMPLES_PER_CHUNK, XorChunk, XorIter};
-use crate::prometheus::histogram_chunk::{
-    self as hchunk, ENC_FLOAT_HISTOGRAM, FloatHistogramChunk, Full,
-};
+use crate::prometheus::histogram_chunk::{self as hchunk, Full, HistogramChunk};
 use crate::wal::{self, Record, Wal};
 
 struct ClosedChunk {
@@ -51,10 +49,19 @@ struct Chunks {
     hist: Option<Box<HistChunks>>,
 }
 
-/// A series' native histograms in Prometheus's float histogram chunks.
+/// A full native histogram chunk and its encoding (Prometheus's integer or float one).
+struct ClosedHistChunk {
+    min_t: i64,
+    max_t: i64,
+    encoding: u8,
+    data: Box<[u8]>,
+}
+
+/// A series' native histograms in Prometheus's histogram chunks: integer ones while the
+/// counts are whole, as scraped ones are; float ones otherwise.
 struct HistChunks {
-    closed: Vec<ClosedChunk>,
-    open: FloatHistogramChunk,
+    closed: Vec<ClosedHistChunk>,
+    open: HistogramChunk,
     open_min_t: i64,
     /// The newest histogram appended: an append repeating it exactly at its time is not a
     /// conflict.
@@ -74,16 +81,16 @@ impl HistChunks {
         let chunks = self
             .closed
             .iter()
-            .map(|c| (c.min_t, c.max_t, &c.data[..]))
-            .filter(|c| c.1 >= mint && c.0 <= maxt);
+            .filter(|c| c.max_t >= mint && c.min_t <= maxt)
+            .map(|c| (c.encoding, &c.data[..]));
         let open_c = open
             .as_ref()
             .filter(|(lo, _)| *lo <= maxt)
-            .map(|(lo, b)| (*lo, i64::MAX, &b[..]));
-        for (_, _, b) in chunks.chain(open_c) {
+            .map(|(_, b)| (self.open.encoding(), &b[..]));
+        for (enc, b) in chunks.chain(open_c) {
             // The head wrote these bytes itself and appends refuse what a chunk cannot
             // hold, so they decode; a failure would be a bug, said loudly.
-            match hchunk::decode(ENC_FLOAT_HISTOGRAM, b) {
+            match hchunk::decode(enc, b) {
                 Ok(d) => out.extend(
                     d.into_iter()
                         .filter(|(t, _)| *t >= mint && *t <= maxt)
@@ -103,9 +110,10 @@ impl HistChunks {
         }
         if let Err(why) = self.open.append(t, h) {
             let full = std::mem::take(&mut self.open);
-            self.closed.push(ClosedChunk {
+            self.closed.push(ClosedHistChunk {
                 min_t: self.open_min_t,
                 max_t: full.max_time().unwrap_or(t),
+                encoding: full.encoding(),
                 data: full.bytes().into(),
             });
             self.open_min_t = t;
@@ -124,7 +132,7 @@ impl HistChunks {
         let last = samples.last()?.h.clone();
         let mut c = Box::new(HistChunks {
             closed: Vec::new(),
-            open: FloatHistogramChunk::new(),
+            open: HistogramChunk::new(),
             open_min_t: 0,
             last,
         });

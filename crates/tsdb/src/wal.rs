@@ -36,12 +36,14 @@ pub const MAX_SEGMENT_SIZE: u64 = 256 << 20;
 /// The first bytes of every segment vigil writes.
 pub const SEGMENT_MAGIC: &[u8; 8] = b"VIGILWAL";
 /// The newest segment format this build reads: 1 (plain records), 2 (records may be
-/// snappy-compressed), 3 (exemplar records too) and 4 (native histogram records too).
-/// Segments are written at the lowest version saying what they may hold, so an older build
-/// still reads those of a server not using a newer feature, and refuses the others.
-pub const SEGMENT_VERSION: u32 = 4;
-/// The segment version from which native histogram records may appear.
-pub const HISTOGRAM_VERSION: u32 = 4;
+/// snappy-compressed), 3 (exemplar records too), 4 (native histogram records too) and 5
+/// (native histograms in the compact record, whole counts as varints). Segments are written
+/// at the lowest version saying what they may hold, so an older build still reads those of a
+/// server not using a newer feature, and refuses the others.
+pub const SEGMENT_VERSION: u32 = 5;
+/// The segment version written once native histogram records may appear (version 4's
+/// records, which hold every count as an f64, are still read).
+pub const HISTOGRAM_VERSION: u32 = 5;
 const HEADER_LEN: usize = 16;
 
 /// The type-byte flag of a record whose payload is snappy-compressed.
@@ -208,6 +210,7 @@ const REC_SAMPLES: u8 = 2;
 const REC_TOMBSTONES: u8 = 3;
 const REC_EXEMPLARS: u8 = 4;
 const REC_HISTOGRAMS: u8 = 5;
+const REC_HISTOGRAMS_COMPACT: u8 = 6;
 
 /// A decoded record.
 #[derive(Debug, Clone, PartialEq)]
@@ -221,7 +224,7 @@ pub enum Record {
     /// Exemplars of series by ref, logged after the samples of their commit.
     Exemplars(Vec<(u64, Exemplar)>),
     /// Native histogram samples: series ref, timestamp ms, histogram (only in segments of
-    /// version [`HISTOGRAM_VERSION`] and later).
+    /// version 4 and later; written in the compact form, version 5).
     Histograms(Vec<(u64, i64, Arc<FloatHistogram>)>),
 }
 
@@ -268,15 +271,13 @@ pub fn encode(out: &mut Vec<u8>, rec: &Record, c: Compression) {
     }
 }
 
-/// Encode a native histograms record: count, then per sample its series ref, time (varint),
-/// and the histogram: hint (byte), schema (varint), zero threshold, zero count, count and sum
-/// (f64 bits, LE), positive spans (count, then offset varint and length each) and buckets
-/// (count, then f64s), the same for the negative side, and custom bounds (count, f64s).
-pub fn encode_histograms(
-    out: &mut Vec<u8>,
-    hs: &[(u64, i64, Arc<FloatHistogram>)],
-    c: Compression,
-) {
+/// Encode a version 4 native histograms record (what builds before the compact record
+/// wrote): count, then per sample its series ref, time (varint), and the histogram: hint
+/// (byte), schema (varint), zero threshold, zero count, count and sum (f64 bits, LE),
+/// positive spans (count, then offset varint and length each) and buckets (count, then
+/// f64s), the same for the negative side, and custom bounds (count, f64s).
+#[cfg(test)]
+fn encode_histograms_v4(out: &mut Vec<u8>, hs: &[(u64, i64, Arc<FloatHistogram>)], c: Compression) {
     encode_with(out, REC_HISTOGRAMS, c, |p| {
         put_uvarint(p, hs.len() as u64);
         let f = |p: &mut Vec<u8>, v: f64| p.extend_from_slice(&v.to_bits().to_le_bytes());
@@ -310,11 +311,88 @@ pub fn encode_histograms(
     })
 }
 
-fn decode_histogram(d: &mut Dec<'_>) -> Option<FloatHistogram> {
+/// Encode a compact native histograms record: count, then per sample its series ref, time
+/// (varint), and the histogram: hint (byte), schema (varint), a byte saying whether its
+/// counts are whole (1) or not (0), zero threshold (f64 bits, LE), then zero count and count
+/// (uvarints when whole, else f64s), sum (f64), positive spans (count, then offset varint
+/// and length each) and buckets (count, then each bucket's difference from the one before it
+/// as a varint when whole, else f64s), the same for the negative side, and custom bounds
+/// (count, f64s). Scraped histograms' counts are whole: a bucket then takes a byte or two
+/// instead of eight, as in Prometheus's own integer histogram records.
+pub fn encode_histograms(
+    out: &mut Vec<u8>,
+    hs: &[(u64, i64, Arc<FloatHistogram>)],
+    c: Compression,
+) {
+    encode_with(out, REC_HISTOGRAMS_COMPACT, c, |p| {
+        put_uvarint(p, hs.len() as u64);
+        let f = |p: &mut Vec<u8>, v: f64| p.extend_from_slice(&v.to_bits().to_le_bytes());
+        for (r, t, h) in hs {
+            put_uvarint(p, *r);
+            put_uvarint(p, zigzag(*t));
+            p.push(h.hint.code());
+            put_uvarint(p, zigzag(h.schema as i64));
+            let whole = crate::prometheus::histogram_chunk::integer_counts(h);
+            p.push(whole as u8);
+            f(p, h.zero_threshold);
+            for v in [h.zero_count, h.count] {
+                match whole {
+                    true => put_uvarint(p, v as u64),
+                    false => f(p, v),
+                }
+            }
+            f(p, h.sum);
+            for (spans, buckets) in [
+                (&h.positive_spans, &h.positive_buckets),
+                (&h.negative_spans, &h.negative_buckets),
+            ] {
+                put_uvarint(p, spans.len() as u64);
+                for sp in spans.iter() {
+                    put_uvarint(p, zigzag(sp.offset as i64));
+                    put_uvarint(p, sp.length as u64);
+                }
+                put_uvarint(p, buckets.len() as u64);
+                let mut prev = 0i64;
+                for &b in buckets.iter() {
+                    match whole {
+                        true => {
+                            put_uvarint(p, zigzag((b as i64).wrapping_sub(prev)));
+                            prev = b as i64;
+                        }
+                        false => f(p, b),
+                    }
+                }
+            }
+            put_uvarint(p, h.custom_values.len() as u64);
+            for &v in &h.custom_values {
+                f(p, v);
+            }
+        }
+    })
+}
+
+/// One histogram of a version 4 record, or of a compact one (`compact`).
+fn decode_histogram(d: &mut Dec<'_>, compact: bool) -> Option<FloatHistogram> {
     let hint = CounterResetHint::from_code(d.u8()?)?;
     let schema = i32::try_from(unzigzag(d.uvarint()?)).ok()?;
-    let mut f = || Some(f64::from_bits(d.le64()?));
-    let (zero_threshold, zero_count, count, sum) = (f()?, f()?, f()?, f()?);
+    let whole = match compact {
+        true => match d.u8()? {
+            0 => false,
+            1 => true,
+            _ => return None,
+        },
+        false => false,
+    };
+    let f = |d: &mut Dec<'_>| Some(f64::from_bits(d.le64()?));
+    // A whole count: written from an f64 that holds it exactly, so it converts back exactly.
+    let count = |d: &mut Dec<'_>| match whole {
+        true => Some(d.uvarint()? as f64),
+        false => f(d),
+    };
+    let (zero_threshold, zero_count, count, sum) = match compact {
+        true => (f(d)?, count(d)?, count(d)?, f(d)?),
+        false => (f(d)?, f(d)?, f(d)?, f(d)?),
+    };
     // Counts bounded by what the payload can still hold: damage is not an allocation.
     let side = |d: &mut Dec<'_>| -> Option<(Vec<Span>, Vec<f64>)> {
         let n = d.uvarint()? as usize;
@@ -328,11 +406,18 @@ fn decode_histogram(d: &mut Dec<'_>) -> Option<FloatHistogram> {
             spans.push(Span { offset, length });
         }
         let n = d.uvarint()? as usize;
-        if n > d.remaining() / 8 {
+        if n > d.remaining() / if whole { 1 } else { 8 } {
             return None;
         }
+        let mut prev = 0i64;
         let buckets = (0..n)
-            .map(|_| Some(f64::from_bits(d.le64()?)))
+            .map(|_| match whole {
+                true => {
+                    prev = prev.wrapping_add(unzigzag(d.uvarint()?));
+                    Some(prev as f64)
+                }
+                false => Some(f64::from_bits(d.le64()?)),
+            })
             .collect::<Option<Vec<_>>>()?;
         Some((spans, buckets))
     };
@@ -542,7 +627,18 @@ fn decode_payload(typ: u8, p: &[u8]) -> Option<Record> {
             for _ in 0..n {
                 let r = d.uvarint()?;
                 let t = unzigzag(d.uvarint()?);
-                out.push((r, t, Arc::new(decode_histogram(&mut d)?)));
+                out.push((r, t, Arc::new(decode_histogram(&mut d, false)?)));
+            }
+            Some(Record::Histograms(out))
+        }
+        REC_HISTOGRAMS_COMPACT => {
+            let n = d.uvarint()? as usize;
+            // Each takes at least 25 bytes (hint, whole, two f64s, seven counts).
+            let mut out = Vec::with_capacity(n.min(d.remaining() / 25));
+            for _ in 0..n {
+                let r = d.uvarint()?;
+                let t = unzigzag(d.uvarint()?);
+                out.push((r, t, Arc::new(decode_histogram(&mut d, true)?)));
             }
             Some(Record::Histograms(out))
         }
@@ -1216,10 +1312,11 @@ mod tests {
         ]
     }
 
-    /// Histogram records round-trip bit for bit, go only into version-4 segments (the first
-    /// one closes an older segment), and a damaged layout fails the record.
+    /// Histogram records round-trip bit for bit, whole counts or not, go only into version-5
+    /// segments (the first one closes an older segment), and a damaged layout fails the
+    /// record; version 4's records (every count an f64) are still read alike.
     #[test]
-    fn histogram_records_round_trip_in_version_4_segments() {
+    fn histogram_records_round_trip_in_version_5_segments() {
         use vigil_model::histogram::Span;
         let d = tmp("histograms");
         let mut w = Wal::open(&d).unwrap();
@@ -1245,6 +1342,22 @@ mod tests {
             }],
             ..Default::default()
         };
+        let whole = FloatHistogram {
+            hint: CounterResetHint::NotCounterReset,
+            zero_count: 3.0,
+            count: 1e15 + 20.0,
+            positive_buckets: vec![7.0, 1e15, 2.0],
+            positive_spans: vec![Span {
+                offset: 0,
+                length: 3,
+            }],
+            negative_buckets: vec![8.0],
+            negative_spans: vec![Span {
+                offset: 2,
+                length: 1,
+            }],
+            ..h.clone()
+        };
         let rec = Record::Histograms(vec![
             (7, -5, Arc::new(h.clone())),
             (
@@ -1255,6 +1368,7 @@ mod tests {
                     ..Default::default()
                 }),
             ),
+            (11, 2000, Arc::new(whole.clone())),
         ]);
         assert!(!w.histograms_allowed());
         w.allow_histograms().unwrap();
@@ -1264,7 +1378,7 @@ mod tests {
         encode(&mut buf, &rec, Compression::Snappy);
         w.write(&buf).unwrap();
         let head = std::fs::read(segment_path(&d, first + 1)).unwrap();
-        assert_eq!(u32::from_le_bytes(head[8..12].try_into().unwrap()), 4);
+        assert_eq!(u32::from_le_bytes(head[8..12].try_into().unwrap()), 5);
         let head0 = std::fs::read(segment_path(&d, first)).unwrap();
         assert_eq!(u32::from_le_bytes(head0[8..12].try_into().unwrap()), 2);
         let mut got = Vec::new();
@@ -1276,6 +1390,21 @@ mod tests {
         assert_eq!((hs[0].0, hs[0].1), (7, -5));
         assert_eq!(*hs[0].2, h);
         assert!(vigil_model::is_stale_nan(hs[1].2.sum));
+        assert_eq!((hs[2].0, hs[2].1), (11, 2000));
+        assert_eq!(*hs[2].2, whole);
+        // The same histograms in version 4's record read the same; whole counts take fewer
+        // bytes (a bucket of a scraped histogram one or two instead of eight; here some
+        // counts are 1e15).
+        let Record::Histograms(orig) = &rec else {
+            unreachable!()
+        };
+        let (mut v4, mut v5) = (Vec::new(), Vec::new());
+        encode_histograms_v4(&mut v4, orig, Compression::None);
+        assert_eq!(decode_body(&v4[8..]), Some(rec.clone()));
+        encode_histograms(&mut v5, &orig[2..], Compression::None);
+        v4.clear();
+        encode_histograms_v4(&mut v4, &orig[2..], Compression::None);
+        assert!(v5.len() < v4.len(), "{} vs {} bytes", v5.len(), v4.len());
         // Spans announcing more buckets than it has: not a histogram, the record refused.
         let mut bad = Vec::new();
         let mut broken = h.clone();

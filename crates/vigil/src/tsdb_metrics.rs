@@ -156,7 +156,7 @@ impl Collector for TsdbCollector {
         counter(
             &mut enc,
             "vigil_tsdb_histogram_chunks_read",
-            "Native histogram chunks of Prometheus blocks read for queries (served; blocks holding them are not compacted or rewritten, as vigil's own blocks do not store native histograms yet).",
+            "Native histogram chunks of Prometheus blocks read for queries.",
             histogram_chunks,
         )?;
         gauge(

@@ -420,7 +420,7 @@ fn native_histograms_live_through_wal_checkpoint_blocks_and_compaction() {
         v.sort();
         v
     };
-    assert!(seg_versions(&d).contains(&4), "{:?}", seg_versions(&d));
+    assert!(seg_versions(&d).contains(&5), "{:?}", seg_versions(&d));
     {
         // Replayed from the WAL; then more, cut into blocks, checkpointed, compacted.
         let db = Db::open(&d, opts.clone()).unwrap();
@@ -434,7 +434,7 @@ fn native_histograms_live_through_wal_checkpoint_blocks_and_compaction() {
         db.maintain().unwrap();
         let blocks = db.blocks();
         assert!(!blocks.is_empty());
-        assert!(blocks.iter().all(|b| b.meta.version == 4));
+        assert!(blocks.iter().all(|b| b.meta.version == 5));
         assert!(blocks.iter().any(|b| b.meta.compaction.level >= 2));
         assert!(
             blocks

@@ -1560,7 +1560,7 @@ mod tests {
         };
         let mut want: HashMap<&str, Vec<(i64, FloatHistogram)>> = HashMap::new();
         // Chunks as the head memory-mapped them, then the newer samples in the WAL.
-        let mut chunk = super::super::histogram_chunk::FloatHistogramChunk::new();
+        let mut chunk = super::super::histogram_chunk::HistogramChunk::new();
         for k in 0..10u32 {
             let t = k as i64 * 1000;
             chunk.append(t, &nh(k, true)).unwrap();
@@ -1595,7 +1595,7 @@ mod tests {
         file.extend_from_slice(&2u64.to_be_bytes());
         file.extend_from_slice(&0i64.to_be_bytes());
         file.extend_from_slice(&9000i64.to_be_bytes());
-        file.push(super::super::chunks::ENC_FLOAT_HISTOGRAM);
+        file.push(chunk.encoding());
         super::super::put_uvarint(&mut file, data.len() as u64);
         file.extend_from_slice(&data);
         let sum = crc(&file[start..]);

@@ -515,16 +515,89 @@ pub enum Full {
     CounterReset,
     /// A gauge after counters, or a counter after gauges.
     Kind,
+    /// A count that is not a whole number, for an integer chunk.
+    Encoding,
 }
 
-/// Writes a float histogram chunk (`EncFloatHistogram`) in Prometheus's encoding: vigil's
-/// head and blocks keep native histograms in it, so Prometheus-format blocks and streamed
-/// remote read carry the same bytes. One layout per chunk: a sample of another layout, a
-/// counter reset or a change of kind starts the next chunk (Prometheus instead widens a
-/// chunk's layout when buckets are only added; vigil's chunks are then smaller in number of
-/// samples, never wrong).
+/// The largest count an integer chunk holds: every whole number up to it is exact as an
+/// `f64`, so what is read back is bit for bit what was written.
+const MAX_INTEGER_COUNT: f64 = (1u64 << 53) as f64;
+
+fn whole(v: f64) -> bool {
+    // `as` saturates; the round trip also refuses -0.0, NaN and fractions.
+    (0.0..=MAX_INTEGER_COUNT).contains(&v) && ((v as u64) as f64).to_bits() == v.to_bits()
+}
+
+/// Whether every count of `h` (total, zero bucket, buckets) is a whole number an integer
+/// chunk holds exactly. The sum is a float in both encodings.
+pub fn integer_counts(h: &FloatHistogram) -> bool {
+    whole(h.count)
+        && whole(h.zero_count)
+        && h.positive_buckets
+            .iter()
+            .chain(&h.negative_buckets)
+            .all(|&v| whole(v))
+}
+
+/// An integer field's state on the writing side: its value and its last delta.
+#[derive(Clone, Copy, Default)]
+struct IntW {
+    v: i64,
+    d: i64,
+}
+
+impl IntW {
+    /// Write `v` as a delta of deltas.
+    fn put(&mut self, w: &mut BitWriter, v: i64) {
+        let d = v.wrapping_sub(self.v);
+        w.varbit_int(d.wrapping_sub(self.d));
+        self.v = v;
+        self.d = d;
+    }
+}
+
+/// The counts' state of a chunk: XOR-coded floats (`EncFloatHistogram`) or integers coded as
+/// deltas of deltas (`EncHistogram`), buckets there as deltas within the histogram.
 #[derive(Clone)]
-pub struct FloatHistogramChunk {
+enum Counts {
+    Float {
+        count: XorW,
+        zero: XorW,
+        buckets: Vec<XorW>,
+    },
+    Int {
+        count: IntW,
+        zero: IntW,
+        /// Per bucket: its delta from the bucket before it (each side starts from 0), and
+        /// how that delta changed at the last sample.
+        buckets: Vec<IntW>,
+    },
+}
+
+/// Each side's buckets as deltas within the histogram (the first absolute), as integers.
+fn in_histogram_deltas(h: &FloatHistogram) -> impl Iterator<Item = i64> + '_ {
+    fn side(b: &[f64]) -> impl Iterator<Item = i64> + '_ {
+        b.iter().scan(0i64, |prev, &v| {
+            let v = v as i64;
+            let d = v.wrapping_sub(*prev);
+            *prev = v;
+            Some(d)
+        })
+    }
+    side(&h.positive_buckets).chain(side(&h.negative_buckets))
+}
+
+/// Writes a native histogram chunk in Prometheus's encoding: vigil's head and blocks keep
+/// native histograms in it, so Prometheus-format blocks and streamed remote read carry the
+/// same bytes. A chunk whose first sample has whole counts is an integer chunk
+/// (`EncHistogram`, as Prometheus stores scraped histograms: counts change by small whole
+/// steps, which deltas of deltas write in a few bits); otherwise a float chunk. One layout
+/// per chunk: a sample of another layout, a counter reset, a change of kind or a fraction
+/// in an integer chunk starts the next chunk (Prometheus instead widens a chunk's layout
+/// when buckets are only added; vigil's chunks are then smaller in number of samples, never
+/// wrong).
+#[derive(Clone)]
+pub struct HistogramChunk {
     w: BitWriter,
     n: u16,
     header: u8,
@@ -532,12 +605,12 @@ pub struct FloatHistogramChunk {
     layout: FloatHistogram,
     t: i64,
     t_delta: i64,
-    count: XorW,
-    zero: XorW,
     sum: XorW,
-    buckets: Vec<XorW>,
+    counts: Counts,
     /// The newest sample, for reset detection (its buckets are the fields' last values).
     last: Option<FloatHistogram>,
+    /// Whether whole counts make an integer chunk (not for vigil's version 4 blocks).
+    integer_ok: bool,
 }
 
 fn header_bits(hint: CounterResetHint) -> u8 {
@@ -596,26 +669,38 @@ fn same_layout(a: &FloatHistogram, b: &FloatHistogram) -> bool {
             .all(|(x, y)| x.to_bits() == y.to_bits())
 }
 
-impl Default for FloatHistogramChunk {
+impl Default for HistogramChunk {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl FloatHistogramChunk {
+impl HistogramChunk {
     pub fn new() -> Self {
-        FloatHistogramChunk {
+        HistogramChunk {
             w: BitWriter::default(),
             n: 0,
             header: 0,
             layout: FloatHistogram::default(),
             t: 0,
             t_delta: 0,
-            count: XorW::start(0.0),
-            zero: XorW::start(0.0),
             sum: XorW::start(0.0),
-            buckets: Vec::new(),
+            counts: Counts::Int {
+                count: IntW::default(),
+                zero: IntW::default(),
+                buckets: Vec::new(),
+            },
             last: None,
+            integer_ok: true,
+        }
+    }
+
+    /// A chunk in the float encoding whatever its counts (what vigil's version 4 blocks
+    /// hold).
+    pub fn new_float() -> Self {
+        HistogramChunk {
+            integer_ok: false,
+            ..Self::new()
         }
     }
 
@@ -627,59 +712,22 @@ impl FloatHistogramChunk {
         self.n == 0
     }
 
+    /// [`ENC_HISTOGRAM`] or [`ENC_FLOAT_HISTOGRAM`]: how [`decode`] reads [`Self::bytes`].
+    pub fn encoding(&self) -> u8 {
+        match self.counts {
+            Counts::Int { .. } => ENC_HISTOGRAM,
+            Counts::Float { .. } => ENC_FLOAT_HISTOGRAM,
+        }
+    }
+
     /// Append `h` at `t` (after every sample already in the chunk), or say why it belongs in
-    /// a new chunk. The first sample's hint becomes the chunk's header; later samples are
-    /// read back as `NotCounterReset` (or `Gauge`). Layouts must pass
-    /// [`vigil_model::histogram::valid_layout`] (callers check what they take in).
+    /// a new chunk. The first sample's hint becomes the chunk's header, and its counts choose
+    /// the encoding; later samples are read back as `NotCounterReset` (or `Gauge`). Layouts
+    /// must pass [`vigil_model::histogram::valid_layout`] (callers check what they take in).
     pub fn append(&mut self, t: i64, h: &FloatHistogram) -> Result<(), Full> {
         let stale = is_stale_nan(h.sum);
         if self.n == 0 {
-            self.header = header_bits(h.hint);
-            // A stale marker first in a chunk has an empty layout (as Prometheus writes it).
-            let layout = if stale {
-                FloatHistogram::default()
-            } else {
-                FloatHistogram {
-                    positive_buckets: Vec::new(),
-                    negative_buckets: Vec::new(),
-                    hint: CounterResetHint::Unknown,
-                    ..h.clone()
-                }
-            };
-            zero_threshold(&mut self.w, layout.zero_threshold);
-            self.w.varbit_int(layout.schema as i64);
-            put_spans(&mut self.w, &layout.positive_spans);
-            put_spans(&mut self.w, &layout.negative_spans);
-            if layout.schema == CUSTOM_BUCKETS_SCHEMA {
-                self.w.varbit_uint(layout.custom_values.len() as u64);
-                for &v in &layout.custom_values {
-                    put_custom_bound(&mut self.w, v);
-                }
-            }
-            self.w.varbit_int(t);
-            self.count = XorW::start(h.count);
-            self.zero = XorW::start(h.zero_count);
-            self.sum = XorW::start(h.sum);
-            self.w.f64(h.count);
-            self.w.f64(h.zero_count);
-            self.w.f64(h.sum);
-            if stale {
-                self.buckets = Vec::new();
-            } else {
-                self.buckets = h
-                    .positive_buckets
-                    .iter()
-                    .chain(&h.negative_buckets)
-                    .map(|&v| XorW::start(v))
-                    .collect();
-                for &v in h.positive_buckets.iter().chain(&h.negative_buckets) {
-                    self.w.f64(v);
-                }
-            }
-            self.layout = layout;
-            self.t = t;
-            self.n = 1;
-            self.last = (!stale).then(|| h.clone());
+            self.first(t, h, stale, self.integer_ok && integer_counts(h));
             return Ok(());
         }
         // The reader refuses a chunk that decodes to more values than this (damage must not
@@ -689,6 +737,9 @@ impl FloatHistogramChunk {
                 > MAX_DECODED_VALUES
         {
             return Err(Full::Samples);
+        }
+        if matches!(self.counts, Counts::Int { .. }) && !integer_counts(h) {
+            return Err(Full::Encoding);
         }
         if !stale {
             let gauge_chunk = self.header == 0xC0;
@@ -711,21 +762,111 @@ impl FloatHistogramChunk {
         self.w.varbit_int(d.wrapping_sub(self.t_delta));
         self.t_delta = d;
         self.t = t;
-        self.count.put(&mut self.w, h.count);
-        self.zero.put(&mut self.w, h.zero_count);
-        self.sum.put(&mut self.w, h.sum);
-        if !stale {
-            for (x, &v) in self
-                .buckets
-                .iter_mut()
-                .zip(h.positive_buckets.iter().chain(&h.negative_buckets))
-            {
-                x.put(&mut self.w, v);
+        let w = &mut self.w;
+        match &mut self.counts {
+            Counts::Float {
+                count,
+                zero,
+                buckets,
+            } => {
+                count.put(w, h.count);
+                zero.put(w, h.zero_count);
+                self.sum.put(w, h.sum);
+                if !stale {
+                    let vals = h.positive_buckets.iter().chain(&h.negative_buckets);
+                    for (x, &v) in buckets.iter_mut().zip(vals) {
+                        x.put(w, v);
+                    }
+                }
             }
+            Counts::Int {
+                count,
+                zero,
+                buckets,
+            } => {
+                count.put(w, h.count as i64);
+                zero.put(w, h.zero_count as i64);
+                self.sum.put(w, h.sum);
+                if !stale {
+                    for (x, v) in buckets.iter_mut().zip(in_histogram_deltas(h)) {
+                        x.put(w, v);
+                    }
+                }
+            }
+        }
+        if !stale {
             self.last = Some(h.clone());
         }
         self.n += 1;
         Ok(())
+    }
+
+    /// The chunk's first sample: the layout once, then every field whole, as integers when
+    /// `integer` (its counts must then be [`integer_counts`]).
+    fn first(&mut self, t: i64, h: &FloatHistogram, stale: bool, integer: bool) {
+        self.header = header_bits(h.hint);
+        // A stale marker first in a chunk has an empty layout (as Prometheus writes it).
+        let layout = if stale {
+            FloatHistogram::default()
+        } else {
+            FloatHistogram {
+                positive_buckets: Vec::new(),
+                negative_buckets: Vec::new(),
+                hint: CounterResetHint::Unknown,
+                ..h.clone()
+            }
+        };
+        let w = &mut self.w;
+        zero_threshold(w, layout.zero_threshold);
+        w.varbit_int(layout.schema as i64);
+        put_spans(w, &layout.positive_spans);
+        put_spans(w, &layout.negative_spans);
+        if layout.schema == CUSTOM_BUCKETS_SCHEMA {
+            w.varbit_uint(layout.custom_values.len() as u64);
+            for &v in &layout.custom_values {
+                put_custom_bound(w, v);
+            }
+        }
+        w.varbit_int(t);
+        self.sum = XorW::start(h.sum);
+        if integer {
+            let (count, zero) = (h.count as i64, h.zero_count as i64);
+            w.varbit_uint(count as u64);
+            w.varbit_uint(zero as u64);
+            w.f64(h.sum);
+            let mut buckets = Vec::new();
+            if !stale {
+                for d in in_histogram_deltas(h) {
+                    w.varbit_int(d);
+                    buckets.push(IntW { v: d, d: 0 });
+                }
+            }
+            self.counts = Counts::Int {
+                count: IntW { v: count, d: 0 },
+                zero: IntW { v: zero, d: 0 },
+                buckets,
+            };
+        } else {
+            w.f64(h.count);
+            w.f64(h.zero_count);
+            w.f64(h.sum);
+            let mut buckets = Vec::new();
+            if !stale {
+                for &v in h.positive_buckets.iter().chain(&h.negative_buckets) {
+                    w.f64(v);
+                    buckets.push(XorW::start(v));
+                }
+            }
+            self.counts = Counts::Float {
+                count: XorW::start(h.count),
+                zero: XorW::start(h.zero_count),
+                buckets,
+            };
+        }
+        self.layout = layout;
+        self.t = t;
+        self.n = 1;
+        self.last = (!stale).then(|| h.clone());
     }
 
     /// The chunk's bytes: sample count (u16 BE), header flags, bit stream.
@@ -743,18 +884,47 @@ impl FloatHistogramChunk {
     }
 }
 
-/// Encode histogram samples (time-ordered) as a run of chunks: (min t, max t, bytes) each.
-pub fn encode_all(samples: &[vigil_model::HistogramSample]) -> Vec<(i64, i64, Vec<u8>)> {
+/// One chunk [`encode_all`] wrote: its first and last sample's times, its encoding
+/// ([`ENC_HISTOGRAM`] or [`ENC_FLOAT_HISTOGRAM`]) and its bytes.
+#[derive(Debug, Clone)]
+pub struct Encoded {
+    pub min_t: i64,
+    pub max_t: i64,
+    pub encoding: u8,
+    pub bytes: Vec<u8>,
+}
+
+/// Encode histogram samples (time-ordered) as a run of chunks, integer ones where the
+/// counts are whole.
+pub fn encode_all(samples: &[vigil_model::HistogramSample]) -> Vec<Encoded> {
+    encode_with(samples, HistogramChunk::new)
+}
+
+/// Encode histogram samples (time-ordered) as a run of float chunks only.
+pub fn encode_all_float(samples: &[vigil_model::HistogramSample]) -> Vec<Encoded> {
+    encode_with(samples, HistogramChunk::new_float)
+}
+
+fn encode_with(
+    samples: &[vigil_model::HistogramSample],
+    fresh: fn() -> HistogramChunk,
+) -> Vec<Encoded> {
     let mut out = Vec::new();
-    let mut c = FloatHistogramChunk::new();
+    let mut c = fresh();
     let mut min_t = 0;
+    let done = |c: &HistogramChunk, min_t: i64| Encoded {
+        min_t,
+        max_t: c.max_time().unwrap_or(min_t),
+        encoding: c.encoding(),
+        bytes: c.bytes(),
+    };
     for s in samples {
         if c.is_empty() {
             min_t = s.t;
         }
         if let Err(why) = c.append(s.t, &s.h) {
-            out.push((min_t, c.max_time().unwrap_or(min_t), c.bytes()));
-            c = FloatHistogramChunk::new();
+            out.push(done(&c, min_t));
+            c = fresh();
             min_t = s.t;
             // A new chunk takes any sample; a detected reset goes in its header.
             let mut h = (*s.h).clone();
@@ -765,7 +935,7 @@ pub fn encode_all(samples: &[vigil_model::HistogramSample]) -> Vec<(i64, i64, Ve
         }
     }
     if !c.is_empty() {
-        out.push((min_t, c.max_time().unwrap_or(min_t), c.bytes()));
+        out.push(done(&c, min_t));
     }
     out
 }
@@ -874,13 +1044,18 @@ mod tests {
         // schema; custom bounds (two); gauges.
         let sizes: Vec<usize> = chunks
             .iter()
-            .map(|(_, _, b)| u16::from_be_bytes([b[0], b[1]]) as usize)
+            .map(|c| u16::from_be_bytes([c.bytes[0], c.bytes[1]]) as usize)
             .collect();
         assert_eq!(sizes, [120, 120, 61, 1, 1, 2, 3]);
+        // The first sample holds fractions (a float chunk), so does every other chunk but the
+        // custom-bounds one, whose counts are whole.
+        let encs: Vec<u8> = chunks.iter().map(|c| c.encoding).collect();
+        let (f, i) = (ENC_FLOAT_HISTOGRAM, ENC_HISTOGRAM);
+        assert_eq!(encs, [f, f, f, f, f, i, f]);
         let mut got = Vec::new();
-        for (lo, hi, b) in &chunks {
-            let d = decode(ENC_FLOAT_HISTOGRAM, b).unwrap();
-            assert_eq!((d[0].0, d[d.len() - 1].0), (*lo, *hi));
+        for c in &chunks {
+            let d = decode(c.encoding, &c.bytes).unwrap();
+            assert_eq!((d[0].0, d[d.len() - 1].0), (c.min_t, c.max_t));
             got.extend(d);
         }
         assert_eq!(got.len(), samples.len());
@@ -896,8 +1071,8 @@ mod tests {
         // The reset and the finer schema start chunks whose header says so, and their first
         // samples read as `Unknown`, as current Prometheus reads them; the gauge chunk's
         // samples are gauges.
-        for (i, (_, _, b)) in chunks.iter().enumerate().skip(3).take(3) {
-            assert_eq!(b[2], 0x80, "chunk {i} header");
+        for (i, c) in chunks.iter().enumerate().skip(3).take(3) {
+            assert_eq!(c.bytes[2], 0x80, "chunk {i} header");
         }
         assert_eq!(got[301].1.hint, CounterResetHint::Unknown);
         assert_eq!(got[304].1.hint, CounterResetHint::NotCounterReset);
@@ -934,13 +1109,159 @@ mod tests {
         assert!(chunks.len() > 1, "{} chunks", chunks.len());
         let read: usize = chunks
             .iter()
-            .map(|(_, _, b)| decode(ENC_FLOAT_HISTOGRAM, b).unwrap().len())
+            .map(|c| decode(c.encoding, &c.bytes).unwrap().len())
             .sum();
         assert_eq!(read, 120);
         let mut too_wide = wide.clone();
         too_wide.positive_spans[0].length = 70_000;
         too_wide.positive_buckets = vec![1.0; 70_000];
         assert!(!fits(&too_wide));
+    }
+
+    fn samples_of(xs: &[FloatHistogram]) -> Vec<vigil_model::HistogramSample> {
+        xs.iter()
+            .enumerate()
+            .map(|(i, h)| vigil_model::HistogramSample {
+                t: 1000 + i as i64 * 1000,
+                h: std::sync::Arc::new(h.clone()),
+            })
+            .collect()
+    }
+
+    /// Whole counts are written as Prometheus writes integer histograms: byte for byte the
+    /// chunk [`integer_chunk_decodes_counts_deltas_and_sums`] reads.
+    #[test]
+    fn integer_chunks_are_written_as_prometheus_writes_them() {
+        let xs: Vec<FloatHistogram> = (0..3)
+            .map(|k| {
+                let k = k as f64;
+                FloatHistogram {
+                    zero_threshold: 2f64.powi(-128),
+                    count: 3.0 + 2.0 * k,
+                    sum: 2.5 + 2.0 * k,
+                    positive_spans: vec![Span {
+                        offset: 0,
+                        length: 2,
+                    }],
+                    positive_buckets: vec![1.0 + k, 2.0 + k],
+                    ..Default::default()
+                }
+            })
+            .collect();
+        let chunks = encode_all(&samples_of(&xs));
+        assert_eq!(chunks.len(), 1);
+        assert_eq!(chunks[0].encoding, ENC_HISTOGRAM);
+        assert_eq!(
+            chunks[0].bytes,
+            hex("00 03 00 74 46 47 8f a2 64 00 40 00 00 00 00 00 08 c7 c7 d1 26 b1 2e 21 20")
+        );
+    }
+
+    /// Counters whose counts are whole go into integer chunks, a fraction starts a float
+    /// chunk (which keeps the whole counts after it until it is cut); stale markers, negative buckets
+    /// and big counts ride along; everything reads back bit for bit, and the integer chunks
+    /// take less than two thirds of the float encoding's bytes.
+    #[test]
+    fn integer_and_float_chunks_alternate_as_counts_do() {
+        use vigil_model::sample::STALE_NAN;
+        let counter = |k: u64| {
+            let b = [k * 3, k * 7 + 1, k * 2, (k * k) % 5 + k * 11];
+            let n = [k, k / 2];
+            FloatHistogram {
+                count: (b.iter().sum::<u64>() + n.iter().sum::<u64>() + k) as f64,
+                zero_count: k as f64,
+                sum: k as f64 * 0.37,
+                positive_spans: vec![
+                    Span {
+                        offset: -1,
+                        length: 2,
+                    },
+                    Span {
+                        offset: 2,
+                        length: 2,
+                    },
+                ],
+                positive_buckets: b.iter().map(|&v| v as f64).collect(),
+                negative_spans: vec![Span {
+                    offset: 0,
+                    length: 2,
+                }],
+                negative_buckets: n.iter().map(|&v| v as f64).collect(),
+                ..Default::default()
+            }
+        };
+        let mut xs: Vec<FloatHistogram> = (0..150).map(counter).collect();
+        xs.insert(
+            40,
+            FloatHistogram {
+                sum: STALE_NAN,
+                ..Default::default()
+            },
+        );
+        let mut frac = counter(150);
+        frac.positive_buckets[0] += 0.5;
+        frac.count += 0.5;
+        xs.push(frac);
+        xs.extend((151..160).map(counter));
+        let mut big = counter(160);
+        big.positive_buckets[3] = (1u64 << 52) as f64;
+        big.count += (1u64 << 52) as f64;
+        xs.push(big);
+        let samples = samples_of(&xs);
+        let chunks = encode_all(&samples);
+        let encs: Vec<(u8, usize)> = chunks
+            .iter()
+            .map(|c| (c.encoding, decode(c.encoding, &c.bytes).unwrap().len()))
+            .collect();
+        let (f, i) = (ENC_FLOAT_HISTOGRAM, ENC_HISTOGRAM);
+        assert_eq!(encs, [(i, 120), (i, 31), (f, 11)]);
+        let got: Vec<(i64, FloatHistogram)> = chunks
+            .iter()
+            .flat_map(|c| decode(c.encoding, &c.bytes).unwrap())
+            .collect();
+        assert_eq!(got.len(), samples.len());
+        for (k, ((t, h), want)) in got.iter().zip(&samples).enumerate() {
+            assert_eq!(*t, want.t, "sample {k}");
+            if is_stale_nan(want.h.sum) {
+                assert!(is_stale_nan(h.sum), "sample {k}");
+                continue;
+            }
+            assert!(h.same_as(&want.h), "sample {k}: {h:?} vs {:?}", want.h);
+            assert_eq!(h.sum.to_bits(), want.h.sum.to_bits(), "sample {k}");
+        }
+        // The whole counts after the fraction start an integer chunk once that one is cut.
+        let again = encode_all(&samples[samples.len() - 10..]);
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].encoding, i);
+        // The integer encoding of the first 120 counters against the float one.
+        let mut float = HistogramChunk::new_float();
+        for s in &samples[..120] {
+            float.append(s.t, &s.h).unwrap();
+        }
+        assert_eq!(float.encoding(), f);
+        let (ib, fb) = (chunks[0].bytes.len(), float.bytes().len());
+        // (The sums, XOR-coded in both, take much of either.)
+        assert!(
+            ib * 3 < fb * 2,
+            "integer chunk {ib} bytes, float chunk {fb}"
+        );
+    }
+
+    #[test]
+    fn whole_counts_are_those_an_integer_chunk_holds_exactly() {
+        for v in [0.0, 1.0, 1e15, MAX_INTEGER_COUNT] {
+            assert!(whole(v), "{v}");
+        }
+        for v in [
+            -0.0,
+            -1.0,
+            0.5,
+            f64::NAN,
+            f64::INFINITY,
+            MAX_INTEGER_COUNT * 2.0,
+        ] {
+            assert!(!whole(v), "{v}");
+        }
     }
 
     #[test]

@@ -238,7 +238,7 @@ pub fn series(b: &[u8], off: usize, info: &Info) -> Option<SeriesEntry> {
             max_t,
             offset: r,
             len: 0,
-            histogram: false,
+            histogram: None,
         });
         prev_max = max_t;
         prev_ref = r;

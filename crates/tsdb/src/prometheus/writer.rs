@@ -92,9 +92,9 @@ fn write_in(
             stats.num_samples += part.len() as u64;
         }
         if !histograms.is_empty() {
-            for (lo, hi, b) in super::histogram_chunk::encode_all(&histograms) {
-                let r = w.add(chunks::ENC_FLOAT_HISTOGRAM, &b)?;
-                refs.push((lo, hi, r));
+            for c in super::histogram_chunk::encode_all(&histograms) {
+                let r = w.add(c.encoding, &c.bytes)?;
+                refs.push((c.min_t, c.max_t, r));
                 stats.num_chunks += 1;
             }
             stats.num_samples += histograms.len() as u64;
