@@ -248,7 +248,7 @@ fn rows() -> Vec<Row> {
             "global",
             "convert_classic_histograms_to_nhcb",
             "convert_classic_histograms_to_nhcb: true",
-            NotRunning,
+            Acts,
         ),
         (
             "global",
@@ -319,7 +319,7 @@ fn rows() -> Vec<Row> {
             "scrape",
             "convert_classic_histograms_to_nhcb",
             "convert_classic_histograms_to_nhcb: true",
-            NotRunning,
+            Acts,
         ),
         (
             "scrape",

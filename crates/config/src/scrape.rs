@@ -165,6 +165,9 @@ pub(crate) fn scrape_config(
         always_scrape_classic_histograms: s
             .always_scrape_classic_histograms
             .unwrap_or(g.always_scrape_classic_histograms),
+        convert_classic_histograms_to_nhcb: s
+            .convert_classic_histograms_to_nhcb
+            .unwrap_or(g.convert_classic_histograms_to_nhcb),
         native_histogram_bucket_limit: s.native_histogram_bucket_limit.unwrap_or(0),
         native_histogram_min_bucket_factor: s.native_histogram_min_bucket_factor.unwrap_or(0.0),
         metrics_path: s.metrics_path.clone().unwrap_or_else(|| "/metrics".into()),
@@ -252,6 +255,7 @@ pub(crate) fn global(
         out.scrape_native_histograms = n;
     }
     out.always_scrape_classic_histograms = g.always_scrape_classic_histograms.unwrap_or(false);
+    out.convert_classic_histograms_to_nhcb = g.convert_classic_histograms_to_nhcb.unwrap_or(false);
     if let Some(s) = &g.metric_name_validation_scheme
         && !matches!(s.as_str(), "" | "utf8" | "legacy")
     {

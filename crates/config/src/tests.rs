@@ -220,16 +220,18 @@ fn fields_vigil_does_not_act_on_are_named() {
     let u: Vec<String> = c.unimplemented().iter().map(|u| u.to_string()).collect();
     for want in [
         "global.query_log_file: vigil does not write a query log",
-        "scrape_configs[0] (a).convert_classic_histograms_to_nhcb:",
         "scrape_configs[0] (a).scrape_failure_log_file:",
     ] {
         assert!(u.iter().any(|m| m.starts_with(want)), "{want}: {u:?}");
     }
-    // Native histogram scraping is acted on.
-    assert!(
-        !u.iter().any(|m| m.contains("scrape_native_histograms")),
-        "{u:?}"
-    );
+    // Native histogram scraping and the conversion of classic histograms are acted on.
+    for acted in [
+        "scrape_native_histograms",
+        "convert_classic_histograms_to_nhcb",
+    ] {
+        assert!(!u.iter().any(|m| m.contains(acted)), "{acted}: {u:?}");
+    }
+    assert!(c.scrape_configs[0].convert_classic_histograms_to_nhcb);
     // External labels are acted on (alerts, remote write, federation, remote read).
     assert!(!u.iter().any(|m| m.contains("external_labels")), "{u:?}");
     assert!(

@@ -88,6 +88,7 @@ pub struct GlobalConfig {
     pub scrape_protocols_set: bool,
     pub scrape_native_histograms: bool,
     pub always_scrape_classic_histograms: bool,
+    pub convert_classic_histograms_to_nhcb: bool,
     pub query_log_file: Option<String>,
 }
 
@@ -110,6 +111,7 @@ impl Default for GlobalConfig {
             scrape_protocols_set: false,
             scrape_native_histograms: native_histograms_default(),
             always_scrape_classic_histograms: false,
+            convert_classic_histograms_to_nhcb: false,
             query_log_file: None,
         }
     }
@@ -283,6 +285,9 @@ pub struct ScrapeConfig {
     pub scrape_native_histograms: bool,
     /// A histogram's classic buckets are kept beside its native form.
     pub always_scrape_classic_histograms: bool,
+    /// Classic histograms are stored as native histograms with custom buckets (their classic
+    /// series only with `always_scrape_classic_histograms`).
+    pub convert_classic_histograms_to_nhcb: bool,
     /// Most buckets a native histogram may keep (0: no limit): its resolution is lowered
     /// until it fits, and a scrape whose histogram cannot fit fails.
     pub native_histogram_bucket_limit: u64,

@@ -31,7 +31,6 @@ pub(crate) fn field_warnings(raw: &RawConfig) -> Vec<Unimplemented> {
                 failure_log: g.scrape_failure_log_file.clone(),
                 validation: g.metric_name_validation_scheme.clone(),
                 escaping: g.metric_name_escaping_scheme.clone(),
-                nhcb: g.convert_classic_histograms_to_nhcb,
                 extra: g.extra_scrape_metrics,
                 ..Default::default()
             },
@@ -50,7 +49,6 @@ pub(crate) fn field_warnings(raw: &RawConfig) -> Vec<Unimplemented> {
                 failure_log: s.scrape_failure_log_file.clone(),
                 validation: s.metric_name_validation_scheme.clone(),
                 escaping: s.metric_name_escaping_scheme.clone(),
-                nhcb: s.convert_classic_histograms_to_nhcb,
                 extra: None,
                 fallback: s.fallback_scrape_protocol.clone(),
                 proxy_connect_header: s.proxy_connect_header.is_some(),
@@ -116,11 +114,6 @@ pub(crate) fn field_warnings(raw: &RawConfig) -> Vec<Unimplemented> {
                 "{at}.metric_name_escaping_scheme: vigil does not ask targets for escaped UTF-8 names (it accepts legacy names only)"
             ));
         }
-        if s.nhcb == Some(true) {
-            not_running(format!(
-                "{at}.convert_classic_histograms_to_nhcb: vigil does not convert classic histograms yet; they are stored as they are"
-            ));
-        }
         if s.extra == Some(true) {
             not_running(format!(
                 "{at}.extra_scrape_metrics: vigil writes the standard scrape_* series only"
@@ -153,7 +146,6 @@ pub(crate) struct Scope {
     pub(crate) failure_log: Option<String>,
     pub(crate) validation: Option<String>,
     pub(crate) escaping: Option<String>,
-    pub(crate) nhcb: Option<bool>,
     pub(crate) extra: Option<bool>,
     pub(crate) fallback: Option<String>,
     pub(crate) proxy_connect_header: bool,

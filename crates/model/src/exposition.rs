@@ -16,8 +16,9 @@
 //! normalisation of Prometheus 3 in the text formats.
 //!
 //! Module layout: `lex` (cursor, label blocks, floats, escapes, shared by both), `text`,
-//! `openmetrics`, and [`proto`], the protobuf format (decoded whole, since it is binary; the
-//! only one with native histograms), which yields the same entries.
+//! `openmetrics`, [`proto`], the protobuf format (decoded whole, since it is binary; the
+//! only one with native histograms), which yields the same entries, and [`nhcb`], which turns
+//! any format's classic histograms into native ones with custom buckets.
 
 use std::borrow::Cow;
 
@@ -39,6 +40,7 @@ pub fn escape_label_value(v: &str) -> String {
 }
 
 mod lex;
+pub mod nhcb;
 mod openmetrics;
 pub mod proto;
 mod text;
@@ -137,6 +139,9 @@ pub struct HistogramEntry<'a> {
     pub timestamp_ms: Option<i64>,
     pub exemplars: Vec<Exemplar<'a>>,
     labels_raw: &'a str,
+    /// Built by [`nhcb::Converter`] from classic series (custom buckets, already checked),
+    /// not scraped as a native histogram.
+    pub converted: bool,
 }
 
 impl<'a> HistogramEntry<'a> {

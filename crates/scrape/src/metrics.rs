@@ -20,6 +20,7 @@ pub static TARGET_LIMIT: LazyLock<Counter> = LazyLock::new(Counter::default);
 pub static POOL_RELOADS: LazyLock<Counter> = LazyLock::new(Counter::default);
 pub static POOL_TARGETS: LazyLock<Family<JobLabels, Gauge>> = LazyLock::new(Family::default);
 pub static SCRAPES: LazyLock<Counter> = LazyLock::new(Counter::default);
+pub static NHCB_FAILED: LazyLock<Counter> = LazyLock::new(Counter::default);
 
 /// Register scraping's metrics in the server's registry.
 pub fn register(r: &mut Registry) {
@@ -78,5 +79,11 @@ pub fn register(r: &mut Registry) {
         "scrapes",
         "Total number of scrapes performed.",
         SCRAPES.clone(),
+    );
+    // Prometheus drops such a histogram without counting it; vigil says how many.
+    r.register(
+        "vigil_scrape_nhcb_conversion_failures",
+        "Classic histograms not converted to native histograms with custom buckets (convert_classic_histograms_to_nhcb) because their series cannot make one: a count that disagrees with the +Inf bucket, buckets that go down, a negative or non-finite count, or a sum without a count.",
+        NHCB_FAILED.clone(),
     );
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use parking_lot::Mutex;
 use tokio::sync::watch;
 use vigil_config::ScrapeConfig;
-use vigil_model::exposition::{Entry as Line, Format, Parser, SampleEntry, proto};
+use vigil_model::exposition::{Entry as Line, Format, Parser, SampleEntry, nhcb, proto};
 use vigil_model::labels::{METRIC_NAME, quote};
 use vigil_model::relabel;
 use vigil_model::{Labels, LabelsBuilder, STALE_NAN};
@@ -387,19 +387,32 @@ impl ScrapeLoop {
             ts,
         };
         self.metadata.begin();
+        // Classic histograms become native ones with custom buckets on the way in, with
+        // `convert_classic_histograms_to_nhcb`.
+        let mut nhcb = cfg
+            .convert_classic_histograms_to_nhcb
+            .then(|| nhcb::Converter::new(cfg.always_scrape_classic_histograms));
+        let mut sink = |line: Line<'_>| self.append_line(app, line, &cfg, stats, &mut st);
+        let mut give = |line: Line<'_>| match nhcb.as_mut() {
+            Some(c) => c.push(line, &mut sink),
+            None => sink(line),
+        };
         if proto::is_proto(content_type) {
             let opts = proto::Options {
                 native_histograms: cfg.scrape_native_histograms,
                 keep_classic: cfg.always_scrape_classic_histograms,
             };
             // Streamed: one series text at a time, however many the body expands into.
-            proto::decode_each(body, opts, &mut |line| {
-                self.append_line(app, line, &cfg, stats, &mut st)
-            })?;
+            proto::decode_each(body, opts, &mut give)?;
         } else {
             for line in Parser::new(body, Format::from_content_type(content_type)) {
-                let line = line.map_err(|e| e.to_string())?;
-                self.append_line(app, line, &cfg, stats, &mut st)?;
+                give(line.map_err(|e| e.to_string())?)?;
+            }
+        }
+        if let Some(c) = nhcb.as_mut() {
+            c.finish(&mut sink)?;
+            if c.failed() > 0 {
+                metrics::NHCB_FAILED.inc_by(c.failed());
             }
         }
         if st.limit_exceeded {
@@ -429,7 +442,7 @@ impl ScrapeLoop {
                 (s, v)
             }
             Line::Histogram(h) => {
-                let v = Value::Histogram(h.h.clone(), h.integer, h.exemplars.clone());
+                let v = Value::Histogram(h.h.clone(), h.integer, h.exemplars.clone(), h.converted);
                 (h.as_sample(), v)
             }
             Line::Help { family, help } => {
@@ -546,11 +559,13 @@ struct BodyState {
 /// A sample's value with what came with it.
 enum Value<'a> {
     Float(f64, Option<vigil_model::exposition::Exemplar<'a>>),
-    /// The histogram, whether its counts are integers, its exemplars.
+    /// The histogram, whether its counts are integers, its exemplars, whether it was
+    /// converted from classic series (custom buckets, checked by the converter).
     Histogram(
         vigil_model::FloatHistogram,
         bool,
         Vec<vigil_model::exposition::Exemplar<'a>>,
+        bool,
     ),
 }
 
@@ -559,10 +574,12 @@ impl<'a> Value<'a> {
     /// checks): Prometheus's checks, whose failure fails the scrape, then the resolution
     /// limits; false when it does not fit the bucket limit (the scrape fails at the end).
     fn prepare(&mut self, labels: &Labels, st: &mut BodyState) -> Result<bool, String> {
-        let Value::Histogram(h, integer, _) = self else {
+        let Value::Histogram(h, integer, _, converted) = self else {
             return Ok(true);
         };
-        proto::check(h, *integer).map_err(|e| format!("{labels}: {e}"))?;
+        if !*converted {
+            proto::check(h, *integer).map_err(|e| format!("{labels}: {e}"))?;
+        }
         let fits = fit_histogram(h, st.max_schema, st.bucket_limit);
         st.bucket_limit_exceeded |= !fits;
         Ok(fits)
@@ -577,14 +594,14 @@ impl<'a> Value<'a> {
     ) -> Result<SeriesRef, AppendError> {
         match self {
             Value::Float(v, _) => app.append(r, labels, t, *v),
-            Value::Histogram(h, _, _) => app.append_histogram(r, labels, t, h.clone()),
+            Value::Histogram(h, _, _, _) => app.append_histogram(r, labels, t, h.clone()),
         }
     }
 
     fn exemplars(&self) -> &[vigil_model::exposition::Exemplar<'a>] {
         match self {
             Value::Float(_, e) => e.as_slice(),
-            Value::Histogram(_, _, e) => e,
+            Value::Histogram(_, _, e, _) => e,
         }
     }
 }

@@ -22,6 +22,13 @@ use support::*;
 /// request gets a new one). As protobuf when the request's Accept asks for it, and as nothing
 /// else: a scraper that does not ask gets a 406.
 fn serve_proto(body: fn(i64, i64) -> Vec<u8>) -> u16 {
+    serve(body, true)
+}
+
+/// As [`serve_proto`], in the text format 0.0.4 whatever the Accept (`text`), and with each
+/// scraper's requests counted per request line, so two jobs of one scraper (told apart by a
+/// parameter) each get the whole sequence.
+fn serve(body: fn(i64, i64) -> Vec<u8>, proto: bool) -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     let base = (std::time::SystemTime::now()
@@ -47,18 +54,21 @@ fn serve_proto(body: fn(i64, i64) -> Vec<u8>) -> u16 {
                     }
                 }
                 let req = String::from_utf8_lossy(&req).to_lowercase();
-                if !req.contains("application/vnd.google.protobuf") {
+                if proto && !req.contains("application/vnd.google.protobuf") {
                     let _ = s.write_all(
                         b"HTTP/1.1 406 Not Acceptable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
                     );
                     return;
                 }
-                let agent = req
+                let mut agent = req
                     .lines()
                     .find_map(|l| l.strip_prefix("user-agent:"))
                     .unwrap_or("")
                     .trim()
                     .to_string();
+                if !proto {
+                    agent.push_str(req.lines().next().unwrap_or(""));
+                }
                 let k = {
                     let mut m = seen.lock().unwrap();
                     let c = m.entry(agent).or_insert(0);
@@ -66,9 +76,15 @@ fn serve_proto(body: fn(i64, i64) -> Vec<u8>) -> u16 {
                     *c
                 };
                 let b = body(k, base + k * 1000);
+                let ct = match proto {
+                    true => {
+                        "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited"
+                    }
+                    false => "text/plain; version=0.0.4",
+                };
                 let _ = write!(
                     s,
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    "HTTP/1.1 200 OK\r\nContent-Type: {ct}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
                     b.len()
                 );
                 let _ = s.write_all(&b);
@@ -412,6 +428,145 @@ fn native_histograms_are_scraped_as_prometheus_scrapes_them() {
             "{q} remote-read by vigil: {got}\nvigil: {want}"
         );
     }
+}
+
+/// The `k`-th text exposition, stamped `ts`: classic histograms whose buckets grow at
+/// different rates (one of them resets every 15 steps), one whose buckets go down (no
+/// histogram can be made of it), and a counter.
+fn classic_body(k: i64, ts: i64) -> Vec<u8> {
+    let n = k % 15 + 1;
+    let mut b = String::from("# HELP rpc_seconds RPC latency.\n# TYPE rpc_seconds histogram\n");
+    for (path, step) in [("/a", 1), ("/b", 3)] {
+        let c = [
+            2 * n * step,
+            3 * n * step + 1,
+            3 * n * step + 1,
+            4 * n * step + 2,
+        ];
+        for (le, v) in ["0.1", "0.5", "1", "+Inf"].iter().zip(c) {
+            b += &format!("rpc_seconds_bucket{{path=\"{path}\",le=\"{le}\"}} {v} {ts}\n");
+        }
+        b += &format!(
+            "rpc_seconds_sum{{path=\"{path}\"}} {} {ts}\n",
+            0.3 * (n * step) as f64
+        );
+        b += &format!("rpc_seconds_count{{path=\"{path}\"}} {} {ts}\n", c[3]);
+    }
+    b += &format!(
+        "# TYPE bad_seconds histogram\nbad_seconds_bucket{{le=\"1\"}} 5 {ts}\nbad_seconds_bucket{{le=\"+Inf\"}} 3 {ts}\nbad_seconds_count 3 {ts}\n"
+    );
+    b += &format!("# TYPE jobs_total counter\njobs_total {} {ts}\n", 5 * k);
+    b.into_bytes()
+}
+
+/// `convert_classic_histograms_to_nhcb`: vigil stores a text target's classic histograms as
+/// native histograms with custom buckets, and PromQL over them answers what Prometheus 2.42
+/// (which predates the conversion) answers over the classic series of the same bodies:
+/// counts, sums, quantiles and fractions, raw and over rates. The classic series are gone
+/// unless `always_scrape_classic_histograms` keeps them too; a family that cannot be a
+/// histogram is dropped and counted.
+#[test]
+fn classic_histograms_convert_to_native_ones_with_custom_buckets() {
+    let dir = temp_dir("nhcb-scrape");
+    let target = serve(classic_body, false);
+    let keep = format!(
+        "  - job_name: keep\n    convert_classic_histograms_to_nhcb: true\n    always_scrape_classic_histograms: true\n    params: {{job: [keep]}}\n    static_configs:\n      - targets: ['127.0.0.1:{target}']\n"
+    );
+    let cfg = dir.join("vigil.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\nscrape_configs:\n  - job_name: t\n    convert_classic_histograms_to_nhcb: true\n    static_configs:\n      - targets: ['127.0.0.1:{target}']\n{keep}"
+        ),
+    )
+    .unwrap();
+    let c = format!("--config.file={}", cfg.display());
+    let (v, vbase) = vigil_on(&dir, &dir.join("vigil-data"), "vigil", &[c.as_str()]);
+    let pport = free_port();
+    let _prom = prometheus(&dir, pport, target, "");
+    let pbase = format!("http://127.0.0.1:{pport}");
+    let newest = |b: &str| {
+        let r = query(b, "max(timestamp(jobs_total{job=\"t\"}))");
+        r.first()
+            .and_then(|x| x["value"][1].as_str()?.parse::<f64>().ok())
+            .map(|s| (s * 1000.0) as i64)
+            .unwrap_or(0)
+    };
+    let common = || newest(&pbase).min(newest(&vbase));
+    let first = wait_for("both to hold a step", Duration::from_secs(60), || {
+        let t = common();
+        (t > 0).then_some(t)
+    });
+    let last = wait_for("twenty more steps", Duration::from_secs(90), || {
+        let t = common();
+        (t >= first + 20_000).then_some(t)
+    });
+    // (`+ 0` drops the name, as the functions do.)
+    let pairs = [
+        (
+            "histogram_count(rpc_seconds{job=\"t\"})",
+            "rpc_seconds_count + 0",
+        ),
+        (
+            "histogram_sum(rpc_seconds{job=\"t\"})",
+            "rpc_seconds_sum + 0",
+        ),
+        (
+            "histogram_quantile(0.9, rpc_seconds{job=\"t\"})",
+            "histogram_quantile(0.9, rpc_seconds_bucket)",
+        ),
+        (
+            "histogram_quantile(0.3, rate(rpc_seconds{job=\"t\"}[5s]))",
+            "histogram_quantile(0.3, rate(rpc_seconds_bucket[5s]))",
+        ),
+        (
+            "histogram_fraction(0, 0.5, rpc_seconds{job=\"t\"})",
+            "sum without (le) (rpc_seconds_bucket{le=\"0.5\"}) / rpc_seconds_count",
+        ),
+        (
+            "histogram_count(increase(rpc_seconds{job=\"t\"}[20s]))",
+            "increase(rpc_seconds_count[20s])",
+        ),
+    ];
+    let mut answered = 0;
+    for (ours, theirs) in pairs {
+        for t in [last - 1000, last - 7000, last - 12_000] {
+            let t = t as f64 / 1000.0 + 0.5;
+            let want = sorted(ask(&pbase, theirs, t));
+            let got = sorted(ask(&vbase, ours, t));
+            answered += usize::from(want["result"].as_array().is_some_and(|r| r.len() == 2));
+            assert!(
+                close(&got, &want),
+                "{ours} at {t}\nvigil: {got}\nPrometheus ({theirs}): {want}\nvigil log:\n{}",
+                v.log_text()
+            );
+        }
+    }
+    assert_eq!(answered, pairs.len() * 3);
+    let at = last as f64 / 1000.0;
+    let count = |q: &str| {
+        ask(&vbase, q, at)["result"]
+            .as_array()
+            .map_or(0, |r| r.len())
+    };
+    // Converted: one histogram series per path, no classic series, nothing of the family
+    // that cannot be a histogram; kept beside the histograms in the other job.
+    assert_eq!(count("rpc_seconds{job=\"t\"}"), 2);
+    assert_eq!(
+        count("{__name__=~\"rpc_seconds_.+|bad_seconds.*\",job=\"t\"}"),
+        0
+    );
+    assert_eq!(count("rpc_seconds{job=\"keep\"}"), 2);
+    assert_eq!(count("rpc_seconds_bucket{job=\"keep\"}"), 8);
+    assert_eq!(count("jobs_total"), 2);
+    // Two jobs, every scrape since the first: at least one failure per scrape each.
+    let (_, metrics) = get(&format!("{vbase}/metrics"));
+    let n: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("vigil_scrape_nhcb_conversion_failures_total "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    assert!(n >= 40.0, "{n} failures counted");
 }
 
 /// Equal JSON, numbers in strings within 1e-12 relative: bucket bounds at positive schemas

@@ -135,6 +135,7 @@ impl Decoded {
                 timestamp_ms: *timestamp_ms,
                 exemplars: exemplars.iter().map(OwnedExemplar::entry).collect(),
                 labels_raw: labels_of(series, *name_len),
+                converted: false,
             }),
         })
     }
@@ -830,6 +831,7 @@ impl<'a> Metric<'a> {
                         timestamp_ms: ts,
                         exemplars: exemplars.iter().map(|e| e.entry()).collect(),
                         labels_raw: labels_of(&series, name_len),
+                        converted: false,
                     }));
                     sink.buf = series;
                     r?;
