@@ -1,14 +1,16 @@
 // Grafana dashboards rendered by vigil: /dashboards lists them, /d/<uid>/<slug> lays one out as
 // Grafana does (24-column grid from gridPos, rows and collapsed rows, old row/span layouts),
-// with graph/timeseries, stat/singlestat, gauge, bargauge, table and text panels; legendFormat,
+// with graph/timeseries, heatmap (native histograms, or classic ones by `le`), stat/singlestat,
+// gauge, bargauge, table and text panels; legendFormat,
 // units, decimals, thresholds, stacking, min/max; template variables; the time range and auto
 // refresh in the URL (?from=now-1h&to=now&refresh=10s).
 import uPlot from 'uplot';
 import { api, el, metricText } from './api';
 import { Vars, durationText, formatUnit, interpolate, parseDuration, roundInterval } from './format';
 import { themedAxis, timeAxis, track } from './theme';
+import { classicCells, drawHeatmap, nativeCells } from './heatmap';
 import type { Dashboard, DashboardList, Panel, Variable } from './grafana';
-import type { Labels, QueryData, SamplePair } from './types';
+import type { Labels, QueryData, RangeSeries, SamplePair } from './types';
 
 export async function dashboardsPage(root: HTMLElement) {
   const { data } = await api<DashboardList>('/api/v1/dashboards');
@@ -87,14 +89,15 @@ async function variableOptions(v: Variable, vars: Vars): Promise<string[]> {
   }
 }
 
-/** An instant query's answer as samples; a scalar is one sample with no labels. */
+/** An instant query's answer as float samples (native histograms have no single value to
+ *  show, so they are left out); a scalar is one sample with no labels. */
 async function instant(query: string, time?: number): Promise<{ metric: Labels; value: SamplePair }[]> {
   const params: Record<string, string> = { query };
   if (time !== undefined) params.time = String(time);
   const { data } = await api<QueryData>('/api/v1/query', params);
   switch (data.resultType) {
     case 'vector':
-      return data.result;
+      return data.result.flatMap((s) => (s.value ? [{ metric: s.metric, value: s.value }] : []));
     case 'scalar':
       return [{ metric: {}, value: data.result }];
     default:
@@ -320,6 +323,7 @@ async function renderPanel(p: Panel, ctx: Ctx, body: HTMLElement) {
       const start = Math.floor(ctx.from / step) * step;
       const end = Math.ceil(ctx.to / step) * step;
       const series: { label: string; values: [number, string][] }[] = [];
+      const all: RangeSeries[] = [];
       for (const t of targets) {
         const r = await api<QueryData>('/api/v1/query_range', {
           query: interpolate(t.expr, ctx.vars, b),
@@ -328,16 +332,31 @@ async function renderPanel(p: Panel, ctx: Ctx, body: HTMLElement) {
           step: String(step),
         });
         if (r.data.resultType !== 'matrix') continue;
-        for (const s of r.data.result)
-          series.push({ label: legend(t.legendFormat, s.metric, t.expr), values: s.values });
+        for (const s of r.data.result) {
+          all.push(s);
+          if (s.values?.length) series.push({ label: legend(t.legendFormat, s.metric, t.expr), values: s.values });
+        }
+      }
+      const xs: number[] = [];
+      for (let t = start; t <= end + 1e-9; t += step) xs.push(Math.round(t * 1000) / 1000);
+      // Native histograms, and a heatmap panel's classic buckets: one heatmap of them all,
+      // bucket by bucket (as Grafana draws a heatmap panel's series).
+      const native = all.filter((s) => s.histograms?.length);
+      const classic = p.type === 'heatmap' && !native.length ? all.filter((s) => s.metric.le !== undefined) : [];
+      if (native.length || classic.length) {
+        const cells = native.length ? nativeCells(native, xs) : classicCells(classic, xs);
+        body.dataset.series = String(native.length || classic.length);
+        const holder = el('div', { class: 'chart' });
+        body.append(holder);
+        // Room below for the readout line.
+        drawHeatmap(holder, xs, step, cells, width, Math.max(body.clientHeight - 22, 80));
+        return;
       }
       body.dataset.series = String(series.length);
       if (!series.length) {
         body.append(el('div', { class: 'muted' }, 'No data'));
         return;
       }
-      const xs: number[] = [];
-      for (let t = start; t <= end + 1e-9; t += step) xs.push(Math.round(t * 1000) / 1000);
       const idx = new Map(xs.map((t, i) => [t, i]));
       const ys = series.map((s) => {
         const col: (number | null)[] = new Array(xs.length).fill(null);

@@ -4,8 +4,9 @@
 import uPlot from 'uplot';
 import { api, el, errorText, metricText } from './api';
 import { parseDuration } from './format';
-import type { QueryData } from './types';
+import type { NativeHistogram, QueryData } from './types';
 import { themedAxis, timeAxis, track } from './theme';
+import { bucketText, drawHeatmap, nativeBuckets, nativeCells } from './heatmap';
 
 // PromQL's functions, from the engine's own table: the server lists them in the page.
 const FUNCTIONS: string[] =
@@ -385,22 +386,52 @@ async function table(expr: string, end: number, out: HTMLElement, msgs: HTMLElem
   const d = r.data;
   const rows: HTMLElement[] = [];
   if (d.resultType === 'vector')
-    for (const s of d.result) rows.push(el('tr', {}, el('td', {}, metricText(s.metric)), el('td', {}, s.value[1])));
-  else if (d.resultType === 'matrix')
     for (const s of d.result)
       rows.push(
         el(
           'tr',
           {},
           el('td', {}, metricText(s.metric)),
-          el('td', {}, s.values.map((v) => `${v[1]} @${v[0]}`).join('\n')),
+          el('td', {}, s.histogram ? histogramCell(s.histogram[1]) : (s.value?.[1] ?? '')),
         ),
       );
+  else if (d.resultType === 'matrix')
+    for (const s of d.result) {
+      const points = [
+        ...(s.values || []).map(([t, v]): [number, string] => [t, v]),
+        ...(s.histograms || []).map(([t, h]): [number, string] => [t, `count: ${h.count}, sum: ${h.sum}`]),
+      ].sort((a, b) => a[0] - b[0]);
+      rows.push(
+        el('tr', {}, el('td', {}, metricText(s.metric)), el('td', {}, points.map(([t, v]) => `${v} @${t}`).join('\n'))),
+      );
+    }
   else rows.push(el('tr', {}, el('td', {}, d.resultType), el('td', {}, String(d.result[1]))));
   out.append(
     rows.length
       ? el('table', { class: 'series-table' }, el('tbody', {}, ...rows))
       : el('div', { class: 'empty' }, 'Empty query result'),
+  );
+}
+
+/** A native histogram in the table: its count and sum, then its non-empty buckets. */
+function histogramCell(h: NativeHistogram): HTMLElement {
+  const buckets = nativeBuckets(h).filter(([, c]) => c !== 0);
+  return el(
+    'div',
+    { class: 'histogram' },
+    el('div', {}, `count: ${h.count}, sum: ${h.sum}`),
+    buckets.length
+      ? el(
+          'table',
+          { class: 'buckets' },
+          el('thead', {}, el('tr', {}, el('th', {}, 'bucket'), el('th', {}, 'count'))),
+          el(
+            'tbody',
+            {},
+            ...buckets.map(([b, c]) => el('tr', {}, el('td', {}, bucketText(b)), el('td', {}, String(c)))),
+          ),
+        )
+      : null,
   );
 }
 
@@ -418,17 +449,28 @@ async function chart(state: PanelState, end: number, out: HTMLElement, msgs: HTM
   });
   showNotes(msgs, r.warnings, r.infos);
   if (r.data.resultType !== 'matrix') throw new Error(`a range query answered a ${r.data.resultType}`);
-  const series = r.data.result;
-  if (!series.length) {
+  if (!r.data.result.length) {
     out.append(el('div', { class: 'empty' }, 'Empty query result'));
     return;
   }
   const xs: number[] = [];
   for (let t = start; t <= end + 1e-9; t += step) xs.push(Math.round(t * 1000) / 1000);
+  // Native histograms: a heatmap per series (the first ten), then the float series' chart.
+  const hists = r.data.result.filter((s) => s.histograms?.length);
+  const width = Math.max(out.clientWidth || 800, 300);
+  for (const s of hists.slice(0, 10)) {
+    const holder = el('div', { class: 'chart', 'data-series': '1' });
+    out.append(el('div', { class: 'heatmap-title' }, metricText(s.metric)), holder);
+    drawHeatmap(holder, xs, step, nativeCells([s], xs), width);
+  }
+  if (hists.length > 10)
+    msgs.append(el('div', { class: 'muted' }, `ℹ ${hists.length - 10} more histogram series are not drawn`));
+  const series = r.data.result.filter((s) => s.values?.length);
+  if (!series.length) return;
   const index = new Map(xs.map((t, i) => [t, i]));
   const ys = series.map((s) => {
     const col: (number | null)[] = new Array(xs.length).fill(null);
-    for (const [t, v] of s.values) {
+    for (const [t, v] of s.values || []) {
       const i = index.get(Math.round(t * 1000) / 1000);
       if (i !== undefined) col[i] = parseFloat(v);
     }
@@ -451,7 +493,7 @@ async function chart(state: PanelState, end: number, out: HTMLElement, msgs: HTM
         width: 1.5,
         fill: state.stacked ? PALETTE[i % PALETTE.length] + '40' : undefined,
         // Sparse series (a fresh target, a short history) are drawn as points, not nothing.
-        points: { show: s.values.length < 60, size: 5 },
+        points: { show: (s.values?.length ?? 0) < 60, size: 5 },
       })),
     ],
     axes: [timeAxis(), themedAxis()],

@@ -6,9 +6,35 @@ export type Labels = Record<string, string>;
 /** `[unix seconds, "value"]`, as the API writes a sample. */
 export type SamplePair = [number, string];
 
+/** A native histogram as the API writes it: counts as strings, and each bucket as
+ *  `[boundary rule, lower, upper, count]` (rule 0: `(lower, upper]`, 1: `[lower, upper)`,
+ *  2: `(lower, upper)`, 3: `[lower, upper]`); no `buckets` when all are empty. */
+export interface NativeHistogram {
+  count: string;
+  sum: string;
+  buckets?: [number, string, string, string][];
+}
+
+/** `[unix seconds, histogram]`, as the API writes a histogram sample. */
+export type HistogramPair = [number, NativeHistogram];
+
+/** A vector's sample: a float `value` or a native `histogram`. */
+export interface InstantSample {
+  metric: Labels;
+  value?: SamplePair;
+  histogram?: HistogramPair;
+}
+
+/** A matrix's series: float `values`, native `histograms`, or both (a series may switch). */
+export interface RangeSeries {
+  metric: Labels;
+  values?: SamplePair[];
+  histograms?: HistogramPair[];
+}
+
 export type QueryData =
-  | { resultType: 'vector'; result: { metric: Labels; value: SamplePair }[] }
-  | { resultType: 'matrix'; result: { metric: Labels; values: SamplePair[] }[] }
+  | { resultType: 'vector'; result: InstantSample[] }
+  | { resultType: 'matrix'; result: RangeSeries[] }
   | { resultType: 'scalar'; result: SamplePair }
   | { resultType: 'string'; result: SamplePair };
 

@@ -177,6 +177,33 @@ const err = await page.$eval('[role=alert]', (e) => e.textContent);
 check(/parse error/.test(err), `a bad query shows the parse error (${err})`);
 errors.splice(0, errors.length, ...errors.filter((e) => !/status of 400/.test(e)));
 
+// Native histograms: the table lists a histogram's count, sum and buckets; the graph draws a
+// heatmap per histogram series, one row per bucket.
+await page.goto(`${base}/graph?g0.expr=req_seconds&g0.tab=1`);
+await page.waitForSelector('.histogram .buckets', { timeout: 20000 });
+const hist = await page.$eval('.histogram', (h) => ({
+  head: h.firstChild.textContent,
+  rows: [...h.querySelectorAll(':scope table.buckets > tbody > tr')].map((r) => [...r.cells].map((c) => c.textContent)),
+}));
+// Its buckets' counts add up to its count, and the last bucket reaches +Inf.
+const total = hist.rows.reduce((a, r) => a + Number(r[1]), 0);
+check(
+  /^count: \d+, sum: [\d.]+$/.test(hist.head) &&
+    hist.rows.length === 4 &&
+    `count: ${total},` === hist.head.split(' sum')[0] &&
+    /, \+Inf[\])]$/.test(hist.rows[3][0]),
+  `the table shows a histogram (${JSON.stringify(hist)})`,
+);
+await page.goto(`${base}/graph?g0.expr=${encodeURIComponent('rate(req_seconds[30s])')}&g0.tab=0&g0.range_input=5m`);
+await page.waitForSelector('.heatmap[data-cells]', { timeout: 20000 });
+const heat = await page.$$eval('.heatmap', (hs) => hs.map((h) => [h.dataset.buckets, parseInt(h.dataset.cells, 10)]));
+check(
+  heat.length === 1 && heat[0][0] === '4' && heat[0][1] > 0,
+  `the graph draws a heatmap of the histogram's four buckets (${JSON.stringify(heat)})`,
+);
+await page.screenshot({ path: `${shots}/heatmap.png`, fullPage: true });
+check(errors.length === 0, `no console errors on histograms (${errors.join('; ')})`);
+
 // Service discovery explains a dropped target.
 await page.goto(`${base}/service-discovery`);
 await page.waitForSelector('tr.dropped', { timeout: 10000 });

@@ -83,6 +83,18 @@ for (const e of expect) {
   await page.screenshot({ path: `${shots}/dashboard-${uid}.png`, fullPage: true });
 }
 
+// Heatmap panels: a native histogram's buckets and a classic histogram's `le` series, each
+// one row per bucket (the target's four), with cells drawn.
+await page.goto(`${base}/d/heatmaps?from=now-5m&to=now`);
+await allDone();
+const heat = await page.$$eval('.dash-panel .heatmap', (hs) =>
+  hs.map((h) => [h.closest('.dash-panel').dataset.title, h.dataset.buckets, h.dataset.cells]),
+);
+check(
+  heat.length === 2 && heat.every(([, b, c]) => b === '4' && parseInt(c, 10) > 0),
+  `heatmap panels draw four buckets each (${JSON.stringify(heat)})`,
+);
+
 // Built in: a graph panel draws the series the API returns; a stat shows the API's value.
 await page.goto(`${base}/d/vigil-self/vigil-itself?from=now-15m&to=now`);
 await allDone();

@@ -84,17 +84,30 @@ fn dashboards_render_in_headless_chromium() {
             "targets": [{"expr": "up{instance=\"$instance\"}"}]}]}"#,
     )
     .unwrap();
+    // Heatmaps of one histogram, converted to a native one and kept classic too.
+    std::fs::write(
+        dash.join("heatmaps.json"),
+        r#"{"uid": "heatmaps", "title": "Heatmaps", "panels": [
+            {"type": "heatmap", "title": "native", "gridPos": {"x": 0, "y": 0, "w": 12, "h": 8},
+             "targets": [{"expr": "sum(rate(req_seconds[30s]))"}]},
+            {"type": "heatmap", "title": "classic", "gridPos": {"x": 12, "y": 0, "w": 12, "h": 8},
+             "targets": [{"expr": "sum by (le) (rate(req_seconds_bucket[30s]))", "format": "heatmap", "legendFormat": "{{le}}"}]}]}"#,
+    )
+    .unwrap();
+    expect.push("heatmaps=2".into());
     expect.push("vigil-kubernetes=8".into());
     let (_ne, ne_port) = node_exporter(&dir);
+    let hist_port = histogram_target();
     let port = free_port();
     let cfg = format!(
-        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{ne_port}']\n  - job_name: vigil\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{ne_port}']\n  - job_name: vigil\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n  - job_name: hist\n    convert_classic_histograms_to_nhcb: true\n    always_scrape_classic_histograms: true\n    static_configs:\n      - targets: ['127.0.0.1:{hist_port}']\n"
     );
     let dash_arg = format!("--dashboards.dir={}", dash.display());
     let prov_arg = format!("--dashboards.provisioning={}", providers.display());
     let v = Vigil::start_on("dashboards", Some(&cfg), &[&dash_arg, &prov_arg], port);
-    wait_for("both jobs scraped", Duration::from_secs(20), || {
-        (query(&v.base, "up").len() == 2
+    wait_for("the jobs scraped", Duration::from_secs(20), || {
+        (query(&v.base, "up").len() == 3
+            && !query(&v.base, "rate(req_seconds[30s])").is_empty()
             && !query(&v.base, "prometheus_tsdb_head_series").is_empty())
         .then_some(())
     });

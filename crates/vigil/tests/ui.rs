@@ -14,6 +14,7 @@ fn ui_pages_in_headless_chromium() {
     chromium();
     let dir = temp_dir("ui");
     let (_ne, ne_port) = node_exporter(&dir);
+    let hist_port = histogram_target();
     // A recording and an alerting rule for the rules and alerts pages.
     let rules_dir = temp_dir("ui-rules");
     std::fs::write(
@@ -23,7 +24,7 @@ fn ui_pages_in_headless_chromium() {
     .unwrap();
     let rules_glob = format!("{}/*.yml", rules_dir.display());
     let cfg = format!(
-        "# a comment the config page must not show\nglobal:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\nrule_files: ['{rules_glob}']\nremote_write:\n  - url: http://127.0.0.1:1/api/v1/write\n    name: nowhere\nscrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{ne_port}']\n  - job_name: filtered\n    static_configs:\n      - targets: ['keep.example:9100', 'drop.example:9100']\n    relabel_configs:\n      - source_labels: [__address__]\n        regex: drop.*\n        action: drop\n"
+        "# a comment the config page must not show\nglobal:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\nrule_files: ['{rules_glob}']\nremote_write:\n  - url: http://127.0.0.1:1/api/v1/write\n    name: nowhere\nscrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{ne_port}']\n  - job_name: filtered\n    static_configs:\n      - targets: ['keep.example:9100', 'drop.example:9100']\n    relabel_configs:\n      - source_labels: [__address__]\n        regex: drop.*\n        action: drop\n  - job_name: hist\n    convert_classic_histograms_to_nhcb: true\n    static_configs:\n      - targets: ['127.0.0.1:{hist_port}']\n"
     );
     let v = Vigil::start("ui", Some(&cfg), &[]);
     // The same under a path prefix, as behind an ingress: the prefix comes from the external URL.
@@ -68,7 +69,9 @@ fn ui_pages_in_headless_chromium() {
     assert!(response_head(&vs.base, "/").contains("location: /outer/graph"));
     drop(vs);
     wait_for("a few scrapes", Duration::from_secs(15), || {
-        (query(&v.base, "node_cpu_seconds_total").len() > 1).then_some(())
+        (query(&v.base, "node_cpu_seconds_total").len() > 1
+            && !query(&v.base, "rate(req_seconds[30s])").is_empty())
+        .then_some(())
     });
     std::thread::sleep(Duration::from_secs(2));
     let (ok, text) = browser_script("browser.mjs", &v.base, &[format!("{}/vigil", vp.base)]);
