@@ -23,7 +23,7 @@ fn write(root: &Path, rel: &str, text: &str) {
 
 const MEMORY_STAT: &str = "anon 73400320\nfile 31457280\nkernel 2097152\nfile_mapped 8388608\ninactive_anon 72351744\nactive_anon 1048576\ninactive_file 20971520\nactive_file 10485760\npgfault 48213\npgmajfault 17\n";
 const CPU_STAT: &str = "usage_usec 183453210\nuser_usec 120345678\nsystem_usec 63107532\nnr_periods 51234\nnr_throttled 1203\nthrottled_usec 45678901\nnr_bursts 0\nburst_usec 0\n";
-const NET_DEV: &str = "Inter-|   Receive                                                |  Transmit\n face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n    lo:    4210      52    0    0    0     0          0         0     4210      52    0    0    0     0       0          0\n  eth0: 9876543    6543    1    2    0     0          0         0  1234567    4321    3    0    0     0       0          0\nveth12ab:  100  1 0 0 0 0 0 0  100 1 0 0 0 0 0 0\n";
+const NET_DEV: &str = "Inter-|   Receive                                                |  Transmit\n face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n    lo:    4210      52    0    0    0     0          0         0     4210      52    0    0    0     0       0          0\n  eth0: 9876543    6543    1    2    0     0          0         0  1234567    4321    3    5    0     0       0          0\nveth12ab:  100  1 0 0 0 0 0 0  100 1 0 0 0 0 0 0\n";
 
 /// A cgroup v2 node: the root, the pods' tree, one burstable pod with its sandbox and an app
 /// container with a CPU limit, one guaranteed pod without a limit and with `inactive_file`
@@ -333,6 +333,19 @@ fn cgroup_v2_node_named_through_the_api() {
                 r#"container_network_transmit_errors_total{{container="",id="{pod_id}/cri-containerd-{PAUSE}.scope",image="",interface="eth0",name="{PAUSE}",namespace="shop",pod="web-0"}}"#
             ),
             "3",
+        ),
+        // Dropped packets: /proc/net/dev's `drop` columns, as cAdvisor reads them.
+        (
+            format!(
+                r#"container_network_receive_packets_dropped_total{{container="",id="{pod_id}/cri-containerd-{PAUSE}.scope",image="",interface="eth0",name="{PAUSE}",namespace="shop",pod="web-0"}}"#
+            ),
+            "2",
+        ),
+        (
+            format!(
+                r#"container_network_transmit_packets_dropped_total{{container="",id="{pod_id}/cri-containerd-{PAUSE}.scope",image="",interface="eth0",name="{PAUSE}",namespace="shop",pod="web-0"}}"#
+            ),
+            "5",
         ),
         // inactive_file above usage: a working set of 0, not negative.
         (

@@ -490,9 +490,10 @@ fn v1(root: &Path, id: &str, meminfo: &Meminfo) -> Stats {
     s
 }
 
-/// `/proc/<pid>/net/dev`: per interface (rx bytes, rx packets, rx errors, tx bytes, tx packets,
-/// tx errors), without `lo*`, `veth*` and `docker*`; a malformed file gives nothing.
-pub fn net_dev(procfs: &Path, pid: u32) -> Vec<(String, [f64; 6])> {
+/// `/proc/<pid>/net/dev`: per interface (rx bytes, rx packets, rx errors, rx dropped, tx bytes,
+/// tx packets, tx errors, tx dropped), without `lo*`, `veth*` and `docker*`; a malformed file
+/// gives nothing.
+pub fn net_dev(procfs: &Path, pid: u32) -> Vec<(String, [f64; 8])> {
     let Some(text) = read(&procfs.join(pid.to_string()).join("net/dev")) else {
         return Vec::new();
     };
@@ -511,7 +512,10 @@ pub fn net_dev(procfs: &Path, pid: u32) -> Vec<(String, [f64; 6])> {
             continue;
         }
         let n = |i: usize| f[i].parse::<f64>().unwrap_or(0.0);
-        out.push((name.to_string(), [n(1), n(2), n(3), n(9), n(10), n(11)]));
+        out.push((
+            name.to_string(),
+            [n(1), n(2), n(3), n(4), n(9), n(10), n(11), n(12)],
+        ));
     }
     out
 }

@@ -40,7 +40,7 @@ impl Default for Paths {
     }
 }
 
-const FAMILIES: [Family; 47] = [
+const FAMILIES: [Family; 49] = [
     gauge(
         "container_last_seen",
         "Last time a container was seen by the exporter",
@@ -179,6 +179,10 @@ const FAMILIES: [Family; 47] = [
         "Cumulative count of errors encountered while receiving",
     ),
     counter(
+        "container_network_receive_packets_dropped_total",
+        "Cumulative count of packets dropped while receiving",
+    ),
+    counter(
         "container_network_transmit_bytes_total",
         "Cumulative count of bytes transmitted",
     ),
@@ -189,6 +193,10 @@ const FAMILIES: [Family; 47] = [
     counter(
         "container_network_transmit_errors_total",
         "Cumulative count of errors encountered while transmitting",
+    ),
+    counter(
+        "container_network_transmit_packets_dropped_total",
+        "Cumulative count of packets dropped while transmitting",
     ),
     counter(
         "container_fs_reads_bytes_total",
@@ -532,9 +540,11 @@ impl ContainerMetrics {
                         "container_network_receive_bytes_total",
                         "container_network_receive_packets_total",
                         "container_network_receive_errors_total",
+                        "container_network_receive_packets_dropped_total",
                         "container_network_transmit_bytes_total",
                         "container_network_transmit_packets_total",
                         "container_network_transmit_errors_total",
+                        "container_network_transmit_packets_dropped_total",
                     ]
                     .iter()
                     .enumerate()
