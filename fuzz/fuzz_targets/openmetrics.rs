@@ -1,17 +1,26 @@
 //! The OpenMetrics exposition parser on arbitrary bytes: never panics, stops after its first
 //! error, and every sample it accepts has a `series` that is a slice of the input and labels
-//! that read back (valid names, a `__name__`).
+//! that read back (valid names, a `__name__`), also when it reads `_created` lines as created
+//! timestamps.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use vigil_model::exposition::{Entry, Format, Parser};
 
-fuzz_target!(|data: &[u8]| check(data, Format::OpenMetrics));
+// Both ways: as it is, and reading `_created` lines as created timestamps (which reads ahead
+// and leaves those lines out).
+fuzz_target!(|data: &[u8]| {
+    check(data, Parser::new(data, Format::OpenMetrics));
+    check(
+        data,
+        Parser::new(data, Format::OpenMetrics).with_created_timestamps(),
+    );
+});
 
-fn check(data: &[u8], format: Format) {
+fn check<'a>(data: &'a [u8], parser: Parser<'a>) {
     let base = data.as_ptr() as usize;
     let mut errored = false;
-    for e in Parser::new(data, format) {
+    for e in parser {
         assert!(!errored, "an entry after an error");
         match e {
             Err(e) => {

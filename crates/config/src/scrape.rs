@@ -158,7 +158,9 @@ pub(crate) fn scrape_config(
         )? {
             Some(p) => p,
             None if g.scrape_protocols_set => g.scrape_protocols.clone(),
-            None if native => ScrapeProtocol::proto_first(),
+            None if native || crate::types::created_timestamp_zero_ingestion() => {
+                ScrapeProtocol::proto_first()
+            }
             None => g.scrape_protocols.clone(),
         },
         scrape_native_histograms: native,
@@ -168,6 +170,7 @@ pub(crate) fn scrape_config(
         convert_classic_histograms_to_nhcb: s
             .convert_classic_histograms_to_nhcb
             .unwrap_or(g.convert_classic_histograms_to_nhcb),
+        created_timestamp_zero_ingestion: crate::types::created_timestamp_zero_ingestion(),
         native_histogram_bucket_limit: s.native_histogram_bucket_limit.unwrap_or(0),
         native_histogram_min_bucket_factor: s.native_histogram_min_bucket_factor.unwrap_or(0.0),
         metrics_path: s.metrics_path.clone().unwrap_or_else(|| "/metrics".into()),

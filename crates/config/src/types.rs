@@ -27,6 +27,21 @@ pub fn native_histograms_default() -> bool {
     NATIVE_HISTOGRAMS_DEFAULT.load(std::sync::atomic::Ordering::Relaxed)
 }
 
+/// `--enable-feature=created-timestamp-zero-ingestion` given: scrapes append a 0 at a
+/// counter's, summary's or histogram's created timestamp, and ask for the protobuf format
+/// first unless `scrape_protocols` says otherwise, as Prometheus does.
+static CREATED_TIMESTAMP_ZERO: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Set once at start-up, before any config is read (a feature flag, not a config field).
+pub fn set_created_timestamp_zero_ingestion(on: bool) {
+    CREATED_TIMESTAMP_ZERO.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+pub fn created_timestamp_zero_ingestion() -> bool {
+    CREATED_TIMESTAMP_ZERO.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScrapeProtocol {
     OpenMetricsText1_0_0,
@@ -288,6 +303,9 @@ pub struct ScrapeConfig {
     /// Classic histograms are stored as native histograms with custom buckets (their classic
     /// series only with `always_scrape_classic_histograms`).
     pub convert_classic_histograms_to_nhcb: bool,
+    /// A 0 is appended at each counter's, summary's and histogram's created timestamp
+    /// (`--enable-feature=created-timestamp-zero-ingestion`; not a config field).
+    pub created_timestamp_zero_ingestion: bool,
     /// Most buckets a native histogram may keep (0: no limit): its resolution is lowered
     /// until it fits, and a scrape whose histogram cannot fit fails.
     pub native_histogram_bucket_limit: u64,

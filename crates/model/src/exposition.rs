@@ -137,6 +137,8 @@ pub struct HistogramEntry<'a> {
     /// Integer counts (checked as Prometheus checks integer histograms).
     pub integer: bool,
     pub timestamp_ms: Option<i64>,
+    /// The created (start) timestamp of its counts, in ms, when the body gives one.
+    pub created_ms: Option<i64>,
     pub exemplars: Vec<Exemplar<'a>>,
     labels_raw: &'a str,
     /// Built by [`nhcb::Converter`] from classic series (custom buckets, already checked),
@@ -158,6 +160,7 @@ impl<'a> HistogramEntry<'a> {
             name: self.name,
             value: 0.0,
             timestamp_ms: self.timestamp_ms,
+            created_ms: self.created_ms,
             exemplar: None,
             labels_raw: self.labels_raw,
         }
@@ -177,6 +180,10 @@ pub struct SampleEntry<'a> {
     /// Text format: integer milliseconds; OpenMetrics: float seconds, truncated to
     /// milliseconds as Prometheus does.
     pub timestamp_ms: Option<i64>,
+    /// The created (start) timestamp of a counter, summary or histogram series, in ms: the
+    /// protobuf format's `created_timestamp`, or OpenMetrics' `_created` line when the parser
+    /// looks for them ([`Parser::with_created_timestamps`]).
+    pub created_ms: Option<i64>,
     /// OpenMetrics only.
     pub exemplar: Option<Exemplar<'a>>,
     labels_raw: &'a str,
@@ -244,6 +251,35 @@ pub struct Parser<'a> {
     cur: lex::Cursor<'a>,
     format: Format,
     done: bool,
+    /// OpenMetrics' `_created` lines read as created timestamps, when asked for.
+    created: Option<Box<Created>>,
+}
+
+/// What finding created timestamps in OpenMetrics needs: the family the last `# TYPE` line
+/// opened, and the timestamps found for its label sets.
+#[derive(Debug, Clone, Default)]
+struct Created {
+    family: String,
+    kind: Option<MetricType>,
+    found: Vec<(CreatedKey, Option<i64>)>,
+}
+
+/// A sample's labels without `le` and `quantile`, sorted: what its `_created` line has.
+type CreatedKey = Vec<(String, String)>;
+
+/// Entries a search for a `_created` line reads ahead at most: a family's label set keeps its
+/// lines together, so the line is a few (a histogram's buckets) away; a body that puts it
+/// farther does not make every sample read the rest of its family.
+const CREATED_LOOKAHEAD: usize = 4096;
+
+fn created_key(s: &SampleEntry<'_>) -> CreatedKey {
+    let mut k: Vec<(String, String)> = s
+        .labels()
+        .filter(|(n, _)| *n != "le" && *n != "quantile")
+        .map(|(n, v)| (n.to_string(), v.into_owned()))
+        .collect();
+    k.sort();
+    k
 }
 
 impl<'a> Parser<'a> {
@@ -252,7 +288,48 @@ impl<'a> Parser<'a> {
             cur: lex::Cursor::new(input),
             format,
             done: false,
+            created: None,
         }
+    }
+
+    /// In OpenMetrics, read each counter's, summary's and histogram's `_created` line as the
+    /// created timestamp of the series of its label set ([`SampleEntry::created_ms`]) and
+    /// yield no `_created` series, as Prometheus's parser does with
+    /// `created-timestamp-zero-ingestion`: the line is looked for after the sample, within
+    /// its family, up to the first line that is not a sample of it or a `_created` line of
+    /// other labels. The text format has none.
+    pub fn with_created_timestamps(mut self) -> Self {
+        if self.format == Format::OpenMetrics {
+            self.created = Some(Box::default());
+        }
+        self
+    }
+
+    /// The created timestamp of `s`, a sample of the family `c` is in: remembered for its
+    /// label set, or read ahead.
+    fn created_of(&self, c: &mut Created, s: &SampleEntry<'_>) -> Option<i64> {
+        let key = created_key(s);
+        if let Some((_, t)) = c.found.iter().find(|(k, _)| *k == key) {
+            return *t;
+        }
+        let mut ahead = self.cur.clone();
+        let mut t = None;
+        for _ in 0..CREATED_LOOKAHEAD {
+            let Ok(Some(Entry::Sample(x))) = openmetrics::next(&mut ahead) else {
+                break;
+            };
+            let Some(rest) = x.name.strip_prefix(c.family.as_str()) else {
+                break;
+            };
+            if rest == "_created" {
+                if created_key(&x) == key {
+                    t = Some((x.value * 1000.0) as i64);
+                }
+                break;
+            }
+        }
+        c.found.push((key, t));
+        t
     }
 
     /// The format being parsed.
@@ -268,9 +345,40 @@ impl<'a> Iterator for Parser<'a> {
         if self.done {
             return None;
         }
-        let r = match self.format {
-            Format::Text => text::next(&mut self.cur),
-            Format::OpenMetrics => openmetrics::next(&mut self.cur),
+        let r = loop {
+            let r = match self.format {
+                Format::Text => text::next(&mut self.cur),
+                Format::OpenMetrics => openmetrics::next(&mut self.cur),
+            };
+            let Some(mut c) = self.created.take() else {
+                break r;
+            };
+            let r = match r {
+                Ok(Some(Entry::Type { family, kind })) => {
+                    c.family.clear();
+                    c.family.push_str(family);
+                    c.kind = Some(kind);
+                    c.found.clear();
+                    Ok(Some(Entry::Type { family, kind }))
+                }
+                Ok(Some(Entry::Sample(mut s)))
+                    if matches!(
+                        c.kind,
+                        Some(MetricType::Counter | MetricType::Summary | MetricType::Histogram)
+                    ) && s.name.starts_with(c.family.as_str()) =>
+                {
+                    if &s.name[c.family.len()..] == "_created" {
+                        // Read as a timestamp, not stored as a series.
+                        self.created = Some(c);
+                        continue;
+                    }
+                    s.created_ms = self.created_of(&mut c, &s);
+                    Ok(Some(Entry::Sample(s)))
+                }
+                r => r,
+            };
+            self.created = Some(c);
+            break r;
         };
         match r {
             Ok(Some(e)) => Some(Ok(e)),

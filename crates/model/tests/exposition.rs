@@ -1302,3 +1302,74 @@ fn fuzz_seeds_are_valid() {
         }
     }
 }
+
+/// OpenMetrics' `_created` lines, read as created timestamps when the parser is asked to (as
+/// Prometheus's with `created-timestamp-zero-ingestion`): each counter's, summary's and
+/// histogram's series gets its label set's `_created` value in ms (buckets and quantiles too),
+/// the `_created` series are not yielded, and a `_created` line of other labels, or none
+/// before the next family, gives none. Without asking, `_created` is an ordinary series.
+#[test]
+fn openmetrics_created_lines_as_created_timestamps() {
+    let body = "# TYPE c counter\n\
+        c_total{a=\"1\"} 3\n\
+        c_created{a=\"1\"} 1700000000.5\n\
+        c_total{a=\"2\"} 4\n\
+        c_created{a=\"9\"} 1700000001\n\
+        # TYPE h histogram\n\
+        h_bucket{le=\"1.0\"} 1\n\
+        h_bucket{le=\"+Inf\"} 2\n\
+        h_count 2\n\
+        h_sum 1.5\n\
+        h_created 1700000002.25\n\
+        # TYPE s summary\n\
+        s{quantile=\"0.5\"} 0.7\n\
+        s_count 2\n\
+        s_sum 1.5\n\
+        s_created 1700000003\n\
+        # TYPE g gauge\n\
+        g 1\n\
+        # TYPE n counter\n\
+        n_total 1\n\
+        # EOF\n";
+    let got: Vec<String> = Parser::new(body.as_bytes(), Format::OpenMetrics)
+        .with_created_timestamps()
+        .filter_map(|e| match e.unwrap() {
+            Entry::Sample(s) => Some(format!("{} {:?}", s.series, s.created_ms)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "c_total{a=\"1\"} Some(1700000000500)",
+            "c_total{a=\"2\"} None",
+            "h_bucket{le=\"1.0\"} Some(1700000002250)",
+            "h_bucket{le=\"+Inf\"} Some(1700000002250)",
+            "h_count Some(1700000002250)",
+            "h_sum Some(1700000002250)",
+            "s{quantile=\"0.5\"} Some(1700000003000)",
+            "s_count Some(1700000003000)",
+            "s_sum Some(1700000003000)",
+            "g None",
+            "n_total None",
+        ]
+    );
+    let plain: Vec<String> = Parser::new(body.as_bytes(), Format::OpenMetrics)
+        .filter_map(|e| match e.unwrap() {
+            Entry::Sample(s) if s.name.ends_with("_created") => Some(s.series.to_string()),
+            Entry::Sample(s) => {
+                assert_eq!(s.created_ms, None);
+                None
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(plain.len(), 4, "{plain:?}");
+    // The text format has no created timestamps.
+    let text = "# TYPE c counter\nc_total 1\nc_created 1700000000\n";
+    let n = Parser::new(text.as_bytes(), Format::Text)
+        .with_created_timestamps()
+        .filter(|e| matches!(e, Ok(Entry::Sample(_))))
+        .count();
+    assert_eq!(n, 2);
+}

@@ -102,6 +102,7 @@ fn counters_gauges_untyped_and_summaries() {
                             value: 0.9,
                         },
                     ],
+                    ..Default::default()
                 }),
                 ..Default::default()
             }],
@@ -395,4 +396,129 @@ fn le_and_quantile_values_are_written_as_openmetrics_floats() {
         assert_eq!(format_openmetrics_float(v), s, "{v}");
     }
     let _ = Span::default();
+}
+
+/// Counters', summaries' and histograms' created timestamps reach every series each becomes
+/// (the native histogram, classic buckets, `_count`, `_sum`, quantiles), in ms; gauges have
+/// none, and an unset (zero) timestamp is none.
+#[test]
+fn created_timestamps_reach_every_series() {
+    let ct = |seconds: i64, nanos: i32| Some(Timestamp { seconds, nanos });
+    let metric = |m: Metric| Metric {
+        label: vec![LabelPair {
+            name: "a".into(),
+            value: "1".into(),
+        }],
+        ..m
+    };
+    let families = [
+        MetricFamily {
+            name: "c_total".into(),
+            r#type: COUNTER,
+            metric: vec![
+                metric(Metric {
+                    counter: Some(Counter {
+                        value: 3.0,
+                        created_timestamp: ct(1_700_000_000, 250_000_000),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                Metric {
+                    counter: Some(Counter {
+                        value: 1.0,
+                        created_timestamp: ct(0, 0),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        },
+        MetricFamily {
+            name: "s".into(),
+            r#type: SUMMARY,
+            metric: vec![metric(Metric {
+                summary: Some(Summary {
+                    sample_count: 2,
+                    sample_sum: 1.5,
+                    quantile: vec![Quantile {
+                        quantile: 0.5,
+                        value: 0.7,
+                    }],
+                    created_timestamp: ct(1_700_000_001, 0),
+                }),
+                ..Default::default()
+            })],
+            ..Default::default()
+        },
+        MetricFamily {
+            name: "h".into(),
+            r#type: HISTOGRAM,
+            metric: vec![metric(Metric {
+                histogram: Some(Histogram {
+                    sample_count: 4,
+                    sample_sum: 2.0,
+                    schema: 0,
+                    zero_count: 1,
+                    positive_span: vec![BucketSpan {
+                        offset: 0,
+                        length: 1,
+                    }],
+                    positive_delta: vec![3],
+                    bucket: vec![Bucket {
+                        cumulative_count: 4,
+                        upper_bound: 1.0,
+                        ..Default::default()
+                    }],
+                    created_timestamp: ct(1_700_000_002, 999_999),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })],
+            ..Default::default()
+        },
+        MetricFamily {
+            name: "g".into(),
+            r#type: GAUGE,
+            metric: vec![metric(Metric {
+                gauge: Some(Gauge { value: 1.0 }),
+                ..Default::default()
+            })],
+            ..Default::default()
+        },
+    ];
+    let mut body = Vec::new();
+    for f in &families {
+        prost::Message::encode_length_delimited(f, &mut body).unwrap();
+    }
+    let opts = Options {
+        native_histograms: true,
+        keep_classic: true,
+    };
+    let d = proto::decode(&body, opts).unwrap();
+    let got: Vec<String> = d
+        .entries()
+        .filter_map(|e| match e {
+            Entry::Sample(s) => Some(format!("{} {:?}", s.series, s.created_ms)),
+            Entry::Histogram(h) => Some(format!("H {} {:?}", h.series, h.created_ms)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "c_total{a=\"1\"} Some(1700000000250)",
+            "c_total None",
+            "s_count{a=\"1\"} Some(1700000001000)",
+            "s_sum{a=\"1\"} Some(1700000001000)",
+            "s{a=\"1\",quantile=\"0.5\"} Some(1700000001000)",
+            "H h{a=\"1\"} Some(1700000002000)",
+            "h_count{a=\"1\"} Some(1700000002000)",
+            "h_sum{a=\"1\"} Some(1700000002000)",
+            "h_bucket{a=\"1\",le=\"1.0\"} Some(1700000002000)",
+            "h_bucket{a=\"1\",le=\"+Inf\"} Some(1700000002000)",
+            "g{a=\"1\"} None",
+        ]
+    );
 }

@@ -385,6 +385,7 @@ impl ScrapeLoop {
             max_schema: max_schema(cfg.native_histogram_min_bucket_factor),
             iter: self.cache.iter,
             ts,
+            start_zero: cfg.created_timestamp_zero_ingestion,
         };
         self.metadata.begin();
         // Classic histograms become native ones with custom buckets on the way in, with
@@ -405,7 +406,11 @@ impl ScrapeLoop {
             // Streamed: one series text at a time, however many the body expands into.
             proto::decode_each(body, opts, &mut give)?;
         } else {
-            for line in Parser::new(body, Format::from_content_type(content_type)) {
+            let mut parser = Parser::new(body, Format::from_content_type(content_type));
+            if cfg.created_timestamp_zero_ingestion {
+                parser = parser.with_created_timestamps();
+            }
+            for line in parser {
                 give(line.map_err(|e| e.to_string())?)?;
             }
         }
@@ -484,7 +489,8 @@ impl ScrapeLoop {
             if !value.prepare(&e.labels, st)? {
                 return Ok(());
             }
-            match value.append(app, e.r, &e.labels, t) {
+            let r = value.start_zero(app, e.r, &e.labels, s.created_ms, t, st);
+            match value.append(app, r, &e.labels, t) {
                 Ok(nr) => {
                     e.r = nr;
                     stats.post_relabel += 1;
@@ -515,7 +521,8 @@ impl ScrapeLoop {
         if over_limit(stats) || !value.prepare(&labels, st)? {
             return Ok(());
         }
-        match value.append(app, 0, &labels, t) {
+        let r = value.start_zero(app, 0, &labels, s.created_ms, t, st);
+        match value.append(app, r, &labels, t) {
             Ok(r) => {
                 stats.post_relabel += 1;
                 stats.series_added += 1;
@@ -554,6 +561,8 @@ struct BodyState {
     max_schema: i32,
     iter: u32,
     ts: i64,
+    /// `created-timestamp-zero-ingestion`: a 0 at each series' created timestamp.
+    start_zero: bool,
 }
 
 /// A sample's value with what came with it.
@@ -583,6 +592,30 @@ impl<'a> Value<'a> {
         let fits = fit_histogram(h, st.max_schema, st.bucket_limit);
         st.bucket_limit_exceeded |= !fits;
         Ok(fits)
+    }
+
+    /// With `created-timestamp-zero-ingestion`, the 0 at the series' created timestamp before
+    /// the sample (a best effort, as in Prometheus: its refusal is neither an error nor
+    /// counted); the series ref to append the sample with.
+    fn start_zero(
+        &self,
+        app: &mut dyn Appender,
+        r: SeriesRef,
+        labels: &Labels,
+        created: Option<i64>,
+        t: i64,
+        st: &BodyState,
+    ) -> SeriesRef {
+        let Some(start) = created.filter(|_| st.start_zero) else {
+            return r;
+        };
+        let template = match self {
+            Value::Float(v, _) if vigil_model::is_stale_nan(*v) => return r,
+            Value::Float(..) => None,
+            Value::Histogram(h, ..) => Some(h),
+        };
+        app.append_start_zero(r, labels, start, t, template)
+            .unwrap_or(r)
     }
 
     fn append(

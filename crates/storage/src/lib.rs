@@ -85,6 +85,24 @@ pub trait Appender: Send {
         Err(AppendError::Unsupported("native histograms"))
     }
 
+    /// Prometheus's created-timestamp zero sample: before a sample at `t` whose counts started
+    /// at `start`, a 0 at `start` (for a native histogram, `template`'s layout with no
+    /// observations and a counter reset hint), when `start` is before `t` and after the
+    /// series' newest sample. Otherwise nothing is appended, and nothing is counted: it is a
+    /// best effort whose refusal (the usual case, every scrape after a series' first) is no
+    /// error. Returns the series ref, as `append` does. Storages without it append nothing.
+    fn append_start_zero(
+        &mut self,
+        r: SeriesRef,
+        labels: &Labels,
+        start: i64,
+        t: i64,
+        template: Option<&FloatHistogram>,
+    ) -> Result<SeriesRef, AppendError> {
+        let _ = (labels, start, t, template);
+        Ok(r)
+    }
+
     /// Attach `e` to the series `r` that [`Appender::append`] returned for `labels`. It is
     /// checked now (its label set's length, order against the series' newest exemplar) and
     /// stored with the transaction's samples at commit. A storage that keeps no exemplars

@@ -346,6 +346,10 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
         &flags,
         "native-histograms",
     ));
+    vigil_config::set_created_timestamp_zero_ingestion(crate::server_flags::feature(
+        &flags,
+        "created-timestamp-zero-ingestion",
+    ));
     let initial = source
         .load_for(agent, exemplar_storage)
         .map_err(anyhow::Error::msg)?;

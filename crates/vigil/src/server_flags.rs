@@ -331,7 +331,7 @@ pub const FLAGS: &[FlagInfo] = &[
     f(
         "enable-feature",
         Works,
-        "comma-separated features: `auto-reload-config`, `exemplar-storage` and `native-histograms` work; the others are named in a warning with what vigil does instead",
+        "comma-separated features: `auto-reload-config`, `created-timestamp-zero-ingestion`, `exemplar-storage` and `native-histograms` work; the others are named in a warning with what vigil does instead",
     ),
     f(
         "auto-gomaxprocs",
@@ -702,10 +702,8 @@ const FEATURES: &[(&str, Option<&str>)] = &[
         "extra-scrape-metrics",
         Some("vigil writes the standard scrape_* series only"),
     ),
-    (
-        "created-timestamp-zero-ingestion",
-        Some("vigil does not ingest created timestamps"),
-    ),
+    // A 0 at each counter's, summary's and histogram's created timestamp; protobuf first.
+    ("created-timestamp-zero-ingestion", None),
     (
         "concurrent-rule-eval",
         Some("vigil evaluates a group's rules in order, groups side by side"),

@@ -22,13 +22,18 @@ use support::*;
 /// request gets a new one). As protobuf when the request's Accept asks for it, and as nothing
 /// else: a scraper that does not ask gets a 406.
 fn serve_proto(body: fn(i64, i64) -> Vec<u8>) -> u16 {
-    serve(body, true)
+    serve(body, None)
 }
 
-/// As [`serve_proto`], in the text format 0.0.4 whatever the Accept (`text`), and with each
-/// scraper's requests counted per request line, so two jobs of one scraper (told apart by a
-/// parameter) each get the whole sequence.
-fn serve(body: fn(i64, i64) -> Vec<u8>, proto: bool) -> u16 {
+const TEXT: Option<&str> = Some("text/plain; version=0.0.4");
+const OPENMETRICS: Option<&str> =
+    Some("application/openmetrics-text; version=1.0.0; charset=utf-8");
+
+/// As [`serve_proto`], in the format of the content type `text` whatever the Accept (protobuf
+/// when None). Requests are counted per scraper and request line, so two jobs (or two
+/// servers with one User-Agent) told apart by a parameter each get the whole sequence.
+fn serve(body: fn(i64, i64) -> Vec<u8>, text: Option<&'static str>) -> u16 {
+    let proto = text.is_none();
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     let base = (std::time::SystemTime::now()
@@ -66,9 +71,7 @@ fn serve(body: fn(i64, i64) -> Vec<u8>, proto: bool) -> u16 {
                     .unwrap_or("")
                     .trim()
                     .to_string();
-                if !proto {
-                    agent.push_str(req.lines().next().unwrap_or(""));
-                }
+                agent.push_str(req.lines().next().unwrap_or(""));
                 let k = {
                     let mut m = seen.lock().unwrap();
                     let c = m.entry(agent).or_insert(0);
@@ -76,12 +79,9 @@ fn serve(body: fn(i64, i64) -> Vec<u8>, proto: bool) -> u16 {
                     *c
                 };
                 let b = body(k, base + k * 1000);
-                let ct = match proto {
-                    true => {
-                        "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited"
-                    }
-                    false => "text/plain; version=0.0.4",
-                };
+                let ct = text.unwrap_or(
+                    "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited",
+                );
                 let _ = write!(
                     s,
                     "HTTP/1.1 200 OK\r\nContent-Type: {ct}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
@@ -200,6 +200,7 @@ fn body(k: i64, ts: i64) -> Vec<u8> {
                             value: 0.3,
                         },
                     ],
+                    ..Default::default()
                 })
             })],
         ),
@@ -468,7 +469,7 @@ fn classic_body(k: i64, ts: i64) -> Vec<u8> {
 #[test]
 fn classic_histograms_convert_to_native_ones_with_custom_buckets() {
     let dir = temp_dir("nhcb-scrape");
-    let target = serve(classic_body, false);
+    let target = serve(classic_body, TEXT);
     let keep = format!(
         "  - job_name: keep\n    convert_classic_histograms_to_nhcb: true\n    always_scrape_classic_histograms: true\n    params: {{job: [keep]}}\n    static_configs:\n      - targets: ['127.0.0.1:{target}']\n"
     );
@@ -567,6 +568,180 @@ fn classic_histograms_convert_to_native_ones_with_custom_buckets() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0.0);
     assert!(n >= 40.0, "{n} failures counted");
+}
+
+/// Step `k`'s protobuf body (stamped `ts`): a counter created 30s before the sequence's base
+/// that resets between steps 9 and 10 (a new created timestamp, counting from 1 again), and
+/// an integer native histogram created with it.
+fn created_body(k: i64, ts: i64) -> Vec<u8> {
+    let base = ts - k * 1000;
+    let (value, created) = if k < 10 {
+        (k, base - 30_000)
+    } else {
+        (k - 9, base + 9_500)
+    };
+    let stamp = |ms: i64| {
+        Some(Timestamp {
+            seconds: ms.div_euclid(1000),
+            nanos: (ms.rem_euclid(1000) * 1_000_000) as i32,
+        })
+    };
+    let label = vec![LabelPair {
+        name: "a".into(),
+        value: "1".into(),
+    }];
+    let families = [
+        MetricFamily {
+            name: "c_total".into(),
+            r#type: COUNTER,
+            metric: vec![Metric {
+                label: label.clone(),
+                counter: Some(Counter {
+                    value: value as f64,
+                    created_timestamp: stamp(created),
+                    ..Default::default()
+                }),
+                timestamp_ms: ts,
+                ..Default::default()
+            }],
+            ..Default::default()
+        },
+        MetricFamily {
+            name: "h".into(),
+            r#type: HISTOGRAM,
+            metric: vec![Metric {
+                label,
+                histogram: Some(Histogram {
+                    sample_count: 2 * k as u64,
+                    sample_sum: k as f64,
+                    schema: 1,
+                    zero_threshold: 0.001,
+                    positive_span: vec![BucketSpan {
+                        offset: 0,
+                        length: 2,
+                    }],
+                    positive_delta: vec![k, 0],
+                    created_timestamp: stamp(base - 30_000),
+                    ..Default::default()
+                }),
+                timestamp_ms: ts,
+                ..Default::default()
+            }],
+            ..Default::default()
+        },
+    ];
+    let mut b = Vec::new();
+    for f in &families {
+        prost::Message::encode_length_delimited(f, &mut b).unwrap();
+    }
+    b
+}
+
+/// Step `k`'s OpenMetrics body: a counter with its `_created` line (30s before the base).
+fn created_om_body(k: i64, ts: i64) -> Vec<u8> {
+    let created = (ts - k * 1000 - 30_000) as f64 / 1000.0;
+    format!(
+        "# TYPE oc counter\noc_total{{a=\"1\"}} {k} {}\noc_created{{a=\"1\"}} {created}\n# EOF\n",
+        ts as f64 / 1000.0
+    )
+    .into_bytes()
+}
+
+/// `--enable-feature=created-timestamp-zero-ingestion`: a 0 at each counter's and histogram's
+/// created timestamp (protobuf's `created_timestamp`, OpenMetrics' `_created`), once per
+/// created timestamp however many scrapes follow, a new one after a reset; no refusal of the
+/// repeated attempts counted as out of order; OpenMetrics' `_created` series not stored.
+/// Without the feature, none of that. (Prometheus 2.42 predates the feature: these are
+/// current Prometheus's documented rules, checked on the samples stored.)
+#[test]
+fn created_timestamps_become_zero_samples() {
+    let dir = temp_dir("created-zero");
+    let proto = serve(created_body, None);
+    let om = serve(created_om_body, OPENMETRICS);
+    let cfg = |d: &Path, tag: &str| {
+        let f = d.join("vigil.yml");
+        std::fs::write(
+            &f,
+            format!(
+                "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\nscrape_configs:\n  - job_name: p\n    scrape_native_histograms: true\n    params: {{v: [{tag}]}}\n    static_configs:\n      - targets: ['127.0.0.1:{proto}']\n  - job_name: o\n    params: {{v: [{tag}]}}\n    static_configs:\n      - targets: ['127.0.0.1:{om}']\n"
+            ),
+        )
+        .unwrap();
+        format!("--config.file={}", f.display())
+    };
+    let c = cfg(&dir, "zero");
+    let (v, base) = vigil_on(
+        &dir,
+        &dir.join("data"),
+        "vigil",
+        &[
+            c.as_str(),
+            "--enable-feature=created-timestamp-zero-ingestion",
+        ],
+    );
+    let plain_dir = dir.join("plain");
+    std::fs::create_dir_all(&plain_dir).unwrap();
+    let c = cfg(&plain_dir, "plain");
+    let (_plain, plain) = vigil_on(&plain_dir, &plain_dir.join("data"), "plain", &[c.as_str()]);
+    let steps = |b: &str| {
+        query(b, "count_over_time(c_total[5m])")
+            .first()
+            .and_then(|x| x["value"][1].as_str()?.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    wait_for("fifteen steps", Duration::from_secs(90), || {
+        (steps(&base) >= 17.0 && steps(&plain) >= 15.0).then_some(())
+    });
+    // Every point of a range, as (ms, value); histograms by their count.
+    let points = |b: &str, q: &str| -> Vec<(i64, String)> {
+        let r = query(b, &format!("{q}[5m]"));
+        let s = &r.first().unwrap_or_else(|| panic!("{q}: nothing"));
+        let f = s["values"].as_array().cloned().unwrap_or_default();
+        let h = s["histograms"].as_array().cloned().unwrap_or_default();
+        f.iter()
+            .map(|p| (p[0].as_f64().unwrap(), p[1].as_str().unwrap().to_string()))
+            .chain(h.iter().map(|p| {
+                (
+                    p[0].as_f64().unwrap(),
+                    p[1]["count"].as_str().unwrap().to_string(),
+                )
+            }))
+            .map(|(t, v)| ((t * 1000.0).round() as i64, v))
+            .collect()
+    };
+    let zeros = |p: &[(i64, String)]| -> Vec<i64> {
+        p.iter().filter(|x| x.1 == "0").map(|x| x.0).collect()
+    };
+    let c = points(&base, "c_total");
+    // Step 1 is the first sample: the sequence's base is a second before it.
+    let first = c.iter().find(|x| x.1 == "1").unwrap().0 - 1000;
+    assert_eq!(
+        zeros(&c),
+        [first - 30_000, first + 9_500],
+        "c_total: {c:?}\n{}",
+        v.log_text()
+    );
+    let h = points(&base, "h");
+    assert_eq!(zeros(&h), [first - 30_000], "h: {h:?}");
+    let oc = points(&base, "oc_total");
+    let oc_first = oc.iter().find(|x| x.1 == "1").unwrap().0 - 1000;
+    assert_eq!(zeros(&oc), [oc_first - 30_000], "oc_total: {oc:?}");
+    assert!(query(&base, "oc_created").is_empty());
+    let (_, metrics) = get(&format!("{base}/metrics"));
+    for name in [
+        "prometheus_target_scrapes_sample_out_of_order_total ",
+        "prometheus_tsdb_out_of_order_samples_total ",
+    ] {
+        let n = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap_or_else(|| panic!("{name} missing"));
+        assert_eq!(n.trim(), "0", "{name}");
+    }
+    // Without the feature: no zero samples, `_created` an ordinary series.
+    assert!(zeros(&points(&plain, "c_total")).is_empty());
+    assert!(zeros(&points(&plain, "oc_total")).is_empty());
+    assert_eq!(query(&plain, "oc_created").len(), 1);
 }
 
 /// Equal JSON, numbers in strings within 1e-12 relative: bucket bounds at positive schemas

@@ -47,6 +47,7 @@ struct Group {
     count: Option<f64>,
     sum: Option<f64>,
     timestamp_ms: Option<i64>,
+    created_ms: Option<i64>,
     exemplars: Vec<(f64, i64, String)>,
 }
 
@@ -108,6 +109,7 @@ impl Converter {
                         count: None,
                         sum: None,
                         timestamp_ms: s.timestamp_ms,
+                        created_ms: s.created_ms,
                         exemplars: Vec::new(),
                     });
                     g.take(part, s);
@@ -205,6 +207,7 @@ impl Converter {
             h: &h,
             integer,
             timestamp_ms: g.timestamp_ms,
+            created_ms: g.created_ms,
             exemplars: exemplars
                 .iter()
                 .map(|(value, t, labels)| Exemplar {
@@ -498,6 +501,7 @@ mod tests {
                 h: &native,
                 integer: true,
                 timestamp_ms: None,
+                created_ms: None,
                 exemplars: Vec::new(),
                 labels_raw: "a=\"1\"",
                 converted: false,

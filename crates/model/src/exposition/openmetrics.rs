@@ -224,6 +224,7 @@ fn sample<'a>(c: &mut Cursor<'a>) -> Result<SampleEntry<'a>, String> {
         name,
         value,
         timestamp_ms,
+        created_ms: None,
         exemplar: ex,
         labels_raw,
     })

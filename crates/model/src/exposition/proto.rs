@@ -44,6 +44,7 @@ enum Item {
         name_len: usize,
         value: f64,
         timestamp_ms: Option<i64>,
+        created_ms: Option<i64>,
         exemplar: Option<OwnedExemplar>,
     },
     Histogram {
@@ -52,6 +53,7 @@ enum Item {
         h: FloatHistogram,
         integer: bool,
         timestamp_ms: Option<i64>,
+        created_ms: Option<i64>,
         exemplars: Vec<OwnedExemplar>,
     },
 }
@@ -111,12 +113,14 @@ impl Decoded {
                 name_len,
                 value,
                 timestamp_ms,
+                created_ms,
                 exemplar,
             } => Entry::Sample(SampleEntry {
                 series,
                 name: &series[..*name_len],
                 value: *value,
                 timestamp_ms: *timestamp_ms,
+                created_ms: *created_ms,
                 exemplar: exemplar.as_ref().map(OwnedExemplar::entry),
                 labels_raw: labels_of(series, *name_len),
             }),
@@ -126,6 +130,7 @@ impl Decoded {
                 h,
                 integer,
                 timestamp_ms,
+                created_ms,
                 exemplars,
             } => Entry::Histogram(HistogramEntry {
                 series,
@@ -133,6 +138,7 @@ impl Decoded {
                 h,
                 integer: *integer,
                 timestamp_ms: *timestamp_ms,
+                created_ms: *created_ms,
                 exemplars: exemplars.iter().map(OwnedExemplar::entry).collect(),
                 labels_raw: labels_of(series, *name_len),
                 converted: false,
@@ -170,6 +176,7 @@ pub fn decode(body: &[u8], opts: Options) -> Result<Decoded, ParseError> {
                 name_len: s.name.len(),
                 value: s.value,
                 timestamp_ms: s.timestamp_ms,
+                created_ms: s.created_ms,
                 exemplar: s.exemplar.as_ref().map(OwnedExemplar::from),
             },
             Entry::Histogram(h) => Item::Histogram {
@@ -178,6 +185,7 @@ pub fn decode(body: &[u8], opts: Options) -> Result<Decoded, ParseError> {
                 h: h.h.clone(),
                 integer: h.integer,
                 timestamp_ms: h.timestamp_ms,
+                created_ms: h.created_ms,
                 exemplars: h.exemplars.iter().map(OwnedExemplar::from).collect(),
             },
         });
@@ -488,6 +496,8 @@ struct Metric<'a> {
     summary: Option<Summary>,
     histogram: Option<Histogram>,
     timestamp_ms: i64,
+    /// The counter's `created_timestamp` (field 3 of `Counter`), in ms.
+    created_ms: Option<i64>,
 }
 
 #[derive(Default)]
@@ -495,6 +505,8 @@ struct Summary {
     count: u64,
     sum: f64,
     quantiles: Vec<(f64, f64)>,
+    /// `created_timestamp` (field 4 of `Summary`), in ms.
+    created_ms: Option<i64>,
 }
 
 #[derive(Default)]
@@ -515,6 +527,8 @@ struct Histogram {
     positive_deltas: Vec<u64>,
     positive_counts: Vec<u64>,
     exemplars: Vec<OwnedExemplar>,
+    /// `created_timestamp` (field 15 of `Histogram`), in ms.
+    created_ms: Option<i64>,
 }
 
 impl Histogram {
@@ -733,6 +747,7 @@ impl<'a> Metric<'a> {
                         match n {
                             1 => m.value = Some(double(&v)?),
                             2 => m.exemplar = exemplar(message(&v)?)?,
+                            3 => m.created_ms = created(message(&v)?)?,
                             _ => {}
                         }
                         Ok(())
@@ -756,6 +771,15 @@ impl<'a> Metric<'a> {
         opts: Options,
     ) -> Result<(), String> {
         let ts = (self.timestamp_ms != 0).then_some(self.timestamp_ms);
+        // Every series a counter, summary or histogram becomes carries its created timestamp.
+        let created = match kind {
+            MetricType::Counter => self.created_ms,
+            MetricType::Summary => self.summary.as_ref().and_then(|s| s.created_ms),
+            MetricType::Histogram | MetricType::GaugeHistogram => {
+                self.histogram.as_ref().and_then(|h| h.created_ms)
+            }
+            _ => None,
+        };
         let mut pairs = self.labels.clone();
         pairs.retain(|(n, _)| *n != crate::labels::METRIC_NAME);
         let mut names: Vec<&str> = pairs.iter().map(|(n, _)| *n).collect();
@@ -778,6 +802,7 @@ impl<'a> Metric<'a> {
                 name: &series[..name_len],
                 value,
                 timestamp_ms: ts,
+                created_ms: created,
                 exemplar: exemplar.map(OwnedExemplar::entry),
                 labels_raw: labels_of(&series, name_len),
             }));
@@ -829,6 +854,7 @@ impl<'a> Metric<'a> {
                         h: &nh,
                         integer,
                         timestamp_ms: ts,
+                        created_ms: created,
                         exemplars: exemplars.iter().map(|e| e.entry()).collect(),
                         labels_raw: labels_of(&series, name_len),
                         converted: false,
@@ -872,6 +898,7 @@ fn summary(b: &[u8]) -> Result<Summary, String> {
         match n {
             1 => s.count = uint(&v)?,
             2 => s.sum = double(&v)?,
+            4 => s.created_ms = created(message(&v)?)?,
             3 => {
                 let (mut q, mut x) = (0.0, 0.0);
                 Reader::each(message(&v)?, |n, v| {
@@ -923,12 +950,19 @@ fn histogram(b: &[u8]) -> Result<Histogram, String> {
             12 => h.positive_spans.push(span(message(&v)?)?),
             13 => repeated(&v, &mut h.positive_deltas, false)?,
             14 => repeated(&v, &mut h.positive_counts, true)?,
+            15 => h.created_ms = created(message(&v)?)?,
             16 => h.exemplars.extend(exemplar(message(&v)?)?),
             _ => {}
         }
         Ok(())
     })?;
     Ok(h)
+}
+
+/// A created timestamp (a `google.protobuf.Timestamp`) in ms; 0 is none, as Prometheus takes
+/// an unset one.
+fn created(b: &[u8]) -> Result<Option<i64>, String> {
+    Ok(Some(timestamp(b)?).filter(|&t| t != 0))
 }
 
 /// A series' value as [`write_family`] writes it.

@@ -152,6 +152,7 @@ fn sample<'a>(c: &mut Cursor<'a>) -> Result<SampleEntry<'a>, String> {
         name,
         value,
         timestamp_ms,
+        created_ms: None,
         exemplar: None,
         labels_raw,
     })

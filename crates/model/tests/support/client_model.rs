@@ -61,6 +61,8 @@ pub struct Summary {
     pub sample_sum: f64,
     #[prost(message, repeated, tag = "3")]
     pub quantile: Vec<Quantile>,
+    #[prost(message, optional, tag = "4")]
+    pub created_timestamp: Option<Timestamp>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -119,6 +121,8 @@ pub struct Histogram {
     pub positive_delta: Vec<i64>,
     #[prost(double, repeated, tag = "14")]
     pub positive_count: Vec<f64>,
+    #[prost(message, optional, tag = "15")]
+    pub created_timestamp: Option<Timestamp>,
     #[prost(message, repeated, tag = "16")]
     pub exemplars: Vec<Exemplar>,
 }

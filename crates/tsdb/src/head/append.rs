@@ -49,24 +49,29 @@ enum Admit {
 }
 
 impl HeadAppender<'_> {
-    /// Whether the series (by ref, else by labels) has a histogram as its newest sample, in
-    /// this transaction or stored.
-    fn newest_is_histogram(&self, r: SeriesRef, labels: &Labels) -> bool {
+    /// The series (by ref, else by labels) and its newest sample, in this transaction or
+    /// stored; None for a series the head does not have.
+    fn newest(&self, r: SeriesRef, labels: &Labels) -> Option<(SeriesRef, Option<Sample>)> {
         let idx = self.head.index.read();
         let r = if idx.series.contains_key(&r) {
             r
         } else {
-            match idx.by_labels.get(labels) {
-                Some(&r) => r,
-                None => return false,
-            }
+            *idx.by_labels.get(labels)?
         };
         let last = self
             .newest
             .get(&r)
             .copied()
             .or_else(|| idx.series.get(&r)?.last);
-        last.is_some_and(|l| l.v.to_bits() == HISTOGRAM_MARK)
+        Some((r, last))
+    }
+
+    /// Whether the series (by ref, else by labels) has a histogram as its newest sample, in
+    /// this transaction or stored.
+    fn newest_is_histogram(&self, r: SeriesRef, labels: &Labels) -> bool {
+        self.newest(r, labels)
+            .and_then(|(_, last)| last)
+            .is_some_and(|l| l.v.to_bits() == HISTOGRAM_MARK)
     }
 
     fn close_batch(&mut self) {
@@ -253,6 +258,41 @@ impl Appender for HeadAppender<'_> {
         );
         self.newest_histogram.insert(r, h);
         Ok(r)
+    }
+
+    fn append_start_zero(
+        &mut self,
+        r: SeriesRef,
+        labels: &Labels,
+        start: i64,
+        t: i64,
+        template: Option<&FloatHistogram>,
+    ) -> Result<SeriesRef, AppendError> {
+        if start >= t || start < self.head.min_valid.load(Ordering::Relaxed) {
+            return Ok(r);
+        }
+        // Checked here, so the usual refusal (not after the newest sample) is not counted as
+        // an out-of-order sample.
+        let known = self.newest(r, labels);
+        if let Some((r, Some(last))) = known
+            && start <= last.t
+        {
+            return Ok(r);
+        }
+        let r = known.map_or(r, |k| k.0);
+        match template {
+            None => self.append(r, labels, start, 0.0),
+            Some(h) => {
+                let zero = FloatHistogram {
+                    schema: h.schema,
+                    zero_threshold: h.zero_threshold,
+                    custom_values: h.custom_values.clone(),
+                    hint: vigil_model::histogram::CounterResetHint::CounterReset,
+                    ..Default::default()
+                };
+                self.append_histogram(r, labels, start, zero)
+            }
+        }
     }
 
     fn append_exemplar(
