@@ -350,6 +350,8 @@ async function renderPanel(p: Panel, ctx: Ctx, body: HTMLElement) {
         body.append(holder);
         // Room below for the readout line.
         drawHeatmap(holder, xs, step, cells, width, Math.max(body.clientHeight - 22, 80));
+        if (native.length && series.length)
+          body.append(el('div', { class: 'muted' }, `${series.length} float series not drawn beside the histograms`));
         return;
       }
       body.dataset.series = String(series.length);

@@ -99,7 +99,9 @@ export function classicCells(series: RangeSeries[], xs: number[]): Cells {
     const row = byLe.get(le) as (number | null)[];
     const below = k > 0 ? (byLe.get(les[k - 1]) as (number | null)[]) : null;
     buckets.push({ lower: k > 0 ? les[k - 1] : le > 0 ? 0 : -Infinity, upper: le, rule: 0 });
-    counts.push(row.map((v, i) => (v === null ? null : Math.max(0, v - (below?.[i] ?? 0)))));
+    // A step where the bucket below has no value leaves the cell empty (its own count is
+    // unknown), rather than showing the cumulative count.
+    counts.push(row.map((v, i) => (v === null || below?.[i] === null ? null : Math.max(0, v - (below?.[i] ?? 0)))));
   });
   return { buckets, counts };
 }

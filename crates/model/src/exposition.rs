@@ -256,20 +256,26 @@ pub struct Parser<'a> {
 }
 
 /// What finding created timestamps in OpenMetrics needs: the family the last `# TYPE` line
-/// opened, and the timestamps found for its label sets.
+/// opened, and what the last read ahead found, so a family is read ahead through about once
+/// however its lines are ordered.
 #[derive(Debug, Clone, Default)]
 struct Created {
     family: String,
     kind: Option<MetricType>,
-    found: Vec<(CreatedKey, Option<i64>)>,
+    /// The next `_created` line of the family after the parser's position: where it ends, its
+    /// key and value. Every sample before it has that line as the first `_created` line after
+    /// it, which is the only one Prometheus's parser looks at.
+    next: Option<(usize, CreatedKey, i64)>,
+    /// No `_created` line is left in the family (a read ahead reached its end).
+    none_left: bool,
 }
 
 /// A sample's labels without `le` and `quantile`, sorted: what its `_created` line has.
 type CreatedKey = Vec<(String, String)>;
 
-/// Entries a search for a `_created` line reads ahead at most: a family's label set keeps its
-/// lines together, so the line is a few (a histogram's buckets) away; a body that puts it
-/// farther does not make every sample read the rest of its family.
+/// Entries one read ahead for a `_created` line covers at most: a family's label set keeps
+/// its lines together, so the line is a few (a histogram's buckets) away. Past it the family
+/// is taken to have none left.
 const CREATED_LOOKAHEAD: usize = 4096;
 
 fn created_key(s: &SampleEntry<'_>) -> CreatedKey {
@@ -295,9 +301,10 @@ impl<'a> Parser<'a> {
     /// In OpenMetrics, read each counter's, summary's and histogram's `_created` line as the
     /// created timestamp of the series of its label set ([`SampleEntry::created_ms`]) and
     /// yield no `_created` series, as Prometheus's parser does with
-    /// `created-timestamp-zero-ingestion`: the line is looked for after the sample, within
-    /// its family, up to the first line that is not a sample of it or a `_created` line of
-    /// other labels. The text format has none.
+    /// `created-timestamp-zero-ingestion`: a sample's timestamp is that of the first
+    /// `_created` line after it within its family, if that line has its labels (but `le` and
+    /// `quantile`). A read ahead stops at a line of another family and after 4,096 entries.
+    /// The text format has none.
     pub fn with_created_timestamps(mut self) -> Self {
         if self.format == Format::OpenMetrics {
             self.created = Some(Box::default());
@@ -305,31 +312,34 @@ impl<'a> Parser<'a> {
         self
     }
 
-    /// The created timestamp of `s`, a sample of the family `c` is in: remembered for its
-    /// label set, or read ahead.
+    /// The created timestamp of `s`, a sample of the family `c` is in: that of the first
+    /// `_created` line of the family after it, if its labels are `s`'s.
     fn created_of(&self, c: &mut Created, s: &SampleEntry<'_>) -> Option<i64> {
-        let key = created_key(s);
-        if let Some((_, t)) = c.found.iter().find(|(k, _)| *k == key) {
-            return *t;
+        if c.none_left {
+            return None;
         }
-        let mut ahead = self.cur.clone();
-        let mut t = None;
-        for _ in 0..CREATED_LOOKAHEAD {
-            let Ok(Some(Entry::Sample(x))) = openmetrics::next(&mut ahead) else {
-                break;
-            };
-            let Some(rest) = x.name.strip_prefix(c.family.as_str()) else {
-                break;
-            };
-            if rest == "_created" {
-                if created_key(&x) == key {
-                    t = Some((x.value * 1000.0) as i64);
+        if c.next.as_ref().is_none_or(|n| n.0 <= self.cur.pos) {
+            c.next = None;
+            let mut ahead = self.cur.clone();
+            for _ in 0..CREATED_LOOKAHEAD {
+                let Ok(Some(Entry::Sample(x))) = openmetrics::next(&mut ahead) else {
+                    break;
+                };
+                let Some(rest) = x.name.strip_prefix(c.family.as_str()) else {
+                    break;
+                };
+                if rest == "_created" {
+                    c.next = Some((ahead.pos, created_key(&x), (x.value * 1000.0) as i64));
+                    break;
                 }
-                break;
+            }
+            if c.next.is_none() {
+                c.none_left = true;
+                return None;
             }
         }
-        c.found.push((key, t));
-        t
+        let (_, key, t) = c.next.as_ref()?;
+        (*key == created_key(s)).then_some(*t)
     }
 
     /// The format being parsed.
@@ -358,7 +368,8 @@ impl<'a> Iterator for Parser<'a> {
                     c.family.clear();
                     c.family.push_str(family);
                     c.kind = Some(kind);
-                    c.found.clear();
+                    c.next = None;
+                    c.none_left = false;
                     Ok(Some(Entry::Type { family, kind }))
                 }
                 Ok(Some(Entry::Sample(mut s)))

@@ -1373,3 +1373,36 @@ fn openmetrics_created_lines_as_created_timestamps() {
         .count();
     assert_eq!(n, 2);
 }
+
+/// Reading ahead for `_created` lines covers a family about once however its lines are
+/// ordered: with every `_created` line after all the samples, only the sample whose labels
+/// the first of them has gets a created timestamp (the first `_created` line after a sample
+/// is the only one looked at, as in Prometheus's parser), and a family without any reads
+/// ahead once. (A read ahead covers 4,096 entries at most: `_created` lines farther from
+/// their family's samples than that are not found.)
+#[test]
+fn created_lines_far_away_are_read_ahead_once() {
+    let n = 4_000;
+    let mut body = String::from("# TYPE c counter\n");
+    for i in 0..n {
+        body += &format!("c_total{{i=\"{i}\"}} 1\n");
+    }
+    for i in 0..n {
+        body += &format!("c_created{{i=\"{i}\"}} 1700000000\n");
+    }
+    body += "# TYPE d counter\n";
+    for i in 0..n {
+        body += &format!("d_total{{i=\"{i}\"}} 1\n");
+    }
+    body += "# EOF\n";
+    let mut with = Vec::new();
+    for e in Parser::new(body.as_bytes(), Format::OpenMetrics).with_created_timestamps() {
+        if let Entry::Sample(s) = e.unwrap() {
+            if s.created_ms.is_some() {
+                with.push(s.series.to_string());
+            }
+            assert!(!s.name.ends_with("_created"));
+        }
+    }
+    assert_eq!(with, ["c_total{i=\"0\"}"]);
+}

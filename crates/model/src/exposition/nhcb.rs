@@ -79,12 +79,8 @@ impl Converter {
         match &e {
             Entry::Sample(s) => {
                 if let Some((base, part)) = self.part(s) {
-                    let mut key: Vec<(String, String)> = s
-                        .labels()
-                        .filter(|(n, v)| *n != "le" && !v.is_empty())
-                        .map(|(n, v)| (n.to_string(), v.into_owned()))
-                        .collect();
-                    let labels = key.clone();
+                    let labels = labels_of(s);
+                    let mut key = labels.clone();
                     key.sort();
                     if self
                         .native
@@ -118,7 +114,18 @@ impl Converter {
                         false => Ok(()),
                     };
                 }
-                self.flush(f)?;
+                // A series that is not collected ends the run only if it is another metric
+                // (as Prometheus compares them: base name, and labels but `le`): a bucket
+                // whose `le` is not a number passes through inside its run.
+                if let Some(g) = &self.group {
+                    let base = ["_bucket", "_count", "_sum"]
+                        .iter()
+                        .find_map(|x| s.name.strip_suffix(x))
+                        .unwrap_or(s.name);
+                    if base != g.base || label_key(s) != g.key {
+                        self.flush(f)?;
+                    }
+                }
                 f(e)
             }
             Entry::Histogram(h) => {
@@ -222,12 +229,29 @@ impl Converter {
     }
 }
 
+/// A sample's labels other than `le` (empty values are no label), in the order written.
+fn labels_of(s: &SampleEntry<'_>) -> Vec<(String, String)> {
+    s.labels()
+        .filter(|(n, v)| *n != "le" && !v.is_empty())
+        .map(|(n, v)| (n.to_string(), v.into_owned()))
+        .collect()
+}
+
+/// The same, sorted: what tells runs apart.
+fn label_key(s: &SampleEntry<'_>) -> Vec<(String, String)> {
+    let mut k = labels_of(s);
+    k.sort();
+    k
+}
+
 impl Group {
     fn take(&mut self, part: Part, s: &SampleEntry<'_>) {
         match part {
             Part::Count => self.count = Some(s.value),
             Part::Sum => self.sum = Some(s.value),
             Part::Bucket(le) => {
+                // -0 is the bound 0 (bounds compare as numbers, as in Prometheus).
+                let le = if le == 0.0 { 0.0 } else { le };
                 // Sorted as they come; a repeated bound keeps its first count.
                 if let Err(i) = self.buckets.binary_search_by(|b| b.0.total_cmp(&le)) {
                     self.buckets.insert(i, (le, s.value));
@@ -434,6 +458,29 @@ mod tests {
                 "s_count 1",
                 "s_sum 2",
                 "untyped_bucket{le=\"1\"} 1",
+            ]
+        );
+    }
+
+    /// Bounds compare as numbers (`-0` is `0`), and a bucket whose `le` is not a number
+    /// passes through without ending its run.
+    #[test]
+    fn bounds_as_numbers_and_runs_kept_whole() {
+        let body = "# TYPE z histogram\n\
+            z_bucket{le=\"-0\"} 1\n\
+            z_bucket{le=\"0\"} 2\n\
+            z_bucket{le=\"oops\"} 7\n\
+            z_bucket{le=\"+Inf\"} 3\n\
+            z_count 3\n\
+            z_sum 0.5\n";
+        let (out, failed) = convert(body, false);
+        assert_eq!(failed, 0);
+        assert_eq!(
+            out,
+            [
+                "# TYPE z histogram",
+                "z_bucket{le=\"oops\"} 7",
+                "H z name=z labels=[] count=3 sum=0.5 bounds=[0.0] buckets=[0:1 1:2] integer=true t=None exemplars=0",
             ]
         );
     }

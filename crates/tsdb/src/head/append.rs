@@ -279,6 +279,17 @@ impl Appender for HeadAppender<'_> {
         {
             return Ok(r);
         }
+        // A series the limit would refuse: the sample's own append refuses it, and counts it
+        // once.
+        let max = self.head.stats.max_series.load(Ordering::Relaxed);
+        if max > 0 && known.is_none_or(|k| k.1.is_none()) {
+            let idx = self.head.index.read();
+            if (idx.live() + self.new_live) as u64 >= max
+                || (known.is_none() && idx.series.len() as u64 >= max.saturating_mul(2))
+            {
+                return Ok(r);
+            }
+        }
         let r = known.map_or(r, |k| k.0);
         match template {
             None => self.append(r, labels, start, 0.0),

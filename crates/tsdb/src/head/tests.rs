@@ -410,3 +410,93 @@ fn a_float_stale_marker_on_a_histogram_series_is_a_histogram() {
     assert_eq!((floats, hs.len()), (0, 2));
     assert!(hs[1].is_stale());
 }
+
+/// The created-timestamp zero sample: appended once before a series' first sample and after a
+/// reset, refused without a trace otherwise (nothing counted out of order, no series refused
+/// twice at the series limit), and an empty histogram for a histogram series.
+#[test]
+fn start_zero_samples_are_a_silent_best_effort() {
+    let h = Head::in_memory();
+    let c = l(&[("__name__", "c_total")]);
+    let mut app = h.appender();
+    let r = app.append_start_zero(0, &c, 1000, 5000, None).unwrap();
+    let r = app.append(r, &c, 5000, 3.0).unwrap();
+    app.commit().unwrap();
+    for t in [6000, 7000] {
+        let mut app = h.appender();
+        let r2 = app.append_start_zero(r, &c, 1000, t, None).unwrap();
+        assert_eq!(r2, r);
+        app.append(r, &c, t, 4.0).unwrap();
+        app.commit().unwrap();
+    }
+    // A reset: a created timestamp after the newest sample.
+    let mut app = h.appender();
+    app.append_start_zero(r, &c, 7500, 8000, None).unwrap();
+    app.append(r, &c, 8000, 1.0).unwrap();
+    // Not before the sample: nothing.
+    app.append_start_zero(r, &c, 9000, 9000, None).unwrap();
+    app.commit().unwrap();
+    let q = h.querier(i64::MIN, i64::MAX).unwrap();
+    let got: Vec<(i64, f64)> = q
+        .select(&[vigil_storage::Matcher::equal("__name__", "c_total")])
+        .unwrap()
+        .flat_map(|s| s.samples)
+        .map(|s| (s.t, s.v))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (1000, 0.0),
+            (5000, 3.0),
+            (6000, 4.0),
+            (7000, 4.0),
+            (7500, 0.0),
+            (8000, 1.0)
+        ]
+    );
+    assert_eq!(h.stats.out_of_order.load(Ordering::Relaxed), 0);
+
+    // A histogram series: an empty histogram of the sample's schema, a counter reset.
+    let hs = l(&[("__name__", "h")]);
+    let sample = vigil_model::FloatHistogram {
+        schema: 2,
+        zero_threshold: 0.5,
+        count: 2.0,
+        sum: 1.0,
+        positive_spans: vec![vigil_model::histogram::Span {
+            offset: 0,
+            length: 1,
+        }],
+        positive_buckets: vec![2.0],
+        ..Default::default()
+    };
+    let mut app = h.appender();
+    let r = app
+        .append_start_zero(0, &hs, 100, 200, Some(&sample))
+        .unwrap();
+    app.append_histogram(r, &hs, 200, sample.clone()).unwrap();
+    app.commit().unwrap();
+    let q = h.querier(i64::MIN, i64::MAX).unwrap();
+    let got: Vec<Series> = q
+        .select(&[vigil_storage::Matcher::equal("__name__", "h")])
+        .unwrap()
+        .collect();
+    let first = &got[0].histograms[0];
+    assert_eq!((first.t, first.h.count, first.h.schema), (100, 0.0, 2));
+    assert_eq!(first.h.zero_threshold, 0.5);
+
+    // At the series limit a new series' zero is not attempted: the sample's own refusal is
+    // the one counted.
+    let h = Head::in_memory();
+    h.stats.max_series.store(1, Ordering::Relaxed);
+    let mut app = h.appender();
+    app.append(0, &c, 1000, 1.0).unwrap();
+    let n = l(&[("__name__", "new_total")]);
+    assert_eq!(app.append_start_zero(0, &n, 500, 1000, None), Ok(0));
+    assert!(matches!(
+        app.append(0, &n, 1000, 1.0),
+        Err(AppendError::SeriesLimit(1))
+    ));
+    app.commit().unwrap();
+    assert_eq!(h.stats.series_refused.load(Ordering::Relaxed), 1);
+}

@@ -738,9 +738,6 @@ impl HistogramChunk {
         {
             return Err(Full::Samples);
         }
-        if matches!(self.counts, Counts::Int { .. }) && !integer_counts(h) {
-            return Err(Full::Encoding);
-        }
         if !stale {
             let gauge_chunk = self.header == 0xC0;
             if gauge_chunk != (h.hint == CounterResetHint::Gauge) {
@@ -757,6 +754,10 @@ impl HistogramChunk {
             if !same_layout(&self.layout, h) {
                 return Err(Full::Layout);
             }
+        }
+        // After the reset check, so a reset with fractions still starts a chunk saying so.
+        if matches!(self.counts, Counts::Int { .. }) && !integer_counts(h) {
+            return Err(Full::Encoding);
         }
         let d = t.wrapping_sub(self.t);
         self.w.varbit_int(d.wrapping_sub(self.t_delta));
