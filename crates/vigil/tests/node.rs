@@ -378,6 +378,12 @@ fn fake_node(root: &std::path::Path) {
         "MemTotal:       16318412 kB\nMemFree:         1234567 kB\nMemAvailable:    8765432 kB\nActive(anon):     123456 kB\nInactive(file):   654321 kB\nHugePages_Total:       0\nHugePages_Free:        0\nHugepagesize:       2048 kB\n",
     );
     write(root, &format!("{p}/loadavg"), "0.52 0.58 0.59 2/345 6789\n");
+    // An NFS client, its proc4 line as long as newer kernels write it (69 counts).
+    write(
+        root,
+        &format!("{p}/net/rpc/nfs"),
+        "net 18628 0 18628 6\nrpc 4329785 0 4338291\nproc2 18 2 69 0 0 4410 0 0 0 0 0 0 0 0 0 0 0 99 2\nproc3 22 1 4084749 29200 94754 32580 186 47747 7981 8639 0 6356 0 6962 0 7958 0 0 241 4 4 2 39\nproc4 69 7 14 21 28 35 42 49 56 63 70 77 84 91 98 105 112 119 126 133 140 147 154 161 168 175 182 189 196 203 210 217 224 231 238 245 252 259 266 273 280 287 294 301 308 315 322 329 336 343 350 357 364 371 378 385 392 399 406 413 420 427 434 441 448 455 462 469 476 483\n",
+    );
     write(
         root,
         &format!("{p}/diskstats"),
@@ -852,6 +858,7 @@ fn same_output_as_node_exporter_on_a_built_node() {
         "netclass",
         "netdev",
         "netstat",
+        "nfs",
         "os",
         "powersupplyclass",
         "pressure",
@@ -945,6 +952,14 @@ fn same_output_as_node_exporter_on_a_built_node() {
         );
     }
     assert!(a.series.len() > 250, "{}", a.series.len());
+    // Every NFS procedure of the three protocol versions (proc4's counts past the 59th are
+    // not read, in both).
+    let nfs = v
+        .series
+        .keys()
+        .filter(|k| name_of(k) == "node_nfs_requests_total")
+        .count();
+    assert_eq!(nfs, 18 + 22 + 59);
     // What the built node is there for is in the comparison, not absent from both.
     for fam in [
         "node_cpu_core_throttles_total",
@@ -981,6 +996,9 @@ fn same_output_as_node_exporter_on_a_built_node() {
         "node_power_supply_voltage_volt",
         "node_power_supply_capacity_alert_min",
         "node_power_supply_temp_celsius",
+        "node_nfs_requests_total",
+        "node_nfs_packets_total",
+        "node_nfs_rpc_authentication_refreshes_total",
     ] {
         assert!(
             v.series.keys().any(|k| name_of(k) == fam),

@@ -11,6 +11,7 @@ mod filesystem;
 mod hwmon;
 mod kernel;
 mod network;
+mod nfs;
 pub mod out;
 mod platform;
 mod process;
@@ -201,6 +202,7 @@ pub static COLLECTORS: &[Collector] = &[
     c("netclass", true, network::netclass),
     c("netdev", true, network::netdev),
     c("netstat", true, network::netstat),
+    c("nfs", true, nfs::nfs),
     c("os", true, platform::os),
     c("powersupplyclass", true, hwmon::powersupplyclass),
     c("pressure", true, kernel::pressure),
@@ -240,7 +242,6 @@ pub static NOT_IMPLEMENTED: &[(&str, bool)] = &[
     ("meminfo_numa", false),
     ("mountstats", false),
     ("network_route", false),
-    ("nfs", true),
     ("nfsd", true),
     ("ntp", false),
     ("nvme", true),
