@@ -280,35 +280,45 @@ pub fn encode(out: &mut Vec<u8>, rec: &Record, c: Compression) {
 fn encode_histograms_v4(out: &mut Vec<u8>, hs: &[(u64, i64, Arc<FloatHistogram>)], c: Compression) {
     encode_with(out, REC_HISTOGRAMS, c, |p| {
         put_uvarint(p, hs.len() as u64);
-        let f = |p: &mut Vec<u8>, v: f64| p.extend_from_slice(&v.to_bits().to_le_bytes());
         for (r, t, h) in hs {
             put_uvarint(p, *r);
             put_uvarint(p, zigzag(*t));
             p.push(h.hint.code());
             put_uvarint(p, zigzag(h.schema as i64));
             for v in [h.zero_threshold, h.zero_count, h.count, h.sum] {
-                f(p, v);
+                put_f64(p, v);
             }
             for (spans, buckets) in [
                 (&h.positive_spans, &h.positive_buckets),
                 (&h.negative_spans, &h.negative_buckets),
             ] {
-                put_uvarint(p, spans.len() as u64);
-                for sp in spans.iter() {
-                    put_uvarint(p, zigzag(sp.offset as i64));
-                    put_uvarint(p, sp.length as u64);
-                }
+                put_spans(p, spans);
                 put_uvarint(p, buckets.len() as u64);
                 for &b in buckets.iter() {
-                    f(p, b);
+                    put_f64(p, b);
                 }
             }
             put_uvarint(p, h.custom_values.len() as u64);
             for &v in &h.custom_values {
-                f(p, v);
+                put_f64(p, v);
             }
         }
     })
+}
+
+/// An f64's bits, little-endian, as histogram records write floats.
+fn put_f64(p: &mut Vec<u8>, v: f64) {
+    p.extend_from_slice(&v.to_bits().to_le_bytes());
+}
+
+/// A histogram side's spans as histogram records write them: count, then offset (zigzag)
+/// and length each.
+fn put_spans(p: &mut Vec<u8>, spans: &[Span]) {
+    put_uvarint(p, spans.len() as u64);
+    for sp in spans {
+        put_uvarint(p, zigzag(sp.offset as i64));
+        put_uvarint(p, sp.length as u64);
+    }
 }
 
 /// Encode a compact native histograms record: count, then per sample its series ref, time
@@ -326,7 +336,6 @@ pub fn encode_histograms(
 ) {
     encode_with(out, REC_HISTOGRAMS_COMPACT, c, |p| {
         put_uvarint(p, hs.len() as u64);
-        let f = |p: &mut Vec<u8>, v: f64| p.extend_from_slice(&v.to_bits().to_le_bytes());
         for (r, t, h) in hs {
             put_uvarint(p, *r);
             put_uvarint(p, zigzag(*t));
@@ -334,23 +343,19 @@ pub fn encode_histograms(
             put_uvarint(p, zigzag(h.schema as i64));
             let whole = crate::prometheus::histogram_chunk::integer_counts(h);
             p.push(whole as u8);
-            f(p, h.zero_threshold);
+            put_f64(p, h.zero_threshold);
             for v in [h.zero_count, h.count] {
                 match whole {
                     true => put_uvarint(p, v as u64),
-                    false => f(p, v),
+                    false => put_f64(p, v),
                 }
             }
-            f(p, h.sum);
+            put_f64(p, h.sum);
             for (spans, buckets) in [
                 (&h.positive_spans, &h.positive_buckets),
                 (&h.negative_spans, &h.negative_buckets),
             ] {
-                put_uvarint(p, spans.len() as u64);
-                for sp in spans.iter() {
-                    put_uvarint(p, zigzag(sp.offset as i64));
-                    put_uvarint(p, sp.length as u64);
-                }
+                put_spans(p, spans);
                 put_uvarint(p, buckets.len() as u64);
                 let mut prev = 0i64;
                 for &b in buckets.iter() {
@@ -359,13 +364,13 @@ pub fn encode_histograms(
                             put_uvarint(p, zigzag((b as i64).wrapping_sub(prev)));
                             prev = b as i64;
                         }
-                        false => f(p, b),
+                        false => put_f64(p, b),
                     }
                 }
             }
             put_uvarint(p, h.custom_values.len() as u64);
             for &v in &h.custom_values {
-                f(p, v);
+                put_f64(p, v);
             }
         }
     })

@@ -165,19 +165,14 @@ pub fn nfs(n: &Node, out: &mut Out) -> Result<(), Error> {
         path: path.clone(),
         what: format!("failed to retrieve nfs stats: {what}"),
     })?;
-    let help = "Total NFSd network packets (sent+received) by protocol type.";
-    out.counter(
-        "node_nfs_packets_total",
-        help,
-        &[("protocol", "udp")],
-        s.net[1] as f64,
-    );
-    out.counter(
-        "node_nfs_packets_total",
-        help,
-        &[("protocol", "tcp")],
-        s.net[2] as f64,
-    );
+    for (protocol, v) in [("udp", s.net[1]), ("tcp", s.net[2])] {
+        out.counter(
+            "node_nfs_packets_total",
+            "Total NFSd network packets (sent+received) by protocol type.",
+            &[("protocol", protocol)],
+            v as f64,
+        );
+    }
     out.counter(
         "node_nfs_connections_total",
         "Total number of NFSd TCP connections.",

@@ -17,7 +17,7 @@
 //! (`always_scrape_classic_histograms`).
 
 use super::lex::parse_float;
-use super::{Entry, Exemplar, HistogramEntry, MetricType, SampleEntry};
+use super::{Entry, Exemplar, HistogramEntry, LabelIter, MetricType, SampleEntry};
 use crate::histogram::{CUSTOM_BUCKETS_SCHEMA, FloatHistogram, Span};
 
 /// Hands entries on to a sink, turning classic histograms into NHCB ones on the way.
@@ -79,7 +79,7 @@ impl Converter {
         match &e {
             Entry::Sample(s) => {
                 if let Some((base, part)) = self.part(s) {
-                    let labels = labels_of(s);
+                    let labels = labels_of(s.labels());
                     let mut key = labels.clone();
                     key.sort();
                     if self
@@ -122,7 +122,7 @@ impl Converter {
                         .iter()
                         .find_map(|x| s.name.strip_suffix(x))
                         .unwrap_or(s.name);
-                    if base != g.base || label_key(s) != g.key {
+                    if base != g.base || label_key(s.labels()) != g.key {
                         self.flush(f)?;
                     }
                 }
@@ -130,13 +130,7 @@ impl Converter {
             }
             Entry::Histogram(h) => {
                 self.flush(f)?;
-                let mut key: Vec<(String, String)> = h
-                    .labels()
-                    .filter(|(_, v)| !v.is_empty())
-                    .map(|(n, v)| (n.to_string(), v.into_owned()))
-                    .collect();
-                key.sort();
-                self.native = Some((h.name.to_string(), key));
+                self.native = Some((h.name.to_string(), label_key(h.labels())));
                 f(e)
             }
             Entry::Type { family, kind } => {
@@ -229,17 +223,17 @@ impl Converter {
     }
 }
 
-/// A sample's labels other than `le` (empty values are no label), in the order written.
-fn labels_of(s: &SampleEntry<'_>) -> Vec<(String, String)> {
-    s.labels()
+/// A series' labels other than `le` (empty values are no label), in the order written.
+fn labels_of(labels: LabelIter<'_>) -> Vec<(String, String)> {
+    labels
         .filter(|(n, v)| *n != "le" && !v.is_empty())
         .map(|(n, v)| (n.to_string(), v.into_owned()))
         .collect()
 }
 
 /// The same, sorted: what tells runs apart.
-fn label_key(s: &SampleEntry<'_>) -> Vec<(String, String)> {
-    let mut k = labels_of(s);
+fn label_key(labels: LabelIter<'_>) -> Vec<(String, String)> {
+    let mut k = labels_of(labels);
     k.sort();
     k
 }

@@ -66,6 +66,16 @@ impl HeadAppender<'_> {
         Some((r, last))
     }
 
+    /// Whether the series limit `max` (0: none) refuses a sample that makes a series live,
+    /// given the index's `live` and `held` series; `creating` a series also counts the held
+    /// ones: empty series (left by refused transactions), which the limit does not count, are
+    /// bounded by twice the limit in all.
+    fn limit_refuses(&self, max: u64, live: usize, held: usize, creating: bool) -> bool {
+        max > 0
+            && ((live + self.new_live) as u64 >= max
+                || (creating && held as u64 >= max.saturating_mul(2)))
+    }
+
     /// Whether the series (by ref, else by labels) has a histogram as its newest sample, in
     /// this transaction or stored.
     fn newest_is_histogram(&self, r: SeriesRef, labels: &Labels) -> bool {
@@ -122,12 +132,8 @@ impl HeadAppender<'_> {
                 Some(&r) => (r, idx.live()),
                 None => {
                     // A new series takes a sample now, so the live check below applies
-                    // before it is created; and empty series (left by refused transactions),
-                    // which the limit does not count, are bounded by twice the limit in all.
-                    if max > 0
-                        && ((idx.live() + self.new_live) as u64 >= max
-                            || idx.series.len() as u64 >= max.saturating_mul(2))
-                    {
+                    // before it is created.
+                    if self.limit_refuses(max, idx.live(), idx.series.len(), true) {
                         return refuse(max);
                     }
                     let r = self.head.next_ref.fetch_add(1, Ordering::Relaxed);
@@ -164,7 +170,7 @@ impl HeadAppender<'_> {
             None => {
                 // The series' first sample. Concurrent transactions each see the others'
                 // committed series only, so the limit can be passed by what is in flight.
-                if max > 0 && (live + self.new_live) as u64 >= max {
+                if self.limit_refuses(max, live, 0, false) {
                     return refuse(max);
                 }
                 self.new_live += 1;
@@ -282,11 +288,9 @@ impl Appender for HeadAppender<'_> {
         // A series the limit would refuse: the sample's own append refuses it, and counts it
         // once.
         let max = self.head.stats.max_series.load(Ordering::Relaxed);
-        if max > 0 && known.is_none_or(|k| k.1.is_none()) {
+        if known.is_none_or(|k| k.1.is_none()) {
             let idx = self.head.index.read();
-            if (idx.live() + self.new_live) as u64 >= max
-                || (known.is_none() && idx.series.len() as u64 >= max.saturating_mul(2))
-            {
+            if self.limit_refuses(max, idx.live(), idx.series.len(), known.is_none()) {
                 return Ok(r);
             }
         }
