@@ -1,9 +1,8 @@
 //! The per-target series cache.
 //!
 //! Keyed by the raw series text of the exposition (`name{labels}` exactly as scraped), so a
-//! series seen before is found without parsing, sorting or relabeling its labels, usually
-//! without hashing it either (see [`SeriesCache`]). It also remembers which series were seen
-//! in which scrape, for staleness markers.
+//! series seen before is found without parsing, sorting or relabeling its labels. It also
+//! remembers which series were seen in which scrape, for staleness markers.
 
 use vigil_model::Labels;
 use vigil_storage::SeriesRef;
@@ -34,34 +33,37 @@ impl Entry {
 /// No slot (end of a chain, or a freed slot's link).
 const NONE: u32 = u32::MAX;
 
-/// One slot of the cache: where its raw series text sits in the key arena, its entry, and the
-/// slot that followed it in the last scrape. 56 bytes: a cache holds one per series a target
-/// exposes, so its size is a large part of memory per series.
+/// A raw series text's 128-bit hash, which stands for the text: the cache keeps no text.
+///
+/// Two texts of one target would have to collide in 128 bits of a hash seeded at random per
+/// cache for one series' samples to be taken for another's: about 10^-26 for a target of 10
+/// million series. A target crafting such a collision would need the seed, and could only
+/// mislabel samples of its own, which it writes anyway.
+type Key = [u64; 2];
+
+/// One slot of the cache: its key, its entry, and the slot that followed it in the last
+/// scrape. 64 bytes: a cache holds one per series a target exposes, so its size is a large
+/// part of memory per series (before keys replaced texts, each series also kept its text,
+/// about 90 bytes in a typical exposition, plus the arena's spare room).
 struct Slot {
-    at: u32,
-    len: u32,
+    key: Key,
     next: u32,
     entry: Entry,
 }
 
-/// Entries live in a slab; their raw series texts are stored once, back to back in an arena,
-/// and found through a hash table of slot numbers (4 bytes a bucket; equal hashes are told
-/// apart by comparing texts). A target exposes its series in the same order every scrape, so
-/// the cache also remembers, per slot, which slot came next last time: a lookup first
-/// compares the expected slot's text and only hashes when the order changed. With a hash
-/// lookup per sample, most of 100k lookups missed the CPU cache; now the arena is read front
-/// to back, as the body is (it is rewritten in scrape order when a sweep has freed much of
-/// it). After a scrape the slab and the arena give back what growth left spare once it passes
-/// half their length (keeping a quarter), as a target's series count is then known.
+/// Entries live in a slab, found through a hash table of slot numbers (4 bytes a bucket;
+/// the key's first word is the table's hash, the whole key tells entries apart). A target
+/// exposes its series in the same order every scrape, so the cache also remembers, per slot,
+/// which slot came next last time: a lookup first compares the expected slot's key, which
+/// walks the slab front to back as the body is read, and only probes the table when the
+/// order changed. After a scrape the slab gives back what growth left spare once it passes
+/// half its length (keeping a quarter), as a target's series count is then known.
 pub struct SeriesCache {
     slots: Vec<Option<Slot>>,
     free: Vec<u32>,
-    keys: Vec<u8>,
-    /// Arena bytes of removed series, reclaimed by a rewrite once they outweigh the rest.
-    dead: usize,
     index: hashbrown::HashTable<u32>,
-    hasher: foldhash::fast::RandomState,
-    /// All ones; tests narrow it to force equal hashes.
+    seed: u64,
+    /// All ones; tests narrow it to force equal table hashes.
     hash_mask: u64,
     /// The slot matched first in the latest scrape: where the next scrape starts guessing.
     head: u32,
@@ -81,13 +83,12 @@ impl Default for SeriesCache {
 
 impl SeriesCache {
     pub fn new() -> Self {
+        use std::hash::BuildHasher;
         SeriesCache {
             slots: Vec::new(),
             free: Vec::new(),
-            keys: Vec::new(),
-            dead: 0,
             index: hashbrown::HashTable::new(),
-            hasher: foldhash::fast::RandomState::default(),
+            seed: std::collections::hash_map::RandomState::new().hash_one(0x5eed_u64),
             hash_mask: u64::MAX,
             head: NONE,
             prev: NONE,
@@ -117,52 +118,38 @@ impl SeriesCache {
         self.iter
     }
 
-    fn hash_bytes(hasher: &foldhash::fast::RandomState, mask: u64, series: &[u8]) -> u64 {
-        use std::hash::BuildHasher;
-        hasher.hash_one(series) & mask
+    fn key(&self, series: &str) -> Key {
+        let h = twox_hash::XxHash3_128::oneshot_with_seed(self.seed, series.as_bytes());
+        [h as u64, (h >> 64) as u64]
     }
 
-    fn hash(&self, series: &str) -> u64 {
-        Self::hash_bytes(&self.hasher, self.hash_mask, series.as_bytes())
+    /// The table's hash of a slot's key.
+    fn table_hash(mask: u64, k: &Key) -> u64 {
+        k[0] & mask
     }
 
-    /// The hash of the slot a table entry names, for the table's growing and shrinking
-    /// (borrowing the fields apart from the table being changed).
-    fn rehash<'a>(
-        slots: &'a [Option<Slot>],
-        keys: &'a [u8],
-        hasher: &'a foldhash::fast::RandomState,
-        mask: u64,
-    ) -> impl Fn(&u32) -> u64 + 'a {
+    /// The table's hash of the slot a table entry names, for its growing and shrinking
+    /// (borrowing the slab apart from the table being changed).
+    fn rehash(slots: &[Option<Slot>], mask: u64) -> impl Fn(&u32) -> u64 + '_ {
         move |&j| {
             slots[j as usize]
                 .as_ref()
-                .map_or(0, |s| Self::hash_bytes(hasher, mask, Self::text(keys, s)))
+                .map_or(0, |s| Self::table_hash(mask, &s.key))
         }
     }
 
-    fn text<'a>(keys: &'a [u8], s: &Slot) -> &'a [u8] {
-        &keys[s.at as usize..(s.at + s.len) as usize]
-    }
-
-    fn key(&self, s: &Slot) -> &[u8] {
-        Self::text(&self.keys, s)
-    }
-
-    /// The slot holding `series`, if any.
-    fn find(&self, series: &str) -> Option<u32> {
+    /// The slot holding `key`, if any.
+    fn find(&self, key: &Key) -> Option<u32> {
         let g = self.guess;
         if let Some(Some(s)) = self.slots.get(g as usize)
-            && self.key(s) == series.as_bytes()
+            && s.key == *key
         {
             return Some(g);
         }
-        let (slots, keys) = (&self.slots, &self.keys);
+        let slots = &self.slots;
         self.index
-            .find(self.hash(series), |&i| {
-                slots[i as usize]
-                    .as_ref()
-                    .is_some_and(|s| Self::text(keys, s) == series.as_bytes())
+            .find(Self::table_hash(self.hash_mask, key), |&i| {
+                slots[i as usize].as_ref().is_some_and(|s| s.key == *key)
             })
             .copied()
     }
@@ -183,7 +170,7 @@ impl SeriesCache {
         if self.prev == NONE {
             self.guess = self.head;
         }
-        let i = self.find(series)?;
+        let i = self.find(&self.key(series))?;
         self.matched(i);
         self.slots[i as usize].as_mut().map(|s| &mut s.entry)
     }
@@ -192,25 +179,19 @@ impl SeriesCache {
         if self.prev == NONE {
             self.guess = self.head;
         }
-        if let Some(i) = self.find(series) {
+        let key = self.key(series);
+        if let Some(i) = self.find(&key) {
             if let Some(s) = self.slots[i as usize].as_mut() {
                 s.entry = e;
             }
             self.matched(i);
             return;
         }
-        let h = self.hash(series);
-        // Offsets are u32: reclaim removed texts before the arena would pass 4 GiB.
-        if self.keys.len() + series.len() > u32::MAX as usize {
-            self.rewrite_keys();
-        }
         let slot = Slot {
-            at: self.keys.len() as u32,
-            len: series.len() as u32,
+            key,
             next: NONE,
             entry: e,
         };
-        self.keys.extend_from_slice(series.as_bytes());
         let i = match self.free.pop() {
             Some(i) => {
                 self.slots[i as usize] = Some(slot);
@@ -221,8 +202,9 @@ impl SeriesCache {
                 (self.slots.len() - 1) as u32
             }
         };
-        let rehash = Self::rehash(&self.slots, &self.keys, &self.hasher, self.hash_mask);
-        self.index.insert_unique(h, i, rehash);
+        let h = Self::table_hash(self.hash_mask, &key);
+        self.index
+            .insert_unique(h, i, Self::rehash(&self.slots, self.hash_mask));
         self.matched(i);
     }
 
@@ -256,57 +238,16 @@ impl SeriesCache {
 
     /// Remove the slots `gone` says to, keeping the others where they are.
     fn remove_where(&mut self, gone: impl Fn(&Entry) -> bool) {
-        let doomed: Vec<u32> = (0..self.slots.len() as u32)
-            .filter(|&i| {
-                self.slots[i as usize]
-                    .as_ref()
-                    .is_some_and(|s| gone(&s.entry))
-            })
-            .collect();
-        for i in doomed {
-            let s = self.slots[i as usize].take().expect("checked");
-            let h = Self::hash_bytes(&self.hasher, self.hash_mask, self.key(&s));
+        for i in 0..self.slots.len() as u32 {
+            let Some(s) = self.slots[i as usize].take_if(|s| gone(&s.entry)) else {
+                continue;
+            };
+            let h = Self::table_hash(self.hash_mask, &s.key);
             if let Ok(found) = self.index.find_entry(h, |&j| j == i) {
                 found.remove();
             }
-            self.dead += s.len as usize;
             self.free.push(i);
         }
-        if self.dead > 4096 && self.dead > self.keys.len() / 2 {
-            self.rewrite_keys();
-        }
-    }
-
-    /// Rewrite the arena without removed texts, in the order of the latest scrape.
-    fn rewrite_keys(&mut self) {
-        let mut keys = Vec::with_capacity(self.keys.len() - self.dead);
-        let mut moved = vec![false; self.slots.len()];
-        let put = |s: &mut Slot, keys: &mut Vec<u8>, old: &[u8]| {
-            let at = keys.len() as u32;
-            keys.extend_from_slice(&old[s.at as usize..(s.at + s.len) as usize]);
-            s.at = at;
-        };
-        let old = std::mem::take(&mut self.keys);
-        // The chain of the latest scrape first (it may be cut short by removed slots), then
-        // anything not on it.
-        let mut i = self.head;
-        while let Some(Some(s)) = self.slots.get_mut(i as usize) {
-            if moved[i as usize] {
-                break;
-            }
-            moved[i as usize] = true;
-            put(s, &mut keys, &old);
-            i = s.next;
-        }
-        for (i, slot) in self.slots.iter_mut().enumerate() {
-            if let Some(s) = slot
-                && !moved[i]
-            {
-                put(s, &mut keys, &old);
-            }
-        }
-        self.keys = keys;
-        self.dead = 0;
     }
 
     /// Undo this iteration's sightings after a scrape failed and was rolled back.
@@ -333,13 +274,10 @@ impl SeriesCache {
             self.slots
                 .shrink_to(self.slots.len() + self.slots.len() / 4);
         }
-        if spare(self.keys.capacity(), self.keys.len()) {
-            self.keys.shrink_to(self.keys.len() + self.keys.len() / 4);
-        }
         let live = self.index.len();
         if self.index.capacity() > 4 * live + 64 {
-            let rehash = Self::rehash(&self.slots, &self.keys, &self.hasher, self.hash_mask);
-            self.index.shrink_to(live + live / 4, rehash);
+            self.index
+                .shrink_to(live + live / 4, Self::rehash(&self.slots, self.hash_mask));
         }
     }
 
@@ -370,7 +308,7 @@ mod tests {
     /// A slot is part of every cached series' cost: keep it from growing unnoticed.
     #[test]
     fn slots_stay_small() {
-        assert!(std::mem::size_of::<Option<Slot>>() <= 56);
+        assert!(std::mem::size_of::<Option<Slot>>() <= 64);
     }
 
     /// Every lookup finds its own entry whatever the order of the scrape, across removals and
@@ -380,7 +318,7 @@ mod tests {
         lookups_with_mask(u64::MAX);
     }
 
-    /// The same with only four distinct hashes: every lookup that misses the order hint walks
+    /// The same with only four distinct table hashes: every lookup that misses the order hint walks
     /// a chain of equal hashes, and removals unlink from the middle of chains.
     #[test]
     fn lookups_through_equal_hashes() {
@@ -428,17 +366,9 @@ mod tests {
         }
         let gone = names.iter().enumerate().filter(|(i, _)| i % 7 == 3).count();
         assert_eq!(c.len(), names.len() - gone);
-        // Rewriting the arena (as a sweep does once removed texts dominate) moves every text.
-        let before = c.keys.len();
-        c.rewrite_keys();
-        assert!(c.keys.len() < before && c.dead == 0);
         c.begin();
         for (i, n) in names.iter().enumerate().filter(|(i, _)| i % 7 != 3) {
-            assert_eq!(
-                c.get_mut(n).map(|e| e.r),
-                Some(i as u64 + 1),
-                "{n} after rewrite"
-            );
+            assert_eq!(c.get_mut(n).map(|e| e.r), Some(i as u64 + 1), "{n}");
         }
         // New series reuse freed slots and are found; the old ones stay gone.
         let it = c.begin();
