@@ -470,8 +470,22 @@ pub fn encode_exemplars(out: &mut Vec<u8>, e: &[(u64, Exemplar)], c: Compression
     })
 }
 
-/// Encode a series record from borrowed series (the commit path's are not cloned).
+/// Series per series record: a first scrape's thousands of new series are logged as several
+/// records of about 250 KB, so neither the payload nor the framed commit needs a buffer the
+/// size of all of them (which was the largest thing a big target's first scrape allocated).
+const SERIES_PER_RECORD: usize = 2048;
+
+/// Encode series records from borrowed series (the commit path's are not cloned).
 pub fn encode_series(out: &mut Vec<u8>, s: &[(u64, Labels)], c: Compression) {
+    if s.is_empty() {
+        return series_record(out, s, c);
+    }
+    for s in s.chunks(SERIES_PER_RECORD) {
+        series_record(out, s, c);
+    }
+}
+
+fn series_record(out: &mut Vec<u8>, s: &[(u64, Labels)], c: Compression) {
     encode_with(out, REC_SERIES, c, |payload| {
         put_uvarint(payload, s.len() as u64);
         for (r, labels) in s {
@@ -1420,6 +1434,39 @@ mod tests {
             Compression::None,
         );
         assert_eq!(decode_body(&bad[8..]), None);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    /// Many new series in one commit are logged as several bounded records, which replay
+    /// reads back as every series once, in order.
+    #[test]
+    fn many_series_are_logged_in_bounded_records() {
+        let d = tmp("many-series");
+        let mut w = Wal::open(&d).unwrap();
+        let series: Vec<(u64, Labels)> = (1..=5000u64)
+            .map(|r| {
+                (
+                    r,
+                    Labels::from_pairs([("__name__", "m".to_string()), ("i", r.to_string())]),
+                )
+            })
+            .collect();
+        let mut buf = Vec::new();
+        encode_series(&mut buf, &series, Compression::Snappy);
+        w.write(&buf).unwrap();
+        drop(w);
+        let mut records = 0;
+        let mut got = Vec::new();
+        replay(&d, |r| {
+            if let Record::Series(s) = r {
+                records += 1;
+                assert!(s.len() <= SERIES_PER_RECORD);
+                got.extend(s);
+            }
+        })
+        .unwrap();
+        assert_eq!(records, 5000usize.div_ceil(SERIES_PER_RECORD));
+        assert!(got == series, "series differ after replay");
         let _ = std::fs::remove_dir_all(&d);
     }
 
