@@ -29,12 +29,17 @@ struct ClosedChunk {
 
 struct MemSeries {
     labels: Labels,
+    /// The newest sample's time and value, when `has_last` (see [`MemSeries::last`]).
+    last_t: i64,
+    last_v: f64,
+    /// The samples; none until the first is stored, and never in agent mode.
+    chunks: Option<Box<Chunks>>,
     /// Found empty by the last truncation; removed by the next one if still empty. The grace
     /// period lets a transaction that was open during a truncation commit into the series.
     doomed: bool,
-    last: Option<Sample>,
-    /// The samples; none until the first is stored, and never in agent mode.
-    chunks: Option<Box<Chunks>>,
+    /// Beside `doomed` in what would be padding, where an `Option<Sample>` would add 8 bytes
+    /// to every series.
+    has_last: bool,
 }
 
 /// A series' compressed samples. Boxed apart from [`MemSeries`] so the series map's buckets
@@ -151,9 +156,26 @@ impl MemSeries {
     fn new(labels: Labels) -> Self {
         MemSeries {
             labels,
-            doomed: false,
-            last: None,
+            last_t: 0,
+            last_v: 0.0,
             chunks: None,
+            doomed: false,
+            has_last: false,
+        }
+    }
+
+    /// The newest sample appended (kept through deletions: the order check is against it).
+    fn last(&self) -> Option<Sample> {
+        self.has_last.then_some(Sample {
+            t: self.last_t,
+            v: self.last_v,
+        })
+    }
+
+    fn set_last(&mut self, l: Option<Sample>) {
+        self.has_last = l.is_some();
+        if let Some(l) = l {
+            (self.last_t, self.last_v) = (l.t, l.v);
         }
     }
 
@@ -161,7 +183,7 @@ impl MemSeries {
     /// themselves live in the WAL until remote write has sent them.
     fn note(&mut self, t: i64, v: f64) {
         self.doomed = false;
-        self.last = Some(Sample { t, v });
+        self.set_last(Some(Sample { t, v }));
     }
 
     fn chunks_mut(&mut self, t: i64) -> &mut Chunks {
@@ -183,15 +205,15 @@ impl MemSeries {
             Some(hc) => hc.push(t, h),
             None => c.hist = HistChunks::from_samples(&[HistogramSample { t, h: h.clone() }]),
         }
-        self.last = Some(Sample {
+        self.set_last(Some(Sample {
             t,
             v: f64::from_bits(HISTOGRAM_MARK),
-        });
+        }));
     }
 
     /// The newest histogram, when it is the series' newest sample.
     fn last_histogram(&self) -> Option<&Arc<FloatHistogram>> {
-        let l = self.last?;
+        let l = self.last()?;
         if l.v.to_bits() != HISTOGRAM_MARK {
             return None;
         }
@@ -221,7 +243,7 @@ impl MemSeries {
             c.open_min_t = t;
         }
         c.open.append(t, v);
-        self.last = Some(Sample { t, v });
+        self.set_last(Some(Sample { t, v }));
     }
 
     /// Chunks held (closed ones and a non-empty open one).
@@ -348,9 +370,9 @@ impl MemSeries {
             fresh.chunks_mut(keep_h[0].t).hist = Some(h);
         }
         // Keep the order check against the newest sample ever appended, deleted or not.
-        let last = self.last;
+        let last = self.last();
         *self = fresh;
-        self.last = last;
+        self.set_last(last);
     }
 
     fn samples(&self, mint: i64, maxt: i64) -> Vec<Sample> {
@@ -385,9 +407,9 @@ fn apply_floats(
     let (mut n, mut lo, mut hi) = (0, i64::MAX, i64::MIN);
     for (r, t, v) in fs {
         if let Some(s) = idx.series.get_mut(&r)
-            && s.last.is_none_or(|l| l.t < t)
+            && s.last().is_none_or(|l| l.t < t)
         {
-            if s.last.is_none() {
+            if s.last().is_none() {
                 idx.empty -= 1;
             }
             if wal_only {
@@ -412,9 +434,9 @@ fn apply_histograms(
     let (mut n, mut lo, mut hi) = (0, i64::MAX, i64::MIN);
     for (r, t, h) in hs {
         if let Some(s) = idx.series.get_mut(&r)
-            && s.last.is_none_or(|l| l.t < t)
+            && s.last().is_none_or(|l| l.t < t)
         {
-            if s.last.is_none() {
+            if s.last().is_none() {
                 idx.empty -= 1;
             }
             if wal_only {
@@ -472,7 +494,7 @@ impl std::hash::Hasher for RefHash {
 #[derive(Default)]
 struct Index {
     series: RefMap<MemSeries>,
-    by_labels: FastMap<Labels, SeriesRef>,
+    by_labels: LabelIndex,
     postings: Postings,
     /// Series without a sample yet (`last` is `None`): the head series limit counts only the
     /// others, so empty series left by a refused scrape do not use it up.
@@ -484,6 +506,42 @@ struct Index {
     /// Agent mode: nothing is queried, so no postings are kept (selections, which only tools
     /// and tests make there, scan the series instead).
     no_postings: bool,
+}
+
+/// Label set -> ref. It holds refs only and compares label sets through the series map, which
+/// holds them anyway: 8 bytes a series instead of a second label-set handle and its ref (16
+/// more, a fifth of an agent's series). Every ref in it is in the series map.
+#[derive(Default)]
+struct LabelIndex(hashbrown::HashTable<SeriesRef>);
+
+impl LabelIndex {
+    fn get(&self, labels: &Labels, series: &RefMap<MemSeries>) -> Option<SeriesRef> {
+        self.0
+            .find(labels.cached_hash(), |r| {
+                series.get(r).is_some_and(|s| s.labels == *labels)
+            })
+            .copied()
+    }
+
+    /// Map the labels of `r`, which the series map holds, to `r`.
+    fn insert(&mut self, r: SeriesRef, series: &RefMap<MemSeries>) {
+        let Some(s) = series.get(&r) else { return };
+        self.0.insert_unique(s.labels.cached_hash(), r, |x| {
+            series.get(x).map_or(0, |s| s.labels.cached_hash())
+        });
+    }
+
+    /// Unmap `labels` if they name `r` (a replay may have left two refs with one label set).
+    fn remove(&mut self, labels: &Labels, r: SeriesRef) {
+        if let Ok(e) = self.0.find_entry(labels.cached_hash(), |x| *x == r) {
+            e.remove();
+        }
+    }
+
+    fn reserve(&mut self, n: usize, series: &RefMap<MemSeries>) {
+        self.0
+            .reserve(n, |x| series.get(x).map_or(0, |s| s.labels.cached_hash()));
+    }
 }
 
 /// hashbrown's `entry_ref` finds or adds a key from a borrowed `&str` with one hash, where
@@ -515,8 +573,13 @@ fn add_postings(postings: &mut Postings, r: SeriesRef, labels: &Labels) {
 
 impl Index {
     fn insert(&mut self, r: SeriesRef, labels: Labels) {
-        self.by_labels.insert(labels.clone(), r);
         self.insert_replayed(r, labels);
+        self.by_labels.insert(r, &self.series);
+    }
+
+    /// The series with exactly these labels.
+    fn find(&self, labels: &Labels) -> Option<SeriesRef> {
+        self.by_labels.get(labels, &self.series)
     }
 
     /// As [`Index::insert`] without the label-set map, which WAL replay builds on its reading
@@ -541,14 +604,10 @@ impl Index {
             let Some(s) = self.series.remove(&r) else {
                 continue;
             };
-            if s.last.is_none() {
+            if s.last().is_none() {
                 self.empty -= 1;
             }
-            // Only unmap the labels if they still point at this ref (a replay may have left
-            // two refs with one label set).
-            if self.by_labels.get(&s.labels) == Some(&r) {
-                self.by_labels.remove(&s.labels);
-            }
+            self.by_labels.remove(&s.labels, r);
             if self.no_postings {
                 continue;
             }
@@ -836,7 +895,10 @@ impl Head {
                 &mut apply,
             )?;
         }
-        index.by_labels = by_labels;
+        index.by_labels.reserve(by_labels.len(), &index.series);
+        for r in by_labels.into_values() {
+            index.by_labels.insert(r, &index.series);
+        }
         stats
             .wal_corruptions
             .fetch_add(rep.corrupt_segments, Ordering::Relaxed);
@@ -899,18 +961,22 @@ impl Head {
         let unlogged = {
             let mut idx = self.index.write();
             idx.series.reserve(series.len());
-            idx.by_labels.reserve(series.len());
+            let idx = &mut *idx;
+            idx.by_labels.reserve(series.len(), &idx.series);
+            // This load's new series, claimed here so a repeat later in `series` finds it;
+            // they enter the head (and its label map) once logged.
+            let mut claimed: FastMap<&Labels, SeriesRef> = FastMap::default();
             let mut live = idx.live() as u64;
             // The newest planned sample of each series this load creates or fills: a label
             // set that comes twice (two Prometheus refs of one series) continues after it.
             let mut planned: FastMap<SeriesRef, i64> = FastMap::default();
             for (labels, samples) in series {
-                let existing = idx.by_labels.get(labels).copied();
+                let existing = idx.find(labels).or_else(|| claimed.get(labels).copied());
                 let last = existing.and_then(|r| {
                     planned
                         .get(&r)
                         .copied()
-                        .or_else(|| idx.series.get(&r)?.last.map(|l| l.t))
+                        .or_else(|| idx.series.get(&r)?.last().map(|l| l.t))
                 });
                 let from =
                     samples.partition_point(|x| x.t < min_valid || last.is_some_and(|l| x.t <= l));
@@ -928,8 +994,7 @@ impl Head {
                     Some(r) => (r, false),
                     None => {
                         let r = self.next_ref.fetch_add(1, Ordering::Relaxed);
-                        // Claimed in the label map now, so a repeat later in `series` finds it.
-                        idx.by_labels.insert(labels.clone(), r);
+                        claimed.insert(labels, r);
                         (r, true)
                     }
                 };
@@ -1005,16 +1070,16 @@ impl Head {
                     continue;
                 }
                 if new {
-                    idx.insert_replayed(r, labels.clone());
+                    idx.insert(r, labels.clone());
                     self.stats.series_created.fetch_add(1, Ordering::Relaxed);
                 }
                 let Some(s) = idx.series.get_mut(&r) else {
                     continue;
                 };
-                let was_empty = s.last.is_none();
+                let was_empty = s.last().is_none();
                 for x in &samples[from..] {
                     // The order was planned; never let a chunk take a sample out of it.
-                    if s.last.is_some_and(|l| x.t <= l.t) {
+                    if s.last().is_some_and(|l| x.t <= l.t) {
                         continue;
                     }
                     if self.wal_only {
@@ -1026,7 +1091,7 @@ impl Head {
                     lo = lo.min(x.t);
                     hi = hi.max(x.t);
                 }
-                if was_empty && s.last.is_some() {
+                if was_empty && s.last().is_some() {
                     idx.empty -= 1;
                 }
             }
@@ -1145,7 +1210,7 @@ impl Head {
         let Some(dir) = &self.dir else {
             return Ok(None);
         };
-        self.remove_empty(|s| s.last.is_none_or(|l| l.t < inactive_before));
+        self.remove_empty(|s| s.last().is_none_or(|l| l.t < inactive_before));
         {
             let idx = self.index.read();
             self.agent_exemplars
@@ -1379,7 +1444,7 @@ impl Head {
             let all = self.exemplars.all();
             let idx = self.index.read();
             all.into_iter()
-                .filter_map(|(l, e)| Some((*idx.by_labels.get(&l)?, e)))
+                .filter_map(|(l, e)| Some((idx.find(&l)?, e)))
                 .collect()
         };
         for batch in kept.chunks(10_000) {

@@ -56,13 +56,13 @@ impl HeadAppender<'_> {
         let r = if idx.series.contains_key(&r) {
             r
         } else {
-            *idx.by_labels.get(labels)?
+            idx.find(labels)?
         };
         let last = self
             .newest
             .get(&r)
             .copied()
-            .or_else(|| idx.series.get(&r)?.last);
+            .or_else(|| idx.series.get(&r)?.last());
         Some((r, last))
     }
 
@@ -113,11 +113,11 @@ impl HeadAppender<'_> {
         let (r, last, live) = {
             let idx = self.head.index.read();
             let found = idx.series.get(&r).map(|s| (r, s)).or_else(|| {
-                let r = *idx.by_labels.get(labels)?;
+                let r = idx.find(labels)?;
                 Some((r, idx.series.get(&r)?))
             });
             match found {
-                Some((r, s)) => (r, s.last, idx.live()),
+                Some((r, s)) => (r, s.last(), idx.live()),
                 None => (0, None, 0),
             }
         };
@@ -128,8 +128,8 @@ impl HeadAppender<'_> {
                 )));
             }
             let mut idx = self.head.index.write();
-            match idx.by_labels.get(labels) {
-                Some(&r) => (r, idx.live()),
+            match idx.find(labels) {
+                Some(r) => (r, idx.live()),
                 None => {
                     // A new series takes a sample now, so the live check below applies
                     // before it is created.
@@ -327,8 +327,8 @@ impl Appender for HeadAppender<'_> {
             if idx.series.contains_key(&r) {
                 r
             } else {
-                match idx.by_labels.get(labels) {
-                    Some(&r) => r,
+                match idx.find(labels) {
+                    Some(r) => r,
                     None => {
                         return Err(AppendError::InvalidLabels(format!(
                             "{labels}: unknown series when adding an exemplar"

@@ -17,6 +17,33 @@ fn ref_hash_keeps_sequence_in_the_bucket_bits_and_mixes_the_tag() {
     assert!(tags.len() > 100, "tags spread: {}", tags.len());
 }
 
+/// Every series pays for a series-map entry and a label-map entry: keep them from growing
+/// unnoticed (an agent's series is little more than these and its labels).
+#[test]
+fn per_series_entries_stay_small() {
+    assert!(std::mem::size_of::<MemSeries>() <= 48);
+    assert!(std::mem::size_of::<LabelIndex>() <= 32);
+}
+
+/// The label map finds each series by its labels, forgets only the ref it is told to, and
+/// finds series again after its table grew (hashes come from the series map).
+#[test]
+fn label_map_finds_series_through_growth_and_removal() {
+    let mut idx = Index::default();
+    let l = |i: u64| Labels::from_pairs([("__name__", "m".to_string()), ("i", i.to_string())]);
+    for r in 1..=1000 {
+        idx.insert(r, l(r));
+    }
+    assert!((1..=1000).all(|r| idx.find(&l(r)) == Some(r)));
+    // A second ref with the labels of ref 5 (as a replay can leave): removing it leaves 5.
+    idx.insert_replayed(2000, l(5));
+    idx.remove_many(&[2000, 7]);
+    assert_eq!(idx.find(&l(5)), Some(5));
+    assert_eq!(idx.find(&l(7)), None);
+    assert_eq!(idx.find(&l(1001)), None);
+    assert!((8..=1000).all(|r| idx.find(&l(r)) == Some(r)));
+}
+
 fn tmp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("vigil-head-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
