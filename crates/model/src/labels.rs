@@ -4,7 +4,8 @@
 //! are then canonical, which is what storage and the query engine rely on.
 
 use std::fmt;
-use std::sync::Arc;
+
+use triomphe::ThinArc;
 
 /// `__name__`: the metric name as a label.
 pub const METRIC_NAME: &str = "__name__";
@@ -65,11 +66,18 @@ impl LabelRef<'_> {
 /// `String`s (24 bytes and a heap block each) per label. The allocation starts with a hash of
 /// the packed text, computed once: hash maps keyed by label sets (the head's label-set map,
 /// aggregation groups) then hash 8 bytes, and unequal sets mostly differ in their first word.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Labels(Arc<[u8]>);
+/// The handle is one pointer (the length is in the allocation, and there is no weak count):
+/// the head's series, the scrape cache and remote write's queues each hold one per series.
+#[derive(Clone)]
+pub struct Labels(ThinArc<u64, u8>);
 
-/// Bytes of the cached hash before the packed labels.
-const HASH_LEN: usize = 8;
+impl PartialEq for Labels {
+    fn eq(&self, o: &Labels) -> bool {
+        self.same(o) || self.0.slice == o.0.slice
+    }
+}
+
+impl Eq for Labels {}
 
 /// The process's seed for label-set hashes (random per process, so crafted label values cannot
 /// be chosen to collide).
@@ -100,28 +108,35 @@ fn put_varint(out: &mut Vec<u8>, mut n: usize) {
     out.push(n as u8);
 }
 
+#[cfg(test)]
 fn varint_len(n: usize) -> usize {
     (usize::BITS - (n | 1).leading_zeros()).div_ceil(7) as usize
 }
 
-/// Pack into one exact allocation: the length is summed first (the iterator is walked twice),
-/// so building a label set costs a single allocation; queries build many.
-fn pack<'a>(labels: impl Iterator<Item = (&'a str, &'a str)> + Clone) -> Arc<[u8]> {
-    let len: usize = labels
-        .clone()
-        .map(|(n, v)| varint_len(n.len()) + n.len() + varint_len(v.len()) + v.len())
-        .sum();
-    let mut buf = Vec::with_capacity(HASH_LEN + len);
-    buf.extend_from_slice(&[0; HASH_LEN]);
-    for (n, v) in labels {
-        put_varint(&mut buf, n.len());
-        buf.extend_from_slice(n.as_bytes());
-        put_varint(&mut buf, v.len());
-        buf.extend_from_slice(v.as_bytes());
-    }
-    let h = hash_packed(&buf[HASH_LEN..]);
-    buf[..HASH_LEN].copy_from_slice(&h.to_le_bytes());
-    Arc::from(buf)
+thread_local! {
+    /// Where a label set is packed before its allocation is made to measure.
+    static PACKING: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Pack into one exact allocation (the text is laid out in a reused buffer first, so building
+/// a label set costs a single allocation; queries build many).
+fn pack<'a>(labels: impl Iterator<Item = (&'a str, &'a str)>) -> ThinArc<u64, u8> {
+    PACKING.with(|b| {
+        let mut buf = b.borrow_mut();
+        buf.clear();
+        for (n, v) in labels {
+            put_varint(&mut buf, n.len());
+            buf.extend_from_slice(n.as_bytes());
+            put_varint(&mut buf, v.len());
+            buf.extend_from_slice(v.as_bytes());
+        }
+        let out = ThinArc::from_header_and_slice(hash_packed(&buf), &buf);
+        // A huge label set's buffer is not kept for the thread's life.
+        if buf.capacity() > 64 << 10 {
+            *buf = Vec::new();
+        }
+        out
+    })
 }
 
 /// The labels of a [`Labels`], in name order.
@@ -257,13 +272,13 @@ impl Labels {
 
     pub fn iter(&self) -> LabelsIter<'_> {
         LabelsIter {
-            rest: &self.0[HASH_LEN..],
+            rest: &self.0.slice,
         }
     }
 
     /// The hash computed when this label set was built (seeded per process).
     pub fn cached_hash(&self) -> u64 {
-        u64::from_le_bytes(self.0[..HASH_LEN].try_into().expect("hash prefix"))
+        self.0.header.header
     }
 
     pub fn len(&self) -> usize {
@@ -271,7 +286,7 @@ impl Labels {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.len() == HASH_LEN
+        self.0.slice.is_empty()
     }
 
     pub fn into_vec(self) -> Vec<Label> {
@@ -284,26 +299,27 @@ impl Labels {
         }
     }
 
-    /// Bytes held by this label set's allocation (its packed text and the reference counts).
+    /// Bytes held by this label set's allocation (its packed text, the reference count, the
+    /// hash and the length).
     pub fn heap_bytes(&self) -> usize {
-        self.0.len() + 16
+        self.0.slice.len() + 24
     }
 
     /// Whether both are the same allocation (a clone of one another), not only equal: a
     /// batch groups its samples by series this way without comparing label text.
     pub fn same(&self, o: &Labels) -> bool {
-        Arc::ptr_eq(&self.0, &o.0)
+        self.0.ptr() == o.0.ptr()
     }
 
     /// The allocation's address: sorts a batch's samples by series (see [`Labels::same`]).
     pub fn addr(&self) -> usize {
-        Arc::as_ptr(&self.0) as *const u8 as usize
+        self.0.ptr() as usize
     }
 
     /// Whether another handle holds this label set's allocation too (a clone of the head's
     /// labels, say), so that dropping this handle frees nothing.
     pub fn is_shared(&self) -> bool {
-        Arc::strong_count(&self.0) > 1
+        ThinArc::strong_count(&self.0) > 1
     }
 
     /// A stable 64-bit hash of the label set (FNV-1a over names and values with
@@ -333,7 +349,7 @@ impl Labels {
         if of <= 1 {
             return 0;
         }
-        let packed = &self.0[HASH_LEN..];
+        let packed = &self.0.slice;
         let mut h: u64 = 0x9e37_79b9_7f4a_7c15;
         let mut words = packed.chunks_exact(8);
         for w in &mut words {
@@ -507,10 +523,16 @@ mod tests {
 
     #[test]
     fn varint_lengths() {
-        for n in [0usize, 1, 127, 128, 16383, 16384, 1 << 21] {
-            let mut b = Vec::new();
-            put_varint(&mut b, n);
-            assert_eq!(b.len(), varint_len(n), "{n}");
+        // Every varint width of a length, decoded back by iteration.
+        for n in [1usize, 127, 128, 16383, 16384, 1 << 21] {
+            let v = "x".repeat(n);
+            let l = Labels::from_pairs([("a", v.clone()), ("b", "1".to_string())]);
+            assert_eq!(
+                (l.get("a"), l.get("b")),
+                (Some(v.as_str()), Some("1")),
+                "{n}"
+            );
+            assert_eq!(l.heap_bytes(), 24 + 2 + varint_len(n) + n + 4);
         }
         let l = Labels::from_pairs([("__name__", "up"), ("job", "a")]);
         assert_eq!(l.without("__name__"), Labels::from_pairs([("job", "a")]));

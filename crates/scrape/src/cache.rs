@@ -42,7 +42,7 @@ const NONE: u32 = u32::MAX;
 type Key = [u64; 2];
 
 /// One slot of the cache: its key, its entry, and the slot that followed it in the last
-/// scrape. 64 bytes: a cache holds one per series a target exposes, so its size is a large
+/// scrape. 56 bytes: a cache holds one per series a target exposes, so its size is a large
 /// part of memory per series (before keys replaced texts, each series also kept its text,
 /// about 90 bytes in a typical exposition, plus the arena's spare room).
 struct Slot {
@@ -308,7 +308,7 @@ mod tests {
     /// A slot is part of every cached series' cost: keep it from growing unnoticed.
     #[test]
     fn slots_stay_small() {
-        assert!(std::mem::size_of::<Option<Slot>>() <= 64);
+        assert!(std::mem::size_of::<Option<Slot>>() <= 56);
     }
 
     /// Every lookup finds its own entry whatever the order of the scrape, across removals and

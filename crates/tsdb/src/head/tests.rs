@@ -21,7 +21,7 @@ fn ref_hash_keeps_sequence_in_the_bucket_bits_and_mixes_the_tag() {
 /// unnoticed (an agent's series is little more than these and its labels).
 #[test]
 fn per_series_entries_stay_small() {
-    assert!(std::mem::size_of::<MemSeries>() <= 48);
+    assert!(std::mem::size_of::<MemSeries>() <= 40);
     assert!(std::mem::size_of::<LabelIndex>() <= 32);
 }
 
