@@ -619,7 +619,15 @@ impl Scraper {
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("")
                 .to_string();
-            let mut buf = BytesMut::new();
+            // Sized from the declared length when there is one (at most the limit, and 64 MiB
+            // before a byte arrives), so a body is not grown by doubling: up to twice its
+            // size, for every target being scraped at once.
+            let declared = resp.content_length().unwrap_or(0);
+            let cap = match self.body_limit {
+                0 => 64 << 20,
+                l => l.min(64 << 20),
+            };
+            let mut buf = BytesMut::with_capacity(declared.min(cap) as usize);
             while let Some(chunk) = resp
                 .chunk()
                 .await
