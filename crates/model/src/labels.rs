@@ -65,7 +65,7 @@ impl LabelRef<'_> {
 /// bytes), as Prometheus's `stringlabels`: a series costs its text plus a few bytes, not two
 /// `String`s (24 bytes and a heap block each) per label. The allocation starts with a hash of
 /// the packed text, computed once: hash maps keyed by label sets (the head's label-set map,
-/// aggregation groups) then hash 8 bytes, and unequal sets mostly differ in their first word.
+/// aggregation groups) then hash 8 bytes, and equality compares the hashes before the texts.
 /// The handle is one pointer (the length is in the allocation, and there is no weak count):
 /// the head's series, the scrape cache and remote write's queues each hold one per series.
 #[derive(Clone)]
@@ -73,7 +73,7 @@ pub struct Labels(ThinArc<u64, u8>);
 
 impl PartialEq for Labels {
     fn eq(&self, o: &Labels) -> bool {
-        self.same(o) || self.0.slice == o.0.slice
+        self.same(o) || (self.0.header.header == o.0.header.header && self.0.slice == o.0.slice)
     }
 }
 
@@ -121,21 +121,35 @@ thread_local! {
 /// Pack into one exact allocation (the text is laid out in a reused buffer first, so building
 /// a label set costs a single allocation; queries build many).
 fn pack<'a>(labels: impl Iterator<Item = (&'a str, &'a str)>) -> ThinArc<u64, u8> {
-    PACKING.with(|b| {
-        let mut buf = b.borrow_mut();
+    fn fill<'a>(buf: &mut Vec<u8>, labels: impl Iterator<Item = (&'a str, &'a str)>) {
         buf.clear();
         for (n, v) in labels {
-            put_varint(&mut buf, n.len());
+            put_varint(buf, n.len());
             buf.extend_from_slice(n.as_bytes());
-            put_varint(&mut buf, v.len());
+            put_varint(buf, v.len());
             buf.extend_from_slice(v.as_bytes());
         }
-        let out = ThinArc::from_header_and_slice(hash_packed(&buf), &buf);
-        // A huge label set's buffer is not kept for the thread's life.
-        if buf.capacity() > 64 << 10 {
-            *buf = Vec::new();
-        }
-        out
+    }
+    let mut labels = Some(labels);
+    let packed = PACKING
+        .try_with(|b| {
+            let mut buf = b.try_borrow_mut().ok()?;
+            fill(&mut buf, labels.take()?);
+            let out = ThinArc::from_header_and_slice(hash_packed(&buf), &buf);
+            // A huge label set's buffer is not kept for the thread's life.
+            if buf.capacity() > 64 << 10 {
+                *buf = Vec::new();
+            }
+            Some(out)
+        })
+        .ok()
+        .flatten();
+    // The iterator is building a label set of its own (or the thread is ending): a buffer of
+    // its own.
+    packed.unwrap_or_else(|| {
+        let mut buf = Vec::new();
+        fill(&mut buf, labels.take().into_iter().flatten());
+        ThinArc::from_header_and_slice(hash_packed(&buf), &buf)
     })
 }
 
@@ -233,7 +247,6 @@ impl Labels {
     pub fn from_sorted_refs<'a, I>(v: I) -> Self
     where
         I: IntoIterator<Item = LabelRef<'a>>,
-        I::IntoIter: Clone,
     {
         Labels(pack(v.into_iter().map(|l| (l.name, l.value))))
     }
@@ -554,6 +567,27 @@ mod tests {
         assert!(x < y);
         assert!(Labels::empty() < x);
         assert_eq!(format!("{x:?}"), r#"{"a": "1", "b": "z"}"#);
+    }
+
+    /// Building a label set while another is being packed (an iterator that builds one per
+    /// item) works, with the same result as building them apart.
+    #[test]
+    fn packing_inside_packing() {
+        let mut inner = Vec::new();
+        let lazy = Labels::from_sorted_refs([("a", "1"), ("b", "2")].into_iter().map(|(n, v)| {
+            inner.push(Labels::from_pairs([("y", v)]));
+            LabelRef { name: n, value: v }
+        }));
+        let apart = Labels::from_pairs([("a", "1"), ("b", "2")]);
+        assert_eq!(lazy, apart);
+        assert_eq!(lazy.cached_hash(), apart.cached_hash());
+        assert_eq!(
+            inner,
+            [
+                Labels::from_pairs([("y", "1")]),
+                Labels::from_pairs([("y", "2")])
+            ]
+        );
     }
 
     #[test]

@@ -964,7 +964,8 @@ impl Head {
             let idx = &mut *idx;
             idx.by_labels.reserve(series.len(), &idx.series);
             // This load's new series, claimed here so a repeat later in `series` finds it;
-            // they enter the head (and its label map) once logged.
+            // they enter the head (and its label map) when applied. Nothing else appends
+            // during an import at open, so no appender looks for them in between.
             let mut claimed: FastMap<&Labels, SeriesRef> = FastMap::default();
             let mut live = idx.live() as u64;
             // The newest planned sample of each series this load creates or fills: a label

@@ -471,8 +471,9 @@ pub fn encode_exemplars(out: &mut Vec<u8>, e: &[(u64, Exemplar)], c: Compression
 }
 
 /// Series per series record: a first scrape's thousands of new series are logged as several
-/// records of about 250 KB, so neither the payload nor the framed commit needs a buffer the
-/// size of all of them (which was the largest thing a big target's first scrape allocated).
+/// records of about 250 KB, so the payload buffer stays that small and the framed commit grows
+/// by compressed records, not by one worst-case reservation for all of them (together the
+/// largest thing a big target's first scrape allocated).
 const SERIES_PER_RECORD: usize = 2048;
 
 /// Encode series records from borrowed series (the commit path's are not cloned).
