@@ -12,6 +12,7 @@ mod hwmon;
 mod kernel;
 mod network;
 mod nfs;
+mod nfsd;
 pub mod out;
 mod platform;
 mod process;
@@ -203,6 +204,7 @@ pub static COLLECTORS: &[Collector] = &[
     c("netdev", true, network::netdev),
     c("netstat", true, network::netstat),
     c("nfs", true, nfs::nfs),
+    c("nfsd", true, nfsd::nfsd),
     c("os", true, platform::os),
     c("powersupplyclass", true, hwmon::powersupplyclass),
     c("pressure", true, kernel::pressure),
@@ -242,7 +244,6 @@ pub static NOT_IMPLEMENTED: &[(&str, bool)] = &[
     ("meminfo_numa", false),
     ("mountstats", false),
     ("network_route", false),
-    ("nfsd", true),
     ("ntp", false),
     ("nvme", true),
     ("perf", false),

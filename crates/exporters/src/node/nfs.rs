@@ -6,13 +6,13 @@ use super::{Error, Node, read_optional};
 
 /// `node_nfs_requests_total`'s `method` values for protocol version 2, in `proc2`'s order
 /// after its count (procfs's `V2Stats` field names).
-const V2: [&str; 18] = [
+pub(super) const V2: [&str; 18] = [
     "Null", "GetAttr", "SetAttr", "Root", "Lookup", "ReadLink", "Read", "WrCache", "Write",
     "Create", "Remove", "Rename", "Link", "SymLink", "MkDir", "RmDir", "ReadDir", "FsStat",
 ];
 
 /// Version 3 (`V3Stats`).
-const V3: [&str; 22] = [
+pub(super) const V3: [&str; 22] = [
     "Null",
     "GetAttr",
     "SetAttr",
