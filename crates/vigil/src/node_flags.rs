@@ -118,6 +118,9 @@ pub struct NodeFlags {
     /// Regexp of fields to return for vmstat collector.
     #[arg(long = "collector.vmstat.fields", default_value = defaults::VMSTAT_FIELDS)]
     pub vmstat_fields: String,
+    /// Comma separated list for IPVS backend stats labels.
+    #[arg(long = "collector.ipvs.backend-labels", default_value = defaults::IPVS_BACKEND_LABELS)]
+    pub ipvs_backend_labels: String,
     /// Directory to read text files with metrics from (empty: none).
     #[arg(long = "collector.textfile.directory")]
     pub textfile_directory: Option<String>,
@@ -278,6 +281,9 @@ impl NodeFlags {
         );
         let netstat = compile("collector.netstat.fields", &self.netstat_fields);
         let vmstat = compile("collector.vmstat.fields", &self.vmstat_fields);
+        let ipvs_labels = vigil_exporters::node::ipvs_backend_labels(&self.ipvs_backend_labels)
+            .map_err(|e| errs.push(format!("--collector.ipvs.backend-labels: {e}")))
+            .ok();
         let timeout = duration("collector.filesystem.mount-timeout", &self.fs_mount_timeout)
             .and_then(|d| {
                 if d.is_zero() {
@@ -299,6 +305,7 @@ impl NodeFlags {
             Some(netstat),
             Some(vmstat),
             Some(timeout),
+            Some(ipvs_labels),
         ) = (
             fs_mp,
             fs_types,
@@ -307,6 +314,7 @@ impl NodeFlags {
             netstat,
             vmstat,
             timeout,
+            ipvs_labels,
         )
         else {
             return Err(vec!["a flag did not compile".into()]);
@@ -329,6 +337,7 @@ impl NodeFlags {
                 netclass_ignore_invalid_speed: self.netclass_ignore_invalid_speed,
                 netstat_fields: netstat,
                 vmstat_fields: vmstat,
+                ipvs_backend_labels: ipvs_labels,
                 textfile_dir: self
                     .textfile_directory
                     .as_deref()

@@ -321,6 +321,17 @@ fn collector_switches_as_node_exporter_spells_them() {
             && String::from_utf8_lossy(&out.stderr)
                 .contains("--collector.filesystem.fs-types-exclude")
     );
+    // node_exporter refuses an unknown IPVS backend label at start-up too.
+    let out = std::process::Command::new(vigil_bin())
+        .args(["node", "--collector.ipvs.backend-labels=proto,nosuch"])
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success()
+            && String::from_utf8_lossy(&out.stderr).contains(
+                r#"--collector.ipvs.backend-labels: unknown IPVS backend labels: "nosuch""#
+            )
+    );
 
     let port = free_port();
     let _vn = spawn(
@@ -383,6 +394,19 @@ fn fake_node(root: &std::path::Path) {
         root,
         &format!("{p}/net/rpc/nfs"),
         "net 18628 0 18628 6\nrpc 4329785 0 4338291\nproc2 18 2 69 0 0 4410 0 0 0 0 0 0 0 0 0 0 0 99 2\nproc3 22 1 4084749 29200 94754 32580 186 47747 7981 8639 0 6356 0 6962 0 7958 0 0 241 4 4 2 39\nproc4 69 7 14 21 28 35 42 49 56 63 70 77 84 91 98 105 112 119 126 133 140 147 154 161 168 175 182 189 196 203 210 217 224 231 238 245 252 259 266 273 280 287 294 301 308 315 322 329 336 343 350 357 364 371 378 385 392 399 406 413 420 427 434 441 448 455 462 469 476 483\n",
+    );
+    // IPVS as kube-proxy programs it, with an IPv6 service, an IPv4-mapped real server, a
+    // firewall-mark service given twice (its real servers summed) and an SCTP service (not
+    // read: its real server counts under the service before it).
+    write(
+        root,
+        &format!("{p}/net/ip_vs_stats"),
+        "   Total Incoming Outgoing         Incoming         Outgoing\n   Conns  Packets  Packets            Bytes            Bytes\n 16AA370 E33656E5        0     51D8C8883AB3        0\n\n Conns/s   Pkts/s   Pkts/s          Bytes/s          Bytes/s\n       4    1FB3C        0          1282A8F        0\n",
+    );
+    write(
+        root,
+        &format!("{p}/net/ip_vs"),
+        "IP Virtual Server version 1.2.1 (size=4096)\nProt LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port Forward Weight ActiveConn InActConn\nTCP  0A600001:01BB rr\n  -> 0A000107:1F90      Masq    1      3          7\n  -> 0A000208:1F90      Masq    2      0          1\nUDP  [2620:0000:0000:0000:0000:0000:0000:0001]:0035 rr\n  -> [2620:0000:0000:0000:0000:0000:0000:0002]:0035      Masq    1      0          3\n  -> [0000:0000:0000:0000:0000:ffff:0a00:0001]:0035      Masq    1      4          5\nSCTP  0A600002:0050 rr\n  -> 0A000309:0050      Masq    3      6          9\nFWM  10001000 wlc\n  -> C0A8321A:0CEA      Route   0      0          1\n  -> C0A83215:0CEA      Route   0      0          2\nFWM  10001000 wlc\n  -> C0A8321A:0CEA      Route   5      4          3\n",
     );
     // An NFS server on a kernel without the read-ahead line; every count distinct, so a
     // count reported under another method's name shows.
@@ -867,6 +891,7 @@ fn same_output_as_node_exporter_on_a_built_node() {
         "filefd",
         "filesystem",
         "hwmon",
+        "ipvs",
         "loadavg",
         "mdadm",
         "meminfo",
@@ -983,6 +1008,14 @@ fn same_output_as_node_exporter_on_a_built_node() {
         .filter(|k| name_of(k) == "node_nfsd_requests_total")
         .count();
     assert_eq!(nfsd, 17 + 21 + 33);
+    // Real servers: two TCP, two UDP, the SCTP one under the UDP service, two firewall-mark
+    // ones (one of them twice, summed).
+    let ipvs = v
+        .series
+        .keys()
+        .filter(|k| name_of(k) == "node_ipvs_backend_weight")
+        .count();
+    assert_eq!(ipvs, 7);
     // What the built node is there for is in the comparison, not absent from both.
     for fam in [
         "node_cpu_core_throttles_total",
@@ -1025,6 +1058,8 @@ fn same_output_as_node_exporter_on_a_built_node() {
         "node_nfsd_requests_total",
         "node_nfsd_rpc_errors_total",
         "node_nfsd_read_ahead_cache_size_blocks",
+        "node_ipvs_connections_total",
+        "node_ipvs_backend_weight",
     ] {
         assert!(
             v.series.keys().any(|k| name_of(k) == fam),
@@ -1065,6 +1100,44 @@ fn rapl_zone_label_as_node_exporter() {
     assert_eq!(
         v.meta.get("node_rapl_joules_total"),
         a.meta.get("node_rapl_joules_total")
+    );
+}
+
+/// `--collector.ipvs.backend-labels`: real servers summed over the labels left out, as
+/// node_exporter sums them.
+#[test]
+fn ipvs_backend_labels_as_node_exporter() {
+    let dir = temp_dir("node-ipvs");
+    fake_node(&dir);
+    let args = vec![
+        "--collector.disable-defaults".to_string(),
+        "--collector.ipvs".to_string(),
+        "--collector.ipvs.backend-labels=proto,,local_port".to_string(),
+        format!("--path.procfs={}", dir.join("proc").display()),
+        format!("--path.sysfs={}", dir.join("sys").display()),
+        "--web.disable-exporter-metrics".to_string(),
+    ];
+    let (a, v, _ne, _vn) = both_scraped(&dir, args);
+    let ipvs = |x: &Scrape| -> Vec<(String, u64)> {
+        x.series
+            .iter()
+            .filter(|(k, _)| k.starts_with("node_ipvs_"))
+            .map(|(k, v)| (k.clone(), v.to_bits()))
+            .collect()
+    };
+    assert_eq!(ipvs(&v), ipvs(&a));
+    // TCP 443, UDP 53 (with the SCTP server), FWM 0: three of each backend family.
+    let all = ipvs(&a);
+    let weights: Vec<&(String, u64)> = all
+        .iter()
+        .filter(|(k, _)| k.starts_with("node_ipvs_backend_weight{"))
+        .collect();
+    assert_eq!(weights.len(), 3, "{weights:?}");
+    assert!(
+        weights
+            .iter()
+            .any(|(k, w)| k.contains("proto=\"FWM\"") && f64::from_bits(*w) == 5.0),
+        "{weights:?}"
     );
 }
 

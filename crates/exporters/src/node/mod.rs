@@ -9,11 +9,13 @@ mod cpu;
 mod disk;
 mod filesystem;
 mod hwmon;
+mod ipvs;
 mod kernel;
 mod network;
 mod nfs;
 mod nfsd;
 pub mod out;
+pub use ipvs::backend_labels as ipvs_backend_labels;
 mod platform;
 mod process;
 mod textfile;
@@ -119,6 +121,8 @@ pub struct Options {
     pub netstat_fields: Regex,
     /// `--collector.vmstat.fields`
     pub vmstat_fields: Regex,
+    /// `--collector.ipvs.backend-labels`, in node_exporter's order.
+    pub ipvs_backend_labels: Vec<&'static str>,
     /// `--collector.textfile.directory`
     pub textfile_dir: Option<PathBuf>,
     /// Not `--web.disable-exporter-metrics`: the exporter's own process metrics.
@@ -135,6 +139,8 @@ pub mod defaults {
     pub const POWER_SUPPLY_IGNORED: &str = "^$";
     pub const NETSTAT_FIELDS: &str = "^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)|TcpExt_(Listen.*|Syncookies.*|TCPSynRetrans|TCPTimeouts)|Tcp_(ActiveOpens|InSegs|OutSegs|OutRsts|PassiveOpens|RetransSegs|CurrEstab)|Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|SndbufErrors))$";
     pub const VMSTAT_FIELDS: &str = "^(oom_kill|pgpg|pswp|pg.*fault).*";
+    pub const IPVS_BACKEND_LABELS: &str =
+        "local_address,local_port,remote_address,remote_port,proto,local_mark";
 }
 
 impl Default for Options {
@@ -157,6 +163,7 @@ impl Default for Options {
             netclass_ignore_invalid_speed: false,
             netstat_fields: re(defaults::NETSTAT_FIELDS),
             vmstat_fields: re(defaults::VMSTAT_FIELDS),
+            ipvs_backend_labels: ipvs::BACKEND_LABELS.to_vec(),
             textfile_dir: None,
             exporter_metrics: true,
         }
@@ -197,6 +204,7 @@ pub static COLLECTORS: &[Collector] = &[
     c("filefd", true, kernel::filefd),
     c("filesystem", true, filesystem::filesystem),
     c("hwmon", true, hwmon::hwmon),
+    c("ipvs", true, ipvs::ipvs),
     c("loadavg", true, kernel::loadavg),
     c("mdadm", true, disk::mdadm),
     c("meminfo", true, kernel::meminfo),
@@ -237,7 +245,6 @@ pub static NOT_IMPLEMENTED: &[(&str, bool)] = &[
     ("fibrechannel", true),
     ("infiniband", true),
     ("interrupts", false),
-    ("ipvs", true),
     ("ksmd", false),
     ("lnstat", false),
     ("logind", false),
