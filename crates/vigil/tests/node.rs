@@ -1068,28 +1068,38 @@ fn same_output_as_node_exporter_on_a_built_node() {
     }
 }
 
-/// `--collector.rapl.enable-zone-label`: every zone in one family with a `rapl_zone` label,
-/// the same as node_exporter's on the built node.
-#[test]
-fn rapl_zone_label_as_node_exporter() {
-    let dir = temp_dir("node-rapl");
+/// node_exporter's and vigil node's scrapes of the built node with only `collector` on, given
+/// one flag of its own.
+fn one_collector_on_built_node(collector: &str, flag: &str) -> (Scrape, Scrape) {
+    let dir = temp_dir(&format!("node-{collector}"));
     fake_node(&dir);
     let args = vec![
         "--collector.disable-defaults".to_string(),
-        "--collector.rapl".to_string(),
-        "--collector.rapl.enable-zone-label".to_string(),
+        format!("--collector.{collector}"),
+        flag.to_string(),
         format!("--path.procfs={}", dir.join("proc").display()),
         format!("--path.sysfs={}", dir.join("sys").display()),
         "--web.disable-exporter-metrics".to_string(),
     ];
     let (a, v, _ne, _vn) = both_scraped(&dir, args);
-    let rapl = |x: &Scrape| -> Vec<(String, u64)> {
-        x.series
-            .iter()
-            .filter(|(k, _)| k.starts_with("node_rapl_"))
-            .map(|(k, v)| (k.clone(), v.to_bits()))
-            .collect()
-    };
+    (a, v)
+}
+
+/// The series whose names start with `prefix`, with their values' bits.
+fn family_bits(x: &Scrape, prefix: &str) -> Vec<(String, u64)> {
+    x.series
+        .iter()
+        .filter(|(k, _)| k.starts_with(prefix))
+        .map(|(k, v)| (k.clone(), v.to_bits()))
+        .collect()
+}
+
+/// `--collector.rapl.enable-zone-label`: every zone in one family with a `rapl_zone` label,
+/// the same as node_exporter's on the built node.
+#[test]
+fn rapl_zone_label_as_node_exporter() {
+    let (a, v) = one_collector_on_built_node("rapl", "--collector.rapl.enable-zone-label");
+    let rapl = |x: &Scrape| family_bits(x, "node_rapl_");
     assert_eq!(rapl(&v), rapl(&a));
     assert_eq!(rapl(&a).len(), 6, "{:?}", rapl(&a));
     assert!(
@@ -1107,24 +1117,9 @@ fn rapl_zone_label_as_node_exporter() {
 /// node_exporter sums them.
 #[test]
 fn ipvs_backend_labels_as_node_exporter() {
-    let dir = temp_dir("node-ipvs");
-    fake_node(&dir);
-    let args = vec![
-        "--collector.disable-defaults".to_string(),
-        "--collector.ipvs".to_string(),
-        "--collector.ipvs.backend-labels=proto,,local_port".to_string(),
-        format!("--path.procfs={}", dir.join("proc").display()),
-        format!("--path.sysfs={}", dir.join("sys").display()),
-        "--web.disable-exporter-metrics".to_string(),
-    ];
-    let (a, v, _ne, _vn) = both_scraped(&dir, args);
-    let ipvs = |x: &Scrape| -> Vec<(String, u64)> {
-        x.series
-            .iter()
-            .filter(|(k, _)| k.starts_with("node_ipvs_"))
-            .map(|(k, v)| (k.clone(), v.to_bits()))
-            .collect()
-    };
+    let (a, v) =
+        one_collector_on_built_node("ipvs", "--collector.ipvs.backend-labels=proto,,local_port");
+    let ipvs = |x: &Scrape| family_bits(x, "node_ipvs_");
     assert_eq!(ipvs(&v), ipvs(&a));
     // TCP 443, UDP 53 (with the SCTP server), FWM 0: three of each backend family.
     let all = ipvs(&a);

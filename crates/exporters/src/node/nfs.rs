@@ -113,9 +113,9 @@ struct Stats {
 }
 
 /// A `procN` line's counts after its leading count, which must say how many follow and be at
-/// least `min` (fewer for version 4, padded with zeros: procfs checks only that the count
-/// matches there).
-fn procedures(v: &[u64], min: usize, pad_to: usize) -> Option<Vec<u64>> {
+/// least `min`, padded with zeros to `pad_to` (the client's version 4 line: procfs checks only
+/// that its count matches).
+pub(super) fn procedures(v: &[u64], min: usize, pad_to: usize) -> Option<Vec<u64>> {
     let (&n, rest) = v.split_first()?;
     if n as usize != rest.len() || rest.len() < min {
         return None;
@@ -123,6 +123,16 @@ fn procedures(v: &[u64], min: usize, pad_to: usize) -> Option<Vec<u64>> {
     let mut out = rest.to_vec();
     out.resize(out.len().max(pad_to), 0);
     Some(out)
+}
+
+/// A line's counts (fields after its key), each a decimal u64; `file` names the file in the
+/// error, as procfs names it ("NFS", "NFSd").
+pub(super) fn counts(fields: &[&str], file: &str) -> Result<Vec<u64>, String> {
+    fields
+        .iter()
+        .map(|x| x.parse::<u64>())
+        .collect::<Result<Vec<u64>, _>>()
+        .map_err(|e| format!("error parsing {file} metric line: {e}"))
 }
 
 fn parse(text: &str) -> Result<Stats, String> {
@@ -137,11 +147,7 @@ fn parse(text: &str) -> Result<Stats, String> {
         if f.len() < 2 {
             return Err(format!("invalid NFS metric line {line:?}"));
         }
-        let v = f[1..]
-            .iter()
-            .map(|x| x.parse::<u64>())
-            .collect::<Result<Vec<u64>, _>>()
-            .map_err(|e| format!("error parsing NFS metric line: {e}"))?;
+        let v = counts(&f[1..], "NFS")?;
         let bad = |what: &str| format!("errors parsing NFS metric line: invalid {what} line");
         match f[0] {
             "net" => s.net = v.try_into().map_err(|_| bad("Network"))?,
@@ -173,30 +179,30 @@ pub fn nfs(n: &Node, out: &mut Out) -> Result<(), Error> {
             v as f64,
         );
     }
-    out.counter(
-        "node_nfs_connections_total",
-        "Total number of NFSd TCP connections.",
-        &[],
-        s.net[3] as f64,
-    );
-    out.counter(
-        "node_nfs_rpcs_total",
-        "Total number of RPCs performed.",
-        &[],
-        s.rpc[0] as f64,
-    );
-    out.counter(
-        "node_nfs_rpc_retransmissions_total",
-        "Number of RPC transmissions performed.",
-        &[],
-        s.rpc[1] as f64,
-    );
-    out.counter(
-        "node_nfs_rpc_authentication_refreshes_total",
-        "Number of RPC authentication refreshes performed.",
-        &[],
-        s.rpc[2] as f64,
-    );
+    for (name, help, v) in [
+        (
+            "node_nfs_connections_total",
+            "Total number of NFSd TCP connections.",
+            s.net[3],
+        ),
+        (
+            "node_nfs_rpcs_total",
+            "Total number of RPCs performed.",
+            s.rpc[0],
+        ),
+        (
+            "node_nfs_rpc_retransmissions_total",
+            "Number of RPC transmissions performed.",
+            s.rpc[1],
+        ),
+        (
+            "node_nfs_rpc_authentication_refreshes_total",
+            "Number of RPC authentication refreshes performed.",
+            s.rpc[2],
+        ),
+    ] {
+        out.counter(name, help, &[], v as f64);
+    }
     for (proto, names, values) in [
         ("2", &V2[..], &s.v2),
         ("3", &V3[..], &s.v3),

@@ -2,7 +2,7 @@
 //! reads them through procfs (the same families, help texts, method names and checks; a line
 //! the file does not have gives zeros, as procfs leaves its fields unset).
 
-use super::nfs::{V2, V3};
+use super::nfs::{V2, V3, counts, procedures};
 use super::out::Out;
 use super::{Error, Node, read_optional};
 
@@ -68,13 +68,6 @@ struct Stats {
     v4_ops: Vec<u64>,
 }
 
-/// A `procN` line's counts after its leading count, which must say how many follow and be at
-/// least `min`.
-fn counts(v: &[u64], min: usize) -> Option<Vec<u64>> {
-    let (&n, rest) = v.split_first()?;
-    (n as usize == rest.len() && rest.len() >= min).then(|| rest.to_vec())
-}
-
 fn parse(text: &str) -> Result<Stats, String> {
     let mut s = Stats {
         v2: vec![0; V2.len()],
@@ -92,11 +85,7 @@ fn parse(text: &str) -> Result<Stats, String> {
             "th" => &f[1..3],
             _ => &f[1..],
         };
-        let v = numbers
-            .iter()
-            .map(|x| x.parse::<u64>())
-            .collect::<Result<Vec<u64>, _>>()
-            .map_err(|e| format!("error parsing NFSd metric line: {e}"))?;
+        let v = counts(numbers, "NFSd")?;
         let bad = |what: &str| format!("errors parsing NFSd metric line: invalid {what} line");
         match f[0] {
             "rc" => s.rc = v.try_into().map_err(|_| bad("ReplyCache"))?,
@@ -106,15 +95,15 @@ fn parse(text: &str) -> Result<Stats, String> {
             "ra" => s.ra = v.try_into().map_err(|_| bad("ReadAheadCache"))?,
             "net" => s.net = v.try_into().map_err(|_| bad("Network"))?,
             "rpc" => s.rpc = v.try_into().map_err(|_| bad("ServerRPC"))?,
-            "proc2" => s.v2 = counts(&v, V2.len()).ok_or_else(|| bad("V2Stats"))?,
-            "proc3" => s.v3 = counts(&v, V3.len()).ok_or_else(|| bad("V3Stats"))?,
+            "proc2" => s.v2 = procedures(&v, V2.len(), 0).ok_or_else(|| bad("V2Stats"))?,
+            "proc3" => s.v3 = procedures(&v, V3.len(), 0).ok_or_else(|| bad("V3Stats"))?,
             // NULL and COMPOUND: checked, not reported.
             "proc4" => {
-                counts(&v, 2)
+                procedures(&v, 2, 0)
                     .filter(|c| c.len() == 2)
                     .ok_or_else(|| bad("V4Stats"))?;
             }
-            "proc4ops" => s.v4_ops = counts(&v, 39).ok_or_else(|| bad("V4Ops"))?,
+            "proc4ops" => s.v4_ops = procedures(&v, 39, 0).ok_or_else(|| bad("V4Ops"))?,
             other => return Err(format!("unknown NFSd metric line {other:?}")),
         }
     }
