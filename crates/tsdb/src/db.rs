@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::{Mutex, RwLock};
 use vigil_model::{Labels, Sample};
@@ -108,6 +109,59 @@ pub struct Db {
     unreadable: Vec<(String, String)>,
     /// Blocks a rewrite would lose data of (chunks vigil cannot read): never compacted.
     unmergeable: Mutex<std::collections::HashSet<String>>,
+    /// Block writes (head cuts and merges) and failed maintenance passes, for
+    /// `prometheus_tsdb_compaction*`.
+    compactions: CompactionStats,
+}
+
+/// Upper bounds (seconds) of `prometheus_tsdb_compaction_duration_seconds`'s buckets, as
+/// Prometheus sets them (1s doubling 14 times); a last, unbounded bucket follows.
+pub const COMPACTION_BUCKETS: [f64; 14] = [
+    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 2048.0, 4096.0, 8192.0,
+];
+
+/// How many block writes ran, how long each took and how many maintenance passes failed.
+/// Prometheus counts a head cut and a merge alike as a compaction; so do we, so that its
+/// dashboards' compaction panels read the same.
+#[derive(Default)]
+pub struct CompactionStats {
+    ran: AtomicU64,
+    failed: AtomicU64,
+    /// Per-bucket (not cumulative) counts; the last is past every bound.
+    buckets: [AtomicU64; COMPACTION_BUCKETS.len() + 1],
+    sum_micros: AtomicU64,
+}
+
+/// A reading of [`CompactionStats`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CompactionSnapshot {
+    pub ran: u64,
+    pub failed: u64,
+    pub buckets: [u64; COMPACTION_BUCKETS.len() + 1],
+    pub sum_seconds: f64,
+}
+
+impl CompactionStats {
+    fn observe(&self, took: std::time::Duration) {
+        let s = took.as_secs_f64();
+        let i = COMPACTION_BUCKETS
+            .iter()
+            .position(|&b| s <= b)
+            .unwrap_or(COMPACTION_BUCKETS.len());
+        self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        self.sum_micros
+            .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+        self.ran.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn snapshot(&self) -> CompactionSnapshot {
+        CompactionSnapshot {
+            ran: self.ran.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
+            buckets: std::array::from_fn(|i| self.buckets[i].load(Ordering::Relaxed)),
+            sum_seconds: self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6,
+        }
+    }
 }
 
 /// Load the blocks; with `writable`, also clean up what vigil's own interrupted writes left.
@@ -774,6 +828,7 @@ impl Db {
             read_only: !writable,
             unreadable,
             unmergeable: Default::default(),
+            compactions: CompactionStats::default(),
         })
     }
 
@@ -830,9 +885,19 @@ impl Db {
             return Ok(());
         }
         let _g = self.maint.lock();
-        self.cut_head_blocks()?;
-        self.compact()?;
-        self.apply_retention()
+        let r = self
+            .cut_head_blocks()
+            .and_then(|()| self.compact())
+            .and_then(|()| self.apply_retention());
+        if r.is_err() {
+            self.compactions.failed.fetch_add(1, Ordering::Relaxed);
+        }
+        r
+    }
+
+    /// Block writes so far (head cuts and merges), their durations and failed maintenance.
+    pub fn compactions(&self) -> CompactionSnapshot {
+        self.compactions.snapshot()
     }
 
     /// Agent mode: drop WAL segments before `keep_from` and series idle since
@@ -872,6 +937,7 @@ impl Db {
             self.head.raise_min_valid(maxt);
             let mut series = self.head.series_in_sorted(mint, maxt).map(Ok).peekable();
             if series.peek().is_some() {
+                let t = std::time::Instant::now();
                 let meta = write_block_sorted_as(
                     self.opts.block_format,
                     &self.dir,
@@ -885,7 +951,8 @@ impl Db {
                     },
                 )?;
                 let b = Arc::new(Block::open(&self.dir.join(&meta.ulid))?);
-                tracing::info!(ulid = %meta.ulid, mint, maxt, series = meta.stats.num_series, "Head block written");
+                self.compactions.observe(t.elapsed());
+                tracing::info!(ulid = %meta.ulid, mint, maxt, series = meta.stats.num_series, elapsed = ?t.elapsed(), "Head block written");
                 let mut blocks = self.blocks.write();
                 blocks.push(b);
                 blocks.sort_by_key(|b| b.meta.min_time);
@@ -965,6 +1032,7 @@ impl Db {
             })
             .collect();
         let refused = std::cell::Cell::new(None);
+        let t = std::time::Instant::now();
         let series = MergeSeries::new(
             group
                 .iter()
@@ -997,7 +1065,8 @@ impl Db {
         }
         let meta = written?;
         let nb = Arc::new(Block::open(&self.dir.join(&meta.ulid))?);
-        tracing::info!(ulid = %meta.ulid, mint, maxt, merged = group.len(), "Compacted blocks");
+        self.compactions.observe(t.elapsed());
+        tracing::info!(ulid = %meta.ulid, mint, maxt, merged = group.len(), elapsed = ?t.elapsed(), "Compacted blocks");
         {
             let mut blocks = self.blocks.write();
             blocks.retain(|b| !group.iter().any(|g| g.meta.ulid == b.meta.ulid));

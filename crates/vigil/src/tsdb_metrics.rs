@@ -10,6 +10,34 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use vigil_tsdb::db::Db;
 
+/// The compaction durations as a histogram with Prometheus's buckets.
+struct CompactionDurations(vigil_tsdb::db::CompactionSnapshot);
+
+impl EncodeMetric for CompactionDurations {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::MetricEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        let c = &self.0;
+        let buckets: Vec<(f64, u64)> = vigil_tsdb::db::COMPACTION_BUCKETS
+            .iter()
+            .copied()
+            .chain([f64::INFINITY])
+            .zip(c.buckets)
+            .collect();
+        encoder.encode_histogram::<prometheus_client::encoding::NoLabelSet>(
+            c.sum_seconds,
+            c.ran,
+            &buckets,
+            None,
+        )
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Histogram
+    }
+}
+
 pub struct TsdbCollector {
     pub db: Arc<Db>,
 }
@@ -178,6 +206,25 @@ impl Collector for TsdbCollector {
             "Size of the write log directory.",
             self.db.wal_size() as f64,
         )?;
+        let c = self.db.compactions();
+        counter(
+            &mut enc,
+            "prometheus_tsdb_compactions",
+            "Total number of compactions that were executed for the partition.",
+            c.ran,
+        )?;
+        counter(
+            &mut enc,
+            "prometheus_tsdb_compactions_failed",
+            "Total number of compactions that failed for the partition.",
+            c.failed,
+        )?;
+        CompactionDurations(c).encode(enc.encode_descriptor(
+            "prometheus_tsdb_compaction_duration_seconds",
+            "Duration of compaction runs",
+            None,
+            MetricType::Histogram,
+        )?)?;
         if let Some((lo, hi)) = head.time_range() {
             gauge(
                 &mut enc,
@@ -213,4 +260,50 @@ pub fn status_json(db: &Db, limit: usize) -> serde_json::Value {
         "memoryInBytesByLabelName": list(&c.memory_in_bytes_by_label_name),
         "seriesCountByLabelValuePair": list(&c.series_count_by_label_value_pair),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vigil_model::Labels;
+    use vigil_storage::Storage;
+    use vigil_tsdb::db::Options;
+
+    /// Head cuts are exported as Prometheus's compaction counter and duration histogram.
+    #[test]
+    fn compactions_are_exported() {
+        let d = std::env::temp_dir().join(format!("vigil-tsdb-metrics-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        let hour = 3_600_000;
+        let db = Arc::new(
+            Db::open(
+                &d,
+                Options::new(0, 0).with_block_range(hour / 2, Some(hour / 2)),
+            )
+            .unwrap(),
+        );
+        let l = Labels::from_pairs([("__name__", "x")]);
+        for t in (0..3 * hour).step_by(60_000) {
+            let mut app = db.appender();
+            app.append(0, &l, t, 1.0).unwrap();
+            app.commit().unwrap();
+        }
+        db.maintain().unwrap();
+        let mut reg = prometheus_client::registry::Registry::default();
+        reg.register_collector(Box::new(TsdbCollector { db: db.clone() }));
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &reg).unwrap();
+        let blocks = db.blocks().len();
+        assert!(blocks >= 3, "{blocks} blocks");
+        for want in [
+            format!("prometheus_tsdb_compactions_total {blocks}\n"),
+            "prometheus_tsdb_compactions_failed_total 0\n".to_string(),
+            format!("prometheus_tsdb_compaction_duration_seconds_count {blocks}\n"),
+            format!("prometheus_tsdb_compaction_duration_seconds_bucket{{le=\"+Inf\"}} {blocks}\n"),
+            "# TYPE prometheus_tsdb_compaction_duration_seconds histogram\n".to_string(),
+        ] {
+            assert!(text.contains(&want), "{want:?} missing from:\n{text}");
+        }
+        let _ = std::fs::remove_dir_all(&d);
+    }
 }

@@ -43,6 +43,38 @@ fn min_block_duration_sets_the_cut_range() {
             .all(|b| b.meta.max_time - b.meta.min_time == HOUR_MS / 2)
     );
     assert_eq!(all(&db).len(), 3 * 60);
+    // Each block written counts as one compaction, as Prometheus counts its head cuts.
+    let c = db.compactions();
+    assert_eq!(c.ran, blocks.len() as u64);
+    assert_eq!(c.buckets.iter().sum::<u64>(), c.ran);
+    assert_eq!(c.failed, 0);
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn merges_count_as_compactions() {
+    let d = tmp("mergecount");
+    let opts = Options::new(0, 0).with_block_range(HOUR_MS / 2, Some(3 * HOUR_MS / 2));
+    let db = Db::open(&d, opts).unwrap();
+    ingest(&db, 0, 4, 60_000);
+    db.maintain().unwrap();
+    let c = db.compactions();
+    let merged: Vec<_> = db
+        .blocks()
+        .into_iter()
+        .filter(|b| b.meta.compaction.level > 1)
+        .collect();
+    assert!(!merged.is_empty(), "nothing was merged");
+    // Every head cut wrote a level-1 block that now sits in the merged block's sources or
+    // still on its own; each merge is one more.
+    let cuts: usize = db
+        .blocks()
+        .iter()
+        .map(|b| b.meta.compaction.sources.len().max(1))
+        .sum();
+    assert_eq!(c.ran, (cuts + merged.len()) as u64);
+    assert_eq!(c.buckets.iter().sum::<u64>(), c.ran);
+    assert_eq!(all(&db).len(), 4 * 60);
     let _ = std::fs::remove_dir_all(&d);
 }
 
