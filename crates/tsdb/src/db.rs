@@ -121,11 +121,10 @@ pub const COMPACTION_BUCKETS: [f64; 14] = [
 ];
 
 /// How many block writes ran, how long each took and how many maintenance passes failed.
-/// Prometheus counts a head cut and a merge alike as a compaction; so do we, so that its
-/// dashboards' compaction panels read the same.
+/// Prometheus counts every block write as a compaction, head cut or merge, whether it
+/// succeeded or not; so do we, so that its dashboards' compaction panels read the same.
 #[derive(Default)]
 pub struct CompactionStats {
-    ran: AtomicU64,
     failed: AtomicU64,
     /// Per-bucket (not cumulative) counts; the last is past every bound.
     buckets: [AtomicU64; COMPACTION_BUCKETS.len() + 1],
@@ -151,14 +150,17 @@ impl CompactionStats {
         self.buckets[i].fetch_add(1, Ordering::Relaxed);
         self.sum_micros
             .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
-        self.ran.fetch_add(1, Ordering::Relaxed);
     }
 
     fn snapshot(&self) -> CompactionSnapshot {
+        let buckets: [u64; COMPACTION_BUCKETS.len() + 1] =
+            std::array::from_fn(|i| self.buckets[i].load(Ordering::Relaxed));
         CompactionSnapshot {
-            ran: self.ran.load(Ordering::Relaxed),
+            // The count is the buckets' sum, so a reading taken during an observation
+            // still has `+Inf` equal to the count.
+            ran: buckets.iter().sum(),
             failed: self.failed.load(Ordering::Relaxed),
-            buckets: std::array::from_fn(|i| self.buckets[i].load(Ordering::Relaxed)),
+            buckets,
             sum_seconds: self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6,
         }
     }
@@ -938,7 +940,7 @@ impl Db {
             let mut series = self.head.series_in_sorted(mint, maxt).map(Ok).peekable();
             if series.peek().is_some() {
                 let t = std::time::Instant::now();
-                let meta = write_block_sorted_as(
+                let written = write_block_sorted_as(
                     self.opts.block_format,
                     &self.dir,
                     mint,
@@ -949,10 +951,12 @@ impl Db {
                         sources: vec![],
                         hints: vec![],
                     },
-                )?;
+                );
+                let took = t.elapsed();
+                self.compactions.observe(took);
+                let meta = written?;
                 let b = Arc::new(Block::open(&self.dir.join(&meta.ulid))?);
-                self.compactions.observe(t.elapsed());
-                tracing::info!(ulid = %meta.ulid, mint, maxt, series = meta.stats.num_series, elapsed = ?t.elapsed(), "Head block written");
+                tracing::info!(ulid = %meta.ulid, mint, maxt, series = meta.stats.num_series, elapsed = ?took, "Head block written");
                 let mut blocks = self.blocks.write();
                 blocks.push(b);
                 blocks.sort_by_key(|b| b.meta.min_time);
@@ -1056,6 +1060,8 @@ impl Db {
                 hints: vec![],
             },
         );
+        let took = t.elapsed();
+        self.compactions.observe(took);
         // Damage found while reading, or a block whose index does not list its series in
         // label order (not one vigil or Prometheus wrote): the write stopped before its
         // rename, and that block is kept as it is rather than merged wrongly.
@@ -1065,8 +1071,7 @@ impl Db {
         }
         let meta = written?;
         let nb = Arc::new(Block::open(&self.dir.join(&meta.ulid))?);
-        self.compactions.observe(t.elapsed());
-        tracing::info!(ulid = %meta.ulid, mint, maxt, merged = group.len(), elapsed = ?t.elapsed(), "Compacted blocks");
+        tracing::info!(ulid = %meta.ulid, mint, maxt, merged = group.len(), elapsed = ?took, "Compacted blocks");
         {
             let mut blocks = self.blocks.write();
             blocks.retain(|b| !group.iter().any(|g| g.meta.ulid == b.meta.ulid));
