@@ -3,6 +3,7 @@
 
 pub mod compare;
 pub mod dataset;
+pub mod fleet;
 pub mod querygen;
 pub mod servers;
 
