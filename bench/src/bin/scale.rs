@@ -7,7 +7,9 @@
 //! process on the same 2 cores; its CPU is printed beside each system's.
 //!
 //! `cargo build --release -p vigil && cargo run --release -p vigil-bench --bin scale [-- SERIES MINUTES SMALL_SERIES SMALL_MINUTES]`
-//! (defaults 10000000 30 1000000 10; targets of 10,000 series each).
+//! (defaults 10000000 30 1000000 10; targets of 10,000 series each; SERIES or SMALL_SERIES 0
+//! leaves those runs out). A system that ends during its run (the kernel's OOM killer, say) is
+//! reported with how it ended; the command fails if vigil does.
 //!
 //! Each minute it prints, for the system running: resident memory, CPU (cores: ingestion plus
 //! that minute's dashboard queries and one read of its own `/metrics`), samples/s appended
@@ -74,6 +76,8 @@ struct Run {
     /// CPU of this process (the fleet, and the harness's queries) during the run.
     fleet_cores: f64,
     failed: Vec<String>,
+    /// How it ended, if it ended by itself during the run (the kernel's OOM killer, say).
+    died: Option<String>,
 }
 
 fn start(system: System, bin: &Path, cfg: &Path, data: &Path, port: u16) -> Killed {
@@ -102,26 +106,52 @@ fn start(system: System, bin: &Path, cfg: &Path, data: &Path, port: u16) -> Kill
 }
 
 /// A metric of the system's own `/metrics`, summed over the series matching `filter`. A
-/// failed read is retried; one that keeps failing stops the benchmark (a 0 would skew rates).
-fn own_metric(port: u16, name: &str, filter: &str) -> f64 {
+/// failed read is retried; None if it keeps failing (a 0 would skew rates).
+fn try_own_metric(port: u16, name: &str, filter: &str) -> Option<f64> {
     for _ in 0..5 {
         if let Some(body) = http_get(port, "/metrics").filter(|b| b.contains(name)) {
-            return body
-                .lines()
-                .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
-                .filter(|l| l.contains(filter))
-                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-                .sum();
+            return Some(
+                body.lines()
+                    .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+                    .filter(|l| l.contains(filter))
+                    .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                    .sum(),
+            );
         }
         std::thread::sleep(Duration::from_secs(1));
     }
-    panic!("no {name} in the /metrics of the server on port {port}");
+    None
 }
 
-fn appended(system: System, port: u16) -> f64 {
+fn own_metric(port: u16, name: &str, filter: &str) -> f64 {
+    try_own_metric(port, name, filter)
+        .unwrap_or_else(|| panic!("no {name} in the /metrics of the server on port {port}"))
+}
+
+/// How a process that ended by itself ended, with the kernel's OOM-kill line if it has one.
+fn ended(child: &mut Killed) -> Option<String> {
+    let status = child.0.try_wait().ok()??;
+    let pid = child.0.id();
+    let oom = std::process::Command::new("dmesg")
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .rev()
+                .find(|l| l.contains(&format!("Killed process {pid} ")))
+                .map(|l| l.trim().to_string())
+        });
+    Some(match oom {
+        Some(line) => format!("{status}; the kernel: {line}"),
+        None => status.to_string(),
+    })
+}
+
+fn appended(system: System, port: u16) -> Option<f64> {
     match system {
-        System::Victoria => own_metric(port, "vm_rows_inserted_total", "type=\"promscrape\""),
-        _ => own_metric(port, "prometheus_tsdb_head_samples_appended_total", ""),
+        System::Victoria => try_own_metric(port, "vm_rows_inserted_total", "type=\"promscrape\""),
+        _ => try_own_metric(port, "prometheus_tsdb_head_samples_appended_total", ""),
     }
 }
 
@@ -204,7 +234,7 @@ fn run(system: System, bin: &Path, fleet: &Fleet, minutes: u64, dir: &Path) -> R
         "== {name}: {series} series on {targets} targets every {INTERVAL_S}s ({expected_per_s:.0} samples/s) for {minutes} min"
     );
     let me = std::process::id();
-    let child = start(system, bin, &cfg, &data, port);
+    let mut child = start(system, bin, &cfg, &data, port);
     let pid = child.0.id();
     let t0 = Instant::now();
     while !up(port) {
@@ -237,10 +267,18 @@ fn run(system: System, bin: &Path, fleet: &Fleet, minutes: u64, dir: &Path) -> R
     let mut first = last;
     let mut fleet_cpu_first = 0.0;
     let window_start = now() + 60.0;
+    let mut died = None;
     for minute in 1..=minutes {
         std::thread::sleep(Duration::from_secs(60).saturating_sub(last.0.elapsed()));
         let (t, cpu) = (Instant::now(), cpu_seconds(pid).unwrap_or(0.0));
-        let app = appended(system, port);
+        let Some(app) = appended(system, port) else {
+            std::thread::sleep(Duration::from_secs(2));
+            died = ended(&mut child);
+            let why = died.as_deref().unwrap_or("running but not answering");
+            println!("{name} stopped answering in minute {minute}: {why}");
+            assert!(died.is_some(), "{name} on port {port} does not answer");
+            break;
+        };
         let rss = rss_bytes(pid).unwrap_or(0);
         let dt = t.duration_since(last.0).as_secs_f64();
         let (cores, rate) = ((cpu - last.1) / dt, (app - last.2) / dt);
@@ -296,8 +334,41 @@ fn run(system: System, bin: &Path, fleet: &Fleet, minutes: u64, dir: &Path) -> R
             total as f64 / 1e6,
         );
     }
+    if let Some(why) = died {
+        let _ = std::fs::remove_dir_all(&data);
+        let failed = if system == System::Vigil {
+            vec![format!("vigil at {series} series ended: {why}")]
+        } else {
+            Vec::new()
+        };
+        return Run {
+            system,
+            series,
+            peak_rss: 0,
+            rss_mean: 0.0,
+            cores: 0.0,
+            samples_per_s: 0.0,
+            expected_per_s,
+            disk: 0,
+            latencies: Vec::new(),
+            restart_s: 0.0,
+            fleet_cores: 0.0,
+            failed,
+            died: Some(why),
+        };
+    }
     let (t_end, cpu_end) = (Instant::now(), cpu_seconds(pid).unwrap_or(0.0));
-    let app_end = appended(system, port);
+    let app_end = own_metric(
+        port,
+        match system {
+            System::Victoria => "vm_rows_inserted_total",
+            _ => "prometheus_tsdb_head_samples_appended_total",
+        },
+        match system {
+            System::Victoria => "type=\"promscrape\"",
+            _ => "",
+        },
+    );
     let measured = t_end.duration_since(first.0).as_secs_f64();
     let cores = (cpu_end - first.1) / measured;
     let samples_per_s = (app_end - first.2) / measured;
@@ -454,6 +525,7 @@ fn run(system: System, bin: &Path, fleet: &Fleet, minutes: u64, dir: &Path) -> R
         restart_s,
         fleet_cores,
         failed,
+        died: None,
     }
 }
 
@@ -467,8 +539,8 @@ fn main() {
         arg(10),
     );
     assert!(
-        minutes >= 3 && small_minutes >= 3,
-        "runs of 3 minutes or more"
+        (series == 0 || minutes >= 3) && (small == 0 || small_minutes >= 3),
+        "runs of 3 minutes or more (SERIES or SMALL_SERIES 0 leaves those runs out)"
     );
     let vigil = vigil_bench::vigil_binary();
     assert!(
@@ -482,23 +554,32 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("vigil-bench-scale-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
 
-    let per = PER_TARGET.min(series).min(small);
-    let fleet = Fleet::start(series / per, per);
-    let small_fleet = Fleet::start(small / per, per);
-    let runs = [
-        run(System::Vigil, &vigil, &fleet, minutes, &dir),
-        run(System::Victoria, Path::new(vm), &fleet, minutes, &dir),
-        run(System::Vigil, &vigil, &small_fleet, small_minutes, &dir),
-        run(
+    let per = PER_TARGET
+        .min(if series > 0 { series } else { small })
+        .min(if small > 0 { small } else { series })
+        .max(1);
+    let mut runs = Vec::new();
+    let mut first_port = 0;
+    if series > 0 {
+        let fleet = Fleet::start(series / per, per);
+        first_port = fleet.ports[0];
+        runs.push(run(System::Vigil, &vigil, &fleet, minutes, &dir));
+        runs.push(run(System::Victoria, Path::new(vm), &fleet, minutes, &dir));
+    }
+    if small > 0 {
+        let fleet = Fleet::start(small / per, per);
+        first_port = fleet.ports[0];
+        runs.push(run(System::Vigil, &vigil, &fleet, small_minutes, &dir));
+        runs.push(run(
             System::Prometheus,
             &prometheus,
-            &small_fleet,
+            &fleet,
             small_minutes,
             &dir,
-        ),
-    ];
+        ));
+    }
 
-    let queries = dashboard(fleet.ports[0]);
+    let queries = dashboard(first_port);
     println!();
     println!(
         "{:<18} {:>10} {:>10} {:>10} {:>7} {:>12} {:>9} {:>10} {:>12}",
@@ -513,6 +594,14 @@ fn main() {
         "fleet cores"
     );
     for r in &runs {
+        if let Some(why) = &r.died {
+            println!(
+                "{:<18} {:>10} did not finish: {why}",
+                r.system.name(),
+                r.series
+            );
+            continue;
+        }
         println!(
             "{:<18} {:>10} {:>10.0} {:>10.0} {:>7.3} {:>12} {:>9.0} {:>10.1} {:>12.3}",
             r.system.name(),
@@ -534,7 +623,7 @@ fn main() {
     println!(
         "dashboard query latency in seconds while ingesting, median / max (instant | range over up to 1h, step 60s):"
     );
-    for r in &runs {
+    for r in runs.iter().filter(|r| r.died.is_none()) {
         println!("  {} at {} series:", r.system.name(), r.series);
         for (i, (q, _)) in queries.iter().enumerate() {
             let (a, b, c, d, bad) = r.latencies[i];
@@ -548,19 +637,26 @@ fn main() {
     let cores = |r: &Run| r.cores;
     let restart = |r: &Run| r.restart_s;
     println!();
-    let (series, small) = (runs[0].series, runs[2].series);
-    println!(
-        "at {series} series: RSS vigil / victoria-metrics {:.2}, CPU {:.2}, restart {:.2}",
-        ratio(&runs[0], &runs[1], &peak),
-        ratio(&runs[0], &runs[1], &cores),
-        ratio(&runs[0], &runs[1], &restart)
-    );
-    println!(
-        "at {small} series: RSS prometheus / vigil {:.2}, CPU {:.2}, restart {:.2}",
-        ratio(&runs[3], &runs[2], &peak),
-        ratio(&runs[3], &runs[2], &cores),
-        ratio(&runs[3], &runs[2], &restart)
-    );
+    // Pairs on the same fleet: (vigil, the reference).
+    for pair in runs.chunks(2) {
+        let [v, other] = pair else { continue };
+        if v.died.is_some() || other.died.is_some() {
+            println!("at {} series: no ratio, a system did not finish", v.series);
+            continue;
+        }
+        let (a, b, how) = if other.system == System::Victoria {
+            (v, other, "vigil / victoria-metrics")
+        } else {
+            (other, v, "prometheus / vigil")
+        };
+        println!(
+            "at {} series: {how}: RSS {:.2}, CPU {:.2}, restart {:.2}",
+            v.series,
+            ratio(a, b, &peak),
+            ratio(a, b, &cores),
+            ratio(a, b, &restart)
+        );
+    }
     println!(
         "ratios: peak RSS, CPU cores and restart time; below 1 vigil / victoria-metrics and above 1 prometheus / vigil favour vigil."
     );
