@@ -36,7 +36,8 @@ use std::time::{Duration, Instant};
 use vigil_bench::fleet::Fleet;
 use vigil_bench::servers::urlencode;
 use vigil_bench::{
-    Killed, cpu_seconds, du, free_port, http_get, now, peak_rss_bytes, rss_bytes, spawn, up,
+    Killed, cpu_seconds, du, free_port, http_get, instant_at, now, peak_rss_bytes, rss_bytes,
+    spawn, up,
 };
 
 const INTERVAL_S: u64 = 15;
@@ -155,8 +156,8 @@ fn appended(system: System, port: u16) -> Option<f64> {
     }
 }
 
-/// `(seconds, first value)` of a query, or None if it failed or answered nothing.
-fn timed(port: u16, path: &str) -> Option<(f64, Option<f64>)> {
+/// Seconds a query took, or None if it failed or answered nothing.
+fn timed(port: u16, path: &str) -> Option<f64> {
     let t = Instant::now();
     let body = http_get(port, path)?;
     let took = t.elapsed().as_secs_f64();
@@ -165,20 +166,7 @@ fn timed(port: u16, path: &str) -> Option<(f64, Option<f64>)> {
         eprintln!("query failed or empty: {path}: {body:.300}");
         return None;
     }
-    let r = &v["data"]["result"][0];
-    let first = r["value"][1]
-        .as_str()
-        .or_else(|| r["values"][0][1].as_str())
-        .and_then(|s| s.parse().ok());
-    Some((took, first))
-}
-
-fn instant(port: u16, q: &str, t: f64) -> Option<f64> {
-    timed(
-        port,
-        &format!("/api/v1/query?query={}&time={t:.3}", urlencode(q)),
-    )?
-    .1
+    Some(took)
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -311,7 +299,7 @@ fn run(system: System, bin: &Path, fleet: &Fleet, minutes: u64, dir: &Path) -> R
             );
             for (answer, into) in [(a, &mut inst[i]), (b, &mut range[i])] {
                 match answer {
-                    Some((s, _)) => {
+                    Some(s) => {
                         slowest = slowest.max(s);
                         if minute > 1 {
                             into.push(s);
@@ -358,17 +346,8 @@ fn run(system: System, bin: &Path, fleet: &Fleet, minutes: u64, dir: &Path) -> R
         };
     }
     let (t_end, cpu_end) = (Instant::now(), cpu_seconds(pid).unwrap_or(0.0));
-    let app_end = own_metric(
-        port,
-        match system {
-            System::Victoria => "vm_rows_inserted_total",
-            _ => "prometheus_tsdb_head_samples_appended_total",
-        },
-        match system {
-            System::Victoria => "type=\"promscrape\"",
-            _ => "",
-        },
-    );
+    let app_end = appended(system, port)
+        .unwrap_or_else(|| panic!("{name} stopped answering at the end of its run"));
     let measured = t_end.duration_since(first.0).as_secs_f64();
     let cores = (cpu_end - first.1) / measured;
     let samples_per_s = (app_end - first.2) / measured;
@@ -380,7 +359,7 @@ fn run(system: System, bin: &Path, fleet: &Fleet, minutes: u64, dir: &Path) -> R
     std::thread::sleep(Duration::from_secs(2));
     let w = format!("{}s", (window_end - window_start).max(60.0) as u64);
     let scrapes_due = (window_end - window_start) / INTERVAL_S as f64;
-    let ask = |q: &str| instant(port, q, window_end);
+    let ask = |q: &str| instant_at(port, q, window_end);
     let up_now = ask("count(up == 1)").unwrap_or(0.0);
     let fewest = ask(&format!("min(count_over_time(up[{w}]))")).unwrap_or(0.0);
     let down = ask(&format!("sum(1 - min_over_time(up[{w}]))")).unwrap_or(-1.0);
@@ -415,7 +394,7 @@ fn run(system: System, bin: &Path, fleet: &Fleet, minutes: u64, dir: &Path) -> R
     let mut values_match = false;
     for _ in 0..10 {
         let (step, want) = fleet.served(0, "http_requests_total{");
-        let got = instant(port, &format!("sum(http_requests_total{{{p0}}})"), now());
+        let got = instant_at(port, &format!("sum(http_requests_total{{{p0}}})"), now());
         if fleet.served(0, "http_requests_total{").0 == step && got == Some(want) {
             values_match = true;
             break;
@@ -499,7 +478,7 @@ fn run(system: System, bin: &Path, fleet: &Fleet, minutes: u64, dir: &Path) -> R
     let t0 = Instant::now();
     let again = start(system, bin, &cfg, &data, port);
     loop {
-        if up(port) && instant(port, "count(up)", now()) == Some(targets as f64) {
+        if up(port) && instant_at(port, "count(up)", now()) == Some(targets as f64) {
             break;
         }
         assert!(
