@@ -256,9 +256,7 @@ fn write_block_in(
         offset = FILE_HEADER_LEN as u64;
     }
     let mut labels_in_order: Vec<Labels> = Vec::new();
-    // Each series' chunk list, encoded as the index holds it, back to back: a few bytes a
-    // chunk where a list of `ChunkMeta`s per series cost about 200 bytes a series.
-    let mut entries = ChunkEntries::default();
+    let mut metas: Vec<Vec<ChunkMeta>> = Vec::new();
     let mut stats = BlockStats::default();
     let mut version = version;
     for item in series {
@@ -277,7 +275,7 @@ fn write_block_in(
                 format!("block series out of label order at {labels:?}"),
             ));
         }
-        let mut cm: Vec<ChunkMeta> = Vec::new();
+        let mut cm = Vec::new();
         // Each chunk goes to the file as it is encoded; its location is kept for the index.
         let mut put = |min_t, max_t, b: &[u8], histogram| -> std::io::Result<()> {
             cm.push(ChunkMeta {
@@ -324,7 +322,7 @@ fn write_block_in(
             stats.num_samples += histograms.len() as u64;
             stats.num_histogram_samples += histograms.len() as u64;
         }
-        entries.push(&cm, version);
+        metas.push(cm);
         labels_in_order.push(labels);
     }
     let mut chunk_file = chunk_file.into_inner().map_err(|e| e.into_error())?;
@@ -351,60 +349,71 @@ fn write_block_in(
         .enumerate()
         .map(|(i, s)| (*s, i as u64))
         .collect();
-    // The index is written as it is encoded, through a buffer, and checksummed on the way:
-    // at ten million series it is about a gigabyte.
-    let mut idx = IndexOut::create(&tmp.join("index"))?;
+    let mut idx = Vec::with_capacity(64 + series.len() * 32);
     match version >= 3 {
-        true => idx.buf.extend_from_slice(&file_header(MAGIC, version)),
-        false => idx.buf.extend_from_slice(MAGIC),
+        true => idx.extend_from_slice(&file_header(MAGIC, version)),
+        false => idx.extend_from_slice(MAGIC),
     }
-    let sym_off = idx.pos();
-    put_uvarint(&mut idx.buf, syms.len() as u64);
+    let sym_off = idx.len() as u64;
+    put_uvarint(&mut idx, syms.len() as u64);
     for s in &syms {
-        put_uvarint(&mut idx.buf, s.len() as u64);
-        idx.buf.extend_from_slice(s.as_bytes());
-        idx.spill()?;
+        put_uvarint(&mut idx, s.len() as u64);
+        idx.extend_from_slice(s.as_bytes());
     }
-    // Series. Posting lists hold series numbers as u32 (a block holds fewer than 2^32
-    // series): half the memory of the largest structure the writer builds.
-    let series_off = idx.pos();
-    put_uvarint(&mut idx.buf, series.len() as u64);
-    let mut postings: foldhash::HashMap<(u32, u32), Vec<u32>> = Default::default();
-    for (i, labels) in series.iter().enumerate() {
-        put_uvarint(&mut idx.buf, labels.len() as u64);
+    // Series.
+    let series_off = idx.len() as u64;
+    put_uvarint(&mut idx, series.len() as u64);
+    let mut postings: foldhash::HashMap<(u64, u64), Vec<u64>> = Default::default();
+    for (i, (labels, cms)) in series.iter().zip(&metas).enumerate() {
+        put_uvarint(&mut idx, labels.len() as u64);
         for l in labels.iter() {
             let (n, v) = (sym_id[l.name], sym_id[l.value]);
-            put_uvarint(&mut idx.buf, n);
-            put_uvarint(&mut idx.buf, v);
-            postings
-                .entry((n as u32, v as u32))
-                .or_default()
-                .push(i as u32);
+            put_uvarint(&mut idx, n);
+            put_uvarint(&mut idx, v);
+            postings.entry((n, v)).or_default().push(i as u64);
         }
-        entries.write(i, version, &mut idx.buf);
-        idx.spill()?;
+        let (hist, floats): (Vec<&ChunkMeta>, Vec<&ChunkMeta>) =
+            cms.iter().partition(|c| c.histogram.is_some());
+        let mut put = |list: &[&ChunkMeta]| {
+            put_uvarint(&mut idx, list.len() as u64);
+            for c in list {
+                put_varint(&mut idx, c.min_t);
+                put_uvarint(&mut idx, (c.max_t - c.min_t) as u64);
+                put_uvarint(&mut idx, c.offset);
+                put_uvarint(&mut idx, c.len);
+                if let Some(enc) = c.histogram
+                    && version >= HISTOGRAM_ENCODING_VERSION
+                {
+                    put_uvarint(&mut idx, enc as u64);
+                }
+            }
+        };
+        put(&floats);
+        if version >= HISTOGRAM_VERSION {
+            put(&hist);
+        }
     }
-    drop(entries);
     // Postings.
-    let postings_off = idx.pos();
-    let mut postings: Vec<((u32, u32), Vec<u32>)> = postings.into_iter().collect();
+    let postings_off = idx.len() as u64;
+    let mut postings: Vec<((u64, u64), Vec<u64>)> = postings.into_iter().collect();
     postings.sort_unstable_by_key(|(k, _)| *k);
-    put_uvarint(&mut idx.buf, postings.len() as u64);
-    for ((n, v), refs) in postings {
-        put_uvarint(&mut idx.buf, n.into());
-        put_uvarint(&mut idx.buf, v.into());
-        put_uvarint(&mut idx.buf, refs.len() as u64);
+    put_uvarint(&mut idx, postings.len() as u64);
+    for ((n, v), refs) in &postings {
+        put_uvarint(&mut idx, *n);
+        put_uvarint(&mut idx, *v);
+        put_uvarint(&mut idx, refs.len() as u64);
         let mut prev = 0;
-        for r in refs {
-            put_uvarint(&mut idx.buf, (r - prev).into());
+        for &r in refs {
+            put_uvarint(&mut idx, r - prev);
             prev = r;
         }
-        idx.spill()?;
     }
     for off in [sym_off, series_off, postings_off] {
-        idx.buf.extend_from_slice(&off.to_le_bytes());
+        idx.extend_from_slice(&off.to_le_bytes());
     }
-    idx.finish()?;
+    let crc = crc32fast::hash(&idx);
+    idx.extend_from_slice(&crc.to_le_bytes());
+    File::create(tmp.join("index"))?.write_all(&idx)?;
 
     let meta = BlockMeta {
         ulid: ulid.clone(),
@@ -477,206 +486,14 @@ pub struct Block {
     chunks: Vec<Mmap>,
     t: Tables,
     prom: Option<PromParts>,
-    /// Each series' labels, built on first use and shared after, within a budget for all
-    /// blocks (see [`LabelCache`]).
-    labels: LabelCache,
+    /// Each series' labels, built on first use and shared after: queries then clone an `Arc`
+    /// instead of allocating every name and value again.
+    labels: Vec<std::sync::OnceLock<Labels>>,
     pub size_bytes: u64,
     /// Chunks and series entries found damaged when read (either format): skipped, counted,
     /// the first logged. A rewrite (merge, deletion) compares this before and after reading,
     /// so it never replaces a block whose damage it could not carry over.
     bad_chunks: std::sync::atomic::AtomicU64,
-}
-
-/// The chunk lists of a block's series as its index encodes them, gathered while the chunks
-/// are written and copied into the index after the symbols.
-#[derive(Default)]
-struct ChunkEntries {
-    bytes: Vec<u8>,
-    /// Where each series' list ends, and whether it holds a histogram list (top bit): a
-    /// block that meets its first histogram partway is written in a later format, whose
-    /// entries end with a histogram list that the earlier series then have empty.
-    ends: Vec<u64>,
-}
-
-const HAS_HISTOGRAM_LIST: u64 = 1 << 63;
-
-impl ChunkEntries {
-    fn push(&mut self, cms: &[ChunkMeta], version: u32) {
-        let put = |b: &mut Vec<u8>, list: &mut dyn Iterator<Item = &ChunkMeta>, n: usize| {
-            put_uvarint(b, n as u64);
-            for c in list {
-                put_varint(b, c.min_t);
-                put_uvarint(b, (c.max_t - c.min_t) as u64);
-                put_uvarint(b, c.offset);
-                put_uvarint(b, c.len);
-                if let Some(enc) = c.histogram
-                    && version >= HISTOGRAM_ENCODING_VERSION
-                {
-                    put_uvarint(b, enc as u64);
-                }
-            }
-        };
-        let hists = cms.iter().filter(|c| c.histogram.is_some()).count();
-        put(
-            &mut self.bytes,
-            &mut cms.iter().filter(|c| c.histogram.is_none()),
-            cms.len() - hists,
-        );
-        let mut end = self.bytes.len() as u64;
-        if hists > 0 {
-            put(
-                &mut self.bytes,
-                &mut cms.iter().filter(|c| c.histogram.is_some()),
-                hists,
-            );
-            end = self.bytes.len() as u64 | HAS_HISTOGRAM_LIST;
-        }
-        self.ends.push(end);
-    }
-
-    /// Series `i`'s entry in a block of format `version`.
-    fn write(&self, i: usize, version: u32, out: &mut Vec<u8>) {
-        let start = match i {
-            0 => 0,
-            _ => self.ends[i - 1] & !HAS_HISTOGRAM_LIST,
-        };
-        let end = self.ends[i];
-        out.extend_from_slice(&self.bytes[start as usize..(end & !HAS_HISTOGRAM_LIST) as usize]);
-        if end & HAS_HISTOGRAM_LIST == 0 && version >= HISTOGRAM_VERSION {
-            put_uvarint(out, 0);
-        }
-    }
-}
-
-/// The index file being written: encoded into `buf`, spilled to the file through a buffered
-/// writer a megabyte at a time, with its checksum kept as it goes.
-struct IndexOut {
-    file: std::io::BufWriter<File>,
-    buf: Vec<u8>,
-    written: u64,
-    crc: crc32fast::Hasher,
-}
-
-impl IndexOut {
-    fn create(path: &Path) -> std::io::Result<Self> {
-        Ok(IndexOut {
-            file: std::io::BufWriter::with_capacity(1 << 20, File::create(path)?),
-            buf: Vec::with_capacity(2 << 20),
-            written: 0,
-            crc: crc32fast::Hasher::new(),
-        })
-    }
-
-    /// Offset in the file of the next byte encoded.
-    fn pos(&self) -> u64 {
-        self.written + self.buf.len() as u64
-    }
-
-    fn spill(&mut self) -> std::io::Result<()> {
-        if self.buf.len() >= 1 << 20 {
-            self.flush_buf()?;
-        }
-        Ok(())
-    }
-
-    fn flush_buf(&mut self) -> std::io::Result<()> {
-        self.crc.update(&self.buf);
-        self.file.write_all(&self.buf)?;
-        self.written += self.buf.len() as u64;
-        self.buf.clear();
-        Ok(())
-    }
-
-    /// Write what is left and the checksum of everything before it.
-    fn finish(mut self) -> std::io::Result<()> {
-        self.flush_buf()?;
-        let crc = self.crc.clone().finalize();
-        self.file.write_all(&crc.to_le_bytes())?;
-        self.file.flush()
-    }
-}
-
-/// Bytes all blocks' label caches may hold together.
-const LABEL_CACHE_BUDGET: usize = 512 << 20;
-
-/// Bytes the label caches of open blocks hold (slots and labels).
-static LABEL_CACHE_BYTES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
-/// A block's series labels, built on first use and shared after: queries then clone a handle
-/// instead of allocating every name and value again. Every block's cache draws on one budget
-/// ([`LABEL_CACHE_BUDGET`]): unbounded, the caches of a few blocks at ten million series
-/// would hold a second copy of every label set per block (about 250 bytes a series each)
-/// for as long as the blocks live. A block whose slots do not fit has no cache, and a label
-/// set past the budget is built for its reader alone.
-struct LabelCache {
-    slots: Vec<std::sync::OnceLock<Labels>>,
-    /// Bytes this cache took from the budget, given back when the block is dropped.
-    held: std::sync::atomic::AtomicUsize,
-}
-
-impl LabelCache {
-    fn new(series: usize) -> Self {
-        use std::sync::atomic::Ordering::Relaxed;
-        let slots = series * std::mem::size_of::<std::sync::OnceLock<Labels>>();
-        let fits = LABEL_CACHE_BYTES
-            .fetch_update(Relaxed, Relaxed, |b| {
-                (b + slots <= LABEL_CACHE_BUDGET).then_some(b + slots)
-            })
-            .is_ok();
-        LabelCache {
-            slots: match fits {
-                true => (0..series).map(|_| std::sync::OnceLock::new()).collect(),
-                false => Vec::new(),
-            },
-            held: std::sync::atomic::AtomicUsize::new(if fits { slots } else { 0 }),
-        }
-    }
-
-    fn get(&self, i: usize) -> Option<&Labels> {
-        self.slots.get(i)?.get()
-    }
-
-    /// Series `i`'s labels: the cached ones, or `build`'s, cached when `cache` is set and the
-    /// budget has room.
-    fn get_or_build(&self, i: usize, cache: bool, build: impl FnOnce() -> Labels) -> Labels {
-        use std::sync::atomic::Ordering::Relaxed;
-        let Some(slot) = self.slots.get(i) else {
-            return build();
-        };
-        if let Some(l) = slot.get() {
-            return l.clone();
-        }
-        let l = build();
-        if !cache {
-            return l;
-        }
-        let cost = l.heap_bytes();
-        if LABEL_CACHE_BYTES
-            .fetch_update(Relaxed, Relaxed, |b| {
-                (b + cost <= LABEL_CACHE_BUDGET).then_some(b + cost)
-            })
-            .is_err()
-        {
-            return l;
-        }
-        match slot.set(l.clone()) {
-            Ok(()) => {
-                self.held.fetch_add(cost, Relaxed);
-                l
-            }
-            // Another reader cached it first: its copy is the shared one.
-            Err(_) => {
-                LABEL_CACHE_BYTES.fetch_sub(cost, Relaxed);
-                slot.get().cloned().unwrap_or(l)
-            }
-        }
-    }
-}
-
-impl Drop for LabelCache {
-    fn drop(&mut self) {
-        LABEL_CACHE_BYTES.fetch_sub(*self.held.get_mut(), std::sync::atomic::Ordering::Relaxed);
-    }
 }
 
 fn dir_size(dir: &Path) -> u64 {
@@ -846,7 +663,7 @@ impl Block {
             chunks,
             t,
             prom,
-            labels: LabelCache::new(n),
+            labels: (0..n).map(|_| std::sync::OnceLock::new()).collect(),
             size_bytes,
             bad_chunks: Default::default(),
         }
@@ -996,26 +813,20 @@ impl Block {
     }
 
     fn series_entry(&self, i: u32) -> Option<(Labels, Vec<ChunkMeta>)> {
-        self.series_entry_cached(i, true)
-    }
-
-    /// Series `i`'s labels and chunks; its labels are cached for later readers when `cache`
-    /// is set (queries), not by a rewrite, which reads each series once as the block goes.
-    fn series_entry_cached(&self, i: u32, cache: bool) -> Option<(Labels, Vec<ChunkMeta>)> {
         if let Some(p) = &self.prom {
             let off = *self.t.series_offsets.get(i as usize)?;
             let (pairs, cms) = crate::prometheus::index::series(&self.index, off, &p.info)?;
-            let labels = self.labels.get_or_build(i as usize, cache, || {
+            let labels = self.labels.get(i as usize)?.get_or_init(|| {
                 crate::prometheus::index::labels(&pairs, |s| self.sym(s).to_string())
             });
-            return Some((labels, cms));
+            return Some((labels.clone(), cms));
         }
         let mut c = Dec {
             b: &self.index,
             pos: *self.t.series_offsets.get(i as usize)?,
         };
         let nl = c.uvarint()?;
-        let cached = self.labels.get(i as usize);
+        let cached = self.labels.get(i as usize)?.get();
         let mut ls = Vec::with_capacity(if cached.is_some() { 0 } else { nl as usize });
         for _ in 0..nl {
             let n = c.uvarint()? as u32;
@@ -1029,9 +840,9 @@ impl Block {
         }
         let labels = match cached {
             Some(l) => l.clone(),
-            None => self
-                .labels
-                .get_or_build(i as usize, cache, || Labels::from_sorted(ls)),
+            None => self.labels[i as usize]
+                .get_or_init(|| Labels::from_sorted(ls))
+                .clone(),
         };
         let mut cms = Vec::new();
         for histogram in [false, true] {
@@ -1079,28 +890,8 @@ impl Block {
         shard: usize,
         of: usize,
     ) -> impl Iterator<Item = Series> + Send + 'a {
-        self.read_iter(self.select_ids(ms), mint, maxt, shard, of, true)
-    }
-
-    /// Every series of the block, in label order, for a rewrite (merge, deletion): as
-    /// [`Block::select_iter`] with no labels cached, so reading a block that is about to go
-    /// does not fill its cache with every series.
-    pub fn rewrite_iter(&self) -> impl Iterator<Item = Series> + Send + '_ {
-        let all = (0..self.t.series_offsets.len() as u32).collect();
-        self.read_iter(all, i64::MIN, i64::MAX, 0, 1, false)
-    }
-
-    fn read_iter(
-        &self,
-        ids: Vec<u32>,
-        mint: i64,
-        maxt: i64,
-        shard: usize,
-        of: usize,
-        cache: bool,
-    ) -> impl Iterator<Item = Series> + Send + '_ {
-        ids.into_iter().filter_map(move |i| {
-            let Some((labels, cms)) = self.series_entry_cached(i, cache) else {
+        self.select_ids(ms).into_iter().filter_map(move |i| {
+            let Some((labels, cms)) = self.series_entry(i) else {
                 // Its shard is unknown: count it once, in the first shard's read.
                 if shard == 0 {
                     self.damaged(

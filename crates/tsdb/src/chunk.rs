@@ -231,12 +231,6 @@ impl XorChunk {
         out
     }
 
-    /// Append [`XorChunk::bytes`] to `out` (no intermediate copy).
-    pub fn encode_into(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.count.to_be_bytes());
-        out.extend_from_slice(&self.bw.bytes);
-    }
-
     /// Bytes used in memory by the encoded data.
     pub fn encoded_len(&self) -> usize {
         2 + self.bw.bytes.len()

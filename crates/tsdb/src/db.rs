@@ -1040,19 +1040,14 @@ impl Db {
         let series = MergeSeries::new(
             group
                 .iter()
-                .map(|b| Box::new(b.rewrite_iter()) as Box<dyn Iterator<Item = Series> + '_>)
+                .map(|b| {
+                    Box::new(b.select_iter(&[], i64::MIN, i64::MAX, 0, 1))
+                        as Box<dyn Iterator<Item = Series> + '_>
+                })
                 .collect(),
             Box::new(|i| group[i].skipped_chunks().1 == skipped_before[i]),
             &refused,
         );
-        // The writer keeps every series' labels until its index is written: those of series
-        // still in the head are the head's own handle, not a third copy per merge.
-        let series = series.map(|r| {
-            r.map(|mut s| {
-                s.labels = self.head.shared_labels(s.labels);
-                s
-            })
-        });
         let written = write_block_sorted_as(
             self.opts.block_format,
             &self.dir,

@@ -255,6 +255,9 @@ impl MemSeries {
         })
     }
 
+    /// Drop every sample before `before`: whole chunks are dropped as they are, and only a
+    /// chunk straddling `before` is re-encoded, so truncation costs little per series.
+    /// Returns whether the series is now empty.
     /// The time of the series' oldest sample of either kind, if it holds any.
     fn first_t(&self) -> Option<i64> {
         let c = self.chunks.as_ref()?;
@@ -275,9 +278,6 @@ impl MemSeries {
         }
     }
 
-    /// Drop every sample before `before`: whole chunks are dropped as they are, and only a
-    /// chunk straddling `before` is re-encoded, so truncation costs little per series.
-    /// Returns whether the series is now empty.
     fn truncate_before(&mut self, before: i64) -> bool {
         let Some(c) = self.chunks.as_mut() else {
             return true;
@@ -375,27 +375,6 @@ impl MemSeries {
         self.set_last(last);
     }
 
-    /// Copy the encoded float chunks holding samples in `[mint, maxt]` to `out`, each as its
-    /// length (u32, little-endian) and then its bytes, for [`decode_copied`]: a copy costs
-    /// a few bytes a sample where decoding costs sixteen, and is quicker to take under a lock.
-    fn copy_chunks(&self, mint: i64, maxt: i64, out: &mut Vec<u8>) {
-        let Some(chunks) = self.chunks.as_ref() else {
-            return;
-        };
-        for c in chunks
-            .closed
-            .iter()
-            .filter(|c| c.max_t >= mint && c.min_t <= maxt)
-        {
-            out.extend_from_slice(&(c.data.len() as u32).to_le_bytes());
-            out.extend_from_slice(&c.data);
-        }
-        if chunks.open.max_time().is_some_and(|t| t >= mint) && chunks.open_min_t <= maxt {
-            out.extend_from_slice(&(chunks.open.encoded_len() as u32).to_le_bytes());
-            chunks.open.encode_into(out);
-        }
-    }
-
     fn samples(&self, mint: i64, maxt: i64) -> Vec<Sample> {
         let mut out = Vec::new();
         let Some(chunks) = self.chunks.as_ref() else {
@@ -415,20 +394,6 @@ impl MemSeries {
         }
         out
     }
-}
-
-/// The samples in `[mint, maxt]` of chunks copied by [`MemSeries::copy_chunks`].
-fn decode_copied(mut b: &[u8], mint: i64, maxt: i64) -> Vec<Sample> {
-    let mut out = Vec::new();
-    while let Some((len, rest)) = b.split_first_chunk::<4>() {
-        let n = (u32::from_le_bytes(*len) as usize).min(rest.len());
-        let (chunk, rest) = rest.split_at(n);
-        if let Some(it) = XorIter::from_bytes(chunk) {
-            out.extend(it.filter(|s| s.t >= mint && s.t <= maxt));
-        }
-        b = rest;
-    }
-    out
 }
 
 /// Apply float samples to their series (commit and replay alike): one not newer than its
@@ -583,8 +548,6 @@ impl LabelIndex {
 /// std's map needs a lookup and then an owned key.
 type Postings = hashbrown::HashMap<String, PostingValues, foldhash::fast::RandomState>;
 type PostingValues = hashbrown::HashMap<String, Vec<SeriesRef>, foldhash::fast::RandomState>;
-/// Label name -> value -> refs of removed series still in that posting list.
-type DeadPostings = Postings;
 
 /// Add series `r` to the posting list of each of its label pairs.
 fn add_postings(postings: &mut Postings, r: SeriesRef, labels: &Labels) {
@@ -634,11 +597,9 @@ impl Index {
         self.series.len() - self.empty
     }
 
-    /// Remove series from the series map and the label-set map, returning their label pairs
-    /// with the refs that carried them, for [`Head::unpost`]. Until then the postings still
-    /// name the removed refs; every reader of postings looks the series up and skips refs the
-    /// map no longer has.
-    fn remove_series(&mut self, dead: &[SeriesRef], pairs: &mut DeadPostings) {
+    /// Remove series and their postings, one pass per affected posting list.
+    fn remove_many(&mut self, dead: &[SeriesRef]) {
+        let mut per_pair: FastMap<(String, String), Vec<SeriesRef>> = FastMap::default();
         for &r in dead {
             let Some(s) = self.series.remove(&r) else {
                 continue;
@@ -651,10 +612,8 @@ impl Index {
                 continue;
             }
             for l in s.labels.iter() {
-                pairs
-                    .entry_ref(l.name)
-                    .or_default()
-                    .entry_ref(l.value)
+                per_pair
+                    .entry((l.name.to_string(), l.value.to_string()))
                     .or_default()
                     .push(r);
             }
@@ -665,39 +624,21 @@ impl Index {
             self.unlogged
                 .retain(|(r, _)| dead.binary_search(r).is_err());
         }
-    }
-
-    /// Remove series and their postings at once.
-    #[cfg(test)]
-    fn remove_many(&mut self, dead: &[SeriesRef]) {
-        let mut pairs = DeadPostings::default();
-        self.remove_series(dead, &mut pairs);
-        for (name, values) in pairs {
-            for (value, refs) in values {
-                self.unpost(&name, &value, refs);
+        for ((name, value), mut refs) in per_pair {
+            refs.sort_unstable();
+            let Some(vals) = self.postings.get_mut(&name) else {
+                continue;
+            };
+            if let Some(list) = vals.get_mut(&value) {
+                list.retain(|x| refs.binary_search(x).is_err());
+                if list.is_empty() {
+                    vals.remove(&value);
+                }
+            }
+            if vals.is_empty() {
+                self.postings.remove(&name);
             }
         }
-    }
-
-    /// Drop `refs` (removed series) from the posting list of `name`=`value`; returns the work
-    /// done (the list's length), which [`Head::unpost`] uses to bound its lock holds.
-    fn unpost(&mut self, name: &str, value: &str, mut refs: Vec<SeriesRef>) -> usize {
-        refs.sort_unstable();
-        let Some(vals) = self.postings.get_mut(name) else {
-            return 0;
-        };
-        let mut work = 0;
-        if let Some(list) = vals.get_mut(value) {
-            work = list.len();
-            list.retain(|x| refs.binary_search(x).is_err());
-            if list.is_empty() {
-                vals.remove(value);
-            }
-        }
-        if vals.is_empty() {
-            self.postings.remove(name);
-        }
-        work
     }
 
     /// Refs matching all matchers, sorted.
@@ -790,8 +731,6 @@ pub struct Head {
     /// Oldest and newest sample timestamps in the head (MAX/MIN when empty).
     min_time: AtomicI64,
     max_time: AtomicI64,
-    /// The oldest sample time noted since a truncation began (see [`Head::truncate`]).
-    noted_min: AtomicI64,
     /// Samples before this are out of bounds: their range is already in blocks.
     min_valid: AtomicI64,
     /// Agent mode (`--agent`): samples are logged to the WAL only, never kept in memory.
@@ -822,7 +761,6 @@ impl Head {
             dir: None,
             min_time: AtomicI64::new(i64::MAX),
             max_time: AtomicI64::new(i64::MIN),
-            noted_min: AtomicI64::new(i64::MAX),
             min_valid: AtomicI64::new(i64::MIN),
             wal_only: false,
             compression: wal::Compression::None,
@@ -990,7 +928,6 @@ impl Head {
             dir: Some(dir.to_path_buf()),
             min_time: AtomicI64::new(lo),
             max_time: AtomicI64::new(hi),
-            noted_min: AtomicI64::new(i64::MAX),
             min_valid: AtomicI64::new(min_valid),
             wal_only,
             compression: wal_opts.compression,
@@ -1175,7 +1112,6 @@ impl Head {
 
     fn note_range(&self, lo: i64, hi: i64) {
         if lo <= hi {
-            self.noted_min.fetch_min(lo, Ordering::Relaxed);
             self.min_time.fetch_min(lo, Ordering::Relaxed);
             self.max_time.fetch_max(hi, Ordering::Relaxed);
         }
@@ -1243,9 +1179,7 @@ impl Head {
     /// Then checkpoint the WAL so replay starts from what the head still holds.
     pub fn truncate(&self, before: i64) -> std::io::Result<()> {
         self.min_valid.fetch_max(before, Ordering::Relaxed);
-        // Commits noted from here on; one applied before this is seen by the pass below.
-        self.noted_min.store(i64::MAX, Ordering::Relaxed);
-        let oldest = self.remove_empty(|s| s.truncate_before(before));
+        self.remove_empty(|s| s.truncate_before(before));
         self.min_time.fetch_max(before, Ordering::Relaxed);
         if self.max_time.load(Ordering::Relaxed) < before {
             self.min_time.store(i64::MAX, Ordering::Relaxed);
@@ -1253,12 +1187,11 @@ impl Head {
         } else {
             // The oldest sample left may lie far past the cut (a gap in the data, e.g. samples
             // from 1970 written beside today's): the head's range starts there, or the next
-            // cuts walk the gap one empty block range at a time, a checkpoint each. The pass
-            // visits series in batches, so a commit may have added an older sample to a series
-            // already visited: what commits noted meanwhile counts too, and a commit noting
-            // after this lowers the minimum itself.
-            let noted = self.noted_min.load(Ordering::Relaxed);
-            if let Some(oldest) = oldest.map(|o| o.min(noted)) {
+            // cuts walk the gap one empty block range at a time, a checkpoint each. Looked up
+            // under the index lock a commit applies its samples under, so a sample committed
+            // meanwhile is either seen here or lowers the minimum after.
+            let idx = self.index.write();
+            if let Some(oldest) = idx.series.values().filter_map(MemSeries::first_t).min() {
                 self.min_time.fetch_max(oldest, Ordering::Relaxed);
             }
         }
@@ -1315,62 +1248,21 @@ impl Head {
 
     /// Remove the series `empty` finds empty, two-phase: one found empty is removed at the next
     /// call if it is still empty, so a transaction open right now can still commit to it.
-    /// Returns the oldest sample time among the series kept, if any.
-    ///
-    /// At ten million series one pass over the head takes seconds: it runs a batch of series
-    /// at a time under the index lock, and the postings of removed series are pruned a few
-    /// lists at a time after, so commits (which apply their samples under that lock) and
-    /// queries go on in between.
-    fn remove_empty(&self, mut empty: impl FnMut(&mut MemSeries) -> bool) -> Option<i64> {
-        const BATCH: usize = 10_000;
-        let refs: Vec<SeriesRef> = self.index.read().series.keys().copied().collect();
+    fn remove_empty(&self, mut empty: impl FnMut(&mut MemSeries) -> bool) {
+        let mut idx = self.index.write();
         let mut dead = Vec::new();
-        let mut oldest: Option<i64> = None;
-        for batch in refs.chunks(BATCH) {
-            let mut idx = self.index.write();
-            for r in batch {
-                let Some(s) = idx.series.get_mut(r) else {
-                    continue;
-                };
-                if empty(s) {
-                    if s.doomed {
-                        dead.push(*r);
-                    } else {
-                        s.doomed = true;
-                    }
+        for (r, s) in idx.series.iter_mut() {
+            if empty(s) {
+                if s.doomed {
+                    dead.push(*r);
                 } else {
-                    s.doomed = false;
-                    if let Some(t) = s.first_t() {
-                        oldest = Some(oldest.map_or(t, |o| o.min(t)));
-                    }
+                    s.doomed = true;
                 }
+            } else {
+                s.doomed = false;
             }
         }
-        drop(refs);
-        let mut pairs = DeadPostings::default();
-        for batch in dead.chunks(BATCH) {
-            self.index.write().remove_series(batch, &mut pairs);
-        }
-        // About a million refs' worth of posting lists per lock hold.
-        let mut lists = pairs
-            .into_iter()
-            .flat_map(|(name, values)| {
-                values
-                    .into_iter()
-                    .map(move |(v, refs)| (name.clone(), v, refs))
-            })
-            .peekable();
-        while lists.peek().is_some() {
-            let mut idx = self.index.write();
-            let mut work = 0;
-            while work < 1_000_000 {
-                let Some((name, value, refs)) = lists.next() else {
-                    break;
-                };
-                work += idx.unpost(&name, &value, refs) + 1;
-            }
-        }
-        oldest
+        idx.remove_many(&dead);
     }
 
     /// Write every series of the head (ref and labels) to `cp`, sorted by ref (replay then
@@ -1433,15 +1325,6 @@ impl Head {
                     *l = s.labels.clone();
                 }
             }
-        }
-    }
-
-    /// The head's handle for `labels` when it holds a series with them, else `labels`.
-    pub(crate) fn shared_labels(&self, labels: Labels) -> Labels {
-        let idx = self.index.read();
-        match idx.find(&labels).and_then(|r| idx.series.get(&r)) {
-            Some(s) => s.labels.clone(),
-            None => labels,
         }
     }
 
@@ -1632,38 +1515,26 @@ impl Querier for HeadQuerier<'_> {
         shard: usize,
         of: usize,
     ) -> Result<SeriesSet<'_>, StorageError> {
-        let (mint, maxt) = (self.mint, self.maxt);
-        // Under the index lock (which commits apply their samples under, so a query sees
-        // each scrape whole or not at all) the series' chunks are only copied; sorting and
-        // decoding happen after it is released, a series at a time as the query reads them.
-        let mut copied: Vec<(Labels, Vec<u8>, Vec<HistogramSample>)> = {
-            let idx = self.head.index.read();
-            idx.select(matchers)
-                .into_iter()
-                .filter_map(|r| {
-                    let s = idx.series.get(&r)?;
-                    if of > 1 && s.labels.shard(of) != shard {
-                        return None;
-                    }
-                    let mut floats = Vec::new();
-                    s.copy_chunks(mint, maxt, &mut floats);
-                    let histograms = s.histograms(mint, maxt);
-                    (!floats.is_empty() || !histograms.is_empty())
-                        .then(|| (s.labels.clone(), floats, histograms))
-                })
-                .collect()
-        };
-        copied.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok(Box::new(copied.into_iter().filter_map(
-            move |(labels, floats, histograms)| {
-                let samples = decode_copied(&floats, mint, maxt);
-                (!samples.is_empty() || !histograms.is_empty()).then_some(Series {
-                    labels,
+        let idx = self.head.index.read();
+        let mut out: Vec<Series> = idx
+            .select(matchers)
+            .into_iter()
+            .filter_map(|r| {
+                let s = idx.series.get(&r)?;
+                if of > 1 && s.labels.shard(of) != shard {
+                    return None;
+                }
+                let samples = s.samples(self.mint, self.maxt);
+                let histograms = s.histograms(self.mint, self.maxt);
+                (!samples.is_empty() || !histograms.is_empty()).then(|| Series {
+                    labels: s.labels.clone(),
                     samples,
                     histograms,
                 })
-            },
-        )))
+            })
+            .collect();
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(Box::new(out.into_iter()))
     }
 
     fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {

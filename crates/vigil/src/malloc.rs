@@ -1,4 +1,4 @@
-//! The C allocator's settings for the agent, and handing freed memory back to the system.
+//! The C allocator's settings for the agent.
 //!
 //! glibc gives threads their own malloc arenas (up to eight per core) so that allocations do
 //! not contend. Memory freed in one arena is not reused by threads of another, and the agent's
@@ -19,18 +19,5 @@ pub fn one_arena() {
     // exist, and M_ARENA_MAX with a positive value is valid on every glibc.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 1);
-    }
-}
-
-/// Return the heap's free pages to the system. glibc gives back only what is free at the top
-/// of the heap; a block cut or merge frees a large structure built among long-lived ones (the
-/// head's series), and without this its pages stay resident after the work is done. Called
-/// after maintenance that wrote blocks, not on every pass: trimming walks every arena.
-pub fn give_back() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only returns free memory to the system; it is safe to call from any
-    // thread at any time.
-    unsafe {
-        libc::malloc_trim(0);
     }
 }

@@ -833,15 +833,7 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
             loop {
                 tick.tick().await;
                 let d = maint_db.clone();
-                let maintain = move || {
-                    let before = d.compactions().ran;
-                    let r = d.maintain();
-                    if d.compactions().ran != before {
-                        crate::malloc::give_back();
-                    }
-                    r
-                };
-                match tokio::task::spawn_blocking(maintain).await {
+                match tokio::task::spawn_blocking(move || d.maintain()).await {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => tracing::error!(err = %e, "Storage maintenance failed"),
                     Err(e) => tracing::error!(err = %e, "Storage maintenance panicked"),

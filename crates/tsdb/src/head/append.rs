@@ -378,12 +378,10 @@ impl Appender for HeadAppender<'_> {
 
     fn commit(self: Box<Self>) -> Result<(), StorageError> {
         // The WAL lock is held until the samples are in the head, so a checkpoint (which takes
-        // it first) never sees a record in the WAL that the head does not have yet. It also
-        // orders commits: the index is locked only to take the series still to be logged and,
-        // after the WAL write, to apply the samples. Writing the WAL can block (the kernel
-        // throttles writers while a block is flushed), and holding the index then would stall
-        // every query and every other scrape's new series with it.
+        // it first) never sees a record in the WAL that the head does not have yet.
         let mut wal = self.head.wal.lock();
+        let mut guard = self.head.index.write();
+        let idx = &mut *guard;
         // Samples that fell behind a block cut since they were appended are out of bounds now.
         let min_valid = self.head.min_valid.load(Ordering::Relaxed);
         let mut batches = self.batches;
@@ -399,10 +397,7 @@ impl Appender for HeadAppender<'_> {
             return Ok(());
         }
         let any_histograms = batches.iter().any(|(_, hs)| !hs.is_empty());
-        // Every series this transaction appended to was created before its commit, so it is
-        // in this list (or logged already); series created from here on are logged by a later
-        // commit, which the WAL lock keeps behind this one.
-        let series_records = std::mem::take(&mut self.head.index.write().unlogged);
+        let series_records = std::mem::take(&mut idx.unlogged);
         if let Some(w) = wal.as_mut()
             && let Err(e) = (if any_histograms {
                 // Segments that may hold histograms say so (an older build refuses them).
@@ -430,7 +425,6 @@ impl Appender for HeadAppender<'_> {
             })
         {
             // The series stay in the head, still to be logged by the next commit.
-            let mut idx = self.head.index.write();
             let mut rest = series_records;
             rest.append(&mut idx.unlogged);
             idx.unlogged = rest;
@@ -456,16 +450,9 @@ impl Appender for HeadAppender<'_> {
         if any_histograms {
             self.head.has_histograms.store(true, Ordering::Relaxed);
         }
-        let mut guard = self.head.index.write();
-        let idx = &mut *guard;
-        // A cut may have raised the bound while the WAL was written: what fell behind it is
-        // in the WAL but not applied, as replay (which starts at the blocks' end) drops it too.
-        let min_valid = self.head.min_valid.load(Ordering::Relaxed);
         let mut n = 0u64;
         let (mut lo, mut hi) = (i64::MAX, i64::MIN);
-        for (mut fs, mut hs) in batches {
-            fs.retain(|(_, t, _)| *t >= min_valid);
-            hs.retain(|(_, t, _)| *t >= min_valid);
+        for (fs, hs) in batches {
             n += (fs.len() + hs.len()) as u64;
             let (l, h) = super::apply_batch(idx, self.head.wal_only, fs, hs);
             lo = lo.min(l);
