@@ -8,7 +8,7 @@
 //!
 //! `cargo build --release -p vigil && cargo run --release -p vigil-bench --bin scale [-- SERIES MINUTES SMALL_SERIES SMALL_MINUTES]`
 //! (defaults 10000000 30 1000000 10; targets of 10,000 series each; SERIES or SMALL_SERIES 0
-//! leaves those runs out). A system that ends during its run (the kernel's OOM killer, say) is
+//! leaves those runs out; `SCALE_REFERENCES=0` leaves out VictoriaMetrics and Prometheus). A system that ends during its run (the kernel's OOM killer, say) is
 //! reported with how it ended; the command fails if vigil does.
 //!
 //! Each minute it prints, for the system running: resident memory, CPU (cores: ingestion plus
@@ -530,6 +530,9 @@ fn main() {
         .expect("install Debian's victoria-metrics: apt-get install victoria-metrics");
     let prometheus = PathBuf::from("/usr/bin/prometheus");
     assert!(prometheus.exists(), "install Debian's prometheus");
+    // `SCALE_REFERENCES=0` runs vigil alone: for comparing two builds of vigil (the other
+    // named by VIGIL_BENCH_BIN) without the references' half hour each.
+    let references = std::env::var("SCALE_REFERENCES").map_or(true, |v| v != "0");
     let dir = std::env::temp_dir().join(format!("vigil-bench-scale-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
 
@@ -543,19 +546,23 @@ fn main() {
         let fleet = Fleet::start(series / per, per);
         first_port = fleet.ports[0];
         runs.push(run(System::Vigil, &vigil, &fleet, minutes, &dir));
-        runs.push(run(System::Victoria, Path::new(vm), &fleet, minutes, &dir));
+        if references {
+            runs.push(run(System::Victoria, Path::new(vm), &fleet, minutes, &dir));
+        }
     }
     if small > 0 {
         let fleet = Fleet::start(small / per, per);
         first_port = fleet.ports[0];
         runs.push(run(System::Vigil, &vigil, &fleet, small_minutes, &dir));
-        runs.push(run(
-            System::Prometheus,
-            &prometheus,
-            &fleet,
-            small_minutes,
-            &dir,
-        ));
+        if references {
+            runs.push(run(
+                System::Prometheus,
+                &prometheus,
+                &fleet,
+                small_minutes,
+                &dir,
+            ));
+        }
     }
 
     let queries = dashboard(first_port);
