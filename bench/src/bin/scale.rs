@@ -8,8 +8,9 @@
 //!
 //! `cargo build --release -p vigil && cargo run --release -p vigil-bench --bin scale [-- SERIES MINUTES SMALL_SERIES SMALL_MINUTES]`
 //! (defaults 10000000 30 1000000 10; targets of 10,000 series each; SERIES or SMALL_SERIES 0
-//! leaves those runs out; `SCALE_REFERENCES=0` leaves out VictoriaMetrics and Prometheus). A system that ends during its run (the kernel's OOM killer, say) is
-//! reported with how it ended; the command fails if vigil does.
+//! leaves those runs out; `SCALE_REFERENCES=0` leaves out VictoriaMetrics and Prometheus). A
+//! system that ends during its run (the kernel's OOM killer, say) is reported with how it
+//! ended; the command fails if vigil does.
 //!
 //! Each minute it prints, for the system running: resident memory, CPU (cores: ingestion plus
 //! that minute's dashboard queries and one read of its own `/metrics`), samples/s appended
@@ -526,13 +527,18 @@ fn main() {
         vigil.exists(),
         "build vigil first: cargo build --release -p vigil"
     );
-    let vm = vigil_bench::servers::victoria_metrics()
-        .expect("install Debian's victoria-metrics: apt-get install victoria-metrics");
-    let prometheus = PathBuf::from("/usr/bin/prometheus");
-    assert!(prometheus.exists(), "install Debian's prometheus");
     // `SCALE_REFERENCES=0` runs vigil alone: for comparing two builds of vigil (the other
-    // named by VIGIL_BENCH_BIN) without the references' half hour each.
+    // named by VIGIL_BENCH_BIN) without the references' half hour each, or their packages.
     let references = std::env::var("SCALE_REFERENCES").map_or(true, |v| v != "0");
+    let prometheus = PathBuf::from("/usr/bin/prometheus");
+    let vm = match references {
+        true => {
+            assert!(prometheus.exists(), "install Debian's prometheus");
+            vigil_bench::servers::victoria_metrics()
+                .expect("install Debian's victoria-metrics: apt-get install victoria-metrics")
+        }
+        false => "",
+    };
     let dir = std::env::temp_dir().join(format!("vigil-bench-scale-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
 
