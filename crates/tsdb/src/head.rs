@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Mutex, RwLock, RwLockReadGuard};
 use std::sync::Arc;
 
 use vigil_model::labels::METRIC_NAME;
@@ -1498,6 +1498,10 @@ impl Head {
     }
 }
 
+/// Series a head query decodes under one hold of the index's read lock before it lets a waiting
+/// writer (a scrape's commit) in.
+const SELECT_SERIES_PER_HOLD: usize = 256;
+
 struct HeadQuerier<'a> {
     head: &'a Head,
     mint: i64,
@@ -1515,24 +1519,33 @@ impl Querier for HeadQuerier<'_> {
         shard: usize,
         of: usize,
     ) -> Result<SeriesSet<'_>, StorageError> {
-        let idx = self.head.index.read();
-        let mut out: Vec<Series> = idx
-            .select(matchers)
-            .into_iter()
-            .filter_map(|r| {
-                let s = idx.series.get(&r)?;
-                if of > 1 && s.labels.shard(of) != shard {
-                    return None;
-                }
-                let samples = s.samples(self.mint, self.maxt);
-                let histograms = s.histograms(self.mint, self.maxt);
-                (!samples.is_empty() || !histograms.is_empty()).then(|| Series {
+        let mut idx = self.head.index.read();
+        let refs = idx.select(matchers);
+        let mut out: Vec<Series> = Vec::with_capacity(refs.len());
+        for (i, r) in refs.into_iter().enumerate() {
+            if i % SELECT_SERIES_PER_HOLD == SELECT_SERIES_PER_HOLD - 1 {
+                // A commit waiting for the write lock gets it now, not after the whole
+                // selection: query threads run at a lower priority, and a scrape stalled behind
+                // one would miss its interval. A series cut meanwhile is simply not found.
+                RwLockReadGuard::bump(&mut idx);
+            }
+            let Some(s) = idx.series.get(&r) else {
+                continue;
+            };
+            if of > 1 && s.labels.shard(of) != shard {
+                continue;
+            }
+            let samples = s.samples(self.mint, self.maxt);
+            let histograms = s.histograms(self.mint, self.maxt);
+            if !samples.is_empty() || !histograms.is_empty() {
+                out.push(Series {
                     labels: s.labels.clone(),
                     samples,
                     histograms,
-                })
-            })
-            .collect();
+                });
+            }
+        }
+        drop(idx);
         out.sort_by(|a, b| a.labels.cmp(&b.labels));
         Ok(Box::new(out.into_iter()))
     }
