@@ -235,17 +235,16 @@ pub(crate) fn kubernetes(
                 own_namespace: own,
             }),
             selectors,
-            attach_metadata: AttachMetadata {
-                node: k
-                    .attach_metadata
-                    .as_ref()
-                    .and_then(|a| a.node)
-                    .unwrap_or(false),
-                namespace: k
-                    .attach_metadata
-                    .as_ref()
-                    .and_then(|a| a.namespace)
-                    .unwrap_or(false),
+            attach_metadata: {
+                let a = k.attach_metadata.as_ref();
+                let on = |f: fn(&RawAttachMetadata) -> Option<bool>| a.and_then(f).unwrap_or(false);
+                AttachMetadata {
+                    node: on(|a| a.node),
+                    namespace: on(|a| a.namespace),
+                    deployment: on(|a| a.deployment),
+                    job: on(|a| a.job),
+                    cronjob: on(|a| a.cronjob),
+                }
             },
             http_client: http,
         });

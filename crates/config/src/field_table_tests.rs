@@ -623,6 +623,9 @@ fn rows() -> Vec<Row> {
         ("selector", "field", "field: 'a=b'", Acts),
         ("attach_metadata", "node", "node: true", Acts),
         ("attach_metadata", "namespace", "namespace: true", Acts),
+        ("attach_metadata", "deployment", "deployment: true", Acts),
+        ("attach_metadata", "job", "job: true", Acts),
+        ("attach_metadata", "cronjob", "cronjob: true", Acts),
         // static and file SD
         (
             "static",

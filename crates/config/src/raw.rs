@@ -251,6 +251,9 @@ pub struct RawSelector {
 pub struct RawAttachMetadata {
     pub node: Option<bool>,
     pub namespace: Option<bool>,
+    pub deployment: Option<bool>,
+    pub job: Option<bool>,
+    pub cronjob: Option<bool>,
 }
 
 macro_rules! http_client_fields {

@@ -274,6 +274,12 @@ pub struct Selector {
 pub struct AttachMetadata {
     pub node: bool,
     pub namespace: bool,
+    /// Prometheus 3.11: `__meta_kubernetes_pod_deployment_name`, through the pod's ReplicaSet.
+    pub deployment: bool,
+    /// Prometheus 3.11: `__meta_kubernetes_pod_job_name`.
+    pub job: bool,
+    /// Prometheus 3.11: `__meta_kubernetes_pod_cronjob_name`, through the pod's Job.
+    pub cronjob: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -635,6 +635,139 @@ async fn namespace_metadata_is_attached_and_followed() {
     }));
 }
 
+/// `attach_metadata` `deployment`, `job` and `cronjob` (Prometheus 3.11): a pod's group names
+/// the Deployment above its ReplicaSet and the Job and CronJob above it; a label appears once
+/// the object it is read through is listed and goes when that object loses its owner; the
+/// endpoints roles carry them on targets joined to the pod; without the options there are none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controller_names_are_attached_through_replicasets_and_jobs() {
+    let k = FakeKube::start();
+    let pods = seed(&k);
+    let (dname, dpod) = pods.iter().next().unwrap();
+    let ns = dpod["metadata"]["namespace"].as_str().unwrap().to_string();
+    let pod_name = dpod["metadata"]["name"].as_str().unwrap().to_string();
+    let rs_name = dpod["metadata"]["ownerReferences"][0]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let owned = |kind: &str, name: &str, owner: Option<(&str, &str)>| {
+        let (api, group_api) = match kind {
+            "ReplicaSet" => ("apps/v1", "apps/v1"),
+            _ => ("batch/v1", "batch/v1"),
+        };
+        let refs: Vec<Value> = owner
+            .into_iter()
+            .map(|(k, n)| {
+                json!({"apiVersion": group_api, "kind": k, "name": n,
+                                 "uid": format!("uid-{n}"), "controller": true})
+            })
+            .collect();
+        json!({"apiVersion": api, "kind": kind,
+               "metadata": {"name": name, "namespace": ns, "ownerReferences": refs}})
+    };
+    // A pod of a Job that a CronJob made, and one of a Job made by hand.
+    let job_pod = |name: &str, job: &str, ip: &str| {
+        let mut p = dpod.clone();
+        p["metadata"]["name"] = json!(name);
+        p["metadata"]["ownerReferences"] = json!([{"apiVersion": "batch/v1", "kind": "Job",
+            "name": job, "uid": format!("uid-{job}"), "controller": true}]);
+        p["status"]["podIP"] = json!(ip);
+        p["status"]["podIPs"] = json!([{"ip": ip}]);
+        p
+    };
+    k.apply(job_pod(
+        "report-29000000-x1",
+        "report-29000000",
+        "10.244.9.1",
+    ));
+    k.apply(job_pod("manual-y2", "manual", "10.244.9.2"));
+    k.apply(owned("Job", "report-29000000", Some(("CronJob", "report"))));
+    k.apply(owned("Job", "manual", None));
+
+    let extra = "        attach_metadata:\n          deployment: true\n          job: true\n          cronjob: true\n";
+    let label = |g: &TargetGroup, n: &str| g.labels.get(n).map(str::to_string);
+    let group = |gs: &[TargetGroup], pod: &str| -> Option<TargetGroup> {
+        gs.iter()
+            .find(|g| g.source == format!("pod/{ns}/{pod}"))
+            .cloned()
+    };
+    let mut d = Discovery::start(sd(&k, "pod", extra));
+    let gs = d
+        .until("the job pods' names", |gs| {
+            group(gs, "report-29000000-x1").is_some() && group(gs, "manual-y2").is_some()
+        })
+        .await;
+    let report = group(&gs, "report-29000000-x1").unwrap();
+    assert_eq!(
+        label(&report, "__meta_kubernetes_pod_job_name").as_deref(),
+        Some("report-29000000")
+    );
+    assert_eq!(
+        label(&report, "__meta_kubernetes_pod_cronjob_name").as_deref(),
+        Some("report")
+    );
+    let manual = group(&gs, "manual-y2").unwrap();
+    assert_eq!(
+        label(&manual, "__meta_kubernetes_pod_job_name").as_deref(),
+        Some("manual")
+    );
+    assert_eq!(label(&manual, "__meta_kubernetes_pod_cronjob_name"), None);
+    // The Deployment's pod: its ReplicaSet is not listed yet, so no name.
+    let dep = group(&gs, &pod_name).unwrap();
+    assert_eq!(label(&dep, "__meta_kubernetes_pod_deployment_name"), None);
+    assert_eq!(label(&dep, "__meta_kubernetes_pod_job_name"), None);
+    // The ReplicaSet appears: the pod's group follows.
+    k.apply(owned("ReplicaSet", &rs_name, Some(("Deployment", dname))));
+    d.until("the deployment name", |gs| {
+        group(gs, &pod_name).is_some_and(|g| {
+            label(&g, "__meta_kubernetes_pod_deployment_name").as_deref() == Some(dname.as_str())
+        })
+    })
+    .await;
+    // The Job orphaned (its CronJob deleted with orphan propagation): the name goes.
+    k.apply(owned("Job", "report-29000000", None));
+    d.until("the cronjob name gone", |gs| {
+        group(gs, "report-29000000-x1").is_some_and(|g| {
+            label(&g, "__meta_kubernetes_pod_cronjob_name").is_none()
+                && label(&g, "__meta_kubernetes_pod_job_name").as_deref() == Some("report-29000000")
+        })
+    })
+    .await;
+
+    // The endpoints roles: targets joined to the Deployment's pod carry its name.
+    for role in ["endpoints", "endpointslice"] {
+        let mut d = Discovery::start(sd(&k, role, extra));
+        d.until(
+            &format!("{role} targets of the pod with its deployment"),
+            |gs| {
+                gs.iter().any(|g| {
+                    g.targets.iter().any(|t| {
+                        let m = merged(g, t);
+                        m.get("__meta_kubernetes_pod_name") == Some(&pod_name)
+                            && m.get("__meta_kubernetes_pod_deployment_name") == Some(dname)
+                    })
+                })
+            },
+        )
+        .await;
+    }
+
+    // Without the options: none, whatever the cluster holds.
+    let mut d = Discovery::start(sd(&k, "pod", ""));
+    let gs = d
+        .until("all pods", |gs| group(gs, "manual-y2").is_some())
+        .await;
+    for g in &gs {
+        for n in ["deployment", "job", "cronjob"] {
+            assert_eq!(
+                label(g, &format!("__meta_kubernetes_pod_{n}_name")),
+                None,
+                "{g:?}"
+            );
+        }
+    }
+}
+
 /// More pods than one page: the list comes in pages (`limit` and `continue`, as the API server
 /// pages it and kube's watcher asks for 500 at a time), and every pod is discovered once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

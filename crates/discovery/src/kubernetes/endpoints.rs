@@ -9,14 +9,14 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 
 use super::Stores;
 use super::meta::{Set, bool_str, join_host_port, key, object_labels, sanitize};
-use super::pod::{containers, node_meta, pod_labels};
+use super::pod::{Owners, containers, node_meta, pod_labels};
 use super::slim::Pod;
 use crate::TargetGroup;
 
 /// Pods met while building a group, with the endpoint ports seen for each.
-#[derive(Default)]
 struct Seen<'a> {
     pods: BTreeMap<String, (&'a Pod, BTreeSet<i32>)>,
+    owners: Owners<'a>,
 }
 
 impl<'a> Seen<'a> {
@@ -31,7 +31,7 @@ impl<'a> Seen<'a> {
             r.name.as_deref().unwrap_or("")
         );
         let Some(pod) = st.pods.get(&k) else { return };
-        t.extend(&pod_labels(pod));
+        t.extend(&pod_labels(pod, &self.owners));
         // The last container with a matching port wins, as Prometheus's loop.
         for (c, init) in containers(pod) {
             if let Some(p) = c.ports.iter().flatten().find(|p| p.container_port == port) {
@@ -68,7 +68,7 @@ impl<'a> Seen<'a> {
             if ip.is_empty() {
                 continue;
             }
-            let pl = pod_labels(pod);
+            let pl = pod_labels(pod, &self.owners);
             for (c, init) in containers(pod) {
                 for p in c.ports.iter().flatten() {
                     if ports.contains(&p.container_port) {
@@ -104,7 +104,12 @@ fn attach_node(st: &Stores, attach: bool, t: &mut Set, node: Option<&str>) {
     }
 }
 
-pub fn endpoints_group(ep: &Endpoints, st: &Stores, attach: bool) -> TargetGroup {
+pub fn endpoints_group<'a>(
+    ep: &Endpoints,
+    st: &'a Stores,
+    attach: bool,
+    owners: Owners<'a>,
+) -> TargetGroup {
     let ns = ep.metadata.namespace.clone().unwrap_or_default();
     let mut g = Set::default();
     g.meta("namespace", ns.clone());
@@ -112,7 +117,10 @@ pub fn endpoints_group(ep: &Endpoints, st: &Stores, attach: bool) -> TargetGroup
     if let Some(svc) = st.services.get(&key(&ep.metadata)) {
         g.extend(&super::service::service_labels(svc));
     }
-    let mut seen = Seen::default();
+    let mut seen = Seen {
+        pods: BTreeMap::new(),
+        owners,
+    };
     let mut targets = Vec::new();
     for subset in ep.subsets.iter().flatten() {
         for port in subset.ports.iter().flatten() {
@@ -167,7 +175,12 @@ pub fn endpoints_group(ep: &Endpoints, st: &Stores, attach: bool) -> TargetGroup
     }
 }
 
-pub fn endpointslice_group(es: &EndpointSlice, st: &Stores, attach: bool) -> TargetGroup {
+pub fn endpointslice_group<'a>(
+    es: &EndpointSlice,
+    st: &'a Stores,
+    attach: bool,
+    owners: Owners<'a>,
+) -> TargetGroup {
     let ns = es.metadata.namespace.clone().unwrap_or_default();
     let mut g = Set::default();
     g.meta("namespace", ns.clone());
@@ -182,7 +195,10 @@ pub fn endpointslice_group(es: &EndpointSlice, st: &Stores, attach: bool) -> Tar
     {
         g.extend(&super::service::service_labels(svc));
     }
-    let mut seen = Seen::default();
+    let mut seen = Seen {
+        pods: BTreeMap::new(),
+        owners,
+    };
     let mut targets = Vec::new();
     for e in &es.endpoints {
         for port in es.ports.iter().flatten() {

@@ -32,7 +32,7 @@ use tokio::sync::mpsc;
 use vigil_config::{KubernetesRole, KubernetesSdConfig};
 
 use crate::{TargetGroup, metrics};
-use slim::Pod;
+use slim::{Job, Pod, ReplicaSet};
 
 /// Objects of one kind, by `<namespace>/<name>`, with the watcher that reported each.
 pub struct Store<T> {
@@ -105,6 +105,10 @@ pub struct Stores {
     pub ingresses: Store<Ingress>,
     /// For `attach_metadata: {namespace: true}`.
     pub namespaces: Store<Namespace>,
+    /// For `attach_metadata: {deployment: true}`.
+    pub replicasets: Store<ReplicaSet>,
+    /// For `attach_metadata: {cronjob: true}`.
+    pub jobs: Store<Job>,
 }
 
 /// A watcher's event, tagged with the watcher (objects are large: boxed).
@@ -116,6 +120,8 @@ enum Ev {
     Slice(usize, Box<watcher::Event<EndpointSlice>>),
     Ingress(usize, Box<watcher::Event<Ingress>>),
     Namespace(usize, Box<watcher::Event<Namespace>>),
+    ReplicaSet(usize, Box<watcher::Event<ReplicaSet>>),
+    Job(usize, Box<watcher::Event<Job>>),
 }
 
 /// The namespaces to watch; empty means all, through the cluster-wide paths.
@@ -204,6 +210,41 @@ impl Spawner<'_> {
             self.tx.clone(),
             Ev::Namespace,
         )));
+    }
+
+    /// Controllers a pod's labels are read through (`attach_metadata` `deployment` and
+    /// `cronjob`): in the configured namespaces, with no selector (the config's selectors are
+    /// for roles; filtering these could only drop labels).
+    fn controllers<K>(&mut self, what: &'static str, wrap: fn(usize, Box<watcher::Event<K>>) -> Ev)
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + DeserializeOwned
+            + Debug
+            + Send
+            + Sync
+            + 'static,
+        K::DynamicType: Default,
+    {
+        let nss = namespaces(self.cfg);
+        let apis: Vec<Api<K>> = if nss.is_empty() {
+            vec![Api::all(self.client.clone())]
+        } else {
+            nss.iter()
+                .map(|n| Api::namespaced(self.client.clone(), n))
+                .collect()
+        };
+        for api in apis {
+            let id = self.next_id;
+            self.next_id += 1;
+            self.tasks.push(tokio::spawn(forward(
+                watcher(api, watcher::Config::default()),
+                id,
+                what,
+                self.tx.clone(),
+                wrap,
+            )));
+        }
     }
 
     fn spawn<K>(
@@ -309,8 +350,27 @@ fn add_namespace_labels(g: &mut TargetGroup, st: &Stores) {
     g.labels = b.build();
 }
 
+/// Whether the role's targets carry pod labels (and so what `attach_metadata` adds to them).
+fn has_pods(role: KubernetesRole) -> bool {
+    matches!(
+        role,
+        KubernetesRole::Pod | KubernetesRole::Endpoints | KubernetesRole::EndpointSlice
+    )
+}
+
+/// The stores `attach_metadata` `deployment`, `job` and `cronjob` read pods' owners from.
+fn owners<'a>(cfg: &KubernetesSdConfig, st: &'a Stores) -> pod::Owners<'a> {
+    let a = &cfg.attach_metadata;
+    pod::Owners {
+        replicasets: a.deployment.then_some(&st.replicasets),
+        job: a.job,
+        jobs: a.cronjob.then_some(&st.jobs),
+    }
+}
+
 fn render_role(cfg: &KubernetesSdConfig, st: &Stores) -> Vec<TargetGroup> {
     let attach = cfg.attach_metadata.node;
+    let owners = owners(cfg, st);
     match cfg.role {
         KubernetesRole::Pod => st
             .pods
@@ -320,7 +380,7 @@ fn render_role(cfg: &KubernetesSdConfig, st: &Stores) -> Vec<TargetGroup> {
                     .then(|| p.spec.as_ref().and_then(|s| s.node_name.as_deref()))
                     .flatten()
                     .and_then(|n| st.nodes.get(n));
-                pod::group(p, node)
+                pod::group(p, node, &owners)
             })
             .collect(),
         KubernetesRole::Service => st.services.values().map(service::group).collect(),
@@ -329,12 +389,12 @@ fn render_role(cfg: &KubernetesSdConfig, st: &Stores) -> Vec<TargetGroup> {
         KubernetesRole::Endpoints => st
             .endpoints
             .values()
-            .map(|e| endpoints::endpoints_group(e, st, attach))
+            .map(|e| endpoints::endpoints_group(e, st, attach, owners))
             .collect(),
         KubernetesRole::EndpointSlice => st
             .slices
             .values()
-            .map(|e| endpoints::endpointslice_group(e, st, attach))
+            .map(|e| endpoints::endpointslice_group(e, st, attach, owners))
             .collect(),
     }
 }
@@ -376,8 +436,14 @@ pub async fn run(cfg: KubernetesSdConfig, tx: mpsc::Sender<Vec<TargetGroup>>) {
             sp.namespaced(R::Pod, Ev::Pod);
         }
     }
-    if attach && matches!(cfg.role, R::Pod | R::Endpoints | R::EndpointSlice) {
+    if attach && has_pods(cfg.role) {
         sp.nodes();
+    }
+    if has_pods(cfg.role) && cfg.attach_metadata.deployment {
+        sp.controllers("replicaset", Ev::ReplicaSet);
+    }
+    if has_pods(cfg.role) && cfg.attach_metadata.cronjob {
+        sp.controllers("job", Ev::Job);
     }
     if attaches_namespace(&cfg) {
         sp.namespace_objects();
@@ -470,6 +536,8 @@ impl Ev {
             Ev::Slice(w, e) => done(*w, matches!(**e, watcher::Event::InitDone)),
             Ev::Ingress(w, e) => done(*w, matches!(**e, watcher::Event::InitDone)),
             Ev::Namespace(w, e) => done(*w, matches!(**e, watcher::Event::InitDone)),
+            Ev::ReplicaSet(w, e) => done(*w, matches!(**e, watcher::Event::InitDone)),
+            Ev::Job(w, e) => done(*w, matches!(**e, watcher::Event::InitDone)),
         }
     }
 }
@@ -483,5 +551,7 @@ fn apply(st: &mut Stores, ev: Ev) {
         Ev::Slice(w, e) => st.slices.apply(w, *e),
         Ev::Ingress(w, e) => st.ingresses.apply(w, *e),
         Ev::Namespace(w, e) => st.namespaces.apply(w, *e),
+        Ev::ReplicaSet(w, e) => st.replicasets.apply(w, *e),
+        Ev::Job(w, e) => st.jobs.apply(w, *e),
     }
 }

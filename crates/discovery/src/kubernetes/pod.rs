@@ -2,14 +2,64 @@
 //! without ports), init containers after regular ones.
 
 use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 
-use super::slim::{Container, Pod};
+use super::Store;
+use super::slim::{Container, Job, Pod, ReplicaSet, controller_of};
 
 use super::meta::{Set, bool_str, host_only, join_host_port, key, object_labels};
 use crate::TargetGroup;
 
+/// The controllers above a pod's own that `attach_metadata` names (Prometheus 3.11): each store
+/// is there when its option is on.
+#[derive(Default, Clone, Copy)]
+pub struct Owners<'a> {
+    /// `deployment: true`: the pod's ReplicaSet leads to its Deployment.
+    pub replicasets: Option<&'a Store<ReplicaSet>>,
+    /// `job: true`: a pod controlled by a Job carries the Job's name.
+    pub job: bool,
+    /// `cronjob: true`: the pod's Job leads to its CronJob.
+    pub jobs: Option<&'a Store<Job>>,
+}
+
+impl Owners<'_> {
+    /// `__meta_kubernetes_pod_deployment_name`, `_job_name` and `_cronjob_name` of a pod whose
+    /// controller is `owner`. A label is absent while the object it is read from is not known
+    /// (not listed yet, or gone), or when that object has no controller of the expected kind.
+    fn add(&self, s: &mut Set, namespace: &str, owner: &OwnerReference) {
+        let above = |m: Option<&ObjectMeta>, kind: &str| {
+            m.and_then(controller_of)
+                .filter(|o| o.kind == kind && !o.name.is_empty())
+                .map(|o| o.name.clone())
+        };
+        let key = format!("{namespace}/{}", owner.name);
+        match owner.kind.as_str() {
+            "ReplicaSet" => {
+                if let Some(rs) = self.replicasets {
+                    let m = rs.get(&key).map(|r| &r.metadata);
+                    if let Some(d) = above(m, "Deployment") {
+                        s.meta("pod_deployment_name", d);
+                    }
+                }
+            }
+            "Job" => {
+                if self.job && !owner.name.is_empty() {
+                    s.meta("pod_job_name", owner.name.clone());
+                }
+                if let Some(jobs) = self.jobs {
+                    let m = jobs.get(&key).map(|j| &j.metadata);
+                    if let Some(c) = above(m, "CronJob") {
+                        s.meta("pod_cronjob_name", c);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 /// The pod labels the endpoints roles also attach (everything of the group but the namespace).
-pub fn pod_labels(pod: &Pod) -> Set {
+pub fn pod_labels(pod: &Pod, owners: &Owners) -> Set {
     let mut s = Set::default();
     object_labels(&mut s, "pod", &pod.metadata);
     let status = pod.status.as_ref();
@@ -37,19 +87,18 @@ pub fn pod_labels(pod: &Pod) -> Set {
         status.and_then(|x| x.host_ip.clone()).unwrap_or_default(),
     );
     s.meta("pod_uid", pod.metadata.uid.clone().unwrap_or_default());
-    if let Some(owner) = pod
-        .metadata
-        .owner_references
-        .iter()
-        .flatten()
-        .find(|o| o.controller == Some(true))
-    {
+    if let Some(owner) = controller_of(&pod.metadata) {
         if !owner.kind.is_empty() {
             s.meta("pod_controller_kind", owner.kind.clone());
         }
         if !owner.name.is_empty() {
             s.meta("pod_controller_name", owner.name.clone());
         }
+        owners.add(
+            &mut s,
+            pod.metadata.namespace.as_deref().unwrap_or_default(),
+            owner,
+        );
     }
     // First IPv4 and first IPv6 of the pod's addresses (Prometheus 3).
     let ips = status.and_then(|x| x.pod_ips.as_ref());
@@ -93,7 +142,7 @@ pub fn containers(pod: &Pod) -> Vec<(&Container, bool)> {
 
 /// The group of one pod. `node` is the pod's node when `attach_metadata.node` is on and the
 /// node is known.
-pub fn group(pod: &Pod, node: Option<&Node>) -> TargetGroup {
+pub fn group(pod: &Pod, node: Option<&Node>, owners: &Owners) -> TargetGroup {
     let source = format!("pod/{}", key(&pod.metadata));
     let ip = pod
         .status
@@ -107,7 +156,7 @@ pub fn group(pod: &Pod, node: Option<&Node>) -> TargetGroup {
             ..Default::default()
         };
     }
-    let mut g = pod_labels(pod);
+    let mut g = pod_labels(pod, owners);
     g.meta(
         "namespace",
         pod.metadata.namespace.clone().unwrap_or_default(),

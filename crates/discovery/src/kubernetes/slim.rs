@@ -133,6 +133,52 @@ impl Resource for Pod {
     }
 }
 
+/// A ReplicaSet or a Job as `attach_metadata` `deployment` and `cronjob` read them: their
+/// metadata alone (the owner references lead from a pod's controller to the one above it).
+macro_rules! metadata_only {
+    ($name:ident, $kind:literal, $group:literal, $version:literal, $plural:literal) => {
+        #[derive(Clone, Debug, Default, Deserialize)]
+        pub struct $name {
+            #[serde(default, deserialize_with = "read_meta")]
+            pub metadata: ObjectMeta,
+        }
+
+        impl Resource for $name {
+            type DynamicType = ();
+            type Scope = NamespaceResourceScope;
+            fn kind(_: &()) -> Cow<'_, str> {
+                $kind.into()
+            }
+            fn group(_: &()) -> Cow<'_, str> {
+                $group.into()
+            }
+            fn version(_: &()) -> Cow<'_, str> {
+                $version.into()
+            }
+            fn plural(_: &()) -> Cow<'_, str> {
+                $plural.into()
+            }
+            fn meta(&self) -> &ObjectMeta {
+                &self.metadata
+            }
+            fn meta_mut(&mut self) -> &mut ObjectMeta {
+                &mut self.metadata
+            }
+        }
+    };
+}
+
+metadata_only!(ReplicaSet, "ReplicaSet", "apps", "v1", "replicasets");
+metadata_only!(Job, "Job", "batch", "v1", "jobs");
+
+/// The owner reference marked as the object's controller (apimachinery's `GetControllerOf`).
+pub fn controller_of(m: &ObjectMeta) -> Option<&OwnerReference> {
+    m.owner_references
+        .iter()
+        .flatten()
+        .find(|o| o.controller == Some(true))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
