@@ -100,6 +100,12 @@ pub struct NodeFlags {
     /// Writes every RAPL zone in one family, node_rapl_joules_total, with a rapl_zone label.
     #[arg(long = "collector.rapl.enable-zone-label", num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set, require_equals = true)]
     pub rapl_zone_label: bool,
+    /// Expose expensive priority stats.
+    #[arg(long = "collector.bcache.priorityStats", num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set, require_equals = true)]
+    pub bcache_priority_stats: bool,
+    /// Regexp of devices to ignore for tapestats.
+    #[arg(long = "collector.tapestats.ignored-devices", default_value = defaults::TAPESTATS_IGNORED)]
+    pub tapestats_ignored: String,
     /// Regexp of power supplies to ignore for powersupplyclass collector.
     #[arg(long = "collector.powersupply.ignored-supplies", default_value = defaults::POWER_SUPPLY_IGNORED)]
     pub power_supply_ignored: String,
@@ -279,6 +285,10 @@ impl NodeFlags {
             "collector.powersupply.ignored-supplies",
             &self.power_supply_ignored,
         );
+        let tapestats = compile(
+            "collector.tapestats.ignored-devices",
+            &self.tapestats_ignored,
+        );
         let netstat = compile("collector.netstat.fields", &self.netstat_fields);
         let vmstat = compile("collector.vmstat.fields", &self.vmstat_fields);
         let ipvs_labels = vigil_exporters::node::ipvs_backend_labels(&self.ipvs_backend_labels)
@@ -302,6 +312,7 @@ impl NodeFlags {
             Some(fs_types),
             Some(netclass),
             Some(power_supply),
+            Some(tapestats),
             Some(netstat),
             Some(vmstat),
             Some(timeout),
@@ -311,6 +322,7 @@ impl NodeFlags {
             fs_types,
             netclass,
             power_supply,
+            tapestats,
             netstat,
             vmstat,
             timeout,
@@ -334,6 +346,8 @@ impl NodeFlags {
                 netclass_ignored: netclass,
                 power_supply_ignored: power_supply,
                 rapl_zone_label: self.rapl_zone_label,
+                bcache_priority_stats: self.bcache_priority_stats,
+                tapestats_ignored: tapestats,
                 netclass_ignore_invalid_speed: self.netclass_ignore_invalid_speed,
                 netstat_fields: netstat,
                 vmstat_fields: vmstat,

@@ -4,6 +4,8 @@
 //! equal where they are stable (sizes, counts, info series), lie between the two reference
 //! scrapes for counters, and be close for gauges that move.
 
+#[path = "node_fixtures/storage.rs"]
+mod storage;
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -284,48 +286,56 @@ fn same_series_and_values_as_debians_node_exporter() {
     );
 }
 
+/// Run `vigil` with `args`, expecting it to exit (a refused flag): its output. A vigil that
+/// starts serving instead is killed after 30 s and fails the test, rather than hanging it.
+fn refused(args: &[&str]) -> std::process::Output {
+    let mut child = std::process::Command::new(vigil_bin())
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("vigil {args:?} did not exit: it was expected to refuse its flags");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
 #[test]
 fn collector_switches_as_node_exporter_spells_them() {
     let dir = temp_dir("node-flags");
     // A collector vigil does not implement is refused by name; turning it off is accepted.
-    let out = std::process::Command::new(vigil_bin())
-        .args([
-            "node",
-            "--collector.zfs",
-            "--web.listen-address=127.0.0.1:0",
-        ])
-        .output()
-        .unwrap();
+    let out = refused(&[
+        "node",
+        "--collector.systemd",
+        "--web.listen-address=127.0.0.1:0",
+    ]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success()
-            && err.contains("--collector.zfs")
+            && err.contains("--collector.systemd")
             && err.contains("does not implement"),
         "{err}"
     );
-    let out = std::process::Command::new(vigil_bin())
-        .args(["node", "--collector.nosuch"])
-        .output()
-        .unwrap();
+    let out = refused(&["node", "--collector.nosuch"]);
     assert!(
         !out.status.success()
             && String::from_utf8_lossy(&out.stderr)
                 .contains("--collector.nosuch: no such collector")
     );
-    let out = std::process::Command::new(vigil_bin())
-        .args(["node", "--collector.filesystem.fs-types-exclude=(unclosed"])
-        .output()
-        .unwrap();
+    let out = refused(&["node", "--collector.filesystem.fs-types-exclude=(unclosed"]);
     assert!(
         !out.status.success()
             && String::from_utf8_lossy(&out.stderr)
                 .contains("--collector.filesystem.fs-types-exclude")
     );
     // node_exporter refuses an unknown IPVS backend label at start-up too.
-    let out = std::process::Command::new(vigil_bin())
-        .args(["node", "--collector.ipvs.backend-labels=proto,nosuch"])
-        .output()
-        .unwrap();
+    let out = refused(&["node", "--collector.ipvs.backend-labels=proto,nosuch"]);
     assert!(
         !out.status.success()
             && String::from_utf8_lossy(&out.stderr).contains(
@@ -342,6 +352,7 @@ fn collector_switches_as_node_exporter_spells_them() {
             format!("--web.listen-address=127.0.0.1:{port}"),
             "--web.telemetry-path=/node".into(),
             "--web.disable-exporter-metrics".into(),
+            "--no-collector.systemd".into(),
             "--no-collector.zfs".into(),
             "--collector.cpu=false".into(),
             "--no-collector.meminfo".into(),
@@ -844,6 +855,7 @@ unused devices: <none>\n",
         &format!("{s}/devices/system/clocksource/clocksource0/current_clocksource"),
         "tsc\n",
     );
+    storage::write_all(root);
 }
 
 /// Debian's node_exporter and `vigil node` started in `dir` with the same `args`, each scraped
@@ -880,7 +892,9 @@ fn same_output_as_node_exporter_on_a_built_node() {
     fake_node(&dir);
     let collectors = [
         "arp",
+        "bcache",
         "bonding",
+        "btrfs",
         "conntrack",
         "cpu",
         "cpufreq",
@@ -888,9 +902,11 @@ fn same_output_as_node_exporter_on_a_built_node() {
         "dmi",
         "edac",
         "entropy",
+        "fibrechannel",
         "filefd",
         "filesystem",
         "hwmon",
+        "infiniband",
         "ipvs",
         "loadavg",
         "mdadm",
@@ -900,6 +916,7 @@ fn same_output_as_node_exporter_on_a_built_node() {
         "netstat",
         "nfs",
         "nfsd",
+        "nvme",
         "os",
         "powersupplyclass",
         "pressure",
@@ -908,10 +925,13 @@ fn same_output_as_node_exporter_on_a_built_node() {
         "sockstat",
         "softnet",
         "stat",
+        "tapestats",
         "thermal_zone",
         "time",
         "udp_queues",
         "vmstat",
+        "xfs",
+        "zfs",
     ];
     let mut args = vec![
         "--collector.disable-defaults".to_string(),
@@ -1111,6 +1131,34 @@ fn rapl_zone_label_as_node_exporter() {
         v.meta.get("node_rapl_joules_total"),
         a.meta.get("node_rapl_joules_total")
     );
+}
+
+/// `--collector.bcache.priorityStats`: each cache device's priority statistics too, as
+/// node_exporter reports them.
+#[test]
+fn bcache_priority_stats_as_node_exporter() {
+    let (a, v) = one_collector_on_built_node("bcache", "--collector.bcache.priorityStats");
+    let bcache = |x: &Scrape| family_bits(x, "node_bcache_");
+    assert_eq!(bcache(&v), bcache(&a));
+    assert!(
+        bcache(&a)
+            .iter()
+            .any(|(k, _)| k.starts_with("node_bcache_priority_stats_unused_percent{")),
+        "{:?}",
+        bcache(&a)
+    );
+}
+
+/// `--collector.tapestats.ignored-devices`: the drives it matches are left out, as
+/// node_exporter leaves them out.
+#[test]
+fn tapestats_ignored_devices_as_node_exporter() {
+    let (a, v) =
+        one_collector_on_built_node("tapestats", "--collector.tapestats.ignored-devices=^st0$");
+    let tape = |x: &Scrape| family_bits(x, "node_tape_");
+    assert_eq!(tape(&v), tape(&a));
+    assert!(!tape(&a).is_empty());
+    assert!(tape(&a).iter().all(|(k, _)| !k.contains("device=\"st0\"")));
 }
 
 /// `--collector.ipvs.backend-labels`: real servers summed over the labels left out, as

@@ -5,20 +5,28 @@
 //! label names and units. `docs/node-exporter.md` lists what each collector serves and where
 //! vigil differs.
 
+mod bcache;
+mod btrfs;
 mod cpu;
 mod disk;
+mod fibrechannel;
 mod filesystem;
 mod hwmon;
+mod infiniband;
 mod ipvs;
 mod kernel;
 mod network;
 mod nfs;
 mod nfsd;
+mod nvme;
 pub mod out;
 pub use ipvs::backend_labels as ipvs_backend_labels;
 mod platform;
 mod process;
+mod tapestats;
 mod textfile;
+mod xfs;
+mod zfs;
 
 #[cfg(test)]
 mod tests;
@@ -117,6 +125,10 @@ pub struct Options {
     pub power_supply_ignored: Regex,
     /// `--collector.rapl.enable-zone-label`
     pub rapl_zone_label: bool,
+    /// `--collector.bcache.priorityStats`
+    pub bcache_priority_stats: bool,
+    /// `--collector.tapestats.ignored-devices`
+    pub tapestats_ignored: Regex,
     /// `--collector.netstat.fields`
     pub netstat_fields: Regex,
     /// `--collector.vmstat.fields`
@@ -137,6 +149,7 @@ pub mod defaults {
     pub const DISK_EXCLUDE: &str = "^(ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\\d+n\\d+p)\\d+$";
     pub const NETCLASS_IGNORED: &str = "^$";
     pub const POWER_SUPPLY_IGNORED: &str = "^$";
+    pub const TAPESTATS_IGNORED: &str = "^$";
     pub const NETSTAT_FIELDS: &str = "^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)|TcpExt_(Listen.*|Syncookies.*|TCPSynRetrans|TCPTimeouts)|Tcp_(ActiveOpens|InSegs|OutSegs|OutRsts|PassiveOpens|RetransSegs|CurrEstab)|Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|SndbufErrors))$";
     pub const VMSTAT_FIELDS: &str = "^(oom_kill|pgpg|pswp|pg.*fault).*";
     pub const IPVS_BACKEND_LABELS: &str =
@@ -160,6 +173,8 @@ impl Default for Options {
             netclass_ignored: re(defaults::NETCLASS_IGNORED),
             power_supply_ignored: re(defaults::POWER_SUPPLY_IGNORED),
             rapl_zone_label: false,
+            bcache_priority_stats: false,
+            tapestats_ignored: re(defaults::TAPESTATS_IGNORED),
             netclass_ignore_invalid_speed: false,
             netstat_fields: re(defaults::NETSTAT_FIELDS),
             vmstat_fields: re(defaults::VMSTAT_FIELDS),
@@ -193,7 +208,9 @@ const fn c(
 /// The collectors vigil implements, by name.
 pub static COLLECTORS: &[Collector] = &[
     c("arp", true, network::arp),
+    c("bcache", true, bcache::bcache),
     c("bonding", true, network::bonding),
+    c("btrfs", true, btrfs::btrfs),
     c("conntrack", true, network::conntrack),
     c("cpu", true, cpu::cpu),
     c("cpufreq", true, cpu::cpufreq),
@@ -201,9 +218,11 @@ pub static COLLECTORS: &[Collector] = &[
     c("dmi", true, platform::dmi),
     c("edac", true, hwmon::edac),
     c("entropy", true, kernel::entropy),
+    c("fibrechannel", true, fibrechannel::fibrechannel),
     c("filefd", true, kernel::filefd),
     c("filesystem", true, filesystem::filesystem),
     c("hwmon", true, hwmon::hwmon),
+    c("infiniband", true, infiniband::infiniband),
     c("ipvs", true, ipvs::ipvs),
     c("loadavg", true, kernel::loadavg),
     c("mdadm", true, disk::mdadm),
@@ -213,6 +232,7 @@ pub static COLLECTORS: &[Collector] = &[
     c("netstat", true, network::netstat),
     c("nfs", true, nfs::nfs),
     c("nfsd", true, nfsd::nfsd),
+    c("nvme", true, nvme::nvme),
     c("os", true, platform::os),
     c("powersupplyclass", true, hwmon::powersupplyclass),
     c("pressure", true, kernel::pressure),
@@ -222,6 +242,7 @@ pub static COLLECTORS: &[Collector] = &[
     c("sockstat", true, network::sockstat),
     c("softnet", true, network::softnet),
     c("stat", true, kernel::stat),
+    c("tapestats", true, tapestats::tapestats),
     c("textfile", true, textfile::textfile),
     c("thermal_zone", true, hwmon::thermal_zone),
     c("time", true, platform::time),
@@ -229,21 +250,19 @@ pub static COLLECTORS: &[Collector] = &[
     c("udp_queues", true, network::udp_queues),
     c("uname", true, platform::uname),
     c("vmstat", true, kernel::vmstat),
+    c("xfs", true, xfs::xfs),
+    c("zfs", true, zfs::zfs),
 ];
 
 /// Every collector node_exporter 1.5.0 has on Linux that vigil does not implement, with whether
 /// node_exporter enables it by default: asking for one is refused, and the default-enabled ones
 /// are named in the start-up log and the docs so their absence is never silent.
 pub static NOT_IMPLEMENTED: &[(&str, bool)] = &[
-    ("bcache", true),
-    ("btrfs", true),
     ("buddyinfo", false),
     ("cgroups", false),
     ("drbd", false),
     ("drm", false),
     ("ethtool", false),
-    ("fibrechannel", true),
-    ("infiniband", true),
     ("interrupts", false),
     ("ksmd", false),
     ("lnstat", false),
@@ -252,7 +271,6 @@ pub static NOT_IMPLEMENTED: &[(&str, bool)] = &[
     ("mountstats", false),
     ("network_route", false),
     ("ntp", false),
-    ("nvme", true),
     ("perf", false),
     ("processes", false),
     ("qdisc", false),
@@ -261,11 +279,8 @@ pub static NOT_IMPLEMENTED: &[(&str, bool)] = &[
     ("softirqs", false),
     ("supervisord", false),
     ("systemd", false),
-    ("tapestats", true),
     ("tcpstat", false),
     ("wifi", false),
-    ("xfs", true),
-    ("zfs", true),
     ("zoneinfo", false),
 ];
 

@@ -134,8 +134,8 @@ fn collect_params_name_each_collector_once() {
     let text = n.scrape_only(&c);
     assert_eq!(text.matches("node_scrape_collector_success{").count(), 1);
     assert_eq!(
-        n.select(&["zfs".into()]).err().unwrap(),
-        "vigil node does not implement the zfs collector"
+        n.select(&["systemd".into()]).err().unwrap(),
+        "vigil node does not implement the systemd collector"
     );
     assert_eq!(
         n.select(&["cpu".into()]).err().unwrap(),
