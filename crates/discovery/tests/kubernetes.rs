@@ -663,7 +663,8 @@ async fn controller_names_are_attached_through_replicasets_and_jobs() {
             })
             .collect();
         json!({"apiVersion": api, "kind": kind,
-               "metadata": {"name": name, "namespace": ns, "ownerReferences": refs}})
+               "metadata": {"name": name, "namespace": ns, "uid": format!("uid-{name}"),
+                            "ownerReferences": refs}})
     };
     // A pod of a Job that a CronJob made, and one of a Job made by hand.
     let job_pod = |name: &str, job: &str, ip: &str| {
@@ -681,6 +682,11 @@ async fn controller_names_are_attached_through_replicasets_and_jobs() {
         "10.244.9.1",
     ));
     k.apply(job_pod("manual-y2", "manual", "10.244.9.2"));
+    // A pod of a custom resource that is also called a Job (Volcano's): not a batch Job.
+    let mut volcano = job_pod("volcano-z3", "manual", "10.244.9.3");
+    volcano["metadata"]["ownerReferences"][0]["apiVersion"] = json!("batch.volcano.sh/v1alpha1");
+    volcano["metadata"]["ownerReferences"][0]["uid"] = json!("uid-volcano");
+    k.apply(volcano);
     k.apply(owned("Job", "report-29000000", Some(("CronJob", "report"))));
     k.apply(owned("Job", "manual", None));
 
@@ -694,9 +700,18 @@ async fn controller_names_are_attached_through_replicasets_and_jobs() {
     let mut d = Discovery::start(sd(&k, "pod", extra));
     let gs = d
         .until("the job pods' names", |gs| {
-            group(gs, "report-29000000-x1").is_some() && group(gs, "manual-y2").is_some()
+            group(gs, "report-29000000-x1").is_some()
+                && group(gs, "manual-y2").is_some()
+                && group(gs, "volcano-z3").is_some()
         })
         .await;
+    let volcano = group(&gs, "volcano-z3").unwrap();
+    for n in ["job", "cronjob"] {
+        assert_eq!(
+            label(&volcano, &format!("__meta_kubernetes_pod_{n}_name")),
+            None
+        );
+    }
     let report = group(&gs, "report-29000000-x1").unwrap();
     assert_eq!(
         label(&report, "__meta_kubernetes_pod_job_name").as_deref(),
@@ -724,6 +739,20 @@ async fn controller_names_are_attached_through_replicasets_and_jobs() {
         })
     })
     .await;
+    // The ReplicaSet deleted and made again under its name: another object (another UID), not
+    // the pod's owner, so the name goes until the pod is adopted.
+    let mut again = owned("ReplicaSet", &rs_name, Some(("Deployment", dname)));
+    again["metadata"]["uid"] = json!("uid-another");
+    k.apply(again);
+    d.until(
+        "the deployment name gone with the replaced ReplicaSet",
+        |gs| {
+            group(gs, &pod_name)
+                .is_some_and(|g| label(&g, "__meta_kubernetes_pod_deployment_name").is_none())
+        },
+    )
+    .await;
+    k.apply(owned("ReplicaSet", &rs_name, Some(("Deployment", dname))));
     // The Job orphaned (its CronJob deleted with orphan propagation): the name goes.
     k.apply(owned("Job", "report-29000000", None));
     d.until("the cronjob name gone", |gs| {

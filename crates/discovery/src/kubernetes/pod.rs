@@ -24,36 +24,43 @@ pub struct Owners<'a> {
 
 impl Owners<'_> {
     /// `__meta_kubernetes_pod_deployment_name`, `_job_name` and `_cronjob_name` of a pod whose
-    /// controller is `owner`. A label is absent while the object it is read from is not known
-    /// (not listed yet, or gone), or when that object has no controller of the expected kind.
+    /// controller is `owner`. Kinds are taken with their API group (a custom resource of kind
+    /// `Job` is not a batch Job), and an owner is the object it names only when the UIDs agree
+    /// (one deleted and recreated under the same name is another object). A label is absent
+    /// while the object it is read from is not known (not listed yet, or gone), or when that
+    /// object has no controller of the expected kind.
     fn add(&self, s: &mut Set, namespace: &str, owner: &OwnerReference) {
-        let above = |m: Option<&ObjectMeta>, kind: &str| {
-            m.and_then(controller_of)
-                .filter(|o| o.kind == kind && !o.name.is_empty())
+        let is = |o: &OwnerReference, group: &str, kind: &str| {
+            o.kind == kind && o.api_version.split_once('/').map(|(g, _)| g) == Some(group)
+        };
+        let above = |m: Option<&ObjectMeta>, group: &str, kind: &str| {
+            m.filter(|m| m.uid.as_deref() == Some(owner.uid.as_str()))
+                .and_then(controller_of)
+                .filter(|o| is(o, group, kind) && !o.name.is_empty())
                 .map(|o| o.name.clone())
         };
-        let key = format!("{namespace}/{}", owner.name);
-        match owner.kind.as_str() {
-            "ReplicaSet" => {
-                if let Some(rs) = self.replicasets {
-                    let m = rs.get(&key).map(|r| &r.metadata);
-                    if let Some(d) = above(m, "Deployment") {
-                        s.meta("pod_deployment_name", d);
-                    }
+        let key = key(&ObjectMeta {
+            namespace: Some(namespace.to_string()),
+            name: Some(owner.name.clone()),
+            ..Default::default()
+        });
+        if is(owner, "apps", "ReplicaSet") {
+            if let Some(rs) = self.replicasets {
+                let m = rs.get(&key).map(|r| &r.metadata);
+                if let Some(d) = above(m, "apps", "Deployment") {
+                    s.meta("pod_deployment_name", d);
                 }
             }
-            "Job" => {
-                if self.job && !owner.name.is_empty() {
-                    s.meta("pod_job_name", owner.name.clone());
-                }
-                if let Some(jobs) = self.jobs {
-                    let m = jobs.get(&key).map(|j| &j.metadata);
-                    if let Some(c) = above(m, "CronJob") {
-                        s.meta("pod_cronjob_name", c);
-                    }
+        } else if is(owner, "batch", "Job") {
+            if self.job && !owner.name.is_empty() {
+                s.meta("pod_job_name", owner.name.clone());
+            }
+            if let Some(jobs) = self.jobs {
+                let m = jobs.get(&key).map(|j| &j.metadata);
+                if let Some(c) = above(m, "batch", "CronJob") {
+                    s.meta("pod_cronjob_name", c);
                 }
             }
-            _ => {}
         }
     }
 }

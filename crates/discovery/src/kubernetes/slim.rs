@@ -133,13 +133,37 @@ impl Resource for Pod {
     }
 }
 
+/// What identifies a ReplicaSet or a Job and leads to its controller, nothing more: there are
+/// about ten old ReplicaSets per Deployment, and Jobs applied with kubectl carry their whole
+/// manifest in an annotation.
+fn read_owner_meta<'de, D: Deserializer<'de>>(d: D) -> Result<ObjectMeta, D::Error> {
+    #[derive(Deserialize, Default)]
+    #[serde(rename_all = "camelCase", default)]
+    struct Meta {
+        name: Option<String>,
+        namespace: Option<String>,
+        uid: Option<String>,
+        resource_version: Option<String>,
+        owner_references: Option<Vec<OwnerReference>>,
+    }
+    let m = Meta::deserialize(d)?;
+    Ok(ObjectMeta {
+        name: m.name,
+        namespace: m.namespace,
+        uid: m.uid,
+        resource_version: m.resource_version,
+        owner_references: m.owner_references,
+        ..Default::default()
+    })
+}
+
 /// A ReplicaSet or a Job as `attach_metadata` `deployment` and `cronjob` read them: their
-/// metadata alone (the owner references lead from a pod's controller to the one above it).
+/// identity and owner references alone (which lead from a pod's controller to the one above).
 macro_rules! metadata_only {
     ($name:ident, $kind:literal, $group:literal, $version:literal, $plural:literal) => {
         #[derive(Clone, Debug, Default, Deserialize)]
         pub struct $name {
-            #[serde(default, deserialize_with = "read_meta")]
+            #[serde(default, deserialize_with = "read_owner_meta")]
             pub metadata: ObjectMeta,
         }
 

@@ -224,6 +224,8 @@ impl<const N: usize> Args<N> {
 
     fn ioctl(&mut self, f: &File, request: u32) -> std::io::Result<()> {
         use std::os::fd::AsRawFd;
+        // The request number encodes the size of the struct the kernel reads and writes.
+        debug_assert_eq!(((request >> 16) & 0x3fff) as usize, N);
         // SAFETY: the buffer is N writable bytes, the size each request number encodes and so
         // all the kernel reads or writes through the pointer; `f` stays open for the call.
         let rc = unsafe { libc::ioctl(f.as_raw_fd(), request as _, self.0.as_mut_ptr()) };
@@ -276,7 +278,9 @@ fn open_btrfs(path: &Path) -> std::io::Result<File> {
     }
     let f = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOATIME)
+        // A directory only, and never waiting: a path swapped for a FIFO since the checks
+        // above fails here instead of blocking.
+        .custom_flags(libc::O_NOATIME | libc::O_DIRECTORY | libc::O_NONBLOCK)
         .open(path)?;
     if !f.metadata()?.is_dir() {
         return Err(not_btrfs());
@@ -292,11 +296,21 @@ fn fs_info(f: &File) -> std::io::Result<(u64, u64, String)> {
     Ok((a.get(0), a.get(8), fsid))
 }
 
+/// Device ids probed beyond the device count before giving up.
+const MAX_MISSING_IDS: u64 = 4096;
+
 /// Each device by id, up to `max_id` or until `count` are found (ids need not start at 0 nor
 /// be contiguous: a missing one is skipped); any other failure fails them all.
 fn devices(f: &File, max_id: u64, count: u64) -> std::io::Result<Vec<Dev>> {
     let mut devs = Vec::new();
     for id in 0..=max_id {
+        // Ids come from the filesystem's metadata: a crafted or much-reshaped one could send
+        // this loop through billions of empty ids. Far more than any real filesystem leaves.
+        if id > count.saturating_add(MAX_MISSING_IDS) {
+            return Err(std::io::Error::other(format!(
+                "device ids up to {max_id} for {count} devices: too sparse to probe"
+            )));
+        }
         let mut info = Args::<4096>::new();
         info.set(0, id);
         match info.ioctl(f, DEV_INFO) {
@@ -371,22 +385,26 @@ fn mounted(n: &Node) -> Result<HashMap<String, Vec<Dev>>, String> {
             continue;
         }
         let path = under_rootfs(n, &mp);
-        let asked = open_btrfs(&path).and_then(|f| {
+        let at = path.clone();
+        // Path lookups and the device ioctls can block on a hung mount or disk: bounded by
+        // the filesystem collector's mount timeout, and skipped while that mount is stuck.
+        let asked = super::filesystem::within_mount_timeout(n, &mp, move || {
+            let f = open_btrfs(&at)?;
             let (max_id, count, fsid) = fs_info(&f)?;
-            if by_fsid.contains_key(&fsid) {
-                return Ok(None);
-            }
-            Ok(Some((fsid, devices(&f, max_id, count)?)))
+            Ok((fsid, devices(&f, max_id, count)?))
         });
         match asked {
-            Ok(Some((fsid, devs))) => {
-                done.insert(device);
-                by_fsid.insert(fsid, devs);
+            // A filesystem mounted twice: its first mount point answers for it.
+            Some(Ok((fsid, devs))) => {
+                if let std::collections::hash_map::Entry::Vacant(e) = by_fsid.entry(fsid) {
+                    done.insert(device);
+                    e.insert(devs);
+                }
             }
-            Ok(None) => {}
-            Err(e) => {
+            Some(Err(e)) => {
                 tracing::debug!(mount = %path.display(), "cannot ask the btrfs mount: {e}");
             }
+            None => {}
         }
     }
     Ok(by_fsid)

@@ -174,6 +174,59 @@ pub fn filesystem(n: &Node, out: &mut Out) -> Result<(), Error> {
     Ok(())
 }
 
+/// Run `f`, which reaches into the mount point `mountpoint`, on a thread of its own, giving
+/// up after `--collector.filesystem.mount-timeout`: a mount that hangs (a dead NFS server, a
+/// disk that stopped answering) then costs the scrape that long once, and is skipped, as the
+/// filesystem collector skips it, until the call returns. `None` when skipped or given up.
+pub(super) fn within_mount_timeout<T: Send + 'static>(
+    n: &Node,
+    mountpoint: &str,
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Option<std::io::Result<T>> {
+    let stuck = n.fs_state.stuck.clone();
+    if stuck.lock().contains(mountpoint) {
+        tracing::debug!(mountpoint, "mount point is still unresponsive; skipped");
+        return None;
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let abandoned = Arc::new(AtomicBool::new(false));
+    let (mp, gave_up, stuck_t) = (mountpoint.to_string(), abandoned.clone(), stuck.clone());
+    let spawned = std::thread::Builder::new()
+        .name("mount-probe".into())
+        .stack_size(256 * 1024)
+        .spawn(move || {
+            let r = f();
+            let mut stuck = stuck_t.lock();
+            if gave_up.load(Ordering::Relaxed) {
+                stuck.remove(&mp);
+            } else {
+                let _ = tx.send(r);
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::debug!(mountpoint, "cannot start a thread for the mount: {e}");
+        return None;
+    }
+    match rx.recv_timeout(n.opts.fs_mount_timeout) {
+        Ok(r) => Some(r),
+        Err(_) => {
+            let mut stuck = stuck.lock();
+            match rx.try_recv() {
+                Ok(r) => Some(r),
+                Err(_) => {
+                    abandoned.store(true, Ordering::Relaxed);
+                    stuck.insert(mountpoint.to_string());
+                    tracing::warn!(
+                        mountpoint,
+                        "the mount point did not answer in time; it is skipped until it does"
+                    );
+                    None
+                }
+            }
+        }
+    }
+}
+
 /// A `statfs` running on a thread of its own.
 struct Pending {
     rx: std::sync::mpsc::Receiver<std::io::Result<Stats>>,
