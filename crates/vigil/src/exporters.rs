@@ -376,8 +376,14 @@ pub fn kube_state(f: KubeStateFlags) -> ExitCode {
         .unwrap_or_else(|| host_port(&f.host, f.port));
     let telemetry_addr = host_port(&f.telemetry_host, f.telemetry_port);
     let res: Result<(), String> = rt.block_on(async move {
-        let client = kube_state::client(f.apiserver.as_deref(), f.kubeconfig.as_deref()).await?;
-        let state = kube_state::KubeState::start(client, opts, scope);
+        let requests = std::sync::Arc::new(kube_state::list_watch::ListWatch::default());
+        let client = kube_state::counted_client(
+            f.apiserver.as_deref(),
+            f.kubeconfig.as_deref(),
+            requests.clone(),
+        )
+        .await?;
+        let state = kube_state::KubeState::start(client, opts, scope, requests);
         let mut app = kube_state::router(state.clone());
         if f.enable_gzip_encoding {
             app = app.layer(tower_http::compression::CompressionLayer::new());

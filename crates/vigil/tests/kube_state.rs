@@ -604,14 +604,17 @@ fn kube_state_without_permission_for_a_resource_is_ready_and_says_so() {
         "apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": "cm", "namespace": "default"}
     }));
+    // Watches end after a second, so each resource's watch is restarted again and again.
+    k.set_watch_cap(Duration::from_secs(1));
     let port = free_port();
+    let tport = free_port();
     let ks = spawn(
         "vigil-kube-state",
         &vigil_bin(),
         &[
             "kube-state".into(),
             "--telemetry-host=127.0.0.1".into(),
-            format!("--telemetry-port={}", free_port()),
+            format!("--telemetry-port={tport}"),
             format!("--web.listen-address=127.0.0.1:{port}"),
             format!("--apiserver={}", k.url()),
         ],
@@ -639,6 +642,71 @@ fn kube_state_without_permission_for_a_resource_is_ready_and_says_so() {
     assert!(
         log.contains("does not serve this resource") && log.contains("mutatingadmissionpolicies"),
         "{log}"
+    );
+
+    // kube-state-metrics' list and watch counters: what the client sent, by the resource's Go
+    // type and result. The refused lists are errors; every restarted watch counts.
+    let telemetry = || samples(&get(&format!("http://127.0.0.1:{tport}/metrics")).1);
+    let n = |t: &std::collections::BTreeMap<String, String>, k: &str| -> u64 {
+        t.get(k).and_then(|v| v.parse().ok()).unwrap_or(0)
+    };
+    let served = |what: &str| k.requests().iter().filter(|r| *r == what).count() as u64;
+    let t = wait_for(
+        "restarted configmap watches",
+        Duration::from_secs(20),
+        || {
+            let t = telemetry();
+            (n(
+                &t,
+                r#"kube_state_metrics_watch_total{resource="*v1.ConfigMap",result="success"}"#,
+            ) >= 3)
+                .then_some(t)
+        },
+    );
+    assert!(
+        n(
+            &t,
+            r#"kube_state_metrics_list_total{resource="*v1.Secret",result="error"}"#
+        ) >= 1,
+        "{t:?}"
+    );
+    assert_eq!(
+        n(
+            &t,
+            r#"kube_state_metrics_list_total{resource="*v1.Secret",result="success"}"#
+        ),
+        0
+    );
+    // A kind the cluster does not serve (404) is not an error: it would keep the mixin's
+    // KubeStateMetricsListErrors firing on every cluster older than the kind.
+    assert!(
+        !t.keys()
+            .any(|k| k.contains("*v1.MutatingAdmissionPolicy\"")),
+        "{t:?}"
+    );
+    // Lists happen once at start here (the watches resume, they do not relist): the count is
+    // exactly the list requests the API server answered.
+    assert_eq!(
+        n(
+            &t,
+            r#"kube_state_metrics_list_total{resource="*v1.ConfigMap",result="success"}"#
+        ),
+        served("list configmaps"),
+        "{t:?}"
+    );
+    // Watches keep restarting: the counter never runs ahead of what the server saw.
+    let watches = n(
+        &t,
+        r#"kube_state_metrics_watch_total{resource="*v1.ConfigMap",result="success"}"#,
+    );
+    assert!(watches <= served("watch configmaps"), "{watches}");
+    let text = get(&format!("http://127.0.0.1:{tport}/metrics")).1;
+    assert!(
+        text.contains("# TYPE kube_state_metrics_list_total counter\n")
+            && text.contains(
+                "# HELP kube_state_metrics_watch_total Number of total resource watches in kube-state-metrics\n"
+            ),
+        "{text}"
     );
 }
 

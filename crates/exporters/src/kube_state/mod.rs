@@ -7,6 +7,7 @@ pub mod batch;
 pub mod cluster;
 mod cron;
 pub mod families;
+pub mod list_watch;
 pub mod network;
 pub mod objects;
 pub mod quota;
@@ -222,6 +223,8 @@ impl Scope {
 /// One watched resource: its families and its objects' lines.
 pub struct Watched {
     pub name: &'static str,
+    /// The Go type kube-state-metrics names the resource by in its telemetry (`*v1.Pod`).
+    go_type: String,
     families: Vec<Family>,
     objects: RwLock<Objects>,
     events: AtomicU64,
@@ -233,6 +236,8 @@ pub struct KubeState {
     /// In kube-state-metrics' output order: alphabetical by plural name.
     resources: Vec<Arc<Watched>>,
     scope: Arc<Scope>,
+    /// The client's list and watch requests (see [`list_watch`]).
+    requests: Arc<list_watch::ListWatch>,
 }
 
 fn fnv1a64(data: &[u8]) -> u64 {
@@ -376,7 +381,13 @@ async fn watch<K>(
 impl KubeState {
     /// Start watching the resources of `scope` with `client`; the watches run on the current
     /// runtime.
-    pub fn start(client: kube::Client, opts: Options, scope: Scope) -> Arc<KubeState> {
+    /// `requests` counts what `client` sends (a client from [`client`] with that counter).
+    pub fn start(
+        client: kube::Client,
+        opts: Options,
+        scope: Scope,
+        requests: Arc<list_watch::ListWatch>,
+    ) -> Arc<KubeState> {
         let opts = Arc::new(opts);
         let scope = Arc::new(scope);
         let config = if scope.use_apiserver_cache {
@@ -385,9 +396,10 @@ impl KubeState {
             watcher::Config::default()
         };
         let mut resources = Vec::new();
-        let new = |name: &'static str, families: Vec<Family>, watches: usize| {
+        let new = |name: &'static str, go_type: String, families: Vec<Family>, watches: usize| {
             Arc::new(Watched {
                 name,
+                go_type,
                 families,
                 objects: RwLock::new(Objects {
                     by_key: BTreeMap::new(),
@@ -407,7 +419,7 @@ impl KubeState {
         macro_rules! namespaced {
             ($name:literal, $ty:ty, $families:expr, $render:expr) => {
                 if scope.wants($name) {
-                    let w = new($name, $families, per_ns.len());
+                    let w = new($name, go_type::<$ty>(), $families, per_ns.len());
                     for ns in &per_ns {
                         let api = match ns {
                             Some(n) => Api::<$ty>::namespaced(client.clone(), n),
@@ -436,7 +448,7 @@ impl KubeState {
         macro_rules! cluster {
             ($name:literal, $ty:ty, $families:expr, $render:expr, $filter_by_name:expr) => {
                 if scope.wants($name) {
-                    let w = new($name, $families, 1);
+                    let w = new($name, go_type::<$ty>(), $families, 1);
                     let sc = scope.clone();
                     let keep: Arc<dyn Fn(&$ty) -> bool + Send + Sync> = Arc::new(move |o: &$ty| {
                         (!$filter_by_name
@@ -675,7 +687,11 @@ impl KubeState {
         );
         // Resources in name order, as kube-state-metrics writes them.
         resources.sort_by_key(|w| w.name);
-        Arc::new(KubeState { resources, scope })
+        Arc::new(KubeState {
+            resources,
+            scope,
+            requests,
+        })
     }
 
     /// The state metrics: per resource with objects, per family its HELP and TYPE (even with
@@ -763,6 +779,39 @@ impl KubeState {
             "Objects held, by resource.",
             &|r| r.objects.read().by_key.len() as u64,
         );
+        // kube-state-metrics' list and watch counters (the kubernetes-mixin's
+        // KubeStateMetricsListErrors and WatchErrors divide their errors by these totals):
+        // a series once its first request is counted, sorted by resource then result.
+        for (name, help, op) in [
+            (
+                "kube_state_metrics_list_total",
+                "Number of total resource list in kube-state-metrics",
+                list_watch::Op::List,
+            ),
+            (
+                "kube_state_metrics_watch_total",
+                "Number of total resource watches in kube-state-metrics",
+                list_watch::Op::Watch,
+            ),
+        ] {
+            let mut lines = Vec::new();
+            for r in &self.resources {
+                for (result, ok) in [("error", false), ("success", true)] {
+                    let n = self.requests.count(r.name, op, ok);
+                    if n > 0 {
+                        lines.push(format!(
+                            "{name}{{resource=\"{}\",result=\"{result}\"}} {n}\n",
+                            r.go_type
+                        ));
+                    }
+                }
+            }
+            if !lines.is_empty() {
+                lines.sort();
+                out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n"));
+                lines.iter().for_each(|l| out.push_str(l));
+            }
+        }
         // kube-state-metrics' own sharding gauges, so its dashboards see the shard layout.
         out.push_str(&format!(
             "# HELP kube_state_metrics_shard_ordinal Current sharding ordinal/index of this instance\n# TYPE kube_state_metrics_shard_ordinal gauge\nkube_state_metrics_shard_ordinal{{shard_ordinal=\"{0}\"}} {0}\n# HELP kube_state_metrics_total_shards Number of total shards this instance is aware of\n# TYPE kube_state_metrics_total_shards gauge\nkube_state_metrics_total_shards {1}\n",
@@ -772,11 +821,37 @@ impl KubeState {
     }
 }
 
+/// kube-state-metrics' name for a resource's type: its Go type, `*<version>.<Kind>`.
+fn go_type<K: Resource<DynamicType = ()>>() -> String {
+    format!("*{}.{}", K::version(&()), K::kind(&()))
+}
+
 /// A client from `--apiserver`, else `--kubeconfig`, else the in-cluster service account.
 pub async fn client(
     apiserver: Option<&str>,
     kubeconfig: Option<&std::path::Path>,
 ) -> Result<kube::Client, String> {
+    let config = client_config(apiserver, kubeconfig).await?;
+    kube::Client::try_from(config).map_err(|e| format!("Kubernetes client: {e}"))
+}
+
+/// [`client`], with every list and watch request it sends counted into `requests`.
+pub async fn counted_client(
+    apiserver: Option<&str>,
+    kubeconfig: Option<&std::path::Path>,
+    requests: Arc<list_watch::ListWatch>,
+) -> Result<kube::Client, String> {
+    let config = client_config(apiserver, kubeconfig).await?;
+    Ok(kube::client::ClientBuilder::try_from(config)
+        .map_err(|e| format!("Kubernetes client: {e}"))?
+        .with_layer(&list_watch::CountLayer(requests))
+        .build())
+}
+
+async fn client_config(
+    apiserver: Option<&str>,
+    kubeconfig: Option<&std::path::Path>,
+) -> Result<kube::Config, String> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let config = if let Some(path) = kubeconfig {
         let k = kube::config::Kubeconfig::read_from(path)
@@ -793,7 +868,7 @@ pub async fn client(
     } else {
         kube::Config::incluster().map_err(|e| format!("in-cluster configuration: {e}"))?
     };
-    kube::Client::try_from(config).map_err(|e| format!("Kubernetes client: {e}"))
+    Ok(config)
 }
 
 const TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";

@@ -145,7 +145,9 @@ pub async fn start(w: Workload, ip: Ipv4Addr, shared: &Arc<Shared>) -> Result<Po
         }
         Workload::KubeState => {
             use vigil_exporters::kube_state;
-            let client = kube_state::client(Some(&shared.api_url), None).await?;
+            let requests = Arc::new(kube_state::list_watch::ListWatch::default());
+            let client =
+                kube_state::counted_client(Some(&shared.api_url), None, requests.clone()).await?;
             let state = kube_state::KubeState::start(
                 client,
                 Default::default(),
@@ -153,6 +155,7 @@ pub async fn start(w: Workload, ip: Ipv4Addr, shared: &Arc<Shared>) -> Result<Po
                     total_shards: 1,
                     ..Default::default()
                 },
+                requests,
             );
             apps.push(kube_state::router(state.clone()));
             apps.push(kube_state::telemetry_router(state));
