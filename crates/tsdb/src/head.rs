@@ -1521,8 +1521,20 @@ impl Querier for HeadQuerier<'_> {
     ) -> Result<SeriesSet<'_>, StorageError> {
         let mut idx = self.head.index.read();
         let refs = idx.select(matchers);
+        // Each series' newest sample at this first hold: what later holds read is capped there,
+        // so a commit landing between two holds is seen whole or not at all (appends are in
+        // time order), as one hold of the lock would have it.
+        let caps: Vec<i64> = refs
+            .iter()
+            .map(|r| {
+                idx.series
+                    .get(r)
+                    .and_then(MemSeries::last)
+                    .map_or(i64::MIN, |l| l.t)
+            })
+            .collect();
         let mut out: Vec<Series> = Vec::with_capacity(refs.len());
-        for (i, r) in refs.into_iter().enumerate() {
+        for (i, (r, cap)) in refs.into_iter().zip(caps).enumerate() {
             if i % SELECT_SERIES_PER_HOLD == SELECT_SERIES_PER_HOLD - 1 {
                 // A commit waiting for the write lock gets it now, not after the whole
                 // selection: query threads run at a lower priority, and a scrape stalled behind
@@ -1535,8 +1547,12 @@ impl Querier for HeadQuerier<'_> {
             if of > 1 && s.labels.shard(of) != shard {
                 continue;
             }
-            let samples = s.samples(self.mint, self.maxt);
-            let histograms = s.histograms(self.mint, self.maxt);
+            let maxt = self.maxt.min(cap);
+            if maxt < self.mint {
+                continue;
+            }
+            let samples = s.samples(self.mint, maxt);
+            let histograms = s.histograms(self.mint, maxt);
             if !samples.is_empty() || !histograms.is_empty() {
                 out.push(Series {
                     labels: s.labels.clone(),

@@ -754,13 +754,17 @@ impl KubeState {
 
     /// The exporter's own metrics (kube-state-metrics serves these on its telemetry port).
     pub fn telemetry(&self) -> String {
-        let mut out = String::new();
-        let mut family = |name: &str, kind: &str, help: &str, value: &dyn Fn(&Watched) -> u64| {
-            out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
-            for r in &self.resources {
-                out.push_str(&format!("{name}{{resource=\"{}\"}} {}\n", r.name, value(r)));
-            }
-        };
+        // Families by name, as the Go client gathers them: kube-state-metrics' own first, then
+        // vigil's.
+        let mut fams: BTreeMap<&str, String> = BTreeMap::new();
+        let mut family =
+            |name: &'static str, kind: &str, help: &str, value: &dyn Fn(&Watched) -> u64| {
+                let mut out = format!("# HELP {name} {help}\n# TYPE {name} {kind}\n");
+                for r in &self.resources {
+                    out.push_str(&format!("{name}{{resource=\"{}\"}} {}\n", r.name, value(r)));
+                }
+                fams.insert(name, out);
+            };
         family(
             "vigil_kube_state_watch_events_total",
             "counter",
@@ -808,16 +812,27 @@ impl KubeState {
             }
             if !lines.is_empty() {
                 lines.sort();
-                out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n"));
+                let mut out = format!("# HELP {name} {help}\n# TYPE {name} counter\n");
                 lines.iter().for_each(|l| out.push_str(l));
+                fams.insert(name, out);
             }
         }
         // kube-state-metrics' own sharding gauges, so its dashboards see the shard layout.
-        out.push_str(&format!(
-            "# HELP kube_state_metrics_shard_ordinal Current sharding ordinal/index of this instance\n# TYPE kube_state_metrics_shard_ordinal gauge\nkube_state_metrics_shard_ordinal{{shard_ordinal=\"{0}\"}} {0}\n# HELP kube_state_metrics_total_shards Number of total shards this instance is aware of\n# TYPE kube_state_metrics_total_shards gauge\nkube_state_metrics_total_shards {1}\n",
-            self.scope.shard, self.scope.total_shards
-        ));
-        out
+        fams.insert(
+            "kube_state_metrics_shard_ordinal",
+            format!(
+                "# HELP kube_state_metrics_shard_ordinal Current sharding ordinal/index of this instance\n# TYPE kube_state_metrics_shard_ordinal gauge\nkube_state_metrics_shard_ordinal{{shard_ordinal=\"{0}\"}} {0}\n",
+                self.scope.shard
+            ),
+        );
+        fams.insert(
+            "kube_state_metrics_total_shards",
+            format!(
+                "# HELP kube_state_metrics_total_shards Number of total shards this instance is aware of\n# TYPE kube_state_metrics_total_shards gauge\nkube_state_metrics_total_shards {}\n",
+                self.scope.total_shards
+            ),
+        );
+        fams.into_values().collect()
     }
 }
 

@@ -404,7 +404,11 @@ fn mounted(n: &Node) -> Result<HashMap<String, Vec<Dev>>, String> {
             Some(Err(e)) => {
                 tracing::debug!(mount = %path.display(), "cannot ask the btrfs mount: {e}");
             }
-            None => {}
+            // Hung (or still hung): the device's other mount points would hang the same way,
+            // each for a whole timeout.
+            None => {
+                done.insert(device);
+            }
         }
     }
     Ok(by_fsid)

@@ -209,7 +209,9 @@ pub(super) fn within_mount_timeout<T: Send + 'static>(
     }
     match rx.recv_timeout(n.opts.fs_mount_timeout) {
         Ok(r) => Some(r),
-        Err(_) => {
+        // The probe ended without an answer (it panicked): nothing hangs, nothing to skip.
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => None,
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
             let mut stuck = stuck.lock();
             match rx.try_recv() {
                 Ok(r) => Some(r),
