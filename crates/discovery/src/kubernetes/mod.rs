@@ -164,6 +164,22 @@ struct Spawner<'a> {
 }
 
 impl Spawner<'_> {
+    /// One `Api` per configured namespace, or one cluster-wide.
+    fn namespaced_apis<K>(&self) -> Vec<Api<K>>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        K::DynamicType: Default,
+    {
+        let nss = namespaces(self.cfg);
+        if nss.is_empty() {
+            vec![Api::all(self.client.clone())]
+        } else {
+            nss.iter()
+                .map(|n| Api::namespaced(self.client.clone(), n))
+                .collect()
+        }
+    }
+
     /// Watch namespaced objects `K` (one watcher per configured namespace, or one
     /// cluster-wide) with the config's selectors for `role`.
     fn namespaced<K>(&mut self, role: KubernetesRole, wrap: fn(usize, Box<watcher::Event<K>>) -> Ev)
@@ -177,15 +193,7 @@ impl Spawner<'_> {
             + 'static,
         K::DynamicType: Default,
     {
-        let nss = namespaces(self.cfg);
-        let apis: Vec<Api<K>> = if nss.is_empty() {
-            vec![Api::all(self.client.clone())]
-        } else {
-            nss.iter()
-                .map(|n| Api::namespaced(self.client.clone(), n))
-                .collect()
-        };
-        for api in apis {
+        for api in self.namespaced_apis() {
             self.spawn(api, role, wrap);
         }
     }
@@ -201,15 +209,7 @@ impl Spawner<'_> {
     /// the namespaces of discovered objects are looked up.
     fn namespace_objects(&mut self) {
         let api: Api<Namespace> = Api::all(self.client.clone());
-        let id = self.next_id;
-        self.next_id += 1;
-        self.tasks.push(tokio::spawn(forward(
-            watcher(api, watcher::Config::default()),
-            id,
-            "namespace",
-            self.tx.clone(),
-            Ev::Namespace,
-        )));
+        self.watch(api, "namespace", watcher::Config::default(), Ev::Namespace);
     }
 
     /// Controllers a pod's labels are read through (`attach_metadata` `deployment` and
@@ -226,27 +226,12 @@ impl Spawner<'_> {
             + 'static,
         K::DynamicType: Default,
     {
-        let nss = namespaces(self.cfg);
-        let apis: Vec<Api<K>> = if nss.is_empty() {
-            vec![Api::all(self.client.clone())]
-        } else {
-            nss.iter()
-                .map(|n| Api::namespaced(self.client.clone(), n))
-                .collect()
-        };
-        for api in apis {
-            let id = self.next_id;
-            self.next_id += 1;
-            self.tasks.push(tokio::spawn(forward(
-                watcher(api, watcher::Config::default()),
-                id,
-                what,
-                self.tx.clone(),
-                wrap,
-            )));
+        for api in self.namespaced_apis() {
+            self.watch(api, what, watcher::Config::default(), wrap);
         }
     }
 
+    /// Watch the objects of `role` with the config's selectors for it.
     fn spawn<K>(
         &mut self,
         api: Api<K>,
@@ -256,12 +241,27 @@ impl Spawner<'_> {
         K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
         K::DynamicType: Default,
     {
+        let config = watch_config(self.cfg, role);
+        self.watch(api, role.as_str(), config, wrap);
+    }
+
+    /// Start one watcher, its events tagged with a new id and counted under `what`.
+    fn watch<K>(
+        &mut self,
+        api: Api<K>,
+        what: &'static str,
+        config: watcher::Config,
+        wrap: fn(usize, Box<watcher::Event<K>>) -> Ev,
+    ) where
+        K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+        K::DynamicType: Default,
+    {
         let id = self.next_id;
         self.next_id += 1;
         self.tasks.push(tokio::spawn(forward(
-            watcher(api, watch_config(self.cfg, role)),
+            watcher(api, config),
             id,
-            role.as_str(),
+            what,
             self.tx.clone(),
             wrap,
         )));

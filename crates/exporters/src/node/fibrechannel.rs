@@ -121,13 +121,7 @@ impl Host {
 
 pub(super) fn fibrechannel(n: &Node, out: &mut Out) -> Result<(), Error> {
     let dir = n.sys("class/fc_host");
-    let rd = match std::fs::read_dir(&dir) {
-        Err(e) if e.kind() == ErrorKind::NotFound => {
-            return Err(Error::NoData(format!("{}: {e}", dir.display())));
-        }
-        Err(source) => return Err(Error::Read { path: dir, source }),
-        Ok(rd) => rd,
-    };
+    let rd = std::fs::read_dir(&dir).map_err(|e| super::missing_is_no_data(&dir, e))?;
     let mut entries = Vec::new();
     for e in rd {
         let e = e.map_err(|source| Error::Read {

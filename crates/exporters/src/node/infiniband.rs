@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::io::ErrorKind;
 use std::path::Path;
 
-use super::{Error, Node, Out};
+use super::{Error, Node, Out, missing_is_no_data};
 
 /// The `counters/` files reported: (file, family suffix, help).
 const COUNTERS: [(&str, &str, &str); 22] = [
@@ -195,20 +195,6 @@ struct Device {
     ports: BTreeMap<u32, Port>,
 }
 
-/// procfs passes the kernel's errors up wrapped, and node_exporter reports any "does not
-/// exist" among them as no data, whichever file or directory it was; other failures fail the
-/// collector.
-fn io_error(path: &Path, source: std::io::Error) -> Error {
-    if source.kind() == ErrorKind::NotFound {
-        Error::NoData(format!("{}: {source}", path.display()))
-    } else {
-        Error::Read {
-            path: path.to_path_buf(),
-            source,
-        }
-    }
-}
-
 fn parse_error(path: &Path, what: String) -> Error {
     Error::Parse {
         path: path.to_path_buf(),
@@ -219,10 +205,10 @@ fn parse_error(path: &Path, what: String) -> Error {
 /// A directory's entries in name order, as Go's `os.ReadDir` gives them: which failure is
 /// met first decides between no data and an error.
 fn entries(dir: &Path) -> Result<Vec<std::fs::DirEntry>, Error> {
-    let rd = std::fs::read_dir(dir).map_err(|e| io_error(dir, e))?;
+    let rd = std::fs::read_dir(dir).map_err(|e| missing_is_no_data(dir, e))?;
     let mut v = rd
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| io_error(dir, e))?;
+        .map_err(|e| missing_is_no_data(dir, e))?;
     v.sort_by_key(|e| e.file_name());
     Ok(v)
 }
@@ -300,7 +286,7 @@ fn read_port(dir: &Path, name: &str) -> Result<(u32, Port), Error> {
         .ok_or_else(|| parse_error(dir, format!("port {name:?} is not a number")))?;
     let whole = |f: &str| {
         let p = dir.join(f);
-        super::read_bounded(&p).map_err(|e| io_error(&p, e))
+        super::read_bounded(&p).map_err(|e| missing_is_no_data(&p, e))
     };
     let state_file = |f: &str| {
         let s = whole(f)?;
@@ -332,7 +318,7 @@ fn read_port(dir: &Path, name: &str) -> Result<(u32, Port), Error> {
 fn read_device(dir: &Path, name: String) -> Result<Device, Error> {
     let attr = |f: &str| {
         let p = dir.join(f);
-        super::sysread(&p).map_err(|e| io_error(&p, e))
+        super::sysread(&p).map_err(|e| missing_is_no_data(&p, e))
     };
     let board_id = attr("board_id")?;
     let fw_ver = attr("fw_ver")?;

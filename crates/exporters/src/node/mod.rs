@@ -514,6 +514,20 @@ fn numbered(dir: &Path, prefix: &str) -> Vec<(String, PathBuf)> {
     v
 }
 
+/// procfs hands the kernel's errors up wrapped, and node_exporter reports any "does not exist"
+/// among them as no data, whichever file or directory it was; other failures fail the
+/// collector.
+fn missing_is_no_data(path: &Path, source: std::io::Error) -> Error {
+    if source.kind() == std::io::ErrorKind::NotFound {
+        Error::NoData(format!("{}: {source}", path.display()))
+    } else {
+        Error::Read {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
 /// Read a file that may be absent on this node: absent is [`Error::NoData`].
 fn read_optional(path: &Path) -> Result<String, Error> {
     match read_bounded(path) {

@@ -1,8 +1,6 @@
 //! `nvme`: each NVMe controller's firmware, model, serial and state from
 //! `/sys/class/nvme/<device>/`, as node_exporter 1.5 (procfs 0.8) reads and reports them.
 
-use std::io::ErrorKind;
-
 use super::{Error, Node, Out};
 
 /// The attributes read, in procfs's order (the first one missing decides the outcome).
@@ -10,13 +8,7 @@ const ATTRS: [&str; 4] = ["firmware_rev", "model", "serial", "state"];
 
 pub(super) fn nvme(n: &Node, out: &mut Out) -> Result<(), Error> {
     let dir = n.sys("class/nvme");
-    let rd = match std::fs::read_dir(&dir) {
-        Err(e) if e.kind() == ErrorKind::NotFound => {
-            return Err(Error::NoData(format!("{}: {e}", dir.display())));
-        }
-        Err(source) => return Err(Error::Read { path: dir, source }),
-        Ok(rd) => rd,
-    };
+    let rd = std::fs::read_dir(&dir).map_err(|e| super::missing_is_no_data(&dir, e))?;
     let mut entries = Vec::new();
     for e in rd {
         let e = e.map_err(|source| Error::Read {
@@ -34,15 +26,8 @@ pub(super) fn nvme(n: &Node, out: &mut Out) -> Result<(), Error> {
         let mut values: [String; 4] = Default::default();
         for (v, f) in values.iter_mut().zip(ATTRS) {
             let p = path.join(f);
-            *v = super::sysread(&p).map_err(|source| {
-                // procfs wraps the error so that node_exporter sees "does not exist": an
-                // attribute missing on any controller is no data for the whole collector.
-                if source.kind() == ErrorKind::NotFound {
-                    Error::NoData(format!("{}: {source}", p.display()))
-                } else {
-                    Error::Read { path: p, source }
-                }
-            })?;
+            // An attribute missing on any controller is no data for the whole collector.
+            *v = super::sysread(&p).map_err(|e| super::missing_is_no_data(&p, e))?;
         }
         devices.push((name, values));
     }

@@ -2,9 +2,7 @@
 //! `/sys/class/scsi_tape/st<N>/stats/`, as node_exporter 1.5 (procfs 0.8) reads and reports
 //! them.
 
-use std::io::ErrorKind;
-
-use super::{Error, Kind, Node, Out};
+use super::{Error, Kind, Node, Out, missing_is_no_data};
 
 /// The statistics reported: (file, family, help, type, scale). Times are nanoseconds.
 const STATS: [(&str, &str, &str, Kind, f64); 10] = [
@@ -86,21 +84,10 @@ fn is_drive(name: &str) -> bool {
         .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
 }
 
-fn no_data_or_read(path: &std::path::Path, source: std::io::Error) -> Error {
-    if source.kind() == ErrorKind::NotFound {
-        Error::NoData(format!("{}: {source}", path.display()))
-    } else {
-        Error::Read {
-            path: path.to_path_buf(),
-            source,
-        }
-    }
-}
-
 pub(super) fn tapestats(n: &Node, out: &mut Out) -> Result<(), Error> {
     let dir = n.sys("class/scsi_tape");
     let mut drives = Vec::new();
-    for e in std::fs::read_dir(&dir).map_err(|e| no_data_or_read(&dir, e))? {
+    for e in std::fs::read_dir(&dir).map_err(|e| missing_is_no_data(&dir, e))? {
         let e = e.map_err(|source| Error::Read {
             path: dir.clone(),
             source,
@@ -120,7 +107,7 @@ pub(super) fn tapestats(n: &Node, out: &mut Out) -> Result<(), Error> {
         // error up as it is, and node_exporter takes it for an absent class.
         let stats = path.join("stats");
         let mut files = Vec::new();
-        for e in std::fs::read_dir(&stats).map_err(|e| no_data_or_read(&stats, e))? {
+        for e in std::fs::read_dir(&stats).map_err(|e| missing_is_no_data(&stats, e))? {
             let e = e.map_err(|source| Error::Read {
                 path: stats.clone(),
                 source,
