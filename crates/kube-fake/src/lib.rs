@@ -64,6 +64,16 @@ pub enum Res {
     MutatingAdmissionPolicies,
     MutatingAdmissionPolicyBindings,
     CustomResourceDefinitions,
+    /// A custom resource served through [`FakeKube::serve_custom`] (its registration order).
+    Custom(u16),
+}
+
+/// A custom resource's kind as served: `apiVersion`, plural (its path) and `kind`.
+#[derive(Debug, Clone)]
+struct CustomKind {
+    api_version: String,
+    plural: String,
+    kind: String,
 }
 
 impl Res {
@@ -124,9 +134,10 @@ impl Res {
         })
     }
 
-    /// `(apiVersion, kind)` of the objects.
+    /// `(apiVersion, kind)` of the objects; custom kinds' come from the server's registry.
     pub fn type_meta(self) -> (&'static str, &'static str) {
         match self {
+            Res::Custom(_) => ("", ""),
             Res::Pods => ("v1", "Pod"),
             Res::Services => ("v1", "Service"),
             Res::Endpoints => ("v1", "Endpoints"),
@@ -253,6 +264,46 @@ struct Inner {
     forbidden: std::collections::BTreeSet<Res>,
     /// Kinds this "cluster" does not serve (an older Kubernetes): 404.
     unserved: std::collections::BTreeSet<Res>,
+    /// Custom resources served ([`Res::Custom`] indexes this).
+    custom: Vec<CustomKind>,
+}
+
+impl Inner {
+    /// The resource of an object: a built-in kind, else a custom kind served for its
+    /// `apiVersion` and `kind`.
+    fn res_of(&self, obj: &Value) -> Option<Res> {
+        Res::of(obj).or_else(|| {
+            let (v, k) = (obj["apiVersion"].as_str()?, obj["kind"].as_str()?);
+            let i = self
+                .custom
+                .iter()
+                .position(|c| c.api_version == v && c.kind == k)?;
+            Some(Res::Custom(i as u16))
+        })
+    }
+
+    fn res_at(&self, group: &str, res: &str) -> Option<Res> {
+        Res::from_path(group, res).or_else(|| {
+            let i = self
+                .custom
+                .iter()
+                .position(|c| c.api_version == group && c.plural == res)?;
+            Some(Res::Custom(i as u16))
+        })
+    }
+
+    fn type_meta(&self, r: Res) -> (String, String) {
+        match r {
+            Res::Custom(i) => {
+                let c = &self.custom[i as usize];
+                (c.api_version.clone(), c.kind.clone())
+            }
+            _ => {
+                let (v, k) = r.type_meta();
+                (v.to_string(), k.to_string())
+            }
+        }
+    }
 }
 
 type Shared = Arc<(Mutex<Inner>, broadcast::Sender<()>)>;
@@ -300,6 +351,7 @@ impl FakeKube {
                 bearer: None,
                 forbidden: Default::default(),
                 unserved: Default::default(),
+                custom: Vec::new(),
             }),
             tx,
         ));
@@ -417,6 +469,26 @@ impl FakeKube {
         self.shared.0.lock().forbidden.insert(res);
     }
 
+    /// Serve a custom resource at `/apis/<api_version>/<plural>` (and per namespace), as an
+    /// API server does once its CustomResourceDefinition is established; objects of that
+    /// `apiVersion` and `kind` can then be applied. Returns its [`Res`].
+    pub fn serve_custom(&self, api_version: &str, plural: &str, kind: &str) -> Res {
+        let mut s = self.shared.0.lock();
+        if let Some(i) = s
+            .custom
+            .iter()
+            .position(|c| c.api_version == api_version && c.kind == kind)
+        {
+            return Res::Custom(i as u16);
+        }
+        s.custom.push(CustomKind {
+            api_version: api_version.to_string(),
+            plural: plural.to_string(),
+            kind: kind.to_string(),
+        });
+        Res::Custom((s.custom.len() - 1) as u16)
+    }
+
     /// Answer 404 for `res`, as an API server of a Kubernetes release without it does.
     pub fn unserve(&self, res: Res) {
         self.shared.0.lock().unserved.insert(res);
@@ -464,7 +536,9 @@ fn update(shared: &Shared, res: Res, key: &str, f: impl FnOnce(&mut Value)) -> O
 }
 
 fn apply_locked(s: &mut Inner, mut obj: Value) -> Value {
-    let res = Res::of(&obj).unwrap_or_else(|| panic!("unknown kind in {obj}"));
+    let res = s
+        .res_of(&obj)
+        .unwrap_or_else(|| panic!("unknown kind in {obj}"));
     s.rv += 1;
     let rv = s.rv;
     let key = key_of(&obj);
@@ -689,7 +763,8 @@ async fn serve(
     ns: Option<String>,
     q: Option<String>,
 ) -> Response {
-    let Some(r) = Res::from_path(group, res) else {
+    let found = shared.0.lock().res_at(group, res);
+    let Some(r) = found else {
         return status(
             StatusCode::NOT_FOUND,
             "NotFound",
@@ -736,7 +811,7 @@ async fn serve(
         }
     };
     let watch = p.get("watch").is_some_and(|w| w == "true" || w == "1");
-    let (api_version, kind) = r.type_meta();
+    let (api_version, kind) = shared.0.lock().type_meta(r);
     if !watch {
         // Pages as the API server gives them (`limit`, then `continue` with the token of the
         // last page): every page carries the first page's resourceVersion, and a watch from

@@ -228,12 +228,9 @@ fn kube_state_review(f: &KubeStateFlags) -> (Vec<String>, Vec<String>) {
         "a limit on listed objects is not implemented",
     );
     no(
-        f.custom_resource_state_config.is_some()
-            || f.custom_resource_state_config_file.is_some()
-            || f.custom_resource_state_only
-            || f.continue_without_crs_file,
-        "custom-resource-state-config",
-        "custom resource state metrics are not implemented",
+        f.continue_without_crs_file,
+        "continue-without-custom-resource-state-config-file",
+        "vigil reads the config file at start only; a missing file is an error",
     );
     no(
         f.config.is_some() || f.continue_without_config,
@@ -326,12 +323,37 @@ pub fn kube_state(f: KubeStateFlags) -> ExitCode {
             use_apiserver_cache: f.use_apiserver_cache,
             shard: f.shard,
             total_shards: f.total_shards.max(1),
+            custom: Vec::new(),
+            custom_only: f.custom_resource_state_only,
         },
         (Err(e), _) | (_, Err(e)) => {
             eprintln!("vigil kube-state: {e}");
             return ExitCode::FAILURE;
         }
     };
+    // The inline config wins over the file, as in kube-state-metrics.
+    let custom = match (
+        &f.custom_resource_state_config,
+        &f.custom_resource_state_config_file,
+    ) {
+        (Some(text), _) => kube_state::custom::parse(text)
+            .map_err(|e| format!("--custom-resource-state-config: {e}")),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .map_err(|e| format!("--custom-resource-state-config-file: {path}: {e}"))
+            .and_then(|text| {
+                kube_state::custom::parse(&text)
+                    .map_err(|e| format!("--custom-resource-state-config-file: {path}: {e}"))
+            }),
+        (None, None) => Ok(Vec::new()),
+    };
+    let mut scope = scope;
+    match custom {
+        Ok(c) => scope.custom = c,
+        Err(e) => {
+            eprintln!("vigil kube-state: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
     let missing = match scope.check_resources() {
         Ok(m) => m,
         Err(e) => {

@@ -291,16 +291,16 @@ pub struct KubeStateFlags {
     /// Gzip /metrics for clients that accept it.
     #[arg(long = "enable-gzip-encoding", num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set, require_equals = true)]
     pub enable_gzip_encoding: bool,
-    /// Refused: custom resource state metrics are not implemented.
+    /// Custom resource state config (YAML, kube-state-metrics' format); wins over the file.
     #[arg(long = "custom-resource-state-config")]
     pub custom_resource_state_config: Option<String>,
-    /// Refused: custom resource state metrics are not implemented.
+    /// A file holding the custom resource state config, read at start.
     #[arg(long = "custom-resource-state-config-file")]
     pub custom_resource_state_config_file: Option<String>,
-    /// Refused: custom resource state metrics are not implemented.
+    /// Only the custom resource state metrics: no built-in resource, whatever --resources says.
     #[arg(long = "custom-resource-state-only", num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set, require_equals = true)]
     pub custom_resource_state_only: bool,
-    /// Refused: custom resource state metrics are not implemented.
+    /// Refused: vigil reads the custom resource state config file at start only.
     #[arg(long = "continue-without-custom-resource-state-config-file", num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set, require_equals = true)]
     pub continue_without_crs_file: bool,
     /// Refused: an options file is not read; give the flags.

@@ -1041,3 +1041,155 @@ fn kube_state_renders_the_rest_of_the_resources() {
     assert!(!text.contains("kube_endpoint_") && !text.contains("kube_ingressclass_"));
     assert!(!p.log_text().contains("NOT RENDERED"), "{}", p.log_text());
 }
+
+/// kube-state-metrics' custom resource state: a custom kind served by the fake API server,
+/// rendered from the config's paths (kube-state-metrics' generator test data: a gauge, an
+/// info, a state set), changes and deletions followed through the watch, built-in resources
+/// left out with `--custom-resource-state-only`, and a bad config refused by field.
+#[test]
+fn kube_state_custom_resource_state() {
+    let dir = temp_dir("kube-state-crs");
+    let k = FakeKube::start();
+    let foos = k.serve_custom("bar.example.com/foo", "foos", "Foo");
+    k.apply(json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "p", "namespace": "default", "uid": "uid-p"},
+        "spec": {"nodeName": "node-1", "containers": [{"name": "c", "image": "x:1"}]},
+        "status": {"phase": "Running"}
+    }));
+    let foo = |ready: &str| {
+        json!({"apiVersion": "bar.example.com/foo", "kind": "Foo",
+            "metadata": {"name": "bar", "namespace": "default",
+                         "creationTimestamp": "2023-10-17T11:55:39Z",
+                         "ownerReferences": [{"apiVersion": "v1", "kind": "foo", "controller": true,
+                                              "name": "foo", "uid": "someuid"}]},
+            "spec": {"replicas": 3},
+            "status": {"conditions": [
+                {"lastTransitionTime": "2023-10-12T13:59:02Z", "status": ready, "type": "Ready"}]}})
+    };
+    k.apply(foo("True"));
+    let cfg = dir.join("crs.yaml");
+    std::fs::write(
+        &cfg,
+        r#"kind: CustomResourceStateMetrics
+spec:
+  resources:
+  - groupVersionKind: {group: bar.example.com, kind: Foo, version: foo}
+    metricNamePrefix: foo
+    labelsFromPath:
+      name: [metadata, name]
+      namespace: [metadata, namespace]
+    metrics:
+    - name: created
+      help: Unix creation timestamp.
+      each: {type: Gauge, gauge: {path: [metadata, creationTimestamp]}}
+    - name: replicas
+      help: Wanted replicas.
+      each: {type: Gauge, gauge: {path: [spec, replicas]}}
+    - name: owner
+      help: Owner references.
+      each:
+        type: Info
+        info:
+          path: [metadata, ownerReferences]
+          labelsFromPath: {owner_kind: [kind], owner_name: [name]}
+    - name: status_condition
+      help: The condition of a foo.
+      each:
+        type: StateSet
+        stateSet:
+          labelName: status
+          labelsFromPath: {type: [type]}
+          list: ["True", "False"]
+          path: [status, conditions]
+          valueFrom: [status]
+"#,
+    )
+    .unwrap();
+    let run = |extra: &[&str]| {
+        let (port, tport) = (free_port(), free_port());
+        let mut args = vec![
+            "kube-state".to_string(),
+            format!("--apiserver={}", k.url()),
+            "--host=127.0.0.1".into(),
+            format!("--port={port}"),
+            "--telemetry-host=127.0.0.1".into(),
+            format!("--telemetry-port={tport}"),
+            format!("--custom-resource-state-config-file={}", cfg.display()),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let p = spawn("vigil-kube-state", &vigil_bin(), &args, &dir);
+        wait_for("synced", Duration::from_secs(20), || {
+            http("GET", &format!("http://127.0.0.1:{port}/readyz"), None)
+                .ok()
+                .filter(|(c, _)| *c == 200)
+        });
+        (p, port, tport)
+    };
+    let b = r#"customresource_group="bar.example.com",customresource_kind="Foo",customresource_version="foo",name="bar",namespace="default""#;
+    let (_only, port, tport) = run(&["--custom-resource-state-only", "--resources=pods"]);
+    let (_, text) = get(&format!("http://127.0.0.1:{port}/metrics"));
+    for want in [
+        "# HELP foo_created Unix creation timestamp.\n# TYPE foo_created gauge\n".to_string(),
+        format!("foo_created{{{b}}} 1.697543739e+09\n"),
+        format!("foo_replicas{{{b}}} 3\n"),
+        format!("foo_owner{{{b},owner_kind=\"foo\",owner_name=\"foo\"}} 1\n"),
+        format!(
+            "foo_status_condition{{{b},status=\"False\",type=\"Ready\"}} 0\nfoo_status_condition{{{b},status=\"True\",type=\"Ready\"}} 1\n"
+        ),
+    ] {
+        assert!(text.contains(&want), "{want}\n---\n{text}");
+    }
+    assert!(
+        !text.contains("kube_pod_"),
+        "--custom-resource-state-only: {text}"
+    );
+    let (_, tel) = get(&format!("http://127.0.0.1:{tport}/metrics"));
+    assert!(
+        tel.contains(r#"kube_state_metrics_list_total{resource="*unstructured.Unstructured",result="success"} "#),
+        "{tel}"
+    );
+    // A change and a deletion reach the lines through the watch.
+    k.apply(foo("False"));
+    wait_for("the new condition", Duration::from_secs(20), || {
+        let (_, t) = get(&format!("http://127.0.0.1:{port}/metrics"));
+        t.contains(&format!(
+            "foo_status_condition{{{b},status=\"False\",type=\"Ready\"}} 1\n"
+        ))
+        .then_some(())
+    });
+    assert!(k.delete(foos, "default/bar"));
+    wait_for("the object gone", Duration::from_secs(20), || {
+        let (_, t) = get(&format!("http://127.0.0.1:{port}/metrics"));
+        (!t.contains("foo_")).then_some(())
+    });
+    // Without `--custom-resource-state-only`: both.
+    k.apply(foo("True"));
+    let (_both, port, _) = run(&["--resources=pods"]);
+    let (_, text) = get(&format!("http://127.0.0.1:{port}/metrics"));
+    assert!(text.contains("kube_pod_info{"), "{text}");
+    assert!(text.contains(&format!("foo_replicas{{{b}}} 3\n")), "{text}");
+    // A bad config is refused, naming the flag, the resource and the field.
+    std::fs::write(
+        &cfg,
+        "spec:\n  resources:\n  - groupVersionKind: {group: a.io, version: v1, kind: Foo}\n    metrics:\n    - name: m\n      each: {type: Gauge}\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(vigil_bin())
+        .args([
+            "kube-state",
+            &format!("--custom-resource-state-config-file={}", cfg.display()),
+            "--apiserver=http://127.0.0.1:1",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("--custom-resource-state-config-file")
+            && err.contains(
+                "spec.resources[0] (a.io/v1 Foo): metrics[0] (m): expected each.gauge to not be nil"
+            ),
+        "{err}"
+    );
+}

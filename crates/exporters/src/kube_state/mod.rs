@@ -6,6 +6,7 @@ pub mod autoscaling;
 pub mod batch;
 pub mod cluster;
 mod cron;
+pub mod custom;
 pub mod families;
 pub mod list_watch;
 pub mod network;
@@ -42,6 +43,7 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass, NetworkPolicy};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::storage::v1::{StorageClass, VolumeAttachment};
+use kube::api::DynamicObject;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Resource};
 use parking_lot::RwLock;
@@ -79,6 +81,10 @@ pub struct Scope {
     /// `--shard` of `--total-shards`: this instance keeps the objects whose UID hashes to it.
     pub shard: u32,
     pub total_shards: u32,
+    /// `--custom-resource-state-config[-file]`: kinds rendered from paths into their objects.
+    pub custom: Vec<custom::Resource>,
+    /// `--custom-resource-state-only`: no built-in resource, whatever `--resources` says.
+    pub custom_only: bool,
 }
 
 /// The resources vigil renders.
@@ -195,6 +201,9 @@ impl Scope {
     }
 
     fn wants(&self, resource: &str) -> bool {
+        if self.custom_only {
+            return false;
+        }
         match &self.resources {
             Some(rs) => rs.iter().any(|r| r == resource),
             None => !OPT_IN.contains(&resource),
@@ -274,8 +283,7 @@ fn key(m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> String
 async fn watch<K>(
     api: Api<K>,
     res: Arc<Watched>,
-    opts: Arc<Options>,
-    render: fn(&K, &Options) -> Rendered,
+    render: Arc<dyn Fn(&K) -> Rendered + Send + Sync>,
     namespace: Option<String>,
     keep: Arc<dyn Fn(&K) -> bool + Send + Sync>,
     config: watcher::Config,
@@ -303,7 +311,7 @@ async fn watch<K>(
                 if keep(&o) {
                     pending
                         .get_or_insert_with(BTreeMap::new)
-                        .insert(key(o.meta()), Arc::new(render(&o, &opts).into()));
+                        .insert(key(o.meta()), Arc::new(render(&o).into()));
                 }
             }
             Ok(watcher::Event::InitDone) => {
@@ -332,7 +340,7 @@ async fn watch<K>(
             }
             Ok(watcher::Event::Apply(o)) => {
                 if keep(&o) {
-                    let r = Arc::new(Compact::from(render(&o, &opts)));
+                    let r = Arc::new(Compact::from(render(&o)));
                     res.objects.write().by_key.insert(key(o.meta()), r);
                 }
             }
@@ -431,11 +439,11 @@ impl KubeState {
                                 sc.namespace_allowed(o.meta().namespace.as_deref().unwrap_or(""))
                                     && sc.owns(o.meta().uid.as_deref())
                             });
+                        let o = opts.clone();
                         tokio::spawn(watch(
                             api,
                             w.clone(),
-                            opts.clone(),
-                            $render,
+                            Arc::new(move |x: &$ty| $render(x, &o)),
                             ns.clone(),
                             keep,
                             config.clone(),
@@ -455,11 +463,11 @@ impl KubeState {
                             || sc.namespace_allowed(o.meta().name.as_deref().unwrap_or("")))
                             && sc.owns(o.meta().uid.as_deref())
                     });
+                    let o = opts.clone();
                     tokio::spawn(watch(
                         Api::<$ty>::all(client.clone()),
                         w.clone(),
-                        opts.clone(),
-                        $render,
+                        Arc::new(move |x: &$ty| $render(x, &o)),
                         None,
                         keep,
                         config.clone(),
@@ -687,6 +695,49 @@ impl KubeState {
         );
         // Resources in name order, as kube-state-metrics writes them.
         resources.sort_by_key(|w| w.name);
+        // Custom resources after them, in the config's order.
+        for cr in &scope.custom {
+            let cr = Arc::new(cr.clone());
+            let ar = kube::discovery::ApiResource {
+                group: cr.group.clone(),
+                version: cr.version.clone(),
+                api_version: cr.api_version(),
+                kind: cr.kind.clone(),
+                plural: cr.plural.clone(),
+            };
+            let name: &'static str = Box::leak(cr.plural.clone().into_boxed_str());
+            let w = new(
+                name,
+                "*unstructured.Unstructured".to_string(),
+                cr.families(),
+                per_ns.len(),
+            );
+            for ns in &per_ns {
+                let api = match ns {
+                    Some(n) => Api::<DynamicObject>::namespaced_with(client.clone(), n, &ar),
+                    None => Api::<DynamicObject>::all_with(client.clone(), &ar),
+                };
+                let sc = scope.clone();
+                let keep: Arc<dyn Fn(&DynamicObject) -> bool + Send + Sync> =
+                    Arc::new(move |o: &DynamicObject| {
+                        sc.namespace_allowed(o.metadata.namespace.as_deref().unwrap_or(""))
+                            && sc.owns(o.metadata.uid.as_deref())
+                    });
+                let cr = cr.clone();
+                let render = Arc::new(move |o: &DynamicObject| {
+                    cr.render(&serde_json::to_value(o).unwrap_or_default())
+                });
+                tokio::spawn(watch(
+                    api,
+                    w.clone(),
+                    render,
+                    ns.clone(),
+                    keep,
+                    config.clone(),
+                ));
+            }
+            resources.push(w);
+        }
         Arc::new(KubeState {
             resources,
             scope,
@@ -725,6 +776,9 @@ impl KubeState {
             }
         }
         let mut out = String::with_capacity(size);
+        // Custom resources may name one family twice (two kinds, one metric): its header is
+        // written once, as kube-state-metrics does.
+        let mut headed = std::collections::HashSet::new();
         for (res, objs) in &snapshot {
             if objs.is_empty() {
                 continue;
@@ -733,10 +787,12 @@ impl KubeState {
                 if !self.scope.family_allowed(f.name) {
                     continue;
                 }
-                out.push_str(&format!(
-                    "# HELP {} {}\n# TYPE {} {}\n",
-                    f.name, f.help, f.name, f.kind
-                ));
+                if headed.insert(f.name) {
+                    out.push_str(&format!(
+                        "# HELP {} {}\n# TYPE {} {}\n",
+                        f.name, f.help, f.name, f.kind
+                    ));
+                }
                 for r in objs {
                     out.push_str(r.family(i));
                 }
@@ -798,20 +854,23 @@ impl KubeState {
                 list_watch::Op::Watch,
             ),
         ] {
-            let mut lines = Vec::new();
+            // By Go type: every custom resource is `*unstructured.Unstructured` there.
+            let mut by_type: BTreeMap<(&str, &str), u64> = BTreeMap::new();
             for r in &self.resources {
                 for (result, ok) in [("error", false), ("success", true)] {
                     let n = self.requests.count(r.name, op, ok);
                     if n > 0 {
-                        lines.push(format!(
-                            "{name}{{resource=\"{}\",result=\"{result}\"}} {n}\n",
-                            r.go_type
-                        ));
+                        *by_type.entry((r.go_type.as_str(), result)).or_default() += n;
                     }
                 }
             }
+            let lines: Vec<String> = by_type
+                .into_iter()
+                .map(|((ty, result), n)| {
+                    format!("{name}{{resource=\"{ty}\",result=\"{result}\"}} {n}\n")
+                })
+                .collect();
             if !lines.is_empty() {
-                lines.sort();
                 let mut out = format!("# HELP {name} {help}\n# TYPE {name} counter\n");
                 lines.iter().for_each(|l| out.push_str(l));
                 fams.insert(name, out);

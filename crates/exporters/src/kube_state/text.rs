@@ -121,6 +121,11 @@ impl Quantity {
         Self::ceil_div(self.num.saturating_mul(1000), self.den) as f64 / 1000.0
     }
 
+    /// `Quantity.AsApproximateFloat64`: the nearest float.
+    pub fn approximate(&self) -> f64 {
+        self.num as f64 / self.den as f64
+    }
+
     /// kube-state-metrics' `convertValueToFloat64` (HPA targets, quotas): thousandths, unless
     /// the quantity is too large for milli-units, then whole units.
     pub fn ksm_float(&self) -> f64 {

@@ -1,0 +1,832 @@
+//! kube-state-metrics' custom resource state (`--custom-resource-state-config[-file]`): metrics
+//! for any kind, custom resources included, described by a config of paths into the object.
+//!
+//! Semantics follow kube-state-metrics' `pkg/customresourcestate` (current main): paths walk
+//! maps by key, arrays by index or `[key=value]` filter; gauges, state sets and info metrics;
+//! `commonLabels`, `labelsFromPath` (with `*` expansions of whole maps), `labelFromKey`; the
+//! `customresource_group`, `_version` and `_kind` labels on every sample; values converted as
+//! its `toFloat64` does (booleans, `yes`/`no`, RFC 3339 times, quantities, percentages);
+//! labels sorted by name on each line and samples sorted by their own labels. What vigil does
+//! not do yet is refused when the config is read, by name: wildcard kinds or versions (which
+//! need CRD discovery), `valueType` and CEL `valueFrom`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::text::{Family, Quantity, Rendered, sanitize};
+use crate::exposition::{fmt_value, push_labels};
+
+/// kube-state-metrics' default `metricNamePrefix`.
+const DEFAULT_PREFIX: &str = "kube_customresource";
+
+/// The config as written (`kind: CustomResourceStateMetrics` and unknown keys are ignored, as
+/// kube-state-metrics' decoder ignores them).
+#[derive(Deserialize)]
+struct RawConfig {
+    #[serde(default)]
+    spec: RawSpec,
+}
+
+#[derive(Deserialize, Default)]
+struct RawSpec {
+    #[serde(default)]
+    resources: Vec<RawResource>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct Gvk {
+    #[serde(default)]
+    group: String,
+    #[serde(default)]
+    version: String,
+    #[serde(default)]
+    kind: String,
+}
+
+/// A path segment: YAML may write `0` or `true` where kube-state-metrics reads strings.
+#[derive(Deserialize, Clone)]
+#[serde(untagged)]
+enum RawSeg {
+    S(String),
+    I(i64),
+    F(f64),
+    B(bool),
+}
+
+impl RawSeg {
+    fn text(&self) -> String {
+        match self {
+            RawSeg::S(s) => s.clone(),
+            RawSeg::I(i) => i.to_string(),
+            RawSeg::F(f) => fmt_value(*f),
+            RawSeg::B(b) => b.to_string(),
+        }
+    }
+}
+
+/// A `commonLabels` value: YAML may write numbers or booleans.
+#[derive(Deserialize, Clone)]
+#[serde(untagged)]
+enum RawScalar {
+    S(String),
+    I(i64),
+    F(f64),
+    B(bool),
+}
+
+impl RawScalar {
+    fn text(&self) -> String {
+        RawSeg::from(self.clone()).text()
+    }
+}
+
+impl From<RawScalar> for RawSeg {
+    fn from(s: RawScalar) -> RawSeg {
+        match s {
+            RawScalar::S(s) => RawSeg::S(s),
+            RawScalar::I(i) => RawSeg::I(i),
+            RawScalar::F(f) => RawSeg::F(f),
+            RawScalar::B(b) => RawSeg::B(b),
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct RawResource {
+    #[serde(default)]
+    group_version_kind: Gvk,
+    #[serde(default)]
+    resource_plural: String,
+    /// Absent: the default prefix; `""`: no prefix.
+    #[serde(default)]
+    metric_name_prefix: Option<String>,
+    #[serde(default)]
+    common_labels: BTreeMap<String, RawScalar>,
+    #[serde(default)]
+    labels_from_path: BTreeMap<String, Vec<RawSeg>>,
+    #[serde(default)]
+    metrics: Vec<RawGenerator>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct RawGenerator {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    help: String,
+    #[serde(default)]
+    common_labels: BTreeMap<String, RawScalar>,
+    #[serde(default)]
+    labels_from_path: BTreeMap<String, Vec<RawSeg>>,
+    #[serde(default)]
+    each: RawEach,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct RawEach {
+    #[serde(default, rename = "type")]
+    kind: String,
+    gauge: Option<RawGauge>,
+    state_set: Option<RawStateSet>,
+    info: Option<RawInfo>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct RawGauge {
+    #[serde(default)]
+    path: Vec<RawSeg>,
+    #[serde(default)]
+    labels_from_path: BTreeMap<String, Vec<RawSeg>>,
+    #[serde(default)]
+    label_from_key: String,
+    #[serde(default)]
+    value_from: Vec<RawSeg>,
+    #[serde(default)]
+    nil_is_zero: bool,
+    #[serde(default)]
+    value_type: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct RawStateSet {
+    #[serde(default)]
+    path: Vec<RawSeg>,
+    #[serde(default)]
+    labels_from_path: BTreeMap<String, Vec<RawSeg>>,
+    #[serde(default)]
+    label_name: String,
+    #[serde(default)]
+    value_from: Vec<RawSeg>,
+    #[serde(default)]
+    list: Vec<RawScalar>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct RawInfo {
+    #[serde(default)]
+    path: Vec<RawSeg>,
+    #[serde(default)]
+    labels_from_path: BTreeMap<String, Vec<RawSeg>>,
+    #[serde(default)]
+    label_from_key: String,
+}
+
+/// One step of a path.
+#[derive(Debug, Clone, PartialEq)]
+enum Seg {
+    /// A map key, or an array index (negative: from the end).
+    Key(String),
+    /// `k=v`: in a map whose `k` is the string `v`, that value; else the key `k=v` itself.
+    Eq(String, String, String),
+    /// `[k=v]`: the first map in an array whose `k` matches `v`.
+    Filter(String, String),
+}
+
+/// A compiled path into an object.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Path(Vec<Seg>);
+
+impl Path {
+    fn compile(raw: &[RawSeg], what: &str) -> Result<Path, String> {
+        let mut out = Vec::with_capacity(raw.len());
+        for s in raw {
+            let s = s.text();
+            if let Some(inner) = s.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+                let Some((k, v)) = inner.split_once('=') else {
+                    return Err(format!(
+                        "{what}: invalid list lookup {s:?} (want [key=value])"
+                    ));
+                };
+                out.push(Seg::Filter(k.to_string(), v.to_string()));
+            } else if let Some((k, v)) = s.split_once('=') {
+                out.push(Seg::Eq(k.to_string(), v.to_string(), s.clone()));
+            } else {
+                out.push(Seg::Key(s));
+            }
+        }
+        Ok(Path(out))
+    }
+
+    /// The value at the path; `None` where a step finds nothing (never an error, as in
+    /// kube-state-metrics; an index past an array's end is nothing too).
+    fn get<'a>(&self, v: &'a Value) -> Option<&'a Value> {
+        let mut cur = v;
+        for seg in &self.0 {
+            cur = match (seg, cur) {
+                (Seg::Key(k), Value::Object(m)) => m.get(k)?,
+                (Seg::Key(k), Value::Array(a)) => {
+                    let i: i64 = k.parse().ok()?;
+                    let i = if i < 0 { a.len() as i64 + i } else { i };
+                    a.get(usize::try_from(i).ok()?)?
+                }
+                (Seg::Eq(k, want, whole), Value::Object(m)) => match m.get(k) {
+                    Some(found @ Value::String(s)) if s == want => found,
+                    _ => m.get(whole)?,
+                },
+                (Seg::Filter(k, want), Value::Array(a)) => a.iter().find(|e| {
+                    e.as_object()
+                        .and_then(|m| m.get(k))
+                        .is_some_and(|x| filter_matches(x, want))
+                })?,
+                _ => return None,
+            };
+            if cur.is_null() {
+                return None;
+            }
+        }
+        Some(cur)
+    }
+
+    fn first_is(&self, key: &str) -> bool {
+        matches!(self.0.first(), Some(Seg::Key(k)) if k == key)
+    }
+
+    /// The single key of a one-step path.
+    fn single_key(&self) -> Option<&str> {
+        match self.0.as_slice() {
+            [Seg::Key(k)] => Some(k),
+            _ => None,
+        }
+    }
+}
+
+/// `[k=v]`: the value equals `v` as text, or both convert to the same number, or `v` is a
+/// boolean literal equal to a JSON boolean (kube-state-metrics' `compareValues`).
+fn filter_matches(x: &Value, want: &str) -> bool {
+    if let Value::String(s) = x
+        && s == want
+    {
+        return true;
+    }
+    if let (Ok(a), Ok(b)) = (to_f64(x), to_f64(&Value::String(want.to_string())))
+        && a == b
+    {
+        return true;
+    }
+    if let (Value::Bool(b), Some(w)) = (x, go_bool(want)) {
+        return *b == w;
+    }
+    false
+}
+
+/// Go's `strconv.ParseBool`.
+fn go_bool(s: &str) -> Option<bool> {
+    match s {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+/// kube-state-metrics' `toFloat64` for a value that is there.
+pub fn to_f64(v: &Value) -> Result<f64, String> {
+    match v {
+        Value::Bool(b) => Ok(if *b { 1.0 } else { 0.0 }),
+        Value::Number(n) => n
+            .as_f64()
+            .ok_or_else(|| format!("expected number but was {n}")),
+        Value::String(s) => {
+            match s.to_ascii_lowercase().as_str() {
+                "true" | "yes" => return Ok(1.0),
+                "false" | "no" | "unknown" => return Ok(0.0),
+                _ => {}
+            }
+            if let Ok(t) = s.parse::<jiff::Timestamp>()
+                && looks_rfc3339(s)
+            {
+                return Ok(t.as_second() as f64);
+            }
+            if let Some(q) = Quantity::parse(s)
+                && !s.trim().is_empty()
+                && s.trim() == s
+            {
+                return Ok(q.approximate());
+            }
+            if let Some(n) = s.strip_suffix('%')
+                && !n.is_empty()
+                && n.bytes().all(|b| b.is_ascii_digit())
+            {
+                return n
+                    .parse::<f64>()
+                    .map(|x| x / 100.0)
+                    .map_err(|e| format!("{s:?}: {e}"));
+            }
+            s.parse::<f64>()
+                .map_err(|_| format!("expected number but was {s:?}"))
+        }
+        Value::Null => Err("got nil".into()),
+        Value::Array(_) => Err(format!("expected number but was an array: {v}")),
+        Value::Object(_) => Err(format!("expected number but was a map: {v}")),
+    }
+}
+
+/// Go's `time.RFC3339` layout: a date, `T`, a time and a zone (`Z` or an offset); jiff also
+/// reads forms Go's layout refuses (a space for `T`), which stay strings.
+fn looks_rfc3339(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() >= 20 && b[4] == b'-' && b[7] == b'-' && (b[10] == b'T' || b[10] == b't')
+}
+
+/// A value as a label value: Go's `%v` of the decoded JSON.
+fn go_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => i.to_string(),
+            (_, Some(u)) => u.to_string(),
+            _ => fmt_value(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        Value::Null => "<nil>".into(),
+        Value::Array(a) => {
+            let parts: Vec<String> = a.iter().map(go_text).collect();
+            format!("[{}]", parts.join(" "))
+        }
+        Value::Object(m) => {
+            let mut parts: Vec<(&String, String)> =
+                m.iter().map(|(k, v)| (k, go_text(v))).collect();
+            parts.sort();
+            let parts: Vec<String> = parts.into_iter().map(|(k, v)| format!("{k}:{v}")).collect();
+            format!("map[{}]", parts.join(" "))
+        }
+    }
+}
+
+type LabelPaths = Vec<(String, Path)>;
+
+fn compile_labels(raw: &BTreeMap<String, Vec<RawSeg>>, what: &str) -> Result<LabelPaths, String> {
+    raw.iter()
+        .map(|(k, p)| Ok((k.clone(), Path::compile(p, &format!("{what}.{k}"))?)))
+        .collect()
+}
+
+/// Resolve label paths against `v` into `out`: keys starting or ending with `*` copy a whole
+/// map first (in name order), named keys after them win.
+fn add_path_labels(v: &Value, paths: &LabelPaths, out: &mut BTreeMap<String, String>) {
+    let star = |k: &str| k.starts_with('*') || k.ends_with('*');
+    let mut stars: Vec<&(String, Path)> = paths.iter().filter(|(k, _)| star(k)).collect();
+    stars.sort_by(|a, b| a.0.cmp(&b.0));
+    for (key, path) in stars {
+        if let Some(Value::Object(m)) = path.get(v) {
+            for (k, x) in m {
+                let name = match key.strip_suffix('*') {
+                    Some(prefix) => format!("{prefix}{k}"),
+                    None => k.clone(),
+                };
+                out.insert(sanitize(&name), go_text(x));
+            }
+        }
+    }
+    for (key, path) in paths.iter().filter(|(k, _)| !star(k)) {
+        if let Some(x) = path.get(v) {
+            out.insert(sanitize(key), go_text(x));
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Each {
+    Gauge {
+        path: Path,
+        labels: LabelPaths,
+        label_from_key: String,
+        value_from: Path,
+        nil_is_zero: bool,
+    },
+    StateSet {
+        path: Path,
+        labels: LabelPaths,
+        label_name: String,
+        value_from: Path,
+        list: Vec<String>,
+    },
+    Info {
+        path: Path,
+        labels: LabelPaths,
+        label_from_key: String,
+    },
+}
+
+/// One metric of a resource.
+#[derive(Debug, Clone)]
+struct Metric {
+    family: Family,
+    common: BTreeMap<String, String>,
+    labels: LabelPaths,
+    each: Each,
+}
+
+/// One configured resource: what to watch and how to render its objects.
+#[derive(Debug, Clone)]
+pub struct Resource {
+    pub group: String,
+    pub version: String,
+    pub kind: String,
+    pub plural: String,
+    common: BTreeMap<String, String>,
+    labels: LabelPaths,
+    metrics: Vec<Metric>,
+}
+
+/// A sample before the base labels join it: its own labels and its value.
+type Sample = (BTreeMap<String, String>, f64);
+
+impl Resource {
+    /// `group/version` as the API names it.
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.clone()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    pub fn families(&self) -> Vec<Family> {
+        self.metrics.iter().map(|m| m.family).collect()
+    }
+
+    /// One object's lines, family by family.
+    pub fn render(&self, obj: &Value) -> Rendered {
+        let mut out = Rendered::new(self.metrics.len());
+        for (i, m) in self.metrics.iter().enumerate() {
+            let mut base = self.common.clone();
+            base.extend(m.common.iter().map(|(k, v)| (k.clone(), v.clone())));
+            let mut paths = self.labels.clone();
+            for (k, p) in &m.labels {
+                paths.retain(|(x, _)| x != k);
+                paths.push((k.clone(), p.clone()));
+            }
+            add_path_labels(obj, &paths, &mut base);
+            let mut samples = m.each.samples(obj, m.family.name);
+            // Ordered by each sample's own labels, as kube-state-metrics sorts them.
+            samples.sort_by(|a, b| cmp_labels(&a.0, &b.0));
+            for (own, v) in samples {
+                let mut all = base.clone();
+                all.extend(own);
+                let line = &mut out.per_family[i];
+                line.push_str(m.family.name);
+                push_labels(line, all.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+                let _ = writeln!(line, " {}", fmt_value(v));
+            }
+        }
+        out
+    }
+}
+
+/// kube-state-metrics' order of two label sets: pair by pair in name order, the name first,
+/// then the value; a set that is a prefix of the other first.
+fn cmp_labels(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> std::cmp::Ordering {
+    for ((ka, va), (kb, vb)) in a.iter().zip(b.iter()) {
+        let o = ka.cmp(kb).then_with(|| va.cmp(vb));
+        if o.is_ne() {
+            return o;
+        }
+    }
+    a.len().cmp(&b.len())
+}
+
+impl Each {
+    fn samples(&self, obj: &Value, family: &str) -> Vec<Sample> {
+        let mut out = Vec::new();
+        match self {
+            Each::Gauge {
+                path,
+                labels,
+                label_from_key,
+                value_from,
+                nil_is_zero,
+            } => {
+                let v = path.get(obj);
+                match v {
+                    Some(Value::Object(map)) => {
+                        for (key, child) in map {
+                            let value = if value_from.single_key() == Some(key.as_str()) {
+                                match to_f64(child) {
+                                    Ok(x) => Some(x),
+                                    Err(e) => {
+                                        tracing::debug!(family, key, error = %e, "kube-state: custom resource value");
+                                        None
+                                    }
+                                }
+                            } else {
+                                // A value that does not convert is left out quietly here, as
+                                // kube-state-metrics does for maps.
+                                match value_from.get(child) {
+                                    Some(x) => to_f64(x).ok(),
+                                    None => nil_is_zero.then_some(0.0),
+                                }
+                            };
+                            let Some(value) = value else { continue };
+                            let mut own = BTreeMap::new();
+                            if !label_from_key.is_empty() && !key.is_empty() {
+                                own.insert(label_from_key.clone(), key.clone());
+                            }
+                            add_path_labels(child, labels, &mut own);
+                            add_path_labels(v.unwrap_or(&Value::Null), labels, &mut own);
+                            out.push((own, value));
+                        }
+                    }
+                    Some(Value::Array(items)) => {
+                        for (i, item) in items.iter().enumerate() {
+                            let value = match value_from.get(item) {
+                                Some(x) => match to_f64(x) {
+                                    Ok(x) => x,
+                                    Err(e) => {
+                                        tracing::debug!(family, index = i, error = %e, "kube-state: custom resource value");
+                                        continue;
+                                    }
+                                },
+                                None if *nil_is_zero => 0.0,
+                                None => continue,
+                            };
+                            let mut own = BTreeMap::new();
+                            add_path_labels(item, labels, &mut own);
+                            out.push((own, value));
+                        }
+                    }
+                    _ => {
+                        let value = match v.and_then(|x| value_from.get(x)) {
+                            Some(x) => match to_f64(x) {
+                                Ok(x) => Some(x),
+                                Err(e) => {
+                                    tracing::debug!(family, error = %e, "kube-state: custom resource value");
+                                    None
+                                }
+                            },
+                            None if *nil_is_zero => Some(0.0),
+                            None => None,
+                        };
+                        if let Some(value) = value {
+                            let mut own = BTreeMap::new();
+                            if let Some(x) = v {
+                                add_path_labels(x, labels, &mut own);
+                            }
+                            out.push((own, value));
+                        }
+                    }
+                }
+            }
+            Each::StateSet {
+                path,
+                labels,
+                label_name,
+                value_from,
+                list,
+            } => {
+                let v = path.get(obj);
+                let elems: Vec<Option<&Value>> = match v {
+                    Some(Value::Array(a)) => a.iter().map(Some).collect(),
+                    other => vec![other],
+                };
+                for elem in elems {
+                    let current = elem.and_then(|e| value_from.get(e));
+                    let Some(Value::String(current)) = current else {
+                        // An object without a status yet is common; anything else is worth
+                        // a word in the log.
+                        if !path.first_is("status") {
+                            tracing::debug!(
+                                family,
+                                "kube-state: custom resource state set value is not a string"
+                            );
+                        }
+                        continue;
+                    };
+                    for state in list {
+                        let mut own = BTreeMap::new();
+                        own.insert(label_name.clone(), state.clone());
+                        if let Some(e) = elem {
+                            add_path_labels(e, labels, &mut own);
+                        }
+                        out.push((own, if current == state { 1.0 } else { 0.0 }));
+                    }
+                }
+            }
+            Each::Info {
+                path,
+                labels,
+                label_from_key,
+            } => {
+                let info = |x: &Value, out: &mut Vec<Sample>| {
+                    let mut own = BTreeMap::new();
+                    add_path_labels(x, labels, &mut own);
+                    if !own.is_empty() {
+                        out.push((own, 1.0));
+                    }
+                };
+                match path.get(obj) {
+                    None => {}
+                    Some(Value::Array(a)) => a.iter().for_each(|e| info(e, &mut out)),
+                    Some(m @ Value::Object(map)) => {
+                        info(m, &mut out);
+                        for (key, child) in map {
+                            let mut own = BTreeMap::new();
+                            if !label_from_key.is_empty() && !key.is_empty() {
+                                own.insert(label_from_key.clone(), key.clone());
+                            }
+                            add_path_labels(child, labels, &mut own);
+                            if !own.is_empty() {
+                                out.push((own, 1.0));
+                            }
+                        }
+                    }
+                    Some(x) => info(x, &mut out),
+                }
+            }
+        }
+        out
+    }
+}
+
+/// A kind's plural as kubebuilder names it (flect's common rules): what kube-state-metrics
+/// falls back to when neither `resourcePlural` nor a CRD gives one.
+pub fn pluralize(kind: &str) -> String {
+    let k = kind.to_ascii_lowercase();
+    let consonant_y = k.len() >= 2
+        && k.ends_with('y')
+        && !matches!(k.as_bytes()[k.len() - 2], b'a' | b'e' | b'i' | b'o' | b'u');
+    if consonant_y {
+        format!("{}ies", &k[..k.len() - 1])
+    } else if ["s", "x", "z", "ch", "sh"].iter().any(|s| k.ends_with(s)) {
+        format!("{k}es")
+    } else {
+        format!("{k}s")
+    }
+}
+
+fn leak(s: String) -> &'static str {
+    // Names and help texts come from the config read once at start; they live as long as the
+    // families that print them.
+    Box::leak(s.into_boxed_str())
+}
+
+/// Read a custom resource state config (YAML); every resource compiled, or an error naming
+/// the resource and field at fault.
+pub fn parse(yaml: &str) -> Result<Vec<Resource>, String> {
+    if yaml.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    let raw: RawConfig =
+        serde_saphyr::from_str(yaml).map_err(|e| format!("custom resource state config: {e}"))?;
+    let mut out: Vec<Resource> = Vec::new();
+    for (i, r) in raw.spec.resources.into_iter().enumerate() {
+        let gvk = &r.group_version_kind;
+        let what = format!(
+            "spec.resources[{i}] ({}/{} {})",
+            gvk.group, gvk.version, gvk.kind
+        );
+        if gvk.group.is_empty() || gvk.group == "*" {
+            return Err(format!("{what}: groupVersionKind.group is required"));
+        }
+        if gvk.version.is_empty() || gvk.version == "*" || gvk.kind.is_empty() || gvk.kind == "*" {
+            return Err(format!(
+                "{what}: wildcard versions and kinds are not supported by vigil yet (they need CRD discovery); name the version and kind"
+            ));
+        }
+        let plural = if r.resource_plural.is_empty() {
+            pluralize(&gvk.kind)
+        } else {
+            r.resource_plural.clone()
+        };
+        if out
+            .iter()
+            .any(|o| o.group == gvk.group && o.version == gvk.version && o.kind == gvk.kind)
+        {
+            return Err(format!("{what}: the same kind is configured twice"));
+        }
+        let prefix = r
+            .metric_name_prefix
+            .clone()
+            .unwrap_or_else(|| DEFAULT_PREFIX.to_string());
+        let mut common: BTreeMap<String, String> = r
+            .common_labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.text()))
+            .collect();
+        common.insert("customresource_group".into(), gvk.group.clone());
+        common.insert("customresource_version".into(), gvk.version.clone());
+        common.insert("customresource_kind".into(), gvk.kind.clone());
+        let labels = compile_labels(&r.labels_from_path, &format!("{what}: labelsFromPath"))?;
+        let mut metrics = Vec::new();
+        for (j, g) in r.metrics.iter().enumerate() {
+            let mw = format!("{what}: metrics[{j}] ({})", g.name);
+            if g.name.is_empty() {
+                return Err(format!("{mw}: name is required"));
+            }
+            let name = if prefix.is_empty() {
+                g.name.clone()
+            } else {
+                format!("{prefix}_{}", g.name)
+            };
+            let each =
+                match g.each.kind.to_ascii_lowercase().as_str() {
+                    "gauge" => {
+                        let x =
+                            g.each.gauge.as_ref().ok_or_else(|| {
+                                format!("{mw}: expected each.gauge to not be nil")
+                            })?;
+                        if !x.value_type.is_empty() {
+                            return Err(format!(
+                                "{mw}: each.gauge.valueType {:?} is not supported by vigil yet",
+                                x.value_type
+                            ));
+                        }
+                        Each::Gauge {
+                            path: Path::compile(&x.path, &format!("{mw}: each.gauge.path"))?,
+                            labels: compile_labels(
+                                &x.labels_from_path,
+                                &format!("{mw}: each.gauge.labelsFromPath"),
+                            )?,
+                            label_from_key: x.label_from_key.clone(),
+                            value_from: Path::compile(
+                                &x.value_from,
+                                &format!("{mw}: each.gauge.valueFrom"),
+                            )?,
+                            nil_is_zero: x.nil_is_zero,
+                        }
+                    }
+                    "stateset" => {
+                        let x =
+                            g.each.state_set.as_ref().ok_or_else(|| {
+                                format!("{mw}: expected each.stateSet to not be nil")
+                            })?;
+                        Each::StateSet {
+                            path: Path::compile(&x.path, &format!("{mw}: each.stateSet.path"))?,
+                            labels: compile_labels(
+                                &x.labels_from_path,
+                                &format!("{mw}: each.stateSet.labelsFromPath"),
+                            )?,
+                            label_name: x.label_name.clone(),
+                            value_from: Path::compile(
+                                &x.value_from,
+                                &format!("{mw}: each.stateSet.valueFrom"),
+                            )?,
+                            list: x.list.iter().map(RawScalar::text).collect(),
+                        }
+                    }
+                    "info" => {
+                        let x = g
+                            .each
+                            .info
+                            .as_ref()
+                            .ok_or_else(|| format!("{mw}: expected each.info to not be nil"))?;
+                        Each::Info {
+                            path: Path::compile(&x.path, &format!("{mw}: each.info.path"))?,
+                            labels: compile_labels(
+                                &x.labels_from_path,
+                                &format!("{mw}: each.info.labelsFromPath"),
+                            )?,
+                            label_from_key: x.label_from_key.clone(),
+                        }
+                    }
+                    other => return Err(format!("{mw}: unknown metric type {other:?}")),
+                };
+            metrics.push(Metric {
+                // Text format: kube-state-metrics writes info and state set families as
+                // gauges there (OpenMetrics keeps their own types).
+                family: Family {
+                    name: leak(name),
+                    kind: "gauge",
+                    help: leak(g.help.clone()),
+                },
+                common: g
+                    .common_labels
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.text()))
+                    .collect(),
+                labels: compile_labels(&g.labels_from_path, &format!("{mw}: labelsFromPath"))?,
+                each,
+            });
+        }
+        out.push(Resource {
+            group: gvk.group.clone(),
+            version: gvk.version.clone(),
+            kind: gvk.kind.clone(),
+            plural,
+            common,
+            labels,
+            metrics,
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+impl Path {
+    fn of(segs: &[&str]) -> Path {
+        let raw: Vec<RawSeg> = segs.iter().map(|s| RawSeg::S(s.to_string())).collect();
+        Path::compile(&raw, "test").unwrap()
+    }
+}
+
+#[cfg(test)]
+mod tests;
