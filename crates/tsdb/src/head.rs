@@ -966,11 +966,15 @@ impl Head {
             // This load's new series, claimed here so a repeat later in `series` finds it;
             // they enter the head (and its label map) when applied. Nothing else appends
             // during an import at open, so no appender looks for them in between.
-            let mut claimed: FastMap<&Labels, SeriesRef> = FastMap::default();
+            // Sized up front: growing them by doubling through a million-series import
+            // rehashed every entry about twenty times.
+            let mut claimed: FastMap<&Labels, SeriesRef> =
+                FastMap::with_capacity_and_hasher(series.len(), Default::default());
             let mut live = idx.live() as u64;
             // The newest planned sample of each series this load creates or fills: a label
             // set that comes twice (two Prometheus refs of one series) continues after it.
-            let mut planned: FastMap<SeriesRef, i64> = FastMap::default();
+            let mut planned: FastMap<SeriesRef, i64> =
+                FastMap::with_capacity_and_hasher(series.len(), Default::default());
             for (labels, samples) in series {
                 let existing = idx.find(labels).or_else(|| claimed.get(labels).copied());
                 let last = existing.and_then(|r| {
