@@ -123,6 +123,16 @@ pub fn push_labels<'a>(out: &mut String, labels: impl Iterator<Item = (&'a str, 
     }
 }
 
+/// This machine's architecture as Go names it (`GOARCH`), for the exporters' `*_build_info`.
+pub fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        other => other,
+    }
+}
+
 /// Go's `strconv.FormatFloat(v, 'g', -1, 64)`, as kube-state-metrics writes values.
 pub use vigil_model::format_go_float as fmt_value;
 

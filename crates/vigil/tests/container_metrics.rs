@@ -90,6 +90,19 @@ fn v2_node(root: &Path) {
         "8:0 rbytes=90430464 wbytes=299008000 rios=8950 wios=1252 dbytes=50331648 dios=3021\n259:0 rbytes=1459200 wbytes=314773504 rios=192 wios=353 dbytes=0 dios=0\n",
     );
     write(root, &format!("{app}/cgroup.procs"), "4243\n4244\n");
+    // Their open files: five descriptors, two of them sockets (4244's fd table is gone, as
+    // for a process that exited between the two reads: it counts nothing).
+    for (pid, fd, target) in [
+        (4243, 0, "/dev/null"),
+        (4243, 1, "pipe:[3391]"),
+        (4243, 3, "socket:[812731]"),
+        (4243, 4, "/var/log/app.log"),
+        (4243, 7, "socket:[812733]"),
+    ] {
+        let link = root.join(format!("proc/{pid}/fd/{fd}"));
+        std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(target, &link).unwrap();
+    }
     write(root, &format!("{app}/memory.min"), "67108864\n");
     write(root, &format!("{app}/memory.swap.max"), "max\n");
     write(root, &format!("{app}/pids.current"), "7\n");
@@ -250,6 +263,8 @@ fn cgroup_v2_node_named_through_the_api() {
         (format!("container_spec_cpu_period{{{app}}}"), "100000"),
         (format!("container_spec_cpu_shares{{{app}}}"), "998"),
         (format!("container_processes{{{app}}}"), "2"),
+        (format!("container_file_descriptors{{{app}}}"), "5"),
+        (format!("container_sockets{{{app}}}"), "2"),
         (format!("container_threads{{{app}}}"), "7"),
         (format!("container_threads_max{{{app}}}"), "0"),
         (

@@ -773,6 +773,13 @@ fn kube_state_shards_and_annotations() {
             "{tel}"
         );
         assert!(tel.contains("kube_state_metrics_total_shards 2\n"), "{tel}");
+        assert!(
+            tel.contains(&format!(
+                "# TYPE kube_state_metrics_build_info gauge\nkube_state_metrics_build_info{{branch=\"\",goarch=\"amd64\",goos=\"linux\",goversion=\"\",revision=\"vigil\",tags=\"\",version=\"{}\"}} 1\n",
+                env!("CARGO_PKG_VERSION")
+            )),
+            "{tel}"
+        );
         served.push(mine);
     }
     // Every pod is served by exactly one shard, and both shards get some.

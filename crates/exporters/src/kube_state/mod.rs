@@ -876,6 +876,17 @@ impl KubeState {
                 fams.insert(name, out);
             }
         }
+        // The Go client's version collector, which kube-state-metrics registers: dashboards
+        // and the mixin list exporter versions by it. Go-only fields stay empty.
+        fams.insert(
+            "kube_state_metrics_build_info",
+            format!(
+                "# HELP kube_state_metrics_build_info A metric with a constant '1' value labeled by version, revision, branch, goversion from which kube_state_metrics was built, and the goos and goarch for the build.\n# TYPE kube_state_metrics_build_info gauge\nkube_state_metrics_build_info{{branch=\"\",goarch=\"{}\",goos=\"{}\",goversion=\"\",revision=\"vigil\",tags=\"\",version=\"{}\"}} 1\n",
+                crate::exposition::go_arch(),
+                std::env::consts::OS,
+                env!("CARGO_PKG_VERSION")
+            ),
+        );
         // kube-state-metrics' own sharding gauges, so its dashboards see the shard layout.
         fams.insert(
             "kube_state_metrics_shard_ordinal",

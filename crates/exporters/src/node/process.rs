@@ -34,12 +34,7 @@ impl Drop for InFlight<'_> {
 pub const CODES: [&str; 3] = ["200", "500", "503"];
 
 pub fn build_info(out: &mut Out) {
-    let arch = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        other => other,
-    };
+    let arch = crate::exposition::go_arch();
     out.gauge(
         "node_exporter_build_info",
         "A metric with a constant '1' value labeled by version, revision, branch, goversion from which node_exporter was built, and the goos and goarch for the build.",
