@@ -648,7 +648,10 @@ impl EvalContext<'_> {
         if let Some(l) = &param_str
             && !vigil_model::labels::is_valid_label_name(l)
         {
-            return invalid(format!("invalid label name {l:?}"));
+            return invalid(format!(
+                "invalid label name {}",
+                vigil_model::labels::quote(l)
+            ));
         }
         let groups = group_series(&input, grouping, without);
         let mut out: Vec<Stepped> = Vec::new();

@@ -339,6 +339,22 @@ fn parse_number(s: &str) -> Option<f64> {
     s.parse::<f64>().ok()
 }
 
+/// A literal's bytes as a string: valid UTF-8 as it is, each byte outside it as the character
+/// standing for it (see `vigil_model::labels::RAW_BYTE_BASE`).
+fn from_go_bytes(b: &[u8]) -> String {
+    let mut out = String::with_capacity(b.len());
+    for chunk in b.utf8_chunks() {
+        out.push_str(chunk.valid());
+        out.extend(
+            chunk
+                .invalid()
+                .iter()
+                .map(|&x| vigil_model::labels::raw_byte_char(x)),
+        );
+    }
+    out
+}
+
 /// Prometheus duration literal (`5m`, `1h30m`, `250ms`) in milliseconds.
 pub use vigil_model::time::parse_duration_ms;
 
@@ -355,24 +371,29 @@ fn lex_string(input: &str, start: usize) -> Result<(String, usize), (usize, Stri
         };
     }
     let body = start + 1;
-    let mut out = String::new();
+    // Bytes, as Go's unquoting builds them: `\x` and octal escapes are bytes, which need
+    // not form UTF-8 (see `RAW_BYTE_BASE`).
+    let mut out: Vec<u8> = Vec::new();
     let mut chars = input[body..].char_indices();
     while let Some((off, c)) = chars.next() {
         match c {
-            c if c as u32 == q as u32 => return Ok((out, body + off + 1)),
+            c if c as u32 == q as u32 => return Ok((from_go_bytes(&out), body + off + 1)),
             '\n' => return Err((start, "unterminated quoted string".into())),
             '\\' => {
                 let Some((_, e)) = chars.next() else { break };
+                let push = |out: &mut Vec<u8>, c: char| {
+                    out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes())
+                };
                 match e {
-                    'n' => out.push('\n'),
-                    't' => out.push('\t'),
-                    'r' => out.push('\r'),
-                    'a' => out.push('\x07'),
-                    'b' => out.push('\x08'),
-                    'f' => out.push('\x0c'),
-                    'v' => out.push('\x0b'),
-                    '\\' => out.push('\\'),
-                    '"' | '\'' if e as u32 == q as u32 => out.push(e),
+                    'n' => push(&mut out, '\n'),
+                    't' => push(&mut out, '\t'),
+                    'r' => push(&mut out, '\r'),
+                    'a' => push(&mut out, '\x07'),
+                    'b' => push(&mut out, '\x08'),
+                    'f' => push(&mut out, '\x0c'),
+                    'v' => push(&mut out, '\x0b'),
+                    '\\' => push(&mut out, '\\'),
+                    '"' | '\'' if e as u32 == q as u32 => push(&mut out, e),
                     '0'..='7' => {
                         let mut v = e.to_digit(8).unwrap_or(0);
                         for _ in 0..2 {
@@ -381,10 +402,11 @@ fn lex_string(input: &str, start: usize) -> Result<(String, usize), (usize, Stri
                                 None => return Err((start, "invalid escape sequence".into())),
                             }
                         }
-                        out.push(
-                            char::from_u32(v)
-                                .ok_or((start, "invalid escape sequence".to_string()))?,
-                        );
+                        // A byte, as in Go (`\377` at most).
+                        match u8::try_from(v) {
+                            Ok(b) => out.push(b),
+                            Err(_) => return Err((start, "invalid escape sequence".into())),
+                        }
                     }
                     'x' | 'u' | 'U' => {
                         let n = match e {
@@ -395,8 +417,12 @@ fn lex_string(input: &str, start: usize) -> Result<(String, usize), (usize, Stri
                         let hex: String = (0..n)
                             .filter_map(|_| chars.next().map(|(_, c)| c))
                             .collect();
-                        match u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
-                            Some(ch) if hex.len() == n => out.push(ch),
+                        let v = u32::from_str_radix(&hex, 16)
+                            .ok()
+                            .filter(|_| hex.len() == n);
+                        match (e, v.map(|v| (v, char::from_u32(v)))) {
+                            ('x', Some((b, _))) => out.push(b as u8),
+                            (_, Some((_, Some(ch)))) => push(&mut out, ch),
                             _ => {
                                 return Err((start, format!("invalid escape sequence \\{e}{hex}")));
                             }
@@ -405,7 +431,7 @@ fn lex_string(input: &str, start: usize) -> Result<(String, usize), (usize, Stri
                     _ => return Err((start, "unknown escape sequence".into())),
                 }
             }
-            c => out.push(c),
+            c => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
         }
     }
     Err((start, "unterminated quoted string".into()))
@@ -417,6 +443,27 @@ mod tests {
 
     fn toks(s: &str) -> Vec<Tok> {
         lex(s).unwrap().into_iter().map(|s| s.tok).collect()
+    }
+
+    #[test]
+    fn escapes_are_bytes_as_in_go() {
+        let s = |q: &str| match lex(q).unwrap().remove(0).tok {
+            Tok::Str(s) => s,
+            t => panic!("{t:?}"),
+        };
+        // Bytes that form UTF-8 are that character, whichever escape spelled them.
+        assert_eq!(s(r#""\xc3\x85""#), "Å");
+        assert_eq!(s(r#""\303\205""#), "Å");
+        assert_eq!(s(r#""\u00c5""#), "Å");
+        assert_eq!(s(r#""\101""#), "A");
+        // A byte that does not stays apart from every valid string, and quotes back as Go
+        // quotes it.
+        let bad = s(r#""a\xc5z""#);
+        assert_ne!(bad, "aÅz");
+        assert_eq!(vigil_model::labels::quote(&bad), r#""a\xc5z""#);
+        assert!(!vigil_model::labels::is_valid_label_name(&bad));
+        assert!(lex(r#""\400""#).is_err());
+        assert!(lex(r#""\ud800""#).is_err());
     }
 
     #[test]
