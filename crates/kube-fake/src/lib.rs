@@ -135,7 +135,7 @@ impl Res {
     }
 
     /// `(apiVersion, kind)` of the objects; custom kinds' come from the server's registry.
-    pub fn type_meta(self) -> (&'static str, &'static str) {
+    fn type_meta(self) -> (&'static str, &'static str) {
         match self {
             Res::Custom(_) => ("", ""),
             Res::Pods => ("v1", "Pod"),
@@ -359,6 +359,7 @@ impl FakeKube {
             .route("/version", get(version))
             .route("/api/{v}/{res}", get(core_all))
             .route("/api/{v}/namespaces/{ns}/{res}", get(core_ns))
+            .route("/apis/{g}/{v}", get(group_resources))
             .route("/apis/{g}/{v}/{res}", get(group_all))
             .route("/apis/{g}/{v}/namespaces/{ns}/{res}", get(group_ns))
             .route(
@@ -694,6 +695,38 @@ async fn core_ns(
         return r;
     }
     serve(s, &v, &res, Some(ns), q).await
+}
+
+/// Discovery of a group version (`APIResourceList`): the custom kinds served there, which
+/// clients ask for to learn a kind's plural and scope.
+async fn group_resources(
+    State(s): State<Shared>,
+    Path((g, v)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(r) = unauthorized(&s, &headers) {
+        return r;
+    }
+    let gv = format!("{g}/{v}");
+    let resources: Vec<Value> =
+        s.0.lock()
+            .custom
+            .iter()
+            .filter(|c| c.api_version == gv)
+            .map(|c| {
+                json!({"name": c.plural, "singularName": c.kind.to_lowercase(), "namespaced": true,
+                   "kind": c.kind, "verbs": ["get", "list", "watch"]})
+            })
+            .collect();
+    if resources.is_empty() {
+        return status(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            "the server could not find the requested resource",
+        );
+    }
+    json_response(&json!({"kind": "APIResourceList", "apiVersion": "v1",
+                           "groupVersion": gv, "resources": resources}))
 }
 
 async fn group_all(

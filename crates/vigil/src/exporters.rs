@@ -332,8 +332,11 @@ pub fn kube_state(f: KubeStateFlags) -> ExitCode {
         }
     };
     // The inline config wins over the file, as in kube-state-metrics.
+    // An empty inline config counts as not given, as in kube-state-metrics.
     let custom = match (
-        &f.custom_resource_state_config,
+        f.custom_resource_state_config
+            .as_ref()
+            .filter(|c| !c.trim().is_empty()),
         &f.custom_resource_state_config_file,
     ) {
         (Some(text), _) => kube_state::custom::parse(text)
@@ -354,7 +357,13 @@ pub fn kube_state(f: KubeStateFlags) -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    let missing = match scope.check_resources() {
+    // `--custom-resource-state-only` ignores `--resources`, as kube-state-metrics does.
+    let checked = if scope.custom_only {
+        Ok(Vec::new())
+    } else {
+        scope.check_resources()
+    };
+    let missing = match checked {
         Ok(m) => m,
         Err(e) => {
             eprintln!("vigil kube-state: {e}");
@@ -405,6 +414,12 @@ pub fn kube_state(f: KubeStateFlags) -> ExitCode {
             requests.clone(),
         )
         .await?;
+        let mut scope = scope;
+        for cr in &mut scope.custom {
+            if let Err(e) = cr.discover(&client).await {
+                tracing::warn!(group = %cr.group, version = %cr.version, kind = %cr.kind, plural = %cr.plural, error = %e, "kube-state: the API server does not list this custom kind; watching it by the configured or English plural");
+            }
+        }
         let state = kube_state::KubeState::start(client, opts, scope, requests);
         let mut app = kube_state::router(state.clone());
         if f.enable_gzip_encoding {

@@ -775,7 +775,9 @@ fn kube_state_shards_and_annotations() {
         assert!(tel.contains("kube_state_metrics_total_shards 2\n"), "{tel}");
         assert!(
             tel.contains(&format!(
-                "# TYPE kube_state_metrics_build_info gauge\nkube_state_metrics_build_info{{branch=\"\",goarch=\"amd64\",goos=\"linux\",goversion=\"\",revision=\"vigil\",tags=\"\",version=\"{}\"}} 1\n",
+                "# TYPE kube_state_metrics_build_info gauge\nkube_state_metrics_build_info{{branch=\"\",goarch=\"{}\",goos=\"{}\",goversion=\"\",revision=\"vigil\",tags=\"\",version=\"{}\"}} 1\n",
+                vigil_exporters::exposition::go_arch(),
+                std::env::consts::OS,
                 env!("CARGO_PKG_VERSION")
             )),
             "{tel}"
@@ -1057,7 +1059,9 @@ fn kube_state_renders_the_rest_of_the_resources() {
 fn kube_state_custom_resource_state() {
     let dir = temp_dir("kube-state-crs");
     let k = FakeKube::start();
-    let foos = k.serve_custom("bar.example.com/foo", "foos", "Foo");
+    // An irregular plural, which only the API server's discovery can tell (the config gives
+    // none; "foos" would answer 404).
+    let foos = k.serve_custom("bar.example.com/foo", "foozles", "Foo");
     k.apply(json!({
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": "p", "namespace": "default", "uid": "uid-p"},
@@ -1154,6 +1158,10 @@ spec:
     let (_, tel) = get(&format!("http://127.0.0.1:{tport}/metrics"));
     assert!(
         tel.contains(r#"kube_state_metrics_list_total{resource="*unstructured.Unstructured",result="success"} "#),
+        "{tel}"
+    );
+    assert!(
+        tel.contains(r#"vigil_kube_state_objects{resource="foozles.bar.example.com"} 1"#),
         "{tel}"
     );
     // A change and a deletion reach the lines through the watch.

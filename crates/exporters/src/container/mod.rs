@@ -235,14 +235,27 @@ const MACHINE_MEMORY: Family = gauge(
 
 /// Open file descriptors and, of them, sockets, over a container's processes: the entries of
 /// each `/proc/<pid>/fd` and those linking to `socket:...`, as cAdvisor counts them. A process
-/// gone meanwhile, or one vigil may not look into, counts nothing.
-fn open_files(procfs: &std::path::Path, pids: &[u32]) -> (u64, u64) {
+/// gone meanwhile counts nothing; when vigil may look into none of them (not root, no
+/// CAP_SYS_PTRACE), `None`: no count is better than a false 0.
+fn open_files(procfs: &std::path::Path, pids: &[u32]) -> Option<(u64, u64)> {
     let (mut fds, mut sockets) = (0u64, 0u64);
+    let mut denied = 0;
     for pid in pids {
         let dir = procfs.join(pid.to_string()).join("fd");
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) => {
+                if e.kind() == std::io::ErrorKind::PermissionDenied {
+                    denied += 1;
+                    static SAID: std::sync::Once = std::sync::Once::new();
+                    SAID.call_once(|| {
+                        tracing::warn!(dir = %dir.display(), "container-metrics: not allowed to read processes' open files (run as root or with CAP_SYS_PTRACE); container_file_descriptors and container_sockets are left out");
+                    });
+                }
+                continue;
+            }
         };
+
         for e in entries.flatten() {
             fds += 1;
             if std::fs::read_link(e.path())
@@ -252,7 +265,7 @@ fn open_files(procfs: &std::path::Path, pids: &[u32]) -> (u64, u64) {
             }
         }
     }
-    (fds, sockets)
+    (pids.is_empty() || denied < pids.len()).then_some((fds, sockets))
 }
 
 /// Samples by family name, each with its labels sorted by name.
@@ -451,8 +464,8 @@ impl ContainerMetrics {
         for (l, net_holder, s) in &read {
             push(&mut out, fam("container_last_seen"), l, &[], now);
             // Reading every process's fd table is the costly part: skipped with the kind off.
-            let (fds, sockets) = if self.disabled.contains(&"container_file_descriptors") {
-                (0, 0)
+            let files = if self.disabled.contains(&"container_file_descriptors") {
+                None
             } else {
                 open_files(&self.paths.procfs, &s.procs)
             };
@@ -504,8 +517,8 @@ impl ContainerMetrics {
                     s.start_time.map(|t| boot.map_or(t, |b| t.max(b)).floor()),
                 ),
                 ("container_processes", Some(s.procs.len() as f64)),
-                ("container_file_descriptors", Some(fds as f64)),
-                ("container_sockets", Some(sockets as f64)),
+                ("container_file_descriptors", files.map(|f| f.0 as f64)),
+                ("container_sockets", files.map(|f| f.1 as f64)),
                 ("container_oom_events_total", s.oom_kills),
             ] {
                 if let Some(v) = v {

@@ -23,161 +23,191 @@ use crate::exposition::{fmt_value, push_labels};
 const DEFAULT_PREFIX: &str = "kube_customresource";
 
 /// The config as written (`kind: CustomResourceStateMetrics` and unknown keys are ignored, as
-/// kube-state-metrics' decoder ignores them).
+/// kube-state-metrics' decoder ignores them). Every field may be missing or `null` (its
+/// `generate` command writes `valueFrom: null`), and scalars are read as their text, as Go's
+/// `[]string` reads them: an unquoted `True` in a state set's list stays `True`.
 #[derive(Deserialize)]
 struct RawConfig {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     spec: RawSpec,
+}
+
+/// `null` as the field's default.
+fn nullable<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
 #[derive(Deserialize, Default)]
 struct RawSpec {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     resources: Vec<RawResource>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct Gvk {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     group: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     version: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     kind: String,
 }
 
-/// A path segment: YAML may write `0` or `true` where kube-state-metrics reads strings.
-#[derive(Deserialize, Clone)]
-#[serde(untagged)]
-enum RawSeg {
-    S(String),
-    I(i64),
-    F(f64),
-    B(bool),
-}
-
-impl RawSeg {
-    fn text(&self) -> String {
-        match self {
-            RawSeg::S(s) => s.clone(),
-            RawSeg::I(i) => i.to_string(),
-            RawSeg::F(f) => fmt_value(*f),
-            RawSeg::B(b) => b.to_string(),
-        }
-    }
-}
-
-/// A `commonLabels` value: YAML may write numbers or booleans.
-#[derive(Deserialize, Clone)]
-#[serde(untagged)]
-enum RawScalar {
-    S(String),
-    I(i64),
-    F(f64),
-    B(bool),
-}
-
-impl RawScalar {
-    fn text(&self) -> String {
-        RawSeg::from(self.clone()).text()
-    }
-}
-
-impl From<RawScalar> for RawSeg {
-    fn from(s: RawScalar) -> RawSeg {
-        match s {
-            RawScalar::S(s) => RawSeg::S(s),
-            RawScalar::I(i) => RawSeg::I(i),
-            RawScalar::F(f) => RawSeg::F(f),
-            RawScalar::B(b) => RawSeg::B(b),
-        }
-    }
-}
+type RawLabels = BTreeMap<String, Vec<String>>;
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct RawResource {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     group_version_kind: Gvk,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     resource_plural: String,
-    /// Absent: the default prefix; `""`: no prefix.
+    /// Absent or null: the default prefix; `""`: no prefix.
     #[serde(default)]
     metric_name_prefix: Option<String>,
-    #[serde(default)]
-    common_labels: BTreeMap<String, RawScalar>,
-    #[serde(default)]
-    labels_from_path: BTreeMap<String, Vec<RawSeg>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
+    common_labels: BTreeMap<String, String>,
+    #[serde(default, deserialize_with = "nullable")]
+    labels_from_path: RawLabels,
+    #[serde(default, deserialize_with = "nullable")]
     metrics: Vec<RawGenerator>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct RawGenerator {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     help: String,
-    #[serde(default)]
-    common_labels: BTreeMap<String, RawScalar>,
-    #[serde(default)]
-    labels_from_path: BTreeMap<String, Vec<RawSeg>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
+    common_labels: BTreeMap<String, String>,
+    #[serde(default, deserialize_with = "nullable")]
+    labels_from_path: RawLabels,
+    #[serde(default, deserialize_with = "nullable")]
     each: RawEach,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct RawEach {
-    #[serde(default, rename = "type")]
+    #[serde(default, rename = "type", deserialize_with = "nullable")]
     kind: String,
+    #[serde(default)]
     gauge: Option<RawGauge>,
+    #[serde(default)]
     state_set: Option<RawStateSet>,
+    #[serde(default)]
     info: Option<RawInfo>,
+}
+
+/// `valueFrom`: a path, or (kube-state-metrics' newest form) an object with `pathValueFrom`
+/// or `celExpr`, which vigil refuses by name.
+#[derive(Default)]
+enum RawValueFrom {
+    #[default]
+    None,
+    Path(Vec<String>),
+    Object(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for RawValueFrom {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = RawValueFrom;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a path (a list of keys), or an object")
+            }
+            fn visit_unit<E>(self) -> Result<RawValueFrom, E> {
+                Ok(RawValueFrom::None)
+            }
+            fn visit_none<E>(self) -> Result<RawValueFrom, E> {
+                Ok(RawValueFrom::None)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<RawValueFrom, A::Error> {
+                let mut out = Vec::new();
+                while let Some(s) = a.next_element::<String>()? {
+                    out.push(s);
+                }
+                Ok(RawValueFrom::Path(out))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<RawValueFrom, A::Error> {
+                let mut keys = Vec::new();
+                while let Some((k, _)) = a.next_entry::<String, serde::de::IgnoredAny>()? {
+                    keys.push(k);
+                }
+                Ok(RawValueFrom::Object(keys))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl RawValueFrom {
+    fn path(&self, what: &str) -> Result<Path, String> {
+        match self {
+            RawValueFrom::None => Ok(Path::default()),
+            RawValueFrom::Path(p) => Path::compile(p, what),
+            RawValueFrom::Object(keys) => Err(format!(
+                "{what}: an object ({}) is not supported by vigil yet (pathValueFrom and celExpr); give a path",
+                keys.join(", ")
+            )),
+        }
+    }
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct RawGauge {
-    #[serde(default)]
-    path: Vec<RawSeg>,
-    #[serde(default)]
-    labels_from_path: BTreeMap<String, Vec<RawSeg>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
+    path: Vec<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    labels_from_path: RawLabels,
+    #[serde(default, deserialize_with = "nullable")]
     label_from_key: String,
     #[serde(default)]
-    value_from: Vec<RawSeg>,
-    #[serde(default)]
+    value_from: RawValueFrom,
+    #[serde(default, deserialize_with = "nullable")]
     nil_is_zero: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     value_type: String,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct RawStateSet {
-    #[serde(default)]
-    path: Vec<RawSeg>,
-    #[serde(default)]
-    labels_from_path: BTreeMap<String, Vec<RawSeg>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
+    path: Vec<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    labels_from_path: RawLabels,
+    #[serde(default, deserialize_with = "nullable")]
     label_name: String,
     #[serde(default)]
-    value_from: Vec<RawSeg>,
-    #[serde(default)]
-    list: Vec<RawScalar>,
+    value_from: RawValueFrom,
+    #[serde(default, deserialize_with = "nullable")]
+    list: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct RawInfo {
-    #[serde(default)]
-    path: Vec<RawSeg>,
-    #[serde(default)]
-    labels_from_path: BTreeMap<String, Vec<RawSeg>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
+    path: Vec<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    labels_from_path: RawLabels,
+    #[serde(default, deserialize_with = "nullable")]
     label_from_key: String,
 }
 
@@ -197,10 +227,10 @@ enum Seg {
 pub struct Path(Vec<Seg>);
 
 impl Path {
-    fn compile(raw: &[RawSeg], what: &str) -> Result<Path, String> {
+    fn compile(raw: &[String], what: &str) -> Result<Path, String> {
         let mut out = Vec::with_capacity(raw.len());
         for s in raw {
-            let s = s.text();
+            let s = s.clone();
             if let Some(inner) = s.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
                 let Some((k, v)) = inner.split_once('=') else {
                     return Err(format!(
@@ -220,6 +250,9 @@ impl Path {
     /// The value at the path; `None` where a step finds nothing (never an error, as in
     /// kube-state-metrics; an index past an array's end is nothing too).
     fn get<'a>(&self, v: &'a Value) -> Option<&'a Value> {
+        if v.is_null() {
+            return None;
+        }
         let mut cur = v;
         for seg in &self.0 {
             cur = match (seg, cur) {
@@ -364,7 +397,7 @@ fn go_text(v: &Value) -> String {
 
 type LabelPaths = Vec<(String, Path)>;
 
-fn compile_labels(raw: &BTreeMap<String, Vec<RawSeg>>, what: &str) -> Result<LabelPaths, String> {
+fn compile_labels(raw: &RawLabels, what: &str) -> Result<LabelPaths, String> {
     raw.iter()
         .map(|(k, p)| Ok((k.clone(), Path::compile(p, &format!("{what}.{k}"))?)))
         .collect()
@@ -433,6 +466,8 @@ pub struct Resource {
     pub version: String,
     pub kind: String,
     pub plural: String,
+    /// Listed across the cluster only, never per namespace (from discovery).
+    pub cluster_scoped: bool,
     common: BTreeMap<String, String>,
     labels: LabelPaths,
     metrics: Vec<Metric>,
@@ -449,6 +484,19 @@ impl Resource {
         } else {
             format!("{}/{}", self.group, self.version)
         }
+    }
+
+    /// Take the kind's plural and scope from the API server's discovery, as kube-state-metrics
+    /// takes them from the kind's CustomResourceDefinition; when the server does not list the
+    /// kind, `resourcePlural` or the English plural stays, and the kind counts as namespaced.
+    pub async fn discover(&mut self, client: &kube::Client) -> Result<(), String> {
+        let gvk = kube::api::GroupVersionKind::gvk(&self.group, &self.version, &self.kind);
+        let (ar, caps) = kube::discovery::pinned_kind(client, &gvk)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.plural = ar.plural;
+        self.cluster_scoped = caps.scope == kube::discovery::Scope::Cluster;
+        Ok(())
     }
 
     pub fn families(&self) -> Vec<Family> {
@@ -483,6 +531,22 @@ impl Resource {
     }
 }
 
+/// Names used as label names as they are written (`commonLabels` keys, `labelFromKey`,
+/// `labelName`) must be valid ones.
+fn label_names<'a>(what: &str, names: impl IntoIterator<Item = &'a String>) -> Result<(), String> {
+    for n in names {
+        if !vigil_model::labels::is_valid_label_name(n) {
+            return Err(format!("{what}: {n:?} is not a valid label name"));
+        }
+    }
+    Ok(())
+}
+
+/// HELP text as the text format needs it: backslash and newline escaped.
+fn escape_help(h: &str) -> String {
+    h.replace('\\', "\\\\").replace('\n', "\\n")
+}
+
 /// kube-state-metrics' order of two label sets: pair by pair in name order, the name first,
 /// then the value; a set that is a prefix of the other first.
 fn cmp_labels(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> std::cmp::Ordering {
@@ -513,6 +577,7 @@ impl Each {
                             let value = if value_from.single_key() == Some(key.as_str()) {
                                 match to_f64(child) {
                                     Ok(x) => Some(x),
+                                    Err(_) if child.is_null() && *nil_is_zero => Some(0.0),
                                     Err(e) => {
                                         tracing::debug!(family, key, error = %e, "kube-state: custom resource value");
                                         None
@@ -710,8 +775,9 @@ pub fn parse(yaml: &str) -> Result<Vec<Resource>, String> {
         let mut common: BTreeMap<String, String> = r
             .common_labels
             .iter()
-            .map(|(k, v)| (k.clone(), v.text()))
+            .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
+        label_names(&format!("{what}: commonLabels"), common.keys())?;
         common.insert("customresource_group".into(), gvk.group.clone());
         common.insert("customresource_version".into(), gvk.version.clone());
         common.insert("customresource_kind".into(), gvk.kind.clone());
@@ -727,81 +793,94 @@ pub fn parse(yaml: &str) -> Result<Vec<Resource>, String> {
             } else {
                 format!("{prefix}_{}", g.name)
             };
-            let each =
-                match g.each.kind.to_ascii_lowercase().as_str() {
-                    "gauge" => {
-                        let x =
-                            g.each.gauge.as_ref().ok_or_else(|| {
-                                format!("{mw}: expected each.gauge to not be nil")
-                            })?;
-                        if !x.value_type.is_empty() {
-                            return Err(format!(
-                                "{mw}: each.gauge.valueType {:?} is not supported by vigil yet",
-                                x.value_type
-                            ));
-                        }
-                        Each::Gauge {
-                            path: Path::compile(&x.path, &format!("{mw}: each.gauge.path"))?,
-                            labels: compile_labels(
-                                &x.labels_from_path,
-                                &format!("{mw}: each.gauge.labelsFromPath"),
-                            )?,
-                            label_from_key: x.label_from_key.clone(),
-                            value_from: Path::compile(
-                                &x.value_from,
-                                &format!("{mw}: each.gauge.valueFrom"),
-                            )?,
-                            nil_is_zero: x.nil_is_zero,
-                        }
+            // A name Prometheus cannot read would spoil the whole page, built-in families too.
+            if !vigil_model::labels::is_valid_metric_name(&name) {
+                return Err(format!("{mw}: {name:?} is not a valid metric name"));
+            }
+            label_names(&format!("{mw}: commonLabels"), g.common_labels.keys())?;
+            let each = match g.each.kind.to_ascii_lowercase().as_str() {
+                "gauge" => {
+                    let x = g
+                        .each
+                        .gauge
+                        .as_ref()
+                        .ok_or_else(|| format!("{mw}: expected each.gauge to not be nil"))?;
+                    if !x.value_type.is_empty() {
+                        return Err(format!(
+                            "{mw}: each.gauge.valueType {:?} is not supported by vigil yet",
+                            x.value_type
+                        ));
                     }
-                    "stateset" => {
-                        let x =
-                            g.each.state_set.as_ref().ok_or_else(|| {
-                                format!("{mw}: expected each.stateSet to not be nil")
-                            })?;
-                        Each::StateSet {
-                            path: Path::compile(&x.path, &format!("{mw}: each.stateSet.path"))?,
-                            labels: compile_labels(
-                                &x.labels_from_path,
-                                &format!("{mw}: each.stateSet.labelsFromPath"),
-                            )?,
-                            label_name: x.label_name.clone(),
-                            value_from: Path::compile(
-                                &x.value_from,
-                                &format!("{mw}: each.stateSet.valueFrom"),
-                            )?,
-                            list: x.list.iter().map(RawScalar::text).collect(),
-                        }
+                    Each::Gauge {
+                        path: Path::compile(&x.path, &format!("{mw}: each.gauge.path"))?,
+                        labels: compile_labels(
+                            &x.labels_from_path,
+                            &format!("{mw}: each.gauge.labelsFromPath"),
+                        )?,
+                        label_from_key: x.label_from_key.clone(),
+                        value_from: x.value_from.path(&format!("{mw}: each.gauge.valueFrom"))?,
+                        nil_is_zero: x.nil_is_zero,
                     }
-                    "info" => {
-                        let x = g
-                            .each
-                            .info
-                            .as_ref()
-                            .ok_or_else(|| format!("{mw}: expected each.info to not be nil"))?;
-                        Each::Info {
-                            path: Path::compile(&x.path, &format!("{mw}: each.info.path"))?,
-                            labels: compile_labels(
-                                &x.labels_from_path,
-                                &format!("{mw}: each.info.labelsFromPath"),
-                            )?,
-                            label_from_key: x.label_from_key.clone(),
-                        }
+                }
+                "stateset" => {
+                    let x = g
+                        .each
+                        .state_set
+                        .as_ref()
+                        .ok_or_else(|| format!("{mw}: expected each.stateSet to not be nil"))?;
+                    Each::StateSet {
+                        path: Path::compile(&x.path, &format!("{mw}: each.stateSet.path"))?,
+                        labels: compile_labels(
+                            &x.labels_from_path,
+                            &format!("{mw}: each.stateSet.labelsFromPath"),
+                        )?,
+                        label_name: x.label_name.clone(),
+                        value_from: x
+                            .value_from
+                            .path(&format!("{mw}: each.stateSet.valueFrom"))?,
+                        list: x.list.clone(),
                     }
-                    other => return Err(format!("{mw}: unknown metric type {other:?}")),
-                };
+                }
+                "info" => {
+                    let x = g
+                        .each
+                        .info
+                        .as_ref()
+                        .ok_or_else(|| format!("{mw}: expected each.info to not be nil"))?;
+                    Each::Info {
+                        path: Path::compile(&x.path, &format!("{mw}: each.info.path"))?,
+                        labels: compile_labels(
+                            &x.labels_from_path,
+                            &format!("{mw}: each.info.labelsFromPath"),
+                        )?,
+                        label_from_key: x.label_from_key.clone(),
+                    }
+                }
+                other => return Err(format!("{mw}: unknown metric type {other:?}")),
+            };
+            match &each {
+                Each::Gauge { label_from_key, .. } | Each::Info { label_from_key, .. }
+                    if !label_from_key.is_empty() =>
+                {
+                    label_names(&format!("{mw}: labelFromKey"), [label_from_key])?;
+                }
+                Each::StateSet { label_name, .. } => {
+                    label_names(&format!("{mw}: each.stateSet.labelName"), [label_name])?;
+                }
+                _ => {}
+            }
             metrics.push(Metric {
                 // Text format: kube-state-metrics writes info and state set families as
                 // gauges there (OpenMetrics keeps their own types).
                 family: Family {
                     name: leak(name),
                     kind: "gauge",
-                    help: leak(g.help.clone()),
+                    help: leak(escape_help(&g.help)),
                 },
                 common: g
                     .common_labels
                     .iter()
-                    .map(|(k, v)| (k.clone(), v.text()))
+                    .map(|(k, v)| (k.clone(), v.clone()))
                     .collect(),
                 labels: compile_labels(&g.labels_from_path, &format!("{mw}: labelsFromPath"))?,
                 each,
@@ -812,6 +891,7 @@ pub fn parse(yaml: &str) -> Result<Vec<Resource>, String> {
             version: gvk.version.clone(),
             kind: gvk.kind.clone(),
             plural,
+            cluster_scoped: false,
             common,
             labels,
             metrics,
@@ -823,7 +903,7 @@ pub fn parse(yaml: &str) -> Result<Vec<Resource>, String> {
 #[cfg(test)]
 impl Path {
     fn of(segs: &[&str]) -> Path {
-        let raw: Vec<RawSeg> = segs.iter().map(|s| RawSeg::S(s.to_string())).collect();
+        let raw: Vec<String> = segs.iter().map(|s| s.to_string()).collect();
         Path::compile(&raw, "test").unwrap()
     }
 }

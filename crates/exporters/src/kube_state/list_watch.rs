@@ -27,7 +27,9 @@ pub enum Op {
     Watch,
 }
 
-/// Counts by (resource plural, operation, succeeded).
+/// Counts by (resource, operation, succeeded); a resource is its `apiVersion/plural`
+/// (`v1/pods`, `apps/v1/deployments`), so kinds of different groups that share a plural, or
+/// one kind at two versions, are told apart.
 #[derive(Default)]
 pub struct ListWatch {
     counts: Mutex<BTreeMap<(String, Op, bool), u64>>,
@@ -38,29 +40,39 @@ impl ListWatch {
         *self.counts.lock().entry((plural, op, ok)).or_default() += 1;
     }
 
-    /// How many `op` requests for the resource `plural` got the result `ok`.
-    pub fn count(&self, plural: &str, op: Op, ok: bool) -> u64 {
+    /// How many `op` requests for the resource `api_plural` (`apps/v1/deployments`) got the
+    /// result `ok`.
+    pub fn count(&self, api_plural: &str, op: Op, ok: bool) -> u64 {
         self.counts
             .lock()
-            .get(&(plural.to_string(), op, ok))
+            .get(&(api_plural.to_string(), op, ok))
             .copied()
             .unwrap_or(0)
     }
 }
 
-/// What a request to the API server is: a list or a watch of a collection, by its plural
-/// (the path's last segment: `/api/v1/pods`, `/apis/apps/v1/namespaces/x/deployments`), or
-/// neither (`/livez`, `/version`).
+/// What a request to the API server is: a list or a watch of a collection, by its
+/// `apiVersion/plural` (`/api/v1/pods` is `v1/pods`, `/apis/apps/v1/namespaces/x/deployments`
+/// is `apps/v1/deployments`), or neither (`/livez`, `/version`, discovery).
 fn classify(uri: &hyper::Uri) -> Option<(String, Op)> {
     let path = uri.path();
-    if !(path.starts_with("/api/") || path.starts_with("/apis/")) {
-        return None;
-    }
-    let plural = path.rsplit('/').next().filter(|p| !p.is_empty())?;
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let (api, rest) = match segs.as_slice() {
+        ["api", v, rest @ ..] => (v.to_string(), rest),
+        ["apis", g, v, rest @ ..] => (format!("{g}/{v}"), rest),
+        _ => return None,
+    };
+    let plural = match rest {
+        [plural] | ["namespaces", _, plural] => *plural,
+        _ => return None,
+    };
     let watch = uri
         .query()
         .is_some_and(|q| q.split('&').any(|kv| kv == "watch=true" || kv == "watch=1"));
-    Some((plural.to_string(), if watch { Op::Watch } else { Op::List }))
+    Some((
+        format!("{api}/{plural}"),
+        if watch { Op::Watch } else { Op::List },
+    ))
 }
 
 /// The layer counting requests into a [`ListWatch`].
@@ -122,21 +134,32 @@ mod tests {
     #[test]
     fn lists_and_watches_are_told_apart_by_path_and_query() {
         let c = |s: &str| classify(&s.parse().unwrap());
-        assert_eq!(c("/api/v1/pods?limit=500"), Some(("pods".into(), Op::List)));
+        assert_eq!(
+            c("/api/v1/pods?limit=500"),
+            Some(("v1/pods".into(), Op::List))
+        );
         assert_eq!(
             c("/apis/apps/v1/namespaces/a/deployments?watch=true&resourceVersion=5"),
-            Some(("deployments".into(), Op::Watch))
+            Some(("apps/v1/deployments".into(), Op::Watch))
         );
         assert_eq!(
             c("/api/v1/namespaces/a/configmaps?resourceVersion=1&watch=1"),
-            Some(("configmaps".into(), Op::Watch))
+            Some(("v1/configmaps".into(), Op::Watch))
+        );
+        // Another group's `pods` is another resource.
+        assert_eq!(
+            c("/apis/metrics.k8s.io/v1beta1/pods"),
+            Some(("metrics.k8s.io/v1beta1/pods".into(), Op::List))
         );
         // `watchful=true` is not a watch.
         assert_eq!(
             c("/api/v1/pods?watchful=true"),
-            Some(("pods".into(), Op::List))
+            Some(("v1/pods".into(), Op::List))
         );
         assert_eq!(c("/livez"), None);
         assert_eq!(c("/version"), None);
+        // Discovery and single objects are neither.
+        assert_eq!(c("/apis/apps/v1"), None);
+        assert_eq!(c("/api/v1/namespaces/a"), None);
     }
 }

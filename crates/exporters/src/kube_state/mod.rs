@@ -234,6 +234,8 @@ pub struct Watched {
     pub name: &'static str,
     /// The Go type kube-state-metrics names the resource by in its telemetry (`*v1.Pod`).
     go_type: String,
+    /// `apiVersion/plural`, as its list and watch requests are counted (see [`list_watch`]).
+    api_plural: String,
     families: Vec<Family>,
     objects: RwLock<Objects>,
     events: AtomicU64,
@@ -404,10 +406,15 @@ impl KubeState {
             watcher::Config::default()
         };
         let mut resources = Vec::new();
-        let new = |name: &'static str, go_type: String, families: Vec<Family>, watches: usize| {
+        let new = |name: &'static str,
+                   go_type: String,
+                   api_plural: String,
+                   families: Vec<Family>,
+                   watches: usize| {
             Arc::new(Watched {
                 name,
                 go_type,
+                api_plural,
                 families,
                 objects: RwLock::new(Objects {
                     by_key: BTreeMap::new(),
@@ -427,7 +434,13 @@ impl KubeState {
         macro_rules! namespaced {
             ($name:literal, $ty:ty, $families:expr, $render:expr) => {
                 if scope.wants($name) {
-                    let w = new($name, go_type::<$ty>(), $families, per_ns.len());
+                    let w = new(
+                        $name,
+                        go_type::<$ty>(),
+                        api_plural::<$ty>(),
+                        $families,
+                        per_ns.len(),
+                    );
                     for ns in &per_ns {
                         let api = match ns {
                             Some(n) => Api::<$ty>::namespaced(client.clone(), n),
@@ -456,7 +469,7 @@ impl KubeState {
         macro_rules! cluster {
             ($name:literal, $ty:ty, $families:expr, $render:expr, $filter_by_name:expr) => {
                 if scope.wants($name) {
-                    let w = new($name, go_type::<$ty>(), $families, 1);
+                    let w = new($name, go_type::<$ty>(), api_plural::<$ty>(), $families, 1);
                     let sc = scope.clone();
                     let keep: Arc<dyn Fn(&$ty) -> bool + Send + Sync> = Arc::new(move |o: &$ty| {
                         (!$filter_by_name
@@ -705,14 +718,23 @@ impl KubeState {
                 kind: cr.kind.clone(),
                 plural: cr.plural.clone(),
             };
-            let name: &'static str = Box::leak(cr.plural.clone().into_boxed_str());
+            // `plural.group`, as kubectl names it: apart from any built-in's name.
+            let name: &'static str =
+                Box::leak(format!("{}.{}", cr.plural, cr.group).into_boxed_str());
+            // A cluster-scoped kind has no per-namespace path to list.
+            let cr_ns: Vec<Option<String>> = if cr.cluster_scoped {
+                vec![None]
+            } else {
+                per_ns.clone()
+            };
             let w = new(
                 name,
                 "*unstructured.Unstructured".to_string(),
+                format!("{}/{}", cr.api_version(), cr.plural),
                 cr.families(),
-                per_ns.len(),
+                cr_ns.len(),
             );
-            for ns in &per_ns {
+            for ns in &cr_ns {
                 let api = match ns {
                     Some(n) => Api::<DynamicObject>::namespaced_with(client.clone(), n, &ar),
                     None => Api::<DynamicObject>::all_with(client.clone(), &ar),
@@ -858,7 +880,7 @@ impl KubeState {
             let mut by_type: BTreeMap<(&str, &str), u64> = BTreeMap::new();
             for r in &self.resources {
                 for (result, ok) in [("error", false), ("success", true)] {
-                    let n = self.requests.count(r.name, op, ok);
+                    let n = self.requests.count(&r.api_plural, op, ok);
                     if n > 0 {
                         *by_type.entry((r.go_type.as_str(), result)).or_default() += n;
                     }
@@ -904,6 +926,11 @@ impl KubeState {
         );
         fams.into_values().collect()
     }
+}
+
+/// A built-in resource's `apiVersion/plural` (`apps/v1/deployments`).
+fn api_plural<K: Resource<DynamicType = ()>>() -> String {
+    format!("{}/{}", K::api_version(&()), K::plural(&()))
 }
 
 /// kube-state-metrics' name for a resource's type: its Go type, `*<version>.<Kind>`.

@@ -64,7 +64,7 @@ fn paths_walk_maps_arrays_and_filters() {
     assert_eq!(get(&["spec", "nope"]), None);
     assert_eq!(get(&["spec", "order", "7"]), None);
     assert_eq!(get(&[]), Some(o.clone()));
-    let bad = Path::compile(&[RawSeg::S("[oops]".into())], "x");
+    let bad = Path::compile(&["[oops]".to_string()], "x");
     assert!(bad.unwrap_err().contains("invalid list lookup"));
 }
 
@@ -233,6 +233,7 @@ spec:
         type: Gauge
         gauge:
           path: [metadata, creationTimestamp]
+          valueFrom: null
     - name: owner
       help: Owner references.
       each:
@@ -252,7 +253,7 @@ spec:
           labelName: status
           labelsFromPath:
             type: [type]
-          list: ["True", "False", Unknown]
+          list: [True, False, Unknown]
           path: [status, conditions]
           valueFrom: [status]
     - name: status_condition_last_transition_time
@@ -315,6 +316,39 @@ spec:
 }
 
 #[test]
+fn scalars_stay_text_and_nulls_are_nothing() {
+    // Unquoted YAML scalars are kept as written (Go reads them into strings).
+    let fams = render(
+        "    commonLabels:\n      release: 1.10\n    metrics:\n    - name: phase\n      help: \"two\\nlines \\\\ here\"\n      each:\n        type: StateSet\n        stateSet:\n          labelName: phase\n          path: [status, phase]\n          list: [Pending, True, yes]\n",
+        &json!({"status": {"phase": "True"}}),
+    );
+    assert_eq!(
+        fams,
+        [format!(
+            "kube_customresource_phase{{{G},phase=\"Pending\",release=\"1.10\"}} 0\nkube_customresource_phase{{{G},phase=\"True\",release=\"1.10\"}} 1\nkube_customresource_phase{{{G},phase=\"yes\",release=\"1.10\"}} 0\n"
+        )]
+    );
+    let cfg = "spec:\n  resources:\n  - groupVersionKind: {group: myteam.io, version: v1, kind: Foo}\n    metrics:\n    - name: phase\n      help: \"two\\nlines \\\\ here\"\n      each: {type: Info, info: {labelsFromPath: {x: [x]}}}\n";
+    assert_eq!(
+        parse(cfg).unwrap()[0].families()[0].help,
+        "two\\nlines \\\\ here"
+    );
+    // A null element is nothing: no label from it, and 0 with nilIsZero.
+    let fams = render(
+        "    metrics:\n    - name: refs\n      each:\n        type: Info\n        info:\n          path: [spec, refs]\n          labelsFromPath:\n            ref: []\n    - name: counts\n      each:\n        type: Gauge\n        gauge:\n          path: [spec, counts]\n          nilIsZero: true\n",
+        &json!({"spec": {"refs": ["a", null], "counts": [2, null]}}),
+    );
+    assert_eq!(
+        fams[0],
+        format!("kube_customresource_refs{{{G},ref=\"a\"}} 1\n")
+    );
+    assert_eq!(
+        fams[1],
+        format!("kube_customresource_counts{{{G}}} 2\nkube_customresource_counts{{{G}}} 0\n")
+    );
+}
+
+#[test]
 fn what_vigil_does_not_do_is_refused_by_name() {
     let with = |gvk: &str, extra: &str| {
         parse(&format!(
@@ -339,6 +373,38 @@ fn what_vigil_does_not_do_is_refused_by_name() {
     let e = parse("spec:\n  resources:\n  - groupVersionKind: {group: a.io, version: v1, kind: Foo}\n    metrics:\n    - name: m\n      each: {type: Info}\n").unwrap_err();
     assert!(e.contains("each.info to not be nil"), "{e}");
     assert!(parse("spec: [").is_err());
+    let e = parse("spec:\n  resources:\n  - groupVersionKind: {group: a.io, version: v1, kind: Foo}\n    metrics:\n    - name: m\n      each: {type: Gauge, gauge: {path: [x], valueFrom: {celExpr: \"x + 1\"}}}\n").unwrap_err();
+    assert!(
+        e.contains("each.gauge.valueFrom") && e.contains("celExpr"),
+        "{e}"
+    );
+    for (bad, want) in [
+        ("name: my-metric", "not a valid metric name"),
+        (
+            "name: m\n      commonLabels: {my-label: x}",
+            "commonLabels: \"my-label\" is not a valid label name",
+        ),
+        (
+            "name: m\n      each: {type: StateSet, stateSet: {path: [x], list: [a]}}",
+            "labelName: \"\" is not a valid label name",
+        ),
+        (
+            "name: m\n      each: {type: Info, info: {path: [x], labelFromKey: a.b}}",
+            "labelFromKey: \"a.b\"",
+        ),
+    ] {
+        let cfg = format!(
+            "spec:\n  resources:\n  - groupVersionKind: {{group: a.io, version: v1, kind: Foo}}\n    metrics:\n    - {bad}\n"
+        );
+        // A metric without its own `each` gets a valid one, so only the name is at fault.
+        let cfg = if bad.contains("each:") {
+            cfg
+        } else {
+            format!("{cfg}      each: {{type: Info, info: {{path: [x]}}}}\n")
+        };
+        let e = parse(&cfg).unwrap_err();
+        assert!(e.contains(want), "{bad}: {e}");
+    }
     assert_eq!(pluralize("Policy"), "policies");
     assert_eq!(pluralize("Ingress"), "ingresses");
     assert_eq!(pluralize("Gateway"), "gateways");
