@@ -1650,6 +1650,82 @@ pub struct Cardinality {
     pub series_count_by_label_value_pair: Vec<(String, u64)>,
 }
 
+/// One candidate of a top list: a count and a name, borrowed from the index (a pair's name
+/// is `name=value`, compared as that text without building it).
+#[derive(PartialEq, Eq)]
+struct Ranked<'a> {
+    count: u64,
+    name: &'a str,
+    value: Option<&'a str>,
+}
+
+impl Ranked<'_> {
+    fn text(&self) -> impl Iterator<Item = u8> + '_ {
+        let value = self.value.map(str::as_bytes).unwrap_or_default();
+        self.name
+            .bytes()
+            .chain(self.value.map(|_| b'='))
+            .chain(value.iter().copied())
+    }
+
+    fn render(&self) -> String {
+        match self.value {
+            Some(v) => format!("{}={v}", self.name),
+            None => self.name.to_string(),
+        }
+    }
+}
+
+/// Greater is better: a higher count, then the earlier name.
+impl Ord for Ranked<'_> {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        self.count
+            .cmp(&o.count)
+            .then_with(|| o.text().cmp(self.text()))
+    }
+}
+
+impl PartialOrd for Ranked<'_> {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+
+/// The `limit` best candidates seen, kept in a heap whose top is the worst of them: choosing
+/// costs no allocation per candidate, so a walk over a million label pairs under the index
+/// lock stays short.
+struct Top<'a> {
+    limit: usize,
+    heap: std::collections::BinaryHeap<std::cmp::Reverse<Ranked<'a>>>,
+}
+
+impl<'a> Top<'a> {
+    fn new(limit: usize) -> Self {
+        Top {
+            limit,
+            heap: std::collections::BinaryHeap::with_capacity(limit.min(1 << 16) + 1),
+        }
+    }
+
+    fn offer(&mut self, count: u64, name: &'a str, value: Option<&'a str>) {
+        let c = Ranked { count, name, value };
+        if self.heap.len() < self.limit {
+            self.heap.push(std::cmp::Reverse(c));
+        } else if self.heap.peek().is_some_and(|w| c > w.0) {
+            self.heap.pop();
+            self.heap.push(std::cmp::Reverse(c));
+        }
+    }
+
+    /// Best first, names copied out.
+    fn finish(self) -> Vec<(String, u64)> {
+        let mut v: Vec<Ranked> = self.heap.into_iter().map(|r| r.0).collect();
+        v.sort_by(|a, b| b.cmp(a));
+        v.iter().map(|r| (r.render(), r.count)).collect()
+    }
+}
+
+/// Best first: the highest counts, ties by name.
 fn top(mut v: Vec<(String, u64)>, limit: usize) -> Vec<(String, u64)> {
     v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     v.truncate(limit);
@@ -1657,33 +1733,45 @@ fn top(mut v: Vec<(String, u64)>, limit: usize) -> Vec<(String, u64)> {
 }
 
 impl Head {
-    /// Cardinality statistics from the postings, top `limit` of each list.
+    /// Cardinality statistics from the postings, top `limit` of each list. It runs on the
+    /// query pool, at low priority, while commits wait on the index lock it reads under; so
+    /// the lock is taken once per label name (a hold never walks more than one name's
+    /// values), and a walk copies out only the top entries, allocating nothing per pair.
     pub fn cardinality(&self, limit: usize) -> Cardinality {
-        let idx = self.index.read();
-        let mut c = Cardinality {
-            num_series: idx.series.len() as u64,
-            ..Default::default()
+        let mut c = Cardinality::default();
+        let names: Vec<String> = {
+            let idx = self.index.read();
+            c.num_series = idx.series.len() as u64;
+            idx.postings.keys().cloned().collect()
         };
-        c.chunk_count = idx.series.values().map(MemSeries::chunk_count).sum();
-        let mut by_name = Vec::new();
-        let mut values = Vec::new();
-        let mut memory = Vec::new();
-        let mut pairs = Vec::new();
-        for (name, vals) in &idx.postings {
+        c.chunk_count = self
+            .index
+            .read()
+            .series
+            .values()
+            .map(MemSeries::chunk_count)
+            .sum();
+        let (mut values, mut memory) = (Vec::new(), Vec::new());
+        let (mut by_name, mut pairs) = (Vec::new(), Vec::new());
+        for name in names {
+            let idx = self.index.read();
+            let Some(vals) = idx.postings.get(&name) else {
+                continue;
+            };
             c.num_label_pairs += vals.len() as u64;
             values.push((name.clone(), vals.len() as u64));
-            memory.push((
-                name.clone(),
-                vals.iter()
-                    .map(|(v, refs)| (v.len() * refs.len()) as u64)
-                    .sum(),
-            ));
+            let (mut names_top, mut pairs_top) = (Top::new(limit), Top::new(limit));
+            let mut bytes = 0u64;
             for (v, refs) in vals {
+                bytes += (v.len() * refs.len()) as u64;
                 if name == METRIC_NAME {
-                    by_name.push((v.clone(), refs.len() as u64));
+                    names_top.offer(refs.len() as u64, v, None);
                 }
-                pairs.push((format!("{name}={v}"), refs.len() as u64));
+                pairs_top.offer(refs.len() as u64, &name, Some(v));
             }
+            by_name.extend(names_top.finish());
+            pairs.extend(pairs_top.finish());
+            memory.push((name.clone(), bytes));
         }
         c.series_count_by_metric_name = top(by_name, limit);
         c.label_value_count_by_label_name = top(values, limit);

@@ -701,7 +701,10 @@ async fn tsdb_status(State(s): St, RawQuery(q): RawQuery) -> Result<Response, Ap
             _ => return Err(ApiError::BadData("limit must be a positive number".into())),
         },
     };
-    Ok(ok((s.tsdb_status)(limit)))
+    // A walk over the whole head: on the query pool, never on the runtime's threads, which
+    // also run the scrapes.
+    let st = s.clone();
+    on_pool(&s, move || Ok(ok((st.tsdb_status)(limit)))).await
 }
 
 fn admin(s: &AppState) -> Result<std::sync::Arc<dyn crate::Admin>, ApiError> {

@@ -527,3 +527,92 @@ fn start_zero_samples_are_a_silent_best_effort() {
     app.commit().unwrap();
     assert_eq!(h.stats.series_refused.load(Ordering::Relaxed), 1);
 }
+
+/// The status page's top lists: the highest counts first, ties in order of the text as
+/// printed (`a0=x` before `a=y`, which a (name, value) order would reverse), each list cut
+/// at the limit, the totals over everything; checked against every pair counted naively.
+#[test]
+fn cardinality_top_lists_match_a_naive_count() {
+    let h = Head::in_memory();
+    let mut app = h.appender();
+    let mut all: Vec<Labels> = Vec::new();
+    for i in 0..60u32 {
+        let mut pairs = vec![
+            ("__name__", format!("m{}", i % 7)),
+            ("a", format!("{}", i % 4)),
+            ("a0", format!("{}", i % 4)),
+            ("job", "j".to_string()),
+            ("id", i.to_string()),
+        ];
+        if i % 5 == 0 {
+            pairs.push(("zone", format!("z{}", i % 2)));
+        }
+        let l = Labels::from_pairs(pairs);
+        app.append(0, &l, 1000, 1.0).unwrap();
+        all.push(l);
+    }
+    app.commit().unwrap();
+    let mut pair_counts: std::collections::BTreeMap<String, u64> = Default::default();
+    let mut names: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
+        Default::default();
+    for l in &all {
+        for p in l.iter() {
+            *pair_counts
+                .entry(format!("{}={}", p.name, p.value))
+                .or_default() += 1;
+            names
+                .entry(p.name.to_string())
+                .or_default()
+                .insert(p.value.to_string());
+        }
+    }
+    let naive = |v: Vec<(String, u64)>, limit: usize| {
+        let mut v = v;
+        v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        v.truncate(limit);
+        v
+    };
+    for limit in [1, 3, 10, 1000] {
+        let c = h.cardinality(limit);
+        assert_eq!(c.num_series, 60);
+        assert_eq!(c.num_label_pairs, pair_counts.len() as u64);
+        assert_eq!(
+            c.series_count_by_label_value_pair,
+            naive(
+                pair_counts.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+                limit
+            ),
+            "limit {limit}"
+        );
+        assert_eq!(
+            c.series_count_by_metric_name,
+            naive(
+                pair_counts
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.strip_prefix("__name__=")?.to_string(), *v)))
+                    .collect(),
+                limit
+            )
+        );
+        assert_eq!(
+            c.label_value_count_by_label_name,
+            naive(
+                names
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.len() as u64))
+                    .collect(),
+                limit
+            )
+        );
+    }
+    // `a=0` and `a0=0` both have 15 series: the printed text decides, and '0' (0x30) sorts
+    // before '=' (0x3d).
+    let c = h.cardinality(1000);
+    let pos = |s: &str| {
+        c.series_count_by_label_value_pair
+            .iter()
+            .position(|(k, _)| k == s)
+            .unwrap()
+    };
+    assert!(pos("a0=0") < pos("a=0"));
+}
