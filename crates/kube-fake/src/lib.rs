@@ -359,6 +359,7 @@ impl FakeKube {
             .route("/version", get(version))
             .route("/api/{v}/{res}", get(core_all))
             .route("/api/{v}/namespaces/{ns}/{res}", get(core_ns))
+            .route("/apis", get(api_groups))
             .route("/apis/{g}/{v}", get(group_resources))
             .route("/apis/{g}/{v}/{res}", get(group_all))
             .route("/apis/{g}/{v}/namespaces/{ns}/{res}", get(group_ns))
@@ -695,6 +696,34 @@ async fn core_ns(
         return r;
     }
     serve(s, &v, &res, Some(ns), q).await
+}
+
+/// Discovery of the API groups (`APIGroupList`): the groups of the custom kinds served, each
+/// with its versions (the first served is the preferred one).
+async fn api_groups(State(s): State<Shared>, headers: HeaderMap) -> Response {
+    if let Some(r) = unauthorized(&s, &headers) {
+        return r;
+    }
+    let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for c in &s.0.lock().custom {
+        if let Some((g, v)) = c.api_version.split_once('/') {
+            let vs = groups.entry(g.to_string()).or_default();
+            if !vs.iter().any(|x| x == v) {
+                vs.push(v.to_string());
+            }
+        }
+    }
+    let groups: Vec<Value> = groups
+        .into_iter()
+        .map(|(g, vs)| {
+            let versions: Vec<Value> = vs
+                .iter()
+                .map(|v| json!({"groupVersion": format!("{g}/{v}"), "version": v}))
+                .collect();
+            json!({"name": g, "versions": versions, "preferredVersion": versions[0]})
+        })
+        .collect();
+    json_response(&json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}))
 }
 
 /// Discovery of a group version (`APIResourceList`): the custom kinds served there, which

@@ -415,11 +415,8 @@ pub fn kube_state(f: KubeStateFlags) -> ExitCode {
         )
         .await?;
         let mut scope = scope;
-        for cr in &mut scope.custom {
-            if let Err(e) = cr.discover(&client).await {
-                tracing::warn!(group = %cr.group, version = %cr.version, kind = %cr.kind, plural = %cr.plural, error = %e, "kube-state: the API server does not list this custom kind; watching it by the configured or English plural");
-            }
-        }
+        scope.custom =
+            kube_state::custom::resolve(&client, std::mem::take(&mut scope.custom)).await;
         let state = kube_state::KubeState::start(client, opts, scope, requests);
         let mut app = kube_state::router(state.clone());
         if f.enable_gzip_encoding {

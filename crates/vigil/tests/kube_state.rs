@@ -1062,6 +1062,10 @@ fn kube_state_custom_resource_state() {
     // An irregular plural, which only the API server's discovery can tell (the config gives
     // none; "foos" would answer 404).
     let foos = k.serve_custom("bar.example.com/foo", "foozles", "Foo");
+    // Another kind of the group, found only through the wildcard entry below.
+    k.serve_custom("bar.example.com/v2", "bazzes", "Baz");
+    k.apply(json!({"apiVersion": "bar.example.com/v2", "kind": "Baz",
+                   "metadata": {"name": "q", "namespace": "default"}}));
     k.apply(json!({
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": "p", "namespace": "default", "uid": "uid-p"},
@@ -1114,6 +1118,12 @@ spec:
           list: ["True", "False"]
           path: [status, conditions]
           valueFrom: [status]
+  - groupVersionKind: {group: bar.example.com, version: "*", kind: "*"}
+    metricNamePrefix: any
+    metrics:
+    - name: seen
+      help: Objects of the group's other kinds.
+      each: {type: Info, info: {labelsFromPath: {name: [metadata, name]}}}
 "#,
     )
     .unwrap();
@@ -1144,6 +1154,8 @@ spec:
         "# HELP foo_created Unix creation timestamp.\n# TYPE foo_created gauge\n".to_string(),
         format!("foo_created{{{b}}} 1.697543739e+09\n"),
         format!("foo_replicas{{{b}}} 3\n"),
+        // The wildcard found Baz at v2 (Foo is named by the first entry, which keeps it).
+        r#"any_seen{customresource_group="bar.example.com",customresource_kind="Baz",customresource_version="v2",name="q"} 1"#.to_string(),
         format!("foo_owner{{{b},owner_kind=\"foo\",owner_name=\"foo\"}} 1\n"),
         format!(
             "foo_status_condition{{{b},status=\"False\",type=\"Ready\"}} 0\nfoo_status_condition{{{b},status=\"True\",type=\"Ready\"}} 1\n"
@@ -1154,6 +1166,12 @@ spec:
     assert!(
         !text.contains("kube_pod_"),
         "--custom-resource-state-only: {text}"
+    );
+    assert!(
+        !text.contains(
+            r#"any_seen{customresource_group="bar.example.com",customresource_kind="Foo""#
+        ),
+        "a kind named by one entry is left to it: {text}"
     );
     let (_, tel) = get(&format!("http://127.0.0.1:{tport}/metrics"));
     assert!(

@@ -7,8 +7,8 @@
 //! `customresource_group`, `_version` and `_kind` labels on every sample; values converted as
 //! its `toFloat64` does (booleans, `yes`/`no`, RFC 3339 times, quantities, percentages);
 //! labels sorted by name on each line and samples sorted by their own labels. What vigil does
-//! not do yet is refused when the config is read, by name: wildcard kinds or versions (which
-//! need CRD discovery), `valueType` and CEL `valueFrom`.
+//! not do yet is refused when the config is read, by name: `valueType` and `valueFrom` as an
+//! object (CEL). Wildcard versions and kinds are resolved through discovery once, at start.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -486,6 +486,13 @@ impl Resource {
         }
     }
 
+    /// Whether the version or the kind is a wildcard (`*` or empty): [`resolve`] turns it into
+    /// the kinds the API server serves.
+    pub fn is_wildcard(&self) -> bool {
+        let wild = |x: &str| x.is_empty() || x == "*";
+        wild(&self.version) || wild(&self.kind)
+    }
+
     /// Take the kind's plural and scope from the API server's discovery, as kube-state-metrics
     /// takes them from the kind's CustomResourceDefinition; when the server does not list the
     /// kind, `resourcePlural` or the English plural stays, and the kind counts as namespaced.
@@ -712,6 +719,64 @@ impl Each {
     }
 }
 
+/// The configured resources as the API server serves them, once, at start: a named kind gets
+/// its plural and scope from discovery ([`Resource::discover`]; when discovery does not list it,
+/// it stays as configured, which is logged); a wildcard version or kind becomes one resource
+/// per kind of the group the server lists that matches, with its `customresource_version` and
+/// `_kind` labels, as kube-state-metrics expands it from the CRDs it sees. Kinds added to the
+/// cluster later are not picked up until vigil restarts (kube-state-metrics follows them).
+pub async fn resolve(client: &kube::Client, resources: Vec<Resource>) -> Vec<Resource> {
+    let mut out: Vec<Resource> = Vec::new();
+    for mut r in resources {
+        if !r.is_wildcard() {
+            if let Err(e) = r.discover(client).await {
+                tracing::warn!(group = %r.group, version = %r.version, kind = %r.kind, plural = %r.plural, error = %e, "kube-state: the API server does not list this custom kind; watching it by the configured or English plural");
+            }
+            out.push(r);
+            continue;
+        }
+        let group = match kube::discovery::group(client, &r.group).await {
+            Ok(g) => g,
+            Err(e) => {
+                tracing::warn!(group = %r.group, version = %r.version, kind = %r.kind, error = %e, "kube-state: the API server does not list this group; its wildcard resource has no kind to watch");
+                continue;
+            }
+        };
+        let wild = |x: &str| x.is_empty() || x == "*";
+        let mut found = 0;
+        for v in group.versions() {
+            if !wild(&r.version) && v != r.version {
+                continue;
+            }
+            for (ar, caps) in group.versioned_resources(v) {
+                if !wild(&r.kind) && ar.kind != r.kind {
+                    continue;
+                }
+                // The same kind configured by name too: the named entry is the one kept.
+                if out
+                    .iter()
+                    .any(|o| o.group == ar.group && o.version == ar.version && o.kind == ar.kind)
+                {
+                    continue;
+                }
+                let mut one = r.clone();
+                one.version = ar.version.clone();
+                one.kind = ar.kind.clone();
+                one.plural = ar.plural.clone();
+                one.cluster_scoped = caps.scope == kube::discovery::Scope::Cluster;
+                one.common
+                    .insert("customresource_version".into(), ar.version.clone());
+                one.common
+                    .insert("customresource_kind".into(), ar.kind.clone());
+                out.push(one);
+                found += 1;
+            }
+        }
+        tracing::info!(group = %r.group, version = %r.version, kind = %r.kind, kinds = found, "kube-state: wildcard custom resource resolved at start");
+    }
+    out
+}
+
 /// A kind's plural as kubebuilder names it (flect's common rules): what kube-state-metrics
 /// falls back to when neither `resourcePlural` nor a CRD gives one.
 pub fn pluralize(kind: &str) -> String {
@@ -752,19 +817,17 @@ pub fn parse(yaml: &str) -> Result<Vec<Resource>, String> {
         if gvk.group.is_empty() || gvk.group == "*" {
             return Err(format!("{what}: groupVersionKind.group is required"));
         }
-        if gvk.version.is_empty() || gvk.version == "*" || gvk.kind.is_empty() || gvk.kind == "*" {
-            return Err(format!(
-                "{what}: wildcard versions and kinds are not supported by vigil yet (they need CRD discovery); name the version and kind"
-            ));
-        }
+        let wild = |x: &str| x.is_empty() || x == "*";
         let plural = if r.resource_plural.is_empty() {
             pluralize(&gvk.kind)
         } else {
             r.resource_plural.clone()
         };
-        if out
-            .iter()
-            .any(|o| o.group == gvk.group && o.version == gvk.version && o.kind == gvk.kind)
+        if !wild(&gvk.version)
+            && !wild(&gvk.kind)
+            && out
+                .iter()
+                .any(|o| o.group == gvk.group && o.version == gvk.version && o.kind == gvk.kind)
         {
             return Err(format!("{what}: the same kind is configured twice"));
         }

@@ -710,6 +710,11 @@ impl KubeState {
         resources.sort_by_key(|w| w.name);
         // Custom resources after them, in the config's order.
         for cr in &scope.custom {
+            if cr.is_wildcard() {
+                // Only `custom::resolve` knows which kinds it stands for.
+                tracing::warn!(group = %cr.group, "kube-state: an unresolved wildcard custom resource is not watched");
+                continue;
+            }
             let cr = Arc::new(cr.clone());
             let ar = kube::discovery::ApiResource {
                 group: cr.group.clone(),
