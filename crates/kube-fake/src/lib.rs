@@ -74,6 +74,7 @@ struct CustomKind {
     api_version: String,
     plural: String,
     kind: String,
+    namespaced: bool,
 }
 
 impl Res {
@@ -475,6 +476,18 @@ impl FakeKube {
     /// API server does once its CustomResourceDefinition is established; objects of that
     /// `apiVersion` and `kind` can then be applied. Returns its [`Res`].
     pub fn serve_custom(&self, api_version: &str, plural: &str, kind: &str) -> Res {
+        self.serve_custom_scoped(api_version, plural, kind, true)
+    }
+
+    /// As [`FakeKube::serve_custom`], for a namespaced or a cluster-scoped kind (what
+    /// discovery says of it; objects of a cluster-scoped kind have no namespace).
+    pub fn serve_custom_scoped(
+        &self,
+        api_version: &str,
+        plural: &str,
+        kind: &str,
+        namespaced: bool,
+    ) -> Res {
         let mut s = self.shared.0.lock();
         if let Some(i) = s
             .custom
@@ -487,6 +500,7 @@ impl FakeKube {
             api_version: api_version.to_string(),
             plural: plural.to_string(),
             kind: kind.to_string(),
+            namespaced,
         });
         Res::Custom((s.custom.len() - 1) as u16)
     }
@@ -743,7 +757,7 @@ async fn group_resources(
             .iter()
             .filter(|c| c.api_version == gv)
             .map(|c| {
-                json!({"name": c.plural, "singularName": c.kind.to_lowercase(), "namespaced": true,
+                json!({"name": c.plural, "singularName": c.kind.to_lowercase(), "namespaced": c.namespaced,
                    "kind": c.kind, "verbs": ["get", "list", "watch"]})
             })
             .collect();

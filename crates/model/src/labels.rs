@@ -406,39 +406,7 @@ impl fmt::Display for Labels {
 
 /// Quote a label value as Go's `strconv.Quote` does.
 pub fn quote(s: &str) -> String {
-    if !s.chars().any(is_raw_byte) {
-        return quote_bytes(s.as_bytes());
-    }
-    let bytes: Vec<u8> = s
-        .chars()
-        .flat_map(|c| match raw_byte(c) {
-            Some(b) => vec![b],
-            None => c.to_string().into_bytes(),
-        })
-        .collect();
-    quote_bytes(&bytes)
-}
-
-/// A PromQL string literal can spell bytes that are not UTF-8 (`"a\xc5z"`: a Go string holds
-/// any bytes), which a Rust string cannot hold. Each such byte is kept as the character
-/// `RAW_BYTE_BASE + byte` (the top of the last private use plane), so the string stays unequal
-/// to every valid one, quotes back as `\xc5` as Go quotes it, and is never a valid name.
-pub const RAW_BYTE_BASE: u32 = 0x10_FF00;
-
-/// The character standing for byte `b` of a string that is not UTF-8.
-pub fn raw_byte_char(b: u8) -> char {
-    char::from_u32(RAW_BYTE_BASE + u32::from(b)).unwrap_or(char::REPLACEMENT_CHARACTER)
-}
-
-fn is_raw_byte(c: char) -> bool {
-    raw_byte(c).is_some()
-}
-
-/// The byte a character of [`raw_byte_char`] stands for (only bytes 0x80 and up are ever
-/// kept this way: lower ones are always valid UTF-8).
-fn raw_byte(c: char) -> Option<u8> {
-    let v = (c as u32).checked_sub(RAW_BYTE_BASE)?;
-    (0x80..=0xff).contains(&v).then_some(v as u8)
+    quote_bytes(s.as_bytes())
 }
 
 /// Quote bytes as Go's `strconv.Quote`/`%q` does (invalid UTF-8 as `\x..` escapes), so

@@ -556,7 +556,7 @@ impl Expr {
                     write!(f, "{n}")
                 }
             }
-            Expr::String(s) => f.write_str(&vigil_model::labels::quote(s)),
+            Expr::String(s) => f.write_str(&crate::lexer::quote(s)),
             Expr::VectorSelector(vs) => {
                 fmt_matchers(f, vs)?;
                 fmt_mods(f, &vs.at, vs.offset_ms)

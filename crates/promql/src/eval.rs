@@ -648,10 +648,7 @@ impl EvalContext<'_> {
         if let Some(l) = &param_str
             && !vigil_model::labels::is_valid_label_name(l)
         {
-            return invalid(format!(
-                "invalid label name {}",
-                vigil_model::labels::quote(l)
-            ));
+            return invalid(format!("invalid label name {}", crate::lexer::quote(l)));
         }
         let groups = group_series(&input, grouping, without);
         let mut out: Vec<Stepped> = Vec::new();

@@ -339,8 +339,22 @@ fn parse_number(s: &str) -> Option<f64> {
     s.parse::<f64>().ok()
 }
 
+/// A string literal can spell bytes that are not UTF-8 (`"a\xc5z"`: a Go string holds any
+/// bytes), which a Rust string cannot hold. Each such byte is kept as the character
+/// `RAW_BYTE_BASE + byte`; literals may not spell those characters themselves, so the string
+/// stays unequal to every string a query can otherwise write, [`quote`] prints it back as
+/// `\xc5` as Go does, and it is never a valid name.
+const RAW_BYTE_BASE: u32 = 0x10_FF00;
+
+/// The byte a character of the reserved range stands for (only bytes 0x80 and up are ever kept
+/// this way: lower ones are always UTF-8).
+fn raw_byte(c: char) -> Option<u8> {
+    let v = (c as u32).checked_sub(RAW_BYTE_BASE)?;
+    (0x80..=0xff).contains(&v).then_some(v as u8)
+}
+
 /// A literal's bytes as a string: valid UTF-8 as it is, each byte outside it as the character
-/// standing for it (see `vigil_model::labels::RAW_BYTE_BASE`).
+/// standing for it.
 fn from_go_bytes(b: &[u8]) -> String {
     let mut out = String::with_capacity(b.len());
     for chunk in b.utf8_chunks() {
@@ -349,10 +363,26 @@ fn from_go_bytes(b: &[u8]) -> String {
             chunk
                 .invalid()
                 .iter()
-                .map(|&x| vigil_model::labels::raw_byte_char(x)),
+                .filter_map(|&x| char::from_u32(RAW_BYTE_BASE + u32::from(x))),
         );
     }
     out
+}
+
+/// A string as PromQL prints it (Go's `strconv.Quote`), the bytes a literal spelled outside
+/// UTF-8 as `\xNN`.
+pub fn quote(s: &str) -> String {
+    if !s.chars().any(|c| raw_byte(c).is_some()) {
+        return vigil_model::labels::quote(s);
+    }
+    let mut bytes = Vec::with_capacity(s.len());
+    for c in s.chars() {
+        match raw_byte(c) {
+            Some(b) => bytes.push(b),
+            None => bytes.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+        }
+    }
+    vigil_model::labels::quote_bytes(&bytes)
 }
 
 /// Prometheus duration literal (`5m`, `1h30m`, `250ms`) in milliseconds.
@@ -417,12 +447,15 @@ fn lex_string(input: &str, start: usize) -> Result<(String, usize), (usize, Stri
                         let hex: String = (0..n)
                             .filter_map(|_| chars.next().map(|(_, c)| c))
                             .collect();
-                        let v = u32::from_str_radix(&hex, 16)
-                            .ok()
-                            .filter(|_| hex.len() == n);
+                        // Hex digits only: `from_str_radix` would also take a sign.
+                        let v = u32::from_str_radix(&hex, 16).ok().filter(|_| {
+                            hex.len() == n && hex.bytes().all(|b| b.is_ascii_hexdigit())
+                        });
                         match (e, v.map(|v| (v, char::from_u32(v)))) {
                             ('x', Some((b, _))) => out.push(b as u8),
-                            (_, Some((_, Some(ch)))) => push(&mut out, ch),
+                            (_, Some((_, Some(ch)))) if raw_byte(ch).is_none() => {
+                                push(&mut out, ch)
+                            }
                             _ => {
                                 return Err((start, format!("invalid escape sequence \\{e}{hex}")));
                             }
@@ -430,6 +463,15 @@ fn lex_string(input: &str, start: usize) -> Result<(String, usize), (usize, Stri
                     }
                     _ => return Err((start, "unknown escape sequence".into())),
                 }
+            }
+            c if raw_byte(c).is_some() => {
+                return Err((
+                    start,
+                    format!(
+                        "U+{:X}: the characters U+10FF80 to U+10FFFF are reserved in string literals",
+                        c as u32
+                    ),
+                ));
             }
             c => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
         }
@@ -460,10 +502,17 @@ mod tests {
         // quotes it.
         let bad = s(r#""a\xc5z""#);
         assert_ne!(bad, "aÅz");
-        assert_eq!(vigil_model::labels::quote(&bad), r#""a\xc5z""#);
+        assert_eq!(quote(&bad), r#""a\xc5z""#);
         assert!(!vigil_model::labels::is_valid_label_name(&bad));
         assert!(lex(r#""\400""#).is_err());
         assert!(lex(r#""\ud800""#).is_err());
+        assert!(lex(r#""\x+f""#).is_err());
+        // The reserved characters cannot be spelled, so no literal equals one that was not
+        // UTF-8; outside PromQL's own printing they are ordinary characters.
+        assert!(lex(r#""\U0010FFC5""#).is_err());
+        assert!(lex("\"a\u{10FFC5}z\"").is_err());
+        assert_eq!(quote("a\u{10FFC5}"), r#""a\xc5""#);
+        assert_eq!(vigil_model::labels::quote("a\u{10FFC5}"), "\"a\u{10FFC5}\"");
     }
 
     #[test]

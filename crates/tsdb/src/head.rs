@@ -1725,6 +1725,9 @@ impl<'a> Top<'a> {
     }
 }
 
+/// Refs looked up per hold of the index lock while counting chunks for the status page.
+const CHUNK_COUNT_REFS_PER_HOLD: u64 = 4096;
+
 /// Best first: the highest counts, ties by name.
 fn top(mut v: Vec<(String, u64)>, limit: usize) -> Vec<(String, u64)> {
     v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
@@ -1735,8 +1738,9 @@ fn top(mut v: Vec<(String, u64)>, limit: usize) -> Vec<(String, u64)> {
 impl Head {
     /// Cardinality statistics from the postings, top `limit` of each list. It runs on the
     /// query pool, at low priority, while commits wait on the index lock it reads under; so
-    /// the lock is taken once per label name (a hold never walks more than one name's
-    /// values), and a walk copies out only the top entries, allocating nothing per pair.
+    /// chunks are counted by ranges of refs, yielding the lock to a waiting commit between
+    /// them, the postings are walked one label name per hold (one name with millions of
+    /// values is still one hold), and only the top entries are copied out.
     pub fn cardinality(&self, limit: usize) -> Cardinality {
         let mut c = Cardinality::default();
         let names: Vec<String> = {
@@ -1744,13 +1748,20 @@ impl Head {
             c.num_series = idx.series.len() as u64;
             idx.postings.keys().cloned().collect()
         };
-        c.chunk_count = self
-            .index
-            .read()
-            .series
-            .values()
-            .map(MemSeries::chunk_count)
-            .sum();
+        // Refs are handed out in order, so every series has one below `next_ref`.
+        let end = self.next_ref.load(Ordering::Relaxed);
+        let mut idx = self.index.read();
+        let mut r = 1;
+        while r < end {
+            let to = (r + CHUNK_COUNT_REFS_PER_HOLD).min(end);
+            c.chunk_count += (r..to)
+                .filter_map(|x| idx.series.get(&x))
+                .map(MemSeries::chunk_count)
+                .sum::<u64>();
+            r = to;
+            RwLockReadGuard::bump(&mut idx);
+        }
+        drop(idx);
         let (mut values, mut memory) = (Vec::new(), Vec::new());
         let (mut by_name, mut pairs) = (Vec::new(), Vec::new());
         for name in names {
@@ -1760,7 +1771,9 @@ impl Head {
             };
             c.num_label_pairs += vals.len() as u64;
             values.push((name.clone(), vals.len() as u64));
-            let (mut names_top, mut pairs_top) = (Top::new(limit), Top::new(limit));
+            let room = limit.min(vals.len());
+            let mut names_top = Top::new(if name == METRIC_NAME { room } else { 0 });
+            let mut pairs_top = Top::new(room);
             let mut bytes = 0u64;
             for (v, refs) in vals {
                 bytes += (v.len() * refs.len()) as u64;

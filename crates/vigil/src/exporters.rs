@@ -416,7 +416,7 @@ pub fn kube_state(f: KubeStateFlags) -> ExitCode {
         .await?;
         let mut scope = scope;
         scope.custom =
-            kube_state::custom::resolve(&client, std::mem::take(&mut scope.custom)).await;
+            kube_state::custom::resolve(&client, std::mem::take(&mut scope.custom)).await?;
         let state = kube_state::KubeState::start(client, opts, scope, requests);
         let mut app = kube_state::router(state.clone());
         if f.enable_gzip_encoding {

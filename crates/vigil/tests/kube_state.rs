@@ -1066,6 +1066,9 @@ fn kube_state_custom_resource_state() {
     k.serve_custom("bar.example.com/v2", "bazzes", "Baz");
     k.apply(json!({"apiVersion": "bar.example.com/v2", "kind": "Baz",
                    "metadata": {"name": "q", "namespace": "default"}}));
+    // And a cluster-scoped one: its objects have no namespace for --namespaces to filter.
+    k.serve_custom_scoped("bar.example.com/v2", "quxes", "Qux", false);
+    k.apply(json!({"apiVersion": "bar.example.com/v2", "kind": "Qux", "metadata": {"name": "c"}}));
     k.apply(json!({
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": "p", "namespace": "default", "uid": "uid-p"},
@@ -1179,7 +1182,7 @@ spec:
         "{tel}"
     );
     assert!(
-        tel.contains(r#"vigil_kube_state_objects{resource="foozles.bar.example.com"} 1"#),
+        tel.contains(r#"vigil_kube_state_objects{resource="foozles.foo.bar.example.com"} 1"#),
         "{tel}"
     );
     // A change and a deletion reach the lines through the watch.
@@ -1196,6 +1199,15 @@ spec:
         let (_, t) = get(&format!("http://127.0.0.1:{port}/metrics"));
         (!t.contains("foo_")).then_some(())
     });
+    // With --namespaces: a namespaced kind's objects elsewhere are left out, a
+    // cluster-scoped kind's are all there.
+    let (_scoped, port, _) = run(&["--custom-resource-state-only", "--namespaces=other"]);
+    let (_, text) = get(&format!("http://127.0.0.1:{port}/metrics"));
+    assert!(
+        text.contains(r#"any_seen{customresource_group="bar.example.com",customresource_kind="Qux",customresource_version="v2",name="c"} 1"#),
+        "{text}"
+    );
+    assert!(!text.contains(r#"name="q""#), "{text}");
     // Without `--custom-resource-state-only`: both.
     k.apply(foo("True"));
     let (_both, port, _) = run(&["--resources=pods"]);

@@ -235,18 +235,18 @@ const MACHINE_MEMORY: Family = gauge(
 
 /// Open file descriptors and, of them, sockets, over a container's processes: the entries of
 /// each `/proc/<pid>/fd` and those linking to `socket:...`, as cAdvisor counts them. A process
-/// gone meanwhile counts nothing; when vigil may look into none of them (not root, no
-/// CAP_SYS_PTRACE), `None`: no count is better than a false 0.
+/// gone meanwhile counts nothing; when vigil could read none of them and was refused at least
+/// one (not root, no CAP_SYS_PTRACE), `None`: no count is better than a false 0.
 fn open_files(procfs: &std::path::Path, pids: &[u32]) -> Option<(u64, u64)> {
     let (mut fds, mut sockets) = (0u64, 0u64);
-    let mut denied = 0;
+    let (mut denied, mut read) = (false, false);
     for pid in pids {
         let dir = procfs.join(pid.to_string()).join("fd");
         let entries = match std::fs::read_dir(&dir) {
             Ok(e) => e,
             Err(e) => {
                 if e.kind() == std::io::ErrorKind::PermissionDenied {
-                    denied += 1;
+                    denied = true;
                     static SAID: std::sync::Once = std::sync::Once::new();
                     SAID.call_once(|| {
                         tracing::warn!(dir = %dir.display(), "container-metrics: not allowed to read processes' open files (run as root or with CAP_SYS_PTRACE); container_file_descriptors and container_sockets are left out");
@@ -256,6 +256,7 @@ fn open_files(procfs: &std::path::Path, pids: &[u32]) -> Option<(u64, u64)> {
             }
         };
 
+        read = true;
         for e in entries.flatten() {
             fds += 1;
             if std::fs::read_link(e.path())
@@ -265,7 +266,7 @@ fn open_files(procfs: &std::path::Path, pids: &[u32]) -> Option<(u64, u64)> {
             }
         }
     }
-    (pids.is_empty() || denied < pids.len()).then_some((fds, sockets))
+    (read || !denied).then_some((fds, sockets))
 }
 
 /// Samples by family name, each with its labels sorted by name.

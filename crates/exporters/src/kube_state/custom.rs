@@ -722,37 +722,62 @@ impl Each {
 /// The configured resources as the API server serves them, once, at start: a named kind gets
 /// its plural and scope from discovery ([`Resource::discover`]; when discovery does not list it,
 /// it stays as configured, which is logged); a wildcard version or kind becomes one resource
-/// per kind of the group the server lists that matches, with its `customresource_version` and
-/// `_kind` labels, as kube-state-metrics expands it from the CRDs it sees. Kinds added to the
-/// cluster later are not picked up until vigil restarts (kube-state-metrics follows them).
-pub async fn resolve(client: &kube::Client, resources: Vec<Resource>) -> Vec<Resource> {
+/// per listable kind of the group that matches, with its `customresource_version` and `_kind`
+/// labels, as kube-state-metrics expands it from the CRDs it sees. A kind named by an entry is
+/// that entry's; of two wildcards matching one kind, the first has it. A group the server does
+/// not list is logged and left out; any other discovery failure, after retries, is an error
+/// (a wildcard silently standing for nothing would be worse than not starting). Kinds added to
+/// the cluster later are not picked up until vigil restarts (kube-state-metrics follows them).
+pub async fn resolve(
+    client: &kube::Client,
+    resources: Vec<Resource>,
+) -> Result<Vec<Resource>, String> {
+    let (wildcards, named): (Vec<Resource>, Vec<Resource>) =
+        resources.into_iter().partition(Resource::is_wildcard);
     let mut out: Vec<Resource> = Vec::new();
-    for mut r in resources {
-        if !r.is_wildcard() {
-            if let Err(e) = r.discover(client).await {
-                tracing::warn!(group = %r.group, version = %r.version, kind = %r.kind, plural = %r.plural, error = %e, "kube-state: the API server does not list this custom kind; watching it by the configured or English plural");
-            }
-            out.push(r);
-            continue;
+    for mut r in named {
+        if let Err(e) = r.discover(client).await {
+            tracing::warn!(group = %r.group, version = %r.version, kind = %r.kind, plural = %r.plural, error = %e, "kube-state: the API server does not list this custom kind; watching it by the configured or English plural");
         }
-        let group = match kube::discovery::group(client, &r.group).await {
-            Ok(g) => g,
-            Err(e) => {
-                tracing::warn!(group = %r.group, version = %r.version, kind = %r.kind, error = %e, "kube-state: the API server does not list this group; its wildcard resource has no kind to watch");
-                continue;
+        out.push(r);
+    }
+    let wild = |x: &str| x.is_empty() || x == "*";
+    for r in wildcards {
+        let mut tries = 0;
+        let group = loop {
+            match kube::discovery::group(client, &r.group).await {
+                Ok(g) => break Some(g),
+                Err(kube::Error::Discovery(kube::error::DiscoveryError::MissingApiGroup(_))) => {
+                    break None;
+                }
+                Err(e) if tries >= 4 => {
+                    return Err(format!(
+                        "custom resource state: discovering group {:?} for its wildcard entry: {e}",
+                        r.group
+                    ));
+                }
+                Err(e) => {
+                    tries += 1;
+                    tracing::warn!(group = %r.group, error = %e, "kube-state: discovery failed; retrying");
+                    tokio::time::sleep(std::time::Duration::from_secs(1 << tries)).await;
+                }
             }
         };
-        let wild = |x: &str| x.is_empty() || x == "*";
+        let Some(group) = group else {
+            tracing::warn!(group = %r.group, version = %r.version, kind = %r.kind, "kube-state: the API server does not serve this group; its wildcard entry watches nothing until vigil restarts");
+            continue;
+        };
         let mut found = 0;
         for v in group.versions() {
             if !wild(&r.version) && v != r.version {
                 continue;
             }
             for (ar, caps) in group.versioned_resources(v) {
-                if !wild(&r.kind) && ar.kind != r.kind {
+                let listable = caps.supports_operation(kube::discovery::verbs::LIST)
+                    && caps.supports_operation(kube::discovery::verbs::WATCH);
+                if !listable || (!wild(&r.kind) && ar.kind != r.kind) {
                     continue;
                 }
-                // The same kind configured by name too: the named entry is the one kept.
                 if out
                     .iter()
                     .any(|o| o.group == ar.group && o.version == ar.version && o.kind == ar.kind)
@@ -774,7 +799,7 @@ pub async fn resolve(client: &kube::Client, resources: Vec<Resource>) -> Vec<Res
         }
         tracing::info!(group = %r.group, version = %r.version, kind = %r.kind, kinds = found, "kube-state: wildcard custom resource resolved at start");
     }
-    out
+    Ok(out)
 }
 
 /// A kind's plural as kubebuilder names it (flect's common rules): what kube-state-metrics

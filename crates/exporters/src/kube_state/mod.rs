@@ -723,9 +723,10 @@ impl KubeState {
                 kind: cr.kind.clone(),
                 plural: cr.plural.clone(),
             };
-            // `plural.group`, as kubectl names it: apart from any built-in's name.
+            // `plural.version.group`, as kubectl names it fully: apart from any built-in's
+            // name, and from the same kind at another version.
             let name: &'static str =
-                Box::leak(format!("{}.{}", cr.plural, cr.group).into_boxed_str());
+                Box::leak(format!("{}.{}.{}", cr.plural, cr.version, cr.group).into_boxed_str());
             // A cluster-scoped kind has no per-namespace path to list.
             let cr_ns: Vec<Option<String>> = if cr.cluster_scoped {
                 vec![None]
@@ -745,9 +746,12 @@ impl KubeState {
                     None => Api::<DynamicObject>::all_with(client.clone(), &ar),
                 };
                 let sc = scope.clone();
+                let cluster = cr.cluster_scoped;
+                // A cluster-scoped kind's objects have no namespace to filter by.
                 let keep: Arc<dyn Fn(&DynamicObject) -> bool + Send + Sync> =
                     Arc::new(move |o: &DynamicObject| {
-                        sc.namespace_allowed(o.metadata.namespace.as_deref().unwrap_or(""))
+                        (cluster
+                            || sc.namespace_allowed(o.metadata.namespace.as_deref().unwrap_or("")))
                             && sc.owns(o.metadata.uid.as_deref())
                     });
                 let cr = cr.clone();

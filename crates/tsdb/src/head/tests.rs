@@ -575,6 +575,8 @@ fn cardinality_top_lists_match_a_naive_count() {
     for limit in [1, 3, 10, 1000] {
         let c = h.cardinality(limit);
         assert_eq!(c.num_series, 60);
+        // One open chunk each, counted in ranges of refs.
+        assert_eq!(c.chunk_count, 60);
         assert_eq!(c.num_label_pairs, pair_counts.len() as u64);
         assert_eq!(
             c.series_count_by_label_value_pair,
