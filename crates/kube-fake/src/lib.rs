@@ -494,6 +494,9 @@ impl FakeKube {
             .iter()
             .position(|c| c.api_version == api_version && c.kind == kind)
         {
+            // Served again: as now described.
+            s.custom[i].plural = plural.to_string();
+            s.custom[i].namespaced = namespaced;
             return Res::Custom(i as u16);
         }
         s.custom.push(CustomKind {
@@ -847,7 +850,17 @@ async fn serve(
             &format!("the server could not find the requested resource ({group} {res})"),
         );
     };
-    if shared.0.lock().unserved.contains(&r) {
+    // A cluster-scoped kind has no per-namespace path.
+    let cluster_scoped = match r {
+        Res::Custom(i) => shared
+            .0
+            .lock()
+            .custom
+            .get(i as usize)
+            .is_some_and(|c| !c.namespaced),
+        _ => false,
+    };
+    if shared.0.lock().unserved.contains(&r) || (cluster_scoped && ns.is_some()) {
         return status(
             StatusCode::NOT_FOUND,
             "NotFound",

@@ -436,7 +436,14 @@ fn fmt_matchers(f: &mut fmt::Formatter<'_>, vs: &VectorSelector) -> fmt::Result 
         if i > 0 {
             f.write_str(", ")?;
         }
-        write!(f, "{m}")?;
+        // The value as PromQL prints strings (bytes a literal spelled outside UTF-8 as \xNN).
+        write!(
+            f,
+            "{}{}{}",
+            m.name,
+            m.op.as_str(),
+            crate::lexer::quote(&m.value)
+        )?;
     }
     f.write_str("}")
 }

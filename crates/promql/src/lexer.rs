@@ -353,6 +353,14 @@ fn raw_byte(c: char) -> Option<u8> {
     (0x80..=0xff).contains(&v).then_some(v as u8)
 }
 
+/// Why a literal may not hold `c` (one of the characters standing for bytes).
+fn reserved(c: char) -> String {
+    format!(
+        "U+{:X}: the characters U+10FF80 to U+10FFFF are reserved in string literals",
+        c as u32
+    )
+}
+
 /// A literal's bytes as a string: valid UTF-8 as it is, each byte outside it as the character
 /// standing for it.
 fn from_go_bytes(b: &[u8]) -> String {
@@ -393,10 +401,13 @@ fn lex_string(input: &str, start: usize) -> Result<(String, usize), (usize, Stri
     let q = b[start];
     if q == b'`' {
         return match input[start + 1..].find('`') {
-            Some(off) => Ok((
-                input[start + 1..start + 1 + off].to_string(),
-                start + off + 2,
-            )),
+            Some(off) => {
+                let body = &input[start + 1..start + 1 + off];
+                match body.chars().find(|c| raw_byte(*c).is_some()) {
+                    Some(c) => Err((start, reserved(c))),
+                    None => Ok((body.to_string(), start + off + 2)),
+                }
+            }
             None => Err((start, "unterminated raw string".into())),
         };
     }
@@ -464,15 +475,7 @@ fn lex_string(input: &str, start: usize) -> Result<(String, usize), (usize, Stri
                     _ => return Err((start, "unknown escape sequence".into())),
                 }
             }
-            c if raw_byte(c).is_some() => {
-                return Err((
-                    start,
-                    format!(
-                        "U+{:X}: the characters U+10FF80 to U+10FFFF are reserved in string literals",
-                        c as u32
-                    ),
-                ));
-            }
+            c if raw_byte(c).is_some() => return Err((start, reserved(c))),
             c => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
         }
     }
@@ -511,8 +514,25 @@ mod tests {
         // UTF-8; outside PromQL's own printing they are ordinary characters.
         assert!(lex(r#""\U0010FFC5""#).is_err());
         assert!(lex("\"a\u{10FFC5}z\"").is_err());
+        assert!(lex("`a\u{10FFC5}z`").is_err());
         assert_eq!(quote("a\u{10FFC5}"), r#""a\xc5""#);
         assert_eq!(vigil_model::labels::quote("a\u{10FFC5}"), "\"a\u{10FFC5}\"");
+    }
+
+    /// Printing a query (format_query, rule text) gives back what parses to the same query,
+    /// bytes outside UTF-8 spelled as Go spells them, in matchers and strings alike.
+    #[test]
+    fn byte_escapes_print_back_as_they_were_written() {
+        for q in [
+            r#"m{a="\xc5"}"#,
+            r#"count_values("a\xc5z", m)"#,
+            r#"label_replace(m, "x", "\xff\xfe", "y", "(.*)")"#,
+        ] {
+            let e = crate::parser::parse(q).unwrap();
+            let printed = e.to_string();
+            assert!(printed.contains(r"\x"), "{q} printed {printed}");
+            assert_eq!(crate::parser::parse(&printed).unwrap().to_string(), printed);
+        }
     }
 
     #[test]

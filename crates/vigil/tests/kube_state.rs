@@ -1092,6 +1092,12 @@ fn kube_state_custom_resource_state() {
         r#"kind: CustomResourceStateMetrics
 spec:
   resources:
+  - groupVersionKind: {group: bar.example.com, version: "*", kind: "*"}
+    metricNamePrefix: any
+    metrics:
+    - name: seen
+      help: Objects of the group's kinds no other entry names (this one comes first).
+      each: {type: Info, info: {labelsFromPath: {name: [metadata, name]}}}
   - groupVersionKind: {group: bar.example.com, kind: Foo, version: foo}
     metricNamePrefix: foo
     labelsFromPath:
@@ -1121,12 +1127,6 @@ spec:
           list: ["True", "False"]
           path: [status, conditions]
           valueFrom: [status]
-  - groupVersionKind: {group: bar.example.com, version: "*", kind: "*"}
-    metricNamePrefix: any
-    metrics:
-    - name: seen
-      help: Objects of the group's other kinds.
-      each: {type: Info, info: {labelsFromPath: {name: [metadata, name]}}}
 "#,
     )
     .unwrap();

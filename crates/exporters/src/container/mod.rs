@@ -235,11 +235,11 @@ const MACHINE_MEMORY: Family = gauge(
 
 /// Open file descriptors and, of them, sockets, over a container's processes: the entries of
 /// each `/proc/<pid>/fd` and those linking to `socket:...`, as cAdvisor counts them. A process
-/// gone meanwhile counts nothing; when vigil could read none of them and was refused at least
-/// one (not root, no CAP_SYS_PTRACE), `None`: no count is better than a false 0.
+/// gone meanwhile counts nothing; when vigil was refused any of them (not root, no
+/// CAP_SYS_PTRACE), `None`: no count is better than a count that is too low.
 fn open_files(procfs: &std::path::Path, pids: &[u32]) -> Option<(u64, u64)> {
     let (mut fds, mut sockets) = (0u64, 0u64);
-    let (mut denied, mut read) = (false, false);
+    let mut denied = false;
     for pid in pids {
         let dir = procfs.join(pid.to_string()).join("fd");
         let entries = match std::fs::read_dir(&dir) {
@@ -256,7 +256,6 @@ fn open_files(procfs: &std::path::Path, pids: &[u32]) -> Option<(u64, u64)> {
             }
         };
 
-        read = true;
         for e in entries.flatten() {
             fds += 1;
             if std::fs::read_link(e.path())
@@ -266,7 +265,7 @@ fn open_files(procfs: &std::path::Path, pids: &[u32]) -> Option<(u64, u64)> {
             }
         }
     }
-    (read || !denied).then_some((fds, sockets))
+    (!denied).then_some((fds, sockets))
 }
 
 /// Samples by family name, each with its labels sorted by name.

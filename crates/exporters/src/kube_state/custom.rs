@@ -493,19 +493,6 @@ impl Resource {
         wild(&self.version) || wild(&self.kind)
     }
 
-    /// Take the kind's plural and scope from the API server's discovery, as kube-state-metrics
-    /// takes them from the kind's CustomResourceDefinition; when the server does not list the
-    /// kind, `resourcePlural` or the English plural stays, and the kind counts as namespaced.
-    pub async fn discover(&mut self, client: &kube::Client) -> Result<(), String> {
-        let gvk = kube::api::GroupVersionKind::gvk(&self.group, &self.version, &self.kind);
-        let (ar, caps) = kube::discovery::pinned_kind(client, &gvk)
-            .await
-            .map_err(|e| e.to_string())?;
-        self.plural = ar.plural;
-        self.cluster_scoped = caps.scope == kube::discovery::Scope::Cluster;
-        Ok(())
-    }
-
     pub fn families(&self) -> Vec<Family> {
         self.metrics.iter().map(|m| m.family).collect()
     }
@@ -720,13 +707,14 @@ impl Each {
 }
 
 /// The configured resources as the API server serves them, once, at start: a named kind gets
-/// its plural and scope from discovery ([`Resource::discover`]; when discovery does not list it,
-/// it stays as configured, which is logged); a wildcard version or kind becomes one resource
+/// its plural and scope from discovery (when discovery does not list it, it stays as
+/// configured and namespaced, which is logged); a wildcard version or kind becomes one resource
 /// per listable kind of the group that matches, with its `customresource_version` and `_kind`
 /// labels, as kube-state-metrics expands it from the CRDs it sees. A kind named by an entry is
 /// that entry's; of two wildcards matching one kind, the first has it. A group the server does
 /// not list is logged and left out; any other discovery failure, after retries, is an error
-/// (a wildcard silently standing for nothing would be worse than not starting). Kinds added to
+/// (a kind silently watched at the wrong path would be worse than not starting). Named
+/// entries come first in the result, then the wildcards' kinds. Kinds added to
 /// the cluster later are not picked up until vigil restarts (kube-state-metrics follows them).
 pub async fn resolve(
     client: &kube::Client,
@@ -736,34 +724,25 @@ pub async fn resolve(
         resources.into_iter().partition(Resource::is_wildcard);
     let mut out: Vec<Resource> = Vec::new();
     for mut r in named {
-        if let Err(e) = r.discover(client).await {
-            tracing::warn!(group = %r.group, version = %r.version, kind = %r.kind, plural = %r.plural, error = %e, "kube-state: the API server does not list this custom kind; watching it by the configured or English plural");
+        // The plural and scope as kube-state-metrics takes them from the kind's CRD.
+        let gvk = kube::api::GroupVersionKind::gvk(&r.group, &r.version, &r.kind);
+        let what = format!("{}/{} {}", r.group, r.version, r.kind);
+        match discovered(&what, || kube::discovery::pinned_kind(client, &gvk)).await? {
+            Some((ar, caps)) => {
+                r.plural = ar.plural;
+                r.cluster_scoped = caps.scope == kube::discovery::Scope::Cluster;
+            }
+            None => {
+                tracing::warn!(group = %r.group, version = %r.version, kind = %r.kind, plural = %r.plural, "kube-state: the API server does not list this custom kind; watching it, as namespaced, by the configured or English plural");
+            }
         }
         out.push(r);
     }
     let wild = |x: &str| x.is_empty() || x == "*";
     for r in wildcards {
-        let mut tries = 0;
-        let group = loop {
-            match kube::discovery::group(client, &r.group).await {
-                Ok(g) => break Some(g),
-                Err(kube::Error::Discovery(kube::error::DiscoveryError::MissingApiGroup(_))) => {
-                    break None;
-                }
-                Err(e) if tries >= 4 => {
-                    return Err(format!(
-                        "custom resource state: discovering group {:?} for its wildcard entry: {e}",
-                        r.group
-                    ));
-                }
-                Err(e) => {
-                    tries += 1;
-                    tracing::warn!(group = %r.group, error = %e, "kube-state: discovery failed; retrying");
-                    tokio::time::sleep(std::time::Duration::from_secs(1 << tries)).await;
-                }
-            }
-        };
-        let Some(group) = group else {
+        let what = format!("group {:?}", r.group);
+        let Some(group) = discovered(&what, || kube::discovery::group(client, &r.group)).await?
+        else {
             tracing::warn!(group = %r.group, version = %r.version, kind = %r.kind, "kube-state: the API server does not serve this group; its wildcard entry watches nothing until vigil restarts");
             continue;
         };
@@ -800,6 +779,35 @@ pub async fn resolve(
         tracing::info!(group = %r.group, version = %r.version, kind = %r.kind, kinds = found, "kube-state: wildcard custom resource resolved at start");
     }
     Ok(out)
+}
+
+/// A discovery call, with failures other than "not served" (a 404, a group or kind the server
+/// does not list) retried for about 30 s and then an error naming `what`: `Ok(None)` when the
+/// server does not serve it.
+async fn discovered<T, F, Fut>(what: &str, mut call: F) -> Result<Option<T>, String>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, kube::Error>>,
+{
+    use kube::error::DiscoveryError as D;
+    let mut tries = 0;
+    loop {
+        match call().await {
+            Ok(x) => return Ok(Some(x)),
+            Err(kube::Error::Discovery(
+                D::MissingApiGroup(_) | D::MissingKind(_) | D::MissingResource(_),
+            )) => return Ok(None),
+            Err(kube::Error::Api(s)) if s.code == 404 => return Ok(None),
+            Err(e) if tries >= 4 => {
+                return Err(format!("custom resource state: discovering {what}: {e}"));
+            }
+            Err(e) => {
+                tries += 1;
+                tracing::warn!(what, error = %e, "kube-state: discovery failed; retrying");
+                tokio::time::sleep(std::time::Duration::from_secs(1 << tries)).await;
+            }
+        }
+    }
 }
 
 /// A kind's plural as kubebuilder names it (flect's common rules): what kube-state-metrics

@@ -708,7 +708,8 @@ impl KubeState {
         );
         // Resources in name order, as kube-state-metrics writes them.
         resources.sort_by_key(|w| w.name);
-        // Custom resources after them, in the config's order.
+        // Custom resources after them, in the order `custom::resolve` gives (named kinds, then
+        // the wildcards' kinds).
         for cr in &scope.custom {
             if cr.is_wildcard() {
                 // Only `custom::resolve` knows which kinds it stands for.
