@@ -123,6 +123,15 @@ pub fn push_labels<'a>(out: &mut String, labels: impl Iterator<Item = (&'a str, 
     }
 }
 
+/// `# HELP` text escapes backslash and newline.
+pub fn escape_help(h: &str) -> std::borrow::Cow<'_, str> {
+    if h.contains(['\\', '\n']) {
+        h.replace('\\', "\\\\").replace('\n', "\\n").into()
+    } else {
+        h.into()
+    }
+}
+
 /// This machine's architecture as Go names it (`GOARCH`), for the exporters' `*_build_info`.
 pub fn go_arch() -> &'static str {
     match std::env::consts::ARCH {

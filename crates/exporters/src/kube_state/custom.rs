@@ -473,6 +473,11 @@ pub struct Resource {
     metrics: Vec<Metric>,
 }
 
+/// A version or kind that stands for any (`*`, or left empty).
+fn wild(x: &str) -> bool {
+    x.is_empty() || x == "*"
+}
+
 /// A sample before the base labels join it: its own labels and its value.
 type Sample = (BTreeMap<String, String>, f64);
 
@@ -489,7 +494,6 @@ impl Resource {
     /// Whether the version or the kind is a wildcard (`*` or empty): [`resolve`] turns it into
     /// the kinds the API server serves.
     pub fn is_wildcard(&self) -> bool {
-        let wild = |x: &str| x.is_empty() || x == "*";
         wild(&self.version) || wild(&self.kind)
     }
 
@@ -536,9 +540,23 @@ fn label_names<'a>(what: &str, names: impl IntoIterator<Item = &'a String>) -> R
     Ok(())
 }
 
-/// HELP text as the text format needs it: backslash and newline escaped.
-fn escape_help(h: &str) -> String {
-    h.replace('\\', "\\\\").replace('\n', "\\n")
+/// An `each.<part>` that `type` names: it must be there.
+fn required<'a, T>(part: &'a Option<T>, mw: &str, name: &str) -> Result<&'a T, String> {
+    part.as_ref()
+        .ok_or_else(|| format!("{mw}: expected each.{name} to not be nil"))
+}
+
+/// An `each.<part>`'s path and `labelsFromPath`, compiled with the part named in errors.
+fn part_paths(
+    mw: &str,
+    name: &str,
+    path: &[String],
+    labels: &RawLabels,
+) -> Result<(Path, LabelPaths), String> {
+    Ok((
+        Path::compile(path, &format!("{mw}: each.{name}.path"))?,
+        compile_labels(labels, &format!("{mw}: each.{name}.labelsFromPath"))?,
+    ))
 }
 
 /// kube-state-metrics' order of two label sets: pair by pair in name order, the name first,
@@ -738,7 +756,6 @@ pub async fn resolve(
         }
         out.push(r);
     }
-    let wild = |x: &str| x.is_empty() || x == "*";
     for r in wildcards {
         let what = format!("group {:?}", r.group);
         let Some(group) = discovered(&what, || kube::discovery::group(client, &r.group)).await?
@@ -850,7 +867,6 @@ pub fn parse(yaml: &str) -> Result<Vec<Resource>, String> {
         if gvk.group.is_empty() || gvk.group == "*" {
             return Err(format!("{what}: groupVersionKind.group is required"));
         }
-        let wild = |x: &str| x.is_empty() || x == "*";
         let plural = if r.resource_plural.is_empty() {
             pluralize(&gvk.kind)
         } else {
@@ -896,40 +912,28 @@ pub fn parse(yaml: &str) -> Result<Vec<Resource>, String> {
             label_names(&format!("{mw}: commonLabels"), g.common_labels.keys())?;
             let each = match g.each.kind.to_ascii_lowercase().as_str() {
                 "gauge" => {
-                    let x = g
-                        .each
-                        .gauge
-                        .as_ref()
-                        .ok_or_else(|| format!("{mw}: expected each.gauge to not be nil"))?;
+                    let x = required(&g.each.gauge, &mw, "gauge")?;
                     if !x.value_type.is_empty() {
                         return Err(format!(
                             "{mw}: each.gauge.valueType {:?} is not supported by vigil yet",
                             x.value_type
                         ));
                     }
+                    let (path, labels) = part_paths(&mw, "gauge", &x.path, &x.labels_from_path)?;
                     Each::Gauge {
-                        path: Path::compile(&x.path, &format!("{mw}: each.gauge.path"))?,
-                        labels: compile_labels(
-                            &x.labels_from_path,
-                            &format!("{mw}: each.gauge.labelsFromPath"),
-                        )?,
+                        path,
+                        labels,
                         label_from_key: x.label_from_key.clone(),
                         value_from: x.value_from.path(&format!("{mw}: each.gauge.valueFrom"))?,
                         nil_is_zero: x.nil_is_zero,
                     }
                 }
                 "stateset" => {
-                    let x = g
-                        .each
-                        .state_set
-                        .as_ref()
-                        .ok_or_else(|| format!("{mw}: expected each.stateSet to not be nil"))?;
+                    let x = required(&g.each.state_set, &mw, "stateSet")?;
+                    let (path, labels) = part_paths(&mw, "stateSet", &x.path, &x.labels_from_path)?;
                     Each::StateSet {
-                        path: Path::compile(&x.path, &format!("{mw}: each.stateSet.path"))?,
-                        labels: compile_labels(
-                            &x.labels_from_path,
-                            &format!("{mw}: each.stateSet.labelsFromPath"),
-                        )?,
+                        path,
+                        labels,
                         label_name: x.label_name.clone(),
                         value_from: x
                             .value_from
@@ -938,17 +942,11 @@ pub fn parse(yaml: &str) -> Result<Vec<Resource>, String> {
                     }
                 }
                 "info" => {
-                    let x = g
-                        .each
-                        .info
-                        .as_ref()
-                        .ok_or_else(|| format!("{mw}: expected each.info to not be nil"))?;
+                    let x = required(&g.each.info, &mw, "info")?;
+                    let (path, labels) = part_paths(&mw, "info", &x.path, &x.labels_from_path)?;
                     Each::Info {
-                        path: Path::compile(&x.path, &format!("{mw}: each.info.path"))?,
-                        labels: compile_labels(
-                            &x.labels_from_path,
-                            &format!("{mw}: each.info.labelsFromPath"),
-                        )?,
+                        path,
+                        labels,
                         label_from_key: x.label_from_key.clone(),
                     }
                 }
@@ -971,7 +969,7 @@ pub fn parse(yaml: &str) -> Result<Vec<Resource>, String> {
                 family: Family {
                     name: leak(name),
                     kind: "gauge",
-                    help: leak(escape_help(&g.help)),
+                    help: leak(crate::exposition::escape_help(&g.help).into_owned()),
                 },
                 common: g
                     .common_labels

@@ -159,7 +159,11 @@ impl Out {
             if f.lines.len() < before {
                 tracing::warn!(family = %name, dropped = before - f.lines.len(), "samples for a series already written were dropped");
             }
-            let _ = writeln!(text, "# HELP {name} {}", escape_help(&f.help));
+            let _ = writeln!(
+                text,
+                "# HELP {name} {}",
+                crate::exposition::escape_help(&f.help)
+            );
             let _ = writeln!(text, "# TYPE {name} {}", f.kind.as_str());
             for l in &f.lines {
                 text.push_str(l);
@@ -172,15 +176,6 @@ impl Out {
 /// A rendered line without its value: `name{labels}`.
 fn series_key(line: &str) -> &str {
     line.trim_end().rsplit_once(' ').map_or(line, |(k, _)| k)
-}
-
-/// `# HELP` text escapes backslash and newline.
-fn escape_help(h: &str) -> std::borrow::Cow<'_, str> {
-    if h.contains(['\\', '\n']) {
-        h.replace('\\', "\\\\").replace('\n', "\\n").into()
-    } else {
-        h.into()
-    }
 }
 
 #[cfg(test)]
