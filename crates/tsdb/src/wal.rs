@@ -1198,6 +1198,16 @@ pub struct Wal {
     version: u32,
     /// Records of one [`Wal::log`] call, kept for the next (see `SCRATCH`).
     buf: Vec<u8>,
+    /// fsyncs of closed segments still running. A cut happens under the head's WAL lock
+    /// (on a full segment, in a commit; at every checkpoint and agent truncation): waiting
+    /// there for the disk would stall every scrape's commit for as long as a loaded disk
+    /// takes, and `kill -9` safety never needed the fsync. [`Wal::sync`] waits for them.
+    syncing: Vec<std::thread::JoinHandle<io::Result<()>>>,
+    /// The first error of a closed segment's fsync that finished, for the next [`Wal::sync`].
+    sync_err: Option<io::Error>,
+    /// Tests hold a closed segment's fsync here, to see what does and does not wait for it.
+    #[cfg(test)]
+    sync_gate: Option<Arc<std::sync::Barrier>>,
 }
 
 impl Wal {
@@ -1234,6 +1244,10 @@ impl Wal {
             compression,
             version,
             buf: Vec::new(),
+            syncing: Vec::new(),
+            sync_err: None,
+            #[cfg(test)]
+            sync_gate: None,
         })
     }
 
@@ -1292,16 +1306,72 @@ impl Wal {
         Ok(())
     }
 
-    /// Start a new segment.
+    /// Start a new segment. The closed one is fsynced on a thread of its own (as Prometheus
+    /// does), so the caller's lock is not held for the disk.
     pub fn cut(&mut self) -> io::Result<()> {
-        self.file.sync_data()?;
-        self.file = create_segment(&self.dir, self.seg + 1, self.version)?;
+        let next = create_segment(&self.dir, self.seg + 1, self.version)?;
+        let closed = std::mem::replace(&mut self.file, next);
         self.seg += 1;
         self.size = HEADER_LEN as u64;
+        self.reap_syncs();
+        #[cfg(test)]
+        let gate = self.sync_gate.clone();
+        let dir = self.dir.clone();
+        let seg = self.seg - 1;
+        let job = move || {
+            #[cfg(test)]
+            if let Some(g) = gate {
+                g.wait();
+            }
+            let r = closed.sync_data();
+            if let Err(e) = &r {
+                tracing::error!(err = %e, segment = %segment_path(&dir, seg).display(), "fsync of a closed WAL segment failed");
+            }
+            r
+        };
+        match std::thread::Builder::new()
+            .name("wal-fsync".into())
+            .spawn(job)
+        {
+            Ok(h) => self.syncing.push(h),
+            // No thread to be had: do it here rather than not at all.
+            Err(_) => {
+                let f = File::open(segment_path(&self.dir, seg))?;
+                f.sync_data()?;
+            }
+        }
         Ok(())
     }
 
+    /// Collect the fsyncs of closed segments that are done, keeping the first error for the
+    /// next [`Wal::sync`].
+    fn reap_syncs(&mut self) {
+        let (done, running): (Vec<_>, Vec<_>) =
+            self.syncing.drain(..).partition(|h| h.is_finished());
+        self.syncing = running;
+        for h in done {
+            self.keep_sync_result(h);
+        }
+    }
+
+    fn keep_sync_result(&mut self, h: std::thread::JoinHandle<io::Result<()>>) {
+        let r = h
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("WAL fsync thread panicked")));
+        if let Err(e) = r {
+            self.sync_err.get_or_insert(e);
+        }
+    }
+
+    /// Make everything written so far durable: the closed segments' fsyncs still running,
+    /// then the segment being written.
     pub fn sync(&mut self) -> io::Result<()> {
+        for h in std::mem::take(&mut self.syncing) {
+            self.keep_sync_result(h);
+        }
+        if let Some(e) = self.sync_err.take() {
+            return Err(e);
+        }
         self.file.sync_data()
     }
 
@@ -1330,6 +1400,59 @@ mod tests {
             Record::Samples(vec![]),
             Record::Tombstones(vec![(1, -5, 1500)]),
         ]
+    }
+
+    /// A cut does not wait for the closed segment's fsync (it runs under the head's WAL lock,
+    /// where a slow disk would stall every commit): writing goes on while it runs, and only an
+    /// explicit sync waits for it. What was written before and after reads back.
+    #[test]
+    fn a_cut_leaves_the_closed_segments_fsync_to_a_thread() {
+        let d = tmp("cut-fsync");
+        let mut w = Wal::open(&d).unwrap();
+        let gate = Arc::new(std::sync::Barrier::new(2));
+        w.sync_gate = Some(gate.clone());
+        let mut buf = Vec::new();
+        encode(&mut buf, &records()[1], Compression::None);
+        w.write(&buf).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let w = std::thread::scope(|sc| {
+            let cutter = sc.spawn(move || {
+                w.cut().unwrap();
+                // Writing goes on while the closed segment's fsync is held.
+                w.write(&buf).unwrap();
+                tx.send(()).unwrap();
+                w
+            });
+            let cut_returned = rx.recv_timeout(std::time::Duration::from_secs(60)).is_ok();
+            if !cut_returned {
+                // Let the cut finish so the scope can end, then fail.
+                gate.wait();
+            }
+            assert!(cut_returned, "cut() waited for the closed segment's fsync");
+            cutter.join().unwrap()
+        });
+        let mut w = w;
+        assert_eq!(w.syncing.len(), 1);
+        assert!(!w.syncing[0].is_finished(), "the fsync is held at the gate");
+        let syncer = std::thread::spawn(move || {
+            w.sync().unwrap();
+            w
+        });
+        // sync() waits for the held fsync: release it, and sync() completes.
+        gate.wait();
+        let w = syncer.join().unwrap();
+        assert!(w.syncing.is_empty());
+        drop(w);
+        let mut got = Vec::new();
+        replay(&d, |r| got.push(r)).unwrap();
+        let samples: usize = got
+            .iter()
+            .map(|r| match r {
+                Record::Samples(s) => s.len(),
+                _ => 0,
+            })
+            .sum();
+        assert_eq!(samples, 6);
     }
 
     /// Histogram records round-trip bit for bit, whole counts or not, go only into version-5
