@@ -1198,16 +1198,94 @@ pub struct Wal {
     version: u32,
     /// Records of one [`Wal::log`] call, kept for the next (see `SCRATCH`).
     buf: Vec<u8>,
-    /// fsyncs of closed segments still running. A cut happens under the head's WAL lock
-    /// (on a full segment, in a commit; at every checkpoint and agent truncation): waiting
-    /// there for the disk would stall every scrape's commit for as long as a loaded disk
-    /// takes, and `kill -9` safety never needed the fsync. [`Wal::sync`] waits for them.
-    syncing: Vec<std::thread::JoinHandle<io::Result<()>>>,
-    /// The first error of a closed segment's fsync that finished, for the next [`Wal::sync`].
-    sync_err: Option<io::Error>,
-    /// Tests hold a closed segment's fsync here, to see what does and does not wait for it.
+    /// fsyncs closed segments, one at a time, off the caller's thread (see [`Wal::cut`]);
+    /// started at the first cut.
+    syncer: Option<Syncer>,
+    /// An fsync done in [`Wal::cut`] itself (no syncer thread) that failed, for the next sync.
+    inline_sync_err: Option<io::Error>,
+    /// Tests hold each of the syncer's fsyncs here, to see what does and does not wait.
     #[cfg(test)]
     sync_gate: Option<Arc<std::sync::Barrier>>,
+}
+
+/// What the syncer thread is asked to do.
+enum SyncJob {
+    /// fsync a closed segment (its path is for the log).
+    Segment(File, PathBuf),
+    /// Answer with the first error since the last flush, once every job before is done.
+    Flush(std::sync::mpsc::SyncSender<Option<io::Error>>),
+}
+
+/// A thread that fsyncs closed segments in the order they were closed (as Prometheus's WAL
+/// does on its own goroutine). Dropping it waits for the fsyncs queued.
+struct Syncer {
+    tx: Option<std::sync::mpsc::Sender<SyncJob>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Syncer {
+    /// `gate`: tests hold each fsync there (always `None` outside them).
+    fn start(gate: Option<Arc<std::sync::Barrier>>) -> io::Result<Syncer> {
+        let (tx, rx) = std::sync::mpsc::channel::<SyncJob>();
+        let thread = std::thread::Builder::new()
+            .name("wal-fsync".into())
+            .spawn(move || {
+                let mut failed: Option<io::Error> = None;
+                for job in rx {
+                    match job {
+                        SyncJob::Segment(f, path) => {
+                            if let Some(g) = &gate {
+                                g.wait();
+                            }
+                            if let Err(e) = f.sync_data() {
+                                tracing::error!(err = %e, segment = %path.display(), "fsync of a closed WAL segment failed");
+                                failed.get_or_insert(e);
+                            }
+                        }
+                        SyncJob::Flush(reply) => {
+                            let _ = reply.send(failed.take());
+                        }
+                    }
+                }
+            })?;
+        Ok(Syncer {
+            tx: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// Queue `f`'s fsync; gives the file back if the thread is gone.
+    fn queue(&self, f: File, path: PathBuf) -> Result<(), File> {
+        let tx = self
+            .tx
+            .as_ref()
+            .expect("the sender lives as long as the syncer");
+        tx.send(SyncJob::Segment(f, path)).map_err(|e| match e.0 {
+            SyncJob::Segment(f, _) => f,
+            SyncJob::Flush(_) => unreachable!("a segment was sent"),
+        })
+    }
+
+    /// Wait for every fsync queued so far; the first error among them since the last flush.
+    fn flush(&self) -> io::Result<()> {
+        let (reply, answer) = std::sync::mpsc::sync_channel(1);
+        let gone = || io::Error::other("the WAL's fsync thread is gone");
+        let tx = self.tx.as_ref().ok_or_else(gone)?;
+        tx.send(SyncJob::Flush(reply)).map_err(|_| gone())?;
+        match answer.recv().map_err(|_| gone())? {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Syncer {
+    fn drop(&mut self) {
+        drop(self.tx.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 impl Wal {
@@ -1244,8 +1322,8 @@ impl Wal {
             compression,
             version,
             buf: Vec::new(),
-            syncing: Vec::new(),
-            sync_err: None,
+            syncer: None,
+            inline_sync_err: None,
             #[cfg(test)]
             sync_gate: None,
         })
@@ -1306,70 +1384,45 @@ impl Wal {
         Ok(())
     }
 
-    /// Start a new segment. The closed one is fsynced on a thread of its own (as Prometheus
-    /// does), so the caller's lock is not held for the disk.
+    /// Start a new segment. The closed one is fsynced by the syncer thread: a cut happens
+    /// under the head's WAL lock (a full segment in a commit, every checkpoint and agent
+    /// truncation), and waiting there for a loaded disk stalled every scrape's commit, while
+    /// `kill -9` safety never needed the fsync. [`Wal::sync`] waits for it.
     pub fn cut(&mut self) -> io::Result<()> {
         let next = create_segment(&self.dir, self.seg + 1, self.version)?;
         let closed = std::mem::replace(&mut self.file, next);
+        let path = segment_path(&self.dir, self.seg);
         self.seg += 1;
         self.size = HEADER_LEN as u64;
-        self.reap_syncs();
-        #[cfg(test)]
-        let gate = self.sync_gate.clone();
-        let dir = self.dir.clone();
-        let seg = self.seg - 1;
-        let job = move || {
+        if self.syncer.is_none() {
             #[cfg(test)]
-            if let Some(g) = gate {
-                g.wait();
-            }
-            let r = closed.sync_data();
-            if let Err(e) = &r {
-                tracing::error!(err = %e, segment = %segment_path(&dir, seg).display(), "fsync of a closed WAL segment failed");
-            }
-            r
+            let gate = self.sync_gate.clone();
+            #[cfg(not(test))]
+            let gate = None;
+            // No thread to be had: the fsync is done here, as before.
+            self.syncer = Syncer::start(gate).ok();
+        }
+        let unqueued = match &self.syncer {
+            Some(s) => s.queue(closed, path.clone()).err(),
+            None => Some(closed),
         };
-        match std::thread::Builder::new()
-            .name("wal-fsync".into())
-            .spawn(job)
+        if let Some(f) = unqueued
+            && let Err(e) = f.sync_data()
         {
-            Ok(h) => self.syncing.push(h),
-            // No thread to be had: do it here rather than not at all.
-            Err(_) => {
-                let f = File::open(segment_path(&self.dir, seg))?;
-                f.sync_data()?;
-            }
+            // The cut itself is done; the error waits for the next sync, as the thread's do.
+            tracing::error!(err = %e, segment = %path.display(), "fsync of a closed WAL segment failed");
+            self.inline_sync_err.get_or_insert(e);
         }
         Ok(())
     }
 
-    /// Collect the fsyncs of closed segments that are done, keeping the first error for the
-    /// next [`Wal::sync`].
-    fn reap_syncs(&mut self) {
-        let (done, running): (Vec<_>, Vec<_>) =
-            self.syncing.drain(..).partition(|h| h.is_finished());
-        self.syncing = running;
-        for h in done {
-            self.keep_sync_result(h);
-        }
-    }
-
-    fn keep_sync_result(&mut self, h: std::thread::JoinHandle<io::Result<()>>) {
-        let r = h
-            .join()
-            .unwrap_or_else(|_| Err(io::Error::other("WAL fsync thread panicked")));
-        if let Err(e) = r {
-            self.sync_err.get_or_insert(e);
-        }
-    }
-
-    /// Make everything written so far durable: the closed segments' fsyncs still running,
-    /// then the segment being written.
+    /// Make everything written so far durable: the closed segments' fsyncs still queued (an
+    /// error of any since the last sync is returned), then the segment being written.
     pub fn sync(&mut self) -> io::Result<()> {
-        for h in std::mem::take(&mut self.syncing) {
-            self.keep_sync_result(h);
+        if let Some(s) = &self.syncer {
+            s.flush()?;
         }
-        if let Some(e) = self.sync_err.take() {
+        if let Some(e) = self.inline_sync_err.take() {
             return Err(e);
         }
         self.file.sync_data()
@@ -1407,6 +1460,7 @@ mod tests {
     /// explicit sync waits for it. What was written before and after reads back.
     #[test]
     fn a_cut_leaves_the_closed_segments_fsync_to_a_thread() {
+        use std::sync::mpsc::RecvTimeoutError;
         let d = tmp("cut-fsync");
         let mut w = Wal::open(&d).unwrap();
         let gate = Arc::new(std::sync::Barrier::new(2));
@@ -1423,26 +1477,31 @@ mod tests {
                 tx.send(()).unwrap();
                 w
             });
-            let cut_returned = rx.recv_timeout(std::time::Duration::from_secs(60)).is_ok();
-            if !cut_returned {
-                // Let the cut finish so the scope can end, then fail.
-                gate.wait();
+            match rx.recv_timeout(std::time::Duration::from_secs(60)) {
+                Ok(()) => {}
+                Err(RecvTimeoutError::Timeout) => {
+                    // Let the cut finish so the scope can end, then fail.
+                    gate.wait();
+                    panic!("cut() waited for the closed segment's fsync");
+                }
+                Err(RecvTimeoutError::Disconnected) => panic!("the cut or the write failed"),
             }
-            assert!(cut_returned, "cut() waited for the closed segment's fsync");
             cutter.join().unwrap()
         });
         let mut w = w;
-        assert_eq!(w.syncing.len(), 1);
-        assert!(!w.syncing[0].is_finished(), "the fsync is held at the gate");
         let syncer = std::thread::spawn(move || {
             w.sync().unwrap();
             w
         });
-        // sync() waits for the held fsync: release it, and sync() completes.
+        // sync() waits for the held fsync: it is still running a while later, and completes
+        // once the fsync is let through.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert!(
+            !syncer.is_finished(),
+            "sync() returned before the held fsync"
+        );
         gate.wait();
-        let w = syncer.join().unwrap();
-        assert!(w.syncing.is_empty());
-        drop(w);
+        drop(syncer.join().unwrap());
         let mut got = Vec::new();
         replay(&d, |r| got.push(r)).unwrap();
         let samples: usize = got
@@ -1453,6 +1512,7 @@ mod tests {
             })
             .sum();
         assert_eq!(samples, 6);
+        let _ = std::fs::remove_dir_all(&d);
     }
 
     /// Histogram records round-trip bit for bit, whole counts or not, go only into version-5
