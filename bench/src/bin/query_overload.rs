@@ -6,10 +6,12 @@
 //! of those due in the window, the longest scrape, and the peak resident memory; then the
 //! ratios. Both answers are compared (same series and values).
 //!
-//! `cargo build --release -p vigil && cargo run --release -p vigil-bench --bin query_overload [-- CLIENTS SECONDS SERIES TARGETS]`
+//! `cargo build --release -p vigil && cargo run --release -p vigil-bench --bin query_overload [-- CLIENTS SECONDS SERIES TARGETS KIND]`
 //!
 //! The SERIES (default 100,000) are split over TARGETS targets (default 10); scrapes kept
-//! and the longest scrape are over all of them.
+//! and the longest scrape are over all of them. KIND `values` sends
+//! `/api/v1/label/pod/values` instead (every series has its own `pod`: a name with as many
+//! values as there are series, read without matchers).
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -22,6 +24,23 @@ use vigil_bench::servers::urlencode;
 use vigil_bench::{Killed, free_port, http_get, now, rss_bytes, serve, up};
 
 const QUERY: &str = "sum by (code) (rate(bench_requests_total[1m]))";
+const VALUES_PATH: &str = "/api/v1/label/pod/values";
+
+/// What the clients send: the PromQL query, or the label values of `pod`.
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Rate,
+    Values,
+}
+
+impl Kind {
+    fn path(self) -> String {
+        match self {
+            Kind::Rate => format!("/api/v1/query?query={}", urlencode(QUERY)),
+            Kind::Values => VALUES_PATH.to_string(),
+        }
+    }
+}
 
 /// SERIES counters of one family, as a busy service's request counters look: the query rates
 /// all of them.
@@ -59,16 +78,11 @@ struct Outcome {
     answer: String,
 }
 
-/// One query over a fresh connection; status code and body.
-fn query(port: u16, q: &str) -> Option<(u16, String)> {
+/// One request for `path` over a fresh connection; status code and body.
+fn query(port: u16, path: &str) -> Option<(u16, String)> {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(120))).ok()?;
-    write!(
-        s,
-        "GET /api/v1/query?query={} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n",
-        urlencode(q)
-    )
-    .ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).ok()?;
     let text = String::from_utf8_lossy(&buf);
@@ -92,6 +106,7 @@ fn run(
     clients: usize,
     seconds: u64,
     targets: usize,
+    kind: Kind,
 ) -> Outcome {
     let child = Killed(
         cmd.stdout(Stdio::null())
@@ -120,7 +135,8 @@ fn run(
         );
         std::thread::sleep(Duration::from_millis(500));
     }
-    let (_, answer) = query(port, QUERY).expect("a first answer");
+    let path = kind.path();
+    let (_, answer) = query(port, &path).expect("a first answer");
     let stop = Arc::new(AtomicBool::new(false));
     let (answered, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     let latencies = Arc::new(parking_lot::Mutex::new(Vec::<f64>::new()));
@@ -128,16 +144,17 @@ fn run(
     let start = Instant::now();
     let workers: Vec<_> = (0..clients)
         .map(|_| {
-            let (stop, answered, failed, lat) = (
+            let (stop, answered, failed, lat, path) = (
                 stop.clone(),
                 answered.clone(),
                 failed.clone(),
                 latencies.clone(),
+                path.clone(),
             );
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     let t = Instant::now();
-                    match query(port, QUERY) {
+                    match query(port, &path) {
                         Some((200, _)) => {
                             answered.fetch_add(1, Ordering::Relaxed);
                             lat.lock().push(t.elapsed().as_secs_f64() * 1000.0);
@@ -200,9 +217,21 @@ fn run(
     }
 }
 
-/// The result's series and values, for comparing two systems' answers.
+/// The result's series and values (or the label's values), for comparing two systems'
+/// answers.
 fn canonical(body: &str) -> Vec<(String, String)> {
     let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    if let Some(values) = v["data"]
+        .as_array()
+        .filter(|a| a.iter().all(|x| x.is_string()))
+    {
+        let mut out: Vec<(String, String)> = values
+            .iter()
+            .map(|x| (x.as_str().unwrap_or("").to_string(), String::new()))
+            .collect();
+        out.sort();
+        return out;
+    }
     let mut out: Vec<(String, String)> = v["data"]["result"]
         .as_array()
         .map(|a| {
@@ -225,6 +254,15 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(10)
         .max(1);
+    let kind = match args.next().as_deref() {
+        None | Some("rate") => Kind::Rate,
+        Some("values") => Kind::Values,
+        Some(k) => panic!("KIND is `rate` or `values`, not {k:?}"),
+    };
+    let what = match kind {
+        Kind::Rate => format!("`{QUERY}`"),
+        Kind::Values => format!("`{VALUES_PATH}`"),
+    };
     let vigil = vigil_bench::vigil_binary();
     assert!(
         vigil.exists(),
@@ -244,7 +282,7 @@ fn main() {
     )
     .unwrap();
     println!(
-        "{series} series on {targets} targets scraped every 5s (timeout 4s); {clients} clients send `{QUERY}` for {seconds}s\n"
+        "{series} series on {targets} targets scraped every 5s (timeout 4s); {clients} clients send {what} for {seconds}s\n"
     );
     let mut results = Vec::new();
     for name in ["vigil", "prometheus"] {
@@ -256,7 +294,7 @@ fn main() {
             format!("--storage.tsdb.path={}", dir.join(name).display()),
             "--log.level=error".into(),
         ]);
-        let o = run(name, cmd, port, clients, seconds, targets);
+        let o = run(name, cmd, port, clients, seconds, targets, kind);
         println!(
             "{name:<11} answered {:>6} ({:>6.1}/s), failed {:>4}, latency median {:>7.1} ms, p99 {:>7.1} ms; scrapes kept {}/{}, longest {:.2} s; peak RSS {:.0} MB",
             o.answered,

@@ -12,6 +12,8 @@ use crate::wal;
 
 pub(super) struct HeadAppender<'a> {
     pub(super) head: &'a Head,
+    /// Open until the appender is gone (see `Head::remove_empty`).
+    pub(super) _txn: super::OpenTxn<'a>,
     pub(super) samples: Vec<(SeriesRef, i64, f64)>,
     /// Native histogram samples, logged after the floats and applied after them.
     pub(super) histograms: Vec<(SeriesRef, i64, Arc<FloatHistogram>)>,
@@ -117,7 +119,10 @@ impl HeadAppender<'_> {
                 Some((r, idx.series.get(&r)?))
             });
             match found {
-                Some((r, s)) => (r, s.last(), idx.live()),
+                Some((r, s)) => {
+                    s.spare();
+                    (r, s.last(), idx.live())
+                }
                 None => (0, None, 0),
             }
         };
@@ -129,7 +134,12 @@ impl HeadAppender<'_> {
             }
             let mut idx = self.head.index.write();
             match idx.find(labels) {
-                Some(r) => (r, idx.live()),
+                Some(r) => {
+                    if let Some(s) = idx.series.get(&r) {
+                        s.spare();
+                    }
+                    (r, idx.live())
+                }
                 None => {
                     // A new series takes a sample now, so the live check below applies
                     // before it is created.

@@ -1,0 +1,147 @@
+//! Commits during a head truncation: how long the head's truncation after a block cut keeps a
+//! scrape's commit waiting. SERIES series (default 1,000,000) get a sample every 15s for 40
+//! minutes (one closed chunk of 120 samples and an open one each), then the head is truncated
+//! 20 minutes in, through every series' closed chunk (each is re-encoded from the cut on),
+//! while another thread commits one sample of its own series every millisecond, as scrapes do.
+//! Prints the truncation's duration, the commits made during it and the longest of them, then
+//! checks that the head kept exactly the samples from the cut on. The same for two reads of
+//! the whole index: the values of a label with one per series (`/api/v1/label/series/values`
+//! without matchers), and the TSDB status walk (`/api/v1/status/tsdb`).
+//!
+//! `cargo run --release -p vigil-bench --bin cut_stall [-- SERIES]`
+//!
+//! In-process, on vigil's head alone: no other system has this lock to compare (Prometheus
+//! shards its series over 16,384 locks, so its truncation never holds them all).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use vigil_model::Labels;
+use vigil_storage::{MatchOp, Matcher, Storage};
+use vigil_tsdb::head::Head;
+
+const STEP_MS: i64 = 15_000;
+const SAMPLES: i64 = 160;
+
+fn main() {
+    let series: usize = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
+    let head = Head::in_memory();
+    let labels: Vec<Labels> = (0..series)
+        .map(|i| {
+            Labels::from_pairs([
+                ("__name__", "bench_metric"),
+                (
+                    "instance",
+                    &format!("10.0.{}.{}:9100", i / 65536, i % 65536),
+                ),
+                ("series", &i.to_string()),
+            ])
+        })
+        .collect();
+    let t0 = Instant::now();
+    let mut refs = vec![0u64; series];
+    for k in 0..SAMPLES {
+        let mut app = head.appender();
+        for (i, l) in labels.iter().enumerate() {
+            refs[i] = app
+                .append(refs[i], l, k * STEP_MS, (k * (i as i64 % 7)) as f64)
+                .unwrap();
+        }
+        app.commit().unwrap();
+    }
+    println!(
+        "{series} series x {SAMPLES} samples loaded in {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
+    let cut = 20 * 60 * 1000;
+    let mut next_t = SAMPLES * STEP_MS;
+    let (took, commits, longest) = while_committing(&head, &mut next_t, || {
+        head.truncate(cut).unwrap();
+    });
+    println!(
+        "truncation through every series' chunk: {:.3} s; commits meanwhile: {commits}, the longest {:.1} ms",
+        took.as_secs_f64(),
+        longest.as_secs_f64() * 1000.0
+    );
+    // The work was done: every series kept exactly its samples from the cut on.
+    let want = ((SAMPLES * STEP_MS - cut + STEP_MS - 1) / STEP_MS) as usize;
+    let q = head.querier(i64::MIN, i64::MAX).unwrap();
+    let m = Matcher::new(MatchOp::Equal, "__name__", "bench_metric").unwrap();
+    let (mut n, mut bad) = (0usize, 0usize);
+    for s in q.select(&[m]).unwrap() {
+        n += 1;
+        if s.samples.len() != want || s.samples[0].t < cut {
+            bad += 1;
+        }
+    }
+    println!("checked: {n} series, {bad} without exactly the {want} samples from the cut on");
+    assert_eq!(
+        (n, bad),
+        (series, 0),
+        "the truncation lost or kept the wrong samples"
+    );
+    drop(q);
+
+    // Reads of the whole index: a label with a value per series, and the TSDB status page.
+    let mut values = 0;
+    let (took, commits, longest) = while_committing(&head, &mut next_t, || {
+        let q = head.querier(i64::MIN, i64::MAX).unwrap();
+        values = q.label_values("series", &[]).unwrap().len();
+    });
+    println!(
+        "label values of `series` ({values} values): {:.3} s; commits meanwhile: {commits}, the longest {:.1} ms",
+        took.as_secs_f64(),
+        longest.as_secs_f64() * 1000.0
+    );
+    assert_eq!(values, series);
+    let mut pairs = 0;
+    let (took, commits, longest) = while_committing(&head, &mut next_t, || {
+        pairs = head.cardinality(10).num_label_pairs;
+    });
+    println!(
+        "TSDB status ({pairs} label pairs): {:.3} s; commits meanwhile: {commits}, the longest {:.1} ms",
+        took.as_secs_f64(),
+        longest.as_secs_f64() * 1000.0
+    );
+    assert!(pairs as usize > 2 * series);
+}
+
+/// Run `op` while another thread commits one sample of its own series every millisecond, as
+/// scrapes do, from 200 ms before `op` to 50 ms after (the first commit, which makes the
+/// series, is not the one measured). Returns `op`'s duration, the commits made and the
+/// longest of them.
+fn while_committing(head: &Head, next_t: &mut i64, op: impl FnOnce()) -> (Duration, u64, Duration) {
+    let done = AtomicBool::new(false);
+    let t0 = *next_t;
+    let (took, n, longest, last_t) = std::thread::scope(|sc| {
+        let committer = sc.spawn(|| {
+            let own = Labels::from_pairs([("__name__", "bench_scrape"), ("job", "bench")]);
+            let (mut r, mut t) = (0u64, t0);
+            let (mut n, mut longest) = (0u64, Duration::ZERO);
+            while !done.load(Ordering::Relaxed) {
+                let start = Instant::now();
+                let mut app = head.appender();
+                r = app.append(r, &own, t, 1.0).unwrap();
+                app.commit().unwrap();
+                longest = longest.max(start.elapsed());
+                n += 1;
+                t += 1;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            (n, longest, t)
+        });
+        std::thread::sleep(Duration::from_millis(200));
+        let start = Instant::now();
+        op();
+        let took = start.elapsed();
+        std::thread::sleep(Duration::from_millis(50));
+        done.store(true, Ordering::Relaxed);
+        let (n, longest, t) = committer.join().unwrap();
+        (took, n, longest, t)
+    });
+    *next_t = last_t;
+    (took, n, longest)
+}
