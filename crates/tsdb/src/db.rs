@@ -1423,23 +1423,25 @@ impl Querier for DbQuerier<'_> {
     }
 
     fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {
-        let mut set: std::collections::BTreeSet<String> = self
-            .head
-            .label_values(name, matchers)?
-            .into_iter()
-            .collect();
+        // Gathered, then sorted and deduplicated once (the head's come sorted and unique),
+        // rather than a set's insert per value.
+        let mut all = self.head.label_values(name, matchers)?;
         for b in &self.blocks {
             if matchers.is_empty() {
-                set.extend(b.label_values(name));
+                all.extend(b.label_values(name));
             } else {
-                set.extend(
+                all.extend(
                     b.select(matchers, self.mint, self.maxt)
                         .into_iter()
                         .filter_map(|s| s.labels.get(name).map(str::to_string)),
                 );
             }
         }
-        Ok(set.into_iter().collect())
+        if !self.blocks.is_empty() {
+            all.sort_unstable();
+            all.dedup();
+        }
+        Ok(all)
     }
 }
 

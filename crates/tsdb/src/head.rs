@@ -736,9 +736,11 @@ pub struct Head {
     /// that tombstone was applied (it would delete them again).
     checkpointing: Mutex<()>,
     next_ref: AtomicU64,
-    /// Every ref below this has no series left (a truncation's walk found them gone and refs
-    /// are never handed out twice): walks by ref start here, so refs of series long gone
-    /// (churn adds up over the life of a data directory) cost them nothing.
+    /// Every ref below this has no series left (a truncation's walk found them gone, and a
+    /// running head never hands a ref out twice; an import at open, which claims refs before
+    /// it inserts their series, runs before any truncation): walks by ref start here, so refs
+    /// of series long gone (churn adds up over the life of a data directory) cost them
+    /// nothing.
     live_from: AtomicU64,
     /// Transactions (appenders) are numbered as they begin; the numbers of those open.
     txn_seq: AtomicU64,
@@ -1099,7 +1101,7 @@ impl Head {
             }
             w.sync()
         };
-        let (logged, (n, lo, hi)) = std::thread::scope(|sc| {
+        let (logged, n) = std::thread::scope(|sc| {
             let logger = sc.spawn(log);
             let mut idx = self.index.write();
             let (mut n, mut lo, mut hi) = (0u64, i64::MAX, i64::MIN);
@@ -1133,11 +1135,12 @@ impl Head {
                     idx.empty -= 1;
                 }
             }
+            // Under the index lock, as a commit's (see `HeadAppender::commit`).
+            self.note_range(lo, hi);
             drop(idx);
-            (logger.join(), (n, lo, hi))
+            (logger.join(), n)
         });
         logged.map_err(|_| std::io::Error::other("the WAL writer of an import panicked"))??;
-        self.note_range(lo, hi);
         self.stats.samples_appended.fetch_add(n, Ordering::Relaxed);
         Ok((n, refused))
     }
@@ -1222,26 +1225,28 @@ impl Head {
         // from 1970 written beside today's): the head's range starts there, or the next cuts
         // walk the gap one empty block range at a time, a checkpoint each.
         let mut oldest = i64::MAX;
-        self.remove_empty(|s| {
+        let idx = self.remove_empty(|s| {
             let empty = s.truncate_before(before);
             if let Some(t) = s.first_t() {
                 oldest = oldest.min(t);
             }
             empty
         });
+        // Still under the walk's last hold, which commits note their range under: commits
+        // went on between the walk's holds, and what they brought to series the walk had
+        // passed is in `committed_low`, so the minimum is never raised past a sample the head
+        // holds.
         self.min_time.fetch_max(before, Ordering::Relaxed);
         if self.max_time.load(Ordering::Relaxed) < before {
             self.min_time.store(i64::MAX, Ordering::Relaxed);
             self.max_time.store(i64::MIN, Ordering::Relaxed);
         } else {
-            // Commits went on between the walk's holds: what they brought to series the walk
-            // had passed is in `committed_low` (or lowers the minimum after, for a commit
-            // still on its way), so the minimum is never raised past a sample the head holds.
             let low = oldest.min(self.committed_low.load(Ordering::Relaxed));
             if low != i64::MAX {
                 self.min_time.fetch_max(low, Ordering::Relaxed);
             }
         }
+        drop(idx);
         self.checkpoint()
     }
 
@@ -1258,7 +1263,7 @@ impl Head {
         let Some(dir) = &self.dir else {
             return Ok(None);
         };
-        self.remove_empty(|s| s.last().is_none_or(|l| l.t < inactive_before));
+        drop(self.remove_empty(|s| s.last().is_none_or(|l| l.t < inactive_before)));
         {
             let idx = self.index.read();
             self.agent_exemplars
@@ -1304,7 +1309,12 @@ impl Head {
     /// before that walk doomed it (a later append spares it) and still commit into it: while
     /// one is open, nothing is removed (long transactions across back-to-back truncations,
     /// as when the head catches up on several block ranges, used to lose their samples).
-    fn remove_empty(&self, mut empty: impl FnMut(&mut MemSeries) -> bool) {
+    ///
+    /// Returns the walk's last hold, for the caller to finish under.
+    fn remove_empty(
+        &self,
+        mut empty: impl FnMut(&mut MemSeries) -> bool,
+    ) -> parking_lot::RwLockWriteGuard<'_, Index> {
         let may_remove = self
             .open_txns
             .lock()
@@ -1354,6 +1364,7 @@ impl Head {
         self.walked_at
             .store(self.txn_seq.load(Ordering::Relaxed), Ordering::Relaxed);
         drop(txns);
+        idx
     }
 
     /// Write every series of the head (ref and labels) to `cp`, sorted by ref (replay then
@@ -1681,7 +1692,7 @@ impl Querier for HeadQuerier<'_> {
                 .collect();
             set.into_iter().collect()
         };
-        vals.sort();
+        vals.sort_unstable();
         Ok(vals)
     }
 }

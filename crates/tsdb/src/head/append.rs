@@ -334,7 +334,7 @@ impl Appender for HeadAppender<'_> {
         // The series by ref, or by labels (a receiver names it by labels only).
         let r = {
             let idx = head.index.read();
-            if idx.series.contains_key(&r) {
+            let r = if idx.series.contains_key(&r) {
                 r
             } else {
                 match idx.find(labels) {
@@ -345,7 +345,12 @@ impl Appender for HeadAppender<'_> {
                         )));
                     }
                 }
+            };
+            // The commit stores the exemplar for this series: it must still be there.
+            if let Some(s) = idx.series.get(&r) {
+                s.spare();
             }
+            r
         };
         // Prometheus drops an exemplar's empty-valued labels.
         if e.labels.iter().any(|l| l.value.is_empty()) {
@@ -468,6 +473,9 @@ impl Appender for HeadAppender<'_> {
             lo = lo.min(l);
             hi = hi.max(h);
         }
+        // Under the index lock: a truncation sets the head's range from what it found under
+        // that lock, and must not overwrite a minimum lowered by samples it did not see.
+        self.head.note_range(lo, hi);
         // The ring takes the exemplars outside the index lock (a query of the ring must not
         // stall every append), still under the WAL lock, so a checkpoint cutting the WAL
         // finds them in the ring.
@@ -486,7 +494,6 @@ impl Appender for HeadAppender<'_> {
             let _ = self.head.exemplars.add(&labels, e);
         }
         drop(wal);
-        self.head.note_range(lo, hi);
         self.head
             .stats
             .samples_appended
