@@ -6,7 +6,9 @@
 //! Prints the truncation's duration, the commits made during it and the longest of them, then
 //! checks that the head kept exactly the samples from the cut on. The same for two reads of
 //! the whole index: the values of a label with one per series (`/api/v1/label/series/values`
-//! without matchers), and the TSDB status walk (`/api/v1/status/tsdb`).
+//! without matchers), and the TSDB status walk (`/api/v1/status/tsdb`). Last, every series
+//! stops and is removed by the truncation after the one that finds it empty: the same for that
+//! one.
 //!
 //! `cargo run --release -p vigil-bench --bin cut_stall [-- SERIES]`
 //!
@@ -107,6 +109,21 @@ fn main() {
         longest.as_secs_f64() * 1000.0
     );
     assert!(pairs as usize > 2 * series);
+
+    // Churn: every series stops (a cut past their last sample finds them empty, the next
+    // one removes them, their postings with them).
+    let past = SAMPLES * STEP_MS;
+    head.truncate(past).unwrap();
+    let (took, commits, longest) = while_committing(&head, &mut next_t, || {
+        head.truncate(past).unwrap();
+    });
+    println!(
+        "removal of all {series} series: {:.3} s; commits meanwhile: {commits}, the longest {:.1} ms",
+        took.as_secs_f64(),
+        longest.as_secs_f64() * 1000.0
+    );
+    let left = head.num_series();
+    assert_eq!(left, 1, "only the committer's series is left");
 }
 
 /// Run `op` while another thread commits one sample of its own series every millisecond, as

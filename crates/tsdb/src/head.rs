@@ -477,6 +477,29 @@ fn apply_batch(
 /// foldhash maps: these are on the append path of every sample.
 type FastMap<K, V> = foldhash::HashMap<K, V>;
 
+/// Posting lists and value maps removed from the index, freed after its lock is let go (see
+/// `Index::unpost`).
+#[derive(Default)]
+struct Trash {
+    lists: Vec<(String, Vec<SeriesRef>)>,
+    maps: Vec<(String, PostingValues)>,
+}
+
+/// The label pairs of removed series, each with the refs (sorted) whose posting it was:
+/// borrowed from the labels, where copying two strings per pair cost most of a removal.
+fn pairs_of(gone: &[(SeriesRef, MemSeries)]) -> FastMap<(&str, &str), Vec<SeriesRef>> {
+    let mut pairs: FastMap<(&str, &str), Vec<SeriesRef>> = FastMap::default();
+    for (r, s) in gone {
+        for l in s.labels.iter() {
+            pairs.entry((l.name, l.value)).or_default().push(*r);
+        }
+    }
+    for refs in pairs.values_mut() {
+        refs.sort_unstable();
+    }
+    pairs
+}
+
 /// Maps keyed by series ref. Refs are handed out in sequence, and scrapes, commits and WAL
 /// replay visit series in about the order they were created; this hash keeps a ref's low bits
 /// as the bucket index so those visits walk the table in memory order instead of missing the
@@ -607,10 +630,41 @@ impl Index {
         self.series.len() - self.empty
     }
 
-    /// Remove series and their postings, one pass per affected posting list.
+    /// Remove series and their postings in one hold (see [`Head::remove_series`] for the
+    /// one that lets commits in).
+    #[cfg(test)]
     fn remove_many(&mut self, dead: &[SeriesRef]) {
-        let mut per_pair: FastMap<(String, String), Vec<SeriesRef>> = FastMap::default();
-        for &r in dead {
+        let mut gone = Vec::new();
+        let _ = self.unlink(dead, &mut gone, |_| true);
+        self.forget_unlogged(&gone);
+        if !self.no_postings {
+            for ((name, value), refs) in pairs_of(&gone) {
+                self.unpost(name, value, &refs, &mut Trash::default());
+            }
+        }
+    }
+
+    /// Take those of series `refs` that are `still` to go out of the series and label-set
+    /// maps, into `gone` (their labels are for [`Index::unpost`]; the caller frees them
+    /// without the lock, see [`Index::unpost`] on glibc's frees). Until then
+    /// their posting lists still name them, which selections skip (a ref not in the series
+    /// map).
+    /// Returns the lowest of `refs` whose series stays.
+    fn unlink(
+        &mut self,
+        refs: &[SeriesRef],
+        gone: &mut Vec<(SeriesRef, MemSeries)>,
+        mut still: impl FnMut(&mut MemSeries) -> bool,
+    ) -> Option<SeriesRef> {
+        let mut stays = None;
+        for &r in refs {
+            let Some(s) = self.series.get_mut(&r) else {
+                continue;
+            };
+            if !still(s) {
+                stays = Some(stays.map_or(r, |x: SeriesRef| x.min(r)));
+                continue;
+            }
             let Some(s) = self.series.remove(&r) else {
                 continue;
             };
@@ -618,37 +672,53 @@ impl Index {
                 self.empty -= 1;
             }
             self.by_labels.remove(&s.labels, r);
-            if self.no_postings {
-                continue;
-            }
-            for l in s.labels.iter() {
-                per_pair
-                    .entry((l.name.to_string(), l.value.to_string()))
-                    .or_default()
-                    .push(r);
-            }
+            gone.push((r, s));
         }
+        stays
+    }
+
+    /// Drop removed series from the list of those still to be logged.
+    fn forget_unlogged(&mut self, gone: &[(SeriesRef, MemSeries)]) {
         if !self.unlogged.is_empty() {
-            let mut dead = dead.to_vec();
+            let mut dead: Vec<SeriesRef> = gone.iter().map(|(r, _)| *r).collect();
             dead.sort_unstable();
             self.unlogged
                 .retain(|(r, _)| dead.binary_search(r).is_err());
         }
-        for ((name, value), mut refs) in per_pair {
-            refs.sort_unstable();
-            let Some(vals) = self.postings.get_mut(&name) else {
-                continue;
-            };
-            if let Some(list) = vals.get_mut(&value) {
-                list.retain(|x| refs.binary_search(x).is_err());
-                if list.is_empty() {
-                    vals.remove(&value);
+    }
+
+    /// Remove `refs` (sorted) from the posting list of `name`=`value`, and the value and the
+    /// name when nothing is left: one merge pass over the list. Returns the list's length
+    /// before, the work done. Lists and value maps left empty go to `trash`, for the caller
+    /// to free without the lock: a free can set off glibc's consolidation of every small
+    /// chunk freed before it, which after a million series went took 0.7 s (`cut_stall`).
+    fn unpost(&mut self, name: &str, value: &str, refs: &[SeriesRef], trash: &mut Trash) -> usize {
+        let Some(vals) = self.postings.get_mut(name) else {
+            return 0;
+        };
+        let mut len = 0;
+        if let Some(list) = vals.get_mut(value) {
+            len = list.len();
+            // Both sorted: walk them together.
+            let mut i = 0;
+            list.retain(|x| {
+                while i < refs.len() && refs[i] < *x {
+                    i += 1;
                 }
-            }
-            if vals.is_empty() {
-                self.postings.remove(&name);
+                !(i < refs.len() && refs[i] == *x)
+            });
+            if list.is_empty()
+                && let Some(entry) = vals.remove_entry(value)
+            {
+                trash.lists.push(entry);
             }
         }
+        if vals.is_empty()
+            && let Some(entry) = self.postings.remove_entry(name)
+        {
+            trash.maps.push(entry);
+        }
+        len
     }
 
     /// Refs matching all matchers, sorted.
@@ -1346,25 +1416,65 @@ impl Head {
             r = to;
             RwLockWriteGuard::bump(&mut idx);
         }
-        // A transaction between the holds may have appended to a doomed series (sparing it)
-        // or committed samples to it: it stays.
-        dead.retain(|x| {
-            let Some(s) = idx.series.get_mut(x) else {
-                return false;
-            };
-            let gone = empty(s) && *s.doomed.get_mut();
-            if !gone {
-                kept_from = kept_from.min(*x);
-            }
-            gone
-        });
-        idx.remove_many(&dead);
+        // One spared since the walk saw it stays (the walks must still find it).
+        if let Some(r) = self.remove_series(&mut idx, &dead) {
+            kept_from = kept_from.min(r);
+        }
         self.live_from.store(kept_from, Ordering::Relaxed);
         let txns = self.open_txns.lock();
         self.walked_at
             .store(self.txn_seq.load(Ordering::Relaxed), Ordering::Relaxed);
         drop(txns);
         idx
+    }
+
+    /// Remove series `dead` and their postings under `idx`, yielding it to waiting commits
+    /// every `REMOVE_WORK_PER_HOLD` series or posting entries: removing a million series in
+    /// one hold kept every commit waiting for seconds (`cut_stall`). Series go first; their
+    /// postings are cleaned after, list by list (a selection skips a ref whose series is gone
+    /// meanwhile).
+    /// Returns the lowest ref of `dead` whose series stays.
+    fn remove_series(
+        &self,
+        idx: &mut RwLockWriteGuard<'_, Index>,
+        dead: &[SeriesRef],
+    ) -> Option<SeriesRef> {
+        // Large allocations made without the lock too (glibc may consolidate on them).
+        let mut gone = RwLockWriteGuard::unlocked_fair(idx, || Vec::with_capacity(dead.len()));
+        let mut stays: Option<SeriesRef> = None;
+        for batch in dead.chunks(REMOVE_WORK_PER_HOLD) {
+            // An append since the walk spares a series (clears `doomed`), a commit gives it
+            // samples (which clears it too): it stays.
+            if let Some(r) = idx.unlink(batch, &mut gone, |s| *s.doomed.get_mut()) {
+                stays = Some(stays.map_or(r, |x| x.min(r)));
+            }
+            RwLockWriteGuard::bump(idx);
+        }
+        idx.forget_unlogged(&gone);
+        if !idx.no_postings {
+            // Gathered with the lock let go: a million series' pairs take most of a second.
+            let (pairs, mut trash) = RwLockWriteGuard::unlocked_fair(idx, || {
+                let pairs = pairs_of(&gone);
+                let trash = Trash {
+                    lists: Vec::with_capacity(pairs.len()),
+                    maps: Vec::with_capacity(64),
+                };
+                (pairs, trash)
+            });
+            let mut work = 0;
+            // By reference: each list of refs freed here could set off a consolidation.
+            for ((name, value), refs) in &pairs {
+                work += refs.len() + idx.unpost(name, value, refs, &mut trash);
+                if work >= REMOVE_WORK_PER_HOLD {
+                    work = 0;
+                    RwLockWriteGuard::bump(idx);
+                }
+            }
+            RwLockWriteGuard::unlocked_fair(idx, || drop((trash, pairs)));
+        }
+        // The series are freed with the lock let go.
+        RwLockWriteGuard::unlocked_fair(idx, || drop(gone));
+        stays
     }
 
     /// Write every series of the head (ref and labels) to `cp`, sorted by ref (replay then
@@ -1845,6 +1955,9 @@ impl<'a> Top<'a> {
 const CHUNK_COUNT_REFS_PER_HOLD: u64 = 4096;
 /// Series a truncation walks per hold of the index's write lock (see `Head::remove_empty`).
 const TRUNCATE_REFS_PER_HOLD: u64 = 4096;
+/// Series removed, or posting entries walked to remove them, per hold of the index's write
+/// lock (see `Head::remove_series`).
+const REMOVE_WORK_PER_HOLD: usize = 16_384;
 
 /// Best first: the highest counts, ties by name.
 fn top(mut v: Vec<(String, u64)>, limit: usize) -> Vec<(String, u64)> {

@@ -327,6 +327,75 @@ fn truncation_in_holds_lets_commits_in_and_loses_none() {
     );
 }
 
+/// Removing many series in several holds leaves the index whole: every posting names a
+/// series there and every series is in the postings of each of its labels, no value or name
+/// is left without series, and a series made again (same labels, new ref) while the removal
+/// ran is found.
+#[test]
+fn removal_in_holds_leaves_postings_exact() {
+    let h = Head::in_memory();
+    let n = 3 * super::REMOVE_WORK_PER_HOLD + 100;
+    let m = |i: usize| {
+        l(&[
+            ("__name__", if i.is_multiple_of(2) { "even" } else { "odd" }),
+            ("i", &i.to_string()),
+            ("job", "j"),
+        ])
+    };
+    let mut app = h.appender();
+    for i in 0..n {
+        // A quarter stay after the cut.
+        let t = if i % 4 == 0 { 5_000 } else { 1_000 };
+        app.append(0, &m(i), t, 1.0).unwrap();
+    }
+    app.commit().unwrap();
+    h.truncate(2_000).unwrap();
+    std::thread::scope(|sc| {
+        sc.spawn(|| {
+            // Series the removal takes, made again meanwhile (or just before it).
+            for i in (1..200).step_by(4) {
+                let mut app = h.appender();
+                app.append(0, &m(i), 6_000, 2.0).unwrap();
+                app.commit().unwrap();
+            }
+        });
+        h.truncate(2_000).unwrap();
+    });
+    let idx = h.index.read();
+    for (name, vals) in &idx.postings {
+        assert!(!vals.is_empty(), "{name} has no values left");
+        for (value, refs) in vals {
+            assert!(!refs.is_empty(), "{name}={value} has no series left");
+            assert!(
+                refs.windows(2).all(|w| w[0] < w[1]),
+                "{name}={value} sorted"
+            );
+            for r in refs {
+                let s = idx
+                    .series
+                    .get(r)
+                    .unwrap_or_else(|| panic!("{name}={value}: ref {r} is gone"));
+                assert_eq!(s.labels.get(name), Some(value.as_str()));
+            }
+        }
+    }
+    for (r, s) in &idx.series {
+        for lp in s.labels.iter() {
+            assert!(
+                idx.postings[lp.name][lp.value].contains(r),
+                "{r} in {}={}",
+                lp.name,
+                lp.value
+            );
+        }
+    }
+    let kept: Vec<usize> = (0..n).filter(|i| i % 4 == 0).collect();
+    let again = (1..200).step_by(4).count();
+    assert_eq!(idx.series.len(), kept.len() + again);
+    assert_eq!(idx.postings["__name__"]["odd"].len(), again);
+    assert_eq!(idx.postings["__name__"]["even"].len(), kept.len());
+}
+
 /// Walks by ref start past the refs whose series are all gone; series made later are walked.
 #[test]
 fn truncation_walks_start_past_refs_long_gone() {
