@@ -636,7 +636,6 @@ impl Index {
     fn remove_many(&mut self, dead: &[SeriesRef]) {
         let mut gone = Vec::new();
         let _ = self.unlink(dead, &mut gone, |_| true);
-        self.forget_unlogged(&gone);
         if !self.no_postings {
             for ((name, value), refs) in pairs_of(&gone) {
                 self.unpost(name, value, &refs, &mut Trash::default());
@@ -674,17 +673,13 @@ impl Index {
             self.by_labels.remove(&s.labels, r);
             gone.push((r, s));
         }
-        stays
-    }
-
-    /// Drop removed series from the list of those still to be logged.
-    fn forget_unlogged(&mut self, gone: &[(SeriesRef, MemSeries)]) {
+        // In the same hold: the next commit logs what is in `unlogged`, and a series record
+        // logged after its series went would bring it back on replay.
         if !self.unlogged.is_empty() {
-            let mut dead: Vec<SeriesRef> = gone.iter().map(|(r, _)| *r).collect();
-            dead.sort_unstable();
-            self.unlogged
-                .retain(|(r, _)| dead.binary_search(r).is_err());
+            let series = &self.series;
+            self.unlogged.retain(|(r, _)| series.contains_key(r));
         }
+        stays
     }
 
     /// Remove `refs` (sorted) from the posting list of `name`=`value`, and the value and the
@@ -765,16 +760,16 @@ impl Index {
                 acc
             }
         };
-        // Matchers that also match the empty value are checked on the series' labels.
+        // Matchers that also match the empty value are checked on the series' labels; a ref
+        // whose series a removal in progress has already taken is dropped (its postings go
+        // a moment later).
         let rest: Vec<&Matcher> = ms.iter().filter(|m| m.matches_empty()).collect();
-        if !rest.is_empty() {
-            refs.retain(|r| {
-                self.series.get(r).is_some_and(|s| {
-                    rest.iter()
-                        .all(|m| m.matches(s.labels.get_or_empty(&m.name)))
-                })
-            });
-        }
+        refs.retain(|r| {
+            self.series.get(r).is_some_and(|s| {
+                rest.iter()
+                    .all(|m| m.matches(s.labels.get_or_empty(&m.name)))
+            })
+        });
         refs
     }
 }
@@ -1417,7 +1412,7 @@ impl Head {
             RwLockWriteGuard::bump(&mut idx);
         }
         // One spared since the walk saw it stays (the walks must still find it).
-        if let Some(r) = self.remove_series(&mut idx, &dead) {
+        if let Some(r) = self.remove_series(&mut idx, dead) {
             kept_from = kept_from.min(r);
         }
         self.live_from.store(kept_from, Ordering::Relaxed);
@@ -1437,8 +1432,11 @@ impl Head {
     fn remove_series(
         &self,
         idx: &mut RwLockWriteGuard<'_, Index>,
-        dead: &[SeriesRef],
+        dead: Vec<SeriesRef>,
     ) -> Option<SeriesRef> {
+        if dead.is_empty() {
+            return None;
+        }
         // Large allocations made without the lock too (glibc may consolidate on them).
         let mut gone = RwLockWriteGuard::unlocked_fair(idx, || Vec::with_capacity(dead.len()));
         let mut stays: Option<SeriesRef> = None;
@@ -1450,14 +1448,15 @@ impl Head {
             }
             RwLockWriteGuard::bump(idx);
         }
-        idx.forget_unlogged(&gone);
         if !idx.no_postings {
             // Gathered with the lock let go: a million series' pairs take most of a second.
             let (pairs, mut trash) = RwLockWriteGuard::unlocked_fair(idx, || {
                 let pairs = pairs_of(&gone);
+                let names: std::collections::HashSet<&str> =
+                    pairs.keys().map(|(n, _)| *n).collect();
                 let trash = Trash {
                     lists: Vec::with_capacity(pairs.len()),
-                    maps: Vec::with_capacity(64),
+                    maps: Vec::with_capacity(names.len()),
                 };
                 (pairs, trash)
             });
@@ -1472,8 +1471,8 @@ impl Head {
             }
             RwLockWriteGuard::unlocked_fair(idx, || drop((trash, pairs)));
         }
-        // The series are freed with the lock let go.
-        RwLockWriteGuard::unlocked_fair(idx, || drop(gone));
+        // The series (and the list of them) are freed with the lock let go.
+        RwLockWriteGuard::unlocked_fair(idx, || drop((gone, dead)));
         stays
     }
 
