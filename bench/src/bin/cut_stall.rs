@@ -124,6 +124,11 @@ fn main() {
     );
     let left = head.num_series();
     assert_eq!(left, 1, "only the committer's series is left");
+    let q = head.querier(i64::MIN, i64::MAX).unwrap();
+    assert!(
+        q.label_values("series", &[]).unwrap().is_empty(),
+        "the removed series' postings are gone"
+    );
 }
 
 /// Run `op` while another thread commits one sample of its own series every millisecond, as
@@ -160,5 +165,7 @@ fn while_committing(head: &Head, next_t: &mut i64, op: impl FnOnce()) -> (Durati
         (took, n, longest, t)
     });
     *next_t = last_t;
+    // Commits went on from before the operation to after it: the longest of them is a figure.
+    assert!(n > 100, "only {n} commits while the operation ran");
     (took, n, longest)
 }

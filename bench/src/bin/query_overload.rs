@@ -10,8 +10,8 @@
 //!
 //! The SERIES (default 100,000) are split over TARGETS targets (default 10); scrapes kept
 //! and the longest scrape are over all of them. KIND `values` sends
-//! `/api/v1/label/pod/values` instead (every series has its own `pod`: a name with as many
-//! values as there are series, read without matchers).
+//! `/api/v1/label/pod/values` instead (read without matchers: SERIES / TARGETS values, as
+//! every target serves the same `pod` names, told apart by `instance`).
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -318,4 +318,5 @@ fn main() {
         v.peak_rss_mb / p.peak_rss_mb
     );
     let _ = std::fs::remove_dir_all(&dir);
+    assert!(same, "the two systems answered differently");
 }

@@ -1970,7 +1970,7 @@ impl Head {
     /// name can have millions of values and commits wait for the read lock: under it they are
     /// only copied into one buffer (`cut_stall` measured the longest commit during the values
     /// of a million-value label at 138 ms with a string allocated per value under the lock,
-    /// 39-63 ms this way); what callers make of them is done after it.
+    /// 49-63 ms this way); what callers make of them is done after it.
     fn copy_values(&self, name: &str) -> ValueCopy {
         // The buffers are allocated without the lock, sized from a first glance (a large
         // allocation can set off glibc's consolidation of every small chunk freed before it,
@@ -2004,7 +2004,7 @@ impl Head {
     /// chunks are counted by ranges of refs, yielding the lock to a waiting commit between
     /// them, and each label name's values are copied out in one short hold and ranked after
     /// it (ranking under the lock compared every tied value's text there: the longest commit
-    /// waited 151 ms for a million-value label in `cut_stall`, 50-76 ms now).
+    /// waited 151 ms for a million-value label in `cut_stall`, 50-53 ms now).
     pub fn cardinality(&self, limit: usize) -> Cardinality {
         let mut c = Cardinality::default();
         let names: Vec<String> = {
