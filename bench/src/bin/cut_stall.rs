@@ -60,14 +60,10 @@ fn main() {
     );
     let cut = 20 * 60 * 1000;
     let mut next_t = SAMPLES * STEP_MS;
-    let (took, commits, longest) = while_committing(&head, &mut next_t, || {
+    let measured = while_committing(&head, &mut next_t, || {
         head.truncate(cut).unwrap();
     });
-    println!(
-        "truncation through every series' chunk: {:.3} s; commits meanwhile: {commits}, the longest {:.1} ms",
-        took.as_secs_f64(),
-        longest.as_secs_f64() * 1000.0
-    );
+    report("truncation through every series' chunk", measured);
     // The work was done: every series kept exactly its samples from the cut on.
     let want = ((SAMPLES * STEP_MS - cut + STEP_MS - 1) / STEP_MS) as usize;
     let q = head.querier(i64::MIN, i64::MAX).unwrap();
@@ -89,45 +85,45 @@ fn main() {
 
     // Reads of the whole index: a label with a value per series, and the TSDB status page.
     let mut values = 0;
-    let (took, commits, longest) = while_committing(&head, &mut next_t, || {
+    let measured = while_committing(&head, &mut next_t, || {
         let q = head.querier(i64::MIN, i64::MAX).unwrap();
         values = q.label_values("series", &[]).unwrap().len();
     });
-    println!(
-        "label values of `series` ({values} values): {:.3} s; commits meanwhile: {commits}, the longest {:.1} ms",
-        took.as_secs_f64(),
-        longest.as_secs_f64() * 1000.0
+    report(
+        &format!("label values of `series` ({values} values)"),
+        measured,
     );
     assert_eq!(values, series);
     let mut pairs = 0;
-    let (took, commits, longest) = while_committing(&head, &mut next_t, || {
+    let measured = while_committing(&head, &mut next_t, || {
         pairs = head.cardinality(10).num_label_pairs;
     });
-    println!(
-        "TSDB status ({pairs} label pairs): {:.3} s; commits meanwhile: {commits}, the longest {:.1} ms",
-        took.as_secs_f64(),
-        longest.as_secs_f64() * 1000.0
-    );
+    report(&format!("TSDB status ({pairs} label pairs)"), measured);
     assert!(pairs as usize > 2 * series);
 
     // Churn: every series stops (a cut past their last sample finds them empty, the next
     // one removes them, their postings with them).
     let past = SAMPLES * STEP_MS;
     head.truncate(past).unwrap();
-    let (took, commits, longest) = while_committing(&head, &mut next_t, || {
+    let measured = while_committing(&head, &mut next_t, || {
         head.truncate(past).unwrap();
     });
-    println!(
-        "removal of all {series} series: {:.3} s; commits meanwhile: {commits}, the longest {:.1} ms",
-        took.as_secs_f64(),
-        longest.as_secs_f64() * 1000.0
-    );
+    report(&format!("removal of all {series} series"), measured);
     let left = head.num_series();
     assert_eq!(left, 1, "only the committer's series is left");
     let q = head.querier(i64::MIN, i64::MAX).unwrap();
     assert!(
         q.label_values("series", &[]).unwrap().is_empty(),
         "the removed series' postings are gone"
+    );
+}
+
+/// Print what `while_committing` measured during `what`.
+fn report(what: &str, (took, commits, longest): (Duration, u64, Duration)) {
+    println!(
+        "{what}: {:.3} s; commits meanwhile: {commits}, the longest {:.1} ms",
+        took.as_secs_f64(),
+        longest.as_secs_f64() * 1000.0
     );
 }
 
