@@ -12,8 +12,9 @@
 //! system that ends during its run (the kernel's OOM killer, say) is reported with how it
 //! ended; the command fails if vigil does.
 //!
-//! Each minute it prints, for the system running: resident memory, CPU (cores: ingestion plus
-//! that minute's dashboard queries and one read of its own `/metrics`), samples/s appended
+//! Each minute it prints, for the system running: resident memory (all, and anonymous: the
+//! heap without mapped files), CPU (cores: ingestion plus that minute's dashboard queries and
+//! one read of its own `/metrics`), samples/s appended
 //! against the fleet's rate, the WAL's and the whole data directory's bytes, and the slowest
 //! of a fixed set of dashboard queries, instant and range (the last hour, step 60s), asked
 //! while ingestion goes on. (VictoriaMetrics caches range-query results between calls, as it
@@ -37,8 +38,8 @@ use std::time::{Duration, Instant};
 use vigil_bench::fleet::Fleet;
 use vigil_bench::servers::urlencode;
 use vigil_bench::{
-    Killed, cpu_seconds, du, free_port, http_get, instant_at, now, peak_rss_bytes, rss_bytes,
-    spawn, up,
+    Killed, cpu_seconds, du, free_port, http_get, instant_at, now, peak_rss_bytes,
+    proc_status_bytes, rss_bytes, spawn, up,
 };
 
 const INTERVAL_S: u64 = 15;
@@ -239,9 +240,10 @@ fn run(system: System, bin: &Path, fleet: &Fleet, minutes: u64, dir: &Path) -> R
     let mut bad = vec![0usize; queries.len()];
     let (mut rss_sum, mut rss_n) = (0f64, 0f64);
     println!(
-        "{:>5} {:>9} {:>7} {:>11} {:>7} {:>9} {:>9} {:>13} {:>7}",
+        "{:>5} {:>9} {:>9} {:>7} {:>11} {:>7} {:>9} {:>9} {:>13} {:>7}",
         "min",
         "RSS MB",
+        "anon MB",
         "cores",
         "samples/s",
         "of rate",
@@ -269,6 +271,9 @@ fn run(system: System, bin: &Path, fleet: &Fleet, minutes: u64, dir: &Path) -> R
             break;
         };
         let rss = rss_bytes(pid).unwrap_or(0);
+        // Heap apart from mapped file pages (blocks read, WAL written), which the kernel can
+        // take back: RSS growing with anonymous memory flat is not a leak.
+        let anon = proc_status_bytes(pid, "RssAnon").unwrap_or(0);
         let dt = t.duration_since(last.0).as_secs_f64();
         let (cores, rate) = ((cpu - last.1) / dt, (app - last.2) / dt);
         last = (t, cpu, app);
@@ -316,8 +321,9 @@ fn run(system: System, bin: &Path, fleet: &Fleet, minutes: u64, dir: &Path) -> R
             }
         }
         println!(
-            "{minute:>5} {:>9.0} {cores:>7.3} {rate:>11.0} {:>7.2} {:>9.0} {:>9.0} {slowest:>13.2} {failed:>7}",
+            "{minute:>5} {:>9.0} {:>9.0} {cores:>7.3} {rate:>11.0} {:>7.2} {:>9.0} {:>9.0} {slowest:>13.2} {failed:>7}",
             rss as f64 / 1e6,
+            anon as f64 / 1e6,
             rate / expected_per_s,
             wal as f64 / 1e6,
             total as f64 / 1e6,

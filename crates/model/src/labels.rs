@@ -118,18 +118,20 @@ thread_local! {
     static PACKING: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
+/// Lay out `labels` as a label set's packed text in `buf`.
+fn fill<'a>(buf: &mut Vec<u8>, labels: impl Iterator<Item = (&'a str, &'a str)>) {
+    buf.clear();
+    for (n, v) in labels {
+        put_varint(buf, n.len());
+        buf.extend_from_slice(n.as_bytes());
+        put_varint(buf, v.len());
+        buf.extend_from_slice(v.as_bytes());
+    }
+}
+
 /// Pack into one exact allocation (the text is laid out in a reused buffer first, so building
 /// a label set costs a single allocation; queries build many).
 fn pack<'a>(labels: impl Iterator<Item = (&'a str, &'a str)>) -> ThinArc<u64, u8> {
-    fn fill<'a>(buf: &mut Vec<u8>, labels: impl Iterator<Item = (&'a str, &'a str)>) {
-        buf.clear();
-        for (n, v) in labels {
-            put_varint(buf, n.len());
-            buf.extend_from_slice(n.as_bytes());
-            put_varint(buf, v.len());
-            buf.extend_from_slice(v.as_bytes());
-        }
-    }
     let mut labels = Some(labels);
     let packed = PACKING
         .try_with(|b| {
@@ -362,19 +364,50 @@ impl Labels {
         if of <= 1 {
             return 0;
         }
-        let packed = &self.0.slice;
-        let mut h: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut words = packed.chunks_exact(8);
-        for w in &mut words {
-            let x = u64::from_le_bytes(w.try_into().expect("8 bytes"));
-            h = (h.rotate_left(23) ^ x).wrapping_mul(0xff51_afd7_ed55_8ccd);
-        }
-        let mut tail = [0u8; 8];
-        tail[..words.remainder().len()].copy_from_slice(words.remainder());
-        h = (h.rotate_left(23) ^ u64::from_le_bytes(tail)).wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-        h ^= h >> 29;
-        ((h as u128 * of as u128) >> 64) as usize
+        shard_of_packed(&self.0.slice, of)
     }
+
+    /// [`Labels::shard`] of the set `pairs` (sorted by name, unique, as
+    /// [`Labels::from_sorted_refs`] takes them) would make, without building it: a block read
+    /// by several threads builds only its own shard's label sets.
+    pub fn shard_of_refs<'a>(pairs: impl IntoIterator<Item = LabelRef<'a>>, of: usize) -> usize {
+        if of <= 1 {
+            return 0;
+        }
+        let mut pairs = Some(pairs.into_iter().map(|l| (l.name, l.value)));
+        let shard = PACKING
+            .try_with(|b| {
+                let mut buf = b.try_borrow_mut().ok()?;
+                fill(&mut buf, pairs.take()?);
+                let shard = shard_of_packed(&buf, of);
+                if buf.capacity() > 64 << 10 {
+                    *buf = Vec::new();
+                }
+                Some(shard)
+            })
+            .ok()
+            .flatten();
+        shard.unwrap_or_else(|| {
+            let mut buf = Vec::new();
+            fill(&mut buf, pairs.take().into_iter().flatten());
+            shard_of_packed(&buf, of)
+        })
+    }
+}
+
+/// The shard (of `of`) of a label set's packed text.
+fn shard_of_packed(packed: &[u8], of: usize) -> usize {
+    let mut h: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut words = packed.chunks_exact(8);
+    for w in &mut words {
+        let x = u64::from_le_bytes(w.try_into().expect("8 bytes"));
+        h = (h.rotate_left(23) ^ x).wrapping_mul(0xff51_afd7_ed55_8ccd);
+    }
+    let mut tail = [0u8; 8];
+    tail[..words.remainder().len()].copy_from_slice(words.remainder());
+    h = (h.rotate_left(23) ^ u64::from_le_bytes(tail)).wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^= h >> 29;
+    ((h as u128 * of as u128) >> 64) as usize
 }
 
 impl<'a> IntoIterator for &'a Labels {
@@ -525,6 +558,31 @@ pub fn is_valid_metric_name(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A block's reader picks a series' shard from its pairs before building it: the shard
+    /// must be the built set's, or a sharded query would lose or repeat series.
+    #[test]
+    fn a_shard_from_pairs_is_the_built_sets() {
+        for i in 0..500 {
+            let l = Labels::from_pairs([
+                ("__name__", "m".to_string()),
+                ("instance", format!("10.0.0.{i}:9100")),
+                ("long", "x".repeat(i % 37)),
+            ]);
+            for of in [1, 2, 3, 8, 64] {
+                assert_eq!(
+                    Labels::shard_of_refs(l.iter(), of),
+                    l.shard(of),
+                    "{l:?} of {of}"
+                );
+            }
+        }
+        // Every shard is reached, so the test compares more than zeros.
+        let hit: std::collections::HashSet<usize> = (0..100)
+            .map(|i| Labels::shard_of_refs(Labels::from_pairs([("i", i.to_string())]).iter(), 4))
+            .collect();
+        assert_eq!(hit.len(), 4);
+    }
 
     #[test]
     fn builder_keeps_sorted_and_drops_empty() {

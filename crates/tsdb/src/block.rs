@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
 use serde::{Deserialize, Serialize};
-use vigil_model::{HistogramSample, Label, Labels, Sample};
+use vigil_model::{HistogramSample, LabelRef, Labels, Sample};
 use vigil_storage::{MatchOp, Matcher, Series};
 
 use crate::chunk::XorIter;
@@ -477,6 +477,67 @@ struct PromParts {
     histogram_chunks: std::sync::atomic::AtomicU64,
 }
 
+/// Bytes of block label sets all blocks of the process may keep for queries. Building a
+/// series' label set costs an allocation (and, across query threads, allocator lock waits: a
+/// quarter of the time of a count over 10,000 series of one block), so queries keep the sets
+/// they built; but kept for every series a query ever read, a cache grew with each block to
+/// several times the head's own label memory at ten million series, and it was the larger part
+/// of a merge's memory. Past the budget, sets are built for each query and dropped, as
+/// Prometheus does; merges and exports never fill it.
+const LABEL_CACHE_BUDGET: usize = 128 << 20;
+static LABEL_CACHE_USED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// One block's kept label sets by series position, in shards so that query threads reading
+/// the block do not wait on one lock.
+#[derive(Default)]
+struct LabelCache {
+    shards: [parking_lot::RwLock<hashbrown::HashMap<u32, Labels, foldhash::fast::RandomState>>; 16],
+    /// This block's part of [`LABEL_CACHE_USED`], given back when the block is dropped.
+    bytes: std::sync::atomic::AtomicUsize,
+}
+
+impl LabelCache {
+    /// What one kept set costs: its allocation and its map entry.
+    fn cost(l: &Labels) -> usize {
+        l.heap_bytes() + 24
+    }
+
+    fn get(&self, i: u32) -> Option<Labels> {
+        self.shards[i as usize % 16].read().get(&i).cloned()
+    }
+
+    /// Keep `l` for series `i` if the budget allows.
+    fn keep(&self, i: u32, l: &Labels) {
+        self.keep_within(i, l, LABEL_CACHE_BUDGET)
+    }
+
+    fn keep_within(&self, i: u32, l: &Labels, budget: usize) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let cost = Self::cost(l);
+        if LABEL_CACHE_USED.fetch_add(cost, Relaxed) + cost > budget {
+            LABEL_CACHE_USED.fetch_sub(cost, Relaxed);
+            return;
+        }
+        if self.shards[i as usize % 16]
+            .write()
+            .insert(i, l.clone())
+            .is_some()
+        {
+            // Another thread kept it first: one entry, counted once.
+            LABEL_CACHE_USED.fetch_sub(cost, Relaxed);
+        } else {
+            self.bytes.fetch_add(cost, Relaxed);
+        }
+    }
+}
+
+impl Drop for LabelCache {
+    fn drop(&mut self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        LABEL_CACHE_USED.fetch_sub(*self.bytes.get_mut(), Relaxed);
+    }
+}
+
 /// An open block.
 pub struct Block {
     pub dir: PathBuf,
@@ -486,9 +547,8 @@ pub struct Block {
     chunks: Vec<Mmap>,
     t: Tables,
     prom: Option<PromParts>,
-    /// Each series' labels, built on first use and shared after: queries then clone an `Arc`
-    /// instead of allocating every name and value again.
-    labels: Vec<std::sync::OnceLock<Labels>>,
+    /// Label sets queries built, kept within the process's budget (see [`LabelCache`]).
+    labels: LabelCache,
     pub size_bytes: u64,
     /// Chunks and series entries found damaged when read (either format): skipped, counted,
     /// the first logged. A rewrite (merge, deletion) compares this before and after reading,
@@ -654,7 +714,6 @@ impl Block {
         prom: Option<PromParts>,
         size_bytes: u64,
     ) -> Block {
-        let n = t.series_offsets.len();
         Block {
             dir: dir.to_path_buf(),
             meta,
@@ -663,7 +722,7 @@ impl Block {
             chunks,
             t,
             prom,
-            labels: (0..n).map(|_| std::sync::OnceLock::new()).collect(),
+            labels: LabelCache::default(),
             size_bytes,
             bad_chunks: Default::default(),
         }
@@ -738,7 +797,11 @@ impl Block {
         self.t
             .symbols
             .get(id as usize)
-            .and_then(|&(s, l)| std::str::from_utf8(self.index.get(s..s + l)?).ok())
+            .and_then(|&(s, l)| self.index.get(s..s + l))
+            // SAFETY: every symbol was checked to be UTF-8 when the block was opened (both
+            // formats' tables refuse one that is not), and block files are never written once
+            // in place. Checking again here cost 3% of a query reading every series.
+            .map(|b| unsafe { std::str::from_utf8_unchecked(b) })
             .unwrap_or("")
     }
 
@@ -805,44 +868,118 @@ impl Block {
         let rest: Vec<&Matcher> = ms.iter().filter(|m| m.matches_empty()).collect();
         if !rest.is_empty() {
             ids.retain(|&i| {
-                let (l, _) = self.series_entry(i).unwrap_or_default();
+                let (l, _) = self
+                    .series_entry(i, true, self.labels.get(i))
+                    .unwrap_or_default();
                 rest.iter().all(|m| m.matches(l.get_or_empty(&m.name)))
             });
         }
         ids
     }
 
-    fn series_entry(&self, i: u32) -> Option<(Labels, Vec<ChunkMeta>)> {
+    /// Which of `of` shards series `i` is in ([`Labels::shard`]), read without building its
+    /// label set: the threads reading a block each build only their own shard's.
+    fn shard_of(&self, i: u32, of: usize) -> Option<usize> {
+        let off = *self.t.series_offsets.get(i as usize)?;
+        if let Some(p) = &self.prom {
+            let (pairs, _) = crate::prometheus::index::series(&self.index, off, &p.info)?;
+            let refs = pairs.iter().map(|&(n, v)| LabelRef {
+                name: self.sym(n),
+                value: self.sym(v),
+            });
+            let tidy = pairs
+                .windows(2)
+                .all(|w| self.sym(w[0].0) < self.sym(w[1].0))
+                && pairs.iter().all(|&(_, v)| !self.sym(v).is_empty());
+            return Some(if tidy {
+                Labels::shard_of_refs(refs, of)
+            } else {
+                crate::prometheus::index::labels(&pairs, |s| self.sym(s)).shard(of)
+            });
+        }
+        let mut c = Dec {
+            b: &self.index,
+            pos: off,
+        };
+        let nl = c.uvarint()?;
+        let mut read = 0;
+        let shard = Labels::shard_of_refs(
+            std::iter::from_fn(|| {
+                if read == nl {
+                    return None;
+                }
+                let (n, v) = (c.uvarint()? as u32, c.uvarint()? as u32);
+                read += 1;
+                Some(LabelRef {
+                    name: self.sym(n),
+                    value: self.sym(v),
+                })
+            }),
+            of,
+        );
+        (read == nl).then_some(shard)
+    }
+
+    /// Series `i`'s labels and chunks, the labels `cached` if the caller found them kept;
+    /// with `keep`, a label set built is kept in the block's label cache (queries keep them,
+    /// rewrites, reading every series once, do not).
+    fn series_entry(
+        &self,
+        i: u32,
+        keep: bool,
+        cached: Option<Labels>,
+    ) -> Option<(Labels, Vec<ChunkMeta>)> {
         if let Some(p) = &self.prom {
             let off = *self.t.series_offsets.get(i as usize)?;
             let (pairs, cms) = crate::prometheus::index::series(&self.index, off, &p.info)?;
-            let labels = self.labels.get(i as usize)?.get_or_init(|| {
-                crate::prometheus::index::labels(&pairs, |s| self.sym(s).to_string())
-            });
-            return Some((labels.clone(), cms));
+            let labels = match cached {
+                Some(l) => l,
+                None => {
+                    let l = crate::prometheus::index::labels(&pairs, |s| self.sym(s));
+                    if keep {
+                        self.labels.keep(i, &l);
+                    }
+                    l
+                }
+            };
+            return Some((labels, cms));
         }
         let mut c = Dec {
             b: &self.index,
             pos: *self.t.series_offsets.get(i as usize)?,
         };
         let nl = c.uvarint()?;
-        let cached = self.labels.get(i as usize)?.get();
-        let mut ls = Vec::with_capacity(if cached.is_some() { 0 } else { nl as usize });
-        for _ in 0..nl {
-            let n = c.uvarint()? as u32;
-            let v = c.uvarint()? as u32;
-            if cached.is_none() {
-                ls.push(Label {
-                    name: self.sym(n).to_string(),
-                    value: self.sym(v).to_string(),
-                });
-            }
-        }
         let labels = match cached {
-            Some(l) => l.clone(),
-            None => self.labels[i as usize]
-                .get_or_init(|| Labels::from_sorted(ls))
-                .clone(),
+            Some(l) => {
+                for _ in 0..nl {
+                    c.uvarint()?;
+                    c.uvarint()?;
+                }
+                l
+            }
+            None => {
+                // Names and values go from the mapped symbol table straight into the set's
+                // one allocation.
+                let mut read = 0;
+                let l = Labels::from_sorted_refs(std::iter::from_fn(|| {
+                    if read == nl {
+                        return None;
+                    }
+                    let (n, v) = (c.uvarint()? as u32, c.uvarint()? as u32);
+                    read += 1;
+                    Some(LabelRef {
+                        name: self.sym(n),
+                        value: self.sym(v),
+                    })
+                }));
+                if read != nl {
+                    return None;
+                }
+                if keep {
+                    self.labels.keep(i, &l);
+                }
+                l
+            }
         };
         let mut cms = Vec::new();
         for histogram in [false, true] {
@@ -890,8 +1027,37 @@ impl Block {
         shard: usize,
         of: usize,
     ) -> impl Iterator<Item = Series> + Send + 'a {
-        self.select_ids(ms).into_iter().filter_map(move |i| {
-            let Some((labels, cms)) = self.series_entry(i) else {
+        self.series_iter(self.select_ids(ms), mint, maxt, shard, of, true)
+    }
+
+    /// Every series of the block with all its samples, in label order, for a rewrite (a
+    /// merge, an export): as [`Block::select_iter`], but the label sets built are not kept
+    /// (each is read once).
+    pub fn read_all(&self) -> impl Iterator<Item = Series> + Send + '_ {
+        self.series_iter(self.select_ids(&[]), i64::MIN, i64::MAX, 0, 1, false)
+    }
+
+    fn series_iter(
+        &self,
+        ids: Vec<u32>,
+        mint: i64,
+        maxt: i64,
+        shard: usize,
+        of: usize,
+        keep: bool,
+    ) -> impl Iterator<Item = Series> + Send + '_ {
+        ids.into_iter().filter_map(move |i| {
+            let cached = if keep { self.labels.get(i) } else { None };
+            if of > 1 {
+                let theirs = match &cached {
+                    Some(l) => Some(l.shard(of)),
+                    None => self.shard_of(i, of),
+                };
+                if theirs.is_some_and(|s| s != shard) {
+                    return None;
+                }
+            }
+            let Some((labels, cms)) = self.series_entry(i, keep, cached) else {
                 // Its shard is unknown: count it once, in the first shard's read.
                 if shard == 0 {
                     self.damaged(
@@ -901,9 +1067,6 @@ impl Block {
                 }
                 return None;
             };
-            if of > 1 && labels.shard(of) != shard {
-                return None;
-            }
             let mut samples = Vec::new();
             let mut histograms = Vec::new();
             for c in cms.iter().filter(|c| c.max_t >= mint && c.min_t <= maxt) {
@@ -1028,7 +1191,7 @@ impl Block {
 
     #[cfg(test)]
     pub(crate) fn entry_for_test(&self, i: u32) -> (Labels, Vec<ChunkMeta>) {
-        self.series_entry(i).expect("an entry")
+        self.series_entry(i, false, None).expect("an entry")
     }
 
     /// Prometheus's IDs of the series matching `ms` (tests write tombstones with them).
@@ -1058,9 +1221,9 @@ impl Block {
         Ok(all)
     }
 
-    /// Every series with all its samples (for compaction).
+    /// Every series with all its samples (for rewrites and tools: nothing kept).
     pub fn all_series(&self) -> Vec<Series> {
-        self.select(&[], i64::MIN, i64::MAX)
+        self.read_all().collect()
     }
 
     pub fn label_names(&self) -> Vec<String> {
@@ -1144,6 +1307,54 @@ mod tests {
         let mut v = b.label_values("__name__");
         v.sort();
         assert_eq!(v, ["a", "b"]);
+    }
+
+    /// Queries keep the label sets they built (a second query gets the same allocation);
+    /// sharded reads build and keep only their own shard's; a rewrite's read keeps nothing;
+    /// nothing is kept past the budget.
+    #[test]
+    fn queries_keep_label_sets_rewrites_do_not() {
+        let d = tmp("keep");
+        let series: Vec<(Labels, Vec<Sample>)> = (0..200)
+            .map(|i| {
+                let l = Labels::from_pairs([("__name__", "m".to_string()), ("i", i.to_string())]);
+                (l, vec![Sample { t: 1000, v: 1.0 }])
+            })
+            .collect();
+        let meta = write_block(&d, 0, 2000, series.clone(), Compaction::default()).unwrap();
+        let b = Block::open(&d.join(&meta.ulid)).unwrap();
+        let kept = || b.labels.bytes.load(std::sync::atomic::Ordering::Relaxed);
+
+        let all = b.read_all().collect::<Vec<_>>();
+        assert_eq!(all.len(), 200);
+        assert_eq!(kept(), 0, "a rewrite's read keeps nothing");
+
+        let mut shards: Vec<Series> = (0..3)
+            .flat_map(|k| b.select_iter(&[], 0, 2000, k, 3).collect::<Vec<_>>())
+            .collect();
+        shards.sort_by(|a, b| a.labels.cmp(&b.labels));
+        let want: Vec<Labels> = all.iter().map(|s| s.labels.clone()).collect();
+        let got: Vec<Labels> = shards.iter().map(|s| s.labels.clone()).collect();
+        assert_eq!(got, want, "the shards together are every series once");
+        for s in &shards {
+            assert!(s.labels.shard(3) < 3);
+        }
+        let cost: usize = want.iter().map(LabelCache::cost).sum();
+        assert_eq!(kept(), cost, "each series kept once");
+
+        let again = b.select(&[], 0, 2000);
+        assert!(
+            again
+                .iter()
+                .zip(&shards)
+                .all(|(a, s)| a.labels.same(&s.labels))
+        );
+        assert_eq!(kept(), cost);
+
+        let fresh = LabelCache::default();
+        fresh.keep_within(0, &want[0], 0);
+        assert!(fresh.get(0).is_none(), "nothing past the budget");
+        assert_eq!(fresh.bytes.load(std::sync::atomic::Ordering::Relaxed), 0);
     }
 
     #[test]
@@ -1268,7 +1479,7 @@ mod tests {
             assert_eq!(meta.version, version);
             let b = Block::open(&d.join(&meta.ulid)).unwrap();
             let mut encs: Vec<Option<u8>> = (0..2)
-                .flat_map(|i| b.series_entry(i).unwrap().1)
+                .flat_map(|i| b.series_entry(i, false, None).unwrap().1)
                 .map(|c| c.histogram)
                 .collect();
             encs.dedup();

@@ -1040,10 +1040,7 @@ impl Db {
         let series = MergeSeries::new(
             group
                 .iter()
-                .map(|b| {
-                    Box::new(b.select_iter(&[], i64::MIN, i64::MAX, 0, 1))
-                        as Box<dyn Iterator<Item = Series> + '_>
-                })
+                .map(|b| Box::new(b.read_all()) as Box<dyn Iterator<Item = Series> + '_>)
                 .collect(),
             Box::new(|i| group[i].skipped_chunks().1 == skipped_before[i]),
             &refused,

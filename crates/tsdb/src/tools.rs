@@ -180,10 +180,7 @@ pub fn export_prometheus(dir: &Path, out: &Path) -> Result<Exported, String> {
             })
         })
         .flatten();
-        let series = b
-            .select_iter(&[], i64::MIN, i64::MAX, 0, 1)
-            .map(Ok)
-            .chain(damaged);
+        let series = b.read_all().map(Ok).chain(damaged);
         let m = crate::prometheus::writer::write_block_sorted(
             out,
             b.meta.min_time,

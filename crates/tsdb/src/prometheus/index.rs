@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use vigil_model::{Label, Labels};
+use vigil_model::{LabelRef, Labels};
 
 use super::{Dec, crc, put_str, put_uvarint, put_varint};
 use crate::block::{ChunkMeta, Tables};
@@ -247,16 +247,21 @@ pub fn series(b: &[u8], off: usize, info: &Info) -> Option<SeriesEntry> {
 }
 
 /// Labels from resolved symbol positions.
-pub fn labels(pairs: &[(u32, u32)], sym: impl Fn(u32) -> String) -> Labels {
-    super::labels_from(
-        pairs
-            .iter()
-            .map(|&(n, v)| Label {
-                name: sym(n),
-                value: sym(v),
-            })
-            .collect(),
-    )
+pub fn labels<'a>(pairs: &[(u32, u32)], sym: impl Fn(u32) -> &'a str) -> Labels {
+    let refs: Vec<LabelRef<'a>> = pairs
+        .iter()
+        .map(|&(n, v)| LabelRef {
+            name: sym(n),
+            value: sym(v),
+        })
+        .collect();
+    // A set as Prometheus writes it (sorted, unique, no empty value) is packed as it is read;
+    // anything else goes through the builder's rules.
+    if refs.windows(2).all(|w| w[0].name < w[1].name) && refs.iter().all(|l| !l.value.is_empty()) {
+        Labels::from_sorted_refs(refs)
+    } else {
+        Labels::from_pairs(refs.into_iter().map(|l| (l.name, l.value)))
+    }
 }
 
 fn pad(b: &mut Vec<u8>, align: usize) {
