@@ -456,16 +456,117 @@ pub enum Format {
 }
 
 /// A block index's tables, in memory once the block is open (both formats give the same).
+/// They are what an open block costs beyond its mapped files, for every block the server
+/// keeps: per series only its entry's offset, per symbol only where it lies.
 pub(crate) struct Tables {
     /// (start, len) of each symbol's bytes in the index.
     pub symbols: Vec<(usize, usize)>,
-    pub sym_lookup: HashMap<Box<str>, u32>,
+    pub sym_index: SymIndex,
     /// Byte offset of each series entry in the index, ascending.
-    pub series_offsets: Vec<usize>,
+    pub series_offsets: Offsets,
     /// (name sym, value sym) -> byte offset of its postings list.
     pub postings: HashMap<(u32, u32), usize>,
     /// name sym -> value syms, for label listings and regex matchers.
     pub values: HashMap<u32, Vec<u32>>,
+}
+
+/// How a symbol's id is found from its text.
+pub(crate) enum SymIndex {
+    /// The table is in strictly ascending byte order, as both formats write it: a binary
+    /// search over the mapped text, with nothing more in memory. (A map of every symbol's
+    /// text, which this replaced, cost about 80 MB a block at ten million series.)
+    Sorted,
+    /// A table out of order (written by neither vigil nor Prometheus): each symbol's text
+    /// mapped to its id, the last of equal ones winning.
+    Map(HashMap<Box<str>, u32>),
+}
+
+impl SymIndex {
+    /// The index for `symbols`, ranges of `index` already checked to be UTF-8.
+    pub(crate) fn of(index: &[u8], symbols: &[(usize, usize)]) -> SymIndex {
+        let text = |&(s, l): &(usize, usize)| index.get(s..s + l).unwrap_or_default();
+        if symbols.windows(2).all(|w| text(&w[0]) < text(&w[1])) {
+            return SymIndex::Sorted;
+        }
+        SymIndex::Map(
+            symbols
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    let s = std::str::from_utf8(text(r)).unwrap_or_default();
+                    (Box::from(s), i as u32)
+                })
+                .collect(),
+        )
+    }
+
+    /// The id of symbol `s` among `symbols`, ranges of `index`.
+    pub(crate) fn find(&self, index: &[u8], symbols: &[(usize, usize)], s: &str) -> Option<u32> {
+        match self {
+            SymIndex::Sorted => symbols
+                .binary_search_by(|&(at, l)| {
+                    index.get(at..at + l).unwrap_or_default().cmp(s.as_bytes())
+                })
+                .ok()
+                .map(|i| i as u32),
+            SymIndex::Map(m) => m.get(s).copied(),
+        }
+    }
+}
+
+/// Series entries' byte offsets, ascending: four bytes each while the index is under 4 GiB
+/// (an open block keeps one per series, so this halves it).
+pub(crate) enum Offsets {
+    Small(Vec<u32>),
+    Large(Vec<usize>),
+}
+
+impl Offsets {
+    /// Room for `n` offsets into an index of `len` bytes.
+    pub(crate) fn for_index(len: usize, n: usize) -> Offsets {
+        if u32::try_from(len).is_ok() {
+            Offsets::Small(Vec::with_capacity(n))
+        } else {
+            Offsets::Large(Vec::with_capacity(n))
+        }
+    }
+
+    /// Append `off`, which lies inside the index this was made for.
+    pub(crate) fn push(&mut self, off: usize) {
+        match self {
+            Offsets::Small(v) => v.push(off as u32),
+            Offsets::Large(v) => v.push(off),
+        }
+    }
+
+    pub(crate) fn get(&self, i: usize) -> Option<usize> {
+        match self {
+            Offsets::Small(v) => v.get(i).map(|&o| o as usize),
+            Offsets::Large(v) => v.get(i).copied(),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Offsets::Small(v) => v.len(),
+            Offsets::Large(v) => v.len(),
+        }
+    }
+
+    /// The position of the entry at byte `off`.
+    pub(crate) fn position(&self, off: usize) -> Option<usize> {
+        match self {
+            Offsets::Small(v) => v.binary_search(&u32::try_from(off).ok()?).ok(),
+            Offsets::Large(v) => v.binary_search(&off).ok(),
+        }
+    }
+}
+
+impl Tables {
+    /// The id of symbol `s`; `index` is the index these tables were read from.
+    pub(crate) fn sym_id(&self, index: &[u8], s: &str) -> Option<u32> {
+        self.sym_index.find(index, &self.symbols, s)
+    }
 }
 
 /// What a Prometheus block needs beyond the tables.
@@ -518,15 +619,15 @@ impl LabelCache {
             LABEL_CACHE_USED.fetch_sub(cost, Relaxed);
             return;
         }
-        if self.shards[i as usize % 16]
-            .write()
-            .insert(i, l.clone())
-            .is_some()
-        {
-            // Another thread kept it first: one entry, counted once.
-            LABEL_CACHE_USED.fetch_sub(cost, Relaxed);
-        } else {
-            self.bytes.fetch_add(cost, Relaxed);
+        match self.shards[i as usize % 16].write().entry(i) {
+            // Another thread kept it first: its set stays (handed out already), counted once.
+            hashbrown::hash_map::Entry::Occupied(_) => {
+                LABEL_CACHE_USED.fetch_sub(cost, Relaxed);
+            }
+            hashbrown::hash_map::Entry::Vacant(v) => {
+                v.insert(l.clone());
+                self.bytes.fetch_add(cost, Relaxed);
+            }
         }
     }
 }
@@ -630,21 +731,20 @@ impl Block {
         };
         let ns = c.uvarint().ok_or_else(bad)? as usize;
         let mut symbols = Vec::with_capacity(ns.min(1 << 24));
-        let mut sym_lookup = HashMap::with_capacity(ns.min(1 << 24));
-        for i in 0..ns {
+        for _ in 0..ns {
             let len = c.uvarint().ok_or_else(bad)? as usize;
             let start = c.pos;
-            let s = std::str::from_utf8(c.bytes(len).ok_or_else(bad)?)
+            std::str::from_utf8(c.bytes(len).ok_or_else(bad)?)
                 .map_err(|_| corrupt(dir, "index: symbol not UTF-8"))?;
             symbols.push((start, len));
-            sym_lookup.insert(s.into(), i as u32);
         }
+        let sym_index = SymIndex::of(&index, &symbols);
         let mut c = Dec {
             b: &index,
             pos: series_off,
         };
         let nser = c.uvarint().ok_or_else(bad)? as usize;
-        let mut series_offsets = Vec::with_capacity(nser.min(1 << 26));
+        let mut series_offsets = Offsets::for_index(index.len(), nser.min(1 << 26));
         for _ in 0..nser {
             series_offsets.push(c.pos);
             let nl = c.uvarint().ok_or_else(bad)?;
@@ -686,7 +786,7 @@ impl Block {
         }
         let t = Tables {
             symbols,
-            sym_lookup,
+            sym_index,
             series_offsets,
             postings,
             values,
@@ -751,7 +851,7 @@ impl Block {
             } else {
                 id
             } as usize;
-            if let Ok(i) = t.series_offsets.binary_search(&off) {
+            if let Some(i) = t.series_offsets.position(off) {
                 by_pos.insert(i as u32, ranges);
             }
         }
@@ -836,13 +936,13 @@ impl Block {
     fn select_ids(&self, ms: &[Matcher]) -> Vec<u32> {
         let mut sets: Vec<Vec<u32>> = Vec::new();
         for m in ms.iter().filter(|m| !m.matches_empty()) {
-            let Some(&name) = self.t.sym_lookup.get(m.name.as_str()) else {
+            let Some(name) = self.t.sym_id(&self.index, &m.name) else {
                 return Vec::new();
             };
             let vals = self.t.values.get(&name).map(Vec::as_slice).unwrap_or(&[]);
             let mut ids: Vec<u32> = match m.op {
-                MatchOp::Equal => match self.t.sym_lookup.get(m.value.as_str()) {
-                    Some(&v) => self.postings_list(name, v),
+                MatchOp::Equal => match self.t.sym_id(&self.index, &m.value) {
+                    Some(v) => self.postings_list(name, v),
                     None => Vec::new(),
                 },
                 _ => vals
@@ -867,20 +967,48 @@ impl Block {
         };
         let rest: Vec<&Matcher> = ms.iter().filter(|m| m.matches_empty()).collect();
         if !rest.is_empty() {
+            // Read from the entry's pairs, building no label set (each query thread filters
+            // every series, not only its shard's).
             ids.retain(|&i| {
-                let (l, _) = self
-                    .series_entry(i, true, self.labels.get(i))
-                    .unwrap_or_default();
-                rest.iter().all(|m| m.matches(l.get_or_empty(&m.name)))
+                let Some(pairs) = self.pairs_of(i) else {
+                    return true; // damaged: the read reports it
+                };
+                rest.iter().all(|m| {
+                    // As the built set would have it: the last pair of that name, or "".
+                    let v = pairs
+                        .iter()
+                        .rev()
+                        .find(|&&(n, _)| self.sym(n) == m.name)
+                        .map_or("", |&(_, v)| self.sym(v));
+                    m.matches(v)
+                })
             });
         }
         ids
     }
 
+    /// Series `i`'s label pairs as symbol ids, in the order stored.
+    fn pairs_of(&self, i: u32) -> Option<Vec<(u32, u32)>> {
+        let off = self.t.series_offsets.get(i as usize)?;
+        if let Some(p) = &self.prom {
+            return Some(crate::prometheus::index::series(&self.index, off, &p.info)?.0);
+        }
+        let mut c = Dec {
+            b: &self.index,
+            pos: off,
+        };
+        let nl = c.uvarint()?;
+        let mut pairs = Vec::with_capacity((nl as usize).min(64));
+        for _ in 0..nl {
+            pairs.push((c.uvarint()? as u32, c.uvarint()? as u32));
+        }
+        Some(pairs)
+    }
+
     /// Which of `of` shards series `i` is in ([`Labels::shard`]), read without building its
     /// label set: the threads reading a block each build only their own shard's.
     fn shard_of(&self, i: u32, of: usize) -> Option<usize> {
-        let off = *self.t.series_offsets.get(i as usize)?;
+        let off = self.t.series_offsets.get(i as usize)?;
         if let Some(p) = &self.prom {
             let (pairs, _) = crate::prometheus::index::series(&self.index, off, &p.info)?;
             let refs = pairs.iter().map(|&(n, v)| LabelRef {
@@ -930,7 +1058,7 @@ impl Block {
         cached: Option<Labels>,
     ) -> Option<(Labels, Vec<ChunkMeta>)> {
         if let Some(p) = &self.prom {
-            let off = *self.t.series_offsets.get(i as usize)?;
+            let off = self.t.series_offsets.get(i as usize)?;
             let (pairs, cms) = crate::prometheus::index::series(&self.index, off, &p.info)?;
             let labels = match cached {
                 Some(l) => l,
@@ -946,9 +1074,10 @@ impl Block {
         }
         let mut c = Dec {
             b: &self.index,
-            pos: *self.t.series_offsets.get(i as usize)?,
+            pos: self.t.series_offsets.get(i as usize)?,
         };
         let nl = c.uvarint()?;
+        let built = cached.is_none();
         let labels = match cached {
             Some(l) => {
                 for _ in 0..nl {
@@ -974,9 +1103,6 @@ impl Block {
                 }));
                 if read != nl {
                     return None;
-                }
-                if keep {
-                    self.labels.keep(i, &l);
                 }
                 l
             }
@@ -1008,6 +1134,10 @@ impl Block {
                     histogram: encoding,
                 });
             }
+        }
+        // Kept only once the whole entry read well: a damaged one is never served.
+        if keep && built {
+            self.labels.keep(i, &labels);
         }
         Some((labels, cms))
     }
@@ -1048,8 +1178,9 @@ impl Block {
     ) -> impl Iterator<Item = Series> + Send + '_ {
         ids.into_iter().filter_map(move |i| {
             let cached = if keep { self.labels.get(i) } else { None };
+            let mut theirs = None;
             if of > 1 {
-                let theirs = match &cached {
+                theirs = match &cached {
                     Some(l) => Some(l.shard(of)),
                     None => self.shard_of(i, of),
                 };
@@ -1058,8 +1189,9 @@ impl Block {
                 }
             }
             let Some((labels, cms)) = self.series_entry(i, keep, cached) else {
-                // Its shard is unknown: count it once, in the first shard's read.
-                if shard == 0 {
+                // Counted once: by its own shard's read, or (its labels unreadable, its shard
+                // unknown) by the first shard's.
+                if shard == 0 || theirs.is_some() {
                     self.damaged(
                         &self.dir.join("index"),
                         &format!("series entry {i} is damaged"),
@@ -1201,7 +1333,10 @@ impl Block {
         self.select_ids(ms)
             .into_iter()
             .map(|i| {
-                crate::prometheus::index::series_id(self.t.series_offsets[i as usize], &p.info)
+                crate::prometheus::index::series_id(
+                    self.t.series_offsets.get(i as usize).expect("a series"),
+                    &p.info,
+                )
             })
             .collect()
     }
@@ -1235,7 +1370,7 @@ impl Block {
     }
 
     pub fn label_values(&self, name: &str) -> Vec<String> {
-        let Some(&n) = self.t.sym_lookup.get(name) else {
+        let Some(n) = self.t.sym_id(&self.index, name) else {
             return Vec::new();
         };
         self.t
@@ -1304,6 +1439,20 @@ mod tests {
         );
         let re = Matcher::new(MatchOp::Regex, "i", "1.").unwrap();
         assert_eq!(b.select(&[re], 0, i64::MAX).len(), 10);
+        // Matchers that match an empty value are checked on each entry's pairs.
+        let count = |ms: &[Matcher]| b.select(ms, 0, i64::MAX).len();
+        let m = |op, n: &str, v: &str| Matcher::new(op, n, v).unwrap();
+        assert_eq!(count(&[m(MatchOp::NotEqual, "i", "7")]), 49);
+        assert_eq!(count(&[m(MatchOp::Equal, "absent", "")]), 50);
+        assert_eq!(count(&[m(MatchOp::Regex, "i", "1.|")]), 10);
+        assert_eq!(count(&[m(MatchOp::NotRegex, "__name__", "a|")]), 25);
+        assert_eq!(
+            count(&[
+                Matcher::equal("__name__", "b"),
+                m(MatchOp::NotRegex, "i", "1.*")
+            ]),
+            19
+        );
         let mut v = b.label_values("__name__");
         v.sort();
         assert_eq!(v, ["a", "b"]);
@@ -1355,6 +1504,48 @@ mod tests {
         fresh.keep_within(0, &want[0], 0);
         assert!(fresh.get(0).is_none(), "nothing past the budget");
         assert_eq!(fresh.bytes.load(std::sync::atomic::Ordering::Relaxed), 0);
+    }
+
+    /// Symbols are found by binary search when the table is sorted (as both formats write
+    /// it), and through a map of their text when it is not; offsets take four bytes each
+    /// under 4 GiB and find their entries either way.
+    #[test]
+    fn symbol_ids_and_offsets_in_both_shapes() {
+        let sorted = b"abcc";
+        let ranges = [(0, 1), (1, 1), (2, 2)];
+        let si = SymIndex::of(sorted, &ranges);
+        assert!(matches!(si, SymIndex::Sorted));
+        assert_eq!(si.find(sorted, &ranges, "b"), Some(1));
+        assert_eq!(si.find(sorted, &ranges, "cc"), Some(2));
+        assert_eq!(si.find(sorted, &ranges, "c"), None);
+        let unsorted = b"bab";
+        let ranges = [(0, 1), (1, 1), (2, 1)];
+        let si = SymIndex::of(unsorted, &ranges);
+        assert!(matches!(si, SymIndex::Map(_)));
+        assert_eq!(si.find(unsorted, &ranges, "a"), Some(1));
+        assert_eq!(
+            si.find(unsorted, &ranges, "b"),
+            Some(2),
+            "the last of equal ones"
+        );
+        assert_eq!(si.find(unsorted, &ranges, "z"), None);
+
+        let mut small = Offsets::for_index(1 << 20, 3);
+        let mut large = Offsets::for_index(5 << 30, 3);
+        assert!(matches!(small, Offsets::Small(_)) && matches!(large, Offsets::Large(_)));
+        for o in [16, 48, 4096] {
+            small.push(o);
+            large.push(o << 20);
+        }
+        assert_eq!(
+            (small.len(), small.get(2), small.get(3)),
+            (3, Some(4096), None)
+        );
+        assert_eq!(small.position(48), Some(1));
+        assert_eq!(small.position(47), None);
+        assert_eq!(small.position(1 << 40), None);
+        assert_eq!(large.position(4096 << 20), Some(2));
+        assert_eq!(large.get(0), Some(16 << 20));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use vigil_model::{LabelRef, Labels};
 
 use super::{Dec, crc, put_str, put_uvarint, put_varint};
-use crate::block::{ChunkMeta, Tables};
+use crate::block::{ChunkMeta, Offsets, SymIndex, Tables};
 
 /// What differs between the versions once the tables are built.
 pub struct Info {
@@ -75,7 +75,6 @@ pub(crate) fn read(b: &[u8]) -> Result<(Tables, Info), String> {
 
     // Symbols.
     let mut symbols = Vec::new();
-    let mut sym_lookup = HashMap::new();
     let mut sym_at = HashMap::new();
     if sym_off != 0 {
         let body = section(b, sym_off as usize, "index symbol table")?;
@@ -87,18 +86,19 @@ pub(crate) fn read(b: &[u8]) -> Result<(Tables, Info), String> {
             let at = d.pos;
             let len = d.uvarint().ok_or("index symbol table: truncated")? as usize;
             let start = d.pos;
-            let s = std::str::from_utf8(d.bytes(len).ok_or("index symbol table: truncated")?)
+            std::str::from_utf8(d.bytes(len).ok_or("index symbol table: truncated")?)
                 .map_err(|_| "index symbol table: a symbol is not UTF-8")?;
             symbols.push((base + start, len));
-            sym_lookup.insert(Box::<str>::from(s), i as u32);
             if version == 1 {
                 sym_at.insert((base + at) as u32, i as u32);
             }
         }
     }
 
+    let sym_index = SymIndex::of(b, &symbols);
+
     // Series: entries from the series section to the next section, zero padding between.
-    let mut series_offsets = Vec::new();
+    let mut series_offsets = Offsets::for_index(b.len(), 0);
     if series_off != 0 {
         let end = [li_off, lot_off, p_off, pot_off]
             .into_iter()
@@ -149,7 +149,10 @@ pub(crate) fn read(b: &[u8]) -> Result<(Tables, Info), String> {
             if name.is_empty() && value.is_empty() {
                 continue; // every series: vigil lists them from the series section
             }
-            let (Some(&n), Some(&v)) = (sym_lookup.get(name), sym_lookup.get(value)) else {
+            let (Some(n), Some(v)) = (
+                sym_index.find(b, &symbols, name),
+                sym_index.find(b, &symbols, value),
+            ) else {
                 return Err(format!(
                     "index postings offset table: label {name}={value:?} is not in the symbol table"
                 ));
@@ -161,7 +164,7 @@ pub(crate) fn read(b: &[u8]) -> Result<(Tables, Info), String> {
     Ok((
         Tables {
             symbols,
-            sym_lookup,
+            sym_index,
             series_offsets,
             postings,
             values,
@@ -171,7 +174,7 @@ pub(crate) fn read(b: &[u8]) -> Result<(Tables, Info), String> {
 }
 
 /// The series (their positions in `series_offsets`) of the postings list at `off`.
-pub fn postings(b: &[u8], off: usize, series_offsets: &[usize], info: &Info) -> Vec<u32> {
+pub(crate) fn postings(b: &[u8], off: usize, series_offsets: &Offsets, info: &Info) -> Vec<u32> {
     let mut d = Dec::new(b, off + 4);
     let n = d.be32().unwrap_or(0);
     let mut out = Vec::with_capacity((n as usize).min(d.remaining() / 4));
@@ -182,7 +185,7 @@ pub fn postings(b: &[u8], off: usize, series_offsets: &[usize], info: &Info) -> 
         } else {
             id as usize
         };
-        if let Ok(i) = series_offsets.binary_search(&at) {
+        if let Some(i) = series_offsets.position(at) {
             out.push(i as u32);
         }
     }
