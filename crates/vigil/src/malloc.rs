@@ -21,3 +21,21 @@ pub fn one_arena() {
         libc::mallopt(libc::M_ARENA_MAX, 1);
     }
 }
+
+/// Hand the pages of freed memory back to the kernel, returning how long that took.
+///
+/// glibc keeps freed memory in its arenas for reuse and returns to the kernel only what lies
+/// at the top of a heap. A head cut frees a block's worth of samples from the middle of the
+/// heap, and its own work (the block's index, the checkpoint) allocates on whichever pool
+/// thread runs it, so each cut left its peak behind: measured with the `scale` benchmark at
+/// 2M series, anonymous memory rose from 1.6 to 2.5 GB at the first cut and to 3.1 GB at the
+/// second, and 1.35 GB of that was free memory a `malloc_trim` gave back.
+pub fn release_free() -> std::time::Duration {
+    let t = std::time::Instant::now();
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory; it has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+    t.elapsed()
+}

@@ -833,7 +833,21 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
             loop {
                 tick.tick().await;
                 let d = maint_db.clone();
-                match tokio::task::spawn_blocking(move || d.maintain()).await {
+                let work = move || {
+                    let before = d.compactions().ran;
+                    let r = d.maintain();
+                    // A block written means a head truncated (or blocks merged): memory freed
+                    // in the middle of the heap, which glibc would keep for the process's life.
+                    if d.compactions().ran != before {
+                        let took = crate::malloc::release_free();
+                        tracing::info!(
+                            took_ms = took.as_millis() as u64,
+                            "Freed memory returned to the kernel"
+                        );
+                    }
+                    r
+                };
+                match tokio::task::spawn_blocking(work).await {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => tracing::error!(err = %e, "Storage maintenance failed"),
                     Err(e) => tracing::error!(err = %e, "Storage maintenance panicked"),
