@@ -2,7 +2,8 @@
 //! scrape's commit waiting. SERIES series (default 1,000,000) get a sample every 15s for 40
 //! minutes (one closed chunk of 120 samples and an open one each), then the head is truncated
 //! 20 minutes in, through every series' closed chunk (each is re-encoded from the cut on),
-//! while another thread commits one sample of its own series every millisecond, as scrapes do.
+//! while another thread commits a scrape's worth of samples (PER_COMMIT series of its own,
+//! default 10,000) with a millisecond between transactions, as scrapes do.
 //! Prints the truncation's duration, the commits made during it and the longest of them, then
 //! checks that the head kept exactly the samples from the cut on. The same for two reads of
 //! the whole index: the values of a label with one per series (`/api/v1/label/series/values`
@@ -10,7 +11,8 @@
 //! stops and is removed by the truncation after the one that finds it empty: the same for that
 //! one.
 //!
-//! `cargo run --release -p vigil-bench --bin cut_stall [-- SERIES]`
+//! `cargo run --release -p vigil-bench --bin cut_stall [-- SERIES PER_COMMIT]` (PER_COMMIT 1
+//! is the shape of this command's figures before 2026-12-05: one sample a transaction)
 //!
 //! In-process, on vigil's head alone: no other system has this lock to compare (Prometheus
 //! shards its series over 16,384 locks, so its truncation never holds them all).
@@ -30,6 +32,10 @@ fn main() {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(1_000_000);
+    let per_commit: usize = std::env::args()
+        .nth(2)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10_000);
     let head = Head::in_memory();
     let labels: Vec<Labels> = (0..series)
         .map(|i| {
@@ -60,7 +66,7 @@ fn main() {
     );
     let cut = 20 * 60 * 1000;
     let mut next_t = SAMPLES * STEP_MS;
-    let measured = while_committing(&head, &mut next_t, || {
+    let measured = while_committing(&head, per_commit, &mut next_t, || {
         head.truncate(cut).unwrap();
     });
     report("truncation through every series' chunk", measured);
@@ -85,7 +91,7 @@ fn main() {
 
     // Reads of the whole index: a label with a value per series, and the TSDB status page.
     let mut values = 0;
-    let measured = while_committing(&head, &mut next_t, || {
+    let measured = while_committing(&head, per_commit, &mut next_t, || {
         let q = head.querier(i64::MIN, i64::MAX).unwrap();
         values = q.label_values("series", &[]).unwrap().len();
     });
@@ -95,7 +101,7 @@ fn main() {
     );
     assert_eq!(values, series);
     let mut pairs = 0;
-    let measured = while_committing(&head, &mut next_t, || {
+    let measured = while_committing(&head, per_commit, &mut next_t, || {
         pairs = head.cardinality(10).num_label_pairs;
     });
     report(&format!("TSDB status ({pairs} label pairs)"), measured);
@@ -105,12 +111,12 @@ fn main() {
     // one removes them, their postings with them).
     let past = SAMPLES * STEP_MS;
     head.truncate(past).unwrap();
-    let measured = while_committing(&head, &mut next_t, || {
+    let measured = while_committing(&head, per_commit, &mut next_t, || {
         head.truncate(past).unwrap();
     });
     report(&format!("removal of all {series} series"), measured);
     let left = head.num_series();
-    assert_eq!(left, 1, "only the committer's series is left");
+    assert_eq!(left, per_commit, "only the committer's series are left");
     let q = head.querier(i64::MIN, i64::MAX).unwrap();
     assert!(
         q.label_values("series", &[]).unwrap().is_empty(),
@@ -127,22 +133,39 @@ fn report(what: &str, (took, commits, longest): (Duration, u64, Duration)) {
     );
 }
 
-/// Run `op` while another thread commits one sample of its own series every millisecond, as
-/// scrapes do, from 200 ms before `op` to 50 ms after (the first commit, which makes the
-/// series, is not the one measured). Returns `op`'s duration, the commits made and the
-/// longest of them.
-fn while_committing(head: &Head, next_t: &mut i64, op: impl FnOnce()) -> (Duration, u64, Duration) {
+/// Run `op` while another thread commits, as scrapes do, a sample of each of `per_commit`
+/// series of its own, then sleeps a millisecond, from 200 ms before `op` to 50 ms after (the
+/// first commit, which makes the series, is not the one measured). Each append takes the
+/// head's index lock for its checks, so a transaction of many samples waits on a walk's
+/// holds where one of a single sample does not. Returns `op`'s duration, the commits made
+/// and the longest of them.
+fn while_committing(
+    head: &Head,
+    per_commit: usize,
+    next_t: &mut i64,
+    op: impl FnOnce(),
+) -> (Duration, u64, Duration) {
     let done = AtomicBool::new(false);
     let t0 = *next_t;
     let (took, n, longest, last_t) = std::thread::scope(|sc| {
         let committer = sc.spawn(|| {
-            let own = Labels::from_pairs([("__name__", "bench_scrape"), ("job", "bench")]);
-            let (mut r, mut t) = (0u64, t0);
+            let own: Vec<Labels> = (0..per_commit)
+                .map(|i| {
+                    Labels::from_pairs([
+                        ("__name__", "bench_scrape".to_string()),
+                        ("job", "bench".to_string()),
+                        ("i", i.to_string()),
+                    ])
+                })
+                .collect();
+            let (mut refs, mut t) = (vec![0u64; per_commit], t0);
             let (mut n, mut longest) = (0u64, Duration::ZERO);
             while !done.load(Ordering::Relaxed) {
                 let start = Instant::now();
                 let mut app = head.appender();
-                r = app.append(r, &own, t, 1.0).unwrap();
+                for (r, l) in refs.iter_mut().zip(&own) {
+                    *r = app.append(*r, l, t, 1.0).unwrap();
+                }
                 app.commit().unwrap();
                 longest = longest.max(start.elapsed());
                 n += 1;
@@ -162,6 +185,6 @@ fn while_committing(head: &Head, next_t: &mut i64, op: impl FnOnce()) -> (Durati
     });
     *next_t = last_t;
     // Commits went on from before the operation to after it: the longest of them is a figure.
-    assert!(n > 100, "only {n} commits while the operation ran");
+    assert!(n > 20, "only {n} commits while the operation ran");
     (took, n, longest)
 }

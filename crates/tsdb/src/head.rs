@@ -1238,13 +1238,11 @@ impl Head {
     /// iterator reaches it (the index is locked per series, not for the whole range): writing
     /// a range to a block holds one series' samples at a time, not the range's.
     pub fn series_in_sorted(&self, mint: i64, maxt: i64) -> impl Iterator<Item = Series> + '_ {
-        let mut refs: Vec<(Labels, SeriesRef)> = {
-            let idx = self.index.read();
-            idx.series
-                .iter()
-                .map(|(r, s)| (s.labels.clone(), *r))
-                .collect()
-        };
+        let mut refs: Vec<(Labels, SeriesRef)> = self
+            .labels_by_ref()
+            .into_iter()
+            .map(|(r, l)| (l, r))
+            .collect();
         refs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         // One label set may have two refs (a WAL replay can leave both): joined into one
         // series, as a block lists each label set once.
@@ -1411,7 +1409,7 @@ impl Head {
                 kept_from = kept_from.min(x);
             }
             r = to;
-            RwLockWriteGuard::bump(&mut idx);
+            let_appends_through(&mut idx);
         }
         // One spared since the walk saw it stays (the walks must still find it).
         if let Some(r) = self.remove_series(&mut idx, dead) {
@@ -1448,7 +1446,7 @@ impl Head {
             if let Some(r) = idx.unlink(batch, &mut gone, |s| *s.doomed.get_mut()) {
                 stays = Some(stays.map_or(r, |x| x.min(r)));
             }
-            RwLockWriteGuard::bump(idx);
+            let_appends_through(idx);
         }
         if !idx.no_postings {
             // Gathered with the lock let go: a million series' pairs take most of a second.
@@ -1468,7 +1466,7 @@ impl Head {
                 work += refs.len() + idx.unpost(name, value, refs, &mut trash);
                 if work >= REMOVE_WORK_PER_HOLD {
                     work = 0;
-                    RwLockWriteGuard::bump(idx);
+                    let_appends_through(idx);
                 }
             }
             RwLockWriteGuard::unlocked_fair(idx, || drop((trash, pairs)));
@@ -1485,14 +1483,7 @@ impl Head {
         &self,
         cp: &mut wal::CheckpointWriter,
     ) -> std::io::Result<Vec<(u64, Labels)>> {
-        let mut series: Vec<(u64, Labels)> = {
-            let idx = self.index.read();
-            idx.series
-                .iter()
-                .map(|(r, s)| (*r, s.labels.clone()))
-                .collect()
-        };
-        series.sort_unstable_by_key(|(r, _)| *r);
+        let series = self.labels_by_ref();
         let mut framed = Vec::new();
         for batch in series.chunks(10_000) {
             framed.clear();
@@ -1504,6 +1495,26 @@ impl Head {
             cp.write(&framed)?;
         }
         Ok(series)
+    }
+
+    /// Every series' ref and labels, by ref, read in short holds of the index's read lock
+    /// (one hold over millions of series kept commits, and with them every append, waiting):
+    /// the series there when the walk began, and any made during it below its end.
+    fn labels_by_ref(&self) -> Vec<(SeriesRef, Labels)> {
+        let end = self.next_ref.load(Ordering::Relaxed);
+        let from = self.live_from.load(Ordering::Relaxed);
+        // Sized before the lock: a large allocation under it can set off glibc's consolidation.
+        let n = self.index.read().series.len();
+        let mut out = Vec::with_capacity(n + 1024);
+        let mut idx = self.index.read();
+        let mut r = from;
+        while r < end {
+            let to = (r + LABEL_COPY_REFS_PER_HOLD).min(end);
+            out.extend((r..to).filter_map(|x| Some((x, idx.series.get(&x)?.labels.clone()))));
+            r = to;
+            RwLockReadGuard::bump(&mut idx);
+        }
+        out
     }
 
     /// Whether appended exemplars are kept (a server's head with the feature and a ring); an
@@ -1956,8 +1967,24 @@ impl<'a> Top<'a> {
 
 /// Refs looked up per hold of the index lock while counting chunks for the status page.
 const CHUNK_COUNT_REFS_PER_HOLD: u64 = 4096;
-/// Series a truncation walks per hold of the index's write lock (see `Head::remove_empty`).
-const TRUNCATE_REFS_PER_HOLD: u64 = 4096;
+/// Series a truncation walks per hold of the index's write lock (see `Head::remove_empty`):
+/// about a millisecond of re-encoding.
+const TRUNCATE_REFS_PER_HOLD: u64 = 1024;
+/// Series whose labels are copied per hold of the index's read lock (see
+/// `Head::labels_by_ref`).
+const LABEL_COPY_REFS_PER_HOLD: u64 = 16_384;
+/// How long a walk over the whole index leaves the write lock to appends between two holds.
+const WALK_PAUSE: std::time::Duration = std::time::Duration::from_micros(200);
+
+/// Let appends run between two holds of a walk over the whole index (truncation, removal).
+/// A bump alone hands the lock to the threads waiting at that moment, and the walk takes it
+/// again at once: an append reads the index once per sample, so a scrape's transaction got
+/// one sample in per hold and waited out the whole walk (about 3 s at 2M series in the
+/// `scale` benchmark; `cut_stall` with 10,000-sample transactions). Pausing lets each
+/// transaction make some hundreds of appends between holds.
+fn let_appends_through(idx: &mut RwLockWriteGuard<'_, Index>) {
+    RwLockWriteGuard::unlocked_fair(idx, || std::thread::sleep(WALK_PAUSE));
+}
 /// Series removed, or posting entries walked to remove them, per hold of the index's write
 /// lock (see `Head::remove_series`).
 const REMOVE_WORK_PER_HOLD: usize = 16_384;
