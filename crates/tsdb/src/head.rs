@@ -1366,7 +1366,7 @@ impl Head {
     /// Remove the series `empty` finds empty, two-phase: one found empty is removed at the next
     /// call if it is still empty, so a transaction open right now can still commit to it.
     ///
-    /// The series are walked by ref in holds of `TRUNCATE_REFS_PER_HOLD`, letting waiting
+    /// The series are walked by ref in holds of `TRUNCATE_SERIES_PER_HOLD`, letting waiting
     /// commits in between: `empty` may re-encode a chunk per series (a cut through it), and
     /// one hold over millions of series stalled every scrape's commit for seconds.
     ///
@@ -1394,11 +1394,18 @@ impl Head {
         let mut idx = self.index.write();
         let mut r = self.live_from.load(Ordering::Relaxed);
         while r < end {
-            let to = (r + TRUNCATE_REFS_PER_HOLD).min(end);
-            for x in r..to {
+            // A hold ends after so many series, or (refs of removed series are never reused,
+            // so after churn most refs have none) after sixteen times as many refs looked up.
+            let to = (r + 16 * TRUNCATE_SERIES_PER_HOLD).min(end);
+            let mut found = 0;
+            let mut next = r;
+            while next < to && found < TRUNCATE_SERIES_PER_HOLD {
+                let x = next;
+                next += 1;
                 let Some(s) = idx.series.get_mut(&x) else {
                     continue;
                 };
+                found += 1;
                 let is_empty = empty(s);
                 let doomed = s.doomed.get_mut();
                 if is_empty && *doomed && may_remove {
@@ -1408,8 +1415,10 @@ impl Head {
                 *doomed = is_empty;
                 kept_from = kept_from.min(x);
             }
-            r = to;
-            let_appends_through(&mut idx);
+            r = next;
+            if r < end {
+                let_appends_through(&mut idx);
+            }
         }
         // One spared since the walk saw it stays (the walks must still find it).
         if let Some(r) = self.remove_series(&mut idx, dead) {
@@ -1501,12 +1510,14 @@ impl Head {
     /// (one hold over millions of series kept commits, and with them every append, waiting):
     /// the series there when the walk began, and any made during it below its end.
     fn labels_by_ref(&self) -> Vec<(SeriesRef, Labels)> {
-        let end = self.next_ref.load(Ordering::Relaxed);
-        let from = self.live_from.load(Ordering::Relaxed);
         // Sized before the lock: a large allocation under it can set off glibc's consolidation.
         let n = self.index.read().series.len();
         let mut out = Vec::with_capacity(n + 1024);
         let mut idx = self.index.read();
+        // Read under the lock: a series made before it is taken is in the index with a ref
+        // below `end` (a ref is taken and its series inserted in one write hold).
+        let end = self.next_ref.load(Ordering::Relaxed);
+        let from = self.live_from.load(Ordering::Relaxed);
         let mut r = from;
         while r < end {
             let to = (r + LABEL_COPY_REFS_PER_HOLD).min(end);
@@ -1969,7 +1980,7 @@ impl<'a> Top<'a> {
 const CHUNK_COUNT_REFS_PER_HOLD: u64 = 4096;
 /// Series a truncation walks per hold of the index's write lock (see `Head::remove_empty`):
 /// about a millisecond of re-encoding.
-const TRUNCATE_REFS_PER_HOLD: u64 = 1024;
+const TRUNCATE_SERIES_PER_HOLD: u64 = 1024;
 /// Series whose labels are copied per hold of the index's read lock (see
 /// `Head::labels_by_ref`).
 const LABEL_COPY_REFS_PER_HOLD: u64 = 16_384;

@@ -260,7 +260,7 @@ fn transactions_open_across_two_truncations_keep_their_samples() {
 #[test]
 fn truncation_in_holds_lets_commits_in_and_loses_none() {
     let h = Head::in_memory();
-    let n = 3 * super::TRUNCATE_REFS_PER_HOLD as usize + 10;
+    let n = 3 * super::TRUNCATE_SERIES_PER_HOLD as usize + 10;
     let m = |i: usize| l(&[("__name__", "m"), ("i", &i.to_string())]);
     let mut app = h.appender();
     for i in 0..n {
