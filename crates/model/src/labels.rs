@@ -129,15 +129,20 @@ fn fill<'a>(buf: &mut Vec<u8>, labels: impl Iterator<Item = (&'a str, &'a str)>)
     }
 }
 
-/// Pack into one exact allocation (the text is laid out in a reused buffer first, so building
-/// a label set costs a single allocation; queries build many).
-fn pack<'a>(labels: impl Iterator<Item = (&'a str, &'a str)>) -> ThinArc<u64, u8> {
+/// Lay out `labels` in the thread's reused buffer and hand the packed text to `f` (a buffer of
+/// its own if the thread's is in use, by an iterator building a label set of its own, or the
+/// thread is ending).
+fn with_packed<'a, R>(
+    labels: impl Iterator<Item = (&'a str, &'a str)>,
+    f: impl FnOnce(&[u8]) -> R,
+) -> R {
     let mut labels = Some(labels);
-    let packed = PACKING
+    let mut f = Some(f);
+    let done = PACKING
         .try_with(|b| {
             let mut buf = b.try_borrow_mut().ok()?;
             fill(&mut buf, labels.take()?);
-            let out = ThinArc::from_header_and_slice(hash_packed(&buf), &buf);
+            let out = (f.take()?)(&buf);
             // A huge label set's buffer is not kept for the thread's life.
             if buf.capacity() > 64 << 10 {
                 *buf = Vec::new();
@@ -146,12 +151,18 @@ fn pack<'a>(labels: impl Iterator<Item = (&'a str, &'a str)>) -> ThinArc<u64, u8
         })
         .ok()
         .flatten();
-    // The iterator is building a label set of its own (or the thread is ending): a buffer of
-    // its own.
-    packed.unwrap_or_else(|| {
+    done.unwrap_or_else(|| {
         let mut buf = Vec::new();
         fill(&mut buf, labels.take().into_iter().flatten());
-        ThinArc::from_header_and_slice(hash_packed(&buf), &buf)
+        (f.take().expect("not called yet"))(&buf)
+    })
+}
+
+/// Pack into one exact allocation (the text is laid out in a reused buffer first, so building
+/// a label set costs a single allocation; queries build many).
+fn pack<'a>(labels: impl Iterator<Item = (&'a str, &'a str)>) -> ThinArc<u64, u8> {
+    with_packed(labels, |buf| {
+        ThinArc::from_header_and_slice(hash_packed(buf), buf)
     })
 }
 
@@ -374,23 +385,8 @@ impl Labels {
         if of <= 1 {
             return 0;
         }
-        let mut pairs = Some(pairs.into_iter().map(|l| (l.name, l.value)));
-        let shard = PACKING
-            .try_with(|b| {
-                let mut buf = b.try_borrow_mut().ok()?;
-                fill(&mut buf, pairs.take()?);
-                let shard = shard_of_packed(&buf, of);
-                if buf.capacity() > 64 << 10 {
-                    *buf = Vec::new();
-                }
-                Some(shard)
-            })
-            .ok()
-            .flatten();
-        shard.unwrap_or_else(|| {
-            let mut buf = Vec::new();
-            fill(&mut buf, pairs.take().into_iter().flatten());
-            shard_of_packed(&buf, of)
+        with_packed(pairs.into_iter().map(|l| (l.name, l.value)), |buf| {
+            shard_of_packed(buf, of)
         })
     }
 }

@@ -639,6 +639,67 @@ impl Drop for LabelCache {
     }
 }
 
+/// A series entry's label pairs (vigil's format: a count, then name and value symbol ids),
+/// read from `c` as the entry is walked.
+struct PairRefs<'a, 'c> {
+    block: &'a Block,
+    c: &'c mut Dec<'a>,
+    left: u64,
+    short: bool,
+}
+
+impl<'a, 'c> PairRefs<'a, 'c> {
+    /// The pairs of the entry at `c`; None if even its count cannot be read.
+    fn new(block: &'a Block, c: &'c mut Dec<'a>) -> Option<Self> {
+        let left = c.uvarint()?;
+        Some(PairRefs {
+            block,
+            c,
+            left,
+            short: false,
+        })
+    }
+
+    /// The next pair's symbol ids.
+    fn next_ids(&mut self) -> Option<(u32, u32)> {
+        if self.left == 0 {
+            return None;
+        }
+        match (self.c.uvarint(), self.c.uvarint()) {
+            (Some(n), Some(v)) => {
+                self.left -= 1;
+                Some((n as u32, v as u32))
+            }
+            _ => {
+                self.short = true;
+                self.left = 0;
+                None
+            }
+        }
+    }
+
+    /// The pairs as symbol ids.
+    fn ids(&mut self) -> impl Iterator<Item = (u32, u32)> + '_ {
+        std::iter::from_fn(|| self.next_ids())
+    }
+
+    /// Whether every pair was read (none left, the entry not cut short).
+    fn whole(&self) -> bool {
+        self.left == 0 && !self.short
+    }
+}
+
+impl<'a> Iterator for PairRefs<'a, '_> {
+    type Item = LabelRef<'a>;
+    fn next(&mut self) -> Option<LabelRef<'a>> {
+        let (n, v) = self.next_ids()?;
+        Some(LabelRef {
+            name: self.block.sym(n),
+            value: self.block.sym(v),
+        })
+    }
+}
+
 /// An open block.
 pub struct Block {
     pub dir: PathBuf,
@@ -997,12 +1058,9 @@ impl Block {
             b: &self.index,
             pos: off,
         };
-        let nl = c.uvarint()?;
-        let mut pairs = Vec::with_capacity((nl as usize).min(64));
-        for _ in 0..nl {
-            pairs.push((c.uvarint()? as u32, c.uvarint()? as u32));
-        }
-        Some(pairs)
+        let mut refs = PairRefs::new(self, &mut c)?;
+        let pairs: Vec<(u32, u32)> = refs.ids().collect();
+        refs.whole().then_some(pairs)
     }
 
     /// Which of `of` shards series `i` is in ([`Labels::shard`]), read without building its
@@ -1011,15 +1069,8 @@ impl Block {
         let off = self.t.series_offsets.get(i as usize)?;
         if let Some(p) = &self.prom {
             let (pairs, _) = crate::prometheus::index::series(&self.index, off, &p.info)?;
-            let refs = pairs.iter().map(|&(n, v)| LabelRef {
-                name: self.sym(n),
-                value: self.sym(v),
-            });
-            let tidy = pairs
-                .windows(2)
-                .all(|w| self.sym(w[0].0) < self.sym(w[1].0))
-                && pairs.iter().all(|&(_, v)| !self.sym(v).is_empty());
-            return Some(if tidy {
+            let refs = crate::prometheus::index::label_refs(&pairs, |s| self.sym(s));
+            return Some(if crate::prometheus::index::tidy(&refs) {
                 Labels::shard_of_refs(refs, of)
             } else {
                 crate::prometheus::index::labels(&pairs, |s| self.sym(s)).shard(of)
@@ -1029,23 +1080,9 @@ impl Block {
             b: &self.index,
             pos: off,
         };
-        let nl = c.uvarint()?;
-        let mut read = 0;
-        let shard = Labels::shard_of_refs(
-            std::iter::from_fn(|| {
-                if read == nl {
-                    return None;
-                }
-                let (n, v) = (c.uvarint()? as u32, c.uvarint()? as u32);
-                read += 1;
-                Some(LabelRef {
-                    name: self.sym(n),
-                    value: self.sym(v),
-                })
-            }),
-            of,
-        );
-        (read == nl).then_some(shard)
+        let mut pairs = PairRefs::new(self, &mut c)?;
+        let shard = Labels::shard_of_refs(&mut pairs, of);
+        pairs.whole().then_some(shard)
     }
 
     /// Series `i`'s labels and chunks, the labels `cached` if the caller found them kept;
@@ -1076,37 +1113,20 @@ impl Block {
             b: &self.index,
             pos: self.t.series_offsets.get(i as usize)?,
         };
-        let nl = c.uvarint()?;
         let built = cached.is_none();
+        let mut pairs = PairRefs::new(self, &mut c)?;
         let labels = match cached {
             Some(l) => {
-                for _ in 0..nl {
-                    c.uvarint()?;
-                    c.uvarint()?;
-                }
+                pairs.by_ref().for_each(drop);
                 l
             }
-            None => {
-                // Names and values go from the mapped symbol table straight into the set's
-                // one allocation.
-                let mut read = 0;
-                let l = Labels::from_sorted_refs(std::iter::from_fn(|| {
-                    if read == nl {
-                        return None;
-                    }
-                    let (n, v) = (c.uvarint()? as u32, c.uvarint()? as u32);
-                    read += 1;
-                    Some(LabelRef {
-                        name: self.sym(n),
-                        value: self.sym(v),
-                    })
-                }));
-                if read != nl {
-                    return None;
-                }
-                l
-            }
+            // Names and values go from the mapped symbol table straight into the set's one
+            // allocation.
+            None => Labels::from_sorted_refs(&mut pairs),
         };
+        if !pairs.whole() {
+            return None;
+        }
         let mut cms = Vec::new();
         for histogram in [false, true] {
             if histogram && self.meta.version < HISTOGRAM_VERSION {

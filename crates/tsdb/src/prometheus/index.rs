@@ -249,18 +249,27 @@ pub fn series(b: &[u8], off: usize, info: &Info) -> Option<SeriesEntry> {
     Some((labels, chunks))
 }
 
-/// Labels from resolved symbol positions.
-pub fn labels<'a>(pairs: &[(u32, u32)], sym: impl Fn(u32) -> &'a str) -> Labels {
-    let refs: Vec<LabelRef<'a>> = pairs
+/// Names and values of resolved symbol positions.
+pub fn label_refs<'a>(pairs: &[(u32, u32)], sym: impl Fn(u32) -> &'a str) -> Vec<LabelRef<'a>> {
+    pairs
         .iter()
         .map(|&(n, v)| LabelRef {
             name: sym(n),
             value: sym(v),
         })
-        .collect();
-    // A set as Prometheus writes it (sorted, unique, no empty value) is packed as it is read;
-    // anything else goes through the builder's rules.
-    if refs.windows(2).all(|w| w[0].name < w[1].name) && refs.iter().all(|l| !l.value.is_empty()) {
+        .collect()
+}
+
+/// Whether pairs are a set as Prometheus writes it (sorted, unique, no empty value), which is
+/// packed as it is read; anything else goes through the builder's rules.
+pub fn tidy(refs: &[LabelRef<'_>]) -> bool {
+    refs.windows(2).all(|w| w[0].name < w[1].name) && refs.iter().all(|l| !l.value.is_empty())
+}
+
+/// Labels from resolved symbol positions.
+pub fn labels<'a>(pairs: &[(u32, u32)], sym: impl Fn(u32) -> &'a str) -> Labels {
+    let refs = label_refs(pairs, sym);
+    if tidy(&refs) {
         Labels::from_sorted_refs(refs)
     } else {
         Labels::from_pairs(refs.into_iter().map(|l| (l.name, l.value)))
