@@ -515,6 +515,12 @@ fn append_imported(
     from: i64,
 ) -> std::io::Result<(u64, u64)> {
     let (mut n, mut refused) = (0, 0);
+    head.reserve_series(
+        series
+            .iter()
+            .filter(|(_, p)| p.last_t().is_some_and(|t| t >= from))
+            .count(),
+    );
     for batch in series.chunks(8192) {
         let unpacked: Vec<(Labels, Vec<Sample>)> = batch
             .iter()

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use vigil_model::histogram::{CounterResetHint, FloatHistogram, Span};
-use vigil_model::{HistogramSample, Label, Labels, Sample};
+use vigil_model::{HistogramSample, Label, LabelRef, Labels, Sample};
 use vigil_storage::Exemplar;
 
 use super::{Dec, HEAD_CHUNKS_MAGIC, crc};
@@ -491,6 +491,8 @@ impl RefSamples {
 #[derive(Default)]
 struct Gather {
     labels: foldhash::HashMap<u64, Labels>,
+    /// Series records read so far (the reader thread decodes them): how far refs are dense.
+    known: usize,
     samples: RefSamples,
     /// Out-of-order samples (`wbl/`, out-of-order head chunks): not bounded by `min_valid`.
     ooo: RefSamples,
@@ -585,6 +587,39 @@ fn decode_histogram(d: &mut Dec, float: bool) -> Option<FloatHistogram> {
     })
 }
 
+/// A series record's entries into `labels`: each label set is built from the record's own
+/// bytes, without a string of its own per name and value.
+fn series_record(
+    labels: &mut foldhash::HashMap<u64, Labels>,
+    d: &mut Dec,
+    typ: u8,
+) -> Result<(), String> {
+    let bad = || format!("a truncated record of type {typ}");
+    let mut pairs: Vec<LabelRef<'_>> = Vec::new();
+    while d.remaining() > 0 {
+        let id = d.be64().ok_or_else(bad)?;
+        let n = d.uvarint().ok_or_else(bad)? as usize;
+        pairs.clear();
+        pairs.reserve(n.min(256));
+        for _ in 0..n {
+            let name = d.str().ok_or_else(bad)?;
+            let value = d.str().ok_or_else(bad)?;
+            pairs.push(LabelRef { name, value });
+        }
+        // Prometheus writes sorted, unique names and no empty values; anything else is
+        // tidied as any label set is.
+        let tidy = pairs.windows(2).all(|w| w[0].name < w[1].name)
+            && pairs.iter().all(|l| !l.value.is_empty());
+        let set = if tidy {
+            Labels::from_sorted_refs(pairs.iter().copied())
+        } else {
+            Labels::from_pairs(pairs.iter().map(|l| (l.name, l.value)))
+        };
+        labels.insert(id, set);
+    }
+    Ok(())
+}
+
 impl Gather {
     fn record(&mut self, r: &[u8]) -> Result<(), String> {
         let Some((&typ, body)) = r.split_first() else {
@@ -593,19 +628,7 @@ impl Gather {
         let mut d = Dec::new(body, 0);
         let bad = || format!("a truncated record of type {typ}");
         match typ {
-            REC_SERIES => {
-                while d.remaining() > 0 {
-                    let id = d.be64().ok_or_else(bad)?;
-                    let n = d.uvarint().ok_or_else(bad)? as usize;
-                    let mut ls = Vec::with_capacity(n.min(256));
-                    for _ in 0..n {
-                        let name = d.str().ok_or_else(bad)?.to_string();
-                        let value = d.str().ok_or_else(bad)?.to_string();
-                        ls.push(Label { name, value });
-                    }
-                    self.labels.insert(id, super::labels_from(ls));
-                }
-            }
+            REC_SERIES => series_record(&mut self.labels, &mut d, typ)?,
             REC_SAMPLES => {
                 if d.remaining() == 0 {
                     return Ok(());
@@ -616,7 +639,7 @@ impl Gather {
                     let id = id0.wrapping_add(d.varint().ok_or_else(bad)?) as u64;
                     let t = t0.wrapping_add(d.varint().ok_or_else(bad)?);
                     let v = f64::from_bits(d.be64().ok_or_else(bad)?);
-                    let n = self.labels.len();
+                    let n = self.known;
                     self.sink().get(id, n).push(Sample { t, v });
                 }
             }
@@ -690,7 +713,7 @@ impl Gather {
                     };
                     if typ == REC_SAMPLES_V2 {
                         let v = f64::from_bits(d.be64().ok_or_else(bad)?);
-                        let n = self.labels.len();
+                        let n = self.known;
                         self.sink().get(id as u64, n).push(Sample { t, v });
                     } else {
                         let float = typ == REC_FLOAT_HISTOGRAMS_V2;
@@ -736,7 +759,7 @@ impl Gather {
                 "a native histogram at {t} whose buckets do not match its spans"
             ));
         }
-        let n = self.labels.len();
+        let n = self.known;
         self.sink().get(id, n).push_histogram(HistogramSample {
             t,
             h: std::sync::Arc::new(h),
@@ -784,7 +807,7 @@ impl Gather {
                     } else {
                         &mut self.samples
                     };
-                    let p = m.get(id, self.labels.len());
+                    let p = m.get(id, self.known);
                     for x in it {
                         p.push(x);
                     }
@@ -799,7 +822,7 @@ impl Gather {
                     } else {
                         &mut self.samples
                     };
-                    let p = m.get(id, self.labels.len());
+                    let p = m.get(id, self.known);
                     for (t, h) in hs {
                         p.push_histogram(HistogramSample {
                             t,
@@ -924,18 +947,24 @@ pub fn read(dir: &Path, min_valid: i64) -> std::io::Result<Import> {
         imp.files.extend(hc.iter().map(|(_, p)| p.clone()));
         heads.push(hc);
     }
-    // Files are read, checked and decompressed on a second thread while this one decodes
-    // the records: start-up on a big WAL is this loop, and the halves cost about the same.
+    // Files are read, checked and decompressed on a second thread, which also decodes the
+    // series records (label sets: allocation-heavy), while this one decodes the rest (the
+    // samples): start-up on a big WAL is this loop, and the halves cost about the same.
+    // Records reach this thread in file order, so a ref's series record has been decoded
+    // before its samples arrive (`known` sizes the dense ref vector from that).
     enum Msg {
-        Records(Vec<Vec<u8>>),
+        Records(Vec<Vec<u8>>, usize),
+        /// A damaged series record: the file's records after it are not sent.
+        RecordError(String),
         Done(End),
         TooBig(String),
         Failed(std::io::Error),
     }
     let (tx, rx) = std::sync::mpsc::sync_channel::<Msg>(16);
     let paths: Vec<PathBuf> = sources.iter().map(|(p, _, _)| p.clone()).collect();
-    std::thread::scope(|sc| -> std::io::Result<()> {
-        sc.spawn(move || {
+    g.labels = std::thread::scope(|sc| -> std::io::Result<foldhash::HashMap<u64, Labels>> {
+        let reader = sc.spawn(move || {
+            let mut labels: foldhash::HashMap<u64, Labels> = Default::default();
             for path in paths {
                 let b = match too_big(&path).and_then(|big| match big {
                     Some(why) => Ok(Err(why)),
@@ -944,33 +973,52 @@ pub fn read(dir: &Path, min_valid: i64) -> std::io::Result<Import> {
                     Ok(Ok(b)) => b,
                     Ok(Err(why)) => {
                         if tx.send(Msg::TooBig(why)).is_err() {
-                            return;
+                            return labels;
                         }
                         continue;
                     }
                     Err(e) => {
                         let _ = tx.send(Msg::Failed(e));
-                        return;
+                        return labels;
                     }
                 };
                 let mut batch = Vec::new();
-                let mut gone = false;
+                // Stopped: the receiver went away, or a series record was damaged.
+                let (mut gone, mut stopped) = (false, false);
                 let end = read_segment(&b, |r| {
-                    if gone {
+                    if gone || stopped {
+                        return;
+                    }
+                    if r.first() == Some(&REC_SERIES) {
+                        let mut d = Dec::new(&r[1..], 0);
+                        if let Err(e) = series_record(&mut labels, &mut d, REC_SERIES) {
+                            let n = labels.len();
+                            gone = (!batch.is_empty()
+                                && tx
+                                    .send(Msg::Records(std::mem::take(&mut batch), n))
+                                    .is_err())
+                                || tx.send(Msg::RecordError(e)).is_err();
+                            stopped = true;
+                        }
                         return;
                     }
                     batch.push(r.to_vec());
                     if batch.len() >= 64 {
-                        gone = tx.send(Msg::Records(std::mem::take(&mut batch))).is_err();
+                        let n = labels.len();
+                        gone = tx
+                            .send(Msg::Records(std::mem::take(&mut batch), n))
+                            .is_err();
                     }
                 });
+                let n = labels.len();
                 if gone
-                    || (!batch.is_empty() && tx.send(Msg::Records(batch)).is_err())
+                    || (!batch.is_empty() && tx.send(Msg::Records(batch, n)).is_err())
                     || tx.send(Msg::Done(end)).is_err()
                 {
-                    return;
+                    return labels;
                 }
             }
+            labels
         });
         // Owned here: dropped on any way out, so a reader blocked on a full channel stops.
         let rx = rx;
@@ -979,7 +1027,8 @@ pub fn read(dir: &Path, min_valid: i64) -> std::io::Result<Import> {
             let mut rec_err = None;
             let end = loop {
                 match rx.recv() {
-                    Ok(Msg::Records(rs)) => {
+                    Ok(Msg::Records(rs, known)) => {
+                        g.known = known;
                         for r in rs {
                             if rec_err.is_none()
                                 && let Err(e) = g.record(&r)
@@ -987,6 +1036,9 @@ pub fn read(dir: &Path, min_valid: i64) -> std::io::Result<Import> {
                                 rec_err = Some(e);
                             }
                         }
+                    }
+                    Ok(Msg::RecordError(e)) => {
+                        rec_err.get_or_insert(e);
                     }
                     Ok(Msg::Done(end)) => break Some(end),
                     Ok(Msg::TooBig(why)) => {
@@ -1007,8 +1059,12 @@ pub fn read(dir: &Path, min_valid: i64) -> std::io::Result<Import> {
                 (End::Torn(why) | End::Damaged(why), None) => imp.unreadable.push((path, why)),
             }
         }
-        Ok(())
+        drop(rx);
+        reader
+            .join()
+            .map_err(|_| std::io::Error::other("the WAL reader failed"))
     })?;
+    g.known = g.labels.len();
     for hc in heads {
         let n = hc.len();
         for (i, (_, path)) in hc.into_iter().enumerate() {
@@ -1035,9 +1091,13 @@ pub fn read(dir: &Path, min_valid: i64) -> std::io::Result<Import> {
     ids.dedup();
     // Refs grouped by label set, in order of their first ref: each label set's samples are
     // unpacked, cleaned, sorted and packed again alone, so only one series is ever unpacked.
-    let mut at: foldhash::HashMap<Labels, usize> = Default::default();
+    // The map borrows the label sets, and only the rare later refs of a label set get a
+    // list: a million-series import spent a third of a second cloning, dropping and
+    // allocating here.
+    let mut at: foldhash::HashMap<&Labels, usize> = Default::default();
     at.reserve(ids.len());
-    let mut groups: Vec<(Labels, Vec<u64>)> = Vec::with_capacity(ids.len());
+    let mut firsts: Vec<(u64, Labels)> = Vec::with_capacity(ids.len());
+    let mut more: foldhash::HashMap<usize, Vec<u64>> = Default::default();
     for id in ids {
         let Some(labels) = g.labels.get(&id) else {
             // Its series record was in a file that could not be read (Prometheus drops a
@@ -1048,20 +1108,24 @@ pub fn read(dir: &Path, min_valid: i64) -> std::io::Result<Import> {
             imp.orphan_samples += (kept + g.ooo.take(id).len()) as u64;
             continue;
         };
-        match at.get(labels) {
-            Some(&i) => groups[i].1.push(id),
-            None => {
-                at.insert(labels.clone(), groups.len());
-                groups.push((labels.clone(), vec![id]));
+        match at.entry(labels) {
+            std::collections::hash_map::Entry::Occupied(e) => {
+                more.entry(*e.get()).or_default().push(id)
+            }
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(firsts.len());
+                firsts.push((id, labels.clone()));
             }
         }
     }
     drop(at);
-    let mut series: Vec<(Labels, Packed)> = Vec::with_capacity(groups.len());
-    for (labels, ids) in groups {
+    let mut series: Vec<(Labels, Packed)> = Vec::with_capacity(firsts.len());
+    for (i, (first, labels)) in firsts.into_iter().enumerate() {
+        let more = more.remove(&i);
         // Most series: one ref, in time order, nothing out of order, deleted or too old to
         // keep; kept packed as they are.
-        if let [id] = ids[..] {
+        if more.is_none() {
+            let id = first;
             let plain =
                 g.samples.only_part(id).is_some_and(|p| {
                     p.in_order && p.first_t >= min_valid && p.histograms.is_empty()
@@ -1072,6 +1136,7 @@ pub fn read(dir: &Path, min_valid: i64) -> std::io::Result<Import> {
                 continue;
             }
         }
+        let ids = std::iter::once(first).chain(more.into_iter().flatten());
         let mut all: Vec<Sample> = Vec::new();
         let mut hists: Vec<HistogramSample> = Vec::new();
         for id in ids {
@@ -1756,6 +1821,45 @@ mod tests {
         let imp = read(&d, i64::MIN).unwrap();
         assert_eq!(imp.unreadable.len(), 1);
         assert_eq!(imp.files.len(), 3);
+        assert!(!imp.complete());
+    }
+
+    /// Series records are decoded on the reading thread: a damaged one still ends its file's
+    /// reading where it is (what came before kept, what comes after in that file not read),
+    /// and an untidy label set is tidied as any other.
+    #[test]
+    fn a_damaged_series_record_ends_its_file_where_it_is() {
+        let d = tmp("damaged-series");
+        let recs = vec![
+            series_rec(1, &[("job", "a"), ("__name__", "up"), ("empty", "")]),
+            samples_rec(&[(1, 1000, 1.0)]),
+            // Checksummed, but cut inside its first entry's ref.
+            vec![REC_SERIES, 0, 0, 0],
+            series_rec(2, &[("__name__", "after")]),
+            samples_rec(&[(1, 2000, 2.0), (2, 2000, 2.0)]),
+        ];
+        std::fs::write(d.join("wal/00000000"), frame(&recs, false)).unwrap();
+        std::fs::write(
+            d.join("wal/00000001"),
+            frame(&[samples_rec(&[(1, 3000, 3.0)])], false),
+        )
+        .unwrap();
+        let imp = read(&d, i64::MIN).unwrap();
+        assert_eq!(imp.unreadable.len(), 1);
+        assert!(
+            imp.unreadable[0].1.contains("a truncated record of type 1"),
+            "{}",
+            imp.unreadable[0].1
+        );
+        assert_eq!(imp.series.len(), 1);
+        assert_eq!(
+            imp.series[0].0,
+            Labels::from_pairs([("__name__", "up"), ("job", "a")])
+        );
+        assert_eq!(
+            imp.series[0].1.samples(),
+            vec![Sample { t: 1000, v: 1.0 }, Sample { t: 3000, v: 3.0 }]
+        );
         assert!(!imp.complete());
     }
 
