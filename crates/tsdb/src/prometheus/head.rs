@@ -81,6 +81,9 @@ pub struct Packed {
     in_order: bool,
     /// Native histogram samples in the order pushed (`read` leaves them in time order).
     histograms: Vec<HistogramSample>,
+    /// The newest float sample of the in-order head chunks read into this series: the WAL's
+    /// samples up to it are the same samples again (see [`Gather::trust_chunks`]).
+    chunks_upto: Option<i64>,
 }
 
 /// Samples per chunk of a [`Packed`] series.
@@ -120,6 +123,7 @@ impl Packed {
     /// `other`'s samples after this one's.
     fn append(&mut self, mut other: Packed) {
         self.histograms.append(&mut other.histograms);
+        self.chunks_upto = self.chunks_upto.max(other.chunks_upto);
         if self.chunks.is_empty() {
             (self.chunks, self.first_t, self.in_order) =
                 (other.chunks, other.first_t, other.in_order);
@@ -491,8 +495,15 @@ impl RefSamples {
 #[derive(Default)]
 struct Gather {
     labels: foldhash::HashMap<u64, Labels>,
-    /// Series records read so far (the reader thread decodes them): how far refs are dense.
+    /// Series records read so far (the reader thread decodes them), or head chunks read,
+    /// whichever is more: how far refs are dense. Never lowered, so a ref never moves.
     known: usize,
+    /// Head chunks are read before the WAL, as Prometheus replays: when every head chunk
+    /// file was read whole (or only its newest torn at the end, by a crash), a WAL sample
+    /// no newer than its series' newest head chunk sample is already held and is skipped,
+    /// instead of being packed again and sorted out.
+    trust_chunks: bool,
+    chunks_read: usize,
     samples: RefSamples,
     /// Out-of-order samples (`wbl/`, out-of-order head chunks): not bounded by `min_valid`.
     ooo: RefSamples,
@@ -639,8 +650,7 @@ impl Gather {
                     let id = id0.wrapping_add(d.varint().ok_or_else(bad)?) as u64;
                     let t = t0.wrapping_add(d.varint().ok_or_else(bad)?);
                     let v = f64::from_bits(d.be64().ok_or_else(bad)?);
-                    let n = self.known;
-                    self.sink().get(id, n).push(Sample { t, v });
+                    self.push_float(id, t, v);
                 }
             }
             REC_TOMBSTONES => {
@@ -713,8 +723,7 @@ impl Gather {
                     };
                     if typ == REC_SAMPLES_V2 {
                         let v = f64::from_bits(d.be64().ok_or_else(bad)?);
-                        let n = self.known;
-                        self.sink().get(id as u64, n).push(Sample { t, v });
+                        self.push_float(id as u64, t, v);
                     } else {
                         let float = typ == REC_FLOAT_HISTOGRAMS_V2;
                         let h = decode_histogram(&mut d, float).ok_or_else(bad)?;
@@ -728,6 +737,16 @@ impl Gather {
             _ => self.unsupported += 1,
         }
         Ok(())
+    }
+
+    /// A float sample of a WAL record, unless the head chunks already gave it.
+    fn push_float(&mut self, id: u64, t: i64, v: f64) {
+        let (n, trust, wbl) = (self.known, self.trust_chunks, self.in_wbl);
+        let p = self.sink().get(id, n);
+        if trust && !wbl && p.chunks_upto.is_some_and(|u| t <= u) {
+            return;
+        }
+        p.push(Sample { t, v });
     }
 
     /// Where samples read now go: the out-of-order WAL's are not bounded by `min_valid`.
@@ -802,14 +821,20 @@ impl Gather {
                     let Some(it) = XorIter::from_bytes(data) else {
                         return End::Damaged(format!("offset {pos}: not a valid XOR chunk"));
                     };
-                    let m = if enc & 0x80 != 0 {
-                        &mut self.ooo
-                    } else {
+                    self.chunks_read += 1;
+                    self.known = self.known.max(self.chunks_read);
+                    let in_order = enc & 0x80 == 0;
+                    let m = if in_order {
                         &mut self.samples
+                    } else {
+                        &mut self.ooo
                     };
                     let p = m.get(id, self.known);
                     for x in it {
                         p.push(x);
+                        if in_order {
+                            p.chunks_upto = p.chunks_upto.max(Some(x.t));
+                        }
                     }
                 }
                 kind @ (super::chunks::ENC_HISTOGRAM | super::chunks::ENC_FLOAT_HISTOGRAM) => {
@@ -817,6 +842,8 @@ impl Gather {
                         Ok(hs) => hs,
                         Err(e) => return End::Damaged(format!("offset {pos}: {e}")),
                     };
+                    self.chunks_read += 1;
+                    self.known = self.known.max(self.chunks_read);
                     let m = if enc & 0x80 != 0 {
                         &mut self.ooo
                     } else {
@@ -947,6 +974,31 @@ pub fn read(dir: &Path, min_valid: i64) -> std::io::Result<Import> {
         imp.files.extend(hc.iter().map(|(_, p)| p.clone()));
         heads.push(hc);
     }
+    // Head chunks first, as Prometheus replays (see `Gather::trust_chunks`).
+    let mut whole = true;
+    for hc in heads {
+        let n = hc.len();
+        for (i, (_, path)) in hc.into_iter().enumerate() {
+            if let Some(why) = too_big(&path)? {
+                imp.unreadable.push((path, why));
+                whole = false;
+                continue;
+            }
+            let b = std::fs::read(&path)?;
+            match g.head_chunks(&b) {
+                End::Clean => {}
+                End::Torn(why) if i + 1 == n => {
+                    tracing::warn!(file = %path.display(), %why, "Prometheus head chunk file ends in a torn chunk: read up to it");
+                }
+                End::Torn(why) | End::Damaged(why) => {
+                    imp.unreadable.push((path, why));
+                    whole = false;
+                }
+            }
+        }
+    }
+
+    g.trust_chunks = whole;
     // Files are read, checked and decompressed on a second thread, which also decodes the
     // series records (label sets: allocation-heavy), while this one decodes the rest (the
     // samples): start-up on a big WAL is this loop, and the halves cost about the same.
@@ -1028,7 +1080,7 @@ pub fn read(dir: &Path, min_valid: i64) -> std::io::Result<Import> {
             let end = loop {
                 match rx.recv() {
                     Ok(Msg::Records(rs, known)) => {
-                        g.known = known;
+                        g.known = g.known.max(known);
                         for r in rs {
                             if rec_err.is_none()
                                 && let Err(e) = g.record(&r)
@@ -1064,25 +1116,7 @@ pub fn read(dir: &Path, min_valid: i64) -> std::io::Result<Import> {
             .join()
             .map_err(|_| std::io::Error::other("the WAL reader failed"))
     })?;
-    g.known = g.labels.len();
-    for hc in heads {
-        let n = hc.len();
-        for (i, (_, path)) in hc.into_iter().enumerate() {
-            if let Some(why) = too_big(&path)? {
-                imp.unreadable.push((path, why));
-                continue;
-            }
-            let b = std::fs::read(&path)?;
-            match g.head_chunks(&b) {
-                End::Clean => {}
-                End::Torn(why) if i + 1 == n => {
-                    tracing::warn!(file = %path.display(), %why, "Prometheus head chunk file ends in a torn chunk: read up to it");
-                }
-                End::Torn(why) | End::Damaged(why) => imp.unreadable.push((path, why)),
-            }
-        }
-    }
-
+    g.known = g.known.max(g.labels.len());
     // One label set may have had several refs over the head's life: merged by labels (their
     // hash is cached). Not sorted: vigil's head takes series in any order, and only the part
     // written as blocks is sorted, there.
@@ -1861,6 +1895,78 @@ mod tests {
             vec![Sample { t: 1000, v: 1.0 }, Sample { t: 3000, v: 3.0 }]
         );
         assert!(!imp.complete());
+    }
+
+    /// A `chunks_head/` file of XOR chunks: (series ref, samples) each.
+    fn head_chunk_file(chunks: &[(u64, Vec<(i64, f64)>)]) -> Vec<u8> {
+        let mut file = super::super::HEAD_CHUNKS_MAGIC.to_be_bytes().to_vec();
+        file.extend_from_slice(&[1, 0, 0, 0]);
+        for (id, samples) in chunks {
+            let mut c = XorChunk::new();
+            for &(t, v) in samples {
+                c.append(t, v);
+            }
+            let data = c.bytes();
+            let start = file.len();
+            file.extend_from_slice(&id.to_be_bytes());
+            file.extend_from_slice(&samples[0].0.to_be_bytes());
+            file.extend_from_slice(&samples[samples.len() - 1].0.to_be_bytes());
+            file.push(super::super::chunks::ENC_XOR);
+            super::super::put_uvarint(&mut file, data.len() as u64);
+            file.extend_from_slice(&data);
+            let sum = crc(&file[start..]);
+            file.extend_from_slice(&sum.to_be_bytes());
+        }
+        file
+    }
+
+    /// Head chunks are read before the WAL: the WAL's samples a chunk holds are skipped and
+    /// the series stays in order. When a chunk file is damaged (a chunk in the middle of a
+    /// series' history may be lost) nothing is skipped, so the WAL fills the gap.
+    #[test]
+    fn the_wal_fills_in_only_what_head_chunks_do_not_hold() {
+        let pts = |from: i64, to: i64| -> Vec<(i64, f64)> {
+            (from..=to).map(|k| (k * 1000, k as f64)).collect()
+        };
+        let mut recs = vec![series_rec(1, &[("__name__", "up")])];
+        for (t, v) in pts(1, 8) {
+            recs.push(samples_rec(&[(1, t, v)]));
+        }
+        let want: Vec<Sample> = pts(1, 8)
+            .into_iter()
+            .map(|(t, v)| Sample { t, v })
+            .collect();
+
+        let d = tmp("chunks-first");
+        std::fs::write(d.join("wal/00000000"), frame(&recs, true)).unwrap();
+        std::fs::create_dir_all(d.join("chunks_head")).unwrap();
+        std::fs::write(
+            d.join("chunks_head/000001"),
+            head_chunk_file(&[(1, pts(1, 3))]),
+        )
+        .unwrap();
+        std::fs::write(
+            d.join("chunks_head/000002"),
+            head_chunk_file(&[(1, pts(4, 5))]),
+        )
+        .unwrap();
+        let imp = read(&d, i64::MIN).unwrap();
+        assert!(imp.complete());
+        assert_eq!(imp.series.len(), 1);
+        assert!(
+            imp.series[0].1.in_order,
+            "the WAL's repeats were packed again"
+        );
+        assert_eq!(imp.series[0].1.samples(), want);
+
+        // The older chunk file damaged: its chunk is lost, the WAL still has its samples.
+        let mut bad = head_chunk_file(&[(1, pts(1, 3))]);
+        let n = bad.len();
+        bad[n - 6] ^= 0xff;
+        std::fs::write(d.join("chunks_head/000001"), &bad).unwrap();
+        let imp = read(&d, i64::MIN).unwrap();
+        assert_eq!(imp.unreadable.len(), 1);
+        assert_eq!(imp.series[0].1.samples(), want);
     }
 
     #[test]
