@@ -25,6 +25,28 @@ use vigil_bench::servers::{
     start_vigil, victoria_metrics,
 };
 
+/// The block directories under `data` with their index files' bytes' length and first bytes
+/// (Prometheus's index magic or vigil's): what a merge or rewrite would change.
+fn block_dirs(data: &std::path::Path) -> Vec<(String, u64, Vec<u8>)> {
+    let mut out: Vec<(String, u64, Vec<u8>)> = std::fs::read_dir(data)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter(|e| e.path().join("meta.json").exists())
+                .map(|e| {
+                    let index = std::fs::read(e.path().join("index")).unwrap_or_default();
+                    (
+                        e.file_name().to_string_lossy().into_owned(),
+                        index.len() as u64,
+                        index[..index.len().min(8)].to_vec(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
@@ -69,9 +91,17 @@ fn main() {
     } else {
         backfill_vigil(&vigil, &om, &dir.join("vigil")).unwrap();
     }
+    // Over Prometheus's blocks, neither system may merge them while it is measured (vigil
+    // would rewrite them in its own format within seconds): blocks are kept at promtool's 2h.
+    let no_merge: Vec<String> = if prometheus_blocks {
+        vec!["--storage.tsdb.max-block-duration=2h".into()]
+    } else {
+        Vec::new()
+    };
+    let promtool_blocks = block_dirs(&dir.join("vigil"));
     let mut servers: Vec<Server> = vec![
-        start_vigil(&vigil, &dir.join("vigil"), &[]),
-        start_prometheus(&dir.join("prom"), &[]),
+        start_vigil(&vigil, &dir.join("vigil"), &no_merge),
+        start_prometheus(&dir.join("prom"), &no_merge),
     ];
     if let Some(vm) = victoria_metrics() {
         servers.push(start_victoria_metrics(vm, &om, &dir.join("vm")));
@@ -213,6 +243,18 @@ fn main() {
     }
     assert_eq!(mismatches, 0, "vigil and Prometheus disagree");
     drop(servers);
+    if prometheus_blocks {
+        // What was measured was promtool's blocks, as they were written.
+        assert_eq!(
+            block_dirs(&dir.join("vigil")),
+            promtool_blocks,
+            "vigil's blocks changed while measured: not Prometheus's blocks"
+        );
+        println!(
+            "vigil served promtool's {} blocks unchanged (Prometheus's format).",
+            promtool_blocks.len()
+        );
+    }
     // VIGIL_BENCH_KEEP=1 leaves the loaded data for profiling (vigil's TSDB in DIR/vigil).
     if std::env::var_os("VIGIL_BENCH_KEEP").is_some() {
         println!("data kept in {}", dir.display());
