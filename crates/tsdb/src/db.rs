@@ -44,6 +44,10 @@ pub struct Options {
     /// `storage.exemplars.max_exemplars` with `--enable-feature=exemplar-storage`; 0 keeps
     /// none.
     pub max_exemplars: usize,
+    /// `--storage.tsdb.delay-compact-file.path`: a JSON file listing the blocks uploaded
+    /// (a Thanos sidecar's `thanos.shipper.json`); a level-1 block not listed there is not
+    /// merged yet, nor any block after it. See [`uploaded_blocks`].
+    pub delay_compact_file: Option<PathBuf>,
 }
 
 /// The format vigil writes its blocks in.
@@ -73,6 +77,7 @@ impl Options {
             wal: crate::wal::WriteOptions::default(),
             block_format: BlockFormat::Vigil,
             max_exemplars: 0,
+            delay_compact_file: None,
         }
     }
 
@@ -234,6 +239,37 @@ fn load_blocks(
     let mut out = kept;
     out.sort_by_key(|b| b.meta.min_time);
     Ok(out)
+}
+
+/// The blocks a Thanos sidecar lists as uploaded in its meta file (`{"version": 1,
+/// "uploaded": [ULID, ...]}`), read at each compaction. A file that cannot be read or parsed
+/// holds nothing back (logged), as in Prometheus; a file without the list holds back every
+/// level-1 block.
+pub fn uploaded_blocks(path: &Path) -> Option<std::collections::HashSet<String>> {
+    #[derive(serde::Deserialize)]
+    struct UploadMeta {
+        #[serde(default)]
+        uploaded: Option<Vec<String>>,
+    }
+    let text = match std::fs::read(path) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!(file = %path.display(), error = %e, "Cannot open the TSDB upload meta file (--storage.tsdb.delay-compact-file.path): blocks are merged without waiting for their upload");
+            return None;
+        }
+    };
+    match serde_json::from_slice::<Option<UploadMeta>>(&text) {
+        Ok(m) => Some(
+            m.and_then(|m| m.uploaded)
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
+        ),
+        Err(e) => {
+            tracing::warn!(file = %path.display(), error = %e, "Cannot parse the TSDB upload meta file (--storage.tsdb.delay-compact-file.path): blocks are merged without waiting for their upload");
+            None
+        }
+    }
 }
 
 /// Append `series` to `head` (see [`Head::bulk_load`]); (appended, refused: samples the head
@@ -975,10 +1011,25 @@ impl Db {
     /// Merge groups of blocks that together fill an aligned range of 3x, 9x, ... the block
     /// range (up to `max_block_ms`).
     fn compact(&self) -> std::io::Result<()> {
+        let uploaded = self
+            .opts
+            .delay_compact_file
+            .as_deref()
+            .and_then(uploaded_blocks);
         let mut range = self.opts.block_range_ms * 3;
         while range <= self.opts.max_block_ms {
             loop {
-                let blocks = self.blocks();
+                let mut blocks = self.blocks();
+                if let Some(up) = &uploaded {
+                    // As Prometheus plans: from the first level-1 block not uploaded yet on,
+                    // nothing is merged (so merges never leave a gap behind them).
+                    if let Some(i) = blocks
+                        .iter()
+                        .position(|b| b.meta.compaction.level <= 1 && !up.contains(&b.meta.ulid))
+                    {
+                        blocks.truncate(i);
+                    }
+                }
                 // In-order blocks only: a merged block must not end past the in-order data
                 // (Prometheus's out-of-order blocks may reach beyond it).
                 let newest = blocks

@@ -470,6 +470,13 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
     if flags.block_format == "prometheus" {
         opts.block_format = vigil_tsdb::db::BlockFormat::Prometheus;
     }
+    if let Some(p) = flags.delay_compact_file_path.as_deref() {
+        tracing::info!(
+            path = p,
+            "Compactions will be delayed for blocks not marked as uploaded in the file tracking uploads"
+        );
+        opts.delay_compact_file = Some(std::path::PathBuf::from(p));
+    }
     if let Some(s) = flags
         .wal_segment_size
         .as_deref()

@@ -220,8 +220,8 @@ pub const FLAGS: &[FlagInfo] = &[
     ),
     f(
         "storage.tsdb.delay-compact-file.path",
-        Warns,
-        "vigil's blocks are not uploaded by a Thanos sidecar yet",
+        Works,
+        "a JSON file of uploaded blocks (a Thanos sidecar's `thanos.shipper.json`), read at each compaction: level-1 blocks not listed there, and blocks after them, are not merged yet, as in Prometheus 3.9+; a file that cannot be read or parsed holds nothing back (logged)",
     ),
     f(
         "storage.tsdb.block-reload-interval",
@@ -548,7 +548,8 @@ pub struct ServerFlags {
     /// No effect: vigil compacts when blocks are complete.
     #[arg(long = "storage.tsdb.delayed-compaction.max-percent", hide = true)]
     pub delayed_compaction_max_percent: Option<String>,
-    /// No effect: vigil's blocks are not uploaded by a Thanos sidecar yet.
+    /// Path to a JSON file of uploaded blocks (a Thanos sidecar's shipper meta file): a
+    /// level-1 block not listed there, and any block after it, is not merged yet.
     #[arg(long = "storage.tsdb.delay-compact-file.path")]
     pub delay_compact_file_path: Option<String>,
     /// No effect: vigil reloads its blocks when it writes them.
@@ -856,10 +857,6 @@ impl ServerFlags {
             (
                 "storage.tsdb.delayed-compaction.max-percent",
                 self.delayed_compaction_max_percent.is_some(),
-            ),
-            (
-                "storage.tsdb.delay-compact-file.path",
-                self.delay_compact_file_path.is_some(),
             ),
             (
                 "storage.tsdb.block-reload-interval",

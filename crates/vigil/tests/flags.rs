@@ -339,6 +339,10 @@ const TESTED_BY: &[(&str, &str)] = &[
         "alertmanager.drain-notification-queue-on-shutdown",
         "a_full_queue_drops_the_oldest_and_counts_them",
     ),
+    (
+        "storage.tsdb.delay-compact-file.path",
+        "merges_wait_for_the_blocks_upload_when_asked",
+    ),
     ("dashboards.dir", "dashboards_render_in_headless_chromium"),
     (
         "dashboards.provisioning",

@@ -532,3 +532,60 @@ fn a_gap_of_years_in_the_head_is_not_walked_range_by_range() {
     assert_eq!(crate::wal::segments(&d.join("wal")).unwrap(), segments);
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// `--storage.tsdb.delay-compact-file.path`: a level-1 block merges only once the sidecar's
+/// meta file lists it as uploaded, and nothing after a block that waits merges either; a file
+/// that cannot be read or parsed holds nothing back (as in Prometheus).
+#[test]
+fn merges_wait_for_the_blocks_upload_when_asked() {
+    let d = tmp("delaycompact");
+    let meta = d.join("thanos.shipper.json");
+    let mut opts = Options::new(0, 0).with_block_range(HOUR_MS / 2, Some(3 * HOUR_MS / 2));
+    opts.delay_compact_file = Some(meta.clone());
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(&meta, r#"{"version": 1, "uploaded": []}"#).unwrap();
+    let db = Db::open(&d, opts.clone()).unwrap();
+    ingest(&db, 0, 4, 60_000);
+    db.maintain().unwrap();
+    let level1: Vec<String> = db.blocks().iter().map(|b| b.meta.ulid.clone()).collect();
+    assert!(level1.len() >= 6, "{} blocks", level1.len());
+    assert!(db.blocks().iter().all(|b| b.meta.compaction.level == 1));
+
+    // The first and third blocks uploaded: the first range still waits for its second.
+    let list = |ulids: &[&String]| {
+        let v: Vec<String> = ulids.iter().map(|u| format!("{u:?}")).collect();
+        format!("{{\"version\":1,\"uploaded\":[{}]}}", v.join(","))
+    };
+    std::fs::write(&meta, list(&[&level1[0], &level1[2]])).unwrap();
+    db.maintain().unwrap();
+    assert!(db.blocks().iter().all(|b| b.meta.compaction.level == 1));
+
+    // The first range's three uploaded: merged; the next waits for its blocks.
+    std::fs::write(
+        &meta,
+        list(&[&level1[0], &level1[1], &level1[2], &level1[4]]),
+    )
+    .unwrap();
+    db.maintain().unwrap();
+    let merged: Vec<_> = db
+        .blocks()
+        .into_iter()
+        .filter(|b| b.meta.compaction.level > 1)
+        .collect();
+    assert_eq!(merged.len(), 1);
+    assert_eq!(merged[0].meta.min_time, 0);
+    assert_eq!(all(&db).len(), 4 * 60);
+
+    // A file that does not parse holds nothing back.
+    std::fs::write(&meta, "not json").unwrap();
+    db.maintain().unwrap();
+    assert_eq!(
+        db.blocks()
+            .iter()
+            .filter(|b| b.meta.compaction.level > 1)
+            .count(),
+        2
+    );
+    assert_eq!(all(&db).len(), 4 * 60);
+    let _ = std::fs::remove_dir_all(&d);
+}
