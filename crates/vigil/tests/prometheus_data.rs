@@ -884,3 +884,92 @@ fn native_histograms_in_a_prometheus_head_are_carried_over() {
         assert_eq!(&ask(&vbase, q, *t), want, "{q} at {t}, after a restart");
     }
 }
+
+/// A running server with `--storage.tsdb.block-format=prometheus` (for a Thanos sidecar, or to
+/// keep a way back all along): the blocks it cuts and merges are read by promtool and by
+/// Prometheus 2.42, which answers over them as vigil did.
+#[test]
+fn a_running_servers_prometheus_format_blocks_are_read_by_prometheus() {
+    let port = free_port();
+    let cfg = format!(
+        "global:\n  scrape_interval: 200ms\n  scrape_timeout: 150ms\nscrape_configs:\n  - job_name: self\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
+    );
+    let v = Vigil::start_on(
+        "promformat-server",
+        Some(&cfg),
+        &[
+            "--storage.tsdb.block-format=prometheus",
+            "--storage.tsdb.min-block-duration=2s",
+            "--storage.tsdb.max-block-duration=6s",
+        ],
+        port,
+    );
+    let data = v.dir.join("data");
+    let levels = || -> Vec<(String, i64, i64)> {
+        std::fs::read_dir(&data)
+            .unwrap()
+            .filter_map(|e| {
+                let p = e.ok()?.path();
+                let m: serde_json::Value =
+                    serde_json::from_slice(&std::fs::read(p.join("meta.json")).ok()?).ok()?;
+                Some((
+                    p.file_name()?.to_string_lossy().into_owned(),
+                    m["compaction"]["level"].as_i64()?,
+                    m["maxTime"].as_i64()?,
+                ))
+            })
+            .collect()
+    };
+    // Head cuts and at least one merge, written by the server as it runs.
+    wait_for("a merged block", Duration::from_secs(90), || {
+        let l = levels();
+        (l.iter().any(|b| b.1 > 1) && l.len() >= 2).then_some(())
+    });
+    let newest = levels().iter().map(|b| b.2).max().unwrap();
+    let t = format!("{:.3}", (newest - 1) as f64 / 1000.0);
+    let qs = [
+        "count_over_time(up[1h])",
+        "sum_over_time(scrape_samples_scraped[1h])",
+        "count({job=\"self\"})",
+    ];
+    let at = |base: &str, q: &str| {
+        get_json(&format!("{base}/api/v1/query?query={}&time={t}", enc(q)))["data"]["result"]
+            .clone()
+    };
+    let want: Vec<serde_json::Value> = qs.iter().map(|q| at(&v.base, q)).collect();
+    assert!(
+        want.iter()
+            .all(|r| r.as_array().is_some_and(|a| !a.is_empty())),
+        "{want:?}"
+    );
+    drop(v.proc);
+    // The blocks alone (no WAL: that is vigil's), as a sidecar or a way back would take them.
+    let only = v.dir.join("blocks-only");
+    std::fs::create_dir_all(&only).unwrap();
+    for (ulid, _, _) in levels() {
+        copy_tree(&data.join(&ulid), &only.join(&ulid));
+    }
+    let out = Command::new(debian_bin("promtool"))
+        .args(["tsdb", "analyze"])
+        .arg(&only)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "promtool analyze: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let p = free_port();
+    let _prom = start_prometheus(
+        &v.dir,
+        &only,
+        p,
+        &[],
+        &["--storage.tsdb.retention.time=100y"],
+    );
+    let got: Vec<serde_json::Value> = qs
+        .iter()
+        .map(|q| at(&format!("http://127.0.0.1:{p}"), q))
+        .collect();
+    assert_eq!(got, want, "Prometheus over vigil's blocks");
+}
