@@ -1021,13 +1021,16 @@ impl Db {
             loop {
                 let mut blocks = self.blocks();
                 if let Some(up) = &uploaded {
-                    // As Prometheus plans: from the first level-1 block not uploaded yet on,
-                    // nothing is merged (so merges never leave a gap behind them).
-                    if let Some(i) = blocks
+                    // As Prometheus plans, in the order blocks were written (ULIDs sort by
+                    // time): from the first level-1 block not uploaded yet on, nothing is
+                    // merged, so merges never leave a gap behind them.
+                    if let Some(first) = blocks
                         .iter()
-                        .position(|b| b.meta.compaction.level <= 1 && !up.contains(&b.meta.ulid))
+                        .filter(|b| b.meta.compaction.level <= 1 && !up.contains(&b.meta.ulid))
+                        .map(|b| b.meta.ulid.clone())
+                        .min()
                     {
-                        blocks.truncate(i);
+                        blocks.retain(|b| b.meta.ulid < first);
                     }
                 }
                 // In-order blocks only: a merged block must not end past the in-order data

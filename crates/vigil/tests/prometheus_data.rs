@@ -10,7 +10,9 @@
 //! started on it gives vigil's answers again. A damaged copy of the directory (a truncated
 //! index, a chunk with a bad checksum, a WAL segment with a flipped byte) still starts, serves
 //! the rest and names each damaged file. The directory with its WAL records recompressed as
-//! zstd (as newer Prometheus releases can write them) gives the same answers.
+//! zstd (as newer Prometheus releases can write them) gives the same answers. Before the kill,
+//! series are deleted through Prometheus's admin API, so its tombstones (a block's file and
+//! the WAL's records) are part of what vigil must read.
 
 mod support;
 
@@ -334,6 +336,7 @@ fn vigil_takes_over_a_prometheus_directory_and_the_way_back_works() {
         &[
             "--storage.tsdb.min-block-duration=20s",
             "--storage.tsdb.max-block-duration=20s",
+            "--web.enable-admin-api",
         ],
     );
     let pbase = format!("http://127.0.0.1:{port}");
@@ -369,8 +372,29 @@ fn vigil_takes_over_a_prometheus_directory_and_the_way_back_works() {
             (newest > t as f64 + 1.0).then_some(())
         },
     );
+    // Deletions, as Prometheus's admin API writes them: a tombstones file in the backfilled
+    // block, and for the last minute's samples tombstones in its WAL (and in a block of its
+    // own where the range reaches one).
+    for (m, start, end) in [
+        ("backfilled", t0 + 10 * 60, t0 + 20 * 60),
+        ("prometheus_http_requests_total", t - 30, t - 20),
+    ] {
+        let (code, body) = http(
+            "POST",
+            &format!("{pbase}/api/v1/admin/tsdb/delete_series?match[]={m}&start={start}&end={end}"),
+            None,
+        )
+        .unwrap();
+        assert_eq!(code, 204, "delete_series {m}: {body}");
+    }
     let backfill_t = t0 + 25 * 60;
     let from_prometheus = answers(&pbase, t, backfill_t);
+    // The deletion took: 1 + 3 + ... + 51, less the samples of minutes 10 to 20.
+    let (_, sum) = from_prometheus
+        .iter()
+        .find(|(q, _)| q == "sum_over_time(backfilled[30m])")
+        .unwrap();
+    assert_eq!(sum["result"][0]["value"][1], "335", "{sum}");
     // Samples Prometheus logged to its WAL and then refused in its head (a scrape's commit
     // that lost a race on a loaded machine): its own replay takes them, and so does vigil.
     let refused_in_head = query(&pbase, "sum(prometheus_tsdb_out_of_order_samples_total)")

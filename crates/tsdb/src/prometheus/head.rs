@@ -215,6 +215,14 @@ pub const STAGING: &str = "prometheus-import";
 /// Whether a WAL segment (not vigil's format this build reads) is to be read as Prometheus's:
 /// anything but a vigil segment of a newer format, which is refused, not read. A damaged
 /// Prometheus segment is read up to the damage and kept.
+/// Whether `root` holds a Prometheus head: WAL segments in its framing, head chunks or an
+/// out-of-order WAL.
+fn holds_head(root: &Path) -> std::io::Result<bool> {
+    Ok(!foreign_wal_files(&root.join("wal"))?.is_empty()
+        || has_files(&root.join("chunks_head"))?
+        || has_files(&root.join("wbl"))?)
+}
+
 fn is_prometheus_segment(b: &[u8]) -> bool {
     !b.starts_with(crate::wal::SEGMENT_MAGIC)
 }
@@ -445,6 +453,14 @@ impl RefSamples {
             let i = id as usize;
             if i >= self.dense.len() {
                 self.dense.resize_with(i + 1, Packed::default);
+            }
+            // The bound only grows: a ref placed in the map before it was reached moves to
+            // the vector on its first use there, so its samples stay in one place.
+            if self.dense[i].is_empty()
+                && !self.sparse.is_empty()
+                && let Some(p) = self.sparse.remove(&id)
+            {
+                self.dense[i] = p;
             }
             &mut self.dense[i]
         } else {
@@ -943,6 +959,20 @@ fn too_big(path: &Path) -> std::io::Result<Option<String>> {
 /// import left it): in-order samples at or after `min_valid` (older ones are in blocks, as
 /// Prometheus's own replay assumes), out-of-order ones whatever their time.
 pub fn read(dir: &Path, min_valid: i64) -> std::io::Result<Import> {
+    // Prometheus run again after an import was cut short starts its refs at 1 again: the
+    // two heads' refs overlap, and read together one's samples would be filed under the
+    // other's series. Refused before anything is written, naming both.
+    let staging = dir.join(STAGING);
+    if holds_head(&staging)? && holds_head(dir)? {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "{} holds Prometheus's head from an import cut short, and {} holds another Prometheus head written since (Prometheus ran here again): their series refs overlap, so they cannot be read together; move one of them (its wal/, chunks_head/ and wbl/) out of the directory and start again. Nothing was changed",
+                staging.display(),
+                dir.display()
+            ),
+        ));
+    }
     let mut g = Gather::default();
     let mut imp = Import::default();
     let mut sources: Vec<(PathBuf, bool, bool)> = Vec::new(); // (segment, newest, wbl)
@@ -978,6 +1008,11 @@ pub fn read(dir: &Path, min_valid: i64) -> std::io::Result<Import> {
     let mut whole = true;
     for hc in heads {
         let n = hc.len();
+        // A file missing between others (Prometheus removes them only from the start) may
+        // have held a chunk from the middle of a series' history: the WAL fills it in.
+        if hc.windows(2).any(|w| w[1].0 != w[0].0 + 1) {
+            whole = false;
+        }
         for (i, (_, path)) in hc.into_iter().enumerate() {
             if let Some(why) = too_big(&path)? {
                 imp.unreadable.push((path, why));
@@ -1967,6 +2002,47 @@ mod tests {
         let imp = read(&d, i64::MIN).unwrap();
         assert_eq!(imp.unreadable.len(), 1);
         assert_eq!(imp.series[0].1.samples(), want);
+
+        // A file missing between two others: its chunk may be from the middle of a series'
+        // history, so nothing is skipped.
+        std::fs::remove_file(d.join("chunks_head/000001")).unwrap();
+        std::fs::write(
+            d.join("chunks_head/000001"),
+            head_chunk_file(&[(1, pts(1, 3))]),
+        )
+        .unwrap();
+        std::fs::remove_file(d.join("chunks_head/000002")).unwrap();
+        std::fs::write(
+            d.join("chunks_head/000003"),
+            head_chunk_file(&[(1, pts(6, 7))]),
+        )
+        .unwrap();
+        let imp = read(&d, i64::MIN).unwrap();
+        assert!(imp.unreadable.is_empty());
+        assert_eq!(imp.series[0].1.samples(), want);
+    }
+
+    /// Prometheus run again after an import was cut short: two heads whose refs overlap are
+    /// refused together, before anything is written.
+    #[test]
+    fn two_prometheus_heads_are_refused_together() {
+        let d = tmp("two-heads");
+        let seg = frame(
+            &[
+                series_rec(1, &[("__name__", "up")]),
+                samples_rec(&[(1, 1000, 1.0)]),
+            ],
+            false,
+        );
+        std::fs::write(d.join("wal/00000000"), &seg).unwrap();
+        std::fs::create_dir_all(d.join(STAGING).join("wal")).unwrap();
+        std::fs::write(d.join(STAGING).join("wal/00000000"), &seg).unwrap();
+        let e = read(&d, i64::MIN).err().expect("refused");
+        assert!(e.to_string().contains("cannot be read together"), "{e}");
+        assert_eq!(std::fs::read(d.join("wal/00000000")).unwrap(), seg);
+        // Either one alone is read.
+        std::fs::remove_dir_all(d.join(STAGING)).unwrap();
+        assert_eq!(read(&d, i64::MIN).unwrap().series.len(), 1);
     }
 
     #[test]
