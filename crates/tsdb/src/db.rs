@@ -688,6 +688,12 @@ fn stage_prometheus_files(
     if dir.join("wal").exists() {
         File::open(dir.join("wal"))?.sync_all()?;
     }
+    // Staging is whole: a Prometheus head in the data directory from now on is another one.
+    let marker = staging.join(crate::prometheus::head::STAGED);
+    if !marker.exists() && staging.exists() {
+        File::create(&marker)?.sync_all()?;
+        File::open(&staging)?.sync_all()?;
+    }
     Ok(())
 }
 

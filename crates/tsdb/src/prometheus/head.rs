@@ -212,17 +212,21 @@ pub fn present(dir: &Path) -> std::io::Result<bool> {
 /// safe in vigil's blocks and WAL.
 pub const STAGING: &str = "prometheus-import";
 
+/// Written (and synced) in [`STAGING`] once every Prometheus file is there: from then on a
+/// Prometheus head in the data directory is another one, written since.
+pub const STAGED: &str = ".staged";
+
+/// Whether `root` holds a Prometheus head: WAL segments in its framing, or the numbered files
+/// of head chunks or an out-of-order WAL (what staging moves).
+fn holds_head(root: &Path) -> std::io::Result<bool> {
+    Ok(!foreign_wal_files(&root.join("wal"))?.is_empty()
+        || !segment_files(&root.join("chunks_head"))?.is_empty()
+        || !segment_files(&root.join("wbl"))?.is_empty())
+}
+
 /// Whether a WAL segment (not vigil's format this build reads) is to be read as Prometheus's:
 /// anything but a vigil segment of a newer format, which is refused, not read. A damaged
 /// Prometheus segment is read up to the damage and kept.
-/// Whether `root` holds a Prometheus head: WAL segments in its framing, head chunks or an
-/// out-of-order WAL.
-fn holds_head(root: &Path) -> std::io::Result<bool> {
-    Ok(!foreign_wal_files(&root.join("wal"))?.is_empty()
-        || has_files(&root.join("chunks_head"))?
-        || has_files(&root.join("wbl"))?)
-}
-
 fn is_prometheus_segment(b: &[u8]) -> bool {
     !b.starts_with(crate::wal::SEGMENT_MAGIC)
 }
@@ -962,8 +966,10 @@ pub fn read(dir: &Path, min_valid: i64) -> std::io::Result<Import> {
     // Prometheus run again after an import was cut short starts its refs at 1 again: the
     // two heads' refs overlap, and read together one's samples would be filed under the
     // other's series. Refused before anything is written, naming both.
+    // Only once staging finished (its marker written): a crash in the middle of staging
+    // leaves one head split between the two places, whose refs agree, read as one.
     let staging = dir.join(STAGING);
-    if holds_head(&staging)? && holds_head(dir)? {
+    if staging.join(STAGED).exists() && holds_head(dir)? {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             format!(
@@ -1443,6 +1449,26 @@ mod tests {
         assert_eq!(count(&db_open(&d)), 8);
         assert!(!d.join(STAGING).exists());
         assert!(!d.join("prometheus-unread").exists());
+    }
+
+    /// A crash in the middle of staging leaves one head split between `prometheus-import/`
+    /// and the data directory, without staging's marker: read as the one head it is.
+    #[test]
+    fn a_head_split_by_a_crash_while_staging_is_read_as_one() {
+        let d = tmp("split");
+        let mut first = vec![series_rec(1, &[("__name__", "up"), ("job", "a")])];
+        let mut second = Vec::new();
+        for k in 0..8i64 {
+            let r = samples_rec(&[(1, 100_000 + k * 1000, k as f64)]);
+            if k < 4 { first.push(r) } else { second.push(r) }
+        }
+        std::fs::create_dir_all(d.join(STAGING).join("wal")).unwrap();
+        std::fs::write(d.join(STAGING).join("wal/00000000"), frame(&first, true)).unwrap();
+        std::fs::write(d.join("wal/00000001"), frame(&second, true)).unwrap();
+        assert_eq!(count(&db_open(&d)), 8);
+        assert!(!d.join(STAGING).exists());
+        assert!(!d.join("prometheus-unread").exists());
+        assert_eq!(count(&db_open(&d)), 8);
     }
 
     /// A read-only open (what the tools do) of a directory where an import was cut short
@@ -2022,8 +2048,8 @@ mod tests {
         assert_eq!(imp.series[0].1.samples(), want);
     }
 
-    /// Prometheus run again after an import was cut short: two heads whose refs overlap are
-    /// refused together, before anything is written.
+    /// Prometheus run again after an import was cut short (staging done): two heads whose
+    /// refs overlap are refused together, before anything is written.
     #[test]
     fn two_prometheus_heads_are_refused_together() {
         let d = tmp("two-heads");
@@ -2037,6 +2063,9 @@ mod tests {
         std::fs::write(d.join("wal/00000000"), &seg).unwrap();
         std::fs::create_dir_all(d.join(STAGING).join("wal")).unwrap();
         std::fs::write(d.join(STAGING).join("wal/00000000"), &seg).unwrap();
+        // Without the marker, staging was cut short: one head split in two, read as one.
+        assert_eq!(read(&d, i64::MIN).unwrap().series.len(), 1);
+        std::fs::write(d.join(STAGING).join(STAGED), b"").unwrap();
         let e = read(&d, i64::MIN).err().expect("refused");
         assert!(e.to_string().contains("cannot be read together"), "{e}");
         assert_eq!(std::fs::read(d.join("wal/00000000")).unwrap(), seg);
