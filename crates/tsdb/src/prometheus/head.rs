@@ -1010,8 +1010,10 @@ pub fn read(dir: &Path, min_valid: i64) -> std::io::Result<Import> {
         imp.files.extend(hc.iter().map(|(_, p)| p.clone()));
         heads.push(hc);
     }
-    // Head chunks first, as Prometheus replays (see `Gather::trust_chunks`).
-    let mut whole = true;
+    // Head chunks first, as Prometheus replays (see `Gather::trust_chunks`). Chunk files in
+    // both places are one head split by a crash while staging: which of its files was the
+    // newest (the one a crash may tear) is not known per place, so nothing is skipped then.
+    let mut whole = heads.iter().filter(|h| !h.is_empty()).count() <= 1;
     for hc in heads {
         let n = hc.len();
         // A file missing between others (Prometheus removes them only from the start) may
@@ -1469,6 +1471,38 @@ mod tests {
         assert!(!d.join(STAGING).exists());
         assert!(!d.join("prometheus-unread").exists());
         assert_eq!(count(&db_open(&d)), 8);
+    }
+
+    /// Head chunk files split between the two places by a crash while staging: a torn file
+    /// in `prometheus-import/` is not known to be the newest, so the WAL fills in anyway.
+    #[test]
+    fn split_head_chunks_skip_nothing_from_the_wal() {
+        let d = tmp("split-chunks");
+        let pts = |from: i64, to: i64| -> Vec<(i64, f64)> {
+            (from..=to).map(|k| (k * 1000, k as f64)).collect()
+        };
+        let mut recs = vec![series_rec(1, &[("__name__", "up")])];
+        for (t, v) in pts(1, 8) {
+            recs.push(samples_rec(&[(1, t, v)]));
+        }
+        std::fs::write(d.join("wal/00000000"), frame(&recs, true)).unwrap();
+        let staged = d.join(STAGING).join("chunks_head");
+        std::fs::create_dir_all(&staged).unwrap();
+        let mut torn = head_chunk_file(&[(1, pts(1, 3))]);
+        torn.truncate(torn.len() - 3);
+        std::fs::write(staged.join("000001"), &torn).unwrap();
+        std::fs::create_dir_all(d.join("chunks_head")).unwrap();
+        std::fs::write(
+            d.join("chunks_head/000002"),
+            head_chunk_file(&[(1, pts(4, 5))]),
+        )
+        .unwrap();
+        let imp = read(&d, i64::MIN).unwrap();
+        let want: Vec<Sample> = pts(1, 8)
+            .into_iter()
+            .map(|(t, v)| Sample { t, v })
+            .collect();
+        assert_eq!(imp.series[0].1.samples(), want);
     }
 
     /// A read-only open (what the tools do) of a directory where an import was cut short
