@@ -73,6 +73,21 @@ fn export_prometheus(data: &Path, out: &Path) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// `promtool tsdb analyze DIR`, which must succeed; what it printed.
+fn promtool_analyze(dir: &Path) -> String {
+    let out = Command::new(debian_bin("promtool"))
+        .args(["tsdb", "analyze"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "promtool analyze: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// Block directories (those with a meta.json) and their files' bytes.
 fn blocks(data: &Path) -> BTreeMap<String, BTreeMap<String, Vec<u8>>> {
     let mut out = BTreeMap::new();
@@ -515,17 +530,8 @@ fn vigil_takes_over_a_prometheus_directory_and_the_way_back_works() {
     vigil.child.wait().unwrap();
     let exported = dir.join("exported");
     assert!(export_prometheus(&data, &exported).contains("BLOCK ULID"));
-    let out = Command::new(debian_bin("promtool"))
-        .args(["tsdb", "analyze"])
-        .arg(&exported)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "promtool analyze: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("Block ID"));
+    let analyzed = promtool_analyze(&exported);
+    assert!(analyzed.contains("Block ID"));
     let port2 = free_port();
     let _back = start_prometheus(&dir, &exported, port2, &[], &[]);
     let from_back = answers(&format!("http://127.0.0.1:{port2}"), tt, backfill_t);
@@ -973,16 +979,7 @@ fn a_running_servers_prometheus_format_blocks_are_read_by_prometheus() {
     for (ulid, _, _) in levels() {
         copy_tree(&data.join(&ulid), &only.join(&ulid));
     }
-    let out = Command::new(debian_bin("promtool"))
-        .args(["tsdb", "analyze"])
-        .arg(&only)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "promtool analyze: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    promtool_analyze(&only);
     let p = free_port();
     let _prom = start_prometheus(
         &v.dir,

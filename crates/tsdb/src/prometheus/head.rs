@@ -637,15 +637,7 @@ fn series_record(
             let value = d.str().ok_or_else(bad)?;
             pairs.push(LabelRef { name, value });
         }
-        // Prometheus writes sorted, unique names and no empty values; anything else is
-        // tidied as any label set is.
-        let tidy = pairs.windows(2).all(|w| w[0].name < w[1].name)
-            && pairs.iter().all(|l| !l.value.is_empty());
-        let set = if tidy {
-            Labels::from_sorted_refs(pairs.iter().copied())
-        } else {
-            Labels::from_pairs(pairs.iter().map(|l| (l.name, l.value)))
-        };
+        let set = super::index::labels_of_refs(&pairs);
         labels.insert(id, set);
     }
     Ok(())

@@ -268,11 +268,16 @@ pub fn tidy(refs: &[LabelRef<'_>]) -> bool {
 
 /// Labels from resolved symbol positions.
 pub fn labels<'a>(pairs: &[(u32, u32)], sym: impl Fn(u32) -> &'a str) -> Labels {
-    let refs = label_refs(pairs, sym);
-    if tidy(&refs) {
-        Labels::from_sorted_refs(refs)
+    labels_of_refs(&label_refs(pairs, sym))
+}
+
+/// Labels from borrowed pairs as Prometheus wrote them: packed as they are when [`tidy`],
+/// else through the builder's rules (sorted, later duplicates win, empty values dropped).
+pub fn labels_of_refs(refs: &[LabelRef<'_>]) -> Labels {
+    if tidy(refs) {
+        Labels::from_sorted_refs(refs.iter().copied())
     } else {
-        Labels::from_pairs(refs.into_iter().map(|l| (l.name, l.value)))
+        Labels::from_pairs(refs.iter().map(|l| (l.name, l.value)))
     }
 }
 
