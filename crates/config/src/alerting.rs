@@ -15,6 +15,8 @@ pub(crate) fn alerting(
             "alerting.alert_relabel_configs",
             "alert relabeling rule",
             &a.alert_relabel_configs,
+            // Alerts and remote series may carry any UTF-8 name.
+            NameValidation::Utf8,
         )?,
         alertmanagers: vec![],
     };
@@ -67,12 +69,16 @@ pub(crate) fn alerting(
                 &format!("{f}.relabel_configs"),
                 "Alertmanager target relabeling rule",
                 &am.relabel_configs,
+                // Alerts and remote series may carry any UTF-8 name.
+                NameValidation::Utf8,
             )?,
             alert_relabel_configs: relabels(
                 ctx,
                 &format!("{f}.alert_relabel_configs"),
                 "alert relabeling rule",
                 &am.alert_relabel_configs,
+                // Alerts and remote series may carry any UTF-8 name.
+                NameValidation::Utf8,
             )?,
             unsupported,
         });

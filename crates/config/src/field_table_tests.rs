@@ -229,14 +229,14 @@ fn rows() -> Vec<Row> {
         (
             "global",
             "metric_name_validation_scheme",
-            "metric_name_validation_scheme: utf8",
-            NotRunning,
+            "metric_name_validation_scheme: legacy",
+            Acts,
         ),
         (
             "global",
             "metric_name_escaping_scheme",
             "metric_name_escaping_scheme: dots",
-            NotRunning,
+            Acts,
         ),
         (
             "global",
@@ -366,14 +366,14 @@ fn rows() -> Vec<Row> {
         (
             "scrape",
             "metric_name_validation_scheme",
-            "metric_name_validation_scheme: utf8",
-            NotRunning,
+            "metric_name_validation_scheme: legacy",
+            Acts,
         ),
         (
             "scrape",
             "metric_name_escaping_scheme",
             "metric_name_escaping_scheme: dots",
-            NotRunning,
+            Acts,
         ),
         (
             "scrape",

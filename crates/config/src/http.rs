@@ -10,7 +10,8 @@ pub(crate) fn labels_map(
 ) -> Result<Labels, ConfigError> {
     let mut pairs = Vec::new();
     for (k, v) in m.iter().flatten() {
-        if !is_valid_label_name(&k.0) {
+        // Any UTF-8 name, as Prometheus 3 checks label sets it is given.
+        if !NameValidation::Utf8.label_name_ok(&k.0) {
             return Err(ctx.err(field, format!("{:?} is not a valid label name", k.0)));
         }
         pairs.push((k.0.clone(), v.0.clone()));

@@ -39,7 +39,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use vigil_model::Labels;
-use vigil_model::labels::is_valid_label_name;
+pub use vigil_model::names::{NameEscaping, NameValidation};
 use vigil_model::relabel::{Action, RelabelConfig, RelabelRegex};
 
 pub use error::ConfigError;

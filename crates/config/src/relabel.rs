@@ -17,6 +17,7 @@ pub(crate) fn relabel(
     field: &str,
     what: &str,
     r: &Item<RawRelabel>,
+    names: NameValidation,
 ) -> Result<RelabelConfig, ConfigError> {
     let Some(r) = r else {
         return Err(ctx.err(field, format!("empty or null {what}")));
@@ -45,7 +46,8 @@ pub(crate) fn relabel(
     })?;
     let mut src = Vec::new();
     for s in r.source_labels.iter().flatten() {
-        if !is_valid_label_name(&s.0) {
+        // Source labels are read, never written: any name Prometheus 3 can hold.
+        if !NameValidation::Utf8.label_name_ok(&s.0) {
             return Err(ctx.err(
                 format!("{field}.source_labels"),
                 format!("{:?} is not a valid label name", s.0),
@@ -84,7 +86,9 @@ pub(crate) fn relabel(
         ));
     }
     let templated = target.contains('$');
-    if action == Action::Replace && !templated && !is_valid_label_name(&target) {
+    // A templated target is checked once expanded, when the rule runs (under legacy names,
+    // Prometheus also checks the template's shape here; a bad one matches nothing later).
+    if action == Action::Replace && !templated && !names.label_name_ok(&target) {
         return Err(ctx.err(
             field,
             format!("{target:?} is invalid 'target_label' for {a} action"),
@@ -97,7 +101,7 @@ pub(crate) fn relabel(
             | Action::KeepEqual
             | Action::DropEqual
             | Action::HashMod
-    ) && !is_valid_label_name(&target)
+    ) && !names.label_name_ok(&target)
     {
         return Err(ctx.err(
             field,
@@ -116,7 +120,7 @@ pub(crate) fn relabel(
     }
     if action == Action::LabelMap
         && !replacement.contains('$')
-        && !is_valid_label_name(&replacement)
+        && !names.label_name_ok(&replacement)
     {
         return Err(ctx.err(
             field,
@@ -153,6 +157,7 @@ pub(crate) fn relabel(
         target_label: target,
         replacement,
         action,
+        validation: names,
     })
 }
 
@@ -161,10 +166,11 @@ pub(crate) fn relabels(
     field: &str,
     what: &str,
     v: &Option<Vec<Item<RawRelabel>>>,
+    names: NameValidation,
 ) -> Result<Vec<RelabelConfig>, ConfigError> {
     v.iter()
         .flatten()
         .enumerate()
-        .map(|(i, r)| relabel(ctx, &format!("{field}[{i}]"), what, r))
+        .map(|(i, r)| relabel(ctx, &format!("{field}[{i}]"), what, r, names))
         .collect()
 }

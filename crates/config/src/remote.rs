@@ -191,6 +191,8 @@ pub(crate) fn remote_write(
                 &format!("{f}.write_relabel_configs"),
                 "relabeling rule in remote write config",
                 &r.write_relabel_configs,
+                // Alerts and remote series may carry any UTF-8 name.
+                NameValidation::Utf8,
             )?,
             protobuf_message: msg,
             send_exemplars: r.send_exemplars.unwrap_or(false),

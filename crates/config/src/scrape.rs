@@ -25,6 +25,44 @@ pub(crate) fn protocols(
     Ok(Some(out))
 }
 
+/// `metric_name_validation_scheme`: `None` when unset or empty (inherited).
+fn validation(
+    ctx: &Ctx<'_>,
+    field: &str,
+    scope: &str,
+    v: &Option<String>,
+) -> Result<Option<NameValidation>, ConfigError> {
+    match v.as_deref() {
+        None | Some("") => Ok(None),
+        Some(s) => NameValidation::parse(s).map(Some).ok_or_else(|| {
+            ctx.err(field, format!("unknown {scope} name validation method specified, must be either '', 'legacy' or 'utf8', got {s}"))
+        }),
+    }
+}
+
+/// `metric_name_escaping_scheme`: `None` when unset or empty.
+fn escaping(
+    ctx: &Ctx<'_>,
+    field: &str,
+    scope: &str,
+    v: &Option<String>,
+) -> Result<Option<NameEscaping>, ConfigError> {
+    match v.as_deref() {
+        None | Some("") => Ok(None),
+        Some(s) => NameEscaping::parse(s).map(Some).ok_or_else(|| {
+            ctx.err(field, format!("unknown {scope} name escaping method specified, must be one of 'allow-utf-8', 'underscores', 'dots', or 'values', got {s:?}"))
+        }),
+    }
+}
+
+/// What a scope that names a validation scheme but no escaping asks targets for.
+fn default_escaping(v: NameValidation) -> NameEscaping {
+    match v {
+        NameValidation::Utf8 => NameEscaping::AllowUtf8,
+        NameValidation::Legacy => NameEscaping::Underscores,
+    }
+}
+
 pub(crate) fn scrape_config(
     ctx: &Ctx<'_>,
     field: &str,
@@ -141,6 +179,31 @@ pub(crate) fn scrape_config(
             "{f}{whence}: {u} is not supported by vigil yet and will discover no targets"
         )));
     }
+    // As Prometheus resolves them: a scrape config that sets neither scheme inherits both;
+    // one that sets only validation asks for the escaping that goes with it.
+    let own_validation = validation(
+        ctx,
+        &format!("{f}.metric_name_validation_scheme"),
+        "scrape config",
+        &s.metric_name_validation_scheme,
+    )?;
+    let name_validation = own_validation.unwrap_or(g.name_validation);
+    let name_escaping = match escaping(
+        ctx,
+        &format!("{f}.metric_name_escaping_scheme"),
+        "scrape config",
+        &s.metric_name_escaping_scheme,
+    )? {
+        Some(e) => e,
+        None if own_validation.is_none() => g.name_escaping,
+        None => default_escaping(name_validation),
+    };
+    if name_escaping == NameEscaping::AllowUtf8 && name_validation == NameValidation::Legacy {
+        return Err(ctx.err(
+            &f,
+            "utf8 metric names requested but validation scheme is not set to UTF8",
+        ));
+    }
     let native = s
         .scrape_native_histograms
         .unwrap_or(g.scrape_native_histograms);
@@ -170,6 +233,8 @@ pub(crate) fn scrape_config(
         convert_classic_histograms_to_nhcb: s
             .convert_classic_histograms_to_nhcb
             .unwrap_or(g.convert_classic_histograms_to_nhcb),
+        name_validation,
+        name_escaping,
         created_timestamp_zero_ingestion: crate::types::created_timestamp_zero_ingestion(),
         native_histogram_bucket_limit: s.native_histogram_bucket_limit.unwrap_or(0),
         native_histogram_min_bucket_factor: s.native_histogram_min_bucket_factor.unwrap_or(0.0),
@@ -203,12 +268,14 @@ pub(crate) fn scrape_config(
             &format!("{f}.relabel_configs"),
             "target relabeling rule in scrape config",
             &s.relabel_configs,
+            name_validation,
         )?,
         metric_relabel_configs: relabels(
             ctx,
             &format!("{f}.metric_relabel_configs"),
             "metric relabeling rule in scrape config",
             &s.metric_relabel_configs,
+            name_validation,
         )?,
     })
 }
@@ -259,11 +326,22 @@ pub(crate) fn global(
     }
     out.always_scrape_classic_histograms = g.always_scrape_classic_histograms.unwrap_or(false);
     out.convert_classic_histograms_to_nhcb = g.convert_classic_histograms_to_nhcb.unwrap_or(false);
-    if let Some(s) = &g.metric_name_validation_scheme
-        && !matches!(s.as_str(), "" | "utf8" | "legacy")
-    {
-        return Err(ctx.err("global.metric_name_validation_scheme", format!("unknown global name validation method specified, must be either '', 'legacy' or 'utf8', got {s}")));
-    }
+    out.name_validation = validation(
+        ctx,
+        "global.metric_name_validation_scheme",
+        "global",
+        &g.metric_name_validation_scheme,
+    )?
+    .unwrap_or(NameValidation::Utf8);
+    out.name_escaping = match escaping(
+        ctx,
+        "global.metric_name_escaping_scheme",
+        "global",
+        &g.metric_name_escaping_scheme,
+    )? {
+        Some(e) => e,
+        None => default_escaping(out.name_validation),
+    };
     out.query_log_file = g.query_log_file.as_deref().map(|p| ctx.path(p));
     Ok(out)
 }

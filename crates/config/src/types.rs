@@ -64,6 +64,15 @@ impl ScrapeProtocol {
     }
 
     /// Prometheus 3's default order.
+    /// Every protocol Prometheus knows (its Accept weights count down from one more).
+    pub const ALL: [ScrapeProtocol; 5] = [
+        ScrapeProtocol::PrometheusProto,
+        ScrapeProtocol::PrometheusText0_0_4,
+        ScrapeProtocol::PrometheusText1_0_0,
+        ScrapeProtocol::OpenMetricsText0_0_1,
+        ScrapeProtocol::OpenMetricsText1_0_0,
+    ];
+
     pub fn defaults() -> Vec<Self> {
         vec![
             ScrapeProtocol::OpenMetricsText1_0_0,
@@ -104,6 +113,10 @@ pub struct GlobalConfig {
     pub scrape_native_histograms: bool,
     pub always_scrape_classic_histograms: bool,
     pub convert_classic_histograms_to_nhcb: bool,
+    /// `metric_name_validation_scheme` (utf8 unless set to legacy).
+    pub name_validation: NameValidation,
+    /// `metric_name_escaping_scheme`: what a scrape asks targets for.
+    pub name_escaping: NameEscaping,
     pub query_log_file: Option<String>,
 }
 
@@ -127,6 +140,8 @@ impl Default for GlobalConfig {
             scrape_native_histograms: native_histograms_default(),
             always_scrape_classic_histograms: false,
             convert_classic_histograms_to_nhcb: false,
+            name_validation: NameValidation::Utf8,
+            name_escaping: NameEscaping::AllowUtf8,
             query_log_file: None,
         }
     }
@@ -309,6 +324,10 @@ pub struct ScrapeConfig {
     /// Classic histograms are stored as native histograms with custom buckets (their classic
     /// series only with `always_scrape_classic_histograms`).
     pub convert_classic_histograms_to_nhcb: bool,
+    /// Which metric and label names a scrape accepts; a series with another fails the scrape.
+    pub name_validation: NameValidation,
+    /// The `escaping=` a scrape asks targets for (`allow-utf-8` only with utf8 validation).
+    pub name_escaping: NameEscaping,
     /// A 0 is appended at each counter's, summary's and histogram's created timestamp
     /// (`--enable-feature=created-timestamp-zero-ingestion`; not a config field).
     pub created_timestamp_zero_ingestion: bool,

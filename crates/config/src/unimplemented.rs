@@ -29,8 +29,6 @@ pub(crate) fn field_warnings(raw: &RawConfig) -> Vec<Unimplemented> {
             "global".into(),
             Scope {
                 failure_log: g.scrape_failure_log_file.clone(),
-                validation: g.metric_name_validation_scheme.clone(),
-                escaping: g.metric_name_escaping_scheme.clone(),
                 extra: g.extra_scrape_metrics,
                 ..Default::default()
             },
@@ -47,8 +45,6 @@ pub(crate) fn field_warnings(raw: &RawConfig) -> Vec<Unimplemented> {
             name,
             Scope {
                 failure_log: s.scrape_failure_log_file.clone(),
-                validation: s.metric_name_validation_scheme.clone(),
-                escaping: s.metric_name_escaping_scheme.clone(),
                 extra: None,
                 fallback: s.fallback_scrape_protocol.clone(),
                 proxy_connect_header: s.proxy_connect_header.is_some(),
@@ -104,16 +100,6 @@ pub(crate) fn field_warnings(raw: &RawConfig) -> Vec<Unimplemented> {
                 "{at}.scrape_failure_log_file: vigil does not write a scrape failure log; failures are on /targets and in `up`; nothing is written to {f}"
             ));
         }
-        if s.validation.as_deref() == Some("utf8") {
-            not_running(format!(
-                "{at}.metric_name_validation_scheme: utf8: vigil checks names with the legacy rules; series with other names fail their scrape with an error naming them"
-            ));
-        }
-        if s.escaping.is_some() {
-            not_running(format!(
-                "{at}.metric_name_escaping_scheme: vigil does not ask targets for escaped UTF-8 names (it accepts legacy names only)"
-            ));
-        }
         if s.extra == Some(true) {
             not_running(format!(
                 "{at}.extra_scrape_metrics: vigil writes the standard scrape_* series only"
@@ -144,8 +130,6 @@ pub(crate) fn field_warnings(raw: &RawConfig) -> Vec<Unimplemented> {
 #[derive(Default)]
 pub(crate) struct Scope {
     pub(crate) failure_log: Option<String>,
-    pub(crate) validation: Option<String>,
-    pub(crate) escaping: Option<String>,
     pub(crate) extra: Option<bool>,
     pub(crate) fallback: Option<String>,
     pub(crate) proxy_connect_header: bool,

@@ -16,7 +16,8 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::Deserialize;
 use tokio::sync::mpsc;
 use vigil_config::FileSdConfig;
-use vigil_model::labels::{ADDRESS, is_valid_label_name};
+use vigil_model::labels::ADDRESS;
+use vigil_model::names::NameValidation;
 use vigil_model::{Labels, LabelsBuilder};
 
 use crate::TargetGroup;
@@ -64,7 +65,8 @@ pub fn parse(path: &Path, content: &str) -> Result<(Vec<TargetGroup>, Vec<String
             .and_then(|g| {
                 let mut lb = LabelsBuilder::with_capacity(g.labels.len() + 1);
                 for (k, v) in g.labels {
-                    if !is_valid_label_name(&k) {
+                    // Any UTF-8 name, as Prometheus 3 reads target groups.
+                    if !NameValidation::Utf8.label_name_ok(&k) {
                         return Err(format!("\"{k}\" is not a valid label name"));
                     }
                     lb.set(k, v);
@@ -187,7 +189,7 @@ mod tests {
     /// kept for relabeling (the blackbox exporter's pattern), as Prometheus keeps them.
     #[test]
     fn a_bad_group_drops_alone_and_url_targets_are_kept() {
-        let j = r#"[{"targets": ["a:1"]}, {"targets": ["b:1"], "labels": {"1x": "y"}}, {"targets": [1]}, {"targets": ["c:1"], "bogus": 1}, {"targets": ["http://d:1/probe"]}]"#;
+        let j = r#"[{"targets": ["a:1"]}, {"targets": ["b:1"], "labels": {"": "y"}}, {"targets": [1]}, {"targets": ["c:1"], "bogus": 1}, {"targets": ["http://d:1/probe"]}]"#;
         let (g, bad) = parse(Path::new("t.json"), j).unwrap();
         let kept: Vec<&str> = g
             .iter()
@@ -200,7 +202,7 @@ mod tests {
         );
         assert_eq!(bad.len(), 3, "{bad:?}");
         assert!(
-            bad[0].starts_with("target group 1: \"1x\" is not a valid label name"),
+            bad[0].starts_with("target group 1: \"\" is not a valid label name"),
             "{bad:?}"
         );
         assert!(bad[2].contains("bogus"), "{bad:?}");

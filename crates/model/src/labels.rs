@@ -417,17 +417,30 @@ impl<'a> IntoIterator for &'a Labels {
 /// Formats as Prometheus does: `name{a="1", b="2"}` for a metric, `{a="1", b="2"}` without a name.
 impl fmt::Display for Labels {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(n) = self.metric_name() {
-            f.write_str(n)?;
-        }
-        f.write_str("{")?;
+        // A name outside the classic set is quoted, and a metric name then goes inside the
+        // braces, as Prometheus 3 writes them (`{"my.metric", "a.b"="c"}`).
         let mut first = true;
+        let mut name = String::new();
+        match self.metric_name() {
+            Some(n) if crate::names::is_legacy_metric_name(n) => f.write_str(n)?,
+            Some(n) => {
+                f.write_str("{")?;
+                f.write_str(&quote(n))?;
+                first = false;
+            }
+            None => {}
+        }
+        if first {
+            f.write_str("{")?;
+        }
         for l in self.iter().filter(|l| l.name != METRIC_NAME) {
             if !first {
                 f.write_str(", ")?;
             }
             first = false;
-            write!(f, "{}={}", l.name, quote(l.value))?;
+            name.clear();
+            crate::names::write_label_name(&mut name, l.name);
+            write!(f, "{}={}", name, quote(l.value))?;
         }
         f.write_str("}")
     }
@@ -531,26 +544,6 @@ impl LabelsBuilder {
     }
 }
 
-/// Whether `s` is a valid label name (`[a-zA-Z_][a-zA-Z0-9_]*`).
-pub fn is_valid_label_name(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && (b[0].is_ascii_alphabetic() || b[0] == b'_')
-        && b[1..]
-            .iter()
-            .all(|c| c.is_ascii_alphanumeric() || *c == b'_')
-}
-
-/// Whether `s` is a valid metric name (`[a-zA-Z_:][a-zA-Z0-9_:]*`).
-pub fn is_valid_metric_name(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && (b[0].is_ascii_alphabetic() || b[0] == b'_' || b[0] == b':')
-        && b[1..]
-            .iter()
-            .all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b':')
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -652,10 +645,10 @@ mod tests {
 
     #[test]
     fn name_validity() {
-        assert!(is_valid_label_name("_a1"));
-        assert!(!is_valid_label_name("1a"));
-        assert!(!is_valid_label_name("a:b"));
-        assert!(is_valid_metric_name("a:b"));
-        assert!(!is_valid_metric_name(""));
+        assert!(crate::names::is_legacy_label_name("_a1"));
+        assert!(!crate::names::is_legacy_label_name("1a"));
+        assert!(!crate::names::is_legacy_label_name("a:b"));
+        assert!(crate::names::is_legacy_metric_name("a:b"));
+        assert!(!crate::names::is_legacy_metric_name(""));
     }
 }

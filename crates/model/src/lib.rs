@@ -5,6 +5,7 @@
 //! - [`histogram`]: native histograms (float counts) and their arithmetic.
 //! - [`exposition`]: zero-copy parsers for the Prometheus text format 0.0.4 and OpenMetrics 1.0.
 //! - [`time`]: calendar arithmetic on Unix days.
+//! - [`names`]: which metric and label names are valid, and how they are escaped.
 //! - [`relabel`]: compiled relabel rules and their application, with Prometheus's semantics.
 //!
 //! This crate does no I/O and knows nothing of config files, storage or HTTP.
@@ -12,6 +13,7 @@
 pub mod exposition;
 pub mod histogram;
 pub mod labels;
+pub mod names;
 pub mod relabel;
 pub mod sample;
 pub mod time;

@@ -4,7 +4,8 @@
 use md5::{Digest, Md5};
 use regex::Regex;
 
-use crate::labels::{Labels, LabelsBuilder, is_valid_label_name};
+use crate::labels::{Labels, LabelsBuilder};
+use crate::names::NameValidation;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -284,6 +285,9 @@ pub struct RelabelConfig {
     pub target_label: String,
     pub replacement: String,
     pub action: Action,
+    /// Which names a `replace` may write: an expanded target outside them leaves the set
+    /// as it is (the scrape config's `metric_name_validation_scheme`).
+    pub validation: NameValidation,
 }
 
 impl Default for RelabelConfig {
@@ -296,6 +300,7 @@ impl Default for RelabelConfig {
             target_label: String::new(),
             replacement: "$1".into(),
             action: Action::Replace,
+            validation: NameValidation::Utf8,
         }
     }
 }
@@ -373,7 +378,7 @@ pub fn apply(lb: &mut LabelsBuilder, rule: &RelabelConfig) -> bool {
             };
             let mut target = String::new();
             rule.regex.expand(&caps, &rule.target_label, &mut target);
-            if !is_valid_label_name(&target) {
+            if !rule.validation.label_name_ok(&target) {
                 return true;
             }
             let mut res = String::new();
@@ -475,10 +480,15 @@ mod tests {
         // `$1x` names group "1x", which does not exist: empty.
         let r = rule(Action::Replace, &["a"], "(.*)", "c", "$1x");
         assert_eq!(process(&base, &[r]).unwrap().get("c"), None);
-        // Target label from a capture; invalid names are skipped.
+        // Target label from a capture; names outside the rule's validation scheme are
+        // skipped: under legacy names `1bar`, under UTF-8 (Prometheus 3's default) only "".
         let r = rule(Action::Replace, &["a"], "(.*)", "t_$1", "v");
         assert_eq!(process(&base, &[r]).unwrap().get("t_foo"), Some("v"));
-        let r = rule(Action::Replace, &["b"], "(.*)", "1$1", "v");
+        let mut r = rule(Action::Replace, &["b"], "(.*)", "1$1", "v");
+        assert_eq!(process(&base, &[r.clone()]).unwrap().get("1bar"), Some("v"));
+        r.validation = NameValidation::Legacy;
+        assert_eq!(process(&base, &[r]).unwrap(), base);
+        let r = rule(Action::Replace, &["missing"], "(.*)", "$1", "v");
         assert_eq!(process(&base, &[r]).unwrap(), base);
         // Regexes are anchored.
         let r = rule(Action::Replace, &["a"], "o+", "c", "x");

@@ -284,18 +284,33 @@ fn bad_bodies_are_errors_naming_the_family() {
     // Cut short: the length announces more than is there.
     let err = proto::decode(&good[..good.len() - 3], native()).unwrap_err();
     assert!(err.to_string().contains("metric family 1"), "{err}");
-    // A name the legacy rules refuse.
-    let bad = delimited(&[fam("bad-name", GAUGE, vec![Metric::default()])]);
+    // Any UTF-8 name decodes (the scraper checks it against its validation scheme); only an
+    // empty one is refused here.
+    let odd = delimited(&[fam(
+        "bad-name",
+        GAUGE,
+        vec![Metric {
+            label: vec![label("bad.label", "v")],
+            ..Default::default()
+        }],
+    )]);
+    let d = proto::decode(&odd, native()).unwrap();
+    let s: Vec<String> = d
+        .entries()
+        .filter_map(|e| match e {
+            Entry::Sample(s) => Some(s.to_labels().to_string()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(s, ["{\"bad-name\", \"bad.label\"=\"v\"}"]);
+    let bad = delimited(&[fam("", GAUGE, vec![Metric::default()])]);
     let err = proto::decode(&bad, native()).unwrap_err();
-    assert!(
-        err.to_string().contains("bad-name: invalid metric name"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("invalid metric name"), "{err}");
     let bad = delimited(&[fam(
         "ok",
         GAUGE,
         vec![Metric {
-            label: vec![label("bad.label", "v")],
+            label: vec![label("", "v")],
             ..Default::default()
         }],
     )]);

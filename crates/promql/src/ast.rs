@@ -419,28 +419,55 @@ impl Drop for Expr {
 /// A duration as Prometheus prints it (`1h30m`, `0s`).
 pub use vigil_model::time::format_duration_ms as format_duration;
 
+/// A label name as PromQL writes it: quoted when outside the classic set.
+pub(crate) fn label_name(n: &str) -> std::borrow::Cow<'_, str> {
+    if vigil_model::names::is_legacy_label_name(n) {
+        std::borrow::Cow::Borrowed(n)
+    } else {
+        std::borrow::Cow::Owned(crate::lexer::quote(n))
+    }
+}
+
+/// Label names joined as a grouping clause lists them.
+pub(crate) fn label_list(ns: &[String]) -> String {
+    ns.iter()
+        .map(|n| label_name(n))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn fmt_matchers(f: &mut fmt::Formatter<'_>, vs: &VectorSelector) -> fmt::Result {
     let ms: Vec<&Matcher> = vs
         .matchers
         .iter()
         .filter(|m| !(vs.name.is_some() && m.name == METRIC_NAME && m.op == MatchOp::Equal))
         .collect();
-    if let Some(n) = &vs.name {
-        f.write_str(n)?;
-        if ms.is_empty() {
-            return Ok(());
+    // A name outside the classic set goes quoted inside the braces (`{"my.metric"}`).
+    let mut first = true;
+    match &vs.name {
+        Some(n) if vigil_model::names::is_legacy_metric_name(n) => {
+            f.write_str(n)?;
+            if ms.is_empty() {
+                return Ok(());
+            }
+            f.write_str("{")?;
         }
+        Some(n) => {
+            write!(f, "{{{}", crate::lexer::quote(n))?;
+            first = false;
+        }
+        None => f.write_str("{")?,
     }
-    f.write_str("{")?;
-    for (i, m) in ms.iter().enumerate() {
-        if i > 0 {
+    for m in ms {
+        if !first {
             f.write_str(", ")?;
         }
+        first = false;
         // The value as PromQL prints strings (bytes a literal spelled outside UTF-8 as \xNN).
         write!(
             f,
             "{}{}{}",
-            m.name,
+            label_name(&m.name),
             m.op.as_str(),
             crate::lexer::quote(&m.value)
         )?;
@@ -471,11 +498,11 @@ pub(crate) fn binary_modifiers(return_bool: bool, matching: Option<&VectorMatchi
     if let Some(m) = matching {
         if m.explicit || !m.labels.is_empty() {
             let tag = if m.on { "on" } else { "ignoring" };
-            s.push_str(&format!(" {tag} ({})", m.labels.join(", ")));
+            s.push_str(&format!(" {tag} ({})", label_list(&m.labels)));
         }
         match m.card {
-            Card::ManyToOne => s.push_str(&format!(" group_left ({})", m.include.join(", "))),
-            Card::OneToMany => s.push_str(&format!(" group_right ({})", m.include.join(", "))),
+            Card::ManyToOne => s.push_str(&format!(" group_left ({})", label_list(&m.include))),
+            Card::OneToMany => s.push_str(&format!(" group_right ({})", label_list(&m.include))),
             _ => {}
         }
     }
@@ -506,9 +533,9 @@ pub(crate) fn subquery_suffix(
 /// An aggregation up to its opening parenthesis: `sum`, `sum by (a) `, `max without (b) `.
 pub(crate) fn aggregation_head(op: AggOp, grouping: &[String], without: bool, by: bool) -> String {
     if without {
-        format!("{} without ({}) ", op.as_str(), grouping.join(", "))
+        format!("{} without ({}) ", op.as_str(), label_list(grouping))
     } else if by || !grouping.is_empty() {
-        format!("{} by ({}) ", op.as_str(), grouping.join(", "))
+        format!("{} by ({}) ", op.as_str(), label_list(grouping))
     } else {
         op.as_str().to_string()
     }

@@ -646,7 +646,7 @@ impl EvalContext<'_> {
             _ => None,
         };
         if let Some(l) = &param_str
-            && !vigil_model::labels::is_valid_label_name(l)
+            && !crate::lexer::is_name(l)
         {
             return invalid(format!("invalid label name {}", crate::lexer::quote(l)));
         }

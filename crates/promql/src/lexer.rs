@@ -393,6 +393,12 @@ pub fn quote(s: &str) -> String {
     vigil_model::labels::quote_bytes(&bytes)
 }
 
+/// A valid metric or label name for PromQL (`count_values`, `label_replace`, grouping): any
+/// non-empty UTF-8, as in Prometheus 3. A literal that spelled bytes outside UTF-8 is not.
+pub fn is_name(s: &str) -> bool {
+    !s.is_empty() && !s.chars().any(|c| raw_byte(c).is_some())
+}
+
 /// Prometheus duration literal (`5m`, `1h30m`, `250ms`) in milliseconds.
 pub use vigil_model::time::parse_duration_ms;
 
@@ -506,7 +512,7 @@ mod tests {
         let bad = s(r#""a\xc5z""#);
         assert_ne!(bad, "aÅz");
         assert_eq!(quote(&bad), r#""a\xc5z""#);
-        assert!(!vigil_model::labels::is_valid_label_name(&bad));
+        assert!(!is_name(&bad) && is_name("a.é"));
         assert!(lex(r#""\400""#).is_err());
         assert!(lex(r#""\ud800""#).is_err());
         assert!(lex(r#""\x+f""#).is_err());

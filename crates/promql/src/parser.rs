@@ -258,7 +258,17 @@ impl P<'_> {
             let t = self.next();
             match t.tok {
                 Tok::RParen => return Ok(out),
-                Tok::Ident(s) | Tok::Str(s) => out.push(s),
+                Tok::Ident(s) => out.push(s),
+                Tok::Str(s) if crate::lexer::is_name(&s) => out.push(s),
+                Tok::Str(s) => {
+                    return Err(self.err(
+                        t.pos,
+                        format!(
+                            "invalid label name for grouping: {}",
+                            crate::lexer::quote(&s)
+                        ),
+                    ));
+                }
                 _ => return Err(self.unexpected(&t, context, "label")),
             }
             let t = self.next();
@@ -1053,6 +1063,39 @@ mod tests {
         assert_eq!(ok("a > bool 1"), "a > bool 1");
         assert_eq!(ok("x @ start()"), "x @ start()");
         assert_eq!(ok("-1"), "-1");
+    }
+
+    /// Prometheus 3's quoted names: a quoted string alone in braces is the metric name, quoted
+    /// label names match and group, and printing quotes what is outside the classic set so
+    /// the text parses back to the same query.
+    #[test]
+    fn utf8_names_parse_and_print_back() {
+        for (q, want) in [
+            (r#"{"my.metric"}"#, r#"{"my.metric"}"#),
+            (
+                r#"{"my.metric", "a.b"="c", d!~"e"}"#,
+                r#"{"my.metric", "a.b"="c", d!~"e"}"#,
+            ),
+            (r#"{"my_metric", x="1"}"#, r#"my_metric{x="1"}"#),
+            (r#"sum by ("a.b", job) (x)"#, r#"sum by ("a.b", job) (x)"#),
+            (
+                r#"a + on ("service.name") group_left ("équipe") b"#,
+                r#"a + on ("service.name") group_left ("équipe") b"#,
+            ),
+            (
+                r#"rate({"http.requests", "k8s.pod"=~"web-.*"}[5m])"#,
+                r#"rate({"http.requests", "k8s.pod"=~"web-.*"}[5m])"#,
+            ),
+        ] {
+            let printed = ok(q);
+            assert_eq!(printed, want, "{q}");
+            assert_eq!(ok(&printed), printed, "{q} does not print back");
+        }
+        assert_eq!(
+            err(r#"foo{"bar"}"#),
+            r#"1:1: parse error: metric name must not be set twice: "foo" or "bar""#
+        );
+        assert!(err(r#"sum by ("") (x)"#).contains("invalid label name for grouping: \"\""));
     }
 
     #[test]

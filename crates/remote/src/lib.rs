@@ -128,8 +128,14 @@ impl RemoteWrite {
     ) -> Result<(), String> {
         let mut names = std::collections::HashSet::new();
         for c in cfgs {
-            vigil_scrape::client::Scraper::with_http(&c.http_client, &[], false, 0)
-                .map_err(|e| format!("remote_write {:?}: {e}", queue_name(c)))?;
+            vigil_scrape::client::Scraper::with_http(
+                &c.http_client,
+                &[],
+                vigil_config::NameEscaping::AllowUtf8,
+                false,
+                0,
+            )
+            .map_err(|e| format!("remote_write {:?}: {e}", queue_name(c)))?;
             if !names.insert(queue_name(c)) {
                 return Err(format!(
                     "duplicate remote write configs are not allowed, found duplicate for URL: {}",

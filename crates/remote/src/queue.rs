@@ -177,8 +177,14 @@ impl Queue {
         metadata: Option<crate::metadata::MetadataSource>,
     ) -> Result<Arc<Queue>, String> {
         let client = Arc::new(
-            vigil_scrape::client::Scraper::with_http(&cfg.http_client, &[], false, 0)
-                .map_err(|e| format!("remote_write {name:?}: {e}"))?,
+            vigil_scrape::client::Scraper::with_http(
+                &cfg.http_client,
+                &[],
+                vigil_config::NameEscaping::AllowUtf8,
+                false,
+                0,
+            )
+            .map_err(|e| format!("remote_write {name:?}: {e}"))?,
         );
         let stats = Arc::new(Stats::default());
         let stop = Arc::new(AtomicBool::new(false));

@@ -560,8 +560,14 @@ impl RemoteRead {
                 next.push(same.clone());
                 continue;
             }
-            let client = vigil_scrape::client::Scraper::with_http(&r.http_client, &[], false, 0)
-                .map_err(|e| format!("remote_read {}: {e}", mask_url(&r.url)))?;
+            let client = vigil_scrape::client::Scraper::with_http(
+                &r.http_client,
+                &[],
+                vigil_config::NameEscaping::AllowUtf8,
+                false,
+                0,
+            )
+            .map_err(|e| format!("remote_read {}: {e}", mask_url(&r.url)))?;
             next.push(Arc::new(Reader {
                 name: if r.name.is_empty() {
                     crate::settings_hash(r)

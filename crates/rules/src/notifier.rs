@@ -155,8 +155,14 @@ impl Notifier {
     pub fn prepare(alerting: &AlertingConfig) -> Result<Prepared, String> {
         let mut sets = Vec::new();
         for (i, am) in alerting.alertmanagers.iter().enumerate() {
-            let client = Scraper::with_http(&am.http_client, &[], false, 0)
-                .map_err(|e| format!("alerting.alertmanagers[{i}]: {e}"))?;
+            let client = Scraper::with_http(
+                &am.http_client,
+                &[],
+                vigil_config::NameEscaping::AllowUtf8,
+                false,
+                0,
+            )
+            .map_err(|e| format!("alerting.alertmanagers[{i}]: {e}"))?;
             sets.push(AmSet {
                 client: Arc::new(client),
                 cfg: am.clone(),

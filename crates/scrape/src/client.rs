@@ -11,7 +11,7 @@ use bytes::{Bytes, BytesMut};
 use reqwest::header::{
     ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, HOST, HeaderMap, HeaderName, HeaderValue, USER_AGENT,
 };
-use vigil_config::{HttpClientConfig, ScrapeConfig, ScrapeProtocol};
+use vigil_config::{HttpClientConfig, NameEscaping, ScrapeConfig, ScrapeProtocol};
 
 /// Why a scrape produced no body.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -239,10 +239,13 @@ fn connection_refused(e: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
-/// The Accept header Prometheus sends for the configured protocols, most preferred first.
-pub fn accept_header(protocols: &[ScrapeProtocol]) -> String {
+/// The Accept header Prometheus sends for the configured protocols, most preferred first:
+/// weights count down from 0.6 (one more than the protocols there are), and the two formats
+/// that can carry quoted names (text 1.0.0, OpenMetrics 1.0.0) say which `escaping` the scrape
+/// wants.
+pub fn accept_header(protocols: &[ScrapeProtocol], escaping: NameEscaping) -> String {
     let mut parts = Vec::new();
-    let mut q = 10u32;
+    let mut q = ScrapeProtocol::ALL.len() as u32 + 1;
     for p in protocols {
         let mime = match p {
             ScrapeProtocol::OpenMetricsText1_0_0 => "application/openmetrics-text;version=1.0.0",
@@ -253,10 +256,16 @@ pub fn accept_header(protocols: &[ScrapeProtocol]) -> String {
                 "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited"
             }
         };
-        q = q.saturating_sub(1).max(2);
-        parts.push(format!("{mime};q=0.{q}"));
+        let esc = match p {
+            ScrapeProtocol::OpenMetricsText1_0_0 | ScrapeProtocol::PrometheusText1_0_0 => {
+                format!(";escaping={}", escaping.as_str())
+            }
+            _ => String::new(),
+        };
+        parts.push(format!("{mime}{esc};q=0.{q}"));
+        q = q.saturating_sub(1).max(1);
     }
-    parts.push("*/*;q=0.1".into());
+    parts.push(format!("*/*;q=0.{q}"));
     parts.join(",")
 }
 
@@ -265,6 +274,7 @@ impl Scraper {
         Self::with_http(
             &cfg.http_client,
             &cfg.scrape_protocols,
+            cfg.name_escaping,
             cfg.enable_compression,
             cfg.body_size_limit,
         )
@@ -275,6 +285,7 @@ impl Scraper {
     pub fn with_http(
         h: &HttpClientConfig,
         protocols: &[ScrapeProtocol],
+        escaping: NameEscaping,
         compression: bool,
         body_limit: u64,
     ) -> Result<Self, ClientError> {
@@ -331,7 +342,7 @@ impl Scraper {
         };
         Ok(Scraper {
             client,
-            accept: header(&accept_header(protocols))?,
+            accept: header(&accept_header(protocols, escaping))?,
             compression,
             auth,
             auth_file,
@@ -725,18 +736,26 @@ mod tests {
 
     #[test]
     fn accept_prefers_openmetrics() {
-        let a = accept_header(&[
-            ScrapeProtocol::OpenMetricsText1_0_0,
-            ScrapeProtocol::PrometheusText0_0_4,
-        ]);
+        let a = accept_header(
+            &[
+                ScrapeProtocol::OpenMetricsText1_0_0,
+                ScrapeProtocol::PrometheusText0_0_4,
+            ],
+            NameEscaping::Underscores,
+        );
         assert_eq!(
             a,
-            "application/openmetrics-text;version=1.0.0;q=0.9,text/plain;version=0.0.4;q=0.8,*/*;q=0.1"
+            "application/openmetrics-text;version=1.0.0;escaping=underscores;q=0.6,text/plain;version=0.0.4;q=0.5,*/*;q=0.4"
         );
-        let a = accept_header(&ScrapeProtocol::proto_first());
+        // Prometheus 3's default header, byte for byte (its scrape tests hold it).
+        assert_eq!(
+            accept_header(&ScrapeProtocol::defaults(), NameEscaping::AllowUtf8),
+            "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
+        );
+        let a = accept_header(&ScrapeProtocol::proto_first(), NameEscaping::AllowUtf8);
         assert!(
             a.starts_with(
-                "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.9,"
+                "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.6,"
             ),
             "{a}"
         );

@@ -327,7 +327,7 @@ impl ScrapeLoop {
     fn sample_labels(&self, s: &SampleEntry<'_>) -> Result<Option<Labels>, String> {
         let cfg = &self.ctx.cfg;
         let mut lb = LabelsBuilder::with_capacity(self.target_labels.len() + 4);
-        lb.set(METRIC_NAME, s.name);
+        lb.set(METRIC_NAME, &*s.name);
         for (n, v) in s.labels() {
             lb.set(n, v.into_owned());
         }
@@ -362,6 +362,18 @@ impl ScrapeLoop {
         let labels = lb.build();
         if labels.metric_name().is_none() {
             return Err("__name__ label is missing".into());
+        }
+        // As Prometheus, after relabeling (which may have fixed or made a bad name): one
+        // series outside the scrape config's validation scheme fails the whole scrape.
+        let names = cfg.name_validation;
+        if !labels.iter().all(|l| {
+            if l.name == METRIC_NAME {
+                names.metric_name_ok(l.value)
+            } else {
+                names.label_name_ok(l.name)
+            }
+        }) {
+            return Err(format!("invalid metric name or label names: {labels}"));
         }
         check_label_limits(&labels, cfg)?;
         Ok(Some(labels))

@@ -424,7 +424,7 @@ fn url_targets_with_relabeling_and_a_bad_file_sd_group() {
     std::fs::write(
         dir.join("probes.json"),
         format!(
-            r#"[{{"targets": ["{url}?from=file"]}}, {{"targets": ["x:1"], "labels": {{"1bad": "y"}}}}]"#
+            r#"[{{"targets": ["{url}?from=file"]}}, {{"targets": ["x:1"], "labels": {{"": "y"}}}}]"#
         ),
     )
     .unwrap();
@@ -458,7 +458,7 @@ fn url_targets_with_relabeling_and_a_bad_file_sd_group() {
     );
     let log = v.proc.log_text();
     assert!(
-        log.contains("target group 1: \"1bad\" is not a valid label name (group dropped)"),
+        log.contains("target group 1: \"\" is not a valid label name (group dropped)"),
         "{log}"
     );
     // The unrelabeled job's targets reach their pool on its own sync, which may log after

@@ -280,10 +280,16 @@ fn check_rules_gives_promtools_verdicts() {
     let (code, out, _) = run(&["legacy_validation_annotation.good.yaml"], &[]);
     assert_eq!(code, 0);
     assert!(out.contains("  SUCCESS: 1 rules found"), "{out}");
-    // Classic names, as 2.42 (vigil does not take Prometheus 3's UTF-8 names yet).
-    let (code, _, err) = run(&["utf-8_lname.good.yaml"], &[]);
+    // UTF-8 label names, as current Prometheus (2.42 refused them).
+    let (code, out, err) = run(&["utf-8_lname.good.yaml"], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("  SUCCESS: 1 rules found"), "{out}");
+    let (code, _, err) = run(&["invalid_record_name.bad.yaml"], &[]);
     assert_eq!(code, 1);
-    assert!(err.contains("invalid label name: ins-tance"), "{err}");
+    assert!(
+        err.contains("braces present in the recording rule name; should it be in expr?"),
+        "{err}"
+    );
     // Duplicate rules: a lint, exit 0 unless --lint-fatal (then 3).
     let (code, _, err) = run(&["test.yaml"], &[]);
     assert_eq!(code, 0);
@@ -360,8 +366,9 @@ fn check_config_checks_the_rule_files_it_names() {
 }
 
 /// `vigil check rules` beside Debian's `promtool check rules` (2.42) on upstream's rule files
-/// and the community's Kubernetes rules: the same exit code and the same output, but for two
-/// files where 2.42 itself differs from current Prometheus (written down in docs/rules.md).
+/// and the community's Kubernetes rules: the same exit code and the same output, but for the
+/// files where 2.42 itself differs from current Prometheus (written down in docs/rules.md):
+/// an old type name, aliases, the braces message and UTF-8 names.
 #[test]
 fn check_rules_matches_promtool_side_by_side() {
     let promtool = debian_bin("promtool");
@@ -395,11 +402,34 @@ fn check_rules_matches_promtool_side_by_side() {
         let name = f.file_name().unwrap().to_string_lossy().to_string();
         let (pc, pout) = run(&promtool, f);
         let (vc, vout) = run(&vigil_bin(), f);
+        // UTF-8 names, which 2.42 refuses and current Prometheus takes (docs/rules.md); the
+        // `legacy_validation_*.bad` file is bad only to upstream's unit test, which parses it
+        // with legacy names: `check rules` takes it as it takes `utf-8_annotation.good.yaml`.
+        if name.starts_with("utf-8_") || name == "legacy_validation_annotation.bad.yaml" {
+            assert_eq!(
+                (pc, vc),
+                (1, 0),
+                "{name}\npromtool:\n{pout}\nvigil:\n{vout}"
+            );
+            assert!(vout.contains("  SUCCESS: 1 rules found"), "{vout}");
+            continue;
+        }
         assert_eq!(
             pc, vc,
             "{name}: exit codes\npromtool:\n{pout}\nvigil:\n{vout}"
         );
         match name.as_str() {
+            // Current Prometheus says why a name with braces is refused; 2.42 only that it is.
+            "invalid_record_name.bad.yaml" => {
+                assert_eq!(
+                    pout.replace(
+                        "invalid recording rule name: strawberry",
+                        "braces present in the recording rule name; should it be in expr?: strawberry"
+                    ),
+                    vout,
+                    "{name}"
+                );
+            }
             // 2.42 names the Go type of its old rule node; current Prometheus `rulefmt.Rule`.
             "bad_field.bad.yaml" => {
                 assert_eq!(
@@ -429,7 +459,7 @@ fn check_rules_matches_promtool_side_by_side() {
             }
         }
     }
-    assert!(same >= 16, "{same}");
+    assert!(same >= 13, "{same}");
 }
 
 /// A real exporter stops: the alert goes pending, then firing, and Debian's Alertmanager has

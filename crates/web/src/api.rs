@@ -574,37 +574,7 @@ async fn on_pool(
 /// Prometheus 3's `U__` escaping of label names in URL paths (Grafana uses it): `_XX_` is the
 /// code point XX in hex, `__` an underscore; other names pass unchanged.
 fn unescape_label_name(n: &str) -> String {
-    let Some(rest) = n.strip_prefix("U__") else {
-        return n.to_string();
-    };
-    let mut out = String::new();
-    let mut it = rest.chars().peekable();
-    while let Some(c) = it.next() {
-        if c != '_' {
-            out.push(c);
-            continue;
-        }
-        if it.peek() == Some(&'_') {
-            it.next();
-            out.push('_');
-            continue;
-        }
-        // `_<hex>_`: a code point; without its closing `_` the name is not escaped at all.
-        let mut hex = String::new();
-        let mut closed = false;
-        for c in it.by_ref() {
-            if c == '_' {
-                closed = true;
-                break;
-            }
-            hex.push(c);
-        }
-        match u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
-            Some(ch) if closed => out.push(ch),
-            _ => return n.to_string(),
-        }
-    }
-    out
+    vigil_model::names::unescape_name(n, vigil_model::names::NameEscaping::Values).into_owned()
 }
 
 async fn label_values(
@@ -614,7 +584,7 @@ async fn label_values(
 ) -> Result<Response, ApiError> {
     let p = Params::from(q, &HeaderMap::new(), &Bytes::new())?;
     let name = unescape_label_name(&name);
-    if !vigil_model::labels::is_valid_label_name(&name) {
+    if !vigil_model::names::NameValidation::Utf8.label_name_ok(&name) {
         return Err(ApiError::BadData(format!("invalid label name: {name:?}")));
     }
     let (start, end) = range_params(&p)?;

@@ -11,6 +11,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use vigil_model::names::NameEscaping;
 use vigil_remote::receive::{self, ReceiveError};
 
 use crate::AppState;
@@ -244,9 +245,14 @@ async fn federate(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     use vigil_model::exposition::proto;
+    use vigil_model::names::escape_name;
     let p = Params::from(q, &headers, &body)?;
     let sets = parse_matchers(&p.all("match[]"))?;
     let protobuf = wants_protobuf(&headers);
+    // Names outside the classic set go out as they are only to a reader that asks for them
+    // (`escaping=allow-utf-8`); others get them escaped, `underscores` unless they ask for
+    // another scheme, as Prometheus's federation negotiates.
+    let escaping = accept_escaping(&headers);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -286,17 +292,25 @@ async fn federate(
         type Family = Vec<(Vec<(String, String)>, i64, Latest)>;
         let mut by_name: BTreeMap<(String, u8), Family> = BTreeMap::new();
         for (ls, (t, v)) in latest {
-            let Some(name) = ls.metric_name().map(str::to_string) else {
+            let Some(name) = ls
+                .metric_name()
+                .map(|n| escape_name(n, escaping).into_owned())
+            else {
                 continue;
             };
             let mut pairs: Vec<(String, String)> = ls
                 .iter()
                 .filter(|l| l.name != "__name__")
-                .map(|l| (l.name.to_string(), l.value.to_string()))
+                .map(|l| {
+                    (
+                        escape_name(l.name, escaping).into_owned(),
+                        l.value.to_string(),
+                    )
+                })
                 .collect();
             for (n, val) in &ext {
                 if !ls.has(n) {
-                    pairs.push((n.clone(), val.clone()));
+                    pairs.push((escape_name(n, escaping).into_owned(), val.clone()));
                 }
             }
             pairs.sort();
@@ -327,23 +341,21 @@ async fn federate(
                 proto::write_family(&mut out, &name, kind == 2, &metrics);
                 continue;
             }
-            let mut text = format!("# TYPE {name} untyped\n");
+            let mut text = String::from("# TYPE ");
+            if vigil_model::names::is_legacy_metric_name(&name) {
+                text.push_str(&name);
+            } else {
+                text.push_str(&vigil_model::labels::quote(&name));
+            }
+            text.push_str(" untyped\n");
             for (pairs, t, v) in series {
                 let Latest::Float(v) = v else { continue };
-                let body: Vec<String> = pairs
-                    .iter()
-                    .map(|(n, val)| {
-                        format!(
-                            "{n}=\"{}\"",
-                            vigil_model::exposition::escape_label_value(val)
-                        )
-                    })
-                    .collect();
-                text.push_str(&format!(
-                    "{name}{{{}}} {} {t}\n",
-                    body.join(","),
-                    crate::json::format_value(v)
-                ));
+                vigil_model::exposition::write_series(
+                    &mut text,
+                    &name,
+                    pairs.iter().map(|(n, val)| (n.as_str(), val.as_str())),
+                );
+                text.push_str(&format!(" {} {t}\n", crate::json::format_value(v)));
             }
             out.extend_from_slice(text.as_bytes());
         }
@@ -352,11 +364,37 @@ async fn federate(
     .await
     .map_err(|e| ApiError::Internal(format!("federation task failed: {e}")))??;
     let content_type = if protobuf {
-        "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited"
+        format!(
+            "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited; escaping={}",
+            escaping.as_str()
+        )
     } else {
-        "text/plain; version=0.0.4; charset=utf-8"
+        format!(
+            "text/plain; version=0.0.4; charset=utf-8; escaping={}",
+            escaping.as_str()
+        )
     };
     Ok(([(header::CONTENT_TYPE, content_type)], out).into_response())
+}
+
+/// The `escaping=` an Accept header asks for: the last valid one on any of its media types
+/// (as Go's `expfmt.NegotiateAccept` keeps it), else `underscores`.
+fn accept_escaping(headers: &HeaderMap) -> NameEscaping {
+    let mut found = None;
+    for value in headers.get_all(header::ACCEPT).iter() {
+        let Ok(value) = value.to_str() else { continue };
+        for part in value.split(',') {
+            for p in part.split(';') {
+                if let Some((k, v)) = p.split_once('=')
+                    && k.trim() == "escaping"
+                    && let Some(e) = NameEscaping::parse(v.trim())
+                {
+                    found = Some(e);
+                }
+            }
+        }
+    }
+    found.unwrap_or(NameEscaping::Underscores)
 }
 
 /// Whether the request's Accept prefers the delimited protobuf format to the text format, as

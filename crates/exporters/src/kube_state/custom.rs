@@ -533,7 +533,7 @@ impl Resource {
 /// `labelName`) must be valid ones.
 fn label_names<'a>(what: &str, names: impl IntoIterator<Item = &'a String>) -> Result<(), String> {
     for n in names {
-        if !vigil_model::labels::is_valid_label_name(n) {
+        if !vigil_model::names::is_legacy_label_name(n) {
             return Err(format!("{what}: {n:?} is not a valid label name"));
         }
     }
@@ -906,7 +906,7 @@ pub fn parse(yaml: &str) -> Result<Vec<Resource>, String> {
                 format!("{prefix}_{}", g.name)
             };
             // A name Prometheus cannot read would spoil the whole page, built-in families too.
-            if !vigil_model::labels::is_valid_metric_name(&name) {
+            if !vigil_model::names::is_legacy_metric_name(&name) {
                 return Err(format!("{mw}: {name:?} is not a valid metric name"));
             }
             label_names(&format!("{mw}: commonLabels"), g.common_labels.keys())?;

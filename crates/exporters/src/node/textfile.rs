@@ -45,6 +45,13 @@ fn family_of<'a>(
     ok.then_some((fam, t))
 }
 
+fn quoted_name(path: &Path, name: &str) -> String {
+    format!(
+        "{} uses the name {name:?}, outside the classic character set, which the text format this exporter writes cannot carry; the file is skipped",
+        path.display()
+    )
+}
+
 fn parse(path: &Path, text: &str) -> Result<Parsed, String> {
     let mut helps: std::collections::HashMap<&str, String> = Default::default();
     let mut types: std::collections::HashMap<&str, MetricType> = Default::default();
@@ -70,12 +77,28 @@ fn parse(path: &Path, text: &str) -> Result<Parsed, String> {
                         s.name
                     ));
                 }
-                let (fam, t) = family_of(s.name, last)
-                    .unwrap_or((s.name, *types.get(s.name).unwrap_or(&MetricType::Unknown)));
-                let mut labels: Vec<(&str, String)> =
-                    s.labels().map(|(k, v)| (k, v.into_owned())).collect();
+                // The exporter writes the classic text format, which cannot carry other names.
+                let std::borrow::Cow::Borrowed(name) = s.name else {
+                    return Err(quoted_name(path, &s.name));
+                };
+                if !vigil_model::names::is_legacy_metric_name(name) {
+                    return Err(quoted_name(path, name));
+                }
+                let (fam, t) = family_of(name, last)
+                    .unwrap_or((name, *types.get(name).unwrap_or(&MetricType::Unknown)));
+                let mut labels: Vec<(&str, String)> = Vec::new();
+                for (k, v) in s.labels() {
+                    match k {
+                        std::borrow::Cow::Borrowed(k)
+                            if vigil_model::names::is_legacy_label_name(k) =>
+                        {
+                            labels.push((k, v.into_owned()))
+                        }
+                        k => return Err(quoted_name(path, &k)),
+                    }
+                }
                 labels.sort_by(|a, b| a.0.cmp(b.0));
-                let mut line = String::from(s.name);
+                let mut line = String::from(name);
                 push_labels(&mut line, labels.iter().map(|(k, v)| (*k, v.as_str())));
                 let _ = writeln!(line, " {}", fmt_value(s.value));
                 samples.push((fam, t, line));

@@ -11,24 +11,51 @@ use std::borrow::Cow;
 /// distinct from the staleness marker.
 pub(super) const NORMAL_NAN: f64 = f64::from_bits(0x7ff8_0000_0000_0001);
 
+/// Character classes of the classic names, one bit each, looked up once per byte.
+const METRIC_START: u8 = 1;
+const METRIC_CHAR: u8 = 2;
+const LABEL_START: u8 = 4;
+const LABEL_CHAR: u8 = 8;
+
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        let alpha = b.is_ascii_alphabetic() || b == b'_';
+        let digit = b.is_ascii_digit();
+        if alpha || b == b':' {
+            t[c] |= METRIC_START | METRIC_CHAR;
+        }
+        if digit {
+            t[c] |= METRIC_CHAR | LABEL_CHAR;
+        }
+        if alpha {
+            t[c] |= LABEL_START | LABEL_CHAR;
+        }
+        c += 1;
+    }
+    t
+};
+
 #[inline]
 pub(super) fn is_metric_start(c: u8) -> bool {
-    c.is_ascii_alphabetic() || c == b'_' || c == b':'
+    CLASS[c as usize] & METRIC_START != 0
 }
 
 #[inline]
 pub(super) fn is_metric_char(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || c == b'_' || c == b':'
+    CLASS[c as usize] & METRIC_CHAR != 0
 }
 
 #[inline]
 pub(super) fn is_label_start(c: u8) -> bool {
-    c.is_ascii_alphabetic() || c == b'_'
+    CLASS[c as usize] & LABEL_START != 0
 }
 
 #[inline]
 pub(super) fn is_label_char(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || c == b'_'
+    CLASS[c as usize] & LABEL_CHAR != 0
 }
 
 /// A position in the input with its 1-based line number.
@@ -243,21 +270,25 @@ fn label_state_token(c: Option<u8>, d: Dialect) -> &'static str {
         Some(b'}') => "BCLOSE",
         Some(b',') => "COMMA",
         Some(b'=') => "EQUAL",
+        Some(b'"') => "QSTRING",
         Some(c) if is_label_start(c) => "LNAME",
         Some(_) => "INVALID",
     }
 }
 
-/// Duplicate label name detection without allocating for up to 16 labels.
+/// Duplicate label name detection without allocating for up to 16 labels with plain names.
 struct Seen<'a> {
     b: &'a [u8],
     named: bool,
     small: [(usize, usize); 16],
     n: usize,
-    spill: Vec<&'a [u8]>,
+    spill: Vec<Cow<'a, [u8]>>,
+    /// A label named `__name__` was seen (a duplicate of a metric name given in the block).
+    name_label: bool,
 }
 
 impl<'a> Seen<'a> {
+    #[inline(always)]
     fn new(b: &'a [u8], named: bool) -> Self {
         Seen {
             b,
@@ -265,13 +296,19 @@ impl<'a> Seen<'a> {
             small: [(0, 0); 16],
             n: 0,
             spill: Vec::new(),
+            name_label: false,
         }
     }
 
+    /// A name at `b[s..e]`, as written (a classic name, or a quoted one without escapes).
+    #[inline(always)]
     fn add(&mut self, s: usize, e: usize) -> Result<(), String> {
         let name = self.b.get(s..e).unwrap_or_default();
-        if self.named && name == b"__name__" {
-            return Err(dup(name));
+        if name == b"__name__" {
+            if self.named {
+                return Err(dup(name));
+            }
+            self.name_label = true;
         }
         if self.n < self.small.len() {
             for &(a, z) in self.small.iter().take(self.n) {
@@ -280,14 +317,31 @@ impl<'a> Seen<'a> {
                 }
             }
             self.small[self.n] = (s, e);
+            self.n += 1;
         } else {
-            self.spill.push(name);
+            self.spill.push(Cow::Borrowed(name));
         }
-        self.n += 1;
         Ok(())
     }
 
-    /// With more than 16 labels the rest are checked once, sorted, at the end of the block.
+    /// A quoted name holding backslash escapes: compared once unescaped, at the end of the
+    /// block. Rare, so kept out of the common path.
+    #[cold]
+    #[inline(never)]
+    fn add_escaped(&mut self, s: usize, e: usize) -> Result<(), String> {
+        let raw = utf8(self.b.get(s..e).unwrap_or_default()).unwrap_or_default();
+        let name = unescape(raw, true).into_owned().into_bytes();
+        if name == b"__name__" {
+            if self.named {
+                return Err(dup(&name));
+            }
+            self.name_label = true;
+        }
+        self.spill.push(Cow::Owned(name));
+        Ok(())
+    }
+
+    /// Names past the first 16 (or escaped ones) are checked once, sorted, at the end.
     fn finish(self) -> Result<(), String> {
         if self.spill.is_empty() {
             return Ok(());
@@ -295,8 +349,9 @@ impl<'a> Seen<'a> {
         let mut all: Vec<&[u8]> = self
             .small
             .iter()
+            .take(self.n)
             .map(|&(a, z)| self.b.get(a..z).unwrap_or_default())
-            .chain(self.spill)
+            .chain(self.spill.iter().map(|c| &**c))
             .collect();
         all.sort_unstable();
         match all.windows(2).find(|w| w[0] == w[1]) {
@@ -310,33 +365,54 @@ fn dup(name: &[u8]) -> String {
     format!("duplicate label name {}", go_quote(name))
 }
 
-/// Scan and validate a label block. `c` is just past `{`; on success it is just past `}` and
-/// the result is the range of the text between the braces. Checks label name syntax,
-/// quoting and escapes, UTF-8 of values and (if `check_dups`) duplicate names; `named` says
-/// a metric name precedes the block, so a `__name__` label would duplicate it.
+/// A scanned label block: the text between the braces, and where a metric name written
+/// inside it (`{"my.metric",a="b"}`, Prometheus 3's form for names outside the classic set)
+/// is.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Block {
+    pub start: usize,
+    pub end: usize,
+    /// The quoted metric name's text without its quotes, and whether it holds escapes.
+    pub name: Option<(usize, usize, bool)>,
+}
+
+/// Scan and validate a label block. `c` is just past `{`; on success it is just past `}`.
+/// Checks label name syntax (classic or quoted), quoting and escapes, UTF-8 of values and
+/// names and (if `check_dups`) duplicate names; `named` says a metric name precedes the block,
+/// so a `__name__` label, or a metric name inside, would repeat it. Only `named_inside` blocks
+/// (samples, not exemplars) may hold a metric name.
 pub(super) fn label_block(
     c: &mut Cursor<'_>,
     d: Dialect,
     named: bool,
     check_dups: bool,
-) -> Result<(usize, usize), String> {
+) -> Result<Block, String> {
     let text = d == Dialect::Text;
     let start = c.pos;
     let mut seen = Seen::new(c.b, named);
     let mut first = true;
     let mut after_comma = false;
+    let mut metric: Option<(usize, usize, bool)> = None;
     loop {
         if text {
             c.skip_blank();
         }
-        match c.peek() {
+        let quoted = match c.peek() {
             Some(b'}') if !after_comma || text => {
                 let end = c.pos;
                 c.pos += 1;
+                if metric.is_some() && seen.name_label {
+                    return Err(dup(b"__name__"));
+                }
                 seen.finish()?;
-                return Ok((start, end));
+                return Ok(Block {
+                    start,
+                    end,
+                    name: metric,
+                });
             }
-            Some(ch) if is_label_start(ch) => {}
+            Some(b'"') if d != Dialect::Exemplar => true,
+            Some(ch) if is_label_start(ch) => false,
             other => {
                 let tok = label_state_token(other, d);
                 return Err(if !text && first {
@@ -345,24 +421,48 @@ pub(super) fn label_block(
                     format!("expected label name, got \"{tok}\"")
                 });
             }
-        }
-        let ns = c.pos;
-        let ne = c.take_while(is_label_char);
-        if check_dups {
-            seen.add(ns, ne)?;
-        }
+        };
+        let (ns, ne, escaped) = if quoted {
+            let q = quoted_string(c, d)?;
+            if q.0 == q.1 {
+                return Err("empty quoted name".into());
+            }
+            q
+        } else {
+            let ns = c.pos;
+            (ns, c.take_while(is_label_char), false)
+        };
         if text {
             c.skip_blank();
         }
-        if c.peek() != Some(b'=') {
-            let tok = label_state_token(c.peek(), d);
-            return Err(format!("expected equal, got \"{tok}\""));
+        if quoted && c.peek() != Some(b'=') {
+            // A quoted string alone is the metric name.
+            if named || metric.is_some() {
+                let series = utf8(c.slice(start, c.pos)).unwrap_or_default();
+                return Err(format!(
+                    "metric name already set while parsing: {}",
+                    go_quote(series.as_bytes())
+                ));
+            }
+            metric = Some((ns, ne, escaped));
+        } else {
+            if check_dups {
+                if escaped {
+                    seen.add_escaped(ns, ne)?;
+                } else {
+                    seen.add(ns, ne)?;
+                }
+            }
+            if c.peek() != Some(b'=') {
+                let tok = label_state_token(c.peek(), d);
+                return Err(format!("expected equal, got \"{tok}\""));
+            }
+            c.pos += 1;
+            if text {
+                c.skip_blank();
+            }
+            label_value(c, d)?;
         }
-        c.pos += 1;
-        if text {
-            c.skip_blank();
-        }
-        label_value(c, d)?;
         first = false;
         after_comma = false;
         if text {
@@ -378,8 +478,11 @@ pub(super) fn label_block(
                 after_comma = true;
             }
             Some(b'}') => {}
-            Some(ch) if is_label_start(ch) => {
-                return Err("expected comma, got \"LNAME\"".into());
+            Some(ch) if is_label_start(ch) || ch == b'"' => {
+                return Err(format!(
+                    "expected comma, got \"{}\"",
+                    label_state_token(Some(ch), d)
+                ));
             }
             other => {
                 let tok = label_state_token(other, d);
@@ -389,8 +492,38 @@ pub(super) fn label_block(
     }
 }
 
-/// A quoted label value at `c`; on success `c` is past the closing quote.
-fn label_value(c: &mut Cursor<'_>, d: Dialect) -> Result<(), String> {
+/// A quoted name at `c` (a `"`): on success `c` is past the closing quote and the result is
+/// the text between the quotes and whether it holds escapes. The same rules as a label value.
+#[inline(never)]
+pub(super) fn quoted_string(
+    c: &mut Cursor<'_>,
+    d: Dialect,
+) -> Result<(usize, usize, bool), String> {
+    let vs = c.pos + 1;
+    let escaped = label_value(c, d)?;
+    Ok((vs, c.pos - 1, escaped))
+}
+
+/// Bytes a label value's scan must look at: the closing quote, a backslash, a newline, NUL
+/// (refused in exemplars) and the first byte of non-ASCII (checked as UTF-8 at the end).
+static VALUE_SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0x80;
+    while i < 256 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t[b'\n' as usize] = true;
+    t[0] = true;
+    t
+};
+
+/// A quoted label value at `c`; on success `c` is past the closing quote. Whether it holds
+/// backslash escapes. Inlined: it is most of a label block's work.
+#[inline(always)]
+fn label_value(c: &mut Cursor<'_>, d: Dialect) -> Result<bool, String> {
     let invalid = |c: &Cursor<'_>| {
         let tok = if c.at_end() && d != Dialect::Text {
             "EOF"
@@ -407,7 +540,12 @@ fn label_value(c: &mut Cursor<'_>, d: Dialect) -> Result<(), String> {
     let mut i = vs;
     let mut non_ascii = false;
     let mut newlines = 0;
+    let mut escaped = false;
     loop {
+        // Most bytes of a value are plain: skip them with one table lookup each.
+        while c.b.get(i).is_some_and(|&x| !VALUE_SPECIAL[x as usize]) {
+            i += 1;
+        }
         match c.b.get(i) {
             None => return Err(invalid(c)),
             Some(b'"') => break,
@@ -416,6 +554,7 @@ fn label_value(c: &mut Cursor<'_>, d: Dialect) -> Result<(), String> {
                 Some(0) if d == Dialect::Exemplar => return Err(invalid(c)),
                 Some(&x) => {
                     non_ascii |= x >= 0x80;
+                    escaped = true;
                     i += 2;
                 }
             },
@@ -436,30 +575,14 @@ fn label_value(c: &mut Cursor<'_>, d: Dialect) -> Result<(), String> {
     }
     c.pos = i + 1;
     c.line += newlines;
-    Ok(())
+    Ok(escaped)
 }
 
-/// Walks a label block validated by [`label_block`] (the text between the braces).
-pub(super) fn next_label<'a>(s: &mut &'a str) -> Option<(&'a str, Cow<'a, str>)> {
+/// The text of a quoted string starting at `s` (a `"`) of a validated block: the text
+/// between the quotes and what follows the closing quote.
+fn take_quoted(s: &str) -> (&str, bool, &str) {
     let b = s.as_bytes();
-    let mut i = 0;
-    while let Some(b' ' | b'\t' | b',') = b.get(i) {
-        i += 1;
-    }
-    let ns = i;
-    while b.get(i).is_some_and(|&c| is_label_char(c)) {
-        i += 1;
-    }
-    let name = s.get(ns..i).unwrap_or_default();
-    while let Some(b' ' | b'\t' | b'=') = b.get(i) {
-        i += 1;
-    }
-    if name.is_empty() || b.get(i) != Some(&b'"') {
-        *s = "";
-        return None;
-    }
-    i += 1;
-    let vs = i;
+    let mut i = 1;
     let mut escaped = false;
     while let Some(&c) = b.get(i) {
         if c == b'"' {
@@ -471,16 +594,83 @@ pub(super) fn next_label<'a>(s: &mut &'a str) -> Option<(&'a str, Cow<'a, str>)>
         }
         i += 1;
     }
-    let raw = s.get(vs..i.min(b.len())).unwrap_or_default();
-    *s = s.get(i + 1..).unwrap_or_default();
-    Some((
-        name,
-        if escaped {
-            unescape(raw, true)
+    let raw = s.get(1..i.min(b.len())).unwrap_or_default();
+    (raw, escaped, s.get(i + 1..).unwrap_or_default())
+}
+
+fn unescaped(raw: &str, escaped: bool) -> Cow<'_, str> {
+    if escaped {
+        unescape(raw, true)
+    } else {
+        Cow::Borrowed(raw)
+    }
+}
+
+/// A quoted family name after `# HELP`, `# TYPE` or `# UNIT` (at `c`, a `"`), within the line
+/// ending at `end`: its text without quotes (escapes kept, as Prometheus keeps them there)
+/// and where it ends.
+pub(super) fn quoted_family<'a>(
+    c: &mut Cursor<'a>,
+    d: Dialect,
+    end: usize,
+) -> Result<(&'a str, usize), String> {
+    let (s, e, _) = quoted_string(c, d)?;
+    if c.pos > end || s == e {
+        return Err("invalid quoted metric name".into());
+    }
+    Ok((utf8(c.slice(s, e)).unwrap_or_default(), c.pos))
+}
+
+/// The metric name a series' text gives inside its braces (`{"my.metric",...}`), unescaped.
+pub(super) fn quoted_metric_name(series: &str) -> Cow<'_, str> {
+    let Some(rest) = series.strip_prefix('{') else {
+        return Cow::Borrowed("");
+    };
+    let rest = rest.trim_start_matches([' ', '\t']);
+    if !rest.starts_with('"') {
+        return Cow::Borrowed("");
+    }
+    let (raw, escaped, _) = take_quoted(rest);
+    unescaped(raw, escaped)
+}
+
+/// Walks a label block validated by [`label_block`] (the text between the braces), skipping
+/// a metric name written inside it.
+pub(super) fn next_label<'a>(s: &mut &'a str) -> Option<(Cow<'a, str>, Cow<'a, str>)> {
+    loop {
+        let t = s.trim_start_matches([' ', '\t', ',']);
+        let (name, rest) = if t.starts_with('"') {
+            let (raw, escaped, rest) = take_quoted(t);
+            let rest = rest.trim_start_matches([' ', '\t']);
+            if !rest.starts_with('=') {
+                // The metric name.
+                *s = rest;
+                if rest.is_empty() {
+                    return None;
+                }
+                continue;
+            }
+            (unescaped(raw, escaped), rest)
         } else {
-            Cow::Borrowed(raw)
-        },
-    ))
+            let b = t.as_bytes();
+            let mut i = 0;
+            while b.get(i).is_some_and(|&c| is_label_char(c)) {
+                i += 1;
+            }
+            (
+                Cow::Borrowed(t.get(..i).unwrap_or_default()),
+                t.get(i..).unwrap_or_default(),
+            )
+        };
+        let rest = rest.trim_start_matches([' ', '\t', '=']);
+        if name.is_empty() || !rest.starts_with('"') {
+            *s = "";
+            return None;
+        }
+        let (raw, escaped, rest) = take_quoted(rest);
+        *s = rest;
+        return Some((name, unescaped(raw, escaped)));
+    }
 }
 
 #[cfg(test)]
@@ -529,6 +719,21 @@ mod tests {
             f("true"),
             Err("strconv.ParseFloat: parsing \"true\": invalid syntax".into())
         );
+    }
+
+    #[test]
+    fn character_classes_are_the_classic_names() {
+        for c in 0..=255u8 {
+            let alpha = c.is_ascii_alphabetic() || c == b'_';
+            assert_eq!(is_metric_start(c), alpha || c == b':', "{c}");
+            assert_eq!(
+                is_metric_char(c),
+                alpha || c == b':' || c.is_ascii_digit(),
+                "{c}"
+            );
+            assert_eq!(is_label_start(c), alpha, "{c}");
+            assert_eq!(is_label_char(c), alpha || c.is_ascii_digit(), "{c}");
+        }
     }
 
     #[test]

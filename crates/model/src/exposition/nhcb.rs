@@ -16,8 +16,10 @@
 //! histogram. The classic series themselves are handed on too only with `keep_classic`
 //! (`always_scrape_classic_histograms`).
 
+use std::borrow::Cow;
+
 use super::lex::parse_float;
-use super::{Entry, Exemplar, HistogramEntry, LabelIter, MetricType, SampleEntry};
+use super::{Entry, Exemplar, HistogramEntry, LabelIter, MetricType, SampleEntry, TextSpan};
 use crate::histogram::{CUSTOM_BUCKETS_SCHEMA, FloatHistogram, Span};
 
 /// Hands entries on to a sink, turning classic histograms into NHCB ones on the way.
@@ -121,7 +123,7 @@ impl Converter {
                     let base = ["_bucket", "_count", "_sum"]
                         .iter()
                         .find_map(|x| s.name.strip_suffix(x))
-                        .unwrap_or(s.name);
+                        .unwrap_or(&s.name);
                     if base != g.base || label_key(s.labels()) != g.key {
                         self.flush(f)?;
                     }
@@ -151,7 +153,7 @@ impl Converter {
     }
 
     /// The family's base name and which of its classic series `s` is, if it is one.
-    fn part<'e>(&self, s: &SampleEntry<'e>) -> Option<(&'e str, Part)> {
+    fn part<'s>(&self, s: &'s SampleEntry<'_>) -> Option<(&'s str, Part)> {
         let family = self.family.as_deref()?;
         let rest = s.name.strip_prefix(family)?;
         let base = &s.name[..family.len()];
@@ -181,30 +183,24 @@ impl Converter {
             return Ok(());
         };
         let mut series = String::with_capacity(g.base.len() + 16 * g.labels.len());
-        series.push_str(&g.base);
-        if !g.labels.is_empty() {
-            series.push('{');
-            for (i, (n, v)) in g.labels.iter().enumerate() {
-                if i > 0 {
-                    series.push(',');
-                }
-                series.push_str(n);
-                series.push_str("=\"");
-                series.push_str(&super::escape_label_value(v));
-                series.push('"');
-            }
-            series.push('}');
-        }
-        let labels_raw = match g.labels.is_empty() {
-            true => "",
-            false => &series[g.base.len() + 1..series.len() - 1],
+        let (name_len, labels_at) = super::write_series(
+            &mut series,
+            &g.base,
+            g.labels.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+        );
+        let labels_raw = match labels_at {
+            Some(at) => &series[at..series.len() - 1],
+            None => "",
         };
         let mut exemplars = g.exemplars.clone();
         // In the order they are appended in, as for a protobuf native histogram.
         exemplars.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.total_cmp(&b.0)));
         f(Entry::Histogram(HistogramEntry {
             series: &series,
-            name: &series[..g.base.len()],
+            name: match name_len {
+                0 => Cow::Borrowed(g.base.as_str()),
+                n => Cow::Borrowed(&series[..n]),
+            },
             h: &h,
             integer,
             timestamp_ms: g.timestamp_ms,
@@ -217,7 +213,7 @@ impl Converter {
                     labels_raw: labels,
                 })
                 .collect(),
-            labels_raw,
+            labels_raw: TextSpan::within(&series, labels_raw),
             converted: true,
         }))
     }
@@ -538,13 +534,13 @@ mod tests {
         c.push(
             Entry::Histogram(HistogramEntry {
                 series,
-                name: "n",
+                name: "n".into(),
                 h: &native,
                 integer: true,
                 timestamp_ms: None,
                 created_ms: None,
                 exemplars: Vec::new(),
-                labels_raw: "a=\"1\"",
+                labels_raw: TextSpan::within(series, &series[2..7]),
                 converted: false,
             }),
             &mut sink,

@@ -10,7 +10,8 @@
 use super::lex::{
     self, Cursor, Dialect, go_quote, is_metric_char, is_metric_start, parse_float, unescape, utf8,
 };
-use super::{Entry, Exemplar, Format, MetricType, SampleEntry};
+use super::{Entry, Exemplar, Format, MetricType, SampleEntry, TextSpan};
+use std::borrow::Cow;
 
 const EOF_MISSING: &str = "data does not end with # EOF";
 
@@ -28,7 +29,7 @@ pub(super) fn next<'a>(c: &mut Cursor<'a>) -> Result<Option<Entry<'a>>, String> 
     match c.peek() {
         None => Err(EOF_MISSING.into()),
         Some(b'#') => meta(c),
-        Some(ch) if is_metric_start(ch) => sample(c).map(|s| Some(Entry::Sample(s))),
+        Some(ch) if is_metric_start(ch) || ch == b'{' => sample(c).map(|s| Some(Entry::Sample(s))),
         other => Err(start_token_error(other)),
     }
 }
@@ -64,18 +65,23 @@ fn meta<'a>(c: &mut Cursor<'a>) -> Result<Option<Entry<'a>>, String> {
         return Err(start_token_error(r.get(k).copied()));
     };
     c.pos += 5;
-    if !c.peek().is_some_and(is_metric_start) {
-        let tok = if c.at_end() { "EOF" } else { "INVALID" };
-        return Err(format!("expected metric name after {kw}, got \"{tok}\""));
-    }
-    let ns = c.pos;
-    let ne = c.take_while(is_metric_char);
     let end = c.line_end();
+    let (family, ne) = match c.peek() {
+        Some(b'"') => lex::quoted_family(c, Dialect::OpenMetrics, end)?,
+        Some(ch) if is_metric_start(ch) => {
+            let ns = c.pos;
+            let ne = c.take_while(is_metric_char);
+            (utf8(c.slice(ns, ne)).unwrap_or_default(), ne)
+        }
+        _ => {
+            let tok = if c.at_end() { "EOF" } else { "INVALID" };
+            return Err(format!("expected metric name after {kw}, got \"{tok}\""));
+        }
+    };
     if c.peek() != Some(b' ') || c.b.get(end) != Some(&b'\n') {
         return Err(format!("expected text in {kw}"));
     }
-    let family_b = c.slice(ns, ne);
-    let family = utf8(family_b).unwrap_or_default();
+    let family_b = family.as_bytes();
     let text = c.slice(ne + 1, end);
     let e = match kw {
         "HELP" => {
@@ -178,11 +184,19 @@ fn timestamp(t: &[u8], invalid: &str) -> Result<i64, String> {
 fn sample<'a>(c: &mut Cursor<'a>) -> Result<SampleEntry<'a>, String> {
     let ns = c.pos;
     let ne = c.take_while(is_metric_char);
-    let (mut se, mut labels) = (ne, (ne, ne));
+    let (mut se, mut labels, mut inside) = (ne, (ne, ne), false);
     if c.peek() == Some(b'{') {
         c.pos += 1;
-        labels = lex::label_block(c, Dialect::OpenMetrics, true, true)?;
+        let b = lex::label_block(c, Dialect::OpenMetrics, ne > ns, true)?;
+        labels = (b.start, b.end);
+        inside = b.name.is_some();
         se = c.pos;
+    }
+    if ne == ns && !inside {
+        return Err(format!(
+            "metric name not set while parsing: {}",
+            go_quote(c.slice(ns, se))
+        ));
     }
     let Some(v) = value_token(c) else {
         let tok = match c.peek() {
@@ -196,19 +210,29 @@ fn sample<'a>(c: &mut Cursor<'a>) -> Result<SampleEntry<'a>, String> {
     let Some(series) = utf8(c.slice(ns, se)) else {
         return Err("invalid UTF-8 label value".into());
     };
-    let name = series.get(..ne - ns).unwrap_or_default();
-    let labels_raw = series.get(labels.0 - ns..labels.1 - ns).unwrap_or_default();
+    let name = if inside {
+        lex::quoted_metric_name(series)
+    } else {
+        Cow::Borrowed(series.get(..ne - ns).unwrap_or_default())
+    };
+    if series.len() > u32::MAX as usize {
+        return Err("series text longer than 4 GiB".into());
+    }
+    let labels_raw = TextSpan::within(
+        series,
+        series.get(labels.0 - ns..labels.1 - ns).unwrap_or_default(),
+    );
     let mut timestamp_ms = None;
     let mut ex = None;
     match after(c, true) {
         After::Eof => return Err(EOF_MISSING.into()),
         After::Linebreak => {}
-        After::Exemplar => ex = Some(exemplar(c, name)?),
+        After::Exemplar => ex = Some(exemplar(c, &name)?),
         After::Timestamp(t) => {
             timestamp_ms = Some(timestamp(t, "invalid timestamp")?);
             match after(c, true) {
                 After::Linebreak => {}
-                After::Exemplar => ex = Some(exemplar(c, name)?),
+                After::Exemplar => ex = Some(exemplar(c, &name)?),
                 other => {
                     return Err(format!(
                         "expected next entry after timestamp, got \"{}\"",
@@ -235,8 +259,8 @@ fn exemplar<'a>(c: &mut Cursor<'a>, name: &str) -> Result<Exemplar<'a>, String> 
     if !(name.ends_with("_total") || name.ends_with("_bucket")) {
         return Err(format!("metric name {name} does not support exemplars"));
     }
-    let (ls, le) = lex::label_block(c, Dialect::Exemplar, false, false)?;
-    let labels_raw = utf8(c.slice(ls, le)).unwrap_or_default();
+    let b = lex::label_block(c, Dialect::Exemplar, false, false)?;
+    let labels_raw = utf8(c.slice(b.start, b.end)).unwrap_or_default();
     let Some(v) = value_token(c) else {
         let tok = if c.at_end() { "EOF" } else { "INVALID" };
         return Err(format!(

@@ -13,7 +13,9 @@
 //! Prometheus (proto3 cannot tell them apart). Names follow the legacy rules, as everywhere
 //! in vigil: another name is an error naming it.
 
-use super::{Entry, Exemplar, HistogramEntry, MetricType, ParseError, SampleEntry};
+use std::borrow::Cow;
+
+use super::{Entry, Exemplar, HistogramEntry, MetricType, ParseError, SampleEntry, TextSpan};
 use crate::histogram::{CounterResetHint, FloatHistogram, Span, absolute_from_deltas};
 
 /// The media type of the format, without parameters.
@@ -86,6 +88,25 @@ impl OwnedExemplar {
     }
 }
 
+/// The metric name of a series' text form: its first `name_len` bytes, or, when 0, the quoted
+/// name inside its braces (a name outside the classic set).
+fn name_of(series: &str, name_len: usize) -> Cow<'_, str> {
+    if name_len == 0 {
+        super::lex::quoted_metric_name(series)
+    } else {
+        Cow::Borrowed(&series[..name_len])
+    }
+}
+
+/// What [`name_of`] takes back: 0 for a name quoted inside the braces.
+fn text_name_len(series: &str, name: &str) -> usize {
+    if series.starts_with('{') {
+        0
+    } else {
+        name.len()
+    }
+}
+
 /// The label block of a series' text form: `name{...}` without the name and braces.
 fn labels_of(series: &str, name_len: usize) -> &str {
     let rest = &series[name_len..];
@@ -117,12 +138,12 @@ impl Decoded {
                 exemplar,
             } => Entry::Sample(SampleEntry {
                 series,
-                name: &series[..*name_len],
+                name: name_of(series, *name_len),
                 value: *value,
                 timestamp_ms: *timestamp_ms,
                 created_ms: *created_ms,
                 exemplar: exemplar.as_ref().map(OwnedExemplar::entry),
-                labels_raw: labels_of(series, *name_len),
+                labels_raw: TextSpan::within(series, labels_of(series, *name_len)),
             }),
             Item::Histogram {
                 series,
@@ -134,13 +155,13 @@ impl Decoded {
                 exemplars,
             } => Entry::Histogram(HistogramEntry {
                 series,
-                name: &series[..*name_len],
+                name: name_of(series, *name_len),
                 h,
                 integer: *integer,
                 timestamp_ms: *timestamp_ms,
                 created_ms: *created_ms,
                 exemplars: exemplars.iter().map(OwnedExemplar::entry).collect(),
-                labels_raw: labels_of(series, *name_len),
+                labels_raw: TextSpan::within(series, labels_of(series, *name_len)),
                 converted: false,
             }),
         })
@@ -173,7 +194,7 @@ pub fn decode(body: &[u8], opts: Options) -> Result<Decoded, ParseError> {
             Entry::Unit { family, unit } => Item::Unit(family.into(), unit.into()),
             Entry::Sample(s) => Item::Sample {
                 series: s.series.into(),
-                name_len: s.name.len(),
+                name_len: text_name_len(s.series, &s.name),
                 value: s.value,
                 timestamp_ms: s.timestamp_ms,
                 created_ms: s.created_ms,
@@ -181,7 +202,7 @@ pub fn decode(body: &[u8], opts: Options) -> Result<Decoded, ParseError> {
             },
             Entry::Histogram(h) => Item::Histogram {
                 series: h.series.into(),
-                name_len: h.name.len(),
+                name_len: text_name_len(h.series, &h.name),
                 h: h.h.clone(),
                 integer: h.integer,
                 timestamp_ms: h.timestamp_ms,
@@ -268,9 +289,22 @@ impl Sink<'_> {
         self.buf.clear();
         self.buf.push_str(name);
         self.buf.push_str(suffix);
-        let name_len = self.buf.len();
-        if !block.is_empty() || magic.is_some() {
-            self.buf.push('{');
+        let mut name_len = self.buf.len();
+        // A name outside the classic set is written quoted inside the braces, as the text
+        // formats write it, so the series' text stays unambiguous; its length is then 0.
+        let quoted = !crate::names::is_legacy_metric_name(&self.buf);
+        if quoted {
+            let full = format!("{{\"{}\"", super::escape_label_value(&self.buf));
+            self.buf.clear();
+            self.buf.push_str(&full);
+            name_len = 0;
+        }
+        if quoted || !block.is_empty() || magic.is_some() {
+            if !quoted {
+                self.buf.push('{');
+            } else if !block.is_empty() || magic.is_some() {
+                self.buf.push(',');
+            }
             self.buf.push_str(block);
             if let Some((n, v)) = magic {
                 if !block.is_empty() {
@@ -451,7 +485,8 @@ impl<'a> Family<'a> {
     }
 
     fn emit(&self, sink: &mut Sink, opts: Options) -> Result<(), String> {
-        if !crate::labels::is_valid_metric_name(self.name) {
+        // Any name (checked by the scraper against its validation scheme) but an empty one.
+        if self.name.is_empty() {
             return Err("invalid metric name".into());
         }
         let kind = match self.kind {
@@ -699,13 +734,19 @@ fn exemplar(b: &[u8]) -> Result<Option<OwnedExemplar>, String> {
 fn label_block(pairs: &[(&str, &str)]) -> Result<String, String> {
     let mut s = String::new();
     for (n, v) in pairs.iter().copied() {
-        if !crate::labels::is_valid_label_name(n) {
+        if n.is_empty() {
             return Err(format!("invalid label name {n:?}"));
         }
         if !s.is_empty() {
             s.push(',');
         }
-        s.push_str(n);
+        if crate::names::is_legacy_label_name(n) {
+            s.push_str(n);
+        } else {
+            s.push('"');
+            s.push_str(&super::escape_label_value(n));
+            s.push('"');
+        }
         s.push_str("=\"");
         s.push_str(&super::escape_label_value(v));
         s.push('"');
@@ -799,12 +840,12 @@ impl<'a> Metric<'a> {
             let series = std::mem::take(&mut sink.buf);
             let r = sink.give(Entry::Sample(SampleEntry {
                 series: &series,
-                name: &series[..name_len],
+                name: name_of(&series, name_len),
                 value,
                 timestamp_ms: ts,
                 created_ms: created,
                 exemplar: exemplar.map(OwnedExemplar::entry),
-                labels_raw: labels_of(&series, name_len),
+                labels_raw: TextSpan::within(&series, labels_of(&series, name_len)),
             }));
             sink.buf = series;
             r
@@ -850,13 +891,13 @@ impl<'a> Metric<'a> {
                     let series = std::mem::take(&mut sink.buf);
                     let r = sink.give(Entry::Histogram(HistogramEntry {
                         series: &series,
-                        name: &series[..name_len],
+                        name: name_of(&series, name_len),
                         h: &nh,
                         integer,
                         timestamp_ms: ts,
                         created_ms: created,
                         exemplars: exemplars.iter().map(|e| e.entry()).collect(),
-                        labels_raw: labels_of(&series, name_len),
+                        labels_raw: TextSpan::within(&series, labels_of(&series, name_len)),
                         converted: false,
                     }));
                     sink.buf = series;

@@ -10,7 +10,8 @@
 use super::lex::{
     self, Cursor, Dialect, go_quote, is_metric_char, is_metric_start, parse_float, unescape, utf8,
 };
-use super::{Entry, Format, MetricType, SampleEntry};
+use super::{Entry, Format, MetricType, SampleEntry, TextSpan};
+use std::borrow::Cow;
 
 /// The next entry, `None` at the end of input, or an error message (the line is the cursor's).
 pub(super) fn next<'a>(c: &mut Cursor<'a>) -> Result<Option<Entry<'a>>, String> {
@@ -27,7 +28,9 @@ pub(super) fn next<'a>(c: &mut Cursor<'a>) -> Result<Option<Entry<'a>>, String> 
                     return Ok(Some(e));
                 }
             }
-            Some(ch) if is_metric_start(ch) => return sample(c).map(|s| Some(Entry::Sample(s))),
+            Some(ch) if is_metric_start(ch) || ch == b'{' => {
+                return sample(c).map(|s| Some(Entry::Sample(s)));
+            }
             Some(_) => return Err("\"INVALID\" is not a valid start token".into()),
         }
     }
@@ -61,12 +64,15 @@ fn meta<'a>(c: &mut Cursor<'a>) -> Result<Option<Entry<'a>>, String> {
         c.finish_line(end);
         return Ok(None);
     };
-    if !c.peek().is_some_and(is_metric_start) {
-        return Err(format!("expected metric name after {kw}, got \"INVALID\""));
-    }
-    let ns = c.pos;
-    let ne = c.take_while(is_metric_char);
-    let family = utf8(c.slice(ns, ne)).unwrap_or_default();
+    let (family, ne) = match c.peek() {
+        Some(b'"') => lex::quoted_family(c, Dialect::Text, end)?,
+        Some(ch) if is_metric_start(ch) => {
+            let ns = c.pos;
+            let ne = c.take_while(is_metric_char);
+            (utf8(c.slice(ns, ne)).unwrap_or_default(), ne)
+        }
+        _ => return Err(format!("expected metric name after {kw}, got \"INVALID\"")),
+    };
     // Prometheus takes the rest of the line and drops its first byte (normally the blank).
     let rest = c.slice(ne, end);
     let text = rest.get(1..).unwrap_or_default();
@@ -100,12 +106,20 @@ fn sample<'a>(c: &mut Cursor<'a>) -> Result<SampleEntry<'a>, String> {
     let ns = c.pos;
     let ne = c.take_while(is_metric_char);
     c.skip_blank();
-    let (mut se, mut labels) = (ne, (ne, ne));
+    let (mut se, mut labels, mut inside) = (ne, (ne, ne), false);
     if c.peek() == Some(b'{') {
         c.pos += 1;
-        labels = lex::label_block(c, Dialect::Text, true, true)?;
+        let b = lex::label_block(c, Dialect::Text, ne > ns, true)?;
+        labels = (b.start, b.end);
+        inside = b.name.is_some();
         se = c.pos;
         c.skip_blank();
+    }
+    if ne == ns && !inside {
+        return Err(format!(
+            "metric name not set while parsing: {}",
+            go_quote(c.slice(ns, se))
+        ));
     }
     let vs = c.pos;
     let ve = c.take_while(|ch| !matches!(ch, b'{' | b' ' | b'\t' | b'\n'));
@@ -143,8 +157,18 @@ fn sample<'a>(c: &mut Cursor<'a>) -> Result<SampleEntry<'a>, String> {
     let Some(series) = utf8(c.slice(ns, se)) else {
         return Err("invalid UTF-8 label value".into());
     };
-    let name = series.get(..ne - ns).unwrap_or_default();
-    let labels_raw = series.get(labels.0 - ns..labels.1 - ns).unwrap_or_default();
+    let name = if inside {
+        lex::quoted_metric_name(series)
+    } else {
+        Cow::Borrowed(series.get(..ne - ns).unwrap_or_default())
+    };
+    if series.len() > u32::MAX as usize {
+        return Err("series text longer than 4 GiB".into());
+    }
+    let labels_raw = TextSpan::within(
+        series,
+        series.get(labels.0 - ns..labels.1 - ns).unwrap_or_default(),
+    );
     let end = c.pos;
     c.finish_line(end);
     Ok(SampleEntry {

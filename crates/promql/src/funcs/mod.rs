@@ -4,7 +4,8 @@
 
 use std::collections::HashMap;
 
-use vigil_model::labels::{METRIC_NAME, is_valid_label_name};
+use crate::lexer::is_name as is_valid_label_name;
+use vigil_model::labels::METRIC_NAME;
 use vigil_model::{Labels, Sample};
 
 use crate::ast::{AggOp, Expr, Pos};
@@ -401,7 +402,7 @@ pub(crate) fn call(
         "histogram_quantiles" => {
             let v = ctx.with_stats_only(false, || ctx.vector_arg(&args[0]))?;
             let label = ctx.string_arg(&args[1])?;
-            if !vigil_model::labels::is_valid_label_name(&label) {
+            if !is_valid_label_name(&label) {
                 return invalid(format!("invalid label name {label:?}"));
             }
             let (native, classic) = drop_mixed(ctx, split_native(v), apos(0));
