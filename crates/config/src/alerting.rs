@@ -2,9 +2,12 @@
 
 use super::*;
 
+/// `names`: the global `metric_name_validation_scheme`, which Prometheus's notifier applies to
+/// alert relabeling.
 pub(crate) fn alerting(
     ctx: &Ctx<'_>,
     a: &Option<RawAlerting>,
+    names: NameValidation,
 ) -> Result<AlertingConfig, ConfigError> {
     let Some(a) = a else {
         return Ok(AlertingConfig::default());
@@ -15,8 +18,7 @@ pub(crate) fn alerting(
             "alerting.alert_relabel_configs",
             "alert relabeling rule",
             &a.alert_relabel_configs,
-            // Alerts and remote series may carry any UTF-8 name.
-            NameValidation::Utf8,
+            names,
         )?,
         alertmanagers: vec![],
     };

@@ -135,7 +135,7 @@ impl Config {
             }
         }
         let mut cfg = Config {
-            alerting: alerting(&ctx, &raw.alerting)?,
+            alerting: alerting(&ctx, &raw.alerting, g.name_validation)?,
             remote_write: remote_write(&ctx, &raw.remote_write)?,
             remote_read: remote_read(&ctx, &raw.remote_read)?,
             storage: storage(&ctx, &raw.storage)?,

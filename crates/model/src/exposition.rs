@@ -243,11 +243,15 @@ impl TextSpan {
     /// (the parsers refuse a series text that long before they get here).
     fn within(whole: &str, part: &str) -> TextSpan {
         let (w, p) = (whole.as_ptr() as usize, part.as_ptr() as usize);
-        let start = p.wrapping_sub(w);
-        match (u32::try_from(start), u32::try_from(start + part.len())) {
-            (Ok(s), Ok(e)) if p >= w && start + part.len() <= whole.len() => {
-                TextSpan { start: s, end: e }
-            }
+        let Some(start) = p.checked_sub(w) else {
+            return TextSpan::default();
+        };
+        let end = match start.checked_add(part.len()) {
+            Some(e) if e <= whole.len() => e,
+            _ => return TextSpan::default(),
+        };
+        match (u32::try_from(start), u32::try_from(end)) {
+            (Ok(s), Ok(e)) => TextSpan { start: s, end: e },
             _ => TextSpan::default(),
         }
     }

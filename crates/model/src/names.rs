@@ -88,17 +88,6 @@ impl NameEscaping {
             NameEscaping::Values => "values",
         }
     }
-
-    /// The scheme a media type's `escaping=` term names (`text/plain;version=1.0.0;
-    /// escaping=allow-utf-8`); `underscores` when it names none or one not known, as
-    /// Prometheus's negotiation falls back.
-    pub fn from_media_type(mt: &str) -> Self {
-        mt.split(';')
-            .filter_map(|p| p.split_once('='))
-            .find(|(k, _)| k.trim() == "escaping")
-            .and_then(|(_, v)| NameEscaping::parse(v.trim()))
-            .unwrap_or(NameEscaping::Underscores)
-    }
 }
 
 /// A classic metric name: `[a-zA-Z_:][a-zA-Z0-9_:]*`.
@@ -296,25 +285,5 @@ mod tests {
         }
         assert_eq!(unescape_name("a_2e_b", NameEscaping::Values), "a_2e_b");
         assert_eq!(unescape_name("U__A_2E_b", NameEscaping::Values), "A.b");
-    }
-
-    #[test]
-    fn media_type_escaping() {
-        assert_eq!(
-            NameEscaping::from_media_type("text/plain;version=1.0.0;escaping=allow-utf-8"),
-            NameEscaping::AllowUtf8
-        );
-        assert_eq!(
-            NameEscaping::from_media_type("text/plain; version=0.0.4"),
-            NameEscaping::Underscores
-        );
-        assert_eq!(
-            NameEscaping::from_media_type("text/plain; escaping=values"),
-            NameEscaping::Values
-        );
-        assert_eq!(
-            NameEscaping::from_media_type("text/plain; escaping=nope"),
-            NameEscaping::Underscores
-        );
     }
 }

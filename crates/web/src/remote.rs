@@ -248,11 +248,10 @@ async fn federate(
     use vigil_model::names::escape_name;
     let p = Params::from(q, &headers, &body)?;
     let sets = parse_matchers(&p.all("match[]"))?;
-    let protobuf = wants_protobuf(&headers);
     // Names outside the classic set go out as they are only to a reader that asks for them
     // (`escaping=allow-utf-8`); others get them escaped, `underscores` unless they ask for
     // another scheme, as Prometheus's federation negotiates.
-    let escaping = accept_escaping(&headers);
+    let (protobuf, escaping) = negotiate(&headers);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -342,10 +341,13 @@ async fn federate(
                 continue;
             }
             let mut text = String::from("# TYPE ");
+            // Quoted as the series lines quote it, so readers match the two.
             if vigil_model::names::is_legacy_metric_name(&name) {
                 text.push_str(&name);
             } else {
-                text.push_str(&vigil_model::labels::quote(&name));
+                text.push('"');
+                text.push_str(&vigil_model::exposition::escape_label_value(&name));
+                text.push('"');
             }
             text.push_str(" untyped\n");
             for (pairs, t, v) in series {
@@ -377,61 +379,57 @@ async fn federate(
     Ok(([(header::CONTENT_TYPE, content_type)], out).into_response())
 }
 
-/// The `escaping=` an Accept header asks for: the last valid one on any of its media types
-/// (as Go's `expfmt.NegotiateAccept` keeps it), else `underscores`.
-fn accept_escaping(headers: &HeaderMap) -> NameEscaping {
-    let mut found = None;
+/// What Go's `expfmt.Negotiate` picks from the request's Accept: its media types in order of
+/// `q` (highest first, written order among equals), the first that is the delimited protobuf
+/// format or the text format 0.0.4 (`text/plain` with that version or none) wins, the text
+/// format if none does. The `escaping=` in force is the last valid one on the types looked at
+/// up to the winner (`underscores` if none), as Go carries it along.
+fn negotiate(headers: &HeaderMap) -> (bool, NameEscaping) {
+    let mut clauses: Vec<(f32, String)> = Vec::new();
     for value in headers.get_all(header::ACCEPT).iter() {
         let Ok(value) = value.to_str() else { continue };
         for part in value.split(',') {
-            for p in part.split(';') {
-                if let Some((k, v)) = p.split_once('=')
-                    && k.trim() == "escaping"
-                    && let Some(e) = NameEscaping::parse(v.trim())
-                {
-                    found = Some(e);
-                }
-            }
+            let q = part
+                .split(';')
+                .skip(1)
+                .filter_map(|p| p.split_once('='))
+                .find(|(k, _)| k.trim() == "q")
+                .map_or(1.0, |(_, v)| v.trim().parse().unwrap_or(0.0));
+            clauses.push((q, part.to_string()));
         }
     }
-    found.unwrap_or(NameEscaping::Underscores)
-}
-
-/// Whether the request's Accept prefers the delimited protobuf format to the text format, as
-/// Go's `expfmt.Negotiate` decides: the highest `q` among the types it can write.
-fn wants_protobuf(headers: &HeaderMap) -> bool {
-    let mut best: Option<(f32, bool)> = None;
-    for value in headers.get_all(header::ACCEPT).iter() {
-        let Ok(value) = value.to_str() else { continue };
-        for part in value.split(',') {
-            let mut params = part.split(';').map(str::trim);
-            let media = params.next().unwrap_or("").to_ascii_lowercase();
-            let (mut q, mut proto_ok, mut delimited) = (1.0f32, false, false);
-            for p in params {
-                let (k, v) = p.split_once('=').unwrap_or((p, ""));
-                match k.trim() {
-                    "q" => q = v.trim().parse().unwrap_or(0.0),
-                    "proto" => proto_ok = v.trim() == "io.prometheus.client.MetricFamily",
-                    "encoding" => delimited = v.trim() == "delimited",
-                    _ => {}
+    clauses.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let mut escaping = NameEscaping::Underscores;
+    for (q, part) in clauses {
+        if q <= 0.0 {
+            continue;
+        }
+        let mut params = part.split(';').map(str::trim);
+        let media = params.next().unwrap_or("").to_ascii_lowercase();
+        let (mut proto_ok, mut delimited, mut version) = (false, false, None);
+        for p in params {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            let v = v.trim();
+            match k.trim() {
+                "proto" => proto_ok = v == "io.prometheus.client.MetricFamily",
+                "encoding" => delimited = v == "delimited",
+                "version" => version = Some(v.to_string()),
+                "escaping" => {
+                    if let Some(e) = NameEscaping::parse(v) {
+                        escaping = e;
+                    }
                 }
-            }
-            let kind = if media == vigil_model::exposition::proto::MEDIA_TYPE {
-                (proto_ok && delimited).then_some(true)
-            } else if matches!(media.as_str(), "text/plain" | "text/*" | "*/*") {
-                Some(false)
-            } else {
-                None
-            };
-            if let Some(k) = kind
-                && q > 0.0
-                && best.is_none_or(|(b, _)| q > b)
-            {
-                best = Some((q, k));
+                _ => {}
             }
         }
+        if media == vigil_model::exposition::proto::MEDIA_TYPE && proto_ok && delimited {
+            return (true, escaping);
+        }
+        if media == "text/plain" && version.as_deref().is_none_or(|v| v == "0.0.4") {
+            return (false, escaping);
+        }
     }
-    best.is_some_and(|(_, proto)| proto)
+    (false, escaping)
 }
 
 /// A series' newest value, for federation.
@@ -444,26 +442,58 @@ enum Latest {
 mod tests {
     use super::*;
 
-    /// Federation's format as Go's `expfmt.Negotiate` picks it: delimited protobuf only when
-    /// named fully and ranked highest.
+    /// Federation's format and escaping as Go's `expfmt.Negotiate` picks them: delimited
+    /// protobuf only when named fully and ranked highest; the escaping of the types looked at
+    /// up to the winner.
     #[test]
     fn federation_negotiates_its_format_by_q() {
         let accept = |v: &str| {
             let mut h = HeaderMap::new();
             h.insert(header::ACCEPT, v.parse().unwrap());
-            wants_protobuf(&h)
+            negotiate(&h)
         };
         let proto = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily";
-        assert!(accept(&format!(
-            "{proto};encoding=delimited;q=0.7,text/plain;q=0.3,*/*;q=0.1"
-        )));
-        assert!(!accept(&format!(
-            "{proto};encoding=delimited;q=0.2,text/plain;q=0.5"
-        )));
-        assert!(!accept(&format!("{proto};encoding=text")));
-        assert!(!accept(&format!("{proto};encoding=delimited;q=0")));
-        assert!(!accept("text/plain;version=0.0.4"));
-        assert!(!accept("*/*"));
-        assert!(!wants_protobuf(&HeaderMap::new()));
+        let u = NameEscaping::Underscores;
+        assert_eq!(
+            accept(&format!(
+                "{proto};encoding=delimited;q=0.7,text/plain;q=0.3,*/*;q=0.1"
+            )),
+            (true, u)
+        );
+        assert_eq!(
+            accept(&format!(
+                "{proto};encoding=delimited;q=0.2,text/plain;q=0.5"
+            )),
+            (false, u)
+        );
+        assert_eq!(accept(&format!("{proto};encoding=text")), (false, u));
+        assert_eq!(
+            accept(&format!("{proto};encoding=delimited;q=0")),
+            (false, u)
+        );
+        assert_eq!(accept("text/plain;version=0.0.4"), (false, u));
+        assert_eq!(accept("*/*"), (false, u));
+        assert_eq!(negotiate(&HeaderMap::new()), (false, u));
+        // Prometheus 3's scrape header: text 0.0.4 wins, carrying the allow-utf-8 of the
+        // types ranked above it.
+        assert_eq!(
+            accept(
+                "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
+            ),
+            (false, NameEscaping::AllowUtf8)
+        );
+        // A type ranked below the winner does not set it; an unknown scheme is ignored.
+        assert_eq!(
+            accept("text/plain;version=0.0.4;q=0.5,text/plain;escaping=values;q=0.4"),
+            (false, u)
+        );
+        assert_eq!(
+            accept("text/plain;version=1.0.0;escaping=dots,text/plain;escaping=bogus;q=0.5"),
+            (false, NameEscaping::Dots)
+        );
+        assert_eq!(
+            accept(&format!("{proto};encoding=delimited;escaping=values")),
+            (true, NameEscaping::Values)
+        );
     }
 }

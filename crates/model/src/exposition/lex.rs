@@ -379,13 +379,15 @@ pub(super) struct Block {
 /// Scan and validate a label block. `c` is just past `{`; on success it is just past `}`.
 /// Checks label name syntax (classic or quoted), quoting and escapes, UTF-8 of values and
 /// names and (if `check_dups`) duplicate names; `named` says a metric name precedes the block,
-/// so a `__name__` label, or a metric name inside, would repeat it. Only `named_inside` blocks
-/// (samples, not exemplars) may hold a metric name.
+/// so a `__name__` label, or a metric name inside, would repeat it. An exemplar's block may
+/// quote label names but hold no metric name. `series` is where the series' text starts, for
+/// messages that quote it.
 pub(super) fn label_block(
     c: &mut Cursor<'_>,
     d: Dialect,
     named: bool,
     check_dups: bool,
+    series: usize,
 ) -> Result<Block, String> {
     let text = d == Dialect::Text;
     let start = c.pos;
@@ -411,7 +413,7 @@ pub(super) fn label_block(
                     name: metric,
                 });
             }
-            Some(b'"') if d != Dialect::Exemplar => true,
+            Some(b'"') => true,
             Some(ch) if is_label_start(ch) => false,
             other => {
                 let tok = label_state_token(other, d);
@@ -436,12 +438,15 @@ pub(super) fn label_block(
             c.skip_blank();
         }
         if quoted && c.peek() != Some(b'=') {
-            // A quoted string alone is the metric name.
+            // A quoted string alone is the metric name (where a sample's block may hold one).
+            if d == Dialect::Exemplar {
+                let tok = label_state_token(c.peek(), d);
+                return Err(format!("expected equal, got \"{tok}\""));
+            }
             if named || metric.is_some() {
-                let series = utf8(c.slice(start, c.pos)).unwrap_or_default();
                 return Err(format!(
                     "metric name already set while parsing: {}",
-                    go_quote(series.as_bytes())
+                    go_quote(c.slice(series, c.pos))
                 ));
             }
             metric = Some((ns, ne, escaped));
@@ -621,7 +626,13 @@ pub(super) fn quoted_family<'a>(
     Ok((utf8(c.slice(s, e)).unwrap_or_default(), c.pos))
 }
 
-/// The metric name a series' text gives inside its braces (`{"my.metric",...}`), unescaped.
+/// The metric name a block found (`Block::name`), unescaped; borrowed unless it has escapes.
+pub(super) fn block_name<'a>(c: &Cursor<'a>, at: (usize, usize, bool)) -> Cow<'a, str> {
+    let raw = utf8(c.slice(at.0, at.1)).unwrap_or_default();
+    unescaped(raw, at.2)
+}
+
+/// The metric name a series' text gives first inside its braces (`{"my.metric",...}`), unescaped.
 pub(super) fn quoted_metric_name(series: &str) -> Cow<'_, str> {
     let Some(rest) = series.strip_prefix('{') else {
         return Cow::Borrowed("");

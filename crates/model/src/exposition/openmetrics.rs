@@ -184,15 +184,15 @@ fn timestamp(t: &[u8], invalid: &str) -> Result<i64, String> {
 fn sample<'a>(c: &mut Cursor<'a>) -> Result<SampleEntry<'a>, String> {
     let ns = c.pos;
     let ne = c.take_while(is_metric_char);
-    let (mut se, mut labels, mut inside) = (ne, (ne, ne), false);
+    let (mut se, mut labels, mut inside) = (ne, (ne, ne), None);
     if c.peek() == Some(b'{') {
         c.pos += 1;
-        let b = lex::label_block(c, Dialect::OpenMetrics, ne > ns, true)?;
+        let b = lex::label_block(c, Dialect::OpenMetrics, ne > ns, true, ns)?;
         labels = (b.start, b.end);
-        inside = b.name.is_some();
+        inside = b.name;
         se = c.pos;
     }
-    if ne == ns && !inside {
+    if ne == ns && inside.is_none() {
         return Err(format!(
             "metric name not set while parsing: {}",
             go_quote(c.slice(ns, se))
@@ -210,8 +210,9 @@ fn sample<'a>(c: &mut Cursor<'a>) -> Result<SampleEntry<'a>, String> {
     let Some(series) = utf8(c.slice(ns, se)) else {
         return Err("invalid UTF-8 label value".into());
     };
-    let name = if inside {
-        lex::quoted_metric_name(series)
+    // A quoted name may stand anywhere in the braces (`{a="b","my.metric"}`).
+    let name = if let Some(at) = inside {
+        lex::block_name(c, at)
     } else {
         Cow::Borrowed(series.get(..ne - ns).unwrap_or_default())
     };
@@ -259,7 +260,8 @@ fn exemplar<'a>(c: &mut Cursor<'a>, name: &str) -> Result<Exemplar<'a>, String> 
     if !(name.ends_with("_total") || name.ends_with("_bucket")) {
         return Err(format!("metric name {name} does not support exemplars"));
     }
-    let b = lex::label_block(c, Dialect::Exemplar, false, false)?;
+    let at = c.pos;
+    let b = lex::label_block(c, Dialect::Exemplar, false, false, at)?;
     let labels_raw = utf8(c.slice(b.start, b.end)).unwrap_or_default();
     let Some(v) = value_token(c) else {
         let tok = if c.at_end() { "EOF" } else { "INVALID" };

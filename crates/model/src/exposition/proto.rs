@@ -4,14 +4,15 @@
 //!
 //! Decoded whole into [`Decoded`], whose [`Decoded::entries`] are the same [`Entry`]s the text
 //! parsers yield, so the scraper handles every format with one loop: each series gets a text
-//! form (`name{label="value",...}`, values escaped as in the text format) that keys the
+//! form (`name{label="value",...}`, values escaped as in the text format; a name outside the
+//! classic set quoted as the text formats quote it, `{"my.metric","a.b"="x"}`) that keys the
 //! scraper's series cache and that [`SampleEntry::labels`] reads back. Classic histograms and
 //! summaries become their `_count`, `_sum`, `_bucket`/quantile series as Prometheus's
 //! protobuf parser makes them (`le` and `quantile` values as OpenMetrics writes floats:
 //! `1.0`, `+Inf`); a native histogram becomes an [`Entry::Histogram`] when native histograms
 //! are scraped, and its classic buckets too when asked for. A timestamp of 0 means none, as in
-//! Prometheus (proto3 cannot tell them apart). Names follow the legacy rules, as everywhere
-//! in vigil: another name is an error naming it.
+//! Prometheus (proto3 cannot tell them apart). Any non-empty name is read: the scraper checks
+//! names against its validation scheme once relabeling is done.
 
 use std::borrow::Cow;
 

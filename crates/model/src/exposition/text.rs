@@ -106,16 +106,16 @@ fn sample<'a>(c: &mut Cursor<'a>) -> Result<SampleEntry<'a>, String> {
     let ns = c.pos;
     let ne = c.take_while(is_metric_char);
     c.skip_blank();
-    let (mut se, mut labels, mut inside) = (ne, (ne, ne), false);
+    let (mut se, mut labels, mut inside) = (ne, (ne, ne), None);
     if c.peek() == Some(b'{') {
         c.pos += 1;
-        let b = lex::label_block(c, Dialect::Text, ne > ns, true)?;
+        let b = lex::label_block(c, Dialect::Text, ne > ns, true, ns)?;
         labels = (b.start, b.end);
-        inside = b.name.is_some();
+        inside = b.name;
         se = c.pos;
         c.skip_blank();
     }
-    if ne == ns && !inside {
+    if ne == ns && inside.is_none() {
         return Err(format!(
             "metric name not set while parsing: {}",
             go_quote(c.slice(ns, se))
@@ -157,8 +157,9 @@ fn sample<'a>(c: &mut Cursor<'a>) -> Result<SampleEntry<'a>, String> {
     let Some(series) = utf8(c.slice(ns, se)) else {
         return Err("invalid UTF-8 label value".into());
     };
-    let name = if inside {
-        lex::quoted_metric_name(series)
+    // A quoted name may stand anywhere in the braces (`{a="b","my.metric"}`).
+    let name = if let Some(at) = inside {
+        lex::block_name(c, at)
     } else {
         Cow::Borrowed(series.get(..ne - ns).unwrap_or_default())
     };
