@@ -37,7 +37,7 @@ fuzz_target!(|data: &[u8]| {
                             assert!(vigil_model::exposition::proto::check(&r, false).is_ok());
                         }
                     }
-                    assert_eq!(h.as_sample().to_labels().metric_name(), Some(h.name));
+                    assert_eq!(h.as_sample().to_labels().metric_name(), Some(&*h.name));
                 }
                 _ => {}
             }

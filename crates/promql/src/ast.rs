@@ -41,6 +41,185 @@ pub struct VectorSelector {
     /// Milliseconds; negative for a negative offset.
     pub offset_ms: i64,
     pub at: Option<At>,
+    /// Duration expressions its offset, or as a matrix selector its range, was written as.
+    pub durs: Option<Box<Durations>>,
+}
+
+/// The duration expressions (`5m * 2`, `step()`, `min_of(range(), 1h)`) a range, subquery
+/// step or offset was written as: kept for printing, and resolved when a query starts if they
+/// read the query's step or range (else folded once, by the parser, into the milliseconds).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Durations {
+    pub range: Option<DurExpr>,
+    pub step: Option<DurExpr>,
+    pub offset: Option<DurExpr>,
+}
+
+impl Durations {
+    /// Whether any of them reads the query's step or range.
+    pub fn dynamic(&self) -> bool {
+        [&self.range, &self.step, &self.offset]
+            .into_iter()
+            .flatten()
+            .any(DurExpr::dynamic)
+    }
+}
+
+/// Why a duration expression has no value: its message, and for a division or modulo by
+/// zero the byte offsets of the operation (as Prometheus's message gives them).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DurError {
+    pub msg: &'static str,
+    pub at: Option<(usize, usize)>,
+}
+
+impl fmt::Display for DurError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.at {
+            Some((a, b)) => write!(f, "{a}:{b}: {}", self.msg),
+            None => f.write_str(self.msg),
+        }
+    }
+}
+
+/// A duration expression's operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DurOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Mod,
+    Pow,
+}
+
+impl DurOp {
+    fn as_str(self) -> &'static str {
+        match self {
+            DurOp::Add => "+",
+            DurOp::Sub => "-",
+            DurOp::Mul => "*",
+            DurOp::Div => "/",
+            DurOp::Mod => "%",
+            DurOp::Pow => "^",
+        }
+    }
+}
+
+/// A duration expression, in seconds, as current Prometheus's grammar has them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DurExpr {
+    /// A literal: seconds, and whether it was written as a duration (`5m`) or a number.
+    Lit {
+        secs: f64,
+        duration: bool,
+    },
+    /// The query's step (0 for an instant query).
+    Step,
+    /// The query's range, end minus start (0 for an instant query).
+    Range,
+    MinOf(Box<DurExpr>, Box<DurExpr>),
+    MaxOf(Box<DurExpr>, Box<DurExpr>),
+    Neg(Box<DurExpr>),
+    Paren(Box<DurExpr>),
+    /// `at`: where the operator's left operand starts and its right one ends (byte offsets),
+    /// for the messages of a division by zero.
+    Bin {
+        op: DurOp,
+        lhs: Box<DurExpr>,
+        rhs: Box<DurExpr>,
+        at: (usize, usize),
+    },
+}
+
+impl DurExpr {
+    pub fn dynamic(&self) -> bool {
+        match self {
+            DurExpr::Lit { .. } => false,
+            DurExpr::Step | DurExpr::Range => true,
+            DurExpr::Neg(e) | DurExpr::Paren(e) => e.dynamic(),
+            DurExpr::MinOf(a, b) | DurExpr::MaxOf(a, b) | DurExpr::Bin { lhs: a, rhs: b, .. } => {
+                a.dynamic() || b.dynamic()
+            }
+        }
+    }
+
+    /// The value in seconds for a query of this step and range (both seconds).
+    pub fn eval(&self, step: f64, range: f64) -> Result<f64, DurError> {
+        Ok(match self {
+            DurExpr::Lit { secs, .. } => *secs,
+            DurExpr::Step => step,
+            DurExpr::Range => range,
+            DurExpr::MinOf(a, b) => a.eval(step, range)?.min(b.eval(step, range)?),
+            DurExpr::MaxOf(a, b) => a.eval(step, range)?.max(b.eval(step, range)?),
+            DurExpr::Neg(e) => -e.eval(step, range)?,
+            DurExpr::Paren(e) => e.eval(step, range)?,
+            DurExpr::Bin { op, lhs, rhs, at } => {
+                let (l, r) = (lhs.eval(step, range)?, rhs.eval(step, range)?);
+                match op {
+                    DurOp::Add => l + r,
+                    DurOp::Sub => l - r,
+                    DurOp::Mul => l * r,
+                    DurOp::Div if r == 0.0 => {
+                        return Err(DurError {
+                            msg: "division by zero",
+                            at: Some(*at),
+                        });
+                    }
+                    DurOp::Div => l / r,
+                    DurOp::Mod if r == 0.0 => {
+                        return Err(DurError {
+                            msg: "modulo by zero",
+                            at: Some(*at),
+                        });
+                    }
+                    DurOp::Mod => l % r,
+                    DurOp::Pow => l.powf(r),
+                }
+            }
+        })
+    }
+
+    /// The value as milliseconds, as Prometheus converts it (seconds times 1000, truncated);
+    /// `positive` for a range or step, which must be above 0.
+    pub fn millis(&self, step: f64, range: f64, positive: bool) -> Result<i64, DurError> {
+        let secs = self.eval(step, range)?;
+        let fail = |msg| Err(DurError { msg, at: None });
+        if !secs.is_finite() || secs.abs() * 1000.0 > crate::limits::MAX_DURATION_MS as f64 {
+            return fail("duration out of range");
+        }
+        let ms = (secs * 1000.0) as i64;
+        if positive && ms <= 0 {
+            return fail("duration must be greater than 0");
+        }
+        Ok(ms)
+    }
+}
+
+impl fmt::Display for DurExpr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DurExpr::Lit { secs, duration } => {
+                if *duration {
+                    let ms = (secs * 1000.0).round() as i64;
+                    if ms < 0 {
+                        write!(f, "-{}", format_duration(-ms))
+                    } else {
+                        f.write_str(&format_duration(ms))
+                    }
+                } else {
+                    f.write_str(&vigil_model::format_go_float(*secs))
+                }
+            }
+            DurExpr::Step => f.write_str("step()"),
+            DurExpr::Range => f.write_str("range()"),
+            DurExpr::MinOf(a, b) => write!(f, "min_of({a}, {b})"),
+            DurExpr::MaxOf(a, b) => write!(f, "max_of({a}, {b})"),
+            DurExpr::Neg(e) => write!(f, "-{e}"),
+            DurExpr::Paren(e) => write!(f, "({e})"),
+            DurExpr::Bin { op, lhs, rhs, .. } => write!(f, "{lhs} {} {rhs}", op.as_str()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -261,6 +440,8 @@ pub enum Expr {
         step_ms: Option<i64>,
         offset_ms: i64,
         at: Option<At>,
+        /// The duration expressions its range, step or offset was written as.
+        durs: Option<Box<Durations>>,
     },
     Paren(Box<Expr>),
     /// Unary minus (`-x`); unary plus is dropped by the parser.
@@ -475,17 +656,32 @@ fn fmt_matchers(f: &mut fmt::Formatter<'_>, vs: &VectorSelector) -> fmt::Result 
     f.write_str("}")
 }
 
-fn fmt_mods(f: &mut fmt::Formatter<'_>, at: &Option<At>, offset_ms: i64) -> fmt::Result {
+fn fmt_mods(
+    f: &mut fmt::Formatter<'_>,
+    at: &Option<At>,
+    offset_ms: i64,
+    durs: Option<&Durations>,
+) -> fmt::Result {
     match at {
         Some(At::Time(t)) => write!(f, " @ {}", fmt_at(*t))?,
         Some(At::Start) => f.write_str(" @ start()")?,
         Some(At::End) => f.write_str(" @ end()")?,
         None => {}
     }
-    if offset_ms != 0 {
+    if let Some(e) = durs.and_then(|d| d.offset.as_ref()) {
+        write!(f, " offset {e}")?;
+    } else if offset_ms != 0 {
         write!(f, " offset {}", format_duration(offset_ms))?;
     }
     Ok(())
+}
+
+/// A range or step as written: its duration expression, or the milliseconds.
+fn dur_text(ms: i64, e: Option<&DurExpr>) -> String {
+    match e {
+        Some(e) => e.to_string(),
+        None => format_duration(ms),
+    }
 }
 
 /// What follows a binary operator: ` bool`, ` on (a, b)` / ` ignoring (a)`, ` group_left (c)`,
@@ -515,18 +711,23 @@ pub(crate) fn subquery_suffix(
     step_ms: Option<i64>,
     offset_ms: i64,
     at: &Option<At>,
+    durs: Option<&Durations>,
 ) -> String {
-    struct Mods<'a>(&'a Option<At>, i64);
+    struct Mods<'a>(&'a Option<At>, i64, Option<&'a Durations>);
     impl fmt::Display for Mods<'_> {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            fmt_mods(f, self.0, self.1)
+            fmt_mods(f, self.0, self.1, self.2)
         }
     }
+    let step = match durs.and_then(|d| d.step.as_ref()) {
+        Some(e) => e.to_string(),
+        None => step_ms.map(format_duration).unwrap_or_default(),
+    };
     format!(
         "[{}:{}]{}",
-        format_duration(range_ms),
-        step_ms.map(format_duration).unwrap_or_default(),
-        Mods(at, offset_ms)
+        dur_text(range_ms, durs.and_then(|d| d.range.as_ref())),
+        step,
+        Mods(at, offset_ms, durs)
     )
 }
 
@@ -593,12 +794,17 @@ impl Expr {
             Expr::String(s) => f.write_str(&crate::lexer::quote(s)),
             Expr::VectorSelector(vs) => {
                 fmt_matchers(f, vs)?;
-                fmt_mods(f, &vs.at, vs.offset_ms)
+                fmt_mods(f, &vs.at, vs.offset_ms, vs.durs.as_deref())
             }
             Expr::MatrixSelector { vs, range_ms } => {
                 fmt_matchers(f, vs)?;
-                write!(f, "[{}]", format_duration(*range_ms))?;
-                fmt_mods(f, &vs.at, vs.offset_ms)
+                let d = vs.durs.as_deref();
+                write!(
+                    f,
+                    "[{}]",
+                    dur_text(*range_ms, d.and_then(|d| d.range.as_ref()))
+                )?;
+                fmt_mods(f, &vs.at, vs.offset_ms, d)
             }
             Expr::Subquery {
                 expr,
@@ -606,10 +812,11 @@ impl Expr {
                 step_ms,
                 offset_ms,
                 at,
+                durs,
             } => write!(
                 f,
                 "{expr}{}",
-                subquery_suffix(*range_ms, *step_ms, *offset_ms, at)
+                subquery_suffix(*range_ms, *step_ms, *offset_ms, at, durs.as_deref())
             ),
             Expr::Paren(e) => write!(f, "({e})"),
             Expr::Neg(e) => write!(f, "-{e}"),

@@ -387,6 +387,7 @@ impl EvalContext<'_> {
                 step_ms,
                 offset_ms,
                 at,
+                ..
             } => {
                 let step = step_ms.unwrap_or(self.engine.subquery_step_ms).max(1);
                 let ends: Vec<i64> = self
@@ -1505,6 +1506,14 @@ impl Engine {
         expr: &Expr,
         t: i64,
     ) -> Result<QueryResult, EvalError> {
+        // `step()` and `range()` are 0 in an instant query.
+        let resolved;
+        let expr = if crate::durations::dynamic(expr) {
+            resolved = crate::durations::resolved(expr, 0, 0)?;
+            &resolved
+        } else {
+            expr
+        };
         let notes = std::cell::RefCell::new(Notes::default());
         let ctx = self.ctx(storage, &notes, t, t, 1);
         let value = match ctx.eval(expr)? {
@@ -1549,6 +1558,13 @@ impl Engine {
                 "zero or negative query resolution step widths are not accepted. Try a positive integer",
             );
         }
+        let resolved;
+        let expr = if crate::durations::dynamic(expr) {
+            resolved = crate::durations::resolved(expr, step, end - start)?;
+            &resolved
+        } else {
+            expr
+        };
         let vt = expr.value_type();
         if vt != crate::ast::ValueType::Scalar && vt != crate::ast::ValueType::Vector {
             return invalid(format!(

@@ -16,6 +16,7 @@
 
 pub mod ast;
 pub mod context;
+pub mod durations;
 pub mod eval;
 mod funcs;
 pub mod functions;

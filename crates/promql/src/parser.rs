@@ -7,7 +7,10 @@
 use vigil_model::labels::METRIC_NAME;
 use vigil_storage::{MatchOp, Matcher};
 
-use crate::ast::{AggOp, At, BinOp, Card, Expr, ValueType, VectorMatching, VectorSelector};
+use crate::ast::{
+    AggOp, At, BinOp, Card, DurExpr, DurOp, Durations, Expr, ValueType, VectorMatching,
+    VectorSelector,
+};
 use crate::functions;
 use crate::lexer::{Spanned, Tok, lex};
 use crate::limits::{self, MAX_NESTING, MAX_NODES};
@@ -45,7 +48,22 @@ struct P<'a> {
     nesting: usize,
     /// Nodes built so far, bounded by [`MAX_NODES`].
     nodes: usize,
+    /// Nodes of the duration expression being parsed, bounded by [`MAX_DURATION_NODES`].
+    dur_nodes: usize,
+    /// Nesting of the duration expression being parsed (parentheses, signs, `^` chains),
+    /// bounded by [`MAX_DURATION_NESTING`].
+    dur_depth: usize,
 }
+
+/// Deepest nesting in one duration expression (its parser, evaluation and printing recurse).
+const MAX_DURATION_NESTING: usize = 64;
+
+/// Most nodes in one duration expression: its evaluation and printing recurse, and no real
+/// range needs more than a few.
+const MAX_DURATION_NODES: usize = 1000;
+
+/// What a range, step or offset may be written as, for "expected ..." in messages.
+const DUR_EXPECTED: &str = "number, duration, step(), or range()";
 
 /// A parsed sub-expression with its start offset and type, so the parser never walks a
 /// subtree again to learn its type (which made long chains quadratic).
@@ -431,6 +449,217 @@ impl P<'_> {
         self.postfix(n)
     }
 
+    /// A duration expression of current Prometheus's grammar: `+ - * / % ^` (`^` binding
+    /// tightest, right-associative; unary signs as tight as `*`) over number and duration
+    /// literals, `step()`, `range()`, `min_of(a, b)`, `max_of(a, b)` and parentheses. Returns
+    /// the expression and where it starts.
+    fn dur_expr(&mut self, min_prec: u8, context: &str) -> R<(DurExpr, usize)> {
+        self.dur_depth += 1;
+        if self.dur_depth > MAX_DURATION_NESTING {
+            let pos = self.peek().pos;
+            return Err(self.err(
+                pos,
+                format!(
+                    "duration expression nested too deeply: more than {MAX_DURATION_NESTING} levels"
+                ),
+            ));
+        }
+        let r = limits::deep(|| self.dur_expr_inner(min_prec, context));
+        self.dur_depth -= 1;
+        r
+    }
+
+    fn dur_expr_inner(&mut self, min_prec: u8, context: &str) -> R<(DurExpr, usize)> {
+        let (mut lhs, start) = self.dur_unary(context)?;
+        loop {
+            let t = self.peek().clone();
+            let (op, prec) = match t.tok {
+                Tok::Add => (DurOp::Add, 1),
+                Tok::Sub => (DurOp::Sub, 1),
+                Tok::Mul => (DurOp::Mul, 2),
+                Tok::Div => (DurOp::Div, 2),
+                Tok::Mod => (DurOp::Mod, 2),
+                Tok::Pow => (DurOp::Pow, 3),
+                _ => return Ok((lhs, start)),
+            };
+            if prec < min_prec {
+                return Ok((lhs, start));
+            }
+            self.next();
+            // `^` is right-associative: its right side may hold another `^`.
+            let next = if op == DurOp::Pow { prec } else { prec + 1 };
+            let (rhs, _) = self.dur_expr(next, context)?;
+            let end = self.toks[self.i.saturating_sub(1)].end;
+            self.dur_node(t.pos)?;
+            lhs = DurExpr::Bin {
+                op,
+                lhs: Box::new(lhs),
+                rhs: Box::new(rhs),
+                at: (start, end),
+            };
+        }
+    }
+
+    /// A signed operand: a sign binds as tight as `*` (`-2^2` is `-(2^2)`, `-2*3` is
+    /// `(-2)*3`) and folds into a literal.
+    fn dur_unary(&mut self, context: &str) -> R<(DurExpr, usize)> {
+        let t = self.peek().clone();
+        match t.tok {
+            Tok::Sub | Tok::Add => {
+                self.next();
+                self.dur_node(t.pos)?;
+                let (e, _) = self.dur_expr(3, context)?;
+                if t.tok == Tok::Add {
+                    return Ok((e, t.pos));
+                }
+                Ok((
+                    match e {
+                        DurExpr::Lit { secs, duration } => DurExpr::Lit {
+                            secs: -secs,
+                            duration,
+                        },
+                        e => DurExpr::Neg(Box::new(e)),
+                    },
+                    t.pos,
+                ))
+            }
+            _ => self.dur_atom(context),
+        }
+    }
+
+    fn dur_atom(&mut self, context: &str) -> R<(DurExpr, usize)> {
+        let t = self.next();
+        self.dur_node(t.pos)?;
+        let e = match &t.tok {
+            Tok::Number(n) => {
+                self.seconds(*n, t.pos)?;
+                DurExpr::Lit {
+                    secs: *n,
+                    duration: false,
+                }
+            }
+            Tok::Duration(ms) => DurExpr::Lit {
+                secs: *ms as f64 / 1000.0,
+                duration: true,
+            },
+            Tok::LParen => {
+                let (e, _) = self.dur_expr(0, context)?;
+                self.expect(Tok::RParen, context)?;
+                DurExpr::Paren(Box::new(e))
+            }
+            Tok::Ident(w) if self.peek().tok == Tok::LParen => {
+                match w.to_ascii_lowercase().as_str() {
+                    "step" | "range" => {
+                        self.next();
+                        self.expect(Tok::RParen, context)?;
+                        if w.eq_ignore_ascii_case("step") {
+                            DurExpr::Step
+                        } else {
+                            DurExpr::Range
+                        }
+                    }
+                    f @ ("min_of" | "max_of") => {
+                        self.next();
+                        let (a, _) = self.dur_expr(0, context)?;
+                        self.expect(Tok::Comma, context)?;
+                        let (b, _) = self.dur_expr(0, context)?;
+                        self.expect(Tok::RParen, context)?;
+                        if f == "min_of" {
+                            DurExpr::MinOf(Box::new(a), Box::new(b))
+                        } else {
+                            DurExpr::MaxOf(Box::new(a), Box::new(b))
+                        }
+                    }
+                    _ => return Err(self.unexpected(&t, context, DUR_EXPECTED)),
+                }
+            }
+            _ => return Err(self.unexpected(&t, context, DUR_EXPECTED)),
+        };
+        Ok((e, t.pos))
+    }
+
+    fn dur_node(&mut self, pos: usize) -> R<()> {
+        self.dur_nodes += 1;
+        if self.dur_nodes > MAX_DURATION_NODES {
+            return Err(self.err(
+                pos,
+                format!("duration expression too long: more than {MAX_DURATION_NODES} terms"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A range or step: a single literal as before, else a duration expression. Returns the
+    /// milliseconds (a placeholder of 1 when the expression reads the query's step or range,
+    /// resolved when a query starts) and the expression.
+    fn range_or_step(&mut self, context: &str) -> R<(i64, Option<DurExpr>)> {
+        let t = self.peek().clone();
+        let single = matches!(
+            self.toks.get(self.i + 1).map(|x| &x.tok),
+            Some(Tok::RBracket | Tok::Colon)
+        );
+        match t.tok {
+            Tok::Duration(ms) if single => {
+                self.next();
+                return Ok((ms, None));
+            }
+            Tok::Number(n) if single && n.is_finite() && n >= 0.0 => {
+                self.next();
+                return Ok((self.seconds(n, t.pos)?, None));
+            }
+            _ => {}
+        }
+        self.dur_nodes = 0;
+        let (e, start) = self.dur_expr(0, context)?;
+        if e.dynamic() {
+            return Ok((1, Some(e)));
+        }
+        let ms = e
+            .millis(0.0, 0.0, true)
+            .map_err(|d| self.err(d.at.map_or(start, |a| a.0), d.msg))?;
+        Ok((ms, Some(e)))
+    }
+
+    /// An offset: a signed literal as before, else a signed `step()`, `range()`,
+    /// `min_of`/`max_of` or parenthesised duration expression. Arithmetic needs the
+    /// parentheses: after the atom the offset ends, so `x offset 5s - 8` is
+    /// `(x offset 5s) - 8`, as in Prometheus.
+    fn offset_dur(&mut self) -> R<(i64, Option<DurExpr>)> {
+        let context = "offset";
+        let sign = match self.peek().tok {
+            Tok::Sub => Some(self.next()),
+            Tok::Add => {
+                self.next();
+                None
+            }
+            _ => None,
+        };
+        let t = self.peek().clone();
+        let lit = match t.tok {
+            Tok::Duration(ms) => Some(ms),
+            Tok::Number(n) if n.is_finite() => Some(self.seconds(n, t.pos)?),
+            _ => None,
+        };
+        if let Some(ms) = lit {
+            self.next();
+            return Ok((if sign.is_some() { -ms } else { ms }, None));
+        }
+        self.dur_nodes = 0;
+        let (e, start) = self.dur_atom(context)?;
+        let start = sign.as_ref().map_or(start, |s| s.pos);
+        let e = match sign {
+            Some(_) => DurExpr::Neg(Box::new(e)),
+            None => e,
+        };
+        if e.dynamic() {
+            return Ok((0, Some(e)));
+        }
+        let ms = e
+            .millis(0.0, 0.0, false)
+            .map_err(|d| self.err(d.at.map_or(start, |a| a.0), d.msg))?;
+        Ok((ms, Some(e)))
+    }
+
     /// `[range]`, `[range:step]`, `offset`, `@` after an expression.
     fn postfix(&mut self, n: Node) -> R<Node> {
         let Node {
@@ -443,24 +672,15 @@ impl P<'_> {
             match &t.tok {
                 Tok::LBracket => {
                     self.next();
-                    let r = self.next();
-                    let range_ms = match r.tok {
-                        Tok::Duration(ms) => ms,
-                        Tok::Number(n) if n.is_finite() && n >= 0.0 => self.seconds(n, r.pos)?,
-                        _ => return Err(self.unexpected(&r, "", "duration")),
-                    };
+                    let (range_ms, range_expr) =
+                        self.range_or_step("subquery or range selector")?;
                     if self.peek().tok == Tok::Colon {
                         self.next();
-                        let step_ms = match self.peek().tok.clone() {
-                            Tok::Duration(ms) => {
-                                self.next();
-                                Some(ms)
-                            }
-                            Tok::Number(n) if n.is_finite() && n >= 0.0 => {
-                                self.next();
-                                Some(self.seconds(n, t.pos)?)
-                            }
-                            _ => None,
+                        let (step_ms, step_expr) = if self.peek().tok == Tok::RBracket {
+                            (None, None)
+                        } else {
+                            let (ms, e) = self.range_or_step("subquery selector")?;
+                            (Some(ms), e)
                         };
                         self.expect(Tok::RBracket, "subquery selector")?;
                         if ty != ValueType::Vector {
@@ -478,19 +698,30 @@ impl P<'_> {
                         {
                             // Allowed: modifiers inside apply to the inner expression.
                         }
+                        let durs = (range_expr.is_some() || step_expr.is_some()).then(|| {
+                            Box::new(Durations {
+                                range: range_expr,
+                                step: step_expr,
+                                offset: None,
+                            })
+                        });
                         e = Expr::Subquery {
                             expr: Box::new(e),
                             range_ms,
                             step_ms: step_ms.filter(|s| *s > 0),
                             offset_ms: 0,
                             at: None,
+                            durs,
                         };
                         ty = ValueType::Matrix;
                     } else {
                         self.expect(Tok::RBracket, "range vector selector")?;
                         match &mut e {
                             Expr::VectorSelector(vs) => {
-                                if vs.offset_ms != 0 || vs.at.is_some() {
+                                if vs.offset_ms != 0
+                                    || vs.at.is_some()
+                                    || vs.durs.as_ref().is_some_and(|d| d.offset.is_some())
+                                {
                                     // `foo offset 5m [1m]` is not valid PromQL.
                                     return Err(self.err(
                                         t.pos,
@@ -499,6 +730,9 @@ impl P<'_> {
                                 }
                                 if range_ms == 0 {
                                     return Err(self.err(t.pos, "range must be greater than 0"));
+                                }
+                                if let Some(r) = range_expr {
+                                    vs.durs.get_or_insert_with(Default::default).range = Some(r);
                                 }
                                 let vs = std::mem::take(vs);
                                 e = Expr::MatrixSelector { vs, range_ms };
@@ -514,33 +748,23 @@ impl P<'_> {
                 }
                 Tok::Ident(w) if w.eq_ignore_ascii_case("offset") => {
                     self.next();
-                    let neg = match self.peek().tok {
-                        Tok::Sub => {
-                            self.next();
-                            true
+                    let (ms, expr) = self.offset_dur()?;
+                    let (slot, durs) = match &mut e {
+                        Expr::VectorSelector(vs) | Expr::MatrixSelector { vs, .. } => {
+                            (&mut vs.offset_ms, &mut vs.durs)
                         }
-                        Tok::Add => {
-                            self.next();
-                            false
-                        }
-                        _ => false,
-                    };
-                    let d = self.next();
-                    let ms = match d.tok {
-                        Tok::Duration(ms) => ms,
-                        Tok::Number(n) if n.is_finite() => self.seconds(n, d.pos)?,
-                        _ => return Err(self.unexpected(&d, "offset", "duration")),
-                    };
-                    let ms = if neg { -ms } else { ms };
-                    let slot = match &mut e {
-                        Expr::VectorSelector(vs) | Expr::MatrixSelector { vs, .. } => &mut vs.offset_ms,
-                        Expr::Subquery { offset_ms, .. } => offset_ms,
+                        Expr::Subquery {
+                            offset_ms, durs, ..
+                        } => (offset_ms, durs),
                         _ => return Err(self.err(t.pos, "offset modifier must be preceded by an instant vector selector or range vector selector or a subquery")),
                     };
-                    if *slot != 0 {
+                    if *slot != 0 || durs.as_ref().is_some_and(|d| d.offset.is_some()) {
                         return Err(self.err(t.pos, "offset may not be set multiple times"));
                     }
                     *slot = ms;
+                    if let Some(x) = expr {
+                        durs.get_or_insert_with(Default::default).offset = Some(x);
+                    }
                 }
                 Tok::At => {
                     self.next();
@@ -705,6 +929,7 @@ impl P<'_> {
             matchers,
             offset_ms: 0,
             at: None,
+            durs: None,
         }))
     }
 
@@ -966,6 +1191,8 @@ pub fn parse(input: &str) -> Result<Expr, ParseError> {
         i: 0,
         nesting: 0,
         nodes: 0,
+        dur_nodes: 0,
+        dur_depth: 0,
     };
     if p.peek().tok == Tok::Eof {
         return Err(p.err(0, "no expression found in input"));

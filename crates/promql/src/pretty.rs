@@ -73,7 +73,11 @@ impl Printer {
                 step_ms,
                 offset_ms,
                 at,
-            } => self.len(expr) + subquery_suffix(*range_ms, *step_ms, *offset_ms, at).len(),
+                durs,
+            } => {
+                self.len(expr)
+                    + subquery_suffix(*range_ms, *step_ms, *offset_ms, at, durs.as_deref()).len()
+            }
             Expr::Aggregate {
                 op,
                 expr,
@@ -219,10 +223,16 @@ impl Printer {
                 step_ms,
                 offset_ms,
                 at,
+                durs,
             } => {
                 self.at(expr, level, skip)?;
-                self.out
-                    .push_str(&subquery_suffix(*range_ms, *step_ms, *offset_ms, at));
+                self.out.push_str(&subquery_suffix(
+                    *range_ms,
+                    *step_ms,
+                    *offset_ms,
+                    at,
+                    durs.as_deref(),
+                ));
             }
             // Selectors and literals cannot be split.
             _ => {

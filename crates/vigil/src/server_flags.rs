@@ -739,6 +739,84 @@ const FEATURES: &[(&str, Option<&str>)] = &[
             "Prometheus 2's spelling of --agent: vigil runs as an agent (Prometheus 3 ignores it and runs a server); use --agent",
         ),
     ),
+    // Current Prometheus's features (its `cmd/prometheus/main.go`): what vigil does instead.
+    (
+        "promql-duration-expr",
+        Some(
+            "duration expressions (`x[5m * 2]`, `offset (step())`) are always on, as in Prometheus 3.14+",
+        ),
+    ),
+    (
+        "promql-delayed-name-removal",
+        Some(
+            "vigil drops `__name__` where each function or operator drops it, as without the feature",
+        ),
+    ),
+    (
+        "promql-extended-range-selectors",
+        Some("vigil does not parse the `anchored` and `smoothed` modifiers yet"),
+    ),
+    (
+        "promql-binop-fill-modifiers",
+        Some("vigil does not parse `fill()`, `fill_left()` and `fill_right()` yet"),
+    ),
+    (
+        "type-and-unit-labels",
+        Some("vigil adds no `__type__` and `__unit__` labels"),
+    ),
+    (
+        "metadata-wal-records",
+        Some(
+            "vigil keeps metric metadata in memory, not in its WAL (remote write sends it from there)",
+        ),
+    ),
+    (
+        "delayed-compaction",
+        Some("vigil cuts its head as soon as a block is due"),
+    ),
+    (
+        "use-uncached-io",
+        Some("vigil writes chunks through the page cache"),
+    ),
+    ("old-ui", Some("vigil has one UI")),
+    (
+        "otlp-deltatocumulative",
+        Some("vigil does not receive OTLP yet"),
+    ),
+    (
+        "otlp-native-delta-ingestion",
+        Some("vigil does not receive OTLP yet"),
+    ),
+    (
+        "st-storage",
+        Some(
+            "vigil keeps no start timestamp per sample (created-timestamp-zero-ingestion stores a 0 at each)",
+        ),
+    ),
+    (
+        "histograms-st-encoding",
+        Some("vigil keeps no start timestamps in histogram chunks"),
+    ),
+    (
+        "use-start-timestamps",
+        Some("rate, irate, increase and resets do not read start timestamps in vigil"),
+    ),
+    (
+        "st-synthesis",
+        Some("vigil synthesises no start timestamps"),
+    ),
+    (
+        "xor2-encoding",
+        Some("vigil writes Prometheus's XOR float chunks"),
+    ),
+    (
+        "fast-startup",
+        Some("vigil writes no series_state.json; it starts by replaying its WAL, fast"),
+    ),
+    (
+        "search-api",
+        Some("vigil does not serve the experimental search endpoints"),
+    ),
 ];
 
 /// Prometheus's rule for mixing modes, over the flags given on the command line (`args`,

@@ -146,7 +146,10 @@ fn flags_without_effect_are_named_when_set_and_not_running_ones_loudly() {
             expect.push((format!("NOT RUNNING: --{flag}: "), "ERROR"));
         }
     }
-    args.push("--enable-feature=native-histograms,no-such-feature".into());
+    args.push(
+        "--enable-feature=native-histograms,no-such-feature,promql-duration-expr,promql-extended-range-selectors"
+            .into(),
+    );
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     let v = Vigil::start("flags-warned", None, &refs);
     let log = v.proc.log_text();
@@ -167,6 +170,15 @@ fn flags_without_effect_are_named_when_set_and_not_running_ones_loudly() {
     );
     assert!(
         log.contains("--enable-feature=no-such-feature: unknown feature"),
+        "{log}"
+    );
+    // Current Prometheus's features are named with what vigil does instead.
+    assert!(
+        log.contains("--enable-feature=promql-duration-expr: duration expressions"),
+        "{log}"
+    );
+    assert!(
+        log.contains("--enable-feature=promql-extended-range-selectors: vigil does not parse"),
         "{log}"
     );
     // The OTLP receiver asked for answers that it is not implemented, not 404.

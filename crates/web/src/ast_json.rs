@@ -117,6 +117,7 @@ fn node_inner(out: &mut String, e: &Expr) -> ValueType {
             step_ms,
             offset_ms,
             at,
+            ..
         } => {
             let (ts, soe) = at_fields(at);
             let mut fields = json!({

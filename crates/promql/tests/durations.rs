@@ -1,0 +1,68 @@
+//! Duration expressions (`x[5m * 2]`, `x offset (1m + 1m)`, `x[step()]`): vigil's own cases
+//! in the upstream test format (`testdata/duration_expressions.test`), every eval passing,
+//! and their printing back as written.
+
+use vigil_promql::promqltest::run;
+
+#[test]
+fn duration_expressions_evaluate_as_prometheus_defines_them() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/testdata/duration_expressions.test"
+    ))
+    .unwrap();
+    let r = run(&text);
+    assert!(r.failed.is_empty(), "failed: {:#?}", r.failed);
+    assert_eq!(r.passed, r.total());
+    assert!(r.passed >= 25, "{} passed", r.passed);
+}
+
+#[test]
+fn duration_expressions_print_back_as_written() {
+    for (q, want) in [
+        ("rate(x[5m * 2])", "rate(x[5m * 2])"),
+        ("x[1h / 2:step()]", "x[1h / 2:step()]"),
+        ("x offset (1m + 1m)", "x offset (1m + 1m)"),
+        ("x offset -step()", "x offset -step()"),
+        ("x[min_of(range(), 1h)]", "x[min_of(range(), 1h)]"),
+        ("x[-(10s - 5s) + 20s]", "x[-(10s - 5s) + 20s]"),
+        (
+            "x[5m] offset max_of(step(), 1m)",
+            "x[5m] offset max_of(step(), 1m)",
+        ),
+        (
+            "sum_over_time(x[2 ^ 3 ^ 1:10])",
+            "sum_over_time(x[2 ^ 3 ^ 1:10s])",
+        ),
+        // A single literal prints as before.
+        ("x[300]", "x[5m]"),
+        ("x offset -90s", "x offset -1m30s"),
+    ] {
+        let e = vigil_promql::parse(q).unwrap_or_else(|e| panic!("{q}: {e}"));
+        assert_eq!(e.to_string(), want, "{q}");
+        let again = vigil_promql::parse(&e.to_string()).unwrap();
+        assert_eq!(again, e, "{q} does not parse back to itself");
+    }
+    for (q, msg) in [
+        ("x[5m - 10m]", "duration must be greater than 0"),
+        ("x[10s / 0]", "division by zero"),
+        ("x[5s x 5s]", "unexpected identifier"),
+        ("x[step]", "expected number, duration, step(), or range()"),
+        ("x offset (1h / (2 - 2))", "division by zero"),
+        ("x[9.5e10]", "duration out of range"),
+    ] {
+        let err = vigil_promql::parse(q).unwrap_err().to_string();
+        assert!(err.contains(msg), "{q}: {err}");
+    }
+    // A hostile length is refused, not recursed into.
+    let long = format!("x[{}1s]", "1s + ".repeat(5000));
+    let err = vigil_promql::parse(&long).unwrap_err().to_string();
+    assert!(err.contains("duration expression too long"), "{err}");
+    let deep = format!("x[{}1s{}]", "(".repeat(5000), ")".repeat(5000));
+    let err = vigil_promql::parse(&deep).unwrap_err().to_string();
+    assert!(err.contains("nested too deeply"), "{err}");
+    let signs = format!("x[{}1s]", "- ".repeat(5000));
+    assert!(vigil_promql::parse(&signs).is_err());
+    let pow = format!("x[{}1]", "1 ^ ".repeat(5000));
+    assert!(vigil_promql::parse(&pow).is_err());
+}
