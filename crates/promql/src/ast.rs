@@ -48,11 +48,22 @@ pub struct VectorSelector {
 /// The duration expressions (`5m * 2`, `step()`, `min_of(range(), 1h)`) a range, subquery
 /// step or offset was written as: kept for printing, and resolved when a query starts if they
 /// read the query's step or range (else folded once, by the parser, into the milliseconds).
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Durations {
     pub range: Option<DurExpr>,
     pub step: Option<DurExpr>,
     pub offset: Option<DurExpr>,
+    /// Where each was written (byte offsets: start, end), for the messages of a query whose
+    /// step or range gives one no valid value: range, step, offset.
+    pub at: [(usize, usize); 3],
+}
+
+/// Positions never take part in equality (as [`Pos`]): the same query spelled with other
+/// spacing is the same tree.
+impl PartialEq for Durations {
+    fn eq(&self, o: &Self) -> bool {
+        self.range == o.range && self.step == o.step && self.offset == o.offset
+    }
 }
 
 impl Durations {
@@ -186,7 +197,7 @@ impl DurExpr {
         let secs = self.eval(step, range)?;
         let fail = |msg| Err(DurError { msg, at: None });
         if !secs.is_finite() || secs.abs() * 1000.0 > crate::limits::MAX_DURATION_MS as f64 {
-            return fail("duration out of range");
+            return fail("duration is out of range");
         }
         let ms = (secs * 1000.0) as i64;
         if positive && ms <= 0 {

@@ -49,17 +49,23 @@ pub fn resolved(e: &Expr, step_ms: i64, range_ms: i64) -> Result<Expr, EvalError
 
 fn resolve(e: &Expr, step: f64, range: f64) -> Result<Expr, EvalError> {
     let sub = |x: &Expr| crate::limits::deep(|| resolve(x, step, range)).map(Box::new);
-    let fail = |d: crate::ast::DurError| EvalError::Invalid(d.to_string());
+    // Prometheus's message names where the expression was written when it has no other place.
+    let fail = |at: (usize, usize)| {
+        move |mut d: crate::ast::DurError| {
+            d.at.get_or_insert(at);
+            EvalError::BadQuery(d.to_string())
+        }
+    };
     // The offset and range a selector's expressions give now.
     let selector = |vs: &crate::ast::VectorSelector| -> Result<_, EvalError> {
         let mut vs = vs.clone();
         let mut range_ms = None;
         if let Some(d) = vs.durs.as_deref() {
             if let Some(o) = &d.offset {
-                vs.offset_ms = o.millis(step, range, false).map_err(fail)?;
+                vs.offset_ms = o.millis(step, range, false).map_err(fail(d.at[2]))?;
             }
             if let Some(r) = &d.range {
-                range_ms = Some(r.millis(step, range, true).map_err(fail)?);
+                range_ms = Some(r.millis(step, range, true).map_err(fail(d.at[0]))?);
             }
         }
         Ok((vs, range_ms))
@@ -82,18 +88,20 @@ fn resolve(e: &Expr, step: f64, range: f64) -> Result<Expr, EvalError> {
             durs,
         } => {
             let d: Option<&Durations> = durs.as_deref();
-            let get = |x: Option<&crate::ast::DurExpr>, positive| {
-                x.map(|x| x.millis(step, range, positive).map_err(fail))
+            let get = |k: usize, positive| {
+                let x = d.and_then(|d| [&d.range, &d.step, &d.offset][k].as_ref());
+                let at = d.map_or((0, 0), |d| d.at[k]);
+                x.map(|x| x.millis(step, range, positive).map_err(fail(at)))
                     .transpose()
             };
             Expr::Subquery {
                 expr: sub(expr)?,
-                range_ms: get(d.and_then(|d| d.range.as_ref()), true)?.unwrap_or(*range_ms),
-                step_ms: match get(d.and_then(|d| d.step.as_ref()), true)? {
+                range_ms: get(0, true)?.unwrap_or(*range_ms),
+                step_ms: match get(1, true)? {
                     Some(s) => Some(s),
                     None => *step_ms,
                 },
-                offset_ms: get(d.and_then(|d| d.offset.as_ref()), false)?.unwrap_or(*offset_ms),
+                offset_ms: get(2, false)?.unwrap_or(*offset_ms),
                 at: *at,
                 durs: durs.clone(),
             }

@@ -1560,7 +1560,7 @@ impl Engine {
         }
         let resolved;
         let expr = if crate::durations::dynamic(expr) {
-            resolved = crate::durations::resolved(expr, step, end - start)?;
+            resolved = crate::durations::resolved(expr, step, end.saturating_sub(start))?;
             &resolved
         } else {
             expr

@@ -62,6 +62,9 @@ const MAX_DURATION_NESTING: usize = 64;
 /// range needs more than a few.
 const MAX_DURATION_NODES: usize = 1000;
 
+/// A duration expression and where it was written (byte offsets).
+type WrittenDur = (DurExpr, (usize, usize));
+
 /// What a range, step or offset may be written as, for "expected ..." in messages.
 const DUR_EXPECTED: &str = "number, duration, step(), or range()";
 
@@ -583,7 +586,7 @@ impl P<'_> {
         if self.dur_nodes > MAX_DURATION_NODES {
             return Err(self.err(
                 pos,
-                format!("duration expression too long: more than {MAX_DURATION_NODES} terms"),
+                format!("duration expression too long: more than {MAX_DURATION_NODES} literals, operators and calls"),
             ));
         }
         Ok(())
@@ -592,7 +595,7 @@ impl P<'_> {
     /// A range or step: a single literal as before, else a duration expression. Returns the
     /// milliseconds (a placeholder of 1 when the expression reads the query's step or range,
     /// resolved when a query starts) and the expression.
-    fn range_or_step(&mut self, context: &str) -> R<(i64, Option<DurExpr>)> {
+    fn range_or_step(&mut self, context: &str) -> R<(i64, Option<WrittenDur>)> {
         let t = self.peek().clone();
         let single = matches!(
             self.toks.get(self.i + 1).map(|x| &x.tok),
@@ -611,20 +614,21 @@ impl P<'_> {
         }
         self.dur_nodes = 0;
         let (e, start) = self.dur_expr(0, context)?;
+        let span = (start, self.toks[self.i.saturating_sub(1)].end);
         if e.dynamic() {
-            return Ok((1, Some(e)));
+            return Ok((1, Some((e, span))));
         }
         let ms = e
             .millis(0.0, 0.0, true)
             .map_err(|d| self.err(d.at.map_or(start, |a| a.0), d.msg))?;
-        Ok((ms, Some(e)))
+        Ok((ms, Some((e, span))))
     }
 
     /// An offset: a signed literal as before, else a signed `step()`, `range()`,
     /// `min_of`/`max_of` or parenthesised duration expression. Arithmetic needs the
     /// parentheses: after the atom the offset ends, so `x offset 5s - 8` is
     /// `(x offset 5s) - 8`, as in Prometheus.
-    fn offset_dur(&mut self) -> R<(i64, Option<DurExpr>)> {
+    fn offset_dur(&mut self) -> R<(i64, Option<WrittenDur>)> {
         let context = "offset";
         let sign = match self.peek().tok {
             Tok::Sub => Some(self.next()),
@@ -651,13 +655,14 @@ impl P<'_> {
             Some(_) => DurExpr::Neg(Box::new(e)),
             None => e,
         };
+        let span = (start, self.toks[self.i.saturating_sub(1)].end);
         if e.dynamic() {
-            return Ok((0, Some(e)));
+            return Ok((0, Some((e, span))));
         }
         let ms = e
             .millis(0.0, 0.0, false)
             .map_err(|d| self.err(d.at.map_or(start, |a| a.0), d.msg))?;
-        Ok((ms, Some(e)))
+        Ok((ms, Some((e, span))))
     }
 
     /// `[range]`, `[range:step]`, `offset`, `@` after an expression.
@@ -699,10 +704,13 @@ impl P<'_> {
                             // Allowed: modifiers inside apply to the inner expression.
                         }
                         let durs = (range_expr.is_some() || step_expr.is_some()).then(|| {
+                            let at0 = range_expr.as_ref().map_or((0, 0), |r| r.1);
+                            let at1 = step_expr.as_ref().map_or((0, 0), |r| r.1);
                             Box::new(Durations {
-                                range: range_expr,
-                                step: step_expr,
+                                range: range_expr.map(|r| r.0),
+                                step: step_expr.map(|r| r.0),
                                 offset: None,
+                                at: [at0, at1, (0, 0)],
                             })
                         });
                         e = Expr::Subquery {
@@ -731,8 +739,10 @@ impl P<'_> {
                                 if range_ms == 0 {
                                     return Err(self.err(t.pos, "range must be greater than 0"));
                                 }
-                                if let Some(r) = range_expr {
-                                    vs.durs.get_or_insert_with(Default::default).range = Some(r);
+                                if let Some((r, at)) = range_expr {
+                                    let d = vs.durs.get_or_insert_with(Default::default);
+                                    d.range = Some(r);
+                                    d.at[0] = at;
                                 }
                                 let vs = std::mem::take(vs);
                                 e = Expr::MatrixSelector { vs, range_ms };
@@ -762,8 +772,10 @@ impl P<'_> {
                         return Err(self.err(t.pos, "offset may not be set multiple times"));
                     }
                     *slot = ms;
-                    if let Some(x) = expr {
-                        durs.get_or_insert_with(Default::default).offset = Some(x);
+                    if let Some((x, at)) = expr {
+                        let d = durs.get_or_insert_with(Default::default);
+                        d.offset = Some(x);
+                        d.at[2] = at;
                     }
                 }
                 Tok::At => {

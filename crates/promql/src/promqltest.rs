@@ -673,9 +673,16 @@ fn range_mode(
     expr: &Expr,
     t: i64,
 ) -> Result<(), String> {
+    let text: String = ev
+        .expr
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_lowercase();
     let reads_range = ["start()", "end()", "range()", "step()"]
         .iter()
-        .any(|f| ev.expr.contains(f));
+        .any(|f| text.contains(f))
+        || crate::durations::dynamic(expr);
     if ev.range.is_some()
         || ev.range_vector.is_some()
         || ev.expect_string.is_some()

@@ -53,6 +53,10 @@ pub enum EvalError {
     Storage(#[from] StorageError),
     #[error("{0}")]
     Invalid(String),
+    /// The query cannot run as written for this step and range (a duration expression with
+    /// no valid value): Prometheus refuses such a query before running it, as a bad parameter.
+    #[error("{0}")]
+    BadQuery(String),
     #[error("query processing would load too many samples into memory in query execution")]
     TooManySamples,
     /// Past `--query.max-bytes`: the series and samples loaded would take more memory.

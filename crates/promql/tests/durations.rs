@@ -61,8 +61,28 @@ fn duration_expressions_print_back_as_written() {
     let deep = format!("x[{}1s{}]", "(".repeat(5000), ")".repeat(5000));
     let err = vigil_promql::parse(&deep).unwrap_err().to_string();
     assert!(err.contains("nested too deeply"), "{err}");
-    let signs = format!("x[{}1s]", "- ".repeat(5000));
-    assert!(vigil_promql::parse(&signs).is_err());
-    let pow = format!("x[{}1]", "1 ^ ".repeat(5000));
-    assert!(vigil_promql::parse(&pow).is_err());
+    for hostile in [
+        format!("x[{}1s]", "- ".repeat(5000)),
+        format!("x[{}1]", "1 ^ ".repeat(5000)),
+    ] {
+        let err = vigil_promql::parse(&hostile).unwrap_err().to_string();
+        assert!(err.contains("nested too deeply"), "{err}");
+    }
+    // `step`, `range` and `min_of` stay names, and functions outside brackets.
+    for q in [
+        "step",
+        "range{step=\"1\"}",
+        "min_of(step(), 2)",
+        "sum by (range) (x)",
+        "x[5m] offset 1m",
+        "x[5m:]",
+    ] {
+        vigil_promql::parse(q).unwrap_or_else(|e| panic!("{q}: {e}"));
+    }
+    assert!(
+        vigil_promql::parse("x offset 5m [1m]")
+            .unwrap_err()
+            .to_string()
+            .contains("no offset or @ modifiers allowed before range")
+    );
 }

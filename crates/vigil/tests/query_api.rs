@@ -86,6 +86,27 @@ fn metadata_parse_format_limits_and_timeouts() {
     assert_eq!(code, 400);
     assert!(body.contains("bad_data"), "{body}");
 
+    // Duration expressions: printed as written, resolved per query; one that reads the
+    // query's step is unknown in the parsed tree (0) and refused as a bad parameter where the
+    // step makes it 0 (an instant query), as Prometheus.
+    let q = enc("rate(up[step() * 2 + 1m])");
+    let fq = get_json(&format!("{b}/api/v1/format_query?query={q}"));
+    assert_eq!(fq["data"], "rate(up[step() * 2 + 1m])");
+    let pq = get_json(&format!("{b}/api/v1/parse_query?query={q}"));
+    assert_eq!(pq["data"]["args"][0]["range"], 0, "{pq}");
+    let r = get_json(&format!(
+        "{b}/api/v1/query_range?query={q}&start=1&end=100&step=15"
+    ));
+    assert_eq!(r["status"], "success", "{r}");
+    let (code, body) = get(&format!("{b}/api/v1/query?query={}", enc("up[step()]")));
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        body.contains("bad_data")
+            && body
+                .contains("invalid parameter \\\"query\\\": 3:9: duration must be greater than 0"),
+        "{body}"
+    );
+
     // `limit` on label lookups, with the warning Grafana looks for.
     let l = get_json(&format!("{b}/api/v1/label/__name__/values?limit=5"));
     assert_eq!(l["data"].as_array().unwrap().len(), 5);

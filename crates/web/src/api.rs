@@ -244,6 +244,9 @@ async fn evaluate(
         .ok_or_else(|| ApiError::Internal("query evaluation panicked".into()))?
         .map_err(|e| match e {
             vigil_promql::EvalError::Timeout => ApiError::Timeout(e.to_string()),
+            vigil_promql::EvalError::BadQuery(m) => {
+                ApiError::BadData(format!("invalid parameter \"query\": {m}"))
+            }
             other => ApiError::Execution(other.to_string()),
         })?;
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())

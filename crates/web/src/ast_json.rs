@@ -14,6 +14,16 @@ fn value_type(t: ValueType) -> &'static str {
     }
 }
 
+/// A range, step or offset in ms, or 0 while a duration expression reading the query's step
+/// or range leaves it unknown (as Prometheus's tree before the query resolves it).
+fn known(ms: i64, e: Option<&vigil_promql::ast::DurExpr>) -> i64 {
+    if e.is_some_and(|e| e.dynamic()) {
+        0
+    } else {
+        ms
+    }
+}
+
 fn at_fields(at: &Option<At>) -> (Json, Json) {
     match at {
         Some(At::Time(t)) => (json!(t), Json::Null),
@@ -84,12 +94,13 @@ fn node_inner(out: &mut String, e: &Expr) -> ValueType {
         },
         Expr::VectorSelector(vs) => {
             let (ts, soe) = at_fields(&vs.at);
+            let d = vs.durs.as_deref();
             put(
                 out,
                 json!({
                     "type": "vectorSelector",
                     "name": vs.name.clone().unwrap_or_default(),
-                    "offset": vs.offset_ms,
+                    "offset": known(vs.offset_ms, d.and_then(|d| d.offset.as_ref())),
                     "matchers": matchers(vs),
                     "timestamp": ts,
                     "startOrEnd": soe,
@@ -103,8 +114,8 @@ fn node_inner(out: &mut String, e: &Expr) -> ValueType {
                 json!({
                     "type": "matrixSelector",
                     "name": vs.name.clone().unwrap_or_default(),
-                    "range": range_ms,
-                    "offset": vs.offset_ms,
+                    "range": known(*range_ms, vs.durs.as_deref().and_then(|d| d.range.as_ref())),
+                    "offset": known(vs.offset_ms, vs.durs.as_deref().and_then(|d| d.offset.as_ref())),
                     "matchers": matchers(vs),
                     "timestamp": ts,
                     "startOrEnd": soe,
@@ -117,14 +128,15 @@ fn node_inner(out: &mut String, e: &Expr) -> ValueType {
             step_ms,
             offset_ms,
             at,
-            ..
+            durs,
         } => {
             let (ts, soe) = at_fields(at);
+            let d = durs.as_deref();
             let mut fields = json!({
                 "type": "subquery",
-                "range": range_ms,
-                "offset": offset_ms,
-                "step": step_ms.unwrap_or(0),
+                "range": known(*range_ms, d.and_then(|d| d.range.as_ref())),
+                "offset": known(*offset_ms, d.and_then(|d| d.offset.as_ref())),
+                "step": known(step_ms.unwrap_or(0), d.and_then(|d| d.step.as_ref())),
                 "timestamp": ts,
                 "startOrEnd": soe,
             })
