@@ -417,6 +417,64 @@ impl FloatHistogram {
         )
     }
 
+    /// The histogram as Go's `FloatHistogram.String()` writes it (what an alert template's
+    /// `{{ $value }}` prints for one): `{count:C, sum:S` then each non-empty bucket, negative
+    /// ones from the lowest bound up (`[lo,hi):n`), the zero bucket if it has a count
+    /// (`[-t,t]:n`), positive ones (`(lo,hi]:n`; a custom-bucket histogram's first bucket
+    /// `[-Inf,b]`), then `}`. Bounds are not clipped to the zero bucket, as Go's iterators
+    /// leave them.
+    pub fn go_string(&self) -> String {
+        use std::fmt::Write as _;
+        let g = crate::format_go_float;
+        let mut out = format!("{{count:{}, sum:{}", g(self.count), g(self.sum));
+        let custom = self.uses_custom_buckets();
+        let mut bucket = |lower: f64, upper: f64, lower_in: bool, upper_in: bool, c: f64| {
+            let _ = write!(
+                out,
+                ", {}{},{}{}:{}",
+                if lower_in { '[' } else { '(' },
+                g(lower),
+                g(upper),
+                if upper_in { ']' } else { ')' },
+                g(c)
+            );
+        };
+        for (i, c) in self.negative().into_iter().rev() {
+            if c != 0.0 {
+                let (lo, up) = self.positive_bounds(i);
+                let (lower, upper) = (-up, -lo);
+                let (li, ui) = if custom {
+                    (lower == f64::NEG_INFINITY, true)
+                } else {
+                    (lower < 0.0, upper > 0.0)
+                };
+                bucket(lower, upper, li, ui, c);
+            }
+        }
+        if self.zero_count != 0.0 {
+            bucket(
+                -self.zero_threshold,
+                self.zero_threshold,
+                true,
+                true,
+                self.zero_count,
+            );
+        }
+        for (i, c) in self.positive() {
+            if c != 0.0 {
+                let (lower, upper) = self.positive_bounds(i);
+                let (li, ui) = if custom {
+                    (lower == f64::NEG_INFINITY, true)
+                } else {
+                    (lower < 0.0, upper > 0.0)
+                };
+                bucket(lower, upper, li, ui, c);
+            }
+        }
+        out.push('}');
+        out
+    }
+
     /// Every bucket from the lowest bound to the highest, as Prometheus's all-bucket
     /// iterator yields them: negative buckets, the zero bucket (only when it has a count),
     /// positive buckets; bounds inside the zero bucket are clipped to it.
@@ -1078,6 +1136,33 @@ mod tests {
         h.set_positive(pos);
         h.count = zero + pos.iter().map(|p| p.1).sum::<f64>();
         h
+    }
+
+    /// Go's `FloatHistogram.String()`, bucket by bucket (the form its own tests and the
+    /// native-histogram docs show).
+    #[test]
+    fn prints_as_go_prints_it() {
+        let mut x = h(0, 2.0, &[(0, 1.0), (1, 3.0), (3, 0.0)]);
+        x.set_negative(&[(0, 1.0)]);
+        x.count += 1.0;
+        x.sum = 3.5;
+        assert_eq!(
+            x.go_string(),
+            "{count:7, sum:3.5, [-1,-0.5):1, [-0.001,0.001]:2, (0.5,1]:1, (1,2]:3}"
+        );
+        let mut c = FloatHistogram {
+            schema: CUSTOM_BUCKETS_SCHEMA,
+            custom_values: vec![0.1, 1.0],
+            count: 6.0,
+            sum: 2.25,
+            ..Default::default()
+        };
+        c.set_positive(&[(0, 1.0), (1, 0.0), (2, 5.0)]);
+        assert_eq!(
+            c.go_string(),
+            "{count:6, sum:2.25, [-Inf,0.1]:1, (1,+Inf]:5}"
+        );
+        assert_eq!(FloatHistogram::default().go_string(), "{count:0, sum:0}");
     }
 
     #[test]

@@ -75,11 +75,6 @@ pub struct EvalEnv<'a> {
     pub external_url: &'a str,
 }
 
-/// Alerting rules and templates work with float samples; a native histogram result is an
-/// error naming it, never a number made up from it. Recording rules record histograms.
-const NATIVE_HISTOGRAM_RESULT: &str =
-    "the query returned native histograms, which alerting rules and templates do not support yet";
-
 /// A value a rule writes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Recorded {
@@ -96,19 +91,20 @@ impl EvalEnv<'_> {
             .instant(self.storage, &e, t)
             .map_err(|e| e.to_string())?
         {
-            Value::Vector(v) if v.iter().any(|(_, p)| p.h.is_some()) => {
-                Err(NATIVE_HISTOGRAM_RESULT.into())
-            }
+            // A native histogram sample's `.Value` is the histogram; its float is 0, as in
+            // Prometheus (2.52+).
             Value::Vector(v) => Ok(v
                 .into_iter()
                 .map(|(l, s)| QSample {
                     labels: to_map(&l),
-                    value: s.v,
+                    value: if s.h.is_some() { 0.0 } else { s.v },
+                    histogram: s.h,
                 })
                 .collect()),
             Value::Scalar(s) => Ok(vec![QSample {
                 labels: BTreeMap::new(),
                 value: s.v,
+                histogram: None,
             }]),
             _ => Err("query result is not a vector or scalar".into()),
         }
@@ -219,17 +215,18 @@ impl Rule {
                 keep_firing_for,
                 annotations,
             } => {
-                // Refused by name rather than compared as a number.
-                let mut floats = Vec::with_capacity(result.len());
-                for (l, v) in result {
-                    match v {
-                        Recorded::Float(v) => floats.push((l, v)),
-                        Recorded::Histogram(_) => return Err(NATIVE_HISTOGRAM_RESULT.into()),
-                    }
-                }
+                // An alert on a native histogram sample has the value 0, as in Prometheus;
+                // its templates see the histogram as `$value`.
+                let samples = result
+                    .into_iter()
+                    .map(|(l, v)| match v {
+                        Recorded::Float(v) => (l, v, None),
+                        Recorded::Histogram(h) => (l, 0.0, Some(h)),
+                    })
+                    .collect();
                 let out = self.alert(
                     env,
-                    floats,
+                    samples,
                     ts,
                     qts,
                     for_,
@@ -284,7 +281,7 @@ impl Rule {
     fn alert(
         &mut self,
         env: &EvalEnv,
-        result: Vec<(Labels, f64)>,
+        result: Vec<(Labels, f64, Option<vigil_promql::Hist>)>,
         ts: i64,
         qts: i64,
         for_: Duration,
@@ -300,12 +297,13 @@ impl Rule {
             now: ts as f64 / 1000.0,
         };
         let mut current: HashMap<Labels, Alert> = HashMap::new();
-        for (l, v) in result {
+        for (l, v, histogram) in result {
             let data = AlertData {
                 labels: to_map(&l),
                 external_labels: env.external_labels.clone(),
                 external_url: env.external_url.to_string(),
                 value: v,
+                histogram,
             };
             let mut b = l.builder();
             b.del("__name__");

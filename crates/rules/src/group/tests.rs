@@ -264,8 +264,9 @@ fn templated_labels_and_values_of_alerts() {
     assert!(a.annotations["bad"].starts_with("<error expanding template: error executing template __alert_Load: template: __alert_Load:1:115: executing \"__alert_Load\" at <.Nope>: can't evaluate field Nope"));
 }
 
-/// A recording rule whose result is native histograms records them (as Prometheus does); an
-/// alerting rule over them fails by name instead of alerting on a made-up number.
+/// A recording rule whose result is native histograms records them, and an alerting rule over
+/// them alerts with the value 0 and the histogram as its templates' `$value` (as Prometheus
+/// 2.52+ does).
 #[test]
 fn recording_rules_record_native_histograms() {
     use vigil_model::FloatHistogram;
@@ -294,7 +295,7 @@ fn recording_rules_record_native_histograms() {
         app.commit().unwrap();
     }
     let mut g = group(
-        "groups:\n- name: g\n  rules:\n  - record: rt_seconds:sum\n    expr: sum(rt_seconds)\n  - alert: Big\n    expr: rt_seconds\n",
+        "groups:\n- name: g\n  rules:\n  - record: rt_seconds:sum\n    expr: sum(rt_seconds)\n  - alert: Big\n    expr: rt_seconds\n    annotations:\n      d: '{{ $value }}'\n",
     );
     eval(&mut g, &s, 60_000);
     assert_eq!(g.rules[0].health, crate::rule::Health::Ok);
@@ -312,13 +313,39 @@ fn recording_rules_record_native_histograms() {
         "{:?}",
         got[0].histograms[0]
     );
-    assert_eq!(g.rules[1].health, crate::rule::Health::Err);
-    assert!(
-        g.rules[1]
-            .last_error
-            .as_deref()
-            .is_some_and(|e| e.contains("native histograms")),
+    // An alert on histogram samples: one per series, value 0, as in Prometheus; the
+    // description sees the histogram.
+    assert_eq!(
+        g.rules[1].health,
+        crate::rule::Health::Ok,
         "{:?}",
         g.rules[1].last_error
+    );
+    let mut alerts: Vec<(String, f64, String)> = g.rules[1]
+        .active_alerts()
+        .iter()
+        .map(|a| {
+            (
+                a.labels.get_or_empty("job").to_string(),
+                a.value,
+                a.annotations.get("d").cloned().unwrap_or_default(),
+            )
+        })
+        .collect();
+    alerts.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        alerts,
+        [
+            (
+                "a".to_string(),
+                0.0,
+                "{count:3, sum:1, (0.5,1]:1, (1,2]:2}".to_string()
+            ),
+            (
+                "b".to_string(),
+                0.0,
+                "{count:6, sum:2, (0.5,1]:2, (1,2]:4}".to_string()
+            ),
+        ]
     );
 }

@@ -405,7 +405,7 @@ impl State<'_> {
                 "Labels" => Value::StrMap(Arc::new(d.labels.clone())),
                 "ExternalLabels" => Value::StrMap(Arc::new(d.external_labels.clone())),
                 "ExternalURL" => Value::Str(d.external_url.clone()),
-                "Value" => Value::Float(d.value),
+                "Value" => d.value(),
                 _ => {
                     return Err(self.err(format!(
                         "can't evaluate field {f} in type {ALERT_DATA_TYPE}"
@@ -414,7 +414,7 @@ impl State<'_> {
             },
             Value::Sample(s) => match f {
                 "Labels" => Value::StrMap(Arc::new(s.labels.clone())),
-                "Value" => Value::Float(s.value),
+                "Value" => s.value(),
                 _ => {
                     return Err(
                         self.err(format!("can't evaluate field {f} in type *template.sample"))

@@ -457,7 +457,7 @@ pub fn call(name: &str, args: Vec<Value>, env: &Env) -> F {
         }
         "value" => {
             arity(name, &args, 1)?;
-            Ok(Value::Float(want_sample(&args[0])?.value))
+            Ok(want_sample(&args[0])?.value())
         }
         "strvalue" => {
             arity(name, &args, 1)?;

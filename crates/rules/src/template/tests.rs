@@ -22,16 +22,34 @@ fn ups(q: &str) -> Result<Vec<QSample>, String> {
             QSample {
                 labels: labels(&[("__name__", "up"), ("instance", "b:9100")]),
                 value: 0.0,
+                histogram: None,
             },
             QSample {
                 labels: labels(&[("__name__", "up"), ("instance", "a:9100")]),
                 value: 1.0,
+                histogram: None,
             },
         ]),
+        "latency" => Ok(vec![QSample {
+            labels: labels(&[("__name__", "latency")]),
+            value: 0.0,
+            histogram: Some(std::sync::Arc::new(latency())),
+        }]),
         "missing" => Ok(Vec::new()),
         "bad(" => Err("1:5: parse error: unclosed left parenthesis".into()),
         _ => Ok(Vec::new()),
     }
+}
+
+/// A native histogram: 3 observations in (0.5,1] and 1 in (1,2], sum 4.
+fn latency() -> vigil_model::FloatHistogram {
+    let mut h = vigil_model::FloatHistogram {
+        count: 4.0,
+        sum: 4.0,
+        ..Default::default()
+    };
+    h.set_positive(&[(0, 3.0), (1, 1.0)]);
+    h
 }
 
 fn expand(text: &str, value: f64) -> String {
@@ -39,6 +57,15 @@ fn expand(text: &str, value: f64) -> String {
 }
 
 fn expand_with(text: &str, value: f64, q: &dyn Fn(&str) -> Result<Vec<QSample>, String>) -> String {
+    expand_data(text, value, None, q)
+}
+
+fn expand_data(
+    text: &str,
+    value: f64,
+    histogram: Option<vigil_promql::Hist>,
+    q: &dyn Fn(&str) -> Result<Vec<QSample>, String>,
+) -> String {
     let data = AlertData {
         labels: labels(&[
             ("__name__", "up"),
@@ -48,6 +75,7 @@ fn expand_with(text: &str, value: f64, q: &dyn Fn(&str) -> Result<Vec<QSample>, 
         external_labels: labels(&[("cluster", "prod")]),
         external_url: "http://vigil:9090/prefix".into(),
         value,
+        histogram,
     };
     let env = Env {
         query: q,
@@ -55,6 +83,40 @@ fn expand_with(text: &str, value: f64, q: &dyn Fn(&str) -> Result<Vec<QSample>, 
         now: 1_700_000_000.0,
     };
     expand_alert("HighLoad", text, &data, &env)
+}
+
+/// An alert on a native histogram sample: `$value` is the histogram (printed as Go's
+/// `FloatHistogram.String()`, as Prometheus 2.52+ renders it), no number; a `query` sample's
+/// `.Value` likewise.
+#[test]
+fn histogram_values_render_as_prometheus_renders_them() {
+    let h = Some(std::sync::Arc::new(latency()));
+    let want = "{count:4, sum:4, (0.5,1]:3, (1,2]:1}";
+    assert_eq!(expand_data("{{ $value }}", 0.0, h.clone(), &ups), want);
+    assert_eq!(expand_data("{{ .Value }}", 0.0, h.clone(), &ups), want);
+    let err = expand_data("{{ $value | humanize }}", 0.0, h.clone(), &ups);
+    assert!(
+        err.contains("can't convert *histogram.FloatHistogram to float"),
+        "{err}"
+    );
+    assert_eq!(
+        expand_data(
+            "{{ with query \"latency\" }}{{ . | first | value }}{{ end }}",
+            0.0,
+            None,
+            &ups
+        ),
+        want
+    );
+    assert_eq!(
+        expand_data(
+            "{{ range query \"latency\" }}{{ .Value }}{{ end }}",
+            0.0,
+            None,
+            &ups
+        ),
+        want
+    );
 }
 
 #[test]

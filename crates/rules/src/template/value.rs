@@ -11,6 +11,23 @@ use super::gofmt;
 pub struct QSample {
     pub labels: BTreeMap<String, String>,
     pub value: f64,
+    /// A native histogram sample: `.Value` is the histogram (as in Prometheus 2.52+), and
+    /// `value` is 0.
+    pub histogram: Option<vigil_promql::Hist>,
+}
+
+/// What `.Value` of a sample or alert is: its histogram if it has one, else its float.
+fn value_of(value: f64, h: &Option<vigil_promql::Hist>) -> Value {
+    match h {
+        Some(h) => Value::Histogram(h.clone()),
+        None => Value::Float(value),
+    }
+}
+
+impl QSample {
+    pub fn value(&self) -> Value {
+        value_of(self.value, &self.histogram)
+    }
 }
 
 /// The data an alert's label and annotation templates see (`.Labels`, `.ExternalLabels`,
@@ -21,6 +38,14 @@ pub struct AlertData {
     pub external_labels: BTreeMap<String, String>,
     pub external_url: String,
     pub value: f64,
+    /// The alert's sample is a native histogram: `$value` is it.
+    pub histogram: Option<vigil_promql::Hist>,
+}
+
+impl AlertData {
+    pub fn value(&self) -> Value {
+        value_of(self.value, &self.histogram)
+    }
 }
 
 pub const ALERT_DATA_TYPE: &str = "struct { Labels map[string]string; ExternalLabels map[string]string; ExternalURL string; Value interface {} }";
@@ -49,6 +74,9 @@ pub enum Value {
     Time(i64),
     /// Nanoseconds (`toDuration`).
     Duration(i64),
+    /// A native histogram (`$value` of an alert on one, `.Value` of such a `query` sample):
+    /// prints as Go's `FloatHistogram.String()`, converts to no number.
+    Histogram(vigil_promql::Hist),
 }
 
 impl Value {
@@ -71,6 +99,7 @@ impl Value {
             Value::Data(_) => ALERT_DATA_TYPE,
             Value::Time(_) => "*time.Time",
             Value::Duration(_) => "*time.Duration",
+            Value::Histogram(_) => "*histogram.FloatHistogram",
         }
     }
 
@@ -87,7 +116,11 @@ impl Value {
             Value::AnyMap(m) => !m.is_empty(),
             Value::List(l) => !l.is_empty(),
             Value::Query(q) => !q.is_empty(),
-            Value::Sample(_) | Value::Data(_) | Value::Time(_) | Value::Duration(_) => true,
+            Value::Sample(_)
+            | Value::Data(_)
+            | Value::Time(_)
+            | Value::Duration(_)
+            | Value::Histogram(_) => true,
         }
     }
 
@@ -129,11 +162,12 @@ impl Value {
                     m(&d.labels),
                     m(&d.external_labels),
                     d.external_url,
-                    gofmt::format_g(d.value, None)
+                    d.value().print()
                 )
             }
             Value::Time(ns) => format_time(*ns),
             Value::Duration(ns) => format_duration(*ns),
+            Value::Histogram(h) => h.go_string(),
         }
     }
 }
@@ -142,7 +176,7 @@ fn sample_print(s: &QSample) -> String {
     format!(
         "{{{} {}}}",
         Value::StrMap(Arc::new(s.labels.clone())).print(),
-        gofmt::format_g(s.value, None)
+        s.value().print()
     )
 }
 
