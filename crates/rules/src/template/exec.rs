@@ -421,6 +421,21 @@ impl State<'_> {
                     );
                 }
             },
+            // A histogram's exported fields, as Go reads them off `*FloatHistogram` (the
+            // spans and buckets are not offered).
+            Value::Histogram(h) => match f {
+                "Count" => Value::Float(h.count),
+                "Sum" => Value::Float(h.sum),
+                "ZeroCount" => Value::Float(h.zero_count),
+                "ZeroThreshold" => Value::Float(h.zero_threshold),
+                "Schema" => Value::Int(i64::from(h.schema)),
+                "String" => Value::Str(h.go_string()),
+                _ => {
+                    return Err(self.err(format!(
+                        "can't evaluate field {f} in type *histogram.FloatHistogram"
+                    )));
+                }
+            },
             Value::StrMap(m) => Value::Str(m.get(f).cloned().unwrap_or_default()),
             Value::AnyMap(m) => m.get(f).cloned().unwrap_or(Value::Missing),
             Value::Missing => Value::Missing,

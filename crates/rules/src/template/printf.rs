@@ -79,6 +79,9 @@ fn one(verb: char, v: &Value, spec: &Spec) -> String {
             pad(s, spec, false)
         }
         ('s', Value::StrMap(_) | Value::AnyMap(_) | Value::List(_)) => pad(v.print(), spec, false),
+        // A histogram is a `fmt.Stringer`: `%s` and `%q` format its text.
+        ('s', Value::Histogram(_)) => pad(v.print(), spec, false),
+        ('q', Value::Histogram(_)) => pad(vigil_model::labels::quote(&v.print()), spec, false),
         ('d', Value::Int(i)) => pad(sign(i.to_string(), spec, *i < 0), spec, true),
         ('d', Value::Uint(u)) => pad(sign(u.to_string(), spec, false), spec, true),
         ('f' | 'F' | 'e' | 'E' | 'g' | 'G', Value::Float(f)) => float_verb(verb, *f, spec),

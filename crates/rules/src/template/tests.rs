@@ -117,6 +117,20 @@ fn histogram_values_render_as_prometheus_renders_them() {
         ),
         want
     );
+    // Its exported fields, and `%s` through its String method, as Go reads them.
+    assert_eq!(
+        expand_data(
+            "{{ $value.Count | humanize }} in {{ $value.Sum }}s, schema {{ $value.Schema }}; {{ printf \"%s\" $value }}",
+            0.0,
+            h.clone(),
+            &ups
+        ),
+        format!("4 in 4s, schema 0; {want}")
+    );
+    assert!(
+        expand_data("{{ $value.Nope }}", 0.0, h.clone(), &ups)
+            .contains("can't evaluate field Nope in type *histogram.FloatHistogram")
+    );
 }
 
 #[test]
