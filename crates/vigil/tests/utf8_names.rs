@@ -104,24 +104,6 @@ fn utf8_names_scrape_query_and_federate() {
     let r = query(&v.base, r#"plain_metric{"label.with.dots"="x"}"#);
     assert_eq!(r.len(), 1, "{r:?}");
 
-    // Each job asked for its own escaping, with Prometheus 3's Accept header.
-    let accepts: Vec<(String, String)> = seen.lock().unwrap().clone();
-    let of = |p: &str| {
-        accepts
-            .iter()
-            .find(|(path, _)| path == p)
-            .map(|(_, a)| a.clone())
-            .unwrap_or_else(|| panic!("no scrape of {p}: {accepts:?}"))
-    };
-    assert_eq!(
-        of("/utf8"),
-        "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
-    );
-    assert!(
-        of("/legacy").contains("escaping=underscores"),
-        "{accepts:?}"
-    );
-
     // The legacy job refuses the whole scrape, naming the series, and stores none of it.
     let t = wait_for("the legacy job's error", Duration::from_secs(30), || {
         let t = get_json(&format!("{}/api/v1/targets", v.base));
@@ -143,6 +125,25 @@ fn utf8_names_scrape_query_and_federate() {
     );
     let r = query(&v.base, r#"up{job="legacy"}"#);
     assert_eq!(r[0]["value"][1], "0");
+
+    // Each job asked for its own escaping, with Prometheus 3's Accept header (read once both
+    // jobs have been scraped: the legacy job's error above says it was).
+    let accepts: Vec<(String, String)> = seen.lock().unwrap().clone();
+    let of = |p: &str| {
+        accepts
+            .iter()
+            .find(|(path, _)| path == p)
+            .map(|(_, a)| a.clone())
+            .unwrap_or_else(|| panic!("no scrape of {p}: {accepts:?}"))
+    };
+    assert_eq!(
+        of("/utf8"),
+        "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
+    );
+    assert!(
+        of("/legacy").contains("escaping=underscores"),
+        "{accepts:?}"
+    );
 
     // Label values by a `U__`-escaped name (as Grafana asks).
     let lv = get_json(&format!("{}/api/v1/label/U__k8s_2e_pod/values", v.base));
