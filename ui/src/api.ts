@@ -1,6 +1,8 @@
 // Thin helpers over vigil's Prometheus-compatible HTTP API.
 import { safeHref } from './format';
 
+export { metricText } from './format';
+
 export interface ApiResult<T> {
   data: T;
   warnings?: string[];
@@ -60,13 +62,4 @@ export function ago(iso: string): string {
   if (s < 60) return `${s.toFixed(1)}s ago`;
   if (s < 3600) return `${Math.floor(s / 60)}m ${Math.floor(s % 60)}s ago`;
   return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m ago`;
-}
-
-export function metricText(m: Record<string, string>): string {
-  const name = m.__name__ || '';
-  const rest = Object.entries(m)
-    .filter(([k]) => k !== '__name__')
-    .sort()
-    .map(([k, v]) => `${k}="${v}"`);
-  return rest.length ? `${name}{${rest.join(', ')}}` : name || '{}';
 }

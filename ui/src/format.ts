@@ -160,3 +160,30 @@ export function safeHref(h: string): boolean {
     return false;
   }
 }
+
+const LEGACY_METRIC = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
+const LEGACY_LABEL = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+
+/** A label name as PromQL writes it: quoted when outside the classic character set. */
+export function labelNameText(n: string): string {
+  return LEGACY_LABEL.test(n) ? n : JSON.stringify(n);
+}
+
+/** A metric name as a PromQL selector: `{"my.metric"}` when outside the classic set. */
+export function metricSelectorText(n: string): string {
+  return LEGACY_METRIC.test(n) ? n : `{${JSON.stringify(n)}}`;
+}
+
+/**
+ * A series as PromQL writes it: `name{a="x", ...}`, or, for a metric name outside the classic
+ * set, `{"my.metric", a="x"}` (Prometheus 3's UTF-8 names); label names outside it quoted.
+ */
+export function metricText(m: Record<string, string>): string {
+  const name = m.__name__ || '';
+  const rest = Object.entries(m)
+    .filter(([k]) => k !== '__name__')
+    .sort()
+    .map(([k, v]) => `${labelNameText(k)}="${v}"`);
+  if (name && !LEGACY_METRIC.test(name)) return `{${[JSON.stringify(name), ...rest].join(', ')}}`;
+  return rest.length ? `${name}{${rest.join(', ')}}` : name || '{}';
+}

@@ -3,7 +3,7 @@
 // holds every panel's state, in Prometheus's `g0.expr=...&g0.tab=...&g0.range_input=...` form.
 import uPlot from 'uplot';
 import { api, el, errorText, metricText } from './api';
-import { parseDuration } from './format';
+import { labelNameText, metricSelectorText, parseDuration } from './format';
 import type { NativeHistogram, QueryData } from './types';
 import { themedAxis, timeAxis, track } from './theme';
 import { bucketText, drawHeatmap, nativeBuckets, nativeCells } from './heatmap';
@@ -192,10 +192,10 @@ function editor(initial: string, onRun: () => void): { root: HTMLElement; value:
         cands = [];
       }
     } else if (c.kind === 'label') {
-      cands = labelNames.filter((n) => n.startsWith(w)).map((n) => ({ text: n, hint: 'label' }));
+      cands = labelNames.filter((n) => n.startsWith(w)).map((n) => ({ text: labelNameText(n), hint: 'label' }));
     } else if (w.length > 0) {
       cands = [
-        ...metricNames.filter((n) => n.startsWith(w)).map((n) => ({ text: n, hint: 'metric' })),
+        ...metricNames.filter((n) => n.startsWith(w)).map((n) => ({ text: metricSelectorText(n), hint: 'metric' })),
         ...[...FUNCTIONS, ...AGGREGATIONS].filter((n) => n.startsWith(w)).map((n) => ({ text: n, hint: 'function' })),
         ...KEYWORDS.filter((n) => n.startsWith(w)).map((n) => ({ text: n, hint: 'keyword' })),
       ];

@@ -55,4 +55,14 @@ eq(f.safeHref('javascript:alert(1)'), false, 'javascript: link refused');
 eq(f.safeHref('java\tscript:alert(1)'), false, 'javascript: hidden by a tab refused');
 eq(f.safeHref(' JAVASCRIPT:alert(1)'), false, 'upper-case javascript: refused');
 eq(f.safeHref('data:text/html,x'), false, 'data: link refused');
+eq(f.metricText({ __name__: 'up', job: 'a' }), 'up{job="a"}', 'classic series');
+eq(
+  f.metricText({ __name__: 'http.requests', 'k8s.pod': 'web-1', code: '200' }),
+  '{"http.requests", code="200", "k8s.pod"="web-1"}',
+  'UTF-8 names quoted, the metric name inside the braces',
+);
+eq(f.metricText({ __name__: 'my.metric' }), '{"my.metric"}', 'UTF-8 name alone');
+eq(f.metricSelectorText('my.metric'), '{"my.metric"}', 'UTF-8 metric completes as a selector');
+eq(f.metricSelectorText('up'), 'up', 'classic metric completes as it is');
+eq(f.labelNameText('k8s.pod'), '"k8s.pod"', 'UTF-8 label name quoted');
 console.log(`all ${n} unit checks passed`);
