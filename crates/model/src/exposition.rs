@@ -84,19 +84,25 @@ fn finish_labels<'l>(
         if i > 0 {
             out.push(',');
         }
-        if crate::names::is_legacy_label_name(n) {
-            out.push_str(n);
-        } else {
-            out.push('"');
-            out.push_str(&escape_label_value(n));
-            out.push('"');
-        }
-        out.push_str("=\"");
-        out.push_str(&escape_label_value(v));
-        out.push('"');
+        push_label(out, n, v);
     }
     out.push('}');
     at
+}
+
+/// One `name="value"` pair as the text formats write it: the value escaped, the name quoted
+/// (and escaped) when outside the classic set.
+pub(crate) fn push_label(out: &mut String, n: &str, v: &str) {
+    if crate::names::is_legacy_label_name(n) {
+        out.push_str(n);
+    } else {
+        out.push('"');
+        out.push_str(&escape_label_value(n));
+        out.push('"');
+    }
+    out.push_str("=\"");
+    out.push_str(&escape_label_value(v));
+    out.push('"');
 }
 
 mod lex;

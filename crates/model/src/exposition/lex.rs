@@ -626,6 +626,34 @@ pub(super) fn quoted_family<'a>(
     Ok((utf8(c.slice(s, e)).unwrap_or_default(), c.pos))
 }
 
+/// A sample line's series text `[ns, se)`, its metric name (written before the braces, ending
+/// at `ne`, or quoted inside them at `inside`) and where its label block `labels` is in it.
+#[inline(always)]
+pub(super) fn series_parts<'a>(
+    c: &Cursor<'a>,
+    (ns, ne, se): (usize, usize, usize),
+    labels: (usize, usize),
+    inside: Option<(usize, usize, bool)>,
+) -> Result<(&'a str, Cow<'a, str>, super::TextSpan), String> {
+    // Names and blanks are ASCII and label values were checked, so this cannot fail.
+    let Some(series) = utf8(c.slice(ns, se)) else {
+        return Err("invalid UTF-8 label value".into());
+    };
+    // A quoted name may stand anywhere in the braces (`{a="b","my.metric"}`).
+    let name = match inside {
+        Some(at) => block_name(c, at),
+        None => Cow::Borrowed(series.get(..ne - ns).unwrap_or_default()),
+    };
+    if series.len() > u32::MAX as usize {
+        return Err("series text longer than 4 GiB".into());
+    }
+    let labels_raw = super::TextSpan::within(
+        series,
+        series.get(labels.0 - ns..labels.1 - ns).unwrap_or_default(),
+    );
+    Ok((series, name, labels_raw))
+}
+
 /// The metric name a block found (`Block::name`), unescaped; borrowed unless it has escapes.
 pub(super) fn block_name<'a>(c: &Cursor<'a>, at: (usize, usize, bool)) -> Cow<'a, str> {
     let raw = utf8(c.slice(at.0, at.1)).unwrap_or_default();

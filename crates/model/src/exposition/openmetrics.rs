@@ -10,8 +10,7 @@
 use super::lex::{
     self, Cursor, Dialect, go_quote, is_metric_char, is_metric_start, parse_float, unescape, utf8,
 };
-use super::{Entry, Exemplar, Format, MetricType, SampleEntry, TextSpan};
-use std::borrow::Cow;
+use super::{Entry, Exemplar, Format, MetricType, SampleEntry};
 
 const EOF_MISSING: &str = "data does not end with # EOF";
 
@@ -207,22 +206,7 @@ fn sample<'a>(c: &mut Cursor<'a>) -> Result<SampleEntry<'a>, String> {
         return Err(format!("expected value after metric, got \"{tok}\""));
     };
     let value = parse_float(v)?;
-    let Some(series) = utf8(c.slice(ns, se)) else {
-        return Err("invalid UTF-8 label value".into());
-    };
-    // A quoted name may stand anywhere in the braces (`{a="b","my.metric"}`).
-    let name = if let Some(at) = inside {
-        lex::block_name(c, at)
-    } else {
-        Cow::Borrowed(series.get(..ne - ns).unwrap_or_default())
-    };
-    if series.len() > u32::MAX as usize {
-        return Err("series text longer than 4 GiB".into());
-    }
-    let labels_raw = TextSpan::within(
-        series,
-        series.get(labels.0 - ns..labels.1 - ns).unwrap_or_default(),
-    );
+    let (series, name, labels_raw) = lex::series_parts(c, (ns, ne, se), labels, inside)?;
     let mut timestamp_ms = None;
     let mut ex = None;
     match after(c, true) {

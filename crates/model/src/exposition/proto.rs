@@ -311,10 +311,7 @@ impl Sink<'_> {
                 if !block.is_empty() {
                     self.buf.push(',');
                 }
-                self.buf.push_str(n);
-                self.buf.push_str("=\"");
-                self.buf.push_str(&super::escape_label_value(v));
-                self.buf.push('"');
+                super::push_label(&mut self.buf, n, v);
             }
             self.buf.push('}');
         }
@@ -741,16 +738,7 @@ fn label_block(pairs: &[(&str, &str)]) -> Result<String, String> {
         if !s.is_empty() {
             s.push(',');
         }
-        if crate::names::is_legacy_label_name(n) {
-            s.push_str(n);
-        } else {
-            s.push('"');
-            s.push_str(&super::escape_label_value(n));
-            s.push('"');
-        }
-        s.push_str("=\"");
-        s.push_str(&super::escape_label_value(v));
-        s.push('"');
+        super::push_label(&mut s, n, v);
     }
     Ok(s)
 }

@@ -10,8 +10,7 @@
 use super::lex::{
     self, Cursor, Dialect, go_quote, is_metric_char, is_metric_start, parse_float, unescape, utf8,
 };
-use super::{Entry, Format, MetricType, SampleEntry, TextSpan};
-use std::borrow::Cow;
+use super::{Entry, Format, MetricType, SampleEntry};
 
 /// The next entry, `None` at the end of input, or an error message (the line is the cursor's).
 pub(super) fn next<'a>(c: &mut Cursor<'a>) -> Result<Option<Entry<'a>>, String> {
@@ -153,23 +152,7 @@ fn sample<'a>(c: &mut Cursor<'a>) -> Result<SampleEntry<'a>, String> {
         }
         Some(_) => return Err("expected timestamp or new record, got \"INVALID\"".into()),
     };
-    // Names and blanks are ASCII and label values were checked, so this cannot fail.
-    let Some(series) = utf8(c.slice(ns, se)) else {
-        return Err("invalid UTF-8 label value".into());
-    };
-    // A quoted name may stand anywhere in the braces (`{a="b","my.metric"}`).
-    let name = if let Some(at) = inside {
-        lex::block_name(c, at)
-    } else {
-        Cow::Borrowed(series.get(..ne - ns).unwrap_or_default())
-    };
-    if series.len() > u32::MAX as usize {
-        return Err("series text longer than 4 GiB".into());
-    }
-    let labels_raw = TextSpan::within(
-        series,
-        series.get(labels.0 - ns..labels.1 - ns).unwrap_or_default(),
-    );
+    let (series, name, labels_raw) = lex::series_parts(c, (ns, ne, se), labels, inside)?;
     let end = c.pos;
     c.finish_line(end);
     Ok(SampleEntry {
