@@ -59,7 +59,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let Ok(expr) = vigil_promql::parse(text) else {
+    let Ok(expr) = vigil_promql::parse_with(text, vigil_promql::Features::all()) else {
         return;
     };
     let engine = Engine {

@@ -6,8 +6,10 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(s) = std::str::from_utf8(data) {
-        if let Ok(e) = vigil_promql::parse(s) {
-            let _ = vigil_promql::parse(&e.to_string());
+        // Every opt-in syntax on, so the fill modifiers are fuzzed too.
+        let all = vigil_promql::Features::all();
+        if let Ok(e) = vigil_promql::parse_with(s, all) {
+            let _ = vigil_promql::parse_with(&e.to_string(), all);
         }
     }
 });

@@ -18,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
             match e {
                 Entry::Sample(s) => {
                     // A classic name starts the series' text; a quoted one is inside its braces.
-                assert!(s.series.starts_with('{') || s.series.starts_with(&*s.name));
+                    assert!(s.series.starts_with('{') || s.series.starts_with(&*s.name));
                     for (n, _) in s.labels() {
                         assert!(!n.is_empty(), "{n:?}");
                     }

@@ -39,6 +39,8 @@ const KEYWORDS = [
   'or',
   'unless',
   'offset',
+  'anchored',
+  'smoothed',
 ];
 
 let metricNames: string[] = [];

@@ -43,6 +43,40 @@ pub struct VectorSelector {
     pub at: Option<At>,
     /// Duration expressions its offset, or as a matrix selector its range, was written as.
     pub durs: Option<Box<Durations>>,
+    /// `anchored` or `smoothed` (Prometheus's extended range selectors).
+    pub extend: Extend,
+}
+
+/// The extended range selector modifiers: how a range's boundaries get their values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Extend {
+    #[default]
+    None,
+    /// The sample at or before each boundary (within the lookback delta), else the first or
+    /// last one inside: no extrapolation.
+    Anchored,
+    /// Each boundary's value interpolated between the samples around it (within the lookback
+    /// delta on either side).
+    Smoothed,
+}
+
+impl Extend {
+    pub fn word(self) -> &'static str {
+        match self {
+            Extend::None => "",
+            Extend::Anchored => "anchored",
+            Extend::Smoothed => "smoothed",
+        }
+    }
+
+    /// The functions that take a range with this modifier, sorted (as Prometheus lists them).
+    pub fn functions(self) -> &'static [&'static str] {
+        match self {
+            Extend::None => &[],
+            Extend::Anchored => &["changes", "delta", "increase", "rate", "resets"],
+            Extend::Smoothed => &["delta", "increase", "rate"],
+        }
+    }
 }
 
 /// The duration expressions (`5m * 2`, `step()`, `min_of(range(), 1h)`) a range, subquery
@@ -341,6 +375,38 @@ pub struct VectorMatching {
     pub explicit: bool,
     /// Extra labels of `group_left(...)`/`group_right(...)`.
     pub include: Vec<String>,
+    /// `fill(v)`, `fill_left(v)`, `fill_right(v)`: what a missing match is taken to be.
+    pub fill: Fill,
+}
+
+impl VectorMatching {
+    /// Plain one-to-one matching on all labels but the name (no modifier written).
+    pub fn one_to_one() -> VectorMatching {
+        VectorMatching {
+            card: Card::OneToOne,
+            labels: vec![],
+            on: false,
+            explicit: false,
+            include: vec![],
+            fill: Fill::default(),
+        }
+    }
+}
+
+/// The values of the fill modifiers (`promql-binop-fill-modifiers`): a series of one side
+/// with no match on the other is combined with this value in the other side's place.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Fill {
+    /// For a missing left-hand match (`fill_left`).
+    pub lhs: Option<f64>,
+    /// For a missing right-hand match (`fill_right`).
+    pub rhs: Option<f64>,
+}
+
+impl Fill {
+    pub fn any(&self) -> bool {
+        self.lhs.is_some() || self.rhs.is_some()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -667,6 +733,14 @@ fn fmt_matchers(f: &mut fmt::Formatter<'_>, vs: &VectorSelector) -> fmt::Result 
     f.write_str("}")
 }
 
+/// ` anchored` or ` smoothed`, printed before `@` and `offset` as Prometheus prints a range.
+fn fmt_extend(f: &mut fmt::Formatter<'_>, e: Extend) -> fmt::Result {
+    if e != Extend::None {
+        write!(f, " {}", e.word())?;
+    }
+    Ok(())
+}
+
 fn fmt_mods(
     f: &mut fmt::Formatter<'_>,
     at: &Option<At>,
@@ -711,6 +785,20 @@ pub(crate) fn binary_modifiers(return_bool: bool, matching: Option<&VectorMatchi
             Card::ManyToOne => s.push_str(&format!(" group_left ({})", label_list(&m.include))),
             Card::OneToMany => s.push_str(&format!(" group_right ({})", label_list(&m.include))),
             _ => {}
+        }
+        // As Prometheus prints them: one `fill` when both values are the same number (so
+        // never for NaN), else each side's own.
+        let v = vigil_model::format_go_float;
+        match (m.fill.lhs, m.fill.rhs) {
+            (Some(l), Some(r)) if l == r => s.push_str(&format!(" fill ({})", v(l))),
+            (l, r) => {
+                if let Some(l) = l {
+                    s.push_str(&format!(" fill_left ({})", v(l)));
+                }
+                if let Some(r) = r {
+                    s.push_str(&format!(" fill_right ({})", v(r)));
+                }
+            }
         }
     }
     s
@@ -805,6 +893,7 @@ impl Expr {
             Expr::String(s) => f.write_str(&crate::lexer::quote(s)),
             Expr::VectorSelector(vs) => {
                 fmt_matchers(f, vs)?;
+                fmt_extend(f, vs.extend)?;
                 fmt_mods(f, &vs.at, vs.offset_ms, vs.durs.as_deref())
             }
             Expr::MatrixSelector { vs, range_ms } => {
@@ -815,6 +904,7 @@ impl Expr {
                     "[{}]",
                     dur_text(*range_ms, d.and_then(|d| d.range.as_ref()))
                 )?;
+                fmt_extend(f, vs.extend)?;
                 fmt_mods(f, &vs.at, vs.offset_ms, d)
             }
             Expr::Subquery {

@@ -115,6 +115,9 @@ impl EvalContext<'_> {
             Expr::String(s) => Ok(V::Str(s.clone())),
             Expr::Paren(e) => self.eval(e),
             Expr::VectorSelector(vs) => Ok(V::Vector(self.vector_selector(vs)?)),
+            Expr::MatrixSelector { vs, range_ms } if vs.extend != crate::ast::Extend::None => {
+                Ok(V::Matrix(funcs::extended_matrix(self, vs, *range_ms)?))
+            }
             Expr::MatrixSelector { .. } | Expr::Subquery { .. } => {
                 // Only valid at the top of an instant query: raw samples of the window.
                 let ra = self.range_arg(e)?;
@@ -228,6 +231,14 @@ impl EvalContext<'_> {
 
     /// As [`Self::vector_selector`], also returning each value's sample timestamp.
     pub(crate) fn vector_selector_ts(&self, vs: &VectorSelector) -> R<Vec<(Stepped, Vec<i64>)>> {
+        if vs.extend == crate::ast::Extend::Smoothed {
+            // An interpolated value is stamped with the time it was computed for.
+            let times = self.window_ends(vs);
+            return Ok(funcs::smoothed_vector(self, vs)?
+                .into_iter()
+                .map(|s| (s, times.clone()))
+                .collect());
+        }
         let lb = self.engine.lookback_ms;
         let evals: Vec<i64> = self
             .times()
@@ -537,13 +548,7 @@ impl EvalContext<'_> {
                 return_bool,
             ))?)),
             (V::Vector(a), V::Vector(b)) => {
-                let default = VectorMatching {
-                    card: Card::OneToOne,
-                    labels: vec![],
-                    on: false,
-                    explicit: false,
-                    include: vec![],
-                };
+                let default = VectorMatching::one_to_one();
                 let m = matching.unwrap_or(&default);
                 match op {
                     BinOp::And | BinOp::Or | BinOp::Unless => {
@@ -1347,12 +1352,21 @@ fn vector_vector(
     // For group_right, the "many" side is the right one: swap, and swap back the operands.
     let swapped = m.card == Card::OneToMany;
     let (many, one) = if swapped { (b, a) } else { (a, b) };
+    // As Prometheus applies them after that swap: `fill_right` stands in for a missing "one"
+    // side and `fill_left` for a missing "many" side, whichever is written first.
+    let (fill_one, fill_many) = (m.fill.rhs, m.fill.lhs);
     let sig_many: Vec<Labels> = many.iter().map(|s| signature(&s.labels, m)).collect();
     let sig_one: Vec<Labels> = one.iter().map(|s| signature(&s.labels, m)).collect();
     let mut out: Vec<Stepped> = Vec::new();
     let mut out_idx: HashMap<Labels, usize> = HashMap::new();
     let side = |left: bool| if left { "left" } else { "right" };
     for k in 0..n {
+        // Nothing can match with a side empty, unless a fill stands in for it.
+        let many_any = many.iter().any(|s| s.present(k));
+        let one_any = one.iter().any(|s| s.present(k));
+        if !(many_any && one_any) && (!m.fill.any() || !(many_any || one_any)) {
+            continue;
+        }
         // The "one" side: at most one series per signature at this step.
         let mut one_at: HashMap<&Labels, usize> = HashMap::new();
         for (i, s) in one.iter().enumerate() {
@@ -1371,29 +1385,14 @@ fn vector_vector(
             one_at.insert(&sig_one[i], i);
         }
         let mut seen_one_to_one: HashMap<&Labels, usize> = HashMap::new();
-        for (i, s) in many.iter().enumerate() {
-            let Some(x) = s.val(k) else { continue };
-            let Some(&j) = one_at.get(&sig_many[i]) else {
-                continue;
-            };
-            if m.card == Card::OneToOne {
-                if let Some(&prev) = seen_one_to_one.get(&sig_many[i]) {
-                    let _ = prev;
-                    return invalid(format!(
-                        "found duplicate series for the match group {} on the left hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
-                        fmt_all(&sig_many[i]),
-                        dup_pair(&many[prev].labels, &s.labels).0,
-                        dup_pair(&many[prev].labels, &s.labels).1
-                    ));
-                }
-                seen_one_to_one.insert(&sig_many[i], i);
-            }
-            let Some(y) = one[j].val(k) else { continue };
-            let (l, r) = if swapped { (&y, &x) } else { (&x, &y) };
+        // Signatures of the "one" side some series matched at this step (for `fill_left`).
+        let mut matched: std::collections::HashSet<&Labels> = Default::default();
+        let mut emit = |many_labels: &Labels, one_labels: &Labels, x: &Val, y: &Val| -> R<()> {
+            let (l, r) = if swapped { (y, x) } else { (x, y) };
             let Some(value) = binary_val(ctx, at, l, r, return_bool) else {
-                continue;
+                return Ok(());
             };
-            let labels = result_labels(&s.labels, &one[j].labels, op, m, return_bool);
+            let labels = result_labels(many_labels, one_labels, op, m, return_bool);
             let idx = match out_idx.get(&labels) {
                 Some(&idx) => {
                     if out[idx].present(k) {
@@ -1412,9 +1411,69 @@ fn vector_vector(
                 }
             };
             out[idx].put(k, value);
+            Ok(())
+        };
+        for (i, s) in many.iter().enumerate() {
+            let Some(x) = s.val(k) else { continue };
+            let sig = &sig_many[i];
+            let one_match = one_at.get(sig).copied();
+            if one_match.is_none() && fill_one.is_none() {
+                continue;
+            }
+            if m.card == Card::OneToOne {
+                if let Some(&prev) = seen_one_to_one.get(sig) {
+                    return invalid(format!(
+                        "found duplicate series for the match group {} on the left hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
+                        fmt_all(sig),
+                        dup_pair(&many[prev].labels, &s.labels).0,
+                        dup_pair(&many[prev].labels, &s.labels).1
+                    ));
+                }
+                seen_one_to_one.insert(sig, i);
+            }
+            match (one_match, fill_one) {
+                (Some(j), _) => {
+                    let Some(y) = one[j].val(k) else { continue };
+                    // A pair whose types the operator takes counts as matched even when a
+                    // comparison drops it; an incompatible pair does not (Prometheus then
+                    // fills for the "one" side's series).
+                    let (l, r) = if swapped { (&y, &x) } else { (&x, &y) };
+                    if defined_for(op, l, r) {
+                        matched.insert(sig);
+                    }
+                    emit(&s.labels, &one[j].labels, &x, &y)?;
+                }
+                // No match: the fill value, labelled with the match group alone.
+                (None, Some(f)) => emit(&s.labels, sig, &x, &Val::F(f))?,
+                (None, None) => {}
+            }
+        }
+        if let Some(f) = fill_many {
+            for (j, s) in one.iter().enumerate() {
+                let sig = &sig_one[j];
+                if one_at.get(sig) != Some(&j) || matched.contains(sig) {
+                    continue;
+                }
+                let Some(y) = s.val(k) else { continue };
+                emit(sig, &s.labels, &Val::F(f), &y)?;
+            }
         }
     }
     Ok(out)
+}
+
+/// Whether binary operator `op` is defined between these two kinds of value (else Prometheus
+/// drops the pair with an info annotation).
+fn defined_for(op: BinOp, l: &Val, r: &Val) -> bool {
+    match (l, r) {
+        (Val::F(_), Val::F(_)) => !op.is_trim(),
+        (Val::F(_), Val::H(_)) => op == BinOp::Mul,
+        (Val::H(_), Val::F(_)) => matches!(
+            op,
+            BinOp::Mul | BinOp::Div | BinOp::TrimUpper | BinOp::TrimLower
+        ),
+        (Val::H(_), Val::H(_)) => matches!(op, BinOp::Add | BinOp::Sub | BinOp::Eq | BinOp::Neq),
+    }
 }
 
 fn result_labels(

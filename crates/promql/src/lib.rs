@@ -31,5 +31,5 @@ pub mod value;
 pub use ast::Expr;
 pub use context::Engine;
 pub use eval::QueryResult;
-pub use parser::{ParseError, parse};
+pub use parser::{Features, ParseError, parse, parse_with};
 pub use value::{EvalError, Hist, Point, Value};

@@ -8,8 +8,8 @@ use vigil_model::labels::METRIC_NAME;
 use vigil_storage::{MatchOp, Matcher};
 
 use crate::ast::{
-    AggOp, At, BinOp, Card, DurExpr, DurOp, Durations, Expr, ValueType, VectorMatching,
-    VectorSelector,
+    AggOp, At, BinOp, Card, DurExpr, DurOp, Durations, Expr, Extend, Fill, ValueType,
+    VectorMatching, VectorSelector,
 };
 use crate::functions;
 use crate::lexer::{Spanned, Tok, lex};
@@ -38,8 +38,47 @@ fn at_out_of_bounds(v: f64) -> String {
     format!("timestamp out of bounds for @ modifier: {v}")
 }
 
+/// The parser's opt-in syntax, as Prometheus's `--enable-feature` flags switch it on.
+/// Duration expressions and the `anchored`/`smoothed` modifiers are always on, as in current
+/// Prometheus; experimental functions are always on in vigil.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Features {
+    /// `fill()`, `fill_left()`, `fill_right()` after a binary operator
+    /// (`promql-binop-fill-modifiers`).
+    pub binop_fill_modifiers: bool,
+}
+
+static FILL_MODIFIERS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+impl Features {
+    /// Every opt-in syntax, as Prometheus's test runner parses its test files.
+    pub fn all() -> Features {
+        Features {
+            binop_fill_modifiers: true,
+        }
+    }
+
+    /// What [`parse`] accepts from now on in this process. Set once at start-up from the
+    /// command line: rule files, API queries and templates must all read the same language,
+    /// as Prometheus's process-wide parser options make them.
+    pub fn install(self) {
+        FILL_MODIFIERS.store(
+            self.binop_fill_modifiers,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
+    /// The features [`Features::install`] set (all off before).
+    pub fn installed() -> Features {
+        Features {
+            binop_fill_modifiers: FILL_MODIFIERS.load(std::sync::atomic::Ordering::Relaxed),
+        }
+    }
+}
+
 struct P<'a> {
     input: &'a str,
+    features: Features,
     /// Line starts, for turning byte offsets into `line:col` without rescanning the input.
     lines: LineIndex,
     toks: Vec<Spanned>,
@@ -302,17 +341,10 @@ impl P<'_> {
     }
 
     fn vector_matching(&mut self, op: BinOp) -> R<Option<VectorMatching>> {
-        let mut m = VectorMatching {
-            card: if op.is_set() {
-                Card::ManyToMany
-            } else {
-                Card::OneToOne
-            },
-            labels: vec![],
-            on: false,
-            explicit: false,
-            include: vec![],
-        };
+        let mut m = VectorMatching::one_to_one();
+        if op.is_set() {
+            m.card = Card::ManyToMany;
+        }
         let mut any = false;
         if is_kw(&self.peek().tok, "on") || is_kw(&self.peek().tok, "ignoring") {
             let t = self.next();
@@ -341,7 +373,67 @@ impl P<'_> {
             let t = self.next();
             return Err(self.unexpected(&t, "", ""));
         }
+        self.fill_modifiers(&mut m.fill)?;
+        any |= m.fill.any();
         Ok(if any || op.is_set() { Some(m) } else { None })
+    }
+
+    /// `fill(v)`, or `fill_left(v)` and/or `fill_right(v)` in either order, last of a binary
+    /// operator's modifiers. The words are keywords only right before `(`, so a metric named
+    /// `fill` still reads as one.
+    fn fill_modifiers(&mut self, fill: &mut Fill) -> R<()> {
+        let mut written: Vec<&str> = Vec::new();
+        loop {
+            let t = self.peek().clone();
+            let Tok::Ident(word) = &t.tok else {
+                return Ok(());
+            };
+            let kw = match word.to_ascii_lowercase().as_str() {
+                "fill" => "fill",
+                "fill_left" => "fill_left",
+                "fill_right" => "fill_right",
+                _ => return Ok(()),
+            };
+            if self.toks.get(self.i + 1).map(|n| &n.tok) != Some(&Tok::LParen) {
+                return Ok(());
+            }
+            // `fill` stands alone; `fill_left` and `fill_right` once each.
+            if written.contains(&"fill")
+                || (kw == "fill" && !written.is_empty())
+                || written.contains(&kw)
+            {
+                return Err(self.unexpected(&t, "", ""));
+            }
+            self.next();
+            self.next();
+            let v = self.fill_value()?;
+            match kw {
+                "fill" => {
+                    fill.lhs = Some(v);
+                    fill.rhs = Some(v);
+                }
+                "fill_left" => fill.lhs = Some(v),
+                _ => fill.rhs = Some(v),
+            }
+            written.push(kw);
+        }
+    }
+
+    /// A fill modifier's value after its `(`: a number or duration (in seconds), optionally
+    /// signed, then `)`.
+    fn fill_value(&mut self) -> R<f64> {
+        let mut sign = 1.0;
+        if matches!(self.peek().tok, Tok::Add | Tok::Sub) && self.next().tok == Tok::Sub {
+            sign = -1.0;
+        }
+        let t = self.next();
+        let v = match t.tok {
+            Tok::Number(v) => v,
+            Tok::Duration(ms) => ms as f64 / 1000.0,
+            _ => return Err(self.unexpected(&t, "fill modifier", "number or duration")),
+        };
+        self.expect(Tok::RParen, "fill modifier")?;
+        Ok(sign * v)
     }
 
     fn binary(
@@ -377,12 +469,30 @@ impl P<'_> {
             ));
         }
         if let Some(m) = &matching {
+            if m.fill.any() && !self.features.binop_fill_modifiers {
+                return Err(self.err(
+                    start,
+                    "binop fill modifiers are experimental and not enabled",
+                ));
+            }
             if (m.explicit || m.card != Card::OneToOne && !op.is_set())
                 && (lt != ValueType::Vector || rt != ValueType::Vector)
             {
                 return Err(self.err(
                     start,
                     "vector matching only allowed between instant vectors",
+                ));
+            }
+            if m.fill.any() && (lt != ValueType::Vector || rt != ValueType::Vector) {
+                return Err(self.err(
+                    start,
+                    "filling in missing series only allowed between instant vectors",
+                ));
+            }
+            if m.fill.any() && op.is_set() {
+                return Err(self.err(
+                    start,
+                    "filling in missing series not allowed for set operators",
                 ));
             }
             if m.on {
@@ -398,13 +508,7 @@ impl P<'_> {
         }
         // Scalar-vector and scalar-scalar operations have no vector matching.
         let matching = if lt == ValueType::Vector && rt == ValueType::Vector {
-            Some(matching.unwrap_or(VectorMatching {
-                card: Card::OneToOne,
-                labels: vec![],
-                on: false,
-                explicit: false,
-                include: vec![],
-            }))
+            Some(matching.unwrap_or_else(VectorMatching::one_to_one))
         } else {
             None
         };
@@ -756,6 +860,36 @@ impl P<'_> {
                         }
                     }
                 }
+                Tok::Ident(w)
+                    if w.eq_ignore_ascii_case("anchored") || w.eq_ignore_ascii_case("smoothed") =>
+                {
+                    self.next();
+                    let want = if w.eq_ignore_ascii_case("anchored") {
+                        Extend::Anchored
+                    } else {
+                        Extend::Smoothed
+                    };
+                    let word = want.word();
+                    let vs = match &mut e {
+                        Expr::VectorSelector(vs) | Expr::MatrixSelector { vs, .. } => vs,
+                        Expr::Subquery { .. } => {
+                            return Err(self.err(
+                                t.pos,
+                                format!("{word} modifier is not supported for subqueries"),
+                            ));
+                        }
+                        _ => {
+                            return Err(self.err(t.pos, format!("{word} modifier not implemented")));
+                        }
+                    };
+                    if vs.extend != Extend::None && vs.extend != want {
+                        return Err(self.err(
+                            t.pos,
+                            "anchored and smoothed modifiers cannot be used together",
+                        ));
+                    }
+                    vs.extend = want;
+                }
                 Tok::Ident(w) if w.eq_ignore_ascii_case("offset") => {
                     self.next();
                     let (ms, expr) = self.offset_dur()?;
@@ -942,6 +1076,7 @@ impl P<'_> {
             offset_ms: 0,
             at: None,
             durs: None,
+            extend: Extend::None,
         }))
     }
 
@@ -1191,6 +1326,11 @@ impl P<'_> {
 /// Inputs beyond [`limits::MAX_TOKENS`] tokens, [`MAX_NODES`] nodes or [`MAX_NESTING`] levels
 /// of nesting are refused with a parse error.
 pub fn parse(input: &str) -> Result<Expr, ParseError> {
+    parse_with(input, Features::installed())
+}
+
+/// [`parse`] with the given opt-in syntax instead of the process's.
+pub fn parse_with(input: &str, features: Features) -> Result<Expr, ParseError> {
     let lines = LineIndex::new(input);
     let toks = lex(input).map_err(|(pos, msg)| {
         let (line, col) = lines.position(input, pos);
@@ -1198,6 +1338,7 @@ pub fn parse(input: &str) -> Result<Expr, ParseError> {
     })?;
     let mut p = P {
         input,
+        features,
         lines,
         toks,
         i: 0,

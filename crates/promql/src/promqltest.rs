@@ -13,7 +13,12 @@ use vigil_model::{FloatHistogram, Labels, STALE_NAN};
 use vigil_storage::{MemoryStorage, Storage};
 
 use crate::ast::At;
-use crate::{Engine, Expr, Value, parse};
+use crate::{Engine, Expr, Features, Value};
+
+/// Parse as Prometheus's test runner does: every opt-in syntax on.
+fn parse(text: &str) -> Result<Expr, crate::ParseError> {
+    crate::parse_with(text, Features::all())
+}
 
 #[derive(Debug, Default)]
 pub struct Report {

@@ -350,6 +350,11 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
         &flags,
         "created-timestamp-zero-ingestion",
     ));
+    // Before any rule file or query is parsed: every expression reads the same language.
+    vigil_promql::Features {
+        binop_fill_modifiers: crate::server_flags::feature(&flags, "promql-binop-fill-modifiers"),
+    }
+    .install();
     let initial = source
         .load_for(agent, exemplar_storage)
         .map_err(anyhow::Error::msg)?;

@@ -331,7 +331,7 @@ pub const FLAGS: &[FlagInfo] = &[
     f(
         "enable-feature",
         Works,
-        "comma-separated features: `auto-reload-config`, `created-timestamp-zero-ingestion`, `exemplar-storage` and `native-histograms` work; the others are named in a warning with what vigil does instead",
+        "comma-separated features: `auto-reload-config`, `created-timestamp-zero-ingestion`, `exemplar-storage`, `native-histograms` and `promql-binop-fill-modifiers` work; the others are named in a warning with what vigil does instead",
     ),
     f(
         "auto-gomaxprocs",
@@ -754,12 +754,12 @@ const FEATURES: &[(&str, Option<&str>)] = &[
     ),
     (
         "promql-extended-range-selectors",
-        Some("vigil does not parse the `anchored` and `smoothed` modifiers yet"),
+        Some(
+            "the `anchored` and `smoothed` range modifiers are always on, as current Prometheus made them stable",
+        ),
     ),
-    (
-        "promql-binop-fill-modifiers",
-        Some("vigil does not parse `fill()`, `fill_left()` and `fill_right()` yet"),
-    ),
+    // `fill()`, `fill_left()`, `fill_right()` after a binary operator.
+    ("promql-binop-fill-modifiers", None),
     (
         "type-and-unit-labels",
         Some("vigil adds no `__type__` and `__unit__` labels"),

@@ -178,7 +178,9 @@ fn flags_without_effect_are_named_when_set_and_not_running_ones_loudly() {
         "{log}"
     );
     assert!(
-        log.contains("--enable-feature=promql-extended-range-selectors: vigil does not parse"),
+        log.contains(
+            "--enable-feature=promql-extended-range-selectors: the `anchored` and `smoothed` range modifiers are always on"
+        ),
         "{log}"
     );
     // The OTLP receiver asked for answers that it is not implemented, not 404.
@@ -691,6 +693,53 @@ fn query_flags_take_effect() {
     // --log.level=warn: no info lines.
     let log = v.proc.log_text();
     assert!(!log.contains("Server is ready"), "{log}");
+}
+
+/// `fill()` after a binary operator parses only behind `promql-binop-fill-modifiers`, as in
+/// Prometheus; with it, a series missing on one side is combined with the fill value.
+#[test]
+fn binop_fill_modifiers_follow_their_feature_flag() {
+    let q = enc(
+        r#"label_replace(vector(1), "a", "x", "", "") + fill(10) label_replace(vector(2), "a", "y", "", "")"#,
+    );
+    let off = Vigil::start("flags-fill-off", Some("scrape_configs: []\n"), &[]);
+    let r = get_json(&format!("{}/api/v1/query?query={q}&time=100", off.base));
+    assert_eq!(r["errorType"], "bad_data", "{r}");
+    assert!(
+        r["error"]
+            .as_str()
+            .unwrap()
+            .contains("binop fill modifiers are experimental and not enabled"),
+        "{r}"
+    );
+    drop(off);
+    let on = Vigil::start(
+        "flags-fill-on",
+        Some("scrape_configs: []\n"),
+        &["--enable-feature=promql-binop-fill-modifiers"],
+    );
+    let r = get_json(&format!("{}/api/v1/query?query={q}&time=100", on.base));
+    assert_eq!(r["status"], "success", "{r}");
+    let mut got: Vec<(String, String)> = r["data"]["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["metric"]["a"].as_str().unwrap().to_string(),
+                s["value"][1].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        vec![("x".into(), "11".into()), ("y".into(), "12".into())],
+        "{r}"
+    );
+    // The flag is not named as doing nothing.
+    let log = on.proc.log_text();
+    assert!(!log.contains("promql-binop-fill-modifiers:"), "{log}");
 }
 
 #[test]

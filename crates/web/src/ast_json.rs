@@ -226,6 +226,7 @@ fn node_inner(out: &mut String, e: &Expr) -> ValueType {
                             "labels": m.labels,
                             "on": m.on,
                             "include": m.include,
+                            "fillValues": {"lhs": fill_value(m.fill.lhs), "rhs": fill_value(m.fill.rhs)},
                         }),
                         (None, true) => json!({
                             "card": if matches!(op, BinOp::And | BinOp::Or | BinOp::Unless) {
@@ -236,6 +237,7 @@ fn node_inner(out: &mut String, e: &Expr) -> ValueType {
                             "labels": [],
                             "on": false,
                             "include": [],
+                            "fillValues": {"lhs": null, "rhs": null},
                         }),
                         (None, false) => Json::Null,
                     };
@@ -263,6 +265,16 @@ fn card(c: Card) -> &'static str {
         Card::ManyToOne => "many-to-one",
         Card::OneToMany => "one-to-many",
         Card::ManyToMany => "many-to-many",
+    }
+}
+
+/// A fill modifier's value as Prometheus's UI reads it: a number, null when not written, and
+/// JSON's missing NaN and infinities as the strings Go prints for them.
+fn fill_value(v: Option<f64>) -> Json {
+    match v {
+        None => Json::Null,
+        Some(x) if x.is_finite() => json!(x),
+        Some(x) => json!(vigil_model::format_go_float(x)),
     }
 }
 

@@ -15,6 +15,7 @@ use crate::select::{for_shards, merge_sorted};
 use crate::value::{R, Stepped, V, invalid};
 use vigil_model::is_stale_nan;
 
+mod extended;
 mod histogram;
 mod native;
 mod native_window;
@@ -24,6 +25,7 @@ mod stats;
 mod tests;
 mod window;
 
+pub(crate) use extended::{matrix as extended_matrix, smoothed_vector};
 pub(crate) use native::histogram_string;
 pub(crate) use native_window::{mean_histograms, sum_histograms};
 pub(crate) use {histogram::*, sort::*, stats::*, window::*};
@@ -215,6 +217,10 @@ pub(crate) fn call(
     pos: Pos,
     arg_pos: &[Pos],
 ) -> R<V> {
+    extended::check_allowed(name, args)?;
+    if extended::applies(args) {
+        return Ok(V::Vector(extended::call(ctx, name, args)?));
+    }
     if let Some(w) = windowed(ctx, name, args, pos, arg_pos)? {
         return Ok(V::Vector(over_windows(
             ctx,

@@ -382,6 +382,10 @@ pub(crate) fn aggregate_windows(
     else {
         return Ok(None);
     };
+    // Extended ranges have their own path (`extended`), reached through `call`.
+    if vs.extend != crate::ast::Extend::None {
+        return Ok(None);
+    }
     let one_name = vs.matchers.iter().any(|m| {
         m.name == METRIC_NAME && m.op == vigil_storage::MatchOp::Equal && !m.value.is_empty()
     });
