@@ -93,7 +93,7 @@ impl EvalContext<'_> {
         self.budget().check_deadline()
     }
 
-    fn at_time(&self, at: &Option<At>, t: i64) -> i64 {
+    pub(crate) fn at_time(&self, at: &Option<At>, t: i64) -> i64 {
         match at {
             Some(At::Time(x)) => *x,
             Some(At::Start) => self.q_start,
@@ -1324,7 +1324,7 @@ fn set_op(
 }
 
 /// All labels in braces, as Go's `labels.Labels.String()` prints them in error messages.
-fn fmt_all(l: &Labels) -> String {
+pub(crate) fn fmt_all(l: &Labels) -> String {
     let parts: Vec<String> = l
         .iter()
         .map(|x| format!("{}={}", x.name, vigil_model::labels::quote(x.value)))

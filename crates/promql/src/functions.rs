@@ -126,6 +126,9 @@ pub static FUNCTIONS: &[Function] = &[
     f!("hour", [V], 1, V, Now),
     f!("idelta", [M], 0, V, Win),
     f!("increase", [M], 0, V, Win),
+    // `Now`: as in Prometheus, the info series are valued at each evaluation step, not at the
+    // time an `@` on the first argument names.
+    f!("info", [V, V], 1, V, Exp, Now),
     f!("irate", [M], 0, V, Win),
     f!("label_join", [V, Str, Str, Str], -1, V),
     f!("label_replace", [V, Str, Str, Str, Str], 0, V),

@@ -1229,6 +1229,40 @@ impl P<'_> {
         }
     }
 
+    /// `info()`'s second argument: label matchers in braces alone, which may all match the
+    /// empty string (they select info series' data labels, not series by themselves).
+    fn info_labels(&mut self) -> R<Node> {
+        let start = self.peek().pos;
+        if self.peek().tok == Tok::LBrace {
+            self.next();
+            self.node(start)?;
+            // No `name`: it prints back in braces, as written (a bare name is refused here).
+            let vs = VectorSelector {
+                matchers: self.matchers()?,
+                ..Default::default()
+            };
+            return Ok(Node {
+                e: Expr::VectorSelector(vs),
+                start,
+                ty: ValueType::Vector,
+            });
+        }
+        let n = self.expr(0)?;
+        Err(self.err(
+            n.start,
+            match (&n.e, n.ty) {
+                (Expr::VectorSelector(_), _) => {
+                    "expected label selectors only, got vector selector instead".to_string()
+                }
+                (_, ValueType::Vector) => "expected label selectors only".to_string(),
+                (_, t) => format!(
+                    "expected type instant vector in call to function \"info\", got {}",
+                    t.name()
+                ),
+            },
+        ))
+    }
+
     fn call(&mut self, name: &str, start: usize) -> R<Node> {
         let Some(func) = functions::lookup(name) else {
             return Err(self.err(start, format!("unknown function with name {name:?}")));
@@ -1237,7 +1271,11 @@ impl P<'_> {
         let mut args: Vec<Node> = Vec::new();
         if self.peek().tok != Tok::RParen {
             loop {
-                args.push(self.expr(0)?);
+                if func.name == "info" && args.len() == 1 {
+                    args.push(self.info_labels()?);
+                } else {
+                    args.push(self.expr(0)?);
+                }
                 if self.peek().tok == Tok::Comma {
                     self.next();
                     if self.peek().tok == Tok::RParen {

@@ -17,6 +17,7 @@ use vigil_model::is_stale_nan;
 
 mod extended;
 mod histogram;
+mod info;
 mod native;
 mod native_window;
 mod sort;
@@ -241,6 +242,7 @@ pub(crate) fn call(
         )?))
     };
     match name {
+        "info" => Ok(V::Vector(info::info(ctx, args)?)),
         "absent_over_time" => {
             let present = over_windows(
                 ctx,

@@ -53,7 +53,11 @@ fn every_function_in_the_table_is_implemented() {
                 _ => "\"a\"",
             })
             .collect();
-        let q = format!("{}({})", f.name, args.join(", "));
+        let mut q = format!("{}({})", f.name, args.join(", "));
+        if f.name == "info" {
+            // Its second argument is label matchers in braces, not a selector.
+            q = r#"info(x, {a="b"})"#.to_string();
+        }
         let expr = crate::parse(&q).unwrap_or_else(|e| panic!("{q}: {e}"));
         if let Err(e) = engine.instant(&st, &expr, 3_600_000) {
             assert!(!e.to_string().contains("not implemented"), "{q}: {e}");
