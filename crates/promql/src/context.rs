@@ -21,6 +21,10 @@ pub struct Engine {
     /// Evaluation stops with [`EvalError::Timeout`] once past this instant. Checked as each
     /// node is evaluated and as samples are loaded; set per query on a copy of the engine.
     pub deadline: Option<std::time::Instant>,
+    /// `promql-delayed-name-removal`: functions and operators that drop `__name__` mark their
+    /// results instead, and the name goes when the query's result is assembled, so
+    /// `label_replace` and `by (__name__)` still see it on the way.
+    pub delayed_name_removal: bool,
 }
 
 impl Default for Engine {
@@ -31,6 +35,7 @@ impl Default for Engine {
             max_samples: 50_000_000,
             max_bytes: 0,
             deadline: None,
+            delayed_name_removal: false,
         }
     }
 }

@@ -93,6 +93,17 @@ impl EvalContext<'_> {
         self.budget().check_deadline()
     }
 
+    /// The labels of a result that loses the metric name (of most functions and operators),
+    /// and whether the name is still to go: with delayed name removal it stays on until the
+    /// query's result is assembled.
+    pub(crate) fn dropping_name(&self, l: &Labels) -> (Labels, bool) {
+        if self.engine.delayed_name_removal {
+            (l.clone(), true)
+        } else {
+            (drop_name(l), false)
+        }
+    }
+
     pub(crate) fn at_time(&self, at: &Option<At>, t: i64) -> i64 {
         match at {
             Some(At::Time(x)) => *x,
@@ -122,9 +133,17 @@ impl EvalContext<'_> {
                 // Only valid at the top of an instant query: raw samples of the window.
                 let ra = self.range_arg(e)?;
                 let end = ra.ends[0];
-                let series = ra
+                let dropped = &ra.dropped;
+                let series: Vec<Series> = ra
                     .series
                     .into_iter()
+                    .map(|mut s| {
+                        // A subquery's names still pending removal go now: this is the result.
+                        if dropped.contains(&s.labels) {
+                            s.labels = drop_name(&s.labels);
+                        }
+                        s
+                    })
                     .filter_map(|s| {
                         let inside = |t: i64| t > end - ra.range_ms && t <= end;
                         let samples: Vec<Sample> =
@@ -138,6 +157,12 @@ impl EvalContext<'_> {
                         })
                     })
                     .collect();
+                if !dropped.is_empty() {
+                    let mut seen = std::collections::HashSet::new();
+                    if !series.iter().all(|s| seen.insert(&s.labels)) {
+                        return invalid("vector cannot contain metrics with the same labelset");
+                    }
+                }
                 Ok(V::Matrix(series))
             }
             Expr::Neg(e) => match self.eval(e)? {
@@ -146,7 +171,8 @@ impl EvalContext<'_> {
                     let out = v
                         .into_iter()
                         .map(|s| Stepped {
-                            labels: drop_name(&s.labels),
+                            drop_name: self.dropping_name(&s.labels).1 || s.drop_name,
+                            labels: self.dropping_name(&s.labels).0,
                             pts: s.pts.into_iter().map(|p| p.map(|x| -x)).collect(),
                             hs: s
                                 .hs
@@ -321,6 +347,7 @@ impl EvalContext<'_> {
                             labels: s.labels,
                             pts,
                             hs,
+                            drop_name: false,
                         },
                         ts,
                     ));
@@ -390,6 +417,7 @@ impl EvalContext<'_> {
                     series,
                     range_ms: *range_ms,
                     ends,
+                    dropped: Default::default(),
                 })
             }
             Expr::Subquery {
@@ -420,6 +448,7 @@ impl EvalContext<'_> {
                         series: vec![],
                         range_ms: *range_ms,
                         ends,
+                        dropped: Default::default(),
                     });
                 }
                 // Every inner step is a slot of every inner series: bound the count before any
@@ -451,10 +480,16 @@ impl EvalContext<'_> {
                 self.samples.store(inner.samples.load(Relaxed), Relaxed);
                 self.bytes.store(inner.bytes.load(Relaxed), Relaxed);
                 let times: Vec<i64> = inner.times().collect();
+                let mut dropped = std::collections::HashSet::new();
                 let series = match v {
                     V::Vector(v) => v
                         .into_iter()
-                        .filter_map(|s| stepped_series(s, &times))
+                        .filter_map(|s| {
+                            if s.drop_name {
+                                dropped.insert(s.labels.clone());
+                            }
+                            stepped_series(s, &times)
+                        })
                         .map(forget_reset_hints)
                         .collect(),
                     V::Scalar(v) => vec![Series {
@@ -472,6 +507,7 @@ impl EvalContext<'_> {
                     series,
                     range_ms: *range_ms,
                     ends,
+                    dropped,
                 })
             }
             _ => invalid("expected a range vector"),
@@ -593,10 +629,36 @@ impl EvalContext<'_> {
             }
         }
         let input = self.vector_arg(expr)?;
-        if input.iter().any(Stepped::has_histograms) {
-            return self.aggregate_with_histograms(op, input, grouping, without, param, apos);
+        // Grouping by a name still pending removal: the group's name goes too if any of
+        // its series' was to (`without` always drops it).
+        let pending: Option<std::collections::HashSet<Labels>> = (self.engine.delayed_name_removal
+            && !without
+            && grouping.iter().any(|g| g == METRIC_NAME)
+            && !matches!(
+                op,
+                AggOp::Topk | AggOp::Bottomk | AggOp::Limitk | AggOp::LimitRatio
+            ))
+        .then(|| {
+            input
+                .iter()
+                .filter(|s| s.drop_name)
+                .map(|s| group_labels(&s.labels, grouping, false))
+                .collect()
+        });
+        let out = if input.iter().any(Stepped::has_histograms) {
+            self.aggregate_with_histograms(op, input, grouping, without, param, apos)?
+        } else {
+            self.aggregate_floats(op, input, grouping, without, param, param_pos)?
+        };
+        match (out, pending) {
+            (V::Vector(mut v), Some(p)) if !p.is_empty() => {
+                for s in &mut v {
+                    s.drop_name = p.contains(&s.labels);
+                }
+                Ok(V::Vector(v))
+            }
+            (out, _) => Ok(out),
         }
-        self.aggregate_floats(op, input, grouping, without, param, param_pos)
     }
 
     fn aggregate_floats(
@@ -665,7 +727,11 @@ impl EvalContext<'_> {
                 // selected.
                 let mut slots: Vec<Stepped> = input
                     .iter()
-                    .map(|s| Stepped::floats(s.labels.clone(), vec![None; n]))
+                    .map(|s| {
+                        let mut o = Stepped::floats(s.labels.clone(), vec![None; n]);
+                        o.drop_name = s.drop_name;
+                        o
+                    })
                     .collect();
                 for (_, members) in &groups {
                     #[allow(clippy::needless_range_loop)] // `p` and the series share the step index
@@ -753,6 +819,7 @@ impl EvalContext<'_> {
                     labels,
                     pts,
                     hs: Vec::new(),
+                    drop_name: false,
                 }));
                 return Ok(V::Vector(out));
             }
@@ -801,6 +868,7 @@ impl EvalContext<'_> {
                         labels: key,
                         pts,
                         hs: Vec::new(),
+                        drop_name: false,
                     });
                 }
             }
@@ -840,6 +908,7 @@ impl EvalContext<'_> {
                     labels: key,
                     pts,
                     hs: Vec::new(),
+                    drop_name: false,
                 });
             }
         }
@@ -1000,6 +1069,7 @@ pub(crate) fn check_unique(v: Vec<Stepped>) -> R<Vec<Stepped>> {
                 out.push(s);
             }
             Some(&i) => {
+                out[i].drop_name |= s.drop_name;
                 for k in 0..s.pts.len() {
                     if s.present(k) {
                         if out[i].present(k) {
@@ -1195,10 +1265,14 @@ fn vector_scalar(
     let drop = !(op.is_comparison() || op.is_trim()) || return_bool;
     v.into_iter()
         .filter_map(|series| {
-            let labels = if drop {
-                drop_name(&series.labels)
+            let (labels, dropping) = if drop {
+                ctx.dropping_name(&series.labels)
             } else {
-                series.labels.clone()
+                (series.labels.clone(), false)
+            };
+            let flagged = |mut s: Stepped| {
+                s.drop_name = dropping || series.drop_name;
+                s
             };
             if !series.has_histograms() && !op.is_trim() {
                 let pts: Vec<Option<f64>> = series
@@ -1223,9 +1297,9 @@ fn vector_scalar(
                 return pts
                     .iter()
                     .any(Option::is_some)
-                    .then(|| Stepped::floats(labels, pts));
+                    .then(|| flagged(Stepped::floats(labels, pts)));
             }
-            let mut out = Stepped::floats(labels, vec![None; s.len()]);
+            let mut out = flagged(Stepped::floats(labels, vec![None; s.len()]));
             for (k, &sv) in s.iter().enumerate() {
                 let Some(x) = series.val(k) else { continue };
                 let r = if scalar_left {
@@ -1272,6 +1346,7 @@ fn set_op(
     // Keep series `s`'s values at the steps `keep` allows.
     let filtered = |s: &Stepped, keep: &dyn Fn(usize) -> bool| -> Stepped {
         let mut o = Stepped::floats(s.labels.clone(), vec![None; n]);
+        o.drop_name = s.drop_name;
         for k in 0..n {
             if keep(k)
                 && let Some(v) = s.val(k)
@@ -1387,12 +1462,22 @@ fn vector_vector(
         let mut seen_one_to_one: HashMap<&Labels, usize> = HashMap::new();
         // Signatures of the "one" side some series matched at this step (for `fill_left`).
         let mut matched: std::collections::HashSet<&Labels> = Default::default();
-        let mut emit = |many_labels: &Labels, one_labels: &Labels, x: &Val, y: &Val| -> R<()> {
+        let delayed = ctx.engine.delayed_name_removal;
+        // `many_flag`: the "many" series' name is pending removal.
+        let mut emit = |many_labels: &Labels,
+                        many_flag: bool,
+                        one_labels: &Labels,
+                        x: &Val,
+                        y: &Val|
+         -> R<()> {
             let (l, r) = if swapped { (y, x) } else { (x, y) };
             let Some(value) = binary_val(ctx, at, l, r, return_bool) else {
                 return Ok(());
             };
-            let labels = result_labels(many_labels, one_labels, op, m, return_bool);
+            let labels = result_labels(many_labels, one_labels, op, m, return_bool, delayed);
+            // Pending removal: `bool`'s result, or a kept name that was pending already
+            // (Prometheus forgets the latter; vigil keeps it, see promql-differences.md).
+            let drop = delayed && (return_bool || op.is_comparison() && many_flag);
             let idx = match out_idx.get(&labels) {
                 Some(&idx) => {
                     if out[idx].present(k) {
@@ -1411,6 +1496,7 @@ fn vector_vector(
                 }
             };
             out[idx].put(k, value);
+            out[idx].drop_name |= drop;
             Ok(())
         };
         for (i, s) in many.iter().enumerate() {
@@ -1441,10 +1527,10 @@ fn vector_vector(
                     if defined_for(op, l, r) {
                         matched.insert(sig);
                     }
-                    emit(&s.labels, &one[j].labels, &x, &y)?;
+                    emit(&s.labels, s.drop_name, &one[j].labels, &x, &y)?;
                 }
                 // No match: the fill value, labelled with the match group alone.
-                (None, Some(f)) => emit(&s.labels, sig, &x, &Val::F(f))?,
+                (None, Some(f)) => emit(&s.labels, s.drop_name, sig, &x, &Val::F(f))?,
                 (None, None) => {}
             }
         }
@@ -1455,7 +1541,7 @@ fn vector_vector(
                     continue;
                 }
                 let Some(y) = s.val(k) else { continue };
-                emit(sig, &s.labels, &Val::F(f), &y)?;
+                emit(sig, false, &s.labels, &Val::F(f), &y)?;
             }
         }
     }
@@ -1482,9 +1568,12 @@ fn result_labels(
     op: BinOp,
     m: &VectorMatching,
     return_bool: bool,
+    delayed: bool,
 ) -> Labels {
     let mut b: LabelsBuilder = many.builder();
-    if !(op.is_comparison() || op.is_trim()) || return_bool {
+    // Arithmetic drops the name at once even with delayed name removal, as Prometheus's
+    // `resultMetric` does; `bool` leaves it to the end then.
+    if !(op.is_comparison() || op.is_trim()) || return_bool && !delayed {
         b.del(METRIC_NAME);
     }
     if m.card == Card::OneToOne {
@@ -1579,6 +1668,7 @@ impl Engine {
             V::Scalar(v) => Value::Scalar(Sample { t, v: v[0] }),
             V::Str(s) => Value::String(t, s),
             V::Vector(v) => {
+                let v = remove_pending_names(v)?;
                 let mut out: Vec<(Labels, Point)> = v
                     .into_iter()
                     .filter_map(|s| match (s.pts[0], s.h(0)) {
@@ -1645,7 +1735,7 @@ impl Engine {
                 histograms: Vec::new(),
             }]),
             V::Vector(v) => {
-                let mut out: Vec<Series> = v
+                let mut out: Vec<Series> = remove_pending_names(v)?
                     .into_iter()
                     .filter_map(|s| stepped_series(s, &times))
                     .collect();
@@ -1661,6 +1751,26 @@ impl Engine {
             infos: n.infos,
         })
     }
+}
+
+/// Delayed name removal's last step: the names still pending go, and series that then share
+/// a label set merge where their steps do not overlap and fail where they do, as Prometheus
+/// assembles a result.
+fn remove_pending_names(v: Vec<Stepped>) -> R<Vec<Stepped>> {
+    if !v.iter().any(|s| s.drop_name) {
+        return Ok(v);
+    }
+    check_unique(
+        v.into_iter()
+            .map(|mut s| {
+                if s.drop_name {
+                    s.labels = drop_name(&s.labels);
+                    s.drop_name = false;
+                }
+                s
+            })
+            .collect(),
+    )
 }
 
 /// What Prometheus's stats iterator does to hints: a histogram stored with an unknown hint

@@ -379,7 +379,11 @@ pub fn run(text: &str) -> Report {
 
 /// As [`run`], with the store asking the engine to read selections in `shards` shards.
 pub fn run_sharded(text: &str, shards: usize) -> Report {
-    let engine = Engine::default();
+    // As Prometheus's test runner: delayed name removal on.
+    let engine = Engine {
+        delayed_name_removal: true,
+        ..Engine::default()
+    };
     let mut rep = Report::default();
     let mut store = MemoryStorage::with_shards(shards);
     let lines: Vec<&str> = text.lines().collect();

@@ -88,6 +88,9 @@ pub(crate) struct Stepped {
     pub labels: Labels,
     pub pts: Vec<Option<f64>>,
     pub hs: Vec<Option<Hist>>,
+    /// With delayed name removal (`promql-delayed-name-removal`): `__name__` is still in
+    /// `labels` but goes when the query's result is assembled. Always false without it.
+    pub drop_name: bool,
 }
 
 impl Stepped {
@@ -96,6 +99,7 @@ impl Stepped {
             labels,
             pts,
             hs: Vec::new(),
+            drop_name: false,
         }
     }
 
@@ -146,4 +150,7 @@ pub(crate) struct RangeArg {
     pub range_ms: i64,
     /// Window end for step i.
     pub ends: Vec<i64>,
+    /// A subquery's series whose metric name is pending removal (delayed name removal): a
+    /// function over them drops it too, even one that keeps names.
+    pub dropped: std::collections::HashSet<Labels>,
 }

@@ -25,6 +25,13 @@ fn main() -> std::process::ExitCode {
         print!("{}", server_flags::documentation());
         return std::process::ExitCode::SUCCESS;
     }
+    // Before any rule file or query is parsed, by the server or `check`/`test`
+    // (`vigil --enable-feature=... check rules FILE`, as promtool takes it): every expression
+    // reads the same language.
+    vigil_promql::Features {
+        binop_fill_modifiers: server_flags::feature(&cli.server, "promql-binop-fill-modifiers"),
+    }
+    .install();
     match cli.command {
         Some(Command::Check {
             what:

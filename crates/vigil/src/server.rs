@@ -350,11 +350,6 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
         &flags,
         "created-timestamp-zero-ingestion",
     ));
-    // Before any rule file or query is parsed: every expression reads the same language.
-    vigil_promql::Features {
-        binop_fill_modifiers: crate::server_flags::feature(&flags, "promql-binop-fill-modifiers"),
-    }
-    .install();
     let initial = source
         .load_for(agent, exemplar_storage)
         .map_err(anyhow::Error::msg)?;
@@ -676,6 +671,7 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
         max_samples: query_max_samples,
         max_bytes: query_max_bytes,
         deadline: None,
+        delayed_name_removal: crate::server_flags::feature(&flags, "promql-delayed-name-removal"),
     };
     let rules = Arc::new(vigil_rules::Manager::new(
         queryable.clone(),

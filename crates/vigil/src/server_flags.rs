@@ -331,7 +331,7 @@ pub const FLAGS: &[FlagInfo] = &[
     f(
         "enable-feature",
         Works,
-        "comma-separated features: `auto-reload-config`, `created-timestamp-zero-ingestion`, `exemplar-storage`, `native-histograms` and `promql-binop-fill-modifiers` work; the others are named in a warning with what vigil does instead",
+        "comma-separated features: `auto-reload-config`, `created-timestamp-zero-ingestion`, `exemplar-storage`, `native-histograms`, `promql-binop-fill-modifiers` and `promql-delayed-name-removal` work; the others are named in a warning with what vigil does instead",
     ),
     f(
         "auto-gomaxprocs",
@@ -746,12 +746,8 @@ const FEATURES: &[(&str, Option<&str>)] = &[
             "duration expressions (`x[5m * 2]`, `offset (step())`) are always on, as in Prometheus 3.14+",
         ),
     ),
-    (
-        "promql-delayed-name-removal",
-        Some(
-            "vigil drops `__name__` where each function or operator drops it, as without the feature",
-        ),
-    ),
+    // Functions and operators mark their results; the names go when the result is assembled.
+    ("promql-delayed-name-removal", None),
     (
         "promql-extended-range-selectors",
         Some(

@@ -742,6 +742,44 @@ fn binop_fill_modifiers_follow_their_feature_flag() {
     assert!(!log.contains("promql-binop-fill-modifiers:"), "{log}");
 }
 
+/// With `promql-delayed-name-removal`, a function keeps the name until the result is
+/// assembled, so `label_replace` can still read it; without, it is gone at once.
+#[test]
+fn delayed_name_removal_follows_its_feature_flag() {
+    let q = enc(
+        r#"label_replace(-label_replace(vector(1), "__name__", "m", "", ""), "orig", "$1", "__name__", "(.*)")"#,
+    );
+    for (feature, want) in [
+        (None, json_metric(&[])),
+        (
+            Some("promql-delayed-name-removal"),
+            json_metric(&[("orig", "m")]),
+        ),
+    ] {
+        let args: Vec<String> = feature
+            .iter()
+            .map(|f| format!("--enable-feature={f}"))
+            .collect();
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let v = Vigil::start("flags-delayed-names", Some("scrape_configs: []\n"), &refs);
+        let r = get_json(&format!("{}/api/v1/query?query={q}&time=100", v.base));
+        assert_eq!(r["status"], "success", "{r}");
+        let result = r["data"]["result"].as_array().unwrap();
+        assert_eq!(result.len(), 1, "{r}");
+        assert_eq!(result[0]["metric"], want, "{feature:?}: {r}");
+        assert_eq!(result[0]["value"][1], "-1", "{r}");
+    }
+}
+
+fn json_metric(pairs: &[(&str, &str)]) -> serde_json::Value {
+    serde_json::Value::Object(
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_string())))
+            .collect(),
+    )
+}
+
 #[test]
 fn malformed_flag_values_are_refused_naming_the_flag() {
     let dir = temp_dir("flags-malformed");

@@ -220,7 +220,10 @@ pub(crate) fn call(ctx: &EvalContext<'_>, name: &str, args: &[Expr]) -> R<Vec<St
             })
             .collect();
         if pts.iter().any(Option::is_some) {
-            out.push(Stepped::floats(drop_name(&s.labels), pts));
+            let (labels, drop) = ctx.dropping_name(&s.labels);
+            let mut r = Stepped::floats(labels, pts);
+            r.drop_name = drop;
+            out.push(r);
         }
     }
     check_unique(out)

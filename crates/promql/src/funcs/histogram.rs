@@ -83,7 +83,10 @@ pub(crate) fn classic_buckets(
             ));
         }
         if pts.iter().any(Option::is_some) {
-            out.push(Stepped::floats(labels.without(METRIC_NAME), pts));
+            let (labels, drop) = ctx.dropping_name(&labels);
+            let mut r = Stepped::floats(labels, pts);
+            r.drop_name = drop;
+            out.push(r);
         }
     }
     out

@@ -263,6 +263,7 @@ pub(crate) fn info(ctx: &EvalContext<'_>, args: &[Expr]) -> R<Vec<Stepped>> {
                 }
             };
             out[idx].put(k, v);
+            out[idx].drop_name |= s.drop_name;
         }
     }
     out.sort_by(|a, b| a.labels.cmp(&b.labels));

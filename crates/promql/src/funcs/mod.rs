@@ -32,6 +32,7 @@ pub(crate) use native_window::{mean_histograms, sum_histograms};
 pub(crate) use {histogram::*, sort::*, stats::*, window::*};
 
 pub(crate) fn map_vector(
+    ctx: &EvalContext<'_>,
     v: Vec<Stepped>,
     keep_name: bool,
     f: impl Fn(f64, usize) -> Option<f64>,
@@ -45,14 +46,18 @@ pub(crate) fn map_vector(
                 .enumerate()
                 .map(|(k, p)| p.and_then(|x| f(x, k)))
                 .collect();
-            pts.iter().any(Option::is_some).then(|| Stepped {
-                labels: if keep_name {
-                    s.labels
+            pts.iter().any(Option::is_some).then(|| {
+                let (labels, drop) = if keep_name {
+                    (s.labels, false)
                 } else {
-                    drop_name(&s.labels)
-                },
-                pts,
-                hs: Vec::new(),
+                    ctx.dropping_name(&s.labels)
+                };
+                Stepped {
+                    labels,
+                    pts,
+                    hs: Vec::new(),
+                    drop_name: drop || s.drop_name,
+                }
             })
         })
         .collect();
@@ -66,12 +71,15 @@ pub(crate) fn split_native(v: Vec<Stepped>) -> (Vec<Stepped>, Vec<Stepped>) {
         if s.has_histograms() {
             let n = s.pts.len();
             if s.pts.iter().any(Option::is_some) {
-                floats.push(Stepped::floats(s.labels.clone(), s.pts));
+                let mut f = Stepped::floats(s.labels.clone(), s.pts);
+                f.drop_name = s.drop_name;
+                floats.push(f);
             }
             native.push(Stepped {
                 labels: s.labels,
                 pts: vec![None; n],
                 hs: s.hs,
+                drop_name: s.drop_name,
             });
         } else {
             floats.push(s);
@@ -162,7 +170,10 @@ pub(crate) fn native_stat(
             *p = Some(x);
         }
         if pts.iter().any(Option::is_some) {
-            out.push(Stepped::floats(drop_name(&s.labels), pts));
+            let (labels, drop) = ctx.dropping_name(&s.labels);
+            let mut r = Stepped::floats(labels, pts);
+            r.drop_name = drop || s.drop_name;
+            out.push(r);
         }
     }
     out
@@ -236,6 +247,7 @@ pub(crate) fn call(
     let times: Vec<i64> = ctx.times().collect();
     let math = |f: fn(f64) -> f64| -> R<V> {
         Ok(V::Vector(map_vector(
+            ctx,
             ctx.vector_arg(&args[0])?,
             false,
             |x, _| Some(f(x)),
@@ -259,11 +271,7 @@ pub(crate) fn call(
                 .map(|k| (!present.iter().any(|s| s.present(k))).then_some(1.0))
                 .collect();
             Ok(V::Vector(if pts.iter().any(Option::is_some) {
-                vec![Stepped {
-                    labels,
-                    pts,
-                    hs: Vec::new(),
-                }]
+                vec![Stepped::floats(labels, pts)]
             } else {
                 vec![]
             }))
@@ -278,11 +286,7 @@ pub(crate) fn call(
                 .map(|k| (!v.iter().any(|s| s.present(k))).then_some(1.0))
                 .collect();
             Ok(V::Vector(if pts.iter().any(Option::is_some) {
-                vec![Stepped {
-                    labels,
-                    pts,
-                    hs: Vec::new(),
-                }]
+                vec![Stepped::floats(labels, pts)]
             } else {
                 vec![]
             }))
@@ -325,6 +329,7 @@ pub(crate) fn call(
                 vec![1.0; n]
             };
             Ok(V::Vector(map_vector(
+                ctx,
                 ctx.vector_arg(&args[0])?,
                 false,
                 |x, k| {
@@ -340,7 +345,7 @@ pub(crate) fn call(
                 "clamp_min" => (ctx.scalar_arg(&args[1])?, vec![f64::INFINITY; n]),
                 _ => (vec![f64::NEG_INFINITY; n], ctx.scalar_arg(&args[1])?),
             };
-            Ok(V::Vector(map_vector(v, false, |x, k| {
+            Ok(V::Vector(map_vector(ctx, v, false, |x, k| {
                 if hi[k] < lo[k] {
                     return None;
                 }
@@ -360,7 +365,10 @@ pub(crate) fn call(
                         let pts = (0..ts.len())
                             .map(|k| s.present(k).then(|| ts[k] as f64 / 1000.0))
                             .collect();
-                        Stepped::floats(drop_name(&s.labels), pts)
+                        let (labels, drop) = ctx.dropping_name(&s.labels);
+                        let mut r = Stepped::floats(labels, pts);
+                        r.drop_name = drop || s.drop_name;
+                        r
                     })
                     .collect();
                 Ok(V::Vector(check_unique(out)?))
@@ -373,7 +381,10 @@ pub(crate) fn call(
                         let pts = (0..n)
                             .map(|k| s.present(k).then(|| times[k] as f64 / 1000.0))
                             .collect();
-                        Stepped::floats(drop_name(&s.labels), pts)
+                        let (labels, drop) = ctx.dropping_name(&s.labels);
+                        let mut r = Stepped::floats(labels, pts);
+                        r.drop_name = drop || s.drop_name;
+                        r
                     })
                     .filter(Stepped::any)
                     .collect();
@@ -438,6 +449,7 @@ pub(crate) fn call(
                 labels: Labels::empty(),
                 pts: s.into_iter().map(Some).collect(),
                 hs: Vec::new(),
+                drop_name: false,
             }]))
         }
         "scalar" => {
@@ -461,12 +473,13 @@ pub(crate) fn call(
                     labels: Labels::empty(),
                     pts: times.iter().map(|t| Some(*t as f64 / 1000.0)).collect(),
                     hs: Vec::new(),
+                    drop_name: false,
                 }]
             } else {
                 ctx.vector_arg(&args[0])?
             };
             let which = name.to_string();
-            Ok(V::Vector(map_vector(v, false, move |x, _| {
+            Ok(V::Vector(map_vector(ctx, v, false, move |x, _| {
                 let (y, m, d, h, mi, dow, _) = civil(x)?;
                 Some(match which.as_str() {
                     "year" => y as f64,
@@ -510,10 +523,12 @@ pub(crate) fn call(
                         }
                         None => s.labels,
                     };
+                    // Written to the name, the name stays.
                     Stepped {
                         labels,
                         pts: s.pts,
                         hs: s.hs,
+                        drop_name: s.drop_name && dst != METRIC_NAME,
                     }
                 })
                 .collect();
@@ -551,6 +566,7 @@ pub(crate) fn call(
                         labels: b.build(),
                         pts: s.pts,
                         hs: s.hs,
+                        drop_name: s.drop_name && dst != METRIC_NAME,
                     }
                 })
                 .collect();

@@ -142,7 +142,18 @@ pub(crate) fn over_windows(
     f: &WindowFn<'_>,
     hist: Option<(&str, Pos)>,
 ) -> R<Vec<Stepped>> {
-    let name = |l: Labels| if keep_name { l } else { drop_name(&l) };
+    // The labels of a result, and whether its name is pending removal.
+    // (Not through `ctx`, which shard and window threads cannot share.)
+    let delayed = ctx.engine.delayed_name_removal;
+    let name = move |l: Labels| {
+        if keep_name {
+            (l, false)
+        } else if delayed {
+            (l, true)
+        } else {
+            (drop_name(&l), false)
+        }
+    };
     // Annotations from shard threads, raised on this one afterwards.
     let notes = std::sync::Mutex::new(Vec::<(bool, String)>::new());
     let sink = |warn: bool, msg: String| {
@@ -192,6 +203,7 @@ pub(crate) fn over_windows(
                         labels: s.labels,
                         pts: pts.clone(),
                         hs,
+                        drop_name: false,
                     });
                 }
             }
@@ -199,10 +211,14 @@ pub(crate) fn over_windows(
         })?;
         let out = merge_sorted(parts, |s| &s.labels)
             .into_iter()
-            .map(|s| Stepped {
-                labels: name(s.labels),
-                pts: s.pts,
-                hs: s.hs,
+            .map(|s| {
+                let (labels, drop_name) = name(s.labels);
+                Stepped {
+                    labels,
+                    pts: s.pts,
+                    hs: s.hs,
+                    drop_name,
+                }
             })
             .collect();
         flush();
@@ -230,10 +246,12 @@ pub(crate) fn over_windows(
                 );
             }
             if pts.iter().any(Option::is_some) || hs.iter().any(Option::is_some) {
+                let (labels, drop) = name(s.labels.clone());
                 out.push(Stepped {
-                    labels: name(s.labels.clone()),
+                    labels,
                     pts: pts.clone(),
                     hs,
+                    drop_name: drop || ra.dropped.contains(&s.labels),
                 });
             }
         }
@@ -345,6 +363,7 @@ impl GroupAcc {
             labels: self.key,
             pts,
             hs: Vec::new(),
+            drop_name: false,
         })
     }
 }
@@ -382,8 +401,14 @@ pub(crate) fn aggregate_windows(
     else {
         return Ok(None);
     };
-    // Extended ranges have their own path (`extended`), reached through `call`.
-    if vs.extend != crate::ast::Extend::None {
+    // Extended ranges have their own path (`extended`), reached through `call`. Grouping
+    // by a name that delayed removal keeps is left to the unfused path too.
+    if vs.extend != crate::ast::Extend::None
+        || ctx.engine.delayed_name_removal
+            && !keep_name
+            && !without
+            && grouping.iter().any(|g| g == METRIC_NAME)
+    {
         return Ok(None);
     }
     let one_name = vs.matchers.iter().any(|m| {
