@@ -893,8 +893,11 @@ impl Expr {
             Expr::String(s) => f.write_str(&crate::lexer::quote(s)),
             Expr::VectorSelector(vs) => {
                 fmt_matchers(f, vs)?;
+                // As Prometheus prints an instant selector: `x @ t smoothed offset d`.
+                let d = vs.durs.as_deref();
+                fmt_mods(f, &vs.at, 0, None)?;
                 fmt_extend(f, vs.extend)?;
-                fmt_mods(f, &vs.at, vs.offset_ms, vs.durs.as_deref())
+                fmt_mods(f, &None, vs.offset_ms, d)
             }
             Expr::MatrixSelector { vs, range_ms } => {
                 fmt_matchers(f, vs)?;

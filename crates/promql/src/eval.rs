@@ -248,6 +248,9 @@ impl EvalContext<'_> {
     /// The value of each series at each step: the newest sample in `(t - lookback, t]`
     /// unless it is a staleness marker.
     pub(crate) fn vector_selector(&self, vs: &VectorSelector) -> R<Vec<Stepped>> {
+        if vs.extend == crate::ast::Extend::Smoothed {
+            return funcs::smoothed_vector(self, vs);
+        }
         Ok(self
             .vector_selector_ts(vs)?
             .into_iter()
@@ -255,16 +258,10 @@ impl EvalContext<'_> {
             .collect())
     }
 
-    /// As [`Self::vector_selector`], also returning each value's sample timestamp.
+    /// As [`Self::vector_selector`], also returning each value's sample timestamp. Plain
+    /// lookback even for a smoothed selector: `timestamp(x smoothed)` gives the samples' own
+    /// times, as in Prometheus.
     pub(crate) fn vector_selector_ts(&self, vs: &VectorSelector) -> R<Vec<(Stepped, Vec<i64>)>> {
-        if vs.extend == crate::ast::Extend::Smoothed {
-            // An interpolated value is stamped with the time it was computed for.
-            let times = self.window_ends(vs);
-            return Ok(funcs::smoothed_vector(self, vs)?
-                .into_iter()
-                .map(|s| (s, times.clone()))
-                .collect());
-        }
         let lb = self.engine.lookback_ms;
         let evals: Vec<i64> = self
             .times()

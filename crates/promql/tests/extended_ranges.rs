@@ -36,6 +36,7 @@ fn extended_ranges_print_back_and_leave_names_alone() {
         ),
         ("c anchored [5m]", "c[5m] anchored"),
         ("c smoothed offset 1m", "c smoothed offset 1m"),
+        ("c smoothed @ 10 offset 1m", "c @ 10.000 smoothed offset 1m"),
         // The words are still names where a selector starts.
         (
             "anchored{a=\"b\"} + smoothed",

@@ -104,6 +104,8 @@ fn node_inner(out: &mut String, e: &Expr) -> ValueType {
                     "matchers": matchers(vs),
                     "timestamp": ts,
                     "startOrEnd": soe,
+                    "anchored": vs.extend == vigil_promql::ast::Extend::Anchored,
+                    "smoothed": vs.extend == vigil_promql::ast::Extend::Smoothed,
                 }),
             )
         }
@@ -119,6 +121,8 @@ fn node_inner(out: &mut String, e: &Expr) -> ValueType {
                     "matchers": matchers(vs),
                     "timestamp": ts,
                     "startOrEnd": soe,
+                    "anchored": vs.extend == vigil_promql::ast::Extend::Anchored,
+                    "smoothed": vs.extend == vigil_promql::ast::Extend::Smoothed,
                 }),
             )
         }
@@ -314,6 +318,23 @@ mod tests {
                 .as_array()
                 .unwrap()
                 .contains(&json!({"name": "code", "value": "5..", "type": "=~"}))
+        );
+    }
+
+    #[test]
+    fn extended_ranges_and_fill_values_are_shown() {
+        let e = vigil_promql::parse_with(
+            "rate(x[5m] anchored) + fill_left(1) y smoothed",
+            vigil_promql::Features::all(),
+        )
+        .unwrap();
+        let j: Json = serde_json::from_str(&translate(&e)).unwrap();
+        assert_eq!(j["lhs"]["args"][0]["anchored"], true);
+        assert_eq!(j["lhs"]["args"][0]["smoothed"], false);
+        assert_eq!(j["rhs"]["smoothed"], true);
+        assert_eq!(
+            j["matching"]["fillValues"],
+            json!({"lhs": 1.0, "rhs": null})
         );
     }
 }

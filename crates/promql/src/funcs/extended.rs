@@ -41,10 +41,20 @@ pub(crate) fn applies(args: &[Expr]) -> bool {
     extended_arg(args).is_some()
 }
 
-/// The float samples of each series selected by `vs` around every step's window: from the
-/// lookback delta before the earliest window to the latest window's end (plus the lookback
-/// delta for `smoothed`), staleness markers removed. Histograms are refused by name.
-fn load(ctx: &EvalContext<'_>, vs: &VectorSelector, ends: &[i64], range_ms: i64) -> R<Vec<Series>> {
+/// `per_series` over the float samples of each series selected by `vs` around every step's
+/// window: from the lookback delta before the earliest window to the latest window's end
+/// (plus the lookback delta for `smoothed`), staleness markers removed; histograms are
+/// refused by name. A series' samples are charged to the query while `per_series` runs and
+/// given back after; `extra` more per series stay charged, for its per-step results. In
+/// label order.
+fn each_series<T: Send>(
+    ctx: &EvalContext<'_>,
+    vs: &VectorSelector,
+    ends: &[i64],
+    range_ms: i64,
+    extra: usize,
+    per_series: impl Fn(Series) -> Option<T> + Sync,
+) -> R<Vec<T>> {
     let lb = ctx.engine.lookback_ms;
     let (lo, hi) = (
         ends.iter().copied().min().unwrap_or(0),
@@ -62,14 +72,22 @@ fn load(ctx: &EvalContext<'_>, vs: &VectorSelector, ends: &[i64], range_ms: i64)
             if !s.histograms.is_empty() {
                 return invalid(format!("{word} modifier is not supported with histograms"));
             }
-            budget.count_series(&s.labels, s.samples.len())?;
-            if !s.samples.is_empty() {
-                out.push(s);
+            let held = s.samples.len();
+            budget.count_series(&s.labels, held + extra)?;
+            let labels = s.labels.clone();
+            if held > 0
+                && let Some(x) = per_series(s)
+            {
+                out.push((labels, x));
             }
+            budget.release(held);
         }
         Ok(out)
     })?;
-    Ok(merge_sorted(parts, |s| &s.labels))
+    Ok(merge_sorted(parts, |(l, _)| l)
+        .into_iter()
+        .map(|(_, x)| x)
+        .collect())
 }
 
 /// The samples one step reads: `(start - lookback, end]`, or `(start - lookback, end +
@@ -199,12 +217,13 @@ pub(crate) fn call(ctx: &EvalContext<'_>, name: &str, args: &[Expr]) -> R<Vec<St
         return invalid("expected an anchored or smoothed range");
     };
     let ends = ctx.window_ends(vs);
-    let series = load(ctx, vs, &ends, range_ms)?;
     let lb = ctx.engine.lookback_ms;
     let smoothed = vs.extend == Extend::Smoothed;
     let range_s = range_ms as f64 / 1000.0;
-    let mut out = Vec::with_capacity(series.len());
-    for s in series {
+    // (Not through `ctx`, which shard threads cannot share.)
+    let delayed = ctx.engine.delayed_name_removal;
+    let steps = ctx.step_slots(ends.len());
+    let out = each_series(ctx, vs, &ends, range_ms, steps, |s| {
         let pts: Vec<Option<f64>> = ends
             .iter()
             .map(|&end| {
@@ -219,13 +238,16 @@ pub(crate) fn call(ctx: &EvalContext<'_>, name: &str, args: &[Expr]) -> R<Vec<St
                 }
             })
             .collect();
-        if pts.iter().any(Option::is_some) {
-            let (labels, drop) = ctx.dropping_name(&s.labels);
-            let mut r = Stepped::floats(labels, pts);
-            r.drop_name = drop;
-            out.push(r);
-        }
-    }
+        pts.iter().any(Option::is_some).then(|| {
+            let mut r = if delayed {
+                Stepped::floats(s.labels, pts)
+            } else {
+                Stepped::floats(drop_name(&s.labels), pts)
+            };
+            r.drop_name = delayed;
+            r
+        })
+    })?;
     check_unique(out)
 }
 
@@ -235,27 +257,26 @@ pub(crate) fn matrix(ctx: &EvalContext<'_>, vs: &VectorSelector, range_ms: i64) 
     let ends = ctx.window_ends(vs);
     let end = ends[0];
     let start = end - range_ms;
-    let series = load(ctx, vs, &ends[..1], range_ms)?;
     let lb = ctx.engine.lookback_ms;
     let smoothed = vs.extend == Extend::Smoothed;
-    let mut out = Vec::new();
-    for s in series {
+    let out = each_series(ctx, vs, &ends[..1], range_ms, 0, |s| {
         let f = around(&s.samples, start, end, lb, smoothed);
-        let Some(b) = bounds(f, start, end, smoothed, false) else {
-            continue;
-        };
+        let b = bounds(f, start, end, smoothed, false)?;
         let mut samples = vec![Sample {
             t: start,
             v: b.left,
         }];
         samples.extend(f.iter().filter(|x| x.t > start && x.t < end).copied());
         samples.push(Sample { t: end, v: b.right });
-        out.push(Series {
+        Some(Series {
             labels: s.labels,
             samples,
             histograms: Vec::new(),
-        });
-    }
+        })
+    })?;
+    // The answer's points stay charged.
+    ctx.budget()
+        .count(out.iter().map(|s| s.samples.len()).sum())?;
     Ok(out)
 }
 
@@ -271,6 +292,7 @@ pub(crate) fn smoothed_vector(ctx: &EvalContext<'_>, vs: &VectorSelector) -> R<V
     );
     let q = ctx.querier(lo - lb + 1, hi.saturating_add(lb))?;
     let budget = ctx.budget();
+    let steps = ctx.step_slots(ends.len());
     let parts = for_shards(&*q, &vs.matchers, |set| {
         let mut out = Vec::new();
         for mut s in set {
@@ -279,7 +301,8 @@ pub(crate) fn smoothed_vector(ctx: &EvalContext<'_>, vs: &VectorSelector) -> R<V
             if !s.histograms.is_empty() {
                 return invalid("smoothed modifier is not supported with histograms");
             }
-            budget.count_series(&s.labels, s.samples.len())?;
+            let held = s.samples.len();
+            budget.count_series(&s.labels, held + steps)?;
             let f = &s.samples;
             let pts: Vec<Option<f64>> = ends
                 .iter()
@@ -295,6 +318,7 @@ pub(crate) fn smoothed_vector(ctx: &EvalContext<'_>, vs: &VectorSelector) -> R<V
                     }
                 })
                 .collect();
+            budget.release(held);
             if pts.iter().any(Option::is_some) {
                 out.push(Stepped::floats(s.labels, pts));
             }
