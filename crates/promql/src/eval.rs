@@ -1051,8 +1051,19 @@ fn group_labels(l: &Labels, grouping: &[String], without: bool) -> Labels {
     }
 }
 
+/// The labels without the metric name, and without the type and unit labels that describe
+/// it (`__type__`, `__unit__`, which `type-and-unit-labels` adds on ingestion), as
+/// Prometheus drops them together.
 pub(crate) fn drop_name(l: &Labels) -> Labels {
-    l.without(METRIC_NAME)
+    if !l.iter().any(|x| is_metadata_label(x.name)) {
+        return l.clone();
+    }
+    Labels::from_sorted_refs(l.iter().filter(|x| !is_metadata_label(x.name)))
+}
+
+/// `__name__`, `__type__` or `__unit__`.
+pub(crate) fn is_metadata_label(name: &str) -> bool {
+    matches!(name, METRIC_NAME | "__type__" | "__unit__")
 }
 
 /// Merge series with equal labels; two values for one labelset at one step are an error.
@@ -1572,6 +1583,8 @@ fn result_labels(
     // `resultMetric` does; `bool` leaves it to the end then.
     if !(op.is_comparison() || op.is_trim()) || return_bool && !delayed {
         b.del(METRIC_NAME);
+        b.del("__type__");
+        b.del("__unit__");
     }
     if m.card == Card::OneToOne {
         if m.on {
