@@ -42,6 +42,20 @@ pub fn created_timestamp_zero_ingestion() -> bool {
     CREATED_TIMESTAMP_ZERO.load(std::sync::atomic::Ordering::Relaxed)
 }
 
+/// `--enable-feature=type-and-unit-labels` given: scraped series carry their family's type
+/// and unit as `__type__` and `__unit__`, as Prometheus's parsers add them.
+static TYPE_AND_UNIT_LABELS: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Set once at start-up, before any config is read (a feature flag, not a config field).
+pub fn set_type_and_unit_labels(on: bool) {
+    TYPE_AND_UNIT_LABELS.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+pub fn type_and_unit_labels() -> bool {
+    TYPE_AND_UNIT_LABELS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScrapeProtocol {
     OpenMetricsText1_0_0,
@@ -331,6 +345,9 @@ pub struct ScrapeConfig {
     /// A 0 is appended at each counter's, summary's and histogram's created timestamp
     /// (`--enable-feature=created-timestamp-zero-ingestion`; not a config field).
     pub created_timestamp_zero_ingestion: bool,
+    /// Scraped series get `__type__` and `__unit__` from their family's metadata
+    /// (`--enable-feature=type-and-unit-labels`; not a config field).
+    pub type_and_unit_labels: bool,
     /// Most buckets a native histogram may keep (0: no limit): its resolution is lowered
     /// until it fits, and a scrape whose histogram cannot fit fails.
     pub native_histogram_bucket_limit: u64,

@@ -143,6 +143,31 @@ pub enum MetricType {
     Unknown,
 }
 
+/// Whether a series named `name` belongs to the family `family` of type `kind` (declared by
+/// the last `# TYPE` line): the family's own name, or one of the suffixes its type writes
+/// (a counter's `_total` on either side), as Prometheus decides which series a family's type
+/// and unit label. `_created` series belong to none.
+pub fn belongs_to_family(name: &str, family: &str, kind: MetricType) -> bool {
+    if name == family {
+        return true;
+    }
+    let suffix = |sfx: &[&str]| {
+        name.strip_prefix(family)
+            .is_some_and(|rest| sfx.contains(&rest))
+    };
+    match kind {
+        MetricType::Histogram => suffix(&["_bucket", "_sum", "_count"]),
+        MetricType::GaugeHistogram => suffix(&["_bucket", "_gsum", "_gcount"]),
+        MetricType::Summary => suffix(&["_sum", "_count"]),
+        MetricType::Info => suffix(&["_info"]),
+        MetricType::Counter => {
+            let base = |s: &'_ str| s.strip_suffix("_total").unwrap_or(s).to_string();
+            base(name) == base(family)
+        }
+        _ => false,
+    }
+}
+
 impl MetricType {
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -511,5 +536,27 @@ impl<'a> Iterator for Parser<'a> {
                 }))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod family_tests {
+    use super::{MetricType as T, belongs_to_family as of};
+
+    #[test]
+    fn series_belong_to_the_family_their_suffix_names() {
+        assert!(of("http_requests_total", "http_requests", T::Counter));
+        assert!(of("http_requests_total", "http_requests_total", T::Counter));
+        assert!(of("http_requests", "http_requests_total", T::Counter));
+        assert!(!of("http_requests_created", "http_requests", T::Counter));
+        assert!(of("lat_bucket", "lat", T::Histogram));
+        assert!(!of("lat_gsum", "lat", T::Histogram));
+        assert!(of("lat_gsum", "lat", T::GaugeHistogram));
+        assert!(of("q_count", "q", T::Summary));
+        assert!(!of("q_bucket", "q", T::Summary));
+        assert!(of("build_info", "build", T::Info));
+        assert!(of("temp", "temp", T::Gauge));
+        assert!(!of("temp_total", "temp", T::Gauge));
+        assert!(!of("other", "temp", T::Unknown));
     }
 }

@@ -119,14 +119,16 @@ pub fn decode(msg: Message, body: &[u8]) -> Result<WriteRequest, ReceiveError> {
         Message::V1 => codec::decode(body).map_err(ReceiveError::BadRequest),
         Message::V2 => {
             let req: RequestV2 = codec::decode(body).map_err(ReceiveError::BadRequest)?;
-            from_v2(req)
+            from_v2(req, vigil_config::type_and_unit_labels())
         }
     }
 }
 
 /// A 2.0 request as the 1.0 message it carries the same series and samples as. A reference
 /// outside the symbols table, or an odd number of them, is a 400 naming the series' place.
-fn from_v2(mut req: RequestV2) -> Result<WriteRequest, ReceiveError> {
+///
+/// `type_and_unit`: `--enable-feature=type-and-unit-labels` (see [`type_and_unit_labels`]).
+fn from_v2(mut req: RequestV2, type_and_unit: bool) -> Result<WriteRequest, ReceiveError> {
     let symbols = std::mem::take(&mut req.symbols);
     if symbols.first().is_some_and(|s| !s.is_empty()) {
         return Err(ReceiveError::BadRequest(
@@ -135,7 +137,10 @@ fn from_v2(mut req: RequestV2) -> Result<WriteRequest, ReceiveError> {
     }
     let mut out = WriteRequest::default();
     for (i, ts) in req.timeseries.into_iter().enumerate() {
-        let labels = resolve(&symbols, &ts.labels_refs, &format!("timeseries[{i}]"))?;
+        let mut labels = resolve(&symbols, &ts.labels_refs, &format!("timeseries[{i}]"))?;
+        if type_and_unit && let Some(m) = &ts.metadata {
+            type_and_unit_labels(&mut labels, m, &symbols, i)?;
+        }
         let mut exemplars = Vec::with_capacity(ts.exemplars.len());
         for (k, e) in ts.exemplars.iter().enumerate() {
             let at = format!("timeseries[{i}].exemplars[{k}]");
@@ -153,6 +158,47 @@ fn from_v2(mut req: RequestV2) -> Result<WriteRequest, ReceiveError> {
         });
     }
     Ok(out)
+}
+
+/// With `type-and-unit-labels`: a series whose metadata gives a type or unit carries them
+/// as `__type__` and `__unit__`, in place of any it was sent with; one without keeps its labels
+/// as sent (as Prometheus's receiver does).
+fn type_and_unit_labels(
+    labels: &mut Vec<Label>,
+    m: &crate::proto::MetadataV2,
+    symbols: &[String],
+    i: usize,
+) -> Result<(), ReceiveError> {
+    let kind = match m.r#type {
+        1 => "counter",
+        2 => "gauge",
+        3 => "histogram",
+        4 => "gaugehistogram",
+        5 => "summary",
+        6 => "info",
+        7 => "stateset",
+        _ => "",
+    };
+    let unit = symbols.get(m.unit_ref as usize).ok_or_else(|| {
+        ReceiveError::BadRequest(format!(
+            "timeseries[{i}].metadata.unit_ref: reference {} is outside the {} symbols",
+            m.unit_ref,
+            symbols.len()
+        ))
+    })?;
+    if kind.is_empty() && unit.is_empty() {
+        return Ok(());
+    }
+    labels.retain(|l| l.name != "__type__" && l.name != "__unit__");
+    for (name, value) in [("__type__", kind), ("__unit__", unit.as_str())] {
+        if !value.is_empty() {
+            labels.push(Label {
+                name: name.into(),
+                value: value.into(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Label pairs given as references into `symbols`; `at` names their place in the request for
@@ -298,4 +344,60 @@ pub fn append(storage: &dyn Storage, req: &WriteRequest) -> Result<Received, Rec
     app.commit()
         .map_err(|e| ReceiveError::Storage(e.to_string()))?;
     Ok(got)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{MetadataV2, TimeSeriesV2};
+
+    fn request(kind: i32, unit_ref: u32) -> RequestV2 {
+        RequestV2 {
+            // 0 "", 1 __name__, 2 x_seconds, 3 __type__, 4 gauge, 5 seconds
+            symbols: ["", "__name__", "x_seconds", "__type__", "gauge", "seconds"]
+                .map(String::from)
+                .to_vec(),
+            timeseries: vec![TimeSeriesV2 {
+                labels_refs: vec![1, 2, 3, 4],
+                metadata: Some(MetadataV2 {
+                    r#type: kind,
+                    help_ref: 0,
+                    unit_ref,
+                }),
+                ..Default::default()
+            }],
+        }
+    }
+
+    fn labels(req: RequestV2, on: bool) -> Vec<(String, String)> {
+        let mut l: Vec<(String, String)> = from_v2(req, on).unwrap().timeseries[0]
+            .labels
+            .iter()
+            .map(|l| (l.name.clone(), l.value.clone()))
+            .collect();
+        l.sort();
+        l
+    }
+
+    /// With `type-and-unit-labels`, a 2.0 series' metadata becomes `__type__`/`__unit__` in
+    /// place of what it was sent with; without metadata, or without the feature, the labels
+    /// stay as sent.
+    #[test]
+    fn v2_metadata_becomes_type_and_unit_labels() {
+        let p = |n: &str, v: &str| (n.to_string(), v.to_string());
+        assert_eq!(
+            labels(request(1, 5), true),
+            vec![
+                p("__name__", "x_seconds"),
+                p("__type__", "counter"),
+                p("__unit__", "seconds")
+            ]
+        );
+        let as_sent = vec![p("__name__", "x_seconds"), p("__type__", "gauge")];
+        assert_eq!(labels(request(0, 0), true), as_sent);
+        assert_eq!(labels(request(1, 5), false), as_sent);
+        // A unit reference outside the table is the sender's error, named.
+        let err = from_v2(request(1, 99), true).unwrap_err().to_string();
+        assert!(err.contains("timeseries[0].metadata.unit_ref"), "{err}");
+    }
 }

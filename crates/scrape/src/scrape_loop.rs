@@ -6,7 +6,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use parking_lot::Mutex;
 use tokio::sync::watch;
 use vigil_config::ScrapeConfig;
-use vigil_model::exposition::{Entry as Line, Format, Parser, SampleEntry, nhcb, proto};
+use vigil_model::exposition::{
+    Entry as Line, Format, MetricType, Parser, SampleEntry, nhcb, proto,
+};
 use vigil_model::labels::{METRIC_NAME, quote};
 use vigil_model::relabel;
 use vigil_model::{Labels, LabelsBuilder, STALE_NAN};
@@ -324,12 +326,27 @@ impl ScrapeLoop {
     /// Labels of a scraped sample: target labels merged in (`honor_labels` decides who wins
     /// a conflict; otherwise the scraped label is kept as `exported_<name>`), then
     /// `metric_relabel_configs`. `None` when relabeling drops the series.
-    fn sample_labels(&self, s: &SampleEntry<'_>) -> Result<Option<Labels>, String> {
+    ///
+    /// `meta`: with `type-and-unit-labels`, the type and unit of the series' family, which
+    /// replace any `__type__`/`__unit__` the body wrote when they are known.
+    fn sample_labels(
+        &self,
+        s: &SampleEntry<'_>,
+        meta: Option<(MetricType, &str)>,
+    ) -> Result<Option<Labels>, String> {
         let cfg = &self.ctx.cfg;
         let mut lb = LabelsBuilder::with_capacity(self.target_labels.len() + 4);
         lb.set(METRIC_NAME, &*s.name);
         for (n, v) in s.labels() {
             lb.set(n, v.into_owned());
+        }
+        if let Some((kind, unit)) = meta {
+            if kind != MetricType::Unknown {
+                lb.set("__type__", kind.as_str());
+            }
+            if !unit.is_empty() {
+                lb.set("__unit__", unit);
+            }
         }
         if cfg.honor_labels {
             for l in self.target_labels.iter() {
@@ -398,6 +415,7 @@ impl ScrapeLoop {
             iter: self.cache.iter,
             ts,
             start_zero: cfg.created_timestamp_zero_ingestion,
+            family: None,
         };
         self.metadata.begin();
         // Classic histograms become native ones with custom buckets on the way in, with
@@ -468,10 +486,16 @@ impl ScrapeLoop {
             }
             Line::Type { family, kind } => {
                 self.metadata.kind(family, kind);
+                if cfg.type_and_unit_labels {
+                    st.family_mut(family).1 = kind;
+                }
                 return Ok(());
             }
             Line::Unit { family, unit } => {
                 self.metadata.unit(family, unit);
+                if cfg.type_and_unit_labels {
+                    st.family_mut(family).2 = unit.to_string();
+                }
                 return Ok(());
             }
         };
@@ -485,7 +509,7 @@ impl ScrapeLoop {
         // Past `sample_limit`, keep counting so the report says how many there were; the
         // scrape fails at the end.
         let limit = cfg.sample_limit;
-        let mut over_limit = |stats: &mut AppendStats| {
+        let over_limit = |stats: &mut AppendStats, st: &mut BodyState| {
             let over = limit > 0 && stats.post_relabel >= limit;
             if over {
                 st.limit_exceeded = true;
@@ -495,7 +519,7 @@ impl ScrapeLoop {
         };
         if let Some(e) = self.cache.get_mut(s.series) {
             SeriesCache::touch(e, iter);
-            if e.dropped() || over_limit(stats) {
+            if e.dropped() || over_limit(stats, st) {
                 return Ok(());
             }
             if !value.prepare(&e.labels, st)? {
@@ -519,7 +543,12 @@ impl ScrapeLoop {
             }
             return Ok(());
         }
-        let Some(labels) = self.sample_labels(&s)? else {
+        let meta = if cfg.type_and_unit_labels {
+            st.type_and_unit(&s.name)
+        } else {
+            None
+        };
+        let Some(labels) = self.sample_labels(&s, meta)? else {
             let e = Entry {
                 r: 0,
                 labels: Labels::empty(),
@@ -530,7 +559,7 @@ impl ScrapeLoop {
             self.cache.insert(s.series, e);
             return Ok(());
         };
-        if over_limit(stats) || !value.prepare(&labels, st)? {
+        if over_limit(stats, st) || !value.prepare(&labels, st)? {
             return Ok(());
         }
         let r = value.start_zero(app, 0, &labels, s.created_ms, t, st);
@@ -575,6 +604,27 @@ struct BodyState {
     ts: i64,
     /// `created-timestamp-zero-ingestion`: a 0 at each series' created timestamp.
     start_zero: bool,
+    /// `type-and-unit-labels`: the family the last `# TYPE`/`# UNIT` line was about, its type
+    /// and unit (only tracked with the feature).
+    family: Option<(String, MetricType, String)>,
+}
+
+impl BodyState {
+    /// The metadata entry of `family`, started afresh when the body moves to another family.
+    fn family_mut(&mut self, family: &str) -> &mut (String, MetricType, String) {
+        if self.family.as_ref().is_none_or(|f| f.0 != family) {
+            self.family = Some((family.to_string(), MetricType::Unknown, String::new()));
+        }
+        self.family.as_mut().expect("set above")
+    }
+
+    /// The type and unit labels series `name` gets: its family's, if it belongs to the family
+    /// last declared.
+    fn type_and_unit(&self, name: &str) -> Option<(MetricType, &str)> {
+        let (family, kind, unit) = self.family.as_ref()?;
+        vigil_model::exposition::belongs_to_family(name, family, *kind)
+            .then_some((*kind, unit.as_str()))
+    }
 }
 
 /// A sample's value with what came with it.

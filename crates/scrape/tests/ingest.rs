@@ -23,6 +23,21 @@ fn setup(job_yaml: &str) -> (ScrapeLoop, Arc<MemoryStorage>) {
     )
 }
 
+/// As [`setup`] with no job YAML, the scrape config changed by `change` (for settings that
+/// come from feature flags, not the config file).
+fn setup_with(
+    change: impl FnOnce(&mut vigil_config::ScrapeConfig),
+) -> (ScrapeLoop, Arc<MemoryStorage>) {
+    let yaml =
+        "scrape_configs:\n  - job_name: t\n    static_configs:\n      - targets: ['127.0.0.1:1']\n";
+    let cfg = vigil_config::Config::parse(yaml, Path::new(".")).expect("config");
+    let mut sc = cfg.scrape_configs[0].clone();
+    change(&mut sc);
+    let st = Arc::new(MemoryStorage::new());
+    let storage: Arc<dyn Storage> = st.clone();
+    (ScrapeLoop::for_benchmark(sc, storage).expect("loop"), st)
+}
+
 fn series(st: &MemoryStorage, name: &str) -> Vec<Series> {
     let q = st.querier(i64::MIN / 2, i64::MAX / 2).unwrap();
     q.select(&[Matcher::equal("__name__", name)])
@@ -213,5 +228,83 @@ fn openmetrics_bodies_are_parsed_by_content_type() {
         lp.ingest(b"# TYPE c counter\nc_total 3\n", om, 3000)
             .is_err(),
         "missing # EOF"
+    );
+}
+
+/// `type-and-unit-labels`: each series carries its family's type and unit (`__type__`,
+/// `__unit__`) where the body declares them, replacing what the body wrote; a series outside
+/// the family last declared, or of unknown type, gets no type.
+#[test]
+fn type_and_unit_labels_come_from_each_series_family() {
+    let (mut lp, st) = setup_with(|c| c.type_and_unit_labels = true);
+    let text = "# TYPE req_total counter\nreq_total{code=\"200\"} 5\n\
+        # TYPE lat histogram\nlat_bucket{le=\"1\"} 1\nlat_bucket{le=\"+Inf\"} 2\nlat_sum 3\nlat_count 2\n\
+        # TYPE q summary\nq{quantile=\"0.5\"} 1\nq_sum 2\nq_count 3\n\
+        # TYPE temp gauge\ntemp{__type__=\"counter\"} 20\nstray 1\n\
+        # TYPE u untyped\nu{__type__=\"x\",__unit__=\"y\"} 1\n";
+    lp.ingest(text.as_bytes(), TEXT, 1000).unwrap();
+    let meta = |name: &str| {
+        let s = series(&st, name);
+        assert_eq!(s.len(), 1, "{name}: {s:?}");
+        (
+            s[0].labels.get("__type__").map(str::to_string),
+            s[0].labels.get("__unit__").map(str::to_string),
+        )
+    };
+    let typed = |t: &str| (Some(t.to_string()), None);
+    assert_eq!(meta("req_total"), typed("counter"));
+    for name in ["lat_sum", "lat_count"] {
+        assert_eq!(meta(name), typed("histogram"), "{name}");
+    }
+    assert_eq!(series(&st, "lat_bucket").len(), 2);
+    for s in series(&st, "lat_bucket") {
+        assert_eq!(s.labels.get("__type__"), Some("histogram"));
+    }
+    for name in ["q", "q_sum", "q_count"] {
+        assert_eq!(meta(name), typed("summary"), "{name}");
+    }
+    assert_eq!(
+        meta("temp"),
+        typed("gauge"),
+        "the body's own __type__ is replaced"
+    );
+    assert_eq!(
+        meta("stray"),
+        (None, None),
+        "not of the family last declared"
+    );
+    assert_eq!(
+        meta("u"),
+        (Some("x".into()), Some("y".into())),
+        "unknown type, no unit: the body's labels stay"
+    );
+
+    let om = "# TYPE disk_bytes gauge\n# UNIT disk_bytes bytes\ndisk_bytes 10\n\
+        # TYPE lat_seconds histogram\n# UNIT lat_seconds seconds\n\
+        lat_seconds_bucket{le=\"1\"} 1\nlat_seconds_bucket{le=\"+Inf\"} 1\n\
+        lat_seconds_count 1\nlat_seconds_sum 0.5\n# EOF\n";
+    lp.ingest(
+        om.as_bytes(),
+        "application/openmetrics-text; version=1.0.0",
+        2000,
+    )
+    .unwrap();
+    assert_eq!(
+        meta("disk_bytes"),
+        (Some("gauge".into()), Some("bytes".into()))
+    );
+    assert_eq!(
+        meta("lat_seconds_count"),
+        (Some("histogram".into()), Some("seconds".into()))
+    );
+
+    // Without the feature, nothing is added.
+    let (mut lp, st) = setup("");
+    lp.ingest(text.as_bytes(), TEXT, 1000).unwrap();
+    assert_eq!(series(&st, "req_total")[0].labels.get("__type__"), None);
+    assert_eq!(
+        series(&st, "temp")[0].labels.get("__type__"),
+        Some("counter"),
+        "the body's own label, as written"
     );
 }

@@ -350,6 +350,10 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
         &flags,
         "created-timestamp-zero-ingestion",
     ));
+    vigil_config::set_type_and_unit_labels(crate::server_flags::feature(
+        &flags,
+        "type-and-unit-labels",
+    ));
     let initial = source
         .load_for(agent, exemplar_storage)
         .map_err(anyhow::Error::msg)?;

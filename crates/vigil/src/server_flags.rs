@@ -331,7 +331,7 @@ pub const FLAGS: &[FlagInfo] = &[
     f(
         "enable-feature",
         Works,
-        "comma-separated features: `auto-reload-config`, `created-timestamp-zero-ingestion`, `exemplar-storage`, `native-histograms`, `promql-binop-fill-modifiers` and `promql-delayed-name-removal` work; the others are named in a warning with what vigil does instead",
+        "comma-separated features: `auto-reload-config`, `created-timestamp-zero-ingestion`, `exemplar-storage`, `native-histograms`, `promql-binop-fill-modifiers`, `promql-delayed-name-removal` and `type-and-unit-labels` work; the others are named in a warning with what vigil does instead",
     ),
     f(
         "auto-gomaxprocs",
@@ -756,10 +756,8 @@ const FEATURES: &[(&str, Option<&str>)] = &[
     ),
     // `fill()`, `fill_left()`, `fill_right()` after a binary operator.
     ("promql-binop-fill-modifiers", None),
-    (
-        "type-and-unit-labels",
-        Some("vigil adds no `__type__` and `__unit__` labels"),
-    ),
+    // Scraped series and remote write 2.0 series carry `__type__` and `__unit__`.
+    ("type-and-unit-labels", None),
     (
         "metadata-wal-records",
         Some(

@@ -771,6 +771,41 @@ fn delayed_name_removal_follows_its_feature_flag() {
     }
 }
 
+/// With `type-and-unit-labels`, scraped series carry their family's type (`__type__`), here
+/// vigil's own `/metrics`.
+#[test]
+fn type_and_unit_labels_follow_their_feature_flag() {
+    let port = free_port();
+    let cfg = format!(
+        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: self\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
+    );
+    let v = Vigil::start_on(
+        "flags-type-unit",
+        Some(&cfg),
+        &["--enable-feature=type-and-unit-labels"],
+        port,
+    );
+    let q = enc(r#"count by (__type__) ({job="self", __type__=~"counter|gauge"})"#);
+    let r = wait_for("typed series", Duration::from_secs(30), || {
+        let r = get_json(&format!("{}/api/v1/query?query={q}", v.base));
+        (r["data"]["result"].as_array().map_or(0, Vec::len) == 2).then_some(r)
+    });
+    assert_eq!(r["status"], "success", "{r}");
+    // The scrape's own series (`up`) are not the target's and carry no type.
+    let up = get_json(&format!(
+        "{}/api/v1/query?query={}",
+        v.base,
+        enc(r#"up{job="self"}"#)
+    ));
+    assert_eq!(
+        up["data"]["result"][0]["metric"]["__type__"],
+        serde_json::Value::Null,
+        "{up}"
+    );
+    let log = v.proc.log_text();
+    assert!(!log.contains("type-and-unit-labels:"), "{log}");
+}
+
 fn json_metric(pairs: &[(&str, &str)]) -> serde_json::Value {
     serde_json::Value::Object(
         pairs
