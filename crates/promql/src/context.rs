@@ -25,6 +25,9 @@ pub struct Engine {
     /// results instead, and the name goes when the query's result is assembled, so
     /// `label_replace` and `by (__name__)` still see it on the way.
     pub delayed_name_removal: bool,
+    /// `type-and-unit-labels`: `rate` and `increase` judge whether a series is a counter by
+    /// its `__type__` label rather than its name's suffix.
+    pub type_and_unit_labels: bool,
 }
 
 impl Default for Engine {
@@ -36,6 +39,7 @@ impl Default for Engine {
             max_bytes: 0,
             deadline: None,
             delayed_name_removal: false,
+            type_and_unit_labels: false,
         }
     }
 }

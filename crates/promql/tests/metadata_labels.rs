@@ -13,3 +13,54 @@ fn type_and_unit_labels_go_with_the_name() {
     assert_eq!(r.passed, r.total());
     assert!(r.passed >= 10, "{} passed", r.passed);
 }
+
+/// `rate` and `increase` say when a series may not be a counter: by its name's suffix, or with
+/// `type-and-unit-labels` by its `__type__`.
+#[test]
+fn rate_says_when_a_series_may_not_be_a_counter() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/testdata/counter_infos.test"
+    ))
+    .unwrap();
+    let r = vigil_promql::promqltest::run(&text);
+    assert!(r.failed.is_empty(), "failed: {:#?}", r.failed);
+    assert!(r.passed >= 5, "{} passed", r.passed);
+
+    use vigil_model::Labels;
+    use vigil_storage::{MemoryStorage, Storage};
+    let st = MemoryStorage::new();
+    let mut app = st.appender();
+    for (name, kind) in [("reads", "counter"), ("temp_total", "gauge")] {
+        let l = Labels::from_pairs([("__name__", name), ("__type__", kind)]);
+        for (t, v) in [(30_000, 0.0), (60_000, 10.0)] {
+            app.append(0, &l, t, v).unwrap();
+        }
+    }
+    app.commit().unwrap();
+    let infos = |engine: &vigil_promql::Engine, q: &str| {
+        let e = vigil_promql::parse(q).unwrap();
+        engine.instant_query(&st, &e, 60_000).unwrap().infos
+    };
+    let by_type = vigil_promql::Engine {
+        type_and_unit_labels: true,
+        ..Default::default()
+    };
+    // By name: `reads` is suspect, `temp_total` is not.
+    assert_eq!(
+        infos(
+            &Default::default(),
+            "rate(reads[1m]) + rate(temp_total[1m])"
+        ),
+        vec![
+            r#"PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: "reads" (1:6)"#
+        ]
+    );
+    // By type: the other way round.
+    assert_eq!(
+        infos(&by_type, "rate(reads[1m]) + rate(temp_total[1m])"),
+        vec![
+            r#"PromQL info: metric might not be a counter, __type__ label is not set to "counter" or "histogram", got "gauge": "temp_total" (1:24)"#
+        ]
+    );
+}

@@ -676,6 +676,7 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
         max_bytes: query_max_bytes,
         deadline: None,
         delayed_name_removal: crate::server_flags::feature(&flags, "promql-delayed-name-removal"),
+        type_and_unit_labels: crate::server_flags::feature(&flags, "type-and-unit-labels"),
     };
     let rules = Arc::new(vigil_rules::Manager::new(
         queryable.clone(),

@@ -212,7 +212,12 @@ fn anchored_count(f: &[Sample], start: i64, resets: bool) -> Option<f64> {
 
 /// A call of `rate`, `increase`, `delta`, `changes` or `resets` over an extended range
 /// (already checked by [`check_allowed`]).
-pub(crate) fn call(ctx: &EvalContext<'_>, name: &str, args: &[Expr]) -> R<Vec<Stepped>> {
+pub(crate) fn call(
+    ctx: &EvalContext<'_>,
+    name: &str,
+    args: &[Expr],
+    arg_pos: Pos,
+) -> R<Vec<Stepped>> {
     let Some((vs, range_ms)) = extended_arg(args) else {
         return invalid("expected an anchored or smoothed range");
     };
@@ -223,6 +228,12 @@ pub(crate) fn call(ctx: &EvalContext<'_>, name: &str, args: &[Expr]) -> R<Vec<St
     // (Not through `ctx`, which shard threads cannot share.)
     let delayed = ctx.engine.delayed_name_removal;
     let steps = ctx.step_slots(ends.len());
+    // `rate` and `increase` say when a series may not be a counter, as over plain ranges.
+    let counter = matches!(name, "rate" | "increase").then(|| super::CounterCheck {
+        pos: arg_pos,
+        by_type: ctx.engine.type_and_unit_labels,
+    });
+    let notes = std::sync::Mutex::new(Vec::<String>::new());
     let out = each_series(ctx, vs, &ends, range_ms, steps, |s| {
         let pts: Vec<Option<f64>> = ends
             .iter()
@@ -238,6 +249,13 @@ pub(crate) fn call(ctx: &EvalContext<'_>, name: &str, args: &[Expr]) -> R<Vec<St
                 }
             })
             .collect();
+        if let Some(m) = counter
+            .filter(|_| pts.iter().any(Option::is_some))
+            .and_then(|c| c.note(&s.labels))
+            && let Ok(mut n) = notes.lock()
+        {
+            n.push(m);
+        }
         pts.iter().any(Option::is_some).then(|| {
             let mut r = if delayed {
                 Stepped::floats(s.labels, pts)
@@ -248,6 +266,9 @@ pub(crate) fn call(ctx: &EvalContext<'_>, name: &str, args: &[Expr]) -> R<Vec<St
             r
         })
     })?;
+    for m in notes.into_inner().unwrap_or_default() {
+        ctx.info(m);
+    }
     check_unique(out)
 }
 

@@ -231,7 +231,8 @@ pub(crate) fn call(
 ) -> R<V> {
     extended::check_allowed(name, args)?;
     if extended::applies(args) {
-        return Ok(V::Vector(extended::call(ctx, name, args)?));
+        let apos = arg_pos.first().copied().unwrap_or(pos);
+        return Ok(V::Vector(extended::call(ctx, name, args, apos)?));
     }
     if let Some(w) = windowed(ctx, name, args, pos, arg_pos)? {
         return Ok(V::Vector(over_windows(
@@ -240,6 +241,7 @@ pub(crate) fn call(
             w.keep_name,
             &*w.f,
             w.hist,
+            w.counter,
         )?));
     }
     let apos = |i: usize| arg_pos.get(i).copied().unwrap_or(pos);
@@ -262,6 +264,7 @@ pub(crate) fn call(
                 true,
                 &*wf(|_, _, _, _| Some(1.0)),
                 Some(("present_over_time", pos)),
+                None,
             )?;
             let labels = match args[0].unparen() {
                 Expr::MatrixSelector { vs, .. } => absent_labels(vs),

@@ -141,6 +141,7 @@ pub(crate) fn over_windows(
     keep_name: bool,
     f: &WindowFn<'_>,
     hist: Option<(&str, Pos)>,
+    counter: Option<CounterCheck>,
 ) -> R<Vec<Stepped>> {
     // The labels of a result, and whether its name is pending removal.
     // (Not through `ctx`, which shard and window threads cannot share.)
@@ -198,6 +199,12 @@ pub(crate) fn over_windows(
                 }
                 // The raw samples go now; the per-step results stay counted.
                 budget.release(held);
+                if let Some(c) = counter
+                    && pts.iter().any(Option::is_some)
+                    && let Some(m) = c.note(&s.labels)
+                {
+                    sink(false, m);
+                }
                 if pts.iter().any(Option::is_some) || hs.iter().any(Option::is_some) {
                     out.push(Stepped {
                         labels: s.labels,
@@ -244,6 +251,12 @@ pub(crate) fn over_windows(
                     &mut pts,
                     &mut hs,
                 );
+            }
+            if let Some(c) = counter
+                && pts.iter().any(Option::is_some)
+                && let Some(m) = c.note(&s.labels)
+            {
+                sink(false, m);
             }
             if pts.iter().any(Option::is_some) || hs.iter().any(Option::is_some) {
                 let (labels, drop) = name(s.labels.clone());
@@ -421,6 +434,9 @@ pub(crate) fn aggregate_windows(
         return Ok(None);
     };
     let f = &*w.f;
+    let counter = w.counter;
+    // Infos from shard threads, raised on this one afterwards.
+    let notes = std::sync::Mutex::new(Vec::<String>::new());
     let n = ctx.n();
     let ends = ctx.window_ends(vs);
     let q = ctx.window_querier(&ends, *range_ms)?;
@@ -453,6 +469,11 @@ pub(crate) fn aggregate_windows(
             if !pts.iter().any(Option::is_some) {
                 continue;
             }
+            if let Some(m) = counter.and_then(|c| c.note(&s.labels))
+                && let Ok(mut n) = notes.lock()
+            {
+                n.push(m);
+            }
             let key = key_of(&s.labels);
             let g = match index.get(&key) {
                 Some(&g) => g,
@@ -484,6 +505,9 @@ pub(crate) fn aggregate_windows(
         }
     }
     groups.sort_by(|a, b| a.first.cmp(&b.first));
+    for m in notes.into_inner().unwrap_or_default() {
+        ctx.info(m);
+    }
     Ok(Some(
         groups.into_iter().filter_map(|g| g.finish(op)).collect(),
     ))
@@ -528,6 +552,43 @@ pub(crate) struct Windowed<'e> {
     /// The function's name and its range argument's position, for windows that hold native
     /// histograms (see `native_window`).
     pub hist: Option<(&'e str, Pos)>,
+    /// `rate` and `increase`: say when a series may not be a counter.
+    pub counter: Option<CounterCheck>,
+}
+
+/// For `rate` and `increase`: where their range argument starts, and whether a series'
+/// `__type__` (with `type-and-unit-labels`) rather than its name says it is a counter.
+#[derive(Clone, Copy)]
+pub(crate) struct CounterCheck {
+    pub pos: Pos,
+    pub by_type: bool,
+}
+
+impl CounterCheck {
+    /// Prometheus's info for a named series that `rate`/`increase` gave a float for and that
+    /// may not be a counter.
+    pub(crate) fn note(&self, l: &Labels) -> Option<String> {
+        let name = l.metric_name().filter(|n| !n.is_empty())?;
+        if self.by_type {
+            let t = l.get("__type__").unwrap_or("");
+            (t != "counter" && t != "histogram").then(|| {
+                format!(
+                    "metric might not be a counter, __type__ label is not set to \"counter\" or \"histogram\", got {t:?}: {name:?} ({})",
+                    self.pos
+                )
+            })
+        } else {
+            let counter_like = ["_total", "_sum", "_count", "_bucket"]
+                .iter()
+                .any(|sfx| name.ends_with(sfx));
+            (!counter_like).then(|| {
+                format!(
+                    "metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {name:?} ({})",
+                    self.pos
+                )
+            })
+        }
+    }
 }
 
 fn f_window_index(name: &str) -> usize {
@@ -683,10 +744,15 @@ pub(crate) fn windowed<'e>(
     // Every window function gets to see the histograms: to use them, or to say it ignored
     // them.
     let hist = crate::functions::lookup(name).map(|f| (f.name, apos(f_window_index(name))));
+    let counter = matches!(name, "rate" | "increase").then(|| CounterCheck {
+        pos: apos(0),
+        by_type: ctx.engine.type_and_unit_labels,
+    });
     Ok(Some(Windowed {
         arg,
         keep_name,
         f,
         hist,
+        counter,
     }))
 }
