@@ -232,6 +232,14 @@ fn compare(a: &Value, b: &Value) -> Result<std::cmp::Ordering, FnError> {
     }
 }
 
+/// Whether two histograms are one (`None` unless both are histograms).
+fn same_histogram(a: &Value, b: &Value) -> Option<bool> {
+    match (a, b) {
+        (Value::Histogram(x), Value::Histogram(y)) => Some(Arc::ptr_eq(x, y)),
+        _ => None,
+    }
+}
+
 fn equal(a: &Value, b: &Value) -> Result<bool, FnError> {
     match (basic(a), basic(b)) {
         (Some(Basic::Bool(x)), Some(Basic::Bool(y))) => Ok(x == y),
@@ -240,6 +248,9 @@ fn equal(a: &Value, b: &Value) -> Result<bool, FnError> {
         (None, None) if matches!(a, Value::Nil | Value::Missing) => {
             Ok(matches!(b, Value::Nil | Value::Missing))
         }
+        // Go compares two histogram pointers by identity: `eq $value $value` is true, two
+        // histograms that only look alike are not.
+        (None, None) if same_histogram(a, b).is_some() => Ok(same_histogram(a, b) == Some(true)),
         _ => Err(FnError::Call(format!(
             "incompatible types for comparison: {} and {}",
             kind_name(a),

@@ -130,6 +130,29 @@ fn histogram_values_render_as_prometheus_renders_them() {
     assert!(
         expand_data("{{ $value.Nope }}", 0.0, h.clone(), &ups)
             .contains("can't evaluate field Nope in type *histogram.FloatHistogram")
+    ); // Compared as Go compares two pointers: the same histogram is equal to itself, a query's
+    // histogram that only looks alike is not, and a number is another type.
+    assert_eq!(
+        expand_data(
+            "{{ eq $value $value }} {{ eq $value .Value }} {{ ne $value $value }}",
+            0.0,
+            h.clone(),
+            &ups
+        ),
+        "true true false"
+    );
+    assert_eq!(
+        expand_data(
+            "{{ with query \"latency\" }}{{ eq $value (. | first | value) }}{{ end }}",
+            0.0,
+            h.clone(),
+            &ups
+        ),
+        "false"
+    );
+    assert!(
+        expand_data("{{ eq $value 1.0 }}", 0.0, h.clone(), &ups)
+            .contains("incompatible types for comparison")
     );
 }
 
