@@ -157,7 +157,8 @@ pub fn belongs_to_family(name: &str, family: &str, kind: MetricType) -> bool {
     };
     match kind {
         MetricType::Histogram => suffix(&["_bucket", "_sum", "_count"]),
-        MetricType::GaugeHistogram => suffix(&["_bucket", "_gsum", "_gcount"]),
+        // `_gsum`/`_gcount` in OpenMetrics; the protobuf decoder writes `_sum`/`_count`.
+        MetricType::GaugeHistogram => suffix(&["_bucket", "_gsum", "_gcount", "_sum", "_count"]),
         MetricType::Summary => suffix(&["_sum", "_count"]),
         MetricType::Info => suffix(&["_info"]),
         MetricType::Counter => {
@@ -552,6 +553,7 @@ mod family_tests {
         assert!(of("lat_bucket", "lat", T::Histogram));
         assert!(!of("lat_gsum", "lat", T::Histogram));
         assert!(of("lat_gsum", "lat", T::GaugeHistogram));
+        assert!(of("lat_count", "lat", T::GaugeHistogram));
         assert!(of("q_count", "q", T::Summary));
         assert!(!of("q_bucket", "q", T::Summary));
         assert!(of("build_info", "build", T::Info));

@@ -157,12 +157,11 @@ impl EvalContext<'_> {
                         })
                     })
                     .collect();
-                if !dropped.is_empty() {
-                    let mut seen = std::collections::HashSet::new();
-                    if !series.iter().all(|s| seen.insert(&s.labels)) {
-                        return invalid("vector cannot contain metrics with the same labelset");
-                    }
-                }
+                let series = if dropped.is_empty() {
+                    series
+                } else {
+                    merge_same_labels(series)?
+                };
                 Ok(V::Matrix(series))
             }
             Expr::Neg(e) => match self.eval(e)? {
@@ -626,20 +625,23 @@ impl EvalContext<'_> {
             }
         }
         let input = self.vector_arg(expr)?;
-        // Grouping by a name still pending removal: the group's name goes too if any of
-        // its series' was to (`without` always drops it).
+        // A group whose series' names (with type and unit) were pending removal has them go
+        // too, whatever it kept of them (`by (__name__)`, `without` keeping `__type__`). The
+        // selecting aggregations keep their series' own marks.
         let pending: Option<std::collections::HashSet<Labels>> = (self.engine.delayed_name_removal
-            && !without
-            && grouping.iter().any(|g| g == METRIC_NAME)
             && !matches!(
                 op,
-                AggOp::Topk | AggOp::Bottomk | AggOp::Limitk | AggOp::LimitRatio
+                AggOp::Topk
+                    | AggOp::Bottomk
+                    | AggOp::Limitk
+                    | AggOp::LimitRatio
+                    | AggOp::CountValues
             ))
         .then(|| {
             input
                 .iter()
                 .filter(|s| s.drop_name)
-                .map(|s| group_labels(&s.labels, grouping, false))
+                .map(|s| group_labels(&s.labels, grouping, without))
                 .collect()
         });
         let out = if input.iter().any(Stepped::has_histograms) {
@@ -1761,6 +1763,32 @@ impl Engine {
             infos: n.infos,
         })
     }
+}
+
+/// Series that share a label set once their names went, merged point by point; two points
+/// at one time are an error, as Prometheus merges a result's series.
+fn merge_same_labels(series: Vec<Series>) -> R<Vec<Series>> {
+    let mut out: Vec<Series> = Vec::with_capacity(series.len());
+    let mut idx: HashMap<Labels, usize> = HashMap::new();
+    for s in series {
+        let Some(&i) = idx.get(&s.labels) else {
+            idx.insert(s.labels.clone(), out.len());
+            out.push(s);
+            continue;
+        };
+        let o = &mut out[i];
+        let taken = |t: i64, o: &Series| {
+            o.samples.iter().any(|x| x.t == t) || o.histograms.iter().any(|x| x.t == t)
+        };
+        if s.samples.iter().any(|x| taken(x.t, o)) || s.histograms.iter().any(|x| taken(x.t, o)) {
+            return invalid("vector cannot contain metrics with the same labelset");
+        }
+        o.samples.extend(s.samples);
+        o.samples.sort_by_key(|x| x.t);
+        o.histograms.extend(s.histograms);
+        o.histograms.sort_by_key(|x| x.t);
+    }
+    Ok(out)
 }
 
 /// Delayed name removal's last step: the names still pending go, and series that then share

@@ -64,3 +64,40 @@ fn rate_says_when_a_series_may_not_be_a_counter() {
         ]
     );
 }
+
+/// Without delayed name removal too, an aggregation over a function's result (which may take
+/// the fused path) has no type or unit left to group by.
+#[test]
+fn aggregations_over_functions_lose_type_and_unit() {
+    use vigil_model::Labels;
+    use vigil_promql::Value;
+    use vigil_storage::{MemoryStorage, Storage};
+    let st = MemoryStorage::new();
+    let mut app = st.appender();
+    let l = Labels::from_pairs([
+        ("__name__", "reads_total"),
+        ("__type__", "counter"),
+        ("dev", "sda"),
+    ]);
+    for (t, v) in [(300_000, 0.0), (600_000, 30.0)] {
+        app.append(0, &l, t, v).unwrap();
+    }
+    app.commit().unwrap();
+    for q in [
+        "sum without (dev) (rate(reads_total[10m]))",
+        "sum by (__type__) (rate(reads_total[10m]))",
+        "sum by (__type__) (rate({__name__=~\"reads_total\"}[10m]))",
+    ] {
+        let e = vigil_promql::parse(q).unwrap();
+        match vigil_promql::Engine::default()
+            .instant(&st, &e, 600_000)
+            .unwrap()
+        {
+            Value::Vector(v) => {
+                assert_eq!(v.len(), 1, "{q}");
+                assert_eq!(v[0].0.to_string(), "{}", "{q}");
+            }
+            other => panic!("{q}: {other:?}"),
+        }
+    }
+}

@@ -125,7 +125,11 @@ impl<'de> Deserialize<'de> for Scalar {
 const MAX_POINTS: usize = 10_000_000;
 
 /// What one file's tests found: `Ok(())` or promtool's error texts.
-pub fn run_file(path: &Path) -> Result<(), Vec<String>> {
+///
+/// `engine`: the evaluation settings of the features asked for on the command line
+/// (`promql-delayed-name-removal`, `type-and-unit-labels`), as promtool takes them; the
+/// evaluation interval is the test file's.
+pub fn run_file(path: &Path, engine: &Engine) -> Result<(), Vec<String>> {
     let shown = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| vec![format!("{shown}: {e}")])?;
     let tf: TestFile = serde_saphyr::from_str(&text).map_err(|e| vec![yaml_error(&e)])?;
@@ -171,7 +175,7 @@ pub fn run_file(path: &Path) -> Result<(), Vec<String>> {
             errs.extend(load_errs.iter().cloned());
             continue;
         }
-        errs.extend(run_group(tg, &tf, &rule_files, interval));
+        errs.extend(run_group(tg, &tf, &rule_files, interval, engine));
     }
     if errs.is_empty() { Ok(()) } else { Err(errs) }
 }
@@ -197,6 +201,7 @@ fn run_group(
     tf: &TestFile,
     rule_files: &[file::RuleFile],
     eval_interval: Duration,
+    features: &Engine,
 ) -> Vec<String> {
     let mut errs = Vec::new();
     let step = match tg.interval.as_deref() {
@@ -253,7 +258,7 @@ fn run_group(
     });
     let engine = Engine {
         subquery_step_ms: eval_interval.as_millis() as i64,
-        ..Engine::default()
+        ..features.clone()
     };
     let ext = tg.external_labels.clone();
     let env = EvalEnv {

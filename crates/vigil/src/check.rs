@@ -100,11 +100,11 @@ pub fn rules(files: &[PathBuf], lint: &str, lint_fatal: bool) -> ExitCode {
 }
 
 /// `vigil test rules`, reported as `promtool test rules`.
-pub fn test_rules(files: &[PathBuf]) -> ExitCode {
+pub fn test_rules(files: &[PathBuf], engine: &vigil_promql::Engine) -> ExitCode {
     let mut failed = false;
     for f in files {
         println!("Unit Testing:  {}", f.display());
-        match vigil_rules::unittest::run_file(f) {
+        match vigil_rules::unittest::run_file(f, engine) {
             Ok(()) => println!("  SUCCESS"),
             Err(errs) => {
                 failed = true;

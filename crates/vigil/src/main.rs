@@ -51,7 +51,17 @@ fn main() -> std::process::ExitCode {
         }) => check::rules(&files, &lint, lint_fatal),
         Some(Command::Test {
             what: TestCommand::Rules { files },
-        }) => check::test_rules(&files),
+        }) => check::test_rules(
+            &files,
+            &vigil_promql::Engine {
+                delayed_name_removal: server_flags::feature(
+                    &cli.server,
+                    "promql-delayed-name-removal",
+                ),
+                type_and_unit_labels: server_flags::feature(&cli.server, "type-and-unit-labels"),
+                ..Default::default()
+            },
+        ),
         Some(Command::Tsdb { what }) => tsdb_command(what),
         Some(Command::Probe(f)) => exporters::probe(f),
         Some(Command::KubeState(f)) => exporters::kube_state(*f),

@@ -45,7 +45,17 @@ fn info_names(data: Option<&VectorSelector>) -> Vec<Matcher> {
 struct InfoSeries {
     labels: Labels,
     identity: Labels,
-    seen_at: Vec<Option<i64>>,
+    seen_at: Vec<Seen>,
+}
+
+/// An info series at one step.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Seen {
+    No,
+    /// A float sample of this time.
+    At(i64),
+    /// A native histogram: an error, but only at a step something is enriched.
+    Histogram,
 }
 
 /// An info series' or a base series' identity for info metric `name`: the name and whichever
@@ -70,7 +80,7 @@ fn fetch(
     names: &[Matcher],
     data: &[Matcher],
 ) -> R<Vec<InfoSeries>> {
-    let mut values: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    let mut values: BTreeMap<&str, std::collections::HashSet<&str>> = BTreeMap::new();
     for s in base {
         for n in IDENTIFYING {
             if let Some(v) = s.labels.get(n).filter(|v| !v.is_empty()) {
@@ -81,19 +91,10 @@ fn fetch(
     if values.is_empty() {
         return Ok(vec![]);
     }
+    // The identifying values are checked per series, not sent as a regex of every value
+    // (thousands of instances make one too big to compile).
     let mut matchers: Vec<Matcher> = names.to_vec();
     matchers.extend(data.iter().cloned());
-    for (n, vs) in values {
-        let re = vs
-            .into_iter()
-            .map(regex::escape)
-            .collect::<Vec<_>>()
-            .join("|");
-        matchers.push(
-            Matcher::new(MatchOp::Regex, n, re)
-                .map_err(|e| crate::value::EvalError::Invalid(e.to_string()))?,
-        );
-    }
     let (mut start, mut end) = (ctx.start, ctx.end);
     let mut offset = 0;
     if let Some(vs) = arg.selectors().first() {
@@ -107,10 +108,18 @@ fn fetch(
     let q = ctx.querier(start - lb + 1 - offset, end - offset)?;
     let budget = ctx.budget();
     let times: Vec<i64> = ctx.times().collect();
+    let steps = ctx.step_slots(times.len());
     let parts = for_shards(&*q, &matchers, |set| {
         let mut out = Vec::new();
         for s in set {
-            budget.count_series(&s.labels, s.samples.len() + s.histograms.len())?;
+            if !values
+                .iter()
+                .all(|(n, vs)| vs.contains(s.labels.get(n).unwrap_or_default()))
+            {
+                continue;
+            }
+            let held = s.samples.len() + s.histograms.len();
+            budget.count_series(&s.labels, held + steps)?;
             let mut seen_at = Vec::with_capacity(times.len());
             let mut any = false;
             for &t in &times {
@@ -118,19 +127,21 @@ fn fetch(
                 let h = s.histograms.partition_point(|x| x.t <= t);
                 let f = f.checked_sub(1).map(|i| s.samples[i]);
                 let h = h.checked_sub(1).map(|i| &s.histograms[i]);
-                let newest = match (f, h) {
+                let seen = match (f, h) {
                     (f, Some(h)) if f.is_none_or(|f| f.t < h.t) => {
                         if h.t > t - lb && !h.is_stale() {
-                            return invalid("info sample should be float");
+                            Seen::Histogram
+                        } else {
+                            Seen::No
                         }
-                        None
                     }
-                    (Some(f), _) => (f.t > t - lb && !is_stale_nan(f.v)).then_some(f.t),
-                    _ => None,
+                    (Some(f), _) if f.t > t - lb && !is_stale_nan(f.v) => Seen::At(f.t),
+                    _ => Seen::No,
                 };
-                any |= newest.is_some();
-                seen_at.push(newest);
+                any |= seen != Seen::No;
+                seen_at.push(seen);
             }
+            budget.release(held);
             if any {
                 let name = s.labels.metric_name().unwrap_or_default().to_string();
                 out.push(InfoSeries {
@@ -190,13 +201,21 @@ pub(crate) fn info(ctx: &EvalContext<'_>, args: &[Expr]) -> R<Vec<Stepped>> {
         if !base.iter().any(|s| s.present(k)) {
             continue;
         }
+        ctx.budget().check_deadline()?;
         // The info series of each identity at this step: the newest sample wins.
         let mut by_identity: HashMap<&Labels, &InfoSeries> = HashMap::new();
         for i in &infos {
-            let Some(t) = i.seen_at[k] else { continue };
+            let t = match i.seen_at[k] {
+                Seen::No => continue,
+                Seen::Histogram => return invalid("info sample should be float"),
+                Seen::At(t) => t,
+            };
             match by_identity.get(&i.identity) {
                 Some(prev) => {
-                    let pt = prev.seen_at[k].unwrap_or(i64::MIN);
+                    let pt = match prev.seen_at[k] {
+                        Seen::At(pt) => pt,
+                        _ => i64::MIN,
+                    };
                     if pt == t {
                         return invalid(format!(
                             "found duplicate series for info metric: existing {} @ {pt}, new {} @ {t}",

@@ -516,22 +516,22 @@ pub(crate) fn call(
                 .into_iter()
                 .map(|s| {
                     let val = s.labels.get_or_empty(&src).to_string();
-                    let labels = match re.captures(&val) {
+                    // Written to the name (the regex matched), the name stays.
+                    let (labels, drop_name) = match re.captures(&val) {
                         Some(caps) => {
                             let mut res = String::new();
                             caps.expand(&repl, &mut res);
                             let mut b = s.labels.builder();
                             b.set(dst.clone(), res);
-                            b.build()
+                            (b.build(), s.drop_name && dst != METRIC_NAME)
                         }
-                        None => s.labels,
+                        None => (s.labels, s.drop_name),
                     };
-                    // Written to the name, the name stays.
                     Stepped {
                         labels,
                         pts: s.pts,
                         hs: s.hs,
-                        drop_name: s.drop_name && dst != METRIC_NAME,
+                        drop_name,
                     }
                 })
                 .collect();

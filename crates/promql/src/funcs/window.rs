@@ -420,7 +420,7 @@ pub(crate) fn aggregate_windows(
         || ctx.engine.delayed_name_removal
             && !keep_name
             && !without
-            && grouping.iter().any(|g| g == METRIC_NAME)
+            && grouping.iter().any(|g| crate::eval::is_metadata_label(g))
     {
         return Ok(None);
     }
@@ -441,15 +441,17 @@ pub(crate) fn aggregate_windows(
     let ends = ctx.window_ends(vs);
     let q = ctx.window_querier(&ends, *range_ms)?;
     let budget = ctx.budget();
+    // The function dropped the name, and the type and unit with it, unless it keeps them
+    // (`without` drops the name in any case).
     let key_of = |l: &Labels| {
         Labels::from_sorted_refs(l.iter().filter(|x| {
-            let named = x.name == METRIC_NAME;
-            let listed = grouping.iter().any(|g| g == x.name);
-            if without {
-                !named && !listed
+            let dropped = if keep_name {
+                x.name == METRIC_NAME && without
             } else {
-                listed && (keep_name || !named)
-            }
+                crate::eval::is_metadata_label(x.name)
+            };
+            let listed = grouping.iter().any(|g| g == x.name);
+            !dropped && (listed != without)
         }))
     };
     let parts = for_shards(&*q, &vs.matchers, |set| {
