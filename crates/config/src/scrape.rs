@@ -309,6 +309,14 @@ pub(crate) fn global(
         out.rule_query_offset = d;
     }
     out.external_labels = labels_map(ctx, "global.external_labels", &g.external_labels)?;
+    if crate::types::expand_external_labels() {
+        // A variable unset or empty leaves the label empty, which drops it.
+        let env = |name: &str| std::env::var(name).unwrap_or_default();
+        out.external_labels = Labels::from_pairs(out.external_labels.iter().filter_map(|l| {
+            let v = crate::types::expand_env(l.value, &env);
+            (!v.is_empty()).then(|| (l.name.to_string(), v))
+        }));
+    }
     if let Some(t) = &g.body_size_limit {
         out.body_size_limit = parse_size(&t.0).map_err(|e| ctx.err("global.body_size_limit", e))?;
     }

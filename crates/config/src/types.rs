@@ -42,6 +42,74 @@ pub fn created_timestamp_zero_ingestion() -> bool {
     CREATED_TIMESTAMP_ZERO.load(std::sync::atomic::Ordering::Relaxed)
 }
 
+/// `--enable-feature=expand-external-labels` given: `$VAR` and `${VAR}` in external label
+/// values are replaced by the environment's values when the config is loaded.
+static EXPAND_EXTERNAL_LABELS: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Set once at start-up, before any config is read (a feature flag, not a config field).
+pub fn set_expand_external_labels(on: bool) {
+    EXPAND_EXTERNAL_LABELS.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+pub fn expand_external_labels() -> bool {
+    EXPAND_EXTERNAL_LABELS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Go's `os.Expand`, as Prometheus applies it to external label values: `$name` (letters,
+/// digits, `_`) and `${name}` are replaced by `lookup(name)`, `$$` by `$`; a `$` followed by
+/// nothing that names a variable stays, and bad braces (`${}`, an unclosed `${`) are dropped.
+pub fn expand_env(s: &str, lookup: &dyn Fn(&str) -> String) -> String {
+    let special = |c: u8| b"*#$@!?-0123456789".contains(&c);
+    let b = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    let mut j = 0;
+    while j < b.len() {
+        if b[j] == b'$' && j + 1 < b.len() {
+            out.push_str(&s[i..j]);
+            let rest = &s[j + 1..];
+            let r = rest.as_bytes();
+            // (name, bytes consumed after the `$`)
+            let (name, w): (&str, usize) = if r[0] == b'{' {
+                if r.len() > 2 && special(r[1]) && r[2] == b'}' {
+                    (&rest[1..2], 3)
+                } else {
+                    match r.iter().position(|&c| c == b'}') {
+                        Some(1) => ("", 2),
+                        Some(k) => (&rest[1..k], k + 1),
+                        None => ("", 1),
+                    }
+                }
+            } else if special(r[0]) {
+                (&rest[..1], 1)
+            } else {
+                let k = r
+                    .iter()
+                    .position(|&c| !(c == b'_' || c.is_ascii_alphanumeric()))
+                    .unwrap_or(r.len());
+                (&rest[..k], k)
+            };
+            if name.is_empty() && w == 0 {
+                // `$` before something that names nothing: kept.
+                out.push('$');
+            } else if !name.is_empty() {
+                // Prometheus's mapping: `$$` is a literal `$`.
+                if name == "$" {
+                    out.push('$');
+                } else {
+                    out.push_str(&lookup(name));
+                }
+            }
+            j += w;
+            i = j + 1;
+        }
+        j += 1;
+    }
+    out.push_str(&s[i.min(s.len())..]);
+    out
+}
+
 /// `--enable-feature=type-and-unit-labels` given: scraped series carry their family's type
 /// and unit as `__type__` and `__unit__`, as Prometheus's parsers add them.
 static TYPE_AND_UNIT_LABELS: std::sync::atomic::AtomicBool =
@@ -494,4 +562,36 @@ pub struct Config {
     pub(crate) secret_spans: Vec<(usize, usize)>,
     /// Fields set that vigil does not act on (see `field_warnings`).
     pub(crate) field_notes: Vec<Unimplemented>,
+}
+
+#[cfg(test)]
+mod expand_tests {
+    use super::expand_env;
+
+    /// As Go's `os.Expand` with Prometheus's mapping.
+    #[test]
+    fn external_label_values_expand_as_go_expands_them() {
+        let env = |n: &str| match n {
+            "DC" => "eu-1".to_string(),
+            "1" => "one".to_string(),
+            _ => String::new(),
+        };
+        for (input, want) in [
+            ("$DC", "eu-1"),
+            ("${DC}-x", "eu-1-x"),
+            ("a$DC.b", "aeu-1.b"),
+            ("$UNSET", ""),
+            ("cost $$5", "cost $5"),
+            ("${1}$1", "oneone"),
+            ("$ end", "$ end"),
+            ("tail$", "tail$"),
+            ("${}x", "x"),
+            ("${DC", "DC"),
+            ("$DC_EXTRA", ""),
+            ("é$DC", "éeu-1"),
+            ("plain", "plain"),
+        ] {
+            assert_eq!(expand_env(input, &env), want, "{input:?}");
+        }
+    }
 }

@@ -331,7 +331,7 @@ pub const FLAGS: &[FlagInfo] = &[
     f(
         "enable-feature",
         Works,
-        "comma-separated features: `auto-reload-config`, `created-timestamp-zero-ingestion`, `exemplar-storage`, `native-histograms`, `promql-binop-fill-modifiers`, `promql-delayed-name-removal` and `type-and-unit-labels` work; the others are named in a warning with what vigil does instead",
+        "comma-separated features: `auto-reload-config`, `created-timestamp-zero-ingestion`, `exemplar-storage`, `native-histograms`, `promql-binop-fill-modifiers`, `promql-delayed-name-removal`, `type-and-unit-labels` and `expand-external-labels` work; the others are named in a warning with what vigil does instead",
     ),
     f(
         "auto-gomaxprocs",
@@ -695,10 +695,8 @@ const FEATURES: &[(&str, Option<&str>)] = &[
         "memory-snapshot-on-shutdown",
         Some("vigil replays its WAL at start-up (fast); it takes no snapshot"),
     ),
-    (
-        "expand-external-labels",
-        Some("vigil does not send samples with external labels yet"),
-    ),
+    // `$VAR`/`${VAR}` in external label values, from the environment.
+    ("expand-external-labels", None),
     (
         "extra-scrape-metrics",
         Some("vigil writes the standard scrape_* series only"),
