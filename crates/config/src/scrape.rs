@@ -237,6 +237,7 @@ pub(crate) fn scrape_config(
         name_escaping,
         created_timestamp_zero_ingestion: crate::types::created_timestamp_zero_ingestion(),
         type_and_unit_labels: crate::types::type_and_unit_labels(),
+        extra_scrape_metrics: crate::types::extra_scrape_metrics(),
         native_histogram_bucket_limit: s.native_histogram_bucket_limit.unwrap_or(0),
         native_histogram_min_bucket_factor: s.native_histogram_min_bucket_factor.unwrap_or(0.0),
         metrics_path: s.metrics_path.clone().unwrap_or_else(|| "/metrics".into()),

@@ -42,6 +42,20 @@ pub fn created_timestamp_zero_ingestion() -> bool {
     CREATED_TIMESTAMP_ZERO.load(std::sync::atomic::Ordering::Relaxed)
 }
 
+/// `--enable-feature=extra-scrape-metrics` given: each scrape also reports
+/// `scrape_timeout_seconds`, `scrape_sample_limit` and `scrape_body_size_bytes`.
+static EXTRA_SCRAPE_METRICS: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Set once at start-up, before any config is read (a feature flag, not a config field).
+pub fn set_extra_scrape_metrics(on: bool) {
+    EXTRA_SCRAPE_METRICS.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+pub fn extra_scrape_metrics() -> bool {
+    EXTRA_SCRAPE_METRICS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// `--enable-feature=expand-external-labels` given: `$VAR` and `${VAR}` in external label
 /// values are replaced by the environment's values when the config is loaded.
 static EXPAND_EXTERNAL_LABELS: std::sync::atomic::AtomicBool =
@@ -416,6 +430,9 @@ pub struct ScrapeConfig {
     /// Scraped series get `__type__` and `__unit__` from their family's metadata
     /// (`--enable-feature=type-and-unit-labels`; not a config field).
     pub type_and_unit_labels: bool,
+    /// Each scrape also reports its timeout, sample limit and body size
+    /// (`--enable-feature=extra-scrape-metrics`; not a config field).
+    pub extra_scrape_metrics: bool,
     /// Most buckets a native histogram may keep (0: no limit): its resolution is lowered
     /// until it fits, and a scrape whose histogram cannot fit fails.
     pub native_histogram_bucket_limit: u64,

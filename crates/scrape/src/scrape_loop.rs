@@ -47,13 +47,20 @@ pub struct AppendStats {
     pub series_added: u64,
 }
 
-const REPORT_NAMES: [&str; 5] = [
+const REPORT_NAMES: [&str; 8] = [
     "up",
     "scrape_duration_seconds",
     "scrape_samples_scraped",
     "scrape_samples_post_metric_relabeling",
     "scrape_series_added",
+    // With `extra-scrape-metrics` only.
+    "scrape_timeout_seconds",
+    "scrape_sample_limit",
+    "scrape_body_size_bytes",
 ];
+
+/// How many of [`REPORT_NAMES`] every scrape reports (the rest with `extra-scrape-metrics`).
+const BASIC_REPORTS: usize = 5;
 
 pub struct ScrapeLoop {
     ctx: PoolContext,
@@ -65,6 +72,11 @@ pub struct ScrapeLoop {
     metadata: crate::metadata::MetadataTracker,
 }
 
+/// Whether a failed fetch failed for its body's size.
+fn over_body_size_limit<T>(fetched: &Result<T, String>) -> bool {
+    matches!(fetched, Err(e) if *e == ScrapeError::BodySizeLimit.to_string())
+}
+
 fn now_ms(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -74,7 +86,12 @@ fn now_ms(t: SystemTime) -> i64 {
 impl ScrapeLoop {
     pub fn new(ctx: PoolContext, target: SharedTarget) -> Self {
         let target_labels = target.target.public_labels();
-        let report = REPORT_NAMES
+        let reports = if ctx.cfg.extra_scrape_metrics {
+            REPORT_NAMES.len()
+        } else {
+            BASIC_REPORTS
+        };
+        let report = REPORT_NAMES[..reports]
             .iter()
             .map(|n| {
                 let mut b = target_labels.builder();
@@ -164,11 +181,18 @@ impl ScrapeLoop {
                 }),
         };
         let duration = started.elapsed();
+        // `scrape_body_size_bytes`, as Prometheus reports it: -1 when the body was over
+        // `body_size_limit`, 0 for another failed fetch.
+        let body_bytes = match (&fetched, over_body_size_limit(&fetched)) {
+            (Ok(f), _) => f.body.len() as f64,
+            (Err(_), true) => -1.0,
+            (Err(_), false) => 0.0,
+        };
         let body = fetched
             .as_ref()
             .map(|f| (&f.body[..], f.content_type.as_str()))
             .map_err(Clone::clone);
-        let (result, commit) = self.store(body, ts, duration);
+        let (result, commit) = self.store(body, ts, duration, body_bytes);
         let mut st = self.target.status.lock();
         st.last_scrape = Some(started_wall);
         st.last_scrape_duration = duration;
@@ -202,6 +226,7 @@ impl ScrapeLoop {
         body: Result<(&[u8], &str), String>,
         ts: i64,
         duration: Duration,
+        body_bytes: f64,
     ) -> (
         Result<AppendStats, String>,
         Result<(), vigil_storage::StorageError>,
@@ -241,6 +266,9 @@ impl ScrapeLoop {
             stats.scraped as f64,
             stats.post_relabel as f64,
             stats.series_added as f64,
+            self.target.target.timeout.as_secs_f64(),
+            self.ctx.cfg.sample_limit as f64,
+            body_bytes,
         ];
         self.append_report(app.as_mut(), ts, values);
         (result, app.commit())
@@ -253,7 +281,12 @@ impl ScrapeLoop {
         content_type: &str,
         ts: i64,
     ) -> Result<AppendStats, String> {
-        let (r, c) = self.store(Ok((body, content_type)), ts, Duration::ZERO);
+        let (r, c) = self.store(
+            Ok((body, content_type)),
+            ts,
+            Duration::ZERO,
+            body.len() as f64,
+        );
         c.map_err(|e| e.to_string())?;
         r
     }
@@ -303,7 +336,9 @@ impl ScrapeLoop {
         &self.target.target.url
     }
 
-    fn append_report(&mut self, app: &mut dyn Appender, ts: i64, values: [f64; 5]) {
+    /// The report series this loop writes (5, or 8 with `extra-scrape-metrics`), valued from
+    /// `values` in [`REPORT_NAMES`] order.
+    fn append_report(&mut self, app: &mut dyn Appender, ts: i64, values: [f64; 8]) {
         for ((labels, r), v) in self.report.iter_mut().zip(values) {
             if let Ok(nr) = app.append(*r, labels, ts, v) {
                 *r = nr;
@@ -319,7 +354,7 @@ impl ScrapeLoop {
         for e in self.cache.current() {
             let _ = app.append(e.r, &e.labels, ts, STALE_NAN);
         }
-        self.append_report(app.as_mut(), ts, [STALE_NAN; 5]);
+        self.append_report(app.as_mut(), ts, [STALE_NAN; 8]);
         let _ = app.commit();
     }
 

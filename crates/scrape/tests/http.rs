@@ -201,6 +201,27 @@ async fn body_size_limit_and_http_errors_fail_the_scrape() {
     assert_eq!(lp.status().last_error, "body size limit exceeded");
     assert_eq!(up(&st), 0.0);
 
+    // With `extra-scrape-metrics`, the body size reads -1 for a body over the limit, as in
+    // Prometheus, and the whole body's bytes otherwise.
+    let whole = "a_metric_with_a_long_name 1\n".len() as f64;
+    for (limit, want) in [("10B", -1.0), ("1KiB", whole)] {
+        let yaml = format!("scrape_configs:\n  - job_name: t\n    body_size_limit: {limit}\n");
+        let cfg = vigil_config::Config::parse(&yaml, Path::new("/tmp")).expect("config");
+        let mut sc = cfg.scrape_configs[0].clone();
+        sc.extra_scrape_metrics = true;
+        let st = Arc::new(MemoryStorage::new());
+        let storage: Arc<dyn Storage> = st.clone();
+        let mut lp = ScrapeLoop::for_target(sc, storage, &format!("127.0.0.1:{port}")).unwrap();
+        lp.scrape_and_report().await;
+        let q = st.querier(0, i64::MAX / 2).unwrap();
+        let got = q
+            .select(&[Matcher::equal("__name__", "scrape_body_size_bytes")])
+            .unwrap()
+            .next()
+            .map(|s| s.samples[0].v);
+        assert_eq!(got, Some(want), "limit {limit}");
+    }
+
     let (port, _) = server("nope", "404 Not Found", false);
     let (mut lp, _) = scrape_loop("", port);
     lp.scrape_and_report().await;

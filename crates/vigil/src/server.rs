@@ -350,6 +350,10 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
         &flags,
         "created-timestamp-zero-ingestion",
     ));
+    vigil_config::set_extra_scrape_metrics(crate::server_flags::feature(
+        &flags,
+        "extra-scrape-metrics",
+    ));
     vigil_config::set_expand_external_labels(crate::server_flags::feature(
         &flags,
         "expand-external-labels",

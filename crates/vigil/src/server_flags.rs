@@ -331,7 +331,7 @@ pub const FLAGS: &[FlagInfo] = &[
     f(
         "enable-feature",
         Works,
-        "comma-separated features: `auto-reload-config`, `created-timestamp-zero-ingestion`, `exemplar-storage`, `native-histograms`, `promql-binop-fill-modifiers`, `promql-delayed-name-removal`, `type-and-unit-labels` and `expand-external-labels` work; the others are named in a warning with what vigil does instead",
+        "comma-separated features: `auto-reload-config`, `created-timestamp-zero-ingestion`, `exemplar-storage`, `native-histograms`, `promql-binop-fill-modifiers`, `promql-delayed-name-removal`, `type-and-unit-labels`, `expand-external-labels` and `extra-scrape-metrics` work; the others are named in a warning with what vigil does instead",
     ),
     f(
         "auto-gomaxprocs",
@@ -697,10 +697,8 @@ const FEATURES: &[(&str, Option<&str>)] = &[
     ),
     // `$VAR`/`${VAR}` in external label values, from the environment.
     ("expand-external-labels", None),
-    (
-        "extra-scrape-metrics",
-        Some("vigil writes the standard scrape_* series only"),
-    ),
+    // `scrape_timeout_seconds`, `scrape_sample_limit`, `scrape_body_size_bytes` per scrape.
+    ("extra-scrape-metrics", None),
     // A 0 at each counter's, summary's and histogram's created timestamp; protobuf first.
     ("created-timestamp-zero-ingestion", None),
     (

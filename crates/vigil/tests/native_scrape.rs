@@ -830,3 +830,94 @@ fn a_go_exporter_scraped_in_protobuf_gives_prometheus_s_series() {
     );
     assert_eq!(ours, theirs);
 }
+
+/// `--enable-feature=extra-scrape-metrics`: vigil reports a scrape's timeout, sample limit
+/// and body size as Debian's Prometheus 2.42 does with the same feature, for the same target
+/// and limits.
+#[test]
+fn extra_scrape_metrics_are_reported_as_prometheus_reports_them() {
+    fn fixed(_: i64, _: i64) -> Vec<u8> {
+        b"# TYPE a gauge\na{x=\"1\"} 1\n".to_vec()
+    }
+    let dir = temp_dir("native-scrape-extra");
+    let target = serve(fixed, TEXT);
+    let job = format!(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\nscrape_configs:\n  - job_name: t\n    sample_limit: 100\n    static_configs:\n      - targets: ['127.0.0.1:{target}']\n"
+    );
+    let pcfg = dir.join("prometheus.yml");
+    std::fs::write(&pcfg, &job).unwrap();
+    let pport = free_port();
+    let _prom = spawn(
+        "prometheus",
+        &debian_bin("prometheus"),
+        &[
+            format!("--config.file={}", pcfg.display()),
+            format!("--storage.tsdb.path={}", dir.join("prom-data").display()),
+            format!("--web.listen-address=127.0.0.1:{pport}"),
+            "--enable-feature=extra-scrape-metrics".into(),
+        ],
+        &dir,
+    );
+    wait_http(&format!("http://127.0.0.1:{pport}/-/ready"));
+    let vcfg = dir.join("vigil.yml");
+    std::fs::write(&vcfg, &job).unwrap();
+    let c = format!("--config.file={}", vcfg.display());
+    let (_v, vbase) = vigil_on(
+        &dir,
+        &dir.join("vigil-data"),
+        "vigil",
+        &[c.as_str(), "--enable-feature=extra-scrape-metrics"],
+    );
+    let pbase = format!("http://127.0.0.1:{pport}");
+    let values = |base: &str| -> Vec<(String, String)> {
+        let j = get_json(&format!(
+            "{base}/api/v1/query?query={}",
+            enc(
+                r#"{job="t", __name__=~"scrape_timeout_seconds|scrape_sample_limit|scrape_body_size_bytes"}"#
+            )
+        ));
+        let mut v: Vec<(String, String)> = j["data"]["result"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|s| {
+                        (
+                            s["metric"]["__name__"].as_str().unwrap_or("").to_string(),
+                            s["value"][1].as_str().unwrap_or("").to_string(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    let theirs = wait_for(
+        "Prometheus's extra scrape metrics",
+        Duration::from_secs(30),
+        || {
+            let v = values(&pbase);
+            (v.len() == 3).then_some(v)
+        },
+    );
+    let ours = wait_for(
+        "vigil's extra scrape metrics",
+        Duration::from_secs(30),
+        || {
+            let v = values(&vbase);
+            (v.len() == 3).then_some(v)
+        },
+    );
+    assert_eq!(ours, theirs);
+    assert_eq!(
+        theirs,
+        vec![
+            (
+                "scrape_body_size_bytes".to_string(),
+                fixed(0, 0).len().to_string()
+            ),
+            ("scrape_sample_limit".to_string(), "100".to_string()),
+            ("scrape_timeout_seconds".to_string(), "0.9".to_string()),
+        ]
+    );
+}
