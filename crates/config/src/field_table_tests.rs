@@ -260,7 +260,7 @@ fn rows() -> Vec<Row> {
             "global",
             "extra_scrape_metrics",
             "extra_scrape_metrics: true",
-            NotRunning,
+            Acts,
         ),
         // scrape_configs[]
         (
@@ -325,6 +325,12 @@ fn rows() -> Vec<Row> {
             "scrape",
             "scrape_native_histograms",
             "scrape_native_histograms: true",
+            Acts,
+        ),
+        (
+            "scrape",
+            "extra_scrape_metrics",
+            "extra_scrape_metrics: true",
             Acts,
         ),
         ("scrape", "metrics_path", "metrics_path: /m", Acts),

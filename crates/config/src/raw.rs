@@ -312,6 +312,7 @@ http_client_fields! {
         pub always_scrape_classic_histograms: Option<bool>,
         pub convert_classic_histograms_to_nhcb: Option<bool>,
         pub scrape_native_histograms: Option<bool>,
+        pub extra_scrape_metrics: Option<bool>,
         pub metrics_path: Option<String>,
         pub scheme: Option<String>,
         pub body_size_limit: Option<Text>,

@@ -237,7 +237,9 @@ pub(crate) fn scrape_config(
         name_escaping,
         created_timestamp_zero_ingestion: crate::types::created_timestamp_zero_ingestion(),
         type_and_unit_labels: crate::types::type_and_unit_labels(),
-        extra_scrape_metrics: crate::types::extra_scrape_metrics(),
+        // The config field (current Prometheus), or the feature flag it replaced.
+        extra_scrape_metrics: s.extra_scrape_metrics.unwrap_or(g.extra_scrape_metrics)
+            || crate::types::extra_scrape_metrics(),
         native_histogram_bucket_limit: s.native_histogram_bucket_limit.unwrap_or(0),
         native_histogram_min_bucket_factor: s.native_histogram_min_bucket_factor.unwrap_or(0.0),
         metrics_path: s.metrics_path.clone().unwrap_or_else(|| "/metrics".into()),
@@ -335,6 +337,7 @@ pub(crate) fn global(
         out.scrape_native_histograms = n;
     }
     out.always_scrape_classic_histograms = g.always_scrape_classic_histograms.unwrap_or(false);
+    out.extra_scrape_metrics = g.extra_scrape_metrics.unwrap_or(false);
     out.convert_classic_histograms_to_nhcb = g.convert_classic_histograms_to_nhcb.unwrap_or(false);
     out.name_validation = validation(
         ctx,

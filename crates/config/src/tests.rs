@@ -289,3 +289,20 @@ fn native_histograms_choose_the_scrape_protocols() {
     assert_eq!(c.native_histogram_bucket_limit, 9);
     assert_eq!(c.native_histogram_min_bucket_factor, 1.1);
 }
+
+/// `extra_scrape_metrics` (current Prometheus's replacement of the feature flag): global,
+/// overridden per job.
+#[test]
+fn extra_scrape_metrics_resolve_per_job() {
+    let y = "global:\n  extra_scrape_metrics: true\nscrape_configs:\n  - job_name: a\n    static_configs: [{targets: ['a:1']}]\n  - job_name: b\n    extra_scrape_metrics: false\n    static_configs: [{targets: ['a:1']}]\n";
+    let c = Config::parse(y, Path::new(".")).unwrap();
+    assert!(c.scrape_configs[0].extra_scrape_metrics);
+    assert!(!c.scrape_configs[1].extra_scrape_metrics);
+    assert!(
+        c.warnings
+            .iter()
+            .all(|w| !w.to_string().contains("extra_scrape_metrics")),
+        "{:?}",
+        c.warnings
+    );
+}

@@ -208,6 +208,8 @@ pub struct GlobalConfig {
     pub scrape_protocols_set: bool,
     pub scrape_native_histograms: bool,
     pub always_scrape_classic_histograms: bool,
+    /// `global.extra_scrape_metrics`: the default of every job's.
+    pub extra_scrape_metrics: bool,
     pub convert_classic_histograms_to_nhcb: bool,
     /// `metric_name_validation_scheme` (utf8 unless set to legacy).
     pub name_validation: NameValidation,
@@ -235,6 +237,7 @@ impl Default for GlobalConfig {
             scrape_protocols_set: false,
             scrape_native_histograms: native_histograms_default(),
             always_scrape_classic_histograms: false,
+            extra_scrape_metrics: false,
             convert_classic_histograms_to_nhcb: false,
             name_validation: NameValidation::Utf8,
             name_escaping: NameEscaping::AllowUtf8,

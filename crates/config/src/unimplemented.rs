@@ -29,7 +29,6 @@ pub(crate) fn field_warnings(raw: &RawConfig) -> Vec<Unimplemented> {
             "global".into(),
             Scope {
                 failure_log: g.scrape_failure_log_file.clone(),
-                extra: g.extra_scrape_metrics,
                 ..Default::default()
             },
         ));
@@ -45,7 +44,6 @@ pub(crate) fn field_warnings(raw: &RawConfig) -> Vec<Unimplemented> {
             name,
             Scope {
                 failure_log: s.scrape_failure_log_file.clone(),
-                extra: None,
                 fallback: s.fallback_scrape_protocol.clone(),
                 proxy_connect_header: s.proxy_connect_header.is_some(),
                 http2: s.enable_http2,
@@ -100,11 +98,6 @@ pub(crate) fn field_warnings(raw: &RawConfig) -> Vec<Unimplemented> {
                 "{at}.scrape_failure_log_file: vigil does not write a scrape failure log; failures are on /targets and in `up`; nothing is written to {f}"
             ));
         }
-        if s.extra == Some(true) {
-            not_running(format!(
-                "{at}.extra_scrape_metrics: vigil writes the standard scrape_* series only"
-            ));
-        }
         if s.fallback
             .as_deref()
             .is_some_and(|p| p != "PrometheusText0.0.4")
@@ -130,7 +123,6 @@ pub(crate) fn field_warnings(raw: &RawConfig) -> Vec<Unimplemented> {
 #[derive(Default)]
 pub(crate) struct Scope {
     pub(crate) failure_log: Option<String>,
-    pub(crate) extra: Option<bool>,
     pub(crate) fallback: Option<String>,
     pub(crate) proxy_connect_header: bool,
     pub(crate) http2: Option<bool>,
