@@ -207,7 +207,11 @@ pub(crate) fn scrape_config(
     let native = s
         .scrape_native_histograms
         .unwrap_or(g.scrape_native_histograms);
+    let protocols_follow_native = s.scrape_protocols.is_none()
+        && !g.scrape_protocols_set
+        && !crate::types::created_timestamp_zero_ingestion();
     Ok(ScrapeConfig {
+        protocols_follow_native,
         job_name: job.clone(),
         honor_labels: s.honor_labels.unwrap_or(false),
         honor_timestamps: s.honor_timestamps.unwrap_or(true),
@@ -238,8 +242,7 @@ pub(crate) fn scrape_config(
         created_timestamp_zero_ingestion: crate::types::created_timestamp_zero_ingestion(),
         type_and_unit_labels: crate::types::type_and_unit_labels(),
         // The config field (current Prometheus), or the feature flag it replaced.
-        extra_scrape_metrics: s.extra_scrape_metrics.unwrap_or(g.extra_scrape_metrics)
-            || crate::types::extra_scrape_metrics(),
+        extra_scrape_metrics: s.extra_scrape_metrics.unwrap_or(g.extra_scrape_metrics),
         native_histogram_bucket_limit: s.native_histogram_bucket_limit.unwrap_or(0),
         native_histogram_min_bucket_factor: s.native_histogram_min_bucket_factor.unwrap_or(0.0),
         metrics_path: s.metrics_path.clone().unwrap_or_else(|| "/metrics".into()),
@@ -312,14 +315,13 @@ pub(crate) fn global(
         out.rule_query_offset = d;
     }
     out.external_labels = labels_map(ctx, "global.external_labels", &g.external_labels)?;
-    if crate::types::expand_external_labels() {
-        // A variable unset or empty leaves the label empty, which drops it.
-        let env = |name: &str| std::env::var(name).unwrap_or_default();
-        out.external_labels = Labels::from_pairs(out.external_labels.iter().filter_map(|l| {
-            let v = crate::types::expand_env(l.value, &env);
-            (!v.is_empty()).then(|| (l.name.to_string(), v))
-        }));
-    }
+    // Always, as in Prometheus 3 (2.x did it only with `expand-external-labels`). A variable
+    // unset or empty leaves the label empty, which drops it.
+    let env = |name: &str| std::env::var(name).unwrap_or_default();
+    out.external_labels = Labels::from_pairs(out.external_labels.iter().filter_map(|l| {
+        let v = crate::types::expand_env(l.value, &env);
+        (!v.is_empty()).then(|| (l.name.to_string(), v))
+    }));
     if let Some(t) = &g.body_size_limit {
         out.body_size_limit = parse_size(&t.0).map_err(|e| ctx.err("global.body_size_limit", e))?;
     }
@@ -337,7 +339,10 @@ pub(crate) fn global(
         out.scrape_native_histograms = n;
     }
     out.always_scrape_classic_histograms = g.always_scrape_classic_histograms.unwrap_or(false);
-    out.extra_scrape_metrics = g.extra_scrape_metrics.unwrap_or(false);
+    // The feature flag it replaced only changes the default, as in Prometheus.
+    out.extra_scrape_metrics = g
+        .extra_scrape_metrics
+        .unwrap_or(crate::types::extra_scrape_metrics());
     out.convert_classic_histograms_to_nhcb = g.convert_classic_histograms_to_nhcb.unwrap_or(false);
     out.name_validation = validation(
         ctx,

@@ -56,21 +56,7 @@ pub fn extra_scrape_metrics() -> bool {
     EXTRA_SCRAPE_METRICS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
-/// `--enable-feature=expand-external-labels` given: `$VAR` and `${VAR}` in external label
-/// values are replaced by the environment's values when the config is loaded.
-static EXPAND_EXTERNAL_LABELS: std::sync::atomic::AtomicBool =
-    std::sync::atomic::AtomicBool::new(false);
-
-/// Set once at start-up, before any config is read (a feature flag, not a config field).
-pub fn set_expand_external_labels(on: bool) {
-    EXPAND_EXTERNAL_LABELS.store(on, std::sync::atomic::Ordering::Relaxed);
-}
-
-pub fn expand_external_labels() -> bool {
-    EXPAND_EXTERNAL_LABELS.load(std::sync::atomic::Ordering::Relaxed)
-}
-
-/// Go's `os.Expand`, as Prometheus applies it to external label values: `$name` (letters,
+/// Go's `os.Expand`, as Prometheus 3 applies it to external label values: `$name` (letters,
 /// digits, `_`) and `${name}` are replaced by `lookup(name)`, `$$` by `$`; a `$` followed by
 /// nothing that names a variable stays, and bad braces (`${}`, an unclosed `${`) are dropped.
 pub fn expand_env(s: &str, lookup: &dyn Fn(&str) -> String) -> String {
@@ -415,6 +401,10 @@ pub struct ScrapeConfig {
     pub track_timestamps_staleness: bool,
     pub scrape_interval: Duration,
     pub scrape_timeout: Duration,
+    /// `scrape_protocols` was set by neither the job nor `global`, and
+    /// `created-timestamp-zero-ingestion` is off: the order follows whether native histograms
+    /// are scraped, which a target's `__scrape_native_histograms__` can change.
+    pub protocols_follow_native: bool,
     pub scrape_protocols: Vec<ScrapeProtocol>,
     /// Native histograms become histogram samples (else their classic buckets are read).
     pub scrape_native_histograms: bool,

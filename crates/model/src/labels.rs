@@ -19,6 +19,12 @@ pub const METRICS_PATH: &str = "__metrics_path__";
 pub const SCRAPE_INTERVAL: &str = "__scrape_interval__";
 /// `__scrape_timeout__` of a target, settable by relabeling.
 pub const SCRAPE_TIMEOUT: &str = "__scrape_timeout__";
+/// A target's `scrape_native_histograms`, settable by relabeling (Prometheus 3.13).
+pub const SCRAPE_NATIVE_HISTOGRAMS: &str = "__scrape_native_histograms__";
+/// A target's `always_scrape_classic_histograms`, settable by relabeling (Prometheus 3.13).
+pub const ALWAYS_SCRAPE_CLASSIC_HISTOGRAMS: &str = "__always_scrape_classic_histograms__";
+/// A target's `convert_classic_histograms_to_nhcb`, settable by relabeling (Prometheus 3.13).
+pub const CONVERT_CLASSIC_HISTOGRAMS_TO_NHCB: &str = "__convert_classic_histograms_to_nhcb__";
 /// `__param_<name>`: URL parameters of a scrape.
 pub const PARAM_PREFIX: &str = "__param_";
 /// Labels starting with `__` are internal and removed after target relabeling.

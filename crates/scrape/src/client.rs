@@ -62,6 +62,9 @@ pub struct Fetched {
 pub struct Scraper {
     client: reqwest::Client,
     accept: HeaderValue,
+    /// When the protocol order follows native histograms (no `scrape_protocols` set): the
+    /// Accept header of a target that scrapes them (protobuf first), and of one that does not.
+    accept_by_native: Option<(HeaderValue, HeaderValue)>,
     compression: bool,
     auth: Option<HeaderValue>,
     auth_file: Option<(String, String)>,
@@ -271,13 +274,26 @@ pub fn accept_header(protocols: &[ScrapeProtocol], escaping: NameEscaping) -> St
 
 impl Scraper {
     pub fn new(cfg: &ScrapeConfig) -> Result<Self, ClientError> {
-        Self::with_http(
+        let mut s = Self::with_http(
             &cfg.http_client,
             &cfg.scrape_protocols,
             cfg.name_escaping,
             cfg.enable_compression,
             cfg.body_size_limit,
-        )
+        )?;
+        if cfg.protocols_follow_native {
+            s.accept_by_native = Some((
+                header(&accept_header(
+                    &ScrapeProtocol::proto_first(),
+                    cfg.name_escaping,
+                ))?,
+                header(&accept_header(
+                    &ScrapeProtocol::defaults(),
+                    cfg.name_escaping,
+                ))?,
+            ));
+        }
+        Ok(s)
     }
 
     /// A client for `h` (TLS, auth, proxy, headers) outside a scrape config: the notifier
@@ -343,6 +359,7 @@ impl Scraper {
         Ok(Scraper {
             client,
             accept: header(&accept_header(protocols, escaping))?,
+            accept_by_native: None,
             compression,
             auth,
             auth_file,
@@ -581,10 +598,27 @@ impl Scraper {
         })
     }
 
-    pub async fn fetch(&self, url: &str, timeout: Duration) -> Result<Fetched, ScrapeError> {
+    /// Fetch `url`. `native`: whether this target scrapes native histograms (its own setting,
+    /// which picks the Accept header when no `scrape_protocols` is set).
+    pub async fn fetch(
+        &self,
+        url: &str,
+        timeout: Duration,
+        native: bool,
+    ) -> Result<Fetched, ScrapeError> {
+        let accept = match &self.accept_by_native {
+            Some((proto_first, plain)) => {
+                if native {
+                    proto_first
+                } else {
+                    plain
+                }
+            }
+            None => &self.accept,
+        };
         let run = async {
             let (client, to, host) = self.route(url).await.map_err(ScrapeError::Http)?;
-            let mut req = client.get(to).header(ACCEPT, self.accept.clone());
+            let mut req = client.get(to).header(ACCEPT, accept.clone());
             if let Some(h) = host {
                 req = req.header(HOST, h);
             }
@@ -644,7 +678,9 @@ impl Scraper {
                 .await
                 .map_err(|e| ScrapeError::Http(format!("Get {url:?}: {}", err_chain(&e))))?
             {
-                if self.body_limit > 0 && (buf.len() + chunk.len()) as u64 > self.body_limit {
+                // As Prometheus, which reads at most the limit: a body of exactly the limit
+                // fails too.
+                if self.body_limit > 0 && (buf.len() + chunk.len()) as u64 >= self.body_limit {
                     return Err(ScrapeError::BodySizeLimit);
                 }
                 buf.extend_from_slice(&chunk);

@@ -171,7 +171,11 @@ impl ScrapeLoop {
             None => self
                 .ctx
                 .scraper
-                .fetch(&self.target.target.url, self.target.target.timeout)
+                .fetch(
+                    &self.target.target.url,
+                    self.target.target.timeout,
+                    self.target.target.histograms.native,
+                )
                 .await
                 .map_err(|e| {
                     if e == ScrapeError::BodySizeLimit {
@@ -453,11 +457,11 @@ impl ScrapeLoop {
             family: None,
         };
         self.metadata.begin();
+        // The job's histogram settings as this target's labels left them.
+        let hs = self.target.target.histograms;
         // Classic histograms become native ones with custom buckets on the way in, with
         // `convert_classic_histograms_to_nhcb`.
-        let mut nhcb = cfg
-            .convert_classic_histograms_to_nhcb
-            .then(|| nhcb::Converter::new(cfg.always_scrape_classic_histograms));
+        let mut nhcb = hs.to_nhcb.then(|| nhcb::Converter::new(hs.keep_classic));
         let mut sink = |line: Line<'_>| self.append_line(app, line, &cfg, stats, &mut st);
         let mut give = |line: Line<'_>| match nhcb.as_mut() {
             Some(c) => c.push(line, &mut sink),
@@ -465,8 +469,8 @@ impl ScrapeLoop {
         };
         if proto::is_proto(content_type) {
             let opts = proto::Options {
-                native_histograms: cfg.scrape_native_histograms,
-                keep_classic: cfg.always_scrape_classic_histograms,
+                native_histograms: hs.native,
+                keep_classic: hs.keep_classic,
             };
             // Streamed: one series text at a time, however many the body expands into.
             proto::decode_each(body, opts, &mut give)?;

@@ -7,8 +7,9 @@ use std::time::{Duration, SystemTime};
 use parking_lot::Mutex;
 use vigil_config::{ScrapeConfig, format_duration, parse_duration};
 use vigil_model::labels::{
-    ADDRESS, INSTANCE, JOB, META_PREFIX, METRICS_PATH, PARAM_PREFIX, RESERVED_PREFIX, SCHEME,
-    SCRAPE_INTERVAL, SCRAPE_TIMEOUT,
+    ADDRESS, ALWAYS_SCRAPE_CLASSIC_HISTOGRAMS, CONVERT_CLASSIC_HISTOGRAMS_TO_NHCB, INSTANCE, JOB,
+    META_PREFIX, METRICS_PATH, PARAM_PREFIX, RESERVED_PREFIX, SCHEME, SCRAPE_INTERVAL,
+    SCRAPE_NATIVE_HISTOGRAMS, SCRAPE_TIMEOUT,
 };
 use vigil_model::relabel;
 use vigil_model::{Labels, LabelsBuilder};
@@ -25,6 +26,30 @@ pub struct Target {
     pub url: String,
     pub interval: Duration,
     pub timeout: Duration,
+    /// The job's histogram settings as this target's labels left them.
+    pub histograms: HistogramSettings,
+}
+
+/// `scrape_native_histograms`, `always_scrape_classic_histograms` and
+/// `convert_classic_histograms_to_nhcb` for one target: the job's, unless relabeling changed
+/// its `__scrape_native_histograms__`, `__always_scrape_classic_histograms__` or
+/// `__convert_classic_histograms_to_nhcb__` label (Prometheus 3.13).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistogramSettings {
+    pub native: bool,
+    pub keep_classic: bool,
+    pub to_nhcb: bool,
+}
+
+/// Go's `strconv.ParseBool`, as a target's boolean labels are read.
+fn parse_bool(label: &str, v: &str) -> Result<bool, String> {
+    match v {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(false),
+        _ => Err(format!(
+            "error parsing {label}: strconv.ParseBool: parsing {v:?}: invalid syntax"
+        )),
+    }
 }
 
 impl Target {
@@ -63,6 +88,18 @@ pub fn populate(
         (SCRAPE_TIMEOUT, format_duration(cfg.scrape_timeout)),
         (METRICS_PATH, cfg.metrics_path.clone()),
         (SCHEME, cfg.scheme.clone()),
+        (
+            SCRAPE_NATIVE_HISTOGRAMS,
+            cfg.scrape_native_histograms.to_string(),
+        ),
+        (
+            ALWAYS_SCRAPE_CLASSIC_HISTOGRAMS,
+            cfg.always_scrape_classic_histograms.to_string(),
+        ),
+        (
+            CONVERT_CLASSIC_HISTOGRAMS_TO_NHCB,
+            cfg.convert_classic_histograms_to_nhcb.to_string(),
+        ),
     ];
     for (k, v) in defaults {
         if lb.get(k).is_none() {
@@ -106,6 +143,12 @@ pub fn populate(
             format_duration(interval)
         ));
     }
+    let flag = |label: &str| parse_bool(label, lb.get(label).unwrap_or(""));
+    let histograms = HistogramSettings {
+        native: flag(SCRAPE_NATIVE_HISTOGRAMS)?,
+        keep_classic: flag(ALWAYS_SCRAPE_CLASSIC_HISTOGRAMS)?,
+        to_nhcb: flag(CONVERT_CLASSIC_HISTOGRAMS_TO_NHCB)?,
+    };
     lb.retain(|l| !l.name.starts_with(META_PREFIX));
     if lb.get(INSTANCE).is_none() {
         lb.set(INSTANCE, addr.clone());
@@ -118,6 +161,7 @@ pub fn populate(
         url,
         interval,
         timeout,
+        histograms,
     }))
 }
 

@@ -412,3 +412,35 @@ async fn proxy_url_is_used_and_no_proxy_bypasses_it() {
     lp.scrape_and_report().await;
     assert_eq!(proxy_seen.lock().unwrap().len(), 2);
 }
+
+/// Prometheus 3.13's per-target histogram labels: relabeling `__scrape_native_histograms__`
+/// to true makes this target's Accept header ask for protobuf first (no `scrape_protocols`
+/// set), while the job's other targets keep the text formats.
+#[tokio::test]
+async fn a_target_s_native_histograms_label_picks_its_accept_header() {
+    let (port, seen) = server("a 1\n", "200 OK", false);
+    async fn head(lp: &mut ScrapeLoop, seen: &Seen) -> String {
+        lp.scrape_and_report().await;
+        seen.lock()
+            .unwrap()
+            .last()
+            .cloned()
+            .unwrap()
+            .to_ascii_lowercase()
+    }
+    let (mut plain, _) = scrape_loop("", port);
+    let h = head(&mut plain, &seen).await;
+    assert!(
+        h.contains("accept: application/openmetrics-text;version=1.0.0"),
+        "{h}"
+    );
+    let (mut native, _) = scrape_loop(
+        "    relabel_configs:\n      - target_label: __scrape_native_histograms__\n        replacement: 'true'\n",
+        port,
+    );
+    let h = head(&mut native, &seen).await;
+    assert!(
+        h.contains("accept: application/vnd.google.protobuf;proto=io.prometheus.client.metricfamily;encoding=delimited"),
+        "{h}"
+    );
+}

@@ -308,3 +308,35 @@ fn type_and_unit_labels_come_from_each_series_family() {
         "the body's own label, as written"
     );
 }
+
+/// Prometheus 3.13's per-target histogram labels: a target whose relabeling sets
+/// `__convert_classic_histograms_to_nhcb__` stores its classic histogram as a native one with
+/// custom buckets, whatever the job says; a value that is not a boolean is refused by name.
+#[test]
+fn a_target_s_histogram_labels_override_the_job() {
+    let body = b"# TYPE lat histogram\nlat_bucket{le=\"1\"} 1\nlat_bucket{le=\"+Inf\"} 2\nlat_sum 3\nlat_count 2\n";
+    let (mut lp, st) = setup(
+        "    relabel_configs:\n      - target_label: __convert_classic_histograms_to_nhcb__\n        replacement: 'true'\n",
+    );
+    lp.ingest(body, TEXT, 1000).unwrap();
+    let s = series(&st, "lat");
+    assert_eq!(s.len(), 1, "{s:?}");
+    assert_eq!(s[0].histograms.len(), 1, "a native histogram: {s:?}");
+    assert!(series(&st, "lat_bucket").is_empty());
+
+    let (mut lp, st) = setup("");
+    lp.ingest(body, TEXT, 1000).unwrap();
+    assert!(series(&st, "lat").is_empty());
+    assert_eq!(series(&st, "lat_bucket").len(), 2);
+
+    let yaml = "scrape_configs:\n  - job_name: t\n    static_configs:\n      - targets: ['127.0.0.1:1']\n    relabel_configs:\n      - target_label: __scrape_native_histograms__\n        replacement: 'maybe'\n";
+    let cfg = vigil_config::Config::parse(yaml, Path::new(".")).expect("config");
+    let st: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+    let err = ScrapeLoop::for_benchmark(cfg.scrape_configs[0].clone(), st)
+        .err()
+        .expect("refused");
+    assert!(
+        err.contains("__scrape_native_histograms__") && err.contains("\"maybe\""),
+        "{err}"
+    );
+}

@@ -354,10 +354,6 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
         &flags,
         "extra-scrape-metrics",
     ));
-    vigil_config::set_expand_external_labels(crate::server_flags::feature(
-        &flags,
-        "expand-external-labels",
-    ));
     vigil_config::set_type_and_unit_labels(crate::server_flags::feature(
         &flags,
         "type-and-unit-labels",

@@ -331,7 +331,7 @@ pub const FLAGS: &[FlagInfo] = &[
     f(
         "enable-feature",
         Works,
-        "comma-separated features: `auto-reload-config`, `created-timestamp-zero-ingestion`, `exemplar-storage`, `native-histograms`, `promql-binop-fill-modifiers`, `promql-delayed-name-removal`, `type-and-unit-labels`, `expand-external-labels` and `extra-scrape-metrics` work; the others are named in a warning with what vigil does instead",
+        "comma-separated features: `auto-reload-config`, `created-timestamp-zero-ingestion`, `exemplar-storage`, `native-histograms`, `promql-binop-fill-modifiers`, `promql-delayed-name-removal`, `type-and-unit-labels` and `extra-scrape-metrics` work; the others are named in a warning with what vigil does instead",
     ),
     f(
         "auto-gomaxprocs",
@@ -695,8 +695,10 @@ const FEATURES: &[(&str, Option<&str>)] = &[
         "memory-snapshot-on-shutdown",
         Some("vigil replays its WAL at start-up (fast); it takes no snapshot"),
     ),
-    // `$VAR`/`${VAR}` in external label values, from the environment.
-    ("expand-external-labels", None),
+    (
+        "expand-external-labels",
+        Some("always on (as in Prometheus 3): `$VAR` in external label values is expanded"),
+    ),
     // `scrape_timeout_seconds`, `scrape_sample_limit`, `scrape_body_size_bytes` per scrape.
     ("extra-scrape-metrics", None),
     // A 0 at each counter's, summary's and histogram's created timestamp; protobuf first.

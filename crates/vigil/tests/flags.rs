@@ -806,33 +806,35 @@ fn type_and_unit_labels_follow_their_feature_flag() {
     assert!(!log.contains("type-and-unit-labels:"), "{log}");
 }
 
-/// With `expand-external-labels`, `${VAR}` in an external label's value is the environment's
-/// (here `HOME`, which vigil inherits from the test); without it, the text stays as written.
+/// `${VAR}` in an external label's value is the environment's (here `HOME`, which vigil
+/// inherits from the test), as Prometheus 3 always expands it; `$$` is a literal `$`.
 #[test]
-fn expand_external_labels_follows_its_feature_flag() {
+fn external_labels_expand_environment_variables() {
     let home = std::env::var("HOME").unwrap_or_default();
     assert!(!home.is_empty(), "the test needs HOME set");
-    for (feature, want) in [
-        (true, format!("home=\"h-{home}\"")),
-        (false, "home=\"h-${HOME}\"".to_string()),
-    ] {
-        let port = free_port();
-        let cfg = format!(
-            "global:\n  scrape_interval: 1s\n  external_labels:\n    home: 'h-${{HOME}}'\nscrape_configs:\n  - job_name: self\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
-        );
-        let args: &[&str] = if feature {
-            &["--enable-feature=expand-external-labels"]
-        } else {
-            &[]
-        };
-        let v = Vigil::start_on("flags-expand", Some(&cfg), args, port);
-        let url = format!("{}/federate?match[]={}", v.base, enc("up"));
-        let body = wait_for("a federated up", Duration::from_secs(30), || {
-            let (code, body) = get(&url);
-            (code == 200 && body.contains("up{")).then_some(body)
-        });
-        assert!(body.contains(&want), "feature {feature}: {body}");
-    }
+    let port = free_port();
+    let cfg = format!(
+        "global:\n  scrape_interval: 1s\n  external_labels:\n    home: 'h-${{HOME}}'\n    cost: '$$5'\nscrape_configs:\n  - job_name: self\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
+    );
+    let v = Vigil::start_on(
+        "flags-expand",
+        Some(&cfg),
+        &["--enable-feature=expand-external-labels"],
+        port,
+    );
+    let url = format!("{}/federate?match[]={}", v.base, enc("up"));
+    let body = wait_for("a federated up", Duration::from_secs(30), || {
+        let (code, body) = get(&url);
+        (code == 200 && body.contains("up{")).then_some(body)
+    });
+    assert!(body.contains(&format!("home=\"h-{home}\"")), "{body}");
+    assert!(body.contains("cost=\"$5\""), "{body}");
+    // The 2.x flag is named as always on.
+    let log = v.proc.log_text();
+    assert!(
+        log.contains("--enable-feature=expand-external-labels: always on"),
+        "{log}"
+    );
 }
 
 fn json_metric(pairs: &[(&str, &str)]) -> serde_json::Value {

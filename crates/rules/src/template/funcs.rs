@@ -232,25 +232,31 @@ fn compare(a: &Value, b: &Value) -> Result<std::cmp::Ordering, FnError> {
     }
 }
 
-/// Whether two histograms are one (`None` unless both are histograms).
-fn same_histogram(a: &Value, b: &Value) -> Option<bool> {
+/// Whether two histograms, or two query samples, are one (`None` unless both are of one of
+/// those kinds).
+fn same_pointer(a: &Value, b: &Value) -> Option<bool> {
     match (a, b) {
         (Value::Histogram(x), Value::Histogram(y)) => Some(Arc::ptr_eq(x, y)),
+        (Value::Sample(x), Value::Sample(y)) => Some(Arc::ptr_eq(x, y)),
         _ => None,
     }
 }
 
 fn equal(a: &Value, b: &Value) -> Result<bool, FnError> {
+    // Go: a missing value is never an error to compare; it equals only another.
+    let invalid = |v: &Value| matches!(v, Value::Nil | Value::Missing);
+    if invalid(a) || invalid(b) {
+        return Ok(invalid(a) && invalid(b));
+    }
+    // Go compares two histogram or sample pointers by identity: `eq $value $value` is true,
+    // two that only look alike are not.
+    if let Some(same) = same_pointer(a, b) {
+        return Ok(same);
+    }
     match (basic(a), basic(b)) {
         (Some(Basic::Bool(x)), Some(Basic::Bool(y))) => Ok(x == y),
         (Some(Basic::Float(x)), Some(Basic::Float(y))) => Ok(x == y),
         (Some(_), Some(_)) => Ok(compare(a, b)? == std::cmp::Ordering::Equal),
-        (None, None) if matches!(a, Value::Nil | Value::Missing) => {
-            Ok(matches!(b, Value::Nil | Value::Missing))
-        }
-        // Go compares two histogram pointers by identity: `eq $value $value` is true, two
-        // histograms that only look alike are not.
-        (None, None) if same_histogram(a, b).is_some() => Ok(same_histogram(a, b) == Some(true)),
         _ => Err(FnError::Call(format!(
             "incompatible types for comparison: {} and {}",
             kind_name(a),

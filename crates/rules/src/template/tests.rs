@@ -154,6 +154,26 @@ fn histogram_values_render_as_prometheus_renders_them() {
         expand_data("{{ eq $value 1.0 }}", 0.0, h.clone(), &ups)
             .contains("incompatible types for comparison")
     );
+    // A missing value compares without error, equal only to another missing one.
+    assert_eq!(
+        expand_data(
+            "{{ eq $value (args).arg0 }} {{ eq (args).arg0 $value }} {{ eq (args).arg0 (args).arg1 }}",
+            0.0,
+            None,
+            &ups
+        ),
+        "false false true"
+    );
+    // A query's sample is itself, as a Go pointer is.
+    assert_eq!(
+        expand_data(
+            "{{ with query \"latency\" }}{{ $s := first . }}{{ eq $s $s }}{{ end }}",
+            0.0,
+            None,
+            &ups
+        ),
+        "true"
+    );
 }
 
 #[test]
