@@ -383,6 +383,16 @@ pub fn kube_state(f: KubeStateFlags) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let rediscover = match timeout(
+        "custom-resource-state-discovery-interval",
+        &f.custom_resource_state_discovery_interval,
+    ) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("vigil kube-state: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     init_logging(if f.verbosity >= 4 { "debug" } else { "info" }, "logfmt");
     for w in warn {
         tracing::warn!("{w}");
@@ -415,9 +425,11 @@ pub fn kube_state(f: KubeStateFlags) -> ExitCode {
         )
         .await?;
         let mut scope = scope;
+        let wanted = scope.custom.clone();
         scope.custom =
             kube_state::custom::resolve(&client, std::mem::take(&mut scope.custom)).await?;
-        let state = kube_state::KubeState::start(client, opts, scope, requests);
+        let state = kube_state::KubeState::start(client.clone(), opts, scope, requests);
+        state.follow_custom(client, wanted, rediscover);
         let mut app = kube_state::router(state.clone());
         if f.enable_gzip_encoding {
             app = app.layer(tower_http::compression::CompressionLayer::new());

@@ -300,6 +300,13 @@ pub struct KubeStateFlags {
     /// Only the custom resource state metrics: no built-in resource, whatever --resources says.
     #[arg(long = "custom-resource-state-only", num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set, require_equals = true)]
     pub custom_resource_state_only: bool,
+    /// vigil's own: how often the custom resource state config's wildcard entries are
+    /// resolved again, so kinds whose CRDs appear later are watched (0: only at start).
+    #[arg(
+        long = "custom-resource-state-discovery-interval",
+        default_value = "30s"
+    )]
+    pub custom_resource_state_discovery_interval: String,
     /// Refused: vigil reads the custom resource state config file at start only.
     #[arg(long = "continue-without-custom-resource-state-config-file", num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set, require_equals = true)]
     pub continue_without_crs_file: bool,

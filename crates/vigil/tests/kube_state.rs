@@ -1151,7 +1151,11 @@ spec:
         (p, port, tport)
     };
     let b = r#"customresource_group="bar.example.com",customresource_kind="Foo",customresource_version="foo",name="bar",namespace="default""#;
-    let (_only, port, tport) = run(&["--custom-resource-state-only", "--resources=pods"]);
+    let (_only, port, tport) = run(&[
+        "--custom-resource-state-only",
+        "--resources=pods",
+        "--custom-resource-state-discovery-interval=1s",
+    ]);
     let (_, text) = get(&format!("http://127.0.0.1:{port}/metrics"));
     for want in [
         "# HELP foo_created Unix creation timestamp.\n# TYPE foo_created gauge\n".to_string(),
@@ -1185,6 +1189,15 @@ spec:
         tel.contains(r#"vigil_kube_state_objects{resource="foozles.foo.bar.example.com"} 1"#),
         "{tel}"
     );
+    // A kind of the wildcard's group whose CRD appears after start is found and watched.
+    k.serve_custom("bar.example.com/v2", "zeds", "Zed");
+    k.apply(json!({"apiVersion": "bar.example.com/v2", "kind": "Zed",
+                   "metadata": {"name": "late", "namespace": "default"}}));
+    wait_for("the late kind's object", Duration::from_secs(20), || {
+        let (_, t) = get(&format!("http://127.0.0.1:{port}/metrics"));
+        t.contains(r#"any_seen{customresource_group="bar.example.com",customresource_kind="Zed",customresource_version="v2",name="late"} 1"#)
+            .then_some(())
+    });
     // A change and a deletion reach the lines through the watch.
     k.apply(foo("False"));
     wait_for("the new condition", Duration::from_secs(20), || {

@@ -732,8 +732,8 @@ impl Each {
 /// that entry's; of two wildcards matching one kind, the first has it. A group the server does
 /// not list is logged and left out; any other discovery failure, after retries, is an error
 /// (a kind silently watched at the wrong path would be worse than not starting). Named
-/// entries come first in the result, then the wildcards' kinds. Kinds added to
-/// the cluster later are not picked up until vigil restarts (kube-state-metrics follows them).
+/// entries come first in the result, then the wildcards' kinds. Kinds added to the cluster
+/// later are found by running this again (`KubeState::follow_custom`).
 pub async fn resolve(
     client: &kube::Client,
     resources: Vec<Resource>,
@@ -760,7 +760,7 @@ pub async fn resolve(
         let what = format!("group {:?}", r.group);
         let Some(group) = discovered(&what, || kube::discovery::group(client, &r.group)).await?
         else {
-            tracing::warn!(group = %r.group, version = %r.version, kind = %r.kind, "kube-state: the API server does not serve this group; its wildcard entry watches nothing until vigil restarts");
+            tracing::warn!(group = %r.group, version = %r.version, kind = %r.kind, "kube-state: the API server does not serve this group; its wildcard entry watches nothing until the group appears");
             continue;
         };
         let mut found = 0;

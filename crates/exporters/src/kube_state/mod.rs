@@ -242,10 +242,95 @@ pub struct Watched {
     errors: AtomicU64,
 }
 
+/// A resource's (still empty) state, waiting for `watches` lists.
+fn new_watched(
+    name: &'static str,
+    go_type: String,
+    api_plural: String,
+    families: Vec<Family>,
+    watches: usize,
+) -> Arc<Watched> {
+    Arc::new(Watched {
+        name,
+        go_type,
+        api_plural,
+        families,
+        objects: RwLock::new(Objects {
+            by_key: BTreeMap::new(),
+            unsynced: watches,
+        }),
+        events: AtomicU64::new(0),
+        errors: AtomicU64::new(0),
+    })
+}
+
+/// Watch one resolved custom resource kind (one watch per allowed namespace, or one over the
+/// cluster): its state, filled as its objects come.
+fn watch_custom(
+    cr: &custom::Resource,
+    client: &kube::Client,
+    scope: &Arc<Scope>,
+    config: &watcher::Config,
+) -> Arc<Watched> {
+    let cr = Arc::new(cr.clone());
+    let ar = kube::discovery::ApiResource {
+        group: cr.group.clone(),
+        version: cr.version.clone(),
+        api_version: cr.api_version(),
+        kind: cr.kind.clone(),
+        plural: cr.plural.clone(),
+    };
+    // `plural.version.group`, as kubectl names it fully: apart from any built-in's name, and
+    // from the same kind at another version.
+    let name: &'static str =
+        Box::leak(format!("{}.{}.{}", cr.plural, cr.version, cr.group).into_boxed_str());
+    // A cluster-scoped kind has no per-namespace path to list.
+    let cr_ns: Vec<Option<String>> = if cr.cluster_scoped || scope.namespaces.is_empty() {
+        vec![None]
+    } else {
+        scope.namespaces.iter().cloned().map(Some).collect()
+    };
+    let w = new_watched(
+        name,
+        "*unstructured.Unstructured".to_string(),
+        format!("{}/{}", cr.api_version(), cr.plural),
+        cr.families(),
+        cr_ns.len(),
+    );
+    for ns in &cr_ns {
+        let api = match ns {
+            Some(n) => Api::<DynamicObject>::namespaced_with(client.clone(), n, &ar),
+            None => Api::<DynamicObject>::all_with(client.clone(), &ar),
+        };
+        let sc = scope.clone();
+        let cluster = cr.cluster_scoped;
+        // A cluster-scoped kind's objects have no namespace to filter by.
+        let keep: Arc<dyn Fn(&DynamicObject) -> bool + Send + Sync> =
+            Arc::new(move |o: &DynamicObject| {
+                (cluster || sc.namespace_allowed(o.metadata.namespace.as_deref().unwrap_or("")))
+                    && sc.owns(o.metadata.uid.as_deref())
+            });
+        let cr = cr.clone();
+        let render = Arc::new(move |o: &DynamicObject| {
+            cr.render(&serde_json::to_value(o).unwrap_or_default())
+        });
+        tokio::spawn(watch(
+            api,
+            w.clone(),
+            render,
+            ns.clone(),
+            keep,
+            config.clone(),
+        ));
+    }
+    w
+}
+
 /// Everything the exporter serves.
 pub struct KubeState {
-    /// In kube-state-metrics' output order: alphabetical by plural name.
-    resources: Vec<Arc<Watched>>,
+    /// In kube-state-metrics' output order: alphabetical by plural name, then the custom
+    /// resources in the order they were found (at start, then as their CRDs appear).
+    resources: RwLock<Vec<Arc<Watched>>>,
     scope: Arc<Scope>,
     /// The client's list and watch requests (see [`list_watch`]).
     requests: Arc<list_watch::ListWatch>,
@@ -406,24 +491,7 @@ impl KubeState {
             watcher::Config::default()
         };
         let mut resources = Vec::new();
-        let new = |name: &'static str,
-                   go_type: String,
-                   api_plural: String,
-                   families: Vec<Family>,
-                   watches: usize| {
-            Arc::new(Watched {
-                name,
-                go_type,
-                api_plural,
-                families,
-                objects: RwLock::new(Objects {
-                    by_key: BTreeMap::new(),
-                    unsynced: watches,
-                }),
-                events: AtomicU64::new(0),
-                errors: AtomicU64::new(0),
-            })
-        };
+        let new = new_watched;
         // Namespaced resources: one watch per allowed namespace when they are listed, else
         // one over all namespaces with the deny list applied here.
         let per_ns: Vec<Option<String>> = if scope.namespaces.is_empty() {
@@ -716,65 +784,56 @@ impl KubeState {
                 tracing::warn!(group = %cr.group, "kube-state: an unresolved wildcard custom resource is not watched");
                 continue;
             }
-            let cr = Arc::new(cr.clone());
-            let ar = kube::discovery::ApiResource {
-                group: cr.group.clone(),
-                version: cr.version.clone(),
-                api_version: cr.api_version(),
-                kind: cr.kind.clone(),
-                plural: cr.plural.clone(),
-            };
-            // `plural.version.group`, as kubectl names it fully: apart from any built-in's
-            // name, and from the same kind at another version.
-            let name: &'static str =
-                Box::leak(format!("{}.{}.{}", cr.plural, cr.version, cr.group).into_boxed_str());
-            // A cluster-scoped kind has no per-namespace path to list.
-            let cr_ns: Vec<Option<String>> = if cr.cluster_scoped {
-                vec![None]
-            } else {
-                per_ns.clone()
-            };
-            let w = new(
-                name,
-                "*unstructured.Unstructured".to_string(),
-                format!("{}/{}", cr.api_version(), cr.plural),
-                cr.families(),
-                cr_ns.len(),
-            );
-            for ns in &cr_ns {
-                let api = match ns {
-                    Some(n) => Api::<DynamicObject>::namespaced_with(client.clone(), n, &ar),
-                    None => Api::<DynamicObject>::all_with(client.clone(), &ar),
-                };
-                let sc = scope.clone();
-                let cluster = cr.cluster_scoped;
-                // A cluster-scoped kind's objects have no namespace to filter by.
-                let keep: Arc<dyn Fn(&DynamicObject) -> bool + Send + Sync> =
-                    Arc::new(move |o: &DynamicObject| {
-                        (cluster
-                            || sc.namespace_allowed(o.metadata.namespace.as_deref().unwrap_or("")))
-                            && sc.owns(o.metadata.uid.as_deref())
-                    });
-                let cr = cr.clone();
-                let render = Arc::new(move |o: &DynamicObject| {
-                    cr.render(&serde_json::to_value(o).unwrap_or_default())
-                });
-                tokio::spawn(watch(
-                    api,
-                    w.clone(),
-                    render,
-                    ns.clone(),
-                    keep,
-                    config.clone(),
-                ));
-            }
-            resources.push(w);
+            resources.push(watch_custom(cr, &client, &scope, &config));
         }
         Arc::new(KubeState {
-            resources,
+            resources: RwLock::new(resources),
             scope,
             requests,
         })
+    }
+
+    /// Follow the custom kinds that appear after start: every `every`, resolve the
+    /// wildcard entries of `wanted` (the config's, unresolved) again and watch each kind not
+    /// watched yet, after the others in the output (kube-state-metrics follows CRDs as they
+    /// come). Kinds that go away keep their watches, which retry, and their last objects.
+    pub fn follow_custom(
+        self: &Arc<Self>,
+        client: kube::Client,
+        wanted: Vec<custom::Resource>,
+        every: std::time::Duration,
+    ) {
+        let wild: Vec<custom::Resource> = wanted.into_iter().filter(|r| r.is_wildcard()).collect();
+        if wild.is_empty() || every.is_zero() {
+            return;
+        }
+        let state = self.clone();
+        let config = if state.scope.use_apiserver_cache {
+            watcher::Config::default().any_semantic()
+        } else {
+            watcher::Config::default()
+        };
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let found = match custom::resolve(&client, wild.clone()).await {
+                    Ok(f) => f,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "kube-state: rediscovering custom resource kinds failed; trying again later");
+                        continue;
+                    }
+                };
+                for r in found.iter().filter(|r| !r.is_wildcard()) {
+                    let name = format!("{}.{}.{}", r.plural, r.version, r.group);
+                    if state.resources.read().iter().any(|w| w.name == name) {
+                        continue;
+                    }
+                    tracing::info!(resource = %name, "kube-state: watching a custom resource kind that appeared");
+                    let w = watch_custom(r, &client, &state.scope, &config);
+                    state.resources.write().push(w);
+                }
+            }
+        });
     }
 
     /// The state metrics: per resource with objects, per family its HELP and TYPE (even with
@@ -782,8 +841,8 @@ impl KubeState {
     pub fn exposition(&self) -> String {
         // A snapshot of the objects' lines under each lock (reference counts only), written
         // after the locks are released, so watch events are never held up by a scrape.
-        let snapshot: Vec<(&Watched, Vec<Arc<Compact>>)> = self
-            .resources
+        let resources = self.resources.read().clone();
+        let snapshot: Vec<(&Watched, Vec<Arc<Compact>>)> = resources
             .iter()
             .map(|r| {
                 (
@@ -836,6 +895,7 @@ impl KubeState {
     /// True once every resource has listed once.
     pub fn synced(&self) -> bool {
         self.resources
+            .read()
             .iter()
             .all(|r| r.objects.read().unsynced == 0)
     }
@@ -844,11 +904,12 @@ impl KubeState {
     pub fn telemetry(&self) -> String {
         // Families by name, as the Go client gathers them: kube-state-metrics' own first, then
         // vigil's.
+        let resources = self.resources.read().clone();
         let mut fams: BTreeMap<&str, String> = BTreeMap::new();
         let mut family =
             |name: &'static str, kind: &str, help: &str, value: &dyn Fn(&Watched) -> u64| {
                 let mut out = format!("# HELP {name} {help}\n# TYPE {name} {kind}\n");
-                for r in &self.resources {
+                for r in &resources {
                     out.push_str(&format!("{name}{{resource=\"{}\"}} {}\n", r.name, value(r)));
                 }
                 fams.insert(name, out);
@@ -888,7 +949,7 @@ impl KubeState {
         ] {
             // By Go type: every custom resource is `*unstructured.Unstructured` there.
             let mut by_type: BTreeMap<(&str, &str), u64> = BTreeMap::new();
-            for r in &self.resources {
+            for r in &resources {
                 for (result, ok) in [("error", false), ("success", true)] {
                     let n = self.requests.count(&r.api_plural, op, ok);
                     if n > 0 {
