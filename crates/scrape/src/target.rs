@@ -143,11 +143,22 @@ pub fn populate(
             format_duration(interval)
         ));
     }
-    let flag = |label: &str| parse_bool(label, lb.get(label).unwrap_or(""));
+    // A label relabeling emptied (deleted) leaves the job's setting, as Go reads an empty
+    // label as unset.
+    let flag = |label: &str, job: bool| match lb.get(label) {
+        None | Some("") => Ok(job),
+        Some(v) => parse_bool(label, v),
+    };
     let histograms = HistogramSettings {
-        native: flag(SCRAPE_NATIVE_HISTOGRAMS)?,
-        keep_classic: flag(ALWAYS_SCRAPE_CLASSIC_HISTOGRAMS)?,
-        to_nhcb: flag(CONVERT_CLASSIC_HISTOGRAMS_TO_NHCB)?,
+        native: flag(SCRAPE_NATIVE_HISTOGRAMS, cfg.scrape_native_histograms)?,
+        keep_classic: flag(
+            ALWAYS_SCRAPE_CLASSIC_HISTOGRAMS,
+            cfg.always_scrape_classic_histograms,
+        )?,
+        to_nhcb: flag(
+            CONVERT_CLASSIC_HISTOGRAMS_TO_NHCB,
+            cfg.convert_classic_histograms_to_nhcb,
+        )?,
     };
     lb.retain(|l| !l.name.starts_with(META_PREFIX));
     if lb.get(INSTANCE).is_none() {

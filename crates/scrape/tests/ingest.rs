@@ -329,6 +329,13 @@ fn a_target_s_histogram_labels_override_the_job() {
     assert!(series(&st, "lat").is_empty());
     assert_eq!(series(&st, "lat_bucket").len(), 2);
 
+    // Emptied by relabeling (a source label the target lacks): the job's setting.
+    let (mut lp, st) = setup(
+        "    convert_classic_histograms_to_nhcb: true\n    relabel_configs:\n      - source_labels: [__meta_missing]\n        target_label: __convert_classic_histograms_to_nhcb__\n",
+    );
+    lp.ingest(body, TEXT, 1000).unwrap();
+    assert_eq!(series(&st, "lat").len(), 1, "the job's conversion");
+
     let yaml = "scrape_configs:\n  - job_name: t\n    static_configs:\n      - targets: ['127.0.0.1:1']\n    relabel_configs:\n      - target_label: __scrape_native_histograms__\n        replacement: 'maybe'\n";
     let cfg = vigil_config::Config::parse(yaml, Path::new(".")).expect("config");
     let st: Arc<dyn Storage> = Arc::new(MemoryStorage::new());

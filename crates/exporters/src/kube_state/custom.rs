@@ -8,7 +8,8 @@
 //! its `toFloat64` does (booleans, `yes`/`no`, RFC 3339 times, quantities, percentages);
 //! labels sorted by name on each line and samples sorted by their own labels. What vigil does
 //! not do yet is refused when the config is read, by name: `valueType` and `valueFrom` as an
-//! object (CEL). Wildcard versions and kinds are resolved through discovery once, at start.
+//! object (CEL). Wildcard versions and kinds are resolved through discovery at start and
+//! again every rediscovery interval.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -724,7 +725,8 @@ impl Each {
     }
 }
 
-/// The configured resources as the API server serves them, once, at start: a named kind gets
+/// The configured resources as the API server serves them (at start, and again for kinds
+/// that appear later): a named kind gets
 /// its plural and scope from discovery (when discovery does not list it, it stays as
 /// configured and namespaced, which is logged); a wildcard version or kind becomes one resource
 /// per listable kind of the group that matches, with its `customresource_version` and `_kind`
@@ -737,6 +739,23 @@ impl Each {
 pub async fn resolve(
     client: &kube::Client,
     resources: Vec<Resource>,
+) -> Result<Vec<Resource>, String> {
+    resolve_logged(client, resources, true).await
+}
+
+/// [`resolve`] again, as it runs every rediscovery interval: what it finds is logged by the
+/// caller only when it is new.
+pub async fn resolve_quietly(
+    client: &kube::Client,
+    resources: Vec<Resource>,
+) -> Result<Vec<Resource>, String> {
+    resolve_logged(client, resources, false).await
+}
+
+async fn resolve_logged(
+    client: &kube::Client,
+    resources: Vec<Resource>,
+    log: bool,
 ) -> Result<Vec<Resource>, String> {
     let (wildcards, named): (Vec<Resource>, Vec<Resource>) =
         resources.into_iter().partition(Resource::is_wildcard);
@@ -751,7 +770,9 @@ pub async fn resolve(
                 r.cluster_scoped = caps.scope == kube::discovery::Scope::Cluster;
             }
             None => {
-                tracing::warn!(group = %r.group, version = %r.version, kind = %r.kind, plural = %r.plural, "kube-state: the API server does not list this custom kind; watching it, as namespaced, by the configured or English plural");
+                if log {
+                    tracing::warn!(group = %r.group, version = %r.version, kind = %r.kind, plural = %r.plural, "kube-state: the API server does not list this custom kind; watching it, as namespaced, by the configured or English plural");
+                }
             }
         }
         out.push(r);
@@ -760,7 +781,9 @@ pub async fn resolve(
         let what = format!("group {:?}", r.group);
         let Some(group) = discovered(&what, || kube::discovery::group(client, &r.group)).await?
         else {
-            tracing::warn!(group = %r.group, version = %r.version, kind = %r.kind, "kube-state: the API server does not serve this group; its wildcard entry watches nothing until the group appears");
+            if log {
+                tracing::warn!(group = %r.group, version = %r.version, kind = %r.kind, "kube-state: the API server does not serve this group; its wildcard entry watches nothing until the group appears");
+            }
             continue;
         };
         let mut found = 0;
@@ -793,7 +816,9 @@ pub async fn resolve(
                 found += 1;
             }
         }
-        tracing::info!(group = %r.group, version = %r.version, kind = %r.kind, kinds = found, "kube-state: wildcard custom resource resolved at start");
+        if log {
+            tracing::info!(group = %r.group, version = %r.version, kind = %r.kind, kinds = found, "kube-state: wildcard custom resource resolved at start");
+        }
     }
     Ok(out)
 }

@@ -240,6 +240,9 @@ pub struct Watched {
     objects: RwLock<Objects>,
     events: AtomicU64,
     errors: AtomicU64,
+    /// A custom kind's `group/version/kind` (empty for built-in resources): one watch per
+    /// kind, whatever plural it was first watched by.
+    gvk: String,
 }
 
 /// A resource's (still empty) state, waiting for `watches` lists.
@@ -261,16 +264,26 @@ fn new_watched(
         }),
         events: AtomicU64::new(0),
         errors: AtomicU64::new(0),
+        gvk: String::new(),
     })
+}
+
+/// A custom kind's identity, apart from its plural.
+fn custom_gvk(cr: &custom::Resource) -> String {
+    format!("{}/{}/{}", cr.group, cr.version, cr.kind)
 }
 
 /// Watch one resolved custom resource kind (one watch per allowed namespace, or one over the
 /// cluster): its state, filled as its objects come.
+///
+/// `at_start`: its lists count for readiness (`/readyz`); a kind found later does not hold
+/// readiness back while it lists (its CRD's webhook may not be up yet).
 fn watch_custom(
     cr: &custom::Resource,
     client: &kube::Client,
     scope: &Arc<Scope>,
     config: &watcher::Config,
+    at_start: bool,
 ) -> Arc<Watched> {
     let cr = Arc::new(cr.clone());
     let ar = kube::discovery::ApiResource {
@@ -290,13 +303,19 @@ fn watch_custom(
     } else {
         scope.namespaces.iter().cloned().map(Some).collect()
     };
-    let w = new_watched(
+    let w = Arc::new(Watched {
         name,
-        "*unstructured.Unstructured".to_string(),
-        format!("{}/{}", cr.api_version(), cr.plural),
-        cr.families(),
-        cr_ns.len(),
-    );
+        go_type: "*unstructured.Unstructured".to_string(),
+        api_plural: format!("{}/{}", cr.api_version(), cr.plural),
+        families: cr.families(),
+        objects: RwLock::new(Objects {
+            by_key: BTreeMap::new(),
+            unsynced: if at_start { cr_ns.len() } else { 0 },
+        }),
+        events: AtomicU64::new(0),
+        errors: AtomicU64::new(0),
+        gvk: custom_gvk(&cr),
+    });
     for ns in &cr_ns {
         let api = match ns {
             Some(n) => Api::<DynamicObject>::namespaced_with(client.clone(), n, &ar),
@@ -784,7 +803,7 @@ impl KubeState {
                 tracing::warn!(group = %cr.group, "kube-state: an unresolved wildcard custom resource is not watched");
                 continue;
             }
-            resources.push(watch_custom(cr, &client, &scope, &config));
+            resources.push(watch_custom(cr, &client, &scope, &config, true));
         }
         Arc::new(KubeState {
             resources: RwLock::new(resources),
@@ -803,8 +822,9 @@ impl KubeState {
         wanted: Vec<custom::Resource>,
         every: std::time::Duration,
     ) {
-        let wild: Vec<custom::Resource> = wanted.into_iter().filter(|r| r.is_wildcard()).collect();
-        if wild.is_empty() || every.is_zero() {
+        // Only wildcards find new kinds; the named entries are resolved with them so that a
+        // kind an entry names stays that entry's.
+        if !wanted.iter().any(custom::Resource::is_wildcard) || every.is_zero() {
             return;
         }
         let state = self.clone();
@@ -816,7 +836,7 @@ impl KubeState {
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(every).await;
-                let found = match custom::resolve(&client, wild.clone()).await {
+                let found = match custom::resolve_quietly(&client, wanted.clone()).await {
                     Ok(f) => f,
                     Err(e) => {
                         tracing::warn!(error = %e, "kube-state: rediscovering custom resource kinds failed; trying again later");
@@ -824,12 +844,12 @@ impl KubeState {
                     }
                 };
                 for r in found.iter().filter(|r| !r.is_wildcard()) {
-                    let name = format!("{}.{}.{}", r.plural, r.version, r.group);
-                    if state.resources.read().iter().any(|w| w.name == name) {
+                    let gvk = custom_gvk(r);
+                    if state.resources.read().iter().any(|w| w.gvk == gvk) {
                         continue;
                     }
-                    tracing::info!(resource = %name, "kube-state: watching a custom resource kind that appeared");
-                    let w = watch_custom(r, &client, &state.scope, &config);
+                    tracing::info!(group = %r.group, version = %r.version, kind = %r.kind, plural = %r.plural, "kube-state: watching a custom resource kind that appeared");
+                    let w = watch_custom(r, &client, &state.scope, &config, false);
                     state.resources.write().push(w);
                 }
             }
