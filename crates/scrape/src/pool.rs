@@ -30,12 +30,20 @@ pub struct DroppedTarget {
     pub error: Option<String>,
 }
 
+/// Which stopped loop a new one waits for after a reload: the one writing the same series.
+/// The target's public labels, not its full set: a reload that changes the job's interval,
+/// timeout or histogram settings changes the `__` labels of every target, and the new loop
+/// must still wait for the old one's scrape in flight (else both write one scrape's series).
+fn handoff_key(t: &crate::Target) -> Labels {
+    t.public_labels()
+}
+
 pub struct ScrapePool {
     pub name: String,
     ctx: PoolContext,
     /// Keyed by the target's full labels (internal ones included), which fix its URL.
     loops: HashMap<Labels, Running>,
-    /// Loops stopped by a reload, awaited by their replacements.
+    /// Loops stopped by a reload, awaited by their replacements; keyed by [`handoff_key`].
     retiring: HashMap<Labels, JoinHandle<()>>,
     dropped: Vec<DroppedTarget>,
     groups: Vec<TargetGroup>,
@@ -74,9 +82,9 @@ impl ScrapePool {
         }
         let scraper = Scraper::new(&cfg)?;
         metrics::POOL_RELOADS.inc();
-        for (k, r) in self.loops.drain() {
+        for (_, r) in self.loops.drain() {
             let _ = r.stop.send(Stop::Replaced);
-            self.retiring.insert(k, r.task);
+            self.retiring.insert(handoff_key(&r.target.target), r.task);
         }
         self.ctx = PoolContext {
             cfg: Arc::new(cfg),
@@ -153,7 +161,7 @@ impl ScrapePool {
             });
             let (stop, rx) = watch::channel(Stop::Running);
             let lp = ScrapeLoop::new(self.ctx.clone(), target.clone());
-            let previous = self.retiring.remove(&k);
+            let previous = self.retiring.remove(&handoff_key(&target.target));
             let task = tokio::spawn(lp.run(rx, previous));
             self.loops.insert(k, Running { target, stop, task });
         }
@@ -186,5 +194,39 @@ impl Drop for ScrapePool {
         for (_, r) in self.loops.drain() {
             let _ = r.stop.send(Stop::Replaced);
         }
+    }
+}
+
+#[cfg(test)]
+mod handoff_tests {
+    use super::*;
+    use crate::target::{Populated, populate};
+
+    /// A reload that only changes the job's interval hands each target's loop to its
+    /// successor: the key ignores the `__` labels that changed.
+    #[test]
+    fn a_target_keeps_its_handoff_key_when_its_interval_changes() {
+        let parse = |interval: &str| {
+            let y = format!(
+                "scrape_configs:\n  - job_name: j\n    scrape_interval: {interval}\n    static_configs: [{{targets: ['a:1']}}]\n"
+            );
+            vigil_config::Config::parse(&y, std::path::Path::new("."))
+                .unwrap()
+                .scrape_configs[0]
+                .clone()
+        };
+        let target = |cfg: &vigil_config::ScrapeConfig| match populate(
+            &Labels::empty(),
+            &Labels::from_pairs([("__address__", "a:1")]),
+            cfg,
+        )
+        .unwrap()
+        {
+            Populated::Keep(t) => t,
+            Populated::Dropped(l) => panic!("dropped: {l}"),
+        };
+        let (a, b) = (target(&parse("15s")), target(&parse("30s")));
+        assert_ne!(a.labels, b.labels, "the interval is among the full labels");
+        assert_eq!(handoff_key(&a), handoff_key(&b));
     }
 }
