@@ -97,11 +97,15 @@ impl EvalContext<'_> {
     /// and whether the name is still to go: with delayed name removal it stays on until the
     /// query's result is assembled.
     pub(crate) fn dropping_name(&self, l: &Labels) -> (Labels, bool) {
-        if self.engine.delayed_name_removal {
-            (l.clone(), true)
-        } else {
-            (drop_name(l), false)
-        }
+        dropping_name(l, self.engine.delayed_name_removal)
+    }
+
+    /// A float result of `input` (its labels and pending mark) that loses the metric name.
+    pub(crate) fn nameless(&self, input: &Labels, marked: bool, pts: Vec<Option<f64>>) -> Stepped {
+        let (labels, drop) = self.dropping_name(input);
+        let mut r = Stepped::floats(labels, pts);
+        r.drop_name = drop || marked;
+        r
     }
 
     pub(crate) fn at_time(&self, at: &Option<At>, t: i64) -> i64 {
@@ -169,21 +173,24 @@ impl EvalContext<'_> {
                 V::Vector(v) => {
                     let out = v
                         .into_iter()
-                        .map(|s| Stepped {
-                            drop_name: self.dropping_name(&s.labels).1 || s.drop_name,
-                            labels: self.dropping_name(&s.labels).0,
-                            pts: s.pts.into_iter().map(|p| p.map(|x| -x)).collect(),
-                            hs: s
-                                .hs
-                                .into_iter()
-                                .map(|h| {
-                                    h.map(|h| {
-                                        let mut h = (*h).clone();
-                                        h.scale(-1.0);
-                                        Hist::new(h)
+                        .map(|s| {
+                            let (labels, drop) = self.dropping_name(&s.labels);
+                            Stepped {
+                                drop_name: drop || s.drop_name,
+                                labels,
+                                pts: s.pts.into_iter().map(|p| p.map(|x| -x)).collect(),
+                                hs: s
+                                    .hs
+                                    .into_iter()
+                                    .map(|h| {
+                                        h.map(|h| {
+                                            let mut h = (*h).clone();
+                                            h.scale(-1.0);
+                                            Hist::new(h)
+                                        })
                                     })
-                                })
-                                .collect(),
+                                    .collect(),
+                            }
                         })
                         .collect();
                     Ok(V::Vector(check_unique(out)?))
@@ -1056,6 +1063,16 @@ fn group_labels(l: &Labels, grouping: &[String], without: bool) -> Labels {
 /// The labels without the metric name, and without the type and unit labels that describe
 /// it (`__type__`, `__unit__`, which `type-and-unit-labels` adds on ingestion), as
 /// Prometheus drops them together.
+/// [`EvalContext::dropping_name`] where no context can go (shard and window threads):
+/// `delayed` is the engine's `delayed_name_removal`.
+pub(crate) fn dropping_name(l: &Labels, delayed: bool) -> (Labels, bool) {
+    if delayed {
+        (l.clone(), true)
+    } else {
+        (drop_name(l), false)
+    }
+}
+
 pub(crate) fn drop_name(l: &Labels) -> Labels {
     if !l.iter().any(|x| is_metadata_label(x.name)) {
         return l.clone();

@@ -35,6 +35,22 @@ impl Report {
     }
 }
 
+/// Run vigil's own test file `name` (in `crates/promql/tests/testdata/`), and also with every
+/// selection read in three shards when `sharded`: every eval must pass, at least `at_least`.
+pub fn assert_own_file_passes(name: &str, at_least: usize, sharded: bool) {
+    let path = format!("{}/tests/testdata/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let mut reports = vec![run(&text)];
+    if sharded {
+        reports.push(run_sharded(&text, 3));
+    }
+    for r in reports {
+        assert!(r.failed.is_empty(), "{name} failed: {:#?}", r.failed);
+        assert_eq!(r.passed, r.total());
+        assert!(r.passed >= at_least, "{name}: {} passed", r.passed);
+    }
+}
+
 fn parse_time(s: &str) -> Option<i64> {
     crate::lexer::parse_duration_ms(s)
         .or_else(|| s.parse::<f64>().ok().map(|f| (f * 1000.0).round() as i64))

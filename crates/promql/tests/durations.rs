@@ -2,19 +2,9 @@
 //! in the upstream test format (`testdata/duration_expressions.test`), every eval passing,
 //! and their printing back as written.
 
-use vigil_promql::promqltest::run;
-
 #[test]
 fn duration_expressions_evaluate_as_prometheus_defines_them() {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/testdata/duration_expressions.test"
-    ))
-    .unwrap();
-    let r = run(&text);
-    assert!(r.failed.is_empty(), "failed: {:#?}", r.failed);
-    assert_eq!(r.passed, r.total());
-    assert!(r.passed >= 25, "{} passed", r.passed);
+    vigil_promql::promqltest::assert_own_file_passes("duration_expressions.test", 25, false);
 }
 
 #[test]

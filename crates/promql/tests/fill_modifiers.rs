@@ -2,7 +2,7 @@
 //! the upstream test format (`testdata/fill_modifiers.test`), their parsing behind the
 //! feature, and their printing as Prometheus prints them.
 
-use vigil_promql::{Features, parse_with, promqltest::run};
+use vigil_promql::{Features, parse_with};
 
 const ON: Features = Features {
     binop_fill_modifiers: true,
@@ -10,15 +10,7 @@ const ON: Features = Features {
 
 #[test]
 fn fill_modifiers_evaluate_as_prometheus_defines_them() {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/testdata/fill_modifiers.test"
-    ))
-    .unwrap();
-    let r = run(&text);
-    assert!(r.failed.is_empty(), "failed: {:#?}", r.failed);
-    assert_eq!(r.passed, r.total());
-    assert!(r.passed >= 25, "{} passed", r.passed);
+    vigil_promql::promqltest::assert_own_file_passes("fill_modifiers.test", 25, false);
 }
 
 #[test]

@@ -5,16 +5,7 @@ use vigil_promql::{parse, promqltest};
 
 #[test]
 fn info_evaluates_as_prometheus_defines_it() {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/testdata/info.test"
-    ))
-    .unwrap();
-    for r in [promqltest::run(&text), promqltest::run_sharded(&text, 3)] {
-        assert!(r.failed.is_empty(), "failed: {:#?}", r.failed);
-        assert_eq!(r.passed, r.total());
-        assert!(r.passed >= 16, "{} passed", r.passed);
-    }
+    promqltest::assert_own_file_passes("info.test", 16, true);
 }
 
 #[test]

@@ -3,29 +3,14 @@
 
 #[test]
 fn type_and_unit_labels_go_with_the_name() {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/testdata/metadata_labels.test"
-    ))
-    .unwrap();
-    let r = vigil_promql::promqltest::run(&text);
-    assert!(r.failed.is_empty(), "failed: {:#?}", r.failed);
-    assert_eq!(r.passed, r.total());
-    assert!(r.passed >= 10, "{} passed", r.passed);
+    vigil_promql::promqltest::assert_own_file_passes("metadata_labels.test", 10, false);
 }
 
 /// `rate` and `increase` say when a series may not be a counter: by its name's suffix, or with
 /// `type-and-unit-labels` by its `__type__`.
 #[test]
 fn rate_says_when_a_series_may_not_be_a_counter() {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/testdata/counter_infos.test"
-    ))
-    .unwrap();
-    let r = vigil_promql::promqltest::run(&text);
-    assert!(r.failed.is_empty(), "failed: {:#?}", r.failed);
-    assert!(r.passed >= 5, "{} passed", r.passed);
+    vigil_promql::promqltest::assert_own_file_passes("counter_infos.test", 5, false);
 
     use vigil_model::Labels;
     use vigil_storage::{MemoryStorage, Storage};

@@ -257,12 +257,9 @@ pub(crate) fn call(
             n.push(m);
         }
         pts.iter().any(Option::is_some).then(|| {
-            let mut r = if delayed {
-                Stepped::floats(s.labels, pts)
-            } else {
-                Stepped::floats(drop_name(&s.labels), pts)
-            };
-            r.drop_name = delayed;
+            let (labels, drop) = crate::eval::dropping_name(&s.labels, delayed);
+            let mut r = Stepped::floats(labels, pts);
+            r.drop_name = drop;
             r
         })
     })?;
@@ -307,44 +304,25 @@ pub(crate) fn matrix(ctx: &EvalContext<'_>, vs: &VectorSelector, range_ms: i64) 
 pub(crate) fn smoothed_vector(ctx: &EvalContext<'_>, vs: &VectorSelector) -> R<Vec<Stepped>> {
     let ends = ctx.window_ends(vs);
     let lb = ctx.engine.lookback_ms;
-    let (lo, hi) = (
-        ends.iter().copied().min().unwrap_or(0),
-        ends.iter().copied().max().unwrap_or(0),
-    );
-    let q = ctx.querier(lo - lb + 1, hi.saturating_add(lb))?;
-    let budget = ctx.budget();
-    let steps = ctx.step_slots(ends.len());
-    let parts = for_shards(&*q, &vs.matchers, |set| {
-        let mut out = Vec::new();
-        for mut s in set {
-            s.samples.retain(|x| !is_stale_nan(x.v));
-            s.histograms.retain(|x| !x.is_stale());
-            if !s.histograms.is_empty() {
-                return invalid("smoothed modifier is not supported with histograms");
-            }
-            let held = s.samples.len();
-            budget.count_series(&s.labels, held + steps)?;
-            let f = &s.samples;
-            let pts: Vec<Option<f64>> = ends
-                .iter()
-                .map(|&t| {
-                    let i = f.partition_point(|x| x.t < t);
-                    let next = f.get(i).filter(|x| x.t <= t.saturating_add(lb));
-                    let prev = i.checked_sub(1).map(|j| f[j]).filter(|x| x.t > t - lb);
-                    match (prev, next) {
-                        (_, Some(n)) if n.t == t => Some(n.v),
-                        (Some(p), Some(n)) => Some(interpolate(p, *n, t, false)),
-                        (Some(p), None) => Some(p.v),
-                        (None, _) => None,
-                    }
-                })
-                .collect();
-            budget.release(held);
-            if pts.iter().any(Option::is_some) {
-                out.push(Stepped::floats(s.labels, pts));
-            }
-        }
-        Ok(out)
-    })?;
-    Ok(merge_sorted(parts, |s| &s.labels))
+    // A range of 0: the lookback delta either side of each step.
+    each_series(ctx, vs, &ends, 0, ctx.step_slots(ends.len()), |s| {
+        let f = &s.samples;
+        let pts: Vec<Option<f64>> = ends
+            .iter()
+            .map(|&t| {
+                let i = f.partition_point(|x| x.t < t);
+                let next = f.get(i).filter(|x| x.t <= t.saturating_add(lb));
+                let prev = i.checked_sub(1).map(|j| f[j]).filter(|x| x.t > t - lb);
+                match (prev, next) {
+                    (_, Some(n)) if n.t == t => Some(n.v),
+                    (Some(p), Some(n)) => Some(interpolate(p, *n, t, false)),
+                    (Some(p), None) => Some(p.v),
+                    (None, _) => None,
+                }
+            })
+            .collect();
+        pts.iter()
+            .any(Option::is_some)
+            .then(|| Stepped::floats(s.labels, pts))
+    })
 }

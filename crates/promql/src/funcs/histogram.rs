@@ -83,10 +83,7 @@ pub(crate) fn classic_buckets(
             ));
         }
         if pts.iter().any(Option::is_some) {
-            let (labels, drop) = ctx.dropping_name(&labels);
-            let mut r = Stepped::floats(labels, pts);
-            r.drop_name = drop;
-            out.push(r);
+            out.push(ctx.nameless(&labels, false, pts));
         }
     }
     out

@@ -10,7 +10,7 @@ use vigil_model::{Labels, Sample};
 
 use crate::ast::{AggOp, Expr, Pos};
 use crate::context::EvalContext;
-use crate::eval::{absent_labels, check_unique, drop_name};
+use crate::eval::{absent_labels, check_unique};
 use crate::select::{for_shards, merge_sorted};
 use crate::value::{R, Stepped, V, invalid};
 use vigil_model::is_stale_nan;
@@ -170,10 +170,7 @@ pub(crate) fn native_stat(
             *p = Some(x);
         }
         if pts.iter().any(Option::is_some) {
-            let (labels, drop) = ctx.dropping_name(&s.labels);
-            let mut r = Stepped::floats(labels, pts);
-            r.drop_name = drop || s.drop_name;
-            out.push(r);
+            out.push(ctx.nameless(&s.labels, s.drop_name, pts));
         }
     }
     out
@@ -368,10 +365,7 @@ pub(crate) fn call(
                         let pts = (0..ts.len())
                             .map(|k| s.present(k).then(|| ts[k] as f64 / 1000.0))
                             .collect();
-                        let (labels, drop) = ctx.dropping_name(&s.labels);
-                        let mut r = Stepped::floats(labels, pts);
-                        r.drop_name = drop || s.drop_name;
-                        r
+                        ctx.nameless(&s.labels, s.drop_name, pts)
                     })
                     .collect();
                 Ok(V::Vector(check_unique(out)?))
@@ -384,10 +378,7 @@ pub(crate) fn call(
                         let pts = (0..n)
                             .map(|k| s.present(k).then(|| times[k] as f64 / 1000.0))
                             .collect();
-                        let (labels, drop) = ctx.dropping_name(&s.labels);
-                        let mut r = Stepped::floats(labels, pts);
-                        r.drop_name = drop || s.drop_name;
-                        r
+                        ctx.nameless(&s.labels, s.drop_name, pts)
                     })
                     .filter(Stepped::any)
                     .collect();

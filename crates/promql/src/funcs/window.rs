@@ -149,10 +149,8 @@ pub(crate) fn over_windows(
     let name = move |l: Labels| {
         if keep_name {
             (l, false)
-        } else if delayed {
-            (l, true)
         } else {
-            (drop_name(&l), false)
+            crate::eval::dropping_name(&l, delayed)
         }
     };
     // Annotations from shard threads, raised on this one afterwards.
