@@ -494,9 +494,10 @@ impl FakeKube {
             .iter()
             .position(|c| c.api_version == api_version && c.kind == kind)
         {
-            // Served again: as now described.
+            // Served again (after `unserve`, too): as now described.
             s.custom[i].plural = plural.to_string();
             s.custom[i].namespaced = namespaced;
+            s.unserved.remove(&Res::Custom(i as u16));
             return Res::Custom(i as u16);
         }
         s.custom.push(CustomKind {
@@ -508,7 +509,9 @@ impl FakeKube {
         Res::Custom((s.custom.len() - 1) as u16)
     }
 
-    /// Answer 404 for `res`, as an API server of a Kubernetes release without it does.
+    /// Answer 404 for `res`, as an API server of a Kubernetes release without it does (or, for
+    /// a custom kind, one whose CRD was deleted: discovery no longer lists it). Watches open
+    /// now run to their end; the clients' next ones get the 404.
     pub fn unserve(&self, res: Res) {
         self.shared.0.lock().unserved.insert(res);
     }
@@ -722,7 +725,11 @@ async fn api_groups(State(s): State<Shared>, headers: HeaderMap) -> Response {
         return r;
     }
     let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for c in &s.0.lock().custom {
+    let st = s.0.lock();
+    for (i, c) in st.custom.iter().enumerate() {
+        if st.unserved.contains(&Res::Custom(i as u16)) {
+            continue;
+        }
         if let Some((g, v)) = c.api_version.split_once('/') {
             let vs = groups.entry(g.to_string()).or_default();
             if !vs.iter().any(|x| x == v) {
@@ -754,11 +761,13 @@ async fn group_resources(
         return r;
     }
     let gv = format!("{g}/{v}");
-    let resources: Vec<Value> =
-        s.0.lock()
-            .custom
-            .iter()
-            .filter(|c| c.api_version == gv)
+    let st = s.0.lock();
+    let resources: Vec<Value> = st
+        .custom
+        .iter()
+        .enumerate()
+        .filter(|(i, c)| c.api_version == gv && !st.unserved.contains(&Res::Custom(*i as u16)))
+        .map(|(_, c)| c)
             .map(|c| {
                 json!({"name": c.plural, "singularName": c.kind.to_lowercase(), "namespaced": c.namespaced,
                    "kind": c.kind, "verbs": ["get", "list", "watch"]})

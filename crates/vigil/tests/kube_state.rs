@@ -1190,13 +1190,30 @@ spec:
         "{tel}"
     );
     // A kind of the wildcard's group whose CRD appears after start is found and watched.
-    k.serve_custom("bar.example.com/v2", "zeds", "Zed");
+    let zeds = k.serve_custom("bar.example.com/v2", "zeds", "Zed");
     k.apply(json!({"apiVersion": "bar.example.com/v2", "kind": "Zed",
                    "metadata": {"name": "late", "namespace": "default"}}));
+    let zed = r#"any_seen{customresource_group="bar.example.com",customresource_kind="Zed",customresource_version="v2",name="late"} 1"#;
     wait_for("the late kind's object", Duration::from_secs(20), || {
         let (_, t) = get(&format!("http://127.0.0.1:{port}/metrics"));
-        t.contains(r#"any_seen{customresource_group="bar.example.com",customresource_kind="Zed",customresource_version="v2",name="late"} 1"#)
-            .then_some(())
+        t.contains(zed).then_some(())
+    });
+    // Its CRD goes (no deletions reach the watch): the resumed watch is answered 404 and the
+    // kind's lines go, as kube-state-metrics drops the stores of CRDs that are removed.
+    k.unserve(zeds);
+    wait_for(
+        "the gone kind's lines dropped",
+        Duration::from_secs(30),
+        || {
+            let (_, t) = get(&format!("http://127.0.0.1:{port}/metrics"));
+            (!t.contains("customresource_kind=\"Zed\"")).then_some(())
+        },
+    );
+    // Served again: listed afresh.
+    k.serve_custom("bar.example.com/v2", "zeds", "Zed");
+    wait_for("the kind's object back", Duration::from_secs(30), || {
+        let (_, t) = get(&format!("http://127.0.0.1:{port}/metrics"));
+        t.contains(zed).then_some(())
     });
     // A change and a deletion reach the lines through the watch.
     k.apply(foo("False"));

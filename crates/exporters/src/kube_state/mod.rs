@@ -396,7 +396,12 @@ async fn watch<K>(
 ) where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
-    let mut stream = watcher(api, config).default_backoff().boxed();
+    let new_stream = || {
+        watcher(api.clone(), config.clone())
+            .default_backoff()
+            .boxed()
+    };
+    let mut stream = new_stream();
     let mut listed = false;
     // The last list failed with 404: the cluster does not serve this kind.
     let mut unserved = false;
@@ -464,6 +469,23 @@ async fn watch<K>(
                     watcher::Error::InitialListFailed(kube::Error::Api(s)) => Some(s.code),
                     _ => None,
                 };
+                // A kind served until now and gone (its CRD deleted while the watch was down,
+                // so no deletions came): a watch resuming from the last version gets 404, and
+                // would retry that forever. Its objects are gone with it; a fresh watcher lists
+                // (quietly 404 while unserved) and fills them in when it is served again.
+                if let watcher::Error::WatchStartFailed(kube::Error::Api(s)) = &e
+                    && s.code == 404
+                {
+                    res.errors.fetch_add(1, Ordering::Relaxed);
+                    res.objects.write().by_key.retain(|k, _| !in_scope(k));
+                    unserved = true;
+                    tracing::warn!(resource = res.name, error = %e, "kube-state: the API server no longer serves this resource; its objects are dropped (retrying quietly)");
+                    // Not at once: a server that lists a kind but will not watch it would
+                    // otherwise be asked again and again.
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    stream = new_stream();
+                    continue;
+                }
                 // An unserved kind stays so until the cluster is upgraded: said once, then
                 // retried quietly (neither the log nor the error count grows every backoff).
                 if code == Some(404) && unserved {
@@ -478,6 +500,8 @@ async fn watch<K>(
                     tracing::error!(resource = res.name, error = %e, "kube-state: not allowed to list this resource; its families stay empty until the role allows it (retrying)");
                 } else if code == Some(404) {
                     unserved = true;
+                    // Listed before, so served before: whatever it had is gone.
+                    res.objects.write().by_key.retain(|k, _| !in_scope(k));
                     if !listed {
                         listed = true;
                         let mut objs = res.objects.write();
@@ -815,7 +839,8 @@ impl KubeState {
     /// Follow the custom kinds that appear after start: every `every`, resolve the
     /// wildcard entries of `wanted` (the config's, unresolved) again and watch each kind not
     /// watched yet, after the others in the output (kube-state-metrics follows CRDs as they
-    /// come). Kinds that go away keep their watches, which retry, and their last objects.
+    /// come). Kinds that go away keep their watches, which retry quietly; their objects go
+    /// when a watch or list is answered 404.
     pub fn follow_custom(
         self: &Arc<Self>,
         client: kube::Client,
