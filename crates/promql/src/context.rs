@@ -28,6 +28,10 @@ pub struct Engine {
     /// `type-and-unit-labels`: `rate` and `increase` judge whether a series is a counter by
     /// its `__type__` label rather than its name's suffix.
     pub type_and_unit_labels: bool,
+    /// `promql-per-step-stats`: a query asking for `stats=all` gets its samples per step.
+    pub per_step_stats: bool,
+    /// The statistics this query collects (set per query, on a copy of the engine).
+    pub stats: crate::stats::StatsLevel,
 }
 
 impl Default for Engine {
@@ -40,6 +44,8 @@ impl Default for Engine {
             deadline: None,
             delayed_name_removal: false,
             type_and_unit_labels: false,
+            per_step_stats: false,
+            stats: Default::default(),
         }
     }
 }
@@ -79,6 +85,8 @@ pub(crate) struct EvalContext<'a> {
     /// `_avg`): as Prometheus's stats iterator, an unknown counter-reset hint is then resolved
     /// against the sample read before it. Observable through the warnings it enables.
     pub stats_only: std::cell::Cell<bool>,
+    /// Samples read, when the query collects statistics (a subquery has its own).
+    pub stats: Option<&'a crate::stats::SampleStats>,
 }
 
 /// A querier that hands its warnings to the query's annotations when done. Shard threads

@@ -15,6 +15,7 @@ use crate::ast::{AggOp, At, BinOp, Card, Expr, VectorMatching, VectorSelector};
 use crate::context::{Engine, EvalContext, NotedQuerier, Notes};
 use crate::funcs;
 use crate::select::{Budget, for_shards, merge_sorted};
+use crate::stats::{QueryStats, SampleStats, StatsLevel};
 use crate::value::{EvalError, Hist, Point, R, RangeArg, Stepped, V, Value, invalid};
 
 /// What histogram samples cost against `--query.max-samples` (and, at 16 bytes a sample,
@@ -77,6 +78,7 @@ impl EvalContext<'_> {
             bytes: &self.bytes,
             max_bytes: self.engine.max_bytes,
             deadline: self.engine.deadline,
+            stats: self.stats,
         }
     }
 
@@ -136,6 +138,15 @@ impl EvalContext<'_> {
             Expr::MatrixSelector { .. } | Expr::Subquery { .. } => {
                 // Only valid at the top of an instant query: raw samples of the window.
                 let ra = self.range_arg(e)?;
+                // A subquery here counts what it read, at each step (Prometheus's
+                // `SubqueryExpr` case); a matrix selector counted its window as it loaded.
+                if let Some(st) = self.stats
+                    && matches!(e.unparen(), Expr::Subquery { .. })
+                {
+                    for k in 0..self.n() {
+                        st.add_at(k, ra.inner_samples);
+                    }
+                }
                 let end = ra.ends[0];
                 let dropped = &ra.dropped;
                 let series: Vec<Series> = ra
@@ -258,7 +269,7 @@ impl EvalContext<'_> {
             return funcs::smoothed_vector(self, vs);
         }
         Ok(self
-            .vector_selector_ts(vs)?
+            .vector_selector_ts(vs, false)?
             .into_iter()
             .map(|(s, _)| s)
             .collect())
@@ -267,7 +278,13 @@ impl EvalContext<'_> {
     /// As [`Self::vector_selector`], also returning each value's sample timestamp. Plain
     /// lookback even for a smoothed selector: `timestamp(x smoothed)` gives the samples' own
     /// times, as in Prometheus.
-    pub(crate) fn vector_selector_ts(&self, vs: &VectorSelector) -> R<Vec<(Stepped, Vec<i64>)>> {
+    /// `each_one`: for statistics each value counts 1, histograms too (`timestamp()` reads
+    /// only their times, and Prometheus counts it so).
+    pub(crate) fn vector_selector_ts(
+        &self,
+        vs: &VectorSelector,
+        each_one: bool,
+    ) -> R<Vec<(Stepped, Vec<i64>)>> {
         let lb = self.engine.lookback_ms;
         let evals: Vec<i64> = self
             .times()
@@ -345,6 +362,13 @@ impl EvalContext<'_> {
                     }
                 }
                 if any {
+                    if let Some(st) = budget.stats {
+                        if each_one {
+                            st.add_present(&pts, &hs);
+                        } else {
+                            st.add_values(&pts, &hs);
+                        }
+                    }
                     out.push((
                         Stepped {
                             labels: s.labels,
@@ -407,6 +431,9 @@ impl EvalContext<'_> {
                         s.histograms.retain(|x| !x.is_stale());
                         budget
                             .count_series(&s.labels, s.samples.len() + hist_cost(&s.histograms))?;
+                        if let Some(st) = budget.stats {
+                            st.add_windows(&s.samples, &s.histograms, &ends, *range_ms);
+                        }
                         if !s.samples.is_empty() || !s.histograms.is_empty() {
                             out.push(s);
                         }
@@ -421,6 +448,7 @@ impl EvalContext<'_> {
                     range_ms: *range_ms,
                     ends,
                     dropped: Default::default(),
+                    inner_samples: 0,
                 })
             }
             Expr::Subquery {
@@ -452,6 +480,7 @@ impl EvalContext<'_> {
                         range_ms: *range_ms,
                         ends,
                         dropped: Default::default(),
+                        inner_samples: 0,
                     });
                 }
                 // Every inner step is a slot of every inner series: bound the count before any
@@ -464,7 +493,11 @@ impl EvalContext<'_> {
                 // no sample yet allocates a slot per step, and many such subqueries in one
                 // query must add up against --query.max-samples.
                 self.count(steps as usize)?;
+                // What the inner evaluation reads is its own (Prometheus counts a
+                // subquery's points in the windows of the function over it instead).
+                let inner_stats = self.stats.map(|st| st.child(steps as usize));
                 let inner = EvalContext {
+                    stats: inner_stats.as_ref(),
                     count_steps: true,
                     stats_only: Default::default(),
                     storage: self.storage,
@@ -511,6 +544,7 @@ impl EvalContext<'_> {
                     range_ms: *range_ms,
                     ends,
                     dropped,
+                    inner_samples: inner_stats.map_or(0, |st| st.total()),
                 })
             }
             _ => invalid("expected a range vector"),
@@ -620,6 +654,7 @@ impl EvalContext<'_> {
         let param_pos = apos.param;
         if param.is_none() {
             let (samples, bytes) = (self.samples.load(Relaxed), self.bytes.load(Relaxed));
+            let read = self.stats.map(|st| st.snapshot());
             match funcs::aggregate_windows(self, op, expr, grouping, without) {
                 Ok(Some(out)) => return Ok(V::Vector(out)),
                 Ok(None) => {}
@@ -627,6 +662,9 @@ impl EvalContext<'_> {
                     // Give back what the abandoned pass counted.
                     self.samples.store(samples, Relaxed);
                     self.bytes.store(bytes, Relaxed);
+                    if let (Some(st), Some(read)) = (self.stats, read) {
+                        st.restore(&read);
+                    }
                 }
                 Err(e) => return Err(e),
             }
@@ -1631,6 +1669,8 @@ pub struct QueryResult {
     pub value: Value,
     pub warnings: Vec<String>,
     pub infos: Vec<String>,
+    /// When the engine's `stats` asked for them.
+    pub stats: Option<QueryStats>,
 }
 
 impl Engine {
@@ -1641,8 +1681,10 @@ impl Engine {
         start: i64,
         end: i64,
         step: i64,
+        stats: Option<&'a SampleStats>,
     ) -> EvalContext<'a> {
         EvalContext {
+            stats,
             storage,
             engine: self,
             start,
@@ -1692,8 +1734,12 @@ impl Engine {
             expr
         };
         let notes = std::cell::RefCell::new(Notes::default());
-        let ctx = self.ctx(storage, &notes, t, t, 1);
-        let value = match ctx.eval(expr)? {
+        let read = self.sample_stats(1);
+        let ctx = self.ctx(storage, &notes, t, t, 1, read.as_ref());
+        let began = std::time::Instant::now();
+        let evaluated = ctx.eval(expr)?;
+        let inner = began.elapsed();
+        let value = match evaluated {
             V::Scalar(v) => Value::Scalar(Sample { t, v: v[0] }),
             V::Str(s) => Value::String(t, s),
             V::Vector(v) => {
@@ -1719,6 +1765,35 @@ impl Engine {
             value,
             warnings: n.warnings,
             infos: n.infos,
+            stats: self.query_stats(read, &[t], began, inner),
+        })
+    }
+
+    /// The counters of a query that collects statistics.
+    fn sample_stats(&self, steps: usize) -> Option<SampleStats> {
+        (self.stats != StatsLevel::Off).then(|| SampleStats::new(steps))
+    }
+
+    /// The statistics of a query evaluated from `began`, `inner` of it in the evaluation
+    /// proper (the rest: assembling and sorting the result).
+    fn query_stats(
+        &self,
+        read: Option<SampleStats>,
+        times: &[i64],
+        began: std::time::Instant,
+        inner: std::time::Duration,
+    ) -> Option<QueryStats> {
+        let read = read?;
+        let total = began.elapsed();
+        Some(QueryStats {
+            total_samples: read.total(),
+            peak_samples: read.peak() as u64,
+            per_step: (self.stats == StatsLevel::PerStep && self.per_step_stats)
+                .then(|| read.per_step(times)),
+            eval_total_s: total.as_secs_f64(),
+            inner_eval_s: inner.as_secs_f64(),
+            result_sort_s: (total - inner).as_secs_f64(),
+            preparation_s: 0.0,
         })
     }
 
@@ -1751,9 +1826,13 @@ impl Engine {
             ));
         }
         let notes = std::cell::RefCell::new(Notes::default());
-        let ctx = self.ctx(storage, &notes, start, end, step);
+        let read = self.sample_stats(((end - start) / step) as usize + 1);
+        let ctx = self.ctx(storage, &notes, start, end, step, read.as_ref());
         let times: Vec<i64> = ctx.times().collect();
-        let value = match ctx.eval(expr)? {
+        let began = std::time::Instant::now();
+        let evaluated = ctx.eval(expr)?;
+        let inner = began.elapsed();
+        let value = match evaluated {
             V::Scalar(v) => Value::Matrix(vec![Series {
                 labels: Labels::empty(),
                 samples: v
@@ -1778,6 +1857,7 @@ impl Engine {
             value,
             warnings: n.warnings,
             infos: n.infos,
+            stats: self.query_stats(read, &times, began, inner),
         })
     }
 }

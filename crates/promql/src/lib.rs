@@ -10,6 +10,7 @@
 //!   histograms, sorting); `call` for the rest.
 //! - [`pretty`]: multi-line formatting as Prometheus's `format_query`.
 //! - `select`: reading a selector's series in shards on several threads, streamed.
+//! - [`stats`]: what a query read and held, and its timings (the API's `stats=`).
 //! - [`promqltest`]: the runner for Prometheus's `.test` files.
 //!
 //! The engine never knows which storage implementation is behind the querier.
@@ -26,10 +27,12 @@ pub mod parser;
 pub mod pretty;
 pub mod promqltest;
 mod select;
+pub mod stats;
 pub mod value;
 
 pub use ast::Expr;
 pub use context::Engine;
 pub use eval::QueryResult;
 pub use parser::{Features, ParseError, parse, parse_with};
+pub use stats::{QueryStats, StatsLevel};
 pub use value::{EvalError, Hist, Point, Value};

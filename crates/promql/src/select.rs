@@ -8,6 +8,7 @@ use std::time::Instant;
 use vigil_model::Labels;
 use vigil_storage::{Matcher, Querier, SeriesSet};
 
+use crate::stats::SampleStats;
 use crate::value::{EvalError, R};
 
 /// The query's limits, shareable with shard threads.
@@ -18,6 +19,8 @@ pub(crate) struct Budget<'a> {
     pub bytes: &'a AtomicUsize,
     pub max_bytes: usize,
     pub deadline: Option<Instant>,
+    /// Where the samples read are counted, when the query collects statistics.
+    pub stats: Option<&'a SampleStats>,
 }
 
 /// What a loaded sample (timestamp and value) costs against `--query.max-bytes`.
@@ -28,6 +31,9 @@ impl Budget<'_> {
     /// `--query.max-bytes` or the deadline.
     pub fn count(&self, n: usize) -> R<()> {
         let total = self.samples.fetch_add(n, Ordering::Relaxed) + n;
+        if let Some(s) = self.stats {
+            s.held(total);
+        }
         if total > self.max_samples {
             return Err(EvalError::TooManySamples);
         }

@@ -153,4 +153,6 @@ pub(crate) struct RangeArg {
     /// A subquery's series whose metric name is pending removal (delayed name removal): a
     /// function over them drops it too, even one that keeps names.
     pub dropped: std::collections::HashSet<Labels>,
+    /// A subquery's: the samples its inner evaluation read (for query statistics).
+    pub inner_samples: u64,
 }

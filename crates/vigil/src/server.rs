@@ -681,6 +681,8 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
         deadline: None,
         delayed_name_removal: crate::server_flags::feature(&flags, "promql-delayed-name-removal"),
         type_and_unit_labels: crate::server_flags::feature(&flags, "type-and-unit-labels"),
+        per_step_stats: crate::server_flags::feature(&flags, "promql-per-step-stats"),
+        stats: Default::default(),
     };
     let rules = Arc::new(vigil_rules::Manager::new(
         queryable.clone(),

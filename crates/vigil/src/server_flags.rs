@@ -331,7 +331,7 @@ pub const FLAGS: &[FlagInfo] = &[
     f(
         "enable-feature",
         Works,
-        "comma-separated features: `auto-reload-config`, `created-timestamp-zero-ingestion`, `exemplar-storage`, `native-histograms`, `promql-binop-fill-modifiers`, `promql-delayed-name-removal`, `type-and-unit-labels` and `extra-scrape-metrics` work; the others are named in a warning with what vigil does instead",
+        "comma-separated features: `auto-reload-config`, `created-timestamp-zero-ingestion`, `exemplar-storage`, `native-histograms`, `promql-binop-fill-modifiers`, `promql-delayed-name-removal`, `promql-per-step-stats`, `type-and-unit-labels` and `extra-scrape-metrics` work; the others are named in a warning with what vigil does instead",
     ),
     f(
         "auto-gomaxprocs",
@@ -711,10 +711,8 @@ const FEATURES: &[(&str, Option<&str>)] = &[
         "promql-experimental-functions",
         Some("vigil's experimental PromQL functions are always on"),
     ),
-    (
-        "promql-per-step-stats",
-        Some("vigil does not report per-step query statistics"),
-    ),
+    // `stats=all` on the query API adds the samples read at each step.
+    ("promql-per-step-stats", None),
     (
         "promql-at-modifier",
         Some("always on (as in Prometheus 2.33+)"),

@@ -806,6 +806,99 @@ fn type_and_unit_labels_follow_their_feature_flag() {
     assert!(!log.contains("type-and-unit-labels:"), "{log}");
 }
 
+/// Query statistics: any `stats` value adds `stats` to a query's data (timings and the
+/// samples read, as Prometheus's API); `stats=all` adds the samples of each step only with
+/// `promql-per-step-stats`. The samples `count_over_time(up[1m])` reads are the counts it
+/// answers, so the totals are checked against the answer.
+#[test]
+fn query_stats_follow_the_parameter_and_per_step_stats_their_feature() {
+    for feature in [false, true] {
+        let port = free_port();
+        let cfg = format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: self\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
+        );
+        let args: &[&str] = if feature {
+            &["--enable-feature=promql-per-step-stats"]
+        } else {
+            &[]
+        };
+        let v = Vigil::start_on("flags-stats", Some(&cfg), args, port);
+        let count = |r: &serde_json::Value| -> u64 {
+            r["data"]["result"][0]["value"][1]
+                .as_str()
+                .and_then(|x| x.parse().ok())
+                .unwrap_or(0)
+        };
+        let q = enc("count_over_time(up[1m])");
+        let t = wait_for("three scrapes", Duration::from_secs(30), || {
+            let r = get_json(&format!("{}/api/v1/query?query={q}", v.base));
+            let t = r["data"]["result"][0]["value"][0].as_f64()?;
+            (count(&r) >= 3).then_some(t)
+        });
+        let at = |stats: &str| {
+            get_json(&format!(
+                "{}/api/v1/query?query={q}&time={t}{stats}",
+                v.base
+            ))
+        };
+        let plain = at("");
+        assert_eq!(plain["data"]["stats"], serde_json::Value::Null, "{plain}");
+        for (param, per_step) in [("&stats=1", false), ("&stats=all", feature)] {
+            let r = at(param);
+            let s = &r["data"]["stats"];
+            assert_eq!(s["samples"]["totalQueryableSamples"], count(&r), "{r}");
+            assert!(
+                s["samples"]["peakSamples"].as_u64().unwrap() >= count(&r),
+                "{r}"
+            );
+            for k in [
+                "evalTotalTime",
+                "resultSortTime",
+                "queryPreparationTime",
+                "innerEvalTime",
+                "execQueueTime",
+                "execTotalTime",
+            ] {
+                assert!(s["timings"][k].as_f64().is_some(), "{k}: {r}");
+            }
+            let steps = &s["samples"]["totalQueryableSamplesPerStep"];
+            if per_step {
+                assert_eq!(steps, &serde_json::json!([[t, count(&r)]]), "{r}");
+            } else {
+                assert_eq!(steps, &serde_json::Value::Null, "{param}: {r}");
+            }
+        }
+        // A range query: a step per point, each step's count that step's answer.
+        let start = t - 2.0;
+        let r = get_json(&format!(
+            "{}/api/v1/query_range?query={q}&start={start}&end={t}&step=1&stats=all",
+            v.base
+        ));
+        let values = r["data"]["result"][0]["values"].as_array().unwrap().clone();
+        let answers: Vec<u64> = values
+            .iter()
+            .map(|p| p[1].as_str().unwrap().parse().unwrap())
+            .collect();
+        let s = &r["data"]["stats"]["samples"];
+        assert_eq!(
+            s["totalQueryableSamples"],
+            answers.iter().sum::<u64>(),
+            "{r}"
+        );
+        if feature {
+            let per: Vec<u64> = s["totalQueryableSamplesPerStep"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p[1].as_u64().unwrap())
+                .collect();
+            assert_eq!(per, answers, "{r}");
+        }
+        let log = v.proc.log_text();
+        assert!(!log.contains("promql-per-step-stats:"), "{log}");
+    }
+}
+
 /// `${VAR}` in an external label's value is the environment's (here `HOME`, which vigil
 /// inherits from the test), as Prometheus 3 always expands it; `$$` is a literal `$`.
 #[test]

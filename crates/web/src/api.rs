@@ -14,7 +14,7 @@ use serde_json::{Value as Json, json};
 use vigil_storage::Matcher;
 
 use crate::AppState;
-use crate::json::write_query_data;
+use crate::json::{ExecTimes, write_query_data_with};
 use crate::time::{format_rfc3339, parse_duration_param, parse_time};
 
 type St = State<Arc<AppState>>;
@@ -224,7 +224,15 @@ async fn evaluate(
     }
     // The deadline counts from the request, queueing included (as Prometheus); the slot
     // moves into the evaluation, so a client that goes away does not free it early.
-    let engine = s.engine.with_timeout(timeout);
+    let mut engine = s.engine.with_timeout(timeout);
+    // Any `stats` value asks for statistics (as Prometheus); `all` also for the samples of
+    // each step, which the engine gives with `promql-per-step-stats` on.
+    engine.stats = match p.get("stats") {
+        None | Some("") => vigil_promql::StatsLevel::Off,
+        Some("all") => vigil_promql::StatsLevel::PerStep,
+        Some(_) => vigil_promql::StatsLevel::Totals,
+    };
+    let asked = std::time::Instant::now();
     let deadline = tokio::time::Instant::now() + timeout;
     let slot = match tokio::time::timeout_at(deadline, s.query_gate.clone().acquire_owned()).await {
         Ok(Ok(p)) => p,
@@ -238,7 +246,8 @@ async fn evaluate(
         .query_pool
         .run(move || {
             let _slot = slot;
-            run(&engine, storage.as_ref()).map(|r| query_response_body(&r))
+            let queued = asked.elapsed();
+            run(&engine, storage.as_ref()).map(|r| query_response_body(&r, queued, asked))
         })
         .await
         .ok_or_else(|| ApiError::Internal("query evaluation panicked".into()))?
@@ -254,10 +263,18 @@ async fn evaluate(
 
 /// A query's `data`, with `warnings` and `infos` beside it when the engine raised any (as
 /// Prometheus 3; Grafana shows both).
-fn query_response_body(r: &vigil_promql::QueryResult) -> String {
+fn query_response_body(
+    r: &vigil_promql::QueryResult,
+    queued: std::time::Duration,
+    asked: std::time::Instant,
+) -> String {
     let mut out = String::with_capacity(256);
     out.push_str("{\"status\":\"success\",\"data\":");
-    write_query_data(&mut out, &r.value);
+    let exec = ExecTimes {
+        queue_s: queued.as_secs_f64(),
+        total_s: asked.elapsed().as_secs_f64(),
+    };
+    write_query_data_with(&mut out, &r.value, r.stats.as_ref().map(|s| (s, &exec)));
     for (key, list) in [("warnings", &r.warnings), ("infos", &r.infos)] {
         if !list.is_empty() {
             out.push_str(&format!(",\"{key}\":"));

@@ -115,6 +115,88 @@ fn write_instant(out: &mut String, p: &Point) {
 
 /// The `data` object of a query response.
 pub fn write_query_data(out: &mut String, v: &Value) {
+    write_query_data_with(out, v, None);
+}
+
+/// The query timings the API measures itself: the wait for a query slot, and the whole.
+pub struct ExecTimes {
+    pub queue_s: f64,
+    pub total_s: f64,
+}
+
+/// As [`write_query_data`], with the query's `stats` after `result` (as Prometheus's
+/// `QueryData`), when asked for.
+pub fn write_query_data_with(
+    out: &mut String,
+    v: &Value,
+    stats: Option<(&vigil_promql::QueryStats, &ExecTimes)>,
+) {
+    write_result(out, v);
+    if let Some((s, exec)) = stats {
+        write_stats(out, s, exec);
+    }
+    out.push('}');
+}
+
+/// `"stats":{"timings":...,"samples":...}` in Prometheus's field order; times in seconds;
+/// per step `[time, samples]`, the time written as Go writes a float (no trailing zeros).
+fn write_stats(out: &mut String, s: &vigil_promql::QueryStats, exec: &ExecTimes) {
+    let _ = write!(
+        out,
+        ",\"stats\":{{\"timings\":{{\"evalTotalTime\":{},\"resultSortTime\":{},\"queryPreparationTime\":{},\"innerEvalTime\":{},\"execQueueTime\":{},\"execTotalTime\":{}}},\"samples\":{{",
+        go_float(s.eval_total_s),
+        go_float(s.result_sort_s),
+        go_float(s.preparation_s),
+        go_float(s.inner_eval_s),
+        go_float(exec.queue_s),
+        go_float(exec.total_s),
+    );
+    if let Some(steps) = &s.per_step
+        && !steps.is_empty()
+    {
+        out.push_str("\"totalQueryableSamplesPerStep\":[");
+        for (i, (t, n)) in steps.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push('[');
+            let mut ts = String::new();
+            write_timestamp(&mut ts, *t);
+            if ts.contains('.') {
+                ts.truncate(ts.trim_end_matches('0').len());
+            }
+            let _ = write!(out, "{ts},{n}]");
+        }
+        out.push_str("],");
+    }
+    let _ = write!(
+        out,
+        "\"totalQueryableSamples\":{},\"peakSamples\":{}}}}}",
+        s.total_samples, s.peak_samples
+    );
+}
+
+/// A float as Go's encoding/json writes one: the shortest form, no `.0`, and below 1e-6 (or
+/// from 1e21) with an exponent of at least two digits (`1e-07`).
+fn go_float(x: f64) -> String {
+    let a = x.abs();
+    if a != 0.0 && !(1e-6..1e21).contains(&a) {
+        let e = format!("{x:e}");
+        return match e.split_once('e') {
+            Some((m, exp)) => {
+                let (sign, digits) = match exp.strip_prefix('-') {
+                    Some(d) => ('-', d),
+                    None => ('+', exp),
+                };
+                format!("{m}e{sign}{digits:0>2}")
+            }
+            None => e,
+        };
+    }
+    format!("{x}")
+}
+
+fn write_result(out: &mut String, v: &Value) {
     let _ = write!(out, "{{\"resultType\":\"{}\",\"result\":", v.type_name());
     match v {
         Value::Scalar(s) => write_point(out, s),
@@ -172,11 +254,21 @@ pub fn write_query_data(out: &mut String, v: &Value) {
             out.push(']');
         }
     }
-    out.push('}');
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn floats_are_written_as_go_writes_them() {
+        use super::go_float;
+        assert_eq!(go_float(0.0), "0");
+        assert_eq!(go_float(201.0), "201");
+        assert_eq!(go_float(0.000447452), "0.000447452");
+        assert_eq!(go_float(1e-7), "1e-07");
+        assert_eq!(go_float(2.5e-9), "2.5e-09");
+        assert_eq!(go_float(1e21), "1e+21");
+    }
+
     use super::*;
 
     #[test]

@@ -74,6 +74,14 @@ fn each_series<T: Send>(
             }
             let held = s.samples.len();
             budget.count_series(&s.labels, held + extra)?;
+            // Statistics count a window's own samples (not the points either side of it
+            // that anchoring or smoothing reads); the smoothed instant selector counts its
+            // values instead.
+            if range_ms > 0
+                && let Some(st) = budget.stats
+            {
+                st.add_windows(&s.samples, &[], ends, range_ms);
+            }
             let labels = s.labels.clone();
             if held > 0
                 && let Some(x) = per_series(s)
@@ -304,6 +312,7 @@ pub(crate) fn matrix(ctx: &EvalContext<'_>, vs: &VectorSelector, range_ms: i64) 
 pub(crate) fn smoothed_vector(ctx: &EvalContext<'_>, vs: &VectorSelector) -> R<Vec<Stepped>> {
     let ends = ctx.window_ends(vs);
     let lb = ctx.engine.lookback_ms;
+    let stats = ctx.stats;
     // A range of 0: the lookback delta either side of each step.
     each_series(ctx, vs, &ends, 0, ctx.step_slots(ends.len()), |s| {
         let f = &s.samples;
@@ -321,6 +330,9 @@ pub(crate) fn smoothed_vector(ctx: &EvalContext<'_>, vs: &VectorSelector) -> R<V
                 }
             })
             .collect();
+        if let Some(st) = stats {
+            st.add_present(&pts, &[]);
+        }
         pts.iter()
             .any(Option::is_some)
             .then(|| Stepped::floats(s.labels, pts))

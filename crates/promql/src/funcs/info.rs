@@ -142,6 +142,13 @@ fn fetch(
                 seen_at.push(seen);
             }
             budget.release(held);
+            if let Some(st) = budget.stats {
+                for (k, seen) in seen_at.iter().enumerate() {
+                    if *seen != Seen::No {
+                        st.add_at(k, 1);
+                    }
+                }
+            }
             if any {
                 let name = s.labels.metric_name().unwrap_or_default().to_string();
                 out.push(InfoSeries {

@@ -359,7 +359,7 @@ pub(crate) fn call(
         "timestamp" => {
             if let Expr::VectorSelector(vs) = args[0].unparen() {
                 let out = ctx
-                    .vector_selector_ts(vs)?
+                    .vector_selector_ts(vs, true)?
                     .into_iter()
                     .map(|(s, ts)| {
                         let pts = (0..ts.len())

@@ -186,6 +186,9 @@ pub(crate) fn over_windows(
                 s.histograms.retain(|x| !x.is_stale());
                 let held = s.samples.len() + crate::eval::hist_cost(&s.histograms);
                 budget.count_series(&s.labels, held + steps)?;
+                if let Some(st) = budget.stats {
+                    st.add_windows(&s.samples, &s.histograms, &ends, *range_ms);
+                }
                 f(&s.samples, &ends, *range_ms, &mut pts);
                 let mut hs = Vec::new();
                 if let Some((name, pos)) = hist
@@ -230,6 +233,11 @@ pub(crate) fn over_windows(
         return check_unique(out);
     }
     let ra = ctx.range_arg(arg)?;
+    if let Some(st) = ctx.stats {
+        for s in &ra.series {
+            st.add_windows(&s.samples, &s.histograms, &ra.ends, ra.range_ms);
+        }
+    }
     let one = |series: &[vigil_storage::Series]| -> Vec<Stepped> {
         let mut out = Vec::with_capacity(series.len());
         let mut pts = Vec::with_capacity(ra.ends.len());
@@ -463,6 +471,9 @@ pub(crate) fn aggregate_windows(
             }
             s.samples.retain(|x| !is_stale_nan(x.v));
             budget.count_series(&s.labels, s.samples.len())?;
+            if let Some(st) = budget.stats {
+                st.add_windows(&s.samples, &[], &ends, *range_ms);
+            }
             f(&s.samples, &ends, *range_ms, &mut pts);
             // Only the groups' accumulators stay: the raw samples go now.
             budget.release(s.samples.len());
