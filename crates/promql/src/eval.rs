@@ -495,7 +495,7 @@ impl EvalContext<'_> {
                 self.count(steps as usize)?;
                 // What the inner evaluation reads is its own (Prometheus counts a
                 // subquery's points in the windows of the function over it instead).
-                let inner_stats = self.stats.map(|st| st.child(steps as usize));
+                let inner_stats = self.stats.map(|st| st.child());
                 let inner = EvalContext {
                     stats: inner_stats.as_ref(),
                     count_steps: true,

@@ -40,7 +40,10 @@ pub(crate) fn hist_weight(h: &FloatHistogram) -> u64 {
 /// The samples one evaluation (the query, or a subquery inside it) read, per step of that
 /// evaluation; shareable with shard threads.
 pub(crate) struct SampleStats {
+    /// One counter a step; a subquery's child keeps one counter in all (only its total is
+    /// read, and its steps can be many).
     per_step: Vec<AtomicU64>,
+    single: bool,
     /// The most samples held at once (as counted against `--query.max-samples`), shared
     /// by a query and every subquery in it.
     peak: Arc<AtomicUsize>,
@@ -50,14 +53,16 @@ impl SampleStats {
     pub fn new(steps: usize) -> SampleStats {
         SampleStats {
             per_step: (0..steps).map(|_| AtomicU64::new(0)).collect(),
+            single: false,
             peak: Arc::new(AtomicUsize::new(0)),
         }
     }
 
-    /// The stats of a subquery of `steps` steps: its own counts, the query's peak.
-    pub fn child(&self, steps: usize) -> SampleStats {
+    /// The stats of a subquery: its own total, the query's peak.
+    pub fn child(&self) -> SampleStats {
         SampleStats {
-            per_step: (0..steps).map(|_| AtomicU64::new(0)).collect(),
+            per_step: vec![AtomicU64::new(0)],
+            single: true,
             peak: self.peak.clone(),
         }
     }
@@ -71,7 +76,8 @@ impl SampleStats {
     }
 
     pub fn add_at(&self, step: usize, n: u64) {
-        if let Some(x) = self.per_step.get(step) {
+        let slot = if self.single { 0 } else { step };
+        if let Some(x) = self.per_step.get(slot) {
             x.fetch_add(n, Relaxed);
         }
     }
@@ -183,7 +189,7 @@ mod tests {
         assert_eq!(s.total(), 5);
         s.add_values(&[Some(1.0), None, Some(2.0)], &[]);
         assert_eq!(s.total(), 7);
-        let c = s.child(5);
+        let c = s.child();
         c.held(42);
         c.add_at(4, 9);
         assert_eq!((s.peak(), s.total(), c.total()), (42, 7, 9));

@@ -176,21 +176,15 @@ fn write_stats(out: &mut String, s: &vigil_promql::QueryStats, exec: &ExecTimes)
     );
 }
 
-/// A float as Go's encoding/json writes one: the shortest form, no `.0`, and below 1e-6 (or
-/// from 1e21) with an exponent of at least two digits (`1e-07`).
+/// A float as Go's encoding/json writes one: the shortest form, no `.0`; below 1e-6 or from
+/// 1e21 with an exponent, a positive one of at least two digits (`1e+21`, `1e-7`).
 fn go_float(x: f64) -> String {
     let a = x.abs();
     if a != 0.0 && !(1e-6..1e21).contains(&a) {
         let e = format!("{x:e}");
         return match e.split_once('e') {
-            Some((m, exp)) => {
-                let (sign, digits) = match exp.strip_prefix('-') {
-                    Some(d) => ('-', d),
-                    None => ('+', exp),
-                };
-                format!("{m}e{sign}{digits:0>2}")
-            }
-            None => e,
+            Some((m, exp)) if !exp.starts_with('-') => format!("{m}e+{exp:0>2}"),
+            _ => e,
         };
     }
     format!("{x}")
@@ -264,8 +258,8 @@ mod tests {
         assert_eq!(go_float(0.0), "0");
         assert_eq!(go_float(201.0), "201");
         assert_eq!(go_float(0.000447452), "0.000447452");
-        assert_eq!(go_float(1e-7), "1e-07");
-        assert_eq!(go_float(2.5e-9), "2.5e-09");
+        assert_eq!(go_float(1e-7), "1e-7");
+        assert_eq!(go_float(2.5e-9), "2.5e-9");
         assert_eq!(go_float(1e21), "1e+21");
     }
 

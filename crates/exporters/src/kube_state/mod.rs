@@ -405,6 +405,10 @@ async fn watch<K>(
     let mut listed = false;
     // The last list failed with 404: the cluster does not serve this kind.
     let mut unserved = false;
+    // A resumed watch was answered 404 (said once until the watch delivers again), and the
+    // wait before the next fresh watcher.
+    let mut gone = false;
+    let mut restart_delay = std::time::Duration::from_secs(1);
     let in_scope = |k: &str| {
         namespace.as_ref().is_none_or(|ns| {
             k.strip_prefix(ns.as_str())
@@ -450,12 +454,14 @@ async fn watch<K>(
                 }
             }
             Ok(watcher::Event::Apply(o)) => {
+                (gone, restart_delay) = (false, std::time::Duration::from_secs(1));
                 if keep(&o) {
                     let r = Arc::new(Compact::from(render(&o)));
                     res.objects.write().by_key.insert(key(o.meta()), r);
                 }
             }
             Ok(watcher::Event::Delete(o)) => {
+                (gone, restart_delay) = (false, std::time::Duration::from_secs(1));
                 res.objects.write().by_key.remove(&key(o.meta()));
             }
             Err(e) => {
@@ -476,13 +482,25 @@ async fn watch<K>(
                 if let watcher::Error::WatchStartFailed(kube::Error::Api(s)) = &e
                     && s.code == 404
                 {
-                    res.errors.fetch_add(1, Ordering::Relaxed);
-                    res.objects.write().by_key.retain(|k, _| !in_scope(k));
+                    if !gone {
+                        gone = true;
+                        res.errors.fetch_add(1, Ordering::Relaxed);
+                        res.objects.write().by_key.retain(|k, _| !in_scope(k));
+                        tracing::warn!(resource = res.name, error = %e, "kube-state: the API server no longer serves this resource; its objects are dropped (retrying quietly)");
+                    } else {
+                        tracing::debug!(resource = res.name, error = %e, "kube-state: still not watchable");
+                    }
+                    // The fresh watcher's lists answer 404 quietly until it is served again.
                     unserved = true;
-                    tracing::warn!(resource = res.name, error = %e, "kube-state: the API server no longer serves this resource; its objects are dropped (retrying quietly)");
-                    // Not at once: a server that lists a kind but will not watch it would
-                    // otherwise be asked again and again.
-                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    if !listed {
+                        listed = true;
+                        let mut objs = res.objects.write();
+                        objs.unsynced = objs.unsynced.saturating_sub(1);
+                    }
+                    // Backing off: a server that lists a kind but will not watch it would
+                    // otherwise be listed again and again.
+                    tokio::time::sleep(restart_delay).await;
+                    restart_delay = (restart_delay * 2).min(std::time::Duration::from_secs(300));
                     stream = new_stream();
                     continue;
                 }
