@@ -123,7 +123,7 @@ impl<'de> Deserialize<'de> for ExprText {
                 Ok(ExprText(v.to_string()))
             }
         }
-        d.deserialize_any(V)
+        d.deserialize_string(V)
     }
 }
 
@@ -530,5 +530,22 @@ mod tests {
             "F: group \"g\", rule 1, \"X\": annotation \"a\": template: __alert_X:1: undefined variable \"$label\""
         );
         assert!(parse("", "F").unwrap().groups.is_empty());
+    }
+
+    /// `expr:` is the scalar's text, as Go's YAML gives a string field: `y` and `yes` are
+    /// metric names (not YAML 1.1 booleans), numbers keep their spelling.
+    #[test]
+    fn expr_is_the_scalar_text() {
+        let rf = parse(
+            "groups:\n- name: g\n  rules:\n  - record: a\n    expr: y\n  - record: b\n    expr: yes\n  - record: c\n    expr: 0x1F\n  - record: d\n    expr: 7\n",
+            "r.yml",
+        )
+        .unwrap();
+        let got: Vec<String> = rf.groups[0]
+            .rules
+            .iter()
+            .map(|r| r.expr.to_string())
+            .collect();
+        assert_eq!(got, ["y", "yes", "31", "7"]);
     }
 }
