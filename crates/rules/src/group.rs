@@ -29,6 +29,8 @@ pub struct Group {
     /// Set (under the group's lock) when a reload replaced or removed the group: an
     /// evaluation that was about to start does not run.
     pub stopped: bool,
+    /// The rules' batches for concurrent evaluation, from what they read of each other.
+    pub batches: Vec<Vec<usize>>,
 }
 
 /// Counters of `prometheus_rule_*`.
@@ -52,6 +54,7 @@ impl Group {
         let interval = spec.interval.unwrap_or(default_interval);
         let query_offset = spec.query_offset.unwrap_or(default_offset);
         Group {
+            batches: crate::concurrency::batches(&spec.rules),
             file: file.to_string(),
             name: spec.name.clone(),
             rules: spec
@@ -124,75 +127,78 @@ impl Group {
     }
 
     /// Evaluate every rule at slot `ts` (ms) and write the results. Returns the alerts due to
-    /// be sent.
+    /// be sent. In file order; with `env.concurrency`, in the batches of
+    /// [`crate::concurrency::batches`], each batch's rules side by side as slots allow.
     pub fn eval(&mut self, env: &EvalEnv, ts: i64, resend_delay: Duration) -> Vec<Outgoing> {
         let started = Instant::now();
         self.last_evaluation = Some(now_ms());
         self.stats.iterations += 1;
-        let offset_ms = self.query_offset.as_millis() as i64;
-        let at = ts - offset_ms;
-        let mut samples_total = 0u64;
-        let mut to_send = Vec::new();
-        let interval_ms = self.interval.as_millis() as i64;
-        for rule in &mut self.rules {
-            let rule_start = Instant::now();
-            rule.last_evaluation = Some(now_ms());
-            self.stats.evaluations += 1;
-            match rule.eval(env, ts, offset_ms, self.spec.limit) {
-                Err(e) => {
-                    rule.health = Health::Err;
-                    rule.last_error = Some(e.clone());
-                    self.stats.failures += 1;
-                    tracing::warn!(group = %self.name, rule = %rule.spec.name, err = %e, "Evaluating rule failed");
+        let at = RuleSlot {
+            ts,
+            offset_ms: self.query_offset.as_millis() as i64,
+            interval_ms: self.interval.as_millis() as i64,
+            resend_delay_ms: resend_delay.as_millis() as i64,
+            limit: self.spec.limit,
+            group: &self.name,
+        };
+        let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(self.rules.len());
+        match env.concurrency {
+            None => {
+                for rule in &mut self.rules {
+                    outcomes.push(Some(eval_rule(rule, env, &at)));
                 }
-                Ok(samples) => {
-                    rule.health = Health::Ok;
-                    rule.last_error = None;
-                    samples_total += samples.len() as u64;
-                    if rule.spec.is_alert() {
-                        let expr = rule.spec.expr.to_string();
-                        to_send.extend(
-                            rule.alerts_to_send(ts, resend_delay.as_millis() as i64, interval_ms)
-                                .iter()
-                                .map(|a| Outgoing::from_alert(a, &expr, env.external_url)),
-                        );
-                    }
-                    let now: HashSet<Labels> = samples.iter().map(|(l, _)| l.clone()).collect();
-                    let mut app = env.storage.appender();
-                    let mut dropped = 0usize;
-                    let mut last_err = None;
-                    for (l, v) in &samples {
-                        let r = match v {
-                            Recorded::Float(v) => app.append(0, l, at, *v),
-                            Recorded::Histogram(h) => app.append_histogram(0, l, at, (**h).clone()),
-                        };
-                        if let Err(e) = r {
-                            dropped += 1;
-                            last_err = Some(e);
+            }
+            Some(slots) => {
+                outcomes.resize_with(self.rules.len(), || None);
+                for batch in &self.batches {
+                    let mut refs: Vec<Option<&mut Rule>> =
+                        self.rules.iter_mut().map(Some).collect();
+                    let picked: Vec<(usize, &mut Rule)> = batch
+                        .iter()
+                        .filter_map(|&i| Some((i, refs.get_mut(i)?.take()?)))
+                        .collect();
+                    let at = &at;
+                    // The batch ends before the next starts: its results are committed
+                    // for the rules that read them.
+                    let done: Vec<(usize, Outcome)> = std::thread::scope(|sc| {
+                        let mut running = Vec::new();
+                        let mut done = Vec::new();
+                        for (i, rule) in picked {
+                            match (batch.len() > 1).then(|| slots.try_take()).flatten() {
+                                Some(slot) => running.push((
+                                    i,
+                                    sc.spawn(move || {
+                                        let _slot = slot;
+                                        eval_rule(rule, env, at)
+                                    }),
+                                )),
+                                None => done.push((i, eval_rule(rule, env, at))),
+                            }
                         }
-                    }
-                    for l in rule.previous.difference(&now) {
-                        // Out of order and the like are expected here (the series may have
-                        // been written by something else since); nothing to report.
-                        let _ = app.append(0, l, at, STALE_NAN);
-                    }
-                    match app.commit() {
-                        Ok(()) => rule.previous = now,
-                        Err(e) => {
-                            rule.health = Health::Err;
-                            rule.last_error = Some(e.to_string());
-                            self.stats.failures += 1;
+                        for (i, h) in running {
+                            match h.join() {
+                                Ok(o) => done.push((i, o)),
+                                Err(p) => std::panic::resume_unwind(p),
+                            }
                         }
-                    }
-                    if let Some(e) = last_err {
-                        rule.health = Health::Err;
-                        rule.last_error = Some(append_error_text(&e));
-                        tracing::warn!(group = %self.name, rule = %rule.spec.name, num_dropped = dropped, err = %e, "Error on ingesting results from rule evaluation");
+                        done
+                    });
+                    for (i, o) in done {
+                        outcomes[i] = Some(o);
                     }
                 }
             }
-            rule.evaluation_time = rule_start.elapsed();
         }
+        let mut samples_total = 0u64;
+        let mut to_send = Vec::new();
+        // Alerts in file order, however the rules ran.
+        for o in outcomes.into_iter().flatten() {
+            self.stats.evaluations += 1;
+            self.stats.failures += o.failures;
+            samples_total += o.samples;
+            to_send.extend(o.to_send);
+        }
+        let at = ts - self.query_offset.as_millis() as i64;
         if !self.stale.is_empty() {
             let mut app = env.storage.appender();
             for l in &self.stale {
@@ -271,6 +277,91 @@ impl Group {
             rule.restored = true;
         }
     }
+}
+
+/// What every rule of one group evaluation shares.
+struct RuleSlot<'a> {
+    ts: i64,
+    offset_ms: i64,
+    interval_ms: i64,
+    resend_delay_ms: i64,
+    limit: usize,
+    group: &'a str,
+}
+
+/// One rule's evaluation, for the group's counters and notifications.
+struct Outcome {
+    samples: u64,
+    failures: u64,
+    to_send: Vec<Outgoing>,
+}
+
+/// Evaluate `rule` at the group's slot and write its results (and staleness markers for
+/// series it no longer has) in a commit of its own.
+fn eval_rule(rule: &mut Rule, env: &EvalEnv, at: &RuleSlot<'_>) -> Outcome {
+    let rule_start = Instant::now();
+    rule.last_evaluation = Some(now_ms());
+    let mut out = Outcome {
+        samples: 0,
+        failures: 0,
+        to_send: Vec::new(),
+    };
+    let write_at = at.ts - at.offset_ms;
+    match rule.eval(env, at.ts, at.offset_ms, at.limit) {
+        Err(e) => {
+            rule.health = Health::Err;
+            rule.last_error = Some(e.clone());
+            out.failures += 1;
+            tracing::warn!(group = %at.group, rule = %rule.spec.name, err = %e, "Evaluating rule failed");
+        }
+        Ok(samples) => {
+            rule.health = Health::Ok;
+            rule.last_error = None;
+            out.samples = samples.len() as u64;
+            if rule.spec.is_alert() {
+                let expr = rule.spec.expr.to_string();
+                out.to_send.extend(
+                    rule.alerts_to_send(at.ts, at.resend_delay_ms, at.interval_ms)
+                        .iter()
+                        .map(|a| Outgoing::from_alert(a, &expr, env.external_url)),
+                );
+            }
+            let now: HashSet<Labels> = samples.iter().map(|(l, _)| l.clone()).collect();
+            let mut app = env.storage.appender();
+            let mut dropped = 0usize;
+            let mut last_err = None;
+            for (l, v) in &samples {
+                let r = match v {
+                    Recorded::Float(v) => app.append(0, l, write_at, *v),
+                    Recorded::Histogram(h) => app.append_histogram(0, l, write_at, (**h).clone()),
+                };
+                if let Err(e) = r {
+                    dropped += 1;
+                    last_err = Some(e);
+                }
+            }
+            for l in rule.previous.difference(&now) {
+                // Out of order and the like are expected here (the series may have been
+                // written by something else since); nothing to report.
+                let _ = app.append(0, l, write_at, STALE_NAN);
+            }
+            match app.commit() {
+                Ok(()) => rule.previous = now,
+                Err(e) => {
+                    rule.health = Health::Err;
+                    rule.last_error = Some(e.to_string());
+                    out.failures += 1;
+                }
+            }
+            if let Some(e) = last_err {
+                rule.health = Health::Err;
+                rule.last_error = Some(append_error_text(&e));
+                tracing::warn!(group = %at.group, rule = %rule.spec.name, num_dropped = dropped, err = %e, "Error on ingesting results from rule evaluation");
+            }
+        }
+    }
+    rule.evaluation_time = rule_start.elapsed();
+    out
 }
 
 fn append_error_text(e: &AppendError) -> String {

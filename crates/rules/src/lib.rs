@@ -4,6 +4,8 @@
 //! - [`template`]: Go's text/template with Prometheus's functions, for alert labels and
 //!   annotations.
 //! - [`rule`]: one rule's evaluation; alert states.
+//! - [`concurrency`]: `concurrent-rule-eval`: a group's rules batched by what they read of
+//!   each other, and the evaluation slots all groups share.
 //! - [`group`]: a group's evaluation at a slot: results and staleness markers written through
 //!   the storage's appender, `for` state restored after a restart.
 //! - [`manager`]: the groups running, replaced on reload with their state carried over.
@@ -15,6 +17,7 @@
 //! the same appender as scrapes.
 
 pub mod api;
+pub mod concurrency;
 pub mod file;
 pub mod group;
 pub mod manager;

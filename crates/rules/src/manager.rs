@@ -75,6 +75,8 @@ pub struct Manager {
     /// After the first successful load, new groups need no `for` state restore.
     loaded_once: AtomicBool,
     notifier: Mutex<Option<Arc<Notifier>>>,
+    /// `concurrent-rule-eval`: the evaluation slots all groups share.
+    slots: Option<crate::concurrency::Slots>,
 }
 
 /// Expand `rule_files` patterns (already resolved against the config's directory). A pattern
@@ -128,7 +130,16 @@ impl Manager {
             options: Mutex::new(Arc::new(Options::default())),
             loaded_once: AtomicBool::new(false),
             notifier: Mutex::new(None),
+            slots: None,
         }
+    }
+
+    /// Evaluate the rules of each group that read none of each other side by side, in up to
+    /// `max` evaluations at once across all groups (`concurrent-rule-eval` and
+    /// `--rules.max-concurrent-evals`).
+    pub fn with_concurrent_evals(mut self, max: usize) -> Manager {
+        self.slots = Some(crate::concurrency::Slots::new(max));
+        self
     }
 
     /// Where alerts due to be sent go.
@@ -317,6 +328,7 @@ impl Manager {
             query_timeout: Some(self.query_timeout),
             external_labels: &opts.external_labels,
             external_url: &opts.external_url,
+            concurrency: self.slots.as_ref(),
         };
         let mut g = group.lock();
         if g.stopped {
@@ -380,6 +392,7 @@ impl Group {
             evaluation_time: self.evaluation_time,
             stats: self.stats.clone(),
             stopped: self.stopped,
+            batches: self.batches.clone(),
         }
     }
 }

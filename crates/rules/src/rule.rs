@@ -73,6 +73,9 @@ pub struct EvalEnv<'a> {
     pub query_timeout: Option<Duration>,
     pub external_labels: &'a BTreeMap<String, String>,
     pub external_url: &'a str,
+    /// With `concurrent-rule-eval`: the slots a group's independent rules run in side by
+    /// side; `None`, every group's rules in file order.
+    pub concurrency: Option<&'a crate::concurrency::Slots>,
 }
 
 /// A value a rule writes.

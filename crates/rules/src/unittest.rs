@@ -267,6 +267,7 @@ fn run_group(
         query_timeout: None,
         external_labels: &ext,
         external_url: &tg.external_url,
+        concurrency: None,
     };
     let name_line = if tg.name.is_empty() {
         String::new()

@@ -438,6 +438,15 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
             flags.query_max_concurrency
         ),
     };
+    let max_concurrent_evals: usize = match flags.rules_max_concurrent_evals.as_deref() {
+        None => 4,
+        Some(v) => match v.parse() {
+            Ok(n) => n,
+            _ => {
+                anyhow::bail!("invalid --rules.max-concurrent-evals {v:?}: a non-negative integer")
+            }
+        },
+    };
     // 0 is accepted as Prometheus accepts it (every query that loads a sample then fails).
     let query_max_samples: usize = match flags.query_max_samples.parse() {
         Ok(n) => n,
@@ -684,11 +693,16 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
         per_step_stats: crate::server_flags::feature(&flags, "promql-per-step-stats"),
         stats: Default::default(),
     };
-    let rules = Arc::new(vigil_rules::Manager::new(
-        queryable.clone(),
-        engine.clone(),
-        query_timeout,
-    ));
+    let rules = vigil_rules::Manager::new(queryable.clone(), engine.clone(), query_timeout);
+    // As Prometheus: the limit acts only with the feature (0 leaves every rule in the
+    // group's own thread, in its batch's order).
+    let rules = Arc::new(
+        if crate::server_flags::feature(&flags, "concurrent-rule-eval") {
+            rules.with_concurrent_evals(max_concurrent_evals)
+        } else {
+            rules
+        },
+    );
     let rule_flags = vigil_rules::Options {
         external_url: external_url(&flags),
         outage_tolerance: flag_duration(

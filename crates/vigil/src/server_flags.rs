@@ -265,8 +265,8 @@ pub const FLAGS: &[FlagInfo] = &[
     ),
     f(
         "rules.max-concurrent-evals",
-        Warns,
-        "vigil runs a group's rules in order and the groups side by side; the setting has no effect",
+        Works,
+        "with `--enable-feature=concurrent-rule-eval`: rule evaluations at once across all groups (default 4); without the feature each group's rules run in order and the flag has no effect (warned)",
     ),
     f(
         "alertmanager.notification-queue-capacity",
@@ -331,7 +331,7 @@ pub const FLAGS: &[FlagInfo] = &[
     f(
         "enable-feature",
         Works,
-        "comma-separated features: `auto-reload-config`, `created-timestamp-zero-ingestion`, `exemplar-storage`, `native-histograms`, `promql-binop-fill-modifiers`, `promql-delayed-name-removal`, `promql-per-step-stats`, `type-and-unit-labels` and `extra-scrape-metrics` work; the others are named in a warning with what vigil does instead",
+        "comma-separated features: `auto-reload-config`, `concurrent-rule-eval`, `created-timestamp-zero-ingestion`, `exemplar-storage`, `native-histograms`, `promql-binop-fill-modifiers`, `promql-delayed-name-removal`, `promql-per-step-stats`, `type-and-unit-labels` and `extra-scrape-metrics` work; the others are named in a warning with what vigil does instead",
     ),
     f(
         "auto-gomaxprocs",
@@ -576,7 +576,7 @@ pub struct ServerFlags {
     /// Alerting (see the flag table).
     #[arg(long = "rules.alert.resend-delay")]
     pub alert_resend_delay: Option<String>,
-    /// No effect: groups run side by side, each group's rules in order.
+    /// With `concurrent-rule-eval`: evaluations at once across all groups.
     #[arg(long = "rules.max-concurrent-evals")]
     pub rules_max_concurrent_evals: Option<String>,
     /// Alerting (see the flag table).
@@ -703,10 +703,8 @@ const FEATURES: &[(&str, Option<&str>)] = &[
     ("extra-scrape-metrics", None),
     // A 0 at each counter's, summary's and histogram's created timestamp; protobuf first.
     ("created-timestamp-zero-ingestion", None),
-    (
-        "concurrent-rule-eval",
-        Some("vigil evaluates a group's rules in order, groups side by side"),
-    ),
+    // A group's rules that read none of each other run side by side.
+    ("concurrent-rule-eval", None),
     (
         "promql-experimental-functions",
         Some("vigil's experimental PromQL functions are always on"),
@@ -1025,6 +1023,9 @@ impl ServerFlags {
                 NotRunning => not_running.push(line),
                 Works => {}
             }
+        }
+        if self.rules_max_concurrent_evals.is_some() && !feature(self, "concurrent-rule-eval") {
+            warn.push("--rules.max-concurrent-evals: acts only with --enable-feature=concurrent-rule-eval (the flag has no effect)".to_string());
         }
         for feat in &self.enable_feature {
             let feat = feat.trim();

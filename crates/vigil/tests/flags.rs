@@ -196,6 +196,10 @@ fn flags_without_effect_are_named_when_set_and_not_running_ones_loudly() {
 /// Where the effect of each working flag is tested (a test function's name, checked to exist).
 const TESTED_BY: &[(&str, &str)] = &[
     (
+        "rules.max-concurrent-evals",
+        "concurrent_rule_eval_reorders_by_dependencies_and_its_limit_needs_it",
+    ),
+    (
         "web.enable-remote-write-receiver",
         "receiver_refuses_bad_input_by_name",
     ),
@@ -896,6 +900,56 @@ fn query_stats_follow_the_parameter_and_per_step_stats_their_feature() {
         }
         let log = v.proc.log_text();
         assert!(!log.contains("promql-per-step-stats:"), "{log}");
+    }
+}
+
+/// With `concurrent-rule-eval`, a rule that reads a later rule which reads nothing sees that
+/// rule's result of the same evaluation (Prometheus runs such rules in a first batch); in file
+/// order it sees the previous evaluation's, so it has one sample fewer. Without the feature,
+/// `--rules.max-concurrent-evals` is named as having no effect.
+#[test]
+fn concurrent_rule_eval_reorders_by_dependencies_and_its_limit_needs_it() {
+    let rules_dir = temp_dir("flags-concurrent-rules");
+    let rules = rules_dir.join("rules.yml");
+    std::fs::write(
+        &rules,
+        "groups:\n- name: g\n  rules:\n  - record: doubled\n    expr: base * 2\n  - record: base\n    expr: vector(21)\n",
+    )
+    .unwrap();
+    let cfg = format!(
+        "global:\n  evaluation_interval: 1s\nrule_files:\n  - {}\nscrape_configs: []\n",
+        rules.display()
+    );
+    for (feature, fewer) in [(false, 1), (true, 0)] {
+        let mut args = vec!["--rules.max-concurrent-evals=2"];
+        if feature {
+            args.push("--enable-feature=concurrent-rule-eval");
+        }
+        let v = Vigil::start("flags-concurrent", Some(&cfg), &args);
+        let q = enc("count_over_time(base[1h]) - count_over_time(doubled[1h])");
+        // At a time three evaluations back (each is done by then), once there are a few.
+        let r = wait_for("a few evaluations", Duration::from_secs(30), || {
+            let now = get_json(&format!("{}/api/v1/query?query=time()", v.base))["data"]["result"]
+                [0]
+            .as_f64()?;
+            let n = enc("count_over_time(base[1h])");
+            let t = now - 3.0;
+            let c = get_json(&format!("{}/api/v1/query?query={n}&time={t}", v.base));
+            let c: f64 = c["data"]["result"][0]["value"][1].as_str()?.parse().ok()?;
+            (c >= 3.0).then(|| get_json(&format!("{}/api/v1/query?query={q}&time={t}", v.base)))
+        });
+        assert_eq!(
+            r["data"]["result"][0]["value"][1],
+            fewer.to_string(),
+            "feature {feature}: {r}"
+        );
+        let log = v.proc.log_text();
+        assert_eq!(
+            log.contains("--rules.max-concurrent-evals: acts only with"),
+            !feature,
+            "{log}"
+        );
+        assert!(!log.contains("concurrent-rule-eval:"), "{log}");
     }
 }
 

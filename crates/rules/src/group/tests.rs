@@ -45,6 +45,7 @@ fn eval(g: &mut Group, s: &MemoryStorage, ts: i64) -> Vec<crate::notifier::Outgo
         query_timeout: None,
         external_labels: &ext,
         external_url: "http://vigil:9090",
+        concurrency: None,
     };
     g.eval(&env, ts, Duration::from_secs(60))
 }
@@ -348,4 +349,110 @@ fn recording_rules_record_native_histograms() {
             ),
         ]
     );
+}
+
+fn eval_with(
+    g: &mut Group,
+    s: &dyn Storage,
+    ts: i64,
+    slots: Option<&crate::concurrency::Slots>,
+) -> Vec<crate::notifier::Outgoing> {
+    let ext = BTreeMap::new();
+    let engine = Engine::default();
+    let env = EvalEnv {
+        storage: s,
+        engine: &engine,
+        query_timeout: None,
+        external_labels: &ext,
+        external_url: "http://vigil:9090",
+        concurrency: slots,
+    };
+    g.eval(&env, ts, Duration::from_secs(60))
+}
+
+/// With concurrent evaluation a rule that reads a later, independent rule sees its result
+/// of the same evaluation (the independent rules run first, as Prometheus batches them);
+/// in file order it reads nothing at the first evaluation.
+#[test]
+fn concurrent_batches_run_what_others_read_first() {
+    let yaml = "groups:\n- name: g\n  rules:\n  - record: doubled\n    expr: base * 2\n  - record: base\n    expr: vector(21)\n";
+    let slots = crate::concurrency::Slots::new(4);
+    for (concurrent, want) in [(false, vec![]), (true, vec![(60_000, 42.0)])] {
+        let s = MemoryStorage::default();
+        let mut g = group(yaml);
+        eval_with(&mut g, &s, 60_000, concurrent.then_some(&slots));
+        let got: Vec<(i64, f64)> = series(&s, "doubled")
+            .into_iter()
+            .flat_map(|(_, v)| v)
+            .collect();
+        assert_eq!(got, want, "concurrent: {concurrent}");
+        assert_eq!(series(&s, "base")[0].1, vec![(60_000, 21.0)]);
+        assert_eq!(g.stats.evaluations, 2);
+    }
+    assert_eq!(slots.in_use(), 0);
+}
+
+/// A storage whose first querier waits for a second to be opened: rules evaluated side by
+/// side meet (`met`); one alone gives up after `patience` (so a failing test ends).
+struct Rendezvous {
+    inner: MemoryStorage,
+    opened: std::sync::Mutex<usize>,
+    cv: std::sync::Condvar,
+    met: std::sync::atomic::AtomicBool,
+}
+
+impl Storage for Rendezvous {
+    fn appender(&self) -> Box<dyn vigil_storage::Appender + '_> {
+        self.inner.appender()
+    }
+    fn querier(
+        &self,
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Box<dyn vigil_storage::Querier + '_>, vigil_storage::StorageError> {
+        let mut n = self.opened.lock().unwrap();
+        *n += 1;
+        self.cv.notify_all();
+        if *n == 1 {
+            let (n, _) = self
+                .cv
+                .wait_timeout_while(n, Duration::from_secs(20), |n| *n < 2)
+                .unwrap();
+            self.met
+                .store(*n >= 2, std::sync::atomic::Ordering::Release);
+        }
+        self.inner.querier(mint, maxt)
+    }
+    fn exemplars(
+        &self,
+        mint: i64,
+        maxt: i64,
+        sets: &[Vec<Matcher>],
+    ) -> Result<Vec<vigil_storage::SeriesExemplars>, vigil_storage::StorageError> {
+        self.inner.exemplars(mint, maxt, sets)
+    }
+}
+
+/// Two independent rules run side by side: each one's query waits for the other's.
+#[test]
+fn independent_rules_run_side_by_side() {
+    let s = Rendezvous {
+        inner: MemoryStorage::default(),
+        opened: Default::default(),
+        cv: Default::default(),
+        met: Default::default(),
+    };
+    put(&s.inner, &[("__name__", "x")], 50_000, 1.0);
+    put(&s.inner, &[("__name__", "y")], 50_000, 2.0);
+    let mut g = group(
+        "groups:\n- name: g\n  rules:\n  - record: a\n    expr: x\n  - record: b\n    expr: y\n",
+    );
+    let slots = crate::concurrency::Slots::new(4);
+    eval_with(&mut g, &s, 60_000, Some(&slots));
+    assert!(s.met.load(std::sync::atomic::Ordering::Acquire));
+    for r in &g.rules {
+        assert_eq!(r.last_error, None, "{}", r.spec.name);
+    }
+    assert_eq!(series(&s.inner, "a")[0].1, vec![(60_000, 1.0)]);
+    assert_eq!(series(&s.inner, "b")[0].1, vec![(60_000, 2.0)]);
 }
