@@ -48,7 +48,9 @@ impl<'de> Deserialize<'de> for Text {
                 })
             }
         }
-        d.deserialize_any(V)
+        // As a string: Go's YAML gives a string field the scalar's text, so `yes`, `1.10`
+        // and `0x1F` stay as written (not a YAML 1.1 boolean or a number printed again).
+        d.deserialize_string(V)
     }
 }
 

@@ -107,7 +107,11 @@ pub fn reserialize(text: &str) -> Result<String, String> {
     if text.trim().is_empty() {
         return Ok(String::new());
     }
-    let node: Node = serde_saphyr::from_str(text).map_err(|e| e.to_string())?;
+    // Only `true`/`false` are booleans, as the configuration reads its fields (`env: yes`
+    // is the label value "yes", and is shown so).
+    let mut opts = serde_saphyr::Options::default();
+    opts.strict_booleans = true;
+    let node: Node = serde_saphyr::from_str_with_options(text, opts).map_err(|e| e.to_string())?;
     if node == Node::Null {
         return Ok(String::new());
     }
@@ -117,6 +121,18 @@ pub fn reserialize(text: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn yaml_1_1_booleans_stay_words() {
+        let out = reserialize("global:\n  external_labels:\n    env: yes\n    on: n\n  x: true\n")
+            .unwrap();
+        assert!(
+            out.contains("env: 'yes'") || out.contains("env: \"yes\""),
+            "{out}"
+        );
+        assert!(!out.contains("env: true"), "{out}");
+        assert!(out.contains("x: true"), "{out}");
+    }
 
     #[test]
     fn comments_go_values_and_order_stay() {

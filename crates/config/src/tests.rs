@@ -306,3 +306,31 @@ fn extra_scrape_metrics_resolve_per_job() {
         c.warnings
     );
 }
+
+/// Scalars read as text are the text written, as Go's YAML gives a string field: not YAML 1.1
+/// booleans (`yes`, `n`), not numbers printed again (`1.10`, `0x1F`, `010`), keys included.
+#[test]
+fn text_fields_keep_the_scalar_as_written() {
+    let c = Config::parse(
+        "global:\n  external_labels:\n    env: yes\n    v: 1.10\n    h: 0x1F\n    o: 010\n    n: no\n",
+        std::path::Path::new("/tmp"),
+    )
+    .unwrap();
+    let got: Vec<(String, String)> = c
+        .global
+        .external_labels
+        .iter()
+        .map(|l| (l.name.to_string(), l.value.to_string()))
+        .collect();
+    let want: Vec<(String, String)> = [
+        ("env", "yes"),
+        ("h", "0x1F"),
+        ("n", "no"),
+        ("o", "010"),
+        ("v", "1.10"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    assert_eq!(got, want);
+}
