@@ -42,13 +42,27 @@ struct RawGroup {
 /// cannot be read as a list of groups.
 pub fn parse(path: &Path, content: &str) -> Result<(Vec<TargetGroup>, Vec<String>), String> {
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-    let raw: Vec<serde_json::Value> = match ext {
-        "json" => serde_json::from_str(content).map_err(|e| e.to_string())?,
+    let raw: Vec<Result<RawGroup, String>> = match ext {
+        "json" => serde_json::from_str::<Vec<serde_json::Value>>(content)
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .map(|v| serde_json::from_value::<RawGroup>(v).map_err(|e| e.to_string()))
+            .collect(),
         "yml" | "yaml" => {
             if content.trim().is_empty() {
                 Vec::new()
+            } else if let Ok(groups) = serde_saphyr::from_str::<Vec<RawGroup>>(content) {
+                // Read into the groups' string fields straight away: a label value keeps the
+                // scalar as written (`env: yes`, `version: 1.10`), as Go's YAML reads it.
+                groups.into_iter().map(Ok).collect()
             } else {
-                serde_saphyr::from_str(content).map_err(|e| e.to_string())?
+                // A group that is wrong: each read on its own, so the others are kept and the
+                // wrong one is named.
+                serde_saphyr::from_str::<Vec<serde_json::Value>>(content)
+                    .map_err(|e| e.to_string())?
+                    .into_iter()
+                    .map(|v| serde_json::from_value::<RawGroup>(v).map_err(|e| e.to_string()))
+                    .collect()
             }
         }
         other => {
@@ -59,29 +73,27 @@ pub fn parse(path: &Path, content: &str) -> Result<(Vec<TargetGroup>, Vec<String
     };
     let file = path.display().to_string();
     let (mut groups, mut errors) = (Vec::new(), Vec::new());
-    for (i, v) in raw.into_iter().enumerate() {
-        let group = serde_json::from_value::<RawGroup>(v)
-            .map_err(|e| e.to_string())
-            .and_then(|g| {
-                let mut lb = LabelsBuilder::with_capacity(g.labels.len() + 1);
-                for (k, v) in g.labels {
-                    // Any UTF-8 name, as Prometheus 3 reads target groups.
-                    if !NameValidation::Utf8.label_name_ok(&k) {
-                        return Err(format!("\"{k}\" is not a valid label name"));
-                    }
-                    lb.set(k, v);
+    for (i, g) in raw.into_iter().enumerate() {
+        let group = g.and_then(|g| {
+            let mut lb = LabelsBuilder::with_capacity(g.labels.len() + 1);
+            for (k, v) in g.labels {
+                // Any UTF-8 name, as Prometheus 3 reads target groups.
+                if !NameValidation::Utf8.label_name_ok(&k) {
+                    return Err(format!("\"{k}\" is not a valid label name"));
                 }
-                lb.set(META_FILEPATH, file.clone());
-                Ok(TargetGroup {
-                    source: format!("{file}:{i}"),
-                    targets: g
-                        .targets
-                        .into_iter()
-                        .map(|t| Labels::from_pairs([(ADDRESS, t)]))
-                        .collect(),
-                    labels: lb.build(),
-                })
-            });
+                lb.set(k, v);
+            }
+            lb.set(META_FILEPATH, file.clone());
+            Ok(TargetGroup {
+                source: format!("{file}:{i}"),
+                targets: g
+                    .targets
+                    .into_iter()
+                    .map(|t| Labels::from_pairs([(ADDRESS, t)]))
+                    .collect(),
+                labels: lb.build(),
+            })
+        });
         match group {
             Ok(g) => groups.push(g),
             Err(e) => errors.push(format!("target group {i}: {e} (group dropped)")),
@@ -183,6 +195,16 @@ mod tests {
         let y = "- targets: ['a:1']\n  labels:\n    env: dev\n";
         let (g, _) = parse(Path::new("t.yml"), y).unwrap();
         assert_eq!(g[0].labels.get("env"), Some("dev"));
+        // Label values as written, as Go's YAML reads them into strings.
+        let y = "- targets: ['a:1']\n  labels:\n    env: yes\n    version: 1.10\n";
+        let (g, bad) = parse(Path::new("t.yml"), y).unwrap();
+        assert!(bad.is_empty(), "{bad:?}");
+        assert_eq!(g[0].labels.get("env"), Some("yes"));
+        assert_eq!(g[0].labels.get("version"), Some("1.10"));
+        // A wrong group in YAML is still dropped alone.
+        let y = "- targets: ['a:1']\n- targets: ['b:1']\n  bogus: 1\n";
+        let (g, bad) = parse(Path::new("t.yml"), y).unwrap();
+        assert_eq!((g.len(), bad.len()), (1, 1), "{bad:?}");
     }
 
     /// A bad group is dropped alone, named; the file's other groups stay. URL-form targets are
