@@ -1,13 +1,14 @@
-//! The remote storage decoders, as the receiver and the read endpoint run them on request
-//! bodies: remote write 1.0 and 2.0 and remote read requests decode or fail without
-//! panicking, and a decoded write is appended (in one transaction, refused or stored) to an
-//! in-memory store; a decoded read is answered in both response types.
+//! The remote storage decoders, as the receivers and the read endpoint run them on request
+//! bodies: remote write 1.0 and 2.0, OTLP and remote read requests decode or fail without
+//! panicking, and a decoded write (an OTLP one once translated) is appended (in one
+//! transaction, refused or stored) to an in-memory store; a decoded read is answered in both
+//! response types.
 #![no_main]
 
 use std::collections::BTreeMap;
 
 use libfuzzer_sys::fuzz_target;
-use vigil_remote::{read, receive};
+use vigil_remote::{otlp, read, receive};
 use vigil_storage::MemoryStorage;
 
 fuzz_target!(|data: &[u8]| {
@@ -27,9 +28,20 @@ fuzz_target!(|data: &[u8]| {
         }
         let _ = app.commit();
     }
-    match kind % 3 {
+    match kind % 4 {
+        3 => {
+            let settings = otlp::Settings {
+                convert_histograms_to_nhcb: kind & 4 != 0,
+                ..Default::default()
+            };
+            if let Ok(req) = otlp::decode(Some("application/x-protobuf"), None, body, 1 << 20)
+                && let Ok(t) = otlp::translate(&req, &settings)
+            {
+                let _ = receive::append(&st, &t.write);
+            }
+        }
         0 | 1 => {
-            let msg = if kind % 3 == 0 {
+            let msg = if kind % 4 == 0 {
                 receive::Message::V1
             } else {
                 receive::Message::V2

@@ -164,11 +164,61 @@ fn rows() -> Vec<Row> {
             "remote_read: [{url: 'http://r/r'}]",
             Acts,
         ),
+        ("", "otlp", "otlp: {promote_resource_attributes: [a]}", Acts),
+        // otlp
         (
-            "",
             "otlp",
-            "otlp: {promote_resource_attributes: [a]}",
-            Harmless,
+            "promote_all_resource_attributes",
+            "promote_all_resource_attributes: true",
+            Acts,
+        ),
+        (
+            "otlp",
+            "promote_resource_attributes",
+            "promote_resource_attributes: [a]",
+            Acts,
+        ),
+        (
+            "otlp",
+            "ignore_resource_attributes",
+            "!otlp:\n  promote_all_resource_attributes: true\n  ignore_resource_attributes: [a]\n",
+            Acts,
+        ),
+        (
+            "otlp",
+            "translation_strategy",
+            "translation_strategy: NoTranslation",
+            Acts,
+        ),
+        (
+            "otlp",
+            "keep_identifying_resource_attributes",
+            "keep_identifying_resource_attributes: true",
+            Acts,
+        ),
+        (
+            "otlp",
+            "convert_histograms_to_nhcb",
+            "convert_histograms_to_nhcb: true",
+            Acts,
+        ),
+        (
+            "otlp",
+            "promote_scope_metadata",
+            "promote_scope_metadata: true",
+            Acts,
+        ),
+        (
+            "otlp",
+            "label_name_underscore_sanitization",
+            "label_name_underscore_sanitization: false",
+            Acts,
+        ),
+        (
+            "otlp",
+            "label_name_preserve_multiple_underscores",
+            "label_name_preserve_multiple_underscores: false",
+            Acts,
         ),
         // global
         ("global", "scrape_interval", "scrape_interval: 7s", Acts),
@@ -1106,6 +1156,7 @@ fn sections() -> Vec<(&'static str, &'static str, BTreeSet<String>)> {
             fields_of::<RawMetadataConfig>(),
         ),
         ("storage", "storage:\n  {F}\n", fields_of::<RawStorage>()),
+        ("otlp", "otlp:\n  {F}\n", fields_of::<RawOtlp>()),
         (
             "tsdb",
             "storage:\n  tsdb:\n    {F}\n",

@@ -25,6 +25,7 @@ mod error;
 mod http;
 mod load;
 mod mask;
+mod otlp;
 mod relabel;
 mod remote;
 mod scrape;

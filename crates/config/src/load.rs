@@ -139,6 +139,7 @@ impl Config {
             remote_write: remote_write(&ctx, &raw.remote_write)?,
             remote_read: remote_read(&ctx, &raw.remote_read)?,
             storage: storage(&ctx, &raw.storage)?,
+            otlp: crate::otlp::otlp(&ctx, &raw.otlp, g.name_validation)?,
             global: g,
             rule_files,
             scrape_config_files,
@@ -158,7 +159,6 @@ impl Config {
         );
         for (section, present) in [
             ("tracing", raw.tracing.is_some()),
-            ("otlp", raw.otlp.is_some()),
             ("runtime", raw.runtime.is_some()),
         ] {
             if present {

@@ -109,7 +109,7 @@ pub struct RawConfig {
     pub alerting: Option<RawAlerting>,
     pub remote_write: Option<Vec<Item<RawRemoteWrite>>>,
     pub remote_read: Option<Vec<Item<RawRemoteRead>>>,
-    pub otlp: Option<IgnoredAny>,
+    pub otlp: Option<RawOtlp>,
 }
 
 /// A file named in `scrape_config_files`: only scrape configs.
@@ -474,6 +474,20 @@ http_client_fields! {
         pub required_matchers: Option<BTreeMap<String, String>>,
         pub filter_external_labels: Option<bool>,
     }
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawOtlp {
+    pub promote_all_resource_attributes: Option<bool>,
+    pub promote_resource_attributes: Option<Vec<String>>,
+    pub ignore_resource_attributes: Option<Vec<String>>,
+    pub translation_strategy: Option<String>,
+    pub keep_identifying_resource_attributes: Option<bool>,
+    pub convert_histograms_to_nhcb: Option<bool>,
+    pub promote_scope_metadata: Option<bool>,
+    pub label_name_underscore_sanitization: Option<bool>,
+    pub label_name_preserve_multiple_underscores: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, Default)]

@@ -334,3 +334,54 @@ fn text_fields_keep_the_scalar_as_written() {
     .collect();
     assert_eq!(got, want);
 }
+
+/// `otlp:` as Prometheus reads and checks it.
+#[test]
+fn otlp_settings_and_their_checks() {
+    let dir = std::path::Path::new("/tmp");
+    let c = Config::parse(
+        "otlp:\n  promote_resource_attributes: [' k8s.pod.name ', service.version]\n  translation_strategy: UnderscoreEscapingWithoutSuffixes\n  convert_histograms_to_nhcb: true\n",
+        dir,
+    )
+    .unwrap();
+    assert_eq!(
+        c.otlp.promote_resource_attributes,
+        ["k8s.pod.name", "service.version"]
+    );
+    assert_eq!(
+        c.otlp.translation_strategy,
+        "UnderscoreEscapingWithoutSuffixes"
+    );
+    assert!(c.otlp.convert_histograms_to_nhcb && c.otlp.label_name_underscore_sanitization);
+    assert_eq!(Config::parse("", dir).unwrap().otlp, OtlpConfig::default());
+    for (yaml, want) in [
+        (
+            "otlp:\n  promote_all_resource_attributes: true\n  promote_resource_attributes: [a]\n",
+            "'promote_all_resource_attributes' and 'promote_resource_attributes' cannot be configured simultaneously",
+        ),
+        (
+            "otlp:\n  ignore_resource_attributes: [a]\n",
+            "'ignore_resource_attributes' cannot be configured unless 'promote_all_resource_attributes' is true",
+        ),
+        (
+            "otlp:\n  promote_resource_attributes: [a, ' a']\n",
+            "invalid 'promote_resource_attributes': duplicated promoted OTel resource attribute \"a\"",
+        ),
+        (
+            "otlp:\n  promote_resource_attributes: ['']\n",
+            "invalid 'promote_resource_attributes': empty promoted OTel resource attribute",
+        ),
+        (
+            "otlp:\n  translation_strategy: Whatever\n",
+            "unsupported OTLP translation strategy \"Whatever\"",
+        ),
+        (
+            "global:\n  metric_name_validation_scheme: legacy\notlp:\n  translation_strategy: NoTranslation\n",
+            "OTLP translation strategy \"NoTranslation\" is not allowed when UTF8 is disabled",
+        ),
+        ("otlp:\n  bogus: 1\n", "bogus"),
+    ] {
+        let e = Config::parse(yaml, dir).unwrap_err().to_string();
+        assert!(e.contains(want), "{yaml}: {e}");
+    }
+}

@@ -539,6 +539,37 @@ pub struct RemoteReadConfig {
     pub http_client: HttpClientConfig,
 }
 
+/// `otlp:` as Prometheus defines it (defaults: no promotion, `UnderscoreEscapingWithSuffixes`,
+/// both label-name compatibility settings on).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OtlpConfig {
+    pub promote_all_resource_attributes: bool,
+    pub promote_resource_attributes: Vec<String>,
+    pub ignore_resource_attributes: Vec<String>,
+    pub translation_strategy: String,
+    pub keep_identifying_resource_attributes: bool,
+    pub convert_histograms_to_nhcb: bool,
+    pub promote_scope_metadata: bool,
+    pub label_name_underscore_sanitization: bool,
+    pub label_name_preserve_multiple_underscores: bool,
+}
+
+impl Default for OtlpConfig {
+    fn default() -> Self {
+        OtlpConfig {
+            promote_all_resource_attributes: false,
+            promote_resource_attributes: Vec::new(),
+            ignore_resource_attributes: Vec::new(),
+            translation_strategy: "UnderscoreEscapingWithSuffixes".into(),
+            keep_identifying_resource_attributes: false,
+            convert_histograms_to_nhcb: false,
+            promote_scope_metadata: false,
+            label_name_underscore_sanitization: true,
+            label_name_preserve_multiple_underscores: true,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct StorageConfig {
     pub retention_time: Option<Duration>,
@@ -562,6 +593,8 @@ pub struct Config {
     pub remote_write: Vec<RemoteWriteConfig>,
     pub remote_read: Vec<RemoteReadConfig>,
     pub storage: StorageConfig,
+    /// `otlp:`: the OTLP receiver's translation.
+    pub otlp: OtlpConfig,
     /// The YAML as loaded.
     pub source: String,
     /// Accepted but worth knowing: unsupported SD kinds and the like.

@@ -152,7 +152,7 @@ pub enum Unimplemented {
     Storage(String),
     /// A field vigil does not act on (a query log, native histogram settings, ...).
     Field(String),
-    /// Sections with no effect on data (tracing, OTLP settings, Go runtime tuning).
+    /// Sections with no effect on data (tracing, Go runtime tuning).
     Harmless(String),
 }
 

@@ -8,6 +8,8 @@
 
 pub mod codec;
 pub mod metadata;
+pub mod otlp;
+pub mod otlp_proto;
 pub mod proto;
 pub mod queue;
 pub mod read;

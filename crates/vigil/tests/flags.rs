@@ -183,18 +183,14 @@ fn flags_without_effect_are_named_when_set_and_not_running_ones_loudly() {
         ),
         "{log}"
     );
-    // The OTLP receiver asked for answers that it is not implemented, not 404.
-    let (code, _) = http(
-        "POST",
-        &format!("{}/api/v1/otlp/v1/metrics", v.base),
-        Some("x"),
-    )
-    .unwrap();
-    assert_eq!(code, 501);
 }
 
 /// Where the effect of each working flag is tested (a test function's name, checked to exist).
 const TESTED_BY: &[(&str, &str)] = &[
+    (
+        "web.enable-otlp-receiver",
+        "otlp_metrics_are_stored_as_prometheus_translates_them",
+    ),
     (
         "rules.max-concurrent-evals",
         "concurrent_rule_eval_reorders_by_dependencies_and_its_limit_needs_it",

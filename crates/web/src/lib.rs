@@ -105,7 +105,7 @@ pub struct AppState {
     /// `--web.user-assets`: served at `/user/`.
     pub user_assets: Option<std::path::PathBuf>,
     /// `--web.enable-remote-write-receiver` (`/api/v1/write` stores what it is sent) and
-    /// `--web.enable-otlp-receiver` (asked for, not implemented yet: its endpoint answers 501).
+    /// `--web.enable-otlp-receiver` (`/api/v1/otlp/v1/metrics` too).
     pub receivers_requested: (bool, bool),
     /// `--web.remote-write-receiver.accepted-protobuf-messages`: what the receiver takes.
     pub receiver_messages: Vec<vigil_remote::receive::Message>,
@@ -143,8 +143,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(api)
         .merge(ui::routes())
         .merge(lifecycle::routes())
-        .merge(remote::routes(state.receivers_requested.0))
-        .merge(receivers(state.receivers_requested))
+        .merge(remote::routes(
+            state.receivers_requested.0,
+            state.receivers_requested.1,
+        ))
         .route("/agent", axum::routing::get(agent::page));
     if let Some(dir) = &state.user_assets {
         app = app.nest_service("/user", tower_http::services::ServeDir::new(dir));
@@ -172,25 +174,6 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(&format!("{prefix}/"), axum::routing::get(go_home.clone()))
         .nest(&prefix, app)
         .route("/", axum::routing::get(go_home))
-}
-
-/// The OTLP receiver: not implemented yet. Asked for by its flag, the endpoint says so (501);
-/// otherwise it is absent (404), as in Prometheus without the flag.
-fn receivers(requested: (bool, bool)) -> Router<Arc<AppState>> {
-    use axum::http::StatusCode;
-    let mut r = Router::new();
-    if requested.1 {
-        r = r.route(
-            "/api/v1/otlp/v1/metrics",
-            axum::routing::post(|| async {
-                (
-                    StatusCode::NOT_IMPLEMENTED,
-                    "vigil does not receive OTLP yet (--web.enable-otlp-receiver is accepted and logged as NOT RUNNING)\n",
-                )
-            }),
-        );
-    }
-    r
 }
 
 /// Largest request body: Prometheus (Go's form parser) reads at most 10 MiB of a POST form.

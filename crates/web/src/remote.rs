@@ -22,7 +22,7 @@ type St = State<Arc<AppState>>;
 /// The largest remote write or read request body (compressed).
 const MAX_REMOTE_BODY: usize = 32 << 20;
 
-pub(crate) fn routes(receiver: bool) -> Router<Arc<AppState>> {
+pub(crate) fn routes(receiver: bool, otlp: bool) -> Router<Arc<AppState>> {
     let mut r = Router::new()
         .route("/api/v1/status/remote_write", get(status))
         .route("/api/v1/read", post(read))
@@ -41,7 +41,78 @@ pub(crate) fn routes(receiver: bool) -> Router<Arc<AppState>> {
             }),
         );
     }
+    r = if otlp {
+        r.route("/api/v1/otlp/v1/metrics", post(otlp_write))
+    } else {
+        // As Prometheus without the flag.
+        r.route(
+            "/api/v1/otlp/v1/metrics",
+            post(|| async {
+                (
+                    StatusCode::NOT_FOUND,
+                    "otlp write receiver needs to be enabled with --web.enable-otlp-receiver\n",
+                )
+            }),
+        )
+    };
     r.layer(axum::extract::DefaultBodyLimit::max(MAX_REMOTE_BODY))
+}
+
+/// `POST /api/v1/otlp/v1/metrics`: translated with the current config's `otlp:` settings and
+/// stored in one transaction; 200 with an empty body, as Prometheus answers.
+async fn otlp_write(State(s): St, headers: HeaderMap, body: Bytes) -> Response {
+    let cfg = s.config.read().otlp.clone();
+    let settings = vigil_remote::otlp::Settings {
+        strategy: vigil_remote::otlp::Strategy::parse(&cfg.translation_strategy)
+            .unwrap_or_default(),
+        promote_resource_attributes: cfg.promote_resource_attributes,
+        promote_all_resource_attributes: cfg.promote_all_resource_attributes,
+        ignore_resource_attributes: cfg.ignore_resource_attributes,
+        keep_identifying_resource_attributes: cfg.keep_identifying_resource_attributes,
+        convert_histograms_to_nhcb: cfg.convert_histograms_to_nhcb,
+        promote_scope_metadata: cfg.promote_scope_metadata,
+        label_name_underscore_sanitization: cfg.label_name_underscore_sanitization,
+        label_name_preserve_multiple_underscores: cfg.label_name_preserve_multiple_underscores,
+        lookback_ms: s.engine.lookback_ms,
+        type_and_unit_labels: vigil_config::type_and_unit_labels(),
+    };
+    let content_type = header_str(&headers, header::CONTENT_TYPE).map(str::to_string);
+    let encoding = header_str(&headers, header::CONTENT_ENCODING).map(str::to_string);
+    let storage = s.storage.clone();
+    // Decoding, translating and appending are CPU and lock work: off the async workers.
+    let res = tokio::task::spawn_blocking(move || {
+        let req = vigil_remote::otlp::decode(
+            content_type.as_deref(),
+            encoding.as_deref(),
+            &body,
+            MAX_REMOTE_BODY * 8,
+        )?;
+        let t = vigil_remote::otlp::translate(&req, &settings)?;
+        for w in &t.warnings {
+            tracing::warn!(warning = %w, "Warnings translating OTLP metrics to Prometheus write request");
+        }
+        receive::append(&*storage, &t.write)
+    })
+    .await
+    .unwrap_or_else(|e| Err(ReceiveError::Storage(format!("write task failed: {e}"))));
+    if let Some(remote) = &s.remote {
+        let mut st = remote.received.lock();
+        st.requests += 1;
+        match &res {
+            Ok(got) => {
+                st.samples += got.samples;
+                st.histograms += got.histograms;
+            }
+            Err(_) => st.refused += 1,
+        }
+    }
+    match res {
+        Ok(_) => StatusCode::OK.into_response(),
+        Err(e) => {
+            tracing::warn!(err = %e, "OTLP write request refused");
+            refuse(e)
+        }
+    }
 }
 
 /// vigil's own: each remote write queue's progress, for the status page.

@@ -1,0 +1,489 @@
+//! The OTLP translation, case by case, with the names and series Prometheus's translator
+//! gives (its `otlptranslator` rules: unit words, `_total`, `_ratio`, label escaping, resource
+//! attributes), and a request stored through the remote write path.
+
+use super::*;
+use crate::otlp_proto::{
+    AnyValue, Buckets, ExponentialHistogramDataPoint, Gauge, HistogramDataPoint,
+    InstrumentationScope, NumberDataPoint, Resource, ResourceMetrics, ScopeMetrics, Sum,
+    SummaryDataPoint, ValueAtQuantile,
+};
+
+fn metric(name: &str, unit: &str, data: metric::Data) -> p::Metric {
+    p::Metric {
+        name: name.into(),
+        description: String::new(),
+        unit: unit.into(),
+        data: Some(data),
+    }
+}
+
+fn kv(k: &str, v: &str) -> KeyValue {
+    KeyValue {
+        key: k.into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(v.into())),
+        }),
+    }
+}
+
+fn num(t_ms: u64, v: f64, attrs: Vec<KeyValue>) -> NumberDataPoint {
+    NumberDataPoint {
+        attributes: attrs,
+        start_time_unix_nano: 0,
+        time_unix_nano: t_ms * 1_000_000,
+        value: Some(number_data_point::Value::AsDouble(v)),
+        exemplars: vec![],
+        flags: 0,
+    }
+}
+
+fn sum(points: Vec<NumberDataPoint>, monotonic: bool, temporality: i32) -> metric::Data {
+    metric::Data::Sum(Sum {
+        data_points: points,
+        aggregation_temporality: temporality,
+        is_monotonic: monotonic,
+    })
+}
+
+fn gauge(points: Vec<NumberDataPoint>) -> metric::Data {
+    metric::Data::Gauge(Gauge {
+        data_points: points,
+    })
+}
+
+fn request(resource: Vec<KeyValue>, metrics: Vec<p::Metric>) -> ExportMetricsServiceRequest {
+    ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            resource: Some(Resource {
+                attributes: resource,
+            }),
+            scope_metrics: vec![ScopeMetrics {
+                scope: Some(InstrumentationScope {
+                    name: "lib".into(),
+                    version: "1.2".into(),
+                    attributes: vec![],
+                }),
+                metrics,
+                schema_url: String::new(),
+            }],
+        }],
+    }
+}
+
+/// Each series as `{labels} value@t` lines, sorted.
+fn lines(t: &Translated) -> Vec<String> {
+    let mut out = Vec::new();
+    for ts in &t.write.timeseries {
+        let l: Vec<String> = ts
+            .labels
+            .iter()
+            .map(|l| format!("{}={:?}", l.name, l.value))
+            .collect();
+        for s in &ts.samples {
+            let v = if vigil_model::is_stale_nan(s.value) {
+                "stale".to_string()
+            } else {
+                s.value.to_string()
+            };
+            out.push(format!("{{{}}} {v}@{}", l.join(","), s.timestamp));
+        }
+        for h in &ts.histograms {
+            let h = Histogram::decode(h.as_slice()).unwrap().to_float().unwrap();
+            out.push(format!(
+                "{{{}}} hist(schema={} count={} sum={} pos={:?}/{:?})",
+                l.join(","),
+                h.schema,
+                h.count,
+                h.sum,
+                h.positive_spans
+                    .iter()
+                    .map(|s| (s.offset, s.length))
+                    .collect::<Vec<_>>(),
+                h.positive_buckets
+            ));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn metric_names_get_unit_words_and_type_suffixes() {
+    let s = Settings::default();
+    let n = |name: &str, unit: &str, kind: Kind| {
+        metric_name(&metric(name, unit, gauge(vec![])), kind, &s).unwrap()
+    };
+    assert_eq!(
+        n("http.server.duration", "ms", Kind::Histogram),
+        "http_server_duration_milliseconds"
+    );
+    assert_eq!(
+        n("system.network.io", "By", Kind::Counter),
+        "system_network_io_bytes_total"
+    );
+    assert_eq!(
+        n("requests", "{request}/s", Kind::Gauge),
+        "requests_per_second"
+    );
+    assert_eq!(
+        n("throughput", "By/s", Kind::Gauge),
+        "throughput_bytes_per_second"
+    );
+    assert_eq!(
+        n("cpu.utilization", "1", Kind::Gauge),
+        "cpu_utilization_ratio"
+    );
+    assert_eq!(
+        n("cpu.utilization", "1", Kind::Counter),
+        "cpu_utilization_total"
+    );
+    assert_eq!(n("total.foo", "", Kind::Counter), "foo_total");
+    assert_eq!(n("foo__bar", "", Kind::Gauge), "foo_bar");
+    assert_eq!(n("2xx.count", "", Kind::Gauge), "_2xx_count");
+    assert_eq!(n("bytes.in", "By", Kind::Gauge), "bytes_in");
+    assert_eq!(n("queue", "{items}", Kind::Gauge), "queue");
+    assert!(metric_name(&metric("...", "", gauge(vec![])), Kind::Gauge, &s).is_err());
+    // The other strategies.
+    let with = |strategy, name: &str, unit: &str, kind| {
+        let s = Settings {
+            strategy,
+            ..Settings::default()
+        };
+        metric_name(&metric(name, unit, gauge(vec![])), kind, &s).unwrap()
+    };
+    assert_eq!(
+        with(
+            Strategy::UnderscoreEscapingWithoutSuffixes,
+            "http.server__duration",
+            "ms",
+            Kind::Counter
+        ),
+        "http_server__duration"
+    );
+    assert_eq!(
+        with(
+            Strategy::NoUtf8EscapingWithSuffixes,
+            "http.server.duration",
+            "ms",
+            Kind::Histogram
+        ),
+        "http.server.duration_milliseconds"
+    );
+    assert_eq!(
+        with(
+            Strategy::NoUtf8EscapingWithSuffixes,
+            "requests.total",
+            "",
+            Kind::Counter
+        ),
+        "requests_total"
+    );
+    assert_eq!(
+        with(
+            Strategy::NoTranslation,
+            "http.server.duration",
+            "ms",
+            Kind::Histogram
+        ),
+        "http.server.duration"
+    );
+}
+
+#[test]
+fn label_names_are_escaped_as_prometheus_escapes_them() {
+    let s = Settings::default();
+    let l = |k: &str| label_name(k, &s);
+    assert_eq!(l("http.method").unwrap(), "http_method");
+    assert_eq!(l("2xx").unwrap(), "key_2xx");
+    assert_eq!(l("_foo").unwrap(), "key_foo");
+    assert_eq!(l("__foo").unwrap(), "__foo");
+    assert_eq!(l("foo..bar").unwrap(), "foo__bar");
+    assert!(l("").is_err());
+    assert!(l("...").is_err());
+    let collapse = Settings {
+        label_name_preserve_multiple_underscores: false,
+        ..Settings::default()
+    };
+    assert_eq!(label_name("foo..bar", &collapse).unwrap(), "foo_bar");
+    let utf8 = Settings {
+        strategy: Strategy::NoUtf8EscapingWithSuffixes,
+        ..Settings::default()
+    };
+    assert_eq!(label_name("http.method", &utf8).unwrap(), "http.method");
+}
+
+#[test]
+fn a_request_becomes_series_with_job_instance_and_target_info() {
+    let mut counter = num(
+        60_000,
+        5.0,
+        vec![kv("http.method", "GET"), kv("code", "200")],
+    );
+    counter.value = Some(number_data_point::Value::AsInt(5));
+    let mut stale = num(70_000, 0.0, vec![]);
+    stale.flags = p::FLAG_NO_RECORDED_VALUE;
+    let req = request(
+        vec![
+            kv("service.name", "checkout"),
+            kv("service.namespace", "shop"),
+            kv("service.instance.id", "pod-1"),
+            kv("k8s.pod.name", "checkout-1"),
+        ],
+        vec![
+            metric(
+                "http.requests",
+                "{request}",
+                sum(vec![counter], true, p::TEMPORALITY_CUMULATIVE),
+            ),
+            metric(
+                "queue.depth",
+                "",
+                gauge(vec![num(60_000, 3.0, vec![]), stale]),
+            ),
+            metric(
+                "latency",
+                "s",
+                metric::Data::Histogram(p::Histogram {
+                    data_points: vec![HistogramDataPoint {
+                        attributes: vec![],
+                        start_time_unix_nano: 0,
+                        time_unix_nano: 60_000_000_000,
+                        count: 6,
+                        sum: Some(2.5),
+                        bucket_counts: vec![1, 2, 3],
+                        explicit_bounds: vec![0.1, 1.0],
+                        exemplars: vec![],
+                        flags: 0,
+                    }],
+                    aggregation_temporality: p::TEMPORALITY_CUMULATIVE,
+                }),
+            ),
+            metric(
+                "rpc.duration",
+                "ms",
+                metric::Data::Summary(p::Summary {
+                    data_points: vec![SummaryDataPoint {
+                        attributes: vec![],
+                        start_time_unix_nano: 0,
+                        time_unix_nano: 60_000_000_000,
+                        count: 10,
+                        sum: 20.0,
+                        quantile_values: vec![ValueAtQuantile {
+                            quantile: 0.5,
+                            value: 1.5,
+                        }],
+                        flags: 0,
+                    }],
+                }),
+            ),
+        ],
+    );
+    let got = translate(&req, &Settings::default()).unwrap();
+    let id = r#"instance="pod-1",job="shop/checkout""#;
+    let want = vec![
+        format!(r#"{{__name__="http_requests_total",code="200",http_method="GET",{id}}} 5@60000"#),
+        format!(r#"{{__name__="latency_seconds_bucket",{id},le="+Inf"}} 6@60000"#),
+        format!(r#"{{__name__="latency_seconds_bucket",{id},le="0.1"}} 1@60000"#),
+        format!(r#"{{__name__="latency_seconds_bucket",{id},le="1"}} 3@60000"#),
+        format!(r#"{{__name__="latency_seconds_count",{id}}} 6@60000"#),
+        format!(r#"{{__name__="latency_seconds_sum",{id}}} 2.5@60000"#),
+        format!(r#"{{__name__="queue_depth",{id}}} 3@60000"#),
+        format!(r#"{{__name__="queue_depth",{id}}} stale@70000"#),
+        format!(r#"{{__name__="rpc_duration_milliseconds",{id},quantile="0.5"}} 1.5@60000"#),
+        format!(r#"{{__name__="rpc_duration_milliseconds_count",{id}}} 10@60000"#),
+        format!(r#"{{__name__="rpc_duration_milliseconds_sum",{id}}} 20@60000"#),
+        // From the first to the last point, every half lookback delta and at the last.
+        format!(r#"{{__name__="target_info",{id},k8s_pod_name="checkout-1"}} 1@60000"#),
+        format!(r#"{{__name__="target_info",{id},k8s_pod_name="checkout-1"}} 1@70000"#),
+    ];
+    let mut want = want;
+    want.sort();
+    assert_eq!(lines(&got), want);
+    // Promoted: on every series (a data point's own attribute wins); the identifying ones
+    // kept on target_info when asked.
+    let s = Settings {
+        promote_resource_attributes: vec!["k8s.pod.name".into()],
+        keep_identifying_resource_attributes: true,
+        promote_scope_metadata: true,
+        ..Settings::default()
+    };
+    let got = lines(&translate(&req, &s).unwrap());
+    assert!(
+        got.iter().any(|l| l.starts_with(r#"{__name__="queue_depth",instance="pod-1",job="shop/checkout",k8s_pod_name="checkout-1",otel_scope_name="lib",otel_scope_version="1.2"} 3@"#)),
+        "{got:#?}"
+    );
+    assert!(
+        got.iter().any(|l| l.contains(
+            r#"service_instance_id="pod-1",service_name="checkout",service_namespace="shop""#
+        ) && l.starts_with(r#"{__name__="target_info""#)),
+        "{got:#?}"
+    );
+}
+
+#[test]
+fn exponential_histograms_become_native_ones() {
+    let dp = ExponentialHistogramDataPoint {
+        attributes: vec![],
+        start_time_unix_nano: 0,
+        time_unix_nano: 60_000_000_000,
+        count: 7,
+        sum: Some(10.0),
+        scale: 1,
+        zero_count: 1,
+        // OTel bucket i covers (base^i, base^(i+1)]; Prometheus's index is one more.
+        positive: Some(Buckets {
+            offset: -1,
+            bucket_counts: vec![2, 0, 0, 0, 4],
+        }),
+        negative: None,
+        flags: 0,
+        exemplars: vec![],
+        zero_threshold: 0.0,
+    };
+    let mut fine = dp.clone();
+    fine.scale = 10;
+    fine.positive = Some(Buckets {
+        offset: 0,
+        bucket_counts: vec![1, 1, 1, 1, 2],
+    });
+    let req = request(
+        vec![kv("service.name", "a")],
+        vec![
+            metric(
+                "size",
+                "By",
+                metric::Data::ExponentialHistogram(p::ExponentialHistogram {
+                    data_points: vec![dp],
+                    aggregation_temporality: p::TEMPORALITY_CUMULATIVE,
+                }),
+            ),
+            metric(
+                "fine",
+                "",
+                metric::Data::ExponentialHistogram(p::ExponentialHistogram {
+                    data_points: vec![fine],
+                    aggregation_temporality: p::TEMPORALITY_CUMULATIVE,
+                }),
+            ),
+        ],
+    );
+    let got = lines(&translate(&req, &Settings::default()).unwrap());
+    assert_eq!(
+        got,
+        vec![
+            // Scale 10 merged down to 8: four buckets each (indices 0-3 -> 1, 4 -> 2).
+            r#"{__name__="fine",job="a"} hist(schema=8 count=7 sum=10 pos=[(1, 2)]/[4.0, 2.0])"#,
+            // A gap of three empty buckets starts a new span.
+            r#"{__name__="size_bytes",job="a"} hist(schema=1 count=7 sum=10 pos=[(0, 1), (3, 1)]/[2.0, 4.0])"#,
+        ]
+    );
+    let mut coarse = request(vec![], vec![]);
+    coarse.resource_metrics[0].scope_metrics[0]
+        .metrics
+        .push(metric(
+            "x",
+            "",
+            metric::Data::ExponentialHistogram(p::ExponentialHistogram {
+                data_points: vec![ExponentialHistogramDataPoint {
+                    scale: -5,
+                    ..Default::default()
+                }],
+                aggregation_temporality: p::TEMPORALITY_CUMULATIVE,
+            }),
+        ));
+    let e = translate(&coarse, &Settings::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("Scale must be >= -4, was -5"), "{e}");
+}
+
+#[test]
+fn untranslatable_metrics_fail_the_request_naming_each() {
+    let req = request(
+        vec![],
+        vec![
+            metric("ok", "", gauge(vec![num(1000, 1.0, vec![])])),
+            metric(
+                "deltas",
+                "",
+                sum(vec![num(1000, 1.0, vec![])], true, p::TEMPORALITY_DELTA),
+            ),
+            metric("nothing", "", gauge(vec![])),
+            p::Metric {
+                name: "untyped".into(),
+                ..Default::default()
+            },
+        ],
+    );
+    let e = translate(&req, &Settings::default()).unwrap_err();
+    assert_eq!(e.status(), 500);
+    let e = e.to_string();
+    for want in [
+        r#"invalid temporality and type combination for metric "deltas""#,
+        "empty data points. nothing is dropped",
+        "could not get aggregation temporality for untyped as it has unsupported metric type Empty",
+    ] {
+        assert!(e.contains(want), "{want}: {e}");
+    }
+}
+
+#[test]
+fn bodies_are_protobuf_plain_or_gzip() {
+    let req = request(
+        vec![],
+        vec![metric("m", "", gauge(vec![num(1000, 1.0, vec![])]))],
+    );
+    let body = req.encode_to_vec();
+    let ct = Some("application/x-protobuf");
+    assert_eq!(decode(ct, None, &body, 1 << 20).unwrap(), req);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &body).unwrap();
+    let gz = gz.finish().unwrap();
+    assert_eq!(decode(ct, Some("gzip"), &gz, 1 << 20).unwrap(), req);
+    // A gzip body that expands past the limit is refused, not read whole.
+    assert_eq!(decode(ct, Some("gzip"), &gz, 4).unwrap_err().status(), 400);
+    assert_eq!(
+        decode(ct, Some("br"), &body, 1 << 20).unwrap_err().status(),
+        415
+    );
+    assert_eq!(
+        decode(Some("text/plain"), None, &body, 1 << 20)
+            .unwrap_err()
+            .status(),
+        415
+    );
+    assert_eq!(
+        decode(Some("application/json"), None, b"{}", 1 << 20)
+            .unwrap_err()
+            .status(),
+        415
+    );
+    assert_eq!(
+        decode(ct, None, b"\xff\xff\xff", 1 << 20)
+            .unwrap_err()
+            .status(),
+        400
+    );
+}
+
+#[test]
+fn attribute_values_read_as_opentelemetry_writes_them() {
+    let v = |x: any_value::Value| any_string(Some(&AnyValue { value: Some(x) }));
+    assert_eq!(v(any_value::Value::IntValue(-3)), "-3");
+    assert_eq!(v(any_value::Value::BoolValue(true)), "true");
+    assert_eq!(v(any_value::Value::DoubleValue(1.5)), "1.5");
+    assert_eq!(v(any_value::Value::DoubleValue(1e21)), "1e+21");
+    assert_eq!(
+        v(any_value::Value::BytesValue(b"hi!?".to_vec())),
+        "aGkhPw=="
+    );
+    assert_eq!(
+        v(any_value::Value::ArrayValue(p::ArrayValue {
+            values: vec![AnyValue {
+                value: Some(any_value::Value::StringValue("a".into()))
+            }]
+        })),
+        r#"["a"]"#
+    );
+}
