@@ -34,7 +34,13 @@ fuzz_target!(|data: &[u8]| {
                 convert_histograms_to_nhcb: kind & 4 != 0,
                 ..Default::default()
             };
-            if let Ok(req) = otlp::decode(Some("application/x-protobuf"), None, body, 1 << 20)
+            // Bit 3 of the first byte picks OTLP's JSON encoding.
+            let ct = if kind & 8 != 0 {
+                "application/json"
+            } else {
+                "application/x-protobuf"
+            };
+            if let Ok(req) = otlp::decode(Some(ct), None, body, 1 << 20)
                 && let Ok(t) = otlp::translate(&req, &settings)
             {
                 let _ = receive::append(&st, &t.write);

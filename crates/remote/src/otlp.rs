@@ -84,27 +84,23 @@ impl Default for Settings {
     }
 }
 
-/// Read a request body: protobuf, plain or gzip, as Prometheus takes it (400 for a body that
-/// cannot be read, naming why). JSON, which Prometheus also takes, is refused (415).
+/// Read a request body: protobuf or JSON, plain or gzip, as Prometheus takes it (400 for a
+/// body that cannot be read, naming why).
 pub fn decode(
     content_type: Option<&str>,
     content_encoding: Option<&str>,
     body: &[u8],
     max_body: usize,
 ) -> Result<ExportMetricsServiceRequest, ReceiveError> {
-    match content_type.map(str::trim).unwrap_or("") {
-        "application/x-protobuf" => {}
-        "application/json" => {
-            return Err(ReceiveError::UnsupportedMediaType(
-                "OTLP in JSON is not supported by vigil yet; send application/x-protobuf".into(),
-            ));
-        }
+    let json = match content_type.map(str::trim).unwrap_or("") {
+        "application/x-protobuf" => false,
+        "application/json" => true,
         other => {
             return Err(ReceiveError::UnsupportedMediaType(format!(
                 "unsupported content type: {other}, supported: [application/json, application/x-protobuf]"
             )));
         }
-    }
+    };
     let plain;
     let body = match content_encoding.map(str::trim).unwrap_or("") {
         "" => body,
@@ -130,6 +126,10 @@ pub fn decode(
             )));
         }
     };
+    if json {
+        return crate::otlp_json::decode(body)
+            .map_err(|e| ReceiveError::BadRequest(format!("decoding the OTLP request: {e}")));
+    }
     ExportMetricsServiceRequest::decode(body)
         .map_err(|e| ReceiveError::BadRequest(format!("decoding the OTLP request: {e}")))
 }

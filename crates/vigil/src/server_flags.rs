@@ -108,7 +108,7 @@ pub const FLAGS: &[FlagInfo] = &[
     f(
         "web.enable-otlp-receiver",
         Works,
-        "`POST /api/v1/otlp/v1/metrics` stores OTLP metrics (protobuf, plain or gzip; JSON is answered 415) as Prometheus translates them, with the config's `otlp:` settings",
+        "`POST /api/v1/otlp/v1/metrics` stores OTLP metrics (protobuf or JSON, plain or gzip) as Prometheus translates them, with the config's `otlp:` settings",
     ),
     f(
         "web.console.templates",

@@ -1,5 +1,6 @@
 //! The OTLP receiver (`--web.enable-otlp-receiver`): a request of every metric type stored as
-//! Prometheus translates it and read back through the query API; gzip; bad requests refused
+//! Prometheus translates it and read back through the query API; gzip and JSON; bad requests
+//! refused
 //! by name with nothing stored; the `otlp:` settings applied from the config, and again after
 //! a reload.
 //!
@@ -207,7 +208,18 @@ fn otlp_metrics_are_stored_as_prometheus_translates_them() {
     // Refused, named, and nothing of the request stored.
     let (code, text) = post(&v, b"\xff\xff\xff\xff", PB, None);
     assert_eq!(code, 400, "{text}");
-    let (code, text) = post(&v, b"{}", "application/json", None);
+    // JSON, as OTLP/HTTP exporters may send it.
+    let json = format!(
+        r#"{{"resourceMetrics":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"web"}}}}]}},"scopeMetrics":[{{"metrics":[{{"name":"in.json","unit":"s","gauge":{{"dataPoints":[{{"timeUnixNano":"{}","asDouble":2.5}}]}}}}]}}]}}]}}"#,
+        t * 1_000_000
+    );
+    let (code, text) = post(&v, json.as_bytes(), "application/json", None);
+    assert_eq!(code, 200, "{text}");
+    let (labels, val) = one(&v, "in_json_seconds").unwrap();
+    assert_eq!((labels["job"].as_str(), val), (Some("web"), 2.5));
+    let (code, text) = post(&v, b"{", "application/json", None);
+    assert_eq!(code, 400, "{text}");
+    let (code, text) = post(&v, b"x", "text/plain", None);
     assert_eq!(code, 415, "{text}");
     let mixed = request(vec![
         metric(

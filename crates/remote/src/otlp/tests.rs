@@ -454,10 +454,14 @@ fn bodies_are_protobuf_plain_or_gzip() {
         415
     );
     assert_eq!(
-        decode(Some("application/json"), None, b"{}", 1 << 20)
+        decode(Some("application/json"), None, b"{}", 1 << 20).unwrap(),
+        ExportMetricsServiceRequest::default()
+    );
+    assert_eq!(
+        decode(Some("application/json"), None, b"{", 1 << 20)
             .unwrap_err()
             .status(),
-        415
+        400
     );
     assert_eq!(
         decode(ct, None, b"\xff\xff\xff", 1 << 20)
@@ -486,4 +490,111 @@ fn attribute_values_read_as_opentelemetry_writes_them() {
         })),
         r#"["a"]"#
     );
+}
+
+/// The JSON encoding (OTLP's rules: camelCase or .proto names, 64-bit integers as strings,
+/// enum names, hex trace ids) reads into the same request as the protobuf one.
+#[test]
+fn json_reads_as_the_protobuf_request() {
+    let json = r#"{"resourceMetrics":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"a"}},{"key":"n","value":{"intValue":"7"}}]},
+      "scopeMetrics":[{"scope":{"name":"lib","version":"1"},"metrics":[
+        {"name":"reqs","unit":"1","sum":{"aggregationTemporality":"AGGREGATION_TEMPORALITY_CUMULATIVE","isMonotonic":true,
+          "dataPoints":[{"timeUnixNano":"60000000000","asInt":"5","attributes":[{"key":"ok","value":{"boolValue":true}}],
+            "exemplars":[{"timeUnixNano":"60000000000","asDouble":1.5,"traceId":"0a0b","spanId":"ff"}]}]}},
+        {"name":"lat","histogram":{"aggregation_temporality":2,"data_points":[{"time_unix_nano":60000000000,"count":"3","sum":1.5,"bucketCounts":["1","2"],"explicitBounds":[0.5]}]}},
+        {"name":"t","gauge":{"dataPoints":[{"timeUnixNano":"60000000000","asDouble":"NaN"}]}}
+      ]}]}]}"#;
+    let mut got = decode(Some("application/json"), None, json.as_bytes(), 1 << 20).unwrap();
+    let mut reqs = num(
+        60_000,
+        0.0,
+        vec![KeyValue {
+            key: "ok".into(),
+            value: Some(AnyValue {
+                value: Some(any_value::Value::BoolValue(true)),
+            }),
+        }],
+    );
+    reqs.value = Some(number_data_point::Value::AsInt(5));
+    reqs.exemplars.push(p::Exemplar {
+        filtered_attributes: vec![],
+        time_unix_nano: 60_000_000_000,
+        value: Some(p::exemplar::Value::AsDouble(1.5)),
+        span_id: vec![0xff],
+        trace_id: vec![0x0a, 0x0b],
+    });
+    let mut want = request(
+        vec![
+            kv("service.name", "a"),
+            KeyValue {
+                key: "n".into(),
+                value: Some(AnyValue {
+                    value: Some(any_value::Value::IntValue(7)),
+                }),
+            },
+        ],
+        vec![
+            metric(
+                "reqs",
+                "1",
+                sum(vec![reqs], true, p::TEMPORALITY_CUMULATIVE),
+            ),
+            metric(
+                "lat",
+                "",
+                metric::Data::Histogram(p::Histogram {
+                    data_points: vec![HistogramDataPoint {
+                        time_unix_nano: 60_000_000_000,
+                        count: 3,
+                        sum: Some(1.5),
+                        bucket_counts: vec![1, 2],
+                        explicit_bounds: vec![0.5],
+                        ..Default::default()
+                    }],
+                    aggregation_temporality: p::TEMPORALITY_CUMULATIVE,
+                }),
+            ),
+        ],
+    );
+    want.resource_metrics[0].scope_metrics[0].scope = Some(InstrumentationScope {
+        name: "lib".into(),
+        version: "1".into(),
+        attributes: vec![],
+    });
+    // NaN is not equal to itself: compared apart.
+    let last = got.resource_metrics[0].scope_metrics[0]
+        .metrics
+        .pop()
+        .unwrap();
+    let Some(metric::Data::Gauge(g)) = last.data else {
+        panic!("{last:?}")
+    };
+    assert!(matches!(
+        g.data_points[0].value,
+        Some(number_data_point::Value::AsDouble(v)) if v.is_nan()
+    ));
+    assert_eq!(got, want);
+    for (bad, at) in [
+        (
+            r#"{"resourceMetrics":{}}"#,
+            "resourceMetrics: expected an array",
+        ),
+        (
+            r#"{"resourceMetrics":[{"scopeMetrics":[7]}]}"#,
+            "resourceMetrics[0].scopeMetrics[0]: expected an object",
+        ),
+        (
+            r#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"sum":{"dataPoints":[{"asInt":"x"}]}}]}]}]}"#,
+            "resourceMetrics[0].scopeMetrics[0].metrics[0].sum.dataPoints[0].asInt: expected an integer",
+        ),
+        (
+            r#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"sum":{"aggregationTemporality":"SOMETIMES"}}]}]}]}"#,
+            "aggregationTemporality: unknown value",
+        ),
+    ] {
+        let e = decode(Some("application/json"), None, bad.as_bytes(), 1 << 20)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(at), "{bad}: {e}");
+    }
 }
