@@ -85,7 +85,8 @@ impl Default for Settings {
 }
 
 /// Read a request body: protobuf or JSON, plain or gzip, as Prometheus takes it (400 for a
-/// body that cannot be read, naming why).
+/// body that cannot be read, naming why, and as current Prometheus for another content type
+/// or encoding). `max_body`: the most a gzip body may expand to.
 pub fn decode(
     content_type: Option<&str>,
     content_encoding: Option<&str>,
@@ -96,7 +97,7 @@ pub fn decode(
         "application/x-protobuf" => false,
         "application/json" => true,
         other => {
-            return Err(ReceiveError::UnsupportedMediaType(format!(
+            return Err(ReceiveError::BadRequest(format!(
                 "unsupported content type: {other}, supported: [application/json, application/x-protobuf]"
             )));
         }
@@ -108,7 +109,7 @@ pub fn decode(
             use std::io::Read;
             let mut out = Vec::new();
             // Bounded: a small gzip body can expand without limit.
-            flate2::read::GzDecoder::new(body)
+            flate2::read::MultiGzDecoder::new(body)
                 .take(max_body as u64 + 1)
                 .read_to_end(&mut out)
                 .map_err(|e| ReceiveError::BadRequest(format!("gzip: {e}")))?;
@@ -121,7 +122,7 @@ pub fn decode(
             &plain[..]
         }
         other => {
-            return Err(ReceiveError::UnsupportedMediaType(format!(
+            return Err(ReceiveError::BadRequest(format!(
                 "unsupported compression: {other}. Only \"gzip\" or no compression supported"
             )));
         }
@@ -174,8 +175,16 @@ pub fn translate(
         }
     }
     if !errors.is_empty() {
-        return Err(ReceiveError::Storage(errors.join("; ")));
+        // The first few, and how many: a request of a million bad metrics answers briefly.
+        let more = errors.len().saturating_sub(MAX_ERRORS_SHOWN);
+        errors.truncate(MAX_ERRORS_SHOWN);
+        let mut msg = errors.join("; ");
+        if more > 0 {
+            msg.push_str(&format!("; and {more} more"));
+        }
+        return Err(ReceiveError::Storage(msg));
     }
+    out.finish();
     Ok(Translated {
         write: WriteRequest {
             timeseries: out.series.into_values().collect(),
@@ -187,10 +196,16 @@ pub fn translate(
 
 /// The series being built, by label set (a series written twice in one request, such as
 /// `target_info` of two resources with the same identity, gets both samples).
+/// A series' labels, name and value, in name order.
+type Pairs = Vec<(String, String)>;
+
 #[derive(Default)]
 struct Out {
-    series: BTreeMap<Vec<(String, String)>, TimeSeries>,
+    series: BTreeMap<Pairs, TimeSeries>,
+    /// Native histogram samples by series (time, encoded), moved into their series when done.
+    histograms: BTreeMap<Pairs, Vec<(i64, Vec<u8>)>>,
     warnings: Vec<String>,
+    target_info_samples: usize,
 }
 
 impl Out {
@@ -214,6 +229,35 @@ impl Out {
             value: v,
             timestamp: t,
         });
+    }
+
+    /// Each series' samples in time order, one per time (the last given): a series two
+    /// resources or batches both wrote is stored, not refused as out of order.
+    fn finish(&mut self) {
+        for (labels, mut hs) in std::mem::take(&mut self.histograms) {
+            hs.sort_by_key(|(t, _)| *t);
+            let mut kept: Vec<(i64, Vec<u8>)> = Vec::with_capacity(hs.len());
+            for x in hs {
+                match kept.last_mut() {
+                    Some(l) if l.0 == x.0 => *l = x,
+                    _ => kept.push(x),
+                }
+            }
+            self.series(labels)
+                .histograms
+                .extend(kept.into_iter().map(|(_, h)| h));
+        }
+        for s in self.series.values_mut() {
+            s.samples.sort_by_key(|x| x.timestamp);
+            let mut kept: Vec<Sample> = Vec::with_capacity(s.samples.len());
+            for x in s.samples.drain(..) {
+                match kept.last_mut() {
+                    Some(l) if l.timestamp == x.timestamp => *l = x,
+                    _ => kept.push(x),
+                }
+            }
+            s.samples = kept;
+        }
     }
 }
 
@@ -282,6 +326,12 @@ fn attribute_labels(
 /// Most `target_info` samples one resource of one request writes.
 const TARGET_INFO_MAX: i64 = 1000;
 
+/// Most `target_info` samples one request writes, over all its resources.
+const TARGET_INFO_REQUEST_MAX: usize = 100_000;
+
+/// Translation errors named in an answer.
+const MAX_ERRORS_SHOWN: usize = 10;
+
 const SERVICE_NAME: &str = "service.name";
 const SERVICE_NAMESPACE: &str = "service.namespace";
 const SERVICE_INSTANCE_ID: &str = "service.instance.id";
@@ -303,8 +353,8 @@ impl<'a> ResourceLabels<'a> {
                 .map(|kv| any_string(kv.value.as_ref()))
         };
         let job = get(SERVICE_NAME).map(|name| match get(SERVICE_NAMESPACE) {
-            Some(ns) if !ns.is_empty() => format!("{ns}/{name}"),
-            _ => name,
+            Some(ns) => format!("{ns}/{name}"),
+            None => name,
         });
         let instance = get(SERVICE_INSTANCE_ID);
         let mut promoted = LabelSet::default();
@@ -350,15 +400,28 @@ impl<'a> ResourceLabels<'a> {
         }
         self.identity(&mut l);
         let labels = l.with(&[("__name__", "target_info")]);
+        if out.target_info_samples >= TARGET_INFO_REQUEST_MAX {
+            return;
+        }
         let every = (s.lookback_ms / 2).max(1);
         // Bounded, whatever the points' times: the latest TARGET_INFO_MAX of the span (a
         // request with one point at 1970 and one now would otherwise make millions).
         let mut t = first.max(last.saturating_sub(every.saturating_mul(TARGET_INFO_MAX)));
+        let series = out.series(labels);
+        let mut n = 0;
         while t < last {
-            out.sample(labels.clone(), t, 1.0);
+            series.samples.push(Sample {
+                value: 1.0,
+                timestamp: t,
+            });
+            n += 1;
             t = t.saturating_add(every);
         }
-        out.sample(labels, last, 1.0);
+        series.samples.push(Sample {
+            value: 1.0,
+            timestamp: last,
+        });
+        out.target_info_samples += n + 1;
     }
 
     fn identity(&self, l: &mut LabelSet) {
@@ -383,12 +446,12 @@ impl ScopeLabels {
             && s.promote_scope_metadata
             && !scope.name.is_empty()
         {
-            let mut attrs = LabelSet::default();
-            if let Err(e) = attribute_labels(&scope.attributes, s, |_| true, &mut attrs, false) {
-                errors.push(e);
-            }
-            for (k, v) in attrs.0 {
-                labels.set(&format!("otel_scope_{k}"), &v);
+            // Each named as a whole (`otel_scope_` and the key), the last of a name kept.
+            for kv in &scope.attributes {
+                match label_name(&format!("otel_scope_{}", kv.key), s) {
+                    Ok(name) => labels.set(&name, &any_string(kv.value.as_ref())),
+                    Err(e) => errors.push(e),
+                }
             }
             labels.set("otel_scope_name", &scope.name);
             labels.set("otel_scope_version", &scope.version);
@@ -413,6 +476,8 @@ struct MetricCtx<'a, 'b> {
 enum Kind {
     Gauge,
     Counter,
+    /// A non-monotonic sum: stored as a gauge, named as neither (no `_total`, no `_ratio`).
+    UpDown,
     Histogram,
     Summary,
 }
@@ -452,7 +517,7 @@ impl MetricCtx<'_, '_> {
                 let kind = if sum.is_monotonic {
                     Kind::Counter
                 } else {
-                    Kind::Gauge
+                    Kind::UpDown
                 };
                 let n = metric_name(m, kind, self.s)?;
                 for dp in &sum.data_points {
@@ -522,7 +587,7 @@ impl MetricCtx<'_, '_> {
         }
         if self.s.type_and_unit_labels {
             let kind = match kind {
-                Kind::Gauge => "gauge",
+                Kind::Gauge | Kind::UpDown => "gauge",
                 Kind::Counter => "counter",
                 Kind::Histogram => "histogram",
                 Kind::Summary => "summary",
@@ -675,7 +740,11 @@ impl MetricCtx<'_, '_> {
                 let idx = b
                     .offset
                     .saturating_add(i32::try_from(i).unwrap_or(i32::MAX));
-                *merged.entry((idx >> down).saturating_add(1)).or_default() += *c as f64;
+                // Go's shift: past the width, 0 or -1.
+                let shifted = idx
+                    .checked_shr(down)
+                    .unwrap_or(if idx < 0 { -1 } else { 0 });
+                *merged.entry(shifted.saturating_add(1)).or_default() += *c as f64;
             }
             layout(merged.into_iter())
         };
@@ -715,10 +784,16 @@ impl MetricCtx<'_, '_> {
             h.sum = STALE_NAN;
             h.count = STALE_NAN;
         }
-        let s = self.out.series(l.with(&[("__name__", name)]));
-        s.histograms
-            .push(Histogram::from_float(&h, t).encode_to_vec());
-        s.exemplars.extend(exemplars.iter().map(exemplar));
+        let labels = l.with(&[("__name__", name)]);
+        self.out
+            .histograms
+            .entry(labels.clone())
+            .or_default()
+            .push((t, Histogram::from_float(&h, t).encode_to_vec()));
+        self.out
+            .series(labels)
+            .exemplars
+            .extend(exemplars.iter().map(exemplar));
         Ok(())
     }
 
@@ -832,7 +907,7 @@ fn exemplar(e: &p::Exemplar) -> Exemplar {
 }
 
 /// An attribute value as text, as OpenTelemetry's `AsString`: numbers as JSON writes them,
-/// bytes in base64, arrays and maps as JSON.
+/// bytes in base64, arrays and maps as Go's `json.Marshal` writes them.
 pub fn any_string(v: Option<&p::AnyValue>) -> String {
     match v.and_then(|v| v.value.as_ref()) {
         None => String::new(),
@@ -841,34 +916,88 @@ pub fn any_string(v: Option<&p::AnyValue>) -> String {
         Some(any_value::Value::IntValue(i)) => i.to_string(),
         Some(any_value::Value::DoubleValue(f)) => js_float(*f),
         Some(any_value::Value::BytesValue(b)) => base64(b),
-        Some(other) => any_json(Some(&p::AnyValue {
-            value: Some(other.clone()),
-        }))
-        .to_string(),
+        Some(_) => {
+            let mut out = String::new();
+            // Go's encoder fails on a NaN or an infinity anywhere inside: no text at all.
+            if go_json(v, &mut out).is_some() {
+                out
+            } else {
+                String::new()
+            }
+        }
     }
 }
 
-fn any_json(v: Option<&p::AnyValue>) -> serde_json::Value {
-    use serde_json::Value as J;
+/// `v` as Go's `json.Marshal` writes the raw value: map keys sorted, `<`, `>`, `&`, U+2028
+/// and U+2029 escaped, floats in the shortest form. `None` for a NaN or an infinity. (Nesting
+/// is bounded by the decoders: 100 levels of protobuf, 128 of JSON.)
+fn go_json(v: Option<&p::AnyValue>, out: &mut String) -> Option<()> {
     match v.and_then(|v| v.value.as_ref()) {
-        None => J::Null,
-        Some(any_value::Value::StringValue(s)) => J::String(s.clone()),
-        Some(any_value::Value::BoolValue(b)) => J::Bool(*b),
-        Some(any_value::Value::IntValue(i)) => J::from(*i),
+        None => out.push_str("null"),
+        Some(any_value::Value::StringValue(s)) => go_json_string(s, out),
+        Some(any_value::Value::BoolValue(b)) => out.push_str(if *b { "true" } else { "false" }),
+        Some(any_value::Value::IntValue(i)) => out.push_str(&i.to_string()),
         Some(any_value::Value::DoubleValue(f)) => {
-            serde_json::Number::from_f64(*f).map_or(J::Null, J::Number)
+            if !f.is_finite() {
+                return None;
+            }
+            out.push_str(&js_float(*f));
         }
-        Some(any_value::Value::BytesValue(b)) => J::String(base64(b)),
+        Some(any_value::Value::BytesValue(b)) => go_json_string(&base64(b), out),
         Some(any_value::Value::ArrayValue(a)) => {
-            J::Array(a.values.iter().map(|x| any_json(Some(x))).collect())
+            out.push('[');
+            for (i, x) in a.values.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                go_json(Some(x), out)?;
+            }
+            out.push(']');
         }
-        Some(any_value::Value::KvlistValue(kv)) => J::Object(
-            kv.values
-                .iter()
-                .map(|x| (x.key.clone(), any_json(x.value.as_ref())))
-                .collect(),
-        ),
+        Some(any_value::Value::KvlistValue(kv)) => {
+            let mut sorted: Vec<&KeyValue> = kv.values.iter().collect();
+            sorted.sort_by(|a, b| a.key.cmp(&b.key));
+            // A key given twice: the last, as a Go map keeps it.
+            sorted.dedup_by(|b, a| {
+                if a.key == b.key {
+                    std::mem::swap(a, b);
+                    true
+                } else {
+                    false
+                }
+            });
+            out.push('{');
+            for (i, x) in sorted.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                go_json_string(&x.key, out);
+                out.push(':');
+                go_json(x.value.as_ref(), out)?;
+            }
+            out.push('}');
+        }
     }
+    Some(())
+}
+
+fn go_json_string(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
+                out.push_str(&format!("\\u{:04x}", c as u32))
+            }
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 /// A float as JavaScript (and so OpenTelemetry's `AsString`) writes it.
@@ -966,7 +1095,7 @@ fn label_name(k: &str, s: &Settings) -> Result<String, String> {
 
 /// Runs of `_` as one, keeping the double underscores of a `__name__`-like name.
 fn collapse_underscores(n: &str) -> String {
-    let (pre, core, post) = if n.len() > 4 && n.starts_with("__") && n.ends_with("__") {
+    let (pre, core, post) = if n.len() >= 4 && n.starts_with("__") && n.ends_with("__") {
         ("__", &n[2..n.len() - 2], "__")
     } else {
         ("", n, "")
@@ -1085,7 +1214,8 @@ fn metric_name(m: &p::Metric, kind: Kind, s: &Settings) -> Result<String, String
             if !main.is_empty() && !tokens.contains(&main) {
                 tokens.push(main);
             }
-            if !per.is_empty() && !tokens.contains(&per) {
+            // Always, as Prometheus (its check looks for `per_<unit>`, never one token).
+            if !per.is_empty() {
                 tokens.push("per".into());
                 tokens.push(per);
             }
@@ -1100,35 +1230,47 @@ fn metric_name(m: &p::Metric, kind: Kind, s: &Settings) -> Result<String, String
             finish(name, tokens.join("_"))
         }
         Strategy::NoUtf8EscapingWithSuffixes => {
-            let mut n = name.clone();
+            // Prometheus's `buildMetricName`: the type and per-unit suffixes taken off the
+            // name first, the unit added unless the name ends with it, then the rest again.
             let (main, per) = unit_parts(&m.unit);
-            let mut add = |suffix: &str| {
-                if suffix.is_empty() {
-                    return;
-                }
-                // A suffix already there after any one-character delimiter is written once.
-                if n.len() > suffix.len() && n.ends_with(suffix) {
-                    let cut = n.len() - suffix.len();
-                    if let Some(d) = n[..cut].chars().last() {
-                        n.truncate(cut - d.len_utf8());
-                    }
-                }
-                n.push('_');
-                n.push_str(suffix);
-            };
-            add(&main);
+            let ratio = m.unit == "1" && kind == Kind::Gauge;
+            let mut n = name.clone();
+            if kind == Kind::Counter {
+                n = trim_suffix(&n, "total");
+            }
+            if ratio {
+                n = trim_suffix(&n, "ratio");
+            }
+            let per_suffix = format!("per_{per}");
             if !per.is_empty() {
-                add(&format!("per_{per}"));
+                n = trim_suffix(&n, &per_suffix);
+            }
+            if !main.is_empty() && !n.ends_with(&main) {
+                n = format!("{n}_{main}");
+            }
+            if !per.is_empty() {
+                n = format!("{n}_{per_suffix}");
             }
             if kind == Kind::Counter {
-                add("total");
+                n.push_str("_total");
             }
-            if m.unit == "1" && kind == Kind::Gauge {
-                add("ratio");
+            if ratio {
+                n.push_str("_ratio");
             }
             Ok(n)
         }
     }
+}
+
+/// `name` without `suffix` and the one character before it, when it ends so.
+fn trim_suffix(name: &str, suffix: &str) -> String {
+    if name.ends_with(suffix) && name.len() > suffix.len() + 1 {
+        let cut = name.len() - suffix.len();
+        if let Some(d) = name[..cut].chars().last() {
+            return name[..cut - d.len_utf8()].to_string();
+        }
+    }
+    name.to_string()
 }
 
 fn finish(orig: &str, mut n: String) -> Result<String, String> {

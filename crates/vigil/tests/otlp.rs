@@ -219,8 +219,9 @@ fn otlp_metrics_are_stored_as_prometheus_translates_them() {
     assert_eq!((labels["job"].as_str(), val), (Some("web"), 2.5));
     let (code, text) = post(&v, b"{", "application/json", None);
     assert_eq!(code, 400, "{text}");
+    // Another content type: 400, as current Prometheus answers every body it cannot read.
     let (code, text) = post(&v, b"x", "text/plain", None);
-    assert_eq!(code, 415, "{text}");
+    assert_eq!(code, 400, "{text}");
     let mixed = request(vec![
         metric(
             "kept_out",

@@ -22,6 +22,12 @@ type St = State<Arc<AppState>>;
 /// The largest remote write or read request body (compressed).
 const MAX_REMOTE_BODY: usize = 32 << 20;
 
+/// The largest OTLP request body, read or after gzip (vigil's bound; Prometheus sets none).
+const MAX_OTLP_BODY: usize = 16 << 20;
+
+/// OTLP requests are decoded and translated one at a time.
+static OTLP_TURN: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+
 pub(crate) fn routes(receiver: bool, otlp: bool) -> Router<Arc<AppState>> {
     let mut r = Router::new()
         .route("/api/v1/status/remote_write", get(status))
@@ -79,13 +85,23 @@ async fn otlp_write(State(s): St, headers: HeaderMap, body: Bytes) -> Response {
     let content_type = header_str(&headers, header::CONTENT_TYPE).map(str::to_string);
     let encoding = header_str(&headers, header::CONTENT_ENCODING).map(str::to_string);
     let storage = s.storage.clone();
+    // One request decoded at a time: a decoded request can take many times its size in
+    // memory (an empty metric is 2 bytes of protobuf and a hundred in memory).
+    let Ok(_turn) = OTLP_TURN.acquire().await else {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    };
+    if body.len() > MAX_OTLP_BODY {
+        return refuse(ReceiveError::BadRequest(format!(
+            "the body is over {MAX_OTLP_BODY} bytes"
+        )));
+    }
     // Decoding, translating and appending are CPU and lock work: off the async workers.
     let res = tokio::task::spawn_blocking(move || {
         let req = vigil_remote::otlp::decode(
             content_type.as_deref(),
             encoding.as_deref(),
             &body,
-            MAX_REMOTE_BODY * 8,
+            MAX_OTLP_BODY,
         )?;
         let t = vigil_remote::otlp::translate(&req, &settings)?;
         for w in &t.warnings {

@@ -130,6 +130,13 @@ fn metric_names_get_unit_words_and_type_suffixes() {
         n("throughput", "By/s", Kind::Gauge),
         "throughput_bytes_per_second"
     );
+    // The per-unit suffix always (Prometheus's check never matches one token).
+    assert_eq!(
+        n("hour.writes", "By/h", Kind::Gauge),
+        "hour_writes_bytes_per_hour"
+    );
+    // An up-down counter: neither `_total` nor `_ratio`.
+    assert_eq!(n("pool.usage", "1", Kind::UpDown), "pool_usage");
     assert_eq!(
         n("cpu.utilization", "1", Kind::Gauge),
         "cpu_utilization_ratio"
@@ -178,6 +185,18 @@ fn metric_names_get_unit_words_and_type_suffixes() {
             Kind::Counter
         ),
         "requests_total"
+    );
+    // Suffixes already there are not written twice.
+    let utf8 =
+        |name: &str, unit: &str, kind| with(Strategy::NoUtf8EscapingWithSuffixes, name, unit, kind);
+    assert_eq!(
+        utf8("foo_seconds_total", "s", Kind::Counter),
+        "foo_seconds_total"
+    );
+    assert_eq!(utf8("foobytes", "By", Kind::Gauge), "foobytes");
+    assert_eq!(
+        utf8("io", "By/s", Kind::Counter),
+        "io_bytes_per_second_total"
     );
     assert_eq!(
         with(
@@ -445,13 +464,13 @@ fn bodies_are_protobuf_plain_or_gzip() {
     assert_eq!(decode(ct, Some("gzip"), &gz, 4).unwrap_err().status(), 400);
     assert_eq!(
         decode(ct, Some("br"), &body, 1 << 20).unwrap_err().status(),
-        415
+        400
     );
     assert_eq!(
         decode(Some("text/plain"), None, &body, 1 << 20)
             .unwrap_err()
             .status(),
-        415
+        400
     );
     assert_eq!(
         decode(Some("application/json"), None, b"{}", 1 << 20).unwrap(),
@@ -597,4 +616,120 @@ fn json_reads_as_the_protobuf_request() {
             .to_string();
         assert!(e.contains(at), "{bad}: {e}");
     }
+}
+
+/// A series two resources both write (the same identity, overlapping batches) is stored in
+/// time order, one sample a time, not refused as out of order.
+#[test]
+fn overlapping_resources_merge_in_time_order() {
+    let res = || vec![kv("service.name", "a"), kv("host", "h")];
+    let mut req = request(
+        res(),
+        vec![metric("g", "", gauge(vec![num(120_000, 2.0, vec![])]))],
+    );
+    let second = request(
+        res(),
+        vec![metric(
+            "g",
+            "",
+            gauge(vec![num(60_000, 1.0, vec![]), num(120_000, 3.0, vec![])]),
+        )],
+    );
+    req.resource_metrics.extend(second.resource_metrics);
+    let got = lines(&translate(&req, &Settings::default()).unwrap());
+    assert_eq!(
+        got,
+        vec![
+            r#"{__name__="g",job="a"} 1@60000"#,
+            r#"{__name__="g",job="a"} 3@120000"#,
+            r#"{__name__="target_info",host="h",job="a"} 1@120000"#,
+            r#"{__name__="target_info",host="h",job="a"} 1@60000"#,
+        ]
+    );
+}
+
+/// Scope attributes are named as a whole with their prefix; a huge scale is merged, not
+/// shifted past the integer's width.
+#[test]
+fn scope_labels_and_extreme_scales() {
+    let mut req = request(
+        vec![],
+        vec![metric("g", "", gauge(vec![num(1000, 1.0, vec![])]))],
+    );
+    req.resource_metrics[0].scope_metrics[0]
+        .scope
+        .as_mut()
+        .unwrap()
+        .attributes = vec![kv("1x", "a"), kv("", "b")];
+    let s = Settings {
+        promote_scope_metadata: true,
+        ..Settings::default()
+    };
+    let got = lines(&translate(&req, &s).unwrap());
+    assert_eq!(
+        got,
+        vec![
+            r#"{__name__="g",otel_scope_="b",otel_scope_1x="a",otel_scope_name="lib",otel_scope_version="1.2"} 1@1000"#
+        ]
+    );
+    let huge = request(
+        vec![],
+        vec![metric(
+            "e",
+            "",
+            metric::Data::ExponentialHistogram(p::ExponentialHistogram {
+                data_points: vec![ExponentialHistogramDataPoint {
+                    time_unix_nano: 1_000_000_000,
+                    count: 2,
+                    scale: 60,
+                    positive: Some(Buckets {
+                        offset: 5,
+                        bucket_counts: vec![1, 1],
+                    }),
+                    ..Default::default()
+                }],
+                aggregation_temporality: p::TEMPORALITY_CUMULATIVE,
+            }),
+        )],
+    );
+    let got = lines(&translate(&huge, &Settings::default()).unwrap());
+    assert_eq!(
+        got,
+        vec![r#"{__name__="e"} hist(schema=8 count=2 sum=0 pos=[(1, 1)]/[2.0])"#]
+    );
+}
+
+#[test]
+fn arrays_and_maps_read_as_go_marshals_them() {
+    let s = |x: &str| AnyValue {
+        value: Some(any_value::Value::StringValue(x.into())),
+    };
+    let map = AnyValue {
+        value: Some(any_value::Value::KvlistValue(p::KeyValueList {
+            values: vec![
+                KeyValue {
+                    key: "z".into(),
+                    value: Some(AnyValue {
+                        value: Some(any_value::Value::DoubleValue(1.0)),
+                    }),
+                },
+                KeyValue {
+                    key: "a".into(),
+                    value: Some(s("<b>&")),
+                },
+            ],
+        })),
+    };
+    assert_eq!(
+        any_string(Some(&map)),
+        r#"{"a":"\u003cb\u003e\u0026","z":1}"#
+    );
+    let nan = AnyValue {
+        value: Some(any_value::Value::ArrayValue(p::ArrayValue {
+            values: vec![AnyValue {
+                value: Some(any_value::Value::DoubleValue(f64::NAN)),
+            }],
+        })),
+    };
+    assert_eq!(any_string(Some(&nan)), "");
 }
