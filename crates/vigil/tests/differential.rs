@@ -1,7 +1,7 @@
 //! Differential test against Debian's Prometheus 2.42: the same generated data backfilled into
 //! vigil and into Prometheus (`promtool`), a few hundred generated PromQL queries sent to both
 //! HTTP APIs, and the answers compared: same result type, same series, same timestamps, values
-//! within 1e-9 relative. Differences 2.42 and current Prometheus are known to have are kept out
+//! within 1e-9 relative; and the samples each query read (`stats=all`), total and per step. Differences 2.42 and current Prometheus are known to have are kept out
 //! of the generated queries and listed in `docs/promql-differences.md`.
 
 use std::path::Path;
@@ -32,8 +32,10 @@ fn generated_queries_answer_as_prometheus_does() {
     let vigil = Path::new(env!("CARGO_BIN_EXE_vigil"));
     backfill_vigil(vigil, &om, &dir.join("vigil")).unwrap();
     backfill_prometheus(&om, &dir.join("prom")).unwrap();
-    let v = start_vigil(vigil, &dir.join("vigil"), &[]);
-    let p = start_prometheus(&dir.join("prom"), &[]);
+    // Statistics per step on both, so each answer also says what the query read.
+    let stats = ["--enable-feature=promql-per-step-stats".to_string()];
+    let v = start_vigil(vigil, &dir.join("vigil"), &stats);
+    let p = start_prometheus(&dir.join("prom"), &stats);
     println!("{} series, {samples} samples loaded into both", ds.series());
 
     if let Ok(q) = std::env::var("VIGIL_DIFF_DEBUG") {
@@ -59,6 +61,7 @@ fn generated_queries_answer_as_prometheus_does() {
         env("VIGIL_DIFF_QUERIES", 300) as usize,
     );
     let mut failures = Vec::new();
+    let mut stats_failures = Vec::new();
     let mut checked = 0;
     for (i, e) in exprs.iter().enumerate() {
         // Whole-second evaluation times (samples are off-grid, see dataset) such that every
@@ -82,7 +85,8 @@ fn generated_queries_answer_as_prometheus_does() {
                 vec![("query", e.clone()), ("time", t.to_string())],
             )
         };
-        let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let mut params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        params.push(("stats", "all"));
         let a = v.get(path, &params);
         let b = p.get(path, &params);
         checked += 1;
@@ -95,12 +99,21 @@ fn generated_queries_answer_as_prometheus_does() {
         };
         if let Err(why) = result {
             failures.push(format!("{path} {e} @{t}: {why}"));
+        } else if let Err(why) = same_samples_read(&a, &b) {
+            stats_failures.push(format!("{path} {e} @{t}: {why}"));
         }
     }
     println!(
         "{} of {checked} generated queries answered as Prometheus 2.42 does",
         checked - failures.len()
     );
+    println!(
+        "{} of {checked} read the samples Prometheus 2.42 reads (totalQueryableSamples and per step)",
+        checked - failures.len() - stats_failures.len()
+    );
+    for f in &stats_failures {
+        println!("STATS DIFFER: {f}");
+    }
     // `format_query`: long expressions split over lines as Prometheus splits them. Selectors
     // have one matcher each: 2.42 sorts matchers and joins them with "," where current
     // Prometheus (and vigil) keep their order and join them with ", " (promql-differences.md).
@@ -147,4 +160,29 @@ fn generated_queries_answer_as_prometheus_does() {
     }
     let _ = std::fs::remove_dir_all(&dir);
     assert!(failures.is_empty(), "{} queries differ", failures.len());
+    assert!(
+        stats_failures.is_empty(),
+        "{} queries read other samples",
+        stats_failures.len()
+    );
+}
+
+/// The samples two answers say their query read: the total and each step's count (the
+/// per-step times too). Errors on both sides carry no statistics.
+fn same_samples_read(a: &str, b: &str) -> Result<(), String> {
+    let parse = |s: &str| -> serde_json::Value { serde_json::from_str(s).unwrap_or_default() };
+    let (a, b) = (parse(a), parse(b));
+    if a["status"] != "success" {
+        return Ok(());
+    }
+    let (sa, sb) = (
+        &a["data"]["stats"]["samples"],
+        &b["data"]["stats"]["samples"],
+    );
+    for k in ["totalQueryableSamples", "totalQueryableSamplesPerStep"] {
+        if sa[k].is_null() || sa[k] != sb[k] {
+            return Err(format!("{k}: vigil {} vs prometheus {}", sa[k], sb[k]));
+        }
+    }
+    Ok(())
 }
