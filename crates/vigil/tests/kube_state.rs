@@ -1268,3 +1268,60 @@ spec:
         "{err}"
     );
 }
+
+/// A named custom kind the API server does not list at start is watched by the English
+/// plural (`gizmos`); when its CRD comes with another (`gizmoz`), rediscovery watches it by
+/// that one, and its objects appear without a restart.
+#[test]
+fn kube_state_named_kind_follows_its_crds_plural() {
+    let dir = temp_dir("kube-state-guessed");
+    let k = FakeKube::start();
+    let cfg = dir.join("crs.yaml");
+    std::fs::write(
+        &cfg,
+        r#"kind: CustomResourceStateMetrics
+spec:
+  resources:
+  - groupVersionKind: {group: late.example.com, version: v1, kind: Gizmo}
+    metricNamePrefix: gizmo
+    labelsFromPath:
+      name: [metadata, name]
+    metrics:
+    - name: info
+      help: Gizmos.
+      each: {type: Info, info: {labelsFromPath: {uid: [metadata, uid]}}}
+"#,
+    )
+    .unwrap();
+    let port = free_port();
+    let args = vec![
+        "kube-state".to_string(),
+        format!("--apiserver={}", k.url()),
+        "--host=127.0.0.1".into(),
+        format!("--port={port}"),
+        "--telemetry-host=127.0.0.1".into(),
+        format!("--telemetry-port={}", free_port()),
+        format!("--custom-resource-state-config-file={}", cfg.display()),
+        "--custom-resource-state-only".into(),
+        "--custom-resource-state-discovery-interval=1s".into(),
+    ];
+    let _p = spawn("vigil-kube-state", &vigil_bin(), &args, &dir);
+    wait_for("synced", Duration::from_secs(20), || {
+        http("GET", &format!("http://127.0.0.1:{port}/readyz"), None)
+            .ok()
+            .filter(|(c, _)| *c == 200)
+    });
+    k.serve_custom("late.example.com/v1", "gizmoz", "Gizmo");
+    k.apply(json!({"apiVersion": "late.example.com/v1", "kind": "Gizmo",
+                   "metadata": {"name": "g1", "namespace": "default", "uid": "u1"}}));
+    wait_for(
+        "the gizmo by its CRD's plural",
+        Duration::from_secs(30),
+        || {
+            let (_, t) = get(&format!("http://127.0.0.1:{port}/metrics"));
+            t.contains(r#"gizmo_info{customresource_group="late.example.com",customresource_kind="Gizmo",customresource_version="v1",name="g1",uid="u1"} 1"#)
+            .then_some(())
+        },
+    );
+    assert!(k.requests().iter().any(|r| r.contains("gizmoz")));
+}

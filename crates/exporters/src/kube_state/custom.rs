@@ -469,6 +469,9 @@ pub struct Resource {
     pub plural: String,
     /// Listed across the cluster only, never per namespace (from discovery).
     pub cluster_scoped: bool,
+    /// A named kind discovery did not list: its plural is the configured or English one, and
+    /// its scope namespaced, until rediscovery finds its CRD.
+    pub guessed: bool,
     common: BTreeMap<String, String>,
     labels: LabelPaths,
     metrics: Vec<Metric>,
@@ -768,8 +771,10 @@ async fn resolve_logged(
             Some((ar, caps)) => {
                 r.plural = ar.plural;
                 r.cluster_scoped = caps.scope == kube::discovery::Scope::Cluster;
+                r.guessed = false;
             }
             None => {
+                r.guessed = true;
                 if log {
                     tracing::warn!(group = %r.group, version = %r.version, kind = %r.kind, plural = %r.plural, "kube-state: the API server does not list this custom kind; watching it, as namespaced, by the configured or English plural");
                 }
@@ -1011,6 +1016,7 @@ pub fn parse(yaml: &str) -> Result<Vec<Resource>, String> {
             kind: gvk.kind.clone(),
             plural,
             cluster_scoped: false,
+            guessed: false,
             common,
             labels,
             metrics,

@@ -241,8 +241,15 @@ pub struct Watched {
     events: AtomicU64,
     errors: AtomicU64,
     /// A custom kind's `group/version/kind` (empty for built-in resources): one watch per
-    /// kind, whatever plural it was first watched by.
+    /// kind.
     gvk: String,
+    /// A custom kind's watch tasks, stopped when it is watched anew (its CRD came with another
+    /// plural or scope than the one guessed).
+    tasks: parking_lot::Mutex<Vec<tokio::task::AbortHandle>>,
+    /// A custom kind watched by a guessed plural and scope (see `custom::Resource::guessed`).
+    guessed: bool,
+    /// A custom kind's scope as watched.
+    cluster_scoped: bool,
 }
 
 /// A resource's (still empty) state, waiting for `watches` lists.
@@ -265,6 +272,9 @@ fn new_watched(
         events: AtomicU64::new(0),
         errors: AtomicU64::new(0),
         gvk: String::new(),
+        tasks: Default::default(),
+        guessed: false,
+        cluster_scoped: false,
     })
 }
 
@@ -315,6 +325,9 @@ fn watch_custom(
         events: AtomicU64::new(0),
         errors: AtomicU64::new(0),
         gvk: custom_gvk(&cr),
+        tasks: Default::default(),
+        guessed: cr.guessed,
+        cluster_scoped: cr.cluster_scoped,
     });
     for ns in &cr_ns {
         let api = match ns {
@@ -333,7 +346,7 @@ fn watch_custom(
         let render = Arc::new(move |o: &DynamicObject| {
             cr.render(&serde_json::to_value(o).unwrap_or_default())
         });
-        tokio::spawn(watch(
+        let task = tokio::spawn(watch(
             api,
             w.clone(),
             render,
@@ -341,6 +354,7 @@ fn watch_custom(
             keep,
             config.clone(),
         ));
+        w.tasks.lock().push(task.abort_handle());
     }
     w
 }
@@ -854,20 +868,23 @@ impl KubeState {
         })
     }
 
-    /// Follow the custom kinds that appear after start: every `every`, resolve the
-    /// wildcard entries of `wanted` (the config's, unresolved) again and watch each kind not
-    /// watched yet, after the others in the output (kube-state-metrics follows CRDs as they
-    /// come). Kinds that go away keep their watches, which retry quietly; their objects go
-    /// when a watch or list is answered 404.
+    /// Follow the custom kinds that appear after start: every `every`, resolve the entries
+    /// of `wanted` (the config's, unresolved) again and watch each kind not watched yet,
+    /// after the others in the output (kube-state-metrics follows CRDs as they come); a named
+    /// kind watched by a guessed plural whose CRD now gives another plural or scope is watched
+    /// anew in its place. Kinds that go away keep their watches, which retry quietly; their
+    /// objects go when a watch or list is answered 404.
     pub fn follow_custom(
         self: &Arc<Self>,
         client: kube::Client,
         wanted: Vec<custom::Resource>,
         every: std::time::Duration,
     ) {
-        // Only wildcards find new kinds; the named entries are resolved with them so that a
-        // kind an entry names stays that entry's.
-        if !wanted.iter().any(custom::Resource::is_wildcard) || every.is_zero() {
+        // Wildcards find new kinds, and named kinds watched by a guessed plural their CRDs;
+        // the named entries are resolved with the wildcards so that a kind an entry names
+        // stays that entry's.
+        let guessed = self.resources.read().iter().any(|w| w.guessed);
+        if !(guessed || wanted.iter().any(custom::Resource::is_wildcard)) || every.is_zero() {
             return;
         }
         let state = self.clone();
@@ -888,7 +905,22 @@ impl KubeState {
                 };
                 for r in found.iter().filter(|r| !r.is_wildcard()) {
                     let gvk = custom_gvk(r);
-                    if state.resources.read().iter().any(|w| w.gvk == gvk) {
+                    let watched = state.resources.read().iter().position(|w| w.gvk == gvk);
+                    if let Some(i) = watched {
+                        let old = state.resources.read()[i].clone();
+                        let plural = format!("{}/{}", r.api_version(), r.plural);
+                        if !old.guessed
+                            || r.guessed
+                            || (old.api_plural == plural && old.cluster_scoped == r.cluster_scoped)
+                        {
+                            continue;
+                        }
+                        tracing::info!(group = %r.group, version = %r.version, kind = %r.kind, plural = %r.plural, "kube-state: a custom kind watched by a guessed plural is listed now; watching it by its CRD's");
+                        let w = watch_custom(r, &client, &state.scope, &config, false);
+                        for t in old.tasks.lock().drain(..) {
+                            t.abort();
+                        }
+                        state.resources.write()[i] = w;
                         continue;
                     }
                     tracing::info!(group = %r.group, version = %r.version, kind = %r.kind, plural = %r.plural, "kube-state: watching a custom resource kind that appeared");
