@@ -64,6 +64,9 @@ pub struct Settings {
     pub lookback_ms: i64,
     /// `type-and-unit-labels`: series carry `__type__` and `__unit__`.
     pub type_and_unit_labels: bool,
+    /// `created-timestamp-zero-ingestion`: counters, histograms and summaries get a 0 at their
+    /// points' start time.
+    pub start_zeros: bool,
 }
 
 impl Default for Settings {
@@ -80,6 +83,7 @@ impl Default for Settings {
             label_name_preserve_multiple_underscores: true,
             lookback_ms: 5 * 60 * 1000,
             type_and_unit_labels: false,
+            start_zeros: false,
         }
     }
 }
@@ -139,6 +143,9 @@ pub fn decode(
 #[derive(Debug, Default)]
 pub struct Translated {
     pub write: WriteRequest,
+    /// With [`Settings::start_zeros`]: each series' start time, where its points gave one
+    /// (for [`crate::receive::append_with_starts`]).
+    pub starts: Vec<Option<i64>>,
     pub warnings: Vec<String>,
 }
 
@@ -185,11 +192,17 @@ pub fn translate(
         return Err(ReceiveError::Storage(msg));
     }
     out.finish();
+    let starts = out
+        .series
+        .keys()
+        .map(|l| out.starts.get(l).copied())
+        .collect();
     Ok(Translated {
         write: WriteRequest {
             timeseries: out.series.into_values().collect(),
             ..Default::default()
         },
+        starts,
         warnings: out.warnings,
     })
 }
@@ -206,6 +219,8 @@ struct Out {
     histograms: BTreeMap<Pairs, Vec<(i64, Vec<u8>)>>,
     warnings: Vec<String>,
     target_info_samples: usize,
+    /// The earliest start time (ms) given for a series.
+    starts: BTreeMap<Pairs, i64>,
 }
 
 impl Out {
@@ -222,6 +237,14 @@ impl Out {
                     .collect(),
                 ..Default::default()
             })
+    }
+
+    /// Note a series' start time (ms; 0: none given).
+    fn start(&mut self, labels: &Pairs, start: i64) {
+        if start > 0 {
+            let s = self.starts.entry(labels.clone()).or_insert(start);
+            *s = (*s).min(start);
+        }
     }
 
     fn sample(&mut self, labels: Vec<(String, String)>, t: i64, v: f64) {
@@ -598,6 +621,20 @@ impl MetricCtx<'_, '_> {
         Ok(l)
     }
 
+    /// With `start_zeros`, a series' start time from a point that has one (not a stale one).
+    fn start(&mut self, labels: &Pairs, start_ns: u64, flags: u32) {
+        if self.s.start_zeros && flags & p::FLAG_NO_RECORDED_VALUE == 0 {
+            self.out.start(labels, ms(start_ns));
+        }
+    }
+
+    /// A sample of a series that starts at the point's start time (a histogram's or a
+    /// summary's `_sum`, `_count` and buckets).
+    fn put(&mut self, labels: Pairs, t: i64, v: f64, start_ns: u64, flags: u32) {
+        self.start(&labels, start_ns, flags);
+        self.out.sample(labels, t, v);
+    }
+
     fn number(
         &mut self,
         m: &p::Metric,
@@ -618,6 +655,9 @@ impl MetricCtx<'_, '_> {
             }
         };
         let labels = l.with(&[("__name__", name)]);
+        if kind == Kind::Counter {
+            self.start(&labels, dp.start_time_unix_nano, dp.flags);
+        }
         let series = self.out.series(labels);
         series.samples.push(Sample {
             value: v,
@@ -639,15 +679,13 @@ impl MetricCtx<'_, '_> {
         let l = self.labels(m, Kind::Histogram, &dp.attributes, t)?;
         let stale = dp.flags & p::FLAG_NO_RECORDED_VALUE != 0;
         let val = |v: f64| if stale { STALE_NAN } else { v };
+        let (st, flags) = (dp.start_time_unix_nano, dp.flags);
         if let Some(sum) = dp.sum {
-            self.out
-                .sample(l.with(&[("__name__", &format!("{name}_sum"))]), t, val(sum));
+            let labels = l.with(&[("__name__", &format!("{name}_sum"))]);
+            self.put(labels, t, val(sum), st, flags);
         }
-        self.out.sample(
-            l.with(&[("__name__", &format!("{name}_count"))]),
-            t,
-            val(dp.count as f64),
-        );
+        let labels = l.with(&[("__name__", &format!("{name}_count"))]);
+        self.put(labels, t, val(dp.count as f64), st, flags);
         // Exemplars go to the first bucket whose bound holds them, the rest to +Inf.
         let mut placed: Vec<Vec<Exemplar>> = vec![Vec::new(); dp.explicit_bounds.len() + 1];
         for e in &dp.exemplars {
@@ -667,18 +705,18 @@ impl MetricCtx<'_, '_> {
             };
             cumulative = cumulative.saturating_add(*c);
             let le = go_format_f(*b);
-            let s = self
-                .out
-                .series(l.with(&[("__name__", &bucket), ("le", &le)]));
+            let labels = l.with(&[("__name__", &bucket), ("le", &le)]);
+            self.start(&labels, st, flags);
+            let s = self.out.series(labels);
             s.samples.push(Sample {
                 value: val(cumulative as f64),
                 timestamp: t,
             });
             s.exemplars.append(&mut placed[i]);
         }
-        let inf = self
-            .out
-            .series(l.with(&[("__name__", &bucket), ("le", "+Inf")]));
+        let labels = l.with(&[("__name__", &bucket), ("le", "+Inf")]);
+        self.start(&labels, st, flags);
+        let inf = self.out.series(labels);
         inf.samples.push(Sample {
             value: val(dp.count as f64),
             timestamp: t,
@@ -712,7 +750,14 @@ impl MetricCtx<'_, '_> {
                 .enumerate()
                 .map(|(i, c)| (i as i32, c)),
         );
-        self.histogram(l, name, t, h, dp.flags, &dp.exemplars)
+        self.histogram(
+            l,
+            name,
+            t,
+            h,
+            (dp.start_time_unix_nano, dp.flags),
+            &dp.exemplars,
+        )
     }
 
     fn exponential(
@@ -768,7 +813,14 @@ impl MetricCtx<'_, '_> {
             negative_buckets,
             ..Default::default()
         };
-        self.histogram(l, name, t, h, dp.flags, &dp.exemplars)
+        self.histogram(
+            l,
+            name,
+            t,
+            h,
+            (dp.start_time_unix_nano, dp.flags),
+            &dp.exemplars,
+        )
     }
 
     fn histogram(
@@ -777,7 +829,7 @@ impl MetricCtx<'_, '_> {
         name: &str,
         t: i64,
         mut h: FloatHistogram,
-        flags: u32,
+        (start, flags): (u64, u32),
         exemplars: &[p::Exemplar],
     ) -> Result<(), String> {
         if flags & p::FLAG_NO_RECORDED_VALUE != 0 {
@@ -785,6 +837,7 @@ impl MetricCtx<'_, '_> {
             h.count = STALE_NAN;
         }
         let labels = l.with(&[("__name__", name)]);
+        self.start(&labels, start, flags);
         self.out
             .histograms
             .entry(labels.clone())
@@ -807,16 +860,11 @@ impl MetricCtx<'_, '_> {
         let l = self.labels(m, Kind::Summary, &dp.attributes, t)?;
         let stale = dp.flags & p::FLAG_NO_RECORDED_VALUE != 0;
         let val = |v: f64| if stale { STALE_NAN } else { v };
-        self.out.sample(
-            l.with(&[("__name__", &format!("{name}_sum"))]),
-            t,
-            val(dp.sum),
-        );
-        self.out.sample(
-            l.with(&[("__name__", &format!("{name}_count"))]),
-            t,
-            val(dp.count as f64),
-        );
+        let (st, flags) = (dp.start_time_unix_nano, dp.flags);
+        let labels = l.with(&[("__name__", &format!("{name}_sum"))]);
+        self.put(labels, t, val(dp.sum), st, flags);
+        let labels = l.with(&[("__name__", &format!("{name}_count"))]);
+        self.put(labels, t, val(dp.count as f64), st, flags);
         for q in &dp.quantile_values {
             let qs = go_format_f(q.quantile);
             self.out.sample(

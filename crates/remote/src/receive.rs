@@ -251,13 +251,50 @@ fn series_labels(ts: &crate::proto::TimeSeries) -> Result<Labels, String> {
     Ok(ls)
 }
 
+/// The 0 at `start` before the first sample of `ts` (a zero histogram of its layout when it
+/// holds histograms); the series ref to go on with.
+fn start_zero(
+    app: &mut dyn vigil_storage::Appender,
+    labels: &Labels,
+    start: i64,
+    ts: &TimeSeries,
+) -> vigil_storage::SeriesRef {
+    use prost::Message as _;
+    let first_hist = ts
+        .histograms
+        .first()
+        .and_then(|raw| crate::proto::Histogram::decode(raw.as_slice()).ok());
+    let (t, template) = match (ts.samples.first(), &first_hist) {
+        (Some(s), _) => (s.timestamp, None),
+        (None, Some(h)) => (h.timestamp, h.to_float()),
+        (None, None) => return 0,
+    };
+    if start >= t {
+        return 0;
+    }
+    app.append_start_zero(0, labels, start, t, template.as_ref())
+        .unwrap_or(0)
+}
+
 /// Append every sample of `req` in one transaction. A sample that cannot be stored (out of
 /// order, duplicate, too old) rolls the whole write back and is answered 400, so the sender
 /// drops it rather than retrying forever, as Prometheus does.
 pub fn append(storage: &dyn Storage, req: &WriteRequest) -> Result<Received, ReceiveError> {
+    append_with_starts(storage, req, &[])
+}
+
+/// As [`append`], with a start time for some series (`starts[i]` for `req.timeseries[i]`):
+/// with `created-timestamp-zero-ingestion` a 0 at it goes before the series' first sample, as
+/// a best effort (refused, out of order after an earlier request, it is neither an error nor
+/// counted, as for scrapes).
+pub fn append_with_starts(
+    storage: &dyn Storage,
+    req: &WriteRequest,
+    starts: &[Option<i64>],
+) -> Result<Received, ReceiveError> {
     let mut app = storage.appender();
     let mut got = Received::default();
-    for ts in &req.timeseries {
+    for (i, ts) in req.timeseries.iter().enumerate() {
         let labels = match series_labels(ts) {
             Ok(l) => l,
             Err(why) => {
@@ -273,6 +310,9 @@ pub fn append(storage: &dyn Storage, req: &WriteRequest) -> Result<Received, Rec
         };
         got.series += 1;
         let mut r = 0;
+        if let Some(Some(start)) = starts.get(i) {
+            r = start_zero(&mut *app, &labels, *start, ts);
+        }
         for s in &ts.samples {
             match app.append(r, &labels, s.timestamp, s.value) {
                 Ok(next) => r = next,

@@ -278,6 +278,57 @@ fn otlp_metrics_are_stored_as_prometheus_translates_them() {
     assert!(one(&v, "app_up").is_none());
 }
 
+/// With `created-timestamp-zero-ingestion`, a counter's start time puts a 0 before its first
+/// sample; a later request whose start is then in the series' past is stored all the same.
+#[test]
+fn otlp_start_times_become_zeros_with_their_feature() {
+    let v = Vigil::start(
+        "otlp-start",
+        Some("scrape_configs: []\n"),
+        &[
+            "--web.enable-otlp-receiver",
+            "--enable-feature=created-timestamp-zero-ingestion",
+        ],
+    );
+    let t = now_ms() - 20_000;
+    let counter = |at: u64, v: f64| {
+        let mut dp = number(at, v, vec![]);
+        dp.start_time_unix_nano = (t - 10_000) * 1_000_000;
+        request(vec![metric(
+            "jobs.done",
+            "",
+            metric::Data::Sum(p::Sum {
+                data_points: vec![dp],
+                aggregation_temporality: p::TEMPORALITY_CUMULATIVE,
+                is_monotonic: true,
+            }),
+        )])
+    };
+    assert_eq!(post(&v, &counter(t, 5.0), PB, None).0, 200);
+    assert_eq!(post(&v, &counter(t + 10_000, 7.0), PB, None).0, 200);
+    let r = get_json(&format!(
+        "{}/api/v1/query?query={}",
+        v.base,
+        enc("jobs_done_total[1m]")
+    ));
+    let values: Vec<(f64, String)> = r["data"]["result"][0]["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p[0].as_f64().unwrap(), p[1].as_str().unwrap().to_string()))
+        .collect();
+    let s = |ms: u64| ms as f64 / 1000.0;
+    assert_eq!(
+        values,
+        vec![
+            (s(t - 10_000), "0".to_string()),
+            (s(t), "5".to_string()),
+            (s(t + 10_000), "7".to_string())
+        ],
+        "{r}"
+    );
+}
+
 /// Without the flag the endpoint answers 404 with Prometheus's hint.
 #[test]
 fn otlp_receiver_needs_its_flag() {

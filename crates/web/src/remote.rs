@@ -81,6 +81,7 @@ async fn otlp_write(State(s): St, headers: HeaderMap, body: Bytes) -> Response {
         label_name_preserve_multiple_underscores: cfg.label_name_preserve_multiple_underscores,
         lookback_ms: s.engine.lookback_ms,
         type_and_unit_labels: vigil_config::type_and_unit_labels(),
+        start_zeros: vigil_config::created_timestamp_zero_ingestion(),
     };
     let content_type = header_str(&headers, header::CONTENT_TYPE).map(str::to_string);
     let encoding = header_str(&headers, header::CONTENT_ENCODING).map(str::to_string);
@@ -107,7 +108,7 @@ async fn otlp_write(State(s): St, headers: HeaderMap, body: Bytes) -> Response {
         for w in &t.warnings {
             tracing::warn!(warning = %w, "Warnings translating OTLP metrics to Prometheus write request");
         }
-        receive::append(&*storage, &t.write)
+        receive::append_with_starts(&*storage, &t.write, &t.starts)
     })
     .await
     .unwrap_or_else(|e| Err(ReceiveError::Storage(format!("write task failed: {e}"))));

@@ -733,3 +733,78 @@ fn arrays_and_maps_read_as_go_marshals_them() {
     };
     assert_eq!(any_string(Some(&nan)), "");
 }
+
+/// With start zeros, counters, histograms and summaries carry their points' start time
+/// (not gauges, not stale points).
+#[test]
+fn start_times_become_zeros_before_the_first_sample() {
+    let mut c = num(60_000, 5.0, vec![]);
+    c.start_time_unix_nano = 30_000_000_000;
+    let mut g = num(60_000, 1.0, vec![]);
+    g.start_time_unix_nano = 30_000_000_000;
+    let req = request(
+        vec![],
+        vec![
+            metric(
+                "c",
+                "",
+                sum(vec![c.clone()], true, p::TEMPORALITY_CUMULATIVE),
+            ),
+            metric("g", "", gauge(vec![g])),
+            metric(
+                "h",
+                "",
+                metric::Data::Histogram(p::Histogram {
+                    data_points: vec![HistogramDataPoint {
+                        start_time_unix_nano: 30_000_000_000,
+                        time_unix_nano: 60_000_000_000,
+                        count: 1,
+                        sum: Some(1.0),
+                        bucket_counts: vec![1, 0],
+                        explicit_bounds: vec![1.0],
+                        ..Default::default()
+                    }],
+                    aggregation_temporality: p::TEMPORALITY_CUMULATIVE,
+                }),
+            ),
+        ],
+    );
+    let s = Settings {
+        start_zeros: true,
+        ..Settings::default()
+    };
+    let t = translate(&req, &s).unwrap();
+    let with_start: Vec<String> = t
+        .write
+        .timeseries
+        .iter()
+        .zip(&t.starts)
+        .filter(|(_, st)| **st == Some(30_000))
+        .map(|(ts, _)| {
+            ts.labels
+                .iter()
+                .map(|l| format!("{}={}", l.name, l.value))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .collect();
+    assert_eq!(
+        with_start,
+        [
+            "__name__=c_total",
+            "__name__=h_bucket,le=+Inf",
+            "__name__=h_bucket,le=1",
+            "__name__=h_count",
+            "__name__=h_sum"
+        ]
+    );
+    assert!(
+        translate(&req, &Settings::default())
+            .unwrap()
+            .starts
+            .iter()
+            .all(Option::is_none)
+    );
+    // Stored through the TSDB: `cargo test -p vigil --test otlp` (the memory store keeps no
+    // start zeros).
+}
