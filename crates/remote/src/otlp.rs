@@ -271,6 +271,7 @@ impl Out {
                 .extend(kept.into_iter().map(|(_, h)| h));
         }
         for s in self.series.values_mut() {
+            s.exemplars.sort_by_key(|x| x.timestamp);
             s.samples.sort_by_key(|x| x.timestamp);
             let mut kept: Vec<Sample> = Vec::with_capacity(s.samples.len());
             for x in s.samples.drain(..) {
@@ -1038,6 +1039,8 @@ fn go_json_string(s: &str, out: &mut String) {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
             '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
                 out.push_str(&format!("\\u{:04x}", c as u32))
             }

@@ -150,9 +150,9 @@ impl Group {
             }
             Some(slots) => {
                 outcomes.resize_with(self.rules.len(), || None);
+                // Each rule is in one batch: taken from here once.
+                let mut refs: Vec<Option<&mut Rule>> = self.rules.iter_mut().map(Some).collect();
                 for batch in &self.batches {
-                    let mut refs: Vec<Option<&mut Rule>> =
-                        self.rules.iter_mut().map(Some).collect();
                     let picked: Vec<(usize, &mut Rule)> = batch
                         .iter()
                         .filter_map(|&i| Some((i, refs.get_mut(i)?.take()?)))

@@ -86,18 +86,20 @@ async fn otlp_write(State(s): St, headers: HeaderMap, body: Bytes) -> Response {
     let content_type = header_str(&headers, header::CONTENT_TYPE).map(str::to_string);
     let encoding = header_str(&headers, header::CONTENT_ENCODING).map(str::to_string);
     let storage = s.storage.clone();
-    // One request decoded at a time: a decoded request can take many times its size in
-    // memory (an empty metric is 2 bytes of protobuf and a hundred in memory).
-    let Ok(_turn) = OTLP_TURN.acquire().await else {
-        return StatusCode::SERVICE_UNAVAILABLE.into_response();
-    };
     if body.len() > MAX_OTLP_BODY {
         return refuse(ReceiveError::BadRequest(format!(
             "the body is over {MAX_OTLP_BODY} bytes"
         )));
     }
+    // One request decoded at a time: a decoded request can take many times its size in
+    // memory (an empty metric is 2 bytes of protobuf and a hundred in memory). The turn goes
+    // with the work, so a client that hangs up does not free it early.
+    let Ok(turn) = OTLP_TURN.acquire().await else {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    };
     // Decoding, translating and appending are CPU and lock work: off the async workers.
     let res = tokio::task::spawn_blocking(move || {
+        let _turn = turn;
         let req = vigil_remote::otlp::decode(
             content_type.as_deref(),
             encoding.as_deref(),

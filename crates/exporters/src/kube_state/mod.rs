@@ -916,7 +916,9 @@ impl KubeState {
                             continue;
                         }
                         tracing::info!(group = %r.group, version = %r.version, kind = %r.kind, plural = %r.plural, "kube-state: a custom kind watched by a guessed plural is listed now; watching it by its CRD's");
-                        let w = watch_custom(r, &client, &state.scope, &config, false);
+                        // Still holding readiness back if the guessed watch never listed.
+                        let at_start = old.objects.read().unsynced > 0;
+                        let w = watch_custom(r, &client, &state.scope, &config, at_start);
                         for t in old.tasks.lock().drain(..) {
                             t.abort();
                         }
