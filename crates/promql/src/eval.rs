@@ -20,18 +20,10 @@ use crate::value::{EvalError, Hist, Point, R, RangeArg, Stepped, V, Value, inval
 
 /// What histogram samples cost against `--query.max-samples` (and, at 16 bytes a sample,
 /// `--query.max-bytes`), in float samples: by their size, as Prometheus counts a histogram
-/// (`(Size() + 8) / 16`, its size being a fixed part plus 8 bytes a span, bucket and bound).
+/// (the weight query statistics give it too).
 pub(crate) fn hist_cost(hs: &[HistogramSample]) -> usize {
     hs.iter()
-        .map(|x| {
-            let h = &x.h;
-            let parts = h.positive_spans.len()
-                + h.negative_spans.len()
-                + h.positive_buckets.len()
-                + h.negative_buckets.len()
-                + h.custom_values.len();
-            (176 + 8 * parts) / 16
-        })
+        .map(|x| crate::stats::hist_weight(&x.h) as usize)
         .sum()
 }
 

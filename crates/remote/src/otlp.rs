@@ -1055,7 +1055,7 @@ fn go_json_string(s: &str, out: &mut String) {
 fn js_float(f: f64) -> String {
     let a = f.abs();
     if f.is_nan() || f.is_infinite() {
-        return format!("json: unsupported value: {}", go_format_g(f));
+        return format!("json: unsupported value: {}", non_finite_text(f));
     }
     if a != 0.0 && !(1e-6..1e21).contains(&a) {
         let e = format!("{f:e}");
@@ -1067,7 +1067,8 @@ fn js_float(f: f64) -> String {
     format!("{f}")
 }
 
-fn go_format_g(f: f64) -> String {
+/// NaN or an infinity as Go's `strconv.FormatFloat(f, 'g', -1, 64)` writes it.
+fn non_finite_text(f: f64) -> String {
     if f.is_nan() {
         "NaN".into()
     } else if f > 0.0 {
