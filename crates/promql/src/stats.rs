@@ -114,14 +114,14 @@ impl SampleStats {
         range_ms: i64,
     ) {
         for (k, &end) in ends.iter().enumerate() {
-            let inside = |t: i64| t > end - range_ms && t <= end;
             let lo = samples.partition_point(|x| x.t <= end - range_ms);
             let hi = samples.partition_point(|x| x.t <= end);
             let mut n = hi.saturating_sub(lo) as u64;
             if !hists.is_empty() {
-                n += hists
+                let lo = hists.partition_point(|x| x.t <= end - range_ms);
+                let hi = hists.partition_point(|x| x.t <= end);
+                n += hists[lo..hi.max(lo)]
                     .iter()
-                    .filter(|x| inside(x.t))
                     .map(|x| hist_weight(&x.h))
                     .sum::<u64>();
             }

@@ -285,6 +285,11 @@ impl Out {
     }
 }
 
+/// A point flagged "no recorded value": its series go stale.
+fn stale(flags: u32) -> bool {
+    flags & p::FLAG_NO_RECORDED_VALUE != 0
+}
+
 /// Nanoseconds to milliseconds, as Prometheus truncates them.
 fn ms(ns: u64) -> i64 {
     (ns / 1_000_000) as i64
@@ -624,16 +629,29 @@ impl MetricCtx<'_, '_> {
 
     /// With `start_zeros`, a series' start time from a point that has one (not a stale one).
     fn start(&mut self, labels: &Pairs, start_ns: u64, flags: u32) {
-        if self.s.start_zeros && flags & p::FLAG_NO_RECORDED_VALUE == 0 {
+        if self.s.start_zeros && !stale(flags) {
             self.out.start(labels, ms(start_ns));
         }
     }
 
-    /// A sample of a series that starts at the point's start time (a histogram's or a
-    /// summary's `_sum`, `_count` and buckets).
-    fn put(&mut self, labels: Pairs, t: i64, v: f64, start_ns: u64, flags: u32) {
-        self.start(&labels, start_ns, flags);
-        self.out.sample(labels, t, v);
+    /// A classic histogram's or a summary's `_sum` (when given) and `_count`, which start at
+    /// the point's start time; stale with the point.
+    fn sum_and_count(
+        &mut self,
+        l: &LabelSet,
+        name: &str,
+        t: i64,
+        sum: Option<f64>,
+        count: u64,
+        (start_ns, flags): (u64, u32),
+    ) {
+        let val = |v: f64| if stale(flags) { STALE_NAN } else { v };
+        let sum = sum.map(|s| ("_sum", s));
+        for (suffix, v) in sum.into_iter().chain([("_count", count as f64)]) {
+            let labels = l.with(&[("__name__", &format!("{name}{suffix}"))]);
+            self.start(&labels, start_ns, flags);
+            self.out.sample(labels, t, val(v));
+        }
     }
 
     fn number(
@@ -646,7 +664,7 @@ impl MetricCtx<'_, '_> {
     ) -> Result<(), String> {
         let t = ms(dp.time_unix_nano);
         let l = self.labels(m, kind, &dp.attributes, t)?;
-        let v = if dp.flags & p::FLAG_NO_RECORDED_VALUE != 0 {
+        let v = if stale(dp.flags) {
             STALE_NAN
         } else {
             match dp.value {
@@ -678,15 +696,9 @@ impl MetricCtx<'_, '_> {
     ) -> Result<(), String> {
         let t = ms(dp.time_unix_nano);
         let l = self.labels(m, Kind::Histogram, &dp.attributes, t)?;
-        let stale = dp.flags & p::FLAG_NO_RECORDED_VALUE != 0;
-        let val = |v: f64| if stale { STALE_NAN } else { v };
+        let val = |v: f64| if stale(dp.flags) { STALE_NAN } else { v };
         let (st, flags) = (dp.start_time_unix_nano, dp.flags);
-        if let Some(sum) = dp.sum {
-            let labels = l.with(&[("__name__", &format!("{name}_sum"))]);
-            self.put(labels, t, val(sum), st, flags);
-        }
-        let labels = l.with(&[("__name__", &format!("{name}_count"))]);
-        self.put(labels, t, val(dp.count as f64), st, flags);
+        self.sum_and_count(&l, name, t, dp.sum, dp.count, (st, flags));
         // Exemplars go to the first bucket whose bound holds them, the rest to +Inf.
         let mut placed: Vec<Vec<Exemplar>> = vec![Vec::new(); dp.explicit_bounds.len() + 1];
         for e in &dp.exemplars {
@@ -833,7 +845,7 @@ impl MetricCtx<'_, '_> {
         (start, flags): (u64, u32),
         exemplars: &[p::Exemplar],
     ) -> Result<(), String> {
-        if flags & p::FLAG_NO_RECORDED_VALUE != 0 {
+        if stale(flags) {
             h.sum = STALE_NAN;
             h.count = STALE_NAN;
         }
@@ -859,13 +871,9 @@ impl MetricCtx<'_, '_> {
     ) -> Result<(), String> {
         let t = ms(dp.time_unix_nano);
         let l = self.labels(m, Kind::Summary, &dp.attributes, t)?;
-        let stale = dp.flags & p::FLAG_NO_RECORDED_VALUE != 0;
-        let val = |v: f64| if stale { STALE_NAN } else { v };
-        let (st, flags) = (dp.start_time_unix_nano, dp.flags);
-        let labels = l.with(&[("__name__", &format!("{name}_sum"))]);
-        self.put(labels, t, val(dp.sum), st, flags);
-        let labels = l.with(&[("__name__", &format!("{name}_count"))]);
-        self.put(labels, t, val(dp.count as f64), st, flags);
+        let val = |v: f64| if stale(dp.flags) { STALE_NAN } else { v };
+        let start = (dp.start_time_unix_nano, dp.flags);
+        self.sum_and_count(&l, name, t, Some(dp.sum), dp.count, start);
         for q in &dp.quantile_values {
             let qs = go_format_f(q.quantile);
             self.out.sample(

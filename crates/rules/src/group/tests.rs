@@ -37,17 +37,7 @@ fn group(yaml: &str) -> Group {
 }
 
 fn eval(g: &mut Group, s: &MemoryStorage, ts: i64) -> Vec<crate::notifier::Outgoing> {
-    let ext = BTreeMap::from([("cluster".to_string(), "c1".to_string())]);
-    let engine = Engine::default();
-    let env = EvalEnv {
-        storage: s,
-        engine: &engine,
-        query_timeout: None,
-        external_labels: &ext,
-        external_url: "http://vigil:9090",
-        concurrency: None,
-    };
-    g.eval(&env, ts, Duration::from_secs(60))
+    eval_with(g, s, ts, None)
 }
 
 #[test]
@@ -357,7 +347,7 @@ fn eval_with(
     ts: i64,
     slots: Option<&crate::concurrency::Slots>,
 ) -> Vec<crate::notifier::Outgoing> {
-    let ext = BTreeMap::new();
+    let ext = BTreeMap::from([("cluster".to_string(), "c1".to_string())]);
     let engine = Engine::default();
     let env = EvalEnv {
         storage: s,
