@@ -256,7 +256,12 @@ fn write_block_in(
         offset = FILE_HEADER_LEN as u64;
     }
     let mut labels_in_order: Vec<Labels> = Vec::new();
-    let mut metas: Vec<Vec<ChunkMeta>> = Vec::new();
+    // Each series' chunk lists, encoded as the index will hold them (floats, then native
+    // histograms), one buffer for all: a vector of chunk structs per series was the largest
+    // thing a cut of ten million series held. `ends` has each series' end of floats and end
+    // of histograms (equal when it has none).
+    let mut chunk_lists: Vec<u8> = Vec::new();
+    let mut ends: Vec<(usize, usize)> = Vec::new();
     let mut stats = BlockStats::default();
     let mut version = version;
     for item in series {
@@ -275,21 +280,21 @@ fn write_block_in(
                 format!("block series out of label order at {labels:?}"),
             ));
         }
-        let mut cm = Vec::new();
-        // Each chunk goes to the file as it is encoded; its location is kept for the index.
-        let mut put = |min_t, max_t, b: &[u8], histogram| -> std::io::Result<()> {
-            cm.push(ChunkMeta {
-                min_t,
-                max_t,
-                offset,
-                len: b.len() as u64,
-                histogram,
-            });
+        // Each chunk goes to the file as it is encoded; its entry in the index is kept.
+        let mut put = |list: &mut Vec<u8>, min_t, max_t: i64, b: &[u8]| -> std::io::Result<()> {
+            put_varint(list, min_t);
+            put_uvarint(list, (max_t - min_t) as u64);
+            put_uvarint(list, offset);
+            put_uvarint(list, b.len() as u64);
             chunk_file.write_all(b)?;
             offset += b.len() as u64;
             stats.num_chunks += 1;
             Ok(())
         };
+        put_uvarint(
+            &mut chunk_lists,
+            samples.len().div_ceil(BLOCK_CHUNK_SAMPLES) as u64,
+        );
         for part in samples.chunks(BLOCK_CHUNK_SAMPLES) {
             let b = if version >= 2 {
                 packed::encode(part)
@@ -298,8 +303,9 @@ fn write_block_in(
                 part.iter().for_each(|s| x.append(s.t, s.v));
                 x.bytes()
             };
-            put(part[0].t, part[part.len() - 1].t, &b, None)?;
+            put(&mut chunk_lists, part[0].t, part[part.len() - 1].t, &b)?;
         }
+        let floats_end = chunk_lists.len();
         stats.num_samples += samples.len() as u64;
         if !histograms.is_empty() {
             if version < HISTOGRAM_VERSION {
@@ -312,17 +318,22 @@ fn write_block_in(
                 version = HISTOGRAM_ENCODING_VERSION;
             }
             use crate::prometheus::histogram_chunk as hc;
+            // The version is final here: it only changes before the first histograms.
             let encoded = match version >= HISTOGRAM_ENCODING_VERSION {
                 true => hc::encode_all(&histograms),
                 false => hc::encode_all_float(&histograms),
             };
+            put_uvarint(&mut chunk_lists, encoded.len() as u64);
             for c in encoded {
-                put(c.min_t, c.max_t, &c.bytes, Some(c.encoding))?;
+                put(&mut chunk_lists, c.min_t, c.max_t, &c.bytes)?;
+                if version >= HISTOGRAM_ENCODING_VERSION {
+                    put_uvarint(&mut chunk_lists, c.encoding as u64);
+                }
             }
             stats.num_samples += histograms.len() as u64;
             stats.num_histogram_samples += histograms.len() as u64;
         }
-        metas.push(cm);
+        ends.push((floats_end, chunk_lists.len()));
         labels_in_order.push(labels);
     }
     let mut chunk_file = chunk_file.into_inner().map_err(|e| e.into_error())?;
@@ -349,71 +360,70 @@ fn write_block_in(
         .enumerate()
         .map(|(i, s)| (*s, i as u64))
         .collect();
-    let mut idx = Vec::with_capacity(64 + series.len() * 32);
+    let mut idx = IndexOut::create(&tmp.join("index"))?;
     match version >= 3 {
-        true => idx.extend_from_slice(&file_header(MAGIC, version)),
-        false => idx.extend_from_slice(MAGIC),
+        true => idx.buf.extend_from_slice(&file_header(MAGIC, version)),
+        false => idx.buf.extend_from_slice(MAGIC),
     }
-    let sym_off = idx.len() as u64;
-    put_uvarint(&mut idx, syms.len() as u64);
+    let sym_off = idx.pos();
+    put_uvarint(&mut idx.buf, syms.len() as u64);
     for s in &syms {
-        put_uvarint(&mut idx, s.len() as u64);
-        idx.extend_from_slice(s.as_bytes());
+        put_uvarint(&mut idx.buf, s.len() as u64);
+        idx.buf.extend_from_slice(s.as_bytes());
+        idx.spill()?;
     }
     // Series.
-    let series_off = idx.len() as u64;
-    put_uvarint(&mut idx, series.len() as u64);
-    let mut postings: foldhash::HashMap<(u64, u64), Vec<u64>> = Default::default();
-    for (i, (labels, cms)) in series.iter().zip(&metas).enumerate() {
-        put_uvarint(&mut idx, labels.len() as u64);
+    let series_off = idx.pos();
+    put_uvarint(&mut idx.buf, series.len() as u64);
+    let too_many = || {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "a block holds fewer than 2^32 series and symbols",
+        )
+    };
+    let n = u32::try_from(series.len()).map_err(|_| too_many())?;
+    u32::try_from(syms.len()).map_err(|_| too_many())?;
+    let mut postings: foldhash::HashMap<(u32, u32), Vec<u32>> = Default::default();
+    let mut start = 0;
+    for ((labels, &(floats_end, end)), i) in series.iter().zip(&ends).zip(0..n) {
+        put_uvarint(&mut idx.buf, labels.len() as u64);
         for l in labels.iter() {
             let (n, v) = (sym_id[l.name], sym_id[l.value]);
-            put_uvarint(&mut idx, n);
-            put_uvarint(&mut idx, v);
-            postings.entry((n, v)).or_default().push(i as u64);
+            put_uvarint(&mut idx.buf, n);
+            put_uvarint(&mut idx.buf, v);
+            postings.entry((n as u32, v as u32)).or_default().push(i);
         }
-        let (hist, floats): (Vec<&ChunkMeta>, Vec<&ChunkMeta>) =
-            cms.iter().partition(|c| c.histogram.is_some());
-        let mut put = |list: &[&ChunkMeta]| {
-            put_uvarint(&mut idx, list.len() as u64);
-            for c in list {
-                put_varint(&mut idx, c.min_t);
-                put_uvarint(&mut idx, (c.max_t - c.min_t) as u64);
-                put_uvarint(&mut idx, c.offset);
-                put_uvarint(&mut idx, c.len);
-                if let Some(enc) = c.histogram
-                    && version >= HISTOGRAM_ENCODING_VERSION
-                {
-                    put_uvarint(&mut idx, enc as u64);
-                }
-            }
-        };
-        put(&floats);
+        idx.buf.extend_from_slice(&chunk_lists[start..floats_end]);
         if version >= HISTOGRAM_VERSION {
-            put(&hist);
+            match end > floats_end {
+                true => idx.buf.extend_from_slice(&chunk_lists[floats_end..end]),
+                false => put_uvarint(&mut idx.buf, 0),
+            }
         }
+        start = end;
+        idx.spill()?;
     }
+    drop(chunk_lists);
     // Postings.
-    let postings_off = idx.len() as u64;
-    let mut postings: Vec<((u64, u64), Vec<u64>)> = postings.into_iter().collect();
+    let postings_off = idx.pos();
+    let mut postings: Vec<((u32, u32), Vec<u32>)> = postings.into_iter().collect();
     postings.sort_unstable_by_key(|(k, _)| *k);
-    put_uvarint(&mut idx, postings.len() as u64);
+    put_uvarint(&mut idx.buf, postings.len() as u64);
     for ((n, v), refs) in &postings {
-        put_uvarint(&mut idx, *n);
-        put_uvarint(&mut idx, *v);
-        put_uvarint(&mut idx, refs.len() as u64);
+        put_uvarint(&mut idx.buf, *n as u64);
+        put_uvarint(&mut idx.buf, *v as u64);
+        put_uvarint(&mut idx.buf, refs.len() as u64);
         let mut prev = 0;
         for &r in refs {
-            put_uvarint(&mut idx, r - prev);
+            put_uvarint(&mut idx.buf, (r - prev) as u64);
             prev = r;
         }
+        idx.spill()?;
     }
     for off in [sym_off, series_off, postings_off] {
-        idx.extend_from_slice(&off.to_le_bytes());
+        idx.buf.extend_from_slice(&off.to_le_bytes());
     }
-    let crc = crc32fast::hash(&idx);
-    idx.extend_from_slice(&crc.to_le_bytes());
-    File::create(tmp.join("index"))?.write_all(&idx)?;
+    idx.finish()?;
 
     let meta = BlockMeta {
         ulid: ulid.clone(),
@@ -438,6 +448,58 @@ fn write_block_in(
     std::fs::rename(tmp, parent.join(&ulid))?;
     File::open(parent)?.sync_all()?;
     Ok(meta)
+}
+
+/// An index file written as it is built, in pieces of about a megabyte, with its length and
+/// CRC kept as it goes: at ten million series the whole index in memory took a gigabyte while
+/// a block was written.
+struct IndexOut {
+    file: File,
+    crc: crc32fast::Hasher,
+    written: u64,
+    /// What is not written yet; callers append here.
+    buf: Vec<u8>,
+}
+
+impl IndexOut {
+    const PIECE: usize = 1 << 20;
+
+    fn create(path: &Path) -> std::io::Result<IndexOut> {
+        Ok(IndexOut {
+            file: File::create(path)?,
+            crc: crc32fast::Hasher::new(),
+            written: 0,
+            buf: Vec::with_capacity(2 * Self::PIECE),
+        })
+    }
+
+    /// The offset in the file of the next byte appended to `buf`.
+    fn pos(&self) -> u64 {
+        self.written + self.buf.len() as u64
+    }
+
+    /// Write `buf` out once it holds a piece.
+    fn spill(&mut self) -> std::io::Result<()> {
+        if self.buf.len() >= Self::PIECE {
+            self.write_buf()?;
+        }
+        Ok(())
+    }
+
+    fn write_buf(&mut self) -> std::io::Result<()> {
+        self.crc.update(&self.buf);
+        self.file.write_all(&self.buf)?;
+        self.written += self.buf.len() as u64;
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// Write the rest and the CRC of everything before it.
+    fn finish(mut self) -> std::io::Result<()> {
+        self.write_buf()?;
+        let crc = self.crc.finalize();
+        self.file.write_all(&crc.to_le_bytes())
+    }
 }
 
 fn corrupt(dir: &Path, what: &str) -> std::io::Error {

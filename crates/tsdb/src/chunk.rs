@@ -281,6 +281,12 @@ impl<'a> XorIter<'a> {
         }
     }
 
+    /// The sample count a chunk from [`XorChunk::bytes`] says it holds (0 if too short).
+    pub fn count_of(b: &[u8]) -> usize {
+        b.get(..2)
+            .map_or(0, |c| u16::from_be_bytes([c[0], c[1]]) as usize)
+    }
+
     /// Decode a chunk as produced by [`XorChunk::bytes`]. `None` if it is too short.
     pub fn from_bytes(b: &'a [u8]) -> Option<Self> {
         let count = u16::from_be_bytes([*b.first()?, *b.get(1)?]);
@@ -370,6 +376,11 @@ impl Iterator for XorIter<'_> {
                 None
             }
         }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        // Damaged data may end early, so the count is only an upper bound.
+        (0, Some(self.remaining as usize))
     }
 }
 

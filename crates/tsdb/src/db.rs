@@ -825,14 +825,28 @@ impl Db {
             let wal_is_vigils =
                 crate::prometheus::head::foreign_wal_files(&dir.join("wal"))?.is_empty();
             let head = if wal_is_vigils {
-                Head::open_mode(dir, min_valid, false, opts.wal, opts.max_exemplars)?
+                Head::open_mode(
+                    dir,
+                    min_valid,
+                    false,
+                    opts.wal,
+                    opts.max_exemplars,
+                    opts.block_range_ms,
+                )?
             } else {
                 Head::in_memory()
             };
             append_imported(&head, &imp.series, i64::MIN)?;
             head
         } else {
-            Head::open_mode(dir, min_valid, writable, opts.wal, opts.max_exemplars)?
+            Head::open_mode(
+                dir,
+                min_valid,
+                writable,
+                opts.wal,
+                opts.max_exemplars,
+                opts.block_range_ms,
+            )?
         };
         if let Some((imp, tail_start, t)) = tail {
             let (n, refused) = append_imported(&head, &imp.series, tail_start)?;

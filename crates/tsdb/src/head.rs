@@ -238,10 +238,12 @@ impl MemSeries {
             .unwrap_or_default()
     }
 
-    fn push(&mut self, t: i64, v: f64) {
+    fn push(&mut self, t: i64, v: f64, range: ChunkRange) {
         *self.doomed.get_mut() = false;
         let c = self.chunks_mut(t);
-        if c.open.len() >= SAMPLES_PER_CHUNK as usize {
+        if c.open.len() >= SAMPLES_PER_CHUNK as usize
+            || (!c.open.is_empty() && !range.same(c.open_min_t, t))
+        {
             let full = std::mem::replace(&mut c.open, XorChunk::new());
             c.closed.push(ClosedChunk {
                 min_t: c.open_min_t,
@@ -354,7 +356,7 @@ impl MemSeries {
     }
 
     /// Remove samples in `[lo, hi]` (re-encoding the chunks that held them).
-    fn delete_range(&mut self, lo: i64, hi: i64) {
+    fn delete_range(&mut self, lo: i64, hi: i64, range: ChunkRange) {
         let keep: Vec<Sample> = self
             .samples(i64::MIN, i64::MAX)
             .into_iter()
@@ -371,7 +373,7 @@ impl MemSeries {
             .and_then(|c| Some(c.hist.as_ref()?.last.clone()));
         let mut fresh = MemSeries::new(std::mem::take(&mut self.labels));
         for x in keep {
-            fresh.push(x.t, x.v);
+            fresh.push(x.t, x.v, range);
         }
         if let Some(mut h) = HistChunks::from_samples(&keep_h) {
             if let Some(l) = last_h {
@@ -386,20 +388,31 @@ impl MemSeries {
     }
 
     fn samples(&self, mint: i64, maxt: i64) -> Vec<Sample> {
-        let mut out = Vec::new();
         let Some(chunks) = self.chunks.as_ref() else {
-            return out;
+            return Vec::new();
         };
-        for c in chunks
-            .closed
-            .iter()
-            .filter(|c| c.max_t >= mint && c.min_t <= maxt)
-        {
+        let closed = || {
+            chunks
+                .closed
+                .iter()
+                .filter(move |c| c.max_t >= mint && c.min_t <= maxt)
+        };
+        let open = !chunks.open.is_empty() && chunks.open_min_t <= maxt;
+        // Sized once: growing the vector sample by sample was a tenth of a block cut.
+        let mut out = Vec::with_capacity(
+            closed().map(|c| XorIter::count_of(&c.data)).sum::<usize>()
+                + if open { chunks.open.len() } else { 0 },
+        );
+        for c in closed() {
             if let Some(it) = XorIter::from_bytes(&c.data) {
-                out.extend(it.filter(|s| s.t >= mint && s.t <= maxt));
+                if c.min_t >= mint && c.max_t <= maxt {
+                    out.extend(it);
+                } else {
+                    out.extend(it.filter(|s| s.t >= mint && s.t <= maxt));
+                }
             }
         }
-        if !chunks.open.is_empty() && chunks.open_min_t <= maxt {
+        if open {
             out.extend(chunks.open.iter().filter(|s| s.t >= mint && s.t <= maxt));
         }
         out
@@ -415,6 +428,7 @@ fn apply_floats(
     fs: impl IntoIterator<Item = (SeriesRef, i64, f64)>,
 ) -> (u64, i64, i64) {
     let (mut n, mut lo, mut hi) = (0, i64::MAX, i64::MIN);
+    let range = idx.chunk_range;
     for (r, t, v) in fs {
         if let Some(s) = idx.series.get_mut(&r)
             && s.last().is_none_or(|l| l.t < t)
@@ -425,7 +439,7 @@ fn apply_floats(
             if wal_only {
                 s.note(t, v);
             } else {
-                s.push(t, v);
+                s.push(t, v, range);
             }
             n += 1;
             lo = lo.min(t);
@@ -539,6 +553,30 @@ struct Index {
     /// Agent mode: nothing is queried, so no postings are kept (selections, which only tools
     /// and tests make there, scan the series instead).
     no_postings: bool,
+    chunk_range: ChunkRange,
+}
+
+/// Head chunks end at multiples of this range (the block range), as Prometheus's do: a block
+/// cut then takes whole chunks and its truncation drops them, with no chunk re-encoded (at
+/// ten million series, re-encoding the chunk across the cut was a tenth of every cut).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ChunkRange(i64);
+
+impl ChunkRange {
+    /// Chunks end at multiples of `ms`; 0 or less, only when full.
+    pub(crate) fn new(ms: i64) -> ChunkRange {
+        ChunkRange(if ms > 0 { ms } else { i64::MAX })
+    }
+
+    fn same(self, a: i64, b: i64) -> bool {
+        a.div_euclid(self.0) == b.div_euclid(self.0)
+    }
+}
+
+impl Default for ChunkRange {
+    fn default() -> Self {
+        ChunkRange::new(0)
+    }
 }
 
 /// Label set -> ref. It holds refs only and compares label sets through the series map, which
@@ -878,26 +916,30 @@ impl Head {
     /// Open the head under `dir`, replaying the latest checkpoint and then `dir/wal`.
     /// Samples before `min_valid` (already in blocks) are skipped.
     pub fn open(dir: &Path, min_valid: i64) -> std::io::Result<Self> {
-        Self::open_mode(dir, min_valid, true, wal::WriteOptions::default(), 0)
+        Self::open_mode(dir, min_valid, true, wal::WriteOptions::default(), 0, 0)
     }
 
     /// As [`Head::open`]; with `writable` false nothing in `dir` is created or changed (no WAL
     /// repair, no new segment) and the head takes no appends: for tools reading a directory a
     /// server may be writing. The exemplar ring holds up to `max_exemplars` (0: none kept).
+    /// Chunks end at multiples of `block_range_ms`, where the database cuts blocks (0: only
+    /// when full).
     pub fn open_mode(
         dir: &Path,
         min_valid: i64,
         writable: bool,
         wal: wal::WriteOptions,
         max_exemplars: usize,
+        block_range_ms: i64,
     ) -> std::io::Result<Self> {
-        Self::open_inner(dir, min_valid, writable, wal, false, max_exemplars)
+        let range = ChunkRange::new(block_range_ms);
+        Self::open_inner(dir, min_valid, writable, wal, false, max_exemplars, range)
     }
 
     /// The agent's head (`--agent`): series and each one's newest sample only, every sample
     /// in the WAL (replayed the same way), truncated by [`Head::truncate_agent`].
     pub fn open_agent(dir: &Path, wal: wal::WriteOptions) -> std::io::Result<Self> {
-        Self::open_inner(dir, i64::MIN, true, wal, true, 0)
+        Self::open_inner(dir, i64::MIN, true, wal, true, 0, ChunkRange::default())
     }
 
     fn open_inner(
@@ -907,6 +949,7 @@ impl Head {
         wal_opts: wal::WriteOptions,
         wal_only: bool,
         max_exemplars: usize,
+        chunk_range: ChunkRange,
     ) -> std::io::Result<Self> {
         let exemplars = ExemplarStore::new(max_exemplars);
         let wal_dir = dir.join("wal");
@@ -915,6 +958,7 @@ impl Head {
         }
         let mut index = Index {
             no_postings: wal_only,
+            chunk_range,
             ..Index::default()
         };
         let mut max_ref = 0;
@@ -939,7 +983,7 @@ impl Head {
             Record::Tombstones(t) => {
                 for (r, lo, hi) in t {
                     if let Some(ms) = index.series.get_mut(&r) {
-                        ms.delete_range(lo, hi);
+                        ms.delete_range(lo, hi, chunk_range);
                     }
                 }
             }
@@ -1189,6 +1233,7 @@ impl Head {
         let (logged, n) = std::thread::scope(|sc| {
             let logger = sc.spawn(log);
             let mut idx = self.index.write();
+            let range = idx.chunk_range;
             // The new series' postings are built on a third thread meanwhile (a third of
             // this loop's time alone), and put back before the lock is let go.
             let postings = (!idx.no_postings).then(|| {
@@ -1223,7 +1268,7 @@ impl Head {
                     if self.wal_only {
                         s.note(x.t, x.v);
                     } else {
-                        s.push(x.t, x.v);
+                        s.push(x.t, x.v, range);
                     }
                     n += 1;
                     lo = lo.min(x.t);
@@ -1754,9 +1799,10 @@ impl Head {
             );
             w.write(&framed)?;
         }
+        let range = idx.chunk_range;
         for r in &refs {
             if let Some(s) = idx.series.get_mut(r) {
-                s.delete_range(mint, maxt);
+                s.delete_range(mint, maxt, range);
             }
         }
         Ok(refs.len())

@@ -56,11 +56,21 @@ fn l(p: &[(&str, &str)]) -> Labels {
 
 #[test]
 fn truncation_keeps_exactly_the_samples_from_the_cut_on() {
-    for n in [0i64, 1, 119, 120, 121, 300] {
-        for cut in [0i64, 1, 60, 119, 120, 121, 130, 240, 299, 300, 400] {
+    // Chunks cut only when full, and also at multiples of a range (500 ms: 50 samples).
+    for (range, n, cut) in [0i64, 500].into_iter().flat_map(|r| {
+        [0i64, 1, 119, 120, 121, 300]
+            .into_iter()
+            .flat_map(move |n| {
+                [0i64, 1, 50, 60, 119, 120, 121, 130, 240, 299, 300, 400]
+                    .into_iter()
+                    .map(move |c| (r, n, c))
+            })
+    }) {
+        let range = ChunkRange::new(range);
+        {
             let mut s = MemSeries::new(Labels::from_pairs([("__name__", "x")]));
             for i in 0..n {
-                s.push(i * 10, i as f64);
+                s.push(i * 10, i as f64, range);
             }
             let empty = s.truncate_before(cut * 10);
             let got = s.samples(i64::MIN, i64::MAX);
@@ -72,10 +82,46 @@ fn truncation_keeps_exactly_the_samples_from_the_cut_on() {
             );
             assert_eq!(empty, want.is_empty());
             // Appends continue after a truncation.
-            s.push(n * 10 + 5, -1.0);
+            s.push(n * 10 + 5, -1.0, range);
             assert_eq!(s.samples(i64::MIN, i64::MAX).len(), want.len() + 1);
         }
     }
+}
+
+/// With chunks ending at multiples of the block range, a read of one range takes exactly its
+/// samples, and a truncation at a multiple drops whole chunks: the chunks it keeps are the
+/// very ones it had, not re-encoded copies.
+#[test]
+fn chunks_end_at_range_multiples_so_cuts_take_whole_chunks() {
+    let range = ChunkRange::new(1_000);
+    let mut s = MemSeries::new(Labels::from_pairs([("__name__", "x")]));
+    // A sample every 15 ms from 7 ms on: ranges hold 66 or 67 samples, never a full chunk.
+    for i in 0..400i64 {
+        s.push(7 + i * 15, i as f64, range);
+    }
+    let c = s.chunks.as_ref().expect("chunks");
+    for x in &c.closed {
+        assert_eq!(x.min_t / 1_000, x.max_t / 1_000, "a chunk spans a boundary");
+    }
+    assert!(range.same(c.open_min_t, 7 + 399 * 15));
+    for k in 0..6 {
+        let got = s.samples(k * 1_000, (k + 1) * 1_000 - 1);
+        let want: Vec<i64> = (0..400)
+            .map(|i| 7 + i * 15)
+            .filter(|t| t / 1_000 == k)
+            .collect();
+        assert_eq!(
+            got.iter().map(|x| x.t).collect::<Vec<_>>(),
+            want,
+            "range {k}"
+        );
+    }
+    let kept: Vec<*const u8> = c.closed[2..].iter().map(|x| x.data.as_ptr()).collect();
+    assert!(!s.truncate_before(2_000));
+    let c = s.chunks.as_ref().expect("chunks");
+    let now: Vec<*const u8> = c.closed.iter().map(|x| x.data.as_ptr()).collect();
+    assert_eq!(now, kept, "truncation re-encoded a chunk");
+    assert_eq!(s.samples(i64::MIN, i64::MAX)[0].t, 7 + 133 * 15);
 }
 
 /// A bulk load refuses what a commit would (not newer than a series' last, before
@@ -581,7 +627,7 @@ fn exemplars_in_a_transaction_and_through_a_checkpoint() {
     };
     let all = || vec![vec![Matcher::equal("__name__", "req_total")]];
     {
-        let h = Head::open_mode(&d, i64::MIN, true, opts, 10).unwrap();
+        let h = Head::open_mode(&d, i64::MIN, true, opts, 10, 0).unwrap();
         let mut app = h.appender();
         let r = app.append(0, &series, 1000, 1.0).unwrap();
         app.append_exemplar(r, &series, ex(10, "a")).unwrap();
@@ -600,7 +646,7 @@ fn exemplars_in_a_transaction_and_through_a_checkpoint() {
         assert_eq!(got[0].exemplars, vec![ex(10, "a"), ex(20, "c")]);
         h.checkpoint().unwrap();
     }
-    let h = Head::open_mode(&d, i64::MIN, true, opts, 10).unwrap();
+    let h = Head::open_mode(&d, i64::MIN, true, opts, 10, 0).unwrap();
     let got = h.exemplars(0, i64::MAX, &all()).unwrap();
     assert_eq!(got[0].exemplars, vec![ex(10, "a"), ex(20, "c")]);
     // Without the ring nothing is kept, and appending one is not an error.
