@@ -862,6 +862,13 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
             agent_stats.clone(),
         )),
         None => tokio::spawn(async move {
+            // On a thread of its own below the scrapes' priority: at ten million series a
+            // block cut takes a core for a minute or more, which scrapes must not wait for.
+            let pool = vigil_web::query_pool::QueryPool::named(
+                "vigil-maintenance",
+                1,
+                vigil_web::query_pool::MAINTENANCE_NICE,
+            );
             let mut tick = tokio::time::interval(Duration::from_secs(60));
             loop {
                 tick.tick().await;
@@ -880,10 +887,10 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
                     }
                     r
                 };
-                match tokio::task::spawn_blocking(work).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => tracing::error!(err = %e, "Storage maintenance failed"),
-                    Err(e) => tracing::error!(err = %e, "Storage maintenance panicked"),
+                match pool.run(work).await {
+                    Some(Ok(())) => {}
+                    Some(Err(e)) => tracing::error!(err = %e, "Storage maintenance failed"),
+                    None => tracing::error!("Storage maintenance panicked"),
                 }
             }
         }),

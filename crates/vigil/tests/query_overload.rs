@@ -133,3 +133,66 @@ fn now() -> f64 {
         .unwrap()
         .as_secs_f64()
 }
+
+/// Each thread's name and nice value, from `/proc/PID/task/*/stat`.
+fn thread_priorities(pid: u32) -> Vec<(String, i64)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+    {
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        // After the name: state is field 3, nice field 19.
+        let nice = stat[close + 2..]
+            .split_whitespace()
+            .nth(16)
+            .and_then(|n| n.parse().ok())
+            .unwrap();
+        out.push((stat[open + 1..close].to_string(), nice));
+    }
+    out
+}
+
+/// Block cuts and merges run below scrapes and above queries: at ten million series a cut
+/// takes a core for a minute or more, and a scrape must never wait for it, while a burst of
+/// queries must not hold off the cuts that bound the head's memory.
+#[test]
+fn block_writes_run_below_scrapes_and_above_queries() {
+    let v = Vigil::start("priorities", None, &[]);
+    let pid = v.proc.child.id();
+    let threads = wait_for("the maintenance thread", Duration::from_secs(10), || {
+        let t = thread_priorities(pid);
+        t.iter()
+            .any(|(n, _)| n.starts_with("vigil-maint"))
+            .then_some(t)
+    });
+    let nice_of = |prefix: &str| -> Vec<i64> {
+        threads
+            .iter()
+            .filter(|(n, _)| n.starts_with(prefix))
+            .map(|(_, p)| *p)
+            .collect()
+    };
+    // Relative to the process's own (the test may run under `nice`).
+    let base = threads.iter().find(|(n, _)| n == "vigil").unwrap().1;
+    assert_eq!(
+        nice_of("vigil-maint"),
+        vec![(base + 10).min(19)],
+        "{threads:?}"
+    );
+    let queries = nice_of("vigil-query");
+    assert!(
+        !queries.is_empty() && queries.iter().all(|&p| p == 19),
+        "{threads:?}"
+    );
+    let workers = nice_of("tokio-rt-worker");
+    assert!(
+        !workers.is_empty() && workers.iter().all(|&p| p == base),
+        "{threads:?}"
+    );
+}

@@ -18,34 +18,63 @@ pub struct QueryPool {
     threads: usize,
 }
 
-/// The nice value of query threads: the lowest priority.
+/// How far below the process's priority query threads run, in nice steps: as far as it goes
+/// (nice 19).
 pub const QUERY_NICE: i32 = 19;
 
-/// Lower the calling thread's CPU priority (Linux: nice is per thread).
-fn lower_priority(nice: i32) {
-    #[cfg(target_os = "linux")]
-    // SAFETY: setpriority on the calling thread's own id; it has no memory-safety
-    // preconditions, and failure (e.g. forbidden by policy) only leaves the priority as it was.
+/// How far below the process's priority the storage's maintenance thread (block cuts, merges,
+/// retention) runs: below scrapes, which must never wait for a block write, and above
+/// queries, so a burst of them cannot hold off the cuts that keep the head's memory bounded.
+/// (Relative, so a server started under `nice` keeps the same order.)
+pub const MAINTENANCE_NICE: i32 = 10;
+
+/// The calling thread's nice value (Linux: nice is per thread).
+#[cfg(target_os = "linux")]
+pub fn thread_nice() -> i32 {
+    // SAFETY: getpriority on the calling thread's own id has no memory-safety preconditions;
+    // errno is cleared first since -1 is also a valid answer.
     unsafe {
         let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        if libc::setpriority(libc::PRIO_PROCESS, tid, nice) != 0 {
-            tracing::warn!("could not lower the query threads' CPU priority");
+        *libc::__errno_location() = 0;
+        libc::getpriority(libc::PRIO_PROCESS, tid)
+    }
+}
+
+/// Lower the calling thread's CPU priority by `by` nice steps, to at most 19.
+fn lower_priority(by: i32) {
+    #[cfg(target_os = "linux")]
+    {
+        let nice = (thread_nice() + by).min(19);
+        // SAFETY: setpriority on the calling thread's own id; it has no memory-safety
+        // preconditions, and failure (e.g. forbidden by policy) only leaves the priority as
+        // it was.
+        unsafe {
+            let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+            if libc::setpriority(libc::PRIO_PROCESS, tid, nice) != 0 {
+                tracing::warn!(nice, "could not lower a thread's CPU priority");
+            }
         }
     }
     #[cfg(not(target_os = "linux"))]
-    let _ = nice;
+    let _ = by;
 }
 
 impl QueryPool {
-    /// `threads` threads (at least one) at nice `nice`.
+    /// `threads` threads (at least one), `nice` steps below the caller's priority.
     pub fn new(threads: usize, nice: i32) -> QueryPool {
+        QueryPool::named("vigil-query", threads, nice)
+    }
+
+    /// As [`QueryPool::new`], the threads named `name-N`: the same pool runs the storage's
+    /// maintenance at its own priority.
+    pub fn named(name: &str, threads: usize, nice: i32) -> QueryPool {
         let threads = threads.max(1);
         let (tx, rx) = mpsc::channel::<Job>();
         let rx = std::sync::Arc::new(parking_lot::Mutex::new(rx));
         for i in 0..threads {
             let rx = rx.clone();
             std::thread::Builder::new()
-                .name(format!("vigil-query-{i}"))
+                .name(format!("{name}-{i}"))
                 .spawn(move || {
                     lower_priority(nice);
                     loop {
@@ -101,20 +130,12 @@ mod tests {
     #[tokio::test]
     async fn runs_jobs_at_low_priority_and_survives_panics() {
         let pool = QueryPool::new(2, 10);
-        let nice = pool
-            .run(|| {
-                #[cfg(target_os = "linux")]
-                // SAFETY: reads this thread's own priority.
-                unsafe {
-                    let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-                    *libc::__errno_location() = 0;
-                    libc::getpriority(libc::PRIO_PROCESS, tid)
-                }
-                #[cfg(not(target_os = "linux"))]
-                10
-            })
-            .await;
-        assert_eq!(nice, Some(10));
+        #[cfg(target_os = "linux")]
+        {
+            // Relative to the caller's (tests may run under `nice`).
+            let base = thread_nice();
+            assert_eq!(pool.run(thread_nice).await, Some((base + 10).min(19)));
+        }
         assert_eq!(pool.run(|| -> u8 { panic!("boom") }).await, None);
         assert_eq!(pool.run(|| 7).await, Some(7));
     }
