@@ -876,21 +876,31 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
                 let work = move || {
                     let before = d.compactions().ran;
                     let r = d.maintain();
-                    // A block written means a head truncated (or blocks merged): memory freed
-                    // in the middle of the heap, which glibc would keep for the process's life.
-                    if d.compactions().ran != before {
-                        let took = crate::malloc::release_free();
-                        tracing::info!(
-                            took_ms = took.as_millis() as u64,
-                            "Freed memory returned to the kernel"
-                        );
-                    }
-                    r
+                    (r, d.compactions().ran != before)
                 };
-                match pool.run(work).await {
-                    Some(Ok(())) => {}
-                    Some(Err(e)) => tracing::error!(err = %e, "Storage maintenance failed"),
-                    None => tracing::error!("Storage maintenance panicked"),
+                let wrote = match pool.run(work).await {
+                    Some((Ok(()), wrote)) => wrote,
+                    Some((Err(e), wrote)) => {
+                        tracing::error!(err = %e, "Storage maintenance failed");
+                        wrote
+                    }
+                    None => {
+                        tracing::error!("Storage maintenance panicked");
+                        true
+                    }
+                };
+                // A block written means a head truncated (or blocks merged): memory freed in
+                // the middle of the heap, which glibc would keep for the process's life. The
+                // trim locks each malloc arena in turn, so it runs at the scrapes' priority:
+                // on the low-priority thread it could be preempted holding an arena that a
+                // scrape waits to allocate from.
+                if wrote
+                    && let Ok(took) = tokio::task::spawn_blocking(crate::malloc::release_free).await
+                {
+                    tracing::info!(
+                        took_ms = took.as_millis() as u64,
+                        "Freed memory returned to the kernel"
+                    );
                 }
             }
         }),
