@@ -267,9 +267,6 @@ impl MemSeries {
         })
     }
 
-    /// Drop every sample before `before`: whole chunks are dropped as they are, and only a
-    /// chunk straddling `before` is re-encoded, so truncation costs little per series.
-    /// Returns whether the series is now empty.
     /// The time of the series' oldest sample of either kind, if it holds any.
     fn first_t(&self) -> Option<i64> {
         let c = self.chunks.as_ref()?;
@@ -290,6 +287,9 @@ impl MemSeries {
         }
     }
 
+    /// Drop every sample before `before`: whole chunks are dropped as they are, and only a
+    /// chunk straddling `before` is re-encoded (float chunks end at block ranges, so at a cut
+    /// only native histogram chunks do). Returns whether the series is now empty.
     fn truncate_before(&mut self, before: i64) -> bool {
         let Some(c) = self.chunks.as_mut() else {
             return true;
@@ -563,7 +563,8 @@ struct Index {
 pub(crate) struct ChunkRange(i64);
 
 impl ChunkRange {
-    /// Chunks end at multiples of `ms`; 0 or less, only when full.
+    /// Chunks end at multiples of `ms`; with 0 or less, only when full (and where timestamps
+    /// cross from negative to zero).
     pub(crate) fn new(ms: i64) -> ChunkRange {
         ChunkRange(if ms > 0 { ms } else { i64::MAX })
     }
@@ -884,6 +885,9 @@ pub struct Head {
     /// Whether native histograms were ever appended or replayed: checkpoints then may hold
     /// them, and their segments say so.
     has_histograms: std::sync::atomic::AtomicBool,
+    /// The newest sample or histogram time the latest checkpoint holds: `i64::MIN` if it holds
+    /// none (or there is none), `i64::MAX` if unknown (one found at open).
+    checkpoint_newest: AtomicI64,
 }
 
 impl Head {
@@ -910,6 +914,7 @@ impl Head {
             exemplars: ExemplarStore::new(0),
             agent_exemplars: Mutex::new(RefMap::default()),
             has_histograms: std::sync::atomic::AtomicBool::new(false),
+            checkpoint_newest: AtomicI64::new(i64::MIN),
         }
     }
 
@@ -1027,8 +1032,10 @@ impl Head {
         };
         let stats = HeadStats::default();
         let mut rep = wal::ReplayReport::default();
+        let mut checkpoint_found = false;
         if wal_dir.is_dir() {
             let (checkpoint_seg, checkpoint) = wal::latest_checkpoint(&wal_dir)?;
+            checkpoint_found = checkpoint.is_some();
             if let Some(cp) = &checkpoint {
                 let r = wal::replay_from_with(cp, 0, false, &mut pre, &mut apply)?;
                 stats
@@ -1088,6 +1095,7 @@ impl Head {
             exemplars,
             agent_exemplars: Mutex::new(RefMap::default()),
             has_histograms: std::sync::atomic::AtomicBool::new(histograms),
+            checkpoint_newest: AtomicI64::new(if checkpoint_found { i64::MAX } else { i64::MIN }),
         })
     }
 
@@ -1194,6 +1202,11 @@ impl Head {
             // would log them.
             std::mem::take(&mut idx.unlogged)
         };
+        let log_samples = |w: &mut Wal, batch: &[(u64, i64, f64)]| -> std::io::Result<()> {
+            w.log(|out, c| wal::encode_samples(out, batch, c))?;
+            w.note_newest(batch.iter().map(|x| x.1).max().unwrap_or(i64::MIN));
+            Ok(())
+        };
         let log = || -> std::io::Result<()> {
             let mut wal = self.wal.lock();
             let Some(w) = wal.as_mut() else {
@@ -1220,12 +1233,12 @@ impl Head {
                 }
                 batch.extend(samples[from..].iter().map(|x| (r, x.t, x.v)));
                 if batch.len() >= 1 << 18 {
-                    w.log(|out, c| wal::encode_samples(out, &batch, c))?;
+                    log_samples(w, &batch)?;
                     batch.clear();
                 }
             }
             if !batch.is_empty() {
-                w.log(|out, c| wal::encode_samples(out, &batch, c))?;
+                log_samples(w, &batch)?;
             }
             w.sync()
         };
@@ -1393,7 +1406,7 @@ impl Head {
             }
         }
         drop(idx);
-        self.checkpoint()
+        self.checkpoint(before)
     }
 
     /// Agent mode: drop the WAL segments before `keep_from` (every remote write queue is past
@@ -1441,6 +1454,9 @@ impl Head {
         let mut cp = wal::CheckpointWriter::create(&wal_dir, last, self.wal_opts)?;
         self.checkpoint_series(&mut cp)?;
         cp.finish()?;
+        if let Some(w) = self.wal.lock().as_mut() {
+            w.forget_through(last);
+        }
         Ok(Some(last))
     }
 
@@ -1658,10 +1674,7 @@ impl Head {
     /// the dump never sits in memory. Commits made meanwhile land in later segments and may
     /// also be in the checkpoint; replay ignores such repeats (known refs, samples not newer
     /// than a series' last).
-    fn checkpoint(&self) -> std::io::Result<()> {
-        let Some(dir) = &self.dir else { return Ok(()) };
-        let wal_dir = dir.join("wal");
-        let _no_deletes = self.checkpointing.lock();
+    fn checkpoint_whole(&self, wal_dir: &Path) -> std::io::Result<()> {
         let last = {
             let mut wal = self.wal.lock();
             let Some(w) = wal.as_mut() else { return Ok(()) };
@@ -1673,7 +1686,7 @@ impl Head {
             histograms: self.has_histograms.load(Ordering::Relaxed),
             ..self.wal_opts
         };
-        let mut cp = wal::CheckpointWriter::create(&wal_dir, last, opts)?;
+        let mut cp = wal::CheckpointWriter::create(wal_dir, last, opts)?;
         let series = self.checkpoint_series(&mut cp)?;
         let mut framed = Vec::new();
         let mut samples = Vec::new();
@@ -1756,7 +1769,20 @@ impl Head {
             }
         }
         flush(&mut samples, &mut hists, &mut cp)?;
-        // The ring's exemplars of the series kept, oldest first, so a restart has them.
+        self.checkpoint_exemplars(&mut cp)?;
+        cp.finish()?;
+        if let Some(w) = self.wal.lock().as_mut() {
+            w.forget_through(last);
+        }
+        // Read after the dump: no sample in it is newer.
+        self.checkpoint_newest
+            .store(self.max_time.load(Ordering::Relaxed), Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The ring's exemplars of the series kept, oldest first, so a restart has them (replay
+    /// refuses those a kept segment logs again, as repeats or out of order).
+    fn checkpoint_exemplars(&self, cp: &mut wal::CheckpointWriter) -> std::io::Result<()> {
         let kept: Vec<(u64, Exemplar)> = {
             let all = self.exemplars.all();
             let idx = self.index.read();
@@ -1764,6 +1790,7 @@ impl Head {
                 .filter_map(|(l, e)| Some((idx.find(&l)?, e)))
                 .collect()
         };
+        let mut framed = Vec::new();
         for batch in kept.chunks(10_000) {
             framed.clear();
             wal::encode(
@@ -1773,7 +1800,122 @@ impl Head {
             );
             cp.write(&framed)?;
         }
-        cp.finish()
+        Ok(())
+    }
+
+    /// Checkpoint the WAL after a truncation at `before`.
+    ///
+    /// When the oldest segments hold only times before `before` (all in blocks now) and
+    /// nothing else a replay needs but series, the checkpoint is the head's series, its
+    /// exemplar ring, and what the previous checkpoint holds from `before` on; those segments
+    /// are dropped and the later ones stay as they are. This is what Prometheus's checkpoints
+    /// keep (what the dropped segments hold past the cut). Rewriting every sample the head
+    /// holds, as the whole checkpoint does, was a fifth of a block cut's work at ten million
+    /// series. Otherwise (a segment this process did not write, a deletion logged in one, or
+    /// no closed segment old enough) the whole head is written.
+    fn checkpoint(&self, before: i64) -> std::io::Result<()> {
+        let Some(dir) = &self.dir else { return Ok(()) };
+        let wal_dir = dir.join("wal");
+        let _no_deletes = self.checkpointing.lock();
+        let droppable = match self.wal.lock().as_ref() {
+            Some(w) => w.droppable_before(before)?,
+            None => return Ok(()),
+        };
+        let (previous_n, previous) = wal::latest_checkpoint(&wal_dir)?;
+        // A segment at or below the latest checkpoint (one a failed deletion left) is covered
+        // by it already; a checkpoint numbered below it would never be read.
+        let Some(last) = droppable.filter(|&n| previous_n.is_none_or(|p| n > p)) else {
+            return self.checkpoint_whole(&wal_dir);
+        };
+        let opts = wal::WriteOptions {
+            histograms: self.has_histograms.load(Ordering::Relaxed),
+            ..self.wal_opts
+        };
+        let mut cp = wal::CheckpointWriter::create(&wal_dir, last, opts)?;
+        self.checkpoint_series(&mut cp)?;
+        let mut newest = i64::MIN;
+        if let Some(prev) = previous
+            && self.checkpoint_newest.load(Ordering::Relaxed) >= before
+        {
+            match self.carry_checkpoint(&prev, before, &mut cp)? {
+                Some(t) => newest = t,
+                // The previous checkpoint does not read back whole: the head, which replay
+                // filled from what could be read, is written instead, and nothing is dropped
+                // that a replay could still have read.
+                None => {
+                    drop(cp);
+                    return self.checkpoint_whole(&wal_dir);
+                }
+            }
+        }
+        self.checkpoint_exemplars(&mut cp)?;
+        cp.finish()?;
+        if let Some(w) = self.wal.lock().as_mut() {
+            w.forget_through(last);
+        }
+        self.checkpoint_newest.store(newest, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Copy into `cp` the samples and histograms of checkpoint `prev` from `before` on (those
+    /// of a whole checkpoint that no kept segment holds). Returns the newest time copied
+    /// (`i64::MIN` if none), or `None` if `prev` does not read back whole.
+    fn carry_checkpoint(
+        &self,
+        prev: &Path,
+        before: i64,
+        cp: &mut wal::CheckpointWriter,
+    ) -> std::io::Result<Option<i64>> {
+        let mut newest = i64::MIN;
+        let mut failed = None;
+        let mut framed = Vec::new();
+        let report = wal::replay_from_with(prev, 0, false, &mut |_: &Record| {}, |rec| {
+            if failed.is_some() {
+                return;
+            }
+            let rec = match rec {
+                Record::Samples(mut s) => {
+                    s.retain(|x| x.1 >= before);
+                    newest = s.iter().map(|x| x.1).fold(newest, i64::max);
+                    Record::Samples(s)
+                }
+                Record::Histograms(mut h) => {
+                    h.retain(|x| x.1 >= before);
+                    if !h.is_empty()
+                        && let Err(e) = cp.allow_histograms()
+                    {
+                        failed = Some(e);
+                        return;
+                    }
+                    newest = h.iter().map(|x| x.1).fold(newest, i64::max);
+                    Record::Histograms(h)
+                }
+                // Series come from the head, exemplars from its ring; a whole checkpoint
+                // holds no tombstones (it is the head after its deletions).
+                _ => return,
+            };
+            let empty = match &rec {
+                Record::Samples(s) => s.is_empty(),
+                Record::Histograms(h) => h.is_empty(),
+                _ => true,
+            };
+            if empty {
+                return;
+            }
+            framed.clear();
+            wal::encode(&mut framed, &rec, self.compression);
+            if let Err(e) = cp.write(&framed) {
+                failed = Some(e);
+            }
+        })?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        if report.corrupt_segments > 0 {
+            tracing::warn!(checkpoint = %prev.display(), "A WAL checkpoint does not read back whole; writing the whole head instead");
+            return Ok(None);
+        }
+        Ok(Some(newest))
     }
 
     /// Delete the samples in `[mint, maxt]` of every series matching any of `sets`; logged in
@@ -1798,6 +1940,7 @@ impl Head {
                 self.compression,
             );
             w.write(&framed)?;
+            w.pin_segment();
         }
         let range = idx.chunk_range;
         for r in &refs {

@@ -16,6 +16,7 @@
 //! goes on with the next segment; only the newest segment's torn tail (a record running past the
 //! end of the file) is cut off, and nothing else is ever truncated or deleted.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -1206,6 +1207,22 @@ pub struct Wal {
     /// Tests hold each of the syncer's fsyncs here, to see what does and does not wait.
     #[cfg(test)]
     sync_gate: Option<Arc<std::sync::Barrier>>,
+    /// What the segments this process wrote hold in time (see [`Wal::droppable_before`]).
+    times: SegmentTimes,
+}
+
+/// What each segment written since the log was opened holds in time, so that a checkpoint can
+/// drop the segments whose samples are all in blocks, keeping only the head's series, instead
+/// of rewriting every sample the head holds (as Prometheus's checkpoints keep only what the
+/// dropped segments hold past the cut).
+#[derive(Default)]
+struct SegmentTimes {
+    /// The first segment this process wrote: of older ones nothing is known.
+    first_own: u64,
+    /// The newest sample, histogram or exemplar time logged in each segment that has any.
+    newest: BTreeMap<u64, i64>,
+    /// Segments holding a record that must outlive them (a deletion's tombstone).
+    pinned: BTreeSet<u64>,
 }
 
 /// What the syncer thread is asked to do.
@@ -1326,7 +1343,50 @@ impl Wal {
             inline_sync_err: None,
             #[cfg(test)]
             sync_gate: None,
+            times: SegmentTimes {
+                first_own: seg,
+                ..SegmentTimes::default()
+            },
         })
+    }
+
+    /// Note that the records just written hold sample (histogram, exemplar) times up to `t`.
+    pub fn note_newest(&mut self, t: i64) {
+        let e = self.times.newest.entry(self.seg).or_insert(t);
+        *e = (*e).max(t);
+    }
+
+    /// Note that the records just written must outlive their segment (tombstones): a
+    /// checkpoint that would drop it writes the whole head instead.
+    pub fn pin_segment(&mut self) {
+        self.times.pinned.insert(self.seg);
+    }
+
+    /// The newest closed segment such that it and every segment before it were written by this
+    /// process, hold no pinned record and only times before `before`: what a checkpoint may
+    /// drop keeping just the head's series. `None` if the oldest segment is not such a one.
+    pub fn droppable_before(&self, before: i64) -> io::Result<Option<u64>> {
+        let mut last = None;
+        for s in segments(&self.dir)?
+            .into_iter()
+            .take_while(|&s| s < self.seg)
+        {
+            if s < self.times.first_own
+                || last.is_some_and(|l| s != l + 1)
+                || self.times.pinned.contains(&s)
+                || self.times.newest.get(&s).is_some_and(|&t| t >= before)
+            {
+                break;
+            }
+            last = Some(s);
+        }
+        Ok(last)
+    }
+
+    /// Forget what is known of the segments up to `n` (a checkpoint dropped them).
+    pub fn forget_through(&mut self, n: u64) {
+        self.times.newest = self.times.newest.split_off(&(n + 1));
+        self.times.pinned = self.times.pinned.split_off(&(n + 1));
     }
 
     /// Encode records with `fill` (given this log's compression) and write them in one call.

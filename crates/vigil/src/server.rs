@@ -854,6 +854,14 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
     // Storage maintenance: cut head blocks, compact, apply retention; an agent truncates its
     // WAL behind remote write instead.
     let maint_db = db.clone();
+    // On a thread of its own below the scrapes' priority: at ten million series a block cut
+    // takes a core for a minute or more, which scrapes must not wait for.
+    let maint_pool = std::sync::Arc::new(vigil_web::query_pool::QueryPool::named(
+        "vigil-maintenance",
+        1,
+        vigil_web::query_pool::MAINTENANCE_NICE,
+    ));
+    let pool = maint_pool.clone();
     let retention_task = match agent_opts.clone() {
         Some(a) => tokio::spawn(crate::agent::truncate_loop(
             maint_db,
@@ -862,13 +870,6 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
             agent_stats.clone(),
         )),
         None => tokio::spawn(async move {
-            // On a thread of its own below the scrapes' priority: at ten million series a
-            // block cut takes a core for a minute or more, which scrapes must not wait for.
-            let pool = vigil_web::query_pool::QueryPool::named(
-                "vigil-maintenance",
-                1,
-                vigil_web::query_pool::MAINTENANCE_NICE,
-            );
             let mut tick = tokio::time::interval(Duration::from_secs(60));
             loop {
                 tick.tick().await;
@@ -972,6 +973,9 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
     }
     state.ready.store(false, Ordering::Relaxed);
     retention_task.abort();
+    // A pass under way (a cut or a merge) finishes before the process ends, as it did on
+    // tokio's blocking pool: the pool runs jobs in turn, so an empty one waits it out.
+    maint_pool.run(|| ()).await;
     scrape.stop();
     rules.stop();
     // Queued samples go out for up to `--storage.remote.flush-deadline`; where each queue got

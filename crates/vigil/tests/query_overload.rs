@@ -165,12 +165,18 @@ fn thread_priorities(pid: u32) -> Vec<(String, i64)> {
 fn block_writes_run_below_scrapes_and_above_queries() {
     let v = Vigil::start("priorities", None, &[]);
     let pid = v.proc.child.id();
-    let threads = wait_for("the maintenance thread", Duration::from_secs(10), || {
-        let t = thread_priorities(pid);
-        t.iter()
-            .any(|(n, _)| n.starts_with("vigil-maint"))
-            .then_some(t)
-    });
+    // A thread is named before it lowers its own priority: wait until it has.
+    let threads = wait_for(
+        "the maintenance thread's priority",
+        Duration::from_secs(10),
+        || {
+            let t = thread_priorities(pid);
+            let base = t.iter().find(|(n, _)| n == "vigil")?.1;
+            t.iter()
+                .any(|(n, p)| n.starts_with("vigil-maint") && (*p > base || base == 19))
+                .then_some(t)
+        },
+    );
     let nice_of = |prefix: &str| -> Vec<i64> {
         threads
             .iter()

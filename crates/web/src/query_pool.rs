@@ -5,7 +5,7 @@
 //! threads shared two cores with the workers, and a scrape's many small reads each waited a
 //! full scheduling round: under a burst of queries vigil kept 28 of 120 scrapes. Here at most
 //! one query per core runs (the rest wait their turn, within their timeout), and the pool's
-//! threads run at nice 19, so the kernel gives scrapes (nice 0, about 70 times the weight) the
+//! threads run 19 nice steps below the process (nice 19 from nice 0), so the kernel gives scrapes (nice 0, about 70 times the weight) the
 //! CPU whenever they want it: queries cost latency, never data. Threads a query starts (shard
 //! readers) inherit the priority.
 
@@ -18,24 +18,24 @@ pub struct QueryPool {
     threads: usize,
 }
 
-/// How far below the process's priority query threads run, in nice steps: as far as it goes
-/// (nice 19).
+/// How far below the process's priority query threads run, in nice steps: to nice 19 from a
+/// process at nice 0 or above.
 pub const QUERY_NICE: i32 = 19;
 
 /// How far below the process's priority the storage's maintenance thread (block cuts, merges,
 /// retention) runs: below scrapes, which must never wait for a block write, and above
 /// queries, so a burst of them cannot hold off the cuts that keep the head's memory bounded.
-/// (Relative, so a server started under `nice` keeps the same order.)
+/// (Relative, so a server started at nice 8 or less keeps the same order; above that,
+/// maintenance reaches 19 and ties with queries.)
 pub const MAINTENANCE_NICE: i32 = 10;
 
 /// The calling thread's nice value (Linux: nice is per thread).
 #[cfg(target_os = "linux")]
 pub fn thread_nice() -> i32 {
-    // SAFETY: getpriority on the calling thread's own id has no memory-safety preconditions;
-    // errno is cleared first since -1 is also a valid answer.
+    // SAFETY: getpriority on the calling thread's own id has no memory-safety preconditions.
+    // It cannot fail for the caller's own thread, so its -1 is always a nice value.
     unsafe {
         let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        *libc::__errno_location() = 0;
         libc::getpriority(libc::PRIO_PROCESS, tid)
     }
 }

@@ -412,6 +412,14 @@ impl Appender for HeadAppender<'_> {
             return Ok(());
         }
         let any_histograms = batches.iter().any(|(_, hs)| !hs.is_empty());
+        // The newest time this commit logs, for the segment it goes to (a checkpoint drops
+        // segments whose times are all in blocks).
+        let newest = batches
+            .iter()
+            .flat_map(|(fs, hs)| fs.iter().map(|x| x.1).chain(hs.iter().map(|x| x.1)))
+            .chain(exemplars.iter().map(|(_, e)| e.t))
+            .max()
+            .unwrap_or(i64::MIN);
         let series_records = std::mem::take(&mut idx.unlogged);
         if let Some(w) = wal.as_mut()
             && let Err(e) = (if any_histograms {
@@ -436,7 +444,9 @@ impl Appender for HeadAppender<'_> {
                     if !exemplars.is_empty() {
                         wal::encode_exemplars(out, &exemplars, c);
                     }
-                })
+                })?;
+                w.note_newest(newest);
+                Ok(())
             })
         {
             // The series stay in the head, still to be logged by the next commit.

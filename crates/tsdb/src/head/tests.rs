@@ -644,7 +644,7 @@ fn exemplars_in_a_transaction_and_through_a_checkpoint() {
         app.commit().unwrap();
         let got = h.exemplars(0, i64::MAX, &all()).unwrap();
         assert_eq!(got[0].exemplars, vec![ex(10, "a"), ex(20, "c")]);
-        h.checkpoint().unwrap();
+        h.checkpoint(i64::MIN).unwrap();
     }
     let h = Head::open_mode(&d, i64::MIN, true, opts, 10, 0).unwrap();
     let got = h.exemplars(0, i64::MAX, &all()).unwrap();
@@ -880,4 +880,188 @@ fn cardinality_top_lists_match_a_naive_count() {
             .unwrap()
     };
     assert!(pos("a0=0") < pos("a=0"));
+}
+
+/// Every series' samples, by label set.
+fn head_dump(h: &Head) -> std::collections::BTreeMap<String, Vec<(i64, f64)>> {
+    h.index
+        .read()
+        .series
+        .values()
+        .map(|s| {
+            let v = s.samples(i64::MIN, i64::MAX);
+            let v: Vec<(i64, f64)> = v.iter().map(|x| (x.t, x.v)).collect();
+            (s.labels.to_string(), v)
+        })
+        .filter(|(_, v)| !v.is_empty())
+        .collect()
+}
+
+/// The samples the latest checkpoint holds, and which segments are left.
+fn wal_state(d: &std::path::Path) -> (usize, Vec<u64>) {
+    let wal_dir = d.join("wal");
+    let (_, cp) = wal::latest_checkpoint(&wal_dir).unwrap();
+    let mut samples = 0;
+    if let Some(cp) = cp {
+        wal::replay(&cp, |rec| {
+            if let Record::Samples(s) = rec {
+                samples += s.len();
+            }
+        })
+        .unwrap();
+    }
+    (samples, wal::segments(&wal_dir).unwrap())
+}
+
+/// A head of 50 series, a sample each every 10 ms from `from` to `to`, one commit per step,
+/// in segments small enough that each holds a few steps.
+fn fill(h: &Head, from: i64, to: i64) {
+    for t in (from..to).step_by(10) {
+        let mut app = h.appender();
+        for i in 0..50 {
+            let s = l(&[("__name__", "m"), ("i", &i.to_string())]);
+            app.append(0, &s, t, (t + i) as f64).unwrap();
+        }
+        app.commit().unwrap();
+    }
+}
+
+fn small_segments() -> wal::WriteOptions {
+    wal::WriteOptions {
+        segment_size: 8 << 10,
+        ..wal::WriteOptions::default()
+    }
+}
+
+/// After a cut, the checkpoint drops the segments whose samples are all before it and keeps
+/// only the head's series (no sample is rewritten); the later segments stay, and a restart
+/// (replaying from the cut, as a database does past its newest block) has the same head.
+#[test]
+fn a_checkpoint_drops_old_segments_without_rewriting_samples() {
+    let d = tmp("light-checkpoint");
+    let opts = small_segments();
+    let h = Head::open_mode(&d, i64::MIN, true, opts, 0, 1_000).unwrap();
+    fill(&h, 0, 3_000);
+    let before = wal_state(&d).1;
+    h.truncate(2_000).unwrap();
+    let (cp_samples, after) = wal_state(&d);
+    assert_eq!(cp_samples, 0, "the checkpoint rewrote samples");
+    assert!(after.len() < before.len(), "{before:?} -> {after:?}");
+    assert!(after.first() > before.first());
+    let want = head_dump(&h);
+    assert!(
+        want.values()
+            .all(|v| v.first().unwrap().0 == 2_000 && v.len() == 100)
+    );
+    drop(h);
+    let h = Head::open_mode(&d, 2_000, true, opts, 0, 1_000).unwrap();
+    assert_eq!(head_dump(&h), want);
+    // And again, from the restarted head: its first checkpoint writes the whole head (it
+    // knows nothing of the segments it did not write), the next one drops again.
+    fill(&h, 3_000, 4_000);
+    h.truncate(3_000).unwrap();
+    assert!(
+        wal_state(&d).0 > 0,
+        "a restarted head's first checkpoint is whole"
+    );
+    // The segments after the whole checkpoint's cut hold samples from 4,000 on.
+    fill(&h, 4_000, 6_000);
+    h.truncate(5_000).unwrap();
+    assert_eq!(wal_state(&d).0, 0);
+    fill(&h, 6_000, 6_500);
+    let want = head_dump(&h);
+    drop(h);
+    let h = Head::open_mode(&d, 5_000, true, opts, 0, 1_000).unwrap();
+    assert_eq!(head_dump(&h), want);
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// Samples a head holds only through its checkpoint (a series written ahead in time, before
+/// a restart whose segments were lost) are carried into the next checkpoint from the cut on,
+/// when that one drops segments instead of writing the whole head.
+#[test]
+fn a_checkpoint_carries_what_only_the_previous_one_holds() {
+    let d = tmp("carry-checkpoint");
+    let opts = small_segments();
+    let ahead = l(&[("__name__", "ahead")]);
+    {
+        let h = Head::open_mode(&d, i64::MIN, true, opts, 0, 1_000).unwrap();
+        for t in (0..5_000).step_by(10) {
+            let mut app = h.appender();
+            app.append(0, &ahead, t, t as f64).unwrap();
+            app.commit().unwrap();
+        }
+        h.checkpoint(i64::MIN).unwrap();
+    }
+    for s in wal::segments(&d.join("wal")).unwrap() {
+        std::fs::remove_file(wal::segment_path(&d.join("wal"), s)).unwrap();
+    }
+    let h = Head::open_mode(&d, i64::MIN, true, opts, 0, 1_000).unwrap();
+    fill(&h, 2_000, 3_000);
+    h.truncate(2_500).unwrap();
+    assert_eq!(
+        wal_state(&d).0,
+        250,
+        "the ahead series' samples from the cut on"
+    );
+    let want = head_dump(&h);
+    assert_eq!(want[&ahead.to_string()].len(), 250);
+    drop(h);
+    let h = Head::open_mode(&d, 2_500, true, opts, 0, 1_000).unwrap();
+    assert_eq!(head_dump(&h), want);
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// A deletion's segment is never dropped with a checkpoint that keeps only series: the
+/// segments before it go, it stays (its tombstone replays over the samples logged before it),
+/// and once it is the oldest the checkpoint writes the whole head, deletions applied.
+#[test]
+fn a_deletion_keeps_its_segment_until_a_whole_checkpoint() {
+    let d = tmp("pinned-checkpoint");
+    let opts = small_segments();
+    let h = Head::open_mode(&d, i64::MIN, true, opts, 0, 1_000).unwrap();
+    fill(&h, 0, 2_500);
+    let seven = |h: &Head| -> Vec<(i64, f64)> {
+        head_dump(h)
+            .into_iter()
+            .find(|(k, _)| k.contains("\"7\""))
+            .map(|(_, v)| v)
+            .unwrap_or_default()
+    };
+    let gone = vec![Matcher::equal("i", "7")];
+    assert_eq!(h.delete(&[gone], 0, 2_800).unwrap(), 1);
+    fill(&h, 2_500, 3_000);
+    h.truncate(1_000).unwrap();
+    assert_eq!(
+        wal_state(&d).0,
+        0,
+        "segments before the deletion's go as they are"
+    );
+    assert_eq!(seven(&h).first().unwrap().0, 2_500);
+    let want = head_dump(&h);
+    drop(h);
+    let h = Head::open_mode(&d, 1_000, true, opts, 0, 1_000).unwrap();
+    assert_eq!(head_dump(&h), want, "the deletion replays from its segment");
+    drop(h);
+    // A fresh process knows nothing of these segments: whole. And within one process, once
+    // the deletion's segment is the oldest.
+    let h = Head::open_mode(&d, i64::MIN, true, opts, 0, 1_000).unwrap();
+    fill(&h, 3_000, 4_000);
+    h.truncate(2_000).unwrap();
+    assert!(wal_state(&d).0 > 0);
+    let gone = vec![Matcher::equal("i", "8")];
+    assert_eq!(h.delete(&[gone], 3_500, 3_600).unwrap(), 1);
+    fill(&h, 4_000, 5_000);
+    h.truncate(3_000).unwrap();
+    assert!(
+        wal_state(&d).0 > 0,
+        "the deletion's segment, the oldest, was dropped"
+    );
+    let want = head_dump(&h);
+    let eight = want.iter().find(|(k, _)| k.contains("\"8\"")).unwrap().1;
+    assert_eq!(eight.len(), 200 - 11);
+    drop(h);
+    let h = Head::open_mode(&d, 3_000, true, opts, 0, 1_000).unwrap();
+    assert_eq!(head_dump(&h), want);
+    let _ = std::fs::remove_dir_all(&d);
 }
