@@ -17,7 +17,8 @@
 //! one read of its own `/metrics`), samples/s appended
 //! against the fleet's rate, the WAL's and the whole data directory's bytes, and the slowest
 //! of a fixed set of dashboard queries, instant and range (the last hour, step 60s), asked
-//! while ingestion goes on. (VictoriaMetrics caches range-query results between calls, as it
+//! while ingestion goes on, then the minute's slowest scrape and the targets down in it, as
+//! the system recorded them (`scrape_duration_seconds`, `up`). (VictoriaMetrics caches range-query results between calls, as it
 //! does for its users; vigil and Prometheus compute each call afresh.) vigil and Prometheus run
 //! with `--storage.tsdb.min-block-duration=5m` and `max-block-duration=15m`, so that head
 //! blocks are cut (once the head spans 7.5 minutes) and merged within the run; their
@@ -240,7 +241,7 @@ fn run(system: System, bin: &Path, fleet: &Fleet, minutes: u64, dir: &Path) -> R
     let mut bad = vec![0usize; queries.len()];
     let (mut rss_sum, mut rss_n) = (0f64, 0f64);
     println!(
-        "{:>5} {:>9} {:>9} {:>7} {:>11} {:>7} {:>9} {:>9} {:>13} {:>7}",
+        "{:>5} {:>9} {:>9} {:>7} {:>11} {:>7} {:>9} {:>9} {:>13} {:>7} {:>12} {:>5}",
         "min",
         "RSS MB",
         "anon MB",
@@ -250,7 +251,9 @@ fn run(system: System, bin: &Path, fleet: &Fleet, minutes: u64, dir: &Path) -> R
         "WAL MB",
         "data MB",
         "slowest q (s)",
-        "failed"
+        "failed",
+        "scrape max s",
+        "down"
     );
     // (when, its CPU, samples appended): CPU and time are read together.
     let mut last = (Instant::now(), cpu_seconds(pid).unwrap_or(0.0), 0.0);
@@ -320,8 +323,14 @@ fn run(system: System, bin: &Path, fleet: &Fleet, minutes: u64, dir: &Path) -> R
                 }
             }
         }
+        // The minute's slowest scrape and the targets whose scrape failed in it, as the
+        // system recorded them: which minutes a failure of the end's checks came from.
+        let scrape_max = instant_at(port, "max(max_over_time(scrape_duration_seconds[1m]))", at)
+            .unwrap_or(f64::NAN);
+        let down = instant_at(port, "count(min_over_time(up[1m]) == 0) or vector(0)", at)
+            .unwrap_or(f64::NAN);
         println!(
-            "{minute:>5} {:>9.0} {:>9.0} {cores:>7.3} {rate:>11.0} {:>7.2} {:>9.0} {:>9.0} {slowest:>13.2} {failed:>7}",
+            "{minute:>5} {:>9.0} {:>9.0} {cores:>7.3} {rate:>11.0} {:>7.2} {:>9.0} {:>9.0} {slowest:>13.2} {failed:>7} {scrape_max:>12.2} {down:>5}",
             rss as f64 / 1e6,
             anon as f64 / 1e6,
             rate / expected_per_s,
