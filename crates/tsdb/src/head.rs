@@ -961,6 +961,17 @@ impl Head {
         if writable {
             std::fs::create_dir_all(&wal_dir)?;
         }
+        let (checkpoint_seg, checkpoint) = match wal_dir.is_dir() {
+            true => wal::latest_checkpoint(&wal_dir)?,
+            false => (None, None),
+        };
+        // Nothing before the head's last cut is the head's, even where no block says so.
+        let min_valid = min_valid.max(
+            checkpoint
+                .as_deref()
+                .and_then(wal::checkpoint_cut)
+                .unwrap_or(i64::MIN),
+        );
         let mut index = Index {
             no_postings: wal_only,
             chunk_range,
@@ -978,7 +989,11 @@ impl Head {
             if let Record::Series(s) = rec {
                 for (r, labels) in s {
                     if seen.insert(*r, ()).is_none() {
-                        by_labels.insert(labels.clone(), *r);
+                        // The newest ref of a label set is the one in use: a segment kept
+                        // past a checkpoint may still name a removed series' older ref after
+                        // the checkpoint named the new one.
+                        let e = by_labels.entry(labels.clone()).or_insert(*r);
+                        *e = (*e).max(*r);
                     }
                 }
             }
@@ -1032,10 +1047,8 @@ impl Head {
         };
         let stats = HeadStats::default();
         let mut rep = wal::ReplayReport::default();
-        let mut checkpoint_found = false;
+        let checkpoint_found = checkpoint.is_some();
         if wal_dir.is_dir() {
-            let (checkpoint_seg, checkpoint) = wal::latest_checkpoint(&wal_dir)?;
-            checkpoint_found = checkpoint.is_some();
             if let Some(cp) = &checkpoint {
                 let r = wal::replay_from_with(cp, 0, false, &mut pre, &mut apply)?;
                 stats
@@ -1770,6 +1783,10 @@ impl Head {
         }
         flush(&mut samples, &mut hists, &mut cp)?;
         self.checkpoint_exemplars(&mut cp)?;
+        cp.set_cut(self.min_valid.load(Ordering::Relaxed));
+        // Unknown while it replaces the previous one: a finish that fails part way may leave
+        // it in place with the segments it covers gone.
+        self.checkpoint_newest.store(i64::MAX, Ordering::Relaxed);
         cp.finish()?;
         if let Some(w) = self.wal.lock().as_mut() {
             w.forget_through(last);
@@ -1849,6 +1866,8 @@ impl Head {
             }
         }
         self.checkpoint_exemplars(&mut cp)?;
+        cp.set_cut(before);
+        self.checkpoint_newest.store(i64::MAX, Ordering::Relaxed);
         cp.finish()?;
         if let Some(w) = self.wal.lock().as_mut() {
             w.forget_through(last);

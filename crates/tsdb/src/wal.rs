@@ -706,6 +706,21 @@ pub struct CheckpointWriter {
     file: std::io::BufWriter<File>,
     /// The version its header says.
     version: u32,
+    /// The head's cut when it was written (see [`CheckpointWriter::set_cut`]).
+    cut: Option<i64>,
+}
+
+/// The file in a checkpoint's directory that says the head's cut (decimal milliseconds).
+const CUT_FILE: &str = "cut";
+
+/// The head's cut a checkpoint was written at, if it says: nothing before it is the head's
+/// (it is in blocks), whatever the segments after the checkpoint still hold.
+pub fn checkpoint_cut(cp: &Path) -> Option<i64> {
+    std::fs::read_to_string(cp.join(CUT_FILE))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 impl CheckpointWriter {
@@ -724,7 +739,15 @@ impl CheckpointWriter {
             tmp,
             file,
             version,
+            cut: None,
         })
+    }
+
+    /// Record that the head was cut at `t` (its samples before `t` are in blocks): replay then
+    /// skips what the segments after the checkpoint hold before it, even with no block left
+    /// to say so (retention may delete them all).
+    pub fn set_cut(&mut self, t: i64) {
+        self.cut = Some(t);
     }
 
     /// Make the checkpoint's header say it may hold native histogram records (before the
@@ -759,9 +782,15 @@ impl CheckpointWriter {
             last,
             tmp,
             file,
+            cut,
             ..
         } = self;
         file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        if let Some(t) = cut {
+            let mut f = File::create(tmp.join(CUT_FILE))?;
+            f.write_all(t.to_string().as_bytes())?;
+            f.sync_all()?;
+        }
         std::fs::File::open(&tmp)?.sync_all()?;
         let fin = dir.join(format!("checkpoint.{last:08}"));
         let _ = std::fs::remove_dir_all(&fin);

@@ -956,6 +956,11 @@ fn a_checkpoint_drops_old_segments_without_rewriting_samples() {
     drop(h);
     let h = Head::open_mode(&d, 2_000, true, opts, 0, 1_000).unwrap();
     assert_eq!(head_dump(&h), want);
+    drop(h);
+    // With no block to say where the head begins (retention deleted them all), the kept
+    // segments' samples before the cut stay out: the checkpoint says where it was.
+    let h = Head::open_mode(&d, i64::MIN, true, opts, 0, 1_000).unwrap();
+    assert_eq!(head_dump(&h), want);
     // And again, from the restarted head: its first checkpoint writes the whole head (it
     // knows nothing of the segments it did not write), the next one drops again.
     fill(&h, 3_000, 4_000);
