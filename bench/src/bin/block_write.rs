@@ -6,10 +6,10 @@
 //! with a label of about a million values) get a sample every 15s for 35 minutes, in a
 //! database with 5-minute blocks merged up to 15 minutes (the `scale` run's flags). Then one
 //! maintenance pass runs, as the server's does once a minute: it cuts the head's six oldest
-//! 5-minute ranges and merges them into two 15-minute blocks. Prints each block write's
-//! duration and per-series cost, the pass's peak anonymous memory over the appends', and
-//! checks every series kept every sample (count of samples over the merged blocks and the
-//! head equals series x scrapes).
+//! 5-minute ranges and merges them into two 15-minute blocks. Prints the pass's time, the
+//! block writes' total and their mean cost per series (cuts and merges together), the pass's
+//! peak anonymous memory over the appends', and checks that every series reads back with the
+//! sample count appended (samples over the merged blocks and the head = series x scrapes).
 //!
 //! `cargo run --release -p vigil-bench --bin block_write [-- SERIES [FORMAT]]` (FORMAT
 //! `vigil`, the default, or `prometheus`).

@@ -919,7 +919,8 @@ impl Head {
     }
 
     /// Open the head under `dir`, replaying the latest checkpoint and then `dir/wal`.
-    /// Samples before `min_valid` (already in blocks) are skipped.
+    /// Samples before `min_valid` (already in blocks), or before the checkpoint's cut, are
+    /// skipped.
     pub fn open(dir: &Path, min_valid: i64) -> std::io::Result<Self> {
         Self::open_mode(dir, min_valid, true, wal::WriteOptions::default(), 0, 0)
     }
@@ -982,7 +983,7 @@ impl Head {
         let mut histograms = false;
         let (mut lo, mut hi) = (i64::MAX, i64::MIN);
         // The label-set map is built on the WAL's reading thread (hashing whole label sets
-        // was a large part of the applying thread's work): the same first-time-seen rule.
+        // was a large part of the applying thread's work): each label set to its newest ref.
         let mut by_labels: FastMap<Labels, SeriesRef> = FastMap::default();
         let mut seen: RefMap<()> = RefMap::default();
         let mut pre = |rec: &Record| {
