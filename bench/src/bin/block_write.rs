@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use vigil_bench::proc_status_bytes;
 use vigil_model::Labels;
 use vigil_storage::{MatchOp, Matcher, Storage};
 use vigil_tsdb::db::{BlockFormat, Db, Options};
@@ -101,14 +102,7 @@ fn value(i: usize, s: i64, counter: bool) -> f64 {
 }
 
 fn anon_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("RssAnon:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb * 1024)
+    proc_status_bytes(std::process::id(), "RssAnon").unwrap_or(0)
 }
 
 fn main() {

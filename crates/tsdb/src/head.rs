@@ -1696,10 +1696,7 @@ impl Head {
             w.cut()?;
             last
         };
-        let opts = wal::WriteOptions {
-            histograms: self.has_histograms.load(Ordering::Relaxed),
-            ..self.wal_opts
-        };
+        let opts = self.checkpoint_opts();
         let mut cp = wal::CheckpointWriter::create(wal_dir, last, opts)?;
         let series = self.checkpoint_series(&mut cp)?;
         let mut framed = Vec::new();
@@ -1798,6 +1795,15 @@ impl Head {
         Ok(())
     }
 
+    /// How a checkpoint's segment is written: as the WAL, allowing histograms once the head
+    /// has had any.
+    fn checkpoint_opts(&self) -> wal::WriteOptions {
+        wal::WriteOptions {
+            histograms: self.has_histograms.load(Ordering::Relaxed),
+            ..self.wal_opts
+        }
+    }
+
     /// The ring's exemplars of the series kept, oldest first, so a restart has them (replay
     /// refuses those a kept segment logs again, as repeats or out of order).
     fn checkpoint_exemplars(&self, cp: &mut wal::CheckpointWriter) -> std::io::Result<()> {
@@ -1845,10 +1851,7 @@ impl Head {
         let Some(last) = droppable.filter(|&n| previous_n.is_none_or(|p| n > p)) else {
             return self.checkpoint_whole(&wal_dir);
         };
-        let opts = wal::WriteOptions {
-            histograms: self.has_histograms.load(Ordering::Relaxed),
-            ..self.wal_opts
-        };
+        let opts = self.checkpoint_opts();
         let mut cp = wal::CheckpointWriter::create(&wal_dir, last, opts)?;
         self.checkpoint_series(&mut cp)?;
         let mut newest = i64::MIN;
@@ -1896,32 +1899,28 @@ impl Head {
             let rec = match rec {
                 Record::Samples(mut s) => {
                     s.retain(|x| x.1 >= before);
-                    newest = s.iter().map(|x| x.1).fold(newest, i64::max);
+                    let Some(t) = s.iter().map(|x| x.1).max() else {
+                        return;
+                    };
+                    newest = newest.max(t);
                     Record::Samples(s)
                 }
                 Record::Histograms(mut h) => {
                     h.retain(|x| x.1 >= before);
-                    if !h.is_empty()
-                        && let Err(e) = cp.allow_histograms()
-                    {
+                    let Some(t) = h.iter().map(|x| x.1).max() else {
+                        return;
+                    };
+                    if let Err(e) = cp.allow_histograms() {
                         failed = Some(e);
                         return;
                     }
-                    newest = h.iter().map(|x| x.1).fold(newest, i64::max);
+                    newest = newest.max(t);
                     Record::Histograms(h)
                 }
                 // Series come from the head, exemplars from its ring; a whole checkpoint
                 // holds no tombstones (it is the head after its deletions).
                 _ => return,
             };
-            let empty = match &rec {
-                Record::Samples(s) => s.is_empty(),
-                Record::Histograms(h) => h.is_empty(),
-                _ => true,
-            };
-            if empty {
-                return;
-            }
             framed.clear();
             wal::encode(&mut framed, &rec, self.compression);
             if let Err(e) = cp.write(&framed) {

@@ -926,11 +926,14 @@ fn fill(h: &Head, from: i64, to: i64) {
     }
 }
 
-fn small_segments() -> wal::WriteOptions {
-    wal::WriteOptions {
+/// The head in `d` with segments small enough that each holds a few steps of [`fill`], and
+/// chunks ending at multiples of 1,000 ms; samples before `min_valid` are skipped.
+fn reopen(d: &std::path::Path, min_valid: i64) -> Head {
+    let opts = wal::WriteOptions {
         segment_size: 8 << 10,
         ..wal::WriteOptions::default()
-    }
+    };
+    Head::open_mode(d, min_valid, true, opts, 0, 1_000).unwrap()
 }
 
 /// After a cut, the checkpoint drops the segments whose samples are all before it and keeps
@@ -939,8 +942,7 @@ fn small_segments() -> wal::WriteOptions {
 #[test]
 fn a_checkpoint_drops_old_segments_without_rewriting_samples() {
     let d = tmp("light-checkpoint");
-    let opts = small_segments();
-    let h = Head::open_mode(&d, i64::MIN, true, opts, 0, 1_000).unwrap();
+    let h = reopen(&d, i64::MIN);
     fill(&h, 0, 3_000);
     let before = wal_state(&d).1;
     h.truncate(2_000).unwrap();
@@ -954,12 +956,12 @@ fn a_checkpoint_drops_old_segments_without_rewriting_samples() {
             .all(|v| v.first().unwrap().0 == 2_000 && v.len() == 100)
     );
     drop(h);
-    let h = Head::open_mode(&d, 2_000, true, opts, 0, 1_000).unwrap();
+    let h = reopen(&d, 2_000);
     assert_eq!(head_dump(&h), want);
     drop(h);
     // With no block to say where the head begins (retention deleted them all), the kept
     // segments' samples before the cut stay out: the checkpoint says where it was.
-    let h = Head::open_mode(&d, i64::MIN, true, opts, 0, 1_000).unwrap();
+    let h = reopen(&d, i64::MIN);
     assert_eq!(head_dump(&h), want);
     // And again, from the restarted head: its first checkpoint writes the whole head (it
     // knows nothing of the segments it did not write), the next one drops again.
@@ -976,7 +978,7 @@ fn a_checkpoint_drops_old_segments_without_rewriting_samples() {
     fill(&h, 6_000, 6_500);
     let want = head_dump(&h);
     drop(h);
-    let h = Head::open_mode(&d, 5_000, true, opts, 0, 1_000).unwrap();
+    let h = reopen(&d, 5_000);
     assert_eq!(head_dump(&h), want);
     let _ = std::fs::remove_dir_all(&d);
 }
@@ -987,10 +989,9 @@ fn a_checkpoint_drops_old_segments_without_rewriting_samples() {
 #[test]
 fn a_checkpoint_carries_what_only_the_previous_one_holds() {
     let d = tmp("carry-checkpoint");
-    let opts = small_segments();
     let ahead = l(&[("__name__", "ahead")]);
     {
-        let h = Head::open_mode(&d, i64::MIN, true, opts, 0, 1_000).unwrap();
+        let h = reopen(&d, i64::MIN);
         for t in (0..5_000).step_by(10) {
             let mut app = h.appender();
             app.append(0, &ahead, t, t as f64).unwrap();
@@ -1001,7 +1002,7 @@ fn a_checkpoint_carries_what_only_the_previous_one_holds() {
     for s in wal::segments(&d.join("wal")).unwrap() {
         std::fs::remove_file(wal::segment_path(&d.join("wal"), s)).unwrap();
     }
-    let h = Head::open_mode(&d, i64::MIN, true, opts, 0, 1_000).unwrap();
+    let h = reopen(&d, i64::MIN);
     fill(&h, 2_000, 3_000);
     h.truncate(2_500).unwrap();
     assert_eq!(
@@ -1012,7 +1013,7 @@ fn a_checkpoint_carries_what_only_the_previous_one_holds() {
     let want = head_dump(&h);
     assert_eq!(want[&ahead.to_string()].len(), 250);
     drop(h);
-    let h = Head::open_mode(&d, 2_500, true, opts, 0, 1_000).unwrap();
+    let h = reopen(&d, 2_500);
     assert_eq!(head_dump(&h), want);
     let _ = std::fs::remove_dir_all(&d);
 }
@@ -1023,8 +1024,7 @@ fn a_checkpoint_carries_what_only_the_previous_one_holds() {
 #[test]
 fn a_deletion_keeps_its_segment_until_a_whole_checkpoint() {
     let d = tmp("pinned-checkpoint");
-    let opts = small_segments();
-    let h = Head::open_mode(&d, i64::MIN, true, opts, 0, 1_000).unwrap();
+    let h = reopen(&d, i64::MIN);
     fill(&h, 0, 2_500);
     let seven = |h: &Head| -> Vec<(i64, f64)> {
         head_dump(h)
@@ -1045,12 +1045,12 @@ fn a_deletion_keeps_its_segment_until_a_whole_checkpoint() {
     assert_eq!(seven(&h).first().unwrap().0, 2_500);
     let want = head_dump(&h);
     drop(h);
-    let h = Head::open_mode(&d, 1_000, true, opts, 0, 1_000).unwrap();
+    let h = reopen(&d, 1_000);
     assert_eq!(head_dump(&h), want, "the deletion replays from its segment");
     drop(h);
     // A fresh process knows nothing of these segments: whole. And within one process, once
     // the deletion's segment is the oldest.
-    let h = Head::open_mode(&d, i64::MIN, true, opts, 0, 1_000).unwrap();
+    let h = reopen(&d, i64::MIN);
     fill(&h, 3_000, 4_000);
     h.truncate(2_000).unwrap();
     assert!(wal_state(&d).0 > 0);
@@ -1066,7 +1066,7 @@ fn a_deletion_keeps_its_segment_until_a_whole_checkpoint() {
     let eight = want.iter().find(|(k, _)| k.contains("\"8\"")).unwrap().1;
     assert_eq!(eight.len(), 200 - 11);
     drop(h);
-    let h = Head::open_mode(&d, 3_000, true, opts, 0, 1_000).unwrap();
+    let h = reopen(&d, 3_000);
     assert_eq!(head_dump(&h), want);
     let _ = std::fs::remove_dir_all(&d);
 }
