@@ -6,9 +6,12 @@
 //! - `.vigil-block`: an empty marker created first, so an interrupted write (`<ulid>.tmp`) is
 //!   known to be vigil's.
 //! - `chunks/000001`: since version 3 a 16-byte header (`"VIGILCHK"`, the version as u32 LE,
-//!   4 zero bytes), then chunk bytes back to back: since version 2 each chunk is
-//!   [`packed::encode`]'s output (up to [`BLOCK_CHUNK_SAMPLES`] samples, the smaller of packed
-//!   integers and XOR); version 1 blocks hold plain [`crate::chunk::XorChunk::bytes`] and are still read.
+//!   4 zero bytes), then chunk bytes back to back: since version 2 each float chunk is
+//!   [`packed::encode_unseekable`]'s output (up to [`BLOCK_CHUNK_SAMPLES`] samples, the smaller
+//!   of packed integers and XOR); since version 6 a series of more than that many samples has
+//!   [`packed::encode`]'s instead (up to [`SEEKABLE_CHUNK_SAMPLES`], packed with seek points
+//!   or XOR, XOR ones up to [`BLOCK_CHUNK_SAMPLES`]); version 1 blocks hold plain
+//!   [`crate::chunk::XorChunk::bytes`]. Every version is still read.
 //! - `index`: `"VIGILIDX"` (since version 3 followed by the version as u32 LE and 4 zero
 //!   bytes), then sections, all integers uvarint unless noted:
 //!   symbols (count, then length-prefixed strings, sorted); series (count, then per series
@@ -36,21 +39,32 @@ use crate::chunk::XorIter;
 use crate::encoding::{Dec, put_uvarint, put_varint};
 use crate::packed;
 
-/// Samples per chunk in a block. Larger than the head's 120: a packed chunk's header is then
-/// spread over more samples, and a 2h block of a 15s series is one chunk.
+/// Most samples in a chunk of a block before version 6, and in one that falls back to XOR
+/// (which has no seek points, so a read from its middle decodes it from the start).
 pub const BLOCK_CHUNK_SAMPLES: usize = 480;
+/// Most samples in a seekable chunk (version 6 on): 32h of a 15s series, its header spread
+/// over thousands of samples, while a window in its middle is reached from the seek point
+/// before it ([`packed::SEEK_EVERY`] values apart).
+pub const SEEKABLE_CHUNK_SAMPLES: usize = 7680;
 /// The newest block format version, in `meta.json` and (since 3) in the header of `index`
 /// and of `chunks/000001`; every earlier one is still read. Blocks are written at the lowest
-/// version that holds their data: 3, or 5 when they hold native histograms, so an older
-/// build still reads every block without them (and skips, never deletes, the others).
-const VERSION: u32 = 5;
+/// version that holds their data: 3; 5 when they hold native histograms; 6 when a series
+/// has more than [`BLOCK_CHUNK_SAMPLES`] samples (a merged block, or a 2h block of a
+/// scrape interval under 15s). An older build skips (never deletes) a block of a version it
+/// does not know, and still reads every other.
+const VERSION: u32 = 6;
+/// The version from which a series of more than [`BLOCK_CHUNK_SAMPLES`] samples has
+/// seekable packed chunks of up to [`SEEKABLE_CHUNK_SAMPLES`].
+const SEEKABLE_VERSION: u32 = 6;
 /// The version from which series entries list native histogram chunks.
 const HISTOGRAM_VERSION: u32 = 4;
 /// The version from which each native histogram chunk's entry says its encoding: integer
 /// chunks, as Prometheus keeps scraped histograms, take a fraction of the float ones' bytes.
 /// Version 4's are all float chunks.
 const HISTOGRAM_ENCODING_VERSION: u32 = 5;
-/// The version written for blocks without native histograms.
+/// The version every block write starts at (the first with file headers), raised as its
+/// series need: to [`HISTOGRAM_ENCODING_VERSION`] for native histograms, to
+/// [`SEEKABLE_VERSION`] for a series of more than [`BLOCK_CHUNK_SAMPLES`] samples.
 const FLOAT_VERSION: u32 = 3;
 
 const MAGIC: &[u8; 8] = b"VIGILIDX";
@@ -209,8 +223,53 @@ pub fn write_block_sorted(
     let series = series.into_iter().map(|s| s.map(Into::into));
     write_new_block(parent, |tmp, ulid| {
         let range = (min_time, max_time);
-        write_block_in(parent, tmp, ulid, range, series, compaction, FLOAT_VERSION)
+        write_block_in(
+            parent,
+            tmp,
+            ulid,
+            range,
+            series,
+            compaction,
+            (FLOAT_VERSION, true),
+        )
     })
+}
+
+/// A series' float chunks as a block of `version` holds them, in `out` (emptied first): up to
+/// [`BLOCK_CHUNK_SAMPLES`] samples in one chunk as before version 6 (what most series of a
+/// 2h block need; in version 6 too, so that such a chunk is the same as in earlier
+/// versions), else seekable chunks, which split the samples evenly (7,681 samples make two chunks of about 3,840,
+/// not one of 7,680 and a lone sample whose header is most of its bytes); a part whose
+/// samples come out smaller as XOR is cut again into chunks of [`BLOCK_CHUNK_SAMPLES`], so
+/// no read has to decode thousands of XOR samples to reach a window.
+fn float_chunks(samples: &[Sample], version: u32, out: &mut Vec<((i64, i64), Vec<u8>)>) {
+    out.clear();
+    let span = |p: &[Sample]| (p[0].t, p[p.len() - 1].t);
+    if version < SEEKABLE_VERSION || samples.len() <= BLOCK_CHUNK_SAMPLES {
+        for part in samples.chunks(BLOCK_CHUNK_SAMPLES) {
+            let b = if version >= 2 {
+                packed::encode_unseekable(part)
+            } else {
+                let mut x = crate::chunk::XorChunk::new();
+                part.iter().for_each(|s| x.append(s.t, s.v));
+                x.bytes()
+            };
+            out.push((span(part), b));
+        }
+        return;
+    }
+    let parts = samples.len().div_ceil(SEEKABLE_CHUNK_SAMPLES);
+    for part in samples.chunks(samples.len().div_ceil(parts.max(1)).max(1)) {
+        let b = packed::encode(part);
+        if packed::is_xor(&b) && part.len() > BLOCK_CHUNK_SAMPLES {
+            let pieces = part.len().div_ceil(BLOCK_CHUNK_SAMPLES);
+            for piece in part.chunks(part.len().div_ceil(pieces)) {
+                out.push((span(piece), packed::encode(piece)));
+            }
+        } else {
+            out.push((span(part), b));
+        }
+    }
 }
 
 /// Run `write` on a fresh `<ulid>.tmp` directory under `parent`; if it fails (a full disk),
@@ -231,7 +290,8 @@ pub(crate) fn write_new_block(
 /// Write a block in format `version` ([`FLOAT_VERSION`] everywhere but in the tests, which
 /// also write the earlier versions to prove they are still read), raised to
 /// [`HISTOGRAM_ENCODING_VERSION`] if a series has native histograms (a test may ask for
-/// [`HISTOGRAM_VERSION`], whose histogram chunks are all float ones).
+/// [`HISTOGRAM_VERSION`], whose histogram chunks are all float ones), and with `seekable` to
+/// [`SEEKABLE_VERSION`] when a series has more than [`BLOCK_CHUNK_SAMPLES`] samples.
 fn write_block_in(
     parent: &Path,
     tmp: &Path,
@@ -239,7 +299,7 @@ fn write_block_in(
     (min_time, max_time): (i64, i64),
     series: impl IntoIterator<Item = std::io::Result<SeriesSamples>>,
     compaction: Compaction,
-    version: u32,
+    (version, seekable): (u32, bool),
 ) -> std::io::Result<BlockMeta> {
     std::fs::create_dir_all(tmp.join("chunks"))?;
     // Marks the directory as vigil's from its first moment: only such `.tmp` directories are
@@ -264,6 +324,8 @@ fn write_block_in(
     let mut ends: Vec<(usize, usize)> = Vec::new();
     let mut stats = BlockStats::default();
     let mut version = version;
+    // One series' float chunks at a time: (min t, max t) and bytes.
+    let mut encoded: Vec<((i64, i64), Vec<u8>)> = Vec::new();
     for item in series {
         // A source's error (damage found while reading) stops the write before the rename.
         let Series {
@@ -291,19 +353,13 @@ fn write_block_in(
             stats.num_chunks += 1;
             Ok(())
         };
-        put_uvarint(
-            &mut chunk_lists,
-            samples.len().div_ceil(BLOCK_CHUNK_SAMPLES) as u64,
-        );
-        for part in samples.chunks(BLOCK_CHUNK_SAMPLES) {
-            let b = if version >= 2 {
-                packed::encode(part)
-            } else {
-                let mut x = crate::chunk::XorChunk::new();
-                part.iter().for_each(|s| x.append(s.t, s.v));
-                x.bytes()
-            };
-            put(&mut chunk_lists, part[0].t, part[part.len() - 1].t, &b)?;
+        if seekable && samples.len() > BLOCK_CHUNK_SAMPLES {
+            version = version.max(SEEKABLE_VERSION);
+        }
+        float_chunks(&samples, version, &mut encoded);
+        put_uvarint(&mut chunk_lists, encoded.len() as u64);
+        for (part, b) in encoded.drain(..) {
+            put(&mut chunk_lists, part.0, part.1, &b)?;
         }
         let floats_end = chunk_lists.len();
         stats.num_samples += samples.len() as u64;
@@ -318,7 +374,8 @@ fn write_block_in(
                 version = HISTOGRAM_ENCODING_VERSION;
             }
             use crate::prometheus::histogram_chunk as hc;
-            // The version is final here: it only changes before the first histograms.
+            // The histogram encoding is settled here: the version only goes up from 5 (to 6,
+            // which encodes histograms as 5 does).
             let encoded = match version >= HISTOGRAM_ENCODING_VERSION {
                 true => hc::encode_all(&histograms),
                 false => hc::encode_all_float(&histograms),
@@ -1691,7 +1748,9 @@ mod tests {
             let meta = write_new_block(&d, |tmp, ulid| {
                 let src = series.iter().cloned().map(|s| Ok(Series::from(s)));
                 let range = (0, 700 * 15_000);
-                write_block_in(&d, tmp, ulid, range, src, Compaction::default(), version)
+                let seekable = version == SEEKABLE_VERSION;
+                let c = Compaction::default();
+                write_block_in(&d, tmp, ulid, range, src, c, (version, seekable))
             })
             .unwrap();
             let on_disk: BlockMeta = serde_json::from_slice(
@@ -1706,6 +1765,78 @@ mod tests {
         }
         assert_eq!(answers[0].len(), 20);
         assert!(answers.iter().all(|a| *a == answers[0]));
+    }
+
+    /// Version 6: a long series is cut evenly into few seekable chunks; samples that come out
+    /// smaller as XOR (which has no seek points) are cut again into chunks of 480; every window
+    /// reads back what was written. A block whose series all fit one 480-sample chunk stays
+    /// at version 3, which older builds read.
+    #[test]
+    fn long_series_make_few_seekable_chunks() {
+        let d = tmp("seekable");
+        let short = vec![(
+            Labels::from_pairs([("__name__", "s".to_string())]),
+            (0..480)
+                .map(|k| Sample {
+                    t: k * 15_000,
+                    v: k as f64,
+                })
+                .collect::<Vec<_>>(),
+        )];
+        let meta = write_block(&d, 0, 480 * 15_000, short, Compaction::default()).unwrap();
+        assert_eq!(meta.version, FLOAT_VERSION);
+        let series: Vec<(Labels, Vec<Sample>)> = [("a", 20_000usize), ("b", 2_000)]
+            .into_iter()
+            .map(|(name, n)| {
+                let l = Labels::from_pairs([("__name__", name.to_string())]);
+                let s = (0..n as i64)
+                    .map(|k| Sample {
+                        t: k * 15_000 + k % 7,
+                        // "a": a counter; "b": a value with no short decimal form whose top
+                        // mantissa bit flips, which XOR keeps in a few bits and packed
+                        // differences in 53.
+                        v: match name {
+                            "a" => (k * 13 % 20 + k * 10) as f64,
+                            _ => f64::from_bits((1.0f64 / 3.0).to_bits() ^ (k as u64 % 2) << 51),
+                        },
+                    })
+                    .collect();
+                (l, s)
+            })
+            .collect();
+        let meta = write_block(
+            &d,
+            0,
+            20_000 * 15_000,
+            series.clone(),
+            Compaction::default(),
+        )
+        .unwrap();
+        assert_eq!(meta.version, SEEKABLE_VERSION);
+        // 20,000 samples: three chunks of about 6,667 (not 7,680, 7,680 and 4,640); 2,000
+        // samples of XOR: five chunks of 400.
+        assert_eq!(meta.stats.num_chunks, 3 + 5);
+        let b = Block::open(&d.join(&meta.ulid)).unwrap();
+        let chunks = |i| b.series_entry(i, false, None).unwrap().1;
+        assert_eq!(chunks(0).len(), 3);
+        assert_eq!(chunks(1).len(), 5);
+        for (l, want) in &series {
+            let name = l.get("__name__").unwrap();
+            for (lo, hi) in [
+                (0, i64::MAX),
+                (want[6_000.min(want.len() - 1)].t, want[want.len() - 1].t),
+                (want[1_234].t - 1, want[1_234].t + 300_000),
+                (want[want.len() / 2].t, want[want.len() / 2].t),
+            ] {
+                let got = b.select(&[Matcher::equal("__name__", name)], lo, hi);
+                let want: Vec<Sample> = want
+                    .iter()
+                    .copied()
+                    .filter(|s| s.t >= lo && s.t <= hi)
+                    .collect();
+                assert_eq!(got[0].samples, want, "{name} {lo}..={hi}");
+            }
+        }
     }
 
     /// Native histograms: version 4's blocks (float chunks only) are still read, with the
@@ -1746,7 +1877,15 @@ mod tests {
             let meta = write_new_block(&d, |tmp, ulid| {
                 let src = series.iter().cloned().map(Ok);
                 let range = (0, 500 * 15_000);
-                write_block_in(&d, tmp, ulid, range, src, Compaction::default(), version)
+                write_block_in(
+                    &d,
+                    tmp,
+                    ulid,
+                    range,
+                    src,
+                    Compaction::default(),
+                    (version, false),
+                )
             })
             .unwrap();
             assert_eq!(meta.version, version);
