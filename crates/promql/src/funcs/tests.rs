@@ -64,3 +64,32 @@ fn every_function_in_the_table_is_implemented() {
         }
     }
 }
+
+/// Counter resets anywhere in a window (first step, last step, several, none, NaN beside
+/// one) add up as Prometheus adds them: the value before each drop, in order.
+#[test]
+fn counter_resets_add_the_value_before_each_drop() {
+    let w = |vals: &[f64]| -> Vec<Sample> {
+        vals.iter()
+            .enumerate()
+            .map(|(i, &v)| Sample {
+                t: i as i64 * 15_000,
+                v,
+            })
+            .collect()
+    };
+    let increase = |vals: &[f64]| {
+        let s = w(vals);
+        let end = s[s.len() - 1].t;
+        // The window is exactly the samples' span: no extrapolation, the raw increase.
+        extrapolated_rate(&s, 0, end, end as f64 / 1000.0, true, false).unwrap()
+    };
+    assert_eq!(increase(&[1.0, 2.0, 3.0]), 2.0);
+    assert_eq!(increase(&[5.0, 1.0, 3.0]), 3.0 - 5.0 + 5.0);
+    assert_eq!(increase(&[1.0, 4.0, 2.0]), 2.0 - 1.0 + 4.0);
+    assert_eq!(increase(&[3.0, 7.0, 1.0, 9.0, 2.0]), 2.0 - 3.0 + 7.0 + 9.0);
+    assert_eq!(increase(&[0.1, 0.2, 0.05]), 0.05 - 0.1 + 0.2);
+    // NaN compares false both ways: never a reset (the drop from 1 to 0.5 across it is not
+    // seen, as in Prometheus).
+    assert_eq!(increase(&[1.0, f64::NAN, 0.5]), 0.5 - 1.0);
+}

@@ -18,7 +18,10 @@ pub(crate) fn extrapolated_rate(
     }
     let (first, last) = (w[0], w[w.len() - 1]);
     let mut result = last.v - first.v;
-    if counter {
+    // Resets are rare: looking for one first takes compares only, where adding them up as
+    // the window is walked chained every step through `result` (a third of a range query's
+    // `rate` in `perf`). The sum, when there is one, is Prometheus's, in its order.
+    if counter && w.windows(2).any(|p| p[1].v < p[0].v) {
         let mut prev = first.v;
         for p in &w[1..] {
             if p.v < prev {
