@@ -53,7 +53,8 @@ pub struct Options {
 /// The format vigil writes its blocks in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum BlockFormat {
-    /// vigil's own (smaller: seekable packed chunks of up to 7,680 samples).
+    /// vigil's own (smaller: packed chunks of up to 480 samples, or seekable ones of up to 7,680
+    /// for longer series).
     #[default]
     Vigil,
     /// Prometheus's (index v2, XOR chunks of 120 samples), for a Thanos sidecar or a way back.

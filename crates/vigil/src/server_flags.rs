@@ -198,7 +198,7 @@ pub const FLAGS: &[FlagInfo] = &[
     f(
         "storage.tsdb.samples-per-chunk",
         Warns,
-        "vigil's head chunks hold 120 samples and its block chunks up to 7,680 (with a seek point every 240)",
+        "vigil's head chunks hold 120 samples; its block chunks 480, or for a series of more than 480 samples in a block up to 7,680 with a seek point every 240",
     ),
     f(
         "storage.tsdb.max-block-chunk-segment-size",
