@@ -1217,19 +1217,23 @@ mod tests {
         assert!(decode_into(&[9, 1, 2], 0, 0, &mut Vec::new()).is_none());
     }
 
+    /// A xorshift generator from `seed`, giving numbers uniform in `0..n`.
+    fn uniform(mut x: u64) -> impl FnMut(u64) -> u64 {
+        move |n| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        }
+    }
+
     /// Long series of every shape the encoder has an order for, with jittered and even
     /// timestamps: every window (around each seek point, inside and across them) decodes, from
     /// a seekable chunk, exactly what the whole chunk holds and what the unseekable encoding
     /// of the same samples gives.
     #[test]
     fn seek_points_give_what_a_full_decode_gives() {
-        let mut x: u64 = 0x853c_49e6_748f_ea9b;
-        let mut rnd = |n: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % n
-        };
+        let mut rnd = uniform(0x853c_49e6_748f_ea9b);
         let n = 2_000i64;
         let mut shapes: Vec<(&str, Vec<f64>)> = Vec::new();
         let mut c = 0.0;
@@ -1386,13 +1390,7 @@ mod tests {
     /// of the data's entropy, and less than in 480-sample unseekable chunks.
     #[test]
     fn a_day_in_one_seekable_chunk_is_near_its_entropy() {
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut rnd = |n: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % n
-        };
+        let mut rnd = uniform(0x9e37_79b9_7f4a_7c15);
         let day = 5_760i64;
         let (mut c, mut g) = (0u64, 2_000i64);
         let counter = series((0..day).map(|_| {
