@@ -6,5 +6,6 @@
 pub mod container;
 pub mod exposition;
 pub mod kube_state;
+pub mod mounts;
 pub mod node;
 pub mod probe;

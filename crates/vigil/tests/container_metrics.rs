@@ -706,3 +706,236 @@ fn this_machines_own_cgroups() {
         );
     }
 }
+
+/// A series key of [`samples`] split into its name and labels.
+fn series(key: &str) -> (String, std::collections::BTreeMap<String, String>) {
+    let (name, rest) = key.split_once('{').unwrap_or((key, "}"));
+    let mut labels = std::collections::BTreeMap::new();
+    let mut chars = rest.trim_end_matches('}').chars().peekable();
+    loop {
+        let k: String = chars.by_ref().take_while(|c| *c != '=').collect();
+        if k.is_empty() {
+            break;
+        }
+        assert_eq!(chars.next(), Some('"'));
+        let mut v = String::new();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some('n') => v.push('\n'),
+                    Some(o) => v.push(o),
+                    None => break,
+                },
+                '"' => break,
+                o => v.push(o),
+            }
+        }
+        labels.insert(k.trim_start_matches(',').to_string(), v);
+        if chars.peek() == Some(&',') {
+            chars.next();
+        }
+    }
+    (name.to_string(), labels)
+}
+
+/// The root's filesystems on this machine, against Debian's node exporter reading the same
+/// mounts and disks: sizes and inode counts equal, usage and free inodes as node_exporter
+/// saw them just before or just after, disk counters between its two readings.
+#[test]
+fn root_filesystems_agree_with_node_exporter() {
+    let dir = temp_dir("cm-fs");
+    let ne_port = free_port();
+    let _ne = spawn(
+        "node-exporter",
+        &debian_bin("prometheus-node-exporter"),
+        &[
+            format!("--web.listen-address=127.0.0.1:{ne_port}"),
+            "--collector.disable-defaults".into(),
+            "--collector.filesystem".into(),
+            "--collector.diskstats".into(),
+            "--collector.filesystem.mount-points-exclude=^/(proc|sys)($|/)".into(),
+        ],
+        &dir,
+    );
+    let ne_url = format!("http://127.0.0.1:{ne_port}/metrics");
+    wait_http(&ne_url);
+    let (_p, url) = start("cm-fs", &dir, &[]);
+    let parsed = |text: &str| -> Vec<(String, std::collections::BTreeMap<String, String>, f64)> {
+        samples(text)
+            .into_iter()
+            .map(|(k, v)| {
+                let (n, l) = series(&k);
+                (n, l, v.parse::<f64>().unwrap())
+            })
+            .collect()
+    };
+    let n1 = parsed(&get(&ne_url).1);
+    let (code, text) = get(&url);
+    assert_eq!(code, 200);
+    let v = parsed(&text);
+    let n2 = parsed(&get(&ne_url).1);
+    let ne = |set: &[(String, std::collections::BTreeMap<String, String>, f64)],
+              name: &str,
+              want: &[(&str, &str)]|
+     -> Option<f64> {
+        set.iter()
+            .find(|(n, l, _)| {
+                n == name
+                    && want
+                        .iter()
+                        .all(|(k, x)| l.get(*k).map(String::as_str) == Some(*x))
+            })
+            .map(|s| s.2)
+    };
+    let root = |name: &str, device: &str| ne(&v, name, &[("id", "/"), ("device", device)]);
+    let within =
+        |x: f64, a: f64, b: f64, slack: f64| x >= a.min(b) - slack && x <= a.max(b) + slack;
+
+    let mut compared = 0;
+    let mut root_compared = false;
+    for (name, l, size) in &n1 {
+        if name != "node_filesystem_size_bytes" {
+            continue;
+        }
+        let fstype = l["fstype"].as_str();
+        // overlay mounts are named by device numbers node_exporter does not print.
+        let counted = fstype.starts_with("ext")
+            || fstype.starts_with("nfs")
+            || ["btrfs", "tmpfs", "xfs", "zfs"].contains(&fstype);
+        if !counted {
+            continue;
+        }
+        let mp = l["mountpoint"].as_str();
+        let device = if fstype == "tmpfs" {
+            mp
+        } else {
+            l["device"].as_str()
+        };
+        let at = [("device", l["device"].as_str()), ("mountpoint", mp)];
+        let limit = root("container_fs_limit_bytes", device)
+            .unwrap_or_else(|| panic!("no container_fs_limit_bytes for {device} ({mp}):\n{text}"));
+        assert_eq!(limit, *size, "{device} ({mp}) size");
+        let files = ne(&n1, "node_filesystem_files", &at).unwrap();
+        assert_eq!(
+            root("container_fs_inodes_total", device),
+            Some(files),
+            "{device} inodes"
+        );
+        // Usage is size less free, as cAdvisor counts it (not less what non-root may use).
+        let used = |set| size - ne(set, "node_filesystem_free_bytes", &at).unwrap();
+        let usage = root("container_fs_usage_bytes", device).unwrap();
+        let slack = (size * 0.001).max(64.0 * 1024.0 * 1024.0);
+        assert!(
+            within(usage, used(&n1), used(&n2), slack),
+            "{device} usage {usage} against {} .. {}",
+            used(&n1),
+            used(&n2)
+        );
+        let ifree = |set| ne(set, "node_filesystem_files_free", &at).unwrap();
+        let free = root("container_fs_inodes_free", device).unwrap();
+        assert!(
+            within(free, ifree(&n1), ifree(&n2), 1000.0),
+            "{device} free inodes {free}"
+        );
+        compared += 1;
+        root_compared |= mp == "/";
+    }
+    assert!(compared > 0, "no filesystem compared:\n{text}");
+    let root_type = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .find(|l| l.split(' ').nth(4) == Some("/"))
+        .and_then(|l| l.split(" - ").nth(1)?.split(' ').next().map(str::to_string))
+        .unwrap_or_default();
+    if root_type.starts_with("ext") || root_type == "xfs" || root_type == "btrfs" {
+        assert!(
+            root_compared,
+            "the / filesystem ({root_type}) was not compared"
+        );
+    }
+
+    // Disk counters of the root's block filesystems, by node_exporter's name for the disk.
+    let mut disks = 0;
+    for (name, l, reads) in &v {
+        if name != "container_fs_reads_total" || l["id"] != "/" {
+            continue;
+        }
+        let Some(disk) = l["device"].strip_prefix("/dev/") else {
+            continue;
+        };
+        let d = [("device", disk)];
+        let Some(a) = ne(&n1, "node_disk_reads_completed_total", &d) else {
+            continue;
+        };
+        let b = ne(&n2, "node_disk_reads_completed_total", &d).unwrap();
+        assert!(
+            within(*reads, a, b, 0.0),
+            "{disk} reads {reads} against {a} .. {b}"
+        );
+        let dev = l["device"].as_str();
+        for (ours, theirs, scale) in [
+            (
+                "container_fs_writes_total",
+                "node_disk_writes_completed_total",
+                1.0,
+            ),
+            (
+                "container_fs_reads_merged_total",
+                "node_disk_reads_merged_total",
+                1.0,
+            ),
+            (
+                "container_fs_writes_merged_total",
+                "node_disk_writes_merged_total",
+                1.0,
+            ),
+            // Sectors of 512 bytes.
+            (
+                "container_fs_sector_reads_total",
+                "node_disk_read_bytes_total",
+                512.0,
+            ),
+            (
+                "container_fs_sector_writes_total",
+                "node_disk_written_bytes_total",
+                512.0,
+            ),
+            // Milliseconds, divided by 1e9 by cAdvisor and by 1e3 by node_exporter.
+            (
+                "container_fs_read_seconds_total",
+                "node_disk_read_time_seconds_total",
+                1e6,
+            ),
+            (
+                "container_fs_write_seconds_total",
+                "node_disk_write_time_seconds_total",
+                1e6,
+            ),
+            (
+                "container_fs_io_time_seconds_total",
+                "node_disk_io_time_seconds_total",
+                1e6,
+            ),
+            (
+                "container_fs_io_time_weighted_seconds_total",
+                "node_disk_io_time_weighted_seconds_total",
+                1e6,
+            ),
+        ] {
+            let x = root(ours, dev).unwrap_or_else(|| panic!("no {ours} for {dev}")) * scale;
+            let (a, b) = (ne(&n1, theirs, &d).unwrap(), ne(&n2, theirs, &d).unwrap());
+            assert!(
+                within(x, a, b, b.abs() * 1e-9),
+                "{ours} {dev}: {x} against {a} .. {b}"
+            );
+        }
+        disks += 1;
+    }
+    let has_disk = |set: &[(String, _, f64)]| {
+        set.iter()
+            .any(|(n, _, _)| n == "node_disk_reads_completed_total")
+    };
+    if root_compared && has_disk(&n1) {
+        assert!(disks > 0, "no disk compared:\n{text}");
+    }
+}

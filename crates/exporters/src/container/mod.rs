@@ -5,6 +5,7 @@
 //! cgroup). `docs/container-metrics.md` is the specification followed.
 
 pub mod cgroup;
+pub mod filesystems;
 pub mod identity;
 
 use std::collections::{BTreeMap, HashMap};
@@ -40,7 +41,7 @@ impl Default for Paths {
     }
 }
 
-const FAMILIES: [Family; 51] = [
+const FAMILIES: [Family; 64] = [
     gauge(
         "container_last_seen",
         "Last time a container was seen by the exporter",
@@ -214,6 +215,52 @@ const FAMILIES: [Family; 51] = [
         "container_fs_writes_total",
         "Cumulative count of writes completed",
     ),
+    counter(
+        "container_fs_sector_reads_total",
+        "Cumulative count of sector reads completed",
+    ),
+    counter(
+        "container_fs_reads_merged_total",
+        "Cumulative count of reads merged",
+    ),
+    counter(
+        "container_fs_read_seconds_total",
+        "Cumulative count of seconds spent reading",
+    ),
+    counter(
+        "container_fs_sector_writes_total",
+        "Cumulative count of sector writes completed",
+    ),
+    counter(
+        "container_fs_writes_merged_total",
+        "Cumulative count of writes merged",
+    ),
+    counter(
+        "container_fs_write_seconds_total",
+        "Cumulative count of seconds spent writing",
+    ),
+    gauge(
+        "container_fs_io_current",
+        "Number of I/Os currently in progress",
+    ),
+    counter(
+        "container_fs_io_time_seconds_total",
+        "Cumulative count of seconds spent doing I/Os",
+    ),
+    counter(
+        "container_fs_io_time_weighted_seconds_total",
+        "Cumulative weighted I/O time in seconds",
+    ),
+    gauge("container_fs_inodes_free", "Number of available Inodes"),
+    gauge("container_fs_inodes_total", "Number of Inodes"),
+    gauge(
+        "container_fs_limit_bytes",
+        "Number of bytes that can be consumed by the container on this filesystem.",
+    ),
+    gauge(
+        "container_fs_usage_bytes",
+        "Number of bytes that are consumed by the container on this filesystem.",
+    ),
     gauge(
         "container_processes",
         "Number of processes running inside the container.",
@@ -316,7 +363,15 @@ pub struct ContainerMetrics {
     pub pods: Arc<Pods>,
     /// Family-name prefixes left out (`--disable_metrics`/`--enable_metrics`).
     pub disabled: Vec<&'static str>,
+    /// The root's filesystems, listed once at start as cAdvisor lists them.
+    pub partitions: Vec<filesystems::Partition>,
+    /// Mount points whose `statfs` has not returned.
+    hung: crate::mounts::Hung,
 }
+
+/// How long a scrape waits for the root's filesystems to answer `statfs`, together: a mount
+/// that takes longer (a dead NFS server) is left out until its call returns.
+const STATFS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// cAdvisor's metric kinds (`--enable_metrics`/`--disable_metrics`), each with the prefixes of
 /// the families vigil writes for it; most kinds have none here (vigil does not collect them).
@@ -328,8 +383,25 @@ pub const METRIC_KINDS: [(&str, &[&str]); 23] = [
     ("cpuLoad", &[]),
     ("cpu_topology", &[]),
     ("cpuset", &[]),
-    ("disk", &[]),
-    ("diskIO", &["container_fs_reads", "container_fs_writes"]),
+    (
+        "disk",
+        &[
+            "container_fs_inodes_",
+            "container_fs_limit_bytes",
+            "container_fs_usage_bytes",
+        ],
+    ),
+    (
+        "diskIO",
+        &[
+            "container_fs_reads",
+            "container_fs_writes",
+            "container_fs_sector_",
+            "container_fs_read_seconds",
+            "container_fs_write_seconds",
+            "container_fs_io_",
+        ],
+    ),
     ("hugetlb", &[]),
     ("memory", &["container_memory_"]),
     ("memory_numa", &[]),
@@ -408,12 +480,22 @@ fn without(text: String, prefixes: &[&str]) -> String {
 impl ContainerMetrics {
     pub fn new(paths: Paths, all_cgroups: bool) -> ContainerMetrics {
         let layout = Layout::detect(&paths.sysfs.join("fs/cgroup"));
+        // The host's mounts (pid 1's, as the kubelet's cAdvisor sees them), else ours.
+        let mountinfo = std::fs::read_to_string(paths.procfs.join("1/mountinfo"))
+            .or_else(|_| std::fs::read_to_string(paths.procfs.join("self/mountinfo")))
+            .unwrap_or_else(|e| {
+                tracing::warn!("container-metrics: cannot read mountinfo ({e}); the root's filesystem families are left out");
+                String::new()
+            });
+        let partitions = filesystems::partitions(&mountinfo, &paths.rootfs);
         ContainerMetrics {
             paths,
             layout,
             all_cgroups,
             pods: Default::default(),
             disabled: Vec::new(),
+            partitions,
+            hung: Default::default(),
         }
     }
 
@@ -584,6 +666,9 @@ impl ContainerMetrics {
                     push(&mut out, fam(name), l, &[("device", device)], v[i]);
                 }
             }
+            if l.id == "/" && !self.disabled.contains(&"container_fs_usage_bytes") {
+                self.root_filesystems(&mut out, l);
+            }
             // Network: the root reads pid 1 (the host's namespace); in a pod, the container
             // holding the pod's network namespace.
             let pid = if l.id == "/" {
@@ -633,6 +718,75 @@ impl ContainerMetrics {
         }
         text.push_str(&self.machine());
         text
+    }
+
+    /// The root's filesystems (cAdvisor's `DiskUsageMetrics`, and the filesystem half of its
+    /// disk I/O families): sizes from `statfs` of each mount point, counters from
+    /// `/proc/diskstats`. A mount whose `statfs` fails (gone since start) is left out, as
+    /// cAdvisor 0.55 leaves it out.
+    fn root_filesystems(&self, out: &mut Samples, l: &identity::Labels) {
+        let disks = std::fs::read_to_string(self.paths.procfs.join("diskstats"))
+            .map(|t| filesystems::diskstats(&t))
+            .unwrap_or_default();
+        // Every statfs is started before any is waited for, against one deadline.
+        let pending: Vec<_> = self
+            .partitions
+            .iter()
+            .map(|p| {
+                let path = self.paths.rootfs.join(p.mountpoint.trim_start_matches('/'));
+                self.hung.start(&p.mountpoint, 64 * 1024, move || {
+                    crate::mounts::statfs(&path)
+                })
+            })
+            .collect();
+        let deadline = std::time::Instant::now() + STATFS_TIMEOUT;
+        for (p, pending) in self.partitions.iter().zip(pending) {
+            let Some(Ok(st)) = pending.and_then(|x| x.wait(deadline)) else {
+                continue;
+            };
+            let device = [("device", p.device.as_str())];
+            // cAdvisor: capacity and free by the fragment size; usage is capacity less free.
+            let capacity = st.blocks.saturating_mul(st.frsize);
+            let free = st.bfree.saturating_mul(st.frsize);
+            for (name, v) in [
+                ("container_fs_limit_bytes", capacity),
+                ("container_fs_usage_bytes", capacity.saturating_sub(free)),
+                ("container_fs_inodes_total", st.files),
+                ("container_fs_inodes_free", st.ffree),
+            ] {
+                push(out, fam(name), l, &device, v as f64);
+            }
+            let c = p.disk(&disks);
+            // The times are milliseconds in /proc/diskstats; cAdvisor divides them by 1e9
+            // all the same (see docs/container-metrics.md), and so does vigil, so the values
+            // are what dashboards built on the kubelet's output expect.
+            let ms = |v: u64| v as f64 / 1e9;
+            for (name, v) in [
+                ("container_fs_reads_total", c[0] as f64),
+                ("container_fs_reads_merged_total", c[1] as f64),
+                ("container_fs_sector_reads_total", c[2] as f64),
+                ("container_fs_read_seconds_total", ms(c[3])),
+                ("container_fs_writes_total", c[4] as f64),
+                ("container_fs_writes_merged_total", c[5] as f64),
+                ("container_fs_sector_writes_total", c[6] as f64),
+                ("container_fs_write_seconds_total", ms(c[7])),
+                ("container_fs_io_current", c[8] as f64),
+                ("container_fs_io_time_seconds_total", ms(c[9])),
+                ("container_fs_io_time_weighted_seconds_total", ms(c[10])),
+            ] {
+                // A cgroup I/O series already named after this device stays, as the
+                // kubelet's registry keeps the first of two alike.
+                let taken = out.get(name).is_some_and(|(_, series)| {
+                    series.iter().any(|(labels, _)| {
+                        labels.iter().any(|(k, v)| k == "device" && v == &p.device)
+                            && labels.iter().any(|(k, v)| k == "id" && v == "/")
+                    })
+                });
+                if !taken {
+                    push(out, fam(name), l, &device, v);
+                }
+            }
+        }
     }
 
     /// `machine_cpu_cores` and `machine_memory_bytes`, labelled with the machine's identity.

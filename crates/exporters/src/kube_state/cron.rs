@@ -97,39 +97,6 @@ fn field(
     Ok((bits, star))
 }
 
-/// A Go duration such as `90m`, `1h30m`, `2.5h`, `45s`.
-fn go_duration(s: &str) -> Result<f64, String> {
-    let mut total = 0.0;
-    let mut rest = s.trim();
-    if rest.is_empty() {
-        return Err("empty duration".into());
-    }
-    while !rest.is_empty() {
-        let n = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let num: f64 = rest[..n]
-            .parse()
-            .map_err(|_| format!("bad duration {s:?}"))?;
-        rest = &rest[n..];
-        let u = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let unit = match &rest[..u] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            other => return Err(format!("unknown unit {other:?} in duration {s:?}")),
-        };
-        total += num * unit;
-        rest = &rest[u..];
-    }
-    Ok(total)
-}
-
 impl Schedule {
     pub fn parse(spec: &str, time_zone: Option<&str>) -> Result<Schedule, String> {
         let mut spec = spec.trim();
@@ -159,7 +126,7 @@ impl Schedule {
             "@daily" | "@midnight" => "0 0 * * *",
             "@hourly" => "0 * * * *",
             s if s.starts_with("@every ") => {
-                let secs = go_duration(&s["@every ".len()..])?;
+                let secs = super::go_duration::parse_seconds(&s["@every ".len()..])?;
                 return Ok(Schedule {
                     // Whole seconds, at least one, the fraction dropped, as robfig/cron does.
                     kind: Kind::Every((secs.trunc() as i64).max(1)),
@@ -376,6 +343,9 @@ mod tests {
             ("@fortnightly", None),
             ("*/0 * * * *", None),
             ("5-1 * * * *", None),
+            // Go's time.ParseDuration: no days, and a number needs its unit.
+            ("@every 1d", None),
+            ("@every 90", None),
         ] {
             assert!(Schedule::parse(s, tz).is_err(), "{s:?} {tz:?}");
         }

@@ -6,10 +6,11 @@
 //! `commonLabels`, `labelsFromPath` (with `*` expansions of whole maps), `labelFromKey`; the
 //! `customresource_group`, `_version` and `_kind` labels on every sample; values converted as
 //! its `toFloat64` does (booleans, `yes`/`no`, RFC 3339 times, quantities, percentages);
-//! labels sorted by name on each line and samples sorted by their own labels. What vigil does
-//! not do yet is refused when the config is read, by name: `valueType` and `valueFrom` as an
-//! object (CEL). Wildcard versions and kinds are resolved through discovery at start and
-//! again every rediscovery interval.
+//! labels sorted by name on each line and samples sorted by their own labels. Fields proposed
+//! upstream but in no kube-state-metrics release (`valueType`, `valueFrom` as an object with
+//! `pathValueFrom` or CEL's `celExpr`) are refused when the config is read, by name: their
+//! meaning may still change there. Wildcard versions and kinds are resolved through discovery
+//! at start and again every rediscovery interval.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -107,8 +108,8 @@ struct RawEach {
     info: Option<RawInfo>,
 }
 
-/// `valueFrom`: a path, or (kube-state-metrics' newest form) an object with `pathValueFrom`
-/// or `celExpr`, which vigil refuses by name.
+/// `valueFrom`: a path, or (a form proposed upstream, kube-state-metrics PR #2868, in no
+/// release) an object with `pathValueFrom` or `celExpr`, which vigil refuses by name.
 #[derive(Default)]
 enum RawValueFrom {
     #[default]
@@ -162,7 +163,7 @@ impl RawValueFrom {
             RawValueFrom::None => Ok(Path::default()),
             RawValueFrom::Path(p) => Path::compile(p, what),
             RawValueFrom::Object(keys) => Err(format!(
-                "{what}: an object ({}) is not supported by vigil yet (pathValueFrom and celExpr); give a path",
+                "{what}: an object ({}) is a form proposed for kube-state-metrics (pathValueFrom, celExpr) that no release has; vigil does not accept it: give a path",
                 keys.join(", ")
             )),
         }
@@ -945,7 +946,7 @@ pub fn parse(yaml: &str) -> Result<Vec<Resource>, String> {
                     let x = required(&g.each.gauge, &mw, "gauge")?;
                     if !x.value_type.is_empty() {
                         return Err(format!(
-                            "{mw}: each.gauge.valueType {:?} is not supported by vigil yet",
+                            "{mw}: each.gauge.valueType {:?}: a field proposed for kube-state-metrics that no release has; vigil does not accept it",
                             x.value_type
                         ));
                     }

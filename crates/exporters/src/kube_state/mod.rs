@@ -8,6 +8,7 @@ pub mod cluster;
 mod cron;
 pub mod custom;
 pub mod families;
+mod go_duration;
 pub mod list_watch;
 pub mod network;
 pub mod objects;
