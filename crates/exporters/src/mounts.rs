@@ -9,7 +9,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::time::Instant;
 
 use parking_lot::Mutex;
@@ -59,9 +59,11 @@ pub fn unescape(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
+        // Three octal digits making a byte (the first at most 3).
         if b[i] == b'\\'
             && b[i + 1..].len() >= 3
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+            && (b'0'..=b'3').contains(&b[i + 1])
+            && b[i + 2..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
         {
             out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
             i += 4;
@@ -105,13 +107,14 @@ impl Hung {
             .name("mount-probe".into())
             .stack_size(stack)
             .spawn(move || {
-                let r = f();
+                // A call that panics ends like one that answered: the mark goes.
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
                 // Under the lock, so the waiter either takes this answer or has marked the
                 // mount point hung, never neither.
                 let mut hung = hung.0.lock();
                 if gave_up.load(Ordering::Relaxed) {
                     hung.remove(&mp);
-                } else {
+                } else if let Ok(r) = r {
                     let _ = tx.send(r);
                 }
             });
@@ -143,7 +146,8 @@ impl<T> Pending<T> {
                 let mut hung = self.hung.0.lock();
                 match self.rx.try_recv() {
                     Ok(r) => Some(r),
-                    Err(_) => {
+                    Err(TryRecvError::Disconnected) => None,
+                    Err(TryRecvError::Empty) => {
                         self.abandoned.store(true, Ordering::Relaxed);
                         hung.insert(self.mountpoint.clone());
                         tracing::warn!(
@@ -168,6 +172,28 @@ mod tests {
         assert_eq!(unescape("/x\\134y"), "/x\\y");
         assert_eq!(unescape("/plain"), "/plain");
         assert_eq!(unescape("/trail\\04"), "/trail\\04");
+        assert_eq!(unescape("/big\\777"), "/big\\777");
+    }
+
+    #[test]
+    fn a_call_that_panics_leaves_no_mark() {
+        let hung = Hung::default();
+        let p = hung
+            .start("/boom", 64 * 1024, || -> std::io::Result<u8> {
+                panic!("probe")
+            })
+            .unwrap();
+        assert!(
+            p.wait(Instant::now() + std::time::Duration::from_secs(10))
+                .is_none()
+        );
+        let q = hung.start("/boom", 64 * 1024, || Ok(1)).unwrap();
+        assert_eq!(
+            q.wait(Instant::now() + std::time::Duration::from_secs(10))
+                .unwrap()
+                .unwrap(),
+            1
+        );
     }
 
     #[test]

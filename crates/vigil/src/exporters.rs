@@ -530,6 +530,10 @@ pub fn container_metrics(f: ContainerMetricsFlags) -> ExitCode {
         f.all_cgroups,
     );
     cm.disabled = disabled;
+    // Only when asked for by name: the kubelet's output, which vigil's follows by default,
+    // never has it.
+    cm.percpu = f.enable_metrics.iter().any(|k| k == "percpu")
+        && !f.disable_metrics.iter().any(|k| k == "percpu");
     let in_cluster = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
     let res: Result<(), String> = rt.block_on(async move {
         if f.kubeconfig.is_some() || f.apiserver.is_some() || in_cluster {

@@ -187,7 +187,8 @@ pub struct ContainerMetricsFlags {
     pub sysfs: std::path::PathBuf,
     #[arg(long = "path.procfs", default_value = "/proc")]
     pub procfs: std::path::PathBuf,
-    /// The host's root (for `/etc/machine-id`).
+    /// The host's root: `/etc/machine-id`, and the mount points whose sizes the root
+    /// cgroup's filesystem families report.
     #[arg(long = "path.rootfs", default_value = "/")]
     pub rootfs: std::path::PathBuf,
     /// Every cgroup, not only the node root and the pods' subtree (the kubelet's choice).

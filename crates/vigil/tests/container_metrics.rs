@@ -457,6 +457,11 @@ fn cgroup_v1_node_without_the_api() {
             "cpuacct",
             vec![
                 ("cpuacct.usage", "183453210000\n"),
+                // The kernel pads to the possible CPUs with zeros.
+                (
+                    "cpuacct.usage_percpu",
+                    "120000000000 63453210000 0 0 0 0 0 0 \n",
+                ),
                 ("cpuacct.stat", "user 12034\nsystem 6310\n"),
                 ("cgroup.procs", "77\n"),
             ],
@@ -572,6 +577,7 @@ fn cgroup_v1_node_without_the_api() {
             "--listen_ip=127.0.0.1".into(),
             format!("--port={port}"),
             "--prometheus_endpoint=/cadvisor".into(),
+            "--enable_metrics=cpu,memory,network,diskIO,tcp,percpu".into(),
             "--disable_metrics=network,diskIO,tcp".into(),
             "--housekeeping_interval=10s".into(),
             "--store_container_labels=false".into(),
@@ -601,8 +607,30 @@ fn cgroup_v1_node_without_the_api() {
             "--disable_metrics leaves out {gone}: {text}"
         );
     }
+    // With percpu, usage per CPU replaces the total, one series per CPU this process may
+    // run on that has used time (cAdvisor counts CPUs by its affinity mask).
+    let allowed = allowed_cpus();
+    let s = samples(&text);
+    for (cpu, v) in [("cpu00", "120"), ("cpu01", "63.45321")] {
+        let k = format!(
+            r#"container_cpu_usage_seconds_total{{container="",cpu="{cpu}",id="/{pod}",image="",name="{APP}",namespace="",pod=""}}"#
+        );
+        let want = (cpu == "cpu00" || allowed >= 2).then_some(v);
+        assert_eq!(s.get(&k).map(String::as_str), want, "{k}\n{text}");
+    }
+    assert!(
+        !s.keys()
+            .any(|k| k.starts_with("container_cpu_usage_seconds_total")
+                && k.contains(APP)
+                && (k.contains(r#"cpu="total""#) || k.contains(r#"cpu="cpu02""#))),
+        "{text}"
+    );
     let log = p.log_text();
     assert!(log.contains("--housekeeping_interval: no effect"), "{log}");
+    assert!(
+        !log.contains("does not collect"),
+        "percpu is collected: {log}"
+    );
     assert!(
         !log.contains("store_container_labels"),
         "false is what vigil does: {log}"
@@ -707,6 +735,22 @@ fn this_machines_own_cgroups() {
     }
 }
 
+/// CPUs this process may run on, from `Cpus_allowed_list` (e.g. `0-3,6`).
+fn allowed_cpus() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let list = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .unwrap()
+        .trim();
+    list.split(',')
+        .map(|r| match r.split_once('-') {
+            Some((a, b)) => b.parse::<usize>().unwrap() - a.parse::<usize>().unwrap() + 1,
+            None => 1,
+        })
+        .sum()
+}
+
 /// A series key of [`samples`] split into its name and labels.
 fn series(key: &str) -> (String, std::collections::BTreeMap<String, String>) {
     let (name, rest) = key.split_once('{').unwrap_or((key, "}"));
@@ -738,12 +782,147 @@ fn series(key: &str) -> (String, std::collections::BTreeMap<String, String>) {
     (name.to_string(), labels)
 }
 
+/// Device numbers of a `st_dev`, as glibc's `major`/`minor` split them.
+fn dev_numbers(dev: u64) -> (u64, u64) {
+    (
+        ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff),
+        (dev & 0xff) | ((dev >> 12) & !0xff),
+    )
+}
+
+/// The root's filesystems on a built node: the mounts, disk counters and root cgroup I/O are
+/// written in a directory, the sizes are the real ones of the filesystem holding it.
+#[test]
+fn root_filesystems_on_a_built_node() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = temp_dir("cm-fs-built");
+    let root = dir.join("node");
+    std::fs::create_dir_all(root.join("data")).unwrap();
+    std::fs::create_dir_all(root.join("data2")).unwrap();
+    let (ma, mi) = dev_numbers(std::fs::metadata(&root).unwrap().dev());
+    write(
+        &root,
+        "proc/1/mountinfo",
+        &format!(
+            "1 0 {ma}:{mi} / / rw - ext4 /dev/vdz1 rw\n\
+             2 1 {ma}:{mi} /data /data rw - ext4 /dev/vdz1 rw\n\
+             3 1 {ma}:{mi} / /gone rw - xfs /dev/sdq1 rw\n\
+             4 1 0:99 / /data2 rw - xfs /dev/sdr1 rw\n\
+             5 1 0:21 / /proc rw - proc proc rw\n"
+        ),
+    );
+    write(
+        &root,
+        "proc/diskstats",
+        &format!(" {ma} {mi} vdz1 1 2 3 4 5 6 7 8 9 10 11\n 7 0 loop0 9 9 9 9 9 9 9 9 9 9 9\n"),
+    );
+    write(&root, "proc/meminfo", "MemTotal:       16314452 kB\n");
+    for (f, text) in [
+        (
+            "blkio/blkio.throttle.io_service_bytes",
+            format!("{ma}:{mi} Read 5000\n{ma}:{mi} Write 6000\nTotal 11000\n"),
+        ),
+        (
+            "blkio/blkio.throttle.io_serviced",
+            format!("{ma}:{mi} Read 50\n{ma}:{mi} Write 60\nTotal 110\n"),
+        ),
+        ("cpuacct/cpuacct.usage", "1000000000\n".to_string()),
+        ("cpuacct/cgroup.procs", "1\n".to_string()),
+        ("memory/memory.usage_in_bytes", "1000\n".to_string()),
+    ] {
+        write(&root, &format!("sys/fs/cgroup/{f}"), &text);
+    }
+    let paths = [
+        format!("--path.sysfs={}", root.join("sys").display()),
+        format!("--path.procfs={}", root.join("proc").display()),
+        format!("--path.rootfs={}", root.display()),
+    ];
+    let (_p, url) = start("cm-fs-built", &dir, &paths);
+    let (code, text) = get(&url);
+    assert_eq!(code, 200);
+    let s = samples(&text);
+    let at = |name: &str, device: &str| -> Option<f64> {
+        s.get(&format!(
+            r#"{name}{{container="",device="{device}",id="/",image="",name="",namespace="",pod=""}}"#
+        ))
+        .map(|v| v.parse().unwrap())
+    };
+    // The root's ext4, once (the bind mount of its source is not another entry).
+    let limit = at("container_fs_limit_bytes", "/dev/vdz1").expect(&text);
+    let usage = at("container_fs_usage_bytes", "/dev/vdz1").unwrap();
+    assert!(limit > 0.0 && usage > 0.0 && usage <= limit, "{text}");
+    assert!(at("container_fs_inodes_total", "/dev/vdz1").unwrap() > 0.0);
+    // A mount point gone since (no directory) and one that is not its filesystem any more
+    // (the directory is on the parent's) are left out; proc is not a counted type.
+    for gone in ["/dev/sdq1", "/dev/sdr1", "proc"] {
+        assert!(
+            !text.contains(&format!(r#"device="{gone}""#)),
+            "{gone}:\n{text}"
+        );
+    }
+    // Disk counters from diskstats, the times as cAdvisor scales them (ms / 1e9).
+    for (name, want) in [
+        ("container_fs_reads_merged_total", 2.0),
+        ("container_fs_sector_reads_total", 3.0),
+        ("container_fs_read_seconds_total", 4e-9),
+        ("container_fs_writes_merged_total", 6.0),
+        ("container_fs_sector_writes_total", 7.0),
+        ("container_fs_write_seconds_total", 8e-9),
+        ("container_fs_io_current", 9.0),
+        ("container_fs_io_time_seconds_total", 1e-8),
+        ("container_fs_io_time_weighted_seconds_total", 1.1e-8),
+    ] {
+        assert_eq!(at(name, "/dev/vdz1"), Some(want), "{name}\n{text}");
+    }
+    // The root cgroup's I/O is named after the filesystem on its device, and its reads and
+    // writes win over the filesystem's (one series each, as the kubelet keeps the first).
+    assert_eq!(
+        at("container_fs_reads_bytes_total", "/dev/vdz1"),
+        Some(5000.0)
+    );
+    assert_eq!(at("container_fs_reads_total", "/dev/vdz1"), Some(50.0));
+    assert_eq!(at("container_fs_writes_total", "/dev/vdz1"), Some(60.0));
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.starts_with("container_fs_reads_total{") && l.contains(r#"id="/""#))
+            .count(),
+        1,
+        "{text}"
+    );
+
+    // Without the disk kind: no filesystem families; the cgroup's devices are named by
+    // /sys/block first (nothing here), then by the machine's filesystems, as cAdvisor's
+    // machine namer does without filesystem stats.
+    let (_q, url) = start(
+        "cm-fs-built-nodisk",
+        &dir,
+        &[&paths[..], &["--disable_metrics=disk".to_string()]].concat(),
+    );
+    let text = get(&url).1;
+    assert!(!text.contains("container_fs_limit_bytes"), "{text}");
+    assert!(!text.contains("container_fs_reads_merged_total"), "{text}");
+    assert!(
+        text.contains(
+            r#"container_fs_reads_total{container="",device="/dev/vdz1",id="/",image="",name="",namespace="",pod=""} 50"#
+        ),
+        "{text}"
+    );
+}
+
 /// The root's filesystems on this machine, against Debian's node exporter reading the same
-/// mounts and disks: sizes and inode counts equal, usage and free inodes as node_exporter
-/// saw them just before or just after, disk counters between its two readings.
+/// mounts and disks: sizes, usage and inodes within its readings just before and after, and
+/// each disk counter between them.
 #[test]
 fn root_filesystems_agree_with_node_exporter() {
     let dir = temp_dir("cm-fs");
+    // Mounts made after vigil starts are not in its list (as in the kubelet): only those
+    // there before are compared.
+    let mounted_before: std::collections::BTreeSet<String> =
+        std::fs::read_to_string("/proc/1/mountinfo")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4).map(|m| m.replace("\\040", " ")))
+            .collect();
     let ne_port = free_port();
     let _ne = spawn(
         "node-exporter",
@@ -754,13 +933,16 @@ fn root_filesystems_agree_with_node_exporter() {
             "--collector.filesystem".into(),
             "--collector.diskstats".into(),
             "--collector.filesystem.mount-points-exclude=^/(proc|sys)($|/)".into(),
+            // Partitions too (node_exporter leaves them out by default).
+            r"--collector.diskstats.device-exclude=^(ram|loop|fd)\d+$".into(),
         ],
         &dir,
     );
     let ne_url = format!("http://127.0.0.1:{ne_port}/metrics");
     wait_http(&ne_url);
     let (_p, url) = start("cm-fs", &dir, &[]);
-    let parsed = |text: &str| -> Vec<(String, std::collections::BTreeMap<String, String>, f64)> {
+    type Set = Vec<(String, std::collections::BTreeMap<String, String>, f64)>;
+    let parsed = |text: &str| -> Set {
         samples(text)
             .into_iter()
             .map(|(k, v)| {
@@ -774,10 +956,7 @@ fn root_filesystems_agree_with_node_exporter() {
     assert_eq!(code, 200);
     let v = parsed(&text);
     let n2 = parsed(&get(&ne_url).1);
-    let ne = |set: &[(String, std::collections::BTreeMap<String, String>, f64)],
-              name: &str,
-              want: &[(&str, &str)]|
-     -> Option<f64> {
+    let ne = |set: &Set, name: &str, want: &[(&str, &str)]| -> Option<f64> {
         set.iter()
             .find(|(n, l, _)| {
                 n == name
@@ -793,7 +972,7 @@ fn root_filesystems_agree_with_node_exporter() {
 
     let mut compared = 0;
     let mut root_compared = false;
-    for (name, l, size) in &n1 {
+    for (name, l, _) in &n1 {
         if name != "node_filesystem_size_bytes" {
             continue;
         }
@@ -802,47 +981,54 @@ fn root_filesystems_agree_with_node_exporter() {
         let counted = fstype.starts_with("ext")
             || fstype.starts_with("nfs")
             || ["btrfs", "tmpfs", "xfs", "zfs"].contains(&fstype);
-        if !counted {
+        let mp = l["mountpoint"].as_str();
+        if !counted || !mounted_before.contains(mp) {
             continue;
         }
-        let mp = l["mountpoint"].as_str();
         let device = if fstype == "tmpfs" {
             mp
         } else {
             l["device"].as_str()
         };
         let at = [("device", l["device"].as_str()), ("mountpoint", mp)];
+        let both = |metric: &str| {
+            (
+                ne(&n1, metric, &at).unwrap(),
+                ne(&n2, metric, &at).unwrap_or(f64::NAN),
+            )
+        };
+        let (s1, s2) = both("node_filesystem_size_bytes");
         let limit = root("container_fs_limit_bytes", device)
             .unwrap_or_else(|| panic!("no container_fs_limit_bytes for {device} ({mp}):\n{text}"));
-        assert_eq!(limit, *size, "{device} ({mp}) size");
-        let files = ne(&n1, "node_filesystem_files", &at).unwrap();
-        assert_eq!(
-            root("container_fs_inodes_total", device),
-            Some(files),
-            "{device} inodes"
+        assert!(
+            within(limit, s1, s2, 0.0),
+            "{device} ({mp}) size {limit} against {s1} .. {s2}"
+        );
+        let (f1, f2) = both("node_filesystem_files");
+        let files = root("container_fs_inodes_total", device).unwrap();
+        assert!(
+            within(files, f1, f2, 0.0),
+            "{device} inodes {files} against {f1} .. {f2}"
         );
         // Usage is size less free, as cAdvisor counts it (not less what non-root may use).
-        let used = |set| size - ne(set, "node_filesystem_free_bytes", &at).unwrap();
+        let (free1, free2) = both("node_filesystem_free_bytes");
         let usage = root("container_fs_usage_bytes", device).unwrap();
-        let slack = (size * 0.001).max(64.0 * 1024.0 * 1024.0);
+        let slack = (s1 * 0.001).max(64.0 * 1024.0 * 1024.0);
         assert!(
-            within(usage, used(&n1), used(&n2), slack),
+            within(usage, s1 - free1, s2 - free2, slack),
             "{device} usage {usage} against {} .. {}",
-            used(&n1),
-            used(&n2)
+            s1 - free1,
+            s2 - free2
         );
-        let ifree = |set| ne(set, "node_filesystem_files_free", &at).unwrap();
+        let (i1, i2) = both("node_filesystem_files_free");
         let free = root("container_fs_inodes_free", device).unwrap();
-        assert!(
-            within(free, ifree(&n1), ifree(&n2), 1000.0),
-            "{device} free inodes {free}"
-        );
+        assert!(within(free, i1, i2, 1000.0), "{device} free inodes {free}");
         compared += 1;
         root_compared |= mp == "/";
     }
     assert!(compared > 0, "no filesystem compared:\n{text}");
-    let root_type = std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap()
+    let root_type = std::fs::read_to_string("/proc/1/mountinfo")
+        .unwrap_or_default()
         .lines()
         .find(|l| l.split(' ').nth(4) == Some("/"))
         .and_then(|l| l.split(" - ").nth(1)?.split(' ').next().map(str::to_string))
@@ -854,31 +1040,26 @@ fn root_filesystems_agree_with_node_exporter() {
         );
     }
 
-    // Disk counters of the root's block filesystems, by node_exporter's name for the disk.
+    // Disk counters of the root's filesystems, by node_exporter's name for the disk
+    // (`/dev/mapper/x` is its `dm-N`). Only the families that come from diskstats alone are
+    // walked; reads and writes also when no root cgroup I/O series took the device's name.
     let mut disks = 0;
-    for (name, l, reads) in &v {
-        if name != "container_fs_reads_total" || l["id"] != "/" {
+    for (name, l, _) in &v {
+        if name != "container_fs_reads_merged_total" || l["id"] != "/" {
             continue;
         }
-        let Some(disk) = l["device"].strip_prefix("/dev/") else {
-            continue;
-        };
-        let d = [("device", disk)];
-        let Some(a) = ne(&n1, "node_disk_reads_completed_total", &d) else {
-            continue;
-        };
-        let b = ne(&n2, "node_disk_reads_completed_total", &d).unwrap();
-        assert!(
-            within(*reads, a, b, 0.0),
-            "{disk} reads {reads} against {a} .. {b}"
-        );
         let dev = l["device"].as_str();
-        for (ours, theirs, scale) in [
-            (
-                "container_fs_writes_total",
-                "node_disk_writes_completed_total",
-                1.0,
-            ),
+        let Some(disk) = std::fs::canonicalize(dev)
+            .ok()
+            .and_then(|p| Some(p.strip_prefix("/dev").ok()?.to_str()?.to_string()))
+        else {
+            continue;
+        };
+        let d = [("device", disk.as_str())];
+        if ne(&n1, "node_disk_reads_completed_total", &d).is_none() {
+            continue;
+        }
+        let mut families = vec![
             (
                 "container_fs_reads_merged_total",
                 "node_disk_reads_merged_total",
@@ -921,7 +1102,20 @@ fn root_filesystems_agree_with_node_exporter() {
                 "node_disk_io_time_weighted_seconds_total",
                 1e6,
             ),
-        ] {
+        ];
+        if root("container_fs_reads_bytes_total", dev).is_none() {
+            families.push((
+                "container_fs_reads_total",
+                "node_disk_reads_completed_total",
+                1.0,
+            ));
+            families.push((
+                "container_fs_writes_total",
+                "node_disk_writes_completed_total",
+                1.0,
+            ));
+        }
+        for (ours, theirs, scale) in families {
             let x = root(ours, dev).unwrap_or_else(|| panic!("no {ours} for {dev}")) * scale;
             let (a, b) = (ne(&n1, theirs, &d).unwrap(), ne(&n2, theirs, &d).unwrap());
             assert!(
@@ -931,11 +1125,16 @@ fn root_filesystems_agree_with_node_exporter() {
         }
         disks += 1;
     }
-    let has_disk = |set: &[(String, _, f64)]| {
-        set.iter()
-            .any(|(n, _, _)| n == "node_disk_reads_completed_total")
+    let is_disk = |dev: &str| {
+        let name = dev.trim_start_matches("/dev/");
+        ["sd", "vd", "xvd", "dm-"]
+            .iter()
+            .any(|p| name.starts_with(p))
     };
-    if root_compared && has_disk(&n1) {
+    let root_device = v.iter().find(|(n, l, _)| {
+        n == "container_fs_limit_bytes" && l["id"] == "/" && is_disk(&l["device"])
+    });
+    if root_compared && root_device.is_some() {
         assert!(disks > 0, "no disk compared:\n{text}");
     }
 }

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Default, Clone)]
 pub struct Stats {
     pub cpu_usage_seconds: Option<f64>,
+    /// Nanoseconds per CPU, `cpuacct.usage_percpu` (cgroup v1 only; v2 has no such file).
+    pub cpu_per_cpu_ns: Option<Vec<u64>>,
     pub cpu_user_seconds: Option<f64>,
     pub cpu_system_seconds: Option<f64>,
     /// (periods, throttled periods, throttled seconds), only when a quota is set.
@@ -395,6 +397,11 @@ fn v1(root: &Path, id: &str, meminfo: &Meminfo) -> Stats {
         cpu_usage_seconds: number(&cpuacct.join("cpuacct.usage")).map(|ns| ns / 1e9),
         ..Default::default()
     };
+    s.cpu_per_cpu_ns = read(&cpuacct.join("cpuacct.usage_percpu")).map(|t| {
+        t.split_whitespace()
+            .filter_map(|v| v.parse().ok())
+            .collect()
+    });
     let ticks = keyed(&cpuacct.join("cpuacct.stat"));
     // USER_HZ is 100 on every Linux cAdvisor supports.
     s.cpu_user_seconds = get(&ticks, "user").map(|t| t / 100.0);

@@ -206,6 +206,26 @@ pub fn diskstats(text: &str) -> HashMap<String, DiskStats> {
 }
 
 impl Partition {
+    /// `statfs` of this partition's mount point under `root`, if that path still is this
+    /// filesystem: a mount point unmounted since start (its directory left on the parent
+    /// filesystem) or not visible under `root` would otherwise report another filesystem's
+    /// sizes under this one's name.
+    pub fn statfs(&self, root: &Path) -> std::io::Result<crate::mounts::Statfs> {
+        use std::os::unix::fs::MetadataExt;
+        let path = root.join(self.mountpoint.trim_start_matches('/'));
+        let dev = std::fs::metadata(&path)?.dev();
+        let (major, minor) = (libc::major(dev) as u64, libc::minor(dev) as u64);
+        if (major, minor) != (self.major, self.minor) {
+            return Err(std::io::Error::other(format!(
+                "{} is device {major}:{minor}, not {}:{} as mounted",
+                path.display(),
+                self.major,
+                self.minor
+            )));
+        }
+        crate::mounts::statfs(&path)
+    }
+
     /// This partition's disk counters: by its device name, else by its device numbers;
     /// zeros when neither finds a line.
     pub fn disk(&self, stats: &HashMap<String, DiskStats>) -> [u64; 11] {
@@ -261,6 +281,7 @@ mod tests {
             ]
         );
         // The stacked tmpfs: the later mount of the mount point is the one kept.
+        assert_eq!((got[0].major, got[0].minor), (0, 27));
         let vda = &got[1];
         assert_eq!(
             (vda.mountpoint.as_str(), vda.major, vda.minor),

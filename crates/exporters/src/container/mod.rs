@@ -363,8 +363,17 @@ pub struct ContainerMetrics {
     pub pods: Arc<Pods>,
     /// Family-name prefixes left out (`--disable_metrics`/`--enable_metrics`).
     pub disabled: Vec<&'static str>,
+    /// `--enable_metrics=percpu`: usage per CPU where the cgroup has it (v1), in place of the
+    /// total, as standalone cAdvisor writes it (the kubelet never asks for it).
+    pub percpu: bool,
+    /// CPUs this process may run on: cAdvisor reports usage for that many CPUs, not for the
+    /// kernel's zero padding up to the possible ones.
+    cpus: usize,
     /// The root's filesystems, listed once at start as cAdvisor lists them.
     pub partitions: Vec<filesystems::Partition>,
+    /// Where their mount points are: the host's root, or `/` when the list is this process's
+    /// own mounts (pid 1's could not be read).
+    fs_root: PathBuf,
     /// Mount points whose `statfs` has not returned.
     hung: crate::mounts::Hung,
 }
@@ -451,12 +460,27 @@ pub fn metric_selection(
         .filter(|(k, _)| !on(k))
         .flat_map(|(_, p)| p.iter().copied())
         .collect();
+    // `percpu` has no families of its own: it splits the CPU usage by CPU (see `percpu`).
     let uncollected = enable
         .iter()
+        .filter(|k| *k != "percpu")
         .filter(|k| on(k) && METRIC_KINDS.iter().any(|(n, p)| n == k && p.is_empty()))
         .cloned()
         .collect();
     Ok((disabled, uncollected))
+}
+
+/// How many CPUs this process may run on (its affinity mask), as cAdvisor counts them.
+fn allowed_cpus() -> usize {
+    // SAFETY: `set` is a zeroed `cpu_set_t` of the size passed; the kernel only writes it.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; pid 0 is this thread.
+    let rc = unsafe { libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set) };
+    if rc != 0 {
+        return usize::MAX;
+    }
+    // SAFETY: `set` was filled by the call above.
+    unsafe { libc::CPU_COUNT(&set) as usize }
 }
 
 /// `text` without the families whose names start with one of `prefixes`.
@@ -480,21 +504,31 @@ fn without(text: String, prefixes: &[&str]) -> String {
 impl ContainerMetrics {
     pub fn new(paths: Paths, all_cgroups: bool) -> ContainerMetrics {
         let layout = Layout::detect(&paths.sysfs.join("fs/cgroup"));
-        // The host's mounts (pid 1's, as the kubelet's cAdvisor sees them), else ours.
-        let mountinfo = std::fs::read_to_string(paths.procfs.join("1/mountinfo"))
-            .or_else(|_| std::fs::read_to_string(paths.procfs.join("self/mountinfo")))
-            .unwrap_or_else(|e| {
-                tracing::warn!("container-metrics: cannot read mountinfo ({e}); the root's filesystem families are left out");
-                String::new()
-            });
-        let partitions = filesystems::partitions(&mountinfo, &paths.rootfs);
+        // The host's mounts (pid 1's, as the kubelet's cAdvisor sees them) under the host's
+        // root, else ours under ours.
+        let (mountinfo, fs_root) = match std::fs::read_to_string(paths.procfs.join("1/mountinfo")) {
+            Ok(m) => (m, paths.rootfs.clone()),
+            Err(_) => match std::fs::read_to_string(paths.procfs.join("self/mountinfo")) {
+                Ok(m) => (m, PathBuf::from("/")),
+                Err(e) => {
+                    tracing::warn!(
+                        "container-metrics: cannot read mountinfo ({e}); the root's filesystem families are left out"
+                    );
+                    (String::new(), PathBuf::from("/"))
+                }
+            },
+        };
+        let partitions = filesystems::partitions(&mountinfo, &fs_root);
         ContainerMetrics {
             paths,
             layout,
             all_cgroups,
             pods: Default::default(),
             disabled: Vec::new(),
+            percpu: false,
+            cpus: allowed_cpus(),
             partitions,
+            fs_root,
             hung: Default::default(),
         }
     }
@@ -518,6 +552,7 @@ impl ContainerMetrics {
             .and_then(|u| u.split_whitespace().next()?.parse::<f64>().ok())
             .map(|up| now - up);
         let ids = self.layout.cgroups(self.all_cgroups);
+        let disk = !self.disabled.contains(&"container_fs_usage_bytes");
         let mut read: Vec<(identity::Labels, bool, Stats)> = ids
             .iter()
             .map(|id| {
@@ -551,7 +586,22 @@ impl ContainerMetrics {
             } else {
                 open_files(&self.paths.procfs, &s.procs)
             };
-            if let Some(v) = s.cpu_usage_seconds.filter(|v| *v > 0.0) {
+            let per_cpu = match &s.cpu_per_cpu_ns {
+                Some(v) if self.percpu && !v.is_empty() => Some(&v[..v.len().min(self.cpus)]),
+                _ => None,
+            };
+            if let Some(per_cpu) = per_cpu {
+                // cAdvisor: one series per CPU that has used any time, and then no total.
+                for (i, ns) in per_cpu.iter().enumerate().filter(|(_, ns)| **ns > 0) {
+                    push(
+                        &mut out,
+                        fam("container_cpu_usage_seconds_total"),
+                        l,
+                        &[("cpu", &format!("cpu{i:02}"))],
+                        *ns as f64 / 1e9,
+                    );
+                }
+            } else if let Some(v) = s.cpu_usage_seconds.filter(|v| *v > 0.0) {
                 push(
                     &mut out,
                     fam("container_cpu_usage_seconds_total"),
@@ -653,7 +703,18 @@ impl ContainerMetrics {
                 );
             }
             for (dev, v) in &s.io {
-                let device = devices.get(dev).map(String::as_str).unwrap_or("");
+                // The root's devices are named after its filesystems first, as cAdvisor's raw
+                // handler names them (`/dev/mapper/vg-root` rather than `/dev/dm-0`), when it
+                // has their stats (the `disk` kind).
+                let by_fs = (l.id == "/" && disk)
+                    .then(|| self.partition_named(dev))
+                    .flatten();
+                // Then the disk map, then (as cAdvisor's machine namer) a filesystem with
+                // those numbers.
+                let device = by_fs
+                    .or_else(|| devices.get(dev).map(String::as_str))
+                    .or_else(|| self.partition_named(dev))
+                    .unwrap_or("");
                 for (i, name) in [
                     "container_fs_reads_bytes_total",
                     "container_fs_writes_bytes_total",
@@ -666,7 +727,7 @@ impl ContainerMetrics {
                     push(&mut out, fam(name), l, &[("device", device)], v[i]);
                 }
             }
-            if l.id == "/" && !self.disabled.contains(&"container_fs_usage_bytes") {
+            if l.id == "/" && disk {
                 self.root_filesystems(&mut out, l);
             }
             // Network: the root reads pid 1 (the host's namespace); in a pod, the container
@@ -720,10 +781,20 @@ impl ContainerMetrics {
         text
     }
 
+    /// The name of the root's filesystem with device numbers `maj_min` (`8:1`), if any.
+    fn partition_named(&self, maj_min: &str) -> Option<&str> {
+        let (major, minor) = maj_min.split_once(':')?;
+        let (major, minor): (u64, u64) = (major.parse().ok()?, minor.parse().ok()?);
+        self.partitions
+            .iter()
+            .find(|p| p.major == major && p.minor == minor)
+            .map(|p| p.device.as_str())
+    }
+
     /// The root's filesystems (cAdvisor's `DiskUsageMetrics`, and the filesystem half of its
     /// disk I/O families): sizes from `statfs` of each mount point, counters from
-    /// `/proc/diskstats`. A mount whose `statfs` fails (gone since start) is left out, as
-    /// cAdvisor 0.55 leaves it out.
+    /// `/proc/diskstats`. A mount point that no longer holds its filesystem (unmounted since
+    /// start) is left out, where cAdvisor reports zeros or the parent filesystem's sizes.
     fn root_filesystems(&self, out: &mut Samples, l: &identity::Labels) {
         let disks = std::fs::read_to_string(self.paths.procfs.join("diskstats"))
             .map(|t| filesystems::diskstats(&t))
@@ -733,16 +804,20 @@ impl ContainerMetrics {
             .partitions
             .iter()
             .map(|p| {
-                let path = self.paths.rootfs.join(p.mountpoint.trim_start_matches('/'));
-                self.hung.start(&p.mountpoint, 64 * 1024, move || {
-                    crate::mounts::statfs(&path)
-                })
+                let (part, root) = (p.clone(), self.fs_root.clone());
+                self.hung
+                    .start(&p.mountpoint, 64 * 1024, move || part.statfs(&root))
             })
             .collect();
         let deadline = std::time::Instant::now() + STATFS_TIMEOUT;
         for (p, pending) in self.partitions.iter().zip(pending) {
-            let Some(Ok(st)) = pending.and_then(|x| x.wait(deadline)) else {
-                continue;
+            let st = match pending.and_then(|x| x.wait(deadline)) {
+                Some(Ok(st)) => st,
+                Some(Err(e)) => {
+                    tracing::debug!(device = %p.device, "container-metrics: filesystem left out: {e}");
+                    continue;
+                }
+                None => continue,
             };
             let device = [("device", p.device.as_str())];
             // cAdvisor: capacity and free by the fragment size; usage is capacity less free.
