@@ -333,6 +333,8 @@ fn kube_state_metrics_from_the_fake_api() {
         (r#"kube_resourcequota{namespace="kiamol-ch14-test",resourcequota="compute",resource="limits.memory",type="used"}"#.into(), "5.36870912e+08"),
         // Every annotation allowed, but never kubectl's copy of the applied object.
         (r#"kube_secret_annotations{namespace="kiamol-ch14-test",secret="db-password",annotation_owner="dba"}"#.into(), "1"),
+        // Newer kube-state-metrics: a secret without owners has one series with empty owner labels.
+        (r#"kube_secret_owner{namespace="kiamol-ch14-test",secret="db-password",owner_kind="",owner_name="",owner_is_controller=""}"#.into(), "1"),
     ];
     for (k, v) in &want {
         assert_eq!(

@@ -324,6 +324,11 @@ mod tests {
             Some(at("2024-09-09T00:00:00[America/Santiago]"))
         );
         assert_eq!(next("@every 1.6s", Some("UTC"), 100), Some(101));
+        // Go's ParseDuration takes `0`, signs and the Greek mu; robfig/cron raises anything
+        // under a second to one.
+        assert_eq!(next("@every 0", Some("UTC"), 100), Some(101));
+        assert_eq!(next("@every -5s", Some("UTC"), 100), Some(101));
+        assert_eq!(next("@every 1\u{3bc}s", Some("UTC"), 100), Some(101));
         // Across a daylight-saving change: 02:30 does not exist on 2018-03-11 in New York.
         assert_eq!(
             next("30 2 * * *", Some("America/New_York"), 1520742896),
@@ -346,6 +351,8 @@ mod tests {
             // Go's time.ParseDuration: no days, and a number needs its unit.
             ("@every 1d", None),
             ("@every 90", None),
+            ("@every  5s", None),
+            ("@every 3000000h", None),
         ] {
             assert!(Schedule::parse(s, tz).is_err(), "{s:?} {tz:?}");
         }

@@ -978,7 +978,7 @@ pub fn render_configmap(c: &ConfigMapMeta, o: &Options) -> Rendered {
 /// `kubectl.kubernetes.io/last-applied-configuration` as a label name.
 const LAST_APPLIED: &str = "annotation_kubectl_kubernetes_io_last_applied_configuration";
 
-pub const SECRET: [Family; 5] = [
+pub const SECRET: [Family; 6] = [
     gauge("kube_secret_info", "[STABLE] Information about secret."),
     gauge("kube_secret_type", "[STABLE] Type about secret."),
     gauge(
@@ -990,6 +990,7 @@ pub const SECRET: [Family; 5] = [
         "kube_secret_metadata_resource_version",
         "Resource version representing a specific version of secret.",
     ),
+    gauge("kube_secret_owner", "Information about the Secret's owner."),
 ];
 
 pub fn render_secret(sec: &SecretMeta, o: &Options) -> Rendered {
@@ -1010,6 +1011,7 @@ pub fn render_secret(sec: &SecretMeta, o: &Options) -> Rendered {
     if let Some(v) = resource_version(m) {
         r.add(&fams[4], 4, &base, v);
     }
+    owner_series(&mut r, &fams[5], 5, &base, m);
     if let Some(mut extra) = o.annotations("secrets", m) {
         // kubectl keeps the whole applied object, data included, in this annotation: never
         // write it out, even when every annotation is allowed (a deliberate difference from
