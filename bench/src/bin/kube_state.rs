@@ -1,4 +1,4 @@
-//! `vigil kube-state` at scale, every default resource enabled: the fake API server holds PODS
+//! `vigil kube-state` at scale, every resource it renders enabled (opt-in ones too): the fake API server holds PODS
 //! pods (default 10,000) in Deployments of 20, with resource requests and limits, on 10 nodes,
 //! and for each Deployment what a cluster holds beside it (its ReplicaSet, a Service with its
 //! Endpoints and EndpointSlice, a ConfigMap, a Secret, a HorizontalPodAutoscaler and a
@@ -154,6 +154,12 @@ fn main() {
                 "--telemetry-host=127.0.0.1",
                 &format!("--telemetry-port={}", free_port()),
                 &format!("--apiserver={}", k.url()),
+                // Every resource vigil renders, the opt-in ones (Endpoints, IngressClasses)
+                // included.
+                &format!(
+                    "--resources={}",
+                    vigil_exporters::kube_state::SUPPORTED.join(",")
+                ),
             ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
