@@ -1327,3 +1327,216 @@ spec:
     );
     assert!(k.requests().iter().any(|r| r.contains("gizmoz")));
 }
+
+/// The rest of kube-state-metrics v2.18's default families of pods, nodes, services,
+/// namespaces and deployments, with expectations from its `internal/store/*_test.go` (pod,
+/// node, service, namespace and deployment stores) on objects holding the fields they read.
+#[test]
+fn kube_state_newer_default_families() {
+    let dir = temp_dir("kube-state-newer");
+    let k = FakeKube::start();
+    let ns = "ns1";
+    for obj in [
+        json!({"apiVersion": "v1", "kind": "Namespace",
+               "metadata": {"name": ns},
+               "status": {"phase": "Terminating",
+                          "conditions": [{"type": "NamespaceDeletionContentFailure", "status": "True"}]}}),
+        json!({"apiVersion": "v1", "kind": "Pod",
+               "metadata": {"name": "pod1", "namespace": ns, "uid": "uid1",
+                            "deletionTimestamp": "2027-01-15T08:00:00Z"},
+               "spec": {"nodeName": "node-1", "restartPolicy": "Always", "serviceAccountName": "service-account-name",
+                        "schedulerName": "scheduler1", "runtimeClassName": "foo",
+                        "overhead": {"cpu": "250m", "memory": "120Mi"},
+                        "initContainers": [{"name": "init1", "image": "k8s.gcr.io/initfoo_spec", "restartPolicy": "Always",
+                                            "resources": {"limits": {"cpu": "200m"}, "requests": {"memory": "100M", "nvidia.com/gpu": "1"}}}],
+                        "containers": [{"name": "app", "image": "app:1"}, {"name": "side", "image": "side:1"}],
+                        "volumes": [{"name": "myvol", "persistentVolumeClaim": {"claimName": "claim1"}},
+                                    {"name": "my-readonly-vol", "persistentVolumeClaim": {"claimName": "claim2", "readOnly": true}},
+                                    {"name": "scratch", "emptyDir": {}}],
+                        "tolerations": [{"key": "key1", "operator": "Equal", "value": "value1", "effect": "NoSchedule"},
+                                        {"key": "key2", "operator": "Exists"},
+                                        {"key": "key3", "operator": "Equal", "value": "value3"},
+                                        {"key": "key3", "operator": "Equal", "value": "value3"},
+                                        {"key": "key4", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}]},
+               "status": {"phase": "Running", "qosClass": "Burstable", "reason": "NodeLost",
+                          "podIPs": [{"ip": "1.2.3.4"}, {"ip": "fc00:1234:5678:90ab:cdef:cafe:f00d:d00d"}, {"ip": "not-an-ip"}],
+                          "conditions": [
+                              {"type": "Initialized", "status": "True", "lastTransitionTime": "2017-08-02T09:26:58Z"},
+                              {"type": "Ready", "status": "True", "lastTransitionTime": "2017-08-02T09:26:58Z"},
+                              {"type": "ContainersReady", "status": "True", "lastTransitionTime": "2017-08-02T09:26:58Z"},
+                              {"type": "PodScheduled", "status": "True", "lastTransitionTime": "2017-08-02T09:26:58Z"}],
+                          "initContainerStatuses": [{"name": "init1", "image": "k8s.gcr.io/initfoo", "imageID": "docker://sha256:wxyz",
+                              "containerID": "docker://ef123", "ready": true, "restartCount": 1,
+                              "state": {"running": {"startedAt": "2017-08-03T16:16:58Z"}},
+                              "lastState": {"terminated": {"exitCode": 1, "reason": "Error"}}}],
+                          "containerStatuses": [
+                              {"name": "app", "image": "app:1", "imageID": "app@sha256:1", "ready": true, "restartCount": 1,
+                               "state": {"running": {"startedAt": "2017-08-03T16:16:58Z"}},
+                               "lastState": {"terminated": {"exitCode": 137, "reason": "OOMKilled",
+                                                            "finishedAt": "2017-08-03T16:59:07Z"}}},
+                              {"name": "side", "image": "side:1", "imageID": "side@sha256:1", "ready": false, "restartCount": 0,
+                               "state": {"terminated": {"exitCode": 0, "reason": "Completed",
+                                                        "startedAt": "2017-08-03T16:16:58Z",
+                                                        "finishedAt": "2017-08-04T23:46:58Z"}}}]}}),
+        json!({"apiVersion": "v1", "kind": "Pod",
+               "metadata": {"name": "pod2", "namespace": ns, "uid": "uid2"},
+               "spec": {"containers": [{"name": "c", "image": "c:1"}]},
+               "status": {"phase": "Pending",
+                          "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                                          "lastTransitionTime": "2017-08-02T09:26:58Z"}]}}),
+        json!({"apiVersion": "v1", "kind": "Node",
+               "metadata": {"name": "127.0.0.1", "deletionTimestamp": "2027-01-15T08:00:00Z",
+                            "labels": {"node-role.kubernetes.io/master": "", "kubernetes.io/role": "ignored"}},
+               "spec": {"taints": [{"key": "node.kubernetes.io/memory-pressure", "value": "true", "effect": "PreferNoSchedule"},
+                                   {"key": "Dedicated", "effect": "PreferNoSchedule"}]},
+               "status": {"addresses": [{"type": "InternalIP", "address": "1.2.3.4"},
+                                        {"type": "ExternalIP", "address": "2001:db8::"}]}}),
+        json!({"apiVersion": "v1", "kind": "Service",
+               "metadata": {"name": "svc1", "namespace": ns, "uid": "uid-svc1"},
+               "spec": {"type": "LoadBalancer", "clusterIP": "10.0.0.1", "externalIPs": ["1.2.3.9", "1.2.3.10"]},
+               "status": {"loadBalancer": {"ingress": [{"ip": "1.2.3.8", "hostname": "www.example.com"}]}}}),
+        json!({"apiVersion": "apps/v1", "kind": "Deployment",
+               "metadata": {"name": "depl1", "namespace": ns, "deletionTimestamp": "2027-01-15T08:00:00Z"},
+               "spec": {"replicas": 200, "selector": {"matchLabels": {"app": "d"}}, "template": {"spec": {"containers": []}},
+                        "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 10, "maxUnavailable": "10%"}}},
+               "status": {"terminatingReplicas": 3}}),
+        json!({"apiVersion": "apps/v1", "kind": "Deployment",
+               "metadata": {"name": "depl2", "namespace": ns},
+               "spec": {"replicas": 5, "selector": {"matchLabels": {"app": "d"}}, "template": {"spec": {"containers": []}},
+                        "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "20%", "maxUnavailable": "20%"}}}}),
+    ] {
+        k.apply(obj);
+    }
+    let port = free_port();
+    let _p = spawn(
+        "vigil-kube-state",
+        &vigil_bin(),
+        &[
+            "kube-state".into(),
+            "--telemetry-host=127.0.0.1".into(),
+            format!("--telemetry-port={}", free_port()),
+            format!("--web.listen-address=127.0.0.1:{port}"),
+            format!("--apiserver={}", k.url()),
+            "--resources=pods,nodes,services,namespaces,deployments".into(),
+        ],
+        &dir,
+    );
+    wait_for("synced", Duration::from_secs(20), || {
+        http("GET", &format!("http://127.0.0.1:{port}/readyz"), None)
+            .ok()
+            .filter(|(c, _)| *c == 200)
+    });
+    let (code, text) = get(&format!("http://127.0.0.1:{port}/metrics"));
+    assert_eq!(code, 200);
+    let s = samples(&text);
+    let p1 = r#"namespace="ns1",pod="pod1",uid="uid1""#;
+    let p2 = r#"namespace="ns1",pod="pod2",uid="uid2""#;
+    let sv = r#"namespace="ns1",service="svc1",uid="uid-svc1""#;
+    let want: Vec<(String, &str)> = vec![
+        // The newest finish of the terminated containers.
+        (format!("kube_pod_completion_time{{{p1}}}"), "1.501890418e+09"),
+        (format!(r#"kube_pod_container_state_started{{{p1},container="app"}}"#), "1.501777018e+09"),
+        (format!(r#"kube_pod_container_state_started{{{p1},container="side"}}"#), "1.501777018e+09"),
+        (format!(r#"kube_pod_container_status_last_terminated_exitcode{{{p1},container="app"}}"#), "137"),
+        (format!(r#"kube_pod_container_status_last_terminated_timestamp{{{p1},container="app"}}"#), "1.501779547e+09"),
+        (format!("kube_pod_deletion_timestamp{{{p1}}}"), "1.8e+09"),
+        (format!(r#"kube_pod_ips{{{p1},ip="1.2.3.4",ip_family="4"}}"#), "1"),
+        (format!(r#"kube_pod_ips{{{p1},ip="fc00:1234:5678:90ab:cdef:cafe:f00d:d00d",ip_family="6"}}"#), "1"),
+        (format!(r#"kube_pod_init_container_info{{{p1},container="init1",image_spec="k8s.gcr.io/initfoo_spec",image="k8s.gcr.io/initfoo",image_id="docker://sha256:wxyz",container_id="docker://ef123",restart_policy="Always"}}"#), "1"),
+        (format!(r#"kube_pod_init_container_resource_limits{{{p1},container="init1",node="node-1",resource="cpu",unit="core"}}"#), "0.2"),
+        (format!(r#"kube_pod_init_container_resource_requests{{{p1},container="init1",node="node-1",resource="memory",unit="byte"}}"#), "1e+08"),
+        (format!(r#"kube_pod_init_container_resource_requests{{{p1},container="init1",node="node-1",resource="nvidia_com_gpu",unit="integer"}}"#), "1"),
+        (format!(r#"kube_pod_init_container_status_last_terminated_reason{{{p1},container="init1",reason="Error"}}"#), "1"),
+        (format!(r#"kube_pod_init_container_status_ready{{{p1},container="init1"}}"#), "1"),
+        (format!(r#"kube_pod_init_container_status_restarts_total{{{p1},container="init1"}}"#), "1"),
+        (format!(r#"kube_pod_init_container_status_running{{{p1},container="init1"}}"#), "1"),
+        (format!(r#"kube_pod_init_container_status_terminated{{{p1},container="init1"}}"#), "0"),
+        (format!(r#"kube_pod_init_container_status_waiting{{{p1},container="init1"}}"#), "0"),
+        (format!("kube_pod_overhead_cpu_cores{{{p1}}}"), "0.25"),
+        (format!("kube_pod_overhead_memory_bytes{{{p1}}}"), "1.2582912e+08"),
+        (format!(r#"kube_pod_restart_policy{{{p1},type="Always"}}"#), "1"),
+        (format!(r#"kube_pod_restart_policy{{{p2},type=""}}"#), "1"),
+        (format!(r#"kube_pod_runtimeclass_name_info{{{p1},runtimeclass_name="foo"}}"#), "1"),
+        (format!(r#"kube_pod_spec_volumes_persistentvolumeclaims_info{{{p1},volume="myvol",persistentvolumeclaim="claim1"}}"#), "1"),
+        (format!(r#"kube_pod_spec_volumes_persistentvolumeclaims_readonly{{{p1},volume="my-readonly-vol",persistentvolumeclaim="claim2"}}"#), "1"),
+        (format!(r#"kube_pod_spec_volumes_persistentvolumeclaims_readonly{{{p1},volume="myvol",persistentvolumeclaim="claim1"}}"#), "0"),
+        (format!(r#"kube_pod_status_qos_class{{{p1},qos_class="BestEffort"}}"#), "0"),
+        (format!(r#"kube_pod_status_qos_class{{{p1},qos_class="Burstable"}}"#), "1"),
+        (format!(r#"kube_pod_status_qos_class{{{p1},qos_class="Guaranteed"}}"#), "0"),
+        (format!("kube_pod_status_ready_time{{{p1}}}"), "1.501666018e+09"),
+        (format!("kube_pod_status_initialized_time{{{p1}}}"), "1.501666018e+09"),
+        (format!("kube_pod_status_container_ready_time{{{p1}}}"), "1.501666018e+09"),
+        (format!("kube_pod_status_scheduled_time{{{p1}}}"), "1.501666018e+09"),
+        (format!(r#"kube_pod_status_reason{{{p1},reason="Evicted"}}"#), "0"),
+        (format!(r#"kube_pod_status_reason{{{p1},reason="NodeLost"}}"#), "1"),
+        (format!(r#"kube_pod_status_reason{{{p1},reason="UnexpectedAdmissionError"}}"#), "0"),
+        (format!(r#"kube_pod_status_reason{{{p2},reason="NodeLost"}}"#), "0"),
+        (format!("kube_pod_status_unschedulable{{{p2}}}"), "1"),
+        (format!("kube_pod_status_unscheduled_time{{{p2}}}"), "1.501666018e+09"),
+        (format!(r#"kube_pod_tolerations{{{p1},key="key1",operator="Equal",value="value1",effect="NoSchedule",toleration_seconds=""}}"#), "1"),
+        (format!(r#"kube_pod_tolerations{{{p1},key="key2",operator="Exists",value="",effect="",toleration_seconds=""}}"#), "1"),
+        (format!(r#"kube_pod_tolerations{{{p1},key="key3",operator="Equal",value="value3",effect="",toleration_seconds=""}}"#), "1"),
+        (format!(r#"kube_pod_tolerations{{{p1},key="key4",operator="Exists",value="",effect="NoExecute",toleration_seconds="300"}}"#), "1"),
+        (format!(r#"kube_pod_service_account{{{p1},service_account="service-account-name"}}"#), "1"),
+        (format!(r#"kube_pod_scheduler{{{p1},name="scheduler1"}}"#), "1"),
+        (format!(r#"kube_pod_scheduler{{{p2},name=""}}"#), "1"),
+        (r#"kube_node_deletion_timestamp{node="127.0.0.1"}"#.into(), "1.8e+09"),
+        (r#"kube_node_role{node="127.0.0.1",role="master"}"#.into(), "1"),
+        (r#"kube_node_spec_taint{node="127.0.0.1",key="node.kubernetes.io/memory-pressure",value="true",effect="PreferNoSchedule"}"#.into(), "1"),
+        (r#"kube_node_spec_taint{node="127.0.0.1",key="Dedicated",value="",effect="PreferNoSchedule"}"#.into(), "1"),
+        (r#"kube_node_status_addresses{node="127.0.0.1",type="InternalIP",address="1.2.3.4"}"#.into(), "1"),
+        (r#"kube_node_status_addresses{node="127.0.0.1",type="ExternalIP",address="2001:db8::"}"#.into(), "1"),
+        (format!(r#"kube_service_spec_external_ip{{{sv},external_ip="1.2.3.9"}}"#), "1"),
+        (format!(r#"kube_service_spec_external_ip{{{sv},external_ip="1.2.3.10"}}"#), "1"),
+        (format!(r#"kube_service_status_load_balancer_ingress{{{sv},ip="1.2.3.8",hostname="www.example.com"}}"#), "1"),
+        (r#"kube_namespace_status_condition{namespace="ns1",condition="NamespaceDeletionContentFailure",status="true"}"#.into(), "1"),
+        (r#"kube_namespace_status_condition{namespace="ns1",condition="NamespaceDeletionContentFailure",status="false"}"#.into(), "0"),
+        (r#"kube_deployment_spec_strategy_rollingupdate_max_surge{namespace="ns1",deployment="depl1"}"#.into(), "10"),
+        // A percentage of the replicas: up for surge, down for unavailable.
+        (r#"kube_deployment_spec_strategy_rollingupdate_max_surge{namespace="ns1",deployment="depl2"}"#.into(), "1"),
+        (r#"kube_deployment_spec_strategy_rollingupdate_max_unavailable{namespace="ns1",deployment="depl2"}"#.into(), "1"),
+        (r#"kube_deployment_spec_strategy_rollingupdate_max_unavailable{namespace="ns1",deployment="depl1"}"#.into(), "20"),
+        (r#"kube_deployment_status_terminating_replicas{namespace="ns1",deployment="depl1"}"#.into(), "3"),
+        (r#"kube_deployment_deletion_timestamp{namespace="ns1",deployment="depl1"}"#.into(), "1.8e+09"),
+    ];
+    for (key, v) in &want {
+        assert_eq!(
+            s.get(key).map(String::as_str),
+            Some(*v),
+            "{key}\n--- exposition:\n{text}"
+        );
+    }
+    // Every reason is written; a toleration written twice is one series; an address that does
+    // not parse, nothing; a pod that is not deleted, not terminated or without a runtime class,
+    // no sample; no terminating replicas, no sample.
+    assert_eq!(
+        s.keys()
+            .filter(|k| k.starts_with(&format!("kube_pod_status_reason{{{p1}")))
+            .count(),
+        5
+    );
+    assert_eq!(
+        s.keys()
+            .filter(|k| k.starts_with(&format!("kube_pod_tolerations{{{p1}")))
+            .count(),
+        4
+    );
+    assert!(!text.contains("not-an-ip"));
+    for absent in [
+        format!("kube_pod_deletion_timestamp{{{p2}}}"),
+        format!("kube_pod_completion_time{{{p2}}}"),
+        format!(r#"kube_pod_runtimeclass_name_info{{{p2},runtimeclass_name=""}}"#),
+        format!("kube_pod_status_unschedulable{{{p1}}}"),
+        r#"kube_deployment_status_terminating_replicas{namespace="ns1",deployment="depl2"}"#.into(),
+    ] {
+        assert!(!s.contains_key(&absent), "{absent}");
+    }
+    for help in [
+        "# HELP kube_pod_status_reason The pod status reasons\n",
+        "# HELP kube_node_spec_taint [STABLE] The taint of a cluster node.\n",
+        "# TYPE kube_pod_init_container_status_restarts_total counter\n",
+        "# HELP kube_service_status_load_balancer_ingress [STABLE] Service load balancer ingress status\n",
+    ] {
+        assert!(text.contains(help), "{help}");
+    }
+}

@@ -302,11 +302,506 @@ pub const POD_LEGACY_LIMIT_MEMORY: Family = gauge(
     "The limit on memory to be used by a container in bytes.",
 );
 
+/// The rest of kube-state-metrics v2.18's default pod families, after the legacy one (index
+/// `POD_MORE_AT` on).
+pub const POD_MORE: [Family; 34] = [
+    gauge(
+        "kube_pod_completion_time",
+        "[STABLE] Completion time in unix timestamp for a pod.",
+    ),
+    gauge(
+        "kube_pod_container_state_started",
+        "[STABLE] Start time in unix timestamp for a pod container.",
+    ),
+    gauge(
+        "kube_pod_container_status_last_terminated_exitcode",
+        "Describes the exit code for the last container in terminated state.",
+    ),
+    gauge(
+        "kube_pod_container_status_last_terminated_timestamp",
+        "Last terminated time for a pod container in unix timestamp.",
+    ),
+    gauge("kube_pod_deletion_timestamp", "Unix deletion timestamp"),
+    gauge("kube_pod_ips", "Pod IP addresses"),
+    gauge(
+        "kube_pod_init_container_info",
+        "[STABLE] Information about an init container in a pod.",
+    ),
+    gauge(
+        "kube_pod_init_container_resource_limits",
+        "The number of requested limit resource by an init container.",
+    ),
+    gauge(
+        "kube_pod_init_container_resource_requests",
+        "The number of requested request resource by an init container.",
+    ),
+    gauge(
+        "kube_pod_init_container_status_last_terminated_reason",
+        "Describes the last reason the init container was in terminated state.",
+    ),
+    gauge(
+        "kube_pod_init_container_status_ready",
+        "[STABLE] Describes whether the init containers readiness check succeeded.",
+    ),
+    counter(
+        "kube_pod_init_container_status_restarts_total",
+        "[STABLE] The number of restarts for the init container.",
+    ),
+    gauge(
+        "kube_pod_init_container_status_running",
+        "[STABLE] Describes whether the init container is currently in running state.",
+    ),
+    gauge(
+        "kube_pod_init_container_status_terminated",
+        "[STABLE] Describes whether the init container is currently in terminated state.",
+    ),
+    gauge(
+        "kube_pod_init_container_status_terminated_reason",
+        "Describes the reason the init container is currently in terminated state.",
+    ),
+    gauge(
+        "kube_pod_init_container_status_waiting",
+        "[STABLE] Describes whether the init container is currently in waiting state.",
+    ),
+    gauge(
+        "kube_pod_init_container_status_waiting_reason",
+        "Describes the reason the init container is currently in waiting state.",
+    ),
+    gauge(
+        "kube_pod_overhead_cpu_cores",
+        "The pod overhead in regards to cpu cores associated with running a pod.",
+    ),
+    gauge(
+        "kube_pod_overhead_memory_bytes",
+        "The pod overhead in regards to memory associated with running a pod.",
+    ),
+    gauge(
+        "kube_pod_restart_policy",
+        "[STABLE] Describes the restart policy in use by this pod.",
+    ),
+    gauge(
+        "kube_pod_runtimeclass_name_info",
+        "The runtimeclass associated with the pod.",
+    ),
+    gauge(
+        "kube_pod_spec_volumes_persistentvolumeclaims_info",
+        "[STABLE] Information about persistentvolumeclaim volumes in a pod.",
+    ),
+    gauge(
+        "kube_pod_spec_volumes_persistentvolumeclaims_readonly",
+        "[STABLE] Describes whether a persistentvolumeclaim is mounted read only.",
+    ),
+    gauge("kube_pod_status_qos_class", "The pods current qosClass."),
+    gauge(
+        "kube_pod_status_ready_time",
+        "Readiness achieved time in unix timestamp for a pod.",
+    ),
+    gauge(
+        "kube_pod_status_initialized_time",
+        "Initialized time in unix timestamp for a pod.",
+    ),
+    gauge(
+        "kube_pod_status_container_ready_time",
+        "Readiness achieved time in unix timestamp for a pod containers.",
+    ),
+    gauge("kube_pod_status_reason", "The pod status reasons"),
+    gauge(
+        "kube_pod_status_scheduled_time",
+        "[STABLE] Unix timestamp when pod moved into scheduled status",
+    ),
+    gauge(
+        "kube_pod_status_unschedulable",
+        "[STABLE] Describes the unschedulable status for the pod.",
+    ),
+    gauge(
+        "kube_pod_status_unscheduled_time",
+        "Unix timestamp when pod moved into unscheduled status",
+    ),
+    gauge(
+        "kube_pod_tolerations",
+        "Information about the pod tolerations",
+    ),
+    gauge("kube_pod_service_account", "The service account for a pod."),
+    gauge("kube_pod_scheduler", "The scheduler for a pod."),
+];
+/// Where [`POD_MORE`] starts in [`pod_families`].
+const POD_MORE_AT: usize = POD.len() + 1;
+
+/// Go's zero `time.Time` as Unix seconds: what kube-state-metrics writes for a time field that
+/// is absent from a state or condition that is there.
+const GO_ZERO_TIME: f64 = -62_135_596_800.0;
+
+fn seconds(t: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>) -> f64 {
+    t.map_or(GO_ZERO_TIME, |t| t.0.as_second() as f64)
+}
+
+/// A deletion timestamp that is set and not Go's zero time.
+fn deleted(m: &ObjectMeta) -> Option<f64> {
+    m.deletion_timestamp
+        .as_ref()
+        .map(|t| t.0.as_second() as f64)
+        .filter(|t| *t != GO_ZERO_TIME)
+}
+
+/// kube-state-metrics v2.18's fixed pod status reasons.
+const POD_STATUS_REASONS: [&str; 5] = [
+    "Evicted",
+    "NodeAffinity",
+    "NodeLost",
+    "Shutdown",
+    "UnexpectedAdmissionError",
+];
+
 pub fn pod_families() -> Vec<Family> {
     let mut v = POD.to_vec();
     v.push(POD_LEGACY_LIMIT_MEMORY);
+    v.extend(POD_MORE);
     v.push(annotations_family("kube_pod_annotations"));
     v
+}
+
+/// The families of [`POD_MORE`] for one pod.
+fn render_pod_more(r: &mut Rendered, fams: &[Family], p: &Pod, base: &[(&str, &str); 3]) {
+    let at = |name: &str| {
+        POD_MORE_AT
+            + POD_MORE
+                .iter()
+                .position(|f| f.name == name)
+                .expect("a POD_MORE family")
+    };
+    let add = |r: &mut Rendered, name: &str, extra: &[(&str, &str)], v: f64| {
+        let i = at(name);
+        let mut l = base.to_vec();
+        l.extend_from_slice(extra);
+        r.add(&fams[i], i, &l, v);
+    };
+    let m = &p.metadata;
+    let spec = p.spec.as_ref();
+    let status = p.status.as_ref();
+    let statuses = status
+        .and_then(|s| s.container_statuses.as_ref())
+        .into_iter()
+        .flatten();
+    // The newest finish of the containers that have terminated, when after the epoch.
+    let finished = statuses
+        .clone()
+        .filter_map(|cs| cs.state.as_ref()?.terminated.as_ref())
+        .map(|t| seconds(t.finished_at.as_ref()))
+        .fold(0.0_f64, f64::max);
+    if finished > 0.0 {
+        add(r, "kube_pod_completion_time", &[], finished);
+    }
+    for cs in statuses.clone() {
+        let c = [("container", cs.name.as_str())];
+        let state = cs.state.as_ref();
+        if let Some(t) = state.and_then(|s| s.running.as_ref()) {
+            add(
+                r,
+                "kube_pod_container_state_started",
+                &c,
+                seconds(t.started_at.as_ref()),
+            );
+        } else if let Some(t) = state.and_then(|s| s.terminated.as_ref()) {
+            add(
+                r,
+                "kube_pod_container_state_started",
+                &c,
+                seconds(t.started_at.as_ref()),
+            );
+        }
+        if let Some(t) = cs.last_state.as_ref().and_then(|s| s.terminated.as_ref()) {
+            add(
+                r,
+                "kube_pod_container_status_last_terminated_exitcode",
+                &c,
+                t.exit_code as f64,
+            );
+            add(
+                r,
+                "kube_pod_container_status_last_terminated_timestamp",
+                &c,
+                seconds(t.finished_at.as_ref()),
+            );
+        }
+    }
+    if let Some(t) = deleted(m) {
+        add(r, "kube_pod_deletion_timestamp", &[], t);
+    }
+    for ip in status
+        .and_then(|s| s.pod_ips.as_ref())
+        .into_iter()
+        .flatten()
+    {
+        // An address that does not parse is left out (kube-state-metrics would crash on it).
+        let family = match ip.ip.parse::<std::net::IpAddr>() {
+            Ok(std::net::IpAddr::V4(_)) => "4",
+            Ok(std::net::IpAddr::V6(_)) => "6",
+            Err(_) => continue,
+        };
+        add(
+            r,
+            "kube_pod_ips",
+            &[("ip", ip.ip.as_str()), ("ip_family", family)],
+            1.0,
+        );
+    }
+    let node = spec.and_then(|s| s.node_name.as_deref()).unwrap_or("");
+    let inits: Vec<&Container> = spec
+        .and_then(|s| s.init_containers.as_ref())
+        .into_iter()
+        .flatten()
+        .collect();
+    let init_statuses: Vec<&ContainerStatus> = status
+        .and_then(|s| s.init_container_statuses.as_ref())
+        .into_iter()
+        .flatten()
+        .collect();
+    for c in &inits {
+        for cs in init_statuses.iter().filter(|cs| cs.name == c.name) {
+            add(
+                r,
+                "kube_pod_init_container_info",
+                &[
+                    ("container", cs.name.as_str()),
+                    ("image_spec", c.image.as_deref().unwrap_or("")),
+                    ("image", cs.image.as_str()),
+                    ("image_id", cs.image_id.as_str()),
+                    ("container_id", s(&cs.container_id)),
+                    ("restart_policy", s(&c.restart_policy)),
+                ],
+                1.0,
+            );
+        }
+    }
+    for c in &inits {
+        let res = c.resources.as_ref();
+        for (name, q) in [
+            (
+                "kube_pod_init_container_resource_limits",
+                res.and_then(|r| r.limits.clone()),
+            ),
+            (
+                "kube_pod_init_container_resource_requests",
+                res.and_then(|r| r.requests.clone()),
+            ),
+        ] {
+            for (resource, unit, v) in quantities(&q, Rounding::Container) {
+                add(
+                    r,
+                    name,
+                    &[
+                        ("container", c.name.as_str()),
+                        ("node", node),
+                        ("resource", resource.as_str()),
+                        ("unit", unit),
+                    ],
+                    v,
+                );
+            }
+        }
+    }
+    for cs in &init_statuses {
+        let c = [("container", cs.name.as_str())];
+        let state = cs.state.as_ref();
+        let (waiting, running, terminated) = (
+            state.and_then(|s| s.waiting.as_ref()),
+            state.and_then(|s| s.running.as_ref()),
+            state.and_then(|s| s.terminated.as_ref()),
+        );
+        let one = |b: bool| if b { 1.0 } else { 0.0 };
+        if let Some(t) = cs.last_state.as_ref().and_then(|s| s.terminated.as_ref()) {
+            let l = [c[0], ("reason", s(&t.reason))];
+            add(
+                r,
+                "kube_pod_init_container_status_last_terminated_reason",
+                &l,
+                1.0,
+            );
+        }
+        add(r, "kube_pod_init_container_status_ready", &c, one(cs.ready));
+        add(
+            r,
+            "kube_pod_init_container_status_restarts_total",
+            &c,
+            cs.restart_count as f64,
+        );
+        add(
+            r,
+            "kube_pod_init_container_status_running",
+            &c,
+            one(running.is_some()),
+        );
+        add(
+            r,
+            "kube_pod_init_container_status_terminated",
+            &c,
+            one(terminated.is_some()),
+        );
+        if let Some(t) = terminated {
+            let l = [c[0], ("reason", s(&t.reason))];
+            add(
+                r,
+                "kube_pod_init_container_status_terminated_reason",
+                &l,
+                1.0,
+            );
+        }
+        add(
+            r,
+            "kube_pod_init_container_status_waiting",
+            &c,
+            one(waiting.is_some()),
+        );
+        if let Some(w) = waiting {
+            let l = [c[0], ("reason", s(&w.reason))];
+            add(r, "kube_pod_init_container_status_waiting_reason", &l, 1.0);
+        }
+    }
+    let overhead = spec.and_then(|s| s.overhead.as_ref());
+    if let Some(q) = overhead
+        .and_then(|o| o.get("cpu"))
+        .and_then(|q| super::text::Quantity::parse(&q.0))
+    {
+        add(r, "kube_pod_overhead_cpu_cores", &[], q.ksm_float());
+    }
+    if let Some(q) = overhead
+        .and_then(|o| o.get("memory"))
+        .and_then(|q| super::text::Quantity::parse(&q.0))
+    {
+        add(r, "kube_pod_overhead_memory_bytes", &[], q.value());
+    }
+    add(
+        r,
+        "kube_pod_restart_policy",
+        &[("type", spec.map_or("", |x| s(&x.restart_policy)))],
+        1.0,
+    );
+    if let Some(rc) = spec.and_then(|x| x.runtime_class_name.as_deref()) {
+        add(
+            r,
+            "kube_pod_runtimeclass_name_info",
+            &[("runtimeclass_name", rc)],
+            1.0,
+        );
+    }
+    for v in spec.and_then(|x| x.volumes.as_ref()).into_iter().flatten() {
+        if let Some(claim) = &v.persistent_volume_claim {
+            let l = [
+                ("volume", v.name.as_str()),
+                ("persistentvolumeclaim", claim.claim_name.as_str()),
+            ];
+            add(
+                r,
+                "kube_pod_spec_volumes_persistentvolumeclaims_info",
+                &l,
+                1.0,
+            );
+            let ro = if claim.read_only == Some(true) {
+                1.0
+            } else {
+                0.0
+            };
+            add(
+                r,
+                "kube_pod_spec_volumes_persistentvolumeclaims_readonly",
+                &l,
+                ro,
+            );
+        }
+    }
+    if let Some(qos) = status
+        .and_then(|s| s.qos_class.as_deref())
+        .filter(|q| !q.is_empty())
+    {
+        for class in ["BestEffort", "Burstable", "Guaranteed"] {
+            let v = if qos == class { 1.0 } else { 0.0 };
+            add(r, "kube_pod_status_qos_class", &[("qos_class", class)], v);
+        }
+    }
+    let conditions = status
+        .and_then(|s| s.conditions.as_ref())
+        .into_iter()
+        .flatten();
+    for c in conditions.clone() {
+        let t = seconds(c.last_transition_time.as_ref());
+        match (c.type_.as_str(), c.status.as_str()) {
+            ("Ready", "True") => add(r, "kube_pod_status_ready_time", &[], t),
+            ("Initialized", "True") => add(r, "kube_pod_status_initialized_time", &[], t),
+            ("ContainersReady", "True") => add(r, "kube_pod_status_container_ready_time", &[], t),
+            _ => {}
+        }
+    }
+    // A reason counts from the pod's status, any condition's reason (whatever its status) or
+    // any container's current termination.
+    let reasons: Vec<&str> = status
+        .and_then(|s| s.reason.as_deref())
+        .into_iter()
+        .chain(conditions.clone().filter_map(|c| c.reason.as_deref()))
+        .chain(statuses.filter_map(|cs| cs.state.as_ref()?.terminated.as_ref()?.reason.as_deref()))
+        .collect();
+    for reason in POD_STATUS_REASONS {
+        let v = if reasons.contains(&reason) { 1.0 } else { 0.0 };
+        add(r, "kube_pod_status_reason", &[("reason", reason)], v);
+    }
+    for c in conditions.filter(|c| c.type_ == "PodScheduled") {
+        let t = seconds(c.last_transition_time.as_ref());
+        match c.status.as_str() {
+            "True" => add(r, "kube_pod_status_scheduled_time", &[], t),
+            "False" => {
+                add(r, "kube_pod_status_unschedulable", &[], 1.0);
+                add(r, "kube_pod_status_unscheduled_time", &[], t);
+            }
+            _ => {}
+        }
+    }
+    // One series per distinct toleration, in the order first written.
+    let mut seen: Vec<[String; 5]> = Vec::new();
+    for t in spec
+        .and_then(|x| x.tolerations.as_ref())
+        .into_iter()
+        .flatten()
+    {
+        let row = [
+            s(&t.key).to_string(),
+            s(&t.operator).to_string(),
+            s(&t.value).to_string(),
+            s(&t.effect).to_string(),
+            t.toleration_seconds
+                .map(|x| x.to_string())
+                .unwrap_or_default(),
+        ];
+        if seen.contains(&row) {
+            continue;
+        }
+        add(
+            r,
+            "kube_pod_tolerations",
+            &[
+                ("key", &row[0]),
+                ("operator", &row[1]),
+                ("value", &row[2]),
+                ("effect", &row[3]),
+                ("toleration_seconds", &row[4]),
+            ],
+            1.0,
+        );
+        seen.push(row);
+    }
+    add(
+        r,
+        "kube_pod_service_account",
+        &[(
+            "service_account",
+            spec.map_or("", |x| s(&x.service_account_name)),
+        )],
+        1.0,
+    );
+    add(
+        r,
+        "kube_pod_scheduler",
+        &[("name", spec.map_or("", |x| s(&x.scheduler_name)))],
+        1.0,
+    );
 }
 
 pub(super) fn condition_series(
@@ -539,12 +1034,13 @@ pub fn render_pod(p: &Pod, o: &Options) -> Rendered {
             }
         }
     }
+    render_pod_more(&mut r, &fams, p, &base);
     r
 }
 
 // ---- deployments ----
 
-pub const DEPLOYMENT: [Family; 13] = [
+pub const DEPLOYMENT: [Family; 16] = [
     gauge(
         "kube_deployment_created",
         "[STABLE] Unix creation timestamp",
@@ -596,6 +1092,18 @@ pub const DEPLOYMENT: [Family; 13] = [
     gauge(
         "kube_deployment_spec_strategy_rollingupdate_max_unavailable",
         "Maximum number of unavailable replicas during a rolling update of a deployment.",
+    ),
+    gauge(
+        "kube_deployment_spec_strategy_rollingupdate_max_surge",
+        "[STABLE] Maximum number of replicas that can be scheduled above the desired number of replicas during a rolling update of a deployment.",
+    ),
+    gauge(
+        "kube_deployment_status_terminating_replicas",
+        "The number of terminating replicas per deployment.",
+    ),
+    gauge(
+        "kube_deployment_deletion_timestamp",
+        "Unix deletion timestamp",
     ),
 ];
 
@@ -650,29 +1158,47 @@ pub fn render_deployment(d: &Deployment, o: &Options) -> Rendered {
         }
     }
     r.add(&fams[11], 11, &base, m.generation.unwrap_or(0) as f64);
-    if let Some(mu) = spec
+    let rolling = spec
         .and_then(|s| s.strategy.as_ref())
-        .and_then(|s| s.rolling_update.as_ref())
-        .and_then(|ru| ru.max_unavailable.as_ref())
-    {
+        .and_then(|s| s.rolling_update.as_ref());
+    // An int as it is, a percentage of the desired replicas rounded as the controller rounds
+    // it (down for unavailable, up for surge); a value that is neither gives no sample, where
+    // kube-state-metrics would crash.
+    let scaled = |v: &k8s_openapi::apimachinery::pkg::util::intstr::IntOrString, up: bool| {
         use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-        let v = match mu {
-            IntOrString::Int(i) => *i as f64,
-            // A percentage of the desired replicas, rounded down as the controller does.
-            IntOrString::String(p) => p
-                .trim_end_matches('%')
-                .parse::<f64>()
-                .map(|pct| (pct * replicas as f64 / 100.0).floor())
-                .unwrap_or(0.0),
-        };
+        match v {
+            IntOrString::Int(i) => Some(*i as f64),
+            IntOrString::String(p) => {
+                let pct = p.strip_suffix('%')?.parse::<i64>().ok()? as f64;
+                let x = pct * replicas as f64 / 100.0;
+                Some(if up { x.ceil() } else { x.floor() })
+            }
+        }
+    };
+    if let Some(v) = rolling
+        .and_then(|ru| ru.max_unavailable.as_ref())
+        .and_then(|mu| scaled(mu, false))
+    {
         r.add(&fams[12], 12, &base, v);
+    }
+    if let Some(v) = rolling
+        .and_then(|ru| ru.max_surge.as_ref())
+        .and_then(|ms| scaled(ms, true))
+    {
+        r.add(&fams[13], 13, &base, v);
+    }
+    if let Some(t) = st.and_then(|s| s.terminating_replicas) {
+        r.add(&fams[14], 14, &base, t as f64);
+    }
+    if let Some(t) = deleted(m) {
+        r.add(&fams[15], 15, &base, t);
     }
     r
 }
 
 // ---- nodes ----
 
-pub const NODE: [Family; 12] = [
+pub const NODE: [Family; 16] = [
     gauge(
         "kube_node_info",
         "[STABLE] Information about a cluster node.",
@@ -718,6 +1244,13 @@ pub const NODE: [Family; 12] = [
         "kube_node_status_capacity_memory_bytes",
         "The total memory resources of the node.",
     ),
+    gauge("kube_node_deletion_timestamp", "Unix deletion timestamp"),
+    gauge("kube_node_role", "The role of a cluster node."),
+    gauge(
+        "kube_node_spec_taint",
+        "[STABLE] The taint of a cluster node.",
+    ),
+    gauge("kube_node_status_addresses", "Node address information."),
 ];
 
 pub fn render_node(n: &Node, o: &Options) -> Rendered {
@@ -826,12 +1359,46 @@ pub fn render_node(n: &Node, o: &Options) -> Rendered {
             }
         }
     }
+    if let Some(t) = deleted(m) {
+        r.add(&fams[12], 12, &base, t);
+    }
+    // Every `node-role.kubernetes.io/<role>` label key, whatever its value, in name order.
+    for key in m.labels.iter().flatten().map(|(k, _)| k) {
+        if let Some(role) = key.strip_prefix("node-role.kubernetes.io/") {
+            r.add(&fams[13], 13, &[("node", name), ("role", role)], 1.0);
+        }
+    }
+    for t in spec.and_then(|x| x.taints.as_ref()).into_iter().flatten() {
+        r.add(
+            &fams[14],
+            14,
+            &[
+                ("node", name),
+                ("key", t.key.as_str()),
+                ("value", s(&t.value)),
+                ("effect", t.effect.as_str()),
+            ],
+            1.0,
+        );
+    }
+    for a in st.and_then(|x| x.addresses.as_ref()).into_iter().flatten() {
+        r.add(
+            &fams[15],
+            15,
+            &[
+                ("node", name),
+                ("type", a.type_.as_str()),
+                ("address", a.address.as_str()),
+            ],
+            1.0,
+        );
+    }
     r
 }
 
 // ---- namespaces ----
 
-pub const NAMESPACE: [Family; 3] = [
+pub const NAMESPACE: [Family; 4] = [
     gauge("kube_namespace_created", "[STABLE] Unix creation timestamp"),
     gauge(
         "kube_namespace_labels",
@@ -840,6 +1407,10 @@ pub const NAMESPACE: [Family; 3] = [
     gauge(
         "kube_namespace_status_phase",
         "[STABLE] kubernetes namespace status phase.",
+    ),
+    gauge(
+        "kube_namespace_status_condition",
+        "The condition of a namespace.",
     ),
 ];
 
@@ -871,12 +1442,20 @@ pub fn render_namespace(n: &Namespace, o: &Options) -> Rendered {
             if phase == ph { 1.0 } else { 0.0 },
         );
     }
+    let conds = n
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .into_iter()
+        .flatten()
+        .map(|c| (c.type_.as_str(), c.status.as_str()));
+    typed_condition_series(&mut r, &fams[3], 3, &base, conds);
     r
 }
 
 // ---- services ----
 
-pub const SERVICE: [Family; 4] = [
+pub const SERVICE: [Family; 7] = [
     gauge("kube_service_info", "[STABLE] Information about service."),
     gauge("kube_service_created", "[STABLE] Unix creation timestamp"),
     gauge(
@@ -884,6 +1463,15 @@ pub const SERVICE: [Family; 4] = [
         "[STABLE] Kubernetes labels converted to Prometheus labels.",
     ),
     gauge("kube_service_spec_type", "[STABLE] Type about service."),
+    gauge(
+        "kube_service_spec_external_ip",
+        "[STABLE] Service external ips. One series for each ip",
+    ),
+    gauge(
+        "kube_service_status_load_balancer_ingress",
+        "[STABLE] Service load balancer ingress status",
+    ),
+    gauge("kube_service_deletion_timestamp", "Unix deletion timestamp"),
 ];
 
 pub fn render_service(svc: &Service, o: &Options) -> Rendered {
@@ -924,6 +1512,28 @@ pub fn render_service(svc: &Service, o: &Options) -> Rendered {
         spec.map_or("ClusterIP", |s| s.type_.as_deref().unwrap_or("ClusterIP")),
     ));
     r.add(&fams[3], 3, &l, 1.0);
+    for ip in spec
+        .and_then(|x| x.external_ips.as_ref())
+        .into_iter()
+        .flatten()
+    {
+        let mut l = base.to_vec();
+        l.push(("external_ip", ip.as_str()));
+        r.add(&fams[4], 4, &l, 1.0);
+    }
+    let ingress = svc
+        .status
+        .as_ref()
+        .and_then(|x| x.load_balancer.as_ref())
+        .and_then(|x| x.ingress.as_ref());
+    for i in ingress.into_iter().flatten() {
+        let mut l = base.to_vec();
+        l.extend([("ip", s(&i.ip)), ("hostname", s(&i.hostname))]);
+        r.add(&fams[5], 5, &l, 1.0);
+    }
+    if let Some(t) = deleted(m) {
+        r.add(&fams[6], 6, &base, t);
+    }
     r
 }
 
