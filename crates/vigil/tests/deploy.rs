@@ -441,3 +441,138 @@ fn sharding_example_splits_targets_between_replicas() {
         "the shard label"
     );
 }
+
+/// The standard Kubernetes jobs of the deployed config: the exporter examples' pods, found
+/// through the fake API server with their manifests' labels and ports, are scraped under the
+/// job names and labels the kubernetes-mixin's dashboards select (`job="kubelet",
+/// metrics_path="/metrics/cadvisor"`, `job="kube-state-metrics"`, `job="node-exporter"` with
+/// the node as `instance`), each by a real vigil exporter listening on the pod's IP.
+#[test]
+fn standard_jobs_scrape_the_exporters_as_kube_prometheus_labels_them() {
+    use vigil_kube_fake::FakeKube;
+    use vigil_kube_fake::manifests::{node, pod};
+    let dir = temp_dir("deploy-standard-jobs");
+    let k = FakeKube::start();
+    k.apply(node("node-1", "127.0.2.12"));
+    let workload = |file: &str| -> Value {
+        parse_docs(&std::fs::read_to_string(Path::new(DEPLOY).join("examples").join(file)).unwrap())
+            .into_iter()
+            .find(|d| d["kind"] == "DaemonSet" || d["kind"] == "Deployment")
+            .unwrap()
+    };
+    // node-exporter runs on the host's network: its pod IP is the node's.
+    for (file, ip) in [
+        ("container-metrics.yaml", "127.0.2.10"),
+        ("kube-state.yaml", "127.0.2.11"),
+        ("node-exporter.yaml", "127.0.2.12"),
+    ] {
+        k.apply(pod(&workload(file), 0, ip, "node-1", "127.0.2.12"));
+    }
+    // An application pod elsewhere, for kube-state to report under its own namespace.
+    k.apply(serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "web-0", "namespace": "shop", "uid": "uid-web-0"},
+        "spec": {"nodeName": "node-1", "containers": [{"name": "web", "image": "web:1"}]},
+        "status": {"phase": "Running", "podIP": "127.0.2.30"}
+    }));
+    let _cm = spawn(
+        "container-metrics",
+        &vigil_bin(),
+        &[
+            "container-metrics".into(),
+            "--web.listen-address=127.0.2.10:8080".into(),
+        ],
+        &dir,
+    );
+    let _ks = spawn(
+        "kube-state",
+        &vigil_bin(),
+        &[
+            "kube-state".into(),
+            "--web.listen-address=127.0.2.11:8080".into(),
+            "--telemetry-host=127.0.2.11".into(),
+            "--telemetry-port=8081".into(),
+            format!("--apiserver={}", k.url()),
+        ],
+        &dir,
+    );
+    let _ne = spawn(
+        "node",
+        &vigil_bin(),
+        &["node".into(), "--web.listen-address=127.0.2.12:9100".into()],
+        &dir,
+    );
+    // The deployed config as it is, pointed at the fake API server and scraping every 2s; its
+    // rule file sits beside it as in the ConfigMap.
+    let cm =
+        parse_docs(&std::fs::read_to_string(Path::new(DEPLOY).join("02-config.yaml")).unwrap());
+    let mut cfg = String::new();
+    for line in cm[0]["data"]["prometheus.yml"].as_str().unwrap().lines() {
+        cfg.push_str(line);
+        cfg.push('\n');
+        if let Some(i) = line.find("- role: pod") {
+            cfg.push_str(&format!("{}api_server: {}\n", " ".repeat(i + 2), k.url()));
+        }
+    }
+    let cfg = cfg
+        .replace("scrape_interval: 30s", "scrape_interval: 2s")
+        .replace("rules.yml", &dir.join("rules.yml").display().to_string());
+    std::fs::write(
+        dir.join("rules.yml"),
+        cm[0]["data"]["rules.yml"].as_str().unwrap(),
+    )
+    .unwrap();
+    let v = Vigil::start("deploy-standard-jobs-vigil", Some(&cfg), &[]);
+    let b = v.base.clone();
+    for (q, what) in [
+        (
+            r#"up{job="kubelet",metrics_path="/metrics/cadvisor",node="node-1",instance="127.0.2.10:8080"} == 1"#,
+            "cAdvisor's families as the kubelet's",
+        ),
+        (
+            r#"up{job="kube-state-metrics",instance="127.0.2.11:8080"} == 1"#,
+            "kube-state-metrics (not its telemetry port)",
+        ),
+        (
+            r#"up{job="node-exporter",instance="node-1"} == 1"#,
+            "the node exporter",
+        ),
+        (
+            r#"container_memory_working_set_bytes{job="kubelet",metrics_path="/metrics/cadvisor",id="/"}"#,
+            "the root cgroup's memory",
+        ),
+        (
+            r#"kube_pod_info{job="kube-state-metrics",namespace="shop",pod="web-0",node="node-1"}"#,
+            "an application pod under its own namespace",
+        ),
+        (
+            r#"kube_node_info{job="kube-state-metrics",node="node-1"}"#,
+            "the node",
+        ),
+        // The node-mixin's recording rule `instance:node_num_cpu:sum`, by node.
+        (
+            r#"count without (cpu, mode) (node_cpu_seconds_total{job="node-exporter",mode="idle",instance="node-1"})"#,
+            "CPUs by node",
+        ),
+    ] {
+        wait_for(what, Duration::from_secs(30), || {
+            (!query(&b, q).is_empty()).then_some(())
+        });
+    }
+    // One target per exporter: no second port of a pod, no pod of another job.
+    let targets = get_json(&format!("{b}/api/v1/targets?state=active"));
+    let pools: Vec<String> = targets["data"]["activeTargets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["scrapePool"].as_str().unwrap().to_string())
+        .filter(|p| ["kubelet", "kube-state-metrics", "node-exporter"].contains(&p.as_str()))
+        .collect();
+    assert_eq!(pools.len(), 3, "{targets}");
+    // A kube-state series keeps its own namespace (honor_labels), never the exporter pod's.
+    let kube_system = query(
+        &b,
+        r#"kube_pod_info{job="kube-state-metrics",pod="web-0",namespace!="shop"}"#,
+    );
+    assert!(kube_system.is_empty(), "{kube_system:?}");
+}
