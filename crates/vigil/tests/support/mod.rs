@@ -598,3 +598,34 @@ pub fn remote_write_histograms(
         .unwrap();
     String::from_utf8_lossy(&out.stdout).to_string()
 }
+
+/// Every `expr` of a Grafana dashboard's panels, and its template variables' `label_values`
+/// queries.
+pub fn dashboard_queries(path: &std::path::Path) -> (Vec<String>, Vec<String>) {
+    fn walk(v: &serde_json::Value, exprs: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                if let Some(serde_json::Value::String(e)) = m.get("expr") {
+                    exprs.push(e.clone());
+                }
+                m.values().for_each(|x| walk(x, exprs));
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|x| walk(x, exprs)),
+            _ => {}
+        }
+    }
+    let d: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut exprs = Vec::new();
+    walk(&d["panels"], &mut exprs);
+    walk(&d["rows"], &mut exprs);
+    let vars = d["templating"]["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v["query"].as_str().or_else(|| v["query"]["query"].as_str()))
+        .filter(|q| q.starts_with("label_values("))
+        .map(String::from)
+        .collect();
+    (exprs, vars)
+}
