@@ -564,6 +564,41 @@ fn kube_state_metrics_flags() {
     let (code, tel) = get(&format!("http://127.0.0.1:{tport}/metrics"));
     assert_eq!(code, 200);
     assert!(tel.contains("vigil_kube_state_watch_events_total"), "{tel}");
+    // --metric-allowlist: only the families it matches.
+    let aport = free_port();
+    let _allow = spawn(
+        "vigil-kube-state-allow",
+        &vigil_bin(),
+        &[
+            "kube-state".into(),
+            format!("--apiserver={}", k.url()),
+            format!("--web.listen-address=127.0.0.1:{aport}"),
+            "--telemetry-host=127.0.0.1".into(),
+            format!("--telemetry-port={}", free_port()),
+            "--resources=pods,namespaces".into(),
+            "--metric-allowlist=kube_pod_info,kube_pod_container_.*".into(),
+        ],
+        &dir,
+    );
+    wait_for("synced", Duration::from_secs(20), || {
+        http("GET", &format!("http://127.0.0.1:{aport}/readyz"), None)
+            .ok()
+            .filter(|(c, _)| *c == 200)
+    });
+    let (_, text) = get(&format!("http://127.0.0.1:{aport}/metrics"));
+    let families: std::collections::BTreeSet<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    assert!(families.contains("kube_pod_info"), "{text}");
+    assert!(families.contains("kube_pod_container_info"), "{text}");
+    assert!(
+        families
+            .iter()
+            .all(|f| *f == "kube_pod_info" || f.starts_with("kube_pod_container_")),
+        "{families:?}"
+    );
     // Refused by name, with the reason.
     for (flag, want) in [
         (
@@ -1383,7 +1418,9 @@ fn kube_state_newer_default_families() {
                "spec": {"containers": [{"name": "c", "image": "c:1"}]},
                "status": {"phase": "Pending",
                           "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
-                                          "lastTransitionTime": "2017-08-02T09:26:58Z"}]}}),
+                                          "lastTransitionTime": "2017-08-02T09:26:58Z"}],
+                          "containerStatuses": [{"name": "c", "image": "c:1", "imageID": "", "ready": false,
+                                                 "restartCount": 0, "state": {"waiting": {}}}]}}),
         json!({"apiVersion": "v1", "kind": "Node",
                "metadata": {"name": "127.0.0.1", "deletionTimestamp": "2027-01-15T08:00:00Z",
                             "labels": {"node-role.kubernetes.io/master": "", "kubernetes.io/role": "ignored"}},
@@ -1480,6 +1517,8 @@ fn kube_state_newer_default_families() {
         (format!(r#"kube_pod_service_account{{{p1},service_account="service-account-name"}}"#), "1"),
         (format!(r#"kube_pod_scheduler{{{p1},name="scheduler1"}}"#), "1"),
         (format!(r#"kube_pod_scheduler{{{p2},name=""}}"#), "1"),
+        // A state without a reason still writes one, empty.
+        (format!(r#"kube_pod_container_status_waiting_reason{{{p2},container="c",reason=""}}"#), "1"),
         (r#"kube_node_deletion_timestamp{node="127.0.0.1"}"#.into(), "1.8e+09"),
         (r#"kube_node_role{node="127.0.0.1",role="master"}"#.into(), "1"),
         (r#"kube_node_spec_taint{node="127.0.0.1",key="node.kubernetes.io/memory-pressure",value="true",effect="PreferNoSchedule"}"#.into(), "1"),

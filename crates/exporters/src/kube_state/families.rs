@@ -943,10 +943,8 @@ pub fn render_pod(p: &Pod, o: &Options) -> Rendered {
         let running = state.and_then(|s| s.running.as_ref());
         let terminated = state.and_then(|s| s.terminated.as_ref());
         r.add(&fams[9], 9, &cb, if waiting.is_some() { 1.0 } else { 0.0 });
-        if let Some(reason) = waiting
-            .and_then(|w| w.reason.as_deref())
-            .filter(|r| !r.is_empty())
-        {
+        // A state that is there writes its reason, empty or not, as kube-state-metrics does.
+        if let Some(reason) = waiting.map(|w| s(&w.reason)) {
             let mut l = cb.to_vec();
             l.push(("reason", reason));
             r.add(&fams[10], 10, &l, 1.0);
@@ -963,10 +961,7 @@ pub fn render_pod(p: &Pod, o: &Options) -> Rendered {
             &cb,
             if terminated.is_some() { 1.0 } else { 0.0 },
         );
-        if let Some(reason) = terminated
-            .and_then(|t| t.reason.as_deref())
-            .filter(|r| !r.is_empty())
-        {
+        if let Some(reason) = terminated.map(|t| s(&t.reason)) {
             let mut l = cb.to_vec();
             l.push(("reason", reason));
             r.add(&fams[13], 13, &l, 1.0);
@@ -974,9 +969,8 @@ pub fn render_pod(p: &Pod, o: &Options) -> Rendered {
         if let Some(reason) = cs
             .last_state
             .as_ref()
-            .and_then(|s| s.terminated.as_ref())
-            .and_then(|t| t.reason.as_deref())
-            .filter(|r| !r.is_empty())
+            .and_then(|x| x.terminated.as_ref())
+            .map(|t| s(&t.reason))
         {
             let mut l = cb.to_vec();
             l.push(("reason", reason));
