@@ -116,6 +116,9 @@ impl Hung {
                     hung.remove(&mp);
                 } else if let Ok(r) = r {
                     let _ = tx.send(r);
+                } else {
+                    // Under the lock too: the waiter sees the end, never an empty channel.
+                    drop(tx);
                 }
             });
         match spawned {
@@ -179,7 +182,8 @@ mod tests {
     fn a_call_that_panics_leaves_no_mark() {
         let hung = Hung::default();
         let p = hung
-            .start("/boom", 64 * 1024, || -> std::io::Result<u8> {
+            // A stack the panic hook can print a backtrace on.
+            .start("/boom", 1 << 20, || -> std::io::Result<u8> {
                 panic!("probe")
             })
             .unwrap();

@@ -1394,7 +1394,8 @@ fn kube_state_newer_default_families() {
                                         {"key": "key3", "operator": "Equal", "value": "value3"},
                                         {"key": "key4", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}]},
                "status": {"phase": "Running", "qosClass": "Burstable", "reason": "NodeLost",
-                          "podIPs": [{"ip": "1.2.3.4"}, {"ip": "fc00:1234:5678:90ab:cdef:cafe:f00d:d00d"}, {"ip": "not-an-ip"}],
+                          "podIPs": [{"ip": "1.2.3.4"}, {"ip": "fc00:1234:5678:90ab:cdef:cafe:f00d:d00d"}, {"ip": "not-an-ip"},
+                                     {"ip": "010.0.0.1"}, {"ip": "::ffff:10.0.0.2"}],
                           "conditions": [
                               {"type": "Initialized", "status": "True", "lastTransitionTime": "2017-08-02T09:26:58Z"},
                               {"type": "Ready", "status": "True", "lastTransitionTime": "2017-08-02T09:26:58Z"},
@@ -1438,7 +1439,13 @@ fn kube_state_newer_default_families() {
                         "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 10, "maxUnavailable": "10%"}}},
                "status": {"terminatingReplicas": 3}}),
         json!({"apiVersion": "apps/v1", "kind": "Deployment",
-               "metadata": {"name": "depl2", "namespace": ns},
+               "metadata": {"name": "depl3", "namespace": ns},
+               "spec": {"replicas": 7, "selector": {"matchLabels": {"app": "d"}}, "template": {"spec": {"containers": []}},
+                        "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "20%", "maxUnavailable": "20%"}}}}),
+        json!({"apiVersion": "apps/v1", "kind": "Deployment",
+               "metadata": {"name": "depl2", "namespace": ns,
+                            "ownerReferences": [{"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+                                                 "name": "my-app", "uid": "uid-app", "controller": true}]},
                "spec": {"replicas": 5, "selector": {"matchLabels": {"app": "d"}}, "template": {"spec": {"containers": []}},
                         "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "20%", "maxUnavailable": "20%"}}}}),
     ] {
@@ -1479,6 +1486,9 @@ fn kube_state_newer_default_families() {
         (format!("kube_pod_deletion_timestamp{{{p1}}}"), "1.8e+09"),
         (format!(r#"kube_pod_ips{{{p1},ip="1.2.3.4",ip_family="4"}}"#), "1"),
         (format!(r#"kube_pod_ips{{{p1},ip="fc00:1234:5678:90ab:cdef:cafe:f00d:d00d",ip_family="6"}}"#), "1"),
+        // As Go reads them: leading zeros allowed, an IPv4-mapped address is IPv4.
+        (format!(r#"kube_pod_ips{{{p1},ip="010.0.0.1",ip_family="4"}}"#), "1"),
+        (format!(r#"kube_pod_ips{{{p1},ip="::ffff:10.0.0.2",ip_family="4"}}"#), "1"),
         (format!(r#"kube_pod_init_container_info{{{p1},container="init1",image_spec="k8s.gcr.io/initfoo_spec",image="k8s.gcr.io/initfoo",image_id="docker://sha256:wxyz",container_id="docker://ef123",restart_policy="Always"}}"#), "1"),
         (format!(r#"kube_pod_init_container_resource_limits{{{p1},container="init1",node="node-1",resource="cpu",unit="core"}}"#), "0.2"),
         (format!(r#"kube_pod_init_container_resource_requests{{{p1},container="init1",node="node-1",resource="memory",unit="byte"}}"#), "1e+08"),
@@ -1535,8 +1545,13 @@ fn kube_state_newer_default_families() {
         (r#"kube_deployment_spec_strategy_rollingupdate_max_surge{namespace="ns1",deployment="depl2"}"#.into(), "1"),
         (r#"kube_deployment_spec_strategy_rollingupdate_max_unavailable{namespace="ns1",deployment="depl2"}"#.into(), "1"),
         (r#"kube_deployment_spec_strategy_rollingupdate_max_unavailable{namespace="ns1",deployment="depl1"}"#.into(), "20"),
+        // 20% of 7 is 1.4.
+        (r#"kube_deployment_spec_strategy_rollingupdate_max_surge{namespace="ns1",deployment="depl3"}"#.into(), "2"),
+        (r#"kube_deployment_spec_strategy_rollingupdate_max_unavailable{namespace="ns1",deployment="depl3"}"#.into(), "1"),
         (r#"kube_deployment_status_terminating_replicas{namespace="ns1",deployment="depl1"}"#.into(), "3"),
         (r#"kube_deployment_deletion_timestamp{namespace="ns1",deployment="depl1"}"#.into(), "1.8e+09"),
+        (r#"kube_deployment_owner{namespace="ns1",deployment="depl1",owner_kind="",owner_name=""}"#.into(), "1"),
+        (r#"kube_deployment_owner{namespace="ns1",deployment="depl2",owner_kind="Application",owner_name="my-app"}"#.into(), "1"),
     ];
     for (key, v) in &want {
         assert_eq!(

@@ -23,6 +23,7 @@ pub struct Partition {
     /// The `device` label.
     pub device: String,
     pub mountpoint: String,
+    pub fstype: String,
     pub major: u64,
     pub minor: u64,
 }
@@ -132,6 +133,7 @@ pub fn partitions(mountinfo: &str, rootfs: &Path) -> Vec<Partition> {
         let p = Partition {
             device: key.clone(),
             mountpoint: m.mountpoint.clone(),
+            fstype: m.fstype.clone(),
             major,
             minor,
         };
@@ -141,6 +143,7 @@ pub fn partitions(mountinfo: &str, rootfs: &Path) -> Vec<Partition> {
         let p = Partition {
             device: m.source.clone(),
             mountpoint: "/".into(),
+            fstype: m.fstype.clone(),
             major: m.major,
             minor: m.minor,
         };
@@ -209,13 +212,14 @@ impl Partition {
     /// `statfs` of this partition's mount point under `root`, if that path still is this
     /// filesystem: a mount point unmounted since start (its directory left on the parent
     /// filesystem) or not visible under `root` would otherwise report another filesystem's
-    /// sizes under this one's name.
+    /// sizes under this one's name. btrfs is not checked: each subvolume has a device number
+    /// of its own, which `mountinfo` does not show.
     pub fn statfs(&self, root: &Path) -> std::io::Result<crate::mounts::Statfs> {
         use std::os::unix::fs::MetadataExt;
         let path = root.join(self.mountpoint.trim_start_matches('/'));
         let dev = std::fs::metadata(&path)?.dev();
         let (major, minor) = (libc::major(dev) as u64, libc::minor(dev) as u64);
-        if (major, minor) != (self.major, self.minor) {
+        if self.fstype != "btrfs" && (major, minor) != (self.major, self.minor) {
             return Err(std::io::Error::other(format!(
                 "{} is device {major}:{minor}, not {}:{} as mounted",
                 path.display(),

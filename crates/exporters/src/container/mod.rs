@@ -704,11 +704,9 @@ impl ContainerMetrics {
             }
             for (dev, v) in &s.io {
                 // The root's devices are named after its filesystems first, as cAdvisor's raw
-                // handler names them (`/dev/mapper/vg-root` rather than `/dev/dm-0`), when it
-                // has their stats (the `disk` kind).
-                let by_fs = (l.id == "/" && disk)
-                    .then(|| self.partition_named(dev))
-                    .flatten();
+                // handler names them (`/dev/mapper/vg-root` rather than `/dev/dm-0`); it lists
+                // them for the disk I/O kind too.
+                let by_fs = (l.id == "/").then(|| self.partition_named(dev)).flatten();
                 // Then the disk map, then (as cAdvisor's machine namer) a filesystem with
                 // those numbers.
                 let device = by_fs

@@ -532,10 +532,24 @@ fn render_pod_more(r: &mut Rendered, fams: &[Family], p: &Pod, base: &[(&str, &s
         .into_iter()
         .flatten()
     {
-        // An address that does not parse is left out (kube-state-metrics would crash on it).
+        // As Go's `ParseIPSloppy` then `To4`: IPv4 with leading zeros and IPv4-mapped IPv6 are
+        // family 4; an address that does not parse is left out (kube-state-metrics would crash
+        // on it).
+        let sloppy_v4 = || {
+            let parts: Vec<&str> = ip.ip.split('.').collect();
+            parts.len() == 4
+                && parts.iter().all(|p| {
+                    !p.is_empty()
+                        && p.len() <= 3
+                        && p.bytes().all(|b| b.is_ascii_digit())
+                        && p.parse::<u16>().is_ok_and(|n| n <= 255)
+                })
+        };
         let family = match ip.ip.parse::<std::net::IpAddr>() {
             Ok(std::net::IpAddr::V4(_)) => "4",
+            Ok(std::net::IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_some() => "4",
             Ok(std::net::IpAddr::V6(_)) => "6",
+            Err(_) if sloppy_v4() => "4",
             Err(_) => continue,
         };
         add(
@@ -1034,7 +1048,7 @@ pub fn render_pod(p: &Pod, o: &Options) -> Rendered {
 
 // ---- deployments ----
 
-pub const DEPLOYMENT: [Family; 16] = [
+pub const DEPLOYMENT: [Family; 17] = [
     gauge(
         "kube_deployment_created",
         "[STABLE] Unix creation timestamp",
@@ -1057,7 +1071,7 @@ pub const DEPLOYMENT: [Family; 16] = [
     ),
     gauge(
         "kube_deployment_status_replicas_ready",
-        "The number of ready replicas per deployment.",
+        "[STABLE] The number of ready replicas per deployment.",
     ),
     gauge(
         "kube_deployment_status_replicas_available",
@@ -1085,7 +1099,7 @@ pub const DEPLOYMENT: [Family; 16] = [
     ),
     gauge(
         "kube_deployment_spec_strategy_rollingupdate_max_unavailable",
-        "Maximum number of unavailable replicas during a rolling update of a deployment.",
+        "[STABLE] Maximum number of unavailable replicas during a rolling update of a deployment.",
     ),
     gauge(
         "kube_deployment_spec_strategy_rollingupdate_max_surge",
@@ -1098,6 +1112,10 @@ pub const DEPLOYMENT: [Family; 16] = [
     gauge(
         "kube_deployment_deletion_timestamp",
         "Unix deletion timestamp",
+    ),
+    gauge(
+        "kube_deployment_owner",
+        "Information about the Deployment's owner.",
     ),
 ];
 
@@ -1187,6 +1205,19 @@ pub fn render_deployment(d: &Deployment, o: &Options) -> Rendered {
     if let Some(t) = deleted(m) {
         r.add(&fams[15], 15, &base, t);
     }
+    // The controlling owner only (the family has no `owner_is_controller` label, unlike the
+    // other `*_owner` families); none: empty labels, as kube-state-metrics' test shows.
+    let ctl = m
+        .owner_references
+        .iter()
+        .flatten()
+        .find(|o| o.controller == Some(true));
+    let mut l = base.to_vec();
+    l.extend([
+        ("owner_kind", ctl.map_or("", |o| o.kind.as_str())),
+        ("owner_name", ctl.map_or("", |o| o.name.as_str())),
+    ]);
+    r.add(&fams[16], 16, &l, 1.0);
     r
 }
 

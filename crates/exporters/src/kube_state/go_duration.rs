@@ -1,5 +1,5 @@
-//! Go's `time.ParseDuration`, which robfig/cron (kube-state-metrics' cron library) applies to
-//! `@every` schedules: `1h30m`, `2.5s`, `-300ms`,
+//! Go's `time.ParseDuration`, which robfig/cron applies to `@every` schedules: `1h30m`, `2.5s`,
+//! `-300ms`,
 //! `1µs`, `0`. Units are `ns`, `us` (or `µs`, `μs`), `ms`, `s`, `m`, `h`; there are no days,
 //! and every number needs a unit except a bare `0`. The sum is whole nanoseconds in an `i64`,
 //! as Go's, so a value past about 292 years is an error there and here.
