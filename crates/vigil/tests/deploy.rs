@@ -442,6 +442,75 @@ fn sharding_example_splits_targets_between_replicas() {
     );
 }
 
+/// The exporter examples on the fake API server: node `node-1` at `{net}.12`, each example's
+/// pod (container-metrics at `{net}.10`, kube-state at `{net}.11`, node-exporter on the host
+/// network at `{net}.12`), and vigil's kube-state and node exporters listening on their pods'
+/// IPs. container-metrics is left to the caller, whose paths differ.
+fn example_exporters(k: &vigil_kube_fake::FakeKube, dir: &Path, net: &str) -> Vec<Proc> {
+    use vigil_kube_fake::manifests::{node, pod};
+    let host = format!("{net}.12");
+    k.apply(node("node-1", &host));
+    for (file, ip) in [
+        ("container-metrics.yaml", format!("{net}.10")),
+        ("kube-state.yaml", format!("{net}.11")),
+        ("node-exporter.yaml", host.clone()),
+    ] {
+        let docs = parse_docs(
+            &std::fs::read_to_string(Path::new(DEPLOY).join("examples").join(file)).unwrap(),
+        );
+        let workload = docs
+            .iter()
+            .find(|d| d["kind"] == "DaemonSet" || d["kind"] == "Deployment")
+            .unwrap();
+        k.apply(pod(workload, 0, &ip, "node-1", &host));
+    }
+    vec![
+        spawn(
+            "kube-state",
+            &vigil_bin(),
+            &[
+                "kube-state".into(),
+                format!("--web.listen-address={net}.11:8080"),
+                format!("--telemetry-host={net}.11"),
+                "--telemetry-port=8081".into(),
+                format!("--apiserver={}", k.url()),
+            ],
+            dir,
+        ),
+        spawn(
+            "node",
+            &vigil_bin(),
+            &["node".into(), format!("--web.listen-address={host}:9100")],
+            dir,
+        ),
+    ]
+}
+
+/// The shipped config (02-config.yaml) pointed at `api_server`, its rule file replaced by
+/// `rule_files`, and the ConfigMap's rule file text.
+fn shipped_config(api_server: &str, rule_files: &[String]) -> (String, String) {
+    let cm =
+        parse_docs(&std::fs::read_to_string(Path::new(DEPLOY).join("02-config.yaml")).unwrap());
+    let mut cfg = String::new();
+    for line in cm[0]["data"]["prometheus.yml"].as_str().unwrap().lines() {
+        if line.trim() == "- rules.yml" {
+            for f in rule_files {
+                cfg.push_str(&format!("  - {f}\n"));
+            }
+            continue;
+        }
+        cfg.push_str(line);
+        cfg.push('\n');
+        if let Some(i) = line.find("- role: pod") {
+            cfg.push_str(&format!("{}api_server: {api_server}\n", " ".repeat(i + 2)));
+        }
+    }
+    (
+        cfg,
+        cm[0]["data"]["rules.yml"].as_str().unwrap().to_string(),
+    )
+}
+
 /// The standard Kubernetes jobs of the deployed config: the exporter examples' pods, found
 /// through the fake API server with their manifests' labels and ports, are scraped under the
 /// job names and labels the kubernetes-mixin's dashboards select (`job="kubelet",
@@ -450,24 +519,9 @@ fn sharding_example_splits_targets_between_replicas() {
 #[test]
 fn standard_jobs_scrape_the_exporters_as_kube_prometheus_labels_them() {
     use vigil_kube_fake::FakeKube;
-    use vigil_kube_fake::manifests::{node, pod};
     let dir = temp_dir("deploy-standard-jobs");
     let k = FakeKube::start();
-    k.apply(node("node-1", "127.0.2.12"));
-    let workload = |file: &str| -> Value {
-        parse_docs(&std::fs::read_to_string(Path::new(DEPLOY).join("examples").join(file)).unwrap())
-            .into_iter()
-            .find(|d| d["kind"] == "DaemonSet" || d["kind"] == "Deployment")
-            .unwrap()
-    };
-    // node-exporter runs on the host's network: its pod IP is the node's.
-    for (file, ip) in [
-        ("container-metrics.yaml", "127.0.2.10"),
-        ("kube-state.yaml", "127.0.2.11"),
-        ("node-exporter.yaml", "127.0.2.12"),
-    ] {
-        k.apply(pod(&workload(file), 0, ip, "node-1", "127.0.2.12"));
-    }
+    let _exporters = example_exporters(&k, &dir, "127.0.2");
     // An application pod elsewhere, for kube-state to report under its own namespace.
     k.apply(serde_json::json!({
         "apiVersion": "v1", "kind": "Pod",
@@ -484,44 +538,12 @@ fn standard_jobs_scrape_the_exporters_as_kube_prometheus_labels_them() {
         ],
         &dir,
     );
-    let _ks = spawn(
-        "kube-state",
-        &vigil_bin(),
-        &[
-            "kube-state".into(),
-            "--web.listen-address=127.0.2.11:8080".into(),
-            "--telemetry-host=127.0.2.11".into(),
-            "--telemetry-port=8081".into(),
-            format!("--apiserver={}", k.url()),
-        ],
-        &dir,
-    );
-    let _ne = spawn(
-        "node",
-        &vigil_bin(),
-        &["node".into(), "--web.listen-address=127.0.2.12:9100".into()],
-        &dir,
-    );
     // The deployed config as it is, pointed at the fake API server and scraping every 2s; its
     // rule file sits beside it as in the ConfigMap.
-    let cm =
-        parse_docs(&std::fs::read_to_string(Path::new(DEPLOY).join("02-config.yaml")).unwrap());
-    let mut cfg = String::new();
-    for line in cm[0]["data"]["prometheus.yml"].as_str().unwrap().lines() {
-        cfg.push_str(line);
-        cfg.push('\n');
-        if let Some(i) = line.find("- role: pod") {
-            cfg.push_str(&format!("{}api_server: {}\n", " ".repeat(i + 2), k.url()));
-        }
-    }
-    let cfg = cfg
-        .replace("scrape_interval: 30s", "scrape_interval: 2s")
-        .replace("rules.yml", &dir.join("rules.yml").display().to_string());
-    std::fs::write(
-        dir.join("rules.yml"),
-        cm[0]["data"]["rules.yml"].as_str().unwrap(),
-    )
-    .unwrap();
+    let rules = dir.join("rules.yml").display().to_string();
+    let (cfg, rules_yml) = shipped_config(&k.url(), &[rules]);
+    let cfg = cfg.replace("scrape_interval: 30s", "scrape_interval: 2s");
+    std::fs::write(dir.join("rules.yml"), rules_yml).unwrap();
     let v = Vigil::start("deploy-standard-jobs-vigil", Some(&cfg), &[]);
     let b = v.base.clone();
     for (q, what) in [
@@ -637,7 +659,6 @@ fn pod_cgroups(root: &Path, uid: &str, app: &str, sandbox: &str) {
 #[test]
 fn kubernetes_mixin_dashboards_on_vigils_exporters() {
     use vigil_kube_fake::FakeKube;
-    use vigil_kube_fake::manifests::{node, pod};
     const UID: &str = "6c3f0f4e-2b1a-4d7e-9c1e-8a4f1b2c3d4e";
     const APP: &str = "3f9a0b1c2d3e4f5061728394a5b6c7d8e9f00112233445566778899aabbccdde";
     const SANDBOX: &str = "aa11bb22cc33dd44ee55ff6600112233445566778899aabbccddeeff00112233";
@@ -645,20 +666,7 @@ fn kubernetes_mixin_dashboards_on_vigils_exporters() {
     let root = dir.join("node");
     pod_cgroups(&root, UID, APP, SANDBOX);
     let k = FakeKube::start();
-    k.apply(node("node-1", "127.0.3.12"));
-    let workload = |file: &str| -> Value {
-        parse_docs(&std::fs::read_to_string(Path::new(DEPLOY).join("examples").join(file)).unwrap())
-            .into_iter()
-            .find(|d| d["kind"] == "DaemonSet" || d["kind"] == "Deployment")
-            .unwrap()
-    };
-    for (file, ip) in [
-        ("container-metrics.yaml", "127.0.3.10"),
-        ("kube-state.yaml", "127.0.3.11"),
-        ("node-exporter.yaml", "127.0.3.12"),
-    ] {
-        k.apply(pod(&workload(file), 0, ip, "node-1", "127.0.3.12"));
-    }
+    let _exporters = example_exporters(&k, &dir, "127.0.3");
     // The application: a Deployment's pod in `shop` with requests and limits, whose cgroups
     // are the built node's.
     for obj in [
@@ -704,50 +712,21 @@ fn kubernetes_mixin_dashboards_on_vigils_exporters() {
         ],
         &dir,
     );
-    let _ks = spawn(
-        "kube-state",
-        &vigil_bin(),
-        &[
-            "kube-state".into(),
-            "--web.listen-address=127.0.3.11:8080".into(),
-            "--telemetry-host=127.0.3.11".into(),
-            "--telemetry-port=8081".into(),
-            format!("--apiserver={}", k.url()),
-        ],
-        &dir,
-    );
-    let _ne = spawn(
-        "node",
-        &vigil_bin(),
-        &["node".into(), "--web.listen-address=127.0.3.12:9100".into()],
-        &dir,
-    );
     let kp = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../../shared/fixtures/kube-prometheus")
         .canonicalize()
         .unwrap();
     // The shipped config, pointed at the fake API server, scraping and evaluating every second,
-    // with the fixture's rule files beside its own.
-    let cm =
-        parse_docs(&std::fs::read_to_string(Path::new(DEPLOY).join("02-config.yaml")).unwrap());
-    let mut cfg = String::new();
-    for line in cm[0]["data"]["prometheus.yml"].as_str().unwrap().lines() {
-        if line.trim() == "- rules.yml" {
-            for f in [
-                "kubePrometheus.rules.yml",
-                "kubeStateMetrics.rules.yml",
-                "nodeExporter.rules.yml",
-            ] {
-                cfg.push_str(&format!("  - {}\n", kp.join(f).display()));
-            }
-            continue;
-        }
-        cfg.push_str(line);
-        cfg.push('\n');
-        if let Some(i) = line.find("- role: pod") {
-            cfg.push_str(&format!("{}api_server: {}\n", " ".repeat(i + 2), k.url()));
-        }
-    }
+    // with the fixture's rule files in place of its own.
+    let rule_files: Vec<String> = [
+        "kubePrometheus.rules.yml",
+        "kubeStateMetrics.rules.yml",
+        "nodeExporter.rules.yml",
+    ]
+    .iter()
+    .map(|f| kp.join(f).display().to_string())
+    .collect();
+    let (cfg, _) = shipped_config(&k.url(), &rule_files);
     let cfg = cfg
         .replace("scrape_interval: 30s", "scrape_interval: 1s")
         .replace("evaluation_interval: 30s", "evaluation_interval: 1s");

@@ -37,6 +37,27 @@ fn crashy() -> serde_json::Value {
     })
 }
 
+/// `vigil kube-state` on the API server at `apiserver` with `extra` flags, listening on a free
+/// port, once it is ready (every resource listed): the process and its port.
+fn kube_state_ready(dir: &Path, apiserver: &str, extra: &[&str]) -> (Proc, u16) {
+    let port = free_port();
+    let mut args = vec![
+        "kube-state".to_string(),
+        "--telemetry-host=127.0.0.1".into(),
+        format!("--telemetry-port={}", free_port()),
+        format!("--web.listen-address=127.0.0.1:{port}"),
+        format!("--apiserver={apiserver}"),
+    ];
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let p = spawn("vigil-kube-state", &vigil_bin(), &args, dir);
+    wait_for("synced", Duration::from_secs(20), || {
+        http("GET", &format!("http://127.0.0.1:{port}/readyz"), None)
+            .ok()
+            .filter(|(c, _)| *c == 200)
+    });
+    (p, port)
+}
+
 #[test]
 fn kube_state_metrics_from_the_fake_api() {
     let dir = temp_dir("kube-state");
@@ -167,28 +188,16 @@ fn kube_state_metrics_from_the_fake_api() {
     ] {
         k.apply(obj);
     }
-    let port = free_port();
-    let _ks = spawn(
-        "vigil-kube-state",
-        &vigil_bin(),
-        &[
-            "kube-state".into(),
-            "--telemetry-host=127.0.0.1".into(),
-            format!("--telemetry-port={}", free_port()),
-            format!("--web.listen-address=127.0.0.1:{port}"),
-            format!("--apiserver={}", k.url()),
-            "--metric-labels-allowlist=pods=[app],secrets=[team]".into(),
-            "--metric-annotations-allowlist=secrets=[*]".into(),
-            "--legacy-resource-metrics".into(),
-        ],
+    let (_ks, port) = kube_state_ready(
         &dir,
+        &k.url(),
+        &[
+            "--metric-labels-allowlist=pods=[app],secrets=[team]",
+            "--metric-annotations-allowlist=secrets=[*]",
+            "--legacy-resource-metrics",
+        ],
     );
     let url = format!("http://127.0.0.1:{port}/metrics");
-    wait_for("synced", Duration::from_secs(20), || {
-        http("GET", &format!("http://127.0.0.1:{port}/readyz"), None)
-            .ok()
-            .filter(|(c, _)| *c == 200)
-    });
     let (code, text) = get(&url);
     assert_eq!(code, 200);
     let s = samples(&text);
@@ -565,26 +574,14 @@ fn kube_state_metrics_flags() {
     assert_eq!(code, 200);
     assert!(tel.contains("vigil_kube_state_watch_events_total"), "{tel}");
     // --metric-allowlist: only the families it matches.
-    let aport = free_port();
-    let _allow = spawn(
-        "vigil-kube-state-allow",
-        &vigil_bin(),
-        &[
-            "kube-state".into(),
-            format!("--apiserver={}", k.url()),
-            format!("--web.listen-address=127.0.0.1:{aport}"),
-            "--telemetry-host=127.0.0.1".into(),
-            format!("--telemetry-port={}", free_port()),
-            "--resources=pods,namespaces".into(),
-            "--metric-allowlist=kube_pod_info,kube_pod_container_.*".into(),
-        ],
+    let (_allow, aport) = kube_state_ready(
         &dir,
+        &k.url(),
+        &[
+            "--resources=pods,namespaces",
+            "--metric-allowlist=kube_pod_info,kube_pod_container_.*",
+        ],
     );
-    wait_for("synced", Duration::from_secs(20), || {
-        http("GET", &format!("http://127.0.0.1:{aport}/readyz"), None)
-            .ok()
-            .filter(|(c, _)| *c == 200)
-    });
     let (_, text) = get(&format!("http://127.0.0.1:{aport}/metrics"));
     let families: std::collections::BTreeSet<&str> = text
         .lines()
@@ -938,22 +935,11 @@ fn kube_state_renders_the_rest_of_the_resources() {
     }
     let all = vigil_exporters::kube_state::SUPPORTED.join(",");
     let start = |resources: Option<&str>| {
-        let port = free_port();
-        let mut args = vec![
-            "kube-state".into(),
-            "--telemetry-host=127.0.0.1".into(),
-            format!("--telemetry-port={}", free_port()),
-            format!("--web.listen-address=127.0.0.1:{port}"),
-            format!("--apiserver={}", k.url()),
-            "--metric-labels-allowlist=storageclasses=[*],poddisruptionbudgets=[team]".into(),
-        ];
-        args.extend(resources.map(|r| format!("--resources={r}")));
-        let p = spawn("vigil-kube-state", &vigil_bin(), &args, &dir);
-        wait_for("synced", Duration::from_secs(20), || {
-            http("GET", &format!("http://127.0.0.1:{port}/readyz"), None)
-                .ok()
-                .filter(|(c, _)| *c == 200)
-        });
+        let resources = resources.map(|r| format!("--resources={r}"));
+        let mut args =
+            vec!["--metric-labels-allowlist=storageclasses=[*],poddisruptionbudgets=[team]"];
+        args.extend(resources.as_deref());
+        let (p, port) = kube_state_ready(&dir, &k.url(), &args);
         let (code, text) = get(&format!("http://127.0.0.1:{port}/metrics"));
         assert_eq!(code, 200);
         (p, text)
@@ -1451,25 +1437,11 @@ fn kube_state_newer_default_families() {
     ] {
         k.apply(obj);
     }
-    let port = free_port();
-    let _p = spawn(
-        "vigil-kube-state",
-        &vigil_bin(),
-        &[
-            "kube-state".into(),
-            "--telemetry-host=127.0.0.1".into(),
-            format!("--telemetry-port={}", free_port()),
-            format!("--web.listen-address=127.0.0.1:{port}"),
-            format!("--apiserver={}", k.url()),
-            "--resources=pods,nodes,services,namespaces,deployments".into(),
-        ],
+    let (_p, port) = kube_state_ready(
         &dir,
+        &k.url(),
+        &["--resources=pods,nodes,services,namespaces,deployments"],
     );
-    wait_for("synced", Duration::from_secs(20), || {
-        http("GET", &format!("http://127.0.0.1:{port}/readyz"), None)
-            .ok()
-            .filter(|(c, _)| *c == 200)
-    });
     let (code, text) = get(&format!("http://127.0.0.1:{port}/metrics"));
     assert_eq!(code, 200);
     let s = samples(&text);
