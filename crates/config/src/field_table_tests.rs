@@ -1063,7 +1063,7 @@ fn rows() -> Vec<Row> {
             "tsdb",
             "out_of_order_time_window",
             "out_of_order_time_window: 10m",
-            NotRunning,
+            Acts,
         ),
         ("tsdb", "retention", "retention: {time: 2d}", Acts),
         (

@@ -193,10 +193,15 @@ impl Config {
                 "storage.tsdb.retention.percentage: vigil does not apply a retention by share of the disk yet: only retention.time and retention.size limit what is kept".into(),
             ));
         }
-        if !self.storage.out_of_order_time_window.is_zero() {
-            out.push(Unimplemented::Storage(
-                "storage.tsdb.out_of_order_time_window: vigil does not accept out-of-order samples yet: samples older than a series' newest are dropped (and counted) as without the setting".into(),
-            ));
+        // Late samples are kept in the head only: back to the start of its oldest block range,
+        // which is at least half of --storage.tsdb.min-block-duration (1h by default) behind
+        // its newest sample.
+        let w = self.storage.out_of_order_time_window;
+        if w > std::time::Duration::from_secs(3600) {
+            out.push(Unimplemented::Storage(format!(
+                "storage.tsdb.out_of_order_time_window: {}: vigil keeps late samples in its head only, so those older than the head's start (at least 1h behind its newest sample with the default 2h --storage.tsdb.min-block-duration) are refused as out of bounds, where Prometheus writes them to out-of-order blocks",
+                crate::format_duration(w)
+            )));
         }
         out.extend(
             self.field_notes

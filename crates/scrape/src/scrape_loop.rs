@@ -820,7 +820,10 @@ fn append_exemplars(
 fn refused_for_time(e: &AppendError) -> bool {
     matches!(
         e,
-        AppendError::OutOfOrder | AppendError::DuplicateTimestamp | AppendError::OutOfBounds
+        AppendError::OutOfOrder
+            | AppendError::TooOld
+            | AppendError::DuplicateTimestamp
+            | AppendError::OutOfBounds
     )
 }
 
@@ -828,7 +831,8 @@ fn refused_for_time(e: &AppendError) -> bool {
 /// the storage refuses outright fails the scrape.
 fn count_append_error(e: AppendError) -> Result<(), String> {
     match e {
-        AppendError::OutOfOrder => metrics::OUT_OF_ORDER.inc(),
+        // Prometheus counts a sample older than the out-of-order window as out of order.
+        AppendError::OutOfOrder | AppendError::TooOld => metrics::OUT_OF_ORDER.inc(),
         AppendError::DuplicateTimestamp => metrics::DUPLICATE.inc(),
         AppendError::OutOfBounds => metrics::OUT_OF_BOUNDS.inc(),
         AppendError::InvalidLabels(m) | AppendError::InvalidHistogram(m) => return Err(m),

@@ -33,6 +33,9 @@ pub enum AppendError {
     DuplicateTimestamp,
     #[error("out of bounds")]
     OutOfBounds,
+    /// Older than the out-of-order window allows (Prometheus's error when a window is set).
+    #[error("too old sample")]
+    TooOld,
     #[error("invalid series labels: {0}")]
     InvalidLabels(String),
     /// The storage holds as many series as it may (`--storage.tsdb.max-head-series`).

@@ -50,9 +50,66 @@ struct Chunks {
     closed: Vec<ClosedChunk>,
     open: XorChunk,
     open_min_t: i64,
+    /// Native histograms and late samples, which few series have: one pointer for both, so a
+    /// float series' chunks stay in a smaller allocation.
+    extra: Option<Box<Extra>>,
+}
+
+#[derive(Default)]
+struct Extra {
     /// Native histogram samples, apart from the floats (a series may switch kinds; no
     /// timestamp holds both).
-    hist: Option<Box<HistChunks>>,
+    hist: Option<HistChunks>,
+    /// Samples that came after a newer one (`storage.tsdb.out_of_order_time_window`, or a
+    /// commit overtaken by another on the same series); none at the times the chunks hold.
+    late: Option<LateSamples>,
+}
+
+impl Chunks {
+    fn hist(&self) -> Option<&HistChunks> {
+        self.extra.as_ref()?.hist.as_ref()
+    }
+
+    fn hist_mut(&mut self) -> Option<&mut HistChunks> {
+        self.extra.as_mut()?.hist.as_mut()
+    }
+
+    fn set_hist(&mut self, h: Option<HistChunks>) {
+        self.extra.get_or_insert_with(Default::default).hist = h;
+        self.tidy();
+    }
+
+    fn late(&self) -> Option<&LateSamples> {
+        self.extra.as_ref()?.late.as_ref()
+    }
+
+    fn late_or_new(&mut self) -> &mut LateSamples {
+        self.extra
+            .get_or_insert_with(Default::default)
+            .late
+            .get_or_insert_with(Default::default)
+    }
+
+    /// Drop the late samples before `before`.
+    fn truncate_late(&mut self, before: i64) {
+        if let Some(e) = self.extra.as_mut()
+            && e.late.as_mut().is_some_and(|l| l.truncate_before(before))
+        {
+            e.late = None;
+            self.tidy();
+        }
+    }
+
+    /// No box is kept for nothing.
+    fn tidy(&mut self) {
+        if self
+            .extra
+            .as_ref()
+            .is_some_and(|e| e.hist.is_none() && e.late.is_none())
+        {
+            self.extra = None;
+        }
+    }
 }
 
 /// A full native histogram chunk and its encoding (Prometheus's integer or float one).
@@ -134,14 +191,14 @@ impl HistChunks {
     }
 
     /// Rebuilt from `samples` (time-ordered); None when there are none.
-    fn from_samples(samples: &[HistogramSample]) -> Option<Box<HistChunks>> {
+    fn from_samples(samples: &[HistogramSample]) -> Option<HistChunks> {
         let last = samples.last()?.h.clone();
-        let mut c = Box::new(HistChunks {
+        let mut c = HistChunks {
             closed: Vec::new(),
             open: HistogramChunk::new(),
             open_min_t: 0,
             last,
-        });
+        };
         for s in samples {
             c.push(s.t, &s.h);
         }
@@ -202,7 +259,7 @@ impl MemSeries {
                 closed: Vec::new(),
                 open: XorChunk::new(),
                 open_min_t: t,
-                hist: None,
+                extra: None,
             })
         })
     }
@@ -211,9 +268,12 @@ impl MemSeries {
     fn push_histogram(&mut self, t: i64, h: &Arc<FloatHistogram>) {
         *self.doomed.get_mut() = false;
         let c = self.chunks_mut(t);
-        match c.hist.as_mut() {
+        match c.hist_mut() {
             Some(hc) => hc.push(t, h),
-            None => c.hist = HistChunks::from_samples(&[HistogramSample { t, h: h.clone() }]),
+            None => c.set_hist(HistChunks::from_samples(&[HistogramSample {
+                t,
+                h: h.clone(),
+            }])),
         }
         self.set_last(Some(Sample {
             t,
@@ -227,15 +287,23 @@ impl MemSeries {
         if l.v.to_bits() != HISTOGRAM_MARK {
             return None;
         }
-        Some(&self.chunks.as_ref()?.hist.as_ref()?.last)
+        Some(&self.chunks.as_ref()?.hist()?.last)
     }
 
     fn histograms(&self, mint: i64, maxt: i64) -> Vec<HistogramSample> {
-        self.chunks
-            .as_ref()
-            .and_then(|c| c.hist.as_ref())
-            .map(|h| h.samples(mint, maxt))
-            .unwrap_or_default()
+        let Some(c) = self.chunks.as_ref() else {
+            return Vec::new();
+        };
+        let mut out = c.hist().map(|h| h.samples(mint, maxt)).unwrap_or_default();
+        if let Some(l) = c.late() {
+            let late = l.histograms(mint, maxt);
+            if !late.is_empty() {
+                // No time is in both (see `insert_late_histogram`).
+                out.extend(late);
+                out.sort_by_key(|s| s.t);
+            }
+        }
+        out
     }
 
     fn push(&mut self, t: i64, v: f64, range: ChunkRange) {
@@ -263,8 +331,46 @@ impl MemSeries {
         self.chunks.as_ref().map_or(0, |c| {
             c.closed.len() as u64
                 + u64::from(!c.open.is_empty())
-                + c.hist.as_ref().map_or(0, |h| h.count())
+                + c.hist().map_or(0, |h| h.count())
+                + c.late().map_or(0, |l| l.chunk_count())
         })
+    }
+
+    /// Whether the chunks (in order, of either kind) hold a sample at `t`.
+    fn holds_in_order(&self, t: i64) -> bool {
+        let Some(c) = self.chunks.as_ref() else {
+            return false;
+        };
+        c.closed
+            .iter()
+            .filter(|x| x.min_t <= t && t <= x.max_t)
+            .any(|x| {
+                XorIter::from_bytes(&x.data)
+                    .into_iter()
+                    .flatten()
+                    .any(|s| s.t == t)
+            })
+            || (!c.open.is_empty() && c.open_min_t <= t && c.open.iter().any(|s| s.t == t))
+            || c.hist().is_some_and(|h| !h.samples(t, t).is_empty())
+    }
+
+    /// [`MemSeries::insert_late`] for a native histogram.
+    fn insert_late_histogram(&mut self, t: i64, h: &Arc<FloatHistogram>) -> bool {
+        if self.holds_in_order(t) {
+            return false;
+        }
+        *self.doomed.get_mut() = false;
+        self.chunks_mut(t).late_or_new().insert_histogram(t, h)
+    }
+
+    /// Keep a float sample older than the series' newest; false (nothing kept) if the series
+    /// holds a sample at `t` already: the first one stays, as in Prometheus.
+    fn insert_late(&mut self, t: i64, v: f64) -> bool {
+        if self.holds_in_order(t) {
+            return false;
+        }
+        *self.doomed.get_mut() = false;
+        self.chunks_mut(t).late_or_new().insert(t, v)
     }
 
     /// The time of the series' oldest sample of either kind, if it holds any.
@@ -275,16 +381,14 @@ impl MemSeries {
             .first()
             .map(|x| x.min_t)
             .or((!c.open.is_empty()).then_some(c.open_min_t));
-        let h = c.hist.as_ref().and_then(|h| {
+        let h = c.hist().and_then(|h| {
             h.closed
                 .first()
                 .map(|x| x.min_t)
                 .or((!h.open.is_empty()).then_some(h.open_min_t))
         });
-        match (f, h) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let l = c.late().and_then(|l| l.first_t());
+        [f, h, l].into_iter().flatten().min()
     }
 
     /// Drop every sample before `before`: whole chunks are dropped as they are, and only a
@@ -294,7 +398,8 @@ impl MemSeries {
         let Some(c) = self.chunks.as_mut() else {
             return true;
         };
-        if let Some(h) = c.hist.as_mut() {
+        c.truncate_late(before);
+        if let Some(h) = c.hist_mut() {
             let gone = h.closed.iter().take_while(|c| c.max_t < before).count();
             h.closed.drain(..gone);
             // A chunk straddling the cut (or the open one): its samples from `before` on,
@@ -307,10 +412,11 @@ impl MemSeries {
                 });
             if straddles {
                 let keep = h.samples(before, i64::MAX);
-                c.hist = HistChunks::from_samples(&keep).map(|mut fresh| {
-                    fresh.last = h.last.clone();
+                let last = h.last.clone();
+                c.set_hist(HistChunks::from_samples(&keep).map(|mut fresh| {
+                    fresh.last = last;
                     fresh
-                });
+                }));
             }
         }
         let gone = c.closed.iter().take_while(|c| c.max_t < before).count();
@@ -348,7 +454,7 @@ impl MemSeries {
             c.open = fresh;
             c.open_min_t = min_t;
         }
-        let empty = c.closed.is_empty() && c.open.is_empty() && c.hist.is_none();
+        let empty = c.closed.is_empty() && c.open.is_empty() && c.extra.is_none();
         if empty {
             self.chunks = None;
         }
@@ -370,7 +476,7 @@ impl MemSeries {
         let last_h = self
             .chunks
             .as_ref()
-            .and_then(|c| Some(c.hist.as_ref()?.last.clone()));
+            .and_then(|c| Some(c.hist()?.last.clone()));
         let mut fresh = MemSeries::new(std::mem::take(&mut self.labels));
         for x in keep {
             fresh.push(x.t, x.v, range);
@@ -379,7 +485,7 @@ impl MemSeries {
             if let Some(l) = last_h {
                 h.last = l;
             }
-            fresh.chunks_mut(keep_h[0].t).hist = Some(h);
+            fresh.chunks_mut(keep_h[0].t).set_hist(Some(h));
         }
         // Keep the order check against the newest sample ever appended, deleted or not.
         let last = self.last();
@@ -415,24 +521,50 @@ impl MemSeries {
         if open {
             out.extend(chunks.open.iter().filter(|s| s.t >= mint && s.t <= maxt));
         }
+        if let Some(l) = chunks.late() {
+            let late = l.samples(mint, maxt);
+            if !late.is_empty() {
+                // No time is in both (see `insert_late`).
+                out.extend(late);
+                out.sort_by_key(|s| s.t);
+            }
+        }
         out
     }
 }
 
-/// Apply float samples to their series (commit and replay alike): one not newer than its
-/// series' newest is skipped (a concurrent commit overtook it, or replay meets a repeat
-/// from a checkpoint). Returns how many were applied and their time range.
+/// What [`apply_floats`] applied: how many samples, how many of them late, and their time
+/// range.
+#[derive(Clone, Copy)]
+struct Applied {
+    n: u64,
+    late: u64,
+    lo: i64,
+    hi: i64,
+}
+
+/// Apply float samples to their series (commit and replay alike). One not newer than its
+/// series' newest is late: admitted by the out-of-order window, or overtaken by a concurrent
+/// commit on the same series. It is in the WAL, so it is kept (replay keeps it too), unless
+/// the series holds a sample at its time already (a repeat, as replay meets from a
+/// checkpoint) or this is the agent's head, which keeps no samples.
 fn apply_floats(
     idx: &mut Index,
     wal_only: bool,
     fs: impl IntoIterator<Item = (SeriesRef, i64, f64)>,
-) -> (u64, i64, i64) {
-    let (mut n, mut lo, mut hi) = (0, i64::MAX, i64::MIN);
+) -> Applied {
+    let mut a = Applied {
+        n: 0,
+        late: 0,
+        lo: i64::MAX,
+        hi: i64::MIN,
+    };
     let range = idx.chunk_range;
     for (r, t, v) in fs {
-        if let Some(s) = idx.series.get_mut(&r)
-            && s.last().is_none_or(|l| l.t < t)
-        {
+        let Some(s) = idx.series.get_mut(&r) else {
+            continue;
+        };
+        if s.last().is_none_or(|l| l.t < t) {
             if s.last().is_none() {
                 idx.empty -= 1;
             }
@@ -441,12 +573,16 @@ fn apply_floats(
             } else {
                 s.push(t, v, range);
             }
-            n += 1;
-            lo = lo.min(t);
-            hi = hi.max(t);
+        } else if wal_only || !s.insert_late(t, v) {
+            continue;
+        } else {
+            a.late += 1;
         }
+        a.n += 1;
+        a.lo = a.lo.min(t);
+        a.hi = a.hi.max(t);
     }
-    (n, lo, hi)
+    a
 }
 
 /// [`apply_floats`] for native histograms.
@@ -454,12 +590,18 @@ fn apply_histograms(
     idx: &mut Index,
     wal_only: bool,
     hs: impl IntoIterator<Item = (SeriesRef, i64, Arc<FloatHistogram>)>,
-) -> (u64, i64, i64) {
-    let (mut n, mut lo, mut hi) = (0, i64::MAX, i64::MIN);
+) -> Applied {
+    let mut a = Applied {
+        n: 0,
+        late: 0,
+        lo: i64::MAX,
+        hi: i64::MIN,
+    };
     for (r, t, h) in hs {
-        if let Some(s) = idx.series.get_mut(&r)
-            && s.last().is_none_or(|l| l.t < t)
-        {
+        let Some(s) = idx.series.get_mut(&r) else {
+            continue;
+        };
+        if s.last().is_none_or(|l| l.t < t) {
             if s.last().is_none() {
                 idx.empty -= 1;
             }
@@ -468,12 +610,16 @@ fn apply_histograms(
             } else {
                 s.push_histogram(t, &h);
             }
-            n += 1;
-            lo = lo.min(t);
-            hi = hi.max(t);
+        } else if wal_only || !s.insert_late_histogram(t, &h) {
+            continue;
+        } else {
+            a.late += 1;
         }
+        a.n += 1;
+        a.lo = a.lo.min(t);
+        a.hi = a.hi.max(t);
     }
-    (n, lo, hi)
+    a
 }
 
 /// One batch of a commit: floats, then histograms (a batch holds one kind per series).
@@ -482,10 +628,15 @@ fn apply_batch(
     wal_only: bool,
     fs: Vec<(SeriesRef, i64, f64)>,
     hs: Vec<(SeriesRef, i64, Arc<FloatHistogram>)>,
-) -> (i64, i64) {
-    let (_, l1, h1) = apply_floats(idx, wal_only, fs);
-    let (_, l2, h2) = apply_histograms(idx, wal_only, hs);
-    (l1.min(l2), h1.max(h2))
+) -> Applied {
+    let f = apply_floats(idx, wal_only, fs);
+    let h = apply_histograms(idx, wal_only, hs);
+    Applied {
+        n: f.n + h.n,
+        late: f.late + h.late,
+        lo: f.lo.min(h.lo),
+        hi: f.hi.max(h.hi),
+    }
 }
 
 /// foldhash maps: these are on the append path of every sample.
@@ -827,6 +978,12 @@ impl Index {
 pub struct HeadStats {
     pub samples_appended: AtomicU64,
     pub out_of_order: AtomicU64,
+    /// Samples refused as older than the out-of-order window allows
+    /// (`prometheus_tsdb_too_old_samples_total`).
+    pub too_old: AtomicU64,
+    /// Float samples stored although older than their series' newest
+    /// (`prometheus_tsdb_head_out_of_order_samples_appended_total`).
+    pub late_appended: AtomicU64,
     pub wal_corruptions: AtomicU64,
     pub series_created: AtomicU64,
     /// Commits refused because the WAL could not be written (`prometheus_tsdb_wal_writes_failed_total`).
@@ -867,6 +1024,10 @@ pub struct Head {
     max_time: AtomicI64,
     /// Samples before this are out of bounds: their range is already in blocks.
     min_valid: AtomicI64,
+    /// `storage.tsdb.out_of_order_time_window` in milliseconds (0: none): a float sample
+    /// older than its series' newest is taken if it is no older than the head's newest time
+    /// less this (and in the head's range).
+    late_window: AtomicI64,
     /// The oldest sample committed since a truncation began its walk (MAX then): the walk
     /// lets commits in between its holds, and the head's new minimum must count what they
     /// brought to series it had already passed.
@@ -907,6 +1068,7 @@ impl Head {
             min_time: AtomicI64::new(i64::MAX),
             max_time: AtomicI64::new(i64::MIN),
             min_valid: AtomicI64::new(i64::MIN),
+            late_window: AtomicI64::new(0),
             committed_low: AtomicI64::new(i64::MAX),
             wal_only: false,
             compression: wal::Compression::None,
@@ -1025,25 +1187,25 @@ impl Head {
                 }
             }
             Record::Samples(s) => {
-                let (n, l, h) = apply_floats(
+                let a = apply_floats(
                     &mut index,
                     wal_only,
                     s.into_iter().filter(|x| x.1 >= min_valid),
                 );
-                samples += n;
-                lo = lo.min(l);
-                hi = hi.max(h);
+                samples += a.n;
+                lo = lo.min(a.lo);
+                hi = hi.max(a.hi);
             }
             Record::Histograms(s) => {
-                let (n, l, h) = apply_histograms(
+                let a = apply_histograms(
                     &mut index,
                     wal_only,
                     s.into_iter().filter(|x| x.1 >= min_valid),
                 );
-                samples += n;
-                histograms |= n > 0;
-                lo = lo.min(l);
-                hi = hi.max(h);
+                samples += a.n;
+                histograms |= a.n > 0;
+                lo = lo.min(a.lo);
+                hi = hi.max(a.hi);
             }
         };
         let stats = HeadStats::default();
@@ -1102,6 +1264,7 @@ impl Head {
             min_time: AtomicI64::new(lo),
             max_time: AtomicI64::new(hi),
             min_valid: AtomicI64::new(min_valid),
+            late_window: AtomicI64::new(0),
             committed_low: AtomicI64::new(i64::MAX),
             wal_only,
             compression: wal_opts.compression,
@@ -1318,6 +1481,12 @@ impl Head {
         logged.map_err(|_| std::io::Error::other("the WAL writer of an import panicked"))??;
         self.stats.samples_appended.fetch_add(n, Ordering::Relaxed);
         Ok((n, refused))
+    }
+
+    /// `storage.tsdb.out_of_order_time_window` in milliseconds (0 or less: late samples are
+    /// refused); a reload may change it.
+    pub fn set_out_of_order_window(&self, ms: i64) {
+        self.late_window.store(ms.max(0), Ordering::Relaxed);
     }
 
     /// Make samples before `t` out of bounds from now on.
@@ -2004,7 +2173,8 @@ impl Querier for HeadQuerier<'_> {
         let refs = idx.select(matchers);
         // Each series' newest sample at this first hold: what later holds read is capped there,
         // so a commit landing between two holds is seen whole or not at all (appends are in
-        // time order), as one hold of the lock would have it.
+        // time order), as one hold of the lock would have it. Late samples (the out-of-order
+        // window) are the exception: a commit of them may be seen in part.
         let caps: Vec<i64> = refs
             .iter()
             .map(|r| {
@@ -2371,5 +2541,7 @@ pub fn metric_names(head: &Head) -> Vec<String> {
 }
 
 mod append;
+mod ooo;
+use ooo::LateSamples;
 #[cfg(test)]
 mod tests;

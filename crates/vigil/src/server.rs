@@ -63,6 +63,12 @@ impl ConfigSource {
                 ));
             }
         }
+        if agent {
+            // The agent counts the window back from each series' newest sample, with no head
+            // range to bound it: the server's note on long windows does not apply.
+            cfg.warnings
+                .retain(|w| !w.starts_with("storage.tsdb.out_of_order_time_window:"));
+        }
         if agent && let Err(e) = cfg.check_agent() {
             return Err(match self {
                 ConfigSource::File(p) => format!(
@@ -118,6 +124,11 @@ struct Reloader {
     /// `--storage.remote.flush-deadline`: how long a queue that goes away may keep sending.
     remote_flush: Duration,
     remote_read: Arc<vigil_remote::read_client::RemoteRead>,
+}
+
+/// `storage.tsdb.out_of_order_time_window` in milliseconds.
+fn late_window_ms(cfg: &Config) -> i64 {
+    i64::try_from(cfg.storage.out_of_order_time_window.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// The exemplar ring's size: `--storage.tsdb.max-exemplars` if given, else
@@ -219,6 +230,7 @@ impl Reloader {
                 );
                 let (t, b) = self.retention_flags.effective(&cfg);
                 self.db.set_retention(t.as_millis() as i64, b);
+                self.db.head().set_out_of_order_window(late_window_ms(&cfg));
                 if self.exemplar_storage && !self.agent {
                     self.db
                         .head()
@@ -546,6 +558,8 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
         .with_context(|| format!("opening storage at {:?}", data_dir.display().to_string()))?
     };
     let db = Arc::new(db);
+    // Before anything appends; a reload sets it again.
+    db.head().set_out_of_order_window(late_window_ms(&initial));
     // An agent keeps no samples in memory and has no flag to change the limit (the
     // `storage.tsdb.*` flags are server-only, as in Prometheus): no limit, as Prometheus's agent.
     let max_series = if agent {

@@ -689,10 +689,9 @@ const FEATURES: &[(&str, Option<&str>)] = &[
     // Works as in Prometheus 2.40 to 3.8: `scrape_native_histograms` defaults to true (3.9
     // and later ignore the flag; the config field decides).
     ("native-histograms", None),
-    (
-        "ooo-native-histograms",
-        Some("vigil does not accept out-of-order samples of either kind yet"),
-    ),
+    // Late native histograms are taken within `storage.tsdb.out_of_order_time_window`, as in
+    // Prometheus 3.4 and later, where the flag is a no-op.
+    ("ooo-native-histograms", None),
     (
         "memory-snapshot-on-shutdown",
         Some("vigil replays its WAL at start-up (fast); it takes no snapshot"),

@@ -98,6 +98,18 @@ impl Collector for TsdbCollector {
         )?;
         counter(
             &mut enc,
+            "prometheus_tsdb_too_old_samples",
+            "Total number of out of order samples ingestion failed attempts with out-of-order support enabled, but sample outside of time window.",
+            st.too_old.load(Ordering::Relaxed),
+        )?;
+        counter(
+            &mut enc,
+            "prometheus_tsdb_head_out_of_order_samples_appended",
+            "Total number of appended out of order samples.",
+            st.late_appended.load(Ordering::Relaxed),
+        )?;
+        counter(
+            &mut enc,
             "prometheus_tsdb_wal_corruptions",
             "Total number of WAL corruptions.",
             st.wal_corruptions.load(Ordering::Relaxed),

@@ -1635,3 +1635,103 @@ fn native_histograms_are_remote_written_by_vigil() {
     assert_eq!(sent("prom"), hs.len() as f64);
     assert_eq!(sent("vigil"), hs.len() as f64);
 }
+
+/// `storage.tsdb.out_of_order_time_window` against Prometheus 2.42 side by side: the same
+/// remote writes (in-order samples, then late ones inside the window, some older than their
+/// series' first sample) are stored alike and answer alike, and both count the late samples
+/// they took. A sample older than the window is refused by both and stored by neither (vigil
+/// answers 400 "too old sample", as current Prometheus; 2.42 answered 500). After a `kill -9`
+/// vigil replays the late samples from its WAL and still answers as Prometheus.
+#[test]
+fn late_samples_within_the_window_answer_as_prometheus() {
+    let dir = temp_dir("remote-late");
+    let cfg =
+        "global:\n  scrape_interval: 1h\nstorage:\n  tsdb:\n    out_of_order_time_window: 30m\n";
+    std::fs::write(dir.join("prom.yml"), cfg).unwrap();
+    std::fs::write(dir.join("vigil.yml"), cfg).unwrap();
+    let (_p, pbase) = prometheus(&dir, "prom", &["--web.enable-remote-write-receiver"]);
+    let vigil_args = [
+        format!("--config.file={}", dir.join("vigil.yml").display()),
+        "--web.enable-remote-write-receiver".to_string(),
+    ];
+    let vigil_args: Vec<&str> = vigil_args.iter().map(String::as_str).collect();
+    let data = dir.join("vigil-data");
+    let (v, vbase) = vigil_on(&dir, &data, "vigil", &vigil_args);
+    let t0 = (now() as i64 / 60) * 60_000;
+    let post = |base: &str, body: &[u8]| -> (u16, String) {
+        let f = dir.join("late.bin");
+        std::fs::write(&f, body).unwrap();
+        let (_, code, text) = curl(&[
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/x-protobuf",
+            "-H",
+            "Content-Encoding: snappy",
+            "--data-binary",
+            &format!("@{}", f.display()),
+            &format!("{base}/api/v1/write"),
+        ]);
+        (code, text)
+    };
+    // In order: a and b every minute over the last 20 minutes.
+    let mut in_order = Vec::new();
+    for k in (0..=20).rev() {
+        in_order.push(("late_a", t0 - k * 60_000, k as f64));
+        in_order.push(("late_b", t0 - k * 60_000, -(k as f64)));
+    }
+    // Late, within the window: between a's samples, and before its first one.
+    let mut late: Vec<(&str, i64, f64)> = (1..=19)
+        .map(|k| ("late_a", t0 - k * 60_000 + 30_000, 100.0 + k as f64))
+        .collect();
+    late.extend((21..=29).map(|k| ("late_a", t0 - k * 60_000, 200.0 + k as f64)));
+    let too_old = [("late_b", t0 - 45 * 60_000, 1.0)];
+    let mut counted = Vec::new();
+    for base in [&pbase, &vbase] {
+        let (c, text) = post(base, &vigil_bench_write_request(&in_order));
+        assert_eq!(c, 204, "{base}: {text}");
+        let (c, text) = post(base, &vigil_bench_write_request(&late));
+        assert_eq!(c, 204, "{base}: {text}");
+        let (c, text) = post(base, &vigil_bench_write_request(&too_old));
+        assert!(
+            !(200..300).contains(&c),
+            "{base} took a too-old sample: {text}"
+        );
+        counted.push(metric(
+            base,
+            "prometheus_tsdb_head_out_of_order_samples_appended_total",
+        ));
+    }
+    let (c, text) = post(&vbase, &vigil_bench_write_request(&too_old));
+    assert!(c == 400 && text.contains("too old sample"), "{c}: {text}");
+    assert_eq!(
+        counted,
+        [28.0, 28.0],
+        "late samples counted (Prometheus, vigil)"
+    );
+    let from = (t0 - 60 * 60_000) as f64 / 1000.0;
+    let to = t0 as f64 / 1000.0 + 1.0;
+    let sel = r#"{__name__=~"late_.*"}"#;
+    let want = raw(&pbase, sel, from, to);
+    assert_eq!(want.len(), 42 + 28, "Prometheus holds every sample taken");
+    let got = raw(&vbase, sel, from, to);
+    assert!(got == want, "{}", first_difference(&got, &want));
+    // Functions over the late samples answer alike too.
+    for q in [
+        "count_over_time(late_a[40m])",
+        "max_over_time(late_a[40m])",
+        "changes(late_a[40m])",
+    ] {
+        let (a, b) = (value_at(&vbase, q, to - 1.0), value_at(&pbase, q, to - 1.0));
+        assert!(a.is_some() && a == b, "{q}: vigil {a:?}, Prometheus {b:?}");
+    }
+    // kill -9, and the WAL brings the late samples back.
+    drop(v);
+    let (_v, vbase) = vigil_on(&dir, &data, "vigil-again", &vigil_args);
+    let got = raw(&vbase, sel, from, to);
+    assert!(
+        got == want,
+        "after kill -9: {}",
+        first_difference(&got, &want)
+    );
+}

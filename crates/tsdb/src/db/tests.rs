@@ -589,3 +589,36 @@ fn merges_wait_for_the_blocks_upload_when_asked() {
     assert_eq!(all(&db).len(), 4 * 60);
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// Late samples (the out-of-order window) go into the block cut from their range, in time
+/// order with the in-order ones, and read back the same after a restart.
+#[test]
+fn late_samples_are_cut_into_blocks_in_time_order() {
+    let d = tmp("late-cut");
+    let opts = Options::new(0, 0);
+    let x = Labels::from_pairs([("__name__", "x"), ("job", "a")]);
+    let want = {
+        let db = Db::open(&d, opts.clone()).unwrap();
+        db.head().set_out_of_order_window(HOUR_MS);
+        ingest(&db, 0, 4, 60_000);
+        let mut app = db.appender();
+        for k in 0..59 {
+            app.append(0, &x, 3 * HOUR_MS + 30_000 + k * 60_000, -1.0)
+                .unwrap();
+        }
+        app.commit().unwrap();
+        ingest(&db, 4, 7, 60_000);
+        db.maintain().unwrap();
+        let blocks = db.blocks();
+        assert_eq!(blocks.len(), 2, "[0, 2h) and [2h, 4h) cut");
+        assert_eq!(blocks[1].meta.stats.num_samples, 120 + 59);
+        let s = all(&db);
+        assert_eq!(s.len(), 7 * 60 + 59);
+        assert!(s.windows(2).all(|w| w[0].t < w[1].t));
+        assert_eq!(s.iter().filter(|x| x.v == -1.0).count(), 59);
+        s
+    };
+    let db = Db::open(&d, opts).unwrap();
+    assert_eq!(all(&db), want, "after a restart");
+    let _ = std::fs::remove_dir_all(&d);
+}

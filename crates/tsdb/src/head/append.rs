@@ -46,6 +46,9 @@ enum Admit {
     /// Take the sample into series `.0`; `.1` is the series' newest sample in this
     /// transaction, if any (a histogram's value is [`HISTOGRAM_MARK`]).
     Take(SeriesRef, Option<Sample>),
+    /// Take the sample into series `.0` although it is older than the series' newest: the
+    /// out-of-order window admits it.
+    Late(SeriesRef),
     /// An exact repeat of the series' newest sample: nothing to do.
     Repeat(SeriesRef),
 }
@@ -95,13 +98,15 @@ impl HeadAppender<'_> {
     }
 
     /// The checks every append makes (series found or created within the series limit, time
-    /// in bounds and in order); `repeat` tells whether a sample at the newest one's time
-    /// repeats it exactly.
+    /// in bounds and in order, or late within the out-of-order window); `histogram` tells the
+    /// sample's kind, and `repeat` whether a sample at the newest one's time repeats it
+    /// exactly.
     fn admit(
         &mut self,
         r: SeriesRef,
         labels: &Labels,
         t: i64,
+        histogram: bool,
         repeat: impl FnOnce(&Self, SeriesRef, Sample) -> bool,
     ) -> Result<Admit, AppendError> {
         let max = self.head.stats.max_series.load(Ordering::Relaxed);
@@ -159,13 +164,42 @@ impl HeadAppender<'_> {
         } else {
             (r, live)
         };
+        // Prometheus's rule: with a window, late samples from the head's newest time less the
+        // window on are taken, and anything older is "too old" (not out of order or out of
+        // bounds). vigil takes late samples into the head only, so a sample in the window
+        // but before the head's range (already in blocks) stays out of bounds. The agent
+        // (samples in the WAL only) counts the window back from the series' newest sample,
+        // exclusive, and refuses the rest as out of order, as Prometheus's agent does.
+        let window = self.head.late_window.load(Ordering::Relaxed);
+        let agent = self.head.wal_only;
+        let head_max = self.head.max_time.load(Ordering::Relaxed);
+        let too_old = |t: i64| window > 0 && !agent && t < head_max.saturating_sub(window);
         if t < self.head.min_valid.load(Ordering::Relaxed) {
+            if too_old(t) {
+                self.head.stats.too_old.fetch_add(1, Ordering::Relaxed);
+                return Err(AppendError::TooOld);
+            }
             return Err(AppendError::OutOfBounds);
         }
         let pending = self.newest.get(&r).copied();
         match pending.or(last) {
             Some(last) => {
                 if t < last.t {
+                    let in_window = window > 0
+                        && if agent {
+                            t > last.t.saturating_sub(window)
+                        } else {
+                            !too_old(t)
+                        };
+                    // Of the kind of the series' newest sample: a batch holds one kind per
+                    // series (see `batches`).
+                    if in_window && (last.v.to_bits() == HISTOGRAM_MARK) == histogram {
+                        return Ok(Admit::Late(r));
+                    }
+                    if too_old(t) {
+                        self.head.stats.too_old.fetch_add(1, Ordering::Relaxed);
+                        return Err(AppendError::TooOld);
+                    }
                     self.head.stats.out_of_order.fetch_add(1, Ordering::Relaxed);
                     return Err(AppendError::OutOfOrder);
                 }
@@ -207,10 +241,16 @@ impl Appender for HeadAppender<'_> {
             };
             return self.append_histogram(r, labels, t, stale);
         }
-        let r = match self.admit(r, labels, t, |_, _, last| {
+        let r = match self.admit(r, labels, t, false, |_, _, last| {
             last.v.to_bits() == v.to_bits() && v.to_bits() != HISTOGRAM_MARK
         })? {
             Admit::Repeat(r) => return Ok(r),
+            Admit::Late(r) => {
+                // Applied after the newer samples of its batch, as a late sample; the
+                // series' newest stays what it was.
+                self.samples.push((r, t, v));
+                return Ok(r);
+            }
             Admit::Take(r, pending) => {
                 if pending.is_some_and(|l| l.v.to_bits() == HISTOGRAM_MARK) {
                     self.close_batch();
@@ -245,7 +285,7 @@ impl Appender for HeadAppender<'_> {
                 h.negative_buckets.len()
             )));
         }
-        let r = match self.admit(r, labels, t, |me, r, last| {
+        let r = match self.admit(r, labels, t, true, |me, r, last| {
             if last.v.to_bits() != HISTOGRAM_MARK {
                 return false;
             }
@@ -256,6 +296,12 @@ impl Appender for HeadAppender<'_> {
             prev.is_some_and(|p| p.same_as(&h))
         })? {
             Admit::Repeat(r) => return Ok(r),
+            Admit::Late(r) => {
+                // Applied after the newer samples of its batch, as a late sample; the
+                // series' newest stays what it was.
+                self.histograms.push((r, t, Arc::new(h)));
+                return Ok(r);
+            }
             Admit::Take(r, pending) => {
                 if pending.is_some_and(|l| l.v.to_bits() != HISTOGRAM_MARK) {
                     self.close_batch();
@@ -476,12 +522,14 @@ impl Appender for HeadAppender<'_> {
             self.head.has_histograms.store(true, Ordering::Relaxed);
         }
         let mut n = 0u64;
+        let mut late = 0u64;
         let (mut lo, mut hi) = (i64::MAX, i64::MIN);
         for (fs, hs) in batches {
             n += (fs.len() + hs.len()) as u64;
-            let (l, h) = super::apply_batch(idx, self.head.wal_only, fs, hs);
-            lo = lo.min(l);
-            hi = hi.max(h);
+            let a = super::apply_batch(idx, self.head.wal_only, fs, hs);
+            late += a.late;
+            lo = lo.min(a.lo);
+            hi = hi.max(a.hi);
         }
         // Under the index lock: a truncation sets the head's range from what it found under
         // that lock, and must not overwrite a minimum lowered by samples it did not see.
@@ -508,6 +556,10 @@ impl Appender for HeadAppender<'_> {
             .stats
             .samples_appended
             .fetch_add(n, Ordering::Relaxed);
+        self.head
+            .stats
+            .late_appended
+            .fetch_add(late, Ordering::Relaxed);
         Ok(())
     }
 

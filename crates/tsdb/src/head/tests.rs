@@ -23,6 +23,9 @@ fn ref_hash_keeps_sequence_in_the_bucket_bits_and_mixes_the_tag() {
 fn per_series_entries_stay_small() {
     assert!(std::mem::size_of::<MemSeries>() <= 40);
     assert!(std::mem::size_of::<LabelIndex>() <= 32);
+    // A float series' chunks: one allocation of glibc's 112-byte class (histograms and late
+    // samples share one pointer).
+    assert!(std::mem::size_of::<Chunks>() <= 104);
 }
 
 /// The label map finds each series by its labels, forgets only the ref it is told to, and
@@ -1068,5 +1071,221 @@ fn a_deletion_keeps_its_segment_until_a_whole_checkpoint() {
     drop(h);
     let h = reopen(&d, 3_000);
     assert_eq!(head_dump(&h), want);
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// The out-of-order window: a float sample older than its series' newest is taken from the
+/// head's newest time less the window on (the bound included), and refused as too old before
+/// it; without a window it is out of order. A late sample at a time the series holds is
+/// dropped (the first stays), and late histograms are refused.
+#[test]
+fn late_samples_within_the_window_are_kept_and_the_rest_refused() {
+    let h = Head::in_memory();
+    h.set_out_of_order_window(1_000);
+    let x = l(&[("__name__", "x")]);
+    let mut app = h.appender();
+    for t in (0..=10_000).step_by(1_000) {
+        app.append(0, &x, t, t as f64).unwrap();
+    }
+    app.commit().unwrap();
+    let mut app = h.appender();
+    assert!(app.append(0, &x, 9_500, 1.0).is_ok());
+    assert!(app.append(0, &x, 9_250, 2.0).is_ok());
+    assert!(
+        app.append(0, &x, 9_000, 3.0).is_ok(),
+        "held in order: dropped"
+    );
+    assert_eq!(app.append(0, &x, 8_999, 4.0), Err(AppendError::TooOld));
+    // The newest sample itself: a different value is a duplicate, as without a window.
+    assert_eq!(
+        app.append(0, &x, 10_000, 5.0),
+        Err(AppendError::DuplicateTimestamp)
+    );
+    // A newer sample in the same transaction, and a late one behind it.
+    assert!(app.append(0, &x, 11_000, 6.0).is_ok());
+    assert!(app.append(0, &x, 10_500, 7.0).is_ok());
+    app.commit().unwrap();
+    let mut app = h.appender();
+    assert!(app.append(0, &x, 10_500, 8.0).is_ok(), "held late: dropped");
+    // The window counts back from the head's newest time, now 11,000.
+    assert_eq!(app.append(0, &x, 9_999, 9.0), Err(AppendError::TooOld));
+    app.commit().unwrap();
+    let q = h.querier(8_000, i64::MAX).unwrap();
+    let got: Vec<(i64, f64)> = q
+        .select(&[Matcher::equal("__name__", "x")])
+        .unwrap()
+        .flat_map(|s| s.samples)
+        .map(|s| (s.t, s.v))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (8_000, 8_000.0),
+            (9_000, 9_000.0),
+            (9_250, 2.0),
+            (9_500, 1.0),
+            (10_000, 10_000.0),
+            (10_500, 7.0),
+            (11_000, 6.0)
+        ]
+    );
+    assert_eq!(h.stats.late_appended.load(Ordering::Relaxed), 3);
+    assert_eq!(h.stats.too_old.load(Ordering::Relaxed), 2);
+    assert_eq!(h.stats.out_of_order.load(Ordering::Relaxed), 0);
+    // A late native histogram after a histogram is taken too (its reset hint made unknown),
+    // and a late sample of the other kind is not.
+    let hs = l(&[("__name__", "h")]);
+    let mut app = h.appender();
+    let one = FloatHistogram {
+        count: 1.0,
+        sum: 1.0,
+        hint: vigil_model::histogram::CounterResetHint::NotCounterReset,
+        ..Default::default()
+    };
+    app.append_histogram(0, &hs, 11_000, one.clone()).unwrap();
+    app.commit().unwrap();
+    let mut app = h.appender();
+    app.append_histogram(0, &hs, 10_900, one).unwrap();
+    assert_eq!(
+        app.append(0, &hs, 10_800, 1.0),
+        Err(AppendError::OutOfOrder)
+    );
+    assert_eq!(
+        app.append_histogram(0, &x, 10_800, FloatHistogram::default()),
+        Err(AppendError::OutOfOrder)
+    );
+    app.commit().unwrap();
+    let q = h.querier(0, i64::MAX).unwrap();
+    let got: Vec<(i64, vigil_model::histogram::CounterResetHint)> = q
+        .select(&[Matcher::equal("__name__", "h")])
+        .unwrap()
+        .flat_map(|s| s.histograms)
+        .map(|s| (s.t, s.h.hint))
+        .collect();
+    use vigil_model::histogram::CounterResetHint as Hint;
+    assert_eq!(got[0], (10_900, Hint::Unknown));
+    assert_eq!(got[1].0, 11_000);
+    assert_eq!(h.stats.late_appended.load(Ordering::Relaxed), 4);
+    // Without a window, a late sample is out of order again.
+    h.set_out_of_order_window(0);
+    let mut app = h.appender();
+    assert_eq!(app.append(0, &x, 10_750, 1.0), Err(AppendError::OutOfOrder));
+    assert_eq!(h.stats.out_of_order.load(Ordering::Relaxed), 3);
+    drop(app);
+}
+
+/// Late samples are in the WAL like any other: a restart replays them (repeats of samples the
+/// head holds stay single), a cut drops those before it, and both kinds of checkpoint (the
+/// light one that drops segments, and the whole one a restarted head writes first) keep the
+/// rest.
+#[test]
+fn late_samples_survive_restarts_cuts_and_checkpoints() {
+    let d = tmp("late");
+    let s0 = l(&[("__name__", "m"), ("i", "0")]);
+    let late = |h: &Head, ts: &mut dyn Iterator<Item = i64>| {
+        h.set_out_of_order_window(1_000_000);
+        let mut app = h.appender();
+        for t in ts {
+            app.append(0, &s0, t, -(t as f64)).unwrap();
+        }
+        app.commit().unwrap();
+    };
+    let hs = l(&[("__name__", "hs")]);
+    let hist = |h: &Head, ts: &mut dyn Iterator<Item = i64>| {
+        let mut app = h.appender();
+        for t in ts {
+            let v = FloatHistogram {
+                count: t as f64,
+                ..Default::default()
+            };
+            app.append_histogram(0, &hs, t, v).unwrap();
+        }
+        app.commit().unwrap();
+    };
+    // The histogram series' times and counts.
+    let hist_dump = |h: &Head| -> Vec<(i64, f64)> {
+        let idx = h.index.read();
+        let r = idx.find(&hs).unwrap();
+        let v = idx.series[&r].histograms(i64::MIN, i64::MAX);
+        v.iter().map(|x| (x.t, x.h.count)).collect()
+    };
+    let h = reopen(&d, i64::MIN);
+    fill(&h, 0, 3_000);
+    hist(&h, &mut (0..3_000).step_by(100));
+    late(&h, &mut (0..100).map(|k| 5 + 20 * k));
+    hist(&h, &mut (0..30).map(|k| 50 + 100 * k));
+    // A time the series holds in order, with another value: the first stays.
+    late(&h, &mut std::iter::once(100));
+    let want = head_dump(&h);
+    let s = &want[&s0.to_string()];
+    assert_eq!(s.len(), 400);
+    assert!(s.windows(2).all(|w| w[0].0 < w[1].0));
+    assert_eq!(s[7], (45, -45.0));
+    assert_eq!(s[8], (50, 50.0));
+    assert_eq!(s.iter().find(|x| x.0 == 100), Some(&(100, 100.0)));
+    let want_h = hist_dump(&h);
+    assert_eq!(want_h.len(), 60);
+    assert!(want_h.iter().all(|x| x.0 as f64 == x.1));
+    assert!(want_h.windows(2).all(|w| w[0].0 < w[1].0));
+    drop(h);
+    let h = reopen(&d, i64::MIN);
+    assert_eq!(head_dump(&h), want, "replayed");
+    assert_eq!(hist_dump(&h), want_h, "histograms replayed");
+    // A cut drops the late samples before it with the rest; the light checkpoint keeps the
+    // later ones in their segments.
+    h.truncate(1_000).unwrap();
+    let want = head_dump(&h);
+    assert_eq!(want[&s0.to_string()].len(), 200 + 50);
+    let want_h = hist_dump(&h);
+    assert_eq!(want_h.len(), 40);
+    drop(h);
+    let h = reopen(&d, 1_000);
+    assert_eq!(head_dump(&h), want, "replayed past the cut");
+    assert_eq!(hist_dump(&h), want_h);
+    // More late samples, then this restarted head's first checkpoint, which is whole.
+    late(&h, &mut (0..50).map(|k| 2_003 + 20 * k));
+    fill(&h, 3_000, 4_000);
+    h.truncate(2_000).unwrap();
+    assert!(wal_state(&d).0 > 0, "a whole checkpoint");
+    let want = head_dump(&h);
+    assert_eq!(want[&s0.to_string()].len(), 200 + 50);
+    let want_h = hist_dump(&h);
+    assert_eq!(want_h.len(), 20);
+    drop(h);
+    let h = reopen(&d, 2_000);
+    assert_eq!(head_dump(&h), want, "replayed from a whole checkpoint");
+    assert_eq!(hist_dump(&h), want_h);
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// The agent counts the window back from the series' newest sample (exclusive), as
+/// Prometheus's agent does: a late sample inside it is logged for remote write, and one
+/// outside is out of order.
+#[test]
+fn the_agent_logs_late_samples_within_the_window_of_their_series() {
+    let d = tmp("agent-late");
+    let h = Head::open_agent(&d, crate::wal::WriteOptions::default()).unwrap();
+    h.set_out_of_order_window(1_000);
+    let x = l(&[("__name__", "x")]);
+    let y = l(&[("__name__", "y")]);
+    let mut app = h.appender();
+    app.append(0, &x, 10_000, 1.0).unwrap();
+    app.append(0, &y, 50_000, 1.0).unwrap();
+    app.commit().unwrap();
+    let mut app = h.appender();
+    // x's window is its own: y's newer sample does not narrow it.
+    assert!(app.append(0, &x, 9_001, 2.0).is_ok());
+    assert_eq!(app.append(0, &x, 9_000, 3.0), Err(AppendError::OutOfOrder));
+    app.commit().unwrap();
+    assert_eq!(h.stats.out_of_order.load(Ordering::Relaxed), 1);
+    drop(h);
+    let mut logged = Vec::new();
+    wal::replay(&d.join("wal"), |rec| {
+        if let Record::Samples(s) = rec {
+            logged.extend(s.into_iter().map(|x| (x.1, x.2)));
+        }
+    })
+    .unwrap();
+    assert_eq!(logged, [(10_000, 1.0), (50_000, 1.0), (9_001, 2.0)]);
     let _ = std::fs::remove_dir_all(&d);
 }
