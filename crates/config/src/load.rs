@@ -193,16 +193,6 @@ impl Config {
                 "storage.tsdb.retention.percentage: vigil does not apply a retention by share of the disk yet: only retention.time and retention.size limit what is kept".into(),
             ));
         }
-        // Late samples are kept in the head only: back to the start of its oldest block range,
-        // which is at least half of --storage.tsdb.min-block-duration (1h by default) behind
-        // its newest sample.
-        let w = self.storage.out_of_order_time_window;
-        if w > std::time::Duration::from_secs(3600) {
-            out.push(Unimplemented::Storage(format!(
-                "storage.tsdb.out_of_order_time_window: {}: vigil keeps late samples in its head only, so those older than the head's start (at least 1h behind its newest sample with the default 2h --storage.tsdb.min-block-duration) are refused as out of bounds, where Prometheus writes them to out-of-order blocks",
-                crate::format_duration(w)
-            )));
-        }
         out.extend(
             self.field_notes
                 .iter()
@@ -214,6 +204,13 @@ impl Config {
 }
 
 impl Config {
+    /// Name `u` as not running (logged at load and on reload as `NOT RUNNING`), for what
+    /// only the server knows: how a field fares with its flags.
+    pub fn add_not_running(&mut self, u: Unimplemented) {
+        self.warnings.push(u.to_string());
+        self.field_notes.push(u);
+    }
+
     /// Agent mode (`--agent`) runs no rules, sends no alerts and answers no queries: the
     /// sections for them are refused, in Prometheus's words and order.
     pub fn check_agent(&self) -> Result<(), String> {

@@ -298,9 +298,7 @@ impl MemSeries {
         if let Some(l) = c.late() {
             let late = l.histograms(mint, maxt);
             if !late.is_empty() {
-                // No time is in both (see `insert_late_histogram`).
-                out.extend(late);
-                out.sort_by_key(|s| s.t);
+                out = merge_late_histograms(out, late);
             }
         }
         out
@@ -531,6 +529,41 @@ impl MemSeries {
         }
         out
     }
+}
+
+/// A series' in-order histograms and its late ones (no time in both), in time order. A
+/// counter reset hint says how a sample compares with the one before it in its chunk: an
+/// in-order sample that now follows a late one has its hint made unknown (a gauge stays a
+/// gauge), so a reader compares the two itself, as Prometheus's merge of chunks does. Late
+/// samples' own hints are unknown already.
+fn merge_late_histograms(
+    in_order: Vec<HistogramSample>,
+    late: Vec<HistogramSample>,
+) -> Vec<HistogramSample> {
+    use vigil_model::histogram::CounterResetHint as Hint;
+    let mut out = Vec::with_capacity(in_order.len() + late.len());
+    let mut late = late.into_iter().peekable();
+    let mut after_late = false;
+    for s in in_order {
+        while let Some(l) = late.next_if(|l| l.t < s.t) {
+            out.push(l);
+            after_late = true;
+        }
+        if after_late && matches!(s.h.hint, Hint::CounterReset | Hint::NotCounterReset) {
+            out.push(HistogramSample {
+                t: s.t,
+                h: Arc::new(FloatHistogram {
+                    hint: Hint::Unknown,
+                    ..(*s.h).clone()
+                }),
+            });
+        } else {
+            out.push(s);
+        }
+        after_late = false;
+    }
+    out.extend(late);
+    out
 }
 
 /// What [`apply_floats`] applied: how many samples, how many of them late, and their time
@@ -981,7 +1014,8 @@ pub struct HeadStats {
     /// Samples refused as older than the out-of-order window allows
     /// (`prometheus_tsdb_too_old_samples_total`).
     pub too_old: AtomicU64,
-    /// Float samples stored although older than their series' newest
+    /// Samples (of either kind) stored although older than their series' newest: taken by
+    /// the out-of-order window, or overtaken by a concurrent commit on the same series
     /// (`prometheus_tsdb_head_out_of_order_samples_appended_total`).
     pub late_appended: AtomicU64,
     pub wal_corruptions: AtomicU64,

@@ -78,4 +78,25 @@ fn configured_sections_vigil_does_not_run_are_never_silent() {
     // And the warnings are gone with the sections.
     let r = get_json(&format!("{}/api/v1/rules", v.base));
     assert!(r.get("warnings").is_none(), "{r}");
+
+    // An out-of-order window longer than the head's least reach (half of the default 2h
+    // --storage.tsdb.min-block-duration) is named for its part beyond; 1h is not.
+    let warned = |window: &str| {
+        v.write_config(&format!(
+            "storage:\n  tsdb:\n    out_of_order_time_window: {window}\n"
+        ));
+        let (code, _) = http("POST", &format!("{}/-/reload", v.base), None).unwrap();
+        assert_eq!(code, 200);
+        let c = get_json(&format!("{}/api/v1/status/config", v.base));
+        c["warnings"]
+            .to_string()
+            .contains("out_of_order_time_window")
+    };
+    assert!(warned("2h"));
+    let log = v.proc.log_text();
+    assert!(
+        log.contains("NOT RUNNING: storage.tsdb.out_of_order_time_window: 2h: vigil keeps late samples in its head only, which always reaches 1h back"),
+        "{log}"
+    );
+    assert!(!warned("1h"));
 }

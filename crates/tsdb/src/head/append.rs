@@ -206,6 +206,12 @@ impl HeadAppender<'_> {
                 if t == last.t {
                     return if repeat(self, r, last) {
                         Ok(Admit::Repeat(r))
+                    } else if agent
+                        && window > 0
+                        && (last.v.to_bits() == HISTOGRAM_MARK) == histogram
+                    {
+                        // Prometheus's agent refuses only what is a window or more behind.
+                        Ok(Admit::Late(r))
                     } else {
                         Err(AppendError::DuplicateTimestamp)
                     };

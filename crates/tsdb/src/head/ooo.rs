@@ -3,9 +3,10 @@
 //!
 //! Late samples are few and mostly arrive in runs that are in order among themselves (a
 //! sender catching up), so the newest ones are kept as a sorted list, and every
-//! [`RUN_SAMPLES`] of them are compressed into a run (an XOR chunk, sorted within itself;
-//! runs may overlap one another). Late native histograms are kept as they are, in a sorted
-//! list. No time is held twice, by either kind: an insert at a time already held is refused,
+//! [`RUN_SAMPLES`] of them are compressed into a run (an XOR chunk). Runs never overlap in
+//! time: one that would is merged with the others and all are cut again, so finding a time
+//! decodes one run, however shuffled the samples came. Late native histograms are kept as
+//! they are, in a sorted list. No time is held twice, by either kind: an insert at a time already held is refused,
 //! as Prometheus's out-of-order head refuses it.
 
 use std::sync::Arc;
@@ -27,6 +28,19 @@ struct Run {
 }
 
 impl Run {
+    /// A run of `samples` (sorted by time, at least one).
+    fn of(samples: &[Sample]) -> Run {
+        let mut c = XorChunk::new();
+        for s in samples {
+            c.append(s.t, s.v);
+        }
+        Run {
+            min_t: samples[0].t,
+            max_t: samples[samples.len() - 1].t,
+            data: c.bytes().into(),
+        }
+    }
+
     fn iter(&self) -> impl Iterator<Item = Sample> + '_ {
         XorIter::from_bytes(&self.data).into_iter().flatten()
     }
@@ -36,6 +50,7 @@ impl Run {
 pub(super) struct LateSamples {
     /// Sorted by time, times unique.
     recent: Vec<Sample>,
+    /// Sorted by time, none overlapping another.
     runs: Vec<Run>,
     /// Late native histograms, sorted by time, times unique.
     hists: Vec<HistogramSample>,
@@ -48,9 +63,8 @@ impl LateSamples {
             || self.hists.binary_search_by_key(&t, |s| s.t).is_ok()
             || self
                 .runs
-                .iter()
-                .filter(|r| r.min_t <= t && t <= r.max_t)
-                .any(|r| r.iter().any(|s| s.t == t))
+                .get(self.runs.partition_point(|r| r.max_t < t))
+                .is_some_and(|r| r.min_t <= t && r.iter().any(|s| s.t == t))
     }
 
     /// Keep `(t, v)`; false (and nothing kept) if a sample at `t` is held already.
@@ -61,16 +75,18 @@ impl LateSamples {
         let at = self.recent.partition_point(|s| s.t < t);
         self.recent.insert(at, Sample { t, v });
         if self.recent.len() >= RUN_SAMPLES {
-            let mut c = XorChunk::new();
-            for s in &self.recent {
-                c.append(s.t, s.v);
+            let fresh = std::mem::take(&mut self.recent);
+            let (lo, hi) = (fresh[0].t, fresh[fresh.len() - 1].t);
+            if self.runs.iter().any(|r| r.min_t <= hi && lo <= r.max_t) {
+                // Shuffled arrivals: cut everything again into runs that do not overlap.
+                let mut all: Vec<Sample> = self.runs.iter().flat_map(Run::iter).collect();
+                all.extend(fresh);
+                all.sort_unstable_by_key(|s| s.t);
+                self.runs = all.chunks(RUN_SAMPLES).map(Run::of).collect();
+            } else {
+                let at = self.runs.partition_point(|r| r.max_t < lo);
+                self.runs.insert(at, Run::of(&fresh));
             }
-            self.runs.push(Run {
-                min_t: self.recent[0].t,
-                max_t: self.recent[self.recent.len() - 1].t,
-                data: c.bytes().into(),
-            });
-            self.recent.clear();
         }
         true
     }
@@ -111,11 +127,11 @@ impl LateSamples {
             .chain(self.recent.iter().copied())
             .filter(|s| s.t >= mint && s.t <= maxt)
             .collect();
-        // Runs and the list hold no time twice between them (see `insert`).
-        if self.runs.is_empty() {
-            return out;
+        // Runs are in time order, and they and the list hold no time twice between them (see
+        // `insert`); the list's samples may fall between runs'.
+        if !self.runs.is_empty() && !self.recent.is_empty() {
+            out.sort_unstable_by_key(|s| s.t);
         }
-        out.sort_unstable_by_key(|s| s.t);
         out
     }
 
@@ -170,6 +186,10 @@ mod tests {
         }
         want.sort_unstable();
         assert!(l.chunk_count() > 2, "runs were cut");
+        assert!(
+            l.runs.windows(2).all(|w| w[0].max_t < w[1].min_t),
+            "runs do not overlap"
+        );
         let got: Vec<i64> = l.samples(i64::MIN, i64::MAX).iter().map(|s| s.t).collect();
         assert_eq!(got, want);
         assert!(l.samples(100, 110).iter().all(|s| s.v == s.t as f64 / 2.0));

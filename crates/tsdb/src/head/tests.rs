@@ -1276,6 +1276,10 @@ fn the_agent_logs_late_samples_within_the_window_of_their_series() {
     // x's window is its own: y's newer sample does not narrow it.
     assert!(app.append(0, &x, 9_001, 2.0).is_ok());
     assert_eq!(app.append(0, &x, 9_000, 3.0), Err(AppendError::OutOfOrder));
+    // The newest time again with another value is within the window too; with the same
+    // value it is a repeat, not logged again.
+    assert!(app.append(0, &x, 10_000, 4.0).is_ok());
+    assert!(app.append(0, &x, 10_000, 1.0).is_ok());
     app.commit().unwrap();
     assert_eq!(h.stats.out_of_order.load(Ordering::Relaxed), 1);
     drop(h);
@@ -1286,6 +1290,52 @@ fn the_agent_logs_late_samples_within_the_window_of_their_series() {
         }
     })
     .unwrap();
-    assert_eq!(logged, [(10_000, 1.0), (50_000, 1.0), (9_001, 2.0)]);
+    assert_eq!(
+        logged,
+        [(10_000, 1.0), (50_000, 1.0), (9_001, 2.0), (10_000, 4.0)]
+    );
     let _ = std::fs::remove_dir_all(&d);
+}
+
+/// An in-order histogram that follows a late one in time had its reset hint made against the
+/// sample before it in its chunk: read back, that hint is unknown, so a reader compares it
+/// with the late one (a late count of 30 between 10 and 20 makes 20 a reset).
+#[test]
+fn a_histogram_after_a_late_one_has_its_reset_left_to_the_reader() {
+    use vigil_model::histogram::CounterResetHint as Hint;
+    let h = Head::in_memory();
+    h.set_out_of_order_window(1_000);
+    let hs = l(&[("__name__", "h")]);
+    let at = |count: f64| FloatHistogram {
+        count,
+        sum: count,
+        ..Default::default()
+    };
+    let mut app = h.appender();
+    app.append_histogram(0, &hs, 100, at(10.0)).unwrap();
+    app.append_histogram(0, &hs, 200, at(20.0)).unwrap();
+    app.append_histogram(0, &hs, 300, at(25.0)).unwrap();
+    app.commit().unwrap();
+    let hints = |h: &Head| -> Vec<(i64, Hint)> {
+        let q = h.querier(0, i64::MAX).unwrap();
+        q.select(&[Matcher::equal("__name__", "h")])
+            .unwrap()
+            .flat_map(|s| s.histograms)
+            .map(|s| (s.t, s.h.hint))
+            .collect()
+    };
+    let before = hints(&h);
+    assert_eq!(before[2], (300, Hint::NotCounterReset), "{before:?}");
+    let mut app = h.appender();
+    app.append_histogram(0, &hs, 150, at(30.0)).unwrap();
+    app.commit().unwrap();
+    let after = hints(&h);
+    assert_eq!(after[0], before[0]);
+    assert_eq!(after[1], (150, Hint::Unknown));
+    assert_eq!(after[2], (200, Hint::Unknown));
+    assert_eq!(
+        after[3],
+        (300, Hint::NotCounterReset),
+        "its chunk neighbour is in order"
+    );
 }
