@@ -42,6 +42,19 @@ pub fn created_timestamp_zero_ingestion() -> bool {
     CREATED_TIMESTAMP_ZERO.load(std::sync::atomic::Ordering::Relaxed)
 }
 
+/// `--enable-feature=otlp-native-delta-ingestion` given: the OTLP receiver stores delta sums
+/// and histograms as they come instead of refusing them.
+static OTLP_NATIVE_DELTA: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Set once at start-up (a feature flag, not a config field).
+pub fn set_otlp_native_delta(on: bool) {
+    OTLP_NATIVE_DELTA.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+pub fn otlp_native_delta() -> bool {
+    OTLP_NATIVE_DELTA.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// `--enable-feature=extra-scrape-metrics` given: each scrape also reports
 /// `scrape_timeout_seconds`, `scrape_sample_limit` and `scrape_body_size_bytes`.
 static EXTRA_SCRAPE_METRICS: std::sync::atomic::AtomicBool =

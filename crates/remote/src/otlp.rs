@@ -67,6 +67,9 @@ pub struct Settings {
     /// `created-timestamp-zero-ingestion`: counters, histograms and summaries get a 0 at their
     /// points' start time.
     pub start_zeros: bool,
+    /// `otlp-native-delta-ingestion`: delta sums and histograms are stored as they come (each
+    /// point's change over its interval), not refused.
+    pub native_delta: bool,
 }
 
 impl Default for Settings {
@@ -84,6 +87,7 @@ impl Default for Settings {
             lookback_ms: 5 * 60 * 1000,
             type_and_unit_labels: false,
             start_zeros: false,
+            native_delta: false,
         }
     }
 }
@@ -171,6 +175,7 @@ pub fn translate(
                     out: &mut out,
                     first: &mut first,
                     last: &mut last,
+                    delta: false,
                 };
                 if let Err(e) = ctx.metric(m) {
                     errors.push(e);
@@ -498,6 +503,9 @@ struct MetricCtx<'a, 'b> {
     out: &'a mut Out,
     first: &'a mut i64,
     last: &'a mut i64,
+    /// The metric is of delta temporality (taken with `native_delta`): its type is unknown
+    /// (no `__type__`), and its native histograms are gauge histograms.
+    delta: bool,
 }
 
 /// What a metric is stored as, for its name's suffixes and the type label.
@@ -514,14 +522,14 @@ enum Kind {
 impl MetricCtx<'_, '_> {
     fn metric(&mut self, m: &p::Metric) -> Result<(), String> {
         let name = &m.name;
-        let cumulative = |t: i32| {
-            if t == p::TEMPORALITY_CUMULATIVE {
-                Ok(())
-            } else {
-                Err(format!(
-                    "invalid temporality and type combination for metric {name:?}"
-                ))
-            }
+        let native_delta = self.s.native_delta;
+        // Whether the metric is of delta temporality; refused unless taken natively.
+        let cumulative = |t: i32| match t {
+            p::TEMPORALITY_CUMULATIVE => Ok(false),
+            p::TEMPORALITY_DELTA if native_delta => Ok(true),
+            _ => Err(format!(
+                "invalid temporality and type combination for metric {name:?}"
+            )),
         };
         let empty = || format!("empty data points. {name} is dropped");
         match &m.data {
@@ -539,7 +547,7 @@ impl MetricCtx<'_, '_> {
                 Ok(())
             }
             Some(metric::Data::Sum(sum)) => {
-                cumulative(sum.aggregation_temporality)?;
+                self.delta = cumulative(sum.aggregation_temporality)?;
                 if sum.data_points.is_empty() {
                     return Err(empty());
                 }
@@ -555,7 +563,7 @@ impl MetricCtx<'_, '_> {
                 Ok(())
             }
             Some(metric::Data::Histogram(h)) => {
-                cumulative(h.aggregation_temporality)?;
+                self.delta = cumulative(h.aggregation_temporality)?;
                 if h.data_points.is_empty() {
                     return Err(empty());
                 }
@@ -570,7 +578,7 @@ impl MetricCtx<'_, '_> {
                 Ok(())
             }
             Some(metric::Data::ExponentialHistogram(h)) => {
-                cumulative(h.aggregation_temporality)?;
+                self.delta = cumulative(h.aggregation_temporality)?;
                 if h.data_points.is_empty() {
                     return Err(empty());
                 }
@@ -621,7 +629,10 @@ impl MetricCtx<'_, '_> {
                 Kind::Histogram => "histogram",
                 Kind::Summary => "summary",
             };
-            l.set("__type__", kind);
+            // A delta's type is unknown to Prometheus's model, and an unknown type is no label.
+            if !self.delta {
+                l.set("__type__", kind);
+            }
             l.set("__unit__", &unit_words(&m.unit));
         }
         Ok(l)
@@ -848,6 +859,10 @@ impl MetricCtx<'_, '_> {
         if stale(flags) {
             h.sum = STALE_NAN;
             h.count = STALE_NAN;
+        } else if self.delta {
+            // Each point is an interval's own counts: no point continues another, as a
+            // gauge histogram's do not (Prometheus's hint for deltas).
+            h.hint = vigil_model::histogram::CounterResetHint::Gauge;
         }
         let labels = l.with(&[("__name__", name)]);
         self.start(&labels, start, flags);

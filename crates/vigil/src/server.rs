@@ -386,6 +386,10 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
         &flags,
         "type-and-unit-labels",
     ));
+    vigil_config::set_otlp_native_delta(crate::server_flags::feature(
+        &flags,
+        "otlp-native-delta-ingestion",
+    ));
     // An unparsable flag is refused below, before anything starts.
     let late_reach = match agent {
         true => None,

@@ -772,10 +772,8 @@ const FEATURES: &[(&str, Option<&str>)] = &[
         "otlp-deltatocumulative",
         Some("vigil's OTLP receiver refuses delta temporality (500 naming the metric)"),
     ),
-    (
-        "otlp-native-delta-ingestion",
-        Some("vigil's OTLP receiver refuses delta temporality (500 naming the metric)"),
-    ),
+    // Delta sums and histograms stored as they come (type unknown, gauge histograms).
+    ("otlp-native-delta-ingestion", None),
     (
         "st-storage",
         Some(
@@ -1027,6 +1025,11 @@ impl ServerFlags {
         }
         if self.rules_max_concurrent_evals.is_some() && !feature(self, "concurrent-rule-eval") {
             warn.push("--rules.max-concurrent-evals: acts only with --enable-feature=concurrent-rule-eval (the flag has no effect)".to_string());
+        }
+        let on = |f: &str| self.enable_feature.iter().any(|x| x.trim() == f);
+        if on("otlp-deltatocumulative") && on("otlp-native-delta-ingestion") {
+            // Prometheus's refusal, in its words.
+            refused.push("cannot enable otlp-deltatocumulative and otlp-native-delta-ingestion features at the same time".to_string());
         }
         for feat in &self.enable_feature {
             let feat = feat.trim();

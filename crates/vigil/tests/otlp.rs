@@ -338,3 +338,67 @@ fn otlp_receiver_needs_its_flag() {
     assert!(text.contains("--web.enable-otlp-receiver"), "{text}");
     wait_for("nothing", Duration::from_millis(1), || Some(()));
 }
+
+/// `--enable-feature=otlp-native-delta-ingestion`: a delta counter's points are stored as they
+/// come and add up with `sum_over_time`, as Prometheus's documentation advises for them;
+/// without the feature the same request is refused naming the metric and nothing of it is
+/// stored. Enabling it beside `otlp-deltatocumulative` is refused at start-up, as in
+/// Prometheus.
+#[test]
+fn otlp_deltas_are_stored_as_they_come_with_their_feature() {
+    let t = now_ms() - 30_000;
+    let deltas = |at: u64, v: f64| {
+        request(vec![metric(
+            "jobs.done",
+            "",
+            metric::Data::Sum(p::Sum {
+                data_points: vec![number(at, v, vec![])],
+                aggregation_temporality: p::TEMPORALITY_DELTA,
+                is_monotonic: true,
+            }),
+        )])
+    };
+    let off = Vigil::start(
+        "otlp-delta-off",
+        Some("scrape_configs: []\n"),
+        &["--web.enable-otlp-receiver"],
+    );
+    let (code, text) = post(&off, &deltas(t, 5.0), PB, None);
+    assert_eq!(code, 500, "{text}");
+    assert!(text.contains(r#"metric "jobs.done""#), "{text}");
+    assert!(one(&off, "jobs_done_total").is_none());
+    drop(off);
+    let v = Vigil::start(
+        "otlp-delta",
+        Some("scrape_configs: []\n"),
+        &[
+            "--web.enable-otlp-receiver",
+            "--enable-feature=otlp-native-delta-ingestion",
+        ],
+    );
+    for (i, d) in [5.0, 2.0, 4.0].into_iter().enumerate() {
+        let (code, text) = post(&v, &deltas(t + i as u64 * 10_000, d), PB, None);
+        assert_eq!(code, 200, "{text}");
+    }
+    let (_, total) = one(&v, "sum_over_time(jobs_done_total[1m])").expect("stored");
+    assert_eq!(total, 11.0);
+    let out = Command::new(vigil_bin())
+        .args([
+            "--enable-feature=otlp-native-delta-ingestion,otlp-deltatocumulative",
+            "--web.listen-address=127.0.0.1:0",
+        ])
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            v.dir.join("both").display()
+        ))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains(
+            "cannot enable otlp-deltatocumulative and otlp-native-delta-ingestion features at the same time"
+        ),
+        "{err}"
+    );
+}

@@ -82,6 +82,7 @@ async fn otlp_write(State(s): St, headers: HeaderMap, body: Bytes) -> Response {
         lookback_ms: s.engine.lookback_ms,
         type_and_unit_labels: vigil_config::type_and_unit_labels(),
         start_zeros: vigil_config::created_timestamp_zero_ingestion(),
+        native_delta: vigil_config::otlp_native_delta(),
     };
     let content_type = header_str(&headers, header::CONTENT_TYPE).map(str::to_string);
     let encoding = header_str(&headers, header::CONTENT_ENCODING).map(str::to_string);

@@ -808,3 +808,132 @@ fn start_times_become_zeros_before_the_first_sample() {
     // Stored through the TSDB: `cargo test -p vigil --test otlp` (the memory store keeps no
     // start zeros).
 }
+
+/// `otlp-native-delta-ingestion`: delta sums and histograms are stored as they come, named as
+/// cumulative ones are (`_total` for a monotonic sum), with no `__type__` (a delta's type is
+/// unknown to Prometheus) and native histograms marked as gauge histograms, as Prometheus's
+/// translator stores them; cumulative metrics are unchanged beside them.
+#[test]
+fn native_delta_ingestion_stores_deltas_as_they_come() {
+    let delta_hist = |t_ms: u64, counts: Vec<u64>| HistogramDataPoint {
+        attributes: vec![],
+        start_time_unix_nano: (t_ms - 60_000) * 1_000_000,
+        time_unix_nano: t_ms * 1_000_000,
+        count: counts.iter().sum(),
+        sum: Some(1.5),
+        bucket_counts: counts,
+        explicit_bounds: vec![0.5],
+        exemplars: vec![],
+        flags: 0,
+    };
+    let req = request(
+        vec![kv("service.name", "a")],
+        vec![
+            metric(
+                "requests",
+                "",
+                sum(
+                    vec![num(60_000, 3.0, vec![]), num(120_000, 2.0, vec![])],
+                    true,
+                    p::TEMPORALITY_DELTA,
+                ),
+            ),
+            metric(
+                "inflight",
+                "",
+                sum(vec![num(60_000, -1.0, vec![])], false, p::TEMPORALITY_DELTA),
+            ),
+            metric(
+                "total",
+                "",
+                sum(
+                    vec![num(60_000, 7.0, vec![])],
+                    true,
+                    p::TEMPORALITY_CUMULATIVE,
+                ),
+            ),
+            metric(
+                "lat",
+                "s",
+                metric::Data::Histogram(p::Histogram {
+                    data_points: vec![delta_hist(60_000, vec![1, 2])],
+                    aggregation_temporality: p::TEMPORALITY_DELTA,
+                }),
+            ),
+            metric(
+                "size",
+                "",
+                metric::Data::ExponentialHistogram(p::ExponentialHistogram {
+                    data_points: vec![ExponentialHistogramDataPoint {
+                        time_unix_nano: 60_000_000_000,
+                        count: 2,
+                        sum: Some(3.0),
+                        scale: 0,
+                        positive: Some(Buckets {
+                            offset: 0,
+                            bucket_counts: vec![2],
+                        }),
+                        ..Default::default()
+                    }],
+                    aggregation_temporality: p::TEMPORALITY_DELTA,
+                }),
+            ),
+        ],
+    );
+    // Refused without the feature, as before.
+    let e = translate(&req, &Settings::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains(r#"metric "requests""#), "{e}");
+    let on = Settings {
+        native_delta: true,
+        type_and_unit_labels: true,
+        ..Settings::default()
+    };
+    let t = translate(&req, &on).unwrap();
+    let got = lines(&t);
+    let has = |want: &str| assert!(got.iter().any(|l| l == want), "{want} not in {got:#?}");
+    has(r#"{__name__="requests_total",job="a"} 3@60000"#);
+    has(r#"{__name__="requests_total",job="a"} 2@120000"#);
+    has(r#"{__name__="inflight",job="a"} -1@60000"#);
+    has(r#"{__name__="total",__type__="counter",job="a"} 7@60000"#);
+    // Classic buckets of the interval's own counts.
+    has(r#"{__name__="lat_seconds_bucket",__unit__="seconds",job="a",le="0.5"} 1@60000"#);
+    has(r#"{__name__="lat_seconds_bucket",__unit__="seconds",job="a",le="+Inf"} 3@60000"#);
+    // The exponential one: a gauge histogram.
+    let size = t
+        .write
+        .timeseries
+        .iter()
+        .find(|s| s.labels.iter().any(|l| l.value == "size"))
+        .expect("size stored");
+    let h = Histogram::decode(size.histograms[0].as_slice())
+        .unwrap()
+        .to_float()
+        .unwrap();
+    assert_eq!(
+        (h.count, h.hint),
+        (2.0, vigil_model::histogram::CounterResetHint::Gauge)
+    );
+    assert!(!size.labels.iter().any(|l| l.name == "__type__"));
+    // With custom buckets, the explicit one is a gauge histogram too.
+    let nhcb = Settings {
+        convert_histograms_to_nhcb: true,
+        ..on
+    };
+    let t = translate(&req, &nhcb).unwrap();
+    let lat = t
+        .write
+        .timeseries
+        .iter()
+        .find(|s| s.labels.iter().any(|l| l.value == "lat_seconds"))
+        .expect("lat stored");
+    let h = Histogram::decode(lat.histograms[0].as_slice())
+        .unwrap()
+        .to_float()
+        .unwrap();
+    assert_eq!(
+        (h.count, h.hint),
+        (3.0, vigil_model::histogram::CounterResetHint::Gauge)
+    );
+}
