@@ -48,6 +48,10 @@ pub struct Options {
     /// (a Thanos sidecar's `thanos.shipper.json`); a level-1 block not listed there is not
     /// merged yet, nor any block after it. See [`uploaded_blocks`].
     pub delay_compact_file: Option<PathBuf>,
+    /// `--enable-feature=delayed-compaction`: how long a head cut waits once it is due (drawn
+    /// at random per process, up to `--storage.tsdb.delayed-compaction.max-percent` of the
+    /// block range), so replicas started together do not all write blocks at once.
+    pub head_cut_delay: std::time::Duration,
 }
 
 /// The format vigil writes its blocks in.
@@ -79,6 +83,7 @@ impl Options {
             block_format: BlockFormat::Vigil,
             max_exemplars: 0,
             delay_compact_file: None,
+            head_cut_delay: std::time::Duration::ZERO,
         }
     }
 
@@ -118,6 +123,8 @@ pub struct Db {
     /// Block writes (head cuts and merges) and failed maintenance passes, for
     /// `prometheus_tsdb_compaction*`.
     compactions: CompactionStats,
+    /// Since when a head cut has been due, while `head_cut_delay` holds it back.
+    cut_due_since: Mutex<Option<std::time::Instant>>,
 }
 
 /// Upper bounds (seconds) of `prometheus_tsdb_compaction_duration_seconds`'s buckets, as
@@ -894,6 +901,7 @@ impl Db {
             unreadable,
             unmergeable: Default::default(),
             compactions: CompactionStats::default(),
+            cut_due_since: Mutex::new(None),
         })
     }
 
@@ -991,6 +999,25 @@ impl Db {
     /// While the head spans more than 1.5 block ranges, persist its oldest range.
     fn cut_head_blocks(&self) -> std::io::Result<()> {
         let r = self.opts.block_range_ms;
+        // As Prometheus's delayed compaction: the delay counts from the first pass that finds
+        // a cut due, and starts again after the cut.
+        if !self.opts.head_cut_delay.is_zero() {
+            let due = self
+                .head
+                .time_range()
+                .is_some_and(|(lo, hi)| hi - lo > r * 3 / 2);
+            let mut since = self.cut_due_since.lock();
+            if !due {
+                *since = None;
+                return Ok(());
+            }
+            if since.get_or_insert_with(std::time::Instant::now).elapsed()
+                < self.opts.head_cut_delay
+            {
+                return Ok(());
+            }
+            *since = None;
+        }
         while let Some((lo, hi)) = self.head.time_range() {
             if hi - lo <= r * 3 / 2 {
                 break;

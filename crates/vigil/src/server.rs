@@ -142,6 +142,30 @@ struct Reloader {
     remote_read: Arc<vigil_remote::read_client::RemoteRead>,
 }
 
+/// `--enable-feature=delayed-compaction`'s delay: drawn at random, up to
+/// `--storage.tsdb.delayed-compaction.max-percent` (1 to 100, default 10) of the block range,
+/// as Prometheus draws it; another percentage is warned about and the default used, as there.
+fn head_cut_delay(max_percent: Option<&str>, block_range: Duration) -> Duration {
+    let pct = match max_percent.map(|s| s.trim().parse::<u32>()) {
+        None => 10,
+        Some(Ok(p)) if (1..=100).contains(&p) => p,
+        Some(_) => {
+            tracing::warn!(
+                default = 10,
+                "The --storage.tsdb.delayed-compaction.max-percent should have a value between 1 and 100. Using default"
+            );
+            10
+        }
+    };
+    let max_ms = (block_range.as_millis() as u64).saturating_mul(u64::from(pct)) / 100;
+    if max_ms == 0 {
+        return Duration::ZERO;
+    }
+    use std::hash::BuildHasher;
+    let draw = std::collections::hash_map::RandomState::new().hash_one(0xde1a_u64);
+    Duration::from_millis(draw % max_ms)
+}
+
 /// `storage.tsdb.out_of_order_time_window` in milliseconds.
 fn late_window_ms(cfg: &Config) -> i64 {
     i64::try_from(cfg.storage.out_of_order_time_window.as_millis()).unwrap_or(i64::MAX)
@@ -525,6 +549,11 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
     opts.no_lockfile = flags.no_lockfile;
     if flags.block_format == "prometheus" {
         opts.block_format = vigil_tsdb::db::BlockFormat::Prometheus;
+    }
+    if crate::server_flags::feature(&flags, "delayed-compaction") {
+        opts.head_cut_delay =
+            head_cut_delay(flags.delayed_compaction_max_percent.as_deref(), min_block);
+        tracing::info!(delay = ?opts.head_cut_delay, "Delayed compaction: a head cut waits this long once it is due");
     }
     if let Some(p) = flags.delay_compact_file_path.as_deref() {
         tracing::info!(
@@ -1131,5 +1160,23 @@ mod tests {
     fn embedded_config_targets_own_port() {
         assert!(embedded_config("0.0.0.0:9090").contains("localhost:9090"));
         assert!(embedded_config("127.0.0.1:1234").contains("127.0.0.1:1234"));
+    }
+
+    /// The delay is drawn below the percentage of the block range (the default 10 for a
+    /// missing or invalid one), and differs between draws (processes); the cut waiting for it
+    /// is `a_due_head_cut_waits_for_the_compaction_delay` in the storage crate.
+    #[test]
+    fn delayed_compaction_draws_its_delay_within_the_percentage() {
+        let hour = Duration::from_secs(3600);
+        let draws: Vec<Duration> = (0..50).map(|_| head_cut_delay(Some("50"), hour)).collect();
+        assert!(draws.iter().all(|d| *d < hour / 2));
+        assert!(draws.iter().any(|d| *d != draws[0]), "drawn at random");
+        for bad in [None, Some("0"), Some("101"), Some("x")] {
+            assert!(
+                (0..50).all(|_| head_cut_delay(bad, hour) < hour / 10),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(head_cut_delay(Some("100"), Duration::ZERO), Duration::ZERO);
     }
 }

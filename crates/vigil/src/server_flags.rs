@@ -217,8 +217,8 @@ pub const FLAGS: &[FlagInfo] = &[
     ),
     f(
         "storage.tsdb.delayed-compaction.max-percent",
-        Warns,
-        "vigil compacts when blocks are complete",
+        Works,
+        "with `--enable-feature=delayed-compaction`: the longest delay of a head cut once it is due, in percent of the block range (1 to 100; default 10), the delay drawn at random per process; without the feature the flag has no effect (warned)",
     ),
     f(
         "storage.tsdb.delay-compact-file.path",
@@ -333,7 +333,7 @@ pub const FLAGS: &[FlagInfo] = &[
     f(
         "enable-feature",
         Works,
-        "comma-separated features: `auto-reload-config`, `concurrent-rule-eval`, `created-timestamp-zero-ingestion`, `exemplar-storage`, `native-histograms`, `promql-binop-fill-modifiers`, `promql-delayed-name-removal`, `promql-per-step-stats`, `type-and-unit-labels` and `extra-scrape-metrics` work; the others are named in a warning with what vigil does instead",
+        "comma-separated features: `auto-reload-config`, `concurrent-rule-eval`, `created-timestamp-zero-ingestion`, `delayed-compaction`, `exemplar-storage`, `native-histograms`, `ooo-native-histograms`, `otlp-native-delta-ingestion`, `promql-binop-fill-modifiers`, `promql-delayed-name-removal`, `promql-per-step-stats`, `type-and-unit-labels` and `extra-scrape-metrics` work; the others are named in a warning with what vigil does instead",
     ),
     f(
         "auto-gomaxprocs",
@@ -547,7 +547,8 @@ pub struct ServerFlags {
     /// No effect: vigil never writes overlapping blocks.
     #[arg(long = "storage.tsdb.allow-overlapping-compaction", num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set, require_equals = true, hide = true)]
     pub allow_overlapping_compaction: Option<bool>,
-    /// No effect: vigil compacts when blocks are complete.
+    /// With --enable-feature=delayed-compaction: the longest delay of a head cut, in percent
+    /// of the block range (1 to 100). [default: 10]
     #[arg(long = "storage.tsdb.delayed-compaction.max-percent", hide = true)]
     pub delayed_compaction_max_percent: Option<String>,
     /// Path to a JSON file of uploaded blocks (a Thanos sidecar's shipper meta file): a
@@ -759,10 +760,8 @@ const FEATURES: &[(&str, Option<&str>)] = &[
             "vigil keeps metric metadata in memory, not in its WAL (remote write sends it from there)",
         ),
     ),
-    (
-        "delayed-compaction",
-        Some("vigil cuts its head as soon as a block is due"),
-    ),
+    // A head cut waits a random delay once due (`--storage.tsdb.delayed-compaction.max-percent`).
+    ("delayed-compaction", None),
     (
         "use-uncached-io",
         Some("vigil writes chunks through the page cache"),
@@ -1023,6 +1022,9 @@ impl ServerFlags {
                 Works => {}
             }
         }
+        if self.delayed_compaction_max_percent.is_some() && !feature(self, "delayed-compaction") {
+            warn.push("--storage.tsdb.delayed-compaction.max-percent: acts only with --enable-feature=delayed-compaction (the flag has no effect)".to_string());
+        }
         if self.rules_max_concurrent_evals.is_some() && !feature(self, "concurrent-rule-eval") {
             warn.push("--rules.max-concurrent-evals: acts only with --enable-feature=concurrent-rule-eval (the flag has no effect)".to_string());
         }
@@ -1183,6 +1185,21 @@ impl ServerFlags {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The features `--enable-feature`'s note says work are exactly those that act.
+    #[test]
+    fn the_feature_note_names_the_working_features() {
+        let note = FLAGS
+            .iter()
+            .find(|f| f.name == "enable-feature")
+            .unwrap()
+            .note;
+        let working = note.split(" work;").next().unwrap();
+        for (name, what) in FEATURES {
+            let named = working.contains(&format!("`{name}`"));
+            assert_eq!(named, what.is_none(), "{name}: {note}");
+        }
+    }
 
     /// Every flag clap knows is in the table, and every table entry is a flag.
     #[test]

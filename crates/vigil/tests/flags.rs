@@ -359,6 +359,10 @@ const TESTED_BY: &[(&str, &str)] = &[
     ),
     ("dashboards.dir", "dashboards_render_in_headless_chromium"),
     (
+        "storage.tsdb.delayed-compaction.max-percent",
+        "delayed_compaction_draws_its_delay_within_the_percentage",
+    ),
+    (
         "dashboards.provisioning",
         "dashboards_render_in_headless_chromium",
     ),

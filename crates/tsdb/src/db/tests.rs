@@ -622,3 +622,21 @@ fn late_samples_are_cut_into_blocks_in_time_order() {
     assert_eq!(all(&db), want, "after a restart");
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// `--enable-feature=delayed-compaction`: a head cut that is due waits out the delay, counted
+/// from the first maintenance pass that finds it due, then happens as without it.
+#[test]
+fn a_due_head_cut_waits_for_the_compaction_delay() {
+    let d = tmp("delayed-cut");
+    let mut opts = Options::new(0, 0);
+    opts.head_cut_delay = std::time::Duration::from_millis(300);
+    let db = Db::open(&d, opts).unwrap();
+    ingest(&db, 0, 4, 60_000);
+    db.maintain().unwrap();
+    assert!(db.blocks().is_empty(), "the delay holds the cut back");
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    db.maintain().unwrap();
+    assert_eq!(db.blocks().len(), 1, "[0, 2h) cut once the delay is over");
+    assert_eq!(all(&db).len(), 4 * 60);
+    let _ = std::fs::remove_dir_all(&d);
+}
