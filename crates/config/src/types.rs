@@ -55,6 +55,20 @@ pub fn otlp_native_delta() -> bool {
     OTLP_NATIVE_DELTA.load(std::sync::atomic::Ordering::Relaxed)
 }
 
+/// `--enable-feature=otlp-deltatocumulative` given: the OTLP receiver sums delta points into
+/// cumulative ones per stream before translating them.
+static OTLP_DELTA_TO_CUMULATIVE: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Set once at start-up (a feature flag, not a config field).
+pub fn set_otlp_delta_to_cumulative(on: bool) {
+    OTLP_DELTA_TO_CUMULATIVE.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+pub fn otlp_delta_to_cumulative() -> bool {
+    OTLP_DELTA_TO_CUMULATIVE.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// `--enable-feature=extra-scrape-metrics` given: each scrape also reports
 /// `scrape_timeout_seconds`, `scrape_sample_limit` and `scrape_body_size_bytes`.
 static EXTRA_SCRAPE_METRICS: std::sync::atomic::AtomicBool =

@@ -9,6 +9,7 @@
 pub mod codec;
 pub mod metadata;
 pub mod otlp;
+pub mod otlp_delta;
 pub mod otlp_json;
 pub mod otlp_proto;
 pub mod proto;

@@ -414,6 +414,10 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
         &flags,
         "otlp-native-delta-ingestion",
     ));
+    vigil_config::set_otlp_delta_to_cumulative(crate::server_flags::feature(
+        &flags,
+        "otlp-deltatocumulative",
+    ));
     // An unparsable flag is refused below, before anything starts.
     let late_reach = match agent {
         true => None,

@@ -333,7 +333,7 @@ pub const FLAGS: &[FlagInfo] = &[
     f(
         "enable-feature",
         Works,
-        "comma-separated features: `auto-reload-config`, `concurrent-rule-eval`, `created-timestamp-zero-ingestion`, `delayed-compaction`, `exemplar-storage`, `native-histograms`, `ooo-native-histograms`, `otlp-native-delta-ingestion`, `promql-binop-fill-modifiers`, `promql-delayed-name-removal`, `promql-per-step-stats`, `type-and-unit-labels` and `extra-scrape-metrics` work; the others are named in a warning with what vigil does instead",
+        "comma-separated features: `auto-reload-config`, `concurrent-rule-eval`, `created-timestamp-zero-ingestion`, `delayed-compaction`, `exemplar-storage`, `native-histograms`, `ooo-native-histograms`, `otlp-deltatocumulative`, `otlp-native-delta-ingestion`, `promql-binop-fill-modifiers`, `promql-delayed-name-removal`, `promql-per-step-stats`, `type-and-unit-labels` and `extra-scrape-metrics` work; the others are named in a warning with what vigil does instead",
     ),
     f(
         "auto-gomaxprocs",
@@ -767,10 +767,8 @@ const FEATURES: &[(&str, Option<&str>)] = &[
         Some("vigil writes chunks through the page cache"),
     ),
     ("old-ui", Some("vigil has one UI")),
-    (
-        "otlp-deltatocumulative",
-        Some("vigil's OTLP receiver refuses delta temporality (500 naming the metric)"),
-    ),
+    // Delta points summed per stream into cumulative ones before translation.
+    ("otlp-deltatocumulative", None),
     // Delta sums and histograms stored as they come (type unknown, gauge histograms).
     ("otlp-native-delta-ingestion", None),
     (

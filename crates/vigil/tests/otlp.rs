@@ -402,3 +402,52 @@ fn otlp_deltas_are_stored_as_they_come_with_their_feature() {
         "{err}"
     );
 }
+
+/// `--enable-feature=otlp-deltatocumulative`: a stream's delta points are summed into a
+/// cumulative counter before they are stored, so `jobs_done_total` reads as any counter does;
+/// a point sent again is dropped and the request still succeeds.
+#[test]
+fn otlp_deltas_become_cumulative_with_their_feature() {
+    let t = now_ms() - 30_000;
+    let deltas = |at: u64, v: f64| {
+        let mut dp = number(at, v, vec![kv("queue", "q1")]);
+        dp.start_time_unix_nano = (at - 10_000) * 1_000_000;
+        request(vec![metric(
+            "jobs.done",
+            "",
+            metric::Data::Sum(p::Sum {
+                data_points: vec![dp],
+                aggregation_temporality: p::TEMPORALITY_DELTA,
+                is_monotonic: true,
+            }),
+        )])
+    };
+    let v = Vigil::start(
+        "otlp-delta-cumulative",
+        Some("scrape_configs: []\n"),
+        &[
+            "--web.enable-otlp-receiver",
+            "--enable-feature=otlp-deltatocumulative",
+        ],
+    );
+    for (i, d) in [5.0, 2.0, 4.0].into_iter().enumerate() {
+        let (code, text) = post(&v, &deltas(t + i as u64 * 10_000, d), PB, None);
+        assert_eq!(code, 200, "{text}");
+    }
+    // The second point again: dropped, the request answered as stored.
+    let (code, text) = post(&v, &deltas(t + 10_000, 2.0), PB, None);
+    assert_eq!(code, 200, "{text}");
+    let r = get_json(&format!(
+        "{}/api/v1/query?query={}",
+        v.base,
+        enc("jobs_done_total[1m]")
+    ));
+    let values: Vec<String> = r["data"]["result"][0]["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p[1].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(values, ["5", "7", "11"], "{r}");
+    assert_eq!(r["data"]["result"][0]["metric"]["queue"], "q1", "{r}");
+}

@@ -64,6 +64,11 @@ pub(crate) fn routes(receiver: bool, otlp: bool) -> Router<Arc<AppState>> {
     r.layer(axum::extract::DefaultBodyLimit::max(MAX_REMOTE_BODY))
 }
 
+/// The delta streams' running sums (`--enable-feature=otlp-deltatocumulative`), for the
+/// process's life, as Prometheus's receiver holds its processor.
+static DELTAS: std::sync::OnceLock<vigil_remote::otlp_delta::DeltaToCumulative> =
+    std::sync::OnceLock::new();
+
 /// `POST /api/v1/otlp/v1/metrics`: translated with the current config's `otlp:` settings and
 /// stored in one transaction; 200 with an empty body, as Prometheus answers.
 async fn otlp_write(State(s): St, headers: HeaderMap, body: Bytes) -> Response {
@@ -101,12 +106,23 @@ async fn otlp_write(State(s): St, headers: HeaderMap, body: Bytes) -> Response {
     // Decoding, translating and appending are CPU and lock work: off the async workers.
     let res = tokio::task::spawn_blocking(move || {
         let _turn = turn;
-        let req = vigil_remote::otlp::decode(
+        let mut req = vigil_remote::otlp::decode(
             content_type.as_deref(),
             encoding.as_deref(),
             &body,
             MAX_OTLP_BODY,
         )?;
+        if vigil_config::otlp_delta_to_cumulative() {
+            let dropped = DELTAS
+                .get_or_init(vigil_remote::otlp_delta::DeltaToCumulative::default)
+                .convert(&mut req);
+            if dropped > 0 {
+                tracing::debug!(
+                    dropped,
+                    "OTLP delta points dropped (repeated, out of order, or past the stream limit)"
+                );
+            }
+        }
         let t = vigil_remote::otlp::translate(&req, &settings)?;
         for w in &t.warnings {
             tracing::warn!(warning = %w, "Warnings translating OTLP metrics to Prometheus write request");

@@ -1,0 +1,244 @@
+//! Tests of `otlp_delta`.
+
+use super::*;
+use crate::otlp_proto::{AnyValue, any_value};
+
+fn kv(k: &str, v: &str) -> p::KeyValue {
+    p::KeyValue {
+        key: k.into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(v.into())),
+        }),
+    }
+}
+
+fn request(resource: Vec<p::KeyValue>, metrics: Vec<p::Metric>) -> p::ExportMetricsServiceRequest {
+    p::ExportMetricsServiceRequest {
+        resource_metrics: vec![p::ResourceMetrics {
+            resource: Some(p::Resource {
+                attributes: resource,
+            }),
+            scope_metrics: vec![p::ScopeMetrics {
+                scope: None,
+                metrics,
+                schema_url: String::new(),
+            }],
+        }],
+    }
+}
+
+fn delta_sum(name: &str, points: Vec<(u64, u64, f64, Vec<p::KeyValue>)>) -> p::Metric {
+    p::Metric {
+        name: name.into(),
+        data: Some(metric::Data::Sum(p::Sum {
+            data_points: points
+                .into_iter()
+                .map(|(start, t, v, attrs)| p::NumberDataPoint {
+                    attributes: attrs,
+                    start_time_unix_nano: start,
+                    time_unix_nano: t,
+                    value: Some(number_data_point::Value::AsInt(v as i64)),
+                    ..Default::default()
+                })
+                .collect(),
+            aggregation_temporality: p::TEMPORALITY_DELTA,
+            is_monotonic: true,
+        })),
+        ..Default::default()
+    }
+}
+
+/// (start, time, value) of each point of the sums in `req`, and whether all are cumulative.
+fn sums(req: &p::ExportMetricsServiceRequest) -> Vec<(u64, u64, f64)> {
+    let mut out = Vec::new();
+    for m in &req.resource_metrics[0].scope_metrics[0].metrics {
+        if let Some(metric::Data::Sum(s)) = &m.data {
+            assert_eq!(s.aggregation_temporality, p::TEMPORALITY_CUMULATIVE);
+            for dp in &s.data_points {
+                let Some(number_data_point::Value::AsDouble(v)) = dp.value else {
+                    panic!("{dp:?}")
+                };
+                out.push((dp.start_time_unix_nano, dp.time_unix_nano, v));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn deltas_add_up_per_stream_and_repeats_are_dropped() {
+    let d = DeltaToCumulative::default();
+    let a = || vec![kv("k", "a")];
+    let mut req = request(
+        vec![kv("service.name", "s")],
+        vec![delta_sum(
+            "jobs",
+            vec![
+                (0, 10, 5.0, a()),
+                (10, 20, 2.0, a()),
+                (0, 10, 1.0, vec![kv("k", "b")]),
+            ],
+        )],
+    );
+    assert_eq!(d.convert(&mut req), 0);
+    assert_eq!(sums(&req), [(0, 10, 5.0), (0, 20, 7.0), (0, 10, 1.0)]);
+    // The next request goes on from there; a repeat of the newest time and an older point are
+    // dropped; attribute order does not make another stream.
+    let mut req = request(
+        vec![kv("service.name", "s")],
+        vec![delta_sum(
+            "jobs",
+            vec![
+                (20, 20, 9.0, a()),
+                (5, 15, 9.0, a()),
+                (20, 30, 4.0, a()),
+                (10, 20, 3.0, vec![kv("k", "b")]),
+            ],
+        )],
+    );
+    assert_eq!(d.convert(&mut req), 2);
+    assert_eq!(sums(&req), [(0, 30, 11.0), (0, 20, 4.0)]);
+    // Another resource is another stream.
+    let mut req = request(
+        vec![kv("service.name", "t")],
+        vec![delta_sum("jobs", vec![(30, 40, 1.0, a())])],
+    );
+    d.convert(&mut req);
+    assert_eq!(sums(&req), [(30, 40, 1.0)]);
+    assert_eq!(d.streams(), 3);
+    // A metric whose points are all dropped goes, rather than fail the request as empty.
+    let mut req = request(
+        vec![kv("service.name", "t")],
+        vec![delta_sum("jobs", vec![(30, 40, 1.0, a())])],
+    );
+    assert_eq!(d.convert(&mut req), 1);
+    assert!(req.resource_metrics[0].scope_metrics[0].metrics.is_empty());
+}
+
+#[test]
+fn forgotten_streams_start_again_from_zero() {
+    let d = DeltaToCumulative::new(Duration::from_millis(50));
+    let one = |t: u64| request(vec![], vec![delta_sum("x", vec![(t - 10, t, 2.0, vec![])])]);
+    let mut req = one(10);
+    d.convert(&mut req);
+    let mut req = one(20);
+    d.convert(&mut req);
+    assert_eq!(sums(&req), [(0, 20, 4.0)]);
+    std::thread::sleep(Duration::from_millis(80));
+    let mut req = one(30);
+    d.convert(&mut req);
+    assert_eq!(sums(&req), [(20, 30, 2.0)], "a new stream");
+}
+
+#[test]
+fn explicit_histograms_add_while_their_bounds_stay() {
+    let d = DeltaToCumulative::default();
+    let point = |t: u64, bounds: Vec<f64>, counts: Vec<u64>| p::HistogramDataPoint {
+        start_time_unix_nano: t - 10,
+        time_unix_nano: t,
+        count: counts.iter().sum(),
+        sum: Some(1.0),
+        bucket_counts: counts,
+        explicit_bounds: bounds,
+        ..Default::default()
+    };
+    let mut req = request(
+        vec![],
+        vec![p::Metric {
+            name: "lat".into(),
+            data: Some(metric::Data::Histogram(p::Histogram {
+                data_points: vec![
+                    point(10, vec![1.0], vec![1, 2]),
+                    point(20, vec![1.0], vec![3, 0]),
+                    point(30, vec![2.0], vec![1, 1]),
+                ],
+                aggregation_temporality: p::TEMPORALITY_DELTA,
+            })),
+            ..Default::default()
+        }],
+    );
+    d.convert(&mut req);
+    let Some(metric::Data::Histogram(h)) =
+        &req.resource_metrics[0].scope_metrics[0].metrics[0].data
+    else {
+        panic!()
+    };
+    assert_eq!(h.aggregation_temporality, p::TEMPORALITY_CUMULATIVE);
+    let got: Vec<(u64, Vec<u64>, Option<f64>)> = h
+        .data_points
+        .iter()
+        .map(|p| (p.count, p.bucket_counts.clone(), p.sum))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (3, vec![1, 2], Some(1.0)),
+            (6, vec![4, 2], Some(2.0)),
+            // New bounds: counted again from this point.
+            (2, vec![1, 1], Some(1.0))
+        ]
+    );
+}
+
+#[test]
+fn exponential_histograms_merge_at_the_coarser_scale() {
+    let a = p::ExponentialHistogramDataPoint {
+        start_time_unix_nano: 0,
+        time_unix_nano: 10,
+        count: 3,
+        sum: Some(3.0),
+        scale: 1,
+        zero_count: 1,
+        positive: Some(p::Buckets {
+            offset: 2,
+            bucket_counts: vec![1, 1],
+        }),
+        ..Default::default()
+    };
+    let b = p::ExponentialHistogramDataPoint {
+        start_time_unix_nano: 10,
+        time_unix_nano: 20,
+        count: 2,
+        sum: Some(2.0),
+        scale: 0,
+        positive: Some(p::Buckets {
+            offset: 1,
+            bucket_counts: vec![2],
+        }),
+        ..Default::default()
+    };
+    let s = add_exponential(&a, &b);
+    // Scale 1 buckets 2 and 3 are scale 0 bucket 1, where b's two are.
+    assert_eq!(
+        (s.scale, s.count, s.zero_count, s.sum),
+        (0, 5, 1, Some(5.0))
+    );
+    assert_eq!(
+        s.positive,
+        Some(p::Buckets {
+            offset: 1,
+            bucket_counts: vec![4]
+        })
+    );
+    // A sum spanning more than 160 buckets is made coarser until it fits.
+    let wide = p::ExponentialHistogramDataPoint {
+        scale: 4,
+        count: 2,
+        positive: Some(p::Buckets {
+            offset: 0,
+            bucket_counts: {
+                let mut v = vec![0u64; 300];
+                v[0] = 1;
+                v[299] = 1;
+                v
+            },
+        }),
+        ..Default::default()
+    };
+    let s = add_exponential(&wide, &wide);
+    assert_eq!(s.scale, 3);
+    let pos = s.positive.unwrap();
+    assert!(pos.bucket_counts.len() <= MAX_BUCKETS);
+    assert_eq!(pos.bucket_counts.iter().sum::<u64>(), 4);
+    assert_eq!((pos.offset, *pos.bucket_counts.last().unwrap()), (0, 2));
+}
