@@ -859,9 +859,10 @@ impl MetricCtx<'_, '_> {
         if stale(flags) {
             h.sum = STALE_NAN;
             h.count = STALE_NAN;
-        } else if self.delta {
+        }
+        if self.delta {
             // Each point is an interval's own counts: no point continues another, as a
-            // gauge histogram's do not (Prometheus's hint for deltas).
+            // gauge histogram's do not (Prometheus's hint for deltas, stale ones too).
             h.hint = vigil_model::histogram::CounterResetHint::Gauge;
         }
         let labels = l.with(&[("__name__", name)]);

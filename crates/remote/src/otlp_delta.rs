@@ -26,6 +26,7 @@ const MAX_STALE: Duration = Duration::from_secs(5 * 60);
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// vigil's own bound on the streams held (Prometheus sets none): a sender inventing streams
 /// cannot grow the receiver's memory without end. Points of new streams past it are dropped.
+/// A stream costs its 16-byte key and its state (a histogram's buckets), never its labels.
 pub const MAX_STREAMS: usize = 1_000_000;
 /// The most buckets a side of an exponential histogram's sum may span (the processor's).
 const MAX_BUCKETS: usize = 160;
@@ -37,7 +38,11 @@ pub struct DeltaToCumulative {
 }
 
 struct State {
-    streams: HashMap<Vec<u8>, Stream>,
+    /// Keyed by a 128-bit hash of the stream's identity, seeded at random per process (as the
+    /// processor keys streams by hashes): two streams would have to collide in 128 bits to be
+    /// summed together.
+    streams: HashMap<u128, Stream>,
+    seed: u64,
     swept: Instant,
 }
 
@@ -48,20 +53,18 @@ struct Stream {
     acc: Acc,
 }
 
+/// A stream's running total: only what the sum needs (no attributes or exemplars).
+#[derive(Clone)]
 enum Acc {
-    Sum(f64),
-    Histogram(p::HistogramDataPoint),
-    Exponential(p::ExponentialHistogramDataPoint),
-}
-
-/// A point's place in its stream.
-enum Step {
-    /// The stream's first point.
-    New,
-    /// A point after the stream's newest.
-    Next,
-    /// Dropped.
-    Drop,
+    Int(i64),
+    Double(f64),
+    Histogram {
+        bounds: Vec<f64>,
+        counts: Vec<u64>,
+        count: u64,
+        sum: Option<f64>,
+    },
+    Exponential(Box<p::ExponentialHistogramDataPoint>),
 }
 
 impl Default for DeltaToCumulative {
@@ -72,9 +75,11 @@ impl Default for DeltaToCumulative {
 
 impl DeltaToCumulative {
     pub fn new(max_stale: Duration) -> Self {
+        use std::hash::BuildHasher;
         DeltaToCumulative {
             state: Mutex::new(State {
                 streams: HashMap::new(),
+                seed: std::collections::hash_map::RandomState::new().hash_one(0xde17a_u64),
                 swept: Instant::now(),
             }),
             max_stale,
@@ -87,8 +92,9 @@ impl DeltaToCumulative {
     }
 
     /// Make every delta metric of `req` cumulative, in place; returns how many points were
-    /// dropped. A metric left with no point (all dropped) is removed rather than failing the
-    /// request as an empty metric would.
+    /// dropped. A delta metric left with no point (none sent, or all dropped) is removed, as
+    /// the processor removes it, rather than failing the request as an empty metric would
+    /// (after the other metrics' points were counted).
     pub fn convert(&self, req: &mut p::ExportMetricsServiceRequest) -> usize {
         let mut st = self.state.lock();
         let now = Instant::now();
@@ -99,13 +105,18 @@ impl DeltaToCumulative {
         }
         let mut dropped = 0;
         for rm in &mut req.resource_metrics {
-            let mut base = Vec::new();
+            let mut resource = Vec::new();
             put_attrs(
-                &mut base,
+                &mut resource,
                 rm.resource.as_ref().map_or(&[][..], |r| &r.attributes),
             );
             for sm in &mut rm.scope_metrics {
-                let mut scope = base.clone();
+                if !sm.metrics.iter().any(is_delta) {
+                    continue;
+                }
+                // The resource and scope once, as a digest: a stream's key is built from it,
+                // the metric and the point's attributes, whatever their size.
+                let mut scope = resource.clone();
                 match &sm.scope {
                     Some(s) => {
                         put(&mut scope, s.name.as_bytes());
@@ -114,212 +125,298 @@ impl DeltaToCumulative {
                     }
                     None => put(&mut scope, b"-"),
                 }
-                sm.metrics.retain_mut(|m| {
-                    let (before, after) = st.metric(&scope, m, now, &mut dropped);
-                    before == 0 || after > 0
-                });
+                let digest = twox_hash::XxHash3_128::oneshot_with_seed(st.seed, &scope);
+                sm.metrics
+                    .retain_mut(|m| !is_delta(m) || st.metric(digest, m, now, &mut dropped) > 0);
             }
         }
         dropped
     }
 }
 
+fn is_delta(m: &p::Metric) -> bool {
+    match &m.data {
+        Some(metric::Data::Sum(s)) => s.aggregation_temporality == p::TEMPORALITY_DELTA,
+        Some(metric::Data::Histogram(h)) => h.aggregation_temporality == p::TEMPORALITY_DELTA,
+        Some(metric::Data::ExponentialHistogram(h)) => {
+            h.aggregation_temporality == p::TEMPORALITY_DELTA
+        }
+        _ => false,
+    }
+}
+
+/// A point's place in its stream.
+enum Step {
+    /// The stream's first point.
+    New,
+    /// A point after the stream's newest.
+    Next,
+    /// Dropped.
+    Drop,
+}
+
 impl State {
-    /// Convert one metric if it is of delta temporality: (points before, points after).
+    /// Make one delta metric cumulative; returns the points it has left.
     fn metric(
         &mut self,
-        scope: &[u8],
+        scope: u128,
         m: &mut p::Metric,
         now: Instant,
         dropped: &mut usize,
-    ) -> (usize, usize) {
-        let mut id = scope.to_vec();
+    ) -> usize {
+        let mut id = scope.to_le_bytes().to_vec();
         put(&mut id, m.name.as_bytes());
         put(&mut id, m.unit.as_bytes());
         match &mut m.data {
-            Some(metric::Data::Sum(s)) if s.aggregation_temporality == p::TEMPORALITY_DELTA => {
+            Some(metric::Data::Sum(s)) => {
                 put(&mut id, if s.is_monotonic { b"sum+" } else { b"sum" });
-                let before = s.data_points.len();
                 s.data_points.retain_mut(|dp| {
-                    let key = point_key(&id, &dp.attributes);
-                    let v = match dp.value {
-                        Some(number_data_point::Value::AsDouble(v)) => v,
-                        Some(number_data_point::Value::AsInt(v)) => v as f64,
-                        None => 0.0,
-                    };
+                    let key = self.key(&id, &dp.attributes);
+                    let value = dp.value;
                     let kept = self.step(
                         key,
                         dp.start_time_unix_nano,
                         dp.time_unix_nano,
+                        stale(dp.flags),
                         now,
-                        |acc| match acc {
-                            Some(Acc::Sum(total)) => {
-                                *total += v;
-                                Acc::Sum(*total)
-                            }
-                            _ => Acc::Sum(v),
+                        |acc| {
+                            Ok(match (acc, value) {
+                                (Some(Acc::Int(a)), Some(number_data_point::Value::AsInt(b))) => {
+                                    Acc::Int(a.wrapping_add(b))
+                                }
+                                (
+                                    Some(Acc::Int(a)),
+                                    Some(number_data_point::Value::AsDouble(b)),
+                                ) => Acc::Double(*a as f64 + b),
+                                (Some(Acc::Double(a)), v) => Acc::Double(a + as_f64(v)),
+                                (_, Some(number_data_point::Value::AsInt(b))) => Acc::Int(b),
+                                (_, v) => Acc::Double(as_f64(v)),
+                            })
                         },
                     );
                     match kept {
-                        Some((start, Acc::Sum(total))) => {
+                        Some((start, acc)) => {
                             dp.start_time_unix_nano = start;
-                            dp.value = Some(number_data_point::Value::AsDouble(total));
+                            match acc {
+                                Some(Acc::Int(v)) => {
+                                    dp.value = Some(number_data_point::Value::AsInt(v))
+                                }
+                                Some(Acc::Double(v)) => {
+                                    dp.value = Some(number_data_point::Value::AsDouble(v))
+                                }
+                                _ => {}
+                            }
                             true
                         }
-                        _ => {
+                        None => {
                             *dropped += 1;
                             false
                         }
                     }
                 });
                 s.aggregation_temporality = p::TEMPORALITY_CUMULATIVE;
-                (before, s.data_points.len())
+                s.data_points.len()
             }
-            Some(metric::Data::Histogram(h))
-                if h.aggregation_temporality == p::TEMPORALITY_DELTA =>
-            {
+            Some(metric::Data::Histogram(h)) => {
                 put(&mut id, b"histogram");
-                let before = h.data_points.len();
                 h.data_points.retain_mut(|dp| {
-                    let key = point_key(&id, &dp.attributes);
+                    let key = self.key(&id, &dp.attributes);
+                    let fresh = || Acc::Histogram {
+                        bounds: dp.explicit_bounds.clone(),
+                        counts: dp.bucket_counts.clone(),
+                        count: dp.count,
+                        sum: dp.sum,
+                    };
                     let kept = self.step(
                         key,
                         dp.start_time_unix_nano,
                         dp.time_unix_nano,
+                        stale(dp.flags),
                         now,
                         |acc| {
-                            match acc {
-                                Some(Acc::Histogram(total))
-                                    if total.explicit_bounds == dp.explicit_bounds
-                                        && total.bucket_counts.len() == dp.bucket_counts.len() =>
+                            Ok(match acc {
+                                Some(Acc::Histogram {
+                                    bounds,
+                                    counts,
+                                    count,
+                                    sum,
+                                }) if *bounds == dp.explicit_bounds
+                                    && counts.len() == dp.bucket_counts.len() =>
                                 {
-                                    for (a, b) in
-                                        total.bucket_counts.iter_mut().zip(&dp.bucket_counts)
-                                    {
-                                        *a = a.saturating_add(*b);
+                                    Acc::Histogram {
+                                        bounds: bounds.clone(),
+                                        counts: counts
+                                            .iter()
+                                            .zip(&dp.bucket_counts)
+                                            .map(|(a, b)| a.saturating_add(*b))
+                                            .collect(),
+                                        count: count.saturating_add(dp.count),
+                                        sum: sum.zip(dp.sum).map(|(a, b)| a + b),
                                     }
-                                    total.count = total.count.saturating_add(dp.count);
-                                    total.sum = total.sum.zip(dp.sum).map(|(a, b)| a + b);
-                                    Acc::Histogram(total.clone())
                                 }
-                                // The first point, or bounds that changed: a new start.
-                                _ => Acc::Histogram(dp.clone()),
-                            }
+                                Some(_) => return Err(fresh()),
+                                None => fresh(),
+                            })
                         },
                     );
                     match kept {
-                        Some((start, Acc::Histogram(total))) => {
+                        Some((start, acc)) => {
                             dp.start_time_unix_nano = start;
-                            dp.count = total.count;
-                            dp.sum = total.sum;
-                            dp.bucket_counts = total.bucket_counts;
-                            dp.explicit_bounds = total.explicit_bounds;
+                            if let Some(Acc::Histogram {
+                                bounds,
+                                counts,
+                                count,
+                                sum,
+                            }) = acc
+                            {
+                                dp.explicit_bounds = bounds;
+                                dp.bucket_counts = counts;
+                                dp.count = count;
+                                dp.sum = sum;
+                            }
                             true
                         }
-                        _ => {
+                        None => {
                             *dropped += 1;
                             false
                         }
                     }
                 });
                 h.aggregation_temporality = p::TEMPORALITY_CUMULATIVE;
-                (before, h.data_points.len())
+                h.data_points.len()
             }
-            Some(metric::Data::ExponentialHistogram(h))
-                if h.aggregation_temporality == p::TEMPORALITY_DELTA =>
-            {
+            Some(metric::Data::ExponentialHistogram(h)) => {
                 put(&mut id, b"exponential");
-                let before = h.data_points.len();
                 h.data_points.retain_mut(|dp| {
-                    let key = point_key(&id, &dp.attributes);
+                    let key = self.key(&id, &dp.attributes);
+                    let own = || {
+                        let mut x = dp.clone();
+                        x.attributes.clear();
+                        x.exemplars.clear();
+                        Acc::Exponential(Box::new(x))
+                    };
                     let kept = self.step(
                         key,
                         dp.start_time_unix_nano,
                         dp.time_unix_nano,
+                        stale(dp.flags),
                         now,
-                        |acc| match acc {
-                            Some(Acc::Exponential(total)) => {
-                                *total = add_exponential(total, dp);
-                                Acc::Exponential(total.clone())
-                            }
-                            _ => Acc::Exponential(dp.clone()),
+                        |acc| {
+                            Ok(match acc {
+                                Some(Acc::Exponential(total)) => {
+                                    Acc::Exponential(Box::new(add_exponential(total, dp)))
+                                }
+                                _ => own(),
+                            })
                         },
                     );
                     match kept {
-                        Some((start, Acc::Exponential(total))) => {
+                        Some((start, acc)) => {
                             dp.start_time_unix_nano = start;
-                            dp.count = total.count;
-                            dp.sum = total.sum;
-                            dp.scale = total.scale;
-                            dp.zero_count = total.zero_count;
-                            dp.zero_threshold = total.zero_threshold;
-                            dp.positive = total.positive;
-                            dp.negative = total.negative;
+                            if let Some(Acc::Exponential(total)) = acc {
+                                dp.count = total.count;
+                                dp.sum = total.sum;
+                                dp.scale = total.scale;
+                                dp.zero_count = total.zero_count;
+                                dp.zero_threshold = total.zero_threshold;
+                                dp.positive = total.positive;
+                                dp.negative = total.negative;
+                            }
                             true
                         }
-                        _ => {
+                        None => {
                             *dropped += 1;
                             false
                         }
                     }
                 });
                 h.aggregation_temporality = p::TEMPORALITY_CUMULATIVE;
-                (before, h.data_points.len())
+                h.data_points.len()
             }
-            _ => (0, 0),
+            _ => 0,
         }
     }
 
+    fn key(&self, id: &[u8], attrs: &[p::KeyValue]) -> u128 {
+        let mut key = id.to_vec();
+        put_attrs(&mut key, attrs);
+        twox_hash::XxHash3_128::oneshot_with_seed(self.seed, &key)
+    }
+
     /// Advance stream `key` by a point over `(start, t]`: `add` folds it into the stream's
-    /// state (None for a new stream) and returns the new state. Returns the stream's start and
-    /// its state after the point, or None for a dropped point.
+    /// state (None for a new stream) and returns the new state, or `Err` with a state that
+    /// starts the stream again from this point (a histogram whose bounds changed). Returns the
+    /// stream's start and its state after the point (None for a point flagged as having no
+    /// value, which passes through as it is), or None for a dropped point.
+    #[allow(clippy::type_complexity)]
     fn step(
         &mut self,
-        key: Vec<u8>,
+        key: u128,
         start: u64,
         t: u64,
+        no_value: bool,
         now: Instant,
-        add: impl FnOnce(Option<&mut Acc>) -> Acc,
-    ) -> Option<(u64, Acc)> {
-        let step = match self.streams.get(&key) {
-            None if self.streams.len() >= MAX_STREAMS => Step::Drop,
+        add: impl FnOnce(Option<&Acc>) -> Result<Acc, Acc>,
+    ) -> Option<(u64, Option<Acc>)> {
+        let full = self.streams.len() >= MAX_STREAMS;
+        let step = match self.streams.get_mut(&key) {
+            None if full => Step::Drop,
             None => Step::New,
-            Some(s) if t <= s.last_ns || (start != 0 && start < s.start_ns) => Step::Drop,
-            Some(_) => Step::Next,
+            Some(s) => {
+                s.seen = now;
+                if t <= s.last_ns || start < s.start_ns {
+                    Step::Drop
+                } else {
+                    Step::Next
+                }
+            }
         };
         match step {
             Step::Drop => None,
+            // A point with no recorded value (a staleness marker to be) adds nothing and
+            // moves no stream on.
+            Step::New if no_value => Some((start, None)),
             Step::New => {
-                let acc = add(None);
-                let out = (start, clone_acc(&acc));
+                let acc = add(None).unwrap_or_else(|fresh| fresh);
                 self.streams.insert(
                     key,
                     Stream {
                         start_ns: start,
                         last_ns: t,
                         seen: now,
-                        acc,
+                        acc: acc.clone(),
                     },
                 );
-                Some(out)
+                Some((start, Some(acc)))
             }
             Step::Next => {
                 let s = self.streams.get_mut(&key)?;
-                let acc = add(Some(&mut s.acc));
-                s.acc = clone_acc(&acc);
+                if no_value {
+                    return Some((s.start_ns, None));
+                }
+                match add(Some(&s.acc)) {
+                    Ok(acc) => s.acc = acc,
+                    Err(fresh) => {
+                        s.acc = fresh;
+                        s.start_ns = start;
+                    }
+                }
                 s.last_ns = t;
-                s.seen = now;
-                Some((s.start_ns, acc))
+                Some((s.start_ns, Some(s.acc.clone())))
             }
         }
     }
 }
 
-fn clone_acc(a: &Acc) -> Acc {
-    match a {
-        Acc::Sum(v) => Acc::Sum(*v),
-        Acc::Histogram(h) => Acc::Histogram(h.clone()),
-        Acc::Exponential(h) => Acc::Exponential(h.clone()),
+fn stale(flags: u32) -> bool {
+    flags & p::FLAG_NO_RECORDED_VALUE != 0
+}
+
+fn as_f64(v: Option<number_data_point::Value>) -> f64 {
+    match v {
+        Some(number_data_point::Value::AsDouble(v)) => v,
+        Some(number_data_point::Value::AsInt(v)) => v as f64,
+        None => 0.0,
     }
 }
 
@@ -339,18 +436,54 @@ fn put_attrs(out: &mut Vec<u8>, attrs: &[p::KeyValue]) {
     }
 }
 
-fn point_key(id: &[u8], attrs: &[p::KeyValue]) -> Vec<u8> {
-    let mut key = id.to_vec();
-    put_attrs(&mut key, attrs);
-    key
+/// The upper bound of exponential bucket `i` at `scale`: base^(i+1), base = 2^(2^-scale).
+fn upper_bound(i: i32, scale: i32) -> f64 {
+    ((f64::from(i) + 1.0) * (-f64::from(scale)).exp2()).exp2()
+}
+
+/// Widen `h`'s zero bucket to `threshold`: buckets whose range lies within it move into the
+/// zero count; a bucket the threshold falls inside widens it to the bucket's upper bound and
+/// moves too (OpenTelemetry's `WidenZero`).
+fn widen_zero(h: &mut p::ExponentialHistogramDataPoint, threshold: f64) {
+    let mut t = threshold.max(h.zero_threshold);
+    loop {
+        let mut moved = false;
+        for side in [&mut h.positive, &mut h.negative] {
+            let Some(b) = side.as_mut() else { continue };
+            while !b.bucket_counts.is_empty() {
+                let lower = upper_bound(b.offset - 1, h.scale);
+                if lower >= t {
+                    break;
+                }
+                let upper = upper_bound(b.offset, h.scale);
+                if upper > t {
+                    t = upper;
+                }
+                h.zero_count = h.zero_count.saturating_add(b.bucket_counts.remove(0));
+                b.offset += 1;
+                moved = true;
+            }
+        }
+        if !moved {
+            break;
+        }
+    }
+    h.zero_threshold = t;
 }
 
 /// The sum of two exponential histograms, at the coarser scale (coarser still while a side
-/// spans more than [`MAX_BUCKETS`] buckets).
+/// spans more than [`MAX_BUCKETS`] buckets), their zero buckets widened to the wider one's.
 fn add_exponential(
     a: &p::ExponentialHistogramDataPoint,
     b: &p::ExponentialHistogramDataPoint,
 ) -> p::ExponentialHistogramDataPoint {
+    let (mut a, mut b) = (a.clone(), b.clone());
+    if a.zero_threshold != b.zero_threshold {
+        let t = a.zero_threshold.max(b.zero_threshold);
+        widen_zero(&mut a, t);
+        widen_zero(&mut b, a.zero_threshold);
+        widen_zero(&mut a, b.zero_threshold);
+    }
     let mut scale = a.scale.min(b.scale);
     let side = |x: &Option<p::Buckets>, from: i32, to: i32| -> Vec<(i32, u64)> {
         let Some(x) = x else { return Vec::new() };
@@ -402,7 +535,7 @@ fn add_exponential(
         zero_threshold: a.zero_threshold.max(b.zero_threshold),
         positive: buckets(&pos),
         negative: buckets(&neg),
-        ..b.clone()
+        ..b
     }
 }
 

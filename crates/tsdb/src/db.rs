@@ -1000,7 +1000,8 @@ impl Db {
     fn cut_head_blocks(&self) -> std::io::Result<()> {
         let r = self.opts.block_range_ms;
         // As Prometheus's delayed compaction: the delay counts from the first pass that finds
-        // a cut due, and starts again after the cut.
+        // a cut due, and starts again only once no cut is due (after the cut; a cut that
+        // failed is retried at the next pass, not delayed again).
         if !self.opts.head_cut_delay.is_zero() {
             let due = self
                 .head
@@ -1016,7 +1017,6 @@ impl Db {
             {
                 return Ok(());
             }
-            *since = None;
         }
         while let Some((lo, hi)) = self.head.time_range() {
             if hi - lo <= r * 3 / 2 {

@@ -144,11 +144,15 @@ struct Reloader {
 
 /// `--enable-feature=delayed-compaction`'s delay: drawn at random, up to
 /// `--storage.tsdb.delayed-compaction.max-percent` (1 to 100, default 10) of the block range,
-/// as Prometheus draws it; another percentage is warned about and the default used, as there.
-fn head_cut_delay(max_percent: Option<&str>, block_range: Duration) -> Duration {
-    let pct = match max_percent.map(|s| s.trim().parse::<u32>()) {
+/// as Prometheus draws it; another whole percentage is warned about and the default used,
+/// and a value that is not a whole number refused, as there.
+fn head_cut_delay(max_percent: Option<&str>, block_range: Duration) -> anyhow::Result<Duration> {
+    let pct = match max_percent.map(|s| (s, s.trim().parse::<i64>())) {
         None => 10,
-        Some(Ok(p)) if (1..=100).contains(&p) => p,
+        Some((s, Err(_))) => anyhow::bail!(
+            "invalid value {s:?} for flag --storage.tsdb.delayed-compaction.max-percent: a whole number"
+        ),
+        Some((_, Ok(p))) if (1..=100).contains(&p) => p as u64,
         Some(_) => {
             tracing::warn!(
                 default = 10,
@@ -157,13 +161,13 @@ fn head_cut_delay(max_percent: Option<&str>, block_range: Duration) -> Duration 
             10
         }
     };
-    let max_ms = (block_range.as_millis() as u64).saturating_mul(u64::from(pct)) / 100;
+    let max_ms = (block_range.as_millis() as u64).saturating_mul(pct) / 100;
     if max_ms == 0 {
-        return Duration::ZERO;
+        return Ok(Duration::ZERO);
     }
     use std::hash::BuildHasher;
     let draw = std::collections::hash_map::RandomState::new().hash_one(0xde1a_u64);
-    Duration::from_millis(draw % max_ms)
+    Ok(Duration::from_millis(draw % max_ms))
 }
 
 /// `storage.tsdb.out_of_order_time_window` in milliseconds.
@@ -556,7 +560,7 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
     }
     if crate::server_flags::feature(&flags, "delayed-compaction") {
         opts.head_cut_delay =
-            head_cut_delay(flags.delayed_compaction_max_percent.as_deref(), min_block);
+            head_cut_delay(flags.delayed_compaction_max_percent.as_deref(), min_block)?;
         tracing::info!(delay = ?opts.head_cut_delay, "Delayed compaction: a head cut waits this long once it is due");
     }
     if let Some(p) = flags.delay_compact_file_path.as_deref() {
@@ -1172,15 +1176,21 @@ mod tests {
     #[test]
     fn delayed_compaction_draws_its_delay_within_the_percentage() {
         let hour = Duration::from_secs(3600);
-        let draws: Vec<Duration> = (0..50).map(|_| head_cut_delay(Some("50"), hour)).collect();
+        let draw = |p: Option<&str>, range| head_cut_delay(p, range).unwrap();
+        let draws: Vec<Duration> = (0..50).map(|_| draw(Some("50"), hour)).collect();
         assert!(draws.iter().all(|d| *d < hour / 2));
         assert!(draws.iter().any(|d| *d != draws[0]), "drawn at random");
-        for bad in [None, Some("0"), Some("101"), Some("x")] {
+        for default in [None, Some("0"), Some("101"), Some("-3")] {
             assert!(
-                (0..50).all(|_| head_cut_delay(bad, hour) < hour / 10),
-                "{bad:?}"
+                (0..50).all(|_| draw(default, hour) < hour / 10),
+                "{default:?}"
             );
         }
-        assert_eq!(head_cut_delay(Some("100"), Duration::ZERO), Duration::ZERO);
+        assert_eq!(draw(Some("100"), Duration::ZERO), Duration::ZERO);
+        // As Go's flag parsing: not a whole number, no start.
+        for bad in ["x", "1.5"] {
+            let e = head_cut_delay(Some(bad), hour).unwrap_err().to_string();
+            assert!(e.contains("delayed-compaction.max-percent"), "{e}");
+        }
     }
 }

@@ -218,7 +218,7 @@ pub const FLAGS: &[FlagInfo] = &[
     f(
         "storage.tsdb.delayed-compaction.max-percent",
         Works,
-        "with `--enable-feature=delayed-compaction`: the longest delay of a head cut once it is due, in percent of the block range (1 to 100; default 10), the delay drawn at random per process; without the feature the flag has no effect (warned)",
+        "with `--enable-feature=delayed-compaction`: the longest delay of a head cut once it is due, in percent of the block range (1 to 100, another whole number warned about and 10 used; default 10), the delay drawn at random per process and checked at the once-a-minute maintenance pass; without the feature the flag has no effect (warned)",
     ),
     f(
         "storage.tsdb.delay-compact-file.path",

@@ -55,10 +55,11 @@ fn sums(req: &p::ExportMetricsServiceRequest) -> Vec<(u64, u64, f64)> {
         if let Some(metric::Data::Sum(s)) = &m.data {
             assert_eq!(s.aggregation_temporality, p::TEMPORALITY_CUMULATIVE);
             for dp in &s.data_points {
-                let Some(number_data_point::Value::AsDouble(v)) = dp.value else {
+                // Integer points stay integers.
+                let Some(number_data_point::Value::AsInt(v)) = dp.value else {
                     panic!("{dp:?}")
                 };
-                out.push((dp.start_time_unix_nano, dp.time_unix_nano, v));
+                out.push((dp.start_time_unix_nano, dp.time_unix_nano, v as f64));
             }
         }
     }
@@ -106,13 +107,42 @@ fn deltas_add_up_per_stream_and_repeats_are_dropped() {
     d.convert(&mut req);
     assert_eq!(sums(&req), [(30, 40, 1.0)]);
     assert_eq!(d.streams(), 3);
-    // A metric whose points are all dropped goes, rather than fail the request as empty.
+    // A metric whose points are all dropped goes, rather than fail the request as empty, and
+    // so does a delta metric sent with none; a point starting before its stream did (a start
+    // of 0 too) is dropped.
     let mut req = request(
         vec![kv("service.name", "t")],
-        vec![delta_sum("jobs", vec![(30, 40, 1.0, a())])],
+        vec![
+            delta_sum("jobs", vec![(30, 40, 1.0, a()), (0, 50, 1.0, a())]),
+            delta_sum("none", vec![]),
+        ],
     );
-    assert_eq!(d.convert(&mut req), 1);
+    assert_eq!(d.convert(&mut req), 2);
     assert!(req.resource_metrics[0].scope_metrics[0].metrics.is_empty());
+    // A point with no recorded value passes as it is and moves nothing on.
+    let mut req = request(
+        vec![kv("service.name", "t")],
+        vec![delta_sum(
+            "jobs",
+            vec![(40, 50, 0.0, a()), (40, 60, 2.0, a())],
+        )],
+    );
+    if let Some(metric::Data::Sum(s)) =
+        &mut req.resource_metrics[0].scope_metrics[0].metrics[0].data
+    {
+        s.data_points[0].flags = p::FLAG_NO_RECORDED_VALUE;
+        s.data_points[0].value = Some(number_data_point::Value::AsDouble(f64::NAN));
+    }
+    assert_eq!(d.convert(&mut req), 0);
+    let Some(metric::Data::Sum(s)) = &req.resource_metrics[0].scope_metrics[0].metrics[0].data
+    else {
+        panic!()
+    };
+    assert_eq!(s.data_points[0].flags, p::FLAG_NO_RECORDED_VALUE);
+    assert_eq!(
+        s.data_points[1].value,
+        Some(number_data_point::Value::AsInt(3))
+    );
 }
 
 #[test]
@@ -164,18 +194,25 @@ fn explicit_histograms_add_while_their_bounds_stay() {
         panic!()
     };
     assert_eq!(h.aggregation_temporality, p::TEMPORALITY_CUMULATIVE);
-    let got: Vec<(u64, Vec<u64>, Option<f64>)> = h
+    let got: Vec<(u64, u64, Vec<u64>, Option<f64>)> = h
         .data_points
         .iter()
-        .map(|p| (p.count, p.bucket_counts.clone(), p.sum))
+        .map(|p| {
+            (
+                p.start_time_unix_nano,
+                p.count,
+                p.bucket_counts.clone(),
+                p.sum,
+            )
+        })
         .collect();
     assert_eq!(
         got,
         [
-            (3, vec![1, 2], Some(1.0)),
-            (6, vec![4, 2], Some(2.0)),
-            // New bounds: counted again from this point.
-            (2, vec![1, 1], Some(1.0))
+            (0, 3, vec![1, 2], Some(1.0)),
+            (0, 6, vec![4, 2], Some(2.0)),
+            // New bounds: counted again from this point, which starts the stream again.
+            (20, 2, vec![1, 1], Some(1.0))
         ]
     );
 }
@@ -241,4 +278,33 @@ fn exponential_histograms_merge_at_the_coarser_scale() {
     assert!(pos.bucket_counts.len() <= MAX_BUCKETS);
     assert_eq!(pos.bucket_counts.iter().sum::<u64>(), 4);
     assert_eq!((pos.offset, *pos.bucket_counts.last().unwrap()), (0, 2));
+    // Zero buckets of different widths: the narrower one is widened, and the buckets it then
+    // covers move into the zero count (scale 0: bucket 0 is (1, 2], bucket 1 (2, 4]).
+    let narrow = p::ExponentialHistogramDataPoint {
+        scale: 0,
+        count: 3,
+        zero_threshold: 0.5,
+        zero_count: 1,
+        positive: Some(p::Buckets {
+            offset: 0,
+            bucket_counts: vec![1, 1],
+        }),
+        ..Default::default()
+    };
+    let wide = p::ExponentialHistogramDataPoint {
+        scale: 0,
+        count: 1,
+        zero_threshold: 2.0,
+        zero_count: 1,
+        ..Default::default()
+    };
+    let s = add_exponential(&narrow, &wide);
+    assert_eq!((s.zero_count, s.zero_threshold), (3, 2.0));
+    assert_eq!(
+        s.positive,
+        Some(p::Buckets {
+            offset: 1,
+            bucket_counts: vec![1]
+        })
+    );
 }
