@@ -60,7 +60,7 @@ impl ReceiveError {
 }
 
 /// What one accepted write carried.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Received {
     pub series: u64,
     pub samples: u64,
@@ -75,7 +75,14 @@ pub struct Received {
     /// counts them), and those refused (labels too long, out of order).
     pub exemplars: u64,
     pub exemplars_dropped: u64,
+    /// Samples and histograms refused for their time (out of order, too old, out of bounds,
+    /// a duplicate) in a partial write ([`append_partial`]), and the first few refusals.
+    pub refused: u64,
+    pub refusals: Vec<String>,
 }
+
+/// How many refusals a partial write names.
+const REFUSALS_NAMED: usize = 10;
 
 /// Check the headers: remote write 1.0 or 2.0, in snappy.
 pub fn check_headers(
@@ -280,7 +287,14 @@ fn start_zero(
 /// order, duplicate, too old) rolls the whole write back and is answered 400, so the sender
 /// drops it rather than retrying forever, as Prometheus does.
 pub fn append(storage: &dyn Storage, req: &WriteRequest) -> Result<Received, ReceiveError> {
-    append_with_starts(storage, req, &[])
+    append_inner(storage, req, &[], false)
+}
+
+/// As [`append`] for remote write 2.0, which current Prometheus answers per sample: a sample
+/// or histogram refused for its time is skipped (counted in [`Received::refused`], the first
+/// few named) and the rest is stored; the caller answers 400 naming them.
+pub fn append_partial(storage: &dyn Storage, req: &WriteRequest) -> Result<Received, ReceiveError> {
+    append_inner(storage, req, &[], true)
 }
 
 /// As [`append`], with a start time for some series (`starts[i]` for `req.timeseries[i]`):
@@ -291,6 +305,24 @@ pub fn append_with_starts(
     storage: &dyn Storage,
     req: &WriteRequest,
     starts: &[Option<i64>],
+) -> Result<Received, ReceiveError> {
+    append_inner(storage, req, starts, false)
+}
+
+/// Whether an append was refused for the sample's time only (the series is fine).
+fn refused_for_time(e: &vigil_storage::AppendError) -> bool {
+    use vigil_storage::AppendError as E;
+    matches!(
+        e,
+        E::OutOfOrder | E::TooOld | E::OutOfBounds | E::DuplicateTimestamp
+    )
+}
+
+fn append_inner(
+    storage: &dyn Storage,
+    req: &WriteRequest,
+    starts: &[Option<i64>],
+    partial: bool,
 ) -> Result<Received, ReceiveError> {
     let mut app = storage.appender();
     let mut got = Received::default();
@@ -316,6 +348,14 @@ pub fn append_with_starts(
         for s in &ts.samples {
             match app.append(r, &labels, s.timestamp, s.value) {
                 Ok(next) => r = next,
+                Err(e) if partial && refused_for_time(&e) => {
+                    got.refused += 1;
+                    if got.refusals.len() < REFUSALS_NAMED {
+                        got.refusals
+                            .push(format!("{e}: series {labels}, timestamp {}", s.timestamp));
+                    }
+                    continue;
+                }
                 Err(e) => {
                     app.rollback();
                     let msg = format!("{e}: series {labels}, timestamp {}", s.timestamp);
@@ -355,6 +395,13 @@ pub fn append_with_starts(
                 }
                 // A storage without native histograms: counted, the rest stored.
                 Err(vigil_storage::AppendError::Unsupported(_)) => got.histograms_dropped += 1,
+                Err(e) if partial && refused_for_time(&e) => {
+                    got.refused += 1;
+                    if got.refusals.len() < REFUSALS_NAMED {
+                        got.refusals
+                            .push(format!("{e}: series {labels}, timestamp {}", h.timestamp));
+                    }
+                }
                 Err(e) => {
                     app.rollback();
                     let msg = format!("{e}: series {labels}, timestamp {}", h.timestamp);

@@ -577,6 +577,40 @@ fn receiver_refuses_bad_input_by_name() {
         head.contains("invalid native histogram") && head.contains("histograms[0]"),
         "{head}"
     );
+    // A 2.0 write is answered per sample, as current Prometheus answers it: a sample refused
+    // for its time is skipped and named in a 400, the rest stored and receipted.
+    let late = {
+        use vigil_remote::proto::{RequestV2, Sample, TimeSeriesV2};
+        vigil_remote::codec::encode(&RequestV2 {
+            symbols: ["", "__name__", "v2_metric", "n", "a"]
+                .map(String::from)
+                .to_vec(),
+            timeseries: vec![TimeSeriesV2 {
+                labels_refs: vec![1, 2, 3, 4],
+                samples: vec![
+                    Sample {
+                        value: 5.0,
+                        timestamp: 500,
+                    },
+                    Sample {
+                        value: 3.0,
+                        timestamp: 3000,
+                    },
+                ],
+                ..Default::default()
+            }],
+        })
+    };
+    let (c, head) = receipt(&late);
+    assert_eq!(c, 400, "{head}");
+    assert!(
+        head.contains("x-prometheus-remote-write-samples-written: 1")
+            && head.contains("1 samples not written: out of order sample")
+            && head.contains("timestamp 500"),
+        "{head}"
+    );
+    let r = query(&v.base, r#"v2_metric{n="a"} @ 3"#);
+    assert_eq!(r[0]["value"][1], "3", "{r:?}");
     let r = query(&v.base, "count_over_time(v2_metric[1h] @ 3)");
     assert_eq!(r.len(), 3, "{r:?}");
     let r = query(&v.base, "histogram_count(v2_metric{n=\"c\"} @ 1)");

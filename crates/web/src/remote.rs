@@ -198,7 +198,11 @@ async fn write(State(s): St, headers: HeaderMap, body: Bytes) -> Response {
     let res = tokio::task::spawn_blocking(move || {
         let msg = checked?;
         let req = receive::decode(msg, &body)?;
-        receive::append(&*storage, &req)
+        if v2 {
+            receive::append_partial(&*storage, &req)
+        } else {
+            receive::append(&*storage, &req)
+        }
     })
     .await
     .unwrap_or_else(|e| Err(ReceiveError::Storage(format!("write task failed: {e}"))));
@@ -214,7 +218,7 @@ async fn write(State(s): St, headers: HeaderMap, body: Bytes) -> Response {
             st.invalid_series += got.invalid_series;
             st.histograms_dropped += got.histograms_dropped;
             st.exemplars_dropped += got.exemplars_dropped;
-            if v2 && (got.histograms_dropped > 0 || got.invalid_series > 0) {
+            if v2 && (got.histograms_dropped > 0 || got.invalid_series > 0 || got.refused > 0) {
                 // Remote write 2.0 must not be answered 2xx while anything went unwritten:
                 // native histograms a storage cannot keep and series with invalid labels
                 // make it a 400 naming them, after the rest is stored (a partial write,
@@ -230,6 +234,13 @@ async fn write(State(s): St, headers: HeaderMap, body: Bytes) -> Response {
                     why.push(format!(
                         "{} series not written: invalid metric name or labels",
                         got.invalid_series
+                    ));
+                }
+                if got.refused > 0 {
+                    why.push(format!(
+                        "{} samples not written: {}",
+                        got.refused,
+                        got.refusals.join("; ")
                     ));
                 }
                 (
