@@ -30,6 +30,10 @@ const SWEEP_EVERY: Duration = Duration::from_secs(60);
 pub const MAX_STREAMS: usize = 1_000_000;
 /// The most buckets a side of an exponential histogram's sum may span (the processor's).
 const MAX_BUCKETS: usize = 160;
+/// vigil's own bound on the memory of all streams' state: explicit-bucket histograms may
+/// have any number of bounds, so the stream count alone does not bound it. Points of new
+/// streams past it are dropped.
+pub const MAX_STATE_BYTES: usize = 256 << 20;
 
 /// The running state of every delta stream seen.
 pub struct DeltaToCumulative {
@@ -44,6 +48,8 @@ struct State {
     streams: HashMap<u128, Stream>,
     seed: u64,
     swept: Instant,
+    /// About how much memory the streams' state takes ([`Acc::size`]).
+    bytes: usize,
 }
 
 struct Stream {
@@ -51,6 +57,25 @@ struct Stream {
     last_ns: u64,
     seen: Instant,
     acc: Acc,
+}
+
+impl Acc {
+    /// About the memory this state and its stream's entry take.
+    fn size(&self) -> usize {
+        const ENTRY: usize = 96;
+        ENTRY
+            + match self {
+                Acc::Int(_) | Acc::Double(_) => 0,
+                Acc::Histogram { bounds, counts, .. } => 8 * (bounds.len() + counts.len()),
+                Acc::Exponential(h) => {
+                    std::mem::size_of::<p::ExponentialHistogramDataPoint>()
+                        + 8 * [&h.positive, &h.negative]
+                            .iter()
+                            .map(|b| b.as_ref().map_or(0, |b| b.bucket_counts.len()))
+                            .sum::<usize>()
+                }
+            }
+    }
 }
 
 /// A stream's running total: only what the sum needs (no attributes or exemplars).
@@ -81,6 +106,7 @@ impl DeltaToCumulative {
                 streams: HashMap::new(),
                 seed: std::collections::hash_map::RandomState::new().hash_one(0xde17a_u64),
                 swept: Instant::now(),
+                bytes: 0,
             }),
             max_stale,
         }
@@ -100,7 +126,15 @@ impl DeltaToCumulative {
         let now = Instant::now();
         if now.duration_since(st.swept) >= SWEEP_EVERY.min(self.max_stale) {
             let stale = self.max_stale;
-            st.streams.retain(|_, s| now.duration_since(s.seen) < stale);
+            let mut freed = 0;
+            st.streams.retain(|_, s| {
+                let keep = now.duration_since(s.seen) < stale;
+                if !keep {
+                    freed += s.acc.size();
+                }
+                keep
+            });
+            st.bytes = st.bytes.saturating_sub(freed);
             st.swept = now;
         }
         let mut dropped = 0;
@@ -289,12 +323,7 @@ impl State {
                 put(&mut id, b"exponential");
                 h.data_points.retain_mut(|dp| {
                     let key = self.key(&id, &dp.attributes);
-                    let own = || {
-                        let mut x = dp.clone();
-                        x.attributes.clear();
-                        x.exemplars.clear();
-                        Acc::Exponential(Box::new(x))
-                    };
+                    let own = || Acc::Exponential(Box::new(first_exponential(dp)));
                     let kept = self.step(
                         key,
                         dp.start_time_unix_nano,
@@ -378,6 +407,10 @@ impl State {
             Step::New if no_value => Some((start, None)),
             Step::New => {
                 let acc = add(None).unwrap_or_else(|fresh| fresh);
+                if self.bytes.saturating_add(acc.size()) > MAX_STATE_BYTES {
+                    return None;
+                }
+                self.bytes += acc.size();
                 self.streams.insert(
                     key,
                     Stream {
@@ -394,6 +427,7 @@ impl State {
                 if no_value {
                     return Some((s.start_ns, None));
                 }
+                let before = s.acc.size();
                 match add(Some(&s.acc)) {
                     Ok(acc) => s.acc = acc,
                     Err(fresh) => {
@@ -401,6 +435,7 @@ impl State {
                         s.start_ns = start;
                     }
                 }
+                self.bytes = (self.bytes + s.acc.size()).saturating_sub(before);
                 s.last_ns = t;
                 Some((s.start_ns, Some(s.acc.clone())))
             }
@@ -437,8 +472,8 @@ fn put_attrs(out: &mut Vec<u8>, attrs: &[p::KeyValue]) {
 }
 
 /// The upper bound of exponential bucket `i` at `scale`: base^(i+1), base = 2^(2^-scale).
-fn upper_bound(i: i32, scale: i32) -> f64 {
-    ((f64::from(i) + 1.0) * (-f64::from(scale)).exp2()).exp2()
+fn upper_bound(i: i64, scale: i32) -> f64 {
+    ((i as f64 + 1.0) * (-f64::from(scale)).exp2()).exp2()
 }
 
 /// Widen `h`'s zero bucket to `threshold`: buckets whose range lies within it move into the
@@ -446,21 +481,27 @@ fn upper_bound(i: i32, scale: i32) -> f64 {
 /// moves too (OpenTelemetry's `WidenZero`).
 fn widen_zero(h: &mut p::ExponentialHistogramDataPoint, threshold: f64) {
     let mut t = threshold.max(h.zero_threshold);
+    let scale = h.scale;
     loop {
         let mut moved = false;
         for side in [&mut h.positive, &mut h.negative] {
             let Some(b) = side.as_mut() else { continue };
-            while !b.bucket_counts.is_empty() {
-                let lower = upper_bound(b.offset - 1, h.scale);
-                if lower >= t {
+            // The leading buckets the threshold covers, found in one pass and moved at once.
+            let mut k = 0;
+            while k < b.bucket_counts.len() {
+                let i = i64::from(b.offset) + k as i64;
+                if upper_bound(i - 1, scale) >= t {
                     break;
                 }
-                let upper = upper_bound(b.offset, h.scale);
-                if upper > t {
-                    t = upper;
-                }
-                h.zero_count = h.zero_count.saturating_add(b.bucket_counts.remove(0));
-                b.offset += 1;
+                t = t.max(upper_bound(i, scale));
+                k += 1;
+            }
+            if k > 0 {
+                let gone: u64 = b.bucket_counts.drain(..k).fold(0, u64::saturating_add);
+                h.zero_count = h.zero_count.saturating_add(gone);
+                b.offset = b
+                    .offset
+                    .saturating_add(i32::try_from(k).unwrap_or(i32::MAX));
                 moved = true;
             }
         }
@@ -487,7 +528,7 @@ fn add_exponential(
     let mut scale = a.scale.min(b.scale);
     let side = |x: &Option<p::Buckets>, from: i32, to: i32| -> Vec<(i32, u64)> {
         let Some(x) = x else { return Vec::new() };
-        let down = (from - to).clamp(0, 31) as u32;
+        let down = (i64::from(from) - i64::from(to)).clamp(0, 31) as u32;
         x.bucket_counts
             .iter()
             .enumerate()
@@ -535,8 +576,22 @@ fn add_exponential(
         zero_threshold: a.zero_threshold.max(b.zero_threshold),
         positive: buckets(&pos),
         negative: buckets(&neg),
+        // A running total: neither point's attributes or exemplars.
+        attributes: Vec::new(),
+        exemplars: Vec::new(),
         ..b
     }
+}
+
+/// A stream's first exponential histogram as it is kept: within [`MAX_BUCKETS`] a side
+/// (made coarser, as a sum would be), without attributes or exemplars.
+fn first_exponential(dp: &p::ExponentialHistogramDataPoint) -> p::ExponentialHistogramDataPoint {
+    let empty = p::ExponentialHistogramDataPoint {
+        scale: dp.scale,
+        zero_threshold: dp.zero_threshold,
+        ..Default::default()
+    };
+    add_exponential(&empty, dp)
 }
 
 #[cfg(test)]

@@ -341,6 +341,7 @@ fn append_inner(
             }
         };
         got.series += 1;
+        let refused_before = got.refused;
         let mut r = 0;
         if let Some(Some(start)) = starts.get(i) {
             r = start_zero(&mut *app, &labels, *start, ts);
@@ -408,6 +409,13 @@ fn append_inner(
                     return Err(ReceiveError::BadRequest(msg));
                 }
             }
+        }
+        // A series whose every sample was refused has no sample for its exemplars: they are
+        // dropped, as Prometheus drops them (its series ref is unknown then).
+        let sent = (ts.samples.len() + ts.histograms.len()) as u64;
+        if sent > 0 && got.refused - refused_before == sent {
+            got.exemplars_dropped += ts.exemplars.len() as u64;
+            continue;
         }
         // As Prometheus: after the series' samples, and a refused exemplar never fails the
         // write (it is counted and logged at debug).

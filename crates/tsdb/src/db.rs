@@ -1000,8 +1000,8 @@ impl Db {
     fn cut_head_blocks(&self) -> std::io::Result<()> {
         let r = self.opts.block_range_ms;
         // As Prometheus's delayed compaction: the delay counts from the first pass that finds
-        // a cut due, and starts again only once no cut is due (after the cut; a cut that
-        // failed is retried at the next pass, not delayed again).
+        // a cut due, and starts again once the cut is done or no cut is due (a cut that failed
+        // is retried at the next pass, not delayed again).
         if !self.opts.head_cut_delay.is_zero() {
             let due = self
                 .head
@@ -1053,6 +1053,9 @@ impl Db {
             }
             self.head.truncate(maxt)?;
         }
+        // Cut: the next due cut waits a delay of its own (a failed one returned above and is
+        // retried at the next pass without one).
+        *self.cut_due_since.lock() = None;
         Ok(())
     }
 

@@ -145,7 +145,7 @@ struct Reloader {
 /// `--enable-feature=delayed-compaction`'s delay: drawn at random, up to
 /// `--storage.tsdb.delayed-compaction.max-percent` (1 to 100, default 10) of the block range,
 /// as Prometheus draws it; another whole percentage is warned about and the default used,
-/// and a value that is not a whole number refused, as there.
+/// and a value that is not a whole (decimal) number refused, as there.
 fn head_cut_delay(max_percent: Option<&str>, block_range: Duration) -> anyhow::Result<Duration> {
     let pct = match max_percent.map(|s| (s, s.trim().parse::<i64>())) {
         None => 10,
@@ -557,6 +557,15 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
     opts.no_lockfile = flags.no_lockfile;
     if flags.block_format == "prometheus" {
         opts.block_format = vigil_tsdb::db::BlockFormat::Prometheus;
+    }
+    // Prometheus parses the flag with or without the feature: a value that is not a whole
+    // number stops start-up either way.
+    if let Some(v) = flags.delayed_compaction_max_percent.as_deref()
+        && v.trim().parse::<i64>().is_err()
+    {
+        bail!(
+            "invalid value {v:?} for flag --storage.tsdb.delayed-compaction.max-percent: a whole number"
+        );
     }
     if crate::server_flags::feature(&flags, "delayed-compaction") {
         opts.head_cut_delay =
@@ -1187,7 +1196,7 @@ mod tests {
             );
         }
         assert_eq!(draw(Some("100"), Duration::ZERO), Duration::ZERO);
-        // As Go's flag parsing: not a whole number, no start.
+        // As Prometheus's flag parsing: not a whole number, no start.
         for bad in ["x", "1.5"] {
             let e = head_cut_delay(Some(bad), hour).unwrap_err().to_string();
             assert!(e.contains("delayed-compaction.max-percent"), "{e}");

@@ -605,7 +605,7 @@ fn receiver_refuses_bad_input_by_name() {
     assert_eq!(c, 400, "{head}");
     assert!(
         head.contains("x-prometheus-remote-write-samples-written: 1")
-            && head.contains("1 samples not written: out of order sample")
+            && head.contains("1 samples or histograms not written: out of order sample")
             && head.contains("timestamp 500"),
         "{head}"
     );

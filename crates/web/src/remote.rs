@@ -238,14 +238,25 @@ async fn write(State(s): St, headers: HeaderMap, body: Bytes) -> Response {
                 }
                 if got.refused > 0 {
                     why.push(format!(
-                        "{} samples not written: {}",
+                        "{} samples or histograms not written: {}",
                         got.refused,
                         got.refusals.join("; ")
                     ));
+                    // Answered with an error, though the rest was stored.
+                    st.refused += 1;
+                    tracing::warn!(
+                        refused = got.refused,
+                        first = %got.refusals.first().map_or("", String::as_str),
+                        "Remote write 2.0: samples refused for their time, the rest stored"
+                    );
                 }
                 (
                     StatusCode::BAD_REQUEST,
-                    format!("{}; {} samples written\n", why.join("; "), got.samples),
+                    format!(
+                        "{}; {} float samples written\n",
+                        why.join("; "),
+                        got.samples
+                    ),
                 )
                     .into_response()
             } else {

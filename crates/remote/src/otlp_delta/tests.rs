@@ -308,3 +308,34 @@ fn exponential_histograms_merge_at_the_coarser_scale() {
         })
     );
 }
+
+/// A stream's exponential histogram is kept within 160 buckets a side from its first point,
+/// and a zero bucket widened over a million buckets moves them in one pass.
+#[test]
+fn exponential_state_stays_small_and_widening_is_linear() {
+    let many = p::ExponentialHistogramDataPoint {
+        scale: 0,
+        count: 1_000_000,
+        zero_threshold: 0.0,
+        positive: Some(p::Buckets {
+            offset: -500_000,
+            bucket_counts: vec![1; 1_000_000],
+        }),
+        attributes: vec![kv("a", "b")],
+        ..Default::default()
+    };
+    let kept = first_exponential(&many);
+    let pos = kept.positive.as_ref().unwrap();
+    assert!(
+        pos.bucket_counts.len() <= MAX_BUCKETS,
+        "{}",
+        pos.bucket_counts.len()
+    );
+    assert_eq!(pos.bucket_counts.iter().sum::<u64>(), 1_000_000);
+    assert!(kept.attributes.is_empty());
+    let mut wide = many.clone();
+    widen_zero(&mut wide, 1.0);
+    // Every bucket below 1 (indices under 0 at scale 0) went to the zero count.
+    assert_eq!(wide.zero_count, 500_000);
+    assert_eq!(wide.positive.as_ref().unwrap().offset, 0);
+}
