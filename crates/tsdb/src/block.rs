@@ -499,6 +499,7 @@ fn write_block_in(
     }
     File::open(tmp.join("chunks"))?.sync_all()?;
     File::open(tmp)?.sync_all()?;
+    crate::uncached::forget_block(tmp);
     // The rename makes the block appear whole or not at all; syncing the parent puts the
     // rename on disk before callers delete what the block replaces (sources of a merge, the
     // head's cut range).

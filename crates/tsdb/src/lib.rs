@@ -23,4 +23,5 @@ pub mod journal;
 pub mod packed;
 pub mod prometheus;
 pub mod tools;
+pub mod uncached;
 pub mod wal;

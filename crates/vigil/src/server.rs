@@ -414,6 +414,7 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
         &flags,
         "type-and-unit-labels",
     ));
+    vigil_tsdb::uncached::set(crate::server_flags::feature(&flags, "use-uncached-io"));
     vigil_config::set_otlp_native_delta(crate::server_flags::feature(
         &flags,
         "otlp-native-delta-ingestion",

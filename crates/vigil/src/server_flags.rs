@@ -333,7 +333,7 @@ pub const FLAGS: &[FlagInfo] = &[
     f(
         "enable-feature",
         Works,
-        "comma-separated features: `auto-reload-config`, `concurrent-rule-eval`, `created-timestamp-zero-ingestion`, `delayed-compaction`, `exemplar-storage`, `native-histograms`, `ooo-native-histograms`, `otlp-deltatocumulative`, `otlp-native-delta-ingestion`, `promql-binop-fill-modifiers`, `promql-delayed-name-removal`, `promql-per-step-stats`, `type-and-unit-labels` and `extra-scrape-metrics` work; the others are named in a warning with what vigil does instead",
+        "comma-separated features: `auto-reload-config`, `concurrent-rule-eval`, `created-timestamp-zero-ingestion`, `delayed-compaction`, `exemplar-storage`, `native-histograms`, `ooo-native-histograms`, `otlp-deltatocumulative`, `otlp-native-delta-ingestion`, `promql-binop-fill-modifiers`, `promql-delayed-name-removal`, `promql-per-step-stats`, `type-and-unit-labels`, `use-uncached-io` and `extra-scrape-metrics` work; the others are named in a warning with what vigil does instead",
     ),
     f(
         "auto-gomaxprocs",
@@ -762,10 +762,8 @@ const FEATURES: &[(&str, Option<&str>)] = &[
     ),
     // A head cut waits a random delay once due (`--storage.tsdb.delayed-compaction.max-percent`).
     ("delayed-compaction", None),
-    (
-        "use-uncached-io",
-        Some("vigil writes chunks through the page cache"),
-    ),
+    // Block files leave the page cache once written (`vigil_tsdb::uncached`).
+    ("use-uncached-io", None),
     ("old-ui", Some("vigil has one UI")),
     // Delta points summed per stream into cumulative ones before translation.
     ("otlp-deltatocumulative", None),

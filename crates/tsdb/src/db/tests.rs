@@ -640,3 +640,60 @@ fn a_due_head_cut_waits_for_the_compaction_delay() {
     assert_eq!(all(&db).len(), 4 * 60);
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// `--enable-feature=use-uncached-io`: a block's files leave the page cache once written (a
+/// block written without it stays there), and the block reads back whole.
+#[test]
+fn uncached_io_leaves_written_blocks_out_of_the_page_cache() {
+    let d = tmp("uncached");
+    std::fs::create_dir_all(&d).unwrap();
+    // Values that do not compress: a few megabytes of chunks.
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let series: Vec<Series> = (0..1000)
+        .map(|i| Series {
+            labels: Labels::from_pairs([("__name__", "x".to_string()), ("i", i.to_string())]),
+            samples: (0..480)
+                .map(|k| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    Sample {
+                        t: k * 15_000,
+                        v: f64::from_bits(x >> 12 | 0x3ff0_0000_0000_0000),
+                    }
+                })
+                .collect(),
+            histograms: vec![],
+        })
+        .collect();
+    let write = |on: bool| {
+        crate::uncached::set(on);
+        let meta = crate::block::write_block(
+            &d,
+            0,
+            2 * HOUR_MS,
+            series.clone(),
+            Compaction {
+                level: 1,
+                sources: vec![],
+                hints: vec![],
+            },
+        )
+        .unwrap();
+        crate::uncached::set(false);
+        let (resident, pages) =
+            crate::uncached::resident_pages(&d.join(&meta.ulid).join("chunks").join("000001"));
+        (resident, pages, meta.ulid)
+    };
+    let (cached, pages, _) = write(false);
+    assert!(pages > 500, "{pages} pages of chunks");
+    let (left, _, ulid) = write(true);
+    assert!(
+        left * 10 < cached,
+        "{left} of {pages} pages stay cached with the feature, {cached} without"
+    );
+    let b = Block::open(&d.join(&ulid)).unwrap();
+    let back: usize = b.read_all().map(|s| s.samples.len()).sum();
+    assert_eq!(back, 1000 * 480);
+    let _ = std::fs::remove_dir_all(&d);
+}

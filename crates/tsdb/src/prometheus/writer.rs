@@ -129,6 +129,7 @@ fn write_in(
     }
     File::open(tmp.join("chunks"))?.sync_all()?;
     File::open(tmp)?.sync_all()?;
+    crate::uncached::forget_block(tmp);
     std::fs::rename(tmp, parent.join(&ulid))?;
     // On disk before callers delete what the block replaces.
     File::open(parent)?.sync_all()?;
