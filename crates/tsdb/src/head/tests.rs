@@ -1339,3 +1339,90 @@ fn a_histogram_after_a_late_one_has_its_reset_left_to_the_reader() {
         "its chunk neighbour is in order"
     );
 }
+
+/// Late samples under way while in-order samples are appended and the head is cut: every
+/// sample acknowledged at or after the last cut is in the head, exactly once, and a restart
+/// replays the same head from the WAL.
+#[test]
+fn late_samples_racing_cuts_are_all_kept_and_replayed() {
+    use std::sync::atomic::AtomicI64;
+    let d = tmp("late-race");
+    let h = reopen(&d, i64::MIN);
+    h.set_out_of_order_window(i64::MAX / 4);
+    let s = l(&[("__name__", "race")]);
+    let newest = AtomicI64::new(-1);
+    let cut = AtomicI64::new(i64::MIN);
+    let acked: Mutex<Vec<(i64, f64)>> = Mutex::new(Vec::new());
+    std::thread::scope(|sc| {
+        // In order, every 10 ms; every second of data, the cutter is let catch up to two
+        // seconds behind, so cuts land among the appends.
+        sc.spawn(|| {
+            for t in (0..6_000).step_by(10) {
+                if t % 1_000 == 0 && t >= 2_000 {
+                    while cut.load(Ordering::SeqCst) < t - 2_000 {
+                        std::thread::yield_now();
+                    }
+                }
+                let mut app = h.appender();
+                if app.append(0, &s, t, t as f64).is_ok() && app.commit().is_ok() {
+                    acked.lock().push((t, t as f64));
+                }
+                newest.store(t, Ordering::SeqCst);
+            }
+        });
+        // Late, at the odd 5s, about as far behind the newest as the cuts are, so some land
+        // just after a cut and some just before.
+        sc.spawn(|| {
+            let mut t = 5;
+            while t < 5_900 {
+                if newest.load(Ordering::SeqCst) < (t + 900).min(5_990) {
+                    std::thread::yield_now();
+                    continue;
+                }
+                let mut app = h.appender();
+                let v = -(t as f64);
+                match app.append(0, &s, t, v) {
+                    Ok(_) => {
+                        if app.commit().is_ok() {
+                            acked.lock().push((t, v));
+                        }
+                    }
+                    // Behind a cut that overtook it: refused, not acknowledged.
+                    Err(AppendError::OutOfBounds) => {}
+                    Err(e) => panic!("{t}: {e}"),
+                }
+                t += 20;
+            }
+        });
+        // Cuts, well behind the newest, up to 5,000.
+        sc.spawn(|| {
+            while cut.load(Ordering::SeqCst) < 5_000 {
+                let at = (newest.load(Ordering::SeqCst) - 400).div_euclid(1_000) * 1_000;
+                if at > cut.load(Ordering::SeqCst) {
+                    h.truncate(at).unwrap();
+                    cut.store(at, Ordering::SeqCst);
+                }
+                std::thread::yield_now();
+            }
+        });
+    });
+    let last_cut = cut.load(Ordering::SeqCst);
+    assert_eq!(last_cut, 5_000);
+    let mut want: Vec<(i64, f64)> = acked
+        .into_inner()
+        .into_iter()
+        .filter(|x| x.0 >= last_cut)
+        .collect();
+    want.sort_by_key(|x| x.0);
+    let got = head_dump(&h).remove(&s.to_string()).unwrap_or_default();
+    assert_eq!(got, want, "the head holds every acknowledged sample once");
+    assert!(want.iter().any(|x| x.1 < 0.0), "late samples were taken");
+    drop(h);
+    let h = reopen(&d, last_cut);
+    assert_eq!(
+        head_dump(&h).remove(&s.to_string()).unwrap_or_default(),
+        want,
+        "replayed"
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
