@@ -62,7 +62,8 @@ struct Extra {
     hist: Option<HistChunks>,
     /// Samples that came after a newer one (`storage.tsdb.out_of_order_time_window`, or a
     /// commit overtaken by another on the same series); none at the times the chunks hold.
-    late: Option<LateSamples>,
+    /// Boxed: a native histogram series without late samples pays a pointer for them.
+    late: Option<Box<LateSamples>>,
 }
 
 impl Chunks {
@@ -80,7 +81,7 @@ impl Chunks {
     }
 
     fn late(&self) -> Option<&LateSamples> {
-        self.extra.as_ref()?.late.as_ref()
+        self.extra.as_ref()?.late.as_deref()
     }
 
     fn late_or_new(&mut self) -> &mut LateSamples {
