@@ -1015,6 +1015,10 @@ pub struct HeadStats {
     /// Samples refused as older than the out-of-order window allows
     /// (`prometheus_tsdb_too_old_samples_total`).
     pub too_old: AtomicU64,
+    /// Samples before the head's range (already in blocks): refused when appended, or dropped
+    /// at commit when a cut overtook their transaction, as Prometheus drops and counts them
+    /// (`prometheus_tsdb_out_of_bound_samples_total`).
+    pub out_of_bounds: AtomicU64,
     /// Samples (of either kind) stored although older than their series' newest: taken by
     /// the out-of-order window, or overtaken by a concurrent commit on the same series
     /// (`prometheus_tsdb_head_out_of_order_samples_appended_total`).

@@ -98,6 +98,12 @@ impl Collector for TsdbCollector {
         )?;
         counter(
             &mut enc,
+            "prometheus_tsdb_out_of_bound_samples",
+            "Total number of out of bound samples ingestion failed attempts with out of order support disabled.",
+            st.out_of_bounds.load(Ordering::Relaxed),
+        )?;
+        counter(
+            &mut enc,
             "prometheus_tsdb_too_old_samples",
             "Total number of out of order samples ingestion failed attempts with out-of-order support enabled, but sample outside of time window.",
             st.too_old.load(Ordering::Relaxed),

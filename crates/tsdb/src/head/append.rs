@@ -179,6 +179,10 @@ impl HeadAppender<'_> {
                 self.head.stats.too_old.fetch_add(1, Ordering::Relaxed);
                 return Err(AppendError::TooOld);
             }
+            self.head
+                .stats
+                .out_of_bounds
+                .fetch_add(1, Ordering::Relaxed);
             return Err(AppendError::OutOfBounds);
         }
         let pending = self.newest.get(&r).copied();
@@ -453,9 +457,17 @@ impl Appender for HeadAppender<'_> {
         let min_valid = self.head.min_valid.load(Ordering::Relaxed);
         let mut batches = self.batches;
         batches.push((self.samples, self.histograms));
+        let before: usize = batches.iter().map(|(fs, hs)| fs.len() + hs.len()).sum();
         for (fs, hs) in batches.iter_mut() {
             fs.retain(|(_, t, _)| *t >= min_valid);
             hs.retain(|(_, t, _)| *t >= min_valid);
+        }
+        let kept: usize = batches.iter().map(|(fs, hs)| fs.len() + hs.len()).sum();
+        if kept < before {
+            self.head
+                .stats
+                .out_of_bounds
+                .fetch_add((before - kept) as u64, Ordering::Relaxed);
         }
         batches.retain(|(fs, hs)| !fs.is_empty() || !hs.is_empty());
         let exemplars = self.exemplars;

@@ -1426,3 +1426,29 @@ fn late_samples_racing_cuts_are_all_kept_and_replayed() {
     );
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// A sample before the head's range is counted as out of bounds, whether refused when appended
+/// or dropped at commit because a cut overtook its transaction (as Prometheus counts both).
+#[test]
+fn out_of_bounds_samples_are_counted_at_append_and_at_commit() {
+    let h = Head::in_memory();
+    let x = l(&[("__name__", "x")]);
+    let mut app = h.appender();
+    app.append(0, &x, 10_000, 1.0).unwrap();
+    app.commit().unwrap();
+    let mut open = h.appender();
+    open.append(0, &x, 11_000, 2.0).unwrap();
+    h.truncate(12_000).unwrap();
+    open.commit().unwrap();
+    assert_eq!(
+        h.stats.out_of_bounds.load(Ordering::Relaxed),
+        1,
+        "dropped at commit"
+    );
+    let mut app = h.appender();
+    assert_eq!(
+        app.append(0, &x, 11_500, 3.0),
+        Err(AppendError::OutOfBounds)
+    );
+    assert_eq!(h.stats.out_of_bounds.load(Ordering::Relaxed), 2);
+}
