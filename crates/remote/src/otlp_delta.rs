@@ -223,6 +223,8 @@ impl State {
                                     Some(number_data_point::Value::AsDouble(b)),
                                 ) => Acc::Double(*a as f64 + b),
                                 (Some(Acc::Double(a)), v) => Acc::Double(a + as_f64(v)),
+                                // A point with no value adds nothing.
+                                (Some(Acc::Int(a)), None) => Acc::Int(*a),
                                 (_, Some(number_data_point::Value::AsInt(b))) => Acc::Int(b),
                                 (_, v) => Acc::Double(as_f64(v)),
                             })

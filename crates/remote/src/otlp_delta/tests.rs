@@ -143,6 +143,21 @@ fn deltas_add_up_per_stream_and_repeats_are_dropped() {
         s.data_points[1].value,
         Some(number_data_point::Value::AsInt(3))
     );
+    // A point that carries no value adds nothing (it does not start the sum again).
+    let mut req = request(
+        vec![kv("service.name", "t")],
+        vec![delta_sum(
+            "jobs",
+            vec![(60, 70, 0.0, a()), (70, 80, 4.0, a())],
+        )],
+    );
+    if let Some(metric::Data::Sum(s)) =
+        &mut req.resource_metrics[0].scope_metrics[0].metrics[0].data
+    {
+        s.data_points[0].value = None;
+    }
+    d.convert(&mut req);
+    assert_eq!(sums(&req), [(30, 70, 3.0), (30, 80, 7.0)]);
 }
 
 #[test]
