@@ -50,6 +50,8 @@ struct State {
     swept: Instant,
     /// About how much memory the streams' state takes ([`Acc::size`]).
     bytes: usize,
+    /// Points dropped in the request being converted.
+    dropped: usize,
 }
 
 struct Stream {
@@ -107,6 +109,7 @@ impl DeltaToCumulative {
                 seed: std::collections::hash_map::RandomState::new().hash_one(0xde17a_u64),
                 swept: Instant::now(),
                 bytes: 0,
+                dropped: 0,
             }),
             max_stale,
         }
@@ -137,7 +140,7 @@ impl DeltaToCumulative {
             st.bytes = st.bytes.saturating_sub(freed);
             st.swept = now;
         }
-        let mut dropped = 0;
+        st.dropped = 0;
         for rm in &mut req.resource_metrics {
             let mut resource = Vec::new();
             put_attrs(
@@ -161,10 +164,10 @@ impl DeltaToCumulative {
                 }
                 let digest = twox_hash::XxHash3_128::oneshot_with_seed(st.seed, &scope);
                 sm.metrics
-                    .retain_mut(|m| !is_delta(m) || st.metric(digest, m, now, &mut dropped) > 0);
+                    .retain_mut(|m| !is_delta(m) || st.metric(digest, m, now) > 0);
             }
         }
-        dropped
+        st.dropped
     }
 }
 
@@ -191,13 +194,7 @@ enum Step {
 
 impl State {
     /// Make one delta metric cumulative; returns the points it has left.
-    fn metric(
-        &mut self,
-        scope: u128,
-        m: &mut p::Metric,
-        now: Instant,
-        dropped: &mut usize,
-    ) -> usize {
+    fn metric(&mut self, scope: u128, m: &mut p::Metric, now: Instant) -> usize {
         let mut id = scope.to_le_bytes().to_vec();
         put(&mut id, m.name.as_bytes());
         put(&mut id, m.unit.as_bytes());
@@ -244,10 +241,7 @@ impl State {
                             }
                             true
                         }
-                        None => {
-                            *dropped += 1;
-                            false
-                        }
+                        None => false,
                     }
                 });
                 s.aggregation_temporality = p::TEMPORALITY_CUMULATIVE;
@@ -312,10 +306,7 @@ impl State {
                             }
                             true
                         }
-                        None => {
-                            *dropped += 1;
-                            false
-                        }
+                        None => false,
                     }
                 });
                 h.aggregation_temporality = p::TEMPORALITY_CUMULATIVE;
@@ -355,10 +346,7 @@ impl State {
                             }
                             true
                         }
-                        None => {
-                            *dropped += 1;
-                            false
-                        }
+                        None => false,
                     }
                 });
                 h.aggregation_temporality = p::TEMPORALITY_CUMULATIVE;
@@ -378,7 +366,7 @@ impl State {
     /// state (None for a new stream) and returns the new state, or `Err` with a state that
     /// starts the stream again from this point (a histogram whose bounds changed). Returns the
     /// stream's start and its state after the point (None for a point flagged as having no
-    /// value, which passes through as it is), or None for a dropped point.
+    /// value, which passes through as it is), or None for a dropped point (counted).
     #[allow(clippy::type_complexity)]
     fn step(
         &mut self,
@@ -403,13 +391,17 @@ impl State {
             }
         };
         match step {
-            Step::Drop => None,
+            Step::Drop => {
+                self.dropped += 1;
+                None
+            }
             // A point with no recorded value (a staleness marker to be) adds nothing and
             // moves no stream on.
             Step::New if no_value => Some((start, None)),
             Step::New => {
                 let acc = add(None).unwrap_or_else(|fresh| fresh);
                 if self.bytes.saturating_add(acc.size()) > MAX_STATE_BYTES {
+                    self.dropped += 1;
                     return None;
                 }
                 self.bytes += acc.size();

@@ -577,6 +577,32 @@ struct Applied {
     hi: i64,
 }
 
+impl Applied {
+    const NONE: Applied = Applied {
+        n: 0,
+        late: 0,
+        lo: i64::MAX,
+        hi: i64::MIN,
+    };
+
+    /// A sample at `t` was applied (`late`: as a late one).
+    fn took(&mut self, t: i64, late: bool) {
+        self.n += 1;
+        self.late += u64::from(late);
+        self.lo = self.lo.min(t);
+        self.hi = self.hi.max(t);
+    }
+
+    fn and(self, o: Applied) -> Applied {
+        Applied {
+            n: self.n + o.n,
+            late: self.late + o.late,
+            lo: self.lo.min(o.lo),
+            hi: self.hi.max(o.hi),
+        }
+    }
+}
+
 /// Apply float samples to their series (commit and replay alike). One not newer than its
 /// series' newest is late: admitted by the out-of-order window, or overtaken by a concurrent
 /// commit on the same series. It is in the WAL, so it is kept (replay keeps it too), unless
@@ -587,12 +613,7 @@ fn apply_floats(
     wal_only: bool,
     fs: impl IntoIterator<Item = (SeriesRef, i64, f64)>,
 ) -> Applied {
-    let mut a = Applied {
-        n: 0,
-        late: 0,
-        lo: i64::MAX,
-        hi: i64::MIN,
-    };
+    let mut a = Applied::NONE;
     let range = idx.chunk_range;
     for (r, t, v) in fs {
         let Some(s) = idx.series.get_mut(&r) else {
@@ -607,14 +628,10 @@ fn apply_floats(
             } else {
                 s.push(t, v, range);
             }
-        } else if wal_only || !s.insert_late(t, v) {
-            continue;
-        } else {
-            a.late += 1;
+            a.took(t, false);
+        } else if !wal_only && s.insert_late(t, v) {
+            a.took(t, true);
         }
-        a.n += 1;
-        a.lo = a.lo.min(t);
-        a.hi = a.hi.max(t);
     }
     a
 }
@@ -625,12 +642,7 @@ fn apply_histograms(
     wal_only: bool,
     hs: impl IntoIterator<Item = (SeriesRef, i64, Arc<FloatHistogram>)>,
 ) -> Applied {
-    let mut a = Applied {
-        n: 0,
-        late: 0,
-        lo: i64::MAX,
-        hi: i64::MIN,
-    };
+    let mut a = Applied::NONE;
     for (r, t, h) in hs {
         let Some(s) = idx.series.get_mut(&r) else {
             continue;
@@ -644,14 +656,10 @@ fn apply_histograms(
             } else {
                 s.push_histogram(t, &h);
             }
-        } else if wal_only || !s.insert_late_histogram(t, &h) {
-            continue;
-        } else {
-            a.late += 1;
+            a.took(t, false);
+        } else if !wal_only && s.insert_late_histogram(t, &h) {
+            a.took(t, true);
         }
-        a.n += 1;
-        a.lo = a.lo.min(t);
-        a.hi = a.hi.max(t);
     }
     a
 }
@@ -663,14 +671,7 @@ fn apply_batch(
     fs: Vec<(SeriesRef, i64, f64)>,
     hs: Vec<(SeriesRef, i64, Arc<FloatHistogram>)>,
 ) -> Applied {
-    let f = apply_floats(idx, wal_only, fs);
-    let h = apply_histograms(idx, wal_only, hs);
-    Applied {
-        n: f.n + h.n,
-        late: f.late + h.late,
-        lo: f.lo.min(h.lo),
-        hi: f.hi.max(h.hi),
-    }
+    apply_floats(idx, wal_only, fs).and(apply_histograms(idx, wal_only, hs))
 }
 
 /// foldhash maps: these are on the append path of every sample.

@@ -172,8 +172,16 @@ impl HeadAppender<'_> {
         // exclusive, and refuses the rest as out of order, as Prometheus's agent does.
         let window = self.head.late_window.load(Ordering::Relaxed);
         let agent = self.head.wal_only;
-        let head_max = self.head.max_time.load(Ordering::Relaxed);
-        let too_old = |t: i64| window > 0 && !agent && t < head_max.saturating_sub(window);
+        // The head's newest time is read only with a window (this is every append's path).
+        let too_old = |t: i64| {
+            window > 0
+                && !agent
+                && t < self
+                    .head
+                    .max_time
+                    .load(Ordering::Relaxed)
+                    .saturating_sub(window)
+        };
         if t < self.head.min_valid.load(Ordering::Relaxed) {
             if too_old(t) {
                 self.head.stats.too_old.fetch_add(1, Ordering::Relaxed);
