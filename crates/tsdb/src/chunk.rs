@@ -250,6 +250,50 @@ impl XorChunk {
     pub fn iter(&self) -> XorIter<'_> {
         XorIter::over(&self.bw.bytes, self.count)
     }
+
+    /// The whole appender state (bit stream, free bits, count, last time, delta and value,
+    /// leading and trailing zeros): a head snapshot resumes appending exactly where it was.
+    pub(crate) fn put_state(&self, p: &mut Vec<u8>) {
+        use crate::encoding::{put_uvarint, put_varint};
+        put_uvarint(p, self.bw.bytes.len() as u64);
+        p.extend_from_slice(&self.bw.bytes);
+        p.push(self.bw.free);
+        put_uvarint(p, u64::from(self.count));
+        put_varint(p, self.t);
+        put_varint(p, self.t_delta);
+        p.extend_from_slice(&self.v.to_le_bytes());
+        p.push(self.leading);
+        p.push(self.trailing);
+    }
+
+    /// What [`XorChunk::put_state`] wrote; None if it is not a state an append can go on from.
+    pub(crate) fn read_state(d: &mut crate::encoding::Dec<'_>) -> Option<XorChunk> {
+        let n = usize::try_from(d.uvarint()?).ok()?;
+        let bytes = d.bytes(n)?.to_vec();
+        let free = d.u8()?;
+        let count = u16::try_from(d.uvarint()?).ok()?;
+        let t = d.varint()?;
+        let t_delta = d.varint()?;
+        let v = d.le64()?;
+        let leading = d.u8()?;
+        let trailing = d.u8()?;
+        // What `write_value` and `write_bits` would shift by must stay in range.
+        let window = leading == 0xff || (leading < 32 && trailing < 64 && leading + trailing < 64);
+        let sane = free < 8 && (count == 0) == bytes.is_empty() && (free == 0 || n > 0);
+        (window && sane).then(|| {
+            let mut bytes = bytes;
+            bytes.reserve(FIRST_BYTES.saturating_sub(bytes.len()));
+            XorChunk {
+                bw: BitWriter { bytes, free },
+                count,
+                t,
+                t_delta,
+                v,
+                leading,
+                trailing,
+            }
+        })
+    }
 }
 
 /// Decodes samples of an encoded chunk.

@@ -52,6 +52,10 @@ pub struct Options {
     /// at random per process, up to `--storage.tsdb.delayed-compaction.max-percent` of the
     /// block range), so replicas started together do not all write blocks at once.
     pub head_cut_delay: std::time::Duration,
+    /// `--enable-feature=memory-snapshot-on-shutdown`: the head is written whole at shutdown
+    /// ([`Db::write_head_snapshot`]) and loaded at the next open instead of replaying the WAL
+    /// (see `head::snapshot`).
+    pub memory_snapshot: bool,
 }
 
 /// The format vigil writes its blocks in.
@@ -84,6 +88,7 @@ impl Options {
             max_exemplars: 0,
             delay_compact_file: None,
             head_cut_delay: std::time::Duration::ZERO,
+            memory_snapshot: false,
         }
     }
 
@@ -840,6 +845,7 @@ impl Db {
                     opts.wal,
                     opts.max_exemplars,
                     opts.block_range_ms,
+                    false,
                 )?
             } else {
                 Head::in_memory()
@@ -854,6 +860,7 @@ impl Db {
                 opts.wal,
                 opts.max_exemplars,
                 opts.block_range_ms,
+                opts.memory_snapshot,
             )?
         };
         if let Some((imp, tail_start, t)) = tail {
@@ -903,6 +910,17 @@ impl Db {
             compactions: CompactionStats::default(),
             cut_due_since: Mutex::new(None),
         })
+    }
+
+    /// Write the head as a snapshot for the next start (`memory-snapshot-on-shutdown`; see
+    /// `head::snapshot`): at shutdown, once nothing appends. Nothing without the feature, in
+    /// agent mode or read-only.
+    pub fn write_head_snapshot(&self) -> std::io::Result<Option<crate::head::SnapshotWritten>> {
+        if !self.opts.memory_snapshot || self.read_only {
+            return Ok(None);
+        }
+        let _maint = self.maint.lock();
+        self.head.write_snapshot()
     }
 
     /// Files found at open that vigil could not read (left as they were): (path, why).

@@ -1025,6 +1025,11 @@ pub struct HeadStats {
     /// (`prometheus_tsdb_head_out_of_order_samples_appended_total`).
     pub late_appended: AtomicU64,
     pub wal_corruptions: AtomicU64,
+    /// Head snapshots found usable at open that did not load (`memory-snapshot-on-shutdown`;
+    /// the WAL was replayed instead): `prometheus_tsdb_snapshot_replay_error_total`.
+    pub snapshot_replay_errors: AtomicU64,
+    /// Whether this head was loaded from a head snapshot.
+    pub snapshot_loaded: AtomicBool,
     pub series_created: AtomicU64,
     /// Commits refused because the WAL could not be written (`prometheus_tsdb_wal_writes_failed_total`).
     pub wal_writes_failed: AtomicU64,
@@ -1091,96 +1096,55 @@ pub struct Head {
     checkpoint_newest: AtomicI64,
 }
 
-impl Head {
-    /// A head without a WAL (tests, backfill).
-    pub fn in_memory() -> Self {
-        Head {
-            index: RwLock::new(Index::default()),
-            wal: Mutex::new(None),
-            checkpointing: Mutex::new(()),
-            next_ref: AtomicU64::new(1),
-            live_from: AtomicU64::new(1),
-            txn_seq: AtomicU64::new(0),
-            open_txns: Mutex::new(Default::default()),
-            walked_at: AtomicU64::new(0),
-            stats: HeadStats::default(),
-            dir: None,
-            min_time: AtomicI64::new(i64::MAX),
-            max_time: AtomicI64::new(i64::MIN),
-            min_valid: AtomicI64::new(i64::MIN),
-            late_window: AtomicI64::new(0),
-            committed_low: AtomicI64::new(i64::MAX),
-            wal_only: false,
-            compression: wal::Compression::None,
-            wal_opts: wal::WriteOptions::default(),
-            exemplars: ExemplarStore::new(0),
-            agent_exemplars: Mutex::new(RefMap::default()),
-            has_histograms: std::sync::atomic::AtomicBool::new(false),
-            checkpoint_newest: AtomicI64::new(i64::MIN),
-        }
-    }
+/// Where a head's state is read from at open, and how.
+struct ReplayPlan<'a> {
+    wal_dir: &'a Path,
+    checkpoint: Option<&'a Path>,
+    checkpoint_seg: Option<u64>,
+    min_valid: i64,
+    writable: bool,
+    wal_only: bool,
+    max_exemplars: usize,
+    chunk_range: ChunkRange,
+}
 
-    /// Open the head under `dir`, replaying the latest checkpoint and then `dir/wal`.
-    /// Samples before `min_valid` (already in blocks), or before the checkpoint's cut, are
-    /// skipped.
-    pub fn open(dir: &Path, min_valid: i64) -> std::io::Result<Self> {
-        Self::open_mode(dir, min_valid, true, wal::WriteOptions::default(), 0, 0)
-    }
+/// A head's state as replay left it.
+struct Replayed {
+    index: Index,
+    max_ref: u64,
+    histograms: bool,
+    lo: i64,
+    hi: i64,
+    exemplars: ExemplarStore,
+    stats: HeadStats,
+}
 
-    /// As [`Head::open`]; with `writable` false nothing in `dir` is created or changed (no WAL
-    /// repair, no new segment) and the head takes no appends: for tools reading a directory a
-    /// server may be writing. The exemplar ring holds up to `max_exemplars` (0: none kept).
-    /// Chunks end at multiples of `block_range_ms`, where the database cuts blocks (0: only
-    /// when full).
-    pub fn open_mode(
-        dir: &Path,
-        min_valid: i64,
-        writable: bool,
-        wal: wal::WriteOptions,
-        max_exemplars: usize,
-        block_range_ms: i64,
-    ) -> std::io::Result<Self> {
-        let range = ChunkRange::new(block_range_ms);
-        Self::open_inner(dir, min_valid, writable, wal, false, max_exemplars, range)
-    }
-
-    /// The agent's head (`--agent`): series and each one's newest sample only, every sample
-    /// in the WAL (replayed the same way), truncated by [`Head::truncate_agent`].
-    pub fn open_agent(dir: &Path, wal: wal::WriteOptions) -> std::io::Result<Self> {
-        Self::open_inner(dir, i64::MIN, true, wal, true, 0, ChunkRange::default())
-    }
-
-    fn open_inner(
-        dir: &Path,
-        min_valid: i64,
-        writable: bool,
-        wal_opts: wal::WriteOptions,
-        wal_only: bool,
-        max_exemplars: usize,
-        chunk_range: ChunkRange,
-    ) -> std::io::Result<Self> {
+impl ReplayPlan<'_> {
+    /// Replay the latest checkpoint and the segments after it, or (`snapshot`) the snapshot
+    /// and the segments after the one it covers. None if the snapshot did not read back
+    /// whole (the caller replays without it).
+    fn replay(&self, snapshot: Option<&snapshot::Found>) -> std::io::Result<Option<Replayed>> {
+        let ReplayPlan {
+            wal_dir,
+            checkpoint,
+            checkpoint_seg,
+            min_valid,
+            writable,
+            wal_only,
+            max_exemplars,
+            chunk_range,
+        } = *self;
         let exemplars = ExemplarStore::new(max_exemplars);
-        let wal_dir = dir.join("wal");
-        if writable {
-            std::fs::create_dir_all(&wal_dir)?;
-        }
-        let (checkpoint_seg, checkpoint) = match wal_dir.is_dir() {
-            true => wal::latest_checkpoint(&wal_dir)?,
-            false => (None, None),
-        };
-        // Nothing before the head's last cut is the head's, even where no block says so.
-        let min_valid = min_valid.max(
-            checkpoint
-                .as_deref()
-                .and_then(wal::checkpoint_cut)
-                .unwrap_or(i64::MIN),
-        );
+        let snapshot_bad = std::cell::Cell::new(false);
+        // Chunks records are read from a snapshot only.
+        let in_snapshot = std::cell::Cell::new(false);
         let mut index = Index {
             no_postings: wal_only,
             chunk_range,
             ..Index::default()
         };
-        let mut max_ref = 0;
+        // Refs below the snapshot's next one may be named by the segments after it.
+        let mut max_ref = snapshot.map_or(0, |f| f.meta.next_ref.saturating_sub(1));
         let mut samples = 0u64;
         let mut histograms = false;
         let (mut lo, mut hi) = (i64::MAX, i64::MIN);
@@ -1247,24 +1211,51 @@ impl Head {
                 lo = lo.min(a.lo);
                 hi = hi.max(a.hi);
             }
+            // Only in a snapshot: whole series' chunks, installed as they were.
+            Record::HeadChunks(_) if !in_snapshot.get() => {
+                tracing::error!(
+                    "A head snapshot's chunks record outside a snapshot (in the WAL or a checkpoint): ignored"
+                );
+            }
+            Record::HeadChunks(p) => match snapshot::install(&mut index, &p, min_valid) {
+                Some(i) => {
+                    samples += i.applied.n;
+                    histograms |= i.histograms;
+                    lo = lo.min(i.applied.lo);
+                    hi = hi.max(i.applied.hi);
+                }
+                None => snapshot_bad.set(true),
+            },
         };
         let stats = HeadStats::default();
         let mut rep = wal::ReplayReport::default();
-        let checkpoint_found = checkpoint.is_some();
-        if wal_dir.is_dir() {
-            if let Some(cp) = &checkpoint {
-                let r = wal::replay_from_with(cp, 0, false, &mut pre, &mut apply)?;
-                stats
-                    .wal_corruptions
-                    .fetch_add(r.corrupt_segments, Ordering::Relaxed);
+        let mut first = checkpoint_seg.map(|n| n + 1).unwrap_or(0);
+        if let Some(f) = snapshot {
+            in_snapshot.set(true);
+            let r = wal::replay_from_with(&f.dir, 0, false, &mut pre, &mut apply)?;
+            in_snapshot.set(false);
+            // Every record it was written with, each read back: else the WAL alone.
+            if r.corrupt_segments > 0 || snapshot_bad.get() || r.records != f.meta.records {
+                return Ok(None);
             }
-            rep = wal::replay_from_with(
-                &wal_dir,
-                checkpoint_seg.map(|n| n + 1).unwrap_or(0),
-                writable,
-                &mut pre,
-                &mut apply,
-            )?;
+            first = f.meta.wal_last_segment + 1;
+        } else if wal_dir.is_dir()
+            && let Some(cp) = &checkpoint
+        {
+            let r = wal::replay_from_with(cp, 0, false, &mut pre, &mut apply)?;
+            stats
+                .wal_corruptions
+                .fetch_add(r.corrupt_segments, Ordering::Relaxed);
+        }
+        if wal_dir.is_dir() {
+            rep = wal::replay_from_with(wal_dir, first, writable, &mut pre, &mut apply)?;
+        }
+        // The head's oldest time as replay counts it (deleted samples included).
+        if let Some(t) = snapshot
+            .map(|f| f.meta.min_time)
+            .filter(|&t| t >= min_valid)
+        {
+            lo = lo.min(t);
         }
         index.by_labels.reserve(by_labels.len(), &index.series);
         for r in by_labels.into_values() {
@@ -1279,6 +1270,200 @@ impl Head {
             records = rep.records,
             "WAL replay completed"
         );
+        Ok(Some(Replayed {
+            index,
+            max_ref,
+            histograms,
+            lo,
+            hi,
+            exemplars,
+            stats,
+        }))
+    }
+}
+
+impl Head {
+    /// A head without a WAL (tests, backfill).
+    pub fn in_memory() -> Self {
+        Head {
+            index: RwLock::new(Index::default()),
+            wal: Mutex::new(None),
+            checkpointing: Mutex::new(()),
+            next_ref: AtomicU64::new(1),
+            live_from: AtomicU64::new(1),
+            txn_seq: AtomicU64::new(0),
+            open_txns: Mutex::new(Default::default()),
+            walked_at: AtomicU64::new(0),
+            stats: HeadStats::default(),
+            dir: None,
+            min_time: AtomicI64::new(i64::MAX),
+            max_time: AtomicI64::new(i64::MIN),
+            min_valid: AtomicI64::new(i64::MIN),
+            late_window: AtomicI64::new(0),
+            committed_low: AtomicI64::new(i64::MAX),
+            wal_only: false,
+            compression: wal::Compression::None,
+            wal_opts: wal::WriteOptions::default(),
+            exemplars: ExemplarStore::new(0),
+            agent_exemplars: Mutex::new(RefMap::default()),
+            has_histograms: std::sync::atomic::AtomicBool::new(false),
+            checkpoint_newest: AtomicI64::new(i64::MIN),
+        }
+    }
+
+    /// Open the head under `dir`, replaying the latest checkpoint and then `dir/wal`.
+    /// Samples before `min_valid` (already in blocks), or before the checkpoint's cut, are
+    /// skipped.
+    pub fn open(dir: &Path, min_valid: i64) -> std::io::Result<Self> {
+        Self::open_mode(
+            dir,
+            min_valid,
+            true,
+            wal::WriteOptions::default(),
+            0,
+            0,
+            false,
+        )
+    }
+
+    /// As [`Head::open`]; with `writable` false nothing in `dir` is created or changed (no WAL
+    /// repair, no new segment) and the head takes no appends: for tools reading a directory a
+    /// server may be writing. The exemplar ring holds up to `max_exemplars` (0: none kept).
+    /// Chunks end at multiples of `block_range_ms`, where the database cuts blocks (0: only
+    /// when full). With `use_snapshot` (`memory-snapshot-on-shutdown`) a writable open loads
+    /// the head snapshot the last shutdown wrote, if it still describes the WAL (see
+    /// [`snapshot`]); any snapshot is deleted once a writable open has replayed.
+    #[allow(clippy::too_many_arguments)]
+    pub fn open_mode(
+        dir: &Path,
+        min_valid: i64,
+        writable: bool,
+        wal: wal::WriteOptions,
+        max_exemplars: usize,
+        block_range_ms: i64,
+        use_snapshot: bool,
+    ) -> std::io::Result<Self> {
+        let range = ChunkRange::new(block_range_ms);
+        Self::open_inner(
+            dir,
+            min_valid,
+            writable,
+            wal,
+            false,
+            max_exemplars,
+            range,
+            use_snapshot,
+        )
+    }
+
+    /// The agent's head (`--agent`): series and each one's newest sample only, every sample
+    /// in the WAL (replayed the same way), truncated by [`Head::truncate_agent`].
+    pub fn open_agent(dir: &Path, wal: wal::WriteOptions) -> std::io::Result<Self> {
+        Self::open_inner(
+            dir,
+            i64::MIN,
+            true,
+            wal,
+            true,
+            0,
+            ChunkRange::default(),
+            false,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn open_inner(
+        dir: &Path,
+        min_valid: i64,
+        writable: bool,
+        wal_opts: wal::WriteOptions,
+        wal_only: bool,
+        max_exemplars: usize,
+        chunk_range: ChunkRange,
+        use_snapshot: bool,
+    ) -> std::io::Result<Self> {
+        let wal_dir = dir.join("wal");
+        if writable {
+            std::fs::create_dir_all(&wal_dir)?;
+        }
+        let (checkpoint_seg, checkpoint) = match wal_dir.is_dir() {
+            true => wal::latest_checkpoint(&wal_dir)?,
+            false => (None, None),
+        };
+        // Nothing before the head's last cut is the head's, even where no block says so.
+        let min_valid = min_valid.max(
+            checkpoint
+                .as_deref()
+                .and_then(wal::checkpoint_cut)
+                .unwrap_or(i64::MIN),
+        );
+        // The head written at the last shutdown, if asked for and it still describes the WAL.
+        let found = match (use_snapshot, writable, wal_only) {
+            (true, true, false) => snapshot::find(dir)?.filter(|f| {
+                snapshot::usable(f, &wal_dir, chunk_range)
+                    .map_err(|why| {
+                        tracing::warn!(dir = %f.dir.display(), %why, "Head snapshot not used: the WAL is replayed")
+                    })
+                    .is_ok()
+            }),
+            _ => None,
+        };
+        let plan = ReplayPlan {
+            wal_dir: &wal_dir,
+            checkpoint: checkpoint.as_deref(),
+            checkpoint_seg,
+            min_valid,
+            writable,
+            wal_only,
+            max_exemplars,
+            chunk_range,
+        };
+        let loaded = match &found {
+            Some(f) => {
+                let t = std::time::Instant::now();
+                let r = plan.replay(Some(f));
+                match &r {
+                    Ok(Some(r)) => {
+                        tracing::info!(dir = %f.dir.display(), series = r.index.series.len(), elapsed = ?t.elapsed(), "Head snapshot loaded; WAL replayed after it")
+                    }
+                    Ok(None) => {
+                        tracing::error!(dir = %f.dir.display(), "Head snapshot damaged: not used, the WAL is replayed")
+                    }
+                    Err(err) => {
+                        tracing::error!(dir = %f.dir.display(), %err, "Head snapshot unreadable: not used, the WAL is replayed")
+                    }
+                }
+                r.ok().flatten()
+            }
+            None => None,
+        };
+        let checkpoint_found = checkpoint.is_some();
+        let snapshot_failed = found.is_some() && loaded.is_none();
+        let Replayed {
+            index,
+            max_ref,
+            histograms,
+            lo,
+            hi,
+            exemplars,
+            stats,
+        } = match loaded {
+            Some(r) => r,
+            None => plan
+                .replay(None)?
+                .ok_or_else(|| std::io::Error::other("WAL replay reported a snapshot failure"))?,
+        };
+        if snapshot_failed {
+            stats.snapshot_replay_errors.fetch_add(1, Ordering::Relaxed);
+        }
+        stats
+            .snapshot_loaded
+            .store(found.is_some() && !snapshot_failed, Ordering::Relaxed);
+        // Used or not, a snapshot no longer describes the WAL once appends go on (vigil's own
+        // files; a read-only open leaves them).
+        if writable && !wal_only {
+            snapshot::remove_all(dir);
+        }
         Ok(Head {
             index: RwLock::new(index),
             wal: Mutex::new(if writable {
@@ -2582,6 +2767,8 @@ pub fn metric_names(head: &Head) -> Vec<String> {
 
 mod append;
 mod ooo;
+pub(crate) mod snapshot;
 use ooo::LateSamples;
+pub use snapshot::Written as SnapshotWritten;
 #[cfg(test)]
 mod tests;

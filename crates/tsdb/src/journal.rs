@@ -141,6 +141,8 @@ impl JournalReader for Reader {
                     Record::Histograms(h) => f(JournalRecord::Histograms(h), pos),
                     // Deletions are local: remote storage keeps what it was sent.
                     Record::Tombstones(_) => {}
+                    // Only in head snapshots, never in the WAL.
+                    Record::HeadChunks(_) => {}
                 }
             })
             .map_err(|e| StorageError::Other(format!("WAL: {e}")))?;

@@ -180,7 +180,7 @@ pub fn classify_file(path: &Path) -> io::Result<SegmentKind> {
 /// Create segment `n` with its header. A segment with records is never overwritten; an
 /// empty one, or one holding only vigil's header (a creation cut short by a full disk or a
 /// crash), is written again.
-fn create_segment(dir: &Path, n: u64, version: u32) -> io::Result<File> {
+pub(crate) fn create_segment(dir: &Path, n: u64, version: u32) -> io::Result<File> {
     let path = segment_path(dir, n);
     let open = || OpenOptions::new().create_new(true).append(true).open(&path);
     let mut f = match open() {
@@ -212,6 +212,8 @@ const REC_TOMBSTONES: u8 = 3;
 const REC_EXEMPLARS: u8 = 4;
 const REC_HISTOGRAMS: u8 = 5;
 const REC_HISTOGRAMS_COMPACT: u8 = 6;
+/// Only in a head snapshot (`head::snapshot`), never in a WAL segment.
+const REC_HEAD_CHUNKS: u8 = 7;
 
 /// A decoded record.
 #[derive(Debug, Clone, PartialEq)]
@@ -227,6 +229,9 @@ pub enum Record {
     /// Native histogram samples: series ref, timestamp ms, histogram (only in segments of
     /// version 4 and later; written in the compact form, version 5).
     Histograms(Vec<(u64, i64, Arc<FloatHistogram>)>),
+    /// A head snapshot's series chunks, in the snapshot's own encoding (read by
+    /// `head::snapshot`); never written to the WAL.
+    HeadChunks(Vec<u8>),
 }
 
 /// Encoding buffers larger than this are not kept for the next record: a scrape's samples
@@ -269,6 +274,8 @@ pub fn encode(out: &mut Vec<u8>, rec: &Record, c: Compression) {
         }),
         Record::Exemplars(e) => encode_exemplars(out, e, c),
         Record::Histograms(h) => encode_histograms(out, h, c),
+        // Chunks are compressed already: framed as they are.
+        Record::HeadChunks(p) => frame_raw(out, REC_HEAD_CHUNKS, p),
     }
 }
 
@@ -340,45 +347,50 @@ pub fn encode_histograms(
         for (r, t, h) in hs {
             put_uvarint(p, *r);
             put_uvarint(p, zigzag(*t));
-            p.push(h.hint.code());
-            put_uvarint(p, zigzag(h.schema as i64));
-            let whole = crate::prometheus::histogram_chunk::integer_counts(h);
-            p.push(whole as u8);
-            put_f64(p, h.zero_threshold);
-            for v in [h.zero_count, h.count] {
-                match whole {
-                    true => put_uvarint(p, v as u64),
-                    false => put_f64(p, v),
-                }
-            }
-            put_f64(p, h.sum);
-            for (spans, buckets) in [
-                (&h.positive_spans, &h.positive_buckets),
-                (&h.negative_spans, &h.negative_buckets),
-            ] {
-                put_spans(p, spans);
-                put_uvarint(p, buckets.len() as u64);
-                let mut prev = 0i64;
-                for &b in buckets.iter() {
-                    match whole {
-                        true => {
-                            put_uvarint(p, zigzag((b as i64).wrapping_sub(prev)));
-                            prev = b as i64;
-                        }
-                        false => put_f64(p, b),
-                    }
-                }
-            }
-            put_uvarint(p, h.custom_values.len() as u64);
-            for &v in &h.custom_values {
-                put_f64(p, v);
-            }
+            put_histogram(p, h);
         }
     })
 }
 
+/// One histogram as the compact record holds it.
+pub(crate) fn put_histogram(p: &mut Vec<u8>, h: &FloatHistogram) {
+    p.push(h.hint.code());
+    put_uvarint(p, zigzag(h.schema as i64));
+    let whole = crate::prometheus::histogram_chunk::integer_counts(h);
+    p.push(whole as u8);
+    put_f64(p, h.zero_threshold);
+    for v in [h.zero_count, h.count] {
+        match whole {
+            true => put_uvarint(p, v as u64),
+            false => put_f64(p, v),
+        }
+    }
+    put_f64(p, h.sum);
+    for (spans, buckets) in [
+        (&h.positive_spans, &h.positive_buckets),
+        (&h.negative_spans, &h.negative_buckets),
+    ] {
+        put_spans(p, spans);
+        put_uvarint(p, buckets.len() as u64);
+        let mut prev = 0i64;
+        for &b in buckets.iter() {
+            match whole {
+                true => {
+                    put_uvarint(p, zigzag((b as i64).wrapping_sub(prev)));
+                    prev = b as i64;
+                }
+                false => put_f64(p, b),
+            }
+        }
+    }
+    put_uvarint(p, h.custom_values.len() as u64);
+    for &v in &h.custom_values {
+        put_f64(p, v);
+    }
+}
+
 /// One histogram of a version 4 record, or of a compact one (`compact`).
-fn decode_histogram(d: &mut Dec<'_>, compact: bool) -> Option<FloatHistogram> {
+pub(crate) fn decode_histogram(d: &mut Dec<'_>, compact: bool) -> Option<FloatHistogram> {
     let hint = CounterResetHint::from_code(d.u8()?)?;
     let schema = i32::try_from(unzigzag(d.uvarint()?)).ok()?;
     let whole = match compact {
@@ -663,6 +675,7 @@ fn decode_payload(typ: u8, p: &[u8]) -> Option<Record> {
             }
             Some(Record::Histograms(out))
         }
+        REC_HEAD_CHUNKS => Some(Record::HeadChunks(p.to_vec())),
         _ => None,
     }
 }

@@ -333,7 +333,7 @@ pub const FLAGS: &[FlagInfo] = &[
     f(
         "enable-feature",
         Works,
-        "comma-separated features: `auto-reload-config`, `concurrent-rule-eval`, `created-timestamp-zero-ingestion`, `delayed-compaction`, `exemplar-storage`, `native-histograms`, `ooo-native-histograms`, `otlp-deltatocumulative`, `otlp-native-delta-ingestion`, `promql-binop-fill-modifiers`, `promql-delayed-name-removal`, `promql-per-step-stats`, `type-and-unit-labels`, `use-uncached-io` and `extra-scrape-metrics` work; the others are named in a warning with what vigil does instead",
+        "comma-separated features: `auto-reload-config`, `concurrent-rule-eval`, `created-timestamp-zero-ingestion`, `delayed-compaction`, `exemplar-storage`, `memory-snapshot-on-shutdown`, `native-histograms`, `ooo-native-histograms`, `otlp-deltatocumulative`, `otlp-native-delta-ingestion`, `promql-binop-fill-modifiers`, `promql-delayed-name-removal`, `promql-per-step-stats`, `type-and-unit-labels`, `use-uncached-io` and `extra-scrape-metrics` work; the others are named in a warning with what vigil does instead",
     ),
     f(
         "auto-gomaxprocs",
@@ -693,10 +693,8 @@ const FEATURES: &[(&str, Option<&str>)] = &[
     // Late native histograms are taken within `storage.tsdb.out_of_order_time_window`, as in
     // Prometheus 3.4 and later, where the flag is a no-op.
     ("ooo-native-histograms", None),
-    (
-        "memory-snapshot-on-shutdown",
-        Some("vigil replays its WAL at start-up (fast); it takes no snapshot"),
-    ),
+    // The head written whole at shutdown and loaded at the next start (`head::snapshot`).
+    ("memory-snapshot-on-shutdown", None),
     (
         "expand-external-labels",
         Some("always on (as in Prometheus 3): `$VAR` in external label values is expanded"),
@@ -1028,6 +1026,9 @@ impl ServerFlags {
         if on("otlp-deltatocumulative") && on("otlp-native-delta-ingestion") {
             // Prometheus's refusal, in its words.
             refused.push("cannot enable otlp-deltatocumulative and otlp-native-delta-ingestion features at the same time".to_string());
+        }
+        if self.agent == Some(true) && on("memory-snapshot-on-shutdown") {
+            warn.push("--enable-feature=memory-snapshot-on-shutdown: an agent keeps no samples in memory, so there is no head to write (the feature has no effect in agent mode)".to_string());
         }
         for feat in &self.enable_feature {
             let feat = feat.trim();

@@ -122,6 +122,12 @@ impl Collector for TsdbCollector {
         )?;
         counter(
             &mut enc,
+            "prometheus_tsdb_snapshot_replay_error",
+            "Total number snapshot replays that failed.",
+            st.snapshot_replay_errors.load(Ordering::Relaxed),
+        )?;
+        counter(
+            &mut enc,
             "prometheus_tsdb_wal_writes_failed",
             "Total number of WAL writes that failed.",
             st.wal_writes_failed.load(Ordering::Relaxed),

@@ -630,7 +630,7 @@ fn exemplars_in_a_transaction_and_through_a_checkpoint() {
     };
     let all = || vec![vec![Matcher::equal("__name__", "req_total")]];
     {
-        let h = Head::open_mode(&d, i64::MIN, true, opts, 10, 0).unwrap();
+        let h = Head::open_mode(&d, i64::MIN, true, opts, 10, 0, false).unwrap();
         let mut app = h.appender();
         let r = app.append(0, &series, 1000, 1.0).unwrap();
         app.append_exemplar(r, &series, ex(10, "a")).unwrap();
@@ -649,7 +649,7 @@ fn exemplars_in_a_transaction_and_through_a_checkpoint() {
         assert_eq!(got[0].exemplars, vec![ex(10, "a"), ex(20, "c")]);
         h.checkpoint(i64::MIN).unwrap();
     }
-    let h = Head::open_mode(&d, i64::MIN, true, opts, 10, 0).unwrap();
+    let h = Head::open_mode(&d, i64::MIN, true, opts, 10, 0, false).unwrap();
     let got = h.exemplars(0, i64::MAX, &all()).unwrap();
     assert_eq!(got[0].exemplars, vec![ex(10, "a"), ex(20, "c")]);
     // Without the ring nothing is kept, and appending one is not an error.
@@ -936,7 +936,7 @@ fn reopen(d: &std::path::Path, min_valid: i64) -> Head {
         segment_size: 8 << 10,
         ..wal::WriteOptions::default()
     };
-    Head::open_mode(d, min_valid, true, opts, 0, 1_000).unwrap()
+    Head::open_mode(d, min_valid, true, opts, 0, 1_000, false).unwrap()
 }
 
 /// After a cut, the checkpoint drops the segments whose samples are all before it and keeps

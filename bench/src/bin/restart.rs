@@ -1,0 +1,225 @@
+//! Restart after a clean stop, with and without `--enable-feature=memory-snapshot-on-shutdown`:
+//! vigil vs Debian's Prometheus 2.42 on the same data.
+//!
+//! `cargo build --release -p vigil && cargo run --release -p vigil-bench --bin restart [-- SERIES SAMPLES]`
+//!
+//! Each system, once without the feature and once with it, starts empty and receives SERIES
+//! series (default 100,000) with SAMPLES samples each (default 240: an hour at 15s, all in the
+//! head) through its remote write receiver, is stopped with SIGTERM (timed: the snapshot is
+//! written then), and started again on the same directory with the same flags. Prints the
+//! time from start to `/-/ready` answering 200 and the RSS then, after checking that every
+//! series and sample is there (`count` and `count_over_time` against what was sent), and the
+//! ratios.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use vigil_bench::{Killed, free_port, http_get, rss_bytes};
+use vigil_remote::proto::{Label, Sample, TimeSeries, WriteRequest};
+
+fn wait_ready(port: u16) -> Duration {
+    let t = Instant::now();
+    loop {
+        if vigil_bench::http_get_status(port, "/-/ready") == Some(200) {
+            return t.elapsed();
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(900),
+            "not ready after 15 minutes"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Started with its log (stdout and stderr) in `log`.
+fn start(bin: &str, data: &Path, port: u16, extra: &[&str], log: &Path) -> Killed {
+    let cfg = data.parent().unwrap().join("empty.yml");
+    std::fs::write(&cfg, "global:\n  scrape_interval: 1h\n").unwrap();
+    let out = std::fs::File::create(log).unwrap();
+    Killed(
+        Command::new(bin)
+            .arg(format!("--config.file={}", cfg.display()))
+            .arg(format!("--storage.tsdb.path={}", data.display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--storage.tsdb.retention.time=100y")
+            .arg("--web.enable-remote-write-receiver")
+            .args(extra)
+            .stdout(Stdio::from(out.try_clone().unwrap()))
+            .stderr(Stdio::from(out))
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {bin}: {e}")),
+    )
+}
+
+fn scalar(port: u16, q: &str) -> f64 {
+    let body = http_get(
+        port,
+        &format!("/api/v1/query?query={}", vigil_bench::servers::urlencode(q)),
+    )
+    .unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+    v["data"]["result"][0]["value"][1]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{q}: {body:.300}"))
+}
+
+/// Send every sample, in time order across the series, 5,000 series a request.
+fn fill(port: u16, series: usize, samples: i64, t0: i64) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/api/v1/write");
+    let batch = 5_000;
+    for k in 0..samples {
+        for start in (0..series).step_by(batch) {
+            let mut req = WriteRequest::default();
+            for i in start..(start + batch).min(series) {
+                let l = |n: &str, v: String| Label {
+                    name: n.into(),
+                    value: v,
+                };
+                req.timeseries.push(TimeSeries {
+                    labels: vec![
+                        l("__name__", format!("bench_restart_{}", i % 100)),
+                        l("instance", format!("pod-{}", i / 100)),
+                        l("job", "bench".into()),
+                        l("series", i.to_string()),
+                    ],
+                    // A counter-like walk: values as scrapes give them.
+                    samples: vec![Sample {
+                        value: ((i as i64 % 13) * k + (k * k) % 7) as f64,
+                        timestamp: t0 + k * 15_000,
+                    }],
+                    ..Default::default()
+                });
+            }
+            let body = vigil_remote::codec::encode(&req);
+            let resp = rt
+                .block_on(
+                    client
+                        .post(&url)
+                        .header("Content-Encoding", "snappy")
+                        .header("Content-Type", "application/x-protobuf")
+                        .header("X-Prometheus-Remote-Write-Version", "0.1.0")
+                        .body(body)
+                        .send(),
+                )
+                .unwrap();
+            assert!(
+                resp.status().is_success(),
+                "remote write: {}",
+                resp.status()
+            );
+        }
+    }
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let series: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(100_000);
+    let samples: i64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(240);
+    let vigil = vigil_bench::vigil_binary();
+    assert!(
+        vigil.exists(),
+        "build vigil first: cargo build --release -p vigil"
+    );
+    vigil_scrape::client::install_crypto_provider();
+    let dir = std::env::temp_dir().join(format!("vigil-bench-restart-{}", std::process::id()));
+    let want_series = series as f64;
+    let want_samples = (series as i64 * samples) as f64;
+    println!("{series} series x {samples} samples (15s apart) per run, sent by remote write");
+    let mut rows = Vec::new();
+    for (name, bin) in [
+        ("prometheus", vigil_bench::servers::PROMETHEUS.to_string()),
+        ("vigil", vigil.display().to_string()),
+    ] {
+        for snapshot in [false, true] {
+            let run = dir.join(format!("{name}-{snapshot}"));
+            std::fs::create_dir_all(&run).unwrap();
+            let data = run.join("data");
+            let extra: &[&str] = if snapshot {
+                &["--enable-feature=memory-snapshot-on-shutdown"]
+            } else {
+                &[]
+            };
+            let port = free_port();
+            let mut child = start(&bin, &data, port, extra, &run.join("first.log"));
+            wait_ready(port);
+            // Ending now for each run: `count` at the end looks back 5 minutes.
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as i64;
+            fill(port, series, samples, now_ms - samples * 15_000);
+            // Every sample acknowledged is in the head before the stop.
+            assert_eq!(
+                scalar(port, "sum(count_over_time({job=\"bench\"}[1d]))"),
+                want_samples,
+                "{name}: samples before the stop"
+            );
+            let t = Instant::now();
+            let st = Command::new("kill")
+                .args(["-TERM", &child.0.id().to_string()])
+                .status()
+                .unwrap();
+            assert!(st.success());
+            child.0.wait().unwrap();
+            let stop = t.elapsed();
+            drop(child);
+            let port = free_port();
+            let log = run.join("restart.log");
+            let child = start(&bin, &data, port, extra, &log);
+            let ready = wait_ready(port);
+            // The restart really loaded the snapshot (vigil: "Head snapshot loaded",
+            // Prometheus: "Chunk snapshot loaded"), not a fallback to the WAL.
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            assert_eq!(
+                text.to_lowercase().contains("snapshot loaded"),
+                snapshot,
+                "{name}: snapshot use at restart; log:\n{text:.3000}"
+            );
+            let rss = rss_bytes(child.0.id()).unwrap_or(0);
+            let n = scalar(port, "count({job=\"bench\"})");
+            let s = scalar(port, "sum(count_over_time({job=\"bench\"}[1d]))");
+            assert_eq!(n, want_series, "{name}: series after the restart");
+            assert_eq!(s, want_samples, "{name}: samples after the restart");
+            let mode = if snapshot { "snapshot" } else { "WAL replay" };
+            println!(
+                "{name:<11} {mode:<11} stop {:>6.2}s, ready in {:>6.2}s, RSS {:>5.0} MB ({n} series, {s} samples checked)",
+                stop.as_secs_f64(),
+                ready.as_secs_f64(),
+                rss as f64 / 1e6
+            );
+            rows.push((name, snapshot, stop, ready, rss));
+            drop(child);
+            let _ = std::fs::remove_dir_all(&run);
+        }
+    }
+    let find = |name: &str, snap: bool| {
+        rows.iter()
+            .find(|r| r.0 == name && r.1 == snap)
+            .map(|r| (r.2.as_secs_f64(), r.3.as_secs_f64(), r.4 as f64))
+            .unwrap()
+    };
+    println!();
+    for snap in [false, true] {
+        let (p, v) = (find("prometheus", snap), find("vigil", snap));
+        println!(
+            "vigil / Prometheus, {}: time to ready {:.2}x, stop {:.2}x, RSS {:.2}x",
+            if snap { "snapshot" } else { "WAL replay" },
+            v.1 / p.1,
+            v.0 / p.0.max(1e-3),
+            v.2 / p.2.max(1.0)
+        );
+    }
+    let (v0, v1) = (find("vigil", false), find("vigil", true));
+    println!(
+        "vigil, snapshot / WAL replay: time to ready {:.2}x",
+        v1.1 / v0.1
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
