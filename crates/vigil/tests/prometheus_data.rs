@@ -1027,3 +1027,89 @@ fn a_running_servers_prometheus_format_blocks_are_read_by_prometheus() {
         .collect();
     assert_eq!(got, want, "Prometheus over vigil's blocks");
 }
+
+/// Prometheus 2.42 run with `memory-snapshot-on-shutdown` and stopped cleanly leaves a
+/// `chunk_snapshot.N.M/` beside its WAL. vigil takes the directory over from the WAL and head
+/// chunks (which hold everything the snapshot does), answers as Prometheus answered, and
+/// leaves the snapshot's files exactly as they were.
+#[test]
+fn a_prometheus_chunk_snapshot_is_left_as_it_is() {
+    let dir = temp_dir("prom-chunk-snapshot");
+    let data = dir.join("data");
+    let port = free_port();
+    // Prometheus scrapes itself every 200ms.
+    let mut prom = start_prometheus(
+        &dir,
+        &data,
+        port,
+        &[port],
+        &["--enable-feature=memory-snapshot-on-shutdown"],
+    );
+    let pbase = format!("http://127.0.0.1:{port}");
+    let count = "count_over_time(up{job=\"local\"}[1h])";
+    let ask = |base: &str, q: &str, t: i64| {
+        get_json(&format!("{base}/api/v1/query?query={}&time={t}", enc(q)))["data"].clone()
+    };
+    let t0 = std::time::Instant::now();
+    let t = loop {
+        let t = now_s();
+        let n = ask(&pbase, count, t)["result"][0]["value"][1]
+            .as_str()
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+        if n >= 10 {
+            break t;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "Prometheus scraped {n} times"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let queries = [
+        count,
+        "prometheus_build_info",
+        "sum(count_over_time({job=\"local\"}[1h]))",
+    ];
+    let theirs: Vec<_> = queries.iter().map(|q| ask(&pbase, q, t)).collect();
+    let term = Command::new("kill")
+        .args(["-TERM", &prom.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    prom.child.wait().unwrap();
+    let snapshot = || -> Vec<(PathBuf, Vec<u8>)> {
+        let mut v: Vec<_> = std::fs::read_dir(&data)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("chunk_snapshot.")
+            })
+            .flat_map(|e| files_under(&e.path()))
+            .map(|p| {
+                let b = std::fs::read(&p).unwrap();
+                (p, b)
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let before = snapshot();
+    assert!(
+        !before.is_empty(),
+        "Prometheus wrote no chunk snapshot: {}",
+        prom.log_text()
+    );
+    let (vigil, vbase) = vigil_on(&dir, &data, "vigil", &[]);
+    for (q, want) in queries.iter().zip(&theirs) {
+        assert_eq!(
+            &sorted(ask(&vbase, q, t)),
+            &sorted(want.clone()),
+            "{q} at {t}"
+        );
+    }
+    drop(vigil);
+    assert!(snapshot() == before, "Prometheus's chunk snapshot changed");
+}
