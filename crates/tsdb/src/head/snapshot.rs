@@ -2,16 +2,18 @@
 //! next start loads its chunks instead of replaying every sample from the WAL.
 //!
 //! A snapshot only saves time; it never replaces the WAL. At shutdown the WAL segment is cut
-//! (under the WAL lock, as a checkpoint cuts it) and the head is written to
-//! `<data>/head-snapshot.<last segment>/`: a segment in the WAL's own framing (checksummed
+//! and synced (under the WAL lock, as a checkpoint cuts it) and the head is written to
+//! `<data>/head-snapshot.<last segment>/`: segments in the WAL's own framing (checksummed
 //! records) holding the series, each series' chunks as they are in memory (closed chunks'
-//! bytes, the open chunk's appender state), its late samples and the exemplar ring, then
-//! `meta.json`. Nothing is deleted or truncated because a snapshot exists. The next start
-//! loads it and replays only the segments after the one it covers; it is used only if it
-//! still describes the WAL (no checkpoint newer than it, the segment the cut began still
-//! there, the same block range), and any damage found while reading it falls back to a full
-//! replay. Once read (or found stale, or with the feature off) it is deleted: it is vigil's
-//! own file, and the WAL moves past it from then on.
+//! bytes, the open float chunk's appender state), its late samples and the exemplar ring,
+//! then `meta.json`. Nothing is deleted or truncated because a snapshot exists. The next
+//! start loads it and replays only the segments after the one it covers; it is used only if
+//! it still describes the WAL ([`usable`]: the same block range, no checkpoint newer than it,
+//! the WAL's newest segment the one its cut began, the covered segment's length unchanged,
+//! its own segments all there) and reads back whole ([`install`]'s checks, and every record
+//! it was written with); otherwise the WAL is replayed. Once a server's writable open has
+//! replayed (or with the feature off) it is deleted: it is vigil's own file, and the WAL
+//! moves past it from then on.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
