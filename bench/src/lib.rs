@@ -5,6 +5,7 @@ pub mod compare;
 pub mod dataset;
 pub mod fleet;
 pub mod querygen;
+pub mod restarts;
 pub mod servers;
 
 use std::fmt::Write as _;

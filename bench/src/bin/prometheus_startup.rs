@@ -13,24 +13,10 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use vigil_bench::{Killed, free_port, http_get, rss_bytes};
-use vigil_remote::proto::{Label, Sample, TimeSeries, WriteRequest};
-
-fn wait_ready(port: u16) -> Duration {
-    let t = Instant::now();
-    loop {
-        if vigil_bench::http_get_status(port, "/-/ready") == Some(200) {
-            return t.elapsed();
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(900),
-            "not ready after 15 minutes"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+use vigil_bench::restarts::{remote_write_walk, scalar, wait_ready};
+use vigil_bench::{Killed, free_port, rss_bytes};
 
 fn config(dir: &Path) -> std::path::PathBuf {
     let cfg = dir.join("empty.yml");
@@ -52,19 +38,6 @@ fn start(bin: &str, data: &Path, port: u16, extra: &[&str]) -> Killed {
             .spawn()
             .unwrap_or_else(|e| panic!("start {bin}: {e}")),
     )
-}
-
-fn scalar(port: u16, q: &str) -> f64 {
-    let body = http_get(
-        port,
-        &format!("/api/v1/query?query={}", vigil_bench::servers::urlencode(q)),
-    )
-    .unwrap_or_default();
-    let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-    v["data"]["result"][0]["value"][1]
-        .as_str()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("{q}: {body:.300}"))
 }
 
 fn cp(from: &Path, to: &Path) {
@@ -107,66 +80,10 @@ fn main() {
         .unwrap()
         .as_millis() as i64;
     let t0 = now_ms - samples * 15_000;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    vigil_scrape::client::install_crypto_provider();
-    let client = reqwest::Client::new();
-    let url = format!("http://127.0.0.1:{port}/api/v1/write");
     let t = Instant::now();
-    let batch = 5_000;
-    // Samples go in time order across all series: one write per timestamp per batch.
-    for k in 0..samples {
-        for start in (0..series).step_by(batch) {
-            let mut req = WriteRequest::default();
-            for i in start..(start + batch).min(series) {
-                req.timeseries.push(TimeSeries {
-                    labels: vec![
-                        Label {
-                            name: "__name__".into(),
-                            value: format!("bench_startup_{}", i % 100),
-                        },
-                        Label {
-                            name: "instance".into(),
-                            value: format!("pod-{}", i / 100),
-                        },
-                        Label {
-                            name: "job".into(),
-                            value: "bench".into(),
-                        },
-                        // Unique without the name, so `count_over_time` can count every series.
-                        Label {
-                            name: "series".into(),
-                            value: i.to_string(),
-                        },
-                    ],
-                    samples: vec![Sample {
-                        value: (i as i64 * 7 + k) as f64,
-                        timestamp: t0 + k * 15_000,
-                    }],
-                    ..Default::default()
-                });
-            }
-            let body = vigil_remote::codec::encode(&req);
-            let resp = rt
-                .block_on(
-                    client
-                        .post(&url)
-                        .header("Content-Encoding", "snappy")
-                        .header("Content-Type", "application/x-protobuf")
-                        .header("X-Prometheus-Remote-Write-Version", "0.1.0")
-                        .body(body)
-                        .send(),
-                )
-                .unwrap();
-            assert!(
-                resp.status().is_success(),
-                "remote write: {}",
-                resp.status()
-            );
-        }
-    }
+    remote_write_walk(port, "bench_startup", series, samples, t0, |i, k| {
+        (i as i64 * 7 + k) as f64
+    });
     println!(
         "{series} series x {samples} samples written to Prometheus 2.42 in {:.0}s; killing it (SIGKILL)",
         t.elapsed().as_secs_f64()

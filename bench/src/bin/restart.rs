@@ -13,24 +13,10 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use vigil_bench::{Killed, free_port, http_get, rss_bytes};
-use vigil_remote::proto::{Label, Sample, TimeSeries, WriteRequest};
-
-fn wait_ready(port: u16) -> Duration {
-    let t = Instant::now();
-    loop {
-        if vigil_bench::http_get_status(port, "/-/ready") == Some(200) {
-            return t.elapsed();
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(900),
-            "not ready after 15 minutes"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+use vigil_bench::restarts::{remote_write_walk, scalar, wait_ready};
+use vigil_bench::{Killed, free_port, rss_bytes};
 
 /// Started with its log (stdout and stderr) in `log`.
 fn start(bin: &str, data: &Path, port: u16, extra: &[&str], log: &Path) -> Killed {
@@ -52,72 +38,6 @@ fn start(bin: &str, data: &Path, port: u16, extra: &[&str], log: &Path) -> Kille
     )
 }
 
-fn scalar(port: u16, q: &str) -> f64 {
-    let body = http_get(
-        port,
-        &format!("/api/v1/query?query={}", vigil_bench::servers::urlencode(q)),
-    )
-    .unwrap_or_default();
-    let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-    v["data"]["result"][0]["value"][1]
-        .as_str()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("{q}: {body:.300}"))
-}
-
-/// Send every sample, in time order across the series, 5,000 series a request.
-fn fill(port: u16, series: usize, samples: i64, t0: i64) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let client = reqwest::Client::new();
-    let url = format!("http://127.0.0.1:{port}/api/v1/write");
-    let batch = 5_000;
-    for k in 0..samples {
-        for start in (0..series).step_by(batch) {
-            let mut req = WriteRequest::default();
-            for i in start..(start + batch).min(series) {
-                let l = |n: &str, v: String| Label {
-                    name: n.into(),
-                    value: v,
-                };
-                req.timeseries.push(TimeSeries {
-                    labels: vec![
-                        l("__name__", format!("bench_restart_{}", i % 100)),
-                        l("instance", format!("pod-{}", i / 100)),
-                        l("job", "bench".into()),
-                        l("series", i.to_string()),
-                    ],
-                    // A counter-like walk: values as scrapes give them.
-                    samples: vec![Sample {
-                        value: ((i as i64 % 13) * k + (k * k) % 7) as f64,
-                        timestamp: t0 + k * 15_000,
-                    }],
-                    ..Default::default()
-                });
-            }
-            let body = vigil_remote::codec::encode(&req);
-            let resp = rt
-                .block_on(
-                    client
-                        .post(&url)
-                        .header("Content-Encoding", "snappy")
-                        .header("Content-Type", "application/x-protobuf")
-                        .header("X-Prometheus-Remote-Write-Version", "0.1.0")
-                        .body(body)
-                        .send(),
-                )
-                .unwrap();
-            assert!(
-                resp.status().is_success(),
-                "remote write: {}",
-                resp.status()
-            );
-        }
-    }
-}
-
 fn main() {
     let mut args = std::env::args().skip(1);
     let series: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(100_000);
@@ -127,7 +47,6 @@ fn main() {
         vigil.exists(),
         "build vigil first: cargo build --release -p vigil"
     );
-    vigil_scrape::client::install_crypto_provider();
     let dir = std::env::temp_dir().join(format!("vigil-bench-restart-{}", std::process::id()));
     let want_series = series as f64;
     let want_samples = (series as i64 * samples) as f64;
@@ -154,7 +73,15 @@ fn main() {
                 .duration_since(std::time::UNIX_EPOCH)
                 .unwrap()
                 .as_millis() as i64;
-            fill(port, series, samples, now_ms - samples * 15_000);
+            // A counter-like walk: values as scrapes give them.
+            remote_write_walk(
+                port,
+                "bench_restart",
+                series,
+                samples,
+                now_ms - samples * 15_000,
+                |i, k| ((i as i64 % 13) * k + (k * k) % 7) as f64,
+            );
             // Every sample acknowledged is in the head before the stop.
             assert_eq!(
                 scalar(port, "sum(count_over_time({job=\"bench\"}[1d]))"),

@@ -1998,6 +1998,17 @@ impl Head {
         cp: &mut wal::CheckpointWriter,
     ) -> std::io::Result<Vec<(u64, Labels)>> {
         let series = self.labels_by_ref();
+        self.write_series(&series, &mut |b| cp.write(b))?;
+        Ok(series)
+    }
+
+    /// Series records of `series`, framed into `write` (a checkpoint's or a head snapshot's
+    /// segments).
+    fn write_series(
+        &self,
+        series: &[(u64, Labels)],
+        write: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
         let mut framed = Vec::new();
         for batch in series.chunks(10_000) {
             framed.clear();
@@ -2006,9 +2017,9 @@ impl Head {
                 &Record::Series(batch.to_vec()),
                 self.compression,
             );
-            cp.write(&framed)?;
+            write(&framed)?;
         }
-        Ok(series)
+        Ok(())
     }
 
     /// Every series' ref and labels, by ref, read in short holds of the index's read lock
@@ -2174,7 +2185,7 @@ impl Head {
             }
         }
         flush(&mut samples, &mut hists, &mut cp)?;
-        self.checkpoint_exemplars(&mut cp)?;
+        self.write_exemplars(&mut |b| cp.write(b))?;
         cp.set_cut(self.min_valid.load(Ordering::Relaxed));
         // Unknown while it replaces the previous one: a finish that fails part way may leave
         // it in place with the segments it covers gone.
@@ -2199,8 +2210,12 @@ impl Head {
     }
 
     /// The ring's exemplars of the series kept, oldest first, so a restart has them (replay
-    /// refuses those a kept segment logs again, as repeats or out of order).
-    fn checkpoint_exemplars(&self, cp: &mut wal::CheckpointWriter) -> std::io::Result<()> {
+    /// refuses those a kept segment logs again, as repeats or out of order), framed into
+    /// `write` (a checkpoint's or a head snapshot's segments).
+    fn write_exemplars(
+        &self,
+        write: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
         let kept: Vec<(u64, Exemplar)> = {
             let all = self.exemplars.all();
             let idx = self.index.read();
@@ -2216,7 +2231,7 @@ impl Head {
                 &Record::Exemplars(batch.to_vec()),
                 self.compression,
             );
-            cp.write(&framed)?;
+            write(&framed)?;
         }
         Ok(())
     }
@@ -2263,7 +2278,7 @@ impl Head {
                 }
             }
         }
-        self.checkpoint_exemplars(&mut cp)?;
+        self.write_exemplars(&mut |b| cp.write(b))?;
         cp.set_cut(before);
         self.checkpoint_newest.store(i64::MAX, Ordering::Relaxed);
         cp.finish()?;

@@ -6,10 +6,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use support::*;
 
-#[test]
-fn kill_9_loses_no_committed_sample() {
-    let dir = temp_dir("kill9");
-    let (_ne, ne_port) = node_exporter(&dir);
+/// A node exporter and a vigil's arguments to scrape it every second into `<dir>/data`
+/// (with `extra`): the exporter, the data directory, the arguments and the base URL.
+fn node_job(
+    dir: &std::path::Path,
+    extra: &[&str],
+) -> (Proc, std::path::PathBuf, Vec<String>, String) {
+    let (ne, ne_port) = node_exporter(dir);
     let data = dir.join("data");
     let port = free_port();
     let cfg = dir.join("vigil.yml");
@@ -18,35 +21,42 @@ fn kill_9_loses_no_committed_sample() {
         format!("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{ne_port}']\n"),
     )
     .unwrap();
-    let args = vec![
+    let mut args = vec![
         format!("--web.listen-address=127.0.0.1:{port}"),
         format!("--storage.tsdb.path={}", data.display()),
         format!("--config.file={}", cfg.display()),
     ];
-    let base = format!("http://127.0.0.1:{port}");
-    let mut v = spawn("vigil", &vigil_bin(), &args, &dir);
-    wait_http(&format!("{base}/-/ready"));
-    // Scrapes start once discovery has delivered the target (up to its 5s update interval,
-    // longer on a loaded machine): wait for the first stored scrape, then for a window of
-    // later ones.
+    args.extend(extra.iter().map(|s| s.to_string()));
+    (ne, data, args, format!("http://127.0.0.1:{port}"))
+}
+
+/// Scrapes start once discovery has delivered the target (up to its 5s update interval,
+/// longer on a loaded machine): wait for the first stored scrape.
+fn wait_for_a_scrape(base: &str) {
     let t0 = std::time::Instant::now();
-    loop {
-        let up = get_json(&format!(
-            "{base}/api/v1/query?query={}",
-            enc("up{job=\"node\"}")
-        ));
-        if up["data"]["result"]
-            .as_array()
-            .is_some_and(|r| !r.is_empty())
-        {
-            break;
-        }
+    while get_json(&format!(
+        "{base}/api/v1/query?query={}",
+        enc("up{job=\"node\"}")
+    ))["data"]["result"]
+        .as_array()
+        .is_none_or(|r| r.is_empty())
+    {
         assert!(
             t0.elapsed() < Duration::from_secs(60),
             "no scrape stored after 60s"
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+#[test]
+fn kill_9_loses_no_committed_sample() {
+    let dir = temp_dir("kill9");
+    let (_ne, _data, args, base) = node_job(&dir, &[]);
+    let mut v = spawn("vigil", &vigil_bin(), &args, &dir);
+    wait_http(&format!("{base}/-/ready"));
+    // The first stored scrape, then a window of later ones.
+    wait_for_a_scrape(&base);
     std::thread::sleep(Duration::from_secs(7));
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -88,38 +98,10 @@ fn kill_9_loses_no_committed_sample() {
 #[test]
 fn a_head_snapshot_written_at_shutdown_loads_at_the_next_start() {
     let dir = temp_dir("head-snapshot");
-    let (_ne, ne_port) = node_exporter(&dir);
-    let data = dir.join("data");
-    let port = free_port();
-    let cfg = dir.join("vigil.yml");
-    std::fs::write(
-        &cfg,
-        format!("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{ne_port}']\n"),
-    )
-    .unwrap();
-    let args = vec![
-        format!("--web.listen-address=127.0.0.1:{port}"),
-        format!("--storage.tsdb.path={}", data.display()),
-        format!("--config.file={}", cfg.display()),
-        "--enable-feature=memory-snapshot-on-shutdown".to_string(),
-    ];
-    let base = format!("http://127.0.0.1:{port}");
+    let (_ne, data, args, base) = node_job(&dir, &["--enable-feature=memory-snapshot-on-shutdown"]);
     let mut v = spawn("vigil", &vigil_bin(), &args, &dir);
     wait_http(&format!("{base}/-/ready"));
-    let t0 = std::time::Instant::now();
-    while get_json(&format!(
-        "{base}/api/v1/query?query={}",
-        enc("up{job=\"node\"}")
-    ))["data"]["result"]
-        .as_array()
-        .is_none_or(|r| r.is_empty())
-    {
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "no scrape stored after 60s"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_for_a_scrape(&base);
     std::thread::sleep(Duration::from_secs(4));
     let pid = v.child.id().to_string();
     assert!(

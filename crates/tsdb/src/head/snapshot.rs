@@ -364,16 +364,8 @@ impl Head {
                 .filter(|(r, _)| !unlogged.contains(r))
                 .collect()
         };
+        self.write_series(&series, &mut |b| out.write(b))?;
         let mut framed = Vec::new();
-        for batch in series.chunks(10_000) {
-            framed.clear();
-            wal::encode(
-                &mut framed,
-                &Record::Series(batch.to_vec()),
-                self.compression,
-            );
-            out.write(&framed)?;
-        }
         let mut payload = Vec::new();
         let mut count = 0u64;
         let mut late = Vec::new();
@@ -433,22 +425,7 @@ impl Head {
             );
             out.write(&framed)?;
         }
-        let kept: Vec<_> = {
-            let all = self.exemplars.all();
-            let idx = self.index.read();
-            all.into_iter()
-                .filter_map(|(l, e)| Some((idx.find(&l)?, e)))
-                .collect()
-        };
-        for b in kept.chunks(10_000) {
-            framed.clear();
-            wal::encode(
-                &mut framed,
-                &Record::Exemplars(b.to_vec()),
-                self.compression,
-            );
-            out.write(&framed)?;
-        }
+        self.write_exemplars(&mut |b| out.write(b))?;
         let (bytes, segments, records) = out.finish()?;
         let meta = Meta {
             version: VERSION,
