@@ -241,6 +241,7 @@ pub(crate) fn scrape_config(
         name_escaping,
         created_timestamp_zero_ingestion: crate::types::created_timestamp_zero_ingestion(),
         type_and_unit_labels: crate::types::type_and_unit_labels(),
+        append_metadata: crate::types::metadata_wal_records(),
         // The config field (current Prometheus), or the feature flag it replaced.
         extra_scrape_metrics: s.extra_scrape_metrics.unwrap_or(g.extra_scrape_metrics),
         native_histogram_bucket_limit: s.native_histogram_bucket_limit.unwrap_or(0),

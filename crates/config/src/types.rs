@@ -151,6 +151,20 @@ pub fn type_and_unit_labels() -> bool {
     TYPE_AND_UNIT_LABELS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
+/// `--enable-feature=metadata-wal-records` given: scrapes hand each series' metadata to the
+/// storage, which logs it in the WAL when it changes.
+static METADATA_WAL_RECORDS: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Set once at start-up, before any config is read (a feature flag, not a config field).
+pub fn set_metadata_wal_records(on: bool) {
+    METADATA_WAL_RECORDS.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+pub fn metadata_wal_records() -> bool {
+    METADATA_WAL_RECORDS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScrapeProtocol {
     OpenMetricsText1_0_0,
@@ -450,6 +464,9 @@ pub struct ScrapeConfig {
     /// Scraped series get `__type__` and `__unit__` from their family's metadata
     /// (`--enable-feature=type-and-unit-labels`; not a config field).
     pub type_and_unit_labels: bool,
+    /// Each series' metadata goes to the storage when the series is new or its family's
+    /// metadata changed (`--enable-feature=metadata-wal-records`; not a config field).
+    pub append_metadata: bool,
     /// Each scrape also reports its timeout, sample limit and body size
     /// (`--enable-feature=extra-scrape-metrics`; not a config field).
     pub extra_scrape_metrics: bool,

@@ -183,6 +183,36 @@ impl MetricType {
         }
     }
 
+    /// The number Prometheus's WAL metadata record and remote write's protocol give the type
+    /// (`unknown` is 0).
+    pub fn code(self) -> u8 {
+        match self {
+            MetricType::Unknown => 0,
+            MetricType::Counter => 1,
+            MetricType::Gauge => 2,
+            MetricType::Histogram => 3,
+            MetricType::GaugeHistogram => 4,
+            MetricType::Summary => 5,
+            MetricType::Info => 6,
+            MetricType::StateSet => 7,
+        }
+    }
+
+    /// The type [`MetricType::code`] gives `c`; None for a number no type has.
+    pub fn from_code(c: u64) -> Option<MetricType> {
+        Some(match c {
+            0 => MetricType::Unknown,
+            1 => MetricType::Counter,
+            2 => MetricType::Gauge,
+            3 => MetricType::Histogram,
+            4 => MetricType::GaugeHistogram,
+            5 => MetricType::Summary,
+            6 => MetricType::Info,
+            7 => MetricType::StateSet,
+            _ => return None,
+        })
+    }
+
     fn parse(s: &str, f: Format) -> Option<MetricType> {
         Some(match (s, f) {
             ("counter", _) => MetricType::Counter,

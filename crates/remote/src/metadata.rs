@@ -73,6 +73,13 @@ pub fn family_of<'a, V>(
     .find_map(|suffix| map.get(name.strip_suffix(suffix)?))
 }
 
+/// Series' own metadata from the WAL (`--enable-feature=metadata-wal-records`), keyed by
+/// the label set a series is sent with: remote write 2.0 sends it in place of its family's.
+pub type SeriesTable = std::collections::HashMap<vigil_model::Labels, Arc<vigil_storage::Metadata>>;
+
+/// A [`SeriesTable`] shared between the queue's reader and its shards.
+pub type SeriesMap = Arc<parking_lot::RwLock<SeriesTable>>;
+
 /// Keep `map` to the targets' metadata, refreshed every `send_interval` until `stop`.
 pub async fn refresh(
     every: std::time::Duration,

@@ -231,9 +231,12 @@ impl Queue {
         let th = std::thread::Builder::new()
             .name(format!("remote-write-{name}"))
             .spawn(move || {
+                let series_meta = (cfg.send_metadata && cfg.protobuf_message == V2_MESSAGE)
+                    .then(crate::metadata::SeriesMap::default);
                 let mut r = ReaderLoop {
                     cfg,
                     families,
+                    series_meta,
                     external,
                     client,
                     stats,
@@ -351,6 +354,8 @@ struct ReaderLoop {
     cfg: RemoteWriteConfig,
     /// Remote write 2.0 with metadata: each series' family metadata.
     families: Option<crate::metadata::FamilyMap>,
+    /// Remote write 2.0 with metadata: series' own, from the WAL's metadata records.
+    series_meta: Option<crate::metadata::SeriesMap>,
     external: Labels,
     client: Arc<vigil_scrape::client::Scraper>,
     stats: Arc<Stats>,
@@ -438,6 +443,7 @@ impl ReaderLoop {
                         let live: std::collections::HashSet<u64> = series.into_iter().collect();
                         self.series
                             .retain(|r, (_, named_in)| *named_in > segment || live.contains(r));
+                        self.forget_metadata();
                         self.stats
                             .series_tracked
                             .store(self.series.len() as u64, Ordering::Relaxed);
@@ -489,6 +495,20 @@ impl ReaderLoop {
                         }
                         self.positions.push_back((seq, pos));
                     }
+                    JournalRecord::Metadata(m) => {
+                        let Some(map) = &self.series_meta else {
+                            continue;
+                        };
+                        let mut map = map.write();
+                        for (r, meta) in m {
+                            if let Some((Some(labels), _)) = self.series.get(&r) {
+                                // Keyed by the newest series of these labels (see
+                                // `forget_metadata`).
+                                map.remove(labels);
+                                map.insert(labels.clone(), meta);
+                            }
+                        }
+                    }
                     JournalRecord::Samples(s) => {
                         if !self.queue_samples(pos, s, false, |v, _| (v, None)) {
                             return self.finish();
@@ -503,6 +523,25 @@ impl ReaderLoop {
             }
         }
         self.finish();
+    }
+
+    /// Drop the metadata of label sets no series sends any more. A key is the very label set
+    /// of the series whose metadata it holds, so one of a forgotten series goes even when a
+    /// newer series of the same labels is kept (its own record replaced the key).
+    fn forget_metadata(&self) {
+        let Some(map) = &self.series_meta else {
+            return;
+        };
+        let mut map = map.write();
+        if map.is_empty() {
+            return;
+        }
+        let sent: std::collections::HashSet<usize> = self
+            .series
+            .values()
+            .filter_map(|(l, _)| Some(l.as_ref()?.addr()))
+            .collect();
+        map.retain(|l, _| sent.contains(&l.addr()));
     }
 
     /// The labels a series is sent with: external labels it lacks added, then relabelled.
@@ -685,6 +724,7 @@ impl ReaderLoop {
             let shard = Shard {
                 cfg: self.cfg.clone(),
                 families: self.families.clone(),
+                series_meta: self.series_meta.clone(),
                 client: self.client.clone(),
                 stats: self.stats.clone(),
                 pending: pending.clone(),
@@ -987,6 +1027,7 @@ fn decode_labels(mut b: &[u8]) -> Vec<(&[u8], &[u8])> {
 fn encode_batch_v2(
     batch: &[Entry],
     families: Option<&crate::metadata::FamilyTable>,
+    series_meta: Option<&crate::metadata::SeriesTable>,
 ) -> (Vec<u8>, i64) {
     let mut idx: Vec<usize> = (0..batch.len()).collect();
     idx.sort_by_key(|&i| batch[i].labels.addr());
@@ -1010,12 +1051,20 @@ fn encode_batch_v2(
             refs.push(intern(&mut symbols, &mut table, n));
             refs.push(intern(&mut symbols, &mut table, v));
         }
-        // The series' family metadata: type, help and unit (by reference).
-        let meta = families
-            .and_then(|f| crate::metadata::family_of(f, std::str::from_utf8(name).ok()?))
+        // The series' metadata, its own (from the WAL) else its family's: type, help and
+        // unit (by reference).
+        let own = series_meta
+            .and_then(|m| m.get(labels))
+            .map(|m| (m.kind.code() as i32, m.help.as_str(), m.unit.as_str()));
+        let meta = own
+            .or_else(|| {
+                let (kind, help, unit) =
+                    crate::metadata::family_of(families?, std::str::from_utf8(name).ok()?)?;
+                Some((*kind, help.as_str(), unit.as_str()))
+            })
             .map(|(kind, help, unit)| {
                 (
-                    *kind,
+                    kind,
                     intern(&mut symbols, &mut table, help.as_bytes()),
                     intern(&mut symbols, &mut table, unit.as_bytes()),
                 )
@@ -1136,6 +1185,7 @@ pub(crate) fn redact(url: &str, s: String) -> String {
 struct Shard {
     cfg: RemoteWriteConfig,
     families: Option<crate::metadata::FamilyMap>,
+    series_meta: Option<crate::metadata::SeriesMap>,
     client: Arc<vigil_scrape::client::Scraper>,
     stats: Arc<Stats>,
     pending: Arc<AtomicU64>,
@@ -1193,7 +1243,11 @@ impl Shard {
     async fn send(&self, batch: &[Entry]) -> bool {
         let v2 = self.cfg.protobuf_message == V2_MESSAGE;
         let (body, highest) = if v2 {
-            encode_batch_v2(batch, self.families.as_ref().map(|f| f.read()).as_deref())
+            encode_batch_v2(
+                batch,
+                self.families.as_ref().map(|f| f.read()).as_deref(),
+                self.series_meta.as_ref().map(|m| m.read()).as_deref(),
+            )
         } else {
             encode_batch(batch)
         };
@@ -1434,7 +1488,7 @@ mod tests {
             (vec![3000, 4000], vec![]),
         ];
         assert_eq!(runs, want);
-        let got: RequestV2 = crate::codec::decode(&encode_batch_v2(&batch, None).0).unwrap();
+        let got: RequestV2 = crate::codec::decode(&encode_batch_v2(&batch, None, None).0).unwrap();
         let runs: Vec<(Vec<i64>, usize)> = got
             .timeseries
             .iter()
@@ -1563,7 +1617,7 @@ mod tests {
         assert_eq!(highest, 1000, "an exemplar's time is not a sample's");
         let got: WriteRequest = crate::codec::decode(&body).unwrap();
         assert_eq!(got.timeseries, vec![want.clone()]);
-        let (body, _) = encode_batch_v2(&batch, None);
+        let (body, _) = encode_batch_v2(&batch, None, None);
         let got = crate::receive::decode(crate::receive::Message::V2, &body).unwrap();
         assert_eq!(got.timeseries, vec![want]);
     }
@@ -1583,7 +1637,7 @@ mod tests {
             extra: None,
         };
         let batch = vec![e(&la, 1000, 1.0), e(&lb, -5, 2.0), e(&la, 2000, 0.0)];
-        let (body, highest) = encode_batch_v2(&batch, None);
+        let (body, highest) = encode_batch_v2(&batch, None, None);
         assert_eq!(highest, 2000);
         let got: crate::proto::RequestV2 = crate::codec::decode(&body).unwrap();
         assert_eq!(got.symbols[0], "");
@@ -1644,7 +1698,7 @@ mod tests {
         )]
         .into_iter()
         .collect();
-        let (body, _) = encode_batch_v2(&[e(&la), e(&lb)], Some(&families));
+        let (body, _) = encode_batch_v2(&[e(&la), e(&lb)], Some(&families), None);
         let got: crate::proto::RequestV2 = crate::codec::decode(&body).unwrap();
         let name =
             |ts: &crate::proto::TimeSeriesV2| got.symbols[ts.labels_refs[1] as usize].clone();

@@ -122,11 +122,30 @@ pub fn check_headers(
 /// Decode a request body of the given message, 2.0 resolved to 1.0's shape (labels as
 /// strings).
 pub fn decode(msg: Message, body: &[u8]) -> Result<WriteRequest, ReceiveError> {
+    Ok(decode_with_metadata(msg, body)?.0)
+}
+
+/// Each series' metadata as a 2.0 request gives it, by the series' place in the request
+/// (empty for 1.0, or without `--enable-feature=metadata-wal-records`).
+pub type SeriesMetadata = Vec<Option<std::sync::Arc<vigil_storage::Metadata>>>;
+
+/// As [`decode`], with the series' metadata (for [`append_partial_with_metadata`]).
+pub fn decode_with_metadata(
+    msg: Message,
+    body: &[u8],
+) -> Result<(WriteRequest, SeriesMetadata), ReceiveError> {
     match msg {
-        Message::V1 => codec::decode(body).map_err(ReceiveError::BadRequest),
+        Message::V1 => Ok((
+            codec::decode(body).map_err(ReceiveError::BadRequest)?,
+            Vec::new(),
+        )),
         Message::V2 => {
             let req: RequestV2 = codec::decode(body).map_err(ReceiveError::BadRequest)?;
-            from_v2(req, vigil_config::type_and_unit_labels())
+            from_v2(
+                req,
+                vigil_config::type_and_unit_labels(),
+                vigil_config::metadata_wal_records(),
+            )
         }
     }
 }
@@ -135,7 +154,14 @@ pub fn decode(msg: Message, body: &[u8]) -> Result<WriteRequest, ReceiveError> {
 /// outside the symbols table, or an odd number of them, is a 400 naming the series' place.
 ///
 /// `type_and_unit`: `--enable-feature=type-and-unit-labels` (see [`type_and_unit_labels`]).
-fn from_v2(mut req: RequestV2, type_and_unit: bool) -> Result<WriteRequest, ReceiveError> {
+///
+/// `keep_metadata`: `--enable-feature=metadata-wal-records`, whose storage keeps each series'
+/// metadata (a reference outside the table is then a 400 too).
+fn from_v2(
+    mut req: RequestV2,
+    type_and_unit: bool,
+    keep_metadata: bool,
+) -> Result<(WriteRequest, SeriesMetadata), ReceiveError> {
     let symbols = std::mem::take(&mut req.symbols);
     if symbols.first().is_some_and(|s| !s.is_empty()) {
         return Err(ReceiveError::BadRequest(
@@ -143,8 +169,15 @@ fn from_v2(mut req: RequestV2, type_and_unit: bool) -> Result<WriteRequest, Rece
         ));
     }
     let mut out = WriteRequest::default();
+    let mut metadata = Vec::new();
     for (i, ts) in req.timeseries.into_iter().enumerate() {
         let mut labels = resolve(&symbols, &ts.labels_refs, &format!("timeseries[{i}]"))?;
+        if keep_metadata {
+            metadata.push(match &ts.metadata {
+                Some(m) => series_metadata(m, &symbols, i)?,
+                None => None,
+            });
+        }
         if type_and_unit && let Some(m) = &ts.metadata {
             type_and_unit_labels(&mut labels, m, &symbols, i)?;
         }
@@ -164,7 +197,38 @@ fn from_v2(mut req: RequestV2, type_and_unit: bool) -> Result<WriteRequest, Rece
             histograms: ts.histograms,
         });
     }
-    Ok(out)
+    Ok((out, metadata))
+}
+
+/// A 2.0 series' metadata as the storage keeps it; None when it says nothing (no type, help
+/// or unit), which would only erase what the series has.
+fn series_metadata(
+    m: &crate::proto::MetadataV2,
+    symbols: &[String],
+    i: usize,
+) -> Result<Option<std::sync::Arc<vigil_storage::Metadata>>, ReceiveError> {
+    let symbol = |r: u32, field: &str| {
+        symbols.get(r as usize).ok_or_else(|| {
+            ReceiveError::BadRequest(format!(
+                "timeseries[{i}].metadata.{field}: reference {r} is outside the {} symbols",
+                symbols.len()
+            ))
+        })
+    };
+    let help = symbol(m.help_ref, "help_ref")?;
+    let unit = symbol(m.unit_ref, "unit_ref")?;
+    let kind = u64::try_from(m.r#type)
+        .ok()
+        .and_then(vigil_model::exposition::MetricType::from_code)
+        .unwrap_or(vigil_model::exposition::MetricType::Unknown);
+    if kind == vigil_model::exposition::MetricType::Unknown && help.is_empty() && unit.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(std::sync::Arc::new(vigil_storage::Metadata {
+        kind,
+        unit: unit.clone(),
+        help: help.clone(),
+    })))
 }
 
 /// With `type-and-unit-labels`: a series whose metadata gives a type or unit carries them
@@ -287,14 +351,25 @@ fn start_zero(
 /// order, duplicate, too old) rolls the whole write back and is answered 400, so the sender
 /// drops it rather than retrying forever, as Prometheus does.
 pub fn append(storage: &dyn Storage, req: &WriteRequest) -> Result<Received, ReceiveError> {
-    append_inner(storage, req, &[], false)
+    append_inner(storage, req, &[], false, &[])
 }
 
 /// As [`append`] for remote write 2.0, which current Prometheus answers per sample: a sample
 /// or histogram refused for its time is skipped (counted in [`Received::refused`], the first
 /// few named) and the rest is stored; the caller answers 400 naming them.
 pub fn append_partial(storage: &dyn Storage, req: &WriteRequest) -> Result<Received, ReceiveError> {
-    append_inner(storage, req, &[], true)
+    append_inner(storage, req, &[], true, &[])
+}
+
+/// As [`append_partial`], giving each series whose samples were stored (or already there)
+/// its metadata, `metadata[i]` for `req.timeseries[i]`, as Prometheus's 2.0 handler does with
+/// `metadata-wal-records`. A series the storage does not have is skipped.
+pub fn append_partial_with_metadata(
+    storage: &dyn Storage,
+    req: &WriteRequest,
+    metadata: &SeriesMetadata,
+) -> Result<Received, ReceiveError> {
+    append_inner(storage, req, &[], true, metadata)
 }
 
 /// As [`append`], with a start time for some series (`starts[i]` for `req.timeseries[i]`):
@@ -306,7 +381,7 @@ pub fn append_with_starts(
     req: &WriteRequest,
     starts: &[Option<i64>],
 ) -> Result<Received, ReceiveError> {
-    append_inner(storage, req, starts, false)
+    append_inner(storage, req, starts, false, &[])
 }
 
 /// Whether an append was refused for the sample's time only (the series is fine).
@@ -323,6 +398,7 @@ fn append_inner(
     req: &WriteRequest,
     starts: &[Option<i64>],
     partial: bool,
+    metadata: &[Option<std::sync::Arc<vigil_storage::Metadata>>],
 ) -> Result<Received, ReceiveError> {
     let mut app = storage.appender();
     let mut got = Received::default();
@@ -410,6 +486,11 @@ fn append_inner(
                 }
             }
         }
+        if let Some(Some(m)) = metadata.get(i)
+            && let Err(e) = app.update_metadata(r, &labels, m)
+        {
+            tracing::debug!(err = %e, series = %labels, "Remote write: metadata not stored");
+        }
         // A series whose every sample was refused has no sample for its exemplars: they are
         // dropped, as Prometheus drops them (its series ref is unknown then).
         let sent = (ts.samples.len() + ts.histograms.len()) as u64;
@@ -465,7 +546,7 @@ mod tests {
     }
 
     fn labels(req: RequestV2, on: bool) -> Vec<(String, String)> {
-        let mut l: Vec<(String, String)> = from_v2(req, on).unwrap().timeseries[0]
+        let mut l: Vec<(String, String)> = from_v2(req, on, false).unwrap().0.timeseries[0]
             .labels
             .iter()
             .map(|l| (l.name.clone(), l.value.clone()))
@@ -492,7 +573,9 @@ mod tests {
         assert_eq!(labels(request(0, 0), true), as_sent);
         assert_eq!(labels(request(1, 5), false), as_sent);
         // A unit reference outside the table is the sender's error, named.
-        let err = from_v2(request(1, 99), true).unwrap_err().to_string();
+        let err = from_v2(request(1, 99), true, false)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("timeseries[0].metadata.unit_ref"), "{err}");
     }
 }

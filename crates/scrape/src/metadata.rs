@@ -20,9 +20,21 @@ pub struct MetricMetadata {
 /// so the scrape path allocates nothing for metadata in the steady state.
 #[derive(Debug, Default)]
 pub struct MetadataTracker {
-    map: HashMap<Box<str>, (MetricMetadata, u64)>,
+    map: HashMap<Box<str>, Tracked>,
     iter: u64,
     changed: bool,
+}
+
+#[derive(Debug)]
+struct Tracked {
+    meta: MetricMetadata,
+    kind: MetricType,
+    /// The scrape that last exposed the family, and the one that last changed it.
+    seen: u64,
+    changed: u64,
+    /// The family's metadata as the storage takes it, made once per change
+    /// (`metadata-wal-records`).
+    shared: Option<Arc<vigil_storage::Metadata>>,
 }
 
 impl MetadataTracker {
@@ -32,50 +44,88 @@ impl MetadataTracker {
         self.changed = false;
     }
 
-    fn entry(&mut self, family: &str) -> &mut MetricMetadata {
+    fn entry(&mut self, family: &str) -> &mut Tracked {
+        let iter = self.iter;
         if !self.map.contains_key(family) {
             self.changed = true;
             self.map.insert(
                 family.into(),
-                (
-                    MetricMetadata {
+                Tracked {
+                    meta: MetricMetadata {
                         family: family.to_string(),
                         kind: MetricType::Unknown.as_str(),
                         help: String::new(),
                         unit: String::new(),
                     },
-                    0,
-                ),
+                    kind: MetricType::Unknown,
+                    seen: 0,
+                    changed: iter,
+                    shared: None,
+                },
             );
         }
-        let iter = self.iter;
         let e = self.map.get_mut(family).expect("inserted above");
-        e.1 = iter;
-        &mut e.0
+        e.seen = iter;
+        e
+    }
+
+    /// Note a change of the family's entry.
+    fn changed(&mut self, family: &str) {
+        self.changed = true;
+        let iter = self.iter;
+        if let Some(e) = self.map.get_mut(family) {
+            e.changed = iter;
+            e.shared = None;
+        }
     }
 
     pub fn help(&mut self, family: &str, help: &str) {
         let e = self.entry(family);
-        if e.help != help {
-            e.help = help.to_string();
-            self.changed = true;
+        if e.meta.help != help {
+            e.meta.help = help.to_string();
+            self.changed(family);
         }
     }
 
     pub fn kind(&mut self, family: &str, kind: MetricType) {
         let e = self.entry(family);
-        if e.kind != kind.as_str() {
-            e.kind = kind.as_str();
-            self.changed = true;
+        if e.kind != kind {
+            e.kind = kind;
+            e.meta.kind = kind.as_str();
+            self.changed(family);
         }
     }
 
     pub fn unit(&mut self, family: &str, unit: &str) {
         let e = self.entry(family);
-        if e.unit != unit {
-            e.unit = unit.to_string();
-            self.changed = true;
+        if e.meta.unit != unit {
+            e.meta.unit = unit.to_string();
+            self.changed(family);
         }
+    }
+
+    /// For `metadata-wal-records`: the metadata of `family` (the one the body last declared)
+    /// for a series named `name`, if the series belongs to it (by Prometheus's rule, which
+    /// guards against bodies whose `# TYPE` lines are missing or out of place), and whether
+    /// the family changed in this scrape (first seen, or another type, help or unit).
+    pub fn for_series(
+        &mut self,
+        family: &str,
+        name: &str,
+    ) -> Option<(Arc<vigil_storage::Metadata>, bool)> {
+        let iter = self.iter;
+        let e = self.map.get_mut(family)?;
+        if !vigil_model::exposition::belongs_to_family(name, family, e.kind) {
+            return None;
+        }
+        let shared = e.shared.get_or_insert_with(|| {
+            Arc::new(vigil_storage::Metadata {
+                kind: e.kind,
+                unit: e.meta.unit.clone(),
+                help: e.meta.help.clone(),
+            })
+        });
+        Some((shared.clone(), e.changed == iter))
     }
 
     /// The scrape succeeded: forget families it no longer exposes; a new snapshot (sorted by
@@ -83,11 +133,11 @@ impl MetadataTracker {
     pub fn finish(&mut self) -> Option<Arc<Vec<MetricMetadata>>> {
         let iter = self.iter;
         let before = self.map.len();
-        self.map.retain(|_, (_, seen)| *seen == iter);
+        self.map.retain(|_, e| e.seen == iter);
         if !self.changed && self.map.len() == before {
             return None;
         }
-        let mut v: Vec<MetricMetadata> = self.map.values().map(|(m, _)| m.clone()).collect();
+        let mut v: Vec<MetricMetadata> = self.map.values().map(|e| e.meta.clone()).collect();
         v.sort_by(|a, b| a.family.cmp(&b.family));
         Some(Arc::new(v))
     }

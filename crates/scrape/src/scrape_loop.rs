@@ -455,6 +455,7 @@ impl ScrapeLoop {
             ts,
             start_zero: cfg.created_timestamp_zero_ingestion,
             family: None,
+            last_family: String::new(),
         };
         self.metadata.begin();
         // The job's histogram settings as this target's labels left them.
@@ -521,10 +522,12 @@ impl ScrapeLoop {
             }
             Line::Help { family, help } => {
                 self.metadata.help(family, &help);
+                st.declared(family, cfg);
                 return Ok(());
             }
             Line::Type { family, kind } => {
                 self.metadata.kind(family, kind);
+                st.declared(family, cfg);
                 if cfg.type_and_unit_labels {
                     st.family_mut(family).1 = kind;
                 }
@@ -532,6 +535,7 @@ impl ScrapeLoop {
             }
             Line::Unit { family, unit } => {
                 self.metadata.unit(family, unit);
+                st.declared(family, cfg);
                 if cfg.type_and_unit_labels {
                     st.family_mut(family).2 = unit.to_string();
                 }
@@ -570,6 +574,9 @@ impl ScrapeLoop {
                     e.r = nr;
                     stats.post_relabel += 1;
                     append_exemplars(app, nr, &e.labels, value.exemplars(), t);
+                    if cfg.append_metadata {
+                        update_metadata(&mut self.metadata, app, nr, &e.labels, false, st);
+                    }
                 }
                 Err(err) => {
                     // A sample refused for its time still brings its exemplar, as in
@@ -607,6 +614,9 @@ impl ScrapeLoop {
                 stats.post_relabel += 1;
                 stats.series_added += 1;
                 append_exemplars(app, r, &labels, value.exemplars(), t);
+                if cfg.append_metadata {
+                    update_metadata(&mut self.metadata, app, r, &labels, true, st);
+                }
                 let track_staleness = !explicit_ts || cfg.track_timestamps_staleness;
                 let e = Entry {
                     r,
@@ -646,9 +656,20 @@ struct BodyState {
     /// `type-and-unit-labels`: the family the last `# TYPE`/`# UNIT` line was about, its type
     /// and unit (only tracked with the feature).
     family: Option<(String, MetricType, String)>,
+    /// `metadata-wal-records`: the family the last `# TYPE`, `# HELP` or `# UNIT` line was
+    /// about (only tracked with the feature).
+    last_family: String,
 }
 
 impl BodyState {
+    /// A metadata line about `family` was read.
+    fn declared(&mut self, family: &str, cfg: &ScrapeConfig) {
+        if cfg.append_metadata && self.last_family != family {
+            self.last_family.clear();
+            self.last_family.push_str(family);
+        }
+    }
+
     /// The metadata entry of `family`, started afresh when the body moves to another family.
     fn family_mut(&mut self, family: &str) -> &mut (String, MetricType, String) {
         if self.family.as_ref().is_none_or(|f| f.0 != family) {
@@ -737,6 +758,32 @@ impl<'a> Value<'a> {
             Value::Float(_, e) => e.as_slice(),
             Value::Histogram(_, _, e, _) => e,
         }
+    }
+}
+
+/// With `metadata-wal-records`: give the storage the series' metadata when the series is
+/// `new` to this target or its family's metadata changed in this scrape, as Prometheus's
+/// scrape loop does (the storage logs only what differs from what it holds). A refusal (the
+/// series went meanwhile) costs the metadata only, never the scrape.
+fn update_metadata(
+    tracker: &mut crate::metadata::MetadataTracker,
+    app: &mut dyn Appender,
+    r: SeriesRef,
+    labels: &Labels,
+    new: bool,
+    st: &BodyState,
+) {
+    if st.last_family.is_empty() {
+        return;
+    }
+    let Some(name) = labels.metric_name() else {
+        return;
+    };
+    if let Some((meta, changed)) = tracker.for_series(&st.last_family, name)
+        && (new || changed)
+        && let Err(e) = app.update_metadata(r, labels, &meta)
+    {
+        tracing::debug!(err = %e, series = %labels, "Metadata not stored");
     }
 }
 

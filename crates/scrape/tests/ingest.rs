@@ -347,3 +347,154 @@ fn a_target_s_histogram_labels_override_the_job() {
         "{err}"
     );
 }
+
+/// A storage that records every `update_metadata` call and stores samples in memory.
+#[derive(Default)]
+struct MetadataRecorder {
+    inner: MemoryStorage,
+    calls: std::sync::Mutex<Vec<(String, vigil_storage::Metadata)>>,
+}
+
+struct RecordingAppender<'a> {
+    inner: Box<dyn vigil_storage::Appender + 'a>,
+    calls: &'a std::sync::Mutex<Vec<(String, vigil_storage::Metadata)>>,
+}
+
+impl vigil_storage::Appender for RecordingAppender<'_> {
+    fn append(
+        &mut self,
+        r: vigil_storage::SeriesRef,
+        labels: &Labels,
+        t: i64,
+        v: f64,
+    ) -> Result<vigil_storage::SeriesRef, vigil_storage::AppendError> {
+        self.inner.append(r, labels, t, v)
+    }
+    fn append_exemplar(
+        &mut self,
+        r: vigil_storage::SeriesRef,
+        labels: &Labels,
+        e: vigil_storage::Exemplar,
+    ) -> Result<(), vigil_storage::AppendError> {
+        self.inner.append_exemplar(r, labels, e)
+    }
+    fn update_metadata(
+        &mut self,
+        r: vigil_storage::SeriesRef,
+        labels: &Labels,
+        meta: &Arc<vigil_storage::Metadata>,
+    ) -> Result<vigil_storage::SeriesRef, vigil_storage::AppendError> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push((labels.to_string(), (**meta).clone()));
+        Ok(r)
+    }
+    fn commit(self: Box<Self>) -> Result<(), vigil_storage::StorageError> {
+        self.inner.commit()
+    }
+    fn rollback(self: Box<Self>) {
+        self.inner.rollback()
+    }
+}
+
+impl Storage for MetadataRecorder {
+    fn appender(&self) -> Box<dyn vigil_storage::Appender + '_> {
+        Box::new(RecordingAppender {
+            inner: self.inner.appender(),
+            calls: &self.calls,
+        })
+    }
+    fn querier(
+        &self,
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Box<dyn vigil_storage::Querier + '_>, vigil_storage::StorageError> {
+        self.inner.querier(mint, maxt)
+    }
+    fn exemplars(
+        &self,
+        mint: i64,
+        maxt: i64,
+        sets: &[Vec<Matcher>],
+    ) -> Result<Vec<vigil_storage::SeriesExemplars>, vigil_storage::StorageError> {
+        self.inner.exemplars(mint, maxt, sets)
+    }
+}
+
+/// `metadata-wal-records`: the storage is given a series' metadata when the series is new to
+/// the target or its family's type, help or unit changed in this scrape, as Prometheus's
+/// scrape loop gives it, and only for series of the family last declared. Without the
+/// feature it is never given.
+#[test]
+fn series_metadata_goes_to_the_storage_when_new_or_changed() {
+    use vigil_model::exposition::MetricType;
+    for on in [true, false] {
+        let yaml = "scrape_configs:\n  - job_name: t\n    static_configs:\n      - targets: ['127.0.0.1:1']\n";
+        let cfg = vigil_config::Config::parse(yaml, Path::new(".")).expect("config");
+        let mut sc = cfg.scrape_configs[0].clone();
+        sc.append_metadata = on;
+        let st = Arc::new(MetadataRecorder::default());
+        let storage: Arc<dyn Storage> = st.clone();
+        let mut lp = ScrapeLoop::for_benchmark(sc, storage).expect("loop");
+        let body = |help: &str, extra: &str| {
+            format!(
+                "# HELP req_total {help}\n# TYPE req_total counter\nreq_total{{code=\"200\"}} 5\n{extra}\
+                 # HELP temp Temperature.\n# TYPE temp gauge\ntemp 20\nstray 1\n"
+            )
+        };
+        let mut calls = |body: String, ts: i64| {
+            lp.ingest(body.as_bytes(), TEXT, ts).unwrap();
+            let mut c: Vec<(String, MetricType, String)> =
+                std::mem::take(&mut *st.calls.lock().unwrap())
+                    .into_iter()
+                    .map(|(l, m)| (l, m.kind, m.help))
+                    .collect();
+            c.sort_by(|a, b| a.0.cmp(&b.0));
+            c
+        };
+        let req = |code: &str, help: &str| {
+            (
+                format!("req_total{{code=\"{code}\", instance=\"127.0.0.1:1\", job=\"t\"}}"),
+                MetricType::Counter,
+                help.to_string(),
+            )
+        };
+        let temp = (
+            "temp{instance=\"127.0.0.1:1\", job=\"t\"}".to_string(),
+            MetricType::Gauge,
+            "Temperature.".to_string(),
+        );
+        let first = calls(body("Requests.", ""), 1000);
+        let again = calls(body("Requests.", ""), 2000);
+        let changed = calls(
+            body("Requests served.", "req_total{code=\"500\"} 1\n"),
+            3000,
+        );
+        let new_series = calls(
+            body(
+                "Requests served.",
+                "req_total{code=\"500\"} 1\nreq_total{code=\"404\"} 1\n",
+            ),
+            4000,
+        );
+        if !on {
+            assert!(first.is_empty() && changed.is_empty() && new_series.is_empty());
+            continue;
+        }
+        assert_eq!(
+            first,
+            vec![req("200", "Requests."), temp.clone()],
+            "stray is in no family"
+        );
+        assert!(again.is_empty(), "{again:?}");
+        assert_eq!(
+            changed,
+            vec![
+                req("200", "Requests served."),
+                req("500", "Requests served.")
+            ]
+        );
+        assert_eq!(new_series, vec![req("404", "Requests served.")]);
+    }
+}

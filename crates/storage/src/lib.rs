@@ -54,6 +54,15 @@ pub enum AppendError {
     Exemplar(#[from] ExemplarError),
 }
 
+/// A series' metric metadata, as the scrape (or a remote write 2.0 sender) last gave it:
+/// what `--enable-feature=metadata-wal-records` logs per series.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Metadata {
+    pub kind: vigil_model::exposition::MetricType,
+    pub unit: String,
+    pub help: String,
+}
+
 /// Errors of the storage as a whole (I/O, corruption).
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -117,6 +126,19 @@ pub trait Appender: Send {
         labels: &Labels,
         e: Exemplar,
     ) -> Result<(), AppendError>;
+
+    /// Record `meta` as the metadata of the series `r` (else the one named by `labels`), which
+    /// must exist. Storages that keep metadata per series (`metadata-wal-records`) log it at
+    /// commit when it differs from what they hold; the others ignore it.
+    fn update_metadata(
+        &mut self,
+        r: SeriesRef,
+        labels: &Labels,
+        meta: &std::sync::Arc<Metadata>,
+    ) -> Result<SeriesRef, AppendError> {
+        let _ = (labels, meta);
+        Ok(r)
+    }
 
     /// Make every appended sample durable and visible, atomically.
     fn commit(self: Box<Self>) -> Result<(), StorageError>;
@@ -251,6 +273,8 @@ pub enum JournalRecord {
     Exemplars(Vec<(SeriesRef, Exemplar)>),
     /// Native histogram samples: series ref, timestamp ms, histogram.
     Histograms(Vec<(SeriesRef, i64, std::sync::Arc<FloatHistogram>)>),
+    /// Series' metadata, logged when it changed (`metadata-wal-records`).
+    Metadata(Vec<(SeriesRef, std::sync::Arc<Metadata>)>),
     /// The log was truncated through `segment`: of the series named at or before it, only
     /// these are still live (no later sample refers to the others), so readers may forget
     /// the rest. Sent once the reader is past every segment that existed when the

@@ -740,6 +740,9 @@ struct Index {
     /// and tests make there, scan the series instead).
     no_postings: bool,
     chunk_range: ChunkRange,
+    /// Each series' metadata as last logged (`metadata-wal-records`; empty without it), so a
+    /// commit logs only changes and a checkpoint keeps the latest. Removed with its series.
+    metadata: RefMap<Arc<vigil_storage::Metadata>>,
 }
 
 /// Head chunks end at multiples of this range (the block range), as Prometheus's do: a block
@@ -903,6 +906,7 @@ impl Index {
                 self.empty -= 1;
             }
             self.by_labels.remove(&s.labels, r);
+            self.metadata.remove(&r);
             gone.push((r, s));
         }
         // In the same hold: the next commit logs what is in `unlogged`, and a series record
@@ -1179,6 +1183,15 @@ impl ReplayPlan<'_> {
                     max_ref = max_ref.max(r);
                     if !index.series.contains_key(&r) {
                         index.insert_replayed(r, labels);
+                    }
+                }
+            }
+            // The newest of a series wins; one of a series not (or no longer) in the head is
+            // of no use.
+            Record::Metadata(m) => {
+                for (r, meta) in m {
+                    if index.series.contains_key(&r) {
+                        index.metadata.insert(r, meta);
                     }
                 }
             }
@@ -2002,14 +2015,16 @@ impl Head {
         Ok(series)
     }
 
-    /// Series records of `series`, framed into `write` (a checkpoint's or a head snapshot's
-    /// segments).
+    /// Series records of `series`, each batch followed by the metadata the head holds for
+    /// them (`metadata-wal-records`), framed into `write` (a checkpoint's or a head
+    /// snapshot's segments).
     fn write_series(
         &self,
         series: &[(u64, Labels)],
         write: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
     ) -> std::io::Result<()> {
         let mut framed = Vec::new();
+        let mut meta = Vec::new();
         for batch in series.chunks(10_000) {
             framed.clear();
             wal::encode(
@@ -2017,9 +2032,31 @@ impl Head {
                 &Record::Series(batch.to_vec()),
                 self.compression,
             );
+            if self.wal_opts.metadata {
+                {
+                    let idx = self.index.read();
+                    meta.extend(
+                        batch
+                            .iter()
+                            .filter_map(|(r, _)| Some((*r, idx.metadata.get(r)?.clone()))),
+                    );
+                }
+                if !meta.is_empty() {
+                    wal::encode(
+                        &mut framed,
+                        &Record::Metadata(std::mem::take(&mut meta)),
+                        self.compression,
+                    );
+                }
+            }
             write(&framed)?;
         }
         Ok(())
+    }
+
+    /// The metadata the head holds for series `r` (`metadata-wal-records`).
+    pub fn series_metadata(&self, r: SeriesRef) -> Option<Arc<vigil_storage::Metadata>> {
+        self.index.read().metadata.get(&r).cloned()
     }
 
     /// Every series' ref and labels, by ref, read in short holds of the index's read lock
@@ -2499,6 +2536,7 @@ impl Storage for Head {
             new_live: 0,
             exemplars: Vec::new(),
             newest_exemplar: RefMap::default(),
+            metadata: RefMap::default(),
         })
     }
 

@@ -8,14 +8,16 @@ use crate::wal::{self, Follower, Position, Record};
 
 /// Series refs and their labels.
 type SeriesList = Vec<(u64, vigil_model::Labels)>;
+/// Series refs and their metadata.
+type MetadataList = Vec<(u64, std::sync::Arc<vigil_storage::Metadata>)>;
 
 struct Reader {
     wal_dir: std::path::PathBuf,
     /// The head whose label sets are handed out in place of the copies decoded from the log,
     /// so a reader (remote write) holds no second copy of every series' labels.
     head: Option<std::sync::Weak<crate::head::Head>>,
-    /// Series of the checkpoint, handed over before the segments.
-    checkpoint: Option<(SeriesList, u64)>,
+    /// Series of the checkpoint and their metadata, handed over before the segments.
+    checkpoint: Option<(SeriesList, MetadataList, u64)>,
     follower: Follower,
     /// The newest checkpoint already seen (reported as its series, or pending or reported
     /// as `Live`).
@@ -35,21 +37,25 @@ struct PendingLive {
     through: u64,
 }
 
-/// The series of the latest checkpoint in `wal_dir` and the first segment after it.
-fn checkpoint_series(wal_dir: &Path) -> Result<(SeriesList, Option<u64>), StorageError> {
+/// The series of the latest checkpoint in `wal_dir`, their metadata, and the first segment
+/// after it.
+fn checkpoint_series(
+    wal_dir: &Path,
+) -> Result<(SeriesList, MetadataList, Option<u64>), StorageError> {
     let io = |e: std::io::Error| StorageError::Other(format!("WAL {}: {e}", wal_dir.display()));
     let (cp_seg, cp_dir) = wal::latest_checkpoint(wal_dir).map_err(io)?;
     let mut series = Vec::new();
+    let mut metadata = Vec::new();
     if let Some(dir) = &cp_dir {
         // Read-only: a checkpoint is never repaired or changed by a reader.
-        wal::replay_from_with(dir, 0, false, &mut |_: &Record| {}, |r| {
-            if let Record::Series(s) = r {
-                series.extend(s);
-            }
+        wal::replay_from_with(dir, 0, false, &mut |_: &Record| {}, |r| match r {
+            Record::Series(s) => series.extend(s),
+            Record::Metadata(m) => metadata.extend(m),
+            _ => {}
         })
         .map_err(io)?;
     }
-    Ok((series, cp_seg.map(|n| n + 1)))
+    Ok((series, metadata, cp_seg.map(|n| n + 1)))
 }
 
 /// A reader over `wal_dir` from its latest checkpoint (series only) and the segments after it
@@ -71,7 +77,7 @@ fn follow_with(
     head: Option<std::sync::Weak<crate::head::Head>>,
 ) -> Result<Box<dyn JournalReader>, StorageError> {
     let io = |e: std::io::Error| StorageError::Other(format!("WAL {}: {e}", wal_dir.display()));
-    let (series, after_cp) = checkpoint_series(wal_dir)?;
+    let (series, metadata, after_cp) = checkpoint_series(wal_dir)?;
     let first = match after_cp {
         Some(n) => n,
         None => wal::segments(wal_dir)
@@ -86,7 +92,7 @@ fn follow_with(
         reported_cp: first.checked_sub(1).filter(|_| after_cp.is_some()),
         looked_at: first,
         pending_live: None,
-        checkpoint: Some((series, first)),
+        checkpoint: Some((series, metadata, first)),
         follower: Follower::new(
             wal_dir,
             Position {
@@ -112,18 +118,20 @@ impl JournalReader for Reader {
     ) -> Result<JournalPoll, StorageError> {
         let mut out = JournalPoll::default();
         let head = self.head.as_ref().and_then(std::sync::Weak::upgrade);
-        if let Some((mut series, first)) = self.checkpoint.take() {
+        if let Some((mut series, metadata, first)) = self.checkpoint.take() {
             if let Some(h) = &head {
                 h.share_labels(&mut series);
             }
-            f(
-                JournalRecord::Series(series),
-                JournalPos {
-                    segment: first,
-                    offset: 0,
-                },
-            );
+            let at = JournalPos {
+                segment: first,
+                offset: 0,
+            };
+            f(JournalRecord::Series(series), at);
             out.records += 1;
+            if !metadata.is_empty() {
+                f(JournalRecord::Metadata(metadata), at);
+                out.records += 1;
+            }
         }
         let rep = self
             .follower
@@ -139,6 +147,7 @@ impl JournalReader for Reader {
                     Record::Samples(s) => f(JournalRecord::Samples(s), pos),
                     Record::Exemplars(e) => f(JournalRecord::Exemplars(e), pos),
                     Record::Histograms(h) => f(JournalRecord::Histograms(h), pos),
+                    Record::Metadata(m) => f(JournalRecord::Metadata(m), pos),
                     // Deletions are local: remote storage keeps what it was sent.
                     Record::Tombstones(_) => {}
                     // Only in head snapshots, never in the WAL.
@@ -174,7 +183,7 @@ impl JournalReader for Reader {
             {
                 // The series and the number from one read of the directory: a checkpoint
                 // written in between would otherwise pair a newer live set with an older one.
-                let (series, after) = checkpoint_series(&self.wal_dir)?;
+                let (series, _, after) = checkpoint_series(&self.wal_dir)?;
                 if let Some(cp) = after.and_then(|a| a.checked_sub(1))
                     && cp < at
                 {
@@ -196,7 +205,7 @@ impl JournalReader for Reader {
             // Segments went (a checkpoint covered them) before they were read: their series
             // records with them. The checkpoint that replaced them names every live series;
             // hand those over before anything after the gap is read.
-            let (mut series, after) = checkpoint_series(&self.wal_dir)?;
+            let (mut series, metadata, after) = checkpoint_series(&self.wal_dir)?;
             if let Some(h) = &head {
                 h.share_labels(&mut series);
             }
@@ -208,6 +217,12 @@ impl JournalReader for Reader {
                 JournalRecord::Series(series),
                 to_pos(self.follower.position()),
             );
+            if !metadata.is_empty() {
+                f(
+                    JournalRecord::Metadata(metadata),
+                    to_pos(self.follower.position()),
+                );
+            }
             if let Some(cp) = self.reported_cp {
                 let through = wal::segments(&self.wal_dir)
                     .map_err(|e| StorageError::Other(format!("WAL: {e}")))?

@@ -23,9 +23,10 @@ use std::path::{Path, PathBuf};
 
 use std::sync::Arc;
 
+use vigil_model::exposition::MetricType;
 use vigil_model::histogram::{CounterResetHint, Span};
 use vigil_model::{FloatHistogram, LabelRef, Labels};
-use vigil_storage::Exemplar;
+use vigil_storage::{Exemplar, Metadata};
 
 use crate::encoding::{Dec, put_str, put_uvarint, unzigzag, zigzag};
 
@@ -37,14 +38,18 @@ pub const MAX_SEGMENT_SIZE: u64 = 256 << 20;
 /// The first bytes of every segment vigil writes.
 pub const SEGMENT_MAGIC: &[u8; 8] = b"VIGILWAL";
 /// The newest segment format this build reads: 1 (plain records), 2 (records may be
-/// snappy-compressed), 3 (exemplar records too), 4 (native histogram records too) and 5
-/// (native histograms in the compact record, whole counts as varints). Segments are written
-/// at the lowest version saying what they may hold, so an older build still reads those of a
-/// server not using a newer feature, and refuses the others.
-pub const SEGMENT_VERSION: u32 = 5;
+/// snappy-compressed), 3 (exemplar records too), 4 (native histogram records too), 5
+/// (native histograms in the compact record, whole counts as varints) and 6 (metadata
+/// records too). Segments are written at the lowest version saying what they may hold, so an
+/// older build still reads those of a server not using a newer feature, and refuses the
+/// others.
+pub const SEGMENT_VERSION: u32 = 6;
 /// The segment version written once native histogram records may appear (version 4's
 /// records, which hold every count as an f64, are still read).
 pub const HISTOGRAM_VERSION: u32 = 5;
+/// The segment version written with `--enable-feature=metadata-wal-records`: metadata
+/// records may appear from the first segment on (and histogram records, as in version 5).
+pub const METADATA_VERSION: u32 = 6;
 const HEADER_LEN: usize = 16;
 
 /// The type-byte flag of a record whose payload is snappy-compressed.
@@ -70,6 +75,8 @@ pub struct WriteOptions {
     /// Native histogram records may be written: set once the head has taken one (see
     /// [`Wal::allow_histograms`]).
     pub histograms: bool,
+    /// Series' metadata records may be written (`--enable-feature=metadata-wal-records`).
+    pub metadata: bool,
 }
 
 impl Default for WriteOptions {
@@ -79,6 +86,7 @@ impl Default for WriteOptions {
             compression: Compression::default(),
             exemplars: false,
             histograms: false,
+            metadata: false,
         }
     }
 }
@@ -88,6 +96,7 @@ impl WriteOptions {
     /// build that predates a feature still reads the segments of a server not using it.
     pub fn segment_version(&self) -> u32 {
         match (self.exemplars, self.compression) {
+            _ if self.metadata => METADATA_VERSION,
             _ if self.histograms => HISTOGRAM_VERSION,
             (true, _) => 3,
             (false, Compression::Snappy) => 2,
@@ -214,6 +223,9 @@ const REC_HISTOGRAMS: u8 = 5;
 const REC_HISTOGRAMS_COMPACT: u8 = 6;
 /// Only in a head snapshot (`head::snapshot`), never in a WAL segment.
 const REC_HEAD_CHUNKS: u8 = 7;
+/// Series' metadata (Prometheus numbers its record 6, which vigil's compact histograms
+/// took first).
+const REC_METADATA: u8 = 8;
 
 /// A decoded record.
 #[derive(Debug, Clone, PartialEq)]
@@ -232,6 +244,9 @@ pub enum Record {
     /// A head snapshot's series chunks, in the snapshot's own encoding (read by
     /// `head::snapshot`); never written to the WAL.
     HeadChunks(Vec<u8>),
+    /// Series' metadata by ref, logged after the series records of its commit and before
+    /// its samples (only in segments of version 6).
+    Metadata(Vec<(u64, Arc<Metadata>)>),
 }
 
 /// Encoding buffers larger than this are not kept for the next record: a scrape's samples
@@ -276,6 +291,7 @@ pub fn encode(out: &mut Vec<u8>, rec: &Record, c: Compression) {
         Record::Histograms(h) => encode_histograms(out, h, c),
         // Chunks are compressed already: framed as they are.
         Record::HeadChunks(p) => frame_raw(out, REC_HEAD_CHUNKS, p),
+        Record::Metadata(m) => encode_metadata(out, m, c),
     }
 }
 
@@ -483,6 +499,28 @@ pub fn encode_exemplars(out: &mut Vec<u8>, e: &[(u64, Exemplar)], c: Compression
     })
 }
 
+/// The field names of a metadata record's entries, as Prometheus's record writes them.
+const META_UNIT: &str = "UNIT";
+const META_HELP: &str = "HELP";
+
+/// Encode a metadata record: count, then per series its ref, type (a byte, numbered as
+/// Prometheus's record numbers it), the number of fields (2), and the fields as name and value
+/// strings: `UNIT` then `HELP`. After the count this is Prometheus's layout of an entry.
+pub fn encode_metadata(out: &mut Vec<u8>, m: &[(u64, Arc<Metadata>)], c: Compression) {
+    encode_with(out, REC_METADATA, c, |payload| {
+        put_uvarint(payload, m.len() as u64);
+        for (r, meta) in m {
+            put_uvarint(payload, *r);
+            payload.push(meta.kind.code());
+            put_uvarint(payload, 2);
+            put_str(payload, META_UNIT);
+            put_str(payload, &meta.unit);
+            put_str(payload, META_HELP);
+            put_str(payload, &meta.help);
+        }
+    })
+}
+
 /// Series per series record: a first scrape's thousands of new series are logged as several
 /// records of about 250 KB, so the payload buffer stays that small and the framed commit grows
 /// by compressed records, not by one worst-case reservation for all of them (together the
@@ -676,6 +714,28 @@ fn decode_payload(typ: u8, p: &[u8]) -> Option<Record> {
             Some(Record::Histograms(out))
         }
         REC_HEAD_CHUNKS => Some(Record::HeadChunks(p.to_vec())),
+        REC_METADATA => {
+            let n = d.uvarint()? as usize;
+            // Each takes at least 4 bytes (ref, type, field count, no field).
+            let mut out = Vec::with_capacity(n.min(d.remaining() / 4));
+            for _ in 0..n {
+                let r = d.uvarint()?;
+                // A type this build does not know reads as unknown, as Prometheus reads it.
+                let kind = MetricType::from_code(d.u8()?.into()).unwrap_or(MetricType::Unknown);
+                let fields = d.uvarint()?;
+                let (mut unit, mut help) = (String::new(), String::new());
+                for _ in 0..fields {
+                    // Fields this build does not know are skipped.
+                    match (d.str()?, d.str()?) {
+                        (META_UNIT, v) => unit = v.to_string(),
+                        (META_HELP, v) => help = v.to_string(),
+                        _ => {}
+                    }
+                }
+                out.push((r, Arc::new(Metadata { kind, unit, help })));
+            }
+            Some(Record::Metadata(out))
+        }
         _ => None,
     }
 }
@@ -1723,6 +1783,57 @@ mod tests {
         let _ = std::fs::remove_dir_all(&d);
     }
 
+    /// A metadata record reads back as written, compressed or not; after its count each entry
+    /// is Prometheus's layout (ref, type byte, field count, `UNIT` and `HELP` strings). A type
+    /// this build does not know reads as unknown and fields it does not know are skipped, as
+    /// Prometheus reads them; a record cut short is refused.
+    #[test]
+    fn metadata_records_read_back_and_read_as_prometheus_reads_them() {
+        use vigil_model::exposition::MetricType;
+        let m = |kind, unit: &str, help: &str| {
+            Arc::new(Metadata {
+                kind,
+                unit: unit.into(),
+                help: help.into(),
+            })
+        };
+        let rec = Record::Metadata(vec![
+            (1, m(MetricType::Counter, "", "Requests served.")),
+            (300, m(MetricType::Histogram, "seconds", &"x".repeat(500))),
+            (7, m(MetricType::Unknown, "", "")),
+        ]);
+        for c in [Compression::None, Compression::Snappy] {
+            let mut framed = Vec::new();
+            encode(&mut framed, &rec, c);
+            assert_eq!(decode_body(&framed[8..]), Some(rec.clone()));
+        }
+        let mut framed = Vec::new();
+        encode(
+            &mut framed,
+            &Record::Metadata(vec![(5, m(MetricType::Gauge, "bytes", "Free."))]),
+            Compression::None,
+        );
+        let mut entry = vec![REC_METADATA, 1, 5, 2, 2];
+        for s in ["UNIT", "bytes", "HELP", "Free."] {
+            entry.push(s.len() as u8);
+            entry.extend_from_slice(s.as_bytes());
+        }
+        assert_eq!(&framed[8..], &entry[..]);
+        let mut odd = vec![REC_METADATA, 1, 5, 42, 3];
+        for s in ["UNIT", "s", "EXTRA", "x", "HELP", "h"] {
+            odd.push(s.len() as u8);
+            odd.extend_from_slice(s.as_bytes());
+        }
+        assert_eq!(
+            decode_body(&odd),
+            Some(Record::Metadata(vec![(
+                5,
+                m(MetricType::Unknown, "s", "h")
+            )]))
+        );
+        assert_eq!(decode_body(&odd[..odd.len() - 1]), None);
+    }
+
     /// Many new series in one commit are logged as several bounded records, which replay
     /// reads back as every series once, in order.
     #[test]
@@ -2064,6 +2175,7 @@ mod tests {
                     compression: c,
                     exemplars,
                     histograms: false,
+                    metadata: false,
                 },
             )
             .unwrap();

@@ -37,6 +37,7 @@ fn read_all(db: &Db) -> (usize, Vec<(u64, i64, f64)>) {
                 JournalRecord::Samples(s) => samples.extend(s),
                 JournalRecord::Live { .. }
                 | JournalRecord::Exemplars(_)
+                | JournalRecord::Metadata(_)
                 | JournalRecord::Histograms(_) => {}
             })
             .unwrap();

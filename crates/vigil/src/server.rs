@@ -414,6 +414,10 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
         &flags,
         "type-and-unit-labels",
     ));
+    vigil_config::set_metadata_wal_records(crate::server_flags::feature(
+        &flags,
+        "metadata-wal-records",
+    ));
     vigil_tsdb::uncached::set(crate::server_flags::feature(&flags, "use-uncached-io"));
     vigil_config::set_otlp_native_delta(crate::server_flags::feature(
         &flags,
@@ -603,6 +607,9 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
     // Exemplars go to the ring and the WAL (the agent's: for remote write) only with the
     // feature, as in Prometheus.
     opts.wal.exemplars = exemplar_storage;
+    // Series' metadata in the WAL (segments of version 6, which older builds refuse).
+    let metadata_records = crate::server_flags::feature(&flags, "metadata-wal-records");
+    opts.wal.metadata = metadata_records;
     if exemplar_storage {
         opts.max_exemplars = max_exemplars(flags.max_exemplars, &initial);
     } else if flags.max_exemplars.is_some() {
@@ -625,6 +632,7 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
             Some(a) => {
                 let mut o = a.tsdb_options();
                 o.wal.exemplars = exemplar_storage;
+                o.wal.metadata = metadata_records;
                 Db::open_agent(&a.dir, o)
             }
             None => Db::open(&db_dir, opts),

@@ -333,7 +333,7 @@ pub const FLAGS: &[FlagInfo] = &[
     f(
         "enable-feature",
         Works,
-        "comma-separated features: `auto-reload-config`, `concurrent-rule-eval`, `created-timestamp-zero-ingestion`, `delayed-compaction`, `exemplar-storage`, `memory-snapshot-on-shutdown`, `native-histograms`, `ooo-native-histograms`, `otlp-deltatocumulative`, `otlp-native-delta-ingestion`, `promql-binop-fill-modifiers`, `promql-delayed-name-removal`, `promql-per-step-stats`, `type-and-unit-labels`, `use-uncached-io` and `extra-scrape-metrics` work; the others are named in a warning with what vigil does instead",
+        "comma-separated features: `auto-reload-config`, `concurrent-rule-eval`, `created-timestamp-zero-ingestion`, `delayed-compaction`, `exemplar-storage`, `memory-snapshot-on-shutdown`, `metadata-wal-records`, `native-histograms`, `ooo-native-histograms`, `otlp-deltatocumulative`, `otlp-native-delta-ingestion`, `promql-binop-fill-modifiers`, `promql-delayed-name-removal`, `promql-per-step-stats`, `type-and-unit-labels`, `use-uncached-io` and `extra-scrape-metrics` work; the others are named in a warning with what vigil does instead",
     ),
     f(
         "auto-gomaxprocs",
@@ -752,12 +752,8 @@ const FEATURES: &[(&str, Option<&str>)] = &[
     ("promql-binop-fill-modifiers", None),
     // Scraped series and remote write 2.0 series carry `__type__` and `__unit__`.
     ("type-and-unit-labels", None),
-    (
-        "metadata-wal-records",
-        Some(
-            "vigil keeps metric metadata in memory, not in its WAL (remote write sends it from there)",
-        ),
-    ),
+    // Series' metadata logged in the WAL on change; remote write 2.0 sends each series' own.
+    ("metadata-wal-records", None),
     // A head cut waits a random delay once due (`--storage.tsdb.delayed-compaction.max-percent`).
     ("delayed-compaction", None),
     // Block files leave the page cache once written (`vigil_tsdb::uncached`).

@@ -1340,18 +1340,10 @@ fn streamed_remote_read_matches_the_samples_answer() {
     assert!(String::from_utf8_lossy(&body).contains("STREAMED_XOR_CHUNKS"));
 }
 
-/// `metadata_config` with remote write 1.0: every `send_interval`, the `# TYPE`/`# HELP` of
-/// each family the targets expose goes to the endpoint in `WriteRequest.metadata`, as
-/// Prometheus sends it; with 2.0 each series carries its family's (no Debian receiver keeps
-/// metadata, so a recording endpoint here reads the requests). The help texts are the node
-/// exporter's own.
-#[test]
-fn remote_write_sends_metric_metadata() {
+/// A remote write endpoint that records every request body (snappy-compressed, as sent) and
+/// answers 204: its port and the bodies.
+fn recording_receiver() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>) {
     use std::io::{Read, Write};
-    use vigil_remote::proto::WriteRequest;
-    let dir = temp_dir("remote-metadata");
-    let (_ne, ne_port) = node_exporter(&dir);
-    // A receiver that records every request body and answers 204.
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let rx_port = l.local_addr().unwrap().port();
     let bodies: std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>> = Default::default();
@@ -1391,6 +1383,20 @@ fn remote_write_sends_metric_metadata() {
             });
         }
     });
+    (rx_port, bodies)
+}
+
+/// `metadata_config` with remote write 1.0: every `send_interval`, the `# TYPE`/`# HELP` of
+/// each family the targets expose goes to the endpoint in `WriteRequest.metadata`, as
+/// Prometheus sends it; with 2.0 each series carries its family's (no Debian receiver keeps
+/// metadata, so a recording endpoint here reads the requests). The help texts are the node
+/// exporter's own.
+#[test]
+fn remote_write_sends_metric_metadata() {
+    use vigil_remote::proto::WriteRequest;
+    let dir = temp_dir("remote-metadata");
+    let (_ne, ne_port) = node_exporter(&dir);
+    let (rx_port, bodies) = recording_receiver();
     let cfg = format!(
         "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{ne_port}']\nremote_write:\n  - url: http://127.0.0.1:{rx_port}/write\n    name: md\n    metadata_config:\n      send_interval: 1s\n      max_samples_per_send: 50\n  - url: http://127.0.0.1:{rx_port}/write2\n    name: md2\n    protobuf_message: io.prometheus.write.v2.Request\n    metadata_config:\n      send_interval: 1s\n"
     );
@@ -1454,6 +1460,154 @@ fn remote_write_sends_metric_metadata() {
             && !l.ends_with(" 0")),
         "{m}"
     );
+}
+
+/// A target serving `body` (which the test may change) in the text format: its port.
+fn text_target(body: std::sync::Arc<std::sync::Mutex<String>>) -> u16 {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            let mut buf = [0u8; 4096];
+            let mut req = Vec::new();
+            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => req.extend_from_slice(&buf[..n]),
+                }
+            }
+            let body = body.lock().unwrap().clone();
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    port
+}
+
+/// Series' metadata in a WAL directory, as its newest records give it: instance -> help.
+fn wal_metadata(wal_dir: &Path) -> (std::collections::BTreeMap<String, String>, usize) {
+    use vigil_tsdb::wal::Record;
+    let mut labels = std::collections::HashMap::new();
+    let mut out = std::collections::BTreeMap::new();
+    let mut entries = 0;
+    vigil_tsdb::wal::replay_from_with(wal_dir, 0, false, &mut |_: &Record| {}, |r| match r {
+        Record::Series(s) => labels.extend(s),
+        Record::Metadata(m) => {
+            for (r, meta) in m {
+                entries += 1;
+                let l: &vigil_model::Labels = &labels[&r];
+                out.insert(
+                    l.get("instance").unwrap_or("").to_string(),
+                    meta.help.clone(),
+                );
+            }
+        }
+        _ => {}
+    })
+    .unwrap();
+    (out, entries)
+}
+
+/// `--enable-feature=metadata-wal-records`: each series' metadata goes into the WAL when it
+/// changes, and remote write 2.0 sends each series its own. Two targets give one family
+/// different help texts (a family table, what is sent without the feature, has one entry per
+/// family): each series is sent with its target's. A change of help is logged and sent.
+/// After a restart the series are still sent with theirs, read back from the WAL, and the
+/// scrapes log nothing again. vigil's 2.0 receiver with the feature logs what it is sent in
+/// its own WAL. (Prometheus 2.42 has neither the feature nor remote write 2.0, and
+/// VictoriaMetrics keeps no metadata, so vigil is both ends here.)
+#[test]
+fn metadata_wal_records_send_each_series_its_own() {
+    use std::sync::{Arc, Mutex};
+    let dir = temp_dir("remote-metadata-wal");
+    let body = |help: &str| {
+        format!(
+            "# HELP app_requests_total {help}\n# TYPE app_requests_total counter\napp_requests_total 1\n"
+        )
+    };
+    let a = Arc::new(Mutex::new(body("Requests of A.")));
+    let b = Arc::new(Mutex::new(body("Requests of B.")));
+    let (pa, pb) = (text_target(a.clone()), text_target(b.clone()));
+    let (rec_port, bodies) = recording_receiver();
+    let feature = "--enable-feature=metadata-wal-records";
+    let rx = Vigil::start(
+        "remote-metadata-wal-rx",
+        Some("scrape_configs: []\n"),
+        &["--web.enable-remote-write-receiver", feature],
+    );
+    let queue = "    protobuf_message: io.prometheus.write.v2.Request\n    queue_config:\n      batch_send_deadline: 1s\n    write_relabel_configs:\n      - source_labels: [__name__]\n        regex: app_requests_total\n        action: keep\n";
+    let cfg = format!(
+        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: app\n    static_configs:\n      - targets: ['127.0.0.1:{pa}', '127.0.0.1:{pb}']\nremote_write:\n  - url: http://127.0.0.1:{rec_port}/write\n{queue}  - url: {}/api/v1/write\n{queue}",
+        rx.base
+    );
+    std::fs::write(dir.join("tx.yml"), cfg).unwrap();
+    let data = dir.join("tx-data");
+    let config = format!("--config.file={}", dir.join("tx.yml").display());
+    let start = || vigil_on(&dir, &data, "remote-metadata-wal-tx", &[&config, feature]);
+    // The help each instance's series was last sent with, in the requests from `from` on.
+    let sent = |from: usize| {
+        let bodies = bodies.lock().unwrap().clone();
+        let mut out = std::collections::BTreeMap::new();
+        for b in bodies.iter().skip(from) {
+            let req: vigil_remote::proto::RequestV2 = vigil_remote::codec::decode(b).unwrap();
+            for ts in &req.timeseries {
+                let label = |name: &str| {
+                    ts.labels_refs
+                        .chunks(2)
+                        .find(|p| req.symbols[p[0] as usize] == name)
+                        .map(|p| req.symbols[p[1] as usize].clone())
+                };
+                let m = ts.metadata.as_ref().expect("every series has metadata");
+                assert_eq!(m.r#type, 1, "counter");
+                out.insert(
+                    label("instance").unwrap(),
+                    req.symbols[m.help_ref as usize].clone(),
+                );
+            }
+        }
+        out
+    };
+    let want = |ha: &str, hb: &str| {
+        std::collections::BTreeMap::from([
+            (format!("127.0.0.1:{pa}"), ha.to_string()),
+            (format!("127.0.0.1:{pb}"), hb.to_string()),
+        ])
+    };
+    let (tx, _) = start();
+    let first = want("Requests of A.", "Requests of B.");
+    wait_for(
+        "each series sent with its own help",
+        Duration::from_secs(60),
+        || (sent(0) == first).then_some(()),
+    );
+    *a.lock().unwrap() = body("Requests to A, counted.");
+    let changed = want("Requests to A, counted.", "Requests of B.");
+    wait_for("the changed help sent", Duration::from_secs(60), || {
+        (sent(0) == changed).then_some(())
+    });
+    terminate(tx);
+    let (logged, entries) = wal_metadata(&data.join("wal"));
+    assert_eq!(logged, changed);
+    assert_eq!(entries, 3, "each series once, and the change");
+    // Restarted: the requests after it still carry each series' own.
+    let n = bodies.lock().unwrap().len();
+    let (tx, _) = start();
+    wait_for("help sent after a restart", Duration::from_secs(60), || {
+        let got = sent(n);
+        (got.len() == 2).then_some(())
+    });
+    assert_eq!(sent(n), changed);
+    terminate(tx);
+    assert_eq!(wal_metadata(&data.join("wal")).1, 3, "nothing logged again");
+    // The receiver logged what it was sent.
+    let rx_wal = rx.dir.join("data").join("wal");
+    terminate(rx.proc);
+    assert_eq!(wal_metadata(&rx_wal).0, changed);
 }
 
 /// Native histograms read from Debian's Prometheus 2.42 with `remote_read`, as streamed

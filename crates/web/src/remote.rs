@@ -197,9 +197,9 @@ async fn write(State(s): St, headers: HeaderMap, body: Bytes) -> Response {
     // Decoding and appending are CPU and lock work: off the async workers.
     let res = tokio::task::spawn_blocking(move || {
         let msg = checked?;
-        let req = receive::decode(msg, &body)?;
+        let (req, metadata) = receive::decode_with_metadata(msg, &body)?;
         if v2 {
-            receive::append_partial(&*storage, &req)
+            receive::append_partial_with_metadata(&*storage, &req, &metadata)
         } else {
             receive::append(&*storage, &req)
         }

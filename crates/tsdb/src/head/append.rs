@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use vigil_model::{FloatHistogram, Labels, Sample};
-use vigil_storage::{AppendError, Appender, Exemplar, SeriesRef, StorageError};
+use vigil_storage::{AppendError, Appender, Exemplar, Metadata, SeriesRef, StorageError};
 
 use super::{HISTOGRAM_MARK, Head, RefMap};
 use crate::wal;
@@ -34,6 +34,9 @@ pub(super) struct HeadAppender<'a> {
     /// Index into `exemplars` of each series' newest, for order checks within the
     /// transaction.
     pub(super) newest_exemplar: RefMap<usize>,
+    /// Series' metadata that differs from what the head holds (`metadata-wal-records`),
+    /// logged after the series records and applied at commit; a series' last one wins.
+    pub(super) metadata: RefMap<Arc<Metadata>>,
 }
 
 pub(super) type Batch = (
@@ -455,6 +458,35 @@ impl Appender for HeadAppender<'_> {
         Ok(())
     }
 
+    fn update_metadata(
+        &mut self,
+        r: SeriesRef,
+        labels: &Labels,
+        meta: &Arc<Metadata>,
+    ) -> Result<SeriesRef, AppendError> {
+        if !self.head.wal_opts.metadata {
+            return Ok(r);
+        }
+        let idx = self.head.index.read();
+        let r = if idx.series.contains_key(&r) {
+            r
+        } else {
+            idx.find(labels).ok_or_else(|| {
+                AppendError::InvalidLabels(format!("{labels}: unknown series when adding metadata"))
+            })?
+        };
+        // The commit records it for this series: it must still be there.
+        if let Some(s) = idx.series.get(&r) {
+            s.spare();
+        }
+        // Against this transaction's, else the head's: only a change is logged.
+        let held = self.metadata.get(&r).or_else(|| idx.metadata.get(&r));
+        if held.is_none_or(|h| **h != **meta) {
+            self.metadata.insert(r, meta.clone());
+        }
+        Ok(r)
+    }
+
     fn commit(self: Box<Self>) -> Result<(), StorageError> {
         // The WAL lock is held until the samples are in the head, so a checkpoint (which takes
         // it first) never sees a record in the WAL that the head does not have yet.
@@ -479,7 +511,14 @@ impl Appender for HeadAppender<'_> {
         }
         batches.retain(|(fs, hs)| !fs.is_empty() || !hs.is_empty());
         let exemplars = self.exemplars;
-        if batches.is_empty() && exemplars.is_empty() {
+        // Of series still in the head (a truncation may have taken one since), by ref.
+        let mut metadata: Vec<(SeriesRef, Arc<Metadata>)> = self
+            .metadata
+            .into_iter()
+            .filter(|(r, _)| idx.series.contains_key(r))
+            .collect();
+        metadata.sort_unstable_by_key(|(r, _)| *r);
+        if batches.is_empty() && exemplars.is_empty() && metadata.is_empty() {
             // Nothing to acknowledge; unlogged series wait for a commit with samples.
             return Ok(());
         }
@@ -504,6 +543,10 @@ impl Appender for HeadAppender<'_> {
                 w.log(|out, c| {
                     if !series_records.is_empty() {
                         wal::encode_series(out, &series_records, c);
+                    }
+                    // After the series it names, before the samples (as Prometheus logs it).
+                    if !metadata.is_empty() {
+                        wal::encode_metadata(out, &metadata, c);
                     }
                     for (fs, hs) in &batches {
                         if !fs.is_empty() {
@@ -546,6 +589,9 @@ impl Appender for HeadAppender<'_> {
         }
         if any_histograms {
             self.head.has_histograms.store(true, Ordering::Relaxed);
+        }
+        for (r, m) in metadata {
+            idx.metadata.insert(r, m);
         }
         let mut n = 0u64;
         let mut late = 0u64;

@@ -746,6 +746,7 @@ mod tests {
     fn open(d: &Path, snapshot: bool) -> Head {
         let opts = wal::WriteOptions {
             exemplars: true,
+            metadata: true,
             ..wal::WriteOptions::default()
         };
         Head::open_mode(d, i64::MIN, true, opts, 100, 10_000, snapshot).unwrap()
@@ -833,25 +834,36 @@ mod tests {
         app.commit().unwrap();
     }
 
-    /// A head loaded from its snapshot answers exactly as one replayed from the WAL, and
-    /// goes on appending to its open chunks as if it had never stopped.
+    /// A head loaded from its snapshot answers exactly as one replayed from the WAL (series'
+    /// metadata included), and goes on appending to its open chunks as if it had never
+    /// stopped.
     #[test]
     fn a_snapshot_loads_the_head_the_wal_replays() {
         let d = tmp("roundtrip");
-        {
+        let meta = std::sync::Arc::new(vigil_storage::Metadata {
+            kind: vigil_model::exposition::MetricType::Gauge,
+            unit: "bytes".into(),
+            help: "Bytes.".into(),
+        });
+        let c = Labels::from_pairs([("__name__", "c")]);
+        let rc = {
             let h = open(&d, true);
             fill(&h, 0, 25_050);
+            let mut app = h.appender();
+            let rc = app.append(0, &c, 25_060, 1.0).unwrap();
+            app.update_metadata(rc, &c, &meta).unwrap();
+            app.commit().unwrap();
             h.delete(&[vec![Matcher::equal("__name__", "b")]], 3_000, 4_000)
                 .unwrap();
             let w = h.write_snapshot().unwrap().unwrap();
-            assert_eq!(w.series, 4);
+            assert_eq!(w.series, 5);
             assert!(wal::segment_path(&w.dir, 2).exists(), "several segments");
             // An append after the snapshot (its cut) lands after it and is replayed.
             let mut app = h.appender();
-            app.append(0, &Labels::from_pairs([("__name__", "c")]), 30_000, 1.0)
-                .unwrap();
+            app.append(0, &c, 30_000, 1.0).unwrap();
             app.commit().unwrap();
-        }
+            rc
+        };
         // The same directory replayed without the snapshot, as reference.
         let plain = tmp("roundtrip-plain");
         std::fs::create_dir_all(plain.join("wal")).unwrap();
@@ -864,6 +876,8 @@ mod tests {
         assert!(h.stats.snapshot_loaded.load(Ordering::Relaxed));
         assert_eq!(dump(&h), dump(&want));
         assert!(!dump(&h).0.is_empty());
+        assert_eq!(h.series_metadata(rc), Some(meta.clone()));
+        assert_eq!(want.series_metadata(rc), Some(meta));
         // Used once, then gone.
         assert!(find(&d).unwrap().is_none());
         // Appending goes on from the restored open chunks as from replayed ones.

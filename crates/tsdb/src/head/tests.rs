@@ -1452,3 +1452,141 @@ fn out_of_bounds_samples_are_counted_at_append_and_at_commit() {
     );
     assert_eq!(h.stats.out_of_bounds.load(Ordering::Relaxed), 2);
 }
+
+/// Every record of the WAL (or checkpoint) in `dir`, in order.
+fn records(dir: &std::path::Path) -> Vec<Record> {
+    let mut out = Vec::new();
+    wal::replay_from_with(dir, 0, false, &mut |_: &Record| {}, |r| out.push(r)).unwrap();
+    out
+}
+
+/// The version in the header of segment `n` of `dir`.
+fn segment_version(dir: &std::path::Path, n: u64) -> u32 {
+    let b = std::fs::read(wal::segment_path(dir, n)).unwrap();
+    u32::from_le_bytes(b[8..12].try_into().unwrap())
+}
+
+/// `metadata-wal-records`: a series' metadata is logged when it differs from what the head
+/// holds (after the series records, before the samples; a commit of metadata alone too), comes
+/// back at replay so a restart does not log it again, is kept (the latest only) by a
+/// checkpoint, and goes with its series. Without the feature nothing is kept or logged.
+#[test]
+fn series_metadata_is_logged_on_change_and_kept_through_restarts() {
+    use vigil_model::exposition::MetricType;
+    use vigil_storage::Metadata;
+    let d = tmp("metadata");
+    let opts = wal::WriteOptions {
+        metadata: true,
+        ..Default::default()
+    };
+    let open = || Head::open_mode(&d, i64::MIN, true, opts, 0, 0, false).unwrap();
+    let a = l(&[("__name__", "req_total"), ("instance", "a")]);
+    let b = l(&[("__name__", "req_total"), ("instance", "b")]);
+    let meta = |help: &str| {
+        Arc::new(Metadata {
+            kind: MetricType::Counter,
+            unit: "requests".into(),
+            help: help.into(),
+        })
+    };
+    let logged = |dir: &std::path::Path| -> Vec<(u64, String)> {
+        records(dir)
+            .into_iter()
+            .filter_map(|r| match r {
+                Record::Metadata(m) => Some(m),
+                _ => None,
+            })
+            .flatten()
+            .map(|(r, m)| (r, m.help.clone()))
+            .collect()
+    };
+    let wal_dir = d.join("wal");
+    let (ra, rb) = {
+        let h = open();
+        let mut app = h.appender();
+        let ra = app.append(0, &a, 1000, 1.0).unwrap();
+        app.update_metadata(ra, &a, &meta("old")).unwrap();
+        app.update_metadata(ra, &a, &meta("A")).unwrap();
+        let rb = app.append(0, &b, 1000, 1.0).unwrap();
+        app.update_metadata(rb, &b, &meta("B")).unwrap();
+        app.commit().unwrap();
+        // The same again logs nothing; a change named by labels only (ref 0) is logged, in
+        // a commit without samples.
+        let mut app = h.appender();
+        app.append(ra, &a, 2000, 2.0).unwrap();
+        app.update_metadata(ra, &a, &meta("A")).unwrap();
+        app.commit().unwrap();
+        let mut app = h.appender();
+        app.update_metadata(0, &b, &meta("B2")).unwrap();
+        app.commit().unwrap();
+        let mut app = h.appender();
+        let unknown = l(&[("__name__", "nope")]);
+        assert!(matches!(
+            app.update_metadata(0, &unknown, &meta("x")),
+            Err(AppendError::InvalidLabels(_))
+        ));
+        app.rollback();
+        assert_eq!(h.series_metadata(rb).unwrap().help, "B2");
+        (ra, rb)
+    };
+    // One transaction's last metadata of a series wins.
+    assert_eq!(
+        logged(&wal_dir),
+        vec![(ra, "A".into()), (rb, "B".into()), (rb, "B2".into())]
+    );
+    // Series, then metadata, then samples.
+    let kinds: Vec<&str> = records(&wal_dir)
+        .iter()
+        .map(|r| match r {
+            Record::Series(_) => "series",
+            Record::Metadata(_) => "metadata",
+            Record::Samples(_) => "samples",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(
+        &kinds[..4],
+        &["series", "metadata", "samples", "samples"],
+        "{kinds:?}"
+    );
+    assert_eq!(segment_version(&wal_dir, 0), wal::METADATA_VERSION);
+    {
+        let h = open();
+        assert_eq!(*h.series_metadata(ra).unwrap(), *meta("A"));
+        assert_eq!(h.series_metadata(rb).unwrap().help, "B2");
+        // Replayed, so a scrape after the restart giving the same logs nothing.
+        let mut app = h.appender();
+        app.append(ra, &a, 3000, 3.0).unwrap();
+        app.update_metadata(ra, &a, &meta("A")).unwrap();
+        app.commit().unwrap();
+        assert_eq!(logged(&wal_dir).len(), 3);
+        // A checkpoint holds each series' latest only, and the segments it covers go.
+        h.checkpoint(i64::MIN).unwrap();
+        let (_, cp) = wal::latest_checkpoint(&wal_dir).unwrap();
+        let cp = cp.expect("a checkpoint");
+        assert_eq!(logged(&cp), vec![(ra, "A".into()), (rb, "B2".into())]);
+        assert_eq!(segment_version(&cp, 0), wal::METADATA_VERSION);
+    }
+    {
+        let h = open();
+        assert_eq!(h.series_metadata(rb).unwrap().help, "B2");
+        // A series removed (two truncations find it empty) takes its metadata with it.
+        h.truncate(2500).unwrap();
+        h.truncate(2500).unwrap();
+        assert!(h.series_metadata(rb).is_none());
+        assert_eq!(h.series_metadata(ra).unwrap().help, "A");
+    }
+    // Without the feature: accepted, neither kept nor logged, and the segments stay at the
+    // version an older build reads.
+    let d2 = tmp("metadata-off");
+    {
+        let h = Head::open(&d2, i64::MIN).unwrap();
+        let mut app = h.appender();
+        let r = app.append(0, &a, 1000, 1.0).unwrap();
+        assert_eq!(app.update_metadata(r, &a, &meta("A")), Ok(r));
+        app.commit().unwrap();
+        assert!(h.series_metadata(r).is_none());
+    }
+    assert!(logged(&d2.join("wal")).is_empty());
+    assert!(segment_version(&d2.join("wal"), 0) < wal::METADATA_VERSION);
+}
