@@ -56,6 +56,11 @@ pub struct Options {
     /// ([`Db::write_head_snapshot`]) and loaded at the next open instead of replaying the WAL
     /// (see `head::snapshot`).
     pub memory_snapshot: bool,
+    /// `--storage.tsdb.allow-overlapping-compaction` (default true, as Prometheus): blocks
+    /// whose time ranges overlap (a backfill, Prometheus's own blocks) are merged into one
+    /// before any other compaction. Off, they are left for another component (Thanos,
+    /// Mimir) to merge, and queries merge them as always.
+    pub overlapping_compaction: bool,
 }
 
 /// The format vigil writes its blocks in.
@@ -89,6 +94,7 @@ impl Options {
             delay_compact_file: None,
             head_cut_delay: std::time::Duration::ZERO,
             memory_snapshot: false,
+            overlapping_compaction: true,
         }
     }
 
@@ -250,8 +256,15 @@ fn load_blocks(
         std::fs::remove_dir_all(&b.dir)?;
     }
     let mut out = kept;
-    out.sort_by_key(|b| b.meta.min_time);
+    sort_blocks(&mut out);
     Ok(out)
+}
+
+/// Blocks in the order queries and merges read them: by start time, then by ULID (the
+/// older block first), so that where overlapping blocks hold a sample at the same time the
+/// same one wins every time.
+fn sort_blocks(blocks: &mut [Arc<Block>]) {
+    blocks.sort_by(|a, b| (a.meta.min_time, &a.meta.ulid).cmp(&(b.meta.min_time, &b.meta.ulid)));
 }
 
 /// The blocks a Thanos sidecar lists as uploaded in its meta file (`{"version": 1,
@@ -821,7 +834,7 @@ impl Db {
                     persist_prometheus_blocks(dir, &opts, &mut imp, end)?;
                 tracing::info!(blocks = new_blocks.len(), elapsed = ?t.elapsed(), "Prometheus head's complete ranges persisted as blocks");
                 blocks.extend(new_blocks);
-                blocks.sort_by_key(|b| b.meta.min_time);
+                sort_blocks(&mut blocks);
                 stage_prometheus_files(dir, &imp)?;
                 tail = Some((imp, tail_start, t));
             } else {
@@ -1067,7 +1080,7 @@ impl Db {
                 tracing::info!(ulid = %meta.ulid, mint, maxt, series = meta.stats.num_series, elapsed = ?took, "Head block written");
                 let mut blocks = self.blocks.write();
                 blocks.push(b);
-                blocks.sort_by_key(|b| b.meta.min_time);
+                sort_blocks(&mut blocks);
             }
             self.head.truncate(maxt)?;
         }
@@ -1085,23 +1098,19 @@ impl Db {
             .delay_compact_file
             .as_deref()
             .and_then(uploaded_blocks);
+        if self.opts.overlapping_compaction {
+            while let Some(group) = self.overlapping(uploaded.as_ref()) {
+                let mint = group.iter().map(|b| b.meta.min_time).min().unwrap_or(0);
+                let maxt = group.iter().map(|b| b.meta.max_time).max().unwrap_or(0);
+                // Each pass merges the run, or (damage found) marks a block unmergeable, which
+                // the next pass leaves out.
+                self.merge(mint, maxt, &group)?;
+            }
+        }
         let mut range = self.opts.block_range_ms * 3;
         while range <= self.opts.max_block_ms {
             loop {
-                let mut blocks = self.blocks();
-                if let Some(up) = &uploaded {
-                    // As Prometheus plans, in the order blocks were written (ULIDs sort by
-                    // time): from the first level-1 block not uploaded yet on, nothing is
-                    // merged, so merges never leave a gap behind them.
-                    if let Some(first) = blocks
-                        .iter()
-                        .filter(|b| b.meta.compaction.level <= 1 && !up.contains(&b.meta.ulid))
-                        .map(|b| b.meta.ulid.clone())
-                        .min()
-                    {
-                        blocks.retain(|b| b.meta.ulid < first);
-                    }
-                }
+                let blocks = self.mergeable(uploaded.as_ref());
                 // In-order blocks only: a merged block must not end past the in-order data
                 // (Prometheus's out-of-order blocks may reach beyond it).
                 let newest = blocks
@@ -1111,11 +1120,7 @@ impl Db {
                     .max()
                     .unwrap_or(i64::MIN);
                 let mut groups: BTreeMap<i64, Vec<Arc<Block>>> = BTreeMap::new();
-                let unmergeable = self.unmergeable.lock().clone();
-                for b in blocks
-                    .iter()
-                    .filter(|b| !unmergeable.contains(&b.meta.ulid))
-                {
+                for b in &blocks {
                     let start = b.meta.min_time.div_euclid(range) * range;
                     if b.meta.max_time <= start + range && b.meta.max_time - b.meta.min_time < range
                     {
@@ -1134,6 +1139,52 @@ impl Db {
             range *= 3;
         }
         Ok(())
+    }
+
+    /// The first run of blocks whose time ranges overlap, as Prometheus's planner finds it
+    /// (blocks by start time; a block starting before the run's end so far joins it), of the
+    /// blocks a merge may take (uploaded, when a delay file asks, and readable in full).
+    fn overlapping(
+        &self,
+        uploaded: Option<&std::collections::HashSet<String>>,
+    ) -> Option<Vec<Arc<Block>>> {
+        let mut blocks = self.mergeable(uploaded);
+        sort_blocks(&mut blocks);
+        let mut run: Vec<Arc<Block>> = Vec::new();
+        let mut end = i64::MIN;
+        for b in blocks {
+            if run.is_empty() || b.meta.min_time >= end {
+                if run.len() > 1 {
+                    break;
+                }
+                run.clear();
+                end = b.meta.max_time;
+                run.push(b);
+            } else {
+                end = end.max(b.meta.max_time);
+                run.push(b);
+            }
+        }
+        (run.len() > 1).then_some(run)
+    }
+
+    /// The blocks a merge may take: readable in full, and, when a delay file lists the
+    /// uploaded ones, written before the first level-1 block not uploaded yet (ULIDs sort by
+    /// time), as Prometheus plans, so merges never leave a gap behind them.
+    fn mergeable(&self, uploaded: Option<&std::collections::HashSet<String>>) -> Vec<Arc<Block>> {
+        let mut blocks = self.blocks();
+        if let Some(up) = uploaded
+            && let Some(first) = blocks
+                .iter()
+                .filter(|b| b.meta.compaction.level <= 1 && !up.contains(&b.meta.ulid))
+                .map(|b| b.meta.ulid.clone())
+                .min()
+        {
+            blocks.retain(|b| b.meta.ulid < first);
+        }
+        let unmergeable = self.unmergeable.lock();
+        blocks.retain(|b| !unmergeable.contains(&b.meta.ulid));
+        blocks
     }
 
     /// Merge `group` into one block of `[mint, maxt)`. The blocks are read series by series in
@@ -1202,7 +1253,7 @@ impl Db {
             let mut blocks = self.blocks.write();
             blocks.retain(|b| !group.iter().any(|g| g.meta.ulid == b.meta.ulid));
             blocks.push(nb);
-            blocks.sort_by_key(|b| b.meta.min_time);
+            sort_blocks(&mut blocks);
         }
         for b in group {
             std::fs::remove_dir_all(&b.dir)?;

@@ -578,6 +578,7 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
         tracing::info!(delay = ?opts.head_cut_delay, "Delayed compaction: a head cut waits this long once it is due");
     }
     opts.memory_snapshot = crate::server_flags::feature(&flags, "memory-snapshot-on-shutdown");
+    opts.overlapping_compaction = flags.allow_overlapping_compaction.unwrap_or(true);
     if let Some(p) = flags.delay_compact_file_path.as_deref() {
         tracing::info!(
             path = p,

@@ -208,12 +208,12 @@ pub const FLAGS: &[FlagInfo] = &[
     f(
         "storage.tsdb.allow-overlapping-blocks",
         Warns,
-        "deprecated in Prometheus; vigil never writes overlapping blocks",
+        "deprecated in Prometheus, which always allows them; vigil always reads overlapping blocks (a backfill, Prometheus's own) and queries merge them",
     ),
     f(
         "storage.tsdb.allow-overlapping-compaction",
-        Warns,
-        "vigil never writes overlapping blocks",
+        Works,
+        "blocks whose time ranges overlap are merged into one before any other compaction, as Prometheus's planner merges them (default true); `=false` leaves them for another component (Thanos, Mimir) to merge, and queries merge them as always",
     ),
     f(
         "storage.tsdb.delayed-compaction.max-percent",
@@ -541,10 +541,10 @@ pub struct ServerFlags {
     /// No effect: vigil writes one chunk file per block.
     #[arg(long = "storage.tsdb.max-block-chunk-segment-size", hide = true)]
     pub max_block_chunk_segment_size: Option<String>,
-    /// No effect: vigil never writes overlapping blocks.
+    /// No effect: overlapping blocks are always allowed.
     #[arg(long = "storage.tsdb.allow-overlapping-blocks", num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set, require_equals = true, hide = true)]
     pub allow_overlapping_blocks: Option<bool>,
-    /// No effect: vigil never writes overlapping blocks.
+    /// Merge blocks whose time ranges overlap (default true).
     #[arg(long = "storage.tsdb.allow-overlapping-compaction", num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set, require_equals = true, hide = true)]
     pub allow_overlapping_compaction: Option<bool>,
     /// With --enable-feature=delayed-compaction: the longest delay of a head cut, in percent
@@ -903,10 +903,6 @@ impl ServerFlags {
             (
                 "storage.tsdb.allow-overlapping-blocks",
                 self.allow_overlapping_blocks.is_some(),
-            ),
-            (
-                "storage.tsdb.allow-overlapping-compaction",
-                self.allow_overlapping_compaction.is_some(),
             ),
             (
                 "storage.tsdb.delayed-compaction.max-percent",

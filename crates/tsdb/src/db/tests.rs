@@ -697,3 +697,118 @@ fn uncached_io_leaves_written_blocks_out_of_the_page_cache() {
     assert_eq!(back, 1000 * 480);
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// Blocks whose time ranges overlap (a backfill beside a compacted block) are merged into one
+/// block over their union before any other compaction, as Prometheus's planner merges them,
+/// whatever their size; blocks that touch without overlapping are left alone; where two hold
+/// a sample at one time the older block's (by start, then ULID) stays, in queries before the
+/// merge and in the merged block alike. With `overlapping_compaction` off nothing is merged
+/// and queries answer the same.
+#[test]
+fn overlapping_blocks_are_merged_first() {
+    let l = |job: &str| Labels::from_pairs([("__name__", "x"), ("job", job)]);
+    let s = |pairs: &[(i64, f64)]| -> Vec<Sample> {
+        pairs.iter().map(|&(t, v)| Sample { t, v }).collect()
+    };
+    let c = |level| Compaction {
+        level,
+        sources: vec![],
+        hints: vec![],
+    };
+    let day = 24 * HOUR_MS;
+    let write = |d: &Path| {
+        std::fs::create_dir_all(d).unwrap();
+        // A compacted day, a backfilled 2h block inside it (one sample clashing), one
+        // overlapping its end, and a block that only touches the day's end.
+        let day_block = crate::block::write_block(
+            d,
+            0,
+            day,
+            vec![(l("a"), s(&[(0, 1.0), (HOUR_MS, 2.0), (day - 1, 3.0)]))],
+            c(4),
+        )
+        .unwrap();
+        // ULIDs are made from the clock: the day block is the older one.
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        crate::block::write_block(
+            d,
+            0,
+            2 * HOUR_MS,
+            vec![
+                (l("a"), s(&[(HOUR_MS, 99.0), (HOUR_MS + 1, 4.0)])),
+                (l("b"), s(&[(5, 5.0)])),
+            ],
+            c(1),
+        )
+        .unwrap();
+        crate::block::write_block(
+            d,
+            day - HOUR_MS,
+            day + HOUR_MS,
+            vec![(l("b"), s(&[(day + 1, 6.0)]))],
+            c(1),
+        )
+        .unwrap();
+        crate::block::write_block(
+            d,
+            day + HOUR_MS,
+            day + 3 * HOUR_MS,
+            vec![(l("c"), s(&[(day + 2 * HOUR_MS, 7.0)]))],
+            c(1),
+        )
+        .unwrap();
+        day_block
+    };
+    let everything = |db: &Db| -> Vec<(Labels, Vec<Sample>)> {
+        let q = db.querier(i64::MIN / 2, i64::MAX / 2).unwrap();
+        let mut v: Vec<_> = q
+            .select(&[Matcher::equal("__name__", "x")])
+            .unwrap()
+            .map(|x| (x.labels, x.samples))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    };
+    let want = vec![
+        (
+            l("a"),
+            s(&[(0, 1.0), (HOUR_MS, 2.0), (HOUR_MS + 1, 4.0), (day - 1, 3.0)]),
+        ),
+        (l("b"), s(&[(5, 5.0), (day + 1, 6.0)])),
+        (l("c"), s(&[(day + 2 * HOUR_MS, 7.0)])),
+    ];
+    let d = tmp("overlap");
+    let day_block = write(&d);
+    let mut opts = Options::new(0, 0);
+    opts.overlapping_compaction = false;
+    let db = Db::open(&d, opts.clone()).unwrap();
+    assert_eq!(everything(&db), want, "queries merge overlapping blocks");
+    db.maintain().unwrap();
+    assert_eq!(db.blocks().len(), 4, "left alone when told");
+    drop(db);
+    opts.overlapping_compaction = true;
+    let db = Db::open(&d, opts).unwrap();
+    db.maintain().unwrap();
+    let blocks = db.blocks();
+    assert_eq!(
+        blocks.len(),
+        2,
+        "{:?}",
+        blocks
+            .iter()
+            .map(|b| (b.meta.min_time, b.meta.max_time))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        (blocks[0].meta.min_time, blocks[0].meta.max_time),
+        (0, day + HOUR_MS)
+    );
+    assert_eq!(blocks[0].meta.compaction.level, 5);
+    assert!(blocks[0].meta.compaction.sources.contains(&day_block.ulid));
+    assert_eq!(blocks[1].meta.min_time, day + HOUR_MS, "touching only");
+    assert_eq!(everything(&db), want);
+    drop(db);
+    let db = Db::open(&d, Options::new(0, 0)).unwrap();
+    assert_eq!(everything(&db), want, "after a restart");
+    let _ = std::fs::remove_dir_all(&d);
+}
