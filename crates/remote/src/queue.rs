@@ -231,8 +231,12 @@ impl Queue {
         let th = std::thread::Builder::new()
             .name(format!("remote-write-{name}"))
             .spawn(move || {
-                let series_meta = (cfg.send_metadata && cfg.protobuf_message == V2_MESSAGE)
-                    .then(crate::metadata::SeriesMap::default);
+                // Only with the feature: a WAL an earlier run wrote with it may still hold
+                // metadata records, which a run without it does not send.
+                let series_meta = (cfg.send_metadata
+                    && cfg.protobuf_message == V2_MESSAGE
+                    && vigil_config::metadata_wal_records())
+                .then(crate::metadata::SeriesMap::default);
                 let mut r = ReaderLoop {
                     cfg,
                     families,

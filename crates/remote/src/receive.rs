@@ -578,4 +578,37 @@ mod tests {
             .to_string();
         assert!(err.contains("timeseries[0].metadata.unit_ref"), "{err}");
     }
+
+    /// With `metadata-wal-records`, each 2.0 series' metadata is kept for the storage, by its
+    /// place in the request; one that says nothing is none; a reference outside the table is
+    /// the sender's error, named. Without the feature none is kept.
+    #[test]
+    fn v2_metadata_is_kept_for_the_storage_with_the_feature() {
+        use vigil_model::exposition::MetricType;
+        let meta = |req: RequestV2| from_v2(req, false, true).map(|(_, m)| m);
+        let mut req = request(2, 5);
+        req.timeseries[0].metadata.as_mut().unwrap().help_ref = 2;
+        req.timeseries.push(request(0, 0).timeseries[0].clone());
+        req.timeseries.push(TimeSeriesV2 {
+            labels_refs: vec![1, 2],
+            ..Default::default()
+        });
+        let got = meta(req.clone()).unwrap();
+        assert_eq!(
+            got,
+            vec![
+                Some(std::sync::Arc::new(vigil_storage::Metadata {
+                    kind: MetricType::Gauge,
+                    unit: "seconds".into(),
+                    help: "x_seconds".into(),
+                })),
+                None,
+                None
+            ]
+        );
+        assert!(from_v2(req.clone(), false, false).unwrap().1.is_empty());
+        req.timeseries[0].metadata.as_mut().unwrap().help_ref = 77;
+        let err = meta(req).unwrap_err().to_string();
+        assert!(err.contains("timeseries[0].metadata.help_ref"), "{err}");
+    }
 }

@@ -22,7 +22,11 @@ pub struct MetricMetadata {
 pub struct MetadataTracker {
     map: HashMap<Box<str>, Tracked>,
     iter: u64,
+    /// A change not yet published: kept across failed scrapes, so a change first seen by a
+    /// scrape that failed is still published (and logged) by the next one that succeeds.
     changed: bool,
+    /// The last scrape that succeeded ([`MetadataTracker::finish`]).
+    ok_iter: u64,
 }
 
 #[derive(Debug)]
@@ -41,7 +45,6 @@ impl MetadataTracker {
     /// A new scrape starts.
     pub fn begin(&mut self) {
         self.iter += 1;
-        self.changed = false;
     }
 
     fn entry(&mut self, family: &str) -> &mut Tracked {
@@ -104,16 +107,20 @@ impl MetadataTracker {
         }
     }
 
+    /// For `metadata-wal-records`: whether `family` changed (first seen, or another type,
+    /// help or unit) since the last scrape that succeeded, so its series' metadata is still
+    /// to be given to the storage.
+    pub fn pending(&self, family: &str) -> bool {
+        self.map
+            .get(family)
+            .is_some_and(|e| e.changed > self.ok_iter)
+    }
+
     /// For `metadata-wal-records`: the metadata of `family` (the one the body last declared)
     /// for a series named `name`, if the series belongs to it (by Prometheus's rule, which
-    /// guards against bodies whose `# TYPE` lines are missing or out of place), and whether
-    /// the family changed in this scrape (first seen, or another type, help or unit).
-    pub fn for_series(
-        &mut self,
-        family: &str,
-        name: &str,
-    ) -> Option<(Arc<vigil_storage::Metadata>, bool)> {
-        let iter = self.iter;
+    /// guards against bodies whose `# TYPE` lines are missing or out of place). One handle
+    /// per change of the family, shared by its series.
+    pub fn for_series(&mut self, family: &str, name: &str) -> Option<Arc<vigil_storage::Metadata>> {
         let e = self.map.get_mut(family)?;
         if !vigil_model::exposition::belongs_to_family(name, family, e.kind) {
             return None;
@@ -125,18 +132,20 @@ impl MetadataTracker {
                 help: e.meta.help.clone(),
             })
         });
-        Some((shared.clone(), e.changed == iter))
+        Some(shared.clone())
     }
 
     /// The scrape succeeded: forget families it no longer exposes; a new snapshot (sorted by
     /// family) if anything changed.
     pub fn finish(&mut self) -> Option<Arc<Vec<MetricMetadata>>> {
         let iter = self.iter;
+        self.ok_iter = iter;
         let before = self.map.len();
         self.map.retain(|_, e| e.seen == iter);
         if !self.changed && self.map.len() == before {
             return None;
         }
+        self.changed = false;
         let mut v: Vec<MetricMetadata> = self.map.values().map(|e| e.meta.clone()).collect();
         v.sort_by(|a, b| a.family.cmp(&b.family));
         Some(Arc::new(v))

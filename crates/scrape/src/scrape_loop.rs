@@ -292,6 +292,10 @@ impl ScrapeLoop {
             body.len() as f64,
         );
         c.map_err(|e| e.to_string())?;
+        // As a scrape that succeeded: the metadata it saw is published.
+        if r.is_ok() {
+            self.metadata.finish();
+        }
         r
     }
 
@@ -456,6 +460,7 @@ impl ScrapeLoop {
             start_zero: cfg.created_timestamp_zero_ingestion,
             family: None,
             last_family: String::new(),
+            family_pending: None,
         };
         self.metadata.begin();
         // The job's histogram settings as this target's labels left them.
@@ -579,10 +584,13 @@ impl ScrapeLoop {
                     }
                 }
                 Err(err) => {
-                    // A sample refused for its time still brings its exemplar, as in
-                    // Prometheus.
+                    // A sample refused for its time still brings its exemplar (and its
+                    // metadata), as in Prometheus.
                     if refused_for_time(&err) {
                         append_exemplars(app, e.r, &e.labels, value.exemplars(), t);
+                        if cfg.append_metadata {
+                            update_metadata(&mut self.metadata, app, e.r, &e.labels, false, st);
+                        }
                     }
                     count_append_error(err)?
                 }
@@ -657,16 +665,22 @@ struct BodyState {
     /// and unit (only tracked with the feature).
     family: Option<(String, MetricType, String)>,
     /// `metadata-wal-records`: the family the last `# TYPE`, `# HELP` or `# UNIT` line was
-    /// about (only tracked with the feature).
+    /// about (only tracked with the feature), and whether it changed since the last scrape
+    /// that succeeded (looked up once per family and body, at its first cached series).
     last_family: String,
+    family_pending: Option<bool>,
 }
 
 impl BodyState {
     /// A metadata line about `family` was read.
     fn declared(&mut self, family: &str, cfg: &ScrapeConfig) {
-        if cfg.append_metadata && self.last_family != family {
-            self.last_family.clear();
-            self.last_family.push_str(family);
+        if cfg.append_metadata {
+            // The family's entry may change with each of its lines.
+            self.family_pending = None;
+            if self.last_family != family {
+                self.last_family.clear();
+                self.last_family.push_str(family);
+            }
         }
     }
 
@@ -762,25 +776,33 @@ impl<'a> Value<'a> {
 }
 
 /// With `metadata-wal-records`: give the storage the series' metadata when the series is
-/// `new` to this target or its family's metadata changed in this scrape, as Prometheus's
-/// scrape loop does (the storage logs only what differs from what it holds). A refusal (the
-/// series went meanwhile) costs the metadata only, never the scrape.
+/// `new` to this target or its family's metadata changed, as Prometheus's scrape loop does
+/// (the storage logs only what differs from what it holds). A change counts until a scrape
+/// with it succeeded, so a failed scrape does not lose it. A refusal (the series went
+/// meanwhile) costs the metadata only, never the scrape.
 fn update_metadata(
     tracker: &mut crate::metadata::MetadataTracker,
     app: &mut dyn Appender,
     r: SeriesRef,
     labels: &Labels,
     new: bool,
-    st: &BodyState,
+    st: &mut BodyState,
 ) {
     if st.last_family.is_empty() {
+        return;
+    }
+    // The steady state: one lookup per family and scrape, nothing allocated.
+    if !new
+        && !*st
+            .family_pending
+            .get_or_insert_with(|| tracker.pending(&st.last_family))
+    {
         return;
     }
     let Some(name) = labels.metric_name() else {
         return;
     };
-    if let Some((meta, changed)) = tracker.for_series(&st.last_family, name)
-        && (new || changed)
+    if let Some(meta) = tracker.for_series(&st.last_family, name)
         && let Err(e) = app.update_metadata(r, labels, &meta)
     {
         tracing::debug!(err = %e, series = %labels, "Metadata not stored");

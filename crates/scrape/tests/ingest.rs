@@ -355,8 +355,10 @@ struct MetadataRecorder {
     calls: std::sync::Mutex<Vec<(String, vigil_storage::Metadata)>>,
 }
 
+/// Records the calls of a transaction that commits.
 struct RecordingAppender<'a> {
     inner: Box<dyn vigil_storage::Appender + 'a>,
+    pending: Vec<(String, vigil_storage::Metadata)>,
     calls: &'a std::sync::Mutex<Vec<(String, vigil_storage::Metadata)>>,
 }
 
@@ -384,13 +386,11 @@ impl vigil_storage::Appender for RecordingAppender<'_> {
         labels: &Labels,
         meta: &Arc<vigil_storage::Metadata>,
     ) -> Result<vigil_storage::SeriesRef, vigil_storage::AppendError> {
-        self.calls
-            .lock()
-            .unwrap()
-            .push((labels.to_string(), (**meta).clone()));
+        self.pending.push((labels.to_string(), (**meta).clone()));
         Ok(r)
     }
     fn commit(self: Box<Self>) -> Result<(), vigil_storage::StorageError> {
+        self.calls.lock().unwrap().extend(self.pending);
         self.inner.commit()
     }
     fn rollback(self: Box<Self>) {
@@ -402,6 +402,7 @@ impl Storage for MetadataRecorder {
     fn appender(&self) -> Box<dyn vigil_storage::Appender + '_> {
         Box::new(RecordingAppender {
             inner: self.inner.appender(),
+            pending: Vec::new(),
             calls: &self.calls,
         })
     }
@@ -424,8 +425,9 @@ impl Storage for MetadataRecorder {
 
 /// `metadata-wal-records`: the storage is given a series' metadata when the series is new to
 /// the target or its family's type, help or unit changed in this scrape, as Prometheus's
-/// scrape loop gives it, and only for series of the family last declared. Without the
-/// feature it is never given.
+/// scrape loop gives it, and only for series of the family last declared. A change first seen
+/// by a scrape that failed is given by the next one that succeeds. Without the feature it is
+/// never given.
 #[test]
 fn series_metadata_goes_to_the_storage_when_new_or_changed() {
     use vigil_model::exposition::MetricType;
@@ -444,7 +446,8 @@ fn series_metadata_goes_to_the_storage_when_new_or_changed() {
             )
         };
         let mut calls = |body: String, ts: i64| {
-            lp.ingest(body.as_bytes(), TEXT, ts).unwrap();
+            let ok = !body.contains("bad{");
+            assert_eq!(lp.ingest(body.as_bytes(), TEXT, ts).is_ok(), ok);
             let mut c: Vec<(String, MetricType, String)> =
                 std::mem::take(&mut *st.calls.lock().unwrap())
                     .into_iter()
@@ -478,8 +481,12 @@ fn series_metadata_goes_to_the_storage_when_new_or_changed() {
             ),
             4000,
         );
+        let both = "req_total{code=\"500\"} 1\nreq_total{code=\"404\"} 1\n";
+        let failed = calls(body("Requests, all.", &format!("{both}bad{{{{\n")), 5000);
+        let after_failure = calls(body("Requests, all.", both), 6000);
         if !on {
             assert!(first.is_empty() && changed.is_empty() && new_series.is_empty());
+            assert!(after_failure.is_empty());
             continue;
         }
         assert_eq!(
@@ -496,5 +503,14 @@ fn series_metadata_goes_to_the_storage_when_new_or_changed() {
             ]
         );
         assert_eq!(new_series, vec![req("404", "Requests served.")]);
+        assert!(failed.is_empty(), "rolled back");
+        assert_eq!(
+            after_failure,
+            vec![
+                req("200", "Requests, all."),
+                req("404", "Requests, all."),
+                req("500", "Requests, all.")
+            ]
+        );
     }
 }

@@ -56,7 +56,7 @@ pub enum AppendError {
 
 /// A series' metric metadata, as the scrape (or a remote write 2.0 sender) last gave it:
 /// what `--enable-feature=metadata-wal-records` logs per series.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Metadata {
     pub kind: vigil_model::exposition::MetricType,
     pub unit: String,

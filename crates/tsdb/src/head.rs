@@ -1110,6 +1110,9 @@ struct ReplayPlan<'a> {
     wal_only: bool,
     max_exemplars: usize,
     chunk_range: ChunkRange,
+    /// `metadata-wal-records`: series' metadata records are applied (else skipped, so a run
+    /// without the feature holds and sends none from an earlier run's segments).
+    metadata: bool,
 }
 
 /// A head's state as replay left it.
@@ -1137,7 +1140,11 @@ impl ReplayPlan<'_> {
             wal_only,
             max_exemplars,
             chunk_range,
+            metadata,
         } = *self;
+        // Series of one family share one handle, as they do when scraped.
+        let mut distinct_meta: std::collections::HashSet<Arc<vigil_storage::Metadata>> =
+            std::collections::HashSet::new();
         let exemplars = ExemplarStore::new(max_exemplars);
         let snapshot_bad = std::cell::Cell::new(false);
         // Chunks records are read from a snapshot only.
@@ -1190,7 +1197,14 @@ impl ReplayPlan<'_> {
             // of no use.
             Record::Metadata(m) => {
                 for (r, meta) in m {
-                    if index.series.contains_key(&r) {
+                    if metadata && index.series.contains_key(&r) {
+                        let meta = match distinct_meta.get(&meta) {
+                            Some(m) => m.clone(),
+                            None => {
+                                distinct_meta.insert(meta.clone());
+                                meta
+                            }
+                        };
                         index.metadata.insert(r, meta);
                     }
                 }
@@ -1430,6 +1444,7 @@ impl Head {
             wal_only,
             max_exemplars,
             chunk_range,
+            metadata: wal_opts.metadata,
         };
         let loaded = match &found {
             Some(f) => {
@@ -2111,6 +2126,21 @@ impl Head {
                     && s.labels == *l
                 {
                     *l = s.labels.clone();
+                }
+            }
+        }
+    }
+
+    /// As [`Head::share_labels`] for metadata: each series' handle replaced with the head's
+    /// where they are equal, so remote write's queues hold no copy of every series' help.
+    pub(crate) fn share_metadata(&self, meta: &mut [(u64, Arc<vigil_storage::Metadata>)]) {
+        for batch in meta.chunks_mut(10_000) {
+            let idx = self.index.read();
+            for (r, m) in batch.iter_mut() {
+                if let Some(held) = idx.metadata.get(r)
+                    && *held == *m
+                {
+                    *m = held.clone();
                 }
             }
         }

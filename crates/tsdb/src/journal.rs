@@ -39,8 +39,10 @@ struct PendingLive {
 
 /// The series of the latest checkpoint in `wal_dir`, their metadata, and the first segment
 /// after it.
+/// (`with_metadata`: else none is decoded).
 fn checkpoint_series(
     wal_dir: &Path,
+    with_metadata: bool,
 ) -> Result<(SeriesList, MetadataList, Option<u64>), StorageError> {
     let io = |e: std::io::Error| StorageError::Other(format!("WAL {}: {e}", wal_dir.display()));
     let (cp_seg, cp_dir) = wal::latest_checkpoint(wal_dir).map_err(io)?;
@@ -50,7 +52,7 @@ fn checkpoint_series(
         // Read-only: a checkpoint is never repaired or changed by a reader.
         wal::replay_from_with(dir, 0, false, &mut |_: &Record| {}, |r| match r {
             Record::Series(s) => series.extend(s),
-            Record::Metadata(m) => metadata.extend(m),
+            Record::Metadata(m) if with_metadata => metadata.extend(m),
             _ => {}
         })
         .map_err(io)?;
@@ -77,7 +79,7 @@ fn follow_with(
     head: Option<std::sync::Weak<crate::head::Head>>,
 ) -> Result<Box<dyn JournalReader>, StorageError> {
     let io = |e: std::io::Error| StorageError::Other(format!("WAL {}: {e}", wal_dir.display()));
-    let (series, metadata, after_cp) = checkpoint_series(wal_dir)?;
+    let (series, metadata, after_cp) = checkpoint_series(wal_dir, true)?;
     let first = match after_cp {
         Some(n) => n,
         None => wal::segments(wal_dir)
@@ -118,9 +120,10 @@ impl JournalReader for Reader {
     ) -> Result<JournalPoll, StorageError> {
         let mut out = JournalPoll::default();
         let head = self.head.as_ref().and_then(std::sync::Weak::upgrade);
-        if let Some((mut series, metadata, first)) = self.checkpoint.take() {
+        if let Some((mut series, mut metadata, first)) = self.checkpoint.take() {
             if let Some(h) = &head {
                 h.share_labels(&mut series);
+                h.share_metadata(&mut metadata);
             }
             let at = JournalPos {
                 segment: first,
@@ -147,7 +150,12 @@ impl JournalReader for Reader {
                     Record::Samples(s) => f(JournalRecord::Samples(s), pos),
                     Record::Exemplars(e) => f(JournalRecord::Exemplars(e), pos),
                     Record::Histograms(h) => f(JournalRecord::Histograms(h), pos),
-                    Record::Metadata(m) => f(JournalRecord::Metadata(m), pos),
+                    Record::Metadata(mut m) => {
+                        if let Some(h) = &head {
+                            h.share_metadata(&mut m);
+                        }
+                        f(JournalRecord::Metadata(m), pos)
+                    }
                     // Deletions are local: remote storage keeps what it was sent.
                     Record::Tombstones(_) => {}
                     // Only in head snapshots, never in the WAL.
@@ -183,7 +191,7 @@ impl JournalReader for Reader {
             {
                 // The series and the number from one read of the directory: a checkpoint
                 // written in between would otherwise pair a newer live set with an older one.
-                let (series, _, after) = checkpoint_series(&self.wal_dir)?;
+                let (series, _, after) = checkpoint_series(&self.wal_dir, false)?;
                 if let Some(cp) = after.and_then(|a| a.checked_sub(1))
                     && cp < at
                 {
@@ -205,9 +213,10 @@ impl JournalReader for Reader {
             // Segments went (a checkpoint covered them) before they were read: their series
             // records with them. The checkpoint that replaced them names every live series;
             // hand those over before anything after the gap is read.
-            let (mut series, metadata, after) = checkpoint_series(&self.wal_dir)?;
+            let (mut series, mut metadata, after) = checkpoint_series(&self.wal_dir, true)?;
             if let Some(h) = &head {
                 h.share_labels(&mut series);
+                h.share_metadata(&mut metadata);
             }
             self.reported_cp = after.and_then(|n| n.checked_sub(1));
             self.looked_at = self.follower.position().segment;
@@ -247,8 +256,9 @@ mod tests {
     use vigil_model::Labels;
 
     /// Segments a checkpoint removed before the reader got to them: the reader reports the
-    /// gap and hands over the checkpoint's series before any sample after it, so those
-    /// samples still find their series.
+    /// gap and hands over the checkpoint's series and their metadata before any sample after
+    /// it, so those samples still find their series. A reader started on the checkpoint
+    /// begins with both too.
     #[test]
     fn after_a_gap_the_checkpoint_series_come_before_later_samples() {
         let d = std::env::temp_dir().join(format!("vigil-journal-gap-{}", std::process::id()));
@@ -280,6 +290,19 @@ mod tests {
             &Record::Series(series.clone()),
             Compression::Snappy,
         );
+        let meta = vec![(
+            7,
+            std::sync::Arc::new(vigil_storage::Metadata {
+                kind: vigil_model::exposition::MetricType::Counter,
+                unit: String::new(),
+                help: "M.".into(),
+            }),
+        )];
+        encode(
+            &mut framed,
+            &Record::Metadata(meta.clone()),
+            Compression::Snappy,
+        );
         cp.write(&framed).unwrap();
         cp.finish().unwrap();
         std::fs::remove_file(d.join(format!("{first:08}"))).ok();
@@ -306,6 +329,19 @@ mod tests {
                 .iter()
                 .any(|r| matches!(r, JournalRecord::Series(s) if s == &series)),
             "{got:?}"
+        );
+        assert!(
+            got[..samples_at]
+                .iter()
+                .any(|r| matches!(r, JournalRecord::Metadata(m) if m == &meta)),
+            "{got:?}"
+        );
+        let mut fresh = follow(&d).unwrap();
+        let mut first = Vec::new();
+        fresh.poll(2, &mut |r, _| first.push(r)).unwrap();
+        assert_eq!(
+            first[..2],
+            [JournalRecord::Series(series), JournalRecord::Metadata(meta)]
         );
         let _ = std::fs::remove_dir_all(&d);
     }

@@ -506,7 +506,15 @@ const META_HELP: &str = "HELP";
 /// Encode a metadata record: count, then per series its ref, type (a byte, numbered as
 /// Prometheus's record numbers it), the number of fields (2), and the fields as name and value
 /// strings: `UNIT` then `HELP`. After the count this is Prometheus's layout of an entry.
+/// Entries go in records of at most [`SERIES_PER_RECORD`], as series do (a first scrape of a
+/// million series would otherwise be one record of about 100 MB, past what a segment holds).
 pub fn encode_metadata(out: &mut Vec<u8>, m: &[(u64, Arc<Metadata>)], c: Compression) {
+    for m in m.chunks(SERIES_PER_RECORD) {
+        metadata_record(out, m, c);
+    }
+}
+
+fn metadata_record(out: &mut Vec<u8>, m: &[(u64, Arc<Metadata>)], c: Compression) {
     encode_with(out, REC_METADATA, c, |payload| {
         put_uvarint(payload, m.len() as u64);
         for (r, meta) in m {
@@ -716,8 +724,8 @@ fn decode_payload(typ: u8, p: &[u8]) -> Option<Record> {
         REC_HEAD_CHUNKS => Some(Record::HeadChunks(p.to_vec())),
         REC_METADATA => {
             let n = d.uvarint()? as usize;
-            // Each takes at least 4 bytes (ref, type, field count, no field).
-            let mut out = Vec::with_capacity(n.min(d.remaining() / 4));
+            // Each takes at least 3 bytes (ref, type, field count, no field).
+            let mut out = Vec::with_capacity(n.min(d.remaining() / 3));
             for _ in 0..n {
                 let r = d.uvarint()?;
                 // A type this build does not know reads as unknown, as Prometheus reads it.

@@ -1590,3 +1590,82 @@ fn series_metadata_is_logged_on_change_and_kept_through_restarts() {
     assert!(logged(&d2.join("wal")).is_empty());
     assert!(segment_version(&d2.join("wal"), 0) < wal::METADATA_VERSION);
 }
+
+/// A light checkpoint drops the segments that logged the series' metadata: it holds every
+/// series' metadata itself, so a restart still has it; so does the agent's checkpoint.
+#[test]
+fn light_and_agent_checkpoints_keep_series_metadata() {
+    use vigil_model::exposition::MetricType;
+    let meta = Arc::new(vigil_storage::Metadata {
+        kind: MetricType::Gauge,
+        unit: String::new(),
+        help: "M.".into(),
+    });
+    let opts = wal::WriteOptions {
+        segment_size: 8 << 10,
+        metadata: true,
+        ..wal::WriteOptions::default()
+    };
+    let series = |i: usize| l(&[("__name__", "m"), ("i", &i.to_string())]);
+    let with_meta = |h: &Head| {
+        let mut app = h.appender();
+        for i in 0..50 {
+            let r = app.append(0, &series(i), 0, 0.0).unwrap();
+            app.update_metadata(r, &series(i), &meta).unwrap();
+        }
+        app.commit().unwrap();
+    };
+    let all_have_it = |h: &Head| {
+        let idx = h.index.read();
+        assert_eq!(idx.series.len(), 50);
+        assert!(
+            idx.series
+                .keys()
+                .all(|r| idx.metadata.get(r) == Some(&meta))
+        );
+        // Replayed series of one family share one handle.
+        let first = idx.metadata.values().next().unwrap();
+        assert!(idx.metadata.values().all(|m| Arc::ptr_eq(m, first)));
+    };
+    let d = tmp("light-checkpoint-metadata");
+    let h = Head::open_mode(&d, i64::MIN, true, opts, 0, 1_000, false).unwrap();
+    with_meta(&h);
+    fill(&h, 10, 3_000);
+    let before = wal_state(&d).1;
+    h.truncate(2_000).unwrap();
+    let (cp_samples, after) = wal_state(&d);
+    assert_eq!(cp_samples, 0, "a light checkpoint");
+    assert!(after.first() > before.first(), "{before:?} -> {after:?}");
+    drop(h);
+    let h = Head::open_mode(&d, 2_000, true, opts, 0, 1_000, false).unwrap();
+    all_have_it(&h);
+    drop(h);
+    // Without the feature, what the WAL holds is not applied.
+    let off = wal::WriteOptions {
+        metadata: false,
+        ..opts
+    };
+    let h = Head::open_mode(&d, 2_000, true, off, 0, 1_000, false).unwrap();
+    assert!(h.index.read().metadata.is_empty());
+    drop(h);
+
+    let d = tmp("agent-checkpoint-metadata");
+    let h = Head::open_agent(&d, opts).unwrap();
+    with_meta(&h);
+    fill(&h, 10, 3_000);
+    h.truncate_agent(u64::MAX, i64::MIN).unwrap();
+    let wal_dir = d.join("wal");
+    let (_, cp) = wal::latest_checkpoint(&wal_dir).unwrap();
+    let held: usize = records(&cp.expect("an agent checkpoint"))
+        .into_iter()
+        .map(|r| match r {
+            Record::Metadata(m) => m.len(),
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(held, 50);
+    drop(h);
+    let h = Head::open_agent(&d, opts).unwrap();
+    all_have_it(&h);
+    let _ = std::fs::remove_dir_all(&d);
+}
