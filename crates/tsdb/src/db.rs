@@ -990,13 +990,57 @@ impl Db {
         }
         let _g = self.maint.lock();
         let r = self
-            .cut_head_blocks()
+            .flush_old()
+            .and_then(|()| self.cut_head_blocks())
             .and_then(|()| self.compact())
             .and_then(|()| self.apply_retention());
         if r.is_err() {
             self.compactions.failed.fetch_add(1, Ordering::Relaxed);
         }
         r
+    }
+
+    /// Write the late samples older than the head's start (`head::old`) out as blocks of
+    /// their block ranges, marked `from-out-of-order` as Prometheus marks its own: they may
+    /// overlap blocks written before, which queries merge and compaction merges first. Each
+    /// block is served as soon as it is written; the store stays queryable until all are.
+    /// A write that fails is tried again whole at the next pass (a range then written twice
+    /// holds equal samples, which compaction merges).
+    fn flush_old(&self) -> std::io::Result<()> {
+        let Some(store) = self.head.begin_old_flush() else {
+            return Ok(());
+        };
+        let r = self.opts.block_range_ms;
+        let ranges: std::collections::BTreeSet<i64> = store
+            .series_in_sorted(i64::MIN, i64::MAX)
+            .flat_map(|s| s.samples.into_iter().map(|x| x.t.div_euclid(r)))
+            .collect();
+        for k in ranges {
+            let (mint, maxt) = (k * r, k * r + r);
+            let t = std::time::Instant::now();
+            let written = write_block_sorted_as(
+                self.opts.block_format,
+                &self.dir,
+                mint,
+                maxt,
+                store.series_in_sorted(mint, maxt).map(Ok),
+                Compaction {
+                    level: 1,
+                    sources: vec![],
+                    hints: vec!["from-out-of-order".into()],
+                },
+            );
+            let took = t.elapsed();
+            self.compactions.observe(took);
+            let meta = written?;
+            let b = Arc::new(Block::open(&self.dir.join(&meta.ulid))?);
+            tracing::info!(ulid = %meta.ulid, mint, maxt, series = meta.stats.num_series, elapsed = ?took, "Out-of-order block written");
+            let mut blocks = self.blocks.write();
+            blocks.push(b);
+            sort_blocks(&mut blocks);
+        }
+        self.head.end_old_flush();
+        Ok(())
     }
 
     /// Block writes so far (head cuts and merges), their durations and failed maintenance.
@@ -1316,6 +1360,13 @@ impl Db {
     ) -> std::io::Result<usize> {
         let _g = self.maint.lock();
         let mut touched = self.head.delete(sets, mint, maxt)?;
+        // Old samples (`head::old`) are deleted from their blocks: written out first (below,
+        // the blocks are rewritten), then a whole checkpoint drops the WAL's records of them,
+        // which a replay would bring back.
+        let old = self.head.old_in_wal();
+        if old {
+            self.flush_old()?;
+        }
         for b in self.blocks() {
             if b.meta.max_time <= mint || b.meta.min_time > maxt {
                 continue;
@@ -1362,9 +1413,12 @@ impl Db {
                 let mut blocks = self.blocks.write();
                 blocks.retain(|x| x.meta.ulid != b.meta.ulid);
                 blocks.push(nb);
-                blocks.sort_by_key(|x| x.meta.min_time);
+                sort_blocks(&mut blocks);
             }
             std::fs::remove_dir_all(&b.dir)?;
+        }
+        if old {
+            self.head.checkpoint_all()?;
         }
         Ok(touched)
     }
@@ -1373,6 +1427,8 @@ impl Db {
     /// `skip_head`) the head written as a block. Returns the snapshot's name.
     pub fn snapshot(&self, skip_head: bool) -> std::io::Result<String> {
         let _g = self.maint.lock();
+        // Late samples older than the head's start are in blocks before the copy.
+        self.flush_old()?;
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
@@ -1425,8 +1481,28 @@ impl Db {
 struct DbQuerier<'a> {
     head: Box<dyn Querier + 'a>,
     blocks: Vec<Arc<Block>>,
+    /// The head's stores of late samples older than its start (`head::old`), read after the
+    /// blocks and before the head.
+    old: Vec<Arc<Head>>,
     mint: i64,
     maxt: i64,
+}
+
+impl DbQuerier<'_> {
+    /// Each old samples store's answer to `f` (they are small: read whole).
+    fn each_old<T>(
+        &self,
+        f: impl Fn(&dyn Querier) -> Result<T, StorageError>,
+    ) -> Result<Vec<T>, StorageError> {
+        self.old
+            .iter()
+            .filter(|h| {
+                h.time_range()
+                    .is_some_and(|(lo, hi)| hi >= self.mint && lo <= self.maxt)
+            })
+            .map(|h| f(&*h.querier(self.mint, self.maxt)?))
+            .collect()
+    }
 }
 
 /// A source's next series in the merge heap, ordered by (labels, source index) reversed so
@@ -1551,6 +1627,11 @@ impl Querier for DbQuerier<'_> {
             .filter(|v| !v.is_empty())
             .map(|v| Box::new(v.into_iter()) as _)
             .collect();
+        for old in self.each_old(|q| Ok(q.select(matchers)?.collect::<Vec<Series>>()))? {
+            if !old.is_empty() {
+                sources.push(Box::new(old.into_iter()));
+            }
+        }
         let head: Vec<Series> = self.head.select(matchers)?.collect();
         if !head.is_empty() {
             sources.push(Box::new(head.into_iter()));
@@ -1574,6 +1655,12 @@ impl Querier for DbQuerier<'_> {
             .iter()
             .map(|b| Box::new(b.select_iter(matchers, self.mint, self.maxt, shard, of)) as _)
             .collect();
+        for old in self.each_old(|q| {
+            Ok(q.select_shard(matchers, shard, of)?
+                .collect::<Vec<Series>>())
+        })? {
+            sources.push(Box::new(old.into_iter()));
+        }
         sources.push(self.head.select_shard(matchers, shard, of)?);
         Ok(Box::new(MergedSeries::new(sources)))
     }
@@ -1585,6 +1672,11 @@ impl Querier for DbQuerier<'_> {
     fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {
         let mut set: std::collections::BTreeSet<String> =
             self.head.label_names(matchers)?.into_iter().collect();
+        set.extend(
+            self.each_old(|q| q.label_names(matchers))?
+                .into_iter()
+                .flatten(),
+        );
         for b in &self.blocks {
             if matchers.is_empty() {
                 set.extend(b.label_names());
@@ -1603,6 +1695,9 @@ impl Querier for DbQuerier<'_> {
         // Gathered, then sorted and deduplicated once (the head's come sorted and unique),
         // rather than a set's insert per value.
         let mut all = self.head.label_values(name, matchers)?;
+        let old = self.each_old(|q| q.label_values(name, matchers))?;
+        let merge = !self.blocks.is_empty() || !old.is_empty();
+        all.extend(old.into_iter().flatten());
         for b in &self.blocks {
             if matchers.is_empty() {
                 all.extend(b.label_values(name));
@@ -1614,7 +1709,7 @@ impl Querier for DbQuerier<'_> {
                 );
             }
         }
-        if !self.blocks.is_empty() {
+        if merge {
             all.sort_unstable();
             all.dedup();
         }
@@ -1638,6 +1733,7 @@ impl Storage for Db {
         Ok(Box::new(DbQuerier {
             head: self.head.querier(mint, maxt)?,
             blocks,
+            old: self.head.old_stores(),
             mint,
             maxt,
         }))

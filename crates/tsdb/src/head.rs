@@ -1098,6 +1098,8 @@ pub struct Head {
     /// The newest sample or histogram time the latest checkpoint holds: `i64::MIN` if it holds
     /// none (or there is none), `i64::MAX` if unknown (one found at open).
     checkpoint_newest: AtomicI64,
+    /// Late samples older than the head's start (see [`old`]).
+    old: RwLock<old::OldStore>,
 }
 
 /// Where a head's state is read from at open, and how.
@@ -1124,6 +1126,8 @@ struct Replayed {
     hi: i64,
     exemplars: ExemplarStore,
     stats: HeadStats,
+    /// Old samples replayed (see [`old`]).
+    old: Option<Arc<Head>>,
 }
 
 impl ReplayPlan<'_> {
@@ -1154,6 +1158,10 @@ impl ReplayPlan<'_> {
             chunk_range,
             ..Index::default()
         };
+        // Old samples (see [`old`]): a store of their own, whatever the head's start.
+        let mut old_index = Index::default();
+        let mut old_next = 1u64;
+        let (mut old_lo, mut old_hi) = (i64::MAX, i64::MIN);
         // Refs below the snapshot's next one may be named by the segments after it.
         let mut max_ref = snapshot.map_or(0, |f| f.meta.next_ref.saturating_sub(1));
         let mut samples = 0u64;
@@ -1182,8 +1190,19 @@ impl ReplayPlan<'_> {
                 for (r, lo, hi) in t {
                     if let Some(ms) = index.series.get_mut(&r) {
                         ms.delete_range(lo, hi, chunk_range);
+                        // The series' old samples logged before the deletion go too.
+                        if let Some(o) = old_index.find(&ms.labels)
+                            && let Some(os) = old_index.series.get_mut(&o)
+                        {
+                            os.delete_range(lo, hi, ChunkRange::default());
+                        }
                     }
                 }
+            }
+            Record::OldSamples(o) => {
+                let (lo, hi) = old::apply(&mut old_index, &mut old_next, o);
+                old_lo = old_lo.min(lo);
+                old_hi = old_hi.max(hi);
             }
             Record::Series(s) => {
                 for (r, labels) in s {
@@ -1297,6 +1316,8 @@ impl ReplayPlan<'_> {
             records = rep.records,
             "WAL replay completed"
         );
+        let old = (!old_index.series.is_empty())
+            .then(|| old::from_index(old_index, old_next, old_lo, old_hi));
         Ok(Some(Replayed {
             index,
             max_ref,
@@ -1305,6 +1326,7 @@ impl ReplayPlan<'_> {
             hi,
             exemplars,
             stats,
+            old,
         }))
     }
 }
@@ -1335,6 +1357,7 @@ impl Head {
             agent_exemplars: Mutex::new(RefMap::default()),
             has_histograms: std::sync::atomic::AtomicBool::new(false),
             checkpoint_newest: AtomicI64::new(i64::MIN),
+            old: RwLock::new(old::OldStore::default()),
         }
     }
 
@@ -1475,6 +1498,7 @@ impl Head {
             hi,
             exemplars,
             stats,
+            old,
         } = match loaded {
             Some(r) => r,
             None => plan
@@ -1526,6 +1550,7 @@ impl Head {
             agent_exemplars: Mutex::new(RefMap::default()),
             has_histograms: std::sync::atomic::AtomicBool::new(histograms),
             checkpoint_newest: AtomicI64::new(if checkpoint_found { i64::MAX } else { i64::MIN }),
+            old: RwLock::new(old::OldStore::with_live(old)),
         })
     }
 
@@ -2160,6 +2185,21 @@ impl Head {
     /// the dump never sits in memory. Commits made meanwhile land in later segments and may
     /// also be in the checkpoint; replay ignores such repeats (known refs, samples not newer
     /// than a series' last).
+    /// A whole checkpoint now (see [`Head::checkpoint_whole`]): every segment so far dropped
+    /// for what the head holds.
+    pub(crate) fn checkpoint_all(&self) -> std::io::Result<()> {
+        let Some(dir) = &self.dir else { return Ok(()) };
+        let _no_deletes = self.checkpointing.lock();
+        let empty = !self.holds_old();
+        self.checkpoint_whole(&dir.join("wal"))?;
+        // Every segment so far went: old samples records remain only if some were held
+        // (the checkpoint wrote them) or came since.
+        if empty && !self.holds_old() {
+            self.old.write().in_wal = false;
+        }
+        Ok(())
+    }
+
     fn checkpoint_whole(&self, wal_dir: &Path) -> std::io::Result<()> {
         let last = {
             let mut wal = self.wal.lock();
@@ -2253,6 +2293,7 @@ impl Head {
         }
         flush(&mut samples, &mut hists, &mut cp)?;
         self.write_exemplars(&mut |b| cp.write(b))?;
+        self.write_old_to(&mut cp)?;
         cp.set_cut(self.min_valid.load(Ordering::Relaxed));
         // Unknown while it replaces the previous one: a finish that fails part way may leave
         // it in place with the segments it covers gone.
@@ -2265,6 +2306,15 @@ impl Head {
         self.checkpoint_newest
             .store(self.max_time.load(Ordering::Relaxed), Ordering::Relaxed);
         Ok(())
+    }
+
+    /// The old samples held, into checkpoint `cp` (its header made to allow them first).
+    fn write_old_to(&self, cp: &mut wal::CheckpointWriter) -> std::io::Result<()> {
+        if !self.holds_old() {
+            return Ok(());
+        }
+        cp.allow(wal::OLD_SAMPLES_VERSION)?;
+        self.write_old(&mut |b| cp.write(b))
     }
 
     /// How a checkpoint's segment is written: as the WAL, allowing histograms once the head
@@ -2346,6 +2396,7 @@ impl Head {
             }
         }
         self.write_exemplars(&mut |b| cp.write(b))?;
+        self.write_old_to(&mut cp)?;
         cp.set_cut(before);
         self.checkpoint_newest.store(i64::MAX, Ordering::Relaxed);
         cp.finish()?;
@@ -2567,6 +2618,7 @@ impl Storage for Head {
             exemplars: Vec::new(),
             newest_exemplar: RefMap::default(),
             metadata: RefMap::default(),
+            old: Vec::new(),
         })
     }
 
@@ -2849,6 +2901,7 @@ pub fn metric_names(head: &Head) -> Vec<String> {
 }
 
 mod append;
+mod old;
 mod ooo;
 pub(crate) mod snapshot;
 use ooo::LateSamples;

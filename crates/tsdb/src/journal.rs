@@ -29,7 +29,13 @@ struct Reader {
     /// have samples in segments up to then (later samples make it a new series), and those
     /// must still find their labels.
     pending_live: Option<PendingLive>,
+    /// The next ref handed out for a series of an old samples record, which names series by
+    /// labels: refs from 2^63 on, which the head never reaches.
+    synthetic: u64,
 }
+
+/// The first ref [`Reader::synthetic`] hands out.
+const SYNTHETIC_REFS: u64 = 1 << 63;
 
 struct PendingLive {
     checkpoint: u64,
@@ -95,6 +101,7 @@ fn follow_with(
         looked_at: first,
         pending_live: None,
         checkpoint: Some((series, metadata, first)),
+        synthetic: SYNTHETIC_REFS,
         follower: Follower::new(
             wal_dir,
             Position {
@@ -136,6 +143,7 @@ impl JournalReader for Reader {
                 out.records += 1;
             }
         }
+        let synthetic = &mut self.synthetic;
         let rep = self
             .follower
             .poll(max.saturating_sub(out.records), |r, p| {
@@ -150,6 +158,21 @@ impl JournalReader for Reader {
                     Record::Samples(s) => f(JournalRecord::Samples(s), pos),
                     Record::Exemplars(e) => f(JournalRecord::Exemplars(e), pos),
                     Record::Histograms(h) => f(JournalRecord::Histograms(h), pos),
+                    // Old samples name their series by labels: each gets a ref of its own
+                    // here (forgotten once the WAL is truncated past this segment), so
+                    // readers see series and samples as everywhere else.
+                    Record::OldSamples(o) => {
+                        let mut series = Vec::with_capacity(o.len());
+                        let mut samples = Vec::new();
+                        for (labels, s) in o {
+                            let r = *synthetic;
+                            *synthetic += 1;
+                            series.push((r, labels));
+                            samples.extend(s.into_iter().map(|(t, v)| (r, t, v)));
+                        }
+                        f(JournalRecord::Series(series), pos);
+                        f(JournalRecord::Samples(samples), pos)
+                    }
                     Record::Metadata(mut m) => {
                         if let Some(h) = &head {
                             h.share_metadata(&mut m);

@@ -39,17 +39,20 @@ pub const MAX_SEGMENT_SIZE: u64 = 256 << 20;
 pub const SEGMENT_MAGIC: &[u8; 8] = b"VIGILWAL";
 /// The newest segment format this build reads: 1 (plain records), 2 (records may be
 /// snappy-compressed), 3 (exemplar records too), 4 (native histogram records too), 5
-/// (native histograms in the compact record, whole counts as varints) and 6 (metadata
-/// records too). Segments are written at the lowest version saying what they may hold, so an
-/// older build still reads those of a server not using a newer feature, and refuses the
-/// others.
-pub const SEGMENT_VERSION: u32 = 6;
+/// (native histograms in the compact record, whole counts as varints), 6 (metadata records
+/// too) and 7 (samples older than the head's start too). Segments are written at the lowest
+/// version saying what they may hold, so an older build still reads those of a server not
+/// using a newer feature, and refuses the others.
+pub const SEGMENT_VERSION: u32 = 7;
 /// The segment version written once native histogram records may appear (version 4's
 /// records, which hold every count as an f64, are still read).
 pub const HISTOGRAM_VERSION: u32 = 5;
 /// The segment version written with `--enable-feature=metadata-wal-records`: metadata
 /// records may appear from the first segment on (and histogram records, as in version 5).
 pub const METADATA_VERSION: u32 = 6;
+/// The segment version once a late sample older than the head's start is logged (see
+/// [`Record::OldSamples`]): what version 6 allows, and those records.
+pub const OLD_SAMPLES_VERSION: u32 = 7;
 const HEADER_LEN: usize = 16;
 
 /// The type-byte flag of a record whose payload is snappy-compressed.
@@ -226,6 +229,8 @@ const REC_HEAD_CHUNKS: u8 = 7;
 /// Series' metadata (Prometheus numbers its record 6, which vigil's compact histograms
 /// took first).
 const REC_METADATA: u8 = 8;
+/// Late samples older than the head's start, series named by labels.
+const REC_OLD_SAMPLES: u8 = 9;
 
 /// A decoded record.
 #[derive(Debug, Clone, PartialEq)]
@@ -245,8 +250,13 @@ pub enum Record {
     /// `head::snapshot`); never written to the WAL.
     HeadChunks(Vec<u8>),
     /// Series' metadata by ref, logged after the series records of its commit and before
-    /// its samples (only in segments of version 6).
+    /// its samples (only in segments of version 6 and later).
     Metadata(Vec<(u64, Arc<Metadata>)>),
+    /// Float samples older than the head's start that the out-of-order window admitted:
+    /// each series by its labels (not a ref: its series in the head may be gone, empty, by the
+    /// time a checkpoint writes them again) with its samples. They go to the head's store of
+    /// old samples, which writes them out as blocks (only in segments of version 7).
+    OldSamples(Vec<(Labels, Vec<(i64, f64)>)>),
 }
 
 /// Encoding buffers larger than this are not kept for the next record: a scrape's samples
@@ -292,6 +302,30 @@ pub fn encode(out: &mut Vec<u8>, rec: &Record, c: Compression) {
         // Chunks are compressed already: framed as they are.
         Record::HeadChunks(p) => frame_raw(out, REC_HEAD_CHUNKS, p),
         Record::Metadata(m) => encode_metadata(out, m, c),
+        Record::OldSamples(o) => encode_old_samples(out, o, c),
+    }
+}
+
+/// Encode an old samples record: count of series, then per series its labels (count, then
+/// name and value strings, sorted), its sample count, and per sample the time (zigzag varint)
+/// and value (f64 bits, LE).
+pub fn encode_old_samples(out: &mut Vec<u8>, o: &[(Labels, Vec<(i64, f64)>)], c: Compression) {
+    for o in o.chunks(SERIES_PER_RECORD) {
+        encode_with(out, REC_OLD_SAMPLES, c, |p| {
+            put_uvarint(p, o.len() as u64);
+            for (labels, samples) in o {
+                put_uvarint(p, labels.len() as u64);
+                for l in labels.iter() {
+                    put_str(p, l.name);
+                    put_str(p, l.value);
+                }
+                put_uvarint(p, samples.len() as u64);
+                for &(t, v) in samples {
+                    put_uvarint(p, zigzag(t));
+                    p.extend_from_slice(&v.to_bits().to_le_bytes());
+                }
+            }
+        })
     }
 }
 
@@ -744,6 +778,32 @@ fn decode_payload(typ: u8, p: &[u8]) -> Option<Record> {
             }
             Some(Record::Metadata(out))
         }
+        REC_OLD_SAMPLES => {
+            let n = d.uvarint()? as usize;
+            let mut out = Vec::with_capacity(n.min(d.remaining() / 2));
+            for _ in 0..n {
+                let nl = d.uvarint()? as usize;
+                let mut ls = Vec::with_capacity(nl.min(64));
+                for _ in 0..nl {
+                    ls.push(LabelRef {
+                        name: d.str()?,
+                        value: d.str()?,
+                    });
+                }
+                ls.sort();
+                ls.dedup_by(|a, b| a.name == b.name);
+                let labels = Labels::from_sorted_refs(ls);
+                let k = d.uvarint()? as usize;
+                // Each takes at least 9 bytes: damage is not an allocation.
+                let mut samples = Vec::with_capacity(k.min(d.remaining() / 9));
+                for _ in 0..k {
+                    let t = unzigzag(d.uvarint()?);
+                    samples.push((t, f64::from_bits(d.le64()?)));
+                }
+                out.push((labels, samples));
+            }
+            Some(Record::OldSamples(out))
+        }
         _ => None,
     }
 }
@@ -836,7 +896,12 @@ impl CheckpointWriter {
     /// started without any is being written. The file is still `.tmp`, so its header is
     /// rewritten in place.
     pub fn allow_histograms(&mut self) -> io::Result<()> {
-        if self.version >= HISTOGRAM_VERSION {
+        self.allow(HISTOGRAM_VERSION)
+    }
+
+    /// As [`CheckpointWriter::allow_histograms`] for the records of segment `version`.
+    pub fn allow(&mut self, version: u32) -> io::Result<()> {
+        if self.version >= version {
             return Ok(());
         }
         self.file.flush()?;
@@ -845,8 +910,8 @@ impl CheckpointWriter {
         let f = OpenOptions::new()
             .write(true)
             .open(segment_path(&self.tmp, 0))?;
-        f.write_all_at(&HISTOGRAM_VERSION.to_le_bytes(), 8)?;
-        self.version = HISTOGRAM_VERSION;
+        f.write_all_at(&version.to_le_bytes(), 8)?;
+        self.version = version;
         Ok(())
     }
 
@@ -1516,11 +1581,16 @@ impl Wal {
     /// predates them still reads everything before the first histogram and refuses the rest
     /// instead of misreading it.
     pub fn allow_histograms(&mut self) -> io::Result<()> {
-        if self.version >= HISTOGRAM_VERSION {
+        self.allow(HISTOGRAM_VERSION)
+    }
+
+    /// As [`Wal::allow_histograms`] for the records of segment `version` (and below).
+    pub fn allow(&mut self, version: u32) -> io::Result<()> {
+        if self.version >= version {
             return Ok(());
         }
         let old = self.version;
-        self.version = HISTOGRAM_VERSION;
+        self.version = version;
         let r = self.cut();
         if r.is_err() {
             // Still writing the old segment: no histogram may go into it.

@@ -52,7 +52,7 @@ impl ConfigSource {
     /// `late_reach` is how far back from its newest sample the server's head always reaches
     /// (half of `--storage.tsdb.min-block-duration`; None for the agent, whose window counts
     /// from each series' newest sample): a longer out-of-order window is named as not running
-    /// for its part beyond.
+    /// for native histograms beyond it (floats beyond it go to out-of-order blocks).
     fn load_for(
         &self,
         agent: bool,
@@ -65,7 +65,7 @@ impl ConfigSource {
             && w > reach
         {
             cfg.add_not_running(vigil_config::Unimplemented::Storage(format!(
-                "storage.tsdb.out_of_order_time_window: {}: vigil keeps late samples in its head only, which always reaches {} back from its newest sample (half of --storage.tsdb.min-block-duration): a late sample older than the head's start is refused as out of bounds, where Prometheus writes it to an out-of-order block",
+                "storage.tsdb.out_of_order_time_window: {}: a late native histogram older than the head's start (which always reaches {} back from its newest sample, half of --storage.tsdb.min-block-duration) is refused as out of bounds, where Prometheus writes it to an out-of-order block; late float samples are kept and written to out-of-order blocks as in Prometheus",
                 vigil_config::format_duration(w),
                 vigil_config::format_duration(reach)
             )));

@@ -80,7 +80,8 @@ fn configured_sections_vigil_does_not_run_are_never_silent() {
     assert!(r.get("warnings").is_none(), "{r}");
 
     // An out-of-order window longer than the head's least reach (half of the default 2h
-    // --storage.tsdb.min-block-duration) is named for its part beyond; 1h is not.
+    // --storage.tsdb.min-block-duration) is named for native histograms beyond it (floats
+    // go to out-of-order blocks); 1h is not.
     let warned = |window: &str| {
         v.write_config(&format!(
             "storage:\n  tsdb:\n    out_of_order_time_window: {window}\n"
@@ -95,7 +96,7 @@ fn configured_sections_vigil_does_not_run_are_never_silent() {
     assert!(warned("2h"));
     let log = v.proc.log_text();
     assert!(
-        log.contains("NOT RUNNING: storage.tsdb.out_of_order_time_window: 2h: vigil keeps late samples in its head only, which always reaches 1h back"),
+        log.contains("NOT RUNNING: storage.tsdb.out_of_order_time_window: 2h: a late native histogram older than the head's start (which always reaches 1h back"),
         "{log}"
     );
     assert!(!warned("1h"));

@@ -1462,6 +1462,130 @@ fn remote_write_sends_metric_metadata() {
     );
 }
 
+/// Late samples older than the head's start, which Prometheus writes to out-of-order blocks:
+/// both run with 10m blocks, so 25 minutes of in-order samples make both cut blocks; then
+/// late samples go into the ranges cut (and into the head), within the 30m window, and one
+/// beyond it is refused by both. Both answer the same and count the same, before vigil writes
+/// its out-of-order block, after it (merged into the block of its range), and after a
+/// `kill -9` of vigil.
+#[test]
+fn late_samples_older_than_the_head_answer_as_prometheus() {
+    let dir = temp_dir("remote-ooo-blocks");
+    let cfg =
+        "global:\n  scrape_interval: 1h\nstorage:\n  tsdb:\n    out_of_order_time_window: 30m\n";
+    std::fs::write(dir.join("prom.yml"), cfg).unwrap();
+    std::fs::write(dir.join("vigil.yml"), cfg).unwrap();
+    let blocks = "--storage.tsdb.min-block-duration=10m";
+    let (_p, pbase) = prometheus(
+        &dir,
+        "prom",
+        &["--web.enable-remote-write-receiver", blocks],
+    );
+    let vigil_args = [
+        format!("--config.file={}", dir.join("vigil.yml").display()),
+        "--web.enable-remote-write-receiver".to_string(),
+        blocks.to_string(),
+    ];
+    let vigil_args: Vec<&str> = vigil_args.iter().map(String::as_str).collect();
+    let data = dir.join("vigil-data");
+    let (v, vbase) = vigil_on(&dir, &data, "vigil", &vigil_args);
+    let t0 = (now() as i64 / 60) * 60_000;
+    let post = |base: &str, body: &[u8]| -> (u16, String) {
+        let f = dir.join("late.bin");
+        std::fs::write(&f, body).unwrap();
+        let (_, code, text) = curl(&[
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/x-protobuf",
+            "-H",
+            "Content-Encoding: snappy",
+            "--data-binary",
+            &format!("@{}", f.display()),
+            &format!("{base}/api/v1/write"),
+        ]);
+        (code, text)
+    };
+    let mut in_order = Vec::new();
+    for k in (0..=25).rev() {
+        in_order.push(("old_a", t0 - k * 60_000, k as f64));
+        in_order.push(("old_b", t0 - k * 60_000, -(k as f64)));
+    }
+    for base in [&pbase, &vbase] {
+        let (c, text) = post(base, &vigil_bench_write_request(&in_order));
+        assert_eq!(c, 204, "{base}: {text}");
+    }
+    // Both cut the ranges that are complete (the head keeps at most 15m).
+    let head_start = |base: &str| metric(base, "prometheus_tsdb_head_min_time");
+    let start = wait_for("both cut blocks", Duration::from_secs(150), || {
+        let (p, v) = (head_start(&pbase), head_start(&vbase));
+        (p > (t0 - 20 * 60_000) as f64 && p == v).then_some(p as i64)
+    });
+    assert!(
+        start > t0 - 20 * 60_000 && start <= t0 - 5 * 60_000,
+        "{start}"
+    );
+    // Late: between a's samples, older than the head's start and within it; c only late.
+    let mut late: Vec<(&str, i64, f64)> = (1..=24)
+        .map(|k| ("old_a", t0 - k * 60_000 + 30_000, 100.0 + k as f64))
+        .collect();
+    late.extend((3..=27).map(|k| ("old_c", t0 - k * 60_000, k as f64)));
+    let too_old = [("old_b", t0 - 40 * 60_000, 1.0)];
+    let mut counted = Vec::new();
+    for base in [&pbase, &vbase] {
+        let (c, text) = post(base, &vigil_bench_write_request(&late));
+        assert_eq!(c, 204, "{base}: {text}");
+        let (c, text) = post(base, &vigil_bench_write_request(&too_old));
+        assert!(
+            !(200..300).contains(&c),
+            "{base} took a too-old sample: {text}"
+        );
+        counted.push(metric(
+            base,
+            "prometheus_tsdb_head_out_of_order_samples_appended_total",
+        ));
+    }
+    assert_eq!(
+        counted[0], counted[1],
+        "late samples counted (Prometheus, vigil)"
+    );
+    let from = (t0 - 60 * 60_000) as f64 / 1000.0;
+    let to = t0 as f64 / 1000.0 + 1.0;
+    let sel = r#"{__name__=~"old_.*"}"#;
+    let want = raw(&pbase, sel, from, to);
+    assert_eq!(
+        want.len(),
+        52 + 24 + 25,
+        "Prometheus holds every sample taken"
+    );
+    let same = |vbase: &str, when: &str| {
+        let got = raw(vbase, sel, from, to);
+        assert!(got == want, "{when}: {}", first_difference(&got, &want));
+        for q in ["count_over_time(old_a[40m])", "sum_over_time(old_c[40m])"] {
+            let (a, b) = (value_at(vbase, q, to - 1.0), value_at(&pbase, q, to - 1.0));
+            assert!(
+                a.is_some() && a == b,
+                "{when}: {q}: vigil {a:?}, Prometheus {b:?}"
+            );
+        }
+    };
+    same(&vbase, "held apart");
+    // vigil's next maintenance pass writes its out-of-order blocks.
+    wait_for(
+        "vigil's out-of-order block",
+        Duration::from_secs(150),
+        || {
+            v.log_text()
+                .contains("Out-of-order block written")
+                .then_some(())
+        },
+    );
+    same(&vbase, "in blocks");
+    drop(v);
+    let (_v, vbase) = vigil_on(&dir, &data, "vigil-again", &vigil_args);
+    same(&vbase, "after kill -9");
+}
+
 /// A target serving `body` (which the test may change) in the text format: its port.
 fn text_target(body: std::sync::Arc<std::sync::Mutex<String>>) -> u16 {
     use std::io::{Read, Write};

@@ -812,3 +812,109 @@ fn overlapping_blocks_are_merged_first() {
     assert_eq!(everything(&db), want, "after a restart");
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// Late samples older than the head's start, within the out-of-order window (as Prometheus's
+/// out-of-order blocks take them): answered at once, written out at the next pass as a
+/// `from-out-of-order` block that compaction merges with the block of its range, kept
+/// through a crash before that pass (the WAL) and one after it (a sample replayed again is
+/// one sample), handed to remote write, and deleted for good by a deletion. Older than the
+/// window they are too old; native histograms are refused as before.
+#[test]
+fn late_samples_older_than_the_head_go_to_out_of_order_blocks() {
+    let d = tmp("ooo-blocks");
+    let opts = Options::new(0, 0);
+    let x = Labels::from_pairs([("__name__", "x"), ("job", "a")]);
+    let y = Labels::from_pairs([("__name__", "y"), ("job", "old-only")]);
+    let open = || {
+        let db = Db::open(&d, opts.clone()).unwrap();
+        db.head().set_out_of_order_window(4 * HOUR_MS);
+        db
+    };
+    let (a, b) = (HOUR_MS + 30_000, HOUR_MS + 120_000);
+    let want = {
+        let db = open();
+        ingest(&db, 0, 5, 60_000);
+        db.maintain().unwrap();
+        assert_eq!(db.blocks().len(), 1, "[0, 2h) cut");
+        let mut app = db.appender();
+        app.append(0, &x, a, -1.0).unwrap();
+        // A time the block holds already: the block's sample stays.
+        app.append(0, &x, b, -2.0).unwrap();
+        // A series with old samples only.
+        app.append(0, &y, a, 7.0).unwrap();
+        assert_eq!(
+            app.append(0, &x, 30 * 60_000, -3.0),
+            Err(vigil_storage::AppendError::TooOld)
+        );
+        assert_eq!(
+            app.append_histogram(0, &x, HOUR_MS + 45_000, hist(1)),
+            Err(vigil_storage::AppendError::OutOfBounds)
+        );
+        app.commit().unwrap();
+        let s = all(&db);
+        assert_eq!(s.len(), 5 * 60 + 1);
+        assert!(s.windows(2).all(|w| w[0].t < w[1].t));
+        assert!(s.contains(&Sample { t: a, v: -1.0 }));
+        assert!(s.contains(&Sample {
+            t: b,
+            v: (b / 1000) as f64
+        }));
+        // Remote write reads it from the WAL, its series named by labels.
+        let mut journal = crate::journal::follow(&d.join("wal")).unwrap();
+        let mut names = std::collections::HashMap::new();
+        let mut sent = Vec::new();
+        journal
+            .poll(1_000_000, &mut |r, _| match r {
+                vigil_storage::JournalRecord::Series(s) => names.extend(s),
+                vigil_storage::JournalRecord::Samples(s) => sent.extend(s),
+                _ => {}
+            })
+            .unwrap();
+        assert!(
+            sent.iter()
+                .any(|&(r, t, v)| t == a && v == 7.0 && names[&r] == y)
+        );
+        s
+    };
+    // A crash before the pass: the WAL has them.
+    let db = open();
+    assert_eq!(all(&db), want);
+    db.maintain().unwrap();
+    let blocks = db.blocks();
+    assert_eq!(
+        blocks.len(),
+        1,
+        "the out-of-order block merged into [0, 2h)"
+    );
+    assert_eq!(blocks[0].meta.compaction.level, 2);
+    assert_eq!(all(&db), want);
+    drop(db);
+    // A crash after the pass, before any checkpoint: replayed again, still one sample each.
+    let db = open();
+    assert_eq!(all(&db), want);
+    db.maintain().unwrap();
+    assert_eq!(all(&db), want);
+    assert_eq!(db.blocks().len(), 1);
+    // Deleted for good, the old-only series too, also after a restart.
+    db.delete_series(
+        &[vec![Matcher::equal("job", "old-only")]],
+        i64::MIN,
+        i64::MAX,
+    )
+    .unwrap();
+    db.delete_series(&[vec![Matcher::equal("__name__", "x")]], a, a)
+        .unwrap();
+    let q = |db: &Db| {
+        let q = db.querier(i64::MIN / 2, i64::MAX / 2).unwrap();
+        let ys = q
+            .select(&[Matcher::equal("__name__", "y")])
+            .unwrap()
+            .count();
+        (all(db).len(), ys)
+    };
+    assert_eq!(q(&db), (5 * 60, 0));
+    drop(db);
+    let db = open();
+    assert_eq!(q(&db), (5 * 60, 0));
+    let _ = std::fs::remove_dir_all(&d);
+}

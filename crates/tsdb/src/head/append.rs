@@ -37,6 +37,9 @@ pub(super) struct HeadAppender<'a> {
     /// Series' metadata that differs from what the head holds (`metadata-wal-records`),
     /// logged after the series records and applied at commit; a series' last one wins.
     pub(super) metadata: RefMap<Arc<Metadata>>,
+    /// Float samples older than the head's start that the out-of-order window admits (see
+    /// `head::old`), with their series' labels.
+    pub(super) old: Vec<(Labels, i64, f64)>,
 }
 
 pub(super) type Batch = (
@@ -54,6 +57,9 @@ enum Admit {
     Late(SeriesRef),
     /// An exact repeat of the series' newest sample: nothing to do.
     Repeat(SeriesRef),
+    /// Older than the head's start but within the out-of-order window: kept apart, and
+    /// written out as a block of its own range (`head::old`). Floats only.
+    Old(SeriesRef),
 }
 
 impl HeadAppender<'_> {
@@ -190,6 +196,11 @@ impl HeadAppender<'_> {
                 self.head.stats.too_old.fetch_add(1, Ordering::Relaxed);
                 return Err(AppendError::TooOld);
             }
+            // Within the window (Prometheus's rule: no older than the head's newest time less
+            // the window, whatever the head's start).
+            if window > 0 && !agent && !histogram {
+                return Ok(Admit::Old(r));
+            }
             self.head
                 .stats
                 .out_of_bounds
@@ -266,6 +277,10 @@ impl Appender for HeadAppender<'_> {
             last.v.to_bits() == v.to_bits() && v.to_bits() != HISTOGRAM_MARK
         })? {
             Admit::Repeat(r) => return Ok(r),
+            Admit::Old(r) => {
+                self.old.push((labels.clone(), t, v));
+                return Ok(r);
+            }
             Admit::Late(r) => {
                 // Applied after the newer samples of its batch, as a late sample; the
                 // series' newest stays what it was.
@@ -317,6 +332,8 @@ impl Appender for HeadAppender<'_> {
             prev.is_some_and(|p| p.same_as(&h))
         })? {
             Admit::Repeat(r) => return Ok(r),
+            // Not admitted for histograms (see `admit`).
+            Admit::Old(_) => return Err(AppendError::OutOfBounds),
             Admit::Late(r) => {
                 // Applied after the newer samples of its batch, as a late sample; the
                 // series' newest stays what it was.
@@ -518,7 +535,21 @@ impl Appender for HeadAppender<'_> {
             .filter(|(r, _)| idx.series.contains_key(r))
             .collect();
         metadata.sort_unstable_by_key(|(r, _)| *r);
-        if batches.is_empty() && exemplars.is_empty() && metadata.is_empty() {
+        // Old samples by series, as the WAL logs them (a scrape gives each one once; a remote
+        // write several).
+        let old: super::old::OldSamples = {
+            let mut at: foldhash::HashMap<Labels, usize> = Default::default();
+            let mut out: super::old::OldSamples = Vec::new();
+            for (labels, t, v) in self.old {
+                let i = *at.entry(labels.clone()).or_insert_with(|| {
+                    out.push((labels, Vec::new()));
+                    out.len() - 1
+                });
+                out[i].1.push((t, v));
+            }
+            out
+        };
+        if batches.is_empty() && exemplars.is_empty() && metadata.is_empty() && old.is_empty() {
             // Nothing to acknowledge; unlogged series wait for a commit with samples.
             return Ok(());
         }
@@ -540,6 +571,13 @@ impl Appender for HeadAppender<'_> {
                 Ok(())
             })
             .and_then(|()| {
+                if old.is_empty() {
+                    Ok(())
+                } else {
+                    w.allow(wal::OLD_SAMPLES_VERSION)
+                }
+            })
+            .and_then(|()| {
                 w.log(|out, c| {
                     if !series_records.is_empty() {
                         wal::encode_series(out, &series_records, c);
@@ -558,6 +596,9 @@ impl Appender for HeadAppender<'_> {
                     }
                     if !exemplars.is_empty() {
                         wal::encode_exemplars(out, &exemplars, c);
+                    }
+                    if !old.is_empty() {
+                        wal::encode_old_samples(out, &old, c);
                     }
                 })?;
                 w.note_newest(newest);
@@ -606,6 +647,12 @@ impl Appender for HeadAppender<'_> {
         // Under the index lock: a truncation sets the head's range from what it found under
         // that lock, and must not overwrite a minimum lowered by samples it did not see.
         self.head.note_range(lo, hi);
+        // Under the WAL lock, which a flush's swap of the store and a checkpoint's cut take.
+        if !old.is_empty() {
+            let k = self.head.apply_old(old);
+            n += k;
+            late += k;
+        }
         // The ring takes the exemplars outside the index lock (a query of the ring must not
         // stall every append), still under the WAL lock, so a checkpoint cutting the WAL
         // finds them in the ring.

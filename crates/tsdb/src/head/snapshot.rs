@@ -350,7 +350,11 @@ impl Head {
         last: u64,
         last_bytes: u64,
     ) -> std::io::Result<Written> {
-        let mut out = Segments::create(tmp, self.checkpoint_opts().segment_version())?;
+        let mut version = self.checkpoint_opts().segment_version();
+        if self.holds_old() {
+            version = version.max(wal::OLD_SAMPLES_VERSION);
+        }
+        let mut out = Segments::create(tmp, version)?;
         // Series no commit has logged yet hold no samples (a commit logs its series before
         // applying anything): left out, as the WAL leaves them out, so a later commit still
         // logs them first. Their refs stay taken through `next_ref`.
@@ -426,6 +430,8 @@ impl Head {
             out.write(&framed)?;
         }
         self.write_exemplars(&mut |b| out.write(b))?;
+        // Late samples older than the head's start, which the WAL segments it covers logged.
+        self.write_old(&mut |b| out.write(b))?;
         let (bytes, segments, records) = out.finish()?;
         let meta = Meta {
             version: VERSION,

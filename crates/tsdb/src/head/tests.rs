@@ -1669,3 +1669,59 @@ fn light_and_agent_checkpoints_keep_series_metadata() {
     all_have_it(&h);
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// Old samples (older than the head's start, within the window) are held apart and logged by
+/// labels; a light checkpoint that drops the segment logging them writes them itself, so a
+/// restart still holds them, and so does a head snapshot.
+#[test]
+fn old_samples_survive_the_checkpoint_that_drops_their_segment() {
+    let d = tmp("old-samples-checkpoint");
+    let h = reopen(&d, i64::MIN);
+    h.set_out_of_order_window(10_000);
+    fill(&h, 0, 3_000);
+    h.truncate(2_000).unwrap();
+    let old = l(&[("__name__", "old")]);
+    let mut app = h.appender();
+    app.append(0, &old, 1_500, 15.0).unwrap();
+    app.commit().unwrap();
+    let held = |h: &Head| -> Vec<(i64, f64)> {
+        h.old_stores()
+            .iter()
+            .flat_map(|s| s.series_in_sorted(i64::MIN, i64::MAX).collect::<Vec<_>>())
+            .flat_map(|s| s.samples.into_iter().map(|x| (x.t, x.v)))
+            .collect()
+    };
+    assert_eq!(held(&h), vec![(1_500, 15.0)]);
+    assert!(
+        h.index
+            .read()
+            .series
+            .values()
+            .all(|s| s.samples(0, 1_999).is_empty())
+    );
+    let first = wal::segments(&d.join("wal")).unwrap()[0];
+    fill(&h, 3_000, 5_000);
+    h.truncate(4_000).unwrap();
+    assert!(
+        wal::segments(&d.join("wal")).unwrap()[0] > first + 5,
+        "the segments up to the cut went"
+    );
+    drop(h);
+    let h = reopen(&d, 4_000);
+    assert_eq!(held(&h), vec![(1_500, 15.0)]);
+    h.write_snapshot().unwrap().expect("a snapshot");
+    drop(h);
+    let opts = wal::WriteOptions {
+        segment_size: 8 << 10,
+        ..wal::WriteOptions::default()
+    };
+    let h = Head::open_mode(&d, 4_000, true, opts, 0, 1_000, true).unwrap();
+    assert!(h.stats.snapshot_loaded.load(Ordering::Relaxed));
+    assert_eq!(held(&h), vec![(1_500, 15.0)]);
+    // Written out: the store is empty, and what comes next goes to a new one.
+    let store = h.begin_old_flush().unwrap();
+    assert_eq!(store.time_range(), Some((1_500, 1_500)));
+    h.end_old_flush();
+    assert!(!h.holds_old());
+    let _ = std::fs::remove_dir_all(&d);
+}
