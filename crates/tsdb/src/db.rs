@@ -989,11 +989,16 @@ impl Db {
             return Ok(());
         }
         let _g = self.maint.lock();
+        // A failed write of old samples (retried at the next pass) holds back nothing else.
+        let flushed = self.flush_old();
+        if let Err(e) = &flushed {
+            tracing::error!(err = %e, "Writing out-of-order blocks failed; retried at the next pass");
+        }
         let r = self
-            .flush_old()
-            .and_then(|()| self.cut_head_blocks())
+            .cut_head_blocks()
             .and_then(|()| self.compact())
-            .and_then(|()| self.apply_retention());
+            .and_then(|()| self.apply_retention())
+            .and(flushed);
         if r.is_err() {
             self.compactions.failed.fetch_add(1, Ordering::Relaxed);
         }
@@ -1007,16 +1012,29 @@ impl Db {
     /// A write that fails is tried again whole at the next pass (a range then written twice
     /// holds equal samples, which compaction merges).
     fn flush_old(&self) -> std::io::Result<()> {
-        let Some(store) = self.head.begin_old_flush() else {
-            return Ok(());
-        };
+        // A store a failed write left first, then the live one.
+        loop {
+            let Some((store, leftover)) = self.head.begin_old_flush() else {
+                return Ok(());
+            };
+            self.write_old(&store)?;
+            self.head.end_old_flush();
+            if !leftover {
+                return Ok(());
+            }
+        }
+    }
+
+    /// [`Db::flush_old`]'s blocks of one store.
+    fn write_old(&self, store: &Head) -> std::io::Result<()> {
         let r = self.opts.block_range_ms;
         let ranges: std::collections::BTreeSet<i64> = store
             .series_in_sorted(i64::MIN, i64::MAX)
             .flat_map(|s| s.samples.into_iter().map(|x| x.t.div_euclid(r)))
             .collect();
         for k in ranges {
-            let (mint, maxt) = (k * r, k * r + r);
+            let mint = k.saturating_mul(r);
+            let maxt = mint.saturating_add(r);
             let t = std::time::Instant::now();
             let written = write_block_sorted_as(
                 self.opts.block_format,
@@ -1039,7 +1057,6 @@ impl Db {
             blocks.push(b);
             sort_blocks(&mut blocks);
         }
-        self.head.end_old_flush();
         Ok(())
     }
 
@@ -1193,6 +1210,16 @@ impl Db {
         uploaded: Option<&std::collections::HashSet<String>>,
     ) -> Option<Vec<Arc<Block>>> {
         let mut blocks = self.mergeable(uploaded);
+        // As the level pass: nothing past the in-order data (an out-of-order block may reach
+        // beyond it, and a merge without its mark would move the head's start past samples
+        // only the WAL holds).
+        let newest = blocks
+            .iter()
+            .filter(|b| !b.meta.compaction.out_of_order())
+            .map(|b| b.meta.max_time)
+            .max()
+            .unwrap_or(i64::MIN);
+        blocks.retain(|b| !b.meta.compaction.out_of_order() || b.meta.max_time <= newest);
         sort_blocks(&mut blocks);
         let mut run: Vec<Arc<Block>> = Vec::new();
         let mut end = i64::MIN;
@@ -1278,7 +1305,13 @@ impl Db {
             Compaction {
                 level,
                 sources,
-                hints: vec![],
+                // Out-of-order blocks merged among themselves stay marked: they do not bound
+                // the head.
+                hints: if group.iter().all(|b| b.meta.compaction.out_of_order()) {
+                    vec!["from-out-of-order".into()]
+                } else {
+                    vec![]
+                },
             },
         );
         let took = t.elapsed();
@@ -1360,12 +1393,12 @@ impl Db {
     ) -> std::io::Result<usize> {
         let _g = self.maint.lock();
         let mut touched = self.head.delete(sets, mint, maxt)?;
-        // Old samples (`head::old`) are deleted from their blocks: written out first (below,
-        // the blocks are rewritten), then a whole checkpoint drops the WAL's records of them,
-        // which a replay would bring back.
-        let old = self.head.old_in_wal();
-        if old {
+        // Old samples (`head::old`) are deleted from their blocks: written out first, and a
+        // whole checkpoint drops the WAL's records of them (which a replay would bring back,
+        // series the head no longer has getting no tombstone) before the blocks are rewritten.
+        if self.head.old_in_wal() {
             self.flush_old()?;
+            self.head.checkpoint_all()?;
         }
         for b in self.blocks() {
             if b.meta.max_time <= mint || b.meta.min_time > maxt {
@@ -1416,9 +1449,6 @@ impl Db {
                 sort_blocks(&mut blocks);
             }
             std::fs::remove_dir_all(&b.dir)?;
-        }
-        if old {
-            self.head.checkpoint_all()?;
         }
         Ok(touched)
     }
@@ -1723,6 +1753,9 @@ impl Storage for Db {
     }
 
     fn querier(&self, mint: i64, maxt: i64) -> Result<Box<dyn Querier + '_>, StorageError> {
+        // Before the blocks: a flush finishing in between then shows its samples twice (the
+        // merge keeps one), never not at all.
+        let old = self.head.old_stores();
         let blocks = self
             .blocks
             .read()
@@ -1733,7 +1766,7 @@ impl Storage for Db {
         Ok(Box::new(DbQuerier {
             head: self.head.querier(mint, maxt)?,
             blocks,
-            old: self.head.old_stores(),
+            old,
             mint,
             maxt,
         }))

@@ -1200,7 +1200,7 @@ impl ReplayPlan<'_> {
                 }
             }
             Record::OldSamples(o) => {
-                let (lo, hi) = old::apply(&mut old_index, &mut old_next, o);
+                let (lo, hi, _) = old::apply(&mut old_index, &mut old_next, o);
                 old_lo = old_lo.min(lo);
                 old_hi = old_hi.max(hi);
             }

@@ -213,7 +213,7 @@ pub const FLAGS: &[FlagInfo] = &[
     f(
         "storage.tsdb.allow-overlapping-compaction",
         Works,
-        "blocks whose time ranges overlap are merged into one before any other compaction, as Prometheus's planner merges them (default true); `=false` leaves them for another component (Thanos, Mimir) to merge, and queries merge them as always",
+        "blocks whose time ranges overlap are merged into one before any other compaction, as Prometheus's planner merges them (default true); `=false` leaves them for another component (Thanos, Mimir) to merge (the level compaction still merges overlapping blocks that fall within one of its windows, as Prometheus's does), and queries merge them as always",
     ),
     f(
         "storage.tsdb.delayed-compaction.max-percent",

@@ -1570,6 +1570,10 @@ fn late_samples_older_than_the_head_answer_as_prometheus() {
         }
     };
     same(&vbase, "held apart");
+    // kill -9 before they are written out: the WAL has them.
+    drop(v);
+    let (v, vbase) = vigil_on(&dir, &data, "vigil-again", &vigil_args);
+    same(&vbase, "after kill -9 before their block");
     // vigil's next maintenance pass writes its out-of-order blocks.
     wait_for(
         "vigil's out-of-order block",
@@ -1582,7 +1586,7 @@ fn late_samples_older_than_the_head_answer_as_prometheus() {
     );
     same(&vbase, "in blocks");
     drop(v);
-    let (_v, vbase) = vigil_on(&dir, &data, "vigil-again", &vigil_args);
+    let (_v, vbase) = vigil_on(&dir, &data, "vigil-third", &vigil_args);
     same(&vbase, "after kill -9");
 }
 

@@ -757,6 +757,24 @@ fn overlapping_blocks_are_merged_first() {
             c(1),
         )
         .unwrap();
+        // Out-of-order blocks past the in-order data (as Prometheus's out-of-order head can
+        // write them): overlapping each other, but never merged, and still marked, so they
+        // do not move the head's start.
+        for v in [8.0, 9.0] {
+            crate::block::write_block(
+                d,
+                day + 3 * HOUR_MS,
+                day + 5 * HOUR_MS,
+                vec![(l("d"), s(&[(day + 4 * HOUR_MS, v)]))],
+                Compaction {
+                    level: 1,
+                    sources: vec![],
+                    hints: vec!["from-out-of-order".into()],
+                },
+            )
+            .unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
         day_block
     };
     let everything = |db: &Db| -> Vec<(Labels, Vec<Sample>)> {
@@ -769,6 +787,13 @@ fn overlapping_blocks_are_merged_first() {
         v.sort_by(|a, b| a.0.cmp(&b.0));
         v
     };
+    let past = |db: &Db| -> Vec<bool> {
+        db.blocks()
+            .iter()
+            .filter(|b| b.meta.min_time == day + 3 * HOUR_MS)
+            .map(|b| b.meta.compaction.out_of_order())
+            .collect()
+    };
     let want = vec![
         (
             l("a"),
@@ -776,6 +801,7 @@ fn overlapping_blocks_are_merged_first() {
         ),
         (l("b"), s(&[(5, 5.0), (day + 1, 6.0)])),
         (l("c"), s(&[(day + 2 * HOUR_MS, 7.0)])),
+        (l("d"), s(&[(day + 4 * HOUR_MS, 8.0)])),
     ];
     let d = tmp("overlap");
     let day_block = write(&d);
@@ -784,12 +810,17 @@ fn overlapping_blocks_are_merged_first() {
     let db = Db::open(&d, opts.clone()).unwrap();
     assert_eq!(everything(&db), want, "queries merge overlapping blocks");
     db.maintain().unwrap();
-    assert_eq!(db.blocks().len(), 4, "left alone when told");
+    assert_eq!(db.blocks().len(), 6, "left alone when told");
     drop(db);
     opts.overlapping_compaction = true;
     let db = Db::open(&d, opts).unwrap();
     db.maintain().unwrap();
-    let blocks = db.blocks();
+    assert_eq!(past(&db), [true, true]);
+    let blocks: Vec<_> = db
+        .blocks()
+        .into_iter()
+        .filter(|b| !b.meta.compaction.out_of_order())
+        .collect();
     assert_eq!(
         blocks.len(),
         2,
@@ -878,6 +909,19 @@ fn late_samples_older_than_the_head_go_to_out_of_order_blocks() {
     };
     // A crash before the pass: the WAL has them.
     let db = open();
+    assert_eq!(all(&db), want);
+    db.flush_old().unwrap();
+    let ooo: Vec<_> = db
+        .blocks()
+        .into_iter()
+        .filter(|b| b.meta.compaction.out_of_order())
+        .collect();
+    assert_eq!(ooo.len(), 1, "one block for the one range");
+    assert_eq!(
+        (ooo[0].meta.min_time, ooo[0].meta.max_time),
+        (0, 2 * HOUR_MS)
+    );
+    assert!(!db.head().holds_old());
     assert_eq!(all(&db), want);
     db.maintain().unwrap();
     let blocks = db.blocks();

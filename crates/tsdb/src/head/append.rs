@@ -175,8 +175,8 @@ impl HeadAppender<'_> {
         };
         // Prometheus's rule: with a window, late samples from the head's newest time less the
         // window on are taken, and anything older is "too old" (not out of order or out of
-        // bounds). vigil takes late samples into the head only, so a sample in the window
-        // but before the head's range (already in blocks) stays out of bounds. The agent
+        // bounds). A float in the window but before the head's range (already in blocks) is
+        // kept apart (`head::old`); a native histogram there stays out of bounds. The agent
         // (samples in the WAL only) counts the window back from the series' newest sample,
         // exclusive, and refuses the rest as out of order, as Prometheus's agent does.
         let window = self.head.late_window.load(Ordering::Relaxed);
@@ -510,15 +510,39 @@ impl Appender for HeadAppender<'_> {
         let mut wal = self.head.wal.lock();
         let mut guard = self.head.index.write();
         let idx = &mut *guard;
-        // Samples that fell behind a block cut since they were appended are out of bounds now.
+        // Samples that fell behind a block cut since they were appended: floats within the
+        // window are old samples now (as Prometheus's commit checks them again), the rest out
+        // of bounds.
         let min_valid = self.head.min_valid.load(Ordering::Relaxed);
         let mut batches = self.batches;
         batches.push((self.samples, self.histograms));
         let before: usize = batches.iter().map(|(fs, hs)| fs.len() + hs.len()).sum();
+        let window = self.head.late_window.load(Ordering::Relaxed);
+        let oldest = self
+            .head
+            .max_time
+            .load(Ordering::Relaxed)
+            .saturating_sub(window);
+        let mut old_samples = self.old;
+        let mut moved = 0;
         for (fs, hs) in batches.iter_mut() {
-            fs.retain(|(_, t, _)| *t >= min_valid);
+            fs.retain(|&(r, t, v)| {
+                if t >= min_valid {
+                    return true;
+                }
+                if window > 0
+                    && !self.head.wal_only
+                    && t >= oldest
+                    && let Some(s) = idx.series.get(&r)
+                {
+                    old_samples.push((s.labels.clone(), t, v));
+                    moved += 1;
+                }
+                false
+            });
             hs.retain(|(_, t, _)| *t >= min_valid);
         }
+        let before = before - moved;
         let kept: usize = batches.iter().map(|(fs, hs)| fs.len() + hs.len()).sum();
         if kept < before {
             self.head
@@ -540,7 +564,7 @@ impl Appender for HeadAppender<'_> {
         let old: super::old::OldSamples = {
             let mut at: foldhash::HashMap<Labels, usize> = Default::default();
             let mut out: super::old::OldSamples = Vec::new();
-            for (labels, t, v) in self.old {
+            for (labels, t, v) in old_samples {
                 let i = *at.entry(labels.clone()).or_insert_with(|| {
                     out.push((labels, Vec::new()));
                     out.len() - 1

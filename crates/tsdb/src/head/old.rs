@@ -34,9 +34,10 @@ pub(crate) struct OldStore {
 pub(crate) type OldSamples = Vec<(Labels, Vec<(i64, f64)>)>;
 
 /// Put `o` into the store `idx` (a replay's, or a live store's under its lock); returns the
-/// range taken (`lo > hi` when nothing was).
-pub(super) fn apply(idx: &mut Index, next_ref: &mut u64, o: OldSamples) -> (i64, i64) {
-    let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+/// range taken (`lo > hi` when nothing was) and how many were (a repeat of a time held is
+/// not).
+pub(super) fn apply(idx: &mut Index, next_ref: &mut u64, o: OldSamples) -> (i64, i64, u64) {
+    let (mut lo, mut hi, mut n) = (i64::MAX, i64::MIN, 0);
     for (labels, samples) in o {
         let r = match idx.find(&labels) {
             Some(r) => r,
@@ -50,8 +51,9 @@ pub(super) fn apply(idx: &mut Index, next_ref: &mut u64, o: OldSamples) -> (i64,
         let a = apply_floats(idx, false, samples.into_iter().map(|(t, v)| (r, t, v)));
         lo = lo.min(a.lo);
         hi = hi.max(a.hi);
+        n += a.n;
     }
-    (lo, hi)
+    (lo, hi, n)
 }
 
 /// An in-memory head holding `idx` (a replay's store), its refs below `next_ref`.
@@ -78,7 +80,6 @@ impl Head {
     /// Take old samples a commit logged (called under the WAL lock, after the commit's own
     /// samples, so a checkpoint cut or a flush never misses one logged before it).
     pub(super) fn apply_old(&self, o: OldSamples) -> u64 {
-        let n: usize = o.iter().map(|(_, s)| s.len()).sum();
         let live = {
             let mut st = self.old.write();
             st.in_wal = true;
@@ -88,16 +89,17 @@ impl Head {
         };
         let mut idx = live.index.write();
         let mut next = live.next_ref.load(Ordering::Relaxed);
-        let (lo, hi) = apply(&mut idx, &mut next, o);
+        let (lo, hi, n) = apply(&mut idx, &mut next, o);
         live.next_ref.store(next, Ordering::Relaxed);
         live.note_range(lo, hi);
-        n as u64
+        n
     }
 
-    /// The stores of old samples to read from (the one taking them, and one being written).
+    /// The stores of old samples to read from: one being written (older samples first, as
+    /// replay and the flush order them), and the one taking them.
     pub fn old_stores(&self) -> Vec<Arc<Head>> {
         let st = self.old.read();
-        st.live.iter().chain(st.flushing.iter()).cloned().collect()
+        st.flushing.iter().chain(st.live.iter()).cloned().collect()
     }
 
     /// Whether any old sample is held.
@@ -110,16 +112,18 @@ impl Head {
         self.old.read().in_wal
     }
 
-    /// The store to write out as blocks: one a failed write left, else the live one (a new
-    /// one takes what comes next). None if nothing is held. The swap happens under the WAL
-    /// lock, which commits hold until their old samples are in the live store.
-    pub fn begin_old_flush(&self) -> Option<Arc<Head>> {
+    /// The store to write out as blocks, and whether it is one a failed write left (the live
+    /// one is then still to be written), else the live one (a new one takes what comes
+    /// next). None if nothing is held. The swap happens under the WAL lock, which commits
+    /// hold until their old samples are in the live store.
+    pub fn begin_old_flush(&self) -> Option<(Arc<Head>, bool)> {
         let _wal = self.wal.lock();
         let mut st = self.old.write();
-        if st.flushing.is_none() {
-            st.flushing = st.live.take().filter(|h| h.time_range().is_some());
+        if let Some(f) = &st.flushing {
+            return Some((f.clone(), true));
         }
-        st.flushing.clone()
+        st.flushing = st.live.take().filter(|h| h.time_range().is_some());
+        st.flushing.clone().map(|f| (f, false))
     }
 
     /// The store being written is in blocks now (which queries read from here on).
@@ -136,9 +140,14 @@ impl Head {
         let mut framed = Vec::new();
         for store in self.old_stores() {
             let mut batch: OldSamples = Vec::new();
+            let mut pending = 0;
             for s in store.series_in_sorted(i64::MIN, i64::MAX) {
+                pending += s.samples.len();
                 batch.push((s.labels, s.samples.iter().map(|x| (x.t, x.v)).collect()));
-                if batch.len() >= 1_000 {
+                // Records as a whole checkpoint's: about 100,000 samples at most (a series
+                // more than that is a record of its own).
+                if batch.len() >= 1_000 || pending >= 100_000 {
+                    pending = 0;
                     framed.clear();
                     wal::encode(
                         &mut framed,

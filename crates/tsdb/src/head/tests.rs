@@ -1719,9 +1719,42 @@ fn old_samples_survive_the_checkpoint_that_drops_their_segment() {
     assert!(h.stats.snapshot_loaded.load(Ordering::Relaxed));
     assert_eq!(held(&h), vec![(1_500, 15.0)]);
     // Written out: the store is empty, and what comes next goes to a new one.
-    let store = h.begin_old_flush().unwrap();
+    let (store, leftover) = h.begin_old_flush().unwrap();
+    assert!(!leftover);
     assert_eq!(store.time_range(), Some((1_500, 1_500)));
     h.end_old_flush();
     assert!(!h.holds_old());
     let _ = std::fs::remove_dir_all(&d);
+}
+
+/// A float appended within the head's range whose range is cut before the commit (the head's
+/// start passes it) is an old sample at commit, within the window; without a window it is out
+/// of bounds, as before.
+#[test]
+fn a_sample_a_cut_overtakes_becomes_an_old_sample() {
+    for window in [10_000, 0] {
+        let h = Head::in_memory();
+        h.set_out_of_order_window(window);
+        let s = l(&[("__name__", "m")]);
+        let mut app = h.appender();
+        app.append(0, &s, 5_000, 1.0).unwrap();
+        app.commit().unwrap();
+        let mut app = h.appender();
+        app.append(0, &s, 6_000, 2.0).unwrap();
+        h.raise_min_valid(7_000);
+        app.commit().unwrap();
+        let held: Vec<i64> = h
+            .old_stores()
+            .iter()
+            .flat_map(|o| o.series_in_sorted(i64::MIN, i64::MAX).collect::<Vec<_>>())
+            .flat_map(|x| x.samples.into_iter().map(|y| y.t))
+            .collect();
+        if window > 0 {
+            assert_eq!(held, vec![6_000]);
+            assert_eq!(h.stats.out_of_bounds.load(Ordering::Relaxed), 0);
+        } else {
+            assert!(held.is_empty());
+            assert_eq!(h.stats.out_of_bounds.load(Ordering::Relaxed), 1);
+        }
+    }
 }
