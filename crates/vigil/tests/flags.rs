@@ -363,6 +363,10 @@ const TESTED_BY: &[(&str, &str)] = &[
         "delayed_compaction_draws_its_delay_within_the_percentage",
     ),
     (
+        "storage.tsdb.allow-overlapping-compaction",
+        "overlapping_blocks_are_merged_first",
+    ),
+    (
         "dashboards.provisioning",
         "dashboards_render_in_headless_chromium",
     ),
