@@ -1396,7 +1396,7 @@ impl Db {
         // Old samples (`head::old`) are deleted from their blocks: written out first, and a
         // whole checkpoint drops the WAL's records of them (which a replay would bring back,
         // series the head no longer has getting no tombstone) before the blocks are rewritten.
-        if self.head.old_in_wal() {
+        if self.head.old_in_wal() || self.head.holds_old() {
             self.flush_old()?;
             self.head.checkpoint_all()?;
         }
@@ -1511,8 +1511,8 @@ impl Db {
 struct DbQuerier<'a> {
     head: Box<dyn Querier + 'a>,
     blocks: Vec<Arc<Block>>,
-    /// The head's stores of late samples older than its start (`head::old`), read after the
-    /// blocks and before the head.
+    /// The head's stores of late samples older than its start (`head::old`), taken before the
+    /// blocks (see `Db::querier`); their series go after the blocks' in the merge.
     old: Vec<Arc<Head>>,
     mint: i64,
     maxt: i64,

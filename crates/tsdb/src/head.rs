@@ -1550,7 +1550,12 @@ impl Head {
             agent_exemplars: Mutex::new(RefMap::default()),
             has_histograms: std::sync::atomic::AtomicBool::new(histograms),
             checkpoint_newest: AtomicI64::new(if checkpoint_found { i64::MAX } else { i64::MIN }),
-            old: RwLock::new(old::OldStore::with_live(old)),
+            // The WAL may hold old samples records the start did not replay (a snapshot
+            // covers segments it does not drop): a deletion must then checkpoint.
+            old: RwLock::new(old::OldStore::with_live(
+                old,
+                writable && wal::may_hold(&wal_dir, wal::OLD_SAMPLES_VERSION)?,
+            )),
         })
     }
 
@@ -2193,9 +2198,12 @@ impl Head {
         let empty = !self.holds_old();
         self.checkpoint_whole(&dir.join("wal"))?;
         // Every segment so far went: old samples records remain only if some were held
-        // (the checkpoint wrote them) or came since.
-        if empty && !self.holds_old() {
-            self.old.write().in_wal = false;
+        // (the checkpoint wrote them) or came since, which a commit logs and applies under the
+        // WAL lock, taken here.
+        let _wal = self.wal.lock();
+        let mut st = self.old.write();
+        if empty && st.is_empty() {
+            st.in_wal = false;
         }
         Ok(())
     }

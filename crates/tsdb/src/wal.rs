@@ -821,6 +821,30 @@ pub fn segments(dir: &Path) -> io::Result<Vec<u64>> {
     Ok(v)
 }
 
+/// Whether a segment of `dir` or of its latest checkpoint says it may hold records of segment
+/// `version` (reading only their headers).
+pub fn may_hold(dir: &Path, version: u32) -> io::Result<bool> {
+    let mut dirs = vec![dir.to_path_buf()];
+    if let (_, Some(cp)) = latest_checkpoint(dir)? {
+        dirs.push(cp);
+    }
+    for d in dirs {
+        for n in segments(&d)? {
+            let mut head = Vec::with_capacity(HEADER_LEN);
+            File::open(segment_path(&d, n))?
+                .take(HEADER_LEN as u64)
+                .read_to_end(&mut head)?;
+            if head.len() == HEADER_LEN
+                && &head[..8] == SEGMENT_MAGIC
+                && u32::from_le_bytes(head[8..12].try_into().unwrap_or_default()) >= version
+            {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
 /// The newest complete checkpoint: `(last segment it covers, its directory)`.
 pub fn latest_checkpoint(dir: &Path) -> io::Result<(Option<u64>, Option<PathBuf>)> {
     let mut best: Option<u64> = None;

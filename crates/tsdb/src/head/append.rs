@@ -524,25 +524,32 @@ impl Appender for HeadAppender<'_> {
             .load(Ordering::Relaxed)
             .saturating_sub(window);
         let mut old_samples = self.old;
-        let mut moved = 0;
+        let (mut moved, mut too_old) = (0, 0);
         for (fs, hs) in batches.iter_mut() {
             fs.retain(|&(r, t, v)| {
                 if t >= min_valid {
                     return true;
                 }
-                if window > 0
-                    && !self.head.wal_only
-                    && t >= oldest
-                    && let Some(s) = idx.series.get(&r)
-                {
-                    old_samples.push((s.labels.clone(), t, v));
-                    moved += 1;
+                if window > 0 && !self.head.wal_only {
+                    if t < oldest {
+                        // Counted as Prometheus's commit counts it with a window.
+                        too_old += 1;
+                    } else if let Some(s) = idx.series.get(&r) {
+                        old_samples.push((s.labels.clone(), t, v));
+                        moved += 1;
+                    }
                 }
                 false
             });
             hs.retain(|(_, t, _)| *t >= min_valid);
         }
-        let before = before - moved;
+        if too_old > 0 {
+            self.head
+                .stats
+                .too_old
+                .fetch_add(too_old as u64, Ordering::Relaxed);
+        }
+        let before = before - moved - too_old;
         let kept: usize = batches.iter().map(|(fs, hs)| fs.len() + hs.len()).sum();
         if kept < before {
             self.head

@@ -66,13 +66,22 @@ pub(super) fn from_index(idx: Index, next_ref: u64, lo: i64, hi: i64) -> Arc<Hea
 }
 
 impl OldStore {
-    /// A store taking old samples in `live` (a replay's), if any.
-    pub(super) fn with_live(live: Option<Arc<Head>>) -> OldStore {
+    /// A store taking old samples in `live` (a replay's), if any; `in_wal`: the WAL may hold
+    /// old samples records besides.
+    pub(super) fn with_live(live: Option<Arc<Head>>, in_wal: bool) -> OldStore {
         OldStore {
-            in_wal: live.is_some(),
+            in_wal: in_wal || live.is_some(),
             live,
             flushing: None,
         }
+    }
+
+    /// Whether no store holds a sample.
+    pub(super) fn is_empty(&self) -> bool {
+        self.live
+            .iter()
+            .chain(self.flushing.iter())
+            .all(|h| h.time_range().is_none())
     }
 }
 
@@ -144,8 +153,8 @@ impl Head {
             for s in store.series_in_sorted(i64::MIN, i64::MAX) {
                 pending += s.samples.len();
                 batch.push((s.labels, s.samples.iter().map(|x| (x.t, x.v)).collect()));
-                // Records as a whole checkpoint's: about 100,000 samples at most (a series
-                // more than that is a record of its own).
+                // Records as a whole checkpoint's: written once about 100,000 samples are
+                // pending (a series of more goes with those before it).
                 if batch.len() >= 1_000 || pending >= 100_000 {
                     pending = 0;
                     framed.clear();

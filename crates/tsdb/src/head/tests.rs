@@ -1724,6 +1724,21 @@ fn old_samples_survive_the_checkpoint_that_drops_their_segment() {
     assert_eq!(store.time_range(), Some((1_500, 1_500)));
     h.end_old_flush();
     assert!(!h.holds_old());
+    // The WAL still logs it (a deletion must checkpoint), also after a start from a snapshot
+    // written with nothing held, which replays none of it.
+    assert!(h.old_in_wal());
+    h.write_snapshot().unwrap().expect("a snapshot");
+    drop(h);
+    let h = Head::open_mode(&d, 4_000, true, opts, 0, 1_000, true).unwrap();
+    assert!(h.stats.snapshot_loaded.load(Ordering::Relaxed));
+    assert!(!h.holds_old());
+    assert!(h.old_in_wal());
+    // A whole checkpoint with nothing held drops every record of them.
+    h.checkpoint_all().unwrap();
+    assert!(!h.old_in_wal());
+    drop(h);
+    let h = reopen(&d, 4_000);
+    assert!(!h.holds_old() && !h.old_in_wal());
     let _ = std::fs::remove_dir_all(&d);
 }
 
