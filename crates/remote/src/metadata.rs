@@ -2,7 +2,8 @@
 //! `# TYPE`/`# HELP`/`# UNIT` of every metric family the targets expose, each distinct one
 //! once, in `prometheus.WriteRequest.metadata` requests of at most `max_samples_per_send`
 //! entries, as Prometheus sends them beside the samples; for 2.0, a family map (refreshed as
-//! often) from which each series sent carries its own.
+//! often) from which each series sent carries its own, or with `metadata-wal-records` each
+//! series' own metadata from the WAL ([`SeriesMap`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

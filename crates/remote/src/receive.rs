@@ -356,15 +356,11 @@ pub fn append(storage: &dyn Storage, req: &WriteRequest) -> Result<Received, Rec
 
 /// As [`append`] for remote write 2.0, which current Prometheus answers per sample: a sample
 /// or histogram refused for its time is skipped (counted in [`Received::refused`], the first
-/// few named) and the rest is stored; the caller answers 400 naming them.
-pub fn append_partial(storage: &dyn Storage, req: &WriteRequest) -> Result<Received, ReceiveError> {
-    append_inner(storage, req, &[], true, &[])
-}
-
-/// As [`append_partial`], giving each series whose samples were stored (or already there)
-/// its metadata, `metadata[i]` for `req.timeseries[i]`, as Prometheus's 2.0 handler does with
-/// `metadata-wal-records`. A series the storage does not have is skipped.
-pub fn append_partial_with_metadata(
+/// few named) and the rest is stored; the caller answers 400 naming them. Each series is
+/// given its metadata, `metadata[i]` for `req.timeseries[i]` (none when empty), as
+/// Prometheus's 2.0 handler does with `metadata-wal-records`; a series the storage does not
+/// have is skipped.
+pub fn append_partial(
     storage: &dyn Storage,
     req: &WriteRequest,
     metadata: &SeriesMetadata,

@@ -1,5 +1,7 @@
 //! Metric metadata (`# TYPE`, `# HELP`, `# UNIT`) as each target last exposed it, for
-//! `/api/v1/metadata` and `/api/v1/targets/metadata`.
+//! `/api/v1/metadata` and `/api/v1/targets/metadata`, and, with `metadata-wal-records`, for
+//! the storage: which families changed since the last scrape that succeeded, and their
+//! metadata as the storage takes it.
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -260,6 +260,16 @@ fn load_blocks(
     Ok(out)
 }
 
+/// The end of the newest in-order block (out-of-order blocks do not bound the head).
+fn in_order_end(blocks: &[Arc<Block>]) -> i64 {
+    blocks
+        .iter()
+        .filter(|b| !b.meta.compaction.out_of_order())
+        .map(|b| b.meta.max_time)
+        .max()
+        .unwrap_or(i64::MIN)
+}
+
 /// Blocks in the order queries and merges read them: by start time, then by ULID (the
 /// older block first), so that where overlapping blocks hold a sample at the same time the
 /// same one wins every time.
@@ -803,14 +813,7 @@ impl Db {
         };
         // Where the in-order head starts: after the newest block that is not Prometheus's
         // out-of-order block (as Prometheus's own start-up reckons it).
-        let max_block = |blocks: &[Arc<Block>]| {
-            blocks
-                .iter()
-                .filter(|b| !b.meta.compaction.out_of_order())
-                .map(|b| b.meta.max_time)
-                .max()
-                .unwrap_or(i64::MIN)
-        };
+        let max_block = |blocks: &[Arc<Block>]| in_order_end(blocks);
         // What an import's removal cut short left: already carried over, never read again.
         let done = dir.join(format!("{}.done", crate::prometheus::head::STAGING));
         if writable && done.exists() {
@@ -983,7 +986,8 @@ impl Db {
         self.blocks.read().clone()
     }
 
-    /// Cut head blocks, compact, apply retention. Safe to call at any time.
+    /// Write out late samples older than the head's start, cut head blocks, compact, apply
+    /// retention. Safe to call at any time.
     pub fn maintain(&self) -> std::io::Result<()> {
         if self.read_only || self.head.is_wal_only() {
             return Ok(());
@@ -1035,32 +1039,55 @@ impl Db {
         for k in ranges {
             let mint = k.saturating_mul(r);
             let maxt = mint.saturating_add(r);
-            let t = std::time::Instant::now();
-            let written = write_block_sorted_as(
-                self.opts.block_format,
-                &self.dir,
-                mint,
-                maxt,
-                store.series_in_sorted(mint, maxt).map(Ok),
-                Compaction {
-                    level: 1,
-                    sources: vec![],
-                    hints: vec!["from-out-of-order".into()],
-                },
-            );
-            let took = t.elapsed();
-            self.compactions.observe(took);
-            let meta = written?;
-            let b = Arc::new(Block::open(&self.dir.join(&meta.ulid))?);
-            tracing::info!(ulid = %meta.ulid, mint, maxt, series = meta.stats.num_series, elapsed = ?took, "Out-of-order block written");
-            let mut blocks = self.blocks.write();
-            blocks.push(b);
-            sort_blocks(&mut blocks);
+            self.write_level1(mint, maxt, store.series_in_sorted(mint, maxt).map(Ok), true)?;
         }
         Ok(())
     }
 
-    /// Block writes so far (head cuts and merges), their durations and failed maintenance.
+    /// Write `series` as a level-1 block of `[mint, maxt)` (`out_of_order`: marked
+    /// `from-out-of-order`), counted as a compaction, and serve it.
+    fn write_level1(
+        &self,
+        mint: i64,
+        maxt: i64,
+        series: impl IntoIterator<Item = std::io::Result<SeriesSamples>>,
+        out_of_order: bool,
+    ) -> std::io::Result<()> {
+        let t = std::time::Instant::now();
+        let written = write_block_sorted_as(
+            self.opts.block_format,
+            &self.dir,
+            mint,
+            maxt,
+            series,
+            Compaction {
+                level: 1,
+                sources: vec![],
+                hints: if out_of_order {
+                    vec!["from-out-of-order".into()]
+                } else {
+                    vec![]
+                },
+            },
+        );
+        let took = t.elapsed();
+        self.compactions.observe(took);
+        let meta = written?;
+        let b = Arc::new(Block::open(&self.dir.join(&meta.ulid))?);
+        let what = if out_of_order {
+            "Out-of-order block written"
+        } else {
+            "Head block written"
+        };
+        tracing::info!(ulid = %meta.ulid, mint, maxt, series = meta.stats.num_series, elapsed = ?took, "{what}");
+        let mut blocks = self.blocks.write();
+        blocks.push(b);
+        sort_blocks(&mut blocks);
+        Ok(())
+    }
+
+    /// Block writes so far (head cuts, out-of-order blocks and merges), their durations and
+    /// failed maintenance.
     pub fn compactions(&self) -> CompactionSnapshot {
         self.compactions.snapshot()
     }
@@ -1116,32 +1143,13 @@ impl Db {
             }
             let mint = lo.div_euclid(r) * r;
             let maxt = mint + r;
-            // From here on, appends below `maxt` are out of bounds: nothing can land in the
-            // range between reading it and truncating it.
+            // From here on, appends below `maxt` are out of bounds (or old samples, written
+            // out as blocks of their own): nothing can land in the head's range between
+            // reading it and truncating it.
             self.head.raise_min_valid(maxt);
             let mut series = self.head.series_in_sorted(mint, maxt).map(Ok).peekable();
             if series.peek().is_some() {
-                let t = std::time::Instant::now();
-                let written = write_block_sorted_as(
-                    self.opts.block_format,
-                    &self.dir,
-                    mint,
-                    maxt,
-                    series,
-                    Compaction {
-                        level: 1,
-                        sources: vec![],
-                        hints: vec![],
-                    },
-                );
-                let took = t.elapsed();
-                self.compactions.observe(took);
-                let meta = written?;
-                let b = Arc::new(Block::open(&self.dir.join(&meta.ulid))?);
-                tracing::info!(ulid = %meta.ulid, mint, maxt, series = meta.stats.num_series, elapsed = ?took, "Head block written");
-                let mut blocks = self.blocks.write();
-                blocks.push(b);
-                sort_blocks(&mut blocks);
+                self.write_level1(mint, maxt, series, false)?;
             }
             self.head.truncate(maxt)?;
         }
@@ -1151,8 +1159,9 @@ impl Db {
         Ok(())
     }
 
-    /// Merge groups of blocks that together fill an aligned range of 3x, 9x, ... the block
-    /// range (up to `max_block_ms`).
+    /// Merge each run of overlapping blocks into one first (see [`Db::overlapping`]), then
+    /// groups of blocks that together fill an aligned range of 3x, 9x, ... the block range (up
+    /// to `max_block_ms`).
     fn compact(&self) -> std::io::Result<()> {
         let uploaded = self
             .opts
@@ -1173,13 +1182,8 @@ impl Db {
             loop {
                 let blocks = self.mergeable(uploaded.as_ref());
                 // In-order blocks only: a merged block must not end past the in-order data
-                // (Prometheus's out-of-order blocks may reach beyond it).
-                let newest = blocks
-                    .iter()
-                    .filter(|b| !b.meta.compaction.out_of_order())
-                    .map(|b| b.meta.max_time)
-                    .max()
-                    .unwrap_or(i64::MIN);
+                // (out-of-order blocks may reach beyond it).
+                let newest = in_order_end(&blocks);
                 let mut groups: BTreeMap<i64, Vec<Arc<Block>>> = BTreeMap::new();
                 for b in &blocks {
                     let start = b.meta.min_time.div_euclid(range) * range;
@@ -1213,12 +1217,7 @@ impl Db {
         // As the level pass: nothing past the in-order data (an out-of-order block may reach
         // beyond it, and a merge without its mark would move the head's start past samples
         // only the WAL holds).
-        let newest = blocks
-            .iter()
-            .filter(|b| !b.meta.compaction.out_of_order())
-            .map(|b| b.meta.max_time)
-            .max()
-            .unwrap_or(i64::MIN);
+        let newest = in_order_end(&blocks);
         blocks.retain(|b| !b.meta.compaction.out_of_order() || b.meta.max_time <= newest);
         sort_blocks(&mut blocks);
         let mut run: Vec<Arc<Block>> = Vec::new();
@@ -1621,7 +1620,8 @@ impl Iterator for MergedSeries<'_> {
 
 impl Querier for DbQuerier<'_> {
     fn select(&self, matchers: &[Matcher]) -> Result<SeriesSet<'_>, StorageError> {
-        // Each source (blocks in time order, then the head) yields series sorted by labels;
+        // Each source (blocks by start then ULID, then the stores of old samples, then the
+        // head) yields series sorted by labels;
         // they are merged lazily, a series' pieces appended in time order.
         let per_block: Vec<Vec<Series>> = if self.blocks.len() < 2 {
             self.blocks
@@ -1679,7 +1679,8 @@ impl Querier for DbQuerier<'_> {
         of: usize,
     ) -> Result<SeriesSet<'_>, StorageError> {
         // Lazy: each block decodes a series when the merge reaches it, so a reader streaming
-        // the selection never holds more than one series per source.
+        // the selection holds one series per block (the small stores of old samples are read
+        // whole).
         let mut sources: Vec<Box<dyn Iterator<Item = Series> + Send + '_>> = self
             .blocks
             .iter()

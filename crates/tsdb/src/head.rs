@@ -1022,7 +1022,8 @@ pub struct HeadStats {
     pub too_old: AtomicU64,
     /// Samples before the head's range (already in blocks): refused when appended, or dropped
     /// at commit when a cut overtook their transaction, as Prometheus drops and counts them
-    /// (`prometheus_tsdb_out_of_bound_samples_total`).
+    /// (`prometheus_tsdb_out_of_bound_samples_total`); with a window, floats within it go to
+    /// `head::old` instead and native histograms stay out of bounds.
     pub out_of_bounds: AtomicU64,
     /// Samples (of either kind) stored although older than their series' newest: taken by
     /// the out-of-order window, or overtaken by a concurrent commit on the same series
@@ -1071,11 +1072,12 @@ pub struct Head {
     /// Oldest and newest sample timestamps in the head (MAX/MIN when empty).
     min_time: AtomicI64,
     max_time: AtomicI64,
-    /// Samples before this are out of bounds: their range is already in blocks.
+    /// The head's start: samples before it are out of bounds (their range is already in
+    /// blocks), except floats within the out-of-order window, which go to `head::old`.
     min_valid: AtomicI64,
-    /// `storage.tsdb.out_of_order_time_window` in milliseconds (0: none): a float sample
-    /// older than its series' newest is taken if it is no older than the head's newest time
-    /// less this (and in the head's range).
+    /// `storage.tsdb.out_of_order_time_window` in milliseconds (0: none): a sample older than
+    /// its series' newest is taken if it is no older than the head's newest time less this
+    /// (into the head within its range, into `head::old` before it).
     late_window: AtomicI64,
     /// The oldest sample committed since a truncation began its walk (MAX then): the walk
     /// lets commits in between its holds, and the head's new minimum must count what they
@@ -1772,7 +1774,8 @@ impl Head {
         self.late_window.store(ms.max(0), Ordering::Relaxed);
     }
 
-    /// Make samples before `t` out of bounds from now on.
+    /// Move the head's start to `t`: samples before it are out of bounds from now on (floats
+    /// within the out-of-order window go to `head::old`).
     pub fn raise_min_valid(&self, t: i64) {
         self.min_valid.fetch_max(t, Ordering::Relaxed);
     }
@@ -2100,7 +2103,8 @@ impl Head {
     }
 
     /// The metadata the head holds for series `r` (`metadata-wal-records`).
-    pub fn series_metadata(&self, r: SeriesRef) -> Option<Arc<vigil_storage::Metadata>> {
+    #[cfg(test)]
+    pub(crate) fn series_metadata(&self, r: SeriesRef) -> Option<Arc<vigil_storage::Metadata>> {
         self.index.read().metadata.get(&r).cloned()
     }
 
@@ -2181,15 +2185,6 @@ impl Head {
         self.wal_only
     }
 
-    /// Write everything the head holds as a checkpoint and drop the WAL segments it covers.
-    ///
-    /// Only the segment cut happens under the WAL lock. Commits hold that lock until their
-    /// samples are in the head, so everything logged in the covered segments is in the head
-    /// when it is read below. The head is then read a batch of series at a time under short
-    /// read locks and streamed to disk, so ingestion is never stalled for the whole dump and
-    /// the dump never sits in memory. Commits made meanwhile land in later segments and may
-    /// also be in the checkpoint; replay ignores such repeats (known refs, samples not newer
-    /// than a series' last).
     /// A whole checkpoint now (see [`Head::checkpoint_whole`]): every segment so far dropped
     /// for what the head holds.
     pub(crate) fn checkpoint_all(&self) -> std::io::Result<()> {
@@ -2208,6 +2203,15 @@ impl Head {
         Ok(())
     }
 
+    /// Write everything the head holds as a checkpoint and drop the WAL segments it covers.
+    ///
+    /// Only the segment cut happens under the WAL lock. Commits hold that lock until their
+    /// samples are in the head, so everything logged in the covered segments is in the head
+    /// when it is read below. The head is then read a batch of series at a time under short
+    /// read locks and streamed to disk, so ingestion is never stalled for the whole dump and
+    /// the dump never sits in memory. Commits made meanwhile land in later segments and may
+    /// also be in the checkpoint; replay ignores such repeats (known refs, samples not newer
+    /// than a series' last).
     fn checkpoint_whole(&self, wal_dir: &Path) -> std::io::Result<()> {
         let last = {
             let mut wal = self.wal.lock();

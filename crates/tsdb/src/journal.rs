@@ -43,9 +43,8 @@ struct PendingLive {
     through: u64,
 }
 
-/// The series of the latest checkpoint in `wal_dir`, their metadata, and the first segment
-/// after it.
-/// (`with_metadata`: else none is decoded).
+/// The series of the latest checkpoint in `wal_dir`, their metadata (with `with_metadata`,
+/// else none is decoded), and the first segment after it.
 fn checkpoint_series(
     wal_dir: &Path,
     with_metadata: bool,
@@ -66,7 +65,7 @@ fn checkpoint_series(
     Ok((series, metadata, cp_seg.map(|n| n + 1)))
 }
 
-/// A reader over `wal_dir` from its latest checkpoint (series only) and the segments after it
+/// A reader over `wal_dir` from its latest checkpoint (series and their metadata) and the segments after it
 /// (or the oldest segment when there is no checkpoint).
 pub fn follow(wal_dir: &Path) -> Result<Box<dyn JournalReader>, StorageError> {
     follow_with(wal_dir, None)

@@ -1617,7 +1617,7 @@ impl Wal {
         self.version = version;
         let r = self.cut();
         if r.is_err() {
-            // Still writing the old segment: no histogram may go into it.
+            // Still writing the old segment: no record of `version` may go into it.
             self.version = old;
         }
         r

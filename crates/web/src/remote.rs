@@ -199,7 +199,7 @@ async fn write(State(s): St, headers: HeaderMap, body: Bytes) -> Response {
         let msg = checked?;
         let (req, metadata) = receive::decode_with_metadata(msg, &body)?;
         if v2 {
-            receive::append_partial_with_metadata(&*storage, &req, &metadata)
+            receive::append_partial(&*storage, &req, &metadata)
         } else {
             receive::append(&*storage, &req)
         }

@@ -104,8 +104,9 @@ impl Head {
         n
     }
 
-    /// The stores of old samples to read from: one being written (older samples first, as
-    /// replay and the flush order them), and the one taking them.
+    /// The stores of old samples to read from: one being written (committed earlier), then
+    /// the one taking them, so at a time both hold the earlier commit's sample wins, as after
+    /// the flush and in replay.
     pub fn old_stores(&self) -> Vec<Arc<Head>> {
         let st = self.old.read();
         st.flushing.iter().chain(st.live.iter()).cloned().collect()

@@ -4,9 +4,10 @@
 //! A snapshot only saves time; it never replaces the WAL. At shutdown the WAL segment is cut
 //! and synced (under the WAL lock, as a checkpoint cuts it) and the head is written to
 //! `<data>/head-snapshot.<last segment>/`: segments in the WAL's own framing (checksummed
-//! records) holding the series, each series' chunks as they are in memory (closed chunks'
-//! bytes, the open float chunk's appender state), its late samples and the exemplar ring,
-//! then `meta.json`. Nothing is deleted or truncated because a snapshot exists. The next
+//! records) holding the series (and their metadata, with `metadata-wal-records`), each
+//! series' chunks as they are in memory (closed chunks' bytes, the open float chunk's
+//! appender state), its late samples, the exemplar ring and the old samples held
+//! (`head::old`), then `meta.json`. Nothing is deleted or truncated because a snapshot exists. The next
 //! start loads it and replays only the segments after the one it covers; it is used only if
 //! it still describes the WAL ([`usable`]: the same block range, no checkpoint newer than it,
 //! the WAL's newest segment the one its cut began, the covered segment's length unchanged,
