@@ -1507,7 +1507,14 @@ impl Db {
     }
 }
 
+/// A query over the blocks, the head's stores of late samples older than its start and the
+/// head. Each answer reads the head first, then also the blocks served since the querier was
+/// made (`DbQuerier::later_blocks`): a head cut serves its block before it truncates the
+/// head, so a range moving from the head to a block meanwhile is read twice (the merge keeps
+/// one copy), never not at all. (Reading only the blocks of when the querier was made lost
+/// the range of a cut made before its first read.)
 struct DbQuerier<'a> {
+    db: &'a Db,
     head: Box<dyn Querier + 'a>,
     blocks: Vec<Arc<Block>>,
     /// The head's stores of late samples older than its start (`head::old`), taken before the
@@ -1518,6 +1525,28 @@ struct DbQuerier<'a> {
 }
 
 impl DbQuerier<'_> {
+    /// Blocks in the query's range served since the querier was made (a head cut's, a
+    /// merge's), to be read after the head (usually none).
+    fn later_blocks(&self) -> Vec<Arc<Block>> {
+        self.db
+            .blocks
+            .read()
+            .iter()
+            .filter(|b| b.meta.max_time > self.mint && b.meta.min_time <= self.maxt)
+            .filter(|b| !self.blocks.iter().any(|x| x.meta.ulid == b.meta.ulid))
+            .cloned()
+            .collect()
+    }
+
+    /// The blocks of when the querier was made, then those served since.
+    fn all_blocks(&self) -> Vec<Arc<Block>> {
+        self.blocks
+            .iter()
+            .cloned()
+            .chain(self.later_blocks())
+            .collect()
+    }
+
     /// Each old samples store's answer to `f` (they are small: read whole).
     fn each_old<T>(
         &self,
@@ -1622,7 +1651,14 @@ impl Querier for DbQuerier<'_> {
     fn select(&self, matchers: &[Matcher]) -> Result<SeriesSet<'_>, StorageError> {
         // Each source (blocks by start then ULID, then the stores of old samples, then the
         // head) yields series sorted by labels;
-        // they are merged lazily, a series' pieces appended in time order.
+        // they are merged lazily, a series' pieces appended in time order. The head is read
+        // first (see `DbQuerier`).
+        let head: Vec<Series> = self.head.select(matchers)?.collect();
+        let later: Vec<Vec<Series>> = self
+            .later_blocks()
+            .iter()
+            .map(|b| b.select(matchers, self.mint, self.maxt))
+            .collect();
         let per_block: Vec<Vec<Series>> = if self.blocks.len() < 2 {
             self.blocks
                 .iter()
@@ -1654,6 +1690,7 @@ impl Querier for DbQuerier<'_> {
         };
         let mut sources: Vec<Box<dyn Iterator<Item = Series> + Send + '_>> = per_block
             .into_iter()
+            .chain(later)
             .filter(|v| !v.is_empty())
             .map(|v| Box::new(v.into_iter()) as _)
             .collect();
@@ -1662,7 +1699,6 @@ impl Querier for DbQuerier<'_> {
                 sources.push(Box::new(old.into_iter()));
             }
         }
-        let head: Vec<Series> = self.head.select(matchers)?.collect();
         if !head.is_empty() {
             sources.push(Box::new(head.into_iter()));
         }
@@ -1679,20 +1715,28 @@ impl Querier for DbQuerier<'_> {
         of: usize,
     ) -> Result<SeriesSet<'_>, StorageError> {
         // Lazy: each block decodes a series when the merge reaches it, so a reader streaming
-        // the selection holds one series per block (the small stores of old samples are read
-        // whole).
+        // the selection holds one series per block (the small stores of old samples, and the
+        // rare block served since the querier was made, are read whole). The head (which
+        // answers whole) is read first (see `DbQuerier`).
+        let head = self.head.select_shard(matchers, shard, of)?;
         let mut sources: Vec<Box<dyn Iterator<Item = Series> + Send + '_>> = self
             .blocks
             .iter()
             .map(|b| Box::new(b.select_iter(matchers, self.mint, self.maxt, shard, of)) as _)
             .collect();
+        for b in self.later_blocks() {
+            let v: Vec<Series> = b
+                .select_iter(matchers, self.mint, self.maxt, shard, of)
+                .collect();
+            sources.push(Box::new(v.into_iter()));
+        }
         for old in self.each_old(|q| {
             Ok(q.select_shard(matchers, shard, of)?
                 .collect::<Vec<Series>>())
         })? {
             sources.push(Box::new(old.into_iter()));
         }
-        sources.push(self.head.select_shard(matchers, shard, of)?);
+        sources.push(head);
         Ok(Box::new(MergedSeries::new(sources)))
     }
 
@@ -1703,12 +1747,13 @@ impl Querier for DbQuerier<'_> {
     fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {
         let mut set: std::collections::BTreeSet<String> =
             self.head.label_names(matchers)?.into_iter().collect();
+        let blocks = self.all_blocks();
         set.extend(
             self.each_old(|q| q.label_names(matchers))?
                 .into_iter()
                 .flatten(),
         );
-        for b in &self.blocks {
+        for b in &blocks {
             if matchers.is_empty() {
                 set.extend(b.label_names());
             } else {
@@ -1726,10 +1771,11 @@ impl Querier for DbQuerier<'_> {
         // Gathered, then sorted and deduplicated once (the head's come sorted and unique),
         // rather than a set's insert per value.
         let mut all = self.head.label_values(name, matchers)?;
+        let blocks = self.all_blocks();
         let old = self.each_old(|q| q.label_values(name, matchers))?;
-        let merge = !self.blocks.is_empty() || !old.is_empty();
+        let merge = !blocks.is_empty() || !old.is_empty();
         all.extend(old.into_iter().flatten());
-        for b in &self.blocks {
+        for b in &blocks {
             if matchers.is_empty() {
                 all.extend(b.label_values(name));
             } else {
@@ -1765,6 +1811,7 @@ impl Storage for Db {
             .cloned()
             .collect();
         Ok(Box::new(DbQuerier {
+            db: self,
             head: self.head.querier(mint, maxt)?,
             blocks,
             old,

@@ -962,3 +962,34 @@ fn late_samples_older_than_the_head_go_to_out_of_order_blocks() {
     assert_eq!(q(&db), (5 * 60, 0));
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// A querier made before a head cut and read after it still answers the range the cut moved
+/// into a block (it reads the head first, then the blocks served since it was made), for
+/// selections, sharded selections and label values alike.
+#[test]
+fn a_query_across_a_head_cut_misses_nothing() {
+    let d = tmp("query-across-cut");
+    let db = Db::open(&d, Options::new(0, 0)).unwrap();
+    ingest(&db, 0, 5, 60_000);
+    let q = db.querier(i64::MIN / 2, i64::MAX / 2).unwrap();
+    db.maintain().unwrap();
+    assert_eq!(
+        db.blocks().len(),
+        1,
+        "[0, 2h) cut after the querier was made"
+    );
+    let x = [Matcher::equal("__name__", "x")];
+    let n: usize = q.select(&x).unwrap().map(|s| s.samples.len()).sum();
+    assert_eq!(n, 5 * 60);
+    let n: usize = (0..2)
+        .map(|k| {
+            q.select_shard(&x, k, 2)
+                .unwrap()
+                .map(|s| s.samples.len())
+                .sum::<usize>()
+        })
+        .sum();
+    assert_eq!(n, 5 * 60);
+    assert_eq!(q.label_values("job", &x).unwrap(), vec!["a".to_string()]);
+    let _ = std::fs::remove_dir_all(&d);
+}
