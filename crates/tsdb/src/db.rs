@@ -260,6 +260,15 @@ fn load_blocks(
     Ok(out)
 }
 
+/// A block's `compaction.hints`: Prometheus's mark of an out-of-order block, or none.
+fn hints(out_of_order: bool) -> Vec<String> {
+    if out_of_order {
+        vec!["from-out-of-order".into()]
+    } else {
+        vec![]
+    }
+}
+
 /// The end of the newest in-order block (out-of-order blocks do not bound the head).
 fn in_order_end(blocks: &[Arc<Block>]) -> i64 {
     blocks
@@ -1063,11 +1072,7 @@ impl Db {
             Compaction {
                 level: 1,
                 sources: vec![],
-                hints: if out_of_order {
-                    vec!["from-out-of-order".into()]
-                } else {
-                    vec![]
-                },
+                hints: hints(out_of_order),
             },
         );
         let took = t.elapsed();
@@ -1306,11 +1311,7 @@ impl Db {
                 sources,
                 // Out-of-order blocks merged among themselves stay marked: they do not bound
                 // the head.
-                hints: if group.iter().all(|b| b.meta.compaction.out_of_order()) {
-                    vec!["from-out-of-order".into()]
-                } else {
-                    vec![]
-                },
+                hints: hints(group.iter().all(|b| b.meta.compaction.out_of_order())),
             },
         );
         let took = t.elapsed();

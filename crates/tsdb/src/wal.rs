@@ -314,11 +314,7 @@ pub fn encode_old_samples(out: &mut Vec<u8>, o: &[(Labels, Vec<(i64, f64)>)], c:
         encode_with(out, REC_OLD_SAMPLES, c, |p| {
             put_uvarint(p, o.len() as u64);
             for (labels, samples) in o {
-                put_uvarint(p, labels.len() as u64);
-                for l in labels.iter() {
-                    put_str(p, l.name);
-                    put_str(p, l.value);
-                }
+                put_labels(p, labels);
                 put_uvarint(p, samples.len() as u64);
                 for &(t, v) in samples {
                     put_uvarint(p, zigzag(t));
@@ -524,11 +520,7 @@ pub fn encode_exemplars(out: &mut Vec<u8>, e: &[(u64, Exemplar)], c: Compression
             put_uvarint(payload, *r);
             put_uvarint(payload, zigzag(ex.t));
             payload.extend_from_slice(&ex.value.to_bits().to_le_bytes());
-            put_uvarint(payload, ex.labels.len() as u64);
-            for l in ex.labels.iter() {
-                put_str(payload, l.name);
-                put_str(payload, l.value);
-            }
+            put_labels(payload, &ex.labels);
         }
     })
 }
@@ -584,11 +576,7 @@ fn series_record(out: &mut Vec<u8>, s: &[(u64, Labels)], c: Compression) {
         put_uvarint(payload, s.len() as u64);
         for (r, labels) in s {
             put_uvarint(payload, *r);
-            put_uvarint(payload, labels.len() as u64);
-            for l in labels.iter() {
-                put_str(payload, l.name);
-                put_str(payload, l.value);
-            }
+            put_labels(payload, labels);
         }
     })
 }
@@ -648,6 +636,33 @@ fn frame_raw(out: &mut Vec<u8>, typ: u8, payload: &[u8]) {
     out.extend_from_slice(payload);
 }
 
+/// A label set as records write it: the count, then name and value strings.
+fn put_labels(p: &mut Vec<u8>, labels: &Labels) {
+    put_uvarint(p, labels.len() as u64);
+    for l in labels.iter() {
+        put_str(p, l.name);
+        put_str(p, l.value);
+    }
+}
+
+/// A label set as [`put_labels`] writes it. vigil writes names sorted; anything else is
+/// sorted once and a repeated name collapsed to one.
+fn decode_labels(d: &mut Dec<'_>) -> Option<Labels> {
+    let nl = d.uvarint()? as usize;
+    let mut ls = Vec::with_capacity(nl.min(64));
+    for _ in 0..nl {
+        ls.push(LabelRef {
+            name: d.str()?,
+            value: d.str()?,
+        });
+    }
+    if !ls.windows(2).all(|w| w[0].name < w[1].name) {
+        ls.sort();
+        ls.dedup_by(|a, b| a.name == b.name);
+    }
+    Some(Labels::from_sorted_refs(ls))
+}
+
 /// Decode a record's body (type byte and payload, CRC already checked).
 fn decode_body(body: &[u8]) -> Option<Record> {
     let (&typ, p) = body.split_first()?;
@@ -672,20 +687,7 @@ fn decode_payload(typ: u8, p: &[u8]) -> Option<Record> {
             let mut out = Vec::with_capacity(n.min(1 << 16));
             for _ in 0..n {
                 let r = d.uvarint()?;
-                let nl = d.uvarint()? as usize;
-                let mut ls = Vec::with_capacity(nl.min(64));
-                for _ in 0..nl {
-                    ls.push(LabelRef {
-                        name: d.str()?,
-                        value: d.str()?,
-                    });
-                }
-                // vigil writes them sorted; sort anything else once.
-                if !ls.windows(2).all(|w| w[0].name < w[1].name) {
-                    ls.sort();
-                    ls.dedup_by(|a, b| a.name == b.name);
-                }
-                out.push((r, Labels::from_sorted_refs(ls)));
+                out.push((r, decode_labels(&mut d)?));
             }
             Some(Record::Series(out))
         }
@@ -717,17 +719,7 @@ fn decode_payload(typ: u8, p: &[u8]) -> Option<Record> {
                 let r = d.uvarint()?;
                 let t = unzigzag(d.uvarint()?);
                 let value = f64::from_bits(d.le64()?);
-                let nl = d.uvarint()? as usize;
-                let mut ls = Vec::with_capacity(nl.min(64));
-                for _ in 0..nl {
-                    ls.push(LabelRef {
-                        name: d.str()?,
-                        value: d.str()?,
-                    });
-                }
-                ls.sort();
-                ls.dedup_by(|a, b| a.name == b.name);
-                let labels = Labels::from_sorted_refs(ls);
+                let labels = decode_labels(&mut d)?;
                 out.push((r, Exemplar { labels, value, t }));
             }
             Some(Record::Exemplars(out))
@@ -782,17 +774,7 @@ fn decode_payload(typ: u8, p: &[u8]) -> Option<Record> {
             let n = d.uvarint()? as usize;
             let mut out = Vec::with_capacity(n.min(d.remaining() / 2));
             for _ in 0..n {
-                let nl = d.uvarint()? as usize;
-                let mut ls = Vec::with_capacity(nl.min(64));
-                for _ in 0..nl {
-                    ls.push(LabelRef {
-                        name: d.str()?,
-                        value: d.str()?,
-                    });
-                }
-                ls.sort();
-                ls.dedup_by(|a, b| a.name == b.name);
-                let labels = Labels::from_sorted_refs(ls);
+                let labels = decode_labels(&mut d)?;
                 let k = d.uvarint()? as usize;
                 // Each takes at least 9 bytes: damage is not an allocation.
                 let mut samples = Vec::with_capacity(k.min(d.remaining() / 9));

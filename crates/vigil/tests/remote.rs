@@ -1462,6 +1462,44 @@ fn remote_write_sends_metric_metadata() {
     );
 }
 
+/// Debian's Prometheus receiving remote writes with a 30m out-of-order window (and `extra`
+/// flags), started; and the arguments for vigil doing the same (started by the caller, which
+/// restarts it): Prometheus's process and URL, vigil's arguments.
+fn late_window_receivers(dir: &Path, extra: &[&str]) -> (Proc, String, Vec<String>) {
+    let cfg =
+        "global:\n  scrape_interval: 1h\nstorage:\n  tsdb:\n    out_of_order_time_window: 30m\n";
+    std::fs::write(dir.join("prom.yml"), cfg).unwrap();
+    std::fs::write(dir.join("vigil.yml"), cfg).unwrap();
+    let mut prom_args = vec!["--web.enable-remote-write-receiver"];
+    prom_args.extend(extra);
+    let (p, pbase) = prometheus(dir, "prom", &prom_args);
+    let mut vigil_args = vec![
+        format!("--config.file={}", dir.join("vigil.yml").display()),
+        "--web.enable-remote-write-receiver".to_string(),
+    ];
+    vigil_args.extend(extra.iter().map(|s| s.to_string()));
+    (p, pbase, vigil_args)
+}
+
+/// POST a remote write 1.0 body (snappy-compressed) to `base`'s receiver, through a file in
+/// `dir`: the status and the answer's body.
+fn post_write(dir: &Path, base: &str, body: &[u8]) -> (u16, String) {
+    let f = dir.join("write.bin");
+    std::fs::write(&f, body).unwrap();
+    let (_, code, text) = curl(&[
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/x-protobuf",
+        "-H",
+        "Content-Encoding: snappy",
+        "--data-binary",
+        &format!("@{}", f.display()),
+        &format!("{base}/api/v1/write"),
+    ]);
+    (code, text)
+}
+
 /// Late samples older than the head's start, which Prometheus writes to out-of-order blocks:
 /// both run with 10m blocks, so 25 minutes of in-order samples make both cut blocks; then
 /// late samples go into the ranges cut (and into the head), within the 30m window, and one
@@ -1471,41 +1509,13 @@ fn remote_write_sends_metric_metadata() {
 #[test]
 fn late_samples_older_than_the_head_answer_as_prometheus() {
     let dir = temp_dir("remote-ooo-blocks");
-    let cfg =
-        "global:\n  scrape_interval: 1h\nstorage:\n  tsdb:\n    out_of_order_time_window: 30m\n";
-    std::fs::write(dir.join("prom.yml"), cfg).unwrap();
-    std::fs::write(dir.join("vigil.yml"), cfg).unwrap();
-    let blocks = "--storage.tsdb.min-block-duration=10m";
-    let (_p, pbase) = prometheus(
-        &dir,
-        "prom",
-        &["--web.enable-remote-write-receiver", blocks],
-    );
-    let vigil_args = [
-        format!("--config.file={}", dir.join("vigil.yml").display()),
-        "--web.enable-remote-write-receiver".to_string(),
-        blocks.to_string(),
-    ];
+    let (_p, pbase, vigil_args) =
+        late_window_receivers(&dir, &["--storage.tsdb.min-block-duration=10m"]);
     let vigil_args: Vec<&str> = vigil_args.iter().map(String::as_str).collect();
     let data = dir.join("vigil-data");
     let (v, vbase) = vigil_on(&dir, &data, "vigil", &vigil_args);
     let t0 = (now() as i64 / 60) * 60_000;
-    let post = |base: &str, body: &[u8]| -> (u16, String) {
-        let f = dir.join("late.bin");
-        std::fs::write(&f, body).unwrap();
-        let (_, code, text) = curl(&[
-            "-X",
-            "POST",
-            "-H",
-            "Content-Type: application/x-protobuf",
-            "-H",
-            "Content-Encoding: snappy",
-            "--data-binary",
-            &format!("@{}", f.display()),
-            &format!("{base}/api/v1/write"),
-        ]);
-        (code, text)
-    };
+    let post = |base: &str, body: &[u8]| post_write(&dir, base, body);
     let mut in_order = Vec::new();
     for k in (0..=25).rev() {
         in_order.push(("old_a", t0 - k * 60_000, k as f64));
@@ -1590,33 +1600,6 @@ fn late_samples_older_than_the_head_answer_as_prometheus() {
     same(&vbase, "after kill -9");
 }
 
-/// A target serving `body` (which the test may change) in the text format: its port.
-fn text_target(body: std::sync::Arc<std::sync::Mutex<String>>) -> u16 {
-    use std::io::{Read, Write};
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for s in l.incoming() {
-            let Ok(mut s) = s else { continue };
-            let mut buf = [0u8; 4096];
-            let mut req = Vec::new();
-            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-                match s.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => req.extend_from_slice(&buf[..n]),
-                }
-            }
-            let body = body.lock().unwrap().clone();
-            let _ = write!(
-                s,
-                "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
-    port
-}
-
 /// Series' metadata in a WAL directory, as its newest records give it: instance -> help.
 fn wal_metadata(wal_dir: &Path) -> (std::collections::BTreeMap<String, String>, usize) {
     use vigil_tsdb::wal::Record;
@@ -1660,7 +1643,11 @@ fn metadata_wal_records_send_each_series_its_own() {
     };
     let a = Arc::new(Mutex::new(body("Requests of A.")));
     let b = Arc::new(Mutex::new(body("Requests of B.")));
-    let (pa, pb) = (text_target(a.clone()), text_target(b.clone()));
+    let serve = |body: &Arc<Mutex<String>>| {
+        let body = body.clone();
+        serve_text(move || body.lock().unwrap().clone())
+    };
+    let (pa, pb) = (serve(&a), serve(&b));
     let (rec_port, bodies) = recording_receiver();
     let feature = "--enable-feature=metadata-wal-records";
     let rx = Vigil::start(
@@ -1961,35 +1948,12 @@ fn native_histograms_are_remote_written_by_vigil() {
 #[test]
 fn late_samples_within_the_window_answer_as_prometheus() {
     let dir = temp_dir("remote-late");
-    let cfg =
-        "global:\n  scrape_interval: 1h\nstorage:\n  tsdb:\n    out_of_order_time_window: 30m\n";
-    std::fs::write(dir.join("prom.yml"), cfg).unwrap();
-    std::fs::write(dir.join("vigil.yml"), cfg).unwrap();
-    let (_p, pbase) = prometheus(&dir, "prom", &["--web.enable-remote-write-receiver"]);
-    let vigil_args = [
-        format!("--config.file={}", dir.join("vigil.yml").display()),
-        "--web.enable-remote-write-receiver".to_string(),
-    ];
+    let (_p, pbase, vigil_args) = late_window_receivers(&dir, &[]);
     let vigil_args: Vec<&str> = vigil_args.iter().map(String::as_str).collect();
     let data = dir.join("vigil-data");
     let (v, vbase) = vigil_on(&dir, &data, "vigil", &vigil_args);
     let t0 = (now() as i64 / 60) * 60_000;
-    let post = |base: &str, body: &[u8]| -> (u16, String) {
-        let f = dir.join("late.bin");
-        std::fs::write(&f, body).unwrap();
-        let (_, code, text) = curl(&[
-            "-X",
-            "POST",
-            "-H",
-            "Content-Type: application/x-protobuf",
-            "-H",
-            "Content-Encoding: snappy",
-            "--data-binary",
-            &format!("@{}", f.display()),
-            &format!("{base}/api/v1/write"),
-        ]);
-        (code, text)
-    };
+    let post = |base: &str, body: &[u8]| post_write(&dir, base, body);
     // In order: a and b every minute over the last 20 minutes.
     let mut in_order = Vec::new();
     for k in (0..=20).rev() {

@@ -114,7 +114,7 @@ impl Head {
 
     /// Whether any old sample is held.
     pub fn holds_old(&self) -> bool {
-        self.old_stores().iter().any(|h| h.time_range().is_some())
+        !self.old.read().is_empty()
     }
 
     /// Whether the WAL may hold old samples records (see [`OldStore::in_wal`]).

@@ -39,10 +39,29 @@ pub fn free_port() -> u16 {
 /// the text format; every bucket's own count grows each second, so rates of all four are
 /// above zero. Returns its port.
 pub fn histogram_target() -> u16 {
+    let start = std::time::Instant::now();
+    serve_text(move || {
+        let n = start.elapsed().as_secs() + 1;
+        let mut body =
+            String::from("# HELP req_seconds Request latency.\n# TYPE req_seconds histogram\n");
+        for (le, c) in [("0.1", n), ("0.5", 3 * n), ("1", 4 * n), ("+Inf", 6 * n)] {
+            body += &format!("req_seconds_bucket{{le=\"{le}\"}} {c}\n");
+        }
+        body += &format!(
+            "req_seconds_sum {}\nreq_seconds_count {}\n",
+            0.7 * n as f64,
+            6 * n
+        );
+        body
+    })
+}
+
+/// A target answering every request with what `body` gives then, in the text format.
+/// Returns its port.
+pub fn serve_text(body: impl Fn() -> String + Send + 'static) -> u16 {
     use std::io::{Read, Write};
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
-    let start = std::time::Instant::now();
     std::thread::spawn(move || {
         for s in l.incoming() {
             let Ok(mut s) = s else { continue };
@@ -54,17 +73,7 @@ pub fn histogram_target() -> u16 {
                     Ok(n) => req.extend_from_slice(&buf[..n]),
                 }
             }
-            let n = start.elapsed().as_secs() + 1;
-            let mut body =
-                String::from("# HELP req_seconds Request latency.\n# TYPE req_seconds histogram\n");
-            for (le, c) in [("0.1", n), ("0.5", 3 * n), ("1", 4 * n), ("+Inf", 6 * n)] {
-                body += &format!("req_seconds_bucket{{le=\"{le}\"}} {c}\n");
-            }
-            body += &format!(
-                "req_seconds_sum {}\nreq_seconds_count {}\n",
-                0.7 * n as f64,
-                6 * n
-            );
+            let body = body();
             let _ = write!(
                 s,
                 "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
