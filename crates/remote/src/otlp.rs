@@ -8,9 +8,12 @@
 //! the whole request (500), a sample the storage refuses (out of order, too old) too (400).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use prost::Message;
+use vigil_model::exposition::MetricType;
 use vigil_model::{FloatHistogram, STALE_NAN};
+use vigil_storage::Metadata;
 
 use crate::otlp_proto::{
     self as p, ExportMetricsServiceRequest, KeyValue, any_value, metric, number_data_point,
@@ -70,6 +73,9 @@ pub struct Settings {
     /// `otlp-native-delta-ingestion`: delta sums and histograms are stored as they come (each
     /// point's change over its interval), not refused.
     pub native_delta: bool,
+    /// `metadata-wal-records`: each series gets its metric's type, unit and help
+    /// ([`Translated::metadata`]), as Prometheus's OTLP appender gives them.
+    pub metadata: bool,
 }
 
 impl Default for Settings {
@@ -88,6 +94,7 @@ impl Default for Settings {
             type_and_unit_labels: false,
             start_zeros: false,
             native_delta: false,
+            metadata: false,
         }
     }
 }
@@ -150,6 +157,9 @@ pub struct Translated {
     /// With [`Settings::start_zeros`]: each series' start time, where its points gave one
     /// (for [`crate::receive::append_with_starts`]).
     pub starts: Vec<Option<i64>>,
+    /// With [`Settings::metadata`]: each series' metadata, by its place in `write` (for
+    /// [`crate::receive::append_with_starts`]); empty otherwise.
+    pub metadata: crate::receive::SeriesMetadata,
     pub warnings: Vec<String>,
 }
 
@@ -168,6 +178,9 @@ pub fn translate(
         for sm in &rm.scope_metrics {
             let scope = ScopeLabels::new(sm, s, &mut errors);
             for m in &sm.metrics {
+                if s.metadata {
+                    out.meta = Some(Arc::new(metric_metadata(m)));
+                }
                 let mut ctx = MetricCtx {
                     s,
                     res: &res,
@@ -183,6 +196,14 @@ pub fn translate(
             }
         }
         if first <= last {
+            if s.metadata {
+                // Prometheus's own, for every `target_info`.
+                out.meta = Some(Arc::new(Metadata {
+                    kind: MetricType::Gauge,
+                    unit: String::new(),
+                    help: "Target metadata".to_string(),
+                }));
+            }
             res.target_info(s, first, last, &mut out);
         }
     }
@@ -202,12 +223,21 @@ pub fn translate(
         .keys()
         .map(|l| out.starts.get(l).copied())
         .collect();
+    let metadata = if s.metadata {
+        out.series
+            .keys()
+            .map(|l| out.metadata.get(l).cloned())
+            .collect()
+    } else {
+        Vec::new()
+    };
     Ok(Translated {
         write: WriteRequest {
             timeseries: out.series.into_values().collect(),
             ..Default::default()
         },
         starts,
+        metadata,
         warnings: out.warnings,
     })
 }
@@ -226,10 +256,17 @@ struct Out {
     target_info_samples: usize,
     /// The earliest start time (ms) given for a series.
     starts: BTreeMap<Pairs, i64>,
+    /// With [`Settings::metadata`]: the metadata of the metric being translated, and each
+    /// series' (the last metric to write a series gives it, as Prometheus updates it).
+    meta: Option<Arc<Metadata>>,
+    metadata: BTreeMap<Pairs, Arc<Metadata>>,
 }
 
 impl Out {
     fn series(&mut self, labels: Vec<(String, String)>) -> &mut TimeSeries {
+        if let Some(m) = &self.meta {
+            self.metadata.insert(labels.clone(), m.clone());
+        }
         self.series
             .entry(labels)
             .or_insert_with_key(|l| TimeSeries {
@@ -1184,6 +1221,33 @@ fn collapse_underscores(n: &str) -> String {
         out.push(c);
     }
     format!("{pre}{out}{post}")
+}
+
+/// A metric's metadata as Prometheus's OTLP translation gives it: a non-monotonic sum is a
+/// gauge, and a delta (taken with `otlp-native-delta-ingestion`) of unknown type; the unit as
+/// its words (`By/s` -> `bytes_per_second`).
+fn metric_metadata(m: &p::Metric) -> Metadata {
+    let delta = |t: i32| t == p::TEMPORALITY_DELTA;
+    let kind = match &m.data {
+        Some(metric::Data::Gauge(_)) => MetricType::Gauge,
+        Some(metric::Data::Sum(s)) if delta(s.aggregation_temporality) => MetricType::Unknown,
+        Some(metric::Data::Sum(s)) if s.is_monotonic => MetricType::Counter,
+        Some(metric::Data::Sum(_)) => MetricType::Gauge,
+        Some(metric::Data::Histogram(h)) if delta(h.aggregation_temporality) => MetricType::Unknown,
+        Some(metric::Data::ExponentialHistogram(h)) if delta(h.aggregation_temporality) => {
+            MetricType::Unknown
+        }
+        Some(metric::Data::Histogram(_) | metric::Data::ExponentialHistogram(_)) => {
+            MetricType::Histogram
+        }
+        Some(metric::Data::Summary(_)) => MetricType::Summary,
+        None => MetricType::Unknown,
+    };
+    Metadata {
+        kind,
+        unit: unit_words(&m.unit),
+        help: m.description.clone(),
+    }
 }
 
 /// The unit's words for a name suffix (`ms` -> `milliseconds`); other units as they are.

@@ -371,13 +371,15 @@ pub fn append_partial(
 /// As [`append`], with a start time for some series (`starts[i]` for `req.timeseries[i]`):
 /// with `created-timestamp-zero-ingestion` a 0 at it goes before the series' first sample, as
 /// a best effort (refused, out of order after an earlier request, it is neither an error nor
-/// counted, as for scrapes).
+/// counted, as for scrapes). Each series is given its metadata, `metadata[i]` (none when
+/// empty), as Prometheus's OTLP appender does.
 pub fn append_with_starts(
     storage: &dyn Storage,
     req: &WriteRequest,
     starts: &[Option<i64>],
+    metadata: &SeriesMetadata,
 ) -> Result<Received, ReceiveError> {
-    append_inner(storage, req, starts, false, &[])
+    append_inner(storage, req, starts, false, metadata)
 }
 
 /// Whether an append was refused for the sample's time only (the series is fine).

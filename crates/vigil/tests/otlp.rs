@@ -451,3 +451,148 @@ fn otlp_deltas_become_cumulative_with_their_feature() {
     assert_eq!(values, ["5", "7", "11"], "{r}");
     assert_eq!(r["data"]["result"][0]["metric"]["queue"], "q1", "{r}");
 }
+
+/// Each series' metadata in the WAL, by metric name: (type, unit, help) as last logged, and
+/// how many entries were logged in all.
+fn wal_metadata(
+    wal_dir: &std::path::Path,
+) -> (
+    std::collections::BTreeMap<String, (String, String, String)>,
+    usize,
+) {
+    use vigil_tsdb::wal::Record;
+    let mut labels = std::collections::HashMap::new();
+    let mut out = std::collections::BTreeMap::new();
+    let mut entries = 0;
+    vigil_tsdb::wal::replay_from_with(wal_dir, 0, false, &mut |_: &Record| {}, |r| match r {
+        Record::Series(s) => labels.extend(s),
+        Record::Metadata(m) => {
+            for (r, meta) in m {
+                entries += 1;
+                let l: &vigil_model::Labels = &labels[&r];
+                out.insert(
+                    l.get("__name__").unwrap_or("").to_string(),
+                    (
+                        format!("{:?}", meta.kind).to_lowercase(),
+                        meta.unit.clone(),
+                        meta.help.clone(),
+                    ),
+                );
+            }
+        }
+        _ => {}
+    })
+    .unwrap();
+    (out, entries)
+}
+
+/// `--enable-feature=metadata-wal-records`: every series an OTLP request writes has its
+/// metric's type, unit and help logged in the WAL, as Prometheus's OTLP appender gives them
+/// (a non-monotonic sum is a gauge, a classic histogram's every series a histogram, the unit
+/// as its words, `target_info` a gauge with Prometheus's help). The same request again logs
+/// nothing; a changed description is logged for that metric's series only. What was logged
+/// survives `kill -9`.
+#[test]
+fn otlp_metadata_is_logged_with_metadata_wal_records() {
+    let v = Vigil::start(
+        "otlp-metadata",
+        Some("scrape_configs: []\n"),
+        &[
+            "--web.enable-otlp-receiver",
+            "--enable-feature=metadata-wal-records",
+        ],
+    );
+    let t = now_ms() - 20_000;
+    let body = |at: u64, queue_help: &str| {
+        let mut requests = number(at, 0.0, vec![]);
+        requests.value = Some(number_data_point::Value::AsInt(5));
+        let described = |mut m: p::Metric, help: &str| {
+            m.description = help.into();
+            m
+        };
+        request(vec![
+            described(
+                metric(
+                    "http.requests",
+                    "{request}",
+                    metric::Data::Sum(p::Sum {
+                        data_points: vec![requests],
+                        aggregation_temporality: p::TEMPORALITY_CUMULATIVE,
+                        is_monotonic: true,
+                    }),
+                ),
+                "Requests served.",
+            ),
+            described(
+                metric(
+                    "queue.length",
+                    "",
+                    metric::Data::Sum(p::Sum {
+                        data_points: vec![number(at, 3.0, vec![])],
+                        aggregation_temporality: p::TEMPORALITY_CUMULATIVE,
+                        is_monotonic: false,
+                    }),
+                ),
+                queue_help,
+            ),
+            described(
+                metric(
+                    "latency",
+                    "s",
+                    metric::Data::Histogram(p::Histogram {
+                        data_points: vec![p::HistogramDataPoint {
+                            time_unix_nano: at * 1_000_000,
+                            count: 4,
+                            sum: Some(1.0),
+                            bucket_counts: vec![2, 2, 0],
+                            explicit_bounds: vec![0.1, 1.0],
+                            ..Default::default()
+                        }],
+                        aggregation_temporality: p::TEMPORALITY_CUMULATIVE,
+                    }),
+                ),
+                "Request latency.",
+            ),
+            described(
+                metric(
+                    "network.io",
+                    "By/s",
+                    metric::Data::Gauge(p::Gauge {
+                        data_points: vec![number(at, 10.0, vec![])],
+                    }),
+                ),
+                "Traffic.",
+            ),
+        ])
+    };
+    assert_eq!(post(&v, &body(t, "Jobs waiting."), PB, None).0, 200);
+    assert_eq!(post(&v, &body(t + 5_000, "Jobs waiting."), PB, None).0, 200);
+    assert_eq!(
+        post(&v, &body(t + 10_000, "Jobs waiting to run."), PB, None).0,
+        200
+    );
+    let wal = v.dir.join("data").join("wal");
+    drop(v); // kill -9
+    let (logged, entries) = wal_metadata(&wal);
+    let m = |kind: &str, unit: &str, help: &str| (kind.into(), unit.into(), help.into());
+    let latency = m("histogram", "seconds", "Request latency.");
+    let want: std::collections::BTreeMap<String, (String, String, String)> = [
+        ("http_requests_total", m("counter", "", "Requests served.")),
+        ("queue_length", m("gauge", "", "Jobs waiting to run.")),
+        ("latency_seconds_bucket", latency.clone()),
+        ("latency_seconds_sum", latency.clone()),
+        ("latency_seconds_count", latency),
+        (
+            "network_io_bytes_per_second",
+            m("gauge", "bytes_per_second", "Traffic."),
+        ),
+        ("target_info", m("gauge", "", "Target metadata")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    assert_eq!(logged, want);
+    // Three buckets, sum and count, three other series and `target_info`: logged once each,
+    // and the queue's again for its changed help.
+    assert_eq!(entries, 3 + 2 + 3 + 1 + 1);
+}

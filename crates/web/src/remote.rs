@@ -88,6 +88,7 @@ async fn otlp_write(State(s): St, headers: HeaderMap, body: Bytes) -> Response {
         type_and_unit_labels: vigil_config::type_and_unit_labels(),
         start_zeros: vigil_config::created_timestamp_zero_ingestion(),
         native_delta: vigil_config::otlp_native_delta(),
+        metadata: vigil_config::metadata_wal_records(),
     };
     let content_type = header_str(&headers, header::CONTENT_TYPE).map(str::to_string);
     let encoding = header_str(&headers, header::CONTENT_ENCODING).map(str::to_string);
@@ -127,7 +128,7 @@ async fn otlp_write(State(s): St, headers: HeaderMap, body: Bytes) -> Response {
         for w in &t.warnings {
             tracing::warn!(warning = %w, "Warnings translating OTLP metrics to Prometheus write request");
         }
-        receive::append_with_starts(&*storage, &t.write, &t.starts)
+        receive::append_with_starts(&*storage, &t.write, &t.starts, &t.metadata)
     })
     .await
     .unwrap_or_else(|e| Err(ReceiveError::Storage(format!("write task failed: {e}"))));

@@ -937,3 +937,54 @@ fn native_delta_ingestion_stores_deltas_as_they_come() {
         (3.0, vigil_model::histogram::CounterResetHint::Gauge)
     );
 }
+
+/// With `metadata-wal-records`, each series carries its metric's metadata, by its place in the
+/// request: a delta (taken natively) is of unknown type, as Prometheus marks it; two metrics
+/// writing one series give it the later one's. Without the setting there is none.
+#[test]
+fn series_metadata_follows_prometheus_otlp_appender() {
+    let mut first = metric("jobs", "", gauge(vec![num(1000, 1.0, vec![])]));
+    first.description = "First.".into();
+    let mut again = metric("jobs", "", gauge(vec![num(2000, 2.0, vec![])]));
+    again.description = "Again.".into();
+    let mut delta = metric("sent", "By", sum(vec![num(1000, 5.0, vec![])], true, 1));
+    delta.description = "Bytes sent.".into();
+    let req = request(vec![kv("service.name", "a")], vec![first, again, delta]);
+    let on = Settings {
+        metadata: true,
+        native_delta: true,
+        ..Settings::default()
+    };
+    let t = translate(&req, &on).unwrap();
+    assert_eq!(t.metadata.len(), t.write.timeseries.len());
+    let by_name: BTreeMap<String, Metadata> = t
+        .write
+        .timeseries
+        .iter()
+        .zip(&t.metadata)
+        .map(|(ts, m)| {
+            let name = ts.labels.iter().find(|l| l.name == "__name__").unwrap();
+            (name.value.clone(), (**m.as_ref().unwrap()).clone())
+        })
+        .collect();
+    let m = |kind, unit: &str, help: &str| Metadata {
+        kind,
+        unit: unit.into(),
+        help: help.into(),
+    };
+    assert_eq!(
+        by_name,
+        BTreeMap::from([
+            ("jobs".to_string(), m(MetricType::Gauge, "", "Again.")),
+            (
+                "sent_bytes_total".to_string(),
+                m(MetricType::Unknown, "bytes", "Bytes sent.")
+            ),
+        ])
+    );
+    let off = Settings {
+        native_delta: true,
+        ..Settings::default()
+    };
+    assert!(translate(&req, &off).unwrap().metadata.is_empty());
+}
