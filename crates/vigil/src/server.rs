@@ -902,6 +902,11 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
         remote: Some(remote.clone()),
         agent,
         remote_read_max_frame,
+        search_api: crate::server_flags::feature(&flags, "search-api").then_some(
+            vigil_web::search::SearchApi {
+                max_limit: flags.search_max_limit,
+            },
+        ),
         remote_read_sample_limit: if remote_read_sample_limit == 0 {
             u64::MAX
         } else {

@@ -73,6 +73,11 @@ pub const FLAGS: &[FlagInfo] = &[
         "connections served at once; more wait to be accepted (default 512)",
     ),
     f(
+        "web.search.max-limit",
+        Works,
+        "with `--enable-feature=search-api`, the largest `limit` a request to `/api/v1/search/*` may ask for; 0 is no cap (default 10000)",
+    ),
+    f(
         "web.external-url",
         Works,
         "the URL users reach vigil at: links, and the route prefix's default",
@@ -333,7 +338,7 @@ pub const FLAGS: &[FlagInfo] = &[
     f(
         "enable-feature",
         Works,
-        "comma-separated features: `auto-reload-config`, `concurrent-rule-eval`, `created-timestamp-zero-ingestion`, `delayed-compaction`, `exemplar-storage`, `memory-snapshot-on-shutdown`, `metadata-wal-records`, `native-histograms`, `ooo-native-histograms`, `otlp-deltatocumulative`, `otlp-native-delta-ingestion`, `promql-binop-fill-modifiers`, `promql-delayed-name-removal`, `promql-per-step-stats`, `type-and-unit-labels`, `use-uncached-io` and `extra-scrape-metrics` work; the others are named in a warning with what vigil does instead",
+        "comma-separated features: `auto-reload-config`, `concurrent-rule-eval`, `created-timestamp-zero-ingestion`, `delayed-compaction`, `exemplar-storage`, `memory-snapshot-on-shutdown`, `metadata-wal-records`, `native-histograms`, `ooo-native-histograms`, `otlp-deltatocumulative`, `otlp-native-delta-ingestion`, `promql-binop-fill-modifiers`, `promql-delayed-name-removal`, `promql-per-step-stats`, `search-api`, `type-and-unit-labels`, `use-uncached-io` and `extra-scrape-metrics` work; the others are named in a warning with what vigil does instead",
     ),
     f(
         "auto-gomaxprocs",
@@ -443,6 +448,10 @@ pub struct ServerFlags {
     /// Connections served at once; more wait to be accepted.
     #[arg(long = "web.max-connections", default_value = "512")]
     pub max_connections: String,
+    /// With --enable-feature=search-api: the largest `limit` a search request may ask for (0:
+    /// no cap).
+    #[arg(long = "web.search.max-limit", default_value_t = 10_000)]
+    pub search_max_limit: usize,
     /// The URL under which vigil is reachable (links; the default route prefix is its path).
     #[arg(long = "web.external-url")]
     pub external_url: Option<String>,
@@ -789,10 +798,8 @@ const FEATURES: &[(&str, Option<&str>)] = &[
         "fast-startup",
         Some("vigil writes no series_state.json; it starts by replaying its WAL, fast"),
     ),
-    (
-        "search-api",
-        Some("vigil does not serve the experimental search endpoints"),
-    ),
+    // `/api/v1/search/*`: names and values matched and scored as current Prometheus does.
+    ("search-api", None),
 ];
 
 /// Prometheus's rule for mixing modes, over the flags given on the command line (`args`,
@@ -1060,6 +1067,10 @@ impl ServerFlags {
             ("web.config.file".into(), o(&self.web_config_file, "")),
             ("web.read-timeout".into(), self.read_timeout.clone()),
             ("web.max-connections".into(), self.max_connections.clone()),
+            (
+                "web.search.max-limit".into(),
+                self.search_max_limit.to_string(),
+            ),
             ("web.external-url".into(), o(&self.external_url, "")),
             ("web.route-prefix".into(), o(&self.route_prefix, "")),
             ("web.user-assets".into(), o(&self.user_assets, "")),

@@ -227,6 +227,10 @@ const TESTED_BY: &[(&str, &str)] = &[
     ),
     ("web.read-timeout", "connection_limit_and_read_timeout"),
     ("web.max-connections", "connection_limit_and_read_timeout"),
+    (
+        "web.search.max-limit",
+        "search_api_finds_names_and_values_as_prometheus_defines",
+    ),
     ("web.external-url", "ui_pages_in_headless_chromium"),
     ("web.route-prefix", "ui_pages_in_headless_chromium"),
     ("web.user-assets", "working_flags_take_effect"),

@@ -169,3 +169,208 @@ fn metadata_parse_format_limits_and_timeouts() {
     // Without it the same query answers.
     assert_eq!(query(b, "count(node_cpu_seconds_total) > 0").len(), 1);
 }
+
+/// The NDJSON lines of a search answer: every `results` record in order, and the trailer.
+fn search_lines(base: &str, path_and_query: &str) -> (Vec<serde_json::Value>, serde_json::Value) {
+    let (code, body) = get(&format!("{base}{path_and_query}"));
+    assert_eq!(code, 200, "{path_and_query}: {body}");
+    let lines: Vec<serde_json::Value> = body
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect();
+    let (trailer, batches) = lines.split_last().expect("a trailer");
+    assert_eq!(trailer["status"], "success", "{body}");
+    let mut records = Vec::new();
+    for b in batches {
+        records.extend(b["results"].as_array().expect("a batch").iter().cloned());
+    }
+    (records, trailer.clone())
+}
+
+/// `--enable-feature=search-api` over a real node exporter's series: `/api/v1/search/*`
+/// finds exactly the names and values `/api/v1/label/.../values` lists that contain a term,
+/// scored by where the term starts (Prometheus's substring score), in the order asked for,
+/// cut at `limit` with `has_more`, with the metric's metadata from the target, over GET and
+/// POST. Bad parameters, the feature off and agent mode answer as Prometheus does. (Debian's
+/// Prometheus 2.42 predates the API, so the expectations come from its definition in
+/// current Prometheus's `web/api/v1/search.go`.)
+#[test]
+fn search_api_finds_names_and_values_as_prometheus_defines() {
+    let dir = temp_dir("search-api");
+    let (_ne, ne_port) = node_exporter(&dir);
+    let cfg = format!(
+        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{ne_port}']\n"
+    );
+    let v = Vigil::start(
+        "search-api",
+        Some(&cfg),
+        &["--enable-feature=search-api", "--web.search.max-limit=5000"],
+    );
+    let b = &v.base;
+    wait_for("node exporter scraped", Duration::from_secs(15), || {
+        (!query(b, "node_cpu_seconds_total").is_empty()).then_some(())
+    });
+    wait_for("metadata", Duration::from_secs(10), || {
+        let j = get_json(&format!(
+            "{b}/api/v1/metadata?metric=node_cpu_seconds_total"
+        ));
+        j["data"]["node_cpu_seconds_total"].is_array().then_some(())
+    });
+    let names: Vec<String> = get_json(&format!("{b}/api/v1/label/__name__/values"))["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap().to_string())
+        .collect();
+    let score = |name: &str, term: &str| {
+        let at = name.find(term).unwrap();
+        if at == 0 {
+            1.0
+        } else {
+            1.0 - 0.9 * at as f64 / (name.len() - term.len()) as f64
+        }
+    };
+    // Every name with "cpu", ascending, each with its score; metadata where the target
+    // declares the family.
+    let (got, trailer) = search_lines(
+        b,
+        "/api/v1/search/metric_names?search[]=cpu&include_score=true&include_metadata=true&limit=5000",
+    );
+    let want: Vec<&String> = names.iter().filter(|n| n.contains("cpu")).collect();
+    assert!(want.len() > 3, "{want:?}");
+    assert_eq!(trailer["has_more"], false);
+    assert_eq!(
+        got.iter()
+            .map(|r| r["name"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        want.iter().map(|n| n.as_str()).collect::<Vec<_>>()
+    );
+    for r in &got {
+        let n = r["name"].as_str().unwrap();
+        let s = r["score"].as_f64().unwrap();
+        assert!((s - score(n, "cpu")).abs() < 1e-9, "{r}");
+    }
+    let cpu = got
+        .iter()
+        .find(|r| r["name"] == "node_cpu_seconds_total")
+        .unwrap();
+    assert_eq!(cpu["type"], "counter", "{cpu}");
+    assert!(cpu["help"].as_str().is_some_and(|h| !h.is_empty()), "{cpu}");
+    // By score: best first, ties by name; cut at the limit, with more to come.
+    let (top, trailer) = search_lines(
+        b,
+        "/api/v1/search/metric_names?search[]=cpu&sort_by=score&limit=3&batch_size=2",
+    );
+    let mut by_score: Vec<(f64, &String)> = want.iter().map(|n| (score(n, "cpu"), *n)).collect();
+    by_score.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(y.1)));
+    assert_eq!(
+        top.iter()
+            .map(|r| r["name"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        by_score[..3]
+            .iter()
+            .map(|x| x.1.as_str())
+            .collect::<Vec<_>>()
+    );
+    assert!(top.iter().all(|r| r.get("score").is_none()));
+    assert_eq!(trailer["has_more"], true);
+    // Label values of one metric, case folded, descending; label names; a POSTed form.
+    let modes: Vec<String> = get_json(&format!(
+        "{b}/api/v1/label/mode/values?match[]=node_cpu_seconds_total"
+    ))["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap().to_string())
+        .collect();
+    let (got, _) = search_lines(
+        b,
+        "/api/v1/search/label_values?label=mode&match[]=node_cpu_seconds_total&search[]=I&case_sensitive=false&sort_by=alpha&sort_dir=dsc",
+    );
+    let mut want: Vec<&String> = modes.iter().filter(|m| m.contains('i')).collect();
+    want.reverse();
+    assert!(want.contains(&&"idle".to_string()), "{modes:?}");
+    assert_eq!(
+        got.iter()
+            .map(|r| r["value"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        want.iter().map(|m| m.as_str()).collect::<Vec<_>>()
+    );
+    let (got, _) = search_lines(
+        b,
+        "/api/v1/search/label_names?match[]=node_cpu_seconds_total",
+    );
+    assert_eq!(
+        got.iter()
+            .map(|r| r["name"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["__name__", "cpu", "instance", "job", "mode"]
+    );
+    let (code, body) = http(
+        "POST",
+        &format!("{b}/api/v1/search/label_values"),
+        Some("label=mode&match%5B%5D=node_cpu_seconds_total&search%5B%5D=idle"),
+    )
+    .unwrap();
+    assert_eq!(
+        (code, body.as_str()),
+        (
+            200,
+            "{\"results\":[{\"value\":\"idle\"}]}\n{\"status\":\"success\",\"has_more\":false}\n"
+        )
+    );
+    // Refusals, in the API's usual JSON.
+    let refused = |q: &str| {
+        let (code, body) = get(&format!("{b}{q}"));
+        let j: serde_json::Value = serde_json::from_str(&body).unwrap();
+        (
+            code,
+            j["errorType"].as_str().unwrap().to_string(),
+            j["error"].as_str().unwrap().to_string(),
+        )
+    };
+    assert_eq!(
+        refused("/api/v1/search/metric_names?limit=5001"),
+        (
+            400,
+            "bad_data".into(),
+            "limit 5001 exceeds the configured maximum (5000, see --web.search.max-limit)".into()
+        )
+    );
+    assert_eq!(
+        refused("/api/v1/search/label_values?search[]=x"),
+        (
+            400,
+            "bad_data".into(),
+            "missing required parameter \"label\"".into()
+        )
+    );
+    // Without the feature, and in agent mode.
+    let off = Vigil::start("search-api-off", Some("scrape_configs: []\n"), &[]);
+    let (code, body) = get(&format!("{}/api/v1/search/label_names", off.base));
+    assert_eq!(
+        (code, body.as_str()),
+        (
+            500,
+            "{\"status\":\"error\",\"errorType\":\"unavailable\",\"error\":\"search API disabled\"}"
+        )
+    );
+    let port = free_port();
+    let _agent = spawn(
+        "vigil-agent",
+        &vigil_bin(),
+        &[
+            "--agent".into(),
+            "--enable-feature=search-api".into(),
+            format!("--web.listen-address=127.0.0.1:{port}"),
+            format!("--config.file={}", off.dir.join("vigil.yml").display()),
+            format!("--storage.agent.path={}", dir.join("agent").display()),
+        ],
+        &dir,
+    );
+    let agent = format!("http://127.0.0.1:{port}");
+    wait_http(&format!("{agent}/-/ready"));
+    let (code, body) = get(&format!("{agent}/api/v1/search/label_names"));
+    assert_eq!(code, 422, "{body}");
+    assert!(body.contains("unavailable with Prometheus Agent"), "{body}");
+}

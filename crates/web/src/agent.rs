@@ -50,7 +50,9 @@ pub async fn guard(State(s): State<Arc<AppState>>, req: Request, next: Next) -> 
     }
     // `nest` has already taken the route prefix off.
     let path = req.uri().path();
-    if refused(path) {
+    // The search endpoints answer that they are off first, as Prometheus's do.
+    let search = s.search_api.is_some() && path.starts_with("/api/v1/search/");
+    if refused(path) || search {
         return (
             StatusCode::UNPROCESSABLE_ENTITY,
             [(header::CONTENT_TYPE, "application/json")],

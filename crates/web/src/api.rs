@@ -539,7 +539,7 @@ impl From<vigil_storage::StorageError> for ApiError {
 }
 
 /// The union of `f` over the `match[]` sets (all series when there are none), sorted.
-fn union_over(
+pub(crate) fn union_over(
     sets: &[Vec<Matcher>],
     f: impl Fn(&[Matcher]) -> Result<Vec<String>, vigil_storage::StorageError>,
 ) -> Result<Vec<String>, ApiError> {
@@ -581,7 +581,7 @@ async fn labels(
 
 /// Storage reads of the metadata endpoints run on the query pool too: a `match[]` over every
 /// series is as heavy as a query and must not hold up the async workers, which drive scrapes.
-async fn on_pool(
+pub(crate) async fn on_pool(
     s: &AppState,
     f: impl FnOnce() -> Result<Response, ApiError> + Send + 'static,
 ) -> Result<Response, ApiError> {

@@ -16,6 +16,8 @@ pub mod json;
 pub mod lifecycle;
 pub mod query_pool;
 pub mod remote;
+pub mod search;
+pub mod search_score;
 pub mod time;
 pub mod ui;
 
@@ -117,6 +119,8 @@ pub struct AppState {
     pub remote_read_sample_limit: u64,
     /// `--storage.remote.read-max-bytes-in-frame`.
     pub remote_read_max_frame: usize,
+    /// `--enable-feature=search-api` (`None` without it) and its `--web.search.max-limit`.
+    pub search_api: Option<search::SearchApi>,
 }
 
 /// Whether the last config (re)load worked, and when one last did.
@@ -134,6 +138,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     let api = Router::new()
         .merge(api::routes())
         .merge(api_meta::routes())
+        .merge(search::routes())
         .route("/api/v1/{*rest}", axum::routing::options(|| async {}))
         .layer(axum::middleware::from_fn_with_state(
             state.cors.clone(),
