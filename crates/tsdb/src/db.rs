@@ -1043,7 +1043,11 @@ impl Db {
         let r = self.opts.block_range_ms;
         let ranges: std::collections::BTreeSet<i64> = store
             .series_in_sorted(i64::MIN, i64::MAX)
-            .flat_map(|s| s.samples.into_iter().map(|x| x.t.div_euclid(r)))
+            .flat_map(|s| {
+                let hs: Vec<i64> = s.histograms.iter().map(|x| x.t).collect();
+                s.samples.into_iter().map(|x| x.t).chain(hs)
+            })
+            .map(|t| t.div_euclid(r))
             .collect();
         for k in ranges {
             let mint = k.saturating_mul(r);

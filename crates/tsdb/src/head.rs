@@ -1164,6 +1164,7 @@ impl ReplayPlan<'_> {
         let mut old_index = Index::default();
         let mut old_next = 1u64;
         let (mut old_lo, mut old_hi) = (i64::MAX, i64::MIN);
+        let mut old_histograms = false;
         // Refs below the snapshot's next one may be named by the segments after it.
         let mut max_ref = snapshot.map_or(0, |f| f.meta.next_ref.saturating_sub(1));
         let mut samples = 0u64;
@@ -1202,7 +1203,13 @@ impl ReplayPlan<'_> {
                 }
             }
             Record::OldSamples(o) => {
-                let (lo, hi, _) = old::apply(&mut old_index, &mut old_next, o);
+                let (lo, hi, _) = old::apply(&mut old_index, &mut old_next, o, Vec::new());
+                old_lo = old_lo.min(lo);
+                old_hi = old_hi.max(hi);
+            }
+            Record::OldHistograms(h) => {
+                old_histograms |= !h.is_empty();
+                let (lo, hi, _) = old::apply(&mut old_index, &mut old_next, Vec::new(), h);
                 old_lo = old_lo.min(lo);
                 old_hi = old_hi.max(hi);
             }
@@ -1319,7 +1326,7 @@ impl ReplayPlan<'_> {
             "WAL replay completed"
         );
         let old = (!old_index.series.is_empty())
-            .then(|| old::from_index(old_index, old_next, old_lo, old_hi));
+            .then(|| old::from_index(old_index, old_next, old_lo, old_hi, old_histograms));
         Ok(Some(Replayed {
             index,
             max_ref,
@@ -2325,7 +2332,7 @@ impl Head {
         if !self.holds_old() {
             return Ok(());
         }
-        cp.allow(wal::OLD_SAMPLES_VERSION)?;
+        cp.allow(self.old_version())?;
         self.write_old(&mut |b| cp.write(b))
     }
 
@@ -2631,6 +2638,7 @@ impl Storage for Head {
             newest_exemplar: RefMap::default(),
             metadata: RefMap::default(),
             old: Vec::new(),
+            old_histograms: Vec::new(),
         })
     }
 

@@ -157,7 +157,7 @@ impl JournalReader for Reader {
                     Record::Samples(s) => f(JournalRecord::Samples(s), pos),
                     Record::Exemplars(e) => f(JournalRecord::Exemplars(e), pos),
                     Record::Histograms(h) => f(JournalRecord::Histograms(h), pos),
-                    // Old samples name their series by labels: each gets a ref of its own
+                    // Old samples (and histograms) name their series by labels: each gets a ref of its own
                     // here (forgotten once the WAL is truncated past this segment), so
                     // readers see series and samples as everywhere else.
                     Record::OldSamples(o) => {
@@ -171,6 +171,18 @@ impl JournalReader for Reader {
                         }
                         f(JournalRecord::Series(series), pos);
                         f(JournalRecord::Samples(samples), pos)
+                    }
+                    Record::OldHistograms(o) => {
+                        let mut series = Vec::with_capacity(o.len());
+                        let mut hs = Vec::new();
+                        for (labels, s) in o {
+                            let r = *synthetic;
+                            *synthetic += 1;
+                            series.push((r, labels));
+                            hs.extend(s.into_iter().map(|(t, h)| (r, t, h)));
+                        }
+                        f(JournalRecord::Series(series), pos);
+                        f(JournalRecord::Histograms(hs), pos)
                     }
                     Record::Metadata(mut m) => {
                         if let Some(h) = &head {

@@ -40,10 +40,11 @@ pub const SEGMENT_MAGIC: &[u8; 8] = b"VIGILWAL";
 /// The newest segment format this build reads: 1 (plain records), 2 (records may be
 /// snappy-compressed), 3 (exemplar records too), 4 (native histogram records too), 5
 /// (native histograms in the compact record, whole counts as varints), 6 (metadata records
-/// too) and 7 (samples older than the head's start too). Segments are written at the lowest
-/// version saying what they may hold, so an older build still reads those of a server not
-/// using a newer feature, and refuses the others.
-pub const SEGMENT_VERSION: u32 = 7;
+/// too), 7 (float samples older than the head's start too) and 8 (native histograms older
+/// than the head's start too). Segments are written at the lowest version saying what they
+/// may hold, so an older build still reads those of a server not using a newer feature, and
+/// refuses the others.
+pub const SEGMENT_VERSION: u32 = 8;
 /// The segment version written once native histogram records may appear (version 4's
 /// records, which hold every count as an f64, are still read).
 pub const HISTOGRAM_VERSION: u32 = 5;
@@ -53,6 +54,9 @@ pub const METADATA_VERSION: u32 = 6;
 /// The segment version once a late sample older than the head's start is logged (see
 /// [`Record::OldSamples`]): what version 6 allows, and those records.
 pub const OLD_SAMPLES_VERSION: u32 = 7;
+/// The segment version once a native histogram older than the head's start is logged (see
+/// [`Record::OldHistograms`]): what version 7 allows, and those records.
+pub const OLD_HISTOGRAMS_VERSION: u32 = 8;
 const HEADER_LEN: usize = 16;
 
 /// The type-byte flag of a record whose payload is snappy-compressed.
@@ -231,6 +235,8 @@ const REC_HEAD_CHUNKS: u8 = 7;
 const REC_METADATA: u8 = 8;
 /// Late samples older than the head's start, series named by labels.
 const REC_OLD_SAMPLES: u8 = 9;
+/// Native histograms older than the head's start, series by labels (version 8).
+const REC_OLD_HISTOGRAMS: u8 = 10;
 
 /// A decoded record.
 #[derive(Debug, Clone, PartialEq)]
@@ -257,7 +263,12 @@ pub enum Record {
     /// time a checkpoint writes them again) with its samples. They go to the head's store of
     /// old samples, which writes them out as blocks (only in segments of version 7).
     OldSamples(Vec<(Labels, Vec<(i64, f64)>)>),
+    /// As [`Record::OldSamples`] for native histograms (only in segments of version 8).
+    OldHistograms(OldHistograms),
 }
+
+/// Native histograms older than the head's start, by series: labels, then (time, histogram).
+pub type OldHistograms = Vec<(Labels, Vec<(i64, Arc<FloatHistogram>)>)>;
 
 /// Encoding buffers larger than this are not kept for the next record: a scrape's samples
 /// (about 11 bytes each) and an import's batches (2^18 samples, about 3 MB) fit, while the
@@ -303,6 +314,30 @@ pub fn encode(out: &mut Vec<u8>, rec: &Record, c: Compression) {
         Record::HeadChunks(p) => frame_raw(out, REC_HEAD_CHUNKS, p),
         Record::Metadata(m) => encode_metadata(out, m, c),
         Record::OldSamples(o) => encode_old_samples(out, o, c),
+        Record::OldHistograms(o) => encode_old_histograms(out, o, c),
+    }
+}
+
+/// Encode an old histograms record: count of series, then per series its labels (as in an
+/// old samples record), its sample count, and per sample the time (zigzag varint) and the
+/// histogram as the compact histograms record writes it.
+pub fn encode_old_histograms(
+    out: &mut Vec<u8>,
+    o: &OldHistograms,
+    c: Compression,
+) {
+    for o in o.chunks(SERIES_PER_RECORD) {
+        encode_with(out, REC_OLD_HISTOGRAMS, c, |p| {
+            put_uvarint(p, o.len() as u64);
+            for (labels, samples) in o {
+                put_labels(p, labels);
+                put_uvarint(p, samples.len() as u64);
+                for (t, h) in samples {
+                    put_uvarint(p, zigzag(*t));
+                    put_histogram(p, h);
+                }
+            }
+        })
     }
 }
 
@@ -785,6 +820,22 @@ fn decode_payload(typ: u8, p: &[u8]) -> Option<Record> {
                 out.push((labels, samples));
             }
             Some(Record::OldSamples(out))
+        }
+        REC_OLD_HISTOGRAMS => {
+            let n = d.uvarint()? as usize;
+            let mut out = Vec::with_capacity(n.min(d.remaining() / 2));
+            for _ in 0..n {
+                let labels = decode_labels(&mut d)?;
+                let k = d.uvarint()? as usize;
+                // Each takes at least 26 bytes (time, and a compact histogram's 25).
+                let mut samples = Vec::with_capacity(k.min(d.remaining() / 26));
+                for _ in 0..k {
+                    let t = unzigzag(d.uvarint()?);
+                    samples.push((t, Arc::new(decode_histogram(&mut d, true)?)));
+                }
+                out.push((labels, samples));
+            }
+            Some(Record::OldHistograms(out))
         }
         _ => None,
     }

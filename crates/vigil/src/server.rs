@@ -48,28 +48,8 @@ impl ConfigSource {
     /// Load the config; in agent mode also refuse the sections an agent does not run.
     /// `storage.exemplars` without `--enable-feature=exemplar-storage` does nothing, as in
     /// Prometheus, and a warning says so.
-    ///
-    /// `late_reach` is how far back from its newest sample the server's head always reaches
-    /// (half of `--storage.tsdb.min-block-duration`; None for the agent, whose window counts
-    /// from each series' newest sample): a longer out-of-order window is named as not running
-    /// for native histograms beyond it (floats beyond it go to out-of-order blocks).
-    fn load_for(
-        &self,
-        agent: bool,
-        exemplar_storage: bool,
-        late_reach: Option<Duration>,
-    ) -> Result<Config, String> {
+    fn load_for(&self, agent: bool, exemplar_storage: bool) -> Result<Config, String> {
         let mut cfg = self.load()?;
-        let w = cfg.storage.out_of_order_time_window;
-        if let Some(reach) = late_reach
-            && w > reach
-        {
-            cfg.add_not_running(vigil_config::Unimplemented::Storage(format!(
-                "storage.tsdb.out_of_order_time_window: {}: a late native histogram older than the head's start (which always reaches {} back from its newest sample, half of --storage.tsdb.min-block-duration) is refused as out of bounds, where Prometheus writes it to an out-of-order block; late float samples are kept and written to out-of-order blocks as in Prometheus",
-                vigil_config::format_duration(w),
-                vigil_config::format_duration(reach)
-            )));
-        }
         if cfg.storage.exemplars_section && !exemplar_storage {
             cfg.warnings.push(
                 "storage.exemplars: has no effect without --enable-feature=exemplar-storage (as in Prometheus)"
@@ -120,8 +100,6 @@ struct Reloader {
     source: ConfigSource,
     /// `--agent`: the config may not hold rules, alerting or remote read.
     agent: bool,
-    /// See [`ConfigSource::load_for`].
-    late_reach: Option<Duration>,
     /// `--enable-feature=exemplar-storage`: a reload resizes the exemplar ring (to
     /// `--storage.tsdb.max-exemplars` when given, which the config cannot change).
     exemplar_storage: bool,
@@ -213,7 +191,7 @@ impl Reloader {
     fn reload(&self) -> Result<(), String> {
         let res = self
             .source
-            .load_for(self.agent, self.exemplar_storage, self.late_reach)
+            .load_for(self.agent, self.exemplar_storage)
             .and_then(|cfg| {
                 // Loud: a configured section that does nothing is never silent.
                 let not_running: Vec<String> =
@@ -427,15 +405,8 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
         &flags,
         "otlp-deltatocumulative",
     ));
-    // An unparsable flag is refused below, before anything starts.
-    let late_reach = match agent {
-        true => None,
-        false => parse_duration(&flags.min_block_duration)
-            .ok()
-            .map(|d| d / 2),
-    };
     let initial = source
-        .load_for(agent, exemplar_storage, late_reach)
+        .load_for(agent, exemplar_storage)
         .map_err(anyhow::Error::msg)?;
     // The web config file and the listener first: a bad --web.config.file stops start-up
     // before storage is opened.
@@ -926,7 +897,6 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
     let reloader = Reloader {
         source,
         agent,
-        late_reach,
         exemplar_storage,
         max_exemplars_flag: flags.max_exemplars,
         discovery,

@@ -37,9 +37,10 @@ pub(super) struct HeadAppender<'a> {
     /// Series' metadata that differs from what the head holds (`metadata-wal-records`),
     /// logged after the series records and applied at commit; a series' last one wins.
     pub(super) metadata: RefMap<Arc<Metadata>>,
-    /// Float samples older than the head's start that the out-of-order window admits (see
-    /// `head::old`), with their series' labels.
+    /// Samples older than the head's start that the out-of-order window admits (see
+    /// `head::old`), with their series' labels: floats, and native histograms.
     pub(super) old: Vec<(Labels, i64, f64)>,
+    pub(super) old_histograms: Vec<(Labels, i64, Arc<FloatHistogram>)>,
 }
 
 pub(super) type Batch = (
@@ -58,7 +59,7 @@ enum Admit {
     /// An exact repeat of the series' newest sample: nothing to do.
     Repeat(SeriesRef),
     /// Older than the head's start but within the out-of-order window: kept apart, and
-    /// written out as a block of its own range (`head::old`). Floats only.
+    /// written out as a block of its own range (`head::old`).
     Old(SeriesRef),
 }
 
@@ -175,8 +176,8 @@ impl HeadAppender<'_> {
         };
         // Prometheus's rule: with a window, late samples from the head's newest time less the
         // window on are taken, and anything older is "too old" (not out of order or out of
-        // bounds). A float in the window but before the head's range (already in blocks) is
-        // kept apart (`head::old`); a native histogram there stays out of bounds. The agent
+        // bounds). A sample in the window but before the head's range (already in blocks) is
+        // kept apart (`head::old`). The agent
         // (samples in the WAL only) counts the window back from the series' newest sample,
         // exclusive, and refuses the rest as out of order, as Prometheus's agent does.
         let window = self.head.late_window.load(Ordering::Relaxed);
@@ -198,7 +199,7 @@ impl HeadAppender<'_> {
             }
             // Within the window (Prometheus's rule: no older than the head's newest time less
             // the window, whatever the head's start).
-            if window > 0 && !agent && !histogram {
+            if window > 0 && !agent {
                 return Ok(Admit::Old(r));
             }
             self.head
@@ -332,8 +333,10 @@ impl Appender for HeadAppender<'_> {
             prev.is_some_and(|p| p.same_as(&h))
         })? {
             Admit::Repeat(r) => return Ok(r),
-            // Not admitted for histograms (see `admit`).
-            Admit::Old(_) => return Err(AppendError::OutOfBounds),
+            Admit::Old(r) => {
+                self.old_histograms.push((labels.clone(), t, Arc::new(h)));
+                return Ok(r);
+            }
             Admit::Late(r) => {
                 // Applied after the newer samples of its batch, as a late sample; the
                 // series' newest stays what it was.
@@ -524,24 +527,45 @@ impl Appender for HeadAppender<'_> {
             .load(Ordering::Relaxed)
             .saturating_sub(window);
         let mut old_samples = self.old;
+        let mut old_histograms = self.old_histograms;
         let (mut moved, mut too_old) = (0, 0);
+        // Whether a sample behind the cut is kept as an old one, or counted too old.
+        let mut behind = |t: i64| -> bool {
+            if window > 0 && !self.head.wal_only {
+                if t < oldest {
+                    // Counted as Prometheus's commit counts it with a window.
+                    too_old += 1;
+                    return false;
+                }
+                return true;
+            }
+            false
+        };
         for (fs, hs) in batches.iter_mut() {
             fs.retain(|&(r, t, v)| {
                 if t >= min_valid {
                     return true;
                 }
-                if window > 0 && !self.head.wal_only {
-                    if t < oldest {
-                        // Counted as Prometheus's commit counts it with a window.
-                        too_old += 1;
-                    } else if let Some(s) = idx.series.get(&r) {
-                        old_samples.push((s.labels.clone(), t, v));
-                        moved += 1;
-                    }
+                if behind(t)
+                    && let Some(s) = idx.series.get(&r)
+                {
+                    old_samples.push((s.labels.clone(), t, v));
+                    moved += 1;
                 }
                 false
             });
-            hs.retain(|(_, t, _)| *t >= min_valid);
+            hs.retain(|(r, t, h)| {
+                if *t >= min_valid {
+                    return true;
+                }
+                if behind(*t)
+                    && let Some(s) = idx.series.get(r)
+                {
+                    old_histograms.push((s.labels.clone(), *t, h.clone()));
+                    moved += 1;
+                }
+                false
+            });
         }
         if too_old > 0 {
             self.head
@@ -568,19 +592,14 @@ impl Appender for HeadAppender<'_> {
         metadata.sort_unstable_by_key(|(r, _)| *r);
         // Old samples by series, as the WAL logs them (a scrape gives each one once; a remote
         // write several).
-        let old: super::old::OldSamples = {
-            let mut at: foldhash::HashMap<Labels, usize> = Default::default();
-            let mut out: super::old::OldSamples = Vec::new();
-            for (labels, t, v) in old_samples {
-                let i = *at.entry(labels.clone()).or_insert_with(|| {
-                    out.push((labels, Vec::new()));
-                    out.len() - 1
-                });
-                out[i].1.push((t, v));
-            }
-            out
-        };
-        if batches.is_empty() && exemplars.is_empty() && metadata.is_empty() && old.is_empty() {
+        let old: super::old::OldSamples = by_series(old_samples);
+        let old_h: super::old::OldHistograms = by_series(old_histograms);
+        if batches.is_empty()
+            && exemplars.is_empty()
+            && metadata.is_empty()
+            && old.is_empty()
+            && old_h.is_empty()
+        {
             // Nothing to acknowledge; unlogged series wait for a commit with samples.
             return Ok(());
         }
@@ -601,12 +620,10 @@ impl Appender for HeadAppender<'_> {
             } else {
                 Ok(())
             })
-            .and_then(|()| {
-                if old.is_empty() {
-                    Ok(())
-                } else {
-                    w.allow(wal::OLD_SAMPLES_VERSION)
-                }
+            .and_then(|()| match (old.is_empty(), old_h.is_empty()) {
+                (true, true) => Ok(()),
+                (false, true) => w.allow(wal::OLD_SAMPLES_VERSION),
+                (_, false) => w.allow(wal::OLD_HISTOGRAMS_VERSION),
             })
             .and_then(|()| {
                 w.log(|out, c| {
@@ -630,6 +647,9 @@ impl Appender for HeadAppender<'_> {
                     }
                     if !old.is_empty() {
                         wal::encode_old_samples(out, &old, c);
+                    }
+                    if !old_h.is_empty() {
+                        wal::encode_old_histograms(out, &old_h, c);
                     }
                 })?;
                 w.note_newest(newest);
@@ -679,8 +699,8 @@ impl Appender for HeadAppender<'_> {
         // that lock, and must not overwrite a minimum lowered by samples it did not see.
         self.head.note_range(lo, hi);
         // Under the WAL lock, which a flush's swap of the store and a checkpoint's cut take.
-        if !old.is_empty() {
-            let k = self.head.apply_old(old);
+        if !old.is_empty() || !old_h.is_empty() {
+            let k = self.head.apply_old(old, old_h);
             n += k;
             late += k;
         }
@@ -718,4 +738,19 @@ impl Appender for HeadAppender<'_> {
         // another transaction may already hold their refs. Empty series do not count against
         // the series limit, and truncation removes those that stay empty.
     }
+}
+
+/// Samples grouped by series in the order their series first came, as the WAL logs old
+/// samples (a scrape gives each series one; a remote write several).
+fn by_series<V>(samples: Vec<(Labels, i64, V)>) -> Vec<(Labels, Vec<(i64, V)>)> {
+    let mut at: foldhash::HashMap<Labels, usize> = Default::default();
+    let mut out: Vec<(Labels, Vec<(i64, V)>)> = Vec::new();
+    for (labels, t, v) in samples {
+        let i = *at.entry(labels.clone()).or_insert_with(|| {
+            out.push((labels, Vec::new()));
+            out.len() - 1
+        });
+        out[i].1.push((t, v));
+    }
+    out
 }

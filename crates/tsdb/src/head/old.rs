@@ -4,8 +4,8 @@
 //!
 //! They are kept apart from the head's series, in in-memory heads of their own, so nothing of
 //! the head (its range, truncation, cuts) changes: the head's `min_valid` still guards its
-//! cuts. The WAL logs them as records of their own (`wal::Record::OldSamples`, series by
-//! labels), which replay puts back here whatever the head's start; checkpoints and head
+//! cuts. The WAL logs them as records of their own (`wal::Record::OldSamples` and
+//! `OldHistograms`, series by labels), which replay puts back here whatever the head's start; checkpoints and head
 //! snapshots write what is held here the same way, so a checkpoint dropping the segments
 //! that logged them loses nothing. Each maintenance pass writes them out as blocks of their
 //! block ranges (`Db::flush_old`), which overlap blocks already written; queries merge those,
@@ -17,7 +17,7 @@ use std::sync::atomic::Ordering;
 
 use vigil_model::Labels;
 
-use super::{Head, Index, apply_floats};
+use super::{Head, Index, apply_floats, apply_histograms};
 use crate::wal;
 
 /// What the head holds of old samples: the store taking them, and the one being written out.
@@ -33,22 +33,43 @@ pub(crate) struct OldStore {
 /// Old samples grouped by series, as the WAL logs them.
 pub(crate) type OldSamples = Vec<(Labels, Vec<(i64, f64)>)>;
 
-/// Put `o` into the store `idx` (a replay's, or a live store's under its lock); returns the
-/// range taken (`lo > hi` when nothing was) and how many were (a repeat of a time held is
-/// not).
-pub(super) fn apply(idx: &mut Index, next_ref: &mut u64, o: OldSamples) -> (i64, i64, u64) {
+/// Old native histograms grouped by series, as the WAL logs them.
+pub(crate) use crate::wal::OldHistograms;
+
+/// The store's series of `labels`, created if new.
+fn series_ref(idx: &mut Index, next_ref: &mut u64, labels: Labels) -> u64 {
+    match idx.find(&labels) {
+        Some(r) => r,
+        None => {
+            let r = *next_ref;
+            *next_ref += 1;
+            idx.insert(r, labels);
+            r
+        }
+    }
+}
+
+/// Put `o` and `h` into the store `idx` (a replay's, or a live store's under its lock);
+/// returns the range taken (`lo > hi` when nothing was) and how many were (a repeat of a
+/// time held is not). A series may hold both kinds: each is kept at its own times, as late
+/// samples in the head are.
+pub(super) fn apply(
+    idx: &mut Index,
+    next_ref: &mut u64,
+    o: OldSamples,
+    h: OldHistograms,
+) -> (i64, i64, u64) {
     let (mut lo, mut hi, mut n) = (i64::MAX, i64::MIN, 0);
     for (labels, samples) in o {
-        let r = match idx.find(&labels) {
-            Some(r) => r,
-            None => {
-                let r = *next_ref;
-                *next_ref += 1;
-                idx.insert(r, labels);
-                r
-            }
-        };
+        let r = series_ref(idx, next_ref, labels);
         let a = apply_floats(idx, false, samples.into_iter().map(|(t, v)| (r, t, v)));
+        lo = lo.min(a.lo);
+        hi = hi.max(a.hi);
+        n += a.n;
+    }
+    for (labels, samples) in h {
+        let r = series_ref(idx, next_ref, labels);
+        let a = apply_histograms(idx, false, samples.into_iter().map(|(t, h)| (r, t, h)));
         lo = lo.min(a.lo);
         hi = hi.max(a.hi);
         n += a.n;
@@ -56,9 +77,17 @@ pub(super) fn apply(idx: &mut Index, next_ref: &mut u64, o: OldSamples) -> (i64,
     (lo, hi, n)
 }
 
-/// An in-memory head holding `idx` (a replay's store), its refs below `next_ref`.
-pub(super) fn from_index(idx: Index, next_ref: u64, lo: i64, hi: i64) -> Arc<Head> {
+/// An in-memory head holding `idx` (a replay's store), its refs below `next_ref`;
+/// `histograms`: it holds native histograms.
+pub(super) fn from_index(
+    idx: Index,
+    next_ref: u64,
+    lo: i64,
+    hi: i64,
+    histograms: bool,
+) -> Arc<Head> {
     let h = Head::in_memory();
+    h.has_histograms.store(histograms, Ordering::Relaxed);
     *h.index.write() = idx;
     h.next_ref.store(next_ref, Ordering::Relaxed);
     h.note_range(lo, hi);
@@ -88,7 +117,7 @@ impl OldStore {
 impl Head {
     /// Take old samples a commit logged (called under the WAL lock, after the commit's own
     /// samples, so a checkpoint cut or a flush never misses one logged before it).
-    pub(super) fn apply_old(&self, o: OldSamples) -> u64 {
+    pub(super) fn apply_old(&self, o: OldSamples, h: OldHistograms) -> u64 {
         let live = {
             let mut st = self.old.write();
             st.in_wal = true;
@@ -98,7 +127,10 @@ impl Head {
         };
         let mut idx = live.index.write();
         let mut next = live.next_ref.load(Ordering::Relaxed);
-        let (lo, hi, n) = apply(&mut idx, &mut next, o);
+        if !h.is_empty() {
+            live.has_histograms.store(true, Ordering::Relaxed);
+        }
+        let (lo, hi, n) = apply(&mut idx, &mut next, o, h);
         live.next_ref.store(next, Ordering::Relaxed);
         live.note_range(lo, hi);
         n
@@ -115,6 +147,19 @@ impl Head {
     /// Whether any old sample is held.
     pub fn holds_old(&self) -> bool {
         !self.old.read().is_empty()
+    }
+
+    /// The segment version that holds what the stores hold: old histograms need a later one
+    /// than old floats.
+    pub(super) fn old_version(&self) -> u32 {
+        let histograms = self
+            .old_stores()
+            .iter()
+            .any(|h| h.has_histograms.load(Ordering::Relaxed));
+        match histograms {
+            true => wal::OLD_HISTOGRAMS_VERSION,
+            false => wal::OLD_SAMPLES_VERSION,
+        }
     }
 
     /// Whether the WAL may hold old samples records (see [`OldStore::in_wal`]).
@@ -141,8 +186,8 @@ impl Head {
         self.old.write().flushing = None;
     }
 
-    /// Every old sample held, as old samples records framed into `write` (a checkpoint's or a
-    /// head snapshot's segments, which must allow [`wal::OLD_SAMPLES_VERSION`]).
+    /// Every old sample held, as old samples and old histograms records framed into `write` (a
+    /// checkpoint's or a head snapshot's segments, which must allow [`Head::old_version`]).
     pub(super) fn write_old(
         &self,
         write: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
@@ -150,32 +195,43 @@ impl Head {
         let mut framed = Vec::new();
         for store in self.old_stores() {
             let mut batch: OldSamples = Vec::new();
+            let mut hbatch: OldHistograms = Vec::new();
             let mut pending = 0;
+            let mut flush = |batch: &mut OldSamples, hbatch: &mut OldHistograms| {
+                for rec in [
+                    wal::Record::OldSamples(std::mem::take(batch)),
+                    wal::Record::OldHistograms(std::mem::take(hbatch)),
+                ] {
+                    let empty = match &rec {
+                        wal::Record::OldSamples(b) => b.is_empty(),
+                        wal::Record::OldHistograms(b) => b.is_empty(),
+                        _ => true,
+                    };
+                    if !empty {
+                        framed.clear();
+                        wal::encode(&mut framed, &rec, self.compression);
+                        write(&framed)?;
+                    }
+                }
+                Ok::<(), std::io::Error>(())
+            };
             for s in store.series_in_sorted(i64::MIN, i64::MAX) {
-                pending += s.samples.len();
-                batch.push((s.labels, s.samples.iter().map(|x| (x.t, x.v)).collect()));
+                pending += s.samples.len() + s.histograms.len();
+                if !s.histograms.is_empty() {
+                    let hs = s.histograms.iter().map(|x| (x.t, x.h.clone())).collect();
+                    hbatch.push((s.labels.clone(), hs));
+                }
+                if !s.samples.is_empty() {
+                    batch.push((s.labels, s.samples.iter().map(|x| (x.t, x.v)).collect()));
+                }
                 // Records as a whole checkpoint's: written once about 100,000 samples are
                 // pending (a series of more goes with those before it).
-                if batch.len() >= 1_000 || pending >= 100_000 {
+                if batch.len() + hbatch.len() >= 1_000 || pending >= 100_000 {
                     pending = 0;
-                    framed.clear();
-                    wal::encode(
-                        &mut framed,
-                        &wal::Record::OldSamples(std::mem::take(&mut batch)),
-                        self.compression,
-                    );
-                    write(&framed)?;
+                    flush(&mut batch, &mut hbatch)?;
                 }
             }
-            if !batch.is_empty() {
-                framed.clear();
-                wal::encode(
-                    &mut framed,
-                    &wal::Record::OldSamples(batch),
-                    self.compression,
-                );
-                write(&framed)?;
-            }
+            flush(&mut batch, &mut hbatch)?;
         }
         Ok(())
     }

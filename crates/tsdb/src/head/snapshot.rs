@@ -353,7 +353,7 @@ impl Head {
     ) -> std::io::Result<Written> {
         let mut version = self.checkpoint_opts().segment_version();
         if self.holds_old() {
-            version = version.max(wal::OLD_SAMPLES_VERSION);
+            version = version.max(self.old_version());
         }
         let mut out = Segments::create(tmp, version)?;
         // Series no commit has logged yet hold no samples (a commit logs its series before

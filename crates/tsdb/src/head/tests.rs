@@ -1672,7 +1672,8 @@ fn light_and_agent_checkpoints_keep_series_metadata() {
 
 /// Old samples (older than the head's start, within the window) are held apart and logged by
 /// labels; a light checkpoint that drops the segment logging them writes them itself, so a
-/// restart still holds them, and so does a head snapshot.
+/// restart still holds them, and so does a head snapshot. Native histograms alike (a
+/// histogram's count stands for it below), also in a series that has old floats too.
 #[test]
 fn old_samples_survive_the_checkpoint_that_drops_their_segment() {
     let d = tmp("old-samples-checkpoint");
@@ -1681,17 +1682,54 @@ fn old_samples_survive_the_checkpoint_that_drops_their_segment() {
     fill(&h, 0, 3_000);
     h.truncate(2_000).unwrap();
     let old = l(&[("__name__", "old")]);
+    let histogram = |count: f64| FloatHistogram {
+        count,
+        sum: count,
+        ..Default::default()
+    };
     let mut app = h.appender();
     app.append(0, &old, 1_500, 15.0).unwrap();
+    app.append_histogram(0, &old, 1_400, histogram(3.0))
+        .unwrap();
+    app.append_histogram(0, &l(&[("__name__", "oldh")]), 1_200, histogram(4.0))
+        .unwrap();
     app.commit().unwrap();
-    let held = |h: &Head| -> Vec<(i64, f64)> {
-        h.old_stores()
+    assert!(
+        wal::may_hold(&d.join("wal"), wal::OLD_HISTOGRAMS_VERSION).unwrap(),
+        "segments of version 8 log old histograms"
+    );
+    let mut app = h.appender();
+    app.append_histogram(0, &l(&[("__name__", "oldh")]), 1_100, histogram(2.0))
+        .unwrap();
+    app.commit().unwrap();
+    let held = |h: &Head| -> Vec<(String, i64, f64)> {
+        let mut v: Vec<(String, i64, f64)> = h
+            .old_stores()
             .iter()
             .flat_map(|s| s.series_in_sorted(i64::MIN, i64::MAX).collect::<Vec<_>>())
-            .flat_map(|s| s.samples.into_iter().map(|x| (x.t, x.v)))
-            .collect()
+            .flat_map(|s| {
+                let name = s.labels.get("__name__").unwrap_or("").to_string();
+                let hs: Vec<(String, i64, f64)> = s
+                    .histograms
+                    .iter()
+                    .map(|x| (format!("{name} histogram"), x.t, x.h.count))
+                    .collect();
+                s.samples
+                    .into_iter()
+                    .map(move |x| (name.clone(), x.t, x.v))
+                    .chain(hs)
+            })
+            .collect();
+        v.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+        v
     };
-    assert_eq!(held(&h), vec![(1_500, 15.0)]);
+    let want = vec![
+        ("old".to_string(), 1_500, 15.0),
+        ("old histogram".to_string(), 1_400, 3.0),
+        ("oldh histogram".to_string(), 1_100, 2.0),
+        ("oldh histogram".to_string(), 1_200, 4.0),
+    ];
+    assert_eq!(held(&h), want);
     assert!(
         h.index
             .read()
@@ -1708,7 +1746,7 @@ fn old_samples_survive_the_checkpoint_that_drops_their_segment() {
     );
     drop(h);
     let h = reopen(&d, 4_000);
-    assert_eq!(held(&h), vec![(1_500, 15.0)]);
+    assert_eq!(held(&h), want);
     h.write_snapshot().unwrap().expect("a snapshot");
     drop(h);
     let opts = wal::WriteOptions {
@@ -1717,11 +1755,11 @@ fn old_samples_survive_the_checkpoint_that_drops_their_segment() {
     };
     let h = Head::open_mode(&d, 4_000, true, opts, 0, 1_000, true).unwrap();
     assert!(h.stats.snapshot_loaded.load(Ordering::Relaxed));
-    assert_eq!(held(&h), vec![(1_500, 15.0)]);
+    assert_eq!(held(&h), want);
     // Written out: the store is empty, and what comes next goes to a new one.
     let (store, leftover) = h.begin_old_flush().unwrap();
     assert!(!leftover);
-    assert_eq!(store.time_range(), Some((1_500, 1_500)));
+    assert_eq!(store.time_range(), Some((1_100, 1_500)));
     h.end_old_flush();
     assert!(!h.holds_old());
     // The WAL still logs it (a deletion must checkpoint), also after a start from a snapshot
@@ -1742,9 +1780,9 @@ fn old_samples_survive_the_checkpoint_that_drops_their_segment() {
     let _ = std::fs::remove_dir_all(&d);
 }
 
-/// A float appended within the head's range whose range is cut before the commit (the head's
-/// start passes it) is an old sample at commit, within the window; without a window it is out
-/// of bounds, as before.
+/// A float or native histogram appended within the head's range whose range is cut before
+/// the commit (the head's start passes it) is an old sample at commit, within the window;
+/// without a window it is out of bounds, as before.
 #[test]
 fn a_sample_a_cut_overtakes_becomes_an_old_sample() {
     for window in [10_000, 0] {
@@ -1770,6 +1808,33 @@ fn a_sample_a_cut_overtakes_becomes_an_old_sample() {
         } else {
             assert!(held.is_empty());
             assert_eq!(h.stats.out_of_bounds.load(Ordering::Relaxed), 1);
+        }
+        // A native histogram alike.
+        let hs = l(&[("__name__", "h")]);
+        let one = FloatHistogram {
+            count: 1.0,
+            sum: 1.0,
+            ..Default::default()
+        };
+        let mut app = h.appender();
+        app.append_histogram(0, &hs, 8_000, one.clone()).unwrap();
+        app.commit().unwrap();
+        let mut app = h.appender();
+        app.append_histogram(0, &hs, 9_000, one).unwrap();
+        h.raise_min_valid(10_000);
+        app.commit().unwrap();
+        let held: Vec<i64> = h
+            .old_stores()
+            .iter()
+            .flat_map(|o| o.series_in_sorted(i64::MIN, i64::MAX).collect::<Vec<_>>())
+            .flat_map(|x| x.histograms.into_iter().map(|y| y.t))
+            .collect();
+        if window > 0 {
+            assert_eq!(held, vec![9_000]);
+            assert_eq!(h.stats.out_of_bounds.load(Ordering::Relaxed), 0);
+        } else {
+            assert!(held.is_empty());
+            assert_eq!(h.stats.out_of_bounds.load(Ordering::Relaxed), 2);
         }
     }
 }
