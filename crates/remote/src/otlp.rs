@@ -265,7 +265,14 @@ struct Out {
 impl Out {
     fn series(&mut self, labels: Vec<(String, String)>) -> &mut TimeSeries {
         if let Some(m) = &self.meta {
-            self.metadata.insert(labels.clone(), m.clone());
+            // Only when new or changed: a series of many points is written many times.
+            let same = self
+                .metadata
+                .get(&labels)
+                .is_some_and(|x| Arc::ptr_eq(x, m));
+            if !same {
+                self.metadata.insert(labels.clone(), m.clone());
+            }
         }
         self.series
             .entry(labels)
@@ -299,6 +306,9 @@ impl Out {
     /// Each series' samples in time order, one per time (the last given): a series two
     /// resources or batches both wrote is stored, not refused as out of order.
     fn finish(&mut self) {
+        // Every series was given its metric's metadata when written; the histograms moved
+        // into their series here must not take the last metric's.
+        self.meta = None;
         for (labels, mut hs) in std::mem::take(&mut self.histograms) {
             hs.sort_by_key(|(t, _)| *t);
             let mut kept: Vec<(i64, Vec<u8>)> = Vec::with_capacity(hs.len());

@@ -321,11 +321,7 @@ pub fn encode(out: &mut Vec<u8>, rec: &Record, c: Compression) {
 /// Encode an old histograms record: count of series, then per series its labels (as in an
 /// old samples record), its sample count, and per sample the time (zigzag varint) and the
 /// histogram as the compact histograms record writes it.
-pub fn encode_old_histograms(
-    out: &mut Vec<u8>,
-    o: &OldHistograms,
-    c: Compression,
-) {
+pub fn encode_old_histograms(out: &mut Vec<u8>, o: &OldHistograms, c: Compression) {
     for o in o.chunks(SERIES_PER_RECORD) {
         encode_with(out, REC_OLD_HISTOGRAMS, c, |p| {
             put_uvarint(p, o.len() as u64);

@@ -452,8 +452,8 @@ fn otlp_deltas_become_cumulative_with_their_feature() {
     assert_eq!(r["data"]["result"][0]["metric"]["queue"], "q1", "{r}");
 }
 
-/// Each series' metadata in the WAL, by metric name: (type, unit, help) as last logged, and
-/// how many entries were logged in all.
+/// Each series' metadata in the WAL, by its labels other than `job` and `instance`: (type,
+/// unit, help) as last logged, and how many entries were logged in all.
 fn wal_metadata(
     wal_dir: &std::path::Path,
 ) -> (
@@ -470,8 +470,13 @@ fn wal_metadata(
             for (r, meta) in m {
                 entries += 1;
                 let l: &vigil_model::Labels = &labels[&r];
+                let key: Vec<String> = l
+                    .iter()
+                    .filter(|l| l.name != "job" && l.name != "instance")
+                    .map(|l| format!("{}={}", l.name, l.value))
+                    .collect();
                 out.insert(
-                    l.get("__name__").unwrap_or("").to_string(),
+                    key.join(","),
                     (
                         format!("{:?}", meta.kind).to_lowercase(),
                         meta.unit.clone(),
@@ -577,16 +582,27 @@ fn otlp_metadata_is_logged_with_metadata_wal_records() {
     let m = |kind: &str, unit: &str, help: &str| (kind.into(), unit.into(), help.into());
     let latency = m("histogram", "seconds", "Request latency.");
     let want: std::collections::BTreeMap<String, (String, String, String)> = [
-        ("http_requests_total", m("counter", "", "Requests served.")),
-        ("queue_length", m("gauge", "", "Jobs waiting to run.")),
-        ("latency_seconds_bucket", latency.clone()),
-        ("latency_seconds_sum", latency.clone()),
-        ("latency_seconds_count", latency),
         (
-            "network_io_bytes_per_second",
+            "__name__=http_requests_total",
+            m("counter", "", "Requests served."),
+        ),
+        (
+            "__name__=queue_length",
+            m("gauge", "", "Jobs waiting to run."),
+        ),
+        ("__name__=latency_seconds_bucket,le=0.1", latency.clone()),
+        ("__name__=latency_seconds_bucket,le=1", latency.clone()),
+        ("__name__=latency_seconds_bucket,le=+Inf", latency.clone()),
+        ("__name__=latency_seconds_sum", latency.clone()),
+        ("__name__=latency_seconds_count", latency),
+        (
+            "__name__=network_io_bytes_per_second",
             m("gauge", "bytes_per_second", "Traffic."),
         ),
-        ("target_info", m("gauge", "", "Target metadata")),
+        (
+            "__name__=target_info,k8s_namespace_name=prod,k8s_pod_name=checkout-7d9",
+            m("gauge", "", "Target metadata"),
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))

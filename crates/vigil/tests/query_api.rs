@@ -373,4 +373,22 @@ fn search_api_finds_names_and_values_as_prometheus_defines() {
     let (code, body) = get(&format!("{agent}/api/v1/search/label_names"));
     assert_eq!(code, 422, "{body}");
     assert!(body.contains("unavailable with Prometheus Agent"), "{body}");
+    // An agent without the feature says it is off first, as Prometheus's does.
+    let port = free_port();
+    let _agent_off = spawn(
+        "vigil-agent-off",
+        &vigil_bin(),
+        &[
+            "--agent".into(),
+            format!("--web.listen-address=127.0.0.1:{port}"),
+            format!("--config.file={}", off.dir.join("vigil.yml").display()),
+            format!("--storage.agent.path={}", dir.join("agent-off").display()),
+        ],
+        &dir,
+    );
+    let agent_off = format!("http://127.0.0.1:{port}");
+    wait_http(&format!("{agent_off}/-/ready"));
+    let (code, body) = get(&format!("{agent_off}/api/v1/search/label_names"));
+    assert_eq!(code, 500, "{body}");
+    assert!(body.contains("search API disabled"), "{body}");
 }

@@ -51,7 +51,13 @@ pub async fn guard(State(s): State<Arc<AppState>>, req: Request, next: Next) -> 
     // `nest` has already taken the route prefix off.
     let path = req.uri().path();
     // The search endpoints answer that they are off first, as Prometheus's do.
-    let search = s.search_api.is_some() && path.starts_with("/api/v1/search/");
+    let search = s.search_api.is_some()
+        && matches!(
+            path,
+            "/api/v1/search/metric_names"
+                | "/api/v1/search/label_names"
+                | "/api/v1/search/label_values"
+        );
     if refused(path) || search {
         return (
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -201,24 +201,48 @@ impl Request {
         })
     }
 
-    /// The candidates that match, ordered, at most `limit`, and whether more matched.
-    fn select(&self, candidates: Vec<String>) -> (Vec<(String, f64)>, bool) {
-        let mut hits: Vec<(String, f64)> = match &self.filter {
-            None => candidates.into_iter().map(|v| (v, 1.0)).collect(),
-            Some(f) => candidates
-                .into_iter()
-                .filter_map(|v| f.accept(&v).map(|s| (v, s)))
-                .collect(),
+    /// The candidates (sorted by value) that match, ordered, at most `limit`, and whether
+    /// more matched. By value, matching stops at the first past the limit; by score, every
+    /// candidate is scored. Past `deadline` it gives up (fuzzy scores of many long values
+    /// can take long), so a search holds a query thread no longer than a query may.
+    fn select(
+        &self,
+        candidates: Vec<String>,
+        deadline: std::time::Instant,
+    ) -> Result<(Vec<(String, f64)>, bool), ApiError> {
+        let wanted = match self.order {
+            Order::ScoreDesc => usize::MAX,
+            _ => self.limit.saturating_add(1),
         };
-        // Candidates come sorted by value; a stable sort keeps that order among equal scores.
-        match self.order {
-            Order::ValueAsc => {}
-            Order::ValueDesc => hits.reverse(),
-            Order::ScoreDesc => hits.sort_by(|a, b| b.1.total_cmp(&a.1)),
+        let ordered: Box<dyn Iterator<Item = String>> = match self.order {
+            Order::ValueDesc => Box::new(candidates.into_iter().rev()),
+            _ => Box::new(candidates.into_iter()),
+        };
+        let mut hits: Vec<(String, f64)> = Vec::new();
+        for (i, v) in ordered.enumerate() {
+            if i % 1024 == 1023 && std::time::Instant::now() > deadline {
+                return Err(ApiError::Timeout(
+                    "search timed out (the query timeout, --query.timeout, passed)".into(),
+                ));
+            }
+            let score = match &self.filter {
+                None => Some(1.0),
+                Some(f) => f.accept(&v),
+            };
+            if let Some(s) = score {
+                hits.push((v, s));
+                if hits.len() >= wanted {
+                    break;
+                }
+            }
+        }
+        // A stable sort keeps the value order among equal scores.
+        if self.order == Order::ScoreDesc {
+            hits.sort_by(|a, b| b.1.total_cmp(&a.1));
         }
         let more = hits.len() > self.limit;
         hits.truncate(self.limit);
-        (hits, more)
+        Ok((hits, more))
     }
 }
 
@@ -294,10 +318,11 @@ async fn run(
     record: impl Fn(&Request, &str, f64) -> String + Send + 'static,
 ) -> Result<Response, ApiError> {
     let st = s.queryable.clone();
+    let deadline = std::time::Instant::now() + s.query_timeout;
     on_pool(s, move || {
         let q = st.querier(req.start, req.end)?;
         let candidates = union_over(&req.sets, |m| list(&*q, m))?;
-        let (hits, more) = req.select(candidates);
+        let (hits, more) = req.select(candidates, deadline)?;
         let records: Vec<String> = hits.iter().map(|(v, sc)| record(&req, v, *sc)).collect();
         let mut warnings = q.warnings();
         warnings.sort();
@@ -503,6 +528,19 @@ mod tests {
         assert_eq!(parse("limit=1000000", 0).unwrap().limit, 1_000_000);
         assert_eq!(parse("limit=5&batch_size=50", 0).unwrap().batch, 5);
         assert_eq!(parse("limit=5000&batch_size=5000", 0).unwrap().batch, 1000);
+        // Checked in Prometheus's order: the first refusal is the one named.
+        assert_eq!(
+            err("limit=0&sort_by=bad"),
+            "invalid limit \"0\": must be a positive integer"
+        );
+        assert_eq!(
+            err("fuzz_threshold=x&sort_dir=dsc"),
+            "invalid fuzz_threshold \"x\": must be 0-100"
+        );
+        assert_eq!(
+            err("start=20&end=10&fuzz_alg=x"),
+            "end timestamp must not be before start timestamp"
+        );
         // Unknown parameters are ignored; equal start and end are one instant.
         assert!(parse("include_cardinality=true&start=5&end=5", 10).is_ok());
     }
@@ -511,17 +549,31 @@ mod tests {
     fn matches_are_ordered_limited_and_tell_if_more() {
         let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         let all = names(&["go_goroutines", "go_threads", "process_open_fds", "up"]);
+        let later = std::time::Instant::now() + std::time::Duration::from_secs(60);
         let r = parse("search[]=go&search[]=fds&sort_by=score&limit=2", 0).unwrap();
-        let (hits, more) = r.select(all.clone());
+        let (hits, more) = r.select(all.clone(), later).ok().unwrap();
         assert_eq!(
             hits.iter().map(|h| h.0.as_str()).collect::<Vec<_>>(),
             ["go_goroutines", "go_threads"]
         );
         assert!(more);
         let r = parse("sort_by=alpha&sort_dir=dsc", 0).unwrap();
-        let (hits, more) = r.select(all.clone());
+        let (hits, more) = r.select(all.clone(), later).ok().unwrap();
         assert_eq!(hits[0].0, "up");
         assert!(!more);
+        // By value, cut at the limit with more to come, descending too.
+        let r = parse("search[]=o&limit=2&sort_by=alpha&sort_dir=dsc", 0).unwrap();
+        let (hits, more) = r.select(all.clone(), later).ok().unwrap();
+        assert_eq!(
+            hits.iter().map(|h| h.0.as_str()).collect::<Vec<_>>(),
+            ["process_open_fds", "go_threads"]
+        );
+        assert!(more);
+        // Past its deadline a long search gives up with a timeout.
+        let many: Vec<String> = (0..5000).map(|i| format!("m{i:05}")).collect();
+        let r = parse("search[]=zz&fuzz_threshold=10", 0).unwrap();
+        let past = std::time::Instant::now() - std::time::Duration::from_secs(1);
+        assert!(matches!(r.select(many, past), Err(ApiError::Timeout(_))));
     }
 
     #[test]

@@ -52,7 +52,7 @@ impl Filter {
                 if case_sensitive {
                     t.to_string()
                 } else {
-                    t.to_lowercase()
+                    fold(t)
                 }
             })
             .collect();
@@ -74,13 +74,14 @@ impl Filter {
         let value = if self.case_sensitive {
             value
         } else {
-            folded = value.to_lowercase();
+            folded = fold(value);
             &folded
         };
-        let chars: Vec<char> = value.chars().collect();
+        // The value's characters, made only for the scores that walk them.
+        let mut chars: Option<Vec<char>> = None;
         let mut best: Option<f64> = None;
         for (raw, term) in self.raw.iter().zip(&self.terms) {
-            if let Some(s) = self.accept_term(raw, term, value, &chars) {
+            if let Some(s) = self.accept_term(raw, term, value, &mut chars) {
                 best = Some(best.map_or(s, |b: f64| b.max(s)));
                 if s >= 1.0 {
                     break;
@@ -90,13 +91,26 @@ impl Filter {
         best
     }
 
-    fn accept_term(&self, raw: &str, term: &[char], value: &str, chars: &[char]) -> Option<f64> {
+    fn accept_term(
+        &self,
+        raw: &str,
+        term: &[char],
+        value: &str,
+        chars: &mut Option<Vec<char>>,
+    ) -> Option<f64> {
         match self.alg {
-            FuzzAlg::JaroWinkler => substring(raw, term, value, chars).or_else(|| {
+            FuzzAlg::JaroWinkler => substring(raw, term, value).or_else(|| {
                 // At threshold 0 the search is substring-only.
                 if self.threshold <= 0.0 {
                     return None;
                 }
+                // The best score the two lengths allow: a value that cannot reach the
+                // threshold (a long one against a short term) is not scored.
+                let n = value.chars().count();
+                if jaro_winkler_bound(term.len(), n) < self.threshold - 1e-9 {
+                    return None;
+                }
+                let chars = chars.get_or_insert_with(|| value.chars().collect());
                 let s = jaro_winkler(term, chars);
                 (s >= self.threshold).then_some(s)
             }),
@@ -104,6 +118,7 @@ impl Filter {
                 if value.starts_with(raw) {
                     return Some(1.0);
                 }
+                let chars = chars.get_or_insert_with(|| value.chars().collect());
                 let s = subsequence(term, chars);
                 // 0 is no match, whatever the threshold.
                 (s > 0.0 && s >= self.threshold).then_some(s)
@@ -112,19 +127,41 @@ impl Filter {
     }
 }
 
+/// Lower case as Go's `strings.ToLower` makes it: character by character (no final-sigma
+/// rule), each to one character (`İ` to `i`).
+fn fold(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '\u{130}' => 'i',
+            c => c.to_lowercase().next().unwrap_or(c),
+        })
+        .collect()
+}
+
 /// A substring match: 1 at the start, else falling linearly to 0.1 as the match moves to
 /// the last place it can start.
-fn substring(raw: &str, term: &[char], value: &str, chars: &[char]) -> Option<f64> {
+fn substring(raw: &str, term: &[char], value: &str) -> Option<f64> {
     let at = value.find(raw)?;
     if at == 0 {
         return Some(1.0);
     }
     let pos = value[..at].chars().count();
-    let last = chars.len().saturating_sub(term.len());
+    let last = value.chars().count().saturating_sub(term.len());
     if last == 0 {
         return Some(1.0);
     }
     Some(1.0 - 0.9 * pos as f64 / last as f64)
+}
+
+/// The highest Jaro-Winkler score strings of `a` and `b` characters can have: every
+/// character of the shorter matched, none transposed, a 4-character common prefix.
+fn jaro_winkler_bound(a: usize, b: usize) -> f64 {
+    let (short, long) = (a.min(b), a.max(b));
+    if short == 0 {
+        return if long == 0 { 1.0 } else { 0.0 };
+    }
+    let jaro = (2.0 + short as f64 / long as f64) / 3.0;
+    jaro + 0.4 * (1.0 - jaro)
 }
 
 /// Jaro-Winkler similarity (prefix scale 0.1, up to 4 characters), in [0, 1].
@@ -308,6 +345,40 @@ mod tests {
         assert_eq!(one("go_g", sub, 0, "go_goroutines"), Some(1.0));
         assert!(one("ggr", sub, 0, "go_goroutines").is_some());
         assert_eq!(one("ggr", sub, 90, "go_goroutines"), None);
+    }
+
+    /// The bound that lets a value skip Jaro-Winkler is never below a score reached.
+    #[test]
+    fn jaro_winkler_bound_holds() {
+        let words = [
+            "a",
+            "ab",
+            "abc",
+            "abcd",
+            "abcde",
+            "go_goroutines",
+            "process_cpu_seconds_total",
+            "MARTHA",
+            "MARHTA",
+            "xyzzy",
+            "aaaaaaaaaaaaaaaaaaaa",
+            "http_requests_total",
+        ];
+        for a in words {
+            for b in words {
+                let s = jaro_winkler(&c(a), &c(b));
+                let bound = jaro_winkler_bound(a.chars().count(), b.chars().count());
+                assert!(s <= bound + 1e-12, "{a} {b}: {s} > {bound}");
+            }
+        }
+    }
+
+    /// Go's case folding: one character for one, no final-sigma rule.
+    #[test]
+    fn folds_as_go_does() {
+        assert_eq!(fold("ΟΔΟΣ"), "οδοσ");
+        assert_eq!(fold("İSTANBUL"), "istanbul");
+        assert_eq!(fold("Go_Goroutines"), "go_goroutines");
     }
 
     #[test]

@@ -940,31 +940,123 @@ fn native_delta_ingestion_stores_deltas_as_they_come() {
 
 /// With `metadata-wal-records`, each series carries its metric's metadata, by its place in the
 /// request: a delta (taken natively) is of unknown type, as Prometheus marks it; two metrics
-/// writing one series give it the later one's. Without the setting there is none.
+/// writing one series give it the later one's; native histograms (exponential, and classic
+/// ones as custom buckets) keep their own metric's, and `target_info` (written last) has
+/// Prometheus's. Without the setting there is none.
 #[test]
 fn series_metadata_follows_prometheus_otlp_appender() {
-    let mut first = metric("jobs", "", gauge(vec![num(1000, 1.0, vec![])]));
-    first.description = "First.".into();
-    let mut again = metric("jobs", "", gauge(vec![num(2000, 2.0, vec![])]));
-    again.description = "Again.".into();
-    let mut delta = metric("sent", "By", sum(vec![num(1000, 5.0, vec![])], true, 1));
-    delta.description = "Bytes sent.".into();
-    let req = request(vec![kv("service.name", "a")], vec![first, again, delta]);
+    let described = |mut m: p::Metric, help: &str| {
+        m.description = help.into();
+        m
+    };
+    let first = described(
+        metric("jobs", "", gauge(vec![num(1000, 1.0, vec![])])),
+        "First.",
+    );
+    let again = described(
+        metric("jobs", "", gauge(vec![num(2000, 2.0, vec![])])),
+        "Again.",
+    );
+    let delta = described(
+        metric("sent", "By", sum(vec![num(1000, 5.0, vec![])], true, 1)),
+        "Bytes sent.",
+    );
+    let exp = ExponentialHistogramDataPoint {
+        time_unix_nano: 1_000_000_000,
+        count: 2,
+        sum: Some(3.0),
+        scale: 0,
+        positive: Some(Buckets {
+            offset: 0,
+            bucket_counts: vec![1, 1],
+        }),
+        ..Default::default()
+    };
+    let size = described(
+        metric(
+            "size",
+            "By",
+            metric::Data::ExponentialHistogram(p::ExponentialHistogram {
+                data_points: vec![exp.clone()],
+                aggregation_temporality: p::TEMPORALITY_CUMULATIVE,
+            }),
+        ),
+        "Sizes.",
+    );
+    let size_delta = described(
+        metric(
+            "size.delta",
+            "By",
+            metric::Data::ExponentialHistogram(p::ExponentialHistogram {
+                data_points: vec![exp],
+                aggregation_temporality: p::TEMPORALITY_DELTA,
+            }),
+        ),
+        "Size deltas.",
+    );
+    let lat = described(
+        metric(
+            "lat",
+            "s",
+            metric::Data::Histogram(p::Histogram {
+                data_points: vec![HistogramDataPoint {
+                    time_unix_nano: 1_000_000_000,
+                    count: 3,
+                    sum: Some(1.0),
+                    bucket_counts: vec![1, 2],
+                    explicit_bounds: vec![0.5],
+                    ..Default::default()
+                }],
+                aggregation_temporality: p::TEMPORALITY_CUMULATIVE,
+            }),
+        ),
+        "Latency.",
+    );
+    let quantiles = described(
+        metric(
+            "q",
+            "",
+            metric::Data::Summary(p::Summary {
+                data_points: vec![SummaryDataPoint {
+                    time_unix_nano: 1_000_000_000,
+                    count: 2,
+                    sum: 4.0,
+                    quantile_values: vec![ValueAtQuantile {
+                        quantile: 0.5,
+                        value: 2.0,
+                    }],
+                    ..Default::default()
+                }],
+            }),
+        ),
+        "Quantiles.",
+    );
+    let req = request(
+        vec![kv("service.name", "a"), kv("host.name", "box")],
+        vec![first, again, delta, size, size_delta, lat, quantiles],
+    );
     let on = Settings {
         metadata: true,
         native_delta: true,
+        convert_histograms_to_nhcb: true,
         ..Settings::default()
     };
     let t = translate(&req, &on).unwrap();
     assert_eq!(t.metadata.len(), t.write.timeseries.len());
-    let by_name: BTreeMap<String, Metadata> = t
+    // By the whole label set: no two series collapse into one entry.
+    let got: BTreeMap<String, Metadata> = t
         .write
         .timeseries
         .iter()
         .zip(&t.metadata)
         .map(|(ts, m)| {
-            let name = ts.labels.iter().find(|l| l.name == "__name__").unwrap();
-            (name.value.clone(), (**m.as_ref().unwrap()).clone())
+            let l: Vec<String> = ts
+                .labels
+                .iter()
+                .filter(|l| l.name != "job" && l.name != "host_name")
+                .map(|l| format!("{}={}", l.name, l.value))
+                .collect();
+            (l.join(","), (**m.as_ref().unwrap()).clone())
         })
         .collect();
     let m = |kind, unit: &str, help: &str| Metadata {
@@ -972,16 +1064,37 @@ fn series_metadata_follows_prometheus_otlp_appender() {
         unit: unit.into(),
         help: help.into(),
     };
-    assert_eq!(
-        by_name,
-        BTreeMap::from([
-            ("jobs".to_string(), m(MetricType::Gauge, "", "Again.")),
-            (
-                "sent_bytes_total".to_string(),
-                m(MetricType::Unknown, "bytes", "Bytes sent.")
-            ),
-        ])
-    );
+    let summary = m(MetricType::Summary, "", "Quantiles.");
+    let want: BTreeMap<String, Metadata> = [
+        ("__name__=jobs", m(MetricType::Gauge, "", "Again.")),
+        (
+            "__name__=sent_bytes_total",
+            m(MetricType::Unknown, "bytes", "Bytes sent."),
+        ),
+        (
+            "__name__=size_bytes",
+            m(MetricType::Histogram, "bytes", "Sizes."),
+        ),
+        (
+            "__name__=size_delta_bytes",
+            m(MetricType::Unknown, "bytes", "Size deltas."),
+        ),
+        (
+            "__name__=lat_seconds",
+            m(MetricType::Histogram, "seconds", "Latency."),
+        ),
+        ("__name__=q,quantile=0.5", summary.clone()),
+        ("__name__=q_sum", summary.clone()),
+        ("__name__=q_count", summary),
+        (
+            "__name__=target_info",
+            m(MetricType::Gauge, "", "Target metadata"),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    assert_eq!(got, want);
     let off = Settings {
         native_delta: true,
         ..Settings::default()
