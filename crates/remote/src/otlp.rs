@@ -1332,13 +1332,46 @@ fn unit_parts(unit: &str) -> (String, String) {
     (clean(unit_word(main)), clean(per_unit_word(per)))
 }
 
-/// `__unit__` for `type-and-unit-labels`: the unit's words (`bytes_per_second`).
+/// A unit as Prometheus's `otlptranslator.UnitNamer` builds it, for `__unit__` and series
+/// metadata (`By/s` -> `bytes_per_second`): the main word and `per_` with the per word,
+/// each cleaned (characters outside `[a-zA-Z0-9:_]` as `_`, runs of `_` as one, no leading
+/// `_`), joined by `_`, then one leading and one trailing `_` taken off. A part in braces (an
+/// annotation such as `{request}`) gives nothing.
 fn unit_words(unit: &str) -> String {
-    match unit_parts(unit) {
-        (m, p) if p.is_empty() => m,
-        (m, p) if m.is_empty() => format!("per_{p}"),
-        (m, p) => format!("{m}_per_{p}"),
-    }
+    let clean = |u: &str| -> String {
+        let s: String = u
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == ':' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let s = collapse_underscores(&s);
+        s.strip_prefix('_').unwrap_or(&s).to_string()
+    };
+    let usable = |u: &str| !u.is_empty() && !u.contains(['{', '}']);
+    let mut tokens = unit.splitn(2, '/');
+    let main_raw = tokens.next().unwrap_or("").trim();
+    let main = if usable(main_raw) {
+        clean(unit_word(main_raw))
+    } else {
+        String::new()
+    };
+    let per_raw = tokens.next().unwrap_or("").trim();
+    let per = match usable(per_raw).then(|| per_unit_word(per_raw)) {
+        Some(w) if !w.is_empty() => clean(&format!("per_{w}")),
+        _ => String::new(),
+    };
+    let u = match (main.is_empty(), per.is_empty()) {
+        (false, false) => format!("{main}_{per}"),
+        (false, true) => main,
+        _ => per,
+    };
+    let u = u.strip_prefix('_').unwrap_or(&u);
+    u.strip_suffix('_').unwrap_or(u).to_string()
 }
 
 /// A metric's name as the strategy makes it.

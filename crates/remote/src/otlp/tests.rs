@@ -1101,3 +1101,25 @@ fn series_metadata_follows_prometheus_otlp_appender() {
     };
     assert!(translate(&req, &off).unwrap().metadata.is_empty());
 }
+
+/// Units as Prometheus's `UnitNamer.Build` makes them (its documented examples, and the
+/// trimming of its last step).
+#[test]
+fn unit_words_as_prometheus_unit_namer() {
+    for (unit, want) in [
+        ("s", "seconds"),
+        ("By/s", "bytes_per_second"),
+        ("requests/s", "requests_per_second"),
+        ("1", ""),
+        ("%", "percent"),
+        ("{request}", ""),
+        ("{request}/s", "per_second"),
+        ("/s", "per_second"),
+        ("foo-", "foo"),
+        ("s/!!!", "seconds_per"),
+        (" ms / {x} ", "milliseconds"),
+        ("m/s", "meters_per_second"),
+    ] {
+        assert_eq!(unit_words(unit), want, "{unit:?}");
+    }
+}
