@@ -202,6 +202,41 @@ pub fn time_order<T: Timed>(v: &mut Vec<T>) {
     }
 }
 
+/// Native histograms of one series from several sources (each in time order, in priority
+/// order), in time order with one per time (the first source's). A sample whose predecessor
+/// now comes from another source has its counter-reset hint made unknown (a gauge's stays),
+/// as Prometheus's merging iterator makes it: a hint says how a sample follows the one before
+/// it in its own chunk, which need not be the one before it now (an old sample between two
+/// of a block's, say), so a reset is told by the values instead.
+pub fn merge_histograms(mut parts: Vec<Vec<HistogramSample>>) -> Vec<HistogramSample> {
+    use vigil_model::histogram::CounterResetHint as Hint;
+    parts.retain(|p| !p.is_empty());
+    if parts.len() <= 1 {
+        let mut v = parts.pop().unwrap_or_default();
+        time_order(&mut v);
+        return v;
+    }
+    let mut tagged: Vec<(usize, HistogramSample)> = parts
+        .into_iter()
+        .enumerate()
+        .flat_map(|(i, p)| p.into_iter().map(move |s| (i, s)))
+        .collect();
+    // Stable: at equal times the earlier source's sample comes first and stays.
+    tagged.sort_by_key(|(_, s)| s.t);
+    tagged.dedup_by_key(|(_, s)| s.t);
+    let mut prev = None;
+    tagged
+        .into_iter()
+        .map(|(src, mut s)| {
+            if prev.is_some_and(|p| p != src) && !matches!(s.h.hint, Hint::Gauge | Hint::Unknown) {
+                std::sync::Arc::make_mut(&mut s.h).hint = Hint::Unknown;
+            }
+            prev = Some(src);
+            s
+        })
+        .collect()
+}
+
 /// Series streamed out of a querier, sorted by labels.
 pub type SeriesSet<'a> = Box<dyn Iterator<Item = Series> + Send + 'a>;
 
@@ -310,4 +345,57 @@ pub trait JournalReader: Send {
         max: usize,
         f: &mut dyn FnMut(JournalRecord, JournalPos),
     ) -> Result<JournalPoll, StorageError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vigil_model::histogram::CounterResetHint as Hint;
+
+    fn h(t: i64, count: f64, hint: Hint) -> HistogramSample {
+        HistogramSample {
+            t,
+            h: std::sync::Arc::new(FloatHistogram {
+                count,
+                hint,
+                ..Default::default()
+            }),
+        }
+    }
+
+    /// Merged in time order, the first source's at an equal time; a hint is made unknown
+    /// where the sample before it came from another source, except a gauge's; one source is
+    /// left as it is.
+    #[test]
+    fn merged_histograms_forget_hints_across_sources() {
+        let a = vec![
+            h(10, 1.0, Hint::CounterReset),
+            h(30, 2.0, Hint::NotCounterReset),
+            h(40, 3.0, Hint::NotCounterReset),
+        ];
+        let b = vec![
+            h(20, 9.0, Hint::NotCounterReset),
+            h(30, 7.0, Hint::NotCounterReset),
+            h(50, 1.0, Hint::Gauge),
+        ];
+        let got: Vec<(i64, f64, Hint)> = merge_histograms(vec![a.clone(), b])
+            .iter()
+            .map(|s| (s.t, s.h.count, s.h.hint))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (10, 1.0, Hint::CounterReset),
+                (20, 9.0, Hint::Unknown),
+                (30, 2.0, Hint::Unknown),
+                (40, 3.0, Hint::NotCounterReset),
+                (50, 1.0, Hint::Gauge),
+            ]
+        );
+        let alone = merge_histograms(vec![Vec::new(), a.clone()]);
+        assert_eq!(
+            alone.iter().map(|s| s.h.hint).collect::<Vec<_>>(),
+            a.iter().map(|s| s.h.hint).collect::<Vec<_>>()
+        );
+    }
 }

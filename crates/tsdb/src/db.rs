@@ -452,23 +452,24 @@ impl Iterator for MergeSeries<'_> {
         let Some(Series {
             labels,
             mut samples,
-            mut histograms,
+            histograms,
         }) = self.take(first)
         else {
             return self.fail(first, "series not in label order");
         };
+        let mut parts = vec![histograms];
         for i in first + 1..self.heads.len() {
             if self.heads[i].as_ref().is_some_and(|s| s.labels == labels) {
                 let Some(more) = self.take(i) else {
                     return self.fail(i, "series not in label order");
                 };
                 samples.extend(more.samples);
-                histograms.extend(more.histograms);
+                parts.push(more.histograms);
             }
         }
         // Stable: at equal times the earlier source's sample comes first and stays.
         vigil_storage::time_order(&mut samples);
-        vigil_storage::time_order(&mut histograms);
+        let histograms = vigil_storage::merge_histograms(parts);
         Some(Ok(Series {
             labels,
             samples,
@@ -1632,18 +1633,19 @@ impl Iterator for MergedSeries<'_> {
             labels,
             src,
             mut samples,
-            mut histograms,
+            histograms,
         } = self.heap.pop()?;
         self.refill(src);
+        let mut parts = vec![histograms];
         while self.heap.peek().is_some_and(|n| n.labels == labels) {
             let more = self.heap.pop().expect("peeked");
             samples.extend(more.samples);
-            histograms.extend(more.histograms);
+            parts.push(more.histograms);
             self.refill(more.src);
         }
         // Blocks may overlap (backfill, out-of-order compaction): restore order if needed.
         vigil_storage::time_order(&mut samples);
-        vigil_storage::time_order(&mut histograms);
+        let histograms = vigil_storage::merge_histograms(parts);
         Some(Series {
             labels,
             samples,

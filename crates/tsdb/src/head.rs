@@ -1022,8 +1022,8 @@ pub struct HeadStats {
     pub too_old: AtomicU64,
     /// Samples before the head's range (already in blocks): refused when appended, or dropped
     /// at commit when a cut overtook their transaction, as Prometheus drops and counts them
-    /// (`prometheus_tsdb_out_of_bound_samples_total`); with a window, floats within it go to
-    /// `head::old` instead and native histograms stay out of bounds.
+    /// (`prometheus_tsdb_out_of_bound_samples_total`); with a window, samples within it go to
+    /// `head::old` instead.
     pub out_of_bounds: AtomicU64,
     /// Samples (of either kind) stored although older than their series' newest: taken by
     /// the out-of-order window, or overtaken by a concurrent commit on the same series
@@ -1828,17 +1828,17 @@ impl Head {
                         .map(|s| (s.samples(mint, maxt - 1), s.histograms(mint, maxt - 1)))
                 };
                 let (mut samples, mut histograms) = read(&r).unwrap_or_default();
-                let mut joined = false;
+                let mut parts = Vec::new();
                 while let Some((_, r2)) = refs.next_if(|(l, _)| *l == labels) {
                     if let Some((f, h)) = read(&r2) {
                         samples.extend(f);
-                        histograms.extend(h);
-                        joined = true;
+                        parts.push(h);
                     }
                 }
-                if joined {
+                if !parts.is_empty() {
                     vigil_storage::time_order(&mut samples);
-                    vigil_storage::time_order(&mut histograms);
+                    parts.insert(0, histograms);
+                    histograms = vigil_storage::merge_histograms(parts);
                 }
                 if !samples.is_empty() || !histograms.is_empty() {
                     return Some(Series {
@@ -2332,8 +2332,9 @@ impl Head {
         if !self.holds_old() {
             return Ok(());
         }
-        cp.allow(self.old_version())?;
-        self.write_old(&mut |b| cp.write(b))
+        let version = self.old_version();
+        cp.allow(version)?;
+        self.write_old(version, &mut |b| cp.write(b))
     }
 
     /// How a checkpoint's segment is written: as the WAL, allowing histograms once the head

@@ -962,7 +962,9 @@ fn late_samples_older_than_the_head_go_to_out_of_order_blocks() {
 /// Native histograms older than the head's start, within the window, as floats are (the test
 /// above): answered at once beside the head's, written out as a `from-out-of-order` block at
 /// the next pass and merged into the block of their range, kept through a crash before and
-/// after that pass, handed to remote write; older than the window they are too old.
+/// after that pass, handed to remote write; older than the window they are too old. Old
+/// ones falling between a block's are read as following those: a drop in count after a
+/// block's sample is a counter reset whatever the old sample's own chunk said.
 #[test]
 fn late_native_histograms_older_than_the_head_go_to_out_of_order_blocks() {
     let d = tmp("ooo-histogram-blocks");
@@ -979,17 +981,24 @@ fn late_native_histograms_older_than_the_head_go_to_out_of_order_blocks() {
     let old: Vec<(i64, vigil_model::FloatHistogram)> = (0..3)
         .map(|k| (HOUR_MS + k * 60_000, hist(10 + k)))
         .collect();
+    // Between the old ones, with higher counts: each old one after it is a reset.
+    let block_part: Vec<(i64, vigil_model::FloatHistogram)> = (0..2)
+        .map(|k| (HOUR_MS + 30_000 + k * 60_000, hist(300 + k)))
+        .collect();
     let mut want = {
         let db = open();
         ingest(&db, 0, 5, 60_000);
         let mut app = db.appender();
+        for (t, x) in &block_part {
+            app.append_histogram(0, &h, *t, x.clone()).unwrap();
+        }
         for (t, x) in &in_head {
             app.append_histogram(0, &h, *t, x.clone()).unwrap();
         }
         app.commit().unwrap();
         db.maintain().unwrap();
         assert_eq!(db.blocks().len(), 1, "[0, 2h) cut");
-        // Newest first, in two commits: each one older than the head's start.
+        // Newest first, one commit each: each one older than the head's start.
         for (t, x) in old.iter().rev() {
             let mut app = db.appender();
             app.append_histogram(0, &h, *t, x.clone()).unwrap();
@@ -1003,6 +1012,8 @@ fn late_native_histograms_older_than_the_head_go_to_out_of_order_blocks() {
         drop(app);
         let got = all_histograms(&db);
         let mut want = old.clone();
+        want.extend(block_part.iter().cloned());
+        want.sort_by_key(|x| x.0);
         want.extend(in_head.iter().cloned());
         assert_eq!(
             got.iter().map(|x| x.0).collect::<Vec<_>>(),
@@ -1034,6 +1045,18 @@ fn late_native_histograms_older_than_the_head_go_to_out_of_order_blocks() {
     }
     let same = |db: &Db| {
         let mut got = all_histograms(db);
+        // Read as a rate reads them: after the block's samples, the old ones' drops are
+        // resets; between in-order neighbours none is.
+        let resets: Vec<i64> = got
+            .windows(2)
+            .filter(|w| w[1].1.detect_reset(&w[0].1))
+            .map(|w| w[1].0)
+            .collect();
+        assert_eq!(
+            resets,
+            vec![HOUR_MS + 60_000, HOUR_MS + 120_000],
+            "the old samples after the block's"
+        );
         for x in got.iter_mut() {
             x.1.hint = vigil_model::histogram::CounterResetHint::Unknown;
         }

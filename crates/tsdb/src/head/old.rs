@@ -187,11 +187,21 @@ impl Head {
     }
 
     /// Every old sample held, as old samples and old histograms records framed into `write` (a
-    /// checkpoint's or a head snapshot's segments, which must allow [`Head::old_version`]).
+    /// checkpoint's or a head snapshot's segments of `version`, what [`Head::old_version`] gave
+    /// once the WAL they cover was cut). Below [`wal::OLD_HISTOGRAMS_VERSION`] no histogram is
+    /// written, below [`wal::OLD_SAMPLES_VERSION`] nothing: what is seen now of a kind the
+    /// version did not allow came with a commit after that cut (a commit marks the store before
+    /// applying, under the WAL lock), so the segments kept after the cut log it, and a segment
+    /// of an older version must not hold its record.
     pub(super) fn write_old(
         &self,
+        version: u32,
         write: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
     ) -> std::io::Result<()> {
+        if version < wal::OLD_SAMPLES_VERSION {
+            return Ok(());
+        }
+        let with_histograms = version >= wal::OLD_HISTOGRAMS_VERSION;
         let mut framed = Vec::new();
         for store in self.old_stores() {
             let mut batch: OldSamples = Vec::new();
@@ -217,7 +227,7 @@ impl Head {
             };
             for s in store.series_in_sorted(i64::MIN, i64::MAX) {
                 pending += s.samples.len() + s.histograms.len();
-                if !s.histograms.is_empty() {
+                if with_histograms && !s.histograms.is_empty() {
                     let hs = s.histograms.iter().map(|x| (x.t, x.h.clone())).collect();
                     hbatch.push((s.labels.clone(), hs));
                 }

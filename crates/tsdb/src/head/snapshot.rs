@@ -432,7 +432,7 @@ impl Head {
         }
         self.write_exemplars(&mut |b| out.write(b))?;
         // Late samples older than the head's start, which the WAL segments it covers logged.
-        self.write_old(&mut |b| out.write(b))?;
+        self.write_old(version, &mut |b| out.write(b))?;
         let (bytes, segments, records) = out.finish()?;
         let meta = Meta {
             version: VERSION,

@@ -1744,6 +1744,13 @@ fn old_samples_survive_the_checkpoint_that_drops_their_segment() {
         wal::segments(&d.join("wal")).unwrap()[0] > first + 5,
         "the segments up to the cut went"
     );
+    // The checkpoint that dropped them says it may hold old histograms.
+    let (_, cp) = wal::latest_checkpoint(&d.join("wal")).unwrap();
+    let header = std::fs::read(cp.expect("a checkpoint").join("00000000")).unwrap();
+    assert_eq!(
+        u32::from_le_bytes(header[8..12].try_into().unwrap()),
+        wal::OLD_HISTOGRAMS_VERSION
+    );
     drop(h);
     let h = reopen(&d, 4_000);
     assert_eq!(held(&h), want);
