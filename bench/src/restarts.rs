@@ -96,3 +96,30 @@ pub fn remote_write_walk(
         }
     }
 }
+
+/// `bin` (vigil or Prometheus) started on `data` with an empty config and its remote write
+/// receiver, its log (stdout and stderr) in `log`.
+pub fn start(
+    bin: &str,
+    data: &std::path::Path,
+    port: u16,
+    extra: &[&str],
+    log: &std::path::Path,
+) -> crate::Killed {
+    let cfg = data.parent().unwrap().join("empty.yml");
+    std::fs::write(&cfg, "global:\n  scrape_interval: 1h\n").unwrap();
+    let out = std::fs::File::create(log).unwrap();
+    crate::Killed(
+        std::process::Command::new(bin)
+            .arg(format!("--config.file={}", cfg.display()))
+            .arg(format!("--storage.tsdb.path={}", data.display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--storage.tsdb.retention.time=100y")
+            .arg("--web.enable-remote-write-receiver")
+            .args(extra)
+            .stdout(std::process::Stdio::from(out.try_clone().unwrap()))
+            .stderr(std::process::Stdio::from(out))
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {bin}: {e}")),
+    )
+}

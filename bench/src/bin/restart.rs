@@ -11,32 +11,11 @@
 //! series and sample is there (`count` and `count_over_time` against what was sent), and the
 //! ratios.
 
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Instant;
 
-use vigil_bench::restarts::{remote_write_walk, scalar, wait_ready};
-use vigil_bench::{Killed, free_port, rss_bytes};
-
-/// Started with its log (stdout and stderr) in `log`.
-fn start(bin: &str, data: &Path, port: u16, extra: &[&str], log: &Path) -> Killed {
-    let cfg = data.parent().unwrap().join("empty.yml");
-    std::fs::write(&cfg, "global:\n  scrape_interval: 1h\n").unwrap();
-    let out = std::fs::File::create(log).unwrap();
-    Killed(
-        Command::new(bin)
-            .arg(format!("--config.file={}", cfg.display()))
-            .arg(format!("--storage.tsdb.path={}", data.display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--storage.tsdb.retention.time=100y")
-            .arg("--web.enable-remote-write-receiver")
-            .args(extra)
-            .stdout(Stdio::from(out.try_clone().unwrap()))
-            .stderr(Stdio::from(out))
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {bin}: {e}")),
-    )
-}
+use vigil_bench::restarts::{remote_write_walk, scalar, start, wait_ready};
+use vigil_bench::{free_port, rss_bytes};
 
 fn main() {
     let mut args = std::env::args().skip(1);

@@ -24,7 +24,8 @@ use crate::wal::{self, Record, Wal};
 struct ClosedChunk {
     min_t: i64,
     max_t: i64,
-    data: Box<[u8]>,
+    /// In memory until written to the head's chunk files (see [`mapped`]).
+    data: mapped::ChunkBytes,
 }
 
 struct MemSeries {
@@ -118,7 +119,7 @@ struct ClosedHistChunk {
     min_t: i64,
     max_t: i64,
     encoding: u8,
-    data: Box<[u8]>,
+    data: mapped::ChunkBytes,
 }
 
 /// A series' native histograms in Prometheus's histogram chunks: integer ones while the
@@ -168,11 +169,14 @@ impl HistChunks {
         out
     }
 
-    fn push(&mut self, t: i64, h: &Arc<FloatHistogram>) {
+    /// Returns whether a chunk was closed.
+    fn push(&mut self, t: i64, h: &Arc<FloatHistogram>) -> bool {
         if self.open.is_empty() {
             self.open_min_t = t;
         }
+        let mut closed = false;
         if let Err(why) = self.open.append(t, h) {
+            closed = true;
             let full = std::mem::take(&mut self.open);
             self.closed.push(ClosedHistChunk {
                 min_t: self.open_min_t,
@@ -189,6 +193,7 @@ impl HistChunks {
             let _ = self.open.append(t, &first);
         }
         self.last = h.clone();
+        closed
     }
 
     /// Rebuilt from `samples` (time-ordered); None when there are none.
@@ -265,21 +270,26 @@ impl MemSeries {
         })
     }
 
-    /// Store a native histogram sample (newer than every sample of the series).
-    fn push_histogram(&mut self, t: i64, h: &Arc<FloatHistogram>) {
+    /// Store a native histogram sample (newer than every sample of the series); returns
+    /// whether a chunk was closed.
+    fn push_histogram(&mut self, t: i64, h: &Arc<FloatHistogram>) -> bool {
         *self.doomed.get_mut() = false;
         let c = self.chunks_mut(t);
-        match c.hist_mut() {
+        let closed = match c.hist_mut() {
             Some(hc) => hc.push(t, h),
-            None => c.set_hist(HistChunks::from_samples(&[HistogramSample {
-                t,
-                h: h.clone(),
-            }])),
-        }
+            None => {
+                c.set_hist(HistChunks::from_samples(&[HistogramSample {
+                    t,
+                    h: h.clone(),
+                }]));
+                false
+            }
+        };
         self.set_last(Some(Sample {
             t,
             v: f64::from_bits(HISTOGRAM_MARK),
         }));
+        closed
     }
 
     /// The newest histogram, when it is the series' newest sample.
@@ -305,9 +315,12 @@ impl MemSeries {
         out
     }
 
-    fn push(&mut self, t: i64, v: f64, range: ChunkRange) {
+    /// Store a float sample (newer than every sample of the series); returns whether a chunk
+    /// was closed.
+    fn push(&mut self, t: i64, v: f64, range: ChunkRange) -> bool {
         *self.doomed.get_mut() = false;
         let c = self.chunks_mut(t);
+        let mut closed = false;
         if c.open.len() >= SAMPLES_PER_CHUNK as usize
             || (!c.open.is_empty() && !range.same(c.open_min_t, t))
         {
@@ -317,12 +330,48 @@ impl MemSeries {
                 max_t: full.max_time().unwrap_or(t),
                 data: full.bytes().into(),
             });
+            closed = true;
         }
         if c.open.is_empty() {
             c.open_min_t = t;
         }
         c.open.append(t, v);
         self.set_last(Some(Sample { t, v }));
+        closed
+    }
+
+    /// The closed chunks still in memory, floats then histograms, as (kind, index, bytes).
+    fn heap_chunks(&self) -> impl Iterator<Item = (bool, usize, &[u8])> {
+        let c = self.chunks.as_deref();
+        let floats = c
+            .into_iter()
+            .flat_map(|c| c.closed.iter().enumerate())
+            .filter(|(_, x)| x.data.is_heap())
+            .map(|(i, x)| (false, i, &x.data[..]));
+        let hists = c
+            .and_then(|c| c.hist())
+            .into_iter()
+            .flat_map(|h| h.closed.iter().enumerate())
+            .filter(|(_, x)| x.data.is_heap())
+            .map(|(i, x)| (true, i, &x.data[..]));
+        floats.chain(hists)
+    }
+
+    /// Put `m` in place of closed chunk `i` (a histogram one if `hist`).
+    fn set_mapped(&mut self, hist: bool, i: usize, m: mapped::Mapped) {
+        let Some(c) = self.chunks.as_deref_mut() else {
+            return;
+        };
+        let slot = if hist {
+            c.hist_mut()
+                .and_then(|h| h.closed.get_mut(i))
+                .map(|x| &mut x.data)
+        } else {
+            c.closed.get_mut(i).map(|x| &mut x.data)
+        };
+        if let Some(d) = slot {
+            *d = mapped::ChunkBytes::Mapped(m);
+        }
     }
 
     /// Chunks held (closed ones and a non-empty open one).
@@ -625,14 +674,15 @@ fn apply_floats(
             }
             if wal_only {
                 s.note(t, v);
-            } else {
-                s.push(t, v, range);
+            } else if s.push(t, v, range) {
+                idx.closed_chunk(r);
             }
             a.took(t, false);
         } else if !wal_only && s.insert_late(t, v) {
             a.took(t, true);
         }
     }
+    idx.map_if_due();
     a
 }
 
@@ -653,14 +703,15 @@ fn apply_histograms(
             }
             if wal_only {
                 s.note(t, f64::from_bits(HISTOGRAM_MARK));
-            } else {
-                s.push_histogram(t, &h);
+            } else if s.push_histogram(t, &h) {
+                idx.closed_chunk(r);
             }
             a.took(t, false);
         } else if !wal_only && s.insert_late_histogram(t, &h) {
             a.took(t, true);
         }
     }
+    idx.map_if_due();
     a
 }
 
@@ -743,6 +794,91 @@ struct Index {
     /// Each series' metadata as last logged (`metadata-wal-records`; empty without it), so a
     /// commit logs only changes and a checkpoint keeps the latest. Removed with its series.
     metadata: RefMap<Arc<vigil_storage::Metadata>>,
+    /// Where full chunks are written out (see [`mapped`]); None for a head in memory only.
+    mapped: Option<Arc<mapped::ChunkFiles>>,
+    /// Series that closed a chunk since the last write-out (a series may be listed twice),
+    /// written out together once [`mapped::BATCH_BYTES`] are due.
+    to_map: Vec<SeriesRef>,
+    to_map_chunks: usize,
+}
+
+impl Index {
+    /// Series `r` closed a chunk in memory.
+    fn closed_chunk(&mut self, r: SeriesRef) {
+        if self.mapped.is_some() {
+            self.to_map.push(r);
+            self.to_map_chunks += 1;
+        }
+    }
+
+    /// Write out the chunks closed since the last time, once enough are due (about 200
+    /// bytes a chunk).
+    fn map_if_due(&mut self) {
+        if self.to_map_chunks * 200 >= mapped::BATCH_BYTES {
+            self.map_pending();
+        }
+    }
+
+    /// Write out the in-memory closed chunks of the series listed since the last time.
+    fn map_pending(&mut self) {
+        let mut refs = std::mem::take(&mut self.to_map);
+        self.to_map_chunks = 0;
+        refs.sort_unstable();
+        refs.dedup();
+        self.map_series(refs.into_iter());
+    }
+
+    /// Write out every closed chunk held in memory (after a replay or a snapshot's load).
+    fn map_all(&mut self) {
+        let refs: Vec<SeriesRef> = self.series.keys().copied().collect();
+        self.map_series(refs.into_iter());
+        self.to_map.clear();
+        self.to_map_chunks = 0;
+    }
+
+    /// Write the in-memory closed chunks of `refs` (each listed once) to the chunk files, a
+    /// batch of about [`mapped::BATCH_BYTES`] a write, and put each one's place in its stead.
+    /// Chunks a failed write left stay in memory.
+    fn map_series(&mut self, refs: impl Iterator<Item = SeriesRef>) {
+        let Some(files) = self.mapped.clone() else {
+            return;
+        };
+        let mut buf: Vec<u8> = Vec::new();
+        let mut lens: Vec<u32> = Vec::new();
+        let mut at: Vec<(SeriesRef, bool, usize)> = Vec::new();
+        let flush = |idx: &mut Index,
+                     buf: &mut Vec<u8>,
+                     lens: &mut Vec<u32>,
+                     at: &mut Vec<(SeriesRef, bool, usize)>| {
+            if lens.is_empty() {
+                return;
+            }
+            if let Some(placed) = files.store(buf, lens) {
+                for ((r, hist, i), m) in at.drain(..).zip(placed) {
+                    if let Some(s) = idx.series.get_mut(&r) {
+                        s.set_mapped(hist, i, m);
+                    }
+                }
+            }
+            buf.clear();
+            lens.clear();
+            at.clear();
+        };
+        for r in refs {
+            let Some(s) = self.series.get(&r) else {
+                continue;
+            };
+            for (hist, i, bytes) in s.heap_chunks() {
+                buf.extend_from_slice(bytes);
+                lens.push(bytes.len() as u32);
+                at.push((r, hist, i));
+            }
+            if buf.len() >= mapped::BATCH_BYTES {
+                flush(self, &mut buf, &mut lens, &mut at);
+            }
+        }
+        flush(self, &mut buf, &mut lens, &mut at);
+    }
 }
 
 /// Head chunks end at multiples of this range (the block range), as Prometheus's do: a block
@@ -1500,7 +1636,7 @@ impl Head {
         let checkpoint_found = checkpoint.is_some();
         let snapshot_failed = found.is_some() && loaded.is_none();
         let Replayed {
-            index,
+            mut index,
             max_ref,
             histograms,
             lo,
@@ -1524,6 +1660,16 @@ impl Head {
         // files; a read-only open leaves them).
         if writable && !wal_only {
             snapshot::remove_all(dir);
+            // Full chunks go to files from here on, those replay made first.
+            match mapped::ChunkFiles::open(dir) {
+                Ok(files) => {
+                    index.mapped = Some(Arc::new(files));
+                    index.map_all();
+                }
+                Err(e) => {
+                    tracing::warn!(dir = %dir.join(mapped::DIR).display(), err = %e, "Head chunks stay in memory: their directory cannot be used")
+                }
+            }
         }
         Ok(Head {
             index: RwLock::new(index),
@@ -1854,6 +2000,8 @@ impl Head {
     /// Drop every sample before `before` (now in a block); series left empty are removed.
     /// Then checkpoint the WAL so replay starts from what the head still holds.
     pub fn truncate(&self, before: i64) -> std::io::Result<()> {
+        // Chunks closed since the last write-out that are to stay: to their files first.
+        self.index.write().map_pending();
         self.min_valid.fetch_max(before, Ordering::Relaxed);
         self.committed_low.store(i64::MAX, Ordering::Relaxed);
         // The oldest sample left may lie far past the cut (a gap in the data, e.g. samples
@@ -2922,6 +3070,7 @@ pub fn metric_names(head: &Head) -> Vec<String> {
 }
 
 mod append;
+mod mapped;
 mod old;
 mod ooo;
 pub(crate) mod snapshot;

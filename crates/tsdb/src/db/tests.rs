@@ -257,7 +257,7 @@ fn a_merge_that_meets_damage_leaves_every_block_as_it_was() {
     let mut after: Vec<String> = std::fs::read_dir(&d)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
-        .filter(|n| n != "lock" && n != "wal" && n != "chunks_head")
+        .filter(|n| n != "lock" && n != "wal" && n != "chunks_head" && n != "head-chunks")
         .collect();
     after.sort();
     let mut before = before;
@@ -298,7 +298,7 @@ fn a_merge_that_meets_damage_in_vigils_own_block_leaves_it_as_it_was() {
         let mut v: Vec<String> = std::fs::read_dir(&d)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
-            .filter(|n| n != "lock" && n != "wal" && n != "chunks_head")
+            .filter(|n| n != "lock" && n != "wal" && n != "chunks_head" && n != "head-chunks")
             .collect();
         v.sort();
         v

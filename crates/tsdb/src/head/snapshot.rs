@@ -652,7 +652,11 @@ fn read_floats(d: &mut Dec<'_>, newest: &mut i64) -> Option<Chunks> {
             return None;
         }
         prev = max_t;
-        closed.push(ClosedChunk { min_t, max_t, data });
+        closed.push(ClosedChunk {
+            min_t,
+            max_t,
+            data: data.into(),
+        });
     }
     let open_min_t = d.varint()?;
     let open = XorChunk::read_state(d)?;
@@ -697,7 +701,7 @@ fn read_histograms(d: &mut Dec<'_>, newest: &mut i64) -> Option<HistChunks> {
             min_t,
             max_t,
             encoding,
-            data,
+            data: data.into(),
         });
     }
     let open_min_t = d.varint()?;
