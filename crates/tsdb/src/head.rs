@@ -340,36 +340,41 @@ impl MemSeries {
         closed
     }
 
-    /// The closed chunks still in memory, floats then histograms, as (kind, index, bytes).
-    fn heap_chunks(&self) -> impl Iterator<Item = (bool, usize, &[u8])> {
+    /// The closed chunks still in memory, floats then histograms, as (histogram kind, index,
+    /// time range, bytes).
+    fn heap_chunks(&self) -> impl Iterator<Item = (bool, usize, i64, i64, &[u8])> {
         let c = self.chunks.as_deref();
         let floats = c
             .into_iter()
             .flat_map(|c| c.closed.iter().enumerate())
             .filter(|(_, x)| x.data.is_heap())
-            .map(|(i, x)| (false, i, &x.data[..]));
+            .map(|(i, x)| (false, i, x.min_t, x.max_t, &x.data[..]));
         let hists = c
             .and_then(|c| c.hist())
             .into_iter()
             .flat_map(|h| h.closed.iter().enumerate())
             .filter(|(_, x)| x.data.is_heap())
-            .map(|(i, x)| (true, i, &x.data[..]));
+            .map(|(i, x)| (true, i, x.min_t, x.max_t, &x.data[..]));
         floats.chain(hists)
     }
 
-    /// Put `m` in place of closed chunk `i` (a histogram one if `hist`).
-    fn set_mapped(&mut self, hist: bool, i: usize, m: mapped::Mapped) {
+    /// Put `m` in place of closed chunk `i` (a histogram one if `hist`), if that chunk is still
+    /// in memory with time range and length `was` (else it is another chunk now).
+    fn set_mapped(&mut self, hist: bool, i: usize, was: (i64, i64, usize), m: mapped::Mapped) {
         let Some(c) = self.chunks.as_deref_mut() else {
             return;
         };
         let slot = if hist {
             c.hist_mut()
                 .and_then(|h| h.closed.get_mut(i))
-                .map(|x| &mut x.data)
+                .map(|x| (x.min_t, x.max_t, &mut x.data))
         } else {
-            c.closed.get_mut(i).map(|x| &mut x.data)
+            c.closed.get_mut(i).map(|x| (x.min_t, x.max_t, &mut x.data))
         };
-        if let Some(d) = slot {
+        if let Some((min_t, max_t, d)) = slot
+            && d.is_heap()
+            && (min_t, max_t, d.len()) == was
+        {
             *d = mapped::ChunkBytes::Mapped(m);
         }
     }
@@ -796,6 +801,8 @@ struct Index {
     metadata: RefMap<Arc<vigil_storage::Metadata>>,
     /// Where full chunks are written out (see [`mapped`]); None for a head in memory only.
     mapped: Option<Arc<mapped::ChunkFiles>>,
+    /// Writes happen as chunks close (replay, before the index is shared).
+    write_inline: bool,
     /// Series that closed a chunk since the last write-out (a series may be listed twice),
     /// written out together once [`mapped::BATCH_BYTES`] are due.
     to_map: Vec<SeriesRef>,
@@ -811,74 +818,88 @@ impl Index {
         }
     }
 
-    /// Write out the chunks closed since the last time, once enough are due (about 200
-    /// bytes a chunk).
+    /// Whether enough closed chunks are listed for a write-out (about 200 bytes a chunk).
+    fn map_due(&self) -> bool {
+        self.mapped.is_some() && self.to_map_chunks * 200 >= mapped::BATCH_BYTES
+    }
+
+    /// Write out the chunks listed once enough are due, here and now if this index is not
+    /// shared yet (replay); a running head's commits leave it to [`Head::write_chunks`],
+    /// outside the lock.
     fn map_if_due(&mut self) {
-        if self.to_map_chunks * 200 >= mapped::BATCH_BYTES {
-            self.map_pending();
+        if self.write_inline && self.map_due() {
+            let w = self.take_listed();
+            self.write_now(w);
         }
     }
 
-    /// Write out the in-memory closed chunks of the series listed since the last time.
-    fn map_pending(&mut self) {
+    /// The in-memory closed chunks of the series listed since the last time, copied out.
+    fn take_listed(&mut self) -> ToWrite {
         let mut refs = std::mem::take(&mut self.to_map);
         self.to_map_chunks = 0;
         refs.sort_unstable();
         refs.dedup();
-        self.map_series(refs.into_iter());
+        self.copy_out(refs.into_iter())
     }
 
-    /// Write out every closed chunk held in memory (after a replay or a snapshot's load).
+    /// Write out every closed chunk held in memory (a snapshot's, at open), in batches.
     fn map_all(&mut self) {
         let refs: Vec<SeriesRef> = self.series.keys().copied().collect();
-        self.map_series(refs.into_iter());
+        for batch in refs.chunks(4096) {
+            let w = self.copy_out(batch.iter().copied());
+            self.write_now(w);
+        }
         self.to_map.clear();
         self.to_map_chunks = 0;
     }
 
-    /// Write the in-memory closed chunks of `refs` (each listed once) to the chunk files, a
-    /// batch of about [`mapped::BATCH_BYTES`] a write, and put each one's place in its stead.
-    /// Chunks a failed write left stay in memory.
-    fn map_series(&mut self, refs: impl Iterator<Item = SeriesRef>) {
-        let Some(files) = self.mapped.clone() else {
-            return;
-        };
-        let mut buf: Vec<u8> = Vec::new();
-        let mut lens: Vec<u32> = Vec::new();
-        let mut at: Vec<(SeriesRef, bool, usize)> = Vec::new();
-        let flush = |idx: &mut Index,
-                     buf: &mut Vec<u8>,
-                     lens: &mut Vec<u32>,
-                     at: &mut Vec<(SeriesRef, bool, usize)>| {
-            if lens.is_empty() {
-                return;
-            }
-            if let Some(placed) = files.store(buf, lens) {
-                for ((r, hist, i), m) in at.drain(..).zip(placed) {
-                    if let Some(s) = idx.series.get_mut(&r) {
-                        s.set_mapped(hist, i, m);
-                    }
-                }
-            }
-            buf.clear();
-            lens.clear();
-            at.clear();
-        };
+    /// Write `w` and put the places in (an index no one else reads yet).
+    fn write_now(&mut self, w: ToWrite) {
+        if let Some(files) = self.mapped.clone()
+            && let Some(placed) = files.store(&w.buf, &w.lens)
+        {
+            self.install(w, placed);
+        }
+    }
+
+    /// The in-memory closed chunks of `refs` (each listed once): bytes back to back, and
+    /// where each was.
+    fn copy_out(&self, refs: impl Iterator<Item = SeriesRef>) -> ToWrite {
+        let mut w = ToWrite::default();
         for r in refs {
             let Some(s) = self.series.get(&r) else {
                 continue;
             };
-            for (hist, i, bytes) in s.heap_chunks() {
-                buf.extend_from_slice(bytes);
-                lens.push(bytes.len() as u32);
-                at.push((r, hist, i));
-            }
-            if buf.len() >= mapped::BATCH_BYTES {
-                flush(self, &mut buf, &mut lens, &mut at);
+            for (hist, i, min_t, max_t, bytes) in s.heap_chunks() {
+                w.buf.extend_from_slice(bytes);
+                w.lens.push(bytes.len() as u32);
+                w.at.push((r, hist, i, min_t, max_t));
             }
         }
-        flush(self, &mut buf, &mut lens, &mut at);
+        w
     }
+
+    /// Put each written chunk's place in for the chunk it was copied from, where that chunk is
+    /// still there, in memory, with the same range and length (a truncation or deletion in
+    /// between may have dropped or rebuilt it; it then stays as it is).
+    fn install(&mut self, w: ToWrite, placed: Vec<mapped::Mapped>) {
+        for ((r, hist, i, min_t, max_t), (m, len)) in
+            w.at.into_iter().zip(placed.into_iter().zip(w.lens))
+        {
+            if let Some(s) = self.series.get_mut(&r) {
+                s.set_mapped(hist, i, (min_t, max_t, len as usize), m);
+            }
+        }
+    }
+}
+
+/// Closed chunks copied out of the head to be written to its chunk files: their bytes back
+/// to back, each one's length, and where each was (series, histogram kind, index, time range).
+#[derive(Default)]
+struct ToWrite {
+    buf: Vec<u8>,
+    lens: Vec<u32>,
+    at: Vec<(SeriesRef, bool, usize, i64, i64)>,
 }
 
 /// Head chunks end at multiples of this range (the block range), as Prometheus's do: a block
@@ -1253,6 +1274,9 @@ struct ReplayPlan<'a> {
     /// `metadata-wal-records`: series' metadata records are applied (else skipped, so a run
     /// without the feature holds and sends none from an earlier run's segments).
     metadata: bool,
+    /// Where full chunks go as replay closes them (so a start does not hold the whole head
+    /// in memory first); None: they stay in memory.
+    mapped: Option<&'a Arc<mapped::ChunkFiles>>,
 }
 
 /// A head's state as replay left it.
@@ -1283,6 +1307,7 @@ impl ReplayPlan<'_> {
             max_exemplars,
             chunk_range,
             metadata,
+            mapped,
         } = *self;
         // Series of one family share one handle, as they do when scraped.
         let mut distinct_meta: std::collections::HashSet<Arc<vigil_storage::Metadata>> =
@@ -1294,6 +1319,8 @@ impl ReplayPlan<'_> {
         let mut index = Index {
             no_postings: wal_only,
             chunk_range,
+            mapped: mapped.cloned(),
+            write_inline: true,
             ..Index::default()
         };
         // Old samples (see [`old`]): a store of their own, whatever the head's start.
@@ -1603,6 +1630,18 @@ impl Head {
             }),
             _ => None,
         };
+        // Full chunks go to files from the start on, replay's too (the previous run's files
+        // removed first).
+        let files = match writable && !wal_only {
+            true => match mapped::ChunkFiles::open(dir) {
+                Ok(f) => Some(Arc::new(f)),
+                Err(e) => {
+                    tracing::warn!(dir = %dir.join(mapped::DIR).display(), err = %e, "Head chunks stay in memory: their directory cannot be used");
+                    None
+                }
+            },
+            false => None,
+        };
         let plan = ReplayPlan {
             wal_dir: &wal_dir,
             checkpoint: checkpoint.as_deref(),
@@ -1613,6 +1652,7 @@ impl Head {
             max_exemplars,
             chunk_range,
             metadata: wal_opts.metadata,
+            mapped: files.as_ref(),
         };
         let loaded = match &found {
             Some(f) => {
@@ -1660,17 +1700,11 @@ impl Head {
         // files; a read-only open leaves them).
         if writable && !wal_only {
             snapshot::remove_all(dir);
-            // Full chunks go to files from here on, those replay made first.
-            match mapped::ChunkFiles::open(dir) {
-                Ok(files) => {
-                    index.mapped = Some(Arc::new(files));
-                    index.map_all();
-                }
-                Err(e) => {
-                    tracing::warn!(dir = %dir.join(mapped::DIR).display(), err = %e, "Head chunks stay in memory: their directory cannot be used")
-                }
-            }
         }
+        // A snapshot's chunks (and the last few replay closed) to their files too; from here
+        // on, commits leave the writing to `write_chunks`, outside the lock.
+        index.map_all();
+        index.write_inline = false;
         Ok(Head {
             index: RwLock::new(index),
             wal: Mutex::new(if writable {
@@ -2000,8 +2034,6 @@ impl Head {
     /// Drop every sample before `before` (now in a block); series left empty are removed.
     /// Then checkpoint the WAL so replay starts from what the head still holds.
     pub fn truncate(&self, before: i64) -> std::io::Result<()> {
-        // Chunks closed since the last write-out that are to stay: to their files first.
-        self.index.write().map_pending();
         self.min_valid.fetch_max(before, Ordering::Relaxed);
         self.committed_low.store(i64::MAX, Ordering::Relaxed);
         // The oldest sample left may lie far past the cut (a gap in the data, e.g. samples
@@ -2030,7 +2062,32 @@ impl Head {
             }
         }
         drop(idx);
+        // The chunks listed that stay (those a cut took are gone, not written).
+        self.write_chunks(true);
         self.checkpoint(before)
+    }
+
+    /// Write the closed chunks listed to the head's chunk files, once enough are due (or
+    /// `all` of them), outside the index lock: a write can wait on the disk, and appends and
+    /// queries must not wait with it. Copied out under the lock, written, then each one's
+    /// place is put in under the lock again where its chunk is still the one copied.
+    pub(crate) fn write_chunks(&self, all: bool) {
+        let (files, w) = {
+            let mut idx = self.index.write();
+            let Some(files) = idx.mapped.clone() else {
+                return;
+            };
+            if idx.to_map.is_empty() || !(all || idx.map_due()) {
+                return;
+            }
+            (files, idx.take_listed())
+        };
+        if w.lens.is_empty() {
+            return;
+        }
+        if let Some(placed) = files.store(&w.buf, &w.lens) {
+            self.index.write().install(w, placed);
+        }
     }
 
     /// Agent mode: drop the WAL segments before `keep_from` (every remote write queue is past

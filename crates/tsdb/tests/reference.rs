@@ -179,9 +179,15 @@ fn tsdb_answers_as_the_reference_store() {
 fn chunk_files(dir: &std::path::Path) -> usize {
     std::fs::read_dir(dir.join("head-chunks"))
         .map(|rd| {
-            rd.filter_map(|e| std::fs::read(e.ok()?.path()).ok())
-                .filter(|b| b.starts_with(b"VIGILHCK") && b[16..].iter().any(|&x| x != 0))
-                .count()
+            rd.filter_map(|e| {
+                use std::os::unix::fs::FileExt;
+                let mut b = [0u8; 32];
+                let f = std::fs::File::open(e.ok()?.path()).ok()?;
+                f.read_exact_at(&mut b, 0).ok()?;
+                Some(b)
+            })
+            .filter(|b| b.starts_with(b"VIGILHCK") && b[16..].iter().any(|&x| x != 0))
+            .count()
         })
         .unwrap_or(0)
 }

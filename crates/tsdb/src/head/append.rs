@@ -715,6 +715,7 @@ impl Appender for HeadAppender<'_> {
                 .filter_map(|(r, e)| Some((idx.series.get(&r)?.labels.clone(), e)))
                 .collect()
         };
+        let write_due = guard.map_due();
         drop(guard);
         for (labels, e) in exemplars {
             // Checked when appended; one a concurrent commit overtook is dropped, as in
@@ -722,6 +723,10 @@ impl Appender for HeadAppender<'_> {
             let _ = self.head.exemplars.add(&labels, e);
         }
         drop(wal);
+        // Full chunks to their files, with no lock held, once enough are due.
+        if write_due {
+            self.head.write_chunks(false);
+        }
         self.head
             .stats
             .samples_appended

@@ -80,7 +80,17 @@ pub(crate) struct Mapped {
 
 impl Mapped {
     fn bytes(&self) -> &[u8] {
-        &self.seg.map[self.off as usize..self.off as usize + self.len as usize]
+        let (off, len) = (self.off as usize, self.len as usize);
+        assert!(
+            off + len <= self.seg.map.len(),
+            "a chunk's place past its segment"
+        );
+        // SAFETY: `off..off + len` lies within the mapping (checked above), which lives as
+        // long as `self.seg`; those bytes were written before this place was handed out and
+        // are never written again (the writer only appends past every place handed out).
+        // Only this range is borrowed, not the whole mapping, whose unwritten tail the writer
+        // fills meanwhile.
+        unsafe { std::slice::from_raw_parts(self.seg.map.as_ptr().add(off), len) }
     }
 }
 
@@ -116,14 +126,16 @@ pub(crate) struct ChunkFiles {
     failing: AtomicBool,
 }
 
-/// Whether `path` is a segment file vigil wrote (its name eight digits, its first bytes
-/// [`MAGIC`] or a prefix of them, as a creation cut short leaves it).
+/// Whether `path` is a segment file vigil wrote (a regular file, not a link, its name eight
+/// digits, its first bytes [`MAGIC`] or a prefix of them, as a creation cut short leaves it).
 fn is_ours(path: &Path) -> bool {
     let named = path
         .file_name()
         .and_then(|n| n.to_str())
         .is_some_and(|n| n.len() == 8 && n.bytes().all(|b| b.is_ascii_digit()));
-    if !named {
+    // Not opened unless a regular file: a FIFO would block the start, a link leads elsewhere.
+    let regular = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_file());
+    if !named || !regular {
         return false;
     }
     let mut head = [0u8; 8];
@@ -169,9 +181,10 @@ impl ChunkFiles {
         let made = (|| {
             file.write_all_at(MAGIC, 0)?;
             file.set_len(SEGMENT_BYTES)?;
-            // SAFETY: the file is vigil's own, created here and only ever written at offsets
-            // past those already handed out; it is not truncated while mapped (it is removed,
-            // which leaves the mapping valid, only when no chunk refers to it).
+            // SAFETY: the file is vigil's own, created here (`create_new`) and only ever
+            // written at offsets past those already handed out; it is never truncated (it is
+            // removed, which leaves a mapping valid, only when no chunk refers to it). Readers
+            // borrow only written ranges (`Mapped::bytes`).
             unsafe { Mmap::map(&file) }
         })();
         match made {
@@ -214,8 +227,11 @@ impl ChunkFiles {
         let mut k = 0usize;
         while k < lens.len() {
             if writer.is_none() {
-                *writer = Some(self.new_segment(*next)?);
+                // The number is used up either way: a name taken (by a file not ours) is not
+                // tried again.
+                let n = *next;
                 *next += 1;
+                *writer = Some(self.new_segment(n)?);
             }
             let w = writer.as_mut().expect("made above");
             // As many of the chunks as fit in this segment, written at once.
@@ -297,13 +313,19 @@ mod tests {
             assert_eq!(&c[..], &chunk(*i)[..], "chunk {i}");
         }
         drop(held);
-        // Someone else's file, and one of ours left by a crash (a header cut short).
+        // Someone else's file, and one of ours left by a crash (a header cut short); a link
+        // to a file that looks like ours, and a directory, are not ours either.
         std::fs::write(d.join(DIR).join("00000007"), b"not vigil's").unwrap();
         std::fs::write(d.join(DIR).join("00000003"), &MAGIC[..3]).unwrap();
+        std::fs::write(d.join("elsewhere"), MAGIC).unwrap();
+        std::os::unix::fs::symlink(d.join("elsewhere"), d.join(DIR).join("00000004")).unwrap();
+        std::fs::create_dir(d.join(DIR).join("00000005")).unwrap();
         drop(files);
         let files = ChunkFiles::open(&d).unwrap();
         assert!(!d.join(DIR).join("00000003").exists());
         assert!(d.join(DIR).join("00000007").exists());
+        assert!(d.join(DIR).join("00000004").exists() && d.join("elsewhere").exists());
+        assert!(d.join(DIR).join("00000005").is_dir());
         // New segments are numbered past the file left alone.
         let placed = files.store(&chunk(1), &[1000]).unwrap();
         assert_eq!(placed[0].seg.path, d.join(DIR).join("00000008"));
