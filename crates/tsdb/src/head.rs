@@ -359,8 +359,8 @@ impl MemSeries {
     }
 
     /// Put `m` in place of closed chunk `i` (a histogram one if `hist`), if that chunk is still
-    /// in memory with time range and length `was` (else it is another chunk now).
-    fn set_mapped(&mut self, hist: bool, i: usize, was: (i64, i64, usize), m: mapped::Mapped) {
+    /// in memory with time range and bytes `was` (else it is another chunk now).
+    fn set_mapped(&mut self, hist: bool, i: usize, was: (i64, i64, &[u8]), m: mapped::Mapped) {
         let Some(c) = self.chunks.as_deref_mut() else {
             return;
         };
@@ -373,7 +373,7 @@ impl MemSeries {
         };
         if let Some((min_t, max_t, d)) = slot
             && d.is_heap()
-            && (min_t, max_t, d.len()) == was
+            && (min_t, max_t, &d[..]) == was
         {
             *d = mapped::ChunkBytes::Mapped(m);
         }
@@ -880,14 +880,17 @@ impl Index {
     }
 
     /// Put each written chunk's place in for the chunk it was copied from, where that chunk is
-    /// still there, in memory, with the same range and length (a truncation or deletion in
-    /// between may have dropped or rebuilt it; it then stays as it is).
+    /// still there, in memory, with the same range and the very bytes written (a truncation
+    /// or deletion in between may have dropped or rebuilt it; it then stays as it is).
     fn install(&mut self, w: ToWrite, placed: Vec<mapped::Mapped>) {
+        let mut from = 0usize;
         for ((r, hist, i, min_t, max_t), (m, len)) in
             w.at.into_iter().zip(placed.into_iter().zip(w.lens))
         {
+            let bytes = &w.buf[from..from + len as usize];
+            from += len as usize;
             if let Some(s) = self.series.get_mut(&r) {
-                s.set_mapped(hist, i, (min_t, max_t, len as usize), m);
+                s.set_mapped(hist, i, (min_t, max_t, bytes), m);
             }
         }
     }

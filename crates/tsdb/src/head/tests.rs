@@ -1845,3 +1845,60 @@ fn a_sample_a_cut_overtakes_becomes_an_old_sample() {
         }
     }
 }
+
+/// A full chunk copied out to be written, then rebuilt before its place is put in (a
+/// deletion re-encoding it with the same range and length), keeps its new bytes in memory:
+/// the place of the old ones is not put in. An unchanged one is read back from its file.
+#[test]
+fn a_chunk_rebuilt_while_written_keeps_its_new_bytes() {
+    let d = tmp("mapped-install");
+    let h = reopen(&d, i64::MIN);
+    let (a, b) = (l(&[("__name__", "a")]), l(&[("__name__", "b")]));
+    for t in 0..130 {
+        let mut app = h.appender();
+        app.append(0, &a, t * 10, t as f64).unwrap();
+        app.append(0, &b, t * 10, t as f64).unwrap();
+        app.commit().unwrap();
+    }
+    let mut idx = h.index.write();
+    let w = idx.take_listed();
+    assert_eq!(w.lens.len(), 2, "one full chunk each");
+    let ra = idx.find(&a).unwrap();
+    let rb = idx.find(&b).unwrap();
+    let c = idx
+        .series
+        .get_mut(&ra)
+        .unwrap()
+        .chunks
+        .as_deref_mut()
+        .unwrap();
+    let mut other = c.closed[0].data.to_vec();
+    let last = other.len() - 1;
+    other[last] ^= 1;
+    c.closed[0].data = other.clone().into();
+    let files = idx
+        .mapped
+        .clone()
+        .expect("a writable head writes its chunks");
+    let placed = files.store(&w.buf, &w.lens).unwrap();
+    idx.install(w, placed);
+    let ca = idx.series[&ra].chunks.as_deref().unwrap();
+    assert!(ca.closed[0].data.is_heap());
+    assert_eq!(&ca.closed[0].data[..], &other[..]);
+    let cb = idx.series[&rb].chunks.as_deref().unwrap();
+    assert!(
+        !cb.closed[0].data.is_heap(),
+        "b's chunk now read from its file"
+    );
+    drop(idx);
+    let q = h.querier(0, i64::MAX).unwrap();
+    let got: Vec<f64> = q
+        .select(&[Matcher::equal("__name__", "b")])
+        .unwrap()
+        .flat_map(|s| s.samples.into_iter().map(|x| x.v))
+        .collect();
+    assert_eq!(got, (0..130).map(|t| t as f64).collect::<Vec<_>>());
+    drop(q);
+    drop(h);
+    let _ = std::fs::remove_dir_all(&d);
+}
