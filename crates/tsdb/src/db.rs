@@ -1363,7 +1363,9 @@ impl Db {
             );
         }
         if retention_bytes > 0 {
-            let mut total: u64 = blocks.iter().map(|b| b.size_bytes).sum::<u64>() + self.wal_size();
+            let mut total: u64 = blocks.iter().map(|b| b.size_bytes).sum::<u64>()
+                + self.wal_size()
+                + self.head_chunks_size();
             for b in &blocks {
                 if total <= retention_bytes {
                     break;
@@ -1493,6 +1495,21 @@ impl Db {
             )?;
         }
         Ok(name)
+    }
+
+    /// Disk space used by the head's chunk files (allocated blocks: the files are sparse), as
+    /// Prometheus counts its `chunks_head/` in size-based retention.
+    pub fn head_chunks_size(&self) -> u64 {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::read_dir(self.dir.join(crate::head::CHUNK_FILES_DIR))
+            .map(|rd| {
+                rd.filter_map(Result::ok)
+                    .filter_map(|e| e.metadata().ok())
+                    .filter(|m| m.is_file())
+                    .map(|m| m.blocks() * 512)
+                    .sum()
+            })
+            .unwrap_or(0)
     }
 
     /// Bytes used by the WAL directory.

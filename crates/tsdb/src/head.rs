@@ -844,6 +844,9 @@ impl Index {
 
     /// Write out every closed chunk held in memory (a snapshot's, at open), in batches.
     fn map_all(&mut self) {
+        if self.mapped.is_none() {
+            return;
+        }
         let refs: Vec<SeriesRef> = self.series.keys().copied().collect();
         for batch in refs.chunks(4096) {
             let w = self.copy_out(batch.iter().copied());
@@ -3131,6 +3134,8 @@ pub fn metric_names(head: &Head) -> Vec<String> {
 
 mod append;
 mod mapped;
+/// Where a server's head writes its full chunks (under the data directory).
+pub(crate) const CHUNK_FILES_DIR: &str = mapped::DIR;
 mod old;
 mod ooo;
 pub(crate) mod snapshot;

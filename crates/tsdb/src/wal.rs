@@ -261,7 +261,7 @@ pub enum Record {
     /// Float samples older than the head's start that the out-of-order window admitted:
     /// each series by its labels (not a ref: its series in the head may be gone, empty, by the
     /// time a checkpoint writes them again) with its samples. They go to the head's store of
-    /// old samples, which writes them out as blocks (only in segments of version 7).
+    /// old samples, which writes them out as blocks (only in segments of version 7 and later).
     OldSamples(Vec<(Labels, Vec<(i64, f64)>)>),
     /// As [`Record::OldSamples`] for native histograms (only in segments of version 8).
     OldHistograms(OldHistograms),

@@ -196,53 +196,51 @@ fn chunk_files(dir: &std::path::Path) -> usize {
 /// reference store's.
 fn check(db: &Db, reference: &MemoryStorage, r: &mut Rng, seed: u64, round: usize) {
     {
-        {
-            let ms: Vec<Matcher> = (0..=r.below(2)).map(|_| matcher(r)).collect();
-            if ms.iter().all(|m| m.matches_empty()) {
-                return;
-            }
-            let mint = r.below(7 * HOUR as u64) as i64 - HOUR;
-            let maxt = mint + r.below(4 * HOUR as u64) as i64;
-            let got: Vec<Series> = db
-                .querier(mint, maxt)
-                .unwrap()
-                .select(&ms)
-                .unwrap()
-                .collect();
-            let want: Vec<Series> = reference
-                .querier(mint, maxt)
-                .unwrap()
-                .select(&ms)
-                .unwrap()
-                .collect();
-            if let Err(e) = same(&got, &want) {
-                panic!("seed {seed} round {round} {ms:?} [{mint}, {maxt}]: {e}");
-            }
-            // The lazy sharded reading: shards partition the selection, each in label order.
-            let of = 1 + r.below(4) as usize;
-            let q = db.querier(mint, maxt).unwrap();
-            let mut sharded: Vec<Series> = Vec::new();
-            for shard in 0..of {
-                let part: Vec<Series> = q.select_shard(&ms, shard, of).unwrap().collect();
-                assert!(
-                    part.windows(2).all(|w| w[0].labels < w[1].labels),
-                    "seed {seed} round {round}: shard {shard} of {of} out of label order"
-                );
-                assert!(part.iter().all(|s| s.labels.shard(of) == shard));
-                sharded.extend(part);
-            }
-            sharded.sort_by(|a, b| a.labels.cmp(&b.labels));
-            if let Err(e) = same(&sharded, &want) {
-                panic!("seed {seed} round {round} {ms:?} [{mint}, {maxt}] in {of} shards: {e}");
-            }
-            let q = db.querier(mint, maxt).unwrap();
-            let rq = reference.querier(mint, maxt).unwrap();
-            assert_eq!(q.label_names(&ms).unwrap(), rq.label_names(&ms).unwrap());
-            assert_eq!(
-                q.label_values("pod", &ms).unwrap(),
-                rq.label_values("pod", &ms).unwrap(),
-                "seed {seed} round {round}"
-            );
+        let ms: Vec<Matcher> = (0..=r.below(2)).map(|_| matcher(r)).collect();
+        if ms.iter().all(|m| m.matches_empty()) {
+            return;
         }
+        let mint = r.below(7 * HOUR as u64) as i64 - HOUR;
+        let maxt = mint + r.below(4 * HOUR as u64) as i64;
+        let got: Vec<Series> = db
+            .querier(mint, maxt)
+            .unwrap()
+            .select(&ms)
+            .unwrap()
+            .collect();
+        let want: Vec<Series> = reference
+            .querier(mint, maxt)
+            .unwrap()
+            .select(&ms)
+            .unwrap()
+            .collect();
+        if let Err(e) = same(&got, &want) {
+            panic!("seed {seed} round {round} {ms:?} [{mint}, {maxt}]: {e}");
+        }
+        // The lazy sharded reading: shards partition the selection, each in label order.
+        let of = 1 + r.below(4) as usize;
+        let q = db.querier(mint, maxt).unwrap();
+        let mut sharded: Vec<Series> = Vec::new();
+        for shard in 0..of {
+            let part: Vec<Series> = q.select_shard(&ms, shard, of).unwrap().collect();
+            assert!(
+                part.windows(2).all(|w| w[0].labels < w[1].labels),
+                "seed {seed} round {round}: shard {shard} of {of} out of label order"
+            );
+            assert!(part.iter().all(|s| s.labels.shard(of) == shard));
+            sharded.extend(part);
+        }
+        sharded.sort_by(|a, b| a.labels.cmp(&b.labels));
+        if let Err(e) = same(&sharded, &want) {
+            panic!("seed {seed} round {round} {ms:?} [{mint}, {maxt}] in {of} shards: {e}");
+        }
+        let q = db.querier(mint, maxt).unwrap();
+        let rq = reference.querier(mint, maxt).unwrap();
+        assert_eq!(q.label_names(&ms).unwrap(), rq.label_names(&ms).unwrap());
+        assert_eq!(
+            q.label_values("pod", &ms).unwrap(),
+            rq.label_values("pod", &ms).unwrap(),
+            "seed {seed} round {round}"
+        );
     }
 }

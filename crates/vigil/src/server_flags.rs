@@ -143,7 +143,7 @@ pub const FLAGS: &[FlagInfo] = &[
     f(
         "storage.tsdb.retention.size",
         Works,
-        "most bytes of blocks kept, oldest dropped first (`512MB`, `1.5GiB`)",
+        "most bytes kept on disk (blocks, the WAL and the head chunk files, as Prometheus counts them), the oldest blocks dropped first (`512MB`, `1.5GiB`)",
     ),
     f(
         "storage.tsdb.retention",
@@ -198,7 +198,7 @@ pub const FLAGS: &[FlagInfo] = &[
     f(
         "storage.tsdb.head-chunks-write-queue-size",
         Warns,
-        "vigil's head keeps its chunks in memory; there is no write queue",
+        "vigil writes full head chunks to `head-chunks/` in batches from the thread that commits or truncates; there is no queue to size",
     ),
     f(
         "storage.tsdb.samples-per-chunk",
@@ -541,7 +541,7 @@ pub struct ServerFlags {
     /// WAL compression algorithm: snappy (zstd is refused: vigil has snappy only).
     #[arg(long = "storage.tsdb.wal-compression-type", hide = true, value_parser = ["snappy", "zstd"])]
     pub wal_compression_type: Option<String>,
-    /// No effect: vigil's head keeps its chunks in memory.
+    /// No effect: vigil writes full head chunks in batches, with no queue to size.
     #[arg(long = "storage.tsdb.head-chunks-write-queue-size")]
     pub head_chunks_write_queue_size: Option<String>,
     /// No effect: vigil's chunk sizes are its own.

@@ -611,6 +611,12 @@ pub(super) fn install(idx: &mut Index, p: &[u8], min_valid: i64) -> Option<Insta
         if let Some(f) = s.first_t() {
             a.lo = a.lo.min(f);
         }
+        // Its full chunks to the head's chunk files as the snapshot is read, so a start from
+        // one does not hold the whole head in memory first.
+        if s.heap_chunks().next().is_some() {
+            idx.closed_chunk(r);
+            idx.map_if_due();
+        }
     }
     (d.remaining() == 0).then_some(Installed {
         applied: a,
