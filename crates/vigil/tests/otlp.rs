@@ -460,34 +460,21 @@ fn wal_metadata(
     std::collections::BTreeMap<String, (String, String, String)>,
     usize,
 ) {
-    use vigil_tsdb::wal::Record;
-    let mut labels = std::collections::HashMap::new();
-    let mut out = std::collections::BTreeMap::new();
-    let mut entries = 0;
-    vigil_tsdb::wal::replay_from_with(wal_dir, 0, false, &mut |_: &Record| {}, |r| match r {
-        Record::Series(s) => labels.extend(s),
-        Record::Metadata(m) => {
-            for (r, meta) in m {
-                entries += 1;
-                let l: &vigil_model::Labels = &labels[&r];
-                let key: Vec<String> = l
-                    .iter()
-                    .filter(|l| l.name != "job" && l.name != "instance")
-                    .map(|l| format!("{}={}", l.name, l.value))
-                    .collect();
-                out.insert(
-                    key.join(","),
-                    (
-                        format!("{:?}", meta.kind).to_lowercase(),
-                        meta.unit.clone(),
-                        meta.help.clone(),
-                    ),
-                );
-            }
-        }
-        _ => {}
-    })
-    .unwrap();
+    let (by_labels, entries) = support::wal_metadata(wal_dir, |l| {
+        let key: Vec<String> = l
+            .iter()
+            .filter(|l| l.name != "job" && l.name != "instance")
+            .map(|l| format!("{}={}", l.name, l.value))
+            .collect();
+        key.join(",")
+    });
+    let out = by_labels
+        .into_iter()
+        .map(|(k, m)| {
+            let kind = format!("{:?}", m.kind).to_lowercase();
+            (k, (kind, m.unit.clone(), m.help.clone()))
+        })
+        .collect();
     (out, entries)
 }
 

@@ -1237,19 +1237,7 @@ fn streamed_remote_read_matches_the_samples_answer() {
             samples.push((name, t, (i * i % 97) as f64 * 0.25));
         }
     }
-    let f = v.dir.join("w.bin");
-    std::fs::write(&f, vigil_bench_write_request(&samples)).unwrap();
-    let (_, code, text) = curl(&[
-        "-X",
-        "POST",
-        "-H",
-        "Content-Type: application/x-protobuf",
-        "-H",
-        "Content-Encoding: snappy",
-        "--data-binary",
-        &format!("@{}", f.display()),
-        &format!("{}/api/v1/write", v.base),
-    ]);
+    let (code, text) = post_write(&v.dir, &v.base, &vigil_bench_write_request(&samples));
     assert_eq!(code, 204, "{text}");
     let request = |types: Vec<i32>| ReadRequest {
         queries: vec![Query {
@@ -1602,26 +1590,13 @@ fn late_samples_older_than_the_head_answer_as_prometheus() {
 
 /// Series' metadata in a WAL directory, as its newest records give it: instance -> help.
 fn wal_metadata(wal_dir: &Path) -> (std::collections::BTreeMap<String, String>, usize) {
-    use vigil_tsdb::wal::Record;
-    let mut labels = std::collections::HashMap::new();
-    let mut out = std::collections::BTreeMap::new();
-    let mut entries = 0;
-    vigil_tsdb::wal::replay_from_with(wal_dir, 0, false, &mut |_: &Record| {}, |r| match r {
-        Record::Series(s) => labels.extend(s),
-        Record::Metadata(m) => {
-            for (r, meta) in m {
-                entries += 1;
-                let l: &vigil_model::Labels = &labels[&r];
-                out.insert(
-                    l.get("instance").unwrap_or("").to_string(),
-                    meta.help.clone(),
-                );
-            }
-        }
-        _ => {}
-    })
-    .unwrap();
-    (out, entries)
+    let (by_instance, entries) =
+        support::wal_metadata(wal_dir, |l| l.get("instance").unwrap_or("").to_string());
+    let help = by_instance
+        .into_iter()
+        .map(|(k, m)| (k, m.help.clone()))
+        .collect();
+    (help, entries)
 }
 
 /// `--enable-feature=metadata-wal-records`: each series' metadata goes into the WAL when it

@@ -638,3 +638,30 @@ pub fn dashboard_queries(path: &std::path::Path) -> (Vec<String>, Vec<String>) {
         .collect();
     (exprs, vars)
 }
+
+/// Each series' metadata as the WAL under `wal_dir` last logs it, by `key` of its labels, and
+/// how many entries were logged in all (`--enable-feature=metadata-wal-records`).
+pub fn wal_metadata(
+    wal_dir: &Path,
+    key: impl Fn(&vigil_model::Labels) -> String,
+) -> (
+    std::collections::BTreeMap<String, std::sync::Arc<vigil_storage::Metadata>>,
+    usize,
+) {
+    use vigil_tsdb::wal::Record;
+    let mut labels = std::collections::HashMap::new();
+    let mut out = std::collections::BTreeMap::new();
+    let mut entries = 0;
+    vigil_tsdb::wal::replay_from_with(wal_dir, 0, false, &mut |_: &Record| {}, |r| match r {
+        Record::Series(s) => labels.extend(s),
+        Record::Metadata(m) => {
+            for (r, meta) in m {
+                entries += 1;
+                out.insert(key(&labels[&r]), meta);
+            }
+        }
+        _ => {}
+    })
+    .unwrap();
+    (out, entries)
+}
