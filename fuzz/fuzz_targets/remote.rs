@@ -52,9 +52,8 @@ fuzz_target!(|data: &[u8]| {
             } else {
                 receive::Message::V2
             };
-            if let Ok(req) = receive::decode(msg, body) {
-                let _ = receive::append(&st, &req);
-            }
+            // As the receiver runs it: decoded (1.0 without copying) and stored.
+            let _ = receive::receive(&st, msg, body);
         }
         _ => {
             let ext = BTreeMap::from([("site".to_string(), "a".to_string())]);

@@ -25,14 +25,24 @@ pub fn decode<M: Message + Default>(body: &[u8]) -> Result<M, String> {
 
 /// As [`decode`], with at most `limit` bytes decompressed.
 pub fn decode_limited<M: Message + Default>(body: &[u8], limit: usize) -> Result<M, String> {
+    let raw = decompress_limited(body, limit)?;
+    M::decode(raw.as_slice()).map_err(|e| format!("protobuf: {e}"))
+}
+
+/// A snappy block body decompressed (at most the receiver's limit), for a decoder that
+/// borrows from it.
+pub fn decompress(body: &[u8]) -> Result<Vec<u8>, String> {
+    decompress_limited(body, MAX_DECODED_BYTES)
+}
+
+fn decompress_limited(body: &[u8], limit: usize) -> Result<Vec<u8>, String> {
     let len = snap::raw::decompress_len(body).map_err(|e| format!("snappy: {e}"))?;
     if len > limit {
         return Err(format!(
             "snappy: decoded body of {len} bytes is larger than the {limit} allowed"
         ));
     }
-    let raw = snap::raw::Decoder::new()
+    snap::raw::Decoder::new()
         .decompress_vec(body)
-        .map_err(|e| format!("snappy: {e}"))?;
-    M::decode(raw.as_slice()).map_err(|e| format!("protobuf: {e}"))
+        .map_err(|e| format!("snappy: {e}"))
 }

@@ -6,6 +6,7 @@
 //! This crate sits above storage: it reads the journal and appends through the
 //! [`vigil_storage`] traits only, never the TSDB's files.
 
+pub mod batch;
 pub mod codec;
 pub mod metadata;
 pub mod otlp;

@@ -5,6 +5,7 @@
 use vigil_model::Labels;
 use vigil_storage::Storage;
 
+use crate::batch::{Batch, LabelPair, SeriesRef};
 use crate::codec;
 use crate::proto::{Exemplar, Label, RequestV2, TimeSeries, WriteRequest};
 
@@ -119,6 +120,28 @@ pub fn check_headers(
     }
 }
 
+/// Decode and store one request body: the receiver's whole work for a request. Remote
+/// write 1.0 is read without copying its labels ([`crate::batch`]); 2.0 is answered per
+/// sample ([`append_partial`]) with each series' metadata.
+pub fn receive(storage: &dyn Storage, msg: Message, body: &[u8]) -> Result<Received, ReceiveError> {
+    match msg {
+        Message::V1 => {
+            let raw = codec::decompress(body).map_err(ReceiveError::BadRequest)?;
+            let batch = decode_v1(&raw)?;
+            append_inner(storage, &batch, &[], false, &[])
+        }
+        Message::V2 => {
+            let (req, metadata) = decode_with_metadata(msg, body)?;
+            append_inner(storage, &Batch::of(&req), &[], true, &metadata)
+        }
+    }
+}
+
+/// A decompressed remote write 1.0 body, borrowed.
+fn decode_v1(raw: &[u8]) -> Result<Batch<'_>, ReceiveError> {
+    crate::batch::decode_v1(raw).map_err(|e| ReceiveError::BadRequest(format!("protobuf: {e}")))
+}
+
 /// Decode a request body of the given message, 2.0 resolved to 1.0's shape (labels as
 /// strings).
 pub fn decode(msg: Message, body: &[u8]) -> Result<WriteRequest, ReceiveError> {
@@ -135,10 +158,10 @@ pub fn decode_with_metadata(
     body: &[u8],
 ) -> Result<(WriteRequest, SeriesMetadata), ReceiveError> {
     match msg {
-        Message::V1 => Ok((
-            codec::decode(body).map_err(ReceiveError::BadRequest)?,
-            Vec::new(),
-        )),
+        Message::V1 => {
+            let raw = codec::decompress(body).map_err(ReceiveError::BadRequest)?;
+            Ok((decode_v1(&raw)?.to_request(), Vec::new()))
+        }
         Message::V2 => {
             let req: RequestV2 = codec::decode(body).map_err(ReceiveError::BadRequest)?;
             from_v2(
@@ -299,23 +322,30 @@ fn resolve(symbols: &[String], refs: &[u32], at: &str) -> Result<Vec<Label>, Rec
         .collect()
 }
 
-/// The labels of a series as sent, or why they are invalid.
-fn series_labels(ts: &crate::proto::TimeSeries) -> Result<Labels, String> {
-    let mut pairs: Vec<(&str, &str)> = ts
-        .labels
-        .iter()
-        .map(|l| (l.name.as_str(), l.value.as_str()))
-        .collect();
-    pairs.sort_unstable();
-    for w in pairs.windows(2) {
+/// The labels of a series as sent, or why they are invalid. `sorted` is scratch space kept
+/// across series, so a series costs one allocation: its packed label set.
+fn series_labels<'a>(
+    sent: &[LabelPair<'a>],
+    sorted: &mut Vec<LabelPair<'a>>,
+) -> Result<Labels, String> {
+    sorted.clear();
+    sorted.extend_from_slice(sent);
+    sorted.sort_unstable();
+    for w in sorted.windows(2) {
         if w[0].0 == w[1].0 {
             return Err(format!("duplicated label {}", w[0].0));
         }
     }
-    if pairs.iter().any(|(n, _)| n.is_empty()) {
+    if sorted.iter().any(|(n, _)| n.is_empty()) {
         return Err("a label with an empty name".into());
     }
-    let ls = Labels::from_pairs(pairs);
+    // An empty value is no label, as everywhere in Prometheus's data model.
+    let ls = Labels::from_sorted_refs(
+        sorted
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|&(name, value)| vigil_model::LabelRef { name, value }),
+    );
     if ls.metric_name().is_none_or(str::is_empty) {
         return Err("no metric name".into());
     }
@@ -328,15 +358,15 @@ fn start_zero(
     app: &mut dyn vigil_storage::Appender,
     labels: &Labels,
     start: i64,
-    ts: &TimeSeries,
+    ts: &SeriesRef,
 ) -> vigil_storage::SeriesRef {
     use prost::Message as _;
     let first_hist = ts
-        .histograms
+        .histograms()
         .first()
-        .and_then(|raw| crate::proto::Histogram::decode(raw.as_slice()).ok());
-    let (t, template) = match (ts.samples.first(), &first_hist) {
-        (Some(s), _) => (s.timestamp, None),
+        .and_then(|raw| crate::proto::Histogram::decode(*raw).ok());
+    let (t, template) = match (ts.samples().first(), &first_hist) {
+        (Some(&(_, t)), _) => (t, None),
         (None, Some(h)) => (h.timestamp, h.to_float()),
         (None, None) => return 0,
     };
@@ -351,7 +381,7 @@ fn start_zero(
 /// order, duplicate, too old) rolls the whole write back and is answered 400, so the sender
 /// drops it rather than retrying forever, as Prometheus does.
 pub fn append(storage: &dyn Storage, req: &WriteRequest) -> Result<Received, ReceiveError> {
-    append_inner(storage, req, &[], false, &[])
+    append_inner(storage, &Batch::of(req), &[], false, &[])
 }
 
 /// As [`append`] for remote write 2.0, which current Prometheus answers per sample: a sample
@@ -365,7 +395,7 @@ pub fn append_partial(
     req: &WriteRequest,
     metadata: &SeriesMetadata,
 ) -> Result<Received, ReceiveError> {
-    append_inner(storage, req, &[], true, metadata)
+    append_inner(storage, &Batch::of(req), &[], true, metadata)
 }
 
 /// As [`append`], with a start time for some series (`starts[i]` for `req.timeseries[i]`):
@@ -379,7 +409,7 @@ pub fn append_with_starts(
     starts: &[Option<i64>],
     metadata: &SeriesMetadata,
 ) -> Result<Received, ReceiveError> {
-    append_inner(storage, req, starts, false, metadata)
+    append_inner(storage, &Batch::of(req), starts, false, metadata)
 }
 
 /// Whether an append was refused for the sample's time only (the series is fine).
@@ -393,21 +423,22 @@ fn refused_for_time(e: &vigil_storage::AppendError) -> bool {
 
 fn append_inner(
     storage: &dyn Storage,
-    req: &WriteRequest,
+    req: &Batch,
     starts: &[Option<i64>],
     partial: bool,
     metadata: &[Option<std::sync::Arc<vigil_storage::Metadata>>],
 ) -> Result<Received, ReceiveError> {
     let mut app = storage.appender();
     let mut got = Received::default();
-    for (i, ts) in req.timeseries.iter().enumerate() {
-        let labels = match series_labels(ts) {
+    let mut sorted = Vec::new();
+    for (i, ts) in req.series().enumerate() {
+        let labels = match series_labels(ts.labels(), &mut sorted) {
             Ok(l) => l,
             Err(why) => {
                 let shown: Vec<String> = ts
-                    .labels
+                    .labels()
                     .iter()
-                    .map(|l| format!("{}={:?}", l.name, l.value))
+                    .map(|(n, v)| format!("{n}={v:?}"))
                     .collect();
                 tracing::warn!(labels = %shown.join(","), %why, "Remote write: invalid metric names or labels; series skipped");
                 got.invalid_series += 1;
@@ -418,22 +449,22 @@ fn append_inner(
         let refused_before = got.refused;
         let mut r = 0;
         if let Some(Some(start)) = starts.get(i) {
-            r = start_zero(&mut *app, &labels, *start, ts);
+            r = start_zero(&mut *app, &labels, *start, &ts);
         }
-        for s in &ts.samples {
-            match app.append(r, &labels, s.timestamp, s.value) {
+        for &(value, timestamp) in ts.samples() {
+            match app.append(r, &labels, timestamp, value) {
                 Ok(next) => r = next,
                 Err(e) if partial && refused_for_time(&e) => {
                     got.refused += 1;
                     if got.refusals.len() < REFUSALS_NAMED {
                         got.refusals
-                            .push(format!("{e}: series {labels}, timestamp {}", s.timestamp));
+                            .push(format!("{e}: series {labels}, timestamp {timestamp}"));
                     }
                     continue;
                 }
                 Err(e) => {
                     app.rollback();
-                    let msg = format!("{e}: series {labels}, timestamp {}", s.timestamp);
+                    let msg = format!("{e}: series {labels}, timestamp {timestamp}");
                     // Every refusal is final for the sender (a series limit too, as Mimir
                     // answers it): retrying the same request would block its queue forever.
                     return Err(ReceiveError::BadRequest(msg));
@@ -442,9 +473,9 @@ fn append_inner(
             got.samples += 1;
         }
         // Native histograms after the floats, as Prometheus appends them.
-        for (k, raw) in ts.histograms.iter().enumerate() {
+        for (k, raw) in ts.histograms().iter().enumerate() {
             use prost::Message as _;
-            let h = crate::proto::Histogram::decode(raw.as_slice()).map_err(|e| {
+            let h = crate::proto::Histogram::decode(*raw).map_err(|e| {
                 ReceiveError::BadRequest(format!(
                     "series {labels}, histograms[{k}]: not a native histogram message: {e}"
                 ))
@@ -491,18 +522,16 @@ fn append_inner(
         }
         // A series whose every sample was refused has no sample for its exemplars: they are
         // dropped, as Prometheus drops them (its series ref is unknown then).
-        let sent = (ts.samples.len() + ts.histograms.len()) as u64;
+        let sent = (ts.samples().len() + ts.histograms().len()) as u64;
         if sent > 0 && got.refused - refused_before == sent {
-            got.exemplars_dropped += ts.exemplars.len() as u64;
+            got.exemplars_dropped += ts.exemplars().len() as u64;
             continue;
         }
         // As Prometheus: after the series' samples, and a refused exemplar never fails the
         // write (it is counted and logged at debug).
-        for e in &ts.exemplars {
+        for e in ts.exemplars() {
             let ex = vigil_storage::Exemplar {
-                labels: Labels::from_pairs(
-                    e.labels.iter().map(|l| (l.name.as_str(), l.value.as_str())),
-                ),
+                labels: Labels::from_pairs(ts.exemplar_labels(e).iter().copied()),
                 value: e.value,
                 t: e.timestamp,
             };

@@ -196,17 +196,9 @@ async fn write(State(s): St, headers: HeaderMap, body: Bytes) -> Response {
     let v2 = matches!(checked, Ok(receive::Message::V2));
     let storage = s.storage.clone();
     // Decoding and appending are CPU and lock work: off the async workers.
-    let res = tokio::task::spawn_blocking(move || {
-        let msg = checked?;
-        let (req, metadata) = receive::decode_with_metadata(msg, &body)?;
-        if v2 {
-            receive::append_partial(&*storage, &req, &metadata)
-        } else {
-            receive::append(&*storage, &req)
-        }
-    })
-    .await
-    .unwrap_or_else(|e| Err(ReceiveError::Storage(format!("write task failed: {e}"))));
+    let res = tokio::task::spawn_blocking(move || receive::receive(&*storage, checked?, &body))
+        .await
+        .unwrap_or_else(|e| Err(ReceiveError::Storage(format!("write task failed: {e}"))));
     let mut st = remote.received.lock();
     st.requests += 1;
     let (written, histograms_written, exemplars_written) = res

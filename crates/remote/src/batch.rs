@@ -1,0 +1,723 @@
+//! A remote write's series borrowed from the request's bytes, and the remote write 1.0
+//! decoder that reads them without copying.
+//!
+//! Why our own decoder: decoding `prometheus.WriteRequest` through prost made two `String`s
+//! per label and a `Vec` per series, and `perf` of the receiver put about half its time in
+//! glibc's `malloc` and `free` (`bench/src/bin/receive.rs`). Here a request's labels are
+//! `&str`s into the decompressed body, and every series' labels, samples, exemplars and
+//! histograms sit in a few flat vectors: a handful of allocations per request.
+//!
+//! It takes and refuses what prost takes and refuses for the same message (wire types,
+//! UTF-8 strings, unknown fields of every wire type skipped, groups refused as deep as prost
+//! refuses them):
+//! `tests::same_as_prost_on_mutated_requests` holds it to that.
+
+use std::ops::Range;
+
+use crate::proto::{Exemplar, Label, Sample, TimeSeries, WriteRequest};
+
+/// A label as sent: name, value.
+pub type LabelPair<'a> = (&'a str, &'a str);
+
+/// One series of a [`Batch`]: where its parts are in the batch's vectors.
+#[derive(Debug, Clone, Default)]
+struct SeriesSpan {
+    labels: Range<u32>,
+    samples: Range<u32>,
+    exemplars: Range<u32>,
+    histograms: Range<u32>,
+}
+
+/// One exemplar of a [`Batch`].
+#[derive(Debug, Clone, Copy)]
+pub struct ExemplarRef {
+    labels: (u32, u32),
+    pub value: f64,
+    pub timestamp: i64,
+}
+
+/// The series of one write, borrowed: from the request's bytes ([`decode_v1`]) or from a
+/// decoded [`WriteRequest`] ([`Batch::of`]).
+#[derive(Debug, Default)]
+pub struct Batch<'a> {
+    series: Vec<SeriesSpan>,
+    labels: Vec<LabelPair<'a>>,
+    samples: Vec<(f64, i64)>,
+    exemplars: Vec<ExemplarRef>,
+    histograms: Vec<&'a [u8]>,
+}
+
+/// One series of a [`Batch`].
+#[derive(Clone, Copy)]
+pub struct SeriesRef<'b, 'a> {
+    batch: &'b Batch<'a>,
+    span: &'b SeriesSpan,
+}
+
+fn range(r: &Range<u32>) -> Range<usize> {
+    r.start as usize..r.end as usize
+}
+
+impl<'b, 'a> SeriesRef<'b, 'a> {
+    pub fn labels(&self) -> &'b [LabelPair<'a>] {
+        &self.batch.labels[range(&self.span.labels)]
+    }
+
+    /// Samples as (value, timestamp in ms).
+    pub fn samples(&self) -> &'b [(f64, i64)] {
+        &self.batch.samples[range(&self.span.samples)]
+    }
+
+    pub fn exemplars(&self) -> &'b [ExemplarRef] {
+        &self.batch.exemplars[range(&self.span.exemplars)]
+    }
+
+    /// The labels of one of this series' exemplars.
+    pub fn exemplar_labels(&self, e: &ExemplarRef) -> &'b [LabelPair<'a>] {
+        &self.batch.labels[e.labels.0 as usize..e.labels.1 as usize]
+    }
+
+    /// Native histograms, each an encoded [`crate::proto::Histogram`].
+    pub fn histograms(&self) -> &'b [&'a [u8]] {
+        &self.batch.histograms[range(&self.span.histograms)]
+    }
+}
+
+impl<'a> Batch<'a> {
+    /// The series of a decoded request, borrowed from it.
+    pub fn of(req: &'a WriteRequest) -> Batch<'a> {
+        let mut b = Batch::default();
+        for ts in &req.timeseries {
+            let mut span = SeriesSpan::default();
+            let l0 = b.labels.len() as u32;
+            b.labels.extend(
+                ts.labels
+                    .iter()
+                    .map(|l| (l.name.as_str(), l.value.as_str())),
+            );
+            span.labels = l0..b.labels.len() as u32;
+            let s0 = b.samples.len() as u32;
+            b.samples
+                .extend(ts.samples.iter().map(|s| (s.value, s.timestamp)));
+            span.samples = s0..b.samples.len() as u32;
+            let e0 = b.exemplars.len() as u32;
+            for e in &ts.exemplars {
+                let el0 = b.labels.len() as u32;
+                b.labels
+                    .extend(e.labels.iter().map(|l| (l.name.as_str(), l.value.as_str())));
+                b.exemplars.push(ExemplarRef {
+                    labels: (el0, b.labels.len() as u32),
+                    value: e.value,
+                    timestamp: e.timestamp,
+                });
+            }
+            span.exemplars = e0..b.exemplars.len() as u32;
+            let h0 = b.histograms.len() as u32;
+            b.histograms
+                .extend(ts.histograms.iter().map(|h| h.as_slice()));
+            span.histograms = h0..b.histograms.len() as u32;
+            b.series.push(span);
+        }
+        b
+    }
+
+    pub fn len(&self) -> usize {
+        self.series.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.series.is_empty()
+    }
+
+    pub fn series(&self) -> impl Iterator<Item = SeriesRef<'_, 'a>> {
+        self.series
+            .iter()
+            .map(move |span| SeriesRef { batch: self, span })
+    }
+
+    /// The owned request this batch holds the series of (tests and tools; the receiver
+    /// never needs it).
+    pub fn to_request(&self) -> WriteRequest {
+        let label = |&(n, v): &LabelPair| Label {
+            name: n.to_string(),
+            value: v.to_string(),
+        };
+        WriteRequest {
+            timeseries: self
+                .series()
+                .map(|s| TimeSeries {
+                    labels: s.labels().iter().map(label).collect(),
+                    samples: s
+                        .samples()
+                        .iter()
+                        .map(|&(value, timestamp)| Sample { value, timestamp })
+                        .collect(),
+                    exemplars: s
+                        .exemplars()
+                        .iter()
+                        .map(|e| Exemplar {
+                            labels: s.exemplar_labels(e).iter().map(label).collect(),
+                            value: e.value,
+                            timestamp: e.timestamp,
+                        })
+                        .collect(),
+                    histograms: s.histograms().iter().map(|h| h.to_vec()).collect(),
+                })
+                .collect(),
+            metadata: Vec::new(),
+        }
+    }
+}
+
+const VARINT: u8 = 0;
+const FIXED64: u8 = 1;
+const LEN: u8 = 2;
+const START_GROUP: u8 = 3;
+const END_GROUP: u8 = 4;
+const FIXED32: u8 = 5;
+
+/// prost's recursion budget at the top of a message it decodes.
+const DEPTH: u32 = 100;
+
+/// A cursor over protobuf wire bytes.
+struct Wire<'a> {
+    buf: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Wire<'a> {
+    fn new(buf: &'a [u8]) -> Wire<'a> {
+        Wire { buf, at: 0 }
+    }
+
+    fn done(&self) -> bool {
+        self.at >= self.buf.len()
+    }
+
+    fn varint(&mut self) -> Result<u64, String> {
+        let mut v = 0u64;
+        for i in 0..10 {
+            let Some(&b) = self.buf.get(self.at) else {
+                return Err("buffer underflow".into());
+            };
+            self.at += 1;
+            // The tenth byte may only carry the 64th bit.
+            if i == 9 && b > 1 {
+                return Err("invalid varint".into());
+            }
+            v |= u64::from(b & 0x7f) << (7 * i);
+            if b < 0x80 {
+                return Ok(v);
+            }
+        }
+        Err("invalid varint".into())
+    }
+
+    /// The next field's number and wire type.
+    fn key(&mut self) -> Result<(u32, u8), String> {
+        let k = self.varint()?;
+        if k > u64::from(u32::MAX) {
+            return Err(format!("invalid key value: {k}"));
+        }
+        let wire = (k & 7) as u8;
+        if wire > FIXED32 {
+            return Err(format!("invalid wire type value: {wire}"));
+        }
+        let field = (k >> 3) as u32;
+        if field == 0 {
+            return Err("invalid tag value: 0".into());
+        }
+        Ok((field, wire))
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        let end = self
+            .at
+            .checked_add(n)
+            .filter(|&e| e <= self.buf.len())
+            .ok_or("buffer underflow")?;
+        let s = &self.buf[self.at..end];
+        self.at = end;
+        Ok(s)
+    }
+
+    fn bytes(&mut self) -> Result<&'a [u8], String> {
+        let n = self.varint()?;
+        let n = usize::try_from(n).map_err(|_| "buffer underflow".to_string())?;
+        self.take(n)
+    }
+
+    fn fixed64(&mut self) -> Result<u64, String> {
+        let b = self.take(8)?;
+        Ok(u64::from_le_bytes(b.try_into().expect("eight bytes")))
+    }
+
+    /// Step over a field vigil does not read. `depth` is what is left of prost's recursion
+    /// budget where the field is (100 at the request, one less per message or group in),
+    /// so deep groups are refused exactly where prost refuses them; it bounds this
+    /// recursion too.
+    fn skip(&mut self, field: u32, wire: u8, depth: u32) -> Result<(), String> {
+        if depth == 0 {
+            return Err("recursion limit reached".into());
+        }
+        match wire {
+            VARINT => self.varint().map(drop),
+            FIXED64 => self.take(8).map(drop),
+            LEN => self.bytes().map(drop),
+            FIXED32 => self.take(4).map(drop),
+            START_GROUP => loop {
+                let (f, w) = self.key()?;
+                match w {
+                    END_GROUP if f == field => return Ok(()),
+                    END_GROUP => return Err("unexpected end group tag".into()),
+                    w => self.skip(f, w, depth - 1)?,
+                }
+            },
+            _ => Err("unexpected end group tag".into()),
+        }
+    }
+}
+
+/// A known field's value, read after its wire type is checked; an error names the field.
+/// (Errors are worded only when they happen: this is every label's path.)
+fn field<'a, T>(
+    w: &mut Wire<'a>,
+    name: &str,
+    got: u8,
+    want: u8,
+    read: impl FnOnce(&mut Wire<'a>) -> Result<T, String>,
+) -> Result<T, String> {
+    if got != want {
+        return Err(format!(
+            "{name}: invalid wire type: {got} (expected {want})"
+        ));
+    }
+    read(w).map_err(|e| format!("{name}: {e}"))
+}
+
+fn string<'a>(w: &mut Wire<'a>) -> Result<&'a str, String> {
+    std::str::from_utf8(w.bytes()?)
+        .map_err(|_| "invalid string value: data is not UTF-8 encoded".to_string())
+}
+
+fn double(w: &mut Wire) -> Result<f64, String> {
+    w.fixed64().map(f64::from_bits)
+}
+
+fn int64(w: &mut Wire) -> Result<i64, String> {
+    w.varint().map(|v| v as i64)
+}
+
+/// A `prometheus.Label`; the last of a repeated field wins, as in any protobuf decoder.
+fn label(buf: &[u8], depth: u32) -> Result<LabelPair<'_>, String> {
+    let mut w = Wire::new(buf);
+    let (mut name, mut value) = ("", "");
+    while !w.done() {
+        let (f, wire) = w.key()?;
+        match f {
+            1 => name = field(&mut w, "name", wire, LEN, string)?,
+            2 => value = field(&mut w, "value", wire, LEN, string)?,
+            _ => w.skip(f, wire, depth)?,
+        }
+    }
+    Ok((name, value))
+}
+
+/// A `prometheus.Sample` as (value, timestamp).
+fn sample(buf: &[u8]) -> Result<(f64, i64), String> {
+    let mut w = Wire::new(buf);
+    let (mut value, mut t) = (0.0, 0);
+    while !w.done() {
+        let (f, wire) = w.key()?;
+        match f {
+            1 => value = field(&mut w, "value", wire, FIXED64, double)?,
+            2 => t = field(&mut w, "timestamp", wire, VARINT, int64)?,
+            _ => w.skip(f, wire, DEPTH - 2)?,
+        }
+    }
+    Ok((value, t))
+}
+
+/// A `prometheus.Exemplar` into `b` (its labels at the end of `b.labels`).
+fn exemplar<'a>(b: &mut Batch<'a>, buf: &'a [u8]) -> Result<(), String> {
+    let mut w = Wire::new(buf);
+    let l0 = b.labels.len() as u32;
+    let (mut value, mut t) = (0.0, 0);
+    while !w.done() {
+        let (f, wire) = w.key()?;
+        match f {
+            1 => {
+                let m = field(&mut w, "labels", wire, LEN, Wire::bytes)?;
+                let l = label(m, DEPTH - 3).map_err(|e| format!("labels: {e}"))?;
+                b.labels.push(l);
+            }
+            2 => value = field(&mut w, "value", wire, FIXED64, double)?,
+            3 => t = field(&mut w, "timestamp", wire, VARINT, int64)?,
+            _ => w.skip(f, wire, DEPTH - 2)?,
+        }
+    }
+    b.exemplars.push(ExemplarRef {
+        labels: (l0, b.labels.len() as u32),
+        value,
+        timestamp: t,
+    });
+    Ok(())
+}
+
+/// One `prometheus.TimeSeries` into `b`. Its labels and its exemplars' labels are pushed to
+/// `b.labels` in the order the wire has them; `own` (scratch) notes where the series' own
+/// are, so they can be gathered when an exemplar came between them.
+fn series<'a>(b: &mut Batch<'a>, buf: &'a [u8], own: &mut Vec<u32>) -> Result<(), String> {
+    let mut w = Wire::new(buf);
+    let l0 = b.labels.len();
+    let s0 = b.samples.len() as u32;
+    let e0 = b.exemplars.len() as u32;
+    let h0 = b.histograms.len() as u32;
+    own.clear();
+    let mut interleaved = false;
+    while !w.done() {
+        let (f, wire) = w.key()?;
+        match f {
+            1 => {
+                let m = field(&mut w, "labels", wire, LEN, Wire::bytes)?;
+                let l = label(m, DEPTH - 2).map_err(|e| format!("labels: {e}"))?;
+                interleaved |= b.exemplars.len() as u32 > e0;
+                own.push(b.labels.len() as u32);
+                b.labels.push(l);
+            }
+            2 => {
+                let m = field(&mut w, "samples", wire, LEN, Wire::bytes)?;
+                b.samples
+                    .push(sample(m).map_err(|e| format!("samples: {e}"))?);
+            }
+            3 => {
+                let m = field(&mut w, "exemplars", wire, LEN, Wire::bytes)?;
+                exemplar(b, m).map_err(|e| format!("exemplars: {e}"))?;
+            }
+            4 => {
+                let m = field(&mut w, "histograms", wire, LEN, Wire::bytes)?;
+                b.histograms.push(m);
+            }
+            _ => w.skip(f, wire, DEPTH - 1)?,
+        }
+    }
+    let labels = if interleaved {
+        // Rare (senders write labels first): the series' labels go again at the end, in
+        // their order.
+        let start = b.labels.len() as u32;
+        for &k in own.iter() {
+            let l = b.labels[k as usize];
+            b.labels.push(l);
+        }
+        start..b.labels.len() as u32
+    } else {
+        // Pushed before any exemplar's: the first `own.len()` from where the series began.
+        l0 as u32..(l0 + own.len()) as u32
+    };
+    b.series.push(SeriesSpan {
+        labels,
+        samples: s0..b.samples.len() as u32,
+        exemplars: e0..b.exemplars.len() as u32,
+        histograms: h0..b.histograms.len() as u32,
+    });
+    Ok(())
+}
+
+/// A `prometheus.MetricMetadata` checked as prost would decode it (the receiver keeps no
+/// 1.0 metadata, but a malformed entry fails the request as it always has).
+fn check_metadata(buf: &[u8]) -> Result<(), String> {
+    let mut w = Wire::new(buf);
+    while !w.done() {
+        let (f, wire) = w.key()?;
+        match f {
+            1 => drop(field(&mut w, "type", wire, VARINT, Wire::varint)?),
+            2 => drop(field(&mut w, "metric_family_name", wire, LEN, string)?),
+            4 => drop(field(&mut w, "help", wire, LEN, string)?),
+            5 => drop(field(&mut w, "unit", wire, LEN, string)?),
+            _ => w.skip(f, wire, DEPTH - 1)?,
+        }
+    }
+    Ok(())
+}
+
+/// A decompressed `prometheus.WriteRequest`, its series borrowed from `raw`. An error names
+/// where the bytes went wrong (`timeseries[3]: labels: value: invalid string value: ...`).
+pub fn decode_v1(raw: &[u8]) -> Result<Batch<'_>, String> {
+    let mut b = Batch::default();
+    let mut w = Wire::new(raw);
+    let mut own = Vec::new();
+    let mut meta = 0;
+    while !w.done() {
+        let (f, wire) = w.key()?;
+        match f {
+            1 => {
+                let i = b.series.len();
+                let m = field(&mut w, "timeseries", wire, LEN, Wire::bytes)?;
+                series(&mut b, m, &mut own).map_err(|e| format!("timeseries[{i}]: {e}"))?;
+            }
+            3 => {
+                let m = field(&mut w, "metadata", wire, LEN, Wire::bytes)?;
+                check_metadata(m).map_err(|e| format!("metadata[{meta}]: {e}"))?;
+                meta += 1;
+            }
+            _ => w.skip(f, wire, DEPTH)?,
+        }
+    }
+    Ok(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost::Message as _;
+
+    fn request() -> WriteRequest {
+        let l = |n: &str, v: &str| Label {
+            name: n.into(),
+            value: v.into(),
+        };
+        WriteRequest {
+            timeseries: vec![
+                TimeSeries {
+                    labels: vec![l("__name__", "up"), l("job", "a"), l("é", "ü\u{1F600}")],
+                    samples: vec![
+                        Sample {
+                            value: 1.5,
+                            timestamp: 1000,
+                        },
+                        Sample {
+                            value: f64::from_bits(0x7ff0000000000002),
+                            timestamp: -5,
+                        },
+                    ],
+                    exemplars: vec![Exemplar {
+                        labels: vec![l("trace_id", "abc")],
+                        value: 2.0,
+                        timestamp: 900,
+                    }],
+                    histograms: vec![vec![8, 1, 16, 2]],
+                },
+                TimeSeries::default(),
+                TimeSeries {
+                    labels: vec![l("__name__", "x"), l("", "")],
+                    samples: vec![Sample {
+                        value: -0.0,
+                        timestamp: i64::MAX,
+                    }],
+                    ..Default::default()
+                },
+            ],
+            metadata: vec![crate::proto::MetricMetadata {
+                r#type: 2,
+                metric_family_name: "up".into(),
+                help: "h".into(),
+                unit: "u".into(),
+            }],
+        }
+    }
+
+    /// Decoded equal when both decoders take `raw`, or both refuse it. Compared through the
+    /// encoding, so NaN payloads and signed zeros count.
+    fn agree(raw: &[u8]) -> bool {
+        let ours = decode_v1(raw);
+        let prost = WriteRequest::decode(raw);
+        match (ours, prost) {
+            (Ok(b), Ok(mut p)) => {
+                p.metadata.clear();
+                assert_eq!(
+                    b.to_request().encode_to_vec(),
+                    p.encode_to_vec(),
+                    "decoded differently: {raw:02x?}"
+                );
+                true
+            }
+            (Err(_), Err(_)) => false,
+            (o, p) => panic!(
+                "one decoder took what the other refused: ours {:?}, prost {:?}, bytes {raw:02x?}",
+                o.map(|b| b.len()),
+                p.map(|r| r.timeseries.len())
+            ),
+        }
+    }
+
+    #[test]
+    fn decodes_what_prost_decodes() {
+        let req = request();
+        let raw = req.encode_to_vec();
+        let b = decode_v1(&raw).unwrap();
+        assert_eq!(b.len(), 3);
+        let first = b.series().next().unwrap();
+        assert_eq!(first.labels()[2], ("é", "ü\u{1F600}"));
+        assert_eq!(first.samples()[1].1, -5);
+        assert_eq!(
+            first.exemplar_labels(&first.exemplars()[0]),
+            &[("trace_id", "abc")]
+        );
+        assert_eq!(first.histograms(), &[&[8u8, 1, 16, 2][..]]);
+        assert!(agree(&raw));
+        // `Batch::of` gives the same series.
+        assert_eq!(
+            Batch::of(&req).to_request().encode_to_vec(),
+            b.to_request().encode_to_vec()
+        );
+    }
+
+    /// Hand-made corners: fields out of order (an exemplar between a series' labels), a field
+    /// repeated (the last wins), unknown fields of each wire type, nested groups, and the
+    /// ways bytes can be wrong.
+    #[test]
+    fn corners_agree_with_prost() {
+        fn key(f: u64, w: u64) -> Vec<u8> {
+            varint(f << 3 | w)
+        }
+        fn varint(mut v: u64) -> Vec<u8> {
+            let mut o = Vec::new();
+            while v >= 0x80 {
+                o.push(v as u8 | 0x80);
+                v >>= 7;
+            }
+            o.push(v as u8);
+            o
+        }
+        fn len(f: u64, body: &[u8]) -> Vec<u8> {
+            let mut o = key(f, 2);
+            o.extend(varint(body.len() as u64));
+            o.extend(body);
+            o
+        }
+        let lab = |n: &str, v: &str| [len(1, n.as_bytes()), len(2, v.as_bytes())].concat();
+        let ex = len(1, &lab("t", "1"));
+        let series = [
+            len(1, &lab("__name__", "a")),
+            len(3, &ex),
+            len(1, &lab("job", "j")),
+            len(
+                2,
+                &[
+                    key(1, 1),
+                    7.5f64.to_le_bytes().to_vec(),
+                    key(2, 0),
+                    varint(9),
+                ]
+                .concat(),
+            ),
+            // unknown fields of every wire type, and groups nested three deep
+            key(9, 0),
+            varint(u64::MAX),
+            key(10, 1),
+            vec![0; 8],
+            key(11, 5),
+            vec![0; 4],
+            len(12, b"zz"),
+            key(13, 3),
+            key(14, 3),
+            key(15, 3),
+            key(15, 4),
+            key(16, 0),
+            vec![1],
+            key(14, 4),
+            key(13, 4),
+        ]
+        .concat();
+        let good = len(1, &series);
+        assert!(agree(&good));
+        let b = decode_v1(&good).unwrap();
+        let s = b.series().next().unwrap();
+        assert_eq!(s.labels(), &[("__name__", "a"), ("job", "j")]);
+        assert_eq!(s.exemplar_labels(&s.exemplars()[0]), &[("t", "1")]);
+        assert_eq!(s.samples(), &[(7.5, 9)]);
+        // A repeated scalar: the last wins.
+        let twice = len(
+            1,
+            &len(2, &[key(2, 0), varint(1), key(2, 0), varint(2)].concat()),
+        );
+        assert!(agree(&twice));
+        assert_eq!(decode_v1(&twice).unwrap().samples, vec![(0.0, 2)]);
+        let bad: Vec<Vec<u8>> = vec![
+            len(1, &len(1, &len(1, &[0xff]))),                  // not UTF-8
+            len(1, &[key(1, 0), varint(1)].concat()),           // labels as a varint
+            [key(1, 2), varint(100)].concat(),                  // longer than the body
+            vec![0x80; 11],                                     // a varint too long
+            key(0, 0),                                          // field 0
+            key(3, 6),                                          // wire type 6
+            key(5, 4),                                          // a stray end of group
+            [key(5, 3), key(6, 4)].concat(),                    // a group closed by another field
+            key(5, 3),                                          // a group never closed
+            len(1, &len(2, &[key(1, 1), vec![0; 3]].concat())), // a double cut short
+            len(1, &len(2, &[key(2, 0), vec![0xff; 9], vec![2]].concat())), // 10th byte > 1
+            len(3, &[key(2, 0), varint(1)].concat()), // metadata's family name as a varint
+            len(3, &len(4, &[0xc3])),                 // metadata help not UTF-8
+        ];
+        for b in &bad {
+            assert!(!agree(b), "taken: {b:02x?}");
+        }
+        // An error names where: the series, the field, what is wrong.
+        let second_bad = [
+            len(1, &len(1, &lab("__name__", "a"))),
+            len(1, &len(1, &len(2, &[b'x', 0xff]))),
+        ]
+        .concat();
+        let e = decode_v1(&second_bad).unwrap_err();
+        assert_eq!(
+            e,
+            "timeseries[1]: labels: value: invalid string value: data is not UTF-8 encoded"
+        );
+        // Groups nested past prost's limit are refused by both, without recursion.
+        let deep = [
+            (0..200).map(|_| key(7, 3)).collect::<Vec<_>>().concat(),
+            (0..200).map(|_| key(7, 4)).collect::<Vec<_>>().concat(),
+        ]
+        .concat();
+        assert!(!agree(&deep));
+        let shallow = [
+            (0..50).map(|_| key(7, 3)).collect::<Vec<_>>().concat(),
+            (0..50).map(|_| key(7, 4)).collect::<Vec<_>>().concat(),
+        ]
+        .concat();
+        assert!(agree(&shallow));
+    }
+
+    /// Random mutations of a valid request (bit flips, bytes cut, inserted, repeated): every
+    /// one is taken by both decoders with the same series, or refused by both.
+    #[test]
+    fn same_as_prost_on_mutated_requests() {
+        let base = request().encode_to_vec();
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let (mut taken, mut refused) = (0, 0);
+        for _ in 0..20_000 {
+            let mut b = base.clone();
+            for _ in 0..1 + next() % 3 {
+                if b.is_empty() {
+                    break;
+                }
+                let at = (next() as usize) % b.len();
+                match next() % 4 {
+                    0 => b[at] ^= 1 << (next() % 8),
+                    1 => b.truncate(at),
+                    2 => b.insert(at, next() as u8),
+                    _ => {
+                        let end = (at + 1 + (next() as usize) % 8).min(b.len());
+                        let piece = b[at..end].to_vec();
+                        b.splice(at..at, piece);
+                    }
+                }
+            }
+            if agree(&b) {
+                taken += 1;
+            } else {
+                refused += 1;
+            }
+        }
+        // Both outcomes must be exercised for the comparison to mean anything.
+        assert!(
+            taken > 1_000 && refused > 1_000,
+            "{taken} taken, {refused} refused"
+        );
+    }
+}
