@@ -1,7 +1,7 @@
 //! The remote write receiver's cost: vigil vs Debian's Prometheus 2.42 and VictoriaMetrics,
 //! each taking the very same remote write 1.0 requests.
 //!
-//! `cargo build --release -p vigil && cargo run --release -p vigil-bench --bin receive [-- SERIES SAMPLES [SYSTEMS]]`
+//! `cargo build --release -p vigil && cargo run --release -p vigil-bench --bin receive [-- SERIES SAMPLES [SYSTEMS [2.0]]]`
 //!
 //! SERIES series (default 100,000) with SAMPLES samples each (default 30, 15 s apart, ending
 //! now) are encoded once, before any system starts, as Prometheus's sender would send them:
@@ -12,18 +12,49 @@
 //! from `/proc`) are read before and after, so the sender's work is not counted. Then every
 //! series and sample is checked through the query API, and CPU seconds per million samples,
 //! wall time and peak RSS are printed with the ratios. `VIGIL_BENCH_BIN` runs another vigil
-//! build (A/B); SYSTEMS (default `vigil,prometheus,victoria-metrics`) picks which run.
+//! build (A/B); SYSTEMS (default `vigil,prometheus,victoria-metrics`) picks which run. A
+//! fourth argument `2.0` sends the same series as remote write 2.0 requests (a symbol table
+//! per request) to vigil alone: neither reference takes 2.0.
 
 use std::time::{Duration, Instant};
 
 use vigil_bench::restarts::{scalar, start, wait_ready};
 use vigil_bench::{cpu_seconds, free_port, http_get, peak_rss_bytes};
-use vigil_remote::proto::{Label, Sample, TimeSeries, WriteRequest};
+use vigil_remote::proto::{Label, RequestV2, Sample, TimeSeries, TimeSeriesV2, WriteRequest};
 
 const BATCH: usize = 5_000;
 
+/// A 1.0 request as the 2.0 request carrying the same series.
+fn as_v2(req: WriteRequest) -> RequestV2 {
+    let mut symbols = vec![String::new()];
+    let mut index = std::collections::HashMap::new();
+    let mut sym = |s: String| -> u32 {
+        *index.entry(s.clone()).or_insert_with(|| {
+            symbols.push(s);
+            symbols.len() as u32 - 1
+        })
+    };
+    let timeseries = req
+        .timeseries
+        .into_iter()
+        .map(|ts| TimeSeriesV2 {
+            labels_refs: ts
+                .labels
+                .into_iter()
+                .flat_map(|l| [sym(l.name), sym(l.value)])
+                .collect(),
+            samples: ts.samples,
+            ..Default::default()
+        })
+        .collect();
+    RequestV2 {
+        symbols,
+        timeseries,
+    }
+}
+
 /// Every request body, in the order sent.
-fn bodies(series: usize, samples: i64, t0: i64) -> Vec<Vec<u8>> {
+fn bodies(series: usize, samples: i64, t0: i64, v2: bool) -> Vec<Vec<u8>> {
     let labels = |i: usize| {
         let l = |n: &str, v: String| Label {
             name: n.into(),
@@ -57,7 +88,11 @@ fn bodies(series: usize, samples: i64, t0: i64) -> Vec<Vec<u8>> {
                     ..Default::default()
                 });
             }
-            out.push(vigil_remote::codec::encode(&req));
+            out.push(if v2 {
+                vigil_remote::codec::encode(&as_v2(req))
+            } else {
+                vigil_remote::codec::encode(&req)
+            });
         }
     }
     out
@@ -70,6 +105,8 @@ fn main() {
     let systems = args
         .next()
         .unwrap_or_else(|| "vigil,prometheus,victoria-metrics".into());
+    let v2 = args.next().is_some_and(|p| p == "2.0");
+    let systems = if v2 { "vigil".into() } else { systems };
     let vigil = vigil_bench::vigil_binary();
     assert!(
         vigil.exists(),
@@ -80,12 +117,13 @@ fn main() {
         .unwrap()
         .as_millis() as i64;
     let t0 = now_ms - samples * 15_000;
-    let bodies = bodies(series, samples, t0);
+    let bodies = bodies(series, samples, t0, v2);
     let sent_bytes: usize = bodies.iter().map(Vec::len).sum();
     let total = (series as i64 * samples) as f64;
     println!(
-        "{series} series x {samples} samples = {total} samples in {} requests ({:.1} MB snappy), sent to each receiver",
+        "{series} series x {samples} samples = {total} samples in {} remote write {} requests ({:.1} MB snappy), sent to each receiver",
         bodies.len(),
+        if v2 { "2.0" } else { "1.0" },
         sent_bytes as f64 / 1e6
     );
     vigil_scrape::client::install_crypto_provider();
@@ -146,8 +184,18 @@ fn main() {
                     client
                         .post(&url)
                         .header("Content-Encoding", "snappy")
-                        .header("Content-Type", "application/x-protobuf")
-                        .header("X-Prometheus-Remote-Write-Version", "0.1.0")
+                        .header(
+                            "Content-Type",
+                            if v2 {
+                                "application/x-protobuf;proto=io.prometheus.write.v2.Request"
+                            } else {
+                                "application/x-protobuf"
+                            },
+                        )
+                        .header(
+                            "X-Prometheus-Remote-Write-Version",
+                            if v2 { "2.0.0" } else { "0.1.0" },
+                        )
                         .body(body.clone())
                         .send(),
                 )

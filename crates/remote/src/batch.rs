@@ -466,6 +466,306 @@ pub fn decode_v1(raw: &[u8]) -> Result<Batch<'_>, String> {
     Ok(b)
 }
 
+/// One series' metadata as a 2.0 request gives it, resolved against its symbols.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MetadataRef<'a> {
+    /// 0 unspecified, 1 counter, 2 gauge, 3 histogram, 4 gaugehistogram, 5 summary, 6 info,
+    /// 7 stateset (as sent; any other number too).
+    pub kind: i32,
+    pub help: &'a str,
+    pub unit: &'a str,
+}
+
+/// What [`decode_v2`] does beyond reading the series.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct V2Options {
+    /// `--enable-feature=type-and-unit-labels`: a series whose metadata gives a type or unit
+    /// carries them as `__type__` and `__unit__`, in place of any it was sent with.
+    pub type_and_unit: bool,
+    /// `--enable-feature=metadata-wal-records`: each series' metadata is given back.
+    pub keep_metadata: bool,
+}
+
+/// A 2.0 series' metadata fields as sent (an optional message sent twice merges, field by
+/// field, as in any protobuf decoder).
+#[derive(Debug, Clone, Copy, Default)]
+struct RawMetadata {
+    kind: i32,
+    help_ref: u32,
+    unit_ref: u32,
+}
+
+/// A repeated `uint32`, packed or not, appended to `out`.
+fn uint32s(w: &mut Wire, wire: u8, name: &str, out: &mut Vec<u32>) -> Result<(), String> {
+    let e = |e: String| format!("{name}: {e}");
+    match wire {
+        LEN => {
+            let mut packed = Wire::new(w.bytes().map_err(e)?);
+            while !packed.done() {
+                out.push(packed.varint().map_err(e)? as u32);
+            }
+            Ok(())
+        }
+        VARINT => {
+            out.push(w.varint().map_err(e)? as u32);
+            Ok(())
+        }
+        _ => Err(format!(
+            "{name}: invalid wire type: {wire} (expected {LEN})"
+        )),
+    }
+}
+
+/// A remote write 2.0 request's symbols and series: the series are read once the whole table
+/// is known (the wire may give it after them).
+fn v2_parts(raw: &[u8]) -> Result<(Vec<&str>, Vec<&[u8]>), String> {
+    let mut w = Wire::new(raw);
+    let (mut symbols, mut series) = (Vec::new(), Vec::new());
+    while !w.done() {
+        let (f, wire) = w.key()?;
+        match f {
+            4 => {
+                let n = symbols.len();
+                let s = field(&mut w, "symbols", wire, LEN, string)
+                    .map_err(|e| format!("symbols[{n}]: {e}"))?;
+                symbols.push(s);
+            }
+            5 => series.push(field(&mut w, "timeseries", wire, LEN, Wire::bytes)?),
+            _ => w.skip(f, wire, DEPTH)?,
+        }
+    }
+    Ok((symbols, series))
+}
+
+/// One `io.prometheus.write.v2.TimeSeries` as sent: its label references into `refs`, its
+/// exemplars' after them (`(start, end, value, timestamp)` into `exemplars`), samples and
+/// histograms into `b`.
+struct SeriesV2<'a> {
+    refs: Vec<u32>,
+    exemplars: Vec<(u32, u32, f64, i64)>,
+    samples: Vec<(f64, i64)>,
+    histograms: Vec<&'a [u8]>,
+    metadata: Option<RawMetadata>,
+}
+
+impl<'a> SeriesV2<'a> {
+    fn clear(&mut self) {
+        self.refs.clear();
+        self.exemplars.clear();
+        self.samples.clear();
+        self.histograms.clear();
+        self.metadata = None;
+    }
+
+    fn read(&mut self, buf: &'a [u8], own: &mut Vec<u32>) -> Result<(), String> {
+        self.clear();
+        own.clear();
+        let mut w = Wire::new(buf);
+        while !w.done() {
+            let (f, wire) = w.key()?;
+            match f {
+                1 => uint32s(&mut w, wire, "labels_refs", own)?,
+                2 => {
+                    let m = field(&mut w, "samples", wire, LEN, Wire::bytes)?;
+                    self.samples
+                        .push(sample(m).map_err(|e| format!("samples: {e}"))?);
+                }
+                3 => self
+                    .histograms
+                    .push(field(&mut w, "histograms", wire, LEN, Wire::bytes)?),
+                4 => {
+                    let m = field(&mut w, "exemplars", wire, LEN, Wire::bytes)?;
+                    self.exemplar(m).map_err(|e| format!("exemplars: {e}"))?;
+                }
+                5 => {
+                    let m = field(&mut w, "metadata", wire, LEN, Wire::bytes)?;
+                    let mut md = self.metadata.unwrap_or_default();
+                    metadata_v2(m, &mut md).map_err(|e| format!("metadata: {e}"))?;
+                    self.metadata = Some(md);
+                }
+                6 => drop(field(&mut w, "created_timestamp", wire, VARINT, int64)?),
+                _ => w.skip(f, wire, DEPTH - 1)?,
+            }
+        }
+        Ok(())
+    }
+
+    fn exemplar(&mut self, buf: &[u8]) -> Result<(), String> {
+        let mut w = Wire::new(buf);
+        let r0 = self.refs.len() as u32;
+        let (mut value, mut t) = (0.0, 0);
+        while !w.done() {
+            let (f, wire) = w.key()?;
+            match f {
+                1 => uint32s(&mut w, wire, "labels_refs", &mut self.refs)?,
+                2 => value = field(&mut w, "value", wire, FIXED64, double)?,
+                3 => t = field(&mut w, "timestamp", wire, VARINT, int64)?,
+                _ => w.skip(f, wire, DEPTH - 2)?,
+            }
+        }
+        self.exemplars.push((r0, self.refs.len() as u32, value, t));
+        Ok(())
+    }
+}
+
+fn metadata_v2(buf: &[u8], md: &mut RawMetadata) -> Result<(), String> {
+    let mut w = Wire::new(buf);
+    while !w.done() {
+        let (f, wire) = w.key()?;
+        match f {
+            1 => md.kind = field(&mut w, "type", wire, VARINT, int64)? as i32,
+            3 => md.help_ref = field(&mut w, "help_ref", wire, VARINT, int64)? as u32,
+            4 => md.unit_ref = field(&mut w, "unit_ref", wire, VARINT, int64)? as u32,
+            _ => w.skip(f, wire, DEPTH - 2)?,
+        }
+    }
+    Ok(())
+}
+
+/// Label pairs given as references into `symbols`, pushed to `out`; `at` names their place
+/// for the error an odd count or a reference outside the table gets.
+fn resolve<'a>(
+    symbols: &[&'a str],
+    refs: &[u32],
+    out: &mut Vec<LabelPair<'a>>,
+    at: impl Fn() -> String,
+) -> Result<(), String> {
+    if !refs.len().is_multiple_of(2) {
+        return Err(format!(
+            "{}.labels_refs: an odd number of references ({})",
+            at(),
+            refs.len()
+        ));
+    }
+    let get = |r: u32| {
+        symbols.get(r as usize).copied().ok_or_else(|| {
+            format!(
+                "{}.labels_refs: reference {r} is outside the {} symbols",
+                at(),
+                symbols.len()
+            )
+        })
+    };
+    for pair in refs.chunks(2) {
+        out.push((get(pair[0])?, get(pair[1])?));
+    }
+    Ok(())
+}
+
+/// The names Prometheus gives 2.0's metric types in `__type__`.
+fn type_name(kind: i32) -> &'static str {
+    match kind {
+        1 => "counter",
+        2 => "gauge",
+        3 => "histogram",
+        4 => "gaugehistogram",
+        5 => "summary",
+        6 => "info",
+        7 => "stateset",
+        _ => "",
+    }
+}
+
+/// A decompressed `io.prometheus.write.v2.Request`, resolved against its symbols into the
+/// series of a [`Batch`] borrowed from `raw`, and (with `keep_metadata`) each series'
+/// metadata by its place. Errors name the place: `timeseries[2].labels_refs: reference 9 is
+/// outside the 4 symbols`, and those of the wire begin `protobuf: `.
+#[allow(clippy::type_complexity)]
+pub fn decode_v2(
+    raw: &[u8],
+    opts: V2Options,
+) -> Result<(Batch<'_>, Vec<Option<MetadataRef<'_>>>), String> {
+    let (symbols, series) = v2_parts(raw).map_err(|e| format!("protobuf: {e}"))?;
+    if symbols.first().is_some_and(|s| !s.is_empty()) {
+        return Err("symbols: the first symbol must be the empty string".into());
+    }
+    let mut b = Batch::default();
+    let mut metadata = Vec::new();
+    let mut ts = SeriesV2 {
+        refs: Vec::new(),
+        exemplars: Vec::new(),
+        samples: Vec::new(),
+        histograms: Vec::new(),
+        metadata: None,
+    };
+    let mut own = Vec::new();
+    for (i, buf) in series.into_iter().enumerate() {
+        let at = || format!("timeseries[{i}]");
+        ts.read(buf, &mut own)
+            .map_err(|e| format!("protobuf: timeseries[{i}]: {e}"))?;
+        let symbol = |r: u32, name: &str| {
+            symbols.get(r as usize).copied().ok_or_else(|| {
+                format!(
+                    "timeseries[{i}].metadata.{name}: reference {r} is outside the {} symbols",
+                    symbols.len()
+                )
+            })
+        };
+        let l0 = b.labels.len();
+        resolve(&symbols, &own, &mut b.labels, at)?;
+        if opts.keep_metadata {
+            metadata.push(match ts.metadata {
+                Some(m) => Some(MetadataRef {
+                    kind: m.kind,
+                    help: symbol(m.help_ref, "help_ref")?,
+                    unit: symbol(m.unit_ref, "unit_ref")?,
+                }),
+                None => None,
+            });
+        }
+        if opts.type_and_unit
+            && let Some(m) = ts.metadata
+        {
+            let kind = type_name(m.kind);
+            let unit = symbol(m.unit_ref, "unit_ref")?;
+            if !(kind.is_empty() && unit.is_empty()) {
+                // In place of any the series was sent with, after its other labels.
+                let mut k = l0;
+                for j in l0..b.labels.len() {
+                    let l = b.labels[j];
+                    if l.0 != "__type__" && l.0 != "__unit__" {
+                        b.labels[k] = l;
+                        k += 1;
+                    }
+                }
+                b.labels.truncate(k);
+                for (name, value) in [("__type__", kind), ("__unit__", unit)] {
+                    if !value.is_empty() {
+                        b.labels.push((name, value));
+                    }
+                }
+            }
+        }
+        let labels = l0 as u32..b.labels.len() as u32;
+        let e0 = b.exemplars.len() as u32;
+        for (k, &(r0, r1, value, timestamp)) in ts.exemplars.iter().enumerate() {
+            let el0 = b.labels.len() as u32;
+            resolve(
+                &symbols,
+                &ts.refs[r0 as usize..r1 as usize],
+                &mut b.labels,
+                || format!("timeseries[{i}].exemplars[{k}]"),
+            )?;
+            b.exemplars.push(ExemplarRef {
+                labels: (el0, b.labels.len() as u32),
+                value,
+                timestamp,
+            });
+        }
+        let s0 = b.samples.len() as u32;
+        b.samples.extend_from_slice(&ts.samples);
+        let h0 = b.histograms.len() as u32;
+        b.histograms.extend_from_slice(&ts.histograms);
+        b.series.push(SeriesSpan {
+            labels,
+            samples: s0..b.samples.len() as u32,
+            exemplars: e0..b.exemplars.len() as u32,
+            histograms: h0..b.histograms.len() as u32,
+        });
+    }
+    Ok((b, metadata))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -718,6 +1018,304 @@ mod tests {
         assert!(
             taken > 1_000 && refused > 1_000,
             "{taken} taken, {refused} refused"
+        );
+    }
+
+    /// prost's reading of a 2.0 request resolved against its symbols, written plainly: the
+    /// oracle for [`decode_v2`].
+    #[allow(clippy::type_complexity)]
+    fn v2_by_prost(
+        raw: &[u8],
+        opts: V2Options,
+    ) -> Option<(WriteRequest, Vec<Option<(i32, String, String)>>)> {
+        use crate::proto::RequestV2;
+        let req = RequestV2::decode(raw).ok()?;
+        let sym = &req.symbols;
+        if sym.first().is_some_and(|s| !s.is_empty()) {
+            return None;
+        }
+        let get = |r: u32| sym.get(r as usize).cloned();
+        let pairs = |refs: &[u32]| -> Option<Vec<Label>> {
+            if refs.len() % 2 == 1 {
+                return None;
+            }
+            refs.chunks(2)
+                .map(|p| {
+                    Some(Label {
+                        name: get(p[0])?,
+                        value: get(p[1])?,
+                    })
+                })
+                .collect()
+        };
+        let mut out = WriteRequest::default();
+        let mut meta = Vec::new();
+        for ts in &req.timeseries {
+            let mut labels = pairs(&ts.labels_refs)?;
+            if opts.keep_metadata {
+                meta.push(match &ts.metadata {
+                    Some(m) => Some((m.r#type, get(m.help_ref)?, get(m.unit_ref)?)),
+                    None => None,
+                });
+            }
+            if opts.type_and_unit
+                && let Some(m) = &ts.metadata
+            {
+                let (kind, unit) = (type_name(m.r#type), get(m.unit_ref)?);
+                if !(kind.is_empty() && unit.is_empty()) {
+                    labels.retain(|l| l.name != "__type__" && l.name != "__unit__");
+                    for (n, v) in [("__type__", kind), ("__unit__", unit.as_str())] {
+                        if !v.is_empty() {
+                            labels.push(Label {
+                                name: n.into(),
+                                value: v.into(),
+                            });
+                        }
+                    }
+                }
+            }
+            let mut exemplars = Vec::new();
+            for e in &ts.exemplars {
+                exemplars.push(Exemplar {
+                    labels: pairs(&e.labels_refs)?,
+                    value: e.value,
+                    timestamp: e.timestamp,
+                });
+            }
+            out.timeseries.push(TimeSeries {
+                labels,
+                samples: ts.samples.clone(),
+                exemplars,
+                histograms: ts.histograms.clone(),
+            });
+        }
+        Some((out, meta))
+    }
+
+    /// Both readings of a 2.0 request agree: the same series and metadata, or both refuse.
+    fn agree_v2(raw: &[u8], opts: V2Options) -> bool {
+        let ours = decode_v2(raw, opts);
+        match (ours, v2_by_prost(raw, opts)) {
+            (Ok((b, m)), Some((p, pm))) => {
+                assert_eq!(
+                    b.to_request().encode_to_vec(),
+                    p.encode_to_vec(),
+                    "decoded differently: {raw:02x?}"
+                );
+                let m: Vec<_> = m
+                    .iter()
+                    .map(|m| m.map(|m| (m.kind, m.help.to_string(), m.unit.to_string())))
+                    .collect();
+                assert_eq!(m, pm, "metadata: {raw:02x?}");
+                true
+            }
+            (Err(_), None) => false,
+            (o, p) => panic!(
+                "one decoder took what the other refused: ours {:?}, prost {:?}, bytes {raw:02x?}",
+                o.map(|b| b.0.len()),
+                p.map(|r| r.0.timeseries.len())
+            ),
+        }
+    }
+
+    fn request_v2() -> crate::proto::RequestV2 {
+        use crate::proto::{ExemplarV2, MetadataV2, RequestV2, TimeSeriesV2};
+        RequestV2 {
+            symbols: [
+                "", "__name__", "up", "job", "a", "__type__", "seconds", "trace_id", "é",
+            ]
+            .map(String::from)
+            .to_vec(),
+            timeseries: vec![
+                TimeSeriesV2 {
+                    labels_refs: vec![1, 2, 3, 4, 5, 4],
+                    samples: vec![Sample {
+                        value: 1.0,
+                        timestamp: 5,
+                    }],
+                    histograms: vec![vec![8, 1]],
+                    exemplars: vec![ExemplarV2 {
+                        labels_refs: vec![7, 8],
+                        value: 2.5,
+                        timestamp: 4,
+                    }],
+                    metadata: Some(MetadataV2 {
+                        r#type: 1,
+                        help_ref: 8,
+                        unit_ref: 6,
+                    }),
+                    created_timestamp: 3,
+                },
+                TimeSeriesV2 {
+                    labels_refs: vec![1, 8],
+                    samples: vec![Sample {
+                        value: -1.0,
+                        timestamp: -2,
+                    }],
+                    metadata: Some(MetadataV2::default()),
+                    ..Default::default()
+                },
+            ],
+        }
+    }
+
+    /// Random mutations of a valid 2.0 request, read with each combination of the features:
+    /// both readings agree on every one.
+    #[test]
+    fn v2_same_as_prost_on_mutated_requests() {
+        let base = request_v2().encode_to_vec();
+        let all = [(false, false), (true, false), (false, true), (true, true)].map(
+            |(type_and_unit, keep_metadata)| V2Options {
+                type_and_unit,
+                keep_metadata,
+            },
+        );
+        for opts in all {
+            assert!(agree_v2(&base, opts));
+        }
+        let (b, m) = decode_v2(&base, all[3]).unwrap();
+        let first = b.series().next().unwrap();
+        assert_eq!(
+            first.labels(),
+            &[
+                ("__name__", "up"),
+                ("job", "a"),
+                ("__type__", "counter"),
+                ("__unit__", "seconds")
+            ]
+        );
+        assert_eq!(
+            first.exemplar_labels(&first.exemplars()[0]),
+            &[("trace_id", "é")]
+        );
+        assert_eq!(
+            m[0],
+            Some(MetadataRef {
+                kind: 1,
+                help: "é",
+                unit: "seconds"
+            })
+        );
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let (mut taken, mut refused) = (0, 0);
+        for round in 0..20_000 {
+            let mut b = base.clone();
+            for _ in 0..1 + next() % 3 {
+                if b.is_empty() {
+                    break;
+                }
+                let at = (next() as usize) % b.len();
+                match next() % 4 {
+                    0 => b[at] ^= 1 << (next() % 8),
+                    1 => b.truncate(at),
+                    2 => b.insert(at, next() as u8),
+                    _ => {
+                        let end = (at + 1 + (next() as usize) % 8).min(b.len());
+                        let piece = b[at..end].to_vec();
+                        b.splice(at..at, piece);
+                    }
+                }
+            }
+            if agree_v2(&b, all[round % 4]) {
+                taken += 1;
+            } else {
+                refused += 1;
+            }
+        }
+        assert!(
+            taken > 1_000 && refused > 1_000,
+            "{taken} taken, {refused} refused"
+        );
+    }
+
+    /// Hand-made 2.0 corners: the symbols after the series, label references unpacked and
+    /// packed in two runs, metadata sent twice (merged field by field), an unknown field,
+    /// and references out of the table or odd in number.
+    #[test]
+    fn v2_corners_agree_with_prost() {
+        fn varint(mut v: u64) -> Vec<u8> {
+            let mut o = Vec::new();
+            while v >= 0x80 {
+                o.push(v as u8 | 0x80);
+                v >>= 7;
+            }
+            o.push(v as u8);
+            o
+        }
+        let key = |f: u64, w: u64| varint(f << 3 | w);
+        let len =
+            |f: u64, body: &[u8]| [key(f, 2), varint(body.len() as u64), body.to_vec()].concat();
+        let packed = |f: u64, refs: &[u64]| {
+            len(f, &refs.iter().flat_map(|&r| varint(r)).collect::<Vec<_>>())
+        };
+        let unpacked = |f: u64, refs: &[u64]| {
+            refs.iter()
+                .flat_map(|&r| [key(f, 0), varint(r)].concat())
+                .collect::<Vec<_>>()
+        };
+        let symbols = ["", "__name__", "up", "job", "a", "h", "u"]
+            .iter()
+            .flat_map(|s| len(4, s.as_bytes()))
+            .collect::<Vec<_>>();
+        let series = |refs: Vec<u8>| {
+            let body = [
+                refs,
+                len(4, &[unpacked(1, &[3]), packed(1, &[4])].concat()),
+                len(5, &[key(1, 0), varint(2), key(3, 0), varint(5)].concat()),
+                len(5, &[key(4, 0), varint(6)].concat()),
+                key(9, 0),
+                varint(1),
+            ]
+            .concat();
+            len(5, &body)
+        };
+        let opts = V2Options {
+            type_and_unit: true,
+            keep_metadata: true,
+        };
+        let good = [
+            series([unpacked(1, &[1, 2]), packed(1, &[3, 4])].concat()),
+            symbols.clone(),
+        ]
+        .concat();
+        assert!(agree_v2(&good, opts));
+        let (b, m) = decode_v2(&good, opts).unwrap();
+        let s = b.series().next().unwrap();
+        assert_eq!(
+            s.labels(),
+            &[
+                ("__name__", "up"),
+                ("job", "a"),
+                ("__type__", "gauge"),
+                ("__unit__", "u")
+            ]
+        );
+        assert_eq!(s.exemplar_labels(&s.exemplars()[0]), &[("job", "a")]);
+        assert_eq!(
+            m,
+            vec![Some(MetadataRef {
+                kind: 2,
+                help: "h",
+                unit: "u"
+            })]
+        );
+        for bad in [
+            [series(packed(1, &[1, 2, 3])), symbols.clone()].concat(),
+            [series(packed(1, &[1, 70])), symbols.clone()].concat(),
+            [len(4, b"x"), series(packed(1, &[1, 2]))].concat(),
+        ] {
+            assert!(!agree_v2(&bad, opts), "taken: {bad:02x?}");
+        }
+        let e = decode_v2(&[series(packed(1, &[1, 70])), symbols].concat(), opts).unwrap_err();
+        assert_eq!(
+            e,
+            "timeseries[0].labels_refs: reference 70 is outside the 7 symbols"
         );
     }
 }

@@ -7,7 +7,7 @@ use vigil_storage::Storage;
 
 use crate::batch::{Batch, LabelPair, SeriesRef};
 use crate::codec;
-use crate::proto::{Exemplar, Label, RequestV2, TimeSeries, WriteRequest};
+use crate::proto::WriteRequest;
 
 /// Which message a request carries, from its `Content-Type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,19 +120,16 @@ pub fn check_headers(
     }
 }
 
-/// Decode and store one request body: the receiver's whole work for a request. Remote
-/// write 1.0 is read without copying its labels ([`crate::batch`]); 2.0 is answered per
+/// Decode and store one request body: the receiver's whole work for a request. Both
+/// messages are read without copying their labels ([`crate::batch`]); 2.0 is answered per
 /// sample ([`append_partial`]) with each series' metadata.
 pub fn receive(storage: &dyn Storage, msg: Message, body: &[u8]) -> Result<Received, ReceiveError> {
+    let raw = codec::decompress(body).map_err(ReceiveError::BadRequest)?;
     match msg {
-        Message::V1 => {
-            let raw = codec::decompress(body).map_err(ReceiveError::BadRequest)?;
-            let batch = decode_v1(&raw)?;
-            append_inner(storage, &batch, &[], false, &[])
-        }
+        Message::V1 => append_inner(storage, &decode_v1(&raw)?, &[], false, &[]),
         Message::V2 => {
-            let (req, metadata) = decode_with_metadata(msg, body)?;
-            append_inner(storage, &Batch::of(&req), &[], true, &metadata)
+            let (batch, metadata) = decode_v2(&raw)?;
+            append_inner(storage, &batch, &[], true, &metadata)
         }
     }
 }
@@ -140,6 +137,18 @@ pub fn receive(storage: &dyn Storage, msg: Message, body: &[u8]) -> Result<Recei
 /// A decompressed remote write 1.0 body, borrowed.
 fn decode_v1(raw: &[u8]) -> Result<Batch<'_>, ReceiveError> {
     crate::batch::decode_v1(raw).map_err(|e| ReceiveError::BadRequest(format!("protobuf: {e}")))
+}
+
+/// A decompressed remote write 2.0 body, borrowed and resolved against its symbols, with
+/// each series' metadata as the storage keeps it (`--enable-feature=metadata-wal-records`;
+/// else empty) and `__type__`/`__unit__` from it with `type-and-unit-labels`.
+fn decode_v2(raw: &[u8]) -> Result<(Batch<'_>, SeriesMetadata), ReceiveError> {
+    let opts = crate::batch::V2Options {
+        type_and_unit: vigil_config::type_and_unit_labels(),
+        keep_metadata: vigil_config::metadata_wal_records(),
+    };
+    let (batch, metadata) = crate::batch::decode_v2(raw, opts).map_err(ReceiveError::BadRequest)?;
+    Ok((batch, metadata.iter().map(series_metadata).collect()))
 }
 
 /// Decode a request body of the given message, 2.0 resolved to 1.0's shape (labels as
@@ -152,174 +161,42 @@ pub fn decode(msg: Message, body: &[u8]) -> Result<WriteRequest, ReceiveError> {
 /// (empty for 1.0, or without `--enable-feature=metadata-wal-records`).
 pub type SeriesMetadata = Vec<Option<std::sync::Arc<vigil_storage::Metadata>>>;
 
-/// As [`decode`], with the series' metadata (for [`append_partial_with_metadata`]).
+/// As [`decode`], with the series' metadata (for [`append_partial`]).
 pub fn decode_with_metadata(
     msg: Message,
     body: &[u8],
 ) -> Result<(WriteRequest, SeriesMetadata), ReceiveError> {
+    let raw = codec::decompress(body).map_err(ReceiveError::BadRequest)?;
     match msg {
-        Message::V1 => {
-            let raw = codec::decompress(body).map_err(ReceiveError::BadRequest)?;
-            Ok((decode_v1(&raw)?.to_request(), Vec::new()))
-        }
+        Message::V1 => Ok((decode_v1(&raw)?.to_request(), Vec::new())),
         Message::V2 => {
-            let req: RequestV2 = codec::decode(body).map_err(ReceiveError::BadRequest)?;
-            from_v2(
-                req,
-                vigil_config::type_and_unit_labels(),
-                vigil_config::metadata_wal_records(),
-            )
+            let (batch, metadata) = decode_v2(&raw)?;
+            Ok((batch.to_request(), metadata))
         }
     }
-}
-
-/// A 2.0 request as the 1.0 message it carries the same series and samples as. A reference
-/// outside the symbols table, or an odd number of them, is a 400 naming the series' place.
-///
-/// `type_and_unit`: `--enable-feature=type-and-unit-labels` (see [`type_and_unit_labels`]).
-///
-/// `keep_metadata`: `--enable-feature=metadata-wal-records`, whose storage keeps each series'
-/// metadata (a reference outside the table is then a 400 too).
-fn from_v2(
-    mut req: RequestV2,
-    type_and_unit: bool,
-    keep_metadata: bool,
-) -> Result<(WriteRequest, SeriesMetadata), ReceiveError> {
-    let symbols = std::mem::take(&mut req.symbols);
-    if symbols.first().is_some_and(|s| !s.is_empty()) {
-        return Err(ReceiveError::BadRequest(
-            "symbols: the first symbol must be the empty string".into(),
-        ));
-    }
-    let mut out = WriteRequest::default();
-    let mut metadata = Vec::new();
-    for (i, ts) in req.timeseries.into_iter().enumerate() {
-        let mut labels = resolve(&symbols, &ts.labels_refs, &format!("timeseries[{i}]"))?;
-        if keep_metadata {
-            metadata.push(match &ts.metadata {
-                Some(m) => series_metadata(m, &symbols, i)?,
-                None => None,
-            });
-        }
-        if type_and_unit && let Some(m) = &ts.metadata {
-            type_and_unit_labels(&mut labels, m, &symbols, i)?;
-        }
-        let mut exemplars = Vec::with_capacity(ts.exemplars.len());
-        for (k, e) in ts.exemplars.iter().enumerate() {
-            let at = format!("timeseries[{i}].exemplars[{k}]");
-            exemplars.push(Exemplar {
-                labels: resolve(&symbols, &e.labels_refs, &at)?,
-                value: e.value,
-                timestamp: e.timestamp,
-            });
-        }
-        out.timeseries.push(TimeSeries {
-            labels,
-            samples: ts.samples,
-            exemplars,
-            histograms: ts.histograms,
-        });
-    }
-    Ok((out, metadata))
 }
 
 /// A 2.0 series' metadata as the storage keeps it; None when it says nothing (no type, help
 /// or unit), which would only erase what the series has.
 fn series_metadata(
-    m: &crate::proto::MetadataV2,
-    symbols: &[String],
-    i: usize,
-) -> Result<Option<std::sync::Arc<vigil_storage::Metadata>>, ReceiveError> {
-    let symbol = |r: u32, field: &str| {
-        symbols.get(r as usize).ok_or_else(|| {
-            ReceiveError::BadRequest(format!(
-                "timeseries[{i}].metadata.{field}: reference {r} is outside the {} symbols",
-                symbols.len()
-            ))
-        })
-    };
-    let help = symbol(m.help_ref, "help_ref")?;
-    let unit = symbol(m.unit_ref, "unit_ref")?;
-    let kind = u64::try_from(m.r#type)
+    m: &Option<crate::batch::MetadataRef>,
+) -> Option<std::sync::Arc<vigil_storage::Metadata>> {
+    let m = m.as_ref()?;
+    let kind = u64::try_from(m.kind)
         .ok()
         .and_then(vigil_model::exposition::MetricType::from_code)
         .unwrap_or(vigil_model::exposition::MetricType::Unknown);
-    if kind == vigil_model::exposition::MetricType::Unknown && help.is_empty() && unit.is_empty() {
-        return Ok(None);
+    if kind == vigil_model::exposition::MetricType::Unknown
+        && m.help.is_empty()
+        && m.unit.is_empty()
+    {
+        return None;
     }
-    Ok(Some(std::sync::Arc::new(vigil_storage::Metadata {
+    Some(std::sync::Arc::new(vigil_storage::Metadata {
         kind,
-        unit: unit.clone(),
-        help: help.clone(),
-    })))
-}
-
-/// With `type-and-unit-labels`: a series whose metadata gives a type or unit carries them
-/// as `__type__` and `__unit__`, in place of any it was sent with; one without keeps its labels
-/// as sent (as Prometheus's receiver does).
-fn type_and_unit_labels(
-    labels: &mut Vec<Label>,
-    m: &crate::proto::MetadataV2,
-    symbols: &[String],
-    i: usize,
-) -> Result<(), ReceiveError> {
-    let kind = match m.r#type {
-        1 => "counter",
-        2 => "gauge",
-        3 => "histogram",
-        4 => "gaugehistogram",
-        5 => "summary",
-        6 => "info",
-        7 => "stateset",
-        _ => "",
-    };
-    let unit = symbols.get(m.unit_ref as usize).ok_or_else(|| {
-        ReceiveError::BadRequest(format!(
-            "timeseries[{i}].metadata.unit_ref: reference {} is outside the {} symbols",
-            m.unit_ref,
-            symbols.len()
-        ))
-    })?;
-    if kind.is_empty() && unit.is_empty() {
-        return Ok(());
-    }
-    labels.retain(|l| l.name != "__type__" && l.name != "__unit__");
-    for (name, value) in [("__type__", kind), ("__unit__", unit.as_str())] {
-        if !value.is_empty() {
-            labels.push(Label {
-                name: name.into(),
-                value: value.into(),
-            });
-        }
-    }
-    Ok(())
-}
-
-/// Label pairs given as references into `symbols`; `at` names their place in the request for
-/// the 400 an odd count or a reference outside the table gets.
-fn resolve(symbols: &[String], refs: &[u32], at: &str) -> Result<Vec<Label>, ReceiveError> {
-    if !refs.len().is_multiple_of(2) {
-        return Err(ReceiveError::BadRequest(format!(
-            "{at}.labels_refs: an odd number of references ({})",
-            refs.len()
-        )));
-    }
-    let get = |r: u32| {
-        symbols.get(r as usize).cloned().ok_or_else(|| {
-            ReceiveError::BadRequest(format!(
-                "{at}.labels_refs: reference {r} is outside the {} symbols",
-                symbols.len()
-            ))
-        })
-    };
-    refs.chunks(2)
-        .map(|pair| {
-            Ok(Label {
-                name: get(pair[0])?,
-                value: get(pair[1])?,
-            })
-        })
-        .collect()
+        unit: m.unit.to_string(),
+        help: m.help.to_string(),
+    }))
 }
 
 /// The labels of a series as sent, or why they are invalid. `sorted` is scratch space kept
@@ -552,7 +429,26 @@ fn append_inner(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::{MetadataV2, TimeSeriesV2};
+    use crate::proto::{MetadataV2, RequestV2, TimeSeriesV2};
+
+    /// A 2.0 request through the receiver's decoder, with the features given.
+    fn from_v2(
+        req: RequestV2,
+        type_and_unit: bool,
+        keep_metadata: bool,
+    ) -> Result<(WriteRequest, SeriesMetadata), String> {
+        use prost::Message as _;
+        let raw = req.encode_to_vec();
+        let opts = crate::batch::V2Options {
+            type_and_unit,
+            keep_metadata,
+        };
+        let (batch, metadata) = crate::batch::decode_v2(&raw, opts)?;
+        Ok((
+            batch.to_request(),
+            metadata.iter().map(series_metadata).collect(),
+        ))
+    }
 
     fn request(kind: i32, unit_ref: u32) -> RequestV2 {
         RequestV2 {
