@@ -136,7 +136,8 @@ impl<'a> Batch<'a> {
     }
 
     /// The owned request this batch holds the series of (tests and tools; the receiver
-    /// never needs it).
+    /// never needs it). A 1.0 request's `metadata` entries are checked by [`decode_v1`] but
+    /// not kept: the receiver stores none, so the request given back has none.
     pub fn to_request(&self) -> WriteRequest {
         let label = |&(n, v): &LabelPair| Label {
             name: n.to_string(),
@@ -178,6 +179,12 @@ const FIXED32: u8 = 5;
 
 /// prost's recursion budget at the top of a message it decodes.
 const DEPTH: u32 = 100;
+
+/// The most label text (names and values, series' and exemplars') a 2.0 request may resolve
+/// to: four times the decompressed body a 1.0 request may have. A symbol is sent once and
+/// may be referred to by every series, so without a bound a small request could name a huge
+/// string millions of times, and each reference costs a copy and a hash when stored.
+pub const MAX_RESOLVED_LABEL_BYTES: usize = 4 * crate::codec::MAX_DECODED_BYTES;
 
 /// A cursor over protobuf wire bytes.
 struct Wire<'a> {
@@ -628,6 +635,7 @@ fn resolve<'a>(
     symbols: &[&'a str],
     refs: &[u32],
     out: &mut Vec<LabelPair<'a>>,
+    text: &mut usize,
     at: impl Fn() -> String,
 ) -> Result<(), String> {
     if !refs.len().is_multiple_of(2) {
@@ -647,7 +655,15 @@ fn resolve<'a>(
         })
     };
     for pair in refs.chunks(2) {
-        out.push((get(pair[0])?, get(pair[1])?));
+        let (name, value) = (get(pair[0])?, get(pair[1])?);
+        *text += name.len() + value.len();
+        if *text > MAX_RESOLVED_LABEL_BYTES {
+            return Err(format!(
+                "{}.labels_refs: the request's labels resolve to more than {MAX_RESOLVED_LABEL_BYTES} bytes of text",
+                at()
+            ));
+        }
+        out.push((name, value));
     }
     Ok(())
 }
@@ -689,6 +705,7 @@ pub fn decode_v2(
         metadata: None,
     };
     let mut own = Vec::new();
+    let mut text = 0;
     for (i, buf) in series.into_iter().enumerate() {
         let at = || format!("timeseries[{i}]");
         ts.read(buf, &mut own)
@@ -702,7 +719,7 @@ pub fn decode_v2(
             })
         };
         let l0 = b.labels.len();
-        resolve(&symbols, &own, &mut b.labels, at)?;
+        resolve(&symbols, &own, &mut b.labels, &mut text, at)?;
         if opts.keep_metadata {
             metadata.push(match ts.metadata {
                 Some(m) => Some(MetadataRef {
@@ -744,6 +761,7 @@ pub fn decode_v2(
                 &symbols,
                 &ts.refs[r0 as usize..r1 as usize],
                 &mut b.labels,
+                &mut text,
                 || format!("timeseries[{i}].exemplars[{k}]"),
             )?;
             b.exemplars.push(ExemplarRef {
@@ -962,7 +980,7 @@ mod tests {
             e,
             "timeseries[1]: labels: value: invalid string value: data is not UTF-8 encoded"
         );
-        // Groups nested past prost's limit are refused by both, without recursion.
+        // Groups nested past prost's limit are refused by both.
         let deep = [
             (0..200).map(|_| key(7, 3)).collect::<Vec<_>>().concat(),
             (0..200).map(|_| key(7, 4)).collect::<Vec<_>>().concat(),
@@ -1061,7 +1079,22 @@ mod tests {
             if opts.type_and_unit
                 && let Some(m) = &ts.metadata
             {
-                let (kind, unit) = (type_name(m.r#type), get(m.unit_ref)?);
+                let names = [
+                    "",
+                    "counter",
+                    "gauge",
+                    "histogram",
+                    "gaugehistogram",
+                    "summary",
+                    "info",
+                    "stateset",
+                ];
+                let kind = usize::try_from(m.r#type)
+                    .ok()
+                    .and_then(|k| names.get(k))
+                    .copied()
+                    .unwrap_or("");
+                let unit = get(m.unit_ref)?;
                 if !(kind.is_empty() && unit.is_empty()) {
                     labels.retain(|l| l.name != "__type__" && l.name != "__unit__");
                     for (n, v) in [("__type__", kind), ("__unit__", unit.as_str())] {
@@ -1316,6 +1349,112 @@ mod tests {
         assert_eq!(
             e,
             "timeseries[0].labels_refs: reference 70 is outside the 7 symbols"
+        );
+    }
+
+    fn pb_varint(mut v: u64) -> Vec<u8> {
+        let mut o = Vec::new();
+        while v >= 0x80 {
+            o.push(v as u8 | 0x80);
+            v >>= 7;
+        }
+        o.push(v as u8);
+        o
+    }
+
+    fn pb_len(f: u64, body: &[u8]) -> Vec<u8> {
+        [
+            pb_varint(f << 3 | 2),
+            pb_varint(body.len() as u64),
+            body.to_vec(),
+        ]
+        .concat()
+    }
+
+    /// Groups of field 7 nested `n` deep, with nothing inside the deepest.
+    fn groups(n: usize) -> Vec<u8> {
+        [
+            pb_varint(7 << 3 | 3).repeat(n),
+            pb_varint(7 << 3 | 4).repeat(n),
+        ]
+        .concat()
+    }
+
+    /// prost's recursion budget differs with the depth of the message a group is skipped in:
+    /// both decoders take groups nested exactly as deep as it allows there, and refuse one
+    /// more, in every message of both versions.
+    #[test]
+    fn groups_are_refused_where_prost_refuses_them() {
+        type Place = (&'static str, usize, fn(Vec<u8>) -> Vec<u8>);
+        let v1: [Place; 7] = [
+            ("request", 100, |g| g),
+            ("series", 99, |g| pb_len(1, &g)),
+            ("label", 98, |g| pb_len(1, &pb_len(1, &g))),
+            ("sample", 98, |g| pb_len(1, &pb_len(2, &g))),
+            ("exemplar", 98, |g| pb_len(1, &pb_len(3, &g))),
+            ("exemplar's label", 97, |g| {
+                pb_len(1, &pb_len(3, &pb_len(1, &g)))
+            }),
+            ("metadata", 99, |g| pb_len(3, &g)),
+        ];
+        for (place, budget, wrap) in v1 {
+            assert!(
+                agree(&wrap(groups(budget))),
+                "1.0 {place}: {budget} deep refused"
+            );
+            assert!(
+                !agree(&wrap(groups(budget + 1))),
+                "1.0 {place}: {} deep taken",
+                budget + 1
+            );
+        }
+        let opts = V2Options {
+            type_and_unit: true,
+            keep_metadata: true,
+        };
+        let v2: [Place; 5] = [
+            ("request", 100, |g| g),
+            ("series", 99, |g| pb_len(5, &g)),
+            ("sample", 98, |g| pb_len(5, &pb_len(2, &g))),
+            ("exemplar", 98, |g| pb_len(5, &pb_len(4, &g))),
+            ("metadata", 98, |g| pb_len(5, &pb_len(5, &g))),
+        ];
+        // The empty symbol the metadata's references name.
+        let empty = pb_len(4, b"");
+        for (place, budget, wrap) in v2 {
+            let ok = [empty.clone(), wrap(groups(budget))].concat();
+            assert!(agree_v2(&ok, opts), "2.0 {place}: {budget} deep refused");
+            assert!(
+                !agree_v2(&[empty.clone(), wrap(groups(budget + 1))].concat(), opts),
+                "2.0 {place}: {} deep taken",
+                budget + 1
+            );
+        }
+    }
+
+    /// A 2.0 request whose references would resolve to more label text than allowed is
+    /// refused naming where, before anything is copied: one symbol sent once and referred to
+    /// by many series.
+    #[test]
+    fn v2_references_cannot_multiply_a_symbol_without_bound() {
+        let big = "x".repeat(8 << 20);
+        let symbols: Vec<u8> = ["", "__name__", big.as_str()]
+            .iter()
+            .flat_map(|s| pb_len(4, s.as_bytes()))
+            .collect();
+        let series = pb_len(5, &pb_len(1, &[1, 2]));
+        let n = MAX_RESOLVED_LABEL_BYTES / big.len();
+        let ok = [symbols.clone(), series.repeat(n - 1)].concat();
+        let (b, _) = decode_v2(&ok, V2Options::default()).unwrap();
+        assert_eq!(b.len(), n - 1);
+        let over = [symbols, series.repeat(n + 1)].concat();
+        let e = decode_v2(&over, V2Options::default()).unwrap_err();
+        assert!(
+            e.starts_with(&format!(
+                "timeseries[{}].labels_refs: the request's labels resolve to more than",
+                n - 1
+            )),
+            "{e}"
         );
     }
 }

@@ -229,6 +229,50 @@ fn series_labels<'a>(
     Ok(ls)
 }
 
+/// An exemplar's labels as `Labels::from_pairs` takes them (the last of a name wins, and
+/// an empty value removes it), sorted first so that many labels cost no quadratic inserts.
+fn exemplar_labels<'a>(sent: &[LabelPair<'a>], sorted: &mut Vec<LabelPair<'a>>) -> Labels {
+    sorted.clear();
+    sorted.extend_from_slice(sent);
+    // Stable: of one name, the last sent stays last.
+    sorted.sort_by(|a, b| a.0.cmp(b.0));
+    let mut kept = 0;
+    for i in 0..sorted.len() {
+        if i + 1 < sorted.len() && sorted[i + 1].0 == sorted[i].0 {
+            continue;
+        }
+        if !sorted[i].1.is_empty() {
+            sorted[kept] = sorted[i];
+            kept += 1;
+        }
+    }
+    sorted.truncate(kept);
+    Labels::from_sorted_refs(
+        sorted
+            .iter()
+            .map(|&(name, value)| vigil_model::LabelRef { name, value }),
+    )
+}
+
+/// A series' labels for a log line, at most about 1 KiB of them (a label may be megabytes).
+fn shown(labels: &[LabelPair]) -> String {
+    const SHOWN: usize = 1024;
+    let mut out = String::new();
+    for (n, v) in labels {
+        if out.len() > SHOWN {
+            out.push_str(",...");
+            break;
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        let n: String = n.chars().take(SHOWN).collect();
+        let v: String = v.chars().take(SHOWN).collect();
+        out.push_str(&format!("{n}={v:?}"));
+    }
+    out
+}
+
 /// The 0 at `start` before the first sample of `ts` (a zero histogram of its layout when it
 /// holds histograms); the series ref to go on with.
 fn start_zero(
@@ -312,12 +356,7 @@ fn append_inner(
         let labels = match series_labels(ts.labels(), &mut sorted) {
             Ok(l) => l,
             Err(why) => {
-                let shown: Vec<String> = ts
-                    .labels()
-                    .iter()
-                    .map(|(n, v)| format!("{n}={v:?}"))
-                    .collect();
-                tracing::warn!(labels = %shown.join(","), %why, "Remote write: invalid metric names or labels; series skipped");
+                tracing::warn!(labels = %shown(ts.labels()), %why, "Remote write: invalid metric names or labels; series skipped");
                 got.invalid_series += 1;
                 continue;
             }
@@ -408,7 +447,7 @@ fn append_inner(
         // write (it is counted and logged at debug).
         for e in ts.exemplars() {
             let ex = vigil_storage::Exemplar {
-                labels: Labels::from_pairs(ts.exemplar_labels(e).iter().copied()),
+                labels: exemplar_labels(ts.exemplar_labels(e), &mut sorted),
                 value: e.value,
                 t: e.timestamp,
             };
@@ -533,5 +572,75 @@ mod tests {
         req.timeseries[0].metadata.as_mut().unwrap().help_ref = 77;
         let err = meta(req).unwrap_err().to_string();
         assert!(err.contains("timeseries[0].metadata.help_ref"), "{err}");
+    }
+
+    /// Through the receiver's whole path (`receive`, 1.0 read without copying): a label with
+    /// an empty value is no label; the series' labels are found when an exemplar comes
+    /// between them on the wire; an exemplar's labels keep the last of a name and drop an
+    /// empty one; a name twice in a series skips that series only.
+    #[test]
+    fn a_request_is_stored_as_sent_through_the_whole_path() {
+        use crate::proto::{Exemplar, Label, Sample, TimeSeries};
+        use prost::Message as _;
+        use vigil_storage::{Matcher, Storage as _};
+        let l = |n: &str, v: &str| Label {
+            name: n.into(),
+            value: v.into(),
+        };
+        // One series' fields in three runs: concatenated messages merge, so this is one
+        // series with its exemplar between its labels.
+        let parts = [
+            TimeSeries {
+                labels: vec![l("__name__", "up"), l("empty", "")],
+                ..Default::default()
+            },
+            TimeSeries {
+                exemplars: vec![Exemplar {
+                    labels: vec![l("trace", "1"), l("span", ""), l("trace", "2")],
+                    value: 1.0,
+                    timestamp: 1_000,
+                }],
+                ..Default::default()
+            },
+            TimeSeries {
+                labels: vec![l("job", "a")],
+                samples: vec![Sample {
+                    value: 1.0,
+                    timestamp: 1_000,
+                }],
+                ..Default::default()
+            },
+        ];
+        let series: Vec<u8> = parts.iter().flat_map(|p| p.encode_to_vec()).collect();
+        let twice = TimeSeries {
+            labels: vec![l("__name__", "up"), l("job", "b"), l("job", "c")],
+            samples: vec![Sample {
+                value: 2.0,
+                timestamp: 1_000,
+            }],
+            ..Default::default()
+        }
+        .encode_to_vec();
+        let mut raw = Vec::new();
+        for s in [&series, &twice] {
+            raw.push(0x0a);
+            prost::encoding::encode_varint(s.len() as u64, &mut raw);
+            raw.extend_from_slice(s);
+        }
+        let st = vigil_storage::MemoryStorage::with_exemplars(10);
+        let got = receive(&st, Message::V1, &codec::compress(&raw)).unwrap();
+        assert_eq!((got.series, got.samples, got.invalid_series), (1, 1, 1));
+        assert_eq!(got.exemplars, 1);
+        let q = st.querier(0, 10_000).unwrap();
+        let stored: Vec<String> = q
+            .select(&[Matcher::equal("__name__", "up")])
+            .unwrap()
+            .map(|s| s.labels.to_string())
+            .collect();
+        assert_eq!(stored, vec![r#"up{job="a"}"#]);
+        let ex = st
+            .exemplars(0, 10_000, &[vec![Matcher::equal("__name__", "up")]])
+            .unwrap();
+        assert_eq!(ex[0].exemplars[0].labels.to_string(), r#"{trace="2"}"#);
     }
 }
