@@ -498,6 +498,7 @@ impl<'a> Cur<'a> {
                     half_pow: m.pow((g / 2) as u32),
                     half_inv: u64::MAX / m.pow((g / 2) as u32),
                     grouped: w == RADIX_GROUPED,
+                    full_bits: radix_bits(m, g),
                     g,
                     n,
                     digits: [0; 64],
@@ -548,6 +549,8 @@ struct Radix {
     /// digits are then split off in two independent chains (twice the throughput of one).
     half_pow: u64,
     half_inv: u64,
+    /// `radix_bits(m, g)`: a full group's width, known once rather than per group.
+    full_bits: usize,
     g: usize,
     n: usize,
     digits: [u64; 64],
@@ -599,12 +602,19 @@ impl IntStream<'_> {
     }
 
     /// Bits at the current position (up to 64), little-endian.
+    #[inline(always)]
     fn take_bits(&mut self, bits: usize) -> u64 {
         let at = self.bit / 8;
-        let mut buf = [0u8; 16];
-        let avail = &self.data[at.min(self.data.len())..(at + 16).min(self.data.len())];
-        buf[..avail.len()].copy_from_slice(avail);
-        let word = u128::from_le_bytes(buf) >> (self.bit % 8);
+        // Sixteen bytes read at once where the data has them (all but a stream's end): a
+        // copy of a variable length was a `memcpy` call per group.
+        let word = if at + 16 <= self.data.len() {
+            u128::from_le_bytes(self.data[at..at + 16].try_into().unwrap_or([0; 16]))
+        } else {
+            let mut buf = [0u8; 16];
+            let avail = &self.data[at.min(self.data.len())..(at + 16).min(self.data.len())];
+            buf[..avail.len()].copy_from_slice(avail);
+            u128::from_le_bytes(buf)
+        } >> (self.bit % 8);
         self.bit += bits;
         let mask = if bits >= 64 {
             u64::MAX
@@ -665,7 +675,12 @@ impl IntStream<'_> {
         if r.at == r.have {
             let (m, inv, g, n, i) = (r.m, r.inv, r.g, r.n, self.i);
             let k = g.min(n.saturating_sub(i)).max(1);
-            let mut num = self.take_bits(radix_bits(m, k));
+            let bits = if k == g {
+                r.full_bits
+            } else {
+                radix_bits(m, k)
+            };
+            let mut num = self.take_bits(bits);
             let r = self.radix.as_mut().expect("radix stream");
             if k == g && g >= 4 {
                 let h = g / 2;
@@ -758,8 +773,20 @@ fn decode_packed(
                 } else {
                     (maxt as i128 - t0w) / dw + 1
                 };
-                for i in from.max(2)..to.min(n as i128) {
-                    keep(i as usize, t0 + i as i64 * d, out);
+                // Every index of `a..b` is wanted: stored in one `extend` (sized once), as
+                // `keep` would store them one by one.
+                let b = to.min(n as i128) as usize;
+                let a = from.max(2).min(b as i128) as usize;
+                if a < b {
+                    if hi != 0 && hi != a {
+                        damaged = true;
+                    }
+                    lo = lo.min(a);
+                    hi = b;
+                    out.extend((a..b).map(|i| Sample {
+                        t: t0 + i as i64 * d,
+                        v: 0.0,
+                    }));
                 }
             } else {
                 let mut from = 2;

@@ -93,3 +93,63 @@ fn counter_resets_add_the_value_before_each_drop() {
     // seen, as in Prometheus).
     assert_eq!(increase(&[1.0, f64::NAN, 0.5]), 0.5 - 1.0);
 }
+
+/// `rate_windows` works each window shape's decisions out once: over series with jittered,
+/// missing and repeated times, resets, negative values, huge values and zeros, at steps
+/// that do and do not divide the interval, its answers are bit for bit those of
+/// `extrapolated_rate` per window, for `rate`, `increase` and `delta`.
+#[test]
+fn rate_windows_answer_as_each_window_alone() {
+    let mut seed = 0x853c_49e6_748f_ea9bu64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut compared = 0;
+    for round in 0..300 {
+        let mut t = 0i64;
+        let mut v = 0.0f64;
+        let mut samples = Vec::new();
+        for _ in 0..200 {
+            // Mostly regular (15 s), sometimes jittered or with a gap.
+            t += match next() % 10 {
+                0 => 15_000 + (next() % 2_000) as i64 - 1_000,
+                1 => 45_000,
+                _ => 15_000,
+            };
+            v = match next() % 20 {
+                0 => (next() % 5) as f64, // a reset
+                1 => -v,
+                2 => v * 1e300,
+                _ => v + (next() % 7) as f64,
+            };
+            samples.push(Sample { t, v });
+        }
+        let step = [15_000, 60_000, 7_000][round % 3];
+        let range_ms = [60_000, 300_000, 31_000][round % 3];
+        let ends: Vec<i64> = (0..400).map(|k| 30_000 + k * step).collect();
+        for (counter, is_rate) in [(true, true), (true, false), (false, false)] {
+            let range_s = range_ms as f64 / 1000.0;
+            let mut fast = Vec::new();
+            rate_windows(
+                &samples, &ends, range_ms, range_s, counter, is_rate, &mut fast,
+            );
+            let mut each = Vec::new();
+            let one = |w: &[Sample], _: usize, end: i64, range_ms: i64| {
+                extrapolated_rate(w, end - range_ms, end, range_s, counter, is_rate)
+            };
+            windows_into(&samples, &ends, range_ms, &one, &mut each);
+            let bits =
+                |p: &[Option<f64>]| p.iter().map(|x| x.map(f64::to_bits)).collect::<Vec<_>>();
+            assert_eq!(
+                bits(&fast),
+                bits(&each),
+                "round {round}, counter {counter}, rate {is_rate}"
+            );
+            compared += each.iter().flatten().count();
+        }
+    }
+    assert!(compared > 100_000, "{compared} windows compared");
+}

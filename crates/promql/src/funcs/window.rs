@@ -4,7 +4,9 @@
 
 use super::*;
 
-/// `rate`, `increase`, `delta`: Prometheus's extrapolation.
+/// `rate`, `increase`, `delta`: Prometheus's extrapolation, of one window (the evaluator
+/// goes through [`rate_windows`]; this is what it must answer for each window).
+#[cfg(test)]
 pub(crate) fn extrapolated_rate(
     w: &[Sample],
     range_start: i64,
@@ -16,6 +18,83 @@ pub(crate) fn extrapolated_rate(
     if w.len() < 2 {
         return None;
     }
+    let shape = rate_shape(w, range_start, range_end, range_s, is_rate);
+    Some(rate_with(w, &shape, range_s, counter, is_rate))
+}
+
+/// What the extrapolation decides from a window's times alone: where its first and last
+/// samples sit against its edges and how many it holds. A range query's windows mostly have
+/// one shape (regular scrapes, a step a multiple of the interval), so [`rate_windows`] works
+/// it out once per shape rather than per window.
+#[derive(Clone, Copy)]
+struct RateShape {
+    sampled: f64,
+    /// Both extrapolations, limited as Prometheus limits them (the counter's zero point
+    /// aside: it depends on the values).
+    to_start: f64,
+    to_end: f64,
+    /// The factor `result` is multiplied by when the zero point does not limit the start.
+    factor: f64,
+}
+
+fn rate_shape(
+    w: &[Sample],
+    range_start: i64,
+    range_end: i64,
+    range_s: f64,
+    is_rate: bool,
+) -> RateShape {
+    let (first, last) = (w[0], w[w.len() - 1]);
+    // Prometheus's decisions, exactly; its arithmetic in milliseconds. Each decision is first
+    // made without dividing (multiplied out, in milliseconds); only when that lands within
+    // rounding distance of the boundary, or overflows, is it made again with Prometheus's own
+    // expression in seconds, so results never flip at an exact tie (a gap of exactly 1.1
+    // intervals is common with regular scrapes). Divisions were most of the cost of a range
+    // query's `rate`.
+    let sampled = (last.t - first.t) as f64;
+    let intervals = (w.len() - 1) as f64;
+    let mut to_start = (first.t - range_start) as f64;
+    let mut to_end = (range_end - last.t) as f64;
+    // Prometheus: `to_s >= (sampled_s / intervals) * 1.1`.
+    let beyond_threshold = |to: f64| {
+        let (l, r) = (to * intervals, sampled * 1.1);
+        if (l - r).abs() > r * 1e-12 {
+            l > r
+        } else {
+            secs(to) >= (secs(sampled) / intervals) * 1.1
+        }
+    };
+    if beyond_threshold(to_start) {
+        to_start = sampled / intervals / 2.0;
+    }
+    if beyond_threshold(to_end) {
+        to_end = sampled / intervals / 2.0;
+    }
+    RateShape {
+        sampled,
+        to_start,
+        to_end,
+        factor: rate_factor(sampled, to_start, to_end, range_s, is_rate),
+    }
+}
+
+fn secs(ms: f64) -> f64 {
+    ms / 1000.0
+}
+
+/// The factor first, as Prometheus (`result * span` could overflow where it does not). It
+/// can differ from Prometheus's in the last bit (one division instead of five).
+fn rate_factor(sampled: f64, to_start: f64, to_end: f64, range_s: f64, is_rate: bool) -> f64 {
+    let span = sampled + to_start + to_end;
+    if is_rate {
+        span / (sampled * range_s)
+    } else {
+        span / sampled
+    }
+}
+
+/// The extrapolated result of a window of at least two samples whose shape is `shape`.
+fn rate_with(w: &[Sample], shape: &RateShape, range_s: f64, counter: bool, is_rate: bool) -> f64 {
     let (first, last) = (w[0], w[w.len() - 1]);
     let mut result = last.v - first.v;
     // Resets are rare: looking for one first takes compares only, where adding them up as
@@ -30,32 +109,11 @@ pub(crate) fn extrapolated_rate(
             prev = p.v;
         }
     }
-    // Prometheus's decisions, exactly; its arithmetic in milliseconds. Each decision is first
-    // made without dividing (multiplied out, in milliseconds); only when that lands within
-    // rounding distance of the boundary, or overflows, is it made again with Prometheus's own
-    // expression in seconds, so results never flip at an exact tie (a gap of exactly 1.1
-    // intervals is common with regular scrapes). Divisions were most of the cost of a range
-    // query's `rate`.
-    let sampled = (last.t - first.t) as f64;
-    let intervals = (w.len() - 1) as f64;
-    let mut to_start = (first.t - range_start) as f64;
-    let mut to_end = (range_end - last.t) as f64;
-    let secs = |ms: f64| ms / 1000.0;
-    // Prometheus: `to_s >= (sampled_s / intervals) * 1.1`.
-    let beyond_threshold = |to: f64| {
-        let (l, r) = (to * intervals, sampled * 1.1);
-        if (l - r).abs() > r * 1e-12 {
-            l > r
-        } else {
-            secs(to) >= (secs(sampled) / intervals) * 1.1
-        }
-    };
-    if beyond_threshold(to_start) {
-        to_start = sampled / intervals / 2.0;
-    }
+    let mut factor = shape.factor;
     // The counter's zero point limits the extrapolation. Prometheus: `sampled_s * (first /
     // result) < to_start_s`.
     if counter && result > 0.0 && first.v >= 0.0 {
+        let (sampled, to_start) = (shape.sampled, shape.to_start);
         let (l, r) = (sampled * first.v, to_start * result);
         let below = if l.is_finite() && r.is_finite() && (l - r).abs() > r.abs() * 1e-12 {
             l < r
@@ -63,23 +121,42 @@ pub(crate) fn extrapolated_rate(
             secs(sampled) * (first.v / result) < secs(to_start)
         };
         if below {
-            to_start = sampled * (first.v / result);
+            let to_zero = sampled * (first.v / result);
+            factor = rate_factor(sampled, to_zero, shape.to_end, range_s, is_rate);
         }
     }
-    if beyond_threshold(to_end) {
-        to_end = sampled / intervals / 2.0;
-    }
-    let span = sampled + to_start + to_end;
-    // The factor first, as Prometheus (`result * span` could overflow where it does not). It
-    // can differ from Prometheus's in the last bit (one division instead of five).
-    Some(
-        result
-            * if is_rate {
-                span / (sampled * range_s)
-            } else {
-                span / sampled
-            },
-    )
+    result * factor
+}
+
+/// `rate`, `increase` or `delta` over every window of one series: [`extrapolated_rate`]'s
+/// answers, each shape's decisions worked out once (see [`RateShape`]).
+pub(crate) fn rate_windows(
+    samples: &[Sample],
+    ends: &[i64],
+    range_ms: i64,
+    range_s: f64,
+    counter: bool,
+    is_rate: bool,
+    pts: &mut Vec<Option<f64>>,
+) {
+    let last = std::cell::Cell::new(None::<((i64, i64, usize), RateShape)>);
+    let f = |w: &[Sample], _: usize, end: i64, range_ms: i64| {
+        if w.len() < 2 {
+            return None;
+        }
+        let start = end - range_ms;
+        let key = (w[0].t - start, end - w[w.len() - 1].t, w.len());
+        let shape = match last.get() {
+            Some((k, shape)) if k == key => shape,
+            _ => {
+                let shape = rate_shape(w, start, end, range_s, is_rate);
+                last.set(Some((key, shape)));
+                shape
+            }
+        };
+        Some(rate_with(w, &shape, range_s, counter, is_rate))
+    };
+    windows_into(samples, ends, range_ms, &f, pts);
 }
 
 pub(crate) fn instant_value(w: &[Sample], is_rate: bool) -> Option<f64> {
@@ -112,11 +189,14 @@ pub(crate) fn windows_into<G: Fn(&[Sample], usize, i64, i64) -> Option<f64>>(
     pts: &mut Vec<Option<f64>>,
 ) {
     pts.clear();
+    pts.resize(ends.len(), None);
+    // Ends never decrease (under `@` they are constant): checked once, with the per-window
+    // test to start over kept for any caller that breaks this.
+    let in_order = ends.is_sorted();
     let (mut lo, mut hi) = (0usize, 0usize);
-    for (k, &end) in ends.iter().enumerate() {
+    for (k, (&end, slot)) in ends.iter().zip(pts.iter_mut()).enumerate() {
         let start = end - range_ms;
-        // Ends only decrease under `@` (where they are constant): start over then.
-        if lo > 0 && samples[lo - 1].t > start || hi > 0 && samples[hi - 1].t > end {
+        if !in_order && (lo > 0 && samples[lo - 1].t > start || hi > 0 && samples[hi - 1].t > end) {
             lo = 0;
             hi = 0;
         }
@@ -128,11 +208,9 @@ pub(crate) fn windows_into<G: Fn(&[Sample], usize, i64, i64) -> Option<f64>>(
             hi += 1;
         }
         let w = &samples[lo..hi];
-        pts.push(if w.is_empty() {
-            None
-        } else {
-            f(w, k, end, range_ms)
-        });
+        if !w.is_empty() {
+            *slot = f(w, k, end, range_ms);
+        }
     }
 }
 
@@ -643,9 +721,11 @@ pub(crate) fn windowed<'e>(
                 }
                 _ => f64::NAN,
             };
-            wf(move |w, _, end, range_ms| {
-                extrapolated_rate(w, end - range_ms, end, range_s, counter, is_rate)
-            })
+            Box::new(
+                move |samples: &[Sample], ends: &[i64], range_ms, pts: &mut Vec<Option<f64>>| {
+                    rate_windows(samples, ends, range_ms, range_s, counter, is_rate, pts)
+                },
+            )
         }
         "irate" => wf(|w, _, _, _| instant_value(w, true)),
         "idelta" => wf(|w, _, _, _| instant_value(w, false)),
