@@ -94,8 +94,9 @@ fn counter_resets_add_the_value_before_each_drop() {
     assert_eq!(increase(&[1.0, f64::NAN, 0.5]), 0.5 - 1.0);
 }
 
-/// `rate_windows` works each window shape's decisions out once: over series with jittered,
-/// missing and repeated times, resets, negative values, huge values and zeros, at steps
+/// `rate_windows` works each window shape's decisions out once and finds drops once per
+/// series: over series with jittered, missing and repeated times, resets, NaNs, negative
+/// values, huge values and zeros, with ends in and out of order, at steps
 /// that do and do not divide the interval, its answers are bit for bit those of
 /// `extrapolated_rate` per window, for `rate`, `increase` and `delta`.
 #[test]
@@ -123,13 +124,18 @@ fn rate_windows_answer_as_each_window_alone() {
                 0 => (next() % 5) as f64, // a reset
                 1 => -v,
                 2 => v * 1e300,
+                3 => f64::NAN,
                 _ => v + (next() % 7) as f64,
             };
             samples.push(Sample { t, v });
         }
         let step = [15_000, 60_000, 7_000][round % 3];
         let range_ms = [60_000, 300_000, 31_000][round % 3];
-        let ends: Vec<i64> = (0..400).map(|k| 30_000 + k * step).collect();
+        let mut ends: Vec<i64> = (0..400).map(|k| 30_000 + k * step).collect();
+        // Ends out of order (no caller gives them, but the loop must stay right).
+        if round % 7 == 6 {
+            ends.reverse();
+        }
         for (counter, is_rate) in [(true, true), (true, false), (false, false)] {
             let range_s = range_ms as f64 / 1000.0;
             let mut fast = Vec::new();

@@ -19,7 +19,8 @@ pub(crate) fn extrapolated_rate(
         return None;
     }
     let shape = rate_shape(w, range_start, range_end, range_s, is_rate);
-    Some(rate_with(w, &shape, range_s, counter, is_rate))
+    let reset = counter && w.windows(2).any(|p| p[1].v < p[0].v);
+    Some(rate_with(w, &shape, range_s, counter, reset, is_rate))
 }
 
 /// What the extrapolation decides from a window's times alone: where its first and last
@@ -93,14 +94,22 @@ fn rate_factor(sampled: f64, to_start: f64, to_end: f64, range_s: f64, is_rate: 
     }
 }
 
-/// The extrapolated result of a window of at least two samples whose shape is `shape`.
-fn rate_with(w: &[Sample], shape: &RateShape, range_s: f64, counter: bool, is_rate: bool) -> f64 {
+/// The extrapolated result of a window of at least two samples whose shape is `shape`;
+/// `reset`: whether a counter's window holds a drop (a value below the one before it).
+fn rate_with(
+    w: &[Sample],
+    shape: &RateShape,
+    range_s: f64,
+    counter: bool,
+    reset: bool,
+    is_rate: bool,
+) -> f64 {
     let (first, last) = (w[0], w[w.len() - 1]);
     let mut result = last.v - first.v;
-    // Resets are rare: looking for one first takes compares only, where adding them up as
-    // the window is walked chained every step through `result` (a third of a range query's
-    // `rate` in `perf`). The sum, when there is one, is Prometheus's, in its order.
-    if counter && w.windows(2).any(|p| p[1].v < p[0].v) {
+    // Resets are rare: whether a window has one is known first (see `rate_windows`), where
+    // adding them up as the window is walked chained every step through `result`. The sum,
+    // when there is one, is Prometheus's, in its order.
+    if reset {
         let mut prev = first.v;
         for p in &w[1..] {
             if p.v < prev {
@@ -129,7 +138,9 @@ fn rate_with(w: &[Sample], shape: &RateShape, range_s: f64, counter: bool, is_ra
 }
 
 /// `rate`, `increase` or `delta` over every window of one series: [`extrapolated_rate`]'s
-/// answers, each shape's decisions worked out once (see [`RateShape`]).
+/// answers, each shape's decisions worked out once (see [`RateShape`]), and a counter's
+/// drops found once per series rather than looked for in every window (that scan was a
+/// third of the window loop in `perf`).
 pub(crate) fn rate_windows(
     samples: &[Sample],
     ends: &[i64],
@@ -139,24 +150,46 @@ pub(crate) fn rate_windows(
     is_rate: bool,
     pts: &mut Vec<Option<f64>>,
 ) {
-    let last = std::cell::Cell::new(None::<((i64, i64, usize), RateShape)>);
-    let f = |w: &[Sample], _: usize, end: i64, range_ms: i64| {
+    // Indexes `i` with `samples[i].v < samples[i - 1].v` (the predicate Prometheus's reset
+    // loop uses, so NaNs count as there), then a sentinel.
+    let mut drops: Vec<usize> = Vec::new();
+    if counter {
+        drops.extend(
+            samples
+                .windows(2)
+                .enumerate()
+                .filter(|(_, p)| p[1].v < p[0].v)
+                .map(|(i, _)| i + 1),
+        );
+    }
+    drops.push(usize::MAX);
+    let mut c = 0usize;
+    let mut last: Option<((i64, i64, usize), RateShape)> = None;
+    windows_at(samples, ends, range_ms, pts, |lo, hi, end| {
+        let w = &samples[lo..hi];
         if w.len() < 2 {
             return None;
         }
+        // The first drop after `lo` (windows move forward; back to the start otherwise).
+        if c > 0 && drops[c - 1] > lo {
+            c = 0;
+        }
+        while drops[c] <= lo {
+            c += 1;
+        }
+        let reset = drops[c] < hi;
         let start = end - range_ms;
         let key = (w[0].t - start, end - w[w.len() - 1].t, w.len());
-        let shape = match last.get() {
+        let shape = match last {
             Some((k, shape)) if k == key => shape,
             _ => {
                 let shape = rate_shape(w, start, end, range_s, is_rate);
-                last.set(Some((key, shape)));
+                last = Some((key, shape));
                 shape
             }
         };
-        Some(rate_with(w, &shape, range_s, counter, is_rate))
-    };
-    windows_into(samples, ends, range_ms, &f, pts);
+        Some(rate_with(w, &shape, range_s, counter, reset, is_rate))
+    });
 }
 
 pub(crate) fn instant_value(w: &[Sample], is_rate: bool) -> Option<f64> {
@@ -188,13 +221,33 @@ pub(crate) fn windows_into<G: Fn(&[Sample], usize, i64, i64) -> Option<f64>>(
     f: &G,
     pts: &mut Vec<Option<f64>>,
 ) {
+    let mut k = 0;
+    windows_at(samples, ends, range_ms, pts, |lo, hi, end| {
+        k += 1;
+        if lo == hi {
+            None
+        } else {
+            f(&samples[lo..hi], k - 1, end, range_ms)
+        }
+    });
+}
+
+/// The sliding of every window function: `f(lo, hi, end)` for each window end in turn, where
+/// `samples[lo..hi]` are the window's samples, into `pts` (one slot per end).
+fn windows_at(
+    samples: &[Sample],
+    ends: &[i64],
+    range_ms: i64,
+    pts: &mut Vec<Option<f64>>,
+    mut f: impl FnMut(usize, usize, i64) -> Option<f64>,
+) {
     pts.clear();
     pts.resize(ends.len(), None);
     // Ends never decrease (under `@` they are constant): checked once, with the per-window
     // test to start over kept for any caller that breaks this.
     let in_order = ends.is_sorted();
     let (mut lo, mut hi) = (0usize, 0usize);
-    for (k, (&end, slot)) in ends.iter().zip(pts.iter_mut()).enumerate() {
+    for (&end, slot) in ends.iter().zip(pts.iter_mut()) {
         let start = end - range_ms;
         if !in_order && (lo > 0 && samples[lo - 1].t > start || hi > 0 && samples[hi - 1].t > end) {
             lo = 0;
@@ -207,10 +260,7 @@ pub(crate) fn windows_into<G: Fn(&[Sample], usize, i64, i64) -> Option<f64>>(
         while hi < samples.len() && samples[hi].t <= end {
             hi += 1;
         }
-        let w = &samples[lo..hi];
-        if !w.is_empty() {
-            *slot = f(w, k, end, range_ms);
-        }
+        *slot = f(lo, hi, end);
     }
 }
 
