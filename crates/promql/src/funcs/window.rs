@@ -152,17 +152,19 @@ pub(crate) fn rate_windows(
 ) {
     // Indexes `i` with `samples[i].v < samples[i - 1].v` (the predicate Prometheus's reset
     // loop uses, so NaNs count as there), then a sentinel.
-    let mut drops: Vec<usize> = Vec::new();
-    if counter {
-        drops.extend(
-            samples
-                .windows(2)
-                .enumerate()
-                .filter(|(_, p)| p[1].v < p[0].v)
-                .map(|(i, _)| i + 1),
-        );
-    }
-    drops.push(usize::MAX);
+    let listed: Vec<usize>;
+    let drops: &[usize] = if counter {
+        listed = samples
+            .windows(2)
+            .enumerate()
+            .filter(|(_, p)| p[1].v < p[0].v)
+            .map(|(i, _)| i + 1)
+            .chain([usize::MAX])
+            .collect();
+        &listed
+    } else {
+        &[usize::MAX]
+    };
     let mut c = 0usize;
     let mut last: Option<((i64, i64, usize), RateShape)> = None;
     windows_at(samples, ends, range_ms, pts, |lo, hi, end| {
