@@ -2046,13 +2046,22 @@ impl Head {
         // from 1970 written beside today's): the head's range starts there, or the next cuts
         // walk the gap one empty block range at a time, a checkpoint each.
         let mut oldest = i64::MAX;
-        let idx = self.remove_empty(|s| {
+        // Series left with a closed chunk in memory: one the cut re-encoded (a chunk across
+        // it), to be written out with those listed.
+        let mut rebuilt = Vec::new();
+        let mut idx = self.remove_empty(|r, s| {
             let empty = s.truncate_before(before);
             if let Some(t) = s.first_t() {
                 oldest = oldest.min(t);
             }
+            if !empty && s.heap_chunks().next().is_some() {
+                rebuilt.push(r);
+            }
             empty
         });
+        for r in rebuilt {
+            idx.closed_chunk(r);
+        }
         // Still under the walk's last hold, which commits note their range under: commits
         // went on between the walk's holds, and what they brought to series the walk had
         // passed is in `committed_low`, so the minimum is never raised past a sample the head
@@ -2109,7 +2118,7 @@ impl Head {
         let Some(dir) = &self.dir else {
             return Ok(None);
         };
-        drop(self.remove_empty(|s| s.last().is_none_or(|l| l.t < inactive_before)));
+        drop(self.remove_empty(|_, s| s.last().is_none_or(|l| l.t < inactive_before)));
         {
             let idx = self.index.read();
             self.agent_exemplars
@@ -2162,7 +2171,7 @@ impl Head {
     /// Returns the walk's last hold, for the caller to finish under.
     fn remove_empty(
         &self,
-        mut empty: impl FnMut(&mut MemSeries) -> bool,
+        mut empty: impl FnMut(SeriesRef, &mut MemSeries) -> bool,
     ) -> parking_lot::RwLockWriteGuard<'_, Index> {
         let may_remove = self
             .open_txns
@@ -2190,7 +2199,7 @@ impl Head {
                     continue;
                 };
                 found += 1;
-                let is_empty = empty(s);
+                let is_empty = empty(x, s);
                 let doomed = s.doomed.get_mut();
                 if is_empty && *doomed && may_remove {
                     dead.push(x);
@@ -2723,8 +2732,14 @@ impl Head {
         for r in &refs {
             if let Some(s) = idx.series.get_mut(r) {
                 s.delete_range(mint, maxt, range);
+                // Rebuilt in memory: its full chunks go back to the files.
+                idx.closed_chunk(*r);
             }
         }
+        drop(idx);
+        drop(wal);
+        drop(_no_checkpoint);
+        self.write_chunks(true);
         Ok(refs.len())
     }
 

@@ -1902,3 +1902,59 @@ fn a_chunk_rebuilt_while_written_keeps_its_new_bytes() {
     drop(h);
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// Chunks a deletion or a cut rebuilds in memory go back to the chunk files: after each, no
+/// series keeps a full chunk on the heap, and the samples read are those left.
+#[test]
+fn chunks_rebuilt_by_a_deletion_or_a_cut_go_back_to_the_files() {
+    let d = tmp("mapped-rebuilt");
+    let h = reopen(&d, i64::MIN);
+    let a = l(&[("__name__", "a")]);
+    for t in 0..500 {
+        let mut app = h.appender();
+        app.append(0, &a, t * 10, t as f64).unwrap();
+        app.commit().unwrap();
+    }
+    h.write_chunks(true);
+    let heap = |h: &Head| {
+        let idx = h.index.read();
+        idx.series
+            .values()
+            .map(|s| s.heap_chunks().count())
+            .sum::<usize>()
+    };
+    let closed = |h: &Head| {
+        let idx = h.index.read();
+        idx.series
+            .values()
+            .map(|s| s.chunks.as_deref().map_or(0, |c| c.closed.len()))
+            .sum::<usize>()
+    };
+    let values = |h: &Head| -> Vec<f64> {
+        let q = h.querier(i64::MIN, i64::MAX).unwrap();
+        q.select(&[Matcher::equal("__name__", "a")])
+            .unwrap()
+            .flat_map(|s| s.samples.into_iter().map(|x| x.v))
+            .collect()
+    };
+    assert!(closed(&h) >= 3, "several full chunks");
+    assert_eq!(heap(&h), 0, "all written out");
+    // A deletion in the middle rebuilds the series in memory.
+    h.delete(&[vec![Matcher::equal("__name__", "a")]], 1_000, 1_990)
+        .unwrap();
+    assert!(closed(&h) >= 2);
+    assert_eq!(heap(&h), 0, "the rebuilt chunks are written out");
+    let want: Vec<f64> = (0..500)
+        .filter(|t| !(100..200).contains(t))
+        .map(|t| t as f64)
+        .collect();
+    assert_eq!(values(&h), want);
+    // A cut through a full chunk re-encodes it from the cut on.
+    h.truncate(2_505).unwrap();
+    assert!(closed(&h) >= 1);
+    assert_eq!(heap(&h), 0, "the re-encoded chunk is written out");
+    let want: Vec<f64> = (251..500).map(|t| t as f64).collect();
+    assert_eq!(values(&h), want);
+    drop(h);
+    let _ = std::fs::remove_dir_all(&d);
+}
