@@ -448,8 +448,15 @@ impl MemSeries {
     /// chunk straddling `before` is re-encoded (float chunks end at block ranges, so at a cut
     /// only native histogram chunks do). Returns whether the series is now empty.
     fn truncate_before(&mut self, before: i64) -> bool {
+        self.truncate_noting(before).0
+    }
+
+    /// As [`MemSeries::truncate_before`], and whether a closed chunk was re-encoded (it is
+    /// then in memory, to be written out).
+    fn truncate_noting(&mut self, before: i64) -> (bool, bool) {
+        let mut rebuilt = false;
         let Some(c) = self.chunks.as_mut() else {
-            return true;
+            return (true, false);
         };
         c.truncate_late(before);
         if let Some(h) = c.hist_mut() {
@@ -470,6 +477,7 @@ impl MemSeries {
                     fresh.last = last;
                     fresh
                 }));
+                rebuilt = c.hist().is_some_and(|h| !h.closed.is_empty());
             }
         }
         let gone = c.closed.iter().take_while(|c| c.max_t < before).count();
@@ -489,6 +497,7 @@ impl MemSeries {
                 Some(m) => {
                     first.min_t = m;
                     first.data = fresh.bytes().into();
+                    rebuilt = true;
                 }
                 None => {
                     c.closed.remove(0);
@@ -511,7 +520,7 @@ impl MemSeries {
         if empty {
             self.chunks = None;
         }
-        empty
+        (empty, rebuilt && !empty)
     }
 
     /// Remove samples in `[lo, hi]` (re-encoding the chunks that held them).
@@ -2046,22 +2055,20 @@ impl Head {
         // from 1970 written beside today's): the head's range starts there, or the next cuts
         // walk the gap one empty block range at a time, a checkpoint each.
         let mut oldest = i64::MAX;
-        // Series left with a closed chunk in memory: one the cut re-encoded (a chunk across
-        // it), to be written out with those listed.
+        // Series whose closed chunks the cut re-encoded (a chunk across it), in memory now:
+        // written out after the walk (only where chunks go to files).
+        let mapping = self.index.read().mapped.is_some();
         let mut rebuilt = Vec::new();
-        let mut idx = self.remove_empty(|r, s| {
-            let empty = s.truncate_before(before);
+        let idx = self.remove_empty(|r, s| {
+            let (empty, re_encoded) = s.truncate_noting(before);
             if let Some(t) = s.first_t() {
                 oldest = oldest.min(t);
             }
-            if !empty && s.heap_chunks().next().is_some() {
+            if mapping && re_encoded {
                 rebuilt.push(r);
             }
             empty
         });
-        for r in rebuilt {
-            idx.closed_chunk(r);
-        }
         // Still under the walk's last hold, which commits note their range under: commits
         // went on between the walk's holds, and what they brought to series the walk had
         // passed is in `committed_low`, so the minimum is never raised past a sample the head
@@ -2077,8 +2084,10 @@ impl Head {
             }
         }
         drop(idx);
-        // The chunks listed that stay (those a cut took are gone, not written).
+        // The chunks listed that stay (those a cut took are gone, not written), and those the
+        // cut re-encoded.
         self.write_chunks(true);
+        self.write_series_chunks(rebuilt);
         self.checkpoint(before)
     }
 
@@ -2101,6 +2110,28 @@ impl Head {
             return;
         }
         if let Some(placed) = files.store(&w.buf, &w.lens) {
+            self.index.write().install(w, placed);
+        }
+    }
+
+    /// Write out the in-memory closed chunks of `refs` (series a cut or a deletion rebuilt),
+    /// a batch at a time: each copied out under a short hold of the index lock, written with
+    /// no lock held, and installed under another short hold, so appends never wait for more
+    /// than one batch's copy however many series there are. Kept off the commits' list, so
+    /// no commit ends up writing them.
+    fn write_series_chunks(&self, refs: Vec<SeriesRef>) {
+        let Some(files) = self.index.read().mapped.clone() else {
+            return;
+        };
+        for batch in refs.chunks(WRITE_SERIES_PER_HOLD) {
+            let w = self.index.read().copy_out(batch.iter().copied());
+            if w.lens.is_empty() {
+                continue;
+            }
+            let Some(placed) = files.store(&w.buf, &w.lens) else {
+                // The disk refuses: the rest stays in memory too (see `mapped`).
+                return;
+            };
             self.index.write().install(w, placed);
         }
     }
@@ -2732,15 +2763,15 @@ impl Head {
         for r in &refs {
             if let Some(s) = idx.series.get_mut(r) {
                 s.delete_range(mint, maxt, range);
-                // Rebuilt in memory: its full chunks go back to the files.
-                idx.closed_chunk(*r);
             }
         }
         drop(idx);
         drop(wal);
         drop(_no_checkpoint);
-        self.write_chunks(true);
-        Ok(refs.len())
+        // Rebuilt in memory: their full chunks go back to the files.
+        let n = refs.len();
+        self.write_series_chunks(refs);
+        Ok(n)
     }
 
     pub fn dir(&self) -> Option<&Path> {
@@ -2751,6 +2782,9 @@ impl Head {
         self.index.read().series.len()
     }
 }
+
+/// Series whose rebuilt chunks [`Head::write_series_chunks`] copies out under one hold.
+const WRITE_SERIES_PER_HOLD: usize = 1024;
 
 /// Series a head query decodes under one hold of the index's read lock before it lets a waiting
 /// writer (a scrape's commit) in.

@@ -1958,3 +1958,91 @@ fn chunks_rebuilt_by_a_deletion_or_a_cut_go_back_to_the_files() {
     drop(h);
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// Native histogram chunks close by their size, not at block ranges, so a block cut (at a
+/// range's end, as `Db` cuts) goes across one and re-encodes the series' histogram chunks:
+/// they go back to the files too, and read back whole.
+#[test]
+fn histogram_chunks_a_block_cut_re_encodes_go_back_to_the_files() {
+    let d = tmp("mapped-rebuilt-hist");
+    let h = reopen(&d, i64::MIN);
+    let hs = l(&[("__name__", "h")]);
+    let at = |count: f64| FloatHistogram {
+        count,
+        sum: count,
+        ..Default::default()
+    };
+    for t in 0..1_000 {
+        let mut app = h.appender();
+        app.append_histogram(0, &hs, t * 10, at(t as f64)).unwrap();
+        app.commit().unwrap();
+    }
+    h.write_chunks(true);
+    let chunks = |h: &Head| {
+        let idx = h.index.read();
+        let s = idx.series.values().next().unwrap();
+        let closed = s
+            .chunks
+            .as_deref()
+            .and_then(|c| c.hist())
+            .map_or(0, |x| x.closed.len());
+        (closed, s.heap_chunks().count())
+    };
+    let (closed, heap) = chunks(&h);
+    assert!(
+        closed >= 2 && heap == 0,
+        "{closed} closed, {heap} in memory"
+    );
+    // A cut at a block range's end that falls inside a histogram chunk.
+    let cut = 4_000;
+    {
+        let idx = h.index.read();
+        let c = idx
+            .series
+            .values()
+            .next()
+            .unwrap()
+            .chunks
+            .as_deref()
+            .unwrap();
+        let straddled = c
+            .hist()
+            .unwrap()
+            .closed
+            .iter()
+            .any(|x| x.min_t < cut && x.max_t >= cut);
+        assert!(straddled, "the cut goes across a closed histogram chunk");
+    }
+    h.truncate(cut).unwrap();
+    let (closed, heap) = chunks(&h);
+    assert!(closed >= 1, "re-encoded closed chunks remain");
+    assert_eq!(heap, 0, "the re-encoded chunks are written out");
+    let q = h.querier(i64::MIN, i64::MAX).unwrap();
+    let counts: Vec<f64> = q
+        .select(&[Matcher::equal("__name__", "h")])
+        .unwrap()
+        .flat_map(|s| s.histograms.into_iter().map(|x| x.h.count))
+        .collect();
+    assert_eq!(counts, (400..1_000).map(|t| t as f64).collect::<Vec<_>>());
+    drop(q);
+    drop(h);
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// A head whose chunks stay in memory (no files) keeps them through cuts and deletions.
+#[test]
+fn chunks_stay_in_memory_where_nothing_maps_them() {
+    let h = Head::in_memory();
+    let a = l(&[("__name__", "a")]);
+    for t in 0..500 {
+        let mut app = h.appender();
+        app.append(0, &a, t * 10, t as f64).unwrap();
+        app.commit().unwrap();
+    }
+    h.delete(&[vec![Matcher::equal("__name__", "a")]], 1_000, 1_990)
+        .unwrap();
+    h.truncate(2_505).unwrap();
+    let idx = h.index.read();
+    let s = idx.series.values().next().unwrap();
+    assert!(s.heap_chunks().count() >= 1, "in memory, as before");
+}
