@@ -707,6 +707,18 @@ fn admin(s: &AppState) -> Result<std::sync::Arc<dyn crate::Admin>, ApiError> {
         .ok_or_else(|| ApiError::Unavailable("admin APIs disabled".into()))
 }
 
+/// An admin operation (a deletion rebuilding series, a snapshot writing every block) off the
+/// runtime's threads, which also drive the scrapes; on the blocking pool, not the queries'
+/// low-priority one, since it holds the storage's locks while it runs.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::Internal(format!("admin task failed: {e}")))?
+        .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
 async fn admin_delete(
     State(s): St,
     RawQuery(q): RawQuery,
@@ -720,15 +732,13 @@ async fn admin_delete(
         return Err(ApiError::BadData("no match[] parameter provided".into()));
     }
     let (start, end) = range_params(&p)?;
-    a.delete_series(&sets, start, end)
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    blocking(move || a.delete_series(&sets, start, end)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn admin_clean(State(s): St) -> Result<Response, ApiError> {
-    admin(&s)?
-        .clean_tombstones()
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let a = admin(&s)?;
+    blocking(move || a.clean_tombstones()).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -741,9 +751,7 @@ async fn admin_snapshot(
     let a = admin(&s)?;
     let p = Params::from(q, &headers, &body)?;
     let skip_head = matches!(p.get("skip_head"), Some("true") | Some("1"));
-    let name = a
-        .snapshot(skip_head)
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let name = blocking(move || a.snapshot(skip_head)).await?;
     Ok(ok(json!({ "name": name })))
 }
 
