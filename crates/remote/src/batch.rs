@@ -49,7 +49,7 @@ pub struct Batch<'a> {
 
 /// One series of a [`Batch`].
 #[derive(Clone, Copy)]
-pub struct SeriesRef<'b, 'a> {
+pub struct SeriesView<'b, 'a> {
     batch: &'b Batch<'a>,
     span: &'b SeriesSpan,
 }
@@ -58,7 +58,7 @@ fn range(r: &Range<u32>) -> Range<usize> {
     r.start as usize..r.end as usize
 }
 
-impl<'b, 'a> SeriesRef<'b, 'a> {
+impl<'b, 'a> SeriesView<'b, 'a> {
     pub fn labels(&self) -> &'b [LabelPair<'a>] {
         &self.batch.labels[range(&self.span.labels)]
     }
@@ -129,10 +129,10 @@ impl<'a> Batch<'a> {
         self.series.is_empty()
     }
 
-    pub fn series(&self) -> impl Iterator<Item = SeriesRef<'_, 'a>> {
+    pub fn series(&self) -> impl Iterator<Item = SeriesView<'_, 'a>> {
         self.series
             .iter()
-            .map(move |span| SeriesRef { batch: self, span })
+            .map(move |span| SeriesView { batch: self, span })
     }
 
     /// The owned request this batch holds the series of (tests and tools; the receiver

@@ -5,7 +5,7 @@
 use vigil_model::Labels;
 use vigil_storage::Storage;
 
-use crate::batch::{Batch, LabelPair, SeriesRef};
+use crate::batch::{Batch, LabelPair, SeriesView};
 use crate::codec;
 use crate::proto::WriteRequest;
 
@@ -279,7 +279,7 @@ fn start_zero(
     app: &mut dyn vigil_storage::Appender,
     labels: &Labels,
     start: i64,
-    ts: &SeriesRef,
+    ts: &SeriesView,
 ) -> vigil_storage::SeriesRef {
     use prost::Message as _;
     let first_hist = ts
