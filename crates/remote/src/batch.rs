@@ -1,5 +1,5 @@
-//! A remote write's series borrowed from the request's bytes, and the remote write 1.0
-//! decoder that reads them without copying.
+//! A remote write's series borrowed from the request's bytes, and the remote write 1.0 and
+//! 2.0 decoders that read them without copying.
 //!
 //! Why our own decoder: decoding `prometheus.WriteRequest` through prost made two `String`s
 //! per label and a `Vec` per series, and `perf` of the receiver put about half its time in
@@ -7,10 +7,12 @@
 //! `&str`s into the decompressed body, and every series' labels, samples, exemplars and
 //! histograms sit in a few flat vectors: a handful of allocations per request.
 //!
-//! It takes and refuses what prost takes and refuses for the same message (wire types,
-//! UTF-8 strings, unknown fields of every wire type skipped, groups refused as deep as prost
-//! refuses them):
-//! `tests::same_as_prost_on_mutated_requests` holds it to that.
+//! Both take and refuse, on the wire, what prost takes and refuses for the same message
+//! (wire types, UTF-8 strings, unknown fields of every wire type skipped, groups refused as
+//! deep as prost refuses them); 2.0 then refuses what it cannot resolve (a reference outside
+//! the symbols, an odd count, a first symbol not empty, more than
+//! [`MAX_RESOLVED_LABEL_BYTES`]). `tests::same_as_prost_on_mutated_requests` and
+//! `tests::v2_same_as_prost_on_mutated_requests` hold them to that.
 
 use std::ops::Range;
 
@@ -36,8 +38,8 @@ pub struct ExemplarRef {
     pub timestamp: i64,
 }
 
-/// The series of one write, borrowed: from the request's bytes ([`decode_v1`]) or from a
-/// decoded [`WriteRequest`] ([`Batch::of`]).
+/// The series of one write, borrowed: from the request's bytes ([`decode_v1`],
+/// [`decode_v2`]) or from a decoded [`WriteRequest`] ([`Batch::of`]).
 #[derive(Debug, Default)]
 pub struct Batch<'a> {
     series: Vec<SeriesSpan>,
@@ -180,11 +182,25 @@ const FIXED32: u8 = 5;
 /// prost's recursion budget at the top of a message it decodes.
 const DEPTH: u32 = 100;
 
-/// The most label text (names and values, series' and exemplars') a 2.0 request may resolve
-/// to: four times the decompressed body a 1.0 request may have. A symbol is sent once and
-/// may be referred to by every series, so without a bound a small request could name a huge
-/// string millions of times, and each reference costs a copy and a hash when stored.
+/// The most a 2.0 request may resolve to: every label's name and value (the series', their
+/// exemplars', and `__type__`/`__unit__` from their metadata), each label also counted at
+/// what it costs in a [`Batch`], and the help and unit each series' metadata keeps: four times
+/// the decompressed body a request may have. A symbol is sent once and may be referred to by
+/// every series, so without a bound a small request could name a huge string millions of
+/// times, each reference a copy and a hash when stored.
 pub const MAX_RESOLVED_LABEL_BYTES: usize = 4 * crate::codec::MAX_DECODED_BYTES;
+
+/// Count `bytes` more against [`MAX_RESOLVED_LABEL_BYTES`]; `at` names the place.
+fn charge(text: &mut usize, bytes: usize, at: impl Fn() -> String) -> Result<(), String> {
+    *text = text.saturating_add(bytes);
+    if *text > MAX_RESOLVED_LABEL_BYTES {
+        return Err(format!(
+            "{}: the request's labels resolve to more than {MAX_RESOLVED_LABEL_BYTES} bytes",
+            at()
+        ));
+    }
+    Ok(())
+}
 
 /// A cursor over protobuf wire bytes.
 struct Wire<'a> {
@@ -544,9 +560,9 @@ fn v2_parts(raw: &[u8]) -> Result<(Vec<&str>, Vec<&[u8]>), String> {
     Ok((symbols, series))
 }
 
-/// One `io.prometheus.write.v2.TimeSeries` as sent: its label references into `refs`, its
-/// exemplars' after them (`(start, end, value, timestamp)` into `exemplars`), samples and
-/// histograms into `b`.
+/// One `io.prometheus.write.v2.TimeSeries` as sent (its own label references go to the
+/// `own` given to [`SeriesV2::read`]): its exemplars' references in `refs`, each exemplar
+/// `(start, end, value, timestamp)` into them, its samples and histograms.
 struct SeriesV2<'a> {
     refs: Vec<u32>,
     exemplars: Vec<(u32, u32, f64, i64)>,
@@ -656,13 +672,8 @@ fn resolve<'a>(
     };
     for pair in refs.chunks(2) {
         let (name, value) = (get(pair[0])?, get(pair[1])?);
-        *text += name.len() + value.len();
-        if *text > MAX_RESOLVED_LABEL_BYTES {
-            return Err(format!(
-                "{}.labels_refs: the request's labels resolve to more than {MAX_RESOLVED_LABEL_BYTES} bytes of text",
-                at()
-            ));
-        }
+        let cost = name.len() + value.len() + std::mem::size_of::<LabelPair>();
+        charge(text, cost, || format!("{}.labels_refs", at()))?;
         out.push((name, value));
     }
     Ok(())
@@ -722,11 +733,21 @@ pub fn decode_v2(
         resolve(&symbols, &own, &mut b.labels, &mut text, at)?;
         if opts.keep_metadata {
             metadata.push(match ts.metadata {
-                Some(m) => Some(MetadataRef {
-                    kind: m.kind,
-                    help: symbol(m.help_ref, "help_ref")?,
-                    unit: symbol(m.unit_ref, "unit_ref")?,
-                }),
+                Some(m) => {
+                    let (help, unit) = (
+                        symbol(m.help_ref, "help_ref")?,
+                        symbol(m.unit_ref, "unit_ref")?,
+                    );
+                    // The storage keeps a copy per series.
+                    charge(&mut text, help.len() + unit.len(), || {
+                        format!("timeseries[{i}].metadata")
+                    })?;
+                    Some(MetadataRef {
+                        kind: m.kind,
+                        help,
+                        unit,
+                    })
+                }
                 None => None,
             });
         }
@@ -748,6 +769,8 @@ pub fn decode_v2(
                 b.labels.truncate(k);
                 for (name, value) in [("__type__", kind), ("__unit__", unit)] {
                     if !value.is_empty() {
+                        let cost = name.len() + value.len() + std::mem::size_of::<LabelPair>();
+                        charge(&mut text, cost, || format!("timeseries[{i}].metadata"))?;
                         b.labels.push((name, value));
                     }
                 }
@@ -1456,5 +1479,50 @@ mod tests {
             )),
             "{e}"
         );
+    }
+
+    /// The bound counts what metadata makes of a symbol too: with `metadata-wal-records` each
+    /// series keeps its help and unit, with `type-and-unit-labels` its unit becomes a label;
+    /// a huge help or unit named by many series is refused, naming where.
+    #[test]
+    fn v2_metadata_cannot_multiply_a_symbol_without_bound() {
+        let big = "x".repeat(8 << 20);
+        let symbols: Vec<u8> = ["", "__name__", "a", big.as_str()]
+            .iter()
+            .flat_map(|s| pb_len(4, s.as_bytes()))
+            .collect();
+        let n = MAX_RESOLVED_LABEL_BYTES / big.len();
+        // help_ref 3 (the big one), then unit_ref 3.
+        let help = pb_len(5, &[pb_len(1, &[1, 2]), pb_len(5, &[3 << 3, 3])].concat());
+        let unit = pb_len(5, &[pb_len(1, &[1, 2]), pb_len(5, &[4 << 3, 3])].concat());
+        for (series, opts, what) in [
+            (
+                help,
+                V2Options {
+                    keep_metadata: true,
+                    ..Default::default()
+                },
+                "help kept",
+            ),
+            (
+                unit,
+                V2Options {
+                    type_and_unit: true,
+                    ..Default::default()
+                },
+                "unit as a label",
+            ),
+        ] {
+            let ok = [symbols.clone(), series.repeat(n - 2)].concat();
+            assert!(decode_v2(&ok, opts).is_ok(), "{what}");
+            let over = [symbols.clone(), series.repeat(n + 1)].concat();
+            let e = decode_v2(&over, opts).unwrap_err();
+            assert!(
+                e.contains("].metadata: the request's labels resolve to more than"),
+                "{what}: {e}"
+            );
+            // Without the feature, the same request is taken: nothing is copied.
+            assert!(decode_v2(&over, V2Options::default()).is_ok(), "{what}");
+        }
     }
 }

@@ -122,7 +122,7 @@ pub fn check_headers(
 
 /// Decode and store one request body: the receiver's whole work for a request. Both
 /// messages are read without copying their labels ([`crate::batch`]); 2.0 is answered per
-/// sample ([`append_partial`]) with each series' metadata.
+/// sample (as [`append_partial`] does) with each series' metadata.
 pub fn receive(storage: &dyn Storage, msg: Message, body: &[u8]) -> Result<Received, ReceiveError> {
     let raw = codec::decompress(body).map_err(ReceiveError::BadRequest)?;
     match msg {
@@ -254,20 +254,32 @@ fn exemplar_labels<'a>(sent: &[LabelPair<'a>], sorted: &mut Vec<LabelPair<'a>>) 
     )
 }
 
-/// A series' labels for a log line, at most about 1 KiB of them (a label may be megabytes).
+/// A series' labels for a log line: about 1 KiB of their text (a label may be megabytes),
+/// each cut marked with `...` (escaping can make what is shown a few times longer).
 fn shown(labels: &[LabelPair]) -> String {
     const SHOWN: usize = 1024;
+    // At most `max` bytes of `s`, on a character boundary.
+    let cut = |s: &str, max: usize| -> String {
+        if s.len() <= max {
+            return s.to_string();
+        }
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}...", &s[..end])
+    };
     let mut out = String::new();
     for (n, v) in labels {
-        if out.len() > SHOWN {
+        if out.len() >= SHOWN {
             out.push_str(",...");
             break;
         }
         if !out.is_empty() {
             out.push(',');
         }
-        let n: String = n.chars().take(SHOWN).collect();
-        let v: String = v.chars().take(SHOWN).collect();
+        let n = cut(n, SHOWN - out.len());
+        let v = cut(v, SHOWN.saturating_sub(out.len() + n.len()));
         out.push_str(&format!("{n}={v:?}"));
     }
     out
@@ -642,5 +654,16 @@ mod tests {
             .exemplars(0, 10_000, &[vec![Matcher::equal("__name__", "up")]])
             .unwrap();
         assert_eq!(ex[0].exemplars[0].labels.to_string(), r#"{trace="2"}"#);
+    }
+
+    /// A log line shows about 1 KiB of a series' labels, cuts marked.
+    #[test]
+    fn a_log_line_shows_a_bounded_part_of_huge_labels() {
+        let big = "é".repeat(1 << 20);
+        let s = shown(&[("__name__", "up"), ("a", big.as_str()), ("b", "c")]);
+        assert!(s.len() < 1100, "{} bytes", s.len());
+        assert!(s.starts_with("__name__=\"up\",a=\"éé"), "{s:.40}");
+        assert!(s.ends_with("...\",..."), "{}", &s[s.len() - 20..]);
+        assert_eq!(shown(&[("x", "y")]), "x=\"y\"");
     }
 }

@@ -480,7 +480,8 @@ impl<'a> Cur<'a> {
                 return None;
             }
             let (full, rest) = (n / g, n % g);
-            let bits = full * radix_bits(m, g) + if rest > 0 { radix_bits(m, rest) } else { 0 };
+            let full_bits = radix_bits(m, g);
+            let bits = full * full_bits + if rest > 0 { radix_bits(m, rest) } else { 0 };
             let len = bits.div_ceil(8);
             let data = self.0.bytes(len)?;
             return Some(IntStream {
@@ -498,7 +499,7 @@ impl<'a> Cur<'a> {
                     half_pow: m.pow((g / 2) as u32),
                     half_inv: u64::MAX / m.pow((g / 2) as u32),
                     grouped: w == RADIX_GROUPED,
-                    full_bits: radix_bits(m, g),
+                    full_bits,
                     g,
                     n,
                     digits: [0; 64],

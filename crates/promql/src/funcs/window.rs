@@ -4,8 +4,9 @@
 
 use super::*;
 
-/// `rate`, `increase`, `delta`: Prometheus's extrapolation, of one window (the evaluator
-/// goes through [`rate_windows`]; this is what it must answer for each window).
+/// `rate`, `increase`, `delta` of one window, from the same parts as [`rate_windows`] (which
+/// the evaluator uses): kept for the unit tests of single windows. The oracle `rate_windows`
+/// is checked against is the code before it, in the tests (`extrapolated_rate_before`).
 #[cfg(test)]
 pub(crate) fn extrapolated_rate(
     w: &[Sample],
