@@ -908,24 +908,7 @@ mod tests {
     /// ways bytes can be wrong.
     #[test]
     fn corners_agree_with_prost() {
-        fn key(f: u64, w: u64) -> Vec<u8> {
-            varint(f << 3 | w)
-        }
-        fn varint(mut v: u64) -> Vec<u8> {
-            let mut o = Vec::new();
-            while v >= 0x80 {
-                o.push(v as u8 | 0x80);
-                v >>= 7;
-            }
-            o.push(v as u8);
-            o
-        }
-        fn len(f: u64, body: &[u8]) -> Vec<u8> {
-            let mut o = key(f, 2);
-            o.extend(varint(body.len() as u64));
-            o.extend(body);
-            o
-        }
+        let (varint, key, len) = (pb_varint, pb_key, pb_len);
         let lab = |n: &str, v: &str| [len(1, n.as_bytes()), len(2, v.as_bytes())].concat();
         let ex = len(1, &lab("t", "1"));
         let series = [
@@ -1004,18 +987,8 @@ mod tests {
             "timeseries[1]: labels: value: invalid string value: data is not UTF-8 encoded"
         );
         // Groups nested past prost's limit are refused by both.
-        let deep = [
-            (0..200).map(|_| key(7, 3)).collect::<Vec<_>>().concat(),
-            (0..200).map(|_| key(7, 4)).collect::<Vec<_>>().concat(),
-        ]
-        .concat();
-        assert!(!agree(&deep));
-        let shallow = [
-            (0..50).map(|_| key(7, 3)).collect::<Vec<_>>().concat(),
-            (0..50).map(|_| key(7, 4)).collect::<Vec<_>>().concat(),
-        ]
-        .concat();
-        assert!(agree(&shallow));
+        assert!(!agree(&groups(200)));
+        assert!(agree(&groups(50)));
     }
 
     /// Random mutations of a valid request (bit flips, bytes cut, inserted, repeated): every
@@ -1023,32 +996,8 @@ mod tests {
     #[test]
     fn same_as_prost_on_mutated_requests() {
         let base = request().encode_to_vec();
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
         let (mut taken, mut refused) = (0, 0);
-        for _ in 0..20_000 {
-            let mut b = base.clone();
-            for _ in 0..1 + next() % 3 {
-                if b.is_empty() {
-                    break;
-                }
-                let at = (next() as usize) % b.len();
-                match next() % 4 {
-                    0 => b[at] ^= 1 << (next() % 8),
-                    1 => b.truncate(at),
-                    2 => b.insert(at, next() as u8),
-                    _ => {
-                        let end = (at + 1 + (next() as usize) % 8).min(b.len());
-                        let piece = b[at..end].to_vec();
-                        b.splice(at..at, piece);
-                    }
-                }
-            }
+        for b in mutated(&base, 0x2545_f491_4f6c_dd1d, 20_000) {
             if agree(&b) {
                 taken += 1;
             } else {
@@ -1252,32 +1201,8 @@ mod tests {
                 unit: "seconds"
             })
         );
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
         let (mut taken, mut refused) = (0, 0);
-        for round in 0..20_000 {
-            let mut b = base.clone();
-            for _ in 0..1 + next() % 3 {
-                if b.is_empty() {
-                    break;
-                }
-                let at = (next() as usize) % b.len();
-                match next() % 4 {
-                    0 => b[at] ^= 1 << (next() % 8),
-                    1 => b.truncate(at),
-                    2 => b.insert(at, next() as u8),
-                    _ => {
-                        let end = (at + 1 + (next() as usize) % 8).min(b.len());
-                        let piece = b[at..end].to_vec();
-                        b.splice(at..at, piece);
-                    }
-                }
-            }
+        for (round, b) in mutated(&base, 0x9e37_79b9_7f4a_7c15, 20_000).enumerate() {
             if agree_v2(&b, all[round % 4]) {
                 taken += 1;
             } else {
@@ -1295,18 +1220,7 @@ mod tests {
     /// and references out of the table or odd in number.
     #[test]
     fn v2_corners_agree_with_prost() {
-        fn varint(mut v: u64) -> Vec<u8> {
-            let mut o = Vec::new();
-            while v >= 0x80 {
-                o.push(v as u8 | 0x80);
-                v >>= 7;
-            }
-            o.push(v as u8);
-            o
-        }
-        let key = |f: u64, w: u64| varint(f << 3 | w);
-        let len =
-            |f: u64, body: &[u8]| [key(f, 2), varint(body.len() as u64), body.to_vec()].concat();
+        let (varint, key, len) = (pb_varint, pb_key, pb_len);
         let packed = |f: u64, refs: &[u64]| {
             len(f, &refs.iter().flat_map(|&r| varint(r)).collect::<Vec<_>>())
         };
@@ -1385,22 +1299,48 @@ mod tests {
         o
     }
 
+    fn pb_key(f: u64, wire: u64) -> Vec<u8> {
+        pb_varint(f << 3 | wire)
+    }
+
     fn pb_len(f: u64, body: &[u8]) -> Vec<u8> {
-        [
-            pb_varint(f << 3 | 2),
-            pb_varint(body.len() as u64),
-            body.to_vec(),
-        ]
-        .concat()
+        [pb_key(f, 2), pb_varint(body.len() as u64), body.to_vec()].concat()
     }
 
     /// Groups of field 7 nested `n` deep, with nothing inside the deepest.
     fn groups(n: usize) -> Vec<u8> {
-        [
-            pb_varint(7 << 3 | 3).repeat(n),
-            pb_varint(7 << 3 | 4).repeat(n),
-        ]
-        .concat()
+        [pb_key(7, 3).repeat(n), pb_key(7, 4).repeat(n)].concat()
+    }
+
+    /// `rounds` random mutations of `base` (bits flipped, bytes cut, inserted, repeated), the
+    /// same for the same `seed`.
+    fn mutated(base: &[u8], mut seed: u64, rounds: usize) -> impl Iterator<Item = Vec<u8>> + '_ {
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        (0..rounds).map(move |_| {
+            let mut b = base.to_vec();
+            for _ in 0..1 + next() % 3 {
+                if b.is_empty() {
+                    break;
+                }
+                let at = (next() as usize) % b.len();
+                match next() % 4 {
+                    0 => b[at] ^= 1 << (next() % 8),
+                    1 => b.truncate(at),
+                    2 => b.insert(at, next() as u8),
+                    _ => {
+                        let end = (at + 1 + (next() as usize) % 8).min(b.len());
+                        let piece = b[at..end].to_vec();
+                        b.splice(at..at, piece);
+                    }
+                }
+            }
+            b
+        })
     }
 
     /// prost's recursion budget differs with the depth of the message a group is skipped in:

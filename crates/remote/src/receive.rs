@@ -77,7 +77,7 @@ pub struct Received {
     pub exemplars: u64,
     pub exemplars_dropped: u64,
     /// Samples and histograms refused for their time (out of order, too old, out of bounds,
-    /// a duplicate) in a partial write ([`append_partial`]), and the first few refusals.
+    /// a duplicate) in a partial write (2.0, see [`receive`]), and the first few refusals.
     pub refused: u64,
     pub refusals: Vec<String>,
 }
@@ -121,8 +121,11 @@ pub fn check_headers(
 }
 
 /// Decode and store one request body: the receiver's whole work for a request. Both
-/// messages are read without copying their labels ([`crate::batch`]); 2.0 is answered per
-/// sample (as [`append_partial`] does) with each series' metadata.
+/// messages are read without copying their labels ([`crate::batch`]). 1.0 is stored as
+/// [`append`] stores it. 2.0 is answered per sample, as current Prometheus answers it: a
+/// sample or histogram refused for its time is skipped (counted in [`Received::refused`], the
+/// first few named) and the rest stored, the caller answering 400 naming them; each series is
+/// given its metadata, as Prometheus's 2.0 handler does with `metadata-wal-records`.
 pub fn receive(storage: &dyn Storage, msg: Message, body: &[u8]) -> Result<Received, ReceiveError> {
     let raw = codec::decompress(body).map_err(ReceiveError::BadRequest)?;
     match msg {
@@ -151,30 +154,19 @@ fn decode_v2(raw: &[u8]) -> Result<(Batch<'_>, SeriesMetadata), ReceiveError> {
     Ok((batch, metadata.iter().map(series_metadata).collect()))
 }
 
-/// Decode a request body of the given message, 2.0 resolved to 1.0's shape (labels as
-/// strings).
+/// Decode a request body of the given message into an owned request, 2.0 resolved to 1.0's
+/// shape (tests and tools; the receiver stores from the borrowed form, [`receive`]).
 pub fn decode(msg: Message, body: &[u8]) -> Result<WriteRequest, ReceiveError> {
-    Ok(decode_with_metadata(msg, body)?.0)
+    let raw = codec::decompress(body).map_err(ReceiveError::BadRequest)?;
+    Ok(match msg {
+        Message::V1 => decode_v1(&raw)?.to_request(),
+        Message::V2 => decode_v2(&raw)?.0.to_request(),
+    })
 }
 
 /// Each series' metadata as a 2.0 request gives it, by the series' place in the request
 /// (empty for 1.0, or without `--enable-feature=metadata-wal-records`).
 pub type SeriesMetadata = Vec<Option<std::sync::Arc<vigil_storage::Metadata>>>;
-
-/// As [`decode`], with the series' metadata (for [`append_partial`]).
-pub fn decode_with_metadata(
-    msg: Message,
-    body: &[u8],
-) -> Result<(WriteRequest, SeriesMetadata), ReceiveError> {
-    let raw = codec::decompress(body).map_err(ReceiveError::BadRequest)?;
-    match msg {
-        Message::V1 => Ok((decode_v1(&raw)?.to_request(), Vec::new())),
-        Message::V2 => {
-            let (batch, metadata) = decode_v2(&raw)?;
-            Ok((batch.to_request(), metadata))
-        }
-    }
-}
 
 /// A 2.0 series' metadata as the storage keeps it; None when it says nothing (no type, help
 /// or unit), which would only erase what the series has.
@@ -315,20 +307,6 @@ fn start_zero(
 /// drops it rather than retrying forever, as Prometheus does.
 pub fn append(storage: &dyn Storage, req: &WriteRequest) -> Result<Received, ReceiveError> {
     append_inner(storage, &Batch::of(req), &[], false, &[])
-}
-
-/// As [`append`] for remote write 2.0, which current Prometheus answers per sample: a sample
-/// or histogram refused for its time is skipped (counted in [`Received::refused`], the first
-/// few named) and the rest is stored; the caller answers 400 naming them. Each series is
-/// given its metadata, `metadata[i]` for `req.timeseries[i]` (none when empty), as
-/// Prometheus's 2.0 handler does with `metadata-wal-records`; a series the storage does not
-/// have is skipped.
-pub fn append_partial(
-    storage: &dyn Storage,
-    req: &WriteRequest,
-    metadata: &SeriesMetadata,
-) -> Result<Received, ReceiveError> {
-    append_inner(storage, &Batch::of(req), &[], true, metadata)
 }
 
 /// As [`append`], with a start time for some series (`starts[i]` for `req.timeseries[i]`):
