@@ -6,8 +6,9 @@
 //!
 //! Both scrape one target serving SERIES series (default 100000) every 5s. After a warm-up
 //! (first scrapes create every series), CPU used over SECONDS (default 60) is read from
-//! /proc, and resident memory at the end. Both write their WAL; neither has cut a block yet
-//! (that happens after 2h), so this measures the scrape path and the head.
+//! /proc, and resident memory at the end and at its peak (`VmHWM`). Both write their WAL;
+//! neither has cut a block yet (that happens after 2h), so this measures the scrape path and
+//! the head.
 //!
 //! Each system is then asked how many scrapes of the window it stored (`up` samples, by
 //! PromQL) and how many samples it appended over the window (its own counter:
@@ -20,7 +21,9 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use vigil_bench::{Killed, cpu_seconds, exposition, free_port, rss_bytes, serve, up};
+use vigil_bench::{
+    Killed, cpu_seconds, exposition, free_port, proc_status_bytes, rss_bytes, serve, up,
+};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -128,26 +131,30 @@ fn main() {
         .collect();
     let appended1: Vec<f64> = servers.iter().map(|(n, p, _)| appended(n, *p)).collect();
     let scrapes = seconds as f64 / 5.0;
-    let rows: Vec<(&str, f64, f64)> = servers
+    // RSS at the end, and the peak since start (VmHWM): a reading between scrapes does not
+    // show the buffers a scrape holds while it runs.
+    let rows: Vec<(&str, f64, f64, f64)> = servers
         .iter()
         .zip(start.iter().zip(&cpu_end))
         .map(|((name, _, k), (s0, s1))| {
             let cpu = (s1 - s0) / scrapes;
             let rss = rss_bytes(k.0.id()).unwrap_or(0) as f64 / 1e6;
-            (*name, cpu, rss)
+            let peak = proc_status_bytes(k.0.id(), "VmHWM").unwrap_or(0) as f64 / 1e6;
+            (*name, cpu, rss, peak)
         })
         .collect();
-    let (vc, vr) = (rows[0].1, rows[0].2);
+    let (vc, vr, vp) = (rows[0].1, rows[0].2, rows[0].3);
     println!();
     println!(
-        "{:<18} {:>14} {:>8} {:>16} {:>14}",
-        "", "CPU s/scrape", "RSS MB", "CPU / vigil's", "RSS / vigil's"
+        "{:<18} {:>14} {:>8} {:>8} {:>16} {:>14} {:>15}",
+        "", "CPU s/scrape", "RSS MB", "peak MB", "CPU / vigil's", "RSS / vigil's", "peak / vigil's"
     );
-    for (name, cpu, rss) in &rows {
+    for (name, cpu, rss, peak) in &rows {
         println!(
-            "{name:<18} {cpu:>14.3} {rss:>8.0} {:>16.2} {:>14.2}",
+            "{name:<18} {cpu:>14.3} {rss:>8.0} {peak:>8.0} {:>16.2} {:>14.2} {:>15.2}",
             cpu / vc.max(1e-9),
-            rss / vr.max(1e-9)
+            rss / vr.max(1e-9),
+            peak / vp.max(1e-9)
         );
     }
     println!();

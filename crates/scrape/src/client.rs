@@ -7,7 +7,6 @@ use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
 use reqwest::header::{
     ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, HOST, HeaderMap, HeaderName, HeaderValue, USER_AGENT,
 };
@@ -52,9 +51,10 @@ pub enum ClientError {
     Build(String),
 }
 
-/// A fetched body and what the server said it is.
+/// A fetched body and what the server said it is. The body's buffer came from
+/// [`crate::body_pool::BODIES`]: hand it back there once read.
 pub struct Fetched {
-    pub body: Bytes,
+    pub body: Vec<u8>,
     pub content_type: String,
 }
 
@@ -672,7 +672,7 @@ impl Scraper {
                 0 => 64 << 20,
                 l => l.min(64 << 20),
             };
-            let mut buf = BytesMut::with_capacity(declared.min(cap) as usize);
+            let mut buf = crate::body_pool::BODIES.take(declared.min(cap) as usize);
             while let Some(chunk) = resp
                 .chunk()
                 .await
@@ -686,7 +686,7 @@ impl Scraper {
                 buf.extend_from_slice(&chunk);
             }
             Ok(Fetched {
-                body: buf.freeze(),
+                body: buf,
                 content_type,
             })
         };

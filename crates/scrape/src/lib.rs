@@ -4,6 +4,7 @@
 //!   [`target::Target`]s with a scrape URL, or records why they were dropped.
 //! - [`client`]: the HTTP side of one scrape (auth, TLS, content negotiation, gzip, body limit);
 //!   [`tls`] builds the TLS setup when `tls_config.server_name` names the certificate.
+//! - [`body_pool`]: large scrape bodies' buffers, kept between scrapes and shared by targets.
 //! - [`cache`]: per-target series cache, raw series text -> series ref, so a known series
 //!   costs a comparison with the series expected next (a hash lookup when the order changed)
 //!   and an append.
@@ -19,6 +20,7 @@
 //!
 //! Scraping writes only through `vigil_storage::Appender`; it never reads storage.
 
+pub mod body_pool;
 pub mod cache;
 pub mod client;
 pub mod manager;

@@ -197,6 +197,9 @@ impl ScrapeLoop {
             .map(|f| (&f.body[..], f.content_type.as_str()))
             .map_err(Clone::clone);
         let (result, commit) = self.store(body, ts, duration, body_bytes);
+        if let Ok(f) = fetched {
+            crate::body_pool::BODIES.give(f.body);
+        }
         let mut st = self.target.status.lock();
         st.last_scrape = Some(started_wall);
         st.last_scrape_duration = duration;

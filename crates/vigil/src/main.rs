@@ -69,6 +69,7 @@ fn main() -> std::process::ExitCode {
         Some(Command::Node(f)) => exporters::node(*f),
         Some(Command::Demo(f)) => demo::main(f),
         None => {
+            malloc::fixed_mmap_threshold();
             if cli.server.agent_mode() {
                 malloc::one_arena();
             }
