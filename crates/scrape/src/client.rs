@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::body_pool::Body;
 use reqwest::header::{
     ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, HOST, HeaderMap, HeaderName, HeaderValue, USER_AGENT,
 };
@@ -51,10 +52,10 @@ pub enum ClientError {
     Build(String),
 }
 
-/// A fetched body and what the server said it is. The body's buffer came from
-/// [`crate::body_pool::BODIES`]: hand it back there once read.
+/// A fetched body and what the server said it is. The body's buffer goes back to
+/// [`crate::body_pool::BODIES`] when dropped.
 pub struct Fetched {
-    pub body: Vec<u8>,
+    pub body: Body,
     pub content_type: String,
 }
 
@@ -605,6 +606,7 @@ impl Scraper {
         url: &str,
         timeout: Duration,
         native: bool,
+        size_hint: usize,
     ) -> Result<Fetched, ScrapeError> {
         let accept = match &self.accept_by_native {
             Some((proto_first, plain)) => {
@@ -664,15 +666,16 @@ impl Scraper {
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("")
                 .to_string();
-            // Sized from the declared length when there is one (at most the limit, and 64 MiB
-            // before a byte arrives), so a body is not grown by doubling: up to twice its
+            // Sized from the declared length, else from the caller's hint (the target's last
+            // body: a decompressed gzip body has no declared length), at most the limit and
+            // 64 MiB before a byte arrives, so a body is not grown by doubling: up to twice its
             // size, for every target being scraped at once.
-            let declared = resp.content_length().unwrap_or(0);
+            let declared = resp.content_length().unwrap_or(size_hint as u64);
             let cap = match self.body_limit {
                 0 => 64 << 20,
                 l => l.min(64 << 20),
             };
-            let mut buf = crate::body_pool::BODIES.take(declared.min(cap) as usize);
+            let mut buf = Body::with_capacity(declared.min(cap) as usize);
             while let Some(chunk) = resp
                 .chunk()
                 .await

@@ -70,6 +70,8 @@ pub struct ScrapeLoop {
     cache: SeriesCache,
     report: Vec<(Labels, SeriesRef)>,
     metadata: crate::metadata::MetadataTracker,
+    /// The last body's length: how much room the next one gets when its length is unknown.
+    last_body: usize,
 }
 
 /// Whether a failed fetch failed for its body's size.
@@ -106,6 +108,7 @@ impl ScrapeLoop {
             cache: SeriesCache::new(),
             report,
             metadata: Default::default(),
+            last_body: 0,
         }
     }
 
@@ -175,6 +178,7 @@ impl ScrapeLoop {
                     &self.target.target.url,
                     self.target.target.timeout,
                     self.target.target.histograms.native,
+                    self.last_body,
                 )
                 .await
                 .map_err(|e| {
@@ -187,6 +191,9 @@ impl ScrapeLoop {
         let duration = started.elapsed();
         // `scrape_body_size_bytes`, as Prometheus reports it: -1 when the body was over
         // `body_size_limit`, 0 for another failed fetch.
+        if let Ok(f) = &fetched {
+            self.last_body = f.body.len();
+        }
         let body_bytes = match (&fetched, over_body_size_limit(&fetched)) {
             (Ok(f), _) => f.body.len() as f64,
             (Err(_), true) => -1.0,
@@ -197,9 +204,6 @@ impl ScrapeLoop {
             .map(|f| (&f.body[..], f.content_type.as_str()))
             .map_err(Clone::clone);
         let (result, commit) = self.store(body, ts, duration, body_bytes);
-        if let Ok(f) = fetched {
-            crate::body_pool::BODIES.give(f.body);
-        }
         let mut st = self.target.status.lock();
         st.last_scrape = Some(started_wall);
         st.last_scrape_duration = duration;
@@ -241,6 +245,9 @@ impl ScrapeLoop {
         self.cache.begin();
         let storage = self.ctx.storage.clone();
         let mut app = storage.appender();
+        // A target serves about the series it served last time: the transaction's buffers are
+        // sized once, not grown (and rehashed) as a large body's samples arrive.
+        app.reserve(self.cache.len());
         // Counts survive a failed append: the report says how many samples there were, as
         // Prometheus's does.
         let mut stats = AppendStats::default();

@@ -140,6 +140,13 @@ pub trait Appender: Send {
         Ok(r)
     }
 
+    /// A hint that about `n` samples follow (a scrape passes the series its target served
+    /// last time), so a storage can size its transaction's buffers once instead of growing
+    /// them sample by sample. Storages may ignore it.
+    fn reserve(&mut self, n: usize) {
+        let _ = n;
+    }
+
     /// Make every appended sample durable and visible, atomically.
     fn commit(self: Box<Self>) -> Result<(), StorageError>;
 

@@ -32,6 +32,9 @@ fn main() -> std::process::ExitCode {
         binop_fill_modifiers: server_flags::feature(&cli.server, "promql-binop-fill-modifiers"),
     }
     .install();
+    // Every command: the server, the demo (a server too) and the exporters all read large
+    // bodies or build large answers. No thread exists yet.
+    malloc::fixed_mmap_threshold();
     match cli.command {
         Some(Command::Check {
             what:
@@ -69,7 +72,6 @@ fn main() -> std::process::ExitCode {
         Some(Command::Node(f)) => exporters::node(*f),
         Some(Command::Demo(f)) => demo::main(f),
         None => {
-            malloc::fixed_mmap_threshold();
             if cli.server.agent_mode() {
                 malloc::one_arena();
             }

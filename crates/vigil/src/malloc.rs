@@ -23,21 +23,26 @@ pub fn one_arena() {
 }
 
 /// Allocations of at least this size are mapped from the kernel and unmapped when freed.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
 const MMAP_THRESHOLD: i32 = 8 << 20;
 
 /// Fix glibc's mmap threshold at [`MMAP_THRESHOLD`], unless the environment already sets one
 /// (`MALLOC_MMAP_THRESHOLD_`, or `glibc.malloc.mmap_threshold` in `GLIBC_TUNABLES`). Call
 /// before any thread is started.
 ///
-/// glibc's threshold starts at 128 KiB and rises to the size of each mapped block freed, so
-/// after the first large scrape body was freed (a 100,000-series target's is 11.5 MB) later
-/// bodies came from the arenas of whichever threads ran the scrapes, and those arenas kept
-/// the pages. Measured with the `scrape_cpu` benchmark (100,000 series): 125-133 MB RSS
-/// with the moving threshold, 99-104 MB fixed at 8 MiB. Fixed at 1 MiB, the smaller buffers
-/// a scrape grows were mapped and unmapped every time: 91 MB, but 0.062 s of CPU per scrape
-/// instead of 0.033-0.039. Scrape bodies are now kept for reuse (`vigil_scrape::body_pool`),
-/// which spares them the page faults a mapping costs each time; the threshold still hands
-/// other large buffers back when they are freed.
+/// glibc's threshold starts at 128 KiB and rises to the size of each mapped block freed
+/// (and its trim threshold to twice that), so after the first large scrape body was freed (a
+/// 100,000-series target's is 11.5 MB) later bodies came from the arenas of whichever threads
+/// ran the scrapes, and those arenas kept the pages. Fixed, the trim threshold stays at its
+/// 128 KiB default too: the free top of a heap goes back to the kernel sooner. Measured with
+/// the `scrape_cpu` benchmark (100,000 series, 2026-12-07): 125-129 MB RSS with the moving
+/// threshold, 99-104 MB fixed at 8 MiB but with the body's pages mapped and zeroed every
+/// scrape (3,680 page faults a scrape against 170). Fixed at 1 MiB, the smaller buffers a
+/// scrape grows were mapped and unmapped every time too: 91 MB, 0.062 s of CPU per scrape
+/// where the other builds measured 0.037-0.053 s. Scrape bodies are now kept for reuse
+/// (`vigil_scrape::body_pool`), which spares them those faults; the threshold still hands
+/// other large buffers back when they are freed. Setting any of glibc's malloc variables
+/// (`MALLOC_TRIM_THRESHOLD_`, ...) without this one still gets it.
 pub fn fixed_mmap_threshold() {
     let tunables = std::env::var("GLIBC_TUNABLES").unwrap_or_default();
     if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_some() || tunables.contains("mmap_threshold") {
@@ -45,7 +50,8 @@ pub fn fixed_mmap_threshold() {
     }
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets an allocator parameter; it is called before other threads
-    // exist, and M_MMAP_THRESHOLD accepts any value up to 32 MiB on 64-bit glibc.
+    // exist. It refuses (returns 0, nothing changed) a value above its limit: 32 MiB on
+    // 64-bit glibc, 512 KiB on 32-bit, where the moving threshold simply stays.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
     }

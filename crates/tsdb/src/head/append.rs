@@ -507,6 +507,11 @@ impl Appender for HeadAppender<'_> {
         Ok(r)
     }
 
+    fn reserve(&mut self, n: usize) {
+        self.samples.reserve(n.saturating_sub(self.samples.len()));
+        self.newest.reserve(n.saturating_sub(self.newest.len()));
+    }
+
     fn commit(self: Box<Self>) -> Result<(), StorageError> {
         // The WAL lock is held until the samples are in the head, so a checkpoint (which takes
         // it first) never sees a record in the WAL that the head does not have yet.
