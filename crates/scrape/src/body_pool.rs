@@ -11,9 +11,12 @@
 use std::ops::{Deref, DerefMut};
 use std::time::{Duration, Instant};
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use parking_lot::Mutex;
 
-/// Bodies expected smaller than this neither take nor leave a kept buffer.
+/// Bodies expected smaller than this do not take a kept buffer, and buffers smaller than
+/// this are not kept (a body expected small that grew past it is).
 pub const MIN_KEPT: usize = 1 << 20;
 /// At most this many buffers are kept (scrapes in flight at once beyond it allocate).
 const MAX_KEPT: usize = 4;
@@ -25,6 +28,9 @@ const IDLE: Duration = Duration::from_secs(300);
 /// A pool of body buffers.
 pub struct BodyPool {
     free: Mutex<Vec<(Vec<u8>, Instant)>>,
+    /// How many buffers `free` holds: read without the lock, so the scrapes of small bodies
+    /// look at the pool (to drop idle buffers) only when it holds any.
+    kept: AtomicUsize,
 }
 
 /// The pool every scrape loop takes its bodies from.
@@ -65,51 +71,99 @@ impl BodyPool {
     pub const fn new() -> Self {
         BodyPool {
             free: Mutex::new(Vec::new()),
+            kept: AtomicUsize::new(0),
         }
     }
 
     /// An empty buffer with room for `want` bytes. Below [`MIN_KEPT`], a new one. Else the
-    /// smallest kept one that holds them, else a new one of `want` bytes (a kept buffer too
-    /// small is left for a smaller body).
+    /// smallest kept one that holds them, else a new one an eighth larger than `want`, so a
+    /// body that grows a little still fits next time (a kept buffer too small is left for a
+    /// smaller body).
     pub fn take(&self, want: usize) -> Vec<u8> {
         if want < MIN_KEPT {
+            self.expire_idle();
             return Vec::with_capacity(want);
         }
         let kept = {
             let mut free = self.free.lock();
-            let now = Instant::now();
-            free.retain(|(_, given)| now.duration_since(*given) < IDLE);
-            free.iter()
+            Self::drop_idle(&mut free);
+            let fit = free
+                .iter()
                 .enumerate()
                 .filter(|(_, (b, _))| b.capacity() >= want)
                 .min_by_key(|(_, (b, _))| b.capacity())
                 .map(|(i, _)| i)
-                .map(|i| free.swap_remove(i).0)
+                .map(|i| free.swap_remove(i).0);
+            self.kept.store(free.len(), Ordering::Relaxed);
+            fit
         };
         match kept {
             Some(mut b) => {
                 b.clear();
                 b
             }
-            None => Vec::with_capacity(want),
+            None => Vec::with_capacity(want + want / 8),
         }
     }
 
-    /// Hand a body's buffer back for a later scrape (dropped when small, outsized, or the
-    /// pool is full).
+    /// Hand a body's buffer back for a later scrape. Small and outsized buffers are dropped;
+    /// with the pool full, it takes the place of the smallest kept one if it is larger.
     pub fn give(&self, mut buf: Vec<u8>) {
         let cap = buf.capacity();
         if !(MIN_KEPT..=MAX_ONE_KEPT).contains(&cap) {
+            self.expire_idle();
             return;
         }
         buf.clear();
-        let mut free = self.free.lock();
         let now = Instant::now();
-        free.retain(|(_, given)| now.duration_since(*given) < IDLE);
-        if free.len() >= MAX_KEPT {
+        // What is dropped here is freed after the lock is let go.
+        let _out = {
+            let mut free = self.free.lock();
+            let idle = Self::drop_idle(&mut free);
+            let out = if free.len() < MAX_KEPT {
+                free.push((buf, now));
+                None
+            } else {
+                let smallest = (0..free.len()).min_by_key(|&i| free[i].0.capacity());
+                match smallest {
+                    Some(i) if free[i].0.capacity() < cap => {
+                        Some(std::mem::replace(&mut free[i], (buf, now)))
+                    }
+                    _ => Some((buf, now)),
+                }
+            };
+            self.kept.store(free.len(), Ordering::Relaxed);
+            (idle, out)
+        };
+    }
+
+    /// Drop buffers no scrape took back for [`IDLE`]: called by every take and give, so a
+    /// pool whose large targets went away empties while small ones are still scraped.
+    fn expire_idle(&self) {
+        if self.kept.load(Ordering::Relaxed) == 0 {
             return;
         }
-        free.push((buf, now));
+        let _idle = {
+            let mut free = self.free.lock();
+            let idle = Self::drop_idle(&mut free);
+            self.kept.store(free.len(), Ordering::Relaxed);
+            idle
+        };
+    }
+
+    /// Take the idle buffers out of `free` (for the caller to drop after unlocking).
+    fn drop_idle(free: &mut Vec<(Vec<u8>, Instant)>) -> Vec<(Vec<u8>, Instant)> {
+        let now = Instant::now();
+        let mut idle = Vec::new();
+        let mut i = 0;
+        while i < free.len() {
+            if now.duration_since(free[i].1) >= IDLE {
+                idle.push(free.swap_remove(i));
+            } else {
+                i += 1;
+            }
+        }
+        idle
     }
 }
 
@@ -124,7 +178,18 @@ mod tests {
     use super::*;
 
     fn kept(pool: &BodyPool) -> Vec<usize> {
-        pool.free.lock().iter().map(|(b, _)| b.capacity()).collect()
+        let mut v: Vec<usize> = pool.free.lock().iter().map(|(b, _)| b.capacity()).collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Make every kept buffer look idle past [`IDLE`].
+    fn age(pool: &BodyPool) {
+        for (_, given) in pool.free.lock().iter_mut() {
+            if let Some(old) = given.checked_sub(IDLE + Duration::from_secs(1)) {
+                *given = old;
+            }
+        }
     }
 
     #[test]
@@ -135,15 +200,16 @@ mod tests {
         pool.give(Vec::with_capacity(MAX_ONE_KEPT + 1));
         assert!(kept(&pool).is_empty());
 
-        // A large one is, and comes back empty for a body that fits, without reallocating.
+        // A new large buffer has room to grow; given back, it comes back empty for a body
+        // that fits, without reallocating.
         let mut b = pool.take(3 << 20);
+        assert_eq!(b.capacity(), (3 << 20) + (3 << 20) / 8);
         b.extend_from_slice(&[7; 100]);
         let ptr = b.as_ptr();
         pool.give(b);
-        let again = pool.take(2 << 20);
+        let again = pool.take((3 << 20) + 100);
         assert!(again.is_empty());
         assert_eq!(again.as_ptr(), ptr);
-        assert!(again.capacity() >= 3 << 20);
 
         // The best fit is taken: the smallest that holds the body.
         let small_ptr = again.as_ptr();
@@ -159,29 +225,44 @@ mod tests {
         assert!(pool.take(16 << 20).capacity() >= 16 << 20);
         assert_eq!(kept(&pool), vec![8 << 20]);
 
-        // No more than MAX_KEPT buffers are kept.
+        // At most MAX_KEPT buffers; a full pool swaps its smallest for a larger one.
         for _ in 0..MAX_KEPT + 2 {
             pool.give(Vec::with_capacity(MIN_KEPT));
         }
-        assert_eq!(kept(&pool).len(), MAX_KEPT);
+        assert_eq!(kept(&pool), vec![MIN_KEPT, MIN_KEPT, MIN_KEPT, 8 << 20]);
+        pool.give(Vec::with_capacity(4 << 20));
+        assert_eq!(kept(&pool), vec![MIN_KEPT, MIN_KEPT, 4 << 20, 8 << 20]);
+    }
 
-        // Buffers idle past IDLE are dropped at the next take or give.
+    #[test]
+    fn idle_buffers_are_dropped_by_any_scrape() {
         let pool = BodyPool::new();
-        pool.give(Vec::with_capacity(2 << 20));
-        pool.free.lock()[0].1 = Instant::now() - IDLE - Duration::from_secs(1);
-        pool.give(Vec::with_capacity(3 << 20));
-        assert_eq!(kept(&pool), vec![3 << 20]);
+        // By a large body's give, or by the scrape of a small body (its take or its give).
+        for small_scrape in [None, Some(true), Some(false)] {
+            pool.give(Vec::with_capacity(2 << 20));
+            age(&pool);
+            match small_scrape {
+                None => {
+                    pool.give(Vec::with_capacity(3 << 20));
+                    assert_eq!(kept(&pool), vec![3 << 20]);
+                    age(&pool);
+                    pool.give(Vec::with_capacity(10));
+                }
+                Some(true) => drop(pool.take(10)),
+                Some(false) => pool.give(Vec::with_capacity(10)),
+            }
+            assert!(kept(&pool).is_empty());
+        }
     }
 
     #[test]
     fn a_body_goes_back_when_dropped() {
-        // The process-wide pool: only this test gives it a buffer of exactly this size.
-        let want = MIN_KEPT + 12_345;
-        let body = Body::with_capacity(want);
+        let body = Body::with_capacity(MIN_KEPT + 12_345);
         let ptr = body.as_ptr();
         drop(body);
-        let again = Body::with_capacity(want);
-        assert_eq!(again.as_ptr(), ptr, "the dropped body's buffer is reused");
-        assert!(again.is_empty());
+        assert!(
+            BODIES.free.lock().iter().any(|(b, _)| b.as_ptr() == ptr),
+            "the dropped body's buffer is in the pool"
+        );
     }
 }

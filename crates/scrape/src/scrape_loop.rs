@@ -72,6 +72,8 @@ pub struct ScrapeLoop {
     metadata: crate::metadata::MetadataTracker,
     /// The last body's length: how much room the next one gets when its length is unknown.
     last_body: usize,
+    /// Samples the last good scrape appended (its body's after relabeling, and the report's).
+    last_appended: usize,
 }
 
 /// Whether a failed fetch failed for its body's size.
@@ -109,6 +111,7 @@ impl ScrapeLoop {
             report,
             metadata: Default::default(),
             last_body: 0,
+            last_appended: 0,
         }
     }
 
@@ -245,9 +248,11 @@ impl ScrapeLoop {
         self.cache.begin();
         let storage = self.ctx.storage.clone();
         let mut app = storage.appender();
-        // A target serves about the series it served last time: the transaction's buffers are
-        // sized once, not grown (and rehashed) as a large body's samples arrive.
-        app.reserve(self.cache.len());
+        // A target serves about what it served last time: the transaction's buffers are sized
+        // once, not grown (and rehashed) as a large body's samples arrive.
+        if body.is_ok() {
+            app.reserve(self.last_appended);
+        }
         // Counts survive a failed append: the report says how many samples there were, as
         // Prometheus's does.
         let mut stats = AppendStats::default();
@@ -285,6 +290,9 @@ impl ScrapeLoop {
             body_bytes,
         ];
         self.append_report(app.as_mut(), ts, values);
+        if result.is_ok() {
+            self.last_appended = stats.post_relabel as usize + self.report.len();
+        }
         (result, app.commit())
     }
 

@@ -1,4 +1,4 @@
-//! The C allocator's settings for the server and the agent.
+//! The C allocator's settings: the mmap threshold for every command, one arena for the agent.
 //!
 //! glibc gives threads their own malloc arenas (up to eight per core) so that allocations do
 //! not contend. Memory freed in one arena is not reused by threads of another, and the agent's
@@ -36,10 +36,10 @@ const MMAP_THRESHOLD: i32 = 8 << 20;
 /// ran the scrapes, and those arenas kept the pages. Fixed, the trim threshold stays at its
 /// 128 KiB default too: the free top of a heap goes back to the kernel sooner. Measured with
 /// the `scrape_cpu` benchmark (100,000 series, 2026-12-07): 125-129 MB RSS with the moving
-/// threshold, 99-104 MB fixed at 8 MiB but with the body's pages mapped and zeroed every
+/// threshold, 102-104 MB fixed at 8 MiB but with the body's pages mapped and zeroed every
 /// scrape (3,680 page faults a scrape against 170). Fixed at 1 MiB, the smaller buffers a
 /// scrape grows were mapped and unmapped every time too: 91 MB, 0.062 s of CPU per scrape
-/// where the other builds measured 0.037-0.053 s. Scrape bodies are now kept for reuse
+/// where the other builds measured 0.033-0.053 s. Scrape bodies are now kept for reuse
 /// (`vigil_scrape::body_pool`), which spares them those faults; the threshold still hands
 /// other large buffers back when they are freed. Setting any of glibc's malloc variables
 /// (`MALLOC_TRIM_THRESHOLD_`, ...) without this one still gets it.
