@@ -1,7 +1,7 @@
 //! Buffers for scrape bodies, kept between scrapes.
 //!
 //! A large target's body (a 100,000-series exposition is 11.5 MB) would otherwise be a fresh
-//! allocation every scrape: either pages the kernel maps and zeroes each time (about 2,900
+//! allocation every scrape: either pages the kernel maps and zeroes each time (about 2,800
 //! page faults for that body), or memory of whichever thread's malloc arena ran the scrape,
 //! which that arena then keeps. One pool, shared by every target as Prometheus shares its
 //! scrape buffers, keeps a few large buffers: the process holds one body's worth per scrape
@@ -76,17 +76,18 @@ impl BodyPool {
     }
 
     /// An empty buffer with room for `want` bytes. Below [`MIN_KEPT`], a new one. Else the
-    /// smallest kept one that holds them, else a new one an eighth larger than `want`, so a
-    /// body that grows a little still fits next time (a kept buffer too small is left for a
-    /// smaller body).
+    /// smallest kept one that holds them, else a new one an eighth larger than `want` (up to
+    /// [`MAX_ONE_KEPT`], so it can be kept), so a body that grows a little still fits next
+    /// time (a kept buffer too small is left for a smaller body).
     pub fn take(&self, want: usize) -> Vec<u8> {
         if want < MIN_KEPT {
             self.expire_idle();
             return Vec::with_capacity(want);
         }
-        let kept = {
+        // Idle buffers are freed after the lock is let go.
+        let (kept, _idle) = {
             let mut free = self.free.lock();
-            Self::drop_idle(&mut free);
+            let idle = Self::drop_idle(&mut free);
             let fit = free
                 .iter()
                 .enumerate()
@@ -95,14 +96,14 @@ impl BodyPool {
                 .map(|(i, _)| i)
                 .map(|i| free.swap_remove(i).0);
             self.kept.store(free.len(), Ordering::Relaxed);
-            fit
+            (fit, idle)
         };
         match kept {
             Some(mut b) => {
                 b.clear();
                 b
             }
-            None => Vec::with_capacity(want + want / 8),
+            None => Vec::with_capacity((want + want / 8).min(MAX_ONE_KEPT).max(want)),
         }
     }
 
@@ -221,8 +222,11 @@ mod tests {
         assert_eq!(pool.take(0).capacity(), 0);
         assert!(pool.take(MIN_KEPT - 1).capacity() < MIN_KEPT);
         assert_eq!(kept(&pool), vec![8 << 20]);
-        // With none that fits, a new buffer: the kept one stays for a smaller body.
+        // With none that fits, a new buffer: the kept one stays for a smaller body. Its room
+        // to grow stops where it could no longer be kept.
         assert!(pool.take(16 << 20).capacity() >= 16 << 20);
+        assert_eq!(pool.take(MAX_ONE_KEPT - 1).capacity(), MAX_ONE_KEPT);
+        assert_eq!(pool.take(MAX_ONE_KEPT + 1).capacity(), MAX_ONE_KEPT + 1);
         assert_eq!(kept(&pool), vec![8 << 20]);
 
         // At most MAX_KEPT buffers; a full pool swaps its smallest for a larger one.

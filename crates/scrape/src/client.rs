@@ -667,9 +667,10 @@ impl Scraper {
                 .unwrap_or("")
                 .to_string();
             // Sized from the declared length, else from the caller's hint (the target's last
-            // body: a decompressed gzip body has no declared length), at most the limit and
-            // 64 MiB before a byte arrives, so a body is not grown by doubling: up to twice its
-            // size, for every target being scraped at once.
+            // body: a decompressed gzip body has no declared length), asked for at most the
+            // limit and 64 MiB before a byte arrives, so a body is not grown by doubling: up to
+            // twice its size, for every target being scraped at once. The pool may hand out a
+            // kept buffer larger than asked, or a new one an eighth larger (see `body_pool`).
             let declared = resp.content_length().unwrap_or(size_hint as u64);
             let cap = match self.body_limit {
                 0 => 64 << 20,

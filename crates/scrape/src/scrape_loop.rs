@@ -72,7 +72,9 @@ pub struct ScrapeLoop {
     metadata: crate::metadata::MetadataTracker,
     /// The last body's length: how much room the next one gets when its length is unknown.
     last_body: usize,
-    /// Samples the last good scrape appended (its body's after relabeling, and the report's).
+    /// About what the last good scrape appended: its body's samples after relabeling (native
+    /// histograms included, created-timestamp zeros and staleness markers not), and the
+    /// report's.
     last_appended: usize,
 }
 

@@ -140,9 +140,9 @@ pub trait Appender: Send {
         Ok(r)
     }
 
-    /// A hint that about `n` samples follow (a scrape passes the series its target served
-    /// last time), so a storage can size its transaction's buffers once instead of growing
-    /// them sample by sample. Storages may ignore it.
+    /// A hint that about `n` samples follow (a scrape passes about what its target's last
+    /// good scrape appended), so a storage can size its transaction's buffers once instead of
+    /// growing them sample by sample. Storages may ignore it.
     fn reserve(&mut self, n: usize) {
         let _ = n;
     }

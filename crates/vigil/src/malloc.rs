@@ -22,7 +22,8 @@ pub fn one_arena() {
     }
 }
 
-/// Allocations of at least this size are mapped from the kernel and unmapped when freed.
+/// Allocations of at least this size are mapped from the kernel (when no free heap chunk
+/// fits them) and unmapped when freed.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 const MMAP_THRESHOLD: i32 = 8 << 20;
 
