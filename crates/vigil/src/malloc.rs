@@ -10,21 +10,42 @@
 /// (`MALLOC_ARENA_MAX`, or `glibc.malloc.arena_max` in `GLIBC_TUNABLES`). Call before any
 /// thread is started.
 pub fn one_arena() {
+    // Every glibc takes a positive arena count.
+    set_unless_in_environment("MALLOC_ARENA_MAX", "arena_max", Param::ArenaMax, 1);
+}
+
+/// The glibc malloc parameters vigil sets.
+enum Param {
+    ArenaMax,
+    MmapThreshold,
+}
+
+/// Set `param` to `value` with `mallopt`, unless the environment already sets it: the
+/// variable `var`, or a `GLIBC_TUNABLES` entry naming `tunable`. Called before any thread
+/// is started, as `mallopt` requires.
+fn set_unless_in_environment(var: &str, tunable: &str, param: Param, value: i32) {
     let tunables = std::env::var("GLIBC_TUNABLES").unwrap_or_default();
-    if std::env::var_os("MALLOC_ARENA_MAX").is_some() || tunables.contains("arena_max") {
+    if std::env::var_os(var).is_some() || tunables.contains(tunable) {
         return;
     }
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets an allocator parameter; it is called before other threads
-    // exist, and M_ARENA_MAX with a positive value is valid on every glibc.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 1);
+    {
+        let param = match param {
+            Param::ArenaMax => libc::M_ARENA_MAX,
+            Param::MmapThreshold => libc::M_MMAP_THRESHOLD,
+        };
+        // SAFETY: mallopt only sets an allocator parameter, before other threads exist; a
+        // value it does not take is refused (it returns 0 and changes nothing).
+        unsafe {
+            libc::mallopt(param, value);
+        }
     }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    let _ = (param, value);
 }
 
 /// Allocations of at least this size are mapped from the kernel (when no free heap chunk
 /// fits them) and unmapped when freed.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
 const MMAP_THRESHOLD: i32 = 8 << 20;
 
 /// Fix glibc's mmap threshold at [`MMAP_THRESHOLD`], unless the environment already sets one
@@ -45,17 +66,14 @@ const MMAP_THRESHOLD: i32 = 8 << 20;
 /// other large buffers back when they are freed. Setting any of glibc's malloc variables
 /// (`MALLOC_TRIM_THRESHOLD_`, ...) without this one still gets it.
 pub fn fixed_mmap_threshold() {
-    let tunables = std::env::var("GLIBC_TUNABLES").unwrap_or_default();
-    if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_some() || tunables.contains("mmap_threshold") {
-        return;
-    }
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets an allocator parameter; it is called before other threads
-    // exist. It refuses (returns 0, nothing changed) a value above its limit: 32 MiB on
-    // 64-bit glibc, 512 KiB on 32-bit, where the moving threshold simply stays.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
-    }
+    // mallopt refuses a value above its limit (32 MiB on 64-bit glibc, 512 KiB on 32-bit),
+    // where the moving threshold simply stays.
+    set_unless_in_environment(
+        "MALLOC_MMAP_THRESHOLD_",
+        "mmap_threshold",
+        Param::MmapThreshold,
+        MMAP_THRESHOLD,
+    );
 }
 
 /// Hand the pages of freed memory back to the kernel, returning how long that took.
