@@ -146,10 +146,13 @@ pub struct BlockMeta {
     pub version: u32,
 }
 
-/// A new ULID: 48 bits of milliseconds and 80 bits of randomness, Crockford base32.
+/// A new ULID: 48 bits of milliseconds and 80 bits of randomness, Crockford base32. ULIDs
+/// made by this process increase, as oklog/ulid's `Make` (Prometheus's) does within a
+/// millisecond: here the next one in the same millisecond, or after the clock stepped back,
+/// is the last plus one. Merges find blocks written before a given one by ULID order (see
+/// `Db::mergeable`), and blocks cut in one pass share their millisecond.
 pub fn new_ulid() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    static LAST: parking_lot::Mutex<u128> = parking_lot::Mutex::new(0);
     let ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
@@ -159,13 +162,18 @@ pub fn new_ulid() -> String {
         use std::io::Read;
         let _ = f.read_exact(&mut seed);
     }
-    let c = COUNTER.fetch_add(1, Ordering::Relaxed);
-    seed[9] ^= c as u8;
-    seed[8] ^= (c >> 8) as u8;
-    let mut v: u128 = (ms as u128) << 80;
+    let mut v: u128 = (ms as u128 & ((1 << 48) - 1)) << 80;
     for (i, b) in seed.iter().enumerate() {
         v |= (*b as u128) << (8 * (9 - i));
     }
+    let v = {
+        let mut last = LAST.lock();
+        if v >> 80 <= *last >> 80 {
+            v = last.wrapping_add(1);
+        }
+        *last = v;
+        v
+    };
     const A: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
     (0..26)
         .map(|i| A[((v >> (5 * (25 - i))) & 31) as usize] as char)
@@ -1930,5 +1938,9 @@ mod tests {
         let b = new_ulid();
         assert_eq!(a.len(), 26);
         assert!(a < b);
+        // Made within one millisecond too (a cut writes several blocks in one).
+        let many: Vec<String> = (0..1000).map(|_| new_ulid()).collect();
+        assert!(many.windows(2).all(|w| w[0] < w[1]), "not increasing");
+        assert!(b < many[0]);
     }
 }
