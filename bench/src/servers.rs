@@ -15,6 +15,11 @@ pub struct Server {
 }
 
 impl Server {
+    /// The server's process id (for its CPU and memory readings).
+    pub fn pid(&self) -> u32 {
+        self._child.0.id()
+    }
+
     /// GET `path?params` (values URL-encoded); the body.
     pub fn get(&self, path: &str, params: &[(&str, &str)]) -> String {
         let q: Vec<String> = params

@@ -9,8 +9,9 @@
 //! `cargo build --release -p vigil && cargo run --release -p vigil-bench --bin query [-- PODS HOURS INTERVAL_S]`
 //!
 //! Defaults: 500 pods (10,000 series: counters, gauges, a histogram; see `dataset.rs`) over 24h
-//! at 60s. Each instant query runs 20 times, each range query (the whole span, 60s step) 5 times,
-//! after one warm-up run. VictoriaMetrics runs with its result cache off
+//! at 60s. Each instant query runs 20 times, each range query (the whole span, 60s step) 15 times,
+//! after one warm-up run, once no system is busy (see `settle`), the systems taking turns run by
+//! run. VictoriaMetrics runs with its result cache off
 //! (`-search.disableCache`), so repeated range queries are computed each time as in the others.
 //! `VIGIL_BENCH_KEEP=1` keeps the loaded data directories (for profiling);
 //! `VIGIL_BENCH_BLOCKS=prometheus` has vigil serve promtool's blocks (Prometheus's format) as
@@ -45,6 +46,40 @@ fn block_dirs(data: &std::path::Path) -> Vec<(String, u64, Vec<u8>)> {
         .unwrap_or_default();
     out.sort();
     out
+}
+
+/// Wait until no server is busy (each used under 2% of a core over two seconds, twice in a
+/// row) and every one has been up for 75 s: a system merging or compacting what it just
+/// loaded would take CPU from whichever one is measured, and Prometheus starts compacting
+/// about a minute after it opens its blocks.
+fn settle(servers: &[Server], started: Instant) {
+    let cpu = |s: &Server| vigil_bench::cpu_seconds(s.pid()).unwrap_or(0.0);
+    let mut idle = 0;
+    loop {
+        let before: Vec<f64> = servers.iter().map(cpu).collect();
+        std::thread::sleep(Duration::from_secs(2));
+        let busy: Vec<&str> = servers
+            .iter()
+            .zip(&before)
+            .filter(|(s, b)| cpu(s) - **b > 0.04)
+            .map(|(s, _)| s.name)
+            .collect();
+        idle = if busy.is_empty() { idle + 1 } else { 0 };
+        if idle >= 2 && started.elapsed() > Duration::from_secs(75) {
+            println!(
+                "all systems idle {:.0}s after they started",
+                started.elapsed().as_secs_f64()
+            );
+            return;
+        }
+        if started.elapsed() > Duration::from_secs(400) {
+            println!(
+                "still busy after 400s, measuring anyway: {}",
+                busy.join(", ")
+            );
+            return;
+        }
+    }
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -99,6 +134,7 @@ fn main() {
         Vec::new()
     };
     let promtool_blocks = block_dirs(&dir.join("vigil"));
+    let started = Instant::now();
     let mut servers: Vec<Server> = vec![
         start_vigil(&vigil, &dir.join("vigil"), &no_merge),
         start_prometheus(&dir.join("prom"), &no_merge),
@@ -143,10 +179,11 @@ fn main() {
                 ("end", end_s.as_str()),
                 ("step", "60"),
             ],
-            5,
+            15,
         ));
     }
 
+    settle(&servers, started);
     println!();
     let names: Vec<&str> = servers.iter().map(|s| s.name).collect();
     println!(
@@ -163,8 +200,11 @@ fn main() {
         let mut answers = Vec::new();
         for s in &servers {
             answers.push(s.get(path, params)); // warm-up, and the answer compared below
-            let mut times = Vec::with_capacity(*runs);
-            for _ in 0..*runs {
+        }
+        // Run by run in turn, so whatever else the machine does falls on every system alike.
+        let mut times: Vec<Vec<Duration>> = vec![Vec::with_capacity(*runs); servers.len()];
+        for _ in 0..*runs {
+            for (s, times) in servers.iter().zip(times.iter_mut()) {
                 let t = Instant::now();
                 let body = s.get(path, params);
                 times.push(t.elapsed());
@@ -174,6 +214,8 @@ fn main() {
                     s.name
                 );
             }
+        }
+        for mut times in times {
             times.sort();
             let (m, p90) = (percentile(&times, 0.5), percentile(&times, 0.9));
             medians.push(m);

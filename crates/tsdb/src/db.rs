@@ -1654,11 +1654,18 @@ impl Iterator for MergedSeries<'_> {
         } = self.heap.pop()?;
         self.refill(src);
         let mut parts = vec![histograms];
+        let mut more_samples = Vec::new();
         while self.heap.peek().is_some_and(|n| n.labels == labels) {
             let more = self.heap.pop().expect("peeked");
-            samples.extend(more.samples);
+            more_samples.push(more.samples);
             parts.push(more.histograms);
             self.refill(more.src);
+        }
+        // Grown once to the whole series (a series spanning blocks was copied at each
+        // doubling).
+        samples.reserve_exact(more_samples.iter().map(Vec::len).sum());
+        for more in more_samples {
+            samples.extend(more);
         }
         // Blocks may overlap (backfill, out-of-order compaction): restore order if needed.
         vigil_storage::time_order(&mut samples);

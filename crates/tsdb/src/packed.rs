@@ -663,50 +663,61 @@ impl IntStream<'_> {
 fn divrem(n: u64, m: u64, inv: u64) -> (u64, u64) {
     let mut q = ((n as u128 * inv as u128) >> 64) as u64;
     let mut r = n - q * m;
-    while r >= m {
-        q += 1;
-        r -= m;
+    // Two corrections, each without a branch: whether one is needed depends on the digits,
+    // and a loop's mispredicted exits were much of the decoding time.
+    for _ in 0..2 {
+        let c = (r >= m) as u64;
+        q += c;
+        r -= c * m;
     }
     (q, r)
 }
 
 impl IntStream<'_> {
+    /// The next digit: inlined into the decoding loops, the group's unpacking not.
+    #[inline(always)]
     fn next_radix(&mut self) -> u64 {
-        let r = self.radix.as_ref().expect("radix stream");
-        if r.at == r.have {
-            let (m, inv, g, n, i) = (r.m, r.inv, r.g, r.n, self.i);
-            let k = g.min(n.saturating_sub(i)).max(1);
-            let bits = if k == g {
-                r.full_bits
-            } else {
-                radix_bits(m, k)
-            };
-            let mut num = self.take_bits(bits);
-            let r = self.radix.as_mut().expect("radix stream");
-            if k == g && g >= 4 {
-                let h = g / 2;
-                let (mut hi, mut lo) = divrem(num, r.half_pow, r.half_inv);
-                let (low, high) = r.digits.split_at_mut(h);
-                for (dl, dh) in low.iter_mut().zip(high.iter_mut()) {
-                    (lo, *dl) = divrem(lo, m, inv);
-                    (hi, *dh) = divrem(hi, m, inv);
-                }
-                if g % 2 == 1 {
-                    high[h] = hi; // the top digit: what is left of the upper half
-                }
-            } else {
-                for d in r.digits.iter_mut().take(k) {
-                    (num, *d) = divrem(num, m, inv);
-                }
-            }
-            r.have = k;
-            r.at = 0;
+        if self.radix.as_ref().is_some_and(|r| r.at == r.have) {
+            self.unpack_group();
         }
         self.i += 1;
         let r = self.radix.as_mut().expect("radix stream");
         let v = r.digits[r.at];
         r.at += 1;
         v
+    }
+
+    /// Split the next group's digits off.
+    #[inline(never)]
+    fn unpack_group(&mut self) {
+        let r = self.radix.as_ref().expect("radix stream");
+        let (m, inv, g, n, i) = (r.m, r.inv, r.g, r.n, self.i);
+        let k = g.min(n.saturating_sub(i)).max(1);
+        let bits = if k == g {
+            r.full_bits
+        } else {
+            radix_bits(m, k)
+        };
+        let mut num = self.take_bits(bits);
+        let r = self.radix.as_mut().expect("radix stream");
+        if k == g && g >= 4 {
+            let h = g / 2;
+            let (mut hi, mut lo) = divrem(num, r.half_pow, r.half_inv);
+            let (low, high) = r.digits.split_at_mut(h);
+            for (dl, dh) in low.iter_mut().zip(high.iter_mut()) {
+                (lo, *dl) = divrem(lo, m, inv);
+                (hi, *dh) = divrem(hi, m, inv);
+            }
+            if g % 2 == 1 {
+                high[h] = hi; // the top digit: what is left of the upper half
+            }
+        } else {
+            for d in r.digits.iter_mut().take(k) {
+                (num, *d) = divrem(num, m, inv);
+            }
+        }
+        r.have = k;
+        r.at = 0;
     }
 }
 

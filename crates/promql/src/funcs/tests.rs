@@ -249,3 +249,73 @@ fn rate_windows_answer_as_each_window_alone() {
     }
     assert!(compared > 100_000, "{compared} windows compared");
 }
+
+/// Windows whose first value sits right at, and around, the counter's zero point (where
+/// `rate_windows` skips the exact test for values clearly above it): the same answers, bit
+/// for bit, as the code before.
+#[test]
+fn rate_windows_zero_point_near_ties() {
+    let mut compared = 0;
+    for to_start in [1i64, 999, 5_000, 7_500, 14_999] {
+        for gap in [1i64, 15_000, 60_000] {
+            for result in [1.0, 3.0, 12.0, 1e-9, 1e12, 7.25] {
+                let (n, range_ms) = (5usize, 4 * gap + to_start + 1);
+                let sampled = (4 * gap) as f64;
+                // The distance to the start the zero point is weighed against: beyond 1.1
+                // intervals, half an interval.
+                let to_start_used = if to_start as f64 > 1.1 * gap as f64 {
+                    sampled / 8.0
+                } else {
+                    to_start as f64
+                };
+                let tie = result * to_start_used / sampled;
+                for rel in [
+                    0.0, 1e-15, -1e-15, 1e-9, -1e-9, 1e-7, 9.9e-7, 1e-6, 1.1e-6, 1e-3,
+                ] {
+                    let first = tie * (1.0 + rel);
+                    for first in [
+                        first,
+                        f64::from_bits(first.to_bits() + 1),
+                        f64::from_bits(first.to_bits().saturating_sub(1)),
+                    ] {
+                        let samples: Vec<Sample> = (0..n)
+                            .map(|i| Sample {
+                                t: 100_000 + to_start + i as i64 * gap,
+                                v: first + result * i as f64 / (n - 1) as f64,
+                            })
+                            .collect();
+                        let end = 100_000 + range_ms;
+                        let range_s = range_ms as f64 / 1000.0;
+                        for is_rate in [true, false] {
+                            let mut fast = Vec::new();
+                            rate_windows(
+                                &samples,
+                                &[end],
+                                range_ms,
+                                range_s,
+                                true,
+                                is_rate,
+                                &mut fast,
+                            );
+                            let before = extrapolated_rate_before(
+                                &samples,
+                                end - range_ms,
+                                end,
+                                range_s,
+                                true,
+                                is_rate,
+                            );
+                            assert_eq!(
+                                fast[0].map(f64::to_bits),
+                                before.map(f64::to_bits),
+                                "to_start {to_start}, gap {gap}, result {result}, first {first}"
+                            );
+                            compared += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(compared, 5 * 3 * 6 * 10 * 3 * 2);
+}

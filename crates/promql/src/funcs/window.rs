@@ -37,6 +37,11 @@ struct RateShape {
     to_end: f64,
     /// The factor `result` is multiplied by when the zero point does not limit the start.
     factor: f64,
+    /// A first value above `result * zero_clear` is far enough from the counter's zero point
+    /// that the exact test below would not limit the start: `to_start / sampled` with a
+    /// margin (1e-6) far beyond rounding, so windows need no more than one product for it
+    /// (NaN when `sampled` is 0, and then the test is always made).
+    zero_clear: f64,
 }
 
 fn rate_shape(
@@ -77,6 +82,7 @@ fn rate_shape(
         to_start,
         to_end,
         factor: rate_factor(sampled, to_start, to_end, range_s, is_rate),
+        zero_clear: to_start / sampled * (1.0 + 1e-6),
     }
 }
 
@@ -122,7 +128,9 @@ fn rate_with(
     let mut factor = shape.factor;
     // The counter's zero point limits the extrapolation. Prometheus: `sampled_s * (first /
     // result) < to_start_s`.
-    if counter && result > 0.0 && first.v >= 0.0 {
+    let clear =
+        first.v.partial_cmp(&(result * shape.zero_clear)) == Some(std::cmp::Ordering::Greater);
+    if counter && result > 0.0 && first.v >= 0.0 && !clear {
         let (sampled, to_start) = (shape.sampled, shape.to_start);
         let (l, r) = (sampled * first.v, to_start * result);
         let below = if l.is_finite() && r.is_finite() && (l - r).abs() > r.abs() * 1e-12 {
