@@ -11,13 +11,13 @@ use crate::{Killed, free_port, http_get};
 pub struct Server {
     pub name: &'static str,
     pub port: u16,
-    _child: Killed,
+    child: Killed,
 }
 
 impl Server {
-    /// The server's process id (for its CPU and memory readings).
+    /// The server's process id (for its CPU readings).
     pub fn pid(&self) -> u32 {
-        self._child.0.id()
+        self.child.0.id()
     }
 
     /// GET `path?params` (values URL-encoded); the body.
@@ -129,11 +129,7 @@ fn start_prom_like(name: &'static str, bin: &Path, data: &Path, extra: &[String]
             .unwrap_or_else(|e| panic!("start {name}: {e}")),
     );
     wait_ready(port, name);
-    Server {
-        name,
-        port,
-        _child: child,
-    }
+    Server { name, port, child }
 }
 
 /// vigil serving the TSDB in `data`.
@@ -195,6 +191,6 @@ pub fn start_victoria_metrics(bin: &str, om: &Path, data: &Path) -> Server {
     Server {
         name: "victoria-metrics",
         port,
-        _child: child,
+        child,
     }
 }

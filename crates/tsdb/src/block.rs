@@ -147,9 +147,9 @@ pub struct BlockMeta {
 }
 
 /// A new ULID: 48 bits of milliseconds and 80 bits of randomness, Crockford base32. ULIDs
-/// made by this process increase, as oklog/ulid's `Make` (Prometheus's) does within a
-/// millisecond: here the next one in the same millisecond, or after the clock stepped back,
-/// is the last plus one. Merges find blocks written before a given one by ULID order (see
+/// made by this process increase, as oklog/ulid's monotonic `Make` does within a millisecond:
+/// here the next one in the same millisecond, or after the clock stepped back, is the last
+/// plus one. Merges find blocks written before a given one by ULID order (see
 /// `Db::mergeable`), and blocks cut in one pass share their millisecond.
 pub fn new_ulid() -> String {
     static LAST: parking_lot::Mutex<u128> = parking_lot::Mutex::new(0);

@@ -663,8 +663,9 @@ impl IntStream<'_> {
 fn divrem(n: u64, m: u64, inv: u64) -> (u64, u64) {
     let mut q = ((n as u128 * inv as u128) >> 64) as u64;
     let mut r = n - q * m;
-    // Two corrections, each without a branch: whether one is needed depends on the digits,
-    // and a loop's mispredicted exits were much of the decoding time.
+    // At most two below, so at most two corrections, each made without a branch: whether one
+    // is needed depends on the digits, and a loop's mispredicted exits were much of the
+    // decoding time.
     for _ in 0..2 {
         let c = (r >= m) as u64;
         q += c;

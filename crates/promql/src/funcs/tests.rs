@@ -252,7 +252,7 @@ fn rate_windows_answer_as_each_window_alone() {
 
 /// Windows whose first value sits right at, and around, the counter's zero point (where
 /// `rate_windows` skips the exact test for values clearly above it): the same answers, bit
-/// for bit, as the code before.
+/// for bit, as `extrapolated_rate_before`.
 #[test]
 fn rate_windows_zero_point_near_ties() {
     let mut compared = 0;
