@@ -67,8 +67,9 @@ impl LabelRef<'_> {
 /// "label absent" in Prometheus's model). Immutable and shared: cloning is a reference-count
 /// increment, so the scrape cache, the head's index and its series hold one copy.
 ///
-/// The labels are packed into one allocation (each name and value as a varint length and its
-/// bytes), as Prometheus's `stringlabels`: a series costs its text plus a few bytes, not two
+/// The labels are packed into one allocation (each value as a varint length and its bytes,
+/// each name likewise or, for the common names of [`KNOWN`], one byte), as Prometheus's
+/// `stringlabels`: a series costs its text plus a few bytes, not two
 /// `String`s (24 bytes and a heap block each) per label. The allocation starts with a hash of
 /// the packed text, computed once: hash maps keyed by label sets (the head's label-set map,
 /// aggregation groups) then hash 8 bytes, and equality compares the hashes before the texts.
@@ -124,12 +125,133 @@ thread_local! {
     static PACKING: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Lay out `labels` as a label set's packed text in `buf`.
+/// Label names common enough to be stored as one byte, in every label set that has them:
+/// Prometheus's own, and those of the usual exporters and client libraries (Kubernetes
+/// objects, HTTP handlers, devices). Most series' names are all here, so a set of eight labels
+/// costs its values and eight bytes for its names instead of some fifty. The list is fixed at
+/// build time (never learnt from input), so the packed text of a label set, and the shard
+/// derived from it, is the same in every process of one build. At most 64 names: an entry's
+/// token, `2 * id + 1`, must stay one varint byte.
+const KNOWN: [&str; 63] = [
+    "__name__",
+    "instance",
+    "job",
+    "le",
+    "quantile",
+    "code",
+    "method",
+    "handler",
+    "path",
+    "route",
+    "status",
+    "status_code",
+    "service",
+    "namespace",
+    "pod",
+    "container",
+    "node",
+    "endpoint",
+    "image",
+    "id",
+    "name",
+    "device",
+    "mountpoint",
+    "fstype",
+    "cpu",
+    "mode",
+    "interface",
+    "version",
+    "app",
+    "component",
+    "cluster",
+    "host",
+    "uid",
+    "phase",
+    "reason",
+    "condition",
+    "resource",
+    "unit",
+    "type",
+    "kind",
+    "operation",
+    "state",
+    "scope",
+    "verb",
+    "group",
+    "severity",
+    "alertname",
+    "alertstate",
+    "result",
+    "error",
+    "client",
+    "server",
+    "protocol",
+    "team",
+    "env",
+    "region",
+    "zone",
+    "owner_kind",
+    "owner_name",
+    "created_by_kind",
+    "created_by_name",
+    "deployment",
+    "url",
+];
+
+/// Slots of [`KNOWN_TABLE`]: four per name, so a lookup rarely probes twice.
+const KNOWN_SLOTS: usize = 256;
+
+/// Where a name's probe starts: its length and three of its bytes (cheap, and enough to
+/// spread these names; collisions only cost a probe).
+const fn known_hash(b: &[u8]) -> usize {
+    let n = b.len();
+    (n * 31 + b[0] as usize * 7 + b[n - 1] as usize * 3 + b[n / 2] as usize) % KNOWN_SLOTS
+}
+
+/// An open-addressing table of [`KNOWN`]: `id + 1` per slot, 0 for none.
+const KNOWN_TABLE: [u8; KNOWN_SLOTS] = {
+    let mut t = [0u8; KNOWN_SLOTS];
+    let mut id = 0;
+    while id < KNOWN.len() {
+        let mut h = known_hash(KNOWN[id].as_bytes());
+        while t[h] != 0 {
+            h = (h + 1) % KNOWN_SLOTS;
+        }
+        t[h] = id as u8 + 1;
+        id += 1;
+    }
+    t
+};
+
+/// The id of `name` in [`KNOWN`].
+fn known(name: &str) -> Option<usize> {
+    let b = name.as_bytes();
+    if b.is_empty() {
+        return None;
+    }
+    let mut h = known_hash(b);
+    loop {
+        match KNOWN_TABLE[h] {
+            0 => return None,
+            k if KNOWN[k as usize - 1] == name => return Some(k as usize - 1),
+            _ => h = (h + 1) % KNOWN_SLOTS,
+        }
+    }
+}
+
+/// Lay out `labels` as a label set's packed text in `buf`: each name as a varint token (`2 *
+/// id + 1` for a [`KNOWN`] name, else twice its length followed by its bytes), each value as
+/// a varint length and its bytes.
 fn fill<'a>(buf: &mut Vec<u8>, labels: impl Iterator<Item = (&'a str, &'a str)>) {
     buf.clear();
     for (n, v) in labels {
-        put_varint(buf, n.len());
-        buf.extend_from_slice(n.as_bytes());
+        match known(n) {
+            Some(id) => buf.push((id << 1 | 1) as u8),
+            None => {
+                put_varint(buf, n.len() << 1);
+                buf.extend_from_slice(n.as_bytes());
+            }
+        }
         put_varint(buf, v.len());
         buf.extend_from_slice(v.as_bytes());
     }
@@ -179,7 +301,7 @@ pub struct LabelsIter<'a> {
 }
 
 impl<'a> LabelsIter<'a> {
-    fn string(&mut self) -> &'a str {
+    fn varint(&mut self) -> usize {
         let mut n = 0usize;
         let mut shift = 0;
         loop {
@@ -187,14 +309,33 @@ impl<'a> LabelsIter<'a> {
             self.rest = &self.rest[1..];
             n |= ((b & 0x7f) as usize) << shift;
             if b & 0x80 == 0 {
-                break;
+                return n;
             }
             shift += 7;
         }
+    }
+
+    fn bytes(&mut self, n: usize) -> &'a str {
         let (s, rest) = self.rest.split_at(n);
         self.rest = rest;
-        // SAFETY: every byte string in a Labels was copied from a &str by `pack`, whole.
+        // SAFETY: every byte string in a Labels was copied from a &str by `fill`, whole.
         unsafe { std::str::from_utf8_unchecked(s) }
+    }
+
+    fn name(&mut self) -> &'a str {
+        // A known name's token is one byte: read without the varint loop.
+        let b = self.rest[0];
+        if b & 1 == 1 {
+            self.rest = &self.rest[1..];
+            return KNOWN[(b >> 1) as usize];
+        }
+        let n = self.varint() >> 1;
+        self.bytes(n)
+    }
+
+    fn value(&mut self) -> &'a str {
+        let n = self.varint();
+        self.bytes(n)
     }
 }
 
@@ -204,8 +345,8 @@ impl<'a> Iterator for LabelsIter<'a> {
         if self.rest.is_empty() {
             return None;
         }
-        let name = self.string();
-        let value = self.string();
+        let name = self.name();
+        let value = self.value();
         Some(LabelRef { name, value })
     }
 }
@@ -577,6 +718,71 @@ mod tests {
             .map(|i| Labels::shard_of_refs(Labels::from_pairs([("i", i.to_string())]).iter(), 4))
             .collect();
         assert_eq!(hit.len(), 4);
+    }
+
+    /// Every known name is found, once; names that are not (longer, shorter, prefixes, a
+    /// different case, empty) are not.
+    #[test]
+    fn known_names_are_found_and_only_they() {
+        let mut seen = std::collections::HashSet::new();
+        for (id, n) in KNOWN.iter().enumerate() {
+            assert!(seen.insert(*n), "{n} listed twice");
+            assert_eq!(known(n), Some(id), "{n}");
+        }
+        for n in [
+            "",
+            "a",
+            "jobs",
+            "jo",
+            "Job",
+            "__name",
+            "__name__x",
+            "instance ",
+            "le\0",
+        ] {
+            assert_eq!(known(n), None, "{n:?}");
+        }
+        // Tokens stay one varint byte.
+        assert!(KNOWN.len() <= 64);
+    }
+
+    /// Known names cost one byte each; a set mixing them with others (short, long enough for
+    /// a two-byte token, non-ASCII) reads back in name order, and compares, hashes, shards and
+    /// orders as the same pairs do.
+    #[test]
+    fn known_and_other_names_round_trip() {
+        let long = "n".repeat(64);
+        let pairs = [
+            ("__name__", "http_requests_total"),
+            ("code", "200"),
+            ("custom_label", "x"),
+            ("instance", "10.0.0.1:8080"),
+            ("job", "api"),
+            (long.as_str(), "y"),
+            ("é", "ü"),
+        ];
+        let l = Labels::from_pairs(pairs);
+        let back: Vec<(&str, &str)> = l.iter().map(|x| (x.name, x.value)).collect();
+        let mut want = pairs.to_vec();
+        want.sort();
+        assert_eq!(back, want);
+        assert_eq!(l.get("code"), Some("200"));
+        assert_eq!(l.get(&long), Some("y"));
+        assert_eq!(l.get("custom_label"), Some("x"));
+        assert_eq!(l.get("le"), None);
+        assert_eq!(Labels::from_sorted(l.clone().into_vec()), l);
+        assert_eq!(l.without("job").get("job"), None);
+        assert_eq!(l.without("job").len(), 6);
+        // Known names: one byte each (4 here); the others: token, then bytes.
+        let values: usize = pairs.iter().map(|(_, v)| 1 + v.len()).sum();
+        let others = (1 + "custom_label".len()) + (2 + 64) + (1 + "é".len());
+        assert_eq!(l.heap_bytes(), 24 + values + 4 + others);
+        // A known name sorts among the others by its text, not its token.
+        let a = Labels::from_pairs([("job", "a")]);
+        let b = Labels::from_pairs([("jo", "a")]);
+        let c = Labels::from_pairs([("jobz", "a")]);
+        assert!(b < a && a < c);
+        assert_ne!(a, b);
     }
 
     #[test]
