@@ -8,6 +8,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     match s {
         "0" => Ok(Duration::ZERO),
         "" => Err("empty duration string".into()),
+        // Prometheus's `model.ParseDuration` refuses what Go's `time.Duration` cannot hold
+        // (about 292 years); vigil's scrape loop divides by such intervals too.
+        _ if vigil_model::time::duration_out_of_range(s) => {
+            Err(format!("duration out of range: {s:?}"))
+        }
         _ => vigil_model::time::parse_duration_ms(s)
             .map(|ms| Duration::from_millis(ms as u64))
             .ok_or_else(|| format!("not a valid duration string: {s:?}")),
@@ -112,6 +117,17 @@ mod tests {
         assert!(parse_duration("30m1h").is_err());
         assert!(parse_duration("1.5h").is_err());
         assert_eq!(format_duration(Duration::from_secs(90)), "1m30s");
+        // Go's time.Duration holds up to about 292 years, as Prometheus checks.
+        assert_eq!(
+            parse_duration("292y").unwrap(),
+            Duration::from_secs(292 * 31_536_000)
+        );
+        for far in ["293y", "288230376151711744ms", "9223372036854775807ms"] {
+            assert_eq!(
+                parse_duration(far).unwrap_err(),
+                format!("duration out of range: {far:?}")
+            );
+        }
     }
 
     #[test]

@@ -35,7 +35,9 @@ pub struct MetadataTracker {
 struct Tracked {
     meta: MetricMetadata,
     kind: MetricType,
-    /// The scrape that last exposed the family, and the one that last changed it.
+    /// The scrape that first exposed the family, the one that last exposed it, and the one
+    /// that last changed it.
+    born: u64,
     seen: u64,
     changed: u64,
     /// The family's metadata as the storage takes it, made once per change
@@ -63,6 +65,7 @@ impl MetadataTracker {
                         unit: String::new(),
                     },
                     kind: MetricType::Unknown,
+                    born: iter,
                     seen: 0,
                     changed: iter,
                     shared: None,
@@ -137,6 +140,15 @@ impl MetadataTracker {
         Some(shared.clone())
     }
 
+    /// The scrape failed: forget the families first exposed since the last scrape that
+    /// succeeded (a target whose scrapes keep failing with new family names each time would
+    /// otherwise grow the map without bound; Prometheus flushes its cache for the same
+    /// reason). Changes to families already known are kept until a scrape succeeds.
+    pub fn failed(&mut self) {
+        let ok = self.ok_iter;
+        self.map.retain(|_, e| e.born <= ok);
+    }
+
     /// The scrape succeeded: forget families it no longer exposes; a new snapshot (sorted by
     /// family) if anything changed.
     pub fn finish(&mut self) -> Option<Arc<Vec<MetricMetadata>>> {
@@ -182,5 +194,26 @@ mod tests {
             s[0].help, "A things.",
             "help kept while the family is exposed"
         );
+    }
+
+    /// Failed scrapes naming new families each time leave nothing behind; a change to a known
+    /// family seen by a failed scrape is still published by the next good one.
+    #[test]
+    fn failed_scrapes_do_not_grow_the_map() {
+        let mut t = MetadataTracker::default();
+        t.begin();
+        t.help("a", "A.");
+        assert!(t.finish().is_some());
+        for i in 0..1000 {
+            t.begin();
+            t.help("a", "A changed.");
+            t.help(&format!("new_{i}"), "x");
+            t.failed();
+            assert_eq!(t.map.len(), 1, "scrape {i}");
+        }
+        t.begin();
+        t.help("a", "A changed.");
+        let s = t.finish().expect("the change is published");
+        assert_eq!((s.len(), s[0].help.as_str()), (1, "A changed."));
     }
 }

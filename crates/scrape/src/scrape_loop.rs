@@ -121,18 +121,20 @@ impl ScrapeLoop {
     /// target's labels, so targets spread across the interval and a restarted loop keeps its
     /// phase.
     fn offset(&self, interval: Duration) -> Duration {
-        let iv = interval.as_nanos().max(1) as u64;
+        // In u128: an interval of 2^64 ns or more (which the config's durations no longer
+        // allow) would otherwise truncate to 0 and divide by it.
+        let iv = interval.as_nanos().max(1);
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
-            .as_nanos() as u64;
+            .as_nanos();
         let base = iv - now % iv;
-        let phase = self.target.target.labels.stable_hash() % iv;
+        let phase = u128::from(self.target.target.labels.stable_hash()) % iv;
         let mut next = base + phase;
         if next > iv {
             next -= iv;
         }
-        Duration::from_nanos(next)
+        Duration::from_nanos(u64::try_from(next).unwrap_or(u64::MAX))
     }
 
     /// Scrape until told to stop. `previous`: the loop this one replaces (config reload), which
@@ -273,6 +275,7 @@ impl ScrapeLoop {
                 app.rollback();
                 app = storage.appender();
                 self.cache.forget_current();
+                self.metadata.failed();
                 for e in self.cache.vanished() {
                     let _ = app.append(e.r, &e.labels, ts, STALE_NAN);
                 }
@@ -594,7 +597,7 @@ impl ScrapeLoop {
                 return Ok(());
             }
             let r = value.start_zero(app, e.r, &e.labels, s.created_ms, t, st);
-            match value.append(app, r, &e.labels, t) {
+            match value.append(app, r, &e.labels, t, st) {
                 Ok(nr) => {
                     e.r = nr;
                     stats.post_relabel += 1;
@@ -605,8 +608,10 @@ impl ScrapeLoop {
                 }
                 Err(err) => {
                     // A sample refused for its time still brings its exemplar (and its
-                    // metadata), as in Prometheus.
+                    // metadata), and counts among the samples after relabeling, as in
+                    // Prometheus.
                     if refused_for_time(&err) {
+                        stats.post_relabel += 1;
                         append_exemplars(app, e.r, &e.labels, value.exemplars(), t);
                         if cfg.append_metadata {
                             update_metadata(&mut self.metadata, app, e.r, &e.labels, false, st);
@@ -637,7 +642,7 @@ impl ScrapeLoop {
             return Ok(());
         }
         let r = value.start_zero(app, 0, &labels, s.created_ms, t, st);
-        match value.append(app, r, &labels, t) {
+        match value.append(app, r, &labels, t, st) {
             Ok(r) => {
                 stats.post_relabel += 1;
                 stats.series_added += 1;
@@ -657,6 +662,7 @@ impl ScrapeLoop {
             }
             Err(err) => {
                 if refused_for_time(&err) {
+                    stats.post_relabel += 1;
                     append_exemplars(app, 0, &labels, value.exemplars(), t);
                 }
                 count_append_error(err)?
@@ -691,7 +697,16 @@ struct BodyState {
     family_pending: Option<bool>,
 }
 
+/// How far past the scrape's time a target's own timestamp may be: Prometheus's limit
+/// (`maxAheadTime` in its scrape package).
+const MAX_AHEAD_MS: i64 = 10 * 60 * 1000;
+
 impl BodyState {
+    /// The newest time a sample of this scrape may have.
+    fn latest(&self) -> i64 {
+        self.ts.saturating_add(MAX_AHEAD_MS)
+    }
+
     /// A metadata line about `family` was read.
     fn declared(&mut self, family: &str, cfg: &ScrapeConfig) {
         if cfg.append_metadata {
@@ -762,7 +777,7 @@ impl<'a> Value<'a> {
         t: i64,
         st: &BodyState,
     ) -> SeriesRef {
-        let Some(start) = created.filter(|_| st.start_zero) else {
+        let Some(start) = created.filter(|_| st.start_zero && t <= st.latest()) else {
             return r;
         };
         let template = match self {
@@ -780,7 +795,14 @@ impl<'a> Value<'a> {
         r: SeriesRef,
         labels: &Labels,
         t: i64,
+        st: &BodyState,
     ) -> Result<SeriesRef, AppendError> {
+        // A target's own timestamp too far ahead is refused as out of bounds, as Prometheus's
+        // scrape refuses it: stored, it would move the head's newest time, and with it head
+        // cuts and retention, into the future.
+        if t > st.latest() {
+            return Err(AppendError::OutOfBounds);
+        }
         match self {
             Value::Float(v, _) => app.append(r, labels, t, *v),
             Value::Histogram(h, _, _, _) => app.append_histogram(r, labels, t, h.clone()),

@@ -147,6 +147,50 @@ fn explicit_timestamps_are_honoured_and_not_stale_tracked() {
     );
 }
 
+/// A target's own timestamp more than 10 minutes past the scrape is refused as out of
+/// bounds, as Prometheus's scrape refuses it; the scrape and its other samples go on, and the
+/// refused sample still counts after relabeling (as Prometheus 2.42 reports it: 3, 3, 2 for
+/// this body).
+#[test]
+fn timestamps_too_far_ahead_are_refused() {
+    let (mut lp, st) = setup("");
+    let ts = 1_796_000_000_000i64;
+    let body = format!(
+        "a 1 {}
+b 2 {}
+c 3
+",
+        ts + 600_000,
+        ts + 600_001
+    );
+    let before = vigil_scrape::metrics::OUT_OF_BOUNDS.get();
+    lp.ingest(body.as_bytes(), TEXT, ts).unwrap();
+    assert_eq!(
+        series(&st, "a")[0].samples,
+        vec![Sample {
+            t: ts + 600_000,
+            v: 1.0
+        }]
+    );
+    assert!(series(&st, "b").is_empty());
+    assert_eq!(series(&st, "c")[0].samples, vec![Sample { t: ts, v: 3.0 }]);
+    assert_eq!(last(&st, "up"), 1.0);
+    assert_eq!(last(&st, "scrape_samples_scraped"), 3.0);
+    assert_eq!(last(&st, "scrape_samples_post_metric_relabeling"), 3.0);
+    assert_eq!(last(&st, "scrape_series_added"), 2.0);
+    assert!(vigil_scrape::metrics::OUT_OF_BOUNDS.get() > before);
+    // A created timestamp's zero is not written for a refused sample either.
+    let (mut lp, st) = setup_with(|c| c.created_timestamp_zero_ingestion = true);
+    let om = "application/openmetrics-text; version=1.0.0";
+    let body = format!(
+        "# TYPE d counter\nd_total 1 {}\nd_created {}\n# EOF\n",
+        (ts + 700_000) as f64 / 1000.0,
+        (ts + 650_000) as f64 / 1000.0
+    );
+    lp.ingest(body.as_bytes(), om, ts).unwrap();
+    assert!(series(&st, "d_total").is_empty());
+}
+
 #[test]
 fn a_bad_line_fails_the_whole_scrape_and_marks_the_last_good_one_stale() {
     let (mut lp, st) = setup("");
@@ -203,13 +247,15 @@ fn label_limits_fail_the_scrape_with_prometheus_wording() {
     );
 }
 
+/// An out-of-order sample is counted and skipped; it still counts after relabeling, as
+/// Prometheus 2.42 reports it (`scrape_samples_post_metric_relabeling` 2 for this body).
 #[test]
 fn out_of_order_samples_are_counted_not_fatal() {
     let (mut lp, st) = setup("");
     lp.ingest(b"a 1 5000\nb 1\n", TEXT, 1000).unwrap();
     let stats = lp.ingest(b"a 2 4000\nb 2\n", TEXT, 2000).unwrap();
     assert_eq!(stats.scraped, 2);
-    assert_eq!(stats.post_relabel, 1);
+    assert_eq!(stats.post_relabel, 2);
     assert_eq!(last(&st, "a"), 1.0);
     assert_eq!(last(&st, "up"), 1.0);
 }

@@ -1135,7 +1135,7 @@ impl Db {
             let due = self
                 .head
                 .time_range()
-                .is_some_and(|(lo, hi)| hi - lo > r * 3 / 2);
+                .is_some_and(|(lo, hi)| cut_due(lo, hi, r, wall_ms()));
             let mut since = self.cut_due_since.lock();
             if !due {
                 *since = None;
@@ -1148,7 +1148,7 @@ impl Db {
             }
         }
         while let Some((lo, hi)) = self.head.time_range() {
-            if hi - lo <= r * 3 / 2 {
+            if !cut_due(lo, hi, r, wall_ms()) {
                 break;
             }
             let mint = lo.div_euclid(r) * r;
@@ -1346,12 +1346,16 @@ impl Db {
     /// Delete whole blocks past the retention time or beyond the retention size.
     fn apply_retention(&self) -> std::io::Result<()> {
         let blocks = self.blocks();
+        // Counted back from the newest block's end, as Prometheus counts it (not from the
+        // head's newest sample, which one sample from the future would move: every block
+        // would then be past retention), and never from later than now, so a block reaching
+        // into the future (written from such samples) does not doom the others either.
         let newest = blocks
             .iter()
             .map(|b| b.meta.max_time)
-            .chain(self.head.time_range().map(|r| r.1))
             .max()
-            .unwrap_or(i64::MIN);
+            .unwrap_or(i64::MIN)
+            .min(wall_ms());
         let mut doomed: Vec<Arc<Block>> = Vec::new();
         let (retention_ms, retention_bytes) = *self.retention.read();
         if retention_ms > 0 {
@@ -1879,6 +1883,25 @@ impl vigil_storage::Journal for Db {
     fn follow(&self) -> Result<Box<dyn vigil_storage::JournalReader>, StorageError> {
         crate::journal::follow_sharing(&self.dir.join("wal"), std::sync::Arc::downgrade(&self.head))
     }
+}
+
+/// The wall clock in Unix milliseconds.
+fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Whether a head holding samples from `lo` to `hi` is due a cut of its oldest range (of
+/// `range` ms): when it spans more than 1.5 ranges, as Prometheus decides. The span counts
+/// to `hi` no later than half a range past `now`: a sample far in the future (remote write
+/// takes any time) would otherwise have every pass cut the range holding the present, and
+/// each cut refuses samples older than its end. So a cut range always ends before `now`;
+/// a future sample waits in the head until the clock nears it. Computed in i128: samples at
+/// the ends of i64 would overflow the span and stop cuts for good.
+fn cut_due(lo: i64, hi: i64, range: i64, now: i64) -> bool {
+    let hi = i128::from(hi).min(i128::from(now) + i128::from(range) / 2);
+    hi - i128::from(lo) > i128::from(range) * 3 / 2
 }
 
 #[cfg(test)]

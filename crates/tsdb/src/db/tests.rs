@@ -1120,3 +1120,58 @@ fn a_query_across_a_head_cut_misses_nothing() {
     assert_eq!(q.label_values("job", &x).unwrap(), vec!["a".to_string()]);
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// The span that makes a head cut due is overflow-safe at the ends of i64, and counts no
+/// further than half a range past now.
+#[test]
+fn cut_due_is_bounded_by_the_clock_and_never_overflows() {
+    let (r, now) = (2 * HOUR_MS, 1_796_000_000_000i64);
+    assert!(cut_due(now - 4 * HOUR_MS, now, r, now));
+    assert!(!cut_due(now - 2 * HOUR_MS, now, r, now));
+    // A sample at the far past still lets the cut go on (the span wrapped negative before).
+    assert!(cut_due(i64::MIN, now, r, now));
+    assert!(cut_due(i64::MIN, i64::MAX, r, now));
+    // A sample far ahead counts as half a range past now: no cut of the present.
+    assert!(!cut_due(now - HOUR_MS, i64::MAX, r, now));
+    assert!(!cut_due(now - 2 * HOUR_MS, now + 100 * HOUR_MS, r, now));
+    assert!(cut_due(now - 2 * HOUR_MS - 1, now + 100 * HOUR_MS, r, now));
+}
+
+/// One sample far in the future (remote write takes any time) neither deletes the blocks
+/// (retention counts from the newest block, and from no later than now) nor has the head cut
+/// the present range, which would refuse every sample of the next two hours.
+#[test]
+fn a_sample_from_the_future_deletes_nothing_and_refuses_nothing() {
+    let d = tmp("future");
+    let db = Db::open(&d, Options::new(10 * 24 * HOUR_MS, 0)).unwrap();
+    let now = wall_ms();
+    let from = (now - 30 * HOUR_MS).div_euclid(HOUR_MS) * HOUR_MS;
+    let l = Labels::from_pairs([("__name__", "x"), ("job", "a")]);
+    let mut t = from;
+    let mut n = 0;
+    while t <= now - 60_000 {
+        let mut app = db.appender();
+        app.append(0, &l, t, 1.0).unwrap();
+        app.commit().unwrap();
+        t += 300_000;
+        n += 1;
+    }
+    db.maintain().unwrap();
+    let oldest = |db: &Db| db.blocks().iter().map(|b| b.meta.min_time).min();
+    let first = oldest(&db);
+    assert!(first.is_some_and(|t| t <= from), "blocks written");
+    let far = Labels::from_pairs([("__name__", "x"), ("job", "far")]);
+    let mut app = db.appender();
+    app.append(0, &far, now + 10 * 365 * 24 * HOUR_MS, 2.0)
+        .unwrap();
+    app.commit().unwrap();
+    db.maintain().unwrap();
+    db.maintain().unwrap();
+    assert_eq!(oldest(&db), first, "blocks deleted");
+    // The present is still open for appends.
+    let mut app = db.appender();
+    app.append(0, &l, now, 1.0).unwrap();
+    app.commit().unwrap();
+    assert_eq!(all(&db).len(), n + 2);
+    let _ = std::fs::remove_dir_all(&d);
+}
