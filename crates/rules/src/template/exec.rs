@@ -19,7 +19,7 @@ const MAX_QUERIES: usize = 1000;
 
 /// Output longer than this stops execution: a `range` over a large query result inside
 /// another must not build an unbounded string.
-const MAX_OUTPUT: usize = 1 << 20;
+pub(crate) const MAX_OUTPUT: usize = 1 << 20;
 
 /// An execution error, worded as Go words it.
 #[derive(Debug, Clone)]
@@ -243,10 +243,16 @@ impl State<'_> {
                     }
                     _ => {}
                 }
+                // Variables the body declares go with each iteration, as Go pops them; the
+                // loop's own are kept when assigned (`range $i = ...` sets variables declared
+                // outside), so that a body's `$x := ...` cannot pile up one value per item.
+                let body = if b.pipe.assign {
+                    self.vars.len()
+                } else {
+                    inner
+                };
                 let f = self.list(&b.then, &v);
-                if !b.pipe.assign {
-                    self.vars.truncate(inner);
-                }
+                self.vars.truncate(body);
                 match f {
                     Err(e) => {
                         r = Err(e);

@@ -266,8 +266,34 @@ fn equal(a: &Value, b: &Value) -> Result<bool, FnError> {
 }
 
 /// Call function `name` with evaluated arguments.
+/// The error of a function whose result would pass the executor's output bound: refused
+/// before it is built (the executor measures only what a function returns).
+fn too_long() -> FnError {
+    FnError::Call(format!(
+        "result longer than {} bytes",
+        super::exec::MAX_OUTPUT
+    ))
+}
+
+/// About the length of `args` printed one after another.
+pub(crate) fn printed_len(args: &[Value]) -> usize {
+    args.iter()
+        .map(|a| match a {
+            Value::Str(s) | Value::Html(s) => s.len() + 1,
+            other => other.print().len() + 1,
+        })
+        .sum()
+}
+
 pub fn call(name: &str, args: Vec<Value>, env: &Env) -> F {
     let s = |v: String| Ok(Value::Str(v));
+    // Functions that join their arguments: many copies of one long variable would build a
+    // string of any size before the executor could see it.
+    if matches!(name, "print" | "println" | "html" | "js" | "urlquery")
+        && printed_len(&args) > super::exec::MAX_OUTPUT
+    {
+        return Err(too_long());
+    }
     match name {
         "not" => {
             arity(name, &args, 1)?;
@@ -380,7 +406,10 @@ pub fn call(name: &str, args: Vec<Value>, env: &Env) -> F {
                 ));
             };
             let f = want_str(f)?;
-            s(super::printf::sprintf(&f, &args[1..]))
+            s(
+                super::printf::sprintf_within(&f, &args[1..], super::exec::MAX_OUTPUT)
+                    .ok_or_else(too_long)?,
+            )
         }
         "html" => {
             let t = sprint(&args);
@@ -503,7 +532,22 @@ pub fn call(name: &str, args: Vec<Value>, env: &Env) -> F {
                     regex_err(&e)
                 ))
             })?;
-            s(re.replace_all(&t, r.as_str()).into_owned())
+            // Go's ReplaceAllString, `$1` expansions included, built with its length
+            // checked as it grows: an empty pattern matches at every character, and a long
+            // replacement at each would be a string of any size.
+            let mut out = String::new();
+            let mut last = 0;
+            for caps in re.captures_iter(&t) {
+                let m = caps.get(0).expect("group 0 is the match");
+                out.push_str(&t[last..m.start()]);
+                caps.expand(&r, &mut out);
+                last = m.end();
+                if out.len() > super::exec::MAX_OUTPUT {
+                    return Err(too_long());
+                }
+            }
+            out.push_str(&t[last..]);
+            s(out)
         }
         "match" => {
             arity(name, &args, 2)?;

@@ -128,7 +128,15 @@ fn one(verb: char, v: &Value, spec: &Spec) -> String {
 /// Go's limit on widths and precisions.
 const MAX_WIDTH: usize = 1_000_000;
 
+#[cfg(test)]
 pub fn sprintf(f: &str, args: &[Value]) -> String {
+    sprintf_within(f, args, usize::MAX).expect("no bound")
+}
+
+/// Go's `fmt.Sprintf`, or None once the result passes `limit` bytes (checked as each verb is
+/// written: widths of up to 1e6 each, and arguments of up to the executor's bound, cannot
+/// grow it far past the limit first).
+pub fn sprintf_within(f: &str, args: &[Value], limit: usize) -> Option<String> {
     let mut out = String::new();
     let mut next = 0usize;
     let chars: Vec<char> = f.chars().collect();
@@ -213,15 +221,25 @@ pub fn sprintf(f: &str, args: &[Value]) -> String {
             }
         }
         next += 1;
+        if out.len() > limit {
+            return None;
+        }
     }
     if next < args.len() {
+        if out
+            .len()
+            .saturating_add(super::funcs::printed_len(&args[next..]))
+            > limit
+        {
+            return None;
+        }
         let extra: Vec<String> = args[next..]
             .iter()
             .map(|v| format!("{}={}", v.type_name(), v.print()))
             .collect();
         out.push_str(&format!("%!(EXTRA {})", extra.join(", ")));
     }
-    out
+    (out.len() <= limit).then_some(out)
 }
 
 #[cfg(test)]

@@ -411,6 +411,35 @@ fn hostile_templates_stop_with_an_error() {
         "{{ $x = printf \"%s%s\" $x $x }}".repeat(40)
     );
     assert!(expand(&doubling, 0.0).contains("result longer than"));
+    // Functions whose result would pass the bound stop before building it: a replacement at
+    // each of a million empty matches, many wide verbs, many copies of one long value.
+    let mb = "printf \"%1000000s\" \"\"";
+    for t in [
+        format!("{{{{ reReplaceAll \"\" ({mb}) ({mb}) }}}}"),
+        "{{ printf \"%1000000s%1000000s\" \"\" \"\" }}".to_string(),
+        format!("{{{{ $x := {mb} }}}}{{{{ printf \"%s%s\" $x $x }}}}"),
+        format!("{{{{ $x := {mb} }}}}{{{{ printf \"%s\" 1 $x $x }}}}"),
+        format!("{{{{ $x := {mb} }}}}{{{{ print $x $x }}}}"),
+        format!("{{{{ $x := {mb} }}}}{{{{ html $x $x }}}}"),
+    ] {
+        let out = expand(&t, 0.0);
+        assert!(
+            out.contains("result longer than 1048576 bytes"),
+            "{t}: {out:.80}"
+        );
+    }
+    assert_eq!(
+        expand("{{ reReplaceAll \"(a)\" \"<$1>\" \"banana\" }}", 0.0),
+        "b<a>n<a>n<a>"
+    );
+    // `range $i = ...` assigns the outer variable, which keeps the last item.
+    assert_eq!(
+        expand(
+            "{{ $i := 0 }}{{ range $i = 3 }}{{ $x := $i }}{{ $x }}{{ end }}|{{ $i }}",
+            0.0
+        ),
+        "012|2"
+    );
     assert_eq!(
         expand("{{ printf \"%*d\" 100000000000 1 }}", 0.0),
         "%!(BADWIDTH)1"
