@@ -48,8 +48,10 @@ struct State {
     streams: HashMap<u128, Stream>,
     seed: u64,
     swept: Instant,
-    /// About how much memory the streams' state takes ([`Acc::size`]).
+    /// About how much memory the streams' state takes ([`Acc::size`]), and its bound
+    /// ([`MAX_STATE_BYTES`]; smaller in tests).
     bytes: usize,
+    max_bytes: usize,
     /// Points dropped in the request being converted.
     dropped: usize,
 }
@@ -109,10 +111,19 @@ impl DeltaToCumulative {
                 seed: std::collections::hash_map::RandomState::new().hash_one(0xde17a_u64),
                 swept: Instant::now(),
                 bytes: 0,
+                max_bytes: MAX_STATE_BYTES,
                 dropped: 0,
             }),
             max_stale,
         }
+    }
+
+    /// With its state bounded at `max_bytes` instead of [`MAX_STATE_BYTES`].
+    #[cfg(test)]
+    fn with_max_bytes(max_bytes: usize) -> Self {
+        let d = Self::default();
+        d.state.lock().max_bytes = max_bytes;
+        d
     }
 
     /// Streams held.
@@ -400,7 +411,7 @@ impl State {
             Step::New if no_value => Some((start, None)),
             Step::New => {
                 let acc = add(None).unwrap_or_else(|fresh| fresh);
-                if self.bytes.saturating_add(acc.size()) > MAX_STATE_BYTES {
+                if self.bytes.saturating_add(acc.size()) > self.max_bytes {
                     self.dropped += 1;
                     return None;
                 }
@@ -422,14 +433,22 @@ impl State {
                     return Some((s.start_ns, None));
                 }
                 let before = s.acc.size();
-                match add(Some(&s.acc)) {
-                    Ok(acc) => s.acc = acc,
-                    Err(fresh) => {
-                        s.acc = fresh;
-                        s.start_ns = start;
-                    }
+                let (acc, restart) = match add(Some(&s.acc)) {
+                    Ok(acc) => (acc, false),
+                    Err(fresh) => (fresh, true),
+                };
+                // A stream's state may grow too (a histogram whose new bounds start it over):
+                // bounded as new streams are, the point dropped and the state kept.
+                let bytes = (self.bytes + acc.size()).saturating_sub(before);
+                if acc.size() > before && bytes > self.max_bytes {
+                    self.dropped += 1;
+                    return None;
                 }
-                self.bytes = (self.bytes + s.acc.size()).saturating_sub(before);
+                s.acc = acc;
+                if restart {
+                    s.start_ns = start;
+                }
+                self.bytes = bytes;
                 s.last_ns = t;
                 Some((s.start_ns, Some(s.acc.clone())))
             }

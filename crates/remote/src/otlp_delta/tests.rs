@@ -232,6 +232,47 @@ fn explicit_histograms_add_while_their_bounds_stay() {
     );
 }
 
+/// A stream whose state grows past the bound (a histogram starting again with many more
+/// bounds) has the point dropped and keeps its state, as a new stream past it is dropped.
+#[test]
+fn a_stream_cannot_grow_its_state_past_the_bound() {
+    let d = DeltaToCumulative::with_max_bytes(4096);
+    let point = |t: u64, n: usize| p::HistogramDataPoint {
+        start_time_unix_nano: t - 10,
+        time_unix_nano: t,
+        count: 1,
+        sum: Some(1.0),
+        bucket_counts: (0..=n).map(|i| u64::from(i == n)).collect(),
+        explicit_bounds: (0..n).map(|i| i as f64).collect(),
+        ..Default::default()
+    };
+    let mut req = request(
+        vec![],
+        vec![p::Metric {
+            name: "lat".into(),
+            data: Some(metric::Data::Histogram(p::Histogram {
+                data_points: vec![point(10, 1), point(20, 10_000), point(30, 1)],
+                aggregation_temporality: p::TEMPORALITY_DELTA,
+            })),
+            ..Default::default()
+        }],
+    );
+    assert_eq!(d.convert(&mut req), 1, "the large point dropped");
+    let Some(metric::Data::Histogram(h)) =
+        &req.resource_metrics[0].scope_metrics[0].metrics[0].data
+    else {
+        panic!()
+    };
+    let got: Vec<(u64, u64, usize)> = h
+        .data_points
+        .iter()
+        .map(|p| (p.start_time_unix_nano, p.count, p.explicit_bounds.len()))
+        .collect();
+    // The third point adds to the first: the state the dropped one would have replaced.
+    assert_eq!(got, [(0, 1, 1), (0, 2, 1)]);
+    assert!(d.state.lock().bytes <= 4096);
+}
+
 #[test]
 fn exponential_histograms_merge_at_the_coarser_scale() {
     let a = p::ExponentialHistogramDataPoint {
