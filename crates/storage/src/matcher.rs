@@ -1,8 +1,84 @@
 //! Label matchers, as in PromQL selectors: `=`, `!=`, `=~`, `!~`.
 
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use regex::Regex;
+use regex::{Regex, RegexBuilder};
+
+/// Why a matcher cannot be made.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum MatcherError {
+    /// The regex does not compile (its message is the regex crate's, as before).
+    #[error("{0}")]
+    Regex(#[from] regex::Error),
+    /// The regexes of matchers alive now (queries in flight, loaded rules) already hold the
+    /// process's allowance: a query of many large regexes fails instead of taking the
+    /// machine's memory.
+    #[error(
+        "regular expressions in use take more than {} MiB; this one ({} KiB or more) would pass it",
+        .allowance >> 20,
+        .charge >> 10
+    )]
+    TooManyLarge { charge: usize, allowance: usize },
+}
+
+/// Compiled sizes a regex is tried at, smallest first; it is charged the first it fits.
+/// Most fit the first; the last is the regex crate's own default limit.
+const REGEX_TIERS: [usize; 3] = [32 << 10, 1 << 20, 10 << 20];
+
+/// What the compiled regexes of every live matcher may be charged together. A counted
+/// repetition compiles to hundreds of times its text (`a{1000}{300}` is 12 bytes and about
+/// 10 MB compiled), so without it one request of a thousand such matchers held gigabytes.
+const REGEX_ALLOWANCE: usize = 1 << 30;
+
+static REGEX_CHARGED: AtomicUsize = AtomicUsize::new(0);
+
+/// A compiled regex and its charge, given back when the last matcher sharing it is dropped.
+#[derive(Debug)]
+struct Charged {
+    re: Regex,
+    charge: usize,
+    to: &'static AtomicUsize,
+}
+
+impl Drop for Charged {
+    fn drop(&mut self) {
+        self.to.fetch_sub(self.charge, Ordering::Relaxed);
+    }
+}
+
+/// Compile `src` at the smallest tier it fits, charged to `to`, which may hold `allowance`.
+fn compile_charged(
+    src: &str,
+    to: &'static AtomicUsize,
+    allowance: usize,
+) -> Result<Arc<Charged>, MatcherError> {
+    let mut last = None;
+    for tier in REGEX_TIERS {
+        match RegexBuilder::new(src).size_limit(tier).build() {
+            Ok(re) => {
+                let before = to.fetch_add(tier, Ordering::Relaxed);
+                // Dropped right away if over: `Charged::drop` gives the charge back.
+                let c = Arc::new(Charged {
+                    re,
+                    charge: tier,
+                    to,
+                });
+                if before + tier > allowance {
+                    return Err(MatcherError::TooManyLarge {
+                        charge: tier,
+                        allowance,
+                    });
+                }
+                return Ok(c);
+            }
+            Err(e @ regex::Error::CompiledTooBig(_)) => last = Some(e),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(last.expect("every tier tried").into())
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MatchOp {
@@ -30,7 +106,7 @@ pub struct Matcher {
     pub name: String,
     pub op: MatchOp,
     pub value: String,
-    re: Option<Regex>,
+    re: Option<Arc<Charged>>,
 }
 
 impl PartialEq for Matcher {
@@ -44,10 +120,14 @@ impl Matcher {
         op: MatchOp,
         name: impl Into<String>,
         value: impl Into<String>,
-    ) -> Result<Self, regex::Error> {
+    ) -> Result<Self, MatcherError> {
         let value = value.into();
         let re = match op {
-            MatchOp::Regex | MatchOp::NotRegex => Some(Regex::new(&format!("^(?s:{value})$"))?),
+            MatchOp::Regex | MatchOp::NotRegex => Some(compile_charged(
+                &format!("^(?s:{value})$"),
+                &REGEX_CHARGED,
+                REGEX_ALLOWANCE,
+            )?),
             _ => None,
         };
         Ok(Matcher {
@@ -72,8 +152,8 @@ impl Matcher {
         match self.op {
             MatchOp::Equal => v == self.value,
             MatchOp::NotEqual => v != self.value,
-            MatchOp::Regex => self.re.as_ref().is_some_and(|r| r.is_match(v)),
-            MatchOp::NotRegex => !self.re.as_ref().is_some_and(|r| r.is_match(v)),
+            MatchOp::Regex => self.re.as_ref().is_some_and(|r| r.re.is_match(v)),
+            MatchOp::NotRegex => !self.re.as_ref().is_some_and(|r| r.re.is_match(v)),
         }
     }
 
@@ -107,5 +187,45 @@ mod tests {
         assert!(!m.matches("foox"));
         let n = Matcher::new(MatchOp::NotRegex, "a", "fo+").unwrap();
         assert!(n.matches(""));
+    }
+
+    /// Large regexes are charged while they are held: past the allowance a new one fails
+    /// with its own error, and dropping them gives the charge back. Syntax errors and regexes
+    /// past the largest tier keep the regex crate's messages. (An allowance of its own, so
+    /// tests running beside it are not refused.)
+    #[test]
+    fn large_regexes_are_bounded_together() {
+        static POOL: AtomicUsize = AtomicUsize::new(0);
+        let allowance = 3 * REGEX_TIERS[2] + REGEX_TIERS[1];
+        // About 1.5 MB compiled: charged the 10 MiB tier.
+        let big = "^(?s:a{1000}{50})$";
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            held.push(compile_charged(big, &POOL, allowance).unwrap());
+        }
+        assert!(held[0].re.is_match(&"a".repeat(50_000)));
+        assert_eq!(POOL.load(Ordering::Relaxed), 3 * REGEX_TIERS[2]);
+        let err = compile_charged(big, &POOL, allowance).unwrap_err();
+        assert!(
+            matches!(err, MatcherError::TooManyLarge { charge, .. } if charge == REGEX_TIERS[2]),
+            "{err}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "regular expressions in use take more than 31 MiB; this one (10240 KiB or more) would pass it"
+        );
+        // The refused one gave its charge back; a small one still fits.
+        assert_eq!(POOL.load(Ordering::Relaxed), 3 * REGEX_TIERS[2]);
+        let small = compile_charged("^(?s:fo+)$", &POOL, allowance).unwrap();
+        assert_eq!(small.charge, REGEX_TIERS[0]);
+        held.pop();
+        held.push(compile_charged(big, &POOL, allowance).unwrap());
+        drop(held);
+        drop(small);
+        assert_eq!(POOL.load(Ordering::Relaxed), 0);
+        let e = Matcher::new(MatchOp::Regex, "a", "(").unwrap_err();
+        assert!(matches!(e, MatcherError::Regex(_)), "{e}");
+        let e = Matcher::new(MatchOp::Regex, "a", "a{1000}{1000}").unwrap_err();
+        assert!(e.to_string().contains("exceeds size limit"), "{e}");
     }
 }

@@ -189,7 +189,8 @@ pub(crate) fn now_ms() -> i64 {
 /// see `vigil_promql::limits`) must not hold up an async worker, which also drives scrapes.
 pub(crate) async fn parse_expr(q: Option<&str>) -> Result<vigil_promql::Expr, ApiError> {
     let q = q.ok_or_else(|| ApiError::BadData("invalid parameter \"query\": unknown position: parse error: no expression found in input".into()))?;
-    if q.len() < 4096 {
+    // Short queries are parsed here, unless they compile regexes (see `parse_matchers_off`).
+    if q.len() < 4096 && !q.contains("=~") && !q.contains("!~") {
         return parse_now(q);
     }
     let q = q.to_string();
@@ -514,6 +515,22 @@ async fn scrape_pools(State(s): St) -> Response {
     ok(json!({"scrapePools": s.scrape.pool_names()}))
 }
 
+/// [`parse_matchers`] on a blocking thread when a set has a regex: compiling one may take
+/// tens of milliseconds (a large one, up to the storage's bound), which an async worker, also
+/// driving scrapes, must not spend on a request's many.
+pub(crate) async fn parse_matchers_off(sets: Vec<&str>) -> Result<Vec<Vec<Matcher>>, ApiError> {
+    if !sets.iter().any(|m| m.contains("=~") || m.contains("!~")) {
+        return parse_matchers(&sets);
+    }
+    let owned: Vec<String> = sets.iter().map(|m| m.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let refs: Vec<&str> = owned.iter().map(String::as_str).collect();
+        parse_matchers(&refs)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("matcher parsing failed: {e}")))?
+}
+
 pub(crate) fn parse_matchers(sets: &[&str]) -> Result<Vec<Vec<Matcher>>, ApiError> {
     sets.iter()
         .map(|m| match vigil_promql::parse(m).as_mut() {
@@ -565,7 +582,7 @@ async fn labels(
 ) -> Result<Response, ApiError> {
     let p = Params::from(q, &headers, &body)?;
     let (start, end) = range_params(&p)?;
-    let sets = parse_matchers(&p.all("match[]"))?;
+    let sets = parse_matchers_off(p.all("match[]")).await?;
     let st = s.queryable.clone();
     on_pool(&s, move || {
         let qr = st.querier(start, end)?;
@@ -608,7 +625,7 @@ async fn label_values(
         return Err(ApiError::BadData(format!("invalid label name: {name:?}")));
     }
     let (start, end) = range_params(&p)?;
-    let sets = parse_matchers(&p.all("match[]"))?;
+    let sets = parse_matchers_off(p.all("match[]")).await?;
     let st = s.queryable.clone();
     on_pool(&s, move || {
         let qr = st.querier(start, end)?;
@@ -629,7 +646,7 @@ async fn series(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let p = Params::from(q, &headers, &body)?;
-    let sets = parse_matchers(&p.all("match[]"))?;
+    let sets = parse_matchers_off(p.all("match[]")).await?;
     if sets.is_empty() {
         return Err(ApiError::BadData("no match[] parameter provided".into()));
     }
@@ -727,7 +744,7 @@ async fn admin_delete(
 ) -> Result<Response, ApiError> {
     let a = admin(&s)?;
     let p = Params::from(q, &headers, &body)?;
-    let sets = parse_matchers(&p.all("match[]"))?;
+    let sets = parse_matchers_off(p.all("match[]")).await?;
     if sets.is_empty() {
         return Err(ApiError::BadData("no match[] parameter provided".into()));
     }

@@ -13,7 +13,7 @@ use axum::routing::get;
 use serde_json::{Value as Json, json};
 
 use crate::AppState;
-use crate::api::{ApiError, Params, labels_json, ok, parse_expr, parse_limit, parse_matchers};
+use crate::api::{ApiError, Params, labels_json, ok, parse_expr, parse_limit};
 
 type St = State<Arc<AppState>>;
 
@@ -75,7 +75,7 @@ async fn rules(State(s): St, RawQuery(q): RawQuery) -> Result<Response, ApiError
         rule_name: set("rule_name[]"),
         rule_group: set("rule_group[]"),
         file: set("file[]"),
-        matchers: crate::api::parse_matchers(&p.all("match[]"))?,
+        matchers: crate::api::parse_matchers_off(p.all("match[]")).await?,
         group_limit: match (p.get("group_limit"), p.get("group_next_token")) {
             (None | Some(""), Some(t)) if !t.is_empty() => {
                 return Err(ApiError::BadData(
@@ -236,7 +236,8 @@ async fn targets_metadata(State(s): St, RawQuery(q): RawQuery) -> Result<Respons
     let metric = p.get("metric");
     let matchers = match p.get("match_target") {
         None => Vec::new(),
-        Some(m) => parse_matchers(&[m])
+        Some(m) => crate::api::parse_matchers_off(vec![m])
+            .await
             .map_err(|_| ApiError::BadData(format!("invalid parameter \"match_target\": {m:?}")))?
             .remove(0),
     };

@@ -15,7 +15,7 @@ use vigil_model::names::NameEscaping;
 use vigil_remote::receive::{self, ReceiveError};
 
 use crate::AppState;
-use crate::api::{ApiError, Params, parse_matchers};
+use crate::api::{ApiError, Params};
 
 type St = State<Arc<AppState>>;
 
@@ -287,16 +287,29 @@ fn external(s: &AppState) -> BTreeMap<String, String> {
 }
 
 async fn read(State(s): St, body: Bytes) -> Response {
-    let (req, kind) = match vigil_remote::read::decode(&body) {
+    let ext = external(&s);
+    // Decoding and the streamed answer's checks (which compile the request's regexes) on a
+    // blocking thread: a large request must not hold up an async worker, which also drives
+    // scrapes.
+    let checks = {
+        let ext = ext.clone();
+        tokio::task::spawn_blocking(move || {
+            let (req, kind) = vigil_remote::read::decode(&body)?;
+            if kind == vigil_remote::read::ResponseType::StreamedXorChunks {
+                vigil_remote::read::check_streamed(&req, &ext)?;
+            }
+            Ok((req, kind))
+        })
+    };
+    let (req, kind) = match checks
+        .await
+        .unwrap_or_else(|e| Err(ReceiveError::Storage(format!("read task failed: {e}"))))
+    {
         Ok(r) => r,
         Err(e) => return refuse(e),
     };
     let storage = s.storage.clone();
-    let ext = external(&s);
     if kind == vigil_remote::read::ResponseType::StreamedXorChunks {
-        if let Err(e) = vigil_remote::read::check_streamed(&req, &ext) {
-            return refuse(e);
-        }
         // Frames go out as they are made; a full channel holds the reader back, a client
         // that leaves stops it. An error before the first frame is still an error status.
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, ReceiveError>>(4);
@@ -369,7 +382,7 @@ async fn federate(
     use vigil_model::exposition::proto;
     use vigil_model::names::escape_name;
     let p = Params::from(q, &headers, &body)?;
-    let sets = parse_matchers(&p.all("match[]"))?;
+    let sets = crate::api::parse_matchers_off(p.all("match[]")).await?;
     // Names outside the classic set go out as they are only to a reader that asks for them
     // (`escaping=allow-utf-8`); others get them escaped, `underscores` unless they ask for
     // another scheme, as Prometheus's federation negotiates.
