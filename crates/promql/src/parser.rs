@@ -5,7 +5,7 @@
 //! < `+ -` < `* / % atan2` < `^`, which is right-associative); unary minus binds like `*`.
 
 use vigil_model::labels::METRIC_NAME;
-use vigil_storage::{MatchOp, Matcher};
+use vigil_storage::{MatchOp, Matcher, MatcherError};
 
 use crate::ast::{
     AggOp, At, BinOp, Card, DurExpr, DurOp, Durations, Expr, Extend, Fill, ValueType,
@@ -1114,8 +1114,10 @@ impl P<'_> {
             let Tok::Str(value) = vt.tok else {
                 return Err(self.unexpected(&vt, "label matching", "string"));
             };
-            let m = Matcher::new(op, name, value)
-                .map_err(|e| self.err(vt.pos, format!("error parsing regexp: {e}")))?;
+            let m = Matcher::new(op, name, value).map_err(|e| match e {
+                MatcherError::Regex(e) => self.err(vt.pos, format!("error parsing regexp: {e}")),
+                e @ MatcherError::TooManyLarge { .. } => self.err(vt.pos, e.to_string()),
+            })?;
             out.push(m);
             let sep = self.next();
             match sep.tok {

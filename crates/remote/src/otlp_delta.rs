@@ -438,10 +438,14 @@ impl State {
                     Err(fresh) => (fresh, true),
                 };
                 // A stream's state may grow too (a histogram whose new bounds start it over):
-                // bounded as new streams are, the point dropped and the state kept.
+                // bounded as new streams are. The point is dropped and so is the stream, whose
+                // total no longer counts it: the next point starts it again, from its own
+                // start time, as a reset a reader can see.
                 let bytes = (self.bytes + acc.size()).saturating_sub(before);
                 if acc.size() > before && bytes > self.max_bytes {
                     self.dropped += 1;
+                    self.bytes = self.bytes.saturating_sub(before);
+                    self.streams.remove(&key);
                     return None;
                 }
                 s.acc = acc;

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use vigil_model::Labels;
-use vigil_storage::{MatchOp, Matcher, Storage};
+use vigil_storage::{MatchOp, Matcher, MatcherError, Storage};
 
 use crate::codec;
 use crate::proto::{
@@ -29,8 +29,13 @@ fn matcher(m: &crate::proto::LabelMatcher) -> Result<Matcher, ReceiveError> {
             )));
         }
     };
-    Matcher::new(op, m.name.clone(), m.value.clone()).map_err(|e| {
-        ReceiveError::BadRequest(format!("invalid regexp for label {:?}: {e}", m.name))
+    Matcher::new(op, m.name.clone(), m.value.clone()).map_err(|e| match e {
+        MatcherError::Regex(e) => {
+            ReceiveError::BadRequest(format!("invalid regexp for label {:?}: {e}", m.name))
+        }
+        e @ MatcherError::TooManyLarge { .. } => {
+            ReceiveError::BadRequest(format!("regexp for label {:?}: {e}", m.name))
+        }
     })
 }
 
@@ -137,8 +142,10 @@ fn query(
     let querier = storage
         .querier(q.start_timestamp_ms, q.end_timestamp_ms)
         .map_err(|e| ReceiveError::Storage(e.to_string()))?;
+    // One shard of one: sources that stream (the TSDB's blocks) decode a series only when
+    // it is reached, so the sample limit stops a large read before it is all in memory.
     let set = querier
-        .select(&matchers)
+        .select_shard(&matchers, 0, 1)
         .map_err(|e| ReceiveError::Storage(e.to_string()))?;
     let mut res = QueryResult::default();
     for s in set {
@@ -205,8 +212,9 @@ pub fn stream(
         let querier = storage
             .querier(q.start_timestamp_ms, q.end_timestamp_ms)
             .map_err(|e| ReceiveError::Storage(e.to_string()))?;
+        // Streamed as it is read (see `query`): one series at a time from each block.
         let set = querier
-            .select(&matchers)
+            .select_shard(&matchers, 0, 1)
             .map_err(|e| ReceiveError::Storage(e.to_string()))?;
         for s in set {
             if s.samples.is_empty() && s.histograms.is_empty() {

@@ -147,6 +147,8 @@ impl MetadataTracker {
     pub fn failed(&mut self) {
         let ok = self.ok_iter;
         self.map.retain(|_, e| e.born <= ok);
+        // Forgotten families were never published: only a change to a kept one is pending.
+        self.changed = self.map.values().any(|e| e.changed > ok);
     }
 
     /// The scrape succeeded: forget families it no longer exposes; a new snapshot (sorted by

@@ -15,7 +15,7 @@ pub mod matcher;
 pub mod memory;
 
 pub use exemplar::{Exemplar, ExemplarError, ExemplarStats, ExemplarStore, SeriesExemplars};
-pub use matcher::{MatchOp, Matcher};
+pub use matcher::{MatchOp, Matcher, MatcherError};
 pub use memory::MemoryStorage;
 
 use vigil_model::{FloatHistogram, HistogramSample, Labels, Sample};

@@ -16,16 +16,25 @@ pub enum MatcherError {
     /// process's allowance: a query of many large regexes fails instead of taking the
     /// machine's memory.
     #[error(
-        "regular expressions in use take more than {} MiB; this one ({} KiB or more) would pass it",
+        "regular expressions in use take more than {} MiB of compiled size; this one, charged {} KiB, would pass it",
         .allowance >> 20,
         .charge >> 10
     )]
     TooManyLarge { charge: usize, allowance: usize },
 }
 
-/// Compiled sizes a regex is tried at, smallest first; it is charged the first it fits.
-/// Most fit the first; the last is the regex crate's own default limit.
-const REGEX_TIERS: [usize; 3] = [32 << 10, 1 << 20, 10 << 20];
+/// Compiled sizes a regex is tried at, smallest first; it is charged the first it fits, at
+/// most four times its size (a failed try stops at its limit, so the tries cost about what
+/// the last one does). Most fit the first; the last is the regex crate's own default limit.
+const REGEX_TIERS: [usize; 7] = [
+    4 << 10,
+    16 << 10,
+    64 << 10,
+    256 << 10,
+    1 << 20,
+    4 << 20,
+    10 << 20,
+];
 
 /// What the compiled regexes of every live matcher may be charged together. A counted
 /// repetition compiles to hundreds of times its text (`a{1000}{300}` is 12 bytes and about
@@ -196,26 +205,28 @@ mod tests {
     #[test]
     fn large_regexes_are_bounded_together() {
         static POOL: AtomicUsize = AtomicUsize::new(0);
-        let allowance = 3 * REGEX_TIERS[2] + REGEX_TIERS[1];
-        // About 1.5 MB compiled: charged the 10 MiB tier.
-        let big = "^(?s:a{1000}{50})$";
+        let last = REGEX_TIERS[REGEX_TIERS.len() - 1];
+        let allowance = 3 * last + REGEX_TIERS[4];
+        // About 5 MB compiled: charged the 10 MiB tier.
+        let big = "^(?s:a{1000}{170})$";
         let mut held = Vec::new();
         for _ in 0..3 {
             held.push(compile_charged(big, &POOL, allowance).unwrap());
         }
-        assert!(held[0].re.is_match(&"a".repeat(50_000)));
-        assert_eq!(POOL.load(Ordering::Relaxed), 3 * REGEX_TIERS[2]);
+        assert!(held[0].re.is_match(&"a".repeat(170_000)));
+        assert_eq!(held[0].charge, last);
+        assert_eq!(POOL.load(Ordering::Relaxed), 3 * last);
         let err = compile_charged(big, &POOL, allowance).unwrap_err();
         assert!(
-            matches!(err, MatcherError::TooManyLarge { charge, .. } if charge == REGEX_TIERS[2]),
+            matches!(err, MatcherError::TooManyLarge { charge, .. } if charge == last),
             "{err}"
         );
         assert_eq!(
             err.to_string(),
-            "regular expressions in use take more than 31 MiB; this one (10240 KiB or more) would pass it"
+            "regular expressions in use take more than 31 MiB of compiled size; this one, charged 10240 KiB, would pass it"
         );
         // The refused one gave its charge back; a small one still fits.
-        assert_eq!(POOL.load(Ordering::Relaxed), 3 * REGEX_TIERS[2]);
+        assert_eq!(POOL.load(Ordering::Relaxed), 3 * last);
         let small = compile_charged("^(?s:fo+)$", &POOL, allowance).unwrap();
         assert_eq!(small.charge, REGEX_TIERS[0]);
         held.pop();
@@ -223,6 +234,16 @@ mod tests {
         drop(held);
         drop(small);
         assert_eq!(POOL.load(Ordering::Relaxed), 0);
+        // What matchers usually hold fits the first tiers.
+        for (re, most) in [
+            (".+", REGEX_TIERS[0]),
+            ("api|web|db|cache", REGEX_TIERS[0]),
+            ("5..", REGEX_TIERS[0]),
+            ("\\w+", REGEX_TIERS[2]),
+        ] {
+            let c = compile_charged(&format!("^(?s:{re})$"), &POOL, allowance).unwrap();
+            assert!(c.charge <= most, "{re}: {}", c.charge);
+        }
         let e = Matcher::new(MatchOp::Regex, "a", "(").unwrap_err();
         assert!(matches!(e, MatcherError::Regex(_)), "{e}");
         let e = Matcher::new(MatchOp::Regex, "a", "a{1000}{1000}").unwrap_err();

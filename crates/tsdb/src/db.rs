@@ -494,7 +494,10 @@ fn persist_prometheus_blocks(
         return Ok((Vec::new(), i64::MIN));
     };
     // Never below the existing blocks' end: the head refuses what is older (out-of-order
-    // samples there go into blocks).
+    // samples there go into blocks). Never past now either, as head cuts count (see
+    // `cut_due`): a sample from the future would have the present range written as a block,
+    // and the head would refuse the samples still to come in it.
+    let hi = hi.min(wall_ms());
     let tail_start = hi.div_euclid(r).saturating_mul(r).max(blocks_end);
     let mut ranges = std::collections::BTreeSet::new();
     for (_, p) in &imp.series {
@@ -1151,8 +1154,10 @@ impl Db {
             if !cut_due(lo, hi, r, wall_ms()) {
                 break;
             }
-            let mint = lo.div_euclid(r) * r;
-            let maxt = mint + r;
+            // In i128: the range holding a sample near i64::MIN starts below it.
+            let start = i128::from(lo).div_euclid(i128::from(r)) * i128::from(r);
+            let mint = i64::try_from(start).unwrap_or(i64::MIN);
+            let maxt = i64::try_from(start + i128::from(r)).unwrap_or(i64::MAX);
             // From here on, appends below `maxt` are out of bounds (or old samples, written
             // out as blocks of their own): nothing can land in the head's range between
             // reading it and truncating it.

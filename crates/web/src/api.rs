@@ -128,6 +128,7 @@ pub(crate) fn parse_limit(p: &Params, name: &str) -> Result<Option<usize>, ApiEr
 }
 
 /// Parameters from the query string and, for form POSTs, the body; repeated keys kept.
+#[derive(Clone)]
 pub(crate) struct Params(Vec<(String, String)>);
 
 impl Params {

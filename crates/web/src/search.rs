@@ -297,11 +297,23 @@ fn score_field(r: &Request, score: f64) -> String {
 }
 
 /// The parameters every endpoint shares, checked first as Prometheus checks them.
-fn common(s: &AppState, p: &Params, endpoint: &str) -> Result<Request, ApiError> {
+/// `match[]` sets with a regex are parsed on a blocking thread (see
+/// `api::parse_matchers_off`), the other parameters with them so their errors keep their order.
+async fn common(s: &AppState, p: &Params, endpoint: &'static str) -> Result<Request, ApiError> {
     let api = s
         .search_api
         .ok_or_else(|| ApiError::Unavailable("search API disabled".into()))?;
-    Request::parse(p, api, endpoint, now_ms())
+    if !p
+        .all("match[]")
+        .iter()
+        .any(|m| m.contains("=~") || m.contains("!~"))
+    {
+        return Request::parse(p, api, endpoint, now_ms());
+    }
+    let p = p.clone();
+    tokio::task::spawn_blocking(move || Request::parse(&p, api, endpoint, now_ms()))
+        .await
+        .map_err(|e| ApiError::Internal(format!("matcher parsing failed: {e}")))?
 }
 
 /// On the query pool: the candidates (`list` over each `match[]` set, their union), the
@@ -338,7 +350,7 @@ async fn metric_names(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let p = Params::from(q, &headers, &body)?;
-    let req = common(&s, &p, "metric_names")?;
+    let req = common(&s, &p, "metric_names").await?;
     let with_metadata = parse_bool(&p, "include_metadata", false)?;
     // The targets' metadata, read once per request, and only for a first record that wants it.
     let scrape = s.scrape.clone();
@@ -373,7 +385,7 @@ async fn label_names(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let p = Params::from(q, &headers, &body)?;
-    let req = common(&s, &p, "label_names")?;
+    let req = common(&s, &p, "label_names").await?;
     run(
         &s,
         req,
@@ -390,7 +402,7 @@ async fn label_values(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let p = Params::from(q, &headers, &body)?;
-    let req = common(&s, &p, "label_values")?;
+    let req = common(&s, &p, "label_values").await?;
     let Some(label) = p.get("label").map(str::to_string) else {
         return Err(bad("missing required parameter \"label\"".into()));
     };

@@ -16,7 +16,7 @@ const IDENTIFYING: [&str; 2] = ["instance", "job"];
 /// The `__name__` matchers that say which series are info series: as written when one is
 /// positive; `=~".+_info"` before them when all are negative (else they would take every
 /// other metric for one); `target_info` when none is written.
-fn info_names(data: Option<&VectorSelector>) -> Vec<Matcher> {
+fn info_names(data: Option<&VectorSelector>) -> R<Vec<Matcher>> {
     let written: Vec<Matcher> = data
         .map(|vs| {
             vs.matchers
@@ -27,17 +27,20 @@ fn info_names(data: Option<&VectorSelector>) -> Vec<Matcher> {
         })
         .unwrap_or_default();
     if written.is_empty() {
-        return vec![Matcher::equal(METRIC_NAME, TARGET_INFO)];
+        return Ok(vec![Matcher::equal(METRIC_NAME, TARGET_INFO)]);
     }
     if written
         .iter()
         .any(|m| matches!(m.op, MatchOp::Equal | MatchOp::Regex))
     {
-        return written;
+        return Ok(written);
     }
-    let mut out = vec![Matcher::new(MatchOp::Regex, METRIC_NAME, ".+_info").expect("valid regex")];
+    // Fails only when the regexes in use already hold the process's allowance.
+    let info = Matcher::new(MatchOp::Regex, METRIC_NAME, ".+_info")
+        .map_err(|e| crate::EvalError::Invalid(e.to_string()))?;
+    let mut out = vec![info];
     out.extend(written);
-    out
+    Ok(out)
 }
 
 /// One info series: its labels, the identity it is matched by, and at each step the
@@ -170,7 +173,7 @@ pub(crate) fn info(ctx: &EvalContext<'_>, args: &[Expr]) -> R<Vec<Stepped>> {
         Some(_) => return invalid("expected label selectors only"),
         None => None,
     };
-    let names = info_names(data_sel);
+    let names = info_names(data_sel)?;
     let data: Vec<Matcher> = data_sel
         .map(|vs| {
             vs.matchers

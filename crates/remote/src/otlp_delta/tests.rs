@@ -233,7 +233,8 @@ fn explicit_histograms_add_while_their_bounds_stay() {
 }
 
 /// A stream whose state grows past the bound (a histogram starting again with many more
-/// bounds) has the point dropped and keeps its state, as a new stream past it is dropped.
+/// bounds) has the point dropped, as a new stream past it is, and starts again with the next
+/// point: a total that silently left the dropped point out would be wrong.
 #[test]
 fn a_stream_cannot_grow_its_state_past_the_bound() {
     let d = DeltaToCumulative::with_max_bytes(4096);
@@ -268,8 +269,8 @@ fn a_stream_cannot_grow_its_state_past_the_bound() {
         .iter()
         .map(|p| (p.start_time_unix_nano, p.count, p.explicit_bounds.len()))
         .collect();
-    // The third point adds to the first: the state the dropped one would have replaced.
-    assert_eq!(got, [(0, 1, 1), (0, 2, 1)]);
+    // The third point starts the stream again from its own start time.
+    assert_eq!(got, [(0, 1, 1), (20, 1, 1)]);
     assert!(d.state.lock().bytes <= 4096);
 }
 

@@ -275,6 +275,54 @@ fn too_long() -> FnError {
     ))
 }
 
+/// The length `caps.expand(r, ..)` adds, by the regex crate's rules: `$$` is a `$`, `$name`
+/// the longest run of `[_0-9A-Za-z]` after it, `${name}` anything up to the `}`, a number
+/// names a group by index, an unknown group is empty, and a `$` that starts no reference is
+/// itself.
+fn expanded_len(caps: &regex::Captures<'_>, r: &str) -> usize {
+    let b = r.as_bytes();
+    let group = |name: &str| match name.parse::<usize>() {
+        Ok(i) => caps.get(i).map_or(0, |m| m.len()),
+        Err(_) => caps.name(name).map_or(0, |m| m.len()),
+    };
+    let (mut n, mut i) = (0, 0);
+    while i < b.len() {
+        if b[i] != b'$' {
+            n += 1;
+            i += 1;
+            continue;
+        }
+        if b.get(i + 1) == Some(&b'$') {
+            n += 1;
+            i += 2;
+            continue;
+        }
+        if b.get(i + 1) == Some(&b'{') {
+            if let Some(close) = b[i + 2..].iter().position(|&c| c == b'}') {
+                // Both ends are ASCII bytes, so the name is a whole UTF-8 slice.
+                n += group(&r[i + 2..i + 2 + close]);
+                i += close + 3;
+            } else {
+                n += 1;
+                i += 1;
+            }
+            continue;
+        }
+        let end = b[i + 1..]
+            .iter()
+            .position(|c| !(c.is_ascii_alphanumeric() || *c == b'_'))
+            .map_or(b.len(), |p| i + 1 + p);
+        if end == i + 1 {
+            n += 1;
+            i += 1;
+        } else {
+            n += group(&r[i + 1..end]);
+            i = end;
+        }
+    }
+    n
+}
+
 /// About the length of `args` printed one after another.
 pub(crate) fn printed_len(args: &[Value]) -> usize {
     args.iter()
@@ -532,19 +580,20 @@ pub fn call(name: &str, args: Vec<Value>, env: &Env) -> F {
                     regex_err(&e)
                 ))
             })?;
-            // Go's ReplaceAllString, `$1` expansions included, built with its length
-            // checked as it grows: an empty pattern matches at every character, and a long
-            // replacement at each would be a string of any size.
+            // Go's ReplaceAllString, `$1` expansions included, each piece measured before it
+            // is written: an empty pattern matches at every character, and one replacement
+            // of many `$0`s expands to a string of any size.
             let mut out = String::new();
             let mut last = 0;
             for caps in re.captures_iter(&t) {
                 let m = caps.get(0).expect("group 0 is the match");
+                let add = (m.start() - last) + expanded_len(&caps, &r);
+                if out.len() + add > super::exec::MAX_OUTPUT {
+                    return Err(too_long());
+                }
                 out.push_str(&t[last..m.start()]);
                 caps.expand(&r, &mut out);
                 last = m.end();
-                if out.len() > super::exec::MAX_OUTPUT {
-                    return Err(too_long());
-                }
             }
             out.push_str(&t[last..]);
             s(out)
@@ -969,5 +1018,45 @@ mod tests {
             parse_go_float("one").unwrap_err(),
             "strconv.ParseFloat: parsing \"one\": invalid syntax"
         );
+    }
+
+    /// The measured length equals what the regex crate's expansion writes, reference forms
+    /// and malformed ones alike.
+    #[test]
+    fn expanded_len_is_the_expansion_s() {
+        let re = regex::Regex::new("(?P<w>a)(b)?(é)").unwrap();
+        let caps = re.captures("xabé").unwrap();
+        for r in [
+            "",
+            "$0",
+            "$1",
+            "${1}",
+            "$2",
+            "$3",
+            "$4",
+            "$$",
+            "$",
+            "a$",
+            "$w",
+            "${w}",
+            "$wx",
+            "${x}",
+            "$1a",
+            "${1}a",
+            "${",
+            "${1",
+            "${}",
+            "$-",
+            "é$3é",
+            "$$1",
+            "$0$0$0",
+            "$_",
+            "${w}${w}$",
+            "$01",
+        ] {
+            let mut out = String::new();
+            caps.expand(r, &mut out);
+            assert_eq!(expanded_len(&caps, r), out.len(), "{r:?} -> {out:?}");
+        }
     }
 }

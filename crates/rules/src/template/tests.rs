@@ -428,6 +428,11 @@ fn hostile_templates_stop_with_an_error() {
             "{t}: {out:.80}"
         );
     }
+    // One match, one replacement of many `$0`s: measured before it is expanded.
+    let t = format!(
+        "{{{{ $x := {mb} }}}}{{{{ reReplaceAll \"(?s).+\" (printf \"%s%s%s\" \"$0\" \"$0\" \"$0\") $x }}}}"
+    );
+    assert!(expand(&t, 0.0).contains("result longer than 1048576 bytes"));
     assert_eq!(
         expand("{{ reReplaceAll \"(a)\" \"<$1>\" \"banana\" }}", 0.0),
         "b<a>n<a>n<a>"

@@ -1175,3 +1175,43 @@ fn a_sample_from_the_future_deletes_nothing_and_refuses_nothing() {
     assert_eq!(all(&db).len(), n + 2);
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// Times past 2^62 ms either side are out of bounds; one at the bound (taken while no block
+/// was written) is cut into a block of its own, range arithmetic and all, merges included,
+/// and ingestion goes on.
+#[test]
+fn a_sample_at_the_far_end_of_time_is_cut_like_any_other() {
+    let d = tmp("farpast");
+    let db = Db::open(&d, Options::new(0, 0)).unwrap();
+    let l = Labels::from_pairs([("__name__", "x"), ("job", "a")]);
+    let now = wall_ms();
+    let bound = crate::head::TIME_BOUND;
+    for t in [i64::MIN, -bound - 1, bound + 1, i64::MAX] {
+        let mut app = db.appender();
+        assert_eq!(
+            app.append(0, &l, t, 1.0),
+            Err(vigil_storage::AppendError::OutOfBounds),
+            "{t}"
+        );
+    }
+    let mut app = db.appender();
+    app.append(0, &l, -bound, 1.0).unwrap();
+    app.commit().unwrap();
+    let mut app = db.appender();
+    app.append(0, &l, now - 60_000, 2.0).unwrap();
+    app.commit().unwrap();
+    db.maintain().unwrap();
+    assert_eq!(db.head().time_range(), Some((now - 60_000, now - 60_000)));
+    assert!(db.blocks().iter().any(|b| b.meta.min_time <= -bound));
+    let mut app = db.appender();
+    app.append(0, &l, now, 3.0).unwrap();
+    app.commit().unwrap();
+    let q = db.querier(i64::MIN, i64::MAX).unwrap();
+    let n: usize = q
+        .select(&[Matcher::equal("__name__", "x")])
+        .unwrap()
+        .map(|s| s.samples.len())
+        .sum();
+    assert_eq!(n, 3);
+    let _ = std::fs::remove_dir_all(&d);
+}

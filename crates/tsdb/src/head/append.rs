@@ -4,6 +4,9 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+/// How far from 1970 a sample's time may be, in ms, either way.
+pub(crate) const TIME_BOUND: i64 = 1 << 62;
+
 use vigil_model::{FloatHistogram, Labels, Sample};
 use vigil_storage::{AppendError, Appender, Exemplar, Metadata, SeriesRef, StorageError};
 
@@ -192,6 +195,17 @@ impl HeadAppender<'_> {
                     .load(Ordering::Relaxed)
                     .saturating_sub(window)
         };
+        // Times beyond 2^62 ms either side of 1970 (146 million years) are out of bounds:
+        // any two times the head keeps then differ by less than an i64 holds, so its spans,
+        // block ranges and merges never overflow. (Prometheus takes them; its arithmetic
+        // wraps.)
+        if !(-TIME_BOUND..=TIME_BOUND).contains(&t) {
+            self.head
+                .stats
+                .out_of_bounds
+                .fetch_add(1, Ordering::Relaxed);
+            return Err(AppendError::OutOfBounds);
+        }
         if t < self.head.min_valid.load(Ordering::Relaxed) {
             if too_old(t) {
                 self.head.stats.too_old.fetch_add(1, Ordering::Relaxed);
