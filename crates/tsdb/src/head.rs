@@ -3182,6 +3182,7 @@ pub fn metric_names(head: &Head) -> Vec<String> {
 }
 
 mod append;
+#[cfg(test)]
 pub(crate) use append::TIME_BOUND;
 mod mapped;
 /// Where a server's head writes its full chunks (under the data directory).
