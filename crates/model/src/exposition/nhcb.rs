@@ -44,7 +44,8 @@ struct Group {
     key: Vec<(String, String)>,
     /// The same labels in the order of the run's first line (the series text keeps it).
     labels: Vec<(String, String)>,
-    /// `(le, cumulative count)`, sorted by `le`.
+    /// `(le, cumulative count)` as they came; sorted by `le` (a repeated bound keeping its
+    /// first count) before the run is read, see [`Group::sorted`].
     buckets: Vec<(f64, f64)>,
     count: Option<f64>,
     sum: Option<f64>,
@@ -235,6 +236,17 @@ fn label_key(labels: LabelIter<'_>) -> Vec<(String, String)> {
 }
 
 impl Group {
+    /// The buckets sorted by bound, a repeated bound keeping its first count (a stable sort
+    /// keeps arrival order among equal bounds; the dedup keeps the first of each).
+    fn sorted(&self) -> Vec<(f64, f64)> {
+        let mut b = self.buckets.clone();
+        if !b.is_sorted_by(|x, y| x.0.total_cmp(&y.0).is_lt()) {
+            b.sort_by(|x, y| x.0.total_cmp(&y.0));
+            b.dedup_by(|later, first| later.0.total_cmp(&first.0).is_eq());
+        }
+        b
+    }
+
     fn take(&mut self, part: Part, s: &SampleEntry<'_>) {
         match part {
             Part::Count => self.count = Some(s.value),
@@ -242,10 +254,9 @@ impl Group {
             Part::Bucket(le) => {
                 // -0 is the bound 0 (bounds compare as numbers, as in Prometheus).
                 let le = if le == 0.0 { 0.0 } else { le };
-                // Sorted as they come; a repeated bound keeps its first count.
-                if let Err(i) = self.buckets.binary_search_by(|b| b.0.total_cmp(&le)) {
-                    self.buckets.insert(i, (le, s.value));
-                }
+                // Appended: sorting as they came (an insert each) was quadratic in a run's
+                // buckets when they arrive in descending order.
+                self.buckets.push((le, s.value));
             }
         }
         // A histogram's exemplars need a timestamp (they are ordered by it).
@@ -259,10 +270,10 @@ impl Group {
     /// The run as a custom-bucket histogram and whether its counts are whole, or None when it
     /// cannot be one.
     fn histogram(&self) -> Option<(FloatHistogram, bool)> {
-        let highest = self.buckets.last().map(|b| b.1);
+        let mut cumulative = self.sorted();
+        let highest = cumulative.last().map(|b| b.1);
         // A sum alone is not a histogram.
         let count = self.count.or(highest)?;
-        let mut cumulative: Vec<(f64, f64)> = self.buckets.clone();
         match cumulative.last() {
             Some(&(le, c)) if le == f64::INFINITY => {
                 if self.count.is_some() && c != count {
@@ -349,6 +360,34 @@ mod tests {
         }
         c.finish(&mut sink).unwrap();
         (out, c.failed())
+    }
+
+    /// Buckets in any order read as in bound order, a repeated bound keeping its first
+    /// count; a long run in descending order converts in linear-log time, not quadratic.
+    #[test]
+    fn buckets_in_any_order_sort_and_keep_the_first_of_a_bound() {
+        let body = "# TYPE rpc histogram\n\
+            rpc_bucket{le=\"+Inf\"} 7\n\
+            rpc_bucket{le=\"1\"} 5\n\
+            rpc_bucket{le=\"0.1\"} 2\n\
+            rpc_bucket{le=\"1\"} 6\n\
+            rpc_bucket{le=\"0.5\"} 5\n\
+            rpc_count 7\n";
+        let (out, failed) = convert(body, false);
+        assert_eq!(failed, 0);
+        assert_eq!(
+            out[1],
+            "H rpc name=rpc labels=[] count=7 sum=0 bounds=[0.1, 0.5, 1.0] buckets=[0:2 1:3 3:2] integer=true t=None exemplars=0"
+        );
+        let n = 200_000;
+        let mut long = String::from("# TYPE big histogram\n");
+        for i in (0..n).rev() {
+            long.push_str(&format!("big_bucket{{le=\"{i}\"}} {i}\n"));
+        }
+        long.push_str(&format!("big_bucket{{le=\"+Inf\"}} {n}\n"));
+        let (out, failed) = convert(&long, false);
+        assert_eq!(failed, 0);
+        assert!(out[1].starts_with("H big name=big"), "{:.80}", out[1]);
     }
 
     #[test]
