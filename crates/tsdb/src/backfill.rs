@@ -28,6 +28,12 @@ pub fn create_blocks_from_openmetrics(
                 s.series
             )
         })?;
+        if !crate::head::in_time_bound(t) {
+            return Err(format!(
+                "sample {} at {t}: a time 2^62 ms or more from 1970 is out of bounds",
+                s.series
+            ));
+        }
         let start = t.div_euclid(block_ms) * block_ms;
         ranges
             .entry(start)

@@ -1201,10 +1201,20 @@ impl Db {
                 let newest = in_order_end(&blocks);
                 let mut groups: BTreeMap<i64, Vec<Arc<Block>>> = BTreeMap::new();
                 for b in &blocks {
-                    let start = b.meta.min_time.div_euclid(range) * range;
-                    if b.meta.max_time <= start + range && b.meta.max_time - b.meta.min_time < range
+                    // In i128: a block from before the time bound (an older WAL, another
+                    // tool's block) may start near i64::MIN; one whose aligned range does not
+                    // fit in i64 is not merged.
+                    let (lo, hi, r) = (
+                        i128::from(b.meta.min_time),
+                        i128::from(b.meta.max_time),
+                        i128::from(range),
+                    );
+                    let start = lo.div_euclid(r) * r;
+                    if hi <= start + r
+                        && hi - lo < r
+                        && let (Ok(s), Ok(_)) = (i64::try_from(start), i64::try_from(start + r))
                     {
-                        groups.entry(start).or_default().push(b.clone());
+                        groups.entry(s).or_default().push(b.clone());
                     }
                 }
                 // Only ranges that are complete (newer data exists beyond them).

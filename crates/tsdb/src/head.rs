@@ -3184,6 +3184,7 @@ pub fn metric_names(head: &Head) -> Vec<String> {
 mod append;
 #[cfg(test)]
 pub(crate) use append::TIME_BOUND;
+pub(crate) use append::in_time_bound;
 mod mapped;
 /// Where a server's head writes its full chunks (under the data directory).
 pub(crate) const CHUNK_FILES_DIR: &str = mapped::DIR;

@@ -4,8 +4,13 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-/// How far from 1970 a sample's time may be, in ms, either way.
+/// How far from 1970 a sample's time may be, in ms, either way (exclusive).
 pub(crate) const TIME_BOUND: i64 = 1 << 62;
+
+/// Whether `t` is within [`TIME_BOUND`].
+pub(crate) fn in_time_bound(t: i64) -> bool {
+    -TIME_BOUND < t && t < TIME_BOUND
+}
 
 use vigil_model::{FloatHistogram, Labels, Sample};
 use vigil_storage::{AppendError, Appender, Exemplar, Metadata, SeriesRef, StorageError};
@@ -122,6 +127,17 @@ impl HeadAppender<'_> {
         histogram: bool,
         repeat: impl FnOnce(&Self, SeriesRef, Sample) -> bool,
     ) -> Result<Admit, AppendError> {
+        // Times 2^62 ms or more either side of 1970 (146 million years) are out of bounds,
+        // before a series is made for them: any two times the head keeps then differ by less
+        // than an i64 holds, so its spans and block ranges never overflow. (Prometheus takes
+        // them; its arithmetic wraps.)
+        if !in_time_bound(t) {
+            self.head
+                .stats
+                .out_of_bounds
+                .fetch_add(1, Ordering::Relaxed);
+            return Err(AppendError::OutOfBounds);
+        }
         let max = self.head.stats.max_series.load(Ordering::Relaxed);
         let refuse = |max: u64| {
             self.head
@@ -195,17 +211,6 @@ impl HeadAppender<'_> {
                     .load(Ordering::Relaxed)
                     .saturating_sub(window)
         };
-        // Times beyond 2^62 ms either side of 1970 (146 million years) are out of bounds:
-        // any two times the head keeps then differ by less than an i64 holds, so its spans,
-        // block ranges and merges never overflow. (Prometheus takes them; its arithmetic
-        // wraps.)
-        if !(-TIME_BOUND..=TIME_BOUND).contains(&t) {
-            self.head
-                .stats
-                .out_of_bounds
-                .fetch_add(1, Ordering::Relaxed);
-            return Err(AppendError::OutOfBounds);
-        }
         if t < self.head.min_valid.load(Ordering::Relaxed) {
             if too_old(t) {
                 self.head.stats.too_old.fetch_add(1, Ordering::Relaxed);
@@ -385,7 +390,10 @@ impl Appender for HeadAppender<'_> {
         t: i64,
         template: Option<&FloatHistogram>,
     ) -> Result<SeriesRef, AppendError> {
-        if start >= t || start < self.head.min_valid.load(Ordering::Relaxed) {
+        if start >= t
+            || start < self.head.min_valid.load(Ordering::Relaxed)
+            || !in_time_bound(start)
+        {
             return Ok(r);
         }
         // Checked here, so the usual refusal (not after the newest sample) is not counted as
