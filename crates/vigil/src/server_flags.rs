@@ -138,7 +138,7 @@ pub const FLAGS: &[FlagInfo] = &[
     f(
         "storage.tsdb.retention.time",
         Works,
-        "how long samples are kept (default 15d unless a size is set; the config's `storage.tsdb.retention` wins)",
+        "how long samples are kept (default 15d unless a size is set; the config's `storage.tsdb.retention` wins), counted back from the newest block's end as Prometheus counts it, but never from later than now: a block reaching into the future (from remote-written samples with future times) does not doom the others",
     ),
     f(
         "storage.tsdb.retention.size",
