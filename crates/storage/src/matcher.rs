@@ -23,9 +23,10 @@ pub enum MatcherError {
     TooManyLarge { charge: usize, allowance: usize },
 }
 
-/// Compiled sizes a regex is tried at, smallest first; it is charged the first it fits, at
-/// most four times its size (a failed try stops at its limit, so the tries cost about what
-/// the last one does). Most fit the first; the last is the regex crate's own default limit.
+/// Compiled sizes a regex is tried at, smallest first; it is charged the first it fits:
+/// 4 KiB at least, else within four times its size (a failed try stops at its limit, so the
+/// tries cost about what the last one does). Most fit the first; the last is the regex
+/// crate's own default limit.
 const REGEX_TIERS: [usize; 7] = [
     4 << 10,
     16 << 10,
