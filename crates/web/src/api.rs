@@ -191,7 +191,7 @@ pub(crate) fn now_ms() -> i64 {
 pub(crate) async fn parse_expr(q: Option<&str>) -> Result<vigil_promql::Expr, ApiError> {
     let q = q.ok_or_else(|| ApiError::BadData("invalid parameter \"query\": unknown position: parse error: no expression found in input".into()))?;
     // Short queries are parsed here, unless they compile regexes (see `parse_matchers_off`).
-    if q.len() < 4096 && !q.contains("=~") && !q.contains("!~") {
+    if q.len() < 4096 && !has_regex(q) {
         return parse_now(q);
     }
     let q = q.to_string();
@@ -516,11 +516,17 @@ async fn scrape_pools(State(s): St) -> Response {
     ok(json!({"scrapePools": s.scrape.pool_names()}))
 }
 
+/// Whether PromQL text may hold a regex matcher (`=~` or `!~`, perhaps inside a string too:
+/// only a hint of where to parse it).
+pub(crate) fn has_regex(text: &str) -> bool {
+    text.contains("=~") || text.contains("!~")
+}
+
 /// [`parse_matchers`] on a blocking thread when a set has a regex: compiling one may take
 /// tens of milliseconds (a large one, up to the storage's bound), which an async worker, also
 /// driving scrapes, must not spend on a request's many.
 pub(crate) async fn parse_matchers_off(sets: Vec<&str>) -> Result<Vec<Vec<Matcher>>, ApiError> {
-    if !sets.iter().any(|m| m.contains("=~") || m.contains("!~")) {
+    if !sets.iter().any(|m| has_regex(m)) {
         return parse_matchers(&sets);
     }
     let owned: Vec<String> = sets.iter().map(|m| m.to_string()).collect();

@@ -303,11 +303,7 @@ async fn common(s: &AppState, p: &Params, endpoint: &'static str) -> Result<Requ
     let api = s
         .search_api
         .ok_or_else(|| ApiError::Unavailable("search API disabled".into()))?;
-    if !p
-        .all("match[]")
-        .iter()
-        .any(|m| m.contains("=~") || m.contains("!~"))
-    {
+    if !p.all("match[]").iter().any(|m| crate::api::has_regex(m)) {
         return Request::parse(p, api, endpoint, now_ms());
     }
     let p = p.clone();

@@ -48,6 +48,25 @@ fn delta_sum(name: &str, points: Vec<(u64, u64, f64, Vec<p::KeyValue>)>) -> p::M
     }
 }
 
+fn delta_histogram(name: &str, points: Vec<p::HistogramDataPoint>) -> p::Metric {
+    p::Metric {
+        name: name.into(),
+        data: Some(metric::Data::Histogram(p::Histogram {
+            data_points: points,
+            aggregation_temporality: p::TEMPORALITY_DELTA,
+        })),
+        ..Default::default()
+    }
+}
+
+/// The (converted) histogram of `req`'s first metric.
+fn first_histogram(req: &p::ExportMetricsServiceRequest) -> &p::Histogram {
+    match &req.resource_metrics[0].scope_metrics[0].metrics[0].data {
+        Some(metric::Data::Histogram(h)) => h,
+        other => panic!("not a histogram: {other:?}"),
+    }
+}
+
 /// (start, time, value) of each point of the sums in `req`, and whether all are cumulative.
 fn sums(req: &p::ExportMetricsServiceRequest) -> Vec<(u64, u64, f64)> {
     let mut out = Vec::new();
@@ -189,25 +208,17 @@ fn explicit_histograms_add_while_their_bounds_stay() {
     };
     let mut req = request(
         vec![],
-        vec![p::Metric {
-            name: "lat".into(),
-            data: Some(metric::Data::Histogram(p::Histogram {
-                data_points: vec![
-                    point(10, vec![1.0], vec![1, 2]),
-                    point(20, vec![1.0], vec![3, 0]),
-                    point(30, vec![2.0], vec![1, 1]),
-                ],
-                aggregation_temporality: p::TEMPORALITY_DELTA,
-            })),
-            ..Default::default()
-        }],
+        vec![delta_histogram(
+            "lat",
+            vec![
+                point(10, vec![1.0], vec![1, 2]),
+                point(20, vec![1.0], vec![3, 0]),
+                point(30, vec![2.0], vec![1, 1]),
+            ],
+        )],
     );
     d.convert(&mut req);
-    let Some(metric::Data::Histogram(h)) =
-        &req.resource_metrics[0].scope_metrics[0].metrics[0].data
-    else {
-        panic!()
-    };
+    let h = first_histogram(&req);
     assert_eq!(h.aggregation_temporality, p::TEMPORALITY_CUMULATIVE);
     let got: Vec<(u64, u64, Vec<u64>, Option<f64>)> = h
         .data_points
@@ -249,22 +260,13 @@ fn a_stream_cannot_grow_its_state_past_the_bound() {
     };
     let mut req = request(
         vec![],
-        vec![p::Metric {
-            name: "lat".into(),
-            data: Some(metric::Data::Histogram(p::Histogram {
-                data_points: vec![point(10, 1), point(20, 10_000), point(30, 1)],
-                aggregation_temporality: p::TEMPORALITY_DELTA,
-            })),
-            ..Default::default()
-        }],
+        vec![delta_histogram(
+            "lat",
+            vec![point(10, 1), point(20, 10_000), point(30, 1)],
+        )],
     );
     assert_eq!(d.convert(&mut req), 1, "the large point dropped");
-    let Some(metric::Data::Histogram(h)) =
-        &req.resource_metrics[0].scope_metrics[0].metrics[0].data
-    else {
-        panic!()
-    };
-    let got: Vec<(u64, u64, usize)> = h
+    let got: Vec<(u64, u64, usize)> = first_histogram(&req)
         .data_points
         .iter()
         .map(|p| (p.start_time_unix_nano, p.count, p.explicit_bounds.len()))
