@@ -458,8 +458,13 @@ impl Server {
         let app = app.layer(tower_http::catch_panic::CatchPanicLayer::new());
         let tls_source = self.source.clone().filter(|s| s.tls_on);
         let http2 = tls_source.as_ref().is_some_and(|s| s.http2);
-        let limit = (self.opts.max_connections > 0)
-            .then(|| Arc::new(tokio::sync::Semaphore::new(self.opts.max_connections)));
+        let limit = (self.opts.max_connections > 0).then(|| {
+            // Past the semaphore's most (where it would panic), any count is no limit.
+            let n = self.opts.max_connections;
+            Arc::new(tokio::sync::Semaphore::new(
+                n.min(tokio::sync::Semaphore::MAX_PERMITS),
+            ))
+        });
         let read_timeout = self.opts.read_timeout;
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         // HTTP/2 connections with an idle timeout manage their own GOAWAY: they watch

@@ -478,8 +478,9 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
     };
     let query_timeout = parse_duration(&flags.query_timeout)
         .map_err(|e| anyhow::anyhow!("invalid --query.timeout {:?}: {e}", flags.query_timeout))?;
-    let query_concurrency: usize = match flags.query_max_concurrency.parse() {
-        Ok(n) if n > 0 => n,
+    // Beyond the semaphore's most, any number is "no limit" in effect (and would panic there).
+    let query_concurrency: usize = match flags.query_max_concurrency.parse::<usize>() {
+        Ok(n) if n > 0 => n.min(tokio::sync::Semaphore::MAX_PERMITS),
         _ => anyhow::bail!(
             "invalid --query.max-concurrency {:?}: a positive integer",
             flags.query_max_concurrency
@@ -669,6 +670,16 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
         Some(v) => v.parse::<u64>().map_err(|e| {
             anyhow::anyhow!("invalid --storage.remote.read-sample-limit {v:?}: {e}")
         })?,
+    };
+    // Prometheus's default; 0 is no limit, as there.
+    let remote_read_concurrent = match flags.remote_read_concurrent_limit.as_deref() {
+        None => 10,
+        Some(v) => v
+            .parse::<usize>()
+            .map_err(|e| {
+                anyhow::anyhow!("invalid --storage.remote.read-concurrent-limit {v:?}: {e}")
+            })?
+            .min(tokio::sync::Semaphore::MAX_PERMITS),
     };
     let remote_read_max_frame = match flags.remote_read_max_bytes_in_frame.as_deref() {
         None => 1_048_576,
@@ -873,6 +884,8 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
         remote: Some(remote.clone()),
         agent,
         remote_read_max_frame,
+        remote_read_gate: (remote_read_concurrent > 0)
+            .then(|| Arc::new(tokio::sync::Semaphore::new(remote_read_concurrent))),
         search_api: crate::server_flags::feature(&flags, "search-api").then_some(
             vigil_web::search::SearchApi {
                 max_limit: flags.search_max_limit,

@@ -247,8 +247,8 @@ pub const FLAGS: &[FlagInfo] = &[
     ),
     f(
         "storage.remote.read-concurrent-limit",
-        Warns,
-        "vigil runs remote read requests on its blocking pool without a separate limit",
+        Works,
+        "most remote read requests served at once; more wait their turn (default 10; 0: no limit)",
     ),
     f(
         "storage.remote.read-max-bytes-in-frame",

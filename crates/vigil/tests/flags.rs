@@ -204,6 +204,10 @@ const TESTED_BY: &[(&str, &str)] = &[
         "streamed_remote_read_matches_the_samples_answer",
     ),
     (
+        "storage.remote.read-concurrent-limit",
+        "streamed_remote_read_matches_the_samples_answer",
+    ),
+    (
         "web.remote-write-receiver.accepted-protobuf-messages",
         "remote_write_2_0_between_vigils_and_against_a_1_0_receiver",
     ),
@@ -1029,4 +1033,24 @@ fn malformed_flag_values_are_refused_naming_the_flag() {
         assert!(!out.status.success(), "--{flag}={value} was accepted");
         assert!(err.contains(&format!("--{flag}")), "--{flag}: {err}");
     }
+}
+
+/// Counts past what a semaphore can hold (2^61) mean "no limit" in effect: the server starts
+/// and answers, where a semaphore of that size would have panicked at start-up.
+#[test]
+fn huge_concurrency_limits_start_and_serve() {
+    let huge = "4611686018427387904";
+    let v = Vigil::start(
+        "flags-huge-limits",
+        Some("scrape_configs: []\n"),
+        &[
+            &format!("--query.max-concurrency={huge}"),
+            &format!("--web.max-connections={huge}"),
+            &format!("--storage.remote.read-concurrent-limit={huge}"),
+        ],
+    );
+    let r = get_json(&format!("{}/api/v1/query?query={}", v.base, enc("1+1")));
+    assert_eq!(r["data"]["result"][1], "2", "{r}");
+    let r = get_json(&format!("{}/api/v1/labels", v.base));
+    assert_eq!(r["status"], "success", "{r}");
 }

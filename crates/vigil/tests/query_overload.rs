@@ -45,7 +45,7 @@ fn value(base: &str, q: &str, t: f64) -> f64 {
 }
 
 #[test]
-fn every_scrape_happens_on_time_under_a_burst_of_queries() {
+fn every_scrape_happens_on_time_under_a_burst_of_queries_and_series_reads() {
     let targets: Vec<String> = (0..5)
         .map(|t| {
             let mut body = String::from("# TYPE load_requests_total counter\n");
@@ -71,16 +71,31 @@ fn every_scrape_happens_on_time_under_a_burst_of_queries() {
     });
 
     let stop = Arc::new(AtomicBool::new(false));
-    let answered = Arc::new(AtomicU64::new(0));
+    let answered: Arc<[AtomicU64; 4]> = Arc::new(Default::default());
     let load_start = now();
+    // Half the clients query; the rest read every series through the metadata endpoints and
+    // federation, which walk as much of the head as a query does.
+    let every = enc(r#"{job="load"}"#);
+    let requests = [
+        format!(
+            "/api/v1/query?query={}",
+            enc(
+                "sum by (code) (rate(load_requests_total[1m])) and on() count(load_requests_total) > 0"
+            )
+        ),
+        format!("/api/v1/series?match[]={every}"),
+        format!("/api/v1/label/pod/values?match[]={every}"),
+        format!("/federate?match[]={every}"),
+    ];
     let clients: Vec<_> = (0..16)
-        .map(|_| {
+        .map(|i| {
             let (stop, answered, base) = (stop.clone(), answered.clone(), base.clone());
+            let kind = if i % 2 == 0 { 0 } else { 1 + (i / 2) % 3 };
+            let path = requests[kind].clone();
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
-                    let q = enc("sum by (code) (rate(load_requests_total[1m])) and on() count(load_requests_total) > 0");
-                    if let Ok((200, _)) = http("GET", &format!("{base}/api/v1/query?query={q}"), None) {
-                        answered.fetch_add(1, Ordering::Relaxed);
+                    if let Ok((200, _)) = http("GET", &format!("{base}{path}"), None) {
+                        answered[kind].fetch_add(1, Ordering::Relaxed);
                     }
                 }
             })
@@ -95,10 +110,12 @@ fn every_scrape_happens_on_time_under_a_burst_of_queries() {
     for c in clients {
         let _ = c.join();
     }
-    assert!(
-        answered.load(Ordering::Relaxed) > 0,
-        "the load answered queries"
-    );
+    for (kind, path) in requests.iter().enumerate() {
+        assert!(
+            answered[kind].load(Ordering::Relaxed) > 0,
+            "the load had {path} answered"
+        );
+    }
     // vigil's own record of the window (the last scrapes have landed by now).
     std::thread::sleep(Duration::from_secs(2));
     let end = load_start + window;

@@ -1183,7 +1183,8 @@ fn post_read(base: &str, req: &vigil_remote::proto::ReadRequest) -> (u16, String
     let f = dir.join("req.bin");
     std::fs::write(&f, vigil_remote::codec::encode(req)).unwrap();
     let out = Command::new("curl")
-        .args(["-sS", "-D", "-", "-o"])
+        // A read that never answers fails the test (status 0) rather than hanging it.
+        .args(["-sS", "-m", "60", "-D", "-", "-o"])
         .arg(dir.join("resp.bin"))
         .args(["-X", "POST", "-H", "Content-Type: application/x-protobuf"])
         .args(["-H", "Content-Encoding: snappy", "--data-binary"])
@@ -1226,6 +1227,7 @@ fn streamed_remote_read_matches_the_samples_answer() {
         &[
             "--web.enable-remote-write-receiver",
             "--storage.remote.read-max-bytes-in-frame=600",
+            "--storage.remote.read-concurrent-limit=1",
         ],
     );
     // Three series, 500 samples each, at irregular steps with changing values.
@@ -1326,6 +1328,26 @@ fn streamed_remote_read_matches_the_samples_answer() {
     let (status, _, body) = post_read(&v.base, &request(vec![7]));
     assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
     assert!(String::from_utf8_lossy(&body).contains("STREAMED_XOR_CHUNKS"));
+    // With --storage.remote.read-concurrent-limit=1 every read above held the one slot and
+    // gave it back (answered, streamed or refused): six more at once each wait their turn,
+    // and all are answered whole.
+    let readers: Vec<_> = (0..6)
+        .map(|i| {
+            let base = v.base.clone();
+            let req = request(if i % 2 == 0 { vec![0] } else { vec![1] });
+            std::thread::spawn(move || post_read(&base, &req))
+        })
+        .collect();
+    for (i, r) in readers.into_iter().enumerate() {
+        let (status, _, body) = r.join().unwrap();
+        assert_eq!(status, 200, "read {i}: {}", String::from_utf8_lossy(&body));
+        if i % 2 == 0 {
+            let r: ReadResponse = vigil_remote::codec::decode(&body).unwrap();
+            assert_eq!(r.results[0].timeseries.len(), 3, "read {i}");
+        } else {
+            assert!(body.len() > 600, "read {i}: {} bytes streamed", body.len());
+        }
+    }
 }
 
 /// A remote write endpoint that records every request body (snappy-compressed, as sent) and

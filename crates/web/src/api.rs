@@ -48,6 +48,7 @@ pub fn routes() -> Router<Arc<AppState>> {
 }
 
 /// Why a request failed, with Prometheus's `errorType` and status code.
+#[derive(Debug)]
 pub enum ApiError {
     BadData(String),
     /// `unavailable` (Prometheus answers disabled admin APIs with it, HTTP 500).
@@ -565,7 +566,7 @@ impl From<vigil_storage::StorageError> for ApiError {
 /// The union of `f` over the `match[]` sets (all series when there are none), sorted.
 pub(crate) fn union_over(
     sets: &[Vec<Matcher>],
-    f: impl Fn(&[Matcher]) -> Result<Vec<String>, vigil_storage::StorageError>,
+    f: impl Fn(&[Matcher]) -> Result<Vec<String>, ApiError>,
 ) -> Result<Vec<String>, ApiError> {
     let mut out = Vec::new();
     if sets.is_empty() {
@@ -591,28 +592,71 @@ async fn labels(
     let (start, end) = range_params(&p)?;
     let sets = parse_matchers_off(p.all("match[]")).await?;
     let st = s.queryable.clone();
-    on_pool(&s, move || {
+    on_pool(&s, move |deadline| {
         let qr = st.querier(start, end)?;
-        let mut v: Vec<Json> = union_over(&sets, |m| qr.label_names(m))?
-            .into_iter()
-            .map(Json::String)
-            .collect();
+        let mut v: Vec<Json> = union_over(&sets, |m| {
+            deadline.check()?;
+            Ok(qr.label_names(m)?)
+        })?
+        .into_iter()
+        .map(Json::String)
+        .collect();
         let w = apply_limit(&p, &mut v)?;
         Ok(ok_warn(Json::Array(v), &w))
     })
     .await
 }
 
-/// Storage reads of the metadata endpoints run on the query pool too: a `match[]` over every
-/// series is as heavy as a query and must not hold up the async workers, which drive scrapes.
+/// Storage reads of the metadata endpoints (series, label names and values, search, TSDB
+/// status, exemplars, federation) are as heavy as a query when they match every series, so
+/// they run as queries do: on the query pool (never on the async workers, which drive
+/// scrapes), under a `--query.max-concurrency` slot, and within `--query.timeout`, queueing
+/// included. `f` is given the deadline to check as it reads; a burst of them waits its turn
+/// and gives up in the queue rather than piling up work.
 pub(crate) async fn on_pool(
     s: &AppState,
-    f: impl FnOnce() -> Result<Response, ApiError> + Send + 'static,
+    f: impl FnOnce(Deadline) -> Result<Response, ApiError> + Send + 'static,
 ) -> Result<Response, ApiError> {
-    s.query_pool
-        .run(f)
-        .await
-        .unwrap_or_else(|| Err(ApiError::Internal("request handler panicked".into())))
+    run_gated(&s.query_gate, &s.query_pool, s.query_timeout, f).await
+}
+
+/// [`on_pool`]'s work: a slot of `gate` within `timeout`, then `f` on `pool`, given the
+/// deadline, which it has not passed when it starts.
+async fn run_gated<T: Send + 'static>(
+    gate: &Arc<tokio::sync::Semaphore>,
+    pool: &crate::query_pool::QueryPool,
+    timeout: std::time::Duration,
+    f: impl FnOnce(Deadline) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let deadline = Deadline(std::time::Instant::now() + timeout);
+    let slot = match tokio::time::timeout(timeout, gate.clone().acquire_owned()).await {
+        Ok(Ok(p)) => p,
+        Ok(Err(e)) => return Err(ApiError::Internal(e.to_string())),
+        Err(_) => return Err(ApiError::Timeout("request timed out in query queue".into())),
+    };
+    pool.run(move || {
+        // The slot is the evaluation's, so a client that goes away does not free it early.
+        let _slot = slot;
+        deadline.check()?;
+        f(deadline)
+    })
+    .await
+    .unwrap_or_else(|| Err(ApiError::Internal("request handler panicked".into())))
+}
+
+/// When a request run by [`on_pool`] must have answered (`--query.timeout` after it came).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Deadline(pub(crate) std::time::Instant);
+
+impl Deadline {
+    /// A `timeout` error once the deadline has passed.
+    pub(crate) fn check(&self) -> Result<(), ApiError> {
+        if std::time::Instant::now() >= self.0 {
+            Err(ApiError::Timeout("request timed out".into()))
+        } else {
+            Ok(())
+        }
+    }
 }
 
 /// Prometheus 3's `U__` escaping of label names in URL paths (Grafana uses it): `_XX_` is the
@@ -634,12 +678,15 @@ async fn label_values(
     let (start, end) = range_params(&p)?;
     let sets = parse_matchers_off(p.all("match[]")).await?;
     let st = s.queryable.clone();
-    on_pool(&s, move || {
+    on_pool(&s, move |deadline| {
         let qr = st.querier(start, end)?;
-        let mut v: Vec<Json> = union_over(&sets, |m| qr.label_values(&name, m))?
-            .into_iter()
-            .map(Json::String)
-            .collect();
+        let mut v: Vec<Json> = union_over(&sets, |m| {
+            deadline.check()?;
+            Ok(qr.label_values(&name, m)?)
+        })?
+        .into_iter()
+        .map(Json::String)
+        .collect();
         let w = apply_limit(&p, &mut v)?;
         Ok(ok_warn(Json::Array(v), &w))
     })
@@ -659,11 +706,17 @@ async fn series(
     }
     let (start, end) = range_params(&p)?;
     let st = s.queryable.clone();
-    on_pool(&s, move || {
+    on_pool(&s, move |deadline| {
         let qr = st.querier(start, end)?;
         let mut all = std::collections::BTreeSet::new();
         for m in &sets {
-            all.extend(qr.select(m)?.map(|s| s.labels));
+            // Matching every series is a long walk: the deadline is checked as it goes.
+            for (i, series) in qr.select(m)?.enumerate() {
+                if i % 1024 == 1023 {
+                    deadline.check()?;
+                }
+                all.insert(series.labels);
+            }
         }
         let mut v: Vec<Json> = all.iter().map(labels_json).collect();
         let from_storage = qr.warnings();
@@ -722,7 +775,7 @@ async fn tsdb_status(State(s): St, RawQuery(q): RawQuery) -> Result<Response, Ap
     // A walk over the whole head: on the query pool, never on the runtime's threads, which
     // also run the scrapes.
     let st = s.clone();
-    on_pool(&s, move || Ok(ok((st.tsdb_status)(limit)))).await
+    on_pool(&s, move |_| Ok(ok((st.tsdb_status)(limit)))).await
 }
 
 fn admin(s: &AppState) -> Result<std::sync::Arc<dyn crate::Admin>, ApiError> {
@@ -809,6 +862,54 @@ impl AppState {
 
 #[cfg(test)]
 mod tests {
+    /// Metadata reads run as queries do: they wait for a `--query.max-concurrency` slot and
+    /// give up in the queue at `--query.timeout`, and a read past its deadline stops.
+    #[tokio::test]
+    async fn metadata_reads_share_the_query_slots_and_deadline() {
+        use std::time::Duration;
+        let gate = Arc::new(tokio::sync::Semaphore::new(1));
+        let pool = crate::query_pool::QueryPool::new(1, 0);
+        let secs = Duration::from_secs(30);
+        // A free slot: the read runs, before its deadline.
+        let got = super::run_gated(&gate, &pool, secs, |d| {
+            d.check()?;
+            Ok(7)
+        })
+        .await;
+        assert_eq!(got.ok(), Some(7));
+        assert_eq!(gate.available_permits(), 1, "the slot is given back");
+        // Every slot taken (as by a long query): the read waits, and gives up at its timeout
+        // without running.
+        let held = gate.clone().acquire_owned().await.unwrap();
+        let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let r2 = ran.clone();
+        let got = super::run_gated(&gate, &pool, Duration::from_millis(200), move |_| {
+            r2.store(true, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        })
+        .await;
+        match got {
+            Err(ApiError::Timeout(m)) => assert!(m.contains("query queue"), "{m}"),
+            other => panic!("expected a timeout in the queue, got {:?}", other.err()),
+        }
+        assert!(
+            !ran.load(std::sync::atomic::Ordering::SeqCst),
+            "ran without a slot"
+        );
+        // Freed, the next one runs.
+        drop(held);
+        let got = super::run_gated(&gate, &pool, secs, |_| Ok(1)).await;
+        assert_eq!(got.ok(), Some(1));
+        // A read that outlives its deadline is stopped by its own check.
+        let got = super::run_gated(&gate, &pool, Duration::from_millis(50), |d| {
+            std::thread::sleep(Duration::from_millis(100));
+            d.check()?;
+            Ok(())
+        })
+        .await;
+        assert!(matches!(got, Err(ApiError::Timeout(_))), "{:?}", got.err());
+    }
+
     #[test]
     fn unescapes_grafana_label_names() {
         use super::unescape_label_name as u;

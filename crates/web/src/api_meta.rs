@@ -303,11 +303,16 @@ async fn query_exemplars(
         ));
     }
     let storage = s.queryable.clone();
-    let found = tokio::task::spawn_blocking(move || storage.exemplars(start, end, &sets))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))??;
-    // Written as Prometheus writes it: values as strings, timestamps as seconds with up to
-    // three decimals.
+    crate::api::on_pool(&s, move |_| {
+        let found = storage.exemplars(start, end, &sets)?;
+        Ok(exemplars_json(&found))
+    })
+    .await
+}
+
+/// Written as Prometheus writes it: values as strings, timestamps as seconds with up to three
+/// decimals.
+fn exemplars_json(found: &[vigil_storage::SeriesExemplars]) -> Response {
     use crate::json::{format_value, write_labels, write_str, write_timestamp};
     let mut out = String::from("[");
     for (i, se) in found.iter().enumerate() {
@@ -332,7 +337,7 @@ async fn query_exemplars(
         out.push_str("]}");
     }
     out.push(']');
-    Ok(crate::api::ok_raw(out))
+    crate::api::ok_raw(out)
 }
 
 async fn parse_query(

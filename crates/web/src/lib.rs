@@ -119,6 +119,8 @@ pub struct AppState {
     pub remote_read_sample_limit: u64,
     /// `--storage.remote.read-max-bytes-in-frame`.
     pub remote_read_max_frame: usize,
+    /// `--storage.remote.read-concurrent-limit` slots (`None`: no limit, the flag's 0).
+    pub remote_read_gate: Option<Arc<tokio::sync::Semaphore>>,
     /// `--enable-feature=search-api` (`None` without it) and its `--web.search.max-limit`.
     pub search_api: Option<search::SearchApi>,
 }

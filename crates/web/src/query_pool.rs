@@ -123,6 +123,39 @@ impl QueryPool {
     }
 }
 
+/// Start `f` on a thread of its own at the queries' priority: for a request that may wait on
+/// its client as it answers (a streamed remote read sends as the client takes), which would
+/// hold one of the pool's few threads from every query meanwhile. Callers bound how many run
+/// at once.
+pub fn spawn_at_query_priority(
+    name: &str,
+    f: impl FnOnce() + Send + 'static,
+) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(move || {
+            lower_priority(QUERY_NICE);
+            f()
+        })
+        .map(|_| ())
+}
+
+/// [`spawn_at_query_priority`], awaiting `f`'s result: `None` if the thread could not start
+/// or `f` panicked.
+pub async fn run_on_own_thread<T: Send + 'static>(
+    name: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    if let Err(e) = spawn_at_query_priority(name, move || {
+        let _ = tx.send(f());
+    }) {
+        tracing::warn!(err = %e, "could not start a thread for a request");
+        return None;
+    }
+    rx.await.ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,5 +171,20 @@ mod tests {
         }
         assert_eq!(pool.run(|| -> u8 { panic!("boom") }).await, None);
         assert_eq!(pool.run(|| 7).await, Some(7));
+    }
+
+    #[tokio::test]
+    async fn own_thread_runs_at_query_priority_and_survives_panics() {
+        #[cfg(target_os = "linux")]
+        {
+            let base = thread_nice();
+            let got = run_on_own_thread("t", thread_nice).await;
+            assert_eq!(got, Some((base + QUERY_NICE).min(19)));
+        }
+        assert_eq!(
+            run_on_own_thread("t", || -> u8 { panic!("boom") }).await,
+            None
+        );
+        assert_eq!(run_on_own_thread("t", || 7).await, Some(7));
     }
 }

@@ -287,6 +287,16 @@ fn external(s: &AppState) -> BTreeMap<String, String> {
 }
 
 async fn read(State(s): St, body: Bytes) -> Response {
+    // At most `--storage.remote.read-concurrent-limit` reads at once, as Prometheus: the rest
+    // wait here for a slot, holding only their request. A read holds its slot until its last
+    // frame is made.
+    let slot = match &s.remote_read_gate {
+        None => None,
+        Some(gate) => match gate.clone().acquire_owned().await {
+            Ok(p) => Some(p),
+            Err(e) => return refuse(ReceiveError::Storage(e.to_string())),
+        },
+    };
     let ext = external(&s);
     // Decoding and the streamed answer's checks (which compile the request's regexes) on a
     // blocking thread: a large request must not hold up an async worker, which also drives
@@ -314,7 +324,10 @@ async fn read(State(s): St, body: Bytes) -> Response {
         // that leaves stops it. An error before the first frame is still an error status.
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, ReceiveError>>(4);
         let max_frame = s.remote_read_max_frame;
-        tokio::task::spawn_blocking(move || {
+        // A thread of its own at the queries' priority: it waits on the client as it sends,
+        // which must hold neither a query thread nor a normal-priority one.
+        let started = crate::query_pool::spawn_at_query_priority("vigil-remote-read", move || {
+            let _slot = slot;
             let mut emit = |f: Vec<u8>| tx.blocking_send(Ok(f)).is_ok();
             if let Err(e) = vigil_remote::read::stream(&*storage, &req, &ext, max_frame, &mut emit)
             {
@@ -324,6 +337,9 @@ async fn read(State(s): St, body: Bytes) -> Response {
                 let _ = tx.blocking_send(Err(e));
             }
         });
+        if let Err(e) = started {
+            return refuse(ReceiveError::Storage(format!("remote read thread: {e}")));
+        }
         let first = match rx.recv().await {
             Some(Err(e)) => return refuse(e),
             Some(Ok(f)) => Some(f),
@@ -350,11 +366,13 @@ async fn read(State(s): St, body: Bytes) -> Response {
             .into_response();
     }
     let limit = s.remote_read_sample_limit;
-    let res = tokio::task::spawn_blocking(move || {
+    // At the queries' priority, so reads never take the CPU from scrapes.
+    let res = crate::query_pool::run_on_own_thread("vigil-remote-read", move || {
+        let _slot = slot;
         vigil_remote::read::read_samples(&*storage, &req, &ext, limit)
     })
     .await
-    .unwrap_or_else(|e| Err(ReceiveError::Storage(format!("read task failed: {e}"))));
+    .unwrap_or_else(|| Err(ReceiveError::Storage("remote read task failed".into())));
     match res {
         Ok(b) => (
             [
@@ -394,12 +412,27 @@ async fn federate(
     let lookback = s.engine.lookback_ms;
     let ext = external(&s);
     let storage = s.storage.clone();
-    let out = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, ApiError> {
+    let content_type = if protobuf {
+        format!(
+            "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited; escaping={}",
+            escaping.as_str()
+        )
+    } else {
+        format!(
+            "text/plain; version=0.0.4; charset=utf-8; escaping={}",
+            escaping.as_str()
+        )
+    };
+    // As heavy as a query when it matches every series: run as one (see `api::on_pool`).
+    crate::api::on_pool(&s, move |deadline| {
         let querier = storage.querier(now - lookback + 1, now)?;
         // The newer of a series' last float and last histogram, unless it is a stale marker.
         let mut latest: BTreeMap<vigil_model::Labels, (i64, Latest)> = BTreeMap::new();
         for set in &sets {
-            for series in querier.select(set)? {
+            for (i, series) in querier.select(set)?.enumerate() {
+                if i % 1024 == 1023 {
+                    deadline.check()?;
+                }
                 let f = series.samples.last();
                 let h = series.histograms.last();
                 let newest = match (f, h) {
@@ -496,22 +529,9 @@ async fn federate(
             }
             out.extend_from_slice(text.as_bytes());
         }
-        Ok(out)
+        Ok(([(header::CONTENT_TYPE, content_type)], out).into_response())
     })
     .await
-    .map_err(|e| ApiError::Internal(format!("federation task failed: {e}")))??;
-    let content_type = if protobuf {
-        format!(
-            "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited; escaping={}",
-            escaping.as_str()
-        )
-    } else {
-        format!(
-            "text/plain; version=0.0.4; charset=utf-8; escaping={}",
-            escaping.as_str()
-        )
-    };
-    Ok(([(header::CONTENT_TYPE, content_type)], out).into_response())
 }
 
 /// What Go's `expfmt.Negotiate` picks from the request's Accept: its media types in order of

@@ -326,11 +326,13 @@ async fn run(
     record: impl Fn(&Request, &str, f64) -> String + Send + 'static,
 ) -> Result<Response, ApiError> {
     let st = s.queryable.clone();
-    let deadline = std::time::Instant::now() + s.query_timeout;
-    on_pool(s, move || {
+    on_pool(s, move |deadline| {
         let q = st.querier(req.start, req.end)?;
-        let candidates = union_over(&req.sets, |m| list(&*q, m))?;
-        let (hits, more) = req.select(candidates, deadline)?;
+        let candidates = union_over(&req.sets, |m| {
+            deadline.check()?;
+            Ok(list(&*q, m)?)
+        })?;
+        let (hits, more) = req.select(candidates, deadline.0)?;
         let records: Vec<String> = hits.iter().map(|(v, sc)| record(&req, v, *sc)).collect();
         let mut warnings = q.warnings();
         warnings.sort();

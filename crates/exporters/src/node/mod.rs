@@ -590,10 +590,11 @@ const TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// `/metrics` (or `--web.telemetry-path`) and a landing page. At most `max_requests` scrapes
 /// run at once (0: no limit); more are answered 503, as node_exporter answers them.
 pub fn router(node: Arc<Node>, metrics_path: &str, max_requests: usize) -> Router {
+    // 0, or a count past the semaphore's most (where it would panic), is no limit.
     let limit = Arc::new(tokio::sync::Semaphore::new(if max_requests == 0 {
         tokio::sync::Semaphore::MAX_PERMITS
     } else {
-        max_requests
+        max_requests.min(tokio::sync::Semaphore::MAX_PERMITS)
     }));
     let scrape = get(move |State(n): State<Arc<Node>>, RawQuery(q): RawQuery| {
         let limit = limit.clone();
