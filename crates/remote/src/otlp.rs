@@ -171,12 +171,22 @@ pub fn translate(
 ) -> Result<Translated, ReceiveError> {
     let mut out = Out::default();
     let mut errors = Vec::new();
+    let mut expanded = 0u64;
     for rm in &req.resource_metrics {
         let resource: &[KeyValue] = rm.resource.as_ref().map_or(&[], |r| &r.attributes[..]);
         let res = ResourceLabels::new(resource, s, &mut errors);
         let (mut first, mut last) = (i64::MAX, i64::MIN);
         for sm in &rm.scope_metrics {
             let scope = ScopeLabels::new(sm, s, &mut errors);
+            // Refused before its series are made when they would hold too much.
+            expanded = expanded.saturating_add(expanded_label_bytes(&res, &scope, sm, s));
+            if expanded > MAX_EXPANDED_LABEL_BYTES {
+                return Err(ReceiveError::BadRequest(format!(
+                    "the request's series would hold over {} MiB of labels: its resource and scope attributes are copied into every series of their data points (a {} KiB resource over many points); send fewer points per request or smaller attributes",
+                    MAX_EXPANDED_LABEL_BYTES >> 20,
+                    res.cost().div_ceil(1024),
+                )));
+            }
             for m in &sm.metrics {
                 if s.metadata {
                     out.meta = Some(Arc::new(metric_metadata(m)));
@@ -413,6 +423,81 @@ const TARGET_INFO_REQUEST_MAX: usize = 100_000;
 /// Translation errors named in an answer.
 const MAX_ERRORS_SHOWN: usize = 10;
 
+/// Most bytes the series of one request may hold in labels (by [`expanded_label_bytes`]),
+/// past which it is refused before translation. A resource's attributes are written once
+/// in the body but copied into every series of its data points (and a classic histogram's
+/// point makes a series per bucket), so a body of 16 MiB could otherwise take terabytes.
+/// Ordinary requests are far below it: 8,192 points of a resource with ten promoted
+/// attributes come to a few MiB.
+const MAX_EXPANDED_LABEL_BYTES: u64 = 512 << 20;
+
+/// What one label costs beyond its text: the two strings of its name and value.
+const LABEL_OVERHEAD: u64 = 48;
+
+fn label_set_cost(l: &LabelSet) -> u64 {
+    l.0.iter()
+        .map(|(k, v)| (k.len() + v.len()) as u64 + LABEL_OVERHEAD)
+        .sum()
+}
+
+/// A data point's attributes as labels, at most: a value's text (nested values written
+/// as JSON, numbers in decimal) is taken as up to twice its encoded size, plus a few bytes.
+fn attributes_cost(attrs: &[KeyValue]) -> u64 {
+    attrs
+        .iter()
+        .map(|kv| {
+            let v = kv.value.as_ref().map_or(0, |v| v.encoded_len());
+            (kv.key.len() + 2 * v + 24) as u64 + LABEL_OVERHEAD
+        })
+        .sum()
+}
+
+/// About the bytes the labels of every series `sm`'s data points make would hold: per
+/// series, the resource's and scope's labels, the point's attributes and the name; a
+/// classic histogram's point makes one series per bucket and two more, a summary's one per
+/// quantile and two more.
+fn expanded_label_bytes(
+    res: &ResourceLabels,
+    scope: &ScopeLabels,
+    sm: &p::ScopeMetrics,
+    s: &Settings,
+) -> u64 {
+    let base = res.cost() + label_set_cost(&scope.labels);
+    let mut total = 0u64;
+    let mut add = |series: usize, attrs: &[KeyValue], name: &str| {
+        let per = base + attributes_cost(attrs) + name.len() as u64 + 16 + LABEL_OVERHEAD;
+        total = total.saturating_add(per.saturating_mul(series as u64));
+    };
+    for m in &sm.metrics {
+        let n = &m.name;
+        match &m.data {
+            None => {}
+            Some(metric::Data::Gauge(g)) => {
+                g.data_points.iter().for_each(|p| add(1, &p.attributes, n))
+            }
+            Some(metric::Data::Sum(x)) => {
+                x.data_points.iter().for_each(|p| add(1, &p.attributes, n))
+            }
+            Some(metric::Data::ExponentialHistogram(x)) => {
+                x.data_points.iter().for_each(|p| add(1, &p.attributes, n))
+            }
+            Some(metric::Data::Histogram(x)) => x.data_points.iter().for_each(|p| {
+                let series = if s.convert_histograms_to_nhcb {
+                    1
+                } else {
+                    p.bucket_counts.len().max(1) + 2
+                };
+                add(series, &p.attributes, n)
+            }),
+            Some(metric::Data::Summary(x)) => x
+                .data_points
+                .iter()
+                .for_each(|p| add(p.quantile_values.len() + 2, &p.attributes, n)),
+        }
+    }
+    total
+}
+
 const SERVICE_NAME: &str = "service.name";
 const SERVICE_NAMESPACE: &str = "service.namespace";
 const SERVICE_INSTANCE_ID: &str = "service.instance.id";
@@ -503,6 +588,15 @@ impl<'a> ResourceLabels<'a> {
             timestamp: last,
         });
         out.target_info_samples += n + 1;
+    }
+
+    /// The bytes the labels this resource gives each of its series hold.
+    fn cost(&self) -> u64 {
+        let one = |v: &Option<String>, name: &str| {
+            v.as_ref()
+                .map_or(0, |v| (name.len() + v.len()) as u64 + LABEL_OVERHEAD)
+        };
+        label_set_cost(&self.promoted) + one(&self.job, "job") + one(&self.instance, "instance")
     }
 
     fn identity(&self, l: &mut LabelSet) {

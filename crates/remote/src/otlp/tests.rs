@@ -1123,3 +1123,88 @@ fn unit_words_as_prometheus_unit_namer() {
         assert_eq!(unit_words(unit), want, "{unit:?}");
     }
 }
+
+/// A resource's attributes are copied into every series of its points: a request whose
+/// series would hold more than the bound is refused by name before any is made, where an
+/// ordinary request far larger in points is translated.
+#[test]
+fn expansion_of_resource_attributes_is_bounded() {
+    let points = |n: u64| -> Vec<NumberDataPoint> {
+        (0..n)
+            .map(|i| num(60_000, 1.0, vec![kv("i", &i.to_string())]))
+            .collect()
+    };
+    // 1 MiB of service.name over a thousand points: about 1 GiB of labels from a 1 MiB body.
+    let big = "x".repeat(1 << 20);
+    let req = request(
+        vec![kv("service.name", &big)],
+        vec![metric("m", "", gauge(points(1000)))],
+    );
+    let body = req.encoded_len();
+    assert!(body < 2 << 20, "{body}");
+    match translate(&req, &Settings::default()) {
+        Err(ReceiveError::BadRequest(m)) => {
+            assert!(m.contains("512 MiB of labels"), "{m}");
+            assert!(m.contains("1025 KiB resource"), "{m}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    // A classic histogram's point makes a series per bucket: 100 KiB of point attributes
+    // over 6,000 buckets is refused too.
+    let wide = HistogramDataPoint {
+        attributes: vec![kv("a", &"y".repeat(100 << 10))],
+        start_time_unix_nano: 0,
+        time_unix_nano: 60_000_000_000,
+        count: 0,
+        sum: Some(0.0),
+        bucket_counts: vec![0; 6000],
+        explicit_bounds: (0..5999).map(f64::from).collect(),
+        exemplars: vec![],
+        flags: 0,
+    };
+    let hist = |p: HistogramDataPoint| {
+        metric(
+            "h",
+            "",
+            metric::Data::Histogram(p::Histogram {
+                data_points: vec![p],
+                aggregation_temporality: p::TEMPORALITY_CUMULATIVE,
+            }),
+        )
+    };
+    let req = request(vec![kv("service.name", "svc")], vec![hist(wide.clone())]);
+    assert!(matches!(
+        translate(&req, &Settings::default()),
+        Err(ReceiveError::BadRequest(_))
+    ));
+    // The same point as a custom-bucket native histogram is one series: translated.
+    let nhcb = Settings {
+        convert_histograms_to_nhcb: true,
+        ..Settings::default()
+    };
+    assert_eq!(translate(&req, &nhcb).unwrap().write.timeseries.len(), 1);
+    // An ordinary large request: 10,000 points of a resource with ten promoted attributes.
+    let mut attrs: Vec<KeyValue> = (0..10)
+        .map(|i| {
+            kv(
+                &format!("k8s.attr{i}"),
+                &format!("value-{i}-of-some-length"),
+            )
+        })
+        .collect();
+    attrs.push(kv("service.name", "svc"));
+    let promoted = Settings {
+        promote_resource_attributes: (0..10).map(|i| format!("k8s.attr{i}")).collect(),
+        ..Settings::default()
+    };
+    let req = request(attrs, vec![metric("m", "", gauge(points(10_000)))]);
+    let got = translate(&req, &promoted).unwrap();
+    // Its 10,000 series and the resource's `target_info`.
+    assert_eq!(got.write.timeseries.len(), 10_001);
+    assert!(
+        got.write.timeseries[0]
+            .labels
+            .iter()
+            .any(|l| l.name == "k8s_attr3")
+    );
+}
