@@ -6,6 +6,11 @@
 //! This crate sits above storage: it reads the journal and appends through the
 //! [`vigil_storage`] traits only, never the TSDB's files.
 
+#[cfg(test)]
+mod alloc_count;
+#[cfg(test)]
+#[global_allocator]
+static COUNTING: alloc_count::Counting = alloc_count::Counting;
 pub mod batch;
 pub mod codec;
 pub mod metadata;

@@ -440,22 +440,20 @@ fn label_set_cost(l: &LabelSet) -> u64 {
         .sum()
 }
 
-/// A data point's attributes as labels, at most: a value's text (nested values written
-/// as JSON, numbers in decimal) is taken as up to twice its encoded size, plus a few bytes.
+/// A data point's attributes as labels: each value's text as the series will hold it, the
+/// name with room for its escaping (a prefix, a doubled underscore).
 fn attributes_cost(attrs: &[KeyValue]) -> u64 {
     attrs
         .iter()
-        .map(|kv| {
-            let v = kv.value.as_ref().map_or(0, |v| v.encoded_len());
-            (kv.key.len() + 2 * v + 24) as u64 + LABEL_OVERHEAD
-        })
+        .map(|kv| (kv.key.len() + 8 + any_string(kv.value.as_ref()).len()) as u64 + LABEL_OVERHEAD)
         .sum()
 }
 
 /// About the bytes the labels of every series `sm`'s data points make would hold: per
-/// series, the resource's and scope's labels, the point's attributes and the name; a
-/// classic histogram's point makes one series per bucket and two more, a summary's one per
-/// quantile and two more.
+/// series, the resource's and scope's labels, the point's attributes, the stored name (unit
+/// words and suffixes added), `__type__` and `__unit__` under `type-and-unit-labels`, and
+/// `le` or `quantile`; a classic histogram's point makes one series per bucket and two more,
+/// a summary's one per quantile and two more.
 fn expanded_label_bytes(
     res: &ResourceLabels,
     scope: &ScopeLabels,
@@ -464,35 +462,55 @@ fn expanded_label_bytes(
 ) -> u64 {
     let base = res.cost() + label_set_cost(&scope.labels);
     let mut total = 0u64;
-    let mut add = |series: usize, attrs: &[KeyValue], name: &str| {
-        let per = base + attributes_cost(attrs) + name.len() as u64 + 16 + LABEL_OVERHEAD;
-        total = total.saturating_add(per.saturating_mul(series as u64));
-    };
     for m in &sm.metrics {
-        let n = &m.name;
+        let kind = match &m.data {
+            None => continue,
+            Some(metric::Data::Gauge(_)) => Kind::Gauge,
+            Some(metric::Data::Sum(x)) if x.is_monotonic => Kind::Counter,
+            Some(metric::Data::Sum(_)) => Kind::UpDown,
+            Some(metric::Data::Histogram(_) | metric::Data::ExponentialHistogram(_)) => {
+                Kind::Histogram
+            }
+            Some(metric::Data::Summary(_)) => Kind::Summary,
+        };
+        // A name that cannot be made fails the request anyway; counted at its most then.
+        let name =
+            metric_name(m, kind, s).map_or(m.name.len() + 2 * m.unit.len() + 16, |n| n.len());
+        let mut per_metric = base + (name + 16) as u64 + LABEL_OVERHEAD;
+        if s.type_and_unit_labels {
+            per_metric += (24 + 2 * m.unit.len()) as u64 + 2 * LABEL_OVERHEAD;
+        }
+        // `le` or `quantile` and its value.
+        let bound = 40 + LABEL_OVERHEAD;
+        let mut add = |series: usize, attrs: &[KeyValue], bounded: bool| {
+            let per = per_metric + attributes_cost(attrs) + if bounded { bound } else { 0 };
+            total = total.saturating_add(per.saturating_mul(series as u64));
+        };
         match &m.data {
             None => {}
-            Some(metric::Data::Gauge(g)) => {
-                g.data_points.iter().for_each(|p| add(1, &p.attributes, n))
-            }
-            Some(metric::Data::Sum(x)) => {
-                x.data_points.iter().for_each(|p| add(1, &p.attributes, n))
-            }
-            Some(metric::Data::ExponentialHistogram(x)) => {
-                x.data_points.iter().for_each(|p| add(1, &p.attributes, n))
-            }
+            Some(metric::Data::Gauge(g)) => g
+                .data_points
+                .iter()
+                .for_each(|p| add(1, &p.attributes, false)),
+            Some(metric::Data::Sum(x)) => x
+                .data_points
+                .iter()
+                .for_each(|p| add(1, &p.attributes, false)),
+            Some(metric::Data::ExponentialHistogram(x)) => x
+                .data_points
+                .iter()
+                .for_each(|p| add(1, &p.attributes, false)),
             Some(metric::Data::Histogram(x)) => x.data_points.iter().for_each(|p| {
-                let series = if s.convert_histograms_to_nhcb {
-                    1
+                if s.convert_histograms_to_nhcb {
+                    add(1, &p.attributes, false)
                 } else {
-                    p.bucket_counts.len().max(1) + 2
-                };
-                add(series, &p.attributes, n)
+                    add(p.bucket_counts.len().max(1) + 2, &p.attributes, true)
+                }
             }),
             Some(metric::Data::Summary(x)) => x
                 .data_points
                 .iter()
-                .for_each(|p| add(p.quantile_values.len() + 2, &p.attributes, n)),
+                .for_each(|p| add(p.quantile_values.len() + 2, &p.attributes, true)),
         }
     }
     total

@@ -50,9 +50,63 @@ pub enum ResponseType {
     StreamedXorChunks,
 }
 
+/// Most queries one read request may hold. Prometheus's client sends one a request; an
+/// empty query is two bytes on the wire and over a hundred decoded, so a 64 MiB body of them
+/// would take gigabytes before any could be refused.
+pub const MAX_READ_QUERIES: usize = 1_000;
+
+/// Most matchers one read request may hold, over all its queries (for the same reason: two
+/// bytes on the wire, about sixty decoded).
+pub const MAX_READ_MATCHERS: usize = 10_000;
+
+/// Count the queries and their matchers on the wire, before decoding: past the bounds a
+/// request is refused. Malformed bytes stop the count; the decoder then names them.
+fn check_counts(raw: &[u8]) -> Result<(), ReceiveError> {
+    use prost::encoding::{DecodeContext, WireType, decode_key, decode_varint, skip_field};
+    let (mut queries, mut matchers) = (0usize, 0usize);
+    let mut buf = raw;
+    while !buf.is_empty() {
+        let Ok((tag, wire)) = decode_key(&mut buf) else {
+            break;
+        };
+        if tag == 1 && wire == WireType::LengthDelimited {
+            let Ok(len) = decode_varint(&mut buf) else {
+                break;
+            };
+            let Some(mut q) = usize::try_from(len).ok().and_then(|l| buf.get(..l)) else {
+                break;
+            };
+            buf = &buf[q.len()..];
+            queries += 1;
+            while !q.is_empty() {
+                let Ok((t, w)) = decode_key(&mut q) else {
+                    break;
+                };
+                if t == 3 && w == WireType::LengthDelimited {
+                    matchers += 1;
+                }
+                if skip_field(w, t, &mut q, DecodeContext::default()).is_err() {
+                    break;
+                }
+            }
+        } else if skip_field(wire, tag, &mut buf, DecodeContext::default()).is_err() {
+            break;
+        }
+        if queries > MAX_READ_QUERIES || matchers > MAX_READ_MATCHERS {
+            return Err(ReceiveError::BadRequest(format!(
+                "the read request holds over {MAX_READ_QUERIES} queries or {MAX_READ_MATCHERS} matchers, more than one request may"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Decode a read request and pick its response type (none listed: `SAMPLES`).
 pub fn decode(body: &[u8]) -> Result<(ReadRequest, ResponseType), ReceiveError> {
-    let req: ReadRequest = codec::decode(body).map_err(ReceiveError::BadRequest)?;
+    let raw = codec::decompress(body).map_err(ReceiveError::BadRequest)?;
+    check_counts(&raw)?;
+    let req = <ReadRequest as prost::Message>::decode(raw.as_slice())
+        .map_err(|e| ReceiveError::BadRequest(format!("protobuf: {e}")))?;
     let accepted = if req.accepted_response_types.is_empty() {
         vec![SAMPLES]
     } else {
@@ -388,5 +442,50 @@ mod tests {
             };
         }
         assert_eq!(n, floats.len() + hists.len());
+    }
+
+    /// Queries and matchers past the bounds are refused before decoding, counted on the
+    /// wire; a request at the bounds decodes as prost decodes it.
+    #[test]
+    fn read_requests_past_the_query_and_matcher_bounds_are_refused() {
+        use crate::proto::{LabelMatcher, Query};
+        let req = |queries: usize, matchers: usize| ReadRequest {
+            queries: (0..queries)
+                .map(|_| Query {
+                    start_timestamp_ms: 1,
+                    end_timestamp_ms: 2,
+                    matchers: (0..matchers)
+                        .map(|i| LabelMatcher {
+                            r#type: 0,
+                            name: "a".into(),
+                            value: i.to_string(),
+                        })
+                        .collect(),
+                    hints: None,
+                })
+                .collect(),
+            accepted_response_types: vec![0],
+        };
+        let ok = req(MAX_READ_QUERIES, MAX_READ_MATCHERS / MAX_READ_QUERIES);
+        let (got, kind) = decode(&codec::encode(&ok)).unwrap();
+        assert_eq!(got, ok);
+        assert_eq!(kind, ResponseType::Samples);
+        for bad in [req(MAX_READ_QUERIES + 1, 0), req(1, MAX_READ_MATCHERS + 1)] {
+            match decode(&codec::encode(&bad)) {
+                Err(ReceiveError::BadRequest(m)) => assert!(m.contains("1000 queries"), "{m}"),
+                other => panic!("expected a refusal, got {:?}", other.map(|r| r.1)),
+            }
+        }
+        // Two million empty queries: 4 MiB on the wire, refused without decoding them.
+        let raw: Vec<u8> = [0x0au8, 0x00].repeat(2_000_000);
+        assert!(matches!(
+            decode(&codec::compress(&raw)),
+            Err(ReceiveError::BadRequest(_))
+        ));
+        // Malformed bytes are still named by the decoder.
+        match decode(&codec::compress(&[0x0a, 0x05, 0x01])) {
+            Err(ReceiveError::BadRequest(m)) => assert!(m.contains("protobuf"), "{m}"),
+            other => panic!("expected a decode error, got {:?}", other.map(|r| r.1)),
+        }
     }
 }

@@ -120,6 +120,19 @@ pub fn check_headers(
     }
 }
 
+/// The most memory decoding `body` can take, in bytes: its decompressed size (as snappy's
+/// header states it, at most [`codec::MAX_DECODED_BYTES`]) and the decoded series, labels and
+/// samples, which hold at most 65 times that (an empty entry is two bytes on the wire and up
+/// to 64 decoded with its vectors' spare room, measured by
+/// `tests::decoding_cost_bounds_what_receiving_holds`). The receiver admits requests by it,
+/// so a burst of large or hostile ones waits rather than exhausting memory.
+pub fn decoding_cost(body: &[u8]) -> usize {
+    let raw = snap::raw::decompress_len(body)
+        .unwrap_or(body.len())
+        .min(codec::MAX_DECODED_BYTES);
+    raw.saturating_mul(66)
+}
+
 /// Decode and store one request body: the receiver's whole work for a request. Both
 /// messages are read without copying their labels ([`crate::batch`]). 1.0 is stored as
 /// [`append`] stores it. 2.0 is answered per sample, as current Prometheus answers it: a
@@ -643,5 +656,76 @@ mod tests {
         assert!(s.starts_with("__name__=\"up\",a=\"éé"), "{s:.40}");
         assert!(s.ends_with("...\",..."), "{}", &s[s.len() - 20..]);
         assert_eq!(shown(&[("x", "y")]), "x=\"y\"");
+    }
+
+    /// `decoding_cost` is an upper bound of what receiving a request holds at its peak,
+    /// measured for the shapes that decode largest per byte: empty entries of every
+    /// repeated field, two bytes each on the wire, and refs resolved into label pairs.
+    #[test]
+    fn decoding_cost_bounds_what_receiving_holds() {
+        let st = vigil_storage::MemoryStorage::default();
+        // A vector's spare room is least at a power of two and most just past one.
+        for n in [1 << 18, (1 << 18) + 1] {
+            let nested = |field: u8, inner: &[u8]| -> Vec<u8> {
+                let mut out = vec![field];
+                let mut len = inner.len();
+                while len >= 0x80 {
+                    out.push((len as u8) | 0x80);
+                    len >>= 7;
+                }
+                out.push(len as u8);
+                out.extend_from_slice(inner);
+                out
+            };
+            let empty = |field: u8| [field, 0x00].repeat(n);
+            let shapes: Vec<(&str, Message, Vec<u8>)> = vec![
+                ("1.0 empty series", Message::V1, empty(0x0a)),
+                ("1.0 empty labels", Message::V1, nested(0x0a, &empty(0x0a))),
+                ("1.0 empty samples", Message::V1, nested(0x0a, &empty(0x12))),
+                (
+                    "1.0 empty exemplars",
+                    Message::V1,
+                    nested(0x0a, &empty(0x1a)),
+                ),
+                (
+                    "1.0 empty histograms",
+                    Message::V1,
+                    nested(0x0a, &empty(0x22)),
+                ),
+                (
+                    "2.0 empty series",
+                    Message::V2,
+                    [vec![0x22, 0x00], empty(0x2a)].concat(),
+                ),
+                ("2.0 empty symbols", Message::V2, empty(0x22)),
+                (
+                    "2.0 refs to the empty symbol",
+                    Message::V2,
+                    [
+                        vec![0x22, 0x00],
+                        nested(0x2a, &nested(0x0a, &vec![0u8; 2 * n])),
+                    ]
+                    .concat(),
+                ),
+                (
+                    "2.0 empty samples",
+                    Message::V2,
+                    [vec![0x22, 0x00], nested(0x2a, &empty(0x12))].concat(),
+                ),
+            ];
+            for (what, msg, raw) in shapes {
+                let body = codec::compress(&raw);
+                let cost = decoding_cost(&body);
+                let (res, peak) = crate::alloc_count::peak_of(|| receive(&st, msg, &body));
+                // Decoded or refused, it went through the decoder.
+                drop(res);
+                assert!(
+                    peak <= cost,
+                    "{what}: receiving {} bytes held {peak} at its peak, over the {cost} admitted",
+                    raw.len()
+                );
+                assert!(peak > raw.len(), "{what}: measured {peak}");
+            }
+        }
     }
 }

@@ -303,12 +303,12 @@ pub const FLAGS: &[FlagInfo] = &[
     f(
         "query.timeout",
         Works,
-        "longest a query may run (default 2m)",
+        "longest a query may run, waiting for a slot included (default 2m); series, label, search and TSDB-status requests and federation are held to it too, unlike Prometheus",
     ),
     f(
         "query.max-concurrency",
         Works,
-        "queries admitted at once; more wait for a slot (default 20)",
+        "queries admitted at once, series, label, search and TSDB-status requests among them (unlike Prometheus); more wait for a slot (default 20)",
     ),
     f(
         "query.max-samples",

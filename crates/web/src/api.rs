@@ -608,11 +608,12 @@ async fn labels(
 }
 
 /// Storage reads of the metadata endpoints (series, label names and values, search, TSDB
-/// status, exemplars, federation) are as heavy as a query when they match every series, so
-/// they run as queries do: on the query pool (never on the async workers, which drive
-/// scrapes), under a `--query.max-concurrency` slot, and within `--query.timeout`, queueing
-/// included. `f` is given the deadline to check as it reads; a burst of them waits its turn
-/// and gives up in the queue rather than piling up work.
+/// status, federation) are as heavy as a query when they match every series, so they run as
+/// queries do: on the query pool (never on the async workers, which drive scrapes), under a
+/// `--query.max-concurrency` slot, and within `--query.timeout`, queueing included. `f` is
+/// given the deadline to check where it walks series one by one (series, federation,
+/// search; label names and values check it between `match[]` sets); a burst of them waits
+/// its turn and gives up in the queue rather than piling up work.
 pub(crate) async fn on_pool(
     s: &AppState,
     f: impl FnOnce(Deadline) -> Result<Response, ApiError> + Send + 'static,
@@ -710,8 +711,9 @@ async fn series(
         let qr = st.querier(start, end)?;
         let mut all = std::collections::BTreeSet::new();
         for m in &sets {
-            // Matching every series is a long walk: the deadline is checked as it goes.
-            for (i, series) in qr.select(m)?.enumerate() {
+            // Matching every series is a long walk: read lazily (the head's series whole,
+            // then each block's as the merge reaches them), the deadline checked as it goes.
+            for (i, series) in qr.select_shard(m, 0, 1)?.enumerate() {
                 if i % 1024 == 1023 {
                     deadline.check()?;
                 }

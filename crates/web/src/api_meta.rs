@@ -303,11 +303,13 @@ async fn query_exemplars(
         ));
     }
     let storage = s.queryable.clone();
-    crate::api::on_pool(&s, move |_| {
-        let found = storage.exemplars(start, end, &sets)?;
-        Ok(exemplars_json(&found))
-    })
-    .await
+    // On a normal-priority blocking thread, not the query pool: the walk holds the exemplar
+    // ring's read lock, which commits wait for, so it must not be preempted by scrapes for
+    // long. It is bounded by the ring's size (`storage.exemplars.max_exemplars`).
+    let found = tokio::task::spawn_blocking(move || storage.exemplars(start, end, &sets))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    Ok(exemplars_json(&found))
 }
 
 /// Written as Prometheus writes it: values as strings, timestamps as seconds with up to three

@@ -28,6 +28,17 @@ const MAX_OTLP_BODY: usize = 16 << 20;
 /// OTLP requests are decoded and translated one at a time.
 static OTLP_TURN: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
 
+/// Federation requests served at once; more wait their turn.
+static FEDERATE_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
+
+/// What remote write requests being received at once may take, in KiB of their
+/// [`receive::decoding_cost`] (2 GiB): more wait their turn. An ordinary request of 1 MiB
+/// decompressed is admitted at 66 MiB, so thirty are received at once; one whose cost is
+/// over the whole budget (the largest, 64 MiB decompressed, costs 4.1 GiB) runs alone.
+const RECEIVE_BUDGET_KIB: usize = 2 << 20;
+static RECEIVE_BUDGET: tokio::sync::Semaphore =
+    tokio::sync::Semaphore::const_new(RECEIVE_BUDGET_KIB);
+
 pub(crate) fn routes(receiver: bool, otlp: bool) -> Router<Arc<AppState>> {
     let mut r = Router::new()
         .route("/api/v1/status/remote_write", get(status))
@@ -195,10 +206,21 @@ async fn write(State(s): St, headers: HeaderMap, body: Bytes) -> Response {
     });
     let v2 = matches!(checked, Ok(receive::Message::V2));
     let storage = s.storage.clone();
+    // Admitted by what decoding it can take, the budget held until the work is done (a
+    // client that hangs up does not free it early).
+    let cost = receive::decoding_cost(&body)
+        .div_ceil(1024)
+        .clamp(1, RECEIVE_BUDGET_KIB) as u32;
+    let Ok(budget) = RECEIVE_BUDGET.acquire_many(cost).await else {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    };
     // Decoding and appending are CPU and lock work: off the async workers.
-    let res = tokio::task::spawn_blocking(move || receive::receive(&*storage, checked?, &body))
-        .await
-        .unwrap_or_else(|e| Err(ReceiveError::Storage(format!("write task failed: {e}"))));
+    let res = tokio::task::spawn_blocking(move || {
+        let _budget = budget;
+        receive::receive(&*storage, checked?, &body)
+    })
+    .await
+    .unwrap_or_else(|e| Err(ReceiveError::Storage(format!("write task failed: {e}"))));
     let mut st = remote.received.lock();
     st.requests += 1;
     let (written, histograms_written, exemplars_written) = res
@@ -298,12 +320,11 @@ async fn read(State(s): St, body: Bytes) -> Response {
         },
     };
     let ext = external(&s);
-    // Decoding and the streamed answer's checks (which compile the request's regexes) on a
-    // blocking thread: a large request must not hold up an async worker, which also drives
-    // scrapes.
+    // Decoding and the streamed answer's checks (which compile the request's regexes) at
+    // the queries' low priority too, off the async workers, which also drive scrapes.
     let checks = {
         let ext = ext.clone();
-        tokio::task::spawn_blocking(move || {
+        crate::query_pool::run_on_own_thread("vigil-remote-read", move || {
             let (req, kind) = vigil_remote::read::decode(&body)?;
             if kind == vigil_remote::read::ResponseType::StreamedXorChunks {
                 vigil_remote::read::check_streamed(&req, &ext)?;
@@ -313,7 +334,7 @@ async fn read(State(s): St, body: Bytes) -> Response {
     };
     let (req, kind) = match checks
         .await
-        .unwrap_or_else(|e| Err(ReceiveError::Storage(format!("read task failed: {e}"))))
+        .unwrap_or_else(|| Err(ReceiveError::Storage("remote read task failed".into())))
     {
         Ok(r) => r,
         Err(e) => return refuse(e),
@@ -423,13 +444,23 @@ async fn federate(
             escaping.as_str()
         )
     };
-    // As heavy as a query when it matches every series: run as one (see `api::on_pool`).
-    crate::api::on_pool(&s, move |deadline| {
+    // A federating server scrapes this, so it runs beside queries, not queued behind them:
+    // on a thread of its own at the queries' low priority (scrapes here come first), at most
+    // `FEDERATE_SLOTS` at once, within `--query.timeout`, waiting included.
+    let deadline = crate::api::Deadline(std::time::Instant::now() + s.query_timeout);
+    let Ok(Ok(slot)) = tokio::time::timeout(s.query_timeout, FEDERATE_SLOTS.acquire()).await else {
+        return Err(ApiError::Timeout(
+            "federation timed out waiting for its turn".into(),
+        ));
+    };
+    crate::query_pool::run_on_own_thread("vigil-federate", move || {
+        let _slot = slot;
+        deadline.check()?;
         let querier = storage.querier(now - lookback + 1, now)?;
         // The newer of a series' last float and last histogram, unless it is a stale marker.
         let mut latest: BTreeMap<vigil_model::Labels, (i64, Latest)> = BTreeMap::new();
         for set in &sets {
-            for (i, series) in querier.select(set)?.enumerate() {
+            for (i, series) in querier.select_shard(set, 0, 1)?.enumerate() {
                 if i % 1024 == 1023 {
                     deadline.check()?;
                 }
@@ -532,6 +563,7 @@ async fn federate(
         Ok(([(header::CONTENT_TYPE, content_type)], out).into_response())
     })
     .await
+    .unwrap_or_else(|| Err(ApiError::Internal("federation task failed".into())))
 }
 
 /// What Go's `expfmt.Negotiate` picks from the request's Accept: its media types in order of

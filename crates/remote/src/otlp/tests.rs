@@ -1177,7 +1177,23 @@ fn expansion_of_resource_attributes_is_bounded() {
         translate(&req, &Settings::default()),
         Err(ReceiveError::BadRequest(_))
     ));
+    // A unit goes into the stored name (and `__unit__`): 64 KiB of it over 20,000 buckets
+    // is counted there, and refused.
+    let mut long_unit = hist(HistogramDataPoint {
+        attributes: vec![],
+        bucket_counts: vec![0; 20_000],
+        explicit_bounds: (0..19_999).map(f64::from).collect(),
+        ..wide.clone()
+    });
+    long_unit.unit = "u".repeat(64 << 10);
+    let req = request(vec![kv("service.name", "svc")], vec![long_unit]);
+    assert!(req.encoded_len() < 1 << 20);
+    match translate(&req, &Settings::default()) {
+        Err(ReceiveError::BadRequest(m)) => assert!(m.contains("MiB of labels"), "{m}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
     // The same point as a custom-bucket native histogram is one series: translated.
+    let req = request(vec![kv("service.name", "svc")], vec![hist(wide.clone())]);
     let nhcb = Settings {
         convert_histograms_to_nhcb: true,
         ..Settings::default()
