@@ -54,6 +54,21 @@ impl ScrapeManager {
         })
     }
 
+    /// Check that every pool `configs` would build or change can make its client (files
+    /// readable, TLS material usable), changing nothing: a reload runs this before it
+    /// changes any part of the server, so a bad scrape config leaves remote write and the
+    /// rest as they were too.
+    pub fn check_config(&self, configs: &[ScrapeConfig]) -> Result<(), ApplyError> {
+        let pools = self.pools.lock();
+        for c in configs {
+            if pools.get(&c.job_name).is_some_and(|p| p.config() == c) {
+                continue;
+            }
+            crate::client::Scraper::new(c).map_err(|e| ApplyError::new(c, e))?;
+        }
+        Ok(())
+    }
+
     /// Make the pools match `configs`. All new pools are built before any is swapped in, so
     /// a bad config (say, an unreadable CA file) changes nothing.
     pub fn apply_config(&self, configs: &[ScrapeConfig]) -> Result<(), ApplyError> {

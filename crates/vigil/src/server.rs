@@ -216,7 +216,12 @@ impl Reloader {
                 })?;
                 let alerting = vigil_rules::notifier::Notifier::prepare(&cfg.alerting)?;
                 let remote_read = self.remote_read.prepare(&cfg)?;
-                // Remote write first: it fails (changing nothing) if an endpoint's client cannot
+                // Scrape clients are checked before remote write changes: a job whose CA file
+                // cannot be read fails the reload with every part as it was.
+                self.scrape
+                    .check_config(&cfg.scrape_configs)
+                    .map_err(|e| e.to_string())?;
+                // Remote write next: it fails (changing nothing) if an endpoint's client cannot
                 // be built. Stopping a removed queue waits for its flush, off the async workers.
                 tokio::task::block_in_place(|| {
                     self.remote.apply(

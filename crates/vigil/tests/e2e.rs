@@ -277,6 +277,22 @@ fn reload_needs_lifecycle_keeps_loops_and_rejects_bad_config() {
         "error is logged"
     );
 
+    // A job whose CA file cannot be read fails the reload before anything changes: the
+    // remote write endpoint given beside it is not started either.
+    let missing = dir.join("no-such-ca.pem");
+    v.write_config(&format!(
+        "{head}{}  - job_name: tls\n    scheme: https\n    tls_config:\n      ca_file: {}\n    static_configs:\n      - targets: ['127.0.0.1:1']\nremote_write:\n  - url: http://127.0.0.1:1/api/v1/write\n",
+        job("a"),
+        missing.display()
+    ));
+    let (code, body) = http("POST", &format!("{}/-/reload", v.base), None).unwrap();
+    assert_eq!(code, 500, "{body}");
+    assert!(body.contains("no-such-ca.pem"), "{body}");
+    let rw = get_json(&format!("{}/api/v1/status/remote_write", v.base));
+    assert_eq!(rw["data"]["queues"], serde_json::json!([]), "{rw}");
+    let pools = get_json(&format!("{}/api/v1/scrape_pools", v.base));
+    assert_eq!(pools["data"]["scrapePools"], serde_json::json!(["a", "b"]));
+
     // SIGHUP reloads too.
     v.write_config(&format!("{head}{}", job("a")));
     unsafe_kill_hup(v.proc.child.id());
