@@ -6,7 +6,9 @@
 //! Per system: after a warm-up, a WINDOW of steady sending measures the sender's CPU seconds
 //! per million samples the receiver stored (VictoriaMetrics's own count of rows it inserted
 //! from remote write, so the work is counted by the receiver, not claimed by the sender), the
-//! bytes on the wire (the receiver's count of bytes read) and the sender's peak RSS. Then the
+//! bytes on the wire (the receiver's count of bytes read) and the sender's peak RSS, split
+//! into anonymous memory (heap, stacks: what the sender holds) and file-backed pages (its
+//! binary's code and read-only data, which the kernel can drop and read again). Then the
 //! receiver is stopped for OUTAGE seconds and started again: catch-up is the time from its
 //! restart until it holds every `up` sample of the outage, and loss is how many of those it
 //! never gets (each scrape of each target writes one).
@@ -20,7 +22,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use vigil_bench::{
-    Killed, cpu_seconds, exposition, free_port, http_get, instant_at, now, rss_bytes, serve, spawn,
+    Killed, cpu_seconds, exposition, free_port, http_get, instant_at, now, proc_status_bytes,
+    rss_bytes, serve, spawn,
 };
 
 const TARGETS: usize = 10;
@@ -74,6 +77,9 @@ struct Outcome {
     samples_per_s: f64,
     bytes_per_sample: f64,
     peak_rss_mb: f64,
+    /// At the peak: anonymous and file-backed resident memory.
+    peak_anon_mb: f64,
+    peak_file_mb: f64,
     catch_up_s: f64,
     lost: i64,
 }
@@ -158,9 +164,14 @@ fn run(name: &str, dir: &Path, targets: &[String], window: u64, outage: u64) -> 
     let bytes = |p| metric_sum(p, "vm_tcplistener_read_bytes_total");
     let (c0, r0, b0) = (cpu_seconds(pid).unwrap(), rows(vm_port), bytes(vm_port));
     let start = Instant::now();
-    let mut peak = 0u64;
+    let (mut peak, mut anon, mut file) = (0u64, 0u64, 0u64);
     while start.elapsed() < Duration::from_secs(window) {
-        peak = peak.max(rss_bytes(pid).unwrap_or(0));
+        let now = rss_bytes(pid).unwrap_or(0);
+        if now > peak {
+            peak = now;
+            anon = proc_status_bytes(pid, "RssAnon").unwrap_or(0);
+            file = proc_status_bytes(pid, "RssFile").unwrap_or(0);
+        }
         std::thread::sleep(Duration::from_millis(500));
     }
     let secs = start.elapsed().as_secs_f64();
@@ -199,6 +210,8 @@ fn run(name: &str, dir: &Path, targets: &[String], window: u64, outage: u64) -> 
         samples_per_s: sent / secs,
         bytes_per_sample: (b1 - b0) / sent,
         peak_rss_mb: peak as f64 / 1e6,
+        peak_anon_mb: anon as f64 / 1e6,
+        peak_file_mb: file as f64 / 1e6,
         catch_up_s: catch_up,
         lost: (expected - TARGETS as i64 - got).max(0),
     }
@@ -231,8 +244,15 @@ fn main() {
         "{SERIES} series on {TARGETS} targets every {INTERVAL_S}s, remote-written to VictoriaMetrics; {window}s measured, then a {outage}s receiver outage\n"
     );
     println!(
-        "{:<17} {:>14} {:>10} {:>13} {:>9} {:>10} {:>6}",
-        "sender", "CPU-s/M samples", "samples/s", "bytes/sample", "peak RSS", "catch-up", "lost"
+        "{:<17} {:>14} {:>10} {:>13} {:>9} {:>15} {:>10} {:>6}",
+        "sender",
+        "CPU-s/M samples",
+        "samples/s",
+        "bytes/sample",
+        "peak RSS",
+        "(anon + file)",
+        "catch-up",
+        "lost"
     );
     let base = std::env::temp_dir().join(format!("vigil-bench-rw-{}", std::process::id()));
     let mut results = Vec::new();
@@ -250,16 +270,27 @@ fn main() {
         std::fs::create_dir_all(&dir).unwrap();
         let o = run(name, &dir, &targets, window, outage);
         println!(
-            "{name:<17} {:>14.2} {:>10.0} {:>13.2} {:>6.0} MB {:>8.1} s {:>6}",
+            "{name:<17} {:>14.2} {:>10.0} {:>13.2} {:>6.0} MB {:>6.0} + {:>3.0} MB {:>8.1} s {:>6}",
             o.cpu_per_million,
             o.samples_per_s,
             o.bytes_per_sample,
             o.peak_rss_mb,
+            o.peak_anon_mb,
+            o.peak_file_mb,
             o.catch_up_s,
             o.lost
         );
         let _ = std::fs::remove_dir_all(&dir);
         results.push((name, o));
+    }
+    let find = |n: &str| results.iter().find(|(m, _)| *m == n).map(|(_, o)| o);
+    if let (Some(a), Some(vm)) = (find("vigil-agent"), find("vmagent")) {
+        println!(
+            "vigil agent / vmagent: peak RSS {:.2}, anonymous memory at the peak {:.2}, file-backed {:.2}",
+            a.peak_rss_mb / vm.peak_rss_mb,
+            a.peak_anon_mb / vm.peak_anon_mb,
+            a.peak_file_mb / vm.peak_file_mb,
+        );
     }
     if only.is_some() {
         let _ = std::fs::remove_dir_all(&base);

@@ -127,10 +127,12 @@ pub fn check_headers(
 /// `tests::decoding_cost_bounds_what_receiving_holds`). The receiver admits requests by it,
 /// so a burst of large or hostile ones waits rather than exhausting memory.
 pub fn decoding_cost(body: &[u8]) -> usize {
-    let raw = snap::raw::decompress_len(body)
-        .unwrap_or(body.len())
-        .min(codec::MAX_DECODED_BYTES);
-    raw.saturating_mul(66)
+    match snap::raw::decompress_len(body) {
+        Ok(raw) if raw <= codec::MAX_DECODED_BYTES => raw.saturating_mul(66),
+        // Refused before anything is decompressed: a tiny cost, so a junk request cannot
+        // hold the budget from others while it waits.
+        _ => 1,
+    }
 }
 
 /// Decode and store one request body: the receiver's whole work for a request. Both
@@ -711,6 +713,21 @@ mod tests {
                     "2.0 empty samples",
                     Message::V2,
                     [vec![0x22, 0x00], nested(0x2a, &empty(0x12))].concat(),
+                ),
+                (
+                    "2.0 empty histograms",
+                    Message::V2,
+                    [vec![0x22, 0x00], nested(0x2a, &empty(0x1a))].concat(),
+                ),
+                (
+                    "2.0 empty exemplars",
+                    Message::V2,
+                    [vec![0x22, 0x00], nested(0x2a, &empty(0x22))].concat(),
+                ),
+                (
+                    "2.0 series of empty metadata",
+                    Message::V2,
+                    [vec![0x22, 0x00], [0x2a, 0x02, 0x2a, 0x00].repeat(n / 2)].concat(),
                 ),
             ];
             for (what, msg, raw) in shapes {

@@ -303,7 +303,7 @@ pub const FLAGS: &[FlagInfo] = &[
     f(
         "query.timeout",
         Works,
-        "longest a query may run, waiting for a slot included (default 2m); series, label, search and TSDB-status requests and federation are held to it too, unlike Prometheus",
+        "longest a query may run, waiting for a slot included (default 2m); series, label and search requests and federation are held to it too, and TSDB-status requests while they wait, unlike Prometheus",
     ),
     f(
         "query.max-concurrency",

@@ -608,12 +608,13 @@ async fn labels(
 }
 
 /// Storage reads of the metadata endpoints (series, label names and values, search, TSDB
-/// status, federation) are as heavy as a query when they match every series, so they run as
-/// queries do: on the query pool (never on the async workers, which drive scrapes), under a
+/// status) are as heavy as a query when they match every series, so they run as queries do:
+/// on the query pool (never on the async workers, which drive scrapes), under a
 /// `--query.max-concurrency` slot, and within `--query.timeout`, queueing included. `f` is
-/// given the deadline to check where it walks series one by one (series, federation,
-/// search; label names and values check it between `match[]` sets); a burst of them waits
-/// its turn and gives up in the queue rather than piling up work.
+/// given the deadline to check where it walks: series every 1,024 series, search every
+/// 1,024 candidates, label names and values between `match[]` sets; TSDB status (short
+/// holds of the head's lock) only before it starts. A burst of them waits its turn and
+/// gives up in the queue rather than piling up work.
 pub(crate) async fn on_pool(
     s: &AppState,
     f: impl FnOnce(Deadline) -> Result<Response, ApiError> + Send + 'static,

@@ -207,12 +207,18 @@ async fn write(State(s): St, headers: HeaderMap, body: Bytes) -> Response {
     let v2 = matches!(checked, Ok(receive::Message::V2));
     let storage = s.storage.clone();
     // Admitted by what decoding it can take, the budget held until the work is done (a
-    // client that hangs up does not free it early).
-    let cost = receive::decoding_cost(&body)
-        .div_ceil(1024)
-        .clamp(1, RECEIVE_BUDGET_KIB) as u32;
-    let Ok(budget) = RECEIVE_BUDGET.acquire_many(cost).await else {
-        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    // client that hangs up does not free it early). A request refused by its headers costs
+    // nothing, so it is answered without waiting.
+    let budget = if checked.is_ok() {
+        let cost = receive::decoding_cost(&body)
+            .div_ceil(1024)
+            .clamp(1, RECEIVE_BUDGET_KIB) as u32;
+        let Ok(p) = RECEIVE_BUDGET.acquire_many(cost).await else {
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        };
+        Some(p)
+    } else {
+        None
     };
     // Decoding and appending are CPU and lock work: off the async workers.
     let res = tokio::task::spawn_blocking(move || {
