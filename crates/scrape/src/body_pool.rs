@@ -36,34 +36,120 @@ pub struct BodyPool {
 /// The pool every scrape loop takes its bodies from.
 pub static BODIES: BodyPool = BodyPool::new();
 
+/// The bytes every body being read or parsed holds (their buffers' capacity), and the most
+/// they may hold together. Without a `body_size_limit` nothing else bounds a body: a target
+/// that sends without end, or a small gzip body that expands to gigabytes, would take the
+/// process's memory before its scrape timeout. Past the budget the scrape that would grow
+/// fails instead ([`OverBudget`]) and the server goes on.
+static HELD: AtomicUsize = AtomicUsize::new(0);
+static BUDGET: AtomicUsize = AtomicUsize::new(usize::MAX);
+
+/// Set the most all bodies in flight may hold (the server: a quarter of its memory).
+pub fn set_budget(bytes: usize) {
+    BUDGET.store(bytes.max(MIN_KEPT), Ordering::Relaxed);
+}
+
+/// The budget of all bodies in flight, bytes.
+pub fn budget() -> usize {
+    BUDGET.load(Ordering::Relaxed)
+}
+
+/// The bytes all bodies in flight hold now.
+pub fn held() -> usize {
+    HELD.load(Ordering::Relaxed)
+}
+
+/// A body would grow past the budget of all bodies in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OverBudget {
+    /// The budget, bytes.
+    pub budget: usize,
+    /// The body's length had it grown.
+    pub wanted: usize,
+}
+
+/// Count `bytes` more as held, unless that passes the budget.
+fn charge(bytes: usize) -> bool {
+    let budget = BUDGET.load(Ordering::Relaxed);
+    HELD.fetch_update(Ordering::AcqRel, Ordering::Relaxed, |h| {
+        h.checked_add(bytes).filter(|&n| n <= budget)
+    })
+    .is_ok()
+}
+
 /// A body being read or parsed. Its buffer goes back to [`BODIES`] when dropped, on every
-/// path: a parsed body, a failed read, a timeout dropping the fetch.
+/// path: a parsed body, a failed read, a timeout dropping the fetch. Its capacity is counted
+/// against the budget of all bodies in flight while it lives.
 #[derive(Default)]
-pub struct Body(Vec<u8>);
+pub struct Body {
+    buf: Vec<u8>,
+    /// The capacity counted in [`HELD`].
+    charged: usize,
+}
 
 impl Body {
-    /// An empty body with room for `want` bytes (see [`BodyPool::take`]).
+    /// An empty body with room for `want` bytes (see [`BodyPool::take`]); the room is
+    /// counted against the budget (none if that would pass it: the body then grows, and is
+    /// counted, as bytes arrive).
     pub fn with_capacity(want: usize) -> Body {
-        Body(BODIES.take(want))
+        let buf = BODIES.take(want);
+        if charge(buf.capacity()) {
+            let charged = buf.capacity();
+            return Body { buf, charged };
+        }
+        BODIES.give(buf);
+        Body::default()
+    }
+
+    /// Append `bytes`, growing the buffer (as a `Vec` grows: at least doubling) only if the
+    /// bodies in flight stay within the budget.
+    pub fn extend_within_budget(&mut self, bytes: &[u8]) -> Result<(), OverBudget> {
+        let need = self.buf.len() + bytes.len();
+        if need > self.buf.capacity() {
+            let grown = need.max(self.buf.capacity().saturating_mul(2));
+            // The doubled size if it fits, else just what is needed.
+            let target = if charge(grown - self.charged) {
+                grown
+            } else if charge(need.saturating_sub(self.charged)) {
+                need
+            } else {
+                return Err(OverBudget {
+                    budget: budget(),
+                    wanted: need,
+                });
+            };
+            self.buf.reserve_exact(target - self.buf.len());
+            // The allocator may round up: count what the buffer holds.
+            let now = self.buf.capacity();
+            if now > target {
+                HELD.fetch_add(now - target, Ordering::AcqRel);
+            }
+            self.charged = now;
+        }
+        self.buf.extend_from_slice(bytes);
+        Ok(())
     }
 }
 
 impl Deref for Body {
     type Target = Vec<u8>;
     fn deref(&self) -> &Vec<u8> {
-        &self.0
+        &self.buf
     }
 }
 
+/// In place only (parsers edit a body where it lies): growing it this way is not counted,
+/// which [`Body::extend_within_budget`] is for.
 impl DerefMut for Body {
     fn deref_mut(&mut self) -> &mut Vec<u8> {
-        &mut self.0
+        &mut self.buf
     }
 }
 
 impl Drop for Body {
     fn drop(&mut self) {
-        BODIES.give(std::mem::take(&mut self.0));
+        HELD.fetch_sub(self.charged, Ordering::AcqRel);
+        BODIES.give(std::mem::take(&mut self.buf));
     }
 }
 

@@ -22,6 +22,11 @@ pub enum ScrapeError {
     Status(String),
     #[error("body size limit exceeded")]
     BodySizeLimit,
+    /// The bodies being read at once would pass their budget (see `body_pool`).
+    #[error(
+        "scrape bodies in flight would hold more than {budget} bytes, vigil's bound (a quarter of memory); this body reached {wanted} bytes (set body_size_limit to bound one target)"
+    )]
+    BodyBudget { budget: usize, wanted: usize },
     #[error("Get {0:?}: context deadline exceeded")]
     Timeout(String),
 }
@@ -687,7 +692,11 @@ impl Scraper {
                 if self.body_limit > 0 && (buf.len() + chunk.len()) as u64 >= self.body_limit {
                     return Err(ScrapeError::BodySizeLimit);
                 }
-                buf.extend_from_slice(&chunk);
+                buf.extend_within_budget(&chunk)
+                    .map_err(|o| ScrapeError::BodyBudget {
+                        budget: o.budget,
+                        wanted: o.wanted,
+                    })?;
             }
             Ok(Fetched {
                 body: buf,

@@ -298,6 +298,13 @@ impl Reloader {
 /// take more than that quarter between them. Rule groups evaluate on their own threads, each
 /// bounded by the same figure, so many groups at once can add to it.
 fn default_query_max_bytes() -> usize {
+    let mem = usable_memory();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+    (mem / 4 / cores).max(64 << 20) as usize
+}
+
+/// The memory vigil may use: the machine's, or its cgroup's limit when lower (a container).
+fn usable_memory() -> u64 {
     let read = |p: &str| std::fs::read_to_string(p).ok();
     let mem_total = read("/proc/meminfo")
         .and_then(|m| {
@@ -311,9 +318,7 @@ fn default_query_max_bytes() -> usize {
     let cgroup = read("/sys/fs/cgroup/memory.max")
         .or_else(|| read("/sys/fs/cgroup/memory/memory.limit_in_bytes"))
         .and_then(|v| v.trim().parse::<u64>().ok());
-    let mem = cgroup.map_or(mem_total, |c| c.min(mem_total));
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
-    (mem / 4 / cores).max(64 << 20) as usize
+    cgroup.map_or(mem_total, |c| c.min(mem_total))
 }
 
 fn init_logging(f: &ServerFlags) {
@@ -508,6 +513,10 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
             flags.query_max_samples
         ),
     };
+    // Every scrape body in flight together: a quarter of memory (see `body_pool`), so a
+    // target that sends without end, or a gzip body that expands to gigabytes, fails its own
+    // scrape instead of taking the process down.
+    vigil_scrape::body_pool::set_budget((usable_memory() / 4).min(usize::MAX as u64) as usize);
     let query_max_bytes: usize = match flags.query_max_bytes.as_deref() {
         None => default_query_max_bytes(),
         Some(s) => match parse_size(s) {
