@@ -484,7 +484,7 @@ impl Scraper {
         want: &[&str],
     ) -> Result<Reply, PostError> {
         let run = async {
-            let resp = self.send_post(url, headers, body).await?;
+            let mut resp = self.send_post(url, headers, body).await?;
             let status = resp.status().as_u16();
             let found = want
                 .iter()
@@ -495,14 +495,19 @@ impl Scraper {
                         .map(str::to_string)
                 })
                 .collect();
-            // Error bodies are for the log: the first KiB is enough.
+            // Error bodies are for the log: the first KiB is enough, and no more is read (a
+            // receiver's error body may be of any size).
             let text = if (200..300).contains(&status) {
                 String::new()
             } else {
-                let b = resp.bytes().await.unwrap_or_default();
-                String::from_utf8_lossy(&b[..b.len().min(1024)])
-                    .trim()
-                    .to_string()
+                let mut b = Vec::new();
+                while b.len() < 1024 {
+                    match resp.chunk().await {
+                        Ok(Some(c)) => b.extend_from_slice(&c[..c.len().min(1024 - b.len())]),
+                        _ => break,
+                    }
+                }
+                String::from_utf8_lossy(&b).trim().to_string()
             };
             Ok(Reply {
                 status,

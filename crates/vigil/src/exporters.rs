@@ -117,6 +117,9 @@ pub fn probe(f: ProbeFlags) -> ExitCode {
         return ExitCode::FAILURE;
     };
     init_logging(&f.log_level, &f.log_format);
+    // Bodies being probed at once hold at most a quarter of memory: a site sending without
+    // end fails its own probe (see `probe::set_body_budget`).
+    probe::set_body_budget((crate::server::usable_memory() / 4).min(usize::MAX as u64) as usize);
     let Some(rt) = runtime("probe") else {
         return ExitCode::FAILURE;
     };

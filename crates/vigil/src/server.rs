@@ -304,7 +304,7 @@ fn default_query_max_bytes() -> usize {
 }
 
 /// The memory vigil may use: the machine's, or its cgroup's limit when lower (a container).
-fn usable_memory() -> u64 {
+pub(crate) fn usable_memory() -> u64 {
     let read = |p: &str| std::fs::read_to_string(p).ok();
     let mem_total = read("/proc/meminfo")
         .and_then(|m| {

@@ -4,6 +4,7 @@
 //! module's `http` section) are read here too.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use axum::http::header;
@@ -76,6 +77,55 @@ const HTTP_UNSUPPORTED: [&str; 15] = [
     "enable_http2",
     "http_headers",
 ];
+
+/// The bytes every probe's body being read holds, and the most they may hold together (the
+/// prober sets a quarter of its memory). A probed site that sends without end would otherwise
+/// take the prober's memory before the probe's timeout; past the budget the probe fails as a
+/// body that cannot be read does, and the prober goes on.
+static HELD: AtomicUsize = AtomicUsize::new(0);
+static BUDGET: AtomicUsize = AtomicUsize::new(usize::MAX);
+
+/// Set the most all bodies being probed may hold at once.
+pub fn set_body_budget(bytes: usize) {
+    BUDGET.store(bytes, Ordering::Relaxed);
+}
+
+/// Bytes counted in [`HELD`], given back when dropped.
+struct HeldBytes(usize);
+
+impl Drop for HeldBytes {
+    fn drop(&mut self) {
+        HELD.fetch_sub(self.0, Ordering::AcqRel);
+    }
+}
+
+/// A response body read whole, counted against the budget as it arrives.
+async fn read_within_budget(
+    mut body: hyper::body::Incoming,
+) -> Result<(Vec<u8>, HeldBytes), String> {
+    let mut out = Vec::new();
+    let mut held = HeldBytes(0);
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| e.to_string())?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        let n = bytes::Buf::remaining(&data);
+        let budget = BUDGET.load(Ordering::Relaxed);
+        let charged = HELD.fetch_update(Ordering::AcqRel, Ordering::Relaxed, |h| {
+            h.checked_add(n).filter(|&t| t <= budget)
+        });
+        if charged.is_err() {
+            return Err(format!(
+                "the bodies being probed at once would hold more than {budget} bytes, vigil's bound (a quarter of memory); this one had reached {} bytes",
+                out.len() + n
+            ));
+        }
+        held.0 += n;
+        out.extend_from_slice(bytes::Buf::chunk(&data));
+    }
+    Ok((out, held))
+}
 
 impl HttpOptions {
     /// The `http` section of a module.
@@ -435,11 +485,11 @@ pub(super) async fn probe_http(o: &HttpOptions, target: &str, out: &mut Outcome)
         }
         // After a request error the exporter never reads the body (its length stays 0).
         let t = Instant::now();
-        let body = if errored {
-            bytes::Bytes::new()
+        let (body, _held) = if errored {
+            (Vec::new(), HeldBytes(0))
         } else {
-            match resp.into_body().collect().await {
-                Ok(b) => b.to_bytes(),
+            match read_within_budget(resp.into_body()).await {
+                Ok(b) => b,
                 Err(e) => {
                     out.log(format!("Failed to read HTTP response body: {e}"));
                     return false;
