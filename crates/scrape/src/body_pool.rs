@@ -8,7 +8,7 @@
 //! in flight, not one per thread. Bodies expected below [`MIN_KEPT`] come from malloc as
 //! before: they are cheap and any arena reuses them.
 
-use std::ops::{Deref, DerefMut};
+use std::ops::Deref;
 use std::time::{Duration, Instant};
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -39,8 +39,8 @@ pub static BODIES: BodyPool = BodyPool::new();
 /// The bytes every body being read or parsed holds (their buffers' capacity), and the most
 /// they may hold together. Without a `body_size_limit` nothing else bounds a body: a target
 /// that sends without end, or a small gzip body that expands to gigabytes, would take the
-/// process's memory before its scrape timeout. Past the budget the scrape that would grow
-/// fails instead ([`OverBudget`]) and the server goes on.
+/// process's memory before its scrape timeout. Past the budget, or past half of it for one
+/// body, the scrape that would grow fails instead ([`OverBudget`]) and the server goes on.
 static HELD: AtomicUsize = AtomicUsize::new(0);
 static BUDGET: AtomicUsize = AtomicUsize::new(usize::MAX);
 
@@ -89,11 +89,11 @@ pub struct Body {
 
 impl Body {
     /// An empty body with room for `want` bytes (see [`BodyPool::take`]); the room is
-    /// counted against the budget (none if that would pass it: the body then grows, and is
-    /// counted, as bytes arrive).
+    /// counted against the budget (none if that would pass it, or half of it: the body then
+    /// grows, and is counted, as bytes arrive).
     pub fn with_capacity(want: usize) -> Body {
         let buf = BODIES.take(want);
-        if charge(buf.capacity()) {
+        if buf.capacity() <= budget() / 2 && charge(buf.capacity()) {
             let charged = buf.capacity();
             return Body { buf, charged };
         }
@@ -101,23 +101,29 @@ impl Body {
         Body::default()
     }
 
-    /// Append `bytes`, growing the buffer (as a `Vec` grows: at least doubling) only if the
-    /// bodies in flight stay within the budget.
+    /// Append `bytes`, growing the buffer (as a `Vec` grows: at least doubling, less where
+    /// the budget has less left) only while the bodies in flight stay within the budget and
+    /// this one within half of it, so one target cannot take every other target's room.
     pub fn extend_within_budget(&mut self, bytes: &[u8]) -> Result<(), OverBudget> {
         let need = self.buf.len() + bytes.len();
         if need > self.buf.capacity() {
-            let grown = need.max(self.buf.capacity().saturating_mul(2));
-            // The doubled size if it fits, else just what is needed.
-            let target = if charge(grown - self.charged) {
-                grown
-            } else if charge(need.saturating_sub(self.charged)) {
-                need
-            } else {
-                return Err(OverBudget {
-                    budget: budget(),
-                    wanted: need,
-                });
+            let budget = budget();
+            let over = OverBudget {
+                budget,
+                wanted: need,
             };
+            if need > budget / 2 {
+                return Err(over);
+            }
+            let grown = need
+                .max(self.buf.capacity().saturating_mul(2))
+                .min(budget / 2);
+            // As much of the doubled size as is left, and at least what is needed.
+            let left = budget.saturating_sub(HELD.load(Ordering::Relaxed));
+            let target = grown.min(self.charged + left).max(need);
+            if !charge(target - self.charged) {
+                return Err(over);
+            }
             self.buf.reserve_exact(target - self.buf.len());
             // The allocator may round up: count what the buffer holds.
             let now = self.buf.capacity();
@@ -135,14 +141,6 @@ impl Deref for Body {
     type Target = Vec<u8>;
     fn deref(&self) -> &Vec<u8> {
         &self.buf
-    }
-}
-
-/// In place only (parsers edit a body where it lies): growing it this way is not counted,
-/// which [`Body::extend_within_budget`] is for.
-impl DerefMut for Body {
-    fn deref_mut(&mut self) -> &mut Vec<u8> {
-        &mut self.buf
     }
 }
 

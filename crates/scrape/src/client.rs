@@ -24,7 +24,7 @@ pub enum ScrapeError {
     BodySizeLimit,
     /// The bodies being read at once would pass their budget (see `body_pool`).
     #[error(
-        "scrape bodies in flight would hold more than {budget} bytes, vigil's bound (a quarter of memory); this body reached {wanted} bytes (set body_size_limit to bound one target)"
+        "the body would pass vigil's bound on scrape bodies: {budget} bytes for all being read at once (a quarter of memory), half of that for one; it reached {wanted} bytes (set body_size_limit to bound one target)"
     )]
     BodyBudget { budget: usize, wanted: usize },
     #[error("Get {0:?}: context deadline exceeded")]

@@ -1,6 +1,6 @@
 //! The scrape manager: one pool per job of the current config, fed by discovery.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -38,6 +38,12 @@ impl ApplyError {
     }
 }
 
+/// Scrape clients built for a config and not yet in use (see [`ScrapeManager::prepare`]).
+pub struct Prepared {
+    configs: Vec<ScrapeConfig>,
+    scrapers: HashMap<String, crate::client::Scraper>,
+}
+
 pub struct ScrapeManager {
     storage: Arc<dyn Storage>,
     pools: Mutex<BTreeMap<String, ScrapePool>>,
@@ -54,39 +60,34 @@ impl ScrapeManager {
         })
     }
 
-    /// Check that every pool `configs` would build or change can make its client (files
-    /// readable, TLS material usable), changing nothing: a reload runs this before it
-    /// changes any part of the server, so a bad scrape config leaves remote write and the
-    /// rest as they were too.
-    pub fn check_config(&self, configs: &[ScrapeConfig]) -> Result<(), ApplyError> {
+    /// Build the client of every pool `configs` would start or change, changing nothing: a
+    /// reload does this before it changes any part of the server, so a job whose CA file
+    /// cannot be read leaves remote write and the rest as they were, and [`Self::commit`]
+    /// then cannot fail (no file is read again in between).
+    pub fn prepare(&self, configs: &[ScrapeConfig]) -> Result<Prepared, ApplyError> {
         let pools = self.pools.lock();
+        let mut scrapers = HashMap::new();
         for c in configs {
             if pools.get(&c.job_name).is_some_and(|p| p.config() == c) {
                 continue;
             }
-            crate::client::Scraper::new(c).map_err(|e| ApplyError::new(c, e))?;
+            let s = crate::client::Scraper::new(c).map_err(|e| ApplyError::new(c, e))?;
+            scrapers.insert(c.job_name.clone(), s);
         }
-        Ok(())
+        Ok(Prepared {
+            configs: configs.to_vec(),
+            scrapers,
+        })
     }
 
-    /// Make the pools match `configs`. All new pools are built before any is swapped in, so
-    /// a bad config (say, an unreadable CA file) changes nothing.
-    pub fn apply_config(&self, configs: &[ScrapeConfig]) -> Result<(), ApplyError> {
+    /// Make the pools match a prepared config: removed ones stop, changed ones take their new
+    /// client, new ones start with theirs.
+    pub fn commit(&self, prepared: Prepared) {
+        let Prepared {
+            configs,
+            mut scrapers,
+        } = prepared;
         let mut pools = self.pools.lock();
-        let mut fresh: Vec<ScrapePool> = Vec::new();
-        for c in configs {
-            match pools.get(&c.job_name) {
-                Some(p) if p.config() == c => {}
-                Some(_) => {
-                    // Check the new client builds before touching the running pool.
-                    crate::client::Scraper::new(c).map_err(|e| ApplyError::new(c, e))?;
-                }
-                None => fresh.push(
-                    ScrapePool::new(c.clone(), self.storage.clone())
-                        .map_err(|e| ApplyError::new(c, e))?,
-                ),
-            }
-        }
         let sets = self.last_sets.lock().clone();
         let wanted: std::collections::HashSet<&str> =
             configs.iter().map(|c| c.job_name.as_str()).collect();
@@ -97,17 +98,29 @@ impl ScrapeManager {
             }
             keep
         });
-        for c in configs {
-            if let Some(p) = pools.get_mut(&c.job_name) {
-                p.reload(c.clone()).map_err(|e| ApplyError::new(c, e))?;
+        for c in configs.iter() {
+            let Some(scraper) = scrapers.remove(&c.job_name) else {
+                // Unchanged since it was prepared (reloads run one at a time).
+                continue;
+            };
+            match pools.get_mut(&c.job_name) {
+                Some(p) => p.reload_with(c.clone(), scraper),
+                None => {
+                    let mut p = ScrapePool::with_scraper(c.clone(), self.storage.clone(), scraper);
+                    if let Some(g) = sets.get(&p.name) {
+                        p.sync(g.clone());
+                    }
+                    pools.insert(p.name.clone(), p);
+                }
             }
         }
-        for mut p in fresh {
-            if let Some(g) = sets.get(&p.name) {
-                p.sync(g.clone());
-            }
-            pools.insert(p.name.clone(), p);
-        }
+    }
+
+    /// Make the pools match `configs`: [`Self::prepare`], then [`Self::commit`]. A bad config
+    /// (say, an unreadable CA file) changes nothing.
+    pub fn apply_config(&self, configs: &[ScrapeConfig]) -> Result<(), ApplyError> {
+        let prepared = self.prepare(configs)?;
+        self.commit(prepared);
         Ok(())
     }
 

@@ -55,7 +55,12 @@ impl ScrapePool {
         storage: Arc<dyn Storage>,
     ) -> Result<Self, crate::client::ClientError> {
         let scraper = Scraper::new(&cfg)?;
-        Ok(ScrapePool {
+        Ok(ScrapePool::with_scraper(cfg, storage, scraper))
+    }
+
+    /// A pool whose client was built beforehand (a reload builds every client first).
+    pub fn with_scraper(cfg: ScrapeConfig, storage: Arc<dyn Storage>, scraper: Scraper) -> Self {
+        ScrapePool {
             name: cfg.job_name.clone(),
             ctx: PoolContext {
                 cfg: Arc::new(cfg),
@@ -67,7 +72,7 @@ impl ScrapePool {
             retiring: HashMap::new(),
             dropped: Vec::new(),
             groups: Vec::new(),
-        })
+        }
     }
 
     pub fn config(&self) -> &ScrapeConfig {
@@ -81,6 +86,15 @@ impl ScrapePool {
             return Ok(());
         }
         let scraper = Scraper::new(&cfg)?;
+        self.reload_with(cfg, scraper);
+        Ok(())
+    }
+
+    /// As [`ScrapePool::reload`], with the new config's client built beforehand.
+    pub fn reload_with(&mut self, cfg: ScrapeConfig, scraper: Scraper) {
+        if *self.ctx.cfg == cfg {
+            return;
+        }
         metrics::POOL_RELOADS.inc();
         for (_, r) in self.loops.drain() {
             let _ = r.stop.send(Stop::Replaced);
@@ -94,7 +108,6 @@ impl ScrapePool {
         };
         let groups = std::mem::take(&mut self.groups);
         self.sync(groups);
-        Ok(())
     }
 
     /// Bring the loops in line with `groups`: new targets start, vanished ones stop (with

@@ -105,6 +105,15 @@ async fn bodies_past_the_budget_fail_their_scrape_and_nothing_else() {
             "{}",
             st.last_error
         );
+        // One body alone stops at half the budget (plus the chunk that would pass it).
+        let reached: usize = st
+            .last_error
+            .split("it reached ")
+            .nth(1)
+            .and_then(|r| r.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap();
+        assert!(reached <= BUDGET / 2 + (1 << 20), "{}", st.last_error);
         assert_eq!(
             vigil_scrape::body_pool::held(),
             0,
@@ -117,4 +126,39 @@ async fn bodies_past_the_budget_fail_their_scrape_and_nothing_else() {
     let mut lp = scrape_loop(fine);
     lp.scrape_and_report().await;
     assert_eq!(lp.status().health, Health::Up, "{}", lp.status().last_error);
+
+    // One body holds at most half the budget: a target that sends 14 MiB and then stalls
+    // until its timeout leaves room for another target's 10 MiB body meanwhile.
+    let stall = server(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nConnection: close\r\n\r\n"
+            .into(),
+        |c| {
+            let _ = c.write_all("# padding\n".repeat((14 << 20) / 10).as_bytes());
+            std::thread::sleep(std::time::Duration::from_secs(4));
+        },
+    );
+    let big_body: String = (0..500_000)
+        .map(|i| format!("big{{n=\"{i:07}\"}} 1\n"))
+        .collect();
+    assert!(big_body.len() > 8 << 20 && big_body.len() < 12 << 20);
+    let big = server(
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nConnection: close\r\n\r\n{big_body}"
+        ),
+        |_| {},
+    );
+    let (mut slow, mut other) = (scrape_loop(stall), scrape_loop(big));
+    let second = async {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        other.scrape_and_report().await;
+        assert!(
+            vigil_scrape::body_pool::held() > 0,
+            "the stalled body is still held"
+        );
+    };
+    tokio::join!(slow.scrape_and_report(), second);
+    let st = other.status();
+    assert_eq!(st.health, Health::Up, "{}", st.last_error);
+    assert_eq!(st.last_samples, 500_000);
+    assert_eq!(vigil_scrape::body_pool::held(), 0);
 }

@@ -216,10 +216,11 @@ impl Reloader {
                 })?;
                 let alerting = vigil_rules::notifier::Notifier::prepare(&cfg.alerting)?;
                 let remote_read = self.remote_read.prepare(&cfg)?;
-                // Scrape clients are checked before remote write changes: a job whose CA file
+                // Scrape clients are built before remote write changes: a job whose CA file
                 // cannot be read fails the reload with every part as it was.
-                self.scrape
-                    .check_config(&cfg.scrape_configs)
+                let scrape = self
+                    .scrape
+                    .prepare(&cfg.scrape_configs)
                     .map_err(|e| e.to_string())?;
                 // Remote write next: it fails (changing nothing) if an endpoint's client cannot
                 // be built. Stopping a removed queue waits for its flush, off the async workers.
@@ -230,9 +231,7 @@ impl Reloader {
                         self.remote_flush,
                     )
                 })?;
-                self.scrape
-                    .apply_config(&cfg.scrape_configs)
-                    .map_err(|e| e.to_string())?;
+                self.scrape.commit(scrape);
                 self.remote_read.commit(remote_read);
                 self.notifier.commit(alerting, &cfg.global.external_labels);
                 self.rules.apply(

@@ -78,8 +78,8 @@ const HTTP_UNSUPPORTED: [&str; 15] = [
     "http_headers",
 ];
 
-/// The bytes every probe's body being read holds, and the most they may hold together (the
-/// prober sets a quarter of its memory). A probed site that sends without end would otherwise
+/// The bytes every probe's body being read holds (its buffer's capacity), and the most they
+/// may hold together (the prober sets a quarter of its memory). A probed site that sends without end would otherwise
 /// take the prober's memory before the probe's timeout; past the budget the probe fails as a
 /// body that cannot be read does, and the prober goes on.
 static HELD: AtomicUsize = AtomicUsize::new(0);
@@ -99,30 +99,46 @@ impl Drop for HeldBytes {
     }
 }
 
-/// A response body read whole, counted against the budget as it arrives.
+/// Count `bytes` more as held, unless that passes `budget`.
+fn charge(bytes: usize, budget: usize) -> bool {
+    HELD.fetch_update(Ordering::AcqRel, Ordering::Relaxed, |h| {
+        h.checked_add(bytes).filter(|&t| t <= budget)
+    })
+    .is_ok()
+}
+
+/// A response body read whole, its buffer's capacity counted against the budget as it grows
+/// (at most half of it for one body, so one site cannot take every other probe's room).
 async fn read_within_budget(
     mut body: hyper::body::Incoming,
 ) -> Result<(Vec<u8>, HeldBytes), String> {
-    let mut out = Vec::new();
+    let mut out: Vec<u8> = Vec::new();
     let mut held = HeldBytes(0);
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| e.to_string())?;
         let Ok(data) = frame.into_data() else {
             continue;
         };
-        let n = bytes::Buf::remaining(&data);
-        let budget = BUDGET.load(Ordering::Relaxed);
-        let charged = HELD.fetch_update(Ordering::AcqRel, Ordering::Relaxed, |h| {
-            h.checked_add(n).filter(|&t| t <= budget)
-        });
-        if charged.is_err() {
-            return Err(format!(
-                "the bodies being probed at once would hold more than {budget} bytes, vigil's bound (a quarter of memory); this one had reached {} bytes",
-                out.len() + n
-            ));
+        let chunk = bytes::Buf::chunk(&data);
+        let need = out.len() + chunk.len();
+        if need > out.capacity() {
+            let budget = BUDGET.load(Ordering::Relaxed);
+            let grown = need.max(out.capacity().saturating_mul(2)).min(budget / 2);
+            let left = budget.saturating_sub(HELD.load(Ordering::Relaxed));
+            let target = grown.min(held.0 + left).max(need);
+            if need > budget / 2 || !charge(target - held.0, budget) {
+                return Err(format!(
+                    "the body would pass vigil's bound on probed bodies: {budget} bytes for all being read at once (a quarter of memory), half of that for one; it reached {need} bytes"
+                ));
+            }
+            out.reserve_exact(target - out.len());
+            // The allocator may round up: count what the buffer holds.
+            if out.capacity() > target {
+                HELD.fetch_add(out.capacity() - target, Ordering::AcqRel);
+            }
+            held.0 = out.capacity();
         }
-        held.0 += n;
-        out.extend_from_slice(bytes::Buf::chunk(&data));
+        out.extend_from_slice(chunk);
     }
     Ok((out, held))
 }
