@@ -66,7 +66,13 @@ pub enum TestValue {
 /// Expand a values notation of floats only (`1 2+3x4 _ stale _x2`) into optional values per
 /// step (what `promtool test rules` input series use).
 pub fn expand(vals: &str) -> Result<Vec<Option<f64>>, String> {
-    expand_values(vals)?
+    expand_within(vals, usize::MAX)
+}
+
+/// As [`expand`], refusing a notation of more than `max` values before making them (a rule
+/// test's `1x100000000000` must not take the machine's memory or time).
+pub fn expand_within(vals: &str, max: usize) -> Result<Vec<Option<f64>>, String> {
+    expand_values_within(vals, max)?
         .into_iter()
         .map(|p| match p {
             None => Ok(None),
@@ -105,8 +111,22 @@ fn items(vals: &str) -> Result<Vec<&str>, String> {
 /// Expand a values notation (`1 2+3x4 _ stale _x2 {{schema:0 sum:1 count:1}}x3`) into
 /// optional values per step.
 pub fn expand_values(vals: &str) -> Result<Vec<Option<TestValue>>, String> {
+    expand_values_within(vals, usize::MAX)
+}
+
+/// As [`expand_values`], refusing a notation of more than `max` values before making them.
+pub fn expand_values_within(vals: &str, max: usize) -> Result<Vec<Option<TestValue>>, String> {
     let mut out = Vec::new();
+    // Whether `more` values fit beside those made so far.
+    let room = |made: usize, more: usize| {
+        if made.saturating_add(more) > max {
+            Err(format!("more than {max} values"))
+        } else {
+            Ok(())
+        }
+    };
     for item in items(vals)? {
+        room(out.len(), 1)?;
         if item == "_" {
             out.push(None);
             continue;
@@ -117,11 +137,12 @@ pub fn expand_values(vals: &str) -> Result<Vec<Option<TestValue>>, String> {
         }
         if let Some(n) = item.strip_prefix("_x") {
             let n: usize = n.parse().map_err(|_| format!("bad item {item}"))?;
+            room(out.len(), n)?;
             out.extend(std::iter::repeat_n(None, n));
             continue;
         }
         if item.starts_with("{{") {
-            out.extend(expand_histogram_item(item)?);
+            out.extend(expand_histogram_item(item, max - out.len())?);
             continue;
         }
         if let Some((head, times)) = item.rsplit_once('x')
@@ -140,6 +161,7 @@ pub fn expand_values(vals: &str) -> Result<Vec<Option<TestValue>>, String> {
                 Some((i, _)) => (num(&head[..i])?, num(&head[i..])?),
                 None => (num(head)?, 0.0),
             };
+            room(out.len(), times.saturating_add(1))?;
             // By repeated addition, as upstream (not start + k * step: the last bits differ).
             let mut cur = start;
             for _ in 0..=times {
@@ -155,7 +177,14 @@ pub fn expand_values(vals: &str) -> Result<Vec<Option<TestValue>>, String> {
 
 /// `{{a}}`, `{{a}}xN`, `{{a}}+{{b}}xN` or `{{a}}-{{b}}xN`: N+1 histograms, each `b` more
 /// (or less) than the one before.
-fn expand_histogram_item(item: &str) -> Result<Vec<Option<TestValue>>, String> {
+fn expand_histogram_item(item: &str, max: usize) -> Result<Vec<Option<TestValue>>, String> {
+    let fits = |n: usize| {
+        if n.saturating_add(1) > max {
+            Err(format!("more than {max} values"))
+        } else {
+            Ok(())
+        }
+    };
     let end = item.find("}}").ok_or("unclosed histogram")? + 2;
     let first = parse_histogram(&item[2..end - 2])?;
     let rest = &item[end..];
@@ -164,6 +193,7 @@ fn expand_histogram_item(item: &str) -> Result<Vec<Option<TestValue>>, String> {
     }
     if let Some(n) = rest.strip_prefix('x') {
         let n: usize = n.parse().map_err(|_| format!("bad item {item}"))?;
+        fits(n)?;
         return Ok(vec![Some(TestValue::H(first)); n + 1]);
     }
     let sign = match rest.as_bytes()[0] {
@@ -180,6 +210,7 @@ fn expand_histogram_item(item: &str) -> Result<Vec<Option<TestValue>>, String> {
         .strip_prefix('x')
         .and_then(|n| n.parse().ok())
         .ok_or_else(|| format!("bad item {item}"))?;
+    fits(n)?;
     let inc = parse_histogram(inc)?;
     let mut out = vec![Some(TestValue::H(first.clone()))];
     let mut cur = first;

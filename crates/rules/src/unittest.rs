@@ -222,10 +222,9 @@ fn run_group(
                 Ok(l) => l,
                 Err(e) => return vec![e],
             };
-            let values = match vigil_promql::promqltest::expand(&s.values.0) {
-                Ok(v) if v.len() <= MAX_POINTS => v,
-                Ok(_) => return vec![format!("{}: more than {MAX_POINTS} values", s.series)],
-                Err(e) => return vec![e],
+            let values = match vigil_promql::promqltest::expand_within(&s.values.0, MAX_POINTS) {
+                Ok(v) => v,
+                Err(e) => return vec![format!("{}: {e}", s.series)],
             };
             let mut r = 0;
             for (i, v) in values.into_iter().enumerate() {
@@ -306,7 +305,22 @@ fn run_group(
             Err(e) => return vec![e],
         }
     }
-    let iv = eval_interval.as_millis() as i64;
+    let iv = eval_interval.as_millis().min(i64::MAX as u128) as i64;
+    if iv <= 0 {
+        return vec![format!(
+            "{name_line}    evaluation_interval must be positive, not {}",
+            format_duration_ms(iv)
+        )];
+    }
+    // The groups are evaluated at every interval up to the last eval_time: bounded as the
+    // input series are, so a far eval_time is an error, not hours of work.
+    if max_t / iv >= MAX_POINTS as i64 {
+        return vec![format!(
+            "{name_line}    eval_time {} is more than {MAX_POINTS} evaluation intervals of {} away",
+            format_duration_ms(max_t),
+            format_duration_ms(iv)
+        )];
+    }
     let mut ts = 0i64;
     while ts <= max_t {
         // A rule that fails stops the group's tests with that error alone, as in promtool.
@@ -327,7 +341,7 @@ fn run_group(
             return eval_errs;
         }
         // Alert tests due in [ts, ts + interval).
-        for (&t, tests) in alert_tests.range(ts..ts + iv) {
+        for (&t, tests) in alert_tests.range(ts..ts.saturating_add(iv)) {
             for at in tests {
                 let mut got: Vec<(Labels, BTreeMap<String, String>)> = groups
                     .iter()
@@ -359,7 +373,10 @@ fn run_group(
                 }
             }
         }
-        ts += iv;
+        ts = ts.saturating_add(iv);
+        if ts == i64::MAX {
+            break;
+        }
     }
     for (et, &t) in tg.promql_expr_test.iter().zip(&expr_times) {
         let got = match vigil_promql::parse(&et.expr)
@@ -559,5 +576,48 @@ mod tests {
         assert_eq!(format_duration_ms(604_800_000), "1w");
         assert_eq!(go_duration(0), "0s");
         assert_eq!(go_duration(60_000), "1m0s");
+    }
+
+    /// Series notations and eval times past the bound are errors before any work: no
+    /// allocation of a hundred billion values, no years of evaluation rounds.
+    #[test]
+    fn huge_series_and_eval_times_are_refused_up_front() {
+        let dir = std::env::temp_dir().join(format!("vigil-unittest-huge-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("r.yml"),
+            "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up == 0\n",
+        )
+        .unwrap();
+        let run = |values: &str, eval: &str, interval: &str| -> Vec<String> {
+            let f = dir.join("t.yml");
+            std::fs::write(
+                &f,
+                format!(
+                    "rule_files: [r.yml]\nevaluation_interval: {interval}\ntests:\n  - interval: 1m\n    input_series:\n      - series: 'up{{job=\"a\"}}'\n        values: '{values}'\n    alert_rule_test:\n      - eval_time: {eval}\n        alertname: A\n"
+                ),
+            )
+            .unwrap();
+            run_file(&f, &Engine::default()).err().unwrap_or_default()
+        };
+        for values in [
+            "1x100000000000",
+            "_x100000000000",
+            "1x18446744073709551615",
+            "1+1x18446744073709551615",
+            "0 _x18446744073709551615",
+        ] {
+            let errs = run(values, "1m", "1m");
+            assert!(
+                errs.iter().any(|e| e.contains("more than 10000000 values")),
+                "{values}: {errs:?}"
+            );
+        }
+        let errs = run("0x10", "1e12", "1m");
+        assert!(
+            errs.iter().any(|e| e.contains("evaluation intervals")),
+            "{errs:?}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -37,25 +37,32 @@ pub fn routes() -> Router<Arc<AppState>> {
 
 /// The dashboards vigil renders (built in, then `--dashboards.dir`, re-read on each request so
 /// an edited file shows on the next load), with any file that could not be read.
-async fn dashboards(State(s): St) -> Response {
-    let (ds, errors) = crate::dashboards::load_all(
-        s.dashboards_dir.as_deref(),
-        s.dashboards_provisioning.as_deref(),
-    );
-    ok(json!({
+async fn dashboards(State(s): St) -> Result<Response, ApiError> {
+    let (ds, errors) = load_dashboards(&s).await?;
+    Ok(ok(json!({
         "dashboards": ds.iter().map(|d| d.summary()).collect::<Vec<_>>(),
         "errors": errors,
-    }))
+    })))
+}
+
+/// Every dashboard, read and parsed on a blocking thread: the files may be many and large,
+/// and the async workers also drive scrapes.
+async fn load_dashboards(
+    s: &AppState,
+) -> Result<(Vec<crate::dashboards::Dashboard>, Vec<String>), ApiError> {
+    let (dir, providers) = (s.dashboards_dir.clone(), s.dashboards_provisioning.clone());
+    tokio::task::spawn_blocking(move || {
+        crate::dashboards::load_all(dir.as_deref(), providers.as_deref())
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("reading dashboards failed: {e}")))
 }
 
 async fn dashboard(
     State(s): St,
     axum::extract::Path(uid): axum::extract::Path<String>,
 ) -> Result<Response, ApiError> {
-    let (ds, _) = crate::dashboards::load_all(
-        s.dashboards_dir.as_deref(),
-        s.dashboards_provisioning.as_deref(),
-    );
+    let (ds, _) = load_dashboards(&s).await?;
     let d = ds
         .into_iter()
         .find(|d| d.uid == uid)
@@ -209,23 +216,35 @@ async fn metadata(State(s): St, RawQuery(q): RawQuery) -> Result<Response, ApiEr
     let p = Params::from(q, &HeaderMap::new(), &Bytes::new())?;
     let max_metrics = parse_limit(&p, "limit")?;
     let per_metric = parse_limit(&p, "limit_per_metric")?;
-    let only = p.get("metric");
-    let mut out: BTreeMap<String, Vec<Json>> = BTreeMap::new();
-    for t in s.scrape.targets().active {
-        let md = t.status.lock().metadata.clone();
-        for m in md.iter().filter(|m| only.is_none_or(|o| o == m.family)) {
-            let entry = json!({"type": m.kind, "help": m.help, "unit": m.unit});
-            let list = out.entry(m.family.clone()).or_default();
-            if !list.contains(&entry) && per_metric.is_none_or(|n| list.len() < n) {
-                list.push(entry);
+    let only = p.get("metric").map(str::to_string);
+    // A walk over every target's metadata: on a blocking thread, not an async worker, which
+    // also drives scrapes.
+    let scrape = s.scrape.clone();
+    let data = tokio::task::spawn_blocking(move || {
+        let mut out: BTreeMap<String, Vec<Json>> = BTreeMap::new();
+        for t in scrape.targets().active {
+            let md = t.status.lock().metadata.clone();
+            for m in md
+                .iter()
+                .filter(|m| only.as_ref().is_none_or(|o| *o == m.family))
+            {
+                let list = out.entry(m.family.clone()).or_default();
+                if per_metric.is_some_and(|n| list.len() >= n) {
+                    continue;
+                }
+                let entry = json!({"type": m.kind, "help": m.help, "unit": m.unit});
+                if !list.contains(&entry) {
+                    list.push(entry);
+                }
             }
         }
-    }
-    let data: serde_json::Map<String, Json> = out
-        .into_iter()
-        .take(max_metrics.unwrap_or(usize::MAX))
-        .map(|(k, v)| (k, Json::Array(v)))
-        .collect();
+        out.into_iter()
+            .take(max_metrics.unwrap_or(usize::MAX))
+            .map(|(k, v)| (k, Json::Array(v)))
+            .collect::<serde_json::Map<String, Json>>()
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("reading metadata failed: {e}")))?;
     Ok(ok(Json::Object(data)))
 }
 

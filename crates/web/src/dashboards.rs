@@ -16,8 +16,7 @@ const BUILTIN: [&str; 3] = [
 /// The directories a Grafana provisioning file (`providers.yaml`) points at: every provider of
 /// type `file` contributes its `options.path`.
 pub fn provisioned_dirs(providers_yaml: &Path) -> Result<Vec<std::path::PathBuf>, String> {
-    let text = std::fs::read_to_string(providers_yaml)
-        .map_err(|e| format!("{}: {e}", providers_yaml.display()))?;
+    let text = read_bounded(providers_yaml)?;
     let v: Value =
         serde_saphyr::from_str(&text).map_err(|e| format!("{}: {e}", providers_yaml.display()))?;
     Ok(v["providers"]
@@ -87,9 +86,34 @@ fn from_json(v: Value, fallback_uid: &str, source: &str) -> Option<Dashboard> {
     })
 }
 
+/// The most one dashboard file may hold (Grafana's own are well under a few MiB).
+const MAX_FILE_BYTES: u64 = 64 << 20;
+
+/// A dashboard file's text: a regular file (a FIFO or device named `*.json` would block the
+/// reader or never end) of at most [`MAX_FILE_BYTES`].
+fn read_bounded(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let err = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    let meta = std::fs::metadata(path).map_err(|e| err(&e))?;
+    if !meta.is_file() {
+        return Err(err(&"not a regular file"));
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_string(&mut text))
+        .map_err(|e| err(&e))?;
+    if text.len() as u64 > MAX_FILE_BYTES {
+        return Err(err(&format!(
+            "larger than {} MiB, the most a dashboard file may be",
+            MAX_FILE_BYTES >> 20
+        )));
+    }
+    Ok(text)
+}
+
 /// Every dashboard in a file: a JSON dashboard, or the JSON values of a ConfigMap's `data`.
 fn from_file(path: &Path) -> Result<Vec<Dashboard>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = read_bounded(path)?;
     let stem = path
         .file_stem()
         .and_then(|s| s.to_str())
@@ -176,4 +200,35 @@ pub fn load(dir: Option<&Path>) -> (Vec<Dashboard>, Vec<String>) {
         }
     }
     (out, errors)
+}
+
+#[cfg(test)]
+mod tests {
+    /// A FIFO named like a dashboard is reported, not read (reading it would block until a
+    /// writer came), and the directory's other dashboards still load.
+    #[test]
+    fn a_fifo_in_the_directory_is_refused_and_the_rest_load() {
+        let dir = std::env::temp_dir().join(format!("vigil-dash-fifo-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let ok = std::process::Command::new("mkfifo")
+            .arg(dir.join("a.json"))
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "mkfifo");
+        std::fs::write(
+            dir.join("b.json"),
+            r#"{"uid":"mine","title":"Mine","panels":[]}"#,
+        )
+        .unwrap();
+        let (ds, errors) = super::load(Some(&dir));
+        assert!(ds.iter().any(|d| d.uid == "mine"), "{errors:?}");
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].contains("a.json: not a regular file"),
+            "{errors:?}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

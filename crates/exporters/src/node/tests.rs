@@ -168,3 +168,35 @@ fn a_textfile_cannot_take_over_a_collectors_family() {
     assert!(text.contains("mine 1\n"));
     assert!(text.contains("node_textfile_scrape_error 1\n"), "{text}");
 }
+
+/// A long HELP over many samples is held once, not once per sample: 256 KiB of help over
+/// 4,000 samples would otherwise take a gigabyte.
+#[test]
+fn a_textfile_help_is_held_once_for_its_family() {
+    let peak = || -> usize {
+        let s = std::fs::read_to_string("/proc/self/status").unwrap();
+        s.lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<usize>().ok())
+            .unwrap()
+            * 1024
+    };
+    let (mut n, root) = node_in(&[], &["textfile"]);
+    std::fs::create_dir_all(root.join("text")).unwrap();
+    let help = "h".repeat(256 << 10);
+    let mut body = format!("# HELP wide {help}\n# TYPE wide gauge\n");
+    for i in 0..4000 {
+        body.push_str(&format!("wide{{i=\"{i}\"}} 1\n"));
+    }
+    std::fs::write(root.join("text/wide.prom"), body).unwrap();
+    n.opts.textfile_dir = Some(root.join("text"));
+    let before = peak();
+    let text = n.scrape();
+    let grew = peak().saturating_sub(before);
+    assert_eq!(text.matches("# HELP wide ").count(), 1);
+    assert_eq!(text.matches("\nwide{i=").count(), 4000);
+    assert!(
+        grew < 300 << 20,
+        "scraping grew the process by {grew} bytes"
+    );
+}

@@ -4,6 +4,7 @@
 
 use std::fmt::Write;
 use std::path::Path;
+use std::sync::Arc;
 
 use vigil_model::exposition::{Entry, Format, MetricType, Parser};
 
@@ -11,9 +12,10 @@ use super::{Error, Kind, Node, Out};
 use crate::exposition::{fmt_value, push_labels};
 
 /// One file's samples, parsed whole before any of it is added: (family, help if the file
-/// gives one, kind, rendered line).
+/// gives one, kind, rendered line). The help is shared by the family's lines: a long HELP
+/// over many lines must not be copied per line.
 struct Parsed {
-    lines: Vec<(String, Option<String>, Kind, String)>,
+    lines: Vec<(String, Option<Arc<str>>, Kind, String)>,
 }
 
 fn kind(t: MetricType) -> Kind {
@@ -53,7 +55,7 @@ fn quoted_name(path: &Path, name: &str) -> String {
 }
 
 fn parse(path: &Path, text: &str) -> Result<Parsed, String> {
-    let mut helps: std::collections::HashMap<&str, String> = Default::default();
+    let mut helps: std::collections::HashMap<&str, Arc<str>> = Default::default();
     let mut types: std::collections::HashMap<&str, MetricType> = Default::default();
     let mut last: Option<(&str, MetricType)> = None;
     let mut lines = Vec::new();
@@ -61,7 +63,7 @@ fn parse(path: &Path, text: &str) -> Result<Parsed, String> {
     for e in Parser::new(text.as_bytes(), Format::Text) {
         match e.map_err(|e| e.to_string())? {
             Entry::Help { family, help } => {
-                helps.insert(family, help.into_owned());
+                helps.insert(family, Arc::from(help.as_ref()));
             }
             Entry::Type { family, kind } => {
                 types.insert(family, kind);
@@ -147,7 +149,7 @@ pub fn textfile(n: &Node, out: &mut Out) -> Result<(), Error> {
             }
         }
     }
-    let mut helps: std::collections::HashMap<String, String> = Default::default();
+    let mut helps: std::collections::HashMap<String, Arc<str>> = Default::default();
     for (_, p) in &parsed {
         for (fam, help, _, _) in &p.lines {
             if let Some(h) = help {
@@ -164,13 +166,19 @@ pub fn textfile(n: &Node, out: &mut Out) -> Result<(), Error> {
             }
         }
     }
+    // Families without HELP: the text made once per family, not per line.
+    for (fam, files) in &sources {
+        if !helps.contains_key(fam) {
+            helps.insert(
+                fam.clone(),
+                Arc::from(format!("Metric read from {}", files.join(", "))),
+            );
+        }
+    }
     let mut mtimes = Vec::new();
     for (path, p) in parsed {
         for (fam, _, kind, line) in p.lines {
-            let help = helps
-                .get(&fam)
-                .cloned()
-                .unwrap_or_else(|| format!("Metric read from {}", sources[&fam].join(", ")));
+            let help = helps.get(&fam).cloned().unwrap_or_else(|| Arc::from(""));
             match out.family(&fam) {
                 // Two types for one family would make the exposition invalid: the later
                 // samples are dropped and the error is reported.

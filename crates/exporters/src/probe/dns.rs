@@ -196,9 +196,13 @@ fn query(id: u16, name: &str, qtype: u16, rd: bool) -> Vec<u8> {
 }
 
 /// A (possibly compressed) name at `pos`: its text with a final `.`, and the position after it.
+/// A name longer than DNS allows (255 octets on the wire, as Go's resolver refuses) is
+/// malformed: compression pointers could otherwise make each of thousands of records a name
+/// of kilobytes from a few bytes.
 fn read_name(msg: &[u8], mut pos: usize) -> Option<(String, usize)> {
     let mut out = String::new();
     let mut end = None;
+    let mut wire = 0usize;
     for _ in 0..128 {
         let len = *msg.get(pos)? as usize;
         if len & 0xc0 == 0xc0 {
@@ -214,6 +218,10 @@ fn read_name(msg: &[u8], mut pos: usize) -> Option<(String, usize)> {
             return Some((out, end.unwrap_or(pos + 1)));
         }
         let label = msg.get(pos + 1..pos + 1 + len)?;
+        wire += 1 + len;
+        if wire > 255 {
+            return None;
+        }
         for &b in label {
             match b {
                 b'.' | b'\\' | b'"' | b'(' | b')' | b';' | b' ' | b'@' => {
@@ -581,5 +589,32 @@ mod tests {
         );
         assert!(parse(&m, 8).is_err());
         assert!(parse(&m[..20], 7).is_err());
+    }
+
+    /// Compression pointers cannot make a name past DNS's 255 octets: a chain of five
+    /// 63-octet labels read through a pointer is malformed, as Go's resolver finds it; one of
+    /// three labels (193 octets) reads.
+    #[test]
+    fn names_past_255_octets_are_malformed() {
+        let mut msg = vec![0u8; 12];
+        let chain = |labels: usize| -> Vec<u8> {
+            let mut c = Vec::new();
+            for _ in 0..labels {
+                c.push(63);
+                c.extend_from_slice(&[b'a'; 63]);
+            }
+            c.push(0);
+            c
+        };
+        msg.extend(chain(3));
+        let short_end = msg.len();
+        msg.extend(chain(5));
+        let (name, _) = read_name(&msg, 12).unwrap();
+        assert_eq!(name.len(), 3 * 64);
+        // A pointer to the long chain, as a record's owner name would be.
+        let at = msg.len();
+        msg.extend_from_slice(&[0xc0, short_end as u8]);
+        assert!(read_name(&msg, short_end).is_none());
+        assert!(read_name(&msg, at).is_none());
     }
 }
