@@ -21,6 +21,38 @@ pub static POOL_RELOADS: LazyLock<Counter> = LazyLock::new(Counter::default);
 pub static POOL_TARGETS: LazyLock<Family<JobLabels, Gauge>> = LazyLock::new(Family::default);
 pub static SCRAPES: LazyLock<Counter> = LazyLock::new(Counter::default);
 pub static NHCB_FAILED: LazyLock<Counter> = LazyLock::new(Counter::default);
+pub static BODY_BUDGET: LazyLock<Counter> = LazyLock::new(Counter::default);
+
+/// The scrape bodies' budget and what the bodies in flight hold, read when `/metrics` is
+/// scraped (see `body_pool`).
+#[derive(Debug)]
+struct BodyBudgetCollector;
+
+impl prometheus_client::collector::Collector for BodyBudgetCollector {
+    fn encode(
+        &self,
+        mut enc: prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeMetric;
+        use prometheus_client::metrics::MetricType;
+        use prometheus_client::metrics::gauge::ConstGauge;
+        ConstGauge::new(crate::body_pool::held() as f64).encode(enc.encode_descriptor(
+            "vigil_scrape_body_bytes_in_flight",
+            "Bytes the scrape bodies being read or parsed hold now (their buffers' capacity).",
+            None,
+            MetricType::Gauge,
+        )?)?;
+        let budget = crate::body_pool::budget();
+        ConstGauge::new(if budget == usize::MAX { -1.0 } else { budget as f64 }).encode(
+            enc.encode_descriptor(
+                "vigil_scrape_body_budget_bytes",
+                "The most the scrape bodies being read at once may hold (a quarter of memory; one body at most half), -1 when unbounded.",
+                None,
+                MetricType::Gauge,
+            )?,
+        )
+    }
+}
 
 /// Register scraping's metrics in the server's registry.
 pub fn register(r: &mut Registry) {
@@ -80,6 +112,12 @@ pub fn register(r: &mut Registry) {
         "Total number of scrapes performed.",
         SCRAPES.clone(),
     );
+    r.register(
+        "vigil_scrape_body_budget_exceeded",
+        "Scrapes failed because their body would pass the budget of all scrape bodies in flight (vigil_scrape_body_budget_bytes), or half of it for one body.",
+        BODY_BUDGET.clone(),
+    );
+    r.register_collector(Box::new(BodyBudgetCollector));
     // Prometheus drops such a histogram without counting it; vigil says how many.
     r.register(
         "vigil_scrape_nhcb_conversion_failures",

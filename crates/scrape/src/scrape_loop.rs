@@ -192,6 +192,9 @@ impl ScrapeLoop {
                     if e == ScrapeError::BodySizeLimit {
                         metrics::BODY_SIZE_LIMIT.inc();
                     }
+                    if matches!(e, ScrapeError::BodyBudget { .. }) {
+                        metrics::BODY_BUDGET.inc();
+                    }
                     e.to_string()
                 }),
         };

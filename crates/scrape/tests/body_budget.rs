@@ -120,6 +120,11 @@ async fn bodies_past_the_budget_fail_their_scrape_and_nothing_else() {
             "the budget is given back"
         );
     }
+    assert_eq!(
+        vigil_scrape::metrics::BODY_BUDGET.get(),
+        2,
+        "both failures counted"
+    );
     // Far less than the gigabyte sent: what the bodies held stayed near the budget.
     let grew = peak_rss().saturating_sub(before);
     assert!(grew < 4 * BUDGET, "the process grew by {grew} bytes");

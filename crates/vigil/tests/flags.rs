@@ -706,6 +706,13 @@ fn query_flags_take_effect() {
         metrics.contains("prometheus_engine_queries_concurrent_max 3"),
         "{metrics}"
     );
+    // The scrape bodies' budget is set at start-up: a quarter of memory, not unbounded.
+    let budget: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("vigil_scrape_body_budget_bytes "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no body budget in {metrics}"));
+    assert!(budget >= (16 << 20) as f64, "{budget}");
     // --log.level=warn: no info lines.
     let log = v.proc.log_text();
     assert!(!log.contains("Server is ready"), "{log}");
