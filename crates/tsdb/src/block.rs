@@ -1290,6 +1290,23 @@ impl Block {
         Some((labels, cms))
     }
 
+    /// The label sets of the series matching `ms` with a chunk overlapping `[mint, maxt]`,
+    /// from the index alone: no chunk is read (the label endpoints' `match[]` over a month's
+    /// block must not decode its samples). A chunk's range stands for its samples, as
+    /// Prometheus answers these endpoints from the index too.
+    pub fn select_labels(&self, ms: &[Matcher], mint: i64, maxt: i64) -> Vec<Labels> {
+        self.select_ids(ms)
+            .into_iter()
+            .filter_map(|i| {
+                let cached = self.labels.get(i);
+                let (labels, cms) = self.series_entry(i, true, cached)?;
+                cms.iter()
+                    .any(|c| c.max_t >= mint && c.min_t <= maxt)
+                    .then_some(labels)
+            })
+            .collect()
+    }
+
     /// Series matching `ms` with their samples in `[mint, maxt]`, sorted by labels.
     pub fn select(&self, ms: &[Matcher], mint: i64, maxt: i64) -> Vec<Series> {
         self.select_iter(ms, mint, maxt, 0, 1).collect()

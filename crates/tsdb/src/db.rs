@@ -1808,9 +1808,9 @@ impl Querier for DbQuerier<'_> {
                 set.extend(b.label_names());
             } else {
                 set.extend(
-                    b.select(matchers, self.mint, self.maxt)
+                    b.select_labels(matchers, self.mint, self.maxt)
                         .into_iter()
-                        .flat_map(|s| s.labels.into_vec().into_iter().map(|l| l.name)),
+                        .flat_map(|l| l.into_vec().into_iter().map(|l| l.name)),
                 );
             }
         }
@@ -1830,9 +1830,9 @@ impl Querier for DbQuerier<'_> {
                 all.extend(b.label_values(name));
             } else {
                 all.extend(
-                    b.select(matchers, self.mint, self.maxt)
-                        .into_iter()
-                        .filter_map(|s| s.labels.get(name).map(str::to_string)),
+                    b.select_labels(matchers, self.mint, self.maxt)
+                        .iter()
+                        .filter_map(|l| l.get(name).map(str::to_string)),
                 );
             }
         }

@@ -555,6 +555,28 @@ impl MemSeries {
         self.set_last(last);
     }
 
+    /// Whether the series has a sample in `[mint, maxt]`, decoding as little as it can: a
+    /// closed chunk's time range answers for it, the open chunk (at most a chunk's samples)
+    /// is read; native histograms and late samples, which few series have, are read whole.
+    fn has_samples_in(&self, mint: i64, maxt: i64) -> bool {
+        let Some(chunks) = self.chunks.as_ref() else {
+            return false;
+        };
+        if chunks.extra.is_some() {
+            return !self.samples(mint, maxt).is_empty() || !self.histograms(mint, maxt).is_empty();
+        }
+        if chunks
+            .closed
+            .iter()
+            .any(|c| c.max_t >= mint && c.min_t <= maxt)
+        {
+            return true;
+        }
+        !chunks.open.is_empty()
+            && chunks.open_min_t <= maxt
+            && chunks.open.iter().any(|s| s.t >= mint && s.t <= maxt)
+    }
+
     fn samples(&self, mint: i64, maxt: i64) -> Vec<Sample> {
         let Some(chunks) = self.chunks.as_ref() else {
             return Vec::new();
@@ -2796,6 +2818,28 @@ struct HeadQuerier<'a> {
     maxt: i64,
 }
 
+impl HeadQuerier<'_> {
+    /// The label sets of the series matching `matchers` with a sample in the querier's range,
+    /// their samples not decoded (the label endpoints' `match[]`: a selection of every series
+    /// must not hold every sample). The index's read lock is let go as `select_shard` does.
+    fn select_labels(&self, matchers: &[Matcher]) -> Vec<Labels> {
+        let mut idx = self.head.index.read();
+        let refs = idx.select(matchers);
+        let mut out = Vec::new();
+        for (i, r) in refs.into_iter().enumerate() {
+            if i % SELECT_SERIES_PER_HOLD == SELECT_SERIES_PER_HOLD - 1 {
+                RwLockReadGuard::bump(&mut idx);
+            }
+            if let Some(s) = idx.series.get(&r)
+                && s.has_samples_in(self.mint, self.maxt)
+            {
+                out.push(s.labels.clone());
+            }
+        }
+        out
+    }
+}
+
 impl Querier for HeadQuerier<'_> {
     fn select(&self, matchers: &[Matcher]) -> Result<SeriesSet<'_>, StorageError> {
         self.select_shard(matchers, 0, 1)
@@ -2860,8 +2904,9 @@ impl Querier for HeadQuerier<'_> {
             self.head.index.read().postings.keys().cloned().collect()
         } else {
             let set: std::collections::BTreeSet<String> = self
-                .select(matchers)?
-                .flat_map(|s| s.labels.into_vec().into_iter().map(|l| l.name))
+                .select_labels(matchers)
+                .into_iter()
+                .flat_map(|l| l.into_vec().into_iter().map(|l| l.name))
                 .collect();
             set.into_iter().collect()
         };
@@ -2874,8 +2919,9 @@ impl Querier for HeadQuerier<'_> {
             self.head.values_of(name)
         } else {
             let set: std::collections::BTreeSet<String> = self
-                .select(matchers)?
-                .filter_map(|s| s.labels.get(name).map(str::to_string))
+                .select_labels(matchers)
+                .iter()
+                .filter_map(|l| l.get(name).map(str::to_string))
                 .collect();
             set.into_iter().collect()
         };

@@ -917,12 +917,33 @@ pub fn checkpoint_cut(cp: &Path) -> Option<i64> {
         .ok()
 }
 
+/// Remove checkpoint directory `d` if vigil wrote it (its first segment vigil's, or none);
+/// one of another program's (Prometheus's own `checkpoint.N.tmp`, same naming) is an error
+/// and stays as it is.
+fn remove_checkpoint_dir(d: &Path) -> io::Result<()> {
+    if !d.exists() {
+        return Ok(());
+    }
+    match classify_file(&d.join("00000000")) {
+        Ok(SegmentKind::Vigil | SegmentKind::Legacy | SegmentKind::Empty) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+        Ok(SegmentKind::Foreign) => {
+            return Err(io::Error::other(format!(
+                "{}: a checkpoint vigil did not write, in the way of its own (left untouched)",
+                d.display()
+            )));
+        }
+    }
+    std::fs::remove_dir_all(d)
+}
+
 impl CheckpointWriter {
     /// Start checkpoint `last` (covering segments up to and including it); its records are
     /// encoded with `c`.
     pub fn create(dir: &Path, last: u64, o: WriteOptions) -> io::Result<Self> {
         let tmp = dir.join(format!("checkpoint.{last:08}.tmp"));
-        let _ = std::fs::remove_dir_all(&tmp);
+        remove_checkpoint_dir(&tmp)?;
         std::fs::create_dir_all(&tmp)?;
         let version = o.segment_version();
         let seg = create_segment(&tmp, 0, version)?;
@@ -992,7 +1013,7 @@ impl CheckpointWriter {
         }
         std::fs::File::open(&tmp)?.sync_all()?;
         let fin = dir.join(format!("checkpoint.{last:08}"));
-        let _ = std::fs::remove_dir_all(&fin);
+        remove_checkpoint_dir(&fin)?;
         std::fs::rename(&tmp, &fin)?;
         // The rename must be on disk before what it replaces is deleted: after a power loss
         // the segments must not be gone while the checkpoint is still `.tmp`.
@@ -1140,7 +1161,17 @@ fn read_segments(
     let mut bad = Vec::new();
     'segments: for (i, &seg) in segs.iter().enumerate() {
         buf.clear();
-        File::open(segment_path(dir, seg))?.read_to_end(&mut buf)?;
+        let mut f = File::open(segment_path(dir, seg))?;
+        // A segment holds at most one record past the cut size; a file far larger was not
+        // written by vigil and is not read into memory (start-up stops, naming it).
+        let len = f.metadata()?.len();
+        if len > 4 * MAX_SEGMENT_SIZE {
+            return Err(io::Error::other(format!(
+                "{}: {len} bytes, larger than any WAL segment vigil writes (left untouched)",
+                segment_path(dir, seg).display()
+            )));
+        }
+        f.read_to_end(&mut buf)?;
         let mut off = match classify(&buf) {
             SegmentKind::Vigil => HEADER_LEN,
             SegmentKind::Legacy | SegmentKind::Empty => 0,
@@ -2000,6 +2031,36 @@ mod tests {
 
     /// With a checkpoint but no segment after it, new writes go after the checkpoint, where
     /// replay reads them.
+    #[test]
+    fn a_checkpoint_never_removes_one_it_did_not_write() {
+        let d = tmp("foreign-checkpoint");
+        std::fs::create_dir_all(&d).unwrap();
+        // Prometheus's own unfinished checkpoint at the number vigil's next one takes: its
+        // segment is 32 KiB pages of Prometheus's framing, not vigil's.
+        let theirs = d.join("checkpoint.00000005.tmp");
+        std::fs::create_dir_all(&theirs).unwrap();
+        let mut page = vec![0u8; 32 << 10];
+        page[0] = 1; // a full record's type, then its length and CRC: not vigil's framing
+        page[2] = 4;
+        std::fs::write(theirs.join("00000000"), &page).unwrap();
+        assert!(matches!(
+            classify_file(&theirs.join("00000000")).unwrap(),
+            SegmentKind::Foreign
+        ));
+        let err = CheckpointWriter::create(&d, 5, WriteOptions::default())
+            .err()
+            .expect("refused");
+        assert!(err.to_string().contains("did not write"), "{err}");
+        assert_eq!(std::fs::read(theirs.join("00000000")).unwrap(), page);
+        // vigil's own unfinished one is replaced as before.
+        let mine = d.join("checkpoint.00000006.tmp");
+        std::fs::create_dir_all(&mine).unwrap();
+        create_segment(&mine, 0, WriteOptions::default().segment_version()).unwrap();
+        let cp = CheckpointWriter::create(&d, 6, WriteOptions::default()).unwrap();
+        drop(cp);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
     #[test]
     fn a_new_segment_follows_the_latest_checkpoint() {
         let d = tmp("after-checkpoint");

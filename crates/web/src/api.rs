@@ -523,11 +523,15 @@ pub(crate) fn has_regex(text: &str) -> bool {
     text.contains("=~") || text.contains("!~")
 }
 
-/// [`parse_matchers`] on a blocking thread when a set has a regex: compiling one may take
-/// tens of milliseconds (a large one, up to the storage's bound), which an async worker, also
-/// driving scrapes, must not spend on a request's many.
+/// [`parse_matchers`] on a blocking thread when a set has a regex, or the sets are many or
+/// long: compiling a regex may take tens of milliseconds (a large one, up to the storage's
+/// bound), and parsing megabytes of sets as long, which an async worker, also driving
+/// scrapes, must not spend.
 pub(crate) async fn parse_matchers_off(sets: Vec<&str>) -> Result<Vec<Vec<Matcher>>, ApiError> {
-    if !sets.iter().any(|m| has_regex(m)) {
+    // Short plain sets are parsed here; many or long ones (a 10 MiB body of `match[]=up`)
+    // are as much work as a long query, which is parsed off the workers too.
+    let total: usize = sets.iter().map(|m| m.len()).sum();
+    if total < 4096 && sets.len() <= 64 && !sets.iter().any(|m| has_regex(m)) {
         return parse_matchers(&sets);
     }
     let owned: Vec<String> = sets.iter().map(|m| m.to_string()).collect();

@@ -1250,3 +1250,43 @@ fn blocks_near_the_ends_of_time_do_not_overflow_merges() {
     assert_eq!(db.blocks().len(), 4);
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// The label endpoints' `match[]` answer from chunk ranges (blocks) and chunk times (head)
+/// without decoding every sample: a series counts in a range where it has data, in a block
+/// or the head, and not where it has none.
+#[test]
+fn label_values_with_matchers_follow_where_series_have_data() {
+    let d = tmp("labels-by-range");
+    let db = Db::open(&d, Options::new(0, 0)).unwrap();
+    ingest(&db, 0, 5, 60_000);
+    let y = Labels::from_pairs([("__name__", "y"), ("job", "b")]);
+    for t in (0..10 * 60_000).step_by(60_000) {
+        let mut app = db.appender();
+        app.append(0, &y, t, 1.0).unwrap();
+        app.commit().unwrap();
+    }
+    db.maintain().unwrap();
+    assert!(!db.blocks().is_empty(), "some of it in blocks");
+    let m = [Matcher::new(vigil_storage::MatchOp::Regex, "__name__", "x|y").unwrap()];
+    let values = |mint: i64, maxt: i64| {
+        db.querier(mint, maxt)
+            .unwrap()
+            .label_values("job", &m)
+            .unwrap()
+    };
+    assert_eq!(values(0, 5 * 60_000), ["a", "b"]);
+    assert_eq!(values(3 * HOUR_MS, 9 * HOUR_MS / 2), ["a"]);
+    assert_eq!(
+        values(42 * HOUR_MS / 10, 9 * HOUR_MS / 2),
+        ["a"],
+        "the head alone"
+    );
+    assert!(values(6 * HOUR_MS, 7 * HOUR_MS).is_empty(), "no data there");
+    let names = db
+        .querier(3 * HOUR_MS, 9 * HOUR_MS / 2)
+        .unwrap()
+        .label_names(&m)
+        .unwrap();
+    assert_eq!(names, ["__name__", "job"]);
+    let _ = std::fs::remove_dir_all(&d);
+}

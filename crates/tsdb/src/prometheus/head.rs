@@ -916,7 +916,16 @@ fn wal_sources(
         ) {
             continue; // vigil's own: its head replays it
         }
-        let b = std::fs::read(&p)?;
+        // Only its first bytes and its length: a segment is read whole later, after the
+        // size check (a huge file must not be read into memory here).
+        let len = std::fs::metadata(&p)?.len();
+        let mut b = Vec::with_capacity(crate::wal::SEGMENT_MAGIC.len());
+        {
+            use std::io::Read;
+            std::fs::File::open(&p)?
+                .take(crate::wal::SEGMENT_MAGIC.len() as u64)
+                .read_to_end(&mut b)?;
+        }
         if !is_prometheus_segment(&b) {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
@@ -931,7 +940,7 @@ fn wal_sources(
         if after.is_some_and(|c| n <= c) {
             continue;
         }
-        segs.push((p, b.is_empty()));
+        segs.push((p, len == 0));
     }
     let newest = segs.iter().rposition(|(_, empty)| !empty);
     for (i, (p, _)) in segs.into_iter().enumerate() {
