@@ -225,7 +225,9 @@ fn load_blocks(
         }
     }
     // A crash between writing a compacted block and deleting its sources leaves both: the
-    // sources are superseded, remove them.
+    // sources are superseded, remove them. Only where the merged block covers the source's
+    // whole time range too: a block copied in (or crafted) that merely names other blocks in
+    // its `sources` must not get them deleted.
     let effective = |b: &Block| -> Vec<String> {
         if b.meta.compaction.sources.is_empty() {
             vec![b.meta.ulid.clone()]
@@ -238,10 +240,14 @@ fn load_blocks(
         .map(|b| {
             let mine = effective(b);
             out.iter().any(|a| {
-                a.meta.ulid != b.meta.ulid && a.meta.compaction.level > b.meta.compaction.level && {
-                    let theirs = effective(a);
-                    mine.iter().all(|u| theirs.contains(u))
-                }
+                a.meta.ulid != b.meta.ulid
+                    && a.meta.compaction.level > b.meta.compaction.level
+                    && a.meta.min_time <= b.meta.min_time
+                    && a.meta.max_time >= b.meta.max_time
+                    && {
+                        let theirs = effective(a);
+                        mine.iter().all(|u| theirs.contains(u))
+                    }
             })
         })
         .collect();

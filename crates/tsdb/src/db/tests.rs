@@ -1290,3 +1290,64 @@ fn label_values_with_matchers_follow_where_series_have_data() {
     assert_eq!(names, ["__name__", "job"]);
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// A block is removed as superseded (a crash between a merge and removing its sources) only
+/// where a higher-level block names it and covers its whole range: one copied in or crafted
+/// that merely names it in `sources` deletes nothing.
+#[test]
+fn only_a_block_covering_a_source_supersedes_it() {
+    let d = tmp("supersede");
+    let opts = || Options::new(0, 0).with_block_range(HOUR_MS / 2, Some(HOUR_MS / 2));
+    {
+        let db = Db::open(&d, opts()).unwrap();
+        ingest(&db, 0, 3, 60_000);
+        db.maintain().unwrap();
+    }
+    let block_dirs = || -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(&d)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_dir() && p.file_name().unwrap().len() == 26)
+            .collect();
+        v.sort();
+        v
+    };
+    let dirs = block_dirs();
+    assert!(dirs.len() >= 2, "{dirs:?}");
+    let meta = |p: &Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(p.join("meta.json")).unwrap()).unwrap()
+    };
+    let (x, y) = (dirs[0].clone(), dirs[1].clone());
+    let (xm, ym) = (meta(&x), meta(&y));
+    // A level-2 block with y's data and range naming x as a source.
+    let ulid = crate::block::new_ulid();
+    let fake = d.join(&ulid);
+    std::fs::create_dir_all(&fake).unwrap();
+    for e in std::fs::read_dir(&y).unwrap().flatten() {
+        if e.path().is_dir() {
+            std::fs::create_dir_all(fake.join(e.file_name())).unwrap();
+            for f in std::fs::read_dir(e.path()).unwrap().flatten() {
+                std::fs::copy(f.path(), fake.join(e.file_name()).join(f.file_name())).unwrap();
+            }
+        } else {
+            std::fs::copy(e.path(), fake.join(e.file_name())).unwrap();
+        }
+    }
+    let write_meta = |min_time: &serde_json::Value| {
+        let mut m = ym.clone();
+        m["ulid"] = ulid.clone().into();
+        m["minTime"] = min_time.clone();
+        m["compaction"]["level"] = 2.into();
+        m["compaction"]["sources"] = serde_json::json!([xm["ulid"].clone()]);
+        std::fs::write(fake.join("meta.json"), m.to_string()).unwrap();
+    };
+    write_meta(&ym["minTime"]);
+    drop(Db::open(&d, opts()).unwrap());
+    assert!(x.exists(), "a block naming x without covering it removed x");
+    // Covering x's range too, as a merge's block does: x is superseded and removed.
+    write_meta(&xm["minTime"]);
+    drop(Db::open(&d, opts()).unwrap());
+    assert!(!x.exists(), "the merged block's source was kept");
+    let _ = std::fs::remove_dir_all(&d);
+}
