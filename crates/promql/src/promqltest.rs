@@ -126,12 +126,13 @@ pub fn expand_values_within(vals: &str, max: usize) -> Result<Vec<Option<TestVal
         }
     };
     for item in items(vals)? {
-        room(out.len(), 1)?;
         if item == "_" {
+            room(out.len(), 1)?;
             out.push(None);
             continue;
         }
         if item == "stale" {
+            room(out.len(), 1)?;
             out.push(Some(TestValue::F(STALE_NAN)));
             continue;
         }
@@ -142,6 +143,7 @@ pub fn expand_values_within(vals: &str, max: usize) -> Result<Vec<Option<TestVal
             continue;
         }
         if item.starts_with("{{") {
+            room(out.len(), 1)?;
             out.extend(expand_histogram_item(item, max - out.len())?);
             continue;
         }
@@ -170,6 +172,7 @@ pub fn expand_values_within(vals: &str, max: usize) -> Result<Vec<Option<TestVal
             }
             continue;
         }
+        room(out.len(), 1)?;
         out.push(Some(TestValue::F(num(item)?)));
     }
     Ok(out)

@@ -314,7 +314,7 @@ fn run_group(
     }
     // The groups are evaluated at every interval up to the last eval_time: bounded as the
     // input series are, so a far eval_time is an error, not hours of work.
-    if max_t / iv >= MAX_POINTS as i64 {
+    if max_t / iv > MAX_POINTS as i64 {
         return vec![format!(
             "{name_line}    eval_time {} is more than {MAX_POINTS} evaluation intervals of {} away",
             format_duration_ms(max_t),

@@ -1293,13 +1293,20 @@ impl Block {
     /// The label sets of the series matching `ms` with a chunk overlapping `[mint, maxt]`,
     /// from the index alone: no chunk is read (the label endpoints' `match[]` over a month's
     /// block must not decode its samples). A chunk's range stands for its samples, as
-    /// Prometheus answers these endpoints from the index too.
+    /// Prometheus answers these endpoints from the index too: a gap inside a chunk, or a
+    /// Prometheus block's tombstones not yet compacted away, do not hide a series here.
     pub fn select_labels(&self, ms: &[Matcher], mint: i64, maxt: i64) -> Vec<Labels> {
         self.select_ids(ms)
             .into_iter()
             .filter_map(|i| {
                 let cached = self.labels.get(i);
-                let (labels, cms) = self.series_entry(i, true, cached)?;
+                let Some((labels, cms)) = self.series_entry(i, true, cached) else {
+                    self.damaged(
+                        &self.dir.join("index"),
+                        &format!("series entry {i} is damaged"),
+                    );
+                    return None;
+                };
                 cms.iter()
                     .any(|c| c.max_t >= mint && c.min_t <= maxt)
                     .then_some(labels)

@@ -555,9 +555,10 @@ impl MemSeries {
         self.set_last(last);
     }
 
-    /// Whether the series has a sample in `[mint, maxt]`, decoding as little as it can: a
-    /// closed chunk's time range answers for it, the open chunk (at most a chunk's samples)
-    /// is read; native histograms and late samples, which few series have, are read whole.
+    /// Whether the series has data in `[mint, maxt]`, decoding as little as it can: a closed
+    /// chunk overlapping the range counts (a gap inside it may hold none), the open chunk (at
+    /// most a chunk's samples) is read; native histograms and late samples, which few series
+    /// have, are read whole. Never false where there is a sample.
     fn has_samples_in(&self, mint: i64, maxt: i64) -> bool {
         let Some(chunks) = self.chunks.as_ref() else {
             return false;
@@ -2819,8 +2820,8 @@ struct HeadQuerier<'a> {
 }
 
 impl HeadQuerier<'_> {
-    /// The label sets of the series matching `matchers` with a sample in the querier's range,
-    /// their samples not decoded (the label endpoints' `match[]`: a selection of every series
+    /// The label sets of the series matching `matchers` with data in the querier's range (a
+    /// chunk overlapping it: see `MemSeries::has_samples_in`), their samples not decoded (the label endpoints' `match[]`: a selection of every series
     /// must not hold every sample). The index's read lock is let go as `select_shard` does.
     fn select_labels(&self, matchers: &[Matcher]) -> Vec<Labels> {
         let mut idx = self.head.index.read();
