@@ -790,14 +790,21 @@ fn native_histograms_in_prometheus_blocks_are_served() {
     for (q, t, want) in &theirs {
         assert_eq!(&ask(&vbase, q, *t), want, "{q} at {t}");
     }
-    // Served and counted.
+    // Served and counted: read from Prometheus's blocks, unless vigil's compaction had
+    // already merged them into a block of its own (a loaded machine can slow the queries past
+    // its first pass; the merged block's histograms are checked below).
     let (_, m) = get(&format!("{vbase}/metrics"));
     let read: f64 = m
         .lines()
         .find_map(|l| l.strip_prefix("vigil_tsdb_histogram_chunks_read_total "))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0.0);
-    assert!(read > 0.0, "{m}");
+    let now_blocks = blocks(&data);
+    let merged = before.keys().any(|u| !now_blocks.contains_key(u));
+    assert!(
+        read > 0.0 || merged,
+        "no histogram chunk read from Prometheus's blocks: {m}"
+    );
     let _ = vigil.child.kill();
     let _ = vigil.child.wait();
     let after = blocks(&data);
