@@ -116,14 +116,6 @@ impl ScrapeManager {
         }
     }
 
-    /// Make the pools match `configs`: [`Self::prepare`], then [`Self::commit`]. A bad config
-    /// (say, an unreadable CA file) changes nothing.
-    pub fn apply_config(&self, configs: &[ScrapeConfig]) -> Result<(), ApplyError> {
-        let prepared = self.prepare(configs)?;
-        self.commit(prepared);
-        Ok(())
-    }
-
     /// Follow discovery until its channel closes.
     pub async fn run(self: Arc<Self>, mut rx: watch::Receiver<TargetSets>) {
         loop {

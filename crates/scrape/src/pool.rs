@@ -50,15 +50,8 @@ pub struct ScrapePool {
 }
 
 impl ScrapePool {
-    pub fn new(
-        cfg: ScrapeConfig,
-        storage: Arc<dyn Storage>,
-    ) -> Result<Self, crate::client::ClientError> {
-        let scraper = Scraper::new(&cfg)?;
-        Ok(ScrapePool::with_scraper(cfg, storage, scraper))
-    }
-
-    /// A pool whose client was built beforehand (a reload builds every client first).
+    /// A pool with its client built beforehand (a reload builds every client first: see
+    /// `ScrapeManager::prepare`).
     pub fn with_scraper(cfg: ScrapeConfig, storage: Arc<dyn Storage>, scraper: Scraper) -> Self {
         ScrapePool {
             name: cfg.job_name.clone(),
@@ -79,22 +72,9 @@ impl ScrapePool {
         &self.ctx.cfg
     }
 
-    /// Take a new config. Unchanged: nothing happens. Changed: every loop is replaced by one
+    /// Take a changed config with its client built beforehand: every loop is replaced by one
     /// under the new config, without staleness markers, so series carry on without a gap.
-    pub fn reload(&mut self, cfg: ScrapeConfig) -> Result<(), crate::client::ClientError> {
-        if *self.ctx.cfg == cfg {
-            return Ok(());
-        }
-        let scraper = Scraper::new(&cfg)?;
-        self.reload_with(cfg, scraper);
-        Ok(())
-    }
-
-    /// As [`ScrapePool::reload`], with the new config's client built beforehand.
     pub fn reload_with(&mut self, cfg: ScrapeConfig, scraper: Scraper) {
-        if *self.ctx.cfg == cfg {
-            return;
-        }
         metrics::POOL_RELOADS.inc();
         for (_, r) in self.loops.drain() {
             let _ = r.stop.send(Stop::Replaced);

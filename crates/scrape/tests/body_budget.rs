@@ -32,7 +32,9 @@ fn server(head: String, body: impl Fn(&mut std::net::TcpStream) + Send + 'static
 }
 
 fn scrape_loop(port: u16) -> ScrapeLoop {
-    let yaml = "scrape_configs:\n  - job_name: t\n    scrape_timeout: 10s\n";
+    // A long timeout: the stalled target below is held until the test releases it.
+    let yaml =
+        "scrape_configs:\n  - job_name: t\n    scrape_interval: 1m\n    scrape_timeout: 1m\n";
     let cfg = vigil_config::Config::parse(yaml, Path::new("/tmp")).expect("config");
     let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
     ScrapeLoop::for_target(
@@ -134,12 +136,19 @@ async fn bodies_past_the_budget_fail_their_scrape_and_nothing_else() {
 
     // One body holds at most half the budget: a target that sends 14 MiB and then stalls
     // until its timeout leaves room for another target's 10 MiB body meanwhile.
+    // Held until the other target's scrape is done (released below), however long that
+    // takes on a loaded machine.
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let released = std::sync::Mutex::new(released);
     let stall = server(
         "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nConnection: close\r\n\r\n"
             .into(),
-        |c| {
+        move |c| {
             let _ = c.write_all("# padding\n".repeat((14 << 20) / 10).as_bytes());
-            std::thread::sleep(std::time::Duration::from_secs(4));
+            let _ = released
+                .lock()
+                .unwrap()
+                .recv_timeout(std::time::Duration::from_secs(60));
         },
     );
     let big_body: String = (0..500_000)
@@ -160,6 +169,7 @@ async fn bodies_past_the_budget_fail_their_scrape_and_nothing_else() {
             vigil_scrape::body_pool::held() > 0,
             "the stalled body is still held"
         );
+        release.send(()).unwrap();
     };
     tokio::join!(slow.scrape_and_report(), second);
     let st = other.status();

@@ -2022,8 +2022,8 @@ mod tests {
         let _ = std::fs::remove_dir_all(&d);
     }
 
-    /// With a checkpoint but no segment after it, new writes go after the checkpoint, where
-    /// replay reads them.
+    /// A checkpoint directory another program wrote at the number vigil's next checkpoint
+    /// takes is refused and left as it is; vigil's own unfinished one is replaced.
     #[test]
     fn a_checkpoint_never_removes_one_it_did_not_write() {
         let d = tmp("foreign-checkpoint");
@@ -2054,6 +2054,8 @@ mod tests {
         let _ = std::fs::remove_dir_all(&d);
     }
 
+    /// With a checkpoint but no segment after it, new writes go after the checkpoint, where
+    /// replay reads them.
     #[test]
     fn a_new_segment_follows_the_latest_checkpoint() {
         let d = tmp("after-checkpoint");
