@@ -7,9 +7,11 @@
 //! - [`time`]: calendar arithmetic on Unix days.
 //! - [`names`]: which metric and label names are valid, and how they are escaped.
 //! - [`relabel`]: compiled relabel rules and their application, with Prometheus's semantics.
+//! - [`budget`]: a byte budget shared by buffers that grow with what a peer sends.
 //!
 //! This crate does no I/O and knows nothing of config files, storage or HTTP.
 
+pub mod budget;
 pub mod exposition;
 pub mod histogram;
 pub mod labels;

@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
+use vigil_model::budget::ByteBudget;
+pub use vigil_model::budget::OverBudget;
 
 /// Bodies expected smaller than this do not take a kept buffer, and buffers smaller than
 /// this are not kept (a body expected small that grew past it is).
@@ -41,40 +43,21 @@ pub static BODIES: BodyPool = BodyPool::new();
 /// that sends without end, or a small gzip body that expands to gigabytes, would take the
 /// process's memory before its scrape timeout. Past the budget, or past half of it for one
 /// body, the scrape that would grow fails instead ([`OverBudget`]) and the server goes on.
-static HELD: AtomicUsize = AtomicUsize::new(0);
-static BUDGET: AtomicUsize = AtomicUsize::new(usize::MAX);
+static BUDGET: ByteBudget = ByteBudget::new();
 
 /// Set the most all bodies in flight may hold (the server: a quarter of its memory).
 pub fn set_budget(bytes: usize) {
-    BUDGET.store(bytes.max(MIN_KEPT), Ordering::Relaxed);
+    BUDGET.set(bytes.max(MIN_KEPT));
 }
 
 /// The budget of all bodies in flight, bytes.
 pub fn budget() -> usize {
-    BUDGET.load(Ordering::Relaxed)
+    BUDGET.budget()
 }
 
 /// The bytes all bodies in flight hold now.
 pub fn held() -> usize {
-    HELD.load(Ordering::Relaxed)
-}
-
-/// A body would grow past the budget of all bodies in flight.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct OverBudget {
-    /// The budget, bytes.
-    pub budget: usize,
-    /// The body's length had it grown.
-    pub wanted: usize,
-}
-
-/// Count `bytes` more as held, unless that passes the budget.
-fn charge(bytes: usize) -> bool {
-    let budget = BUDGET.load(Ordering::Relaxed);
-    HELD.fetch_update(Ordering::AcqRel, Ordering::Relaxed, |h| {
-        h.checked_add(bytes).filter(|&n| n <= budget)
-    })
-    .is_ok()
+    BUDGET.held()
 }
 
 /// A body being read or parsed. Its buffer goes back to [`BODIES`] when dropped, on every
@@ -83,7 +66,7 @@ fn charge(bytes: usize) -> bool {
 #[derive(Default)]
 pub struct Body {
     buf: Vec<u8>,
-    /// The capacity counted in [`HELD`].
+    /// The capacity counted in [`BUDGET`].
     charged: usize,
 }
 
@@ -93,7 +76,7 @@ impl Body {
     /// grows, and is counted, as bytes arrive).
     pub fn with_capacity(want: usize) -> Body {
         let buf = BODIES.take(want);
-        if buf.capacity() <= budget() / 2 && charge(buf.capacity()) {
+        if buf.capacity() <= budget() / 2 && BUDGET.charge(buf.capacity()) {
             let charged = buf.capacity();
             return Body { buf, charged };
         }
@@ -101,37 +84,10 @@ impl Body {
         Body::default()
     }
 
-    /// Append `bytes`, growing the buffer (as a `Vec` grows: at least doubling, less where
-    /// the budget has less left) only while the bodies in flight stay within the budget and
-    /// this one within half of it, so one target cannot take every other target's room.
+    /// Append `bytes`, growing the buffer only within the budget of all bodies in flight
+    /// (see [`ByteBudget::reserve`]), so one target cannot take every other target's room.
     pub fn extend_within_budget(&mut self, bytes: &[u8]) -> Result<(), OverBudget> {
-        let need = self.buf.len() + bytes.len();
-        if need > self.buf.capacity() {
-            let budget = budget();
-            let over = OverBudget {
-                budget,
-                wanted: need,
-            };
-            if need > budget / 2 {
-                return Err(over);
-            }
-            let grown = need
-                .max(self.buf.capacity().saturating_mul(2))
-                .min(budget / 2);
-            // As much of the doubled size as is left, and at least what is needed.
-            let left = budget.saturating_sub(HELD.load(Ordering::Relaxed));
-            let target = grown.min(self.charged + left).max(need);
-            if !charge(target - self.charged) {
-                return Err(over);
-            }
-            self.buf.reserve_exact(target - self.buf.len());
-            // The allocator may round up: count what the buffer holds.
-            let now = self.buf.capacity();
-            if now > target {
-                HELD.fetch_add(now - target, Ordering::AcqRel);
-            }
-            self.charged = now;
-        }
+        BUDGET.reserve(&mut self.buf, &mut self.charged, bytes.len())?;
         self.buf.extend_from_slice(bytes);
         Ok(())
     }
@@ -146,7 +102,7 @@ impl Deref for Body {
 
 impl Drop for Body {
     fn drop(&mut self) {
-        HELD.fetch_sub(self.charged, Ordering::AcqRel);
+        BUDGET.release(self.charged);
         BODIES.give(std::mem::take(&mut self.buf));
     }
 }

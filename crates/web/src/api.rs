@@ -623,14 +623,29 @@ pub(crate) async fn on_pool(
     s: &AppState,
     f: impl FnOnce(Deadline) -> Result<Response, ApiError> + Send + 'static,
 ) -> Result<Response, ApiError> {
-    run_gated(&s.query_gate, &s.query_pool, s.query_timeout, f).await
+    run_gated(
+        &s.query_gate,
+        RunOn::Pool(&s.query_pool),
+        s.query_timeout,
+        f,
+    )
+    .await
 }
 
-/// [`on_pool`]'s work: a slot of `gate` within `timeout`, then `f` on `pool`, given the
-/// deadline, which it has not passed when it starts.
-async fn run_gated<T: Send + 'static>(
+/// Where [`run_gated`] runs its work.
+pub(crate) enum RunOn<'a> {
+    /// On the query pool's threads.
+    Pool(&'a crate::query_pool::QueryPool),
+    /// On a thread of its own, named so, at the queries' priority: for work that must not
+    /// queue behind queries (federation, which a federating server scrapes).
+    OwnThread(&'static str),
+}
+
+/// [`on_pool`]'s work: a slot of `gate` within `timeout`, then `f` where `on` says, given
+/// the deadline, which it has not passed when it starts.
+pub(crate) async fn run_gated<T: Send + 'static>(
     gate: &Arc<tokio::sync::Semaphore>,
-    pool: &crate::query_pool::QueryPool,
+    on: RunOn<'_>,
     timeout: std::time::Duration,
     f: impl FnOnce(Deadline) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
@@ -640,14 +655,17 @@ async fn run_gated<T: Send + 'static>(
         Ok(Err(e)) => return Err(ApiError::Internal(e.to_string())),
         Err(_) => return Err(ApiError::Timeout("request timed out in query queue".into())),
     };
-    pool.run(move || {
+    let work = move || {
         // The slot is the evaluation's, so a client that goes away does not free it early.
         let _slot = slot;
         deadline.check()?;
         f(deadline)
-    })
-    .await
-    .unwrap_or_else(|| Err(ApiError::Internal("request handler panicked".into())))
+    };
+    let done = match on {
+        RunOn::Pool(pool) => pool.run(work).await,
+        RunOn::OwnThread(name) => crate::query_pool::run_on_own_thread(name, work).await,
+    };
+    done.unwrap_or_else(|| Err(ApiError::Internal("request handler panicked".into())))
 }
 
 /// When a request run by [`on_pool`] must have answered (`--query.timeout` after it came).
@@ -878,7 +896,7 @@ mod tests {
         let pool = crate::query_pool::QueryPool::new(1, 0);
         let secs = Duration::from_secs(30);
         // A free slot: the read runs, before its deadline.
-        let got = super::run_gated(&gate, &pool, secs, |d| {
+        let got = super::run_gated(&gate, super::RunOn::Pool(&pool), secs, |d| {
             d.check()?;
             Ok(7)
         })
@@ -890,10 +908,15 @@ mod tests {
         let held = gate.clone().acquire_owned().await.unwrap();
         let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let r2 = ran.clone();
-        let got = super::run_gated(&gate, &pool, Duration::from_millis(200), move |_| {
-            r2.store(true, std::sync::atomic::Ordering::SeqCst);
-            Ok(())
-        })
+        let got = super::run_gated(
+            &gate,
+            super::RunOn::Pool(&pool),
+            Duration::from_millis(200),
+            move |_| {
+                r2.store(true, std::sync::atomic::Ordering::SeqCst);
+                Ok(())
+            },
+        )
         .await;
         match got {
             Err(ApiError::Timeout(m)) => assert!(m.contains("query queue"), "{m}"),
@@ -905,14 +928,19 @@ mod tests {
         );
         // Freed, the next one runs.
         drop(held);
-        let got = super::run_gated(&gate, &pool, secs, |_| Ok(1)).await;
+        let got = super::run_gated(&gate, super::RunOn::Pool(&pool), secs, |_| Ok(1)).await;
         assert_eq!(got.ok(), Some(1));
         // A read that outlives its deadline is stopped by its own check.
-        let got = super::run_gated(&gate, &pool, Duration::from_millis(50), |d| {
-            std::thread::sleep(Duration::from_millis(100));
-            d.check()?;
-            Ok(())
-        })
+        let got = super::run_gated(
+            &gate,
+            super::RunOn::Pool(&pool),
+            Duration::from_millis(50),
+            |d| {
+                std::thread::sleep(Duration::from_millis(100));
+                d.check()?;
+                Ok(())
+            },
+        )
         .await;
         assert!(matches!(got, Err(ApiError::Timeout(_))), "{:?}", got.err());
     }

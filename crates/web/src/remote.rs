@@ -29,7 +29,8 @@ const MAX_OTLP_BODY: usize = 16 << 20;
 static OTLP_TURN: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
 
 /// Federation requests served at once; more wait their turn.
-static FEDERATE_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
+static FEDERATE_SLOTS: std::sync::LazyLock<Arc<tokio::sync::Semaphore>> =
+    std::sync::LazyLock::new(|| Arc::new(tokio::sync::Semaphore::new(4)));
 
 /// What remote write requests being received at once may take, in KiB of their
 /// [`receive::decoding_cost`] (2 GiB): more wait their turn. An ordinary request of 1 MiB
@@ -453,15 +454,8 @@ async fn federate(
     // A federating server scrapes this, so it runs beside queries, not queued behind them:
     // on a thread of its own at the queries' low priority (scrapes here come first), at most
     // `FEDERATE_SLOTS` at once, within `--query.timeout`, waiting included.
-    let deadline = crate::api::Deadline(std::time::Instant::now() + s.query_timeout);
-    let Ok(Ok(slot)) = tokio::time::timeout(s.query_timeout, FEDERATE_SLOTS.acquire()).await else {
-        return Err(ApiError::Timeout(
-            "federation timed out waiting for its turn".into(),
-        ));
-    };
-    crate::query_pool::run_on_own_thread("vigil-federate", move || {
-        let _slot = slot;
-        deadline.check()?;
+    let on = crate::api::RunOn::OwnThread("vigil-federate");
+    crate::api::run_gated(&FEDERATE_SLOTS, on, s.query_timeout, move |deadline| {
         let querier = storage.querier(now - lookback + 1, now)?;
         // The newer of a series' last float and last histogram, unless it is a stale marker.
         let mut latest: BTreeMap<vigil_model::Labels, (i64, Latest)> = BTreeMap::new();
@@ -569,7 +563,6 @@ async fn federate(
         Ok(([(header::CONTENT_TYPE, content_type)], out).into_response())
     })
     .await
-    .unwrap_or_else(|| Err(ApiError::Internal("federation task failed".into())))
 }
 
 /// What Go's `expfmt.Negotiate` picks from the request's Accept: its media types in order of

@@ -4,13 +4,13 @@
 //! module's `http` section) are read here too.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use axum::http::header;
 use http_body_util::{BodyExt, Full};
 use serde_json::Value;
 use tokio::net::TcpStream;
+use vigil_model::budget::ByteBudget;
 
 use super::options::{IpPreference, check_keys, ip_preference, regexes};
 use super::tls::Tls;
@@ -79,32 +79,23 @@ const HTTP_UNSUPPORTED: [&str; 15] = [
 ];
 
 /// The bytes every probe's body being read holds (its buffer's capacity), and the most they
-/// may hold together (the prober sets a quarter of its memory). A probed site that sends without end would otherwise
-/// take the prober's memory before the probe's timeout; past the budget the probe fails as a
-/// body that cannot be read does, and the prober goes on.
-static HELD: AtomicUsize = AtomicUsize::new(0);
-static BUDGET: AtomicUsize = AtomicUsize::new(usize::MAX);
+/// may hold together (the prober sets a quarter of its memory). A probed site that sends
+/// without end would otherwise take the prober's memory before the probe's timeout; past the
+/// budget the probe fails as a body that cannot be read does, and the prober goes on.
+static BUDGET: ByteBudget = ByteBudget::new();
 
 /// Set the most all bodies being probed may hold at once.
 pub fn set_body_budget(bytes: usize) {
-    BUDGET.store(bytes, Ordering::Relaxed);
+    BUDGET.set(bytes);
 }
 
-/// Bytes counted in [`HELD`], given back when dropped.
+/// Bytes counted in [`BUDGET`], given back when dropped.
 struct HeldBytes(usize);
 
 impl Drop for HeldBytes {
     fn drop(&mut self) {
-        HELD.fetch_sub(self.0, Ordering::AcqRel);
+        BUDGET.release(self.0);
     }
-}
-
-/// Count `bytes` more as held, unless that passes `budget`.
-fn charge(bytes: usize, budget: usize) -> bool {
-    HELD.fetch_update(Ordering::AcqRel, Ordering::Relaxed, |h| {
-        h.checked_add(bytes).filter(|&t| t <= budget)
-    })
-    .is_ok()
 }
 
 /// A response body read whole, its buffer's capacity counted against the budget as it grows
@@ -120,23 +111,11 @@ async fn read_within_budget(
             continue;
         };
         let chunk = bytes::Buf::chunk(&data);
-        let need = out.len() + chunk.len();
-        if need > out.capacity() {
-            let budget = BUDGET.load(Ordering::Relaxed);
-            let grown = need.max(out.capacity().saturating_mul(2)).min(budget / 2);
-            let left = budget.saturating_sub(HELD.load(Ordering::Relaxed));
-            let target = grown.min(held.0 + left).max(need);
-            if need > budget / 2 || !charge(target - held.0, budget) {
-                return Err(format!(
-                    "the body would pass vigil's bound on probed bodies: {budget} bytes for all being read at once (a quarter of memory), half of that for one; it reached {need} bytes"
-                ));
-            }
-            out.reserve_exact(target - out.len());
-            // The allocator may round up: count what the buffer holds.
-            if out.capacity() > target {
-                HELD.fetch_add(out.capacity() - target, Ordering::AcqRel);
-            }
-            held.0 = out.capacity();
+        if let Err(over) = BUDGET.reserve(&mut out, &mut held.0, chunk.len()) {
+            return Err(format!(
+                "the body would pass vigil's bound on probed bodies: {} bytes for all being read at once (a quarter of memory), half of that for one; it reached {} bytes",
+                over.budget, over.wanted
+            ));
         }
         out.extend_from_slice(chunk);
     }
