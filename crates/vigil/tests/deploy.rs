@@ -41,6 +41,7 @@ fn manifests_are_valid_kubernetes_objects() {
     files.sort();
     let mut config_yaml = None;
     let mut rules_yaml = None;
+    let mut k8s_rules_yaml = None;
     let mut statefulset = None;
     let mut role = None;
     for f in files {
@@ -65,6 +66,7 @@ fn manifests_are_valid_kubernetes_objects() {
                     let data = cm.data.unwrap_or_default();
                     config_yaml = data.get("prometheus.yml").cloned();
                     rules_yaml = data.get("rules.yml").cloned();
+                    k8s_rules_yaml = data.get("kubernetes.rules.yml").cloned();
                 }
                 "StatefulSet" => statefulset = Some(decode::<StatefulSet>(&doc)),
                 _ => unreachable!(),
@@ -114,12 +116,30 @@ fn manifests_are_valid_kubernetes_objects() {
     let dir = temp_dir("deploy-config");
     let cfg = dir.join("prometheus.yml");
     std::fs::write(&cfg, config_yaml.expect("prometheus.yml in the ConfigMap")).unwrap();
-    // The rule file sits beside it in the same ConfigMap (mounted at /config/).
+    // The rule files sit beside it in the same ConfigMap (mounted at /config/).
     std::fs::write(
         dir.join("rules.yml"),
         rules_yaml.expect("rules.yml in the ConfigMap"),
     )
     .unwrap();
+    let k8s_rules = dir.join("kubernetes.rules.yml");
+    std::fs::write(
+        &k8s_rules,
+        k8s_rules_yaml.expect("kubernetes.rules.yml in the ConfigMap"),
+    )
+    .unwrap();
+    // Debian's promtool takes the Kubernetes recordings as they are.
+    let out = std::process::Command::new(debian_bin("promtool"))
+        .args(["check", "rules"])
+        .arg(&k8s_rules)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && said.contains("SUCCESS: 19 rules found"),
+        "promtool: {said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = std::process::Command::new(vigil_bin())
         .args(["check", "config"])
         .arg(&cfg)
@@ -128,8 +148,9 @@ fn manifests_are_valid_kubernetes_objects() {
     let text =
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "config rejected: {text}");
-    assert!(text.contains("  SUCCESS: 1 rule files found"), "{text}");
+    assert!(text.contains("  SUCCESS: 2 rule files found"), "{text}");
     assert!(text.contains("  SUCCESS: 5 rules found"), "{text}");
+    assert!(text.contains("  SUCCESS: 19 rules found"), "{text}");
     assert!(!text.contains("WARNING"), "{text}");
     let ss = statefulset.unwrap();
     let c = &ss.spec.unwrap().template.spec.unwrap().containers[0];
@@ -488,27 +509,47 @@ fn example_exporters(k: &vigil_kube_fake::FakeKube, dir: &Path, net: &str) -> Ve
 
 /// The shipped config (02-config.yaml) pointed at `api_server`, its rule file replaced by
 /// `rule_files`, and the ConfigMap's rule file text.
-fn shipped_config(api_server: &str, rule_files: &[String]) -> (String, String) {
+fn shipped_config(api_server: &str, rule_files: &[String]) -> (String, ShippedRules) {
     let cm =
         parse_docs(&std::fs::read_to_string(Path::new(DEPLOY).join("02-config.yaml")).unwrap());
     let mut cfg = String::new();
+    let mut in_rule_files = false;
     for line in cm[0]["data"]["prometheus.yml"].as_str().unwrap().lines() {
-        if line.trim() == "- rules.yml" {
+        if line.starts_with("rule_files:") {
+            in_rule_files = true;
+            cfg.push_str("rule_files:\n");
             for f in rule_files {
                 cfg.push_str(&format!("  - {f}\n"));
             }
             continue;
         }
+        if in_rule_files && line.trim_start().starts_with("- ") {
+            continue;
+        }
+        in_rule_files = false;
         cfg.push_str(line);
         cfg.push('\n');
         if let Some(i) = line.find("- role: pod") {
             cfg.push_str(&format!("{}api_server: {api_server}\n", " ".repeat(i + 2)));
         }
     }
+    let data = cm[0]["data"].as_object().unwrap();
+    let rules = |k: &str| data[k].as_str().unwrap().to_string();
     (
         cfg,
-        cm[0]["data"]["rules.yml"].as_str().unwrap().to_string(),
+        ShippedRules {
+            chapter: rules("rules.yml"),
+            kubernetes: rules("kubernetes.rules.yml"),
+        },
     )
+}
+
+/// The rule files of the shipped ConfigMap.
+struct ShippedRules {
+    /// `rules.yml`: the chapter's apps.
+    chapter: String,
+    /// `kubernetes.rules.yml`: the recordings the kubernetes-mixin's dashboards read.
+    kubernetes: String,
 }
 
 /// The standard Kubernetes jobs of the deployed config: the exporter examples' pods, found
@@ -540,10 +581,11 @@ fn standard_jobs_scrape_the_exporters_as_kube_prometheus_labels_them() {
     );
     // The deployed config as it is, pointed at the fake API server and scraping every 2s; its
     // rule file sits beside it as in the ConfigMap.
-    let rules = dir.join("rules.yml").display().to_string();
-    let (cfg, rules_yml) = shipped_config(&k.url(), &[rules]);
+    let files = ["rules.yml", "kubernetes.rules.yml"].map(|f| dir.join(f).display().to_string());
+    let (cfg, rules) = shipped_config(&k.url(), &files);
     let cfg = cfg.replace("scrape_interval: 30s", "scrape_interval: 2s");
-    std::fs::write(dir.join("rules.yml"), rules_yml).unwrap();
+    std::fs::write(&files[0], rules.chapter).unwrap();
+    std::fs::write(&files[1], rules.kubernetes).unwrap();
     let v = Vigil::start("deploy-standard-jobs-vigil", Some(&cfg), &[]);
     let b = v.base.clone();
     for (q, what) in [
@@ -654,8 +696,9 @@ fn pod_cgroups(root: &Path, uid: &str, app: &str, sandbox: &str) {
 /// config's standard jobs scrape `vigil container-metrics` (a built node whose pod the API
 /// names), `vigil kube-state` and `vigil node` (this machine), all found through the fake API
 /// server. Every rule evaluates healthy, every template variable finds values, and every panel
-/// query answers; with data, except those built on recording rules outside the fixture's
-/// sample (kube-prometheus's `k8s.rules`), which are listed.
+/// query answers with data: those built on the kubernetes-mixin's `k8s.rules` recordings, which
+/// the fixture's sample does not hold, read the shipped `kubernetes.rules.yml`'s, whose values
+/// are checked against the pod's objects and cgroups.
 #[test]
 fn kubernetes_mixin_dashboards_on_vigils_exporters() {
     use vigil_kube_fake::FakeKube;
@@ -717,8 +760,8 @@ fn kubernetes_mixin_dashboards_on_vigils_exporters() {
         .canonicalize()
         .unwrap();
     // The shipped config, pointed at the fake API server, scraping and evaluating every second,
-    // with the fixture's rule files in place of its own.
-    let rule_files: Vec<String> = [
+    // with the fixture's rule files in place of the chapter's, beside its Kubernetes recordings.
+    let mut rule_files: Vec<String> = [
         "kubePrometheus.rules.yml",
         "kubeStateMetrics.rules.yml",
         "nodeExporter.rules.yml",
@@ -726,7 +769,10 @@ fn kubernetes_mixin_dashboards_on_vigils_exporters() {
     .iter()
     .map(|f| kp.join(f).display().to_string())
     .collect();
-    let (cfg, _) = shipped_config(&k.url(), &rule_files);
+    let ours = dir.join("kubernetes.rules.yml");
+    rule_files.push(ours.display().to_string());
+    let (cfg, shipped) = shipped_config(&k.url(), &rule_files);
+    std::fs::write(&ours, shipped.kubernetes).unwrap();
     let cfg = cfg
         .replace("scrape_interval: 30s", "scrape_interval: 1s")
         .replace("evaluation_interval: 30s", "evaluation_interval: 1s");
@@ -745,7 +791,12 @@ fn kubernetes_mixin_dashboards_on_vigils_exporters() {
         );
         (n.len() == 3
             && !named.is_empty()
-            && !query(&b, "instance:node_cpu_utilisation:rate5m").is_empty())
+            && !query(&b, "instance:node_cpu_utilisation:rate5m").is_empty()
+            && !query(
+                &b,
+                "node_namespace_pod_container:container_cpu_usage_seconds_total:sum_rate5m",
+            )
+            .is_empty())
         .then_some(())
     });
     let rules = get_json(&format!("{b}/api/v1/rules"));
@@ -756,8 +807,8 @@ fn kubernetes_mixin_dashboards_on_vigils_exporters() {
             assert_eq!(r["health"], "ok", "{}: {}", r["name"], r["lastError"]);
         }
     }
-    // 12, 4 and 41 rules in the three files.
-    assert_eq!(n, 57, "rules");
+    // 12, 4 and 41 rules in the fixture's three files, 19 in the shipped one.
+    assert_eq!(n, 76, "rules");
     // Recorded by the fixture's rules, or by kube-prometheus rules outside the sample.
     let recorded: Vec<String> = rules["data"]["groups"]
         .as_array()
@@ -815,16 +866,60 @@ fn kubernetes_mixin_dashboards_on_vigils_exporters() {
             with_data += 1;
         }
     }
-    // The two dashboards' 52 panel queries.
-    assert_eq!((with_data, outside.len()), (42, 10), "{outside:#?}");
-    // The pod dashboard's CPU and memory quota panels read `k8s.rules` recordings
-    // (node_namespace_pod_container:..., cluster:namespace:pod_cpu:active:...), which the
-    // fixture's three rule files do not hold.
-    assert!(
-        outside
-            .iter()
-            .all(|q| q.contains("node_namespace_pod_container:")
-                || q.contains("cluster:namespace:pod_")),
-        "{outside:#?}"
+    // The two dashboards' 52 panel queries, every one with data: the pod dashboard's CPU and
+    // memory quota panels read the shipped `kubernetes.rules.yml`'s recordings.
+    assert_eq!((with_data, outside.len()), (52, 0), "{outside:#?}");
+    // The recordings hold what the pod's objects and cgroups say.
+    let one = |q: &str| -> Value {
+        let r = query(&b, q);
+        assert_eq!(r.len(), 1, "{q}: {r:?}");
+        r[0].clone()
+    };
+    let value = |v: &Value| v["value"][1].as_str().unwrap().parse::<f64>().unwrap();
+    let pod = r#"namespace="shop", pod="web-abc-x1", container="web""#;
+    for (q, want) in [
+        (
+            format!(
+                "cluster:namespace:pod_cpu:active:kube_pod_container_resource_requests{{{pod}}}"
+            ),
+            0.1,
+        ),
+        (
+            format!("cluster:namespace:pod_cpu:active:kube_pod_container_resource_limits{{{pod}}}"),
+            0.2,
+        ),
+        (
+            r#"namespace_memory:kube_pod_container_resource_requests:sum{namespace="shop"}"#.into(),
+            64.0 * 1024.0 * 1024.0,
+        ),
+        (
+            r#"namespace_memory:kube_pod_container_resource_limits:sum{namespace="shop"}"#.into(),
+            256.0 * 1024.0 * 1024.0,
+        ),
+    ] {
+        assert_eq!(value(&one(&q)), want, "{q}");
+    }
+    for name in [
+        "node_namespace_pod_container:container_cpu_usage_seconds_total:sum_rate5m",
+        "node_namespace_pod_container:container_memory_working_set_bytes",
+        "node_namespace_pod_container:container_memory_rss",
+    ] {
+        let r = one(&format!("{name}{{{pod}}}"));
+        assert_eq!(r["metric"]["node"], "node-1", "{name}: {r}");
+    }
+    // The working set recorded is cAdvisor's for the container.
+    let ws = one(&format!(
+        "container_memory_working_set_bytes{{{pod}, job=\"kubelet\"}}"
+    ));
+    let rec = one(&format!(
+        "node_namespace_pod_container:container_memory_working_set_bytes{{{pod}}}"
+    ));
+    assert_eq!(value(&rec), value(&ws));
+    // The pod's workload is its ReplicaSet's Deployment.
+    let w = one(r#"namespace_workload_pod:kube_pod_owner:relabel{pod="web-abc-x1"}"#);
+    assert_eq!(
+        (&w["metric"]["workload"], &w["metric"]["workload_type"]),
+        (&Value::from("web"), &Value::from("deployment")),
+        "{w}"
     );
 }
