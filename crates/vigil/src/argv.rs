@@ -118,6 +118,38 @@ mod tests {
         );
     }
 
+    /// Each exporter listens where the exporter it replaces does when given no address:
+    /// node_exporter :9100, the blackbox exporter :9115, cAdvisor :8080, kube-state-metrics
+    /// :8080 with its own metrics on :8081.
+    #[test]
+    fn exporters_listen_where_the_ones_they_replace_do_by_default() {
+        use crate::flags::Command;
+        match parse(&["node"]).command {
+            Some(Command::Node(f)) => assert_eq!(f.listen_address, [":9100"]),
+            other => panic!("{other:?}"),
+        }
+        match parse(&["probe"]).command {
+            Some(Command::Probe(f)) => assert_eq!(f.listen_address, [":9115"]),
+            other => panic!("{other:?}"),
+        }
+        match parse(&["container-metrics"]).command {
+            Some(Command::ContainerMetrics(f)) => {
+                assert_eq!(
+                    (f.listen_address, f.listen_ip.as_str(), f.port),
+                    (None, "", 8080)
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse(&["kube-state"]).command {
+            Some(Command::KubeState(f)) => assert_eq!(
+                (f.listen_address, f.port, f.telemetry_port),
+                (None, 8080, 8081)
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn node_collector_switches_keep_their_order() {
         let argv: Vec<OsString> = [

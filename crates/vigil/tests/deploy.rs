@@ -507,8 +507,8 @@ fn example_exporters(k: &vigil_kube_fake::FakeKube, dir: &Path, net: &str) -> Ve
     ]
 }
 
-/// The shipped config (02-config.yaml) pointed at `api_server`, its rule file replaced by
-/// `rule_files`, and the ConfigMap's rule file text.
+/// The shipped config (02-config.yaml) pointed at `api_server`, its rule files replaced by
+/// `rule_files`, and the ConfigMap's rule files' texts.
 fn shipped_config(api_server: &str, rule_files: &[String]) -> (String, ShippedRules) {
     let cm =
         parse_docs(&std::fs::read_to_string(Path::new(DEPLOY).join("02-config.yaml")).unwrap());
@@ -922,4 +922,283 @@ fn kubernetes_mixin_dashboards_on_vigils_exporters() {
         (&Value::from("web"), &Value::from("deployment")),
         "{w}"
     );
+}
+
+/// The kubernetes-mixin's workload, resource and storage alerts read kube-state-metrics'
+/// families through label joins the fixture's sample never exercises. Written here in the
+/// shape of those alerts (the same families, labels and joins, not copied), over a cluster
+/// whose objects are each in the state one alert is about, beside healthy ones: every alert
+/// fires for exactly the objects at fault, so the families exist, carry the labels the joins
+/// name, and hold the values the objects say.
+#[test]
+fn kubernetes_mixin_style_alerts_fire_for_the_objects_at_fault() {
+    use vigil_kube_fake::FakeKube;
+    let dir = temp_dir("deploy-mixin-alerts");
+    let k = FakeKube::start();
+    let _exporters = example_exporters(&k, &dir, "127.0.4");
+    let owner = |kind: &str, name: &str| {
+        serde_json::json!([{"apiVersion": "apps/v1", "kind": kind, "name": name,
+                            "uid": format!("uid-{name}"), "controller": true}])
+    };
+    let pod = |name: &str, phase: &str, owner_ref: Value, cpu: &str, waiting: Option<&str>| {
+        let state = match waiting {
+            Some(r) => serde_json::json!({"waiting": {"reason": r}}),
+            None => serde_json::json!({"running": {"startedAt": "2026-12-01T00:00:00Z"}}),
+        };
+        serde_json::json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "apps", "uid": format!("uid-{name}"),
+                         "ownerReferences": owner_ref},
+            "spec": {"nodeName": "node-1", "containers": [{"name": "main", "image": "app:1",
+                     "resources": {"requests": {"cpu": cpu, "memory": "64Mi"}}}]},
+            "status": {"phase": phase, "containerStatuses": [{"name": "main", "image": "app:1",
+                "imageID": "", "ready": waiting.is_none(), "restartCount": 7, "state": state}]}})
+    };
+    let deployment = |name: &str,
+                      generation: i64,
+                      observed: i64,
+                      available: i64,
+                      progressing: &str| {
+        serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name, "namespace": "apps", "uid": format!("uid-{name}"),
+                         "generation": generation},
+            "spec": {"replicas": 3, "selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": []}}},
+            "status": {"observedGeneration": observed, "replicas": 3, "updatedReplicas": available,
+                       "readyReplicas": available, "availableReplicas": available,
+                       "conditions": [{"type": "Progressing", "status": progressing},
+                                      {"type": "Available", "status": "True"}]}})
+    };
+    for obj in [
+        serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "apps"},
+                           "status": {"phase": "Active"}}),
+        deployment("stuck", 5, 4, 1, "False"),
+        deployment("fine", 2, 2, 3, "True"),
+        serde_json::json!({"apiVersion": "apps/v1", "kind": "ReplicaSet",
+            "metadata": {"name": "stuck-1", "namespace": "apps", "uid": "uid-stuck-1",
+                         "ownerReferences": owner("Deployment", "stuck")},
+            "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "stuck"}}},
+            "status": {"replicas": 3}}),
+        // A pod restarting without end, one that cannot be scheduled (it asks for more CPU
+        // than the node has), and a healthy one; all the stuck Deployment's.
+        pod(
+            "stuck-1-crash",
+            "Running",
+            owner("ReplicaSet", "stuck-1"),
+            "100m",
+            Some("CrashLoopBackOff"),
+        ),
+        pod(
+            "stuck-1-pending",
+            "Pending",
+            owner("ReplicaSet", "stuck-1"),
+            "5",
+            Some("ContainerCreating"),
+        ),
+        pod(
+            "stuck-1-ok",
+            "Running",
+            owner("ReplicaSet", "stuck-1"),
+            "100m",
+            None,
+        ),
+        serde_json::json!({"apiVersion": "apps/v1", "kind": "StatefulSet",
+            "metadata": {"name": "db", "namespace": "apps", "uid": "uid-db", "generation": 3},
+            "spec": {"replicas": 3, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}},
+                     "template": {"metadata": {"labels": {"app": "db"}}, "spec": {"containers": []}}},
+            "status": {"observedGeneration": 2, "replicas": 3, "readyReplicas": 1, "currentReplicas": 1,
+                       "updatedReplicas": 2, "currentRevision": "db-1", "updateRevision": "db-2"}}),
+        serde_json::json!({"apiVersion": "apps/v1", "kind": "StatefulSet",
+            "metadata": {"name": "cache", "namespace": "apps", "uid": "uid-cache", "generation": 1},
+            "spec": {"replicas": 2, "serviceName": "cache", "selector": {"matchLabels": {"app": "cache"}},
+                     "template": {"metadata": {"labels": {"app": "cache"}}, "spec": {"containers": []}}},
+            "status": {"observedGeneration": 1, "replicas": 2, "readyReplicas": 2, "currentReplicas": 2,
+                       "updatedReplicas": 2, "currentRevision": "cache-1", "updateRevision": "cache-1"}}),
+        serde_json::json!({"apiVersion": "apps/v1", "kind": "DaemonSet",
+            "metadata": {"name": "agent", "namespace": "apps", "uid": "uid-agent", "generation": 2},
+            "spec": {"selector": {"matchLabels": {"app": "agent"}},
+                     "template": {"metadata": {"labels": {"app": "agent"}}, "spec": {"containers": []}}},
+            "status": {"observedGeneration": 2, "desiredNumberScheduled": 3, "currentNumberScheduled": 2,
+                       "numberMisscheduled": 1, "numberReady": 2, "numberAvailable": 2,
+                       "updatedNumberScheduled": 2}}),
+        serde_json::json!({"apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": "failed", "namespace": "apps", "uid": "uid-failed"},
+            "spec": {"completions": 1, "parallelism": 1, "template": {"spec": {"containers": []}}},
+            "status": {"failed": 2, "startTime": "2026-12-01T00:00:00Z",
+                       "conditions": [{"type": "Failed", "status": "True"}]}}),
+        serde_json::json!({"apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": "endless", "namespace": "apps", "uid": "uid-endless"},
+            "spec": {"completions": 1, "parallelism": 1, "template": {"spec": {"containers": []}}},
+            "status": {"active": 1, "startTime": "2026-12-01T00:00:00Z"}}),
+        serde_json::json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": "maxed", "namespace": "apps", "uid": "uid-maxed", "generation": 1},
+            "spec": {"minReplicas": 1, "maxReplicas": 5,
+                     "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "fine"}},
+            "status": {"currentReplicas": 5, "desiredReplicas": 5}}),
+        serde_json::json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": "behind", "namespace": "apps", "uid": "uid-behind", "generation": 1},
+            "spec": {"minReplicas": 1, "maxReplicas": 10,
+                     "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "stuck"}},
+            "status": {"currentReplicas": 3, "desiredReplicas": 4}}),
+        serde_json::json!({"apiVersion": "v1", "kind": "ResourceQuota",
+            "metadata": {"name": "compute", "namespace": "apps", "uid": "uid-compute"},
+            "spec": {"hard": {"pods": "10", "requests.memory": "1Gi"}},
+            "status": {"hard": {"pods": "10", "requests.memory": "1Gi"},
+                       "used": {"pods": "3", "requests.memory": "1000Mi"}}}),
+        serde_json::json!({"apiVersion": "v1", "kind": "PersistentVolume",
+            "metadata": {"name": "pv-broken", "uid": "uid-pv-broken"},
+            "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                     "hostPath": {"path": "/data/broken"}},
+            "status": {"phase": "Failed"}}),
+        serde_json::json!({"apiVersion": "v1", "kind": "PersistentVolume",
+            "metadata": {"name": "pv-ok", "uid": "uid-pv-ok"},
+            "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                     "hostPath": {"path": "/data/ok"}},
+            "status": {"phase": "Bound"}}),
+    ] {
+        k.apply(obj);
+    }
+    let alerts = r#"groups:
+  - name: workloads
+    rules:
+      - alert: PodCrashLooping
+        expr: max_over_time(kube_pod_container_status_waiting_reason{job="kube-state-metrics", reason="CrashLoopBackOff"}[5m]) >= 1
+      - alert: PodNotReady
+        expr: |
+          sum by (namespace, pod) (
+            max by (namespace, pod) (kube_pod_status_phase{job="kube-state-metrics", phase=~"Pending|Unknown|Failed"})
+            * on (namespace, pod) group_left (owner_kind)
+              topk by (namespace, pod) (1, max by (namespace, pod, owner_kind) (kube_pod_owner{owner_kind!="Job"}))
+          ) > 0
+      - alert: ContainerWaiting
+        expr: sum by (namespace, pod, container) (kube_pod_container_status_waiting_reason{job="kube-state-metrics", reason!="CrashLoopBackOff"}) > 0
+      - alert: DeploymentGenerationMismatch
+        expr: kube_deployment_status_observed_generation{job="kube-state-metrics"} != kube_deployment_metadata_generation{job="kube-state-metrics"}
+      - alert: DeploymentReplicasMismatch
+        expr: kube_deployment_spec_replicas{job="kube-state-metrics"} > kube_deployment_status_replicas_available{job="kube-state-metrics"}
+      - alert: DeploymentRolloutStuck
+        expr: kube_deployment_status_condition{job="kube-state-metrics", condition="Progressing", status="false"} != 0
+      - alert: StatefulSetReplicasMismatch
+        expr: kube_statefulset_status_replicas_ready{job="kube-state-metrics"} != kube_statefulset_replicas{job="kube-state-metrics"}
+      - alert: StatefulSetGenerationMismatch
+        expr: kube_statefulset_status_observed_generation{job="kube-state-metrics"} != kube_statefulset_metadata_generation{job="kube-state-metrics"}
+      - alert: StatefulSetUpdateNotRolledOut
+        expr: |
+          max without (revision) (
+            kube_statefulset_status_current_revision{job="kube-state-metrics"}
+            unless kube_statefulset_status_update_revision{job="kube-state-metrics"}
+          )
+          * (kube_statefulset_replicas{job="kube-state-metrics"} != kube_statefulset_status_replicas_updated{job="kube-state-metrics"})
+      - alert: DaemonSetNotScheduled
+        expr: kube_daemonset_status_desired_number_scheduled{job="kube-state-metrics"} - kube_daemonset_status_current_number_scheduled{job="kube-state-metrics"} > 0
+      - alert: DaemonSetMisScheduled
+        expr: kube_daemonset_status_number_misscheduled{job="kube-state-metrics"} > 0
+      - alert: DaemonSetRolloutStuck
+        expr: kube_daemonset_status_updated_number_scheduled{job="kube-state-metrics"} != kube_daemonset_status_desired_number_scheduled{job="kube-state-metrics"}
+      - alert: JobNotCompleted
+        expr: time() - max by (namespace, job_name) (kube_job_status_start_time{job="kube-state-metrics"} and kube_job_status_active{job="kube-state-metrics"} > 0) > 43200
+      - alert: JobFailed
+        expr: kube_job_failed{job="kube-state-metrics"} > 0
+      - alert: HpaReplicasMismatch
+        expr: |
+          (kube_horizontalpodautoscaler_status_desired_replicas{job="kube-state-metrics"} != kube_horizontalpodautoscaler_status_current_replicas{job="kube-state-metrics"})
+          and (kube_horizontalpodautoscaler_status_current_replicas{job="kube-state-metrics"} > kube_horizontalpodautoscaler_spec_min_replicas{job="kube-state-metrics"})
+          and (kube_horizontalpodautoscaler_status_current_replicas{job="kube-state-metrics"} < kube_horizontalpodautoscaler_spec_max_replicas{job="kube-state-metrics"})
+      - alert: HpaMaxedOut
+        expr: kube_horizontalpodautoscaler_status_current_replicas{job="kube-state-metrics"} == kube_horizontalpodautoscaler_spec_max_replicas{job="kube-state-metrics"}
+  - name: resources
+    rules:
+      - alert: CPUOvercommit
+        expr: sum by (cluster) (namespace_cpu:kube_pod_container_resource_requests:sum) > sum by (cluster) (kube_node_status_allocatable{job="kube-state-metrics", resource="cpu"})
+      - alert: QuotaAlmostFull
+        expr: kube_resourcequota{job="kube-state-metrics", type="used"} / ignoring (instance, job, type) (kube_resourcequota{job="kube-state-metrics", type="hard"} > 0) > 0.9
+  - name: storage
+    rules:
+      - alert: PersistentVolumeErrors
+        expr: kube_persistentvolume_status_phase{job="kube-state-metrics", phase=~"Failed|Pending"} > 0
+"#;
+    let files = ["kubernetes.rules.yml", "alerts.yml"].map(|f| dir.join(f).display().to_string());
+    let (cfg, shipped) = shipped_config(&k.url(), &files);
+    std::fs::write(&files[0], shipped.kubernetes).unwrap();
+    std::fs::write(&files[1], alerts).unwrap();
+    let cfg = cfg
+        .replace("scrape_interval: 30s", "scrape_interval: 1s")
+        .replace("evaluation_interval: 30s", "evaluation_interval: 1s");
+    let v = Vigil::start("deploy-mixin-alerts-vigil", Some(&cfg), &[]);
+    let b = v.base.clone();
+    // What each alert must name, as `label=value` pairs beside the alert's name.
+    let want: Vec<(&str, Vec<(&str, &str)>)> = vec![
+        (
+            "PodCrashLooping",
+            vec![("pod", "stuck-1-crash"), ("container", "main")],
+        ),
+        ("PodNotReady", vec![("pod", "stuck-1-pending")]),
+        (
+            "ContainerWaiting",
+            vec![("pod", "stuck-1-pending"), ("container", "main")],
+        ),
+        (
+            "DeploymentGenerationMismatch",
+            vec![("deployment", "stuck")],
+        ),
+        ("DeploymentReplicasMismatch", vec![("deployment", "stuck")]),
+        ("DeploymentRolloutStuck", vec![("deployment", "stuck")]),
+        ("StatefulSetReplicasMismatch", vec![("statefulset", "db")]),
+        ("StatefulSetGenerationMismatch", vec![("statefulset", "db")]),
+        ("StatefulSetUpdateNotRolledOut", vec![("statefulset", "db")]),
+        ("DaemonSetNotScheduled", vec![("daemonset", "agent")]),
+        ("DaemonSetMisScheduled", vec![("daemonset", "agent")]),
+        ("DaemonSetRolloutStuck", vec![("daemonset", "agent")]),
+        ("JobNotCompleted", vec![("job_name", "endless")]),
+        ("JobFailed", vec![("job_name", "failed")]),
+        (
+            "HpaReplicasMismatch",
+            vec![("horizontalpodautoscaler", "behind")],
+        ),
+        ("HpaMaxedOut", vec![("horizontalpodautoscaler", "maxed")]),
+        ("CPUOvercommit", vec![]),
+        (
+            "QuotaAlmostFull",
+            vec![
+                ("resourcequota", "compute"),
+                ("resource", "requests.memory"),
+            ],
+        ),
+        (
+            "PersistentVolumeErrors",
+            vec![("persistentvolume", "pv-broken"), ("phase", "Failed")],
+        ),
+    ];
+    let firing = wait_for("every alert firing", Duration::from_secs(60), || {
+        let a = get_json(&format!("{b}/api/v1/alerts"));
+        let alerts = a["data"]["alerts"].as_array().cloned().unwrap_or_default();
+        let named = |n: &str| alerts.iter().any(|x| x["labels"]["alertname"] == n);
+        want.iter().all(|(n, _)| named(n)).then_some(alerts)
+    });
+    // No rule failed to evaluate.
+    let rules = get_json(&format!("{b}/api/v1/rules"));
+    for g in rules["data"]["groups"].as_array().unwrap() {
+        for r in g["rules"].as_array().unwrap() {
+            assert_eq!(r["health"], "ok", "{}: {}", r["name"], r["lastError"]);
+        }
+    }
+    for (name, labels) in &want {
+        let of: Vec<&Value> = firing
+            .iter()
+            .filter(|x| x["labels"]["alertname"] == *name)
+            .collect();
+        // Exactly one object at fault per alert: the healthy ones stay silent.
+        assert_eq!(of.len(), 1, "{name}: {of:#?}");
+        for (l, v) in labels {
+            assert_eq!(of[0]["labels"][*l], *v, "{name}: {}", of[0]);
+        }
+        if *name != "CPUOvercommit" && *name != "PersistentVolumeErrors" {
+            assert_eq!(of[0]["labels"]["namespace"], "apps", "{name}: {}", of[0]);
+        }
+        assert_eq!(of[0]["state"], "firing", "{name}");
+    }
+    let names: std::collections::BTreeSet<&str> = firing
+        .iter()
+        .filter_map(|x| x["labels"]["alertname"].as_str())
+        .collect();
+    assert_eq!(names.len(), want.len(), "{names:?}");
 }

@@ -831,8 +831,8 @@ fn kube_state_shards_and_annotations() {
 /// IngressClasses, NetworkPolicies, ReplicationControllers, PodDisruptionBudgets, LimitRanges,
 /// Leases, StorageClasses, VolumeAttachments, CertificateSigningRequests and webhook
 /// configurations, each with the exact lines kube-state-metrics writes (label order, empty
-/// labels, defaults, counts) per `docs/kube-state-metrics.md`. EndpointSlices and
-/// IngressClasses are opt-in there and here.
+/// labels, defaults, counts) per `docs/kube-state-metrics.md`. Endpoints (replaced by
+/// EndpointSlices in v2.18) and IngressClasses are opt-in there and here.
 #[test]
 fn kube_state_renders_the_rest_of_the_resources() {
     let dir = temp_dir("kube-state-rest");
