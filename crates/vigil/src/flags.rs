@@ -26,6 +26,17 @@ pub struct Cli {
     pub server: ServerFlags,
 }
 
+/// The command line as clap parses it, each server flag's help taken from
+/// [`crate::server_flags::FLAGS`] (the table docs/configuration.md is generated from), so
+/// `--help` cannot call a working flag ineffective or the reverse.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    Cli::command().mut_args(|a| match a.get_long().and_then(crate::server_flags::info) {
+        Some(f) => a.help(f.help()),
+        None => a,
+    })
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Check configuration files, as `promtool check ...`.

@@ -14,13 +14,14 @@ mod server;
 mod server_flags;
 mod tsdb_metrics;
 
-use clap::{CommandFactory, Parser};
+use clap::FromArgMatches;
 
 use flags::{CheckCommand, Cli, Command, CreateFrom, TestCommand, TsdbCommand};
 
 fn main() -> std::process::ExitCode {
-    let argv = argv::rewrite(std::env::args_os().collect(), &Cli::command());
-    let cli = Cli::parse_from(argv);
+    let cmd = flags::command();
+    let argv = argv::rewrite(std::env::args_os().collect(), &cmd);
+    let cli = Cli::from_arg_matches(&cmd.get_matches_from(argv)).unwrap_or_else(|e| e.exit());
     if cli.server.write_documentation {
         print!("{}", server_flags::documentation());
         return std::process::ExitCode::SUCCESS;

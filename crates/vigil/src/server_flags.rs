@@ -38,6 +38,24 @@ const fn f(name: &'static str, kind: Kind, note: &'static str) -> FlagInfo {
     FlagInfo { name, kind, note }
 }
 
+impl FlagInfo {
+    /// The flag's `--help` text: its note, marked as having no effect or as not running
+    /// where it is so.
+    pub fn help(&self) -> String {
+        let note = self.note.replace('`', "");
+        match self.kind {
+            Works => note,
+            Warns => format!("No effect: {note}"),
+            NotRunning => format!("NOT RUNNING in vigil yet: {note}"),
+        }
+    }
+}
+
+/// The table's entry for `--name`.
+pub fn info(name: &str) -> Option<&'static FlagInfo> {
+    FLAGS.iter().find(|f| f.name == name)
+}
+
 use Kind::*;
 
 /// Every server flag.
@@ -425,269 +443,174 @@ pub fn documentation() -> String {
     s
 }
 
+/// The server's flags as clap parses them. Their help is [`FLAGS`]'s note, set by
+/// `crate::flags::command`, so `--help` and docs/configuration.md say the same.
 #[derive(Args, Debug, Clone)]
 pub struct ServerFlags {
-    /// Prometheus configuration file. Without it and without ./prometheus.yml, vigil runs an
-    /// embedded config that scrapes itself.
     #[arg(long = "config.file")]
     pub config_file: Option<String>,
-    /// With --enable-feature=auto-reload-config: how often to check the config file and reload
-    /// it when its content changed. [default: 30s]
     #[arg(long = "config.auto-reload-interval")]
     pub auto_reload_interval: Option<String>,
-    /// Address to listen on for the UI, API and telemetry; repeat to listen on several.
     #[arg(long = "web.listen-address", default_value = "0.0.0.0:9090")]
     pub listen_address: Vec<String>,
-    /// Web configuration file (the exporter toolkit's format): TLS, client certificates, basic
-    /// auth, response headers.
     #[arg(long = "web.config.file")]
     pub web_config_file: Option<String>,
-    /// Longest wait for a request's headers (also on an idle connection) and a TLS handshake.
     #[arg(long = "web.read-timeout", default_value = "5m")]
     pub read_timeout: String,
-    /// Connections served at once; more wait to be accepted.
     #[arg(long = "web.max-connections", default_value = "512")]
     pub max_connections: String,
-    /// With --enable-feature=search-api: the largest `limit` a search request may ask for (0:
-    /// no cap).
     #[arg(long = "web.search.max-limit", default_value_t = 10_000)]
     pub search_max_limit: usize,
-    /// The URL under which vigil is reachable (links; the default route prefix is its path).
     #[arg(long = "web.external-url")]
     pub external_url: Option<String>,
-    /// Prefix of every route. [default: the path of --web.external-url]
     #[arg(long = "web.route-prefix")]
     pub route_prefix: Option<String>,
-    /// A directory of static files served at /user/.
     #[arg(long = "web.user-assets")]
     pub user_assets: Option<String>,
-    /// Enable shutdown and reload over HTTP (POST /-/quit, /-/reload).
     #[arg(long = "web.enable-lifecycle", num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = ArgAction::Set, require_equals = true)]
     pub enable_lifecycle: bool,
-    /// Enable the TSDB admin API (/api/v1/admin/tsdb/*).
     #[arg(long = "web.enable-admin-api", num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = ArgAction::Set, require_equals = true)]
     pub enable_admin_api: bool,
-    /// The UI's page title.
     #[arg(long = "web.page-title", default_value = "vigil")]
     pub page_title: String,
-    /// Regular expression (anchored) of the origins the API answers cross-origin requests for.
     #[arg(long = "web.cors.origin", default_value = ".*")]
     pub cors_origin: String,
-    /// Receive remote write (1.0 and 2.0) on /api/v1/write.
     #[arg(long = "web.enable-remote-write-receiver", num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = ArgAction::Set, require_equals = true)]
     pub enable_remote_write_receiver: bool,
-    /// Remote write messages the receiver takes (default: 1.0 and 2.0).
     #[arg(long = "web.remote-write-receiver.accepted-protobuf-messages")]
     pub remote_write_receiver_messages: Vec<String>,
-    /// NOT RUNNING in vigil yet: receiving OTLP (/api/v1/otlp/v1/metrics answers 501).
     #[arg(long = "web.enable-otlp-receiver", num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = ArgAction::Set, require_equals = true)]
     pub enable_otlp_receiver: bool,
-    /// No effect: vigil has no console templates (as Prometheus 3).
     #[arg(long = "web.console.templates")]
     pub console_templates: Option<String>,
-    /// No effect: vigil has no console templates (as Prometheus 3).
     #[arg(long = "web.console.libraries")]
     pub console_libraries: Option<String>,
-    /// No effect: vigil's UI has no live notifications.
     #[arg(long = "web.max-notifications-subscribers")]
     pub max_notifications_subscribers: Option<String>,
-    /// Base path for metrics storage.
     #[arg(long = "storage.tsdb.path", default_value = "data/")]
     pub tsdb_path: String,
-    /// How long to keep samples. [default: 15d, unless a size is set; the config's
-    /// storage.tsdb.retention.time wins]
     #[arg(long = "storage.tsdb.retention.time")]
     pub retention_time: Option<String>,
-    /// Most bytes of blocks to keep (e.g. 512MB, 1.5GiB); the oldest blocks go first.
     #[arg(long = "storage.tsdb.retention.size")]
     pub retention_size: Option<String>,
-    /// Deprecated alias of --storage.tsdb.retention.time.
     #[arg(long = "storage.tsdb.retention", hide = true)]
     pub retention_deprecated: Option<String>,
-    /// Range of the blocks the head is cut into (for testing, as in Prometheus).
     #[arg(
         long = "storage.tsdb.min-block-duration",
         default_value = "2h",
         hide = true
     )]
     pub min_block_duration: String,
-    /// Longest block compaction builds. [default: 10% of retention, at most 31d]
     #[arg(long = "storage.tsdb.max-block-duration", hide = true)]
     pub max_block_duration: Option<String>,
-    /// Size WAL segments are cut at (10MiB to 256MiB). [default: 128MiB]
     #[arg(long = "storage.tsdb.wal-segment-size", hide = true)]
     pub wal_segment_size: Option<String>,
-    /// vigil: most series the head holds; a target whose scrape would add more fails that
-    /// scrape, other targets go on. 0 for no limit. [default: one series per KiB of half the
-    /// memory vigil may use (cgroup limit, else RAM)]
     #[arg(long = "storage.tsdb.max-head-series")]
     pub max_head_series: Option<u64>,
-    /// vigil: with --enable-feature=exemplar-storage, how many exemplars the ring holds, over
-    /// the config's storage.exemplars.max_exemplars. [default: the config's, else 100000]
     #[arg(long = "storage.tsdb.max-exemplars")]
     pub max_exemplars: Option<u64>,
-    /// vigil: the format of the blocks vigil writes: `vigil` (its own, smaller) or
-    /// `prometheus` (index v2 and XOR chunks, as Prometheus writes them: for a Thanos sidecar
-    /// uploading blocks, or to keep a way back; 2.24x the disk of vigil's format, measured).
     #[arg(long = "storage.tsdb.block-format", default_value = "vigil", value_parser = ["vigil", "prometheus"])]
     pub block_format: String,
-    /// Do not lock the storage directory (<path>/lock).
     #[arg(long = "storage.tsdb.no-lockfile", num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = ArgAction::Set, require_equals = true)]
     pub no_lockfile: bool,
-    /// Compress WAL records with snappy (default on; `--no-storage.tsdb.wal-compression` to
-    /// write them plain, readable by vigil builds before compression).
     #[arg(long = "storage.tsdb.wal-compression", num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set, require_equals = true, hide = true)]
     pub wal_compression: Option<bool>,
-    /// WAL compression algorithm: snappy (zstd is refused: vigil has snappy only).
     #[arg(long = "storage.tsdb.wal-compression-type", hide = true, value_parser = ["snappy", "zstd"])]
     pub wal_compression_type: Option<String>,
-    /// No effect: vigil writes full head chunks in batches, with no queue to size.
     #[arg(long = "storage.tsdb.head-chunks-write-queue-size")]
     pub head_chunks_write_queue_size: Option<String>,
-    /// No effect: vigil's chunk sizes are its own.
     #[arg(long = "storage.tsdb.samples-per-chunk", hide = true)]
     pub samples_per_chunk: Option<String>,
-    /// No effect: vigil writes one chunk file per block.
     #[arg(long = "storage.tsdb.max-block-chunk-segment-size", hide = true)]
     pub max_block_chunk_segment_size: Option<String>,
-    /// No effect: overlapping blocks are always allowed.
     #[arg(long = "storage.tsdb.allow-overlapping-blocks", num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set, require_equals = true, hide = true)]
     pub allow_overlapping_blocks: Option<bool>,
-    /// Merge blocks whose time ranges overlap (default true).
     #[arg(long = "storage.tsdb.allow-overlapping-compaction", num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set, require_equals = true, hide = true)]
     pub allow_overlapping_compaction: Option<bool>,
-    /// With --enable-feature=delayed-compaction: the longest delay of a head cut, in percent
-    /// of the block range (1 to 100). [default: 10]
     #[arg(long = "storage.tsdb.delayed-compaction.max-percent", hide = true)]
     pub delayed_compaction_max_percent: Option<String>,
-    /// Path to a JSON file of uploaded blocks (a Thanos sidecar's shipper meta file): a
-    /// level-1 block not listed there, and any block after it, is not merged yet.
     #[arg(long = "storage.tsdb.delay-compact-file.path")]
     pub delay_compact_file_path: Option<String>,
-    /// No effect: vigil reloads its blocks when it writes them.
     #[arg(long = "storage.tsdb.block-reload-interval", hide = true)]
     pub block_reload_interval: Option<String>,
-    /// How long remote write queues flush at shutdown (default 1m).
     #[arg(long = "storage.remote.flush-deadline")]
     pub remote_flush_deadline: Option<String>,
-    /// Most samples in one remote read response (default 5e7; 0: no limit).
     #[arg(long = "storage.remote.read-sample-limit")]
     pub remote_read_sample_limit: Option<String>,
-    /// No effect: remote read runs on the blocking pool without a separate limit.
     #[arg(long = "storage.remote.read-concurrent-limit")]
     pub remote_read_concurrent_limit: Option<String>,
-    /// Most bytes of a streamed remote read frame (default 1048576).
     #[arg(long = "storage.remote.read-max-bytes-in-frame")]
     pub remote_read_max_bytes_in_frame: Option<String>,
-    /// Default 1h.
     #[arg(long = "rules.alert.for-outage-tolerance")]
     pub alert_for_outage_tolerance: Option<String>,
-    /// Default 10m.
     #[arg(long = "rules.alert.for-grace-period")]
     pub alert_for_grace_period: Option<String>,
-    /// Alerting (see the flag table).
     #[arg(long = "rules.alert.resend-delay")]
     pub alert_resend_delay: Option<String>,
-    /// With `concurrent-rule-eval`: evaluations at once across all groups.
     #[arg(long = "rules.max-concurrent-evals")]
     pub rules_max_concurrent_evals: Option<String>,
-    /// Alerting (see the flag table).
     #[arg(long = "alertmanager.notification-queue-capacity")]
     pub notification_queue_capacity: Option<String>,
-    /// Alerting (see the flag table).
     #[arg(long = "alertmanager.notification-batch-size")]
     pub notification_batch_size: Option<String>,
-    /// Alerting (see the flag table).
     #[arg(long = "alertmanager.drain-notification-queue-on-shutdown", num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set, require_equals = true)]
     pub drain_notification_queue: Option<bool>,
-    /// Deprecated no-op (Prometheus 2.42).
     #[arg(long = "alertmanager.timeout", hide = true)]
     pub alertmanager_timeout: Option<String>,
-    /// How far back an instant vector selector looks for a sample.
     #[arg(long = "query.lookback-delta", default_value = "5m")]
     pub lookback_delta: String,
-    /// Longest a query may run before it is aborted.
     #[arg(long = "query.timeout", default_value = "2m")]
     pub query_timeout: String,
-    /// Queries admitted at once; more wait for a slot.
     #[arg(long = "query.max-concurrency", default_value = "20")]
     pub query_max_concurrency: String,
-    /// Most samples one query may load or produce.
     #[arg(long = "query.max-samples", default_value = "50000000")]
     pub query_max_samples: String,
-    /// Most bytes of samples and series labels one query may load (a vigil flag; 0: no
-    /// limit). [default: a quarter of the memory vigil may use (the machine's, or its
-    /// cgroup's limit) divided by the query threads, one per core]
     #[arg(long = "query.max-bytes")]
     pub query_max_bytes: Option<String>,
-    /// How often discovered targets reach the scrape pools.
     #[arg(
         long = "scrape.discovery-reload-interval",
         default_value = "5s",
         hide = true
     )]
     pub discovery_reload_interval: String,
-    /// No effect: vigil stores scrape timestamps as taken.
     #[arg(long = "scrape.adjust-timestamps", num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set, require_equals = true, hide = true)]
     pub scrape_adjust_timestamps: Option<bool>,
-    /// No effect: vigil stores scrape timestamps as taken.
     #[arg(long = "scrape.timestamp-tolerance", hide = true)]
     pub scrape_timestamp_tolerance: Option<String>,
-    /// Comma-separated features to enable: auto-reload-config and exemplar-storage work;
-    /// others are named in a warning.
     #[arg(long = "enable-feature", value_delimiter = ',')]
     pub enable_feature: Vec<String>,
-    /// No effect: Go runtime tuning.
     #[arg(long = "auto-gomaxprocs", num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set, require_equals = true)]
     pub auto_gomaxprocs: Option<bool>,
-    /// No effect: Go runtime tuning.
     #[arg(long = "auto-gomemlimit", num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set, require_equals = true)]
     pub auto_gomemlimit: Option<bool>,
-    /// No effect: Go runtime tuning.
     #[arg(long = "auto-gomemlimit.ratio")]
     pub auto_gomemlimit_ratio: Option<String>,
-    /// Only log messages with the given severity or above.
     #[arg(long = "log.level", default_value = "info", value_parser = ["debug", "info", "warn", "error"])]
     pub log_level: String,
-    /// Output format of log messages.
     #[arg(long = "log.format", default_value = "logfmt", value_parser = ["logfmt", "json"])]
     pub log_format: String,
-    /// Print the flag table (Markdown) and exit.
     #[arg(long = "write-documentation", num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = ArgAction::Set, require_equals = true, hide = true)]
     pub write_documentation: bool,
-    /// Run as an agent: scrape and remote-write only.
     #[arg(long = "agent", num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set, require_equals = true)]
     pub agent: Option<bool>,
-    /// Agent mode only (see the flag table).
     #[arg(long = "storage.agent.path", hide = true)]
     pub agent_path: Option<String>,
-    /// Agent mode only (see the flag table).
     #[arg(long = "storage.agent.wal-compression", num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set, require_equals = true, hide = true)]
     pub agent_wal_compression: Option<bool>,
-    /// Agent mode only (see the flag table).
     #[arg(long = "storage.agent.wal-compression-type", hide = true, value_parser = ["snappy", "zstd"])]
     pub agent_wal_compression_type: Option<String>,
-    /// Agent mode only (see the flag table).
     #[arg(long = "storage.agent.wal-segment-size", hide = true)]
     pub agent_wal_segment_size: Option<String>,
-    /// Agent mode only (see the flag table).
     #[arg(long = "storage.agent.wal-truncate-frequency", hide = true)]
     pub agent_wal_truncate_frequency: Option<String>,
-    /// Agent mode only (see the flag table).
     #[arg(long = "storage.agent.retention.min-time", hide = true)]
     pub agent_retention_min_time: Option<String>,
-    /// Agent mode only (see the flag table).
     #[arg(long = "storage.agent.retention.max-time", hide = true)]
     pub agent_retention_max_time: Option<String>,
-    /// Agent mode only (see the flag table).
     #[arg(long = "storage.agent.no-lockfile", num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set, require_equals = true, hide = true)]
     pub agent_no_lockfile: Option<bool>,
-    /// vigil: a directory of Grafana dashboards (JSON, or ConfigMap YAML wrapping JSON) to
-    /// render at /dashboards; re-read on every load.
     #[arg(long = "dashboards.dir")]
     pub dashboards_dir: Option<std::path::PathBuf>,
-    /// vigil: a Grafana provisioning file (`providers.yaml`); its file providers' `path`s load
-    /// like `--dashboards.dir`.
     #[arg(long = "dashboards.provisioning")]
     pub dashboards_provisioning: Option<std::path::PathBuf>,
 }
@@ -1018,6 +941,9 @@ impl ServerFlags {
         if self.delayed_compaction_max_percent.is_some() && !feature(self, "delayed-compaction") {
             warn.push("--storage.tsdb.delayed-compaction.max-percent: acts only with --enable-feature=delayed-compaction (the flag has no effect)".to_string());
         }
+        if self.auto_reload_interval.is_some() && !feature(self, "auto-reload-config") {
+            warn.push("--config.auto-reload-interval: acts only with --enable-feature=auto-reload-config (the flag has no effect)".to_string());
+        }
         if self.rules_max_concurrent_evals.is_some() && !feature(self, "concurrent-rule-eval") {
             warn.push("--rules.max-concurrent-evals: acts only with --enable-feature=concurrent-rule-eval (the flag has no effect)".to_string());
         }
@@ -1198,6 +1124,46 @@ mod tests {
         for (name, what) in FEATURES {
             let named = working.contains(&format!("`{name}`"));
             assert_eq!(named, what.is_none(), "{name}: {note}");
+        }
+    }
+
+    /// A flag that acts only with a feature says so when the feature is off.
+    #[test]
+    fn auto_reload_interval_without_its_feature_is_named() {
+        use clap::Parser;
+        let review = |args: &[&str]| {
+            let cli = crate::flags::Cli::try_parse_from(
+                std::iter::once("vigil").chain(args.iter().copied()),
+            )
+            .unwrap();
+            cli.server.review().0
+        };
+        let warned = |w: &[String]| {
+            w.iter()
+                .any(|l| l.starts_with("--config.auto-reload-interval: acts only with"))
+        };
+        assert!(warned(&review(&["--config.auto-reload-interval=5s"])));
+        assert!(!warned(&review(&[
+            "--config.auto-reload-interval=5s",
+            "--enable-feature=auto-reload-config"
+        ])));
+        assert!(!warned(&review(&[])));
+    }
+
+    /// `--help` says what the table says: a flag that works is not called ineffective, and
+    /// one that has no effect says so.
+    #[test]
+    fn help_is_the_tables_note() {
+        let cmd = crate::flags::command();
+        for f in FLAGS {
+            let arg = cmd
+                .get_arguments()
+                .find(|a| a.get_long() == Some(f.name))
+                .unwrap_or_else(|| panic!("--{}", f.name));
+            let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+            assert_eq!(help, f.help(), "--{}", f.name);
+            let says_none = help.starts_with("No effect") || help.contains("NOT RUNNING");
+            assert_eq!(says_none, f.kind != Works, "--{}: {help}", f.name);
         }
     }
 
