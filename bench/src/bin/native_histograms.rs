@@ -1,5 +1,6 @@
 //! Native histograms scraped in the protobuf format by vigil and Debian's Prometheus 2.42
-//! (`--enable-feature=native-histograms`) side by side: CPU per scrape, resident memory, WAL
+//! (`--enable-feature=native-histograms`) side by side: CPU per scrape, resident memory (as
+//! the window ends, before any query; and after the queries, apart), WAL
 //! bytes, and the bytes a block of the scraped histograms takes on disk (each system's
 //! snapshot of its head), with the ratios to vigil.
 //!
@@ -12,6 +13,14 @@
 //! divided by the histogram samples it holds. The run fails unless each system stored every
 //! series of about every scrape of the window (`count_over_time` of the histograms, asked of
 //! each), so a system that skipped work cannot look cheap.
+//!
+//! Then `histogram_quantile` latency over the stored histograms: three queries (over the
+//! rate summed by route, instant and range, and over every raw series), each asked of both
+//! in turn, median of 20 runs. Every bucket count is the scrape's `k` times a constant, so a
+//! quantile of either the raw histograms or their rates depends only on the constants: both
+//! systems must answer for the same series and times, each value inside the same bucket.
+//! (The values are not compared exactly: 2.42 interpolates linearly inside a bucket, current
+//! Prometheus and vigil exponentially; docs/promql-differences.md.)
 
 #[path = "../../../crates/model/tests/support/client_model.rs"]
 mod client_model;
@@ -20,7 +29,7 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use client_model::*;
 use vigil_bench::{Killed, cpu_seconds, free_port, rss_bytes, up};
@@ -131,6 +140,49 @@ fn block_figures(snap: &Path) -> (u64, u64) {
     (bytes, samples)
 }
 
+/// The schema-3 bucket a positive value falls in: (2^((i-1)/8), 2^(i/8)].
+fn bucket_of(v: f64) -> i64 {
+    (v.log2() * 8.0).ceil() as i64
+}
+
+/// `(series key, [(t, v)])` of an instant or range answer.
+fn answer_points(body: &str) -> Vec<(String, Vec<(f64, f64)>)> {
+    match vigil_bench::compare::parse(body) {
+        vigil_bench::compare::Answer::Data { series, .. } => series,
+        vigil_bench::compare::Answer::Error(e) => panic!("query failed: {e}"),
+    }
+}
+
+/// Both answers name the same series at the same times, and put each value in the same
+/// bucket; the number of values compared.
+fn same_buckets(label: &str, a: &str, b: &str) -> usize {
+    let (mut pa, mut pb) = (answer_points(a), answer_points(b));
+    pa.sort_by(|x, y| x.0.cmp(&y.0));
+    pb.sort_by(|x, y| x.0.cmp(&y.0));
+    let keys = |p: &[(String, Vec<(f64, f64)>)]| p.iter().map(|s| s.0.clone()).collect::<Vec<_>>();
+    assert_eq!(keys(&pa), keys(&pb), "{label}: the series differ");
+    let mut n = 0;
+    for ((k, xa), (_, xb)) in pa.iter().zip(&pb) {
+        let ta: Vec<f64> = xa.iter().map(|p| p.0).collect();
+        let tb: Vec<f64> = xb.iter().map(|p| p.0).collect();
+        assert_eq!(ta, tb, "{label}: {k}: the times differ");
+        for ((_, va), (_, vb)) in xa.iter().zip(xb) {
+            assert!(
+                va.is_finite() && *va > 0.0 && bucket_of(*va) == bucket_of(*vb),
+                "{label}: {k}: {va} and {vb} are not in one bucket"
+            );
+            n += 1;
+        }
+    }
+    assert!(n > 0, "{label}: no values");
+    n
+}
+
+fn median(mut times: Vec<Duration>) -> Duration {
+    times.sort();
+    times[times.len() / 2]
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let series: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(10_000);
@@ -201,6 +253,20 @@ fn main() {
     let t0 = vigil_bench::now();
     std::thread::sleep(Duration::from_secs(seconds));
     let t1 = vigil_bench::now();
+    // Memory as the window ends, before any query: what holding the histograms takes (a
+    // query's own allocations, which either may keep for a while, are not counted here).
+    let memory: Vec<(f64, f64, f64)> = servers
+        .iter()
+        .map(|s| {
+            let pid = s.2.0.id();
+            let part = |f: &str| vigil_bench::proc_status_bytes(pid, f).unwrap_or(0) as f64 / 1e6;
+            (
+                rss_bytes(pid).unwrap_or(0) as f64 / 1e6,
+                part("RssAnon"),
+                part("RssFile") + part("RssShmem"),
+            )
+        })
+        .collect();
     let cpu1: Vec<f64> = servers
         .iter()
         .map(|s| cpu_seconds(s.2.0.id()).unwrap())
@@ -210,7 +276,7 @@ fn main() {
     let expected = (t1 - t0) / 5.0;
     let mut rows = Vec::new();
     let mut short = Vec::new();
-    for (i, (name, port, k, data)) in servers.iter().enumerate() {
+    for (i, (name, port, _, data)) in servers.iter().enumerate() {
         let stored = vigil_bench::instant_at(
             *port,
             &format!("sum(count_over_time(bench_request_duration_seconds[{range}]))"),
@@ -220,7 +286,7 @@ fn main() {
         if stored < (expected - 1.5) * series as f64 {
             short.push(*name);
         }
-        let rss = rss_bytes(k.0.id()).unwrap_or(0) as f64 / 1e6;
+        let (rss, anon, file) = memory[i];
         let wal = vigil_bench::du(&data.join("wal")) as f64;
         let (chunk_bytes, samples) = block_figures(&snapshot(*port, data));
         let cpu = (cpu1[i] - cpu0[i]) / (seconds as f64 / 5.0);
@@ -231,25 +297,40 @@ fn main() {
             wal / 1e6,
             chunk_bytes as f64 / samples.max(1) as f64,
             stored,
+            (anon, file),
         ));
     }
     println!();
     println!(
-        "{:<12} {:>13} {:>8} {:>9} {:>17} {:>18}",
-        "", "CPU s/scrape", "RSS MB", "WAL MB", "bytes/histogram", "histograms stored"
+        "{:<12} {:>13} {:>8} {:>13} {:>9} {:>17} {:>18}",
+        "",
+        "CPU s/scrape",
+        "RSS MB",
+        "anon + file",
+        "WAL MB",
+        "bytes/histogram",
+        "histograms stored"
     );
     for r in &rows {
         println!(
-            "{:<12} {:>13.3} {:>8.0} {:>9.1} {:>17.1} {:>18}",
-            r.0, r.1, r.2, r.3, r.4, r.5
+            "{:<12} {:>13.3} {:>8.0} {:>13} {:>9.1} {:>17.1} {:>18}",
+            r.0,
+            r.1,
+            r.2,
+            format!("{:.0} + {:.0}", r.6.0, r.6.1),
+            r.3,
+            r.4,
+            r.5
         );
     }
     let (v, p) = (&rows[0], &rows[1]);
     println!();
     println!(
-        "vigil / Prometheus: CPU {:.2}, RSS {:.2}, WAL {:.2}, block bytes per histogram {:.2}",
+        "vigil / Prometheus: CPU {:.2}, RSS {:.2} (anonymous {:.2}, file-backed {:.2}), WAL {:.2}, block bytes per histogram {:.2}",
         v.1 / p.1.max(1e-9),
         v.2 / p.2.max(1e-9),
+        v.6.0 / p.6.0.max(1e-9),
+        v.6.1 / p.6.1.max(1e-9),
         v.3 / p.3.max(1e-9),
         v.4 / p.4.max(1e-9)
     );
@@ -260,6 +341,74 @@ fn main() {
     println!(
         "both stored every histogram of each scrape (about {expected:.0} scrapes of {series})."
     );
+
+    // histogram_quantile latency, asked at the window's end (range: its last minute, where
+    // every 1m rate window is full in both).
+    let by_route =
+        "histogram_quantile(0.9, sum by (route) (rate(bench_request_duration_seconds[1m])))";
+    let enc = vigil_bench::servers::urlencode;
+    let cases = [
+        (
+            format!("instant: {by_route}"),
+            format!("/api/v1/query?query={}&time={t1:.3}", enc(by_route)),
+        ),
+        (
+            format!("range 1m, step 5s: {by_route}"),
+            format!(
+                "/api/v1/query_range?query={}&start={:.3}&end={t1:.3}&step=5",
+                enc(by_route),
+                t1 - 60.0
+            ),
+        ),
+        (
+            "instant: histogram_quantile(0.99, bench_request_duration_seconds)".to_string(),
+            format!(
+                "/api/v1/query?query={}&time={t1:.3}",
+                enc("histogram_quantile(0.99, bench_request_duration_seconds)")
+            ),
+        ),
+    ];
+    println!();
+    println!(
+        "{:<100} {:>10} {:>12} {:>8}",
+        "median ms of 20", "vigil", "prometheus", "ratio"
+    );
+    let get = |port: u16, path: &str| {
+        vigil_bench::http_get(port, path).unwrap_or_else(|| panic!("no answer to {path}"))
+    };
+    for (label, path) in &cases {
+        let answers: Vec<String> = servers.iter().map(|s| get(s.1, path)).collect();
+        let compared = same_buckets(label, &answers[0], &answers[1]);
+        // Run by run in turn, so whatever else the machine does falls on both alike.
+        let mut times = [Vec::new(), Vec::new()];
+        for _ in 0..20 {
+            for (i, s) in servers.iter().enumerate() {
+                let t = Instant::now();
+                let body = get(s.1, path);
+                times[i].push(t.elapsed());
+                assert!(body.contains("\"success\""), "{}: {body:.300}", s.0);
+            }
+        }
+        let [v, p] = [0, 1].map(|i| median(times[i].clone()).as_secs_f64() * 1e3);
+        println!(
+            "{:<100} {v:>10.1} {p:>12.1} {:>8.2}",
+            format!("{label} ({compared} values in the same buckets)"),
+            p / v.max(1e-9)
+        );
+    }
+    println!("ratio: Prometheus's median / vigil's (above 1: vigil is faster).");
+    // What the queries left resident (each keeps some of a query's memory for a while).
+    let after: Vec<String> = servers
+        .iter()
+        .map(|s| {
+            format!(
+                "{} {:.0} MB",
+                s.0,
+                rss_bytes(s.2.0.id()).unwrap_or(0) as f64 / 1e6
+            )
+        })
+        .collect();
+    println!("RSS after the queries: {}", after.join(", "));
     drop(servers);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -539,6 +539,13 @@ pub fn integer_counts(h: &FloatHistogram) -> bool {
             .all(|&v| whole(v))
 }
 
+/// What reset detection needs of the newest sample beyond its buckets.
+#[derive(Clone, Copy)]
+struct LastCounts {
+    count: f64,
+    zero: f64,
+}
+
 /// An integer field's state on the writing side: its value and its last delta.
 #[derive(Clone, Copy, Default)]
 struct IntW {
@@ -607,8 +614,11 @@ pub struct HistogramChunk {
     t_delta: i64,
     sum: XorW,
     counts: Counts,
-    /// The newest sample, for reset detection (its buckets are the fields' last values).
-    last: Option<FloatHistogram>,
+    /// The total and zero-bucket counts of the newest sample that is not a stale marker, for
+    /// reset detection; its buckets are `counts`' last values (a stale marker writes none).
+    /// Kept instead of a copy of the histogram, which would cost each open chunk a second
+    /// set of buckets and each append a clone.
+    last: Option<LastCounts>,
     /// Whether whole counts make an integer chunk (not for vigil's version 4 blocks).
     integer_ok: bool,
 }
@@ -745,10 +755,7 @@ impl HistogramChunk {
             }
             // A reset first: a finer schema or narrower zero bucket is one, and its chunk's
             // header says so.
-            if !gauge_chunk
-                && (h.hint == CounterResetHint::CounterReset
-                    || self.last.as_ref().is_some_and(|p| h.detect_reset(p)))
-            {
+            if !gauge_chunk && (h.hint == CounterResetHint::CounterReset || self.reset_before(h)) {
                 return Err(Full::CounterReset);
             }
             if !same_layout(&self.layout, h) {
@@ -796,10 +803,101 @@ impl HistogramChunk {
             }
         }
         if !stale {
-            self.last = Some(h.clone());
+            self.last = Some(LastCounts {
+                count: h.count,
+                zero: h.zero_count,
+            });
         }
         self.n += 1;
         Ok(())
+    }
+
+    /// Whether `h` resets the counters of the newest sample that is not a stale marker
+    /// (`FloatHistogram::detect_reset`). With the chunk's layout (the common case) that is
+    /// any count lower than before, read off the writer's state; with another layout the
+    /// newest sample is rebuilt from that state and compared in full.
+    fn reset_before(&self, h: &FloatHistogram) -> bool {
+        let Some(last) = self.last else {
+            return false;
+        };
+        match h.hint {
+            CounterResetHint::CounterReset => return true,
+            CounterResetHint::NotCounterReset => return false,
+            _ => {}
+        }
+        if !same_layout(&self.layout, h) {
+            return h.detect_reset(&self.rebuild_last(last));
+        }
+        if h.count < last.count {
+            return true;
+        }
+        // Custom buckets have no zero bucket (`detect_reset` does not read it for them).
+        if !h.uses_custom_buckets() && h.zero_count < last.zero {
+            return true;
+        }
+        let now = h.positive_buckets.iter().chain(&h.negative_buckets);
+        match &self.counts {
+            Counts::Float { buckets, .. } => buckets
+                .iter()
+                .zip(now)
+                .any(|(b, &v)| v < f64::from_bits(b.bits)),
+            Counts::Int { buckets, .. } => {
+                // Each side's buckets are deltas from the bucket before, starting from 0.
+                let positive = span_buckets(&self.layout.positive_spans);
+                let mut prev = 0i64;
+                buckets.iter().zip(now).enumerate().any(|(i, (b, &v))| {
+                    if i == positive {
+                        prev = 0;
+                    }
+                    prev = prev.wrapping_add(b.v);
+                    v < prev as f64
+                })
+            }
+        }
+    }
+
+    /// The newest sample that is not a stale marker, as far as reset detection reads it (its
+    /// sum is left 0).
+    fn rebuild_last(&self, last: LastCounts) -> FloatHistogram {
+        let mut buckets: Vec<f64> = match &self.counts {
+            Counts::Float { buckets, .. } => {
+                buckets.iter().map(|b| f64::from_bits(b.bits)).collect()
+            }
+            Counts::Int { buckets, .. } => {
+                let positive: usize = self
+                    .layout
+                    .positive_spans
+                    .iter()
+                    .map(|s| s.length as usize)
+                    .sum();
+                let mut prev = 0i64;
+                buckets
+                    .iter()
+                    .enumerate()
+                    .map(|(i, b)| {
+                        if i == positive {
+                            prev = 0;
+                        }
+                        prev = prev.wrapping_add(b.v);
+                        prev as f64
+                    })
+                    .collect()
+            }
+        };
+        let positive: usize = self
+            .layout
+            .positive_spans
+            .iter()
+            .map(|s| s.length as usize)
+            .sum();
+        let negative = buckets.split_off(positive.min(buckets.len()));
+        FloatHistogram {
+            count: last.count,
+            zero_count: last.zero,
+            positive_buckets: buckets,
+            negative_buckets: negative,
+            ..self.layout.clone()
+        }
     }
 
     /// The chunk's first sample: the layout once, then every field whole, as integers when
@@ -867,7 +965,10 @@ impl HistogramChunk {
         self.layout = layout;
         self.t = t;
         self.n = 1;
-        self.last = (!stale).then(|| h.clone());
+        self.last = (!stale).then_some(LastCounts {
+            count: h.count,
+            zero: h.zero_count,
+        });
     }
 
     /// The chunk's bytes: sample count (u16 BE), header flags, bit stream.
@@ -989,6 +1090,102 @@ mod tests {
             positive_buckets: buckets.to_vec(),
             ..Default::default()
         }
+    }
+
+    /// The writer's reset check, read off its state, decides as `detect_reset` against a
+    /// copy of the newest sample that is not a stale marker would: over random runs of integer
+    /// and float histograms (both sides' buckets, counts that mostly grow and sometimes
+    /// drop, layouts that sometimes change, custom buckets, stale markers between).
+    #[test]
+    fn reset_check_from_the_writers_state_matches_detect_reset() {
+        use vigil_model::sample::STALE_NAN;
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut rnd = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let (mut resets, mut checked) = (0, 0);
+        for run in 0..400 {
+            let custom = run % 5 == 0;
+            let integer = run % 2 == 0;
+            let mut c = HistogramChunk::new();
+            let mut last: Option<FloatHistogram> = None;
+            let mut base = 10.0;
+            for i in 0..40 {
+                let wide = rnd(8) == 0;
+                let (pos, neg) = if custom {
+                    (4, 0)
+                } else if wide {
+                    (4, 2)
+                } else {
+                    (3, 2)
+                };
+                let step = |r: u64| if integer { r as f64 } else { r as f64 * 0.25 };
+                base += step(rnd(5));
+                let mut buckets: Vec<f64> =
+                    (0..pos + neg).map(|j| base + step(j as u64 * 2)).collect();
+                let mut zero = base;
+                match rnd(10) {
+                    0 => {
+                        let j = rnd(buckets.len() as u64) as usize;
+                        buckets[j] -= step(3) + 1.0;
+                    }
+                    1 => zero -= 1.0,
+                    _ => {}
+                }
+                let count = buckets.iter().sum::<f64>() + if custom { 0.0 } else { zero };
+                let mut h = FloatHistogram {
+                    schema: if custom { CUSTOM_BUCKETS_SCHEMA } else { 1 },
+                    zero_threshold: if custom { 0.0 } else { 0.001 },
+                    zero_count: if custom { 0.0 } else { zero },
+                    count: if rnd(12) == 0 { count - 1.0 } else { count },
+                    sum: count,
+                    positive_spans: vec![Span {
+                        offset: 0,
+                        length: pos as u32,
+                    }],
+                    positive_buckets: buckets[..pos].to_vec(),
+                    negative_spans: if neg > 0 {
+                        vec![Span {
+                            offset: 1,
+                            length: neg as u32,
+                        }]
+                    } else {
+                        vec![]
+                    },
+                    negative_buckets: buckets[pos..].to_vec(),
+                    custom_values: if custom { vec![0.5, 1.0, 2.0] } else { vec![] },
+                    ..Default::default()
+                };
+                if rnd(15) == 0 {
+                    h.sum = STALE_NAN;
+                }
+                let stale = is_stale_nan(h.sum);
+                let t = i * 1000;
+                let want = !stale && last.as_ref().is_some_and(|p| h.detect_reset(p));
+                let got = !stale && c.n > 0 && c.reset_before(&h);
+                assert_eq!(got, want, "run {run} sample {i}: {h:?} after {last:?}");
+                checked += 1;
+                resets += usize::from(want);
+                if c.append(t, &h).is_err() {
+                    c = HistogramChunk::new();
+                    c.append(t, &h).unwrap();
+                }
+                if !stale {
+                    last = Some(h);
+                } else if c.n == 1 {
+                    // A chunk that starts with a stale marker has no newest sample.
+                    last = None;
+                }
+            }
+        }
+        // The runs hold both answers many times.
+        assert!(
+            resets > 200 && checked - resets > 5000,
+            "{resets} of {checked}"
+        );
     }
 
     /// What the writer writes, the reader (the one that reads Prometheus's chunks) reads back
