@@ -18,6 +18,26 @@ export async function api<T>(path: string, params: Record<string, string> = {}):
   return body;
 }
 
+/**
+ * Warnings the targets API returns about discovery (kinds vigil does not run, providers whose
+ * last attempt failed), shown above the target lists: a job whose discovery fails must not
+ * read as one that found nothing.
+ */
+export function discoveryWarnings(warnings: string[] | undefined): HTMLElement | null {
+  if (!warnings || !warnings.length) return null;
+  return el(
+    'div',
+    { class: 'error', id: 'discovery-warnings' },
+    el('strong', {}, 'Discovery is not finding every target: '),
+    el('ul', {}, ...warnings.map((w) => el('li', {}, w))),
+  );
+}
+
+/** Whether a discovery warning is about `job`. */
+export function warnsAbout(w: string, job: string): boolean {
+  return w.startsWith(`scrape job ${JSON.stringify(job)}:`);
+}
+
 /** What a caught error says, whatever was thrown. */
 export function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);

@@ -1,6 +1,6 @@
 // /service-discovery: every discovered target with its discovered and final labels, dropped ones
 // included, and the relabel step that dropped or changed each (from /api/v1/targets/relabel_steps).
-import { api, el, errorText, labelChips } from './api';
+import { api, el, errorText, labelChips, discoveryWarnings, warnsAbout } from './api';
 import type { RelabelRule, TargetsData } from './types';
 
 interface Step {
@@ -61,8 +61,12 @@ async function explain(pool: string, labels: Record<string, string>, into: HTMLE
 }
 
 export async function sdPage(root: HTMLElement) {
-  const { data } = await api<TargetsData>('/api/v1/targets');
+  const [{ data, warnings }, pools0] = await Promise.all([
+    api<TargetsData>('/api/v1/targets'),
+    api<{ scrapePools: string[] }>('/api/v1/scrape_pools'),
+  ]);
   const pools = new Map<string, { discovered: Record<string, string>; labels: Record<string, string> | null }[]>();
+  for (const p of pools0.data.scrapePools || []) pools.set(p, []);
   for (const t of data.activeTargets) {
     if (!pools.has(t.scrapePool)) pools.set(t.scrapePool, []);
     pools.get(t.scrapePool)!.push({ discovered: t.discoveredLabels, labels: t.labels });
@@ -76,6 +80,7 @@ export async function sdPage(root: HTMLElement) {
   const list = el('div');
   root.append(
     el('h1', {}, 'Service discovery'),
+    ...[discoveryWarnings(warnings)].filter((x): x is HTMLElement => x !== null),
     el(
       'div',
       { class: 'toolbar' },
@@ -88,6 +93,21 @@ export async function sdPage(root: HTMLElement) {
     const q = filter.value.toLowerCase();
     list.replaceChildren();
     for (const [pool, ts] of [...pools].sort()) {
+      if (!ts.length) {
+        if (q) continue;
+        const why = (warnings || []).filter((x) => warnsAbout(x, pool));
+        list.append(
+          el(
+            'details',
+            { class: 'pool', open: true, 'data-pool': pool },
+            el('summary', {}, el('h2', {}, pool), el('span', { class: 'count' }, 'nothing discovered')),
+            why.length
+              ? el('ul', { class: 'error' }, ...why.map((x) => el('li', {}, x)))
+              : el('div', { class: 'empty' }, 'Discovery has found nothing for this job (yet).'),
+          ),
+        );
+        continue;
+      }
       const shown = ts.filter((t) => !q || JSON.stringify(t.discovered).toLowerCase().includes(q));
       const active = ts.filter((t) => t.labels).length;
       const rows = shown.map((t) => {
@@ -129,7 +149,7 @@ export async function sdPage(root: HTMLElement) {
         ),
       );
     }
-    if (!pools.size) list.append(el('div', { class: 'empty' }, 'Nothing discovered yet.'));
+    if (!pools.size) list.append(el('div', { class: 'empty' }, 'The configuration has no scrape jobs.'));
   };
   filter.addEventListener('input', render);
   render();

@@ -1,6 +1,6 @@
 // /targets: targets grouped by scrape pool, collapsible, with health, labels, last scrape,
 // duration and the last error in full; filter by health and free text.
-import { api, el, labelChips, ago } from './api';
+import { api, el, labelChips, ago, discoveryWarnings, warnsAbout } from './api';
 
 interface Target {
   discoveredLabels: Record<string, string>;
@@ -33,7 +33,14 @@ export async function targetsPage(root: HTMLElement) {
   const collapseAll = el('button', {}, 'Collapse all');
   const list = el('div', { id: 'pools' });
   root.append(el('h1', {}, 'Targets'), el('div', { class: 'toolbar' }, search, health, collapseAll), list);
-  const { data } = await api<{ activeTargets: Target[] }>('/api/v1/targets', { state: 'active' });
+  const [{ data, warnings }, pools0] = await Promise.all([
+    api<{ activeTargets: Target[] }>('/api/v1/targets', { state: 'active' }),
+    api<{ scrapePools: string[] }>('/api/v1/scrape_pools'),
+  ]);
+  const w = discoveryWarnings(warnings);
+  if (w) root.insertBefore(w, list);
+  // Every configured job is listed, with no targets too, and why where that is known.
+  const configured = pools0.data.scrapePools || [];
   const render = () => {
     const q = search.value.toLowerCase();
     const h = health.value;
@@ -42,19 +49,14 @@ export async function targetsPage(root: HTMLElement) {
     h ? u.searchParams.set('health', h) : u.searchParams.delete('health');
     history.replaceState(null, '', u);
     const pools = new Map<string, Target[]>();
+    for (const p of configured) pools.set(p, []);
     for (const t of data.activeTargets) {
       if (!pools.has(t.scrapePool)) pools.set(t.scrapePool, []);
       pools.get(t.scrapePool)!.push(t);
     }
     list.replaceChildren();
     if (!pools.size)
-      list.append(
-        el(
-          'div',
-          { class: 'empty' },
-          'No targets: the configuration has no scrape jobs, or discovery found nothing yet.',
-        ),
-      );
+      list.append(el('div', { class: 'empty', id: 'no-jobs' }, 'No targets: the configuration has no scrape jobs.'));
     for (const [pool, all] of [...pools].sort()) {
       const up = all.filter((t) => t.health === 'up').length;
       const shown = all.filter(
@@ -63,6 +65,24 @@ export async function targetsPage(root: HTMLElement) {
           (!q || t.scrapeUrl.toLowerCase().includes(q) || JSON.stringify(t.labels).toLowerCase().includes(q)),
       );
       if (!shown.length && (q || h)) continue;
+      if (!all.length) {
+        const why = (warnings || []).filter((x) => warnsAbout(x, pool));
+        list.append(
+          el(
+            'details',
+            { class: 'pool', open: true, 'data-pool': pool },
+            el('summary', {}, el('h2', {}, pool), el('span', { class: 'count bad' }, '0 targets')),
+            why.length
+              ? el('ul', { class: 'error' }, ...why.map((x) => el('li', {}, x)))
+              : el(
+                  'div',
+                  { class: 'empty' },
+                  'Discovery has found no targets for this job (yet), or relabeling dropped them all (see Service discovery).',
+                ),
+          ),
+        );
+        continue;
+      }
       const rows = shown.map((t) =>
         el(
           'tr',

@@ -2,7 +2,8 @@
 // Usage: node tests/browser.mjs <vigil base URL> <screenshot dir>
 // Checks: the targets page lists the targets with their health; a query typed into the graph
 // page draws a chart whose series count matches the API; completion offers a metric; the URL
-// reproduces the view; the service-discovery page explains a dropped target; no console errors.
+// reproduces the view; the service-discovery page explains a dropped target; jobs that discover
+// nothing say why (an unsupported kind, a file that does not parse); no console errors.
 import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
 
@@ -34,6 +35,21 @@ const nodeCount = await page.$$eval(
 );
 check(/1\/1 up/.test(nodeCount), `node pool counts 1/1 up (${nodeCount})`);
 await page.screenshot({ path: `${shots}/targets.png`, fullPage: true });
+// Jobs that find nothing are listed too, with why: a discovery kind vigil does not run, a file
+// that does not parse (named), and the reasons above the list.
+const poolText = (name) =>
+  page.$eval(`details.pool[data-pool="${name}"]`, (d) => d.textContent).catch(() => '(missing)');
+const consul = await poolText('consul');
+check(
+  /0 targets/.test(consul) && /consul_sd_configs is not supported by vigil/.test(consul),
+  `the consul job says why it has no targets (${consul})`,
+);
+const broken = await poolText('broken-files');
+check(
+  /file_sd_configs\[0\]/.test(broken) && /broken\.json/.test(broken),
+  `the broken file's job names the file (${broken})`,
+);
+check((await page.$('#discovery-warnings')) !== null, 'the targets page shows discovery warnings above the list');
 await page.selectOption('select[aria-label=health]', 'down');
 const downRows = await page.$$('tr[data-health="up"]');
 check(downRows.length === 0, 'health filter hides up targets');
@@ -212,6 +228,11 @@ await page.waitForSelector('tr.dropped-by', { timeout: 10000 });
 const rule = await page.$eval('tr.dropped-by code', (c) => c.textContent);
 check(/action: drop/.test(rule), `the dropping rule is shown (${rule})`);
 await page.screenshot({ path: `${shots}/service-discovery.png`, fullPage: true });
+const sdConsul = await poolText('consul');
+check(
+  /nothing discovered/.test(sdConsul) && /not supported by vigil/.test(sdConsul),
+  `service discovery says why the consul job found nothing (${sdConsul})`,
+);
 
 // The other pages render without errors; dark theme and phone width.
 for (const p of ['config', 'flags', 'status', 'tsdb-status', 'alerts', 'rules']) {

@@ -124,10 +124,16 @@ fn stamp(p: &Path) -> Option<Stamp> {
 
 /// Run the provider until the receiver is gone, sending the full list of groups whenever it
 /// changes.
-pub async fn run(cfg: FileSdConfig, tx: mpsc::Sender<Vec<TargetGroup>>) {
+pub async fn run(
+    cfg: FileSdConfig,
+    tx: mpsc::Sender<Vec<TargetGroup>>,
+    health: crate::health::Reporter,
+) {
     let mut stamps: HashMap<PathBuf, Stamp> = HashMap::new();
     let mut groups: BTreeMap<PathBuf, Vec<TargetGroup>> = BTreeMap::new();
     let mut last_sent: Option<Vec<TargetGroup>> = None;
+    // Files whose last read failed, reported to `health` until they read or go.
+    let mut failed: std::collections::BTreeSet<PathBuf> = std::collections::BTreeSet::new();
     let mut last_full = Instant::now();
     let mut first = true;
     loop {
@@ -135,6 +141,14 @@ pub async fn run(cfg: FileSdConfig, tx: mpsc::Sender<Vec<TargetGroup>>) {
         let started = Instant::now();
         let files = list_files(&cfg.files);
         groups.retain(|p, _| files.contains(p));
+        // A file that failed and is gone is no longer a problem.
+        failed.retain(|p| {
+            let kept = files.contains(p);
+            if !kept {
+                health.ok(&p.display().to_string());
+            }
+            kept
+        });
         stamps.retain(|p, _| files.contains(p));
         for f in &files {
             let st = stamp(f);
@@ -147,15 +161,24 @@ pub async fn run(cfg: FileSdConfig, tx: mpsc::Sender<Vec<TargetGroup>>) {
                 .and_then(|c| parse(f, &c))
             {
                 Ok((g, bad)) => {
-                    for e in bad {
+                    for e in &bad {
                         metrics::FILE_READ_ERRORS.inc();
                         tracing::error!(file = %f.display(), err = %e, "Error in file");
+                    }
+                    if bad.is_empty() {
+                        health.ok(&f.display().to_string());
+                        failed.remove(f);
+                    } else {
+                        health.fail(&f.display().to_string(), bad.join("; "));
+                        failed.insert(f.clone());
                     }
                     groups.insert(f.clone(), g);
                 }
                 Err(e) => {
                     metrics::FILE_READ_ERRORS.inc();
                     tracing::error!(file = %f.display(), err = %e, "Error reading file");
+                    health.fail(&f.display().to_string(), &e);
+                    failed.insert(f.clone());
                 }
             }
             if let Some(st) = st {
@@ -245,15 +268,41 @@ mod tests {
             refresh_interval: Duration::from_secs(300),
         };
         let (tx, mut rx) = mpsc::channel(4);
-        let task = tokio::spawn(run(cfg, tx));
+        let health = std::sync::Arc::new(crate::health::Health::default());
+        let reporter =
+            crate::health::Reporter::new(health.clone(), "files", "file_sd_configs[0]".into());
+        let task = tokio::spawn(run(cfg, tx, reporter));
         let first = rx.recv().await.unwrap();
         assert_eq!(first[0].targets.len(), 1);
+        assert!(health.problems().is_empty());
+        // A file that stops parsing is a problem the pages can name (its targets are kept);
+        // once it parses again, it is not.
+        let wait_problems = |n: usize| {
+            let health = health.clone();
+            async move {
+                for _ in 0..200 {
+                    if health.problems().len() == n {
+                        return health.problems();
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                panic!("never {n} problems: {:?}", health.problems());
+            }
+        };
+        std::fs::write(&f, "[{").unwrap();
+        let p = wait_problems(1).await;
+        assert_eq!(
+            (p[0].job.as_str(), p[0].provider.as_str()),
+            ("files", "file_sd_configs[0]")
+        );
+        assert_eq!(p[0].part, f.display().to_string());
         std::fs::write(&f, r#"[{"targets": ["a:1", "b:22"]}]"#).unwrap();
         let second = tokio::time::timeout(Duration::from_secs(10), rx.recv())
             .await
             .unwrap()
             .unwrap();
         assert_eq!(second[0].targets.len(), 2);
+        wait_problems(0).await;
         std::fs::remove_file(&f).unwrap();
         let third = tokio::time::timeout(Duration::from_secs(10), rx.recv())
             .await

@@ -2,13 +2,15 @@
 //! [`TargetGroup`]s and hands the scrape side one merged, debounced view of them.
 //!
 //! - [`TargetGroup`]: label sets for targets plus labels common to the group.
-//! - [`static_sd`], [`file_sd`] and [`kubernetes`]: the providers.
+//! - [`static_sd`], [`file_sd`] and [`kubernetes`]: the providers; [`health`]: what each
+//!   running provider last failed at, for the pages that list targets.
 //! - [`Manager`]: runs one provider task per SD config, merges their groups per job and
 //!   publishes them on a `watch` channel at most every [`DEBOUNCE`].
 //!
 //! Discovery never touches scraping or storage: its only output is the watch channel.
 
 pub mod file_sd;
+pub mod health;
 pub mod kubernetes;
 pub mod manager;
 pub mod metrics;

@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use vigil_config::{FileSdConfig, KubernetesSdConfig, ScrapeConfig, StaticConfig};
 
+use crate::health::{Health, Reporter};
 use crate::{TargetGroup, file_sd, kubernetes, metrics, static_sd};
 
 /// Updates reach the scrape side at most this often (as Prometheus's `updatert`). The first
@@ -77,6 +78,7 @@ impl Drop for RunningJob {
 /// See the module docs. Dropping the manager stops every provider.
 pub struct Manager {
     msgs: mpsc::UnboundedSender<Msg>,
+    health: Arc<Health>,
     jobs: Mutex<HashMap<String, RunningJob>>,
     generation: Mutex<u64>,
     aggregator: JoinHandle<()>,
@@ -103,12 +105,18 @@ impl Manager {
         (
             Manager {
                 msgs,
+                health: Arc::default(),
                 jobs: Mutex::new(HashMap::new()),
                 generation: Mutex::new(0),
                 aggregator,
             },
             rx,
         )
+    }
+
+    /// What the running providers last failed at (see [`Health`]).
+    pub fn health(&self) -> Arc<Health> {
+        self.health.clone()
     }
 
     /// Make the running providers match `jobs`: unchanged jobs keep running, changed ones
@@ -120,6 +128,7 @@ impl Manager {
             let keep = wanted.get(name) == Some(&job.sd);
             if !keep {
                 let _ = self.msgs.send(Msg::Remove { job: name.clone() });
+                self.health.forget(name);
             }
             keep
         });
@@ -136,6 +145,7 @@ impl Manager {
                 job: name.clone(),
                 generation,
             });
+            self.health.forget(&name);
             let mut tasks = Vec::new();
             let mut provider = 0;
             if !sd.static_configs.is_empty() {
@@ -150,17 +160,20 @@ impl Manager {
             let providers = sd
                 .file_sd_configs
                 .iter()
-                .map(|fc| Provider::File(fc.clone()))
-                .chain(
-                    sd.kubernetes_sd_configs
-                        .iter()
-                        .map(|kc| Provider::Kubernetes(Box::new(kc.clone()))),
-                );
-            for p in providers {
+                .enumerate()
+                .map(|(i, fc)| (format!("file_sd_configs[{i}]"), Provider::File(fc.clone())))
+                .chain(sd.kubernetes_sd_configs.iter().enumerate().map(|(i, kc)| {
+                    (
+                        format!("kubernetes_sd_configs[{i}] (role {})", kc.role.as_str()),
+                        Provider::Kubernetes(Box::new(kc.clone())),
+                    )
+                }));
+            for (what, p) in providers {
                 let (tx, mut rx) = mpsc::channel(1);
+                let health = Reporter::new(self.health.clone(), &name, what);
                 tasks.push(match p {
-                    Provider::File(fc) => tokio::spawn(file_sd::run(fc, tx)),
-                    Provider::Kubernetes(kc) => tokio::spawn(kubernetes::run(*kc, tx)),
+                    Provider::File(fc) => tokio::spawn(file_sd::run(fc, tx, health)),
+                    Provider::Kubernetes(kc) => tokio::spawn(kubernetes::run(*kc, tx, health)),
                 });
                 let msgs = self.msgs.clone();
                 let job = name.clone();

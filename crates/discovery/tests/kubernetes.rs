@@ -54,7 +54,11 @@ impl Discovery {
         Discovery {
             rx,
             last: Vec::new(),
-            _task: tokio::spawn(kubernetes::run(cfg, tx)),
+            _task: tokio::spawn(kubernetes::run(
+                cfg,
+                tx,
+                vigil_discovery::health::Reporter::detached(),
+            )),
         }
     }
 
@@ -818,4 +822,58 @@ async fn a_list_longer_than_a_page_is_read_whole() {
     assert_eq!(sources.len(), n);
     let lists = k.requests().iter().filter(|r| *r == "list pods").count();
     assert_eq!(lists, 3, "{:?}", k.requests());
+}
+
+/// A watch the API server refuses (RBAC without `pods`) is reported to the discovery health the
+/// target pages read, naming the resource and the refusal, and the report clears once the
+/// role is granted and the watch works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_watch_is_reported_until_it_works() {
+    use std::sync::Arc;
+    use vigil_discovery::health::{Health, Reporter};
+    let k = FakeKube::start();
+    k.forbid(Res::Pods);
+    let health = Arc::new(Health::default());
+    let (tx, mut rx) = mpsc::channel(16);
+    let reporter = Reporter::new(
+        health.clone(),
+        "pods",
+        "kubernetes_sd_configs[0] (role pod)".into(),
+    );
+    let task = tokio::spawn(kubernetes::run(sd(&k, "pod", ""), tx, reporter));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let problem = loop {
+        if let Some(p) = health.problems().into_iter().next() {
+            break p;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no problem reported"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(problem.job, "pods");
+    assert_eq!(problem.provider, "kubernetes_sd_configs[0] (role pod)");
+    assert_eq!(problem.part, "/api/v1/pods");
+    assert!(
+        problem.error.contains("403") || problem.error.contains("orbidden"),
+        "{problem:?}"
+    );
+    k.permit(Res::Pods);
+    k.apply(serde_json::json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "p", "namespace": "default", "uid": "u-p"},
+        "spec": {"containers": [{"name": "c", "image": "i"}]},
+        "status": {"podIP": "10.0.0.1"}}));
+    // The watcher retries with backoff; once it lists, the report goes.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !health.problems().is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still reported: {:?}",
+            health.problems()
+        );
+        while rx.try_recv().is_ok() {}
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    task.abort();
 }

@@ -466,10 +466,14 @@ impl FakeKube {
         self.shared.0.lock().watch_cap = d;
     }
 
-    /// Require `Authorization: Bearer <token>` from now on.
     /// Refuse every list and watch of `res` with 403 Forbidden from now on (a role without it).
     pub fn forbid(&self, res: Res) {
         self.shared.0.lock().forbidden.insert(res);
+    }
+
+    /// Serve `res` again after [`FakeKube::forbid`] (the role was granted it).
+    pub fn permit(&self, res: Res) {
+        self.shared.0.lock().forbidden.remove(&res);
     }
 
     /// Serve a custom resource at `/apis/<api_version>/<plural>` (and per namespace), as an

@@ -836,6 +836,7 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
         storage: storage.clone(),
         queryable,
         scrape: scrape.clone(),
+        discovery_health: discovery.health(),
         rules: rules.clone(),
         notifier: notifier.clone(),
         engine,

@@ -1,7 +1,7 @@
 //! The web UI in headless Chromium against vigil scraping a real node exporter: targets with
 //! health, a typed query drawing as many series as the API returns, completion, links that
-//! reproduce the view, the service-discovery page explaining a dropped target, every page
-//! rendering without console errors. Screenshots go to `target/ui-screenshots/`.
+//! reproduce the view, the service-discovery page explaining a dropped target, jobs that
+//! discover nothing saying why, every page rendering without console errors. Screenshots go to `target/ui-screenshots/`.
 
 mod support;
 
@@ -23,8 +23,12 @@ fn ui_pages_in_headless_chromium() {
     )
     .unwrap();
     let rules_glob = format!("{}/*.yml", rules_dir.display());
+    // A file_sd file that does not parse: the pages name it as the reason its job is empty.
+    let broken = dir.join("broken.json");
+    std::fs::write(&broken, "[{\"targets\": [").unwrap();
+    let broken = broken.display();
     let cfg = format!(
-        "# a comment the config page must not show\nglobal:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\nrule_files: ['{rules_glob}']\nremote_write:\n  - url: http://127.0.0.1:1/api/v1/write\n    name: nowhere\nscrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{ne_port}']\n  - job_name: filtered\n    static_configs:\n      - targets: ['keep.example:9100', 'drop.example:9100']\n    relabel_configs:\n      - source_labels: [__address__]\n        regex: drop.*\n        action: drop\n  - job_name: hist\n    convert_classic_histograms_to_nhcb: true\n    static_configs:\n      - targets: ['127.0.0.1:{hist_port}']\n"
+        "# a comment the config page must not show\nglobal:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\nrule_files: ['{rules_glob}']\nremote_write:\n  - url: http://127.0.0.1:1/api/v1/write\n    name: nowhere\nscrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{ne_port}']\n  - job_name: filtered\n    static_configs:\n      - targets: ['keep.example:9100', 'drop.example:9100']\n    relabel_configs:\n      - source_labels: [__address__]\n        regex: drop.*\n        action: drop\n  - job_name: hist\n    convert_classic_histograms_to_nhcb: true\n    static_configs:\n      - targets: ['127.0.0.1:{hist_port}']\n  - job_name: consul\n    consul_sd_configs:\n      - server: 127.0.0.1:1\n  - job_name: broken-files\n    file_sd_configs:\n      - files: ['{broken}']\n"
     );
     let v = Vigil::start("ui", Some(&cfg), &[]);
     // The same under a path prefix, as behind an ingress: the prefix comes from the external URL.

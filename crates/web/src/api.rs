@@ -485,9 +485,54 @@ async fn targets(State(s): St, RawQuery(q): RawQuery) -> Result<Response, ApiErr
         out.push(b']');
     }
     out.push(b'}');
-    Ok(ok_raw(String::from_utf8(out).map_err(|e| {
-        ApiError::Internal(format!("targets: {e}"))
-    })?))
+    let data = String::from_utf8(out).map_err(|e| ApiError::Internal(format!("targets: {e}")))?;
+    let warnings = discovery_warnings(&s, pool);
+    if warnings.is_empty() {
+        return Ok(ok_raw(data));
+    }
+    let mut body = String::with_capacity(data.len() + 256);
+    body.push_str("{\"status\":\"success\",\"data\":");
+    body.push_str(&data);
+    body.push_str(",\"warnings\":");
+    body.push_str(&Json::from(warnings).to_string());
+    body.push('}');
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// Why a job may have fewer targets than it should, for the target and service discovery
+/// pages (in the answer's `warnings`, which Prometheus's API clients pass on): discovery
+/// kinds vigil does not run, and providers whose last attempt failed (a Kubernetes watch
+/// refused, a file that does not parse). Without this a job whose discovery fails reads as
+/// one that found nothing.
+pub(crate) fn discovery_warnings(s: &AppState, pool: Option<&str>) -> Vec<String> {
+    let cfg = s.config.read().clone();
+    let mut out = Vec::new();
+    for sc in cfg
+        .scrape_configs
+        .iter()
+        .filter(|sc| pool.is_none_or(|p| p == sc.job_name))
+    {
+        for kind in &sc.unsupported_sd_configs {
+            out.push(format!(
+                "scrape job {:?}: {kind} is not supported by vigil, so it discovers no targets",
+                sc.job_name
+            ));
+        }
+    }
+    for p in s.discovery_health.problems() {
+        if pool.is_some_and(|x| x != p.job) {
+            continue;
+        }
+        out.push(format!(
+            "scrape job {:?}: {} ({}): {} (since {})",
+            p.job,
+            p.provider,
+            p.part,
+            p.error,
+            format_rfc3339(p.since)
+        ));
+    }
+    out
 }
 
 /// A comma before every element but the first.

@@ -59,6 +59,9 @@ pub struct AppState {
     /// endpoints merged in.
     pub queryable: Arc<dyn Storage>,
     pub scrape: Arc<ScrapeManager>,
+    /// What each discovery provider last failed at: the target pages name it, so a job whose
+    /// discovery fails does not look like one that found nothing.
+    pub discovery_health: Arc<vigil_discovery::health::Health>,
     /// The rule groups running (`/api/v1/rules`, `/api/v1/alerts`, the rules pages).
     pub rules: Arc<vigil_rules::Manager>,
     /// Where alerts go (`/api/v1/alertmanagers`).

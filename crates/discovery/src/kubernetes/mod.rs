@@ -161,6 +161,7 @@ struct Spawner<'a> {
     tx: mpsc::Sender<Ev>,
     next_id: usize,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    health: crate::health::Reporter,
 }
 
 impl Spawner<'_> {
@@ -258,12 +259,16 @@ impl Spawner<'_> {
     {
         let id = self.next_id;
         self.next_id += 1;
+        // A failure is reported by the resource's path (`/api/v1/namespaces/x/pods`), so one
+        // namespace refused is told apart from another that works.
+        let part = api.resource_url().to_string();
         self.tasks.push(tokio::spawn(forward(
             watcher(api, config),
             id,
             what,
             self.tx.clone(),
             wrap,
+            (self.health.clone(), part),
         )));
     }
 }
@@ -274,6 +279,7 @@ async fn forward<K, S>(
     role: &'static str,
     tx: mpsc::Sender<Ev>,
     wrap: fn(usize, Box<watcher::Event<K>>) -> Ev,
+    (health, part): (crate::health::Reporter, String),
 ) where
     K: Clone + Send + 'static,
     S: futures_util::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send,
@@ -284,6 +290,7 @@ async fn forward<K, S>(
     while let Some(ev) = stream.next().await {
         match ev {
             Ok(ev) => {
+                health.ok(&part);
                 metrics::KUBERNETES_EVENTS
                     .get_or_create(&vec![
                         ("role".to_string(), role.to_string()),
@@ -297,6 +304,7 @@ async fn forward<K, S>(
             Err(e) => {
                 metrics::KUBERNETES_FAILURES.inc();
                 tracing::warn!(role, error = %e, "kubernetes_sd: watch failed; keeping the last known objects and retrying");
+                health.fail(&part, format!("watch failed, retrying: {e}"));
             }
         }
     }
@@ -400,13 +408,24 @@ fn render_role(cfg: &KubernetesSdConfig, st: &Stores) -> Vec<TargetGroup> {
 }
 
 /// Run one `kubernetes_sd_config`, sending changed groups to `tx` until it is dropped.
-pub async fn run(cfg: KubernetesSdConfig, tx: mpsc::Sender<Vec<TargetGroup>>) {
+pub async fn run(
+    cfg: KubernetesSdConfig,
+    tx: mpsc::Sender<Vec<TargetGroup>>,
+    health: crate::health::Reporter,
+) {
     let client = loop {
         match client::build(&cfg).await {
-            Ok(c) => break c,
+            Ok(c) => {
+                health.ok("client");
+                break c;
+            }
             Err(e) => {
                 metrics::KUBERNETES_FAILURES.inc();
                 tracing::error!(error = %e, "kubernetes_sd: cannot create the client; retrying in 30s");
+                health.fail(
+                    "client",
+                    format!("cannot create the client, retrying every 30s: {e}"),
+                );
                 tokio::time::sleep(Duration::from_secs(30)).await;
             }
         }
@@ -419,6 +438,7 @@ pub async fn run(cfg: KubernetesSdConfig, tx: mpsc::Sender<Vec<TargetGroup>>) {
         tx: etx,
         next_id: 0,
         tasks: Vec::new(),
+        health,
     };
     use KubernetesRole as R;
     match cfg.role {
