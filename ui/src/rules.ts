@@ -59,7 +59,9 @@ export async function rulesPage(root: HTMLElement) {
       el(
         'div',
         { class: 'empty', id: 'no-rules' },
-        'No rule groups are loaded: the configuration names no rule files, or they hold no groups.',
+        res.warnings?.length
+          ? 'No rule groups are loaded: see why above.'
+          : 'No rule groups are loaded: the configuration names no rule files, or they hold no groups.',
       ),
     );
     return;

@@ -107,6 +107,21 @@ pub fn expand(patterns: &[String]) -> Result<Vec<String>, Vec<String>> {
     if errs.is_empty() { Ok(out) } else { Err(errs) }
 }
 
+/// The `rule_files` patterns with wildcards that match no file now. Prometheus loads nothing
+/// from them without a word; vigil names them (on the rules pages and in `check config`), as a
+/// ConfigMap mounted at another path, or files with another extension, look just like a
+/// configuration with no rules.
+pub fn unmatched(patterns: &[String]) -> Vec<String> {
+    patterns
+        .iter()
+        .filter(|p| p.contains(['*', '?', '[']))
+        .filter(|p| {
+            glob::glob(p).is_ok_and(|mut paths| !paths.any(|x| x.is_ok_and(|x| x.is_file())))
+        })
+        .cloned()
+        .collect()
+}
+
 /// Read and check every rule file; all problems together.
 pub fn load_files(files: &[String]) -> Result<Vec<file::RuleFile>, Vec<String>> {
     let mut out = Vec::new();

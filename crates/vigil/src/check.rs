@@ -163,6 +163,12 @@ pub fn config(files: &[PathBuf], syntax_only: bool, agent: bool) -> ExitCode {
                     if !rule_files.is_empty() {
                         println!("  SUCCESS: {} rule files found", rule_files.len());
                     }
+                    // promtool says nothing of a glob that matches nothing; vigil names it.
+                    if !syntax_only {
+                        for p in vigil_rules::manager::unmatched(&cfg.rule_files) {
+                            println!("  WARNING: rule_files pattern {p:?} matches no file");
+                        }
+                    }
                     println!(
                         " SUCCESS: {} is valid prometheus config file syntax",
                         f.display()

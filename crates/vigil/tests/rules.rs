@@ -363,6 +363,40 @@ fn check_config_checks_the_rule_files_it_names() {
     let (code, out) = cfg("missing.yml");
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("does not point to an existing file"), "{out}");
+    // A glob that matches nothing passes, as in promtool, but is named.
+    let (code, out) = cfg("'*.yaml'");
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("  WARNING: rule_files pattern") && out.contains("*.yaml\" matches no file"),
+        "{out}"
+    );
+    let (code, out) = cfg("'*.yml'");
+    assert_eq!(code, 1, "{out}");
+    assert!(!out.contains("WARNING"), "{out}");
+}
+
+/// A `rule_files` glob that matches nothing (a ConfigMap mounted elsewhere, files with another
+/// extension) loads no rules, as in Prometheus; the rules API and page say which pattern,
+/// instead of looking like a configuration without rules.
+#[test]
+fn a_rule_files_glob_matching_nothing_is_named() {
+    let dir = temp_dir("rules-empty-glob");
+    std::fs::write(dir.join("alerts.yml"), RULES).unwrap();
+    let glob = dir.join("*.yaml").display().to_string();
+    let v = Vigil::start(
+        "rules-empty-glob",
+        Some(&format!("rule_files:\n  - '{glob}'\nscrape_configs: []\n")),
+        &[],
+    );
+    let r = get_json(&format!("{}/api/v1/rules", v.base));
+    assert_eq!(r["data"]["groups"], serde_json::json!([]), "{r}");
+    let w = r["warnings"].as_array().cloned().unwrap_or_default();
+    assert!(
+        w.iter().any(|w| w
+            .as_str()
+            .is_some_and(|w| w.contains(&glob) && w.contains("matches no file"))),
+        "{r}"
+    );
 }
 
 /// `vigil check rules` beside Debian's `promtool check rules` (2.42) on upstream's rule files

@@ -123,7 +123,13 @@ async fn rules(State(s): St, RawQuery(q): RawQuery) -> Result<Response, ApiError
     };
     filter.check().map_err(ApiError::BadData)?;
     let groups = s.rules.groups();
-    let w = unimplemented_warnings(&s);
+    let mut w = unimplemented_warnings(&s);
+    let patterns = s.config.read().rule_files.clone();
+    for p in vigil_rules::manager::unmatched(&patterns) {
+        w.push(format!(
+            "rule_files pattern {p:?} matches no file: no rules are loaded from it"
+        ));
+    }
     Ok(crate::api::ok_warn(
         vigil_rules::api::rules(&groups, &filter).map_err(ApiError::BadData)?,
         &w.iter().map(String::as_str).collect::<Vec<_>>(),
