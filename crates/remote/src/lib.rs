@@ -301,7 +301,7 @@ impl RemoteWrite {
             (
                 "prometheus_remote_storage_samples_dropped_total",
                 "counter",
-                "Total number of samples which were dropped after being read from the WAL before being sent via remote write, either via relabelling or unintentionally because of an unknown reference ID.",
+                "Total number of samples which were dropped after being read from the WAL before being sent via remote write, either via relabelling, due to being too old or unintentionally because of an unknown reference ID.",
                 |s| s.samples_dropped.load(Ordering::Relaxed) as f64,
             ),
             (

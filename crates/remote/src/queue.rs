@@ -68,6 +68,7 @@ pub struct Stats {
 
 /// A sample (or, with `send_exemplars`, an exemplar) on its way: which series (its wire
 /// labels, shared) and the record it came from.
+#[derive(Clone)]
 struct Entry {
     /// The series' labels as sent: usually the very label set the head holds (the journal
     /// hands out the head's), so a queue keeps no copy of its own; encoded per batch.
@@ -81,6 +82,7 @@ struct Entry {
 }
 
 /// What an entry carries besides a float sample.
+#[derive(Clone)]
 enum Extra {
     /// An exemplar's labels, encoded as `Exemplar.labels` fields (its value is `Entry::v`).
     Exemplar(Vec<u8>),
@@ -127,7 +129,7 @@ fn run_continues(kind: &mut Option<bool>, e: &Entry) -> bool {
 }
 
 /// How many of `entries` are float samples, native histograms and exemplars.
-fn kinds(entries: &[Entry]) -> (u64, u64, u64) {
+fn kinds<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> (u64, u64, u64) {
     let mut k = (0, 0, 0);
     for e in entries {
         match e.extra.as_deref() {
@@ -1242,29 +1244,77 @@ impl Shard {
         }
     }
 
+    /// The entries of `batch` within `sample_age_limit` of now, when any are older (those
+    /// are counted as dropped); `None` when every entry is young enough, or there is no limit.
+    fn drop_too_old(&self, batch: &[Entry]) -> Option<Vec<Entry>> {
+        let limit = self.cfg.queue_config.sample_age_limit;
+        if limit.is_zero() {
+            return None;
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let cutoff = now.saturating_sub(limit.as_millis().min(i64::MAX as u128) as i64);
+        if batch.iter().all(|e| e.t >= cutoff) {
+            return None;
+        }
+        let (keep, old): (Vec<&Entry>, Vec<&Entry>) = batch.iter().partition(|e| e.t >= cutoff);
+        let (ns, nh, ne) = kinds(old);
+        self.stats.samples_dropped.fetch_add(ns, Ordering::Relaxed);
+        self.stats
+            .histograms_dropped
+            .fetch_add(nh, Ordering::Relaxed);
+        self.stats
+            .exemplars_dropped
+            .fetch_add(ne, Ordering::Relaxed);
+        tracing::debug!(url = %vigil_config::mask_url(&self.cfg.url), samples = ns, histograms = nh, exemplars = ne, "Remote write: dropped entries older than sample_age_limit");
+        Some(keep.into_iter().cloned().collect())
+    }
+
     /// Send one batch until it is accepted or refused for good (true), or abandoned at the
     /// flush deadline (false).
     async fn send(&self, batch: &[Entry]) -> bool {
         let v2 = self.cfg.protobuf_message == V2_MESSAGE;
-        let (body, highest) = if v2 {
-            encode_batch_v2(
-                batch,
-                self.families.as_ref().map(|f| f.read()).as_deref(),
-                self.series_meta.as_ref().map(|m| m.read()).as_deref(),
-            )
-        } else {
-            encode_batch(batch)
+        let encode = |batch: &[Entry]| {
+            if v2 {
+                encode_batch_v2(
+                    batch,
+                    self.families.as_ref().map(|f| f.read()).as_deref(),
+                    self.series_meta.as_ref().map(|m| m.read()).as_deref(),
+                )
+            } else {
+                encode_batch(batch)
+            }
         };
+        let q = &self.cfg.queue_config;
+        // `sample_age_limit`: entries older than it are dropped rather than sent, before the
+        // first try and again before each retry (as Prometheus filters them), so a receiver
+        // back after an outage is not sent what it would refuse as too old.
+        let mut kept: Option<Vec<Entry>> = None;
+        if let Some(k) = self.drop_too_old(batch) {
+            kept = Some(k);
+        }
+        let (mut body, mut highest) = encode(kept.as_deref().unwrap_or(batch));
         // `n` counts float samples, `nh` native histograms, `ne` exemplars: a 2.0 receiver
         // reports each kind written apart.
-        let (n, nh, ne) = kinds(batch);
-        let q = &self.cfg.queue_config;
+        let (mut n, mut nh, mut ne) = kinds(kept.as_deref().unwrap_or(batch));
         let mut backoff = q.min_backoff;
         let headers = write_headers(&self.cfg, v2);
         // When the last retry's warning was logged: refused connections are retried often
         // (below), and the log says so once per `max_backoff`.
         let mut logged: Option<Instant> = None;
+        let mut first = true;
         loop {
+            if !std::mem::take(&mut first)
+                && let Some(k) = self.drop_too_old(kept.as_deref().unwrap_or(batch))
+            {
+                (body, highest) = encode(&k);
+                (n, nh, ne) = kinds(&k);
+                kept = Some(k);
+            }
+            if kept.as_ref().is_some_and(Vec::is_empty) {
+                return true;
+            }
             let t0 = Instant::now();
             let res = self
                 .client

@@ -298,6 +298,77 @@ fn refused_connections_are_retried_before_the_backoff_ends() {
     );
 }
 
+/// `queue_config.sample_age_limit`: samples that aged past it while the receiver was down are
+/// dropped, not sent (and counted as dropped); those taken after it came back arrive. Here
+/// the receiver (Debian's VictoriaMetrics) starts 8 s after vigil with a 3 s limit: vigil holds
+/// the outage's scrapes, the receiver none older than the limit at the first send.
+#[test]
+fn samples_older_than_the_age_limit_are_not_sent() {
+    let dir = temp_dir("remote-age-limit");
+    let vm_port = free_port();
+    let vmbase = format!("http://127.0.0.1:{vm_port}");
+    let vport = free_port();
+    std::fs::write(
+        dir.join("vigil.yml"),
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: self\n    static_configs:\n      - targets: ['127.0.0.1:{vport}']\nremote_write:\n  - url: {vmbase}/api/v1/write\n    name: vm\n    queue_config:\n      batch_send_deadline: 1s\n      min_backoff: 100ms\n      max_backoff: 500ms\n      sample_age_limit: 3s\n"
+        ),
+    )
+    .unwrap();
+    let vbase = format!("http://127.0.0.1:{vport}");
+    let args = vec![
+        format!("--web.listen-address=127.0.0.1:{vport}"),
+        format!("--storage.tsdb.path={}", dir.join("data").display()),
+        format!("--config.file={}", dir.join("vigil.yml").display()),
+    ];
+    let _vigil = spawn("vigil", &vigil_bin(), &args, &dir);
+    wait_http(&format!("{vbase}/-/ready"));
+    let started = now();
+    std::thread::sleep(Duration::from_secs(8));
+    let vm_up = now();
+    let _vm = victoria_metrics(&dir, vm_port);
+    wait_for("samples at the receiver", Duration::from_secs(60), || {
+        let _ = get(&format!("{vmbase}/internal/force_flush"));
+        value_at(&vmbase, r#"count(up{job="self"})"#, now()).map(|_| ())
+    });
+    // A few more sends, then compare what each side holds.
+    std::thread::sleep(Duration::from_secs(4));
+    let _ = get(&format!("{vmbase}/internal/force_flush"));
+    let to = now();
+    let mine = raw(&vbase, r#"up{job="self"}"#, started - 5.0, to);
+    let theirs = raw(&vmbase, r#"up{job="self"}"#, started - 5.0, to);
+    let outage_ms = ((vm_up - 5.0) * 1000.0) as i64;
+    assert!(
+        mine.iter().any(|x| x.1 < outage_ms),
+        "vigil keeps the outage's scrapes: {mine:?}"
+    );
+    // Nothing sent was more than the limit (plus a batch deadline and a backoff) older than
+    // the receiver's start; the outage's first scrapes were never sent.
+    let oldest = theirs
+        .iter()
+        .map(|x| x.1)
+        .min()
+        .expect("samples at the receiver");
+    assert!(
+        oldest as f64 >= (vm_up - 3.0 - 2.0) * 1000.0,
+        "the receiver got a sample from {:.1} s before it started: {theirs:?}",
+        vm_up - oldest as f64 / 1000.0
+    );
+    assert!(
+        metric(&vbase, "prometheus_remote_storage_samples_dropped_total") > 0.0,
+        "the dropped samples are counted"
+    );
+    // Those after the receiver came back all arrived.
+    let recent = |v: &Raw| -> Raw {
+        v.iter()
+            .filter(|x| x.1 as f64 > (vm_up + 2.0) * 1000.0 && (x.1 as f64) < (to - 2.0) * 1000.0)
+            .cloned()
+            .collect()
+    };
+    assert!(!recent(&mine).is_empty());
+    assert_eq!(recent(&mine), recent(&theirs));
+}
+
 fn prometheus(dir: &Path, name: &str, extra: &[&str]) -> (Proc, String) {
     let port = free_port();
     let mut args = vec![
