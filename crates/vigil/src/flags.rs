@@ -29,6 +29,25 @@ pub struct Cli {
 /// The command line as clap parses it, each server flag's help taken from
 /// [`crate::server_flags::FLAGS`] (the table docs/configuration.md is generated from), so
 /// `--help` cannot call a working flag ineffective or the reverse.
+/// The server flags given on the command line (not defaults), by their long names, each with
+/// its value as given (repeated ones joined by commas), for the flags page.
+pub fn given(cmd: &clap::Command, m: &clap::ArgMatches) -> Vec<(String, String)> {
+    cmd.get_arguments()
+        .filter_map(|a| {
+            let long = a.get_long()?;
+            let id = a.get_id().as_str();
+            if m.value_source(id) != Some(clap::parser::ValueSource::CommandLine) {
+                return None;
+            }
+            let vals: Vec<String> = m
+                .get_raw(id)?
+                .map(|v| v.to_string_lossy().into_owned())
+                .collect();
+            Some((long.to_string(), vals.join(",")))
+        })
+        .collect()
+}
+
 pub fn command() -> clap::Command {
     use clap::CommandFactory;
     Cli::command().mut_args(|a| match a.get_long().and_then(crate::server_flags::info) {

@@ -21,7 +21,9 @@ use flags::{CheckCommand, Cli, Command, CreateFrom, TestCommand, TsdbCommand};
 fn main() -> std::process::ExitCode {
     let cmd = flags::command();
     let argv = argv::rewrite(std::env::args_os().collect(), &cmd);
-    let cli = Cli::from_arg_matches(&cmd.get_matches_from(argv)).unwrap_or_else(|e| e.exit());
+    let matches = cmd.clone().get_matches_from(argv);
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    cli.server.given = flags::given(&cmd, &matches);
     if cli.server.write_documentation {
         print!("{}", server_flags::documentation());
         return std::process::ExitCode::SUCCESS;

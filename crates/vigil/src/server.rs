@@ -855,7 +855,16 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
             None => vigil_web::route_prefix(flags.route_prefix.as_deref(), None),
         },
         config: RwLock::new(Arc::new(initial)),
-        flags: flags.as_pairs(),
+        flags: {
+            let mut pairs = flags.as_pairs();
+            // Prometheus's default file name would say a file is read that is not.
+            if matches!(source, ConfigSource::Embedded(_))
+                && let Some(p) = pairs.iter_mut().find(|(n, _)| n == "config.file")
+            {
+                p.1 = "(none: the embedded config that scrapes vigil itself)".into();
+            }
+            pairs
+        },
         metrics: Box::new(move || {
             let mut s = String::new();
             let _ = prometheus_client::encoding::text::encode(&mut s, &metrics_registry);

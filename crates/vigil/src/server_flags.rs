@@ -447,6 +447,10 @@ pub fn documentation() -> String {
 /// `crate::flags::command`, so `--help` and docs/configuration.md say the same.
 #[derive(Args, Debug, Clone)]
 pub struct ServerFlags {
+    /// Every flag given on the command line, by name, with its value as given (repeated ones
+    /// joined by commas): set by `main` from clap's matches, for the flags page.
+    #[arg(skip)]
+    pub given: Vec<(String, String)>,
     #[arg(long = "config.file")]
     pub config_file: Option<String>,
     #[arg(long = "config.auto-reload-interval")]
@@ -983,7 +987,7 @@ impl ServerFlags {
         let o = |v: &Option<String>, d: &str| v.clone().unwrap_or_else(|| d.to_string());
         let ob = |v: &Option<bool>, d: bool| v.unwrap_or(d).to_string();
         let b = |v: bool| v.to_string();
-        vec![
+        let mut out: Vec<(String, String)> = vec![
             ("config.file".into(), o(&self.config_file, "prometheus.yml")),
             (
                 "config.auto-reload-interval".into(),
@@ -1104,7 +1108,53 @@ impl ServerFlags {
             ),
             ("log.level".into(), self.log_level.clone()),
             ("log.format".into(), self.log_format.clone()),
-        ]
+        ];
+        // Every other flag, as given or at its default, in the table's order: the page and
+        // `/api/v1/status/flags` list every flag vigil takes, as Prometheus's do.
+        for f in FLAGS {
+            if out.iter().any(|(n, _)| n == f.name) {
+                continue;
+            }
+            let v = match self.given.iter().find(|(n, _)| n == f.name) {
+                Some((_, v)) => v.clone(),
+                None => default_shown(f.name).to_string(),
+            };
+            out.push((f.name.into(), v));
+        }
+        out
+    }
+}
+
+/// The default `/api/v1/status/flags` shows for a flag whose parser has none (its value is
+/// decided where it is used): Prometheus's default, which vigil's is too.
+fn default_shown(name: &str) -> &'static str {
+    match name {
+        "web.remote-write-receiver.accepted-protobuf-messages" => {
+            "prometheus.WriteRequest,io.prometheus.write.v2.Request"
+        }
+        "web.max-notifications-subscribers" => "16",
+        "storage.tsdb.wal-compression-type" | "storage.agent.wal-compression-type" => "snappy",
+        "storage.agent.wal-compression" | "alertmanager.drain-notification-queue-on-shutdown" => {
+            "true"
+        }
+        "storage.tsdb.allow-overlapping-compaction" => "true",
+        "storage.tsdb.delayed-compaction.max-percent" => "10",
+        "storage.tsdb.samples-per-chunk" => "120",
+        "storage.tsdb.head-chunks-write-queue-size" => "0",
+        "storage.tsdb.max-block-chunk-segment-size" => "0B",
+        "storage.tsdb.block-reload-interval" => "1m",
+        "storage.remote.flush-deadline" => "1m",
+        "storage.remote.read-sample-limit" => "50000000",
+        "storage.remote.read-concurrent-limit" => "10",
+        "storage.remote.read-max-bytes-in-frame" => "1048576",
+        "rules.alert.for-outage-tolerance" => "1h",
+        "rules.alert.for-grace-period" => "10m",
+        "rules.alert.resend-delay" => "1m",
+        "rules.max-concurrent-evals" => "4",
+        "alertmanager.notification-queue-capacity" => "10000",
+        "alertmanager.notification-batch-size" => "256",
+        "auto-gomemlimit.ratio" => "0.9",
+        _ => "",
     }
 }
 
@@ -1125,6 +1175,27 @@ mod tests {
             let named = working.contains(&format!("`{name}`"));
             assert_eq!(named, what.is_none(), "{name}: {note}");
         }
+    }
+
+    /// The flags page lists every flag vigil takes, each once; one given shows its value.
+    #[test]
+    fn the_flags_page_lists_every_flag() {
+        let cmd = crate::flags::command();
+        let m = cmd
+            .clone()
+            .try_get_matches_from(["vigil", "--rules.alert.resend-delay=2m"])
+            .unwrap();
+        let mut cli = <crate::flags::Cli as clap::FromArgMatches>::from_arg_matches(&m).unwrap();
+        cli.server.given = crate::flags::given(&cmd, &m);
+        let pairs = cli.server.as_pairs();
+        for f in FLAGS {
+            let n = pairs.iter().filter(|(p, _)| p == f.name).count();
+            assert_eq!(n, 1, "--{} listed {n} times", f.name);
+        }
+        let v = |name: &str| pairs.iter().find(|(p, _)| p == name).unwrap().1.clone();
+        assert_eq!(v("rules.alert.resend-delay"), "2m");
+        assert_eq!(v("rules.alert.for-grace-period"), "10m");
+        assert_eq!(v("storage.remote.read-concurrent-limit"), "10");
     }
 
     /// A flag that acts only with a feature says so when the feature is off.

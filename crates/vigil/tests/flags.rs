@@ -459,6 +459,9 @@ fn working_flags_take_effect() {
         format!("127.0.0.1:{p1},127.0.0.1:{p2}")
     );
     assert_eq!(flags["query.lookback-delta"], "1m");
+    // Every flag is listed, those not given at their defaults.
+    assert_eq!(flags["alertmanager.notification-queue-capacity"], "10000");
+    assert_eq!(flags["storage.remote.flush-deadline"], "1m");
     // Retention, size as Prometheus prints it.
     let rt = get_json(&format!("{b1}/api/v1/status/runtimeinfo"));
     assert_eq!(rt["data"]["storageRetention"], "30d or 1GiB512MiB");
