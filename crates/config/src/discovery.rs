@@ -96,6 +96,46 @@ pub(crate) fn valid_selector(s: &str, field: bool) -> bool {
         })
 }
 
+/// The HTTP client settings the Kubernetes client cannot carry out are refused at load, by
+/// name (else the config loads and discovery fails, or silently does otherwise, at run time).
+fn kube_client_can(ctx: &Ctx<'_>, f: &str, h: &HttpClientConfig) -> Result<(), ConfigError> {
+    let not_yet = |field: &str| {
+        Err(ctx.err(
+            format!("{f}.{field}"),
+            "is not supported for kubernetes_sd_configs by vigil yet",
+        ))
+    };
+    if let Some(a) = &h.authorization
+        && !a.kind.eq_ignore_ascii_case("bearer")
+    {
+        return Err(ctx.err(
+            format!("{f}.authorization.type"),
+            format!(
+                "{:?} is not supported for kubernetes_sd_configs by vigil (Bearer is)",
+                a.kind
+            ),
+        ));
+    }
+    if h.oauth2.is_some() {
+        return not_yet("oauth2");
+    }
+    let t = &h.tls_config;
+    for (set, field) in [
+        (t.ca.is_some(), "tls_config.ca (use ca_file)"),
+        (t.cert.is_some(), "tls_config.cert (use cert_file)"),
+        (t.key.is_some(), "tls_config.key (use key_file)"),
+        (t.min_version.is_some(), "tls_config.min_version"),
+        (t.max_version.is_some(), "tls_config.max_version"),
+        (h.no_proxy.is_some(), "no_proxy"),
+        (h.proxy_from_environment, "proxy_from_environment"),
+    ] {
+        if set {
+            return not_yet(field);
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn kubernetes(
     ctx: &Ctx<'_>,
     field: &str,
@@ -123,6 +163,7 @@ pub(crate) fn kubernetes(
                 })?,
             };
         let http = http_of!(ctx, &f, k)?;
+        kube_client_can(ctx, &f, &http)?;
         if let Some(name) = http.http_header_files.keys().next() {
             // The Kubernetes client's headers are fixed when it is built; a file re-read per
             // request (as Prometheus does) is not possible there yet.
@@ -250,4 +291,50 @@ pub(crate) fn kubernetes(
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Config;
+
+    /// What the Kubernetes client cannot do is refused at load, naming the field, instead of
+    /// a config that loads and a discovery that fails (or does otherwise) at run time.
+    #[test]
+    fn kubernetes_client_settings_it_cannot_carry_out_are_refused_by_name() {
+        let cfg = |extra: &str| {
+            Config::parse(
+                &format!(
+                    "scrape_configs:\n  - job_name: a\n    kubernetes_sd_configs:\n      - role: pod\n        api_server: 'https://k:6443'\n        {extra}\n"
+                ),
+                std::path::Path::new("/"),
+            )
+        };
+        for (line, field) in [
+            (
+                "authorization: {type: Token, credentials: x}",
+                "authorization.type",
+            ),
+            ("tls_config: {ca: abc}", "tls_config.ca"),
+            ("tls_config: {min_version: TLS13}", "tls_config.min_version"),
+            ("tls_config: {max_version: TLS12}", "tls_config.max_version"),
+            ("proxy_from_environment: true", "proxy_from_environment"),
+        ] {
+            let e = cfg(line).expect_err(line).to_string();
+            assert!(
+                e.contains(&format!("kubernetes_sd_configs[0].{field}")),
+                "{line}: {e}"
+            );
+            assert!(
+                e.contains("not supported for kubernetes_sd_configs"),
+                "{line}: {e}"
+            );
+        }
+        for ok in [
+            "authorization: {credentials: x}",
+            "tls_config: {ca_file: ca.pem, insecure_skip_verify: false}",
+            "basic_auth: {username_file: u.txt, password: p}",
+        ] {
+            assert!(cfg(ok).is_ok(), "{ok}: {:?}", cfg(ok).err());
+        }
+    }
 }

@@ -32,19 +32,19 @@ fn apply_http_client(
 ) -> Result<(), String> {
     let mut auth = AuthInfo::default();
     if let Some(a) = &h.authorization {
-        if !a.kind.eq_ignore_ascii_case("bearer") {
-            return Err(format!(
-                "authorization type {:?} is not supported for kubernetes_sd_configs (Bearer is)",
-                a.kind
-            ));
-        }
         if let Some(t) = &a.credentials {
             auth.token = Some(t.0.clone().into());
         }
         auth.token_file = a.credentials_file.clone();
     }
     if let Some(b) = &h.basic_auth {
-        auth.username = Some(b.username.clone());
+        auth.username = Some(match &b.username_file {
+            Some(f) => std::fs::read_to_string(f)
+                .map_err(|e| format!("basic_auth username_file {f:?}: {e}"))?
+                .trim_end()
+                .to_string(),
+            None => b.username.clone(),
+        });
         let password = match (&b.password, &b.password_file) {
             (Some(p), _) => p.0.clone(),
             (None, Some(f)) => std::fs::read_to_string(f)
@@ -55,16 +55,9 @@ fn apply_http_client(
         };
         auth.password = Some(password.into());
     }
-    if h.oauth2.is_some() {
-        return Err("oauth2 is not supported for kubernetes_sd_configs yet".into());
-    }
+    // The config loader refuses what this client cannot do (oauth2, inline TLS material,
+    // TLS versions, no_proxy, proxy_from_environment, non-Bearer authorization).
     let t = &h.tls_config;
-    if t.ca.is_some() || t.cert.is_some() || t.key.is_some() {
-        return Err(
-            "inline tls_config ca/cert/key are not supported for kubernetes_sd_configs yet; use ca_file/cert_file/key_file"
-                .into(),
-        );
-    }
     if let Some(ca) = &t.ca_file {
         c.root_cert_file = Some(ca.into());
     }
