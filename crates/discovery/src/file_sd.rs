@@ -270,7 +270,7 @@ mod tests {
         let (tx, mut rx) = mpsc::channel(4);
         let health = std::sync::Arc::new(crate::health::Health::default());
         let reporter =
-            crate::health::Reporter::new(health.clone(), "files", "file_sd_configs[0]".into());
+            crate::health::Reporter::new(health.clone(), "files", "file_sd_configs[0]".into(), 0);
         let task = tokio::spawn(run(cfg, tx, reporter));
         let first = rx.recv().await.unwrap();
         assert_eq!(first[0].targets.len(), 1);

@@ -3,9 +3,9 @@
 //! simply found nothing. Providers report through a [`Reporter`]; a report clears once the
 //! same part works again, and a job's reports go with the job.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use parking_lot::Mutex;
 
@@ -24,34 +24,55 @@ pub struct Problem {
     pub since: SystemTime,
 }
 
-/// (job, provider, part) -> (error, since).
-type Problems = BTreeMap<(String, String, String), (String, SystemTime)>;
+/// A reported failure: the error, since when, and until when it stands unless reported again
+/// (`None`: until its part works).
+struct Report {
+    error: String,
+    since: SystemTime,
+    until: Option<Instant>,
+}
+
+#[derive(Default)]
+struct State {
+    /// (job, provider, part) -> the report.
+    problems: BTreeMap<(String, String, String), Report>,
+    /// Per job, the oldest generation of its providers still reporting: a provider of an
+    /// older one (stopped by a restart of its job, but not yet dropped) is not heard.
+    floor: HashMap<String, u64>,
+}
 
 /// Every running provider's current failures.
 #[derive(Default)]
 pub struct Health {
-    problems: Mutex<Problems>,
+    state: Mutex<State>,
 }
 
 impl Health {
     /// The current failures, by job, provider and part.
     pub fn problems(&self) -> Vec<Problem> {
-        self.problems
+        let now = Instant::now();
+        self.state
             .lock()
+            .problems
             .iter()
-            .map(|((job, provider, part), (error, since))| Problem {
+            .filter(|(_, r)| r.until.is_none_or(|u| u > now))
+            .map(|((job, provider, part), r)| Problem {
                 job: job.clone(),
                 provider: provider.clone(),
                 part: part.clone(),
-                error: error.clone(),
-                since: *since,
+                error: r.error.clone(),
+                since: r.since,
             })
             .collect()
     }
 
-    /// Forget a job's reports (it stopped, or restarts with new providers).
-    pub fn forget(&self, job: &str) {
-        self.problems.lock().retain(|(j, _, _), _| j != job);
+    /// Forget a job's reports: it stopped, or restarts with providers of `generation`, from
+    /// which on only those are heard.
+    pub fn forget(&self, job: &str, generation: u64) {
+        let mut st = self.state.lock();
+        st.problems.retain(|(j, _, _), _| j != job);
+        let floor = st.floor.entry(job.to_string()).or_default();
+        *floor = (*floor).max(generation);
     }
 }
 
@@ -61,31 +82,60 @@ pub struct Reporter {
     health: Arc<Health>,
     job: String,
     provider: String,
+    generation: u64,
 }
 
 impl Reporter {
-    pub fn new(health: Arc<Health>, job: &str, provider: String) -> Reporter {
+    /// A reporter for one provider of `job`, started as the job's `generation` (see
+    /// [`Health::forget`]).
+    pub fn new(health: Arc<Health>, job: &str, provider: String, generation: u64) -> Reporter {
         Reporter {
             health,
             job: job.to_string(),
             provider,
+            generation,
         }
     }
 
     /// A reporter that keeps its reports to itself (tests, and callers with no page).
     pub fn detached() -> Reporter {
-        Reporter::new(Arc::default(), "", String::new())
+        Reporter::new(Arc::default(), "", String::new(), 0)
     }
 
-    /// `part` fails with `error` (the first time of a run of the same error is kept).
+    /// `part` fails with `error`, until it works (the first time of a run of the same error
+    /// is kept).
     pub fn fail(&self, part: &str, error: impl std::fmt::Display) {
-        let error = error.to_string();
+        self.report(part, error.to_string(), None);
+    }
+
+    /// `part` fails with `error`, and stands for `ttl` unless reported again: for a failure
+    /// whose recovery is not seen (a Kubernetes watch that resumes sends nothing until an
+    /// object changes), re-reported by each retry while it lasts.
+    pub fn fail_for(&self, part: &str, error: impl std::fmt::Display, ttl: Duration) {
+        self.report(part, error.to_string(), Some(Instant::now() + ttl));
+    }
+
+    fn report(&self, part: &str, error: String, until: Option<Instant>) {
         let key = (self.job.clone(), self.provider.clone(), part.to_string());
-        let mut p = self.health.problems.lock();
-        match p.get_mut(&key) {
-            Some((e, _)) if *e == error => {}
+        let mut st = self.health.state.lock();
+        if st
+            .floor
+            .get(&self.job)
+            .is_some_and(|&f| self.generation < f)
+        {
+            return;
+        }
+        match st.problems.get_mut(&key) {
+            Some(r) if r.error == error => r.until = until,
             _ => {
-                p.insert(key, (error, SystemTime::now()));
+                st.problems.insert(
+                    key,
+                    Report {
+                        error,
+                        since: SystemTime::now(),
+                        until,
+                    },
+                );
             }
         }
     }
@@ -93,9 +143,9 @@ impl Reporter {
     /// `part` works.
     pub fn ok(&self, part: &str) {
         let key = (self.job.clone(), self.provider.clone(), part.to_string());
-        let mut p = self.health.problems.lock();
-        if !p.is_empty() {
-            p.remove(&key);
+        let mut st = self.health.state.lock();
+        if !st.problems.is_empty() {
+            st.problems.remove(&key);
         }
     }
 }
@@ -111,6 +161,7 @@ mod tests {
             h.clone(),
             "k8s",
             "kubernetes_sd_configs[0] (role pod)".into(),
+            1,
         );
         r.fail("pods", "403 Forbidden");
         let first = h.problems()[0].since;
@@ -122,7 +173,30 @@ mod tests {
         assert_eq!(p[1].since, first, "a repeat keeps the first time");
         r.ok("pods");
         assert_eq!(h.problems().len(), 1);
-        h.forget("k8s");
+        // The job restarts as generation 2: the old provider, not yet stopped, is not heard.
+        h.forget("k8s", 2);
         assert!(h.problems().is_empty());
+        r.fail("nodes", "late report of a stopped provider");
+        assert!(h.problems().is_empty());
+        let r2 = Reporter::new(
+            h.clone(),
+            "k8s",
+            "kubernetes_sd_configs[0] (role pod)".into(),
+            2,
+        );
+        r2.fail("nodes", "timeout");
+        assert_eq!(h.problems().len(), 1);
+    }
+
+    #[test]
+    fn a_failure_reported_for_a_while_lapses_unless_reported_again() {
+        let h = Arc::new(Health::default());
+        let r = Reporter::new(h.clone(), "k8s", "p".into(), 0);
+        r.fail_for("pods", "watch failed", Duration::from_millis(50));
+        assert_eq!(h.problems().len(), 1);
+        std::thread::sleep(Duration::from_millis(80));
+        assert!(h.problems().is_empty(), "lapsed");
+        r.fail_for("pods", "watch failed", Duration::from_secs(60));
+        assert_eq!(h.problems().len(), 1, "reported again");
     }
 }

@@ -128,7 +128,8 @@ impl Manager {
             let keep = wanted.get(name) == Some(&job.sd);
             if !keep {
                 let _ = self.msgs.send(Msg::Remove { job: name.clone() });
-                self.health.forget(name);
+                // Past every generation so far: none of its providers is heard again.
+                self.health.forget(name, *self.generation.lock() + 1);
             }
             keep
         });
@@ -145,7 +146,7 @@ impl Manager {
                 job: name.clone(),
                 generation,
             });
-            self.health.forget(&name);
+            self.health.forget(&name, generation);
             let mut tasks = Vec::new();
             let mut provider = 0;
             if !sd.static_configs.is_empty() {
@@ -170,7 +171,7 @@ impl Manager {
                 }));
             for (what, p) in providers {
                 let (tx, mut rx) = mpsc::channel(1);
-                let health = Reporter::new(self.health.clone(), &name, what);
+                let health = Reporter::new(self.health.clone(), &name, what, generation);
                 tasks.push(match p {
                     Provider::File(fc) => tokio::spawn(file_sd::run(fc, tx, health)),
                     Provider::Kubernetes(kc) => tokio::spawn(kubernetes::run(*kc, tx, health)),

@@ -839,6 +839,7 @@ async fn a_refused_watch_is_reported_until_it_works() {
         health.clone(),
         "pods",
         "kubernetes_sd_configs[0] (role pod)".into(),
+        0,
     );
     let task = tokio::spawn(kubernetes::run(sd(&k, "pod", ""), tx, reporter));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);

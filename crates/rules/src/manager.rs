@@ -77,6 +77,8 @@ pub struct Manager {
     notifier: Mutex<Option<Arc<Notifier>>>,
     /// `concurrent-rule-eval`: the evaluation slots all groups share.
     slots: Option<crate::concurrency::Slots>,
+    /// The `rule_files` globs that matched nothing at the last load.
+    unmatched: Mutex<Vec<String>>,
 }
 
 /// Expand `rule_files` patterns (already resolved against the config's directory). A pattern
@@ -115,9 +117,8 @@ pub fn unmatched(patterns: &[String]) -> Vec<String> {
     patterns
         .iter()
         .filter(|p| p.contains(['*', '?', '[']))
-        .filter(|p| {
-            glob::glob(p).is_ok_and(|mut paths| !paths.any(|x| x.is_ok_and(|x| x.is_file())))
-        })
+        // As `expand` counts a match: any path.
+        .filter(|p| glob::glob(p).is_ok_and(|mut paths| !paths.any(|x| x.is_ok())))
         .cloned()
         .collect()
 }
@@ -146,6 +147,7 @@ impl Manager {
             loaded_once: AtomicBool::new(false),
             notifier: Mutex::new(None),
             slots: None,
+            unmatched: Mutex::new(Vec::new()),
         }
     }
 
@@ -160,6 +162,17 @@ impl Manager {
     /// Where alerts due to be sent go.
     pub fn set_notifier(&self, n: Arc<Notifier>) {
         *self.notifier.lock() = Some(n);
+    }
+
+    /// The `rule_files` globs that matched no file at the last load (see [`unmatched`]), for
+    /// the rules pages: what was loaded, not what the disk holds now.
+    pub fn set_unmatched(&self, patterns: Vec<String>) {
+        *self.unmatched.lock() = patterns;
+    }
+
+    /// What [`Manager::set_unmatched`] last recorded.
+    pub fn unmatched(&self) -> Vec<String> {
+        self.unmatched.lock().clone()
     }
 
     /// Check `patterns`' rule files without applying them.

@@ -214,6 +214,7 @@ impl Reloader {
                         errs.join("; ")
                     )
                 })?;
+                let unmatched_rule_globs = vigil_rules::manager::unmatched(&cfg.rule_files);
                 let alerting = vigil_rules::notifier::Notifier::prepare(&cfg.alerting)?;
                 let remote_read = self.remote_read.prepare(&cfg)?;
                 // Scrape clients are built before remote write changes: a job whose CA file
@@ -234,6 +235,7 @@ impl Reloader {
                 self.scrape.commit(scrape);
                 self.remote_read.commit(remote_read);
                 self.notifier.commit(alerting, &cfg.global.external_labels);
+                self.rules.set_unmatched(unmatched_rule_globs);
                 self.rules.apply(
                     rule_files,
                     vigil_rules::Options {

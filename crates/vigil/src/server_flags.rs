@@ -1154,9 +1154,30 @@ fn default_shown(name: &str) -> &'static str {
         "alertmanager.notification-queue-capacity" => "10000",
         "alertmanager.notification-batch-size" => "256",
         "auto-gomemlimit.ratio" => "0.9",
+        "auto-gomaxprocs" | "auto-gomemlimit" | "scrape.adjust-timestamps" => "true",
+        "scrape.timestamp-tolerance" => "2ms",
+        "write-documentation" | "storage.tsdb.allow-overlapping-blocks" => "false",
+        "alertmanager.timeout" => "10s",
         _ => "",
     }
 }
+
+/// Flags Prometheus gives no default: the flags page shows them empty until given.
+#[cfg(test)]
+const NO_DEFAULT: &[&str] = &[
+    "web.config.file",
+    "web.external-url",
+    "web.route-prefix",
+    "web.user-assets",
+    "storage.tsdb.retention",
+    "storage.tsdb.max-block-duration",
+    "storage.tsdb.max-exemplars",
+    "storage.tsdb.delay-compact-file.path",
+    "query.max-bytes",
+    "dashboards.dir",
+    "dashboards.provisioning",
+    "enable-feature",
+];
 
 #[cfg(test)]
 mod tests {
@@ -1193,6 +1214,15 @@ mod tests {
             assert_eq!(n, 1, "--{} listed {n} times", f.name);
         }
         let v = |name: &str| pairs.iter().find(|(p, _)| p == name).unwrap().1.clone();
+        for f in FLAGS {
+            assert_eq!(
+                v(f.name).is_empty(),
+                NO_DEFAULT.contains(&f.name),
+                "--{}: {:?}",
+                f.name,
+                v(f.name)
+            );
+        }
         assert_eq!(v("rules.alert.resend-delay"), "2m");
         assert_eq!(v("rules.alert.for-grace-period"), "10m");
         assert_eq!(v("storage.remote.read-concurrent-limit"), "10");

@@ -323,16 +323,22 @@ fn samples_older_than_the_age_limit_are_not_sent() {
     ];
     let _vigil = spawn("vigil", &vigil_bin(), &args, &dir);
     wait_http(&format!("{vbase}/-/ready"));
+    // The outage starts with the first scrape stored (a loaded machine may take seconds).
+    wait_for("a first scrape", Duration::from_secs(60), || {
+        value_at(&vbase, r#"up{job="self"}"#, now())
+    });
     let started = now();
     std::thread::sleep(Duration::from_secs(8));
     let vm_up = now();
     let _vm = victoria_metrics(&dir, vm_port);
+    // When it listens (on a loaded machine, seconds after it was started).
+    let vm_ready = now();
     wait_for("samples at the receiver", Duration::from_secs(60), || {
         let _ = get(&format!("{vmbase}/internal/force_flush"));
         value_at(&vmbase, r#"count(up{job="self"})"#, now()).map(|_| ())
     });
     // A few more sends, then compare what each side holds.
-    std::thread::sleep(Duration::from_secs(4));
+    std::thread::sleep(Duration::from_secs(7));
     let _ = get(&format!("{vmbase}/internal/force_flush"));
     let to = now();
     let mine = raw(&vbase, r#"up{job="self"}"#, started - 5.0, to);
@@ -361,7 +367,9 @@ fn samples_older_than_the_age_limit_are_not_sent() {
     // Those after the receiver came back all arrived.
     let recent = |v: &Raw| -> Raw {
         v.iter()
-            .filter(|x| x.1 as f64 > (vm_up + 2.0) * 1000.0 && (x.1 as f64) < (to - 2.0) * 1000.0)
+            .filter(|x| {
+                x.1 as f64 > (vm_ready + 1.0) * 1000.0 && (x.1 as f64) < (to - 2.0) * 1000.0
+            })
             .cloned()
             .collect()
     };

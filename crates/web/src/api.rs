@@ -506,6 +506,9 @@ async fn targets(State(s): St, RawQuery(q): RawQuery) -> Result<Response, ApiErr
 /// one that found nothing.
 pub(crate) fn discovery_warnings(s: &AppState, pool: Option<&str>) -> Vec<String> {
     let cfg = s.config.read().clone();
+    // The job quoted as JSON quotes it, so the pages match a warning to its job by the same
+    // text (`scrape job "<name>":`).
+    let quoted = |job: &str| Json::from(job).to_string();
     let mut out = Vec::new();
     for sc in cfg
         .scrape_configs
@@ -514,8 +517,8 @@ pub(crate) fn discovery_warnings(s: &AppState, pool: Option<&str>) -> Vec<String
     {
         for kind in &sc.unsupported_sd_configs {
             out.push(format!(
-                "scrape job {:?}: {kind} is not supported by vigil, so it discovers no targets",
-                sc.job_name
+                "scrape job {}: {kind} is not supported by vigil, so it discovers no targets",
+                quoted(&sc.job_name)
             ));
         }
     }
@@ -524,8 +527,8 @@ pub(crate) fn discovery_warnings(s: &AppState, pool: Option<&str>) -> Vec<String
             continue;
         }
         out.push(format!(
-            "scrape job {:?}: {} ({}): {} (since {})",
-            p.job,
+            "scrape job {}: {} ({}): {} (since {})",
+            quoted(&p.job),
             p.provider,
             p.part,
             p.error,

@@ -124,8 +124,7 @@ async fn rules(State(s): St, RawQuery(q): RawQuery) -> Result<Response, ApiError
     filter.check().map_err(ApiError::BadData)?;
     let groups = s.rules.groups();
     let mut w = unimplemented_warnings(&s);
-    let patterns = s.config.read().rule_files.clone();
-    for p in vigil_rules::manager::unmatched(&patterns) {
+    for p in s.rules.unmatched() {
         w.push(format!(
             "rule_files pattern {p:?} matches no file: no rules are loaded from it"
         ));

@@ -304,7 +304,14 @@ async fn forward<K, S>(
             Err(e) => {
                 metrics::KUBERNETES_FAILURES.inc();
                 tracing::warn!(role, error = %e, "kubernetes_sd: watch failed; keeping the last known objects and retrying");
-                health.fail(&part, format!("watch failed, retrying: {e}"));
+                // A watch that resumes after a failure sends nothing until an object
+                // changes, so the report lapses unless a retry fails again (the backoff
+                // retries at least every 30 s).
+                health.fail_for(
+                    &part,
+                    format!("watch failed, retrying: {e}"),
+                    Duration::from_secs(90),
+                );
             }
         }
     }
