@@ -125,8 +125,10 @@ impl Reporter {
         {
             return;
         }
+        // The same error still standing keeps its first time; one that lapsed is new.
+        let now = Instant::now();
         match st.problems.get_mut(&key) {
-            Some(r) if r.error == error => r.until = until,
+            Some(r) if r.error == error && r.until.is_none_or(|u| u > now) => r.until = until,
             _ => {
                 st.problems.insert(
                     key,
@@ -144,6 +146,14 @@ impl Reporter {
     pub fn ok(&self, part: &str) {
         let key = (self.job.clone(), self.provider.clone(), part.to_string());
         let mut st = self.health.state.lock();
+        // A stopped provider's last events must not clear its successor's report.
+        if st
+            .floor
+            .get(&self.job)
+            .is_some_and(|&f| self.generation < f)
+        {
+            return;
+        }
         if !st.problems.is_empty() {
             st.problems.remove(&key);
         }
@@ -186,6 +196,8 @@ mod tests {
         );
         r2.fail("nodes", "timeout");
         assert_eq!(h.problems().len(), 1);
+        r.ok("nodes");
+        assert_eq!(h.problems().len(), 1, "the old provider cannot clear it");
     }
 
     #[test]
@@ -198,5 +210,9 @@ mod tests {
         assert!(h.problems().is_empty(), "lapsed");
         r.fail_for("pods", "watch failed", Duration::from_secs(60));
         assert_eq!(h.problems().len(), 1, "reported again");
+        assert!(
+            h.problems()[0].since.elapsed().unwrap() < Duration::from_millis(60),
+            "a failure back after a lapse is dated anew"
+        );
     }
 }

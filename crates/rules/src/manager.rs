@@ -109,7 +109,8 @@ pub fn expand(patterns: &[String]) -> Result<Vec<String>, Vec<String>> {
     if errs.is_empty() { Ok(out) } else { Err(errs) }
 }
 
-/// The `rule_files` patterns with wildcards that match no file now. Prometheus loads nothing
+/// The `rule_files` patterns with wildcards that match no file when called (the server records
+/// them at each load, see [`Manager::set_unmatched`]). Prometheus loads nothing
 /// from them without a word; vigil names them (on the rules pages and in `check config`), as a
 /// ConfigMap mounted at another path, or files with another extension, look just like a
 /// configuration with no rules.

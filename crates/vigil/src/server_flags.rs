@@ -1156,8 +1156,8 @@ fn default_shown(name: &str) -> &'static str {
         "auto-gomemlimit.ratio" => "0.9",
         "auto-gomaxprocs" | "auto-gomemlimit" | "scrape.adjust-timestamps" => "true",
         "scrape.timestamp-tolerance" => "2ms",
-        "write-documentation" | "storage.tsdb.allow-overlapping-blocks" => "false",
-        "alertmanager.timeout" => "10s",
+        "write-documentation" => "false",
+        "storage.tsdb.allow-overlapping-blocks" => "true",
         _ => "",
     }
 }
@@ -1177,6 +1177,7 @@ const NO_DEFAULT: &[&str] = &[
     "dashboards.dir",
     "dashboards.provisioning",
     "enable-feature",
+    "alertmanager.timeout",
 ];
 
 #[cfg(test)]

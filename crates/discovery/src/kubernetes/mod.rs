@@ -305,12 +305,13 @@ async fn forward<K, S>(
                 metrics::KUBERNETES_FAILURES.inc();
                 tracing::warn!(role, error = %e, "kubernetes_sd: watch failed; keeping the last known objects and retrying");
                 // A watch that resumes after a failure sends nothing until an object
-                // changes, so the report lapses unless a retry fails again (the backoff
-                // retries at least every 30 s).
+                // changes, so the report lapses unless a retry fails again: kube's backoff
+                // waits at most about 60 s (30 s with up to as much again of jitter), and a
+                // try may take a 30 s connect timeout to fail.
                 health.fail_for(
                     &part,
                     format!("watch failed, retrying: {e}"),
-                    Duration::from_secs(90),
+                    Duration::from_secs(180),
                 );
             }
         }
