@@ -90,10 +90,7 @@ impl TokenSource {
                 )
             })?;
         let status = resp.status();
-        let text = resp
-            .text()
-            .await
-            .map_err(|e| format!("oauth2: cannot fetch token: {e}"))?;
+        let text = read_bounded(resp).await?;
         if !status.is_success() {
             return Err(format!(
                 "oauth2: cannot fetch token: {status}: {}",
@@ -124,6 +121,27 @@ impl TokenSource {
     }
 }
 
+/// The most of a token response read, as Go's oauth2 package reads (1 MiB): a token server
+/// that answers without end fails its fetch instead of growing the process.
+const MAX_TOKEN_RESPONSE: usize = 1 << 20;
+
+async fn read_bounded(mut resp: reqwest::Response) -> Result<String, String> {
+    let mut body = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| format!("oauth2: cannot fetch token: {e}"))?
+    {
+        if body.len() + chunk.len() > MAX_TOKEN_RESPONSE {
+            return Err(format!(
+                "oauth2: cannot fetch token: the response is longer than {MAX_TOKEN_RESPONSE} bytes"
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}
+
 fn enc(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
@@ -135,4 +153,59 @@ fn enc(s: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A token server that streams without end fails the fetch, naming the bound, once 1 MiB
+    /// has come; a token of an ordinary size is still read.
+    #[tokio::test]
+    async fn an_endless_token_response_fails_at_the_bound() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut c, _)) = l.accept().await else {
+                    return;
+                };
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    let n = c.read(&mut buf).await.unwrap_or(0);
+                    let req = String::from_utf8_lossy(&buf[..n]).to_string();
+                    if req.starts_with("POST /small") {
+                        let body =
+                            r#"{"access_token":"t0k","token_type":"bearer","expires_in":3600}"#;
+                        let _ = c
+                            .write_all(format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}", body.len()).as_bytes())
+                            .await;
+                        return;
+                    }
+                    let _ = c
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\r\n{\"access_token\":\"")
+                        .await;
+                    let chunk = vec![b'a'; 64 << 10];
+                    // At most 64 MiB, so a failing test ends too.
+                    for _ in 0..1024 {
+                        if c.write_all(&chunk).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        let cfg = |path: &str| OAuth2 {
+            client_id: "c".into(),
+            token_url: format!("http://127.0.0.1:{port}/{path}"),
+            ..Default::default()
+        };
+        crate::client::install_crypto_provider();
+        let src = TokenSource::new(&cfg("endless")).unwrap();
+        let err = src.header().await.unwrap_err();
+        assert!(err.contains("longer than 1048576 bytes"), "{err}");
+        let src = TokenSource::new(&cfg("small")).unwrap();
+        assert_eq!(src.header().await.unwrap(), "Bearer t0k");
+    }
 }
