@@ -18,19 +18,24 @@ export async function api<T>(path: string, params: Record<string, string> = {}):
   return body;
 }
 
+/** The API's `warnings` in a box above a page's content, under `title`; null when none. */
+export function warningsBox(warnings: string[] | undefined, id: string, title: string): HTMLElement | null {
+  if (!warnings || !warnings.length) return null;
+  return el(
+    'div',
+    { class: 'error', id },
+    el('strong', {}, title),
+    el('ul', {}, ...warnings.map((w) => el('li', {}, w))),
+  );
+}
+
 /**
  * Warnings the targets API returns about discovery (kinds vigil does not run, providers whose
  * last attempt failed), shown above the target lists: a job whose discovery fails must not
  * read as one that found nothing.
  */
 export function discoveryWarnings(warnings: string[] | undefined): HTMLElement | null {
-  if (!warnings || !warnings.length) return null;
-  return el(
-    'div',
-    { class: 'error', id: 'discovery-warnings' },
-    el('strong', {}, 'Discovery is not finding every target: '),
-    el('ul', {}, ...warnings.map((w) => el('li', {}, w))),
-  );
+  return warningsBox(warnings, 'discovery-warnings', 'Discovery is not finding every target: ');
 }
 
 /** Whether a discovery warning is about `job`. */

@@ -1,18 +1,8 @@
 // The rules and alerts pages: every group with its rules' health, last error and evaluation
 // time; every alerting rule with its active alerts, filterable by state. Warnings the API
 // returns (configured parts that do not run, such as sending to Alertmanager) are shown above.
-import { api, el, labelChips, ago } from './api';
+import { api, el, labelChips, ago, warningsBox } from './api';
 import type { RulesData } from './types';
-
-function warningsBox(warnings: string[] | undefined): HTMLElement | null {
-  if (!warnings || !warnings.length) return null;
-  return el(
-    'div',
-    { class: 'error', id: 'not-running' },
-    el('strong', {}, 'Configured but not running: '),
-    el('ul', {}, ...warnings.map((w) => el('li', {}, w))),
-  );
-}
 
 function kv(obj: Record<string, string> | undefined): HTMLElement {
   const entries = Object.entries(obj || {});
@@ -51,7 +41,7 @@ function durationText(s: number): string {
 export async function rulesPage(root: HTMLElement) {
   const res = await api<RulesData>('/api/v1/rules');
   root.append(el('h1', {}, 'Rules'));
-  const w = warningsBox(res.warnings);
+  const w = warningsBox(res.warnings, 'not-running', 'Configured but not running: ');
   if (w) root.append(w);
   const groups = res.data.groups || [];
   if (!groups.length) {
@@ -131,7 +121,7 @@ export async function rulesPage(root: HTMLElement) {
 export async function alertsPage(root: HTMLElement) {
   const res = await api<RulesData>('/api/v1/rules', { type: 'alert' });
   root.append(el('h1', {}, 'Alerts'));
-  const w = warningsBox(res.warnings);
+  const w = warningsBox(res.warnings, 'not-running', 'Configured but not running: ');
   if (w) root.append(w);
   const rules = (res.data.groups || []).flatMap((g) =>
     g.rules.map((r) => ({ ...r, state: r.state ?? 'unknown', group: g.name })),

@@ -115,16 +115,25 @@ impl Reporter {
         self.report(part, error.to_string(), Some(Instant::now() + ttl));
     }
 
-    fn report(&self, part: &str, error: String, until: Option<Instant>) {
-        let key = (self.job.clone(), self.provider.clone(), part.to_string());
-        let mut st = self.health.state.lock();
-        if st
-            .floor
+    /// The problems' key of `part`.
+    fn key(&self, part: &str) -> (String, String, String) {
+        (self.job.clone(), self.provider.clone(), part.to_string())
+    }
+
+    /// Whether this provider's job was restarted or removed since it started: a stopped
+    /// provider's late reports and events must not touch its successor's.
+    fn stopped(&self, st: &State) -> bool {
+        st.floor
             .get(&self.job)
             .is_some_and(|&f| self.generation < f)
-        {
+    }
+
+    fn report(&self, part: &str, error: String, until: Option<Instant>) {
+        let mut st = self.health.state.lock();
+        if self.stopped(&st) {
             return;
         }
+        let key = self.key(part);
         // The same error still standing keeps its first time; one that lapsed is new.
         let now = Instant::now();
         match st.problems.get_mut(&key) {
@@ -143,20 +152,15 @@ impl Reporter {
     }
 
     /// `part` works.
+    /// `part` works. Called for every event a watch sees, so it builds no key while nothing
+    /// is reported.
     pub fn ok(&self, part: &str) {
-        let key = (self.job.clone(), self.provider.clone(), part.to_string());
         let mut st = self.health.state.lock();
-        // A stopped provider's last events must not clear its successor's report.
-        if st
-            .floor
-            .get(&self.job)
-            .is_some_and(|&f| self.generation < f)
-        {
+        if st.problems.is_empty() || self.stopped(&st) {
             return;
         }
-        if !st.problems.is_empty() {
-            st.problems.remove(&key);
-        }
+        let key = self.key(part);
+        st.problems.remove(&key);
     }
 }
 

@@ -539,6 +539,36 @@ pub fn integer_counts(h: &FloatHistogram) -> bool {
             .all(|&v| whole(v))
 }
 
+/// [`HistogramChunk::last_buckets`]: an integer chunk keeps each side's buckets as deltas
+/// from the bucket before (from 0), summed back here; a float chunk its values. Allocates
+/// nothing: reset detection runs on every append.
+struct LastBuckets<'a> {
+    counts: &'a Counts,
+    i: usize,
+    positive: usize,
+    prev: i64,
+}
+
+impl Iterator for LastBuckets<'_> {
+    type Item = f64;
+
+    fn next(&mut self) -> Option<f64> {
+        let i = self.i;
+        self.i += 1;
+        match self.counts {
+            Counts::Float { buckets, .. } => buckets.get(i).map(|b| f64::from_bits(b.bits)),
+            Counts::Int { buckets, .. } => {
+                let b = buckets.get(i)?;
+                if i == self.positive {
+                    self.prev = 0;
+                }
+                self.prev = self.prev.wrapping_add(b.v);
+                Some(self.prev as f64)
+            }
+        }
+    }
+}
+
 /// What reset detection needs of the newest sample beyond its buckets.
 #[derive(Clone, Copy)]
 struct LastCounts {
@@ -836,60 +866,25 @@ impl HistogramChunk {
             return true;
         }
         let now = h.positive_buckets.iter().chain(&h.negative_buckets);
-        match &self.counts {
-            Counts::Float { buckets, .. } => buckets
-                .iter()
-                .zip(now)
-                .any(|(b, &v)| v < f64::from_bits(b.bits)),
-            Counts::Int { buckets, .. } => {
-                // Each side's buckets are deltas from the bucket before, starting from 0.
-                let positive = span_buckets(&self.layout.positive_spans);
-                let mut prev = 0i64;
-                buckets.iter().zip(now).enumerate().any(|(i, (b, &v))| {
-                    if i == positive {
-                        prev = 0;
-                    }
-                    prev = prev.wrapping_add(b.v);
-                    v < prev as f64
-                })
-            }
+        self.last_buckets().zip(now).any(|(was, &v)| v < was)
+    }
+
+    /// The bucket counts of the newest sample that is not a stale marker, positive side then
+    /// negative, read off the writer's state (a stale marker writes none).
+    fn last_buckets(&self) -> LastBuckets<'_> {
+        LastBuckets {
+            counts: &self.counts,
+            i: 0,
+            positive: span_buckets(&self.layout.positive_spans),
+            prev: 0,
         }
     }
 
     /// The newest sample that is not a stale marker, as far as reset detection reads it (its
     /// sum is left 0).
     fn rebuild_last(&self, last: LastCounts) -> FloatHistogram {
-        let mut buckets: Vec<f64> = match &self.counts {
-            Counts::Float { buckets, .. } => {
-                buckets.iter().map(|b| f64::from_bits(b.bits)).collect()
-            }
-            Counts::Int { buckets, .. } => {
-                let positive: usize = self
-                    .layout
-                    .positive_spans
-                    .iter()
-                    .map(|s| s.length as usize)
-                    .sum();
-                let mut prev = 0i64;
-                buckets
-                    .iter()
-                    .enumerate()
-                    .map(|(i, b)| {
-                        if i == positive {
-                            prev = 0;
-                        }
-                        prev = prev.wrapping_add(b.v);
-                        prev as f64
-                    })
-                    .collect()
-            }
-        };
-        let positive: usize = self
-            .layout
-            .positive_spans
-            .iter()
-            .map(|s| s.length as usize)
-            .sum();
+        let mut buckets: Vec<f64> = self.last_buckets().collect();
+        let positive = span_buckets(&self.layout.positive_spans);
         let negative = buckets.split_off(positive.min(buckets.len()));
         FloatHistogram {
             count: last.count,
