@@ -452,7 +452,11 @@ fn native_histograms_live_through_wal_checkpoint_blocks_and_compaction() {
         v.sort();
         v
     };
-    assert!(seg_versions(&d).contains(&5), "{:?}", seg_versions(&d));
+    assert!(
+        seg_versions(&d).contains(&crate::wal::HISTOGRAM_VERSION),
+        "{:?}",
+        seg_versions(&d)
+    );
     {
         // Replayed from the WAL; then more, cut into blocks, checkpointed, compacted.
         let db = Db::open(&d, opts.clone()).unwrap();
