@@ -1,6 +1,6 @@
 //! Native histograms scraped in the protobuf format by vigil and Debian's Prometheus 2.42
 //! (`--enable-feature=native-histograms`) side by side: CPU per scrape, resident memory (as
-//! the window ends, before any query; and after the queries, apart), WAL
+//! the window ends, before any query; and after the queries and a minute later, apart), WAL
 //! bytes, and the bytes a block of the scraped histograms takes on disk (each system's
 //! snapshot of its head), with the ratios to vigil.
 //!
@@ -397,18 +397,25 @@ fn main() {
         );
     }
     println!("ratio: Prometheus's median / vigil's (above 1: vigil is faster).");
-    // What the queries left resident (each keeps some of a query's memory for a while).
-    let after: Vec<String> = servers
-        .iter()
-        .map(|s| {
-            format!(
-                "{} {:.0} MB",
-                s.0,
-                rss_bytes(s.2.0.id()).unwrap_or(0) as f64 / 1e6
-            )
-        })
-        .collect();
-    println!("RSS after the queries: {}", after.join(", "));
+    // What the queries left resident (each keeps some of a query's memory for a while), and
+    // a minute later: vigil hands freed memory back at its next storage maintenance, Go's
+    // scavenger over minutes.
+    let rss_now = || -> String {
+        servers
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} {:.0} MB",
+                    s.0,
+                    rss_bytes(s.2.0.id()).unwrap_or(0) as f64 / 1e6
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    println!("RSS after the queries: {}", rss_now());
+    std::thread::sleep(Duration::from_secs(65));
+    println!("RSS 65 s later: {}", rss_now());
     drop(servers);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1003,11 +1003,12 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
                     }
                 };
                 // A block written means a head truncated (or blocks merged): memory freed in
-                // the middle of the heap, which glibc would keep for the process's life. The
-                // trim locks each malloc arena in turn, so it runs at the scrapes' priority:
-                // on the low-priority thread it could be preempted holding an arena that a
-                // scrape waits to allocate from.
-                if wrote
+                // the middle of the heap, which glibc would keep for the process's life; so
+                // do large queries' working memory on the pool threads. The trim locks each
+                // malloc arena in turn, so it runs at the scrapes' priority: on the
+                // low-priority thread it could be preempted holding an arena that a scrape
+                // waits to allocate from.
+                if (wrote || crate::malloc::worth_releasing())
                     && let Ok(took) = tokio::task::spawn_blocking(crate::malloc::release_free).await
                 {
                     tracing::info!(
