@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use vigil_exporters::probe::{Outcome, load_modules, probe, set_body_budget};
 
-/// A site that sends without end fails its probe at the bodies' budget, well before the
-/// timeout, and gives the budget back; an ordinary site is probed as before.
+/// A site that sends without end fails its probe at the module's `body_size_limit`, or
+/// without one at the bodies' budget, well before the timeout, and gives the budget back; an
+/// ordinary site is probed as before.
 #[tokio::test]
 async fn an_endless_body_fails_its_probe_at_the_budget() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -31,13 +32,52 @@ async fn an_endless_body_fails_its_probe_at_the_budget() {
         }
     });
     let mods = load_modules(None).unwrap();
+    // A module's `body_size_limit` stops the read first: that many bytes, then a failure.
+    let limited = load_modules(Some(
+        "modules:\n  small:\n    prober: http\n    http:\n      body_size_limit: 64KiB\n",
+    ))
+    .unwrap();
+    let o = probe(
+        &limited["small"],
+        &format!("http://127.0.0.1:{port}/endless"),
+        Duration::from_secs(60),
+    )
+    .await;
+    let get = |o: &Outcome, n: &str| o.metrics.iter().find(|m| m.0 == n).map(|m| m.2);
+    assert_eq!(get(&o, "probe_success"), Some(0.0));
+    assert_eq!(
+        get(&o, "probe_http_uncompressed_body_length"),
+        Some(65536.0)
+    );
+    assert_eq!(get(&o, "probe_http_status_code"), Some(200.0));
+    assert!(
+        o.log.iter().any(|l| l.contains("request body too large")),
+        "{:?}",
+        o.log
+    );
+    let o = probe(
+        &limited["small"],
+        &format!("http://127.0.0.1:{port}/fine"),
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(get(&o, "probe_success"), Some(1.0), "{:?}", o.log);
+    // A size without its unit is refused naming the field, as the exporter refuses it.
+    let err = load_modules(Some(
+        "modules:\n  m:\n    prober: http\n    http:\n      body_size_limit: 12\n",
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("http.body_size_limit") && err.contains("unit"),
+        "{err}"
+    );
     let o = probe(
         &mods["http_2xx"],
         &format!("http://127.0.0.1:{port}/endless"),
         Duration::from_secs(60),
     )
     .await;
-    let get = |o: &Outcome, n: &str| o.metrics.iter().find(|m| m.0 == n).map(|m| m.2);
     assert_eq!(get(&o, "probe_success"), Some(0.0));
     assert!(
         o.log

@@ -18,6 +18,7 @@ pub mod labels;
 pub mod names;
 pub mod relabel;
 pub mod sample;
+pub mod size;
 pub mod time;
 
 pub use histogram::{FloatHistogram, HistogramSample};

@@ -54,6 +54,19 @@ const MODULES: &str = "modules:
   http_fast:
     prober: http
     timeout: 1s
+  http_small:
+    prober: http
+    http:
+      body_size_limit: 10B
+  http_small_regex:
+    prober: http
+    http:
+      body_size_limit: 10B
+      fail_if_body_not_matches_regexp: ['host']
+  http_limit_fits:
+    prober: http
+    http:
+      body_size_limit: 1KiB
   http_302:
     prober: http
     http:
@@ -457,6 +470,10 @@ fn probes_answer_as_the_blackbox_exporter() {
         (format!("http://{peer}/"), "http_header_required", 0.0),
         (format!("http://{peer}/"), "http_host_port", 1.0),
         (format!("http://{peer}/slow"), "http_fast", 0.0),
+        // A body past `body_size_limit` fails the probe, its read bytes counted.
+        (format!("http://{peer}/"), "http_small", 0.0),
+        (format!("http://{peer}/"), "http_small_regex", 0.0),
+        (format!("http://{peer}/"), "http_limit_fits", 1.0),
         (format!("127.0.0.1:{line_peer}"), "tcp_banner", 1.0),
         (
             format!("https://127.0.0.1:{tls_port}/"),

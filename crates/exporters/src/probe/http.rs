@@ -38,11 +38,15 @@ pub struct HttpOptions {
     pub fail_if_body_not_matches_regexp: Vec<regex::Regex>,
     pub fail_if_header_matches: Vec<HeaderMatch>,
     pub fail_if_header_not_matches: Vec<HeaderMatch>,
+    /// `body_size_limit`: the most of a body read (its bytes as received), `None` for no
+    /// limit (`0`, the default); past it the probe fails, as the exporter's does.
+    pub body_size_limit: Option<usize>,
     pub tls: Tls,
 }
 
-const HTTP_KEYS: [&str; 16] = [
+const HTTP_KEYS: [&str; 17] = [
     "tls_config",
+    "body_size_limit",
     "valid_status_codes",
     "valid_http_versions",
     "preferred_ip_protocol",
@@ -60,10 +64,9 @@ const HTTP_KEYS: [&str; 16] = [
     "fail_if_header_not_matches",
 ];
 /// Keys of the exporter's HTTP probe that vigil does not implement yet.
-const HTTP_UNSUPPORTED: [&str; 15] = [
+const HTTP_UNSUPPORTED: [&str; 14] = [
     "skip_resolve_phase_with_proxy",
     "compression",
-    "body_size_limit",
     "body_file",
     "basic_auth",
     "authorization",
@@ -98,28 +101,65 @@ impl Drop for HeldBytes {
     }
 }
 
-/// A response body read whole, its buffer's capacity counted against the budget as it grows
-/// (at most half of it for one body, so one site cannot take every other probe's room).
+/// Why a body could not be read whole, and what had been read of it.
+struct ReadError {
+    read: Vec<u8>,
+    held: HeldBytes,
+    why: String,
+}
+
+/// A response body read whole, at most `limit` bytes of it (`body_size_limit`), its buffer's
+/// capacity counted against the budget as it grows (at most half of it for one body, so one
+/// site cannot take every other probe's room).
 async fn read_within_budget(
     mut body: hyper::body::Incoming,
-) -> Result<(Vec<u8>, HeldBytes), String> {
+    limit: Option<usize>,
+) -> Result<(Vec<u8>, HeldBytes), ReadError> {
     let mut out: Vec<u8> = Vec::new();
     let mut held = HeldBytes(0);
+    let fail = |read, held, why| Err(ReadError { read, held, why });
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| e.to_string())?;
+        let frame = match frame {
+            Ok(f) => f,
+            Err(e) => return fail(out, held, e.to_string()),
+        };
         let Ok(data) = frame.into_data() else {
             continue;
         };
-        let chunk = bytes::Buf::chunk(&data);
+        let mut chunk = bytes::Buf::chunk(&data);
+        // As Go's `http.MaxBytesReader`, which the exporter reads through: the limit's
+        // bytes are read, then the read fails.
+        let over_limit = limit.is_some_and(|l| out.len() + chunk.len() > l);
+        if let Some(l) = limit.filter(|_| over_limit) {
+            chunk = &chunk[..l - out.len()];
+        }
         if let Err(over) = BUDGET.reserve(&mut out, &mut held.0, chunk.len()) {
-            return Err(format!(
+            let why = format!(
                 "the body would pass vigil's bound on probed bodies: {} bytes for all being read at once (a quarter of memory), half of that for one; it reached {} bytes",
                 over.budget, over.wanted
-            ));
+            );
+            return fail(out, held, why);
         }
         out.extend_from_slice(chunk);
+        if over_limit {
+            return fail(out, held, "http: request body too large".into());
+        }
     }
     Ok((out, held))
+}
+
+/// `body_size_limit` as the exporter reads it: a size with its unit (`10MB`), `0` or absent
+/// for none.
+fn body_size_limit(v: &Value) -> Result<Option<usize>, String> {
+    let text = match v {
+        Value::Null => return Ok(None),
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        other => return Err(format!("http.body_size_limit: not a size: {other}")),
+    };
+    let n =
+        vigil_model::size::parse_size(&text).map_err(|e| format!("http.body_size_limit: {e}"))?;
+    Ok((n > 0).then(|| usize::try_from(n).unwrap_or(usize::MAX)))
 }
 
 impl HttpOptions {
@@ -175,6 +215,7 @@ impl HttpOptions {
                 &h["fail_if_header_not_matches"],
                 "http.fail_if_header_not_matches",
             )?,
+            body_size_limit: body_size_limit(&h["body_size_limit"])?,
             tls: Tls::from_json(&h["tls_config"], "http.tls_config")?,
         })
     }
@@ -478,16 +519,18 @@ pub(super) async fn probe_http(o: &HttpOptions, target: &str, out: &mut Outcome)
             ok = headers_ok(o, &headers, out);
             out.set("probe_failed_due_to_regex", "", if ok { 0.0 } else { 1.0 });
         }
-        // After a request error the exporter never reads the body (its length stays 0).
+        // After a request error the exporter never reads the body (its length stays 0). A
+        // body that cannot be read whole fails the probe, with what was read counted and
+        // every other figure set, as the exporter does.
         let t = Instant::now();
-        let (body, _held) = if errored {
-            (Vec::new(), HeldBytes(0))
+        let (body, _held, read_failed) = if errored {
+            (Vec::new(), HeldBytes(0), false)
         } else {
-            match read_within_budget(resp.into_body()).await {
-                Ok(b) => b,
-                Err(e) => {
-                    out.log(format!("Failed to read HTTP response body: {e}"));
-                    return false;
+            match read_within_budget(resp.into_body(), o.body_size_limit).await {
+                Ok((b, held)) => (b, held, false),
+                Err(ReadError { read, held, why }) => {
+                    out.log(format!("Failed to read HTTP response body: {why}"));
+                    (read, held, true)
                 }
             }
         };
@@ -507,7 +550,11 @@ pub(super) async fn probe_http(o: &HttpOptions, target: &str, out: &mut Outcome)
                 .fail_if_body_not_matches_regexp
                 .iter()
                 .find(|r| !r.is_match(&text));
-            if let Some(r) = bad {
+            if read_failed {
+                // The exporter matches on the body read whole, and fails the match when
+                // it cannot be.
+                out.log("Error reading HTTP body");
+            } else if let Some(r) = bad {
                 out.log(format!("Body matched regular expression {:?}", r.as_str()));
             } else if let Some(r) = missing {
                 out.log(format!(
@@ -516,8 +563,11 @@ pub(super) async fn probe_http(o: &HttpOptions, target: &str, out: &mut Outcome)
                 ));
             }
             // (a body that was never read cannot pass, as the exporter's closed body cannot)
-            ok = !errored && bad.is_none() && missing.is_none();
+            ok = !errored && !read_failed && bad.is_none() && missing.is_none();
             out.set("probe_failed_due_to_regex", "", if ok { 0.0 } else { 1.0 });
+        }
+        if read_failed {
+            ok = false;
         }
         out.set("probe_http_version", "", version);
         out.set("probe_http_content_length", "", content_length);
