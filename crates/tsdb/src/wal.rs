@@ -547,11 +547,16 @@ fn decode_dense(d: &mut Dec<'_>, n: usize) -> Option<Vec<(u64, i64, Arc<FloatHis
     let t0 = unzigzag(d.uvarint()?);
     let mut prev_ref = r0;
     let mut prev: Option<Arc<FloatHistogram>> = None;
+    // Spans and bounds copied from the histogram before cost no bytes of their own: a
+    // damaged record of one histogram with thousands of empty spans, then thousands that
+    // repeat its layout, must not become a copy of them each. A scrape's record copies a
+    // few per histogram, each histogram taking a dozen bytes or more.
+    let mut copies = 8 * d.remaining() + 4096;
     for _ in 0..n {
         let r = (prev_ref as i64).wrapping_add(unzigzag(d.uvarint()?)) as u64;
         let t = t0.wrapping_add(unzigzag(d.uvarint()?));
         prev_ref = r;
-        let h = Arc::new(get_dense(d, prev.as_deref())?);
+        let h = Arc::new(get_dense(d, prev.as_deref(), &mut copies)?);
         out.push((r, t, h.clone()));
         prev = Some(h);
     }
@@ -559,7 +564,11 @@ fn decode_dense(d: &mut Dec<'_>, n: usize) -> Option<Vec<(u64, i64, Arc<FloatHis
 }
 
 /// One histogram of a dense record, `prev` the one read before it in the record.
-fn get_dense(d: &mut Dec<'_>, prev: Option<&FloatHistogram>) -> Option<FloatHistogram> {
+fn get_dense(
+    d: &mut Dec<'_>,
+    prev: Option<&FloatHistogram>,
+    copies: &mut usize,
+) -> Option<FloatHistogram> {
     let flags = d.u8()?;
     if flags & !DenseFlags::KNOWN != 0 {
         return None;
@@ -581,13 +590,16 @@ fn get_dense(d: &mut Dec<'_>, prev: Option<&FloatHistogram>) -> Option<FloatHist
     let (zero_count, count, sum) = (count(d)?, count(d)?, f(d)?);
     let (positive_spans, negative_spans, custom_values) = match flags & DenseFlags::SAME_LAYOUT != 0
     {
-        true => prev.map(|q| {
+        true => {
+            let q = prev?;
+            let n = q.positive_spans.len() + q.negative_spans.len() + q.custom_values.len();
+            *copies = copies.checked_sub(n)?;
             (
                 q.positive_spans.clone(),
                 q.negative_spans.clone(),
                 q.custom_values.clone(),
             )
-        })?,
+        }
         false => {
             let pos = get_spans(d)?;
             let neg = get_spans(d)?;
@@ -2312,7 +2324,8 @@ mod tests {
 
     /// Damage to a dense record is a refused record, never a misread or a huge allocation:
     /// "same as before" on the first histogram, flags this build does not know, spans that
-    /// claim billions of buckets, and every cut of a good record.
+    /// claim billions of buckets, a layout repeated past what the payload could carry, and
+    /// every cut of a good record.
     #[test]
     fn damaged_dense_histogram_records_are_refused() {
         use vigil_model::histogram::Span;
@@ -2378,6 +2391,46 @@ mod tests {
         assert_ne!(body[flags_at] & DenseFlags::COUNTED, 0);
         body[flags_at] &= !DenseFlags::COUNTED;
         assert_eq!(decode_payload(REC_HISTOGRAMS_DENSE, &body), None);
+        // One histogram with 2,000 empty spans (a layout Prometheus allows), then 2,000
+        // repeating it at 13 bytes each: refused, not 4 million spans copied from 30 KB.
+        let empty = FloatHistogram {
+            positive_spans: vec![
+                Span {
+                    offset: 0,
+                    length: 0,
+                };
+                2_000
+            ],
+            ..Default::default()
+        };
+        let many: Vec<_> = (0..2_000)
+            .map(|i| (i, 1, Arc::new(empty.clone())))
+            .collect();
+        let mut p = Vec::new();
+        encode_histograms(&mut p, &many, Compression::None);
+        assert!(
+            decode_body(&p[8..]).is_none(),
+            "a layout repeated past the payload"
+        );
+        // A scrape's layout (ten runs of buckets) repeated by every histogram of a big
+        // record reads back.
+        let scraped = FloatHistogram {
+            count: 20.0,
+            positive_spans: (0..10)
+                .map(|_| Span {
+                    offset: 1,
+                    length: 2,
+                })
+                .collect(),
+            positive_buckets: vec![1.0; 20],
+            ..Default::default()
+        };
+        let fine: Vec<_> = (0..20_000)
+            .map(|i| (i, 1, Arc::new(scraped.clone())))
+            .collect();
+        p.clear();
+        encode_histograms(&mut p, &fine, Compression::None);
+        assert!(decode_body(&p[8..]) == Some(Record::Histograms(fine)));
     }
 
     /// A metadata record reads back as written, compressed or not; after its count each entry

@@ -92,15 +92,26 @@ pub fn release_free() -> std::time::Duration {
     unsafe {
         libc::malloc_trim(0);
     }
-    t.elapsed()
+    let took = t.elapsed();
+    if let Some(free) = resident_free() {
+        LEFT_AFTER_RELEASE.store(free, std::sync::atomic::Ordering::Relaxed);
+    }
+    took
 }
 
-/// Freed memory resident in the allocator's arenas worth handing back: at least this much...
+/// Freed memory resident in the allocator's arenas worth handing back: at least this much
+/// more than a release last left...
 const RELEASE_AT_LEAST: u64 = 64 << 20;
 /// ...and at least this fraction of what is in use (a large head frees and reuses more).
 const RELEASE_FRACTION: u64 = 4;
 
+/// What looked resident and free right after the last [`release_free`]: what a release
+/// cannot hand back (free pieces smaller than a page, pages shared with live chunks,
+/// anonymous memory that is not malloc's), so it is not counted again each minute.
+static LEFT_AFTER_RELEASE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Whether the allocator holds enough freed memory resident to be worth a [`release_free`].
+/// Reads `/proc` and walks malloc's arenas: call it off the async workers.
 ///
 /// A query's working memory (a range query over many native histograms decodes them whole)
 /// is freed on the query pool's threads, whose arenas keep it: measured with the
@@ -110,16 +121,25 @@ const RELEASE_FRACTION: u64 = 4;
 /// chunks (heap or mapped), read from `/proc/self/status` and `mallinfo2`.
 pub fn worth_releasing() -> bool {
     match (rss_anon(), in_use()) {
-        (Some(anon), Some(used)) => worth(anon, used),
+        (Some(anon), Some(used)) => worth(
+            anon,
+            used,
+            LEFT_AFTER_RELEASE.load(std::sync::atomic::Ordering::Relaxed),
+        ),
         _ => false,
     }
 }
 
 /// [`worth_releasing`] on figures: `anon` resident anonymous bytes, `used` bytes malloc has
-/// handed out and not had back.
-fn worth(anon: u64, used: u64) -> bool {
+/// handed out and not had back, `left` what the last release could not hand back.
+fn worth(anon: u64, used: u64, left: u64) -> bool {
     let free = anon.saturating_sub(used);
-    free >= RELEASE_AT_LEAST && free >= used / RELEASE_FRACTION
+    free >= left.saturating_add(RELEASE_AT_LEAST) && free >= used / RELEASE_FRACTION
+}
+
+/// Resident anonymous memory not in malloc's chunks in use.
+fn resident_free() -> Option<u64> {
+    Some(rss_anon()?.saturating_sub(in_use()?))
 }
 
 /// Bytes malloc has handed out and not had back: its arenas' chunks in use and its mapped
@@ -150,45 +170,79 @@ mod tests {
     #[test]
     fn release_is_worth_it_past_64_mib_and_a_quarter_of_what_is_used() {
         const MIB: u64 = 1 << 20;
-        assert!(!worth(100 * MIB, 40 * MIB), "60 MiB free");
-        assert!(worth(110 * MIB, 40 * MIB), "70 MiB free");
-        assert!(!worth(1100 * MIB, 1000 * MIB), "100 MiB free of 1 GiB used");
-        assert!(worth(1300 * MIB, 1000 * MIB), "300 MiB free of 1 GiB used");
+        assert!(!worth(100 * MIB, 40 * MIB, 0), "60 MiB free");
+        assert!(worth(110 * MIB, 40 * MIB, 0), "70 MiB free");
         assert!(
-            !worth(10 * MIB, 40 * MIB),
+            !worth(1100 * MIB, 1000 * MIB, 0),
+            "100 MiB free of 1 GiB used"
+        );
+        assert!(
+            worth(1300 * MIB, 1000 * MIB, 0),
+            "300 MiB free of 1 GiB used"
+        );
+        assert!(
+            !worth(10 * MIB, 40 * MIB, 0),
             "less resident than used (swapped out)"
+        );
+        // What the last release left is not counted again.
+        assert!(
+            !worth(110 * MIB, 40 * MIB, 10 * MIB),
+            "70 MiB free, 10 left last time"
+        );
+        assert!(
+            worth(120 * MIB, 40 * MIB, 10 * MIB),
+            "80 MiB free, 10 left last time"
         );
     }
 
     /// Freed small allocations below one still held stay resident (glibc gives back only a
-    /// heap's free top), the check sees them, and a release hands them back.
+    /// heap's free top), the check sees them, and a release hands them back. Resident memory
+    /// and malloc's figures are the process's: the test runs itself again, alone in a
+    /// process of its own.
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     #[test]
     fn freed_memory_below_a_live_allocation_is_seen_and_released() {
-        // On a thread of its own, so its arena holds nothing of the other tests'.
-        std::thread::spawn(|| {
-            let mut blocks: Vec<Vec<u8>> = (0..64 * 1024).map(|i| vec![i as u8; 4096]).collect();
-            let pin = vec![1u8; 4096];
-            let before = rss_anon().unwrap();
-            blocks.clear();
-            blocks.shrink_to_fit();
-            assert!(
-                worth_releasing(),
-                "256 MiB freed: resident {} MiB, in use {} MiB",
-                rss_anon().unwrap() >> 20,
-                in_use().unwrap() >> 20
-            );
-            release_free();
-            let after = rss_anon().unwrap();
-            assert!(
-                after + (192 << 20) < before,
-                "resident {} MiB before the release, {} MiB after",
-                before >> 20,
-                after >> 20
-            );
-            drop(pin);
-        })
-        .join()
-        .unwrap();
+        const ALONE: &str = "VIGIL_TEST_MALLOC_ALONE";
+        if std::env::var_os(ALONE).is_some() {
+            return release_alone();
+        }
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "malloc::tests::freed_memory_below_a_live_allocation_is_seen_and_released",
+                "--nocapture",
+            ])
+            .env(ALONE, "1")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() && text.contains("1 passed"), "{text}");
+    }
+
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    fn release_alone() {
+        let mut blocks: Vec<Vec<u8>> = (0..64 * 1024).map(|i| vec![i as u8 | 1; 4096]).collect();
+        let pin = vec![1u8; 4096];
+        let before = rss_anon().unwrap();
+        blocks.clear();
+        blocks.shrink_to_fit();
+        assert!(
+            worth_releasing(),
+            "256 MiB freed: resident {} MiB, in use {} MiB",
+            rss_anon().unwrap() >> 20,
+            in_use().unwrap() >> 20
+        );
+        release_free();
+        let after = rss_anon().unwrap();
+        assert!(
+            after + (192 << 20) < before,
+            "resident {} MiB before the release, {} MiB after",
+            before >> 20,
+            after >> 20
+        );
+        // What the release left is not worth another.
+        assert!(!worth_releasing());
+        drop(pin);
     }
 }

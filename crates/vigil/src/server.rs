@@ -1008,9 +1008,10 @@ pub async fn run(flags: ServerFlags) -> Result<()> {
                 // malloc arena in turn, so it runs at the scrapes' priority: on the
                 // low-priority thread it could be preempted holding an arena that a scrape
                 // waits to allocate from.
-                if (wrote || crate::malloc::worth_releasing())
-                    && let Ok(took) = tokio::task::spawn_blocking(crate::malloc::release_free).await
-                {
+                let release = move || {
+                    (wrote || crate::malloc::worth_releasing()).then(crate::malloc::release_free)
+                };
+                if let Ok(Some(took)) = tokio::task::spawn_blocking(release).await {
                     tracing::info!(
                         took_ms = took.as_millis() as u64,
                         "Freed memory returned to the kernel"

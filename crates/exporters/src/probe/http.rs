@@ -523,17 +523,15 @@ pub(super) async fn probe_http(o: &HttpOptions, target: &str, out: &mut Outcome)
         // body that cannot be read whole fails the probe, with what was read counted and
         // every other figure set, as the exporter does.
         let t = Instant::now();
-        let (body, _held, read_failed) = if errored {
-            (Vec::new(), HeldBytes(0), false)
+        let (body, _held, read_error) = if errored {
+            (Vec::new(), HeldBytes(0), None)
         } else {
             match read_within_budget(resp.into_body(), o.body_size_limit).await {
-                Ok((b, held)) => (b, held, false),
-                Err(ReadError { read, held, why }) => {
-                    out.log(format!("Failed to read HTTP response body: {why}"));
-                    (read, held, true)
-                }
+                Ok((b, held)) => (b, held, None),
+                Err(ReadError { read, held, why }) => (read, held, Some(why)),
             }
         };
+        let read_failed = read_error.is_some();
         if !errored {
             phase(out, "transfer", t.elapsed().as_secs_f64());
         }
@@ -566,7 +564,9 @@ pub(super) async fn probe_http(o: &HttpOptions, target: &str, out: &mut Outcome)
             ok = !errored && !read_failed && bad.is_none() && missing.is_none();
             out.set("probe_failed_due_to_regex", "", if ok { 0.0 } else { 1.0 });
         }
-        if read_failed {
+        // Logged after the body's regexps, as the exporter reads the rest of the body then.
+        if let Some(why) = read_error {
+            out.log(format!("Failed to read HTTP response body: {why}"));
             ok = false;
         }
         out.set("probe_http_version", "", version);
