@@ -1770,10 +1770,11 @@ impl Querier for DbQuerier<'_> {
         shard: usize,
         of: usize,
     ) -> Result<SeriesSet<'_>, StorageError> {
-        // Lazy: each block decodes a series when the merge reaches it, so a reader streaming
-        // the selection holds one series per block (the small stores of old samples, and the
-        // rare block served since the querier was made, are read whole). The head (which
-        // answers whole) is read first (see `DbQuerier`).
+        // Lazy: each block decodes a series when the merge reaches it, and the head a few
+        // series at a time, so a reader streaming the selection holds a few series per source
+        // (the small stores of old samples, and the rare block served since the querier was
+        // made, are read whole). The head's series are listed first (see `DbQuerier`; a head
+        // truncation decodes what a listed selection has not read yet).
         let head = self.head.select_shard(matchers, shard, of)?;
         let mut sources: Vec<Box<dyn Iterator<Item = Series> + Send + '_>> = self
             .blocks

@@ -1297,6 +1297,8 @@ pub struct Head {
     checkpoint_newest: AtomicI64,
     /// Late samples older than the head's start (see [`old`]).
     old: RwLock<old::OldStore>,
+    /// Selections being read, decoded as they go (see [`lazy_select`]).
+    lazy_reads: lazy_select::LazyReads,
 }
 
 /// Where a head's state is read from at open, and how.
@@ -1568,6 +1570,7 @@ impl Head {
             has_histograms: std::sync::atomic::AtomicBool::new(false),
             checkpoint_newest: AtomicI64::new(i64::MIN),
             old: RwLock::new(old::OldStore::default()),
+            lazy_reads: Default::default(),
         }
     }
 
@@ -1783,6 +1786,7 @@ impl Head {
                 old,
                 writable && wal::may_hold(&wal_dir, wal::OLD_SAMPLES_VERSION)?,
             )),
+            lazy_reads: Default::default(),
         })
     }
 
@@ -2072,6 +2076,9 @@ impl Head {
     /// Drop every sample before `before` (now in a block); series left empty are removed.
     /// Then checkpoint the WAL so replay starts from what the head still holds.
     pub fn truncate(&self, before: i64) -> std::io::Result<()> {
+        // Selections being read may not have the block now holding what goes: they get it
+        // from the head first.
+        self.lazy_reads.settle(self);
         self.min_valid.fetch_max(before, Ordering::Relaxed);
         self.committed_low.store(i64::MAX, Ordering::Relaxed);
         // The oldest sample left may lie far past the cut (a gap in the data, e.g. samples
@@ -2852,26 +2859,18 @@ impl Querier for HeadQuerier<'_> {
         shard: usize,
         of: usize,
     ) -> Result<SeriesSet<'_>, StorageError> {
+        // Listed under one hold with each series' newest sample, their samples decoded as
+        // the reader goes (`lazy_select`): what later holds read is capped at that newest
+        // sample, so a commit landing meanwhile is seen whole or not at all (appends are in
+        // time order), as one hold of the lock would have it. Late samples (the
+        // out-of-order window) are the exception: a commit of them may be seen in part.
         let mut idx = self.head.index.read();
         let refs = idx.select(matchers);
-        // Each series' newest sample at this first hold: what later holds read is capped there,
-        // so a commit landing between two holds is seen whole or not at all (appends are in
-        // time order), as one hold of the lock would have it. Late samples (the out-of-order
-        // window) are the exception: a commit of them may be seen in part.
-        let caps: Vec<i64> = refs
-            .iter()
-            .map(|r| {
-                idx.series
-                    .get(r)
-                    .and_then(MemSeries::last)
-                    .map_or(i64::MIN, |l| l.t)
-            })
-            .collect();
-        let mut out: Vec<Series> = Vec::with_capacity(refs.len());
-        for (i, (r, cap)) in refs.into_iter().zip(caps).enumerate() {
+        let mut todo = Vec::with_capacity(refs.len());
+        for (i, r) in refs.into_iter().enumerate() {
             if i % SELECT_SERIES_PER_HOLD == SELECT_SERIES_PER_HOLD - 1 {
                 // A commit waiting for the write lock gets it now, not after the whole
-                // selection: query threads run at a lower priority, and a scrape stalled behind
+                // listing: query threads run at a lower priority, and a scrape stalled behind
                 // one would miss its interval. A series cut meanwhile is simply not found.
                 RwLockReadGuard::bump(&mut idx);
             }
@@ -2881,23 +2880,20 @@ impl Querier for HeadQuerier<'_> {
             if of > 1 && s.labels.shard(of) != shard {
                 continue;
             }
-            let maxt = self.maxt.min(cap);
-            if maxt < self.mint {
+            let cap = s.last().map_or(i64::MIN, |l| l.t);
+            if self.maxt.min(cap) < self.mint {
                 continue;
             }
-            let samples = s.samples(self.mint, maxt);
-            let histograms = s.histograms(self.mint, maxt);
-            if !samples.is_empty() || !histograms.is_empty() {
-                out.push(Series {
-                    labels: s.labels.clone(),
-                    samples,
-                    histograms,
-                });
-            }
+            todo.push((s.labels.clone(), r, cap));
         }
         drop(idx);
-        out.sort_by(|a, b| a.labels.cmp(&b.labels));
-        Ok(Box::new(out.into_iter()))
+        todo.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(Box::new(lazy_select::HeadSeries::new(
+            self.head,
+            todo.into(),
+            self.mint,
+            self.maxt,
+        )))
     }
 
     fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {
@@ -3232,6 +3228,7 @@ mod append;
 #[cfg(test)]
 pub(crate) use append::TIME_BOUND;
 pub(crate) use append::in_time_bound;
+mod lazy_select;
 mod mapped;
 /// Where a server's head writes its full chunks (under the data directory).
 pub(crate) const CHUNK_FILES_DIR: &str = mapped::DIR;

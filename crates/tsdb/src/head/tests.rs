@@ -939,6 +939,53 @@ fn reopen(d: &std::path::Path, min_valid: i64) -> Head {
     Head::open_mode(d, min_valid, true, opts, 0, 1_000, false).unwrap()
 }
 
+/// A selection decodes its series as they are read, and a truncation meanwhile (a head cut,
+/// whose block the reader may not have) first decodes what the reader has not read yet: every
+/// series comes whole, from before the cut too, sorted, capped at what was committed when it
+/// was listed; a selection listed after the truncation starts at the cut.
+#[test]
+fn a_truncation_while_a_selection_is_read_leaves_the_reader_whole() {
+    use vigil_storage::{Matcher, Storage};
+    let h = Head::in_memory();
+    // 50 series of 300 samples: more than one decoding batch.
+    fill(&h, 0, 3_000);
+    let m = [Matcher::equal("__name__", "m")];
+    let q = h.querier(0, i64::MAX).unwrap();
+    let mut it = q.select_shard(&m, 0, 1).unwrap();
+    let first = it.next().unwrap();
+    assert_eq!(first.samples.len(), 300);
+    // Committed after the listing: not seen by it.
+    fill(&h, 3_000, 3_100);
+    h.truncate(2_000).unwrap();
+    let rest: Vec<Series> = it.collect();
+    assert_eq!(rest.len(), 49);
+    let mut prev = first.labels.clone();
+    for s in &rest {
+        assert!(
+            s.labels > prev,
+            "out of order: {:?} after {prev:?}",
+            s.labels
+        );
+        prev = s.labels.clone();
+        assert_eq!(s.samples.len(), 300, "{:?}", s.labels);
+        assert_eq!(s.samples.first().map(|x| x.t), Some(0));
+        assert_eq!(s.samples.last().map(|x| x.t), Some(2_990));
+    }
+    // Listed after: the head from the cut on, and the samples committed since.
+    let after: Vec<Series> = q.select_shard(&m, 0, 1).unwrap().collect();
+    assert_eq!(after.len(), 50);
+    assert!(
+        after
+            .iter()
+            .all(|s| s.samples.len() == 110 && s.samples.first().map(|x| x.t) == Some(2_000))
+    );
+    // Shards split the series and each is read lazily alike.
+    let a: usize = (0..3)
+        .map(|sh| q.select_shard(&m, sh, 3).unwrap().count())
+        .sum();
+    assert_eq!(a, 50);
+}
+
 /// After a cut, the checkpoint drops the segments whose samples are all before it and keeps
 /// only the head's series (no sample is rewritten); the later segments stay, and a restart
 /// (replaying from the cut, as a database does past its newest block) has the same head.
