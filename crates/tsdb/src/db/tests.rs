@@ -134,6 +134,40 @@ fn head_is_cut_into_blocks_and_everything_stays_queryable_across_restarts() {
     assert!(s.windows(2).all(|w| w[0].t < w[1].t));
 }
 
+/// A head cut while a query reads the head, past the series it had decoded: the query still
+/// gets every sample of every series once (the cut's block is not among the blocks it listed;
+/// the head decoded what it had not read before truncating).
+#[test]
+fn a_head_cut_while_a_query_reads_loses_nothing() {
+    let d = tmp("cut-while-reading");
+    let db = Db::open(&d, Options::new(0, 0)).unwrap();
+    let mut t = 0;
+    while t < 7 * HOUR_MS {
+        let mut app = db.appender();
+        for i in 0..100 {
+            let l = Labels::from_pairs([("__name__", "x"), ("i", &format!("{i:03}"))]);
+            app.append(0, &l, t, i as f64).unwrap();
+        }
+        app.commit().unwrap();
+        t += 60_000;
+    }
+    let q = db.querier(i64::MIN / 2, i64::MAX / 2).unwrap();
+    let mut it = q
+        .select_shard(&[Matcher::equal("__name__", "x")], 0, 1)
+        .unwrap();
+    let first = it.next().unwrap();
+    db.maintain().unwrap();
+    let (lo, _) = db.head().time_range().unwrap();
+    assert!(lo >= 2 * HOUR_MS, "the head was cut (starts at {lo})");
+    let rest: Vec<Series> = it.collect();
+    assert_eq!(rest.len(), 99);
+    for s in std::iter::once(&first).chain(&rest) {
+        assert_eq!(s.samples.len(), 7 * 60, "{:?}", s.labels);
+        assert!(s.samples.windows(2).all(|w| w[0].t < w[1].t));
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}
+
 #[test]
 fn merge_streams_series_in_label_order_across_blocks() {
     let d = tmp("merge-stream");
