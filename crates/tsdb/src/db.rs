@@ -1707,7 +1707,7 @@ impl Querier for DbQuerier<'_> {
     fn select(&self, matchers: &[Matcher]) -> Result<SeriesSet<'_>, StorageError> {
         // Each source (blocks by start then ULID, then the stores of old samples, then the
         // head) yields series sorted by labels;
-        // they are merged lazily, a series' pieces appended in time order. The head is read
+        // they are merged lazily, a series' pieces appended in time order. The head is listed
         // first (see `DbQuerier`).
         let head: Vec<Series> = self.head.select(matchers)?.collect();
         let later: Vec<Vec<Series>> = self

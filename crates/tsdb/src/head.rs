@@ -2078,7 +2078,7 @@ impl Head {
     pub fn truncate(&self, before: i64) -> std::io::Result<()> {
         // Selections being read may not have the block now holding what goes: they get it
         // from the head first.
-        self.lazy_reads.settle(self);
+        self.lazy_reads.settle(self, before);
         self.min_valid.fetch_max(before, Ordering::Relaxed);
         self.committed_low.store(i64::MAX, Ordering::Relaxed);
         // The oldest sample left may lie far past the cut (a gap in the data, e.g. samples
@@ -2859,15 +2859,25 @@ impl Querier for HeadQuerier<'_> {
         shard: usize,
         of: usize,
     ) -> Result<SeriesSet<'_>, StorageError> {
-        // Listed under one hold with each series' newest sample, their samples decoded as
-        // the reader goes (`lazy_select`): what later holds read is capped at that newest
-        // sample, so a commit landing meanwhile is seen whole or not at all (appends are in
-        // time order), as one hold of the lock would have it. Late samples (the
-        // out-of-order window) are the exception: a commit of them may be seen in part.
+        // Each series' newest sample at the first hold: what later holds read is capped
+        // there, so a commit landing between two holds, or while the reader decodes the
+        // series (`lazy_select`), is seen whole or not at all (appends are in time order), as
+        // one hold of the lock would have it. Late samples (the out-of-order window) are the
+        // exception: a commit of them may be seen in part, for as long as the selection is
+        // being read.
         let mut idx = self.head.index.read();
         let refs = idx.select(matchers);
+        let caps: Vec<i64> = refs
+            .iter()
+            .map(|r| {
+                idx.series
+                    .get(r)
+                    .and_then(MemSeries::last)
+                    .map_or(i64::MIN, |l| l.t)
+            })
+            .collect();
         let mut todo = Vec::with_capacity(refs.len());
-        for (i, r) in refs.into_iter().enumerate() {
+        for (i, (r, cap)) in refs.into_iter().zip(caps).enumerate() {
             if i % SELECT_SERIES_PER_HOLD == SELECT_SERIES_PER_HOLD - 1 {
                 // A commit waiting for the write lock gets it now, not after the whole
                 // listing: query threads run at a lower priority, and a scrape stalled behind
@@ -2880,7 +2890,6 @@ impl Querier for HeadQuerier<'_> {
             if of > 1 && s.labels.shard(of) != shard {
                 continue;
             }
-            let cap = s.last().map_or(i64::MIN, |l| l.t);
             if self.maxt.min(cap) < self.mint {
                 continue;
             }

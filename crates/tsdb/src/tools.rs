@@ -110,8 +110,8 @@ pub fn dump(dir: &Path, mint: i64, maxt: i64, out: &mut dyn std::io::Write) -> R
     let q = db.querier(mint, maxt).map_err(|e| e.to_string())?;
     let all =
         Matcher::new(vigil_storage::MatchOp::Regex, "__name__", ".+").map_err(|e| e.to_string())?;
-    // Lazily, a block's series decoded as they are reached (the head is read whole): the
-    // whole database is never in memory at once.
+    // Lazily, each series decoded as it is reached (the head's a few at a time): the whole
+    // database is never in memory at once.
     for s in q.select_shard(&[all], 0, 1).map_err(|e| e.to_string())? {
         let labels = s.labels.clone();
         let mut text = String::from("{");

@@ -782,8 +782,8 @@ async fn series(
         let qr = st.querier(start, end)?;
         let mut all = std::collections::BTreeSet::new();
         for m in &sets {
-            // Matching every series is a long walk: read lazily (the head's series whole,
-            // then each block's as the merge reaches them), the deadline checked as it goes.
+            // Matching every series is a long walk: read lazily (each series decoded as the
+            // merge reaches it), the deadline checked as it goes.
             for (i, series) in qr.select_shard(m, 0, 1)?.enumerate() {
                 if i % 1024 == 1023 {
                     deadline.check()?;

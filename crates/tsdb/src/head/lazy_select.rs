@@ -5,9 +5,10 @@
 //!
 //! A head cut truncates the head after serving the block that holds what it drops. A reader
 //! listed before that block was served may not have it among its blocks, so a truncation first
-//! decodes whatever its listed readers have not read yet ([`LazyReads::settle`]); readers
-//! listed after it see the block (`DbQuerier` lists blocks after the head). No reader ever
-//! holds up a truncation.
+//! decodes whatever its listed readers of the range it cuts have not read yet
+//! ([`LazyReads::settle`]); readers listed after it see the block (`DbQuerier` lists blocks
+//! after the head). A truncation never waits for a reader to go on reading: it decodes in the
+//! reader's place.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Weak};
@@ -109,15 +110,24 @@ impl LazyReads {
         sel
     }
 
-    /// Decode what every listed selection has not read yet, before a truncation drops
-    /// samples: their readers may not have the block that now holds them.
-    pub(super) fn settle(&self, head: &Head) {
+    /// Decode what every listed selection reading from before `before` has not read yet,
+    /// before a truncation drops the samples before it: their readers may not have the block
+    /// that now holds them. (That is what every selection held before reads were lazy; it
+    /// is rare, a cut landing while a selection of the range it cuts is read.)
+    pub(super) fn settle(&self, head: &Head, before: i64) {
         let live: Vec<Arc<Selection>> = {
             let mut live = self.live.lock();
             live.retain(|w| w.strong_count() > 0);
-            live.iter().filter_map(Weak::upgrade).collect()
+            live.iter()
+                .filter_map(Weak::upgrade)
+                .filter(|sel| sel.mint < before)
+                .collect()
         };
         for sel in live {
+            // The reader is gone (only this list holds it now): nothing to keep.
+            if Arc::strong_count(&sel) == 1 {
+                continue;
+            }
             let mut p = sel.pending.lock();
             if p.todo.is_empty() {
                 continue;
