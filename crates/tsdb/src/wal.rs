@@ -476,15 +476,7 @@ fn put_dense(p: &mut Vec<u8>, h: &FloatHistogram, prev: Option<&FloatHistogram>)
     let same_scale = prev.is_some_and(|q| {
         q.schema == h.schema && q.zero_threshold.to_bits() == h.zero_threshold.to_bits()
     });
-    let same_layout = prev.is_some_and(|q| {
-        q.positive_spans == h.positive_spans
-            && q.negative_spans == h.negative_spans
-            && q.custom_values.len() == h.custom_values.len()
-            && q.custom_values
-                .iter()
-                .zip(&h.custom_values)
-                .all(|(a, b)| a.to_bits() == b.to_bits())
-    });
+    let same_layout = prev.is_some_and(|q| crate::prometheus::histogram_chunk::same_buckets(q, h));
     let counted = spanned(&h.positive_spans) != h.positive_buckets.len() as u64
         || spanned(&h.negative_spans) != h.negative_buckets.len() as u64;
     let mut flags = h.hint.code() & DenseFlags::HINT;
@@ -513,26 +505,69 @@ fn put_dense(p: &mut Vec<u8>, h: &FloatHistogram, prev: Option<&FloatHistogram>)
     if !same_layout {
         put_spans(p, &h.positive_spans);
         put_spans(p, &h.negative_spans);
-        put_uvarint(p, h.custom_values.len() as u64);
-        for &v in &h.custom_values {
-            put_f64(p, v);
-        }
+        put_f64s(p, &h.custom_values);
     }
     for buckets in [&h.positive_buckets, &h.negative_buckets] {
         if counted {
             put_uvarint(p, buckets.len() as u64);
         }
-        let mut prev = 0i64;
-        for &b in buckets.iter() {
-            match whole {
-                true => {
-                    put_uvarint(p, zigzag((b as i64).wrapping_sub(prev)));
-                    prev = b as i64;
-                }
-                false => put_f64(p, b),
+        put_buckets(p, buckets, whole);
+    }
+}
+
+/// A side's buckets as histogram records write them: each bucket's difference from the one
+/// before it (from 0) as a zigzag varint when `whole`, else its f64 bits.
+fn put_buckets(p: &mut Vec<u8>, buckets: &[f64], whole: bool) {
+    let mut prev = 0i64;
+    for &b in buckets {
+        match whole {
+            true => {
+                put_uvarint(p, zigzag((b as i64).wrapping_sub(prev)));
+                prev = b as i64;
             }
+            false => put_f64(p, b),
         }
     }
+}
+
+/// `n` buckets as [`put_buckets`] writes them, refused if the payload cannot hold that many
+/// (a span may claim billions: damage is not an allocation).
+fn get_buckets(d: &mut Dec<'_>, n: u64, whole: bool) -> Option<Vec<f64>> {
+    if n > (d.remaining() / if whole { 1 } else { 8 }) as u64 {
+        return None;
+    }
+    let mut prev = 0i64;
+    (0..n)
+        .map(|_| match whole {
+            true => {
+                prev = prev.wrapping_add(unzigzag(d.uvarint()?));
+                Some(prev as f64)
+            }
+            false => Some(f64::from_bits(d.le64()?)),
+        })
+        .collect()
+}
+
+/// f64s as histogram records write custom bounds: count, then each one's bits.
+fn put_f64s(p: &mut Vec<u8>, vs: &[f64]) {
+    put_uvarint(p, vs.len() as u64);
+    for &v in vs {
+        put_f64(p, v);
+    }
+}
+
+/// f64s as [`put_f64s`] writes them, the count bounded by what is left.
+fn get_f64s(d: &mut Dec<'_>) -> Option<Vec<f64>> {
+    let n = d.uvarint()? as usize;
+    if n > d.remaining() / 8 {
+        return None;
+    }
+    (0..n).map(|_| Some(f64::from_bits(d.le64()?))).collect()
+}
+
+/// A decoded histogram, if its layout is one Prometheus defines (stale markers carry none).
+fn checked(h: FloatHistogram) -> Option<FloatHistogram> {
+    (vigil_model::is_stale_nan(h.sum) || vigil_model::histogram::valid_layout(&h)).then_some(h)
 }
 
 /// Decode a dense record's payload after its count (see [`encode_histograms`]).
@@ -600,40 +635,18 @@ fn get_dense(
                 q.custom_values.clone(),
             )
         }
-        false => {
-            let pos = get_spans(d)?;
-            let neg = get_spans(d)?;
-            let n = d.uvarint()? as usize;
-            if n > d.remaining() / 8 {
-                return None;
-            }
-            let custom = (0..n).map(|_| f(d)).collect::<Option<Vec<_>>>()?;
-            (pos, neg, custom)
-        }
+        false => (get_spans(d)?, get_spans(d)?, get_f64s(d)?),
     };
-    // Bucket counts bounded by what the payload can still hold (a span may claim billions).
-    let side = |d: &mut Dec<'_>, spans: &[Span]| -> Option<Vec<f64>> {
+    let side = |d: &mut Dec<'_>, spans: &[Span]| {
         let n = match counted {
             true => d.uvarint()?,
             false => spanned(spans),
         };
-        if n > (d.remaining() / if whole { 1 } else { 8 }) as u64 {
-            return None;
-        }
-        let mut prev = 0i64;
-        (0..n)
-            .map(|_| match whole {
-                true => {
-                    prev = prev.wrapping_add(unzigzag(d.uvarint()?));
-                    Some(prev as f64)
-                }
-                false => f(d),
-            })
-            .collect()
+        get_buckets(d, n, whole)
     };
     let positive_buckets = side(d, &positive_spans)?;
     let negative_buckets = side(d, &negative_spans)?;
-    let h = FloatHistogram {
+    checked(FloatHistogram {
         hint,
         schema,
         zero_threshold,
@@ -645,9 +658,7 @@ fn get_dense(
         negative_spans,
         negative_buckets,
         custom_values,
-    };
-    // Stale markers carry no layout; anything else must have one Prometheus defines.
-    (vigil_model::is_stale_nan(h.sum) || vigil_model::histogram::valid_layout(&h)).then_some(h)
+    })
 }
 
 /// A side's spans as [`put_spans`] writes them, the count bounded by what is left.
@@ -710,21 +721,9 @@ pub(crate) fn put_histogram(p: &mut Vec<u8>, h: &FloatHistogram) {
     ] {
         put_spans(p, spans);
         put_uvarint(p, buckets.len() as u64);
-        let mut prev = 0i64;
-        for &b in buckets.iter() {
-            match whole {
-                true => {
-                    put_uvarint(p, zigzag((b as i64).wrapping_sub(prev)));
-                    prev = b as i64;
-                }
-                false => put_f64(p, b),
-            }
-        }
+        put_buckets(p, buckets, whole);
     }
-    put_uvarint(p, h.custom_values.len() as u64);
-    for &v in &h.custom_values {
-        put_f64(p, v);
-    }
+    put_f64s(p, &h.custom_values);
 }
 
 /// One histogram of a version 4 record, or of a compact one (`compact`).
@@ -751,42 +750,13 @@ pub(crate) fn decode_histogram(d: &mut Dec<'_>, compact: bool) -> Option<FloatHi
     };
     // Counts bounded by what the payload can still hold: damage is not an allocation.
     let side = |d: &mut Dec<'_>| -> Option<(Vec<Span>, Vec<f64>)> {
-        let n = d.uvarint()? as usize;
-        if n > d.remaining() {
-            return None;
-        }
-        let mut spans = Vec::with_capacity(n);
-        for _ in 0..n {
-            let offset = i32::try_from(unzigzag(d.uvarint()?)).ok()?;
-            let length = u32::try_from(d.uvarint()?).ok()?;
-            spans.push(Span { offset, length });
-        }
-        let n = d.uvarint()? as usize;
-        if n > d.remaining() / if whole { 1 } else { 8 } {
-            return None;
-        }
-        let mut prev = 0i64;
-        let buckets = (0..n)
-            .map(|_| match whole {
-                true => {
-                    prev = prev.wrapping_add(unzigzag(d.uvarint()?));
-                    Some(prev as f64)
-                }
-                false => Some(f64::from_bits(d.le64()?)),
-            })
-            .collect::<Option<Vec<_>>>()?;
-        Some((spans, buckets))
+        let spans = get_spans(d)?;
+        let n = d.uvarint()?;
+        Some((spans, get_buckets(d, n, whole)?))
     };
     let (positive_spans, positive_buckets) = side(d)?;
     let (negative_spans, negative_buckets) = side(d)?;
-    let n = d.uvarint()? as usize;
-    if n > d.remaining() / 8 {
-        return None;
-    }
-    let custom_values = (0..n)
-        .map(|_| Some(f64::from_bits(d.le64()?)))
-        .collect::<Option<Vec<_>>>()?;
-    let h = FloatHistogram {
+    checked(FloatHistogram {
         hint,
         schema,
         zero_threshold,
@@ -797,10 +767,8 @@ pub(crate) fn decode_histogram(d: &mut Dec<'_>, compact: bool) -> Option<FloatHi
         positive_buckets,
         negative_spans,
         negative_buckets,
-        custom_values,
-    };
-    // Stale markers carry no layout; anything else must have one Prometheus defines.
-    (vigil_model::is_stale_nan(h.sum) || vigil_model::histogram::valid_layout(&h)).then_some(h)
+        custom_values: get_f64s(d)?,
+    })
 }
 
 /// Encode an exemplars record: count, then per exemplar its series ref, time (varint), value

@@ -700,7 +700,13 @@ fn put_custom_bound(w: &mut BitWriter, v: f64) {
 fn same_layout(a: &FloatHistogram, b: &FloatHistogram) -> bool {
     a.schema == b.schema
         && a.zero_threshold.to_bits() == b.zero_threshold.to_bits()
-        && a.positive_spans == b.positive_spans
+        && same_buckets(a, b)
+}
+
+/// The same spans on both sides and the same custom bounds, bit for bit (the WAL's dense
+/// record writes a layout only where it differs from the histogram before).
+pub(crate) fn same_buckets(a: &FloatHistogram, b: &FloatHistogram) -> bool {
+    a.positive_spans == b.positive_spans
         && a.negative_spans == b.negative_spans
         && a.custom_values.len() == b.custom_values.len()
         && a.custom_values
